@@ -1,0 +1,54 @@
+"""lpstudio: LivePerson recipes as parameterized notebooks, run by papermill.
+
+    import lpstudio
+    studio = lpstudio.Studio.open("demo-workspace")
+    job = studio.run("demo/payment_reminder", {"days_ahead": 7})
+    studio.jobs_frame()            # the job history as a pandas DataFrame
+
+Names are loaded on first use, so that `lpstudio.kernel` stays light inside kernels.
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import Any
+
+__all__ = [
+    "Executor",
+    "InputError",
+    "LocalExecutor",
+    "LpstudioError",
+    "NotFoundError",
+    "ParameterError",
+    "Recipe",
+    "RecipeError",
+    "Studio",
+    "Workspace",
+    "WorkspaceError",
+    "job_to_dict",
+]
+
+_HOMES = {
+    "Executor": "executor",
+    "InputError": "errors",
+    "LocalExecutor": "executor",
+    "LpstudioError": "errors",
+    "NotFoundError": "errors",
+    "ParameterError": "errors",
+    "Recipe": "recipe",
+    "RecipeError": "errors",
+    "Studio": "studio",
+    "Workspace": "workspace",
+    "WorkspaceError": "errors",
+    "job_to_dict": "studio",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _HOMES:
+        return getattr(import_module(f".{_HOMES[name]}", __name__), name)
+    raise AttributeError(f"module 'lpstudio' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

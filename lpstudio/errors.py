@@ -1,0 +1,56 @@
+"""The exceptions lpstudio raises, as one tree.
+
+    LpstudioError                 anything lpstudio refuses or cannot do
+    ├── InputError                bad input at the edge: nothing was run or written
+    │   ├── WorkspaceError        no workspace, never activated, path outside it
+    │   ├── RecipeError           broken notebook, no parameters cell, bad metadata
+    │   └── ParameterError        unknown parameter, wrong type, unparsable value
+    └── NotFoundError             a job, recipe or template that does not exist
+
+Every `InputError` carries the `field` it is about and the `fix` a user can apply, so the
+CLI (exit code 2), the REST API (400) and the widget forms can all show the same message.
+"""
+
+from __future__ import annotations
+
+
+class LpstudioError(Exception):
+    """Base class: something lpstudio refused or could not do."""
+
+    def __init__(self, message: str, *, field: str | None = None, fix: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.field = field
+        self.fix = fix
+
+    def __str__(self) -> str:
+        return f"{self.message}\n  fix: {self.fix}" if self.fix else self.message
+
+    def to_dict(self) -> dict[str, str | None]:
+        """The JSON shape of an error, shared by `--json` output and the REST API."""
+        return {
+            "code": type(self).__name__,
+            "message": self.message,
+            "field": self.field,
+            "fix": self.fix,
+        }
+
+
+class InputError(LpstudioError):
+    """Bad input caught before any job started; nothing was written."""
+
+
+class WorkspaceError(InputError):
+    """The workspace is missing, not activated, or a path leaves it."""
+
+
+class RecipeError(InputError):
+    """The recipe notebook cannot be used as it is."""
+
+
+class ParameterError(InputError):
+    """A parameter value is unknown, of the wrong type or unparsable."""
+
+
+class NotFoundError(LpstudioError):
+    """A job, recipe or template that does not exist."""

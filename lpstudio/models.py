@@ -1,0 +1,118 @@
+"""The database tables: the store is the only place lpstudio keeps state.
+
+The schema is owned by the Alembic migrations in `lpstudio/migrations`; these models must
+match the latest migration (a test compares them).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import JSON, DateTime, ForeignKey, Index, Integer, String, Text
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+def utcnow() -> datetime:
+    """Timestamps are stored as aware UTC datetimes."""
+    return datetime.now(UTC)
+
+
+class UTCDateTime(DateTime):
+    """SQLite drops time zones; give every datetime read back its UTC zone."""
+
+    cache_ok = True
+
+    def __init__(self) -> None:
+        super().__init__(timezone=True)
+
+    def result_processor(self, dialect, coltype):  # type: ignore[no-untyped-def]
+        parent = super().result_processor(dialect, coltype)
+
+        def process(value: Any) -> datetime | None:
+            if parent is not None:
+                value = parent(value)
+            if isinstance(value, datetime) and value.tzinfo is None:
+                value = value.replace(tzinfo=UTC)
+            return value
+
+        return process
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Activation(Base):
+    """Who accepted the terms, and when: a workspace without a row is not activated."""
+
+    __tablename__ = "activation"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    accepted_by: Mapped[str] = mapped_column(String(255))
+    accepted_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    terms_version: Mapped[str] = mapped_column(String(32))
+
+
+class User(Base):
+    """A person (or the OS user on the command line), created on first sight."""
+
+    __tablename__ = "users"
+
+    name: Mapped[str] = mapped_column(String(255), primary_key=True)
+    role: Mapped[str] = mapped_column(String(32))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class Notebook(Base):
+    """One stored copy per distinct notebook content, keyed by its SHA-256."""
+
+    __tablename__ = "notebooks"
+
+    sha: Mapped[str] = mapped_column(String(64), primary_key=True)
+    content: Mapped[str] = mapped_column(Text)
+
+
+class RecipeVersion(Base):
+    """A content-addressed snapshot of a recipe: its notebook plus its settings."""
+
+    __tablename__ = "recipe_versions"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    recipe: Mapped[str] = mapped_column(String(1024), index=True)
+    notebook_sha: Mapped[str] = mapped_column(ForeignKey("notebooks.sha"))
+    settings: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    created_by: Mapped[str] = mapped_column(String(255))
+
+
+class Job(Base):
+    """One run of one recipe version for one trigger event."""
+
+    __tablename__ = "jobs"
+    __table_args__ = (
+        Index("ix_jobs_recipe_created", "recipe", "created_at"),
+        Index("ix_jobs_status_created", "status", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    recipe: Mapped[str] = mapped_column(String(1024))
+    version_id: Mapped[str] = mapped_column(ForeignKey("recipe_versions.id"))
+    status: Mapped[str] = mapped_column(String(16))
+    trigger: Mapped[str] = mapped_column(String(32), default="manual")
+    parameters: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    event: Mapped[Any] = mapped_column(JSON, nullable=True)
+    user: Mapped[str] = mapped_column(String(255))
+    rerun_of: Mapped[int | None] = mapped_column(ForeignKey("jobs.id"), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    timeout: Mapped[float | None] = mapped_column(nullable=True)
+    cells_done: Mapped[int] = mapped_column(Integer, default=0)
+    cells_total: Mapped[int] = mapped_column(Integer, default=0)
+    error: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    result: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    output_path: Mapped[str | None] = mapped_column(String(2048), nullable=True)
+    worker: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    heartbeat_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    cancel_requested: Mapped[bool] = mapped_column(default=False)

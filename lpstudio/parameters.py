@@ -1,0 +1,251 @@
+"""Recipe parameters: papermill's inspection of the parameters cell is their one source.
+
+From it comes a JSON Schema (types, defaults, help, plus any refinements the recipe's
+`metadata.lpstudio.parameters` adds, such as `enum` or `minimum`) that the CLI, the REST API
+and the widget forms all use to coerce and validate values before a job starts.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+import jsonschema
+import yaml
+
+from .errors import ParameterError
+
+_SIMPLE_TYPES = {
+    "int": "integer",
+    "float": "number",
+    "bool": "boolean",
+    "str": "string",
+    "list": "array",
+    "tuple": "array",
+    "dict": "object",
+}
+_PY_TYPES = {
+    bool: "boolean",
+    int: "integer",
+    float: "number",
+    str: "string",
+    list: "array",
+    tuple: "array",
+    dict: "object",
+}
+_HUMAN = {
+    "integer": "an integer",
+    "number": "a number",
+    "boolean": "true or false",
+    "string": "a string",
+    "array": "a list",
+    "object": "a mapping (JSON object)",
+}
+_EXAMPLES = {
+    "integer": "7",
+    "number": "2.5",
+    "boolean": "true",
+    "string": "text",
+    "array": '\'["a", "b"]\'',
+    "object": '\'{"key": "value"}\'',
+}
+_TRUE = {"true", "yes", "y", "on", "1"}
+_FALSE = {"false", "no", "n", "off", "0"}
+
+
+@dataclass(frozen=True)
+class Parameter:
+    """One parameter of a recipe, as its parameters cell declares it."""
+
+    name: str
+    type: str | None  # a JSON Schema type name; None when it cannot be inferred
+    nullable: bool
+    default: Any
+    has_default: bool
+    help: str
+
+    def schema(self) -> dict[str, Any]:
+        schema: dict[str, Any] = {"title": self.name}
+        if self.type:
+            schema["type"] = [self.type, "null"] if self.nullable else self.type
+        if self.help:
+            schema["description"] = self.help
+        if self.has_default:
+            schema["default"] = self.default
+        return schema
+
+
+def _annotation_type(annotation: str) -> tuple[str | None, bool]:
+    """Maps an annotation such as `int`, `list[str]` or `Optional[dict]` to a schema type."""
+    text = annotation.replace(" ", "")
+    nullable = False
+    match = re.fullmatch(r"(?:typing\.)?Optional\[(.+)\]", text)
+    if match:
+        text, nullable = match.group(1), True
+    base = re.split(r"\[", text, maxsplit=1)[0].lower()
+    return _SIMPLE_TYPES.get(base), nullable
+
+
+def inspect_parameters(nb: Any) -> dict[str, Parameter]:
+    """Reads the parameters cell through papermill's own translator inspection."""
+    from papermill.inspection import _infer_parameters
+
+    parameters: dict[str, Parameter] = {}
+    for raw in _infer_parameters(nb):
+        annotation = raw.inferred_type_name
+        try:
+            default = ast.literal_eval(raw.default)
+            has_default = True
+        except (ValueError, SyntaxError):
+            default, has_default = None, False
+        if annotation and annotation not in ("None", "NoneType"):
+            kind, nullable = _annotation_type(annotation)
+        else:
+            kind, nullable = (_PY_TYPES.get(type(default)), False) if has_default else (None, False)
+        if has_default and default is None:
+            nullable = True
+        if isinstance(default, tuple):
+            default = list(default)
+        parameters[raw.name] = Parameter(
+            name=raw.name,
+            type=kind,
+            nullable=nullable,
+            default=default,
+            has_default=has_default,
+            help=raw.help.strip(),
+        )
+    return parameters
+
+
+def build_schema(parameters: dict[str, Parameter], refinements: dict[str, Any]) -> dict[str, Any]:
+    """The recipe's parameters as a JSON Schema object."""
+    properties = {}
+    for name, parameter in parameters.items():
+        properties[name] = {**parameter.schema(), **refinements.get(name, {})}
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "type": "object",
+        "properties": properties,
+        "additionalProperties": False,
+    }
+
+
+def _type_name(schema: dict[str, Any]) -> tuple[str | None, bool]:
+    kind = schema.get("type")
+    if isinstance(kind, list):
+        kinds = [k for k in kind if k != "null"]
+        return (kinds[0] if kinds else None), "null" in kind
+    return kind, False
+
+
+def _wrong_type(name: str, kind: str, got: Any) -> ParameterError:
+    return ParameterError(
+        f"parameter '{name}' expects {_HUMAN[kind]}, got {got!r}",
+        field=name,
+        fix=f"pass {_HUMAN[kind]}, for example: -p {name} {_EXAMPLES[kind]}",
+    )
+
+
+def _from_text(name: str, kind: str | None, nullable: bool, text: str) -> Any:
+    """Parses a value typed as text (`-p`, a form field) into the declared type."""
+    stripped = text.strip()
+    if nullable and stripped in ("None", "null", ""):
+        return None
+    if kind is None:
+        from papermill.cli import _resolve_type
+
+        return _resolve_type(text)
+    if kind == "string":
+        return text
+    if kind == "integer":
+        try:
+            return int(stripped, 10)
+        except ValueError:
+            raise _wrong_type(name, kind, text) from None
+    if kind == "number":
+        try:
+            return float(stripped)
+        except ValueError:
+            raise _wrong_type(name, kind, text) from None
+    if kind == "boolean":
+        if stripped.lower() in _TRUE:
+            return True
+        if stripped.lower() in _FALSE:
+            return False
+        raise _wrong_type(name, kind, text)
+    try:
+        value = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ParameterError(
+            f"parameter '{name}' expects {_HUMAN[kind]} as JSON or YAML, but it does not parse: "
+            f"{str(exc).splitlines()[0]}",
+            field=name,
+            fix=f"pass valid JSON, for example: -p {name} {_EXAMPLES[kind]}",
+        ) from None
+    return _check_typed(name, kind, nullable, value)
+
+
+def _check_typed(name: str, kind: str | None, nullable: bool, value: Any) -> Any:
+    """Checks a value that already has a type (YAML, JSON); widens int to float."""
+    if value is None and nullable:
+        return None
+    if isinstance(value, (date, datetime)):
+        value = value.isoformat()  # YAML reads 2026-11-29 as a date; parameters are JSON
+    if kind is None:
+        return value
+    if kind == "number" and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if isinstance(value, tuple):
+        value = list(value)
+    expected = {
+        "integer": int,
+        "number": float,
+        "boolean": bool,
+        "string": str,
+        "array": list,
+        "object": dict,
+    }[kind]
+    if not isinstance(value, expected) or (kind == "integer" and isinstance(value, bool)):
+        raise _wrong_type(name, kind, value)
+    return value
+
+
+def coerce(
+    schema: dict[str, Any],
+    values: dict[str, Any],
+    parse: frozenset[str] | set[str] = frozenset(),
+    recipe: str = "the recipe",
+) -> dict[str, Any]:
+    """Turns raw values into typed, validated parameters, or raises `ParameterError`.
+
+    Names in `parse` hold text to parse into the declared type (papermill's `-p`, form
+    fields); the others already carry a type (`-r` strings, `-y`/`-f` YAML, JSON bodies).
+    """
+    properties: dict[str, Any] = schema.get("properties", {})
+    coerced: dict[str, Any] = {}
+    for name, raw in values.items():
+        if name not in properties:
+            known = ", ".join(sorted(properties)) or "(none)"
+            raise ParameterError(
+                f"unknown parameter '{name}' for {recipe}; known parameters: {known}",
+                field=name,
+                fix=f"use one of: {known}",
+            )
+        kind, nullable = _type_name(properties[name])
+        if name in parse:
+            coerced[name] = _from_text(name, kind, nullable, str(raw))
+        else:
+            coerced[name] = _check_typed(name, kind, nullable, raw)
+    validator = jsonschema.Draft202012Validator(schema)
+    for error in sorted(validator.iter_errors(coerced), key=lambda e: list(e.absolute_path)):
+        field_name = ".".join(str(part) for part in error.absolute_path) or None
+        raise ParameterError(
+            f"parameter '{field_name}' is invalid: {error.message}",
+            field=field_name,
+            fix="give a value that satisfies the recipe's parameter schema "
+            "(see `lpstudio recipes --json`)",
+        )
+    return coerced

@@ -1,0 +1,210 @@
+"""Recipes: notebooks with a `parameters` cell and `metadata.lpstudio`, checked on load.
+
+A recipe that cannot run (not a notebook, no parameters cell, metadata that does not match
+`METADATA_SCHEMA`) is refused here with a message saying what to fix, before any job exists.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import nbformat
+
+from .errors import RecipeError
+from .parameters import Parameter, build_schema, inspect_parameters
+
+TRIGGER_KINDS = ("manual", "schedule", "poll", "webhook", "callable")
+
+METADATA_SCHEMA: dict[str, Any] = {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "title": "metadata.lpstudio of a recipe notebook",
+    "type": "object",
+    "required": ["title"],
+    "additionalProperties": False,
+    "properties": {
+        "title": {"type": "string", "minLength": 1, "maxLength": 200},
+        "description": {"type": "string"},
+        "trigger": {
+            "type": "object",
+            "required": ["kind"],
+            "properties": {
+                "kind": {"enum": list(TRIGGER_KINDS)},
+                "cron": {"type": "string"},
+                "timezone": {"type": "string"},
+                "connection": {"type": "string"},
+                "trigger": {"type": "string"},
+                "interval_minutes": {"type": "number", "exclusiveMinimum": 0},
+                "path": {"type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9_./-]*$"},
+                "input_schema": {"type": "object"},
+                "response_schema": {"type": "object"},
+            },
+        },
+        "connections": {
+            "description": "connection slots: slot name -> the connector type it needs",
+            "type": "object",
+            "additionalProperties": {
+                "type": "object",
+                "required": ["type"],
+                "properties": {"type": {"type": "string"}, "label": {"type": "string"}},
+            },
+        },
+        "parameters": {
+            "description": "JSON Schema keywords refining parameters, e.g. enum or minimum",
+            "type": "object",
+            "additionalProperties": {"type": "object"},
+        },
+        "files": {
+            "description": "data files beside the notebook that travel with it",
+            "type": "array",
+            "items": {"type": "string", "pattern": "^[^/\\\\]+$"},
+        },
+        "timeout": {"type": "number", "exclusiveMinimum": 0},
+        "concurrency": {"type": "integer", "minimum": 1},
+        "retries": {
+            "type": "object",
+            "properties": {
+                "count": {"type": "integer", "minimum": 0, "maximum": 3},
+                "interval": {"type": "number", "minimum": 0},
+            },
+            "additionalProperties": False,
+        },
+        "group": {"type": "string"},
+    },
+}
+
+_METADATA_EXAMPLE = '"lpstudio": {"title": "My recipe", "trigger": {"kind": "manual"}}'
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """A validated recipe notebook; `name` is its path under `projects/`."""
+
+    name: str
+    notebook: nbformat.NotebookNode
+    source: str
+    path: Path | None = None
+
+    @classmethod
+    def load(cls, path: Path, name: str) -> Recipe:
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise RecipeError(
+                f"recipe {name} cannot be read: {exc}", field="recipe", fix="check the file"
+            ) from None
+        return cls.parse(text, name, path)
+
+    @classmethod
+    def parse(cls, text: str, name: str, path: Path | None = None) -> Recipe:
+        fix_nb = "open it in JupyterLab and save it again, or restore an earlier version"
+        try:
+            nb = nbformat.reads(text, as_version=4)
+        except Exception as exc:  # nbformat raises JSON, reader and version errors alike
+            raise RecipeError(
+                f"recipe {name} is not a valid notebook: {str(exc).splitlines()[0]}",
+                field="recipe",
+                fix=fix_nb,
+            ) from None
+        try:
+            nbformat.validate(nb)
+        except nbformat.ValidationError as exc:
+            raise RecipeError(
+                f"recipe {name} is not a valid notebook: {exc.message}",
+                field="recipe",
+                fix=fix_nb,
+            ) from None
+        from papermill.iorw import load_notebook_node
+
+        # papermill's own normalisation (tags and papermill metadata on every cell).
+        recipe = cls(name=name, notebook=load_notebook_node(nb), source=text, path=path)
+        recipe._check()
+        return recipe
+
+    def _check(self) -> None:
+        if "lpstudio" not in self.notebook.metadata:
+            raise RecipeError(
+                f"recipe {self.name} has no metadata.lpstudio",
+                field="metadata.lpstudio",
+                fix=f"add to the notebook metadata: {_METADATA_EXAMPLE}",
+            )
+        validator = jsonschema.Draft202012Validator(METADATA_SCHEMA)
+        for error in sorted(
+            validator.iter_errors(self.metadata), key=lambda e: list(e.absolute_path)
+        ):
+            where = ".".join(["metadata.lpstudio", *map(str, error.absolute_path)])
+            raise RecipeError(
+                f"recipe {self.name}: {where} is invalid: {error.message}",
+                field=where,
+                fix=f"correct {where} in the notebook metadata (example: {_METADATA_EXAMPLE})",
+            )
+        tagged = [
+            cell
+            for cell in self.notebook.cells
+            if "parameters" in cell.get("metadata", {}).get("tags", [])
+        ]
+        if not tagged:
+            raise RecipeError(
+                f"recipe {self.name} has no cell tagged 'parameters'",
+                field="parameters",
+                fix="tag the cell that defines the recipe's inputs with 'parameters' "
+                "(JupyterLab: Property Inspector > Cell Tags)",
+            )
+        if tagged[0].cell_type != "code":
+            raise RecipeError(
+                f"recipe {self.name}: the cell tagged 'parameters' is not a code cell",
+                field="parameters",
+                fix="tag a code cell that assigns the parameters, e.g. `days_ahead: int = 7`",
+            )
+        unknown = set(self.metadata.get("parameters", {})) - set(self.parameters)
+        if unknown:
+            raise RecipeError(
+                f"recipe {self.name}: metadata.lpstudio.parameters refines unknown "
+                f"parameters {', '.join(sorted(unknown))}",
+                field="metadata.lpstudio.parameters",
+                fix="refine only names assigned in the parameters cell: "
+                + ", ".join(sorted(self.parameters)),
+            )
+
+    @property
+    def metadata(self) -> dict[str, Any]:
+        return dict(self.notebook.metadata.get("lpstudio", {}))
+
+    @property
+    def title(self) -> str:
+        return str(self.metadata["title"])
+
+    @property
+    def trigger_kind(self) -> str:
+        return str(self.metadata.get("trigger", {}).get("kind", "manual"))
+
+    @property
+    def timeout(self) -> float | None:
+        return self.metadata.get("timeout")
+
+    @cached_property
+    def parameters(self) -> dict[str, Parameter]:
+        return inspect_parameters(self.notebook)
+
+    @cached_property
+    def schema(self) -> dict[str, Any]:
+        return build_schema(self.parameters, self.metadata.get("parameters", {}))
+
+    def describe(self) -> dict[str, Any]:
+        """The JSON shape of a recipe for listings and `--json`."""
+        return {
+            "recipe": self.name,
+            "title": self.title,
+            "description": self.metadata.get("description", ""),
+            "trigger": self.trigger_kind,
+            "connections": self.metadata.get("connections", {}),
+            "parameters": self.schema,
+        }
+
+    def canonical_json(self) -> str:
+        """The notebook's content in a stable form, for content-addressed versions."""
+        return json.dumps(self.notebook, sort_keys=True, ensure_ascii=False, indent=1)

@@ -1,0 +1,231 @@
+"""The one code path that runs a job, whichever way it was started.
+
+It takes a queued job from the store, runs its recipe version through papermill with the
+`lpstudio` engine, and always leaves the job in a true final state: succeeded, failed
+(cell error, kernel died, timeout, internal error) or cancelled (Ctrl-C, SIGTERM,
+`lpstudio cancel`). A watchdog thread heartbeats the job, enforces its timeout and
+notices cancel requests; it stops a job by killing the kernel's process group.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import signal
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import nbformat
+
+from .kernel import RESULT_MIME
+from .models import Job
+from .recipe import Recipe
+from .store import CANCELLED, FAILED, SUCCEEDED, Store
+from .workspace import Workspace
+
+log = logging.getLogger("lpstudio.runner")
+
+ENGINE_NAME = "lpstudio"
+
+
+@dataclass
+class Stop:
+    """Why the watchdog stopped a job: 'timeout' or 'cancelled'."""
+
+    reason: str
+    detail: str
+
+
+class Watchdog(threading.Thread):
+    """Heartbeats a running job, and kills its kernel on a timeout or a cancel request."""
+
+    def __init__(self, store: Store, job_id: int, timeout: float | None, beat: float) -> None:
+        super().__init__(name=f"lpstudio-watchdog-{job_id}", daemon=True)
+        self.store = store
+        self.job_id = job_id
+        self.timeout = timeout
+        self.beat = beat
+        self.deadline = time.monotonic() + timeout if timeout else None
+        self.stop: Stop | None = None
+        self._km: Any = None
+        self._done = threading.Event()
+
+    def attach(self, km: Any) -> None:
+        self._km = km
+
+    def run(self) -> None:
+        while True:
+            wait = self.beat
+            if self.deadline is not None:
+                wait = max(0.0, min(wait, self.deadline - time.monotonic()))
+            if self._done.wait(wait):
+                return
+            if self.deadline is not None and time.monotonic() >= self.deadline:
+                self.stop = Stop("timeout", f"timed out after {self.timeout:g} s")
+            else:
+                try:
+                    if self.store.heartbeat(self.job_id):
+                        self.stop = Stop("cancelled", "cancelled by request")
+                except Exception:  # a busy store must not kill the watchdog
+                    log.exception("heartbeat of job %s failed", self.job_id)
+            if self.stop is not None:
+                kill_kernel(self._km)
+                return
+
+    def finish(self) -> None:
+        self._done.set()
+
+
+def kill_kernel(km: Any) -> None:
+    """Kills a kernel and anything it started (its own process group), at once."""
+    process = getattr(getattr(km, "provisioner", None), "process", None)
+    if process is None:
+        return
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(process.pid, signal.SIGKILL)
+
+
+def shutdown_kernel(km: Any) -> None:
+    """Ends a job's kernel: each kernel serves one job and is then discarded."""
+    kill_kernel(km)
+    process = getattr(getattr(km, "provisioner", None), "process", None)
+    if process is not None:
+        process.wait(timeout=10)
+    km.cleanup_resources()
+
+
+def _running_cell(nb: Any) -> int | None:
+    for index, cell in enumerate(nb.cells):
+        if cell.get("metadata", {}).get("papermill", {}).get("status") == "running":
+            return index
+    return None
+
+
+def _add_banner(path: Path, message: str) -> int | None:
+    """Puts the reason a job stopped at the top of its partial output notebook."""
+    if not path.exists():
+        return None
+    nb = nbformat.read(path, as_version=4)
+    cell_index = _running_cell(nb)
+    banner = nbformat.v4.new_markdown_cell(
+        f'<span style="color:red; font-size:2em;">lpstudio: {message}</span>'
+    )
+    banner.metadata["tags"] = ["lpstudio-error"]
+    nb.cells.insert(0, banner)
+    write_notebook(nb, path)
+    return cell_index
+
+
+def write_notebook(nb: Any, path: Path) -> None:
+    """Writes a notebook atomically: readers see the old file or the new, never half."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    nbformat.write(nb, tmp)
+    os.replace(tmp, path)
+
+
+def _result(path: Path) -> dict[str, Any] | None:
+    """The last result the recipe set, read back from its output notebook."""
+    if not path.exists():
+        return None
+    nb = nbformat.read(path, as_version=4)
+    result = None
+    for cell in nb.cells:
+        for output in cell.get("outputs", []):
+            data = output.get("data", {})
+            if RESULT_MIME in data:
+                result = data[RESULT_MIME]
+    return json.loads(json.dumps(result)) if result is not None else None
+
+
+def output_path_for(workspace: Workspace, job: Job) -> Path:
+    """history/<date>/<job id>-<recipe name>.ipynb: browsable in JupyterLab by day."""
+    stem = Path(job.recipe).stem
+    return workspace.history / job.created_at.strftime("%Y-%m-%d") / f"{job.id}-{stem}.ipynb"
+
+
+def execute_job(workspace: Workspace, store: Store, job_id: int, progress_bar: bool = False) -> Job:
+    """Runs a queued job to a final state and returns its final row."""
+    import papermill
+    from nbclient.exceptions import DeadKernelError
+    from papermill.exceptions import PapermillExecutionError
+
+    job = store.job(job_id)
+    recipe = Recipe.parse(store.version_notebook(job.version_id), job.recipe)
+    output = output_path_for(workspace, job)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    total = len(recipe.notebook.cells) + (1 if job.parameters else 0)
+    if not store.start_job(job_id, total, str(output.relative_to(workspace.root))):
+        return store.job(job_id)  # cancelled while it waited
+
+    timeout = job.timeout or recipe.timeout
+    beat = float(workspace.setting("jobs", "heartbeat_seconds", 5))
+    watchdog = Watchdog(store, job_id, timeout, beat)
+    watchdog.start()
+    kernel_managers: list[Any] = []
+
+    def on_kernel(km: Any) -> None:
+        kernel_managers.append(km)
+        watchdog.attach(km)
+
+    def on_cell(done: int, cells: int) -> None:
+        store.update_job(job_id, cells_done=done, cells_total=cells)
+
+    context = {
+        "job_id": job.id,
+        "recipe": job.recipe,
+        "parameters": job.parameters,
+        "event": job.event,
+        "test_mode": False,
+    }
+    bootstrap = f"import lpstudio.kernel as _k; _k._bind({json.dumps(json.dumps(context))}); del _k"
+    cwd = (workspace.projects / job.recipe).parent
+    status, error = SUCCEEDED, None
+    try:
+        papermill.execute_notebook(
+            recipe.notebook,
+            str(output),
+            parameters=job.parameters,
+            engine_name=ENGINE_NAME,
+            progress_bar=progress_bar,
+            resources={"metadata": {"path": str(cwd)}},
+            bootstrap=bootstrap,
+            on_cell=on_cell,
+            on_kernel=on_kernel,
+        )
+    except PapermillExecutionError as exc:
+        status = FAILED
+        error = {
+            "cell": exc.cell_index,
+            "execution_count": exc.exec_count,
+            "ename": exc.ename,
+            "evalue": exc.evalue,
+            "traceback": list(exc.traceback),
+        }
+    except KeyboardInterrupt:
+        watchdog.stop = Stop("cancelled", "cancelled by the user (interrupt)")
+        raise
+    except DeadKernelError as exc:
+        status = FAILED
+        error = {"ename": "DeadKernelError", "evalue": "kernel died", "detail": str(exc)}
+    except Exception as exc:  # anything else is still a final state, never "running"
+        status = FAILED
+        error = {"ename": type(exc).__name__, "evalue": str(exc)}
+    finally:
+        watchdog.finish()
+        for km in kernel_managers:
+            shutdown_kernel(km)
+        stop = watchdog.stop
+        if stop is not None:
+            status = CANCELLED if stop.reason == "cancelled" else FAILED
+            error = {"ename": "Timeout" if stop.reason == "timeout" else "Cancelled"}
+            error["evalue"] = stop.detail
+        if error is not None and "cell" not in error:
+            error["cell"] = _add_banner(output, error["evalue"])
+            error.setdefault("traceback", [])
+        store.finish_job(job_id, status, error=error, result=_result(output))
+    return store.job(job_id)

@@ -1,0 +1,317 @@
+"""The store: every piece of state, behind SQLAlchemy (SQLite by default, PostgreSQL later).
+
+SQLite runs in WAL mode with a busy timeout, and write transactions start with
+`BEGIN IMMEDIATE`, so several `lpstudio` processes on one workspace queue for the write lock
+instead of failing with "database is locked".
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import socket
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event, func, inspect, select, text, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from .errors import NotFoundError
+from .models import Activation, Job, Notebook, RecipeVersion, User, utcnow
+
+#: The newest migration; a store at this revision needs no Alembic at start-up.
+SCHEMA_HEAD = "0001"
+
+#: Job states; the last three are final.
+QUEUED, RUNNING, SUCCEEDED, FAILED, CANCELLED = (
+    "queued",
+    "running",
+    "succeeded",
+    "failed",
+    "cancelled",
+)
+FINAL_STATES = (SUCCEEDED, FAILED, CANCELLED)
+
+ROLES = ("admin", "analyst", "operator")
+
+
+def worker_id() -> str:
+    """Names this process as `host:pid`, so a job's worker can be checked for life."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _worker_is_gone(worker: str | None) -> bool:
+    """True when the worker ran on this host and its process no longer exists."""
+    if not worker or ":" not in worker:
+        return False
+    host, _, pid = worker.rpartition(":")
+    if host != socket.gethostname() or not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
+
+
+def _make_engine(url: str) -> Engine:
+    if not url.startswith("sqlite"):
+        return create_engine(url, pool_pre_ping=True)
+    engine = create_engine(url, connect_args={"timeout": 60})
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection, _record):  # type: ignore[no-untyped-def]
+        # Let SQLAlchemy's begin event (below) issue BEGIN, not the sqlite3 module.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn):  # type: ignore[no-untyped-def]
+        immediate = conn.get_execution_options().get("lpstudio_write", False)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+    return engine
+
+
+class Store:
+    """Typed access to the tables; each method is one short transaction."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.engine = _make_engine(url)
+        self._reader = sessionmaker(self.engine, expire_on_commit=False)
+        self._writer = sessionmaker(
+            self.engine.execution_options(lpstudio_write=True), expire_on_commit=False
+        )
+
+    # -- sessions and schema -------------------------------------------------------------
+
+    @contextmanager
+    def read(self) -> Iterator[Session]:
+        with self._reader() as session:
+            yield session
+
+    @contextmanager
+    def write(self) -> Iterator[Session]:
+        with self._writer.begin() as session:
+            yield session
+
+    def schema_revision(self) -> str | None:
+        """The Alembic revision the database is at (None for an empty database)."""
+        with self.engine.connect() as conn:
+            if not inspect(conn).has_table("alembic_version"):
+                return None
+            return conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
+
+    def migrate(self) -> None:
+        """Bring the schema to the newest migration (a no-op when it is there)."""
+        if self.schema_revision() == SCHEMA_HEAD:
+            return
+        from alembic import command
+        from alembic.config import Config
+
+        config = Config()
+        config.set_main_option("script_location", str(Path(__file__).parent / "migrations"))
+        with self.engine.execution_options(lpstudio_write=True).begin() as conn:
+            config.attributes["connection"] = conn
+            command.upgrade(config, "head")
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    # -- activation and users --------------------------------------------------------------
+
+    def activation(self) -> Activation | None:
+        with self.read() as s:
+            return s.scalars(select(Activation).order_by(Activation.id.desc())).first()
+
+    def activate(self, admin: str, terms_version: str) -> Activation:
+        with self.write() as s:
+            row = Activation(accepted_by=admin, accepted_at=utcnow(), terms_version=terms_version)
+            s.add(row)
+            user = s.get(User, admin)
+            if user is None:
+                s.add(User(name=admin, role="admin"))
+            else:
+                user.role = "admin"
+        return row
+
+    def ensure_user(self, name: str, default_role: str) -> User:
+        """Returns the user, creating it with the workspace's default role on first sight."""
+        with self.read() as s:
+            user = s.get(User, name)
+        if user is not None:
+            return user
+        with self.write() as s:
+            user = s.get(User, name)
+            if user is None:
+                user = User(name=name, role=default_role)
+                s.add(user)
+        return user
+
+    # -- versions --------------------------------------------------------------------------
+
+    def snapshot(self, recipe: str, notebook_json: str, settings: dict[str, Any], user: str) -> str:
+        """Stores a version of a recipe once per distinct content; returns its id."""
+        nb_sha = hashlib.sha256(notebook_json.encode()).hexdigest()
+        settings_json = json.dumps(settings, sort_keys=True, separators=(",", ":"))
+        version = hashlib.sha256(f"{recipe}\0{nb_sha}\0{settings_json}".encode()).hexdigest()
+        with self.read() as s:
+            if s.get(RecipeVersion, version) is not None:
+                return version
+        with self.write() as s:
+            if s.get(Notebook, nb_sha) is None:
+                s.add(Notebook(sha=nb_sha, content=notebook_json))
+            if s.get(RecipeVersion, version) is None:
+                s.add(
+                    RecipeVersion(
+                        id=version,
+                        recipe=recipe,
+                        notebook_sha=nb_sha,
+                        settings=settings,
+                        created_by=user,
+                    )
+                )
+        return version
+
+    def version_notebook(self, version_id: str) -> str:
+        with self.read() as s:
+            version = s.get(RecipeVersion, version_id)
+            if version is None:
+                raise NotFoundError(f"recipe version {version_id[:12]} does not exist")
+            return s.get_one(Notebook, version.notebook_sha).content
+
+    # -- jobs ------------------------------------------------------------------------------
+
+    def create_job(self, **fields: Any) -> Job:
+        with self.write() as s:
+            job = Job(status=QUEUED, created_at=utcnow(), cells_done=0, **fields)
+            s.add(job)
+            s.flush()
+        return job
+
+    def job(self, job_id: int) -> Job:
+        with self.read() as s:
+            job = s.get(Job, job_id)
+        if job is None:
+            raise NotFoundError(
+                f"job {job_id} does not exist", field="job", fix="list jobs with `lpstudio jobs`"
+            )
+        return job
+
+    def update_job(self, job_id: int, **fields: Any) -> None:
+        with self.write() as s:
+            s.execute(update(Job).where(Job.id == job_id).values(**fields))
+
+    def start_job(self, job_id: int, cells_total: int, output_path: str) -> bool:
+        """Moves a queued job to running; False when it was cancelled meanwhile."""
+        now = utcnow()
+        with self.write() as s:
+            done = s.execute(
+                update(Job)
+                .where(Job.id == job_id, Job.status == QUEUED)
+                .values(
+                    status=RUNNING,
+                    started_at=now,
+                    heartbeat_at=now,
+                    worker=worker_id(),
+                    cells_total=cells_total,
+                    output_path=output_path,
+                )
+            )
+            return done.rowcount == 1
+
+    def finish_job(self, job_id: int, status: str, **fields: Any) -> None:
+        """Writes a final state, once: a job already final is left as it is."""
+        with self.write() as s:
+            s.execute(
+                update(Job)
+                .where(Job.id == job_id, Job.status.not_in(FINAL_STATES))
+                .values(status=status, finished_at=utcnow(), **fields)
+            )
+
+    def heartbeat(self, job_id: int) -> bool:
+        """Marks the job alive; returns True when someone asked to cancel it."""
+        with self.write() as s:
+            s.execute(update(Job).where(Job.id == job_id).values(heartbeat_at=utcnow()))
+            return bool(s.scalar(select(Job.cancel_requested).where(Job.id == job_id)))
+
+    def request_cancel(self, job_id: int) -> Job:
+        """Cancels a queued job at once; asks the worker of a running job to stop it."""
+        job = self.job(job_id)
+        with self.write() as s:
+            s.execute(
+                update(Job)
+                .where(Job.id == job_id, Job.status == QUEUED)
+                .values(status=CANCELLED, finished_at=utcnow())
+            )
+            s.execute(
+                update(Job)
+                .where(Job.id == job_id, Job.status == RUNNING)
+                .values(cancel_requested=True)
+            )
+        return self.job(job.id)
+
+    def reap_lost_jobs(self, stale_after: timedelta) -> list[int]:
+        """Ends running jobs whose worker is gone: dead on this host, or silent too long."""
+        deadline = utcnow() - stale_after
+        with self.read() as s:
+            running = s.execute(
+                select(Job.id, Job.worker, Job.heartbeat_at).where(Job.status == RUNNING)
+            ).all()
+        lost = [
+            job_id
+            for job_id, worker, beat in running
+            if _worker_is_gone(worker) or (beat is not None and beat < deadline)
+        ]
+        for job_id in lost:
+            self.finish_job(
+                job_id,
+                FAILED,
+                error={
+                    "ename": "WorkerLost",
+                    "evalue": "worker lost: the process running this job is gone",
+                    "cell": None,
+                    "traceback": [],
+                },
+            )
+        return lost
+
+    def list_jobs(
+        self,
+        recipe: str | None = None,
+        status: str | None = None,
+        since: datetime | None = None,
+        limit: int = 50,
+        offset: int = 0,
+    ) -> Sequence[Job]:
+        query = select(Job)
+        if recipe:
+            query = query.where(Job.recipe == recipe)
+        if status:
+            query = query.where(Job.status == status)
+        if since:
+            query = query.where(Job.created_at >= since)
+        query = query.order_by(Job.created_at.desc(), Job.id.desc()).limit(limit).offset(offset)
+        with self.read() as s:
+            return s.scalars(query).all()
+
+    def last_jobs(self, recipes: Sequence[str]) -> dict[str, Job]:
+        """The latest job of each recipe, for listings."""
+        if not recipes:
+            return {}
+        latest = (
+            select(func.max(Job.id)).where(Job.recipe.in_(recipes)).group_by(Job.recipe)
+        ).scalar_subquery()
+        with self.read() as s:
+            return {job.recipe: job for job in s.scalars(select(Job).where(Job.id.in_(latest)))}

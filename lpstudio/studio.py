@@ -1,0 +1,330 @@
+"""`Studio`: the one core API that the CLI, the server, the widgets and the scheduler share.
+
+Every operation checks its input before it writes anything: a bad recipe, parameter or
+path raises an `InputError` and leaves the store and the files as they were.
+"""
+
+from __future__ import annotations
+
+import os
+from concurrent.futures import Future
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .errors import InputError, WorkspaceError
+from .executor import Executor, LocalExecutor
+from .gallery import Template, copy_template, find_template, list_templates
+from .models import Job
+from .parameters import coerce
+from .recipe import Recipe
+from .runner import write_notebook
+from .store import Store
+from .workspace import TERMS_VERSION, Workspace, current_user
+
+if TYPE_CHECKING:
+    import pandas
+
+TERMS = f"""\
+lpstudio terms of use (version {TERMS_VERSION})
+
+By activating this workspace you confirm that:
+  1. you may act for the brand whose data and LivePerson account this workspace uses;
+  2. recipes send real messages to real people once they use real connections, and you
+     hold the consent those recipients gave (LivePerson requires `consent: true`);
+  3. you will keep the workspace's secret.key private: it decrypts its connections.
+"""
+
+
+def job_to_dict(job: Job, workspace: Workspace | None = None) -> dict[str, Any]:
+    """The JSON shape of a job, shared by `--json` output and, later, the REST API."""
+    output = job.output_path
+    if output and workspace is not None:
+        output = str(workspace.root / output)
+    duration = None
+    if job.started_at and job.finished_at:
+        duration = round((job.finished_at - job.started_at).total_seconds(), 3)
+    return {
+        "id": job.id,
+        "recipe": job.recipe,
+        "version": job.version_id,
+        "status": job.status,
+        "trigger": job.trigger,
+        "parameters": job.parameters,
+        "event": job.event,
+        "user": job.user,
+        "rerun_of": job.rerun_of,
+        "created_at": job.created_at.isoformat() if job.created_at else None,
+        "started_at": job.started_at.isoformat() if job.started_at else None,
+        "finished_at": job.finished_at.isoformat() if job.finished_at else None,
+        "duration": duration,
+        "progress": {"done": job.cells_done, "total": job.cells_total},
+        "error": job.error,
+        "result": job.result,
+        "output_path": output,
+    }
+
+
+#: The columns of `job_to_dict`, in order, so an empty history still has its columns.
+JOB_COLUMNS = [
+    "id",
+    "recipe",
+    "version",
+    "status",
+    "trigger",
+    "parameters",
+    "event",
+    "user",
+    "rerun_of",
+    "created_at",
+    "started_at",
+    "finished_at",
+    "duration",
+    "progress",
+    "error",
+    "result",
+    "output_path",
+]
+
+
+class Studio:
+    """A workspace opened for one acting user."""
+
+    def __init__(
+        self, workspace: Workspace, user: str | None = None, executor: Executor | None = None
+    ) -> None:
+        self.workspace = workspace
+        self.store = Store(workspace.store_url)
+        self.store.migrate()
+        if self.store.activation() is None:
+            self.store.close()
+            raise WorkspaceError(
+                f"workspace {workspace.root} was never activated",
+                field="workspace",
+                fix=f"an admin accepts the terms with `lpstudio init {workspace.root} "
+                "--accept-terms`",
+            )
+        default_role = workspace.setting("users", "default_role", "analyst")
+        self.user = self.store.ensure_user(user or current_user(), default_role).name
+        self.executor = executor or LocalExecutor(workspace, self.store)
+        stale = float(workspace.setting("jobs", "stale_after_seconds", 60))
+        self.store.reap_lost_jobs(timedelta(seconds=stale))
+
+    @classmethod
+    def open(cls, path: str | os.PathLike[str] | None = None, user: str | None = None) -> Studio:
+        """Opens the workspace at `path`, `$LPSTUDIO_WORKSPACE`, or around this folder."""
+        return cls(Workspace.find(path), user=user)
+
+    @classmethod
+    def init(
+        cls, path: str | os.PathLike[str], accept_terms: bool, admin: str | None = None
+    ) -> Studio:
+        """Creates (or activates) a workspace; the terms must have been accepted."""
+        if not accept_terms:
+            raise WorkspaceError(
+                "the terms were not accepted",
+                field="accept_terms",
+                fix="read the terms and pass --accept-terms (accept_terms=True)",
+            )
+        root = Path(path).resolve()
+        if root.exists() and not root.is_dir():
+            raise WorkspaceError(
+                f"{root} exists and is not a folder", field="path", fix="choose another path"
+            )
+        Workspace.write_new(root)
+        workspace = Workspace.load(root)
+        store = Store(workspace.store_url)
+        try:
+            store.migrate()
+            if store.activation() is None:
+                store.activate(admin or current_user(), TERMS_VERSION)
+        finally:
+            store.close()
+        return cls(workspace, user=admin)
+
+    def close(self) -> None:
+        self.executor.close()
+        self.store.close()
+
+    def __enter__(self) -> Studio:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- recipes ---------------------------------------------------------------------------
+
+    def recipe(self, ref: str | os.PathLike[str]) -> Recipe:
+        path = self.workspace.recipe_path(ref)
+        return Recipe.load(path, self.workspace.recipe_name(path))
+
+    def recipes(self) -> list[dict[str, Any]]:
+        """Every recipe by project folder, with its trigger and last job (or its problem)."""
+        rows: list[dict[str, Any]] = []
+        paths = sorted(
+            p
+            for p in self.workspace.projects.rglob("*.ipynb")
+            if ".ipynb_checkpoints" not in p.parts
+        )
+        names = [self.workspace.recipe_name(p) for p in paths]
+        last = self.store.last_jobs(names)
+        for path, name in zip(paths, names, strict=True):
+            row: dict[str, Any] = {"recipe": name, "project": str(Path(name).parent)}
+            try:
+                row.update(Recipe.load(path, name).describe())
+                row["problem"] = None
+            except InputError as exc:
+                row.update(title=None, trigger=None, problem=str(exc))
+            job = last.get(name)
+            row["last_job"] = (
+                {"id": job.id, "status": job.status, "created_at": job.created_at.isoformat()}
+                if job
+                else None
+            )
+            rows.append(row)
+        return rows
+
+    # -- running ---------------------------------------------------------------------------
+
+    def _queue(
+        self,
+        recipe: Recipe,
+        parameters: dict[str, Any],
+        event: Any,
+        trigger: str,
+        timeout: float | None,
+        rerun_of: int | None = None,
+    ) -> Job:
+        if timeout is not None and timeout <= 0:
+            raise InputError(
+                f"timeout must be a positive number of seconds, got {timeout}",
+                field="timeout",
+                fix="pass --timeout with a number above 0",
+            )
+        version = self.store.snapshot(recipe.name, recipe.canonical_json(), {}, self.user)
+        return self.store.create_job(
+            recipe=recipe.name,
+            version_id=version,
+            trigger=trigger,
+            parameters=parameters,
+            event=event,
+            user=self.user,
+            timeout=timeout,
+            rerun_of=rerun_of,
+        )
+
+    def validate(
+        self, ref: str | os.PathLike[str], parameters: dict[str, Any], parse: set[str] | None = None
+    ) -> tuple[Recipe, dict[str, Any]]:
+        """Loads the recipe and coerces the parameters: everything a run checks up front."""
+        recipe = self.recipe(ref)
+        values = coerce(recipe.schema, parameters, parse or set(), recipe=recipe.name)
+        return recipe, values
+
+    def run(
+        self,
+        ref: str | os.PathLike[str],
+        parameters: dict[str, Any] | None = None,
+        *,
+        parse: set[str] | None = None,
+        event: Any = None,
+        timeout: float | None = None,
+        progress_bar: bool = False,
+    ) -> Job:
+        """Runs a recipe now and returns the finished job (failed jobs are returned too).
+
+        `parameters` carry their types; names in `parse` hold text to parse into the
+        declared type, as papermill's `-p` does.
+        """
+        recipe, values = self.validate(ref, parameters or {}, parse)
+        job = self._queue(recipe, values, event, "manual", timeout)
+        return self.executor.run(job.id, progress_bar=progress_bar)
+
+    def submit(
+        self,
+        ref: str | os.PathLike[str],
+        parameters: dict[str, Any] | None = None,
+        *,
+        event: Any = None,
+        timeout: float | None = None,
+    ) -> Future[Job]:
+        """Queues a run and returns at once; the future gives the finished job."""
+        recipe, values = self.validate(ref, parameters or {})
+        job = self._queue(recipe, values, event, "manual", timeout)
+        return self.executor.submit(job.id)
+
+    def prepare(
+        self,
+        ref: str | os.PathLike[str],
+        parameters: dict[str, Any] | None = None,
+        *,
+        parse: set[str] | None = None,
+    ) -> Path:
+        """papermill's `--prepare-only`: the parameterized notebook, written but not run."""
+        from papermill.parameterize import parameterize_notebook
+
+        recipe, values = self.validate(ref, parameters or {}, parse)
+        nb = parameterize_notebook(recipe.notebook, values) if values else recipe.notebook
+        stamp = datetime.now().strftime("%Y%m%d-%H%M%S-%f")
+        path = self.workspace.history / "prepared" / f"{Path(recipe.name).stem}-{stamp}.ipynb"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_notebook(nb, path)
+        return path
+
+    def rerun(self, job_id: int, progress_bar: bool = False) -> Job:
+        """Runs a job again with its parameters and cached event, on the latest version."""
+        old = self.store.job(job_id)
+        recipe, values = self.validate(old.recipe, old.parameters)
+        job = self._queue(recipe, values, old.event, "rerun", old.timeout, rerun_of=old.id)
+        return self.executor.run(job.id, progress_bar=progress_bar)
+
+    def cancel(self, job_id: int) -> Job:
+        """Cancels a queued job, or asks the worker running it to stop it."""
+        return self.store.request_cancel(job_id)
+
+    # -- history ---------------------------------------------------------------------------
+
+    def job(self, job_id: int) -> Job:
+        return self.store.job(job_id)
+
+    def jobs(
+        self,
+        recipe: str | None = None,
+        status: str | None = None,
+        since: datetime | None = None,
+        limit: int = 50,
+    ) -> list[Job]:
+        if recipe is not None:
+            recipe = self.workspace.recipe_name(self.workspace.recipe_path(recipe))
+        return list(self.store.list_jobs(recipe=recipe, status=status, since=since, limit=limit))
+
+    def jobs_frame(self, **filters: Any) -> pandas.DataFrame:
+        """The job history as a DataFrame, one row per job, newest first."""
+        import pandas
+
+        rows = [job_to_dict(job, self.workspace) for job in self.jobs(**filters)]
+        frame = pandas.DataFrame(rows, columns=JOB_COLUMNS)
+        for column in ("created_at", "started_at", "finished_at"):
+            frame[column] = pandas.to_datetime(frame[column], utc=True)
+        return frame.set_index("id")
+
+    # -- gallery ---------------------------------------------------------------------------
+
+    def templates(self) -> list[Template]:
+        return list_templates()
+
+    def try_template(self, name: str, project: str, new_name: str | None = None) -> Path:
+        """Copies a template into a project folder; returns the new recipe's path."""
+        template = find_template(name)
+        folder = self.workspace.inside(
+            self.workspace.projects / project, self.workspace.projects, "project", "project"
+        )
+        stem = new_name or template.name
+        if not stem or "/" in stem or stem.startswith("."):
+            raise InputError(
+                f"invalid recipe name {stem!r}",
+                field="name",
+                fix="give a plain file name such as my_reminder",
+            )
+        destination = folder / f"{Path(stem).stem}.ipynb"
+        return copy_template(template, destination)

@@ -1,0 +1,178 @@
+"""The workspace: one folder holding everything of one brand.
+
+lpstudio.toml   settings (the marker that makes a folder a workspace)
+projects/       recipes, in folders and sub-folders
+history/        output notebooks, one per job
+lpstudio.db     the SQLite store (unless `store.url` points elsewhere)
+secret.key      the key that encrypts connection secrets, readable by its owner only
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+import tomllib
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from .errors import WorkspaceError
+
+CONFIG_NAME = "lpstudio.toml"
+ENV_VAR = "LPSTUDIO_WORKSPACE"
+TERMS_VERSION = "2026-11"
+
+DEFAULT_CONFIG = """\
+# lpstudio workspace settings.
+
+[workspace]
+name = {name!r}
+created = {created!r}
+
+[store]
+# Any SQLAlchemy URL; a relative SQLite path is inside the workspace.
+url = "sqlite:///lpstudio.db"
+
+[history]
+# Where output notebooks go, relative to the workspace.
+path = "history"
+
+[users]
+# Role given to a user seen for the first time: admin, analyst or operator.
+default_role = "analyst"
+
+[jobs]
+# A running job whose worker has not been heard from for this long is failed as lost.
+stale_after_seconds = 60
+heartbeat_seconds = 5
+"""
+
+
+def current_user() -> str:
+    """The OS user, who is the acting user on the command line."""
+    return os.environ.get("LPSTUDIO_USER") or getpass.getuser()
+
+
+@dataclass(frozen=True)
+class Workspace:
+    """Paths and settings of one workspace; holds no open resources."""
+
+    root: Path
+    config: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def load(cls, root: Path) -> Workspace:
+        root = root.resolve()
+        config_path = root / CONFIG_NAME
+        try:
+            config = tomllib.loads(config_path.read_text())
+        except FileNotFoundError:
+            raise WorkspaceError(
+                f"{root} is not an lpstudio workspace (no {CONFIG_NAME})",
+                field="workspace",
+                fix=f"create one with `lpstudio init {root} --accept-terms`",
+            ) from None
+        except tomllib.TOMLDecodeError as exc:
+            raise WorkspaceError(
+                f"{config_path} is not valid TOML: {exc}",
+                field="workspace",
+                fix=f"correct {config_path}",
+            ) from None
+        return cls(root, config)
+
+    @classmethod
+    def find(cls, explicit: str | os.PathLike[str] | None = None) -> Workspace:
+        """From `--workspace`, then `$LPSTUDIO_WORKSPACE`, then this folder and its parents."""
+        if explicit:
+            return cls.load(Path(explicit))
+        if os.environ.get(ENV_VAR):
+            return cls.load(Path(os.environ[ENV_VAR]))
+        here = Path.cwd().resolve()
+        for folder in (here, *here.parents):
+            if (folder / CONFIG_NAME).is_file():
+                return cls.load(folder)
+        raise WorkspaceError(
+            f"no lpstudio workspace in {here} or its parents",
+            field="workspace",
+            fix=f"pass --workspace PATH, set {ENV_VAR}, or create one with "
+            "`lpstudio init PATH --accept-terms`",
+        )
+
+    @staticmethod
+    def write_new(root: Path) -> None:
+        """Writes the folders, the key and, last, the settings file that marks a workspace."""
+        from cryptography.fernet import Fernet
+
+        root.mkdir(parents=True, exist_ok=True)
+        (root / "projects").mkdir(exist_ok=True)
+        (root / "history").mkdir(exist_ok=True)
+        key_path = root / "secret.key"
+        if not key_path.exists():
+            fd = os.open(key_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(Fernet.generate_key())
+        config_path = root / CONFIG_NAME
+        if not config_path.exists():
+            created = datetime.now(UTC).isoformat(timespec="seconds")
+            config_path.write_text(DEFAULT_CONFIG.format(name=root.name, created=created))
+
+    # -- settings --------------------------------------------------------------------------
+
+    def setting(self, section: str, key: str, default: Any) -> Any:
+        return self.config.get(section, {}).get(key, default)
+
+    @property
+    def projects(self) -> Path:
+        return self.root / "projects"
+
+    @property
+    def history(self) -> Path:
+        return self.root / self.setting("history", "path", "history")
+
+    @property
+    def key_path(self) -> Path:
+        return self.root / "secret.key"
+
+    @property
+    def store_url(self) -> str:
+        url = self.setting("store", "url", "sqlite:///lpstudio.db")
+        prefix = "sqlite:///"
+        if url.startswith(prefix) and not url[len(prefix) :].startswith("/"):
+            return prefix + str(self.root / url[len(prefix) :])
+        return url
+
+    # -- paths -----------------------------------------------------------------------------
+
+    def inside(self, path: Path, base: Path, what: str, field_name: str) -> Path:
+        """Resolves `path` and refuses it unless it stays inside `base`."""
+        resolved = path.resolve()
+        if not resolved.is_relative_to(base.resolve()):
+            raise WorkspaceError(
+                f"{what} {path} is outside {base}",
+                field=field_name,
+                fix=f"give a path inside {base}",
+            )
+        return resolved
+
+    def recipe_path(self, ref: str | os.PathLike[str]) -> Path:
+        """Finds a recipe from a path relative to `projects/`, or a file path inside it."""
+        candidate = Path(ref)
+        if not candidate.suffix:
+            candidate = candidate.with_suffix(".ipynb")
+        if candidate.is_absolute() or candidate.exists():
+            path = candidate
+        else:
+            path = self.projects / candidate
+        path = self.inside(path, self.projects, "recipe", "recipe")
+        if not path.is_file():
+            raise WorkspaceError(
+                f"recipe {ref} not found in {self.projects}",
+                field="recipe",
+                fix="list recipes with `lpstudio recipes`",
+            )
+        return path
+
+    def recipe_name(self, path: Path) -> str:
+        """The recipe's name in the store: its path under `projects/`, with `/`."""
+        return path.resolve().relative_to(self.projects.resolve()).as_posix()
