@@ -10,8 +10,14 @@ Names are loaded on first use, so that `lpstudio.kernel` stays light inside kern
 
 from __future__ import annotations
 
+import sys
 from importlib import import_module
 from typing import Any
+
+# jsonschema (used by nbformat and lpstudio) imports rfc3987_syntax when it is installed,
+# and that package builds a grammar at import: about 3 s on every command here. lpstudio
+# checks no IRI formats, so its processes go without it (when nothing imported it first).
+sys.modules.setdefault("rfc3987_syntax", None)  # type: ignore[arg-type]
 
 __all__ = [
     "Executor",

@@ -56,6 +56,10 @@ def handles_errors(func: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
+def _has_terminal() -> bool:
+    return sys.stdin.isatty()
+
+
 def _studio(workspace: Path | None) -> Studio:
     return Studio.open(workspace)
 
@@ -118,7 +122,7 @@ def init(path: Path, accept_terms: bool, admin: str | None, as_json: bool) -> No
     """Create and activate a workspace at PATH."""
     if not accept_terms:
         click.echo(TERMS, err=True)
-        if not sys.stdin.isatty():
+        if not _has_terminal():
             raise InputError(
                 "the terms must be accepted, and there is no terminal to ask on",
                 field="accept_terms",

@@ -19,7 +19,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from jupyter_client.manager import KernelManager
+from jupyter_client.manager import AsyncKernelManager
 from jupyter_core.paths import jupyter_runtime_dir
 from papermill.clientwrap import PapermillNotebookClient
 from papermill.engines import NBClientEngine
@@ -74,12 +74,13 @@ class StudioEngine(NBClientEngine):
     """The engine every lpstudio job runs through (and `papermill --engine lpstudio`)."""
 
     @classmethod
-    def _kernel_manager(cls, kernel_name: str) -> KernelManager:
-        # IPC sockets in the private runtime folder: no TCP ports, nothing on the network.
+    def _kernel_manager(cls, kernel_name: str) -> AsyncKernelManager:
+        # nbclient needs an async manager: a blocking one stalls its event loop and hides a
+        # dead kernel. IPC sockets in the private runtime folder: no TCP port is opened.
         runtime = Path(jupyter_runtime_dir())
         runtime.mkdir(parents=True, exist_ok=True)
         ip = str(runtime / f"lpstudio-{uuid.uuid4().hex[:12]}")
-        return KernelManager(kernel_name=kernel_name, transport="ipc", ip=ip)
+        return AsyncKernelManager(kernel_name=kernel_name, transport="ipc", ip=ip)
 
     @classmethod
     def execute_managed_notebook(
@@ -93,7 +94,7 @@ class StudioEngine(NBClientEngine):
         execution_timeout: float | None = None,
         bootstrap: str | None = None,
         on_cell: Callable[[int, int], None] | None = None,
-        on_kernel: Callable[[KernelManager], None] | None = None,
+        on_kernel: Callable[[AsyncKernelManager], None] | None = None,
         **kwargs: Any,
     ) -> Any:
         kwargs = remove_args(["input_path"], **kwargs)

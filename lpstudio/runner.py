@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import nbformat
+from jupyter_core.utils import run_sync
 
 from .kernel import RESULT_MIME
 from .models import Job
@@ -96,29 +97,21 @@ def shutdown_kernel(km: Any) -> None:
     process = getattr(getattr(km, "provisioner", None), "process", None)
     if process is not None:
         process.wait(timeout=10)
-    km.cleanup_resources()
+    run_sync(km.cleanup_resources)()
 
 
-def _running_cell(nb: Any) -> int | None:
-    for index, cell in enumerate(nb.cells):
-        if cell.get("metadata", {}).get("papermill", {}).get("status") == "running":
-            return index
-    return None
-
-
-def _add_banner(path: Path, message: str) -> int | None:
+def _add_banner(path: Path, error: dict[str, Any]) -> None:
     """Puts the reason a job stopped at the top of its partial output notebook."""
     if not path.exists():
-        return None
+        return
     nb = nbformat.read(path, as_version=4)
-    cell_index = _running_cell(nb)
+    where = f" in cell {error['cell']}" if error.get("cell") is not None else ""
     banner = nbformat.v4.new_markdown_cell(
-        f'<span style="color:red; font-size:2em;">lpstudio: {message}</span>'
+        f'<span style="color:red; font-size:2em;">lpstudio: {error["evalue"]}{where}</span>'
     )
     banner.metadata["tags"] = ["lpstudio-error"]
     nb.cells.insert(0, banner)
     write_notebook(nb, path)
-    return cell_index
 
 
 def write_notebook(nb: Any, path: Path) -> None:
@@ -163,7 +156,7 @@ def execute_job(workspace: Workspace, store: Store, job_id: int, progress_bar: b
         return store.job(job_id)  # cancelled while it waited
 
     timeout = job.timeout or recipe.timeout
-    beat = float(workspace.setting("jobs", "heartbeat_seconds", 5))
+    beat = float(workspace.setting("jobs", "heartbeat_seconds", 2))
     watchdog = Watchdog(store, job_id, timeout, beat)
     watchdog.start()
     kernel_managers: list[Any] = []
@@ -172,7 +165,10 @@ def execute_job(workspace: Workspace, store: Store, job_id: int, progress_bar: b
         kernel_managers.append(km)
         watchdog.attach(km)
 
+    cells_done = [0]
+
     def on_cell(done: int, cells: int) -> None:
+        cells_done[0] = done
         store.update_job(job_id, cells_done=done, cells_total=cells)
 
     context = {
@@ -225,7 +221,9 @@ def execute_job(workspace: Workspace, store: Store, job_id: int, progress_bar: b
             error = {"ename": "Timeout" if stop.reason == "timeout" else "Cancelled"}
             error["evalue"] = stop.detail
         if error is not None and "cell" not in error:
-            error["cell"] = _add_banner(output, error["evalue"])
+            # papermill completes the interrupted cell too, so it is the last one reported.
+            error["cell"] = cells_done[0] - 1 if cells_done[0] else None
             error.setdefault("traceback", [])
+            _add_banner(output, error)
         store.finish_job(job_id, status, error=error, result=_result(output))
     return store.job(job_id)

@@ -45,7 +45,7 @@ default_role = "analyst"
 [jobs]
 # A running job whose worker has not been heard from for this long is failed as lost.
 stale_after_seconds = 60
-heartbeat_seconds = 5
+heartbeat_seconds = 2
 """
 
 

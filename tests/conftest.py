@@ -1,0 +1,100 @@
+"""Fixtures: a real workspace on disk, real recipe notebooks, the real CLI."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import nbformat
+import pytest
+from click.testing import CliRunner, Result
+
+from lpstudio.cli import main
+from lpstudio.studio import Studio
+
+LPSTUDIO = str(Path(sys.executable).parent / "lpstudio")
+
+
+def write_recipe(
+    root: Path,
+    name: str,
+    parameters: str = "x: int = 1  # a number",
+    cells: tuple[str, ...] = ("y = x * 2", "print(y)"),
+    metadata: dict[str, Any] | None = None,
+) -> Path:
+    """Writes a recipe notebook at projects/<name>.ipynb of the workspace at `root`."""
+    nb = nbformat.v4.new_notebook()
+    nb.metadata.kernelspec = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.metadata.lpstudio = metadata if metadata is not None else {"title": name}
+    params = nbformat.v4.new_code_cell(parameters)
+    params.metadata.tags = ["parameters"]
+    nb.cells = [params, *(nbformat.v4.new_code_cell(source) for source in cells)]
+    path = root / "projects" / f"{name}.ipynb"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    nbformat.write(nb, path)
+    return path
+
+
+@pytest.fixture
+def ws(tmp_path: Path) -> Path:
+    """A fresh, activated workspace; alice is its admin."""
+    root = tmp_path / "ws"
+    Studio.init(root, accept_terms=True, admin="alice").close()
+    return root
+
+
+@pytest.fixture
+def studio(ws: Path) -> Iterator[Studio]:
+    with Studio.open(ws, user="alice") as opened:
+        yield opened
+
+
+@pytest.fixture
+def cli(ws: Path) -> Callable[..., Result]:
+    """Runs the CLI in-process against the workspace (fast: for checks that start no kernel)."""
+
+    def invoke(*args: str, input: str | None = None) -> Result:
+        return CliRunner().invoke(main, [*args, "--workspace", str(ws)], input=input)
+
+    return invoke
+
+
+def run_cli(
+    *args: str, cwd: Path | None = None, env: dict[str, str] | None = None, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    """Runs the real `lpstudio` executable in its own process."""
+    return subprocess.run(
+        [LPSTUDIO, *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env={**os.environ, **(env or {})},
+        timeout=timeout,
+    )
+
+
+def run_json(*args: str, **kwargs: Any) -> tuple[int, Any]:
+    proc = run_cli(*args, "--json", **kwargs)
+    return proc.returncode, json.loads(proc.stdout) if proc.stdout.strip() else None
+
+
+def wait_for(predicate: Callable[[], Any], timeout: float = 60, what: str = "condition") -> Any:
+    """Polls a condition until it holds (waiting on state, not on time)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def job_rows(ws: Path) -> int:
+    with Studio.open(ws, user="alice") as opened:
+        return len(opened.jobs(limit=10_000))

@@ -1,0 +1,224 @@
+"""Running recipes on real kernels: success, failures, death, timeout, cancel, rerun, races."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import nbformat
+
+from lpstudio.studio import Studio
+
+from .conftest import LPSTUDIO, job_rows, run_cli, run_json, wait_for, write_recipe
+
+CONTEXT_CELL = """\
+import lpstudio.kernel as lp
+ctx = lp.context()
+lp.set_result({"job": ctx.job_id, "recipe": ctx.recipe, "x": x, "params": ctx.parameters})
+"""
+
+
+def test_a_run_writes_a_valid_output_notebook_and_its_result(ws: Path) -> None:
+    write_recipe(ws, "p/ok", parameters="x: int = 1  # a number", cells=(CONTEXT_CELL,))
+    code, job = run_json("run", "p/ok", "-p", "x", "41", "--workspace", str(ws))
+    assert code == 0, job
+    assert job["status"] == "succeeded" and job["error"] is None
+    assert job["result"] == {
+        "job": job["id"],
+        "recipe": "p/ok.ipynb",
+        "x": 41,
+        "params": {"x": 41},
+    }
+    assert job["parameters"] == {"x": 41}
+    assert job["progress"]["done"] == job["progress"]["total"] == 3
+    output = Path(job["output_path"])
+    assert output.is_relative_to(ws / "history")
+    nb = nbformat.read(output, as_version=4)
+    nbformat.validate(nb)
+    injected = [c for c in nb.cells if "injected-parameters" in c.metadata.get("tags", [])]
+    assert injected and "x = 41" in injected[0].source
+    assert nb.metadata.papermill["parameters"] == {"x": 41}
+
+
+def test_a_failing_cell_fails_the_job_with_its_error(ws: Path) -> None:
+    write_recipe(ws, "p/fail", cells=("a = 1", "raise ValueError('bad invoice')", "b = 2"))
+    proc = run_cli("run", "p/fail", "--workspace", str(ws), "--json")
+    assert proc.returncode == 1
+    job = json.loads(proc.stdout)
+    assert job["status"] == "failed"
+    error = job["error"]
+    assert error["ename"] == "ValueError" and error["evalue"] == "bad invoice"
+    assert error["cell"] == 2 and error["traceback"]
+    nb = nbformat.read(job["output_path"], as_version=4)
+    assert "An Exception was encountered" in nb.cells[0].source  # papermill's banner
+    shown = run_cli("show", str(job["id"]), "--workspace", str(ws))
+    assert "ValueError at cell 2: bad invoice" in shown.stdout
+    assert "Traceback" in shown.stdout or "ValueError" in shown.stdout
+
+
+def test_a_dying_kernel_fails_the_job_and_does_not_hang(ws: Path) -> None:
+    write_recipe(ws, "p/die", cells=("import os", "os._exit(1)", "never = True"))
+    code, job = run_json("run", "p/die", "--workspace", str(ws), timeout=90)
+    assert code == 1
+    assert job["status"] == "failed"
+    assert job["error"]["evalue"] == "kernel died"
+    nb = nbformat.read(job["output_path"], as_version=4)
+    assert "kernel died" in nb.cells[0].source
+
+
+def test_a_timeout_fails_the_job(ws: Path) -> None:
+    write_recipe(ws, "p/slow", cells=("import time", "time.sleep(600)"))
+    code, job = run_json("run", "p/slow", "--timeout", "2", "--workspace", str(ws), timeout=60)
+    assert code == 1
+    assert job["status"] == "failed"
+    assert job["error"]["ename"] == "Timeout"
+    assert "timed out after 2 s" in job["error"]["evalue"]
+
+
+def test_metadata_timeout_applies_too(ws: Path) -> None:
+    write_recipe(
+        ws,
+        "p/slowmeta",
+        cells=("import time", "time.sleep(600)"),
+        metadata={"title": "slow", "timeout": 1.5},
+    )
+    with Studio.open(ws, user="alice") as studio:
+        job = studio.run("p/slowmeta")
+    assert job.status == "failed" and job.error["ename"] == "Timeout"
+
+
+def _start_slow_run(ws: Path) -> subprocess.Popen[str]:
+    write_recipe(ws, "p/wait", cells=("import time", "time.sleep(600)"))
+    return subprocess.Popen(
+        [LPSTUDIO, "run", "p/wait", "--workspace", str(ws)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def _running_job(ws: Path) -> int:
+    def find() -> int | None:
+        with Studio.open(ws, user="alice") as studio:
+            jobs = studio.jobs(status="running")
+            return jobs[0].id if jobs and jobs[0].cells_done >= 1 else None
+
+    return wait_for(find, what="a running job")
+
+
+def test_ctrl_c_marks_the_job_cancelled(ws: Path) -> None:
+    proc = _start_slow_run(ws)
+    job_id = _running_job(ws)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "cancelled" in err
+    with Studio.open(ws, user="alice") as studio:
+        job = studio.job(job_id)
+    assert job.status == "cancelled"
+    assert job.finished_at is not None
+
+
+def test_lpstudio_cancel_stops_a_job_run_by_another_process(ws: Path) -> None:
+    proc = _start_slow_run(ws)
+    job_id = _running_job(ws)
+    code, answer = run_json("cancel", str(job_id), "--workspace", str(ws))
+    assert code == 0 and answer["status"] == "running"
+    proc.communicate(timeout=60)
+    assert proc.returncode == 1
+    with Studio.open(ws, user="alice") as studio:
+        job = studio.job(job_id)
+    assert job.status == "cancelled"
+
+
+def test_a_killed_run_process_leaves_no_job_running(ws: Path) -> None:
+    proc = _start_slow_run(ws)
+    job_id = _running_job(ws)
+    proc.kill()
+    proc.communicate(timeout=30)
+    code, job = run_json("show", str(job_id), "--workspace", str(ws))
+    assert code == 0
+    assert job["status"] == "failed"
+    assert "worker lost" in job["error"]["evalue"]
+
+
+def test_rerun_uses_the_same_parameters_and_event_on_the_latest_version(ws: Path) -> None:
+    path = write_recipe(ws, "p/re", cells=(CONTEXT_CELL,))
+    with Studio.open(ws, user="alice") as studio:
+        first = studio.run("p/re", {"x": 5}, event={"order": 7})
+    nb = nbformat.read(path, as_version=4)
+    nb.cells[1].source = nb.cells[1].source.replace('"recipe": ctx.recipe', '"recipe": "v2"')
+    nbformat.write(nb, path)
+    proc = run_cli("rerun", str(first.id), "--workspace", str(ws), "--json")
+    assert proc.returncode == 0, proc.stderr
+    assert "may be sent again" in proc.stderr
+    second = json.loads(proc.stdout)
+    assert second["rerun_of"] == first.id
+    assert second["parameters"] == {"x": 5}
+    assert second["event"] == {"order": 7}
+    assert second["version"] != first.version_id
+    assert second["result"]["recipe"] == "v2"
+
+
+def test_two_runs_at_once_both_succeed(ws: Path) -> None:
+    write_recipe(ws, "p/pair", cells=("import time", "time.sleep(0.5)", "print(x)"))
+    with ThreadPoolExecutor(2) as pool:
+        procs = list(pool.map(lambda _: run_cli("run", "p/pair", "--workspace", str(ws)), range(2)))
+    for proc in procs:
+        assert proc.returncode == 0, proc.stderr
+    with Studio.open(ws, user="alice") as studio:
+        assert [job.status for job in studio.jobs()] == ["succeeded", "succeeded"]
+
+
+def test_prepare_only_writes_the_parameterized_notebook_and_runs_nothing(ws: Path) -> None:
+    write_recipe(ws, "p/prep")
+    code, answer = run_json(
+        "run", "p/prep", "-p", "x", "9", "--prepare-only", "--workspace", str(ws)
+    )
+    assert code == 0 and answer["status"] == "prepared" and answer["id"] is None
+    nb = nbformat.read(answer["output_path"], as_version=4)
+    assert any("x = 9" in cell.source for cell in nb.cells)
+    assert all(cell.get("outputs", []) == [] for cell in nb.cells if cell.cell_type == "code")
+    assert job_rows(ws) == 0
+
+
+def test_history_filters_and_dataframe(ws: Path) -> None:
+    write_recipe(ws, "p/a")
+    write_recipe(ws, "p/b", cells=("raise RuntimeError('no')",))
+    with Studio.open(ws, user="alice") as studio:
+        studio.run("p/a")
+        studio.run("p/b")
+        studio.run("p/a", {"x": 2})
+        frame = studio.jobs_frame()
+        assert list(frame["status"]) == ["succeeded", "failed", "succeeded"]
+        assert set(frame["recipe"]) == {"p/a.ipynb", "p/b.ipynb"}
+        assert str(frame["created_at"].dtype).startswith("datetime64")
+    code, failed = run_json("jobs", "--status", "failed", "--workspace", str(ws))
+    assert code == 0 and [job["recipe"] for job in failed] == ["p/b.ipynb"]
+    code, of_a = run_json("jobs", "--recipe", "p/a", "--limit", "1", "--workspace", str(ws))
+    assert len(of_a) == 1 and of_a[0]["parameters"] == {"x": 2}
+    code, none = run_json("jobs", "--since", "2999-01-01", "--workspace", str(ws))
+    assert none == []
+    bad = run_cli("jobs", "--since", "yesterday-ish", "--workspace", str(ws))
+    assert bad.returncode == 2 and "--since" in bad.stderr
+    listed = run_cli("recipes", "--workspace", str(ws))
+    assert "failed" in listed.stdout
+
+
+def test_the_cli_finds_the_workspace_from_the_current_folder(ws: Path) -> None:
+    write_recipe(ws, "p/here")
+    env = {k: v for k, v in os.environ.items() if k != "LPSTUDIO_WORKSPACE"}
+    proc = subprocess.run(
+        [LPSTUDIO, "run", "here.ipynb"],
+        cwd=ws / "projects" / "p",
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "succeeded" in proc.stdout

@@ -1,0 +1,110 @@
+"""Workspaces: creation, activation, discovery, and paths that must stay inside."""
+
+from __future__ import annotations
+
+import stat
+from pathlib import Path
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from click.testing import CliRunner
+
+from lpstudio.cli import main
+from lpstudio.errors import WorkspaceError
+from lpstudio.models import Base, User
+from lpstudio.store import SCHEMA_HEAD, Store
+from lpstudio.studio import Studio
+from lpstudio.workspace import Workspace
+
+from .conftest import write_recipe
+
+
+def test_init_creates_an_activated_workspace(tmp_path: Path) -> None:
+    root = tmp_path / "brand"
+    result = CliRunner().invoke(main, ["init", str(root), "--accept-terms", "--admin", "ada"])
+    assert result.exit_code == 0, result.output
+    assert "workspace ready" in result.output
+    for part in ("projects", "history", "lpstudio.toml", "lpstudio.db", "secret.key"):
+        assert (root / part).exists(), part
+    assert stat.S_IMODE((root / "secret.key").stat().st_mode) == 0o600
+    with Studio.open(root, user="ada") as studio:
+        activation = studio.store.activation()
+        assert activation is not None and activation.accepted_by == "ada"
+        with studio.store.read() as session:
+            assert session.get(User, "ada").role == "admin"
+
+
+def test_init_without_terms_and_without_terminal_refuses_and_writes_nothing(
+    tmp_path: Path,
+) -> None:
+    root = tmp_path / "brand"
+    result = CliRunner().invoke(main, ["init", str(root)])
+    assert result.exit_code == 2
+    assert "terms" in result.output and "--accept-terms" in result.output
+    assert not root.exists()
+
+
+def test_init_asks_on_a_terminal(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("lpstudio.cli._has_terminal", lambda: True)
+    root = tmp_path / "brand"
+    refused = CliRunner().invoke(main, ["init", str(root)], input="n\n")
+    assert refused.exit_code == 2 and not root.exists()
+    accepted = CliRunner().invoke(main, ["init", str(root)], input="y\n")
+    assert accepted.exit_code == 0, accepted.output
+    assert (root / "lpstudio.toml").exists()
+
+
+def test_workspace_is_found_from_option_env_and_parents(
+    ws: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(ws / "projects")
+    assert Workspace.find().root == ws.resolve()
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    monkeypatch.setenv("LPSTUDIO_WORKSPACE", str(ws))
+    assert Workspace.find().root == ws.resolve()
+    monkeypatch.delenv("LPSTUDIO_WORKSPACE")
+    assert Workspace.find(ws).root == ws.resolve()
+    result = CliRunner().invoke(main, ["jobs"])
+    assert result.exit_code == 2
+    assert "no lpstudio workspace" in result.output and "lpstudio init" in result.output
+
+
+def test_a_workspace_never_activated_is_refused(tmp_path: Path) -> None:
+    root = tmp_path / "copied"
+    Workspace.write_new(root)
+    result = CliRunner().invoke(main, ["recipes", "--workspace", str(root)])
+    assert result.exit_code == 2
+    assert "never activated" in result.output and "--accept-terms" in result.output
+
+
+@pytest.mark.parametrize("ref", ["../../etc/passwd", "/etc/passwd", "../lpstudio.toml"])
+def test_recipe_paths_outside_projects_are_refused(ws: Path, cli, ref: str) -> None:
+    result = cli("run", ref)
+    assert result.exit_code == 2
+    assert "outside" in result.output
+
+
+def test_a_symlink_leaving_the_workspace_is_refused(ws: Path, tmp_path: Path, cli) -> None:
+    outside = write_recipe(tmp_path / "other", "evil")
+    (ws / "projects" / "link.ipynb").symlink_to(outside)
+    result = cli("run", "link")
+    assert result.exit_code == 2 and "outside" in result.output
+
+
+def test_the_schema_is_migrated_and_matches_the_models(ws: Path) -> None:
+    store = Store(Workspace.load(ws).store_url)
+    assert store.schema_revision() == SCHEMA_HEAD
+    with store.engine.connect() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
+    assert diff == []
+    store.close()
+
+
+def test_opening_an_unknown_path_names_the_fix(tmp_path: Path) -> None:
+    with pytest.raises(WorkspaceError) as raised:
+        Studio.open(tmp_path / "nothing")
+    assert raised.value.field == "workspace"
+    assert "lpstudio init" in str(raised.value)
