@@ -460,5 +460,20 @@ def try_(
         click.echo(f"created {recipe}\n  {path}")
 
 
+@main.command()
+@click.option(
+    "--port",
+    type=click.IntRange(0, 65535),
+    default=8765,
+    show_default=True,
+    help="Port on 127.0.0.1 (0 picks a free one).",
+)
+def sandbox(port: int) -> None:
+    """Run the LivePerson and Shopify emulators on loopback (a brand's test mode)."""
+    from .sandbox import serve
+
+    serve(port)
+
+
 if __name__ == "__main__":
     main()

@@ -1,0 +1,22 @@
+"""The sandbox: loopback emulators of LivePerson and Shopify for test mode, demos and tests.
+
+Like a payment provider's test keys, it behaves as API-FACTS.md says the real services do
+(token expiry, rate limits, recipients per request, strict variables) and records what it
+received, so a test can prove what was sent and that nobody was sent twice.
+
+    from lpstudio.sandbox import Sandbox
+    with Sandbox() as sandbox:
+        sandbox.url        # http://127.0.0.1:<port>: every emulated API and /_sandbox/
+
+Modules: `settings` (limits and credentials), `liveperson` and `shopify` (the emulated
+APIs), `control` (the `/_sandbox/` API), `campaigns` and `reporting` (Proactive rules),
+`state` (what is remembered, behind a lock), `handlers` (what every endpoint shares),
+`faults`, `limits`, `seed`, `app` (the servers).
+"""
+
+from __future__ import annotations
+
+from .app import Sandbox, serve
+from .settings import SandboxSettings
+
+__all__ = ["Sandbox", "SandboxSettings", "serve"]

@@ -1,0 +1,180 @@
+"""LivePerson emulation: domain lookup, Sentinel tokens, Proactive Messaging 2.0, the
+handoff and skill lists, and Outbound Reporting analytics, at their real paths.
+
+All services share the sandbox's one base URL. The domain API answers `agentVep` with the
+real zone-`va` host (a client maps the zone to its per-service base URLs, which point at
+the sandbox), and every other known service with the sandbox's own host, so a client that
+follows the lookup for `sentinel` gets its tokens here.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any, ClassVar
+
+from tornado.web import RequestHandler
+
+from .campaigns import CampaignRejected
+from .handlers import ApiError, SandboxHandler
+from .limits import retry_after
+from .reporting import MAX_WINDOW_MS
+from .seed import HANDOFFS, SKILLS
+from .state import SandboxState
+
+ACCOUNT = r"(?P<account_id>[^/]+)"
+DOMAIN_SERVICES = ("agentVep", "sentinel")
+MAX_HANDOFF_PAGE = 100
+
+
+class LivePersonHandler(SandboxHandler):
+    """Checks the account in the path, then the bearer token unless `public`."""
+
+    scope = "liveperson"
+    public: ClassVar[bool] = False
+    proactive: ClassVar[bool] = False
+
+    async def prepare(self) -> None:
+        await super().prepare()
+        if self.path_kwargs["account_id"] != self.state.settings.account_id:
+            raise ApiError(404, f"Account {self.path_kwargs['account_id']} not found")
+        if not self.public:
+            scheme, _, token = self.request.headers.get("Authorization", "").partition(" ")
+            problem = self.state.token_error(token.strip() if scheme == "Bearer" else None)
+            if problem:
+                raise ApiError(401, problem, body={"code": 0, "message": problem})
+        if self.proactive:
+            wait = self.state.admit_proactive()
+            if wait:
+                headers = {"Retry-After": str(retry_after(wait))}
+                raise ApiError(429, "Too many requests", headers=headers)
+
+    def error_body(self, status: int, message: str) -> dict[str, Any]:
+        return {"code": status, "requestTraceId": str(uuid.uuid4()), "message": message}
+
+    def int_argument(self, name: str, default: int | None = None) -> int:
+        """An integer query parameter; a 400 naming it when absent or not a number."""
+        text = self.get_query_argument(name, None)
+        if text is None and default is not None:
+            return default
+        try:
+            return int(text or "")
+        except ValueError as error:
+            raise ApiError(400, f"Query parameter {name} must be an integer") from error
+
+
+class DomainHandler(LivePersonHandler):
+    """`GET /api/account/{id}/service/{service}/baseURI.json?version=1.0`."""
+
+    public = True
+
+    def get(self, account_id: str, service: str) -> None:
+        if service not in DOMAIN_SERVICES:
+            raise ApiError(404, f"Unknown service: {service}")
+        host = "va.agentvep.liveperson.net" if service == "agentVep" else self.request.host
+        self.send_json({"service": service, "account": account_id, "baseURI": host})
+
+
+class TokenHandler(LivePersonHandler):
+    """Sentinel's client-credentials grant: form body in, AppJWT out."""
+
+    public = True
+
+    def post(self, account_id: str) -> None:
+        if self.get_query_argument("grant_type", None) != "client_credentials":
+            body = {"error": "unsupported_grant_type"}
+            raise ApiError(400, "unsupported_grant_type", body=body)
+        token = self.state.issue_token(
+            self.get_body_argument("client_id", ""), self.get_body_argument("client_secret", "")
+        )
+        if token is None:
+            body = {"error": "invalid_client", "error_description": "Bad client credentials"}
+            raise ApiError(401, "invalid_client", body=body)
+        self.send_json({"access_token": token, "token_type": "Bearer"})
+
+
+class CampaignHandler(LivePersonHandler):
+    """`POST /api/v2/account/{id}/campaign`: strict checks, then accept and record."""
+
+    proactive = True
+
+    def post(self, account_id: str) -> None:
+        try:
+            campaign = self.state.create_campaign(self.json_body())
+        except CampaignRejected as error:
+            raise ApiError(400, str(error)) from error
+        if self.dropping:
+            self.state.mark_unanswered(campaign)
+        self.send_json(campaign.answer())
+
+
+class ConversationsHandler(LivePersonHandler):
+    """`GET .../campaign/{proactiveCampaignId}/conversations`: status as of now."""
+
+    proactive = True
+
+    def get(self, account_id: str, campaign_id: str) -> None:
+        status = self.state.conversations(campaign_id)
+        if status is None:
+            raise ApiError(404, f"Campaign {campaign_id} not found")
+        self.send_json(status)
+
+
+class HandoffsHandler(LivePersonHandler):
+    """The API handoffs, paged by `limit` (1-100, default 30) and `offset`.
+
+    The real answer's field names are not public; the sandbox serves::
+
+        {"handoffs": [{"id": "H1000000001", "title": "Cart recovery SMS",
+                       "lookBackPeriod": 1440,            # minutes
+                       "channels": [{"channel": "sms", "outboundNumber": "+14155550000",
+                                     "template": "Hi {{1}}, ..."}]}],   # priority order
+         "total": 3, "limit": 30, "offset": 0}
+
+    A WhatsApp channel also names its approved template in `templateId`.
+    """
+
+    def get(self, account_id: str) -> None:
+        limit = self.int_argument("limit", 30)
+        offset = self.int_argument("offset", 0)
+        if not 1 <= limit <= MAX_HANDOFF_PAGE or offset < 0:
+            raise ApiError(400, f"limit must be 1-{MAX_HANDOFF_PAGE} and offset at least 0")
+        page = list(HANDOFFS[offset : offset + limit])
+        self.send_json({"handoffs": page, "total": len(HANDOFFS), "limit": limit, "offset": offset})
+
+
+class SkillsHandler(LivePersonHandler):
+    """The account's skills as `[{"id": int, "name": str}]`."""
+
+    def get(self, account_id: str) -> None:
+        self.send_json(list(SKILLS))
+
+
+class AnalyticsHandler(LivePersonHandler):
+    """Outbound Reporting analytics over at most 60 days: `{"data": [row, ...]}`."""
+
+    def get(self, account_id: str) -> None:
+        start = self.int_argument("attemptedStartTime")
+        end = self.int_argument("attemptedEndTime")
+        if end < start:
+            raise ApiError(400, "attemptedEndTime must not be before attemptedStartTime")
+        if end - start > MAX_WINDOW_MS:
+            raise ApiError(400, "The time window must be at most 60 days")
+        self.send_json({"data": self.state.analytics(start, end)})
+
+
+def routes(state: SandboxState) -> list[tuple[str, type[RequestHandler], dict[str, Any]]]:
+    args = {"state": state}
+    base = f"/api/account/{ACCOUNT}"
+    return [
+        (rf"{base}/service/(?P<service>[^/]+)/baseURI\.json", DomainHandler, args),
+        (rf"/sentinel/api/account/{ACCOUNT}/app/token", TokenHandler, args),
+        (rf"/api/v2/account/{ACCOUNT}/campaign", CampaignHandler, args),
+        (
+            rf"/api/v2/account/{ACCOUNT}/campaign/(?P<campaign_id>[^/]+)/conversations",
+            ConversationsHandler,
+            args,
+        ),
+        (rf"{base}/app/prmsg/handoffs/list", HandoffsHandler, args),
+        (rf"{base}/configuration/le-users/skills", SkillsHandler, args),
+        (rf"{base}/app/prmsg/analytics/?", AnalyticsHandler, args),
+    ]

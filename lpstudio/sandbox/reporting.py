@@ -1,0 +1,66 @@
+"""Outbound Reporting analytics computed from the campaigns the sandbox received.
+
+Real reporting data lags up to 20 minutes; the sandbox's is immediate, so a test can
+compare what it sent with what the dashboard would show.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import UTC, datetime
+from typing import Any
+
+from .campaigns import Campaign
+from .settings import SandboxSettings
+
+MAX_WINDOW_MS = 60 * 24 * 3600 * 1000
+_COUNTS = (
+    "attempted",
+    "eligible",
+    "sent",
+    "delivered",
+    "read",
+    "conversationscreated",
+    "conversationsclosed",
+    "failed",
+    "skipped",
+)
+
+
+def analytics_rows(
+    campaigns: list[Campaign], start_ms: int, end_ms: int, now: float, settings: SandboxSettings
+) -> list[dict[str, Any]]:
+    """One row per (channel, skill, UTC day) of campaigns received in [start_ms, end_ms].
+
+    `sent` and `delivered` count recipients delivered by `now`; the sandbox has no
+    consumers to read, reply or opt out, so `read`, the conversation counts and `skipped`
+    stay 0 and `csat` is null.
+    """
+    rows: dict[tuple[str, str, str], dict[str, Any]] = {}
+    for campaign in campaigns:
+        if not start_ms <= campaign.received_at * 1000 <= end_ms:
+            continue
+        day = datetime.fromtimestamp(campaign.received_at, UTC).date().isoformat()
+        key = (campaign.channel, campaign.request["skill"], day)
+        row = rows.setdefault(key, _empty_row(*key))
+        delivered = campaign.statuses(now, settings).count("DELIVERED")
+        row["attempted"] += len(campaign.accepted) + len(campaign.failed)
+        row["eligible"] += len(campaign.accepted)
+        row["sent"] += delivered
+        row["delivered"] += delivered
+        row["failed"] += len(campaign.failed)
+        row["error_aggregation"].update(f["errorMessage"] for f in campaign.failed)
+    for row in rows.values():
+        row["error_aggregation"] = dict(row["error_aggregation"])
+    return [rows[key] for key in sorted(rows)]
+
+
+def _empty_row(channel: str, skill: str, day: str) -> dict[str, Any]:
+    return {
+        "channel": channel,
+        "skill": skill,
+        "day": day,
+        **dict.fromkeys(_COUNTS, 0),
+        "csat": None,
+        "error_aggregation": Counter(),
+    }

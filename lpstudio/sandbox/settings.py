@@ -1,0 +1,84 @@
+"""The knobs of the sandbox: the real limits of API-FACTS.md as defaults, each changeable.
+
+Limits are settings rather than constants because the public documents disagree across
+versions (recipients per request: 100 or 1000) and because tests and demos need to reach a
+limit quickly (a bucket of 3 instead of 40, a token that lives 0 seconds).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any, get_type_hints
+
+
+@dataclass(frozen=True)
+class SandboxSettings:
+    """Everything the emulated LivePerson account and Shopify shop are configured with.
+
+    Attributes:
+        requests_per_second: Proactive API calls allowed per account in any 1 s window
+            (campaign create and status together); more are answered 429.
+        recipients_per_request: consumers allowed in one campaign request; more is a 400.
+        token_ttl_seconds: lifetime of an issued AppJWT (1 hour like LivePerson; 0 issues
+            tokens that are already expired, which tests use instead of waiting).
+        account_id: the only LivePerson account the sandbox knows; other ids get 404.
+        client_id, client_secret: the only valid OAuth client credentials.
+        shopify_token: the only valid `X-Shopify-Access-Token`.
+        shopify_bucket_size, shopify_leak_per_second: Shopify's REST leaky bucket.
+        seed_checkouts: abandoned checkouts present after start and after every reset.
+        campaign_progress_seconds: time from campaign acceptance until its recipients
+            leave `DRAFT` (read at query time, so lowering it moves existing campaigns on).
+        sms_window_start_hour, sms_window_end_hour: SMS is delivered only when the
+            recipient's local hour h satisfies start <= h < end (no wrap past midnight;
+            start >= end means never, which keeps SMS `SCHEDULED`).
+        random_seed: seed of the generator behind seeded data and fault decisions, so a run
+            with the same faults is reproducible.
+    """
+
+    requests_per_second: int = 10
+    recipients_per_request: int = 100
+    token_ttl_seconds: float = 3600
+    account_id: str = "12345678"
+    client_id: str = "sandbox-client"
+    client_secret: str = "sandbox-secret"
+    shopify_token: str = "shpat_sandbox"
+    shopify_bucket_size: int = 40
+    shopify_leak_per_second: float = 2
+    seed_checkouts: int = 5
+    campaign_progress_seconds: float = 2.0
+    sms_window_start_hour: int = 8
+    sms_window_end_hour: int = 21
+    random_seed: int = 20240601
+
+    def __post_init__(self) -> None:
+        for name in ("requests_per_second", "recipients_per_request", "shopify_bucket_size"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1")
+        for name in ("token_ttl_seconds", "seed_checkouts", "campaign_progress_seconds"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must not be negative")
+        if self.shopify_leak_per_second <= 0:
+            raise ValueError("shopify_leak_per_second must be positive")
+        for name in ("sms_window_start_hour", "sms_window_end_hour"):
+            if not 0 <= getattr(self, name) <= 24:
+                raise ValueError(f"{name} must be between 0 and 24")
+
+    def to_dict(self) -> dict[str, Any]:
+        """The settings as JSON, secrets included: the sandbox only ever holds test values."""
+        return dataclasses.asdict(self)
+
+    def updated(self, changes: dict[str, Any]) -> SandboxSettings:
+        """A copy with `changes` applied, checked like JSON input must be.
+
+        Raises ValueError naming the first unknown field or wrongly typed value.
+        """
+        hints = get_type_hints(type(self))
+        for name, value in changes.items():
+            if name not in hints:
+                raise ValueError(f"unknown setting: {name}")
+            expected = hints[name]
+            numeric_ok = expected is float and isinstance(value, int)
+            if isinstance(value, bool) or not (isinstance(value, expected) or numeric_ok):
+                raise ValueError(f"{name} must be of type {expected.__name__}")
+        return dataclasses.replace(self, **changes)

@@ -1,0 +1,542 @@
+"""The sandbox behaves as API-FACTS.md says LivePerson and Shopify do, over real HTTP.
+
+Every test gets a fresh sandbox on a free loopback port and talks to it only with httpx.
+Time-dependent behaviour is reached through settings and faults, never by sleeping.
+"""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+
+from lpstudio.sandbox import Sandbox, SandboxSettings
+
+ACCOUNT = "12345678"
+TOKEN_PATH = f"/sentinel/api/account/{ACCOUNT}/app/token?v=1.0&grant_type=client_credentials"
+CAMPAIGN_PATH = f"/api/v2/account/{ACCOUNT}/campaign"
+CHECKOUTS_PATH = "/admin/api/2024-01/checkouts.json"
+SHOPIFY = {"X-Shopify-Access-Token": "shpat_sandbox"}
+
+
+@pytest.fixture
+def client() -> Iterator[httpx.Client]:
+    with Sandbox() as sandbox, httpx.Client(base_url=sandbox.url, timeout=5) as http:
+        yield http
+
+
+@pytest.fixture
+def auth(client: httpx.Client) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token(client)}"}
+
+
+def token(client: httpx.Client, secret: str = "sandbox-secret") -> str:
+    answer = client.post(TOKEN_PATH, data={"client_id": "sandbox-client", "client_secret": secret})
+    assert answer.status_code == 200, answer.text
+    return answer.json()["access_token"]
+
+
+def campaign(consumers: list[dict[str, Any]], **fields: Any) -> dict[str, Any]:
+    body = {
+        "campaignName": "Spring sale",
+        "skill": "sales",
+        "templateId": "H1000000001",
+        "consent": True,
+        "consumers": consumers,
+    }
+    return {**body, **fields}
+
+
+def sms(number: str, *values: Any) -> dict[str, Any]:
+    variables = {str(index): value for index, value in enumerate(values, start=1)}
+    return {"consumerContent": {"sms": number}, "variables": variables}
+
+
+def deliver_immediately(client: httpx.Client) -> None:
+    """Campaigns progress at once and the SMS window is open all day."""
+    changes = {"campaign_progress_seconds": 0, "sms_window_start_hour": 0}
+    changes["sms_window_end_hour"] = 24
+    assert client.patch("/_sandbox/settings", json=changes).status_code == 200
+
+
+# LivePerson: domains and tokens
+
+
+def test_domain_lookup_answers_the_zone_and_the_sandbox_as_sentinel(client: httpx.Client):
+    base = f"/api/account/{ACCOUNT}/service"
+    vep = client.get(f"{base}/agentVep/baseURI.json?version=1.0").json()
+    sentinel = client.get(f"{base}/sentinel/baseURI.json?version=1.0").json()
+
+    assert vep == {
+        "service": "agentVep",
+        "account": ACCOUNT,
+        "baseURI": "va.agentvep.liveperson.net",
+    }
+    assert sentinel["baseURI"] == client.base_url.netloc.decode()
+    assert client.get("/api/account/999/service/agentVep/baseURI.json").status_code == 404
+
+
+def test_token_is_issued_for_the_right_credentials_only(client: httpx.Client):
+    good = client.post(
+        TOKEN_PATH, data={"client_id": "sandbox-client", "client_secret": "sandbox-secret"}
+    )
+    wrong = client.post(TOKEN_PATH, data={"client_id": "sandbox-client", "client_secret": "nope"})
+
+    assert good.status_code == 200
+    assert good.json()["token_type"] == "Bearer"
+    assert good.json()["access_token"].count(".") == 2
+    assert wrong.status_code == 401
+    assert "access_token" not in wrong.json()
+
+
+def test_missing_and_unknown_tokens_are_refused(client: httpx.Client):
+    path = f"/api/account/{ACCOUNT}/configuration/le-users/skills?v=2.0"
+
+    missing = client.get(path)
+    unknown = client.get(path, headers={"Authorization": "Bearer not-a-token"})
+
+    assert missing.status_code == 401
+    assert unknown.status_code == 401
+    assert missing.json()["message"] != "jwt expired"
+    assert unknown.json()["message"] != "jwt expired"
+
+
+def test_expired_token_gets_jwt_expired_and_a_new_token_works(client: httpx.Client, auth):
+    path = f"/api/account/{ACCOUNT}/configuration/le-users/skills?v=2.0"
+    assert client.get(path, headers=auth).status_code == 200
+
+    assert client.post("/_sandbox/faults", json={"expire_tokens": True}).status_code == 200
+    expired = client.get(path, headers=auth)
+    fresh = client.get(path, headers={"Authorization": f"Bearer {token(client)}"})
+
+    assert expired.status_code == 401
+    assert expired.json() == {"code": 0, "message": "jwt expired"}
+    assert fresh.status_code == 200
+
+
+def test_a_zero_ttl_token_is_born_expired(client: httpx.Client):
+    client.patch("/_sandbox/settings", json={"token_ttl_seconds": 0})
+    headers = {"Authorization": f"Bearer {token(client)}"}
+
+    answer = client.get(f"/api/account/{ACCOUNT}/app/prmsg/handoffs/list?v=1", headers=headers)
+
+    assert answer.status_code == 401
+    assert answer.json()["message"] == "jwt expired"
+
+
+# LivePerson: campaigns
+
+
+def test_campaign_accepts_good_recipients_and_reports_each_failure(client: httpx.Client, auth):
+    consumers = [
+        sms("+14155550100", "Ann"),
+        sms("4155550101", "Bob"),
+        sms("+14155550100", "Ann again"),
+        sms("+14155550102", "Cy", "extra"),
+        sms("+14155550103"),
+        sms("+14155550104", 42),
+        {"consumerContent": {"inapp": "user-1"}, "variables": {"1": "Di"}},
+        sms("+447700900123", "Eve"),
+    ]
+
+    answer = client.post(CAMPAIGN_PATH, json=campaign(consumers), headers=auth)
+
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    for key in ("proactiveCampaignId", "leCampaignId", "leEngagementId", "requestTraceId"):
+        assert body[key]
+    accepted = [c["consumerContent"]["sms"] for c in body["acceptedConsumers"]]
+    failed = [(c["consumerContent"], c["errorMessage"]) for c in body["failedConsumers"]]
+    assert accepted == ["+14155550100", "+447700900123"]
+    assert all(c["id"] for c in body["acceptedConsumers"])
+    assert failed == [
+        ({"sms": "4155550101"}, "INVALID_NUMBER"),
+        ({"sms": "+14155550100"}, "DUPLICATE_NUMBER"),
+        ({"sms": "+14155550102"}, "TOO_MANY_VARIABLES"),
+        ({"sms": "+14155550103"}, "INSUFFICIENT_VARIABLES"),
+        ({"sms": "+14155550104"}, "VARIABLE_NOT_STRING=1"),
+        ({"inapp": "user-1"}, "MISSING_CONSUMER_INFORMATION==SMS"),
+    ]
+
+
+def test_multichannel_handoff_needs_every_channel_address(client: httpx.Client, auth):
+    both = {"consumerContent": {"wa": "+14155550110", "sms": "+14155550110"}}
+    wa_only = {"consumerContent": {"wa": "+14155550111"}}
+    consumers = [{**c, "variables": {"1": "Ann", "2": "#1001"}} for c in (both, wa_only)]
+
+    body = client.post(
+        CAMPAIGN_PATH, json=campaign(consumers, templateId="H1000000002"), headers=auth
+    ).json()
+
+    assert [c["consumerContent"] for c in body["acceptedConsumers"]] == [both["consumerContent"]]
+    assert body["failedConsumers"][0]["errorMessage"] == "MISSING_CONSUMER_INFORMATION==SMS"
+
+
+@pytest.mark.parametrize("field", ["campaignName", "skill", "templateId", "consent", "consumers"])
+def test_a_missing_field_rejects_the_whole_request(client: httpx.Client, auth, field: str):
+    body = campaign([sms("+14155550100", "Ann")])
+    del body[field]
+
+    answer = client.post(CAMPAIGN_PATH, json=body, headers=auth)
+
+    assert answer.status_code == 400
+    assert answer.json()["message"] == f"Fields missing in request: {field}"
+    assert set(answer.json()) == {"code", "requestTraceId", "message"}
+    assert client.get("/_sandbox/liveperson/campaigns").json()["campaigns"] == []
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"consent": False},
+        {"templateId": "H9999999999"},
+        {"campaignName": "x" * 256},
+        {"skill": "s" * 256},
+        {"templateId": "H" * 33},
+        {"outboundNumber": "+12345678901234567"},
+    ],
+)
+def test_invalid_campaign_fields_are_refused(client: httpx.Client, auth, fields: dict[str, Any]):
+    answer = client.post(
+        CAMPAIGN_PATH, json=campaign([sms("+14155550100", "A")], **fields), headers=auth
+    )
+
+    assert answer.status_code == 400
+    assert answer.json()["message"]
+
+
+def test_more_recipients_than_allowed_is_a_400(client: httpx.Client, auth):
+    numbers = [f"+1415555{index:04d}" for index in range(101)]
+
+    too_many = client.post(
+        CAMPAIGN_PATH, json=campaign([sms(n, "A") for n in numbers]), headers=auth
+    )
+    at_limit = client.post(
+        CAMPAIGN_PATH, json=campaign([sms(n, "A") for n in numbers[:100]]), headers=auth
+    )
+
+    assert too_many.status_code == 400
+    assert at_limit.status_code == 200
+    assert len(at_limit.json()["acceptedConsumers"]) == 100
+
+
+def test_a_burst_past_the_rate_limit_gets_429_with_retry_after(client: httpx.Client, auth):
+    created = client.post(CAMPAIGN_PATH, json=campaign([sms("+14155550100", "A")]), headers=auth)
+    path = f"{CAMPAIGN_PATH}/{created.json()['proactiveCampaignId']}/conversations"
+
+    answers = [client.get(path, headers=auth) for _ in range(15)]
+
+    limited = [a for a in answers if a.status_code == 429]
+    assert limited
+    assert {a.status_code for a in answers} == {200, 429}
+    assert all(int(a.headers["Retry-After"]) >= 1 for a in limited)
+
+
+def test_conversation_status_progresses_and_respects_the_sms_window(client: httpx.Client, auth):
+    created = client.post(CAMPAIGN_PATH, json=campaign([sms("+14155550100", "A")]), headers=auth)
+    path = f"{CAMPAIGN_PATH}/{created.json()['proactiveCampaignId']}/conversations"
+
+    draft = client.get(path, headers=auth).json()
+    deliver_immediately(client)
+    delivered = client.get(path, headers=auth).json()
+    client.patch("/_sandbox/settings", json={"sms_window_start_hour": 0, "sms_window_end_hour": 0})
+    outside_window = client.get(path, headers=auth).json()
+
+    assert draft["conversations"][0]["status"] == "DRAFT"
+    assert draft["campaignStatus"] != "FINISHED"
+    assert delivered["campaignStatus"] == "FINISHED"
+    assert delivered["conversations"] == [
+        {
+            "id": created.json()["acceptedConsumers"][0]["id"],
+            "status": "DELIVERED",
+            "conversationId": None,
+            "errorMessage": None,
+        }
+    ]
+    assert outside_window["conversations"][0]["status"] == "SCHEDULED"
+    assert client.get(f"{CAMPAIGN_PATH}/unknown/conversations", headers=auth).status_code == 404
+
+
+def test_failed_recipients_show_as_failed_conversations(client: httpx.Client, auth):
+    created = client.post(CAMPAIGN_PATH, json=campaign([sms("123", "A")]), headers=auth).json()
+    path = f"{CAMPAIGN_PATH}/{created['proactiveCampaignId']}/conversations"
+
+    status = client.get(path, headers=auth).json()
+
+    assert status["campaignStatus"] == "FAILED"
+    assert status["conversations"][0]["status"] == "FAILED"
+    assert status["conversations"][0]["errorMessage"] == "INVALID_NUMBER"
+
+
+# LivePerson: pick lists and reporting
+
+
+def test_handoffs_are_listed_and_paged(client: httpx.Client, auth):
+    path = f"/api/account/{ACCOUNT}/app/prmsg/handoffs/list?v=1"
+
+    everything = client.get(f"{path}&limit=30&offset=0", headers=auth).json()
+    last = client.get(f"{path}&limit=2&offset=2", headers=auth).json()
+
+    assert everything["total"] == 3
+    handoffs = {h["id"]: h for h in everything["handoffs"]}
+    assert list(handoffs) == ["H1000000001", "H1000000002", "H1000000003"]
+    assert [c["channel"] for c in handoffs["H1000000002"]["channels"]] == ["wa", "sms"]
+    assert handoffs["H1000000001"]["channels"][0]["template"].count("{{") == 1
+    assert [h["id"] for h in last["handoffs"]] == ["H1000000003"]
+    assert client.get(f"{path}&limit=0", headers=auth).status_code == 400
+
+
+def test_skills_are_listed(client: httpx.Client, auth):
+    skills = client.get(f"/api/account/{ACCOUNT}/configuration/le-users/skills?v=2.0", headers=auth)
+
+    assert {s["name"] for s in skills.json()} >= {"billing", "sales", "support"}
+    assert all(isinstance(s["id"], int) for s in skills.json())
+
+
+def test_analytics_count_what_was_sent(client: httpx.Client, auth):
+    deliver_immediately(client)
+    consumers = [sms("+14155550100", "A"), sms("+14155550101", "B"), sms("bad", "C")]
+    client.post(CAMPAIGN_PATH, json=campaign(consumers), headers=auth)
+    client.post(CAMPAIGN_PATH, json=campaign([sms("+14155550102")], skill="billing"), headers=auth)
+    now = int(time.time() * 1000)
+    path = f"/api/account/{ACCOUNT}/app/prmsg/analytics/"
+
+    rows = client.get(
+        path,
+        params={"attemptedStartTime": now - 3_600_000, "attemptedEndTime": now + 60_000},
+        headers=auth,
+    ).json()["data"]
+    too_long = client.get(
+        path,
+        params={"attemptedStartTime": now - 61 * 86_400_000, "attemptedEndTime": now},
+        headers=auth,
+    )
+
+    by_skill = {row["skill"]: row for row in rows}
+    assert by_skill["sales"]["channel"] == "sms"
+    assert (by_skill["sales"]["attempted"], by_skill["sales"]["delivered"]) == (3, 2)
+    assert by_skill["sales"]["failed"] == 1
+    assert by_skill["sales"]["error_aggregation"] == {"INVALID_NUMBER": 1}
+    assert (by_skill["billing"]["delivered"], by_skill["billing"]["failed"]) == (0, 1)
+    assert by_skill["billing"]["error_aggregation"] == {"INSUFFICIENT_VARIABLES": 1}
+    assert too_long.status_code == 400
+
+
+# Shopify
+
+
+def test_shopify_needs_the_access_token(client: httpx.Client):
+    assert client.get(CHECKOUTS_PATH).status_code == 401
+    assert client.get(CHECKOUTS_PATH, headers={"X-Shopify-Access-Token": "x"}).status_code == 401
+    assert client.get(CHECKOUTS_PATH, headers=SHOPIFY).status_code == 200
+
+
+def test_shopify_pages_through_link_headers(client: httpx.Client):
+    added = client.post(
+        "/_sandbox/shopify/checkouts",
+        json=[{"phone": "+14155550199", "customer": {"first_name": "Zed"}}, {}, {}],
+    ).json()["checkouts"]
+    seen: list[dict[str, Any]] = []
+    url: str | None = f"{CHECKOUTS_PATH}?limit=2"
+    pages = 0
+
+    while url:
+        answer = client.get(url, headers=SHOPIFY)
+        assert answer.status_code == 200
+        assert len(answer.json()["checkouts"]) <= 2
+        seen += answer.json()["checkouts"]
+        url = answer.links.get("next", {}).get("url")
+        pages += 1
+
+    ids = [c["id"] for c in seen]
+    back = client.get(answer.links["previous"]["url"], headers=SHOPIFY).json()["checkouts"]
+    assert [c["id"] for c in back] == ids[4:6]
+    assert pages == 4
+    assert ids == sorted(ids) and len(set(ids)) == 8
+    assert ids[-3:] == [c["id"] for c in added]
+    zed = seen[-3]
+    assert zed["phone"] == zed["customer"]["phone"] == "+14155550199"
+    assert zed["customer"]["first_name"] == "Zed"
+    for checkout in seen:
+        assert checkout["completed_at"] is None
+        assert checkout["phone"].startswith("+")
+        assert checkout["line_items"] and checkout["abandoned_checkout_url"].startswith("https://")
+
+
+def test_shopify_filters_and_refuses_filters_beside_page_info(client: httpx.Client):
+    first = client.get(f"{CHECKOUTS_PATH}?limit=2", headers=SHOPIFY)
+    ids = [c["id"] for c in client.get(CHECKOUTS_PATH, headers=SHOPIFY).json()["checkouts"]]
+    next_url = first.links["next"]["url"]
+
+    since = client.get(CHECKOUTS_PATH, params={"since_id": ids[2]}, headers=SHOPIFY).json()
+    mixed = client.get(f"{next_url}&since_id=1", headers=SHOPIFY)
+    too_big = client.get(CHECKOUTS_PATH, params={"limit": 251}, headers=SHOPIFY)
+
+    assert [c["id"] for c in since["checkouts"]] == ids[3:]
+    assert mixed.status_code == 400
+    assert too_big.status_code == 400
+
+
+def test_shopify_status_separates_open_from_closed(client: httpx.Client):
+    closed = client.post(
+        "/_sandbox/shopify/checkouts", json={"completed_at": "2026-01-02T03:04:05Z"}
+    ).json()["checkouts"][0]
+
+    open_ids = [c["id"] for c in client.get(CHECKOUTS_PATH, headers=SHOPIFY).json()["checkouts"]]
+    closed_answer = client.get(CHECKOUTS_PATH, params={"status": "closed"}, headers=SHOPIFY)
+
+    assert closed["id"] not in open_ids
+    assert [c["id"] for c in closed_answer.json()["checkouts"]] == [closed["id"]]
+
+
+def test_shopify_leaky_bucket_answers_429_when_full(client: httpx.Client):
+    client.patch("/_sandbox/settings", json={"shopify_bucket_size": 3})
+
+    answers = [client.get(CHECKOUTS_PATH, headers=SHOPIFY) for _ in range(5)]
+
+    assert answers[0].headers["X-Shopify-Shop-Api-Call-Limit"] == "1/3"
+    assert answers[-1].status_code == 429
+    assert int(answers[-1].headers["Retry-After"]) >= 1
+    assert answers[-1].headers["X-Shopify-Shop-Api-Call-Limit"].endswith("/3")
+
+
+# Faults and the control API
+
+
+def test_an_error_fault_with_count_one_fails_one_request(client: httpx.Client):
+    plan = {"error_rate": 1.0, "error_status": 500, "scope": "shopify", "count": 1}
+    assert client.post("/_sandbox/faults", json=plan).status_code == 200
+
+    statuses = [client.get(CHECKOUTS_PATH, headers=SHOPIFY).status_code for _ in range(3)]
+
+    assert statuses == [500, 200, 200]
+    assert client.get("/_sandbox/faults").json() == {"faults": None}
+
+
+def test_a_dropped_answer_still_records_the_campaign(client: httpx.Client, auth):
+    client.post("/_sandbox/faults", json={"drop_rate": 1.0, "scope": "liveperson", "count": 1})
+
+    with pytest.raises(httpx.TransportError):
+        client.post(CAMPAIGN_PATH, json=campaign([sms("+14155550100", "A")]), headers=auth)
+
+    campaigns = client.get("/_sandbox/liveperson/campaigns").json()["campaigns"]
+    recipients = client.get("/_sandbox/liveperson/recipients").json()["recipients"]
+    log = client.get("/_sandbox/requests").json()["requests"]
+    assert len(campaigns) == 1 and campaigns[0]["answerDropped"] is True
+    assert recipients == [{"address": "+14155550100", "count": 1}]
+    assert log[-1]["dropped"] is True and log[-1]["path"] == CAMPAIGN_PATH
+
+
+def test_faults_are_reproducible_with_a_seed(client: httpx.Client):
+    def pattern() -> list[int]:
+        plan = {"error_rate": 0.5, "scope": "shopify", "seed": 7}
+        client.post("/_sandbox/faults", json=plan)
+        return [client.get(CHECKOUTS_PATH, headers=SHOPIFY).status_code for _ in range(12)]
+
+    first, second = pattern(), pattern()
+
+    assert first == second
+    assert {500, 200} == set(first)
+
+
+def test_latency_fault_delays_answers(client: httpx.Client):
+    client.post("/_sandbox/faults", json={"latency_ms": 150, "count": 1})
+    started = time.monotonic()
+
+    client.get(CHECKOUTS_PATH, headers=SHOPIFY)
+
+    assert time.monotonic() - started >= 0.15
+
+
+def test_recipients_count_each_acceptance(client: httpx.Client, auth):
+    client.post(CAMPAIGN_PATH, json=campaign([sms("+14155550100", "A")]), headers=auth)
+    client.post(
+        CAMPAIGN_PATH,
+        json=campaign([sms("+14155550100", "A"), sms("+14155550101", "B")]),
+        headers=auth,
+    )
+
+    recipients = client.get("/_sandbox/liveperson/recipients").json()["recipients"]
+
+    assert recipients == [
+        {"address": "+14155550100", "count": 2},
+        {"address": "+14155550101", "count": 1},
+    ]
+
+
+def test_the_request_log_keeps_no_secrets(client: httpx.Client, auth):
+    client.get(f"/api/account/{ACCOUNT}/app/prmsg/handoffs/list?v=1", headers=auth)
+    client.get(CHECKOUTS_PATH, headers=SHOPIFY)
+
+    log = client.get("/_sandbox/requests")
+
+    assert [(e["method"], e["status"]) for e in log.json()["requests"]] == [
+        ("POST", 200),
+        ("GET", 200),
+        ("GET", 200),
+    ]
+    for secret in ("sandbox-secret", "shpat_sandbox", auth["Authorization"].split()[1]):
+        assert secret not in log.text
+
+
+def test_settings_patch_is_checked_and_reset_restores_everything(client: httpx.Client, auth):
+    client.post(CAMPAIGN_PATH, json=campaign([sms("+14155550100", "A")]), headers=auth)
+    client.post("/_sandbox/shopify/checkouts", json={})
+    client.patch("/_sandbox/settings", json={"recipients_per_request": 1000})
+
+    unknown = client.patch("/_sandbox/settings", json={"nope": 1})
+    wrong_type = client.patch("/_sandbox/settings", json={"requests_per_second": "ten"})
+    client.post("/_sandbox/reset")
+
+    assert unknown.status_code == wrong_type.status_code == 400
+    assert client.get("/_sandbox/settings").json() == SandboxSettings().to_dict()
+    assert client.get("/_sandbox/liveperson/campaigns").json() == {"campaigns": []}
+    assert len(client.get(CHECKOUTS_PATH, headers=SHOPIFY).json()["checkouts"]) == 5
+
+
+def test_reset_can_keep_the_settings_in_force(client: httpx.Client):
+    client.patch("/_sandbox/settings", json={"seed_checkouts": 2})
+
+    client.post("/_sandbox/reset", json={"keep_settings": True})
+    kept = client.get(CHECKOUTS_PATH, headers=SHOPIFY).json()["checkouts"]
+    client.post("/_sandbox/reset")
+    restored = client.get(CHECKOUTS_PATH, headers=SHOPIFY).json()["checkouts"]
+
+    assert (len(kept), len(restored)) == (2, 5)
+
+
+def test_sandbox_start_and_stop_in_process():
+    sandbox = Sandbox(SandboxSettings(seed_checkouts=1))
+    url = sandbox.start()
+    try:
+        answer = httpx.get(f"{url}{CHECKOUTS_PATH}", headers=SHOPIFY)
+        assert url.startswith("http://127.0.0.1:")
+        assert len(answer.json()["checkouts"]) == 1
+    finally:
+        sandbox.stop()
+    with pytest.raises(httpx.ConnectError):
+        httpx.get(f"{url}/_sandbox/settings")
+    with pytest.raises(RuntimeError):
+        _ = sandbox.url
+
+
+def test_serve_announces_its_url_and_stops_on_sigterm():
+    code = "from lpstudio.sandbox import serve; serve(0)"
+    process = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    try:
+        assert process.stdout is not None
+        line = process.stdout.readline().strip()
+        assert line.startswith("lpstudio sandbox listening on http://127.0.0.1:")
+        url = line.rsplit(" ", 1)[1]
+        assert httpx.get(f"{url}/_sandbox/settings").status_code == 200
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=10) == 0
+    finally:
+        process.kill()
+        process.wait()
