@@ -33,7 +33,7 @@ lint: setup
 	$(BIN)/ruff format --check .
 
 test: lint
-	$(BIN)/pytest
+	$(BIN)/pytest -n 2
 	$(BIN)/pytest --nbval-lax -p no:cacheprovider notebooks/templates
 
 bench: setup

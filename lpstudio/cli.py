@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import re
 import signal
 import sys
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -22,6 +22,8 @@ from .errors import InputError, LpstudioError, NotFoundError
 from .models import Job
 from .store import FINAL_STATES, SUCCEEDED
 from .studio import TERMS, Studio, job_to_dict
+from .times import parse_moment
+from .workspace import Workspace
 
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
 workspace_option = click.option(
@@ -116,9 +118,12 @@ def main() -> None:
 @click.argument("path", type=click.Path(path_type=Path))
 @click.option("--accept-terms", is_flag=True, help="Accept the terms without being asked.")
 @click.option("--admin", help="The admin who accepts the terms (default: the OS user).")
+@click.option("--sandbox", metavar="URL", help="Add connections to a running `lpstudio sandbox`.")
 @json_option
 @handles_errors
-def init(path: Path, accept_terms: bool, admin: str | None, as_json: bool) -> None:
+def init(
+    path: Path, accept_terms: bool, admin: str | None, sandbox: str | None, as_json: bool
+) -> None:
     """Create and activate a workspace at PATH."""
     if not accept_terms:
         click.echo(TERMS, err=True)
@@ -129,7 +134,7 @@ def init(path: Path, accept_terms: bool, admin: str | None, as_json: bool) -> No
                 fix=f"read the terms above, then run `lpstudio init {path} --accept-terms`",
             )
         accept_terms = click.confirm("Do you accept these terms?", default=False, err=True)
-    with Studio.init(path, accept_terms=accept_terms, admin=admin) as studio:
+    with Studio.init(path, accept_terms=accept_terms, admin=admin, sandbox=sandbox) as studio:
         activation = studio.store.activation()
         assert activation is not None
         info = {
@@ -141,24 +146,6 @@ def init(path: Path, accept_terms: bool, admin: str | None, as_json: bool) -> No
         _emit(info)
     else:
         click.echo(f"workspace ready: {info['workspace']} (admin: {info['admin']})")
-
-
-def _parse_since(text: str | None) -> datetime | None:
-    if not text:
-        return None
-    match = re.fullmatch(r"(\d+)\s*([smhd])", text.strip())
-    if match:
-        unit = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}[match.group(2)]
-        return datetime.now(UTC) - timedelta(**{unit: int(match.group(1))})
-    try:
-        moment = datetime.fromisoformat(text)
-    except ValueError:
-        raise InputError(
-            f"--since {text!r} is neither a date nor a duration",
-            field="since",
-            fix="pass an ISO date such as 2026-11-01 or a duration such as 2h or 7d",
-        ) from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def _load_yaml(text: str, where: str) -> dict[str, Any]:
@@ -212,8 +199,38 @@ def _collect_parameters(
     return values, parse
 
 
-def _raise_keyboard_interrupt(signum: int, frame: Any) -> None:
-    raise KeyboardInterrupt
+def _load_event(text: str | None, file: Path | None) -> Any:
+    if text is not None and file is not None:
+        raise InputError(
+            "give --event or --event-file, not both", field="event", fix="pass the event once"
+        )
+    where = "--event"
+    if file is not None:
+        where = f"--event-file {file}"
+        try:
+            text = file.read_text()
+        except OSError as exc:
+            raise InputError(
+                f"cannot read {file}: {exc.strerror}",
+                field="event",
+                fix="give the path of a readable JSON file",
+            ) from None
+    if text is None:
+        return None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InputError(
+            f"{where} is not valid JSON: {exc}",
+            field="event",
+            fix='give a JSON object such as \'{"phone": "+14155550100"}\'',
+        ) from None
+
+
+def _cancel_on_signal(signum: int, frame: Any) -> None:
+    from .runner import interrupt_running_jobs
+
+    interrupt_running_jobs(f"cancelled by {signal.Signals(signum).name}")
 
 
 @main.command()
@@ -255,6 +272,16 @@ def _raise_keyboard_interrupt(signum: int, frame: Any) -> None:
 )
 @click.option("--prepare-only", is_flag=True, help="Write the parameterized notebook, run nothing.")
 @click.option("--timeout", type=float, help="Fail the job after this many seconds.")
+@click.option(
+    "--test",
+    "test_mode",
+    is_flag=True,
+    help="Dry run: actions return the requests they would send, and send nothing.",
+)
+@click.option("--event", "event_json", metavar="JSON", help="The trigger event, as JSON.")
+@click.option(
+    "--event-file", type=click.Path(path_type=Path), help="The trigger event, a JSON file."
+)
 @workspace_option
 @json_option
 @handles_errors
@@ -266,11 +293,15 @@ def run(
     files: tuple[Path, ...],
     prepare_only: bool,
     timeout: float | None,
+    test_mode: bool,
+    event_json: str | None,
+    event_file: Path | None,
     workspace: Path | None,
     as_json: bool,
 ) -> None:
     """Run RECIPE (a path under projects/) now, with papermill-style parameters."""
     values, parse = _collect_parameters(params, raw, yamls, files)
+    event = _load_event(event_json, event_file)
     with _studio(workspace) as studio:
         if prepare_only:
             path = studio.prepare(recipe, values, parse=parse)
@@ -287,19 +318,23 @@ def run(
             else:
                 click.echo(f"prepared (not run): {path}")
             return
-        signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
-        try:
-            job = studio.run(
-                recipe,
-                values,
-                parse=parse,
-                timeout=timeout,
-                progress_bar=not as_json and sys.stderr.isatty(),
-            )
-        except KeyboardInterrupt:
-            click.echo("lpstudio: interrupted; the job was marked cancelled", err=True)
-            sys.exit(130)
+        signal.signal(signal.SIGINT, _cancel_on_signal)
+        signal.signal(signal.SIGTERM, _cancel_on_signal)
+        job = studio.run(
+            recipe,
+            values,
+            parse=parse,
+            event=event,
+            timeout=timeout,
+            test=test_mode,
+            progress_bar=not as_json and sys.stderr.isatty(),
+        )
         _print_job(studio, job, as_json)
+    if job.status == "cancelled" and (job.error or {}).get("evalue", "").startswith(
+        "cancelled by SIG"
+    ):
+        click.echo("lpstudio: interrupted; the job was marked cancelled", err=True)
+        sys.exit(130)
     _exit_for(job)
 
 
@@ -320,7 +355,7 @@ def jobs(
     as_json: bool,
 ) -> None:
     """List recent jobs, newest first."""
-    moment = _parse_since(since)
+    moment = parse_moment(since, "--since") if since else None
     with _studio(workspace) as studio:
         found = studio.jobs(recipe=recipe, status=status, since=moment, limit=limit)
         if as_json:
@@ -458,6 +493,268 @@ def try_(
         _emit({"recipe": recipe, "path": str(path)})
     else:
         click.echo(f"created {recipe}\n  {path}")
+
+
+@main.command()
+@click.argument("recipe")
+@click.option("--no-run", is_flag=True, help="Only queue the jobs.")
+@workspace_option
+@json_option
+@handles_errors
+def poll(recipe: str, no_run: bool, workspace: Path | None, as_json: bool) -> None:
+    """Run RECIPE's poll trigger once: a job for each new event (or batch), oldest first."""
+    with _studio(workspace) as studio:
+        found = studio.poll(recipe, run=not no_run)
+        if as_json:
+            _emit([job_to_dict(job, studio.workspace) for job in found])
+        elif not found:
+            click.echo("no new events")
+        else:
+            for job in found:
+                _print_job(studio, job, as_json=False)
+    sys.exit(0 if all(job.status in ("succeeded", "queued") for job in found) else 1)
+
+
+@main.command()
+@click.argument("recipe")
+@click.option(
+    "-p",
+    "--parameters",
+    "params",
+    nargs=2,
+    multiple=True,
+    metavar="NAME VALUE",
+    help="Save a parameter value, parsed into its declared type.",
+)
+@click.option(
+    "--connection",
+    "bindings",
+    multiple=True,
+    metavar="SLOT=NAME",
+    help="Bind a connection to one of the recipe's slots.",
+)
+@click.option("--since", help="Where a poll trigger starts: an ISO date or a duration (7d).")
+@workspace_option
+@json_option
+@handles_errors
+def settings(
+    recipe: str,
+    params: tuple[tuple[str, str], ...],
+    bindings: tuple[str, ...],
+    since: str | None,
+    workspace: Path | None,
+    as_json: bool,
+) -> None:
+    """Show or change RECIPE's saved settings (kept in the store, not in the notebook)."""
+    chosen = dict(_pairs(bindings, "--connection"))
+    with _studio(workspace) as studio:
+        if params or chosen or since:
+            studio.save_settings(
+                recipe, dict(params), parse={n for n, _ in params}, connections=chosen, since=since
+            )
+        current = studio.settings(studio.recipe(recipe))
+    if as_json:
+        _emit(current)
+        return
+    click.echo(f"parameters:  {json.dumps(current['parameters'])}")
+    for slot, name in current["connections"].items():
+        click.echo(f"connection:  {slot} = {name}")
+    if current.get("since"):
+        click.echo(f"since:       {current['since']}")
+
+
+def _pairs(items: tuple[str, ...], option: str) -> list[tuple[str, str]]:
+    pairs = []
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise InputError(
+                f"{option} {item!r} is not KEY=VALUE",
+                field=option,
+                fix=f"write {option} name=value",
+            )
+        pairs.append((key.strip(), value))
+    return pairs
+
+
+@main.command()
+@workspace_option
+@json_option
+@handles_errors
+def connectors(workspace: Path | None, as_json: bool) -> None:
+    """List connectors (bundled, the workspace's own, and installed) with what they offer."""
+    from .errors import WorkspaceError
+    from .registry import load_connectors
+
+    try:
+        root: Path | None = Workspace.find(workspace).root
+    except WorkspaceError:
+        root = None
+    found = [c.describe() for c in load_connectors(root).values()]
+    if as_json:
+        _emit(found)
+        return
+    for item in found:
+        click.echo(f"{item['name']:<22} {item['title']}")
+        fields = ", ".join(
+            f"{name}{' (secret)' if spec.get('writeOnly') else ''}"
+            for name, spec in item["fields"]["properties"].items()
+        )
+        click.echo(f"  fields:   {fields}")
+        if item["actions"]:
+            click.echo(f"  actions:  {', '.join(item['actions'])}")
+        if item["triggers"]:
+            click.echo(f"  triggers: {', '.join(item['triggers'])}")
+        if item["picklists"]:
+            click.echo(f"  lists:    {', '.join(item['picklists'])}")
+
+
+@main.group()
+def connections() -> None:
+    """Named, authorised links to apps; secret fields are stored encrypted."""
+
+
+def _secret_values(names: tuple[str, ...]) -> dict[str, str]:
+    """Secrets come from $LPSTUDIO_SECRET_<FIELD>, a hidden prompt, or standard input."""
+    values = {}
+    for name in names:
+        env = f"LPSTUDIO_SECRET_{name.upper()}"
+        if os.environ.get(env):
+            values[name] = os.environ[env]
+        elif _has_terminal():
+            values[name] = click.prompt(f"{name}", hide_input=True, err=True)
+        else:
+            line = sys.stdin.readline()
+            if not line:
+                raise InputError(
+                    f"no value for secret field '{name}'",
+                    field=name,
+                    fix=f"set {env}, or give one line per --secret on standard input",
+                )
+            values[name] = line.rstrip("\n")
+    return values
+
+
+def _field_values(
+    studio: Studio, type_: str, fields: tuple[str, ...], secrets: tuple[str, ...]
+) -> dict[str, Any]:
+    from .registry import get_connector
+
+    secret_fields = get_connector(type_, studio.workspace.root).secret_fields()
+    values: dict[str, Any] = {}
+    for key, value in _pairs(fields, "--field"):
+        if key in secret_fields:
+            raise InputError(
+                f"'{key}' is a secret field and is never taken from the command line",
+                field=key,
+                fix=f"use --secret {key} (read from $LPSTUDIO_SECRET_{key.upper()}, a prompt "
+                "or standard input)",
+            )
+        values[key] = value
+    for key in secrets:
+        if key not in secret_fields:
+            raise InputError(
+                f"'{key}' is not a secret field of {type_}",
+                field=key,
+                fix=f"secret fields: {', '.join(sorted(secret_fields)) or 'none'}",
+            )
+    values.update(_secret_values(secrets))
+    return values
+
+
+def _echo_or_json(as_json: bool, data: Any, text: str) -> None:
+    if as_json:
+        _emit(data)
+    else:
+        click.echo(text)
+
+
+@connections.command("add")
+@click.argument("name")
+@click.option("--type", "type_", required=True, help="The connector (see `lpstudio connectors`).")
+@click.option("--field", "fields", multiple=True, metavar="KEY=VALUE", help="A plain field.")
+@click.option("--secret", "secrets", multiple=True, metavar="KEY", help="A secret field to read.")
+@workspace_option
+@json_option
+@handles_errors
+def connections_add(
+    name: str,
+    type_: str,
+    fields: tuple[str, ...],
+    secrets: tuple[str, ...],
+    workspace: Path | None,
+    as_json: bool,
+) -> None:
+    """Add a connection NAME of a connector type."""
+    with _studio(workspace) as studio:
+        values = _field_values(studio, type_, fields, secrets)
+        info = studio.connections.add(name, type_, values, studio.user)
+    _echo_or_json(as_json, info.to_dict(), f"added connection {name} ({type_})")
+
+
+@connections.command("update")
+@click.argument("name")
+@click.option("--field", "fields", multiple=True, metavar="KEY=VALUE", help="A plain field.")
+@click.option("--secret", "secrets", multiple=True, metavar="KEY", help="A secret field to read.")
+@workspace_option
+@json_option
+@handles_errors
+def connections_update(
+    name: str,
+    fields: tuple[str, ...],
+    secrets: tuple[str, ...],
+    workspace: Path | None,
+    as_json: bool,
+) -> None:
+    """Change fields of connection NAME (it must be tested again)."""
+    with _studio(workspace) as studio:
+        type_ = studio.connections.get(name).type
+        values = _field_values(studio, type_, fields, secrets)
+        info = studio.connections.update(name, values)
+    _echo_or_json(as_json, info.to_dict(), f"updated connection {name}")
+
+
+@connections.command("list")
+@workspace_option
+@json_option
+@handles_errors
+def connections_list(workspace: Path | None, as_json: bool) -> None:
+    """List connections; secret fields show as ****."""
+    with _studio(workspace) as studio:
+        rows = [info.to_dict() for info in studio.connections.list()]
+    if as_json:
+        _emit(rows)
+        return
+    if not rows:
+        click.echo("no connections: add one with `lpstudio connections add`")
+    for row in rows:
+        fields = " ".join(f"{k}={v}" for k, v in row["fields"].items())
+        click.echo(f"{row['name']:<20} {row['type']:<22} {row['status']:<13} {fields}")
+
+
+@connections.command("test")
+@click.argument("name")
+@workspace_option
+@json_option
+@handles_errors
+def connections_test(name: str, workspace: Path | None, as_json: bool) -> None:
+    """Test connection NAME and record whether it is connected."""
+    with _studio(workspace) as studio:
+        info = studio.connections.test(name)
+    _echo_or_json(as_json, info.to_dict(), f"{name}: {info.status}: {info.status_message}")
+    sys.exit(0 if info.status == "connected" else 1)
+
+
+@connections.command("remove")
+@click.argument("name")
+@workspace_option
+@json_option
+@handles_errors
+def connections_remove(name: str, workspace: Path | None, as_json: bool) -> None:
+    """Remove connection NAME."""
+    with _studio(workspace) as studio:
+        studio.connections.remove(name)
+    _echo_or_json(as_json, {"removed": name}, f"removed connection {name}")
 
 
 @main.command()

@@ -7,7 +7,9 @@ It is registered on papermill's `papermill.engine` entry point as `lpstudio`, so
   and events never need to pass as parameters;
 - reports progress after every cell (`on_cell`);
 - hands the kernel manager to its caller (`on_kernel`), who owns the kernel: it may kill it
-  on a timeout or a cancel, and shuts it down after the job.
+  on a timeout or a cancel, and shuts it down after the job;
+- writes the output notebook through its caller (`writer`), who scrubs secrets from it, at
+  every point papermill would save it.
 
 The pooled engine of the speed work plugs in at `_kernel_manager`.
 """
@@ -95,6 +97,7 @@ class StudioEngine(NBClientEngine):
         bootstrap: str | None = None,
         on_cell: Callable[[int, int], None] | None = None,
         on_kernel: Callable[[AsyncKernelManager], None] | None = None,
+        writer: Callable[[Any], None] | None = None,
         **kwargs: Any,
     ) -> Any:
         kwargs = remove_args(["input_path"], **kwargs)
@@ -109,6 +112,14 @@ class StudioEngine(NBClientEngine):
             stdout_file=stdout_file,
             stderr_file=stderr_file,
         )
+        if writer is not None:
+
+            def save(**_: Any) -> None:
+                writer(nb_man.nb)
+                nb_man.last_save_time = nb_man.now()
+
+            nb_man.save = save
+            save()
         km = None
         if on_kernel is not None:
             # The caller owns this kernel: it can stop it, and must shut it down.

@@ -9,7 +9,17 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, Float, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import (
+    JSON,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
@@ -113,3 +123,58 @@ class Job(Base):
     worker: Mapped[str | None] = mapped_column(String(255), nullable=True)
     heartbeat_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     cancel_requested: Mapped[bool] = mapped_column(default=False)
+
+
+class Connection(Base):
+    """A named, authorised link to an app; secret fields are one Fernet token."""
+
+    __tablename__ = "connections"
+
+    name: Mapped[str] = mapped_column(String(255), primary_key=True)
+    type: Mapped[str] = mapped_column(String(255))
+    fields: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    secrets: Mapped[str | None] = mapped_column(Text, nullable=True)
+    status: Mapped[str] = mapped_column(String(16), default="untested")
+    status_message: Mapped[str | None] = mapped_column(Text, nullable=True)
+    tested_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    created_by: Mapped[str] = mapped_column(String(255))
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class RecipeSettings(Base):
+    """What an analyst chose for a recipe: parameter values and connection bindings."""
+
+    __tablename__ = "recipe_settings"
+
+    recipe: Mapped[str] = mapped_column(String(1024), primary_key=True)
+    settings: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_by: Mapped[str] = mapped_column(String(255))
+
+
+class Delivery(Base):
+    """One batch a job sent to an app: the ledger that stops a rerun sending it twice."""
+
+    __tablename__ = "deliveries"
+    __table_args__ = (UniqueConstraint("ledger", "key", name="uq_deliveries_ledger_key"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    ledger: Mapped[str] = mapped_column(String(255))
+    key: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(16))
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    job_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class TriggerState(Base):
+    """A poll trigger's durable cursor, its fixed "since", and the keys it has seen."""
+
+    __tablename__ = "trigger_state"
+
+    recipe: Mapped[str] = mapped_column(String(1024), primary_key=True)
+    since: Mapped[str] = mapped_column(String(64))
+    cursor: Mapped[Any] = mapped_column(JSON, nullable=True)
+    seen: Mapped[list[str]] = mapped_column(JSON, default=list)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

@@ -39,6 +39,7 @@ METADATA_SCHEMA: dict[str, Any] = {
                 "connection": {"type": "string"},
                 "trigger": {"type": "string"},
                 "interval_minutes": {"type": "number", "exclusiveMinimum": 0},
+                "batch_size": {"type": "integer", "minimum": 1, "maximum": 10000},
                 "path": {"type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9_./-]*$"},
                 "input_schema": {"type": "object"},
                 "response_schema": {"type": "object"},

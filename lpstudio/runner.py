@@ -23,7 +23,8 @@ from typing import Any
 import nbformat
 from jupyter_core.utils import run_sync
 
-from .kernel import RESULT_MIME
+from .connections import Connections, scrub
+from .kernel import RESPONSE_MIME, RESULT_MIME
 from .models import Job
 from .recipe import Recipe
 from .store import CANCELLED, FAILED, SUCCEEDED, Store
@@ -58,6 +59,8 @@ class Watchdog(threading.Thread):
 
     def attach(self, km: Any) -> None:
         self._km = km
+        if self.stop is not None:  # interrupted while the kernel was starting
+            kill_kernel(km)
 
     def run(self) -> None:
         while True:
@@ -80,6 +83,21 @@ class Watchdog(threading.Thread):
 
     def finish(self) -> None:
         self._done.set()
+        _active.discard(self)
+
+    def interrupt(self, detail: str) -> None:
+        """Stops the job now (from a signal handler): it ends cancelled, not failed."""
+        self.stop = Stop("cancelled", detail)
+        kill_kernel(self._km)
+
+
+_active: set[Watchdog] = set()
+
+
+def interrupt_running_jobs(detail: str) -> None:
+    """Cancels every job this process is running: for Ctrl-C and SIGTERM."""
+    for watchdog in list(_active):
+        watchdog.interrupt(detail)
 
 
 def kill_kernel(km: Any) -> None:
@@ -100,18 +118,51 @@ def shutdown_kernel(km: Any) -> None:
     run_sync(km.cleanup_resources)()
 
 
-def _add_banner(path: Path, error: dict[str, Any]) -> None:
-    """Puts the reason a job stopped at the top of its partial output notebook."""
-    if not path.exists():
-        return
-    nb = nbformat.read(path, as_version=4)
-    where = f" in cell {error['cell']}" if error.get("cell") is not None else ""
-    banner = nbformat.v4.new_markdown_cell(
-        f'<span style="color:red; font-size:2em;">lpstudio: {error["evalue"]}{where}</span>'
-    )
-    banner.metadata["tags"] = ["lpstudio-error"]
-    nb.cells.insert(0, banner)
-    write_notebook(nb, path)
+class NotebookWriter:
+    """Writes a job's output notebook, scrubbed of secrets, atomically, each time it is
+    saved; keeps the last notebook so the runner can add to it after a failure."""
+
+    def __init__(self, path: Path, secrets: set[str]) -> None:
+        self.path = path
+        self.secrets = secrets
+        self.nb: Any = None
+
+    def __call__(self, nb: Any) -> None:
+        self.nb = nb
+        nb.metadata.setdefault("papermill", {})["output_path"] = str(self.path)
+        clean = nbformat.from_dict(scrub(json.loads(json.dumps(nb)), self.secrets))
+        write_notebook(clean, self.path)
+
+    def add_banner(self, error: dict[str, Any]) -> None:
+        """Puts the reason a job stopped at the top of its partial output notebook."""
+        if self.nb is None:
+            return
+        where = f" in cell {error['cell']}" if error.get("cell") is not None else ""
+        banner = nbformat.v4.new_markdown_cell(
+            f'<span style="color:red; font-size:2em;">lpstudio: {error["evalue"]}{where}</span>'
+        )
+        banner.metadata["tags"] = ["lpstudio-error"]
+        self.nb.cells.insert(0, banner)
+        self(self.nb)
+
+    def outputs(self) -> dict[str, Any] | None:
+        """The recipe's result (its last `set_result`), with its `respond` answer if any."""
+        if self.nb is None:
+            return None
+        found: dict[str, Any] = {}
+        for cell in self.nb.cells:
+            for output in cell.get("outputs", []):
+                data = output.get("data", {})
+                if RESULT_MIME in data:
+                    found["result"] = data[RESULT_MIME]
+                if RESPONSE_MIME in data:
+                    found["response"] = data[RESPONSE_MIME]
+        if not found:
+            return None
+        result = dict(found.get("result") or {})
+        if "response" in found:
+            result["response"] = found["response"]
+        return scrub(json.loads(json.dumps(result)), self.secrets)
 
 
 def write_notebook(nb: Any, path: Path) -> None:
@@ -119,20 +170,6 @@ def write_notebook(nb: Any, path: Path) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
     nbformat.write(nb, tmp)
     os.replace(tmp, path)
-
-
-def _result(path: Path) -> dict[str, Any] | None:
-    """The last result the recipe set, read back from its output notebook."""
-    if not path.exists():
-        return None
-    nb = nbformat.read(path, as_version=4)
-    result = None
-    for cell in nb.cells:
-        for output in cell.get("outputs", []):
-            data = output.get("data", {})
-            if RESULT_MIME in data:
-                result = data[RESULT_MIME]
-    return json.loads(json.dumps(result)) if result is not None else None
 
 
 def output_path_for(workspace: Workspace, job: Job) -> Path:
@@ -158,6 +195,7 @@ def execute_job(workspace: Workspace, store: Store, job_id: int, progress_bar: b
     timeout = job.timeout or recipe.timeout
     beat = float(workspace.setting("jobs", "heartbeat_seconds", 2))
     watchdog = Watchdog(store, job_id, timeout, beat)
+    _active.add(watchdog)
     watchdog.start()
     kernel_managers: list[Any] = []
 
@@ -171,20 +209,38 @@ def execute_job(workspace: Workspace, store: Store, job_id: int, progress_bar: b
         cells_done[0] = done
         store.update_job(job_id, cells_done=done, cells_total=cells)
 
-    context = {
-        "job_id": job.id,
-        "recipe": job.recipe,
-        "parameters": job.parameters,
-        "event": job.event,
-        "test_mode": False,
-    }
-    bootstrap = f"import lpstudio.kernel as _k; _k._bind({json.dumps(json.dumps(context))}); del _k"
-    cwd = (workspace.projects / job.recipe).parent
+    connections = Connections(store, workspace.key_path, workspace.root)
+    secrets = connections.secret_values()
+    writer = NotebookWriter(output, secrets)
     status, error = SUCCEEDED, None
     try:
+        bound = store.version_settings(job.version_id).get("connections", {})
+        runtime = {
+            "workspace": str(workspace.root),
+            "store_url": workspace.store_url,
+            "ledger": f"job:{store.root_job(job.id)}",
+            "connections": {
+                slot: dict(
+                    zip(("type", "config"), connections.values(name), strict=True), name=name
+                )
+                for slot, name in bound.items()
+            },
+        }
+        context = {
+            "job_id": job.id,
+            "recipe": job.recipe,
+            "parameters": job.parameters,
+            "event": job.event,
+            "test_mode": job.trigger == "test",
+            "runtime": runtime,
+        }
+        bootstrap = (
+            f"import lpstudio.kernel as _k; _k._bind({json.dumps(json.dumps(context))}); del _k"
+        )
+        cwd = (workspace.projects / job.recipe).parent
         papermill.execute_notebook(
             recipe.notebook,
-            str(output),
+            None,
             parameters=job.parameters,
             engine_name=ENGINE_NAME,
             progress_bar=progress_bar,
@@ -192,6 +248,7 @@ def execute_job(workspace: Workspace, store: Store, job_id: int, progress_bar: b
             bootstrap=bootstrap,
             on_cell=on_cell,
             on_kernel=on_kernel,
+            writer=writer,
         )
     except PapermillExecutionError as exc:
         status = FAILED
@@ -202,8 +259,8 @@ def execute_job(workspace: Workspace, store: Store, job_id: int, progress_bar: b
             "evalue": exc.evalue,
             "traceback": list(exc.traceback),
         }
-    except KeyboardInterrupt:
-        watchdog.stop = Stop("cancelled", "cancelled by the user (interrupt)")
+    except KeyboardInterrupt:  # Python code that is not the CLI: still a true final state
+        watchdog.stop = Stop("cancelled", "cancelled by SIGINT")
         raise
     except DeadKernelError as exc:
         status = FAILED
@@ -224,6 +281,8 @@ def execute_job(workspace: Workspace, store: Store, job_id: int, progress_bar: b
             # papermill completes the interrupted cell too, so it is the last one reported.
             error["cell"] = cells_done[0] - 1 if cells_done[0] else None
             error.setdefault("traceback", [])
-            _add_banner(output, error)
-        store.finish_job(job_id, status, error=error, result=_result(output))
+            writer.add_banner(error)
+        elif writer.nb is not None:
+            writer(writer.nb)  # the final state, with papermill's error banner if any
+        store.finish_job(job_id, status, error=scrub(error, secrets), result=writer.outputs())
     return store.job(job_id)

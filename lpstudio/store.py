@@ -24,7 +24,7 @@ from .errors import NotFoundError
 from .models import Activation, Job, Notebook, RecipeVersion, User, utcnow
 
 #: The newest migration; a store at this revision needs no Alembic at start-up.
-SCHEMA_HEAD = "0001"
+SCHEMA_HEAD = "0002"
 
 #: Job states; the last three are final.
 QUEUED, RUNNING, SUCCEEDED, FAILED, CANCELLED = (
@@ -191,6 +191,11 @@ class Store:
                 raise NotFoundError(f"recipe version {version_id[:12]} does not exist")
             return s.get_one(Notebook, version.notebook_sha).content
 
+    def version_settings(self, version_id: str) -> dict[str, Any]:
+        with self.read() as s:
+            version = s.get(RecipeVersion, version_id)
+            return dict(version.settings) if version is not None else {}
+
     # -- jobs ------------------------------------------------------------------------------
 
     def create_job(self, **fields: Any) -> Job:
@@ -208,6 +213,15 @@ class Store:
                 f"job {job_id} does not exist", field="job", fix="list jobs with `lpstudio jobs`"
             )
         return job
+
+    def root_job(self, job_id: int) -> int:
+        """The first job of a rerun chain: reruns share its delivery ledger."""
+        with self.read() as s:
+            while True:
+                parent = s.scalar(select(Job.rerun_of).where(Job.id == job_id))
+                if parent is None:
+                    return job_id
+                job_id = parent
 
     def update_job(self, job_id: int, **fields: Any) -> None:
         with self.write() as s:

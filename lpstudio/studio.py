@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .connections import Connections, bind_connections
 from .errors import InputError, WorkspaceError
 from .executor import Executor, LocalExecutor
 from .gallery import Template, copy_template, find_template, list_templates
@@ -19,7 +20,9 @@ from .models import Job
 from .parameters import coerce
 from .recipe import Recipe
 from .runner import write_notebook
+from .settings import save_settings, saved_settings
 from .store import Store
+from .times import parse_moment
 from .workspace import TERMS_VERSION, Workspace, current_user
 
 if TYPE_CHECKING:
@@ -107,6 +110,7 @@ class Studio:
         default_role = workspace.setting("users", "default_role", "analyst")
         self.user = self.store.ensure_user(user or current_user(), default_role).name
         self.executor = executor or LocalExecutor(workspace, self.store)
+        self.connections = Connections(self.store, workspace.key_path, workspace.root)
         stale = float(workspace.setting("jobs", "stale_after_seconds", 60))
         self.store.reap_lost_jobs(timedelta(seconds=stale))
 
@@ -117,9 +121,14 @@ class Studio:
 
     @classmethod
     def init(
-        cls, path: str | os.PathLike[str], accept_terms: bool, admin: str | None = None
+        cls,
+        path: str | os.PathLike[str],
+        accept_terms: bool,
+        admin: str | None = None,
+        sandbox: str | None = None,
     ) -> Studio:
-        """Creates (or activates) a workspace; the terms must have been accepted."""
+        """Creates (or activates) a workspace; the terms must have been accepted. With
+        `sandbox` (a running sandbox's URL), adds connections that point at it."""
         if not accept_terms:
             raise WorkspaceError(
                 "the terms were not accepted",
@@ -140,7 +149,15 @@ class Studio:
                 store.activate(admin or current_user(), TERMS_VERSION)
         finally:
             store.close()
-        return cls(workspace, user=admin)
+        studio = cls(workspace, user=admin)
+        if sandbox:
+            from .sandbox import sandbox_connections
+
+            existing = {info.name for info in studio.connections.list()}
+            for name, (type_, values) in sandbox_connections(sandbox).items():
+                if name not in existing:
+                    studio.connections.add(name, type_, values, studio.user)
+        return studio
 
     def close(self) -> None:
         self.executor.close()
@@ -201,17 +218,73 @@ class Studio:
                 field="timeout",
                 fix="pass --timeout with a number above 0",
             )
-        version = self.store.snapshot(recipe.name, recipe.canonical_json(), {}, self.user)
+        settings = self.settings(recipe)
+        values = {**settings["parameters"], **parameters}
+        version = self.store.snapshot(
+            recipe.name,
+            recipe.canonical_json(),
+            {"parameters": settings["parameters"], "connections": settings["connections"]},
+            self.user,
+        )
         return self.store.create_job(
             recipe=recipe.name,
             version_id=version,
             trigger=trigger,
-            parameters=parameters,
+            parameters=values,
             event=event,
             user=self.user,
             timeout=timeout,
             rerun_of=rerun_of,
         )
+
+    # -- settings --------------------------------------------------------------------------
+
+    def settings(self, recipe: Recipe) -> dict[str, Any]:
+        """The recipe's saved settings, checked against the recipe as it is now: parameter
+        values that still fit, and the connection filling each slot."""
+        saved = saved_settings(self.store, recipe.name)
+        try:
+            parameters = coerce(recipe.schema, saved.get("parameters", {}), recipe=recipe.name)
+        except InputError as exc:
+            exc.fix = f"update the saved value with `lpstudio settings {recipe.name} -p ...`"
+            raise
+        connections = bind_connections(
+            recipe.metadata.get("connections", {}),
+            saved.get("connections", {}),
+            self.connections.list(),
+        )
+        return {**saved, "parameters": parameters, "connections": connections}
+
+    def save_settings(
+        self,
+        ref: str | os.PathLike[str],
+        parameters: dict[str, Any] | None = None,
+        *,
+        parse: set[str] | None = None,
+        connections: dict[str, str] | None = None,
+        since: str | None = None,
+    ) -> dict[str, Any]:
+        """Stores parameter values and connection bindings for a recipe, after checking them."""
+        recipe = self.recipe(ref)
+        saved = saved_settings(self.store, recipe.name)
+        values = {**saved.get("parameters", {}), **(parameters or {})}
+        parsed = (parse or set()) & set(parameters or {})
+        coerced = coerce(recipe.schema, values, parsed, recipe=recipe.name)
+        chosen = {**saved.get("connections", {}), **(connections or {})}
+        slots = recipe.metadata.get("connections", {})
+        unknown = set(connections or {}) - set(slots)
+        if unknown:
+            raise InputError(
+                f"recipe {recipe.name} has no connection slot {', '.join(sorted(unknown))}",
+                field="connections",
+                fix=f"use one of: {', '.join(slots) or '(none)'}",
+            )
+        bind_connections(slots, chosen, self.connections.list())
+        new = {**saved, "parameters": coerced, "connections": chosen}
+        if since is not None:
+            new["since"] = parse_moment(since, "since").isoformat()
+        save_settings(self.store, recipe.name, new, self.user)
+        return new
 
     def validate(
         self, ref: str | os.PathLike[str], parameters: dict[str, Any], parse: set[str] | None = None
@@ -229,15 +302,19 @@ class Studio:
         parse: set[str] | None = None,
         event: Any = None,
         timeout: float | None = None,
+        test: bool = False,
         progress_bar: bool = False,
     ) -> Job:
         """Runs a recipe now and returns the finished job (failed jobs are returned too).
 
         `parameters` carry their types; names in `parse` hold text to parse into the
-        declared type, as papermill's `-p` does.
+        declared type, as papermill's `-p` does. With `test`, actions return the requests
+        they would send instead of sending them, on `event` or one sample trigger event.
         """
         recipe, values = self.validate(ref, parameters or {}, parse)
-        job = self._queue(recipe, values, event, "manual", timeout)
+        if test and event is None:
+            event = self.sample_event(recipe)
+        job = self._queue(recipe, values, event, "test" if test else "manual", timeout)
         return self.executor.run(job.id, progress_bar=progress_bar)
 
     def submit(
@@ -270,6 +347,22 @@ class Studio:
         path.parent.mkdir(parents=True, exist_ok=True)
         write_notebook(nb, path)
         return path
+
+    def sample_event(self, recipe: Recipe) -> Any:
+        """One recent event of the recipe's trigger, to test it on."""
+        from .triggers import sample_event
+
+        return sample_event(self, recipe)
+
+    def poll(self, ref: str | os.PathLike[str], run: bool = True) -> list[Job]:
+        """Runs the recipe's poll trigger once: queues a job per new event (or batch) and,
+        with `run`, runs them oldest first."""
+        from .triggers import poll_once
+
+        ids = poll_once(self, self.recipe(ref))
+        if not run:
+            return [self.store.job(job_id) for job_id in ids]
+        return [self.executor.run(job_id) for job_id in ids]
 
     def rerun(self, job_id: int, progress_bar: bool = False) -> Job:
         """Runs a job again with its parameters and cached event, on the latest version."""

@@ -12,9 +12,21 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["RESULT_MIME", "JobContext", "context", "event", "job_id", "log", "set_result"]
+__all__ = [
+    "RESPONSE_MIME",
+    "RESULT_MIME",
+    "JobContext",
+    "connection",
+    "context",
+    "event",
+    "job_id",
+    "log",
+    "respond",
+    "set_result",
+]
 
 RESULT_MIME = "application/vnd.lpstudio.result+json"
+RESPONSE_MIME = "application/vnd.lpstudio.response+json"
 
 
 @dataclass(frozen=True)
@@ -29,12 +41,39 @@ class JobContext:
 
 
 _context = JobContext()
+_runtime: Any = None
 
 
 def _bind(payload: str) -> None:
     """Called by lpstudio's engine, once, before the recipe's first cell."""
-    global _context
-    _context = JobContext(**json.loads(payload))
+    global _context, _runtime
+    data = json.loads(payload)
+    runtime = data.pop("runtime", None)
+    _context = JobContext(**data)
+    _runtime = _make_runtime(runtime)
+
+
+def _make_runtime(payload: dict[str, Any] | None) -> Any:
+    from .runtime import Runtime
+
+    # Outside a job (a recipe run by hand) actions are dry runs: nothing is ever sent by
+    # running a cell in JupyterLab; jobs send, and test jobs do not.
+    test_mode = _context.test_mode if _context.job_id is not None else True
+    return Runtime(payload, test_mode, _context.job_id, log)
+
+
+def connection(slot: str) -> Any:
+    """A ready connection for a slot of `metadata.lpstudio.connections`.
+
+    In a job it is the connection the recipe's settings bind to the slot; in test mode its
+    actions return the requests they would send instead of sending them.
+    """
+    global _runtime
+    if _runtime is None:
+        _runtime = _make_runtime(None)
+    from ..client import ConnectionClient
+
+    return ConnectionClient(_runtime.connection(slot))
 
 
 def context() -> JobContext:
@@ -58,6 +97,16 @@ def set_result(result: dict[str, Any]) -> None:
 
     summary = json.dumps(body, indent=1, ensure_ascii=False)
     publish_display_data({RESULT_MIME: body, "text/plain": f"lpstudio result:\n{summary}"})
+
+
+def respond(body: Any, status: int = 200) -> None:
+    """The answer of a callable recipe: a JSON body and an HTTP status."""
+    if not isinstance(status, int) or not 100 <= status <= 599:
+        raise ValueError(f"respond(status=...) must be an HTTP status code, got {status!r}")
+    data = {"status": status, "body": json.loads(json.dumps(body, default=str))}
+    from IPython.display import publish_display_data
+
+    publish_display_data({RESPONSE_MIME: data, "text/plain": f"lpstudio response {status}"})
 
 
 def log(message: str) -> None:

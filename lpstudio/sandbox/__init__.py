@@ -16,7 +16,27 @@ APIs), `control` (the `/_sandbox/` API), `campaigns` and `reporting` (Proactive 
 
 from __future__ import annotations
 
+from typing import Any
+
 from .app import Sandbox, serve
 from .settings import SandboxSettings
 
-__all__ = ["Sandbox", "SandboxSettings", "serve"]
+__all__ = ["Sandbox", "SandboxSettings", "sandbox_connections", "serve"]
+
+
+def sandbox_connections(url: str) -> dict[str, tuple[str, dict[str, Any]]]:
+    """The connections a workspace needs to use a sandbox at `url` (its default keys)."""
+    settings = SandboxSettings()
+    url = url.rstrip("/")
+    return {
+        "liveperson": (
+            "liveperson_proactive",
+            {
+                "account_id": settings.account_id,
+                "client_id": settings.client_id,
+                "client_secret": settings.client_secret,
+                "base_url": url,
+            },
+        ),
+        "shopify": ("shopify", {"shop": url, "access_token": settings.shopify_token}),
+    }

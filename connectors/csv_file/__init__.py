@@ -1,0 +1,233 @@
+"""CSV file: read and filter rows, append rows safely from many jobs, and trigger on new rows.
+
+    contacts = lpstudio.kernel.connection("contacts")
+    frame = contacts.read_rows(where={"country": "FR"}, columns=["email"], limit=100)
+    contacts.append_row(row={"email": "ada@example.com", "country": "FR"})
+
+Values are read as text (no guessed numbers or dates, and an empty cell stays ""). A relative
+path is relative to the workspace root when the runtime passes it as `config["root"]`, else to
+the working directory; it may not climb out of that folder with `..`.
+"""
+
+from __future__ import annotations
+
+from itertools import islice
+from typing import TYPE_CHECKING, Any
+
+from lpstudio.errors import InputError
+from lpstudio.sdk import Connection, Connector, Field, Page
+
+from .files import (
+    Locked,
+    check_file,
+    count_records,
+    dialect,
+    iter_records,
+    read_header,
+    resolve,
+    write_row,
+)
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+PAGE_SIZE = 1000
+
+connector = Connector(
+    "csv_file",
+    title="CSV file",
+    description="A CSV file on disk: read and filter rows, append rows, trigger on new rows.",
+    fields=[
+        Field(
+            "path",
+            "File path",
+            hint="e.g. data/contacts.csv (relative to the workspace) or an absolute path",
+        ),
+        Field("delimiter", "Delimiter", default=",", hint="one character; \\t for a tab"),
+        Field("encoding", "Encoding", default="utf-8", hint="e.g. utf-8 or latin-1"),
+    ],
+)
+
+connector.object(
+    "row",
+    {
+        "type": "object",
+        "description": "one data row: the file's columns as text, and its 1-based number",
+        "properties": {"_row": {"type": "integer"}},
+        "additionalProperties": {"type": "string"},
+    },
+)
+
+_CELL = {"type": ["string", "number", "integer", "boolean", "null"]}
+
+
+def _text(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def _unknown(names: list[str], header: list[str], field: str) -> None:
+    missing = [name for name in names if name not in header]
+    if missing:
+        raise InputError(
+            f"no column {', '.join(repr(m) for m in missing)} in the CSV file",
+            field=field,
+            fix=f"use the file's columns: {', '.join(header)}",
+        )
+
+
+@connector.test
+def test(conn: Connection) -> str:
+    path = resolve(conn)
+    delimiter, reading, _ = dialect(conn)
+    with Locked(path):
+        if not check_file(path):
+            return f"{path} does not exist yet: it will be created on the first append_row"
+        header = read_header(path, delimiter, reading)
+        rows = count_records(path, delimiter, reading) if header else 0
+    if header is None:
+        return f"{path} is empty: the first append_row writes its header"
+    return f"{len(header)} columns, {rows} rows"
+
+
+@connector.action(
+    "read_rows",
+    title="Read rows",
+    description=(
+        "Reads the file's rows as text into a DataFrame, keeping rows whose columns equal the "
+        "`where` values, then the `columns` asked for, then the first `limit` rows. A file "
+        "that does not exist yet reads as no rows."
+    ),
+    input_schema={
+        "type": "object",
+        "additionalProperties": False,
+        "properties": {
+            "columns": {"type": "array", "items": {"type": "string"}},
+            "where": {"type": "object", "additionalProperties": _CELL},
+            "limit": {"type": "integer", "minimum": 0},
+        },
+    },
+    output_schema={
+        "type": "array",
+        "items": {"type": "object", "additionalProperties": {"type": "string"}},
+    },
+)
+def read_rows(conn: Connection, data: dict[str, Any]) -> pd.DataFrame:
+    import pandas as pd  # imported when used: every process that lists connectors loads this
+
+    path = resolve(conn)
+    delimiter, reading, _ = dialect(conn)
+    columns = list(data.get("columns") or [])
+    where = dict(data.get("where") or {})
+    with Locked(path):
+        if read_header(path, delimiter, reading) is None:
+            conn.log(f"{path} does not exist or is empty: no rows")
+            return pd.DataFrame(columns=columns, dtype=str)
+        frame = pd.read_csv(path, sep=delimiter, encoding=reading, dtype=str, keep_default_na=False)
+    header = [str(c) for c in frame.columns]
+    _unknown(list(where), header, "where")
+    _unknown(columns, header, "columns")
+    for column, value in where.items():
+        frame = frame[frame[column] == _text(value)]
+    if columns:
+        frame = frame[columns]
+    if data.get("limit") is not None:
+        frame = frame.head(data["limit"])
+    return frame.reset_index(drop=True)
+
+
+@connector.action(
+    "append_row",
+    title="Append a row",
+    description=(
+        "Appends one row. A new file gets a header from the row's keys; otherwise the keys "
+        'must be exactly the file\'s columns (give an empty value as ""). Safe when several '
+        "jobs append at once."
+    ),
+    input_schema={
+        "type": "object",
+        "required": ["row"],
+        "additionalProperties": False,
+        "properties": {
+            "row": {"type": "object", "minProperties": 1, "additionalProperties": _CELL},
+        },
+    },
+    output_schema={
+        "type": "object",
+        "properties": {"path": {"type": "string"}, "row_number": {"type": "integer"}},
+    },
+)
+def append_row(conn: Connection, data: dict[str, Any]) -> dict[str, Any]:
+    path = resolve(conn)
+    delimiter, reading, writing = dialect(conn)
+    row = dict(data["row"])
+    if conn.dry_run:
+        header = read_header(path, delimiter, reading)
+        _check_keys(row, header)
+        return {
+            "would_append": {k: _text(row[k]) for k in header or row},
+            "path": str(path),
+            "creates_file": header is None,
+        }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with Locked(path):
+        header = read_header(path, delimiter, reading)
+        _check_keys(row, header)
+        columns = header or list(row)
+        number = count_records(path, delimiter, reading) + 1 if header else 1
+        write_row(
+            path,
+            [_text(row[c]) for c in columns],
+            delimiter=delimiter,
+            encoding=writing,
+            header=None if header else columns,
+        )
+    return {"path": str(path), "row_number": number}
+
+
+def _check_keys(row: dict[str, Any], header: list[str] | None) -> None:
+    if header is None:
+        return
+    extra = [k for k in row if k not in header]
+    missing = [c for c in header if c not in row]
+    if extra or missing:
+        problems = []
+        if extra:
+            problems.append(f"unknown column(s) {', '.join(map(repr, extra))}")
+        if missing:
+            problems.append(f"missing column(s) {', '.join(map(repr, missing))}")
+        raise InputError(
+            f"the row does not match the file's columns: {'; '.join(problems)}",
+            field="row",
+            fix=f'give exactly the columns {", ".join(header)} ("" for an empty value)',
+        )
+
+
+@connector.poll_trigger("new_rows", title="New rows", key=lambda e: str(e["_row"]), object="row")
+def new_rows(conn: Connection, since: str, cursor: Any) -> Page:
+    """Rows appended since the last poll, oldest first, each with its 1-based `_row` number.
+
+    The cursor is the number of data rows already seen. `since` is ignored: a CSV file has
+    no timestamps to compare it with, so the first poll returns every row already in the
+    file. A file that shrank (replaced or truncated) gives no events until it grows past the
+    cursor again; the connection's log says so.
+    """
+    path = resolve(conn)
+    delimiter, reading, _ = dialect(conn)
+    seen = int(cursor or 0)
+    with Locked(path):
+        taken = list(islice(iter_records(path, delimiter, reading, skip=seen), PAGE_SIZE + 1))
+        if not taken and seen and count_records(path, delimiter, reading) < seen:
+            conn.log(f"{path} has fewer rows than the {seen} already seen: was it replaced?")
+    events = [{**row, "_row": number} for number, row in taken[:PAGE_SIZE]]
+    return Page(
+        events=events,
+        cursor=events[-1]["_row"] if events else seen,
+        more=len(taken) > PAGE_SIZE,
+    )
+
+
+__all__ = ["connector"]

@@ -1,0 +1,182 @@
+"""Where the CSV file is, how it is locked, and how its rows are read and appended.
+
+Every read and write holds `<path>.lock` (a `filelock.FileLock`, which works across
+processes), so a reader never sees half of a row another job is appending, and two jobs
+appending at once never interleave or both write a header.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import filelock
+
+from lpstudio.errors import InputError
+from lpstudio.sdk import Connection, ConnectorError
+
+LOCK_TIMEOUT = 60.0
+# filelock polls a held lock (50 ms by default); appends hold it for about a millisecond.
+POLL_INTERVAL = 0.002
+
+
+def resolve(conn: Connection) -> Path:
+    """The file's path: absolute as given; relative to `config["root"]` (the workspace root,
+    when the runtime passes it) or else the working directory, never escaping that base."""
+    raw = str(conn.config.get("path") or "").strip()
+    if not raw:
+        raise InputError(
+            "the connection has no CSV file path",
+            field="path",
+            fix="set 'path' to a file such as data/contacts.csv",
+        )
+    given = Path(raw)
+    if given.is_absolute():
+        return Path(os.path.normpath(given))
+    base = Path(os.path.abspath(conn.config.get("root") or os.getcwd()))
+    target = Path(os.path.normpath(base / given))
+    if target != base and base not in target.parents:
+        raise InputError(
+            f"the CSV path '{raw}' leaves the folder it is relative to ({base})",
+            field="path",
+            fix="give a path inside the workspace, without '..' that climbs out of it",
+        )
+    if target == base:
+        raise InputError(f"the CSV path '{raw}' names a folder, not a file", field="path")
+    return target
+
+
+def dialect(conn: Connection) -> tuple[str, str, str]:
+    """(delimiter, encoding to read with, encoding to write with)."""
+    delimiter = str(conn.config.get("delimiter") or ",")
+    if delimiter in ("\\t", "tab", "TAB"):
+        delimiter = "\t"
+    if len(delimiter) != 1:
+        raise InputError(
+            f"the delimiter must be one character, not {delimiter!r}",
+            field="delimiter",
+            fix="use ',', ';', '|' or \\t for a tab",
+        )
+    encoding = str(conn.config.get("encoding") or "utf-8")
+    try:
+        "".encode(encoding)
+    except LookupError:
+        raise InputError(
+            f"unknown encoding {encoding!r}",
+            field="encoding",
+            fix="use an encoding such as utf-8 or latin-1",
+        ) from None
+    # A UTF-8 file saved by Excel starts with a byte-order mark: read past it.
+    reading = "utf-8-sig" if encoding.lower().replace("_", "-") in ("utf-8", "utf8") else encoding
+    return delimiter, reading, encoding
+
+
+def lock(path: Path) -> filelock.FileLock:
+    return filelock.FileLock(str(path) + ".lock", timeout=LOCK_TIMEOUT)
+
+
+class Locked:
+    """`with Locked(path):` holds the file's lock, or raises a retryable ConnectorError."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._lock = lock(path)
+
+    def __enter__(self) -> Locked:
+        if not self.path.parent.is_dir():
+            return self  # nothing to lock yet; appending creates the folder first
+        try:
+            self._lock.acquire(poll_interval=POLL_INTERVAL)
+        except filelock.Timeout:
+            raise ConnectorError(
+                f"{self.path} stayed locked by another job for {LOCK_TIMEOUT:.0f} s",
+                retryable=True,
+            ) from None
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._lock.is_locked:
+            self._lock.release()
+
+
+def check_file(path: Path) -> bool:
+    """True when the file exists; raises when the path is something else."""
+    if not path.exists():
+        return False
+    if not path.is_file():
+        raise InputError(f"the CSV path {path} is not a file", field="path")
+    return True
+
+
+def read_header(path: Path, delimiter: str, encoding: str) -> list[str] | None:
+    """The header row, or None for a missing or empty file."""
+    if not check_file(path):
+        return None
+    with open(path, newline="", encoding=encoding) as handle:
+        for row in csv.reader(handle, delimiter=delimiter):
+            if row:
+                return row
+    return None
+
+
+def iter_records(
+    path: Path, delimiter: str, encoding: str, skip: int = 0
+) -> Iterator[tuple[int, dict[str, Any]]]:
+    """(1-based data row number, row) after the first `skip` data rows; blank lines are not
+    rows (as pandas counts them). A row longer than the header keeps the rest in `_extra`."""
+    if not check_file(path):
+        return
+    with open(path, newline="", encoding=encoding) as handle:
+        reader = csv.DictReader(handle, delimiter=delimiter, restval="", restkey="_extra")
+        for number, row in enumerate(reader, start=1):
+            if number > skip:
+                yield number, row
+
+
+def count_records(path: Path, delimiter: str, encoding: str) -> int:
+    count = 0
+    for _ in iter_records(path, delimiter, encoding):
+        count += 1
+    return count
+
+
+def line_ending(path: Path) -> str:
+    """The line ending the file's header uses ("\\n" for a new file)."""
+    with open(path, "rb") as handle:
+        first = handle.readline()
+    return "\r\n" if first.endswith(b"\r\n") else "\n"
+
+
+def ends_with_newline(path: Path) -> bool:
+    with open(path, "rb") as handle:
+        handle.seek(0, os.SEEK_END)
+        if handle.tell() == 0:
+            return True
+        handle.seek(-1, os.SEEK_END)
+        return handle.read(1) in (b"\n", b"\r")
+
+
+def write_row(
+    path: Path,
+    values: list[Any],
+    *,
+    delimiter: str,
+    encoding: str,
+    header: list[str] | None,
+) -> None:
+    """Appends one row (after `header` when the file is new), then flushes and fsyncs."""
+    new = not path.exists() or path.stat().st_size == 0
+    terminator = "\n" if new else line_ending(path)
+    prefix = "" if new or ends_with_newline(path) else terminator
+    with open(path, "a", newline="", encoding=encoding) as handle:
+        if prefix:
+            handle.write(prefix)
+        writer = csv.writer(handle, delimiter=delimiter, lineterminator=terminator)
+        if new and header is not None:
+            writer.writerow(header)
+        writer.writerow(values)
+        handle.flush()
+        os.fsync(handle.fileno())

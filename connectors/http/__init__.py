@@ -1,0 +1,177 @@
+"""HTTP: call any REST API, and receive any JSON webhook.
+
+    api = lpstudio.kernel.connection("crm")
+    api.request(method="POST", url="/contacts", json={"email": "ada@example.com"})
+    # -> {"status": 201, "headers": {...}, "json": {...}, "text": "..."}
+
+Relative URLs are joined to the connection's base_url; the connection's credentials are
+added as headers (basic, bearer or an API key header) and never appear in a dry run's answer
+or an error message. See `request.py` for which failures are tried again.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from lpstudio.sdk import Connection, Connector, ConnectorError, Field
+
+from . import webhook as _webhook
+from .auth import AUTH_TYPES, auth_headers, scrub, secrets
+
+# `.request` (httpx, tenacity) is imported by the functions that send: every process that
+# lists connectors imports this module, and most never send a request.
+METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
+
+connector = Connector(
+    "http",
+    title="HTTP",
+    description="Any REST API: requests with retries and authentication, and JSON webhooks.",
+    fields=[
+        Field(
+            "base_url",
+            "Base URL",
+            type="url",
+            required=False,
+            hint="when set, request paths are relative to it, e.g. https://api.example.com/v1",
+        ),
+        Field(
+            "auth_type",
+            "Authentication",
+            default="none",
+            choices=AUTH_TYPES,
+            hint="basic needs username and password; bearer and api_key need token",
+        ),
+        Field("username", "User name", required=False, hint="for basic authentication"),
+        Field("password", "Password", required=False, secret=True, hint="for basic auth"),
+        Field(
+            "token",
+            "Token or API key",
+            required=False,
+            secret=True,
+            hint="the bearer token, or the API key's value",
+        ),
+        Field(
+            "api_key_header",
+            "API key header",
+            default="X-API-Key",
+            hint="the header that carries the API key",
+        ),
+        Field(
+            "retries",
+            "Retries",
+            type="integer",
+            default=3,
+            hint="how many times a failed request is tried again",
+        ),
+        Field(
+            "timeout_seconds",
+            "Timeout (seconds)",
+            type="number",
+            default=30,
+            hint="how long to wait for an answer",
+        ),
+    ],
+)
+
+REQUEST_INPUT: dict[str, Any] = {
+    "type": "object",
+    "required": ["method", "url"],
+    "additionalProperties": False,
+    "properties": {
+        "method": {"type": "string", "enum": list(METHODS)},
+        "url": {
+            "type": "string",
+            "description": "an absolute http(s) URL, or a path relative to base_url",
+        },
+        "headers": {"type": "object", "additionalProperties": {"type": "string"}},
+        "query": {
+            "type": "object",
+            "description": "query string parameters",
+            "additionalProperties": {
+                "type": ["string", "number", "boolean", "null", "array"],
+                "items": {"type": ["string", "number", "boolean"]},
+            },
+        },
+        "json": {"description": "a JSON body (any JSON value)"},
+        "expected_status": {
+            "type": "array",
+            "items": {"type": "integer", "minimum": 100, "maximum": 599},
+            "description": "the statuses that count as success (default: any below 400)",
+        },
+    },
+}
+
+REQUEST_OUTPUT: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "status": {"type": "integer"},
+        "headers": {"type": "object", "additionalProperties": {"type": "string"}},
+        "json": {"description": "the parsed body when the answer is JSON, else null"},
+        "text": {"type": "string"},
+    },
+}
+
+
+@connector.test
+def test(conn: Connection) -> str:
+    import httpx
+
+    from .request import shown_url, timeout
+
+    base = conn.config.get("base_url")
+    if not base:
+        return "no base URL to test"
+    headers = auth_headers(conn)
+    try:
+        response = conn.http().get(str(base), headers=headers, timeout=timeout(conn))
+    except httpx.HTTPError as error:
+        raise ConnectorError(
+            scrub(
+                f"GET {shown_url(str(base))} failed: {type(error).__name__}: {error}", secrets(conn)
+            ),
+            retryable=True,
+        ) from None
+    if response.status_code >= 500:
+        raise ConnectorError(
+            f"GET {shown_url(str(base))} answered {response.status_code}",
+            retryable=True,
+            status=response.status_code,
+        )
+    return f"connected: GET {shown_url(str(base))} answered {response.status_code}"
+
+
+@connector.action(
+    "request",
+    title="Send a request",
+    description="Sends one HTTP request and returns the answer's status, headers and body.",
+    input_schema=REQUEST_INPUT,
+    output_schema=REQUEST_OUTPUT,
+)
+def request(conn: Connection, data: dict[str, Any]) -> dict[str, Any]:
+    from .request import check, parse, prepare, send, would_send
+
+    req = prepare(conn, data)
+    if conn.dry_run:
+        return would_send(conn, req)
+    expected = data.get("expected_status")
+    response = send(conn, req, expected)
+    check(conn, req, response, expected)
+    return {
+        "status": response.status_code,
+        "headers": dict(response.headers),
+        "json": parse(response),
+        "text": response.text,
+    }
+
+
+connector.webhook_trigger(
+    "webhook",
+    title="Generic webhook",
+    description=(
+        "A POST with a JSON body: an object is one event, a list one event per item. With a "
+        "shared secret, X-Lpstudio-Signature must be the hex HMAC-SHA256 of the raw body."
+    ),
+    verify=_webhook.verify,
+)(_webhook.parse)
+
+__all__ = ["connector"]

@@ -1,0 +1,95 @@
+"""The connection's authentication: which fields each `auth_type` needs, the headers it adds,
+and how secrets are kept out of dry-run answers and error messages."""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+
+from lpstudio.errors import InputError
+from lpstudio.sdk import Connection
+
+AUTH_TYPES = ("none", "basic", "bearer", "api_key")
+NEEDED = {
+    "none": (),
+    "basic": ("username", "password"),
+    "bearer": ("token",),
+    "api_key": ("token",),
+}
+MASK = "****"
+# Headers that carry credentials even when a recipe sets them itself.
+SENSITIVE_HEADERS = {"authorization", "proxy-authorization", "cookie", "x-api-key"}
+
+
+def auth_headers(conn: Connection) -> dict[str, str]:
+    """The headers `auth_type` adds; InputError naming the first missing field."""
+    config = conn.config
+    auth_type = config.get("auth_type") or "none"
+    if auth_type not in NEEDED:
+        raise InputError(
+            f"connection field 'auth_type' is '{auth_type}', which is not an auth type",
+            field="auth_type",
+            fix=f"use one of: {', '.join(AUTH_TYPES)}",
+        )
+    for name in NEEDED[auth_type]:
+        # A basic-auth password may be empty (some APIs take a key as the user name).
+        missing = config.get(name) is None if name == "password" else not config.get(name)
+        if missing:
+            raise InputError(
+                f"auth_type '{auth_type}' needs the connection field '{name}'",
+                field=name,
+                fix=f"set '{name}' on the connection, or choose another auth_type",
+            )
+    if auth_type == "basic":
+        pair = f"{config['username']}:{config['password']}".encode()
+        return {"Authorization": "Basic " + base64.b64encode(pair).decode("ascii")}
+    if auth_type == "bearer":
+        return {"Authorization": f"Bearer {config['token']}"}
+    if auth_type == "api_key":
+        return {str(config.get("api_key_header") or "X-API-Key"): str(config["token"])}
+    return {}
+
+
+def merge_headers(given: dict[str, str], auth: dict[str, str]) -> dict[str, str]:
+    """The recipe's headers with the connection's auth headers winning, case-insensitively,
+    keeping each header's spelling."""
+    merged = dict(given)
+    for name, value in auth.items():
+        for existing in [k for k in merged if k.lower() == name.lower()]:
+            del merged[existing]
+        merged[name] = value
+    return merged
+
+
+def secrets(conn: Connection) -> list[str]:
+    """Every secret value an error message or a dry run must not show, longest first."""
+    found = [
+        str(conn.config[name])
+        for name in conn.connector.secret_fields()
+        if conn.config.get(name) not in (None, "")
+    ]
+    if conn.config.get("username") is not None and conn.config.get("password"):
+        pair = f"{conn.config['username']}:{conn.config['password']}".encode()
+        found.append(base64.b64encode(pair).decode("ascii"))
+    return sorted(set(found), key=len, reverse=True)
+
+
+def scrub(text: str, hidden: list[str]) -> str:
+    for value in hidden:
+        text = text.replace(value, MASK)
+    return text
+
+
+def masked_headers(
+    conn: Connection, headers: dict[str, str], auth: dict[str, str]
+) -> dict[str, Any]:
+    """Headers as a dry run shows them: credential values replaced by "****"."""
+    sensitive = {*SENSITIVE_HEADERS, *(name.lower() for name in auth)}
+    api_key_header = conn.config.get("api_key_header")
+    if api_key_header:
+        sensitive.add(str(api_key_header).lower())
+    hidden = secrets(conn)
+    return {
+        name: MASK if name.lower() in sensitive else scrub(str(value), hidden)
+        for name, value in headers.items()
+    }

@@ -1,0 +1,201 @@
+"""HTTP to LivePerson: host discovery, AppJWT tokens, rate limits and safe retries.
+
+What may be retried is decided by whether LivePerson can have accepted the request:
+- an answer with an error status (401 "jwt expired", 429, 5xx) rejects the request whole,
+  so it is sent again (a fresh token once; after `Retry-After`; with back-off);
+- a connection that failed before the request went out (connect error or timeout) is
+  retried too;
+- a request that went out and got no answer (read timeout, dropped connection) may have
+  been accepted: it raises `Uncertain` and is never resent blindly.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+import httpx
+from tenacity import Retrying, retry_if_exception_type, stop_after_attempt
+
+from lpstudio.sdk import Connection, ConnectorError
+
+CSDS_URL = "http://api.liveperson.net/api/account/{account}/service/{service}/baseURI.json"
+ZONES = {"va": "z1", "lo": "z2", "sy": "z3"}
+DOMAIN_TTL = 24 * 3600
+TOKEN_TTL = 3600
+MAX_TRIES = 6
+
+_tokens: dict[tuple[str, str, str], tuple[str, float]] = {}
+_domains: dict[tuple[str, str], tuple[str, float]] = {}
+_lock = threading.Lock()
+
+
+class Uncertain(ConnectorError):
+    """The request went out and no answer came back: it may have been accepted."""
+
+
+class _Again(Exception):
+    """An answer or failure that proves the request was not accepted: try again."""
+
+    def __init__(self, wait: float, reason: str) -> None:
+        super().__init__(reason)
+        self.wait = wait
+        self.reason = reason
+
+
+def _wait(retry_state: Any) -> float:
+    exc = retry_state.outcome.exception()
+    return exc.wait if isinstance(exc, _Again) else 1.0
+
+
+def error_message(response: httpx.Response) -> str:
+    """LivePerson's error text (`{"code", "requestTraceId", "message"}`), or the body."""
+    try:
+        body = response.json()
+    except ValueError:
+        return response.text[:300]
+    if isinstance(body, dict):
+        return str(body.get("message") or body.get("error") or body)[:300]
+    return str(body)[:300]
+
+
+class LivePersonClient:
+    """One account's APIs, for one connection."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+        self.account = str(conn.config["account_id"])
+        self.base_url = (conn.config.get("base_url") or "").rstrip("/")
+        self.per_second = int(conn.config.get("requests_per_second") or 10)
+
+    # -- hosts -----------------------------------------------------------------------------
+
+    def _domain(self, service: str) -> str:
+        key = (self.account, service)
+        with _lock:
+            cached = _domains.get(key)
+            if cached and cached[1] > time.monotonic():
+                return cached[0]
+        url = CSDS_URL.format(account=self.account, service=service)
+        response = self.conn.http().get(url, params={"version": "1.0"})
+        if response.status_code != 200:
+            raise ConnectorError(
+                f"LivePerson domain lookup for {service} failed: HTTP {response.status_code} "
+                f"{error_message(response)}",
+                status=response.status_code,
+            )
+        domain = response.json()["baseURI"]
+        with _lock:
+            _domains[key] = (domain, time.monotonic() + DOMAIN_TTL)
+        return domain
+
+    def host(self, service: str) -> str:
+        """The base URL of a service; `base_url` stands in for every host when set."""
+        if self.base_url:
+            return self.base_url
+        if service in ("sentinel", "accountConfigReadOnly"):
+            return f"https://{self._domain(service)}"
+        prefix = self._domain("agentVep").split(".", 1)[0]
+        if prefix not in ZONES:
+            raise ConnectorError(f"unknown LivePerson region {prefix!r} for this account")
+        return {
+            "proactive": f"https://proactive-messaging.{ZONES[prefix]}.fs.liveperson.com",
+            "handoff": f"https://{prefix}.handoff.liveperson.net",
+            "reporting": f"https://{prefix}.cx-reporting.liveperson.net",
+        }[service]
+
+    # -- tokens ----------------------------------------------------------------------------
+
+    def _token_key(self) -> tuple[str, str, str]:
+        return (self.base_url, self.account, str(self.conn.config["client_id"]))
+
+    def token(self, fresh: bool = False) -> str:
+        """An AppJWT from Sentinel, cached for its lifetime in this process."""
+        key = self._token_key()
+        with _lock:
+            cached = _tokens.get(key)
+            if cached and not fresh and cached[1] > time.monotonic():
+                return cached[0]
+        url = f"{self.host('sentinel')}/sentinel/api/account/{self.account}/app/token"
+        response = self.conn.http().post(
+            url,
+            params={"v": "1.0", "grant_type": "client_credentials"},
+            data={
+                "client_id": self.conn.config["client_id"],
+                "client_secret": self.conn.config["client_secret"],
+            },
+        )
+        if response.status_code != 200:
+            raise ConnectorError(
+                f"LivePerson refused the app credentials (HTTP {response.status_code}): "
+                f"{error_message(response)}; check the client id and secret of the connection",
+                status=response.status_code,
+            )
+        token = response.json()["access_token"]
+        with _lock:
+            _tokens[key] = (token, time.monotonic() + TOKEN_TTL - 60)
+        return token
+
+    # -- requests --------------------------------------------------------------------------
+
+    def request(self, method: str, service: str, path: str, **kwargs: Any) -> httpx.Response:
+        """Sends one request within the account's rate limit, retrying only what was not
+        accepted. Raises `Uncertain` when the answer was lost, `ConnectorError` otherwise."""
+        url = f"{self.host(service)}{path}"
+        refreshed = [False]
+
+        def attempt() -> httpx.Response:
+            try:
+                token = self.token()
+            except httpx.TransportError as exc:  # fetching a token is safe to repeat
+                raise _Again(1.0, f"token request failed: {type(exc).__name__}") from exc
+            self.conn.limiter.acquire(f"liveperson:{self.account}", self.per_second)
+            headers = {"Authorization": f"Bearer {token}"}
+            try:
+                response = self.conn.http().request(method, url, headers=headers, **kwargs)
+            except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
+                raise _Again(1.0, f"could not connect: {type(exc).__name__}") from exc
+            except httpx.TransportError as exc:
+                raise Uncertain(
+                    f"no answer from LivePerson ({type(exc).__name__}): the request may "
+                    "have been accepted"
+                ) from exc
+            if response.status_code == 401 and "jwt expired" in response.text:
+                if refreshed[0]:
+                    raise ConnectorError("LivePerson keeps answering 'jwt expired'", status=401)
+                refreshed[0] = True
+                self.token(fresh=True)
+                raise _Again(0.0, "token expired")
+            if response.status_code == 429:
+                wait = float(response.headers.get("Retry-After") or 1)
+                self.conn.log(f"LivePerson rate limit: waiting {wait:g} s")
+                raise _Again(wait, "HTTP 429")
+            if response.status_code >= 500:
+                raise _Again(2.0, f"HTTP {response.status_code} {error_message(response)}")
+            return response
+
+        try:
+            for tried in Retrying(
+                retry=retry_if_exception_type(_Again),
+                wait=_wait,
+                stop=stop_after_attempt(MAX_TRIES),
+                reraise=True,
+            ):
+                with tried:
+                    return attempt()
+        except _Again as exc:
+            raise ConnectorError(
+                f"LivePerson did not accept the request after {MAX_TRIES} tries: {exc.reason}",
+                retryable=True,
+            ) from None
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def get_json(self, service: str, path: str, **kwargs: Any) -> Any:
+        response = self.request("GET", service, path, **kwargs)
+        if response.status_code != 200:
+            raise ConnectorError(
+                f"LivePerson answered HTTP {response.status_code}: {error_message(response)}",
+                status=response.status_code,
+            )
+        return response.json()

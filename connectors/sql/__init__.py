@@ -1,0 +1,261 @@
+"""SQL database: query into a DataFrame, insert rows, and trigger on new rows.
+
+    db = lpstudio.kernel.connection("warehouse")
+    frame = db.query(sql="SELECT email FROM customers WHERE country = :c", params={"c": "FR"})
+    db.insert(table="optins", rows=[{"email": "ada@example.com", "channel": "sms"}])
+
+Any database SQLAlchemy reaches (SQLite built in; PostgreSQL with the `[postgres]` extra).
+The URL is a secret field, as it usually holds a password; messages name the database with
+the password hidden. See `database.py` for how engines are kept and disposed of.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from itertools import groupby
+from typing import TYPE_CHECKING, Any
+
+from lpstudio.errors import InputError
+from lpstudio.sdk import Connection, Connector, Field, Page
+
+from .readonly import check_read_only
+
+if TYPE_CHECKING:
+    import pandas as pd
+    import sqlalchemy as sa
+
+# pandas and SQLAlchemy (and `.database`, which needs SQLAlchemy) are imported by the
+# functions that use them: every process that lists connectors imports this module.
+
+PAGE_SIZE = 1000
+
+connector = Connector(
+    "sql",
+    title="SQL database",
+    description="A database reached through SQLAlchemy: read queries, inserts, new rows.",
+    fields=[
+        Field(
+            "url",
+            "Database URL",
+            secret=True,
+            hint="a SQLAlchemy URL, e.g. postgresql+psycopg://user:password@host:5432/db",
+        ),
+        Field(
+            "poll_table",
+            "Table to watch",
+            required=False,
+            hint="for the 'New rows' trigger: the table whose new rows start jobs",
+        ),
+        Field(
+            "poll_column",
+            "Increasing column",
+            required=False,
+            hint="for the 'New rows' trigger: a column that grows with each new row (an id)",
+        ),
+    ],
+)
+
+_VALUE = {"type": ["string", "number", "integer", "boolean", "null"]}
+_ROW = {"type": "object", "additionalProperties": _VALUE}
+
+
+def dispose(conn: Connection) -> None:
+    """Drops the connection's engine now (see `database.py`)."""
+    from .database import dispose as drop
+
+    drop(conn)
+
+
+@connector.test
+def test(conn: Connection) -> str:
+    import sqlalchemy as sa
+
+    from .database import connect, name
+
+    with connect(conn) as connection:
+        connection.execute(sa.text("SELECT 1")).scalar()
+    return f"connected to {name(conn)}"
+
+
+def _read_only(connection: sa.Connection) -> None:
+    dialect = connection.dialect.name
+    if dialect == "sqlite":
+        connection.exec_driver_sql("PRAGMA query_only = ON")
+    elif dialect == "postgresql":
+        connection.exec_driver_sql("SET TRANSACTION READ ONLY")
+
+
+@connector.action(
+    "query",
+    title="Run a query",
+    description=(
+        "Runs one SELECT (or WITH ... SELECT) statement with bound parameters (`:name` in the "
+        "SQL, its value in `params`) and returns the rows as a DataFrame. Writes are refused."
+    ),
+    input_schema={
+        "type": "object",
+        "required": ["sql"],
+        "additionalProperties": False,
+        "properties": {
+            "sql": {"type": "string", "minLength": 1},
+            "params": {"type": "object", "additionalProperties": _VALUE},
+        },
+    },
+    output_schema={"type": "array", "items": {"type": "object"}},
+)
+def query(conn: Connection, data: dict[str, Any]) -> pd.DataFrame:
+    import pandas as pd
+    import sqlalchemy as sa
+
+    from .database import connect
+
+    sql = data["sql"]
+    check_read_only(sql)
+    params = dict(data.get("params") or {})
+    statement = sa.text(sql)
+    needed = set(statement.compile().params)
+    missing, extra = sorted(needed - set(params)), sorted(set(params) - needed)
+    if missing or extra:
+        problems = []
+        if missing:
+            problems.append(f"no value for {', '.join(':' + m for m in missing)}")
+        if extra:
+            problems.append(f"{', '.join(extra)} not used in the SQL")
+        raise InputError(
+            f"query params do not match the SQL: {'; '.join(problems)}",
+            field="params",
+            fix="give one value in params for each :name in the SQL",
+        )
+    with connect(conn) as connection:
+        _read_only(connection)
+        try:
+            frame = pd.read_sql(statement, connection, params=params)
+        except pd.errors.DatabaseError as error:
+            # pandas wraps the SQLAlchemy error; `connect` reports the original, scrubbed.
+            if isinstance(error.__cause__, sa.exc.SQLAlchemyError):
+                raise error.__cause__ from None
+            raise
+        finally:
+            # Nothing a query did is kept. (Its DBAPI connection is closed next, NullPool, so
+            # query_only ends with it; it is reset anyway should the pool ever change.)
+            with contextlib.suppress(sa.exc.SQLAlchemyError):
+                connection.rollback()
+                if connection.dialect.name == "sqlite":
+                    connection.exec_driver_sql("PRAGMA query_only = OFF")
+    return frame
+
+
+@connector.action(
+    "insert",
+    title="Insert rows",
+    description=(
+        "Inserts `rows` (a list of objects) or one `row` into `table`; keys are column names. "
+        "All rows are written in one transaction, or none."
+    ),
+    input_schema={
+        "type": "object",
+        "required": ["table"],
+        "additionalProperties": False,
+        "properties": {
+            "table": {"type": "string", "minLength": 1},
+            "rows": {"type": "array", "items": _ROW},
+            "row": _ROW,
+        },
+    },
+    output_schema={"type": "object", "properties": {"inserted": {"type": "integer"}}},
+)
+def insert(conn: Connection, data: dict[str, Any]) -> dict[str, Any]:
+    from .database import connect, name, reflect, to_column
+
+    if ("rows" in data) == ("row" in data):
+        raise InputError(
+            "insert takes either `rows` (a list of objects) or `row` (one object)",
+            field="rows",
+            fix="give exactly one of rows and row",
+        )
+    field = "rows" if "rows" in data else "row"
+    given = list(data["rows"]) if field == "rows" else [data["row"]]
+    shown = name(conn)
+    with connect(conn) as connection:
+        table = reflect(connection, data["table"], "table", shown)
+        known = list(table.columns.keys())
+        unknown = sorted({key for row in given for key in row if key not in table.columns})
+        if unknown:
+            raise InputError(
+                f"table '{data['table']}' has no column {', '.join(map(repr, unknown))}",
+                field=field,
+                fix=f"use its columns: {', '.join(known)}",
+            )
+        rows = [{k: to_column(table.columns[k], v) for k, v in row.items()} for row in given]
+        if conn.dry_run:
+            return {
+                "would_insert": len(rows),
+                "table": data["table"],
+                "columns": [c for c in known if any(c in row for row in rows)],
+                "database": shown,
+            }
+        if not rows:
+            return {"inserted": 0}
+        # One executemany per run of rows with the same keys, so that a key one row leaves
+        # out takes the column's default rather than NULL; the order of rows is kept.
+        for _keys, run in groupby(rows, key=lambda row: tuple(sorted(row))):
+            connection.execute(table.insert(), list(run))
+        connection.commit()
+    return {"inserted": len(rows)}
+
+
+@connector.poll_trigger(
+    "new_rows",
+    title="New rows by an increasing column",
+    key=lambda e: str(e["_cursor"]),
+)
+def new_rows(conn: Connection, since: str, cursor: Any) -> Page:
+    """Rows of the connection's `poll_table` whose `poll_column` is above the cursor, in the
+    column's order, at most 1000 per page. Each event is the row (values as JSON) with its
+    column value repeated as `_cursor`; the cursor is the last value seen. On the first poll
+    a date or time column starts at `since`; any other column starts from its first row.
+    """
+    import sqlalchemy as sa
+
+    from .database import connect, name, reflect, since_value, to_column, to_json
+
+    table_name, column_name = conn.config.get("poll_table"), conn.config.get("poll_column")
+    for field, value in (("poll_table", table_name), ("poll_column", column_name)):
+        if not value:
+            raise InputError(
+                f"the 'New rows' trigger needs the connection field '{field}'",
+                field=field,
+                fix="set poll_table and poll_column on the connection",
+            )
+    with connect(conn) as connection:
+        table = reflect(connection, str(table_name), "poll_table", name(conn))
+        if column_name not in table.columns:
+            raise InputError(
+                f"table '{table_name}' has no column '{column_name}'",
+                field="poll_column",
+                fix=f"use one of: {', '.join(table.columns.keys())}",
+            )
+        column = table.columns[column_name]
+        statement = sa.select(table).where(column.is_not(None)).order_by(column)
+        if cursor is not None:
+            statement = statement.where(column > to_column(column, cursor))
+        elif (start := since_value(column, since)) is not None:
+            statement = statement.where(column >= start)
+        fetched = connection.execute(statement.limit(PAGE_SIZE + 1)).mappings().all()
+        page = list(fetched[:PAGE_SIZE])
+        more = len(fetched) > PAGE_SIZE
+        if more and fetched[PAGE_SIZE][column_name] == page[-1][column_name]:
+            # Rows sharing the last value must come in one page, or the cursor skips some.
+            tie = page[-1][column_name]
+            page = [row for row in page if row[column_name] != tie]
+            if not page:
+                page = list(connection.execute(statement.where(column == tie)).mappings())
+        connection.rollback()
+    events = [
+        {**{str(k): to_json(v) for k, v in row.items()}, "_cursor": to_json(row[column_name])}
+        for row in page
+    ]
+    return Page(events=events, cursor=events[-1]["_cursor"] if events else cursor, more=more)
+
+
+__all__ = ["connector", "dispose"]

@@ -1,0 +1,202 @@
+"""The database behind a connection: its engine, its safe name, and errors without passwords.
+
+One engine is made per `Connection` and kept in `conn.cache["sql.engine"]`. It uses
+`NullPool`: every action checks a DBAPI connection out and closes it when done, so an
+engine never holds an open database connection between actions and nothing leaks when a
+`Connection` is dropped without ceremony (the SDK's `Connection.close()` only closes the
+HTTP client). `weakref.finalize` still disposes the engine when its `Connection` is
+collected, and `dispose(conn)` does it at once.
+"""
+
+from __future__ import annotations
+
+import urllib.parse
+import weakref
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, date, datetime, time
+from decimal import Decimal
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import URL, Engine, make_url
+from sqlalchemy.pool import NullPool
+
+from lpstudio.errors import InputError
+from lpstudio.sdk import Connection, ConnectorError
+
+ENGINE_KEY = "sql.engine"
+URL_EXAMPLE = "sqlite:///data/app.db or postgresql+psycopg://user:password@host:5432/db"
+
+
+def parsed_url(conn: Connection) -> URL:
+    text = conn.config.get("url")
+    if not text:
+        raise InputError(
+            "the connection has no database URL", field="url", fix=f"e.g. {URL_EXAMPLE}"
+        )
+    try:
+        return make_url(str(text))
+    except (sa.exc.ArgumentError, ValueError):
+        # The text itself is not repeated: it may hold a password.
+        raise InputError(
+            "the connection's url is not a SQLAlchemy database URL",
+            field="url",
+            fix=f"e.g. {URL_EXAMPLE}",
+        ) from None
+
+
+def name(conn: Connection) -> str:
+    """The database as messages name it: its URL with the password hidden."""
+    try:
+        return parsed_url(conn).render_as_string(hide_password=True)
+    except InputError:
+        return "the database"
+
+
+def _hidden(conn: Connection) -> list[str]:
+    try:
+        password = parsed_url(conn).password
+    except InputError:
+        return [str(conn.config.get("url") or "")]
+    if not password:
+        return []
+    password = str(password)
+    forms = {password, urllib.parse.quote(password, safe=""), urllib.parse.quote_plus(password)}
+    return sorted(forms, key=len, reverse=True)
+
+
+def scrub(conn: Connection, text: str) -> str:
+    for secret in _hidden(conn):
+        if secret:
+            text = text.replace(secret, "***")
+    return text
+
+
+def describe_error(conn: Connection, error: BaseException) -> str:
+    orig = getattr(error, "orig", None)
+    if orig is not None:
+        detail = f"{type(orig).__name__}: {orig}"
+    else:
+        lines = str(error).strip().splitlines()
+        detail = f"{type(error).__name__}: {lines[0] if lines else ''}"
+    return scrub(conn, detail.strip())
+
+
+def engine(conn: Connection) -> Engine:
+    cached = conn.cache.get(ENGINE_KEY)
+    if cached is not None:
+        return cached
+    url = parsed_url(conn)
+    try:
+        made = sa.create_engine(url, poolclass=NullPool)
+    except (ImportError, sa.exc.SQLAlchemyError) as error:
+        raise ConnectorError(
+            f"cannot open {name(conn)}: {describe_error(conn, error)}",
+        ) from None
+    weakref.finalize(conn, made.dispose)
+    conn.cache[ENGINE_KEY] = made
+    return made
+
+
+def dispose(conn: Connection) -> None:
+    """Drops the connection's engine now (it holds no open connections in any case)."""
+    made = conn.cache.pop(ENGINE_KEY, None)
+    if made is not None:
+        made.dispose()
+
+
+@contextmanager
+def connect(conn: Connection) -> Iterator[sa.Connection]:
+    """A database connection; failures become ConnectorErrors naming the database safely.
+    Whatever was not committed is rolled back on the way out."""
+    made = engine(conn)
+    try:
+        connection = made.connect()
+    except (sa.exc.SQLAlchemyError, ImportError, OSError) as error:
+        raise ConnectorError(
+            f"cannot connect to {name(conn)}: {describe_error(conn, error)}", retryable=True
+        ) from None
+    try:
+        yield connection
+    except sa.exc.SQLAlchemyError as error:
+        raise ConnectorError(
+            f"{name(conn)}: {describe_error(conn, error)}",
+            retryable=bool(getattr(error, "connection_invalidated", False)),
+        ) from None
+    finally:
+        connection.close()
+
+
+def reflect(connection: sa.Connection, table: str, field: str, shown: str) -> sa.Table:
+    """The table as the database describes it; `schema.table` names another schema."""
+    schema, _, bare = table.rpartition(".")
+    try:
+        return sa.Table(bare, sa.MetaData(), schema=schema or None, autoload_with=connection)
+    except sa.exc.NoSuchTableError:
+        known = sa.inspect(connection).get_table_names(schema=schema or None)
+        raise InputError(
+            f"no table '{table}' in {shown}",
+            field=field,
+            fix=f"use one of: {', '.join(known)}" if known else "create the table first",
+        ) from None
+
+
+def python_type(column: sa.Column) -> type | None:
+    try:
+        return column.type.python_type
+    except NotImplementedError:
+        return None
+
+
+def to_column(column: sa.Column, value: Any) -> Any:
+    """A JSON value as the column's Python type (ISO text to dates, numbers to Decimal)."""
+    kind = python_type(column)
+    if value is None or kind is None or isinstance(value, kind):
+        return value
+    try:
+        if kind is datetime and isinstance(value, str):
+            return datetime.fromisoformat(value)
+        if kind is date and isinstance(value, str):
+            return date.fromisoformat(value)
+        if kind is time and isinstance(value, str):
+            return time.fromisoformat(value)
+        if kind is Decimal and isinstance(value, int | float | str):
+            return Decimal(str(value))
+    except ValueError:
+        raise InputError(
+            f"column '{column.name}' holds {kind.__name__} values, not {value!r}",
+            field=column.name,
+            fix="give an ISO 8601 date or time" if kind in (datetime, date, time) else None,
+        ) from None
+    return value
+
+
+def to_json(value: Any) -> Any:
+    """A database value as JSON can carry it."""
+    if isinstance(value, datetime | date | time):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, bytes | bytearray | memoryview):
+        return bytes(value).hex()
+    if isinstance(value, int | float | str | bool) or value is None:
+        return value
+    return str(value)
+
+
+def since_value(column: sa.Column, since: str) -> Any:
+    """`since` as the column's type for a date or time column, else None."""
+    kind = python_type(column)
+    if kind not in (datetime, date) or not since:
+        return None
+    try:
+        moment = datetime.fromisoformat(since)
+    except ValueError:
+        return None
+    if kind is date:
+        return moment.date()
+    if moment.tzinfo is not None and not getattr(column.type, "timezone", False):
+        # A column without time zones is taken to hold UTC times.
+        moment = moment.astimezone(UTC).replace(tzinfo=None)
+    return moment

@@ -1,0 +1,270 @@
+"""Connections: named, authorised links to apps, with their secrets encrypted at rest.
+
+Secret fields are encrypted together as one Fernet token with the workspace's key; they are
+decrypted only to hand a ready `sdk.Connection` to a running job or a connection test, and
+never appear in an answer, a listing, a log line or an error message.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from cryptography.fernet import Fernet, InvalidToken
+from sqlalchemy import select
+
+from .errors import InputError, LpstudioError, NotFoundError
+from .models import Connection as ConnectionRow
+from .models import utcnow
+from .registry import get_connector
+from .sdk import Connection
+from .store import Store
+
+NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+MASK = "****"
+
+
+class Vault:
+    """Encrypts a mapping of secret values with the workspace key."""
+
+    def __init__(self, key_path: Path) -> None:
+        self._fernet = Fernet(key_path.read_bytes().strip())
+
+    def seal(self, secrets: dict[str, str]) -> str:
+        return self._fernet.encrypt(json.dumps(secrets).encode()).decode()
+
+    def open(self, token: str | None) -> dict[str, str]:
+        if not token:
+            return {}
+        try:
+            return json.loads(self._fernet.decrypt(token.encode()))
+        except InvalidToken:
+            raise LpstudioError(
+                "a connection's secrets cannot be decrypted with this workspace's secret.key",
+                fix="restore the workspace's original secret.key, or re-enter the secrets "
+                "with `lpstudio connections update NAME --secret FIELD`",
+            ) from None
+
+
+@dataclass(frozen=True)
+class ConnectionInfo:
+    """A connection as users may see it: plain fields, and secrets only as masks."""
+
+    name: str
+    type: str
+    fields: dict[str, Any]
+    secrets: list[str]
+    status: str
+    status_message: str | None
+    tested_at: datetime | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "type": self.type,
+            "fields": {**self.fields, **{k: MASK for k in self.secrets}},
+            "status": self.status,
+            "status_message": self.status_message,
+            "tested_at": self.tested_at.isoformat() if self.tested_at else None,
+        }
+
+
+def _info(row: ConnectionRow, secret_names: list[str]) -> ConnectionInfo:
+    return ConnectionInfo(
+        row.name,
+        row.type,
+        dict(row.fields),
+        secret_names,
+        row.status,
+        row.status_message,
+        row.tested_at,
+    )
+
+
+class Connections:
+    """Create, read, test, update and remove connections of one workspace."""
+
+    def __init__(self, store: Store, key_path: Path, workspace_root: Path) -> None:
+        self.store = store
+        self.vault = Vault(key_path)
+        self.root = workspace_root
+
+    def _split(self, type_: str, values: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+        connector = get_connector(type_, self.root)
+        coerced = connector.validate_config(values)
+        secret = connector.secret_fields()
+        return (
+            {k: v for k, v in coerced.items() if k not in secret},
+            {k: v for k, v in coerced.items() if k in secret},
+        )
+
+    def _row(self, name: str) -> ConnectionRow:
+        with self.store.read() as s:
+            row = s.get(ConnectionRow, name)
+        if row is None:
+            raise NotFoundError(
+                f"no connection named '{name}'",
+                field="connection",
+                fix="list them with `lpstudio connections list`",
+            )
+        return row
+
+    def add(self, name: str, type_: str, values: dict[str, Any], user: str) -> ConnectionInfo:
+        if not NAME_PATTERN.match(name):
+            raise InputError(
+                f"invalid connection name {name!r}",
+                field="name",
+                fix="use lower-case letters, digits, '-' and '_' (at most 64), e.g. lp-prod",
+            )
+        plain, secret = self._split(type_, values)
+        with self.store.write() as s:
+            if s.get(ConnectionRow, name) is not None:
+                raise InputError(
+                    f"a connection named '{name}' already exists",
+                    field="name",
+                    fix=f"choose another name, or use `lpstudio connections update {name}`",
+                )
+            row = ConnectionRow(
+                name=name,
+                type=type_,
+                fields=plain,
+                secrets=self.vault.seal(secret),
+                status="untested",
+                created_by=user,
+                created_at=utcnow(),
+                updated_at=utcnow(),
+            )
+            s.add(row)
+        return _info(row, sorted(secret))
+
+    def update(self, name: str, values: dict[str, Any]) -> ConnectionInfo:
+        row = self._row(name)
+        current = {**row.fields, **self.vault.open(row.secrets)}
+        plain, secret = self._split(row.type, {**current, **values})
+        with self.store.write() as s:
+            stored = s.get_one(ConnectionRow, name)
+            stored.fields = plain
+            stored.secrets = self.vault.seal(secret)
+            stored.status, stored.status_message, stored.tested_at = "untested", None, None
+            stored.updated_at = utcnow()
+            row = stored
+        return _info(row, sorted(secret))
+
+    def remove(self, name: str) -> None:
+        self._row(name)
+        with self.store.write() as s:
+            s.delete(s.get_one(ConnectionRow, name))
+
+    def list(self) -> list[ConnectionInfo]:
+        with self.store.read() as s:
+            rows = s.scalars(select(ConnectionRow).order_by(ConnectionRow.name)).all()
+        return [_info(row, sorted(self.vault.open(row.secrets))) for row in rows]
+
+    def get(self, name: str) -> ConnectionInfo:
+        row = self._row(name)
+        return _info(row, sorted(self.vault.open(row.secrets)))
+
+    def values(self, name: str) -> tuple[str, dict[str, Any]]:
+        """The connector type and every field value, secrets decrypted: for running only."""
+        row = self._row(name)
+        return row.type, {**row.fields, **self.vault.open(row.secrets)}
+
+    def open(self, name: str, **runtime: Any) -> Connection:
+        type_, config = self.values(name)
+        return Connection(name, get_connector(type_, self.root), config, **runtime)
+
+    def secret_values(self) -> set[str]:
+        """Every secret value of the workspace, for scrubbing outputs (second line of defence)."""
+        with self.store.read() as s:
+            tokens = s.scalars(select(ConnectionRow.secrets)).all()
+        values: set[str] = set()
+        for token in tokens:
+            values.update(str(v) for v in self.vault.open(token).values() if v)
+        return {v for v in values if len(v) >= 4}
+
+    def test(self, name: str) -> ConnectionInfo:
+        """Runs the connector's test and records connected or disconnected, and when."""
+        conn = self.open(name)
+        try:
+            message, status = conn.connector.run_test(conn) or "connected", "connected"
+        except Exception as exc:  # any failure of the app or the network is "disconnected"
+            message, status = f"{type(exc).__name__}: {exc}", "disconnected"
+        finally:
+            conn.close()
+        message = scrub_text(message, self.secret_values())
+        with self.store.write() as s:
+            stored = s.get_one(ConnectionRow, name)
+            stored.status, stored.status_message, stored.tested_at = status, message, utcnow()
+        return self.get(name)
+
+
+def scrub_text(text: str, secrets: set[str]) -> str:
+    for value in sorted(secrets, key=len, reverse=True):
+        text = text.replace(value, MASK)
+    return text
+
+
+def scrub(data: Any, secrets: set[str]) -> Any:
+    """Replaces every secret value inside strings of a JSON-like structure."""
+    if not secrets:
+        return data
+    if isinstance(data, str):
+        return scrub_text(data, secrets)
+    if isinstance(data, list):
+        return [scrub(item, secrets) for item in data]
+    if isinstance(data, dict):
+        return {key: scrub(value, secrets) for key, value in data.items()}
+    return data
+
+
+def bind_connections(
+    slots: dict[str, dict[str, Any]], chosen: dict[str, str], available: list[ConnectionInfo]
+) -> dict[str, str]:
+    """Which connection fills each slot: the chosen one, else the one named like the slot,
+    else the only connection of the slot's type. Refuses what does not fit, saying why."""
+    by_name = {info.name: info for info in available}
+    bound: dict[str, str] = {}
+    for slot, spec in slots.items():
+        wanted = spec.get("type")
+        if slot in chosen:
+            info = by_name.get(chosen[slot])
+            if info is None:
+                raise InputError(
+                    f"slot '{slot}' is bound to connection '{chosen[slot]}', which does not exist",
+                    field=f"connections.{slot}",
+                    fix="bind an existing connection with "
+                    f"`lpstudio settings RECIPE --connection {slot}=NAME`",
+                )
+            if wanted and info.type != wanted:
+                raise InputError(
+                    f"slot '{slot}' needs a {wanted} connection, but '{info.name}' is {info.type}",
+                    field=f"connections.{slot}",
+                    fix=f"bind a {wanted} connection",
+                )
+            bound[slot] = info.name
+            continue
+        if slot in by_name and (not wanted or by_name[slot].type == wanted):
+            bound[slot] = slot
+            continue
+        fitting = [info.name for info in available if wanted and info.type == wanted]
+        if len(fitting) == 1:
+            bound[slot] = fitting[0]
+            continue
+        if not fitting:
+            kind = wanted or "a"
+            raise InputError(
+                f"no {kind} connection for slot '{slot}'",
+                field=f"connections.{slot}",
+                fix=f"create one with `lpstudio connections add {slot} --type {wanted or 'TYPE'} "
+                "--field ...`",
+            )
+        raise InputError(
+            f"several {wanted} connections could fill slot '{slot}': {', '.join(fitting)}",
+            field=f"connections.{slot}",
+            fix=f"choose one with `lpstudio settings RECIPE --connection {slot}=NAME`",
+        )
+    return bound

@@ -1,0 +1,166 @@
+"""What a job provides to connectors inside its kernel: connections, a ledger, a rate limiter.
+
+The runner resolves which connection fills each slot and hands the values over when it
+binds the job (never as parameters, never in the notebook). Outside a job (a recipe run by
+hand in JupyterLab, nbval) the connection is looked up in the workspace found from
+`$LPSTUDIO_WORKSPACE` or the notebook's folder.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from pathlib import Path
+from typing import Any
+
+from ..sdk import Connection, Ledger, MemoryLedger, MemoryRateLimiter, RateLimiter
+
+
+class StoreLedger:
+    """The delivery ledger in the workspace's store: survives crashes, shared by reruns."""
+
+    def __init__(self, store_url: str, ledger: str, job_id: int | None) -> None:
+        from ..store import Store
+
+        self.store = Store(store_url)
+        self.ledger = ledger
+        self.job_id = job_id
+
+    def claim(self, key: str) -> dict[str, Any] | None:
+        from sqlalchemy import select
+
+        from ..models import Delivery, utcnow
+
+        with self.store.write() as s:
+            row = s.scalars(
+                select(Delivery).where(Delivery.ledger == self.ledger, Delivery.key == key)
+            ).first()
+            if row is not None and row.status != "rejected":
+                status = "uncertain" if row.status == "sending" else row.status
+                return {"status": status, "detail": row.detail, "job_id": row.job_id}
+            if row is None:
+                row = Delivery(ledger=self.ledger, key=key, detail={})
+                s.add(row)
+            row.status, row.job_id, row.updated_at = "sending", self.job_id, utcnow()
+        return None
+
+    def settle(self, key: str, status: str, detail: dict[str, Any]) -> None:
+        from sqlalchemy import update
+
+        from ..models import Delivery, utcnow
+
+        with self.store.write() as s:
+            s.execute(
+                update(Delivery)
+                .where(Delivery.ledger == self.ledger, Delivery.key == key)
+                .values(status=status, detail=detail, updated_at=utcnow())
+            )
+
+
+class SQLiteRateLimiter:
+    """Rate limits shared by every kernel of one machine, through pyrate-limiter's SQLite
+    bucket with a file lock: all jobs together keep an account within its limit."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._limiters: dict[tuple[str, int], Any] = {}
+        self._lock = threading.Lock()
+
+    def acquire(self, key: str, per_second: int) -> None:
+        from pyrate_limiter import Duration, Limiter, Rate, SQLiteBucket
+
+        with self._lock:
+            limiter = self._limiters.get((key, per_second))
+            if limiter is None:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                table = "rl_" + "".join(c if c.isalnum() else "_" for c in key) + f"_{per_second}"
+                bucket = SQLiteBucket.init_from_file(
+                    [Rate(per_second, Duration.SECOND)],
+                    table=table,
+                    db_path=str(self.path),
+                    use_file_lock=True,
+                )
+                limiter = Limiter(bucket)
+                self._limiters[(key, per_second)] = limiter
+        limiter.try_acquire(key, blocking=True)
+
+
+class Runtime:
+    """Everything the kernel got from the runner, apart from the printable job context."""
+
+    def __init__(
+        self, payload: dict[str, Any] | None, test_mode: bool, job_id: int | None, log: Any
+    ) -> None:
+        payload = payload or {}
+        self.workspace = payload.get("workspace")
+        self.store_url = payload.get("store_url")
+        self.bound: dict[str, dict[str, Any]] = payload.get("connections", {})
+        self.test_mode = test_mode
+        self.log = log
+        self._ledger: Ledger = (
+            StoreLedger(self.store_url, payload["ledger"], job_id)
+            if self.store_url and payload.get("ledger")
+            else MemoryLedger()
+        )
+        self._limiter: RateLimiter = (
+            SQLiteRateLimiter(Path(self.workspace) / ".runtime" / "rate-limits.sqlite")
+            if self.workspace
+            else MemoryRateLimiter()
+        )
+        self._open: dict[str, Connection] = {}
+
+    def connection(self, slot: str) -> Connection:
+        if slot not in self._open:
+            from ..registry import get_connector
+
+            name, type_, config, root = self._resolve(slot)
+            self._open[slot] = Connection(
+                name,
+                get_connector(type_, Path(root) if root else None),
+                config,
+                dry_run=self.test_mode,
+                ledger=self._ledger,
+                limiter=self._limiter,
+                log=self.log,
+            )
+        return self._open[slot]
+
+    def _resolve(self, slot: str) -> tuple[str, str, dict[str, Any], str | None]:
+        if slot in self.bound:
+            bound = self.bound[slot]
+            return bound["name"], bound["type"], bound["config"], self.workspace
+        return _interactive(slot)
+
+
+def _interactive(slot: str) -> tuple[str, str, dict[str, Any], str | None]:
+    """Outside a job: the workspace's connection bound to this slot by the recipe's settings,
+    else the one named like the slot, else the only one of the slot's connector type."""
+    from ..connections import Connections, bind_connections
+    from ..errors import InputError
+    from ..recipe import Recipe
+    from ..settings import saved_settings
+    from ..store import Store
+    from ..workspace import Workspace
+
+    workspace = Workspace.find()
+    store = Store(workspace.store_url)
+    connections = Connections(store, workspace.key_path, workspace.root)
+    slots: dict[str, Any] = {slot: {}}
+    chosen: dict[str, str] = {}
+    notebook = os.environ.get("JPY_SESSION_NAME")
+    if notebook and Path(notebook).is_file():
+        path = Path(notebook).resolve()
+        if path.is_relative_to(workspace.projects.resolve()):
+            recipe = Recipe.load(path, workspace.recipe_name(path))
+            slots = recipe.metadata.get("connections", slots)
+            chosen = saved_settings(store, recipe.name).get("connections", {})
+    if slot not in slots:
+        raise InputError(
+            f"this recipe declares no connection slot '{slot}'",
+            field="connections",
+            fix="add it to metadata.lpstudio.connections",
+        )
+    name = bind_connections({slot: slots[slot]}, chosen, connections.list())[slot]
+    type_, config = connections.values(name)
+    store.close()
+    return name, type_, config, str(workspace.root)

@@ -1,0 +1,479 @@
+"""The connector SDK: how a connector to an outside app is written in Python.
+
+    from lpstudio.sdk import Connector, Field, Page
+
+    connector = Connector(
+        "acme", title="Acme CRM",
+        fields=[Field("base_url", "API base URL", type="url"),
+                Field("api_key", "API key", secret=True)],
+    )
+
+    @connector.test
+    def test(conn):
+        conn.http().get(conn.config["base_url"] + "/me").raise_for_status()
+        return "connected"
+
+    @connector.action("create_lead", title="Create lead",
+                      input_schema={"type": "object", "required": ["email"],
+                                    "properties": {"email": {"type": "string"}}})
+    def create_lead(conn, data):
+        if conn.dry_run:
+            return conn.would_send("POST", "/leads", json=data)
+        return conn.http().post(conn.config["base_url"] + "/leads", json=data).json()
+
+Connectors know nothing of jobs, stores or servers: everything they need from the running
+job (dry-run mode, a ledger of what was sent, a shared rate limiter, a log) comes through the
+`Connection` they are handed. A connector module defines one module-level `connector`.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import jsonschema
+
+from .errors import InputError, LpstudioError
+
+FIELD_TYPES = ("string", "url", "integer", "number", "boolean")
+_JSON_TYPES = {
+    "string": "string",
+    "url": "string",
+    "integer": "integer",
+    "number": "number",
+    "boolean": "boolean",
+}
+
+
+class ConnectorError(LpstudioError):
+    """An outside app refused or failed a request; `retryable` says if trying again may help."""
+
+    def __init__(self, message: str, *, retryable: bool = False, status: int | None = None):
+        super().__init__(message)
+        self.retryable = retryable
+        self.status = status
+
+
+@dataclass(frozen=True)
+class Field:
+    """One field of a connection's form: a plain value, or a secret stored encrypted."""
+
+    name: str
+    label: str
+    type: str = "string"
+    required: bool = True
+    secret: bool = False
+    hint: str = ""
+    default: Any = None
+    choices: tuple[str, ...] = ()
+    picklist: str | None = None
+
+    def schema(self) -> dict[str, Any]:
+        schema: dict[str, Any] = {"type": _JSON_TYPES[self.type], "title": self.label}
+        if self.hint:
+            schema["description"] = self.hint
+        if self.default is not None:
+            schema["default"] = self.default
+        if self.choices:
+            schema["enum"] = list(self.choices)
+        if self.type == "url":
+            schema["pattern"] = "^https?://"
+        if self.secret:
+            schema["writeOnly"] = True
+        if self.picklist:
+            schema["x-picklist"] = self.picklist
+        return schema
+
+
+@dataclass(frozen=True)
+class Option:
+    """One entry of a pick list (a handoff, a skill): the value stored and what users see."""
+
+    value: str
+    label: str
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Page:
+    """One poll of a trigger: events (oldest first), the cursor to resume from, and whether
+    more events are waiting right now."""
+
+    events: list[dict[str, Any]]
+    cursor: Any
+    more: bool = False
+
+
+@dataclass(frozen=True)
+class Action:
+    name: str
+    title: str
+    description: str
+    input_schema: dict[str, Any]
+    output_schema: dict[str, Any]
+    run: Callable[[Connection, dict[str, Any]], Any]
+
+
+@dataclass(frozen=True)
+class PollTrigger:
+    """Polled from a durable cursor; `key` de-duplicates events, `order` sorts them."""
+
+    name: str
+    title: str
+    description: str
+    object: str | None
+    key: Callable[[dict[str, Any]], str]
+    poll: Callable[[Connection, str, Any], Page]
+
+
+@dataclass(frozen=True)
+class WebhookTrigger:
+    """An HTTP POST turned into events; `verify` checks a signature with a shared secret."""
+
+    name: str
+    title: str
+    description: str
+    object: str | None
+    parse: Callable[[dict[str, str], bytes], list[dict[str, Any]]]
+    verify: Callable[[dict[str, str], bytes, str], bool] | None = None
+
+
+@dataclass(frozen=True)
+class PickList:
+    name: str
+    title: str
+    fetch: Callable[[Connection], list[Option]]
+
+
+class Ledger(Protocol):
+    """What a job already sent, so that a retry or rerun never sends it twice.
+
+    `claim` returns the earlier record of `key`, or None after recording `key` as being sent
+    now; `settle` records how it ended: accepted, rejected (never reached the app, may be
+    sent again) or uncertain (sent, no answer: never resent blindly).
+    """
+
+    def claim(self, key: str) -> dict[str, Any] | None: ...
+
+    def settle(self, key: str, status: str, detail: dict[str, Any]) -> None: ...
+
+
+class MemoryLedger:
+    """A ledger for one process: used outside jobs (notebooks run by hand, tests)."""
+
+    def __init__(self) -> None:
+        self._records: dict[str, dict[str, Any]] = {}
+        self._lock = threading.Lock()
+
+    def claim(self, key: str) -> dict[str, Any] | None:
+        with self._lock:
+            earlier = self._records.get(key)
+            if earlier is not None and earlier["status"] != "rejected":
+                return earlier
+            self._records[key] = {"status": "sending", "detail": {}}
+            return None
+
+    def settle(self, key: str, status: str, detail: dict[str, Any]) -> None:
+        with self._lock:
+            self._records[key] = {"status": status, "detail": detail}
+
+
+class RateLimiter(Protocol):
+    def acquire(self, key: str, per_second: int) -> None:
+        """Blocks until one more request under `key` stays within `per_second`."""
+
+
+class MemoryRateLimiter:
+    """Rate limits within one process, through pyrate-limiter."""
+
+    def __init__(self) -> None:
+        self._limiters: dict[tuple[str, int], Any] = {}
+        self._lock = threading.Lock()
+
+    def _limiter(self, key: str, per_second: int) -> Any:
+        from pyrate_limiter import Duration, Limiter, Rate
+
+        with self._lock:
+            limiter = self._limiters.get((key, per_second))
+            if limiter is None:
+                limiter = Limiter(Rate(per_second, Duration.SECOND))
+                self._limiters[(key, per_second)] = limiter
+            return limiter
+
+    def acquire(self, key: str, per_second: int) -> None:
+        self._limiter(key, per_second).try_acquire(key, blocking=True)
+
+
+_PROCESS_LIMITER = MemoryRateLimiter()
+_PROCESS_LEDGER = MemoryLedger()
+
+
+class Connection:
+    """A connection's values handed to connector code, with what the running job provides.
+
+    `config` holds plain and secret fields alike; the repr masks secrets. In dry-run mode
+    actions must not call the app: they return `would_send(...)` descriptions instead.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        connector: Connector,
+        config: dict[str, Any],
+        *,
+        dry_run: bool = False,
+        ledger: Ledger | None = None,
+        limiter: RateLimiter | None = None,
+        log: Callable[[str], None] | None = None,
+    ) -> None:
+        self.name = name
+        self.connector = connector
+        self.config = {**connector.defaults(), **config}
+        self.dry_run = dry_run
+        self.ledger: Ledger = ledger or _PROCESS_LEDGER
+        self.limiter: RateLimiter = limiter or _PROCESS_LIMITER
+        self.log = log or (lambda message: None)
+        self._http: Any = None
+        self.cache: dict[str, Any] = {}
+
+    def __repr__(self) -> str:
+        shown = {
+            k: ("****" if k in self.connector.secret_fields() else v)
+            for k, v in self.config.items()
+        }
+        return f"<Connection {self.name} ({self.connector.name}) {shown}>"
+
+    def http(self, **kwargs: Any) -> Any:
+        """One httpx client per connection, with timeouts set (never wait for ever)."""
+        import httpx
+
+        if self._http is None:
+            kwargs.setdefault("timeout", httpx.Timeout(30.0, connect=10.0))
+            self._http = httpx.Client(**kwargs)
+        return self._http
+
+    @staticmethod
+    def would_send(method: str, url: str, **request: Any) -> dict[str, Any]:
+        """What a dry run returns: the exact request an action would have made."""
+        return {"method": method, "url": url, **request}
+
+    def close(self) -> None:
+        if self._http is not None:
+            self._http.close()
+            self._http = None
+
+
+class Connector:
+    """A connector: its connection form, its test, actions, triggers, pick lists, objects."""
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        title: str,
+        description: str = "",
+        fields: list[Field] | tuple[Field, ...] = (),
+    ) -> None:
+        self.name = name
+        self.title = title
+        self.description = description
+        self.fields = tuple(fields)
+        self.source = ""
+        self.actions: dict[str, Action] = {}
+        self.poll_triggers: dict[str, PollTrigger] = {}
+        self.webhook_triggers: dict[str, WebhookTrigger] = {}
+        self.picklists: dict[str, PickList] = {}
+        self.objects: dict[str, dict[str, Any]] = {}
+        self._test: Callable[[Connection], str] | None = None
+
+    # -- declaring -------------------------------------------------------------------------
+
+    def test(self, func: Callable[[Connection], str]) -> Callable[[Connection], str]:
+        """Declares the connection test: returns a short message, raises when it fails."""
+        self._test = func
+        return func
+
+    def action(
+        self,
+        name: str,
+        *,
+        title: str,
+        description: str = "",
+        input_schema: dict[str, Any] | None = None,
+        output_schema: dict[str, Any] | None = None,
+    ) -> Callable[[Callable[[Connection, dict[str, Any]], Any]], Any]:
+        def register(func: Callable[[Connection, dict[str, Any]], Any]) -> Any:
+            self.actions[name] = Action(
+                name,
+                title,
+                description or (func.__doc__ or "").strip(),
+                input_schema or {"type": "object"},
+                output_schema or {"type": "object"},
+                func,
+            )
+            return func
+
+        return register
+
+    def poll_trigger(
+        self,
+        name: str,
+        *,
+        title: str,
+        key: Callable[[dict[str, Any]], str],
+        object: str | None = None,
+        description: str = "",
+    ) -> Callable[[Callable[[Connection, str, Any], Page]], Any]:
+        def register(func: Callable[[Connection, str, Any], Page]) -> Any:
+            self.poll_triggers[name] = PollTrigger(
+                name, title, description or (func.__doc__ or "").strip(), object, key, func
+            )
+            return func
+
+        return register
+
+    def webhook_trigger(
+        self,
+        name: str,
+        *,
+        title: str,
+        object: str | None = None,
+        description: str = "",
+        verify: Callable[[dict[str, str], bytes, str], bool] | None = None,
+    ) -> Callable[[Callable[[dict[str, str], bytes], list[dict[str, Any]]]], Any]:
+        def register(func: Callable[[dict[str, str], bytes], list[dict[str, Any]]]) -> Any:
+            self.webhook_triggers[name] = WebhookTrigger(
+                name, title, description or (func.__doc__ or "").strip(), object, func, verify
+            )
+            return func
+
+        return register
+
+    def picklist(self, name: str, *, title: str) -> Callable[[Callable[..., Any]], Any]:
+        def register(func: Callable[[Connection], list[Option]]) -> Any:
+            self.picklists[name] = PickList(name, title, func)
+            return func
+
+        return register
+
+    def object(self, name: str, schema: dict[str, Any]) -> None:
+        """Declares the fields a trigger record has, so forms can offer placeholders."""
+        self.objects[name] = schema
+
+    # -- using -----------------------------------------------------------------------------
+
+    def secret_fields(self) -> set[str]:
+        return {f.name for f in self.fields if f.secret}
+
+    def defaults(self) -> dict[str, Any]:
+        return {f.name: f.default for f in self.fields if f.default is not None}
+
+    def config_schema(self) -> dict[str, Any]:
+        return {
+            "type": "object",
+            "properties": {f.name: f.schema() for f in self.fields},
+            "required": [f.name for f in self.fields if f.required and f.default is None],
+            "additionalProperties": False,
+        }
+
+    def validate_config(self, values: dict[str, Any]) -> dict[str, Any]:
+        """Coerces text values to the fields' types and checks them; errors name the field."""
+        known = {f.name: f for f in self.fields}
+        coerced: dict[str, Any] = {}
+        for key, value in values.items():
+            spec = known.get(key)
+            if spec is None:
+                raise InputError(
+                    f"connector {self.name} has no field '{key}'",
+                    field=key,
+                    fix=f"use one of: {', '.join(known)}",
+                )
+            coerced[key] = _coerce_field(spec, value)
+        merged = {**self.defaults(), **coerced}
+        validator = jsonschema.Draft202012Validator(self.config_schema())
+        for error in validator.iter_errors(merged):
+            name = error.path[0] if error.path else None
+            if error.validator == "required":
+                name = error.message.split("'")[1]
+            label = known[name].label if name in known else name
+            raise InputError(
+                f"connection field '{name}' ({label}) is invalid: {error.message}",
+                field=str(name),
+                fix=known[name].hint
+                if name in known and known[name].hint
+                else "give a value of the field's type",
+            )
+        return coerced
+
+    def run_test(self, conn: Connection) -> str:
+        if self._test is None:
+            return "no test defined"
+        return self._test(conn)
+
+    def describe(self) -> dict[str, Any]:
+        """The JSON shape of a connector for `lpstudio connectors --json` and the REST API."""
+        return {
+            "name": self.name,
+            "title": self.title,
+            "description": self.description,
+            "source": self.source,
+            "fields": self.config_schema(),
+            "actions": {
+                a.name: {
+                    "title": a.title,
+                    "description": a.description,
+                    "input": a.input_schema,
+                    "output": a.output_schema,
+                }
+                for a in self.actions.values()
+            },
+            "triggers": {
+                **{
+                    t.name: {"title": t.title, "kind": "poll", "object": t.object}
+                    for t in self.poll_triggers.values()
+                },
+                **{
+                    t.name: {"title": t.title, "kind": "webhook", "object": t.object}
+                    for t in self.webhook_triggers.values()
+                },
+            },
+            "picklists": {p.name: p.title for p in self.picklists.values()},
+            "objects": self.objects,
+        }
+
+
+def _coerce_field(spec: Field, value: Any) -> Any:
+    if not isinstance(value, str) or spec.type in ("string", "url"):
+        return value
+    try:
+        if spec.type == "integer":
+            return int(value)
+        if spec.type == "number":
+            return float(value)
+    except ValueError:
+        raise InputError(
+            f"connection field '{spec.name}' expects {spec.type}, got {value!r}",
+            field=spec.name,
+            fix=f"give a {spec.type}",
+        ) from None
+    if spec.type == "boolean":
+        return value.strip().lower() in ("1", "true", "yes", "on")
+    return value
+
+
+def chunks(items: Any, size: int) -> Iterator[list[Any]]:
+    """Splits records (an iterable of dicts, or a DataFrame) into lists of `size`, lazily."""
+    if hasattr(items, "iloc"):  # a pandas DataFrame: convert one slice at a time
+        for start in range(0, len(items), size):
+            yield items.iloc[start : start + size].to_dict("records")
+        return
+    batch: list[Any] = []
+    for item in items:
+        batch.append(item)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
