@@ -174,8 +174,11 @@ class Connections:
         return row.type, {**row.fields, **self.vault.open(row.secrets)}
 
     def open(self, name: str, **runtime: Any) -> Connection:
+        """A ready connection; `root` tells file-based connectors where the workspace is."""
         type_, config = self.values(name)
-        return Connection(name, get_connector(type_, self.root), config, **runtime)
+        return Connection(
+            name, get_connector(type_, self.root), {**config, "root": str(self.root)}, **runtime
+        )
 
     def secret_values(self) -> set[str]:
         """Every secret value of the workspace, for scrubbing outputs (second line of defence)."""

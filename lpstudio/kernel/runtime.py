@@ -117,7 +117,7 @@ class Runtime:
             self._open[slot] = Connection(
                 name,
                 get_connector(type_, Path(root) if root else None),
-                config,
+                {**config, "root": root} if root else config,
                 dry_run=self.test_mode,
                 ledger=self._ledger,
                 limiter=self._limiter,
