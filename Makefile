@@ -22,11 +22,7 @@ $(STAMP): pyproject.toml
 	@touch $@
 
 demo: setup
-	@test -f $(DEMO)/lpstudio.toml || $(BIN)/lpstudio init $(DEMO) --accept-terms
-	@test -f $(DEMO)/projects/demo/payment_reminder.ipynb || \
-		$(BIN)/lpstudio gallery try payment_reminder --project demo -w $(DEMO)
-	@# The sample invoices fall due in early December 2026: count from that date.
-	$(BIN)/lpstudio run demo/payment_reminder -w $(DEMO) -p today 2026-12-01 -p days_ahead 7
+	$(BIN)/python -m lpstudio.demo --workspace $(DEMO)
 
 lint: setup
 	$(BIN)/ruff check .

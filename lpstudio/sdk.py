@@ -50,8 +50,16 @@ _JSON_TYPES = {
 class ConnectorError(LpstudioError):
     """An outside app refused or failed a request; `retryable` says if trying again may help."""
 
-    def __init__(self, message: str, *, retryable: bool = False, status: int | None = None):
-        super().__init__(message)
+    def __init__(
+        self,
+        message: str,
+        *,
+        retryable: bool = False,
+        status: int | None = None,
+        field: str | None = None,
+        fix: str | None = None,
+    ):
+        super().__init__(message, field=field, fix=fix)
         self.retryable = retryable
         self.status = status
 
@@ -260,9 +268,16 @@ class Connection:
         return {"method": method, "url": url, **request}
 
     def close(self) -> None:
+        """Closes the HTTP client and whatever the connector kept in `cache` (engines...)."""
         if self._http is not None:
             self._http.close()
             self._http = None
+        for value in self.cache.values():
+            for method in ("close", "dispose"):
+                if callable(getattr(value, method, None)):
+                    getattr(value, method)()
+                    break
+        self.cache.clear()
 
 
 class Connector:
