@@ -75,6 +75,11 @@ METADATA_SCHEMA: dict[str, Any] = {
             "additionalProperties": False,
         },
         "group": {"type": "string"},
+        "record": {
+            "description": "JSON Schema of the record that message templates render over, "
+            "with `examples` (the form offers its fields as placeholders and previews them)",
+            "type": "object",
+        },
     },
 }
 

@@ -237,6 +237,41 @@ class Studio:
             rerun_of=rerun_of,
         )
 
+    @property
+    def role(self) -> str:
+        """The acting user's role: admin, analyst or operator."""
+        from .models import User
+
+        with self.store.read() as s:
+            user = s.get(User, self.user)
+        return user.role if user is not None else "operator"
+
+    def start(self, ref: str | os.PathLike[str]) -> dict[str, Any]:
+        """Marks a recipe started, once its settings are complete (connections bound and
+        connected, values valid); says what is missing otherwise."""
+        recipe = self.recipe(ref)
+        settings = self.settings(recipe)
+        for slot, name in settings["connections"].items():
+            info = self.connections.get(name)
+            if info.status != "connected":
+                info = self.connections.test(name)
+            if info.status != "connected":
+                raise InputError(
+                    f"connection '{name}' (slot '{slot}') is {info.status}: {info.status_message}",
+                    field=f"connections.{slot}",
+                    fix=f"fix it and test it with `lpstudio connections test {name}`",
+                )
+        saved = saved_settings(self.store, recipe.name)
+        save_settings(self.store, recipe.name, {**saved, "state": "started"}, self.user)
+        return {**settings, "state": "started"}
+
+    def stop(self, ref: str | os.PathLike[str]) -> dict[str, Any]:
+        """Marks a recipe stopped: its triggers process nothing until it starts again."""
+        recipe = self.recipe(ref)
+        saved = saved_settings(self.store, recipe.name)
+        save_settings(self.store, recipe.name, {**saved, "state": "stopped"}, self.user)
+        return {**saved, "state": "stopped"}
+
     # -- settings --------------------------------------------------------------------------
 
     def settings(self, recipe: Recipe) -> dict[str, Any]:
@@ -284,6 +319,8 @@ class Studio:
         if since is not None:
             new["since"] = parse_moment(since, "since").isoformat()
         save_settings(self.store, recipe.name, new, self.user)
+        self.store.snapshot(recipe.name, recipe.canonical_json(),
+                            {"parameters": coerced, "connections": chosen}, self.user)
         return new
 
     def validate(
@@ -322,11 +359,12 @@ class Studio:
         ref: str | os.PathLike[str],
         parameters: dict[str, Any] | None = None,
         *,
+        parse: set[str] | None = None,
         event: Any = None,
         timeout: float | None = None,
     ) -> Future[Job]:
         """Queues a run and returns at once; the future gives the finished job."""
-        recipe, values = self.validate(ref, parameters or {})
+        recipe, values = self.validate(ref, parameters or {}, parse)
         job = self._queue(recipe, values, event, "manual", timeout)
         return self.executor.submit(job.id)
 

@@ -1,5 +1,11 @@
 """ipywidgets for recipes: the recipe forms, the gallery, job history and the dashboard.
 
-The forms arrive with the widgets issue; this package exists so that templates and the
-layout of the repository are stable from the start.
+from lpstudio.widgets import RecipeForm
+RecipeForm.here()          # in a recipe opened in JupyterLab: its settings form
 """
+
+from __future__ import annotations
+
+from .form import RecipeForm
+
+__all__ = ["RecipeForm"]

@@ -1,0 +1,393 @@
+"""`RecipeForm`: a recipe's inputs as a form, so analysts never edit the parameters cell.
+
+The fields come from the recipe's parameter schema (the one source the CLI and the REST API
+use too) and are checked with the same rules as the CLI on every change. Values are saved as
+the recipe's settings in the store, never written into the notebook. In a job (papermill)
+the form renders nothing: the injected parameters win.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import os
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import ipywidgets as w
+
+from ..errors import LpstudioError
+from ..parameters import coerce
+from ..settings import saved_settings
+from ..store import FINAL_STATES
+from ..templating import lookup
+from .proactive import ProactiveSection, is_proactive, record_fields
+
+EDITING_ROLES = ("admin", "analyst")
+
+
+def _error_html(message: str) -> str:
+    return f'<span style="color:#c62828">{html.escape(message)}</span>' if message else ""
+
+
+class FieldEditor:
+    """One parameter: its input widget, help text and inline error."""
+
+    def __init__(
+        self,
+        name: str,
+        schema: dict[str, Any],
+        value: Any,
+        options: Callable[[], list[tuple[str, Any]]] | None = None,
+    ) -> None:
+        self.name = name
+        self.schema = schema
+        kind = schema.get("type")
+        kind = next(k for k in kind if k != "null") if isinstance(kind, list) else kind
+        self.kind = kind
+        self.parse = True
+        label = schema.get("title", name)
+        self._options = options
+        self.error = w.HTML()
+        self.note = w.HTML()
+        if options is not None or "enum" in schema:
+            self.input: w.Widget = w.Dropdown(
+                description=label, style={"description_width": "160px"}
+            )
+            self.refresh_options(value)
+            self.parse = False
+        elif kind == "boolean":
+            self.input = w.Checkbox(value=bool(value), description=label, indent=False)
+            self.parse = False
+        elif kind in ("array", "object"):
+            self.input = w.Textarea(
+                value=json.dumps(value, indent=1) if value is not None else "",
+                description=label,
+                style={"description_width": "160px"},
+                layout=w.Layout(width="90%", height="80px"),
+            )
+        else:
+            text = "" if value is None else str(value)
+            widget = w.Textarea if len(text) > 60 else w.Text
+            self.input = widget(
+                value=text,
+                description=label,
+                style={"description_width": "160px"},
+                layout=w.Layout(width="90%"),
+            )
+        self.help = w.HTML(
+            f'<small style="color:#555">{html.escape(schema.get("description", ""))}</small>'
+        )
+        self.box = w.VBox([self.input, self.help, self.note, self.error])
+
+    def refresh_options(self, value: Any = None) -> None:
+        """Fills a drop-down from its pick list (or `enum`), keeping the current value."""
+        current = value if value is not None else getattr(self.input, "value", None)
+        try:
+            options = (
+                self._options() if self._options else [(str(v), v) for v in self.schema["enum"]]
+            )
+            message = ""
+        except Exception as exc:  # a pick list that cannot load must not break the form
+            options, message = [], f"could not load the list: {exc}"
+        if current is not None and current not in [v for _, v in options]:
+            options = [(f"{current} (saved)", current), *options]
+        self.input.options = options
+        if current is not None:
+            self.input.value = current
+        self.note.value = _error_html(message)
+
+    @property
+    def raw(self) -> Any:
+        return self.input.value
+
+
+class RecipeForm(w.VBox):
+    """The settings form of one recipe: fields, connection pickers and Test, Save, Run now,
+    Start and Stop."""
+
+    def __init__(self, recipe: str, studio: Any = None) -> None:
+        from ..studio import Studio
+
+        self.studio = studio or Studio.open()
+        self.recipe = self.studio.recipe(recipe)
+        self.role = self.studio.role
+        saved = saved_settings(self.studio.store, self.recipe.name)
+        self.saved = saved
+        values = {
+            name: spec.get("default") for name, spec in self.recipe.schema["properties"].items()
+        }
+        values.update(saved.get("parameters", {}))
+        self.fields: dict[str, FieldEditor] = {}
+        self.slots: dict[str, w.Dropdown] = {}
+        self.status = w.HTML()
+        self.preview = w.HTML()
+        self.last_job: Any = None
+        self._threads: list[threading.Thread] = []
+        self.proactive: ProactiveSection | None = None
+
+        for slot, spec in self.recipe.metadata.get("connections", {}).items():
+            self.slots[slot] = self._slot_picker(slot, spec, saved.get("connections", {}))
+        for name, spec in self.recipe.schema["properties"].items():
+            self.fields[name] = FieldEditor(name, spec, values.get(name), self._options_for(spec))
+
+        self.buttons = {
+            "test": w.Button(description="Test", icon="flask", tooltip="Dry run on a sample"),
+            "save": w.Button(description="Save", icon="save", button_style="primary"),
+            "run": w.Button(description="Run now", icon="play", button_style="success"),
+            "start": w.Button(description="Start", icon="toggle-on"),
+            "stop": w.Button(description="Stop", icon="toggle-off"),
+        }
+        self.buttons["test"].on_click(lambda _: self.test())
+        self.buttons["save"].on_click(lambda _: self.save())
+        self.buttons["run"].on_click(lambda _: self.run_now())
+        self.buttons["start"].on_click(lambda _: self._lifecycle("start"))
+        self.buttons["stop"].on_click(lambda _: self._lifecycle("stop"))
+        if self.role not in EDITING_ROLES:
+            for key in ("test", "save"):
+                self.buttons[key].disabled = True
+                self.buttons[key].tooltip = (
+                    f"a{'n' if self.role[0] in 'aeiou' else ''} {self.role} cannot change recipes"
+                )
+        for editor in self.fields.values():
+            editor.input.observe(lambda _change, e=editor: self._check(e), names="value")
+            self._check(editor)
+
+        header = w.HTML(
+            f"<h3>{html.escape(self.recipe.title)}</h3>"
+            f"<p>{html.escape(self.recipe.metadata.get('description', ''))}</p>"
+            f"<p><small>{html.escape(self.recipe.name)} · trigger: "
+            f"{html.escape(self.recipe.trigger_kind)} · state: "
+            f"{html.escape(saved.get('state', 'stopped'))}</small></p>"
+        )
+        sections: list[w.Widget] = [header, self._differences()]
+        if self.slots:
+            sections.append(w.VBox([w.HTML("<b>Connections</b>"), *self.slots.values()]))
+        rest = dict(self.fields)
+        if is_proactive(self.recipe):
+            self.proactive = ProactiveSection(self, self.fields)
+            sections.append(self.proactive)
+            rest = {k: v for k, v in rest.items() if k not in self.proactive.owned}
+        if rest:
+            sections.append(w.VBox([w.HTML("<b>Parameters</b>"), *(e.box for e in rest.values())]))
+        sections += [w.HBox(list(self.buttons.values())), self.status, self.preview]
+        super().__init__(sections)
+
+    # -- building --------------------------------------------------------------------------
+
+    @classmethod
+    def here(cls) -> RecipeForm | None:
+        """The form of the notebook this kernel runs, or None in a job or outside JupyterLab
+        (papermill's injected parameters win; nothing waits for input)."""
+        import lpstudio.kernel as lp
+
+        if lp.context().job_id is not None:
+            return None
+        notebook = os.environ.get("JPY_SESSION_NAME")
+        if not notebook or not Path(notebook).is_file():
+            print("Open this recipe in JupyterLab, inside a workspace, to see its form.")
+            return None
+        return cls(notebook)
+
+    def _options_for(self, spec: dict[str, Any]) -> Callable[[], list[tuple[str, Any]]] | None:
+        if spec.get("x-object-field"):
+            fields, sample = record_fields(self.recipe)
+            return lambda: [
+                (f"{f} (e.g. {lookup(sample, f)})" if lookup(sample, f) else f, f) for f in fields
+            ]
+        picklist = spec.get("x-picklist")
+        if isinstance(picklist, dict):
+            return lambda: [
+                (option.label, option.value)
+                for option in self.picklist(picklist["connection"], picklist["list"])
+            ]
+        return None
+
+    def picklist(self, slot: str, name: str) -> list[Any]:
+        """A pick list (handoffs, skills) of the connection chosen for `slot`."""
+        from ..client import ConnectionClient
+
+        picker = self.slots.get(slot)
+        if picker is None or not picker.value:
+            raise LpstudioError(f"choose a connection for '{slot}' first")
+        conn = self.studio.connections.open(picker.value)
+        try:
+            return ConnectionClient(conn).picklist(name)
+        finally:
+            conn.close()
+
+    def _slot_picker(self, slot: str, spec: dict[str, Any], chosen: dict[str, str]) -> w.Dropdown:
+        fitting = [c for c in self.studio.connections.list() if c.type == spec.get("type")]
+        options = [(f"{c.name} ({c.status})", c.name) for c in fitting]
+        value = chosen.get(slot) or (slot if any(c.name == slot for c in fitting) else None)
+        if value is None and len(fitting) == 1:
+            value = fitting[0].name
+        picker = w.Dropdown(
+            options=options,
+            value=value if value in [v for _, v in options] else None,
+            description=spec.get("label", slot),
+            style={"description_width": "160px"},
+        )
+        picker.observe(lambda _change: self._refresh_picklists(), names="value")
+        return picker
+
+    def _refresh_picklists(self) -> None:
+        for editor in self.fields.values():
+            if editor._options is not None:
+                editor.refresh_options()
+
+    def _differences(self) -> w.HTML:
+        saved = self.saved.get("parameters", {})
+        notes = []
+        for name, value in saved.items():
+            default = self.recipe.schema["properties"].get(name, {}).get("default")
+            if name in self.recipe.schema["properties"] and value != default:
+                notes.append(f"{name}: saved {value!r}, notebook {default!r}")
+        if not notes:
+            return w.HTML()
+        items = "".join(f"<li>{html.escape(n)}</li>" for n in notes)
+        return w.HTML(f"<p>Saved settings differ from the notebook's defaults:</p><ul>{items}</ul>")
+
+    # -- values ----------------------------------------------------------------------------
+
+    def _check(self, editor: FieldEditor) -> str | None:
+        """Checks one field with the CLI's rules; shows and returns its error."""
+        try:
+            coerce(
+                self.recipe.schema,
+                {editor.name: editor.raw},
+                {editor.name} if editor.parse else set(),
+                recipe=self.recipe.name,
+            )
+            message = None
+        except LpstudioError as exc:
+            message = exc.message
+        editor.error.value = _error_html(message or "")
+        return message
+
+    def values(self) -> tuple[dict[str, Any], set[str]]:
+        values = {name: editor.raw for name, editor in self.fields.items()}
+        parse = {name for name, editor in self.fields.items() if editor.parse}
+        return values, parse
+
+    def errors(self) -> dict[str, str]:
+        found = {}
+        for name, editor in self.fields.items():
+            message = self._check(editor)
+            if message:
+                found[name] = message
+        if self.proactive is not None:
+            self.proactive.refresh()
+            for issue in self.proactive.issues:
+                found[f"body:{issue}"] = issue
+        return found
+
+    def connections(self) -> dict[str, str]:
+        return {slot: picker.value for slot, picker in self.slots.items() if picker.value}
+
+    def _say(self, message: str, error: bool = False) -> None:
+        colour = "#c62828" if error else "#1b5e20"
+        self.status.value = f'<span style="color:{colour}">{html.escape(message)}</span>'
+
+    def _guarded(self, action: Callable[[], None]) -> bool:
+        errors = self.errors()
+        if errors:
+            self._say("fix the fields first: " + "; ".join(errors.values()), error=True)
+            return False
+        try:
+            action()
+        except LpstudioError as exc:
+            self._say(str(exc), error=True)
+            return False
+        return True
+
+    # -- buttons ---------------------------------------------------------------------------
+
+    def save(self) -> bool:
+        """Stores the values and connection choices as the recipe's settings."""
+
+        def act() -> None:
+            values, parse = self.values()
+            self.studio.save_settings(
+                self.recipe.name, values, parse=parse, connections=self.connections()
+            )
+            self._say(f"saved by {self.studio.user}")
+
+        return self._guarded(act)
+
+    def test(self) -> None:
+        """A dry run on one sample trigger event: shows what would be sent."""
+
+        def act() -> None:
+            self.save()
+            values, parse = self.values()
+            self._say("testing on a sample event...")
+            self._background(
+                lambda: self._finish(
+                    self.studio.run(self.recipe.name, values, parse=parse, test=True), preview=True
+                )
+            )
+
+        self._guarded(act)
+
+    def run_now(self) -> None:
+        """Submits a real job and follows it until it ends."""
+
+        def act() -> None:
+            values, parse = self.values()
+            future = self.studio.submit(self.recipe.name, values, parse=parse)
+            self._say("queued")
+            self._background(lambda: self._follow(future))
+
+        self._guarded(act)
+
+    def _lifecycle(self, verb: str) -> None:
+        def act() -> None:
+            getattr(self.studio, verb)(self.recipe.name)
+            self._say(f"{verb}ed" if verb == "start" else "stopped")
+
+        self._guarded(act)
+
+    def _background(self, work: Callable[[], None]) -> None:
+        def guarded() -> None:
+            try:
+                work()
+            except Exception as exc:  # shown in the form, never lost in a thread
+                self._say(f"{type(exc).__name__}: {exc}", error=True)
+
+        thread = threading.Thread(target=guarded, daemon=True)
+        self._threads.append(thread)
+        thread.start()
+
+    def wait(self, timeout: float = 120) -> None:
+        """Waits for Test or Run now to finish (for scripts and tests)."""
+        for thread in self._threads:
+            thread.join(timeout)
+
+    def _follow(self, future: Any) -> None:
+        job = future.result()
+        self._finish(job, preview=False)
+
+    def _finish(self, job: Any, preview: bool) -> None:
+        self.last_job = job
+        output = self.studio.workspace.root / job.output_path if job.output_path else None
+        link = ""
+        if output is not None:
+            relative = os.path.relpath(output, Path.cwd())
+            link = f' · <a href="{html.escape(relative)}" target="_blank">output notebook</a>'
+        colour = "#1b5e20" if job.status == "succeeded" else "#c62828"
+        detail = ""
+        if job.error:
+            detail = f": {job.error.get('ename')}: {job.error.get('evalue')}"
+        self.status.value = (
+            f'<span style="color:{colour}">job {job.id} {html.escape(job.status)}'
+            f"{html.escape(detail)}</span>{link}"
+        )
+        if preview and job.status in FINAL_STATES:
+            body = json.dumps(job.result, indent=1, ensure_ascii=False)
+            self.preview.value = (
+                "<b>What would be sent</b><pre style='max-height:400px;overflow:auto'>"
+                f"{html.escape(body)}</pre>"
+            )

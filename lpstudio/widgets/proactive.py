@@ -1,0 +1,168 @@
+"""The proactive message part of a recipe form, grouped as LivePerson's product groups it:
+handoff, campaign name, skill, consumer id, and body variables with placeholders, a live
+preview for a sample record, character counts and SMS segments.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+from typing import TYPE_CHECKING, Any
+
+import ipywidgets as w
+
+from ..templating import MAX_VARIABLE, flatten_schema, lookup, placeholders, sms_segments
+
+if TYPE_CHECKING:
+    from ..recipe import Recipe
+    from .form import FieldEditor, RecipeForm
+
+
+def _picklist_param(recipe: Recipe, name: str) -> str | None:
+    for param, spec in recipe.schema["properties"].items():
+        picklist = spec.get("x-picklist")
+        if isinstance(picklist, dict) and picklist.get("list") == name:
+            return param
+    return None
+
+
+def is_proactive(recipe: Recipe) -> bool:
+    """Recipes whose parameters pick a LivePerson handoff get the grouped message form."""
+    return _picklist_param(recipe, "handoffs") is not None
+
+
+def record_fields(recipe: Recipe) -> tuple[list[str], dict[str, Any]]:
+    """The fields message templates may use, and a sample record to preview them on."""
+    record = recipe.metadata.get("record") or {}
+    examples = record.get("examples") or [{}]
+    return flatten_schema(record), examples[0]
+
+
+class ProactiveSection(w.VBox):
+    """Handoff, campaign name, skill, consumer id and the body variables editor."""
+
+    def __init__(self, form: RecipeForm, fields: dict[str, FieldEditor]) -> None:
+        recipe = form.recipe
+        props = recipe.schema["properties"]
+        self.fields_available, self.sample = record_fields(recipe)
+        names = {
+            "handoff": _picklist_param(recipe, "handoffs"),
+            "campaign_name": "campaign_name" if "campaign_name" in props else None,
+            "skill": _picklist_param(recipe, "skills"),
+            "consumer_id": next((p for p, s in props.items() if s.get("x-object-field")), None),
+            "channel": "channel" if "channel" in props else None,
+        }
+        self.body_param = next(
+            (
+                p
+                for p, s in props.items()
+                if s.get("type") == "object"
+                and (p == "body_variables" or s.get("x-body-variables"))
+            ),
+            None,
+        )
+        self.owned = {n for n in names.values() if n} | ({self.body_param} - {None})
+        self.body_editor = fields.get(self.body_param) if self.body_param else None
+        self.variables: dict[str, w.Textarea] = {}
+        self.target = w.Dropdown(description="Insert into", options=[])
+        self.preview = w.HTML()
+        self.issues: list[str] = []
+        self.variable_box = w.VBox()
+        children: list[w.Widget] = [w.HTML("<b>Proactive message</b>")]
+        for key in ("handoff", "campaign_name", "skill", "consumer_id", "channel"):
+            if names[key]:
+                children.append(fields[names[key]].box)
+        if self.body_editor is not None:
+            try:
+                current = json.loads(self.body_editor.raw or "{}")
+            except json.JSONDecodeError:
+                current = {}
+            for key in sorted(current, key=lambda k: int(k) if str(k).isdigit() else 0):
+                self._add_variable(str(key), str(current[key]))
+            add = w.Button(description="Add variable", icon="plus")
+            add.on_click(lambda _: self._add_variable(str(len(self.variables) + 1), ""))
+            inserts = [self._insert_button(field) for field in self.fields_available]
+            sample = ", ".join(f"{k}={v!r}" for k, v in list(self.sample.items())[:4])
+            children += [
+                w.HTML(
+                    "<b>Body variables</b> <small>(LivePerson fills {{1}}, {{2}}... of the "
+                    "handoff's message with them)</small>"
+                ),
+                self.variable_box,
+                add,
+                w.HBox([self.target, w.HTML("<small>placeholders:</small>")]),
+                w.HBox(inserts, layout=w.Layout(flex_flow="row wrap")),
+                w.HTML(f"<small>Preview for the sample record: {html.escape(sample)}</small>"),
+                self.preview,
+            ]
+            self.refresh()
+        super().__init__(children)
+
+    def _add_variable(self, key: str, text: str) -> None:
+        area = w.Textarea(
+            value=text, description=f"Variable {key}", layout=w.Layout(width="90%", height="70px")
+        )
+        area.observe(lambda _change: self.refresh(), names="value")
+        self.variables[key] = area
+        self.variable_box.children = list(self.variables.values())
+        self.target.options = list(self.variables)
+        self.target.value = key
+        self.refresh()
+
+    def _insert_button(self, field: str) -> w.Button:
+        button = w.Button(description=f"{{{field}}}", layout=w.Layout(width="auto"))
+
+        def insert(_: Any) -> None:
+            area = self.variables.get(self.target.value or "")
+            if area is not None:
+                area.value = f"{area.value}{{{field}}}"
+
+        button.on_click(insert)
+        return button
+
+    def body(self) -> dict[str, str]:
+        return {key: area.value for key, area in self.variables.items()}
+
+    def refresh(self) -> None:
+        """Writes the variables into the body parameter and previews them."""
+        if self.body_editor is None:
+            return
+        body = self.body()
+        self.body_editor.input.value = json.dumps(body, ensure_ascii=False)
+        rows = []
+        self.issues = []
+        for key, template in body.items():
+            problems = []
+            try:
+                used = placeholders(template)
+            except ValueError as exc:
+                used, problems = [], [f"malformed template: {exc}"]
+            unknown = [p for p in used if self.fields_available and p not in self.fields_available]
+            if unknown:
+                problems.append(
+                    "unknown placeholder "
+                    + ", ".join("{" + u + "}" for u in unknown)
+                    + f"; use: {', '.join(self.fields_available)}"
+                )
+            rendered = template
+            if not problems:
+                rendered = (
+                    template.format_map(
+                        {p: lookup(self.sample, p, missing=f"{{{p}}}") for p in used}
+                    )
+                    if used
+                    else template
+                )
+            if len(rendered) > MAX_VARIABLE:
+                problems.append(f"{len(rendered)} characters: over LivePerson's {MAX_VARIABLE}")
+            segments, encoding = sms_segments(rendered)
+            note = f"{len(rendered)} characters, {segments} SMS ({encoding})"
+            if len(rendered) > 140:
+                note += " · over 140 characters: sent as several SMS"
+            self.issues += [f"variable {key}: {p}" for p in problems]
+            errors = "".join(f'<div style="color:#c62828">{html.escape(p)}</div>' for p in problems)
+            rows.append(
+                f"<div><b>{{{{{html.escape(key)}}}}}</b> {html.escape(rendered)}"
+                f"<br><small>{html.escape(note)}</small>{errors}</div>"
+            )
+        self.preview.value = "".join(rows)

@@ -1,0 +1,142 @@
+"""The recipe form, driven as an analyst would: set values, click buttons, see the result."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from lpstudio.models import User
+from lpstudio.sandbox import Sandbox
+from lpstudio.settings import saved_settings
+from lpstudio.studio import Studio
+from lpstudio.widgets import RecipeForm
+
+from .conftest import run_json, write_recipe
+
+
+@pytest.fixture
+def sandbox() -> Iterator[Sandbox]:
+    with Sandbox() as running:
+        yield running
+
+
+@pytest.fixture
+def shop(tmp_path: Path, sandbox: Sandbox) -> Iterator[Studio]:
+    """A workspace on the sandbox with the cart-abandonment template in project `shop`."""
+    studio = Studio.init(tmp_path / "ws", accept_terms=True, admin="alice", sandbox=sandbox.url)
+    studio.try_template("cart_abandonment", "shop")
+    yield studio
+    studio.close()
+
+
+def test_the_form_offers_the_sandbox_handoffs_and_skills(shop: Studio) -> None:
+    form = RecipeForm("shop/cart_abandonment", shop)
+    handoffs = dict((v, label) for label, v in form.fields["handoff"].input.options)
+    assert set(handoffs) == {"H1000000001", "H1000000002", "H1000000003"}
+    assert "wa" in handoffs["H1000000002"] and "sms" in handoffs["H1000000002"]
+    skills = [v for _, v in form.fields["skill"].input.options]
+    assert {"billing", "sales", "support"} <= set(skills)
+    consumer = dict((v, label) for label, v in form.fields["consumer_id"].input.options)
+    assert "+16465550177" in consumer["phone"]  # the sample's value is shown
+    assert form.slots["shopify"].value == "shopify"
+    assert form.slots["liveperson"].value == "liveperson"
+
+
+def test_inline_errors_use_the_cli_rules_and_block_saving(shop: Studio) -> None:
+    form = RecipeForm("shop/cart_abandonment", shop)
+    form.fields["campaign_name"].input.value = ""
+    assert "campaign_name" in form.fields["campaign_name"].error.value
+    assert form.save() is False
+    assert "fix the fields first" in form.status.value
+    assert saved_settings(shop.store, "shop/cart_abandonment.ipynb") == {}
+
+
+def test_placeholders_preview_and_unknown_placeholder(shop: Studio) -> None:
+    form = RecipeForm("shop/cart_abandonment", shop)
+    section = form.proactive
+    assert section is not None
+    section.variables["1"].value = "Hi "
+    section.target.value = "1"
+    insert = next(b for b in section.children[-3].children if b.description == "{first_name}")
+    insert.click()
+    assert section.variables["1"].value == "Hi {first_name}"
+    assert "Hi Ava" in section.preview.value and "1 SMS" in section.preview.value
+    section.variables["1"].value = "Hi {nickname}"
+    assert "unknown placeholder {nickname}" in section.preview.value
+    assert form.save() is False
+    section.variables["1"].value = "x" * 200
+    assert "several SMS" in section.preview.value
+
+
+def test_save_stores_versioned_settings_and_the_form_shows_them(shop: Studio) -> None:
+    form = RecipeForm("shop/cart_abandonment", shop)
+    form.fields["campaign_name"].input.value = "Winter carts"
+    form.fields["skill"].input.value = "support"
+    assert form.save() is True, form.status.value
+    saved = saved_settings(shop.store, "shop/cart_abandonment.ipynb")
+    assert saved["parameters"]["campaign_name"] == "Winter carts"
+    assert saved["parameters"]["body_variables"]["1"].startswith("Hi {first_name}")
+    assert saved["connections"] == {"shopify": "shopify", "liveperson": "liveperson"}
+    again = RecipeForm("shop/cart_abandonment", shop)
+    assert again.fields["campaign_name"].input.value == "Winter carts"
+    assert "differ from the notebook" in again.children[1].value
+
+
+def test_test_button_previews_the_payload_and_sends_nothing(
+    shop: Studio, sandbox: Sandbox
+) -> None:
+    form = RecipeForm("shop/cart_abandonment", shop)
+    form.buttons["test"].click()
+    form.wait()
+    assert form.last_job is not None and form.last_job.status == "succeeded", form.status.value
+    assert "What would be sent" in form.preview.value
+    assert "templateId" in form.preview.value and "H1000000001" in form.preview.value
+    sent = httpx.get(f"{sandbox.url}/_sandbox/liveperson/campaigns").json()["campaigns"]
+    assert sent == []
+
+
+def test_run_now_sends_and_links_the_output(shop: Studio, sandbox: Sandbox) -> None:
+    form = RecipeForm("shop/cart_abandonment", shop)
+    form.buttons["run"].click()
+    form.wait()
+    job = form.last_job
+    assert job is not None and job.status == "succeeded", form.status.value
+    assert "output notebook" in form.status.value
+    assert job.trigger == "manual"
+
+
+def test_an_operator_cannot_edit(shop: Studio) -> None:
+    with shop.store.write() as s:
+        s.add(User(name="otto", role="operator"))
+    with Studio.open(shop.workspace.root, user="otto") as studio:
+        form = RecipeForm("shop/cart_abandonment", studio)
+        assert form.buttons["save"].disabled and form.buttons["test"].disabled
+        assert not form.buttons["run"].disabled and not form.buttons["start"].disabled
+
+
+def test_the_form_renders_nothing_in_a_job(ws: Path) -> None:
+    write_recipe(ws, "p/formed", cells=(
+        "from lpstudio.widgets import RecipeForm\nform = RecipeForm.here()",
+        "import lpstudio.kernel as lp\nlp.set_result({'form': form is None, 'x': x})",
+    ))
+    code, job = run_json("run", "p/formed", "-p", "x", "5", "--workspace", str(ws))
+    assert code == 0, job
+    assert job["result"] == {"form": True, "x": 5}
+
+
+def test_start_checks_connections_and_stop(shop: Studio, sandbox: Sandbox) -> None:
+    form = RecipeForm("shop/cart_abandonment", shop)
+    form.buttons["start"].click()
+    assert "started" in form.status.value, form.status.value
+    assert saved_settings(shop.store, "shop/cart_abandonment.ipynb")["state"] == "started"
+    form.buttons["stop"].click()
+    assert saved_settings(shop.store, "shop/cart_abandonment.ipynb")["state"] == "stopped"
+    shop.connections.update("liveperson", {"client_secret": "wrong"})
+    form.buttons["start"].click()
+    assert "disconnected" in form.status.value
+    assert json.dumps(saved_settings(shop.store, "shop/cart_abandonment.ipynb")).count(
+        "started") == 0
