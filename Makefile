@@ -10,8 +10,10 @@ else
 BIN := $(abspath $(VENV))/bin
 endif
 STAMP := $(BIN)/.lpstudio-installed
+# Debian's packages are installed as root (CI) or through sudo.
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: setup demo test lint bench clean
+.PHONY: setup demo test lint bench clean browser
 
 setup: $(STAMP)
 
@@ -28,7 +30,12 @@ lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-test: lint
+# UI tests drive Debian's chromium through Playwright (never a downloaded browser).
+browser:
+	@test -x /usr/bin/chromium || ($(SUDO) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium)
+
+test: lint browser
 	$(BIN)/pytest -n 2
 	$(BIN)/pytest --nbval-lax -p no:cacheprovider notebooks/templates
 

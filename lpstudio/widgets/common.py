@@ -1,0 +1,87 @@
+"""What the job, dashboard and gallery views share: colours, escaping, links, charts.
+
+Everything shown in an HTML widget passes through `esc` (names, messages and errors come
+from users). A link to a notebook is its path relative to the workspace root (for an
+output notebook, `history/<day>/<job id>-<recipe>.ipynb`), which is also its path in the
+file browser of `jupyter lab <workspace>`. The browser resolves the link against the page
+showing the widget, so it opens the notebook when that page is at the workspace root; from a
+notebook in a sub-folder, open the path shown in the link's tooltip through the file browser.
+"""
+
+from __future__ import annotations
+
+import html
+from datetime import datetime
+from io import BytesIO
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+#: One colour per job status, in the tables and the charts alike.
+STATUS_COLOURS = {
+    "succeeded": "green",
+    "failed": "red",
+    "running": "blue",
+    "queued": "grey",
+    "cancelled": "orange",
+}
+
+#: The order statuses are listed and stacked in.
+STATUSES = tuple(STATUS_COLOURS)
+
+
+def esc(value: Any) -> str:
+    """Text made safe for an HTML widget (None shows as empty)."""
+    return "" if value is None else html.escape(str(value), quote=True)
+
+
+def status_badge(status: str) -> str:
+    colour = STATUS_COLOURS.get(status, "black")
+    return f'<span style="color:{colour};font-weight:bold">{esc(status)}</span>'
+
+
+def notebook_link(path: str | Path, label: str | None = None) -> str:
+    """An `<a>` to a workspace-relative notebook path (see the module docstring)."""
+    posix = Path(path).as_posix()
+    return (
+        f'<a href="{esc(quote(posix))}" target="_blank" '
+        f'title="{esc(posix)}">{esc(label or posix)}</a>'
+    )
+
+
+def message(text: str, kind: str = "info") -> str:
+    """A one-line note: info, success, warning or error (the text is escaped)."""
+    colour = {"success": "green", "warning": "darkorange", "error": "red"}.get(kind, "inherit")
+    return f'<div style="color:{colour};white-space:pre-wrap">{esc(text)}</div>'
+
+
+def format_time(value: datetime | None) -> str:
+    return value.strftime("%Y-%m-%d %H:%M:%S UTC") if value else ""
+
+
+def format_duration(seconds: float | None) -> str:
+    if seconds is None:
+        return ""
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    minutes, rest = divmod(round(seconds), 60)
+    if minutes < 60:
+        return f"{minutes} min {rest} s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes} min"
+
+
+def chart_label(text: str) -> str:
+    """Matplotlib reads `$...$` as math; user text must show as typed."""
+    return text.replace("$", r"\$")
+
+
+def png(figure: Figure) -> bytes:
+    """The figure as PNG bytes. Figures are built with `Figure()`, never through pyplot,
+    so no backend or global figure list is involved and nothing needs closing."""
+    buffer = BytesIO()
+    figure.savefig(buffer, format="png", bbox_inches="tight")
+    return buffer.getvalue()

@@ -1,0 +1,185 @@
+"""`Dashboard`: jobs, recipe outcomes and Proactive recipients over the last days.
+
+The figures come from `lpstudio.metrics` (aggregates computed by the database); this module
+only draws them. Charts are PNG images (`ipywidgets.Image`), so they show the same in
+JupyterLab, Voilà and an exported notebook, and they are built on `matplotlib.figure.Figure`
+without pyplot: no backend to choose, no global figure list to leak into.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, time, timedelta
+from typing import TYPE_CHECKING, Any
+
+import ipywidgets as widgets
+from matplotlib.figure import Figure
+
+from ..metrics import dashboard_metrics
+from ..models import utcnow
+from .common import STATUS_COLOURS, STATUSES, chart_label, esc, png, status_badge
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+
+    from ..studio import Studio
+
+#: The ranges offered, in days.
+RANGES = (7, 30, 90)
+
+ACCEPTED_COLOUR, FAILED_COLOUR = "tab:green", "tab:red"
+
+
+def day_range(days: int, today: datetime | None = None) -> tuple[datetime, datetime]:
+    """The last `days` UTC calendar days, today included, as [start, end)."""
+    midnight = datetime.combine((today or utcnow()).astimezone(UTC).date(), time(), UTC)
+    end = midnight + timedelta(days=1)
+    return end - timedelta(days=days), end
+
+
+def _days(start: datetime, end: datetime) -> list[str]:
+    count = (end - start).days
+    return [(start + timedelta(days=i)).date().isoformat() for i in range(count)]
+
+
+def _empty(axes: Axes, text: str) -> None:
+    axes.text(0.5, 0.5, text, ha="center", va="center", transform=axes.transAxes)
+    axes.set_xticks([])
+    axes.set_yticks([])
+
+
+def _day_ticks(axes: Axes, days: list[str]) -> None:
+    step = max(1, len(days) // 10)
+    positions = range(0, len(days), step)
+    axes.set_xticks(list(positions), [days[i][5:] for i in positions], rotation=45, ha="right")
+
+
+def jobs_chart(metrics: dict[str, Any], days: list[str]) -> bytes:
+    """Jobs created per day, stacked by status."""
+    figure = Figure(figsize=(7, 3))
+    axes = figure.add_subplot()
+    counts = {(row["day"], row["status"]): row["count"] for row in metrics["jobs_per_day"]}
+    if not counts:
+        _empty(axes, "no jobs in this range")
+    else:
+        bottom = [0] * len(days)
+        statuses = [*STATUSES, *sorted({s for _d, s in counts} - set(STATUSES))]
+        for status in statuses:
+            heights = [counts.get((day, status), 0) for day in days]
+            if any(heights):
+                axes.bar(
+                    range(len(days)),
+                    heights,
+                    bottom=bottom,
+                    label=status,
+                    color=STATUS_COLOURS.get(status, "black"),
+                )
+                bottom = [b + h for b, h in zip(bottom, heights, strict=True)]
+        _day_ticks(axes, days)
+        axes.set_ylabel("jobs")
+        axes.legend(loc="upper left", fontsize="small")
+    axes.set_title("Jobs per day")
+    return png(figure)
+
+
+def recipes_chart(metrics: dict[str, Any]) -> bytes:
+    """Succeeded and failed jobs per recipe, as horizontal stacked bars."""
+    rows = metrics["recipes"]
+    figure = Figure(figsize=(7, max(2.0, 0.4 * len(rows) + 1)))
+    axes = figure.add_subplot()
+    if not rows:
+        _empty(axes, "no jobs in this range")
+    else:
+        names = [chart_label(row["recipe"]) for row in rows]
+        succeeded = [row["succeeded"] for row in rows]
+        failed = [row["failed"] for row in rows]
+        axes.barh(names, succeeded, color=STATUS_COLOURS["succeeded"], label="succeeded")
+        axes.barh(names, failed, left=succeeded, color=STATUS_COLOURS["failed"], label="failed")
+        axes.invert_yaxis()
+        axes.set_xlabel("jobs")
+        axes.legend(loc="lower right", fontsize="small")
+    axes.set_title("Succeeded and failed jobs per recipe")
+    return png(figure)
+
+
+def proactive_chart(metrics: dict[str, Any], days: list[str]) -> bytes:
+    """Proactive recipients accepted and failed per day, side by side."""
+    figure = Figure(figsize=(7, 3))
+    axes = figure.add_subplot()
+    per_day = {row["day"]: row for row in metrics["proactive"]}
+    if not per_day:
+        _empty(axes, "no Proactive campaigns in this range")
+    else:
+        accepted = [per_day.get(day, {}).get("accepted", 0) for day in days]
+        failed = [per_day.get(day, {}).get("failed", 0) for day in days]
+        left = [i - 0.2 for i in range(len(days))]
+        right = [i + 0.2 for i in range(len(days))]
+        axes.bar(left, accepted, width=0.4, color=ACCEPTED_COLOUR, label="accepted")
+        axes.bar(right, failed, width=0.4, color=FAILED_COLOUR, label="failed")
+        _day_ticks(axes, days)
+        axes.set_ylabel("recipients")
+        axes.legend(loc="upper left", fontsize="small")
+    axes.set_title("Proactive recipients per day")
+    return png(figure)
+
+
+def summary_html(metrics: dict[str, Any]) -> str:
+    """Totals of the range and the state of the connections (all values escaped)."""
+    totals: dict[str, int] = {}
+    for row in metrics["jobs_per_day"]:
+        totals[row["status"]] = totals.get(row["status"], 0) + row["count"]
+    jobs = ", ".join(f"{status_badge(s)} {esc(n)}" for s, n in sorted(totals.items())) or "none"
+    accepted = sum(row["accepted"] for row in metrics["proactive"])
+    failed = sum(row["failed"] for row in metrics["proactive"])
+    links = metrics["connections"]
+    connections = ", ".join(f"{esc(state)} {esc(n)}" for state, n in links.items())
+    return (
+        '<div class="lpstudio-summary">'
+        f"<b>Jobs</b>: {jobs}<br>"
+        f"<b>Proactive recipients</b>: {esc(accepted)} accepted, {esc(failed)} failed<br>"
+        f"<b>Connections</b>: {connections}"
+        "</div>"
+    )
+
+
+class Dashboard(widgets.VBox):
+    """The last `days` UTC days (7, 30 or 90 in the selector); `metrics` holds the figures
+    last drawn, as `lpstudio.metrics.dashboard_metrics` returns them."""
+
+    def __init__(self, studio: Studio, days: int = 7) -> None:
+        if days < 1:
+            raise ValueError(f"days must be at least 1, got {days}")
+        self.studio = studio
+        self.metrics: dict[str, Any] = {}
+        self.range = widgets.Dropdown(
+            options=[(f"last {n} days", n) for n in sorted({*RANGES, days})],
+            value=days,
+            description="Range",
+        )
+        self.refresh_button = widgets.Button(description="Refresh", icon="refresh")
+        self.summary = widgets.HTML()
+        self.jobs_image = widgets.Image(format="png")
+        self.recipes_image = widgets.Image(format="png")
+        self.proactive_image = widgets.Image(format="png")
+        self.range.observe(lambda _change: self.refresh(), names="value")
+        self.refresh_button.on_click(lambda _button: self.refresh())
+        super().__init__(
+            [
+                widgets.HBox([self.range, self.refresh_button]),
+                self.summary,
+                self.jobs_image,
+                self.recipes_image,
+                self.proactive_image,
+            ]
+        )
+        self.refresh()
+
+    def refresh(self) -> None:
+        """Recomputes the figures for the chosen range and redraws the charts."""
+        start, end = day_range(self.range.value)
+        metrics = dashboard_metrics(self.studio.store, start, end)
+        days = _days(start, end)
+        self.summary.value = summary_html(metrics)
+        self.jobs_image.value = jobs_chart(metrics, days)
+        self.recipes_image.value = recipes_chart(metrics)
+        self.proactive_image.value = proactive_chart(metrics, days)
+        self.metrics = metrics

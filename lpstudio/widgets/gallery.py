@@ -1,0 +1,88 @@
+"""`GalleryView`: the template cards, each with its "Try recipe" form.
+
+"Try recipe" copies the template into a project folder through `Studio.try_template`,
+which checks the folder and the name before writing anything; its error (with the fix)
+is shown under the form.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import ipywidgets as widgets
+
+from ..errors import LpstudioError
+from .common import esc, message, notebook_link
+
+if TYPE_CHECKING:
+    from ..gallery import Template
+    from ..studio import Studio
+
+HIDDEN, SHOWN = "none", "flex"
+
+
+def card_html(card: dict[str, Any]) -> str:
+    """A template's title, description, trigger and connectors (all escaped)."""
+    connectors = ", ".join(card["connectors"]) or "none"
+    return (
+        f'<h4 style="margin:0.2em 0">{esc(card["title"])}</h4>'
+        f"<div>{esc(card['description'])}</div>"
+        f"<div><b>Trigger</b>: {esc(card['trigger'])} &middot; "
+        f"<b>Connectors</b>: {esc(connectors)}</div>"
+    )
+
+
+class TemplateCard(widgets.VBox):
+    """One template: its description, the "Try recipe" button and the form it reveals."""
+
+    def __init__(self, studio: Studio, template: Template) -> None:
+        self.studio = studio
+        self.template = template
+        self.info = template.describe()
+        self.try_button = widgets.Button(description="Try recipe", button_style="primary")
+        self.project = widgets.Text(description="Project", placeholder="folder under projects/")
+        self.new_name = widgets.Text(value=template.name, description="Name")
+        self.create_button = widgets.Button(description="Create", button_style="success")
+        self.result = widgets.HTML()
+        self.form = widgets.VBox(
+            [self.project, self.new_name, self.create_button], layout=widgets.Layout(display=HIDDEN)
+        )
+        self.try_button.on_click(lambda _button: self.toggle())
+        self.create_button.on_click(lambda _button: self.submit())
+        super().__init__(
+            [widgets.HTML(card_html(self.info)), self.try_button, self.form, self.result],
+            layout=widgets.Layout(border="1px solid #ddd", padding="0.5em", margin="0.3em 0"),
+        )
+
+    def toggle(self) -> None:
+        shown = self.form.layout.display != HIDDEN
+        self.form.layout.display = HIDDEN if shown else SHOWN
+
+    def submit(self) -> Path | None:
+        """Copies the template; returns the new recipe's path, or None after an error."""
+        try:
+            path = self.studio.try_template(
+                self.template.name, self.project.value.strip(), self.new_name.value.strip() or None
+            )
+        except (LpstudioError, OSError) as exc:
+            self.result.value = message(str(exc), "error")
+            return None
+        relative = path.relative_to(self.studio.workspace.root)
+        self.result.value = f"{message('created', 'success')}{notebook_link(relative)}"
+        return path
+
+
+class GalleryView(widgets.VBox):
+    """Every gallery template as a card; `cards` maps template names to their cards."""
+
+    def __init__(self, studio: Studio) -> None:
+        self.studio = studio
+        self.cards = {t.name: TemplateCard(studio, t) for t in studio.templates()}
+        groups: dict[str, list[TemplateCard]] = {}
+        for card in self.cards.values():
+            groups.setdefault(card.info["group"], []).append(card)
+        children: list[widgets.Widget] = []
+        for group, cards in groups.items():
+            children += [widgets.HTML(f"<h3>{esc(group)}</h3>"), *cards]
+        super().__init__(children)

@@ -1,0 +1,253 @@
+"""`JobsView`: the job history as a table, with filters, refresh and rerun of failed jobs.
+
+The view reads the store through the core API on every `refresh()`; auto-refresh only calls
+`refresh()` from a background thread every `refresh_seconds`, and `close()` stops it. Reruns
+run in their own threads (one per click) so the notebook stays responsive while the job
+runs; `close()` waits for them, so no job started here is left running by the view.
+"""
+
+from __future__ import annotations
+
+import threading
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+import ipywidgets as widgets
+
+from ..errors import LpstudioError
+from ..metrics import recipes_with_jobs
+from ..models import utcnow
+from ..store import FAILED
+from ..studio import job_to_dict
+from .common import (
+    STATUSES,
+    esc,
+    format_duration,
+    format_time,
+    message,
+    notebook_link,
+    status_badge,
+)
+
+if TYPE_CHECKING:
+    from ..studio import Studio
+
+ALL = "all"
+
+#: The "since" choices: label, and how far back (None: the whole history).
+SINCE = {"1h": timedelta(hours=1), "24h": timedelta(days=1), "7d": timedelta(days=7)}
+SINCE |= {"30d": timedelta(days=30), ALL: None}
+
+RERUN_WARNING = (
+    "A rerun executes every cell again with the job's parameters and trigger event: side "
+    "effects outside the delivery ledger (REST calls, opt-ins, written files) happen again. "
+    "Campaign batches the job already delivered are not sent twice."
+)
+
+COLUMNS = ("id", "status", "recipe", "started", "duration", "trigger", "user", "output", "error")
+
+
+def _error_text(error: dict[str, Any] | None) -> str:
+    if not error:
+        return ""
+    return ": ".join(str(part) for part in (error.get("ename"), error.get("evalue")) if part)
+
+
+def _row_html(row: dict[str, Any], started: datetime | None, now: datetime) -> str:
+    duration = row["duration"]
+    if duration is None and started is not None and row["status"] == "running":
+        duration = (now - started).total_seconds()
+    output = notebook_link(row["output_path"], "notebook") if row["output_path"] else ""
+    cells = (
+        esc(row["id"]),
+        status_badge(row["status"]),
+        esc(row["recipe"]),
+        esc(format_time(started)),
+        esc(format_duration(duration)),
+        esc(row["trigger"]),
+        esc(row["user"]),
+        output,
+        esc(_error_text(row["error"])),
+    )
+    return "<tr>" + "".join(f"<td>{cell}</td>" for cell in cells) + "</tr>"
+
+
+class JobsView(widgets.VBox):
+    """Recent jobs, newest first: `limit` rows matching the filters.
+
+    `rows` holds the jobs shown, as `job_to_dict` shapes them (with `output_path` relative to
+    the workspace root). With `refresh_seconds`, the table refreshes itself until `close()`.
+    """
+
+    def __init__(
+        self, studio: Studio, limit: int = 50, refresh_seconds: float | None = None
+    ) -> None:
+        if refresh_seconds is not None and refresh_seconds <= 0:
+            raise ValueError(f"refresh_seconds must be above 0, got {refresh_seconds}")
+        self.studio = studio
+        self.limit = limit
+        self.rows: list[dict[str, Any]] = []
+        self._lock = threading.RLock()
+        self._reruns: list[threading.Thread] = []
+        self._rerunning: set[int] = set()
+        self._stop = threading.Event()
+        self._filling = False
+
+        self.status = widgets.Dropdown(options=[ALL, *STATUSES], value=ALL, description="Status")
+        self.recipe = widgets.Dropdown(options=[ALL], value=ALL, description="Recipe")
+        self.since = widgets.Dropdown(options=list(SINCE), value=ALL, description="Since")
+        self.refresh_button = widgets.Button(description="Refresh", icon="refresh")
+        self.table = widgets.HTML()
+        self.rerun_job = widgets.Dropdown(options=[], description="Failed job")
+        self.rerun_button = widgets.Button(
+            description="Rerun", icon="repeat", button_style="warning", disabled=True
+        )
+        self.rerun_warning = widgets.HTML(message(RERUN_WARNING, "warning"))
+        self.notice = widgets.HTML()
+
+        for control in (self.status, self.recipe, self.since):
+            control.observe(self._on_filter, names="value")
+        self.refresh_button.on_click(lambda _button: self.refresh())
+        self.rerun_button.on_click(lambda _button: self.rerun())
+
+        super().__init__(
+            [
+                widgets.HBox([self.status, self.recipe, self.since, self.refresh_button]),
+                self.table,
+                widgets.HBox([self.rerun_job, self.rerun_button]),
+                self.rerun_warning,
+                self.notice,
+            ]
+        )
+        self.refresh()
+        self._timer: threading.Thread | None = None
+        if refresh_seconds is not None:
+            self._timer = threading.Thread(
+                target=self._auto_refresh,
+                args=(refresh_seconds,),
+                name="lpstudio-jobs-refresh",
+                daemon=True,
+            )
+            self._timer.start()
+
+    # -- reading ---------------------------------------------------------------------------
+
+    def _on_filter(self, _change: dict[str, Any]) -> None:
+        if not self._filling:
+            self.refresh()
+
+    def _fill_recipes(self) -> None:
+        """Offers every recipe with jobs, keeping the current choice."""
+        options = [ALL, *recipes_with_jobs(self.studio.store)]
+        if self.recipe.value not in options:
+            options.append(self.recipe.value)
+        if list(self.recipe.options) != options:
+            self._filling = True
+            try:
+                current = self.recipe.value
+                self.recipe.options = options
+                self.recipe.value = current
+            finally:
+                self._filling = False
+
+    def refresh(self) -> None:
+        """Reads the jobs matching the filters again and redraws the table."""
+        with self._lock:
+            self._fill_recipes()
+            span = SINCE[self.since.value]
+            now = utcnow()
+            jobs = self.studio.store.list_jobs(
+                recipe=None if self.recipe.value == ALL else self.recipe.value,
+                status=None if self.status.value == ALL else self.status.value,
+                since=now - span if span is not None else None,
+                limit=self.limit,
+            )
+            self.rows = [job_to_dict(job) for job in jobs]
+            header = "".join(f"<th>{esc(name)}</th>" for name in COLUMNS)
+            body = "".join(
+                _row_html(row, job.started_at, now)
+                for row, job in zip(self.rows, jobs, strict=True)
+            )
+            if not self.rows:
+                body = f'<tr><td colspan="{len(COLUMNS)}">no jobs match these filters</td></tr>'
+            self.table.value = (
+                '<table class="lpstudio-jobs" style="border-collapse:collapse">'
+                f"<thead><tr>{header}</tr></thead><tbody>{body}</tbody></table>"
+            )
+            failed = [row for row in self.rows if row["status"] == FAILED]
+            ids = [row["id"] for row in failed]
+            keep = self.rerun_job.value if self.rerun_job.value in ids else None
+            self.rerun_job.options = [
+                (f"{row['id']}: {row['recipe']}", row["id"]) for row in failed
+            ]
+            self.rerun_job.value = keep if keep is not None else (ids[0] if ids else None)
+            self.rerun_button.disabled = not ids
+
+    def _auto_refresh(self, seconds: float) -> None:
+        while not self._stop.wait(seconds):
+            try:
+                self.refresh()
+            except Exception as exc:  # keep refreshing after a passing store error
+                self.notice.value = message(f"refresh failed: {exc}", "error")
+
+    # -- rerunning -------------------------------------------------------------------------
+
+    def rerun(self) -> threading.Thread | None:
+        """Reruns the chosen failed job in a background thread, which it returns."""
+        job_id = self.rerun_job.value
+        if job_id is None:
+            self.notice.value = message("choose a failed job to rerun", "warning")
+            return None
+        if job_id in self._rerunning:
+            self.notice.value = message(f"job {job_id} is being rerun already", "warning")
+            return None
+        self._rerunning.add(job_id)
+        self.notice.value = message(f"rerunning job {job_id}...", "info")
+        thread = threading.Thread(
+            target=self._rerun, args=(job_id,), name=f"lpstudio-rerun-{job_id}"
+        )
+        self._reruns.append(thread)
+        thread.start()
+        return thread
+
+    def _rerun(self, job_id: int) -> None:
+        try:
+            job = self.studio.rerun(job_id)
+        except LpstudioError as exc:
+            self.notice.value = message(f"rerun of job {job_id} refused: {exc}", "error")
+            return
+        except Exception as exc:  # shown to the user instead of dying silently in a thread
+            self.notice.value = message(
+                f"rerun of job {job_id} failed to start: {type(exc).__name__}: {exc}", "error"
+            )
+            return
+        finally:
+            self._rerunning.discard(job_id)
+        kind = "success" if job.status == "succeeded" else "error"
+        self.notice.value = message(f"rerun of job {job_id}: job {job.id} {job.status}", kind)
+        if not self._stop.is_set():
+            self.refresh()
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Stops auto-refresh, waits for reruns started here, and closes the widgets."""
+        self._stop.set()
+        if self._timer is not None:
+            self._timer.join()
+        for thread in self._reruns:
+            thread.join()
+        for child in (
+            self.status,
+            self.recipe,
+            self.since,
+            self.refresh_button,
+            self.table,
+            self.rerun_job,
+            self.rerun_button,
+            self.rerun_warning,
+            self.notice,
+            *self.children,
+        ):
+            child.close()
+        super().close()

@@ -1,0 +1,113 @@
+"""A real JupyterLab on loopback and Debian's chromium driven by Playwright, for UI tests."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+CHROMIUM = "/usr/bin/chromium"
+ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@contextmanager
+def jupyterlab(
+    root: Path, home: Path, env: dict[str, str] | None = None
+) -> Iterator[tuple[str, str]]:
+    """Starts JupyterLab on 127.0.0.1 serving `root`; yields its base URL and token."""
+    port, token = free_port(), secrets.token_hex(16)
+    home.mkdir(parents=True, exist_ok=True)
+    environ = {
+        **os.environ,
+        "JUPYTER_CONFIG_DIR": str(home / "config"),
+        "JUPYTERLAB_WORKSPACES_DIR": str(home / "workspaces"),
+        **(env or {}),
+    }
+    log = (home / "jupyterlab.log").open("w")
+    process = subprocess.Popen(
+        [
+            sys.executable, "-m", "jupyterlab", "--no-browser",
+            "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={port}",
+            f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={root}",
+            f"--LabApp.workspaces_dir={home / 'workspaces'}", "--allow-root",
+        ],
+        env=environ, stdout=log, stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            if process.poll() is not None:
+                raise RuntimeError(f"JupyterLab exited: see {home / 'jupyterlab.log'}")
+            try:
+                if httpx.get(f"{url}/api/status", params={"token": token}).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError("JupyterLab did not start within 90 s")
+            time.sleep(0.2)
+        yield url, token
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+        log.close()
+
+
+@contextmanager
+def browser_page() -> Iterator[Any]:
+    """A Playwright page in Debian's chromium (never a downloaded browser)."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        try:
+            yield page
+        finally:
+            browser.close()
+
+
+def screenshot(page: Any, name: str) -> Path:
+    ARTIFACTS.mkdir(exist_ok=True)
+    path = ARTIFACTS / f"{name}.png"
+    page.screenshot(path=str(path), full_page=True)
+    return path
+
+
+def open_notebook(page: Any, url: str, token: str, path: str) -> None:
+    """Opens a notebook in JupyterLab and waits until its kernel is idle."""
+    page.goto(f"{url}/lab/tree/{path}?token={token}")
+    page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=60_000)
+    page.wait_for_selector("text=| Idle", timeout=90_000)
+    news = page.get_by_role("button", name="No")
+    if news.count():
+        news.first.click()

@@ -1,0 +1,196 @@
+"""Dashboard metrics: every figure, on rows placed around the range's boundaries."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import event
+
+from lpstudio.metrics import dashboard_metrics, recipes_with_jobs
+from lpstudio.models import Connection, Job
+from lpstudio.store import Store
+from lpstudio.studio import Studio
+
+START = datetime(2026, 3, 1, tzinfo=UTC)
+END = datetime(2026, 3, 4, tzinfo=UTC)
+TICK = timedelta(microseconds=1)
+
+
+def at(day: int, hour: int = 0, minute: int = 0, second: int = 0) -> datetime:
+    return datetime(2026, 3, day, hour, minute, second, tzinfo=UTC)
+
+
+class History:
+    """A workspace's store, and a way to add job rows with chosen fields."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.versions: dict[str, str] = {}
+
+    def job(self, recipe: str, status: str, created_at: datetime, result: Any = None) -> int:
+        if recipe not in self.versions:
+            self.versions[recipe] = self.store.snapshot(recipe, "{}", {}, "alice")
+        with self.store.write() as s:
+            row = Job(
+                recipe=recipe,
+                version_id=self.versions[recipe],
+                status=status,
+                user="alice",
+                created_at=created_at,
+                result=result,
+            )
+            s.add(row)
+            s.flush()
+            return row.id
+
+
+@pytest.fixture
+def history(tmp_path: Path) -> History:
+    with Studio.init(tmp_path / "ws", accept_terms=True, admin="alice") as studio:
+        yield History(studio.store)
+
+
+@pytest.fixture
+def filled(history: History) -> dict[str, int]:
+    """Jobs of two recipes in, before and after [START, END); ids by a short name."""
+    h = history
+    ids = {
+        "before": h.job("a/one.ipynb", "succeeded", START - TICK, {"accepted": 7, "failed": []}),
+        "at_start": h.job(
+            "a/one.ipynb", "succeeded", START, {"accepted": 3, "failed": [{"id": "c1"}]}
+        ),
+        "failed_day1": h.job(
+            "a/one.ipynb", "failed", at(1, 12), {"accepted": 1, "failed": [{"id": "c2"}, {}]}
+        ),
+        # 2026-03-02 01:00 at UTC+2 is still 2026-03-01 in UTC.
+        "queued_tz": h.job(
+            "b/two.ipynb", "queued", datetime(2026, 3, 2, 1, tzinfo=timezone(timedelta(hours=2)))
+        ),
+        "ok_day2": h.job("a/one.ipynb", "succeeded", at(2, 10), {"accepted": 5}),
+        "running_day2": h.job("b/two.ipynb", "running", at(2, 11), {"accepted": 100}),
+        "odd_result": h.job(
+            "b/two.ipynb", "failed", END - timedelta(seconds=1), {"accepted": "many", "failed": 2}
+        ),
+        "cancelled_day3": h.job("a/one.ipynb", "cancelled", at(3, 8)),
+        "at_end": h.job("b/two.ipynb", "succeeded", END, {"accepted": 50, "failed": []}),
+        # Inserted last (highest id) but created earlier: not the recipe's latest job.
+        "late_insert": h.job("a/one.ipynb", "succeeded", at(1, 6), {"failed": [{"id": "c3"}]}),
+    }
+    with h.store.write() as s:
+        for name, status in [
+            ("lp-prod", "connected"),
+            ("lp-test", "connected"),
+            ("shop", "disconnected"),
+            ("files", "untested"),
+        ]:
+            s.add(Connection(name=name, type="http", fields={}, status=status, created_by="alice"))
+    return ids
+
+
+def test_jobs_per_day_groups_by_utc_day_and_status(history: History, filled: dict) -> None:
+    metrics = dashboard_metrics(history.store, START, END)
+    assert metrics["jobs_per_day"] == [
+        {"day": "2026-03-01", "status": "failed", "count": 1},
+        {"day": "2026-03-01", "status": "queued", "count": 1},
+        {"day": "2026-03-01", "status": "succeeded", "count": 2},
+        {"day": "2026-03-02", "status": "running", "count": 1},
+        {"day": "2026-03-02", "status": "succeeded", "count": 1},
+        {"day": "2026-03-03", "status": "cancelled", "count": 1},
+        {"day": "2026-03-03", "status": "failed", "count": 1},
+    ]
+
+
+def test_recipes_count_outcomes_and_name_the_latest_job(history: History, filled: dict) -> None:
+    metrics = dashboard_metrics(history.store, START, END)
+    assert metrics["recipes"] == [
+        {
+            "recipe": "a/one.ipynb",
+            "succeeded": 3,
+            "failed": 1,
+            "latest_job": {
+                "id": filled["cancelled_day3"],
+                "status": "cancelled",
+                "created_at": at(3, 8).isoformat(),
+            },
+        },
+        {
+            "recipe": "b/two.ipynb",
+            "succeeded": 0,
+            "failed": 1,
+            "latest_job": {
+                "id": filled["odd_result"],
+                "status": "failed",
+                "created_at": (END - timedelta(seconds=1)).isoformat(),
+            },
+        },
+    ]
+
+
+def test_connections_are_counted_by_status(history: History, filled: dict) -> None:
+    metrics = dashboard_metrics(history.store, START, END)
+    assert metrics["connections"] == {"connected": 2, "disconnected": 1, "untested": 1}
+
+
+def test_proactive_sums_results_of_finished_jobs(history: History, filled: dict) -> None:
+    metrics = dashboard_metrics(history.store, START, END)
+    # Day 1: 3 + 1 accepted, 1 + 2 + 1 failed (the late insert counts on its own day);
+    # day 2: the running job's result is not counted; day 3: malformed values are ignored.
+    assert metrics["proactive"] == [
+        {"day": "2026-03-01", "accepted": 4, "failed": 4},
+        {"day": "2026-03-02", "accepted": 5, "failed": 0},
+    ]
+
+
+def test_range_boundaries_include_start_and_exclude_end(history: History, filled: dict) -> None:
+    just_start = dashboard_metrics(history.store, START, START + TICK)
+    assert just_start["jobs_per_day"] == [{"day": "2026-03-01", "status": "succeeded", "count": 1}]
+    assert [r["latest_job"]["id"] for r in just_start["recipes"]] == [filled["at_start"]]
+    assert just_start["proactive"] == [{"day": "2026-03-01", "accepted": 3, "failed": 1}]
+
+    before = dashboard_metrics(history.store, START - TICK, START)
+    assert before["jobs_per_day"] == [{"day": "2026-02-28", "status": "succeeded", "count": 1}]
+    assert before["proactive"] == [{"day": "2026-02-28", "accepted": 7, "failed": 0}]
+
+    after = dashboard_metrics(history.store, END, END + timedelta(days=1))
+    assert after["jobs_per_day"] == [{"day": "2026-03-04", "status": "succeeded", "count": 1}]
+    assert after["recipes"][0]["latest_job"]["id"] == filled["at_end"]
+    assert after["proactive"] == [{"day": "2026-03-04", "accepted": 50, "failed": 0}]
+
+
+def test_an_empty_range_or_store_has_empty_figures(history: History) -> None:
+    metrics = dashboard_metrics(history.store, START, END)
+    assert metrics["jobs_per_day"] == [] and metrics["recipes"] == []
+    assert metrics["proactive"] == []
+    assert metrics["connections"] == {"connected": 0, "disconnected": 0, "untested": 0}
+    assert recipes_with_jobs(history.store) == []
+
+
+def test_recipes_with_jobs_lists_each_recipe_once(history: History, filled: dict) -> None:
+    assert recipes_with_jobs(history.store) == ["a/one.ipynb", "b/two.ipynb"]
+
+
+def test_no_query_scans_the_whole_jobs_table(history: History, filled: dict) -> None:
+    """Each query the dashboard runs reads the jobs through an index (SQLite's plan says
+    `SCAN jobs` for a full table scan)."""
+    statements: list[tuple[str, Any]] = []
+
+    def record(_conn, _cursor, statement, parameters, _context, _many) -> None:  # type: ignore[no-untyped-def]
+        if statement.lstrip().upper().startswith("SELECT") and "jobs" in statement:
+            statements.append((statement, parameters))
+
+    event.listen(history.store.engine, "before_cursor_execute", record)
+    try:
+        dashboard_metrics(history.store, START, END)
+        recipes_with_jobs(history.store)
+    finally:
+        event.remove(history.store.engine, "before_cursor_execute", record)
+    assert len(statements) == 5
+    with history.store.engine.connect() as conn:
+        for statement, parameters in statements:
+            plan = conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {statement}", parameters).all()
+            details = [row[-1] for row in plan]
+            assert "SCAN jobs" not in details, (statement, details)
+            assert any("INDEX" in detail for detail in details), (statement, details)

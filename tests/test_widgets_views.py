@@ -1,0 +1,197 @@
+"""The job history, dashboard and gallery views, driven like a user: values and clicks."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import quote
+
+import pytest
+
+from lpstudio.store import FINAL_STATES
+from lpstudio.studio import Studio
+from lpstudio.widgets.dashboard import Dashboard
+from lpstudio.widgets.gallery import GalleryView
+from lpstudio.widgets.jobs import RERUN_WARNING, JobsView
+
+from .conftest import wait_for, write_recipe
+
+PNG = b"\x89PNG\r\n\x1a\n"
+OK = "p/ok.ipynb"
+BOOM = "<b>bold/boom.ipynb"
+
+
+@pytest.fixture(scope="module")
+def ran(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, dict[str, int]]]:
+    """A workspace with one succeeded job and one failed job whose names and error carry
+    HTML: (root, job ids by recipe)."""
+    root = tmp_path_factory.mktemp("views") / "ws"
+    with Studio.init(root, accept_terms=True, admin="alice") as studio:
+        write_recipe(root, "p/ok")
+        write_recipe(root, "<b>bold/boom", cells=("raise ValueError('<script>alert(1)</script>')",))
+        ok = studio.run("p/ok")
+        boom = studio.run("<b>bold/boom")
+    assert (ok.status, boom.status) == ("succeeded", "failed")
+    yield root, {OK: ok.id, BOOM: boom.id}
+
+
+@pytest.fixture
+def opened(ran: tuple[Path, dict[str, int]]) -> Iterator[Studio]:
+    with Studio.open(ran[0], user="alice") as studio:
+        yield studio
+
+
+def test_jobs_view_shows_jobs_with_colours_links_and_escaped_text(opened: Studio, ran) -> None:
+    root, _ids = ran
+    view = JobsView(opened)
+    try:
+        shown = {row["recipe"]: row for row in view.rows}
+        assert {OK, BOOM} <= set(shown)
+        assert shown[OK]["status"] == "succeeded" and shown[BOOM]["status"] == "failed"
+        table = view.table.value
+        assert 'color:green;font-weight:bold">succeeded' in table
+        assert 'color:red;font-weight:bold">failed' in table
+        assert "&lt;script&gt;alert(1)&lt;/script&gt;" in table and "<script>" not in table
+        assert "&lt;b&gt;bold/boom.ipynb" in table and "<b>bold" not in table
+        for row in shown.values():
+            output = row["output_path"]
+            assert not Path(output).is_absolute() and (root / output).is_file()
+            assert f'href="{quote(output)}"' in table
+        assert set(view.recipe.options) >= {"all", OK, BOOM}
+        assert view.rerun_warning.value.count("side effects") == 1
+        assert "delivery ledger" in RERUN_WARNING
+    finally:
+        view.close()
+
+
+def test_jobs_view_filters_by_status_recipe_and_since(opened: Studio, ran) -> None:
+    _root, ids = ran
+    view = JobsView(opened)
+    try:
+        view.status.value = "failed"
+        assert view.rows and {row["status"] for row in view.rows} == {"failed"}
+        assert ids[BOOM] in [row["id"] for row in view.rows]
+        view.recipe.value = OK
+        assert view.rows == []
+        assert "no jobs match" in view.table.value
+        assert view.rerun_button.disabled
+        view.status.value = "all"
+        assert {row["recipe"] for row in view.rows} == {OK}
+        view.since.value = "1h"
+        assert [row["id"] for row in view.rows][-1] == ids[OK]
+        view.recipe.value = "all"
+        view.status.value = "running"
+        assert view.rows == []
+    finally:
+        view.close()
+
+
+def test_rerun_of_a_failed_job_runs_it_again_in_the_background(opened: Studio, ran) -> None:
+    _root, ids = ran
+    view = JobsView(opened)
+    view.status.value = "failed"
+    assert view.rerun_job.value == ids[BOOM] and not view.rerun_button.disabled
+
+    def rerun_done() -> list:
+        return [
+            job
+            for job in opened.jobs(limit=1000)
+            if job.rerun_of == ids[BOOM] and job.status in FINAL_STATES
+        ]
+
+    try:
+        view.rerun_button.click()
+        view.rerun_button.click()  # a second click while it runs starts nothing
+        assert "being rerun already" in view.notice.value
+        (rerun,) = wait_for(rerun_done, timeout=120, what="the rerun to finish")
+    finally:
+        view.close()  # waits for the rerun thread
+    assert rerun.trigger == "rerun" and rerun.status == "failed"
+    assert f"rerun of job {ids[BOOM]}: job {rerun.id} failed" in view.notice.value
+    assert rerun.id in [row["id"] for row in view.rows]
+
+
+def test_jobs_view_refreshes_itself_until_closed(studio: Studio) -> None:
+    write_recipe(studio.workspace.root, "p/ok")
+    view = JobsView(studio, refresh_seconds=0.05)
+    assert view.rows == []
+    recipe = studio.recipe("p/ok")
+    version = studio.store.snapshot(recipe.name, recipe.canonical_json(), {}, "alice")
+    job = studio.store.create_job(recipe=recipe.name, version_id=version, user="alice")
+    wait_for(lambda: [row["id"] for row in view.rows] == [job.id], what="the auto-refresh")
+    view.close()
+    assert not view._timer.is_alive()
+    assert view.recipe.options == ("all", recipe.name)
+
+
+def test_dashboard_figures_match_the_jobs_and_charts_are_pngs(opened: Studio) -> None:
+    dashboard = Dashboard(opened)
+    jobs = opened.jobs(limit=1000)
+    per_status = Counter()
+    for row in dashboard.metrics["jobs_per_day"]:
+        per_status[row["status"]] += row["count"]
+    assert per_status == Counter(job.status for job in jobs)
+    outcomes = {row["recipe"]: row for row in dashboard.metrics["recipes"]}
+    for recipe in (OK, BOOM):
+        mine = [job for job in jobs if job.recipe == recipe]
+        assert outcomes[recipe]["succeeded"] == sum(job.status == "succeeded" for job in mine)
+        assert outcomes[recipe]["failed"] == sum(job.status == "failed" for job in mine)
+        assert outcomes[recipe]["latest_job"]["id"] == max(job.id for job in mine)
+    assert dashboard.metrics["connections"] == {"connected": 0, "disconnected": 0, "untested": 0}
+    for image in (dashboard.jobs_image, dashboard.recipes_image, dashboard.proactive_image):
+        assert bytes(image.value).startswith(PNG)
+    assert "<b>bold" not in dashboard.summary.value
+    first = dashboard.metrics
+    dashboard.range.value = 30
+    assert dashboard.metrics is not first
+    assert dashboard.metrics["start"] < first["start"]
+    assert dashboard.metrics["jobs_per_day"] == first["jobs_per_day"]
+
+
+def test_dashboard_draws_proactive_recipients(studio: Studio) -> None:
+    write_recipe(studio.workspace.root, "shop/cart")
+    recipe = studio.recipe("shop/cart")
+    version = studio.store.snapshot(recipe.name, recipe.canonical_json(), {}, "alice")
+    job = studio.store.create_job(recipe=recipe.name, version_id=version, user="alice")
+    studio.store.finish_job(job.id, "succeeded", result={"accepted": 4, "failed": [{}, {}]})
+    dashboard = Dashboard(studio, days=90)
+    (day,) = dashboard.metrics["proactive"]
+    assert (day["accepted"], day["failed"]) == (4, 2)
+    assert "4 accepted, 2 failed" in dashboard.summary.value
+    assert bytes(dashboard.proactive_image.value).startswith(PNG)
+
+
+def test_gallery_try_recipe_creates_the_notebook(studio: Studio) -> None:
+    root = studio.workspace.root
+    gallery = GalleryView(studio)
+    card = gallery.cards["payment_reminder"]
+    assert card.form.layout.display == "none"
+    card.try_button.click()
+    assert card.form.layout.display != "none"
+    assert card.new_name.value == "payment_reminder"
+    card.project.value = "billing"
+    card.create_button.click()
+    created = root / "projects" / "billing" / "payment_reminder.ipynb"
+    assert created.is_file()
+    assert 'href="projects/billing/payment_reminder.ipynb"' in card.result.value
+    card.create_button.click()  # a second copy is refused
+    assert "already exists" in card.result.value
+
+
+def test_gallery_shows_errors_escaped_and_writes_nothing(studio: Studio) -> None:
+    root = studio.workspace.root
+    before = sorted(p.relative_to(root) for p in root.rglob("*"))
+    card = GalleryView(studio).cards["payment_reminder"]
+    card.try_button.click()
+    card.project.value = "../x"
+    card.create_button.click()
+    assert "outside" in card.result.value and "fix:" in card.result.value
+    card.project.value = "../<i>x"
+    card.create_button.click()
+    assert "&lt;i&gt;x" in card.result.value and "<i>" not in card.result.value
+    card.project.value = "billing"
+    card.new_name.value = ".hidden"
+    card.create_button.click()
+    assert "invalid recipe name" in card.result.value
+    assert sorted(p.relative_to(root) for p in root.rglob("*")) == before
