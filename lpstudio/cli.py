@@ -758,6 +758,142 @@ def connections_remove(name: str, workspace: Path | None, as_json: bool) -> None
 
 
 @main.command()
+@click.argument("recipe")
+@click.option(
+    "--reset-since",
+    metavar="TIME",
+    help="Restart a poll trigger from this moment (ISO date or 2h, 7d ago).",
+)
+@workspace_option
+@json_option
+@handles_errors
+def start(recipe: str, reset_since: str | None, workspace: Path | None, as_json: bool) -> None:
+    """Start RECIPE: its trigger fires in `lpstudio scheduler` from now on."""
+    with _studio(workspace) as studio:
+        settings = studio.start(recipe, reset_since=reset_since)
+    _echo_or_json(as_json, settings, f"started {recipe}")
+
+
+@main.command()
+@click.argument("recipe")
+@workspace_option
+@json_option
+@handles_errors
+def stop(recipe: str, workspace: Path | None, as_json: bool) -> None:
+    """Stop RECIPE: its trigger processes nothing until it starts again."""
+    with _studio(workspace) as studio:
+        settings = studio.stop(recipe)
+    _echo_or_json(as_json, settings, f"stopped {recipe}")
+
+
+@main.command()
+@click.argument("recipe")
+@workspace_option
+@json_option
+@handles_errors
+def versions(recipe: str, workspace: Path | None, as_json: bool) -> None:
+    """List RECIPE's versions (notebook and settings), newest first."""
+    with _studio(workspace) as studio:
+        found = studio.versions(recipe)
+    if as_json:
+        _emit(found)
+        return
+    for version in found:
+        click.echo(
+            f"{version['id'][:12]}  {version['created_at'][:19]}  "
+            f"{version['created_by']:<12} {json.dumps(version['settings'])[:60]}"
+        )
+
+
+@main.command()
+@click.argument("recipe")
+@click.argument("version")
+@workspace_option
+@json_option
+@handles_errors
+def restore(recipe: str, version: str, workspace: Path | None, as_json: bool) -> None:
+    """Make RECIPE's notebook and settings those of VERSION (an id or its first characters)."""
+    with _studio(workspace) as studio:
+        restored = studio.restore(recipe, version)
+    _echo_or_json(as_json, restored, f"restored {recipe} to version {restored['id'][:12]}")
+
+
+@main.command()
+@click.option(
+    "--older-than",
+    type=float,
+    metavar="DAYS",
+    help="Retention in days (default: the workspace's jobs.retention_days, 30).",
+)
+@workspace_option
+@json_option
+@handles_errors
+def purge(older_than: float | None, workspace: Path | None, as_json: bool) -> None:
+    """Erase the data of old jobs: outputs and events go; ids, statuses and times stay."""
+    with _studio(workspace) as studio:
+        ids = studio.purge(older_than)
+    _echo_or_json(as_json, {"purged": ids}, f"purged {len(ids)} job(s)")
+
+
+@main.command()
+@click.option("--limit", type=click.IntRange(1, 10_000), default=50, show_default=True)
+@workspace_option
+@json_option
+@handles_errors
+def audit(limit: int, workspace: Path | None, as_json: bool) -> None:
+    """Read the audit log: who changed what, and when."""
+    with _studio(workspace) as studio:
+        entries = [
+            {
+                "at": e.at.isoformat(),
+                "user": e.user,
+                "action": e.action,
+                "target": e.target,
+                "detail": e.detail,
+            }
+            for e in studio.store.audit_log(limit)
+        ]
+    if as_json:
+        _emit(entries)
+        return
+    for entry in entries:
+        click.echo(
+            f"{entry['at'][:19]}  {entry['user']:<12} {entry['action']:<12} "
+            f"{entry['target']} {json.dumps(entry['detail']) if entry['detail'] else ''}"
+        )
+
+
+@main.command()
+@click.option("--workers", type=click.IntRange(1, 64), default=2, show_default=True)
+@click.option(
+    "--grace",
+    type=float,
+    default=30,
+    show_default=True,
+    help="Seconds running jobs get to finish on SIGTERM before they are requeued.",
+)
+@workspace_option
+@handles_errors
+def scheduler(workers: int, grace: float, workspace: Path | None) -> None:
+    """Run schedules, polls and queued jobs until SIGTERM."""
+    import logging
+
+    from .scheduler import Scheduler
+
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(name)s %(message)s", stream=sys.stderr
+    )
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    logging.getLogger("papermill").setLevel(logging.WARNING)
+    logging.getLogger("traitlets").setLevel(logging.WARNING)
+    with _studio(workspace) as studio:
+        daemon = Scheduler(studio, workers=workers, grace_seconds=grace)
+        signal.signal(signal.SIGTERM, lambda *_: daemon.stop())
+        signal.signal(signal.SIGINT, lambda *_: daemon.stop())
+        daemon.run_forever()
+
+
+@main.command()
 @click.option(
     "--port",
     type=click.IntRange(0, 65535),

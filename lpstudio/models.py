@@ -123,6 +123,9 @@ class Job(Base):
     worker: Mapped[str | None] = mapped_column(String(255), nullable=True)
     heartbeat_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     cancel_requested: Mapped[bool] = mapped_column(default=False)
+    not_before: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    attempt: Mapped[int] = mapped_column(Integer, default=1)
+    purged: Mapped[bool] = mapped_column(default=False)
 
 
 class Connection(Base):
@@ -178,3 +181,43 @@ class TriggerState(Base):
     cursor: Mapped[Any] = mapped_column(JSON, nullable=True)
     seen: Mapped[list[str]] = mapped_column(JSON, default=list)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    next_poll_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    errors: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+
+class ScheduleRun(Base):
+    """One due run of a schedule, claimed once: the unique key is (recipe, due time)."""
+
+    __tablename__ = "schedule_runs"
+    __table_args__ = (UniqueConstraint("recipe", "due_at", name="uq_schedule_runs_recipe_due"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    recipe: Mapped[str] = mapped_column(String(1024))
+    due_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    job_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    skipped: Mapped[bool] = mapped_column(default=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class AuditEntry(Base):
+    """Who changed what, and when."""
+
+    __tablename__ = "audit"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)
+    user: Mapped[str] = mapped_column(String(255))
+    action: Mapped[str] = mapped_column(String(64))
+    target: Mapped[str] = mapped_column(String(1024))
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class Lease(Base):
+    """A named lease (the scheduler leader's), held until it expires."""
+
+    __tablename__ = "leases"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(255))
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())

@@ -40,6 +40,39 @@ METADATA_SCHEMA: dict[str, Any] = {
                 "trigger": {"type": "string"},
                 "interval_minutes": {"type": "number", "exclusiveMinimum": 0},
                 "batch_size": {"type": "integer", "minimum": 1, "maximum": 10000},
+                "conditions": {
+                    "description": "filters on trigger records, e.g. {'match': 'all', 'rules': "
+                    "[{'field': 'total_price', 'op': '>=', 'value': 50}]}",
+                    "type": "object",
+                    "required": ["rules"],
+                    "properties": {
+                        "match": {"enum": ["all", "any"]},
+                        "rules": {
+                            "type": "array",
+                            "items": {
+                                "type": "object",
+                                "required": ["field", "op"],
+                                "properties": {
+                                    "field": {"type": "string"},
+                                    "op": {
+                                        "enum": [
+                                            "==",
+                                            "!=",
+                                            ">",
+                                            ">=",
+                                            "<",
+                                            "<=",
+                                            "contains",
+                                            "exists",
+                                        ]
+                                    },
+                                    "value": {},
+                                },
+                            },
+                        },
+                    },
+                },
+                "missed_runs": {"enum": ["run_once", "skip"]},
                 "path": {"type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9_./-]*$"},
                 "input_schema": {"type": "object"},
                 "response_schema": {"type": "object"},

@@ -37,7 +37,7 @@ ENGINE_NAME = "lpstudio"
 
 @dataclass
 class Stop:
-    """Why the watchdog stopped a job: 'timeout' or 'cancelled'."""
+    """Why a job was stopped: 'timeout', 'cancelled' or 'requeue'."""
 
     reason: str
     detail: str
@@ -85,9 +85,10 @@ class Watchdog(threading.Thread):
         self._done.set()
         _active.discard(self)
 
-    def interrupt(self, detail: str) -> None:
-        """Stops the job now (from a signal handler): it ends cancelled, not failed."""
-        self.stop = Stop("cancelled", detail)
+    def interrupt(self, detail: str, reason: str = "cancelled") -> None:
+        """Stops the job now: it ends cancelled (a signal), or goes back to the queue
+        (`reason="requeue"`, a scheduler shutting down)."""
+        self.stop = Stop(reason, detail)
         kill_kernel(self._km)
 
 
@@ -273,16 +274,19 @@ def execute_job(workspace: Workspace, store: Store, job_id: int, progress_bar: b
         for km in kernel_managers:
             shutdown_kernel(km)
         stop = watchdog.stop
-        if stop is not None:
-            status = CANCELLED if stop.reason == "cancelled" else FAILED
-            error = {"ename": "Timeout" if stop.reason == "timeout" else "Cancelled"}
-            error["evalue"] = stop.detail
-        if error is not None and "cell" not in error:
-            # papermill completes the interrupted cell too, so it is the last one reported.
-            error["cell"] = cells_done[0] - 1 if cells_done[0] else None
-            error.setdefault("traceback", [])
-            writer.add_banner(error)
-        elif writer.nb is not None:
-            writer(writer.nb)  # the final state, with papermill's error banner if any
-        store.finish_job(job_id, status, error=scrub(error, secrets), result=writer.outputs())
+        if stop is not None and stop.reason == "requeue":
+            store.requeue(job_id)
+        else:
+            if stop is not None:
+                status = CANCELLED if stop.reason == "cancelled" else FAILED
+                error = {"ename": "Timeout" if stop.reason == "timeout" else "Cancelled"}
+                error["evalue"] = stop.detail
+            if error is not None and "cell" not in error:
+                # papermill completes the interrupted cell too: it is the last one reported.
+                error["cell"] = cells_done[0] - 1 if cells_done[0] else None
+                error.setdefault("traceback", [])
+                writer.add_banner(error)
+            elif writer.nb is not None:
+                writer(writer.nb)  # the final state, with papermill's error banner if any
+            store.finish_job(job_id, status, error=scrub(error, secrets), result=writer.outputs())
     return store.job(job_id)

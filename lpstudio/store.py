@@ -17,14 +17,25 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event, func, inspect, select, text, update
+from sqlalchemy import (
+    Engine,
+    and_,
+    create_engine,
+    event,
+    func,
+    inspect,
+    or_,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.orm import Session, sessionmaker
 
 from .errors import NotFoundError
-from .models import Activation, Job, Notebook, RecipeVersion, User, utcnow
+from .models import Activation, AuditEntry, Job, Notebook, RecipeVersion, User, utcnow
 
 #: The newest migration; a store at this revision needs no Alembic at start-up.
-SCHEMA_HEAD = "0002"
+SCHEMA_HEAD = "0003"
 
 #: Job states; the last three are final.
 QUEUED, RUNNING, SUCCEEDED, FAILED, CANCELLED = (
@@ -228,12 +239,14 @@ class Store:
             s.execute(update(Job).where(Job.id == job_id).values(**fields))
 
     def start_job(self, job_id: int, cells_total: int, output_path: str) -> bool:
-        """Moves a queued job to running; False when it was cancelled meanwhile."""
+        """Moves a queued job (or one this process claimed) to running; False when it was
+        cancelled or taken meanwhile."""
         now = utcnow()
+        mine = and_(Job.status == RUNNING, Job.worker == worker_id())
         with self.write() as s:
             done = s.execute(
                 update(Job)
-                .where(Job.id == job_id, Job.status == QUEUED)
+                .where(Job.id == job_id, or_(Job.status == QUEUED, mine))
                 .values(
                     status=RUNNING,
                     started_at=now,
@@ -253,6 +266,61 @@ class Store:
                 .where(Job.id == job_id, Job.status.not_in(FINAL_STATES))
                 .values(status=status, finished_at=utcnow(), **fields)
             )
+
+    def claim_job(self, job_id: int, running_limit: int) -> bool:
+        """Takes a queued job for this process if its recipe runs fewer than `running_limit`
+        jobs: one conditional update, so two schedulers never both take it."""
+        now = utcnow()
+        running = (
+            select(func.count(Job.id))
+            .where(
+                Job.recipe == select(Job.recipe).where(Job.id == job_id).scalar_subquery(),
+                Job.status == RUNNING,
+            )
+            .scalar_subquery()
+        )
+        with self.write() as s:
+            done = s.execute(
+                update(Job)
+                .where(Job.id == job_id, Job.status == QUEUED, running < running_limit)
+                .values(status=RUNNING, worker=worker_id(), started_at=now, heartbeat_at=now)
+            )
+            return done.rowcount == 1
+
+    def queued_jobs(self, now: datetime, limit: int = 200) -> list[tuple[int, str, str]]:
+        """Queued jobs that may start now, oldest first: (id, recipe, trigger)."""
+        with self.read() as s:
+            rows = s.execute(
+                select(Job.id, Job.recipe, Job.trigger)
+                .where(Job.status == QUEUED, or_(Job.not_before.is_(None), Job.not_before <= now))
+                .order_by(Job.id)
+                .limit(limit)
+            ).all()
+        return [(row[0], row[1], row[2]) for row in rows]
+
+    def requeue(self, job_id: int) -> None:
+        """Puts a job back in the queue (its worker stopped before it could finish)."""
+        with self.write() as s:
+            s.execute(
+                update(Job)
+                .where(Job.id == job_id, Job.status == RUNNING)
+                .values(
+                    status=QUEUED,
+                    worker=None,
+                    started_at=None,
+                    heartbeat_at=None,
+                    cells_done=0,
+                    cancel_requested=False,
+                )
+            )
+
+    def audit(self, user: str, action: str, target: str, **detail: Any) -> None:
+        with self.write() as s:
+            s.add(AuditEntry(user=user, action=action, target=target, detail=detail, at=utcnow()))
+
+    def audit_log(self, limit: int = 100) -> Sequence[AuditEntry]:
+        with self.read() as s:
+            return s.scalars(select(AuditEntry).order_by(AuditEntry.id.desc()).limit(limit)).all()
 
     def heartbeat(self, job_id: int) -> bool:
         """Marks the job alive; returns True when someone asked to cancel it."""
@@ -288,7 +356,13 @@ class Store:
             for job_id, worker, beat in running
             if _worker_is_gone(worker) or (beat is not None and beat < deadline)
         ]
-        for job_id in lost:
+        with self.read() as s:
+            untouched = set(
+                s.scalars(select(Job.id).where(Job.id.in_(lost), Job.cells_done == 0)).all()
+            )
+        for job_id in untouched:
+            self.requeue(job_id)  # no cell ran: nothing happened yet, run it again
+        for job_id in [j for j in lost if j not in untouched]:
             self.finish_job(
                 job_id,
                 FAILED,

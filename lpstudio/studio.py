@@ -12,11 +12,13 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from sqlalchemy import select, update
+
 from .connections import Connections, bind_connections
 from .errors import InputError, WorkspaceError
 from .executor import Executor, LocalExecutor
 from .gallery import Template, copy_template, find_template, list_templates
-from .models import Job
+from .models import Job, utcnow
 from .parameters import coerce
 from .recipe import Recipe
 from .runner import write_notebook
@@ -246,7 +248,7 @@ class Studio:
             user = s.get(User, self.user)
         return user.role if user is not None else "operator"
 
-    def start(self, ref: str | os.PathLike[str]) -> dict[str, Any]:
+    def start(self, ref: str | os.PathLike[str], reset_since: str | None = None) -> dict[str, Any]:
         """Marks a recipe started, once its settings are complete (connections bound and
         connected, values valid); says what is missing otherwise."""
         recipe = self.recipe(ref)
@@ -261,16 +263,134 @@ class Studio:
                     field=f"connections.{slot}",
                     fix=f"fix it and test it with `lpstudio connections test {name}`",
                 )
+        if recipe.trigger_kind == "schedule":
+            from .scheduler import validate_cron
+
+            trigger = recipe.metadata.get("trigger", {})
+            validate_cron(trigger.get("cron", ""), trigger.get("timezone", "UTC"))
+        if recipe.trigger_kind == "poll":
+            self._fix_since(recipe, settings, reset_since)
         saved = saved_settings(self.store, recipe.name)
-        save_settings(self.store, recipe.name, {**saved, "state": "started"}, self.user)
-        return {**settings, "state": "started"}
+        new = {**saved, "state": "started", "started_at": utcnow().isoformat()}
+        save_settings(self.store, recipe.name, new, self.user)
+        self.store.audit(self.user, "start", recipe.name)
+        return {**settings, **new}
+
+    def _fix_since(self, recipe: Recipe, settings: dict[str, Any], reset: str | None) -> None:
+        """A poll trigger's "since" is fixed at its first start; only `reset` changes it."""
+        from .models import TriggerState
+
+        with self.store.write() as s:
+            state = s.get(TriggerState, recipe.name)
+            if state is not None and reset is None:
+                return
+            since = parse_moment(reset, "since") if reset else None
+            start = (
+                since
+                or (
+                    datetime.fromisoformat(settings["since"]) if settings.get("since") else utcnow()
+                )
+            ).isoformat()
+            if state is None:
+                s.add(
+                    TriggerState(
+                        recipe=recipe.name, since=start, seen=[], errors=0, updated_at=utcnow()
+                    )
+                )
+            else:
+                state.since, state.cursor, state.seen, state.next_poll_at = start, None, [], None
 
     def stop(self, ref: str | os.PathLike[str]) -> dict[str, Any]:
         """Marks a recipe stopped: its triggers process nothing until it starts again."""
         recipe = self.recipe(ref)
         saved = saved_settings(self.store, recipe.name)
         save_settings(self.store, recipe.name, {**saved, "state": "stopped"}, self.user)
+        self.store.audit(self.user, "stop", recipe.name)
         return {**saved, "state": "stopped"}
+
+    def versions(self, ref: str | os.PathLike[str]) -> list[dict[str, Any]]:
+        """The recipe's versions, newest first: who made each, when, and its settings."""
+        from .models import RecipeVersion
+
+        name = self.recipe(ref).name
+        with self.store.read() as s:
+            rows = s.scalars(
+                select(RecipeVersion)
+                .where(RecipeVersion.recipe == name)
+                .order_by(RecipeVersion.created_at.desc())
+            ).all()
+        return [
+            {
+                "id": v.id,
+                "created_at": v.created_at.isoformat(),
+                "created_by": v.created_by,
+                "settings": v.settings,
+            }
+            for v in rows
+        ]
+
+    def restore(self, ref: str | os.PathLike[str], version: str) -> dict[str, Any]:
+        """Writes an old version's notebook and settings back as the recipe's current ones.
+        Versions are content-addressed, so the restored content keeps that version's id."""
+        recipe = self.recipe(ref)
+        matches = [v for v in self.versions(ref) if v["id"].startswith(version)]
+        if len(matches) != 1:
+            raise InputError(
+                f"{'no' if not matches else 'more than one'} version of {recipe.name} "
+                f"starts with {version!r}",
+                field="version",
+                fix=f"list them with `lpstudio versions {recipe.name}`",
+            )
+        chosen = matches[0]
+        content = self.store.version_notebook(chosen["id"])
+        assert recipe.path is not None
+        tmp = recipe.path.with_name(f".{recipe.path.name}.restore")
+        tmp.write_text(content)
+        os.replace(tmp, recipe.path)
+        saved = saved_settings(self.store, recipe.name)
+        save_settings(self.store, recipe.name, {**saved, **chosen["settings"]}, self.user)
+        self.store.audit(self.user, "restore", recipe.name, version=chosen["id"])
+        return chosen
+
+    def purge(self, older_than_days: float | None = None) -> list[int]:
+        """Erases the data of jobs older than the retention period (30 days by default):
+        output notebooks, events, parameters and results go; id, status and times stay."""
+        from .models import Job
+
+        days = (
+            older_than_days
+            if older_than_days is not None
+            else float(self.workspace.setting("jobs", "retention_days", 30))
+        )
+        cutoff = utcnow() - timedelta(days=days)
+        with self.store.read() as s:
+            old = s.execute(
+                select(Job.id, Job.output_path).where(
+                    Job.purged.is_(False),
+                    Job.finished_at.is_not(None),
+                    Job.finished_at < cutoff,
+                )
+            ).all()
+        for _job_id, output in old:
+            if output:
+                (self.workspace.root / output).unlink(missing_ok=True)
+        ids = [job_id for job_id, _ in old]
+        for start in range(0, len(ids), 500):
+            with self.store.write() as s:
+                s.execute(
+                    update(Job)
+                    .where(Job.id.in_(ids[start : start + 500]))
+                    .values(
+                        purged=True,
+                        event=None,
+                        parameters={},
+                        result=None,
+                        output_path=None,
+                    )
+                )
+        if ids:
+            self.store.audit(self.user, "purge", f"{len(ids)} jobs", older_than_days=days)
+        return ids
 
     # -- settings --------------------------------------------------------------------------
 
@@ -319,8 +439,12 @@ class Studio:
         if since is not None:
             new["since"] = parse_moment(since, "since").isoformat()
         save_settings(self.store, recipe.name, new, self.user)
-        self.store.snapshot(recipe.name, recipe.canonical_json(),
-                            {"parameters": coerced, "connections": chosen}, self.user)
+        self.store.snapshot(
+            recipe.name,
+            recipe.canonical_json(),
+            {"parameters": coerced, "connections": chosen},
+            self.user,
+        )
         return new
 
     def validate(
@@ -405,6 +529,13 @@ class Studio:
     def rerun(self, job_id: int, progress_bar: bool = False) -> Job:
         """Runs a job again with its parameters and cached event, on the latest version."""
         old = self.store.job(job_id)
+        if old.purged:
+            raise InputError(
+                f"job {job_id} was purged after the retention period: its parameters and "
+                "event are gone, so it cannot be rerun",
+                field="job",
+                fix="run the recipe anew with `lpstudio run`",
+            )
         recipe, values = self.validate(old.recipe, old.parameters)
         job = self._queue(recipe, values, old.event, "rerun", old.timeout, rerun_of=old.id)
         return self.executor.run(job.id, progress_bar=progress_bar)

@@ -13,12 +13,49 @@ from .models import Job, TriggerState, utcnow
 from .recipe import Recipe
 from .sdk import chunks
 from .store import QUEUED
+from .templating import lookup
 
 if TYPE_CHECKING:
     from .studio import Studio
 
 #: How many event keys a trigger remembers for de-duplication.
 SEEN_LIMIT = 20_000
+
+
+def _compare(actual: Any, op: str, expected: Any) -> bool:
+    if op == "exists":
+        return actual not in (None, "")
+    if op == "contains":
+        return actual is not None and str(expected) in str(actual)
+    if actual is None:
+        return False
+    if isinstance(expected, int | float) and not isinstance(actual, bool):
+        try:
+            actual = float(actual)
+        except (TypeError, ValueError):
+            return False
+    try:
+        return {
+            "==": actual == expected,
+            "!=": actual != expected,
+            ">": actual > expected,
+            ">=": actual >= expected,
+            "<": actual < expected,
+            "<=": actual <= expected,
+        }[op]
+    except TypeError:
+        return False
+
+
+def matches(event: dict[str, Any], conditions: dict[str, Any] | None) -> bool:
+    """Trigger conditions: simple comparisons on record fields, all or any of them."""
+    if not conditions:
+        return True
+    results = [
+        _compare(lookup(event, rule["field"]), rule["op"], rule.get("value"))
+        for rule in conditions["rules"]
+    ]
+    return any(results) if conditions.get("match") == "any" else all(results)
 
 
 def _poll_spec(recipe: Recipe) -> dict[str, Any]:
@@ -98,7 +135,8 @@ def poll_once(studio: Studio, recipe: Recipe) -> list[int]:
                 if key not in known:
                     known.add(key)
                     seen.append(key)
-                    fresh.append(event)
+                    if matches(event, spec.get("conditions")):
+                        fresh.append(event)
             batches: list[Any] = (
                 list(chunks(fresh, spec["batch_size"])) if spec.get("batch_size") else fresh
             )

@@ -204,8 +204,12 @@ class SandboxState:
         with self._lock:
             now = datetime.now(UTC)
             start = len(self._checkouts)
+            # Like Shopify, a checkout added now was last updated now (never in the future),
+            # so a poll cursor taken earlier never skips it.
             added = [
-                make_checkout(start + offset, self._data_rng, now, item)
+                make_checkout(
+                    start + offset, self._data_rng, now, {"updated_at": now.isoformat(), **item}
+                )
                 for offset, item in enumerate(given)
             ]
             self._checkouts.extend(added)

@@ -1,10 +1,10 @@
 """ipywidgets for recipes: the recipe forms, the gallery, job history and the dashboard.
 
-    from lpstudio.widgets import RecipeForm, JobsView, Dashboard, GalleryView
-    RecipeForm.here()          # in a recipe opened in JupyterLab: its settings form
-    JobsView(studio)           # recent jobs, filters, rerun, links to output notebooks
-    Dashboard(studio, days=7)  # jobs per day, per recipe, proactive volumes, connections
-    GalleryView(studio)        # template cards with "Try recipe"
+from lpstudio.widgets import RecipeForm, JobsView, Dashboard, GalleryView
+RecipeForm.here()          # in a recipe opened in JupyterLab: its settings form
+JobsView(studio)           # recent jobs, filters, rerun, links to output notebooks
+Dashboard(studio, days=7)  # jobs per day, per recipe, proactive volumes, connections
+GalleryView(studio)        # template cards with "Try recipe"
 """
 
 from __future__ import annotations

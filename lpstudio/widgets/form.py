@@ -148,7 +148,9 @@ class RecipeForm(w.VBox):
         if self.role not in EDITING_ROLES:
             for key in ("test", "save"):
                 self.buttons[key].disabled = True
-                self.buttons[key].tooltip = (
+                self.buttons[
+                    key
+                ].tooltip = (
                     f"a{'n' if self.role[0] in 'aeiou' else ''} {self.role} cannot change recipes"
                 )
         for editor in self.fields.values():

@@ -1,0 +1,388 @@
+"""The scheduler daemon: fires schedules and polls of started recipes, and runs the queue.
+
+Every decision that two schedulers on one store could both make is one atomic write:
+- a due schedule run is a unique row (recipe, due time): only one insert succeeds;
+- a poll is claimed by moving the trigger's `next_poll_at` forward with a conditional
+  update, and its jobs are written with the new cursor in one transaction;
+- a queued job is claimed by a conditional update that also checks the recipe's
+  concurrency limit.
+Running jobs heartbeat; jobs whose worker vanished are failed (or requeued when no cell ran).
+On SIGTERM it stops taking work, lets running jobs finish within a grace period, and
+requeues the rest.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import smtplib
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
+from email.message import EmailMessage
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from croniter import croniter
+from sqlalchemy import or_, select, update
+from sqlalchemy.exc import IntegrityError
+
+from .errors import InputError, LpstudioError
+from .models import Job, ScheduleRun, TriggerState, utcnow
+from .recipe import Recipe
+from .runner import _active, execute_job
+from .settings import save_settings, saved_settings
+from .store import FAILED, QUEUED
+from .studio import Studio
+
+log = logging.getLogger("lpstudio.scheduler")
+
+TRIGGERED = ("poll", "schedule", "webhook", "retry")
+AUTO_STOP_AFTER = 60
+
+
+def validate_cron(cron: str, timezone: str, field: str = "trigger.cron") -> None:
+    """Refuses a bad cron expression or time zone with the fix, before anything starts."""
+    if not croniter.is_valid(cron):
+        raise InputError(
+            f"{field} {cron!r} is not a valid cron expression",
+            field=field,
+            fix="use five fields: minute hour day-of-month month day-of-week, e.g. '0 9 * * 1-5'",
+        )
+    try:
+        ZoneInfo(timezone)
+    except (KeyError, ValueError):
+        raise InputError(
+            f"time zone {timezone!r} is unknown",
+            field="trigger.timezone",
+            fix="use an IANA name such as UTC or Europe/Paris",
+        ) from None
+
+
+def due_times(cron: str, timezone: str, after: datetime, until: datetime) -> list[datetime]:
+    """The cron's due moments in (after, until], in UTC, computed in the recipe's zone."""
+    zone = ZoneInfo(timezone)
+    itr = croniter(cron, after.astimezone(zone))
+    found = []
+    while True:
+        moment = itr.get_next(datetime).astimezone(UTC)
+        if moment > until:
+            return found
+        found.append(moment)
+
+
+class Scheduler:
+    """One scheduler process: `tick()` fires what is due; workers run the queue."""
+
+    def __init__(
+        self,
+        studio: Studio,
+        workers: int = 2,
+        clock: Callable[[], datetime] = utcnow,
+        grace_seconds: float = 30,
+        idle_seconds: float = 1.0,
+    ) -> None:
+        self.studio = studio
+        self.store = studio.store
+        self.workers = workers
+        self.clock = clock
+        self.grace_seconds = grace_seconds
+        self.idle_seconds = idle_seconds
+        self._pool = ThreadPoolExecutor(workers, thread_name_prefix="lpstudio-worker")
+        self._running: dict[int, Future[Any]] = {}
+        self._stopping = threading.Event()
+        self._wake = threading.Event()
+        self._recipes: dict[str, Recipe | None] = {}
+        self._last_purge: datetime | None = None
+
+    # -- recipes -----------------------------------------------------------------------
+
+    def _recipe(self, name: str) -> Recipe | None:
+        try:
+            return self.studio.recipe(name)
+        except LpstudioError:
+            return None
+
+    def _started(self) -> list[tuple[Recipe, dict[str, Any]]]:
+        found = []
+        for path in sorted(self.studio.workspace.projects.rglob("*.ipynb")):
+            if ".ipynb_checkpoints" in path.parts:
+                continue
+            name = self.studio.workspace.recipe_name(path)
+            settings = saved_settings(self.store, name)
+            if settings.get("state") == "started":
+                recipe = self._recipe(name)
+                if recipe is not None:
+                    found.append((recipe, settings))
+        return found
+
+    # -- firing ------------------------------------------------------------------------
+
+    def tick(self, now: datetime | None = None) -> list[int]:
+        """Fires due schedules and polls; reaps lost jobs; purges once a day. Returns the
+        ids of the jobs it queued."""
+        now = now or self.clock()
+        queued: list[int] = []
+        stale = float(self.studio.workspace.setting("jobs", "stale_after_seconds", 60))
+        self.store.reap_lost_jobs(timedelta(seconds=stale))
+        for recipe, settings in self._started():
+            kind = recipe.trigger_kind
+            try:
+                if kind == "schedule":
+                    queued += self._fire_schedule(recipe, settings, now)
+                elif kind == "poll":
+                    queued += self._fire_poll(recipe, now)
+            except Exception as exc:  # one recipe's trigger never stops the others
+                self._trigger_error(recipe, exc)
+        if self._last_purge is None or now - self._last_purge > timedelta(days=1):
+            self._last_purge = now
+            self.studio.purge()
+        return queued
+
+    def _fire_schedule(self, recipe: Recipe, settings: dict[str, Any], now: datetime) -> list[int]:
+        trigger = recipe.metadata.get("trigger", {})
+        cron, timezone = trigger.get("cron"), trigger.get("timezone", "UTC")
+        validate_cron(cron or "", timezone)
+        with self.store.read() as s:
+            last = s.scalar(
+                select(ScheduleRun.due_at)
+                .where(ScheduleRun.recipe == recipe.name)
+                .order_by(ScheduleRun.due_at.desc())
+                .limit(1)
+            )
+        started = datetime.fromisoformat(settings.get("started_at", now.isoformat()))
+        due = due_times(cron, timezone, max(last or started, started), now)
+        if not due:
+            return []
+        missed = settings.get("missed_runs", "run_once")
+        on_time = [d for d in due if now - d < timedelta(minutes=1)]
+        fire = on_time[-1:] or (due[-1:] if missed == "run_once" else [])
+        created = []
+        for moment in due:
+            job_id = self._claim_schedule_run(recipe, moment, skipped=moment not in fire)
+            if job_id is not None:
+                created.append(job_id)
+        return created
+
+    def _claim_schedule_run(self, recipe: Recipe, due_at: datetime, skipped: bool) -> int | None:
+        settings = self.studio.settings(recipe)
+        version = self.store.snapshot(
+            recipe.name,
+            recipe.canonical_json(),
+            {"parameters": settings["parameters"], "connections": settings["connections"]},
+            self.studio.user,
+        )
+        try:
+            with self.store.write() as s:
+                run = ScheduleRun(
+                    recipe=recipe.name, due_at=due_at, skipped=skipped, created_at=utcnow()
+                )
+                s.add(run)
+                s.flush()
+                if skipped:
+                    return None
+                job = Job(
+                    recipe=recipe.name,
+                    version_id=version,
+                    status=QUEUED,
+                    trigger="schedule",
+                    parameters=settings["parameters"],
+                    event={"due_at": due_at.isoformat()},
+                    user=self.studio.user,
+                    created_at=utcnow(),
+                    cells_done=0,
+                    cells_total=0,
+                    attempt=1,
+                )
+                s.add(job)
+                s.flush()
+                run.job_id = job.id
+                return job.id
+        except IntegrityError:
+            return None  # another scheduler fired this due run
+
+    def _fire_poll(self, recipe: Recipe, now: datetime) -> list[int]:
+        trigger = recipe.metadata.get("trigger", {})
+        interval = timedelta(minutes=float(trigger.get("interval_minutes", 5)))
+        with self.store.write() as s:
+            claimed = s.execute(
+                update(TriggerState)
+                .where(
+                    TriggerState.recipe == recipe.name,
+                    or_(TriggerState.next_poll_at.is_(None), TriggerState.next_poll_at <= now),
+                )
+                .values(next_poll_at=now + interval)
+            ).rowcount
+        if not claimed:
+            return []
+        from .triggers import poll_once
+
+        ids = poll_once(self.studio, recipe)
+        with self.store.write() as s:
+            s.execute(
+                update(TriggerState)
+                .where(TriggerState.recipe == recipe.name)
+                .values(errors=0, last_error=None)
+            )
+        return ids
+
+    def _trigger_error(self, recipe: Recipe, exc: Exception) -> None:
+        message = f"{type(exc).__name__}: {exc}"
+        log.warning("trigger of %s failed: %s", recipe.name, message)
+        limit = int(self.studio.workspace.setting("triggers", "auto_stop_after", AUTO_STOP_AFTER))
+        with self.store.write() as s:
+            state = s.get(TriggerState, recipe.name)
+            if state is None:
+                state = TriggerState(recipe=recipe.name, since=utcnow().isoformat(), seen=[])
+                s.add(state)
+            state.errors = (state.errors or 0) + 1
+            state.last_error = message
+            errors = state.errors
+        if errors >= limit:
+            saved = saved_settings(self.store, recipe.name)
+            save_settings(self.store, recipe.name, {**saved, "state": "stopped"}, "scheduler")
+            self.store.audit(
+                "scheduler",
+                "auto-stop",
+                recipe.name,
+                reason=f"{errors} consecutive trigger errors",
+                last_error=message,
+            )
+            log.warning("stopped %s after %d consecutive trigger errors", recipe.name, errors)
+
+    # -- the queue ---------------------------------------------------------------------
+
+    def _limit(self, name: str) -> int:
+        if name not in self._recipes:
+            self._recipes[name] = self._recipe(name)
+        recipe = self._recipes[name]
+        return int(recipe.metadata.get("concurrency", 1)) if recipe else 1
+
+    def fill(self) -> int:
+        """Claims queued jobs for idle workers; returns how many it started."""
+        started = 0
+        self._running = {k: f for k, f in self._running.items() if not f.done()}
+        blocked: set[str] = set()
+        for job_id, recipe, trigger in self.store.queued_jobs(self.clock()):
+            if len(self._running) >= self.workers:
+                break
+            if recipe in blocked:
+                continue  # jobs of one recipe run in order
+            state = saved_settings(self.store, recipe).get("state")
+            if trigger in TRIGGERED and state != "started":
+                blocked.add(recipe)  # a stopped recipe processes nothing; its events wait
+                continue
+            if not self.store.claim_job(job_id, self._limit(recipe)):
+                blocked.add(recipe)
+                continue
+            log.info("job %s started (%s, %s)", job_id, recipe, trigger)
+            self._running[job_id] = self._pool.submit(self._run, job_id)
+            started += 1
+        return started
+
+    def _run(self, job_id: int) -> None:
+        job = execute_job(self.studio.workspace, self.store, job_id)
+        log.info("job %s %s (%s)", job.id, job.status, job.recipe)
+        if job.status == FAILED:
+            self._after_failure(job)
+        self._wake.set()
+
+    def _after_failure(self, job: Job) -> None:
+        recipe = self._recipe(job.recipe)
+        retries = (recipe.metadata.get("retries") or {}) if recipe else {}
+        if job.error and job.error.get("ename") == "Cancelled":
+            return
+        if job.attempt <= int(retries.get("count", 0)):
+            interval = float(retries.get("interval", 60))
+            with self.store.write() as s:
+                retry = Job(
+                    recipe=job.recipe,
+                    version_id=job.version_id,
+                    status=QUEUED,
+                    trigger="retry",
+                    parameters=job.parameters,
+                    event=job.event,
+                    user=job.user,
+                    rerun_of=job.id,
+                    created_at=utcnow(),
+                    cells_done=0,
+                    cells_total=0,
+                    attempt=job.attempt + 1,
+                    timeout=job.timeout,
+                    not_before=self.clock() + timedelta(seconds=interval),
+                )
+                s.add(retry)
+                s.flush()
+                log.info("job %s will be retried as job %s in %g s", job.id, retry.id, interval)
+            return
+        self.notify(job)
+
+    def notify(self, job: Job) -> None:
+        """Tells the recipe's failure contacts (a webhook and/or an e-mail) that it failed."""
+        notify = saved_settings(self.store, job.recipe).get("notify") or {}
+        error = job.error or {}
+        body = {
+            "job": job.id,
+            "recipe": job.recipe,
+            "status": job.status,
+            "error": {"ename": error.get("ename"), "evalue": error.get("evalue")},
+        }
+        if notify.get("webhook"):
+            import httpx
+
+            try:
+                httpx.post(notify["webhook"], json=body, timeout=10)
+            except httpx.HTTPError as exc:
+                log.warning("failure webhook for job %s failed: %s", job.id, exc)
+        if notify.get("email"):
+            smtp = self.studio.workspace.config.get("smtp", {})
+            message = EmailMessage()
+            message["Subject"] = f"lpstudio: job {job.id} of {job.recipe} failed"
+            message["From"] = smtp.get("from", "lpstudio@localhost")
+            message["To"] = notify["email"]
+            message.set_content(
+                f"Job {job.id} of {job.recipe} failed: {body['error']['ename']}: "
+                f"{body['error']['evalue']}\n"
+            )
+            try:
+                with smtplib.SMTP(
+                    smtp.get("host", "127.0.0.1"), int(smtp.get("port", 25)), timeout=10
+                ) as client:
+                    client.send_message(message)
+            except OSError as exc:
+                log.warning("failure e-mail for job %s failed: %s", job.id, exc)
+
+    # -- the daemon ----------------------------------------------------------------------
+
+    def run_forever(self) -> None:
+        """Ticks and fills until `stop()`; then drains as SIGTERM asks."""
+        log.info("scheduler started with %d workers", self.workers)
+        while not self._stopping.is_set():
+            try:
+                self.tick()
+                self.fill()
+            except Exception:  # the daemon keeps going; the error is in the log
+                log.exception("scheduler tick failed")
+            self._wake.wait(self.idle_seconds)
+            self._wake.clear()
+        self.drain()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self._wake.set()
+
+    def drain(self) -> None:
+        """Lets running jobs finish within the grace period, then requeues the rest."""
+        running = [f for f in self._running.values() if not f.done()]
+        if running:
+            log.info("waiting up to %g s for %d running job(s)", self.grace_seconds, len(running))
+        deadline = self.clock() + timedelta(seconds=self.grace_seconds)
+        for future in running:
+            remaining = (deadline - self.clock()).total_seconds()
+            with contextlib.suppress(Exception):  # still running: requeued below
+                future.result(timeout=max(0.0, remaining))
+        for watchdog in list(_active):
+            watchdog.interrupt("scheduler stopped before the job finished", reason="requeue")
+        self._pool.shutdown(wait=True)
+        log.info("scheduler stopped")
