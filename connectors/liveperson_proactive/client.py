@@ -1,16 +1,21 @@
 """HTTP to LivePerson: host discovery, AppJWT tokens, rate limits and safe retries.
 
 What may be retried is decided by whether LivePerson can have accepted the request:
-- an answer with an error status (401 "jwt expired", 429, 5xx) rejects the request whole,
-  so it is sent again (a fresh token once; after `Retry-After`; with back-off);
+- an answer with an error status (401, 429, 5xx) rejects the request whole, so it is sent
+  again (with a fresh token once; after `Retry-After`; with back-off); a 401 is "jwt expired"
+  when the token aged, another message when the server no longer knows it (a revoked key, a
+  restarted server): either way the cached token is dropped and a new one fetched, once;
+- a token request answered 429 or 5xx is retried the same way (it is safe to repeat);
 - a connection that failed before the request went out (connect error or timeout) is
   retried too;
 - a request that went out and got no answer (read timeout, dropped connection) may have
-  been accepted: it raises `Uncertain` and is never resent blindly.
+  been accepted: it raises `Uncertain` and is never resent blindly; reads (GET) change
+  nothing and are simply asked again.
 """
 
 from __future__ import annotations
 
+import hashlib
 import threading
 import time
 from typing import Any
@@ -25,14 +30,23 @@ ZONES = {"va": "z1", "lo": "z2", "sy": "z3"}
 DOMAIN_TTL = 24 * 3600
 TOKEN_TTL = 3600
 MAX_TRIES = 6
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
-_tokens: dict[tuple[str, str, str], tuple[str, float]] = {}
+_tokens: dict[tuple[str, str, str, str], tuple[str, float]] = {}
 _domains: dict[tuple[str, str], tuple[str, float]] = {}
 _lock = threading.Lock()
 
 
 class Uncertain(ConnectorError):
     """The request went out and no answer came back: it may have been accepted."""
+
+
+class TokenServerBusy(ConnectorError):
+    """The token server answered 429 or 5xx: no token now, try again after `wait` s."""
+
+    def __init__(self, message: str, *, status: int, wait: float) -> None:
+        super().__init__(message, retryable=True, status=status)
+        self.wait = wait
 
 
 class _Again(Exception):
@@ -107,8 +121,16 @@ class LivePersonClient:
 
     # -- tokens ----------------------------------------------------------------------------
 
-    def _token_key(self) -> tuple[str, str, str]:
-        return (self.base_url, self.account, str(self.conn.config["client_id"]))
+    def _token_key(self) -> tuple[str, str, str, str]:
+        # The secret is part of the key (hashed): a connection with a wrong secret must not
+        # borrow the token another connection of the same app fetched with the right one.
+        secret = str(self.conn.config["client_secret"]).encode()
+        return (
+            self.base_url,
+            self.account,
+            str(self.conn.config["client_id"]),
+            hashlib.sha256(secret).hexdigest(),
+        )
 
     def token(self, fresh: bool = False) -> str:
         """An AppJWT from Sentinel, cached for its lifetime in this process."""
@@ -126,6 +148,13 @@ class LivePersonClient:
                 "client_secret": self.conn.config["client_secret"],
             },
         )
+        if response.status_code == 429 or response.status_code >= 500:
+            raise TokenServerBusy(
+                f"LivePerson's token server answered HTTP {response.status_code}: "
+                f"{error_message(response)}",
+                status=response.status_code,
+                wait=float(response.headers.get("Retry-After") or 2),
+            )
         if response.status_code != 200:
             raise ConnectorError(
                 f"LivePerson refused the app credentials (HTTP {response.status_code}): "
@@ -137,6 +166,14 @@ class LivePersonClient:
             _tokens[key] = (token, time.monotonic() + TOKEN_TTL - 60)
         return token
 
+    def forget_token(self, token: str) -> None:
+        """Drops `token` from the cache (if no other request replaced it already), so the
+        next request fetches a new one right before it is sent."""
+        key = self._token_key()
+        with _lock:
+            if _tokens.get(key, ("",))[0] == token:
+                del _tokens[key]
+
     # -- requests --------------------------------------------------------------------------
 
     def request(self, method: str, service: str, path: str, **kwargs: Any) -> httpx.Response:
@@ -146,27 +183,33 @@ class LivePersonClient:
         refreshed = [False]
 
         def attempt() -> httpx.Response:
+            # The rate limit first, then the token: a token never ages while we wait.
+            self.conn.limiter.acquire(f"liveperson:{self.account}", self.per_second)
             try:
                 token = self.token()
             except httpx.TransportError as exc:  # fetching a token is safe to repeat
                 raise _Again(1.0, f"token request failed: {type(exc).__name__}") from exc
-            self.conn.limiter.acquire(f"liveperson:{self.account}", self.per_second)
+            except TokenServerBusy as exc:
+                raise _Again(exc.wait, str(exc)) from exc
             headers = {"Authorization": f"Bearer {token}"}
             try:
                 response = self.conn.http().request(method, url, headers=headers, **kwargs)
             except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
                 raise _Again(1.0, f"could not connect: {type(exc).__name__}") from exc
             except httpx.TransportError as exc:
+                if method in SAFE_METHODS:  # a read changes nothing: ask again
+                    raise _Again(1.0, f"no answer: {type(exc).__name__}") from exc
                 raise Uncertain(
                     f"no answer from LivePerson ({type(exc).__name__}): the request may "
                     "have been accepted"
                 ) from exc
-            if response.status_code == 401 and "jwt expired" in response.text:
-                if refreshed[0]:
+            if response.status_code == 401:
+                if not refreshed[0]:
+                    refreshed[0] = True
+                    self.forget_token(token)
+                    raise _Again(0.0, f"token refused: {error_message(response)}")
+                if "jwt expired" in response.text:
                     raise ConnectorError("LivePerson keeps answering 'jwt expired'", status=401)
-                refreshed[0] = True
-                self.token(fresh=True)
-                raise _Again(0.0, "token expired")
             if response.status_code == 429:
                 wait = float(response.headers.get("Retry-After") or 1)
                 self.conn.log(f"LivePerson rate limit: waiting {wait:g} s")

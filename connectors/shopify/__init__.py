@@ -2,7 +2,8 @@
 
 A checkout is abandoned once the customer gave contact details but did not pay; each new or
 updated one is an event. Pages follow the `Link` header; 429 answers are waited out for
-their `Retry-After`.
+their `Retry-After` (unless it is longer than `MAX_WAIT`: the poll then fails as retryable
+and the next one picks up). Reading changes nothing, so a lost answer is simply asked again.
 """
 
 from __future__ import annotations
@@ -17,6 +18,9 @@ from lpstudio.sdk import Connection, Connector, ConnectorError, Field, Page
 
 MAX_PAGES_PER_POLL = 10
 PAGE_SIZE = 250
+MAX_TRIES = 8
+MAX_WAIT = 30.0
+NETWORK_TRIES = 3
 
 connector = Connector(
     "shopify",
@@ -77,10 +81,14 @@ _SHOP = re.compile(r"^[a-z0-9][a-z0-9-]*\.myshopify\.com$")
 _NEXT = re.compile(r'<([^>]+)>;\s*rel="next"')
 
 
-class _Throttled(Exception):
-    def __init__(self, wait: float) -> None:
-        super().__init__(f"throttled for {wait} s")
+class _Again(Exception):
+    """An answer or failure after which the same read may simply be tried again."""
+
+    def __init__(self, wait: float, reason: str, status: int | None = None) -> None:
+        super().__init__(reason)
         self.wait = wait
+        self.reason = reason
+        self.status = status
 
 
 def base_url(conn: Connection) -> str:
@@ -97,10 +105,29 @@ def base_url(conn: Connection) -> str:
 def _get(conn: Connection, url: str, params: dict[str, Any] | None) -> httpx.Response:
     headers = {"X-Shopify-Access-Token": str(conn.config["access_token"])}
 
+    network_failures = [0]
+
     def attempt() -> httpx.Response:
-        response = conn.http().get(url, params=params, headers=headers)
+        try:
+            response = conn.http().get(url, params=params, headers=headers)
+        except httpx.TransportError as exc:
+            network_failures[0] += 1
+            reason = f"no answer from Shopify ({type(exc).__name__})"
+            if network_failures[0] >= NETWORK_TRIES:
+                raise ConnectorError(
+                    f"{reason} after {NETWORK_TRIES} tries; the next poll tries again",
+                    retryable=True,
+                ) from exc
+            raise _Again(1.0, reason) from exc
         if response.status_code == 429:
-            raise _Throttled(float(response.headers.get("Retry-After") or 2))
+            wait = float(response.headers.get("Retry-After") or 2)
+            if wait > MAX_WAIT:
+                raise ConnectorError(
+                    f"Shopify's rate limit asks to wait {wait:g} s; the next poll tries again",
+                    retryable=True,
+                    status=429,
+                )
+            raise _Again(wait, "HTTP 429 (rate limit)", status=429)
         if response.status_code != 200:
             raise ConnectorError(
                 f"Shopify answered HTTP {response.status_code}: {response.text[:200]}",
@@ -108,14 +135,21 @@ def _get(conn: Connection, url: str, params: dict[str, Any] | None) -> httpx.Res
             )
         return response
 
-    for tried in Retrying(
-        retry=retry_if_exception_type(_Throttled),
-        wait=lambda state: state.outcome.exception().wait,
-        stop=stop_after_attempt(8),
-        reraise=True,
-    ):
-        with tried:
-            return attempt()
+    try:
+        for tried in Retrying(
+            retry=retry_if_exception_type(_Again),
+            wait=lambda state: state.outcome.exception().wait,
+            stop=stop_after_attempt(MAX_TRIES),
+            reraise=True,
+        ):
+            with tried:
+                return attempt()
+    except _Again as exc:
+        raise ConnectorError(
+            f"Shopify did not answer after {MAX_TRIES} tries: {exc.reason}",
+            retryable=True,
+            status=exc.status,
+        ) from None
     raise AssertionError("unreachable")  # pragma: no cover
 
 
