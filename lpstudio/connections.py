@@ -187,7 +187,7 @@ class Connections:
         values: set[str] = set()
         for token in tokens:
             values.update(str(v) for v in self.vault.open(token).values() if v)
-        return {v for v in values if len(v) >= 4}
+        return {v for v in values if len(v) >= 3}  # shorter ones would mask ordinary text
 
     def test(self, name: str) -> ConnectionInfo:
         """Runs the connector's test and records connected or disconnected, and when."""
@@ -205,8 +205,17 @@ class Connections:
         return self.get(name)
 
 
+def _forms(value: str) -> set[str]:
+    """A secret as it may appear in output: literal, repr'd, JSON-escaped, URL-encoded."""
+    from urllib.parse import quote, quote_plus
+
+    forms = {value, repr(value)[1:-1], json.dumps(value)[1:-1], quote(value, safe=""),
+             quote_plus(value)}
+    return {form for form in forms if form}
+
+
 def scrub_text(text: str, secrets: set[str]) -> str:
-    for value in sorted(secrets, key=len, reverse=True):
+    for value in sorted({f for v in secrets for f in _forms(v)}, key=len, reverse=True):
         text = text.replace(value, MASK)
     return text
 

@@ -413,8 +413,11 @@ class Connector:
             if error.validator == "required":
                 name = error.message.split("'")[1]
             label = known[name].label if name in known else name
+            secret = name in known and known[name].secret
+            # A secret's value never appears in a message, not even when it is wrong.
+            reason = f"fails the '{error.validator}' rule" if secret else error.message
             raise InputError(
-                f"connection field '{name}' ({label}) is invalid: {error.message}",
+                f"connection field '{name}' ({label}) is invalid: {reason}",
                 field=str(name),
                 fix=known[name].hint
                 if name in known and known[name].hint
@@ -468,10 +471,11 @@ def _coerce_field(spec: Field, value: Any) -> Any:
         if spec.type == "number":
             return float(value)
     except ValueError:
+        got = "the value given" if spec.secret else repr(value)
         raise InputError(
-            f"connection field '{spec.name}' expects {spec.type}, got {value!r}",
+            f"connection field '{spec.name}' expects {spec.type}, got {got}",
             field=spec.name,
-            fix=f"give a {spec.type}",
+            fix=f"give {'an' if spec.type[0] in 'aeiou' else 'a'} {spec.type}",
         ) from None
     if spec.type == "boolean":
         return value.strip().lower() in ("1", "true", "yes", "on")

@@ -50,7 +50,7 @@ class TokenServerBusy(ConnectorError):
 
 
 class _Again(Exception):
-    """An answer or failure that proves the request was not accepted: try again."""
+    """An answer or failure after which sending again is safe (not accepted, or a read)."""
 
     def __init__(self, wait: float, reason: str) -> None:
         super().__init__(reason)

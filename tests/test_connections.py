@@ -1,0 +1,447 @@
+"""Connections through the CLI and Studio: secrets stay secret, tests record their status,
+recipes bind connections to their slots (refused clearly before any job when ambiguous).
+
+A fresh sandbox per test stands in for LivePerson and Shopify; the workspace gets its
+connections from `Studio.init(..., sandbox=url)`. Checks that start no kernel run the CLI
+in-process; the one real job runs the real `lpstudio` executable.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner, Result
+
+from lpstudio.cli import main
+from lpstudio.sandbox import Sandbox
+from lpstudio.studio import Studio
+
+from .conftest import run_cli, run_json, write_recipe
+
+SECRET = "sandbox-secret"
+LP_TYPE = "liveperson_proactive"
+
+
+@pytest.fixture
+def sandbox() -> Iterator[Sandbox]:
+    with Sandbox() as running:
+        yield running
+
+
+@pytest.fixture
+def ws(tmp_path: Path, sandbox: Sandbox) -> Path:
+    root = tmp_path / "ws"
+    Studio.init(root, accept_terms=True, admin="alice", sandbox=sandbox.url).close()
+    return root
+
+
+@pytest.fixture
+def cli(ws: Path) -> Callable[..., Result]:
+    def invoke(*args: str, input: str | None = None, env: dict[str, str] | None = None) -> Result:
+        return CliRunner().invoke(main, [*args, "--workspace", str(ws)], input=input, env=env)
+
+    return invoke
+
+
+def as_json(result: Result) -> Any:
+    assert result.stdout.strip(), result.output
+    return json.loads(result.stdout)
+
+
+def listed(cli: Callable[..., Result]) -> dict[str, dict[str, Any]]:
+    result = cli("connections", "list", "--json")
+    assert result.exit_code == 0, result.output
+    return {row["name"]: row for row in as_json(result)}
+
+
+def store_bytes(ws: Path) -> bytes:
+    """The SQLite store as it lies on disk, write-ahead log included."""
+    return b"".join(p.read_bytes() for p in sorted(ws.glob("lpstudio.db*")))
+
+
+def add_lp(cli: Callable[..., Result], name: str, base_url: str, **kwargs: Any) -> Result:
+    return cli(
+        "connections",
+        "add",
+        name,
+        "--type",
+        LP_TYPE,
+        "--field",
+        "account_id=12345678",
+        "--field",
+        "client_id=sandbox-client",
+        "--field",
+        f"base_url={base_url}",
+        "--secret",
+        "client_secret",
+        **kwargs,
+    )
+
+
+# -- listing and adding --------------------------------------------------------------------
+
+
+def test_list_masks_every_secret(cli, sandbox):
+    rows = listed(cli)
+
+    assert set(rows) == {"liveperson", "shopify"}
+    assert rows["liveperson"]["fields"] == {
+        "account_id": "12345678",
+        "client_id": "sandbox-client",
+        "base_url": sandbox.url,
+        "client_secret": "****",
+    }
+    assert rows["shopify"]["fields"]["access_token"] == "****"
+    assert all(row["status"] == "untested" and row["tested_at"] is None for row in rows.values())
+    text = cli("connections", "list")
+    assert text.exit_code == 0 and "client_secret=****" in text.stdout
+    assert SECRET not in text.output and "shpat_sandbox" not in text.output
+
+
+def test_a_secret_is_read_from_the_environment(cli, sandbox, ws):
+    result = add_lp(cli, "lp-env", sandbox.url, env={"LPSTUDIO_SECRET_CLIENT_SECRET": SECRET})
+
+    assert result.exit_code == 0, result.output
+    assert listed(cli)["lp-env"]["fields"]["client_secret"] == "****"
+    tested = cli("connections", "test", "lp-env", "--json")
+    assert tested.exit_code == 0 and as_json(tested)["status"] == "connected"
+    assert SECRET.encode() not in store_bytes(ws)
+
+
+def test_a_secret_is_read_from_standard_input(cli, sandbox, ws):
+    result = add_lp(cli, "lp-stdin", sandbox.url, input=f"{SECRET}\n")
+
+    assert result.exit_code == 0, result.output
+    assert SECRET not in result.output
+    tested = cli("connections", "test", "lp-stdin", "--json")
+    assert tested.exit_code == 0 and as_json(tested)["status"] == "connected"
+
+
+def test_no_secret_on_standard_input_is_refused(cli, sandbox):
+    result = add_lp(cli, "lp-none", sandbox.url, input="")
+
+    assert result.exit_code == 2
+    assert "no value for secret field 'client_secret'" in result.stderr
+    assert "LPSTUDIO_SECRET_CLIENT_SECRET" in result.stderr
+    assert "lp-none" not in listed(cli)
+
+
+def test_a_secret_on_the_command_line_is_refused_and_nothing_is_stored(cli, sandbox, ws):
+    leaked = "cmdline-secret-9931"
+    before = listed(cli)
+
+    result = cli(
+        "connections",
+        "add",
+        "lp-cmd",
+        "--type",
+        LP_TYPE,
+        "--field",
+        "account_id=12345678",
+        "--field",
+        "client_id=sandbox-client",
+        "--field",
+        f"client_secret={leaked}",
+    )
+
+    assert result.exit_code == 2
+    assert "'client_secret' is a secret field" in result.stderr
+    assert "--secret client_secret" in result.stderr
+    assert leaked not in result.output
+    assert listed(cli) == before
+    assert leaked.encode() not in store_bytes(ws)
+
+
+def test_unknown_connector_type_and_unknown_field_are_refused_by_name(cli):
+    unknown_type = cli("connections", "add", "x", "--type", "salesforce", "--json")
+    unknown_field = cli(
+        "connections", "add", "x", "--type", "shopify", "--field", "colour=red", "--json"
+    )
+    not_secret = cli("connections", "add", "x", "--type", "shopify", "--secret", "shop")
+
+    assert unknown_type.exit_code == 2
+    assert as_json(unknown_type)["error"]["field"] == "type"
+    assert "unknown connector type 'salesforce'" in unknown_type.stderr
+    assert LP_TYPE in unknown_type.stderr  # the fix lists the known ones
+    assert unknown_field.exit_code == 2
+    assert as_json(unknown_field)["error"]["field"] == "colour"
+    assert "no field 'colour'" in unknown_field.stderr
+    assert not_secret.exit_code == 2 and "'shop' is not a secret field" in not_secret.stderr
+    assert "x" not in listed(cli)
+
+
+def test_a_field_of_the_wrong_type_is_refused_by_name(cli, sandbox):
+    result = add_lp(
+        cli,
+        "lp-rps",
+        sandbox.url,
+        env={"LPSTUDIO_SECRET_CLIENT_SECRET": SECRET},
+    )
+    assert result.exit_code == 0
+    bad = cli("connections", "update", "lp-rps", "--field", "requests_per_second=fast", "--json")
+
+    assert bad.exit_code == 2
+    assert as_json(bad)["error"]["field"] == "requests_per_second"
+    missing = cli("connections", "add", "lp-x", "--type", LP_TYPE, "--field", "account_id=1")
+    assert missing.exit_code == 2 and "client_id" in missing.stderr
+
+
+# -- testing, updating, removing -----------------------------------------------------------
+
+
+def test_connection_test_records_connected_and_disconnected_with_the_time(cli):
+    good = cli("connections", "test", "liveperson", "--json")
+    shop = cli("connections", "test", "shopify", "--json")
+
+    assert good.exit_code == 0 and shop.exit_code == 0
+    info = as_json(good)
+    assert info["status"] == "connected"
+    assert info["status_message"] == "3 handoffs, 3 skills"
+    assert info["tested_at"]
+    assert as_json(shop)["status"] == "connected"
+
+    wrong = "wrong-secret-5150"
+    updated = cli(
+        "connections",
+        "update",
+        "liveperson",
+        "--secret",
+        "client_secret",
+        "--json",
+        env={"LPSTUDIO_SECRET_CLIENT_SECRET": wrong},
+    )
+    assert updated.exit_code == 0
+    assert as_json(updated)["status"] == "untested"  # a changed connection is tested again
+    bad = cli("connections", "test", "liveperson", "--json")
+
+    assert bad.exit_code == 1
+    info = as_json(bad)
+    assert info["status"] == "disconnected" and info["tested_at"]
+    assert "client id and secret" in info["status_message"]
+    assert wrong not in bad.output
+    row = listed(cli)["liveperson"]
+    assert row["status"] == "disconnected" and row["tested_at"] == info["tested_at"]
+    assert row["fields"]["client_secret"] == "****"
+
+
+def test_update_changes_plain_fields_keeps_secrets_and_remove_deletes(cli, sandbox, ws):
+    updated = cli(
+        "connections", "update", "liveperson", "--field", "requests_per_second=5", "--json"
+    )
+
+    assert updated.exit_code == 0, updated.output
+    assert as_json(updated)["fields"]["requests_per_second"] == 5
+    assert as_json(updated)["fields"]["client_secret"] == "****"
+    tested = cli("connections", "test", "liveperson", "--json")
+    assert tested.exit_code == 0, tested.output  # the secret survived the update
+
+    removed = cli("connections", "remove", "liveperson", "--json")
+    again = cli("connections", "remove", "liveperson")
+    unknown = cli("connections", "update", "nosuch", "--field", "a=b")
+
+    assert removed.exit_code == 0 and as_json(removed) == {"removed": "liveperson"}
+    assert again.exit_code == 2 and "no connection named 'liveperson'" in again.stderr
+    assert unknown.exit_code == 2
+    assert set(listed(cli)) == {"shopify"}
+
+
+def test_the_store_never_holds_a_secret_in_clear(cli, sandbox, ws):
+    other = "another-secret-2718"
+    add_lp(cli, "lp-two", sandbox.url, env={"LPSTUDIO_SECRET_CLIENT_SECRET": other})
+    cli("connections", "test", "liveperson")
+    cli("connections", "test", "lp-two")
+    cli(
+        "connections",
+        "update",
+        "lp-two",
+        "--secret",
+        "client_secret",
+        env={"LPSTUDIO_SECRET_CLIENT_SECRET": other + "-v2"},
+    )
+
+    data = store_bytes(ws)
+
+    assert b"sandbox-client" in data  # plain fields are there: we are reading the store
+    for secret in (SECRET, "shpat_sandbox", other, other + "-v2"):
+        assert secret.encode() not in data
+    assert SECRET.encode() not in (ws / "lpstudio.toml").read_bytes()
+
+
+# -- connectors ----------------------------------------------------------------------------
+
+
+def test_connectors_lists_the_bundled_ones_with_what_they_offer(cli):
+    result = cli("connectors", "--json")
+
+    assert result.exit_code == 0, result.output
+    found = {item["name"]: item for item in as_json(result)}
+    assert {LP_TYPE, "shopify", "http", "csv_file", "sql"} <= set(found)
+    lp = found[LP_TYPE]
+    assert {"send_campaign", "campaign_status", "reporting_analytics"} <= set(lp["actions"])
+    assert set(lp["picklists"]) == {"handoffs", "skills"}
+    assert lp["fields"]["properties"]["client_secret"]["writeOnly"] is True
+    assert lp["actions"]["send_campaign"]["input"]["required"]
+    shopify = found["shopify"]["triggers"]["new_or_updated_abandoned_checkout"]
+    assert shopify == {
+        "title": "New or updated abandoned checkout",
+        "kind": "poll",
+        "object": "checkout",
+    }
+    assert "request" in found["http"]["actions"]
+    assert found["http"]["triggers"]["webhook"]["kind"] == "webhook"
+    assert {"read_rows", "append_row"} <= set(found["csv_file"]["actions"])
+    assert {"query", "insert"} <= set(found["sql"]["actions"])
+    text = cli("connectors")
+    assert "client_secret (secret)" in text.stdout
+
+
+ACME = """
+from lpstudio.sdk import Connector, Field
+
+connector = Connector(
+    "acme",
+    title="Acme CRM",
+    fields=[Field("base_url", "API base URL", type="url"),
+            Field("api_key", "API key", secret=True),
+            Field("pin", "PIN", type="integer", secret=True, required=False)],
+)
+
+
+@connector.action("create_lead", title="Create lead")
+def create_lead(conn, data):
+    return conn.would_send("POST", "/leads", json=data)
+"""
+
+
+def test_a_workspace_connector_is_listed_and_usable(ws):
+    (ws / "connectors").mkdir()
+    (ws / "connectors" / "acme.py").write_text(ACME)
+
+    code, found = run_json("connectors", "--workspace", str(ws))
+    added = run_cli(
+        "connections",
+        "add",
+        "acme-prod",
+        "--type",
+        "acme",
+        "--field",
+        "base_url=https://acme.example",
+        "--secret",
+        "api_key",
+        "--workspace",
+        str(ws),
+        env={"LPSTUDIO_SECRET_API_KEY": "acme-key-1234"},
+    )
+    code2, rows = run_json("connections", "list", "--workspace", str(ws))
+
+    assert code == 0
+    acme = {item["name"]: item for item in found}["acme"]
+    assert acme["title"] == "Acme CRM"
+    assert acme["source"] == str(ws / "connectors" / "acme.py")
+    assert "create_lead" in acme["actions"]
+    assert added.returncode == 0, added.stderr
+    assert code2 == 0
+    assert {r["name"]: r for r in rows}["acme-prod"]["fields"]["api_key"] == "****"
+
+
+def test_a_badly_typed_secret_is_refused_without_echoing_it(ws):
+    (ws / "connectors").mkdir()
+    (ws / "connectors" / "acme.py").write_text(ACME)
+
+    proc = run_cli(
+        "connections",
+        "add",
+        "acme-pin",
+        "--type",
+        "acme",
+        "--field",
+        "base_url=https://acme.example",
+        "--secret",
+        "api_key",
+        "--secret",
+        "pin",
+        "--workspace",
+        str(ws),
+        env={"LPSTUDIO_SECRET_API_KEY": "acme-key-1234", "LPSTUDIO_SECRET_PIN": "pin-4u-77"},
+    )
+
+    assert proc.returncode == 2
+    assert "pin" in proc.stderr
+    assert "pin-4u-77" not in proc.stderr + proc.stdout
+
+
+# -- binding connections to a recipe's slots -----------------------------------------------
+
+SLOT_CELL = """\
+import lpstudio.kernel as lp
+client = lp.connection("messaging")
+lp.set_result({"name": client.connection.name, "type": client.connection.connector.name})
+"""
+
+
+def slot_recipe(ws: Path, slot: str = "messaging") -> None:
+    write_recipe(
+        ws,
+        "outbound/notify",
+        cells=(SLOT_CELL.replace("messaging", slot),),
+        metadata={"title": "Notify", "connections": {slot: {"type": LP_TYPE}}},
+    )
+
+
+def test_settings_binds_a_slot_and_refuses_a_connection_of_the_wrong_type(cli, ws):
+    slot_recipe(ws)
+
+    wrong_type = cli("settings", "outbound/notify", "--connection", "messaging=shopify")
+    missing = cli("settings", "outbound/notify", "--connection", "messaging=nosuch")
+    no_slot = cli("settings", "outbound/notify", "--connection", "sms=liveperson")
+    right = cli("settings", "outbound/notify", "--connection", "messaging=liveperson", "--json")
+
+    assert wrong_type.exit_code == 2
+    assert "needs a liveperson_proactive connection, but 'shopify' is" in wrong_type.stderr
+    assert missing.exit_code == 2 and "'nosuch', which does not exist" in missing.stderr
+    assert no_slot.exit_code == 2 and "no connection slot sms" in no_slot.stderr
+    assert right.exit_code == 0, right.output
+    assert as_json(right)["connections"] == {"messaging": "liveperson"}
+
+
+def test_an_ambiguous_slot_is_refused_before_any_job_and_says_how_to_choose(cli, ws, sandbox):
+    slot_recipe(ws)
+    assert add_lp(cli, "lp-backup", sandbox.url, input=f"{SECRET}\n").exit_code == 0
+
+    refused = cli("run", "outbound/notify", "--json")
+
+    assert refused.exit_code == 2
+    error = as_json(refused)["error"]
+    assert error["field"] == "connections.messaging"
+    message = error["message"]
+    assert "several liveperson_proactive connections could fill slot 'messaging'" in message
+    assert "liveperson, lp-backup" in message
+    assert "lpstudio settings RECIPE --connection messaging=NAME" in error["fix"]
+    assert as_json(cli("jobs", "--json")) == []
+
+    chosen = cli("settings", "outbound/notify", "--connection", "messaging=lp-backup")
+    assert chosen.exit_code == 0, chosen.output
+    code, job = run_json("run", "outbound/notify", "--workspace", str(ws))
+
+    assert code == 0, job
+    assert job["result"] == {"name": "lp-backup", "type": LP_TYPE}
+
+    # The bound connection is removed: the recipe is refused again, naming the binding.
+    assert cli("connections", "remove", "lp-backup").exit_code == 0
+    gone = cli("run", "outbound/notify")
+    assert gone.exit_code == 2
+    assert "bound to connection 'lp-backup', which does not exist" in gone.stderr
+    assert len(as_json(cli("jobs", "--json"))) == 1
+
+
+def test_a_slot_named_like_a_connection_needs_no_binding(cli, ws):
+    slot_recipe(ws, slot="liveperson")
+
+    shown = cli("settings", "outbound/notify", "--json")
+
+    assert shown.exit_code == 0, shown.output
+    assert as_json(shown)["connections"] == {"liveperson": "liveperson"}

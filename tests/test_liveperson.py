@@ -1,0 +1,498 @@
+"""The LP Proactive Messaging connector against the sandbox, over real HTTP on loopback.
+
+Each test gets a fresh sandbox on a free port (so the connector's per-process token cache,
+keyed by base URL, starts empty) and its own ledger. What was really sent is read back from
+the sandbox's control API: every address must arrive at most once, whatever failed.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import httpx
+import pytest
+
+from lpstudio.client import ConnectionClient
+from lpstudio.registry import get_connector
+from lpstudio.sandbox import Sandbox
+from lpstudio.sdk import Connection, ConnectorError, MemoryLedger
+
+ACCOUNT = "12345678"
+SECRET = "sandbox-secret"
+CAMPAIGN_PATH = f"/api/v2/account/{ACCOUNT}/campaign"
+TOKEN_PATH = f"/sentinel/api/account/{ACCOUNT}/app/token"
+
+
+class HookedLedger(MemoryLedger):
+    """A memory ledger that calls `before(n)` when batch n is claimed, i.e. right before
+    the connector sends it: the way to make something happen *between* batches."""
+
+    def __init__(self, before: Callable[[int], None] | None = None) -> None:
+        super().__init__()
+        self.before = before
+        self.claims = 0
+
+    def claim(self, key: str) -> dict[str, Any] | None:
+        self.claims += 1
+        if self.before is not None:
+            self.before(self.claims)
+        return super().claim(key)
+
+
+@pytest.fixture
+def sandbox() -> Iterator[Sandbox]:
+    with Sandbox() as running:
+        yield running
+
+
+@pytest.fixture
+def control(sandbox: Sandbox) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=sandbox.url, timeout=10) as http:
+        yield http
+
+
+@pytest.fixture
+def connect(sandbox: Sandbox) -> Iterator[Callable[..., Connection]]:
+    opened: list[Connection] = []
+
+    def make(
+        *, ledger: MemoryLedger | None = None, dry_run: bool = False, **config: Any
+    ) -> Connection:
+        values = {
+            "account_id": ACCOUNT,
+            "client_id": "sandbox-client",
+            "client_secret": SECRET,
+            "base_url": sandbox.url,
+            **config,
+        }
+        conn = Connection(
+            "lp",
+            get_connector("liveperson_proactive"),
+            values,
+            dry_run=dry_run,
+            ledger=ledger if ledger is not None else MemoryLedger(),
+        )
+        opened.append(conn)
+        return conn
+
+    yield make
+    for conn in opened:
+        conn.close()
+
+
+def people(count: int, start: int = 0) -> list[dict[str, Any]]:
+    return [
+        {"phone": f"+1415555{n:04d}", "name": f"Person {n}"} for n in range(start, start + count)
+    ]
+
+
+def send(conn: Connection, recipients: Any, **overrides: Any) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "handoff": "H1000000001",
+        "campaign_name": "Cart recovery",
+        "skill": "sales",
+        "recipients": recipients,
+        "consumer_id": "phone",
+        "variables": {"1": "{name}"},
+        **overrides,
+    }
+    return ConnectionClient(conn).send_campaign(**data)
+
+
+def recipients(control: httpx.Client) -> dict[str, int]:
+    rows = control.get("/_sandbox/liveperson/recipients").json()["recipients"]
+    return {row["address"]: row["count"] for row in rows}
+
+
+def campaigns(control: httpx.Client) -> list[dict[str, Any]]:
+    return control.get("/_sandbox/liveperson/campaigns").json()["campaigns"]
+
+
+def requests_to(control: httpx.Client, path: str) -> list[dict[str, Any]]:
+    log = control.get("/_sandbox/requests").json()["requests"]
+    return [entry for entry in log if entry["path"] == path]
+
+
+def fault(control: httpx.Client, **plan: Any) -> None:
+    answer = control.post("/_sandbox/faults", json=plan)
+    assert answer.status_code == 200, answer.text
+
+
+def settings(control: httpx.Client, **changes: Any) -> None:
+    answer = control.patch("/_sandbox/settings", json=changes)
+    assert answer.status_code == 200, answer.text
+
+
+def assert_each_once(control: httpx.Client, expected: list[dict[str, Any]]) -> None:
+    """Every expected address arrived exactly once, and nothing else arrived."""
+    assert recipients(control) == {person["phone"]: 1 for person in expected}
+
+
+# -- batching ------------------------------------------------------------------------------
+
+
+def test_250_recipients_go_as_100_100_50_each_address_once(connect, control):
+    everyone = people(250)
+
+    result = send(connect(), everyone)
+
+    assert result["accepted"] == 250
+    assert result["batches"] == 3
+    assert [c["accepted"] for c in result["campaigns"]] == [100, 100, 50]
+    assert all(c["proactiveCampaignId"] for c in result["campaigns"])
+    assert result["failed"] == result["uncertain"] == result["rejected"] == []
+    assert [len(c["request"]["consumers"]) for c in campaigns(control)] == [100, 100, 50]
+    assert len(requests_to(control, CAMPAIGN_PATH)) == 3
+    assert_each_once(control, everyone)
+
+
+def test_a_dataframe_of_recipients_is_sent_like_a_list(connect, control):
+    import pandas as pd
+
+    everyone = people(120)
+
+    result = send(connect(), pd.DataFrame(everyone))
+
+    assert result["accepted"] == 120
+    assert [c["accepted"] for c in result["campaigns"]] == [100, 20]
+    assert_each_once(control, everyone)
+
+
+def test_bad_recipients_are_reported_one_by_one_and_the_rest_are_sent(connect, control):
+    good = people(150)
+    bad = [
+        {"phone": "4155550101", "name": "No plus"},
+        {"phone": "+1 415 555 0102", "name": "Spaces"},
+        {"phone": None, "name": "No phone"},
+        {"phone": "+14155559999"},  # no name for variable {{1}}
+    ]
+    duplicate = {"phone": good[10]["phone"], "name": "Same number, second batch"}
+    everyone = [*good[:100], *bad, *good[100:], duplicate]
+
+    result = send(connect(), everyone)
+
+    assert result["accepted"] == 150
+    assert [c["accepted"] for c in result["campaigns"]] == [100, 50]
+    failures = {(f["address"], f["errorMessage"]) for f in result["failed"]}
+    assert failures == {
+        ("4155550101", "INVALID_NUMBER"),
+        ("+1 415 555 0102", "INVALID_NUMBER"),
+        (None, "MISSING_CONSUMER_ID=phone"),
+        ("+14155559999", "MISSING_FIELD=name"),
+        (good[10]["phone"], "DUPLICATE_NUMBER"),
+    }
+    assert_each_once(control, good)
+
+
+@pytest.mark.parametrize(
+    ("handoff", "variables", "message"),
+    [
+        ("H1000000001", {"1": "{name}", "2": "extra"}, "TOO_MANY_VARIABLES"),
+        ("H1000000003", {"1": "{name}"}, "INSUFFICIENT_VARIABLES"),
+    ],
+)
+def test_wrong_variable_counts_are_reported_per_recipient_with_liveperson_s_message(
+    connect, control, handoff, variables, message
+):
+    fine = people(3)
+    wrong = people(2, start=100)
+
+    right_count = {"1": "{name}"} if handoff == "H1000000001" else {"1": "{name}", "2": "$10"}
+    first = send(connect(), fine, handoff=handoff, variables=right_count)
+    second = send(connect(), wrong, handoff=handoff, variables=variables)
+
+    assert first["accepted"] == 3 and first["failed"] == []
+    assert second["accepted"] == 0
+    assert second["campaigns"][0]["failed"] == 2
+    assert sorted((f["address"], f["errorMessage"]) for f in second["failed"]) == [
+        (person["phone"], message) for person in wrong
+    ]
+    assert_each_once(control, fine)
+
+
+# -- what goes wrong on the way ------------------------------------------------------------
+
+
+def test_a_token_expiring_between_batches_is_renewed_and_nobody_gets_two(connect, control):
+    def expire_before_second_batch(batch: int) -> None:
+        if batch == 2:
+            fault(control, expire_tokens=True)
+
+    everyone = people(250)
+
+    result = send(connect(ledger=HookedLedger(expire_before_second_batch)), everyone)
+
+    assert result["accepted"] == 250 and result["rejected"] == []
+    statuses = [entry["status"] for entry in requests_to(control, CAMPAIGN_PATH)]
+    assert statuses == [200, 401, 200, 200]
+    assert len(requests_to(control, TOKEN_PATH)) == 2
+    assert_each_once(control, everyone)
+
+
+def test_short_lived_tokens_are_renewed_for_every_batch(connect, control):
+    # Tokens live 0.5 s; one request per second: the second batch finds its token expired,
+    # renews it once and goes through (the renewed token is not left to age in the wait).
+    settings(control, token_ttl_seconds=0.5)
+    everyone = people(150)
+
+    result = send(connect(requests_per_second=1), everyone)
+
+    assert result["accepted"] == 150 and result["rejected"] == []
+    assert [e["status"] for e in requests_to(control, CAMPAIGN_PATH)] == [200, 401, 200]
+    assert len(requests_to(control, TOKEN_PATH)) == 2
+    assert_each_once(control, everyone)
+
+
+def test_tokens_the_server_forgot_are_renewed(connect, control):
+    # A reset (like a revoked key or a restarted server) invalidates the cached token: the
+    # answer is 401 "invalid signature", not "jwt expired"; a fresh token must be fetched.
+    conn = connect()
+    send(conn, people(5))
+    assert control.post("/_sandbox/reset").status_code == 200
+    everyone = people(5, start=10)
+
+    result = send(conn, everyone)
+
+    assert result["accepted"] == 5 and result["rejected"] == []
+    assert_each_once(control, everyone)
+
+
+def test_429_bursts_are_waited_out_and_every_batch_is_accepted_once(connect, control):
+    settings(control, requests_per_second=2)
+    everyone = people(500)
+
+    result = send(connect(requests_per_second=10), everyone)
+
+    assert result["accepted"] == 500
+    assert [c["batch"] for c in result["campaigns"]] == [1, 2, 3, 4, 5]
+    statuses = [entry["status"] for entry in requests_to(control, CAMPAIGN_PATH)]
+    assert 429 in statuses
+    assert statuses.count(200) == 5
+    assert_each_once(control, everyone)
+
+
+def test_a_500_answer_is_retried_and_accepted_once(connect, control):
+    conn = connect()
+    ConnectionClient(conn).test()  # a token is in hand: the fault hits the campaign request
+    fault(control, error_rate=1.0, error_status=500, scope="liveperson", count=1)
+    everyone = people(50)
+
+    result = send(conn, everyone)
+
+    assert result["accepted"] == 50 and result["rejected"] == []
+    assert [e["status"] for e in requests_to(control, CAMPAIGN_PATH)] == [500, 200]
+    assert len(campaigns(control)) == 1
+    assert_each_once(control, everyone)
+
+
+@pytest.mark.parametrize("status", [503, 429])
+def test_a_token_server_error_is_retried_too(connect, control, status):
+    # The very first request of a fresh connection is the token request.
+    fault(control, error_rate=1.0, error_status=status, scope="liveperson", count=1)
+    everyone = people(20)
+
+    result = send(connect(), everyone)
+
+    assert result["accepted"] == 20, result
+    assert [e["status"] for e in requests_to(control, TOKEN_PATH)] == [status, 200]
+    assert_each_once(control, everyone)
+
+
+def test_a_dropped_answer_is_reported_uncertain_and_never_resent(connect, control):
+    def drop_second_batch(batch: int) -> None:
+        if batch == 2:
+            fault(control, drop_rate=1.0, scope="liveperson", count=1)
+
+    ledger = HookedLedger(drop_second_batch)
+    everyone = people(250)
+
+    result = send(connect(ledger=ledger), everyone)
+
+    assert result["accepted"] == 150
+    assert [c["batch"] for c in result["campaigns"]] == [1, 3]
+    [uncertain] = result["uncertain"]
+    assert uncertain["batch"] == 2 and uncertain["recipients"] == 100
+    assert uncertain["addresses"] == [p["phone"] for p in everyone[100:200]]
+    assert "may have been accepted" in uncertain["reason"]
+    log = requests_to(control, CAMPAIGN_PATH)
+    assert [e["dropped"] for e in log] == [False, True, False]
+    # The sandbox did accept the batch whose answer was lost: all 250 got it, once.
+    assert [c["answerDropped"] for c in campaigns(control)] == [False, True, False]
+    assert_each_once(control, everyone)
+
+    # Sending the same campaign again with the same ledger sends nothing at all.
+    ledger.before = None
+    again = send(connect(ledger=ledger), everyone)
+
+    assert again["accepted"] == 0 and again["campaigns"] == []
+    assert [e["batch"] for e in again["already_sent"]] == [1, 3]
+    assert [e["batch"] for e in again["uncertain"]] == [2]
+    assert len(requests_to(control, CAMPAIGN_PATH)) == 3
+    assert_each_once(control, everyone)
+
+
+def test_the_same_campaign_twice_on_one_ledger_sends_nothing_the_second_time(connect, control):
+    ledger = MemoryLedger()
+    everyone = people(250)
+
+    first = send(connect(ledger=ledger), everyone)
+    second = send(connect(ledger=ledger), everyone)
+
+    assert first["accepted"] == 250
+    assert second["accepted"] == 0 and second["campaigns"] == []
+    ids = [c["proactiveCampaignId"] for c in first["campaigns"]]
+    assert [e["proactiveCampaignId"] for e in second["already_sent"]] == ids
+    assert [e["recipients"] for e in second["already_sent"]] == [100, 100, 50]
+    assert len(campaigns(control)) == 3
+    assert_each_once(control, everyone)
+
+
+def test_a_request_refused_whole_is_reported_rejected_and_may_be_sent_later(connect, control):
+    ledger = MemoryLedger()
+    everyone = people(10)
+
+    refused = send(connect(ledger=ledger), everyone, handoff="H9999999999")
+    fixed = send(connect(ledger=ledger), everyone)
+
+    [rejected] = refused["rejected"]
+    assert rejected["status"] == 400 and "Unknown templateId" in rejected["message"]
+    assert refused["accepted"] == 0
+    assert fixed["accepted"] == 10
+    assert_each_once(control, everyone)
+
+
+# -- dry run, pick lists, status, reporting, rate limit, credentials -----------------------
+
+
+def test_dry_run_sends_nothing_and_returns_the_requests(connect, control, sandbox):
+    everyone = people(250)
+
+    result = send(connect(dry_run=True), everyone)
+
+    assert result["dry_run"] is True
+    assert result["recipients"] == 250 and result["batches"] == 3
+    requests = result["requests"]
+    assert [r["method"] for r in requests] == ["POST"] * 3
+    assert {r["url"] for r in requests} == {f"{sandbox.url}{CAMPAIGN_PATH}"}
+    assert [len(r["json"]["consumers"]) for r in requests] == [100, 100, 50]
+    first = requests[0]["json"]
+    assert first["templateId"] == "H1000000001" and first["consent"] is True
+    assert first["consumers"][0] == {
+        "consumerContent": {"sms": everyone[0]["phone"]},
+        "variables": {"1": everyone[0]["name"]},
+    }
+    assert SECRET not in json.dumps(result)
+    assert control.get("/_sandbox/requests").json()["requests"] == []
+    assert recipients(control) == {}
+
+
+def test_pick_lists_show_the_handoffs_with_their_channels_and_the_skills(connect):
+    client = ConnectionClient(connect())
+
+    handoffs = client.picklist("handoffs")
+    skills = client.picklist("skills")
+
+    assert [h.value for h in handoffs] == ["H1000000001", "H1000000002", "H1000000003"]
+    assert [h.extra["channels"] for h in handoffs] == [["sms"], ["wa", "sms"], ["sms"]]
+    assert handoffs[1].label == "Order update WhatsApp, SMS fallback (wa, sms)"
+    assert [s.value for s in skills] == ["billing", "sales", "support"]
+
+
+def test_campaign_status_and_reporting_give_the_sandbox_s_answers(connect, control):
+    settings(control, campaign_progress_seconds=0, sms_window_start_hour=0, sms_window_end_hour=24)
+    conn = connect()
+    everyone = people(120)
+    sent = send(conn, [*everyone, {"phone": "+14155559999"}])
+    client = ConnectionClient(conn)
+    first_id = sent["campaigns"][0]["proactiveCampaignId"]
+
+    status = client.campaign_status(campaign_id=first_id)
+    now_ms = int(time.time() * 1000)
+    report = client.reporting_analytics(start=now_ms - 60_000, end=now_ms + 60_000)
+
+    assert status["campaignStatus"] == "FINISHED"
+    assert len(status["conversations"]) == 100
+    assert {c["status"] for c in status["conversations"]} == {"DELIVERED"}
+    [row] = report["data"]
+    assert (row["channel"], row["skill"]) == ("sms", "sales")
+    assert row["attempted"] == row["eligible"] == row["delivered"] == 120
+    with pytest.raises(ConnectorError, match="404"):
+        client.campaign_status(campaign_id="no-such-campaign")
+
+
+def test_reporting_accepts_iso_times(connect):
+    client = ConnectionClient(connect())
+
+    report = client.reporting_analytics(start="2026-01-01T00:00:00", end="2026-01-02T00:00:00")
+
+    assert report == {"data": []}
+
+
+def test_the_connection_s_rate_limit_keeps_requests_within_requests_per_second(connect, control):
+    settings(control, requests_per_second=4)
+    everyone = people(700)
+
+    result = send(connect(requests_per_second=3), everyone)
+
+    assert result["accepted"] == 700
+    log = requests_to(control, CAMPAIGN_PATH)
+    assert [e["status"] for e in log] == [200] * 7  # never a 429
+    times = sorted(e["time"] for e in log)
+    # No four requests within one second: the fourth waits for the first to age out.
+    assert all(times[i + 3] - times[i] >= 0.8 for i in range(len(times) - 3)), times
+    assert_each_once(control, everyone)
+
+
+def test_a_wrong_client_secret_fails_without_showing_the_secret(connect, control):
+    wrong = "not-the-secret-4711"
+    conn = connect(client_secret=wrong)
+
+    with pytest.raises(ConnectorError) as raised:
+        ConnectionClient(conn).test()
+    result = send(conn, people(150))
+
+    message = str(raised.value)
+    assert "client id and secret" in message and wrong not in message
+    assert raised.value.status == 401
+    assert result["accepted"] == 0 and len(result["rejected"]) == 2
+    assert wrong not in json.dumps(result)
+    assert wrong not in repr(conn) and "****" in repr(conn)
+    assert recipients(control) == {}
+
+
+def test_bad_input_is_named_before_anything_is_sent(connect, control):
+    from lpstudio.errors import InputError
+
+    with pytest.raises(InputError, match="handoff"):
+        send(connect(), people(3), handoff="")
+    with pytest.raises(InputError, match="outbound_number"):
+        send(connect(), people(3), outbound_number="not a number")
+
+    assert control.get("/_sandbox/requests").json()["requests"] == []
+
+
+def test_a_wrong_secret_never_borrows_the_token_of_a_right_one(connect, control):
+    right = connect()
+    assert send(right, people(3))["accepted"] == 3
+    wrong = connect(client_secret="not-the-secret-4711")
+
+    result = send(wrong, people(3, start=50))
+
+    assert result["accepted"] == 0 and len(result["rejected"]) == 1
+    assert "client id and secret" in result["rejected"][0]["message"]
+    assert_each_once(control, people(3))
+
+
+def test_a_lost_answer_to_a_read_is_simply_asked_again(connect, control):
+    client = ConnectionClient(connect())
+    client.test()  # a token is in hand: the fault hits the next read
+    fault(control, drop_rate=1.0, scope="liveperson", count=1)
+
+    handoffs = client.picklist("handoffs")
+
+    assert len(handoffs) == 3
+    path = f"/api/account/{ACCOUNT}/app/prmsg/handoffs/list"
+    assert [e["dropped"] for e in requests_to(control, path)] == [False, True, False]

@@ -1,0 +1,216 @@
+"""Secrets end to end through real jobs: a recipe that sends a campaign to the sandbox and a
+recipe that deliberately prints its connection's config and raises an error holding the
+secret. Nothing a user can read afterwards (output notebooks, job rows, CLI output, the
+connection list, the store) may hold the client secret or an access token the sandbox
+issued. And a rerun of a partly sent job never sends anyone twice.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from click.testing import CliRunner, Result
+
+from lpstudio.cli import main
+from lpstudio.sandbox import Sandbox
+from lpstudio.sandbox.state import SandboxState
+from lpstudio.studio import Studio
+
+from .conftest import run_cli, write_recipe
+
+SECRET = "sandbox-secret"
+LP_TYPE = "liveperson_proactive"
+CAMPAIGN_PATH = "/api/v2/account/12345678/campaign"
+# Every AppJWT the sandbox issues starts with this header: {"alg": "RS256", "typ": "JWT"}.
+JWT_HEADER = "eyJhbGciOiAiUlMyNTYiLCAidHlwIjogIkpXVCJ9"
+METADATA = {"title": "Campaign", "connections": {"liveperson": {"type": LP_TYPE}}}
+
+SEND = """\
+import lpstudio.kernel as lp
+people = [{"phone": f"+1415555{n:04d}", "name": f"Person {n}"} for n in range(count)]
+result = lp.connection("liveperson").send_campaign(
+    handoff="H1000000001", campaign_name="Secrets", skill="sales",
+    recipients=people, consumer_id="phone", variables={"1": "{name}"},
+)
+print(result)
+lp.set_result(result)
+"""
+
+LEAK = """\
+import lpstudio.kernel as lp
+client = lp.connection("liveperson")
+print(client.connection.config)
+print(repr(client))
+lp.log("secret is " + client.connection.config["client_secret"])
+lp.set_result({"config": client.connection.config})
+"""
+
+RAISE = """\
+raise RuntimeError("cannot go on with " + client.connection.config["client_secret"])
+"""
+
+
+@pytest.fixture
+def issued(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Every access token the sandbox (running in this process) hands out."""
+    tokens: list[str] = []
+    original = SandboxState.issue_token
+
+    def spy(self: SandboxState, client_id: str, client_secret: str) -> str | None:
+        token = original(self, client_id, client_secret)
+        if token:
+            tokens.append(token)
+        return token
+
+    monkeypatch.setattr(SandboxState, "issue_token", spy)
+    return tokens
+
+
+@pytest.fixture
+def sandbox(issued: list[str]) -> Iterator[Sandbox]:
+    with Sandbox() as running:
+        yield running
+
+
+@pytest.fixture
+def control(sandbox: Sandbox) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=sandbox.url, timeout=10) as http:
+        yield http
+
+
+@pytest.fixture
+def ws(tmp_path: Path, sandbox: Sandbox) -> Path:
+    root = tmp_path / "ws"
+    Studio.init(root, accept_terms=True, admin="alice", sandbox=sandbox.url).close()
+    return root
+
+
+@pytest.fixture
+def cli(ws: Path) -> Callable[..., Result]:
+    def invoke(*args: str) -> Result:
+        return CliRunner().invoke(main, [*args, "--workspace", str(ws)])
+
+    return invoke
+
+
+def run_job(ws: Path, *args: str) -> tuple[int, dict[str, Any], str]:
+    """Runs the real `lpstudio` executable; returns exit code, JSON job and all output."""
+    proc = run_cli(*args, "--workspace", str(ws), "--json")
+    return proc.returncode, json.loads(proc.stdout), proc.stdout + proc.stderr
+
+
+def files_under(folder: Path) -> dict[Path, bytes]:
+    return {p: p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+
+
+def holding(texts: dict[Any, bytes | str], needles: list[str]) -> list[tuple[Any, str]]:
+    found = []
+    for where, text in texts.items():
+        data = text.encode() if isinstance(text, str) else text
+        found += [(where, needle) for needle in needles if needle.encode() in data]
+    return found
+
+
+def test_no_secret_or_token_survives_in_anything_a_user_can_read(ws, cli, control, issued):
+    write_recipe(ws, "campaign/send", "count: int = 30", (SEND,), METADATA)
+    write_recipe(ws, "campaign/leak", "x: int = 1", (LEAK, RAISE), METADATA)
+
+    sent_code, sent, sent_output = run_job(ws, "run", "campaign/send")
+    leak_code, leak, leak_output = run_job(ws, "run", "campaign/leak")
+
+    assert sent_code == 0, sent
+    assert sent["result"]["accepted"] == 30
+    assert issued, "the sandbox issued no token: the campaign did not go through it"
+    assert leak_code == 1
+    assert leak["status"] == "failed"
+    assert leak["error"]["ename"] == "RuntimeError"
+    assert leak["error"]["evalue"] == "cannot go on with ****"  # scrubbed, still useful
+    assert leak["result"]["config"]["client_secret"] == "****"
+    assert leak["result"]["config"]["client_id"] == "sandbox-client"
+
+    outputs: dict[Any, bytes | str] = {
+        "run send": sent_output,
+        "run leak": leak_output,
+        "jobs": cli("jobs", "--json").output,
+        "jobs text": cli("jobs").output,
+        "connections": cli("connections", "list", "--json").output,
+        "connections text": cli("connections", "list").output,
+    }
+    for job in (sent, leak):
+        outputs[f"show {job['id']}"] = cli("show", str(job["id"]), "--json").output
+        outputs[f"show {job['id']} text"] = cli("show", str(job["id"])).output
+    history = files_under(ws / "history")
+    assert len([p for p in history if p.suffix == ".ipynb"]) == 2
+    leak_notebook = Path(leak["output_path"]).read_text()
+    assert "'client_secret': '****'" in leak_notebook  # the print happened, masked
+    assert "secret is ****" in leak_notebook
+    store = {p: data for p, data in files_under(ws).items() if p.name != "secret.key"}
+
+    needles = [SECRET, *issued, JWT_HEADER]
+    assert holding(outputs, needles) == []
+    assert holding(history, needles) == []
+    assert holding(store, needles) == []
+
+
+def test_a_rerun_of_a_partly_sent_job_sends_nothing_twice(ws, cli, control):
+    cells = (SEND, "raise RuntimeError('the CRM update failed after the campaign')")
+    write_recipe(ws, "campaign/partial", "count: int = 250", cells, METADATA)
+    # Seeded so that of the job's first three LivePerson requests (token, batch 1,
+    # batch 2) only the third loses its answer: batch 2 is accepted, its answer dropped.
+    plan = {"drop_rate": 0.5, "scope": "liveperson", "count": 3, "seed": 3}
+    assert control.post("/_sandbox/faults", json=plan).status_code == 200
+
+    first_code, first, _ = run_job(ws, "run", "campaign/partial")
+
+    assert first_code == 1 and first["status"] == "failed"
+    assert "CRM update failed" in first["error"]["evalue"]
+    log = control.get("/_sandbox/requests").json()["requests"]
+    assert [e["dropped"] for e in log if e["path"] == CAMPAIGN_PATH] == [False, True, False]
+    result = first["result"]
+    assert result["accepted"] == 150
+    assert [u["batch"] for u in result["uncertain"]] == [2]
+
+    rerun_code, rerun, rerun_output = run_job(ws, "rerun", str(first["id"]))
+
+    assert rerun_code == 1  # the recipe still fails after the campaign
+    assert rerun["rerun_of"] == first["id"]
+    assert "repeats what its recipe does" in rerun_output  # the warning
+    again = rerun["result"]
+    assert again["accepted"] == 0 and again["campaigns"] == []
+    assert [entry["batch"] for entry in again["already_sent"]] == [1, 3]
+    assert [entry["job_id"] for entry in again["already_sent"]] == [first["id"]] * 2
+    [uncertain] = again["uncertain"]
+    assert uncertain["batch"] == 2 and uncertain["recipients"] == 100
+    assert uncertain["addresses"][0] == "+14155550100"
+    log = control.get("/_sandbox/requests").json()["requests"]
+    assert len([e for e in log if e["path"] == CAMPAIGN_PATH]) == 3  # the rerun sent none
+    counts = control.get("/_sandbox/liveperson/recipients").json()["recipients"]
+    assert len(counts) == 250
+    assert all(row["count"] == 1 for row in counts)
+
+
+ESCAPED = """\
+import lpstudio.kernel as lp
+print(lp.connection("crm").connection.config)
+"""
+
+
+def test_a_secret_with_a_backslash_is_masked_in_printed_config_too(ws):
+    token = "crm\\token-31337"  # one backslash: print(dict) shows it doubled
+    with Studio.open(ws, user="alice") as studio:
+        values = {"auth_type": "bearer", "token": token, "base_url": "https://crm.example"}
+        studio.connections.add("crm", "http", values, "alice")
+    metadata = {"title": "Escaped", "connections": {"crm": {"type": "http"}}}
+    write_recipe(ws, "campaign/escaped", "x: int = 1", (ESCAPED,), metadata)
+
+    code, job, output = run_job(ws, "run", "campaign/escaped")
+
+    assert code == 0, job
+    notebook = Path(job["output_path"]).read_text()
+    assert "'token': '****'" in notebook
+    assert "token-31337" not in notebook + output
