@@ -50,6 +50,23 @@ def ws(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
+def sandbox() -> Iterator[Any]:
+    """The LivePerson and Shopify emulators on loopback."""
+    from lpstudio.sandbox import Sandbox
+
+    with Sandbox() as running:
+        yield running
+
+
+@pytest.fixture
+def sandbox_ws(tmp_path: Path, sandbox: Any) -> Path:
+    """A workspace whose `liveperson` and `shopify` connections point at the sandbox."""
+    root = tmp_path / "sandboxed"
+    Studio.init(root, accept_terms=True, admin="alice", sandbox=sandbox.url).close()
+    return root
+
+
+@pytest.fixture
 def studio(ws: Path) -> Iterator[Studio]:
     with Studio.open(ws, user="alice") as opened:
         yield opened

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
+import httpx
 import nbformat
 from click.testing import CliRunner
 
 from lpstudio.cli import main
 from lpstudio.gallery import templates_dir
 
-from .conftest import run_json
+from .conftest import run_cli, run_json
 
 
 def test_gallery_lists_the_templates_by_group() -> None:
@@ -64,8 +66,16 @@ def test_try_refuses_bad_targets_and_writes_nothing(ws: Path, cli) -> None:
     assert (conflict_dir / "invoices.csv").read_text() == "mine\n"
 
 
-def test_the_payment_reminder_selects_due_invoices_and_renders_each_reminder(ws: Path, cli) -> None:
-    assert cli("gallery", "try", "payment_reminder", "--project", "demo").exit_code == 0
+def test_the_payment_reminder_selects_due_invoices_and_sends_each_reminder(
+    sandbox_ws: Path, sandbox: Any
+) -> None:
+    ws = sandbox_ws
+    assert (
+        run_cli(
+            "gallery", "try", "payment_reminder", "--project", "demo", "--workspace", str(ws)
+        ).returncode
+        == 0
+    )
     code, job = run_json(
         "run",
         "demo/payment_reminder",
@@ -92,12 +102,22 @@ def test_the_payment_reminder_selects_due_invoices_and_renders_each_reminder(ws:
     assert result["skipped"] == [
         {"invoice_id": "INV-1006", "phone": "0612345678", "reason": "phone is not in E.164 form"}
     ]
+    assert result["sent"]["accepted"] == 3 and result["sent"]["failed"] == []
+    received = httpx.get(f"{sandbox.url}/_sandbox/liveperson/recipients").json()["recipients"]
+    assert sorted(r["address"] for r in received) == sorted(phones)
+    assert all(r["count"] == 1 for r in received)
     nb = nbformat.read(job["output_path"], as_version=4)
     nbformat.validate(nb)
 
 
-def test_the_payment_reminder_refuses_an_unknown_placeholder(ws: Path, cli) -> None:
-    assert cli("gallery", "try", "payment_reminder", "--project", "demo").exit_code == 0
+def test_the_payment_reminder_refuses_an_unknown_placeholder(sandbox_ws: Path) -> None:
+    ws = sandbox_ws
+    assert (
+        run_cli(
+            "gallery", "try", "payment_reminder", "--project", "demo", "--workspace", str(ws)
+        ).returncode
+        == 0
+    )
     code, job = run_json(
         "run",
         "demo/payment_reminder",
