@@ -1,0 +1,234 @@
+"""The gallery's LivePerson templates, tried into a project and run as real jobs.
+
+Each test gets a fresh sandbox and a workspace whose connections point at it, runs the
+templates through the real `lpstudio` executable, and checks what a user would notice: the
+job's status and result, the messages the sandbox received, the rows of the opt-ins file.
+"""
+
+from __future__ import annotations
+
+import ast
+import csv
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import jsonschema
+import nbformat
+import pytest
+
+from lpstudio.gallery import find_template, templates_dir
+from lpstudio.sandbox import Sandbox, SandboxSettings
+from lpstudio.studio import Studio
+
+from .conftest import run_json
+
+TEMPLATES = ("cart_abandonment", "cb_optin", "new_lead", "payment_reminder")
+OPTIN = {
+    "consumer_id": "cb-42",
+    "phone": "+14155550142",
+    "channel": "sms",
+    "opt_in": True,
+    "source": "welcome bot",
+}
+
+
+@pytest.fixture
+def sandbox() -> Iterator[Sandbox]:
+    with Sandbox() as running:
+        yield running
+
+
+@pytest.fixture
+def workspace(tmp_path: Path, sandbox: Sandbox) -> Path:
+    """A workspace with the sandbox's connections, an opt-ins file, a webhook connection
+    and every template tried into the project `demo`."""
+    root = tmp_path / "ws"
+    with Studio.init(root, accept_terms=True, admin="alice", sandbox=sandbox.url) as studio:
+        studio.connections.add("optins", "csv_file", {"path": "data/optins.csv"}, "alice")
+        studio.connections.add("http", "http", {}, "alice")
+        for name in TEMPLATES:
+            studio.try_template(name, "demo")
+    return root
+
+
+def run(workspace: Path, recipe: str, *args: str, event: Any = None) -> dict[str, Any]:
+    """Runs demo/<recipe> as a job through the CLI; returns the job, which must succeed."""
+    extra = ["--event", json.dumps(event)] if event is not None else []
+    code, job = run_json("run", f"demo/{recipe}", *args, *extra, "--workspace", str(workspace))
+    assert code == 0 and job["status"] == "succeeded", job
+    return job
+
+
+def recipients(sandbox: Sandbox) -> dict[str, int]:
+    """Each address the sandbox accepted a message for, and how many times."""
+    answer = httpx.get(f"{sandbox.url}/_sandbox/liveperson/recipients").json()
+    return {item["address"]: item["count"] for item in answer["recipients"]}
+
+
+def optin_rows(workspace: Path) -> list[dict[str, str]]:
+    path = workspace / "data" / "optins.csv"
+    if not path.exists():
+        return []
+    with open(path, newline="", encoding="utf-8") as handle:
+        return list(csv.DictReader(handle))
+
+
+# -- the templates as files ------------------------------------------------------------------
+
+
+def test_each_template_is_a_valid_recipe_with_only_its_checked_outputs() -> None:
+    for name in TEMPLATES:
+        template = find_template(name)
+        nbformat.validate(template.recipe.notebook)
+        assert template.describe()["group"] == "LivePerson Proactive Recipe Templates"
+        for cell in template.recipe.notebook.cells:
+            if cell.cell_type == "code" and "nbval-check-output" not in cell.metadata.tags:
+                assert not cell.outputs and cell.execution_count is None, (name, cell.source)
+
+
+def test_the_optin_recipe_checks_requests_against_its_declared_input_schema() -> None:
+    nb = nbformat.read(templates_dir() / "cb_optin.ipynb", as_version=4)
+    declared = nb.metadata.lpstudio.trigger.input_schema
+    assigned = [
+        node.value
+        for cell in nb.cells
+        if cell.cell_type == "code"
+        for node in ast.parse(cell.source).body
+        if isinstance(node, ast.Assign) and getattr(node.targets[0], "id", "") == "INPUT_SCHEMA"
+    ]
+    assert len(assigned) == 1
+    assert ast.literal_eval(assigned[0]) == declared
+
+
+# -- payment reminder ------------------------------------------------------------------------
+
+
+def test_the_payment_reminder_sends_each_due_invoice_once(
+    workspace: Path, sandbox: Sandbox
+) -> None:
+    dates = ("-p", "today", "2026-12-01", "-p", "days_ahead", "5")
+    job = run(workspace, "payment_reminder", *dates)
+    due = {"+14155550101": 1, "+14155550102": 1, "+61412345678": 1}
+    assert recipients(sandbox) == due
+    result = job["result"]
+    assert result["recipients"] == 3 and result["sent"]["accepted"] == 3
+    assert result["sent"]["failed"] == [] and result["sent"]["campaigns"]
+    assert [s["invoice_id"] for s in result["skipped"]] == ["INV-1006"]
+
+    code, rerun = run_json("rerun", str(job["id"]), "--workspace", str(workspace))
+    assert code == 0, rerun
+    assert rerun["result"]["sent"]["accepted"] == 0 and rerun["result"]["sent"]["already_sent"]
+    assert recipients(sandbox) == due
+
+    tested = run(workspace, "payment_reminder", *dates, "--test")
+    assert tested["result"]["sent"]["dry_run"] is True
+    assert recipients(sandbox) == due
+
+
+def test_an_unknown_placeholder_stops_the_reminder_before_anything_is_sent(
+    workspace: Path, sandbox: Sandbox
+) -> None:
+    args = ("-p", "today", "2026-12-01", "-p", "body_template", "Hi {nickname}")
+    code, job = run_json("run", "demo/payment_reminder", *args, "--workspace", str(workspace))
+    assert code == 1 and job["error"]["ename"] == "ValueError"
+    assert "nickname" in job["error"]["evalue"] and "first_name" in job["error"]["evalue"]
+    assert recipients(sandbox) == {}
+
+
+# -- new lead --------------------------------------------------------------------------------
+
+
+def test_a_new_lead_gets_one_message_and_a_test_run_sends_nothing(
+    workspace: Path, sandbox: Sandbox
+) -> None:
+    lead = {"first_name": "Ada", "phone": "+14155550177", "product": "heat pumps", "source": "ad"}
+    job = run(workspace, "new_lead", event=lead)
+    assert recipients(sandbox) == {"+14155550177": 1}
+    assert job["result"]["accepted"] == 1 and job["result"]["lead"]["interest"] == "heat pumps"
+    campaigns = httpx.get(f"{sandbox.url}/_sandbox/liveperson/campaigns").json()["campaigns"]
+    [consumer] = campaigns[0]["request"]["consumers"]
+    assert consumer["variables"]["1"].startswith("Hi Ada, thanks for your interest in heat pumps!")
+
+    tested = run(workspace, "new_lead", "--test", event={**lead, "phone": "+14155550178"})
+    assert tested["result"]["dry_run"] is True and tested["result"]["recipients"] == 1
+    assert recipients(sandbox) == {"+14155550177": 1}
+
+
+# -- Conversation Builder opt-in -------------------------------------------------------------
+
+
+def test_a_retried_optin_is_recorded_once_and_answered_the_same(workspace: Path) -> None:
+    jobs = [run(workspace, "cb_optin", event=OPTIN) for _ in range(3)]
+    assert [job["result"]["appended"] for job in jobs] == [True, False, False]
+    answers = [job["result"]["response"] for job in jobs]
+    assert answers[0]["status"] == 200 and answers[1:] == [answers[0], answers[0]]
+    body = answers[0]["body"]
+    schema = nbformat.read(templates_dir() / "cb_optin.ipynb", as_version=4).metadata
+    jsonschema.validate(
+        body,
+        schema.lpstudio.trigger.response_schema,
+        format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER,
+    )
+    assert body["recorded"] is True and body["row"] == 1
+    rows = optin_rows(workspace)
+    assert rows == [
+        {
+            "recorded_at": body["recorded_at"],
+            "consumer_id": "cb-42",
+            "phone": "+14155550142",
+            "channel": "sms",
+            "opt_in": "true",
+            "source": "welcome bot",
+        }
+    ]
+
+    # A change of mind is a new row; a test run answers but writes nothing.
+    opt_out = run(workspace, "cb_optin", event={**OPTIN, "opt_in": False})
+    assert opt_out["result"]["appended"] is True
+    assert opt_out["result"]["response"]["body"]["row"] == 2
+    tested = run(workspace, "cb_optin", "--test", event={**OPTIN, "consumer_id": "cb-43"})
+    assert tested["result"]["response"]["status"] == 200
+    assert tested["result"]["appended"] is False
+    assert [row["opt_in"] for row in optin_rows(workspace)] == ["true", "false"]
+
+
+def test_a_bad_optin_is_answered_400_and_records_nothing(workspace: Path) -> None:
+    job = run(workspace, "cb_optin", event={**OPTIN, "phone": "0612345678"})
+    response = job["result"]["response"]
+    assert response["status"] == 400
+    assert response["body"]["field"] == "phone" and "0612345678" in response["body"]["error"]
+    assert optin_rows(workspace) == []
+
+
+# -- cart abandonment ------------------------------------------------------------------------
+
+
+def test_polling_abandoned_carts_messages_each_checkout_once(
+    workspace: Path, sandbox: Sandbox
+) -> None:
+    token = {"X-Shopify-Access-Token": SandboxSettings().shopify_token}
+    seeded = httpx.get(
+        f"{sandbox.url}/admin/api/2025-01/checkouts.json", params={"limit": 250}, headers=token
+    ).json()["checkouts"]
+    phones = {checkout["phone"] for checkout in seeded}
+    assert phones
+
+    def poll() -> list[dict[str, Any]]:
+        code, jobs = run_json("poll", "demo/cart_abandonment", "--workspace", str(workspace))
+        assert code == 0, jobs
+        assert all(job["status"] == "succeeded" for job in jobs), jobs
+        return jobs
+
+    assert len(poll()) == 1  # every checkout in one batch
+    assert recipients(sandbox) == dict.fromkeys(phones, 1)
+    assert poll() == []
+    assert recipients(sandbox) == dict.fromkeys(phones, 1)
+
+    added = {"phone": "+14155550166", "customer": {"first_name": "Noor"}}
+    httpx.post(f"{sandbox.url}/_sandbox/shopify/checkouts", json=added).raise_for_status()
+    [job] = poll()
+    assert job["result"]["checkouts"] == 1
+    assert recipients(sandbox) == {**dict.fromkeys(phones, 1), "+14155550166": 1}
