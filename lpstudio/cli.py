@@ -447,9 +447,14 @@ def recipes(workspace: Path | None, as_json: bool) -> None:
             click.echo(f"  {Path(row['recipe']).name:<32} BROKEN: {row['problem'].splitlines()[0]}")
         else:
             click.echo(
-                f"  {Path(row['recipe']).name:<32} {row['trigger']:<9} {last_text:<22} "
-                f"{row['title']}"
+                f"  {Path(row['recipe']).name:<32} {row['trigger']:<9} {row['state']:<8} "
+                f"{last_text:<22} {row['title']}"
             )
+            if row["trigger_errors"]["count"]:
+                click.echo(
+                    f"    trigger errors: {row['trigger_errors']['count']} in a row; "
+                    f"last: {row['trigger_errors']['last']}"
+                )
 
 
 @main.group(invoke_without_command=True)

@@ -394,6 +394,16 @@ class Store:
         with self.read() as s:
             return s.scalars(query).all()
 
+    def trigger_errors(self) -> dict[str, dict[str, Any]]:
+        """Consecutive trigger errors and the last one, per recipe with a trigger state."""
+        from .models import TriggerState
+
+        with self.read() as s:
+            rows = s.execute(
+                select(TriggerState.recipe, TriggerState.errors, TriggerState.last_error)
+            ).all()
+        return {recipe: {"count": count, "last": last} for recipe, count, last in rows}
+
     def last_jobs(self, recipes: Sequence[str]) -> dict[str, Job]:
         """The latest job of each recipe, for listings."""
         if not recipes:

@@ -187,6 +187,7 @@ class Studio:
         )
         names = [self.workspace.recipe_name(p) for p in paths]
         last = self.store.last_jobs(names)
+        errors = self.store.trigger_errors()
         for path, name in zip(paths, names, strict=True):
             row: dict[str, Any] = {"recipe": name, "project": str(Path(name).parent)}
             try:
@@ -200,6 +201,8 @@ class Studio:
                 if job
                 else None
             )
+            row["state"] = saved_settings(self.store, name).get("state", "stopped")
+            row["trigger_errors"] = errors.get(name, {"count": 0, "last": None})
             rows.append(row)
         return rows
 

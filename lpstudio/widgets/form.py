@@ -139,7 +139,13 @@ class RecipeForm(w.VBox):
             "run": w.Button(description="Run now", icon="play", button_style="success"),
             "start": w.Button(description="Start", icon="toggle-on"),
             "stop": w.Button(description="Stop", icon="toggle-off"),
+            "refresh": w.Button(
+                description="Refresh lists",
+                icon="refresh",
+                tooltip="Load the handoffs and skills again",
+            ),
         }
+        self.buttons["refresh"].on_click(lambda _: self._refresh_picklists())
         self.buttons["test"].on_click(lambda _: self.test())
         self.buttons["save"].on_click(lambda _: self.save())
         self.buttons["run"].on_click(lambda _: self.run_now())
