@@ -209,8 +209,13 @@ def _forms(value: str) -> set[str]:
     """A secret as it may appear in output: literal, repr'd, JSON-escaped, URL-encoded."""
     from urllib.parse import quote, quote_plus
 
-    forms = {value, repr(value)[1:-1], json.dumps(value)[1:-1], quote(value, safe=""),
-             quote_plus(value)}
+    forms = {
+        value,
+        repr(value)[1:-1],
+        json.dumps(value)[1:-1],
+        quote(value, safe=""),
+        quote_plus(value),
+    }
     return {form for form in forms if form}
 
 

@@ -3,7 +3,8 @@
 Every decision that two schedulers on one store could both make is one atomic write:
 - a due schedule run is a unique row (recipe, due time): only one insert succeeds;
 - a poll is claimed by moving the trigger's `next_poll_at` forward with a conditional
-  update, and its jobs are written with the new cursor in one transaction;
+  update, and its jobs are written with the new cursor in one transaction, de-duplicated
+  there against the keys already stored (polls that overlap queue each event once);
 - a queued job is claimed by a conditional update that also checks the recipe's
   concurrency limit.
 Running jobs heartbeat; jobs whose worker vanished are failed (or requeued when no cell ran).
@@ -24,7 +25,7 @@ from email.message import EmailMessage
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from croniter import croniter
+from croniter import CroniterBadDateError, croniter
 from sqlalchemy import or_, select, update
 from sqlalchemy.exc import IntegrityError
 
@@ -40,35 +41,68 @@ log = logging.getLogger("lpstudio.scheduler")
 
 TRIGGERED = ("poll", "schedule", "webhook", "retry")
 AUTO_STOP_AFTER = 60
+MISSED_RUNS = ("run_once", "skip")
+#: A due run fired later than this after its time was missed (the daemon was not running).
+ON_TIME = timedelta(minutes=1)
 
 
 def validate_cron(cron: str, timezone: str, field: str = "trigger.cron") -> None:
     """Refuses a bad cron expression or time zone with the fix, before anything starts."""
-    if not croniter.is_valid(cron):
-        raise InputError(
-            f"{field} {cron!r} is not a valid cron expression",
-            field=field,
-            fix="use five fields: minute hour day-of-month month day-of-week, e.g. '0 9 * * 1-5'",
-        )
+    fix = "use five fields: minute hour day-of-month month day-of-week, e.g. '0 9 * * 1-5'"
+    fields = cron.split()
+    # croniter also takes a sixth field (seconds), which would fire up to 60 runs a minute.
+    macro = len(fields) == 1 and cron.strip().startswith("@")
+    if not (len(fields) == 5 or macro) or not croniter.is_valid(cron):
+        raise InputError(f"{field} {cron!r} is not a valid cron expression", field=field, fix=fix)
     try:
-        ZoneInfo(timezone)
+        zone = ZoneInfo(timezone)
     except (KeyError, ValueError):
         raise InputError(
-            f"time zone {timezone!r} is unknown",
+            f"trigger.timezone {timezone!r} is not a known time zone",
             field="trigger.timezone",
             fix="use an IANA name such as UTC or Europe/Paris",
         ) from None
+    try:
+        croniter(cron, datetime.now(zone)).get_next(datetime)
+    except CroniterBadDateError:
+        raise InputError(
+            f"{field} {cron!r} never fires: no month has that day",
+            field=field,
+            fix="choose a day the month has, e.g. '0 9 30 4 *' for 30 April",
+        ) from None
+
+
+def missed_runs_policy(trigger: dict[str, Any], settings: dict[str, Any]) -> str:
+    """What to do with runs that fell due while no scheduler ran: `run_once` (default) or
+    `skip`. The recipe's trigger declares it; the saved settings may override it."""
+    policy = settings.get("missed_runs") or trigger.get("missed_runs") or "run_once"
+    if policy not in MISSED_RUNS:
+        raise InputError(
+            f"trigger.missed_runs {policy!r} is not one of {', '.join(MISSED_RUNS)}",
+            field="trigger.missed_runs",
+            fix="use run_once (fire once for all missed runs) or skip (fire none of them)",
+        )
+    return policy
 
 
 def due_times(cron: str, timezone: str, after: datetime, until: datetime) -> list[datetime]:
-    """The cron's due moments in (after, until], in UTC, computed in the recipe's zone."""
+    """The cron's due moments in (after, until], in UTC, computed in the recipe's zone.
+
+    As in Vixie cron, a fixed-time job ("30 2 * * *") runs once when clocks go back and its
+    wall-clock time happens twice; jobs with `*` in their minute or hour keep firing by the
+    real clock. Times skipped when clocks go forward fire at the first moment after the gap.
+    """
     zone = ZoneInfo(timezone)
+    fields = cron.split()
+    fixed_time = len(fields) == 5 and "*" not in (fields[0][0], fields[1][0])
     itr = croniter(cron, after.astimezone(zone))
     found = []
     while True:
         moment = itr.get_next(datetime).astimezone(UTC)
         if moment > until:
             return found
+        if fixed_time and moment.astimezone(zone).fold:
+            continue  # the second pass through a repeated wall-clock time
         found.append(moment)
 
 
@@ -144,6 +178,7 @@ class Scheduler:
         trigger = recipe.metadata.get("trigger", {})
         cron, timezone = trigger.get("cron"), trigger.get("timezone", "UTC")
         validate_cron(cron or "", timezone)
+        missed = missed_runs_policy(trigger, settings)
         with self.store.read() as s:
             last = s.scalar(
                 select(ScheduleRun.due_at)
@@ -153,17 +188,16 @@ class Scheduler:
             )
         started = datetime.fromisoformat(settings.get("started_at", now.isoformat()))
         due = due_times(cron, timezone, max(last or started, started), now)
+        self._trigger_ok(recipe)
         if not due:
             return []
-        missed = settings.get("missed_runs", "run_once")
-        on_time = [d for d in due if now - d < timedelta(minutes=1)]
-        fire = on_time[-1:] or (due[-1:] if missed == "run_once" else [])
-        created = []
-        for moment in due:
-            job_id = self._claim_schedule_run(recipe, moment, skipped=moment not in fire)
-            if job_id is not None:
-                created.append(job_id)
-        return created
+        # Only the latest due run is written: it fires when on time (or, missed, under
+        # `run_once`) and marks every earlier one as handled, so a week without a scheduler
+        # costs one row, not one per missed minute. Its unique row is the atomic claim.
+        latest = due[-1]
+        fire = now - latest < ON_TIME or missed == "run_once"
+        job_id = self._claim_schedule_run(recipe, latest, skipped=not fire)
+        return [job_id] if job_id is not None else []
 
     def _claim_schedule_run(self, recipe: Recipe, due_at: datetime, skipped: bool) -> int | None:
         settings = self.studio.settings(recipe)
@@ -219,13 +253,20 @@ class Scheduler:
         from .triggers import poll_once
 
         ids = poll_once(self.studio, recipe)
-        with self.store.write() as s:
-            s.execute(
-                update(TriggerState)
-                .where(TriggerState.recipe == recipe.name)
-                .values(errors=0, last_error=None)
-            )
+        self._trigger_ok(recipe)
         return ids
+
+    def _trigger_ok(self, recipe: Recipe) -> None:
+        """A trigger that worked ends the run of consecutive errors."""
+        with self.store.read() as s:
+            errors = s.scalar(select(TriggerState.errors).where(TriggerState.recipe == recipe.name))
+        if errors:
+            with self.store.write() as s:
+                s.execute(
+                    update(TriggerState)
+                    .where(TriggerState.recipe == recipe.name)
+                    .values(errors=0, last_error=None)
+                )
 
     def _trigger_error(self, recipe: Recipe, exc: Exception) -> None:
         message = f"{type(exc).__name__}: {exc}"
@@ -236,9 +277,10 @@ class Scheduler:
             if state is None:
                 state = TriggerState(recipe=recipe.name, since=utcnow().isoformat(), seen=[])
                 s.add(state)
-            state.errors = (state.errors or 0) + 1
+            errors = (state.errors or 0) + 1
+            # Stopping starts the count again: a recipe started anew gets `limit` more tries.
+            state.errors = errors if errors < limit else 0
             state.last_error = message
-            errors = state.errors
         if errors >= limit:
             saved = saved_settings(self.store, recipe.name)
             save_settings(self.store, recipe.name, {**saved, "state": "stopped"}, "scheduler")
@@ -259,26 +301,51 @@ class Scheduler:
         recipe = self._recipes[name]
         return int(recipe.metadata.get("concurrency", 1)) if recipe else 1
 
+    def _queued(self, blocked: set[str]) -> list[tuple[int, str, str]]:
+        """The oldest queued trigger jobs that may start now, leaving out recipes that can
+        take no more: however long one recipe's backlog, other recipes' jobs are seen.
+
+        Only jobs of triggers are the daemon's: a job queued by `lpstudio run`, a rerun or a
+        test is run by the process that queued it, which claims it a moment later.
+        """
+        with self.store.read() as s:
+            rows = s.execute(
+                select(Job.id, Job.recipe, Job.trigger)
+                .where(
+                    Job.status == QUEUED,
+                    Job.trigger.in_(TRIGGERED),
+                    Job.recipe.not_in(blocked),
+                    or_(Job.not_before.is_(None), Job.not_before <= self.clock()),
+                )
+                .order_by(Job.id)
+                .limit(self.workers)
+            ).all()
+        return [(row[0], row[1], row[2]) for row in rows]
+
     def fill(self) -> int:
         """Claims queued jobs for idle workers; returns how many it started."""
         started = 0
         self._running = {k: f for k, f in self._running.items() if not f.done()}
+        self._recipes = {}  # read anew each time: an edited concurrency applies at once
         blocked: set[str] = set()
-        for job_id, recipe, trigger in self.store.queued_jobs(self.clock()):
-            if len(self._running) >= self.workers:
+        while len(self._running) < self.workers:
+            candidates = self._queued(blocked)
+            if not candidates:
                 break
-            if recipe in blocked:
-                continue  # jobs of one recipe run in order
-            state = saved_settings(self.store, recipe).get("state")
-            if trigger in TRIGGERED and state != "started":
-                blocked.add(recipe)  # a stopped recipe processes nothing; its events wait
-                continue
-            if not self.store.claim_job(job_id, self._limit(recipe)):
-                blocked.add(recipe)
-                continue
-            log.info("job %s started (%s, %s)", job_id, recipe, trigger)
-            self._running[job_id] = self._pool.submit(self._run, job_id)
-            started += 1
+            for job_id, recipe, trigger in candidates:
+                if len(self._running) >= self.workers:
+                    break
+                if recipe in blocked:
+                    continue  # jobs of one recipe run in order
+                if saved_settings(self.store, recipe).get("state") != "started":
+                    blocked.add(recipe)  # a stopped recipe processes nothing; its events wait
+                    continue
+                if not self.store.claim_job(job_id, self._limit(recipe)):
+                    blocked.add(recipe)  # at its concurrency limit, or taken by another
+                    continue
+                log.info("job %s started (%s, %s)", job_id, recipe, trigger)
+                self._running[job_id] = self._pool.submit(self._run, job_id)
+                started += 1
         return started
 
     def _run(self, job_id: int) -> None:
@@ -359,11 +426,11 @@ class Scheduler:
         """Ticks and fills until `stop()`; then drains as SIGTERM asks."""
         log.info("scheduler started with %d workers", self.workers)
         while not self._stopping.is_set():
-            try:
-                self.tick()
-                self.fill()
-            except Exception:  # the daemon keeps going; the error is in the log
-                log.exception("scheduler tick failed")
+            for step in (self.tick, self.fill):  # a failing tick never stops the queue
+                try:
+                    step()
+                except Exception:  # the daemon keeps going; the error is in the log
+                    log.exception("scheduler %s failed", step.__name__)
             self._wake.wait(self.idle_seconds)
             self._wake.clear()
         self.drain()

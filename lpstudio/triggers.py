@@ -105,6 +105,15 @@ def sample_event(studio: Studio, recipe: Recipe) -> Any:
     return [sample] if spec.get("batch_size") else sample
 
 
+def _whole_second(since: str) -> str:
+    """Apps keep event times to the second (Shopify does), so a trigger started at 10:00:00.6
+    starts its window at 10:00:00: an event of that very second is not lost."""
+    try:
+        return datetime.fromisoformat(since).replace(microsecond=0).isoformat()
+    except ValueError:
+        return since
+
+
 def poll_once(studio: Studio, recipe: Recipe) -> list[int]:
     """Fetches what is new since the cursor and queues its jobs; returns their ids."""
     conn, trigger, spec = _open_trigger(studio, recipe)
@@ -115,9 +124,9 @@ def poll_once(studio: Studio, recipe: Recipe) -> list[int]:
     if state is None:
         # "since" is fixed at the first poll, as the original product fixes it at first start.
         since = settings.get("since") or (datetime.now(UTC) - timedelta(days=1)).isoformat()
-        cursor, seen = None, []
+        cursor = None
     else:
-        since, cursor, seen = state.since, state.cursor, list(state.seen)
+        since, cursor = state.since, state.cursor
     created: list[int] = []
     version = store.snapshot(
         recipe.name,
@@ -127,21 +136,29 @@ def poll_once(studio: Studio, recipe: Recipe) -> list[int]:
     )
     try:
         while True:
-            page = trigger.poll(conn, since, cursor)
-            known = set(seen)
-            fresh = []
-            for event in page.events:
-                key = trigger.key(event)
-                if key not in known:
-                    known.add(key)
-                    seen.append(key)
-                    if matches(event, spec.get("conditions")):
-                        fresh.append(event)
-            batches: list[Any] = (
-                list(chunks(fresh, spec["batch_size"])) if spec.get("batch_size") else fresh
-            )
+            page = trigger.poll(conn, _whole_second(since), cursor)
             now = utcnow()
             with store.write() as s:
+                row = s.get(TriggerState, recipe.name)
+                if row is None:
+                    row = TriggerState(recipe=recipe.name, since=since, seen=[])
+                    s.add(row)
+                # De-duplicated against the keys stored now, inside the write: a poll that
+                # overlapped this one (another scheduler, `lpstudio poll`) and fetched the same
+                # events first has recorded them, and only it queues their jobs.
+                seen = list(row.seen or [])
+                known = set(seen)
+                fresh = []
+                for event in page.events:
+                    key = trigger.key(event)
+                    if key not in known:
+                        known.add(key)
+                        seen.append(key)
+                        if matches(event, spec.get("conditions")):
+                            fresh.append(event)
+                batches: list[Any] = (
+                    list(chunks(fresh, spec["batch_size"])) if spec.get("batch_size") else fresh
+                )
                 jobs = [
                     Job(
                         recipe=recipe.name,
@@ -158,10 +175,6 @@ def poll_once(studio: Studio, recipe: Recipe) -> list[int]:
                     for event in batches
                 ]
                 s.add_all(jobs)
-                row = s.get(TriggerState, recipe.name)
-                if row is None:
-                    row = TriggerState(recipe=recipe.name, since=since)
-                    s.add(row)
                 row.cursor, row.seen, row.updated_at = page.cursor, seen[-SEEN_LIMIT:], now
                 s.flush()
                 created.extend(job.id for job in jobs)
