@@ -51,12 +51,20 @@ def jupyterlab(
     log = (home / "jupyterlab.log").open("w")
     process = subprocess.Popen(
         [
-            sys.executable, "-m", "jupyterlab", "--no-browser",
-            "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={port}",
-            f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={root}",
-            f"--LabApp.workspaces_dir={home / 'workspaces'}", "--allow-root",
+            sys.executable,
+            "-m",
+            "jupyterlab",
+            "--no-browser",
+            "--ServerApp.ip=127.0.0.1",
+            f"--ServerApp.port={port}",
+            f"--IdentityProvider.token={token}",
+            f"--ServerApp.root_dir={root}",
+            f"--LabApp.workspaces_dir={home / 'workspaces'}",
+            "--allow-root",
         ],
-        env=environ, stdout=log, stderr=subprocess.STDOUT,
+        env=environ,
+        stdout=log,
+        stderr=subprocess.STDOUT,
     )
     url = f"http://127.0.0.1:{port}"
     try:

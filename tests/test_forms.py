@@ -85,9 +85,7 @@ def test_save_stores_versioned_settings_and_the_form_shows_them(shop: Studio) ->
     assert "differ from the notebook" in again.children[1].value
 
 
-def test_test_button_previews_the_payload_and_sends_nothing(
-    shop: Studio, sandbox: Sandbox
-) -> None:
+def test_test_button_previews_the_payload_and_sends_nothing(shop: Studio, sandbox: Sandbox) -> None:
     form = RecipeForm("shop/cart_abandonment", shop)
     form.buttons["test"].click()
     form.wait()
@@ -118,10 +116,14 @@ def test_an_operator_cannot_edit(shop: Studio) -> None:
 
 
 def test_the_form_renders_nothing_in_a_job(ws: Path) -> None:
-    write_recipe(ws, "p/formed", cells=(
-        "from lpstudio.widgets import RecipeForm\nform = RecipeForm.here()",
-        "import lpstudio.kernel as lp\nlp.set_result({'form': form is None, 'x': x})",
-    ))
+    write_recipe(
+        ws,
+        "p/formed",
+        cells=(
+            "from lpstudio.widgets import RecipeForm\nform = RecipeForm.here()",
+            "import lpstudio.kernel as lp\nlp.set_result({'form': form is None, 'x': x})",
+        ),
+    )
     code, job = run_json("run", "p/formed", "-p", "x", "5", "--workspace", str(ws))
     assert code == 0, job
     assert job["result"] == {"form": True, "x": 5}
