@@ -899,6 +899,19 @@ def scheduler(workers: int, grace: float, workspace: Path | None) -> None:
 
 
 @main.command()
+@click.option("--ip", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", type=click.IntRange(1, 65535), default=8888, show_default=True)
+@click.option("--allow-root", is_flag=True, help="Let Jupyter run as root (containers, CI).")
+@workspace_option
+@handles_errors
+def serve(ip: str, port: int, allow_root: bool, workspace: Path | None) -> None:
+    """Run a headless server with only lpstudio's REST API (callables, webhooks)."""
+    from .server import serve as serve_api
+
+    serve_api(ip=ip, port=port, workspace=Workspace.find(workspace).root, allow_root=allow_root)
+
+
+@main.command()
 @click.option(
     "--port",
     type=click.IntRange(0, 65535),

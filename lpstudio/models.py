@@ -221,3 +221,38 @@ class Lease(Base):
     name: Mapped[str] = mapped_column(String(64), primary_key=True)
     holder: Mapped[str] = mapped_column(String(255))
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class ApiClient(Base):
+    """A caller of callable recipes (a bot, a partner system): only the SHA-256 of its token
+    is kept, with the endpoint paths it may call and its rate limit."""
+
+    __tablename__ = "api_clients"
+    __table_args__ = (UniqueConstraint("token_sha256", name="uq_api_clients_token"),)
+
+    name: Mapped[str] = mapped_column(String(255), primary_key=True)
+    token_sha256: Mapped[str] = mapped_column(String(64))
+    endpoints: Mapped[list[str]] = mapped_column(JSON, default=list)
+    rate_per_minute: Mapped[int] = mapped_column(Integer, default=60)
+    revoked: Mapped[bool] = mapped_column(default=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    created_by: Mapped[str] = mapped_column(String(255))
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+
+class IdempotentCall(Base):
+    """A call made with an `Idempotency-Key`: the job it started and, once known, its answer,
+    so that a retried request is answered the same without running again."""
+
+    __tablename__ = "idempotent_calls"
+    __table_args__ = (UniqueConstraint("client", "key", name="uq_idempotent_calls_client_key"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    client: Mapped[str] = mapped_column(String(255))
+    key: Mapped[str] = mapped_column(String(255))
+    endpoint: Mapped[str] = mapped_column(String(1024))
+    request_sha256: Mapped[str] = mapped_column(String(64))
+    job_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    status: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    answer: Mapped[Any] = mapped_column(JSON, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)

@@ -35,7 +35,7 @@ from .errors import NotFoundError
 from .models import Activation, AuditEntry, Job, Notebook, RecipeVersion, User, utcnow
 
 #: The newest migration; a store at this revision needs no Alembic at start-up.
-SCHEMA_HEAD = "0003"
+SCHEMA_HEAD = "0004"
 
 #: Job states; the last three are final.
 QUEUED, RUNNING, SUCCEEDED, FAILED, CANCELLED = (

@@ -593,3 +593,407 @@ class Studio:
             )
         destination = folder / f"{Path(stem).stem}.ipynb"
         return copy_template(template, destination)
+
+    # -- server ----------------------------------------------------------------------------
+    # What the REST API (lpstudio.server) needs beyond the operations above: recipes found
+    # with a 404, background runs that give their job id at once, users and roles, callable
+    # endpoints, webhooks, API clients and idempotent calls. Role checks are the caller's.
+
+    def find_recipe(self, ref: str | os.PathLike[str]) -> Recipe:
+        """`recipe`, but a recipe that does not exist is a `NotFoundError`."""
+        from .errors import NotFoundError
+
+        if "\0" in str(ref):
+            raise InputError(
+                f"invalid recipe name {ref!r}", field="recipe", fix="give a recipe's path"
+            )
+        name = Path(ref)
+        path = self.workspace.projects / (name if name.suffix else name.with_suffix(".ipynb"))
+        path = self.workspace.inside(path, self.workspace.projects, "recipe", "recipe")
+        if not path.is_file():
+            raise NotFoundError(
+                f"recipe {ref} does not exist",
+                field="recipe",
+                fix="list recipes with GET /lpstudio/api/v1/recipes",
+            )
+        return self.recipe(path)
+
+    def recipe_detail(self, ref: str | os.PathLike[str]) -> dict[str, Any]:
+        """One recipe for the API: its description, trigger, settings, state and last job."""
+        recipe = self.find_recipe(ref)
+        saved = saved_settings(self.store, recipe.name)
+        try:
+            settings, problem = self.settings(recipe), None
+        except InputError as exc:
+            settings, problem = saved, exc.to_dict()
+        last = self.store.last_jobs([recipe.name]).get(recipe.name)
+        trigger = dict(recipe.metadata.get("trigger", {"kind": "manual"}))
+        if recipe.trigger_kind == "webhook":
+            trigger["hook"] = f"/lpstudio/api/v1/hooks/{self.webhook_id(recipe.name)}"
+        return {
+            **recipe.describe(),
+            "trigger": trigger,
+            "settings": settings,
+            "settings_problem": problem,
+            "state": saved.get("state", "stopped"),
+            "last_job": job_to_dict(last) if last else None,
+        }
+
+    def set_call_timeout(self, ref: str | os.PathLike[str], seconds: float | None) -> None:
+        """How long a callable recipe's caller waits for its answer (None: the default)."""
+        recipe = self.find_recipe(ref)
+        saved = saved_settings(self.store, recipe.name)
+        saved.pop("call_timeout", None)
+        if seconds is not None:
+            saved["call_timeout"] = float(seconds)
+        save_settings(self.store, recipe.name, saved, self.user)
+
+    def dispatch(
+        self,
+        ref: str | os.PathLike[str],
+        parameters: dict[str, Any] | None = None,
+        *,
+        event: Any = None,
+        timeout: float | None = None,
+        trigger: str = "manual",
+    ) -> tuple[Job, Future[Job]]:
+        """`submit`, also giving the queued job at once (an API answers with its id)."""
+        recipe, values = self.validate(ref, parameters or {})
+        job = self._queue(recipe, values, event, trigger, timeout)
+        return job, self.executor.submit(job.id)
+
+    def dispatch_rerun(self, job_id: int) -> tuple[Job, Future[Job]]:
+        """`rerun` in the background: the new job at once, and its future."""
+        old = self.store.job(job_id)
+        if old.purged:
+            raise InputError(
+                f"job {job_id} was purged after the retention period: its parameters and "
+                "event are gone, so it cannot be rerun",
+                field="job",
+                fix="run the recipe anew",
+            )
+        recipe, values = self.validate(old.recipe, old.parameters)
+        job = self._queue(recipe, values, old.event, "rerun", old.timeout, rerun_of=old.id)
+        return job, self.executor.submit(job.id)
+
+    def users(self) -> list[dict[str, Any]]:
+        from .models import User
+
+        with self.store.read() as s:
+            rows = s.scalars(select(User).order_by(User.name)).all()
+        return [
+            {"name": u.name, "role": u.role, "created_at": u.created_at.isoformat()} for u in rows
+        ]
+
+    def set_role(self, name: str, role: str) -> dict[str, Any]:
+        """Gives a user (created if new) a role; the last admin cannot lose theirs."""
+        from sqlalchemy import func
+
+        from .errors import NotFoundError
+        from .models import User
+        from .store import ROLES
+
+        if role not in ROLES:
+            raise InputError(
+                f"unknown role {role!r}", field="role", fix=f"use one of: {', '.join(ROLES)}"
+            )
+        with self.store.write() as s:
+            user = s.get(User, name)
+            if user is None:
+                raise NotFoundError(f"no user named {name!r}", field="user", fix="list users first")
+            admins = s.scalar(select(func.count()).where(User.role == "admin"))
+            if user.role == "admin" and role != "admin" and admins == 1:
+                raise InputError(
+                    f"{name} is the last admin",
+                    field="role",
+                    fix="make another user admin first",
+                )
+            before, user.role = user.role, role
+        self.store.audit(self.user, "set_role", name, role=role, before=before)
+        return {"name": name, "role": role}
+
+    def connectors(self) -> list[dict[str, Any]]:
+        from .registry import load_connectors
+
+        return [c.describe() for c in load_connectors(self.workspace.root).values()]
+
+    def audit_entries(self, limit: int = 100) -> list[dict[str, Any]]:
+        return [
+            {
+                "id": e.id,
+                "at": e.at.isoformat(),
+                "user": e.user,
+                "action": e.action,
+                "target": e.target,
+                "detail": e.detail,
+            }
+            for e in self.store.audit_log(limit)
+        ]
+
+    def _loadable_recipes(self, kind: str) -> list[Recipe]:
+        """Every recipe with a trigger of `kind` that loads (broken ones are left out)."""
+        from .errors import LpstudioError
+
+        found = []
+        for path in sorted(self.workspace.projects.rglob("*.ipynb")):
+            if ".ipynb_checkpoints" in path.parts:
+                continue
+            try:
+                recipe = Recipe.load(path, self.workspace.recipe_name(path))
+            except LpstudioError:
+                continue
+            if recipe.trigger_kind == kind:
+                found.append(recipe)
+        return found
+
+    def endpoints(self) -> list[dict[str, Any]]:
+        """The started callable recipes, by endpoint path (the first recipe wins a path)."""
+        found: dict[str, dict[str, Any]] = {}
+        for recipe in self._loadable_recipes("callable"):
+            saved = saved_settings(self.store, recipe.name)
+            trigger = recipe.metadata.get("trigger", {})
+            path = trigger.get("path") or Path(recipe.name).stem
+            if saved.get("state") != "started" or path in found:
+                continue
+            found[path] = {
+                "path": path,
+                "recipe": recipe.name,
+                "title": recipe.title,
+                "description": recipe.metadata.get("description", ""),
+                "input_schema": trigger.get("input_schema", {"type": "object"}),
+                "response_schema": trigger.get("response_schema", {}),
+                "call_timeout": saved.get("call_timeout"),
+            }
+        return list(found.values())
+
+    def endpoint(self, path: str) -> dict[str, Any]:
+        """The started callable recipe at `path`; unknown or stopped is a `NotFoundError`."""
+        from .errors import NotFoundError
+
+        for found in self.endpoints():
+            if found["path"] == path:
+                return found
+        raise NotFoundError(
+            f"no started callable recipe at {path!r}",
+            field="path",
+            fix="check the path, and start the recipe",
+        )
+
+    def webhook_id(self, recipe: str) -> str:
+        """A webhook recipe's hook id: an HMAC of its name with the workspace key, so it
+        cannot be guessed from the name and survives restarts."""
+        import hashlib
+        import hmac
+
+        key = self.workspace.key_path.read_bytes().strip()
+        return hmac.new(key, f"webhook\0{recipe}".encode(), hashlib.sha256).hexdigest()[:40]
+
+    def receive_webhook(
+        self, hook_id: str, headers: dict[str, str], body: bytes
+    ) -> tuple[Recipe, list[Job]]:
+        """Queues a `webhook` job per event of a POST to a hook; the scheduler runs them once
+        the recipe is started. With a shared secret (the bound connection's `token`), the
+        body's HMAC signature must be right (else an `InputError` on the signature header)."""
+        import hmac
+
+        from .errors import NotFoundError
+        from .registry import get_connector
+
+        recipe = next(
+            (
+                r
+                for r in self._loadable_recipes("webhook")
+                if hmac.compare_digest(self.webhook_id(r.name), hook_id)
+            ),
+            None,
+        )
+        if recipe is None:
+            raise NotFoundError(f"no webhook {hook_id[:8]}...", field="hook", fix="check the URL")
+        spec = recipe.metadata.get("trigger", {})
+        slot, name = spec.get("connection"), spec.get("trigger", "webhook")
+        trigger, secret = get_connector("http").webhook_triggers["webhook"], None
+        if slot:
+            bound = self.settings(recipe)["connections"].get(slot)
+            if bound:
+                type_, config = self.connections.values(bound)
+                trigger = get_connector(type_, self.workspace.root).webhook_triggers.get(
+                    name, trigger
+                )
+                secret = config.get("token") or None
+        if secret is not None:
+            header = "X-Lpstudio-Signature"
+            if trigger.verify is None or not trigger.verify(headers, body, secret):
+                raise InputError(
+                    "the webhook's signature is missing or wrong",
+                    field=header,
+                    fix=f"send {header}: the hex HMAC-SHA256 of the raw body with the secret",
+                )
+        events = trigger.parse(headers, body)
+        return recipe, [self._queue(recipe, {}, event, "webhook", None) for event in events]
+
+    # API clients: a client holds one token, of which only the SHA-256 is stored.
+
+    def create_api_client(
+        self, name: str, endpoints: list[str], rate_per_minute: int = 60
+    ) -> tuple[dict[str, Any], str]:
+        """Creates an API client; returns it and its token, which is shown only this once."""
+        import hashlib
+        import secrets
+
+        from .connections import NAME_PATTERN
+        from .models import ApiClient
+
+        if not NAME_PATTERN.match(name):
+            raise InputError(
+                f"invalid API client name {name!r}",
+                field="name",
+                fix="use lower-case letters, digits, '-' and '_' (at most 64), e.g. cb-bot",
+            )
+        token = "lps_" + secrets.token_urlsafe(32)
+        with self.store.write() as s:
+            if s.get(ApiClient, name) is not None:
+                raise InputError(
+                    f"an API client named {name!r} already exists",
+                    field="name",
+                    fix="choose another name, or revoke the old client",
+                )
+            row = ApiClient(
+                name=name,
+                token_sha256=hashlib.sha256(token.encode()).hexdigest(),
+                endpoints=list(endpoints),
+                rate_per_minute=rate_per_minute,
+                revoked=False,
+                created_at=utcnow(),
+                created_by=self.user,
+            )
+            s.add(row)
+        self.store.audit(
+            self.user, "create_api_client", name, endpoints=endpoints, rate=rate_per_minute
+        )
+        return self._api_client_dict(row), token
+
+    @staticmethod
+    def _api_client_dict(row: Any) -> dict[str, Any]:
+        return {
+            "name": row.name,
+            "endpoints": list(row.endpoints),
+            "rate_per_minute": row.rate_per_minute,
+            "revoked": row.revoked,
+            "created_at": row.created_at.isoformat(),
+            "created_by": row.created_by,
+            "revoked_at": row.revoked_at.isoformat() if row.revoked_at else None,
+        }
+
+    def api_clients(self) -> list[dict[str, Any]]:
+        from .models import ApiClient
+
+        with self.store.read() as s:
+            rows = s.scalars(select(ApiClient).order_by(ApiClient.name)).all()
+        return [self._api_client_dict(row) for row in rows]
+
+    def revoke_api_client(self, name: str) -> dict[str, Any]:
+        from .errors import NotFoundError
+        from .models import ApiClient
+
+        with self.store.write() as s:
+            row = s.get(ApiClient, name)
+            if row is None:
+                raise NotFoundError(
+                    f"no API client named {name!r}", field="name", fix="list the API clients"
+                )
+            row.revoked, row.revoked_at = True, row.revoked_at or utcnow()
+        self.store.audit(self.user, "revoke_api_client", name)
+        return self._api_client_dict(row)
+
+    def api_client_for(self, token: str) -> dict[str, Any] | None:
+        """The live (not revoked) client holding `token`, or None."""
+        import hashlib
+
+        from .models import ApiClient
+
+        digest = hashlib.sha256(token.encode()).hexdigest()
+        with self.store.read() as s:
+            row = s.scalars(select(ApiClient).where(ApiClient.token_sha256 == digest)).first()
+        return self._api_client_dict(row) if row is not None and not row.revoked else None
+
+    # Idempotent calls: the first request with a key claims it; repeats read its answer.
+
+    def claim_call(
+        self, client: str, key: str, endpoint: str, request_sha256: str
+    ) -> tuple[dict[str, Any], bool]:
+        """The call recorded under (client, key), and whether this request just made it."""
+        from sqlalchemy.exc import IntegrityError
+
+        from .models import IdempotentCall
+
+        def found() -> dict[str, Any] | None:
+            with self.store.read() as s:
+                row = s.scalars(
+                    select(IdempotentCall).where(
+                        IdempotentCall.client == client, IdempotentCall.key == key
+                    )
+                ).first()
+            return None if row is None else self._call_dict(row)
+
+        existing = found()
+        if existing is not None:
+            return existing, False
+        try:
+            with self.store.write() as s:
+                row = IdempotentCall(
+                    client=client,
+                    key=key,
+                    endpoint=endpoint,
+                    request_sha256=request_sha256,
+                    created_at=utcnow(),
+                )
+                s.add(row)
+                s.flush()
+                made = self._call_dict(row)
+        except IntegrityError:  # another request claimed it meanwhile
+            return found() or {}, False
+        return made, True
+
+    @staticmethod
+    def _call_dict(row: Any) -> dict[str, Any]:
+        return {
+            "id": row.id,
+            "endpoint": row.endpoint,
+            "request_sha256": row.request_sha256,
+            "job_id": row.job_id,
+            "status": row.status,
+            "answer": row.answer,
+        }
+
+    def call(self, call_id: int) -> dict[str, Any]:
+        from .models import IdempotentCall
+
+        with self.store.read() as s:
+            return self._call_dict(s.get_one(IdempotentCall, call_id))
+
+    def settle_call(
+        self,
+        call_id: int,
+        *,
+        job_id: int | None = None,
+        status: int | None = None,
+        answer: Any = None,
+    ) -> None:
+        """Records the call's job, then its final answer."""
+        from .models import IdempotentCall
+
+        with self.store.write() as s:
+            row = s.get_one(IdempotentCall, call_id)
+            if job_id is not None:
+                row.job_id = job_id
+            if status is not None:
+                row.status, row.answer = status, answer
+
+    def release_call(self, call_id: int) -> None:
+        """Forgets a claimed call that started no job (it failed first)."""
+        from .models import IdempotentCall
+
+        with self.store.write() as s:
+            row = s.get(IdempotentCall, call_id)
+            if row is not None and row.job_id is None:
+                s.delete(row)

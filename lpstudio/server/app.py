@@ -1,0 +1,131 @@
+"""`LpstudioApp`: the Jupyter server extension that serves the REST API of one workspace.
+
+It runs inside JupyterLab's server, or alone as `lpstudio serve` (`lpstudio.server.serve`).
+Jupyter decides who a user is; the workspace's store decides what their role allows.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from jupyter_server.extension.application import ExtensionApp
+from traitlets import Float, Integer, Unicode, default
+
+from ..errors import LpstudioError
+from ..studio import Studio
+from ..workspace import ENV_VAR, Workspace, current_user
+from .auth import RateLimits
+from .routes import ROUTES, Route, handlers
+
+#: The acting user of what no person does: API-client lookups and webhook jobs.
+SERVICE_USER = "lpstudio:server"
+
+
+class LpstudioApp(ExtensionApp):
+    """Serves `/lpstudio/api/v1/...` for the workspace named by `workspace`."""
+
+    name = "lpstudio"
+    description = "lpstudio: recipes, jobs, connections and callable recipes over REST"
+    extension_url = "/lpstudio/api/v1/openapi.json"
+    #: `lpstudio serve` is headless: only this extension, not JupyterLab's.
+    load_other_extensions = False
+
+    workspace = Unicode(
+        "",
+        config=True,
+        help="The lpstudio workspace folder. Default: $LPSTUDIO_WORKSPACE, else the server's "
+        "root_dir.",
+    )
+    call_timeout = Float(
+        15.0,
+        config=True,
+        help="Seconds a callable recipe's caller waits for its answer before a 504 (the job "
+        "goes on). A recipe's settings may set its own `call_timeout`. Conversation Builder "
+        "gives up after 20 s.",
+    )
+    anonymous_user = Unicode(
+        "",
+        config=True,
+        help="The lpstudio user that Jupyter's anonymous users act as. Jupyter's default "
+        "identity provider (a single-user server with a token or password) gives each browser "
+        "a random name; they are all the server's owner. Default: $LPSTUDIO_USER, else the OS "
+        "user running the server, as on the command line.",
+    )
+    threads = Integer(
+        16,
+        config=True,
+        help="Threads for store and kernel work, so that the server's IOLoop never waits.",
+    )
+
+    routes: tuple[Route, ...] = ROUTES
+
+    @default("workspace")
+    def _default_workspace(self) -> str:
+        root = self.serverapp.root_dir if self.serverapp is not None else os.getcwd()
+        return os.environ.get(ENV_VAR) or root
+
+    @default("anonymous_user")
+    def _default_anonymous_user(self) -> str:
+        return current_user()
+
+    def user_name(self, user: Any, identity_provider: Any) -> str:
+        """The lpstudio user of a Jupyter user: their name, unless Jupyter has no names."""
+        from jupyter_server.auth.identity import IdentityProvider, PasswordIdentityProvider
+
+        if type(identity_provider) in (IdentityProvider, PasswordIdentityProvider):
+            return self.anonymous_user
+        return str(user.username)
+
+    @classmethod
+    def get_extension_package(cls) -> str:
+        # The package whose `_jupyter_server_extension_points` names this app.
+        return "lpstudio.server"
+
+    def initialize_settings(self) -> None:
+        self._studios: dict[str, Studio] = {}
+        self._lock = threading.Lock()
+        self.pool = ThreadPoolExecutor(self.threads, thread_name_prefix="lpstudio-api")
+        self.limits = RateLimits()
+        self.workspace_error: dict[str, Any] | None = None
+        try:
+            self.lpstudio_workspace = Workspace.load(Path(self.workspace).expanduser())
+            self.studio_for(SERVICE_USER)  # fails now if the workspace was never activated
+        except LpstudioError as exc:
+            self.workspace_error = {"message": exc.message, "field": exc.field, "fix": exc.fix}
+            self.log.warning("lpstudio: no workspace at %s: %s", self.workspace, exc)
+            return
+        self.log.info("lpstudio: serving workspace %s", self.lpstudio_workspace.root)
+
+    def initialize_handlers(self) -> None:
+        self.handlers.extend(handlers(self.routes))
+
+    def studio_for(self, user: str) -> Studio:
+        """The workspace opened for one acting user (created on first sight, then kept)."""
+        with self._lock:
+            studio = self._studios.get(user)
+            if studio is None:
+                studio = Studio(self.lpstudio_workspace, user=user)
+                self._studios[user] = studio
+            return studio
+
+    @property
+    def service(self) -> Studio:
+        return self.studio_for(SERVICE_USER)
+
+    async def blocking(self, func: Any, *args: Any, **kwargs: Any) -> Any:
+        """Runs `func` in the extension's threads and awaits it."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self.pool, functools.partial(func, *args, **kwargs))
+
+    async def stop_extension(self) -> None:
+        with self._lock:
+            studios, self._studios = list(self._studios.values()), {}
+        for studio in studios:
+            await asyncio.get_running_loop().run_in_executor(None, studio.close)
+        self.pool.shutdown(wait=False)

@@ -1,0 +1,117 @@
+"""Who may do what: roles for Jupyter users, tokens and rate limits for API clients.
+
+Roles follow Workato's (API-FACTS.md section 3). Each route names one permission:
+
+    permission  admin  analyst  operator   what it covers
+    view          x       x        x       read recipes, jobs, outputs, gallery,
+                                           connections (secrets masked), dashboard, audit
+    operate       x       x        x       start and stop recipes, rerun and cancel jobs
+    build         x       x                edit settings, restore versions, run now, try a
+                                           template, create/update/test/delete connections
+    admin         x                        users and roles, API clients
+
+API clients (bots calling callable recipes) are not Jupyter users: they send their own token
+in `API-TOKEN` or `Authorization: Bearer`, and each is limited to its endpoint paths and to
+a number of calls per minute.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+from pyrate_limiter import Duration, InMemoryBucket, Rate, RateItem
+
+PERMISSIONS: dict[str, tuple[str, ...]] = {
+    "view": ("admin", "analyst", "operator"),
+    "operate": ("admin", "analyst", "operator"),
+    "build": ("admin", "analyst"),
+    "admin": ("admin",),
+}
+
+
+class ApiError(Exception):
+    """An answer other than success, with its HTTP status and the error's fields."""
+
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        message: str,
+        *,
+        field: str | None = None,
+        fix: str | None = None,
+        headers: dict[str, str] | None = None,
+        **extra: Any,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.field = field
+        self.fix = fix
+        self.headers = headers or {}
+        self.extra = extra
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "code": self.code,
+            "message": self.message,
+            "field": self.field,
+            "fix": self.fix,
+            **self.extra,
+        }
+
+
+def check_role(role: str, permission: str, action: str) -> None:
+    """Refuses (403) what the role does not allow, before anything is done."""
+    if role not in PERMISSIONS[permission]:
+        article = "an" if role[:1] in "aeiou" else "a"
+        raise ApiError(
+            403,
+            "Forbidden",
+            f"{article} {role} cannot {action}",
+            field="role",
+            fix=f"ask an admin; this needs the role {' or '.join(PERMISSIONS[permission])}",
+        )
+
+
+def api_token(headers: Any) -> str | None:
+    """The API client token of a request: `API-TOKEN`, else `Authorization: Bearer`."""
+    token = headers.get("API-TOKEN")
+    if token:
+        return str(token).strip()
+    scheme, _, value = str(headers.get("Authorization") or "").partition(" ")
+    if scheme.lower() == "bearer" and value.strip():
+        return value.strip()
+    return None
+
+
+class RateLimits:
+    """Calls per minute per API client, in this server process, through pyrate-limiter."""
+
+    def __init__(self) -> None:
+        self._buckets: dict[tuple[str, int], InMemoryBucket] = {}
+        self._lock = threading.Lock()
+
+    def check(self, client: str, per_minute: int) -> None:
+        """Counts one call; past the limit, refuses with 429 and `Retry-After`."""
+        with self._lock:
+            bucket = self._buckets.get((client, per_minute))
+            if bucket is None:
+                bucket = InMemoryBucket([Rate(per_minute, Duration.MINUTE)])
+                self._buckets[(client, per_minute)] = bucket
+            item = RateItem(client, int(time.time() * 1000))
+            if bucket.put(item):
+                return
+            wait_ms = bucket.waiting(item)
+        seconds = max(1, -(-int(wait_ms) // 1000))
+        raise ApiError(
+            429,
+            "TooManyRequests",
+            f"API client {client} is limited to {per_minute} calls per minute",
+            field="API-TOKEN",
+            fix=f"retry after {seconds} s",
+            headers={"Retry-After": str(seconds)},
+        )

@@ -1,0 +1,258 @@
+"""Callable recipes as REST endpoints, for bots such as Conversation Builder.
+
+A call is checked whole before any job exists: the client may call the endpoint, the body
+is JSON that fits the recipe's `input_schema` (400 naming the field). Then one job runs the
+recipe with the body as its event, and its `respond()` answer, checked against the
+`response_schema`, is the call's answer:
+
+    200..499 from respond()   the recipe's own status and body
+    422                       the job failed or was cancelled (with the job id)
+    502                       the recipe answered nothing, or off its response schema
+    504                       no answer within the call timeout (15 s by default); the job
+                              goes on, and `GET /calls/<job>` gives its answer later
+    202                       `?mode=async`: the job id at once, to poll at `/calls/<job>`
+
+Conversation Builder gives up after 20 s and retries up to 3 times. A request carrying an
+`Idempotency-Key` is claimed once per client and key in the store: a repeat waits for the
+first request's job, or reads its stored answer, and never starts a second job.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import time
+from typing import TYPE_CHECKING, Any
+
+from ..store import FINAL_STATES, SUCCEEDED
+from .auth import ApiError
+from .handlers import PREFIX
+from .schemas import first_problem
+
+if TYPE_CHECKING:
+    from ..models import Job
+    from .app import LpstudioApp
+
+Answer = tuple[int, Any, dict[str, str]]
+
+#: How often a repeated request looks at the first request's job.
+POLL_SECONDS = 0.1
+
+
+def _error(status: int, code: str, message: str, **fields: Any) -> tuple[int, Any]:
+    return status, {"error": {"code": code, "message": message, "field": None, **fields}}
+
+
+def answer_for(job: Job, response_schema: dict[str, Any]) -> tuple[int, Any]:
+    """A finished job's answer to its caller."""
+    if job.status != SUCCEEDED:
+        error = job.error or {}
+        reason = f": {error.get('ename')}: {error.get('evalue')}" if error else ""
+        return _error(422, "JobFailed", f"job {job.id} {job.status}{reason}", job=job.id)
+    response = (job.result or {}).get("response")
+    if not isinstance(response, dict) or "status" not in response:
+        return _error(
+            502,
+            "NoResponse",
+            f"job {job.id} succeeded without an answer",
+            job=job.id,
+            fix="the recipe must call lpstudio.kernel.respond(body, status)",
+        )
+    status, body = int(response["status"]), response.get("body")
+    if 200 <= status < 300 and response_schema:
+        problem = first_problem(response_schema, body)
+        if problem is not None:
+            field, message = problem
+            return _error(
+                502,
+                "InvalidResponse",
+                f"job {job.id} answered off its response schema: {message}",
+                job=job.id,
+                field=field,
+                fix="make the recipe's respond() body fit trigger.response_schema",
+            )
+    return status, body
+
+
+async def _wait_final(app: LpstudioApp, job_id: int, timeout: float) -> Job | None:
+    """The job once final, read from the store; None past the timeout."""
+    deadline = time.monotonic() + timeout
+    while True:
+        job = await app.blocking(app.service.job, job_id)
+        if job.status in FINAL_STATES:
+            return job
+        if time.monotonic() >= deadline:
+            return None
+        await asyncio.sleep(POLL_SECONDS)
+
+
+def _timed_out(job_id: int, timeout: float) -> tuple[int, Any]:
+    return _error(
+        504,
+        "Timeout",
+        f"job {job_id} gave no answer within {timeout:g} s; it goes on",
+        job=job_id,
+        fix=f"GET {PREFIX}/calls/{job_id} later, or retry with the same Idempotency-Key",
+    )
+
+
+def _queued(job_id: int) -> tuple[int, Any]:
+    return 202, {"job": job_id, "status": "queued", "poll": f"{PREFIX}/calls/{job_id}"}
+
+
+def _event(body: bytes) -> Any:
+    if not body or not body.strip():
+        raise ApiError(
+            400,
+            "InputError",
+            "the request has no body",
+            field="body",
+            fix="send the input as a JSON object",
+        )
+    try:
+        return json.loads(body)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ApiError(
+            400,
+            "InputError",
+            f"the body is not valid JSON: {exc}",
+            field="body",
+            fix="send the input as a JSON object with Content-Type: application/json",
+        ) from None
+
+
+async def call(
+    app: LpstudioApp,
+    client: dict[str, Any],
+    path: str,
+    body: bytes,
+    key: str | None,
+    mode: str,
+) -> Answer:
+    service = app.service
+    endpoint = await app.blocking(service.endpoint, path)
+    if "*" not in client["endpoints"] and path not in client["endpoints"]:
+        raise ApiError(
+            403,
+            "Forbidden",
+            f"API client {client['name']} may not call {path}",
+            field="path",
+            fix="an admin allows the endpoint for this client",
+        )
+    event = _event(body)
+    problem = first_problem(endpoint["input_schema"], event)
+    if problem is not None:
+        field, message = problem
+        raise ApiError(
+            400,
+            "InputError",
+            f"{field or 'body'}: {message}",
+            field=field or "body",
+            fix=f"see the input schema of /call/{path} in {PREFIX}/openapi.json",
+        )
+    timeout = float(endpoint["call_timeout"] or app.call_timeout)
+    schema = endpoint["response_schema"]
+    headers: dict[str, str] = {}
+    claim: dict[str, Any] | None = None
+    if key:
+        if len(key) > 255:
+            raise ApiError(
+                400, "InputError", "Idempotency-Key is too long", field="Idempotency-Key"
+            )
+        digest = hashlib.sha256(
+            json.dumps([path, event], sort_keys=True, separators=(",", ":")).encode()
+        ).hexdigest()
+        claim, made = await app.blocking(service.claim_call, client["name"], key, path, digest)
+        if not made:
+            return await _repeat(app, claim, digest, timeout, schema, mode)
+
+    caller = await app.blocking(app.studio_for, f"api:{client['name']}")
+    try:
+        job, future = await app.blocking(
+            caller.dispatch, endpoint["recipe"], event=event, trigger="callable"
+        )
+    except Exception:  # nothing started: a repeat may try again
+        if claim:
+            await app.blocking(service.release_call, claim["id"])
+        raise
+    headers["Lpstudio-Job"] = str(job.id)
+    if claim:
+        await app.blocking(service.settle_call, claim["id"], job_id=job.id)
+    if mode == "async":
+        return (*_queued(job.id), headers)
+    try:
+        final = await asyncio.wait_for(asyncio.shield(asyncio.wrap_future(future)), timeout)
+    except TimeoutError:
+        return (*_timed_out(job.id, timeout), headers)
+    status, answer = answer_for(final, schema)
+    if claim:
+        await app.blocking(service.settle_call, claim["id"], status=status, answer=answer)
+    return status, answer, headers
+
+
+async def _repeat(
+    app: LpstudioApp,
+    claim: dict[str, Any],
+    digest: str,
+    timeout: float,
+    schema: dict[str, Any],
+    mode: str,
+) -> Answer:
+    """A request whose Idempotency-Key was seen: the first request's answer, or its job's."""
+    if claim.get("request_sha256") != digest:
+        raise ApiError(
+            409,
+            "IdempotencyConflict",
+            "this Idempotency-Key was used for another request",
+            field="Idempotency-Key",
+            fix="use a new key for a new request",
+        )
+    headers = {"Idempotent-Replayed": "true"}
+    deadline = time.monotonic() + timeout
+    while claim["status"] is None and claim["job_id"] is None:
+        if time.monotonic() >= deadline:  # the first request has not even started its job
+            return (
+                *_error(
+                    409,
+                    "InProgress",
+                    "the first request with this Idempotency-Key is still starting",
+                    fix="retry in a moment with the same key",
+                ),
+                headers,
+            )
+        await asyncio.sleep(POLL_SECONDS)
+        claim = await app.blocking(app.service.call, claim["id"])
+    if claim["status"] is not None:
+        if claim["job_id"] is not None:
+            headers["Lpstudio-Job"] = str(claim["job_id"])
+        return claim["status"], claim["answer"], headers
+    job_id = claim["job_id"]
+    headers["Lpstudio-Job"] = str(job_id)
+    if mode == "async":
+        return (*_queued(job_id), headers)
+    final = await _wait_final(app, job_id, max(0.0, deadline - time.monotonic()))
+    if final is None:
+        return (*_timed_out(job_id, timeout), headers)
+    status, answer = answer_for(final, schema)
+    await app.blocking(app.service.settle_call, claim["id"], status=status, answer=answer)
+    return status, answer, headers
+
+
+async def poll(app: LpstudioApp, client: dict[str, Any], job_id: int) -> Answer:
+    """The answer of a call's job: 202 while it runs, then what a synchronous call gives."""
+    service = app.service
+    job = await app.blocking(service.job, job_id)
+    if job.user != f"api:{client['name']}" or job.trigger != "callable":
+        raise ApiError(404, "NotFound", f"no call job {job_id} of this client", field="job")
+    headers = {"Lpstudio-Job": str(job.id)}
+    if job.status not in FINAL_STATES:
+        return (
+            202,
+            {"job": job.id, "status": job.status, "poll": f"{PREFIX}/calls/{job.id}"},
+            headers,
+        )
+    recipe = await app.blocking(service.recipe, job.recipe)
+    schema = recipe.metadata.get("trigger", {}).get("response_schema", {})
+    status, answer = answer_for(job, schema)
+    return status, answer, headers

@@ -1,0 +1,700 @@
+"""The REST API's handlers: thin translations of HTTP requests into `Studio` calls.
+
+Every handler gets its `Route` (see `routes.py`), which names, per method, the permission
+it needs and the JSON Schemas of its body and query. `UserHandler.prepare` checks them all
+before the method runs: the Jupyter user (401), their role (403), the query and the body
+(400). So a refused request never reaches the `Studio`, and changes nothing.
+
+Every error answer has one shape, `{"error": {"code", "message", "field", "fix"}}`, and never
+a traceback: `InputError` is 400, `NotFoundError` 404, a forbidden role 403, no user 401.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from http.client import responses
+from typing import TYPE_CHECKING, Any
+
+from jupyter_server.auth.decorator import allow_unauthenticated
+from jupyter_server.base.handlers import APIHandler
+from jupyter_server.extension.handler import ExtensionHandlerMixin
+from tornado import web
+
+from ..errors import InputError, LpstudioError, NotFoundError
+from ..studio import Studio, job_to_dict
+from .auth import ApiError, api_token, check_role
+from .schemas import first_problem
+
+if TYPE_CHECKING:
+    from .app import LpstudioApp
+    from .routes import Operation, Route
+
+PREFIX = "/lpstudio/api/v1"
+
+
+def _code(status: int) -> str:
+    """`Not Found` -> `NotFound`: the error code of a plain HTTP error."""
+    return "".join(responses.get(status, "Error").title().split()).replace("-", "")
+
+
+class BaseHandler(ExtensionHandlerMixin, APIHandler):
+    """JSON in, JSON out, and every error in the API's one shape."""
+
+    route: Route
+
+    def initialize(self, name: str, route: Route | None = None) -> None:  # type: ignore[override]
+        super().initialize(name)
+        if route is not None:
+            self.route = route
+
+    @property
+    def app(self) -> LpstudioApp:
+        return self.extensionapp  # type: ignore[return-value]
+
+    @property
+    def operation(self) -> Operation:
+        op = self.route.operations.get(self.request.method or "")
+        if op is None:
+            allowed = ", ".join(self.route.operations)
+            raise ApiError(
+                405,
+                "MethodNotAllowed",
+                f"{self.request.method} is not allowed on {self.request.path}",
+                field="method",
+                fix=f"use {allowed}",
+                headers={"Allow": allowed},
+            )
+        return op
+
+    async def prepare(self) -> None:  # type: ignore[override]
+        await super().prepare()
+        if self.app.workspace_error is not None:
+            raise ApiError(503, "NoWorkspace", **self.app.workspace_error)
+
+    async def blocking(self, func: Any, *args: Any, **kwargs: Any) -> Any:
+        """Runs store and kernel work off the IOLoop."""
+        return await self.app.blocking(func, *args, **kwargs)
+
+    def answer(self, data: Any, status: int = 200, headers: dict[str, str] | None = None) -> None:
+        self.set_status(status)
+        for name, value in (headers or {}).items():
+            self.set_header(name, value)
+        self.finish(json.dumps(data, default=str))
+
+    # -- input -----------------------------------------------------------------------------
+
+    def read_query(self, op: Operation) -> dict[str, Any]:
+        """The declared query parameters, in their types; others are ignored."""
+        values: dict[str, Any] = {}
+        for name, schema in op.query.items():
+            raw = self.get_query_argument(name, None)
+            if raw is None:
+                if "default" in schema:
+                    values[name] = schema["default"]
+                continue
+            value: Any = raw
+            if schema.get("type") == "integer":
+                try:
+                    value = int(raw)
+                except ValueError:
+                    value = raw  # the schema check names it
+            problem = first_problem(schema, value)
+            if problem is not None:
+                raise ApiError(
+                    400,
+                    "InputError",
+                    f"query parameter {name}={raw!r}: {problem[1]}",
+                    field=name,
+                    fix=f"give {name} as {schema.get('type', 'text')}",
+                )
+            values[name] = value
+        return values
+
+    def read_json(self, what: str = "body") -> Any:
+        """The request body as JSON (an empty body is None); malformed JSON is a 400."""
+        raw = self.request.body
+        if not raw or not raw.strip():
+            return None
+        try:
+            return json.loads(raw)
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise ApiError(
+                400,
+                "InputError",
+                f"the {what} is not valid JSON: {exc}",
+                field=what,
+                fix="send a JSON object with Content-Type: application/json",
+            ) from None
+
+    def read_body(self, op: Operation) -> dict[str, Any]:
+        """The body, checked against the operation's schema (an empty body is `{}`)."""
+        if op.body is None:
+            return {}
+        data = self.read_json() if self.request.body.strip() else {}
+        problem = first_problem(op.body, data)
+        if problem is not None:
+            field, message = problem
+            raise ApiError(
+                400,
+                "InputError",
+                f"{field or 'body'}: {message}",
+                field=field or "body",
+                fix="see the request schema in /lpstudio/api/v1/openapi.json",
+            )
+        return data
+
+    # -- errors ----------------------------------------------------------------------------
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        exc = (kwargs.get("exc_info") or (None, None, None))[1]
+        headers: dict[str, str] = {}
+        if isinstance(exc, ApiError):
+            status, error, headers = exc.status, exc.to_dict(), exc.headers
+        elif isinstance(exc, NotFoundError):
+            status, error = 404, exc.to_dict()
+        elif isinstance(exc, LpstudioError):
+            status, error = 400, exc.to_dict()
+            error["code"] = type(exc).__name__
+        elif isinstance(exc, web.HTTPError):
+            status = exc.status_code
+            message = exc.log_message or responses.get(status, "error")
+            if exc.args and exc.log_message:
+                with contextlib.suppress(TypeError, ValueError):
+                    message = exc.log_message % exc.args
+            error = {"code": _code(status), "message": message, "field": None, "fix": None}
+        else:
+            status = 500
+            error = {
+                "code": "InternalError",
+                "message": "the server failed to answer; the error is in its log",
+                "field": None,
+                "fix": None,
+            }
+        if (
+            isinstance(exc, web.HTTPError)
+            and status == 403
+            and getattr(self, "_jupyter_current_user", None) is None
+        ):
+            status = 401  # Jupyter refuses an unknown user with 403: the API says 401
+            error = self.unauthenticated().to_dict()
+            headers = {"WWW-Authenticate": "token"}
+        self.set_status(status)
+        for name, value in headers.items():
+            self.set_header(name, value)
+        self.finish(json.dumps({"error": error}, default=str))
+
+    def unauthenticated(self) -> ApiError:
+        return ApiError(
+            401,
+            "Unauthenticated",
+            "no Jupyter user: log in, or send the server's token",
+            field="Authorization",
+            fix="send `Authorization: token <jupyter server token>`",
+        )
+
+    def log_exception(self, typ: Any, value: Any, tb: Any) -> None:
+        if isinstance(value, ApiError | LpstudioError):
+            self.log.info("%s %s: %s", self.request.method, self.request.path, value)
+            return
+        super().log_exception(typ, value, tb)
+
+
+class UserHandler(BaseHandler):
+    """A route for Jupyter users: their `Studio`, role-checked, with checked input."""
+
+    studio: Studio
+    query: dict[str, Any]
+    body: dict[str, Any]
+
+    async def prepare(self) -> None:  # type: ignore[override]
+        await super().prepare()
+        if self.current_user is None:
+            raise self.unauthenticated()
+        op = self.operation
+        name = self.app.user_name(self.current_user, self.identity_provider)
+        self.studio = await self.blocking(self.app.studio_for, name)
+        role = await self.blocking(lambda: self.studio.role)
+        check_role(role, op.permission, op.action)
+        self.query = self.read_query(op)
+        self.body = self.read_body(op)
+
+    def audit(self, action: str, target: str, **detail: Any) -> None:
+        self.studio.store.audit(self.studio.user, action, target, **detail)
+
+    def job(self, job: Any) -> dict[str, Any]:
+        return job_to_dict(job, self.studio.workspace)
+
+
+class NoXsrfHandler(BaseHandler):
+    """Callers that are not Jupyter users (bots, webhook senders): their credentials travel
+    in headers, never in cookies, so cross-site request forgery cannot borrow them."""
+
+    def check_xsrf_cookie(self) -> None:
+        return None
+
+
+class ClientHandler(NoXsrfHandler):
+    """A route for API clients: a live token, within the client's rate limit."""
+
+    client: dict[str, Any]
+
+    async def prepare(self) -> None:  # type: ignore[override]
+        await super().prepare()
+        op = self.operation
+        token = api_token(self.request.headers)
+        client = await self.blocking(self.app.service.api_client_for, token) if token else None
+        if client is None:
+            raise ApiError(
+                401,
+                "Unauthenticated",
+                "missing, unknown or revoked API token",
+                field="API-TOKEN",
+                fix="send the API client's token in API-TOKEN or Authorization: Bearer",
+                headers={"WWW-Authenticate": 'Bearer realm="lpstudio"'},
+            )
+        self.app.limits.check(client["name"], client["rate_per_minute"])
+        self.client = client
+        self.query = self.read_query(op)
+
+
+# -- recipes -------------------------------------------------------------------------------
+
+
+class RecipesHandler(UserHandler):
+    @web.authenticated
+    async def get(self) -> None:
+        rows = await self.blocking(self.studio.recipes)
+        project = self.query.get("project")
+        if project:
+            project = project.strip("/")
+            rows = [
+                r for r in rows if r["project"] == project or r["project"].startswith(project + "/")
+            ]
+        self.answer({"recipes": rows})
+
+
+class RecipeHandler(UserHandler):
+    @web.authenticated
+    async def get(self, recipe: str) -> None:
+        self.answer(await self.blocking(self.studio.recipe_detail, recipe))
+
+
+class RecipeSettingsHandler(UserHandler):
+    @web.authenticated
+    async def put(self, recipe: str) -> None:
+        body = self.body
+
+        def save() -> dict[str, Any]:
+            name = self.studio.find_recipe(recipe).name
+            self.studio.save_settings(
+                name,
+                body.get("parameters"),
+                connections=body.get("connections"),
+                since=body.get("since"),
+            )
+            if "call_timeout" in body:
+                self.studio.set_call_timeout(name, body["call_timeout"])
+            self.audit("settings", name, changed=sorted(body))
+            return self.studio.recipe_detail(name)
+
+        self.answer(await self.blocking(save))
+
+
+class RecipeVersionsHandler(UserHandler):
+    @web.authenticated
+    async def get(self, recipe: str) -> None:
+        name = (await self.blocking(self.studio.find_recipe, recipe)).name
+        self.answer({"versions": await self.blocking(self.studio.versions, name)})
+
+
+class RecipeRestoreHandler(UserHandler):
+    @web.authenticated
+    async def post(self, recipe: str) -> None:
+        name = (await self.blocking(self.studio.find_recipe, recipe)).name
+        self.answer(await self.blocking(self.studio.restore, name, self.body["version"]))
+
+
+class RecipeStartHandler(UserHandler):
+    @web.authenticated
+    async def post(self, recipe: str) -> None:
+        name = (await self.blocking(self.studio.find_recipe, recipe)).name
+        await self.blocking(self.studio.start, name, self.body.get("reset_since"))
+        self.answer(await self.blocking(self.studio.recipe_detail, name))
+
+
+class RecipeStopHandler(UserHandler):
+    @web.authenticated
+    async def post(self, recipe: str) -> None:
+        name = (await self.blocking(self.studio.find_recipe, recipe)).name
+        await self.blocking(self.studio.stop, name)
+        self.answer(await self.blocking(self.studio.recipe_detail, name))
+
+
+class RecipeRunHandler(UserHandler):
+    @web.authenticated
+    async def post(self, recipe: str) -> None:
+        body = self.body
+
+        def run() -> Any:
+            name = self.studio.find_recipe(recipe).name
+            job, _ = self.studio.dispatch(
+                name, body.get("parameters"), event=body.get("event"), timeout=body.get("timeout")
+            )
+            self.audit("run", name, job=job.id)
+            return job
+
+        job = await self.blocking(run)
+        self.answer(self.job(job), 202, {"Location": f"{PREFIX}/jobs/{job.id}"})
+
+
+# -- jobs ----------------------------------------------------------------------------------
+
+
+class JobsHandler(UserHandler):
+    @web.authenticated
+    async def get(self) -> None:
+        from ..times import parse_moment
+
+        q = self.query
+        recipe = q.get("recipe")
+        if recipe and not recipe.endswith(".ipynb"):
+            recipe += ".ipynb"
+        since = parse_moment(q["since"], "since") if q.get("since") else None
+        jobs = await self.blocking(
+            self.studio.store.list_jobs, recipe, q.get("status"), since, q["limit"], q["offset"]
+        )
+        self.answer(
+            {"jobs": [self.job(j) for j in jobs], "limit": q["limit"], "offset": q["offset"]}
+        )
+
+
+class JobHandler(UserHandler):
+    @web.authenticated
+    async def get(self, job_id: str) -> None:
+        self.answer(self.job(await self.blocking(self.studio.job, int(job_id))))
+
+
+class JobOutputHandler(UserHandler):
+    """The output notebook, as the .ipynb file or rendered by nbconvert's HTMLExporter."""
+
+    @web.authenticated
+    async def get(self, job_id: str, kind: str) -> None:
+        def read() -> str:
+            job = self.studio.job(int(job_id))
+            path = self.studio.workspace.root / job.output_path if job.output_path else None
+            if path is None or not path.is_file():
+                raise NotFoundError(
+                    f"job {job.id} has no output notebook ({job.status}"
+                    f"{', purged' if job.purged else ''})",
+                    field="job",
+                    fix="wait until the job runs; purged jobs keep no output",
+                )
+            if kind == "ipynb":
+                return path.read_text(encoding="utf-8")
+            from nbconvert import HTMLExporter
+
+            html, _ = HTMLExporter().from_filename(str(path))
+            return html
+
+        content = await self.blocking(read)
+        kinds = {"ipynb": "application/x-ipynb+json", "html": "text/html; charset=UTF-8"}
+        self.set_header("Content-Disposition", f'inline; filename="job-{job_id}.{kind}"')
+        self.finish(content, set_content_type=kinds[kind])
+
+
+class JobRerunHandler(UserHandler):
+    @web.authenticated
+    async def post(self, job_id: str) -> None:
+        def rerun() -> Any:
+            job, _ = self.studio.dispatch_rerun(int(job_id))
+            self.audit("rerun", job.recipe, job=job.id, rerun_of=int(job_id))
+            return job
+
+        job = await self.blocking(rerun)
+        self.answer(self.job(job), 202, {"Location": f"{PREFIX}/jobs/{job.id}"})
+
+
+class JobCancelHandler(UserHandler):
+    @web.authenticated
+    async def post(self, job_id: str) -> None:
+        def cancel() -> Any:
+            job = self.studio.cancel(int(job_id))
+            self.audit("cancel", job.recipe, job=job.id)
+            return job
+
+        self.answer(self.job(await self.blocking(cancel)))
+
+
+# -- gallery -------------------------------------------------------------------------------
+
+
+class GalleryHandler(UserHandler):
+    @web.authenticated
+    async def get(self) -> None:
+        templates = await self.blocking(self.studio.templates)
+        self.answer({"templates": [t.describe() for t in templates]})
+
+
+class GalleryTryHandler(UserHandler):
+    @web.authenticated
+    async def post(self) -> None:
+        body = self.body
+
+        def try_() -> dict[str, Any]:
+            path = self.studio.try_template(body["template"], body["project"], body.get("name"))
+            name = self.studio.workspace.recipe_name(path)
+            self.audit("try_template", name, template=body["template"])
+            return self.studio.recipe_detail(name)
+
+        detail = await self.blocking(try_)
+        self.answer(detail, 201, {"Location": f"{PREFIX}/recipes/{detail['recipe']}"})
+
+
+# -- connections ---------------------------------------------------------------------------
+
+
+class ConnectionsHandler(UserHandler):
+    @web.authenticated
+    async def get(self) -> None:
+        infos = await self.blocking(self.studio.connections.list)
+        self.answer({"connections": [info.to_dict() for info in infos]})
+
+    @web.authenticated
+    async def post(self) -> None:
+        body = self.body
+
+        def add() -> dict[str, Any]:
+            fields = body.get("fields", {})
+            info = self.studio.connections.add(body["name"], body["type"], fields, self.studio.user)
+            self.audit("create_connection", info.name, type=info.type, fields=sorted(fields))
+            return info.to_dict()
+
+        info = await self.blocking(add)
+        self.answer(info, 201, {"Location": f"{PREFIX}/connections/{info['name']}"})
+
+
+class ConnectionHandler(UserHandler):
+    @web.authenticated
+    async def get(self, name: str) -> None:
+        self.answer((await self.blocking(self.studio.connections.get, name)).to_dict())
+
+    @web.authenticated
+    async def put(self, name: str) -> None:
+        fields = self.body["fields"]
+
+        def update() -> dict[str, Any]:
+            info = self.studio.connections.update(name, fields)
+            self.audit("update_connection", name, fields=sorted(fields))
+            return info.to_dict()
+
+        self.answer(await self.blocking(update))
+
+    @web.authenticated
+    async def delete(self, name: str) -> None:
+        def remove() -> None:
+            self.studio.connections.remove(name)
+            self.audit("delete_connection", name)
+
+        await self.blocking(remove)
+        self.answer({"removed": name})
+
+
+class ConnectionTestHandler(UserHandler):
+    @web.authenticated
+    async def post(self, name: str) -> None:
+        def test() -> dict[str, Any]:
+            info = self.studio.connections.test(name)
+            self.audit("test_connection", name, status=info.status)
+            return info.to_dict()
+
+        self.answer(await self.blocking(test))
+
+
+class PicklistHandler(UserHandler):
+    """A connector's pick list (handoffs, skills...) through a connection."""
+
+    @web.authenticated
+    async def get(self, name: str, picklist: str) -> None:
+        from ..client import ConnectionClient
+        from ..connections import scrub_text
+
+        def fetch() -> list[dict[str, Any]]:
+            conn = self.studio.connections.open(name)
+            try:
+                options = ConnectionClient(conn).picklist(picklist)
+            except LpstudioError:
+                raise
+            except Exception as exc:  # the app's or the network's failure, secrets scrubbed
+                message = scrub_text(str(exc), self.studio.connections.secret_values())
+                raise ApiError(
+                    502,
+                    "AppError",
+                    f"connection {name} could not list {picklist}: {type(exc).__name__}: {message}",
+                    field="connection",
+                    fix=f"test the connection with POST {PREFIX}/connections/{name}/test",
+                ) from None
+            finally:
+                conn.close()
+            return [{"value": o.value, "label": o.label, "extra": o.extra} for o in options]
+
+        self.answer({"options": await self.blocking(fetch)})
+
+
+class ConnectorsHandler(UserHandler):
+    @web.authenticated
+    async def get(self) -> None:
+        self.answer({"connectors": await self.blocking(self.studio.connectors)})
+
+
+# -- dashboard, users, audit, API clients --------------------------------------------------
+
+
+class DashboardHandler(UserHandler):
+    @web.authenticated
+    async def get(self) -> None:
+        from ..metrics import dashboard_metrics
+        from ..widgets.dashboard import day_range
+
+        start, end = day_range(self.query["days"])
+        self.answer(await self.blocking(dashboard_metrics, self.studio.store, start, end))
+
+
+class UsersHandler(UserHandler):
+    @web.authenticated
+    async def get(self) -> None:
+        self.answer({"users": await self.blocking(self.studio.users)})
+
+
+class UserRoleHandler(UserHandler):
+    @web.authenticated
+    async def put(self, name: str) -> None:
+        self.answer(await self.blocking(self.studio.set_role, name, self.body["role"]))
+
+
+class AuditHandler(UserHandler):
+    @web.authenticated
+    async def get(self) -> None:
+        entries = await self.blocking(self.studio.audit_entries, self.query["limit"])
+        self.answer({"entries": entries})
+
+
+class ApiClientsHandler(UserHandler):
+    @web.authenticated
+    async def get(self) -> None:
+        self.answer({"api_clients": await self.blocking(self.studio.api_clients)})
+
+    @web.authenticated
+    async def post(self) -> None:
+        body = self.body
+        client, token = await self.blocking(
+            self.studio.create_api_client,
+            body["name"],
+            body["endpoints"],
+            body.get("rate_per_minute", 60),
+        )
+        # The token is shown here, once; only its SHA-256 is kept.
+        self.answer({**client, "token": token}, 201, {"Cache-Control": "no-store"})
+
+
+class ApiClientHandler(UserHandler):
+    @web.authenticated
+    async def delete(self, name: str) -> None:
+        self.answer(await self.blocking(self.studio.revoke_api_client, name))
+
+
+class OpenApiHandler(UserHandler):
+    @web.authenticated
+    async def get(self) -> None:
+        from .openapi import openapi_document
+
+        endpoints = await self.blocking(self.studio.endpoints)
+        self.answer(openapi_document(self.app.routes, endpoints, self.base_url))
+
+
+# -- callers that are not users ------------------------------------------------------------
+
+
+class CallHandler(ClientHandler):
+    """`POST /call/<path>`: a callable recipe, called by an API client."""
+
+    @allow_unauthenticated
+    async def post(self, path: str) -> None:
+        from .calls import call
+
+        status, body, headers = await call(
+            self.app,
+            self.client,
+            path,
+            self.request.body,
+            self.request.headers.get("Idempotency-Key"),
+            self.query["mode"],
+        )
+        self.answer(body, status, headers)
+
+
+class CallJobHandler(ClientHandler):
+    """`GET /calls/<job>`: the answer of an asynchronous call, once its job is done."""
+
+    @allow_unauthenticated
+    async def get(self, job_id: str) -> None:
+        from .calls import poll
+
+        status, body, headers = await poll(self.app, self.client, int(job_id))
+        self.answer(body, status, headers)
+
+
+class HookHandler(NoXsrfHandler):
+    """`POST /hooks/<hook id>`: a webhook event, queued for the recipe (kept while stopped)."""
+
+    @allow_unauthenticated
+    async def post(self, hook_id: str) -> None:
+        service = self.app.service
+        try:
+            recipe, jobs = await self.blocking(
+                service.receive_webhook, hook_id, dict(self.request.headers), self.request.body
+            )
+        except InputError as exc:
+            if exc.field == "X-Lpstudio-Signature":
+                raise ApiError(
+                    401, "BadSignature", exc.message, field=exc.field, fix=exc.fix
+                ) from None
+            if exc.field != "body":  # the recipe's settings, not the sender, are at fault
+                raise ApiError(
+                    503,
+                    "RecipeNotReady",
+                    "the recipe cannot take events until its settings are complete",
+                    field=exc.field,
+                    fix=exc.fix,
+                ) from None
+            raise
+        state = await self.blocking(lambda: service.recipe_detail(recipe.name)["state"])
+        message = (
+            f"{len(jobs)} event(s) queued"
+            if state == "started"
+            else f"the recipe is stopped: {len(jobs)} event(s) are kept until it starts"
+        )
+        self.answer(
+            {
+                "accepted": len(jobs),
+                "jobs": [j.id for j in jobs],
+                "state": state,
+                "message": message,
+            },
+            202,
+        )
+
+
+class NotFoundHandler(NoXsrfHandler):
+    """Any other path under the API: a JSON 404."""
+
+    @allow_unauthenticated
+    async def prepare(self) -> None:  # type: ignore[override]
+        await super().prepare()
+        raise ApiError(
+            404,
+            "NotFound",
+            f"no route {self.request.path}",
+            field="path",
+            fix=f"see {PREFIX}/openapi.json",
+        )

@@ -1,0 +1,183 @@
+"""The OpenAPI 3.1 document of the REST API, built from the route table and the started
+callable recipes (each with its own input and response schemas)."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from .handlers import PREFIX
+from .routes import CLIENT, OPEN, USER, Route
+from .schemas import ERROR
+
+_ERRORS = {
+    USER: {
+        "400": "Invalid input (the field is named)",
+        "401": "No Jupyter user",
+        "403": "The user's role does not allow it",
+        "404": "Not found",
+    },
+    CLIENT: {
+        "400": "Input that does not fit the input schema (the field is named)",
+        "401": "Missing, unknown or revoked API token",
+        "403": "The client may not call this endpoint",
+        "404": "Unknown or stopped endpoint",
+        "409": "Idempotency-Key reused for another request",
+        "422": "The job failed (its id is in error.job)",
+        "429": "Over the client's rate limit (see Retry-After)",
+        "502": "The recipe's answer broke its response schema",
+        "504": "No answer within the call timeout; the job goes on (error.job)",
+    },
+    OPEN: {
+        "400": "The body is not JSON",
+        "401": "Missing or wrong signature",
+        "404": "Unknown hook",
+        "503": "The recipe's settings are incomplete",
+    },
+}
+
+_SECURITY = {
+    USER: [{"jupyterToken": []}],
+    CLIENT: [{"apiToken": []}, {"bearer": []}],
+    OPEN: [],
+}
+
+
+def _path_parameters(route: Route) -> list[dict[str, Any]]:
+    names = re.findall(r"{(\w+)}", route.path)
+    return [
+        {
+            "name": name,
+            "in": "path",
+            "required": True,
+            "schema": {
+                k: v for k, v in route.parameters.get(name, {}).items() if k != "description"
+            }
+            or {"type": "string"},
+            "description": route.parameters.get(name, {}).get("description", ""),
+        }
+        for name in names
+    ]
+
+
+def _errors(auth: str) -> dict[str, Any]:
+    return {
+        code: {
+            "description": text,
+            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+        }
+        for code, text in _ERRORS[auth].items()
+    }
+
+
+def _operation(route: Route, op: Any) -> dict[str, Any]:
+    doc: dict[str, Any] = {
+        "operationId": op.operation_id,
+        "summary": op.summary,
+        "tags": [route.tag] if route.tag else [],
+        "security": _SECURITY[route.auth],
+        "parameters": _path_parameters(route)
+        + [
+            {"name": name, "in": "query", "required": False, "schema": schema}
+            for name, schema in op.query.items()
+        ],
+        "responses": {
+            str(op.status): {
+                "description": "Success",
+                "content": {op.content_type: {"schema": op.answer}},
+            },
+            **_errors(route.auth),
+        },
+    }
+    if route.auth == USER:
+        doc["x-lpstudio-permission"] = op.permission
+    if op.body is not None:
+        doc["requestBody"] = {
+            "required": bool(op.body.get("required")),
+            "content": {"application/json": {"schema": op.body}},
+        }
+    return doc
+
+
+def _endpoint(endpoint: dict[str, Any]) -> dict[str, Any]:
+    """A started callable recipe as its own path, with its schemas."""
+    return {
+        "post": {
+            "operationId": "call_" + re.sub(r"\W", "_", endpoint["path"]),
+            "summary": endpoint["title"],
+            "description": f"{endpoint['description']}\n\nRecipe: `{endpoint['recipe']}`.",
+            "tags": ["callable recipes"],
+            "security": _SECURITY[CLIENT],
+            "parameters": [
+                {
+                    "name": "Idempotency-Key",
+                    "in": "header",
+                    "required": False,
+                    "schema": {"type": "string", "maxLength": 255},
+                    "description": "a retried request with the same key is answered the same",
+                },
+                {
+                    "name": "mode",
+                    "in": "query",
+                    "required": False,
+                    "schema": {"enum": ["sync", "async"], "default": "sync"},
+                },
+            ],
+            "requestBody": {
+                "required": True,
+                "content": {"application/json": {"schema": endpoint["input_schema"]}},
+            },
+            "responses": {
+                "200": {
+                    "description": "The recipe's answer",
+                    "content": {"application/json": {"schema": endpoint["response_schema"] or {}}},
+                },
+                "202": {"description": "mode=async: the job to poll at /calls/{job_id}"},
+                **_errors(CLIENT),
+            },
+        }
+    }
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("lpstudio")
+    except PackageNotFoundError:
+        return "0"
+
+
+def openapi_document(
+    routes: tuple[Route, ...], endpoints: list[dict[str, Any]], base_url: str = "/"
+) -> dict[str, Any]:
+    paths: dict[str, Any] = {}
+    for route in routes:
+        paths[route.path] = {
+            method.lower(): _operation(route, op) for method, op in route.operations.items()
+        }
+    for endpoint in endpoints:
+        paths[f"/call/{endpoint['path']}"] = _endpoint(endpoint)
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "lpstudio",
+            "version": _version(),
+            "description": "Recipes, jobs, connections and callable recipes of one workspace.",
+        },
+        "servers": [{"url": base_url.rstrip("/") + PREFIX}],
+        "paths": paths,
+        "components": {
+            "schemas": {"Error": ERROR},
+            "securitySchemes": {
+                "jupyterToken": {
+                    "type": "apiKey",
+                    "in": "header",
+                    "name": "Authorization",
+                    "description": "`token <the Jupyter server's token>` (or a login cookie)",
+                },
+                "apiToken": {"type": "apiKey", "in": "header", "name": "API-TOKEN"},
+                "bearer": {"type": "http", "scheme": "bearer"},
+            },
+        },
+    }

@@ -1,0 +1,546 @@
+"""The route table: every REST route, its handler, and per method what it needs.
+
+Both the handlers (permission, body and query checks) and the OpenAPI document read this one
+table, so what the server enforces and what it publishes cannot drift apart.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from . import handlers as h
+from . import schemas as s
+
+#: Who may call a route: a Jupyter user (with a role), an API client, or anyone.
+USER, CLIENT, OPEN = "user", "client", "open"
+
+RECIPE = {
+    "type": "string",
+    "description": "the recipe's path under projects/, e.g. bots/optin.ipynb",
+}
+JOB_ID = {"type": "integer", "description": "a job id"}
+CONNECTION_NAME = {"type": "string", "description": "a connection's name"}
+
+
+@dataclass(frozen=True)
+class Operation:
+    """One method of one route."""
+
+    method: str
+    operation_id: str
+    summary: str
+    #: What a refused user was trying to do: "an operator cannot <action>".
+    action: str = ""
+    permission: str = "view"
+    body: dict[str, Any] | None = None
+    query: dict[str, dict[str, Any]] = field(default_factory=dict)
+    answer: dict[str, Any] = field(default_factory=lambda: s.ANY_OBJECT)
+    status: int = 200
+    content_type: str = "application/json"
+
+
+@dataclass(frozen=True)
+class Route:
+    """A URL under /lpstudio/api/v1: `pattern` for tornado (named groups), `path` for OpenAPI."""
+
+    pattern: str
+    path: str
+    handler: type[h.BaseHandler]
+    operations: dict[str, Operation]
+    auth: str = USER
+    parameters: dict[str, dict[str, Any]] = field(default_factory=dict)
+    tag: str = ""
+
+
+def route(
+    pattern: str,
+    path: str,
+    handler: type[h.BaseHandler],
+    /,
+    *operations: Operation,
+    auth: str = USER,
+    tag: str = "",
+    **parameters: dict[str, Any],
+) -> Route:
+    return Route(
+        pattern, path, handler, {op.method: op for op in operations}, auth, parameters, tag
+    )
+
+
+_RECIPE = r"(?P<recipe>[^?#]+?\.ipynb)"
+_JOB = r"(?P<job_id>[0-9]{1,12})"
+_NAME = r"(?P<name>[^/?#]+)"
+
+ROUTES: tuple[Route, ...] = (
+    # -- recipes
+    route(
+        "/recipes",
+        "/recipes",
+        h.RecipesHandler,
+        Operation(
+            "GET",
+            "listRecipes",
+            "Recipes by project, with trigger, state and last job",
+            query={"project": {"type": "string", "description": "a project folder"}},
+            answer=s.list_of("recipes", s.ANY_OBJECT),
+        ),
+        tag="recipes",
+    ),
+    route(
+        f"/recipes/{_RECIPE}/settings",
+        "/recipes/{recipe}/settings",
+        h.RecipeSettingsHandler,
+        Operation(
+            "PUT",
+            "saveRecipeSettings",
+            "Save parameter values, connection bindings, since and call timeout",
+            action="change recipe settings",
+            permission="build",
+            body=s.SETTINGS_BODY,
+        ),
+        tag="recipes",
+        recipe=RECIPE,
+    ),
+    route(
+        f"/recipes/{_RECIPE}/versions",
+        "/recipes/{recipe}/versions",
+        h.RecipeVersionsHandler,
+        Operation(
+            "GET",
+            "listRecipeVersions",
+            "The recipe's versions, newest first",
+            answer=s.list_of("versions", s.ANY_OBJECT),
+        ),
+        tag="recipes",
+        recipe=RECIPE,
+    ),
+    route(
+        f"/recipes/{_RECIPE}/restore",
+        "/recipes/{recipe}/restore",
+        h.RecipeRestoreHandler,
+        Operation(
+            "POST",
+            "restoreRecipe",
+            "Restore an earlier version (notebook and settings)",
+            action="restore recipe versions",
+            permission="build",
+            body=s.RESTORE_BODY,
+        ),
+        tag="recipes",
+        recipe=RECIPE,
+    ),
+    route(
+        f"/recipes/{_RECIPE}/start",
+        "/recipes/{recipe}/start",
+        h.RecipeStartHandler,
+        Operation(
+            "POST",
+            "startRecipe",
+            "Start the recipe: its trigger runs jobs",
+            action="start recipes",
+            permission="operate",
+            body=s.START_BODY,
+        ),
+        tag="recipes",
+        recipe=RECIPE,
+    ),
+    route(
+        f"/recipes/{_RECIPE}/stop",
+        "/recipes/{recipe}/stop",
+        h.RecipeStopHandler,
+        Operation(
+            "POST",
+            "stopRecipe",
+            "Stop the recipe: it processes nothing until started",
+            action="stop recipes",
+            permission="operate",
+            body=s.EMPTY_BODY,
+        ),
+        tag="recipes",
+        recipe=RECIPE,
+    ),
+    route(
+        f"/recipes/{_RECIPE}/run",
+        "/recipes/{recipe}/run",
+        h.RecipeRunHandler,
+        Operation(
+            "POST",
+            "runRecipe",
+            "Run the recipe now, in the background; answers the queued job",
+            action="run recipes",
+            permission="build",
+            body=s.RUN_BODY,
+            answer=s.JOB,
+            status=202,
+        ),
+        tag="recipes",
+        recipe=RECIPE,
+    ),
+    route(
+        f"/recipes/{_RECIPE}",
+        "/recipes/{recipe}",
+        h.RecipeHandler,
+        Operation(
+            "GET",
+            "getRecipe",
+            "A recipe: parameters schema, settings, trigger, state and last job",
+        ),
+        tag="recipes",
+        recipe=RECIPE,
+    ),
+    # -- jobs
+    route(
+        "/jobs",
+        "/jobs",
+        h.JobsHandler,
+        Operation(
+            "GET",
+            "listJobs",
+            "Jobs, newest first, filtered and paged",
+            query={
+                "recipe": {"type": "string"},
+                "status": {"enum": s.JOB_STATES},
+                "since": {"type": "string", "description": "ISO time or a duration (2h, 7d)"},
+                "limit": {**s.LIMIT, "default": 50},
+                "offset": s.OFFSET,
+            },
+            answer=s.list_of("jobs", s.JOB),
+        ),
+        tag="jobs",
+    ),
+    route(
+        f"/jobs/{_JOB}/output\\.(?P<kind>ipynb|html)",
+        "/jobs/{job_id}/output.{kind}",
+        h.JobOutputHandler,
+        Operation(
+            "GET",
+            "getJobOutput",
+            "The job's output notebook, as .ipynb or as HTML",
+            answer={"type": "string"},
+            content_type="application/x-ipynb+json",
+        ),
+        tag="jobs",
+        job_id=JOB_ID,
+        kind={"enum": ["ipynb", "html"]},
+    ),
+    route(
+        f"/jobs/{_JOB}/rerun",
+        "/jobs/{job_id}/rerun",
+        h.JobRerunHandler,
+        Operation(
+            "POST",
+            "rerunJob",
+            "Run the job again with its event, on the latest version (side effects repeat)",
+            action="rerun jobs",
+            permission="operate",
+            body=s.EMPTY_BODY,
+            answer=s.JOB,
+            status=202,
+        ),
+        tag="jobs",
+        job_id=JOB_ID,
+    ),
+    route(
+        f"/jobs/{_JOB}/cancel",
+        "/jobs/{job_id}/cancel",
+        h.JobCancelHandler,
+        Operation(
+            "POST",
+            "cancelJob",
+            "Cancel a queued job, or ask its worker to stop it",
+            action="cancel jobs",
+            permission="operate",
+            body=s.EMPTY_BODY,
+            answer=s.JOB,
+        ),
+        tag="jobs",
+        job_id=JOB_ID,
+    ),
+    route(
+        f"/jobs/{_JOB}",
+        "/jobs/{job_id}",
+        h.JobHandler,
+        Operation("GET", "getJob", "A job", answer=s.JOB),
+        tag="jobs",
+        job_id=JOB_ID,
+    ),
+    # -- gallery
+    route(
+        "/gallery",
+        "/gallery",
+        h.GalleryHandler,
+        Operation(
+            "GET",
+            "listTemplates",
+            "The gallery's templates",
+            answer=s.list_of("templates", s.ANY_OBJECT),
+        ),
+        tag="gallery",
+    ),
+    route(
+        "/gallery/try",
+        "/gallery/try",
+        h.GalleryTryHandler,
+        Operation(
+            "POST",
+            "tryTemplate",
+            "Copy a template into a project folder",
+            action="create recipes",
+            permission="build",
+            body=s.TRY_BODY,
+            status=201,
+        ),
+        tag="gallery",
+    ),
+    # -- connections
+    route(
+        "/connectors",
+        "/connectors",
+        h.ConnectorsHandler,
+        Operation(
+            "GET",
+            "listConnectors",
+            "Connectors: fields, actions, triggers, pick lists",
+            answer=s.list_of("connectors", s.ANY_OBJECT),
+        ),
+        tag="connections",
+    ),
+    route(
+        "/connections",
+        "/connections",
+        h.ConnectionsHandler,
+        Operation(
+            "GET",
+            "listConnections",
+            "Connections (secret fields masked)",
+            answer=s.list_of("connections", s.CONNECTION),
+        ),
+        Operation(
+            "POST",
+            "createConnection",
+            "Create a connection (secret fields are write-only)",
+            action="create connections",
+            permission="build",
+            body=s.CONNECTION_BODY,
+            answer=s.CONNECTION,
+            status=201,
+        ),
+        tag="connections",
+    ),
+    route(
+        f"/connections/{_NAME}/test",
+        "/connections/{name}/test",
+        h.ConnectionTestHandler,
+        Operation(
+            "POST",
+            "testConnection",
+            "Test a connection and record connected or disconnected",
+            action="test connections",
+            permission="build",
+            body=s.EMPTY_BODY,
+            answer=s.CONNECTION,
+        ),
+        tag="connections",
+        name=CONNECTION_NAME,
+    ),
+    route(
+        f"/connections/{_NAME}/picklists/(?P<picklist>[^/?#]+)",
+        "/connections/{name}/picklists/{picklist}",
+        h.PicklistHandler,
+        Operation(
+            "GET",
+            "getPicklist",
+            "A pick list (handoffs, skills...) through a connection",
+            answer=s.list_of("options", s.ANY_OBJECT),
+        ),
+        tag="connections",
+        name=CONNECTION_NAME,
+        picklist={"type": "string", "description": "a pick list of the connector"},
+    ),
+    route(
+        f"/connections/{_NAME}",
+        "/connections/{name}",
+        h.ConnectionHandler,
+        Operation(
+            "GET", "getConnection", "A connection (secret fields masked)", answer=s.CONNECTION
+        ),
+        Operation(
+            "PUT",
+            "updateConnection",
+            "Change fields of a connection (it must be tested again)",
+            action="edit connections",
+            permission="build",
+            body=s.CONNECTION_UPDATE_BODY,
+            answer=s.CONNECTION,
+        ),
+        Operation(
+            "DELETE",
+            "deleteConnection",
+            "Delete a connection",
+            action="delete connections",
+            permission="build",
+            body=s.EMPTY_BODY,
+        ),
+        tag="connections",
+        name=CONNECTION_NAME,
+    ),
+    # -- dashboard, users, audit, API clients
+    route(
+        "/dashboard",
+        "/dashboard",
+        h.DashboardHandler,
+        Operation(
+            "GET",
+            "getDashboard",
+            "Jobs per day by status, per recipe outcomes, connections, Proactive volumes",
+            query={"days": {"type": "integer", "minimum": 1, "maximum": 366, "default": 7}},
+        ),
+        tag="dashboard",
+    ),
+    route(
+        "/users",
+        "/users",
+        h.UsersHandler,
+        Operation(
+            "GET",
+            "listUsers",
+            "Users and their roles",
+            action="list users",
+            permission="admin",
+            answer=s.list_of("users", s.ANY_OBJECT),
+        ),
+        tag="admin",
+    ),
+    route(
+        f"/users/{_NAME}/role",
+        "/users/{name}/role",
+        h.UserRoleHandler,
+        Operation(
+            "PUT",
+            "setUserRole",
+            "Change a user's role",
+            action="change roles",
+            permission="admin",
+            body=s.ROLE_BODY,
+        ),
+        tag="admin",
+        name={"type": "string", "description": "a user's name"},
+    ),
+    route(
+        "/audit",
+        "/audit",
+        h.AuditHandler,
+        Operation(
+            "GET",
+            "listAudit",
+            "The audit log, newest first: who changed what, and when",
+            query={"limit": {**s.LIMIT, "default": 100}},
+            answer=s.list_of("entries", s.ANY_OBJECT),
+        ),
+        tag="admin",
+    ),
+    route(
+        "/api-clients",
+        "/api-clients",
+        h.ApiClientsHandler,
+        Operation(
+            "GET",
+            "listApiClients",
+            "API clients (never their tokens)",
+            action="list API clients",
+            permission="admin",
+            answer=s.list_of("api_clients", s.API_CLIENT),
+        ),
+        Operation(
+            "POST",
+            "createApiClient",
+            "Create an API client; the answer holds its token, shown only once",
+            action="create API clients",
+            permission="admin",
+            body=s.API_CLIENT_BODY,
+            answer=s.API_CLIENT,
+            status=201,
+        ),
+        tag="admin",
+    ),
+    route(
+        f"/api-clients/{_NAME}",
+        "/api-clients/{name}",
+        h.ApiClientHandler,
+        Operation(
+            "DELETE",
+            "revokeApiClient",
+            "Revoke an API client: its token stops working",
+            action="revoke API clients",
+            permission="admin",
+            body=s.EMPTY_BODY,
+            answer=s.API_CLIENT,
+        ),
+        tag="admin",
+        name=CONNECTION_NAME | {"description": "an API client's name"},
+    ),
+    route(
+        "/openapi.json",
+        "/openapi.json",
+        h.OpenApiHandler,
+        Operation("GET", "getOpenApi", "This document"),
+        tag="meta",
+    ),
+    # -- callers that are not users
+    route(
+        "/call/(?P<path>[A-Za-z0-9][A-Za-z0-9_./-]*)",
+        "/call/{path}",
+        h.CallHandler,
+        Operation(
+            "POST",
+            "callRecipe",
+            "Call a started callable recipe with a JSON body (API client token)",
+            permission="",
+            body=s.ANY_OBJECT,
+            query={"mode": {"enum": ["sync", "async"], "default": "sync"}},
+        ),
+        auth=CLIENT,
+        tag="calls",
+        path={"type": "string", "description": "the recipe's trigger.path"},
+    ),
+    route(
+        f"/calls/{_JOB}",
+        "/calls/{job_id}",
+        h.CallJobHandler,
+        Operation(
+            "GET",
+            "getCallAnswer",
+            "The answer of an asynchronous call: 202 while its job runs",
+            permission="",
+        ),
+        auth=CLIENT,
+        tag="calls",
+        job_id=JOB_ID,
+    ),
+    route(
+        "/hooks/(?P<hook_id>[A-Za-z0-9]{1,128})",
+        "/hooks/{hook_id}",
+        h.HookHandler,
+        Operation(
+            "POST",
+            "receiveWebhook",
+            "A webhook event for a webhook recipe: one job per event (kept while stopped)",
+            permission="",
+            body=s.ANY_OBJECT,
+            status=202,
+        ),
+        auth=OPEN,
+        tag="webhooks",
+        hook_id={"type": "string", "description": "the recipe's hook id (see its trigger)"},
+    ),
+)
+
+
+def handlers(routes: tuple[Route, ...] = ROUTES) -> list[tuple[str, type, dict[str, Any]]]:
+    """Tornado handlers for the routes, and a JSON 404 for any other path under the API."""
+    found: list[tuple[str, type, dict[str, Any]]] = [
+        (f"{h.PREFIX}{r.pattern}", r.handler, {"route": r}) for r in routes
+    ]
+    found.append((f"{h.PREFIX}(?:/.*)?", h.NotFoundHandler, {}))
+    return found

@@ -1,0 +1,226 @@
+"""JSON Schemas of the REST API's requests and answers, and the one way input is checked.
+
+The route table (`routes.py`) names these for each operation: the handlers validate bodies
+and query strings against them before doing anything, and `openapi.py` publishes them, so
+the document and the checks cannot disagree.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jsonschema
+
+from ..recipe import METADATA_SCHEMA
+from ..store import ROLES
+
+JOB_STATES = ["queued", "running", "succeeded", "failed", "cancelled"]
+
+#: A connection's or API client's name (as `lpstudio.connections.NAME_PATTERN`).
+NAME = {"type": "string", "pattern": "^[a-z0-9][a-z0-9_-]{0,63}$"}
+#: A callable recipe's endpoint path, as `metadata.lpstudio.trigger.path` allows.
+ENDPOINT_PATH = METADATA_SCHEMA["properties"]["trigger"]["properties"]["path"]
+
+ERROR: dict[str, Any] = {
+    "type": "object",
+    "required": ["error"],
+    "properties": {
+        "error": {
+            "type": "object",
+            "required": ["code", "message", "field"],
+            "properties": {
+                "code": {"type": "string", "description": "e.g. InputError, NotFoundError"},
+                "message": {"type": "string"},
+                "field": {"type": ["string", "null"], "description": "what the error is about"},
+                "fix": {"type": ["string", "null"], "description": "what to do about it"},
+                "job": {"type": "integer", "description": "the job, when one was started"},
+            },
+        }
+    },
+}
+
+ANY_OBJECT: dict[str, Any] = {"type": "object"}
+EMPTY_BODY: dict[str, Any] = {"type": "object", "additionalProperties": False, "properties": {}}
+
+JOB: dict[str, Any] = {
+    "type": "object",
+    "required": ["id", "recipe", "status", "trigger"],
+    "properties": {
+        "id": {"type": "integer"},
+        "recipe": {"type": "string"},
+        "version": {"type": "string"},
+        "status": {"enum": JOB_STATES},
+        "trigger": {"type": "string"},
+        "parameters": {"type": "object"},
+        "event": {},
+        "user": {"type": "string"},
+        "rerun_of": {"type": ["integer", "null"]},
+        "created_at": {"type": "string", "format": "date-time"},
+        "started_at": {"type": ["string", "null"]},
+        "finished_at": {"type": ["string", "null"]},
+        "duration": {"type": ["number", "null"]},
+        "progress": {"type": "object"},
+        "error": {"type": ["object", "null"]},
+        "result": {"type": ["object", "null"]},
+        "output_path": {"type": ["string", "null"]},
+    },
+}
+
+CONNECTION: dict[str, Any] = {
+    "type": "object",
+    "required": ["name", "type", "fields", "status"],
+    "properties": {
+        "name": {"type": "string"},
+        "type": {"type": "string"},
+        "fields": {"type": "object", "description": "secret fields show as ****"},
+        "status": {"enum": ["untested", "connected", "disconnected"]},
+        "status_message": {"type": ["string", "null"]},
+        "tested_at": {"type": ["string", "null"]},
+    },
+}
+
+API_CLIENT: dict[str, Any] = {
+    "type": "object",
+    "required": ["name", "endpoints", "rate_per_minute", "revoked"],
+    "properties": {
+        "name": {"type": "string"},
+        "endpoints": {"type": "array", "items": {"type": "string"}},
+        "rate_per_minute": {"type": "integer"},
+        "revoked": {"type": "boolean"},
+        "created_at": {"type": "string"},
+        "created_by": {"type": "string"},
+        "revoked_at": {"type": ["string", "null"]},
+        "token": {"type": "string", "description": "only in the answer that creates it"},
+    },
+}
+
+
+def list_of(key: str, item: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "type": "object",
+        "required": [key],
+        "properties": {key: {"type": "array", "items": item}},
+    }
+
+
+# -- request bodies --------------------------------------------------------------------------
+
+SETTINGS_BODY: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "properties": {
+        "parameters": {"type": "object", "description": "parameter values, in their types"},
+        "connections": {
+            "type": "object",
+            "description": "slot -> connection name",
+            "additionalProperties": {"type": "string"},
+        },
+        "since": {"type": "string", "description": "a poll trigger's start: ISO time or 2h"},
+        "call_timeout": {
+            "type": ["number", "null"],
+            "exclusiveMinimum": 0,
+            "maximum": 600,
+            "description": "seconds a callable's caller waits for the answer (null: default)",
+        },
+    },
+}
+
+START_BODY: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "properties": {"reset_since": {"type": "string", "description": "ISO time or 2h"}},
+}
+
+RESTORE_BODY: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["version"],
+    "properties": {"version": {"type": "string", "minLength": 4, "maxLength": 64}},
+}
+
+RUN_BODY: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "properties": {
+        "parameters": {"type": "object"},
+        "event": {"description": "the trigger event the job works on"},
+        "timeout": {"type": "number", "exclusiveMinimum": 0},
+    },
+}
+
+TRY_BODY: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["template", "project"],
+    "properties": {
+        "template": {"type": "string", "minLength": 1},
+        "project": {"type": "string", "minLength": 1},
+        "name": {"type": "string", "minLength": 1},
+    },
+}
+
+CONNECTION_BODY: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["name", "type"],
+    "properties": {
+        "name": NAME,
+        "type": {"type": "string", "minLength": 1},
+        "fields": {"type": "object", "description": "plain and secret fields (write-only)"},
+    },
+}
+
+CONNECTION_UPDATE_BODY: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["fields"],
+    "properties": {"fields": {"type": "object"}},
+}
+
+ROLE_BODY: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["role"],
+    "properties": {"role": {"enum": list(ROLES)}},
+}
+
+API_CLIENT_BODY: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["name", "endpoints"],
+    "properties": {
+        "name": NAME,
+        "endpoints": {
+            "type": "array",
+            "minItems": 1,
+            "items": {"anyOf": [{"const": "*"}, ENDPOINT_PATH]},
+            "description": "endpoint paths it may call; * for all",
+        },
+        "rate_per_minute": {"type": "integer", "minimum": 1, "maximum": 100000, "default": 60},
+    },
+}
+
+# -- query strings ---------------------------------------------------------------------------
+
+LIMIT = {"type": "integer", "minimum": 1, "maximum": 1000}
+OFFSET = {"type": "integer", "minimum": 0, "default": 0}
+
+
+def first_problem(schema: dict[str, Any], instance: Any) -> tuple[str | None, str] | None:
+    """The first way `instance` breaks `schema` as (field, message); None when it fits.
+
+    The field is the dotted path to the value, or the missing or unexpected property."""
+    errors = jsonschema.Draft202012Validator(schema).iter_errors(instance)
+    error = min(errors, key=lambda e: [str(p) for p in e.absolute_path], default=None)
+    if error is None:
+        return None
+    path = [str(p) for p in error.absolute_path]
+    if error.validator == "required" and isinstance(error.instance, dict):
+        missing = [p for p in error.validator_value if p not in error.instance]
+        path.append(str(missing[0]) if missing else "")
+    elif error.validator == "additionalProperties" and isinstance(error.instance, dict):
+        known = set(error.schema.get("properties", {}))
+        extra = sorted(str(k) for k in error.instance if k not in known)
+        path.append(extra[0] if extra else "")
+    field = ".".join(p for p in path if p) or None
+    return field, error.message

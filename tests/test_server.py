@@ -1,0 +1,927 @@
+"""The REST API, through a real Jupyter server process on 127.0.0.1 (`lpstudio.server.serve`).
+
+Several users come from `HeaderIdentityProvider` below: the server trusts `X-Test-User`, so
+one server serves the admin, the analyst and the operator. API clients use their own tokens.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import hmac
+import json
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import nbformat
+import pytest
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
+from jupyter_server.auth.identity import IdentityProvider, User
+
+from lpstudio.models import ApiClient
+from lpstudio.server.routes import CLIENT, OPEN, ROUTES, USER
+from lpstudio.server.schemas import first_problem
+from lpstudio.studio import Studio
+from tests.conftest import wait_for, write_recipe
+
+REPO = Path(__file__).resolve().parent.parent
+API = "/lpstudio/api/v1"
+JUPYTER_TOKEN = "test-server-token"
+SECRET = "s3cr3t-Value-9f8e7d"
+HOOK_SECRET = "hook-shared-secret-42"
+OPTIN = {"consumer_id": "cb-1001", "phone": "+14155550142", "channel": "sms", "opt_in": True}
+
+
+class HeaderIdentityProvider(IdentityProvider):
+    """Test identities: the user named by `X-Test-User` (else Jupyter's token or cookie)."""
+
+    def get_user(self, handler: Any) -> Any:
+        name = handler.request.headers.get("X-Test-User")
+        if name:
+            handler._token_authenticated = True  # a header, like a token: no XSRF cookie
+            return User(username=name)
+        return super().get_user(handler)
+
+
+# -- the workspace and the server ------------------------------------------------------------
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _callable(root: Path, name: str, path: str, body: str) -> None:
+    write_recipe(
+        root,
+        name,
+        parameters="pause: float = 0  # seconds",
+        cells=("import time\nimport lpstudio.kernel as lp", body),
+        metadata={
+            "title": name,
+            "trigger": {
+                "kind": "callable",
+                "path": path,
+                "input_schema": {
+                    "type": "object",
+                    "required": ["n"],
+                    "properties": {"n": {"type": "integer"}},
+                },
+                "response_schema": {
+                    "type": "object",
+                    "required": ["double"],
+                    "properties": {"double": {"type": "integer"}},
+                },
+            },
+        },
+    )
+
+
+@pytest.fixture(scope="module")
+def sandbox() -> Iterator[Any]:
+    from lpstudio.sandbox import Sandbox
+
+    with Sandbox() as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def ws(tmp_path_factory: pytest.TempPathFactory, sandbox: Any) -> Path:
+    """alice (admin), ana (analyst), otto (operator); the opt-in template started; a plain
+    recipe; slow and failing callables; a webhook recipe and a signed one; API clients."""
+    root = tmp_path_factory.mktemp("server") / "ws"
+    with Studio.init(root, accept_terms=True, admin="alice", sandbox=sandbox.url) as studio:
+        studio.store.ensure_user("ana", "analyst")
+        studio.store.ensure_user("otto", "operator")
+        studio.try_template("cb_optin", "bots")
+        studio.connections.add("optins", "csv_file", {"path": "data/optins.csv"}, "alice")
+        studio.connections.add("http", "http", {"token": HOOK_SECRET}, "alice")
+        studio.start("bots/cb_optin.ipynb")
+        write_recipe(root, "lab/double", cells=("y = x * 2", "import time; time.sleep(0.5)"))
+        _callable(root, "bots/slow", "slow", "time.sleep(3)\nlp.respond({'double': 2})")
+        _callable(root, "bots/boom", "boom", "raise ValueError('boom')")
+        _callable(root, "bots/offschema", "off", "lp.respond({'double': 'two'})")
+        _callable(root, "bots/stopped", "stopped", "lp.respond({'double': 0})")
+        for name in ("bots/slow", "bots/boom", "bots/offschema"):
+            studio.start(f"{name}.ipynb")
+        studio.set_call_timeout("bots/slow.ipynb", 1)
+        write_recipe(root, "hooks/lead", metadata={"title": "Lead", "trigger": {"kind": "webhook"}})
+        write_recipe(
+            root,
+            "hooks/signed",
+            metadata={
+                "title": "Signed",
+                "trigger": {"kind": "webhook", "connection": "http", "trigger": "webhook"},
+                "connections": {"http": {"type": "http"}},
+            },
+        )
+    return root
+
+
+@pytest.fixture(scope="module")
+def server(ws: Path) -> Iterator[str]:
+    """`serve()` in its own process, with test identities; the base URL once it answers."""
+    port = _free_port()
+    args = [
+        f"--IdentityProvider.token={JUPYTER_TOKEN}",
+        "--ServerApp.identity_provider_class=tests.test_server.HeaderIdentityProvider",
+    ]
+    code = (
+        "from lpstudio.server import serve; "
+        f"serve(port={port}, workspace={str(ws)!r}, extra_args={args!r}, allow_root=True)"
+    )
+    log = (ws.parent / "server.log").open("w")
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code],
+        cwd=REPO,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+
+    def up() -> bool:
+        assert proc.poll() is None, (ws.parent / "server.log").read_text()
+        try:
+            status = httpx.get(f"{url}/api/status", params={"token": JUPYTER_TOKEN}, timeout=2)
+            return status.status_code == 200
+        except httpx.TransportError:
+            return False
+
+    wait_for(up, timeout=60, what="the server")
+    yield url
+    proc.terminate()
+    try:
+        proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+    log.close()
+
+
+@pytest.fixture(scope="module")
+def tokens(server: str) -> dict[str, str]:
+    """API clients, created through the API by the admin: their tokens."""
+    made = {}
+    for name, endpoints, rate in (
+        ("cb", ["optin"], 60),
+        ("all", ["*"], 1000),
+        ("tight", ["*"], 2),
+        ("fuzz", ["*"], 100000),
+    ):
+        answer = api(
+            server,
+            "alice",
+            "POST",
+            "/api-clients",
+            json={"name": name, "endpoints": endpoints, "rate_per_minute": rate},
+        )
+        assert answer.status_code == 201, answer.text
+        made[name] = answer.json()["token"]
+    return made
+
+
+def api(
+    url: str, user: str | None, method: str, path: str, timeout: float = 30, **kwargs: Any
+) -> httpx.Response:
+    headers = {"X-Test-User": user} if user else {}
+    headers.update(kwargs.pop("headers", {}))
+    return httpx.request(method, f"{url}{API}{path}", headers=headers, timeout=timeout, **kwargs)
+
+
+def call(url: str, token: str, path: str, body: Any, **kwargs: Any) -> httpx.Response:
+    headers = {"API-TOKEN": token, **kwargs.pop("headers", {})}
+    content = body if isinstance(body, bytes) else json.dumps(body).encode()
+    return httpx.post(
+        f"{url}{API}/call/{path}", content=content, headers=headers, timeout=30, **kwargs
+    )
+
+
+def wait_job(url: str, job_id: int) -> dict[str, Any]:
+    def final() -> Any:
+        job = api(url, "alice", "GET", f"/jobs/{job_id}").json()
+        return job if job["status"] in ("succeeded", "failed", "cancelled") else None
+
+    return wait_for(final, timeout=120, what=f"job {job_id}")
+
+
+def assert_error(answer: httpx.Response, status: int, field: str | None = "?") -> dict[str, Any]:
+    assert answer.status_code == status, answer.text
+    assert answer.headers["Content-Type"].startswith("application/json")
+    error = answer.json()["error"]
+    assert {"code", "message", "field"} <= set(error)
+    assert "Traceback" not in answer.text
+    if field != "?":
+        assert error["field"] == field, error
+    return error
+
+
+def state(ws: Path) -> dict[str, Any]:
+    """Everything a request could change: the store's rows and the recipes' files."""
+    from lpstudio.models import RecipeSettings
+
+    with Studio.open(ws, user="alice") as studio:
+        with studio.store.read() as s:
+            settings_rows = {r.recipe: r.settings for r in s.query(RecipeSettings).all()}
+            clients = {c.name: (c.revoked, c.endpoints) for c in s.query(ApiClient).all()}
+        return {
+            "settings": settings_rows,
+            "connections": [c.to_dict() for c in studio.connections.list()],
+            "users": studio.users(),
+            "clients": clients,
+            "audit": len(studio.audit_entries(10_000)),
+            "jobs": [(j.id, j.status) for j in studio.jobs(limit=10_000) if j.status != "running"],
+            "files": sorted(
+                (str(p.relative_to(ws)), p.stat().st_mtime_ns) for p in (ws / "projects").rglob("*")
+            ),
+        }
+
+
+# -- the extension itself -------------------------------------------------------------------
+
+
+def test_jupyter_config_enables_the_extension_and_serve_runs_only_it() -> None:
+    import importlib
+
+    from lpstudio.server.app import LpstudioApp
+
+    config = json.loads((REPO / "jupyter-config/jupyter_server_config.d/lpstudio.json").read_text())
+    (module,) = [m for m, on in config["ServerApp"]["jpserver_extensions"].items() if on]
+    points = importlib.import_module(module)._jupyter_server_extension_points()
+    assert points == [{"module": "lpstudio.server.app", "app": LpstudioApp}]
+    assert LpstudioApp.get_extension_package() == module
+    assert LpstudioApp.load_other_extensions is False
+
+
+def test_jupyter_anonymous_users_act_as_the_server_owner() -> None:
+    from jupyter_server.auth.identity import PasswordIdentityProvider
+
+    from lpstudio.server.app import LpstudioApp
+
+    app = LpstudioApp(anonymous_user="owner")
+    someone = User(username="4f2a9c0e", name="Anonymous Io")
+    assert app.user_name(someone, IdentityProvider()) == "owner"
+    assert app.user_name(someone, PasswordIdentityProvider()) == "owner"
+    assert app.user_name(User(username="ada"), HeaderIdentityProvider()) == "ada"
+
+
+# -- user routes -----------------------------------------------------------------------------
+
+
+def test_recipes_gallery_connectors_dashboard_and_openapi_answer(server: str, ws: Path) -> None:
+    recipes = api(server, "alice", "GET", "/recipes", params={"project": "bots"}).json()["recipes"]
+    assert {r["recipe"] for r in recipes} >= {"bots/cb_optin.ipynb", "bots/slow.ipynb"}
+    assert all(r["project"] == "bots" for r in recipes)
+
+    detail = api(server, "otto", "GET", "/recipes/bots/cb_optin.ipynb").json()
+    assert detail["state"] == "started"
+    assert detail["trigger"]["kind"] == "callable" and detail["trigger"]["path"] == "optin"
+    assert detail["parameters"]["properties"]["default_source"]["type"] == "string"
+    assert detail["settings"]["connections"] == {"optins": "optins"}
+    assert_error(api(server, "alice", "GET", "/recipes/bots/nothing.ipynb"), 404, "recipe")
+    assert_error(api(server, "alice", "GET", "/recipes/..%2F..%2Fetc%2Fx.ipynb"), 400, "recipe")
+
+    gallery = api(server, "ana", "GET", "/gallery").json()["templates"]
+    assert "cb_optin" in {t["name"] for t in gallery}
+    connectors = api(server, "ana", "GET", "/connectors").json()["connectors"]
+    assert {"http", "csv_file", "liveperson_proactive"} <= {c["name"] for c in connectors}
+    dashboard = api(server, "otto", "GET", "/dashboard", params={"days": 3}).json()
+    assert {"jobs_per_day", "recipes", "connections", "proactive"} <= set(dashboard)
+    assert_error(api(server, "otto", "GET", "/dashboard", params={"days": "x"}), 400, "days")
+
+    options = api(server, "ana", "GET", "/connections/liveperson/picklists/handoffs")
+    assert options.status_code == 200, options.text
+    assert options.json()["options"] and {"value", "label"} <= set(options.json()["options"][0])
+    assert_error(api(server, "ana", "GET", "/connections/liveperson/picklists/nope"), 400)
+    assert_error(api(server, "ana", "GET", "/connections/ghost/picklists/skills"), 404)
+
+
+def test_the_openapi_document_describes_every_route_and_the_started_callables(
+    server: str,
+) -> None:
+    doc = api(server, "otto", "GET", "/openapi.json").json()
+    assert doc["openapi"].startswith("3.1")
+    openapi_spec_validator = pytest.importorskip("openapi_spec_validator")
+    openapi_spec_validator.validate(doc)
+    for route in ROUTES:
+        assert set(doc["paths"][route.path]) == {m.lower() for m in route.operations}
+    optin = doc["paths"]["/call/optin"]["post"]
+    recipe = nbformat.read(REPO / "notebooks/templates/cb_optin.ipynb", as_version=4)
+    trigger = recipe.metadata.lpstudio.trigger
+    assert optin["requestBody"]["content"]["application/json"]["schema"] == trigger.input_schema
+    assert (
+        optin["responses"]["200"]["content"]["application/json"]["schema"]
+        == trigger.response_schema
+    )
+    assert "/call/stopped" not in doc["paths"]  # not started
+    ops = [op["operationId"] for path in doc["paths"].values() for op in path.values()]
+    assert len(ops) == len(set(ops))
+
+
+def test_unauthenticated_requests_are_401(server: str) -> None:
+    for method, path in (
+        ("GET", "/recipes"),
+        ("POST", "/recipes/lab/double.ipynb/run"),
+        ("GET", "/users"),
+    ):
+        error = assert_error(api(server, None, method, path), 401)
+        assert error["code"] == "Unauthenticated"
+    assert (
+        api(
+            server, None, "GET", "/recipes", headers={"Authorization": f"token {JUPYTER_TOKEN}"}
+        ).status_code
+        == 200
+    )
+
+
+def test_run_now_jobs_outputs_rerun_and_cancel(server: str, ws: Path) -> None:
+    started = api(
+        server, "ana", "POST", "/recipes/lab/double.ipynb/run", json={"parameters": {"x": 21}}
+    )
+    assert started.status_code == 202, started.text
+    job = started.json()
+    assert job["status"] in ("queued", "running") and job["parameters"] == {"x": 21}
+    assert started.headers["Location"] == f"{API}/jobs/{job['id']}"
+    done = wait_job(server, job["id"])
+    assert done["status"] == "succeeded" and done["user"] == "ana"
+    assert_error(
+        api(
+            server,
+            "ana",
+            "POST",
+            "/recipes/lab/double.ipynb/run",
+            json={"parameters": {"x": "many"}},
+        ),
+        400,
+        "x",
+    )
+
+    notebook = api(server, "otto", "GET", f"/jobs/{job['id']}/output.ipynb")
+    assert notebook.status_code == 200 and notebook.headers["Content-Type"].startswith(
+        "application/x-ipynb+json"
+    )
+    nb = nbformat.reads(notebook.text, as_version=4)
+    assert any("x = 21" in cell.source for cell in nb.cells)
+    html = api(server, "otto", "GET", f"/jobs/{job['id']}/output.html")
+    assert html.status_code == 200 and "<html" in html.text and "21" in html.text
+
+    rerun = api(server, "otto", "POST", f"/jobs/{job['id']}/rerun")
+    assert rerun.status_code == 202, rerun.text
+    assert rerun.json()["rerun_of"] == job["id"] and rerun.json()["user"] == "otto"
+    assert wait_job(server, rerun.json()["id"])["status"] == "succeeded"
+    cancelled = api(server, "otto", "POST", f"/jobs/{job['id']}/cancel").json()
+    assert cancelled["status"] == "succeeded"  # a finished job stays as it ended
+
+    jobs = api(
+        server, "otto", "GET", "/jobs", params={"recipe": "lab/double", "status": "succeeded"}
+    ).json()
+    ids = [j["id"] for j in jobs["jobs"]]
+    assert ids[:2] == [rerun.json()["id"], job["id"]]
+    page = api(
+        server, "otto", "GET", "/jobs", params={"recipe": "lab/double", "limit": 1, "offset": 1}
+    ).json()
+    assert [j["id"] for j in page["jobs"]] == [job["id"]]
+    assert api(server, "otto", "GET", "/jobs", params={"since": "2099-01-01"}).json()["jobs"] == []
+    assert_error(api(server, "otto", "GET", "/jobs", params={"since": "yesterday"}), 400, "since")
+    assert_error(api(server, "otto", "GET", "/jobs", params={"status": "done"}), 400, "status")
+    assert_error(api(server, "otto", "GET", "/jobs/999999"), 404, "job")
+
+    audit = api(server, "otto", "GET", "/audit", params={"limit": 50}).json()["entries"]
+    actions = {(e["user"], e["action"], e["target"]) for e in audit}
+    assert ("ana", "run", "lab/double.ipynb") in actions
+    assert ("otto", "rerun", "lab/double.ipynb") in actions
+
+
+def test_settings_versions_restore_start_and_stop(server: str) -> None:
+    saved = api(
+        server, "ana", "PUT", "/recipes/lab/double.ipynb/settings", json={"parameters": {"x": 5}}
+    )
+    assert saved.status_code == 200, saved.text
+    assert saved.json()["settings"]["parameters"] == {"x": 5}
+    assert_error(
+        api(
+            server,
+            "ana",
+            "PUT",
+            "/recipes/lab/double.ipynb/settings",
+            json={"parameters": {"x": "five"}},
+        ),
+        400,
+        "x",
+    )
+    versions = api(server, "otto", "GET", "/recipes/lab/double.ipynb/versions").json()["versions"]
+    assert versions and all({"id", "created_at", "created_by"} <= set(v) for v in versions)
+    first = versions[-1]
+    restored = api(
+        server,
+        "ana",
+        "POST",
+        "/recipes/lab/double.ipynb/restore",
+        json={"version": first["id"][:12]},
+    )
+    assert restored.status_code == 200 and restored.json()["id"] == first["id"]
+    assert_error(
+        api(
+            server, "ana", "POST", "/recipes/lab/double.ipynb/restore", json={"version": "ffffffff"}
+        ),
+        400,
+        "version",
+    )
+
+    started = api(server, "otto", "POST", "/recipes/lab/double.ipynb/start")
+    assert started.status_code == 200 and started.json()["state"] == "started"
+    stopped = api(server, "otto", "POST", "/recipes/lab/double.ipynb/stop")
+    assert stopped.status_code == 200 and stopped.json()["state"] == "stopped"
+    audit = api(server, "alice", "GET", "/audit").json()["entries"]
+    mine = [(e["user"], e["action"]) for e in audit if e["target"] == "lab/double.ipynb"]
+    assert {("ana", "settings"), ("ana", "restore"), ("otto", "start"), ("otto", "stop")} <= set(
+        mine
+    )
+
+
+def test_connections_never_show_secrets(server: str) -> None:
+    made = api(
+        server,
+        "ana",
+        "POST",
+        "/connections",
+        json={
+            "name": "crm",
+            "type": "http",
+            "fields": {"auth_type": "bearer", "token": SECRET, "base_url": "http://127.0.0.1:9"},
+        },
+    )
+    assert made.status_code == 201, made.text
+    assert made.json()["fields"]["token"] == "****"
+    texts = [made.text]
+    texts.append(api(server, "otto", "GET", "/connections").text)
+    texts.append(api(server, "otto", "GET", "/connections/crm").text)
+    updated = api(
+        server, "ana", "PUT", "/connections/crm", json={"fields": {"token": SECRET + "2"}}
+    )
+    assert updated.status_code == 200 and updated.json()["status"] == "untested"
+    texts.append(updated.text)
+    tested = api(server, "ana", "POST", "/connections/crm/test")
+    assert tested.status_code == 200 and tested.json()["status"] in ("connected", "disconnected")
+    texts.append(tested.text)
+    assert_error(
+        api(
+            server,
+            "ana",
+            "POST",
+            "/connections",
+            json={"name": "bad", "type": "http", "fields": {"token": 5, "retries": "x"}},
+        ),
+        400,
+    )
+    texts.append(api(server, "alice", "GET", "/audit").text)
+    assert_error(
+        api(server, "ana", "POST", "/connections", json={"name": "crm", "type": "http"}),
+        400,
+        "name",
+    )
+    assert_error(
+        api(server, "ana", "POST", "/connections", json={"name": "x1", "type": "nope"}), 404, "type"
+    )
+    deleted = api(server, "ana", "DELETE", "/connections/crm")
+    assert deleted.status_code == 200 and deleted.json() == {"removed": "crm"}
+    assert_error(api(server, "ana", "DELETE", "/connections/crm"), 404)
+    for text in texts:
+        assert SECRET not in text and HOOK_SECRET not in text
+    assert HOOK_SECRET not in api(server, "otto", "GET", "/connections").text
+
+
+def test_each_role_is_refused_what_it_may_not_do_and_nothing_changes(
+    server: str, ws: Path, tokens: dict[str, str]
+) -> None:
+    job_id = api(server, "alice", "GET", "/jobs", params={"limit": 1}).json()["jobs"]
+    job = job_id[0]["id"] if job_id else 1
+    writes = {
+        "build": [
+            ("PUT", "/recipes/lab/double.ipynb/settings", {"parameters": {"x": 9}}),
+            ("POST", "/recipes/lab/double.ipynb/restore", {"version": "abcdef"}),
+            ("POST", "/recipes/lab/double.ipynb/run", {}),
+            ("POST", "/gallery/try", {"template": "cb_optin", "project": "other"}),
+            ("POST", "/connections", {"name": "new1", "type": "http"}),
+            ("PUT", "/connections/optins", {"fields": {"path": "data/other.csv"}}),
+            ("POST", "/connections/optins/test", {}),
+            ("DELETE", "/connections/optins", None),
+        ],
+        "admin": [
+            ("GET", "/users", None),
+            ("PUT", "/users/ana/role", {"role": "admin"}),
+            ("GET", "/api-clients", None),
+            ("POST", "/api-clients", {"name": "sneaky", "endpoints": ["*"]}),
+            ("DELETE", "/api-clients/cb", None),
+        ],
+    }
+    before = state(ws)
+    for user, refused in (("otto", ["build", "admin"]), ("ana", ["admin"])):
+        for group in refused:
+            for method, path, body in writes[group]:
+                answer = api(server, user, method, path, json=body)
+                error = assert_error(answer, 403, "role")
+                assert error["code"] == "Forbidden", (user, path)
+    assert state(ws) == before
+    # ...while what each may do still works (and the operator's is audited).
+    assert api(server, "otto", "POST", f"/jobs/{job}/cancel").status_code == 200
+    assert api(server, "ana", "GET", "/connections").status_code == 200
+
+
+def test_admins_manage_users_and_roles(server: str) -> None:
+    users = {u["name"]: u["role"] for u in api(server, "alice", "GET", "/users").json()["users"]}
+    assert users["alice"] == "admin" and users["ana"] == "analyst" and users["otto"] == "operator"
+    api(server, "newcomer", "GET", "/recipes")  # created on first sight with the default role
+    users = {u["name"]: u["role"] for u in api(server, "alice", "GET", "/users").json()["users"]}
+    assert users["newcomer"] == "analyst"
+    changed = api(server, "alice", "PUT", "/users/newcomer/role", json={"role": "operator"})
+    assert changed.status_code == 200 and changed.json() == {"name": "newcomer", "role": "operator"}
+    assert_error(api(server, "newcomer", "POST", "/recipes/lab/double.ipynb/run"), 403, "role")
+    assert_error(
+        api(server, "alice", "PUT", "/users/newcomer/role", json={"role": "boss"}), 400, "role"
+    )
+    assert_error(api(server, "alice", "PUT", "/users/ghost/role", json={"role": "admin"}), 404)
+    assert_error(
+        api(server, "alice", "PUT", "/users/alice/role", json={"role": "analyst"}), 400, "role"
+    )
+    audit = api(server, "alice", "GET", "/audit").json()["entries"]
+    assert any(e["action"] == "set_role" and e["target"] == "newcomer" for e in audit)
+
+
+def test_api_client_tokens_are_shown_once_and_stored_hashed(
+    server: str, ws: Path, tokens: dict[str, str]
+) -> None:
+    listed = api(server, "alice", "GET", "/api-clients").json()["api_clients"]
+    assert {"cb", "all"} <= {c["name"] for c in listed}
+    assert all("token" not in c for c in listed)
+    assert tokens["cb"] not in api(server, "alice", "GET", "/api-clients").text
+    with Studio.open(ws, user="alice") as studio, studio.store.read() as s:
+        row = s.get(ApiClient, "cb")
+        assert (
+            row is not None
+            and row.token_sha256 == hashlib.sha256(tokens["cb"].encode()).hexdigest()
+        )
+    made = api(
+        server, "alice", "POST", "/api-clients", json={"name": "temp", "endpoints": ["optin"]}
+    )
+    temp = made.json()["token"]
+    assert call(server, temp, "optin", {"consumer_id": 1}).status_code == 400  # accepted token
+    revoked = api(server, "alice", "DELETE", "/api-clients/temp")
+    assert revoked.status_code == 200 and revoked.json()["revoked"] is True
+    assert_error(call(server, temp, "optin", OPTIN), 401, "API-TOKEN")
+    assert_error(
+        api(server, "alice", "POST", "/api-clients", json={"name": "cb", "endpoints": ["x"]}),
+        400,
+        "name",
+    )
+    assert_error(
+        api(server, "alice", "POST", "/api-clients", json={"name": "x", "endpoints": []}),
+        400,
+        "endpoints",
+    )
+
+
+# -- callable recipes ------------------------------------------------------------------------
+
+
+def test_a_conversation_builder_client_records_an_optin_once(
+    server: str, ws: Path, tokens: dict[str, str]
+) -> None:
+    """Like a Conversation Builder API integration: its default headers, a 20 s timeout and up
+    to 3 retries of the same request with the same Idempotency-Key."""
+    headers = {
+        "API-TOKEN": tokens["cb"],
+        "Accept": "application/json",
+        "Content-Type": "application/json;charset=UTF-8",
+        "Idempotency-Key": "cb-conversation-77-step-3",
+    }
+    body = json.dumps({**OPTIN, "consumer_id": "cb-77"}).encode()
+    answers = []
+    with httpx.Client(timeout=20) as bot:
+        for _attempt in range(4):  # the first request and 3 retries
+            answers.append(bot.post(f"{server}{API}/call/optin", content=body, headers=headers))
+    first = answers[0]
+    assert first.status_code == 200, first.text
+    assert first.json()["recorded"] is True and first.json()["consumer_id"] == "cb-77"
+    assert all(a.status_code == 200 and a.json() == first.json() for a in answers)
+    assert all(a.headers["Lpstudio-Job"] == first.headers["Lpstudio-Job"] for a in answers)
+    assert [a.headers.get("Idempotent-Replayed") for a in answers[1:]] == ["true"] * 3
+    with open(ws / "data" / "optins.csv", newline="", encoding="utf-8") as handle:
+        rows = [r for r in csv.DictReader(handle) if r["consumer_id"] == "cb-77"]
+    assert len(rows) == 1
+    jobs = api(server, "alice", "GET", "/jobs", params={"recipe": "bots/cb_optin"}).json()["jobs"]
+    assert [j["user"] for j in jobs if j["event"] and j["event"].get("consumer_id") == "cb-77"] == [
+        "api:cb"
+    ]
+    assert jobs[0]["trigger"] == "callable"
+
+    # Retries that arrive while the first request still runs share its job.
+    key = {"Idempotency-Key": "concurrent-1"}
+    event = {**OPTIN, "consumer_id": "cb-78"}
+    answers = []
+    threads = [
+        threading.Thread(
+            target=lambda: answers.append(call(server, tokens["cb"], "optin", event, headers=key))
+        )
+        for _ in range(3)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(a.status_code for a in answers) == [200, 200, 200]
+    assert len({a.headers["Lpstudio-Job"] for a in answers}) == 1
+    # The same key with another body is refused.
+    assert_error(call(server, tokens["cb"], "optin", OPTIN, headers=key), 409, "Idempotency-Key")
+
+
+def test_callable_errors_name_the_problem(server: str, tokens: dict[str, str]) -> None:
+    assert_error(call(server, "wrong-token", "optin", OPTIN), 401, "API-TOKEN")
+    bearer = httpx.post(
+        f"{server}{API}/call/optin",
+        json={**OPTIN, "consumer_id": 5},
+        headers={"Authorization": f"Bearer {tokens['cb']}"},
+        timeout=30,
+    )
+    assert_error(bearer, 400, "consumer_id")
+    assert_error(call(server, tokens["cb"], "slow", {"n": 1}), 403, "path")
+    assert_error(call(server, tokens["all"], "nowhere", {"n": 1}), 404, "path")
+    assert_error(call(server, tokens["all"], "stopped", {"n": 1}), 404, "path")
+    assert_error(call(server, tokens["all"], "optin", b"{not json"), 400, "body")
+    assert_error(
+        call(server, tokens["all"], "optin", {**OPTIN, "channel": "email"}), 400, "channel"
+    )
+    assert_error(
+        call(server, tokens["all"], "optin", {k: v for k, v in OPTIN.items() if k != "phone"}),
+        400,
+        "phone",
+    )
+    assert_error(call(server, tokens["all"], "optin", {**OPTIN, "extra": 1}), 400, "extra")
+
+    failed = assert_error(call(server, tokens["all"], "boom", {"n": 1}), 422)
+    assert failed["code"] == "JobFailed" and "boom" in failed["message"]
+    assert api(server, "alice", "GET", f"/jobs/{failed['job']}").json()["status"] == "failed"
+    off = assert_error(call(server, tokens["all"], "off", {"n": 1}), 502, "double")
+    assert off["code"] == "InvalidResponse"
+
+
+def test_a_slow_call_times_out_with_504_and_its_job_goes_on(
+    server: str, tokens: dict[str, str]
+) -> None:
+    began = time.monotonic()
+    late = assert_error(call(server, tokens["all"], "slow", {"n": 1}), 504)
+    assert time.monotonic() - began < 3  # the call timeout of bots/slow is 1 s
+    assert late["code"] == "Timeout"
+    assert wait_job(server, late["job"])["status"] == "succeeded"
+    later = httpx.get(
+        f"{server}{API}/calls/{late['job']}", headers={"API-TOKEN": tokens["all"]}, timeout=30
+    )
+    assert later.status_code == 200 and later.json() == {"double": 2}
+    other = httpx.get(
+        f"{server}{API}/calls/{late['job']}", headers={"API-TOKEN": tokens["fuzz"]}, timeout=30
+    )
+    assert_error(other, 404)
+
+
+def test_async_calls_answer_202_then_the_answer(server: str, tokens: dict[str, str]) -> None:
+    queued = call(
+        server,
+        tokens["all"],
+        "optin",
+        {**OPTIN, "consumer_id": "async-1"},
+        params={"mode": "async"},
+    )
+    assert queued.status_code == 202, queued.text
+    job = queued.json()["job"]
+    assert queued.json()["poll"] == f"{API}/calls/{job}"
+
+    def answered() -> Any:
+        got = httpx.get(
+            f"{server}{queued.json()['poll']}",
+            headers={"API-TOKEN": tokens["all"]},
+            timeout=30,
+        )
+        return got if got.status_code != 202 else None
+
+    final = wait_for(answered, timeout=120, what="the async answer")
+    assert final.status_code == 200 and final.json()["consumer_id"] == "async-1"
+    assert_error(call(server, tokens["all"], "optin", OPTIN, params={"mode": "later"}), 400, "mode")
+
+
+def test_a_client_past_its_rate_limit_gets_429_with_retry_after(
+    server: str, tokens: dict[str, str]
+) -> None:
+    answers = [call(server, tokens["tight"], "optin", {"bad": True}) for _ in range(3)]
+    assert [a.status_code for a in answers] == [400, 400, 429]
+    assert_error(answers[2], 429)
+    assert 1 <= int(answers[2].headers["Retry-After"]) <= 60
+
+
+# -- webhooks --------------------------------------------------------------------------------
+
+
+def test_webhooks_queue_events_and_keep_them_while_stopped(server: str, ws: Path) -> None:
+    detail = api(server, "otto", "GET", "/recipes/hooks/lead.ipynb").json()
+    hook = detail["trigger"]["hook"]
+    assert hook.startswith(f"{API}/hooks/") and "lead" not in hook
+    posted = httpx.post(f"{server}{hook}", json=[{"name": "Ada"}, {"name": "Bob"}], timeout=30)
+    assert posted.status_code == 202, posted.text
+    answer = posted.json()
+    assert answer["accepted"] == 2 and answer["state"] == "stopped"
+    assert "kept until it starts" in answer["message"]
+    for job_id in answer["jobs"]:
+        job = api(server, "alice", "GET", f"/jobs/{job_id}").json()
+        assert job["status"] == "queued" and job["trigger"] == "webhook"
+    assert job["event"] == {"name": "Bob"}
+    assert_error(httpx.post(f"{server}{API}/hooks/{'0' * 40}", json={}, timeout=30), 404)
+    assert_error(httpx.post(f"{server}{hook}", content=b"{oops", timeout=30), 400, "body")
+    assert_error(httpx.post(f"{server}{hook}", json=42, timeout=30), 400, "body")
+
+    signed = api(server, "otto", "GET", "/recipes/hooks/signed.ipynb").json()["trigger"]["hook"]
+    body = json.dumps({"lead": 1}).encode()
+    assert_error(
+        httpx.post(f"{server}{signed}", content=body, timeout=30), 401, "X-Lpstudio-Signature"
+    )
+    good = hmac.new(HOOK_SECRET.encode(), body, hashlib.sha256).hexdigest()
+    bad = httpx.post(
+        f"{server}{signed}", content=body, headers={"X-Lpstudio-Signature": "0" * 64}, timeout=30
+    )
+    assert_error(bad, 401)
+    ok = httpx.post(
+        f"{server}{signed}",
+        content=body,
+        headers={"X-Lpstudio-Signature": f"sha256={good}"},
+        timeout=30,
+    )
+    assert ok.status_code == 202 and ok.json()["accepted"] == 1
+
+
+# -- fuzzing: malformed JSON and wrong types, everywhere -------------------------------------
+
+PATH_VALUES = {
+    "recipe": "lab/double.ipynb",
+    "job_id": "1",
+    "name": "optins",
+    "picklist": "handoffs",
+    "kind": "ipynb",
+    "path": "optin",
+    "hook_id": "0" * 40,
+}
+
+MALFORMED = st.one_of(
+    st.binary(min_size=1, max_size=40).filter(lambda b: not _is_json_object(b)),
+    st.sampled_from([b"{", b'{"a":', b"[1,", b"nul", b"\xff\xfe", b'{"x": NaN', b"{'a': 1}"]),
+)
+WRONG_TYPES = st.one_of(
+    st.integers(),
+    st.floats(allow_nan=False),
+    st.booleans(),
+    st.none(),
+    st.text(max_size=10),
+    st.lists(st.integers(), max_size=3),
+)
+
+
+def _is_json_object(raw: bytes) -> bool:
+    try:
+        return isinstance(json.loads(raw), dict)
+    except (ValueError, UnicodeDecodeError):
+        return False
+
+
+def _body_strategy(schema: dict[str, Any]) -> st.SearchStrategy[bytes]:
+    """Malformed JSON, JSON of a wrong type, or an object whose known fields hold wrong types."""
+    names = sorted(schema.get("properties", {})) or ["anything"]
+    objects = st.dictionaries(st.sampled_from(names), WRONG_TYPES, min_size=1, max_size=3)
+    as_json = st.one_of(WRONG_TYPES, objects).map(lambda v: json.dumps(v).encode())
+    return st.one_of(MALFORMED, as_json)
+
+
+def _url(route: Any) -> str:
+    path = route.path
+    for name, value in PATH_VALUES.items():
+        path = path.replace("{" + name + "}", value)
+    return path
+
+
+WRITE_OPERATIONS = [
+    pytest.param(route, op, id=f"{op.method} {route.path}")
+    for route in ROUTES
+    for op in route.operations.values()
+    if op.body is not None and route.auth == USER
+]
+QUERY_OPERATIONS = [
+    pytest.param(route, op, id=f"{op.method} {route.path}")
+    for route in ROUTES
+    for op in route.operations.values()
+    if route.auth == USER
+    and any(s.get("type") == "integer" or "enum" in s for s in op.query.values())
+]
+FUZZ = settings(max_examples=12, deadline=None, suppress_health_check=list(HealthCheck))
+
+
+@pytest.mark.parametrize(("route", "op"), WRITE_OPERATIONS)
+def test_malformed_bodies_are_refused_on_every_write_route(
+    route: Any, op: Any, server: str, ws: Path, tokens: dict[str, str]
+) -> None:
+    before = state(ws)
+
+    @FUZZ
+    @given(body=_body_strategy(op.body))
+    def send(body: bytes) -> None:
+        assume(body.strip())
+        parsed = _loads(body)
+        assume(parsed is _MALFORMED or first_problem(op.body, parsed) is not None)
+        answer = api(
+            server,
+            "alice",
+            op.method,
+            _url(route),
+            content=body,
+            headers={"Content-Type": "application/json"},
+        )
+        assert_error(answer, 400)
+
+    send()
+    assert state(ws) == before
+
+
+@pytest.mark.parametrize(("route", "op"), QUERY_OPERATIONS)
+def test_wrong_query_values_are_refused(route: Any, op: Any, server: str) -> None:
+    typed = {
+        name: schema
+        for name, schema in op.query.items()
+        if schema.get("type") == "integer" or "enum" in schema
+    }
+
+    @FUZZ
+    @given(name=st.sampled_from(sorted(typed)), value=st.text(min_size=1, max_size=8))
+    def send(name: str, value: str) -> None:
+        schema = typed[name]
+        try:
+            parsed: Any = int(value) if schema.get("type") == "integer" else value
+        except ValueError:
+            parsed = value
+        assume(first_problem(schema, parsed) is not None)
+        assert_error(api(server, "alice", op.method, _url(route), params={name: value}), 400, name)
+
+    send()
+
+
+@pytest.mark.parametrize(
+    "route",
+    [r for r in ROUTES if r.auth in (CLIENT, OPEN) and "POST" in r.operations],
+    ids=lambda r: r.path,
+)
+def test_malformed_calls_and_webhooks_are_refused(
+    route: Any, server: str, ws: Path, tokens: dict[str, str]
+) -> None:
+    before = state(ws)
+    hook = api(server, "otto", "GET", "/recipes/hooks/lead.ipynb").json()["trigger"]["hook"]
+    url = hook if route.auth == OPEN else f"{API}{_url(route)}"
+
+    @FUZZ
+    @given(body=st.one_of(MALFORMED, WRONG_TYPES.map(lambda v: json.dumps(v).encode())))
+    def send(body: bytes) -> None:
+        if route.auth == OPEN:  # a JSON list is a batch of events: not malformed
+            assume(not isinstance(_loads(body), list))
+        answer = httpx.post(
+            f"{server}{url}", content=body, headers={"API-TOKEN": tokens["fuzz"]}, timeout=30
+        )
+        assert_error(answer, 400)
+
+    send()
+    assert state(ws) == before
+
+
+_MALFORMED = object()
+
+
+def _loads(raw: bytes) -> Any:
+    try:
+        return json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        return _MALFORMED
+
+
+def test_no_route_answers_500_to_nonsense_paths(server: str) -> None:
+    for method, path in (
+        ("GET", "/jobs/abc"),
+        ("GET", "/jobs/99999999999999999999"),
+        ("POST", "/recipes/%00.ipynb/run"),
+        ("GET", "/recipes/a%2F..%2F..%2Fb.ipynb"),
+        ("PATCH", "/recipes"),
+        ("GET", "/connections/%ff/picklists/x"),
+    ):
+        answer = api(server, "alice", method, path)
+        assert 400 <= answer.status_code < 500, (method, path, answer.text)
+        assert "Traceback" not in answer.text
