@@ -898,6 +898,85 @@ def scheduler(workers: int, grace: float, workspace: Path | None) -> None:
         daemon.run_forever()
 
 
+@main.group("api-clients")
+def api_clients() -> None:
+    """Tokens that let bots call callable recipes (admins only)."""
+
+
+def _admin_studio(workspace: Path | None) -> Studio:
+    studio = _studio(workspace)
+    if studio.role != "admin":
+        studio.close()
+        raise InputError(
+            f"{studio.user} is {studio.role}; only admins manage API clients",
+            field="role",
+            fix="ask an admin, or run as one (LPSTUDIO_USER)",
+        )
+    return studio
+
+
+@api_clients.command("create")
+@click.argument("name")
+@click.option(
+    "--endpoint",
+    "endpoints",
+    multiple=True,
+    required=True,
+    metavar="PATH",
+    help="A callable path the client may call (repeat; * for all).",
+)
+@click.option(
+    "--rate", default="60/min", show_default=True, metavar="N/min", help="Calls allowed per minute."
+)
+@workspace_option
+@json_option
+@handles_errors
+def api_clients_create(
+    name: str, endpoints: tuple[str, ...], rate: str, workspace: Path | None, as_json: bool
+) -> None:
+    """Create API client NAME; its token is printed once and stored only hashed."""
+    count, _, unit = rate.partition("/")
+    if not count.isdigit() or unit not in ("min", ""):
+        raise InputError(
+            f"--rate {rate!r} is not N/min",
+            field="rate",
+            fix="give a number of calls per minute, e.g. --rate 120/min",
+        )
+    with _admin_studio(workspace) as studio:
+        client, token = studio.create_api_client(name, list(endpoints), int(count))
+    if as_json:
+        _emit({**client, "token": token})
+    else:
+        click.echo(f"API client {name} created; its token (shown once):\n{token}")
+
+
+@api_clients.command("list")
+@workspace_option
+@json_option
+@handles_errors
+def api_clients_list(workspace: Path | None, as_json: bool) -> None:
+    """List API clients (never their tokens)."""
+    with _admin_studio(workspace) as studio:
+        clients = studio.api_clients()
+    if as_json:
+        _emit(clients)
+        return
+    for client in clients:
+        click.echo(json.dumps(client, default=str))
+
+
+@api_clients.command("revoke")
+@click.argument("name")
+@workspace_option
+@json_option
+@handles_errors
+def api_clients_revoke(name: str, workspace: Path | None, as_json: bool) -> None:
+    """Revoke API client NAME: its token stops working at once."""
+    with _admin_studio(workspace) as studio:
+        client = studio.revoke_api_client(name)
+    _echo_or_json(as_json, client, f"revoked API client {name}")
+
+
 @main.command()
 @click.option("--ip", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", type=click.IntRange(1, 65535), default=8888, show_default=True)

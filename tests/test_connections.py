@@ -445,3 +445,49 @@ def test_a_slot_named_like_a_connection_needs_no_binding(cli, ws):
 
     assert shown.exit_code == 0, shown.output
     assert as_json(shown)["connections"] == {"liveperson": "liveperson"}
+
+
+def test_api_clients_from_the_cli_are_for_admins_and_show_the_token_once(
+    tmp_path: Path,
+) -> None:
+    from click.testing import CliRunner
+
+    from lpstudio.cli import main
+
+    root = tmp_path / "ws"
+    Studio.init(root, accept_terms=True, admin="ada").close()
+    runner = CliRunner()
+    made = runner.invoke(
+        main,
+        [
+            "api-clients",
+            "create",
+            "cb",
+            "--endpoint",
+            "optin",
+            "--rate",
+            "30/min",
+            "--json",
+            "-w",
+            str(root),
+        ],
+        env={"LPSTUDIO_USER": "ada"},
+    )
+    assert made.exit_code == 0, made.output
+    token = json.loads(made.stdout)["token"]
+    assert token.startswith("lps_")
+    listed = runner.invoke(
+        main, ["api-clients", "list", "--json", "-w", str(root)], env={"LPSTUDIO_USER": "ada"}
+    )
+    assert token not in listed.output and '"rate_per_minute": 30' in listed.output
+    assert token.encode() not in (root / "lpstudio.db").read_bytes()
+    refused = runner.invoke(
+        main, ["api-clients", "list", "-w", str(root)], env={"LPSTUDIO_USER": "bob"}
+    )
+    assert refused.exit_code == 2 and "only admins" in refused.output
+    bad = runner.invoke(
+        main,
+        ["api-clients", "create", "x", "--endpoint", "optin", "--rate", "lots", "-w", str(root)],
+        env={"LPSTUDIO_USER": "ada"},
+    )
+    assert bad.exit_code == 2 and "--rate" in bad.output

@@ -501,8 +501,8 @@ def test_a_bad_cron_or_time_zone_is_refused_at_start(
 
 #: Events in the burst. Each job starts its own kernel (about 1 s of CPU on the 2-CPU CI
 #: machine, where 200 jobs took 198 s), so the default keeps the whole file near 3 minutes;
-#: `LPSTUDIO_TEST_BURST=200` runs the full burst.
-BURST = int(os.environ.get("LPSTUDIO_TEST_BURST", "40"))
+#: The issue asks for 200 events; `LPSTUDIO_TEST_BURST=40` runs a quicker burst locally.
+BURST = int(os.environ.get("LPSTUDIO_TEST_BURST", "200"))
 
 
 def most_at_once(intervals: list[tuple[Any, Any]]) -> int:
