@@ -33,8 +33,6 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-import jsonschema
-
 from .errors import InputError, LpstudioError
 
 FIELD_TYPES = ("string", "url", "integer", "number", "boolean")
@@ -406,6 +404,8 @@ class Connector:
                     fix=f"use one of: {', '.join(known)}",
                 )
             coerced[key] = _coerce_field(spec, value)
+        import jsonschema  # here, not at import: kernels load the SDK without validating
+
         merged = {**self.defaults(), **coerced}
         validator = jsonschema.Draft202012Validator(self.config_schema())
         for error in validator.iter_errors(merged):

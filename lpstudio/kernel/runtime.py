@@ -97,20 +97,33 @@ class Runtime:
         self.bound: dict[str, dict[str, Any]] = payload.get("connections", {})
         self.test_mode = test_mode
         self.log = log
-        self._ledger: Ledger = (
-            StoreLedger(self.store_url, payload["ledger"], job_id)
-            if self.store_url and payload.get("ledger")
-            else MemoryLedger()
-        )
-        self._limiter: RateLimiter = (
-            SQLiteRateLimiter(Path(self.workspace) / ".runtime" / "rate-limits.sqlite")
-            if self.workspace
-            else MemoryRateLimiter()
-        )
+        self._payload = payload
+        self._job_id = job_id
+        self._ledger: Ledger | None = None
+        self._limiter: RateLimiter | None = None
         self._open: dict[str, Connection] = {}
+
+    def _shared(self) -> tuple[Ledger, RateLimiter]:
+        """The ledger and rate limiter, made on first use: a recipe that calls no connection
+        never loads the store or the limiter into its kernel."""
+        if self._ledger is None:
+            payload = self._payload
+            self._ledger = (
+                StoreLedger(self.store_url, payload["ledger"], self._job_id)
+                if self.store_url and payload.get("ledger")
+                else MemoryLedger()
+            )
+        if self._limiter is None:
+            self._limiter = (
+                SQLiteRateLimiter(Path(self.workspace) / ".runtime" / "rate-limits.sqlite")
+                if self.workspace
+                else MemoryRateLimiter()
+            )
+        return self._ledger, self._limiter
 
     def connection(self, slot: str) -> Connection:
         if slot not in self._open:
+            ledger, limiter = self._shared()
             from ..registry import get_connector
 
             name, type_, config, root = self._resolve(slot)
@@ -119,8 +132,8 @@ class Runtime:
                 get_connector(type_, Path(root) if root else None),
                 {**config, "root": root} if root else config,
                 dry_run=self.test_mode,
-                ledger=self._ledger,
-                limiter=self._limiter,
+                ledger=ledger,
+                limiter=limiter,
                 log=self.log,
             )
         return self._open[slot]
