@@ -287,17 +287,6 @@ class Store:
             )
             return done.rowcount == 1
 
-    def queued_jobs(self, now: datetime, limit: int = 200) -> list[tuple[int, str, str]]:
-        """Queued jobs that may start now, oldest first: (id, recipe, trigger)."""
-        with self.read() as s:
-            rows = s.execute(
-                select(Job.id, Job.recipe, Job.trigger)
-                .where(Job.status == QUEUED, or_(Job.not_before.is_(None), Job.not_before <= now))
-                .order_by(Job.id)
-                .limit(limit)
-            ).all()
-        return [(row[0], row[1], row[2]) for row in rows]
-
     def requeue(self, job_id: int) -> None:
         """Puts a job back in the queue (its worker stopped before it could finish)."""
         with self.write() as s:

@@ -491,9 +491,7 @@ class Studio:
         timeout: float | None = None,
     ) -> Future[Job]:
         """Queues a run and returns at once; the future gives the finished job."""
-        recipe, values = self.validate(ref, parameters or {}, parse)
-        job = self._queue(recipe, values, event, "manual", timeout)
-        return self.executor.submit(job.id)
+        return self.dispatch(ref, parameters, parse=parse, event=event, timeout=timeout)[1]
 
     def prepare(
         self,
@@ -529,8 +527,8 @@ class Studio:
             return [self.store.job(job_id) for job_id in ids]
         return [self.executor.run(job_id) for job_id in ids]
 
-    def rerun(self, job_id: int, progress_bar: bool = False) -> Job:
-        """Runs a job again with its parameters and cached event, on the latest version."""
+    def _queue_rerun(self, job_id: int) -> Job:
+        """Queues a job again with its parameters and cached event, on the latest version."""
         old = self.store.job(job_id)
         if old.purged:
             raise InputError(
@@ -540,7 +538,11 @@ class Studio:
                 fix="run the recipe anew with `lpstudio run`",
             )
         recipe, values = self.validate(old.recipe, old.parameters)
-        job = self._queue(recipe, values, old.event, "rerun", old.timeout, rerun_of=old.id)
+        return self._queue(recipe, values, old.event, "rerun", old.timeout, rerun_of=old.id)
+
+    def rerun(self, job_id: int, progress_bar: bool = False) -> Job:
+        """Runs a job again with its parameters and cached event, on the latest version."""
+        job = self._queue_rerun(job_id)
         return self.executor.run(job.id, progress_bar=progress_bar)
 
     def cancel(self, job_id: int) -> Job:
@@ -653,27 +655,20 @@ class Studio:
         ref: str | os.PathLike[str],
         parameters: dict[str, Any] | None = None,
         *,
+        parse: set[str] | None = None,
         event: Any = None,
         timeout: float | None = None,
         trigger: str = "manual",
     ) -> tuple[Job, Future[Job]]:
-        """`submit`, also giving the queued job at once (an API answers with its id)."""
-        recipe, values = self.validate(ref, parameters or {})
+        """Queues a run and gives the queued job at once (an API answers with its id) and
+        the future of the finished job."""
+        recipe, values = self.validate(ref, parameters or {}, parse)
         job = self._queue(recipe, values, event, trigger, timeout)
         return job, self.executor.submit(job.id)
 
     def dispatch_rerun(self, job_id: int) -> tuple[Job, Future[Job]]:
         """`rerun` in the background: the new job at once, and its future."""
-        old = self.store.job(job_id)
-        if old.purged:
-            raise InputError(
-                f"job {job_id} was purged after the retention period: its parameters and "
-                "event are gone, so it cannot be rerun",
-                field="job",
-                fix="run the recipe anew",
-            )
-        recipe, values = self.validate(old.recipe, old.parameters)
-        job = self._queue(recipe, values, old.event, "rerun", old.timeout, rerun_of=old.id)
+        job = self._queue_rerun(job_id)
         return job, self.executor.submit(job.id)
 
     def users(self) -> list[dict[str, Any]]:

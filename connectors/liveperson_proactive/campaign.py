@@ -15,63 +15,17 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-import string
 from collections.abc import Iterator
 from typing import Any
 
 from lpstudio.sdk import Connection, ConnectorError, chunks
+from lpstudio.templating import lookup, render
 
 from .client import LivePersonClient, Uncertain, error_message
 
 E164 = re.compile(r"^\+[1-9]\d{6,14}$")
 PHONE_CHANNELS = ("sms", "wa")
-MAX_VARIABLE = 1550
 DRY_RUN_REQUESTS = 20
-
-
-class _Fields(string.Formatter):
-    """`{first_name}` or `{customer.first_name}` looked up in a (nested) record."""
-
-    def get_field(self, field_name: str, args: Any, kwargs: Any) -> tuple[Any, str]:
-        value: Any = kwargs
-        for part in field_name.split("."):
-            if isinstance(value, dict) and part in value:
-                value = value[part]
-            else:
-                raise KeyError(field_name)
-        return ("" if value is None else value), field_name
-
-
-FORMATTER = _Fields()
-
-
-def placeholders(template: str) -> list[str]:
-    return [name for _, name, _, _ in FORMATTER.parse(template) if name]
-
-
-def lookup(record: dict[str, Any], path: str) -> Any:
-    value: Any = record
-    for part in path.split("."):
-        if not isinstance(value, dict) or part not in value:
-            return None
-        value = value[part]
-    return value
-
-
-def render(record: dict[str, Any], variables: dict[str, str]) -> tuple[dict[str, str], str | None]:
-    """The body variables for one record, or the error that keeps it from being sent."""
-    rendered: dict[str, str] = {}
-    for name, template in variables.items():
-        try:
-            value = FORMATTER.format(template, **record)
-        except KeyError as exc:
-            return {}, f"MISSING_FIELD={exc.args[0]}"
-        except (ValueError, IndexError) as exc:
-            return {}, f"BAD_TEMPLATE={name}: {exc}"
-        if len(value) > MAX_VARIABLE:
-            return {}, f"VARIABLE_TOO_LONG={name}"
-        rendered[name] = value
-    return rendered, None
 
 
 def _consumers(
