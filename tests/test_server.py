@@ -546,6 +546,13 @@ def test_admins_manage_users_and_roles(server: str) -> None:
     api(server, "newcomer", "GET", "/recipes")  # created on first sight with the default role
     users = {u["name"]: u["role"] for u in api(server, "alice", "GET", "/users").json()["users"]}
     assert users["newcomer"] == "analyst"
+    for user, role, build, admin in (
+        ("alice", "admin", True, True),
+        ("otto", "operator", False, False),
+    ):
+        me = api(server, user, "GET", "/me").json()
+        assert (me["name"], me["role"]) == (user, role)
+        assert (me["can"]["view"], me["can"]["build"], me["can"]["admin"]) == (True, build, admin)
     changed = api(server, "alice", "PUT", "/users/newcomer/role", json={"role": "operator"})
     assert changed.status_code == 200 and changed.json() == {"name": "newcomer", "role": "operator"}
     assert_error(api(server, "newcomer", "POST", "/recipes/lab/double.ipynb/run"), 403, "role")

@@ -23,7 +23,7 @@ from tornado import web
 
 from ..errors import InputError, LpstudioError, NotFoundError
 from ..studio import Studio, job_to_dict
-from .auth import ApiError, api_token, check_role
+from .auth import PERMISSIONS, ApiError, api_token, check_role
 from .schemas import first_problem
 
 if TYPE_CHECKING:
@@ -558,6 +558,14 @@ class DashboardHandler(UserHandler):
 
         start, end = day_range(self.query["days"])
         self.answer(await self.blocking(dashboard_metrics, self.studio.store, start, end))
+
+
+class MeHandler(UserHandler):
+    @web.authenticated
+    async def get(self) -> None:
+        role = await self.blocking(lambda: self.studio.role)
+        can = {perm: role in roles for perm, roles in PERMISSIONS.items()}
+        self.answer({"name": self.studio.user, "role": role, "can": can})
 
 
 class UsersHandler(UserHandler):

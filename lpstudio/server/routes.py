@@ -399,6 +399,18 @@ ROUTES: tuple[Route, ...] = (
         tag="dashboard",
     ),
     route(
+        "/me",
+        "/me",
+        h.MeHandler,
+        Operation(
+            "GET",
+            "getMe",
+            "The calling user: name, role, and what the role may do (for hiding controls)",
+            answer=s.ME,
+        ),
+        tag="admin",
+    ),
+    route(
         "/users",
         "/users",
         h.UsersHandler,

@@ -95,6 +95,21 @@ API_CLIENT: dict[str, Any] = {
 }
 
 
+ME: dict[str, Any] = {
+    "type": "object",
+    "required": ["name", "role", "can"],
+    "properties": {
+        "name": {"type": "string"},
+        "role": {"enum": ["admin", "analyst", "operator"]},
+        "can": {
+            "type": "object",
+            "description": "per permission (view, operate, build, admin): whether the role has it",
+            "additionalProperties": {"type": "boolean"},
+        },
+    },
+}
+
+
 def list_of(key: str, item: dict[str, Any]) -> dict[str, Any]:
     return {
         "type": "object",
