@@ -30,6 +30,7 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from .errors import InputError, LpstudioError
+from .leader import StoreLease
 from .models import Job, ScheduleRun, TriggerState, utcnow
 from .recipe import Recipe
 from .runner import _active, execute_job
@@ -116,8 +117,13 @@ class Scheduler:
         clock: Callable[[], datetime] = utcnow,
         grace_seconds: float = 30,
         idle_seconds: float = 1.0,
+        lease: StoreLease | None = None,
     ) -> None:
         self.studio = studio
+        #: When set, only the lease's holder ticks and runs the queue (a server-hosted
+        #: scheduler: one leader among the servers sharing a store).
+        self.lease = lease
+        self._leading = False
         self.store = studio.store
         self.workers = workers
         self.clock = clock
@@ -426,6 +432,10 @@ class Scheduler:
         """Ticks and fills until `stop()`; then drains as SIGTERM asks."""
         log.info("scheduler started with %d workers", self.workers)
         while not self._stopping.is_set():
+            if not self.leading():
+                self._wake.wait(self.idle_seconds)
+                self._wake.clear()
+                continue
             for step in (self.tick, self.fill):  # a failing tick never stops the queue
                 try:
                     step()
@@ -434,6 +444,25 @@ class Scheduler:
             self._wake.wait(self.idle_seconds)
             self._wake.clear()
         self.drain()
+
+    def leading(self) -> bool:
+        """Whether this scheduler may work now: always without a lease, else while it holds
+        (and has just renewed) the lease."""
+        if self.lease is None:
+            return True
+        try:
+            leading = self.lease.acquire()
+        except Exception:  # the store is busy or away: not leading until it answers
+            log.exception("could not renew the scheduler lease")
+            leading = False
+        if leading != self._leading:
+            log.info(
+                "%s the scheduler lease (%s)",
+                "took" if leading else "lost",
+                self.lease.holder,
+            )
+            self._leading = leading
+        return leading
 
     def stop(self) -> None:
         self._stopping.set()
@@ -452,4 +481,8 @@ class Scheduler:
         for watchdog in list(_active):
             watchdog.interrupt("scheduler stopped before the job finished", reason="requeue")
         self._pool.shutdown(wait=True)
+        if self.lease is not None and self._leading:
+            with contextlib.suppress(Exception):  # it expires anyway
+                self.lease.release()
+            self._leading = False
         log.info("scheduler stopped")

@@ -1,6 +1,6 @@
 """The REST API, through a real Jupyter server process on 127.0.0.1 (`lpstudio.server.serve`).
 
-Several users come from `HeaderIdentityProvider` below: the server trusts `X-Test-User`, so
+Several users come from `tests.servers.HeaderIdentityProvider`: the server trusts `X-Test-User`, so
 one server serves the admin, the analyst and the operator. API clients use their own tokens.
 """
 
@@ -10,10 +10,6 @@ import csv
 import hashlib
 import hmac
 import json
-import os
-import socket
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -32,33 +28,15 @@ from lpstudio.server.routes import CLIENT, OPEN, ROUTES, USER
 from lpstudio.server.schemas import first_problem
 from lpstudio.studio import Studio
 from tests.conftest import wait_for, write_recipe
+from tests.servers import API, JUPYTER_TOKEN, HeaderIdentityProvider, serving
 
 REPO = Path(__file__).resolve().parent.parent
-API = "/lpstudio/api/v1"
-JUPYTER_TOKEN = "test-server-token"
 SECRET = "s3cr3t-Value-9f8e7d"
 HOOK_SECRET = "hook-shared-secret-42"
 OPTIN = {"consumer_id": "cb-1001", "phone": "+14155550142", "channel": "sms", "opt_in": True}
 
 
-class HeaderIdentityProvider(IdentityProvider):
-    """Test identities: the user named by `X-Test-User` (else Jupyter's token or cookie)."""
-
-    def get_user(self, handler: Any) -> Any:
-        name = handler.request.headers.get("X-Test-User")
-        if name:
-            handler._token_authenticated = True  # a header, like a token: no XSRF cookie
-            return User(username=name)
-        return super().get_user(handler)
-
-
 # -- the workspace and the server ------------------------------------------------------------
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _callable(root: Path, name: str, path: str, body: str) -> None:
@@ -131,41 +109,8 @@ def ws(tmp_path_factory: pytest.TempPathFactory, sandbox: Any) -> Path:
 @pytest.fixture(scope="module")
 def server(ws: Path) -> Iterator[str]:
     """`serve()` in its own process, with test identities; the base URL once it answers."""
-    port = _free_port()
-    args = [
-        f"--IdentityProvider.token={JUPYTER_TOKEN}",
-        "--ServerApp.identity_provider_class=tests.test_server.HeaderIdentityProvider",
-    ]
-    code = (
-        "from lpstudio.server import serve; "
-        f"serve(port={port}, workspace={str(ws)!r}, extra_args={args!r}, allow_root=True)"
-    )
-    log = (ws.parent / "server.log").open("w")
-    proc = subprocess.Popen(
-        [sys.executable, "-c", code],
-        cwd=REPO,
-        env={**os.environ, "PYTHONPATH": str(REPO)},
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-
-    def up() -> bool:
-        assert proc.poll() is None, (ws.parent / "server.log").read_text()
-        try:
-            status = httpx.get(f"{url}/api/status", params={"token": JUPYTER_TOKEN}, timeout=2)
-            return status.status_code == 200
-        except httpx.TransportError:
-            return False
-
-    wait_for(up, timeout=60, what="the server")
-    yield url
-    proc.terminate()
-    try:
-        proc.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-    log.close()
+    with serving(ws) as served:
+        yield served.url
 
 
 @pytest.fixture(scope="module")

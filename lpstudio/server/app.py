@@ -15,9 +15,11 @@ from pathlib import Path
 from typing import Any
 
 from jupyter_server.extension.application import ExtensionApp
-from traitlets import Float, Integer, Unicode, default
+from traitlets import Bool, Float, Integer, Unicode, default
 
 from ..errors import LpstudioError
+from ..leader import SCHEDULER, StoreLease
+from ..scheduler import Scheduler
 from ..studio import Studio
 from ..workspace import ENV_VAR, Workspace, current_user
 from .auth import RateLimits
@@ -63,6 +65,22 @@ class LpstudioApp(ExtensionApp):
         help="Threads for store and kernel work, so that the server's IOLoop never waits.",
     )
 
+    scheduler = Bool(
+        True,
+        config=True,
+        help="Host the scheduler (schedules, polls, webhook and retry jobs) in this server. "
+        "Servers that share a store elect one leader by a lease in the store; the others "
+        "stand by and take over when the leader's lease expires. Turn off when "
+        "`lpstudio scheduler` daemons run the store's jobs instead.",
+    )
+    scheduler_workers = Integer(2, config=True, help="Jobs the hosted scheduler runs at once.")
+    scheduler_lease_seconds = Float(
+        30.0,
+        config=True,
+        help="How long the scheduler lease lasts unless renewed (every second while "
+        "leading): how long a dead leader's schedules wait before another server takes over.",
+    )
+
     routes: tuple[Route, ...] = ROUTES
 
     @default("workspace")
@@ -101,6 +119,22 @@ class LpstudioApp(ExtensionApp):
             self.log.warning("lpstudio: no workspace at %s: %s", self.workspace, exc)
             return
         self.log.info("lpstudio: serving workspace %s", self.lpstudio_workspace.root)
+        self.lease = StoreLease(self.service.store, SCHEDULER, self.scheduler_lease_seconds)
+        self._scheduler: Scheduler | None = None
+        if self.scheduler:
+            self._scheduler = Scheduler(
+                self.service, workers=self.scheduler_workers, lease=self.lease
+            )
+            self._scheduler_thread = threading.Thread(
+                target=self._scheduler.run_forever, name="lpstudio-scheduler", daemon=True
+            )
+            self._scheduler_thread.start()
+
+    def scheduler_status(self) -> dict[str, Any]:
+        """Whether this server hosts the scheduler, and which server leads."""
+        if self.workspace_error is not None:
+            return {"hosted": False, "leader": None, "expires_at": None, "is_leader": False}
+        return {"hosted": self._scheduler is not None, **self.lease.status()}
 
     def initialize_handlers(self) -> None:
         self.handlers.extend(handlers(self.routes))
@@ -124,6 +158,11 @@ class LpstudioApp(ExtensionApp):
         return await loop.run_in_executor(self.pool, functools.partial(func, *args, **kwargs))
 
     async def stop_extension(self) -> None:
+        scheduler = getattr(self, "_scheduler", None)
+        if scheduler is not None:
+            # Running jobs finish within the grace period or are requeued; the lease is freed.
+            scheduler.stop()
+            await asyncio.get_running_loop().run_in_executor(None, self._scheduler_thread.join)
         with self._lock:
             studios, self._studios = list(self._studios.values()), {}
         for studio in studios:

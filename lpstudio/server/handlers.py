@@ -568,6 +568,12 @@ class MeHandler(UserHandler):
         self.answer({"name": self.studio.user, "role": role, "can": can})
 
 
+class SchedulerHandler(UserHandler):
+    @web.authenticated
+    async def get(self) -> None:
+        self.answer(await self.blocking(self.app.scheduler_status))
+
+
 class UsersHandler(UserHandler):
     @web.authenticated
     async def get(self) -> None:

@@ -411,6 +411,18 @@ ROUTES: tuple[Route, ...] = (
         tag="admin",
     ),
     route(
+        "/scheduler",
+        "/scheduler",
+        h.SchedulerHandler,
+        Operation(
+            "GET",
+            "getScheduler",
+            "Whether this server hosts the scheduler, and which server holds its lease",
+            answer=s.SCHEDULER,
+        ),
+        tag="admin",
+    ),
+    route(
         "/users",
         "/users",
         h.UsersHandler,

@@ -110,6 +110,18 @@ ME: dict[str, Any] = {
 }
 
 
+SCHEDULER: dict[str, Any] = {
+    "type": "object",
+    "required": ["hosted", "leader", "expires_at", "is_leader"],
+    "properties": {
+        "hosted": {"type": "boolean", "description": "this server hosts a scheduler"},
+        "leader": {"type": ["string", "null"], "description": "host:pid:id of the leader"},
+        "expires_at": {"type": ["string", "null"]},
+        "is_leader": {"type": "boolean", "description": "this server is the leader"},
+    },
+}
+
+
 def list_of(key: str, item: dict[str, Any]) -> dict[str, Any]:
     return {
         "type": "object",

@@ -1,0 +1,80 @@
+"""Leader election by a lease in the store: one holder at a time, until the lease expires.
+
+Several `lpstudio serve` processes (or JupyterLab servers) may share one store; each can host
+the scheduler, but only the holder of the `scheduler` lease fires schedules and polls and
+runs the queue. The holder renews the lease on every loop; if it dies, another server takes
+over once the lease has expired. Taking and renewing are one write transaction each (SQLite
+`BEGIN IMMEDIATE`, a row lock on PostgreSQL), so two servers never both hold it.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import uuid
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import delete, select
+
+from .models import Lease, utcnow
+from .store import Store
+
+SCHEDULER = "scheduler"
+
+
+def holder_id() -> str:
+    """A name for this process that no other process, here or on another host, shares."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+class StoreLease:
+    """The lease `name` in `store`, taken and renewed by `holder` for `seconds` at a time."""
+
+    def __init__(
+        self, store: Store, name: str = SCHEDULER, seconds: float = 30, holder: str | None = None
+    ) -> None:
+        self.store = store
+        self.name = name
+        self.seconds = seconds
+        self.holder = holder or holder_id()
+
+    def acquire(self) -> bool:
+        """Takes the lease if it is free or expired, renews it if this holder has it; says
+        whether this holder holds it now."""
+        now = utcnow()
+        with self.store.write() as s:
+            row = s.scalars(
+                select(Lease).where(Lease.name == self.name).with_for_update()
+            ).one_or_none()
+            if row is None:
+                s.add(
+                    Lease(
+                        name=self.name,
+                        holder=self.holder,
+                        expires_at=now + timedelta(seconds=self.seconds),
+                    )
+                )
+                return True
+            if row.holder != self.holder and row.expires_at > now:
+                return False
+            row.holder = self.holder
+            row.expires_at = now + timedelta(seconds=self.seconds)
+            return True
+
+    def release(self) -> None:
+        """Gives the lease up at once (on a clean stop), so another takes over without waiting."""
+        with self.store.write() as s:
+            s.execute(delete(Lease).where(Lease.name == self.name, Lease.holder == self.holder))
+
+    def status(self) -> dict[str, Any]:
+        """Who holds the lease, until when, and whether that is this holder."""
+        with self.store.read() as s:
+            row = s.get(Lease, self.name)
+        if row is None or row.expires_at <= utcnow():
+            return {"leader": None, "expires_at": None, "is_leader": False}
+        return {
+            "leader": row.holder,
+            "expires_at": row.expires_at.isoformat(),
+            "is_leader": row.holder == self.holder,
+        }

@@ -1,0 +1,101 @@
+"""Real `lpstudio serve` processes on loopback for tests, with test identities."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+from jupyter_server.auth.identity import IdentityProvider, User
+
+from tests.conftest import wait_for
+
+REPO = Path(__file__).resolve().parent.parent
+API = "/lpstudio/api/v1"
+JUPYTER_TOKEN = "test-server-token"
+
+
+class HeaderIdentityProvider(IdentityProvider):
+    """Test identities: the user named by `X-Test-User` (else Jupyter's token or cookie)."""
+
+    def get_user(self, handler: Any) -> Any:
+        name = handler.request.headers.get("X-Test-User")
+        if name:
+            handler._token_authenticated = True  # a header, like a token: no XSRF cookie
+            return User(username=name)
+        return super().get_user(handler)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class Served:
+    url: str
+    proc: subprocess.Popen[bytes]
+    log: Path
+
+    def api(self, user: str, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        headers = {"X-Test-User": user, **kwargs.pop("headers", {})}
+        return httpx.request(
+            method, f"{self.url}{API}{path}", headers=headers, timeout=30, **kwargs
+        )
+
+    def kill(self, sig: int = signal.SIGKILL) -> None:
+        self.proc.send_signal(sig)
+        self.proc.wait(timeout=60)
+
+
+@contextmanager
+def serving(ws: Path, *extra: str, name: str = "server") -> Iterator[Served]:
+    """`serve()` in its own process on a free port; yields once it answers."""
+    port = free_port()
+    args = [
+        f"--IdentityProvider.token={JUPYTER_TOKEN}",
+        "--ServerApp.identity_provider_class=tests.servers.HeaderIdentityProvider",
+        *extra,
+    ]
+    code = (
+        "from lpstudio.server import serve; "
+        f"serve(port={port}, workspace={str(ws)!r}, extra_args={args!r}, allow_root=True)"
+    )
+    log_path = ws.parent / f"{name}-{port}.log"
+    with log_path.open("w") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-c", code],
+            cwd=REPO,
+            env={**os.environ, "PYTHONPATH": str(REPO)},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        url = f"http://127.0.0.1:{port}"
+
+        def up() -> bool:
+            assert proc.poll() is None, log_path.read_text()
+            try:
+                status = httpx.get(f"{url}/api/status", params={"token": JUPYTER_TOKEN}, timeout=2)
+                return status.status_code == 200
+            except httpx.TransportError:
+                return False
+
+        try:
+            wait_for(up, timeout=60, what="the server")
+            yield Served(url, proc, log_path)
+        finally:
+            if proc.poll() is None:
+                proc.terminate()
+                try:
+                    proc.wait(timeout=60)
+                except subprocess.TimeoutExpired:
+                    proc.kill()

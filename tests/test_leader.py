@@ -1,0 +1,84 @@
+"""The scheduler hosted in the server: one leader among the servers sharing a store."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+from lpstudio.leader import StoreLease
+from lpstudio.models import Lease, utcnow
+from lpstudio.studio import Studio
+from tests.conftest import wait_for, write_recipe
+from tests.servers import Served, serving
+
+
+def _expire(studio: Studio) -> None:
+    """What a leader's death looks like to the others once its lease runs out."""
+    with studio.store.write() as s:
+        for row in s.query(Lease).all():
+            row.expires_at = utcnow() - timedelta(seconds=1)
+
+
+def test_one_holder_at_a_time_until_the_lease_expires(studio: Studio) -> None:
+    first, second = StoreLease(studio.store), StoreLease(studio.store)
+    assert first.acquire() and first.acquire()  # taken, then renewed
+    assert not second.acquire()
+    assert first.status()["is_leader"] and not second.status()["is_leader"]
+    assert second.status()["leader"] == first.holder
+    _expire(studio)
+    assert second.status()["leader"] is None
+    assert second.acquire() and not first.acquire()
+    first.release()  # not its lease any more: changes nothing
+    assert second.status()["is_leader"]
+    second.release()
+    assert first.acquire()
+
+
+def _leader(servers: list[Served]) -> Served:
+    def one() -> Served | None:
+        states = [s.api("alice", "GET", "/scheduler").json() for s in servers]
+        leaders = [s for s, state in zip(servers, states, strict=True) if state["is_leader"]]
+        assert len(leaders) <= 1, states
+        return leaders[0] if leaders else None
+
+    return wait_for(one, timeout=60, what="a scheduler leader")
+
+
+def _webhook_job_succeeds(server: Served, hook: str) -> None:
+    import httpx
+
+    posted = httpx.post(f"{server.url}{hook}", json={"n": 1}, timeout=30)
+    assert posted.status_code == 202, posted.text
+    (job_id,) = posted.json()["jobs"]
+
+    def done() -> bool:
+        status = server.api("alice", "GET", f"/jobs/{job_id}").json()["status"]
+        assert status in ("queued", "running", "succeeded"), status
+        return status == "succeeded"
+
+    wait_for(done, timeout=120, what=f"webhook job {job_id} to run")
+
+
+def test_servers_sharing_a_store_elect_one_scheduler_and_take_over_from_a_dead_one(
+    ws: Path,
+) -> None:
+    write_recipe(ws, "hooks/lead", metadata={"title": "Lead", "trigger": {"kind": "webhook"}})
+    with Studio.open(ws, user="alice") as studio:
+        studio.start("hooks/lead.ipynb")
+        hook = studio.recipe_detail("hooks/lead.ipynb")["trigger"]["hook"]
+    lease = "--LpstudioApp.scheduler_lease_seconds=2"
+    with serving(ws, lease, name="a") as a, serving(ws, lease, name="b") as b:
+        leader = _leader([a, b])
+        follower = b if leader is a else a
+        assert follower.api("alice", "GET", "/scheduler").json()["hosted"]
+        # An event that reaches either server is run by the leader's scheduler.
+        _webhook_job_succeeds(follower, hook)
+        leader.kill()  # kill -9: no clean release; the lease must run out first
+        assert _leader([follower]) is follower
+        _webhook_job_succeeds(follower, hook)
+
+
+def test_a_server_may_leave_the_scheduler_to_daemons(ws: Path) -> None:
+    with serving(ws, "--LpstudioApp.scheduler=False") as server:
+        state = server.api("otto", "GET", "/scheduler").json()
+        assert state == {"hosted": False, "leader": None, "expires_at": None, "is_leader": False}
