@@ -5,11 +5,13 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
+import httpx
+
 from lpstudio.leader import StoreLease
 from lpstudio.models import Lease, utcnow
 from lpstudio.studio import Studio
 from tests.conftest import wait_for, write_recipe
-from tests.servers import Served, serving
+from tests.servers import API, Served, serving
 
 
 def _expire(studio: Studio) -> None:
@@ -45,8 +47,6 @@ def _leader(servers: list[Served]) -> Served:
 
 
 def _webhook_job_succeeds(server: Served, hook: str) -> None:
-    import httpx
-
     posted = httpx.post(f"{server.url}{hook}", json={"n": 1}, timeout=30)
     assert posted.status_code == 202, posted.text
     (job_id,) = posted.json()["jobs"]
@@ -59,15 +59,21 @@ def _webhook_job_succeeds(server: Served, hook: str) -> None:
     wait_for(done, timeout=120, what=f"webhook job {job_id} to run")
 
 
-def test_servers_sharing_a_store_elect_one_scheduler_and_take_over_from_a_dead_one(
-    ws: Path,
-) -> None:
+def test_servers_sharing_a_store_share_rate_limits_and_elect_one_scheduler(ws: Path) -> None:
     write_recipe(ws, "hooks/lead", metadata={"title": "Lead", "trigger": {"kind": "webhook"}})
     with Studio.open(ws, user="alice") as studio:
         studio.start("hooks/lead.ipynb")
         hook = studio.recipe_detail("hooks/lead.ipynb")["trigger"]["hook"]
+        _, token = studio.create_api_client("tight", ["*"], rate_per_minute=2)
     lease = "--LpstudioApp.scheduler_lease_seconds=2"
     with serving(ws, lease, name="a") as a, serving(ws, lease, name="b") as b:
+        # Two calls per minute in all, whichever server answers them.
+        for server, status in ((a, 404), (b, 404), (a, 429), (b, 429)):
+            answer = httpx.post(
+                f"{server.url}{API}/call/nowhere", json={}, headers={"API-TOKEN": token}
+            )
+            assert answer.status_code == status, answer.text
+        assert int(answer.headers["Retry-After"]) >= 1
         leader = _leader([a, b])
         follower = b if leader is a else a
         assert follower.api("alice", "GET", "/scheduler").json()["hosted"]

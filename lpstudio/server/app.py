@@ -109,10 +109,10 @@ class LpstudioApp(ExtensionApp):
         self._studios: dict[str, Studio] = {}
         self._lock = threading.Lock()
         self.pool = ThreadPoolExecutor(self.threads, thread_name_prefix="lpstudio-api")
-        self.limits = RateLimits()
         self.workspace_error: dict[str, Any] | None = None
         try:
             self.lpstudio_workspace = Workspace.load(Path(self.workspace).expanduser())
+            self.limits = RateLimits(self.lpstudio_workspace.root / ".runtime" / "api-rates.sqlite")
             self.studio_for(SERVICE_USER)  # fails now if the workspace was never activated
         except LpstudioError as exc:
             self.workspace_error = {"message": exc.message, "field": exc.field, "fix": exc.fix}

@@ -253,7 +253,7 @@ class ClientHandler(NoXsrfHandler):
                 fix="send the API client's token in API-TOKEN or Authorization: Bearer",
                 headers={"WWW-Authenticate": 'Bearer realm="lpstudio"'},
             )
-        self.app.limits.check(client["name"], client["rate_per_minute"])
+        await self.blocking(self.app.limits.check, client["name"], client["rate_per_minute"])
         self.client = client
         self.query = self.read_query(op)
 
