@@ -20,6 +20,9 @@ from lpstudio.studio import Studio
 
 LPSTUDIO = str(Path(sys.executable).parent / "lpstudio")
 
+#: jupyter_server's own fixtures (jp_serverapp, jp_fetch): the API tested inside a server.
+pytest_plugins = ("pytest_jupyter.jupyter_server",)
+
 
 def write_recipe(
     root: Path,
