@@ -18,6 +18,7 @@ from typing import Any
 
 import httpx
 import nbformat
+import openapi_spec_validator
 import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
@@ -255,7 +256,6 @@ def test_the_openapi_document_describes_every_route_and_the_started_callables(
 ) -> None:
     doc = api(server, "otto", "GET", "/openapi.json").json()
     assert doc["openapi"].startswith("3.1")
-    openapi_spec_validator = pytest.importorskip("openapi_spec_validator")
     openapi_spec_validator.validate(doc)
     for route in ROUTES:
         assert set(doc["paths"][route.path]) == {m.lower() for m in route.operations}
@@ -270,6 +270,20 @@ def test_the_openapi_document_describes_every_route_and_the_started_callables(
     assert "/call/stopped" not in doc["paths"]  # not started
     ops = [op["operationId"] for path in doc["paths"].values() for op in path.values()]
     assert len(ops) == len(set(ops))
+
+
+def test_api_clients_read_the_openapi_document_of_what_they_may_call(
+    server: str, tokens: dict[str, str]
+) -> None:
+    url = f"{server}{API}/openapi.json"
+    for header in ({"API-TOKEN": tokens["cb"]}, {"Authorization": f"Bearer {tokens['cb']}"}):
+        doc = httpx.get(url, headers=header, timeout=30).json()
+        openapi_spec_validator.validate(doc)
+        assert set(doc["paths"]) == {"/call/{path}", "/calls/{job_id}", "/call/optin"}
+    everything = httpx.get(url, headers={"API-TOKEN": tokens["all"]}, timeout=30).json()
+    assert "/call/slow" in everything["paths"] and "/recipes" not in everything["paths"]
+    assert_error(httpx.get(url, headers={"API-TOKEN": "nope"}, timeout=30), 401, "API-TOKEN")
+    assert_error(httpx.get(url, timeout=30), 401)
 
 
 def test_unauthenticated_requests_are_401(server: str) -> None:

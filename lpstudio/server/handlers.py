@@ -209,6 +209,10 @@ class UserHandler(BaseHandler):
 
     async def prepare(self) -> None:  # type: ignore[override]
         await super().prepare()
+        await self.prepare_user()
+
+    async def prepare_user(self) -> None:
+        """The Jupyter user's studio and role, and the request's checked input."""
         if self.current_user is None:
             raise self.unauthenticated()
         op = self.operation
@@ -618,12 +622,39 @@ class ApiClientHandler(UserHandler):
 
 
 class OpenApiHandler(UserHandler):
-    @web.authenticated
+    """The document, for Jupyter users whole; for an API client (its token instead of a
+    Jupyter login) only the routes of callers and the endpoints it may call."""
+
+    client: dict[str, Any] | None = None
+
+    async def prepare(self) -> None:  # type: ignore[override]
+        await BaseHandler.prepare(self)
+        token = api_token(self.request.headers)
+        if token and self.current_user is None:
+            self.client = await self.blocking(self.app.service.api_client_for, token)
+            if self.client is None:
+                raise ApiError(
+                    401,
+                    "Unauthenticated",
+                    "unknown or revoked API token",
+                    field="API-TOKEN",
+                    fix="send a live API client token, or log in to Jupyter",
+                )
+            return
+        await self.prepare_user()
+
+    @allow_unauthenticated  # a Jupyter user or an API client, checked in prepare()
     async def get(self) -> None:
         from .openapi import openapi_document
+        from .routes import CLIENT
 
-        endpoints = await self.blocking(self.studio.endpoints)
-        self.answer(openapi_document(self.app.routes, endpoints, self.base_url))
+        endpoints = await self.blocking(self.app.service.endpoints)
+        routes = self.app.routes
+        if self.client is not None:
+            allowed = self.client["endpoints"]
+            endpoints = [e for e in endpoints if "*" in allowed or e["path"] in allowed]
+            routes = tuple(r for r in routes if r.auth == CLIENT)
+        self.answer(openapi_document(routes, endpoints, self.base_url))
 
 
 # -- callers that are not users ------------------------------------------------------------
