@@ -943,7 +943,7 @@ def api_clients_create(
             fix="give a number of calls per minute, e.g. --rate 120/min",
         )
     with _admin_studio(workspace) as studio:
-        client, token = studio.create_api_client(name, list(endpoints), int(count))
+        client, token = studio.api_clients.create(name, list(endpoints), int(count))
     if as_json:
         _emit({**client, "token": token})
     else:
@@ -957,7 +957,7 @@ def api_clients_create(
 def api_clients_list(workspace: Path | None, as_json: bool) -> None:
     """List API clients (never their tokens)."""
     with _admin_studio(workspace) as studio:
-        clients = studio.api_clients()
+        clients = studio.api_clients.list()
     if as_json:
         _emit(clients)
         return
@@ -973,7 +973,7 @@ def api_clients_list(workspace: Path | None, as_json: bool) -> None:
 def api_clients_revoke(name: str, workspace: Path | None, as_json: bool) -> None:
     """Revoke API client NAME: its token stops working at once."""
     with _admin_studio(workspace) as studio:
-        client = studio.revoke_api_client(name)
+        client = studio.api_clients.revoke(name)
     _echo_or_json(as_json, client, f"revoked API client {name}")
 
 

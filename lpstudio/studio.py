@@ -9,15 +9,18 @@ from __future__ import annotations
 import os
 from concurrent.futures import Future
 from datetime import datetime, timedelta
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select, update
 
+from .api_clients import ApiClients
 from .connections import Connections, bind_connections
 from .errors import InputError, WorkspaceError
 from .executor import Executor, LocalExecutor
 from .gallery import Template, copy_template, find_template, list_templates
+from .idempotency import IdempotentCalls
 from .models import Job, utcnow
 from .parameters import coerce
 from .recipe import Recipe
@@ -393,6 +396,7 @@ class Studio:
                 )
         if ids:
             self.store.audit(self.user, "purge", f"{len(ids)} jobs", older_than_days=days)
+        self.calls.purge(cutoff)  # idempotency keys are kept as long as the jobs' data
         return ids
 
     # -- settings --------------------------------------------------------------------------
@@ -826,169 +830,12 @@ class Studio:
         events = trigger.parse(headers, body)
         return recipe, [self._queue(recipe, {}, event, "webhook", None) for event in events]
 
-    # API clients: a client holds one token, of which only the SHA-256 is stored.
+    @cached_property
+    def api_clients(self) -> ApiClients:
+        """The workspace's API clients (changes audited as this user)."""
+        return ApiClients(self.store, self.user)
 
-    def create_api_client(
-        self, name: str, endpoints: list[str], rate_per_minute: int = 60
-    ) -> tuple[dict[str, Any], str]:
-        """Creates an API client; returns it and its token, which is shown only this once."""
-        import hashlib
-        import secrets
-
-        from .connections import NAME_PATTERN
-        from .models import ApiClient
-
-        if not NAME_PATTERN.match(name):
-            raise InputError(
-                f"invalid API client name {name!r}",
-                field="name",
-                fix="use lower-case letters, digits, '-' and '_' (at most 64), e.g. cb-bot",
-            )
-        token = "lps_" + secrets.token_urlsafe(32)
-        with self.store.write() as s:
-            if s.get(ApiClient, name) is not None:
-                raise InputError(
-                    f"an API client named {name!r} already exists",
-                    field="name",
-                    fix="choose another name, or revoke the old client",
-                )
-            row = ApiClient(
-                name=name,
-                token_sha256=hashlib.sha256(token.encode()).hexdigest(),
-                endpoints=list(endpoints),
-                rate_per_minute=rate_per_minute,
-                revoked=False,
-                created_at=utcnow(),
-                created_by=self.user,
-            )
-            s.add(row)
-        self.store.audit(
-            self.user, "create_api_client", name, endpoints=endpoints, rate=rate_per_minute
-        )
-        return self._api_client_dict(row), token
-
-    @staticmethod
-    def _api_client_dict(row: Any) -> dict[str, Any]:
-        return {
-            "name": row.name,
-            "endpoints": list(row.endpoints),
-            "rate_per_minute": row.rate_per_minute,
-            "revoked": row.revoked,
-            "created_at": row.created_at.isoformat(),
-            "created_by": row.created_by,
-            "revoked_at": row.revoked_at.isoformat() if row.revoked_at else None,
-        }
-
-    def api_clients(self) -> list[dict[str, Any]]:
-        from .models import ApiClient
-
-        with self.store.read() as s:
-            rows = s.scalars(select(ApiClient).order_by(ApiClient.name)).all()
-        return [self._api_client_dict(row) for row in rows]
-
-    def revoke_api_client(self, name: str) -> dict[str, Any]:
-        from .errors import NotFoundError
-        from .models import ApiClient
-
-        with self.store.write() as s:
-            row = s.get(ApiClient, name)
-            if row is None:
-                raise NotFoundError(
-                    f"no API client named {name!r}", field="name", fix="list the API clients"
-                )
-            row.revoked, row.revoked_at = True, row.revoked_at or utcnow()
-        self.store.audit(self.user, "revoke_api_client", name)
-        return self._api_client_dict(row)
-
-    def api_client_for(self, token: str) -> dict[str, Any] | None:
-        """The live (not revoked) client holding `token`, or None."""
-        import hashlib
-
-        from .models import ApiClient
-
-        digest = hashlib.sha256(token.encode()).hexdigest()
-        with self.store.read() as s:
-            row = s.scalars(select(ApiClient).where(ApiClient.token_sha256 == digest)).first()
-        return self._api_client_dict(row) if row is not None and not row.revoked else None
-
-    # Idempotent calls: the first request with a key claims it; repeats read its answer.
-
-    def claim_call(
-        self, client: str, key: str, endpoint: str, request_sha256: str
-    ) -> tuple[dict[str, Any], bool]:
-        """The call recorded under (client, key), and whether this request just made it."""
-        from sqlalchemy.exc import IntegrityError
-
-        from .models import IdempotentCall
-
-        def found() -> dict[str, Any] | None:
-            with self.store.read() as s:
-                row = s.scalars(
-                    select(IdempotentCall).where(
-                        IdempotentCall.client == client, IdempotentCall.key == key
-                    )
-                ).first()
-            return None if row is None else self._call_dict(row)
-
-        existing = found()
-        if existing is not None:
-            return existing, False
-        try:
-            with self.store.write() as s:
-                row = IdempotentCall(
-                    client=client,
-                    key=key,
-                    endpoint=endpoint,
-                    request_sha256=request_sha256,
-                    created_at=utcnow(),
-                )
-                s.add(row)
-                s.flush()
-                made = self._call_dict(row)
-        except IntegrityError:  # another request claimed it meanwhile
-            return found() or {}, False
-        return made, True
-
-    @staticmethod
-    def _call_dict(row: Any) -> dict[str, Any]:
-        return {
-            "id": row.id,
-            "endpoint": row.endpoint,
-            "request_sha256": row.request_sha256,
-            "job_id": row.job_id,
-            "status": row.status,
-            "answer": row.answer,
-        }
-
-    def call(self, call_id: int) -> dict[str, Any]:
-        from .models import IdempotentCall
-
-        with self.store.read() as s:
-            return self._call_dict(s.get_one(IdempotentCall, call_id))
-
-    def settle_call(
-        self,
-        call_id: int,
-        *,
-        job_id: int | None = None,
-        status: int | None = None,
-        answer: Any = None,
-    ) -> None:
-        """Records the call's job, then its final answer."""
-        from .models import IdempotentCall
-
-        with self.store.write() as s:
-            row = s.get_one(IdempotentCall, call_id)
-            if job_id is not None:
-                row.job_id = job_id
-            if status is not None:
-                row.status, row.answer = status, answer
-
-    def release_call(self, call_id: int) -> None:
-        """Forgets a claimed call that started no job (it failed first)."""
-        from .models import IdempotentCall
-
-        with self.store.write() as s:
-            row = s.get(IdempotentCall, call_id)
-            if row is not None and row.job_id is None:
-                s.delete(row)
+    @cached_property
+    def calls(self) -> IdempotentCalls:
+        """Callable requests claimed by their `Idempotency-Key`."""
+        return IdempotentCalls(self.store)

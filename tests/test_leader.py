@@ -64,7 +64,7 @@ def test_servers_sharing_a_store_share_rate_limits_and_elect_one_scheduler(ws: P
     with Studio.open(ws, user="alice") as studio:
         studio.start("hooks/lead.ipynb")
         hook = studio.recipe_detail("hooks/lead.ipynb")["trigger"]["hook"]
-        _, token = studio.create_api_client("tight", ["*"], rate_per_minute=2)
+        _, token = studio.api_clients.create("tight", ["*"], rate_per_minute=2)
     lease = "--LpstudioApp.scheduler_lease_seconds=2"
     with serving(ws, lease, name="a") as a, serving(ws, lease, name="b") as b:
         # Two calls per minute in all, whichever server answers them.

@@ -808,6 +808,7 @@ def test_purge_erases_job_data_but_keeps_ids_statuses_and_times(ws: Path, db: St
     write_recipe(ws, "p/old", cells=("import lpstudio.kernel as lp\nlp.set_result({'x': x})",))
     with Studio.open(ws, user="alice") as studio:
         job = studio.run("p/old", {"x": 3}, event={"phone": "+12025550100"})
+        studio.calls.claim("cb", "key-1", "optin", "0" * 64)  # a callable's idempotency key
     assert job.status == "succeeded" and job.output_path
     output = ws / job.output_path
     assert output.is_file()
@@ -824,6 +825,8 @@ def test_purge_erases_job_data_but_keeps_ids_statuses_and_times(ws: Path, db: St
         job.finished_at,
     )
     assert (kept.output_path, kept.event, kept.parameters, kept.result) == (None, None, {}, None)
+    with Studio.open(ws, user="alice") as studio:  # its key is forgotten with the job's data
+        assert studio.calls.claim("cb", "key-1", "optin", "0" * 64)[1]
 
     rerun = cli(ws, "rerun", str(job.id))
     assert rerun.exit_code == 2

@@ -163,7 +163,7 @@ async def call(
         digest = hashlib.sha256(
             json.dumps([path, event], sort_keys=True, separators=(",", ":")).encode()
         ).hexdigest()
-        claim, made = await app.blocking(service.claim_call, client["name"], key, path, digest)
+        claim, made = await app.blocking(service.calls.claim, client["name"], key, path, digest)
         if not made:
             return await _repeat(app, claim, digest, timeout, schema, mode)
 
@@ -174,11 +174,11 @@ async def call(
         )
     except Exception:  # nothing started: a repeat may try again
         if claim:
-            await app.blocking(service.release_call, claim["id"])
+            await app.blocking(service.calls.release, claim["id"])
         raise
     headers["Lpstudio-Job"] = str(job.id)
     if claim:
-        await app.blocking(service.settle_call, claim["id"], job_id=job.id)
+        await app.blocking(service.calls.settle, claim["id"], job_id=job.id)
     if mode == "async":
         return (*_queued(job.id), headers)
     try:
@@ -187,7 +187,7 @@ async def call(
         return (*_timed_out(job.id, timeout), headers)
     status, answer = answer_for(final, schema)
     if claim:
-        await app.blocking(service.settle_call, claim["id"], status=status, answer=answer)
+        await app.blocking(service.calls.settle, claim["id"], status=status, answer=answer)
     return status, answer, headers
 
 
@@ -222,7 +222,7 @@ async def _repeat(
                 headers,
             )
         await asyncio.sleep(POLL_SECONDS)
-        claim = await app.blocking(app.service.call, claim["id"])
+        claim = await app.blocking(app.service.calls.get, claim["id"])
     if claim["status"] is not None:
         if claim["job_id"] is not None:
             headers["Lpstudio-Job"] = str(claim["job_id"])
@@ -235,7 +235,7 @@ async def _repeat(
     if final is None:
         return (*_timed_out(job_id, timeout), headers)
     status, answer = answer_for(final, schema)
-    await app.blocking(app.service.settle_call, claim["id"], status=status, answer=answer)
+    await app.blocking(app.service.calls.settle, claim["id"], status=status, answer=answer)
     return status, answer, headers
 
 

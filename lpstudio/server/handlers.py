@@ -247,7 +247,9 @@ class ClientHandler(NoXsrfHandler):
         await super().prepare()
         op = self.operation
         token = api_token(self.request.headers)
-        client = await self.blocking(self.app.service.api_client_for, token) if token else None
+        client = (
+            await self.blocking(self.app.service.api_clients.for_token, token) if token else None
+        )
         if client is None:
             raise ApiError(
                 401,
@@ -600,13 +602,13 @@ class AuditHandler(UserHandler):
 class ApiClientsHandler(UserHandler):
     @web.authenticated
     async def get(self) -> None:
-        self.answer({"api_clients": await self.blocking(self.studio.api_clients)})
+        self.answer({"api_clients": await self.blocking(self.studio.api_clients.list)})
 
     @web.authenticated
     async def post(self) -> None:
         body = self.body
         client, token = await self.blocking(
-            self.studio.create_api_client,
+            self.studio.api_clients.create,
             body["name"],
             body["endpoints"],
             body.get("rate_per_minute", 60),
@@ -618,7 +620,7 @@ class ApiClientsHandler(UserHandler):
 class ApiClientHandler(UserHandler):
     @web.authenticated
     async def delete(self, name: str) -> None:
-        self.answer(await self.blocking(self.studio.revoke_api_client, name))
+        self.answer(await self.blocking(self.studio.api_clients.revoke, name))
 
 
 class OpenApiHandler(UserHandler):
@@ -631,7 +633,7 @@ class OpenApiHandler(UserHandler):
         await BaseHandler.prepare(self)
         token = api_token(self.request.headers)
         if token and self.current_user is None:
-            self.client = await self.blocking(self.app.service.api_client_for, token)
+            self.client = await self.blocking(self.app.service.api_clients.for_token, token)
             if self.client is None:
                 raise ApiError(
                     401,

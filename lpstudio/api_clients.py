@@ -1,0 +1,100 @@
+"""API clients: bots and partner systems that call callable recipes with a token.
+
+A client holds one token, of which only the SHA-256 is stored; the token itself is shown
+once, when the client is made. Revoking keeps the row (the audit log names it).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from typing import Any
+
+from sqlalchemy import select
+
+from .connections import NAME_PATTERN
+from .errors import InputError, NotFoundError
+from .models import ApiClient, utcnow
+from .store import Store
+
+
+def _digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def _as_dict(row: ApiClient) -> dict[str, Any]:
+    return {
+        "name": row.name,
+        "endpoints": list(row.endpoints),
+        "rate_per_minute": row.rate_per_minute,
+        "revoked": row.revoked,
+        "created_at": row.created_at.isoformat(),
+        "created_by": row.created_by,
+        "revoked_at": row.revoked_at.isoformat() if row.revoked_at else None,
+    }
+
+
+class ApiClients:
+    """The workspace's API clients, changed on behalf of `user` (who is audited)."""
+
+    def __init__(self, store: Store, user: str) -> None:
+        self.store = store
+        self.user = user
+
+    def create(
+        self, name: str, endpoints: list[str], rate_per_minute: int = 60
+    ) -> tuple[dict[str, Any], str]:
+        """Makes a client; returns it and its token, which is shown only this once."""
+        if not NAME_PATTERN.match(name):
+            raise InputError(
+                f"invalid API client name {name!r}",
+                field="name",
+                fix="use lower-case letters, digits, '-' and '_' (at most 64), e.g. cb-bot",
+            )
+        token = "lps_" + secrets.token_urlsafe(32)
+        with self.store.write() as s:
+            if s.get(ApiClient, name) is not None:
+                raise InputError(
+                    f"an API client named {name!r} already exists",
+                    field="name",
+                    fix="choose another name, or revoke the old client",
+                )
+            row = ApiClient(
+                name=name,
+                token_sha256=_digest(token),
+                endpoints=list(endpoints),
+                rate_per_minute=rate_per_minute,
+                revoked=False,
+                created_at=utcnow(),
+                created_by=self.user,
+            )
+            s.add(row)
+        self.store.audit(
+            self.user, "create_api_client", name, endpoints=endpoints, rate=rate_per_minute
+        )
+        return _as_dict(row), token
+
+    def list(self) -> list[dict[str, Any]]:
+        with self.store.read() as s:
+            rows = s.scalars(select(ApiClient).order_by(ApiClient.name)).all()
+        return [_as_dict(row) for row in rows]
+
+    def revoke(self, name: str) -> dict[str, Any]:
+        """Stops the client's token from working, at once."""
+        with self.store.write() as s:
+            row = s.get(ApiClient, name)
+            if row is None:
+                raise NotFoundError(
+                    f"no API client named {name!r}", field="name", fix="list the API clients"
+                )
+            row.revoked, row.revoked_at = True, row.revoked_at or utcnow()
+        self.store.audit(self.user, "revoke_api_client", name)
+        return _as_dict(row)
+
+    def for_token(self, token: str) -> dict[str, Any] | None:
+        """The live (not revoked) client holding `token`, or None."""
+        with self.store.read() as s:
+            row = s.scalars(
+                select(ApiClient).where(ApiClient.token_sha256 == _digest(token))
+            ).first()
+        return _as_dict(row) if row is not None and not row.revoked else None

@@ -1,0 +1,98 @@
+"""Idempotent calls: a callable request repeated with the same `Idempotency-Key` gets the
+first request's answer and never starts a second job.
+
+The first request with a (client, key) claims it with an insert that the unique index lets
+only one request make; repeats read the claim, its job and, once settled, its answer.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, select
+from sqlalchemy.exc import IntegrityError
+
+from .models import IdempotentCall, utcnow
+from .store import Store
+
+
+def _as_dict(row: IdempotentCall) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "endpoint": row.endpoint,
+        "request_sha256": row.request_sha256,
+        "job_id": row.job_id,
+        "status": row.status,
+        "answer": row.answer,
+    }
+
+
+class IdempotentCalls:
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    def _find(self, client: str, key: str) -> dict[str, Any] | None:
+        with self.store.read() as s:
+            row = s.scalars(
+                select(IdempotentCall).where(
+                    IdempotentCall.client == client, IdempotentCall.key == key
+                )
+            ).first()
+        return None if row is None else _as_dict(row)
+
+    def claim(
+        self, client: str, key: str, endpoint: str, request_sha256: str
+    ) -> tuple[dict[str, Any], bool]:
+        """The call recorded under (client, key), and whether this request just made it."""
+        existing = self._find(client, key)
+        if existing is not None:
+            return existing, False
+        try:
+            with self.store.write() as s:
+                row = IdempotentCall(
+                    client=client,
+                    key=key,
+                    endpoint=endpoint,
+                    request_sha256=request_sha256,
+                    created_at=utcnow(),
+                )
+                s.add(row)
+                s.flush()
+                made = _as_dict(row)
+        except IntegrityError:  # another request claimed it meanwhile
+            return self._find(client, key) or {}, False
+        return made, True
+
+    def get(self, call_id: int) -> dict[str, Any]:
+        with self.store.read() as s:
+            return _as_dict(s.get_one(IdempotentCall, call_id))
+
+    def settle(
+        self,
+        call_id: int,
+        *,
+        job_id: int | None = None,
+        status: int | None = None,
+        answer: Any = None,
+    ) -> None:
+        """Records the call's job, then its final answer."""
+        with self.store.write() as s:
+            row = s.get_one(IdempotentCall, call_id)
+            if job_id is not None:
+                row.job_id = job_id
+            if status is not None:
+                row.status, row.answer = status, answer
+
+    def release(self, call_id: int) -> None:
+        """Forgets a claimed call that started no job (it failed first)."""
+        with self.store.write() as s:
+            row = s.get(IdempotentCall, call_id)
+            if row is not None and row.job_id is None:
+                s.delete(row)
+
+    def purge(self, before: datetime) -> int:
+        """Forgets the calls made before `before` (their jobs stay in the history)."""
+        with self.store.write() as s:
+            result = s.execute(delete(IdempotentCall).where(IdempotentCall.created_at < before))
+        return int(result.rowcount or 0)  # type: ignore[attr-defined]
