@@ -5,7 +5,8 @@
     │   ├── WorkspaceError        no workspace, never activated, path outside it
     │   ├── RecipeError           broken notebook, no parameters cell, bad metadata
     │   └── ParameterError        unknown parameter, wrong type, unparsable value
-    └── NotFoundError             a job, recipe or template that does not exist
+    ├── NotFoundError             a job, recipe or template that does not exist
+    └── ConflictError             the same request is being handled by another: retry later
 
 Every `InputError` carries the `field` it is about and the `fix` a user can apply, so the
 CLI (exit code 2), the REST API (400) and the widget forms can all show the same message.
@@ -54,3 +55,7 @@ class ParameterError(InputError):
 
 class NotFoundError(LpstudioError):
     """A job, recipe or template that does not exist."""
+
+
+class ConflictError(LpstudioError):
+    """The same request (an idempotency key, a webhook delivery) is in progress elsewhere."""

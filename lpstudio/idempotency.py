@@ -1,5 +1,6 @@
 """Idempotent calls: a callable request repeated with the same `Idempotency-Key` gets the
-first request's answer and never starts a second job.
+first request's answer and never starts a second job; a webhook delivered twice (the same
+delivery id) is queued once.
 
 The first request with a (client, key) claims it with an insert that the unique index lets
 only one request make; repeats read the claim, its job and, once settled, its answer.
@@ -15,6 +16,19 @@ from sqlalchemy.exc import IntegrityError
 
 from .models import IdempotentCall, utcnow
 from .store import Store
+
+#: Headers by which webhook senders name a delivery, so a redelivery can be recognised.
+DELIVERY_ID_HEADERS = ("Idempotency-Key", "X-Shopify-Webhook-Id", "X-Webhook-Id", "X-Delivery-Id")
+
+
+def delivery_id(headers: dict[str, str]) -> str | None:
+    """The sender's id of a webhook delivery, if it sent one."""
+    lowered = {k.lower(): v for k, v in headers.items()}
+    for name in DELIVERY_ID_HEADERS:
+        value = str(lowered.get(name.lower()) or "").strip()
+        if value:
+            return value[:255]
+    return None
 
 
 def _as_dict(row: IdempotentCall) -> dict[str, Any]:

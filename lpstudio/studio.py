@@ -17,7 +17,7 @@ from sqlalchemy import select, update
 
 from .api_clients import ApiClients
 from .connections import Connections, bind_connections
-from .errors import InputError, WorkspaceError
+from .errors import ConflictError, InputError, WorkspaceError
 from .executor import Executor, LocalExecutor
 from .gallery import Template, copy_template, find_template, list_templates
 from .idempotency import IdempotentCalls
@@ -789,13 +789,17 @@ class Studio:
 
     def receive_webhook(
         self, hook_id: str, headers: dict[str, str], body: bytes
-    ) -> tuple[Recipe, list[Job]]:
+    ) -> tuple[Recipe, list[Job], bool]:
         """Queues a `webhook` job per event of a POST to a hook; the scheduler runs them once
         the recipe is started. With a shared secret (the bound connection's `token`), the
-        body's HMAC signature must be right (else an `InputError` on the signature header)."""
+        body's HMAC signature must be right (else an `InputError` on the signature header).
+        A delivery repeated with the same delivery id (`Idempotency-Key`,
+        `X-Shopify-Webhook-Id`...) queues nothing: it gets the first delivery's jobs and True."""
+        import hashlib
         import hmac
 
         from .errors import NotFoundError
+        from .idempotency import delivery_id
         from .registry import get_connector
 
         recipe = next(
@@ -828,7 +832,26 @@ class Studio:
                     fix=f"send {header}: the hex HMAC-SHA256 of the raw body with the secret",
                 )
         events = trigger.parse(headers, body)
-        return recipe, [self._queue(recipe, {}, event, "webhook", None) for event in events]
+        delivery = delivery_id(headers)
+        if delivery is None:
+            return recipe, [self._queue(recipe, {}, e, "webhook", None) for e in events], False
+        digest = hashlib.sha256(body).hexdigest()
+        claim, made = self.calls.claim(f"webhook:{recipe.name}", delivery, recipe.name, digest)
+        if not made:
+            if claim.get("answer") is None:
+                raise ConflictError(
+                    f"delivery {delivery[:64]!r} is being queued by another request",
+                    field="delivery id",
+                    fix="retry the delivery in a few seconds",
+                )
+            return recipe, [self.store.job(i) for i in claim["answer"]["jobs"]], True
+        try:
+            jobs = [self._queue(recipe, {}, event, "webhook", None) for event in events]
+        except BaseException:
+            self.calls.release(claim["id"])
+            raise
+        self.calls.settle(claim["id"], status=202, answer={"jobs": [j.id for j in jobs]})
+        return recipe, jobs, False
 
     @cached_property
     def api_clients(self) -> ApiClients:

@@ -712,6 +712,20 @@ def test_webhooks_queue_events_and_keep_them_while_stopped(server: str, ws: Path
         assert job["status"] == "queued" and job["trigger"] == "webhook"
     assert job["event"] == {"name": "Bob"}
     assert_error(httpx.post(f"{server}{API}/hooks/{'0' * 40}", json={}, timeout=30), 404)
+
+    # A sender that delivers the same event twice (its delivery id) gets one job.
+    delivery = {"X-Shopify-Webhook-Id": "b54557e4-bdd9-4b37-8a5f-bf7d70bcd043"}
+    first = httpx.post(f"{server}{hook}", json={"name": "Cy"}, headers=delivery, timeout=30)
+    again = httpx.post(f"{server}{hook}", json={"name": "Cy"}, headers=delivery, timeout=30)
+    assert first.status_code == 202 and again.status_code == 200, again.text
+    assert again.json()["repeated"] and again.json()["accepted"] == 0
+    assert again.json()["jobs"] == first.json()["jobs"]
+    cy = [
+        j
+        for j in api(server, "alice", "GET", "/jobs", params={"limit": 1000}).json()["jobs"]
+        if j["trigger"] == "webhook" and j.get("event") == {"name": "Cy"}
+    ]
+    assert len(cy) == 1
     assert_error(httpx.post(f"{server}{hook}", content=b"{oops", timeout=30), 400, "body")
     assert_error(httpx.post(f"{server}{hook}", json=42, timeout=30), 400, "body")
 

@@ -21,7 +21,7 @@ from jupyter_server.base.handlers import APIHandler
 from jupyter_server.extension.handler import ExtensionHandlerMixin
 from tornado import web
 
-from ..errors import InputError, LpstudioError, NotFoundError
+from ..errors import ConflictError, InputError, LpstudioError, NotFoundError
 from ..studio import Studio, job_to_dict
 from .auth import PERMISSIONS, ApiError, api_token, check_role
 from .schemas import first_problem
@@ -153,6 +153,8 @@ class BaseHandler(ExtensionHandlerMixin, APIHandler):
             status, error, headers = exc.status, exc.to_dict(), exc.headers
         elif isinstance(exc, NotFoundError):
             status, error = 404, exc.to_dict()
+        elif isinstance(exc, ConflictError):
+            status, error, headers = 409, exc.to_dict(), {"Retry-After": "5"}
         elif isinstance(exc, LpstudioError):
             status, error = 400, exc.to_dict()
             error["code"] = type(exc).__name__
@@ -698,7 +700,7 @@ class HookHandler(NoXsrfHandler):
     async def post(self, hook_id: str) -> None:
         service = self.app.service
         try:
-            recipe, jobs = await self.blocking(
+            recipe, jobs, repeated = await self.blocking(
                 service.receive_webhook, hook_id, dict(self.request.headers), self.request.body
             )
         except InputError as exc:
@@ -716,19 +718,21 @@ class HookHandler(NoXsrfHandler):
                 ) from None
             raise
         state = await self.blocking(lambda: service.recipe_detail(recipe.name)["state"])
-        message = (
-            f"{len(jobs)} event(s) queued"
-            if state == "started"
-            else f"the recipe is stopped: {len(jobs)} event(s) are kept until it starts"
-        )
+        if repeated:
+            message = f"a repeated delivery: its {len(jobs)} event(s) were queued before"
+        elif state == "started":
+            message = f"{len(jobs)} event(s) queued"
+        else:
+            message = f"the recipe is stopped: {len(jobs)} event(s) are kept until it starts"
         self.answer(
             {
-                "accepted": len(jobs),
+                "accepted": 0 if repeated else len(jobs),
                 "jobs": [j.id for j in jobs],
                 "state": state,
+                "repeated": repeated,
                 "message": message,
             },
-            202,
+            200 if repeated else 202,
         )
 
 
