@@ -46,7 +46,7 @@ def test_init_without_terms_and_without_terminal_refuses_and_writes_nothing(
 
 
 def test_init_asks_on_a_terminal(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("lpstudio.cli._has_terminal", lambda: True)
+    monkeypatch.setattr("lpstudio.cli.base._has_terminal", lambda: True)
     root = tmp_path / "brand"
     refused = CliRunner().invoke(main, ["init", str(root)], input="n\n")
     assert refused.exit_code == 2 and not root.exists()

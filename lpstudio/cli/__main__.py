@@ -1,0 +1,5 @@
+"""`python -m lpstudio.cli`."""
+
+from . import main
+
+main()

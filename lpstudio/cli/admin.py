@@ -1,0 +1,245 @@
+"""The workspace and its services: `init`, `purge`, `audit`, `scheduler`, `api-clients`,
+`serve`, `sandbox`."""
+
+from __future__ import annotations
+
+import json
+import signal
+import sys
+from pathlib import Path
+
+import click
+
+from ..errors import InputError
+from ..studio import TERMS, Studio
+from ..workspace import Workspace
+from . import base
+from .base import (
+    _echo_or_json,
+    _emit,
+    _studio,
+    handles_errors,
+    json_option,
+    main,
+    workspace_option,
+)
+
+
+@main.command()
+@click.argument("path", type=click.Path(path_type=Path))
+@click.option("--accept-terms", is_flag=True, help="Accept the terms without being asked.")
+@click.option("--admin", help="The admin who accepts the terms (default: the OS user).")
+@click.option("--sandbox", metavar="URL", help="Add connections to a running `lpstudio sandbox`.")
+@json_option
+@handles_errors
+def init(
+    path: Path, accept_terms: bool, admin: str | None, sandbox: str | None, as_json: bool
+) -> None:
+    """Create and activate a workspace at PATH."""
+    if not accept_terms:
+        click.echo(TERMS, err=True)
+        if not base._has_terminal():
+            raise InputError(
+                "the terms must be accepted, and there is no terminal to ask on",
+                field="accept_terms",
+                fix=f"read the terms above, then run `lpstudio init {path} --accept-terms`",
+            )
+        accept_terms = click.confirm("Do you accept these terms?", default=False, err=True)
+    with Studio.init(path, accept_terms=accept_terms, admin=admin, sandbox=sandbox) as studio:
+        activation = studio.store.activation()
+        assert activation is not None
+        info = {
+            "workspace": str(studio.workspace.root),
+            "admin": activation.accepted_by,
+            "accepted_at": activation.accepted_at.isoformat(),
+        }
+    if as_json:
+        _emit(info)
+    else:
+        click.echo(f"workspace ready: {info['workspace']} (admin: {info['admin']})")
+
+
+@main.command()
+@click.option(
+    "--older-than",
+    type=float,
+    metavar="DAYS",
+    help="Retention in days (default: the workspace's jobs.retention_days, 30).",
+)
+@workspace_option
+@json_option
+@handles_errors
+def purge(older_than: float | None, workspace: Path | None, as_json: bool) -> None:
+    """Erase the data of old jobs: outputs and events go; ids, statuses and times stay."""
+    with _studio(workspace) as studio:
+        ids = studio.purge(older_than)
+    _echo_or_json(as_json, {"purged": ids}, f"purged {len(ids)} job(s)")
+
+
+@main.command()
+@click.option("--limit", type=click.IntRange(1, 10_000), default=50, show_default=True)
+@workspace_option
+@json_option
+@handles_errors
+def audit(limit: int, workspace: Path | None, as_json: bool) -> None:
+    """Read the audit log: who changed what, and when."""
+    with _studio(workspace) as studio:
+        entries = [
+            {
+                "at": e.at.isoformat(),
+                "user": e.user,
+                "action": e.action,
+                "target": e.target,
+                "detail": e.detail,
+            }
+            for e in studio.store.audit_log(limit)
+        ]
+    if as_json:
+        _emit(entries)
+        return
+    for entry in entries:
+        click.echo(
+            f"{entry['at'][:19]}  {entry['user']:<12} {entry['action']:<12} "
+            f"{entry['target']} {json.dumps(entry['detail']) if entry['detail'] else ''}"
+        )
+
+
+@main.command()
+@click.option("--workers", type=click.IntRange(1, 64), default=2, show_default=True)
+@click.option(
+    "--grace",
+    type=float,
+    default=30,
+    show_default=True,
+    help="Seconds running jobs get to finish on SIGTERM before they are requeued.",
+)
+@workspace_option
+@handles_errors
+def scheduler(workers: int, grace: float, workspace: Path | None) -> None:
+    """Run schedules, polls and queued jobs until SIGTERM."""
+    import logging
+
+    from ..scheduler import Scheduler
+
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(name)s %(message)s", stream=sys.stderr
+    )
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    logging.getLogger("papermill").setLevel(logging.WARNING)
+    logging.getLogger("traitlets").setLevel(logging.WARNING)
+    with _studio(workspace) as studio:
+        daemon = Scheduler(studio, workers=workers, grace_seconds=grace)
+        signal.signal(signal.SIGTERM, lambda *_: daemon.stop())
+        signal.signal(signal.SIGINT, lambda *_: daemon.stop())
+        daemon.run_forever()
+
+
+@main.group("api-clients")
+def api_clients() -> None:
+    """Tokens that let bots call callable recipes (admins only)."""
+
+
+def _admin_studio(workspace: Path | None) -> Studio:
+    studio = _studio(workspace)
+    if studio.role != "admin":
+        studio.close()
+        raise InputError(
+            f"{studio.user} is {studio.role}; only admins manage API clients",
+            field="role",
+            fix="ask an admin, or run as one (LPSTUDIO_USER)",
+        )
+    return studio
+
+
+@api_clients.command("create")
+@click.argument("name")
+@click.option(
+    "--endpoint",
+    "endpoints",
+    multiple=True,
+    required=True,
+    metavar="PATH",
+    help="A callable path the client may call (repeat; * for all).",
+)
+@click.option(
+    "--rate", default="60/min", show_default=True, metavar="N/min", help="Calls allowed per minute."
+)
+@workspace_option
+@json_option
+@handles_errors
+def api_clients_create(
+    name: str, endpoints: tuple[str, ...], rate: str, workspace: Path | None, as_json: bool
+) -> None:
+    """Create API client NAME; its token is printed once and stored only hashed."""
+    count, _, unit = rate.partition("/")
+    if not count.isdigit() or unit not in ("min", ""):
+        raise InputError(
+            f"--rate {rate!r} is not N/min",
+            field="rate",
+            fix="give a number of calls per minute, e.g. --rate 120/min",
+        )
+    with _admin_studio(workspace) as studio:
+        client, token = studio.api_clients.create(name, list(endpoints), int(count))
+    if as_json:
+        _emit({**client, "token": token})
+    else:
+        click.echo(f"API client {name} created; its token (shown once):\n{token}")
+
+
+@api_clients.command("list")
+@workspace_option
+@json_option
+@handles_errors
+def api_clients_list(workspace: Path | None, as_json: bool) -> None:
+    """List API clients (never their tokens)."""
+    with _admin_studio(workspace) as studio:
+        clients = studio.api_clients.list()
+    if as_json:
+        _emit(clients)
+        return
+    for client in clients:
+        click.echo(json.dumps(client, default=str))
+
+
+@api_clients.command("revoke")
+@click.argument("name")
+@workspace_option
+@json_option
+@handles_errors
+def api_clients_revoke(name: str, workspace: Path | None, as_json: bool) -> None:
+    """Revoke API client NAME: its token stops working at once."""
+    with _admin_studio(workspace) as studio:
+        client = studio.api_clients.revoke(name)
+    _echo_or_json(as_json, client, f"revoked API client {name}")
+
+
+@main.command()
+@click.option("--ip", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", type=click.IntRange(1, 65535), default=8888, show_default=True)
+@click.option("--allow-root", is_flag=True, help="Let Jupyter run as root (containers, CI).")
+@workspace_option
+@handles_errors
+def serve(ip: str, port: int, allow_root: bool, workspace: Path | None) -> None:
+    """Run a headless server with only lpstudio's REST API (callables, webhooks)."""
+    from ..server import serve as serve_api
+
+    serve_api(ip=ip, port=port, workspace=Workspace.find(workspace).root, allow_root=allow_root)
+
+
+@main.command()
+@click.option(
+    "--port",
+    type=click.IntRange(0, 65535),
+    default=8765,
+    show_default=True,
+    help="Port on 127.0.0.1 (0 picks a free one).",
+)
+def sandbox(port: int) -> None:
+    """Run the LivePerson and Shopify emulators on loopback (a brand's test mode)."""
+    from ..sandbox import serve
+
+    serve(port)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,127 @@
+"""What every `lpstudio` command shares: the `main` group, options, output and errors."""
+
+from __future__ import annotations
+
+import functools
+import json
+import re
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, NoReturn
+
+import click
+
+from ..errors import InputError, LpstudioError, NotFoundError
+from ..models import Job
+from ..store import SUCCEEDED
+from ..studio import Studio, job_to_dict
+
+json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
+workspace_option = click.option(
+    "--workspace",
+    "-w",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="The workspace folder (default: $LPSTUDIO_WORKSPACE, or this folder and its parents).",
+)
+
+
+def _emit(data: Any) -> None:
+    click.echo(json.dumps(data, indent=2, default=str, ensure_ascii=False))
+
+
+def _fail(exc: LpstudioError, as_json: bool) -> NoReturn:
+    if as_json:
+        _emit({"error": exc.to_dict()})
+    click.echo(f"lpstudio: error: {exc}", err=True)
+    sys.exit(2 if isinstance(exc, (InputError, NotFoundError)) else 1)
+
+
+def handles_errors(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Turns lpstudio's errors into a clear message and exit code 2 (bad input)."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except LpstudioError as exc:
+            _fail(exc, kwargs.get("as_json", False))
+
+    return wrapper
+
+
+def _has_terminal() -> bool:
+    return sys.stdin.isatty()
+
+
+def _studio(workspace: Path | None) -> Studio:
+    return Studio.open(workspace)
+
+
+def _duration(job: Job) -> str:
+    if job.started_at and job.finished_at:
+        return f"{(job.finished_at - job.started_at).total_seconds():.2f} s"
+    return "-"
+
+
+def _error_line(job: Job) -> str:
+    error = job.error or {}
+    where = f" at cell {error['cell']}" if error.get("cell") is not None else ""
+    return f"{error.get('ename', 'Error')}{where}: {error.get('evalue', '')}"
+
+
+def _print_job(studio: Studio, job: Job, as_json: bool, verbose: bool = False) -> None:
+    data = job_to_dict(job, studio.workspace)
+    if as_json:
+        _emit(data)
+        return
+    click.echo(f"job {job.id} {job.status} ({_duration(job)})")
+    click.echo(f"  recipe:   {job.recipe}  (version {job.version_id[:12]})")
+    if verbose:
+        click.echo(f"  trigger:  {job.trigger} by {job.user}")
+        click.echo(f"  created:  {data['created_at']}")
+        click.echo(f"  progress: {job.cells_done}/{job.cells_total} cells")
+        click.echo(f"  params:   {json.dumps(job.parameters)}")
+        if job.rerun_of:
+            click.echo(f"  rerun of: job {job.rerun_of}")
+    if data["output_path"]:
+        click.echo(f"  output:   {data['output_path']}")
+    if job.result is not None:
+        click.echo(f"  result:   {json.dumps(job.result, ensure_ascii=False)}")
+    if job.error:
+        click.echo(f"  error:    {_error_line(job)}")
+        if verbose and job.error.get("traceback"):
+            ansi = re.compile(r"\x1b\[[0-9;]*m")
+            for line in job.error["traceback"]:
+                click.echo("    " + ansi.sub("", line).replace("\n", "\n    "))
+
+
+def _exit_for(job: Job) -> None:
+    sys.exit(0 if job.status == SUCCEEDED else 1)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="lpstudio")
+def main() -> None:
+    """lpstudio: LivePerson recipes as parameterized notebooks."""
+
+
+def _pairs(items: tuple[str, ...], option: str) -> list[tuple[str, str]]:
+    pairs = []
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise InputError(
+                f"{option} {item!r} is not KEY=VALUE",
+                field=option,
+                fix=f"write {option} name=value",
+            )
+        pairs.append((key.strip(), value))
+    return pairs
+
+
+def _echo_or_json(as_json: bool, data: Any, text: str) -> None:
+    if as_json:
+        _emit(data)
+    else:
+        click.echo(text)

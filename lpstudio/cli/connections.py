@@ -1,0 +1,198 @@
+"""Connections and connectors: `connectors` and `connections add/update/list/test/remove`."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from ..errors import InputError
+from ..studio import Studio
+from ..workspace import Workspace
+from . import base
+from .base import (
+    _echo_or_json,
+    _emit,
+    _pairs,
+    _studio,
+    handles_errors,
+    json_option,
+    main,
+    workspace_option,
+)
+
+
+@main.command()
+@workspace_option
+@json_option
+@handles_errors
+def connectors(workspace: Path | None, as_json: bool) -> None:
+    """List connectors (bundled, the workspace's own, and installed) with what they offer."""
+    from ..errors import WorkspaceError
+    from ..registry import load_connectors
+
+    try:
+        root: Path | None = Workspace.find(workspace).root
+    except WorkspaceError:
+        root = None
+    found = [c.describe() for c in load_connectors(root).values()]
+    if as_json:
+        _emit(found)
+        return
+    for item in found:
+        click.echo(f"{item['name']:<22} {item['title']}")
+        fields = ", ".join(
+            f"{name}{' (secret)' if spec.get('writeOnly') else ''}"
+            for name, spec in item["fields"]["properties"].items()
+        )
+        click.echo(f"  fields:   {fields}")
+        if item["actions"]:
+            click.echo(f"  actions:  {', '.join(item['actions'])}")
+        if item["triggers"]:
+            click.echo(f"  triggers: {', '.join(item['triggers'])}")
+        if item["picklists"]:
+            click.echo(f"  lists:    {', '.join(item['picklists'])}")
+
+
+@main.group()
+def connections() -> None:
+    """Named, authorised links to apps; secret fields are stored encrypted."""
+
+
+def _secret_values(names: tuple[str, ...]) -> dict[str, str]:
+    """Secrets come from $LPSTUDIO_SECRET_<FIELD>, a hidden prompt, or standard input."""
+    values = {}
+    for name in names:
+        env = f"LPSTUDIO_SECRET_{name.upper()}"
+        if os.environ.get(env):
+            values[name] = os.environ[env]
+        elif base._has_terminal():
+            values[name] = click.prompt(f"{name}", hide_input=True, err=True)
+        else:
+            line = sys.stdin.readline()
+            if not line:
+                raise InputError(
+                    f"no value for secret field '{name}'",
+                    field=name,
+                    fix=f"set {env}, or give one line per --secret on standard input",
+                )
+            values[name] = line.rstrip("\n")
+    return values
+
+
+def _field_values(
+    studio: Studio, type_: str, fields: tuple[str, ...], secrets: tuple[str, ...]
+) -> dict[str, Any]:
+    from ..registry import get_connector
+
+    secret_fields = get_connector(type_, studio.workspace.root).secret_fields()
+    values: dict[str, Any] = {}
+    for key, value in _pairs(fields, "--field"):
+        if key in secret_fields:
+            raise InputError(
+                f"'{key}' is a secret field and is never taken from the command line",
+                field=key,
+                fix=f"use --secret {key} (read from $LPSTUDIO_SECRET_{key.upper()}, a prompt "
+                "or standard input)",
+            )
+        values[key] = value
+    for key in secrets:
+        if key not in secret_fields:
+            raise InputError(
+                f"'{key}' is not a secret field of {type_}",
+                field=key,
+                fix=f"secret fields: {', '.join(sorted(secret_fields)) or 'none'}",
+            )
+    values.update(_secret_values(secrets))
+    return values
+
+
+@connections.command("add")
+@click.argument("name")
+@click.option("--type", "type_", required=True, help="The connector (see `lpstudio connectors`).")
+@click.option("--field", "fields", multiple=True, metavar="KEY=VALUE", help="A plain field.")
+@click.option("--secret", "secrets", multiple=True, metavar="KEY", help="A secret field to read.")
+@workspace_option
+@json_option
+@handles_errors
+def connections_add(
+    name: str,
+    type_: str,
+    fields: tuple[str, ...],
+    secrets: tuple[str, ...],
+    workspace: Path | None,
+    as_json: bool,
+) -> None:
+    """Add a connection NAME of a connector type."""
+    with _studio(workspace) as studio:
+        values = _field_values(studio, type_, fields, secrets)
+        info = studio.connections.add(name, type_, values, studio.user)
+    _echo_or_json(as_json, info.to_dict(), f"added connection {name} ({type_})")
+
+
+@connections.command("update")
+@click.argument("name")
+@click.option("--field", "fields", multiple=True, metavar="KEY=VALUE", help="A plain field.")
+@click.option("--secret", "secrets", multiple=True, metavar="KEY", help="A secret field to read.")
+@workspace_option
+@json_option
+@handles_errors
+def connections_update(
+    name: str,
+    fields: tuple[str, ...],
+    secrets: tuple[str, ...],
+    workspace: Path | None,
+    as_json: bool,
+) -> None:
+    """Change fields of connection NAME (it must be tested again)."""
+    with _studio(workspace) as studio:
+        type_ = studio.connections.get(name).type
+        values = _field_values(studio, type_, fields, secrets)
+        info = studio.connections.update(name, values)
+    _echo_or_json(as_json, info.to_dict(), f"updated connection {name}")
+
+
+@connections.command("list")
+@workspace_option
+@json_option
+@handles_errors
+def connections_list(workspace: Path | None, as_json: bool) -> None:
+    """List connections; secret fields show as ****."""
+    with _studio(workspace) as studio:
+        rows = [info.to_dict() for info in studio.connections.list()]
+    if as_json:
+        _emit(rows)
+        return
+    if not rows:
+        click.echo("no connections: add one with `lpstudio connections add`")
+    for row in rows:
+        fields = " ".join(f"{k}={v}" for k, v in row["fields"].items())
+        click.echo(f"{row['name']:<20} {row['type']:<22} {row['status']:<13} {fields}")
+
+
+@connections.command("test")
+@click.argument("name")
+@workspace_option
+@json_option
+@handles_errors
+def connections_test(name: str, workspace: Path | None, as_json: bool) -> None:
+    """Test connection NAME and record whether it is connected."""
+    with _studio(workspace) as studio:
+        info = studio.connections.test(name)
+    _echo_or_json(as_json, info.to_dict(), f"{name}: {info.status}: {info.status_message}")
+    sys.exit(0 if info.status == "connected" else 1)
+
+
+@connections.command("remove")
+@click.argument("name")
+@workspace_option
+@json_option
+@handles_errors
+def connections_remove(name: str, workspace: Path | None, as_json: bool) -> None:
+    """Remove connection NAME."""
+    with _studio(workspace) as studio:
+        studio.connections.remove(name)
+    _echo_or_json(as_json, {"removed": name}, f"removed connection {name}")

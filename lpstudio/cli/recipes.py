@@ -1,0 +1,206 @@
+"""Recipes: `recipes`, `gallery`, `settings`, `start`, `stop`, `versions`, `restore`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from .base import (
+    _echo_or_json,
+    _emit,
+    _pairs,
+    _studio,
+    handles_errors,
+    json_option,
+    main,
+    workspace_option,
+)
+
+
+@main.command()
+@workspace_option
+@json_option
+@handles_errors
+def recipes(workspace: Path | None, as_json: bool) -> None:
+    """List recipes by project, with their trigger and last job."""
+    with _studio(workspace) as studio:
+        rows = studio.recipes()
+    if as_json:
+        _emit(rows)
+        return
+    if not rows:
+        click.echo("no recipes yet: copy one from the gallery with `lpstudio gallery try`")
+        return
+    project = None
+    for row in rows:
+        if row["project"] != project:
+            project = row["project"]
+            click.echo(f"{project}/")
+        last = row["last_job"]
+        last_text = f"job {last['id']} {last['status']}" if last else "never run"
+        if row["problem"]:
+            click.echo(f"  {Path(row['recipe']).name:<32} BROKEN: {row['problem'].splitlines()[0]}")
+        else:
+            click.echo(
+                f"  {Path(row['recipe']).name:<32} {row['trigger']:<9} {row['state']:<8} "
+                f"{last_text:<22} {row['title']}"
+            )
+            if row["trigger_errors"]["count"]:
+                click.echo(
+                    f"    trigger errors: {row['trigger_errors']['count']} in a row; "
+                    f"last: {row['trigger_errors']['last']}"
+                )
+
+
+@main.group(invoke_without_command=True)
+@json_option
+@click.pass_context
+@handles_errors
+def gallery(ctx: click.Context, as_json: bool) -> None:
+    """List the template recipes of the gallery."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from ..gallery import list_templates
+
+    cards = [template.describe() for template in list_templates()]
+    if as_json:
+        _emit(cards)
+        return
+    group = None
+    for card in cards:
+        if card["group"] != group:
+            group = card["group"]
+            click.echo(group)
+        connectors = ", ".join(card["connectors"]) or "no connections"
+        click.echo(f"  {card['name']:<28} {card['trigger']:<9} {card['title']} ({connectors})")
+
+
+@gallery.command("try")
+@click.argument("template")
+@click.option("--project", required=True, help="Project folder under projects/ to copy into.")
+@click.option("--name", help="Name of the new recipe (default: the template's).")
+@workspace_option
+@json_option
+@handles_errors
+def try_(
+    template: str, project: str, name: str | None, workspace: Path | None, as_json: bool
+) -> None:
+    """Copy TEMPLATE into a project folder as a new recipe."""
+    with _studio(workspace) as studio:
+        path = studio.try_template(template, project, name)
+        recipe = studio.workspace.recipe_name(path)
+    if as_json:
+        _emit({"recipe": recipe, "path": str(path)})
+    else:
+        click.echo(f"created {recipe}\n  {path}")
+
+
+@main.command()
+@click.argument("recipe")
+@click.option(
+    "-p",
+    "--parameters",
+    "params",
+    nargs=2,
+    multiple=True,
+    metavar="NAME VALUE",
+    help="Save a parameter value, parsed into its declared type.",
+)
+@click.option(
+    "--connection",
+    "bindings",
+    multiple=True,
+    metavar="SLOT=NAME",
+    help="Bind a connection to one of the recipe's slots.",
+)
+@click.option("--since", help="Where a poll trigger starts: an ISO date or a duration (7d).")
+@workspace_option
+@json_option
+@handles_errors
+def settings(
+    recipe: str,
+    params: tuple[tuple[str, str], ...],
+    bindings: tuple[str, ...],
+    since: str | None,
+    workspace: Path | None,
+    as_json: bool,
+) -> None:
+    """Show or change RECIPE's saved settings (kept in the store, not in the notebook)."""
+    chosen = dict(_pairs(bindings, "--connection"))
+    with _studio(workspace) as studio:
+        if params or chosen or since:
+            studio.save_settings(
+                recipe, dict(params), parse={n for n, _ in params}, connections=chosen, since=since
+            )
+        current = studio.settings(studio.recipe(recipe))
+    if as_json:
+        _emit(current)
+        return
+    click.echo(f"parameters:  {json.dumps(current['parameters'])}")
+    for slot, name in current["connections"].items():
+        click.echo(f"connection:  {slot} = {name}")
+    if current.get("since"):
+        click.echo(f"since:       {current['since']}")
+
+
+@main.command()
+@click.argument("recipe")
+@click.option(
+    "--reset-since",
+    metavar="TIME",
+    help="Restart a poll trigger from this moment (ISO date or 2h, 7d ago).",
+)
+@workspace_option
+@json_option
+@handles_errors
+def start(recipe: str, reset_since: str | None, workspace: Path | None, as_json: bool) -> None:
+    """Start RECIPE: its trigger fires in `lpstudio scheduler` from now on."""
+    with _studio(workspace) as studio:
+        settings = studio.start(recipe, reset_since=reset_since)
+    _echo_or_json(as_json, settings, f"started {recipe}")
+
+
+@main.command()
+@click.argument("recipe")
+@workspace_option
+@json_option
+@handles_errors
+def stop(recipe: str, workspace: Path | None, as_json: bool) -> None:
+    """Stop RECIPE: its trigger processes nothing until it starts again."""
+    with _studio(workspace) as studio:
+        settings = studio.stop(recipe)
+    _echo_or_json(as_json, settings, f"stopped {recipe}")
+
+
+@main.command()
+@click.argument("recipe")
+@workspace_option
+@json_option
+@handles_errors
+def versions(recipe: str, workspace: Path | None, as_json: bool) -> None:
+    """List RECIPE's versions (notebook and settings), newest first."""
+    with _studio(workspace) as studio:
+        found = studio.versions(recipe)
+    if as_json:
+        _emit(found)
+        return
+    for version in found:
+        click.echo(
+            f"{version['id'][:12]}  {version['created_at'][:19]}  "
+            f"{version['created_by']:<12} {json.dumps(version['settings'])[:60]}"
+        )
+
+
+@main.command()
+@click.argument("recipe")
+@click.argument("version")
+@workspace_option
+@json_option
+@handles_errors
+def restore(recipe: str, version: str, workspace: Path | None, as_json: bool) -> None:
+    """Make RECIPE's notebook and settings those of VERSION (an id or its first characters)."""
+    with _studio(workspace) as studio:
+        restored = studio.restore(recipe, version)
+    _echo_or_json(as_json, restored, f"restored {recipe} to version {restored['id'][:12]}")

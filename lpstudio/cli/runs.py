@@ -1,0 +1,321 @@
+"""Running jobs: `run`, `jobs`, `show`, `rerun`, `cancel` and `poll`."""
+
+from __future__ import annotations
+
+import json
+import signal
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from ..errors import InputError
+from ..store import FINAL_STATES
+from ..studio import job_to_dict
+from ..times import parse_moment
+from .base import (
+    _duration,
+    _emit,
+    _exit_for,
+    _print_job,
+    _studio,
+    handles_errors,
+    json_option,
+    main,
+    workspace_option,
+)
+
+
+def _load_yaml(text: str, where: str) -> dict[str, Any]:
+    import yaml
+    from papermill.iorw import NoDatesSafeLoader
+
+    try:
+        data = yaml.load(text, Loader=NoDatesSafeLoader) or {}
+    except yaml.YAMLError as exc:
+        raise InputError(
+            f"{where} is not valid YAML: {str(exc).splitlines()[0]}",
+            field=where,
+            fix="give a YAML mapping such as 'days_ahead: 7'",
+        ) from None
+    if not isinstance(data, dict):
+        raise InputError(
+            f"{where} must be a mapping of parameter names to values",
+            field=where,
+            fix="give a YAML mapping such as 'days_ahead: 7'",
+        )
+    return data
+
+
+def _collect_parameters(
+    params: tuple[tuple[str, str], ...],
+    raw: tuple[tuple[str, str], ...],
+    yamls: tuple[str, ...],
+    files: tuple[Path, ...],
+) -> tuple[dict[str, Any], set[str]]:
+    """Merges the options in papermill's order: -f, then -y, then -p, then -r."""
+    values: dict[str, Any] = {}
+    parse: set[str] = set()
+    for file in files:
+        try:
+            text = file.read_text()
+        except OSError as exc:
+            raise InputError(
+                f"cannot read parameters file {file}: {exc.strerror}",
+                field="-f",
+                fix="give the path of a readable YAML file",
+            ) from None
+        values.update(_load_yaml(text, f"-f {file}"))
+    for text in yamls:
+        values.update(_load_yaml(text, "-y"))
+    for name, value in params:
+        values[name] = value
+        parse.add(name)
+    for name, value in raw:
+        values[name] = value
+        parse.discard(name)
+    return values, parse
+
+
+def _load_event(text: str | None, file: Path | None) -> Any:
+    if text is not None and file is not None:
+        raise InputError(
+            "give --event or --event-file, not both", field="event", fix="pass the event once"
+        )
+    where = "--event"
+    if file is not None:
+        where = f"--event-file {file}"
+        try:
+            text = file.read_text()
+        except OSError as exc:
+            raise InputError(
+                f"cannot read {file}: {exc.strerror}",
+                field="event",
+                fix="give the path of a readable JSON file",
+            ) from None
+    if text is None:
+        return None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InputError(
+            f"{where} is not valid JSON: {exc}",
+            field="event",
+            fix='give a JSON object such as \'{"phone": "+14155550100"}\'',
+        ) from None
+
+
+def _cancel_on_signal(signum: int, frame: Any) -> None:
+    from ..runner import interrupt_running_jobs
+
+    interrupt_running_jobs(f"cancelled by {signal.Signals(signum).name}")
+
+
+@main.command()
+@click.argument("recipe")
+@click.option(
+    "-p",
+    "--parameters",
+    "params",
+    nargs=2,
+    multiple=True,
+    metavar="NAME VALUE",
+    help="A parameter, parsed into its declared type.",
+)
+@click.option(
+    "-r",
+    "--parameters_raw",
+    "raw",
+    nargs=2,
+    multiple=True,
+    metavar="NAME VALUE",
+    help="A parameter kept as a raw string.",
+)
+@click.option(
+    "-y",
+    "--parameters_yaml",
+    "yamls",
+    multiple=True,
+    metavar="YAML",
+    help="Parameters as a YAML mapping.",
+)
+@click.option(
+    "-f",
+    "--parameters_file",
+    "files",
+    multiple=True,
+    metavar="FILE",
+    type=click.Path(path_type=Path),
+    help="Parameters from a YAML file.",
+)
+@click.option("--prepare-only", is_flag=True, help="Write the parameterized notebook, run nothing.")
+@click.option("--timeout", type=float, help="Fail the job after this many seconds.")
+@click.option(
+    "--test",
+    "test_mode",
+    is_flag=True,
+    help="Dry run: actions return the requests they would send, and send nothing.",
+)
+@click.option("--event", "event_json", metavar="JSON", help="The trigger event, as JSON.")
+@click.option(
+    "--event-file", type=click.Path(path_type=Path), help="The trigger event, a JSON file."
+)
+@workspace_option
+@json_option
+@handles_errors
+def run(
+    recipe: str,
+    params: tuple[tuple[str, str], ...],
+    raw: tuple[tuple[str, str], ...],
+    yamls: tuple[str, ...],
+    files: tuple[Path, ...],
+    prepare_only: bool,
+    timeout: float | None,
+    test_mode: bool,
+    event_json: str | None,
+    event_file: Path | None,
+    workspace: Path | None,
+    as_json: bool,
+) -> None:
+    """Run RECIPE (a path under projects/) now, with papermill-style parameters."""
+    values, parse = _collect_parameters(params, raw, yamls, files)
+    event = _load_event(event_json, event_file)
+    with _studio(workspace) as studio:
+        if prepare_only:
+            path = studio.prepare(recipe, values, parse=parse)
+            if as_json:
+                _emit(
+                    {
+                        "id": None,
+                        "status": "prepared",
+                        "output_path": str(path),
+                        "error": None,
+                        "result": None,
+                    }
+                )
+            else:
+                click.echo(f"prepared (not run): {path}")
+            return
+        signal.signal(signal.SIGINT, _cancel_on_signal)
+        signal.signal(signal.SIGTERM, _cancel_on_signal)
+        job = studio.run(
+            recipe,
+            values,
+            parse=parse,
+            event=event,
+            timeout=timeout,
+            test=test_mode,
+            progress_bar=not as_json and sys.stderr.isatty(),
+        )
+        _print_job(studio, job, as_json)
+    if job.status == "cancelled" and (job.error or {}).get("evalue", "").startswith(
+        "cancelled by SIG"
+    ):
+        click.echo("lpstudio: interrupted; the job was marked cancelled", err=True)
+        sys.exit(130)
+    _exit_for(job)
+
+
+@main.command()
+@click.option("--recipe", help="Only jobs of this recipe.")
+@click.option("--status", type=click.Choice(["queued", "running", *FINAL_STATES]))
+@click.option("--since", help="Only jobs created since an ISO date or a duration (2h, 7d).")
+@click.option("--limit", type=click.IntRange(1, 10_000), default=20, show_default=True)
+@workspace_option
+@json_option
+@handles_errors
+def jobs(
+    recipe: str | None,
+    status: str | None,
+    since: str | None,
+    limit: int,
+    workspace: Path | None,
+    as_json: bool,
+) -> None:
+    """List recent jobs, newest first."""
+    moment = parse_moment(since, "--since") if since else None
+    with _studio(workspace) as studio:
+        found = studio.jobs(recipe=recipe, status=status, since=moment, limit=limit)
+        if as_json:
+            _emit([job_to_dict(job, studio.workspace) for job in found])
+            return
+        if not found:
+            click.echo("no jobs")
+            return
+        click.echo(
+            f"{'ID':>6}  {'STATUS':<10} {'RECIPE':<40} {'CREATED':<20} {'DURATION':>9}  "
+            f"{'TRIGGER':<8} USER"
+        )
+        for job in found:
+            created = job.created_at.astimezone().strftime("%Y-%m-%d %H:%M:%S")
+            click.echo(
+                f"{job.id:>6}  {job.status:<10} {job.recipe:<40} {created:<20} "
+                f"{_duration(job):>9}  {job.trigger:<8} {job.user}"
+            )
+
+
+@main.command()
+@click.argument("job_id", type=int)
+@workspace_option
+@json_option
+@handles_errors
+def show(job_id: int, workspace: Path | None, as_json: bool) -> None:
+    """Show one job: status, parameters, progress, error, result and output notebook."""
+    with _studio(workspace) as studio:
+        _print_job(studio, studio.job(job_id), as_json, verbose=True)
+
+
+@main.command()
+@click.argument("job_id", type=int)
+@workspace_option
+@json_option
+@handles_errors
+def rerun(job_id: int, workspace: Path | None, as_json: bool) -> None:
+    """Run a job again: same parameters and event, latest recipe version."""
+    click.echo(
+        f"warning: rerunning job {job_id} repeats what its recipe does "
+        "(messages may be sent again)",
+        err=True,
+    )
+    with _studio(workspace) as studio:
+        job = studio.rerun(job_id, progress_bar=not as_json and sys.stderr.isatty())
+        _print_job(studio, job, as_json)
+    _exit_for(job)
+
+
+@main.command()
+@click.argument("job_id", type=int)
+@workspace_option
+@json_option
+@handles_errors
+def cancel(job_id: int, workspace: Path | None, as_json: bool) -> None:
+    """Cancel a queued job, or ask the process running a job to stop it."""
+    with _studio(workspace) as studio:
+        job = studio.cancel(job_id)
+        if as_json:
+            _emit(job_to_dict(job, studio.workspace))
+        elif job.status in FINAL_STATES:
+            click.echo(f"job {job.id} is {job.status}")
+        else:
+            click.echo(f"job {job.id}: cancel requested; its worker stops it within seconds")
+
+
+@main.command()
+@click.argument("recipe")
+@click.option("--no-run", is_flag=True, help="Only queue the jobs.")
+@workspace_option
+@json_option
+@handles_errors
+def poll(recipe: str, no_run: bool, workspace: Path | None, as_json: bool) -> None:
+    """Run RECIPE's poll trigger once: a job for each new event (or batch), oldest first."""
+    with _studio(workspace) as studio:
+        found = studio.poll(recipe, run=not no_run)
+        if as_json:
+            _emit([job_to_dict(job, studio.workspace) for job in found])
+        elif not found:
+            click.echo("no new events")
+        else:
+            for job in found:
+                _print_job(studio, job, as_json=False)
+    sys.exit(0 if all(job.status in ("succeeded", "queued") for job in found) else 1)
