@@ -16,12 +16,10 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import smtplib
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
-from email.message import EmailMessage
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -30,6 +28,7 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from .errors import InputError, LpstudioError
+from .failures import after_failure
 from .leader import StoreLease
 from .models import Job, ScheduleRun, TriggerState, utcnow
 from .recipe import Recipe
@@ -165,7 +164,8 @@ class Scheduler:
         now = now or self.clock()
         queued: list[int] = []
         stale = float(self.studio.workspace.setting("jobs", "stale_after_seconds", 60))
-        self.store.reap_lost_jobs(timedelta(seconds=stale))
+        for job_id in self.store.reap_lost_jobs(timedelta(seconds=stale)):
+            self._after_failure(self.store.job(job_id))  # retried or reported like any failure
         for recipe, settings in self._started():
             kind = recipe.trigger_kind
             try:
@@ -362,69 +362,7 @@ class Scheduler:
         self._wake.set()
 
     def _after_failure(self, job: Job) -> None:
-        recipe = self._recipe(job.recipe)
-        retries = (recipe.metadata.get("retries") or {}) if recipe else {}
-        if job.error and job.error.get("ename") == "Cancelled":
-            return
-        if job.attempt <= int(retries.get("count", 0)):
-            interval = float(retries.get("interval", 60))
-            with self.store.write() as s:
-                retry = Job(
-                    recipe=job.recipe,
-                    version_id=job.version_id,
-                    status=QUEUED,
-                    trigger="retry",
-                    parameters=job.parameters,
-                    event=job.event,
-                    user=job.user,
-                    rerun_of=job.id,
-                    created_at=utcnow(),
-                    cells_done=0,
-                    cells_total=0,
-                    attempt=job.attempt + 1,
-                    timeout=job.timeout,
-                    not_before=self.clock() + timedelta(seconds=interval),
-                )
-                s.add(retry)
-                s.flush()
-                log.info("job %s will be retried as job %s in %g s", job.id, retry.id, interval)
-            return
-        self.notify(job)
-
-    def notify(self, job: Job) -> None:
-        """Tells the recipe's failure contacts (a webhook and/or an e-mail) that it failed."""
-        notify = saved_settings(self.store, job.recipe).get("notify") or {}
-        error = job.error or {}
-        body = {
-            "job": job.id,
-            "recipe": job.recipe,
-            "status": job.status,
-            "error": {"ename": error.get("ename"), "evalue": error.get("evalue")},
-        }
-        if notify.get("webhook"):
-            import httpx
-
-            try:
-                httpx.post(notify["webhook"], json=body, timeout=10)
-            except httpx.HTTPError as exc:
-                log.warning("failure webhook for job %s failed: %s", job.id, exc)
-        if notify.get("email"):
-            smtp = self.studio.workspace.config.get("smtp", {})
-            message = EmailMessage()
-            message["Subject"] = f"lpstudio: job {job.id} of {job.recipe} failed"
-            message["From"] = smtp.get("from", "lpstudio@localhost")
-            message["To"] = notify["email"]
-            message.set_content(
-                f"Job {job.id} of {job.recipe} failed: {body['error']['ename']}: "
-                f"{body['error']['evalue']}\n"
-            )
-            try:
-                with smtplib.SMTP(
-                    smtp.get("host", "127.0.0.1"), int(smtp.get("port", 25)), timeout=10
-                ) as client:
-                    client.send_message(message)
-            except OSError as exc:
-                log.warning("failure e-mail for job %s failed: %s", job.id, exc)
+        after_failure(self.studio, job, self.clock())
 
     # -- the daemon ----------------------------------------------------------------------
 

@@ -258,14 +258,16 @@ class Store:
             )
             return done.rowcount == 1
 
-    def finish_job(self, job_id: int, status: str, **fields: Any) -> None:
-        """Writes a final state, once: a job already final is left as it is."""
+    def finish_job(self, job_id: int, status: str, **fields: Any) -> bool:
+        """Writes a final state, once: a job already final is left as it is. Says whether
+        this call ended it."""
         with self.write() as s:
-            s.execute(
+            done = s.execute(
                 update(Job)
                 .where(Job.id == job_id, Job.status.not_in(FINAL_STATES))
                 .values(status=status, finished_at=utcnow(), **fields)
             )
+            return done.rowcount == 1
 
     def claim_job(self, job_id: int, running_limit: int) -> bool:
         """Takes a queued job for this process if its recipe runs fewer than `running_limit`
@@ -334,7 +336,9 @@ class Store:
         return self.job(job.id)
 
     def reap_lost_jobs(self, stale_after: timedelta) -> list[int]:
-        """Ends running jobs whose worker is gone: dead on this host, or silent too long."""
+        """Ends running jobs whose worker is gone: dead on this host, or silent too long.
+        Those where no cell ran go back to the queue; the others fail as "worker lost".
+        Returns the ids this call failed (for retries and notifications)."""
         deadline = utcnow() - stale_after
         with self.read() as s:
             running = s.execute(
@@ -351,8 +355,9 @@ class Store:
             )
         for job_id in untouched:
             self.requeue(job_id)  # no cell ran: nothing happened yet, run it again
+        failed = []
         for job_id in [j for j in lost if j not in untouched]:
-            self.finish_job(
+            if self.finish_job(
                 job_id,
                 FAILED,
                 error={
@@ -361,8 +366,9 @@ class Store:
                     "cell": None,
                     "traceback": [],
                 },
-            )
-        return lost
+            ):
+                failed.append(job_id)
+        return failed
 
     def list_jobs(
         self,

@@ -19,6 +19,7 @@ from .api_clients import ApiClients
 from .connections import Connections, bind_connections
 from .errors import ConflictError, InputError, WorkspaceError
 from .executor import Executor, LocalExecutor
+from .failures import after_failure
 from .gallery import Template, copy_template, find_template, list_templates
 from .idempotency import IdempotentCalls
 from .models import Job, utcnow
@@ -117,7 +118,8 @@ class Studio:
         self.executor = executor or LocalExecutor(workspace, self.store)
         self.connections = Connections(self.store, workspace.key_path, workspace.root)
         stale = float(workspace.setting("jobs", "stale_after_seconds", 60))
-        self.store.reap_lost_jobs(timedelta(seconds=stale))
+        for job_id in self.store.reap_lost_jobs(timedelta(seconds=stale)):
+            after_failure(self, self.store.job(job_id))  # retried or reported like any failure
 
     @classmethod
     def open(cls, path: str | os.PathLike[str] | None = None, user: str | None = None) -> Studio:

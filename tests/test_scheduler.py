@@ -13,6 +13,7 @@ import json
 import os
 import re
 import signal
+import socket
 import subprocess
 import threading
 from collections.abc import Callable, Iterator
@@ -29,7 +30,7 @@ from click.testing import CliRunner, Result
 from sqlalchemy import func, select
 
 from lpstudio.cli import main
-from lpstudio.models import Job, ScheduleRun, TriggerState
+from lpstudio.models import Job, ScheduleRun, TriggerState, utcnow
 from lpstudio.sandbox import Sandbox
 from lpstudio.scheduler import Scheduler
 from lpstudio.settings import save_settings, saved_settings
@@ -628,6 +629,54 @@ def test_a_failing_job_is_retried_then_reported_to_the_webhook(
             "recipe": recipe,
             "status": "failed",
             "error": {"ename": "RuntimeError", "evalue": "the CRM is down"},
+        }
+    ]
+
+
+def test_a_job_whose_worker_vanished_is_retried_then_reported(
+    ws: Path, db: Store, webhook: Any
+) -> None:
+    write_recipe(ws, "p/lost", metadata={"title": "lost", "retries": {"count": 1, "interval": 0}})
+    recipe = "p/lost.ipynb"
+    gone = subprocess.Popen(["true"])
+    gone.wait()  # a process id on this host that no longer runs
+
+    def vanished(job_id: int) -> None:
+        """The job as a `kill -9` of its worker leaves it: running, a cell done, no worker."""
+        with db.write() as s:
+            row = s.get_one(Job, job_id)
+            row.status, row.cells_done = "running", 1
+            row.worker, row.started_at = f"{socket.gethostname()}:{gone.pid}", utcnow()
+
+    with Studio.open(ws, user="alice") as studio:
+        notify(studio, recipe, webhook.url)
+        version = studio.store.snapshot(recipe, "{}", {}, "alice")
+        first = studio.store.create_job(
+            recipe=recipe, version_id=version, trigger="manual", user="alice"
+        )
+        vanished(first.id)
+        Scheduler(studio).tick()
+        lost, retry = jobs(db, recipe)
+        assert (lost.status, lost.error["ename"]) == ("failed", "WorkerLost")
+        assert (retry.status, retry.trigger, retry.rerun_of, retry.attempt) == (
+            "queued",
+            "retry",
+            first.id,
+            2,
+        )
+        assert webhook.posts == []
+        vanished(retry.id)
+        Scheduler(studio).tick()  # its last attempt lost too: reported, not retried
+    assert len(jobs(db, recipe)) == 2
+    assert webhook.posts == [
+        {
+            "job": retry.id,
+            "recipe": recipe,
+            "status": "failed",
+            "error": {
+                "ename": "WorkerLost",
+                "evalue": "worker lost: the process running this job is gone",
+            },
         }
     ]
 

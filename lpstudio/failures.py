@@ -1,0 +1,97 @@
+"""What follows a failed job: a retry when the recipe asks for one, else its failure contacts.
+
+Both the scheduler (a job that failed in its worker) and the reaper (a job whose worker
+vanished) come here, so a `kill -9` gets the same retries and notifications as an exception.
+A retry belongs to the job's chain, whose delivery ledger keeps it from sending twice.
+"""
+
+from __future__ import annotations
+
+import logging
+import smtplib
+from datetime import datetime, timedelta
+from email.message import EmailMessage
+from typing import TYPE_CHECKING
+
+from .errors import LpstudioError
+from .models import Job, utcnow
+from .settings import saved_settings
+from .store import QUEUED
+
+if TYPE_CHECKING:
+    from .studio import Studio
+
+log = logging.getLogger("lpstudio.failures")
+
+
+def after_failure(studio: Studio, job: Job, now: datetime | None = None) -> int | None:
+    """Queues the job's retry if its recipe's `retries` allow one more (returns its id);
+    else notifies the recipe's failure contacts. A cancelled job is left alone."""
+    if job.error and job.error.get("ename") == "Cancelled":
+        return None
+    try:
+        recipe = studio.recipe(job.recipe)
+        retries = recipe.metadata.get("retries") or {}
+    except LpstudioError:  # the recipe is gone or broken: no retry, but say so
+        retries = {}
+    if job.attempt <= int(retries.get("count", 0)):
+        interval = float(retries.get("interval", 60))
+        with studio.store.write() as s:
+            retry = Job(
+                recipe=job.recipe,
+                version_id=job.version_id,
+                status=QUEUED,
+                trigger="retry",
+                parameters=job.parameters,
+                event=job.event,
+                user=job.user,
+                rerun_of=job.id,
+                created_at=utcnow(),
+                cells_done=0,
+                cells_total=0,
+                attempt=job.attempt + 1,
+                timeout=job.timeout,
+                not_before=(now or utcnow()) + timedelta(seconds=interval),
+            )
+            s.add(retry)
+            s.flush()
+            log.info("job %s will be retried as job %s in %g s", job.id, retry.id, interval)
+            return retry.id
+    notify(studio, job)
+    return None
+
+
+def notify(studio: Studio, job: Job) -> None:
+    """Tells the recipe's failure contacts (a webhook and/or an e-mail) that it failed."""
+    contacts = saved_settings(studio.store, job.recipe).get("notify") or {}
+    error = job.error or {}
+    body = {
+        "job": job.id,
+        "recipe": job.recipe,
+        "status": job.status,
+        "error": {"ename": error.get("ename"), "evalue": error.get("evalue")},
+    }
+    if contacts.get("webhook"):
+        import httpx
+
+        try:
+            httpx.post(contacts["webhook"], json=body, timeout=10)
+        except httpx.HTTPError as exc:
+            log.warning("failure webhook for job %s failed: %s", job.id, exc)
+    if contacts.get("email"):
+        smtp = studio.workspace.config.get("smtp", {})
+        message = EmailMessage()
+        message["Subject"] = f"lpstudio: job {job.id} of {job.recipe} failed"
+        message["From"] = smtp.get("from", "lpstudio@localhost")
+        message["To"] = contacts["email"]
+        message.set_content(
+            f"Job {job.id} of {job.recipe} failed: {body['error']['ename']}: "
+            f"{body['error']['evalue']}\n"
+        )
+        try:
+            with smtplib.SMTP(
+                smtp.get("host", "127.0.0.1"), int(smtp.get("port", 25)), timeout=10
+            ) as client:
+                client.send_message(message)
+        except OSError as exc:
+            log.warning("failure e-mail for job %s failed: %s", job.id, exc)
