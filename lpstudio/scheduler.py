@@ -34,12 +34,11 @@ from .models import Job, ScheduleRun, TriggerState, utcnow
 from .recipe import Recipe
 from .runner import _active, execute_job
 from .settings import save_settings, saved_settings
-from .store import FAILED, QUEUED
+from .store import FAILED, QUEUED, SCHEDULED_TRIGGERS
 from .studio import Studio
 
 log = logging.getLogger("lpstudio.scheduler")
 
-TRIGGERED = ("poll", "schedule", "webhook", "retry")
 AUTO_STOP_AFTER = 60
 MISSED_RUNS = ("run_once", "skip")
 #: A due run fired later than this after its time was missed (the daemon was not running).
@@ -319,7 +318,7 @@ class Scheduler:
                 select(Job.id, Job.recipe, Job.trigger)
                 .where(
                     Job.status == QUEUED,
-                    Job.trigger.in_(TRIGGERED),
+                    Job.trigger.in_(SCHEDULED_TRIGGERS),
                     Job.recipe.not_in(blocked),
                     or_(Job.not_before.is_(None), Job.not_before <= self.clock()),
                 )

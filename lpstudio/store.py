@@ -37,6 +37,10 @@ from .models import Activation, AuditEntry, Job, Notebook, RecipeVersion, User, 
 #: The newest migration; a store at this revision needs no Alembic at start-up.
 SCHEMA_HEAD = "0004"
 
+#: The triggers whose jobs a scheduler runs; the process that queues any other job (a
+#: command, a server's executor) runs it itself.
+SCHEDULED_TRIGGERS = ("poll", "schedule", "webhook", "retry")
+
 #: Job states; the last three are final.
 QUEUED, RUNNING, SUCCEEDED, FAILED, CANCELLED = (
     "queued",
@@ -336,33 +340,49 @@ class Store:
         return self.job(job.id)
 
     def reap_lost_jobs(self, stale_after: timedelta) -> list[int]:
-        """Ends running jobs whose worker is gone: dead on this host, or silent too long.
-        Those where no cell ran go back to the queue; the others fail as "worker lost".
-        Returns the ids this call failed (for retries and notifications)."""
+        """Ends jobs whose process is gone (dead on this host, or silent too long), so that
+        none stays queued or running forever. A scheduler's job where no cell ran goes back
+        to the queue for another scheduler; the others fail as "worker lost": a running job
+        (a cell may have acted), and a job queued by a command or server that died before
+        starting it (nobody else runs those). Returns the ids this call failed."""
         deadline = utcnow() - stale_after
         with self.read() as s:
             running = s.execute(
                 select(Job.id, Job.worker, Job.heartbeat_at).where(Job.status == RUNNING)
+            ).all()
+            queued = s.execute(
+                select(Job.id, Job.worker).where(Job.status == QUEUED, Job.worker.is_not(None))
             ).all()
         lost = [
             job_id
             for job_id, worker, beat in running
             if _worker_is_gone(worker) or (beat is not None and beat < deadline)
         ]
+        orphans = [job_id for job_id, worker in queued if _worker_is_gone(worker)]
         with self.read() as s:
             untouched = set(
-                s.scalars(select(Job.id).where(Job.id.in_(lost), Job.cells_done == 0)).all()
+                s.scalars(
+                    select(Job.id).where(
+                        Job.id.in_(lost),
+                        Job.cells_done == 0,
+                        Job.trigger.in_(SCHEDULED_TRIGGERS),
+                    )
+                ).all()
             )
         for job_id in untouched:
             self.requeue(job_id)  # no cell ran: nothing happened yet, run it again
         failed = []
-        for job_id in [j for j in lost if j not in untouched]:
+        reasons = [(j, "the process running this job is gone") for j in lost if j not in untouched]
+        reasons += [
+            (j, "the process that queued this job is gone before it started") for j in orphans
+        ]
+        for job_id, reason in reasons:
             if self.finish_job(
                 job_id,
                 FAILED,
                 error={
                     "ename": "WorkerLost",
-                    "evalue": "worker lost: the process running this job is gone",
+                    "evalue": f"worker lost: {reason}",
                     "cell": None,
                     "traceback": [],
                 },

@@ -27,7 +27,7 @@ from .parameters import coerce
 from .recipe import Recipe
 from .runner import write_notebook
 from .settings import save_settings, saved_settings
-from .store import Store
+from .store import SCHEDULED_TRIGGERS, Store, worker_id
 from .times import parse_moment
 from .workspace import TERMS_VERSION, Workspace, current_user
 
@@ -245,6 +245,9 @@ class Studio:
             user=self.user,
             timeout=timeout,
             rerun_of=rerun_of,
+            # This process runs it: if it dies first, the reaper fails the job (no scheduler
+            # would take it). Schedulers claim the others.
+            worker=None if trigger in SCHEDULED_TRIGGERS else worker_id(),
         )
 
     @property

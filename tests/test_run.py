@@ -5,12 +5,14 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import nbformat
 
+from lpstudio.store import worker_id
 from lpstudio.studio import Studio
 
 from .conftest import LPSTUDIO, job_rows, run_cli, run_json, wait_for, write_recipe
@@ -144,6 +146,34 @@ def test_a_killed_run_process_leaves_no_job_running(ws: Path) -> None:
     assert code == 0
     assert job["status"] == "failed"
     assert "worker lost" in job["error"]["evalue"]
+
+
+def test_a_job_queued_by_a_process_that_died_before_starting_it_fails(ws: Path) -> None:
+    write_recipe(ws, "p/orphan")
+    gone = subprocess.Popen(["true"])
+    gone.wait()  # a process id on this host that no longer runs
+    with Studio.open(ws, user="alice") as studio:
+        job, finished = studio.dispatch("p/orphan")
+        assert job.worker == worker_id()  # queued by this process, which runs it
+        assert finished.result(timeout=120).status == "succeeded"
+        version = job.version_id
+        orphan = studio.store.create_job(
+            recipe="p/orphan.ipynb",
+            version_id=version,
+            trigger="manual",
+            user="alice",
+            worker=f"{socket.gethostname()}:{gone.pid}",
+        )
+        waiting = studio.store.create_job(
+            recipe="p/orphan.ipynb", version_id=version, trigger="poll", user="alice"
+        )
+    code, shown = run_json("show", str(orphan.id), "--workspace", str(ws))  # any command reaps
+    assert code == 0 and shown["status"] == "failed"
+    assert shown["error"]["evalue"] == (
+        "worker lost: the process that queued this job is gone before it started"
+    )
+    code, shown = run_json("show", str(waiting.id), "--workspace", str(ws))
+    assert shown["status"] == "queued"  # a scheduler's job waits for a scheduler
 
 
 def test_rerun_uses_the_same_parameters_and_event_on_the_latest_version(ws: Path) -> None:
