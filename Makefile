@@ -13,7 +13,7 @@ STAMP := $(BIN)/.lpstudio-installed
 # Debian's packages are installed as root (CI) or through sudo.
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: setup demo test lint bench clean browser
+.PHONY: setup demo test lint bench clean system
 
 setup: $(STAMP)
 
@@ -30,12 +30,15 @@ lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-# UI tests drive Debian's chromium through Playwright (never a downloaded browser).
-browser:
-	@test -x /usr/bin/chromium || ($(SUDO) apt-get update -qq && \
-		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium)
+# Debian's packages the tests use: chromium (UI tests drive it through Playwright, never a
+# downloaded browser) and PostgreSQL (the scale-out store; the tests start their own cluster).
+system:
+	@missing=""; test -x /usr/bin/chromium || missing="chromium"; \
+	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing postgresql"; \
+	if [ -n "$$missing" ]; then $(SUDO) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing; fi
 
-test: lint browser
+test: lint system
 	$(BIN)/pytest -n 2
 	$(BIN)/pytest --nbval-lax -p no:cacheprovider notebooks/templates
 

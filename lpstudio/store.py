@@ -1,8 +1,10 @@
-"""The store: every piece of state, behind SQLAlchemy (SQLite by default, PostgreSQL later).
+"""The store: every piece of state, behind SQLAlchemy (SQLite by default, or PostgreSQL).
 
 SQLite runs in WAL mode with a busy timeout, and write transactions start with
 `BEGIN IMMEDIATE`, so several `lpstudio` processes on one workspace queue for the write lock
-instead of failing with "database is locked".
+instead of failing with "database is locked". On PostgreSQL, write transactions take one
+advisory lock for the same effect across machines: every check-then-write (claims, leases,
+de-duplication) is as atomic there as on SQLite.
 """
 
 from __future__ import annotations
@@ -75,7 +77,23 @@ def _worker_is_gone(worker: str | None) -> bool:
     return False
 
 
+#: The PostgreSQL advisory lock that write transactions take (any 64-bit number of ours).
+WRITE_LOCK = 0x6C7073747564696F  # "lpstudio"
+
+
 def _make_engine(url: str) -> Engine:
+    if url.startswith("postgresql"):
+        engine = create_engine(url, pool_pre_ping=True)
+
+        @event.listens_for(engine, "begin")
+        def _on_pg_begin(conn):  # type: ignore[no-untyped-def]
+            # Writers take turns, as SQLite's BEGIN IMMEDIATE makes them: a claim that counts
+            # a recipe's running jobs, or a lease that is not there yet, cannot be raced
+            # under READ COMMITTED. Readers never wait. Released at commit or rollback.
+            if conn.get_execution_options().get("lpstudio_write", False):
+                conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({WRITE_LOCK})")
+
+        return engine
     if not url.startswith("sqlite"):
         return create_engine(url, pool_pre_ping=True)
     engine = create_engine(url, connect_args={"timeout": 60})
