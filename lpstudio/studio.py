@@ -6,6 +6,7 @@ path raises an `InputError` and leaves the store and the files as they were.
 
 from __future__ import annotations
 
+import functools
 import os
 from concurrent.futures import Future
 from datetime import datetime, timedelta
@@ -94,6 +95,13 @@ JOB_COLUMNS = [
     "result",
     "output_path",
 ]
+
+
+@functools.lru_cache(maxsize=4096)
+def _recipe_as_of(path: Path, name: str, mtime_ns: int, size: int) -> Recipe:
+    """A recipe file parsed once per version of it (its mtime and size); for reading its
+    metadata only: jobs load their recipe afresh."""
+    return Recipe.load(path, name)
 
 
 class Studio:
@@ -735,7 +743,9 @@ class Studio:
         ]
 
     def _loadable_recipes(self, kind: str) -> list[Recipe]:
-        """Every recipe with a trigger of `kind` that loads (broken ones are left out)."""
+        """Every recipe with a trigger of `kind` that loads (broken ones are left out). Each
+        call looks at the files again, but parses only those that changed: a callable's
+        lookup must cost little more than a `stat` per recipe."""
         from .errors import LpstudioError
 
         found = []
@@ -743,8 +753,10 @@ class Studio:
             if ".ipynb_checkpoints" in path.parts:
                 continue
             try:
-                recipe = Recipe.load(path, self.workspace.recipe_name(path))
-            except LpstudioError:
+                stat = path.stat()
+                name = self.workspace.recipe_name(path)
+                recipe = _recipe_as_of(path, name, stat.st_mtime_ns, stat.st_size)
+            except (LpstudioError, OSError):
                 continue
             if recipe.trigger_kind == kind:
                 found.append(recipe)
