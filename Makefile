@@ -13,11 +13,14 @@ STAMP := $(BIN)/.lpstudio-installed
 # Debian's packages are installed as root (CI) or through sudo.
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: setup demo test lint bench clean system
+.PHONY: setup demo studio test lint bench clean system
 
 setup: $(STAMP)
 
-$(STAMP): pyproject.toml
+# The studio's sources too: pip builds them into the installed labextension (a copy).
+UI_SOURCES := $(wildcard ui/package.json ui/package-lock.json ui/src/*.ts ui/style/*.css ui/schema/*.json)
+
+$(STAMP): pyproject.toml $(UI_SOURCES)
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -e '.[dev]'
@@ -25,6 +28,16 @@ $(STAMP): pyproject.toml
 
 demo: setup
 	$(BIN)/python -m lpstudio.demo --workspace $(DEMO)
+
+# The studio: JupyterLab on 127.0.0.1 with the sandbox and a workspace whose connections use
+# it (created once, then reused); prints the URL. Ctrl-C stops JupyterLab and the sandbox.
+STUDIO ?= studio-workspace
+STUDIO_PORT ?= 8888
+SANDBOX_PORT ?= 8765
+
+studio: setup
+	$(BIN)/python -m lpstudio.launch --workspace $(STUDIO) --port $(STUDIO_PORT) \
+		--sandbox-port $(SANDBOX_PORT)
 
 lint: setup
 	$(BIN)/ruff check .

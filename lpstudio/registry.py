@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import importlib.util
 import sys
+import threading
 import types
 from importlib.metadata import entry_points
 from pathlib import Path
@@ -17,6 +18,9 @@ from .sdk import Connector
 ENTRY_POINT_GROUP = "lpstudio.connectors"
 
 _cache: dict[Path | None, dict[str, Connector]] = {}
+#: One loader at a time: a module is in `sys.modules` before its code has run, so a second
+#: thread loading at once would find it without its `connector` yet (a server's threads do).
+_loading = threading.RLock()
 
 
 def bundled_dir() -> Path:
@@ -78,8 +82,16 @@ def _candidates(folder: Path) -> list[Path]:
 
 def load_connectors(workspace_root: Path | None = None) -> dict[str, Connector]:
     """Every connector by name; a name defined twice is an error naming both places."""
-    if workspace_root in _cache:
+    cached = _cache.get(workspace_root)
+    if cached is not None:
+        return cached
+    with _loading:
+        if workspace_root not in _cache:
+            _cache[workspace_root] = _load_all(workspace_root)
         return _cache[workspace_root]
+
+
+def _load_all(workspace_root: Path | None) -> dict[str, Connector]:
     found: dict[str, Connector] = {}
 
     def add(connector: Connector) -> None:
@@ -102,7 +114,6 @@ def load_connectors(workspace_root: Path | None = None) -> dict[str, Connector]:
         prefix = f"lpstudio_workspace_{abs(hash(workspace_root))}"
         for path in _candidates(workspace_root / "connectors"):
             add(_load_file(path, prefix))
-    _cache[workspace_root] = found
     return found
 
 
@@ -119,4 +130,5 @@ def get_connector(name: str, workspace_root: Path | None = None) -> Connector:
 
 def forget() -> None:
     """Drops the cache, so edited custom connectors load again."""
-    _cache.clear()
+    with _loading:
+        _cache.clear()

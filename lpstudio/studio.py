@@ -676,10 +676,15 @@ class Studio:
         event: Any = None,
         timeout: float | None = None,
         trigger: str = "manual",
+        test: bool = False,
     ) -> tuple[Job, Future[Job]]:
         """Queues a run and gives the queued job at once (an API answers with its id) and
-        the future of the finished job."""
+        the future of the finished job. With `test`, as `run(test=True)`: nothing is sent."""
         recipe, values = self.validate(ref, parameters or {}, parse)
+        if test:
+            trigger = "test"
+            if event is None:
+                event = self.sample_event(recipe)
         job = self._queue(recipe, values, event, trigger, timeout)
         return job, self.executor.submit(job.id)
 

@@ -8,7 +8,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -37,9 +37,11 @@ def free_port() -> int:
 
 @contextmanager
 def jupyterlab(
-    root: Path, home: Path, env: dict[str, str] | None = None
+    root: Path, home: Path, env: dict[str, str] | None = None, args: Sequence[str] = ()
 ) -> Iterator[tuple[str, str]]:
-    """Starts JupyterLab on 127.0.0.1 serving `root`; yields its base URL and token."""
+    """Starts JupyterLab on 127.0.0.1 serving `root`; yields its base URL and token.
+
+    `args` are more Jupyter options, e.g. an identity provider for several users."""
     port, token = free_port(), secrets.token_hex(16)
     home.mkdir(parents=True, exist_ok=True)
     environ = {
@@ -61,6 +63,7 @@ def jupyterlab(
             f"--ServerApp.root_dir={root}",
             f"--LabApp.workspaces_dir={home / 'workspaces'}",
             "--allow-root",
+            *args,
         ],
         env=environ,
         stdout=log,
@@ -91,17 +94,23 @@ def jupyterlab(
 
 
 @contextmanager
-def browser_page() -> Iterator[Any]:
-    """A Playwright page in Debian's chromium (never a downloaded browser)."""
+def chromium() -> Iterator[Any]:
+    """A Playwright browser: Debian's chromium (never a downloaded browser)."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport={"width": 1400, "height": 1000})
         try:
-            yield page
+            yield browser
         finally:
             browser.close()
+
+
+@contextmanager
+def browser_page() -> Iterator[Any]:
+    """A Playwright page in Debian's chromium (never a downloaded browser)."""
+    with chromium() as browser:
+        yield browser.new_page(viewport={"width": 1400, "height": 1000})
 
 
 def screenshot(page: Any, name: str) -> Path:

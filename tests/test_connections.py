@@ -317,6 +317,36 @@ def create_lead(conn, data):
 """
 
 
+def test_threads_loading_connectors_at_once_all_get_them(ws: Path) -> None:
+    """A server's threads answer several requests at once; each may be the first to load
+    the workspace's connectors (a slow import makes the window wide)."""
+    import threading
+
+    from lpstudio.registry import forget, load_connectors
+
+    (ws / "connectors").mkdir()
+    (ws / "connectors" / "acme.py").write_text("import time\ntime.sleep(0.3)\n" + ACME)
+    forget()  # as in a server process that has not loaded them yet
+    start = threading.Barrier(6)
+    found: list[set[str]] = []
+    errors: list[Exception] = []
+
+    def load() -> None:
+        start.wait()
+        try:
+            found.append(set(load_connectors(ws)))
+        except Exception as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=load) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert len(found) == 6 and all("acme" in names for names in found)
+
+
 def test_a_workspace_connector_is_listed_and_usable(ws):
     (ws / "connectors").mkdir()
     (ws / "connectors" / "acme.py").write_text(ACME)

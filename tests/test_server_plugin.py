@@ -124,7 +124,7 @@ async def test_each_role_against_each_route(jp_fetch: Any, lp_ws: Path) -> None:
             assert status == 403, (user, op_id, status, data)
             assert data["error"]["code"] == "Forbidden" and data["error"]["field"] == "role"
             refused += 1
-    assert refused == 18  # operators: 8 build and 5 admin operations; analysts: the 5 admin ones
+    assert refused == 19  # operators: 9 build and 5 admin operations; analysts: the 5 admin ones
     assert state(lp_ws) == before
 
     # What every role may read.
@@ -162,6 +162,14 @@ async def test_each_role_against_each_route(jp_fetch: Any, lp_ws: Path) -> None:
     assert (await api.ok("otto", "stopRecipe", {}, **recipe))["state"] == "stopped"
     tried = await api.ok("ana", "tryTemplate", {"template": "cb_optin", "project": "bots"})
     assert (lp_ws / "projects" / tried["recipe"]).exists()
+    tested = await api.ok("ana", "testRecipe", {"event": {"x": 5}}, **recipe)
+    assert tested["trigger"] == "test"
+    assert (await api.final_job(tested["id"]))["status"] == "succeeded"
+    cart = await api.ok("ana", "tryTemplate", {"template": "cart_abandonment", "project": "shop"})
+    polled = await api.ok("otto", "pollRecipe", {}, recipe=cart["recipe"])
+    assert {job["trigger"] for job in polled["jobs"]} <= {"poll"}
+    status, error = await api("otto", "pollRecipe", {}, **recipe)  # no poll trigger: refused
+    assert status == 400 and error["error"]["field"].startswith("metadata.lpstudio.trigger")
 
     optins = {"name": "optins", "type": "csv_file", "fields": {"path": "data/optins.csv"}}
     await api.ok("ana", "createConnection", optins)
@@ -184,6 +192,8 @@ async def test_each_role_against_each_route(jp_fetch: Any, lp_ws: Path) -> None:
     assert {
         ("ana", "settings"),
         ("ana", "run"),
+        ("ana", "test"),
+        ("otto", "poll"),
         ("otto", "rerun"),
         ("otto", "cancel"),
         ("ana", "restore"),

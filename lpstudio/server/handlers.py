@@ -356,6 +356,36 @@ class RecipeRunHandler(UserHandler):
         self.answer(self.job(job), 202, {"Location": f"{PREFIX}/jobs/{job.id}"})
 
 
+class RecipeTestHandler(UserHandler):
+    @web.authenticated
+    async def post(self, recipe: str) -> None:
+        body = self.body
+
+        def test() -> Any:
+            name = self.studio.find_recipe(recipe).name
+            job, _ = self.studio.dispatch(
+                name, body.get("parameters"), event=body.get("event"), test=True
+            )
+            self.audit("test", name, job=job.id)
+            return job
+
+        job = await self.blocking(test)
+        self.answer(self.job(job), 202, {"Location": f"{PREFIX}/jobs/{job.id}"})
+
+
+class RecipePollHandler(UserHandler):
+    @web.authenticated
+    async def post(self, recipe: str) -> None:
+        def poll() -> list[Any]:
+            name = self.studio.find_recipe(recipe).name
+            jobs = self.studio.poll(name, run=False)
+            self.audit("poll", name, jobs=[job.id for job in jobs])
+            return jobs
+
+        jobs = await self.blocking(poll)
+        self.answer({"jobs": [self.job(job) for job in jobs]}, 202)
+
+
 # -- jobs ----------------------------------------------------------------------------------
 
 

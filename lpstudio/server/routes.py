@@ -178,6 +178,42 @@ ROUTES: tuple[Route, ...] = (
         recipe=RECIPE,
     ),
     route(
+        f"/recipes/{_RECIPE}/test",
+        "/recipes/{recipe}/test",
+        h.RecipeTestHandler,
+        Operation(
+            "POST",
+            "testRecipe",
+            "Test the recipe on one event (a recent trigger event if none is given): its "
+            "actions answer the requests they would send, and send nothing",
+            action="test recipes",
+            permission="build",
+            body=s.TEST_BODY,
+            answer=s.JOB,
+            status=202,
+        ),
+        tag="recipes",
+        recipe=RECIPE,
+    ),
+    route(
+        f"/recipes/{_RECIPE}/poll",
+        "/recipes/{recipe}/poll",
+        h.RecipePollHandler,
+        Operation(
+            "POST",
+            "pollRecipe",
+            "Poll the recipe's trigger now: a job per new event (or batch), which the "
+            "scheduler runs while the recipe is started",
+            action="poll recipes",
+            permission="operate",
+            body=s.EMPTY_BODY,
+            answer=s.list_of("jobs", s.JOB),
+            status=202,
+        ),
+        tag="recipes",
+        recipe=RECIPE,
+    ),
+    route(
         f"/recipes/{_RECIPE}",
         "/recipes/{recipe}",
         h.RecipeHandler,

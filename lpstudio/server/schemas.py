@@ -175,6 +175,15 @@ RUN_BODY: dict[str, Any] = {
     },
 }
 
+TEST_BODY: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "properties": {
+        "parameters": {"type": "object"},
+        "event": {"description": "the event to test on; default: a recent trigger event"},
+    },
+}
+
 TRY_BODY: dict[str, Any] = {
     "type": "object",
     "additionalProperties": False,

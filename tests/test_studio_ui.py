@@ -1,0 +1,242 @@
+"""The studio (the JupyterLab extension built from ui/) in a real JupyterLab, in chromium.
+
+The admin's journey of the seed: the gallery pop-up, Try recipe into a new project, the
+settings form, Test, Start, abandoned checkouts in the sandbox, jobs succeeding in the Jobs
+panel, an output notebook, the dashboard's counts; then an operator sees no edit controls.
+Identities come from `X-Test-User` (tests.servers.HeaderIdentityProvider).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from lpstudio.sandbox import Sandbox
+from lpstudio.studio import Studio
+
+from .browser import chromium, jupyterlab, screenshot
+
+REPO = Path(__file__).resolve().parent.parent
+RECIPE = "shop/cart_abandonment.ipynb"
+SECRET = "tok-secret-4711"
+MARKUP = "<img src=x onerror=window.__lpsxss=1>"
+
+
+@pytest.fixture(scope="module", autouse=True)
+def studio_is_built() -> None:
+    """The extension is built by the package install (`pip install -e .` runs npm)."""
+    from jupyter_core.paths import jupyter_path
+
+    assert any(
+        (Path(p) / "lpstudio-studio" / "package.json").is_file()
+        for p in jupyter_path("labextensions")
+    ), "the studio is not built: `make setup` (pip install -e .) builds it with npm"
+
+
+def command(page: Any, name: str, args: dict[str, Any] | None = None) -> None:
+    """Runs a JupyterLab command, as the palette or the launcher would."""
+    page.wait_for_function("n => window.jupyterapp?.commands.hasCommand(n)", arg=name)
+    page.evaluate(
+        "async ([n, a]) => { await window.jupyterapp.commands.execute(n, a); }", [name, args or {}]
+    )
+
+
+def total(page: Any, label: str) -> int:
+    return int(page.locator(f".lps-dashboard [data-total='{label}'] .lps-total-count").inner_text())
+
+
+def test_the_admin_journey_and_an_operator_in_the_studio(tmp_path: Path) -> None:
+    root = tmp_path / "ws"
+    with Sandbox() as sandbox:
+        Studio.init(root, accept_terms=True, admin="alice", sandbox=sandbox.url).close()
+        with Studio.open(root, user="olga"):
+            pass  # olga is seen once, then made an operator
+        with Studio.open(root, user="alice") as studio:
+            studio.set_role("olga", "operator")
+        # No "official Jupyter news?" toast over the screenshots.
+        news = tmp_path / "jupyter/config/lab/user-settings/@jupyterlab/apputils-extension"
+        news.mkdir(parents=True)
+        (news / "notification.jupyterlab-settings").write_text('{"fetchNews": "false"}')
+        env = {
+            "LPSTUDIO_WORKSPACE": str(root),
+            "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])),
+        }
+        args = [
+            "--ServerApp.identity_provider_class=tests.servers.HeaderIdentityProvider",
+            "--LabApp.expose_app_in_browser=True",
+        ]
+        with (
+            jupyterlab(root, tmp_path / "jupyter", env, args) as (url, token),
+            chromium() as browser,
+        ):
+            admin = browser.new_context(
+                viewport={"width": 1400, "height": 1000},
+                extra_http_headers={"X-Test-User": "alice"},
+            ).new_page()
+            _admin_journey(admin, url, token, sandbox.url, root)
+
+            # The pop-up was dismissed once: remembered in the user's settings.
+            stored = httpx.get(
+                f"{url}/lab/api/settings/lpstudio-studio:plugin",
+                headers={"X-Test-User": "alice"},
+                params={"token": token},
+            ).json()
+            assert stored["settings"].get("galleryShown") is True, stored
+
+            operator = browser.new_context(
+                viewport={"width": 1400, "height": 1000},
+                extra_http_headers={"X-Test-User": "olga"},
+            ).new_page()
+            _operator_session(operator, url, token)
+
+
+def _admin_journey(page: Any, url: str, token: str, sandbox_url: str, root: Path) -> None:
+    page.set_default_timeout(60_000)  # two JupyterLabs and their kernels share a small machine
+    page.goto(f"{url}/lab?token={token}")
+
+    # The gallery pops up the first time an admin opens the studio; Try recipe from it.
+    popup = page.locator(".lps-gallery-popup")
+    popup.locator(".lps-card[data-template='cart_abandonment']").wait_for(timeout=60_000)
+    assert popup.locator(".lps-card").count() >= 4
+    screenshot(page, "studio-gallery-popup")
+    popup.locator(".lps-card[data-template='cart_abandonment'] .lps-try").click()
+    dialog = page.locator(".jp-Dialog", has=page.locator(".lps-try-dialog"))
+    dialog.get_by_role("button", name="Create recipe").click()  # no project: refused, asked again
+    dialog.locator(".lps-error", has_text="project").wait_for()
+    dialog.locator("input[name=project]").fill("shop")
+    dialog.locator("input[name=name]").fill("cart_abandonment")
+    dialog.get_by_role("button", name="Create recipe").click()
+    page.locator(".lm-TabBar-tab", has_text="cart_abandonment.ipynb").first.wait_for()
+    page.locator(".jp-NotebookPanel .jp-Cell").first.wait_for(timeout=60_000)
+    assert (root / "projects" / RECIPE).is_file()
+
+    # The launcher's section.
+    command(page, "launcher:create")
+    section = page.locator(".jp-Launcher-section:visible", has_text="lpstudio").first
+    section.locator(".jp-LauncherCard", has_text="Proactive cart abandonment").wait_for()
+    section.locator(".jp-LauncherCard", has_text="Jobs").first.wait_for()
+    screenshot(page, "studio-launcher")
+
+    # The Recipes sidebar: the new recipe, stopped, with no job yet.
+    command(page, "lpstudio:open-recipes")
+    row = page.locator(f".lps-recipe[data-recipe='{RECIPE}']")
+    row.wait_for()
+    assert row.get_attribute("data-state") == "stopped"
+    assert "poll" in row.inner_text()
+    screenshot(page, "studio-recipes")
+
+    # The settings form: fill it, save, test its connections, start it.
+    row.locator(".lps-open-settings").click()
+    form = page.locator(".lps-settings-body").first
+    form.locator("input[name=campaign_name]").wait_for()
+    form.locator("input[name=campaign_name]").fill("Cart recovery (studio)")
+    form.locator("select[name=skill] option[value=sales]").wait_for(state="attached")  # live list
+    form.locator("select[name=skill]").select_option("sales")
+    form.locator(".lps-save").click()
+    form.locator("text=Settings saved.").wait_for()
+    form.locator(".lps-test").click()
+    for name in ("liveperson", "shopify"):
+        form.locator(f"li[data-connection={name}] .lps-status-connected").wait_for(timeout=30_000)
+    tested = form.locator(".lps-test-run[data-status]")
+    tested.wait_for(timeout=120_000)  # a test run on a recent checkout: nothing is sent
+    assert tested.get_attribute("data-status") == "succeeded", tested.inner_text()
+    screenshot(page, "studio-settings")
+    form.locator(".lps-start").click()
+    page.locator(".lps-settings-body [data-state=started]").first.wait_for()
+    row.locator("text=started").wait_for()
+
+    # The dashboard before any job.
+    command(page, "lpstudio:open-dashboard")
+    page.locator(".lps-dashboard [data-total=succeeded]").wait_for()
+    before = total(page, "succeeded")
+
+    # New abandoned checkouts in the sandbox; Poll now queues their jobs.
+    added = httpx.post(
+        f"{sandbox_url}/_sandbox/shopify/checkouts", json=[{}, {}, {}], timeout=10
+    ).raise_for_status()
+    assert len(added.json()["checkouts"]) == 3
+    command(page, "lpstudio:open-recipes")
+    row.locator(".lps-poll").click()  # Poll now; JupyterLab's own scheduler runs the jobs
+    command(page, "lpstudio:open-jobs", {"recipe": RECIPE})
+    done = page.locator(".lps-jobs tr.lps-job[data-status=succeeded]").first
+    done.wait_for(timeout=120_000)
+    jobs = page.locator(".lps-jobs")
+    assert RECIPE in done.inner_text()
+    assert jobs.locator("tr.lps-job[data-status=failed]").count() == 0
+    screenshot(page, "studio-jobs")
+
+    # The output notebook opens as a notebook.
+    done.locator(".lps-output").click()
+    page.locator(".lm-TabBar-tab", has_text="-cart_abandonment.ipynb").first.wait_for()
+    page.locator(".jp-NotebookPanel:visible .jp-Cell").first.wait_for(timeout=60_000)
+    screenshot(page, "studio-output-notebook")
+
+    # The dashboard counts the new jobs (it refreshes itself).
+    command(page, "lpstudio:open-dashboard")
+    page.wait_for_function(
+        "n => Number(document.querySelector("
+        "\".lps-dashboard [data-total='succeeded'] .lps-total-count\")?.textContent) > n",
+        arg=before,
+        timeout=30_000,
+    )
+    assert total(page, "recipients accepted") >= 3
+    screenshot(page, "studio-dashboard")
+
+    # Connections: a form from the connector's fields; the secret is write-only; data is text.
+    command(page, "lpstudio:open-connections")
+    panel = page.locator(".lps-connections")
+    panel.locator("tr[data-connection=liveperson]").wait_for()
+    panel.locator(".lps-new-connection").click()
+    panel.locator("select[name=type]").select_option("http")
+    panel.locator("input[name=name]").fill("crm")
+    panel.locator("select[name=auth_type]").select_option("bearer")
+    panel.locator("input[name=username]").fill(MARKUP)
+    panel.locator("input[name=token]").fill(SECRET)
+    assert panel.locator("input[name=token]").get_attribute("type") == "password"
+    panel.locator(".lps-save").click()
+    crm = panel.locator("tr[data-connection=crm]")
+    crm.wait_for()
+    assert "token: ****" in crm.inner_text()
+    assert f"username: {MARKUP}" in crm.inner_text()  # shown as text, never as markup
+    assert page.evaluate("window.__lpsxss") is None
+    assert SECRET not in page.content()
+    crm.locator(".lps-edit").click()
+    assert panel.locator("input[name=token]").input_value() == ""  # never filled in
+    screenshot(page, "studio-connections")
+
+
+def _operator_session(page: Any, url: str, token: str) -> None:
+    page.set_default_timeout(60_000)
+    page.goto(f"{url}/lab?token={token}")
+    command(page, "lpstudio:open-recipes")
+    row = page.locator(f".lps-recipe[data-recipe='{RECIPE}']")
+    row.wait_for(timeout=60_000)
+    # An operator may start and stop, but not build: no Run now, no settings to save.
+    row.locator(".lps-stop").wait_for()
+    assert row.locator(".lps-run").count() == 0
+    row.locator(".lps-open-settings", has_text="View settings").click()
+    form = page.locator(".lps-settings-body").first
+    form.locator("input[name=campaign_name]").wait_for()
+    assert form.locator("input[name=campaign_name]").is_disabled()
+    assert form.locator(".lps-save, .lps-test, .lps-run").count() == 0
+    screenshot(page, "studio-operator-settings")
+
+    command(page, "lpstudio:open-connections")
+    panel = page.locator(".lps-connections")
+    panel.locator("tr[data-connection=crm]").wait_for()
+    assert panel.locator(".lps-new-connection, .lps-edit, .lps-delete, .lps-test").count() == 0
+
+    command(page, "lpstudio:open-gallery")
+    gallery = page.locator(".lps-gallery").first
+    gallery.locator(".lps-card[data-template='cart_abandonment']").wait_for()
+    assert gallery.locator(".lps-try").count() == 0
+    assert page.locator(".lps-gallery-popup").count() == 0  # the pop-up is for admins
+
+    command(page, "lpstudio:open-jobs")
+    page.locator(".lps-jobs tr.lps-job[data-status=succeeded]").first.wait_for()
+    assert page.locator(".lps-jobs .lps-rerun").count() >= 1  # operating is allowed
+    screenshot(page, "studio-operator")

@@ -1,0 +1,271 @@
+/**
+ * Typed calls to lpstudio's REST API (`/lpstudio/api/v1`).
+ *
+ * Every call goes through `ServerConnection.makeRequest`, which adds the server's token and
+ * the XSRF header; an error answer becomes an `ApiError` carrying the API's
+ * `{code, message, field, fix}`.
+ */
+import { URLExt } from '@jupyterlab/coreutils';
+import { ServerConnection } from '@jupyterlab/services';
+
+export const API_PREFIX = 'lpstudio/api/v1';
+
+export type Permission = 'view' | 'operate' | 'build' | 'admin';
+
+export interface Me {
+  name: string;
+  role: 'admin' | 'analyst' | 'operator';
+  can: Record<Permission, boolean>;
+}
+
+export interface Template {
+  name: string;
+  title: string;
+  description: string;
+  group: string;
+  trigger: string;
+  connectors: string[];
+  files: string[];
+}
+
+export interface JsonSchema {
+  type?: string | string[];
+  title?: string;
+  description?: string;
+  default?: unknown;
+  enum?: unknown[];
+  properties?: Record<string, JsonSchema>;
+  required?: string[];
+  writeOnly?: boolean;
+  minimum?: number;
+  maximum?: number;
+  pattern?: string;
+  'x-picklist'?: { connection: string; list: string };
+  [key: string]: unknown;
+}
+
+export interface Slot {
+  label: string;
+  type: string;
+}
+
+export interface JobSummary {
+  id: number;
+  status: JobStatus;
+  created_at?: string;
+}
+
+export interface RecipeRow {
+  recipe: string;
+  project: string;
+  title: string;
+  description: string;
+  trigger: string;
+  connections: Record<string, Slot>;
+  parameters: JsonSchema;
+  problem: string | null;
+  last_job: JobSummary | null;
+  state: 'started' | 'stopped';
+  trigger_errors?: { count: number; last: string | null };
+}
+
+export interface RecipeDetail {
+  recipe: string;
+  title: string;
+  description: string;
+  trigger: Record<string, unknown> & { kind?: string };
+  connections: Record<string, Slot>;
+  parameters: JsonSchema;
+  settings: {
+    parameters: Record<string, unknown>;
+    connections: Record<string, string>;
+    since?: string;
+    call_timeout?: number | null;
+  };
+  settings_problem: unknown;
+  state: 'started' | 'stopped';
+  last_job: JobSummary | null;
+}
+
+export type JobStatus = 'queued' | 'running' | 'succeeded' | 'failed' | 'cancelled';
+export const JOB_STATES: JobStatus[] = ['queued', 'running', 'succeeded', 'failed', 'cancelled'];
+
+export interface JobError {
+  cell?: number;
+  ename?: string;
+  evalue?: string;
+  traceback?: string[] | string;
+  [key: string]: unknown;
+}
+
+export interface Job {
+  id: number;
+  recipe: string;
+  version?: string;
+  status: JobStatus;
+  trigger: string;
+  parameters?: Record<string, unknown>;
+  user?: string;
+  rerun_of?: number | null;
+  created_at?: string;
+  started_at?: string | null;
+  finished_at?: string | null;
+  duration?: number | null;
+  progress?: { done?: number; total?: number };
+  error?: JobError | null;
+  result?: Record<string, unknown> | null;
+  output_path?: string | null;
+}
+
+export interface JobsQuery {
+  recipe?: string;
+  status?: string;
+  since?: string;
+  limit?: number;
+  offset?: number;
+}
+
+export interface Connector {
+  name: string;
+  title: string;
+  description: string;
+  fields: JsonSchema;
+}
+
+export interface Connection {
+  name: string;
+  type: string;
+  fields: Record<string, unknown>;
+  status: 'untested' | 'connected' | 'disconnected';
+  status_message?: string | null;
+  tested_at?: string | null;
+}
+
+export interface Dashboard {
+  start: string;
+  end: string;
+  jobs_per_day: { day: string; status: JobStatus; count: number }[];
+  recipes: {
+    recipe: string;
+    succeeded: number;
+    failed: number;
+    latest_job?: { id: number; status: JobStatus; created_at: string } | null;
+  }[];
+  connections: Record<string, number>;
+  proactive: { day: string; accepted: number; failed: number }[];
+}
+
+export interface PicklistOption {
+  value: string;
+  label: string;
+}
+
+/** An error answer of the API, in its one shape. */
+export class ApiError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+    readonly field: string | null = null,
+    readonly fix: string | null = null
+  ) {
+    super(message);
+  }
+}
+
+/** A recipe path (`shop/cart.ipynb`) as URL segments, each one encoded. */
+export function recipePath(recipe: string): string {
+  return recipe.split('/').map(encodeURIComponent).join('/');
+}
+
+async function call<T>(
+  method: string,
+  path: string,
+  body?: unknown,
+  query?: Record<string, string | number | undefined>
+): Promise<T> {
+  const settings = ServerConnection.makeSettings();
+  let url = URLExt.join(settings.baseUrl, API_PREFIX, path);
+  const params = Object.entries(query ?? {}).filter(
+    ([, v]) => v !== undefined && v !== ''
+  ) as [string, string | number][];
+  if (params.length) {
+    url += '?' + params.map(([k, v]) => `${encodeURIComponent(k)}=${encodeURIComponent(String(v))}`).join('&');
+  }
+  const init: RequestInit = { method };
+  if (body !== undefined) {
+    init.body = JSON.stringify(body);
+    init.headers = { 'Content-Type': 'application/json' };
+  }
+  let response: Response;
+  try {
+    response = await ServerConnection.makeRequest(url, init, settings);
+  } catch (err) {
+    throw new ApiError(0, 'NetworkError', `the server did not answer: ${String(err)}`);
+  }
+  const text = await response.text();
+  let data: any = null;
+  if (text) {
+    try {
+      data = JSON.parse(text);
+    } catch {
+      data = null;
+    }
+  }
+  if (!response.ok) {
+    const e = data?.error;
+    if (e && typeof e === 'object') {
+      throw new ApiError(response.status, String(e.code), String(e.message), e.field ?? null, e.fix ?? null);
+    }
+    throw new ApiError(response.status, 'HttpError', `${response.status} ${response.statusText}`);
+  }
+  return data as T;
+}
+
+export const api = {
+  me: () => call<Me>('GET', 'me'),
+
+  gallery: async () => (await call<{ templates: Template[] }>('GET', 'gallery')).templates,
+  tryTemplate: (template: string, project: string, name?: string) =>
+    call<RecipeDetail>('POST', 'gallery/try', name ? { template, project, name } : { template, project }),
+
+  recipes: async () => (await call<{ recipes: RecipeRow[] }>('GET', 'recipes')).recipes,
+  recipe: (recipe: string) => call<RecipeDetail>('GET', `recipes/${recipePath(recipe)}`),
+  saveSettings: (
+    recipe: string,
+    body: { parameters?: Record<string, unknown>; connections?: Record<string, string>; since?: string }
+  ) => call<RecipeDetail>('PUT', `recipes/${recipePath(recipe)}/settings`, body),
+  start: (recipe: string) => call<RecipeDetail>('POST', `recipes/${recipePath(recipe)}/start`, {}),
+  stop: (recipe: string) => call<RecipeDetail>('POST', `recipes/${recipePath(recipe)}/stop`, {}),
+  run: (recipe: string) => call<Job>('POST', `recipes/${recipePath(recipe)}/run`, {}),
+  /** A test run on one recent trigger event: nothing is sent; the job's result holds the
+   * requests its actions would have sent. */
+  test: (recipe: string) => call<Job>('POST', `recipes/${recipePath(recipe)}/test`, {}),
+  /** The poll trigger polled now; the scheduler runs the jobs while the recipe is started. */
+  poll: async (recipe: string) =>
+    (await call<{ jobs: Job[] }>('POST', `recipes/${recipePath(recipe)}/poll`, {})).jobs,
+
+  jobs: (query: JobsQuery) =>
+    call<{ jobs: Job[]; limit: number; offset: number }>('GET', 'jobs', undefined, { ...query }),
+  job: (id: number) => call<Job>('GET', `jobs/${id}`),
+  rerun: (id: number) => call<Job>('POST', `jobs/${id}/rerun`, {}),
+  cancel: (id: number) => call<Job>('POST', `jobs/${id}/cancel`, {}),
+
+  dashboard: (days: number) => call<Dashboard>('GET', 'dashboard', undefined, { days }),
+
+  connectors: async () => (await call<{ connectors: Connector[] }>('GET', 'connectors')).connectors,
+  connections: async () => (await call<{ connections: Connection[] }>('GET', 'connections')).connections,
+  createConnection: (name: string, type: string, fields: Record<string, unknown>) =>
+    call<Connection>('POST', 'connections', { name, type, fields }),
+  updateConnection: (name: string, fields: Record<string, unknown>) =>
+    call<Connection>('PUT', `connections/${encodeURIComponent(name)}`, { fields }),
+  deleteConnection: (name: string) => call<unknown>('DELETE', `connections/${encodeURIComponent(name)}`),
+  testConnection: (name: string) => call<Connection>('POST', `connections/${encodeURIComponent(name)}/test`, {}),
+  picklist: async (connection: string, list: string): Promise<PicklistOption[]> =>
+    (
+      await call<{ options: PicklistOption[] }>(
+        'GET',
+        `connections/${encodeURIComponent(connection)}/picklists/${encodeURIComponent(list)}`
+      )
+    ).options
+};

@@ -1,0 +1,156 @@
+/**
+ * The Connections panel: create, edit, test and delete connections, with forms generated
+ * from each connector's field schema. Secret fields are write-only: the server shows them
+ * as ****, the form never fills them in, and an empty secret keeps the stored one.
+ */
+import { Widget } from '@lumino/widgets';
+
+import { api, Connection, Connector } from './api';
+import { StudioContext } from './context';
+import { button, el, errorBox, fill, formatTime, statusBadge } from './dom';
+import { SchemaForm } from './form';
+
+export class ConnectionsPanel extends Widget {
+  constructor(private ctx: StudioContext) {
+    super();
+    this.id = 'lpstudio-connections';
+    this.title.label = 'Connections';
+    this.title.closable = true;
+    this.addClass('lps-panel');
+    this.addClass('lps-connections');
+    const toolbar = el('div', { cls: 'lps-toolbar' }, el('h2', { text: 'Connections' }));
+    if (ctx.me.can.build) {
+      toolbar.append(button('New connection', () => this.edit(null), 'lps-primary lps-new-connection'));
+    }
+    toolbar.append(button('Refresh', () => this.refresh(), 'lps-refresh'));
+    this.node.append(
+      toolbar,
+      this.message,
+      el(
+        'table',
+        { cls: 'lps-table' },
+        el(
+          'thead',
+          {},
+          el('tr', {}, ...['name', 'type', 'status', 'fields', 'tested', ''].map(h => el('th', { text: h })))
+        ),
+        this.rows
+      ),
+      this.editor
+    );
+    void this.refresh();
+  }
+
+  async refresh(): Promise<void> {
+    try {
+      this.connectors = await api.connectors();
+      this.list = await api.connections();
+      fill(this.rows, ...this.list.map(c => this.row(c)));
+      this.rows.dataset.loaded = 'true';
+    } catch (err) {
+      fill(this.message, errorBox(err));
+    }
+  }
+
+  private row(c: Connection): HTMLElement {
+    const actions = el('td', { cls: 'lps-actions' });
+    if (this.ctx.me.can.build) {
+      actions.append(
+        button('Test', () => this.act(() => api.testConnection(c.name)), 'lps-test'),
+        button('Edit', () => this.edit(c), 'lps-edit'),
+        button(
+          'Delete',
+          () => (window.confirm(`Delete the connection ${c.name}?`) ? this.act(() => api.deleteConnection(c.name)) : undefined),
+          'lps-delete'
+        )
+      );
+    }
+    const fields = Object.entries(c.fields ?? {}).map(([k, v]) => el('div', { text: `${k}: ${typeof v === 'object' ? JSON.stringify(v) : String(v)}` }));
+    return el(
+      'tr',
+      { attrs: { 'data-connection': c.name, 'data-status': c.status } },
+      el('td', { text: c.name }),
+      el('td', { text: c.type }),
+      el('td', {}, statusBadge(c.status), c.status_message ? el('div', { cls: 'lps-hint', text: c.status_message }) : null),
+      el('td', { cls: 'lps-fields' }, ...fields),
+      el('td', { text: formatTime(c.tested_at) }),
+      actions
+    );
+  }
+
+  /** The form for a new connection (null) or for changing one. */
+  private edit(c: Connection | null): void {
+    fill(this.message);
+    const type = el('select', { cls: 'lps-input', attrs: { name: 'type' } });
+    for (const k of this.connectors) {
+      type.append(el('option', { text: `${k.title} (${k.name})`, attrs: { value: k.name } }));
+    }
+    const name = el('input', { cls: 'lps-input', attrs: { name: 'name', placeholder: 'e.g. lp-prod' } });
+    const formBox = el('div');
+    const message = el('div', { cls: 'lps-message' });
+    let form: SchemaForm;
+    const connector = (): Connector | undefined => this.connectors.find(k => k.name === type.value);
+    const renderForm = (): void => {
+      form = new SchemaForm(connector()?.fields ?? {}, c ? c.fields : {});
+      fill(formBox, el('p', { cls: 'lps-hint', text: connector()?.description ?? '' }), form.node);
+    };
+    if (c) {
+      type.value = c.type;
+      type.disabled = true;
+      name.value = c.name;
+      name.disabled = true;
+    }
+    type.addEventListener('change', renderForm);
+    renderForm();
+
+    const save = async (): Promise<void> => {
+      fill(message);
+      let fields: Record<string, unknown>;
+      try {
+        fields = form.value();
+      } catch (err) {
+        fill(message, errorBox(err));
+        return;
+      }
+      try {
+        if (c) {
+          // Only what changed: unchanged secrets are not sent (they stay as stored).
+          const changed = Object.fromEntries(Object.entries(fields).filter(([k, v]) => JSON.stringify(c.fields[k]) !== JSON.stringify(v)));
+          await api.updateConnection(c.name, changed);
+        } else {
+          await api.createConnection(name.value.trim(), type.value, fields);
+        }
+        fill(this.editor);
+        await this.refresh();
+      } catch (err) {
+        fill(message, errorBox(err));
+      }
+    };
+
+    fill(
+      this.editor,
+      el('h3', { text: c ? `Edit connection ${c.name}` : 'New connection' }),
+      el('label', { cls: 'lps-field', attrs: { 'data-field': 'name' } }, el('span', { cls: 'lps-field-label', text: 'Name *' }), name),
+      el('label', { cls: 'lps-field', attrs: { 'data-field': 'type' } }, el('span', { cls: 'lps-field-label', text: 'Connector *' }), type),
+      formBox,
+      el('div', { cls: 'lps-actions' }, button('Save connection', save, 'lps-primary lps-save'), button('Cancel', () => fill(this.editor))),
+      message
+    );
+  }
+
+  private async act(action: () => Promise<unknown>): Promise<void> {
+    fill(this.message);
+    try {
+      await action();
+      await this.refresh();
+    } catch (err) {
+      fill(this.message, errorBox(err));
+    }
+  }
+
+  private connectors: Connector[] = [];
+  private list: Connection[] = [];
+  private rows = el('tbody');
+  private message = el('div', { cls: 'lps-message' });
+  private editor = el('div', { cls: 'lps-editor' });
+}

@@ -1,0 +1,208 @@
+/**
+ * The Dashboard: jobs per day by status, per-recipe successes and failures, Proactive
+ * volumes and connection status over a chosen range, drawn with Chart.js.
+ */
+import { Widget } from '@lumino/widgets';
+import { Chart, ChartConfiguration, registerables } from 'chart.js';
+
+import { api, Dashboard, JOB_STATES } from './api';
+import { StudioContext } from './context';
+import { button, el, errorBox, fill } from './dom';
+
+Chart.register(...registerables);
+
+const COLOURS: Record<string, string> = {
+  queued: '#9e9e9e',
+  running: '#1976d2',
+  succeeded: '#388e3c',
+  failed: '#d32f2f',
+  cancelled: '#f57c00',
+  connected: '#388e3c',
+  disconnected: '#d32f2f',
+  untested: '#9e9e9e',
+  accepted: '#388e3c'
+};
+const REFRESH_MS = 5000;
+
+export class DashboardPanel extends Widget {
+  constructor(ctx: StudioContext) {
+    super();
+    this.id = 'lpstudio-dashboard';
+    this.title.label = 'Dashboard';
+    this.title.closable = true;
+    this.addClass('lps-panel');
+    this.addClass('lps-dashboard');
+    for (const [value, label] of [
+      ['1', 'today'],
+      ['7', 'last 7 days'],
+      ['30', 'last 30 days'],
+      ['90', 'last 90 days'],
+      ['366', 'last year']
+    ]) {
+      this.days.append(el('option', { text: label, attrs: { value } }));
+    }
+    this.days.value = '7';
+    this.days.addEventListener('change', () => void this.refresh());
+    this.node.append(
+      el(
+        'div',
+        { cls: 'lps-toolbar' },
+        el('h2', { text: 'Dashboard' }),
+        this.days,
+        button('Refresh', () => this.refresh(), 'lps-refresh')
+      ),
+      this.message,
+      this.totals,
+      el(
+        'div',
+        { cls: 'lps-charts' },
+        this.chartBox('Jobs per day, by status', 'perDay'),
+        this.chartBox('Per recipe: succeeded and failed', 'perRecipe'),
+        this.chartBox('Proactive recipients per day', 'proactive'),
+        this.chartBox('Connections', 'connections')
+      )
+    );
+    ctx.changed.connect(() => void this.refresh());
+    this.timer = window.setInterval(() => {
+      if (this.isVisible) {
+        void this.refresh();
+      }
+    }, REFRESH_MS);
+    void this.refresh();
+  }
+
+  dispose(): void {
+    window.clearInterval(this.timer);
+    for (const chart of this.charts.values()) {
+      chart.destroy();
+    }
+    super.dispose();
+  }
+
+  protected onAfterShow(): void {
+    void this.refresh();
+  }
+
+  async refresh(): Promise<void> {
+    let data: Dashboard;
+    try {
+      data = await api.dashboard(Number(this.days.value));
+      fill(this.message);
+    } catch (err) {
+      fill(this.message, errorBox(err));
+      return;
+    }
+    this.renderTotals(data);
+    this.draw('perDay', this.perDay(data));
+    this.draw('perRecipe', this.perRecipe(data));
+    this.draw('proactive', this.proactive(data));
+    this.draw('connections', this.connections(data));
+  }
+
+  private renderTotals(data: Dashboard): void {
+    const totals: Record<string, number> = {};
+    for (const row of data.jobs_per_day) {
+      totals[row.status] = (totals[row.status] ?? 0) + row.count;
+    }
+    const accepted = data.proactive.reduce((n, r) => n + (r.accepted ?? 0), 0);
+    const all = Object.values(totals).reduce((a, b) => a + b, 0);
+    fill(
+      this.totals,
+      this.total('jobs', all),
+      ...JOB_STATES.map(s => this.total(s, totals[s] ?? 0)),
+      this.total('recipients accepted', accepted)
+    );
+  }
+
+  private total(label: string, n: number): HTMLElement {
+    return el(
+      'div',
+      { cls: 'lps-total', attrs: { 'data-total': label } },
+      el('div', { cls: 'lps-total-count', text: String(n) }),
+      el('div', { cls: 'lps-total-label', text: label })
+    );
+  }
+
+  private perDay(data: Dashboard): ChartConfiguration {
+    const days = [...new Set(data.jobs_per_day.map(r => r.day))].sort();
+    return {
+      type: 'bar',
+      data: {
+        labels: days,
+        datasets: JOB_STATES.map(status => ({
+          label: status,
+          backgroundColor: COLOURS[status],
+          data: days.map(day =>
+            data.jobs_per_day.filter(r => r.day === day && r.status === status).reduce((n, r) => n + r.count, 0)
+          )
+        }))
+      },
+      options: { animation: false, responsive: true, maintainAspectRatio: false, scales: { x: { stacked: true }, y: { stacked: true, beginAtZero: true, ticks: { precision: 0 } } } }
+    };
+  }
+
+  private perRecipe(data: Dashboard): ChartConfiguration {
+    return {
+      type: 'bar',
+      data: {
+        labels: data.recipes.map(r => r.recipe),
+        datasets: (['succeeded', 'failed'] as const).map(k => ({
+          label: k,
+          backgroundColor: COLOURS[k],
+          data: data.recipes.map(r => r[k])
+        }))
+      },
+      options: { animation: false, responsive: true, maintainAspectRatio: false, indexAxis: 'y', scales: { x: { stacked: true, beginAtZero: true, ticks: { precision: 0 } }, y: { stacked: true } } }
+    };
+  }
+
+  private proactive(data: Dashboard): ChartConfiguration {
+    return {
+      type: 'bar',
+      data: {
+        labels: data.proactive.map(r => r.day),
+        datasets: (['accepted', 'failed'] as const).map(k => ({
+          label: k,
+          backgroundColor: COLOURS[k],
+          data: data.proactive.map(r => r[k])
+        }))
+      },
+      options: { animation: false, responsive: true, maintainAspectRatio: false, scales: { y: { beginAtZero: true, ticks: { precision: 0 } } } }
+    };
+  }
+
+  private connections(data: Dashboard): ChartConfiguration {
+    const states = Object.keys(data.connections);
+    return {
+      type: 'doughnut',
+      data: {
+        labels: states.map(s => `${s}: ${data.connections[s]}`),
+        datasets: [{ label: 'connections', data: states.map(s => data.connections[s]), backgroundColor: states.map(s => COLOURS[s] ?? '#607d8b') }]
+      },
+      options: { animation: false, responsive: true, maintainAspectRatio: false }
+    };
+  }
+
+  private chartBox(title: string, key: string): HTMLElement {
+    const canvas = el('canvas', { attrs: { 'aria-label': title, role: 'img' } });
+    this.canvases.set(key, canvas);
+    return el('div', { cls: 'lps-chart', attrs: { 'data-chart': key } }, el('h3', { text: title }), el('div', { cls: 'lps-chart-area' }, canvas));
+  }
+
+  private draw(key: string, config: ChartConfiguration): void {
+    const chart = this.charts.get(key);
+    if (chart) {
+      chart.data = config.data;
+      chart.update();
+      return;
+    }
+    this.charts.set(key, new Chart(this.canvases.get(key)!, config));
+  }
+
+  private days = el('select', { cls: 'lps-input', attrs: { name: 'days' } });
+  private message = el('div', { cls: 'lps-message' });
+  private totals = el('div', { cls: 'lps-totals' });
+  private canvases = new Map<string, HTMLCanvasElement>();
+  private charts = new Map<string, Chart>();
+  private timer: number;
+}

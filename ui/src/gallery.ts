@@ -1,0 +1,125 @@
+/**
+ * The gallery: the template cards, "Try recipe" (copy a template into a project, open it),
+ * and the pop-up that shows them the first time an admin opens the studio.
+ */
+import { Dialog, showDialog } from '@jupyterlab/apputils';
+import { Widget } from '@lumino/widgets';
+
+import { api, Template } from './api';
+import { StudioContext } from './context';
+import { button, el, errorBox, fill } from './dom';
+
+/** Asks for a project folder and a name, copies the template, opens the new notebook.
+ * A refused copy (say, a name already taken) asks again, with the server's error. */
+export async function tryTemplate(ctx: StudioContext, template: Template): Promise<boolean> {
+  let project = '';
+  let name = template.name;
+  let error: unknown = null;
+  for (;;) {
+    // A dialog disposes its body when it closes: each attempt gets a new one.
+    const body = new Widget();
+    body.addClass('lps-try-dialog');
+    const projectInput = el('input', { cls: 'lps-input', attrs: { name: 'project', placeholder: 'e.g. shop' } });
+    const nameInput = el('input', { cls: 'lps-input', attrs: { name: 'name', placeholder: template.name } });
+    projectInput.value = project;
+    nameInput.value = name;
+    body.node.append(
+      el('p', { text: template.description }),
+      el('label', { cls: 'lps-field' }, el('span', { text: 'Project folder' }), projectInput),
+      el('label', { cls: 'lps-field' }, el('span', { text: 'Recipe name' }), nameInput)
+    );
+    if (error) {
+      body.node.append(errorBox(error));
+    }
+    const result = await showDialog({
+      title: `Try recipe: ${template.title}`,
+      body,
+      buttons: [Dialog.cancelButton(), Dialog.okButton({ label: 'Create recipe' })],
+      focusNodeSelector: 'input[name=project]'
+    });
+    if (!result.button.accept) {
+      return false;
+    }
+    project = projectInput.value.trim();
+    name = nameInput.value.trim();
+    try {
+      const detail = await api.tryTemplate(template.name, project, name || undefined);
+      ctx.notifyChanged();
+      await ctx.openRecipe(detail.recipe);
+      return true;
+    } catch (err) {
+      error = err;
+    }
+  }
+}
+
+/** The template cards. */
+export class GalleryPanel extends Widget {
+  constructor(
+    private ctx: StudioContext,
+    private onTry: (template: Template) => void = t => void tryTemplate(ctx, t)
+  ) {
+    super();
+    this.id = 'lpstudio-gallery';
+    this.title.label = 'Recipe gallery';
+    this.title.closable = true;
+    this.addClass('lps-panel');
+    this.addClass('lps-gallery');
+    this.node.append(
+      el('h2', { text: 'Recipe gallery' }),
+      el('p', { cls: 'lps-hint', text: 'Templates to copy into a project and make your own.' }),
+      this.cards
+    );
+    void this.refresh();
+  }
+
+  async refresh(): Promise<void> {
+    try {
+      const templates = await api.gallery();
+      fill(this.cards, ...templates.map(t => this.card(t)));
+      this.cards.dataset.loaded = 'true';
+    } catch (err) {
+      fill(this.cards, errorBox(err));
+    }
+  }
+
+  private card(t: Template): HTMLElement {
+    const card = el(
+      'div',
+      { cls: 'lps-card', attrs: { 'data-template': t.name } },
+      el('div', { cls: 'lps-card-group', text: t.group }),
+      el('h3', { cls: 'lps-card-title', text: t.title }),
+      el('p', { cls: 'lps-card-description', text: t.description }),
+      el(
+        'div',
+        { cls: 'lps-card-meta' },
+        el('span', { cls: 'lps-chip', text: `trigger: ${t.trigger}` }),
+        ...t.connectors.map(c => el('span', { cls: 'lps-chip', text: c }))
+      )
+    );
+    if (this.ctx.me.can.build) {
+      card.append(button('Try recipe', () => this.onTry(t), 'lps-primary lps-try'));
+    }
+    return card;
+  }
+
+  private cards = el('div', { cls: 'lps-cards' });
+}
+
+/** The gallery as a pop-up; resolves once the user closed it. */
+export async function showGalleryPopup(ctx: StudioContext): Promise<void> {
+  let chosen = null as Template | null;
+  const dialog = new Dialog({
+    title: 'Welcome to lpstudio: start from a template',
+    body: new GalleryPanel(ctx, t => {
+      chosen = t;
+      dialog.resolve(0);
+    }),
+    buttons: [Dialog.cancelButton({ label: 'Close' })]
+  });
+  dialog.addClass('lps-gallery-popup');
+  await dialog.launch();
+  if (chosen) {
+    await tryTemplate(ctx, chosen);
+  }
+}

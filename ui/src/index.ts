@@ -1,0 +1,186 @@
+/**
+ * lpstudio's studio in JupyterLab: the gallery (launcher section, panel and first-time
+ * pop-up), the Recipes sidebar, and the Jobs, Dashboard and Connections panels.
+ */
+import { ILayoutRestorer, JupyterFrontEnd, JupyterFrontEndPlugin } from '@jupyterlab/application';
+import { ICommandPalette, MainAreaWidget } from '@jupyterlab/apputils';
+import { ILauncher } from '@jupyterlab/launcher';
+import { ISettingRegistry } from '@jupyterlab/settingregistry';
+import {
+  extensionIcon,
+  inspectorIcon,
+  listIcon,
+  runningIcon,
+  settingsIcon,
+  tableRowsIcon
+} from '@jupyterlab/ui-components';
+import { Widget } from '@lumino/widgets';
+
+import { api, Me, Template } from './api';
+import { ConnectionsPanel } from './connections';
+import { StudioContext } from './context';
+import { DashboardPanel } from './dashboard';
+import { GalleryPanel, showGalleryPopup, tryTemplate } from './gallery';
+import { JobsPanel } from './jobs';
+import { RecipesPanel } from './recipes';
+import { SettingsPanel } from './settings';
+
+const PLUGIN_ID = 'lpstudio-studio:plugin';
+const CATEGORY = 'lpstudio';
+
+/** Who we are when the API cannot say (no workspace): nothing but viewing. */
+const NOBODY: Me = { name: '', role: 'operator', can: { view: true, operate: false, build: false, admin: false } };
+
+namespace CommandIDs {
+  export const gallery = 'lpstudio:open-gallery';
+  export const recipes = 'lpstudio:open-recipes';
+  export const jobs = 'lpstudio:open-jobs';
+  export const dashboard = 'lpstudio:open-dashboard';
+  export const connections = 'lpstudio:open-connections';
+  export const settings = 'lpstudio:open-settings';
+  export const tryTemplate = 'lpstudio:try-template';
+}
+
+const plugin: JupyterFrontEndPlugin<void> = {
+  id: PLUGIN_ID,
+  description: "lpstudio's studio: gallery, recipes, jobs, dashboard and connections",
+  autoStart: true,
+  optional: [ILauncher, ICommandPalette, ILayoutRestorer, ISettingRegistry],
+  activate: async (
+    app: JupyterFrontEnd,
+    launcher: ILauncher | null,
+    palette: ICommandPalette | null,
+    restorer: ILayoutRestorer | null,
+    registry: ISettingRegistry | null
+  ) => {
+    let me = NOBODY;
+    try {
+      me = await api.me();
+    } catch (err) {
+      console.warn('lpstudio: the studio cannot reach its API', err);
+    }
+    const ctx = new StudioContext(app, me);
+    const main = new Map<string, MainAreaWidget<Widget>>();
+
+    /** Opens (or brings forward) one main-area panel. */
+    const open = <T extends Widget>(key: string, make: () => T): T => {
+      let widget = main.get(key);
+      if (!widget || widget.isDisposed) {
+        const content = make();
+        widget = new MainAreaWidget({ content });
+        widget.id = `${content.id}-main`;
+        widget.title.label = content.title.label;
+        widget.title.caption = content.title.caption;
+        widget.title.icon = content.title.icon;
+        widget.title.closable = true;
+        main.set(key, widget);
+        app.shell.add(widget, 'main');
+      }
+      app.shell.activateById(widget.id);
+      return widget.content as T;
+    };
+
+    const openJobs = (recipe?: string): void => {
+      const panel = open('jobs', () => new JobsPanel(ctx));
+      if (recipe !== undefined) {
+        panel.showRecipe(recipe);
+      }
+    };
+    const openSettings = (recipe: string): void => {
+      open(`settings:${recipe}`, () => new SettingsPanel(ctx, recipe, openJobs));
+    };
+
+    const recipes = new RecipesPanel(ctx, openSettings, openJobs);
+    recipes.title.icon = listIcon;
+    app.shell.add(recipes, 'left', { rank: 250 });
+    restorer?.add(recipes, recipes.id);
+
+    app.commands.addCommand(CommandIDs.gallery, {
+      label: 'Recipe gallery',
+      caption: 'Templates to copy into a project',
+      icon: extensionIcon,
+      execute: () => void open('gallery', () => new GalleryPanel(ctx))
+    });
+    app.commands.addCommand(CommandIDs.recipes, {
+      label: 'Recipes',
+      icon: listIcon,
+      execute: () => app.shell.activateById(recipes.id)
+    });
+    app.commands.addCommand(CommandIDs.jobs, {
+      label: 'Jobs',
+      caption: 'Job history: status, output notebooks, rerun and cancel',
+      icon: runningIcon,
+      execute: args => openJobs(args.recipe as string | undefined)
+    });
+    app.commands.addCommand(CommandIDs.dashboard, {
+      label: 'Dashboard',
+      caption: 'Jobs per day, per recipe, Proactive volumes, connections',
+      icon: tableRowsIcon,
+      execute: () => void open('dashboard', () => new DashboardPanel(ctx))
+    });
+    app.commands.addCommand(CommandIDs.connections, {
+      label: 'Connections',
+      caption: 'Create, edit and test connections',
+      icon: settingsIcon,
+      execute: () => void open('connections', () => new ConnectionsPanel(ctx))
+    });
+    app.commands.addCommand(CommandIDs.settings, {
+      label: args => `Recipe settings${args.recipe ? `: ${String(args.recipe)}` : ''}`,
+      execute: args => openSettings(String(args.recipe))
+    });
+    app.commands.addCommand(CommandIDs.tryTemplate, {
+      label: args => (args.title ? `Try: ${String(args.title)}` : 'Try recipe'),
+      caption: args => String(args.description ?? ''),
+      icon: inspectorIcon,
+      isVisible: () => me.can.build,
+      execute: args => {
+        const template = args as unknown as Template;
+        return tryTemplate(ctx, { ...template, connectors: template.connectors ?? [], files: template.files ?? [] });
+      }
+    });
+
+    for (const [rank, command] of [
+      CommandIDs.gallery,
+      CommandIDs.jobs,
+      CommandIDs.dashboard,
+      CommandIDs.connections
+    ].entries()) {
+      launcher?.add({ command, category: CATEGORY, rank });
+      palette?.addItem({ command, category: CATEGORY });
+    }
+    palette?.addItem({ command: CommandIDs.recipes, category: CATEGORY });
+    if (me.can.build && launcher) {
+      api.gallery().then(
+        templates =>
+          templates.forEach((t, i) =>
+            launcher.add({
+              command: CommandIDs.tryTemplate,
+              args: { ...t } as any,
+              category: CATEGORY,
+              rank: 10 + i
+            })
+          ),
+        err => console.warn('lpstudio: no gallery for the launcher', err)
+      );
+    }
+
+    // The gallery pops up the first time an admin opens the studio; dismissed, it stays away.
+    if (me.can.admin) {
+      void app.restored.then(async () => {
+        const settings = registry ? await registry.load(PLUGIN_ID).catch(() => null) : null;
+        const shown = settings ? settings.get('galleryShown').composite === true : localStorage.getItem(`${PLUGIN_ID}:galleryShown`) === 'true';
+        if (shown) {
+          return;
+        }
+        await showGalleryPopup(ctx);
+        if (settings) {
+          await settings.set('galleryShown', true).catch(err => console.warn('lpstudio: cannot remember the pop-up', err));
+        } else {
+          localStorage.setItem(`${PLUGIN_ID}:galleryShown`, 'true');
+        }
+      });
+    }
+  }
+};
+
+export default plugin;

@@ -1,0 +1,208 @@
+/**
+ * The Jobs panel: a table of jobs (status, recipe, start, duration, trigger, user) with
+ * filters, paging and live updates; progress of running jobs; the output notebook; rerun
+ * and cancel; the error of a failed job.
+ */
+import { Widget } from '@lumino/widgets';
+
+import { api, Job, JOB_STATES } from './api';
+import { StudioContext } from './context';
+import { button, el, errorBox, fill, formatDuration, formatTime, statusBadge } from './dom';
+
+const PAGE = 20;
+const REFRESH_MS = 2000;
+
+export class JobsPanel extends Widget {
+  constructor(private ctx: StudioContext) {
+    super();
+    this.id = 'lpstudio-jobs';
+    this.title.label = 'Jobs';
+    this.title.closable = true;
+    this.addClass('lps-panel');
+    this.addClass('lps-jobs');
+
+    this.status.append(el('option', { text: 'any status', attrs: { value: '' } }));
+    for (const s of JOB_STATES) {
+      this.status.append(el('option', { text: s, attrs: { value: s } }));
+    }
+    for (const [value, label] of [
+      ['', 'any time'],
+      ['1h', 'last hour'],
+      ['24h', 'last 24 hours'],
+      ['7d', 'last 7 days'],
+      ['30d', 'last 30 days']
+    ]) {
+      this.since.append(el('option', { text: label, attrs: { value } }));
+    }
+    this.recipe.placeholder = 'recipe, e.g. shop/cart_abandonment';
+    for (const input of [this.status, this.since]) {
+      input.addEventListener('change', () => this.filter());
+    }
+    this.recipe.addEventListener('change', () => this.filter());
+
+    this.node.append(
+      el(
+        'div',
+        { cls: 'lps-toolbar' },
+        el('h2', { text: 'Jobs' }),
+        this.recipe,
+        this.status,
+        this.since,
+        button('Refresh', () => this.refresh(), 'lps-refresh')
+      ),
+      this.message,
+      el(
+        'table',
+        { cls: 'lps-table' },
+        el(
+          'thead',
+          {},
+          el(
+            'tr',
+            {},
+            ...['#', 'status', 'recipe', 'started', 'duration', 'trigger', 'user', 'progress', ''].map(h =>
+              el('th', { text: h })
+            )
+          )
+        ),
+        this.rows
+      ),
+      el('div', { cls: 'lps-pager' }, this.prev, this.page, this.next),
+      this.details
+    );
+    ctx.changed.connect(() => void this.refresh());
+    this.timer = window.setInterval(() => {
+      if (this.isVisible) {
+        void this.refresh();
+      }
+    }, REFRESH_MS);
+    void this.refresh();
+  }
+
+  /** Shows one recipe's jobs (or all). */
+  showRecipe(recipe?: string): void {
+    this.recipe.value = recipe ?? '';
+    this.filter();
+  }
+
+  dispose(): void {
+    window.clearInterval(this.timer);
+    super.dispose();
+  }
+
+  protected onAfterShow(): void {
+    void this.refresh();
+  }
+
+  async refresh(): Promise<void> {
+    try {
+      const answer = await api.jobs({
+        recipe: this.recipe.value.trim() || undefined,
+        status: this.status.value || undefined,
+        since: this.since.value || undefined,
+        limit: PAGE + 1,
+        offset: this.offset
+      });
+      fill(this.message);
+      const jobs = answer.jobs.slice(0, PAGE);
+      fill(this.rows, ...jobs.map(j => this.row(j)));
+      if (!jobs.length) {
+        fill(this.rows, el('tr', {}, el('td', { cls: 'lps-hint', text: 'No jobs.', attrs: { colspan: '9' } })));
+      }
+      this.rows.dataset.count = String(jobs.length);
+      this.prev.disabled = this.offset === 0;
+      this.next.disabled = answer.jobs.length <= PAGE;
+      this.page.textContent = jobs.length
+        ? `jobs ${this.offset + 1}–${this.offset + jobs.length}`
+        : '';
+    } catch (err) {
+      fill(this.message, errorBox(err));
+    }
+  }
+
+  private filter(): void {
+    this.offset = 0;
+    void this.refresh();
+  }
+
+  private row(job: Job): HTMLElement {
+    const can = this.ctx.me.can;
+    const actions = el('td', { cls: 'lps-actions' });
+    if (job.output_path) {
+      actions.append(button('Open output', () => this.ctx.openPath(job.output_path!), 'lps-output'));
+    }
+    if (job.status === 'failed' || job.error) {
+      actions.append(button('Error', () => this.showError(job), 'lps-error-button'));
+    }
+    if (can.operate && ['succeeded', 'failed', 'cancelled'].includes(job.status)) {
+      actions.append(button('Rerun', () => this.act(() => api.rerun(job.id)), 'lps-rerun'));
+    }
+    if (can.operate && (job.status === 'queued' || job.status === 'running')) {
+      actions.append(button('Cancel', () => this.act(() => api.cancel(job.id)), 'lps-cancel'));
+    }
+    const done = job.progress?.done ?? 0;
+    const total = job.progress?.total ?? 0;
+    let progress: HTMLElement | null = null;
+    if (job.status === 'running') {
+      const bar = el('progress', { cls: 'lps-progress', attrs: { max: String(total || 1) } });
+      bar.value = done;
+      progress = el('span', {}, bar, ` ${done}/${total || '?'}`);
+    } else if (total) {
+      progress = el('span', { cls: 'lps-hint', text: `${done}/${total} cells` });
+    }
+    return el(
+      'tr',
+      { cls: `lps-job lps-job-${job.status}`, attrs: { 'data-job': String(job.id), 'data-status': job.status } },
+      el('td', { text: String(job.id) }),
+      el('td', {}, statusBadge(job.status)),
+      el('td', { text: job.recipe }),
+      el('td', { text: formatTime(job.started_at ?? job.created_at) }),
+      el('td', { text: formatDuration(job.duration) }),
+      el('td', { text: job.trigger }),
+      el('td', { text: job.user ?? '' }),
+      el('td', {}, progress),
+      actions
+    );
+  }
+
+  private showError(job: Job): void {
+    const e = job.error ?? {};
+    const traceback = Array.isArray(e.traceback) ? e.traceback.join('\n') : String(e.traceback ?? '');
+    fill(
+      this.details,
+      el('h3', { text: `Job ${job.id} failed` }),
+      el('div', { cls: 'lps-error-message', text: `${e.ename ?? 'Error'}: ${e.evalue ?? ''}` }),
+      e.cell !== undefined ? el('div', { text: `in cell ${e.cell}` }) : null,
+      // Tracebacks carry terminal colour codes: shown as text without them.
+      el('pre', { cls: 'lps-traceback', text: traceback.replace(/\u001b\[[0-9;]*m/g, '') }),
+      button('Close', () => fill(this.details))
+    );
+  }
+
+  private async act(action: () => Promise<unknown>): Promise<void> {
+    try {
+      await action();
+      this.ctx.notifyChanged();
+    } catch (err) {
+      fill(this.message, errorBox(err));
+    }
+  }
+
+  private recipe = el('input', { cls: 'lps-input', attrs: { name: 'recipe' } });
+  private status = el('select', { cls: 'lps-input', attrs: { name: 'status' } });
+  private since = el('select', { cls: 'lps-input', attrs: { name: 'since' } });
+  private rows = el('tbody');
+  private message = el('div', { cls: 'lps-message' });
+  private details = el('div', { cls: 'lps-details' });
+  private prev = button('Previous', () => {
+    this.offset = Math.max(0, this.offset - PAGE);
+    return this.refresh();
+  });
+  private next = button('Next', () => {
+    this.offset += PAGE;
+    return this.refresh();
+  });
+  private page = el('span', { cls: 'lps-hint' });
+  private offset = 0;
+  private timer: number;
+}

@@ -1,0 +1,190 @@
+/**
+ * The Recipes sidebar: projects, folders and recipes with their trigger kind, whether they
+ * are started, and their last job; start, stop, run now and the settings form.
+ */
+import { Widget } from '@lumino/widgets';
+
+import { api, RecipeRow } from './api';
+import { StudioContext } from './context';
+import { button, el, errorBox, fill, statusBadge } from './dom';
+
+const REFRESH_MS = 4000;
+
+interface Folder {
+  folders: Map<string, Folder>;
+  recipes: RecipeRow[];
+}
+
+export class RecipesPanel extends Widget {
+  constructor(
+    private ctx: StudioContext,
+    private openSettings: (recipe: string) => void,
+    private openJobs: (recipe?: string) => void
+  ) {
+    super();
+    this.id = 'lpstudio-recipes';
+    this.title.caption = 'lpstudio recipes';
+    this.addClass('lps-panel');
+    this.addClass('lps-recipes');
+    this.node.append(
+      el(
+        'div',
+        { cls: 'lps-toolbar' },
+        el('h2', { text: 'Recipes' }),
+        button('Refresh', () => this.refresh(), 'lps-refresh')
+      ),
+      this.message,
+      this.tree
+    );
+    ctx.changed.connect(() => void this.refresh());
+    this.timer = window.setInterval(() => {
+      if (this.isVisible) {
+        void this.refresh();
+      }
+    }, REFRESH_MS);
+    void this.refresh();
+  }
+
+  dispose(): void {
+    window.clearInterval(this.timer);
+    super.dispose();
+  }
+
+  protected onAfterShow(): void {
+    void this.refresh();
+  }
+
+  async refresh(): Promise<void> {
+    let rows: RecipeRow[];
+    try {
+      rows = await api.recipes();
+    } catch (err) {
+      fill(this.tree, errorBox(err));
+      return;
+    }
+    if (!rows.length) {
+      fill(this.tree, el('p', { cls: 'lps-hint', text: 'No recipes yet: try one from the gallery.' }));
+      return;
+    }
+    // Projects and their folders, from each recipe's path under projects/.
+    const root: Folder = { folders: new Map(), recipes: [] };
+    for (const row of rows) {
+      let folder = root;
+      for (const part of row.recipe.split('/').slice(0, -1)) {
+        if (!folder.folders.has(part)) {
+          folder.folders.set(part, { folders: new Map(), recipes: [] });
+        }
+        folder = folder.folders.get(part)!;
+      }
+      folder.recipes.push(row);
+    }
+    fill(this.tree, ...this.folder(root, ''));
+  }
+
+  private folder(folder: Folder, path: string): HTMLElement[] {
+    const nodes: HTMLElement[] = [];
+    for (const name of [...folder.folders.keys()].sort()) {
+      const sub = path ? `${path}/${name}` : name;
+      const details = el(
+        'details',
+        { cls: path ? 'lps-folder' : 'lps-project', attrs: { 'data-project': sub } },
+        el('summary', { text: name }),
+        ...this.folder(folder.folders.get(name)!, sub)
+      );
+      details.open = !this.closed.has(sub); // kept across refreshes
+      details.addEventListener('toggle', () =>
+        details.open ? this.closed.delete(sub) : this.closed.add(sub)
+      );
+      nodes.push(details);
+    }
+    nodes.push(...folder.recipes.map(row => this.recipeRow(row)));
+    return nodes;
+  }
+
+  private recipeRow(row: RecipeRow): HTMLElement {
+    const can = this.ctx.me.can;
+    const name = row.recipe.split('/').pop() ?? row.recipe;
+    const actions = el('div', { cls: 'lps-actions' });
+    if (can.operate) {
+      actions.append(
+        row.state === 'started'
+          ? button('Stop', () => this.act(() => api.stop(row.recipe)), 'lps-stop')
+          : button('Start', () => this.act(() => api.start(row.recipe)), 'lps-start')
+      );
+      if (row.trigger === 'poll') {
+        actions.append(
+          button(
+            'Poll now',
+            () =>
+              this.act(async () => {
+                await api.poll(row.recipe);
+                this.openJobs(row.recipe);
+              }),
+            'lps-poll'
+          )
+        );
+      }
+    }
+    if (can.build) {
+      actions.append(
+        button(
+          'Run now',
+          () =>
+            this.act(async () => {
+              await api.run(row.recipe);
+              this.openJobs(row.recipe);
+            }),
+          'lps-run'
+        )
+      );
+    }
+    actions.append(
+      button(can.build ? 'Settings' : 'View settings', () => this.openSettings(row.recipe), 'lps-open-settings'),
+      button('Jobs', () => this.openJobs(row.recipe), 'lps-open-jobs'),
+      button('Open', () => this.ctx.openRecipe(row.recipe), 'lps-open')
+    );
+    const last = row.last_job;
+    return el(
+      'div',
+      { cls: 'lps-recipe', attrs: { 'data-recipe': row.recipe, 'data-state': row.state } },
+      el(
+        'div',
+        { cls: 'lps-recipe-head' },
+        el('span', { cls: 'lps-recipe-title', text: row.title || name, title: row.recipe }),
+        el('span', { cls: `lps-state lps-state-${row.state}`, text: row.state })
+      ),
+      el(
+        'div',
+        { cls: 'lps-recipe-meta' },
+        el('span', { cls: 'lps-chip', text: row.trigger }),
+        el('span', { cls: 'lps-recipe-file', text: name }),
+        el('span', { text: 'last job:' }),
+        last ? statusBadge(last.status) : el('span', { cls: 'lps-hint', text: 'none' }),
+        last ? el('span', { cls: 'lps-hint', text: `#${last.id}` }) : null
+      ),
+      row.problem ? el('div', { cls: 'lps-problem', text: String(row.problem) }) : null,
+      row.trigger_errors?.count
+        ? el('div', {
+            cls: 'lps-problem',
+            text: `${row.trigger_errors.count} trigger error(s): ${row.trigger_errors.last ?? ''}`
+          })
+        : null,
+      actions
+    );
+  }
+
+  private async act(action: () => Promise<unknown>): Promise<void> {
+    fill(this.message);
+    try {
+      await action();
+      this.ctx.notifyChanged();
+    } catch (err) {
+      fill(this.message, errorBox(err));
+    }
+  }
+
+  private closed = new Set<string>();
+  private message = el('div', { cls: 'lps-message' });
+  private tree = el('div', { cls: 'lps-tree' });
+  private timer: number;
+}
