@@ -1,106 +1,214 @@
 """The numbers behind the dashboard, computed by the database rather than by Python.
 
-Every figure is one aggregate query over the jobs of a time range, so the work grows with
-the number of days, recipes and statuses shown, not with the length of the history:
+The history may hold millions of jobs, so no figure reads the jobs of its range one by one:
 
-- jobs per day and status, and per-recipe counts, search the `created_at` index for the
-  range; the latest job of each recipe is picked by a window function over the same rows;
-- the recipients per day search `ix_jobs_status_created` (status, created_at);
-- the recipe filter's list reads `ix_jobs_recipe_created` alone (a covering index);
+- whole UTC days of the range are read from `job_counts_daily`, and the whole hours before
+  and after them from `job_counts_hourly`: database triggers keep both (jobs per period,
+  recipe and status, with the Proactive recipients their results report; migration 0005),
+  so their cost follows days, hours and recipes, not the number of jobs;
+- only the jobs of the partial hours at either edge of the range are read from `jobs`,
+  through `ix_jobs_created_status_recipe` (covering) and `ix_jobs_status_created`;
+- the latest job of each recipe is one search of `ix_jobs_recipe_created` per recipe;
+- the recipe filter's list skips through `ix_jobs_recipe_created`, one search per recipe;
 - connections are counted by status in their own (small) table.
 
-`tests/test_metrics.py` checks these plans on SQLite.
+`tests/test_metrics.py` and `tests/test_history_scale.py` check these plans on SQLite.
 
 Days are UTC calendar days, whatever the database's session time zone.
 
-The one exception is the Proactive recipients per day: `accepted` and `failed` live inside
-each job's `result` JSON, which recipes write freely, so they are read per job in the range
-(only the `created_at` and `result` columns of succeeded and failed jobs) and summed
-tolerantly. This is linear in the jobs of the range; when histories grow large, the job
-runner will pre-aggregate these counts into a per-day table as each job finishes.
+The Proactive recipients per day come from each finished job's `result` JSON, which recipes
+write freely: a result counts when it holds `accepted` (an integer) or `failed` (a list of
+recipients), and anything else is ignored.
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
-from datetime import date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, case, func, select
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    case,
+    func,
+    literal,
+    literal_column,
+    select,
+    text,
+    union_all,
+)
 
-from .models import Connection, Job
+from .models import Connection, Job, JobCountDaily, JobCountHourly
 from .store import FAILED, SUCCEEDED, Store
 
 #: The statuses a connection can have; each is reported, with 0 when none has it.
 CONNECTION_STATES = ("connected", "disconnected", "untested")
 
+#: What a job's result reports, as SQLite computes it (migration 0005 uses the same rules;
+#: on PostgreSQL the migration's `lpstudio_result_counts` function does).
+_SQLITE_RESULT = {
+    "reported": "CASE WHEN json_valid(jobs.result) AND ("
+    "json_type(jobs.result, '$.accepted') = 'integer' "
+    "OR json_type(jobs.result, '$.failed') = 'array') THEN 1 ELSE 0 END",
+    "accepted": "CASE WHEN json_valid(jobs.result) "
+    "AND json_type(jobs.result, '$.accepted') = 'integer' "
+    "THEN json_extract(jobs.result, '$.accepted') ELSE 0 END",
+    "failed": "CASE WHEN json_valid(jobs.result) AND json_type(jobs.result, '$.failed') = 'array' "
+    "THEN json_array_length(jobs.result, '$.failed') ELSE 0 END",
+}
+
+HOUR, DAY = timedelta(hours=1), timedelta(days=1)
+
+
+def _postgres(store: Store) -> bool:
+    return store.engine.dialect.name == "postgresql"
+
 
 def _day(store: Store) -> ColumnElement[Any]:
-    """The UTC calendar day of a job's `created_at`, as the database computes it."""
-    if store.engine.dialect.name == "postgresql":
+    """The UTC calendar day of a job's `created_at`, as 'YYYY-MM-DD' text."""
+    if _postgres(store):
         # date() of a timestamptz follows the session's time zone: pin it to UTC.
-        return func.date(func.timezone("UTC", Job.created_at))
+        return func.to_char(func.timezone("UTC", Job.created_at), "YYYY-MM-DD")
     # SQLite (and others storing naive UTC): the stored value is already UTC.
     return func.date(Job.created_at)
 
 
+def _result(store: Store, name: str) -> ColumnElement[Any]:
+    """`reported`, `accepted` or `failed` of a job's result, computed by the database."""
+    if _postgres(store):
+        return literal_column(f"(lpstudio_result_counts(jobs.result)).{name}")
+    return literal_column(_SQLITE_RESULT[name])
+
+
 def _day_text(value: str | date) -> str:
-    """SQLite answers 'YYYY-MM-DD' text, PostgreSQL a `date`."""
     return value if isinstance(value, str) else value.isoformat()
 
 
-def _in_range(start: datetime, end: datetime) -> list[ColumnElement[bool]]:
-    return [Job.created_at >= start, Job.created_at < end]
+class _Range:
+    """[start, end) split into whole UTC days (read from `job_counts_daily`), whole hours
+    around them (`job_counts_hourly`) and the partial hours at its edges (`jobs`)."""
+
+    def __init__(self, start: datetime, end: datetime) -> None:
+        self.start, self.end = _utc(start), _utc(end)
+        self.hours = _whole(self.start, self.end, _floor_hour, HOUR)
+        self.days = _whole(*self.hours, _floor_day, DAY)
+
+    def union(self, rolled: Any, raw: Select[Any]) -> Any:
+        """`rolled(table)` over the whole days and hours, `raw` over the partial hours."""
+        (h0, h1), (d0, d1) = self.hours, self.days
+        parts = [_period(rolled(JobCountDaily), JobCountDaily, d0, d1, _day_text_of)]
+        parts += [
+            _period(rolled(JobCountHourly), JobCountHourly, a, b, _hour_text)
+            for a, b in ((h0, d0), (d1, h1))
+        ]
+        parts += [
+            raw.where(Job.created_at >= a, Job.created_at < b)
+            for a, b in ((self.start, h0), (h1, self.end))
+        ]
+        return union_all(*parts).subquery()
+
+
+def _period(query: Select[Any], table: Any, start: datetime, end: datetime, name: Any) -> Any:
+    """`query` over the rows of `table` whose period `name(moment)` is in [start, end)."""
+    return query.where(table.period >= name(start), table.period < name(end))
+
+
+def _floor_hour(moment: datetime) -> datetime:
+    return moment.replace(minute=0, second=0, microsecond=0)
+
+
+def _floor_day(moment: datetime) -> datetime:
+    return moment.replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+def _whole(
+    start: datetime, end: datetime, floor: Any, unit: timedelta
+) -> tuple[datetime, datetime]:
+    """The whole units of [start, end) as [first, last): empty (first == last) if none."""
+    first = floor(start) if floor(start) == start else floor(start) + unit
+    first = min(first, end)
+    return first, max(floor(end), first)
+
+
+def _utc(moment: datetime) -> datetime:
+    return moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _hour_text(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%d %H")
+
+
+def _day_text_of(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%d")
 
 
 def jobs_per_day(store: Store, start: datetime, end: datetime) -> list[dict[str, Any]]:
     """How many jobs were created each day in [start, end), by status."""
-    day = _day(store).label("day")
+    rows = _Range(start, end).union(
+        lambda t: select(
+            func.substr(t.period, 1, 10).label("day"), t.status.label("status"), t.jobs.label("n")
+        ),
+        select(_day(store).label("day"), Job.status.label("status"), literal(1).label("n")),
+    )
+    total = func.sum(rows.c.n)
     query = (
-        select(day, Job.status, func.count().label("count"))
-        .where(*_in_range(start, end))
-        .group_by(day, Job.status)
-        .order_by(day, Job.status)
+        select(rows.c.day, rows.c.status, total)
+        .group_by(rows.c.day, rows.c.status)
+        .having(total > 0)
+        .order_by(rows.c.day, rows.c.status)
     )
     with store.read() as s:
-        rows = s.execute(query).all()
-    return [{"day": _day_text(d), "status": status, "count": n} for d, status, n in rows]
+        found = s.execute(query).all()
+    return [{"day": _day_text(d), "status": status, "count": int(n)} for d, status, n in found]
+
+
+def _latest(recipe: str, span: _Range) -> Any:
+    """The id of `recipe`'s latest job in the range: one index search."""
+    return (
+        select(Job.id)
+        .where(Job.recipe == recipe, Job.created_at >= span.start, Job.created_at < span.end)
+        .order_by(Job.created_at.desc(), Job.id.desc())
+        .limit(1)
+        .scalar_subquery()
+    )
 
 
 def recipe_outcomes(store: Store, start: datetime, end: datetime) -> list[dict[str, Any]]:
     """Succeeded and failed jobs per recipe in [start, end), with each recipe's latest job."""
+    span = _Range(start, end)
+    rows = span.union(
+        lambda t: select(
+            t.recipe.label("recipe"),
+            case((t.status == SUCCEEDED, t.jobs), else_=0).label("succeeded"),
+            case((t.status == FAILED, t.jobs), else_=0).label("failed"),
+            t.jobs.label("n"),
+        ),
+        select(
+            Job.recipe.label("recipe"),
+            case((Job.status == SUCCEEDED, 1), else_=0).label("succeeded"),
+            case((Job.status == FAILED, 1), else_=0).label("failed"),
+            literal(1).label("n"),
+        ),
+    )
     counts = (
-        select(
-            Job.recipe,
-            func.sum(case((Job.status == SUCCEEDED, 1), else_=0)).label("succeeded"),
-            func.sum(case((Job.status == FAILED, 1), else_=0)).label("failed"),
-        )
-        .where(*_in_range(start, end))
-        .group_by(Job.recipe)
-        .order_by(Job.recipe)
-    )
-    ranked = (
-        select(
-            Job.recipe,
-            Job.id,
-            Job.status,
-            Job.created_at,
-            func.row_number()
-            .over(partition_by=Job.recipe, order_by=(Job.created_at.desc(), Job.id.desc()))
-            .label("rank"),
-        )
-        .where(*_in_range(start, end))
-        .subquery()
-    )
-    latest_query = select(ranked.c.recipe, ranked.c.id, ranked.c.status, ranked.c.created_at).where(
-        ranked.c.rank == 1
+        select(rows.c.recipe, func.sum(rows.c.succeeded), func.sum(rows.c.failed))
+        .group_by(rows.c.recipe)
+        .having(func.sum(rows.c.n) > 0)
+        .order_by(rows.c.recipe)
     )
     with store.read() as s:
-        rows = s.execute(counts).all()
-        latest = {
-            recipe: {"id": job_id, "status": status, "created_at": created.isoformat()}
-            for recipe, job_id, status, created in s.execute(latest_query)
-        }
+        found = s.execute(counts).all()
+        latest_query = select(Job.recipe, Job.id, Job.status, Job.created_at).where(
+            Job.id.in_([_latest(recipe, span) for recipe, _, _ in found])
+        )
+        latest = (
+            {
+                recipe: {"id": job_id, "status": status, "created_at": created.isoformat()}
+                for recipe, job_id, status, created in s.execute(latest_query)
+            }
+            if found
+            else {}
+        )
     return [
         {
             "recipe": recipe,
@@ -108,7 +216,7 @@ def recipe_outcomes(store: Store, start: datetime, end: datetime) -> list[dict[s
             "failed": int(failed or 0),
             "latest_job": latest.get(recipe),
         }
-        for recipe, succeeded, failed in rows
+        for recipe, succeeded, failed in found
     ]
 
 
@@ -124,31 +232,53 @@ def proactive_per_day(store: Store, start: datetime, end: datetime) -> list[dict
     """Proactive recipients accepted and failed per day, from finished jobs' results.
 
     A result counts when it holds `accepted` (an int) or `failed` (a list of recipients);
-    anything else a recipe stored is ignored. See the module docstring on speed.
+    anything else a recipe stored is ignored. Days without such a result are left out.
     """
-    query = select(Job.created_at, Job.result).where(
-        Job.status.in_((SUCCEEDED, FAILED)), *_in_range(start, end)
+    finished = (SUCCEEDED, FAILED)
+    rows = _Range(start, end).union(
+        lambda t: select(
+            func.substr(t.period, 1, 10).label("day"),
+            t.reported.label("reported"),
+            t.accepted.label("accepted"),
+            t.failed.label("failed"),
+        ).where(t.status.in_(finished)),
+        select(
+            _day(store).label("day"),
+            _result(store, "reported").label("reported"),
+            _result(store, "accepted").label("accepted"),
+            _result(store, "failed").label("failed"),
+        ).where(Job.status.in_(finished)),
     )
-    totals: dict[str, dict[str, int]] = defaultdict(lambda: {"accepted": 0, "failed": 0})
+    query = (
+        select(rows.c.day, func.sum(rows.c.accepted), func.sum(rows.c.failed))
+        .group_by(rows.c.day)
+        .having(func.sum(rows.c.reported) > 0)
+        .order_by(rows.c.day)
+    )
     with store.read() as s:
-        for created, result in s.execute(query):
-            if not isinstance(result, dict):
-                continue
-            accepted, failed = result.get("accepted"), result.get("failed")
-            has_accepted = isinstance(accepted, int) and not isinstance(accepted, bool)
-            has_failed = isinstance(failed, list)
-            if not (has_accepted or has_failed):
-                continue
-            day = totals[created.date().isoformat()]
-            day["accepted"] += accepted if has_accepted else 0
-            day["failed"] += len(failed) if has_failed else 0
-    return [{"day": day, **totals[day]} for day in sorted(totals)]
+        found = s.execute(query).all()
+    return [
+        {"day": _day_text(day), "accepted": int(accepted), "failed": int(failed)}
+        for day, accepted, failed in found
+    ]
+
+
+#: Each distinct recipe by one index search from the one before (a "skip scan"), so the
+#: cost follows the number of recipes, not of jobs. SQLite and PostgreSQL alike.
+_RECIPES = text(
+    "SELECT recipe FROM (WITH RECURSIVE r(recipe) AS ("
+    " SELECT min(recipe) FROM jobs"
+    " UNION ALL"
+    " SELECT (SELECT min(recipe) FROM jobs WHERE jobs.recipe > r.recipe) FROM r"
+    " WHERE r.recipe IS NOT NULL"
+    ") SELECT recipe FROM r) AS recipes WHERE recipe IS NOT NULL ORDER BY recipe"
+)
 
 
 def recipes_with_jobs(store: Store) -> list[str]:
-    """Every recipe that has at least one job, for filters (an index-only scan)."""
+    """Every recipe that has at least one job, for filters."""
     with store.read() as s:
-        return list(s.scalars(select(Job.recipe).distinct().order_by(Job.recipe)))
+        return list(s.scalars(_RECIPES))
 
 
 def dashboard_metrics(store: Store, start: datetime, end: datetime) -> dict[str, Any]:

@@ -11,6 +11,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     DateTime,
     Float,
     ForeignKey,
@@ -100,6 +101,8 @@ class Job(Base):
     __table_args__ = (
         Index("ix_jobs_recipe_created", "recipe", "created_at"),
         Index("ix_jobs_status_created", "status", "created_at"),
+        Index("ix_jobs_created_status_recipe", "created_at", "status", "recipe"),
+        Index("ix_jobs_recipe_status_created", "recipe", "status", "created_at"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
@@ -111,7 +114,7 @@ class Job(Base):
     event: Mapped[Any] = mapped_column(JSON, nullable=True)
     user: Mapped[str] = mapped_column(String(255))
     rerun_of: Mapped[int | None] = mapped_column(ForeignKey("jobs.id"), nullable=True)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     timeout: Mapped[float | None] = mapped_column(Float, nullable=True)
@@ -126,6 +129,38 @@ class Job(Base):
     not_before: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     attempt: Mapped[int] = mapped_column(Integer, default=1)
     purged: Mapped[bool] = mapped_column(default=False)
+
+
+class _JobCounts:
+    """How many jobs of one recipe were created in one UTC period and now have one status,
+    with the Proactive recipients their results report: what the dashboard sums.
+
+    Kept by database triggers on `jobs` (migration 0005), never written by Python code. A
+    count may fall to 0 as jobs change status; such rows are harmless and kept.
+    """
+
+    recipe: Mapped[str] = mapped_column(String(1024), primary_key=True)
+    status: Mapped[str] = mapped_column(String(16), primary_key=True)
+    jobs: Mapped[int] = mapped_column(Integer)
+    reported: Mapped[int] = mapped_column(Integer)
+    accepted: Mapped[int] = mapped_column(BigInteger)
+    failed: Mapped[int] = mapped_column(BigInteger)
+
+
+class JobCountHourly(_JobCounts, Base):
+    """Counts per UTC hour; `period` is "YYYY-MM-DD HH"."""
+
+    __tablename__ = "job_counts_hourly"
+
+    period: Mapped[str] = mapped_column(String(13), primary_key=True, sort_order=-1)  # hour
+
+
+class JobCountDaily(_JobCounts, Base):
+    """Counts per UTC day; `period` is "YYYY-MM-DD"."""
+
+    __tablename__ = "job_counts_daily"
+
+    period: Mapped[str] = mapped_column(String(10), primary_key=True, sort_order=-1)  # day
 
 
 class Connection(Base):

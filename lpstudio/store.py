@@ -37,7 +37,7 @@ from .errors import NotFoundError
 from .models import Activation, AuditEntry, Job, Notebook, RecipeVersion, User, utcnow
 
 #: The newest migration; a store at this revision needs no Alembic at start-up.
-SCHEMA_HEAD = "0004"
+SCHEMA_HEAD = "0005"
 
 #: The triggers whose jobs a scheduler runs; the process that queues any other job (a
 #: command, a server's executor) runs it itself.

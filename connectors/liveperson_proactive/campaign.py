@@ -1,7 +1,9 @@
 """Sending a Proactive campaign: render each recipient, batch, send once, account for all.
 
-Recipients stream in (a list or a DataFrame, converted one batch at a time). Each batch is
-one create-campaign request, identified by a hash of its content in the job's ledger:
+Recipients stream in: a list, any iterable of records, or a DataFrame, which is converted to
+records `READ_ROWS` rows at a time (never all at once: 100,000 recipients as dicts would
+take hundreds of MB). Each batch is one create-campaign request, identified by a hash of
+its content in the job's ledger:
 - before sending, the batch is claimed in the ledger ("sending"), durably;
 - an answer settles it as accepted (with its per-recipient results) or rejected (a whole
   request refused: it was not sent, and may be sent again);
@@ -26,6 +28,9 @@ from .client import LivePersonClient, Uncertain, error_message
 E164 = re.compile(r"^\+[1-9]\d{6,14}$")
 PHONE_CHANNELS = ("sms", "wa")
 DRY_RUN_REQUESTS = 20
+#: Rows of a DataFrame converted to records at once: large enough that pandas' per-call
+#: cost is spread thin, small enough that the records of one slice stay a few MB.
+READ_ROWS = 1000
 
 
 def _consumers(
@@ -93,7 +98,7 @@ def send_campaign(conn: Connection, data: dict[str, Any]) -> dict[str, Any]:
     }
     requests: list[dict[str, Any]] = []
     seen: set[str] = set()
-    records = chunks(data["recipients"], size)
+    records = chunks(data["recipients"], READ_ROWS)
     consumers = (c for batch in records for c in _consumers(batch, data, seen, failed))
     for number, batch in enumerate(chunks(consumers, size), start=1):
         result["batches"] = number

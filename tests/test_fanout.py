@@ -1,0 +1,196 @@
+"""Campaign fan-out at the limit: recipients streamed in slices, the account's rate limit
+kept exactly (no 429), every recipient accounted for once, against the sandbox over HTTP.
+
+Small sandbox limits keep each test to about a second; `bench/bench_fanout.py` runs the
+same path with 100,000 recipients at the default limits.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Iterator
+from types import ModuleType
+from typing import Any
+
+import httpx
+import pandas
+import pytest
+
+from lpstudio.client import ConnectionClient
+from lpstudio.registry import get_connector
+from lpstudio.sandbox import Sandbox, SandboxSettings
+from lpstudio.sdk import Connection, MemoryLedger
+
+ACCOUNT = "12345678"
+CAMPAIGN_PATH = f"/api/v2/account/{ACCOUNT}/campaign"
+PER_SECOND = 10
+PER_REQUEST = 10
+
+
+def campaign_module() -> ModuleType:
+    """The campaign module as the registry loaded it (under `lpstudio_connectors`)."""
+    get_connector("liveperson_proactive")
+    return importlib.import_module("lpstudio_connectors.liveperson_proactive.campaign")
+
+
+class WatchingLedger(MemoryLedger):
+    """Notes, at each batch's claim (right before it is sent), what `watch()` returns."""
+
+    def __init__(self, watch: Any) -> None:
+        super().__init__()
+        self.watch = watch
+        self.seen: list[Any] = []
+
+    def claim(self, key: str) -> dict[str, Any] | None:
+        self.seen.append(self.watch())
+        return super().claim(key)
+
+
+@pytest.fixture
+def sandbox() -> Iterator[Sandbox]:
+    limits = SandboxSettings(requests_per_second=PER_SECOND, recipients_per_request=PER_REQUEST)
+    with Sandbox(limits) as running:
+        yield running
+
+
+@pytest.fixture
+def control(sandbox: Sandbox) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=sandbox.url, timeout=10) as http:
+        yield http
+
+
+def connection(sandbox: Sandbox, ledger: MemoryLedger | None = None) -> Connection:
+    return Connection(
+        "lp",
+        get_connector("liveperson_proactive"),
+        {
+            "account_id": ACCOUNT,
+            "client_id": "sandbox-client",
+            "client_secret": "sandbox-secret",
+            "base_url": sandbox.url,
+            "requests_per_second": PER_SECOND,
+            "recipients_per_request": PER_REQUEST,
+        },
+        ledger=ledger or MemoryLedger(),
+    )
+
+
+def frame(count: int, start: int = 0) -> pandas.DataFrame:
+    numbers = range(start, start + count)
+    return pandas.DataFrame(
+        {"phone": [f"+1{2_000_000_000 + n}" for n in numbers], "name": [f"P{n}" for n in numbers]}
+    )
+
+
+def send(conn: Connection, recipients: Any) -> dict[str, Any]:
+    return ConnectionClient(conn).send_campaign(
+        handoff="H1000000001",
+        campaign_name="Fan-out",
+        skill="sales",
+        recipients=recipients,
+        consumer_id="phone",
+        variables={"1": "{name}"},
+    )
+
+
+def campaign_log(control: httpx.Client) -> list[dict[str, Any]]:
+    log = control.get("/_sandbox/requests").json()["requests"]
+    return [entry for entry in log if entry["path"] == CAMPAIGN_PATH]
+
+
+def received(control: httpx.Client) -> dict[str, int]:
+    rows = control.get("/_sandbox/liveperson/recipients").json()["recipients"]
+    return {row["address"]: row["count"] for row in rows}
+
+
+def test_a_dataframe_is_read_a_slice_at_a_time_while_batches_go_out(sandbox, monkeypatch):
+    monkeypatch.setattr(campaign_module(), "READ_ROWS", 50)
+    slices: list[int] = []
+    to_dict = pandas.DataFrame.to_dict
+
+    def watched(self: pandas.DataFrame, *args: Any, **kwargs: Any) -> Any:
+        slices.append(len(self))
+        return to_dict(self, *args, **kwargs)
+
+    monkeypatch.setattr(pandas.DataFrame, "to_dict", watched)
+    ledger = WatchingLedger(lambda: len(slices))
+    conn = connection(sandbox, ledger)
+
+    result = send(conn, frame(120))
+    conn.close()
+
+    assert result["accepted"] == 120 and result["batches"] == 12
+    assert slices == [50, 50, 20]  # never the whole frame at once
+    # The first batch went out when one slice had been read, the last after all three.
+    assert ledger.seen[0] == 1 and ledger.seen[-1] == 3
+
+
+def test_any_iterable_of_records_streams_too(sandbox, monkeypatch):
+    campaign = campaign_module()
+    monkeypatch.setattr(campaign, "READ_ROWS", 10)
+    pulled = [0]
+
+    def records() -> Iterator[dict[str, Any]]:
+        for record in frame(30).to_dict("records"):
+            pulled[0] += 1
+            yield record
+
+    ledger = WatchingLedger(lambda: pulled[0])
+    conn = connection(sandbox, ledger)
+    data = {
+        "handoff": "H1000000001",
+        "campaign_name": "Fan-out",
+        "skill": "sales",
+        "recipients": records(),
+        "consumer_id": "phone",
+        "variables": {"1": "{name}"},
+    }
+
+    result = campaign.send_campaign(conn, data)
+    conn.close()
+
+    assert result["accepted"] == 30
+    assert ledger.seen == [10, 20, 30]  # each batch goes out before the next slice is read
+
+
+def test_at_the_sandbox_s_own_limit_no_request_is_refused(sandbox, control):
+    """Connection and sandbox allow the same 10 requests per second: the connector keeps
+    every second of arrivals within it, so the 21 requests draw no 429."""
+    conn = connection(sandbox)
+
+    result = send(conn, frame(210))
+    conn.close()
+
+    assert result["accepted"] == 210 and result["batches"] == 21
+    log = campaign_log(control)
+    assert [entry["status"] for entry in log] == [200] * 21
+    assert received(control) == {f"+1{2_000_000_000 + n}": 1 for n in range(210)}
+
+
+def test_every_recipient_is_accounted_for_once_whatever_happens(sandbox, control):
+    """Bad numbers, duplicates and a lost answer: each recipient is accepted, failed or
+    uncertain, exactly once, and the uncertain batch is never sent again."""
+    people = frame(60)
+    people.loc[5, "phone"] = "12345"  # not E.164
+    people.loc[17, "phone"] = people.loc[16, "phone"]  # a duplicate
+    lost = [False]
+
+    def drop_third_batch() -> None:
+        if len(ledger.seen) == 2 and not lost[0]:  # the third claim
+            lost[0] = True
+            control.post(
+                "/_sandbox/faults", json={"drop_rate": 1.0, "scope": "liveperson", "count": 1}
+            ).raise_for_status()
+
+    ledger = WatchingLedger(lambda: drop_third_batch())
+    conn = connection(sandbox, ledger)
+
+    result = send(conn, people)
+    again = send(conn, people)  # a retry of the job on the same ledger
+    conn.close()
+
+    uncertain = sum(batch["recipients"] for batch in result["uncertain"])
+    assert (result["accepted"], len(result["failed"]), uncertain) == (48, 2, 10)
+    assert {f["errorMessage"] for f in result["failed"]} == {"INVALID_NUMBER", "DUPLICATE_NUMBER"}
+    assert again["accepted"] == 0 and len(campaign_log(control)) == 6
+    assert set(received(control).values()) == {1} and len(received(control)) == 58

@@ -1,0 +1,256 @@
+"""A large history stays fast: the dashboard and the jobs list never scan the jobs table.
+
+Timing belongs to `bench/bench_history.py` (a million jobs); these tests check what makes
+it fast and keeps it right: the query plans (SQLite's `EXPLAIN QUERY PLAN`), the job counts
+that triggers keep in step with every change of a job, figures equal to a plain count over
+every job, and the upgrade of an existing 0004 store.
+"""
+
+from __future__ import annotations
+
+import random
+import sqlite3
+from collections import defaultdict
+from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import pytest
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import delete, event, select, text, update
+
+import lpstudio.store
+from lpstudio.metrics import dashboard_metrics, recipes_with_jobs
+from lpstudio.models import Job
+from lpstudio.store import SCHEMA_HEAD, Store
+
+T0 = datetime(2026, 3, 1, tzinfo=UTC)
+RECIPES = ("a/one.ipynb", "a/two.ipynb", "b/three.ipynb")
+STATUSES = ("succeeded", "succeeded", "succeeded", "failed", "cancelled", "queued", "running")
+RESULTS: tuple[Any, ...] = (
+    None,
+    {"accepted": 3, "failed": [{"address": "+1"}]},
+    {"accepted": 5},
+    {"failed": [{}, {}]},
+    {"accepted": "many", "failed": 2},  # ignored: not an int, not a list
+    {"accepted": True},  # ignored: a bool is not a count
+    [1, 2],
+    "text",
+)
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Store:
+    store = Store(f"sqlite:///{tmp_path / 'lpstudio.db'}")
+    store.migrate()
+    yield store
+    store.close()
+
+
+def add_jobs(store: Store, count: int, seed: int = 7) -> None:
+    """`count` jobs over 10 days, at random times, with every kind of result."""
+    rng = random.Random(seed)
+    versions = {r: store.snapshot(r, "{}", {}, "alice") for r in RECIPES}
+    with store.write() as s:
+        for _ in range(count):
+            recipe = rng.choice(RECIPES)
+            s.add(
+                Job(
+                    recipe=recipe,
+                    version_id=versions[recipe],
+                    status=rng.choice(STATUSES),
+                    user="alice",
+                    created_at=T0 + timedelta(seconds=rng.randrange(10 * 86400)),
+                    result=rng.choice(RESULTS),
+                )
+            )
+
+
+def reference(store: Store, start: datetime, end: datetime) -> dict[str, Any]:
+    """The dashboard's figures counted in Python over every job (the rules of 0004)."""
+    with store.read() as s:
+        jobs = s.scalars(select(Job).order_by(Job.id)).all()
+    jobs = [j for j in jobs if start <= j.created_at < end]
+    per_day: dict[tuple[str, str], int] = defaultdict(int)
+    recipes: dict[str, dict[str, Any]] = {}
+    proactive: dict[str, dict[str, int]] = defaultdict(lambda: {"accepted": 0, "failed": 0})
+    for job in jobs:
+        day = job.created_at.date().isoformat()
+        per_day[(day, job.status)] += 1
+        row = recipes.setdefault(job.recipe, {"succeeded": 0, "failed": 0, "latest": None})
+        row["succeeded"] += job.status == "succeeded"
+        row["failed"] += job.status == "failed"
+        if row["latest"] is None or (job.created_at, job.id) > row["latest"][:2]:
+            row["latest"] = (job.created_at, job.id, job.status)
+        result = job.result
+        if job.status in ("succeeded", "failed") and isinstance(result, dict):
+            accepted, failed = result.get("accepted"), result.get("failed")
+            ok_accepted = isinstance(accepted, int) and not isinstance(accepted, bool)
+            if ok_accepted or isinstance(failed, list):
+                proactive[day]["accepted"] += accepted if ok_accepted else 0
+                proactive[day]["failed"] += len(failed) if isinstance(failed, list) else 0
+    return {
+        "jobs_per_day": [
+            {"day": d, "status": st, "count": n} for (d, st), n in sorted(per_day.items())
+        ],
+        "recipes": [
+            {
+                "recipe": name,
+                "succeeded": row["succeeded"],
+                "failed": row["failed"],
+                "latest_job": {
+                    "id": row["latest"][1],
+                    "status": row["latest"][2],
+                    "created_at": row["latest"][0].isoformat(),
+                },
+            }
+            for name, row in sorted(recipes.items())
+        ],
+        "proactive": [{"day": d, **proactive[d]} for d in sorted(proactive)],
+    }
+
+
+def figures(store: Store, start: datetime, end: datetime) -> dict[str, Any]:
+    found = dashboard_metrics(store, start, end)
+    return {k: found[k] for k in ("jobs_per_day", "recipes", "proactive")}
+
+
+RANGES = [
+    (T0, T0 + timedelta(days=10)),  # whole days only
+    (T0 + timedelta(hours=5), T0 + timedelta(days=3, hours=7)),  # whole hours around days
+    (T0 + timedelta(hours=5, minutes=17), T0 + timedelta(days=8, hours=2, seconds=3)),
+    (T0 + timedelta(days=2, minutes=1), T0 + timedelta(days=2, minutes=59)),  # within an hour
+    (T0 + timedelta(hours=23, minutes=30), T0 + timedelta(days=1, minutes=30)),  # over midnight
+    (T0 - timedelta(days=1), T0 + timedelta(days=20)),  # beyond the history
+    (T0 + timedelta(days=3), T0 + timedelta(days=3)),  # empty
+]
+
+
+def test_figures_equal_a_count_over_every_job_for_any_range(store: Store) -> None:
+    add_jobs(store, 600)
+    for start, end in RANGES:
+        assert figures(store, start, end) == reference(store, start, end), (start, end)
+    # A range given in another time zone: its UTC days and hours are what count.
+    paris = timezone(timedelta(hours=2))
+    start, end = datetime(2026, 3, 3, 1, 30, tzinfo=paris), datetime(2026, 3, 6, tzinfo=paris)
+    assert figures(store, start, end) == reference(store, start, end)
+
+
+def test_counts_follow_every_change_of_a_job(store: Store) -> None:
+    add_jobs(store, 300)
+    with store.write() as s:
+        ids = s.scalars(select(Job.id).order_by(Job.id)).all()
+        s.execute(update(Job).where(Job.id.in_(ids[:40])).values(status="running"))
+        s.execute(
+            update(Job)
+            .where(Job.id.in_(ids[40:80]))
+            .values(status="succeeded", result={"accepted": 9, "failed": [{}]})
+        )
+        s.execute(update(Job).where(Job.id.in_(ids[80:100])).values(result=None, purged=True))
+        s.execute(
+            update(Job).where(Job.id.in_(ids[100:110])).values(created_at=T0 + timedelta(days=9))
+        )
+        s.execute(update(Job).where(Job.id.in_(ids[110:115])).values(recipe="c/renamed.ipynb"))
+        s.execute(delete(Job).where(Job.id.in_(ids[115:130])))
+    store.finish_job(ids[0], "failed", result={"accepted": 1})
+    store.requeue(ids[1])
+    for start, end in RANGES:
+        assert figures(store, start, end) == reference(store, start, end), (start, end)
+    for table, period in (("job_counts_hourly", 13), ("job_counts_daily", 10)):
+        with store.read() as s:
+            kept = s.execute(
+                text(f"SELECT period, recipe, status, jobs FROM {table} WHERE jobs > 0")
+            ).all()
+            counted = s.execute(
+                text(
+                    f"SELECT substr(strftime('%Y-%m-%d %H', created_at), 1, {period}), recipe, "
+                    "status, count(*) FROM jobs GROUP BY 1, 2, 3"
+                )
+            ).all()
+        assert sorted(kept) == sorted(counted)
+
+
+def plans_of(store: Store, run: Any) -> list[tuple[str, list[str]]]:
+    statements: list[tuple[str, Any]] = []
+
+    def record(_conn, _cursor, statement, parameters, _context, _many) -> None:  # type: ignore[no-untyped-def]
+        if statement.lstrip().upper().startswith("SELECT") and "jobs" in statement:
+            statements.append((statement, parameters))
+
+    event.listen(store.engine, "before_cursor_execute", record)
+    try:
+        run()
+    finally:
+        event.remove(store.engine, "before_cursor_execute", record)
+    found = []
+    with store.engine.connect() as conn:
+        for statement, parameters in statements:
+            plan = conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {statement}", parameters).all()
+            found.append((statement, [row[-1] for row in plan]))
+    return found
+
+
+def test_the_dashboard_never_scans_the_jobs_table_or_an_index_of_it(store: Store) -> None:
+    add_jobs(store, 200)
+    for start, end in RANGES[:5]:
+        found = plans_of(
+            store, lambda s=start, e=end: (dashboard_metrics(store, s, e), recipes_with_jobs(store))
+        )
+        assert len(found) == 5
+        for statement, details in found:
+            # "SCAN jobs" reads the table, "SCAN jobs USING ... INDEX" a whole index: both
+            # grow with the history. Every read of jobs must be a SEARCH.
+            assert not [d for d in details if d.startswith("SCAN jobs")], (statement, details)
+            assert any(d.startswith("SEARCH jobs") for d in details), (statement, details)
+
+
+@pytest.mark.parametrize(
+    "filters",
+    [
+        {},
+        {"recipe": "a/one.ipynb"},
+        {"status": "failed"},
+        {"recipe": "a/one.ipynb", "status": "running"},
+        {"recipe": "a/one.ipynb", "since": T0 + timedelta(days=5)},
+        {"status": "failed", "since": T0 + timedelta(days=5)},
+        {"recipe": "a/one.ipynb", "status": "failed", "since": T0 + timedelta(days=5)},
+    ],
+)
+def test_a_jobs_page_reads_an_index_in_order_without_sorting(
+    store: Store, filters: dict[str, Any]
+) -> None:
+    add_jobs(store, 200)
+    [(statement, details)] = plans_of(store, lambda: store.list_jobs(limit=50, **filters))
+    assert not [d for d in details if d == "SCAN jobs"], (statement, details)
+    # Rows come in the page's order from the index: no sort of every matching job (a
+    # "RIGHT PART OF ORDER BY" sort only orders jobs created in the same microsecond).
+    assert "USE TEMP B-TREE FOR ORDER BY" not in details, (statement, details)
+
+
+def test_a_0004_store_is_upgraded_with_its_jobs_counted(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    store = Store(f"sqlite:///{path}")
+    config = Config()
+    config.set_main_option(
+        "script_location", str(Path(lpstudio.store.__file__).parent / "migrations")
+    )
+    with store.engine.execution_options(lpstudio_write=True).begin() as conn:
+        config.attributes["connection"] = conn
+        command.upgrade(config, "0004")
+    assert store.schema_revision() == "0004"
+    add_jobs(store, 150)  # no triggers yet: the upgrade must count these
+    with sqlite3.connect(path) as db:
+        db.execute("ANALYZE")  # statistics of the old indexes only
+
+    store.migrate()
+
+    assert store.schema_revision() == SCHEMA_HEAD == "0005"
+    for start, end in RANGES:
+        assert figures(store, start, end) == reference(store, start, end), (start, end)
+    add_jobs(store, 50, seed=8)  # and the triggers count new jobs from now on
+    for start, end in RANGES:
+        assert figures(store, start, end) == reference(store, start, end), (start, end)
+    [(_, details)] = plans_of(store, lambda: store.list_jobs(recipe="a/one.ipynb", limit=50))
+    assert "USE TEMP B-TREE FOR ORDER BY" not in details, details
+    store.close()
