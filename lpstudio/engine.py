@@ -8,25 +8,33 @@ It is registered on papermill's `papermill.engine` entry point as `lpstudio`, so
 - reports progress after every cell (`on_cell`);
 - hands the kernel manager to its caller (`on_kernel`), who owns the kernel: it may kill it
   on a timeout or a cancel, and shuts it down after the job;
-- writes the output notebook through its caller (`writer`), who scrubs secrets from it, at
-  every point papermill would save it.
+- writes the output notebook through its caller (`writer`), who scrubs secrets from it,
+  when papermill would save it (at most once a second; the caller writes the last one).
 
-The pooled engine of the speed work plugs in at `_kernel_manager`.
+Kernels come from the process's kernel pool (`lpstudio.pool`) when there is one: a kernel
+that is already started and connected, used by this one notebook and then shut down. The
+kernel then runs in the pool's folder, so the bootstrap first moves it to the folder
+papermill would have started it in. An empty pool, or none (`papermill --engine lpstudio`
+in a process without a `Studio`), falls back to a normal start.
 """
 
 from __future__ import annotations
 
-import uuid
+import json
+import os
+import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 from jupyter_client.manager import AsyncKernelManager
-from jupyter_core.paths import jupyter_runtime_dir
 from papermill.clientwrap import PapermillNotebookClient
 from papermill.engines import NBClientEngine
 from papermill.log import logger
 from papermill.utils import merge_kwargs, remove_args
+
+from . import pool as kernel_pool
+
+SAVE_EVERY = 1.0  # seconds between two writes of a running job's output notebook
 
 
 class StudioNotebookClient(PapermillNotebookClient):
@@ -76,13 +84,21 @@ class StudioEngine(NBClientEngine):
     """The engine every lpstudio job runs through (and `papermill --engine lpstudio`)."""
 
     @classmethod
-    def _kernel_manager(cls, kernel_name: str) -> AsyncKernelManager:
-        # nbclient needs an async manager: a blocking one stalls its event loop and hides a
-        # dead kernel. IPC sockets in the private runtime folder: no TCP port is opened.
-        runtime = Path(jupyter_runtime_dir())
-        runtime.mkdir(parents=True, exist_ok=True)
-        ip = str(runtime / f"lpstudio-{uuid.uuid4().hex[:12]}")
-        return AsyncKernelManager(kernel_name=kernel_name, transport="ipc", ip=ip)
+    def _kernel_manager(
+        cls, kernel_name: str, pool: kernel_pool.KernelPool | None = None
+    ) -> tuple[AsyncKernelManager, Any]:
+        """A ready kernel and its connected client from the pool, else an unstarted
+        manager (and no client) for nbclient to start.
+
+        nbclient needs an async manager: a blocking one stalls its event loop and hides a
+        dead kernel. IPC sockets in the private runtime folder: no TCP port is opened.
+        """
+        if pool is not None:
+            ready = pool.take(kernel_name)
+            if ready is not None:
+                return ready.km, ready.kc
+            return pool.manager(kernel_name), None
+        return kernel_pool.new_kernel_manager(kernel_name), None
 
     @classmethod
     def execute_managed_notebook(
@@ -98,6 +114,7 @@ class StudioEngine(NBClientEngine):
         on_cell: Callable[[int, int], None] | None = None,
         on_kernel: Callable[[AsyncKernelManager], None] | None = None,
         writer: Callable[[Any], None] | None = None,
+        pool: kernel_pool.KernelPool | bool | None = None,
         **kwargs: Any,
     ) -> Any:
         kwargs = remove_args(["input_path"], **kwargs)
@@ -113,23 +130,47 @@ class StudioEngine(NBClientEngine):
             stderr_file=stderr_file,
         )
         if writer is not None:
+            # The first save at once (the job's output exists while it runs), then at most
+            # one a second: writing and scrubbing costs more than a short cell. The
+            # caller writes the final notebook.
+            last = [-SAVE_EVERY]
 
             def save(**_: Any) -> None:
-                writer(nb_man.nb)
+                now = time.monotonic()
+                if now - last[0] >= SAVE_EVERY:
+                    last[0] = now
+                    writer(nb_man.nb)
                 nb_man.last_save_time = nb_man.now()
 
             nb_man.save = save
             save()
-        km = None
+        # None: this process's pool, if any (`papermill --engine lpstudio` in a Studio's
+        # process); False: no pool.
+        if pool is None:
+            pool = kernel_pool.active()
+        km, kc = cls._kernel_manager(kernel_name, pool or None)
+        if kc is not None:
+            # papermill starts a kernel in the resources' path, else in this process's folder.
+            resources = final_kwargs.get("resources") or {}
+            cwd = resources.get("metadata", {}).get("path") or os.getcwd()
+            bootstrap = chdir_code(str(cwd)) + (f"\n{bootstrap}" if bootstrap else "")
         if on_kernel is not None:
-            # The caller owns this kernel: it can stop it, and must shut it down.
-            km = cls._kernel_manager(kernel_name)
-            on_kernel(km)
+            on_kernel(km)  # the caller owns this kernel: it can stop it, and shuts it down
         client = StudioNotebookClient(
             nb_man, km=km, bootstrap=bootstrap, on_cell=on_cell, **final_kwargs
         )
+        client.kc = kc
         try:
             return client.execute()
         finally:
-            if km is not None and client.kc is not None:
+            if client.kc is not None:
                 client.kc.stop_channels()
+            if on_kernel is None:  # nobody else will: each kernel serves one notebook
+                kernel_pool.discard(km)
+            if pool:
+                pool.replenish(kernel_name)
+
+
+def chdir_code(path: str) -> str:
+    """Moves a pooled kernel to the notebook's folder, leaving no name behind."""
+    return f"import os as _o; _o.chdir({json.dumps(path)}); del _o"

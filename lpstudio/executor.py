@@ -1,6 +1,10 @@
 """Executors: how queued jobs get run. Callers only create jobs and hand over their ids.
 
-`LocalExecutor` runs jobs in this process (blocking `run`, or a thread pool for `submit`).
+`LocalExecutor` runs jobs in this process (blocking `run`, or a thread pool for `submit`),
+on kernels from the process's kernel pool (`lpstudio.pool`, set by `[kernels]` in
+lpstudio.toml). The pool starts filling when the first job ends, or at `warm()`: a
+process that lives long (the scheduler, the server, a notebook) keeps it warm, while a
+one-shot `lpstudio run` pays a normal kernel start and nothing for the pool.
 The worker-pool executor of the scheduler and the Dask executor plug in behind the same
 two methods without touching any caller.
 """
@@ -10,6 +14,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from concurrent.futures import Future, ThreadPoolExecutor
 
+from . import pool as kernel_pool
 from .models import Job
 from .runner import execute_job
 from .store import Store
@@ -40,16 +45,29 @@ class LocalExecutor(Executor):
         self.store = store
         self.workers = workers
         self._pool: ThreadPoolExecutor | None = None
+        # Shared with every executor of this process that has the same settings; nothing
+        # starts until the first job ends or `warm()`.
+        self.kernels = kernel_pool.acquire(workspace.pool_settings())
+
+    def warm(self) -> None:
+        """Starts filling the kernel pool now rather than at the first job."""
+        if self.kernels is not None:
+            self.kernels.warm()
 
     def run(self, job_id: int, progress_bar: bool = False) -> Job:
-        return execute_job(self.workspace, self.store, job_id, progress_bar=progress_bar)
+        return execute_job(
+            self.workspace, self.store, job_id, progress_bar=progress_bar, pool=self.kernels
+        )
 
     def submit(self, job_id: int) -> Future[Job]:
         if self._pool is None:
             self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="lpstudio-job")
-        return self._pool.submit(execute_job, self.workspace, self.store, job_id)
+        return self._pool.submit(execute_job, self.workspace, self.store, job_id, pool=self.kernels)
 
     def close(self) -> None:
         if self._pool is not None:
             self._pool.shutdown(wait=True)
             self._pool = None
+        kernels, self.kernels = self.kernels, None
+        if kernels is not None:
+            kernel_pool.release(kernels)

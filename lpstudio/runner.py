@@ -16,16 +16,19 @@ import os
 import signal
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import nbformat
 from jupyter_core.utils import run_sync
+from nbformat.v4.rwbase import split_lines, strip_transient
 
 from .connections import Connections, scrub
 from .kernel import RESPONSE_MIME, RESULT_MIME
 from .models import Job
+from .pool import KernelPool, active
 from .recipe import Recipe
 from .store import CANCELLED, FAILED, SUCCEEDED, Store
 from .workspace import Workspace
@@ -33,6 +36,7 @@ from .workspace import Workspace
 log = logging.getLogger("lpstudio.runner")
 
 ENGINE_NAME = "lpstudio"
+PROGRESS_EVERY = 1.0  # seconds between two progress writes of a running job
 
 
 @dataclass
@@ -110,6 +114,11 @@ def kill_kernel(km: Any) -> None:
         os.killpg(process.pid, signal.SIGKILL)
 
 
+# Finishes the shutdown of killed kernels off the job's critical path; its thread is joined
+# at interpreter exit, so no connection file is left behind.
+_reaper = ThreadPoolExecutor(1, thread_name_prefix="lpstudio-reaper")
+
+
 def shutdown_kernel(km: Any) -> None:
     """Ends a job's kernel: each kernel serves one job and is then discarded."""
     kill_kernel(km)
@@ -117,6 +126,13 @@ def shutdown_kernel(km: Any) -> None:
     if process is not None:
         process.wait(timeout=10)
     run_sync(km.cleanup_resources)()
+
+
+def reap_kernel(km: Any) -> None:
+    try:
+        shutdown_kernel(km)
+    except Exception:
+        log.exception("could not clean up kernel %s", getattr(km, "kernel_id", "?"))
 
 
 class NotebookWriter:
@@ -131,8 +147,18 @@ class NotebookWriter:
     def __call__(self, nb: Any) -> None:
         self.nb = nb
         nb.metadata.setdefault("papermill", {})["output_path"] = str(self.path)
+        # The scrubbed copy is ours: nbformat's JSON layout is applied to it in place,
+        # without the deep copy and schema validation of `nbformat.write` (papermill's
+        # notebook is valid by construction), which cost more than a short job's cells.
         clean = nbformat.from_dict(scrub(json.loads(json.dumps(nb)), self.secrets))
-        write_notebook(clean, self.path)
+        text = json.dumps(
+            strip_transient(split_lines(clean)),
+            indent=1,
+            sort_keys=True,
+            separators=(",", ": "),
+            ensure_ascii=False,
+        )
+        replace_file(self.path, text + "\n")
 
     def add_banner(self, error: dict[str, Any]) -> None:
         """Puts the reason a job stopped at the top of its partial output notebook."""
@@ -168,8 +194,13 @@ class NotebookWriter:
 
 def write_notebook(nb: Any, path: Path) -> None:
     """Writes a notebook atomically: readers see the old file or the new, never half."""
+    replace_file(path, nbformat.writes(nb) + "\n")
+
+
+def replace_file(path: Path, text: str) -> None:
+    """Writes a file atomically, through a temporary file beside it."""
     tmp = path.with_name(f".{path.name}.tmp")
-    nbformat.write(nb, tmp)
+    tmp.write_text(text, encoding="utf8")
     os.replace(tmp, path)
 
 
@@ -179,8 +210,18 @@ def output_path_for(workspace: Workspace, job: Job) -> Path:
     return workspace.history / job.created_at.strftime("%Y-%m-%d") / f"{job.id}-{stem}.ipynb"
 
 
-def execute_job(workspace: Workspace, store: Store, job_id: int, progress_bar: bool = False) -> Job:
-    """Runs a queued job to a final state and returns its final row."""
+def execute_job(
+    workspace: Workspace,
+    store: Store,
+    job_id: int,
+    progress_bar: bool = False,
+    pool: KernelPool | None = None,
+) -> Job:
+    """Runs a queued job to a final state and returns its final row.
+
+    Its kernel comes from `pool`, else from the pool an executor of this process holds
+    for the workspace's settings, else it is started for the job.
+    """
     import papermill
     from nbclient.exceptions import DeadKernelError
     from papermill.exceptions import PapermillExecutionError
@@ -205,10 +246,16 @@ def execute_job(workspace: Workspace, store: Store, job_id: int, progress_bar: b
         watchdog.attach(km)
 
     cells_done = [0]
+    reported = [0.0]
 
     def on_cell(done: int, cells: int) -> None:
+        # The first cell at once (a lost job that ran a cell is never run again), then
+        # at most one write a second; finish_job writes the final count.
         cells_done[0] = done
-        store.update_job(job_id, cells_done=done, cells_total=cells)
+        now = time.monotonic()
+        if done == 1 or now - reported[0] >= PROGRESS_EVERY:
+            reported[0] = now
+            store.update_job(job_id, cells_done=done, cells_total=cells)
 
     connections = Connections(store, workspace.key_path, workspace.root)
     secrets = connections.secret_values()
@@ -250,6 +297,7 @@ def execute_job(workspace: Workspace, store: Store, job_id: int, progress_bar: b
             on_cell=on_cell,
             on_kernel=on_kernel,
             writer=writer,
+            pool=pool or active(workspace.pool_settings()) or False,
         )
     except PapermillExecutionError as exc:
         status = FAILED
@@ -272,7 +320,8 @@ def execute_job(workspace: Workspace, store: Store, job_id: int, progress_bar: b
     finally:
         watchdog.finish()
         for km in kernel_managers:
-            shutdown_kernel(km)
+            kill_kernel(km)  # at once: nothing of the job runs once its final state is set
+            _reaper.submit(reap_kernel, km)  # the rest is off the job's critical path
         stop = watchdog.stop
         if stop is not None and stop.reason == "requeue":
             store.requeue(job_id)
@@ -288,5 +337,11 @@ def execute_job(workspace: Workspace, store: Store, job_id: int, progress_bar: b
                 writer.add_banner(error)
             elif writer.nb is not None:
                 writer(writer.nb)  # the final state, with papermill's error banner if any
-            store.finish_job(job_id, status, error=scrub(error, secrets), result=writer.outputs())
+            store.finish_job(
+                job_id,
+                status,
+                error=scrub(error, secrets),
+                result=writer.outputs(),
+                cells_done=cells_done[0],
+            )
     return store.job(job_id)

@@ -15,9 +15,12 @@ import tomllib
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .errors import WorkspaceError
+
+if TYPE_CHECKING:
+    from .pool import PoolSettings
 
 CONFIG_NAME = "lpstudio.toml"
 ENV_VAR = "LPSTUDIO_WORKSPACE"
@@ -46,7 +49,23 @@ default_role = "analyst"
 # A running job whose worker has not been heard from for this long is failed as lost.
 stale_after_seconds = 60
 heartbeat_seconds = 2
+
+[kernels]
+# Kernels started and connected ahead of jobs, per kernel spec; each serves one job and
+# is then shut down. 0 turns the pool off (every job starts its own kernel).
+pool_size = 2
+# Modules the kernels' fork server imports once, so that each new kernel has them already.
+preimport = ["pandas", "httpx"]
+# Kernel specs kept warm from the first job on (others are pooled after their first job).
+warm = ["python3"]
+# Fork new kernels from a process that has imported ipykernel and `preimport` (false:
+# start each pooled kernel as a new Python process).
+fork = true
 """
+
+
+def _names(value: Any) -> bool:
+    return isinstance(value, list) and all(isinstance(v, str) and v for v in value)
 
 
 def current_user() -> str:
@@ -121,6 +140,37 @@ class Workspace:
 
     def setting(self, section: str, key: str, default: Any) -> Any:
         return self.config.get(section, {}).get(key, default)
+
+    def pool_settings(self) -> PoolSettings:
+        """The `[kernels]` section, checked: how many ready kernels, what they pre-import."""
+        from .pool import PoolSettings
+
+        default = PoolSettings()
+        section = self.config.get("kernels", {})
+        where = f"{self.root / CONFIG_NAME} [kernels]"
+
+        def bad(key: str, what: str, example: str) -> WorkspaceError:
+            return WorkspaceError(
+                f"{where} {key} must be {what}, not {section[key]!r}",
+                field=f"kernels.{key}",
+                fix=f"set it to {example} in {self.root / CONFIG_NAME}",
+            )
+
+        size = section.get("pool_size", default.size)
+        if isinstance(size, bool) or not isinstance(size, int) or not 0 <= size <= 64:
+            raise bad("pool_size", "a whole number from 0 to 64", "pool_size = 2")
+        preimport = section.get("preimport", list(default.preimport))
+        if not _names(preimport) or not all(
+            part.isidentifier() for name in preimport for part in name.split(".")
+        ):
+            raise bad("preimport", "a list of module names", 'preimport = ["pandas", "httpx"]')
+        warm = section.get("warm", list(default.warm))
+        if not _names(warm):
+            raise bad("warm", "a list of kernel spec names", 'warm = ["python3"]')
+        fork = section.get("fork", default.fork)
+        if not isinstance(fork, bool):
+            raise bad("fork", "true or false", "fork = true")
+        return PoolSettings(size=size, preimport=tuple(preimport), warm=tuple(warm), fork=fork)
 
     @property
     def projects(self) -> Path:

@@ -1,0 +1,342 @@
+"""Fresh IPython kernels at the cost of a fork, instead of a Python start-up and imports.
+
+A cold kernel starts a Python interpreter and imports IPython, ipykernel, zmq and whatever
+the recipes need (pandas, httpx, lpstudio.kernel): about 0.5 CPU-seconds each. The fork
+server is one helper process that pays those imports once, before it creates any zmq
+context or thread, and then forks one child per kernel; the child only builds its
+`IPKernelApp` on the connection file it is given. Each kernel is still a new process that
+serves one job: nothing passes from one kernel to the next, since every child forks from
+the same pristine server, never from a kernel.
+
+Protocol: one JSON line per request on the server's stdin (`{"connection_file", "cwd",
+"env"}`), one JSON line per answer on its stdout (`{"pid"}` or `{"error"}`).
+
+Lifetimes, so that nothing is left behind:
+
+- the server runs in its own session (a terminal's Ctrl-C reaches the studio, which stops
+  its jobs, not the server) and exits when its stdin closes, that is when the studio closes
+  it or dies;
+- each kernel leads its own process group (the runner kills the group on a timeout or a
+  cancel), asks the kernel to SIGKILL it when the server dies (`PR_SET_PDEATHSIG`), and
+  watches the server with ipykernel's parent poller as a second guard;
+- the server ignores SIGCHLD, so the kernel reaps its dead children at once; the studio
+  follows each kernel through a pidfd, which also makes signals safe from pid reuse.
+
+`ForkProvisioner` is the jupyter_client side: a `LocalProvisioner` whose launch asks the
+server for a child instead of `Popen`, so ports, connection files, interrupt, kill and
+poll keep jupyter_client's semantics.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import gc
+import importlib
+import json
+import os
+import select
+import signal
+import subprocess
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+from jupyter_client.connect import KernelConnectionInfo
+from jupyter_client.provisioning import LocalProvisioner
+
+PR_SET_PDEATHSIG = 1
+
+# What every kernel imports anyway: paid once in the server.
+KERNEL_IMPORTS = (
+    "ipykernel.kernelapp",
+    "ipykernel.ipkernel",
+    "ipykernel.debugger",  # imported by every IPythonKernel, with debugpy: about 0.13 s
+    "lpstudio.kernel",
+    "lpstudio.kernel.runtime",  # the job bootstrap
+    "lpstudio.client",  # lpstudio.kernel.connection()
+)
+
+
+class ForkServerError(RuntimeError):
+    """The fork server could not start a kernel (it died, or refused the request)."""
+
+
+def forkable(argv: list[str]) -> bool:
+    """True for a kernel spec that runs ipykernel on this very interpreter: the only kind a
+    fork of this server can stand in for."""
+    if len(argv) < 3 or argv[1:3] not in (["-m", "ipykernel_launcher"], ["-m", "ipykernel"]):
+        return False
+    exe = argv[0]
+    if exe in ("python", "python3", "{python}"):
+        return True
+    with contextlib.suppress(OSError):
+        return Path(exe).resolve() == Path(sys.executable).resolve()
+    return False
+
+
+class ForkServer:
+    """The studio's handle on one fork server process. Thread-safe; `close()` ends it."""
+
+    def __init__(
+        self, preimports: list[str] | tuple[str, ...] = (), cwd: str | None = None
+    ) -> None:
+        self.preimports = list(preimports)
+        self.cwd = cwd
+        self._lock = threading.Lock()
+        self._proc: subprocess.Popen[str] | None = None
+        self._booting: subprocess.Popen[str] | None = None  # importing, not yet ready
+        self._closed = False
+
+    def _start(self) -> subprocess.Popen[str]:
+        if self._closed:
+            raise ForkServerError("the fork server was closed")
+        self._booting = proc = subprocess.Popen(
+            [sys.executable, "-m", "lpstudio.forkserver", *self.preimports],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            bufsize=1,
+            start_new_session=True,
+            cwd=self.cwd,
+        )
+        assert proc.stdout is not None
+        try:
+            hello = json.loads(proc.stdout.readline() or "{}")
+        finally:
+            self._booting = None
+        if "ready" not in hello:
+            proc.kill()
+            proc.wait()
+            raise ForkServerError(f"the fork server did not start: {hello.get('error', 'EOF')}")
+        return proc
+
+    @property
+    def pid(self) -> int | None:
+        return self._proc.pid if self._proc is not None else None
+
+    def start(self) -> None:
+        """Starts the server now (it is otherwise started on the first `spawn`)."""
+        with self._lock:
+            if self._proc is None or self._proc.poll() is not None:
+                self._proc = self._start()
+
+    def spawn(self, connection_file: str, cwd: str, env: dict[str, str]) -> int:
+        """Forks a kernel on `connection_file`; returns its pid."""
+        request = json.dumps({"connection_file": connection_file, "cwd": cwd, "env": env})
+        with self._lock:
+            if self._proc is None or self._proc.poll() is not None:
+                self._proc = self._start()
+            proc = self._proc
+            assert proc.stdin is not None and proc.stdout is not None
+            try:
+                proc.stdin.write(request + "\n")
+                proc.stdin.flush()
+                answer = json.loads(proc.stdout.readline() or "{}")
+            except (OSError, ValueError) as exc:
+                raise ForkServerError(f"the fork server failed: {exc}") from exc
+        if "pid" not in answer:
+            raise ForkServerError(f"the fork server refused: {answer.get('error', 'EOF')}")
+        return int(answer["pid"])
+
+    def close(self) -> None:
+        """Ends the server; its kernels die with it (PR_SET_PDEATHSIG)."""
+        self._closed = True
+        booting = self._booting
+        if booting is not None:  # do not wait for its imports: `spawn` then fails at once
+            with contextlib.suppress(OSError):
+                booting.kill()
+        with self._lock:
+            proc, self._proc = self._proc, None
+        if proc is None:
+            return
+        with contextlib.suppress(OSError):
+            assert proc.stdin is not None
+            proc.stdin.close()
+        try:
+            proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        if proc.stdout is not None:
+            proc.stdout.close()
+
+
+def readable(fd: int, timeout: float) -> bool:
+    """Whether `fd` (a pidfd: the process ended) is readable within `timeout` seconds.
+    poll, not select: a long-lived server's descriptors can pass select's 1024 limit."""
+    poller = select.poll()
+    poller.register(fd, select.POLLIN)
+    return bool(poller.poll(max(0, int(timeout * 1000))))
+
+
+class ForkedProcess:
+    """A kernel forked by the server, with the part of `Popen`'s API jupyter_client and
+    the runner use. It is not our child: it is followed through a pidfd."""
+
+    stdin = stdout = stderr = None
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self.returncode: int | None = None
+        try:
+            self._fd: int | None = os.pidfd_open(pid)
+        except ProcessLookupError:  # already gone
+            self._fd = None
+            self.returncode = -signal.SIGKILL
+
+    def _exited(self, timeout: float) -> bool:
+        if self.returncode is not None:
+            return True
+        assert self._fd is not None
+        if readable(self._fd, timeout):
+            # Not our child: the exit status belongs to the fork server, which reaps it.
+            self.returncode = -signal.SIGKILL
+            self.close()
+        return self.returncode is not None
+
+    def poll(self) -> int | None:
+        self._exited(0)
+        return self.returncode
+
+    def wait(self, timeout: float | None = None) -> int:
+        if not self._exited(timeout if timeout is not None else 1e9):
+            raise subprocess.TimeoutExpired(f"kernel {self.pid}", timeout or 0)
+        assert self.returncode is not None
+        return self.returncode
+
+    def send_signal(self, signum: int) -> None:
+        if self.returncode is not None or self._fd is None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            signal.pidfd_send_signal(self._fd, signum)
+
+    def kill(self) -> None:
+        self.send_signal(signal.SIGKILL)
+
+    def terminate(self) -> None:
+        self.send_signal(signal.SIGTERM)
+
+    def close(self) -> None:
+        fd, self._fd = self._fd, None
+        if fd is not None:
+            os.close(fd)
+
+    def __del__(self) -> None:
+        self.close()
+
+
+class ForkProvisioner(LocalProvisioner):
+    """jupyter_client's local provisioner, launching through a fork server."""
+
+    server: ForkServer | None = None  # set by whoever creates it (the kernel pool)
+
+    async def launch_kernel(self, cmd: list[str], **kwargs: Any) -> KernelConnectionInfo:
+        assert self.server is not None
+        connection_file = self.parent.connection_file  # written by pre_launch
+        env = dict(kwargs.get("env") or os.environ)
+        cwd = str(kwargs.get("cwd") or os.getcwd())
+        pid = self.server.spawn(connection_file, cwd, env)
+        self.process = ForkedProcess(pid)  # type: ignore[assignment]
+        self.pid = self.pgid = pid  # each kernel leads its own process group
+        self.cwd = cwd
+        return self.connection_info
+
+    async def cleanup(self, restart: bool = False) -> None:
+        process = self.process
+        if isinstance(process, ForkedProcess):
+            process.close()
+        await super().cleanup(restart)
+
+
+# -- the server process ------------------------------------------------------------------
+
+
+def _child(request: dict[str, Any], server_pid: int) -> None:
+    """In the forked child: become a kernel on the requested connection file. Never returns."""
+    code = 1
+    try:
+        os.setsid()
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+        if os.getppid() != server_pid:  # the server died between fork and prctl
+            os._exit(1)
+        for signum in (signal.SIGCHLD, signal.SIGINT, signal.SIGTERM, signal.SIGPIPE):
+            signal.signal(signum, signal.SIG_DFL)
+        devnull = os.open(os.devnull, os.O_RDWR)
+        os.dup2(devnull, 0)
+        os.dup2(2, 1)  # stdout was the answer pipe: kernels print where the studio does
+        os.close(devnull)
+        os.environ.clear()
+        os.environ.update(request["env"])
+        os.chdir(request["cwd"])
+        sys.argv = [sys.executable, "-m", "ipykernel_launcher", "-f", request["connection_file"]]
+        from ipykernel.kernelapp import IPKernelApp
+
+        app = IPKernelApp.instance()
+        app.initialize(
+            [
+                "-f",
+                request["connection_file"],
+                f"--IPKernelApp.parent_handle={server_pid}",
+                # History in memory: many short-lived kernels would otherwise contend for
+                # one SQLite file in the profile folder.
+                "--HistoryManager.hist_file=:memory:",
+            ]
+        )
+        app.start()
+        code = 0
+    except BaseException:
+        import traceback
+
+        traceback.print_exc()
+    finally:
+        with contextlib.suppress(BaseException):
+            sys.stdout.flush()
+            sys.stderr.flush()
+        os._exit(code)
+
+
+def serve(preimports: list[str]) -> None:
+    """The server's main loop: imports, says ready, then forks a kernel per request."""
+    signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # children are reaped by the kernel
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # debugpy warns at import about frozen modules, as it does in any kernel; once is plenty.
+    os.environ.setdefault("PYDEVD_DISABLE_FILE_VALIDATION", "1")
+    out = sys.stdout
+    try:
+        for name in (*KERNEL_IMPORTS, *preimports):
+            importlib.import_module(name)
+    except Exception as exc:
+        out.write(json.dumps({"error": f"cannot import {exc}"}) + "\n")
+        out.flush()
+        return
+    # Kernels never collect the server's objects: no copy-on-write of their pages.
+    gc.freeze()
+    # `-m` put the server's folder first on sys.path: a kernel has its own folder ('').
+    if sys.path and sys.path[0] == os.getcwd():
+        del sys.path[0]
+    out.write(json.dumps({"ready": os.getpid()}) + "\n")
+    out.flush()
+    server_pid = os.getpid()
+    for line in sys.stdin:
+        try:
+            request = json.loads(line)
+            for key in ("connection_file", "cwd", "env"):
+                if key not in request:
+                    raise ValueError(f"missing {key}")
+        except ValueError as exc:
+            out.write(json.dumps({"error": str(exc)}) + "\n")
+            out.flush()
+            continue
+        out.flush()
+        sys.stderr.flush()
+        pid = os.fork()
+        if pid == 0:
+            _child(request, server_pid)
+        out.write(json.dumps({"pid": pid}) + "\n")
+        out.flush()
+
+
+if __name__ == "__main__":
+    serve(sys.argv[1:])

@@ -1,0 +1,423 @@
+"""Kernels started and connected ahead of jobs, each handed to exactly one job.
+
+Starting a kernel (about 0.6 s) is almost all of a short recipe run; running its cells on
+a kernel that is already started and connected takes milliseconds. A `KernelPool` keeps,
+per kernel spec, `size` kernels that are started, connected (an `AsyncKernelClient` whose
+IOPub subscription is known to be live) and idle. `take()` hands one to one job and
+refills in the background; the job's runner shuts it down afterwards. A kernel is never
+given back, so nothing a recipe does (variables, imports, monkey-patches, environment,
+working directory) can reach another job. An empty pool answers None and the engine starts
+a kernel the normal way.
+
+Kernels are forked from a `ForkServer` when their spec runs ipykernel on this interpreter
+(the common case), which costs a fraction of a cold start; other specs are pre-started the
+normal way, which still takes the start off the job's critical path.
+
+A kernel that dies while it waits in the pool is noticed at once (its pidfd becomes
+readable), discarded and replaced; `take()` checks again before handing one out.
+
+Each kernel is prepared in its own short-lived event loop (`asyncio.run`), closed before
+the hand-out: the client's zmq sockets then register with the job's loop on first use
+and no other loop is left watching them.
+
+Pools are shared per process and per settings (`acquire`/`release`): the executors of
+every `Studio` in a process that have the same settings share one pool and one fork
+server, and the last `release` shuts them down.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import contextlib
+import logging
+import os
+import select
+import threading
+import time
+import uuid
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from jupyter_client.manager import AsyncKernelManager
+from jupyter_core.paths import jupyter_runtime_dir
+
+from .forkserver import ForkProvisioner, ForkServer, ForkServerError, forkable, readable
+
+log = logging.getLogger("lpstudio.pool")
+
+
+@dataclass(frozen=True)
+class PoolSettings:
+    """The `[kernels]` section of lpstudio.toml (see `Workspace.pool_settings`)."""
+
+    size: int = 2
+    preimport: tuple[str, ...] = ("pandas", "httpx")
+    warm: tuple[str, ...] = ("python3",)
+    fork: bool = True
+    start_timeout: float = 60.0
+
+
+@dataclass
+class ReadyKernel:
+    """A started kernel with a connected client, owned by one job from `take()` on."""
+
+    name: str
+    km: AsyncKernelManager
+    kc: Any
+    pidfd: int | None = field(default=None, repr=False)
+
+
+def new_kernel_manager(
+    kernel_name: str, server: ForkServer | None = None, **kw: Any
+) -> AsyncKernelManager:
+    """A kernel manager on IPC sockets in the private runtime folder (no TCP port),
+    launching through `server` when the spec allows it."""
+    runtime = Path(jupyter_runtime_dir())
+    runtime.mkdir(parents=True, exist_ok=True)
+    ip = str(runtime / f"lpstudio-{uuid.uuid4().hex[:12]}")
+    km = AsyncKernelManager(kernel_name=kernel_name, transport="ipc", ip=ip, **kw)
+    if server is not None and forkable(km.kernel_spec.argv):
+        km.kernel_id = str(uuid.uuid4())
+        provisioner = ForkProvisioner(kernel_id=km.kernel_id, kernel_spec=km.kernel_spec, parent=km)
+        provisioner.server = server
+        km.provisioner = provisioner
+    return km
+
+
+async def wait_until_ready(km: AsyncKernelManager, kc: Any, timeout: float) -> None:
+    """Waits for a kernel_info reply and a live IOPub subscription.
+
+    jupyter_client's `wait_for_ready` then waits for 0.2 s of IOPub silence; stale IOPub
+    messages are harmless here (nbclient keeps only the replies to its own requests).
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        kc.kernel_info()
+        with contextlib.suppress(Exception):  # queue.Empty on a timeout
+            msg = await kc.shell_channel.get_msg(timeout=1)
+            if msg["msg_type"] == "kernel_info_reply":
+                with contextlib.suppress(Exception):
+                    await kc.iopub_channel.get_msg(timeout=0.2)
+                    kc._handle_kernel_info_reply(msg)
+                    return
+        if not await km.is_alive():
+            raise RuntimeError("kernel died before replying to kernel_info")
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"kernel did not answer in {timeout:g} s")
+
+
+def discard(km: AsyncKernelManager, kc: Any = None) -> None:
+    """Stops a kernel for good: its client, its process group, its files."""
+    from .runner import shutdown_kernel
+
+    if kc is not None:
+        with contextlib.suppress(Exception):
+            kc.stop_channels()
+    try:
+        shutdown_kernel(km)
+    except Exception:
+        log.exception("could not shut down kernel %s", km.kernel_id)
+
+
+class KernelPool:
+    """Ready kernels per kernel spec; see the module's docstring."""
+
+    def __init__(self, settings: PoolSettings, cwd: str | None = None) -> None:
+        self.settings = settings
+        self.cwd = cwd or str(Path(jupyter_runtime_dir()))
+        self.server = ForkServer(settings.preimport, self.cwd) if settings.fork else None
+        self._ready: dict[str, deque[ReadyKernel]] = {}
+        self._starting: dict[str, int] = {}
+        self._wanted: set[str] = set()
+        self._cond = threading.Condition()
+        self._closed = False
+        self._started = False
+        self._served = False  # a kernel has been ready: the fork server is up
+        self._server_failed = False
+        self._workers = ThreadPoolExecutor(
+            max(2, min(settings.size, 8)), thread_name_prefix="lpstudio-pool"
+        )
+        self._wake_r, self._wake_w = os.pipe()
+        self._retired: list[int] = []  # pidfds the watcher closes once out of its select
+        self._monitor = threading.Thread(
+            target=self._watch, name="lpstudio-pool-watch", daemon=True
+        )
+
+    # -- public ------------------------------------------------------------------------
+
+    def warm(self, kernel_names: tuple[str, ...] | list[str] | None = None) -> None:
+        """Starts filling the pool (in the background) for these specs, or the settings'."""
+        names = tuple(kernel_names) if kernel_names is not None else self.settings.warm
+        self._want(names)
+        for name in names:
+            self._fill(name)
+
+    def _want(self, names: tuple[str, ...]) -> None:
+        with self._cond:
+            if self._closed:
+                return
+            if not self._started:
+                self._started = True
+                self._monitor.start()
+            self._wanted.update(names)
+
+    def take(self, kernel_name: str) -> ReadyKernel | None:
+        """A ready kernel for one job, or None if none is ready (the caller starts one).
+
+        Once the pool has served, a job that finds it empty while kernels are being
+        prepared waits for the first of them. Until then (the first job of a process,
+        unless `warm()` was called) the job starts its own kernel at once and the pool
+        starts filling only when that job ends: a one-shot `lpstudio run` does not pay for
+        a pool it will not use.
+
+        While other kernels remain ready the refill waits for `replenish` (the end of the
+        job): starting a kernel takes CPU from the job that just began."""
+        self._want((kernel_name,))
+        found = None
+        dead = []
+        with self._cond:
+            if self._served and not self._ready.get(kernel_name):
+                # Under load a kernel being prepared is ready sooner than a new one would
+                # be, and a new one would slow down those being prepared.
+                self._cond.wait_for(
+                    lambda: (
+                        self._closed
+                        or self._ready.get(kernel_name)
+                        or not self._starting.get(kernel_name)
+                    ),
+                    self.settings.start_timeout,
+                )
+            queue = self._ready.get(kernel_name)
+            while queue:
+                entry = queue.popleft()
+                if _alive(entry):
+                    found = entry
+                    break
+                dead.append(entry)
+            for entry in (*dead, *([found] if found else [])):
+                self._retire(entry)
+        for entry in dead:
+            discard(entry.km, entry.kc)
+        if self._served and (found is None or not self.ready_count(kernel_name)):
+            self._fill(kernel_name)
+        return found
+
+    def replenish(self, kernel_name: str) -> None:
+        """Brings this spec's kernels back to `size` (called when a job is done)."""
+        self._fill(kernel_name)
+
+    def manager(self, kernel_name: str) -> AsyncKernelManager:
+        """An unstarted kernel manager for a job the pool could not serve: forked if the
+        fork server is already up, else a normal start."""
+        server = self.server
+        if server is None or server.pid is None or self._server_failed:
+            server = None
+        return new_kernel_manager(kernel_name, server)
+
+    def ready_count(self, kernel_name: str) -> int:
+        with self._cond:
+            return len(self._ready.get(kernel_name, ()))
+
+    def wait_full(self, kernel_name: str, timeout: float) -> bool:
+        """Blocks until `size` kernels of this spec are ready (benchmarks, tests)."""
+        self.warm((kernel_name,))
+        with self._cond:
+            return self._cond.wait_for(
+                lambda: self._closed or len(self._ready.get(kernel_name, ())) >= self.settings.size,
+                timeout,
+            )
+
+    def close(self) -> None:
+        """Shuts down every waiting kernel and the fork server. Kernels already handed
+        out belong to their jobs."""
+        with self._cond:
+            if self._closed:
+                return
+            self._closed = True
+            entries = [e for queue in self._ready.values() for e in queue]
+            self._ready.clear()
+            self._cond.notify_all()
+        self._wake()
+        if self._monitor.is_alive():
+            self._monitor.join(timeout=5)
+        # The server first: a kernel being prepared then dies with it at once (its
+        # preparation fails fast) instead of being waited for; one not started never is.
+        if self.server is not None:
+            self.server.close()
+        self._workers.shutdown(wait=True, cancel_futures=True)
+        for entry in entries:
+            discard(entry.km, entry.kc)
+        for fd in self._retired + [e.pidfd for e in entries if e.pidfd is not None]:
+            os.close(fd)
+        self._retired.clear()
+        with self._cond:
+            os.close(self._wake_r)
+            os.close(self._wake_w)
+            self._wake_r = self._wake_w = -1
+
+    # -- filling ---------------------------------------------------------------------------
+
+    def _fill(self, kernel_name: str) -> None:
+        with self._cond:
+            if self._closed or kernel_name not in self._wanted:
+                return
+            have = len(self._ready.get(kernel_name, ())) + self._starting.get(kernel_name, 0)
+            missing = self.settings.size - have
+            self._starting[kernel_name] = self._starting.get(kernel_name, 0) + max(missing, 0)
+        for _ in range(missing):
+            try:
+                self._workers.submit(self._prepare_one, kernel_name)
+            except RuntimeError:  # shut down meanwhile
+                with self._cond:
+                    self._starting[kernel_name] -= 1
+
+    def _prepare_one(self, kernel_name: str) -> None:
+        entry = None
+        retry = False
+        try:
+            entry = asyncio.run(self._prepare(kernel_name))
+        except Exception as exc:
+            if not self._closed:  # else it was stopped on purpose by `close()`
+                log.warning("could not pre-start a %s kernel: %s", kernel_name, exc)
+                if isinstance(exc, ForkServerError) and not self._server_failed:
+                    self._server_failed = True  # from now on, normal starts
+                    retry = True
+        with self._cond:
+            self._starting[kernel_name] -= 1
+            keep = entry is not None and not self._closed
+            if keep:
+                assert entry is not None
+                self._ready.setdefault(kernel_name, deque()).append(entry)
+                self._served = True
+            self._cond.notify_all()
+        if retry:
+            self._fill(kernel_name)
+        if keep:
+            self._wake()
+        elif entry is not None:
+            if entry.pidfd is not None:
+                os.close(entry.pidfd)
+            discard(entry.km, entry.kc)
+
+    async def _prepare(self, kernel_name: str) -> ReadyKernel:
+        server = None if self._server_failed else self.server
+        km = new_kernel_manager(kernel_name, server)
+        await km.start_kernel(cwd=self.cwd)
+        kc = km.client()
+        try:
+            kc.start_channels()
+            await wait_until_ready(km, kc, self.settings.start_timeout)
+            kc.allow_stdin = False
+            pid = km.provisioner.pid  # type: ignore[union-attr]
+            return ReadyKernel(kernel_name, km, kc, os.pidfd_open(pid))
+        except BaseException:
+            discard(km, kc)
+            raise
+
+    # -- watching ----------------------------------------------------------------------------
+
+    def _wake(self) -> None:
+        with self._cond, contextlib.suppress(OSError):
+            if self._wake_w >= 0:  # closed: the number may belong to another file now
+                os.write(self._wake_w, b"x")
+
+    def _watch(self) -> None:
+        """Replaces any waiting kernel whose process ends (its pidfd becomes readable)."""
+        while True:
+            with self._cond:
+                if self._closed:
+                    return
+                fds = {
+                    e.pidfd: (name, e)
+                    for name, queue in self._ready.items()
+                    for e in queue
+                    if e.pidfd is not None
+                }
+            poller = select.poll()
+            for fd in (self._wake_r, *fds):
+                poller.register(fd, select.POLLIN)
+            ready = [fd for fd, _ in poller.poll()]
+            if self._wake_r in ready:
+                os.read(self._wake_r, 4096)
+            with self._cond:
+                retired, self._retired = self._retired, []
+            for fd in retired:
+                os.close(fd)
+            for fd in ready:
+                if fd not in fds:
+                    continue
+                name, entry = fds[fd]
+                with self._cond:
+                    queue = self._ready.get(name)
+                    if queue is None or entry not in queue:
+                        continue  # taken meanwhile: its job owns it now
+                    queue.remove(entry)
+                log.warning("a waiting %s kernel died; replacing it", name)
+                os.close(fd)
+                entry.pidfd = None
+                discard(entry.km, entry.kc)
+                self._fill(name)
+
+    def _retire(self, entry: ReadyKernel) -> None:
+        """Leaves the entry's pidfd to the watcher to close (it may be in its select)."""
+        if entry.pidfd is not None:
+            self._retired.append(entry.pidfd)
+            entry.pidfd = None
+        self._wake()
+
+
+def _alive(entry: ReadyKernel) -> bool:
+    return entry.pidfd is not None and not readable(entry.pidfd, 0)
+
+
+# -- one pool per process and settings ---------------------------------------------------
+
+_shared: dict[PoolSettings, tuple[KernelPool, int]] = {}
+_shared_lock = threading.Lock()
+
+
+@atexit.register
+def _close_all() -> None:
+    """Pools of studios never closed: their kernels' files go too (the kernels and the
+    fork server would end anyway, with this process)."""
+    with _shared_lock:
+        pools = [pool for pool, _ in _shared.values()]
+        _shared.clear()
+    for pool in pools:
+        pool.close()
+
+
+def acquire(settings: PoolSettings) -> KernelPool | None:
+    """The process's pool for these settings (None when `size` is 0); pair with `release`."""
+    if settings.size <= 0:
+        return None
+    with _shared_lock:
+        pool, users = _shared.get(settings, (None, 0))
+        if pool is None:
+            pool = KernelPool(settings)
+        _shared[settings] = (pool, users + 1)
+        return pool
+
+
+def release(pool: KernelPool) -> None:
+    """Drops one user of a shared pool; the last one shuts it down."""
+    with _shared_lock:
+        _, users = _shared.get(pool.settings, (pool, 1))
+        if users > 1:
+            _shared[pool.settings] = (pool, users - 1)
+            return
+        _shared.pop(pool.settings, None)
+    pool.close()
+
+
+def active(settings: PoolSettings | None = None) -> KernelPool | None:
+    """The pool some executor of this process holds for `settings` (or any, if None)."""
+    with _shared_lock:
+        if settings is not None:
+            found = _shared.get(settings)
+            return found[0] if found else None
+        return next((pool for pool, _ in _shared.values()), None)

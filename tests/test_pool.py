@@ -1,0 +1,339 @@
+"""The kernel pool and its fork server: one kernel per job, fallbacks, deaths, no leaks.
+
+These tests prove behaviour, never timings: the benchmarks in `bench/` measure speed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import nbformat
+import papermill
+import pytest
+
+from lpstudio import pool as kernel_pool
+from lpstudio.errors import WorkspaceError
+from lpstudio.pool import KernelPool, PoolSettings
+from lpstudio.studio import Studio
+from lpstudio.workspace import Workspace
+
+from .conftest import wait_for, write_recipe
+
+# Each job reports its kernel's pid and what it can see of earlier jobs.
+PROBE = """\
+import os, sys
+import lpstudio.kernel as lp
+seen = {
+    "pid": os.getpid(),
+    "cwd": os.getcwd(),
+    "leaked_global": "leak" in globals(),
+    "leaked_env": os.environ.get("LPSTUDIO_TEST_LEAK"),
+    "leaked_module": "lpstudio_test_leak" in sys.modules,
+    "job": lp.context().job_id,
+}
+leak = 42
+os.environ["LPSTUDIO_TEST_LEAK"] = "yes"
+sys.modules["lpstudio_test_leak"] = sys
+lp.set_result(seen)
+"""
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # A zombie is dead too: only its parent has not reaped it yet.
+    with open(f"/proc/{pid}/stat") as stat:
+        return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def gone(pid: int) -> bool:
+    try:
+        return not alive(pid)
+    except FileNotFoundError:
+        return True
+
+
+@pytest.fixture
+def pooled(ws: Path) -> Iterator[Studio]:
+    """A studio whose pool (two python3 kernels, fork server) is full."""
+    with Studio.open(ws, user="alice") as studio:
+        kernels = studio.executor.kernels
+        assert kernels is not None, "the pool is on by default"
+        kernels.warm()
+        assert kernels.wait_full("python3", timeout=120)
+        yield studio
+
+
+class Taken:
+    """Records what the pool hands out."""
+
+    def __init__(self, pool: KernelPool, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.pids: list[int | None] = []
+        take = pool.take
+
+        def recording(name: str) -> Any:
+            ready = take(name)
+            self.pids.append(ready.km.provisioner.pid if ready else None)
+            return ready
+
+        monkeypatch.setattr(pool, "take", recording)
+
+
+def test_each_job_gets_its_own_fresh_kernel_from_the_pool(
+    pooled: Studio, ws: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert pooled.executor.kernels is not None
+    taken = Taken(pooled.executor.kernels, monkeypatch)
+    write_recipe(ws, "p/probe", cells=(PROBE,))
+    first = pooled.run("p/probe")
+    assert pooled.executor.kernels.wait_full("python3", timeout=120)
+    second = pooled.run("p/probe")
+
+    assert first.status == second.status == "succeeded", (first.error, second.error)
+    assert None not in taken.pids, "both jobs ran on pool kernels"
+    one, two = first.result, second.result
+    assert one is not None and two is not None
+    assert [one["pid"], two["pid"]] == taken.pids
+    assert one["pid"] != two["pid"]
+    # Nothing the first job did reached the second one.
+    assert two == {**two, "leaked_global": False, "leaked_env": None, "leaked_module": False}
+    assert (one["job"], two["job"]) == (first.id, second.id)
+    # Each ran in its recipe's folder, as papermill starts kernels; and each kernel is gone.
+    assert one["cwd"] == two["cwd"] == str(ws / "projects" / "p")
+    wait_for(lambda: gone(one["pid"]) and gone(two["pid"]), what="the used kernels to end")
+
+
+def test_a_pooled_kernel_imports_modules_beside_its_recipe(pooled: Studio, ws: Path) -> None:
+    (ws / "projects" / "p").mkdir(parents=True)
+    (ws / "projects" / "p" / "helper_module.py").write_text("VALUE = 7\n")
+    code = "import helper_module, lpstudio.kernel as lp\nlp.set_result({'v': helper_module.VALUE})"
+    write_recipe(ws, "p/imports", cells=(code,))
+    job = pooled.run("p/imports")
+    assert job.status == "succeeded", job.error
+    assert job.result == {"v": 7}
+
+
+def test_an_empty_pool_falls_back_to_a_normal_start(
+    studio: Studio, ws: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    kernels = studio.executor.kernels
+    assert kernels is not None
+    assert kernels.take("python3") is None, "a pool that never filled has nothing ready"
+    taken = Taken(kernels, monkeypatch)
+    monkeypatch.setattr(kernels, "_fill", lambda name: None)  # and it stays empty
+    write_recipe(ws, "p/probe", cells=(PROBE,))
+    job = studio.run("p/probe", {"x": 5})
+    assert job.status == "succeeded", job.error
+    assert taken.pids == [None]
+    assert job.result is not None and job.result["job"] == job.id
+    assert job.result["cwd"] == str(ws / "projects" / "p")
+    nb = nbformat.read(ws / job.output_path, as_version=4)
+    assert any("x = 5" in c.source for c in nb.cells)
+
+
+def test_a_kernel_that_dies_in_the_pool_is_replaced_and_never_handed_out(
+    pooled: Studio, ws: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    kernels = pooled.executor.kernels
+    assert kernels is not None
+    waiting = [e.km.provisioner.pid for e in kernels._ready["python3"]]
+    victim = waiting[0]
+    os.kill(victim, signal.SIGKILL)
+
+    def replaced() -> bool:
+        pids = [e.km.provisioner.pid for e in kernels._ready["python3"]]
+        return victim not in pids and len(pids) == kernels.settings.size
+
+    wait_for(replaced, timeout=120, what="the dead kernel to be replaced")
+    taken = Taken(kernels, monkeypatch)
+    write_recipe(ws, "p/probe", cells=(PROBE,))
+    job = pooled.run("p/probe")
+    assert job.status == "succeeded", job.error
+    assert taken.pids[0] is not None and taken.pids[0] != victim
+    assert job.result is not None and job.result["pid"] == taken.pids[0]
+
+
+def test_a_kernel_that_died_unnoticed_is_not_handed_out(
+    pooled: Studio, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    kernels = pooled.executor.kernels
+    assert kernels is not None
+    monkeypatch.setattr(kernels, "_fill", lambda name: None)
+    entries = list(kernels._ready["python3"])
+    for entry in entries:
+        pid = entry.km.provisioner.pid
+        os.kill(pid, signal.SIGKILL)
+        # Reaped (the fork server reaps its children): every thread of it has ended. A
+        # kernel still dying (SIGKILL sent, threads exiting) may still be handed out and
+        # its job then fails as a dead kernel, as if it had died a moment later.
+        wait_for(lambda pid=pid: not Path(f"/proc/{pid}").exists(), what="the kernel to end")
+    # Whether or not the watcher saw them die first, none of them is handed out.
+    assert kernels.take("python3") is None
+
+
+def test_a_fork_server_that_cannot_start_leaves_normal_kernel_starts() -> None:
+    pool = KernelPool(PoolSettings(size=1, preimport=("lpstudio_no_such_module",)))
+    ready = None
+    try:
+        pool.warm()
+        assert pool.wait_full("python3", timeout=120)
+        (entry,) = pool._ready["python3"]
+        assert type(entry.km.provisioner).__name__ == "LocalProvisioner"
+        ready = pool.take("python3")
+        assert ready is not None
+        reply = asyncio.run(ready.kc.execute_interactive("1 + 1", timeout=60))
+        assert reply["content"]["status"] == "ok"
+    finally:
+        if ready is not None:
+            kernel_pool.discard(ready.km, ready.kc)
+        pool.close()
+
+
+def test_papermill_output_notebooks_have_the_same_structure(
+    pooled: Studio, ws: Path, tmp_path: Path
+) -> None:
+    cells = ("y = x * 2", "print(y)", "raise ValueError('boom')", "z = 1")
+    recipe = write_recipe(ws, "p/same", cells=cells)
+    job = pooled.run("p/same", {"x": 3})
+    assert job.status == "failed" and job.error["ename"] == "ValueError"
+    ours = nbformat.read(ws / job.output_path, as_version=4)
+    theirs_path = tmp_path / "papermill.ipynb"
+    with pytest.raises(papermill.PapermillExecutionError):
+        papermill.execute_notebook(
+            str(recipe), str(theirs_path), parameters={"x": 3}, progress_bar=False
+        )
+    theirs = nbformat.read(theirs_path, as_version=4)
+
+    nbformat.validate(ours)
+    assert set(ours.metadata) == set(theirs.metadata)
+    assert set(ours.metadata.papermill) == set(theirs.metadata.papermill)
+    assert ours.metadata.papermill["parameters"] == theirs.metadata.papermill["parameters"]
+    assert ours.metadata.papermill["exception"] is theirs.metadata.papermill["exception"] is True
+    assert ours.metadata.language_info == theirs.metadata.language_info
+
+    def shape(nb: Any) -> list[tuple[Any, ...]]:
+        return [
+            (
+                c.cell_type,
+                c.source,
+                tuple(c.metadata.get("tags", [])),
+                tuple(sorted(c.metadata.get("papermill", {}))),
+                c.metadata.get("papermill", {}).get("status"),
+                [
+                    (o.output_type, o.get("name"), o.get("text"), o.get("ename"))
+                    for o in c.get("outputs", [])
+                ],
+            )
+            for c in nb.cells
+        ]
+
+    assert shape(ours) == shape(theirs)
+    # papermill's error banner first, the injected parameters after the parameters cell.
+    assert "papermill-error-cell-tag" in ours.cells[0].metadata.tags
+    tags = [c.metadata.get("tags", []) for c in ours.cells]
+    assert tags.index(["injected-parameters"]) == tags.index(["parameters"]) + 1
+
+
+def test_papermill_engine_uses_the_process_pool_and_discards_the_kernel(
+    pooled: Studio, ws: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    kernels = pooled.executor.kernels
+    assert kernels is not None
+    taken = Taken(kernels, monkeypatch)
+    recipe = write_recipe(ws, "p/pm", cells=("import os\nprint(os.getpid(), os.getcwd())",))
+    out = tmp_path / "out.ipynb"
+    papermill.execute_notebook(
+        str(recipe), str(out), parameters={"x": 2}, engine_name="lpstudio", progress_bar=False
+    )
+    (pid,) = taken.pids
+    assert pid is not None
+    printed = nbformat.read(out, as_version=4).cells[-1].outputs[0].text.split()
+    assert printed == [str(pid), str(Path.cwd())]
+    wait_for(lambda: gone(pid), what="the kernel to be shut down")
+
+
+def test_closing_the_last_studio_stops_the_pool_and_its_kernels(ws: Path) -> None:
+    studio = Studio.open(ws, user="alice")
+    other = Studio.open(ws, user="alice")
+    kernels = studio.executor.kernels
+    assert kernels is not None and other.executor.kernels is kernels, "one pool per process"
+    kernels.warm()
+    assert kernels.wait_full("python3", timeout=120)
+    assert kernels.server is not None and kernels.server.pid is not None
+    pids = [kernels.server.pid, *(e.km.provisioner.pid for e in kernels._ready["python3"])]
+    studio.close()
+    assert all(alive(pid) for pid in pids), "still in use by the other studio"
+    other.close()
+    assert kernel_pool.active() is None
+    wait_for(lambda: all(gone(pid) for pid in pids), what="the pool's processes to end")
+
+
+def test_a_killed_parent_leaves_no_kernels_behind(ws: Path) -> None:
+    script = textwrap.dedent(
+        f"""
+        import json, sys
+        from lpstudio.studio import Studio
+        studio = Studio.open({str(ws)!r}, user="alice")
+        kernels = studio.executor.kernels
+        kernels.warm()
+        assert kernels.wait_full("python3", timeout=120)
+        pids = [kernels.server.pid, *(e.km.provisioner.pid for e in kernels._ready["python3"])]
+        print(json.dumps(pids), flush=True)
+        sys.stdin.read()
+        """
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-c", script], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert proc.stdout is not None
+        pids = json.loads(proc.stdout.readline())
+        assert all(alive(pid) for pid in pids)
+    finally:
+        proc.kill()
+        proc.wait()
+    wait_for(lambda: all(gone(pid) for pid in pids), what="the orphans to end")
+
+
+def test_the_pool_settings_are_checked(tmp_path: Path) -> None:
+    root = tmp_path / "w"
+    Workspace.write_new(root)
+    assert Workspace.load(root).pool_settings() == PoolSettings()
+    config = root / "lpstudio.toml"
+    text = config.read_text()
+    for bad, field in (
+        ("pool_size = -1", "kernels.pool_size"),
+        ('pool_size = "2"', "kernels.pool_size"),
+        ('preimport = ["pandas", "not a module"]', "kernels.preimport"),
+        ('warm = "python3"', "kernels.warm"),
+        ('fork = "yes"', "kernels.fork"),
+    ):
+        key = bad.split(" =")[0]
+        lines = [line for line in text.splitlines() if not line.startswith(f"{key} =")]
+        config.write_text("\n".join(lines).replace("[kernels]", f"[kernels]\n{bad}") + "\n")
+        with pytest.raises(WorkspaceError) as caught:
+            Workspace.load(root).pool_settings()
+        assert caught.value.field == field and "lpstudio.toml" in caught.value.fix
+    config.write_text(text.replace("pool_size = 2", "pool_size = 0"))
+    assert kernel_pool.acquire(Workspace.load(root).pool_settings()) is None
+
+
+def test_a_pool_of_size_zero_starts_every_kernel_for_its_job(ws: Path) -> None:
+    config = ws / "lpstudio.toml"
+    config.write_text(config.read_text().replace("pool_size = 2", "pool_size = 0"))
+    write_recipe(ws, "p/probe", cells=(PROBE,))
+    with Studio.open(ws, user="alice") as studio:
+        assert studio.executor.kernels is None
+        job = studio.run("p/probe")
+    assert job.status == "succeeded", job.error
