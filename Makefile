@@ -55,8 +55,13 @@ test: lint system
 	$(BIN)/pytest -n 2
 	$(BIN)/pytest --nbval-lax -p no:cacheprovider notebooks/templates
 
+# The five speed benchmarks of bench/README.md, each against its baselines (about 15 min).
 bench: setup
-	$(BIN)/python bench/bench_run.py
+	$(BIN)/python bench/bench_latency.py
+	$(BIN)/python bench/bench_throughput.py
+	$(BIN)/python bench/bench_callable.py
+	$(BIN)/python bench/bench_fanout.py
+	$(BIN)/python bench/bench_history.py
 
 clean:
 	rm -rf $(DEMO) .pytest_cache .ruff_cache

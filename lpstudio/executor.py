@@ -36,6 +36,9 @@ class Executor(ABC):
     def close(self) -> None:
         """Releases workers; running jobs finish first."""
 
+    def warm(self) -> None:  # noqa: B027  (optional: executors without kernels to prepare)
+        """Prepares for jobs ahead of the first one (long-lived processes call it)."""
+
 
 class LocalExecutor(Executor):
     """Runs jobs in this process: the default for the CLI and the Python API."""

@@ -368,6 +368,7 @@ class Scheduler:
     def run_forever(self) -> None:
         """Ticks and fills until `stop()`; then drains as SIGTERM asks."""
         log.info("scheduler started with %d workers", self.workers)
+        self.studio.executor.warm()  # ready kernels before the first due job
         while not self._stopping.is_set():
             if not self.leading():
                 self._wake.wait(self.idle_seconds)

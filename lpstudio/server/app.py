@@ -119,6 +119,7 @@ class LpstudioApp(ExtensionApp):
             self.log.warning("lpstudio: no workspace at %s: %s", self.workspace, exc)
             return
         self.log.info("lpstudio: serving workspace %s", self.lpstudio_workspace.root)
+        self.service.executor.warm()  # callable recipes answer from ready kernels at once
         self.lease = StoreLease(self.service.store, SCHEDULER, self.scheduler_lease_seconds)
         self._scheduler: Scheduler | None = None
         if self.scheduler:
