@@ -59,24 +59,25 @@ class IdempotentCalls:
         self, client: str, key: str, endpoint: str, request_sha256: str
     ) -> tuple[dict[str, Any], bool]:
         """The call recorded under (client, key), and whether this request just made it."""
-        existing = self._find(client, key)
-        if existing is not None:
-            return existing, False
-        try:
-            with self.store.write() as s:
-                row = IdempotentCall(
-                    client=client,
-                    key=key,
-                    endpoint=endpoint,
-                    request_sha256=request_sha256,
-                    created_at=utcnow(),
-                )
-                s.add(row)
-                s.flush()
-                made = _as_dict(row)
-        except IntegrityError:  # another request claimed it meanwhile
-            return self._find(client, key) or {}, False
-        return made, True
+        while True:
+            existing = self._find(client, key)
+            if existing is not None:
+                return existing, False
+            try:
+                with self.store.write() as s:
+                    row = IdempotentCall(
+                        client=client,
+                        key=key,
+                        endpoint=endpoint,
+                        request_sha256=request_sha256,
+                        created_at=utcnow(),
+                    )
+                    s.add(row)
+                    s.flush()
+                    return _as_dict(row), True
+            except IntegrityError:
+                continue  # another request claimed it meanwhile: read its claim (or, if
+                # that request released it since, claim it again)
 
     def get(self, call_id: int) -> dict[str, Any]:
         with self.store.read() as s:
