@@ -19,11 +19,13 @@ from lpstudio.sandbox import Sandbox
 from lpstudio.studio import Studio
 
 from .browser import chromium, jupyterlab, screenshot
+from .conftest import write_recipe
 
 REPO = Path(__file__).resolve().parent.parent
 RECIPE = "shop/cart_abandonment.ipynb"
 SECRET = "tok-secret-4711"
 MARKUP = "<img src=x onerror=window.__lpsxss=1>"
+BOOM = "the CRM is down <b>bold</b>"
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -57,6 +59,7 @@ def test_the_admin_journey_and_an_operator_in_the_studio(tmp_path: Path) -> None
             pass  # olga is seen once, then made an operator
         with Studio.open(root, user="alice") as studio:
             studio.set_role("olga", "operator")
+        write_recipe(root, "lab/boom", cells=(f"raise ValueError({BOOM!r})",))
         # No "official Jupyter news?" toast over the screenshots.
         news = tmp_path / "jupyter/config/lab/user-settings/@jupyterlab/apputils-extension"
         news.mkdir(parents=True)
@@ -185,6 +188,29 @@ def _admin_journey(page: Any, url: str, token: str, sandbox_url: str, root: Path
     )
     assert total(page, "recipients accepted") >= 3
     screenshot(page, "studio-dashboard")
+
+    # Rerun a job: a new job on the latest version, its sends kept from going out twice.
+    command(page, "lpstudio:open-jobs", {"recipe": RECIPE})
+    jobs = page.locator(".lps-jobs:visible")
+    jobs.locator("tr.lps-job[data-status=succeeded] .lps-rerun").first.click()
+    jobs.locator("tr.lps-job[data-status=succeeded]", has_text="rerun").first.wait_for(
+        timeout=120_000
+    )
+
+    # A failing recipe, run now: the failed job's error and traceback, shown as text.
+    command(page, "lpstudio:open-recipes")
+    page.locator(".lps-recipe[data-recipe='lab/boom.ipynb'] .lps-run").click()
+    failed = page.locator(".lps-jobs:visible tr.lps-job[data-status=failed]").first
+    failed.wait_for(timeout=120_000)
+    assert "lab/boom.ipynb" in failed.inner_text()
+    failed.locator(".lps-error-button").click()
+    details = page.locator(".lps-jobs:visible .lps-details")
+    message = details.locator(".lps-error-message")
+    message.wait_for()
+    assert message.inner_text() == f"ValueError: {BOOM}"  # markup shown, never rendered
+    assert details.locator("b").count() == 0
+    assert "ValueError" in details.locator(".lps-traceback").inner_text()
+    screenshot(page, "studio-failed-job")
 
     # Connections: a form from the connector's fields; the secret is write-only; data is text.
     command(page, "lpstudio:open-connections")
