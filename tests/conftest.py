@@ -62,6 +62,15 @@ def sandbox() -> Iterator[Any]:
 
 
 @pytest.fixture
+def control(sandbox: Any) -> Iterator[Any]:
+    """An HTTP client for the sandbox's control API (`/_sandbox/...`)."""
+    import httpx
+
+    with httpx.Client(base_url=sandbox.url, timeout=10) as http:
+        yield http
+
+
+@pytest.fixture
 def sandbox_ws(tmp_path: Path, sandbox: Any) -> Path:
     """A workspace whose `liveperson` and `shopify` connections point at the sandbox."""
     root = tmp_path / "sandboxed"

@@ -9,7 +9,7 @@ in-process; the one real job runs the real `lpstudio` executable.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -24,12 +24,6 @@ from .conftest import run_cli, run_json, write_recipe
 
 SECRET = "sandbox-secret"
 LP_TYPE = "liveperson_proactive"
-
-
-@pytest.fixture
-def sandbox() -> Iterator[Sandbox]:
-    with Sandbox() as running:
-        yield running
 
 
 @pytest.fixture

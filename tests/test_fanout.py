@@ -53,12 +53,6 @@ def sandbox() -> Iterator[Sandbox]:
         yield running
 
 
-@pytest.fixture
-def control(sandbox: Sandbox) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=sandbox.url, timeout=10) as http:
-        yield http
-
-
 def connection(sandbox: Sandbox, ledger: MemoryLedger | None = None) -> Connection:
     return Connection(
         "lp",

@@ -18,12 +18,6 @@ from .conftest import run_json, write_recipe
 
 
 @pytest.fixture
-def sandbox() -> Iterator[Sandbox]:
-    with Sandbox() as running:
-        yield running
-
-
-@pytest.fixture
 def shop(tmp_path: Path, sandbox: Sandbox) -> Iterator[Studio]:
     """A workspace on the sandbox with the cart-abandonment template in project `shop`."""
     studio = Studio.init(tmp_path / "ws", accept_terms=True, admin="alice", sandbox=sandbox.url)

@@ -43,18 +43,6 @@ class HookedLedger(MemoryLedger):
 
 
 @pytest.fixture
-def sandbox() -> Iterator[Sandbox]:
-    with Sandbox() as running:
-        yield running
-
-
-@pytest.fixture
-def control(sandbox: Sandbox) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=sandbox.url, timeout=10) as http:
-        yield http
-
-
-@pytest.fixture
 def connect(sandbox: Sandbox) -> Iterator[Callable[..., Connection]]:
     opened: list[Connection] = []
 

@@ -71,12 +71,6 @@ if not os.path.exists("slept"):
 
 
 @pytest.fixture
-def sandbox() -> Iterator[Sandbox]:
-    with Sandbox() as running:
-        yield running
-
-
-@pytest.fixture
 def ws(tmp_path: Path, sandbox: Sandbox) -> Path:
     """A workspace whose `liveperson` and `shopify` connections point at the sandbox."""
     root = tmp_path / "ws"

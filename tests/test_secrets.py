@@ -12,7 +12,6 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from click.testing import CliRunner, Result
 
@@ -75,12 +74,6 @@ def issued(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 def sandbox(issued: list[str]) -> Iterator[Sandbox]:
     with Sandbox() as running:
         yield running
-
-
-@pytest.fixture
-def control(sandbox: Sandbox) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=sandbox.url, timeout=10) as http:
-        yield http
 
 
 @pytest.fixture

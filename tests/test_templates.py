@@ -10,7 +10,6 @@ from __future__ import annotations
 import ast
 import csv
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -33,12 +32,6 @@ OPTIN = {
     "opt_in": True,
     "source": "welcome bot",
 }
-
-
-@pytest.fixture
-def sandbox() -> Iterator[Sandbox]:
-    with Sandbox() as running:
-        yield running
 
 
 @pytest.fixture
