@@ -58,29 +58,23 @@ class StoreLedger:
 
 
 class SQLiteRateLimiter:
-    """Rate limits shared by every kernel of one machine, through pyrate-limiter's SQLite
-    bucket with a file lock: all jobs together keep an account within its limit."""
+    """Rate limits shared by every kernel of one machine (`lpstudio.ratelimit`): all jobs
+    together keep an account within its limit."""
 
     def __init__(self, path: Path) -> None:
-        self.path = path
+        from ..ratelimit import SharedBuckets
+
+        self.buckets = SharedBuckets(path)
         self._limiters: dict[tuple[str, int], Any] = {}
         self._lock = threading.Lock()
 
     def acquire(self, key: str, per_second: int) -> None:
-        from pyrate_limiter import Duration, Limiter, Rate, SQLiteBucket
+        from pyrate_limiter import Duration, Limiter
 
         with self._lock:
             limiter = self._limiters.get((key, per_second))
             if limiter is None:
-                self.path.parent.mkdir(parents=True, exist_ok=True)
-                table = "rl_" + "".join(c if c.isalnum() else "_" for c in key) + f"_{per_second}"
-                bucket = SQLiteBucket.init_from_file(
-                    [Rate(per_second, Duration.SECOND)],
-                    table=table,
-                    db_path=str(self.path),
-                    use_file_lock=True,
-                )
-                limiter = Limiter(bucket)
+                limiter = Limiter(self.buckets.get(key, per_second, Duration.SECOND))
                 self._limiters[(key, per_second)] = limiter
         limiter.try_acquire(key, blocking=True)
 

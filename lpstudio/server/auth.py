@@ -87,41 +87,26 @@ def api_token(headers: Any) -> str | None:
 
 
 class RateLimits:
-    """Calls per minute per API client, counted in one SQLite file of the workspace (through
-    pyrate-limiter's bucket, under a file lock): every server process on the machine shares
-    the count, so a client cannot multiply its limit by the number of servers."""
+    """Calls per minute per API client, counted in one SQLite file of the workspace
+    (`lpstudio.ratelimit`): every server process on the machine shares the count, so a
+    client cannot multiply its limit by the number of servers."""
 
     #: Leak expired entries once in this many calls, so the file stays small.
     LEAK_EVERY = 100
 
     def __init__(self, path: Path) -> None:
-        self.path = path
-        self._buckets: dict[tuple[str, int], Any] = {}
+        from ..ratelimit import SharedBuckets
+
+        self.buckets = SharedBuckets(path)
         self._lock = threading.Lock()
         self._calls = 0
 
-    def _bucket(self, client: str, per_minute: int) -> Any:
-        from pyrate_limiter import Duration, Rate, SQLiteBucket
-
-        bucket = self._buckets.get((client, per_minute))
-        if bucket is None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            safe = "".join(c if c.isalnum() else "_" for c in client)
-            bucket = SQLiteBucket.init_from_file(
-                [Rate(per_minute, Duration.MINUTE)],
-                table=f"client_{safe}_{per_minute}",
-                db_path=str(self.path),
-                use_file_lock=True,
-            )
-            self._buckets[(client, per_minute)] = bucket
-        return bucket
-
     def check(self, client: str, per_minute: int) -> None:
         """Counts one call; past the limit, refuses with 429 and `Retry-After`."""
-        from pyrate_limiter import RateItem
+        from pyrate_limiter import Duration, RateItem
 
+        bucket = self.buckets.get(client, per_minute, Duration.MINUTE)
         with self._lock:
-            bucket = self._bucket(client, per_minute)
             item = RateItem(client, bucket.now())
             self._calls += 1
             if self._calls % self.LEAK_EVERY == 0:
