@@ -492,11 +492,27 @@ class Studio:
         declared type, as papermill's `-p` does. With `test`, actions return the requests
         they would send instead of sending them, on `event` or one sample trigger event.
         """
-        recipe, values = self.validate(ref, parameters or {}, parse)
-        if test and event is None:
-            event = self.sample_event(recipe)
-        job = self._queue(recipe, values, event, "test" if test else "manual", timeout)
+        job = self._queue_run(ref, parameters, parse, event, timeout, "manual", test)
         return self.executor.run(job.id, progress_bar=progress_bar)
+
+    def _queue_run(
+        self,
+        ref: str | os.PathLike[str],
+        parameters: dict[str, Any] | None,
+        parse: set[str] | None,
+        event: Any,
+        timeout: float | None,
+        trigger: str,
+        test: bool,
+    ) -> Job:
+        """Checks a run's input and queues its job; a test run works on `event` or on one
+        sample trigger event."""
+        recipe, values = self.validate(ref, parameters or {}, parse)
+        if test:
+            trigger = "test"
+            if event is None:
+                event = self.sample_event(recipe)
+        return self._queue(recipe, values, event, trigger, timeout)
 
     def submit(
         self,
@@ -680,12 +696,7 @@ class Studio:
     ) -> tuple[Job, Future[Job]]:
         """Queues a run and gives the queued job at once (an API answers with its id) and
         the future of the finished job. With `test`, as `run(test=True)`: nothing is sent."""
-        recipe, values = self.validate(ref, parameters or {}, parse)
-        if test:
-            trigger = "test"
-            if event is None:
-                event = self.sample_event(recipe)
-        job = self._queue(recipe, values, event, trigger, timeout)
+        job = self._queue_run(ref, parameters, parse, event, timeout, trigger, test)
         return job, self.executor.submit(job.id)
 
     def dispatch_rerun(self, job_id: int) -> tuple[Job, Future[Job]]:
