@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -16,6 +15,7 @@ from typing import Any
 import httpx
 from jupyter_server.auth.identity import IdentityProvider, User
 
+from tests.browser import free_port
 from tests.conftest import wait_for
 
 REPO = Path(__file__).resolve().parent.parent
@@ -32,12 +32,6 @@ class HeaderIdentityProvider(IdentityProvider):
             handler._token_authenticated = True  # a header, like a token: no XSRF cookie
             return User(username=name)
         return super().get_user(handler)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import httpx
 
+from tests.browser import free_port
 from tests.conftest import wait_for
-from tests.servers import free_port
 
 
 def test_make_studio_opens_jupyterlab_with_the_studio_on_the_sandbox(tmp_path: Path) -> None:
