@@ -50,6 +50,21 @@ class StudioNotebookClient(PapermillNotebookClient):
         super().__init__(nb_man, **kw)
         self._bootstrap = bootstrap
         self._on_cell = on_cell
+        self.kernel_info: dict[str, Any] | None = None  # a pooled kernel's, asked already
+
+    def execute(self, **kwargs: Any) -> Any:
+        """papermill's `execute`, minus its last request (kernel_info, for the notebook's
+        language_info) when the pool already has the kernel's answer: a round trip to the
+        kernel is several ms of a short job."""
+        if self.kernel_info is None:
+            return super().execute(**kwargs)
+        self.reset_execution_trackers()
+        with self.setup_kernel(**kwargs):
+            self.log.info(f"Executing notebook with kernel: {self.kernel_name}")
+            self.papermill_execute_cells()
+            self.nb.metadata["language_info"] = self.kernel_info["content"]["language_info"]
+            self.set_widgets_metadata()
+        return self.nb
 
     def papermill_execute_cells(self) -> None:
         if self._bootstrap:
@@ -86,9 +101,9 @@ class StudioEngine(NBClientEngine):
     @classmethod
     def _kernel_manager(
         cls, kernel_name: str, pool: kernel_pool.KernelPool | None = None
-    ) -> tuple[AsyncKernelManager, Any]:
-        """A ready kernel and its connected client from the pool, else an unstarted
-        manager (and no client) for nbclient to start.
+    ) -> tuple[AsyncKernelManager, Any, dict[str, Any] | None]:
+        """A ready kernel, its connected client and its kernel_info reply from the pool,
+        else an unstarted manager (and no client) for nbclient to start.
 
         nbclient needs an async manager: a blocking one stalls its event loop and hides a
         dead kernel. IPC sockets in the private runtime folder: no TCP port is opened.
@@ -96,9 +111,9 @@ class StudioEngine(NBClientEngine):
         if pool is not None:
             ready = pool.take(kernel_name)
             if ready is not None:
-                return ready.km, ready.kc
-            return pool.manager(kernel_name), None
-        return kernel_pool.new_kernel_manager(kernel_name), None
+                return ready.km, ready.kc, ready.info
+            return pool.manager(kernel_name), None, None
+        return kernel_pool.new_kernel_manager(kernel_name), None, None
 
     @classmethod
     def execute_managed_notebook(
@@ -148,7 +163,7 @@ class StudioEngine(NBClientEngine):
         # process); False: no pool.
         if pool is None:
             pool = kernel_pool.active()
-        km, kc = cls._kernel_manager(kernel_name, pool or None)
+        km, kc, info = cls._kernel_manager(kernel_name, pool or None)
         if kc is not None:
             # papermill starts a kernel in the resources' path, else in this process's folder.
             resources = final_kwargs.get("resources") or {}
@@ -160,6 +175,7 @@ class StudioEngine(NBClientEngine):
             nb_man, km=km, bootstrap=bootstrap, on_cell=on_cell, **final_kwargs
         )
         client.kc = kc
+        client.kernel_info = info
         try:
             return client.execute()
         finally:

@@ -69,6 +69,8 @@ class ReadyKernel:
     km: AsyncKernelManager
     kc: Any
     pidfd: int | None = field(default=None, repr=False)
+    # Its kernel_info reply: the output notebook's language_info, without asking again.
+    info: dict[str, Any] | None = field(default=None, repr=False)
 
 
 def new_kernel_manager(
@@ -88,8 +90,8 @@ def new_kernel_manager(
     return km
 
 
-async def wait_until_ready(km: AsyncKernelManager, kc: Any, timeout: float) -> None:
-    """Waits for a kernel_info reply and a live IOPub subscription.
+async def wait_until_ready(km: AsyncKernelManager, kc: Any, timeout: float) -> dict[str, Any]:
+    """Waits for a kernel_info reply and a live IOPub subscription; returns the reply.
 
     jupyter_client's `wait_for_ready` then waits for 0.2 s of IOPub silence; stale IOPub
     messages are harmless here (nbclient keeps only the replies to its own requests).
@@ -103,7 +105,7 @@ async def wait_until_ready(km: AsyncKernelManager, kc: Any, timeout: float) -> N
                 with contextlib.suppress(Exception):
                     await kc.iopub_channel.get_msg(timeout=0.2)
                     kc._handle_kernel_info_reply(msg)
-                    return
+                    return msg
         if not await km.is_alive():
             raise RuntimeError("kernel died before replying to kernel_info")
         if time.monotonic() > deadline:
@@ -310,10 +312,10 @@ class KernelPool:
         kc = km.client()
         try:
             kc.start_channels()
-            await wait_until_ready(km, kc, self.settings.start_timeout)
+            info = await wait_until_ready(km, kc, self.settings.start_timeout)
             kc.allow_stdin = False
             pid = km.provisioner.pid  # type: ignore[union-attr]
-            return ReadyKernel(kernel_name, km, kc, os.pidfd_open(pid))
+            return ReadyKernel(kernel_name, km, kc, os.pidfd_open(pid), info)
         except BaseException:
             discard(km, kc)
             raise

@@ -337,3 +337,62 @@ def test_a_pool_of_size_zero_starts_every_kernel_for_its_job(ws: Path) -> None:
         assert studio.executor.kernels is None
         job = studio.run("p/probe")
     assert job.status == "succeeded", job.error
+
+
+def run_in(ready: Any, code: str) -> str:
+    """Runs `code` on a pooled kernel and returns what it printed."""
+    printed: list[str] = []
+
+    def output(msg: dict[str, Any]) -> None:
+        if msg["msg_type"] == "stream":
+            printed.append(msg["content"]["text"])
+
+    reply = asyncio.run(ready.kc.execute_interactive(code, timeout=60, output_hook=output))
+    assert reply["content"]["status"] == "ok", reply["content"]
+    return "".join(printed)
+
+
+def test_forked_kernels_are_ipython_kernels_of_their_own_folder_and_profile(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The fork server prepares what every kernel builds alike (configuration, IPython
+    shell) once; a kernel spec whose environment names another IPython folder still gets
+    a kernel configured from that folder, built from scratch."""
+    specs = tmp_path / "jupyter" / "kernels"
+    ipython_dir = tmp_path / "other-ipython"
+    for name, env in (("plain", {}), ("own-profile", {"IPYTHONDIR": str(ipython_dir)})):
+        (specs / name).mkdir(parents=True)
+        spec = {
+            "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+            "display_name": name,
+            "language": "python",
+            "env": env,
+        }
+        (specs / name / "kernel.json").write_text(json.dumps(spec))
+    monkeypatch.setenv("JUPYTER_PATH", str(tmp_path / "jupyter"))
+    pool = KernelPool(PoolSettings(size=1, warm=("plain", "own-profile")))
+    taken = []
+    try:
+        pool.warm()
+        assert pool.wait_full("plain", 120) and pool.wait_full("own-profile", 120)
+        plain, own = taken = [pool.take("plain"), pool.take("own-profile")]
+        assert plain is not None and own is not None
+        assert type(plain.km.provisioner).__name__ == "ForkProvisioner"
+        probe = textwrap.dedent("""\
+            import os
+            ip = get_ipython()
+            print(ip.profile_dir.location, os.getcwd(), ip.kernel is not None, ip.user_ns['_dh'])
+            """)
+        location, cwd, has_kernel, history = run_in(plain, probe).split(maxsplit=3)
+        assert not location.startswith(str(ipython_dir)) and has_kernel == "True"
+        assert cwd == pool.cwd and cwd in history
+        assert run_in(own, probe).split()[0].startswith(str(ipython_dir))
+        # Output written at once and output flushed at the end both reach the client
+        # (the kernel skips only flushes of streams that hold nothing).
+        code = "import sys\nprint('one', flush=True)\nsys.stderr.write('two\\n')\nprint('three')"
+        assert sorted(run_in(plain, code).splitlines()) == ["one", "three", "two"]
+    finally:
+        for ready in taken:
+            if ready is not None:
+                kernel_pool.discard(ready.km, ready.kc)
+        pool.close()
