@@ -7,6 +7,7 @@ never appear in an answer, a listing, a log line or an error message.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from dataclasses import dataclass
@@ -219,13 +220,21 @@ def _forms(value: str) -> set[str]:
     return {form for form in forms if form}
 
 
-def scrub_text(text: str, secrets: set[str]) -> str:
-    for value in sorted({f for v in secrets for f in _forms(v)}, key=len, reverse=True):
-        text = text.replace(value, MASK)
-    return text
+@functools.lru_cache(maxsize=32)
+def _secret_pattern(secrets: frozenset[str]) -> re.Pattern[str]:
+    """One pattern for every form of every secret, longest first (a secret that contains
+    another is masked whole); built once per set of secrets, not once per string."""
+    forms = sorted({f for v in secrets for f in _forms(v)}, key=len, reverse=True)
+    return re.compile("|".join(map(re.escape, forms)))
 
 
-def scrub(data: Any, secrets: set[str]) -> Any:
+def scrub_text(text: str, secrets: set[str] | frozenset[str]) -> str:
+    if not secrets:
+        return text
+    return _secret_pattern(frozenset(secrets)).sub(MASK, text)
+
+
+def scrub(data: Any, secrets: set[str] | frozenset[str]) -> Any:
     """Replaces every secret value inside strings of a JSON-like structure."""
     if not secrets:
         return data

@@ -7,9 +7,11 @@ It is registered on papermill's `papermill.engine` entry point as `lpstudio`, so
   and events never need to pass as parameters;
 - reports progress after every cell (`on_cell`);
 - hands the kernel manager to its caller (`on_kernel`), who owns the kernel: it may kill it
-  on a timeout or a cancel, and shuts it down after the job;
+  on a timeout or a cancel, shuts it down after the job, and refills the pool once the
+  job is recorded (a refill started earlier competes with the job's last steps);
 - writes the output notebook through its caller (`writer`), who scrubs secrets from it,
-  when papermill would save it (at most once a second; the caller writes the last one).
+  when papermill would save it (at most once a second, from the first second on; the
+  caller writes the last one).
 
 Kernels come from the process's kernel pool (`lpstudio.pool`) when there is one: a kernel
 that is already started and connected, used by this one notebook and then shut down. The
@@ -128,7 +130,7 @@ class StudioEngine(NBClientEngine):
         bootstrap: str | None = None,
         on_cell: Callable[[int, int], None] | None = None,
         on_kernel: Callable[[AsyncKernelManager], None] | None = None,
-        writer: Callable[[Any], None] | None = None,
+        writer: Callable[..., None] | None = None,
         pool: kernel_pool.KernelPool | bool | None = None,
         **kwargs: Any,
     ) -> Any:
@@ -145,10 +147,10 @@ class StudioEngine(NBClientEngine):
             stderr_file=stderr_file,
         )
         if writer is not None:
-            # The first save at once (the job's output exists while it runs), then at most
-            # one a second: writing and scrubbing costs more than a short cell. The
-            # caller writes the final notebook.
-            last = [-SAVE_EVERY]
+            # At most one save a second, the first a second in: writing and scrubbing a
+            # notebook costs more than a short cell, and a job shorter than that has only
+            # its final notebook, which the caller writes.
+            last = [time.monotonic()]
 
             def save(**_: Any) -> None:
                 now = time.monotonic()
@@ -158,7 +160,7 @@ class StudioEngine(NBClientEngine):
                 nb_man.last_save_time = nb_man.now()
 
             nb_man.save = save
-            save()
+            writer(nb_man.nb, save=False)  # the notebook the caller finishes, not yet written
         # None: this process's pool, if any (`papermill --engine lpstudio` in a Studio's
         # process); False: no pool.
         if pool is None:
@@ -183,8 +185,8 @@ class StudioEngine(NBClientEngine):
                 client.kc.stop_channels()
             if on_kernel is None:  # nobody else will: each kernel serves one notebook
                 kernel_pool.discard(km)
-            if pool:
-                pool.replenish(kernel_name)
+                if pool:
+                    pool.replenish(kernel_name)
 
 
 def chdir_code(path: str) -> str:

@@ -42,6 +42,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from jupyter_client.kernelspec import KernelSpec
 from jupyter_client.manager import AsyncKernelManager
 from jupyter_core.paths import jupyter_runtime_dir
 
@@ -73,6 +74,22 @@ class ReadyKernel:
     info: dict[str, Any] | None = field(default=None, repr=False)
 
 
+SPEC_TTL = 10.0  # seconds a kernel spec found on disk is used before it is looked up again
+_specs: dict[str, tuple[float, dict[str, Any]]] = {}
+
+
+def find_kernel_spec(manager: Any, kernel_name: str) -> KernelSpec:
+    """The kernel spec of this name, looked up on disk at most every SPEC_TTL seconds
+    (each lookup searches every Jupyter data folder: milliseconds per kernel)."""
+    now = time.monotonic()
+    found = _specs.get(kernel_name)
+    if found is None or found[0] < now:
+        spec = manager.get_kernel_spec(kernel_name)
+        fields = {**spec.to_dict(), "resource_dir": spec.resource_dir}
+        found = _specs[kernel_name] = (now + SPEC_TTL, fields)
+    return KernelSpec(**found[1])  # a copy per kernel manager
+
+
 def new_kernel_manager(
     kernel_name: str, server: ForkServer | None = None, **kw: Any
 ) -> AsyncKernelManager:
@@ -82,6 +99,7 @@ def new_kernel_manager(
     runtime.mkdir(parents=True, exist_ok=True)
     ip = str(runtime / f"lpstudio-{uuid.uuid4().hex[:12]}")
     km = AsyncKernelManager(kernel_name=kernel_name, transport="ipc", ip=ip, **kw)
+    km._kernel_spec = find_kernel_spec(km.kernel_spec_manager, kernel_name)
     if server is not None and forkable(km.kernel_spec.argv):
         km.kernel_id = str(uuid.uuid4())
         provisioner = ForkProvisioner(kernel_id=km.kernel_id, kernel_spec=km.kernel_spec, parent=km)
@@ -311,7 +329,8 @@ class KernelPool:
         await km.start_kernel(cwd=self.cwd)
         kc = km.client()
         try:
-            kc.start_channels()
+            # No heartbeat thread per kernel: liveness is asked of the manager (its pidfd).
+            kc.start_channels(hb=False)
             info = await wait_until_ready(km, kc, self.settings.start_timeout)
             kc.allow_stdin = False
             pid = km.provisioner.pid  # type: ignore[union-attr]

@@ -10,6 +10,7 @@ notices cancel requests; it stops a job by killing the kernel's process group.
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import logging
 import os
@@ -141,16 +142,19 @@ class NotebookWriter:
 
     def __init__(self, path: Path, secrets: set[str]) -> None:
         self.path = path
-        self.secrets = secrets
+        self.secrets = frozenset(secrets)
         self.nb: Any = None
 
-    def __call__(self, nb: Any) -> None:
+    def __call__(self, nb: Any, save: bool = True) -> None:
+        """Keeps `nb` as the job's notebook, and writes it unless `save` is false."""
         self.nb = nb
         nb.metadata.setdefault("papermill", {})["output_path"] = str(self.path)
+        if not save:
+            return
         # The scrubbed copy is ours: nbformat's JSON layout is applied to it in place,
         # without the deep copy and schema validation of `nbformat.write` (papermill's
         # notebook is valid by construction), which cost more than a short job's cells.
-        clean = nbformat.from_dict(scrub(json.loads(json.dumps(nb)), self.secrets))
+        clean = node_copy(nb, self.secrets)
         text = json.dumps(
             strip_transient(split_lines(clean)),
             indent=1,
@@ -192,6 +196,17 @@ class NotebookWriter:
         return scrub(json.loads(json.dumps(result)), self.secrets)
 
 
+def node_copy(data: Any, secrets: frozenset[str]) -> Any:
+    """A deep copy of a notebook (or any part of one) with secrets masked in its strings."""
+    if isinstance(data, dict):
+        return nbformat.NotebookNode({k: node_copy(v, secrets) for k, v in data.items()})
+    if isinstance(data, list):
+        return [node_copy(item, secrets) for item in data]
+    if isinstance(data, str) and secrets:
+        return scrub(data, secrets)
+    return data
+
+
 def write_notebook(nb: Any, path: Path) -> None:
     """Writes a notebook atomically: readers see the old file or the new, never half."""
     replace_file(path, nbformat.writes(nb) + "\n")
@@ -202,6 +217,13 @@ def replace_file(path: Path, text: str) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
     tmp.write_text(text, encoding="utf8")
     os.replace(tmp, path)
+
+
+@functools.lru_cache(maxsize=64)
+def version_recipe(notebook: str, name: str) -> Recipe:
+    """A stored version's recipe, parsed once per process: a version never changes, and
+    papermill copies the notebook it is given rather than changing it."""
+    return Recipe.parse(notebook, name)
 
 
 def output_path_for(workspace: Workspace, job: Job) -> Path:
@@ -227,7 +249,7 @@ def execute_job(
     from papermill.exceptions import PapermillExecutionError
 
     job = store.job(job_id)
-    recipe = Recipe.parse(store.version_notebook(job.version_id), job.recipe)
+    recipe = version_recipe(store.version_notebook(job.version_id), job.recipe)
     output = output_path_for(workspace, job)
     output.parent.mkdir(parents=True, exist_ok=True)
     total = len(recipe.notebook.cells) + (1 if job.parameters else 0)
@@ -261,12 +283,13 @@ def execute_job(
     secrets = connections.secret_values()
     writer = NotebookWriter(output, secrets)
     status, error = SUCCEEDED, None
+    kernels: KernelPool | None = None
     try:
         bound = store.version_settings(job.version_id).get("connections", {})
         runtime = {
             "workspace": str(workspace.root),
             "store_url": workspace.store_url,
-            "ledger": f"job:{store.root_job(job.id)}",
+            "ledger": f"job:{job.id if job.rerun_of is None else store.root_job(job.id)}",
             "connections": {
                 slot: dict(
                     zip(("type", "config"), connections.values(name), strict=True), name=name
@@ -286,6 +309,7 @@ def execute_job(
             f"import lpstudio.kernel as _k; _k._bind({json.dumps(json.dumps(context))}); del _k"
         )
         cwd = (workspace.projects / job.recipe).parent
+        kernels = pool or active(workspace.pool_settings())
         papermill.execute_notebook(
             recipe.notebook,
             None,
@@ -297,7 +321,7 @@ def execute_job(
             on_cell=on_cell,
             on_kernel=on_kernel,
             writer=writer,
-            pool=pool or active(workspace.pool_settings()) or False,
+            pool=kernels or False,
         )
     except PapermillExecutionError as exc:
         status = FAILED
@@ -344,4 +368,7 @@ def execute_job(
                 result=writer.outputs(),
                 cells_done=cells_done[0],
             )
+        if kernels is not None:
+            for km in kernel_managers:
+                kernels.replenish(km.kernel_name)
     return store.job(job_id)

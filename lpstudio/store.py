@@ -9,6 +9,7 @@ de-duplication) is as atomic there as on SQLite.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -126,6 +127,9 @@ class Store:
         self._writer = sessionmaker(
             self.engine.execution_options(lpstudio_write=True), expire_on_commit=False
         )
+        # Versions are content-addressed and never change: every job of a version reads
+        # the same notebook and settings, once per process.
+        self._version = functools.lru_cache(maxsize=256)(self._read_version)
 
     # -- sessions and schema -------------------------------------------------------------
 
@@ -217,17 +221,29 @@ class Store:
                 )
         return version
 
-    def version_notebook(self, version_id: str) -> str:
+    def _read_version(self, version_id: str) -> tuple[str, str] | None:
+        """A version's notebook JSON and settings JSON (a string: the cached value is
+        never shared as a mutable dict)."""
         with self.read() as s:
             version = s.get(RecipeVersion, version_id)
             if version is None:
-                raise NotFoundError(f"recipe version {version_id[:12]} does not exist")
-            return s.get_one(Notebook, version.notebook_sha).content
+                return None
+            notebook = s.get_one(Notebook, version.notebook_sha).content
+            return notebook, json.dumps(version.settings or {})
+
+    def version_notebook(self, version_id: str) -> str:
+        found = self._version(version_id)
+        if found is None:
+            self._version.cache_clear()  # it may be stored by the time it is asked again
+            raise NotFoundError(f"recipe version {version_id[:12]} does not exist")
+        return found[0]
 
     def version_settings(self, version_id: str) -> dict[str, Any]:
-        with self.read() as s:
-            version = s.get(RecipeVersion, version_id)
-            return dict(version.settings) if version is not None else {}
+        found = self._version(version_id)
+        if found is None:
+            self._version.cache_clear()
+            return {}
+        return dict(json.loads(found[1]))
 
     # -- jobs ------------------------------------------------------------------------------
 
