@@ -2,11 +2,12 @@
 
 A cold kernel starts a Python interpreter and imports IPython, ipykernel, zmq and whatever
 the recipes need (pandas, httpx, lpstudio.kernel): about 0.5 CPU-seconds each. The fork
-server is one helper process that pays those imports once, before it creates any zmq
-context or thread, and then forks one child per kernel; the child only builds its
-`IPKernelApp` on the connection file it is given. Each kernel is still a new process that
-serves one job: nothing passes from one kernel to the next, since every child forks from
-the same pristine server, never from a kernel.
+server is one helper process that pays those imports once, and builds what every kernel
+builds alike (the kernel application's configuration and the IPython shell,
+`prepare_kernel`), before it creates any zmq context or thread; then it forks one child per
+kernel, which only opens its sockets and threads on the connection file it is given. Each
+kernel is still a new process that serves one job: nothing passes from one kernel to the
+next, since every child forks from the same pristine server, never from a kernel.
 
 Protocol: one JSON line per request on the server's stdin (`{"connection_file", "cwd",
 "env"}`), one JSON line per answer on its stdout (`{"pid"}` or `{"error"}`).
@@ -296,7 +297,7 @@ def skip_empty_flushes() -> None:
     still leaves in order, since everything bound for IOPub goes through the one thread."""
     from ipykernel.iostream import OutStream
 
-    if not isinstance(getattr(OutStream, "_rotate_buffers", None), type(skip_empty_flushes)):
+    if not hasattr(OutStream, "_rotate_buffers"):
         return  # another ipykernel layout: leave it alone
     flush = OutStream.flush
 
@@ -312,7 +313,7 @@ def prepare_kernel(server_pid: int) -> Any:
     way and that holds no socket, thread or event loop: the application's configuration
     (command line, config files, profile) and the IPython shell. A child then only opens
     its sockets and threads and creates its `IPythonKernel` around the prepared shell:
-    about 35 ms of CPU instead of 80. Each child gets its own copy of these objects (the
+    about 30 ms of CPU instead of 80. Each child gets its own copy of these objects (the
     fork copies them); the server never runs code in the shell, so every kernel starts
     from the same pristine one."""
     from ipykernel import debugger

@@ -140,15 +140,20 @@ class NotebookWriter:
     """Writes a job's output notebook, scrubbed of secrets, atomically, each time it is
     saved; keeps the last notebook so the runner can add to it after a failure."""
 
-    def __init__(self, path: Path, secrets: set[str]) -> None:
+    def __init__(self, path: Path, secrets: set[str], input_path: Path) -> None:
         self.path = path
         self.secrets = frozenset(secrets)
+        self.input_path = input_path
         self.nb: Any = None
 
     def __call__(self, nb: Any, save: bool = True) -> None:
         """Keeps `nb` as the job's notebook, and writes it unless `save` is false."""
         self.nb = nb
-        nb.metadata.setdefault("papermill", {})["output_path"] = str(self.path)
+        # papermill records the paths it was given; it is given the recipe's stored version
+        # (a notebook, not a file), so the recipe's file stands for the input.
+        papermill = nb.metadata.setdefault("papermill", {})
+        papermill["input_path"] = str(self.input_path)
+        papermill["output_path"] = str(self.path)
         if not save:
             return
         # The scrubbed copy is ours: nbformat's JSON layout is applied to it in place,
@@ -281,7 +286,7 @@ def execute_job(
 
     connections = Connections(store, workspace.key_path, workspace.root)
     secrets = connections.secret_values()
-    writer = NotebookWriter(output, secrets)
+    writer = NotebookWriter(output, secrets, workspace.projects / job.recipe)
     status, error = SUCCEEDED, None
     kernels: KernelPool | None = None
     try:

@@ -221,6 +221,9 @@ def test_papermill_output_notebooks_have_the_same_structure(
     assert ours.metadata.papermill["parameters"] == theirs.metadata.papermill["parameters"]
     assert ours.metadata.papermill["exception"] is theirs.metadata.papermill["exception"] is True
     assert ours.metadata.language_info == theirs.metadata.language_info
+    # The paths papermill records: the recipe's file for the stored version that ran.
+    assert ours.metadata.papermill["input_path"] == str(recipe)
+    assert ours.metadata.papermill["output_path"] == str(ws / job.output_path)
 
     def shape(nb: Any) -> list[tuple[Any, ...]]:
         return [
