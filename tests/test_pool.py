@@ -230,6 +230,7 @@ def test_papermill_output_notebooks_have_the_same_structure(
             (
                 c.cell_type,
                 c.source,
+                c.get("execution_count"),
                 tuple(c.metadata.get("tags", [])),
                 tuple(sorted(c.metadata.get("papermill", {}))),
                 c.metadata.get("papermill", {}).get("status"),
