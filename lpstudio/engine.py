@@ -10,8 +10,7 @@ It is registered on papermill's `papermill.engine` entry point as `lpstudio`, so
   on a timeout or a cancel, shuts it down after the job, and refills the pool once the
   job is recorded (a refill started earlier competes with the job's last steps);
 - writes the output notebook through its caller (`writer`), who scrubs secrets from it,
-  when papermill would save it (at most once a second, from the first second on; the
-  caller writes the last one).
+  when papermill would save it (at most once a second; the caller writes the last one).
 
 Kernels come from the process's kernel pool (`lpstudio.pool`) when there is one: a kernel
 that is already started and connected, used by this one notebook and then shut down. The
@@ -130,7 +129,7 @@ class StudioEngine(NBClientEngine):
         bootstrap: str | None = None,
         on_cell: Callable[[int, int], None] | None = None,
         on_kernel: Callable[[AsyncKernelManager], None] | None = None,
-        writer: Callable[..., None] | None = None,
+        writer: Callable[[Any], None] | None = None,
         pool: kernel_pool.KernelPool | bool | None = None,
         **kwargs: Any,
     ) -> Any:
@@ -147,10 +146,10 @@ class StudioEngine(NBClientEngine):
             stderr_file=stderr_file,
         )
         if writer is not None:
-            # At most one save a second, the first a second in: writing and scrubbing a
-            # notebook costs more than a short cell, and a job shorter than that has only
-            # its final notebook, which the caller writes.
-            last = [time.monotonic()]
+            # The first save at once (the job's output exists while it runs), then at most
+            # one a second: writing and scrubbing costs more than a short cell. The
+            # caller writes the final notebook.
+            last = [-SAVE_EVERY]
 
             def save(**_: Any) -> None:
                 now = time.monotonic()
@@ -160,7 +159,7 @@ class StudioEngine(NBClientEngine):
                 nb_man.last_save_time = nb_man.now()
 
             nb_man.save = save
-            writer(nb_man.nb, save=False)  # the notebook the caller finishes, not yet written
+            save()
         # None: this process's pool, if any (`papermill --engine lpstudio` in a Studio's
         # process); False: no pool.
         if pool is None:

@@ -146,16 +146,13 @@ class NotebookWriter:
         self.input_path = input_path
         self.nb: Any = None
 
-    def __call__(self, nb: Any, save: bool = True) -> None:
-        """Keeps `nb` as the job's notebook, and writes it unless `save` is false."""
+    def __call__(self, nb: Any) -> None:
         self.nb = nb
         # papermill records the paths it was given; it is given the recipe's stored version
         # (a notebook, not a file), so the recipe's file stands for the input.
         papermill = nb.metadata.setdefault("papermill", {})
         papermill["input_path"] = str(self.input_path)
         papermill["output_path"] = str(self.path)
-        if not save:
-            return
         # The scrubbed copy is ours: nbformat's JSON layout is applied to it in place,
         # without the deep copy and schema validation of `nbformat.write` (papermill's
         # notebook is valid by construction), which cost more than a short job's cells.
