@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -136,7 +136,7 @@ class Recipe:
             raise RecipeError(
                 f"recipe {name} cannot be read: {exc}", field="recipe", fix="check the file"
             ) from None
-        return cls.parse(text, name, path)
+        return parsed(text, name, path)
 
     @classmethod
     def parse(cls, text: str, name: str, path: Path | None = None) -> Recipe:
@@ -244,6 +244,16 @@ class Recipe:
             "parameters": self.schema,
         }
 
+    @cached_property
     def canonical_json(self) -> str:
         """The notebook's content in a stable form, for content-addressed versions."""
         return json.dumps(self.notebook, sort_keys=True, ensure_ascii=False, indent=1)
+
+
+@lru_cache(maxsize=256)
+def parsed(text: str, name: str, path: Path | None = None) -> Recipe:
+    """`Recipe.parse`, once per content: every run, listing and form check reads the same
+    files and stored versions again and again, and parsing (nbformat's validation,
+    papermill's normalisation and parameter inspection) costs milliseconds each time. A
+    recipe is only read: papermill copies the notebook it is given before changing it."""
+    return Recipe.parse(text, name, path)

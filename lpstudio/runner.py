@@ -10,7 +10,6 @@ notices cancel requests; it stops a job by killing the kernel's process group.
 from __future__ import annotations
 
 import contextlib
-import functools
 import json
 import logging
 import os
@@ -30,7 +29,7 @@ from .connections import Connections, scrub
 from .kernel import RESPONSE_MIME, RESULT_MIME
 from .models import Job
 from .pool import KernelPool, active
-from .recipe import Recipe
+from .recipe import parsed
 from .store import CANCELLED, FAILED, SUCCEEDED, Store
 from .workspace import Workspace
 
@@ -221,13 +220,6 @@ def replace_file(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
-@functools.lru_cache(maxsize=64)
-def version_recipe(notebook: str, name: str) -> Recipe:
-    """A stored version's recipe, parsed once per process: a version never changes, and
-    papermill copies the notebook it is given rather than changing it."""
-    return Recipe.parse(notebook, name)
-
-
 def output_path_for(workspace: Workspace, job: Job) -> Path:
     """history/<date>/<job id>-<recipe name>.ipynb: browsable in JupyterLab by day."""
     stem = Path(job.recipe).stem
@@ -251,7 +243,7 @@ def execute_job(
     from papermill.exceptions import PapermillExecutionError
 
     job = store.job(job_id)
-    recipe = version_recipe(store.version_notebook(job.version_id), job.recipe)
+    recipe = parsed(store.version_notebook(job.version_id), job.recipe)
     output = output_path_for(workspace, job)
     output.parent.mkdir(parents=True, exist_ok=True)
     total = len(recipe.notebook.cells) + (1 if job.parameters else 0)

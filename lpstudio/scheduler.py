@@ -208,7 +208,7 @@ class Scheduler:
         settings = self.studio.settings(recipe)
         version = self.store.snapshot(
             recipe.name,
-            recipe.canonical_json(),
+            recipe.canonical_json,
             {"parameters": settings["parameters"], "connections": settings["connections"]},
             self.studio.user,
         )

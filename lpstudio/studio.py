@@ -240,7 +240,7 @@ class Studio:
         values = {**settings["parameters"], **parameters}
         version = self.store.snapshot(
             recipe.name,
-            recipe.canonical_json(),
+            recipe.canonical_json,
             {"parameters": settings["parameters"], "connections": settings["connections"]},
             self.user,
         )
@@ -461,7 +461,7 @@ class Studio:
         save_settings(self.store, recipe.name, new, self.user)
         self.store.snapshot(
             recipe.name,
-            recipe.canonical_json(),
+            recipe.canonical_json,
             {"parameters": coerced, "connections": chosen},
             self.user,
         )

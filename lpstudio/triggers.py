@@ -130,7 +130,7 @@ def poll_once(studio: Studio, recipe: Recipe) -> list[int]:
     created: list[int] = []
     version = store.snapshot(
         recipe.name,
-        recipe.canonical_json(),
+        recipe.canonical_json,
         {"parameters": settings["parameters"], "connections": settings["connections"]},
         studio.user,
     )

@@ -823,7 +823,7 @@ def test_a_backlog_or_a_job_queued_by_lpstudio_run_never_stalls_the_daemon(
     daily = schedule_recipe(ws, "daily", {"cron": "0 9 * * *", "timezone": "UTC"})
     with Studio.open(ws, user="alice") as studio:
         # A job `lpstudio run` has queued and is about to claim is not the daemon's.
-        version = studio.store.snapshot(daily, studio.recipe(daily).canonical_json(), {}, "alice")
+        version = studio.store.snapshot(daily, studio.recipe(daily).canonical_json, {}, "alice")
         manual = studio.store.create_job(
             recipe=daily, version_id=version, trigger="manual", parameters={}, user="alice"
         )

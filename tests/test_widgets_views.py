@@ -117,7 +117,7 @@ def test_jobs_view_refreshes_itself_until_closed(studio: Studio) -> None:
     view = JobsView(studio, refresh_seconds=0.05)
     assert view.rows == []
     recipe = studio.recipe("p/ok")
-    version = studio.store.snapshot(recipe.name, recipe.canonical_json(), {}, "alice")
+    version = studio.store.snapshot(recipe.name, recipe.canonical_json, {}, "alice")
     job = studio.store.create_job(recipe=recipe.name, version_id=version, user="alice")
     wait_for(lambda: [row["id"] for row in view.rows] == [job.id], what="the auto-refresh")
     view.close()
@@ -152,7 +152,7 @@ def test_dashboard_figures_match_the_jobs_and_charts_are_pngs(opened: Studio) ->
 def test_dashboard_draws_proactive_recipients(studio: Studio) -> None:
     write_recipe(studio.workspace.root, "shop/cart")
     recipe = studio.recipe("shop/cart")
-    version = studio.store.snapshot(recipe.name, recipe.canonical_json(), {}, "alice")
+    version = studio.store.snapshot(recipe.name, recipe.canonical_json, {}, "alice")
     job = studio.store.create_job(recipe=recipe.name, version_id=version, user="alice")
     studio.store.finish_job(job.id, "succeeded", result={"accepted": 4, "failed": [{}, {}]})
     dashboard = Dashboard(studio, days=90)
