@@ -149,9 +149,9 @@ class NotebookWriter:
         self.nb = nb
         # papermill records the paths it was given; it is given the recipe's stored version
         # (a notebook, not a file), so the recipe's file stands for the input.
-        papermill = nb.metadata.setdefault("papermill", {})
-        papermill["input_path"] = str(self.input_path)
-        papermill["output_path"] = str(self.path)
+        recorded = nb.metadata.setdefault("papermill", {})
+        recorded["input_path"] = str(self.input_path)
+        recorded["output_path"] = str(self.path)
         # The scrubbed copy is ours: nbformat's JSON layout is applied to it in place,
         # without the deep copy and schema validation of `nbformat.write` (papermill's
         # notebook is valid by construction), which cost more than a short job's cells.

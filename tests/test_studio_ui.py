@@ -26,6 +26,7 @@ RECIPE = "shop/cart_abandonment.ipynb"
 SECRET = "tok-secret-4711"
 MARKUP = "<img src=x onerror=window.__lpsxss=1>"
 BOOM = "the CRM is down <b>bold</b>"
+PAGE = 20  # jobs per page in the studio's Jobs panel (ui/src/jobs.ts)
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -47,6 +48,16 @@ def command(page: Any, name: str, args: dict[str, Any] | None = None) -> None:
     )
 
 
+def seed_finished_jobs(studio: Studio, recipe: str, count: int) -> None:
+    """Job rows of earlier runs (no kernel needed): enough history to page through."""
+    version = studio.store.snapshot(recipe, studio.recipe(recipe).canonical_json, {}, "alice")
+    for _ in range(count):
+        job = studio.store.create_job(
+            recipe=recipe, version_id=version, trigger="manual", parameters={}, user="alice"
+        )
+        studio.store.finish_job(job.id, "succeeded", cells_done=1)
+
+
 def total(page: Any, label: str) -> int:
     return int(page.locator(f".lps-dashboard [data-total='{label}'] .lps-total-count").inner_text())
 
@@ -60,6 +71,10 @@ def test_the_admin_journey_and_an_operator_in_the_studio(tmp_path: Path) -> None
         with Studio.open(root, user="alice") as studio:
             studio.set_role("olga", "operator")
         write_recipe(root, "lab/boom", cells=(f"raise ValueError({BOOM!r})",))
+        # A recipe that runs until it is cancelled: its cell after the parameters never ends.
+        write_recipe(root, "lab/slow", cells=("import threading\nthreading.Event().wait()",))
+        with Studio.open(root, user="alice") as studio:
+            seed_finished_jobs(studio, "lab/boom.ipynb", PAGE + 5)
         # No "official Jupyter news?" toast over the screenshots.
         news = tmp_path / "jupyter/config/lab/user-settings/@jupyterlab/apputils-extension"
         news.mkdir(parents=True)
@@ -212,6 +227,46 @@ def _admin_journey(page: Any, url: str, token: str, sandbox_url: str, root: Path
     assert "ValueError" in details.locator(".lps-traceback").inner_text()
     screenshot(page, "studio-failed-job")
 
+    # A long job: its progress while it runs, then Cancel stops it.
+    command(page, "lpstudio:open-recipes")
+    page.locator(".lps-recipe[data-recipe='lab/slow.ipynb'] .lps-run").click()
+    running = page.locator(".lps-jobs:visible tr.lps-job[data-status=running]", has_text="lab/slow")
+    running.locator(".lps-progress").wait_for(timeout=120_000)
+    job_id = running.get_attribute("data-job")
+    page.wait_for_function(  # its parameters cell is done, the next one runs
+        "id => document.querySelector(`.lps-jobs tr.lps-job[data-job='${id}'] .lps-progress`)"
+        "?.value === 1",
+        arg=job_id,
+        timeout=60_000,
+    )
+    screenshot(page, "studio-running-job")
+    running.locator(".lps-cancel").click()
+    cancelled = page.locator(f".lps-jobs:visible tr.lps-job[data-job='{job_id}']")
+    page.locator(
+        f".lps-jobs:visible tr.lps-job[data-job='{job_id}'][data-status=cancelled]"
+    ).wait_for(timeout=60_000)
+    assert cancelled.locator(".lps-cancel").count() == 0
+    cancelled.locator(".lps-error-button").click()  # why it stopped, and where
+    details.locator(".lps-error-message", has_text="cancelled by request").wait_for()
+
+    # Paging through the history: 20 jobs a page, newest first.
+    jobs = page.locator(".lps-jobs:visible")
+    recipe_filter = jobs.locator("input[name=recipe]")
+    if recipe_filter.input_value():
+        recipe_filter.fill("")
+        recipe_filter.dispatch_event("change")
+        jobs.locator("tr.lps-job", has_text="lab/boom").first.wait_for()  # refreshed, unfiltered
+    jobs.locator("tr.lps-job").nth(PAGE - 1).wait_for()
+    first_page = jobs.locator("tr.lps-job").evaluate_all("rows => rows.map(r => r.dataset.job)")
+    assert len(first_page) == PAGE
+    jobs.get_by_role("button", name="Next").click()
+    jobs.locator(f"tr.lps-job[data-job='{first_page[0]}']").wait_for(state="detached")
+    second_page = jobs.locator("tr.lps-job").evaluate_all("rows => rows.map(r => r.dataset.job)")
+    assert second_page and not set(second_page) & set(first_page)
+    assert max(map(int, second_page)) < min(map(int, first_page))
+    jobs.get_by_role("button", name="Previous").click()
+    jobs.locator(f"tr.lps-job[data-job='{first_page[0]}']").wait_for()
+
     # Connections: a form from the connector's fields; the secret is write-only; data is text.
     command(page, "lpstudio:open-connections")
     panel = page.locator(".lps-connections")
@@ -233,6 +288,13 @@ def _admin_journey(page: Any, url: str, token: str, sandbox_url: str, root: Path
     crm.locator(".lps-edit").click()
     assert panel.locator("input[name=token]").input_value() == ""  # never filled in
     screenshot(page, "studio-connections")
+    # Editing: a changed field is saved, the secret left empty keeps the stored one.
+    panel.locator("input[name=username]").fill("crm-bot")
+    panel.locator(".lps-save").click()
+    panel.locator("tr[data-connection=crm]", has_text="username: crm-bot").wait_for()
+    with Studio.open(root, user="alice") as studio:
+        kind, config = studio.connections.values("crm")
+    assert kind == "http" and config["username"] == "crm-bot" and config["token"] == SECRET
 
 
 def _operator_session(page: Any, url: str, token: str) -> None:
