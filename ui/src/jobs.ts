@@ -122,6 +122,7 @@ export class JobsPanel extends Widget {
 
   private filter(): void {
     this.offset = 0;
+    fill(this.details); // another selection: the details of a job shown before go
     void this.refresh();
   }
 
