@@ -400,3 +400,42 @@ def test_forked_kernels_are_ipython_kernels_of_their_own_folder_and_profile(
             if ready is not None:
                 kernel_pool.discard(ready.km, ready.kc)
         pool.close()
+
+
+def test_a_forked_kernel_gives_every_kind_of_output(pooled: Studio) -> None:
+    """The shell a forked kernel takes over from the fork server displays, plots, runs magics
+    and shell commands and returns results like any kernel."""
+    kernels = pooled.executor.kernels
+    assert kernels is not None
+    ready = kernels.take("python3")
+    assert ready is not None and type(ready.km.provisioner).__name__ == "ForkProvisioner"
+    outputs: list[tuple[str, Any]] = []
+
+    def output(msg: dict[str, Any]) -> None:
+        content = msg["content"]
+        if msg["msg_type"] in ("execute_result", "display_data"):
+            outputs.append((msg["msg_type"], sorted(content["data"])))
+        elif msg["msg_type"] == "stream":
+            outputs.append(("stream", content["text"].strip()))
+
+    code = textwrap.dedent("""\
+        import matplotlib.pyplot as plt
+        import pandas as pd
+        from IPython.display import Markdown, display
+        display(Markdown("**hi**"))
+        plt.plot([1, 2]); plt.show()
+        %config InlineBackend.figure_formats = ["png"]
+        !echo from-the-shell
+        pd.DataFrame({"a": [1]})
+        """)
+    try:
+        reply = asyncio.run(ready.kc.execute_interactive(code, timeout=60, output_hook=output))
+    finally:
+        kernel_pool.discard(ready.km, ready.kc)
+    assert reply["content"]["status"] == "ok" and reply["content"]["execution_count"] == 1
+    assert outputs == [
+        ("display_data", ["text/markdown", "text/plain"]),
+        ("display_data", ["image/png", "text/plain"]),
+        ("stream", "from-the-shell"),
+        ("execute_result", ["text/html", "text/plain"]),
+    ]
