@@ -32,8 +32,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
-import platform
 import socket
 import statistics
 import subprocess
@@ -47,6 +45,7 @@ from typing import Any
 import httpx
 import nbformat
 import papermill
+from bench_run import emit, machine
 
 from lpstudio.studio import Studio
 
@@ -236,15 +235,6 @@ def measure(requests: int, clients: int, baseline_runs: int) -> dict[str, Any]:
     return {"callable": result, "papermill_api": base}
 
 
-def machine() -> dict[str, Any]:
-    return {
-        "nproc": len(os.sched_getaffinity(0)),
-        "platform": platform.platform(),
-        "python": platform.python_version(),
-        "papermill": papermill.__version__,
-    }
-
-
 def render(result: dict[str, Any]) -> str:
     m, c, b = result["machine"], result["callable"], result["papermill_api"]
     lines = [
@@ -295,14 +285,8 @@ def main(argv: list[str] | None = None) -> int:
         **measure(args.requests, args.clients, args.baseline_runs),
     }
     result["total_seconds"] = time.perf_counter() - started
-    if args.json == "-":
-        print(json.dumps(result, indent=2))
-        return 0
-    print(render(result))
-    print(f"\ntotal {result['total_seconds']:.0f} s")
-    if args.json:
-        Path(args.json).write_text(json.dumps(result, indent=2) + "\n")
-    return 0
+    table = render(result) + f"\n\ntotal {result['total_seconds']:.0f} s"
+    return emit(result, table, args.json)
 
 
 if __name__ == "__main__":

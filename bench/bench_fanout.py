@@ -32,9 +32,8 @@ the most requests it admitted in any one-second window.
 from __future__ import annotations
 
 import argparse
+import importlib.metadata
 import json
-import os
-import platform
 import resource
 import statistics
 import subprocess
@@ -46,6 +45,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from bench_run import emit, machine
 
 HANDOFF = "H1000000001"
 ACCOUNT = "12345678"
@@ -270,17 +270,6 @@ def run_method(name: str, url: str, count: int) -> dict[str, Any]:
     return figures
 
 
-def machine() -> dict[str, Any]:
-    import pandas
-
-    return {
-        "nproc": len(os.sched_getaffinity(0)),
-        "platform": platform.platform(),
-        "python": platform.python_version(),
-        "pandas": pandas.__version__,
-    }
-
-
 def render(result: dict[str, Any]) -> str:
     m = result["machine"]
     n = result["recipients"]
@@ -359,17 +348,11 @@ def main(argv: list[str] | None = None) -> int:
         "benchmark": "bench_fanout",
         "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "recipients": args.recipients,
-        "machine": machine(),
+        "machine": machine(pandas=importlib.metadata.version("pandas")),
         "methods": methods,
         "total_seconds": time.perf_counter() - started,
     }
-    if args.json == "-":
-        print(json.dumps(result, indent=2))
-        return 0
-    print(render(result))
-    if args.json:
-        Path(args.json).write_text(json.dumps(result, indent=2) + "\n")
-    return 0
+    return emit(result, render(result), args.json)
 
 
 if __name__ == "__main__":

@@ -27,8 +27,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import random
 import shutil
 import sqlite3
@@ -44,6 +42,7 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
+from bench_run import emit, machine
 from sqlalchemy import case, event, func, select
 
 import lpstudio.store
@@ -314,17 +313,6 @@ def measure(jobs: int, days: int, repeat: int, keep: Path | None) -> dict[str, A
     return result
 
 
-def machine() -> dict[str, Any]:
-    return {
-        "nproc": len(os.sched_getaffinity(0))
-        if hasattr(os, "sched_getaffinity")
-        else os.cpu_count(),
-        "platform": platform.platform(),
-        "python": platform.python_version(),
-        "sqlite": sqlite3.sqlite_version,
-    }
-
-
 def render(result: dict[str, Any]) -> str:
     m = result["machine"]
     lines = [
@@ -369,18 +357,12 @@ def main(argv: list[str] | None = None) -> int:
         "jobs": args.jobs,
         "days": args.days,
         "repeat": args.repeat,
-        "machine": machine(),
+        "machine": machine(sqlite=sqlite3.sqlite_version),
         **measure(args.jobs, args.days, args.repeat, args.keep),
     }
     result["total_seconds"] = time.perf_counter() - started
-    if args.json == "-":
-        print(json.dumps(result, indent=2))
-        return 0
-    print(render(result))
-    print(f"\ntotal {result['total_seconds']:.0f} s")
-    if args.json:
-        Path(args.json).write_text(json.dumps(result, indent=2) + "\n")
-    return 0
+    table = render(result) + f"\n\ntotal {result['total_seconds']:.0f} s"
+    return emit(result, table, args.json)
 
 
 if __name__ == "__main__":

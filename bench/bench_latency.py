@@ -34,7 +34,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import datetime as dt
-import json
 import logging
 import os
 import statistics
@@ -45,7 +44,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bench_run import LPSTUDIO, PM_API, PM_CLI, Bench, machine, timed
+from bench_run import LPSTUDIO, PM_API, PM_CLI, Bench, emit, machine, timed
 
 from lpstudio.pool import (
     KernelPool,
@@ -232,13 +231,7 @@ def main(argv: list[str] | None = None) -> int:
     result["loadavg_start"] = " ".join(f"{v:.2f}" for v in load_start)
     result["loadavg_end"] = " ".join(f"{v:.2f}" for v in os.getloadavg())
     result["total_seconds"] = time.perf_counter() - started
-    if args.json == "-":
-        print(json.dumps(result, indent=2))
-        return 0
-    print(render(result))
-    if args.json:
-        Path(args.json).write_text(json.dumps(result, indent=2) + "\n")
-    return 0
+    return emit(result, render(result), args.json)
 
 
 if __name__ == "__main__":

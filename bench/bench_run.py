@@ -153,7 +153,9 @@ def timed(fn: Callable[[], None]) -> float:
     return (time.perf_counter() - start) * 1000.0
 
 
-def machine() -> dict[str, Any]:
+def machine(**versions: str) -> dict[str, Any]:
+    """The machine and the versions a benchmark's figures depend on (papermill's and
+    lpstudio's always, and `versions`)."""
     try:
         usable = len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux
@@ -166,7 +168,21 @@ def machine() -> dict[str, Any]:
         "python": platform.python_version(),
         "papermill": papermill.__version__,
         "lpstudio": importlib.metadata.version("lpstudio"),
+        **versions,
     }
+
+
+def emit(result: dict[str, Any], table: str, json_path: str | None) -> int:
+    """Prints a benchmark's table, or its JSON alone with `--json -`; `--json PATH` also
+    writes the JSON there. Every benchmark of `make bench` ends with it."""
+    text = json.dumps(result, indent=2, default=str)  # dates and paths as text
+    if json_path == "-":
+        print(text)
+        return 0
+    print(table)
+    if json_path:
+        Path(json_path).write_text(text + "\n")
+    return 0
 
 
 def measure(runs: int) -> dict[str, Any]:
@@ -249,13 +265,7 @@ def main(argv: list[str] | None = None) -> int:
 
     logging.getLogger("papermill").setLevel(logging.WARNING)
     result = measure(args.runs)
-    if args.json == "-":
-        print(json.dumps(result, indent=2))
-        return 0
-    print(render(result))
-    if args.json:
-        Path(args.json).write_text(json.dumps(result, indent=2) + "\n")
-    return 0
+    return emit(result, render(result), args.json)
 
 
 if __name__ == "__main__":

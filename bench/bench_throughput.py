@@ -43,7 +43,7 @@ from typing import Any
 
 import nbformat
 import papermill
-from bench_run import PARAMETERS, RECIPE, check_output, machine, trivial_notebook
+from bench_run import PARAMETERS, RECIPE, check_output, emit, machine, trivial_notebook
 
 from lpstudio.studio import Studio
 
@@ -208,13 +208,7 @@ def main(argv: list[str] | None = None) -> int:
     result["loadavg_start"] = " ".join(f"{v:.2f}" for v in load_start)
     result["loadavg_end"] = " ".join(f"{v:.2f}" for v in os.getloadavg())
     result["total_seconds"] = time.perf_counter() - started
-    if args.json == "-":
-        print(json.dumps(result, indent=2, default=str))
-        return 0
-    print(render(result))
-    if args.json:
-        Path(args.json).write_text(json.dumps(result, indent=2, default=str) + "\n")
-    return 0
+    return emit(result, render(result), args.json)
 
 
 if __name__ == "__main__":
