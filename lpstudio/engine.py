@@ -39,7 +39,14 @@ SAVE_EVERY = 1.0  # seconds between two writes of a running job's output noteboo
 
 
 class StudioNotebookClient(PapermillNotebookClient):
-    """papermill's client, with a silent bootstrap and a per-cell callback."""
+    """papermill's client, with a silent bootstrap and a per-cell callback.
+
+    The bootstrap is code run silently before the first cell (binding the job context,
+    moving a pooled kernel to the notebook's folder). A kernel forked from a prepared fork
+    server binds them itself from the metadata of the job's first execute request
+    (`first_request_metadata`, read by `lpstudio.forkserver.bind_requested`): one request
+    fewer per job.
+    """
 
     def __init__(
         self,
@@ -52,6 +59,7 @@ class StudioNotebookClient(PapermillNotebookClient):
         self._bootstrap = bootstrap
         self._on_cell = on_cell
         self.kernel_info: dict[str, Any] | None = None  # a pooled kernel's, asked already
+        self.first_request_metadata: dict[str, Any] | None = None
 
     def execute(self, **kwargs: Any) -> Any:
         """papermill's `execute`, minus its last request (kernel_info, for the notebook's
@@ -67,7 +75,23 @@ class StudioNotebookClient(PapermillNotebookClient):
             self.set_widgets_metadata()
         return self.nb
 
+    def _send_metadata_first(self, metadata: dict[str, Any]) -> None:
+        """Adds `metadata` to the next execute request on the shell channel, and only it."""
+        assert self.kc is not None
+        channel = self.kc.shell_channel
+        send = channel.send
+
+        def send_first(msg: dict[str, Any]) -> None:
+            if msg["header"]["msg_type"] == "execute_request":
+                msg["metadata"].update(metadata)
+                del channel.send  # back to the channel's own method
+            send(msg)
+
+        channel.send = send_first
+
     def papermill_execute_cells(self) -> None:
+        if self.first_request_metadata is not None:
+            self._send_metadata_first(self.first_request_metadata)
         if self._bootstrap:
             assert self.kc is not None
             reply = self.wait_for_reply(
@@ -102,9 +126,9 @@ class StudioEngine(NBClientEngine):
     @classmethod
     def _kernel_manager(
         cls, kernel_name: str, pool: kernel_pool.KernelPool | None = None
-    ) -> tuple[AsyncKernelManager, Any, dict[str, Any] | None]:
-        """A ready kernel, its connected client and its kernel_info reply from the pool,
-        else an unstarted manager (and no client) for nbclient to start.
+    ) -> tuple[AsyncKernelManager, kernel_pool.ReadyKernel | None]:
+        """A ready kernel from the pool (its manager, and itself with its connected
+        client), else an unstarted manager (and None) for nbclient to start.
 
         nbclient needs an async manager: a blocking one stalls its event loop and hides a
         dead kernel. IPC sockets in the private runtime folder: no TCP port is opened.
@@ -112,9 +136,9 @@ class StudioEngine(NBClientEngine):
         if pool is not None:
             ready = pool.take(kernel_name)
             if ready is not None:
-                return ready.km, ready.kc, ready.info
-            return pool.manager(kernel_name), None, None
-        return kernel_pool.new_kernel_manager(kernel_name), None, None
+                return ready.km, ready
+            return pool.manager(kernel_name), None
+        return kernel_pool.new_kernel_manager(kernel_name), None
 
     @classmethod
     def execute_managed_notebook(
@@ -126,7 +150,7 @@ class StudioEngine(NBClientEngine):
         stderr_file: Any = None,
         start_timeout: float = 60,
         execution_timeout: float | None = None,
-        bootstrap: str | None = None,
+        job_context: str | None = None,
         on_cell: Callable[[int, int], None] | None = None,
         on_kernel: Callable[[AsyncKernelManager], None] | None = None,
         writer: Callable[[Any], None] | None = None,
@@ -164,19 +188,26 @@ class StudioEngine(NBClientEngine):
         # process); False: no pool.
         if pool is None:
             pool = kernel_pool.active()
-        km, kc, info = cls._kernel_manager(kernel_name, pool or None)
-        if kc is not None:
+        km, ready = cls._kernel_manager(kernel_name, pool or None)
+        bootstrap = [bind_code(job_context)] if job_context is not None else []
+        metadata = None
+        if ready is not None:
             # papermill starts a kernel in the resources' path, else in this process's folder.
             resources = final_kwargs.get("resources") or {}
-            cwd = resources.get("metadata", {}).get("path") or os.getcwd()
-            bootstrap = chdir_code(str(cwd)) + (f"\n{bootstrap}" if bootstrap else "")
+            cwd = str(resources.get("metadata", {}).get("path") or os.getcwd())
+            if ready.prepared:
+                metadata, bootstrap = {"lpstudio": {"cwd": cwd, "context": job_context}}, []
+            else:
+                bootstrap.insert(0, chdir_code(cwd))
         if on_kernel is not None:
             on_kernel(km)  # the caller owns this kernel: it can stop it, and shuts it down
         client = StudioNotebookClient(
-            nb_man, km=km, bootstrap=bootstrap, on_cell=on_cell, **final_kwargs
+            nb_man, km=km, bootstrap="\n".join(bootstrap) or None, on_cell=on_cell, **final_kwargs
         )
-        client.kc = kc
-        client.kernel_info = info
+        if ready is not None:
+            client.kc = ready.kc
+            client.kernel_info = ready.info
+            client.first_request_metadata = metadata
         try:
             return client.execute()
         finally:
@@ -191,3 +222,8 @@ class StudioEngine(NBClientEngine):
 def chdir_code(path: str) -> str:
     """Moves a pooled kernel to the notebook's folder, leaving no name behind."""
     return f"import os as _o; _o.chdir({json.dumps(path)}); del _o"
+
+
+def bind_code(context: str) -> str:
+    """Binds a job's context (JSON) in the kernel, leaving no name behind."""
+    return f"import lpstudio.kernel as _k; _k._bind({json.dumps(context)}); del _k"

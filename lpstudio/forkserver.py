@@ -123,8 +123,9 @@ class ForkServer:
             if self._proc is None or self._proc.poll() is not None:
                 self._proc = self._start()
 
-    def spawn(self, connection_file: str, cwd: str, env: dict[str, str]) -> int:
-        """Forks a kernel on `connection_file`; returns its pid."""
+    def spawn(self, connection_file: str, cwd: str, env: dict[str, str]) -> tuple[int, bool]:
+        """Forks a kernel on `connection_file`; returns its pid, and whether it was built on
+        the server's prepared shell (and so binds a job from its first request)."""
         request = json.dumps({"connection_file": connection_file, "cwd": cwd, "env": env})
         with self._lock:
             if self._proc is None or self._proc.poll() is not None:
@@ -139,7 +140,7 @@ class ForkServer:
                 raise ForkServerError(f"the fork server failed: {exc}") from exc
         if "pid" not in answer:
             raise ForkServerError(f"the fork server refused: {answer.get('error', 'EOF')}")
-        return int(answer["pid"])
+        return int(answer["pid"]), bool(answer.get("prepared"))
 
     def close(self) -> None:
         """Ends the server; its kernels die with it (PR_SET_PDEATHSIG)."""
@@ -232,13 +233,14 @@ class ForkProvisioner(LocalProvisioner):
     """jupyter_client's local provisioner, launching through a fork server."""
 
     server: ForkServer | None = None  # set by whoever creates it (the kernel pool)
+    prepared = False  # the kernel was built on the server's prepared shell
 
     async def launch_kernel(self, cmd: list[str], **kwargs: Any) -> KernelConnectionInfo:
         assert self.server is not None
         connection_file = self.parent.connection_file  # written by pre_launch
         env = dict(kwargs.get("env") or os.environ)
         cwd = str(kwargs.get("cwd") or os.getcwd())
-        pid = self.server.spawn(connection_file, cwd, env)
+        pid, self.prepared = self.server.spawn(connection_file, cwd, env)
         self.process = ForkedProcess(pid)  # type: ignore[assignment]
         self.pid = self.pgid = pid  # each kernel leads its own process group
         self.cwd = cwd
@@ -308,6 +310,31 @@ def skip_empty_flushes() -> None:
     OutStream.flush = flush_if_written  # type: ignore[method-assign]
 
 
+def bind_requested() -> None:
+    """A prepared kernel's `pre_execute` hook: the job's first execute request carries the
+    job's folder and context in its metadata (`engine.StudioNotebookClient`), so no
+    separate bootstrap request is needed. A kernel that cannot bind its job ends at once,
+    before any of the job's code runs: the job fails as a dead kernel."""
+    from IPython import get_ipython
+
+    shell = get_ipython()
+    parent = shell.kernel.get_parent() if shell is not None and shell.kernel else None
+    found = (parent or {}).get("metadata", {}).get("lpstudio")
+    if not found:
+        return
+    try:
+        os.chdir(found["cwd"])
+        if found.get("context") is not None:
+            import lpstudio.kernel
+
+            lpstudio.kernel._bind(found["context"])
+    except BaseException:
+        import traceback
+
+        traceback.print_exc(file=sys.__stderr__)
+        os._exit(70)
+
+
 def prepare_kernel(server_pid: int) -> Any:
     """Builds, once in the server, the part of a kernel that every kernel builds the same
     way and that holds no socket, thread or event loop: the application's configuration
@@ -331,7 +358,7 @@ def prepare_kernel(server_pid: int) -> Any:
     app.init_pdb()
     app.init_blackhole()
     shell_class = app.kernel_class.shell_class.default_value
-    shell_class.instance(
+    shell = shell_class.instance(
         parent=app,
         profile_dir=app.profile_dir,
         user_module=None,
@@ -339,6 +366,7 @@ def prepare_kernel(server_pid: int) -> Any:
         kernel=None,
         compiler_class=app.kernel_class.compiler_class.default_value,
     )
+    shell.events.register("pre_execute", bind_requested)
     return app
 
 
@@ -367,7 +395,12 @@ def finish_kernel(app: Any, connection_file: str) -> None:
     sys.stderr.flush()
 
 
-def _child(request: dict[str, Any], server_pid: int, prepared: Any) -> None:
+def same_config(env: dict[str, str]) -> bool:
+    """Whether a kernel with this environment would find the server's configuration."""
+    return all(env.get(key) == os.environ.get(key) for key in CONFIG_ENV)
+
+
+def _child(request: dict[str, Any], server_pid: int, prepared: Any, use: bool) -> None:
     """In the forked child: become a kernel on the requested connection file. Never returns."""
     code = 1
     try:
@@ -381,14 +414,12 @@ def _child(request: dict[str, Any], server_pid: int, prepared: Any) -> None:
         os.dup2(devnull, 0)
         os.dup2(2, 1)  # stdout was the answer pipe: kernels print where the studio does
         os.close(devnull)
-        env = request["env"]
-        same_config = all(env.get(key) == os.environ.get(key) for key in CONFIG_ENV)
         os.environ.clear()
-        os.environ.update(env)
+        os.environ.update(request["env"])
         os.chdir(request["cwd"])
         connection_file = request["connection_file"]
         sys.argv = [sys.executable, "-m", "ipykernel_launcher", "-f", connection_file]
-        if prepared is not None and same_config:
+        if use:
             app = prepared
             finish_kernel(app, connection_file)
         else:  # built from scratch, as `python -m ipykernel_launcher` would
@@ -453,10 +484,11 @@ def serve(preimports: list[str]) -> None:
             continue
         out.flush()
         sys.stderr.flush()
+        use = prepared is not None and same_config(request["env"])
         pid = os.fork()
         if pid == 0:
-            _child(request, server_pid, prepared)
-        out.write(json.dumps({"pid": pid}) + "\n")
+            _child(request, server_pid, prepared, use)
+        out.write(json.dumps({"pid": pid, "prepared": use}) + "\n")
         out.flush()
 
 

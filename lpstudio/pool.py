@@ -72,21 +72,25 @@ class ReadyKernel:
     pidfd: int | None = field(default=None, repr=False)
     # Its kernel_info reply: the output notebook's language_info, without asking again.
     info: dict[str, Any] | None = field(default=None, repr=False)
+    # Forked from a prepared fork server: it binds a job's context from the metadata of
+    # the job's first execute request (`lpstudio.forkserver.bind_requested`).
+    prepared: bool = False
 
 
 SPEC_TTL = 10.0  # seconds a kernel spec found on disk is used before it is looked up again
-_specs: dict[str, tuple[float, dict[str, Any]]] = {}
+_specs: dict[tuple[str, tuple[str, ...]], tuple[float, dict[str, Any]]] = {}
 
 
 def find_kernel_spec(manager: Any, kernel_name: str) -> KernelSpec:
     """The kernel spec of this name, looked up on disk at most every SPEC_TTL seconds
     (each lookup searches every Jupyter data folder: milliseconds per kernel)."""
+    key = (kernel_name, tuple(manager.kernel_dirs))  # where it is looked for counts too
     now = time.monotonic()
-    found = _specs.get(kernel_name)
+    found = _specs.get(key)
     if found is None or found[0] < now:
         spec = manager.get_kernel_spec(kernel_name)
         fields = {**spec.to_dict(), "resource_dir": spec.resource_dir}
-        found = _specs[kernel_name] = (now + SPEC_TTL, fields)
+        found = _specs[key] = (now + SPEC_TTL, fields)
     return KernelSpec(**found[1])  # a copy per kernel manager
 
 
@@ -334,7 +338,8 @@ class KernelPool:
             info = await wait_until_ready(km, kc, self.settings.start_timeout)
             kc.allow_stdin = False
             pid = km.provisioner.pid  # type: ignore[union-attr]
-            return ReadyKernel(kernel_name, km, kc, os.pidfd_open(pid), info)
+            prepared = bool(getattr(km.provisioner, "prepared", False))
+            return ReadyKernel(kernel_name, km, kc, os.pidfd_open(pid), info, prepared)
         except BaseException:
             discard(km, kc)
             raise

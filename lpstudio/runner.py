@@ -299,9 +299,6 @@ def execute_job(
             "test_mode": job.trigger == "test",
             "runtime": runtime,
         }
-        bootstrap = (
-            f"import lpstudio.kernel as _k; _k._bind({json.dumps(json.dumps(context))}); del _k"
-        )
         cwd = (workspace.projects / job.recipe).parent
         kernels = pool or active(workspace.pool_settings())
         papermill.execute_notebook(
@@ -311,7 +308,7 @@ def execute_job(
             engine_name=ENGINE_NAME,
             progress_bar=progress_bar,
             resources={"metadata": {"path": str(cwd)}},
-            bootstrap=bootstrap,
+            job_context=json.dumps(context),
             on_cell=on_cell,
             on_kernel=on_kernel,
             writer=writer,

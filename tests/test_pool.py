@@ -356,24 +356,32 @@ def run_in(ready: Any, code: str) -> str:
     return "".join(printed)
 
 
-def test_forked_kernels_are_ipython_kernels_of_their_own_folder_and_profile(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+def install_specs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, specs: dict[str, dict[str, str]]
 ) -> None:
-    """The fork server prepares what every kernel builds alike (configuration, IPython
-    shell) once; a kernel spec whose environment names another IPython folder still gets
-    a kernel configured from that folder, built from scratch."""
-    specs = tmp_path / "jupyter" / "kernels"
-    ipython_dir = tmp_path / "other-ipython"
-    for name, env in (("plain", {}), ("own-profile", {"IPYTHONDIR": str(ipython_dir)})):
-        (specs / name).mkdir(parents=True)
+    """Kernel specs running ipykernel on this interpreter, each with its environment."""
+    for name, env in specs.items():
+        folder = tmp_path / "jupyter" / "kernels" / name
+        folder.mkdir(parents=True)
         spec = {
             "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
             "display_name": name,
             "language": "python",
             "env": env,
         }
-        (specs / name / "kernel.json").write_text(json.dumps(spec))
+        (folder / "kernel.json").write_text(json.dumps(spec))
     monkeypatch.setenv("JUPYTER_PATH", str(tmp_path / "jupyter"))
+
+
+def test_forked_kernels_are_ipython_kernels_of_their_own_folder_and_profile(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The fork server prepares what every kernel builds alike (configuration, IPython
+    shell) once; a kernel spec whose environment names another IPython folder still gets
+    a kernel configured from that folder, built from scratch."""
+    ipython_dir = tmp_path / "other-ipython"
+    specs = {"plain": {}, "own-profile": {"IPYTHONDIR": str(ipython_dir)}}
+    install_specs(tmp_path, monkeypatch, specs)
     pool = KernelPool(PoolSettings(size=1, warm=("plain", "own-profile")))
     taken = []
     try:
@@ -439,3 +447,50 @@ def test_a_forked_kernel_gives_every_kind_of_output(pooled: Studio) -> None:
         ("stream", "from-the-shell"),
         ("execute_result", ["text/html", "text/plain"]),
     ]
+
+
+def test_a_job_is_bound_on_prepared_and_on_rebuilt_kernels_alike(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A kernel forked on the server's prepared shell takes the job's folder and context
+    from the job's first request; one built from scratch (its spec names another IPython
+    folder) takes them from a bootstrap request. Jobs cannot tell the difference."""
+    install_specs(tmp_path, monkeypatch, {"own-profile": {"IPYTHONDIR": str(tmp_path / "ipy")}})
+    root = tmp_path / "ws"
+    Studio.init(root, accept_terms=True, admin="alice").close()
+    write_recipe(root, "p/probe", cells=(PROBE,))
+    own = write_recipe(root, "p/own", cells=(PROBE,))
+    nb = nbformat.read(own, as_version=4)
+    nb.metadata.kernelspec = {"name": "own-profile", "display_name": "own", "language": "python"}
+    nbformat.write(nb, own)
+    with Studio.open(root, user="alice") as studio:
+        kernels = studio.executor.kernels
+        assert kernels is not None
+        kernels.warm(("python3", "own-profile"))
+        assert kernels.wait_full("python3", 120) and kernels.wait_full("own-profile", 120)
+        assert kernels._ready["python3"][0].prepared
+        assert not kernels._ready["own-profile"][0].prepared
+        jobs = [studio.run("p/probe", {"x": 2}), studio.run("p/own", {"x": 2})]
+    for job in jobs:
+        assert job.status == "succeeded", job.error
+        assert job.result is not None
+        assert job.result["job"] == job.id and job.result["cwd"] == str(root / "projects" / "p")
+
+
+def test_a_kernel_that_cannot_bind_its_job_runs_none_of_its_cells(
+    pooled: Studio, ws: Path, tmp_path: Path
+) -> None:
+    marker = tmp_path / "ran"
+    recipe = write_recipe(ws, "p/marker", cells=(f"open({str(marker)!r}, 'w').close()",))
+    kernels = pooled.executor.kernels
+    assert kernels is not None and kernels._ready["python3"][0].prepared
+    with pytest.raises(Exception, match=r"[Kk]ernel died"):
+        papermill.execute_notebook(
+            str(recipe),
+            None,
+            engine_name="lpstudio",
+            progress_bar=False,
+            job_context="{not json",
+            pool=kernels,
+        )
+    assert not marker.exists()
