@@ -3,8 +3,8 @@
 It is registered on papermill's `papermill.engine` entry point as `lpstudio`, so
 `papermill --engine lpstudio` runs notebooks the same way. Beyond papermill's own engine it
 
-- binds the job context in the kernel (silently, before the first cell), so credentials
-  and events never need to pass as parameters;
+- binds the job context (`job_context`) in the kernel before the first cell runs, so
+  credentials and events never need to pass as parameters;
 - reports progress after every cell (`on_cell`);
 - hands the kernel manager to its caller (`on_kernel`), who owns the kernel: it may kill it
   on a timeout or a cancel, shuts it down after the job, and refills the pool once the
@@ -14,9 +14,12 @@ It is registered on papermill's `papermill.engine` entry point as `lpstudio`, so
 
 Kernels come from the process's kernel pool (`lpstudio.pool`) when there is one: a kernel
 that is already started and connected, used by this one notebook and then shut down. The
-kernel then runs in the pool's folder, so the bootstrap first moves it to the folder
-papermill would have started it in. An empty pool, or none (`papermill --engine lpstudio`
-in a process without a `Studio`), falls back to a normal start.
+kernel then runs in the pool's folder and is first moved to the folder papermill would
+have started it in. A kernel forked on the fork server's prepared shell is moved and bound
+by the metadata of the notebook's first execute request (`forkserver.bind_requested`);
+any other kernel gets a silent bootstrap request first. An empty pool, or none
+(`papermill --engine lpstudio` in a process without a `Studio`), falls back to a normal
+start.
 """
 
 from __future__ import annotations

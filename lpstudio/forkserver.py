@@ -7,7 +7,9 @@ builds alike (the kernel application's configuration and the IPython shell,
 `prepare_kernel`), before it creates any zmq context or thread; then it forks one child per
 kernel, which only opens its sockets and threads on the connection file it is given. Each
 kernel is still a new process that serves one job: nothing passes from one kernel to the
-next, since every child forks from the same pristine server, never from a kernel.
+next, since every child forks from the same pristine server, never from a kernel. Such a
+kernel binds its job from the metadata of the job's first execute request
+(`bind_requested`), so a job needs no separate bootstrap request.
 
 Protocol: one JSON line per request on the server's stdin (`{"connection_file", "cwd",
 "env"}`), one JSON line per answer on its stdout (`{"pid"}` or `{"error"}`).
