@@ -346,8 +346,10 @@ def execute_job(
                 error = {"ename": "Timeout" if stop.reason == "timeout" else "Cancelled"}
                 error["evalue"] = stop.detail
             if error is not None and "cell" not in error:
-                # papermill completes the interrupted cell too: it is the last one reported.
+                # papermill completes the interrupted cell too: it is the last one reported,
+                # and it did not run to its end.
                 error["cell"] = cells_done[0] - 1 if cells_done[0] else None
+                cells_done[0] = max(cells_done[0] - 1, 0)
                 error.setdefault("traceback", [])
                 writer.add_banner(error)
             elif writer.nb is not None:
