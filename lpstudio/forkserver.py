@@ -426,10 +426,11 @@ def _child(request: dict[str, Any], server_pid: int, prepared: Any, use: bool) -
             finish_kernel(app, connection_file)
         else:  # built from scratch, as `python -m ipykernel_launcher` would
             from ipykernel.kernelapp import IPKernelApp
+            from ipykernel.zmqshell import ZMQInteractiveShell
 
-            if prepared is not None:  # forget the prepared singletons
-                prepared.kernel_class.shell_class.default_value.clear_instance()
-                IPKernelApp.clear_instance()
+            # Forget what the server prepared, or began to prepare before it failed.
+            ZMQInteractiveShell.clear_instance()
+            IPKernelApp.clear_instance()
             app = IPKernelApp.instance()
             app.initialize(["-f", connection_file, *kernel_argv(server_pid)])
         app.start()
