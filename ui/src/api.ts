@@ -178,6 +178,30 @@ export function recipePath(recipe: string): string {
   return recipe.split('/').map(encodeURIComponent).join('/');
 }
 
+/**
+ * Wraps a request so only the answer to its newest call counts: a panel's timer, its filters
+ * and its pager each start a refresh, and their answers can arrive out of order (a page
+ * shown, then replaced by the answer of an older request). Older calls resolve to
+ * `undefined`, and their errors are dropped.
+ */
+export function latest<A extends unknown[], T>(
+  request: (...args: A) => Promise<T>
+): (...args: A) => Promise<T | undefined> {
+  let newest = 0;
+  return async (...args: A) => {
+    const mine = ++newest;
+    try {
+      const answer = await request(...args);
+      return mine === newest ? answer : undefined;
+    } catch (err) {
+      if (mine === newest) {
+        throw err;
+      }
+      return undefined;
+    }
+  };
+}
+
 async function call<T>(
   method: string,
   path: string,

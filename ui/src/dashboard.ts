@@ -5,7 +5,7 @@
 import { Widget } from '@lumino/widgets';
 import { Chart, ChartConfiguration, registerables } from 'chart.js';
 
-import { api, Dashboard, JOB_STATES } from './api';
+import { api, Dashboard, JOB_STATES, latest } from './api';
 import { StudioContext } from './context';
 import { button, el, errorBox, fill } from './dom';
 
@@ -84,9 +84,12 @@ export class DashboardPanel extends Widget {
   }
 
   async refresh(): Promise<void> {
-    let data: Dashboard;
+    let data: Dashboard | undefined;
     try {
-      data = await api.dashboard(Number(this.days.value));
+      data = await this.fetch(Number(this.days.value));
+      if (!data) {
+        return; // a newer refresh (another period) is under way
+      }
       fill(this.message);
     } catch (err) {
       fill(this.message, errorBox(err));
@@ -200,6 +203,7 @@ export class DashboardPanel extends Widget {
   }
 
   private days = el('select', { cls: 'lps-input', attrs: { name: 'days' } });
+  private fetch = latest(api.dashboard);
   private message = el('div', { cls: 'lps-message' });
   private totals = el('div', { cls: 'lps-totals' });
   private canvases = new Map<string, HTMLCanvasElement>();

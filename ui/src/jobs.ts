@@ -5,7 +5,7 @@
  */
 import { Widget } from '@lumino/widgets';
 
-import { api, Job, JOB_STATES } from './api';
+import { api, Job, JOB_STATES, latest } from './api';
 import { StudioContext } from './context';
 import { button, el, errorBox, fill, formatDuration, formatTime, statusBadge } from './dom';
 
@@ -96,13 +96,16 @@ export class JobsPanel extends Widget {
 
   async refresh(): Promise<void> {
     try {
-      const answer = await api.jobs({
+      const answer = await this.fetch({
         recipe: this.recipe.value.trim() || undefined,
         status: this.status.value || undefined,
         since: this.since.value || undefined,
         limit: PAGE + 1,
         offset: this.offset
       });
+      if (!answer) {
+        return; // a newer refresh (another page or filter) is under way
+      }
       fill(this.message);
       const jobs = answer.jobs.slice(0, PAGE);
       fill(this.rows, ...jobs.map(j => this.row(j)));
@@ -189,6 +192,7 @@ export class JobsPanel extends Widget {
     }
   }
 
+  private fetch = latest(api.jobs);
   private recipe = el('input', { cls: 'lps-input', attrs: { name: 'recipe' } });
   private status = el('select', { cls: 'lps-input', attrs: { name: 'status' } });
   private since = el('select', { cls: 'lps-input', attrs: { name: 'since' } });

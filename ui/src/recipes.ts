@@ -4,7 +4,7 @@
  */
 import { Widget } from '@lumino/widgets';
 
-import { api, RecipeRow } from './api';
+import { api, latest, RecipeRow } from './api';
 import { StudioContext } from './context';
 import { button, el, errorBox, fill, statusBadge } from './dom';
 
@@ -55,9 +55,12 @@ export class RecipesPanel extends Widget {
   }
 
   async refresh(): Promise<void> {
-    let rows: RecipeRow[];
+    let rows: RecipeRow[] | undefined;
     try {
-      rows = await api.recipes();
+      rows = await this.fetch();
+      if (!rows) {
+        return; // a newer refresh is under way
+      }
     } catch (err) {
       fill(this.tree, errorBox(err));
       return;
@@ -184,6 +187,7 @@ export class RecipesPanel extends Widget {
   }
 
   private closed = new Set<string>();
+  private fetch = latest(api.recipes);
   private message = el('div', { cls: 'lps-message' });
   private tree = el('div', { cls: 'lps-tree' });
   private timer: number;
