@@ -5,7 +5,7 @@
  */
 import { Widget } from '@lumino/widgets';
 
-import { api, Connection, Connector } from './api';
+import { api, Connection, Connector, latest } from './api';
 import { StudioContext } from './context';
 import { button, el, errorBox, fill, formatTime, statusBadge } from './dom';
 import { SchemaForm } from './form';
@@ -43,8 +43,11 @@ export class ConnectionsPanel extends Widget {
 
   async refresh(): Promise<void> {
     try {
-      this.connectors = await api.connectors();
-      this.list = await api.connections();
+      const answer = await this.fetch();
+      if (!answer) {
+        return; // a newer refresh (after another save or delete) is under way
+      }
+      [this.connectors, this.list] = answer;
       fill(this.rows, ...this.list.map(c => this.row(c)));
       this.rows.dataset.loaded = 'true';
     } catch (err) {
@@ -148,6 +151,7 @@ export class ConnectionsPanel extends Widget {
     }
   }
 
+  private fetch = latest(async () => [await api.connectors(), await api.connections()] as const);
   private connectors: Connector[] = [];
   private list: Connection[] = [];
   private rows = el('tbody');
