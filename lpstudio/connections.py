@@ -221,17 +221,17 @@ def _forms(value: str) -> set[str]:
 
 
 @functools.lru_cache(maxsize=32)
-def _secret_pattern(secrets: frozenset[str]) -> re.Pattern[str]:
+def _secret_pattern(secrets: frozenset[str]) -> re.Pattern[str] | None:
     """One pattern for every form of every secret, longest first (a secret that contains
-    another is masked whole); built once per set of secrets, not once per string."""
+    another is masked whole); built once per set of secrets, not once per string. None
+    when there is nothing to mask (an empty pattern would match everywhere)."""
     forms = sorted({f for v in secrets for f in _forms(v)}, key=len, reverse=True)
-    return re.compile("|".join(map(re.escape, forms)))
+    return re.compile("|".join(map(re.escape, forms))) if forms else None
 
 
 def scrub_text(text: str, secrets: set[str] | frozenset[str]) -> str:
-    if not secrets:
-        return text
-    return _secret_pattern(frozenset(secrets)).sub(MASK, text)
+    pattern = _secret_pattern(frozenset(secrets)) if secrets else None
+    return pattern.sub(MASK, text) if pattern is not None else text
 
 
 def scrub(data: Any, secrets: set[str] | frozenset[str]) -> Any:

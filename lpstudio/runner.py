@@ -25,7 +25,7 @@ import nbformat
 from jupyter_core.utils import run_sync
 from nbformat.v4.rwbase import split_lines, strip_transient
 
-from .connections import Connections, scrub
+from .connections import Connections, scrub, scrub_text
 from .kernel import RESPONSE_MIME, RESULT_MIME
 from .models import Job
 from .pool import KernelPool, active
@@ -204,7 +204,7 @@ def node_copy(data: Any, secrets: frozenset[str]) -> Any:
     if isinstance(data, list):
         return [node_copy(item, secrets) for item in data]
     if isinstance(data, str) and secrets:
-        return scrub(data, secrets)
+        return scrub_text(data, secrets)
     return data
 
 
@@ -283,7 +283,7 @@ def execute_job(
         runtime = {
             "workspace": str(workspace.root),
             "store_url": workspace.store_url,
-            "ledger": f"job:{job.id if job.rerun_of is None else store.root_job(job.id)}",
+            "ledger": f"job:{store.root_job(job)}",
             "connections": {
                 slot: dict(
                     zip(("type", "config"), connections.values(name), strict=True), name=name

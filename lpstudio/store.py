@@ -221,29 +221,25 @@ class Store:
                 )
         return version
 
-    def _read_version(self, version_id: str) -> tuple[str, str] | None:
+    def _read_version(self, version_id: str) -> tuple[str, str]:
         """A version's notebook JSON and settings JSON (a string: the cached value is
-        never shared as a mutable dict)."""
+        never shared as a mutable dict). A missing version raises, so it is not cached: it
+        may be stored by the time it is asked again."""
         with self.read() as s:
             version = s.get(RecipeVersion, version_id)
             if version is None:
-                return None
+                raise NotFoundError(f"recipe version {version_id[:12]} does not exist")
             notebook = s.get_one(Notebook, version.notebook_sha).content
             return notebook, json.dumps(version.settings or {})
 
     def version_notebook(self, version_id: str) -> str:
-        found = self._version(version_id)
-        if found is None:
-            self._version.cache_clear()  # it may be stored by the time it is asked again
-            raise NotFoundError(f"recipe version {version_id[:12]} does not exist")
-        return found[0]
+        return self._version(version_id)[0]
 
     def version_settings(self, version_id: str) -> dict[str, Any]:
-        found = self._version(version_id)
-        if found is None:
-            self._version.cache_clear()
+        try:
+            return dict(json.loads(self._version(version_id)[1]))
+        except NotFoundError:
             return {}
-        return dict(json.loads(found[1]))
 
     # -- jobs ------------------------------------------------------------------------------
 
@@ -263,8 +259,11 @@ class Store:
             )
         return job
 
-    def root_job(self, job_id: int) -> int:
+    def root_job(self, job: Job) -> int:
         """The first job of a rerun chain: reruns share its delivery ledger."""
+        if job.rerun_of is None:
+            return job.id
+        job_id = job.rerun_of
         with self.read() as s:
             while True:
                 parent = s.scalar(select(Job.rerun_of).where(Job.id == job_id))
