@@ -143,7 +143,13 @@ class Connections:
         return _info(row, sorted(secret))
 
     def update(self, name: str, values: dict[str, Any]) -> ConnectionInfo:
+        """Changes the given fields. A secret given empty or as its mask (`****`, what a
+        form shows) keeps its stored value: secrets are write-only, never read back."""
         row = self._row(name)
+        secret_names = get_connector(row.type, self.root).secret_fields()
+        values = {
+            k: v for k, v in values.items() if not (k in secret_names and v in ("", None, MASK))
+        }
         current = {**row.fields, **self.vault.open(row.secrets)}
         plain, secret = self._split(row.type, {**current, **values})
         with self.store.write() as s:

@@ -8,6 +8,7 @@ and the widget forms all use to coerce and validate values before a job starts.
 from __future__ import annotations
 
 import ast
+import math
 import re
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -157,7 +158,7 @@ def _from_text(name: str, kind: str | None, nullable: bool, text: str) -> Any:
     if kind is None:
         from papermill.cli import _resolve_type
 
-        return _resolve_type(text)
+        return _check_typed(name, kind, nullable, _resolve_type(text))
     if kind == "string":
         return text
     if kind == "integer":
@@ -167,9 +168,10 @@ def _from_text(name: str, kind: str | None, nullable: bool, text: str) -> Any:
             raise _wrong_type(name, kind, text) from None
     if kind == "number":
         try:
-            return float(stripped)
+            number = float(stripped)
         except ValueError:
             raise _wrong_type(name, kind, text) from None
+        return _check_typed(name, kind, nullable, number)
     if kind == "boolean":
         if stripped.lower() in _TRUE:
             return True
@@ -194,6 +196,12 @@ def _check_typed(name: str, kind: str | None, nullable: bool, value: Any) -> Any
         return None
     if isinstance(value, (date, datetime)):
         value = value.isoformat()  # YAML reads 2026-11-29 as a date; parameters are JSON
+    if isinstance(value, float) and not math.isfinite(value):  # parameters are stored as JSON
+        raise ParameterError(
+            f"parameter '{name}' is {value!r}, which JSON cannot hold",
+            field=name,
+            fix=f"pass a finite number, for example: -p {name} 2.5",
+        )
     if kind is None:
         return value
     if kind == "number" and isinstance(value, int) and not isinstance(value, bool):

@@ -104,6 +104,24 @@ def _recipe_as_of(path: Path, name: str, mtime_ns: int, size: int) -> Recipe:
     return Recipe.load(path, name)
 
 
+def _check_file_name(name: str, field: str, what: str, fix: str) -> None:
+    """A file or folder name a user typed: one plain, visible name the file system takes."""
+    if (
+        not name
+        or name != name.strip()
+        or name.startswith(".")
+        or "/" in name
+        or len(name.encode()) > 100
+        or not name.isprintable()
+    ):
+        raise InputError(f"invalid {what} {name!r}", field=field, fix=fix)
+
+
+def _endpoint_path(recipe: Recipe) -> str:
+    """A callable recipe's endpoint under /call/: `trigger.path`, else its file name."""
+    return str(recipe.metadata.get("trigger", {}).get("path") or Path(recipe.name).stem)
+
+
 class Studio:
     """A workspace opened for one acting user."""
 
@@ -289,6 +307,23 @@ class Studio:
             validate_cron(trigger.get("cron", ""), trigger.get("timezone", "UTC"))
         if recipe.trigger_kind == "poll":
             self._fix_since(recipe, settings, reset_since)
+        elif reset_since is not None:
+            raise InputError(
+                f"reset_since applies to poll triggers; {recipe.name} is triggered by "
+                f"{recipe.trigger_kind}",
+                field="reset_since",
+                fix="start it without reset_since",
+            )
+        if recipe.trigger_kind == "callable":
+            path = _endpoint_path(recipe)
+            taken = [e for e in self.endpoints() if e["path"] == path]
+            if taken and taken[0]["recipe"] != recipe.name:
+                raise InputError(
+                    f"endpoint /call/{path} is already served by the started recipe "
+                    f"{taken[0]['recipe']}",
+                    field="trigger.path",
+                    fix=f"stop {taken[0]['recipe']}, or give this recipe another trigger.path",
+                )
         saved = saved_settings(self.store, recipe.name)
         new = {**saved, "state": "started", "started_at": utcnow().isoformat()}
         save_settings(self.store, recipe.name, new, self.user)
@@ -571,7 +606,9 @@ class Studio:
                 fix="run the recipe anew with `lpstudio run`",
             )
         recipe, values = self.validate(old.recipe, old.parameters)
-        return self._queue(recipe, values, old.event, "rerun", old.timeout, rerun_of=old.id)
+        # A test run's rerun is a test run too: rerunning a dry run must never send.
+        trigger = "test" if old.trigger == "test" else "rerun"
+        return self._queue(recipe, values, old.event, trigger, old.timeout, rerun_of=old.id)
 
     def rerun(self, job_id: int, progress_bar: bool = False) -> Job:
         """Runs a job again with its parameters and cached event, on the latest version."""
@@ -616,16 +653,22 @@ class Studio:
     def try_template(self, name: str, project: str, new_name: str | None = None) -> Path:
         """Copies a template into a project folder; returns the new recipe's path."""
         template = find_template(name)
+        fix = "give a folder name such as billing or shop/eu"
+        if not project.isprintable():  # a NUL would not even resolve
+            raise InputError(f"invalid project folder {project!r}", field="project", fix=fix)
         folder = self.workspace.inside(
             self.workspace.projects / project, self.workspace.projects, "project", "project"
         )
-        stem = new_name or template.name
-        if not stem or "/" in stem or stem.startswith("."):
+        for part in project.split("/"):
+            _check_file_name(part, "project", "project folder", fix)
+        if folder.exists() and not folder.is_dir():
             raise InputError(
-                f"invalid recipe name {stem!r}",
-                field="name",
-                fix="give a plain file name such as my_reminder",
+                f"project {project} is a file, not a folder",
+                field="project",
+                fix="give a project folder, such as the part of a recipe's path before its name",
             )
+        stem = new_name or template.name
+        _check_file_name(stem, "name", "recipe name", "give a plain file name such as my_reminder")
         destination = folder / f"{Path(stem).stem}.ipynb"
         return copy_template(template, destination)
 
@@ -784,7 +827,7 @@ class Studio:
         for recipe in self._loadable_recipes("callable"):
             saved = saved_settings(self.store, recipe.name)
             trigger = recipe.metadata.get("trigger", {})
-            path = trigger.get("path") or Path(recipe.name).stem
+            path = _endpoint_path(recipe)
             if saved.get("state") != "started" or path in found:
                 continue
             found[path] = {

@@ -13,15 +13,21 @@ _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
 def parse_moment(text: str, field: str) -> datetime:
     """An aware UTC datetime from `2026-11-01`, `2026-11-01T09:00:00+01:00` or `2h` (ago)."""
     match = re.fullmatch(r"(\d+)\s*([smhd])", text.strip())
-    if match:
-        delta = timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
-        return datetime.now(UTC) - delta
     try:
+        if match:
+            delta = timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
+            return datetime.now(UTC) - delta
         moment = datetime.fromisoformat(text.strip())
+        return moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
+    except OverflowError:  # before year 1 once made UTC, or a duration longer than that
+        raise InputError(
+            f"{field} {text!r} is too far back",
+            field=field,
+            fix="give a date after the year 1 or a shorter duration such as 30d",
+        ) from None
     except ValueError:
         raise InputError(
             f"{field} {text!r} is neither a date nor a duration",
             field=field,
             fix="give an ISO date such as 2026-11-01 or a duration such as 2h or 7d",
         ) from None
-    return moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)

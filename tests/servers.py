@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -16,7 +15,7 @@ import httpx
 from jupyter_server.auth.identity import IdentityProvider, User
 
 from tests.browser import free_port
-from tests.conftest import wait_for
+from tests.conftest import LPSTUDIO, wait_for
 
 REPO = Path(__file__).resolve().parent.parent
 API = "/lpstudio/api/v1"
@@ -53,21 +52,23 @@ class Served:
 
 @contextmanager
 def serving(ws: Path, *extra: str, name: str = "server") -> Iterator[Served]:
-    """`serve()` in its own process on a free port; yields once it answers."""
+    """`lpstudio serve` on a free port, with Jupyter's options after lpstudio's; yields once
+    it answers."""
     port = free_port()
-    args = [
+    command = [
+        LPSTUDIO,
+        "serve",
+        f"--port={port}",
+        "--allow-root",
+        f"--workspace={ws}",
         f"--IdentityProvider.token={JUPYTER_TOKEN}",
         "--ServerApp.identity_provider_class=tests.servers.HeaderIdentityProvider",
         *extra,
     ]
-    code = (
-        "from lpstudio.server import serve; "
-        f"serve(port={port}, workspace={str(ws)!r}, extra_args={args!r}, allow_root=True)"
-    )
     log_path = ws.parent / f"{name}-{port}.log"
     with log_path.open("w") as log:
         proc = subprocess.Popen(
-            [sys.executable, "-c", code],
+            command,
             cwd=REPO,
             env={**os.environ, "PYTHONPATH": str(REPO)},
             stdout=log,

@@ -94,6 +94,9 @@ def test_text_values_are_coerced_to_their_declared_types(ws: Path) -> None:
         ("count", "7", False, "expects an integer"),  # -r keeps a raw string
         ("count", True, False, "expects an integer"),
         ("channel", "fax", True, "is not one of"),
+        ("ratio", "nan", True, "which JSON cannot hold"),  # papermill's -p would take it
+        ("ratio", float("inf"), False, "which JSON cannot hold"),
+        ("channel", "-inf", True, "is not one of"),  # a string parameter: just text
     ],
 )
 def test_wrong_values_name_the_parameter(

@@ -10,6 +10,7 @@ import csv
 import hashlib
 import hmac
 import json
+import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -24,11 +25,12 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from jupyter_server.auth.identity import IdentityProvider, User
 
+from lpstudio import strictjson
 from lpstudio.models import ApiClient
 from lpstudio.server.routes import CLIENT, OPEN, ROUTES, USER
 from lpstudio.server.schemas import first_problem
 from lpstudio.studio import Studio
-from tests.conftest import wait_for, write_recipe
+from tests.conftest import LPSTUDIO, wait_for, write_recipe
 from tests.servers import API, JUPYTER_TOKEN, HeaderIdentityProvider, serving
 
 REPO = Path(__file__).resolve().parent.parent
@@ -208,6 +210,18 @@ def test_jupyter_config_enables_the_extension_and_serve_runs_only_it() -> None:
     assert LpstudioApp.load_other_extensions is False
 
 
+def test_serve_takes_jupyter_options_and_names_one_it_does_not_know(tmp_path: Path) -> None:
+    # Every server of these tests runs `lpstudio serve` with Jupyter options (tests.servers).
+    bad = subprocess.run(
+        [LPSTUDIO, "serve", "--workspace", str(tmp_path), "--LpstudioApp.scheduler=False", "-x"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert bad.returncode == 2
+    assert "unknown option '-x'" in bad.stderr and "--Class.trait=value" in bad.stderr
+
+
 def test_jupyter_anonymous_users_act_as_the_server_owner() -> None:
     from jupyter_server.auth.identity import PasswordIdentityProvider
 
@@ -338,7 +352,7 @@ def test_run_now_jobs_outputs_rerun_and_cancel(server: str, ws: Path) -> None:
     assert rerun.json()["rerun_of"] == job["id"] and rerun.json()["user"] == "otto"
     assert wait_job(server, rerun.json()["id"])["status"] == "succeeded"
     cancelled = api(server, "otto", "POST", f"/jobs/{job['id']}/cancel").json()
-    assert cancelled["status"] == "succeeded"  # a finished job stays as it ended
+    assert cancelled["status"] == "succeeded"  # a finished job stays as it ended, unaudited
 
     jobs = api(
         server, "otto", "GET", "/jobs", params={"recipe": "lab/double", "status": "succeeded"}
@@ -358,6 +372,7 @@ def test_run_now_jobs_outputs_rerun_and_cancel(server: str, ws: Path) -> None:
     actions = {(e["user"], e["action"], e["target"]) for e in audit}
     assert ("ana", "run", "lab/double.ipynb") in actions
     assert ("otto", "rerun", "lab/double.ipynb") in actions
+    assert not [e for e in audit if e["action"] == "cancel" and e["detail"]["job"] == job["id"]]
 
 
 def test_settings_versions_restore_start_and_stop(server: str) -> None:
@@ -695,6 +710,151 @@ def test_a_client_past_its_rate_limit_gets_429_with_retry_after(
     assert 1 <= int(answers[2].headers["Retry-After"]) <= 60
 
 
+def test_bad_numbers_times_and_names_are_refused_and_nothing_changes(
+    server: str, ws: Path, tokens: dict[str, str]
+) -> None:
+    before = state(ws)
+    hook = api(server, "otto", "GET", "/recipes/hooks/lead.ipynb").json()["trigger"]["hook"]
+    raw = {"Content-Type": "application/json"}
+    # NaN and Infinity: Python reads them, no JSON client can read them back.
+    for answer in (
+        api(
+            server,
+            "ana",
+            "PUT",
+            "/recipes/bots/cb_optin.ipynb/settings",
+            content=b'{"call_timeout": NaN}',
+            headers=raw,
+        ),
+        api(
+            server,
+            "ana",
+            "POST",
+            "/recipes/lab/double.ipynb/run",
+            content=b'{"timeout": Infinity}',
+            headers=raw,
+        ),
+        call(server, tokens["all"], "optin", json.dumps(OPTIN)[:-1].encode() + b', "n": NaN}'),
+        httpx.post(f"{server}{hook}", content=b'{"total": -Infinity}', timeout=30),
+    ):
+        error = assert_error(answer, 400, "body")
+        assert "not a JSON number" in error["message"]
+    for since in ("1000000d", "99999999999d", "0001-01-01T00:00:00+01:00"):
+        error = assert_error(api(server, "otto", "GET", "/jobs", params={"since": since}), 400)
+        assert error["field"] == "since" and "too far back" in error["message"]
+    for body, field in (
+        ({"template": "cb_optin", "project": "bots/cb_optin.ipynb"}, "project"),  # a file
+        ({"template": "cb_optin", "project": "bad\x00name"}, "project"),
+        ({"template": "cb_optin", "project": "p" * 300}, "project"),
+        ({"template": "cb_optin", "project": "bots", "name": "  "}, "name"),
+    ):
+        assert_error(api(server, "ana", "POST", "/gallery/try", json=body), 400, field)
+    # Only a poll trigger has a "since" to reset.
+    assert_error(
+        api(server, "otto", "POST", "/recipes/lab/double.ipynb/start", json={"reset_since": "2h"}),
+        400,
+        "reset_since",
+    )
+    assert state(ws) == before
+
+
+def test_a_rerun_of_a_test_run_is_a_test_run(server: str, ws: Path) -> None:
+    write_recipe(
+        ws,
+        "lab/mode",
+        cells=("import lpstudio.kernel as lp\nlp.set_result({'test': lp.context().test_mode})",),
+    )
+    tested = api(server, "ana", "POST", "/recipes/lab/mode.ipynb/test", json={})
+    assert tested.status_code == 202, tested.text
+    first = wait_job(server, tested.json()["id"])
+    assert first["trigger"] == "test" and first["result"] == {"test": True}
+
+    rerun = api(server, "otto", "POST", f"/jobs/{first['id']}/rerun")
+    assert rerun.status_code == 202, rerun.text
+    again = wait_job(server, rerun.json()["id"])
+    assert again["rerun_of"] == first["id"]
+    assert again["trigger"] == "test" and again["result"] == {"test": True}  # sent nothing
+
+
+def test_a_secret_left_empty_or_masked_keeps_its_stored_value(server: str, ws: Path) -> None:
+    made = api(
+        server,
+        "ana",
+        "POST",
+        "/connections",
+        json={"name": "kept", "type": "http", "fields": {"auth_type": "bearer", "token": SECRET}},
+    )
+    assert made.status_code == 201, made.text
+    for fields in ({"token": ""}, {"token": "****", "base_url": "http://127.0.0.1:9"}):
+        answer = api(server, "ana", "PUT", "/connections/kept", json={"fields": fields})
+        assert answer.status_code == 200, answer.text
+    with Studio.open(ws, user="alice") as studio:
+        _, config = studio.connections.values("kept")
+    assert config["token"] == SECRET and config["base_url"] == "http://127.0.0.1:9"
+    assert api(server, "ana", "DELETE", "/connections/kept").status_code == 200
+
+
+def test_one_started_recipe_per_callable_path(server: str, ws: Path) -> None:
+    _callable(ws, "bots/slow_twin", "slow", "lp.respond({'double': 0})")
+    error = assert_error(
+        api(server, "otto", "POST", "/recipes/bots/slow_twin.ipynb/start"), 400, "trigger.path"
+    )
+    assert "bots/slow.ipynb" in error["message"]
+    twin = api(server, "otto", "GET", "/recipes/bots/slow_twin.ipynb").json()
+    assert twin["state"] == "stopped"
+
+
+def test_a_callable_whose_connection_is_gone_answers_503_not_400(
+    server: str, ws: Path, tokens: dict[str, str]
+) -> None:
+    write_recipe(
+        ws,
+        "bots/crm",
+        cells=("import lpstudio.kernel as lp\nlp.respond({'double': 2})",),
+        metadata={
+            "title": "CRM",
+            "trigger": {"kind": "callable", "path": "crm"},
+            "connections": {"crm": {"type": "http"}},
+        },
+    )
+    made = api(server, "ana", "POST", "/connections", json={"name": "crm-gone", "type": "http"})
+    assert made.status_code == 201, made.text
+    bound = api(
+        server,
+        "ana",
+        "PUT",
+        "/recipes/bots/crm.ipynb/settings",
+        json={"connections": {"crm": "crm-gone"}},
+    )
+    assert bound.status_code == 200, bound.text
+    assert api(server, "otto", "POST", "/recipes/bots/crm.ipynb/start").status_code == 200
+    assert call(server, tokens["all"], "crm", {"n": 1}).status_code == 200
+    assert api(server, "ana", "DELETE", "/connections/crm-gone").status_code == 200
+
+    error = assert_error(call(server, tokens["all"], "crm", {"n": 1}), 503, "connections.crm")
+    assert error["code"] == "RecipeNotReady"
+    assert api(server, "otto", "POST", "/recipes/bots/crm.ipynb/stop").status_code == 200
+
+
+def test_answers_that_http_or_json_cannot_carry_are_refused() -> None:
+    from types import SimpleNamespace
+
+    import lpstudio.kernel as lp
+    from lpstudio.server.calls import answer_for
+
+    for status in (204, 304, 101, 600, True, "200"):
+        with pytest.raises(ValueError, match="status"):
+            lp.respond({"double": 2}, status=status)
+    with pytest.raises(ValueError, match="NaN or Infinity"):
+        lp.respond({"double": float("nan")})
+    with pytest.raises(ValueError, match="NaN or Infinity"):
+        lp.set_result({"share": float("inf")})
+    # An answer stored by an older recipe run: the caller gets 502, never a broken answer.
+    old = SimpleNamespace(id=7, status="succeeded", result={"response": {"status": 204}})
+    status, body = answer_for(old, {})  # type: ignore[arg-type]
+    assert status == 502 and body["error"]["code"] == "InvalidResponse"
+
+
 # -- webhooks --------------------------------------------------------------------------------
 
 
@@ -762,7 +922,9 @@ PATH_VALUES = {
 
 MALFORMED = st.one_of(
     st.binary(min_size=1, max_size=40).filter(lambda b: not _is_json_object(b)),
-    st.sampled_from([b"{", b'{"a":', b"[1,", b"nul", b"\xff\xfe", b'{"x": NaN', b"{'a': 1}"]),
+    st.sampled_from(
+        [b"{", b'{"a":', b"[1,", b"nul", b"\xff\xfe", b'{"x": NaN', b"{'a': 1}", b'{"x": NaN}']
+    ),
 )
 WRONG_TYPES = st.one_of(
     st.integers(),
@@ -891,7 +1053,7 @@ _MALFORMED = object()
 
 def _loads(raw: bytes) -> Any:
     try:
-        return json.loads(raw)
+        return strictjson.loads(raw)
     except (ValueError, UnicodeDecodeError):
         return _MALFORMED
 

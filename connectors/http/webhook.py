@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 from typing import Any
 
+from lpstudio import strictjson
 from lpstudio.errors import InputError
 
 SIGNATURE_HEADER = "X-Lpstudio-Signature"
@@ -16,8 +16,8 @@ def parse(headers: dict[str, str], body: bytes) -> list[dict[str, Any]]:
     """A JSON object is one event; a JSON list is one event per item (an item that is not an
     object becomes `{"value": item}`)."""
     try:
-        payload = json.loads(body)
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        payload = strictjson.loads(body)
+    except (ValueError, UnicodeDecodeError) as error:
         raise InputError(
             f"the webhook body is not valid JSON: {error}",
             field="body",

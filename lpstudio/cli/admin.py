@@ -213,17 +213,39 @@ def api_clients_revoke(name: str, workspace: Path | None, as_json: bool) -> None
     _echo_or_json(as_json, client, f"revoked API client {name}")
 
 
-@main.command()
+@main.command(context_settings={"ignore_unknown_options": True})
 @click.option("--ip", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", type=click.IntRange(1, 65535), default=8888, show_default=True)
 @click.option("--allow-root", is_flag=True, help="Let Jupyter run as root (containers, CI).")
+@click.argument("jupyter_options", nargs=-1, type=click.UNPROCESSED)
 @workspace_option
 @handles_errors
-def serve(ip: str, port: int, allow_root: bool, workspace: Path | None) -> None:
-    """Run a headless server with only lpstudio's REST API (callables, webhooks)."""
+def serve(
+    ip: str,
+    port: int,
+    allow_root: bool,
+    jupyter_options: tuple[str, ...],
+    workspace: Path | None,
+) -> None:
+    """Run a headless server with only lpstudio's REST API (callables, webhooks).
+
+    Other options are Jupyter's, e.g. --LpstudioApp.scheduler=False."""
     from ..server import serve as serve_api
 
-    serve_api(ip=ip, port=port, workspace=Workspace.find(workspace).root, allow_root=allow_root)
+    for option in jupyter_options:
+        if not option.startswith("--") or "." not in option.split("=", 1)[0]:
+            raise InputError(
+                f"unknown option {option!r}",
+                field="options",
+                fix="give lpstudio's options (see --help) or Jupyter's as --Class.trait=value",
+            )
+    serve_api(
+        ip=ip,
+        port=port,
+        workspace=Workspace.find(workspace).root,
+        extra_args=jupyter_options,
+        allow_root=allow_root,
+    )
 
 
 @main.command()

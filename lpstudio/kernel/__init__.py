@@ -16,6 +16,7 @@ __all__ = [
     "RESPONSE_MIME",
     "RESULT_MIME",
     "JobContext",
+    "answer_status",
     "connection",
     "context",
     "event",
@@ -88,11 +89,33 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(name)
 
 
+def answer_status(status: Any) -> bool:
+    """Whether a callable may answer with `status`: its answer always has a JSON body."""
+    return (
+        isinstance(status, int)
+        and not isinstance(status, bool)
+        and 200 <= status <= 599
+        and status not in (204, 304)
+    )
+
+
+def _as_json(value: Any, what: str) -> Any:
+    """`value` as JSON data (other objects as their text); NaN and Infinity are refused:
+    the job's answers are read by browsers and bots, whose JSON has no such numbers."""
+    try:
+        return json.loads(json.dumps(value, default=str, allow_nan=False))
+    except ValueError:
+        raise ValueError(
+            f"{what}: the value holds NaN or Infinity, which JSON cannot carry; replace them "
+            "first (for example with None, or DataFrame.fillna)"
+        ) from None
+
+
 def set_result(result: dict[str, Any]) -> None:
     """Stores `result` (a JSON object) on the job; shown by `lpstudio show` and `--json`."""
     if not isinstance(result, dict):
         raise TypeError(f"set_result expects a dict, got {type(result).__name__}")
-    body = json.loads(json.dumps(result, default=str))
+    body = _as_json(result, "set_result")
     from IPython.display import publish_display_data
 
     summary = json.dumps(body, indent=1, ensure_ascii=False)
@@ -101,9 +124,12 @@ def set_result(result: dict[str, Any]) -> None:
 
 def respond(body: Any, status: int = 200) -> None:
     """The answer of a callable recipe: a JSON body and an HTTP status."""
-    if not isinstance(status, int) or not 100 <= status <= 599:
-        raise ValueError(f"respond(status=...) must be an HTTP status code, got {status!r}")
-    data = {"status": status, "body": json.loads(json.dumps(body, default=str))}
+    if not answer_status(status):
+        raise ValueError(
+            "respond(status=...) must be an HTTP status from 200 to 599 that carries a body "
+            f"(not 204 or 304), got {status!r}"
+        )
+    data = {"status": status, "body": _as_json(body, "respond")}
     from IPython.display import publish_display_data
 
     publish_display_data({RESPONSE_MIME: data, "text/plain": f"lpstudio response {status}"})

@@ -25,9 +25,11 @@ import json
 import time
 from typing import TYPE_CHECKING, Any
 
+from ..errors import InputError
+from ..kernel import answer_status
 from ..store import FINAL_STATES, SUCCEEDED
 from .auth import ApiError
-from .handlers import PREFIX
+from .handlers import PREFIX, parse_json, recipe_not_ready
 from .schemas import first_problem
 
 if TYPE_CHECKING:
@@ -59,7 +61,15 @@ def answer_for(job: Job, response_schema: dict[str, Any]) -> tuple[int, Any]:
             job=job.id,
             fix="the recipe must call lpstudio.kernel.respond(body, status)",
         )
-    status, body = int(response["status"]), response.get("body")
+    status, body = response["status"], response.get("body")
+    if not answer_status(status):
+        return _error(
+            502,
+            "InvalidResponse",
+            f"job {job.id} answered with HTTP status {status!r}, which cannot carry a body",
+            job=job.id,
+            fix="respond() with a status from 200 to 599 other than 204 and 304",
+        )
     if 200 <= status < 300 and response_schema:
         problem = first_problem(response_schema, body)
         if problem is not None:
@@ -110,16 +120,9 @@ def _event(body: bytes) -> Any:
             field="body",
             fix="send the input as a JSON object",
         )
-    try:
-        return json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ApiError(
-            400,
-            "InputError",
-            f"the body is not valid JSON: {exc}",
-            field="body",
-            fix="send the input as a JSON object with Content-Type: application/json",
-        ) from None
+    return parse_json(
+        body, "body", "send the input as a JSON object with Content-Type: application/json"
+    )
 
 
 async def call(
@@ -172,9 +175,11 @@ async def call(
         job, future = await app.blocking(
             caller.dispatch, endpoint["recipe"], event=event, trigger="callable"
         )
-    except Exception:  # nothing started: a repeat may try again
+    except Exception as exc:  # nothing started: a repeat may try again
         if claim:
             await app.blocking(service.calls.release, claim["id"])
+        if isinstance(exc, InputError):  # the body was checked: the recipe is at fault
+            raise recipe_not_ready(exc) from None
         raise
     headers["Lpstudio-Job"] = str(job.id)
     if claim:

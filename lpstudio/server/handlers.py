@@ -21,7 +21,9 @@ from jupyter_server.base.handlers import APIHandler
 from jupyter_server.extension.handler import ExtensionHandlerMixin
 from tornado import web
 
+from .. import strictjson
 from ..errors import ConflictError, InputError, LpstudioError, NotFoundError
+from ..store import FINAL_STATES
 from ..studio import Studio, job_to_dict
 from .auth import PERMISSIONS, ApiError, api_token, check_role
 from .schemas import first_problem
@@ -31,6 +33,29 @@ if TYPE_CHECKING:
     from .routes import Operation, Route
 
 PREFIX = "/lpstudio/api/v1"
+
+
+def parse_json(raw: bytes, what: str, fix: str) -> Any:
+    """`raw` as strict JSON: Python's parser also takes NaN and Infinity, which no JSON
+    client can read back, so a value holding them is refused like malformed JSON (400)."""
+    try:
+        return strictjson.loads(raw)
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise ApiError(
+            400, "InputError", f"the {what} is not valid JSON: {exc}", field=what, fix=fix
+        ) from None
+
+
+def recipe_not_ready(exc: InputError) -> ApiError:
+    """A caller's request met a recipe whose own settings are incomplete or broken: not the
+    caller's fault (503, which bots and webhook senders retry), and named for its admin."""
+    return ApiError(
+        503,
+        "RecipeNotReady",
+        "the recipe cannot run until its settings are complete",
+        field=exc.field,
+        fix=exc.fix,
+    )
 
 
 def _code(status: int) -> str:
@@ -80,7 +105,7 @@ class BaseHandler(ExtensionHandlerMixin, APIHandler):
         self.set_status(status)
         for name, value in (headers or {}).items():
             self.set_header(name, value)
-        self.finish(json.dumps(data, default=str))
+        self.finish(json.dumps(data, default=str, allow_nan=False))
 
     # -- input -----------------------------------------------------------------------------
 
@@ -116,16 +141,7 @@ class BaseHandler(ExtensionHandlerMixin, APIHandler):
         raw = self.request.body
         if not raw or not raw.strip():
             return None
-        try:
-            return json.loads(raw)
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise ApiError(
-                400,
-                "InputError",
-                f"the {what} is not valid JSON: {exc}",
-                field=what,
-                fix="send a JSON object with Content-Type: application/json",
-            ) from None
+        return parse_json(raw, what, "send a JSON object with Content-Type: application/json")
 
     def read_body(self, op: Operation) -> dict[str, Any]:
         """The body, checked against the operation's schema (an empty body is `{}`)."""
@@ -457,7 +473,10 @@ class JobCancelHandler(UserHandler):
     @web.authenticated
     async def post(self, job_id: str) -> None:
         def cancel() -> Any:
-            job = self.studio.cancel(int(job_id))
+            job = self.studio.job(int(job_id))
+            if job.status in FINAL_STATES:  # nothing to stop: answered as it is, not audited
+                return job
+            job = self.studio.cancel(job.id)
             self.audit("cancel", job.recipe, job=job.id)
             return job
 
@@ -739,13 +758,7 @@ class HookHandler(NoXsrfHandler):
                     401, "BadSignature", exc.message, field=exc.field, fix=exc.fix
                 ) from None
             if exc.field != "body":  # the recipe's settings, not the sender, are at fault
-                raise ApiError(
-                    503,
-                    "RecipeNotReady",
-                    "the recipe cannot take events until its settings are complete",
-                    field=exc.field,
-                    fix=exc.fix,
-                ) from None
+                raise recipe_not_ready(exc) from None
             raise
         state = await self.blocking(lambda: service.recipe_detail(recipe.name)["state"])
         if repeated:
