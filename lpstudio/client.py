@@ -10,12 +10,13 @@ by its field before anything is sent.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import jsonschema
 
 from .errors import InputError
-from .sdk import Connection, Option, Page
+from .sdk import Connection, ConnectorError, Option, Page
 
 
 def _for_validation(data: dict[str, Any]) -> dict[str, Any]:
@@ -24,8 +25,16 @@ def _for_validation(data: dict[str, Any]) -> dict[str, Any]:
 
 
 class ConnectionClient:
-    def __init__(self, connection: Connection) -> None:
+    """`keep_result` receives what a failed action did (`ConnectorError.result`) before the
+    error goes on: a job records it as its result."""
+
+    def __init__(
+        self,
+        connection: Connection,
+        keep_result: Callable[[dict[str, Any]], None] | None = None,
+    ) -> None:
         self.connection = connection
+        self.keep_result = keep_result
 
     def __repr__(self) -> str:
         return repr(self.connection)
@@ -55,7 +64,12 @@ class ConnectionClient:
                 field=where,
                 fix="see the action's input schema in `lpstudio connectors --json`",
             )
-        return spec.run(self.connection, data)
+        try:
+            return spec.run(self.connection, data)
+        except ConnectorError as exc:
+            if self.keep_result is not None and exc.result is not None:
+                self.keep_result(exc.result)
+            raise
 
     def picklist(self, name: str) -> list[Option]:
         connector = self.connection.connector

@@ -192,7 +192,8 @@ class RecipeSettings(Base):
 
 
 class Delivery(Base):
-    """One batch a job sent to an app: the ledger that stops a rerun sending it twice."""
+    """One send of a job to an app (a campaign's recipient, keyed by a hash): the ledger
+    that stops a retry or rerun sending it twice."""
 
     __tablename__ = "deliveries"
     __table_args__ = (UniqueConstraint("ledger", "key", name="uq_deliveries_ledger_key"),)

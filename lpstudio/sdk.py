@@ -29,7 +29,7 @@ job (dry-run mode, a ledger of what was sent, a shared rate limiter, a log) come
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -46,7 +46,11 @@ _JSON_TYPES = {
 
 
 class ConnectorError(LpstudioError):
-    """An outside app refused or failed a request; `retryable` says if trying again may help."""
+    """An outside app refused or failed a request; `retryable` says if trying again may help.
+
+    `result` is what an action did before it failed (a campaign's accounting of every
+    recipient): in a job it becomes the job's result, so a failed job still tells what was
+    sent."""
 
     def __init__(
         self,
@@ -56,10 +60,12 @@ class ConnectorError(LpstudioError):
         status: int | None = None,
         field: str | None = None,
         fix: str | None = None,
+        result: dict[str, Any] | None = None,
     ):
         super().__init__(message, field=field, fix=fix)
         self.retryable = retryable
         self.status = status
+        self.result = result
 
 
 @dataclass(frozen=True)
@@ -156,14 +162,25 @@ class PickList:
 class Ledger(Protocol):
     """What a job already sent, so that a retry or rerun never sends it twice.
 
-    `claim` returns the earlier record of `key`, or None after recording `key` as being sent
-    now; `settle` records how it ended: accepted, rejected (never reached the app, may be
-    sent again) or uncertain (sent, no answer: never resent blindly).
+    A key names one send (a recipient of a campaign, say), not a request: a retry whose
+    batches are cut differently still finds each recipient. Keys are claimed and settled a
+    batch at a time, each call one transaction, so that a large fan-out pays per request,
+    not per recipient.
+
+    `claim_many` returns the earlier record (`status`, `detail`, `job_id`) of each key that
+    was accepted or may have been (uncertain; a claim never settled, whose process died
+    mid-request, counts as uncertain), and records every other key as being sent now.
+    `settle_many` records how the claimed keys ended: accepted, rejected (never reached the
+    app, may be sent again) or uncertain (sent, no answer: never resent blindly).
     """
 
-    def claim(self, key: str) -> dict[str, Any] | None: ...
+    def claim_many(self, keys: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """Claims distinct `keys` together; the earlier records of those not claimed."""
+        ...
 
-    def settle(self, key: str, status: str, detail: dict[str, Any]) -> None: ...
+    def settle_many(self, outcomes: Mapping[str, str], detail: dict[str, Any]) -> None:
+        """Records each claimed key's status (key -> status), all with `detail`."""
+        ...
 
 
 class MemoryLedger:
@@ -173,17 +190,23 @@ class MemoryLedger:
         self._records: dict[str, dict[str, Any]] = {}
         self._lock = threading.Lock()
 
-    def claim(self, key: str) -> dict[str, Any] | None:
+    def claim_many(self, keys: Sequence[str]) -> dict[str, dict[str, Any]]:
+        earlier: dict[str, dict[str, Any]] = {}
         with self._lock:
-            earlier = self._records.get(key)
-            if earlier is not None and earlier["status"] != "rejected":
-                return earlier
-            self._records[key] = {"status": "sending", "detail": {}}
-            return None
+            for key in keys:
+                record = self._records.get(key)
+                if record is None or record["status"] == "rejected":
+                    self._records[key] = {"status": "sending", "detail": {}, "job_id": None}
+                elif record["status"] == "sending":
+                    earlier[key] = {**record, "status": "uncertain"}
+                else:
+                    earlier[key] = record
+        return earlier
 
-    def settle(self, key: str, status: str, detail: dict[str, Any]) -> None:
+    def settle_many(self, outcomes: Mapping[str, str], detail: dict[str, Any]) -> None:
         with self._lock:
-            self._records[key] = {"status": status, "detail": detail}
+            for key, status in outcomes.items():
+                self._records[key] = {"status": status, "detail": detail, "job_id": None}
 
 
 class RateLimiter(Protocol):

@@ -8,18 +8,22 @@ same path with 100,000 recipients at the default limits.
 from __future__ import annotations
 
 import importlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 import httpx
 import pandas
 import pytest
+from sqlalchemy import event
 
 from lpstudio.client import ConnectionClient
+from lpstudio.kernel.runtime import StoreLedger
 from lpstudio.registry import get_connector
 from lpstudio.sandbox import Sandbox, SandboxSettings
-from lpstudio.sdk import Connection, MemoryLedger
+from lpstudio.sdk import Connection, ConnectorError, Ledger, MemoryLedger
+from lpstudio.store import Store
 
 ACCOUNT = "12345678"
 CAMPAIGN_PATH = f"/api/v2/account/{ACCOUNT}/campaign"
@@ -41,9 +45,38 @@ class WatchingLedger(MemoryLedger):
         self.watch = watch
         self.seen: list[Any] = []
 
-    def claim(self, key: str) -> dict[str, Any] | None:
+    def claim_many(self, keys: Sequence[str]) -> dict[str, dict[str, Any]]:
         self.seen.append(self.watch())
-        return super().claim(key)
+        return super().claim_many(keys)
+
+
+class Killed(BaseException):
+    """The process running a job dies (as under `kill -9`: no handler runs)."""
+
+
+class HookedStoreLedger(StoreLedger):
+    """Job 1's ledger in the store, calling `claimed(n)` once batch n is claimed, right
+    before it is sent."""
+
+    def __init__(self, store_url: str, claimed: Callable[[int], None]) -> None:
+        super().__init__(store_url, "job:1", 1)
+        self.claimed = claimed
+        self.claims = 0
+
+    def claim_many(self, keys: Sequence[str]) -> dict[str, dict[str, Any]]:
+        earlier = super().claim_many(keys)
+        self.claims += 1
+        self.claimed(self.claims)
+        return earlier
+
+
+@pytest.fixture
+def store_url(tmp_path: Path) -> str:
+    url = f"sqlite:///{tmp_path / 'lpstudio.db'}"
+    store = Store(url)
+    store.migrate()
+    store.close()
+    return url
 
 
 @pytest.fixture
@@ -53,7 +86,7 @@ def sandbox() -> Iterator[Sandbox]:
         yield running
 
 
-def connection(sandbox: Sandbox, ledger: MemoryLedger | None = None) -> Connection:
+def connection(sandbox: Sandbox, ledger: Ledger | None = None) -> Connection:
     return Connection(
         "lp",
         get_connector("liveperson_proactive"),
@@ -69,11 +102,13 @@ def connection(sandbox: Sandbox, ledger: MemoryLedger | None = None) -> Connecti
     )
 
 
+def phones(numbers: range) -> list[str]:
+    return [f"+1{2_000_000_000 + n}" for n in numbers]
+
+
 def frame(count: int, start: int = 0) -> pandas.DataFrame:
     numbers = range(start, start + count)
-    return pandas.DataFrame(
-        {"phone": [f"+1{2_000_000_000 + n}" for n in numbers], "name": [f"P{n}" for n in numbers]}
-    )
+    return pandas.DataFrame({"phone": phones(numbers), "name": [f"P{n}" for n in numbers]})
 
 
 def send(conn: Connection, recipients: Any) -> dict[str, Any]:
@@ -158,7 +193,7 @@ def test_at_the_sandbox_s_own_limit_no_request_is_refused(sandbox, control):
     assert result["accepted"] == 210 and result["batches"] == 21
     log = campaign_log(control)
     assert [entry["status"] for entry in log] == [200] * 21
-    assert received(control) == {f"+1{2_000_000_000 + n}": 1 for n in range(210)}
+    assert received(control) == dict.fromkeys(phones(range(210)), 1)
 
 
 def test_every_recipient_is_accounted_for_once_whatever_happens(sandbox, control):
@@ -179,12 +214,56 @@ def test_every_recipient_is_accounted_for_once_whatever_happens(sandbox, control
     ledger = WatchingLedger(lambda: drop_third_batch())
     conn = connection(sandbox, ledger)
 
-    result = send(conn, people)
-    again = send(conn, people)  # a retry of the job on the same ledger
+    with pytest.raises(ConnectorError) as first:
+        send(conn, people)
+    with pytest.raises(ConnectorError) as retry:  # a retry of the job on the same ledger
+        send(conn, people)
     conn.close()
 
+    result, again = first.value.result, retry.value.result
     uncertain = sum(batch["recipients"] for batch in result["uncertain"])
     assert (result["accepted"], len(result["failed"]), uncertain) == (48, 2, 10)
     assert {f["errorMessage"] for f in result["failed"]} == {"INVALID_NUMBER", "DUPLICATE_NUMBER"}
     assert again["accepted"] == 0 and len(campaign_log(control)) == 6
+    assert sum(batch["recipients"] for batch in again["already_sent"]) == 48
     assert set(received(control).values()) == {1} and len(received(control)) == 58
+
+
+def test_a_retry_job_sends_only_what_no_attempt_sent_in_two_writes_per_request(
+    sandbox, control, store_url
+):
+    """Job 1 has its second request refused whole and dies after claiming its third batch;
+    its retry (job 2, the same ledger in the store) runs on a file grown by 20 recipients."""
+
+    def refuse_second_then_die_at_third(batch: int) -> None:
+        if batch == 2:
+            fault = {"error_rate": 1.0, "error_status": 400, "scope": "liveperson", "count": 1}
+            control.post("/_sandbox/faults", json=fault).raise_for_status()
+        if batch == 3:
+            raise Killed
+
+    dying = connection(sandbox, HookedStoreLedger(store_url, refuse_second_then_die_at_third))
+    with pytest.raises(Killed):
+        send(dying, frame(30))
+    dying.close()
+    ledger = StoreLedger(store_url, "job:1", 2)
+    writes: list[int] = []
+    event.listen(ledger.store.engine, "begin", lambda _: writes.append(1))
+    retry = connection(sandbox, ledger)
+
+    with pytest.raises(ConnectorError) as raised:
+        send(retry, frame(50))
+    retry.close()
+
+    assert "accepted 30, rejected 0, uncertain 10, already sent 10" in str(raised.value)
+    result = raised.value.result
+    already = [(e["batch"], e["job_id"], e["addresses"]) for e in result["already_sent"]]
+    assert already == [(1, 1, phones(range(10)))]
+    assert [c["batch"] for c in result["campaigns"]] == [2, 4, 5]
+    [uncertain] = result["uncertain"]
+    assert (uncertain["batch"], uncertain["job_id"]) == (3, 1)
+    assert uncertain["addresses"] == phones(range(20, 30))
+    assert received(control) == dict.fromkeys(phones(range(20)) + phones(range(30, 50)), 1)
+    # A claim for each of the 5 batches, a settle for each of the 3 requests: the store is
+    # written per request, not per recipient, so a large fan-out keeps its pace.
+    assert len(writes) == 5 + 3

@@ -7,9 +7,15 @@ the sandbox's control API: every address must arrive at most once, whatever fail
 
 from __future__ import annotations
 
+import email.utils
+import importlib
 import json
+import math
+import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import ModuleType
 from typing import Any
 
 import httpx
@@ -35,11 +41,61 @@ class HookedLedger(MemoryLedger):
         self.before = before
         self.claims = 0
 
-    def claim(self, key: str) -> dict[str, Any] | None:
+    def claim_many(self, keys: Sequence[str]) -> dict[str, dict[str, Any]]:
         self.claims += 1
         if self.before is not None:
             self.before(self.claims)
-        return super().claim(key)
+        return super().claim_many(keys)
+
+
+def client_module() -> ModuleType:
+    """The connector's HTTP module as the registry loaded it (under `lpstudio_connectors`)."""
+    get_connector("liveperson_proactive")
+    return importlib.import_module("lpstudio_connectors.liveperson_proactive.client")
+
+
+class RetryAfterDateProxy(ThreadingHTTPServer):
+    """Stands for LivePerson on loopback in front of the sandbox: answers the first request
+    to `path` with `status` and a `Retry-After` HTTP date (the form the sandbox never
+    sends), and forwards every other request to the sandbox."""
+
+    def __init__(self, sandbox_url: str, path: str, status: int) -> None:
+        super().__init__(("127.0.0.1", 0), _Forward)
+        self.sandbox_url, self.path, self.status = sandbox_url, path, status
+        self.retry_at: float | None = None  # the date it gave, in epoch seconds
+        self.url = f"http://127.0.0.1:{self.server_address[1]}"
+
+
+class _Forward(BaseHTTPRequestHandler):
+    server: RetryAfterDateProxy
+
+    def _answer(self) -> None:
+        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        proxy = self.server
+        if proxy.retry_at is None and self.path.split("?")[0] == proxy.path:
+            proxy.retry_at = math.ceil(time.time()) + 1.0  # a whole second ahead, at least
+            answer = httpx.Response(
+                proxy.status,
+                json={"code": proxy.status, "message": "slow down"},
+                headers={"Retry-After": email.utils.formatdate(proxy.retry_at, usegmt=True)},
+            )
+        else:
+            headers = {k: v for k, v in self.headers.items() if k.lower() != "host"}
+            answer = httpx.request(
+                self.command, proxy.sandbox_url + self.path, headers=headers, content=body
+            )
+        self.send_response(answer.status_code)
+        for name in ("Content-Type", "Retry-After"):
+            if name in answer.headers:
+                self.send_header(name, answer.headers[name])
+        self.send_header("Content-Length", str(len(answer.content)))
+        self.end_headers()
+        self.wfile.write(answer.content)
+
+    do_GET = do_POST = _answer
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Quiet: pytest shows the test's own output."""
 
 
 @pytest.fixture
@@ -88,6 +144,16 @@ def send(conn: Connection, recipients: Any, **overrides: Any) -> dict[str, Any]:
         **overrides,
     }
     return ConnectionClient(conn).send_campaign(**data)
+
+
+def send_incomplete(
+    conn: Connection, recipients: Any, **overrides: Any
+) -> tuple[ConnectorError, dict[str, Any]]:
+    """Sends a campaign that must fail for recipients not accepted: the error, and the
+    accounting of every recipient that it carries."""
+    with pytest.raises(ConnectorError) as raised:
+        send(conn, recipients, **overrides)
+    return raised.value, raised.value.result
 
 
 def recipients(control: httpx.Client) -> dict[str, int]:
@@ -201,6 +267,119 @@ def test_wrong_variable_counts_are_reported_per_recipient_with_liveperson_s_mess
     assert_each_once(control, fine)
 
 
+# -- each recipient once, however the recipients change -----------------------------------
+
+
+def test_a_retry_with_changed_recipients_sends_only_those_never_sent(connect, control):
+    # Like a reminder job retried after its invoices file changed: the earlier 150 and 50
+    # new ones, in another order, so that no batch of the retry is a batch of the first run.
+    ledger = MemoryLedger()
+    first = send(connect(ledger=ledger), people(150))
+    changed = list(reversed(people(200)))
+
+    retry = send(connect(ledger=ledger), changed)
+
+    ids = [c["proactiveCampaignId"] for c in first["campaigns"]]
+    assert retry["accepted"] == 50 and retry["batches"] == 2
+    [campaign] = campaigns(control)[2:]
+    assert [c["consumerContent"]["sms"] for c in campaign["request"]["consumers"]] == [
+        p["phone"] for p in changed[:50]
+    ]
+    already = [
+        (e["batch"], e["proactiveCampaignId"], e["addresses"]) for e in retry["already_sent"]
+    ]
+    assert already == [
+        (1, ids[1], [p["phone"] for p in changed[50:100]]),
+        (2, ids[0], [p["phone"] for p in changed[100:]]),
+    ]
+    assert_each_once(control, people(200))
+
+
+def test_recipients_refused_one_by_one_do_not_fail_the_campaign_and_may_be_sent_later(
+    connect, control
+):
+    ledger = MemoryLedger()
+    everyone = people(3)
+
+    refused = send(connect(ledger=ledger), everyone, variables={"1": "{name}", "2": "extra"})
+    fixed = send(connect(ledger=ledger), everyone)
+
+    assert refused["accepted"] == 0 and len(refused["failed"]) == 3
+    assert fixed["accepted"] == 3 and fixed["already_sent"] == []
+    assert_each_once(control, everyone)
+
+
+@pytest.mark.parametrize("status", [500, 429])
+def test_a_batch_liveperson_keeps_refusing_fails_the_campaign_and_a_retry_sends_only_it(
+    connect, control, monkeypatch, status
+):
+    monkeypatch.setattr(client_module(), "MAX_TRIES", 2)  # two refusals give up, not six
+    ledger = MemoryLedger()
+    conn = connect(ledger=ledger)
+    ConnectionClient(conn).test()  # a token is in hand: the fault hits the campaign requests
+    fault(control, error_rate=1.0, error_status=status, scope="liveperson", count=2)
+    everyone = people(150)
+
+    error, result = send_incomplete(conn, everyone)
+
+    message = str(error)
+    assert message.startswith("LivePerson did not accept every recipient: accepted 50, ")
+    assert (
+        f"rejected 100 (first: LivePerson did not accept the request after 2 tries: HTTP {status}"
+        in message
+    )
+    assert result["campaigns"][0]["proactiveCampaignId"] in message
+    assert error.retryable and result["accepted"] == 50
+    [rejected] = result["rejected"]
+    assert rejected["batch"] == 1 and rejected["addresses"] == [p["phone"] for p in everyone[:100]]
+    assert recipients(control) == {p["phone"]: 1 for p in everyone[100:]}
+
+    retry = send(connect(ledger=ledger), everyone)
+
+    assert retry["accepted"] == 100 and retry["rejected"] == []
+    assert [e["recipients"] for e in retry["already_sent"]] == [50]
+    assert_each_once(control, everyone)
+
+
+def test_a_lost_region_lookup_sends_nothing_claims_nobody_and_a_retry_sends_everyone(
+    connect, control, sandbox, monkeypatch
+):
+    client = client_module()
+    monkeypatch.setattr(client, "_domains", {})
+    lookup = f"{sandbox.url}/api/account/{{account}}/service/{{service}}/baseURI.json"
+    monkeypatch.setattr(client, "CSDS_URL", lookup)
+    fault(control, drop_rate=1.0, scope="liveperson", count=1)  # the lookup's answer is lost
+    ledger = MemoryLedger()
+    everyone = people(20)
+
+    with pytest.raises(ConnectorError) as raised:
+        send(connect(ledger=ledger, base_url=""), everyone)
+
+    assert "domain lookup for agentVep failed" in str(raised.value)
+    assert "nothing was sent" in str(raised.value) and raised.value.retryable
+    assert requests_to(control, CAMPAIGN_PATH) == []
+    retry = send(connect(ledger=ledger), everyone)  # the network is back (here: base_url)
+    assert retry["accepted"] == 20 and retry["uncertain"] == retry["already_sent"] == []
+    assert_each_once(control, everyone)
+
+
+@pytest.mark.parametrize(("path", "status"), [(CAMPAIGN_PATH, 429), (TOKEN_PATH, 503)])
+def test_retry_after_as_an_http_date_is_waited_out(connect, control, sandbox, path, status):
+    proxy = RetryAfterDateProxy(sandbox.url, path, status)
+    threading.Thread(target=proxy.serve_forever, daemon=True).start()
+    everyone = people(5)
+    try:
+        result = send(connect(base_url=proxy.url), everyone)
+    finally:
+        proxy.shutdown()
+        proxy.server_close()
+
+    assert result["accepted"] == 5
+    [arrived] = requests_to(control, path)
+    assert proxy.retry_at is not None and arrived["time"] >= proxy.retry_at
+    assert_each_once(control, everyone)
+
+
 # -- what goes wrong on the way ------------------------------------------------------------
 
 
@@ -297,8 +476,9 @@ def test_a_dropped_answer_is_reported_uncertain_and_never_resent(connect, contro
     ledger = HookedLedger(drop_second_batch)
     everyone = people(250)
 
-    result = send(connect(ledger=ledger), everyone)
+    error, result = send_incomplete(connect(ledger=ledger), everyone)
 
+    assert "accepted 150, rejected 0, uncertain 100" in str(error) and not error.retryable
     assert result["accepted"] == 150
     assert [c["batch"] for c in result["campaigns"]] == [1, 3]
     [uncertain] = result["uncertain"]
@@ -311,13 +491,16 @@ def test_a_dropped_answer_is_reported_uncertain_and_never_resent(connect, contro
     assert [c["answerDropped"] for c in campaigns(control)] == [False, True, False]
     assert_each_once(control, everyone)
 
-    # Sending the same campaign again with the same ledger sends nothing at all.
+    # Sending the same campaign again with the same ledger sends nothing at all, and fails
+    # again: those 100 recipients still need a person to look them up in LivePerson.
     ledger.before = None
-    again = send(connect(ledger=ledger), everyone)
+    error, again = send_incomplete(connect(ledger=ledger), everyone)
 
+    assert "uncertain 100, already sent 150" in str(error)
     assert again["accepted"] == 0 and again["campaigns"] == []
     assert [e["batch"] for e in again["already_sent"]] == [1, 3]
-    assert [e["batch"] for e in again["uncertain"]] == [2]
+    [unanswered] = again["uncertain"]
+    assert unanswered["batch"] == 2 and unanswered["addresses"] == uncertain["addresses"]
     assert len(requests_to(control, CAMPAIGN_PATH)) == 3
     assert_each_once(control, everyone)
 
@@ -342,13 +525,14 @@ def test_a_request_refused_whole_is_reported_rejected_and_may_be_sent_later(conn
     ledger = MemoryLedger()
     everyone = people(10)
 
-    refused = send(connect(ledger=ledger), everyone, handoff="H9999999999")
+    error, refused = send_incomplete(connect(ledger=ledger), everyone, handoff="H9999999999")
     fixed = send(connect(ledger=ledger), everyone)
 
     [rejected] = refused["rejected"]
     assert rejected["status"] == 400 and "Unknown templateId" in rejected["message"]
-    assert refused["accepted"] == 0
-    assert fixed["accepted"] == 10
+    assert "rejected 10 (first: HTTP 400: Unknown templateId" in str(error)
+    assert refused["accepted"] == 0 and error.retryable
+    assert fixed["accepted"] == 10 and fixed["already_sent"] == []
     assert_each_once(control, everyone)
 
 
@@ -442,11 +626,13 @@ def test_a_wrong_client_secret_fails_without_showing_the_secret(connect, control
 
     with pytest.raises(ConnectorError) as raised:
         ConnectionClient(conn).test()
-    result = send(conn, people(150))
+    error, result = send_incomplete(conn, people(150))
 
     message = str(raised.value)
     assert "client id and secret" in message and wrong not in message
     assert raised.value.status == 401
+    assert "accepted 0, rejected 150" in str(error) and "client id and secret" in str(error)
+    assert wrong not in str(error) and wrong not in repr(error)
     assert result["accepted"] == 0 and len(result["rejected"]) == 2
     assert wrong not in json.dumps(result)
     assert wrong not in repr(conn) and "****" in repr(conn)
@@ -469,7 +655,7 @@ def test_a_wrong_secret_never_borrows_the_token_of_a_right_one(connect, control)
     assert send(right, people(3))["accepted"] == 3
     wrong = connect(client_secret="not-the-secret-4711")
 
-    result = send(wrong, people(3, start=50))
+    _, result = send_incomplete(wrong, people(3, start=50))
 
     assert result["accepted"] == 0 and len(result["rejected"]) == 1
     assert "client id and secret" in result["rejected"][0]["message"]

@@ -104,10 +104,26 @@ SEND_OUTPUT: dict[str, Any] = {
             "leCampaignId, requestTraceId, accepted and failed counts",
         },
         "accepted": {"type": "integer"},
-        "failed": {"type": "array", "description": "address and errorMessage per recipient"},
-        "uncertain": {"type": "array", "description": "batches sent without an answer"},
-        "already_sent": {"type": "array", "description": "batches an earlier attempt sent"},
-        "rejected": {"type": "array", "description": "requests refused whole (not sent)"},
+        "failed": {
+            "type": "array",
+            "description": "address and errorMessage per recipient refused one by one",
+        },
+        "uncertain": {
+            "type": "array",
+            "description": "per batch, recipients sent without an answer, now or by an "
+            "earlier attempt (never resent): addresses, reason",
+        },
+        "already_sent": {
+            "type": "array",
+            "description": "per batch, recipients an earlier attempt of the job sent: "
+            "addresses, job_id, proactiveCampaignId",
+        },
+        "rejected": {
+            "type": "array",
+            "description": "per batch, recipients of a request refused whole (not sent; "
+            "a retry sends them): addresses, status, message",
+        },
+        "batches": {"type": "integer"},
     },
 }
 
@@ -123,7 +139,8 @@ def test(conn: Connection) -> str:
     "send_campaign", title="Send campaign", input_schema=SEND_INPUT, output_schema=SEND_OUTPUT
 )
 def send_campaign(conn: Connection, data: dict[str, Any]) -> dict[str, Any]:
-    """One campaign to every recipient, in requests of at most the per-request limit."""
+    """One campaign to every recipient, in requests of at most the per-request limit, each
+    recipient at most once per job and its retries; fails when some were not accepted."""
     return _send_campaign(conn, data)
 
 

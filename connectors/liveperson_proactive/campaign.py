@@ -1,15 +1,24 @@
-"""Sending a Proactive campaign: render each recipient, batch, send once, account for all.
+"""Sending a Proactive campaign: render each recipient, batch, send each one once, account
+for all.
 
 Recipients stream in: a list, any iterable of records, or a DataFrame, which is converted to
 records `READ_ROWS` rows at a time (never all at once: 100,000 recipients as dicts would
-take hundreds of MB). Each batch is one create-campaign request, identified by a hash of
-its content in the job's ledger:
-- before sending, the batch is claimed in the ledger ("sending"), durably;
-- an answer settles it as accepted (with its per-recipient results) or rejected (a whole
-  request refused: it was not sent, and may be sent again);
-- a lost answer settles it as uncertain; so does a claim left "sending" by a process that
-  died mid-request. Uncertain and accepted batches are never sent again by a retry or a
-  rerun of the job: they are reported instead.
+take hundreds of MB).
+
+What is sent once is a recipient, not a request: (account, handoff, address) is the key in
+the job's ledger, which its retries and reruns share, so a retry whose recipients changed
+(a file edited, a date rolled over) still finds each one sent before, however its batches
+are cut. For each batch (one create-campaign request):
+- its recipients are claimed together, in one ledger transaction, before it is sent; those
+  accepted before are reported `already_sent`, those an earlier attempt got no answer for
+  (or left claimed when its process died mid-request) `uncertain`: neither is sent again;
+- the rest go out, and one ledger transaction settles them: accepted, or rejected when
+  LivePerson refused them one by one (`failed`) or the request whole (`rejected`), or
+  uncertain when the answer was lost. Rejected recipients were not sent: a retry sends them.
+
+Once every batch has been tried, rejected or uncertain recipients raise
+`CampaignIncomplete`, so the job fails: its retry can send what was not accepted and its
+failure contacts hear of it. Recipients refused one by one do not fail it.
 """
 
 from __future__ import annotations
@@ -17,7 +26,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from typing import Any
 
 from lpstudio.sdk import Connection, ConnectorError, chunks
@@ -31,12 +40,46 @@ DRY_RUN_REQUESTS = 20
 #: Rows of a DataFrame converted to records at once: large enough that pandas' per-call
 #: cost is spread thin, small enough that the records of one slice stay a few MB.
 READ_ROWS = 1000
+#: Campaign ids named in the message of `CampaignIncomplete` (a long fan-out has a thousand).
+IDS_SHOWN = 5
+UNANSWERED_BEFORE = "an earlier attempt got no answer: it may have been accepted"
+
+
+class CampaignIncomplete(ConnectorError):
+    """Some recipients were refused whole (rejected) or may have been sent (uncertain):
+    raised after every batch was tried, with `result` accounting for every recipient. A
+    retry may help the rejected ones only."""
+
+    def __init__(self, result: dict[str, Any]) -> None:
+        rejected, uncertain, before = (
+            sum(entry["recipients"] for entry in result[kind])
+            for kind in ("rejected", "uncertain", "already_sent")
+        )
+        reason = f" (first: {_reason(result['rejected'][0])})" if rejected else ""
+        ids = [str(c["proactiveCampaignId"]) for c in result["campaigns"]]
+        more = f" and {len(ids) - IDS_SHOWN} more" if len(ids) > IDS_SHOWN else ""
+        super().__init__(
+            f"LivePerson did not accept every recipient: accepted {result['accepted']}, "
+            f"rejected {rejected}{reason}, uncertain {uncertain}, already sent {before}; "
+            f"campaigns: {', '.join(ids[:IDS_SHOWN]) or 'none'}{more}. A retry sends the "
+            "rejected recipients again; uncertain ones are never resent: check them in "
+            "LivePerson",
+            retryable=rejected > 0,
+            result=result,
+        )
+
+
+def _reason(rejected: dict[str, Any]) -> str:
+    """A `rejected` entry's cause: the answer's status, when there was one, and its message."""
+    status = rejected.get("status")
+    return f"HTTP {status}: {rejected['message']}" if status else rejected["message"]
 
 
 def _consumers(
     records: Any, data: dict[str, Any], seen: set[str], failed: list[dict[str, Any]]
-) -> Iterator[dict[str, Any]]:
-    """Each record as a campaign consumer; records that cannot be sent go to `failed`."""
+) -> Iterator[tuple[str, dict[str, Any]]]:
+    """Each record as its address and campaign consumer; records that cannot be sent go to
+    `failed`."""
     channels = data.get("channels") or ["sms"]
     for record in records:
         address = lookup(record, data["consumer_id"])
@@ -62,7 +105,7 @@ def _consumers(
             consumer["variables"] = variables
         if data.get("header_variables"):
             consumer["headerVariables"] = data["header_variables"]
-        yield consumer
+        yield address, consumer
 
 
 def _body(data: dict[str, Any], consumers: list[dict[str, Any]]) -> dict[str, Any]:
@@ -78,14 +121,20 @@ def _body(data: dict[str, Any], consumers: list[dict[str, Any]]) -> dict[str, An
     return body
 
 
-def batch_key(body: dict[str, Any]) -> str:
-    return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
+def send_key(account: str, handoff: str, address: str) -> str:
+    """A recipient's key in the ledger: one send per address, handoff and account (hashed to
+    the ledger's 64 characters, and no phone number in clear)."""
+    return hashlib.sha256(json.dumps([account, handoff, address]).encode()).hexdigest()
 
 
 def send_campaign(conn: Connection, data: dict[str, Any]) -> dict[str, Any]:
+    """Every recipient accounted for once (see the module); raises `CampaignIncomplete` at
+    the end rather than succeed with recipients rejected or uncertain."""
     size = int(conn.config.get("recipients_per_request") or 100)
     client = LivePersonClient(conn)
     path = f"/api/v2/account/{client.account}/campaign"
+    # Found before any recipient is claimed: a failed region lookup leaves none "sending".
+    url = f"{client.host('proactive')}{path}"
     failed: list[dict[str, Any]] = []
     result: dict[str, Any] = {
         "campaigns": [],
@@ -102,14 +151,13 @@ def send_campaign(conn: Connection, data: dict[str, Any]) -> dict[str, Any]:
     consumers = (c for batch in records for c in _consumers(batch, data, seen, failed))
     for number, batch in enumerate(chunks(consumers, size), start=1):
         result["batches"] = number
-        body = _body(data, batch)
         if conn.dry_run:
             if len(requests) < DRY_RUN_REQUESTS:
-                url = f"{client.host('proactive')}{path}"
+                body = _body(data, [consumer for _, consumer in batch])
                 requests.append(conn.would_send("POST", url, json=body))
             result["accepted"] += len(batch)
             continue
-        _send_batch(conn, client, path, number, body, result)
+        _send_batch(conn, client, path, number, dict(batch), data, result)
     if conn.dry_run:
         return {
             "dry_run": True,
@@ -118,6 +166,8 @@ def send_campaign(conn: Connection, data: dict[str, Any]) -> dict[str, Any]:
             "failed": failed,
             "batches": result["batches"],
         }
+    if result["rejected"] or result["uncertain"]:
+        raise CampaignIncomplete(result)
     return result
 
 
@@ -126,56 +176,38 @@ def _send_batch(
     client: LivePersonClient,
     path: str,
     number: int,
-    body: dict[str, Any],
+    consumers: dict[str, dict[str, Any]],
+    data: dict[str, Any],
     result: dict[str, Any],
 ) -> None:
-    key = batch_key(body)
-    addresses = [next(iter(c["consumerContent"].values())) for c in body["consumers"]]
-    earlier = conn.ledger.claim(key)
-    if earlier is not None:
-        entry = {
-            "batch": number,
-            "recipients": len(addresses),
-            "job_id": earlier.get("job_id"),
-            **{k: v for k, v in earlier["detail"].items() if k == "proactiveCampaignId"},
-        }
-        if earlier["status"] == "accepted":
-            result["already_sent"].append(entry)
-        else:
-            result["uncertain"].append(
-                {**entry, "addresses": addresses, "reason": "an earlier attempt got no answer"}
-            )
+    """Claims the batch's recipients, sends those never sent before, settles what came of it."""
+    keys = {address: send_key(client.account, data["handoff"], address) for address in consumers}
+    earlier = conn.ledger.claim_many(list(keys.values()))
+    _report_earlier(number, keys, earlier, result)
+    fresh = [address for address, key in keys.items() if key not in earlier]
+    if not fresh:
         return
+    entry: dict[str, Any] = {"batch": number, "recipients": len(fresh), "addresses": fresh}
+
+    def settle(status: str, detail: dict[str, Any], refused: Collection[str] = ()) -> None:
+        outcomes = {keys[a]: "rejected" if a in refused else status for a in fresh}
+        conn.ledger.settle_many(outcomes, detail)
+
+    body = _body(data, [consumers[address] for address in fresh])
     try:
         response = client.request("POST", "proactive", path, json=body)
     except Uncertain as exc:
-        conn.ledger.settle(key, "uncertain", {"reason": str(exc)})
-        result["uncertain"].append(
-            {
-                "batch": number,
-                "recipients": len(addresses),
-                "addresses": addresses,
-                "reason": str(exc),
-            }
-        )
+        settle("uncertain", {"reason": str(exc)})
+        result["uncertain"].append({**entry, "reason": str(exc)})
         return
     except ConnectorError as exc:
-        conn.ledger.settle(key, "rejected", {"reason": str(exc)})
-        result["rejected"].append(
-            {"batch": number, "recipients": len(addresses), "message": str(exc)}
-        )
+        settle("rejected", {"message": str(exc)})
+        result["rejected"].append({**entry, "message": str(exc)})
         return
     if response.status_code not in (200, 201):
-        message = error_message(response)
-        conn.ledger.settle(key, "rejected", {"status": response.status_code, "message": message})
-        result["rejected"].append(
-            {
-                "batch": number,
-                "recipients": len(addresses),
-                "status": response.status_code,
-                "message": message,
-            }
-        )
+        refusal = {"status": response.status_code, "message": error_message(response)}
+        settle("rejected", refusal)
+        result["rejected"].append({**entry, **refusal})
         return
     answer = response.json()
     accepted = answer.get("acceptedConsumers") or []
@@ -188,16 +220,50 @@ def _send_batch(
         "accepted": len(accepted),
         "failed": len(refused),
     }
-    conn.ledger.settle(key, "accepted", summary)
+    failures = [_failure(item, number) for item in refused]
+    # Only an address LivePerson named as refused may be sent again: any other is accepted.
+    settle(
+        "accepted",
+        {"proactiveCampaignId": summary["proactiveCampaignId"]},
+        refused={f["address"] for f in failures},
+    )
     result["campaigns"].append(summary)
     result["accepted"] += len(accepted)
-    for item in refused:
-        content = item.get("consumerContent") or {}
-        address = next(iter(content.values()), None) if isinstance(content, dict) else None
-        result["failed"].append(
-            {
-                "address": address or item.get("consumer"),
-                "errorMessage": item.get("errorMessage"),
-                "batch": number,
-            }
-        )
+    result["failed"].extend(failures)
+
+
+def _failure(item: dict[str, Any], number: int) -> dict[str, Any]:
+    """One recipient LivePerson refused (a `failedConsumers` entry), as `failed` reports it."""
+    content = item.get("consumerContent") or {}
+    address = next(iter(content.values()), None) if isinstance(content, dict) else None
+    return {
+        "address": address or item.get("consumer"),
+        "errorMessage": item.get("errorMessage"),
+        "batch": number,
+    }
+
+
+def _report_earlier(
+    number: int,
+    keys: dict[str, str],
+    earlier: dict[str, dict[str, Any]],
+    result: dict[str, Any],
+) -> None:
+    """Reports the batch's recipients that an earlier attempt accepted (`already_sent`) or
+    left uncertain, one entry per earlier job and campaign."""
+    groups: dict[tuple[str, Any, Any], list[str]] = {}
+    for address, key in keys.items():
+        record = earlier.get(key)
+        if record is None:
+            continue
+        sent = record["status"] == "accepted"
+        campaign = record["detail"].get("proactiveCampaignId") if sent else None
+        kind = "already_sent" if sent else "uncertain"
+        groups.setdefault((kind, record.get("job_id"), campaign), []).append(address)
+    for (kind, job_id, campaign), addresses in groups.items():
+        entry = {"batch": number, "recipients": len(addresses), "addresses": addresses}
+        if kind == "already_sent":
+            entry.update(job_id=job_id, proactiveCampaignId=campaign)
+        else:
+            entry.update(job_id=job_id, reason=UNANSWERED_BEFORE)
+        result[kind].append(entry)

@@ -5,7 +5,10 @@ What may be retried is decided by whether LivePerson can have accepted the reque
   again (with a fresh token once; after `Retry-After`; with back-off); a 401 is "jwt expired"
   when the token aged, another message when the server no longer knows it (a revoked key, a
   restarted server): either way the cached token is dropped and a new one fetched, once;
-- a token request answered 429 or 5xx is retried the same way (it is safe to repeat);
+- a token request answered 429 or 5xx, or whose host lookup failed, is retried the same way
+  (it is safe to repeat); `Retry-After` is read in both its forms, seconds or an HTTP date;
+- a failed lookup of the request's own host raises `Unavailable` (retryable) before the
+  request exists, so a caller can look it up before recording anything as being sent;
 - a connection that failed before the request went out (connect error or timeout) is
   retried too;
 - a request that went out and got no answer (read timeout, dropped connection) may have
@@ -25,9 +28,12 @@ limit without drawing 429s, which cost a whole second each.
 
 from __future__ import annotations
 
+import email.utils
 import hashlib
+import math
 import threading
 import time
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -95,10 +101,11 @@ class Uncertain(ConnectorError):
     """The request went out and no answer came back: it may have been accepted."""
 
 
-class TokenServerBusy(ConnectorError):
-    """The token server answered 429 or 5xx: no token now, try again after `wait` s."""
+class Unavailable(ConnectorError):
+    """A lookup that must come before a request (its host, its token) failed or answered
+    429/5xx: nothing was sent, so trying again after `wait` s is safe."""
 
-    def __init__(self, message: str, *, status: int, wait: float) -> None:
+    def __init__(self, message: str, *, wait: float, status: int | None = None) -> None:
         super().__init__(message, retryable=True, status=status)
         self.wait = wait
 
@@ -115,6 +122,22 @@ class _Again(Exception):
 def _wait(retry_state: Any) -> float:
     exc = retry_state.outcome.exception()
     return exc.wait if isinstance(exc, _Again) else 1.0
+
+
+def retry_after(response: httpx.Response, default: float) -> float:
+    """Seconds to wait before asking again: `Retry-After` as delay-seconds or as an HTTP date
+    (RFC 9110 allows both), `default` when it is missing or unreadable."""
+    value = response.headers.get("Retry-After", "").strip()
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            moment = email.utils.parsedate_to_datetime(value)
+        except ValueError:
+            return default
+        moment = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+        seconds = (moment - datetime.now(UTC)).total_seconds()
+    return max(0.0, seconds) if math.isfinite(seconds) else default
 
 
 def error_message(response: httpx.Response) -> str:
@@ -146,7 +169,21 @@ class LivePersonClient:
             if cached and cached[1] > time.monotonic():
                 return cached[0]
         url = CSDS_URL.format(account=self.account, service=service)
-        response = self.conn.http().get(url, params={"version": "1.0"})
+        try:
+            response = self.conn.http().get(url, params={"version": "1.0"})
+        except httpx.TransportError as exc:
+            raise Unavailable(
+                f"LivePerson domain lookup for {service} failed ({type(exc).__name__}): "
+                "nothing was sent",
+                wait=1.0,
+            ) from exc
+        if response.status_code == 429 or response.status_code >= 500:
+            raise Unavailable(
+                f"LivePerson domain lookup for {service} answered HTTP {response.status_code} "
+                f"{error_message(response)}: nothing was sent",
+                wait=retry_after(response, 1.0),
+                status=response.status_code,
+            )
         if response.status_code != 200:
             raise ConnectorError(
                 f"LivePerson domain lookup for {service} failed: HTTP {response.status_code} "
@@ -203,11 +240,11 @@ class LivePersonClient:
             },
         )
         if response.status_code == 429 or response.status_code >= 500:
-            raise TokenServerBusy(
+            raise Unavailable(
                 f"LivePerson's token server answered HTTP {response.status_code}: "
                 f"{error_message(response)}",
+                wait=retry_after(response, 2.0),
                 status=response.status_code,
-                wait=float(response.headers.get("Retry-After") or 2),
             )
         if response.status_code != 200:
             raise ConnectorError(
@@ -232,7 +269,8 @@ class LivePersonClient:
 
     def request(self, method: str, service: str, path: str, **kwargs: Any) -> httpx.Response:
         """Sends one request within the account's rate limit, retrying only what was not
-        accepted. Raises `Uncertain` when the answer was lost, `ConnectorError` otherwise."""
+        accepted. Raises `Uncertain` when the answer was lost, `ConnectorError` otherwise
+        (`Unavailable` when the host cannot be found: nothing was sent)."""
         url = f"{self.host(service)}{path}"
         refreshed = [False]
 
@@ -256,7 +294,7 @@ class LivePersonClient:
                 if "jwt expired" in response.text:
                     raise ConnectorError("LivePerson keeps answering 'jwt expired'", status=401)
             if response.status_code == 429:
-                wait = float(response.headers.get("Retry-After") or 1)
+                wait = retry_after(response, 1.0)
                 self.conn.log(f"LivePerson rate limit: waiting {wait:g} s")
                 raise _Again(wait, "HTTP 429")
             if response.status_code >= 500:
@@ -288,7 +326,7 @@ class LivePersonClient:
             token = self.token()
         except httpx.TransportError as exc:  # fetching a token is safe to repeat
             raise _Again(1.0, f"token request failed: {type(exc).__name__}") from exc
-        except TokenServerBusy as exc:
+        except Unavailable as exc:
             raise _Again(exc.wait, str(exc)) from exc
         headers = {"Authorization": f"Bearer {token}"}
         try:

@@ -74,7 +74,7 @@ def connection(slot: str) -> Any:
         _runtime = _make_runtime(None)
     from ..client import ConnectionClient
 
-    return ConnectionClient(_runtime.connection(slot))
+    return ConnectionClient(_runtime.connection(slot), keep_result=set_result)
 
 
 def context() -> JobContext:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +18,12 @@ from ..sdk import Connection, Ledger, MemoryLedger, MemoryRateLimiter, RateLimit
 
 
 class StoreLedger:
-    """The delivery ledger in the workspace's store: survives crashes, shared by reruns."""
+    """The delivery ledger in the workspace's store: survives crashes, shared by reruns.
+
+    Each call is one write transaction of bulk Core statements (a select, an update and an
+    insert for a claim; an update per status for a settle): the store is written twice per
+    request, never per recipient, so a fan-out at the account's rate limit keeps its pace.
+    """
 
     def __init__(self, store_url: str, ledger: str, job_id: int | None) -> None:
         from ..store import Store
@@ -26,35 +32,60 @@ class StoreLedger:
         self.ledger = ledger
         self.job_id = job_id
 
-    def claim(self, key: str) -> dict[str, Any] | None:
-        from sqlalchemy import select
+    def claim_many(self, keys: Sequence[str]) -> dict[str, dict[str, Any]]:
+        from sqlalchemy import insert, select, update
 
         from ..models import Delivery, utcnow
 
+        table = Delivery.__table__  # Core statements: no ORM work per row
+        mine = (table.c.ledger == self.ledger, table.c.key.in_(keys))
+        claimed = {"status": "sending", "job_id": self.job_id, "updated_at": utcnow()}
         with self.store.write() as s:
-            row = s.scalars(
-                select(Delivery).where(Delivery.ledger == self.ledger, Delivery.key == key)
-            ).first()
-            if row is not None and row.status != "rejected":
-                status = "uncertain" if row.status == "sending" else row.status
-                return {"status": status, "detail": row.detail, "job_id": row.job_id}
-            if row is None:
-                row = Delivery(ledger=self.ledger, key=key, detail={})
-                s.add(row)
-            row.status, row.job_id, row.updated_at = "sending", self.job_id, utcnow()
-        return None
+            rows = s.execute(
+                select(table.c.key, table.c.status, table.c.detail, table.c.job_id).where(*mine)
+            ).all()
+            earlier = {
+                row.key: {
+                    "status": "uncertain" if row.status == "sending" else row.status,
+                    "detail": row.detail,
+                    "job_id": row.job_id,
+                }
+                for row in rows
+                if row.status != "rejected"
+            }
+            if len(earlier) < len(rows):  # rejected before: sent now after all
+                s.execute(
+                    update(table)
+                    .where(*mine, table.c.status == "rejected")
+                    .values(**claimed, detail={})
+                )
+            known = {row.key for row in rows}
+            new = [
+                {"ledger": self.ledger, "key": key, "detail": {}, **claimed}
+                for key in keys
+                if key not in known
+            ]
+            if new:
+                s.execute(insert(table), new)
+        return earlier
 
-    def settle(self, key: str, status: str, detail: dict[str, Any]) -> None:
+    def settle_many(self, outcomes: Mapping[str, str], detail: dict[str, Any]) -> None:
         from sqlalchemy import update
 
         from ..models import Delivery, utcnow
 
+        table = Delivery.__table__
+        by_status: dict[str, list[str]] = {}
+        for key, status in outcomes.items():
+            by_status.setdefault(status, []).append(key)
+        now = utcnow()
         with self.store.write() as s:
-            s.execute(
-                update(Delivery)
-                .where(Delivery.ledger == self.ledger, Delivery.key == key)
-                .values(status=status, detail=detail, updated_at=utcnow())
-            )
+            for status, keys in by_status.items():
+                s.execute(
+                    update(table)
+                    .where(table.c.ledger == self.ledger, table.c.key.in_(keys))
+                    .values(status=status, detail=detail, updated_at=now)
+                )
 
 
 class SQLiteRateLimiter:
