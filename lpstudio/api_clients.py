@@ -53,11 +53,13 @@ class ApiClients:
             )
         token = "lps_" + secrets.token_urlsafe(32)
         with self.store.write() as s:
-            if s.get(ApiClient, name) is not None:
+            existing = s.get(ApiClient, name)
+            if existing is not None:  # a revoked name stays taken: the audit log names it
+                state = "a revoked" if existing.revoked else "an"
                 raise InputError(
-                    f"an API client named {name!r} already exists",
+                    f"{state} API client named {name!r} already exists",
                     field="name",
-                    fix="choose another name, or revoke the old client",
+                    fix="choose another name (names are never reused, revoked or not)",
                 )
             row = ApiClient(
                 name=name,
