@@ -89,10 +89,18 @@ def _info(row: ConnectionRow, secret_names: list[str]) -> ConnectionInfo:
 class Connections:
     """Create, read, test, update and remove connections of one workspace."""
 
-    def __init__(self, store: Store, key_path: Path, workspace_root: Path) -> None:
+    def __init__(
+        self, store: Store, key_path: Path, workspace_root: Path, user: str | None = None
+    ) -> None:
+        """With `user` (a `Studio`'s), every change and test is audited as that user."""
         self.store = store
         self.vault = Vault(key_path)
         self.root = workspace_root
+        self.user = user
+
+    def _audit(self, action: str, name: str, **detail: Any) -> None:
+        if self.user is not None:
+            self.store.audit(self.user, action, name, **detail)
 
     def _split(self, type_: str, values: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
         connector = get_connector(type_, self.root)
@@ -140,6 +148,7 @@ class Connections:
                 updated_at=utcnow(),
             )
             s.add(row)
+        self._audit("create_connection", name, type=type_, fields=sorted(values))
         return _info(row, sorted(secret))
 
     def update(self, name: str, values: dict[str, Any]) -> ConnectionInfo:
@@ -159,12 +168,14 @@ class Connections:
             stored.status, stored.status_message, stored.tested_at = "untested", None, None
             stored.updated_at = utcnow()
             row = stored
+        self._audit("update_connection", name, fields=sorted(values))
         return _info(row, sorted(secret))
 
     def remove(self, name: str) -> None:
         self._row(name)
         with self.store.write() as s:
             s.delete(s.get_one(ConnectionRow, name))
+        self._audit("delete_connection", name)
 
     def list(self) -> list[ConnectionInfo]:
         with self.store.read() as s:
@@ -209,6 +220,7 @@ class Connections:
         with self.store.write() as s:
             stored = s.get_one(ConnectionRow, name)
             stored.status, stored.status_message, stored.tested_at = status, message, utcnow()
+        self._audit("test_connection", name, status=status)
         return self.get(name)
 
 

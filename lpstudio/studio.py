@@ -7,6 +7,7 @@ path raises an `InputError` and leaves the store and the files as they were.
 from __future__ import annotations
 
 import functools
+import math
 import os
 from concurrent.futures import Future
 from datetime import datetime, timedelta
@@ -28,7 +29,7 @@ from .parameters import coerce
 from .recipe import Recipe
 from .runner import write_notebook
 from .settings import save_settings, saved_settings
-from .store import SCHEDULED_TRIGGERS, Store, worker_id
+from .store import FINAL_STATES, SCHEDULED_TRIGGERS, Store, worker_id
 from .times import parse_moment
 from .workspace import TERMS_VERSION, Workspace, current_user
 
@@ -142,7 +143,9 @@ class Studio:
         default_role = workspace.setting("users", "default_role", "analyst")
         self.user = self.store.ensure_user(user or current_user(), default_role).name
         self.executor = executor or LocalExecutor(workspace, self.store)
-        self.connections = Connections(self.store, workspace.key_path, workspace.root)
+        self.connections = Connections(
+            self.store, workspace.key_path, workspace.root, user=self.user
+        )
         stale = float(workspace.setting("jobs", "stale_after_seconds", 60))
         for job_id in self.store.reap_lost_jobs(timedelta(seconds=stale)):
             after_failure(self, self.store.job(job_id))  # retried or reported like any failure
@@ -168,7 +171,20 @@ class Studio:
                 field="accept_terms",
                 fix="read the terms and pass --accept-terms (accept_terms=True)",
             )
-        root = Path(path).resolve()
+        if sandbox:  # a bad URL is refused before anything is written
+            from .registry import get_connector
+            from .sandbox import sandbox_connections
+
+            for type_, values in sandbox_connections(sandbox).values():
+                try:
+                    get_connector(type_).validate_config(values)
+                except InputError as exc:
+                    raise InputError(
+                        f"sandbox {sandbox!r} is not a sandbox's URL: {exc.message}",
+                        field="sandbox",
+                        fix="give the URL `lpstudio sandbox` prints, e.g. http://127.0.0.1:8765",
+                    ) from None
+        root = Path(path).expanduser().resolve()
         if root.exists() and not root.is_dir():
             raise WorkspaceError(
                 f"{root} exists and is not a folder", field="path", fix="choose another path"
@@ -248,7 +264,7 @@ class Studio:
         timeout: float | None,
         rerun_of: int | None = None,
     ) -> Job:
-        if timeout is not None and timeout <= 0:
+        if timeout is not None and not (math.isfinite(timeout) and timeout > 0):
             raise InputError(
                 f"timeout must be a positive number of seconds, got {timeout}",
                 field="timeout",
@@ -329,6 +345,21 @@ class Studio:
         save_settings(self.store, recipe.name, new, self.user)
         self.store.audit(self.user, "start", recipe.name)
         return {**settings, **new}
+
+    def _check_since_unfixed(self, recipe: Recipe) -> None:
+        """A poll trigger's "since" is a setting only until its first start fixes it."""
+        from .models import TriggerState
+
+        with self.store.read() as s:
+            state = s.get(TriggerState, recipe.name)
+        if state is not None:
+            raise InputError(
+                f"{recipe.name} has polled from {state.since} since it was first started; "
+                "a saved since would not move it",
+                field="since",
+                fix=f"move it with `lpstudio start {recipe.name} --reset-since 2h` "
+                "(or reset_since when starting)",
+            )
 
     def _fix_since(self, recipe: Recipe, settings: dict[str, Any], reset: str | None) -> None:
         """A poll trigger's "since" is fixed at its first start; only `reset` changes it."""
@@ -492,8 +523,19 @@ class Studio:
         bind_connections(slots, chosen, self.connections.list())
         new = {**saved, "parameters": coerced, "connections": chosen}
         if since is not None:
+            self._check_since_unfixed(recipe)
             new["since"] = parse_moment(since, "since").isoformat()
         save_settings(self.store, recipe.name, new, self.user)
+        changed = [
+            name
+            for name, given in (
+                ("parameters", parameters),
+                ("connections", connections),
+                ("since", since),
+            )
+            if given is not None
+        ]
+        self.store.audit(self.user, "settings", recipe.name, changed=changed)
         self.store.snapshot(
             recipe.name,
             recipe.canonical_json,
@@ -547,7 +589,12 @@ class Studio:
             trigger = "test"
             if event is None:
                 event = self.sample_event(recipe)
-        return self._queue(recipe, values, event, trigger, timeout)
+        job = self._queue(recipe, values, event, trigger, timeout)
+        if trigger in ("manual", "test"):  # a person's run (bots' calls are their jobs' log)
+            self.store.audit(
+                self.user, "run" if trigger == "manual" else "test", recipe.name, job=job.id
+            )
+        return job
 
     def submit(
         self,
@@ -590,7 +637,9 @@ class Studio:
         with `run`, runs them oldest first."""
         from .triggers import poll_once
 
-        ids = poll_once(self, self.recipe(ref))
+        recipe = self.recipe(ref)
+        ids = poll_once(self, recipe)
+        self.store.audit(self.user, "poll", recipe.name, jobs=ids)
         if not run:
             return [self.store.job(job_id) for job_id in ids]
         return [self.executor.run(job_id) for job_id in ids]
@@ -608,7 +657,9 @@ class Studio:
         recipe, values = self.validate(old.recipe, old.parameters)
         # A test run's rerun is a test run too: rerunning a dry run must never send.
         trigger = "test" if old.trigger == "test" else "rerun"
-        return self._queue(recipe, values, old.event, trigger, old.timeout, rerun_of=old.id)
+        job = self._queue(recipe, values, old.event, trigger, old.timeout, rerun_of=old.id)
+        self.store.audit(self.user, "rerun", recipe.name, job=job.id, rerun_of=old.id)
+        return job
 
     def rerun(self, job_id: int, progress_bar: bool = False) -> Job:
         """Runs a job again with its parameters and cached event, on the latest version."""
@@ -616,8 +667,14 @@ class Studio:
         return self.executor.run(job.id, progress_bar=progress_bar)
 
     def cancel(self, job_id: int) -> Job:
-        """Cancels a queued job, or asks the worker running it to stop it."""
-        return self.store.request_cancel(job_id)
+        """Cancels a queued job, or asks the worker running it to stop it; a finished job
+        stays as it ended (nothing to stop, nothing audited)."""
+        job = self.store.job(job_id)
+        if job.status in FINAL_STATES:
+            return job
+        job = self.store.request_cancel(job_id)
+        self.store.audit(self.user, "cancel", job.recipe, job=job.id)
+        return job
 
     # -- history ---------------------------------------------------------------------------
 
@@ -669,8 +726,11 @@ class Studio:
             )
         stem = new_name or template.name
         _check_file_name(stem, "name", "recipe name", "give a plain file name such as my_reminder")
-        destination = folder / f"{Path(stem).stem}.ipynb"
-        return copy_template(template, destination)
+        destination = copy_template(template, folder / f"{Path(stem).stem}.ipynb")
+        self.store.audit(
+            self.user, "try_template", self.workspace.recipe_name(destination), template=name
+        )
+        return destination
 
     # -- server ----------------------------------------------------------------------------
     # What the REST API (lpstudio.server) needs beyond the operations above: recipes found
@@ -725,6 +785,7 @@ class Studio:
         if seconds is not None:
             saved["call_timeout"] = float(seconds)
         save_settings(self.store, recipe.name, saved, self.user)
+        self.store.audit(self.user, "settings", recipe.name, changed=["call_timeout"])
 
     def dispatch(
         self,

@@ -252,3 +252,53 @@ def test_the_cli_finds_the_workspace_from_the_current_folder(ws: Path) -> None:
     )
     assert proc.returncode == 0, proc.stderr
     assert "succeeded" in proc.stdout
+
+
+def test_changes_made_from_the_cli_are_audited_like_the_api_s(ws: Path) -> None:
+    write_recipe(ws, "p/audited", parameters="x: int = 1  # a number")
+    as_alice = {"env": {"LPSTUDIO_USER": "alice"}}
+    steps = (
+        ("connections", "add", "crm", "--type", "http", "--field", "base_url=http://127.0.0.1:9"),
+        ("connections", "update", "crm", "--field", "retries=1"),
+        ("connections", "test", "crm"),
+        ("settings", "p/audited", "-p", "x", "2"),
+        ("gallery", "try", "payment_reminder", "--project", "billing"),
+        ("connections", "remove", "crm"),
+    )
+    for step in steps:
+        proc = run_cli(*step, "--workspace", str(ws), **as_alice)
+        tested = step[1] == "test"  # nothing listens on port 9: disconnected, exit 1
+        assert proc.returncode == (1 if tested else 0), (step, proc.stderr)
+    code, job = run_json("run", "p/audited", "--workspace", str(ws), **as_alice)
+    assert code == 0, job
+    code, again = run_json("rerun", str(job["id"]), "--workspace", str(ws), **as_alice)
+    assert code == 0, again
+    code, _ = run_json("cancel", str(job["id"]), "--workspace", str(ws), **as_alice)
+    assert code == 0  # a finished job: nothing to stop, nothing audited
+
+    code, entries = run_json("audit", "--workspace", str(ws))
+    assert code == 0
+    done = {(e["user"], e["action"], e["target"]) for e in entries}
+    assert {
+        ("alice", "create_connection", "crm"),
+        ("alice", "update_connection", "crm"),
+        ("alice", "test_connection", "crm"),
+        ("alice", "settings", "p/audited.ipynb"),
+        ("alice", "try_template", "billing/payment_reminder.ipynb"),
+        ("alice", "delete_connection", "crm"),
+        ("alice", "run", "p/audited.ipynb"),
+        ("alice", "rerun", "p/audited.ipynb"),
+    } <= done
+    assert not [e for e in entries if e["action"] == "cancel"]
+
+
+def test_a_nan_timeout_and_a_sandbox_that_is_no_url_write_nothing(ws: Path, tmp_path: Path) -> None:
+    write_recipe(ws, "p/simple")
+    proc = run_cli("run", "p/simple", "--timeout", "nan", "--workspace", str(ws))
+    assert proc.returncode == 2 and "timeout" in proc.stderr
+    assert job_rows(ws) == 0
+
+    fresh = tmp_path / "b6"
+    proc = run_cli("init", str(fresh), "--accept-terms", "--sandbox", "notaurl")
+    assert proc.returncode == 2 and "sandbox" in proc.stderr
+    assert not fresh.exists()

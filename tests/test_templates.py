@@ -22,7 +22,7 @@ from lpstudio.gallery import find_template, templates_dir
 from lpstudio.sandbox import Sandbox, SandboxSettings
 from lpstudio.studio import Studio
 
-from .conftest import run_json
+from .conftest import run_cli, run_json
 
 TEMPLATES = ("cart_abandonment", "cb_optin", "new_lead", "payment_reminder")
 OPTIN = {
@@ -225,3 +225,15 @@ def test_polling_abandoned_carts_messages_each_checkout_once(
     [job] = poll()
     assert job["result"]["checkouts"] == 1
     assert recipients(sandbox) == {**dict.fromkeys(phones, 1), "+14155550166": 1}
+
+
+def test_a_started_poll_trigger_s_since_moves_only_by_reset_since(workspace: Path) -> None:
+    recipe = ("demo/cart_abandonment", "--workspace", str(workspace))
+    assert run_cli("settings", *recipe, "--since", "2h").returncode == 0  # not started yet
+    assert run_cli("start", *recipe).returncode == 0
+
+    moved = run_cli("settings", *recipe, "--since", "1h")
+
+    assert moved.returncode == 2  # a saved since would be shown, and ignored
+    assert "--reset-since" in moved.stderr + moved.stdout
+    assert run_cli("start", *recipe, "--reset-since", "1h").returncode == 0

@@ -23,7 +23,6 @@ from tornado import web
 
 from .. import strictjson
 from ..errors import ConflictError, InputError, LpstudioError, NotFoundError
-from ..store import FINAL_STATES
 from ..studio import Studio, job_to_dict
 from .auth import PERMISSIONS, ApiError, api_token, check_role
 from .schemas import first_problem
@@ -241,9 +240,6 @@ class UserHandler(BaseHandler):
         self.query = self.read_query(op)
         self.body = self.read_body(op)
 
-    def audit(self, action: str, target: str, **detail: Any) -> None:
-        self.studio.store.audit(self.studio.user, action, target, **detail)
-
     def job(self, job: Any) -> dict[str, Any]:
         return job_to_dict(job, self.studio.workspace)
 
@@ -319,7 +315,6 @@ class RecipeSettingsHandler(UserHandler):
             )
             if "call_timeout" in body:
                 self.studio.set_call_timeout(name, body["call_timeout"])
-            self.audit("settings", name, changed=sorted(body))
             return self.studio.recipe_detail(name)
 
         self.answer(await self.blocking(save))
@@ -365,7 +360,6 @@ class RecipeRunHandler(UserHandler):
             job, _ = self.studio.dispatch(
                 name, body.get("parameters"), event=body.get("event"), timeout=body.get("timeout")
             )
-            self.audit("run", name, job=job.id)
             return job
 
         job = await self.blocking(run)
@@ -382,7 +376,6 @@ class RecipeTestHandler(UserHandler):
             job, _ = self.studio.dispatch(
                 name, body.get("parameters"), event=body.get("event"), test=True
             )
-            self.audit("test", name, job=job.id)
             return job
 
         job = await self.blocking(test)
@@ -393,10 +386,7 @@ class RecipePollHandler(UserHandler):
     @web.authenticated
     async def post(self, recipe: str) -> None:
         def poll() -> list[Any]:
-            name = self.studio.find_recipe(recipe).name
-            jobs = self.studio.poll(name, run=False)
-            self.audit("poll", name, jobs=[job.id for job in jobs])
-            return jobs
+            return self.studio.poll(self.studio.find_recipe(recipe).name, run=False)
 
         jobs = await self.blocking(poll)
         self.answer({"jobs": [self.job(job) for job in jobs]}, 202)
@@ -460,27 +450,14 @@ class JobOutputHandler(UserHandler):
 class JobRerunHandler(UserHandler):
     @web.authenticated
     async def post(self, job_id: str) -> None:
-        def rerun() -> Any:
-            job, _ = self.studio.dispatch_rerun(int(job_id))
-            self.audit("rerun", job.recipe, job=job.id, rerun_of=int(job_id))
-            return job
-
-        job = await self.blocking(rerun)
+        job, _ = await self.blocking(self.studio.dispatch_rerun, int(job_id))
         self.answer(self.job(job), 202, {"Location": f"{PREFIX}/jobs/{job.id}"})
 
 
 class JobCancelHandler(UserHandler):
     @web.authenticated
     async def post(self, job_id: str) -> None:
-        def cancel() -> Any:
-            job = self.studio.job(int(job_id))
-            if job.status in FINAL_STATES:  # nothing to stop: answered as it is, not audited
-                return job
-            job = self.studio.cancel(job.id)
-            self.audit("cancel", job.recipe, job=job.id)
-            return job
-
-        self.answer(self.job(await self.blocking(cancel)))
+        self.answer(self.job(await self.blocking(self.studio.cancel, int(job_id))))
 
 
 # -- gallery -------------------------------------------------------------------------------
@@ -500,9 +477,7 @@ class GalleryTryHandler(UserHandler):
 
         def try_() -> dict[str, Any]:
             path = self.studio.try_template(body["template"], body["project"], body.get("name"))
-            name = self.studio.workspace.recipe_name(path)
-            self.audit("try_template", name, template=body["template"])
-            return self.studio.recipe_detail(name)
+            return self.studio.recipe_detail(self.studio.workspace.recipe_name(path))
 
         detail = await self.blocking(try_)
         self.answer(detail, 201, {"Location": f"{PREFIX}/recipes/{detail['recipe']}"})
@@ -524,7 +499,6 @@ class ConnectionsHandler(UserHandler):
         def add() -> dict[str, Any]:
             fields = body.get("fields", {})
             info = self.studio.connections.add(body["name"], body["type"], fields, self.studio.user)
-            self.audit("create_connection", info.name, type=info.type, fields=sorted(fields))
             return info.to_dict()
 
         info = await self.blocking(add)
@@ -540,32 +514,18 @@ class ConnectionHandler(UserHandler):
     async def put(self, name: str) -> None:
         fields = self.body["fields"]
 
-        def update() -> dict[str, Any]:
-            info = self.studio.connections.update(name, fields)
-            self.audit("update_connection", name, fields=sorted(fields))
-            return info.to_dict()
-
-        self.answer(await self.blocking(update))
+        self.answer((await self.blocking(self.studio.connections.update, name, fields)).to_dict())
 
     @web.authenticated
     async def delete(self, name: str) -> None:
-        def remove() -> None:
-            self.studio.connections.remove(name)
-            self.audit("delete_connection", name)
-
-        await self.blocking(remove)
+        await self.blocking(self.studio.connections.remove, name)
         self.answer({"removed": name})
 
 
 class ConnectionTestHandler(UserHandler):
     @web.authenticated
     async def post(self, name: str) -> None:
-        def test() -> dict[str, Any]:
-            info = self.studio.connections.test(name)
-            self.audit("test_connection", name, status=info.status)
-            return info.to_dict()
-
-        self.answer(await self.blocking(test))
+        self.answer((await self.blocking(self.studio.connections.test, name)).to_dict())
 
 
 class PicklistHandler(UserHandler):
