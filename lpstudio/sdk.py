@@ -28,12 +28,24 @@ job (dry-run mode, a ledger of what was sent, a shared rate limiter, a log) come
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from .errors import InputError, LpstudioError
+
+#: An E.164 phone number, as a JSON Schema `pattern` (read alike by ECMA and Python): ASCII
+#: digits only (Python's `\d` takes any script's digits, which no carrier dials) and no
+#: trailing newline (Python's `$` lets one through).
+E164_PATTERN = r"^\+[1-9][0-9]{6,14}(?!\n)$"
+
+
+def is_e164(text: Any) -> bool:
+    """Whether `text` is a phone number in E.164 form, such as +14155550100."""
+    return isinstance(text, str) and re.search(E164_PATTERN, text) is not None
+
 
 FIELD_TYPES = ("string", "url", "integer", "number", "boolean")
 _JSON_TYPES = {
@@ -432,9 +444,16 @@ class Connector:
         merged = {**self.defaults(), **coerced}
         validator = jsonschema.Draft202012Validator(self.config_schema())
         for error in validator.iter_errors(merged):
-            name = error.path[0] if error.path else None
             if error.validator == "required":
                 name = error.message.split("'")[1]
+                spec = known[name]
+                kind = "secret" if spec.secret else "field"
+                raise InputError(
+                    f"connection field '{name}' ({spec.label}) is required",
+                    field=name,
+                    fix=f"give the {kind} {name}" + (f": {spec.hint}" if spec.hint else ""),
+                )
+            name = error.path[0] if error.path else None
             label = known[name].label if name in known else name
             secret = name in known and known[name].secret
             # A secret's value never appears in a message, not even when it is wrong.

@@ -220,6 +220,7 @@ def test_bad_recipients_are_reported_one_by_one_and_the_rest_are_sent(connect, c
     bad = [
         {"phone": "4155550101", "name": "No plus"},
         {"phone": "+1 415 555 0102", "name": "Spaces"},
+        {"phone": "+1415555\uff10\uff11\uff10\uff13", "name": "Full-width digits"},
         {"phone": None, "name": "No phone"},
         {"phone": "+14155559999"},  # no name for variable {{1}}
     ]
@@ -234,6 +235,7 @@ def test_bad_recipients_are_reported_one_by_one_and_the_rest_are_sent(connect, c
     assert failures == {
         ("4155550101", "INVALID_NUMBER"),
         ("+1 415 555 0102", "INVALID_NUMBER"),
+        ("+1415555\uff10\uff11\uff10\uff13", "INVALID_NUMBER"),  # \d would take them
         (None, "MISSING_CONSUMER_ID=phone"),
         ("+14155559999", "MISSING_FIELD=name"),
         (good[10]["phone"], "DUPLICATE_NUMBER"),

@@ -20,6 +20,7 @@ import pytest
 
 from lpstudio.gallery import find_template, templates_dir
 from lpstudio.sandbox import Sandbox, SandboxSettings
+from lpstudio.sdk import E164_PATTERN
 from lpstudio.studio import Studio
 
 from .conftest import run_cli, run_json
@@ -94,6 +95,7 @@ def test_the_optin_recipe_checks_requests_against_its_declared_input_schema() ->
     ]
     assert len(assigned) == 1
     assert ast.literal_eval(assigned[0]) == declared
+    assert declared["properties"]["phone"]["pattern"] == E164_PATTERN  # the connector's check
 
 
 # -- payment reminder ------------------------------------------------------------------------
@@ -188,11 +190,14 @@ def test_a_retried_optin_is_recorded_once_and_answered_the_same(workspace: Path)
     assert [row["opt_in"] for row in optin_rows(workspace)] == ["true", "false"]
 
 
-def test_a_bad_optin_is_answered_400_and_records_nothing(workspace: Path) -> None:
-    job = run(workspace, "cb_optin", event={**OPTIN, "phone": "0612345678"})
+@pytest.mark.parametrize(
+    "phone", ["0612345678", "+14155550100\n", "+1415555\uff10\uff11\uff10\uff10"]
+)
+def test_a_bad_optin_is_answered_400_and_records_nothing(workspace: Path, phone: str) -> None:
+    job = run(workspace, "cb_optin", event={**OPTIN, "phone": phone})
     response = job["result"]["response"]
     assert response["status"] == 400
-    assert response["body"]["field"] == "phone" and "0612345678" in response["body"]["error"]
+    assert response["body"]["field"] == "phone" and repr(phone) in response["body"]["error"]
     assert optin_rows(workspace) == []
 
 

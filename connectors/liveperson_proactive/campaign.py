@@ -25,16 +25,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 from collections.abc import Collection, Iterator
 from typing import Any
 
-from lpstudio.sdk import Connection, ConnectorError, chunks
+from lpstudio.sdk import Connection, ConnectorError, chunks, is_e164
 from lpstudio.templating import lookup, render
 
 from .client import LivePersonClient, Uncertain, error_message
 
-E164 = re.compile(r"^\+[1-9]\d{6,14}$")
 PHONE_CHANNELS = ("sms", "wa")
 DRY_RUN_REQUESTS = 20
 #: Rows of a DataFrame converted to records at once: large enough that pandas' per-call
@@ -89,7 +87,7 @@ def _consumers(
                 {"address": None, "errorMessage": f"MISSING_CONSUMER_ID={data['consumer_id']}"}
             )
             continue
-        if any(c in PHONE_CHANNELS for c in channels) and not E164.match(address):
+        if any(c in PHONE_CHANNELS for c in channels) and not is_e164(address):
             failed.append({"address": address, "errorMessage": "INVALID_NUMBER"})
             continue
         if address in seen:

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from ..sdk import is_e164
 from .seed import placeholders
 from .settings import SandboxSettings
 
@@ -24,7 +25,6 @@ PHONE_CHANNELS = frozenset({"sms", "wa"})
 MAX_VARIABLE_LENGTH = 1550
 HEADER_KINDS = frozenset({"image", "video", "document"})
 
-_E164 = re.compile(r"\+[1-9]\d{6,14}")
 _OUTBOUND_NUMBER = re.compile(r"\+?\d{1,16}")
 _UTC_OFFSETS = {
     "1": -5.0,
@@ -228,7 +228,7 @@ def _address_error(content: dict[str, Any], channels: list[str]) -> str | None:
         address = content.get(channel)
         if not isinstance(address, str) or not address:
             return f"MISSING_CONSUMER_INFORMATION=={channel.upper()}"
-        if channel in PHONE_CHANNELS and not _E164.fullmatch(address):
+        if channel in PHONE_CHANNELS and not is_e164(address):
             return "INVALID_NUMBER"
     return None
 
