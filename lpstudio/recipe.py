@@ -1,7 +1,8 @@
 """Recipes: notebooks with a `parameters` cell and `metadata.lpstudio`, checked on load.
 
 A recipe that cannot run (not a notebook, no parameters cell, metadata that does not match
-`METADATA_SCHEMA`) is refused here with a message saying what to fix, before any job exists.
+`METADATA_SCHEMA`, parameter refinements that are not JSON Schema, a schedule that cannot
+fire) is refused here with a message saying what to fix, before any job exists.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from typing import Any
 import jsonschema
 import nbformat
 
-from .errors import RecipeError
+from .errors import InputError, RecipeError
 from .parameters import Parameter, build_schema, inspect_parameters
 
 TRIGGER_KINDS = ("manual", "schedule", "poll", "webhook", "callable")
@@ -117,6 +118,10 @@ METADATA_SCHEMA: dict[str, Any] = {
 }
 
 _METADATA_EXAMPLE = '"lpstudio": {"title": "My recipe", "trigger": {"kind": "manual"}}'
+_PARAMETERS_EXAMPLE = (
+    '"parameters": {"days_ahead": {"minimum": 0, "maximum": 365}, '
+    '"channel": {"enum": ["sms", "whatsapp"]}, "code": {"pattern": "^[A-Z]{3}$"}}'
+)
 
 
 @dataclass(frozen=True)
@@ -142,7 +147,9 @@ class Recipe:
     def parse(cls, text: str, name: str, path: Path | None = None) -> Recipe:
         fix_nb = "open it in JupyterLab and save it again, or restore an earlier version"
         try:
-            nb = nbformat.reads(text, as_version=4)
+            nb = nbformat.reads(text, as_version=nbformat.NO_CONVERT)
+            held_ids = nb.nbformat == 4 and nb.nbformat_minor >= 5
+            nb = nbformat.convert(nb, 4)
         except Exception as exc:  # nbformat raises JSON, reader and version errors alike
             raise RecipeError(
                 f"recipe {name} is not a valid notebook: {str(exc).splitlines()[0]}",
@@ -157,6 +164,8 @@ class Recipe:
                 field="recipe",
                 fix=fix_nb,
             ) from None
+        if not held_ids:
+            _add_cell_ids(nb)
         from papermill.iorw import load_notebook_node
 
         # papermill's own normalisation (tags and papermill metadata on every cell).
@@ -208,6 +217,41 @@ class Recipe:
                 fix="refine only names assigned in the parameters cell: "
                 + ", ".join(sorted(self.parameters)),
             )
+        self._check_refinements()
+        if self.trigger_kind == "schedule":
+            self._check_schedule()
+
+    def _check_refinements(self) -> None:
+        """The refinements must be JSON Schema themselves: a `minimum` that is not a number
+        or a `pattern` that is not a regular expression would otherwise break every check of
+        a value, at run time."""
+        try:
+            jsonschema.Draft202012Validator.check_schema(self.schema)
+        except jsonschema.SchemaError as error:
+            # In the built schema the refinement sits at properties.<name>.<keyword>...
+            where = ".".join(["metadata.lpstudio.parameters", *map(str, list(error.path)[1:])])
+            cause = f" ({error.cause})" if error.cause else ""
+            raise RecipeError(
+                f"recipe {self.name}: {where} is not valid JSON Schema: {error.message}{cause}",
+                field=where,
+                fix=f"correct {where} in the notebook metadata (example: {_PARAMETERS_EXAMPLE})",
+            ) from None
+
+    def _check_schedule(self) -> None:
+        """A schedule's cron and time zone, checked when the recipe is read rather than when
+        it is started, so that `recipes`, `run` and the forms report them too."""
+        from .scheduler import validate_cron  # here: the scheduler imports this module
+
+        trigger = self.metadata.get("trigger", {})
+        try:
+            validate_cron(trigger.get("cron", ""), trigger.get("timezone", "UTC"))
+        except InputError as exc:
+            where = f"metadata.lpstudio.{exc.field}"
+            raise RecipeError(
+                f"recipe {self.name}: metadata.lpstudio.{exc.message}",
+                field=where,
+                fix=f"set {where} in the notebook metadata: {exc.fix}",
+            ) from None
 
     @property
     def metadata(self) -> dict[str, Any]:
@@ -248,6 +292,16 @@ class Recipe:
     def canonical_json(self) -> str:
         """The notebook's content in a stable form, for content-addressed versions."""
         return json.dumps(self.notebook, sort_keys=True, ensure_ascii=False, indent=1)
+
+
+def _add_cell_ids(nb: nbformat.NotebookNode) -> None:
+    """Upgrades a notebook written without cell ids (before nbformat 4.5) as nbformat's
+    `upgrade` does, but with ids from each cell's position: `upgrade` (which papermill calls)
+    draws random ones, so the same file would hash to a new version on every read."""
+    for index, cell in enumerate(nb.cells):
+        cell.id = f"cell-{index}"
+    nb.metadata.setdefault("orig_nbformat_minor", nb.nbformat_minor)
+    nb.nbformat_minor = nbformat.v4.nbformat_minor
 
 
 @lru_cache(maxsize=256)

@@ -81,16 +81,24 @@ class Workspace:
     config: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
-    def load(cls, root: Path) -> Workspace:
-        root = root.resolve()
+    def load(cls, root: str | os.PathLike[str]) -> Workspace:
+        """Reads the workspace at `root`; `~` means the home folder, as in a shell (the
+        path may come from Python, `--workspace=~/x` or `$LPSTUDIO_WORKSPACE`)."""
+        root = Path(root).expanduser().resolve()
         config_path = root / CONFIG_NAME
         try:
             config = tomllib.loads(config_path.read_text())
-        except FileNotFoundError:
+        except (FileNotFoundError, NotADirectoryError):
             raise WorkspaceError(
                 f"{root} is not an lpstudio workspace (no {CONFIG_NAME})",
                 field="workspace",
                 fix=f"create one with `lpstudio init {root} --accept-terms`",
+            ) from None
+        except OSError as exc:
+            raise WorkspaceError(
+                f"cannot read {config_path}: {exc.strerror}",
+                field="workspace",
+                fix=f"give the user running lpstudio read access to {root}",
             ) from None
         except tomllib.TOMLDecodeError as exc:
             raise WorkspaceError(
@@ -104,9 +112,9 @@ class Workspace:
     def find(cls, explicit: str | os.PathLike[str] | None = None) -> Workspace:
         """From `--workspace`, then `$LPSTUDIO_WORKSPACE`, then this folder and its parents."""
         if explicit:
-            return cls.load(Path(explicit))
+            return cls.load(explicit)
         if os.environ.get(ENV_VAR):
-            return cls.load(Path(os.environ[ENV_VAR]))
+            return cls.load(os.environ[ENV_VAR])
         here = Path.cwd().resolve()
         for folder in (here, *here.parents):
             if (folder / CONFIG_NAME).is_file():
@@ -120,21 +128,30 @@ class Workspace:
 
     @staticmethod
     def write_new(root: Path) -> None:
-        """Writes the folders, the key and, last, the settings file that marks a workspace."""
+        """Writes the folders, the key and, last, the settings file that marks a workspace,
+        so that a failure part way leaves no folder that passes for one."""
         from cryptography.fernet import Fernet
 
-        root.mkdir(parents=True, exist_ok=True)
-        (root / "projects").mkdir(exist_ok=True)
-        (root / "history").mkdir(exist_ok=True)
-        key_path = root / "secret.key"
-        if not key_path.exists():
-            fd = os.open(key_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(Fernet.generate_key())
-        config_path = root / CONFIG_NAME
-        if not config_path.exists():
-            created = datetime.now(UTC).isoformat(timespec="seconds")
-            config_path.write_text(DEFAULT_CONFIG.format(name=root.name, created=created))
+        try:
+            root.mkdir(parents=True, exist_ok=True)
+            (root / "projects").mkdir(exist_ok=True)
+            (root / "history").mkdir(exist_ok=True)
+            key_path = root / "secret.key"
+            if not key_path.exists():
+                fd = os.open(key_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+                with os.fdopen(fd, "wb") as handle:
+                    handle.write(Fernet.generate_key())
+            config_path = root / CONFIG_NAME
+            if not config_path.exists():
+                created = datetime.now(UTC).isoformat(timespec="seconds")
+                config_path.write_text(DEFAULT_CONFIG.format(name=root.name, created=created))
+        except OSError as exc:
+            where = f" ({exc.filename})" if exc.filename and exc.filename != str(root) else ""
+            raise WorkspaceError(
+                f"cannot create the workspace at {root}: {exc.strerror}{where}",
+                field="path",
+                fix="choose a folder you may write to, e.g. `lpstudio init ~/brand --accept-terms`",
+            ) from None
 
     # -- settings --------------------------------------------------------------------------
 

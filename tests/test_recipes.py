@@ -5,13 +5,14 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import nbformat
 import pytest
 
 from lpstudio.errors import ParameterError
 from lpstudio.parameters import coerce
 from lpstudio.recipe import Recipe
 
-from .conftest import job_rows, write_recipe
+from .conftest import job_rows, run_cli, run_json, write_recipe
 
 TYPED = """\
 count: int = 3  # how many
@@ -195,3 +196,78 @@ def test_recipes_lists_by_project_with_trigger_and_problems(ws: Path, cli) -> No
     assert "not a valid notebook" in rows["beta/bad.ipynb"]["problem"]
     human = cli("recipes")
     assert "alpha/" in human.output and "BROKEN" in human.output
+
+
+@pytest.mark.parametrize(
+    ("refinement", "field", "reason"),
+    [
+        ({"n": {"minimum": "zero"}}, "metadata.lpstudio.parameters.n.minimum", "'number'"),
+        ({"s": {"pattern": "["}}, "metadata.lpstudio.parameters.s.pattern", "unterminated"),
+        ({"s": {"enum": "abc"}}, "metadata.lpstudio.parameters.s.enum", "'array'"),
+        (
+            {"s": {"items": {"pattern": "(?<x)"}}},
+            "metadata.lpstudio.parameters.s.items.pattern",
+            "regex",
+        ),
+    ],
+)
+def test_refinements_that_are_not_json_schema_are_refused_at_load(
+    ws: Path, cli, refinement: dict, field: str, reason: str
+) -> None:
+    write_recipe(
+        ws,
+        "p/refined",
+        parameters="n: int = 1\ns: str = 'a'",
+        metadata={"title": "T", "parameters": refinement},
+    )
+    result = cli("run", "p/refined", "-p", "n", "3", "--json")
+    assert result.exit_code == 2, result.output
+    error = json.loads(result.stdout)["error"]
+    assert error["field"] == field
+    assert reason in error["message"] and field in error["fix"]
+    assert job_rows(ws) == 0
+    rows = {row["recipe"]: row for row in json.loads(cli("recipes", "--json").stdout)}
+    assert field in rows["p/refined.ipynb"]["problem"]
+
+
+@pytest.mark.parametrize(
+    ("trigger", "field"),
+    [
+        ({"cron": "99 * * *"}, "metadata.lpstudio.trigger.cron"),
+        ({}, "metadata.lpstudio.trigger.cron"),
+        (
+            {"cron": "0 9 * * *", "timezone": "Mars/Olympus_Mons"},
+            "metadata.lpstudio.trigger.timezone",
+        ),
+    ],
+)
+def test_a_bad_schedule_is_refused_at_load(ws: Path, cli, trigger: dict, field: str) -> None:
+    write_recipe(ws, "p/daily", metadata={"title": "T", "trigger": {"kind": "schedule", **trigger}})
+    result = cli("run", "p/daily", "--json")
+    assert result.exit_code == 2, result.output
+    error = json.loads(result.stdout)["error"]
+    assert error["field"] == field and error["fix"]
+    assert job_rows(ws) == 0
+    rows = {row["recipe"]: row for row in json.loads(cli("recipes", "--json").stdout)}
+    assert field in rows["p/daily.ipynb"]["problem"]
+
+
+def test_a_notebook_without_cell_ids_keeps_one_version(ws: Path) -> None:
+    """nbformat 4.4 has no cell ids; reading one must not make a new version each time."""
+    path = write_recipe(ws, "p/old", cells=("print(x)",))
+    nb = json.loads(path.read_text())
+    nb["nbformat_minor"] = 4
+    for cell in nb["cells"]:
+        del cell["id"]
+    path.write_text(json.dumps(nb))
+    for _ in range(2):  # each command is a new process, as from cron
+        proc = run_cli("settings", "p/old", "-p", "x", "2", "--workspace", str(ws))
+        assert proc.returncode == 0, proc.stderr
+    code, job = run_json("run", "p/old", "--workspace", str(ws))
+    assert code == 0, job
+    code, versions = run_json("versions", "p/old", "--workspace", str(ws))
+    assert code == 0 and len(versions) == 1
+    assert job["version"] == versions[0]["id"]
+    output = nbformat.read(job["output_path"], as_version=nbformat.NO_CONVERT)
+    nbformat.validate(output)
+    assert output.nbformat_minor >= 5

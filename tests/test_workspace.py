@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import stat
 from pathlib import Path
 
@@ -108,3 +109,30 @@ def test_opening_an_unknown_path_names_the_fix(tmp_path: Path) -> None:
         Studio.open(tmp_path / "nothing")
     assert raised.value.field == "workspace"
     assert "lpstudio init" in str(raised.value)
+
+
+def test_a_workspace_path_may_start_with_the_home_folder(
+    ws: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`~` is expanded wherever a workspace path comes in, as the README's examples write it."""
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.chdir(tmp_path)
+    with Studio.open("~/ws") as studio:
+        assert studio.workspace.root == ws.resolve()
+    assert CliRunner().invoke(main, ["jobs", "--workspace=~/ws"]).exit_code == 0
+    monkeypatch.setenv("LPSTUDIO_WORKSPACE", "~/ws")
+    result = CliRunner().invoke(main, ["jobs"])
+    assert result.exit_code == 0, result.output
+
+
+def test_init_where_no_folder_can_be_made_names_the_path(tmp_path: Path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    root = blocker / "brand"
+    result = CliRunner().invoke(main, ["init", str(root), "--accept-terms", "--json"])
+    assert result.exit_code == 2, result.output
+    assert "Traceback" not in result.output
+    error = json.loads(result.stdout)["error"]
+    assert error["field"] == "path" and str(root) in error["message"]
+    assert "Not a directory" in error["message"] and "lpstudio init" in error["fix"]
+    assert blocker.read_text() == ""

@@ -15,6 +15,7 @@ from ..studio import TERMS, Studio
 from ..workspace import Workspace
 from . import base
 from .base import (
+    FiniteRange,
     _echo_or_json,
     _emit,
     _studio,
@@ -62,9 +63,9 @@ def init(
 @main.command()
 @click.option(
     "--older-than",
-    type=float,
+    type=FiniteRange(0, 36_500),
     metavar="DAYS",
-    help="Retention in days (default: the workspace's jobs.retention_days, 30).",
+    help="Retention in days, 0 to 36500 (default: the workspace's jobs.retention_days, 30).",
 )
 @workspace_option
 @json_option
@@ -108,7 +109,7 @@ def audit(limit: int, workspace: Path | None, as_json: bool) -> None:
 @click.option("--workers", type=click.IntRange(1, 64), default=2, show_default=True)
 @click.option(
     "--grace",
-    type=float,
+    type=FiniteRange(0, 86_400),
     default=30,
     show_default=True,
     help="Seconds running jobs get to finish on SIGTERM before they are requeued.",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import json
+import math
 import re
 import sys
 from collections.abc import Callable
@@ -16,6 +17,24 @@ from ..errors import InputError, LpstudioError, NotFoundError
 from ..models import Job
 from ..store import SUCCEEDED
 from ..studio import Studio, job_to_dict
+
+
+class FiniteRange(click.FloatRange):
+    """A number from `low` to `high`, nan refused: nan compares false with every bound, so
+    `FloatRange` alone lets it through."""
+
+    def __init__(self, low: float, high: float) -> None:
+        super().__init__(low, high)
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        number = super().convert(value, param, ctx)
+        if math.isnan(number):
+            self.fail(f"{value!r} is not in the range {self.min:g}<=x<={self.max:g}.", param, ctx)
+        return number
+
+
+#: Job ids as the store holds them (a 64-bit integer): a larger one is not a job.
+JOB_ID = click.IntRange(1, 2**63 - 1)
 
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
 workspace_option = click.option(

@@ -62,11 +62,25 @@ def connections() -> None:
     """Named, authorised links to apps; secret fields are stored encrypted."""
 
 
+def _secret_env(name: str) -> str:
+    return f"LPSTUDIO_SECRET_{name.upper()}"
+
+
+def _how_to_give(name: str, secret: bool) -> str:
+    """How this command takes a field: secrets never come from the command line itself."""
+    if secret:
+        return (
+            f"use --secret {name} (its value is read from ${_secret_env(name)}, a hidden "
+            "prompt or standard input)"
+        )
+    return f"use --field {name}=VALUE"
+
+
 def _secret_values(names: tuple[str, ...]) -> dict[str, str]:
     """Secrets come from $LPSTUDIO_SECRET_<FIELD>, a hidden prompt, or standard input."""
     values = {}
     for name in names:
-        env = f"LPSTUDIO_SECRET_{name.upper()}"
+        env = _secret_env(name)
         if os.environ.get(env):
             values[name] = os.environ[env]
         elif base._has_terminal():
@@ -95,8 +109,7 @@ def _field_values(
             raise InputError(
                 f"'{key}' is a secret field and is never taken from the command line",
                 field=key,
-                fix=f"use --secret {key} (read from $LPSTUDIO_SECRET_{key.upper()}, a prompt "
-                "or standard input)",
+                fix=_how_to_give(key, secret=True),
             )
         values[key] = value
     for key in secrets:
@@ -127,9 +140,17 @@ def connections_add(
     as_json: bool,
 ) -> None:
     """Add a connection NAME of a connector type."""
+    from ..registry import get_connector
+
     with _studio(workspace) as studio:
         values = _field_values(studio, type_, fields, secrets)
-        info = studio.connections.add(name, type_, values, studio.user)
+        try:
+            info = studio.connections.add(name, type_, values, studio.user)
+        except InputError as exc:
+            specs = {f.name: f for f in get_connector(type_, studio.workspace.root).fields}
+            if exc.field in specs and exc.field not in values:  # a required field left out
+                exc.fix = _how_to_give(exc.field, specs[exc.field].secret)
+            raise
     _echo_or_json(as_json, info.to_dict(), f"added connection {name} ({type_})")
 
 

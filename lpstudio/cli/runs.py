@@ -15,6 +15,7 @@ from ..store import FINAL_STATES
 from ..studio import job_to_dict
 from ..times import parse_moment
 from .base import (
+    JOB_ID,
     _duration,
     _emit,
     _exit_for,
@@ -256,7 +257,7 @@ def jobs(
 
 
 @main.command()
-@click.argument("job_id", type=int)
+@click.argument("job_id", type=JOB_ID)
 @workspace_option
 @json_option
 @handles_errors
@@ -267,7 +268,7 @@ def show(job_id: int, workspace: Path | None, as_json: bool) -> None:
 
 
 @main.command()
-@click.argument("job_id", type=int)
+@click.argument("job_id", type=JOB_ID)
 @workspace_option
 @json_option
 @handles_errors
@@ -285,7 +286,7 @@ def rerun(job_id: int, workspace: Path | None, as_json: bool) -> None:
 
 
 @main.command()
-@click.argument("job_id", type=int)
+@click.argument("job_id", type=JOB_ID)
 @workspace_option
 @json_option
 @handles_errors
