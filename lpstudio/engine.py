@@ -5,7 +5,9 @@ It is registered on papermill's `papermill.engine` entry point as `lpstudio`, so
 
 - binds the job context (`job_context`) in the kernel before the first cell runs, so
   credentials and events never need to pass as parameters;
-- reports progress after every cell (`on_cell`);
+- reports progress after every cell that started (`on_cell`), and asks before each cell
+  whether it may start (`before_cell` raises to stop the run: a timeout or cancel that
+  landed while the kernel was starting runs no cell);
 - hands the kernel manager to its caller (`on_kernel`), who owns the kernel: it may kill it
   on a timeout or a cancel, shuts it down after the job, and refills the pool once the
   job is recorded (a refill started earlier competes with the job's last steps);
@@ -42,7 +44,7 @@ SAVE_EVERY = 1.0  # seconds between two writes of a running job's output noteboo
 
 
 class StudioNotebookClient(PapermillNotebookClient):
-    """papermill's client, with a silent bootstrap and a per-cell callback.
+    """papermill's client, with a silent bootstrap and callbacks around each cell.
 
     The bootstrap is code run silently before the first cell (binding the job context,
     moving a pooled kernel to the notebook's folder). A kernel forked from a prepared fork
@@ -56,11 +58,13 @@ class StudioNotebookClient(PapermillNotebookClient):
         nb_man: Any,
         bootstrap: str | None = None,
         on_cell: Callable[[int, int], None] | None = None,
+        before_cell: Callable[[], None] | None = None,
         **kw: Any,
     ) -> None:
         super().__init__(nb_man, **kw)
         self._bootstrap = bootstrap
         self._on_cell = on_cell
+        self._before_cell = before_cell
         self.kernel_info: dict[str, Any] | None = None  # a pooled kernel's, asked already
         self.first_request_metadata: dict[str, Any] | None = None
 
@@ -106,21 +110,28 @@ class StudioNotebookClient(PapermillNotebookClient):
                     "lpstudio could not bind the job context in the kernel: "
                     f"{content.get('ename', 'no reply')}: {content.get('evalue', '')}"
                 )
-        if self._on_cell is None:
-            return super().papermill_execute_cells()
         total = len(self.nb.cells)
-        complete = self.nb_man.cell_complete
+        start, complete = self.nb_man.cell_start, self.nb_man.cell_complete
+        started: list[int | None] = [None]
+
+        def cell_start(cell: Any, cell_index: int | None = None, **kwargs: Any) -> None:
+            if self._before_cell is not None:
+                self._before_cell()  # may raise: then neither this cell nor any after runs
+            started[0] = cell_index
+            start(cell, cell_index=cell_index, **kwargs)
 
         def cell_complete(cell: Any, cell_index: int | None = None, **kwargs: Any) -> None:
+            if cell_index is None or cell_index != started[0]:
+                return  # papermill's `finally` for a cell that was stopped before it started
             complete(cell, cell_index=cell_index, **kwargs)
-            if cell_index is not None and self._on_cell is not None:
+            if self._on_cell is not None:
                 self._on_cell(cell_index + 1, total)
 
-        self.nb_man.cell_complete = cell_complete
+        self.nb_man.cell_start, self.nb_man.cell_complete = cell_start, cell_complete
         try:
             super().papermill_execute_cells()
         finally:
-            del self.nb_man.cell_complete
+            del self.nb_man.cell_start, self.nb_man.cell_complete
 
 
 class StudioEngine(NBClientEngine):
@@ -155,6 +166,7 @@ class StudioEngine(NBClientEngine):
         execution_timeout: float | None = None,
         job_context: str | None = None,
         on_cell: Callable[[int, int], None] | None = None,
+        before_cell: Callable[[], None] | None = None,
         on_kernel: Callable[[AsyncKernelManager], None] | None = None,
         writer: Callable[[Any], None] | None = None,
         pool: kernel_pool.KernelPool | bool | None = None,
@@ -205,7 +217,12 @@ class StudioEngine(NBClientEngine):
         if on_kernel is not None:
             on_kernel(km)  # the caller owns this kernel: it can stop it, and shuts it down
         client = StudioNotebookClient(
-            nb_man, km=km, bootstrap="\n".join(bootstrap) or None, on_cell=on_cell, **final_kwargs
+            nb_man,
+            km=km,
+            bootstrap="\n".join(bootstrap) or None,
+            on_cell=on_cell,
+            before_cell=before_cell,
+            **final_kwargs,
         )
         if ready is not None:
             client.kc = ready.kc

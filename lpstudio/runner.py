@@ -3,8 +3,10 @@
 It takes a queued job from the store, runs its recipe version through papermill with the
 `lpstudio` engine, and always leaves the job in a true final state: succeeded, failed
 (cell error, kernel died, timeout, internal error) or cancelled (Ctrl-C, SIGTERM,
-`lpstudio cancel`). A watchdog thread heartbeats the job, enforces its timeout and
-notices cancel requests; it stops a job by killing the kernel's process group.
+`lpstudio cancel`). A watchdog thread heartbeats the job with its progress, enforces its
+timeout and notices cancel requests; it stops a job by killing the kernel's process group,
+and no cell starts once the job is stopped. A stop that lands after the last cell changes
+nothing: a job whose cells all ran keeps its outcome.
 """
 
 from __future__ import annotations
@@ -47,8 +49,15 @@ class Stop:
     detail: str
 
 
+class JobStopped(Exception):
+    """Raised in a job's thread when the job was stopped before its next cell started (a
+    timeout or cancel that landed while its kernel started, or between two cells)."""
+
+
 class Watchdog(threading.Thread):
-    """Heartbeats a running job, and kills its kernel on a timeout or a cancel request."""
+    """Heartbeats a running job with its progress, and stops it on a timeout or a cancel
+    request: it kills the kernel's process group, and `checkpoint` keeps any cell from
+    starting afterwards (a kernel that was still starting has no process to kill yet)."""
 
     def __init__(self, store: Store, job_id: int, timeout: float | None, beat: float) -> None:
         super().__init__(name=f"lpstudio-watchdog-{job_id}", daemon=True)
@@ -58,51 +67,109 @@ class Watchdog(threading.Thread):
         self.beat = beat
         self.deadline = time.monotonic() + timeout if timeout else None
         self.stop: Stop | None = None
+        self.cells_done = 0
+        self._reported = 0.0
         self._km: Any = None
+        self._lock = threading.Lock()  # a stop and the end of the watch exclude each other
         self._done = threading.Event()
+        self._wake = threading.Event()
 
     def attach(self, km: Any) -> None:
         self._km = km
-        if self.stop is not None:  # interrupted while the kernel was starting
-            kill_kernel(km)
+
+    def progress(self, done: int, total: int) -> None:
+        """Counts the cells done. The next heartbeat writes the count: the first cell's at
+        once (a lost job that ran a cell is never run again), later ones within a second.
+        The last cell ends the watch: a timeout or cancel landing after it changes nothing."""
+        self.cells_done = done
+        if done == total:
+            self.finish()
+            return
+        now = time.monotonic()
+        if done == 1 or now - self._reported >= PROGRESS_EVERY:
+            self._reported = now
+            self._wake.set()
+
+    def checkpoint(self) -> None:
+        """Raises `JobStopped` once the job is stopped: called before each cell starts."""
+        if self.stop is not None:
+            raise JobStopped(self.stop.detail)
 
     def run(self) -> None:
         while True:
             wait = self.beat
             if self.deadline is not None:
                 wait = max(0.0, min(wait, self.deadline - time.monotonic()))
-            if self._done.wait(wait):
+            self._wake.wait(wait)
+            self._wake.clear()
+            if self._done.is_set():
                 return
+            stop = None
             if self.deadline is not None and time.monotonic() >= self.deadline:
-                self.stop = Stop("timeout", f"timed out after {self.timeout:g} s")
+                stop = Stop("timeout", f"timed out after {self.timeout:g} s")
             else:
                 try:
-                    if self.store.heartbeat(self.job_id):
-                        self.stop = Stop("cancelled", "cancelled by request")
+                    if self.store.heartbeat(self.job_id, self.cells_done):
+                        stop = Stop("cancelled", "cancelled by request")
                 except Exception:  # a busy store must not kill the watchdog
                     log.exception("heartbeat of job %s failed", self.job_id)
-            if self.stop is not None:
-                kill_kernel(self._km)
+            if stop is not None:
+                self.halt(stop)
                 return
 
     def finish(self) -> None:
-        self._done.set()
-        _active.discard(self)
+        """Ends the watch; from now on nothing stops the job."""
+        with self._lock:
+            self._done.set()
+        self._wake.set()
 
-    def interrupt(self, detail: str, reason: str = "cancelled") -> None:
-        """Stops the job now: it ends cancelled (a signal), or goes back to the queue
-        (`reason="requeue"`, a scheduler shutting down)."""
-        self.stop = Stop(reason, detail)
+    def halt(self, stop: Stop) -> None:
+        """Stops the job now, unless its watch has ended or it was stopped already."""
+        with self._lock:
+            if self._done.is_set() or self.stop is not None:
+                return
+            self.stop = stop
         kill_kernel(self._km)
 
 
-_active: set[Watchdog] = set()
+class RunningJobs:
+    """Jobs of this process that are stopped together: all of them on Ctrl-C or SIGTERM,
+    or the jobs one scheduler claimed when it shuts down (never another executor's). A
+    job that joins once the group was stopped is stopped at once: none slips through."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._watchdogs: set[Watchdog] = set()
+        self._stop: Stop | None = None
+
+    def add(self, watchdog: Watchdog) -> None:
+        with self._lock:
+            self._watchdogs.add(watchdog)
+            stop = self._stop
+        if stop is not None:
+            watchdog.halt(stop)
+
+    def discard(self, watchdog: Watchdog) -> None:
+        with self._lock:
+            self._watchdogs.discard(watchdog)
+
+    def interrupt(self, detail: str, reason: str = "cancelled") -> None:
+        """Stops every job of the group: they end cancelled, or go back to the queue
+        (`reason="requeue"`, a scheduler shutting down)."""
+        stop = Stop(reason, detail)
+        with self._lock:
+            self._stop = stop
+            watchdogs = list(self._watchdogs)
+        for watchdog in watchdogs:
+            watchdog.halt(stop)
+
+
+_process_jobs = RunningJobs()
 
 
 def interrupt_running_jobs(detail: str) -> None:
     """Cancels every job this process is running: for Ctrl-C and SIGTERM."""
-    for watchdog in list(_active):
-        watchdog.interrupt(detail)
+    _process_jobs.interrupt(detail)
 
 
 def kill_kernel(km: Any) -> None:
@@ -139,10 +206,11 @@ class NotebookWriter:
     """Writes a job's output notebook, scrubbed of secrets, atomically, each time it is
     saved; keeps the last notebook so the runner can add to it after a failure."""
 
-    def __init__(self, path: Path, secrets: set[str], input_path: Path) -> None:
+    def __init__(self, path: Path, input_path: Path) -> None:
         self.path = path
-        self.secrets = frozenset(secrets)
         self.input_path = input_path
+        # Set once the job has read them (reading them may fail, and that error is shown).
+        self.secrets: frozenset[str] = frozenset()
         self.nb: Any = None
 
     def __call__(self, nb: Any) -> None:
@@ -232,28 +300,35 @@ def execute_job(
     job_id: int,
     progress_bar: bool = False,
     pool: KernelPool | None = None,
+    group: RunningJobs | None = None,
 ) -> Job:
-    """Runs a queued job to a final state and returns its final row.
+    """Runs a queued (or claimed) job to a final state and returns its final row.
 
     Its kernel comes from `pool`, else from the pool an executor of this process holds
-    for the workspace's settings, else it is started for the job.
+    for the workspace's settings, else it is started for the job. Ctrl-C and SIGTERM stop
+    every job of the process; `group` stops this one with others (a scheduler's).
     """
     import papermill
     from nbclient.exceptions import DeadKernelError
     from papermill.exceptions import PapermillExecutionError
 
     job = store.job(job_id)
-    recipe = parsed(store.version_notebook(job.version_id), job.recipe)
-    output = output_path_for(workspace, job)
-    output.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        recipe = parsed(store.version_notebook(job.version_id), job.recipe)
+        output = output_path_for(workspace, job)
+        output.parent.mkdir(parents=True, exist_ok=True)
+    except Exception as exc:  # a claimed job is never left running
+        store.finish_job(job_id, FAILED, error={"ename": type(exc).__name__, "evalue": str(exc)})
+        return store.job(job_id)
     total = len(recipe.notebook.cells) + (1 if job.parameters else 0)
     if not store.start_job(job_id, total, str(output.relative_to(workspace.root))):
         return store.job(job_id)  # cancelled while it waited
 
-    timeout = job.timeout or recipe.timeout
     beat = float(workspace.setting("jobs", "heartbeat_seconds", 2))
-    watchdog = Watchdog(store, job_id, timeout, beat)
-    _active.add(watchdog)
+    watchdog = Watchdog(store, job_id, job.timeout or recipe.timeout, beat)
+    groups = [_process_jobs, *([group] if group is not None else [])]
+    for joined in groups:
+        joined.add(watchdog)
     watchdog.start()
     kernel_managers: list[Any] = []
 
@@ -261,24 +336,14 @@ def execute_job(
         kernel_managers.append(km)
         watchdog.attach(km)
 
-    cells_done = [0]
-    reported = [0.0]
-
-    def on_cell(done: int, cells: int) -> None:
-        # The first cell at once (a lost job that ran a cell is never run again), then
-        # at most one write a second; finish_job writes the final count.
-        cells_done[0] = done
-        now = time.monotonic()
-        if done == 1 or now - reported[0] >= PROGRESS_EVERY:
-            reported[0] = now
-            store.update_job(job_id, cells_done=done, cells_total=cells)
-
-    connections = Connections(store, workspace.key_path, workspace.root)
-    secrets = connections.secret_values()
-    writer = NotebookWriter(output, secrets, workspace.projects / job.recipe)
+    writer = NotebookWriter(output, workspace.projects / job.recipe)
     status, error = SUCCEEDED, None
+    finished = False  # papermill ran the notebook to its end, or to a cell's own error
+    between_cells = False  # stopped before a cell started
     kernels: KernelPool | None = None
     try:
+        connections = Connections(store, workspace.key_path, workspace.root)
+        writer.secrets = frozenset(connections.secret_values())
         bound = store.version_settings(job.version_id).get("connections", {})
         runtime = {
             "workspace": str(workspace.root),
@@ -309,12 +374,17 @@ def execute_job(
             progress_bar=progress_bar,
             resources={"metadata": {"path": str(cwd)}},
             job_context=json.dumps(context),
-            on_cell=on_cell,
+            on_cell=watchdog.progress,
+            before_cell=watchdog.checkpoint,
             on_kernel=on_kernel,
             writer=writer,
             pool=kernels or False,
         )
+        finished = True
+    except JobStopped:
+        between_cells = True
     except PapermillExecutionError as exc:
+        finished = True
         status = FAILED
         error = {
             "cell": exc.cell_index,
@@ -324,7 +394,7 @@ def execute_job(
             "traceback": list(exc.traceback),
         }
     except KeyboardInterrupt:  # Python code that is not the CLI: still a true final state
-        watchdog.stop = Stop("cancelled", "cancelled by SIGINT")
+        watchdog.halt(Stop("cancelled", "cancelled by SIGINT"))
         raise
     except DeadKernelError as exc:
         status = FAILED
@@ -334,22 +404,30 @@ def execute_job(
         error = {"ename": type(exc).__name__, "evalue": str(exc)}
     finally:
         watchdog.finish()
+        for joined in groups:
+            joined.discard(watchdog)
         for km in kernel_managers:
             kill_kernel(km)  # at once: nothing of the job runs once its final state is set
             _reaper.submit(reap_kernel, km)  # the rest is off the job's critical path
-        stop = watchdog.stop
+        stop = None if finished else watchdog.stop  # a stop after the end changes nothing
         if stop is not None and stop.reason == "requeue":
             store.requeue(job_id)
         else:
+            done = watchdog.cells_done
             if stop is not None:
                 status = CANCELLED if stop.reason == "cancelled" else FAILED
                 error = {"ename": "Timeout" if stop.reason == "timeout" else "Cancelled"}
                 error["evalue"] = stop.detail
-            if error is not None and "cell" not in error:
-                # papermill completes the interrupted cell too: it is the last one reported,
-                # and it did not run to its end.
-                error["cell"] = cells_done[0] - 1 if cells_done[0] else None
-                cells_done[0] = max(cells_done[0] - 1, 0)
+            if error is not None and not finished:
+                # papermill reports a cell that was cut off as completed too: it is the last
+                # one counted, unless the job stopped between cells or before any started.
+                if between_cells or not done:
+                    error["cell"] = None
+                    if stop is not None:
+                        error["evalue"] += f", before cell {done} started"
+                else:
+                    error["cell"] = done - 1
+                    done -= 1
                 error.setdefault("traceback", [])
                 writer.add_banner(error)
             elif writer.nb is not None:
@@ -357,9 +435,11 @@ def execute_job(
             store.finish_job(
                 job_id,
                 status,
-                error=scrub(error, secrets),
+                error=scrub(error, writer.secrets),
                 result=writer.outputs(),
-                cells_done=cells_done[0],
+                cells_done=done,
+                # A job that failed before papermill wrote anything has no output notebook.
+                **({"output_path": None} if writer.nb is None else {}),
             )
         if kernels is not None:
             for km in kernel_managers:

@@ -9,7 +9,7 @@ Every decision that two schedulers on one store could both make is one atomic wr
   concurrency limit.
 Running jobs heartbeat; jobs whose worker vanished are failed (or requeued when no cell ran).
 On SIGTERM it stops taking work, lets running jobs finish within a grace period, and
-requeues the rest.
+requeues the rest of the jobs it claimed (never those of another executor in its process).
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ from .failures import after_failure
 from .leader import StoreLease
 from .models import Job, ScheduleRun, TriggerState, utcnow
 from .recipe import Recipe
-from .runner import _active, execute_job
+from .runner import RunningJobs, execute_job
 from .settings import save_settings, saved_settings
 from .store import FAILED, QUEUED, SCHEDULED_TRIGGERS
 from .studio import Studio
@@ -129,6 +129,9 @@ class Scheduler:
         self.idle_seconds = idle_seconds
         self._pool = ThreadPoolExecutor(workers, thread_name_prefix="lpstudio-worker")
         self._running: dict[int, Future[Any]] = {}
+        #: The jobs this scheduler claimed: the only ones it requeues when it stops (a
+        #: server's own executor runs its jobs in the same process, to their end).
+        self._claimed = RunningJobs()
         self._stopping = threading.Event()
         self._wake = threading.Event()
         self._recipes: dict[str, Recipe | None] = {}
@@ -150,9 +153,10 @@ class Scheduler:
             name = self.studio.workspace.recipe_name(path)
             settings = saved_settings(self.store, name)
             if settings.get("state") == "started":
-                recipe = self._recipe(name)
-                if recipe is not None:
-                    found.append((recipe, settings))
+                try:
+                    found.append((self.studio.recipe(name), settings))
+                except LpstudioError as exc:  # edited into a broken recipe since it started
+                    self._trigger_error(name, exc)
         return found
 
     # -- firing ------------------------------------------------------------------------
@@ -173,7 +177,7 @@ class Scheduler:
                 elif kind == "poll":
                     queued += self._fire_poll(recipe, now)
             except Exception as exc:  # one recipe's trigger never stops the others
-                self._trigger_error(recipe, exc)
+                self._trigger_error(recipe.name, exc)
         if self._last_purge is None or now - self._last_purge > timedelta(days=1):
             self._last_purge = now
             self.studio.purge()
@@ -273,30 +277,30 @@ class Scheduler:
                     .values(errors=0, last_error=None)
                 )
 
-    def _trigger_error(self, recipe: Recipe, exc: Exception) -> None:
+    def _trigger_error(self, name: str, exc: Exception) -> None:
         message = f"{type(exc).__name__}: {exc}"
-        log.warning("trigger of %s failed: %s", recipe.name, message)
+        log.warning("trigger of %s failed: %s", name, message)
         limit = int(self.studio.workspace.setting("triggers", "auto_stop_after", AUTO_STOP_AFTER))
         with self.store.write() as s:
-            state = s.get(TriggerState, recipe.name)
+            state = s.get(TriggerState, name)
             if state is None:
-                state = TriggerState(recipe=recipe.name, since=utcnow().isoformat(), seen=[])
+                state = TriggerState(recipe=name, since=utcnow().isoformat(), seen=[])
                 s.add(state)
             errors = (state.errors or 0) + 1
             # Stopping starts the count again: a recipe started anew gets `limit` more tries.
             state.errors = errors if errors < limit else 0
             state.last_error = message
         if errors >= limit:
-            saved = saved_settings(self.store, recipe.name)
-            save_settings(self.store, recipe.name, {**saved, "state": "stopped"}, "scheduler")
+            saved = saved_settings(self.store, name)
+            save_settings(self.store, name, {**saved, "state": "stopped"}, "scheduler")
             self.store.audit(
                 "scheduler",
                 "auto-stop",
-                recipe.name,
+                name,
                 reason=f"{errors} consecutive trigger errors",
                 last_error=message,
             )
-            log.warning("stopped %s after %d consecutive trigger errors", recipe.name, errors)
+            log.warning("stopped %s after %d consecutive trigger errors", name, errors)
 
     # -- the queue ---------------------------------------------------------------------
 
@@ -354,11 +358,15 @@ class Scheduler:
         return started
 
     def _run(self, job_id: int) -> None:
-        job = execute_job(self.studio.workspace, self.store, job_id)
-        log.info("job %s %s (%s)", job.id, job.status, job.recipe)
-        if job.status == FAILED:
-            self._after_failure(job)
-        self._wake.set()
+        try:
+            job = execute_job(self.studio.workspace, self.store, job_id, group=self._claimed)
+            log.info("job %s %s (%s)", job.id, job.status, job.recipe)
+            if job.status == FAILED:
+                self._after_failure(job)
+        except Exception:  # a worker thread's exception is otherwise lost with its future
+            log.exception("scheduler failed on job %s", job_id)
+        finally:
+            self._wake.set()
 
     def _after_failure(self, job: Job) -> None:
         after_failure(self.studio, job, self.clock())
@@ -416,8 +424,7 @@ class Scheduler:
             remaining = (deadline - self.clock()).total_seconds()
             with contextlib.suppress(Exception):  # still running: requeued below
                 future.result(timeout=max(0.0, remaining))
-        for watchdog in list(_active):
-            watchdog.interrupt("scheduler stopped before the job finished", reason="requeue")
+        self._claimed.interrupt("scheduler stopped before the job finished", reason="requeue")
         self._pool.shutdown(wait=True)
         if self.lease is not None and self._leading:
             with contextlib.suppress(Exception):  # it expires anyway

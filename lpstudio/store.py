@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import (
+    ColumnElement,
     Engine,
     and_,
     create_engine,
@@ -295,13 +296,15 @@ class Store:
             )
             return done.rowcount == 1
 
-    def finish_job(self, job_id: int, status: str, **fields: Any) -> bool:
-        """Writes a final state, once: a job already final is left as it is. Says whether
-        this call ended it."""
+    def finish_job(
+        self, job_id: int, status: str, *still: ColumnElement[bool], **fields: Any
+    ) -> bool:
+        """Writes a final state, once: a job already final is left as it is, and so is one
+        that no longer meets the conditions `still`. Says whether this call ended it."""
         with self.write() as s:
             done = s.execute(
                 update(Job)
-                .where(Job.id == job_id, Job.status.not_in(FINAL_STATES))
+                .where(Job.id == job_id, Job.status.not_in(FINAL_STATES), *still)
                 .values(status=status, finished_at=utcnow(), **fields)
             )
             return done.rowcount == 1
@@ -326,12 +329,13 @@ class Store:
             )
             return done.rowcount == 1
 
-    def requeue(self, job_id: int) -> None:
-        """Puts a job back in the queue (its worker stopped before it could finish)."""
+    def requeue(self, job_id: int, *still: ColumnElement[bool]) -> None:
+        """Puts a running job back in the queue (its worker stopped before it could finish),
+        if it still meets the conditions `still`."""
         with self.write() as s:
             s.execute(
                 update(Job)
-                .where(Job.id == job_id, Job.status == RUNNING)
+                .where(Job.id == job_id, Job.status == RUNNING, *still)
                 .values(
                     status=QUEUED,
                     worker=None,
@@ -350,10 +354,15 @@ class Store:
         with self.read() as s:
             return s.scalars(select(AuditEntry).order_by(AuditEntry.id.desc()).limit(limit)).all()
 
-    def heartbeat(self, job_id: int) -> bool:
-        """Marks the job alive; returns True when someone asked to cancel it."""
+    def heartbeat(self, job_id: int, cells_done: int) -> bool:
+        """Marks a running job alive with its latest progress; returns True when someone
+        asked to cancel it. A job already final (or requeued) keeps what was written."""
         with self.write() as s:
-            s.execute(update(Job).where(Job.id == job_id).values(heartbeat_at=utcnow()))
+            s.execute(
+                update(Job)
+                .where(Job.id == job_id, Job.status == RUNNING)
+                .values(heartbeat_at=utcnow(), cells_done=cells_done)
+            )
             return bool(s.scalar(select(Job.cancel_requested).where(Job.id == job_id)))
 
     def request_cancel(self, job_id: int) -> Job:
@@ -381,47 +390,48 @@ class Store:
         deadline = utcnow() - stale_after
         with self.read() as s:
             running = s.execute(
-                select(Job.id, Job.worker, Job.heartbeat_at).where(Job.status == RUNNING)
+                select(Job.id, Job.worker, Job.heartbeat_at, Job.cells_done, Job.trigger).where(
+                    Job.status == RUNNING
+                )
             ).all()
             queued = s.execute(
                 select(Job.id, Job.worker).where(Job.status == QUEUED, Job.worker.is_not(None))
             ).all()
-        lost = [
-            job_id
-            for job_id, worker, beat in running
-            if _worker_is_gone(worker) or (beat is not None and beat < deadline)
-        ]
-        orphans = [job_id for job_id, worker in queued if _worker_is_gone(worker)]
-        with self.read() as s:
-            untouched = set(
-                s.scalars(
-                    select(Job.id).where(
-                        Job.id.in_(lost),
-                        Job.cells_done == 0,
-                        Job.trigger.in_(SCHEDULED_TRIGGERS),
-                    )
-                ).all()
+        lost: list[tuple[int, str, tuple[ColumnElement[bool], ...]]] = []
+        for job_id, worker, beat, cells_done, trigger in running:
+            if not (_worker_is_gone(worker) or (beat is not None and beat < deadline)):
+                continue
+            # Only as this call saw it: meanwhile another reaper may have requeued it and a
+            # scheduler claimed it, or its worker may have beaten again.
+            seen = (Job.status == RUNNING, Job.worker == worker, Job.heartbeat_at == beat)
+            if cells_done == 0 and trigger in SCHEDULED_TRIGGERS:
+                self.requeue(job_id, *seen)  # no cell ran: nothing happened yet, run it again
+            else:
+                lost.append((job_id, "the process running this job is gone", seen))
+        lost += [
+            (
+                job_id,
+                "the process that queued this job is gone before it started",
+                (Job.status == QUEUED, Job.worker == worker),
             )
-        for job_id in untouched:
-            self.requeue(job_id)  # no cell ran: nothing happened yet, run it again
-        failed = []
-        reasons = [(j, "the process running this job is gone") for j in lost if j not in untouched]
-        reasons += [
-            (j, "the process that queued this job is gone before it started") for j in orphans
+            for job_id, worker in queued
+            if _worker_is_gone(worker)
         ]
-        for job_id, reason in reasons:
+        return [
+            job_id
+            for job_id, reason, seen in lost
             if self.finish_job(
                 job_id,
                 FAILED,
+                *seen,
                 error={
                     "ename": "WorkerLost",
                     "evalue": f"worker lost: {reason}",
                     "cell": None,
                     "traceback": [],
                 },
-            ):
-                failed.append(job_id)
-        return failed
+            )
+        ]
 
     def list_jobs(
         self,

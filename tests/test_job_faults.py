@@ -1,0 +1,326 @@
+"""Faults around a running job: a stop that lands while its kernel starts, a failure
+before its first cell, a scheduler that shuts down beside other executors, progress that
+must not go stale, and two reapers racing a scheduler's claim.
+
+Each test waits on the store's state (or on a file a kernel writes), never on sleeps.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import nbformat
+import pytest
+from cryptography.fernet import Fernet
+from jupyter_client.provisioning import LocalProvisioner
+from papermill.engines import NotebookExecutionManager
+from sqlalchemy import event
+from sqlalchemy.exc import OperationalError
+
+from lpstudio.models import Job, utcnow
+from lpstudio.runner import RunningJobs, execute_job
+from lpstudio.scheduler import Scheduler
+from lpstudio.store import FINAL_STATES, Store, worker_id
+from lpstudio.studio import Studio
+from lpstudio.workspace import Workspace
+
+from .conftest import run_json, wait_for, write_recipe
+
+
+def append(path: Path, line: str) -> str:
+    """A cell that appends a line to a file: proof that the cell ran."""
+    return f"open({str(path)!r}, 'a').write({line + chr(10)!r})"
+
+
+def wait_file(path: Path) -> str:
+    """A cell that waits until the test creates `path`."""
+    return f"import os, time\nwhile not os.path.exists({str(path)!r}):\n    time.sleep(0.01)"
+
+
+def configure(ws: Path, **values: float) -> None:
+    """Sets keys that lpstudio.toml already has (heartbeat_seconds, pool_size...)."""
+    config = ws / "lpstudio.toml"
+    lines = config.read_text().splitlines()
+    for key, value in values.items():
+        lines = [f"{key} = {value}" if line.startswith(f"{key} =") else line for line in lines]
+    config.write_text("\n".join(lines) + "\n")
+
+
+def gone(pid: int) -> bool:
+    """True once the process has ended (a zombie has ended too)."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] in ("Z", "X")
+    except FileNotFoundError:
+        return True
+
+
+@contextmanager
+def scheduler_running(studio: Studio, grace: float = 10) -> Iterator[Scheduler]:
+    """The daemon's loop (`run_forever`) in a thread of this process, as a server hosts it."""
+    scheduler = Scheduler(studio, workers=2, grace_seconds=grace, idle_seconds=0.05)
+    thread = threading.Thread(target=scheduler.run_forever, daemon=True)
+    thread.start()
+    try:
+        yield scheduler
+    finally:
+        scheduler.stop()
+        thread.join(120)
+        assert not thread.is_alive()
+
+
+def queue_webhook_job(studio: Studio, recipe: str) -> Job:
+    """A job of a webhook event: the scheduler's to run."""
+    found = studio.recipe(recipe)
+    version = studio.store.snapshot(
+        found.name, found.canonical_json, {"parameters": {}, "connections": {}}, "alice"
+    )
+    return studio.store.create_job(
+        recipe=found.name, version_id=version, trigger="webhook", user="alice", attempt=1
+    )
+
+
+# -- 1. a stop that lands while the kernel starts ---------------------------------------------
+
+
+def test_a_timeout_during_kernel_start_runs_no_cell(ws: Path, tmp_path: Path) -> None:
+    lines = tmp_path / "lines"
+    write_recipe(ws, "p/two", cells=(append(lines, "one"), append(lines, "two")))
+    code, job = run_json("run", "p/two", "--timeout", "0.05", "--workspace", str(ws))
+    assert not lines.exists(), "a cell ran after the job had timed out"
+    assert code == 1
+    assert job["status"] == "failed" and job["error"]["ename"] == "Timeout"
+    assert job["error"]["evalue"] == "timed out after 0.05 s, before cell 0 started"
+    assert job["error"]["cell"] is None
+    assert job["progress"] == {"done": 0, "total": 3}
+    nb = nbformat.read(job["output_path"], as_version=4)
+    assert "timed out after 0.05 s, before cell 0 started" in nb.cells[0].source
+
+
+class GatedLaunch:
+    """Holds every kernel launch of this process until `open()`: a kernel that is starting
+    but has no process yet, for as long as the test wants. Records the launched pids."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.waiting = threading.Event()
+        self.pids: list[int] = []
+        self._open = threading.Event()
+        launch = LocalProvisioner.launch_kernel
+
+        async def gated(provisioner: LocalProvisioner, cmd: list[str], **kw: Any) -> Any:
+            self.waiting.set()
+            await asyncio.get_running_loop().run_in_executor(None, self._open.wait)
+            info = await launch(provisioner, cmd, **kw)
+            assert provisioner.process is not None
+            self.pids.append(provisioner.process.pid)
+            return info
+
+        monkeypatch.setattr(LocalProvisioner, "launch_kernel", gated)
+
+    def open(self) -> None:
+        self._open.set()
+
+
+def test_a_cancel_while_the_kernel_starts_runs_no_cell_and_kills_the_kernel(
+    ws: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    lines = tmp_path / "lines"
+    write_recipe(ws, "p/slow", cells=(append(lines, "one"), append(lines, "two")))
+    configure(ws, heartbeat_seconds=0.1, pool_size=0)  # each job starts its own kernel
+    launches = GatedLaunch(monkeypatch)
+    with Studio.open(ws, user="alice") as studio:
+        job, finished = studio.dispatch("p/slow")
+        try:
+            assert launches.waiting.wait(60), "the kernel's launch never began"
+            studio.cancel(job.id)
+
+            def watching() -> bool:  # the watchdog ends its watch once it saw the cancel
+                name = f"lpstudio-watchdog-{job.id}"
+                return any(t.name == name and t.is_alive() for t in threading.enumerate())
+
+            # The launch is held, so papermill cannot end the watch: only the cancel can.
+            wait_for(lambda: not watching(), what="the watchdog to see the cancel")
+        finally:
+            launches.open()  # the kernel starts only now, after the job was cancelled
+        done = finished.result(timeout=120)
+    assert not lines.exists(), "a cell ran after the job was cancelled"
+    assert done.status == "cancelled"
+    assert done.error["evalue"] == "cancelled by request, before cell 0 started"
+    assert done.cells_done == 0
+    (pid,) = launches.pids
+    wait_for(lambda: gone(pid), what="the end of the kernel started after the cancel")
+
+
+def test_a_stop_landing_after_the_last_cell_keeps_the_job_s_outcome(
+    studio: Studio, ws: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A scheduler that stops just as a job's last cell has run must not requeue it: the
+    job would run (and send) twice."""
+    lines = tmp_path / "lines"
+    write_recipe(ws, "p/quick", cells=(append(lines, "ran"),))
+    claimed = RunningJobs()
+    complete = NotebookExecutionManager.notebook_complete
+
+    def stop_then_complete(nb_man: NotebookExecutionManager, **kwargs: Any) -> None:
+        claimed.interrupt("scheduler stopped before the job finished", reason="requeue")
+        complete(nb_man, **kwargs)
+
+    monkeypatch.setattr(NotebookExecutionManager, "notebook_complete", stop_then_complete)
+    job = queue_webhook_job(studio, "p/quick")
+    done = execute_job(studio.workspace, studio.store, job.id, group=claimed)
+    assert (done.status, done.error, done.cells_done) == ("succeeded", None, 2)
+    assert lines.read_text() == "ran\n"
+
+
+# -- 2. a failure before the first cell -------------------------------------------------------
+
+
+def test_a_job_whose_secrets_cannot_be_read_fails_with_the_reason(
+    studio: Studio, ws: Path, tmp_path: Path
+) -> None:
+    lines = tmp_path / "lines"
+    write_recipe(ws, "p/crm", cells=(append(lines, "one"),))
+    studio.connections.add("crm", "http", {"token": "s3cret-token"}, "alice")
+    studio.start("p/crm")
+    job = queue_webhook_job(studio, "p/crm")  # an event came in
+    (ws / "secret.key").write_bytes(Fernet.generate_key())  # then the key was replaced
+    with scheduler_running(studio):
+        wait_for(
+            lambda: studio.job(job.id).status in FINAL_STATES, timeout=30, what="the job's end"
+        )
+    ended = studio.job(job.id)
+    assert ended.status == "failed" and ended.error["ename"] == "LpstudioError"
+    assert "cannot be decrypted" in ended.error["evalue"]
+    assert ended.output_path is None  # no output notebook was written
+    assert not lines.exists()
+
+
+def test_the_scheduler_logs_a_job_it_could_not_run(
+    studio: Studio, ws: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write_recipe(ws, "p/hook")
+    studio.start("p/hook")
+
+    def store_down(*_: Any, **__: Any) -> bool:
+        raise OperationalError("UPDATE jobs", {}, Exception("disk I/O error"))
+
+    monkeypatch.setattr(studio.store, "start_job", store_down)  # the store fails mid-claim
+    job = queue_webhook_job(studio, "p/hook")
+    logged = f"scheduler failed on job {job.id}"
+    with caplog.at_level(logging.ERROR, logger="lpstudio.scheduler"), scheduler_running(studio):
+        wait_for(
+            lambda: any(r.message == logged for r in caplog.records),
+            timeout=30,
+            what="the scheduler's log line",
+        )
+    (record,) = [r for r in caplog.records if r.message == logged]
+    assert record.exc_info is not None and "disk I/O error" in str(record.exc_info[1])
+
+
+# -- 3. a scheduler that stops beside other executors -------------------------------------------
+
+
+def test_stopping_a_scheduler_requeues_only_the_jobs_it_claimed(
+    studio: Studio, ws: Path, tmp_path: Path
+) -> None:
+    gate, lines = tmp_path / "gate", tmp_path / "lines"
+    write_recipe(
+        ws,
+        "p/both",
+        cells=(append(lines, "started"), wait_file(gate), append(lines, "ended")),
+        metadata={"title": "both", "concurrency": 2},
+    )
+    studio.start("p/both")
+    manual, finished = studio.dispatch("p/both")  # Run now, on the server's own executor
+    try:
+        with scheduler_running(studio, grace=0):
+            scheduled = queue_webhook_job(studio, "p/both")
+            wait_for(
+                lambda: lines.exists() and lines.read_text().count("started") == 2,
+                what="both jobs in their waiting cell",
+            )
+        assert studio.job(scheduled.id).status == "queued"  # back in the queue
+        assert studio.job(manual.id).status == "running"
+    finally:
+        gate.touch()
+    done = finished.result(timeout=120)
+    assert done.status == "succeeded", done.error
+    assert lines.read_text().count("ended") == 1
+
+
+# -- 4. progress ------------------------------------------------------------------------------
+
+
+def test_progress_counts_every_finished_cell_while_a_long_last_cell_runs(
+    studio: Studio, ws: Path, tmp_path: Path
+) -> None:
+    gate = tmp_path / "gate"
+    write_recipe(ws, "p/long", cells=("a = 1", "b = 2", wait_file(gate)))
+    job, finished = studio.dispatch("p/long")
+    try:
+        wait_for(lambda: studio.job(job.id).cells_done == 3, timeout=20, what="3 cells done")
+        assert studio.job(job.id).cells_total == 4
+    finally:
+        gate.touch()
+    done = finished.result(timeout=120)
+    assert (done.status, done.cells_done) == ("succeeded", 4)
+
+
+# -- 5. two reapers and a claim ---------------------------------------------------------------
+
+
+@pytest.fixture
+def stores(ws: Path) -> Iterator[Callable[[], Store]]:
+    """Opens stores on the workspace's database, each as another process would."""
+    opened: list[Store] = []
+
+    def open_store() -> Store:
+        opened.append(Store(Workspace.load(ws).store_url))
+        return opened[-1]
+
+    yield open_store
+    for store in opened:
+        store.close()
+
+
+def test_a_late_reaper_never_requeues_a_job_another_scheduler_just_claimed(
+    studio: Studio, ws: Path, stores: Callable[[], Store]
+) -> None:
+    write_recipe(ws, "p/lost")
+    job = queue_webhook_job(studio, "p/lost")
+    with studio.store.write() as s:  # a scheduler claimed it, then went silent
+        row = s.get_one(Job, job.id)
+        row.status, row.worker = "running", "elsewhere:1"
+        row.started_at = row.heartbeat_at = utcnow() - timedelta(minutes=10)
+    late, first = stores(), stores()
+    looked, go_on = threading.Event(), threading.Event()
+
+    def hold(conn: Any, cursor: Any, statement: str, *_: Any) -> None:
+        if statement == "BEGIN IMMEDIATE":  # the late reaper has read the job as lost
+            looked.set()
+            go_on.wait(60)
+
+    event.listen(late.engine, "before_cursor_execute", hold)
+
+    reaped: list[list[int]] = []
+    reaper = threading.Thread(
+        target=lambda: reaped.append(late.reap_lost_jobs(timedelta(seconds=60)))
+    )
+    reaper.start()
+    try:
+        assert looked.wait(60)
+        assert first.reap_lost_jobs(timedelta(seconds=60)) == []  # requeued: no cell ran
+        assert first.claim_job(job.id, running_limit=1)  # and claimed by a live scheduler
+    finally:
+        go_on.set()
+        reaper.join(60)
+    assert reaped == [[]]
+    claimed = studio.job(job.id)
+    assert (claimed.status, claimed.worker) == ("running", worker_id())
