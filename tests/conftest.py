@@ -6,8 +6,11 @@ import json
 import os
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +19,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from lpstudio.cli import main
+from lpstudio.scheduler import Scheduler
 from lpstudio.studio import Studio
 
 LPSTUDIO = str(Path(sys.executable).parent / "lpstudio")
@@ -127,3 +131,20 @@ def wait_for(predicate: Callable[[], Any], timeout: float = 60, what: str = "con
 def job_rows(ws: Path) -> int:
     with Studio.open(ws, user="alice") as opened:
         return len(opened.jobs(limit=10_000))
+
+
+@contextmanager
+def scheduler_running(
+    studio: Studio, clock: Callable[[], datetime] | None = None, grace: float = 10
+) -> Iterator[Scheduler]:
+    """The daemon's loop (`run_forever`) in a thread of this process, as a server hosts it."""
+    options: dict[str, Any] = {"clock": clock} if clock else {}
+    scheduler = Scheduler(studio, workers=2, grace_seconds=grace, idle_seconds=0.05, **options)
+    thread = threading.Thread(target=scheduler.run_forever, daemon=True)
+    thread.start()
+    try:
+        yield scheduler
+    finally:
+        scheduler.stop()
+        thread.join(120)
+        assert not thread.is_alive()

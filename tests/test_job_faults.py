@@ -11,7 +11,6 @@ import asyncio
 import logging
 import threading
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -26,12 +25,11 @@ from sqlalchemy.exc import OperationalError
 
 from lpstudio.models import Job, utcnow
 from lpstudio.runner import RunningJobs, execute_job
-from lpstudio.scheduler import Scheduler
 from lpstudio.store import FINAL_STATES, Store, worker_id
 from lpstudio.studio import Studio
 from lpstudio.workspace import Workspace
 
-from .conftest import run_json, wait_for, write_recipe
+from .conftest import run_json, scheduler_running, wait_for, write_recipe
 
 
 def append(path: Path, line: str) -> str:
@@ -60,20 +58,6 @@ def gone(pid: int) -> bool:
             return stat.read().rsplit(")", 1)[1].split()[0] in ("Z", "X")
     except FileNotFoundError:
         return True
-
-
-@contextmanager
-def scheduler_running(studio: Studio, grace: float = 10) -> Iterator[Scheduler]:
-    """The daemon's loop (`run_forever`) in a thread of this process, as a server hosts it."""
-    scheduler = Scheduler(studio, workers=2, grace_seconds=grace, idle_seconds=0.05)
-    thread = threading.Thread(target=scheduler.run_forever, daemon=True)
-    thread.start()
-    try:
-        yield scheduler
-    finally:
-        scheduler.stop()
-        thread.join(120)
-        assert not thread.is_alive()
 
 
 def queue_webhook_job(studio: Studio, recipe: str) -> Job:

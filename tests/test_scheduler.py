@@ -38,7 +38,7 @@ from lpstudio.store import FINAL_STATES, Store
 from lpstudio.studio import Studio
 from lpstudio.workspace import Workspace
 
-from .conftest import LPSTUDIO, run_cli, wait_for, write_recipe
+from .conftest import LPSTUDIO, run_cli, scheduler_running, wait_for, write_recipe
 
 POLL = {
     "kind": "poll",
@@ -579,21 +579,6 @@ def webhook() -> Iterator[Any]:
         server.server_close()
 
 
-@contextmanager
-def running(studio: Studio, clock: Callable[[], datetime] | None = None) -> Iterator[Scheduler]:
-    """The daemon's loop (`run_forever`) in a thread of this process."""
-    options: dict[str, Any] = {"clock": clock} if clock else {}
-    scheduler = Scheduler(studio, workers=2, grace_seconds=10, idle_seconds=0.1, **options)
-    thread = threading.Thread(target=scheduler.run_forever, daemon=True)
-    thread.start()
-    try:
-        yield scheduler
-    finally:
-        scheduler.stop()
-        thread.join(60)
-        assert not thread.is_alive()
-
-
 def notify(studio: Studio, recipe: str, url: str) -> None:
     saved = saved_settings(studio.store, recipe)
     save_settings(studio.store, recipe, {**saved, "notify": {"webhook": url}}, "alice")
@@ -609,7 +594,7 @@ def test_a_failing_job_is_retried_then_reported_to_the_webhook(
         studio.start("p/flaky")
         notify(studio, recipe, webhook.url)
         add_checkouts(sandbox, phones(0, 1))
-        with running(studio):
+        with scheduler_running(studio):
             wait_for(lambda: webhook.posts, timeout=120, what="the failure notification")
     attempts = jobs(db, recipe)
     assert [job.attempt for job in attempts] == [1, 2, 3]
@@ -683,7 +668,7 @@ def test_a_job_over_its_timeout_fails_and_is_reported(
         studio.start("p/stuck")
         notify(studio, recipe, webhook.url)
         add_checkouts(sandbox, phones(0, 1))
-        with running(studio):
+        with scheduler_running(studio):
             wait_for(lambda: webhook.posts, timeout=120, what="the failure notification")
     (job,) = jobs(db, recipe)
     assert job.status == "failed" and job.error["ename"] == "Timeout"
@@ -708,7 +693,7 @@ def test_lpstudio_cancel_stops_a_running_scheduled_job(ws: Path, db: Store, webh
         studio.start("p/long")
         back_date(studio, recipe, now - timedelta(seconds=30))
         notify(studio, recipe, webhook.url)
-        with running(studio, clock=lambda: now):
+        with scheduler_running(studio, clock=lambda: now):
 
             def sleeping() -> int | None:
                 found = jobs(db, recipe)
