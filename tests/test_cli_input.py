@@ -110,3 +110,9 @@ def test_a_missing_plain_field_says_which_option_gives_it(ws: Path, cli) -> None
     assert "--field client_id=" in error["fix"]
     assert "s3cret" not in result.output
     assert json.loads(cli("connections", "list", "--json").stdout) == []
+
+
+def test_rerunning_a_job_that_does_not_exist_names_it_without_a_warning(ws: Path, cli) -> None:
+    result = cli("rerun", "4242")
+    assert result.exit_code == 2, result.output
+    assert "4242" in result.output and "warning" not in result.output

@@ -509,9 +509,10 @@ def test_api_clients_from_the_cli_are_for_admins_and_show_the_token_once(
         main, ["api-clients", "list", "-w", str(root)], env={"LPSTUDIO_USER": "bob"}
     )
     assert refused.exit_code == 2 and "only admins" in refused.output
-    bad = runner.invoke(
-        main,
-        ["api-clients", "create", "x", "--endpoint", "optin", "--rate", "lots", "-w", str(root)],
-        env={"LPSTUDIO_USER": "ada"},
-    )
-    assert bad.exit_code == 2 and "--rate" in bad.output
+    for rate in ("lots", "0/min", "100001/min"):  # 0/min would refuse every call
+        bad = runner.invoke(
+            main,
+            ["api-clients", "create", "x", "--endpoint", "optin", "--rate", rate, "-w", str(root)],
+            env={"LPSTUDIO_USER": "ada"},
+        )
+        assert bad.exit_code == 2 and "--rate" in bad.output, rate

@@ -173,9 +173,9 @@ def api_clients_create(
 ) -> None:
     """Create API client NAME; its token is printed once and stored only hashed."""
     count, _, unit = rate.partition("/")
-    if not count.isdigit() or unit not in ("min", ""):
+    if not count.isdigit() or unit not in ("min", "") or not 1 <= int(count) <= 100_000:
         raise InputError(
-            f"--rate {rate!r} is not N/min",
+            f"--rate {rate!r} is not N/min with N from 1 to 100000 (as the REST API takes it)",
             field="rate",
             fix="give a number of calls per minute, e.g. --rate 120/min",
         )

@@ -274,12 +274,13 @@ def show(job_id: int, workspace: Path | None, as_json: bool) -> None:
 @handles_errors
 def rerun(job_id: int, workspace: Path | None, as_json: bool) -> None:
     """Run a job again: same parameters and event, latest recipe version."""
-    click.echo(
-        f"warning: rerunning job {job_id} repeats what its recipe does "
-        "(messages may be sent again)",
-        err=True,
-    )
     with _studio(workspace) as studio:
+        studio.job(job_id)  # a job that does not exist is named before any warning
+        click.echo(
+            f"warning: rerunning job {job_id} repeats what its recipe does "
+            "(messages may be sent again)",
+            err=True,
+        )
         job = studio.rerun(job_id, progress_bar=not as_json and sys.stderr.isatty())
         _print_job(studio, job, as_json)
     _exit_for(job)
