@@ -32,7 +32,7 @@ from .kernel import RESPONSE_MIME, RESULT_MIME
 from .models import Job
 from .pool import KernelPool, active
 from .recipe import parsed
-from .store import CANCELLED, FAILED, SUCCEEDED, Store
+from .store import CANCELLED, FAILED, SUCCEEDED, Store, worker_id
 from .workspace import Workspace
 
 log = logging.getLogger("lpstudio.runner")
@@ -43,7 +43,8 @@ PROGRESS_EVERY = 1.0  # seconds between two progress writes of a running job
 
 @dataclass
 class Stop:
-    """Why a job was stopped: 'timeout', 'cancelled' or 'requeue'."""
+    """Why a job was stopped: 'timeout', 'cancelled', 'requeue' or 'lost' (the store gave
+    the job away after its heartbeat went silent: this worker must stop and write nothing)."""
 
     reason: str
     detail: str
@@ -109,7 +110,10 @@ class Watchdog(threading.Thread):
                 stop = Stop("timeout", f"timed out after {self.timeout:g} s")
             else:
                 try:
-                    if self.store.heartbeat(self.job_id, self.cells_done):
+                    asked = self.store.heartbeat(self.job_id, self.cells_done)
+                    if asked is None:
+                        stop = Stop("lost", "the job is no longer this worker's to run")
+                    elif asked:
                         stop = Stop("cancelled", "cancelled by request")
                 except Exception:  # a busy store must not kill the watchdog
                     log.exception("heartbeat of job %s failed", self.job_id)
@@ -410,8 +414,11 @@ def execute_job(
             kill_kernel(km)  # at once: nothing of the job runs once its final state is set
             _reaper.submit(reap_kernel, km)  # the rest is off the job's critical path
         stop = None if finished else watchdog.stop  # a stop after the end changes nothing
-        if stop is not None and stop.reason == "requeue":
-            store.requeue(job_id)
+        mine = Job.worker == worker_id()  # never write over a job another worker took
+        if stop is not None and stop.reason == "lost":
+            log.warning("job %s was given to another worker: stopped, nothing written", job_id)
+        elif stop is not None and stop.reason == "requeue":
+            store.requeue(job_id, mine)
         else:
             done = watchdog.cells_done
             if stop is not None:
@@ -435,6 +442,7 @@ def execute_job(
             store.finish_job(
                 job_id,
                 status,
+                mine,
                 error=scrub(error, writer.secrets),
                 result=writer.outputs(),
                 cells_done=done,

@@ -354,15 +354,19 @@ class Store:
         with self.read() as s:
             return s.scalars(select(AuditEntry).order_by(AuditEntry.id.desc()).limit(limit)).all()
 
-    def heartbeat(self, job_id: int, cells_done: int) -> bool:
-        """Marks a running job alive with its latest progress; returns True when someone
-        asked to cancel it. A job already final (or requeued) keeps what was written."""
+    def heartbeat(self, job_id: int, cells_done: int) -> bool | None:
+        """Marks this process's running job alive with its latest progress; returns True
+        when someone asked to cancel it, and None when the job is no longer this process's
+        to run: a reaper failed or requeued it after its heartbeat went silent, and perhaps
+        another worker runs it now. Such a job keeps what was written."""
         with self.write() as s:
-            s.execute(
+            done = s.execute(
                 update(Job)
-                .where(Job.id == job_id, Job.status == RUNNING)
+                .where(Job.id == job_id, Job.status == RUNNING, Job.worker == worker_id())
                 .values(heartbeat_at=utcnow(), cells_done=cells_done)
             )
+            if done.rowcount == 0:
+                return None
             return bool(s.scalar(select(Job.cancel_requested).where(Job.id == job_id)))
 
     def request_cancel(self, job_id: int) -> Job:

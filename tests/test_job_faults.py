@@ -257,6 +257,31 @@ def test_progress_counts_every_finished_cell_while_a_long_last_cell_runs(
     assert (done.status, done.cells_done) == ("succeeded", 4)
 
 
+def test_a_worker_whose_job_was_given_away_stops_it_and_writes_nothing(
+    ws: Path, tmp_path: Path
+) -> None:
+    """A worker whose heartbeat went silent (a frozen process, a store locked for a minute)
+    had its job reaped and claimed by another: when it comes back it must not run on beside
+    the new worker, nor write over the new worker's row."""
+    lines, gate = tmp_path / "lines", tmp_path / "gate"
+    write_recipe(ws, "p/given", cells=(wait_file(gate), append(lines, "twice")))
+    configure(ws, heartbeat_seconds=0.1)
+    with Studio.open(ws, user="alice") as studio:
+        job, finished = studio.dispatch("p/given")
+        wait_for(lambda: studio.job(job.id).cells_done == 1, what="the parameters cell")
+        with studio.store.write() as s:  # reaped and requeued, then claimed by another host
+            row = s.get_one(Job, job.id)
+            row.worker, row.cells_done, row.heartbeat_at = "elsewhere:1", 0, utcnow()
+        try:
+            finished.result(timeout=60)  # it returns although its cell still waits
+        finally:
+            gate.touch()
+        after = studio.job(job.id)
+    assert not lines.exists(), "the job ran on after it was given away"
+    assert (after.status, after.worker, after.cells_done) == ("running", "elsewhere:1", 0)
+    assert after.error is None and after.finished_at is None
+
+
 # -- 5. two reapers and a claim ---------------------------------------------------------------
 
 
