@@ -93,7 +93,10 @@ def due_times(cron: str, timezone: str, after: datetime, until: datetime) -> lis
     """
     zone = ZoneInfo(timezone)
     fields = cron.split()
-    fixed_time = len(fields) == 5 and "*" not in (fields[0][0], fields[1][0])
+    if len(fields) == 1:  # @daily, @weekly...: at midnight, fixed; only @hourly is not
+        fixed_time = fields[0].lower() != "@hourly"
+    else:
+        fixed_time = len(fields) == 5 and "*" not in (fields[0][0], fields[1][0])
     itr = croniter(cron, after.astimezone(zone))
     found = []
     while True:

@@ -32,7 +32,7 @@ from sqlalchemy import func, select
 from lpstudio.cli import main
 from lpstudio.models import Job, ScheduleRun, TriggerState, utcnow
 from lpstudio.sandbox import Sandbox
-from lpstudio.scheduler import Scheduler
+from lpstudio.scheduler import Scheduler, due_times
 from lpstudio.settings import save_settings, saved_settings
 from lpstudio.store import FINAL_STATES, Store
 from lpstudio.studio import Studio
@@ -879,3 +879,16 @@ def test_purge_erases_job_data_but_keeps_ids_statuses_and_times(ws: Path, db: St
         finally:
             scheduler.drain()
     assert [job.purged for job in jobs(db)] == [True, True, False]
+
+
+def test_a_daily_shortcut_fires_once_when_midnight_happens_twice() -> None:
+    # In Havana clocks go back from 01:00 to 00:00 on 7 November 2027: midnight twice.
+    window = (datetime(2027, 11, 6, 12, tzinfo=UTC), datetime(2027, 11, 8, 12, tzinfo=UTC))
+    for cron in ("@daily", "@midnight", "0 0 * * *"):
+        moments = due_times(cron, "America/Havana", *window)
+        assert [m.isoformat() for m in moments] == [
+            "2027-11-07T04:00:00+00:00",
+            "2027-11-08T05:00:00+00:00",
+        ], cron
+    hourly = due_times("@hourly", "America/Havana", *window)
+    assert len(hourly) == 48  # every real hour of the 48, the repeated one too
