@@ -17,6 +17,7 @@ from typing import Any
 import jsonschema
 import yaml
 
+from . import strictjson
 from .errors import ParameterError
 
 _SIMPLE_TYPES = {
@@ -178,15 +179,18 @@ def _from_text(name: str, kind: str | None, nullable: bool, text: str) -> Any:
         if stripped.lower() in _FALSE:
             return False
         raise _wrong_type(name, kind, text)
-    try:
-        value = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise ParameterError(
-            f"parameter '{name}' expects {_HUMAN[kind]} as JSON or YAML, but it does not parse: "
-            f"{str(exc).splitlines()[0]}",
-            field=name,
-            fix=f"pass valid JSON, for example: -p {name} {_EXAMPLES[kind]}",
-        ) from None
+    try:  # JSON first: YAML 1.1 reads JSON's 1e-05 as a string
+        value = strictjson.loads(text)
+    except ValueError:
+        try:
+            value = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            raise ParameterError(
+                f"parameter '{name}' expects {_HUMAN[kind]} as JSON or YAML, but it does not "
+                f"parse: {str(exc).splitlines()[0]}",
+                field=name,
+                fix=f"pass valid JSON, for example: -p {name} {_EXAMPLES[kind]}",
+            ) from None
     return _check_typed(name, kind, nullable, value)
 
 

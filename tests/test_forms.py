@@ -100,6 +100,40 @@ def test_run_now_sends_and_links_the_output(shop: Studio, sandbox: Sandbox) -> N
     assert job.trigger == "manual"
 
 
+def test_run_now_sends_through_the_connection_the_picker_shows(
+    shop: Studio, sandbox: Sandbox
+) -> None:
+    kind, config = shop.connections.values("liveperson")
+    shop.connections.add("lp-second", kind, config, "alice")  # another account, say
+    form = RecipeForm("shop/cart_abandonment", shop)
+    form.slots["liveperson"].value = "lp-second"
+    form.buttons["run"].click()
+    form.wait()
+    job = form.last_job
+    assert job is not None and job.status == "succeeded", form.status.value
+    assert shop.store.version_settings(job.version_id)["connections"]["liveperson"] == "lp-second"
+
+
+def test_a_template_the_sender_refuses_is_shown_and_add_variable_keeps_the_others(
+    shop: Studio,
+) -> None:
+    recipe = "shop/cart_abandonment"
+    # Shopify's prices are text: ".2f" fails for the sender as for the preview. Such saved
+    # settings (the CLI takes them) made the form itself fail to open.
+    variables = {"1": "Total {total_price:.2f}", "3": "Hi {first_name:.2}"}
+    shop.save_settings(recipe, {"body_variables": variables})
+    form = RecipeForm(recipe, shop)
+    section = form.proactive
+    assert section is not None
+    assert "variable 1: malformed template" in " ".join(section.issues)
+    assert "Hi Av<" in section.preview.value  # a format spec the sender renders: Ava, cut
+    assert form.save() is False
+    add = next(b for b in section.children if getattr(b, "description", "") == "Add variable")
+    add.click()
+    assert list(section.variables) == ["1", "3", "4"]
+    assert section.variables["3"].value == "Hi {first_name:.2}"
+
+
 def test_an_operator_cannot_edit(shop: Studio) -> None:
     with shop.store.write() as s:
         s.add(User(name="otto", role="operator"))

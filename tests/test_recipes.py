@@ -83,6 +83,16 @@ def test_text_values_are_coerced_to_their_declared_types(ws: Path) -> None:
     }
 
 
+def test_json_numbers_in_a_list_or_dict_stay_numbers(ws: Path) -> None:
+    schema = typed_recipe(ws).schema
+    # YAML 1.1 would read 1e-05 as text; the form fills these fields with JSON.
+    got = coerce(
+        schema, {"extra": '{"rate": 1e-05, "cap": 1e16}', "tags": "[1e-05]"}, {"extra", "tags"}
+    )
+    assert got == {"extra": {"rate": 1e-05, "cap": 1e16}, "tags": [1e-05]}
+    assert coerce(schema, {"extra": "a: 1"}, {"extra"}) == {"extra": {"a": 1}}  # YAML too
+
+
 @pytest.mark.parametrize(
     ("name", "value", "parse", "expected"),
     [

@@ -123,6 +123,9 @@ def test_jobs_view_refreshes_itself_until_closed(studio: Studio) -> None:
     view.close()
     assert not view._timer.is_alive()
     assert view.recipe.options == ("all", recipe.name)
+    for every in (0, -1, float("nan"), float("inf")):  # nan made a busy loop, inf a crash
+        with pytest.raises(ValueError, match="refresh_seconds"):
+            JobsView(studio, refresh_seconds=every)
 
 
 def test_dashboard_figures_match_the_jobs_and_charts_are_pngs(opened: Studio) -> None:

@@ -15,6 +15,7 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import ipywidgets as w
 
@@ -271,7 +272,7 @@ class RecipeForm(w.VBox):
             )
             message = None
         except LpstudioError as exc:
-            message = exc.message
+            message = f"{exc.message} (fix: {exc.fix})" if exc.fix else exc.message
         editor.error.value = _error_html(message or "")
         return message
 
@@ -344,6 +345,7 @@ class RecipeForm(w.VBox):
         """Submits a real job and follows it until it ends."""
 
         def act() -> None:
+            self.save()  # as Test does: the job uses the connections the pickers show
             values, parse = self.values()
             future = self.studio.submit(self.recipe.name, values, parse=parse)
             self._say("queued")
@@ -353,6 +355,8 @@ class RecipeForm(w.VBox):
 
     def _lifecycle(self, verb: str) -> None:
         def act() -> None:
+            if verb == "start":
+                self.save()  # a started trigger runs with what the form shows
             getattr(self.studio, verb)(self.recipe.name)
             self._say(f"{verb}ed" if verb == "start" else "stopped")
 
@@ -383,7 +387,7 @@ class RecipeForm(w.VBox):
         output = self.studio.workspace.root / job.output_path if job.output_path else None
         link = ""
         if output is not None:
-            relative = os.path.relpath(output, Path.cwd())
+            relative = quote(os.path.relpath(output, Path.cwd()))  # a '#' is not a fragment
             link = f' · <a href="{html.escape(relative)}" target="_blank">output notebook</a>'
         colour = "#1b5e20" if job.status == "succeeded" else "#c62828"
         detail = ""

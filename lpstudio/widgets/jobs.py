@@ -8,6 +8,7 @@ runs; `close()` waits for them, so no job started here is left running by the vi
 
 from __future__ import annotations
 
+import math
 import threading
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -82,7 +83,9 @@ class JobsView(widgets.VBox):
     def __init__(
         self, studio: Studio, limit: int = 50, refresh_seconds: float | None = None
     ) -> None:
-        if refresh_seconds is not None and refresh_seconds <= 0:
+        if refresh_seconds is not None and not (
+            math.isfinite(refresh_seconds) and refresh_seconds > 0
+        ):
             raise ValueError(f"refresh_seconds must be above 0, got {refresh_seconds}")
         self.studio = studio
         self.limit = limit

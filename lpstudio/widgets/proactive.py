@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import ipywidgets as w
 
-from ..templating import MAX_VARIABLE, flatten_schema, lookup, placeholders, sms_segments
+from ..templating import FORMATTER, MAX_VARIABLE, flatten_schema, placeholders, sms_segments
 
 if TYPE_CHECKING:
     from ..recipe import Recipe
@@ -80,7 +80,7 @@ class ProactiveSection(w.VBox):
             for key in sorted(current, key=lambda k: int(k) if str(k).isdigit() else 0):
                 self._add_variable(str(key), str(current[key]))
             add = w.Button(description="Add variable", icon="plus")
-            add.on_click(lambda _: self._add_variable(str(len(self.variables) + 1), ""))
+            add.on_click(lambda _: self._add_variable(self._next_key(), ""))
             inserts = [self._insert_button(field) for field in self.fields_available]
             sample = ", ".join(f"{k}={v!r}" for k, v in list(self.sample.items())[:4])
             children += [
@@ -97,6 +97,12 @@ class ProactiveSection(w.VBox):
             ]
             self.refresh()
         super().__init__(children)
+
+    def _next_key(self) -> str:
+        """The number after the highest: {{1}} and {{3}} are followed by {{4}}, never by a
+        second {{3}} that would replace the first."""
+        numbers = [int(key) for key in self.variables if key.isdigit()]
+        return str(max(numbers, default=0) + 1)
 
     def _add_variable(self, key: str, text: str) -> None:
         area = w.Textarea(
@@ -145,14 +151,13 @@ class ProactiveSection(w.VBox):
                     + f"; use: {', '.join(self.fields_available)}"
                 )
             rendered = template
-            if not problems:
-                rendered = (
-                    template.format_map(
-                        {p: lookup(self.sample, p, missing=f"{{{p}}}") for p in used}
-                    )
-                    if used
-                    else template
-                )
+            if not problems and used:
+                try:  # the sender's own formatter: the preview is what is sent
+                    rendered = FORMATTER.format(template, **self.sample)
+                except KeyError:
+                    pass  # the sample lacks a field: its placeholder is shown as it is
+                except (ValueError, IndexError) as exc:
+                    problems.append(f"malformed template: {exc}")
             if len(rendered) > MAX_VARIABLE:
                 problems.append(f"{len(rendered)} characters: over LivePerson's {MAX_VARIABLE}")
             segments, encoding = sms_segments(rendered)
