@@ -194,17 +194,28 @@ def _from_text(name: str, kind: str | None, nullable: bool, text: str) -> Any:
     return _check_typed(name, kind, nullable, value)
 
 
+def _finite(value: Any) -> bool:
+    """No NaN or infinity anywhere in the value (YAML's .nan and .inf nest in lists too)."""
+    if isinstance(value, float):
+        return math.isfinite(value)
+    if isinstance(value, dict):
+        return all(_finite(item) for item in value.values())
+    if isinstance(value, list | tuple):
+        return all(_finite(item) for item in value)
+    return True
+
+
 def _check_typed(name: str, kind: str | None, nullable: bool, value: Any) -> Any:
     """Checks a value that already has a type (YAML, JSON); widens int to float."""
     if value is None and nullable:
         return None
     if isinstance(value, (date, datetime)):
         value = value.isoformat()  # YAML reads 2026-11-29 as a date; parameters are JSON
-    if isinstance(value, float) and not math.isfinite(value):  # parameters are stored as JSON
+    if not _finite(value):  # parameters are stored as JSON, which has no NaN or Infinity
         raise ParameterError(
-            f"parameter '{name}' is {value!r}, which JSON cannot hold",
+            f"parameter '{name}' holds NaN or Infinity ({value!r}), which JSON cannot hold",
             field=name,
-            fix=f"pass a finite number, for example: -p {name} 2.5",
+            fix="give finite numbers only (no nan, inf, .nan or .inf)",
         )
     if kind is None:
         return value

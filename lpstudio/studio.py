@@ -7,6 +7,7 @@ path raises an `InputError` and leaves the store and the files as they were.
 from __future__ import annotations
 
 import functools
+import json
 import math
 import os
 from concurrent.futures import Future
@@ -270,6 +271,14 @@ class Studio:
                 field="timeout",
                 fix="pass --timeout with a number above 0",
             )
+        try:  # the event is stored as JSON: NaN or Infinity would make every answer unreadable
+            json.dumps(event, allow_nan=False, default=str)
+        except ValueError:
+            raise InputError(
+                "the event holds NaN or Infinity, which JSON cannot hold",
+                field="event",
+                fix="give finite numbers only, or null",
+            ) from None
         settings = self.settings(recipe)
         values = {**settings["parameters"], **parameters}
         version = self.store.snapshot(

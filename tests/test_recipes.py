@@ -107,6 +107,7 @@ def test_json_numbers_in_a_list_or_dict_stay_numbers(ws: Path) -> None:
         ("channel", "fax", True, "is not one of"),
         ("ratio", "nan", True, "which JSON cannot hold"),  # papermill's -p would take it
         ("ratio", float("inf"), False, "which JSON cannot hold"),
+        ("extra", "{a: .nan}", True, "which JSON cannot hold"),  # nested, from YAML
         ("channel", "-inf", True, "is not one of"),  # a string parameter: just text
     ],
 )

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import nbformat
 
+from lpstudio.errors import InputError
 from lpstudio.store import worker_id
 from lpstudio.studio import Studio
 
@@ -302,3 +303,17 @@ def test_a_nan_timeout_and_a_sandbox_that_is_no_url_write_nothing(ws: Path, tmp_
     proc = run_cli("init", str(fresh), "--accept-terms", "--sandbox", "notaurl")
     assert proc.returncode == 2 and "sandbox" in proc.stderr
     assert not fresh.exists()
+
+
+def test_an_event_holding_nan_is_refused_before_any_job(ws: Path) -> None:
+    write_recipe(ws, "p/simple")
+    proc = run_cli("run", "p/simple", "--event", '{"total": NaN}', "--workspace", str(ws))
+    assert proc.returncode == 2 and "event" in proc.stderr
+    with Studio.open(ws, user="alice") as studio:
+        try:
+            studio.run("p/simple", event={"total": float("inf")})
+        except InputError as exc:
+            assert exc.field == "event"
+        else:
+            raise AssertionError("an event holding Infinity was queued")
+    assert job_rows(ws) == 0

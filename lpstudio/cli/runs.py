@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import signal
 import sys
 from pathlib import Path
@@ -10,6 +9,7 @@ from typing import Any
 
 import click
 
+from .. import strictjson
 from ..errors import InputError
 from ..store import FINAL_STATES
 from ..studio import job_to_dict
@@ -98,8 +98,8 @@ def _load_event(text: str | None, file: Path | None) -> Any:
     if text is None:
         return None
     try:
-        return json.loads(text)
-    except json.JSONDecodeError as exc:
+        return strictjson.loads(text)
+    except ValueError as exc:
         raise InputError(
             f"{where} is not valid JSON: {exc}",
             field="event",
