@@ -8,11 +8,13 @@ only one request make; repeats read the claim, its job and, once settled, its an
 
 from __future__ import annotations
 
+import contextlib
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from .models import IdempotentCall, utcnow
 from .store import Store
@@ -90,9 +92,11 @@ class IdempotentCalls:
         job_id: int | None = None,
         status: int | None = None,
         answer: Any = None,
+        session: Session | None = None,
     ) -> None:
-        """Records the call's job, then its final answer."""
-        with self.store.write() as s:
+        """Records the call's job, then its final answer; within `session` when given (a
+        transaction that also writes what the answer names)."""
+        with contextlib.nullcontext(session) if session else self.store.write() as s:
             row = s.get_one(IdempotentCall, call_id)
             if job_id is not None:
                 row.job_id = job_id

@@ -14,7 +14,7 @@ import hashlib
 import json
 import os
 import socket
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -245,11 +245,22 @@ class Store:
     # -- jobs ------------------------------------------------------------------------------
 
     def create_job(self, **fields: Any) -> Job:
+        return self.create_jobs([fields])[0]
+
+    def create_jobs(
+        self,
+        rows: list[dict[str, Any]],
+        then: Callable[[Session, list[Job]], None] | None = None,
+    ) -> list[Job]:
+        """Queues jobs in one transaction, with `then` (what records them elsewhere, such as
+        a webhook delivery's claim) in it too: all of it is written, or none."""
         with self.write() as s:
-            job = Job(status=QUEUED, created_at=utcnow(), cells_done=0, **fields)
-            s.add(job)
+            jobs = [Job(status=QUEUED, created_at=utcnow(), cells_done=0, **row) for row in rows]
+            s.add_all(jobs)
             s.flush()
-        return job
+            if then is not None:
+                then(s, jobs)
+        return jobs
 
     def job(self, job_id: int) -> Job:
         with self.read() as s:

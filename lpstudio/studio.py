@@ -265,6 +265,20 @@ class Studio:
         timeout: float | None,
         rerun_of: int | None = None,
     ) -> Job:
+        return self.store.create_job(
+            **self._job_fields(recipe, parameters, event, trigger, timeout, rerun_of)
+        )
+
+    def _job_fields(
+        self,
+        recipe: Recipe,
+        parameters: dict[str, Any],
+        event: Any,
+        trigger: str,
+        timeout: float | None,
+        rerun_of: int | None = None,
+    ) -> dict[str, Any]:
+        """A new job's row, checked, on a snapshot of the recipe and its settings."""
         if timeout is not None and not (math.isfinite(timeout) and timeout > 0):
             raise InputError(
                 f"timeout must be a positive number of seconds, got {timeout}",
@@ -287,7 +301,7 @@ class Studio:
             {"parameters": settings["parameters"], "connections": settings["connections"]},
             self.user,
         )
-        return self.store.create_job(
+        return dict(
             recipe=recipe.name,
             version_id=version,
             trigger=trigger,
@@ -978,9 +992,11 @@ class Studio:
                     fix=f"send {header}: the hex HMAC-SHA256 of the raw body with the secret",
                 )
         events = trigger.parse(headers, body)
+        # A delivery's jobs are queued together, in one transaction, or none of them is.
+        rows = [self._job_fields(recipe, {}, event, "webhook", None) for event in events]
         delivery = delivery_id(headers)
         if delivery is None:
-            return recipe, [self._queue(recipe, {}, e, "webhook", None) for e in events], False
+            return recipe, self.store.create_jobs(rows), False
         digest = hashlib.sha256(body).hexdigest()
         claim, made = self.calls.claim(f"webhook:{recipe.name}", delivery, recipe.name, digest)
         if not made:
@@ -991,12 +1007,16 @@ class Studio:
                     fix="retry the delivery in a few seconds",
                 )
             return recipe, [self.store.job(i) for i in claim["answer"]["jobs"]], True
+
+        def settle(session: Any, jobs: list[Job]) -> None:  # with the jobs, or not at all
+            answer = {"jobs": [job.id for job in jobs]}
+            self.calls.settle(claim["id"], status=202, answer=answer, session=session)
+
         try:
-            jobs = [self._queue(recipe, {}, event, "webhook", None) for event in events]
+            jobs = self.store.create_jobs(rows, then=settle)
         except BaseException:
-            self.calls.release(claim["id"])
+            self.calls.release(claim["id"])  # nothing was queued: a redelivery queues it all
             raise
-        self.calls.settle(claim["id"], status=202, answer={"jobs": [j.id for j in jobs]})
         return recipe, jobs, False
 
     @cached_property

@@ -333,3 +333,30 @@ def test_a_late_reaper_never_requeues_a_job_another_scheduler_just_claimed(
     assert reaped == [[]]
     claimed = studio.job(job.id)
     assert (claimed.status, claimed.worker) == ("running", worker_id())
+
+
+# -- 6. a webhook delivery that fails half-way -------------------------------------------------
+
+
+def test_a_delivery_that_fails_half_way_queues_nothing_and_its_redelivery_all_once(
+    studio: Studio, ws: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write_recipe(ws, "hooks/lead", metadata={"title": "Lead", "trigger": {"kind": "webhook"}})
+    hook = studio.webhook_id("hooks/lead.ipynb")
+    delivery = ({"X-Shopify-Webhook-Id": "d-42"}, b'[{"n": 1}, {"n": 2}, {"n": 3}]')
+    settle = studio.calls.settle
+
+    def locked_once(*args: Any, **kwargs: Any) -> None:
+        monkeypatch.setattr(studio.calls, "settle", settle)  # the next delivery goes through
+        raise OperationalError("UPDATE idempotent_calls", {}, Exception("database is locked"))
+
+    monkeypatch.setattr(studio.calls, "settle", locked_once)
+    with pytest.raises(OperationalError):
+        studio.receive_webhook(hook, *delivery)
+    assert studio.jobs(recipe="hooks/lead") == []  # none of its events half-queued
+
+    _, jobs, repeated = studio.receive_webhook(hook, *delivery)
+    assert not repeated and sorted(job.event["n"] for job in jobs) == [1, 2, 3]
+    _, again, repeated = studio.receive_webhook(hook, *delivery)
+    assert repeated and [job.id for job in again] == [job.id for job in jobs]
+    assert len(studio.jobs(recipe="hooks/lead")) == 3
