@@ -83,10 +83,6 @@ class JobsView(widgets.VBox):
     def __init__(
         self, studio: Studio, limit: int = 50, refresh_seconds: float | None = None
     ) -> None:
-        if refresh_seconds is not None and not (
-            math.isfinite(refresh_seconds) and refresh_seconds > 0
-        ):
-            raise ValueError(f"refresh_seconds must be above 0, got {refresh_seconds}")
         self.studio = studio
         self.limit = limit
         self.rows: list[dict[str, Any]] = []
@@ -122,8 +118,13 @@ class JobsView(widgets.VBox):
                 self.notice,
             ]
         )
-        self.refresh()
         self._timer: threading.Thread | None = None
+        if refresh_seconds is not None and not (
+            math.isfinite(refresh_seconds) and refresh_seconds > 0
+        ):
+            self.close()  # a widget made, never shown: closed, or its finalizer complains
+            raise ValueError(f"refresh_seconds must be above 0, got {refresh_seconds}")
+        self.refresh()
         if refresh_seconds is not None:
             self._timer = threading.Thread(
                 target=self._auto_refresh,
