@@ -119,6 +119,18 @@ def _check_file_name(name: str, field: str, what: str, fix: str) -> None:
         raise InputError(f"invalid {what} {name!r}", field=field, fix=fix)
 
 
+def _check_event(event: Any) -> None:
+    """Events are stored as JSON: NaN or Infinity would make every answer unreadable."""
+    try:
+        json.dumps(event, allow_nan=False, default=str)
+    except ValueError:
+        raise InputError(
+            "the event holds NaN or Infinity, which JSON cannot hold",
+            field="event",
+            fix="give finite numbers only, or null",
+        ) from None
+
+
 def _endpoint_path(recipe: Recipe) -> str:
     """A callable recipe's endpoint under /call/: `trigger.path`, else its file name."""
     return str(recipe.metadata.get("trigger", {}).get("path") or Path(recipe.name).stem)
@@ -285,14 +297,7 @@ class Studio:
                 field="timeout",
                 fix="pass --timeout with a number above 0",
             )
-        try:  # the event is stored as JSON: NaN or Infinity would make every answer unreadable
-            json.dumps(event, allow_nan=False, default=str)
-        except ValueError:
-            raise InputError(
-                "the event holds NaN or Infinity, which JSON cannot hold",
-                field="event",
-                fix="give finite numbers only, or null",
-            ) from None
+        _check_event(event)
         settings = self.settings(recipe)
         values = {**settings["parameters"], **parameters}
         version = self.store.snapshot(
@@ -993,7 +998,11 @@ class Studio:
                 )
         events = trigger.parse(headers, body)
         # A delivery's jobs are queued together, in one transaction, or none of them is.
-        rows = [self._job_fields(recipe, {}, event, "webhook", None) for event in events]
+        for event in events:
+            _check_event(event)
+        # One snapshot for the delivery: its jobs differ only by their event.
+        base = self._job_fields(recipe, {}, None, "webhook", None)
+        rows = [{**base, "event": event} for event in events]
         delivery = delivery_id(headers)
         if delivery is None:
             return recipe, self.store.create_jobs(rows), False
