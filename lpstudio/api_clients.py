@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from collections.abc import Callable, Collection
 from typing import Any
 
 from sqlalchemy import select
@@ -34,12 +35,39 @@ def _as_dict(row: ApiClient) -> dict[str, Any]:
     }
 
 
-class ApiClients:
-    """The workspace's API clients, changed on behalf of `user` (who is audited)."""
+def _check_endpoints(endpoints: list[str], served: Collection[str]) -> list[str]:
+    """The endpoints a client is given, once each: `*`, or paths that callable recipes
+    serve (started or not: a client may be made before its recipe starts). A call is
+    matched to a client's endpoints by exact path, so any other path could never be called."""
+    if not endpoints:
+        raise InputError(
+            "an API client needs at least one endpoint",
+            field="endpoints",
+            fix="give the path of a callable recipe, or * for all",
+        )
+    for endpoint in endpoints:
+        if endpoint != "*" and endpoint not in served:
+            known = ", ".join(sorted(served))
+            raise InputError(
+                f"no callable recipe serves the endpoint {endpoint!r}",
+                field="endpoints",
+                fix=f"give one of the callable paths ({known}), or * for all"
+                if served
+                else "no recipe is callable yet: give * for all, or make a recipe callable "
+                "(trigger kind callable) first",
+            )
+    return list(dict.fromkeys(endpoints))
 
-    def __init__(self, store: Store, user: str) -> None:
+
+class ApiClients:
+    """The workspace's API clients, changed on behalf of `user` (who is audited).
+
+    `served` gives the endpoint paths of the workspace's callable recipes."""
+
+    def __init__(self, store: Store, user: str, served: Callable[[], Collection[str]]) -> None:
         self.store = store
         self.user = user
+        self.served = served
 
     def create(
         self, name: str, endpoints: list[str], rate_per_minute: int = 60
@@ -51,6 +79,15 @@ class ApiClients:
                 field="name",
                 fix="use lower-case letters, digits, '-' and '_' (at most 64), e.g. cb-bot",
             )
+        if isinstance(rate_per_minute, bool) or not (
+            isinstance(rate_per_minute, int) and rate_per_minute >= 1
+        ):
+            raise InputError(
+                f"rate_per_minute must be a whole number of calls per minute, at least 1, "
+                f"not {rate_per_minute!r}",
+                field="rate_per_minute",
+                fix="give a rate such as 120 (the REST API and the CLI take 1 to 100000)",
+            )
         token = "lps_" + secrets.token_urlsafe(32)
         with self.store.write() as s:
             existing = s.get(ApiClient, name)
@@ -61,10 +98,11 @@ class ApiClients:
                     field="name",
                     fix="choose another name (names are never reused, revoked or not)",
                 )
+            endpoints = _check_endpoints(list(endpoints), self.served())
             row = ApiClient(
                 name=name,
                 token_sha256=_digest(token),
-                endpoints=list(endpoints),
+                endpoints=endpoints,
                 rate_per_minute=rate_per_minute,
                 revoked=False,
                 created_at=utcnow(),

@@ -17,10 +17,11 @@ from typing import Any
 
 from cryptography.fernet import Fernet, InvalidToken
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from .errors import InputError, LpstudioError, NotFoundError
 from .models import Connection as ConnectionRow
-from .models import utcnow
+from .models import RecipeSettings, utcnow
 from .registry import get_connector
 from .sdk import Connection
 from .store import Store
@@ -115,11 +116,7 @@ class Connections:
         with self.store.read() as s:
             row = s.get(ConnectionRow, name)
         if row is None:
-            raise NotFoundError(
-                f"no connection named '{name}'",
-                field="connection",
-                fix="list them with `lpstudio connections list`",
-            )
+            raise _not_found(name)
         return row
 
     def add(self, name: str, type_: str, values: dict[str, Any], user: str) -> ConnectionInfo:
@@ -172,10 +169,59 @@ class Connections:
         return _info(row, sorted(secret))
 
     def remove(self, name: str) -> None:
-        self._row(name)
+        """Deletes a connection that no recipe uses (see `_uses`), as Workato refuses to
+        delete a connection used by recipes. The check and the delete are one transaction:
+        a binding saved meanwhile waits for it (the store's writers take turns)."""
         with self.store.write() as s:
-            s.delete(s.get_one(ConnectionRow, name))
+            row = s.get(ConnectionRow, name)
+            if row is None:
+                raise _not_found(name)
+            uses = self._uses(s, name)
+            if uses:
+                raise _in_use(name, uses)
+            s.delete(row)
         self._audit("delete_connection", name)
+
+    def _uses(self, session: Session, name: str) -> list[SlotUse]:
+        """The recipe slots that connection `name` fills, and that would break without it:
+        slots whose settings bind it, and slots of started recipes that it fills by default
+        (the one connection of the slot's type, or the one named like the slot). A binding
+        whose recipe or slot is gone, or a recipe that does not load, holds nothing."""
+        from .recipe import Recipe  # here: reading notebooks is for this check only
+        from .workspace import Workspace
+
+        rows = session.scalars(select(RecipeSettings).order_by(RecipeSettings.recipe)).all()
+        available = [
+            _info(row, [])
+            for row in session.scalars(select(ConnectionRow).order_by(ConnectionRow.name))
+        ]
+        projects = Workspace(self.root).projects
+        uses = []
+        for row in rows:
+            chosen = dict(row.settings.get("connections") or {})
+            started = row.settings.get("state") == "started"
+            if name not in chosen.values() and not started:
+                continue
+            try:
+                slots = Recipe.load(projects / row.recipe, row.recipe).metadata.get(
+                    "connections", {}
+                )
+            except LpstudioError:
+                continue
+            for slot, spec in slots.items():
+                if slot in chosen:
+                    if chosen[slot] == name:
+                        uses.append(SlotUse(row.recipe, slot, by_default=False))
+                    continue
+                if not started:
+                    continue
+                try:
+                    filled = bind_connections({slot: spec}, {}, available)[slot]
+                except InputError:  # no connection, or several, fill it: not this one
+                    continue
+                if filled == name:
+                    uses.append(SlotUse(row.recipe, slot, by_default=True))
+        return uses
 
     def list(self) -> list[ConnectionInfo]:
         with self.store.read() as s:
@@ -222,6 +268,47 @@ class Connections:
             stored.status, stored.status_message, stored.tested_at = status, message, utcnow()
         self._audit("test_connection", name, status=status)
         return self.get(name)
+
+
+@dataclass(frozen=True)
+class SlotUse:
+    """A recipe's slot that a connection fills: bound in its settings, or by default (the
+    recipe being started)."""
+
+    recipe: str
+    slot: str
+    by_default: bool
+
+    def __str__(self) -> str:
+        how = ", by default, started" if self.by_default else ""
+        return f"{self.recipe} (slot {self.slot}{how})"
+
+
+def _not_found(name: str) -> NotFoundError:
+    return NotFoundError(
+        f"no connection named '{name}'",
+        field="connection",
+        fix="list them with `lpstudio connections list`",
+    )
+
+
+def _in_use(name: str, uses: list[SlotUse]) -> InputError:
+    """Why connection `name` cannot be removed: the recipes using it, and how to free it."""
+    recipes = sorted({use.recipe for use in uses})
+    count = f"{len(recipes)} recipe{'s' if len(recipes) > 1 else ''}"
+    first = uses[0]
+    fix = (
+        "bind another connection to each of these slots first, e.g. "
+        f"`lpstudio settings {first.recipe} --connection {first.slot}=OTHER`"
+    )
+    stop = sorted({use.recipe for use in uses if use.by_default})
+    if stop:
+        fix += f", or stop {', '.join(stop)} (`lpstudio stop {stop[0]}`)"
+    return InputError(
+        f"connection '{name}' is used by {count}: {', '.join(map(str, uses))}",
+        field="connection",
+        fix=f"{fix}; then remove '{name}'",
+    )
 
 
 def _forms(value: str) -> set[str]:

@@ -10,7 +10,9 @@ It is registered on papermill's `papermill.engine` entry point as `lpstudio`, so
   landed while the kernel was starting runs no cell);
 - hands the kernel manager to its caller (`on_kernel`), who owns the kernel: it may kill it
   on a timeout or a cancel, shuts it down after the job, and refills the pool once the
-  job is recorded (a refill started earlier competes with the job's last steps);
+  job is recorded (a refill started earlier competes with the job's last steps); once the
+  caller says it stopped the job (`stopped`), nbclient's "Kernel died ..." errors about
+  that kernel are not logged: the death is the stop, which the caller reports itself;
 - writes the output notebook through its caller (`writer`), who scrubs secrets from it,
   when papermill would save it (at most once a second; the caller writes the last one).
 
@@ -27,6 +29,7 @@ start.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import time
 from collections.abc import Callable
@@ -41,6 +44,35 @@ from papermill.utils import merge_kwargs, remove_args
 from . import pool as kernel_pool
 
 SAVE_EVERY = 1.0  # seconds between two writes of a running job's output notebook
+
+
+class QuietOnStop(logging.LoggerAdapter):
+    """papermill's logger, for the client of one notebook whose caller may stop it.
+
+    The caller stops a job (a timeout, a cancel, a scheduler shutting down) by killing its
+    kernel, and nbclient then logs an error as for any dead kernel: "Kernel died while
+    waiting for execute reply", or "Error occurred while starting new kernel client ...:
+    Kernel died before replying to kernel_info" when the kernel was still starting. Once
+    `stopped()` is true these records are dropped, for this client only: the caller tells
+    why the job stopped. A kernel that dies by itself is still logged; so is everything
+    else nbclient says."""
+
+    def __init__(self, logger: logging.Logger, stopped: Callable[[], bool]) -> None:
+        super().__init__(logger, {})
+        self.stopped = stopped
+
+    def log(self, level: int, msg: Any, *args: Any, **kwargs: Any) -> None:
+        if self.isEnabledFor(level) and self.stopped() and "Kernel died" in _text(msg, args):
+            return
+        super().log(level, msg, *args, **kwargs)
+
+
+def _text(msg: Any, args: tuple[Any, ...]) -> str:
+    """A log record's message, formatted as `LogRecord.getMessage` would."""
+    try:
+        return str(msg) % args if args else str(msg)
+    except (TypeError, ValueError):
+        return str(msg)
 
 
 class StudioNotebookClient(PapermillNotebookClient):
@@ -168,6 +200,7 @@ class StudioEngine(NBClientEngine):
         on_cell: Callable[[int, int], None] | None = None,
         before_cell: Callable[[], None] | None = None,
         on_kernel: Callable[[AsyncKernelManager], None] | None = None,
+        stopped: Callable[[], bool] | None = None,
         writer: Callable[[Any], None] | None = None,
         pool: kernel_pool.KernelPool | bool | None = None,
         **kwargs: Any,
@@ -179,7 +212,7 @@ class StudioEngine(NBClientEngine):
             timeout=execution_timeout if execution_timeout else kwargs.get("timeout"),
             startup_timeout=start_timeout,
             kernel_name=kernel_name,
-            log=logger,
+            log=logger if stopped is None else QuietOnStop(logger, stopped),
             log_output=log_output,
             stdout_file=stdout_file,
             stderr_file=stderr_file,

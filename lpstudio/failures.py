@@ -11,7 +11,7 @@ import logging
 import smtplib
 from datetime import datetime, timedelta
 from email.message import EmailMessage
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from .errors import LpstudioError
 from .models import Job, utcnow
@@ -22,6 +22,24 @@ if TYPE_CHECKING:
     from .studio import Studio
 
 log = logging.getLogger("lpstudio.failures")
+
+
+def describe_error(error: dict[str, Any], cells_total: int = 0) -> str:
+    """A job's error as people read it: `KeyError in cell 4 of 5 (In [3]): 'phone'`.
+
+    The stored `cell` stays papermill's 0-based index into the notebook that ran (its
+    injected parameters included); people and JupyterLab count cells from 1, and the output
+    notebook marks the failing cell with its execution count (`In [3]`, the cell papermill's
+    banner links to)."""
+    where = ""
+    cell = error.get("cell")
+    if isinstance(cell, int) and not isinstance(cell, bool):
+        where = f" in cell {cell + 1}"
+        if cells_total > cell:
+            where += f" of {cells_total}"
+        if error.get("execution_count") is not None:
+            where += f" (In [{error['execution_count']}])"
+    return f"{error.get('ename') or 'Error'}{where}: {error.get('evalue') or ''}"
 
 
 def after_failure(studio: Studio, job: Job, now: datetime | None = None) -> int | None:

@@ -4,38 +4,53 @@ delivery id) is queued once.
 
 The first request with a (client, key) claims it with an insert that the unique index lets
 only one request make; repeats read the claim, its job and, once settled, its answer.
+
+A claim's job (a webhook delivery's jobs and answer) is written in one transaction with the
+claim's settle, so a claim still unanswered after `CLAIM_LEASE` was left by a request whose
+process died before it queued anything. The next request with the same key and body takes
+it over by a conditional update of its claim time, which is also the claim's holder: the
+first request's late settle then finds the claim held by another, fails, and takes its
+jobs' transaction down with it. An event is queued once either way.
 """
 
 from __future__ import annotations
 
 import contextlib
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from .errors import ConflictError
 from .models import IdempotentCall, utcnow
 from .store import Store
+
+#: How long a claim may stay unanswered while its request queues its job(s): queueing takes
+#: well under a second (a minute if the store is very busy), so a claim older than this with
+#: no job was left by a request that died before queueing, and is taken over.
+CLAIM_LEASE = timedelta(minutes=5)
 
 #: Headers by which webhook senders name a delivery, so a redelivery can be recognised.
 DELIVERY_ID_HEADERS = ("Idempotency-Key", "X-Shopify-Webhook-Id", "X-Webhook-Id", "X-Delivery-Id")
 
 
-def delivery_id(headers: dict[str, str]) -> str | None:
-    """The sender's id of a webhook delivery, if it sent one."""
+def delivery_id(headers: dict[str, str]) -> tuple[str, str] | None:
+    """The header by which the sender named a webhook delivery, and its id, if it sent one."""
     lowered = {k.lower(): v for k, v in headers.items()}
     for name in DELIVERY_ID_HEADERS:
         value = str(lowered.get(name.lower()) or "").strip()
         if value:
-            return value[:255]
+            return name, value[:255]
     return None
 
 
 def _as_dict(row: IdempotentCall) -> dict[str, Any]:
     return {
         "id": row.id,
+        "key": row.key,
+        "claimed_at": row.created_at,
         "endpoint": row.endpoint,
         "request_sha256": row.request_sha256,
         "job_id": row.job_id,
@@ -60,11 +75,18 @@ class IdempotentCalls:
     def claim(
         self, client: str, key: str, endpoint: str, request_sha256: str
     ) -> tuple[dict[str, Any], bool]:
-        """The call recorded under (client, key), and whether this request just made it."""
+        """The call recorded under (client, key), and whether this request holds it now: it
+        just made it, or took over one left unanswered past `CLAIM_LEASE` by the same
+        request (a claim of another body is only returned, for the caller to refuse)."""
         while True:
+            now = utcnow()
             existing = self._find(client, key)
             if existing is not None:
-                return existing, False
+                if not self._abandoned(existing, request_sha256, now):
+                    return existing, False
+                if self._take_over(existing, now):
+                    return {**existing, "claimed_at": now}, True
+                continue  # another request took it over or settled it meanwhile: read it
             try:
                 with self.store.write() as s:
                     row = IdempotentCall(
@@ -72,7 +94,7 @@ class IdempotentCalls:
                         key=key,
                         endpoint=endpoint,
                         request_sha256=request_sha256,
-                        created_at=utcnow(),
+                        created_at=now,
                     )
                     s.add(row)
                     s.flush()
@@ -81,34 +103,82 @@ class IdempotentCalls:
                 continue  # another request claimed it meanwhile: read its claim (or, if
                 # that request released it since, claim it again)
 
-    def get(self, call_id: int) -> dict[str, Any]:
+    @staticmethod
+    def _abandoned(call: dict[str, Any], request_sha256: str, now: datetime) -> bool:
+        """Whether a claim of this request was left by one that died before queueing."""
+        unanswered = call["status"] is None and call["job_id"] is None
+        expired = call["claimed_at"] <= now - CLAIM_LEASE
+        return unanswered and expired and call["request_sha256"] == request_sha256
+
+    def _take_over(self, call: dict[str, Any], now: datetime) -> bool:
+        """Claims `call` anew, if it is still as it was read: one request wins."""
+        with self.store.write() as s:
+            taken = s.execute(
+                update(IdempotentCall)
+                .where(
+                    IdempotentCall.id == call["id"],
+                    IdempotentCall.created_at == call["claimed_at"],
+                    IdempotentCall.status.is_(None),
+                    IdempotentCall.job_id.is_(None),
+                )
+                .values(created_at=now)
+            ).rowcount  # type: ignore[attr-defined]
+        return bool(taken)
+
+    def get(self, call_id: int) -> dict[str, Any] | None:
+        """The call, or None once its first request released it (it failed before a job)."""
         with self.store.read() as s:
-            return _as_dict(s.get_one(IdempotentCall, call_id))
+            row = s.get(IdempotentCall, call_id)
+            return None if row is None else _as_dict(row)
 
     def settle(
         self,
-        call_id: int,
+        call: dict[str, Any],
         *,
         job_id: int | None = None,
         status: int | None = None,
         answer: Any = None,
         session: Session | None = None,
     ) -> None:
-        """Records the call's job, then its final answer; within `session` when given (a
-        transaction that also writes what the answer names)."""
+        """Records the claimed call's job, then its final answer; within `session` when given
+        (a transaction that also writes what the answer names). A `ConflictError` when
+        another request took the claim over (this one stalled past `CLAIM_LEASE`): what
+        `session` wrote must not be committed, the other request queued it."""
+        values: dict[str, Any] = {}
+        if job_id is not None:
+            values["job_id"] = job_id
+        if status is not None:
+            values.update(status=status, answer=answer)
         with contextlib.nullcontext(session) if session else self.store.write() as s:
-            row = s.get_one(IdempotentCall, call_id)
-            if job_id is not None:
-                row.job_id = job_id
-            if status is not None:
-                row.status, row.answer = status, answer
+            held = s.execute(
+                update(IdempotentCall)
+                .where(
+                    IdempotentCall.id == call["id"],
+                    IdempotentCall.created_at == call["claimed_at"],
+                )
+                .values(**values)
+            ).rowcount  # type: ignore[attr-defined]
+        if not held:
+            minutes = CLAIM_LEASE.total_seconds() / 60
+            raise ConflictError(
+                f"the claim of {call['key'][:64]!r} was taken over by a later request: this one "
+                f"left it unanswered for over {minutes:g} minutes; nothing of it was recorded",
+                field="claim",
+                fix="repeat the request with the same key to read the answer it got",
+            )
 
-    def release(self, call_id: int) -> None:
-        """Forgets a claimed call that started no job (it failed first)."""
+    def release(self, call: dict[str, Any]) -> None:
+        """Forgets a claimed call that started no job (it failed first), unless another
+        request has taken it over since."""
         with self.store.write() as s:
-            row = s.get(IdempotentCall, call_id)
-            if row is not None and row.job_id is None:
-                s.delete(row)
+            s.execute(
+                delete(IdempotentCall).where(
+                    IdempotentCall.id == call["id"],
+                    IdempotentCall.created_at == call["claimed_at"],
+                    IdempotentCall.job_id.is_(None),
+                    IdempotentCall.status.is_(None),
+                )
+            )
 
     def purge(self, before: datetime) -> int:
         """Forgets the calls made before `before` (their jobs stay in the history)."""

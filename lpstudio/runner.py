@@ -241,7 +241,13 @@ class NotebookWriter:
         """Puts the reason a job stopped at the top of its partial output notebook."""
         if self.nb is None:
             return
-        where = f" in cell {error['cell']}" if error.get("cell") is not None else ""
+        where = ""
+        cell = error.get("cell")
+        if cell is not None and 0 <= cell < len(self.nb.cells):
+            # Counted from 1, as JupyterLab does, and with this banner above it; or by the
+            # cell's own mark, which no inserted cell shifts.
+            count = self.nb.cells[cell].get("execution_count")
+            where = f" at In [{count}]" if count is not None else f" in cell {cell + 2}"
         banner = nbformat.v4.new_markdown_cell(
             f'<span style="color:red; font-size:2em;">lpstudio: {error["evalue"]}{where}</span>'
         )
@@ -381,6 +387,7 @@ def execute_job(
             on_cell=watchdog.progress,
             before_cell=watchdog.checkpoint,
             on_kernel=on_kernel,
+            stopped=lambda: watchdog.stop is not None,  # its kernel's death is no fault
             writer=writer,
             pool=kernels or False,
         )
@@ -431,7 +438,7 @@ def execute_job(
                 if between_cells or not done:
                     error["cell"] = None
                     if stop is not None:
-                        error["evalue"] += f", before cell {done} started"
+                        error["evalue"] += f", before cell {done + 1} started"  # from 1
                 else:
                     error["cell"] = done - 1
                     done -= 1

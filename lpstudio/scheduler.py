@@ -41,7 +41,10 @@ log = logging.getLogger("lpstudio.scheduler")
 
 AUTO_STOP_AFTER = 60
 MISSED_RUNS = ("run_once", "skip")
-#: A due run fired later than this after its time was missed (the daemon was not running).
+#: How late a run may be fired by a scheduler that was not ticking when it fell due (its
+#: first tick, or its first after a failed tick or a lost lease: a restart, a new leader
+#: taking over) and still count as on time. A scheduler that ticked before a run fell due
+#: and ticks again was running then: its run is on time however late that tick comes.
 ON_TIME = timedelta(minutes=1)
 
 
@@ -73,7 +76,9 @@ def validate_cron(cron: str, timezone: str, field: str = "trigger.cron") -> None
 
 def missed_runs_policy(trigger: dict[str, Any], settings: dict[str, Any]) -> str:
     """What to do with runs that fell due while no scheduler ran: `run_once` (default) or
-    `skip`. The recipe's trigger declares it; the saved settings may override it."""
+    `skip`. The recipe's trigger declares it; the saved settings may override it. A run
+    that fell due while a scheduler ran is never missed, even when a slow tick fires it
+    late (see `ON_TIME`)."""
     policy = settings.get("missed_runs") or trigger.get("missed_runs") or "run_once"
     if policy not in MISSED_RUNS:
         raise InputError(
@@ -139,6 +144,9 @@ class Scheduler:
         self._wake = threading.Event()
         self._recipes: dict[str, Recipe | None] = {}
         self._last_purge: datetime | None = None
+        #: When this scheduler's previous tick began, while it has ticked without a break
+        #: (no failed tick, no lost lease): it has been running since then.
+        self._last_tick: datetime | None = None
 
     # -- recipes -----------------------------------------------------------------------
 
@@ -168,6 +176,8 @@ class Scheduler:
         """Fires due schedules and polls; reaps lost jobs; purges once a day. Returns the
         ids of the jobs it queued."""
         now = now or self.clock()
+        # Until this tick gets through, the scheduler has not ticked without a break.
+        running_since, self._last_tick = self._last_tick, None
         queued: list[int] = []
         stale = float(self.studio.workspace.setting("jobs", "stale_after_seconds", 60))
         for job_id in self.store.reap_lost_jobs(timedelta(seconds=stale)):
@@ -176,17 +186,24 @@ class Scheduler:
             kind = recipe.trigger_kind
             try:
                 if kind == "schedule":
-                    queued += self._fire_schedule(recipe, settings, now)
+                    queued += self._fire_schedule(recipe, settings, now, running_since)
                 elif kind == "poll":
                     queued += self._fire_poll(recipe, now)
             except Exception as exc:  # one recipe's trigger never stops the others
                 self._trigger_error(recipe.name, exc)
+        self._last_tick = now
         if self._last_purge is None or now - self._last_purge > timedelta(days=1):
             self._last_purge = now
             self.studio.purge()
         return queued
 
-    def _fire_schedule(self, recipe: Recipe, settings: dict[str, Any], now: datetime) -> list[int]:
+    def _fire_schedule(
+        self,
+        recipe: Recipe,
+        settings: dict[str, Any],
+        now: datetime,
+        running_since: datetime | None = None,
+    ) -> list[int]:
         trigger = recipe.metadata.get("trigger", {})
         cron, timezone = trigger.get("cron"), trigger.get("timezone", "UTC")
         validate_cron(cron or "", timezone)
@@ -206,8 +223,11 @@ class Scheduler:
         # Only the latest due run is written: it fires when on time (or, missed, under
         # `run_once`) and marks every earlier one as handled, so a week without a scheduler
         # costs one row, not one per missed minute. Its unique row is the atomic claim.
+        # It was missed only if this scheduler was not ticking when it fell due (had another
+        # fired it, it would not be due here), never because this tick itself comes late.
         latest = due[-1]
-        fire = now - latest < ON_TIME or missed == "run_once"
+        ran = running_since is not None and latest > running_since
+        fire = ran or now - latest < ON_TIME or missed == "run_once"
         job_id = self._claim_schedule_run(recipe, latest, skipped=not fire)
         return [job_id] if job_id is not None else []
 
@@ -404,6 +424,8 @@ class Scheduler:
         except Exception:  # the store is busy or away: not leading until it answers
             log.exception("could not renew the scheduler lease")
             leading = False
+        if not leading:
+            self._last_tick = None  # others may tick meanwhile, or nobody: it cannot tell
         if leading != self._leading:
             log.info(
                 "%s the scheduler lease (%s)",

@@ -35,7 +35,10 @@ from .times import parse_moment
 from .workspace import TERMS_VERSION, Workspace, current_user
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     import pandas
+    from sqlalchemy.orm import Session
 
 TERMS = f"""\
 lpstudio terms of use (version {TERMS_VERSION})
@@ -129,6 +132,38 @@ def _check_event(event: Any) -> None:
             field="event",
             fix="give finite numbers only, or null",
         ) from None
+
+
+def check_run_event(recipe: Recipe, event: Any, name: str = "event") -> None:
+    """An event given by hand (`--event`, `event=`) has the shape its trigger gives the
+    recipe: one JSON object (a record), or a list of them for a poll trigger that dispatches
+    batches. A callable recipe's input schema may say otherwise; a call checks it anyway.
+    `name` is what the user typed it as."""
+    if event is None:
+        return
+    trigger = recipe.metadata.get("trigger", {})
+    schema = trigger.get("input_schema", {})
+    if trigger.get("kind") == "callable" and schema.get("type", "object") != "object":
+        return
+    kinds = {dict: "an object", list: "a list", str: "a string", bool: "a boolean"}
+    given = kinds.get(type(event), "a number")
+    if trigger.get("kind") == "poll" and trigger.get("batch_size"):
+        if isinstance(event, list) and all(isinstance(item, dict) for item in event):
+            return
+        if isinstance(event, list):
+            given = "a list holding something other than objects"
+        raise InputError(
+            f"{name} must be a JSON list of objects (recipe {recipe.name} gets its trigger's "
+            f"records in batches), not {given}",
+            field="event",
+            fix='give a list of records such as [{"phone": "+14155550100"}]',
+        )
+    if not isinstance(event, dict):
+        raise InputError(
+            f"{name} must be a JSON object (one record of the recipe's trigger), not {given}",
+            field="event",
+            fix='give one record such as {"phone": "+14155550100"}',
+        )
 
 
 def _endpoint_path(recipe: Recipe) -> str:
@@ -276,10 +311,13 @@ class Studio:
         trigger: str,
         timeout: float | None,
         rerun_of: int | None = None,
+        then: Callable[[Session, Job], None] | None = None,
     ) -> Job:
-        return self.store.create_job(
-            **self._job_fields(recipe, parameters, event, trigger, timeout, rerun_of)
-        )
+        """Queues the job; `then` (what records it elsewhere) is written with it, or neither."""
+        row = self._job_fields(recipe, parameters, event, trigger, timeout, rerun_of)
+        if then is None:
+            return self.store.create_job(**row)
+        return self.store.create_jobs([row], then=lambda s, jobs: then(s, jobs[0]))[0]
 
     def _job_fields(
         self,
@@ -609,15 +647,18 @@ class Studio:
         timeout: float | None,
         trigger: str,
         test: bool,
+        then: Callable[[Session, Job], None] | None = None,
     ) -> Job:
         """Checks a run's input and queues its job; a test run works on `event` or on one
         sample trigger event."""
         recipe, values = self.validate(ref, parameters or {}, parse)
+        if trigger == "manual":  # a person's event (a call's body fits its input schema)
+            check_run_event(recipe, event)
         if test:
             trigger = "test"
             if event is None:
                 event = self.sample_event(recipe)
-        job = self._queue(recipe, values, event, trigger, timeout)
+        job = self._queue(recipe, values, event, trigger, timeout, then=then)
         if trigger in ("manual", "test"):  # a person's run (bots' calls are their jobs' log)
             self.store.audit(
                 self.user, "run" if trigger == "manual" else "test", recipe.name, job=job.id
@@ -825,10 +866,12 @@ class Studio:
         timeout: float | None = None,
         trigger: str = "manual",
         test: bool = False,
+        then: Callable[[Session, Job], None] | None = None,
     ) -> tuple[Job, Future[Job]]:
         """Queues a run and gives the queued job at once (an API answers with its id) and
-        the future of the finished job. With `test`, as `run(test=True)`: nothing is sent."""
-        job = self._queue_run(ref, parameters, parse, event, timeout, trigger, test)
+        the future of the finished job. With `test`, as `run(test=True)`: nothing is sent.
+        `then` is written in the job's transaction (a callable call's claim records it)."""
+        job = self._queue_run(ref, parameters, parse, event, timeout, trigger, test, then)
         return job, self.executor.submit(job.id)
 
     def dispatch_rerun(self, job_id: int) -> tuple[Job, Future[Job]]:
@@ -959,7 +1002,10 @@ class Studio:
         the recipe is started. With a shared secret (the bound connection's `token`), the
         body's HMAC signature must be right (else an `InputError` on the signature header).
         A delivery repeated with the same delivery id (`Idempotency-Key`,
-        `X-Shopify-Webhook-Id`...) queues nothing: it gets the first delivery's jobs and True."""
+        `X-Shopify-Webhook-Id`...) queues nothing: it gets the first delivery's jobs and True
+        (a `ConflictError` while the first is being queued, and an `InputError` on the id's
+        header if its body differs). A first delivery whose receiver died before queueing it
+        is queued by the first redelivery past `CLAIM_LEASE`."""
         import hashlib
         import hmac
 
@@ -1003,35 +1049,49 @@ class Studio:
         # One snapshot for the delivery: its jobs differ only by their event.
         base = self._job_fields(recipe, {}, None, "webhook", None)
         rows = [{**base, "event": event} for event in events]
-        delivery = delivery_id(headers)
-        if delivery is None:
+        named = delivery_id(headers)
+        if named is None:
             return recipe, self.store.create_jobs(rows), False
+        header, delivery = named
         digest = hashlib.sha256(body).hexdigest()
         claim, made = self.calls.claim(f"webhook:{recipe.name}", delivery, recipe.name, digest)
         if not made:
+            if claim["request_sha256"] != digest:
+                raise InputError(
+                    f"{header} {delivery[:64]!r} was delivered before with another body; "
+                    "nothing was queued",
+                    field=header,
+                    fix=f"give each new delivery its own {header}; a redelivery repeats the "
+                    "first delivery's body unchanged",
+                )
             if claim.get("answer") is None:
                 raise ConflictError(
                     f"delivery {delivery[:64]!r} is being queued by another request",
-                    field="delivery id",
+                    field=header,
                     fix="retry the delivery in a few seconds",
                 )
             return recipe, [self.store.job(i) for i in claim["answer"]["jobs"]], True
 
         def settle(session: Any, jobs: list[Job]) -> None:  # with the jobs, or not at all
             answer = {"jobs": [job.id for job in jobs]}
-            self.calls.settle(claim["id"], status=202, answer=answer, session=session)
+            self.calls.settle(claim, status=202, answer=answer, session=session)
 
         try:
             jobs = self.store.create_jobs(rows, then=settle)
         except BaseException:
-            self.calls.release(claim["id"])  # nothing was queued: a redelivery queues it all
+            self.calls.release(claim)  # nothing was queued: a redelivery queues it all
             raise
         return recipe, jobs, False
 
     @cached_property
     def api_clients(self) -> ApiClients:
-        """The workspace's API clients (changes audited as this user)."""
-        return ApiClients(self.store, self.user)
+        """The workspace's API clients (changes audited as this user); they are given only
+        endpoints that callable recipes serve."""
+        return ApiClients(self.store, self.user, self.callable_paths)
+
+    def callable_paths(self) -> set[str]:
+        """The endpoint path of every callable recipe that loads, started or not."""
+        return {_endpoint_path(recipe) for recipe in self._loadable_recipes("callable")}
 
     @cached_property
     def calls(self) -> IdempotentCalls:

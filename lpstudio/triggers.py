@@ -1,10 +1,16 @@
 """Poll triggers: from a durable cursor, oldest first, de-duplicated, one job per event or
 per batch. The jobs and the new cursor are written in one transaction, so an event turns
 into exactly one job whatever crashes, and a stop, start or restart repeats none.
+
+A poll writes its page only if the trigger's since and cursor are still those it fetched
+from: a reset (`lpstudio start --reset-since`) or an overlapping poll that went further
+while the page was on its way wins, and the page is dropped (the next poll fetches anew).
 """
 
 from __future__ import annotations
 
+import json
+import logging
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -17,6 +23,8 @@ from .templating import lookup
 
 if TYPE_CHECKING:
     from .studio import Studio
+
+log = logging.getLogger("lpstudio.triggers")
 
 #: How many event keys a trigger remembers for de-duplication.
 SEEN_LIMIT = 20_000
@@ -140,6 +148,9 @@ def poll_once(studio: Studio, recipe: Recipe) -> list[int]:
             now = utcnow()
             with store.write() as s:
                 row = s.get(TriggerState, recipe.name)
+                if row is not None and (row.since, row.cursor) != (since, cursor):
+                    log.info("poll of %s gave way: its cursor moved meanwhile", recipe.name)
+                    return created
                 if row is None:
                     row = TriggerState(recipe=recipe.name, since=since, seen=[])
                     s.add(row)
@@ -178,7 +189,7 @@ def poll_once(studio: Studio, recipe: Recipe) -> list[int]:
                 row.cursor, row.seen, row.updated_at = page.cursor, seen[-SEEN_LIMIT:], now
                 s.flush()
                 created.extend(job.id for job in jobs)
-            cursor = page.cursor
+            cursor = json.loads(json.dumps(page.cursor))  # as the store gives it back
             if not page.more:
                 return created
     finally:

@@ -49,6 +49,8 @@ default_role = "analyst"
 # A running job whose worker has not been heard from for this long is failed as lost.
 stale_after_seconds = 60
 heartbeat_seconds = 2
+# `lpstudio purge` (and the scheduler, daily) erases the data of jobs older than this.
+retention_days = 30
 
 [kernels]
 # Kernels started and connected ahead of jobs, per kernel spec; each serves one job and
@@ -66,6 +68,44 @@ fork = true
 
 def _names(value: Any) -> bool:
     return isinstance(value, list) and all(isinstance(v, str) and v for v in value)
+
+
+#: The `[jobs]` settings: (key, default, lowest, highest, whether `lowest` itself is allowed,
+#: what the number counts). TOML numbers may be nan or inf.
+JOBS_SETTINGS = (
+    ("retention_days", 30, 0, 36_500, True, "days"),
+    ("stale_after_seconds", 60, 0, 86_400, False, "seconds"),
+    ("heartbeat_seconds", 2, 0, 3_600, False, "seconds"),
+)
+
+
+def _check_jobs(config: dict[str, Any], config_path: Path) -> None:
+    """Refuses `[jobs]` settings that are not numbers in their range, naming the key and
+    the file, when the workspace is read: used later, a NaN retention would crash `purge`
+    and a negative one would erase the data of every job."""
+    section = config.get("jobs", {})
+    if not isinstance(section, dict):
+        raise WorkspaceError(
+            f"{config_path} jobs must be a table, not {section!r}",
+            field="jobs",
+            fix=f"write the job settings under a [jobs] header in {config_path}",
+        )
+    for key, default, low, high, low_allowed, unit in JOBS_SETTINGS:
+        value = section.get(key, default)
+        if (  # nan fails every comparison, and inf the highest bound
+            isinstance(value, int | float)
+            and not isinstance(value, bool)
+            and (low <= value if low_allowed else low < value)
+            and value <= high
+        ):
+            continue
+        least = f"from {low:g}" if low_allowed else f"above {low:g}"
+        raise WorkspaceError(
+            f"{config_path} [jobs] {key} must be a number of {unit} {least} to {high:g}, "
+            f"not {value!r}",
+            field=f"jobs.{key}",
+            fix=f"set it to a number such as `{key} = {default}` in {config_path}",
+        )
 
 
 def current_user() -> str:
@@ -106,6 +146,7 @@ class Workspace:
                 field="workspace",
                 fix=f"correct {config_path}",
             ) from None
+        _check_jobs(config, config_path)
         return cls(root, config)
 
     @classmethod

@@ -8,10 +8,11 @@ from pathlib import Path
 
 import pytest
 
+from lpstudio.errors import InputError
 from lpstudio.models import Job
 from lpstudio.studio import Studio
 
-from .conftest import write_recipe
+from .conftest import run_json, write_recipe
 
 
 def finished_job(ws: Path, minutes_ago: float) -> int:
@@ -116,3 +117,99 @@ def test_rerunning_a_job_that_does_not_exist_names_it_without_a_warning(ws: Path
     result = cli("rerun", "4242")
     assert result.exit_code == 2, result.output
     assert "4242" in result.output and "warning" not in result.output
+
+
+# -- the trigger event of a run ------------------------------------------------------------
+
+BATCH = {"title": "batch", "trigger": {"kind": "poll", "batch_size": 10}}
+EVENT_CELL = "import lpstudio.kernel as lp\nlp.set_result({'records': len(lp.event)})"
+
+
+@pytest.mark.parametrize("event", ["[1, 2]", '[{"phone": "+14155550100"}]', "5", '"text"', "true"])
+def test_run_refuses_an_event_that_is_not_a_json_object(ws: Path, cli, event: str) -> None:
+    write_recipe(ws, "p/one")
+    result = cli("run", "p/one", "--event", event, "--json")
+    assert result.exit_code == 2, result.output
+    error = json.loads(result.stdout)["error"]
+    assert error["field"] == "event"
+    assert error["message"].startswith("--event must be a JSON object"), error
+    assert '{"phone": "+14155550100"}' in error["fix"]
+    assert json.loads(cli("jobs", "--json").stdout) == []
+
+
+def test_an_event_file_that_holds_a_list_is_refused_by_its_name(
+    ws: Path, tmp_path: Path, cli
+) -> None:
+    write_recipe(ws, "p/one")
+    file = tmp_path / "event.json"
+    file.write_text("[1, 2]")
+    result = cli("run", "p/one", "--event-file", str(file))
+    assert result.exit_code == 2, result.output
+    assert f"--event-file {file} must be a JSON object" in result.stderr
+    assert json.loads(cli("jobs", "--json").stdout) == []
+
+
+@pytest.mark.parametrize("event", [[1, 2], 5, "text"])
+def test_the_python_api_refuses_an_event_that_is_not_an_object(ws: Path, event: object) -> None:
+    write_recipe(ws, "p/one")
+    with Studio.open(ws, user="alice") as studio:
+        for start in (studio.run, studio.dispatch):
+            with pytest.raises(InputError) as refused:
+                start("p/one", event=event)
+            assert refused.value.field == "event"
+            assert refused.value.message.startswith("event must be a JSON object")
+        assert studio.jobs() == []
+
+
+def test_a_batch_recipe_takes_a_list_of_records_and_refuses_a_single_one(ws: Path, cli) -> None:
+    write_recipe(ws, "p/batch", cells=(EVENT_CELL,), metadata=BATCH)
+    single = cli("run", "p/batch", "--event", '{"phone": "+14155550100"}')
+    assert single.exit_code == 2, single.output
+    assert "--event must be a JSON list of objects" in single.stderr
+    assert "batches" in single.stderr
+    with (
+        Studio.open(ws, user="alice") as studio,
+        pytest.raises(InputError, match="list of objects"),
+    ):
+        studio.run("p/batch", event=[{"phone": "+14155550100"}, 7])
+    batch = '[{"phone": "+14155550100"}, {"phone": "+14155550101"}]'
+    code, job = run_json("run", "p/batch", "--event", batch, "--workspace", str(ws))
+    assert code == 0, job
+    assert job["event"] == json.loads(batch) and job["result"] == {"records": 2}
+
+
+# -- where a job failed ----------------------------------------------------------------------
+
+
+def failed_job(ws: Path, error: dict[str, object], cells_total: int) -> int:
+    """A job that failed with `error`, written straight to the store (no kernel)."""
+    job_id = finished_job(ws, minutes_ago=1)
+    with Studio.open(ws, user="alice") as studio:
+        studio.store.update_job(job_id, status="failed", error=error, cells_total=cells_total)
+    return job_id
+
+
+@pytest.mark.parametrize(
+    ("error", "shown"),
+    [
+        (
+            {"cell": 3, "execution_count": 3, "ename": "KeyError", "evalue": "'phone'"},
+            "KeyError in cell 4 of 5 (In [3]): 'phone'",
+        ),
+        (
+            {"cell": 0, "execution_count": None, "ename": "Timeout", "evalue": "after 5 s"},
+            "Timeout in cell 1 of 5: after 5 s",
+        ),
+        ({"cell": None, "ename": "WorkerLost", "evalue": "worker lost"}, "WorkerLost: worker lost"),
+    ],
+)
+def test_show_counts_the_failed_cell_from_one_as_jupyterlab_does(
+    ws: Path, cli, error: dict[str, object], shown: str
+) -> None:
+    job_id = failed_job(ws, error, cells_total=5)
+    result = cli("show", str(job_id))
+    assert result.exit_code == 0, result.output
+    assert f"error:    {shown}\n" in result.output
+    assert "at cell" not in result.output
+    stored = json.loads(cli("show", str(job_id), "--json").stdout)["error"]
+    assert stored["cell"] == error["cell"]  # papermill's 0-based index, as stored

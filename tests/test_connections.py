@@ -15,8 +15,10 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner, Result
+from traitlets.config import Config
 
 from lpstudio.cli import main
+from lpstudio.errors import InputError
 from lpstudio.sandbox import Sandbox
 from lpstudio.studio import Studio
 
@@ -454,11 +456,9 @@ def test_an_ambiguous_slot_is_refused_before_any_job_and_says_how_to_choose(cli,
     assert code == 0, job
     assert job["result"] == {"name": "lp-backup", "type": LP_TYPE}
 
-    # The bound connection is removed: the recipe is refused again, naming the binding.
-    assert cli("connections", "remove", "lp-backup").exit_code == 0
-    gone = cli("run", "outbound/notify")
-    assert gone.exit_code == 2
-    assert "bound to connection 'lp-backup', which does not exist" in gone.stderr
+    # The bound connection cannot be removed while the recipe's settings use it.
+    kept = cli("connections", "remove", "lp-backup")
+    assert kept.exit_code == 2 and "outbound/notify.ipynb (slot messaging)" in kept.stderr
     assert len(as_json(cli("jobs", "--json"))) == 1
 
 
@@ -479,7 +479,8 @@ def test_api_clients_from_the_cli_are_for_admins_and_show_the_token_once(
     from lpstudio.cli import main
 
     root = tmp_path / "ws"
-    Studio.init(root, accept_terms=True, admin="ada").close()
+    with Studio.init(root, accept_terms=True, admin="ada") as studio:
+        studio.try_template("cb_optin", "bots")  # serves the endpoint `optin`
     runner = CliRunner()
     made = runner.invoke(
         main,
@@ -516,3 +517,169 @@ def test_api_clients_from_the_cli_are_for_admins_and_show_the_token_once(
             env={"LPSTUDIO_USER": "ada"},
         )
         assert bad.exit_code == 2 and "--rate" in bad.output, rate
+
+
+# -- connections that recipes use -----------------------------------------------------------
+
+
+def audited(cli: Callable[..., Result], action: str) -> list[str]:
+    return [e["target"] for e in as_json(cli("audit", "--json")) if e["action"] == action]
+
+
+def test_a_connection_bound_to_a_slot_is_kept_until_the_slot_is_rebound(cli, ws, sandbox):
+    slot_recipe(ws)
+    assert add_lp(cli, "lp-backup", sandbox.url, input=f"{SECRET}\n").exit_code == 0
+    assert cli("settings", "outbound/notify", "--connection", "messaging=lp-backup").exit_code == 0
+
+    refused = cli("connections", "remove", "lp-backup", "--json")
+
+    assert refused.exit_code == 2, refused.output
+    error = as_json(refused)["error"]
+    assert error["field"] == "connection"
+    assert error["message"] == (
+        "connection 'lp-backup' is used by 1 recipe: outbound/notify.ipynb (slot messaging)"
+    )
+    assert "lpstudio settings outbound/notify.ipynb --connection messaging=OTHER" in error["fix"]
+    assert "lp-backup" in listed(cli) and audited(cli, "delete_connection") == []
+    shown = cli("settings", "outbound/notify", "--json")
+    assert shown.exit_code == 0 and as_json(shown)["connections"] == {"messaging": "lp-backup"}
+    with Studio.open(ws, user="alice") as studio, pytest.raises(InputError) as raised:
+        studio.connections.remove("lp-backup")
+    assert raised.value.message == error["message"]
+
+    assert cli("settings", "outbound/notify", "--connection", "messaging=liveperson").exit_code == 0
+    removed = cli("connections", "remove", "lp-backup")
+    assert removed.exit_code == 0, removed.output
+    assert "lp-backup" not in listed(cli) and audited(cli, "delete_connection") == ["lp-backup"]
+
+
+def test_a_started_recipe_keeps_the_connection_it_uses_by_default(cli, ws):
+    watch = {"title": "Watch", "connections": {"store": {"type": "shopify"}}}
+    write_recipe(ws, "shop/watch", metadata=watch)
+    write_recipe(ws, "shop/idle", metadata={**watch, "title": "Idle"})  # never started
+    assert cli("start", "shop/watch").exit_code == 0
+
+    refused = cli("connections", "remove", "shopify", "--json")
+
+    assert refused.exit_code == 2, refused.output
+    error = as_json(refused)["error"]
+    assert error["message"] == (
+        "connection 'shopify' is used by 1 recipe: "
+        "shop/watch.ipynb (slot store, by default, started)"
+    )
+    assert "lpstudio stop shop/watch.ipynb" in error["fix"]
+    assert "shopify" in listed(cli)
+    assert cli("stop", "shop/watch").exit_code == 0
+    assert cli("connections", "remove", "shopify").exit_code == 0
+    assert "shopify" not in listed(cli)
+
+
+def test_bindings_of_recipes_or_slots_that_are_gone_do_not_keep_a_connection(cli, ws, sandbox):
+    slot_recipe(ws)
+    assert add_lp(cli, "lp-backup", sandbox.url, input=f"{SECRET}\n").exit_code == 0
+    assert cli("settings", "outbound/notify", "--connection", "messaging=lp-backup").exit_code == 0
+    slot_recipe(ws, slot="sms")  # the recipe no longer has the slot `messaging`
+    assert cli("connections", "remove", "lp-backup").exit_code == 0
+    assert cli("settings", "outbound/notify", "--connection", "sms=liveperson").exit_code == 0
+    (ws / "projects" / "outbound" / "notify.ipynb").unlink()  # the recipe is deleted
+    assert cli("connections", "remove", "liveperson").exit_code == 0
+    assert set(listed(cli)) == {"shopify"}
+
+
+# -- through the REST API --------------------------------------------------------------------
+
+
+@pytest.fixture
+def jp_server_config(ws: Path) -> Config:
+    return Config(
+        {
+            "ServerApp": {
+                "jpserver_extensions": {"lpstudio.server": True},
+                "identity_provider_class": "tests.servers.HeaderIdentityProvider",
+            },
+            "LpstudioApp": {"workspace": str(ws), "scheduler": False},
+        }
+    )
+
+
+async def rest(jp_fetch: Any, method: str, *path: str, body: Any = None) -> tuple[int, Any]:
+    """A request of the admin to the REST API inside jupyter_server's test server."""
+    options: dict[str, Any] = {"method": method, "headers": {"X-Test-User": "alice"}}
+    if body is not None:
+        options["body"] = json.dumps(body)
+    answer = await jp_fetch("lpstudio", "api", "v1", *path, raise_error=False, **options)
+    return answer.code, json.loads(answer.body)
+
+
+async def test_the_rest_api_keeps_a_connection_that_a_recipe_uses(jp_fetch, cli, ws):
+    slot_recipe(ws)
+    assert cli("settings", "outbound/notify", "--connection", "messaging=liveperson").exit_code == 0
+
+    status, answer = await rest(jp_fetch, "DELETE", "connections", "liveperson")
+
+    assert status == 400, answer
+    assert answer["error"]["field"] == "connection"
+    assert "outbound/notify.ipynb (slot messaging)" in answer["error"]["message"]
+    assert "liveperson" in listed(cli)
+    slot_recipe(ws, slot="sms")
+    assert await rest(jp_fetch, "DELETE", "connections", "liveperson") == (
+        200,
+        {"removed": "liveperson"},
+    )
+
+
+async def test_the_rest_api_gives_api_clients_only_endpoints_that_recipes_serve(jp_fetch, cli, ws):
+    with Studio.open(ws, user="alice") as studio:
+        studio.try_template("cb_optin", "bots")  # endpoint `optin`, not started
+
+    status, answer = await rest(
+        jp_fetch, "POST", "api-clients", body={"name": "bot", "endpoints": ["optin", "nosuch"]}
+    )
+
+    assert status == 400, answer
+    error = answer["error"]
+    assert error["field"] == "endpoints" and "'nosuch'" in error["message"]
+    assert "optin" in error["fix"] and "*" in error["fix"]
+    for rate in (0, 100_001, 1.5):
+        body = {"name": "bot", "endpoints": ["optin"], "rate_per_minute": rate}
+        status, answer = await rest(jp_fetch, "POST", "api-clients", body=body)
+        assert status == 400 and answer["error"]["field"] == "rate_per_minute", (rate, answer)
+    assert (await rest(jp_fetch, "GET", "api-clients"))[1] == {"api_clients": []}
+    made = await rest(jp_fetch, "POST", "api-clients", body={"name": "bot", "endpoints": ["optin"]})
+    assert made[0] == 201 and made[1]["endpoints"] == ["optin"]
+
+
+def test_api_clients_are_refused_endpoints_that_no_recipe_serves(tmp_path: Path) -> None:
+    root = tmp_path / "ws"
+    Studio.init(root, accept_terms=True, admin="ada").close()
+
+    def create(*args: str) -> Result:
+        command = ["api-clients", "create", "bot", *args, "--json", "-w", str(root)]
+        return CliRunner().invoke(main, command, env={"LPSTUDIO_USER": "ada"})
+
+    none_yet = create("--endpoint", "optin")
+    assert none_yet.exit_code == 2, none_yet.output
+    error = as_json(none_yet)["error"]
+    assert error["field"] == "endpoints" and "'optin'" in error["message"]
+    assert "no recipe is callable yet" in error["fix"] and "*" in error["fix"]
+    with Studio.open(root, user="ada") as studio:
+        studio.try_template("cb_optin", "bots")
+        for endpoints in (["nosuch"], [], ["optin", ""]):
+            with pytest.raises(InputError) as raised:
+                studio.api_clients.create("bot", endpoints)
+            assert raised.value.field == "endpoints", endpoints
+        with pytest.raises(InputError) as raised:
+            studio.api_clients.create("bot", ["optin"], rate_per_minute=0)
+        assert raised.value.field == "rate_per_minute"
+    typo = create("--endpoint", "optins")
+    assert typo.exit_code == 2 and "optin" in as_json(typo)["error"]["fix"]
+    for rate in ("²/min", "1e3", "-5"):
+        bad = create("--endpoint", "optin", "--rate", rate)
+        assert bad.exit_code == 2 and "--rate" in bad.output and "Traceback" not in bad.output
+    listed_clients = CliRunner().invoke(
+        main, ["api-clients", "list", "--json", "-w", str(root)], env={"LPSTUDIO_USER": "ada"}
+    )
+    assert as_json(listed_clients) == []
+    made = create("--endpoint", "optin", "--endpoint", "*")
+    assert made.exit_code == 0, made.output
+    assert as_json(made)["endpoints"] == ["optin", "*"]

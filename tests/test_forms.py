@@ -140,7 +140,80 @@ def test_an_operator_cannot_edit(shop: Studio) -> None:
     with Studio.open(shop.workspace.root, user="otto") as studio:
         form = RecipeForm("shop/cart_abandonment", studio)
         assert form.buttons["save"].disabled and form.buttons["test"].disabled
-        assert not form.buttons["run"].disabled and not form.buttons["start"].disabled
+        assert form.buttons["run"].disabled  # REST refuses an operator's run too
+        assert not form.buttons["start"].disabled and not form.buttons["stop"].disabled
+
+
+def test_an_operator_may_start_and_stop_but_not_run_test_or_save(shop: Studio) -> None:
+    """As the REST API: an operator operates recipes (start, stop) but does not build them
+    (save, test, run now), whether the button is clicked in the browser or in code."""
+    recipe = "shop/cart_abandonment.ipynb"
+    with shop.store.write() as s:
+        s.add(User(name="otto", role="operator"))
+    with Studio.open(shop.workspace.root, user="otto") as studio:
+        form = RecipeForm("shop/cart_abandonment", studio)
+        for key, action in (("run", "run"), ("test", "test"), ("save", "change")):
+            assert form.buttons[key].disabled
+            assert f"an operator cannot {action} recipe" in form.buttons[key].tooltip
+        assert "read-only" in form.notice.value and "operator" in form.notice.value
+        assert all(editor.input.disabled for editor in form.fields.values())
+        assert all(picker.disabled for picker in form.slots.values())
+        assert form.proactive is not None
+        assert all(area.disabled for area in form.proactive.variables.values())
+
+        form.fields["campaign_name"].input.value = "Otto's carts"  # in code, past the lock
+        form.buttons["run"].click()  # a disabled button is still clickable from code
+        assert "an operator cannot run recipes" in form.status.value, form.status.value
+        form.buttons["test"].click()
+        assert "an operator cannot test recipes" in form.status.value
+        assert form.save() is False
+        assert "an operator cannot change recipe settings" in form.status.value
+        form.wait()
+        assert studio.jobs() == []
+        assert saved_settings(studio.store, recipe) == {}
+
+        form.buttons["start"].click()  # with the saved settings, not the form's values
+        assert "started" in form.status.value, form.status.value
+        saved = saved_settings(studio.store, recipe)
+        assert saved["state"] == "started" and "parameters" not in saved
+        form.buttons["stop"].click()
+        assert saved_settings(studio.store, recipe)["state"] == "stopped"
+        actions = [(e["user"], e["action"]) for e in studio.audit_entries()]
+        assert ("otto", "start") in actions and ("otto", "stop") in actions
+        assert not {a for u, a in actions if u == "otto"} & {"settings", "run", "test"}
+
+
+def test_run_now_test_and_start_do_nothing_when_the_save_is_refused(shop: Studio) -> None:
+    """Run now, Test and Start save the form first; when the save is refused (here the
+    picked connection was deleted meanwhile), they must not go on with the old settings."""
+    recipe = "shop/cart_abandonment.ipynb"
+    kind, config = shop.connections.values("liveperson")
+    shop.connections.add("lp-second", kind, config, "alice")
+    form = RecipeForm("shop/cart_abandonment", shop)
+    form.slots["liveperson"].value = "lp-second"
+    shop.connections.remove("lp-second")  # by someone else, while the form is open
+    for key in ("run", "test", "start"):
+        form.buttons[key].click()
+        form.wait()
+        assert "lp-second" in form.status.value and "does not exist" in form.status.value, (
+            key,
+            form.status.value,
+        )
+    assert shop.jobs() == []
+    assert saved_settings(shop.store, recipe) == {}
+
+
+def test_stop_works_while_a_field_is_invalid(shop: Studio, sandbox: Sandbox) -> None:
+    """Stopping saves nothing, so a half-typed field must not keep a recipe running."""
+    recipe = "shop/cart_abandonment.ipynb"
+    form = RecipeForm("shop/cart_abandonment", shop)
+    form.buttons["start"].click()
+    assert saved_settings(shop.store, recipe)["state"] == "started", form.status.value
+    form.fields["campaign_name"].input.value = ""
+    form.buttons["stop"].click()
+    assert "stopped" in form.status.value, form.status.value
+    assert saved_settings(shop.store, recipe)["state"] == "stopped"
+    assert saved_settings(shop.store, recipe)["parameters"]["campaign_name"] != ""
 
 
 def test_the_form_renders_nothing_in_a_job(ws: Path) -> None:

@@ -18,6 +18,7 @@ from typing import Any
 import nbformat
 import pytest
 from cryptography.fernet import Fernet
+from jupyter_client.asynchronous.client import AsyncKernelClient
 from jupyter_client.provisioning import LocalProvisioner
 from papermill.engines import NotebookExecutionManager
 from sqlalchemy import event
@@ -81,11 +82,11 @@ def test_a_timeout_during_kernel_start_runs_no_cell(ws: Path, tmp_path: Path) ->
     assert not lines.exists(), "a cell ran after the job had timed out"
     assert code == 1
     assert job["status"] == "failed" and job["error"]["ename"] == "Timeout"
-    assert job["error"]["evalue"] == "timed out after 0.05 s, before cell 0 started"
+    assert job["error"]["evalue"] == "timed out after 0.05 s, before cell 1 started"
     assert job["error"]["cell"] is None
     assert job["progress"] == {"done": 0, "total": 3}
     nb = nbformat.read(job["output_path"], as_version=4)
-    assert "timed out after 0.05 s, before cell 0 started" in nb.cells[0].source
+    assert "timed out after 0.05 s, before cell 1 started" in nb.cells[0].source
 
 
 class GatedLaunch:
@@ -136,10 +137,61 @@ def test_a_cancel_while_the_kernel_starts_runs_no_cell_and_kills_the_kernel(
         done = finished.result(timeout=120)
     assert not lines.exists(), "a cell ran after the job was cancelled"
     assert done.status == "cancelled"
-    assert done.error["evalue"] == "cancelled by request, before cell 0 started"
+    assert done.error["evalue"] == "cancelled by request, before cell 1 started"
     assert done.cells_done == 0
     (pid,) = launches.pids
     wait_for(lambda: gone(pid), what="the end of the kernel started after the cancel")
+
+
+class GatedReady:
+    """Holds every kernel client of this process before it waits for its kernel's first
+    reply, until `open()`: a kernel whose process runs but that has not answered yet."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.waiting = threading.Event()
+        self._open = threading.Event()
+        ready = AsyncKernelClient.wait_for_ready
+
+        async def gated(client: AsyncKernelClient, timeout: float | None = None) -> None:
+            self.waiting.set()
+            await asyncio.get_running_loop().run_in_executor(None, self._open.wait)
+            await ready(client, timeout=timeout)
+
+        monkeypatch.setattr(AsyncKernelClient, "wait_for_ready", gated)
+
+    def open(self) -> None:
+        self._open.set()
+
+
+def test_a_cancel_that_kills_a_starting_kernel_logs_no_dead_kernel(
+    ws: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The cancel kills the kernel before it ever answered: nbclient's "Kernel died before
+    replying to kernel_info" is the stop's doing, not an error of the job to log."""
+    lines = tmp_path / "lines"
+    write_recipe(ws, "p/slow", cells=(append(lines, "one"),))
+    configure(ws, heartbeat_seconds=0.1, pool_size=0)  # each job starts its own kernel
+    ready = GatedReady(monkeypatch)
+    caplog.set_level(logging.INFO)
+    with Studio.open(ws, user="alice") as studio:
+        job, finished = studio.dispatch("p/slow")
+        try:
+            assert ready.waiting.wait(60), "the kernel never started"
+            studio.cancel(job.id)
+
+            def watching() -> bool:  # the watchdog ends its watch once it killed the kernel
+                name = f"lpstudio-watchdog-{job.id}"
+                return any(t.name == name and t.is_alive() for t in threading.enumerate())
+
+            wait_for(lambda: not watching(), what="the watchdog to see the cancel")
+        finally:
+            ready.open()  # the client finds its kernel dead
+        done = finished.result(timeout=120)
+    assert not lines.exists(), "a cell ran after the job was cancelled"
+    assert done.status == "cancelled"
+    assert done.error["evalue"] == "cancelled by request, before cell 1 started"
+    died = [r.getMessage() for r in caplog.records if "Kernel died" in r.getMessage()]
+    assert died == [], died
 
 
 def test_a_stop_landing_after_the_last_cell_keeps_the_job_s_outcome(

@@ -59,7 +59,7 @@ def test_a_failing_cell_fails_the_job_with_its_error(ws: Path) -> None:
     nb = nbformat.read(job["output_path"], as_version=4)
     assert "An Exception was encountered" in nb.cells[0].source  # papermill's banner
     shown = run_cli("show", str(job["id"]), "--workspace", str(ws))
-    assert "ValueError at cell 2: bad invoice" in shown.stdout
+    assert "ValueError in cell 3 of 4 (In [3]): bad invoice" in shown.stdout
     assert "Traceback" in shown.stdout or "ValueError" in shown.stdout
 
 
@@ -317,3 +317,40 @@ def test_an_event_holding_nan_is_refused_before_any_job(ws: Path) -> None:
         else:
             raise AssertionError("an event holding Infinity was queued")
     assert job_rows(ws) == 0
+
+
+# -- a stop lpstudio makes is no crash ---------------------------------------------------------
+
+DIED = "Kernel died"  # what nbclient logs of a kernel that died under it
+
+
+def test_a_timed_out_run_says_it_timed_out_and_no_kernel_died(ws: Path) -> None:
+    """lpstudio stops a job that runs out of time by killing its kernel: the user of
+    `lpstudio run` reads that the job timed out, not nbclient's alarm about a dead kernel."""
+    write_recipe(ws, "p/slow", cells=("import time", "time.sleep(600)"))
+    proc = run_cli("run", "p/slow", "--timeout", "2", "--workspace", str(ws), timeout=60)
+    assert proc.returncode == 1, proc.stderr
+    assert DIED not in proc.stderr and DIED not in proc.stdout, proc.stderr
+    assert "timed out after 2 s" in proc.stdout, proc.stdout
+    with Studio.open(ws, user="alice") as studio:
+        (job,) = studio.jobs()
+    assert job.status == "failed" and job.error["ename"] == "Timeout"
+
+
+def test_a_cancelled_run_says_it_was_cancelled_and_no_kernel_died(ws: Path) -> None:
+    proc = _start_slow_run(ws)
+    job_id = _running_job(ws)
+    code, _ = run_json("cancel", str(job_id), "--workspace", str(ws))
+    assert code == 0
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 1, err
+    assert DIED not in err and DIED not in out, err
+    assert "cancelled by request" in out, out
+
+
+def test_a_kernel_that_dies_by_itself_is_still_reported(ws: Path) -> None:
+    write_recipe(ws, "p/die", cells=("import os", "os._exit(1)", "never = True"))
+    proc = run_cli("run", "p/die", "--workspace", str(ws), timeout=90)
+    assert proc.returncode == 1
+    assert "Kernel died while waiting for execute reply" in proc.stderr, proc.stderr
+    assert "DeadKernelError" in proc.stdout and "kernel died" in proc.stdout, proc.stdout

@@ -19,6 +19,7 @@ import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -30,6 +31,7 @@ from click.testing import CliRunner, Result
 from sqlalchemy import func, select
 
 from lpstudio.cli import main
+from lpstudio.leader import StoreLease
 from lpstudio.models import Job, ScheduleRun, TriggerState, utcnow
 from lpstudio.sandbox import Sandbox
 from lpstudio.scheduler import Scheduler, due_times
@@ -283,6 +285,49 @@ def test_each_checkout_becomes_one_job_across_stop_start_and_restart(
     assert count(db, recipe) == 10
     assert sorted(job.event["phone"] for job in jobs(db, recipe)) == phones(0, 10)
     assert received(sandbox) == dict.fromkeys(phones(0, 10), 1)
+
+
+def test_a_since_reset_during_a_poll_wins_over_that_poll_s_cursor(
+    ws: Path, sandbox: Sandbox, db: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`lpstudio start --reset-since` while a poll is fetching: the poll in flight neither
+    moves the cursor past the reset nor queues its page; the next poll starts at the reset."""
+    recipe = poll_recipe(ws, "cart", (SEND,))
+    with Studio.open(ws, user="alice") as studio:
+        studio.start("p/cart")
+        add_checkouts(sandbox, phones(0, 3))
+        assert len(studio.poll("p/cart", run=False)) == 3
+        add_checkouts(sandbox, phones(3, 5))
+
+        connector = studio.connections.open("shopify").connector
+        name = POLL["trigger"]
+        fetch = connector.poll_triggers[name].poll
+        resets: list[Result] = []
+
+        def reset_while_fetching(conn: Any, since: str, cursor: Any) -> Any:
+            page = fetch(conn, since, cursor)
+            if not resets:  # an admin's reset lands while this page is on its way
+                resets.append(cli(ws, "start", "p/cart", "--reset-since", "2h"))
+            return page
+
+        trigger = replace(connector.poll_triggers[name], poll=reset_while_fetching)
+        monkeypatch.setitem(connector.poll_triggers, name, trigger)
+        in_flight = studio.poll("p/cart", run=False)
+        assert resets[0].exit_code == 0, resets[0].output
+        with db.read() as s:
+            state = s.get(TriggerState, recipe)
+            assert state is not None and state.cursor is None and state.seen == []
+            reset_to = datetime.fromisoformat(state.since)
+        assert abs(reset_to - (utcnow() - timedelta(hours=2))) < timedelta(minutes=5)
+        assert in_flight == []
+
+        # From the reset moment: every checkout since then once more, the newest ones once
+        # (the sandbox's own older checkouts, from before this test, come too).
+        after = studio.poll("p/cart", run=False)
+    ours = set(phones(0, 5))
+    assert sorted(job.event["phone"] for job in after if job.event["phone"] in ours) == phones(0, 5)
+    queued = [job.event["phone"] for job in jobs(db, recipe) if job.event["phone"] in ours]
+    assert sorted(queued) == sorted(phones(0, 3) * 2 + phones(3, 5))
 
 
 def test_sigterm_requeues_a_job_past_the_grace_period_and_nothing_is_sent_twice(
@@ -796,6 +841,54 @@ def test_missed_runs_fire_once_or_not_at_all(ws: Path, db: Store) -> None:
         assert "trigger.missed_runs 'sometimes'" in (state.last_error or "")
         # A long outage costs one row per recipe and tick, not one per missed run.
         assert len(s.scalars(select(ScheduleRun).where(ScheduleRun.recipe == default)).all()) == 2
+
+
+def test_skip_never_drops_a_run_that_fell_due_while_the_scheduler_ran(ws: Path, db: Store) -> None:
+    """A tick that comes late (a slow Shopify poll in the tick before, waiting out 429s)
+    still fires what fell due since the tick before: the daemon was running then. Only runs
+    that fell due while no scheduler ticked are missed."""
+    recipe = schedule_recipe(
+        ws, "skipper", {"cron": "*/15 * * * *", "timezone": "UTC", "missed_runs": "skip"}
+    )
+    with Studio.open(ws, user="alice") as studio:
+        studio.start(recipe)
+        back_date(studio, recipe, at("2027-01-11T08:01"))
+        running = Scheduler(studio)
+        try:
+            assert running.tick(at("2027-01-11T08:14:30")) == []
+            assert len(running.tick(at("2027-01-11T08:17:10"))) == 1  # 08:15, 2 min late
+        finally:
+            running.drain()
+        # No scheduler ticked when 08:30 fell due: a scheduler started after it skips it,
+        # then fires 08:45 although its own next tick comes late.
+        restarted = Scheduler(studio)
+        try:
+            assert restarted.tick(at("2027-01-11T08:32")) == []
+            assert len(restarted.tick(at("2027-01-11T08:47:30"))) == 1
+        finally:
+            restarted.drain()
+        # A scheduler that waited for the lease while another led did not tick: what fell due
+        # meanwhile and nobody fired was missed.
+        lease = StoreLease(studio.store, holder="server-a")
+        other = StoreLease(studio.store, holder="server-b")
+        leader = Scheduler(studio, lease=lease)
+        try:
+            assert leader.leading()
+            assert leader.tick(at("2027-01-11T08:59:30")) == []
+            lease.release()
+            assert other.acquire() and not leader.leading()
+            other.release()  # server-b stopped without firing 09:00
+            assert leader.leading()
+            assert leader.tick(at("2027-01-11T09:02")) == []
+            assert len(leader.tick(at("2027-01-11T09:17"))) == 1
+        finally:
+            leader.drain()
+    assert due_of(jobs(db, recipe)) == ["08:15", "08:45", "09:15"]
+    with db.read() as s:
+        skipped = s.scalars(
+            select(ScheduleRun.due_at).where(ScheduleRun.recipe == recipe, ScheduleRun.skipped)
+        ).all()
+    assert [m.strftime("%H:%M") for m in skipped] == ["08:30", "09:00"]
 
 
 # -- the queue: whose jobs the daemon takes, and in which order ------------------------------

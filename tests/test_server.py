@@ -14,6 +14,7 @@ import subprocess
 import threading
 import time
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -24,9 +25,12 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from jupyter_server.auth.identity import IdentityProvider, User
+from sqlalchemy import select, update
 
 from lpstudio import strictjson
-from lpstudio.models import ApiClient
+from lpstudio.errors import ConflictError
+from lpstudio.idempotency import CLAIM_LEASE
+from lpstudio.models import ApiClient, IdempotentCall, utcnow
 from lpstudio.server.routes import CLIENT, OPEN, ROUTES, USER
 from lpstudio.server.schemas import first_problem
 from lpstudio.studio import Studio
@@ -192,6 +196,50 @@ def state(ws: Path) -> dict[str, Any]:
                 (str(p.relative_to(ws)), p.stat().st_mtime_ns) for p in (ws / "projects").rglob("*")
             ),
         }
+
+
+def unanswered_claim(
+    ws: Path, client: str, key: str, endpoint: str, sha256: str, age: timedelta
+) -> None:
+    """What a request leaves when its process dies after claiming its key and before queueing
+    anything: a claim with neither job nor answer, made `age` ago."""
+    with Studio.open(ws, user="alice") as studio, studio.store.write() as s:
+        s.add(
+            IdempotentCall(
+                client=client,
+                key=key,
+                endpoint=endpoint,
+                request_sha256=sha256,
+                created_at=utcnow() - age,
+            )
+        )
+
+
+def age_claim(ws: Path, client: str, key: str, age: timedelta) -> None:
+    """Makes the claim of (client, key) `age` old, as if its request had stalled that long."""
+    with Studio.open(ws, user="alice") as studio, studio.store.write() as s:
+        s.execute(
+            update(IdempotentCall)
+            .where(IdempotentCall.client == client, IdempotentCall.key == key)
+            .values(created_at=utcnow() - age)
+        )
+
+
+def claim_of(ws: Path, client: str, key: str) -> IdempotentCall:
+    with Studio.open(ws, user="alice") as studio, studio.store.read() as s:
+        return s.scalars(
+            select(IdempotentCall).where(IdempotentCall.client == client, IdempotentCall.key == key)
+        ).one()
+
+
+def events_queued(server: str, recipe: str) -> list[Any]:
+    """The events of the recipe's jobs, oldest first."""
+    found = api(server, "alice", "GET", "/jobs", params={"recipe": recipe, "limit": 1000})
+    return [j["event"] for j in reversed(found.json()["jobs"])]
+
+
+#: Longer than a claim's lease: the request that made such a claim is dead.
+PAST_LEASE = CLAIM_LEASE + timedelta(seconds=5)
 
 
 # -- the extension itself -------------------------------------------------------------------
@@ -628,6 +676,44 @@ def test_a_conversation_builder_client_records_an_optin_once(
     assert_error(call(server, tokens["cb"], "optin", OPTIN, headers=key), 409, "Idempotency-Key")
 
 
+def test_a_call_whose_first_request_died_before_its_job_runs_when_retried(
+    server: str, ws: Path, tokens: dict[str, str]
+) -> None:
+    """A bot's retry after the server that took its first request died (before it started
+    the job) gets the call done, once, instead of 409 until the key is purged."""
+    event = {**OPTIN, "consumer_id": "cb-died"}
+    first = call(server, tokens["cb"], "optin", event, headers={"Idempotency-Key": "before"})
+    assert first.status_code == 200, first.text
+    digest = claim_of(ws, "cb", "before").request_sha256  # the same request, under another key
+    key = {"Idempotency-Key": "died-before-its-job"}
+    unanswered_claim(ws, "cb", "died-before-its-job", "optin", digest, PAST_LEASE)
+
+    retried = call(server, tokens["cb"], "optin", event, headers=key)
+    assert retried.status_code == 200, retried.text
+    assert retried.json()["consumer_id"] == "cb-died"
+    assert retried.headers["Lpstudio-Job"] != first.headers["Lpstudio-Job"]
+    again = call(server, tokens["cb"], "optin", event, headers=key)
+    assert again.status_code == 200 and again.headers["Idempotent-Replayed"] == "true"
+    assert again.headers["Lpstudio-Job"] == retried.headers["Lpstudio-Job"]
+    jobs = [e for e in events_queued(server, "bots/cb_optin") if e.get("consumer_id") == "cb-died"]
+    assert len(jobs) == 2  # one per key
+
+    # Another body under that key is refused, even past the lease of an unanswered claim.
+    unanswered_claim(ws, "cb", "died-too", "optin", digest, PAST_LEASE)
+    other = call(server, tokens["cb"], "optin", OPTIN, headers={"Idempotency-Key": "died-too"})
+    assert assert_error(other, 409, "Idempotency-Key")["code"] == "IdempotencyConflict"
+
+    # A claim whose job exists and still runs keeps answering with that job, however old.
+    slow = {"Idempotency-Key": "slow-and-old"}
+    queued = call(server, tokens["all"], "slow", {"n": 7}, headers=slow, params={"mode": "async"})
+    assert queued.status_code == 202, queued.text
+    age_claim(ws, "all", "slow-and-old", PAST_LEASE)
+    late = call(server, tokens["all"], "slow", {"n": 7}, headers=slow)
+    assert assert_error(late, 504)["job"] == queued.json()["job"]
+    assert late.headers["Idempotent-Replayed"] == "true"
+    assert [e for e in events_queued(server, "bots/slow") if e == {"n": 7}] == [{"n": 7}]
+
+
 def test_callable_errors_name_the_problem(server: str, tokens: dict[str, str]) -> None:
     assert_error(call(server, "wrong-token", "optin", OPTIN), 401, "API-TOKEN")
     bearer = httpx.post(
@@ -804,32 +890,35 @@ def test_one_started_recipe_per_callable_path(server: str, ws: Path) -> None:
     assert twin["state"] == "stopped"
 
 
-def test_a_callable_whose_connection_is_gone_answers_503_not_400(
+def test_a_callable_whose_connection_no_longer_fits_answers_503_not_400(
     server: str, ws: Path, tokens: dict[str, str]
 ) -> None:
-    write_recipe(
-        ws,
-        "bots/crm",
-        cells=("import lpstudio.kernel as lp\nlp.respond({'double': 2})",),
-        metadata={
-            "title": "CRM",
-            "trigger": {"kind": "callable", "path": "crm"},
-            "connections": {"crm": {"type": "http"}},
-        },
-    )
-    made = api(server, "ana", "POST", "/connections", json={"name": "crm-gone", "type": "http"})
+    def crm(connector: str) -> None:
+        write_recipe(
+            ws,
+            "bots/crm",
+            cells=("import lpstudio.kernel as lp\nlp.respond({'double': 2})",),
+            metadata={
+                "title": "CRM",
+                "trigger": {"kind": "callable", "path": "crm"},
+                "connections": {"crm": {"type": connector}},
+            },
+        )
+
+    crm("http")
+    made = api(server, "ana", "POST", "/connections", json={"name": "crm-http", "type": "http"})
     assert made.status_code == 201, made.text
     bound = api(
         server,
         "ana",
         "PUT",
         "/recipes/bots/crm.ipynb/settings",
-        json={"connections": {"crm": "crm-gone"}},
+        json={"connections": {"crm": "crm-http"}},
     )
     assert bound.status_code == 200, bound.text
     assert api(server, "otto", "POST", "/recipes/bots/crm.ipynb/start").status_code == 200
     assert call(server, tokens["all"], "crm", {"n": 1}).status_code == 200
-    assert api(server, "ana", "DELETE", "/connections/crm-gone").status_code == 200
+    crm("shopify")  # the notebook edited while started: its slot takes another connector
 
     error = assert_error(call(server, tokens["all"], "crm", {"n": 1}), 503, "connections.crm")
     assert error["code"] == "RecipeNotReady"
@@ -906,6 +995,110 @@ def test_webhooks_queue_events_and_keep_them_while_stopped(server: str, ws: Path
         timeout=30,
     )
     assert ok.status_code == 202 and ok.json()["accepted"] == 1
+
+
+def test_a_delivery_whose_receiver_died_before_queueing_is_queued_by_its_redelivery(
+    server: str, ws: Path
+) -> None:
+    hook = api(server, "otto", "GET", "/recipes/hooks/lead.ipynb").json()["trigger"]["hook"]
+    body = json.dumps([{"name": "Dee"}, {"name": "Eve"}]).encode()
+    digest = hashlib.sha256(body).hexdigest()
+    client, recipe = "webhook:hooks/lead.ipynb", "hooks/lead.ipynb"
+
+    # A claim older than its lease was left by a receiver that died: nothing was queued,
+    # and the sender's redelivery queues it all, once.
+    unanswered_claim(ws, client, "receiver-died", recipe, digest, PAST_LEASE)
+    delivery = {"X-Webhook-Id": "receiver-died"}
+    redelivered = httpx.post(f"{server}{hook}", content=body, headers=delivery, timeout=30)
+    assert redelivered.status_code == 202, redelivered.text
+    assert redelivered.json()["accepted"] == 2 and not redelivered.json()["repeated"]
+    again = httpx.post(f"{server}{hook}", content=body, headers=delivery, timeout=30)
+    assert again.status_code == 200 and again.json()["jobs"] == redelivered.json()["jobs"]
+
+    # A claim younger than its lease may still be queueing: the sender is asked to retry.
+    unanswered_claim(ws, client, "still-queueing", recipe, digest, timedelta(seconds=1))
+    busy = httpx.post(
+        f"{server}{hook}", content=body, headers={"X-Webhook-Id": "still-queueing"}, timeout=30
+    )
+    assert assert_error(busy, 409, "X-Webhook-Id")["code"] == "ConflictError"
+    assert busy.headers["Retry-After"]
+
+    # Redeliveries racing for a claim past its lease: one takes it over; queued once.
+    unanswered_claim(ws, client, "raced", recipe, digest, PAST_LEASE)
+    answers: list[httpx.Response] = []
+    racers = [
+        threading.Thread(
+            target=lambda: answers.append(
+                httpx.post(
+                    f"{server}{hook}", content=body, headers={"X-Webhook-Id": "raced"}, timeout=30
+                )
+            )
+        )
+        for _ in range(3)
+    ]
+    for racer in racers:
+        racer.start()
+    for racer in racers:
+        racer.join()
+    assert [a.status_code for a in answers].count(202) == 1
+    assert {a.status_code for a in answers} <= {200, 202, 409}  # the others: queued, or queueing
+    names = [e["name"] for e in events_queued(server, recipe) if e.get("name") in ("Dee", "Eve")]
+    assert sorted(names) == ["Dee", "Dee", "Eve", "Eve"]  # two deliveries, each queued once
+
+
+def test_a_receiver_that_resumes_after_its_claim_was_taken_over_queues_nothing(
+    server: str, ws: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    hook = api(server, "otto", "GET", "/recipes/hooks/lead.ipynb").json()["trigger"]["hook"]
+    body, delivery = b'{"name": "Fay"}', {"X-Webhook-Id": "stalled"}
+    redelivered: list[httpx.Response] = []
+    with Studio.open(ws, user="alice") as studio:
+        create_jobs = studio.store.create_jobs
+
+        def stalled(rows: list[dict[str, Any]], then: Any = None) -> Any:
+            # This receiver stalls past its claim's lease before queueing; meanwhile the
+            # sender redelivers to the server, which takes the claim over.
+            age_claim(ws, "webhook:hooks/lead.ipynb", "stalled", PAST_LEASE)
+            redelivered.append(
+                httpx.post(f"{server}{hook}", content=body, headers=delivery, timeout=30)
+            )
+            return create_jobs(rows, then=then)
+
+        monkeypatch.setattr(studio.store, "create_jobs", stalled)
+        with pytest.raises(ConflictError) as lost:
+            studio.receive_webhook(hook.rsplit("/", 1)[1], delivery, body)
+    assert "taken over" in str(lost.value)
+    assert redelivered[0].status_code == 202, redelivered[0].text
+    fay = [e for e in events_queued(server, "hooks/lead") if e == {"name": "Fay"}]
+    assert fay == [{"name": "Fay"}]  # queued by the redelivery alone
+    again = httpx.post(f"{server}{hook}", content=body, headers=delivery, timeout=30)
+    assert again.status_code == 200 and again.json()["jobs"] == redelivered[0].json()["jobs"]
+
+
+def test_a_delivery_id_reused_with_another_body_is_refused_and_queues_nothing(
+    server: str, ws: Path
+) -> None:
+    hook = api(server, "otto", "GET", "/recipes/hooks/lead.ipynb").json()["trigger"]["hook"]
+    delivery = {"X-Shopify-Webhook-Id": "reused-for-another-event"}
+    first = httpx.post(f"{server}{hook}", json={"name": "Gus"}, headers=delivery, timeout=30)
+    assert first.status_code == 202, first.text
+    other = httpx.post(f"{server}{hook}", json={"name": "Hal"}, headers=delivery, timeout=30)
+    error = assert_error(other, 409, "X-Shopify-Webhook-Id")
+    assert error["code"] == "IdempotencyConflict"
+    assert "X-Shopify-Webhook-Id" in error["message"] and "another body" in error["message"]
+    assert "Retry-After" not in other.headers  # retrying the same request cannot help
+
+    # Nor does another body take over a claim left unanswered past its lease.
+    sha = hashlib.sha256(b'{"name": "Ivy"}').hexdigest()
+    unanswered_claim(
+        ws, "webhook:hooks/lead.ipynb", "reused-2", "hooks/lead.ipynb", sha, PAST_LEASE
+    )
+    jo = httpx.post(
+        f"{server}{hook}", json={"name": "Jo"}, headers={"X-Webhook-Id": "reused-2"}, timeout=30
+    )
+    assert assert_error(jo, 409, "X-Webhook-Id")["code"] == "IdempotencyConflict"
+    names = {e.get("name") for e in events_queued(server, "hooks/lead")}
+    assert "Gus" in names and not names & {"Hal", "Jo"}
 
 
 # -- fuzzing: malformed JSON and wrong types, everywhere -------------------------------------
@@ -1070,3 +1263,32 @@ def test_no_route_answers_500_to_nonsense_paths(server: str) -> None:
         answer = api(server, "alice", method, path)
         assert 400 <= answer.status_code < 500, (method, path, answer.text)
         assert "Traceback" not in answer.text
+
+
+def test_a_repeat_whose_first_request_let_the_key_go_is_told_to_retry(tmp_path: Path) -> None:
+    # The first request with a key failed before its job (its recipe not ready) and released
+    # the claim while a repeat was waiting on it: the repeat was answered 500.
+    import asyncio
+    from types import SimpleNamespace
+
+    from lpstudio.idempotency import IdempotentCalls
+    from lpstudio.server.calls import _repeat
+    from lpstudio.store import Store
+
+    store = Store(f"sqlite:///{tmp_path / 'lpstudio.db'}")
+    store.migrate()
+    calls = IdempotentCalls(store)
+    claim, made = calls.claim("cb-bot", "42", "crm", "d" * 64)
+    assert made
+    calls.release(claim)  # what the first request does when its job cannot start
+
+    async def blocking(fn: Any, *args: Any) -> Any:
+        return fn(*args)
+
+    app = SimpleNamespace(blocking=blocking, service=SimpleNamespace(calls=calls))
+    status, answer, headers = asyncio.run(_repeat(app, claim, "d" * 64, 5.0, {}, "sync"))
+    store.close()
+
+    assert status == 409 and answer["error"]["code"] == "InProgress"
+    assert "retry with the same key" in answer["error"]["fix"]
+    assert headers == {"Idempotent-Replayed": "true"}

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from traitlets.config import Config
 
-from lpstudio.server.auth import PERMISSIONS
+from lpstudio.roles import PERMISSIONS
 from lpstudio.server.routes import ROUTES, USER
 from lpstudio.studio import Studio
 from tests.conftest import write_recipe

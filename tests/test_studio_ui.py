@@ -21,6 +21,7 @@ from lpstudio.studio import Studio
 
 from .browser import chromium, jupyterlab, screenshot
 from .conftest import write_recipe
+from .servers import API, serving
 
 REPO = Path(__file__).resolve().parent.parent
 RECIPE = "shop/cart_abandonment.ipynb"
@@ -28,6 +29,18 @@ SECRET = "tok-secret-4711"
 MARKUP = "<img src=x onerror=window.__lpsxss=1>"
 BOOM = "the CRM is down <b>bold</b>"
 PAGE = 20  # jobs per page in the studio's Jobs panel (ui/src/jobs.ts)
+PIXEL = (  # a PNG of one pixel, base64
+    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=="
+)
+# What a recipe's cell displayed: its own styles, and markup that would act if it could.
+DISPLAYED = (
+    "<p id='lps-styled' style='color: rgb(10, 120, 30)'>styled by the recipe</p>"
+    "<p id='lps-target'>untouched</p>"
+    "<script>document.getElementById('lps-target').textContent = 'script ran';"
+    "fetch('/lpstudio/api/v1/recipes/lab/report.ipynb/run', {method: 'POST'})</script>"
+    "<img id='lps-broken' src='data:,' "
+    "onerror=\"document.getElementById('lps-target').textContent = 'handler ran'\">"
+)
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -225,6 +238,8 @@ def _admin_journey(page: Any, url: str, token: str, sandbox_url: str, root: Path
     message.wait_for()
     assert message.inner_text() == f"ValueError: {BOOM}"  # markup shown, never rendered
     assert details.locator("b").count() == 0
+    # Where, counted from 1 as JupyterLab counts: papermill's parameters cell, then this one.
+    assert "\nin cell 2 (In [2])\n" in details.inner_text()
     assert "ValueError" in details.locator(".lps-traceback").inner_text()
     screenshot(page, "studio-failed-job")
 
@@ -345,3 +360,62 @@ def _operator_session(page: Any, url: str, token: str) -> None:
     page.locator(".lps-jobs tr.lps-job[data-status=succeeded]").first.wait_for()
     assert page.locator(".lps-jobs .lps-rerun").count() >= 1  # operating is allowed
     screenshot(page, "studio-operator")
+
+
+def test_an_output_notebook_opened_as_html_looks_like_a_notebook_and_cannot_act(
+    ws: Path,
+) -> None:
+    """`GET /jobs/<id>/output.html` in a browser: nbconvert's page styled as in JupyterLab
+    (its inline styles allowed), its images shown; the markup a cell displayed cannot run,
+    nor reach the API as the user, and nothing is fetched from elsewhere (a CDN)."""
+    write_recipe(
+        ws,
+        "lab/report",
+        cells=(
+            "print('accepted: 42 <b>recipients</b>')",
+            f"from IPython.display import HTML, display\ndisplay(HTML({DISPLAYED!r}))",
+            "import base64\nfrom IPython.display import Image, display\n"
+            f"display(Image(base64.b64decode({PIXEL!r})))",
+        ),
+    )
+    with Studio.open(ws, user="alice") as studio:
+        job = studio.run("lab/report.ipynb")
+        assert job.status == "succeeded", job.error
+    with serving(ws) as server, chromium() as browser:
+        page = browser.new_context(
+            viewport={"width": 1400, "height": 1000}, extra_http_headers={"X-Test-User": "alice"}
+        ).new_page()
+        console: list[str] = []
+        page.on("console", lambda message: console.append(message.text))
+        requested: list[str] = []
+        page.on("request", lambda request: requested.append(request.url))
+        answer = page.goto(f"{server.url}{API}/jobs/{job.id}/output.html")
+        assert answer is not None and answer.status == 200
+        page.locator(".jp-Cell").nth(3).wait_for()
+        screenshot(page, "output-notebook-html")
+
+        # Styled like the notebook: JupyterLab's look, and the styles a cell displayed. The
+        # page itself breaks no rule of its policy (no style refused, no CDN script tried).
+        refused = [text for text in console if "Security Policy" in text]
+        assert refused == [], refused
+        editor = page.locator(".jp-InputArea-editor").first
+        assert editor.evaluate("e => getComputedStyle(e).backgroundColor") != "rgba(0, 0, 0, 0)"
+        assert page.locator(".jp-InputPrompt").first.evaluate(
+            "e => getComputedStyle(e).fontFamily"
+        ) == page.locator(".jp-InputArea-editor pre").first.evaluate(
+            "e => getComputedStyle(e).fontFamily"
+        )
+        assert page.locator("#lps-styled").evaluate("e => getComputedStyle(e).color") == (
+            "rgb(10, 120, 30)"
+        )
+        assert "accepted: 42 <b>recipients</b>" in page.locator(".jp-RenderedText").inner_text()
+        assert page.locator(".jp-RenderedImage img").evaluate("e => e.naturalWidth") == 1
+
+        # The displayed markup stays inert: no script, no handler, in an origin of its own.
+        assert page.locator("#lps-target").inner_text() == "untouched"
+        assert page.evaluate("() => window.origin") == "null"
+        elsewhere = [url for url in requested if not url.startswith(server.url)]
+        assert elsewhere == [], elsewhere
+        assert not any("/recipes/" in url for url in requested), requested
+    with Studio.open(ws, user="alice") as studio:
+        assert [j.id for j in studio.jobs(limit=10)] == [job.id]  # the script's run never came

@@ -4,16 +4,19 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 from urllib.parse import quote
 
 import pytest
 
+from lpstudio.errors import InputError
+from lpstudio.models import User
 from lpstudio.store import FINAL_STATES
 from lpstudio.studio import Studio
-from lpstudio.widgets.dashboard import Dashboard
+from lpstudio.widgets.dashboard import MAX_DAYS, Dashboard
 from lpstudio.widgets.gallery import GalleryView
-from lpstudio.widgets.jobs import RERUN_WARNING, JobsView
+from lpstudio.widgets.jobs import MAX_LIMIT, RERUN_WARNING, JobsView
 
 from .conftest import wait_for, write_recipe
 
@@ -105,6 +108,9 @@ def test_rerun_of_a_failed_job_runs_it_again_in_the_background(opened: Studio, r
         view.rerun_button.click()  # a second click while it runs starts nothing
         assert "being rerun already" in view.notice.value
         (rerun,) = wait_for(rerun_done, timeout=120, what="the rerun to finish")
+        # The rerun's thread refreshes the table after the job ends in the store; close()
+        # before that refresh skips it (a closed view redraws nothing).
+        wait_for(lambda: rerun.id in [row["id"] for row in view.rows], what="the table")
     finally:
         view.close()  # waits for the rerun thread
     assert rerun.trigger == "rerun" and rerun.status == "failed"
@@ -197,4 +203,56 @@ def test_gallery_shows_errors_escaped_and_writes_nothing(studio: Studio) -> None
     card.new_name.value = ".hidden"
     card.create_button.click()
     assert "invalid recipe name" in card.result.value
+    assert sorted(p.relative_to(root) for p in root.rglob("*")) == before
+
+
+def _rest_query(path: str, name: str) -> dict:
+    """The REST API's schema of one query parameter of a GET route."""
+    from lpstudio.server.routes import ROUTES
+
+    (route,) = [r for r in ROUTES if r.path == path]
+    return route.operations["GET"].query[name]
+
+
+def test_jobs_view_refuses_a_limit_the_api_refuses(studio: Studio) -> None:
+    schema = _rest_query("/jobs", "limit")
+    assert (schema["minimum"], schema["maximum"]) == (1, MAX_LIMIT)
+    for bad in (0, -1, 2.5, MAX_LIMIT + 1, True, "50"):  # -1 was "no limit" to SQLite
+        with pytest.raises(InputError, match=f"limit must be .*1 to {MAX_LIMIT}") as caught:
+            JobsView(studio, limit=bad)
+        assert caught.value.field == "limit"
+    JobsView(studio, limit=MAX_LIMIT).close()
+
+
+def test_dashboard_refuses_days_the_api_refuses(studio: Studio) -> None:
+    schema = _rest_query("/dashboard", "days")
+    assert (schema["minimum"], schema["maximum"]) == (1, MAX_DAYS)
+    for bad in (2.5, 0, -3, MAX_DAYS + 1, 10**9, True, "7", float("nan")):
+        with pytest.raises(InputError, match=f"days must be .*1 to {MAX_DAYS}") as caught:
+            Dashboard(studio, days=bad)  # 2.5 drew 2 days labelled "last 2.5 days"
+        assert caught.value.field == "days"
+    longest = Dashboard(studio, days=MAX_DAYS)
+    start, end = (datetime.fromisoformat(longest.metrics[k]) for k in ("start", "end"))
+    assert (end - start).days == MAX_DAYS
+    assert longest.range.label == f"last {MAX_DAYS} days"
+
+
+def test_gallery_refuses_try_recipe_to_an_operator(studio: Studio) -> None:
+    """REST refuses an operator's Try recipe (it creates a recipe): so does the gallery."""
+    root = studio.workspace.root
+    with studio.store.write() as s:
+        s.add(User(name="otto", role="operator"))
+    before = sorted(p.relative_to(root) for p in root.rglob("*"))
+    with Studio.open(root, user="otto") as otto:
+        gallery = GalleryView(otto)
+        assert "an operator cannot create recipes" in gallery.notice.value
+        card = gallery.cards["payment_reminder"]
+        for button in (card.try_button, card.create_button):
+            assert button.disabled and "an operator cannot create recipes" in button.tooltip
+        card.try_button.click()  # from code, past the disabled button
+        assert card.form.layout.display == "none"
+        card.project.value = "billing"
+        card.create_button.click()
+        assert "an operator cannot create recipes" in card.result.value
+        assert card.submit() is None
     assert sorted(p.relative_to(root) for p in root.rglob("*")) == before

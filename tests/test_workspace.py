@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import stat
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -13,7 +14,7 @@ from click.testing import CliRunner
 
 from lpstudio.cli import main
 from lpstudio.errors import WorkspaceError
-from lpstudio.models import Base, User
+from lpstudio.models import Base, Job, User
 from lpstudio.store import SCHEMA_HEAD, Store
 from lpstudio.studio import Studio
 from lpstudio.workspace import Workspace
@@ -136,3 +137,78 @@ def test_init_where_no_folder_can_be_made_names_the_path(tmp_path: Path) -> None
     assert error["field"] == "path" and str(root) in error["message"]
     assert "Not a directory" in error["message"] and "lpstudio init" in error["fix"]
     assert blocker.read_text() == ""
+
+
+# -- settings in lpstudio.toml ---------------------------------------------------------------
+
+
+def set_jobs_setting(ws: Path, key: str, value: str) -> Path:
+    """Writes `key = value` into the `[jobs]` table of the workspace's lpstudio.toml."""
+    config = ws / "lpstudio.toml"
+    lines = [line for line in config.read_text().splitlines() if not line.startswith(f"{key} =")]
+    at = lines.index("[jobs]") + 1
+    config.write_text("\n".join([*lines[:at], f"{key} = {value}", *lines[at:]]) + "\n")
+    return config
+
+
+def finished_job(ws: Path, minutes_ago: float) -> int:
+    with Studio.open(ws, user="alice") as studio:
+        version = studio.store.snapshot("p/done.ipynb", "{}", {}, "alice")
+        job = studio.store.create_job(
+            recipe="p/done.ipynb", version_id=version, trigger="manual", user="alice"
+        )
+        ended = datetime.now(UTC) - timedelta(minutes=minutes_ago)
+        studio.store.update_job(job.id, status="succeeded", finished_at=ended)
+        return job.id
+
+
+def purged(ws: Path, job_id: int) -> bool:
+    store = Store(f"sqlite:///{ws / 'lpstudio.db'}")  # not through the (refused) settings
+    try:
+        with store.read() as s:
+            return bool(s.get_one(Job, job_id).purged)
+    finally:
+        store.close()
+
+
+@pytest.mark.parametrize("days", ["nan", "inf", "-inf", "-1", "36501", '"30"', "true"])
+def test_a_retention_that_is_not_a_number_of_days_is_refused_naming_key_and_file(
+    ws: Path, days: str
+) -> None:
+    job_id = finished_job(ws, minutes_ago=5)
+    config = set_jobs_setting(ws, "retention_days", days)
+    result = CliRunner().invoke(main, ["purge", "--json", "--workspace", str(ws)])
+    assert result.exit_code == 2, result.output
+    assert "Traceback" not in result.output
+    error = json.loads(result.stdout)["error"]
+    assert error["field"] == "jobs.retention_days"
+    assert str(config) in error["message"] and "retention_days" in error["message"]
+    assert "from 0 to 36500" in error["message"]
+    assert "retention_days = 30" in error["fix"] and str(config) in error["fix"]
+    assert not purged(ws, job_id)
+    with pytest.raises(WorkspaceError, match="retention_days"):
+        Studio.open(ws)
+
+
+def test_the_retention_of_lpstudio_toml_is_what_purge_uses(ws: Path) -> None:
+    job_id = finished_job(ws, minutes_ago=5)
+    set_jobs_setting(ws, "retention_days", "1")
+    assert CliRunner().invoke(main, ["purge", "--workspace", str(ws)]).exit_code == 0
+    assert not purged(ws, job_id)
+    set_jobs_setting(ws, "retention_days", "0")
+    assert CliRunner().invoke(main, ["purge", "--workspace", str(ws)]).exit_code == 0
+    assert purged(ws, job_id)
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [("stale_after_seconds", "nan"), ("stale_after_seconds", "0"), ("heartbeat_seconds", "-inf")],
+)
+def test_job_timings_that_are_not_positive_seconds_are_refused(
+    ws: Path, key: str, value: str
+) -> None:
+    config = set_jobs_setting(ws, key, value)
+    result = CliRunner().invoke(main, ["jobs", "--json", "--workspace", str(ws)])
+    assert result.exit_code == 2, result.output
+    error = json.loads(result.stdout)["error"]
+    assert error["field"] == f"jobs.{key}" and str(config) in error["message"]

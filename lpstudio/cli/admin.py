@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import re
 import signal
 import sys
 from pathlib import Path
@@ -160,7 +161,7 @@ def _admin_studio(workspace: Path | None) -> Studio:
     multiple=True,
     required=True,
     metavar="PATH",
-    help="A callable path the client may call (repeat; * for all).",
+    help="A callable recipe's path the client may call (repeat; * for all).",
 )
 @click.option(
     "--rate", default="60/min", show_default=True, metavar="N/min", help="Calls allowed per minute."
@@ -172,15 +173,15 @@ def api_clients_create(
     name: str, endpoints: tuple[str, ...], rate: str, workspace: Path | None, as_json: bool
 ) -> None:
     """Create API client NAME; its token is printed once and stored only hashed."""
-    count, _, unit = rate.partition("/")
-    if not count.isdigit() or unit not in ("min", "") or not 1 <= int(count) <= 100_000:
+    count = re.fullmatch(r"([0-9]+)(?:/min)?", rate)
+    if count is None or not 1 <= int(count[1]) <= 100_000:
         raise InputError(
             f"--rate {rate!r} is not N/min with N from 1 to 100000 (as the REST API takes it)",
             field="rate",
             fix="give a number of calls per minute, e.g. --rate 120/min",
         )
     with _admin_studio(workspace) as studio:
-        client, token = studio.api_clients.create(name, list(endpoints), int(count))
+        client, token = studio.api_clients.create(name, list(endpoints), int(count[1]))
     if as_json:
         _emit({**client, "token": token})
     else:

@@ -14,6 +14,7 @@ from typing import Any, NoReturn
 import click
 
 from ..errors import InputError, LpstudioError, NotFoundError
+from ..failures import describe_error
 from ..models import Job
 from ..store import SUCCEEDED
 from ..studio import Studio, job_to_dict
@@ -83,12 +84,6 @@ def _duration(job: Job) -> str:
     return "-"
 
 
-def _error_line(job: Job) -> str:
-    error = job.error or {}
-    where = f" at cell {error['cell']}" if error.get("cell") is not None else ""
-    return f"{error.get('ename', 'Error')}{where}: {error.get('evalue', '')}"
-
-
 def _print_job(studio: Studio, job: Job, as_json: bool, verbose: bool = False) -> None:
     data = job_to_dict(job, studio.workspace)
     if as_json:
@@ -108,7 +103,7 @@ def _print_job(studio: Studio, job: Job, as_json: bool, verbose: bool = False) -
     if job.result is not None:
         click.echo(f"  result:   {json.dumps(job.result, ensure_ascii=False)}")
     if job.error:
-        click.echo(f"  error:    {_error_line(job)}")
+        click.echo(f"  error:    {describe_error(job.error, job.cells_total)}")
         if verbose and job.error.get("traceback"):
             ansi = re.compile(r"\x1b\[[0-9;]*m")
             for line in job.error["traceback"]:

@@ -12,7 +12,7 @@ import click
 from .. import strictjson
 from ..errors import InputError
 from ..store import FINAL_STATES
-from ..studio import job_to_dict
+from ..studio import check_run_event, job_to_dict
 from ..times import parse_moment
 from .base import (
     JOB_ID,
@@ -158,7 +158,12 @@ def _cancel_on_signal(signum: int, frame: Any) -> None:
     is_flag=True,
     help="Dry run: actions return the requests they would send, and send nothing.",
 )
-@click.option("--event", "event_json", metavar="JSON", help="The trigger event, as JSON.")
+@click.option(
+    "--event",
+    "event_json",
+    metavar="JSON",
+    help="The trigger event: a JSON object (a list of them for a poll trigger with batches).",
+)
 @click.option(
     "--event-file", type=click.Path(path_type=Path), help="The trigger event, a JSON file."
 )
@@ -183,6 +188,9 @@ def run(
     values, parse = _collect_parameters(params, raw, yamls, files)
     event = _load_event(event_json, event_file)
     with _studio(workspace) as studio:
+        if event is not None:  # refused by the option's name (`studio.run` checks it too)
+            where = "--event" if event_file is None else f"--event-file {event_file}"
+            check_run_event(studio.recipe(recipe), event, where)
         if prepare_only:
             path = studio.prepare(recipe, values, parse=parse)
             if as_json:

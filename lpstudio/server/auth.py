@@ -1,14 +1,6 @@
 """Who may do what: roles for Jupyter users, tokens and rate limits for API clients.
 
-Roles follow Workato's (API-FACTS.md section 3). Each route names one permission:
-
-    permission  admin  analyst  operator   what it covers
-    view          x       x        x       read recipes, jobs, outputs, gallery,
-                                           connections (secrets masked), dashboard, audit
-    operate       x       x        x       start and stop recipes, rerun and cancel jobs
-    build         x       x                edit settings, restore versions, run now, try a
-                                           template, create/update/test/delete connections
-    admin         x                        users and roles, API clients
+Roles follow Workato's (`lpstudio.roles` holds the table): each route names one permission.
 
 API clients (bots calling callable recipes) are not Jupyter users: they send their own token
 in `API-TOKEN` or `Authorization: Bearer`, and each is limited to its endpoint paths and to
@@ -21,12 +13,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-PERMISSIONS: dict[str, tuple[str, ...]] = {
-    "view": ("admin", "analyst", "operator"),
-    "operate": ("admin", "analyst", "operator"),
-    "build": ("admin", "analyst"),
-    "admin": ("admin",),
-}
+from ..roles import refusal
 
 
 class ApiError(Exception):
@@ -64,15 +51,9 @@ class ApiError(Exception):
 
 def check_role(role: str, permission: str, action: str) -> None:
     """Refuses (403) what the role does not allow, before anything is done."""
-    if role not in PERMISSIONS[permission]:
-        article = "an" if role[:1] in "aeiou" else "a"
-        raise ApiError(
-            403,
-            "Forbidden",
-            f"{article} {role} cannot {action}",
-            field="role",
-            fix=f"ask an admin; this needs the role {' or '.join(PERMISSIONS[permission])}",
-        )
+    refused = refusal(role, permission, action)
+    if refused is not None:
+        raise ApiError(403, "Forbidden", refused.message, field=refused.field, fix=refused.fix)
 
 
 def api_token(headers: Any) -> str | None:

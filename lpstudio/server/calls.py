@@ -14,12 +14,16 @@ recipe with the body as its event, and its `respond()` answer, checked against t
 
 Conversation Builder gives up after 20 s and retries up to 3 times. A request carrying an
 `Idempotency-Key` is claimed once per client and key in the store: a repeat waits for the
-first request's job, or reads its stored answer, and never starts a second job.
+first request's job, or reads its stored answer, and never starts a second job; the same key
+with another body is refused (409). The job and the claim's record of it are written in one
+transaction, so a claim with no job past its lease was left by a request that died before
+starting it: a repeat then takes the claim over and runs the job (see `lpstudio.idempotency`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import json
 import time
@@ -33,6 +37,9 @@ from .handlers import PREFIX, parse_json, recipe_not_ready
 from .schemas import first_problem
 
 if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from ..idempotency import IdempotentCalls
     from ..models import Job
     from .app import LpstudioApp
 
@@ -107,6 +114,11 @@ def _timed_out(job_id: int, timeout: float) -> tuple[int, Any]:
     )
 
 
+def _record_job(calls: IdempotentCalls, claim: dict[str, Any], session: Session, job: Job) -> None:
+    """Records the call's job on its claim, in the transaction that queues the job."""
+    calls.settle(claim, job_id=job.id, session=session)
+
+
 def _queued(job_id: int) -> tuple[int, Any]:
     return 202, {"job": job_id, "status": "queued", "poll": f"{PREFIX}/calls/{job_id}"}
 
@@ -173,17 +185,19 @@ async def call(
     caller = await app.blocking(app.studio_for, f"api:{client['name']}")
     try:
         job, future = await app.blocking(
-            caller.dispatch, endpoint["recipe"], event=event, trigger="callable"
+            caller.dispatch,
+            endpoint["recipe"],
+            event=event,
+            trigger="callable",
+            then=None if claim is None else functools.partial(_record_job, service.calls, claim),
         )
     except Exception as exc:  # nothing started: a repeat may try again
         if claim:
-            await app.blocking(service.calls.release, claim["id"])
+            await app.blocking(service.calls.release, claim)
         if isinstance(exc, InputError):  # the body was checked: the recipe is at fault
             raise recipe_not_ready(exc) from None
         raise
     headers["Lpstudio-Job"] = str(job.id)
-    if claim:
-        await app.blocking(service.calls.settle, claim["id"], job_id=job.id)
     if mode == "async":
         return (*_queued(job.id), headers)
     try:
@@ -192,7 +206,7 @@ async def call(
         return (*_timed_out(job.id, timeout), headers)
     status, answer = answer_for(final, schema)
     if claim:
-        await app.blocking(service.calls.settle, claim["id"], status=status, answer=answer)
+        await app.blocking(service.calls.settle, claim, status=status, answer=answer)
     return status, answer, headers
 
 
@@ -228,6 +242,17 @@ async def _repeat(
             )
         await asyncio.sleep(POLL_SECONDS)
         claim = await app.blocking(app.service.calls.get, claim["id"])
+        if claim is None:  # the first request failed before its job and let the key go
+            return (
+                *_error(
+                    409,
+                    "InProgress",
+                    "the first request with this Idempotency-Key failed before starting "
+                    "its job, and started none",
+                    fix="retry with the same key: it runs the call",
+                ),
+                headers,
+            )
     if claim["status"] is not None:
         if claim["job_id"] is not None:
             headers["Lpstudio-Job"] = str(claim["job_id"])
@@ -240,7 +265,7 @@ async def _repeat(
     if final is None:
         return (*_timed_out(job_id, timeout), headers)
     status, answer = answer_for(final, schema)
-    await app.blocking(app.service.calls.settle, claim["id"], status=status, answer=answer)
+    await app.blocking(app.service.calls.settle, claim, status=status, answer=answer)
     return status, answer, headers
 
 

@@ -23,8 +23,11 @@ from tornado import web
 
 from .. import strictjson
 from ..errors import ConflictError, InputError, LpstudioError, NotFoundError
+from ..idempotency import DELIVERY_ID_HEADERS
+from ..roles import PERMISSIONS
 from ..studio import Studio, job_to_dict
-from .auth import PERMISSIONS, ApiError, api_token, check_role
+from .auth import ApiError, api_token, check_role
+from .output_html import OUTPUT_HTML_CSP, render_output_html
 from .schemas import first_problem
 
 if TYPE_CHECKING:
@@ -420,7 +423,11 @@ class JobHandler(UserHandler):
 
 
 class JobOutputHandler(UserHandler):
-    """The output notebook, as the .ipynb file or rendered by nbconvert's HTMLExporter."""
+    """The output notebook, as the .ipynb file or rendered by nbconvert's HTMLExporter.
+
+    The HTML page is served under its own policy (`OUTPUT_HTML_CSP`), not the API's
+    `default-src 'none'`, which would block the inline styles that make it look like a
+    notebook."""
 
     @web.authenticated
     async def get(self, job_id: str, kind: str) -> None:
@@ -436,13 +443,12 @@ class JobOutputHandler(UserHandler):
                 )
             if kind == "ipynb":
                 return path.read_text(encoding="utf-8")
-            from nbconvert import HTMLExporter
-
-            html, _ = HTMLExporter().from_filename(str(path))
-            return html
+            return render_output_html(path)
 
         content = await self.blocking(read)
         kinds = {"ipynb": "application/x-ipynb+json", "html": "text/html; charset=UTF-8"}
+        if kind == "html":
+            self.set_header("Content-Security-Policy", OUTPUT_HTML_CSP)
         self.set_header("Content-Disposition", f'inline; filename="job-{job_id}.{kind}"')
         self.finish(content, set_content_type=kinds[kind])
 
@@ -716,6 +722,10 @@ class HookHandler(NoXsrfHandler):
             if exc.field == "X-Lpstudio-Signature":
                 raise ApiError(
                     401, "BadSignature", exc.message, field=exc.field, fix=exc.fix
+                ) from None
+            if exc.field in DELIVERY_ID_HEADERS:  # a delivery id reused for another body
+                raise ApiError(
+                    409, "IdempotencyConflict", exc.message, field=exc.field, fix=exc.fix
                 ) from None
             if exc.field != "body":  # the recipe's settings, not the sender, are at fault
                 raise recipe_not_ready(exc) from None

@@ -1,4 +1,4 @@
-"""What the job, dashboard and gallery views share: colours, escaping, links, charts.
+"""What the widgets share: colours, escaping, links, charts, role rules, argument checks.
 
 Everything shown in an HTML widget passes through `esc` (names, messages and errors come
 from users). A link to a notebook is its path relative to the workspace root (for an
@@ -6,16 +6,24 @@ output notebook, `history/<day>/<job id>-<recipe>.ipynb`), which is also its pat
 file browser of `jupyter lab <workspace>`. The browser resolves the link against the page
 showing the widget, so it opens the notebook when that page is at the workspace root; from a
 notebook in a sub-folder, open the path shown in the link's tooltip through the file browser.
+
+What a role may do is the REST API's rule (`lpstudio.roles`), read here, not restated:
+`refusal` says why a control is disabled, and its handler refuses the same way, since a
+disabled button can still be clicked from code.
 """
 
 from __future__ import annotations
 
 import html
+import operator
 from datetime import datetime
 from io import BytesIO
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
+
+from .. import roles
+from ..errors import InputError
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -36,6 +44,29 @@ STATUSES = tuple(STATUS_COLOURS)
 def esc(value: Any) -> str:
     """Text made safe for an HTML widget (None shows as empty)."""
     return "" if value is None else html.escape(str(value), quote=True)
+
+
+def refusal(role: str, permission: str, action: str) -> str | None:
+    """Why `role` may not `action` (which needs `permission`), in the REST API's words
+    ("an operator cannot run recipes (ask an admin; ...)"); None when it may."""
+    refused = roles.refusal(role, permission, action)
+    return None if refused is None else f"{refused.message} ({refused.fix})"
+
+
+def count_argument(value: object, field: str, most: int, unit: str, example: str) -> int:
+    """`value` as a whole number of `unit` from 1 to `most`, or an `InputError` naming
+    `field` and the range (the REST API's bounds for the same query parameter)."""
+    try:
+        whole = None if isinstance(value, bool) else operator.index(value)  # type: ignore[arg-type]
+    except TypeError:
+        whole = None
+    if whole is None or not 1 <= whole <= most:
+        raise InputError(
+            f"{field} must be a whole number of {unit} from 1 to {most}, got {value!r}",
+            field=field,
+            fix=f"pass {field} as an integer from 1 to {most}, e.g. {example}",
+        )
+    return whole
 
 
 def status_badge(status: str) -> str:

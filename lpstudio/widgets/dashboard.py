@@ -16,7 +16,15 @@ from matplotlib.figure import Figure
 
 from ..metrics import dashboard_metrics
 from ..models import utcnow
-from .common import STATUS_COLOURS, STATUSES, chart_label, esc, png, status_badge
+from .common import (
+    STATUS_COLOURS,
+    STATUSES,
+    chart_label,
+    count_argument,
+    esc,
+    png,
+    status_badge,
+)
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -25,6 +33,9 @@ if TYPE_CHECKING:
 
 #: The ranges offered, in days.
 RANGES = (7, 30, 90)
+
+#: The longest range, in days: what the REST API's `GET /dashboard?days=` allows too.
+MAX_DAYS = 366
 
 ACCEPTED_COLOUR, FAILED_COLOUR = "tab:green", "tab:red"
 
@@ -142,12 +153,13 @@ def summary_html(metrics: dict[str, Any]) -> str:
 
 
 class Dashboard(widgets.VBox):
-    """The last `days` UTC days (7, 30 or 90 in the selector); `metrics` holds the figures
-    last drawn, as `lpstudio.metrics.dashboard_metrics` returns them."""
+    """The last `days` UTC days (7, 30 or 90 in the selector, or any whole number from 1 to
+    `MAX_DAYS`); `metrics` holds the figures last drawn, as
+    `lpstudio.metrics.dashboard_metrics` returns them."""
 
     def __init__(self, studio: Studio, days: int = 7) -> None:
-        if days < 1:
-            raise ValueError(f"days must be at least 1, got {days}")
+        # 2.5 started the range at noon and drew two days labelled "last 2.5 days"
+        days = count_argument(days, "days", MAX_DAYS, "days", "Dashboard(studio, days=7)")
         self.studio = studio
         self.metrics: dict[str, Any] = {}
         self.range = widgets.Dropdown(

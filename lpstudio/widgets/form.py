@@ -4,6 +4,9 @@ The fields come from the recipe's parameter schema (the one source the CLI and t
 use too) and are checked with the same rules as the CLI on every change. Values are saved as
 the recipe's settings in the store, never written into the notebook. In a job (papermill)
 the form renders nothing: the injected parameters win.
+
+The buttons follow the REST API's roles (`BUTTON_RULES`): an operator sees the form
+read-only and may Start (with the saved settings) and Stop, but not Save, Test or Run now.
 """
 
 from __future__ import annotations
@@ -24,9 +27,18 @@ from ..parameters import coerce
 from ..settings import saved_settings
 from ..store import FINAL_STATES
 from ..templating import lookup
+from .common import refusal
 from .proactive import ProactiveSection, is_proactive, record_fields
 
-EDITING_ROLES = ("admin", "analyst")
+#: What each button needs: the REST API's permission and action for the same request
+#: (PUT .../settings, POST .../test, .../run, .../start, .../stop in `lpstudio.server.routes`).
+BUTTON_RULES = {
+    "test": ("build", "test recipes"),
+    "save": ("build", "change recipe settings"),
+    "run": ("build", "run recipes"),
+    "start": ("operate", "start recipes"),
+    "stop": ("operate", "stop recipes"),
+}
 
 
 def _error_html(message: str) -> str:
@@ -123,6 +135,8 @@ class RecipeForm(w.VBox):
         values.update(saved.get("parameters", {}))
         self.fields: dict[str, FieldEditor] = {}
         self.slots: dict[str, w.Dropdown] = {}
+        self.editable = refusal(self.role, *BUTTON_RULES["save"]) is None
+        self.notice = w.HTML()
         self.status = w.HTML()
         self.preview = w.HTML()
         self.last_job: Any = None
@@ -152,14 +166,19 @@ class RecipeForm(w.VBox):
         self.buttons["run"].on_click(lambda _: self.run_now())
         self.buttons["start"].on_click(lambda _: self._lifecycle("start"))
         self.buttons["stop"].on_click(lambda _: self._lifecycle("stop"))
-        if self.role not in EDITING_ROLES:
-            for key in ("test", "save"):
+        for key, rule in BUTTON_RULES.items():
+            reason = refusal(self.role, *rule)
+            if reason:
                 self.buttons[key].disabled = True
-                self.buttons[
-                    key
-                ].tooltip = (
-                    f"a{'n' if self.role[0] in 'aeiou' else ''} {self.role} cannot change recipes"
-                )
+                self.buttons[key].tooltip = reason
+        if not self.editable:
+            for control in [*(e.input for e in self.fields.values()), *self.slots.values()]:
+                control.disabled = True
+            reason = refusal(self.role, *BUTTON_RULES["save"])
+            self.notice.value = (
+                f'<span style="color:#555">{html.escape(f"{self.studio.user}: {reason}.")} '
+                "The form is read-only; Start and Stop use the saved settings.</span>"
+            )
         for editor in self.fields.values():
             editor.input.observe(lambda _change, e=editor: self._check(e), names="value")
             self._check(editor)
@@ -181,7 +200,7 @@ class RecipeForm(w.VBox):
             rest = {k: v for k, v in rest.items() if k not in self.proactive.owned}
         if rest:
             sections.append(w.VBox([w.HTML("<b>Parameters</b>"), *(e.box for e in rest.values())]))
-        sections += [w.HBox(list(self.buttons.values())), self.status, self.preview]
+        sections += [self.notice, w.HBox(list(self.buttons.values())), self.status, self.preview]
         super().__init__(sections)
 
     # -- building --------------------------------------------------------------------------
@@ -300,8 +319,18 @@ class RecipeForm(w.VBox):
         colour = "#c62828" if error else "#1b5e20"
         self.status.value = f'<span style="color:{colour}">{html.escape(message)}</span>'
 
-    def _guarded(self, action: Callable[[], None]) -> bool:
-        errors = self.errors()
+    def _refused(self, button: str) -> bool:
+        """Checks the button's rule again when it is used: a disabled button can still be
+        clicked from code, and an admin may have changed the role since the form opened."""
+        reason = refusal(self.studio.role, *BUTTON_RULES[button])
+        if reason:
+            self._say(reason, error=True)
+        return reason is not None
+
+    def _guarded(self, action: Callable[[], None], check_fields: bool = True) -> bool:
+        """Runs `action` after checking the fields (when what it does uses them); shows the
+        field errors, or the error `action` raised, instead."""
+        errors = self.errors() if check_fields else {}
         if errors:
             self._say("fix the fields first: " + "; ".join(errors.values()), error=True)
             return False
@@ -314,23 +343,32 @@ class RecipeForm(w.VBox):
 
     # -- buttons ---------------------------------------------------------------------------
 
+    def _store(self) -> None:
+        """Saves what the form shows; raises (and so stops Test, Run now and Start, which
+        save first) when the store refuses it, e.g. a picked connection deleted meanwhile."""
+        values, parse = self.values()
+        self.studio.save_settings(
+            self.recipe.name, values, parse=parse, connections=self.connections()
+        )
+
     def save(self) -> bool:
         """Stores the values and connection choices as the recipe's settings."""
+        if self._refused("save"):
+            return False
 
         def act() -> None:
-            values, parse = self.values()
-            self.studio.save_settings(
-                self.recipe.name, values, parse=parse, connections=self.connections()
-            )
+            self._store()
             self._say(f"saved by {self.studio.user}")
 
         return self._guarded(act)
 
     def test(self) -> None:
         """A dry run on one sample trigger event: shows what would be sent."""
+        if self._refused("test"):
+            return
 
         def act() -> None:
-            self.save()
+            self._store()
             values, parse = self.values()
             self._say("testing on a sample event...")
             self._background(
@@ -343,9 +381,11 @@ class RecipeForm(w.VBox):
 
     def run_now(self) -> None:
         """Submits a real job and follows it until it ends."""
+        if self._refused("run"):
+            return
 
         def act() -> None:
-            self.save()  # as Test does: the job uses the connections the pickers show
+            self._store()  # as Test does: the job uses the connections the pickers show
             values, parse = self.values()
             future = self.studio.submit(self.recipe.name, values, parse=parse)
             self._say("queued")
@@ -354,13 +394,20 @@ class RecipeForm(w.VBox):
         self._guarded(act)
 
     def _lifecycle(self, verb: str) -> None:
+        """Start or Stop. A builder's Start saves the form first (a started trigger runs with
+        what the form shows); an operator's starts the saved settings, as the REST API's
+        start does. Stop needs no valid fields."""
+        if self._refused(verb):
+            return
+        saves = verb == "start" and refusal(self.studio.role, *BUTTON_RULES["save"]) is None
+
         def act() -> None:
-            if verb == "start":
-                self.save()  # a started trigger runs with what the form shows
+            if saves:
+                self._store()
             getattr(self.studio, verb)(self.recipe.name)
             self._say(f"{verb}ed" if verb == "start" else "stopped")
 
-        self._guarded(act)
+        self._guarded(act, check_fields=saves)
 
     def _background(self, work: Callable[[], None]) -> None:
         def guarded() -> None:

@@ -2,7 +2,8 @@
 
 "Try recipe" copies the template into a project folder through `Studio.try_template`,
 which checks the folder and the name before writing anything; its error (with the fix)
-is shown under the form.
+is shown under the form. Creating a recipe needs the REST API's "build" permission (as
+`POST /gallery/try`): an operator sees the cards with Try recipe disabled, and why.
 """
 
 from __future__ import annotations
@@ -13,13 +14,16 @@ from typing import TYPE_CHECKING, Any
 import ipywidgets as widgets
 
 from ..errors import LpstudioError
-from .common import esc, message, notebook_link
+from .common import esc, message, notebook_link, refusal
 
 if TYPE_CHECKING:
     from ..gallery import Template
     from ..studio import Studio
 
 HIDDEN, SHOWN = "none", "flex"
+
+#: What "Try recipe" needs: the REST API's permission and action for `POST /gallery/try`.
+TRY_RULE = ("build", "create recipes")
 
 
 def card_html(card: dict[str, Any]) -> str:
@@ -50,17 +54,34 @@ class TemplateCard(widgets.VBox):
         )
         self.try_button.on_click(lambda _button: self.toggle())
         self.create_button.on_click(lambda _button: self.submit())
+        reason = refusal(studio.role, *TRY_RULE)
+        if reason:
+            for button in (self.try_button, self.create_button):
+                button.disabled = True
+                button.tooltip = reason
         super().__init__(
             [widgets.HTML(card_html(self.info)), self.try_button, self.form, self.result],
             layout=widgets.Layout(border="1px solid #ddd", padding="0.5em", margin="0.3em 0"),
         )
 
+    def _refused(self) -> bool:
+        """The rule checked again at the click: a disabled button can be clicked from code,
+        and the role may have changed since the gallery opened."""
+        reason = refusal(self.studio.role, *TRY_RULE)
+        if reason:
+            self.result.value = message(reason, "error")
+        return reason is not None
+
     def toggle(self) -> None:
         shown = self.form.layout.display != HIDDEN
+        if not shown and self._refused():
+            return
         self.form.layout.display = HIDDEN if shown else SHOWN
 
     def submit(self) -> Path | None:
         """Copies the template; returns the new recipe's path, or None after an error."""
+        if self._refused():
+            return None
         try:
             path = self.studio.try_template(
                 self.template.name, self.project.value.strip(), self.new_name.value.strip() or None
@@ -74,7 +95,8 @@ class TemplateCard(widgets.VBox):
 
 
 class GalleryView(widgets.VBox):
-    """Every gallery template as a card; `cards` maps template names to their cards."""
+    """Every gallery template as a card; `cards` maps template names to their cards, and
+    `notice` says why Try recipe is disabled, for a role that may not create recipes."""
 
     def __init__(self, studio: Studio) -> None:
         self.studio = studio
@@ -82,7 +104,9 @@ class GalleryView(widgets.VBox):
         groups: dict[str, list[TemplateCard]] = {}
         for card in self.cards.values():
             groups.setdefault(card.info["group"], []).append(card)
-        children: list[widgets.Widget] = []
+        reason = refusal(studio.role, *TRY_RULE)
+        self.notice = widgets.HTML(message(reason, "warning") if reason else "")
+        children: list[widgets.Widget] = [self.notice]
         for group, cards in groups.items():
             children += [widgets.HTML(f"<h3>{esc(group)}</h3>"), *cards]
         super().__init__(children)

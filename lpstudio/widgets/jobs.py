@@ -15,13 +15,15 @@ from typing import TYPE_CHECKING, Any
 
 import ipywidgets as widgets
 
-from ..errors import LpstudioError
+from ..errors import InputError, LpstudioError
+from ..failures import describe_error
 from ..metrics import recipes_with_jobs
 from ..models import utcnow
 from ..store import FAILED
 from ..studio import job_to_dict
 from .common import (
     STATUSES,
+    count_argument,
     esc,
     format_duration,
     format_time,
@@ -47,11 +49,12 @@ RERUN_WARNING = (
 
 COLUMNS = ("id", "status", "recipe", "started", "duration", "trigger", "user", "output", "error")
 
+#: The most rows shown: what the REST API's `GET /jobs?limit=` allows too.
+MAX_LIMIT = 1000
+
 
 def _error_text(error: dict[str, Any] | None) -> str:
-    if not error:
-        return ""
-    return ": ".join(str(part) for part in (error.get("ename"), error.get("evalue")) if part)
+    return describe_error(error) if error else ""
 
 
 def _row_html(row: dict[str, Any], started: datetime | None, now: datetime) -> str:
@@ -84,7 +87,6 @@ class JobsView(widgets.VBox):
         self, studio: Studio, limit: int = 50, refresh_seconds: float | None = None
     ) -> None:
         self.studio = studio
-        self.limit = limit
         self.rows: list[dict[str, Any]] = []
         self._lock = threading.RLock()
         self._reruns: list[threading.Thread] = []
@@ -119,11 +121,17 @@ class JobsView(widgets.VBox):
             ]
         )
         self._timer: threading.Thread | None = None
-        if refresh_seconds is not None and not (
-            math.isfinite(refresh_seconds) and refresh_seconds > 0
-        ):
+        try:  # SQLite reads a limit of -1 as "no limit", and 2.5 as a datatype mismatch
+            self.limit = count_argument(
+                limit, "limit", MAX_LIMIT, "jobs", "JobsView(studio, limit=50)"
+            )
+            if refresh_seconds is not None and not (
+                math.isfinite(refresh_seconds) and refresh_seconds > 0
+            ):
+                raise ValueError(f"refresh_seconds must be above 0, got {refresh_seconds}")
+        except (InputError, ValueError):
             self.close()  # a widget made, never shown: closed, or its finalizer complains
-            raise ValueError(f"refresh_seconds must be above 0, got {refresh_seconds}")
+            raise
         self.refresh()
         if refresh_seconds is not None:
             self._timer = threading.Thread(

@@ -44,6 +44,7 @@ class ProactiveSection(w.VBox):
     def __init__(self, form: RecipeForm, fields: dict[str, FieldEditor]) -> None:
         recipe = form.recipe
         props = recipe.schema["properties"]
+        self.editable = form.editable  # read-only for a role that may not change settings
         self.fields_available, self.sample = record_fields(recipe)
         names = {
             "handoff": _picklist_param(recipe, "handoffs"),
@@ -64,7 +65,7 @@ class ProactiveSection(w.VBox):
         self.owned = {n for n in names.values() if n} | ({self.body_param} - {None})
         self.body_editor = fields.get(self.body_param) if self.body_param else None
         self.variables: dict[str, w.Textarea] = {}
-        self.target = w.Dropdown(description="Insert into", options=[])
+        self.target = w.Dropdown(description="Insert into", options=[], disabled=not self.editable)
         self.preview = w.HTML()
         self.issues: list[str] = []
         self.variable_box = w.VBox()
@@ -79,7 +80,7 @@ class ProactiveSection(w.VBox):
                 current = {}
             for key in sorted(current, key=lambda k: int(k) if str(k).isdigit() else 0):
                 self._add_variable(str(key), str(current[key]))
-            add = w.Button(description="Add variable", icon="plus")
+            add = w.Button(description="Add variable", icon="plus", disabled=not self.editable)
             add.on_click(lambda _: self._add_variable(self._next_key(), ""))
             inserts = [self._insert_button(field) for field in self.fields_available]
             sample = ", ".join(f"{k}={v!r}" for k, v in list(self.sample.items())[:4])
@@ -106,7 +107,10 @@ class ProactiveSection(w.VBox):
 
     def _add_variable(self, key: str, text: str) -> None:
         area = w.Textarea(
-            value=text, description=f"Variable {key}", layout=w.Layout(width="90%", height="70px")
+            value=text,
+            description=f"Variable {key}",
+            disabled=not self.editable,
+            layout=w.Layout(width="90%", height="70px"),
         )
         area.observe(lambda _change: self.refresh(), names="value")
         self.variables[key] = area
@@ -116,7 +120,9 @@ class ProactiveSection(w.VBox):
         self.refresh()
 
     def _insert_button(self, field: str) -> w.Button:
-        button = w.Button(description=f"{{{field}}}", layout=w.Layout(width="auto"))
+        button = w.Button(
+            description=f"{{{field}}}", disabled=not self.editable, layout=w.Layout(width="auto")
+        )
 
         def insert(_: Any) -> None:
             area = self.variables.get(self.target.value or "")

@@ -91,7 +91,9 @@ export type JobStatus = 'queued' | 'running' | 'succeeded' | 'failed' | 'cancell
 export const JOB_STATES: JobStatus[] = ['queued', 'running', 'succeeded', 'failed', 'cancelled'];
 
 export interface JobError {
-  cell?: number;
+  /** papermill's index of the failing cell, from 0; null when the job stopped between cells */
+  cell?: number | null;
+  execution_count?: number | null;
   ename?: string;
   evalue?: string;
   traceback?: string[] | string;

@@ -176,7 +176,14 @@ export class JobsPanel extends Widget {
       this.details,
       el('h3', { text: `Job ${job.id} failed` }),
       el('div', { cls: 'lps-error-message', text: `${e.ename ?? 'Error'}: ${e.evalue ?? ''}` }),
-      e.cell !== undefined ? el('div', { text: `in cell ${e.cell}` }) : null,
+      // `cell` is papermill's index from 0; people (and JupyterLab) count from 1.
+      typeof e.cell === 'number'
+        ? el('div', {
+            text:
+              `in cell ${e.cell + 1}` +
+              (e.execution_count != null ? ` (In [${e.execution_count}])` : '')
+          })
+        : null,
       // Tracebacks carry terminal colour codes: shown as text without them.
       el('pre', { cls: 'lps-traceback', text: traceback.replace(/\u001b\[[0-9;]*m/g, '') }),
       button('Close', () => fill(this.details))
