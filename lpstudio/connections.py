@@ -184,9 +184,10 @@ class Connections:
 
     def _uses(self, session: Session, name: str) -> list[SlotUse]:
         """The recipe slots that connection `name` fills, and that would break without it:
-        slots whose settings bind it, and slots of started recipes that it fills by default
-        (the one connection of the slot's type, or the one named like the slot). A binding
-        whose recipe or slot is gone, or a recipe that does not load, holds nothing."""
+        slots whose settings bind it (`Studio.start` binds every slot it starts with), and
+        slots of recipes started by an earlier lpstudio, which did not, that it fills by
+        default (the one connection of the slot's type, or the one named like the slot). A
+        binding whose recipe or slot is gone, or a recipe that does not load, holds nothing."""
         from .recipe import Recipe  # here: reading notebooks is for this check only
         from .workspace import Workspace
 

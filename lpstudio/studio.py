@@ -369,7 +369,8 @@ class Studio:
 
     def start(self, ref: str | os.PathLike[str], reset_since: str | None = None) -> dict[str, Any]:
         """Marks a recipe started, once its settings are complete (connections bound and
-        connected, values valid); says what is missing otherwise."""
+        connected, values valid), with the connections it uses bound in its settings; says
+        what is missing otherwise."""
         recipe = self.recipe(ref)
         settings = self.settings(recipe)
         for slot, name in settings["connections"].items():
@@ -407,7 +408,16 @@ class Studio:
                     fix=f"stop {taken[0]['recipe']}, or give this recipe another trigger.path",
                 )
         saved = saved_settings(self.store, recipe.name)
-        new = {**saved, "state": "started", "started_at": utcnow().isoformat()}
+        # The connections it starts with are pinned: a connection added later (a second one
+        # of a slot's type, one named like a slot) neither makes its slots ambiguous, which
+        # would fail its triggers until it stops, nor sends through another account.
+        pinned = {**saved.get("connections", {}), **settings["connections"]}
+        new = {
+            **saved,
+            "connections": pinned,
+            "state": "started",
+            "started_at": utcnow().isoformat(),
+        }
         save_settings(self.store, recipe.name, new, self.user)
         self.store.audit(self.user, "start", recipe.name)
         return {**settings, **new}

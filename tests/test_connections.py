@@ -553,11 +553,36 @@ def test_a_connection_bound_to_a_slot_is_kept_until_the_slot_is_rebound(cli, ws,
     assert "lp-backup" not in listed(cli) and audited(cli, "delete_connection") == ["lp-backup"]
 
 
-def test_a_started_recipe_keeps_the_connection_it_uses_by_default(cli, ws):
+def test_start_pins_the_connections_a_recipe_uses_by_default(cli, ws, sandbox):
+    # Started on the only liveperson connection, it must go on sending through it once
+    # others are added: a second one made its slot ambiguous (every trigger failing until
+    # the auto-stop), and one named like its slot took the slot over (another account).
+    slot_recipe(ws)
+    assert cli("start", "outbound/notify").exit_code == 0
+    for name in ("lp-backup", "messaging"):
+        assert add_lp(cli, name, sandbox.url, input=f"{SECRET}\n").exit_code == 0
+
+    shown = as_json(cli("settings", "outbound/notify", "--json"))
+    code, job = run_json("run", "outbound/notify", "--workspace", str(ws))
+
+    assert shown["connections"] == {"messaging": "liveperson"}
+    assert code == 0, job
+    assert job["result"] == {"name": "liveperson", "type": LP_TYPE}
+    kept = cli("connections", "remove", "liveperson")
+    assert kept.exit_code == 2 and "outbound/notify.ipynb (slot messaging)" in kept.stderr
+
+
+def test_a_recipe_started_before_pinning_keeps_the_connection_it_uses_by_default(cli, ws):
+    from lpstudio.settings import save_settings
+    from lpstudio.store import Store
+    from lpstudio.workspace import Workspace
+
     watch = {"title": "Watch", "connections": {"store": {"type": "shopify"}}}
     write_recipe(ws, "shop/watch", metadata=watch)
     write_recipe(ws, "shop/idle", metadata={**watch, "title": "Idle"})  # never started
-    assert cli("start", "shop/watch").exit_code == 0
+    store = Store(Workspace.load(ws).store_url)  # started by an earlier lpstudio: no pins
+    save_settings(store, "shop/watch.ipynb", {"state": "started"}, "ana")
+    store.close()
 
     refused = cli("connections", "remove", "shopify", "--json")
 

@@ -257,8 +257,8 @@ def test_a_retry_job_sends_only_what_no_attempt_sent_in_two_writes_per_request(
 
     assert "accepted 30, rejected 0, uncertain 10, already sent 10" in str(raised.value)
     result = raised.value.result
-    already = [(e["batch"], e["job_id"], e["addresses"]) for e in result["already_sent"]]
-    assert already == [(1, 1, phones(range(10)))]
+    already = [(e["batch"], e["job_id"], e["recipients"]) for e in result["already_sent"]]
+    assert already == [(1, 1, 10)]
     assert [c["batch"] for c in result["campaigns"]] == [2, 4, 5]
     [uncertain] = result["uncertain"]
     assert (uncertain["batch"], uncertain["job_id"]) == (3, 1)

@@ -90,6 +90,20 @@ def test_test_button_previews_the_payload_and_sends_nothing(shop: Studio, sandbo
     assert sent == []
 
 
+def test_test_says_why_its_sample_event_could_not_be_fetched(
+    shop: Studio, sandbox: Sandbox
+) -> None:
+    fault = {"error_rate": 1.0, "error_status": 401, "scope": "shopify", "count": 1}
+    httpx.post(f"{sandbox.url}/_sandbox/faults", json=fault).raise_for_status()
+    form = RecipeForm("shop/cart_abandonment", shop)
+    form.buttons["test"].click()
+    form.wait()
+    # Said as every other refusal in the form is, not as a Python exception's name.
+    assert "401" in form.status.value and "#c62828" in form.status.value, form.status.value
+    assert "ConnectorError" not in form.status.value
+    assert form.last_job is None
+
+
 def test_run_now_sends_and_links_the_output(shop: Studio, sandbox: Sandbox) -> None:
     form = RecipeForm("shop/cart_abandonment", shop)
     form.buttons["run"].click()

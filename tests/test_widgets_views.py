@@ -129,9 +129,10 @@ def test_jobs_view_refreshes_itself_until_closed(studio: Studio) -> None:
     view.close()
     assert not view._timer.is_alive()
     assert view.recipe.options == ("all", recipe.name)
-    for every in (0, -1, float("nan"), float("inf")):  # nan made a busy loop, inf a crash
-        with pytest.raises(ValueError, match="refresh_seconds"):
+    for every in (0, -1, float("nan"), float("inf"), "5"):  # nan made a busy loop, inf a crash
+        with pytest.raises(InputError, match="refresh_seconds") as refused:
             JobsView(studio, refresh_seconds=every)
+        assert refused.value.field == "refresh_seconds"
 
 
 def test_dashboard_figures_match_the_jobs_and_charts_are_pngs(opened: Studio) -> None:

@@ -115,8 +115,8 @@ SEND_OUTPUT: dict[str, Any] = {
         },
         "already_sent": {
             "type": "array",
-            "description": "per batch, recipients an earlier attempt of the job sent: "
-            "addresses, job_id, proactiveCampaignId",
+            "description": "per batch, how many recipients an earlier attempt of the job "
+            "sent: recipients, job_id, proactiveCampaignId",
         },
         "rejected": {
             "type": "array",

@@ -247,8 +247,8 @@ def _report_earlier(
     earlier: dict[str, dict[str, Any]],
     result: dict[str, Any],
 ) -> None:
-    """Reports the batch's recipients that an earlier attempt accepted (`already_sent`) or
-    left uncertain, one entry per earlier job and campaign."""
+    """Reports the batch's recipients that an earlier attempt accepted (`already_sent`, how
+    many) or left uncertain (which), one entry per earlier job and campaign."""
     groups: dict[tuple[str, Any, Any], list[str]] = {}
     for address, key in keys.items():
         record = earlier.get(key)
@@ -259,9 +259,10 @@ def _report_earlier(
         kind = "already_sent" if sent else "uncertain"
         groups.setdefault((kind, record.get("job_id"), campaign), []).append(address)
     for (kind, job_id, campaign), addresses in groups.items():
-        entry = {"batch": number, "recipients": len(addresses), "addresses": addresses}
-        if kind == "already_sent":
+        entry: dict[str, Any] = {"batch": number, "recipients": len(addresses)}
+        if kind == "already_sent":  # counted, as accepted ones are (a rerun of a campaign to
+            # 100,000 kept every address in its result); uncertain ones need a person: named
             entry.update(job_id=job_id, proactiveCampaignId=campaign)
         else:
-            entry.update(job_id=job_id, reason=UNANSWERED_BEFORE)
+            entry.update(addresses=addresses, job_id=job_id, reason=UNANSWERED_BEFORE)
         result[kind].append(entry)

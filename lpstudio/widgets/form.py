@@ -413,6 +413,8 @@ class RecipeForm(w.VBox):
         def guarded() -> None:
             try:
                 work()
+            except LpstudioError as exc:  # the user's to fix: said as _guarded says it
+                self._say(str(exc), error=True)
             except Exception as exc:  # shown in the form, never lost in a thread
                 self._say(f"{type(exc).__name__}: {exc}", error=True)
 

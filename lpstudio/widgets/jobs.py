@@ -126,10 +126,17 @@ class JobsView(widgets.VBox):
                 limit, "limit", MAX_LIMIT, "jobs", "JobsView(studio, limit=50)"
             )
             if refresh_seconds is not None and not (
-                math.isfinite(refresh_seconds) and refresh_seconds > 0
-            ):
-                raise ValueError(f"refresh_seconds must be above 0, got {refresh_seconds}")
-        except (InputError, ValueError):
+                isinstance(refresh_seconds, int | float)
+                and not isinstance(refresh_seconds, bool)
+                and math.isfinite(refresh_seconds)
+                and refresh_seconds > 0
+            ):  # NaN made a busy loop, inf a crash
+                raise InputError(
+                    f"refresh_seconds must be a number of seconds above 0, got {refresh_seconds!r}",
+                    field="refresh_seconds",
+                    fix="pass refresh_seconds=5, say, or None for no refresh",
+                )
+        except InputError:
             self.close()  # a widget made, never shown: closed, or its finalizer complains
             raise
         self.refresh()
