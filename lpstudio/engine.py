@@ -29,7 +29,6 @@ start.
 from __future__ import annotations
 
 import json
-import logging
 import os
 import time
 from collections.abc import Callable
@@ -42,37 +41,9 @@ from papermill.log import logger
 from papermill.utils import merge_kwargs, remove_args
 
 from . import pool as kernel_pool
+from .pool import QuietOnStop
 
 SAVE_EVERY = 1.0  # seconds between two writes of a running job's output notebook
-
-
-class QuietOnStop(logging.LoggerAdapter):
-    """papermill's logger, for the client of one notebook whose caller may stop it.
-
-    The caller stops a job (a timeout, a cancel, a scheduler shutting down) by killing its
-    kernel, and nbclient then logs an error as for any dead kernel: "Kernel died while
-    waiting for execute reply", or "Error occurred while starting new kernel client ...:
-    Kernel died before replying to kernel_info" when the kernel was still starting. Once
-    `stopped()` is true these records are dropped, for this client only: the caller tells
-    why the job stopped. A kernel that dies by itself is still logged; so is everything
-    else nbclient says."""
-
-    def __init__(self, logger: logging.Logger, stopped: Callable[[], bool]) -> None:
-        super().__init__(logger, {})
-        self.stopped = stopped
-
-    def log(self, level: int, msg: Any, *args: Any, **kwargs: Any) -> None:
-        if self.isEnabledFor(level) and self.stopped() and "Kernel died" in _text(msg, args):
-            return
-        super().log(level, msg, *args, **kwargs)
-
-
-def _text(msg: Any, args: tuple[Any, ...]) -> str:
-    """A log record's message, formatted as `LogRecord.getMessage` would."""
-    try:
-        return str(msg) % args if args else str(msg)
-    except (TypeError, ValueError):
-        return str(msg)
 
 
 class StudioNotebookClient(PapermillNotebookClient):
@@ -212,7 +183,7 @@ class StudioEngine(NBClientEngine):
             timeout=execution_timeout if execution_timeout else kwargs.get("timeout"),
             startup_timeout=start_timeout,
             kernel_name=kernel_name,
-            log=logger if stopped is None else QuietOnStop(logger, stopped),
+            log=logger if stopped is None else QuietOnStop(logger, stopped, "Kernel died"),
             log_output=log_output,
             stdout_file=stdout_file,
             stderr_file=stderr_file,

@@ -37,6 +37,7 @@ import threading
 import time
 import uuid
 from collections import deque
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -45,10 +46,46 @@ from typing import Any
 from jupyter_client.kernelspec import KernelSpec
 from jupyter_client.manager import AsyncKernelManager
 from jupyter_core.paths import jupyter_runtime_dir
+from traitlets.log import get_logger
 
 from .forkserver import ForkProvisioner, ForkServer, ForkServerError, forkable, readable
 
 log = logging.getLogger("lpstudio.pool")
+
+
+class QuietOnStop(logging.LoggerAdapter):  # type: ignore[type-arg]
+    """A logger for the kernel of one job, or of the pool, whose owner may stop it on purpose.
+
+    The owner stops a kernel by killing it (a job's timeout or cancel) or by closing the
+    fork server it starts from (the pool closing), and jupyter_client and nbclient then log
+    errors as for any failure: "Kernel died while waiting for execute reply", "the fork
+    server was closed". Once `stopped()` is true, records whose text holds `about` (any
+    record, without it) are dropped: the owner says why it stopped. Before that, and for
+    anything else, everything is logged."""
+
+    def __init__(
+        self, logger: logging.Logger, stopped: Callable[[], bool], about: str | None = None
+    ) -> None:
+        super().__init__(logger, {})
+        self.stopped = stopped
+        self.about = about
+
+    def log(self, level: int, msg: Any, *args: Any, **kwargs: Any) -> None:
+        if (
+            self.isEnabledFor(level)
+            and self.stopped()
+            and (self.about is None or self.about in _text(msg, args))
+        ):
+            return
+        super().log(level, msg, *args, **kwargs)
+
+
+def _text(msg: Any, args: tuple[Any, ...]) -> str:
+    """A log record's message, formatted as `LogRecord.getMessage` would."""
+    try:
+        return str(msg) % args if args else str(msg)
+    except (TypeError, ValueError):
+        return str(msg)
 
 
 @dataclass(frozen=True)
@@ -329,7 +366,9 @@ class KernelPool:
 
     async def _prepare(self, kernel_name: str) -> ReadyKernel:
         server = None if self._server_failed else self.server
-        km = new_kernel_manager(kernel_name, server)
+        # A start that `close()` cuts short is no failure to log (jupyter_client logs any).
+        quiet = QuietOnStop(get_logger(), lambda: self._closed)
+        km = new_kernel_manager(kernel_name, server, log=quiet)
         await km.start_kernel(cwd=self.cwd)
         kc = km.client()
         try:

@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
 import signal
 import subprocess
 import sys
 import textwrap
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -22,6 +24,7 @@ import pytest
 
 from lpstudio import pool as kernel_pool
 from lpstudio.errors import WorkspaceError
+from lpstudio.forkserver import ForkProvisioner
 from lpstudio.pool import KernelPool, PoolSettings
 from lpstudio.studio import Studio
 from lpstudio.workspace import Workspace
@@ -281,6 +284,38 @@ def test_closing_the_last_studio_stops_the_pool_and_its_kernels(ws: Path) -> Non
     other.close()
     assert kernel_pool.active() is None
     wait_for(lambda: all(gone(pid) for pid in pids), what="the pool's processes to end")
+
+
+def test_a_kernel_start_that_closing_the_pool_cuts_short_logs_no_error(
+    ws: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    # A refill still starting when the scheduler stops (or the studio closes) failed with
+    # "the fork server was closed", which jupyter_client logged as an error with its
+    # traceback: on every shutdown.
+    launching, go = threading.Event(), threading.Event()
+    launch = ForkProvisioner.launch_kernel
+
+    async def gated(self: ForkProvisioner, cmd: list[str], **kw: Any) -> Any:
+        launching.set()
+        await asyncio.get_running_loop().run_in_executor(None, go.wait)
+        return await launch(self, cmd, **kw)
+
+    monkeypatch.setattr(ForkProvisioner, "launch_kernel", gated)
+    caplog.set_level(logging.INFO)
+    studio = Studio.open(ws, user="alice")
+    kernels = studio.executor.kernels
+    assert kernels is not None and kernels.server is not None
+    kernels.warm()
+    assert launching.wait(120)
+    closing = threading.Thread(target=studio.close)
+    closing.start()
+    wait_for(lambda: kernels.server._closed, what="the fork server to close")
+    go.set()  # the start goes on, and finds the server closed
+    closing.join(60)
+
+    assert not closing.is_alive()
+    assert kernel_pool.active() is None
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == []
 
 
 def test_a_killed_parent_leaves_no_kernels_behind(ws: Path) -> None:
