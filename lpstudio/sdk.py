@@ -47,6 +47,29 @@ def is_e164(text: Any) -> bool:
     return isinstance(text, str) and re.search(E164_PATTERN, text) is not None
 
 
+def retry_after(value: str | None) -> float | None:
+    """Seconds to wait from a `Retry-After` header: delay-seconds or an HTTP date (RFC 9110
+    allows both), also a fraction such as Shopify's `2.0`; None when it is missing or
+    unreadable. A date in the past is 0."""
+    import email.utils
+    import math
+    from datetime import UTC, datetime
+
+    text = (value or "").strip()
+    if not text:
+        return None
+    try:
+        seconds = float(text)
+    except ValueError:
+        try:
+            moment = email.utils.parsedate_to_datetime(text)
+        except (TypeError, ValueError, IndexError):
+            return None
+        moment = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+        seconds = (moment - datetime.now(UTC)).total_seconds()
+    return max(0.0, seconds) if math.isfinite(seconds) else None
+
+
 FIELD_TYPES = ("string", "url", "integer", "number", "boolean")
 _JSON_TYPES = {
     "string": "string",

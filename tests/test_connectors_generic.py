@@ -263,6 +263,26 @@ def test_http_post_is_retried_after_429_honouring_retry_after(server, connect):
     assert [r["json"] for r in server.seen("/flaky/b")] == [{"n": 1}, {"n": 1}]
 
 
+def test_http_a_fractional_retry_after_is_honoured_as_shopify_sends_it(server):
+    """Shopify answers 429 with `Retry-After: 2.0`: it is a wait to honour, not noise to
+    replace with a shorter back-off that runs into the limit again."""
+    said: list[str] = []
+    conn = Connection(
+        "api", get_connector("http"), {"base_url": server.url, "retries": 1}, log=said.append
+    )
+    try:
+        started = time.monotonic()
+        answer = ConnectionClient(conn).request(
+            method="POST", url="/flaky/f?status=429&times=1&retry_after=1.5", json={}
+        )
+        waited = time.monotonic() - started
+    finally:
+        conn.close()
+    assert answer["status"] == 200
+    assert waited >= 1.5, said
+    assert "trying again in 1.5 s" in said[0]
+
+
 def test_http_post_is_not_retried_after_500_or_502(server, connect):
     api = connect("http", {"base_url": server.url})
     for status in (500, 502):
@@ -706,3 +726,36 @@ def test_sql_errors_hide_the_password(connect):
     with pytest.raises(InputError) as bad:
         connect("sql", {"url": "not a url with s3cret"}).test()
     assert bad.value.field == "url" and "s3cret" not in str(bad.value)
+
+
+def test_sql_a_relative_sqlite_path_is_in_the_workspace_wherever_the_job_runs(
+    tmp_path, connect, monkeypatch
+):
+    """A job's kernel runs in its recipe's folder: `sqlite:///data/app.db` must still name
+    the workspace's file (as a CSV path does), not a new empty one beside the recipe."""
+    root = tmp_path / "ws"
+    (root / "data").mkdir(parents=True)
+    with sqlite3.connect(root / "data" / "app.db") as con:
+        con.execute("CREATE TABLE t (x INTEGER)")
+        con.execute("INSERT INTO t VALUES (7)")
+    con.close()
+    recipe_folder = root / "projects" / "shop"
+    recipe_folder.mkdir(parents=True)
+    monkeypatch.chdir(recipe_folder)
+    sql = connect("sql", {"url": "sqlite:///data/app.db", "root": str(root)})
+    assert sql.query(sql="SELECT x FROM t")["x"].tolist() == [7]
+    assert sql.test() == f"connected to sqlite:///{root / 'data' / 'app.db'}"
+    assert not (recipe_folder / "data").exists()
+
+
+def test_sql_a_sqlite_path_may_not_leave_the_workspace_nor_name_a_missing_file(tmp_path, connect):
+    root = tmp_path / "ws"
+    root.mkdir()
+    (tmp_path / "outside.db").touch()
+    with pytest.raises(InputError) as escaped:
+        connect("sql", {"url": "sqlite:///../outside.db", "root": str(root)}).test()
+    assert escaped.value.field == "url" and "leaves" in str(escaped.value)
+    with pytest.raises(InputError) as missing:
+        connect("sql", {"url": "sqlite:///data/typo.db", "root": str(root)}).test()
+    assert missing.value.field == "url" and "does not exist" in str(missing.value)
+    assert not (root / "data").exists()  # nothing was created on the way

@@ -59,9 +59,10 @@ class RetryAfterDateProxy(ThreadingHTTPServer):
     to `path` with `status` and a `Retry-After` HTTP date (the form the sandbox never
     sends), and forwards every other request to the sandbox."""
 
-    def __init__(self, sandbox_url: str, path: str, status: int) -> None:
+    def __init__(self, sandbox_url: str, path: str, status: int, header: str | None = None) -> None:
         super().__init__(("127.0.0.1", 0), _Forward)
         self.sandbox_url, self.path, self.status = sandbox_url, path, status
+        self.header = header  # a `Retry-After` to send instead of the date
         self.retry_at: float | None = None  # the date it gave, in epoch seconds
         self.url = f"http://127.0.0.1:{self.server_address[1]}"
 
@@ -77,7 +78,10 @@ class _Forward(BaseHTTPRequestHandler):
             answer = httpx.Response(
                 proxy.status,
                 json={"code": proxy.status, "message": "slow down"},
-                headers={"Retry-After": email.utils.formatdate(proxy.retry_at, usegmt=True)},
+                headers={
+                    "Retry-After": proxy.header
+                    or email.utils.formatdate(proxy.retry_at, usegmt=True)
+                },
             )
         else:
             headers = {k: v for k, v in self.headers.items() if k.lower() != "host"}
@@ -88,6 +92,52 @@ class _Forward(BaseHTTPRequestHandler):
         for name in ("Content-Type", "Retry-After"):
             if name in answer.headers:
                 self.send_header(name, answer.headers[name])
+        self.send_header("Content-Length", str(len(answer.content)))
+        self.end_headers()
+        self.wfile.write(answer.content)
+
+    do_GET = do_POST = _answer
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Quiet: pytest shows the test's own output."""
+
+
+class HandoffsElsewhere(ThreadingHTTPServer):
+    """Stands for LivePerson in front of the sandbox with a handoff list in another shape
+    (LivePerson does not publish its field names): `count` handoffs under `data`, as
+    `handoffId`/`name`/`channels: [{"type": ...}]`, paged by `limit` and `offset` with no
+    `total`; or, with `ignore_offset`, always the first page. Other requests go on to the
+    sandbox."""
+
+    def __init__(self, sandbox_url: str, count: int, ignore_offset: bool = False) -> None:
+        super().__init__(("127.0.0.1", 0), _HandoffsElsewhere)
+        self.sandbox_url, self.count, self.ignore_offset = sandbox_url, count, ignore_offset
+        self.pages_asked = 0
+        self.url = f"http://127.0.0.1:{self.server_address[1]}"
+
+
+class _HandoffsElsewhere(BaseHTTPRequestHandler):
+    server: HandoffsElsewhere
+
+    def _answer(self) -> None:
+        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        url = httpx.URL(self.path)
+        if url.path.endswith("/app/prmsg/handoffs/list"):
+            self.server.pages_asked += 1
+            limit = int(url.params.get("limit", "30"))
+            offset = 0 if self.server.ignore_offset else int(url.params.get("offset", "0"))
+            items = [
+                {"handoffId": f"H{n:010d}", "name": f"Handoff {n}", "channels": [{"type": "sms"}]}
+                for n in range(offset, min(offset + limit, self.server.count))
+            ]
+            answer = httpx.Response(200, json={"data": items})
+        else:
+            headers = {k: v for k, v in self.headers.items() if k.lower() != "host"}
+            answer = httpx.request(
+                self.command, self.server.sandbox_url + self.path, headers=headers, content=body
+            )
+        self.send_response(answer.status_code)
+        self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(answer.content)))
         self.end_headers()
         self.wfile.write(answer.content)
@@ -250,23 +300,60 @@ def test_bad_recipients_are_reported_one_by_one_and_the_rest_are_sent(connect, c
         ("H1000000003", {"1": "{name}"}, "INSUFFICIENT_VARIABLES"),
     ],
 )
-def test_wrong_variable_counts_are_reported_per_recipient_with_liveperson_s_message(
+def test_wrong_variable_counts_fail_the_campaign_after_one_request_naming_variables(
     connect, control, handoff, variables, message
 ):
+    """Every recipient gets the same variables: when LivePerson refuses a whole batch for
+    their count, every other batch would fail alike. The campaign stops there and fails
+    naming `variables` (it used to "succeed" having sent nobody), with LivePerson's
+    message per recipient in its result; a run with the variables fixed sends them all."""
     fine = people(3)
-    wrong = people(2, start=100)
-
+    wrong = people(250, start=100)
     right_count = {"1": "{name}"} if handoff == "H1000000001" else {"1": "{name}", "2": "$10"}
     first = send(connect(), fine, handoff=handoff, variables=right_count)
-    second = send(connect(), wrong, handoff=handoff, variables=variables)
+    conn = connect()
+
+    error, result = send_incomplete(conn, wrong, handoff=handoff, variables=variables)
 
     assert first["accepted"] == 3 and first["failed"] == []
-    assert second["accepted"] == 0
-    assert second["campaigns"][0]["failed"] == 2
-    assert sorted((f["address"], f["errorMessage"]) for f in second["failed"]) == [
-        (person["phone"], message) for person in wrong
-    ]
-    assert_each_once(control, fine)
+    assert error.field == "variables" and message in str(error)
+    assert len(requests_to(control, CAMPAIGN_PATH)) == 2  # the first run's and one batch
+    assert result["accepted"] == 0 and result["batches"] == 1
+    assert result["campaigns"][0]["failed"] == 100
+    assert sorted((f["address"], f["errorMessage"]) for f in result["failed"]) == sorted(
+        (person["phone"], message) for person in wrong[:100]
+    )
+    assert send(conn, wrong, handoff=handoff, variables=right_count)["accepted"] == 250
+    assert_each_once(control, fine + wrong)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "field", "message"),
+    [
+        (
+            {"handoff": "H1000000002", "variables": {"1": "{name}", "2": "A1"}},
+            "channels",
+            "MISSING_CONSUMER_INFORMATION==WA",
+        ),
+        (
+            {"header_variables": {"image": "https://example.com/cart.png"}},
+            "header_variables",
+            "INVALID_HEADER_VARIABLE=image",
+        ),
+    ],
+)
+def test_channels_or_a_header_the_handoff_does_not_take_fail_the_campaign_naming_them(
+    connect, control, overrides, field, message
+):
+    """A WhatsApp-first handoff sent with the default channels (SMS only), or a WhatsApp
+    header on an SMS handoff: LivePerson refuses every recipient alike, so the campaign
+    stops after one request and fails naming the input, instead of succeeding unsent."""
+    error, result = send_incomplete(connect(), people(250), **overrides)
+
+    assert error.field == field and message in str(error)
+    assert len(requests_to(control, CAMPAIGN_PATH)) == 1
+    assert result["accepted"] == 0 and {f["errorMessage"] for f in result["failed"]} == {message}
+    assert recipients(control) == {}
 
 
 # -- each recipient once, however the recipients change -----------------------------------
@@ -296,13 +383,13 @@ def test_a_retry_with_changed_recipients_sends_only_those_never_sent(connect, co
     assert_each_once(control, people(200))
 
 
-def test_recipients_refused_one_by_one_do_not_fail_the_campaign_and_may_be_sent_later(
-    connect, control
-):
+def test_recipients_refused_one_by_one_may_be_sent_later(connect, control):
     ledger = MemoryLedger()
     everyone = people(3)
 
-    refused = send(connect(ledger=ledger), everyone, variables={"1": "{name}", "2": "extra"})
+    _, refused = send_incomplete(
+        connect(ledger=ledger), everyone, variables={"1": "{name}", "2": "extra"}
+    )
     fixed = send(connect(ledger=ledger), everyone)
 
     assert refused["accepted"] == 0 and len(refused["failed"]) == 3
@@ -378,6 +465,32 @@ def test_retry_after_as_an_http_date_is_waited_out(connect, control, sandbox, pa
     assert result["accepted"] == 5
     [arrived] = requests_to(control, path)
     assert proxy.retry_at is not None and arrived["time"] >= proxy.retry_at
+    assert_each_once(control, everyone)
+
+
+def test_a_retry_after_too_long_to_wait_in_a_job_rejects_the_batch_at_once(
+    connect, control, sandbox
+):
+    """An hour's `Retry-After` is not waited out inside a job (its timeout would kill it
+    mid-wait and leave the batch claimed, i.e. uncertain and never resent): the batch is
+    rejected at once, the others go on, and a retry sends it."""
+    proxy = RetryAfterDateProxy(sandbox.url, CAMPAIGN_PATH, 429, header="3600")
+    threading.Thread(target=proxy.serve_forever, daemon=True).start()
+    ledger = MemoryLedger()
+    everyone = people(150)
+    started = time.monotonic()
+    try:
+        error, result = send_incomplete(connect(base_url=proxy.url, ledger=ledger), everyone)
+    finally:
+        proxy.shutdown()
+        proxy.server_close()
+
+    assert time.monotonic() - started < 30
+    assert error.retryable and "3600" in str(error)
+    assert [entry["batch"] for entry in result["rejected"]] == [1]
+    assert result["accepted"] == 50 and result["uncertain"] == []
+    retry = send(connect(ledger=ledger), everyone)
+    assert retry["accepted"] == 100
     assert_each_once(control, everyone)
 
 
@@ -604,6 +717,27 @@ def test_reporting_accepts_iso_times(connect):
     assert report == {"data": []}
 
 
+def test_a_reporting_window_liveperson_would_refuse_is_named_before_asking(connect, control):
+    """Outbound Reporting answers at most 60 days: a longer window, an end before its start
+    or a time that is not one is an input error naming the field, and nothing is asked."""
+    from lpstudio.errors import InputError
+
+    client = ConnectionClient(connect())
+    now_ms = int(time.time() * 1000)
+    day_ms = 24 * 3600 * 1000
+    for start, end, field in (
+        (now_ms - 90 * day_ms, now_ms, "start"),
+        (now_ms, now_ms - day_ms, "end"),
+        ("last tuesday", now_ms, "start"),
+    ):
+        with pytest.raises(InputError) as raised:
+            client.reporting_analytics(start=start, end=end)
+        assert raised.value.field == field
+
+    assert client.reporting_analytics(start=now_ms - 60 * day_ms, end=now_ms) == {"data": []}
+    assert len(requests_to(control, f"/api/account/{ACCOUNT}/app/prmsg/analytics/")) == 1
+
+
 def test_the_connection_s_rate_limit_keeps_requests_within_requests_per_second(connect, control):
     settings(control, requests_per_second=4)
     everyone = people(700)
@@ -647,6 +781,10 @@ def test_bad_input_is_named_before_anything_is_sent(connect, control):
         send(connect(), people(3), handoff="")
     with pytest.raises(InputError, match="outbound_number"):
         send(connect(), people(3), outbound_number="not a number")
+    # Digits are ASCII digits (Python's \d takes any script's), with no line break after.
+    for number in ("+14155550000\n", "+١٤١٥٥٥٥٠٠٠٠"):
+        with pytest.raises(InputError, match="outbound_number"):
+            send(connect(), people(3), outbound_number=number)
 
     assert control.get("/_sandbox/requests").json()["requests"] == []
 
@@ -673,3 +811,86 @@ def test_a_lost_answer_to_a_read_is_simply_asked_again(connect, control):
     assert len(handoffs) == 3
     path = f"/api/account/{ACCOUNT}/app/prmsg/handoffs/list"
     assert [e["dropped"] for e in requests_to(control, path)] == [False, True, False]
+
+
+@pytest.mark.parametrize("count", [45, 60])
+def test_every_handoff_is_listed_when_the_answer_gives_no_total(connect, sandbox, count):
+    """An account with more handoffs than one page: the pick list must offer all of them,
+    whatever names the answer uses, and stop at the first page that is not full."""
+    proxy = HandoffsElsewhere(sandbox.url, count)
+    thread = threading.Thread(target=proxy.serve_forever, args=(0.01,), daemon=True)
+    thread.start()
+    try:
+        handoffs = ConnectionClient(connect(base_url=proxy.url)).picklist("handoffs")
+    finally:
+        proxy.shutdown()
+        proxy.server_close()
+        thread.join()
+
+    assert [h.value for h in handoffs] == [f"H{n:010d}" for n in range(count)]
+    assert handoffs[0].label == "Handoff 0 (sms)"
+    assert proxy.pages_asked == count // 30 + 1
+
+
+def test_a_handoff_list_that_ignores_the_offset_is_read_once(connect, sandbox):
+    proxy = HandoffsElsewhere(sandbox.url, 45, ignore_offset=True)
+    thread = threading.Thread(target=proxy.serve_forever, args=(0.01,), daemon=True)
+    thread.start()
+    try:
+        handoffs = ConnectionClient(connect(base_url=proxy.url)).picklist("handoffs")
+    finally:
+        proxy.shutdown()
+        proxy.server_close()
+        thread.join()
+
+    assert [h.value for h in handoffs] == [f"H{n:010d}" for n in range(30)]
+    assert proxy.pages_asked == 2
+
+
+@pytest.mark.parametrize(
+    ("config", "field"),
+    [
+        ({"recipients_per_request": 1001}, "recipients_per_request"),
+        ({"recipients_per_request": -5}, "recipients_per_request"),
+        ({"requests_per_second": -1}, "requests_per_second"),
+    ],
+)
+def test_limits_out_of_liveperson_s_range_are_named_before_anything_is_sent(
+    connect, control, config, field
+):
+    """Recipients per request is 100, or 1000 on older accounts: more is refused whole by
+    LivePerson for every batch, and a negative rate would never let a request go."""
+    from lpstudio.errors import InputError
+
+    with pytest.raises(InputError) as raised:
+        send(connect(**config), people(3))
+
+    assert raised.value.field == field
+    assert control.get("/_sandbox/requests").json()["requests"] == []
+
+
+def test_transactions_come_every_page_within_24_hours(connect, control):
+    """Outbound Reporting's transactions: a row per recipient, at most 5000 a page and 24
+    hours a request; a longer window is named before anything is asked."""
+    from lpstudio.errors import InputError
+
+    settings(control, recipients_per_request=1000)
+    conn = connect(recipients_per_request=1000)
+    everyone = people(5050)
+    assert send(conn, everyone)["accepted"] == 5050
+    client = ConnectionClient(conn)
+    now_ms = int(time.time() * 1000)
+    path = f"/api/account/{ACCOUNT}/app/prmsg/transactions/"
+
+    rows = client.reporting_transactions(start=now_ms - 3_600_000, end=now_ms + 60_000)["data"]
+    billing = client.reporting_transactions(
+        start=now_ms - 3_600_000, end=now_ms + 60_000, skills=["billing"]
+    )
+    with pytest.raises(InputError) as raised:
+        client.reporting_transactions(start=now_ms - 25 * 3_600_000, end=now_ms)
+
+    assert len(rows) == 5050 and {row["skill"] for row in rows} == {"sales"}
+    assert len({row["consumerId"] for row in rows}) == 5050
+    assert billing == {"data": []}
+    assert raised.value.field == "start"
+    assert [entry["status"] for entry in requests_to(control, path)] == [200, 200, 200]

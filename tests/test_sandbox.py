@@ -82,6 +82,14 @@ def test_domain_lookup_answers_the_zone_and_the_sandbox_as_sentinel(client: http
     assert client.get("/api/account/999/service/agentVep/baseURI.json").status_code == 404
 
 
+def test_domain_lookup_knows_the_account_config_host_the_skills_list_is_on(client: httpx.Client):
+    """The connector finds the skills list's host as LivePerson's `accountConfigReadOnly`."""
+    answer = client.get(f"/api/account/{ACCOUNT}/service/accountConfigReadOnly/baseURI.json")
+
+    assert answer.status_code == 200
+    assert answer.json()["baseURI"] == client.base_url.netloc.decode()
+
+
 def test_token_is_issued_for_the_right_credentials_only(client: httpx.Client):
     good = client.post(
         TOKEN_PATH, data={"client_id": "sandbox-client", "client_secret": "sandbox-secret"}
@@ -200,6 +208,7 @@ def test_a_missing_field_rejects_the_whole_request(client: httpx.Client, auth, f
         {"skill": "s" * 256},
         {"templateId": "H" * 33},
         {"outboundNumber": "+12345678901234567"},
+        {"outboundNumber": "+١٤١٥٥٥٥٠٠٠٠"},  # digits, but not ones a carrier dials
     ],
 )
 def test_invalid_campaign_fields_are_refused(client: httpx.Client, auth, fields: dict[str, Any]):
@@ -395,6 +404,26 @@ def test_shopify_status_separates_open_from_closed(client: httpx.Client):
     assert [c["id"] for c in closed_answer.json()["checkouts"]] == [closed["id"]]
 
 
+def test_a_checkout_can_be_edited_and_completed_and_is_updated_now(client: httpx.Client):
+    first = client.get(CHECKOUTS_PATH, headers=SHOPIFY).json()["checkouts"][0]
+
+    edited = client.patch(
+        f"/_sandbox/shopify/checkouts/{first['id']}", json={"total_price": "1.00"}
+    ).json()
+    done = client.patch(
+        f"/_sandbox/shopify/checkouts/{first['id']}",
+        json={"completed_at": "2026-01-02T03:04:05Z", "updated_at": "2026-01-02T03:04:05Z"},
+    ).json()
+    missing = client.patch("/_sandbox/shopify/checkouts/1", json={})
+    bad = client.patch(f"/_sandbox/shopify/checkouts/{first['id']}", json={"updated_at": "x"})
+    open_ids = [c["id"] for c in client.get(CHECKOUTS_PATH, headers=SHOPIFY).json()["checkouts"]]
+
+    assert edited["total_price"] == "1.00" and edited["updated_at"] > first["updated_at"]
+    assert done["updated_at"] == done["completed_at"] == "2026-01-02T03:04:05+00:00"
+    assert (missing.status_code, bad.status_code) == (404, 400)
+    assert first["id"] not in open_ids
+
+
 def test_shopify_leaky_bucket_answers_429_when_full(client: httpx.Client):
     client.patch("/_sandbox/settings", json={"shopify_bucket_size": 3})
 
@@ -540,3 +569,32 @@ def test_serve_announces_its_url_and_stops_on_sigterm():
     finally:
         process.kill()
         process.wait()
+
+
+def test_transactions_are_paged_and_kept_within_24_hours(client: httpx.Client, auth):
+    answer = client.post(CAMPAIGN_PATH, json=campaign([sms("+14155550100", "A")]), headers=auth)
+    assert answer.status_code == 200
+    now = int(time.time() * 1000)
+    path = f"/api/account/{ACCOUNT}/app/prmsg/transactions/"
+    window = {"attemptedStartTime": now - 60_000, "attemptedEndTime": now + 60_000, "v": "2.0"}
+
+    rows = client.post(path, params=window, json={}, headers=auth).json()
+    skipped = client.post(path, params=window, json={"offset": 1}, headers=auth).json()
+    other_skill = client.post(
+        path, params=window, json={"filters": {"skills": ["billing"]}}, headers=auth
+    ).json()
+    too_many = client.post(path, params=window, json={"limit": 5001}, headers=auth)
+    too_long = client.post(
+        path,
+        params={**window, "attemptedStartTime": now - 25 * 3_600_000},
+        json={},
+        headers=auth,
+    )
+
+    [row] = rows["data"]
+    assert (row["skill"], row["channel"], row["errorMessage"]) == ("sales", "sms", None)
+    assert row["status"] in ("DRAFT", "SCHEDULED", "DELIVERED")
+    assert (rows["total"], rows["limit"], skipped["data"]) == (1, 100, [])
+    assert other_skill["data"] == []
+    assert (too_many.status_code, too_long.status_code) == (400, 400)
+    assert "24 hours" in too_long.json()["message"]

@@ -10,6 +10,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 import httpx
@@ -269,3 +270,147 @@ def test_a_long_retry_after_is_not_waited_for(connect, control):
 
     assert time.monotonic() - started < 5
     assert raised.value.retryable is True and raised.value.status == 429
+
+
+def test_a_retry_after_given_as_an_http_date_is_waited_out(connect, sandbox):
+    """RFC 9110 allows `Retry-After` as an HTTP date; a proxy or CDN in front of a shop may
+    send that form. It is a wait like any other, not a crash of the poll."""
+    import email.utils
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    asked: list[float] = []
+
+    class DateThen(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # the first request: 429 with a date; then the sandbox's
+            asked.append(time.time())
+            if len(asked) == 1:
+                self.send_response(429)
+                retry_at = email.utils.formatdate(int(time.time()) + 2, usegmt=True)
+                self.send_header("Retry-After", retry_at)
+                body = b'{"errors": "Exceeded the call limit for api client."}'
+            else:
+                answer = httpx.get(
+                    sandbox.url + self.path,
+                    headers={"X-Shopify-Access-Token": self.headers["X-Shopify-Access-Token"]},
+                )
+                self.send_response(answer.status_code)
+                body = answer.content
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: Any) -> None:
+            """Quiet."""
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), DateThen)
+    thread = threading.Thread(target=server.serve_forever, args=(0.01,), daemon=True)
+    thread.start()
+    try:
+        page = poll(connect(shop=f"http://127.0.0.1:{server.server_address[1]}"), ago(days=1))
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+
+    assert len(page.events) == 5
+    assert len(asked) == 2 and asked[1] - asked[0] >= 1.0
+
+
+@pytest.mark.parametrize("status", [500, 502, 503, 504])
+def test_a_passing_server_error_is_asked_again(connect, control, status):
+    """Shopify's edge answers the odd 5xx; a read changes nothing, so the poll asks again
+    rather than fail (and count towards the recipe's automatic stop)."""
+    answer = control.post(
+        "/_sandbox/faults",
+        json={"error_rate": 1.0, "error_status": status, "scope": "shopify", "count": 1},
+    )
+    assert answer.status_code == 200
+
+    page = poll(connect(), ago(days=1))
+
+    assert len(page.events) == 5
+    assert [e["status"] for e in checkout_requests(control)] == [status, 200]
+
+
+def test_a_server_error_that_lasts_is_a_retryable_connector_error(connect, control):
+    answer = control.post(
+        "/_sandbox/faults", json={"error_rate": 1.0, "error_status": 503, "scope": "shopify"}
+    )
+    assert answer.status_code == 200
+
+    with pytest.raises(ConnectorError) as raised:
+        poll(connect(), ago(days=1))
+
+    assert raised.value.retryable is True and raised.value.status == 503
+    assert "next poll" in str(raised.value)
+
+
+class _Between(BaseHTTPRequestHandler):
+    """Forwards to the sandbox (keeping the Host, so page links come back here), running the
+    server's `before_page(n)` before the n-th checkouts request is forwarded."""
+
+    server: Any
+
+    def do_GET(self) -> None:
+        self.server.pages += 1
+        self.server.before_page(self.server.pages)
+        headers = {k: v for k, v in self.headers.items() if k.lower() != "accept-encoding"}
+        answer = httpx.get(self.server.sandbox_url + self.path, headers=headers)
+        self.send_response(answer.status_code)
+        for name, value in answer.headers.items():
+            if name.lower() not in ("content-length", "transfer-encoding", "connection", "date"):
+                self.send_header(name, value)
+        self.send_header("Content-Length", str(len(answer.content)))
+        self.end_headers()
+        self.wfile.write(answer.content)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Quiet."""
+
+
+@pytest.fixture
+def between(sandbox) -> Iterator[Any]:
+    """A loopback stand-in for the shop that lets a test change checkouts between pages."""
+    import threading
+    from http.server import ThreadingHTTPServer
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Between)
+    server.sandbox_url, server.pages, server.before_page = sandbox.url, 0, lambda n: None
+    server.url = f"http://127.0.0.1:{server.server_address[1]}"
+    thread = threading.Thread(target=server.serve_forever, args=(0.01,), daemon=True)
+    thread.start()
+    yield server
+    server.shutdown()
+    server.server_close()
+    thread.join()
+
+
+def test_a_checkout_updated_on_a_page_already_read_is_not_lost(connect, control, between):
+    """Pages come in id order, not update order: while a poll reads page 2, a customer
+    edits a checkout of page 1 and, a moment later, one of page 2. The next poll must
+    still bring the first edit, although the newest `updated_at` seen is later."""
+    add(control, [{} for _ in range(300)])
+    first_id = poll(connect(), ago(days=1)).events[0]["id"]
+    last_id = first_id + 304
+    now = datetime.now(UTC)
+
+    def edit(page: int) -> None:
+        if page == 2:  # page 1 (with first_id) is read; page 2 (with last_id) is next
+            for checkout_id, moment in ((first_id, now), (last_id, now + timedelta(seconds=3))):
+                answer = control.patch(
+                    f"/_sandbox/shopify/checkouts/{checkout_id}",
+                    json={"updated_at": at(moment), "total_price": "1.00"},
+                )
+                assert answer.status_code == 200, answer.text
+
+    between.before_page = edit
+    conn = connect(shop=between.url)
+    events, cursor = poll_all(conn, ago(days=1))
+    later, _ = poll_all(conn, ago(days=1), cursor)
+
+    assert {e["id"] for e in events} == set(range(first_id, last_id + 1))
+    seen = {(e["id"], e["updated_at"]) for e in events + later}
+    assert (first_id, at(now)) in seen
+    assert (last_id, at(now + timedelta(seconds=3))) in seen

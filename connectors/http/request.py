@@ -17,11 +17,9 @@ waited for inside a job: the answer is reported as a retryable error instead.
 
 from __future__ import annotations
 
-import email.utils
 import json
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -29,6 +27,7 @@ import tenacity
 
 from lpstudio.errors import InputError
 from lpstudio.sdk import Connection, ConnectorError
+from lpstudio.sdk import retry_after as parse_retry_after
 
 from .auth import auth_headers, masked_headers, merge_headers, scrub, secrets
 
@@ -119,20 +118,9 @@ def would_send(conn: Connection, req: Prepared) -> dict[str, Any]:
 
 
 def retry_after(response: httpx.Response) -> float | None:
-    """Seconds from a `Retry-After` header (delta-seconds or an HTTP date), or None."""
-    value = response.headers.get("retry-after")
-    if not value:
-        return None
-    value = value.strip()
-    if value.isdigit():
-        return float(value)
-    try:
-        moment = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return max(0.0, (moment - datetime.now(UTC)).total_seconds())
+    """Seconds from a `Retry-After` header (delta-seconds, a fraction, or an HTTP date), or
+    None."""
+    return parse_retry_after(response.headers.get("retry-after"))
 
 
 def timeout(conn: Connection) -> httpx.Timeout:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+from lpstudio.errors import InputError
 from lpstudio.sdk import Connection, Connector, Field, Option
 
 from .campaign import send_campaign as _send_campaign
@@ -91,7 +92,8 @@ SEND_INPUT: dict[str, Any] = {
             },
             "additionalProperties": False,
         },
-        "outbound_number": {"type": "string", "pattern": "^\\+?\\d{1,16}$"},
+        # ASCII digits, no trailing newline: Python's \d and $ let others through.
+        "outbound_number": {"type": "string", "pattern": "^\\+?[0-9]{1,16}(?!\\n)$"},
     },
 }
 
@@ -162,12 +164,38 @@ def campaign_status(conn: Connection, data: dict[str, Any]) -> dict[str, Any]:
     )
 
 
-def _millis(value: Any) -> int:
+#: Outbound Reporting answers at most 60 days per analytics request.
+ANALYTICS_WINDOW_MS = 60 * 24 * 3600 * 1000
+
+
+def _millis(value: Any, field: str) -> int:
+    """Epoch milliseconds, or an ISO 8601 time (UTC when it has no offset)."""
     if isinstance(value, int | float):
         return int(value)
-    moment = datetime.fromisoformat(str(value))
+    try:
+        moment = datetime.fromisoformat(str(value))
+    except ValueError:
+        raise InputError(
+            f"'{field}' is not a time: {value!r}",
+            field=field,
+            fix="give epoch milliseconds or an ISO 8601 time such as 2026-11-01T00:00:00Z",
+        ) from None
     moment = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
     return int(moment.timestamp() * 1000)
+
+
+def _window(data: dict[str, Any], longest_ms: int, longest: str) -> tuple[int, int]:
+    """(start, end) in epoch ms, checked against the reporting API's window before asking."""
+    start, end = _millis(data["start"], "start"), _millis(data["end"], "end")
+    if end < start:
+        raise InputError("'end' is before 'start'", field="end", fix="swap start and end")
+    if end - start > longest_ms:
+        raise InputError(
+            f"the window from 'start' to 'end' is longer than LivePerson's {longest}",
+            field="start",
+            fix=f"ask for at most {longest} at a time",
+        )
+    return start, end
 
 
 @connector.action(
@@ -184,15 +212,58 @@ def _millis(value: Any) -> int:
 )
 def reporting_analytics(conn: Connection, data: dict[str, Any]) -> Any:
     """Message volumes by channel, skill and day (Outbound Reporting 2.0)."""
+    start, end = _window(data, ANALYTICS_WINDOW_MS, "60 days")
     client = LivePersonClient(conn)
     return client.get_json(
         "reporting",
         f"/api/account/{client.account}/app/prmsg/analytics/",
-        params={
-            "attemptedStartTime": _millis(data["start"]),
-            "attemptedEndTime": _millis(data["end"]),
-        },
+        params={"attemptedStartTime": start, "attemptedEndTime": end},
     )
+
+
+#: Outbound Reporting's transactions: at most 24 hours per request, 5000 rows per page.
+TRANSACTIONS_WINDOW_MS = 24 * 3600 * 1000
+TRANSACTIONS_PAGE = 5000
+_NAMES = {"type": "array", "items": {"type": "string"}}
+
+
+@connector.action(
+    "reporting_transactions",
+    title="Reporting transactions",
+    input_schema={
+        "type": "object",
+        "required": ["start", "end"],
+        "additionalProperties": False,
+        "properties": {
+            "start": {"type": ["string", "integer"]},
+            "end": {"type": ["string", "integer"]},
+            "channels": _NAMES,
+            "skills": _NAMES,
+            "handoff_ids": _NAMES,
+        },
+    },
+)
+def reporting_transactions(conn: Connection, data: dict[str, Any]) -> dict[str, Any]:
+    """One row per recipient attempted within at most 24 hours (Outbound Reporting 2.0),
+    every page of it: `{"data": [...]}`."""
+    start, end = _window(data, TRANSACTIONS_WINDOW_MS, "24 hours")
+    names = {"channels": "channels", "skills": "skills", "handoff_ids": "handoffids"}
+    filters = {name: list(data[key]) for key, name in names.items() if data.get(key)}
+    client = LivePersonClient(conn)
+    rows: list[Any] = []
+    while True:
+        answer = client.read_json(
+            "POST",
+            "reporting",
+            f"/api/account/{client.account}/app/prmsg/transactions/",
+            params={"attemptedStartTime": start, "attemptedEndTime": end, "v": "2.0"},
+            json={"offset": len(rows), "limit": TRANSACTIONS_PAGE, "filters": filters},
+        )
+        page = answer.get("data") if isinstance(answer, dict) else answer
+        page = page if isinstance(page, list) else []
+        rows.extend(page)
+        if len(page) < TRANSACTIONS_PAGE:
+            return {"data": rows}
 
 
 def _channels(raw: Any) -> list[str]:
@@ -209,32 +280,52 @@ def _channels(raw: Any) -> list[str]:
     return names
 
 
+HANDOFF_PAGE = 30
+#: Pages read at most (9,000 handoffs): a server that ignores `offset` cannot loop for ever.
+MAX_HANDOFF_PAGES = 300
+
+
+def _handoff_items(answer: Any) -> list[dict[str, Any]]:
+    """The handoffs of one page: a list, or the first list among the usual keys."""
+    if isinstance(answer, dict):
+        for key in ("handoffs", "data", "items", "results"):
+            if isinstance(answer.get(key), list):
+                answer = answer[key]
+                break
+    return [item for item in answer if isinstance(item, dict)] if isinstance(answer, list) else []
+
+
 @connector.picklist("handoffs", title="Handoff")
 def handoffs(conn: Connection) -> list[Option]:
+    """Every handoff, page by page. The answer's shape is not public: a page is read
+    tolerantly, and the list ends at `total` when it is given, else at the first page that
+    is not full (or that brings no handoff not seen yet)."""
     client = LivePersonClient(conn)
-    options: list[Option] = []
+    options: dict[str, Option] = {}
     offset = 0
-    while True:
+    for _ in range(MAX_HANDOFF_PAGES):
         answer = client.get_json(
             "handoff",
             f"/api/account/{client.account}/app/prmsg/handoffs/list",
-            params={"v": 1, "limit": 30, "offset": offset},
+            params={"v": 1, "limit": HANDOFF_PAGE, "offset": offset},
         )
-        items = (
-            answer.get("handoffs") or answer.get("data") or []
-            if isinstance(answer, dict)
-            else answer
-        )
+        items = _handoff_items(answer)
+        new = 0
         for item in items:
             value = item.get("id") or item.get("handoffId")
+            if value is None or str(value) in options:
+                continue
             title = item.get("title") or item.get("name") or value
             channels = _channels(item.get("channels"))
             label = f"{title} ({', '.join(channels)})" if channels else str(title)
-            options.append(Option(str(value), label, {"channels": channels, "title": title}))
-        total = answer.get("total") if isinstance(answer, dict) else None
+            options[str(value)] = Option(str(value), label, {"channels": channels, "title": title})
+            new += 1
         offset += len(items)
-        if not items or total is None or offset >= total:
-            return options
+        total = answer.get("total") if isinstance(answer, dict) else None
+        ended = offset >= total if isinstance(total, int) else len(items) < HANDOFF_PAGE
+        if not new or ended:
+            break
+    return list(options.values())
 
 
 @connector.picklist("skills", title="Skill")

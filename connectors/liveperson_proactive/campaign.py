@@ -31,9 +31,11 @@ from typing import Any
 from lpstudio.sdk import Connection, ConnectorError, chunks, is_e164
 from lpstudio.templating import lookup, render
 
-from .client import LivePersonClient, Uncertain, error_message
+from .client import LivePersonClient, Uncertain, error_message, setting
 
 PHONE_CHANNELS = ("sms", "wa")
+#: Current LivePerson documents allow 100 recipients per request, older ones 1000.
+MAX_RECIPIENTS_PER_REQUEST = 1000
 DRY_RUN_REQUESTS = 20
 #: Rows of a DataFrame converted to records at once: large enough that pandas' per-call
 #: cost is spread thin, small enough that the records of one slice stay a few MB.
@@ -63,6 +65,58 @@ class CampaignIncomplete(ConnectorError):
             "rejected recipients again; uncertain ones are never resent: check them in "
             "LivePerson",
             retryable=rejected > 0,
+            result=result,
+        )
+
+
+#: Per-recipient errors that say the request does not fit the handoff, whoever the
+#: recipient: every recipient gets the same variables, channels and header, so when one
+#: fails so, all do. Error code (or its prefix, up to "=") -> the input to fix, and how.
+HANDOFF_MISFITS = {
+    "TOO_MANY_VARIABLES": (
+        "variables",
+        "give `variables` only the {{n}} placeholders of the handoff's message",
+    ),
+    "INSUFFICIENT_VARIABLES": (
+        "variables",
+        "give `variables` every {{n}} placeholder of the handoff's message",
+    ),
+    "MISSING_CONSUMER_INFORMATION": (
+        "channels",
+        "give `channels` every channel of the handoff (its pick list shows them)",
+    ),
+    "INVALID_HEADER_VARIABLE": (
+        "header_variables",
+        "give `header_variables` only to a WhatsApp handoff, as an https:// URL",
+    ),
+}
+
+
+def _misfit(code: Any) -> str | None:
+    """The input a per-recipient error code blames, when it blames the request itself."""
+    text = str(code or "")
+    for prefix, (field, _fix) in HANDOFF_MISFITS.items():
+        if text == prefix or text.startswith(prefix + "="):
+            return field
+    return None
+
+
+class HandoffMismatch(ConnectorError):
+    """LivePerson refused every recipient of a batch for a reason that is the request's,
+    not theirs (`HANDOFF_MISFITS`): every later batch would fail alike, so nothing more is
+    sent and the job fails naming the input, rather than succeed having sent nobody. The
+    refused recipients were not sent: a run with the input fixed sends them."""
+
+    def __init__(
+        self, code: str, number: int, data: dict[str, Any], result: dict[str, Any]
+    ) -> None:
+        field, fix = HANDOFF_MISFITS[code.split("=", 1)[0]]
+        super().__init__(
+            f"LivePerson refused every recipient of batch {number} with {code}: the "
+            f"campaign's {field} do not fit handoff {data['handoff']}. Nothing more was "
+            f"sent; accepted {result['accepted']} before",
+            field=field,
+            fix=fix,
             result=result,
         )
 
@@ -128,7 +182,7 @@ def send_key(account: str, handoff: str, address: str) -> str:
 def send_campaign(conn: Connection, data: dict[str, Any]) -> dict[str, Any]:
     """Every recipient accounted for once (see the module); raises `CampaignIncomplete` at
     the end rather than succeed with recipients rejected or uncertain."""
-    size = int(conn.config.get("recipients_per_request") or 100)
+    size = setting(conn, "recipients_per_request", 100, 1, MAX_RECIPIENTS_PER_REQUEST)
     client = LivePersonClient(conn)
     path = f"/api/v2/account/{client.account}/campaign"
     # Found before any recipient is claimed: a failed region lookup leaves none "sending".
@@ -155,7 +209,9 @@ def send_campaign(conn: Connection, data: dict[str, Any]) -> dict[str, Any]:
                 requests.append(conn.would_send("POST", url, json=body))
             result["accepted"] += len(batch)
             continue
-        _send_batch(conn, client, path, number, dict(batch), data, result)
+        mismatch = _send_batch(conn, client, path, number, dict(batch), data, result)
+        if mismatch:
+            raise HandoffMismatch(mismatch, number, data, result)
     if conn.dry_run:
         return {
             "dry_run": True,
@@ -177,14 +233,15 @@ def _send_batch(
     consumers: dict[str, dict[str, Any]],
     data: dict[str, Any],
     result: dict[str, Any],
-) -> None:
-    """Claims the batch's recipients, sends those never sent before, settles what came of it."""
+) -> str | None:
+    """Claims the batch's recipients, sends those never sent before, settles what came of it.
+    Returns the error LivePerson refused every recipient with, if it blames the request."""
     keys = {address: send_key(client.account, data["handoff"], address) for address in consumers}
     earlier = conn.ledger.claim_many(list(keys.values()))
     _report_earlier(number, keys, earlier, result)
     fresh = [address for address, key in keys.items() if key not in earlier]
     if not fresh:
-        return
+        return None
     entry: dict[str, Any] = {"batch": number, "recipients": len(fresh), "addresses": fresh}
 
     def settle(status: str, detail: dict[str, Any], refused: Collection[str] = ()) -> None:
@@ -197,16 +254,16 @@ def _send_batch(
     except Uncertain as exc:
         settle("uncertain", {"reason": str(exc)})
         result["uncertain"].append({**entry, "reason": str(exc)})
-        return
+        return None
     except ConnectorError as exc:
         settle("rejected", {"message": str(exc)})
         result["rejected"].append({**entry, "message": str(exc)})
-        return
+        return None
     if response.status_code not in (200, 201):
         refusal = {"status": response.status_code, "message": error_message(response)}
         settle("rejected", refusal)
         result["rejected"].append({**entry, **refusal})
-        return
+        return None
     answer = response.json()
     accepted = answer.get("acceptedConsumers") or []
     refused = answer.get("failedConsumers") or []
@@ -228,6 +285,10 @@ def _send_batch(
     result["campaigns"].append(summary)
     result["accepted"] += len(accepted)
     result["failed"].extend(failures)
+    codes = {str(f["errorMessage"]) for f in failures}
+    if not accepted and len(codes) == 1 and _misfit(next(iter(codes))):
+        return codes.pop()
+    return None
 
 
 def _failure(item: dict[str, Any], number: int) -> dict[str, Any]:

@@ -2,7 +2,8 @@
 
 What may be retried is decided by whether LivePerson can have accepted the request:
 - an answer with an error status (401, 429, 5xx) rejects the request whole, so it is sent
-  again (with a fresh token once; after `Retry-After`; with back-off); a 401 is "jwt expired"
+  again (with a fresh token once; after `Retry-After`, unless it is longer than `MAX_WAIT`:
+  then it fails at once, retryable; with back-off); a 401 is "jwt expired"
   when the token aged, another message when the server no longer knows it (a revoked key, a
   restarted server): either way the cached token is dropped and a new one fetched, once;
 - a token request answered 429 or 5xx, or whose host lookup failed, is retried the same way
@@ -28,24 +29,25 @@ limit without drawing 429s, which cost a whole second each.
 
 from __future__ import annotations
 
-import email.utils
 import hashlib
-import math
 import threading
 import time
-from datetime import UTC, datetime
 from typing import Any
 
 import httpx
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt
 
+from lpstudio.errors import InputError
 from lpstudio.sdk import Connection, ConnectorError
+from lpstudio.sdk import retry_after as parse_retry_after
 
 CSDS_URL = "http://api.liveperson.net/api/account/{account}/service/{service}/baseURI.json"
 ZONES = {"va": "z1", "lo": "z2", "sy": "z3"}
 DOMAIN_TTL = 24 * 3600
 TOKEN_TTL = 3600
 MAX_TRIES = 6
+#: The longest `Retry-After` waited out inside a job, in seconds.
+MAX_WAIT = 60.0
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 #: Seconds added to LivePerson's one-second window, for clocks that tick coarsely.
 RATE_MARGIN = 0.01
@@ -119,25 +121,29 @@ class _Again(Exception):
         self.reason = reason
 
 
+def _check_wait(wait: float, who: str, status: int | None = 429) -> None:
+    """A `Retry-After` longer than `MAX_WAIT` is not waited out in a job (its timeout would
+    end it mid-wait, with the batch claimed and so uncertain): the request is refused now
+    (nothing was accepted), as retryable."""
+    if wait > MAX_WAIT:
+        raise ConnectorError(
+            f"{who} asks to wait {wait:g} s, longer than the {MAX_WAIT:g} s waited in a job: "
+            "nothing was accepted; a retry sends it",
+            retryable=True,
+            status=status,
+        )
+
+
 def _wait(retry_state: Any) -> float:
     exc = retry_state.outcome.exception()
     return exc.wait if isinstance(exc, _Again) else 1.0
 
 
 def retry_after(response: httpx.Response, default: float) -> float:
-    """Seconds to wait before asking again: `Retry-After` as delay-seconds or as an HTTP date
-    (RFC 9110 allows both), `default` when it is missing or unreadable."""
-    value = response.headers.get("Retry-After", "").strip()
-    try:
-        seconds = float(value)
-    except ValueError:
-        try:
-            moment = email.utils.parsedate_to_datetime(value)
-        except ValueError:
-            return default
-        moment = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-        seconds = (moment - datetime.now(UTC)).total_seconds()
-    return max(0.0, seconds) if math.isfinite(seconds) else default
+    """Seconds to wait before asking again: `Retry-After` in either of its forms, `default`
+    when it is missing or unreadable."""
+    seconds = parse_retry_after(response.headers.get("Retry-After"))
+    return default if seconds is None else seconds
 
 
 def error_message(response: httpx.Response) -> str:
@@ -151,6 +157,25 @@ def error_message(response: httpx.Response) -> str:
     return str(body)[:300]
 
 
+def setting(conn: Connection, name: str, default: int, low: int, high: int | None) -> int:
+    """An integer limit of the connection (`default` when empty), within [low, high]: an
+    InputError naming it otherwise, before anything is sent (a rate below 1 would never let
+    a request go)."""
+    value = conn.config.get(name)
+    try:
+        number = default if value in (None, "") else int(value)
+    except (TypeError, ValueError):
+        number = None
+    if number is None or number < low or (high is not None and number > high):
+        within = f"from {low} to {high}" if high is not None else f"at least {low}"
+        raise InputError(
+            f"connection field '{name}' must be a whole number {within}, not {value!r}",
+            field=name,
+            fix=f"set {name} on the connection to your account's limit (default {default})",
+        )
+    return number
+
+
 class LivePersonClient:
     """One account's APIs, for one connection."""
 
@@ -158,7 +183,7 @@ class LivePersonClient:
         self.conn = conn
         self.account = str(conn.config["account_id"])
         self.base_url = (conn.config.get("base_url") or "").rstrip("/")
-        self.per_second = int(conn.config.get("requests_per_second") or 10)
+        self.per_second = setting(conn, "requests_per_second", 10, 1, None)
 
     # -- hosts -----------------------------------------------------------------------------
 
@@ -267,10 +292,13 @@ class LivePersonClient:
 
     # -- requests --------------------------------------------------------------------------
 
-    def request(self, method: str, service: str, path: str, **kwargs: Any) -> httpx.Response:
+    def request(
+        self, method: str, service: str, path: str, *, read: bool = False, **kwargs: Any
+    ) -> httpx.Response:
         """Sends one request within the account's rate limit, retrying only what was not
         accepted. Raises `Uncertain` when the answer was lost, `ConnectorError` otherwise
-        (`Unavailable` when the host cannot be found: nothing was sent)."""
+        (`Unavailable` when the host cannot be found: nothing was sent). `read` marks a
+        POST that only reads (a reporting query): a lost answer is simply asked again."""
         url = f"{self.host(service)}{path}"
         refreshed = [False]
 
@@ -283,7 +311,7 @@ class LivePersonClient:
             pacer = _pacer(self.base_url, self.account)
             ticket = pacer.wait(self.per_second, 1.0 + RATE_MARGIN)
             try:
-                token, response = self._send(method, url, **kwargs)
+                token, response = self._send(method, url, read=read, **kwargs)
             finally:
                 pacer.answered(ticket)
             if response.status_code == 401:
@@ -295,6 +323,7 @@ class LivePersonClient:
                     raise ConnectorError("LivePerson keeps answering 'jwt expired'", status=401)
             if response.status_code == 429:
                 wait = retry_after(response, 1.0)
+                _check_wait(wait, "LivePerson's rate limit (HTTP 429)")
                 self.conn.log(f"LivePerson rate limit: waiting {wait:g} s")
                 raise _Again(wait, "HTTP 429")
             if response.status_code >= 500:
@@ -317,7 +346,9 @@ class LivePersonClient:
             ) from None
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def _send(self, method: str, url: str, **kwargs: Any) -> tuple[str, httpx.Response]:
+    def _send(
+        self, method: str, url: str, *, read: bool = False, **kwargs: Any
+    ) -> tuple[str, httpx.Response]:
         """One request within the shared rate limit, with a token: the token and the answer.
         Raises `_Again` when sending again is safe, `Uncertain` when it may have been
         accepted."""
@@ -327,6 +358,7 @@ class LivePersonClient:
         except httpx.TransportError as exc:  # fetching a token is safe to repeat
             raise _Again(1.0, f"token request failed: {type(exc).__name__}") from exc
         except Unavailable as exc:
+            _check_wait(exc.wait, "LivePerson's token server", exc.status)
             raise _Again(exc.wait, str(exc)) from exc
         headers = {"Authorization": f"Bearer {token}"}
         try:
@@ -334,7 +366,7 @@ class LivePersonClient:
         except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
             raise _Again(1.0, f"could not connect: {type(exc).__name__}") from exc
         except httpx.TransportError as exc:
-            if method in SAFE_METHODS:  # a read changes nothing: ask again
+            if read or method in SAFE_METHODS:  # a read changes nothing: ask again
                 raise _Again(1.0, f"no answer: {type(exc).__name__}") from exc
             raise Uncertain(
                 f"no answer from LivePerson ({type(exc).__name__}): the request may "
@@ -342,7 +374,11 @@ class LivePersonClient:
             ) from exc
 
     def get_json(self, service: str, path: str, **kwargs: Any) -> Any:
-        response = self.request("GET", service, path, **kwargs)
+        return self.read_json("GET", service, path, **kwargs)
+
+    def read_json(self, method: str, service: str, path: str, **kwargs: Any) -> Any:
+        """The JSON answer of a request that only reads; ConnectorError unless it is 200."""
+        response = self.request(method, service, path, read=True, **kwargs)
         if response.status_code != 200:
             raise ConnectorError(
                 f"LivePerson answered HTTP {response.status_code}: {error_message(response)}",

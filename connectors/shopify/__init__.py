@@ -3,24 +3,31 @@
 A checkout is abandoned once the customer gave contact details but did not pay; each new or
 updated one is an event. Pages follow the `Link` header; 429 answers are waited out for
 their `Retry-After` (unless it is longer than `MAX_WAIT`: the poll then fails as retryable
-and the next one picks up). Reading changes nothing, so a lost answer is simply asked again.
+and the next one picks up). Reading changes nothing, so a lost answer or a 5xx is simply
+asked again (`NETWORK_TRIES` times in all, then the poll fails as retryable). The cursor is
+an `updated_at` window start (see `_next_start`) and, between polls of one window, the next
+page's link.
 """
 
 from __future__ import annotations
 
+import email.utils
 import re
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt
 
-from lpstudio.sdk import Connection, Connector, ConnectorError, Field, Page
+from lpstudio.sdk import Connection, Connector, ConnectorError, Field, Page, retry_after
 
 MAX_PAGES_PER_POLL = 10
 PAGE_SIZE = 250
 MAX_TRIES = 8
 MAX_WAIT = 30.0
 NETWORK_TRIES = 3
+#: Seconds between the shop's `Date` header (whole seconds) and its `updated_at` clocks.
+CLOCK_MARGIN = 2.0
 
 connector = Connector(
     "shopify",
@@ -105,22 +112,23 @@ def base_url(conn: Connection) -> str:
 def _get(conn: Connection, url: str, params: dict[str, Any] | None) -> httpx.Response:
     headers = {"X-Shopify-Access-Token": str(conn.config["access_token"])}
 
-    network_failures = [0]
+    failures = [0]
 
     def attempt() -> httpx.Response:
         try:
             response = conn.http().get(url, params=params, headers=headers)
         except httpx.TransportError as exc:
-            network_failures[0] += 1
+            failures[0] += 1
             reason = f"no answer from Shopify ({type(exc).__name__})"
-            if network_failures[0] >= NETWORK_TRIES:
+            if failures[0] >= NETWORK_TRIES:
                 raise ConnectorError(
                     f"{reason} after {NETWORK_TRIES} tries; the next poll tries again",
                     retryable=True,
                 ) from exc
             raise _Again(1.0, reason) from exc
         if response.status_code == 429:
-            wait = float(response.headers.get("Retry-After") or 2)
+            wait = retry_after(response.headers.get("Retry-After"))
+            wait = 2.0 if wait is None else wait
             if wait > MAX_WAIT:
                 raise ConnectorError(
                     f"Shopify's rate limit asks to wait {wait:g} s; the next poll tries again",
@@ -128,6 +136,16 @@ def _get(conn: Connection, url: str, params: dict[str, Any] | None) -> httpx.Res
                     status=429,
                 )
             raise _Again(wait, "HTTP 429 (rate limit)", status=429)
+        if response.status_code >= 500:  # Shopify's edge, passing: a read is safe to repeat
+            failures[0] += 1
+            reason = f"Shopify answered HTTP {response.status_code}"
+            if failures[0] >= NETWORK_TRIES:
+                raise ConnectorError(
+                    f"{reason} {NETWORK_TRIES} times; the next poll tries again",
+                    retryable=True,
+                    status=response.status_code,
+                )
+            raise _Again(1.0, reason, status=response.status_code)
         if response.status_code != 200:
             raise ConnectorError(
                 f"Shopify answered HTTP {response.status_code}: {response.text[:200]}",
@@ -163,8 +181,46 @@ def test(conn: Connection) -> str:
     return f"store {base_url(conn)}"
 
 
-def _order(checkout: dict[str, Any]) -> tuple[str, int]:
-    return (str(checkout.get("updated_at") or ""), int(checkout.get("id") or 0))
+def _moment(text: Any) -> datetime | None:
+    """A Shopify timestamp (ISO 8601, the shop's offset) as an aware datetime, or None."""
+    try:
+        moment = datetime.fromisoformat(str(text))
+    except ValueError:
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _order(checkout: dict[str, Any]) -> tuple[datetime, int]:
+    # As instants, not text: a shop's offset changes with daylight saving.
+    moment = _moment(checkout.get("updated_at")) or datetime.min.replace(tzinfo=UTC)
+    return (moment, int(checkout.get("id") or 0))
+
+
+def _served_at(response: httpx.Response) -> str | None:
+    """When the shop answered (its `Date` header), as ISO 8601; None without one."""
+    try:
+        moment = email.utils.parsedate_to_datetime(response.headers.get("Date", ""))
+    except (TypeError, ValueError, IndexError):
+        return None
+    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).isoformat()
+
+
+def _next_start(updated_min: str, found: list[dict[str, Any]], started: str | None) -> str:
+    """Where the next window starts: the newest update seen, but, when the window took
+    several pages, no later than when its first page was served (`started`, less
+    `CLOCK_MARGIN`). Pages come in id order, so a checkout edited while later pages were
+    read sits on a page already read, with an update older than newer ones seen on later
+    pages: starting from the newest would skip it. What the next window reads twice, the
+    trigger's key (id and `updated_at`) drops."""
+    newest = found[-1]["updated_at"] if found else updated_min
+    newest_at, start_at = _moment(newest), _moment(started)
+    if newest_at is None or start_at is None:
+        return newest
+    bound = start_at - timedelta(seconds=CLOCK_MARGIN)
+    if newest_at <= bound:
+        return newest
+    floor = _moment(updated_min)
+    return (bound if floor is None else max(floor, bound)).isoformat()
 
 
 @connector.poll_trigger(
@@ -183,19 +239,24 @@ def poll_checkouts(conn: Connection, since: str, cursor: Any) -> Page:
         "limit": PAGE_SIZE,
         "updated_at_min": updated_min,
     }
+    started = cursor.get("started")
+    pages = 0
     if cursor.get("next"):
-        url, params = cursor["next"], None
+        url, params, pages = cursor["next"], None, 1  # the window's earlier pages were read
     found: list[dict[str, Any]] = []
     for _ in range(MAX_PAGES_PER_POLL):
         assert url is not None
+        pages += 1
         response = _get(conn, url, params)
+        started = started or _served_at(response)
         found.extend(c for c in response.json().get("checkouts", []) if not c.get("completed_at"))
         link = _NEXT.search(response.headers.get("Link", ""))
         url, params = (link.group(1) if link else None), None
         if url is None:
             break
     found.sort(key=_order)
-    newest = found[-1]["updated_at"] if found else updated_min
     if url is not None:  # more pages wait: resume from this page link, same window
-        return Page(found, {"updated_at": updated_min, "next": url}, more=True)
-    return Page(found, {"updated_at": newest})
+        return Page(found, {"updated_at": updated_min, "next": url, "started": started}, more=True)
+    # One page is one snapshot: its newest update is a safe start. Several are not.
+    next_start = _next_start(updated_min, found, started if pages > 1 else None)
+    return Page(found, {"updated_at": next_start})

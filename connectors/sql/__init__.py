@@ -5,6 +5,9 @@
     db.insert(table="optins", rows=[{"email": "ada@example.com", "channel": "sms"}])
 
 Any database SQLAlchemy reaches (SQLite built in; PostgreSQL with the `[postgres]` extra).
+A relative SQLite file (`sqlite:///data/app.db`) is in the workspace, wherever the job runs,
+and may not climb out of it; a SQLite file that does not exist is refused rather than
+created empty.
 The URL is a secret field, as it usually holds a password; messages name the database with
 the password hidden. See `database.py` for how engines are kept and disposed of.
 """
@@ -38,7 +41,8 @@ connector = Connector(
             "url",
             "Database URL",
             secret=True,
-            hint="a SQLAlchemy URL, e.g. postgresql+psycopg://user:password@host:5432/db",
+            hint="a SQLAlchemy URL, e.g. postgresql+psycopg://user:password@host:5432/db, "
+            "or sqlite:///data/app.db (a relative SQLite file is in the workspace)",
         ),
         Field(
             "poll_table",

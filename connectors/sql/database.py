@@ -10,12 +10,14 @@ collected, and `dispose(conn)` does it at once.
 
 from __future__ import annotations
 
+import os
 import urllib.parse
 import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, date, datetime, time
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
@@ -36,7 +38,7 @@ def parsed_url(conn: Connection) -> URL:
             "the connection has no database URL", field="url", fix=f"e.g. {URL_EXAMPLE}"
         )
     try:
-        return make_url(str(text))
+        url = make_url(str(text))
     except (sa.exc.ArgumentError, ValueError):
         # The text itself is not repeated: it may hold a password.
         raise InputError(
@@ -44,6 +46,30 @@ def parsed_url(conn: Connection) -> URL:
             field="url",
             fix=f"e.g. {URL_EXAMPLE}",
         ) from None
+    path = _sqlite_file(url)
+    if path is None or path.is_absolute():
+        return url
+    # A job's kernel runs in its recipe's folder and the CLI wherever it was started: a
+    # relative file is the workspace's, as a CSV connection's path is.
+    base = Path(os.path.abspath(conn.config.get("root") or os.getcwd()))
+    target = Path(os.path.normpath(base / path))
+    if base not in target.parents:
+        raise InputError(
+            f"the SQLite file '{url.database}' leaves the folder it is relative to ({base})",
+            field="url",
+            fix="give a file inside the workspace (sqlite:///data/app.db), or an absolute path",
+        )
+    return url.set(database=str(target))
+
+
+def _sqlite_file(url: URL) -> Path | None:
+    """The file a SQLite URL names; None for another database, memory or a `file:` URI."""
+    database = url.database or ""
+    if url.get_backend_name() != "sqlite" or database in ("", ":memory:"):
+        return None
+    if database.startswith("file:"):
+        return None
+    return Path(database)
 
 
 def name(conn: Connection) -> str:
@@ -88,6 +114,16 @@ def engine(conn: Connection) -> Engine:
     if cached is not None:
         return cached
     url = parsed_url(conn)
+    path = _sqlite_file(url)
+    if path is not None and not path.is_file():
+        # SQLite would create an empty database there, and every query would then fail
+        # with "no such table" against a file nobody meant.
+        raise InputError(
+            f"the SQLite file {path} does not exist",
+            field="url",
+            fix="check the path (relative paths are inside the workspace), or create the "
+            "database first",
+        )
     try:
         made = sa.create_engine(url, poolclass=NullPool)
     except (ImportError, sa.exc.SQLAlchemyError) as error:

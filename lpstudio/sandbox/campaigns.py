@@ -25,7 +25,7 @@ PHONE_CHANNELS = frozenset({"sms", "wa"})
 MAX_VARIABLE_LENGTH = 1550
 HEADER_KINDS = frozenset({"image", "video", "document"})
 
-_OUTBOUND_NUMBER = re.compile(r"\+?\d{1,16}")
+_OUTBOUND_NUMBER = re.compile(r"\+?[0-9]{1,16}")  # ASCII digits: \d takes any script's
 _UTC_OFFSETS = {
     "1": -5.0,
     "44": 0.0,

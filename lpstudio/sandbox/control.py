@@ -69,6 +69,20 @@ class AddCheckoutsHandler(ControlHandler):
         self.send_json({"checkouts": added})
 
 
+class UpdateCheckoutHandler(ControlHandler):
+    """`PATCH /_sandbox/shopify/checkouts/{id}` with the fields to change, as a customer
+    editing their cart or completing it does; `updated_at` becomes now unless given."""
+
+    def patch(self, checkout_id: str) -> None:
+        try:
+            updated = self.state.update_checkout(int(checkout_id), self.json_object())
+        except KeyError as error:
+            raise ApiError(404, f"No checkout {checkout_id}") from error
+        except (ValueError, TypeError) as error:
+            raise ApiError(400, f"Invalid checkout: {error}") from error
+        self.send_json(updated)
+
+
 class CampaignsHandler(ControlHandler):
     """`GET /_sandbox/liveperson/campaigns`: every accepted campaign request, as received."""
 
@@ -123,6 +137,7 @@ def routes(state: SandboxState) -> list[tuple[str, type[RequestHandler], dict[st
         (r"/_sandbox/reset", ResetHandler, args),
         (r"/_sandbox/settings", SettingsHandler, args),
         (r"/_sandbox/shopify/checkouts", AddCheckoutsHandler, args),
+        (r"/_sandbox/shopify/checkouts/(?P<checkout_id>\d+)", UpdateCheckoutHandler, args),
         (r"/_sandbox/liveperson/campaigns", CampaignsHandler, args),
         (r"/_sandbox/liveperson/recipients", RecipientsHandler, args),
         (r"/_sandbox/requests", RequestsHandler, args),

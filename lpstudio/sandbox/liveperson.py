@@ -4,7 +4,8 @@ handoff and skill lists, and Outbound Reporting analytics, at their real paths.
 All services share the sandbox's one base URL. The domain API answers `agentVep` with the
 real zone-`va` host (a client maps the zone to its per-service base URLs, which point at
 the sandbox), and every other known service with the sandbox's own host, so a client that
-follows the lookup for `sentinel` gets its tokens here.
+follows the lookup for `sentinel` gets its tokens here, and for `accountConfigReadOnly` its
+skills.
 """
 
 from __future__ import annotations
@@ -17,13 +18,14 @@ from tornado.web import RequestHandler
 from .campaigns import CampaignRejected
 from .handlers import ApiError, SandboxHandler
 from .limits import retry_after
-from .reporting import MAX_WINDOW_MS
+from .reporting import MAX_TRANSACTIONS_WINDOW_MS, MAX_WINDOW_MS
 from .seed import HANDOFFS, SKILLS
 from .state import SandboxState
 
 ACCOUNT = r"(?P<account_id>[^/]+)"
-DOMAIN_SERVICES = ("agentVep", "sentinel")
+DOMAIN_SERVICES = ("agentVep", "sentinel", "accountConfigReadOnly")
 MAX_HANDOFF_PAGE = 100
+MAX_TRANSACTIONS_PAGE = 5000
 
 
 class LivePersonHandler(SandboxHandler):
@@ -162,6 +164,49 @@ class AnalyticsHandler(LivePersonHandler):
         self.send_json({"data": self.state.analytics(start, end)})
 
 
+class TransactionsHandler(LivePersonHandler):
+    """`POST .../app/prmsg/transactions/?attemptedStartTime=&attemptedEndTime=&v=2.0`: a
+    row per recipient over at most 24 hours, paged by the body's `offset` and `limit`
+    (default 100, at most 5000), filtered by its `filters` (`channels`, `skills`,
+    `handoffids`). The real rows' fields are not public; the sandbox serves::
+
+        {"data": [{"proactiveCampaignId": "...", "handoffId": "H1000000001",
+                   "channel": "sms", "skill": "sales", "consumerId": "...",
+                   "status": "DELIVERED", "errorMessage": null,
+                   "attemptedTime": 1764400000000}],
+         "offset": 0, "limit": 100, "total": 1}
+    """
+
+    def post(self, account_id: str) -> None:
+        start = self.int_argument("attemptedStartTime")
+        end = self.int_argument("attemptedEndTime")
+        if end < start:
+            raise ApiError(400, "attemptedEndTime must not be before attemptedStartTime")
+        if end - start > MAX_TRANSACTIONS_WINDOW_MS:
+            raise ApiError(400, "The time window must be at most 24 hours")
+        body = self.json_body()
+        body = {} if body is None else body
+        if not isinstance(body, dict):
+            raise ApiError(400, "Request body must be a JSON object")
+        offset, limit = body.get("offset", 0), body.get("limit", 100)
+        if not _whole(offset) or offset < 0:
+            raise ApiError(400, "offset must be an integer of at least 0")
+        if not _whole(limit) or not 1 <= limit <= MAX_TRANSACTIONS_PAGE:
+            raise ApiError(400, f"limit must be an integer from 1 to {MAX_TRANSACTIONS_PAGE}")
+        filters = body.get("filters") or {}
+        if not isinstance(filters, dict) or not all(
+            isinstance(v, list) and all(isinstance(i, str) for i in v) for v in filters.values()
+        ):
+            raise ApiError(400, "filters must map names to lists of strings")
+        rows = self.state.transactions(start, end, filters)
+        page = rows[offset : offset + limit]
+        self.send_json({"data": page, "offset": offset, "limit": limit, "total": len(rows)})
+
+
+def _whole(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
 def routes(state: SandboxState) -> list[tuple[str, type[RequestHandler], dict[str, Any]]]:
     args = {"state": state}
     base = f"/api/account/{ACCOUNT}"
@@ -177,4 +222,5 @@ def routes(state: SandboxState) -> list[tuple[str, type[RequestHandler], dict[st
         (rf"{base}/app/prmsg/handoffs/list", HandoffsHandler, args),
         (rf"{base}/configuration/le-users/skills", SkillsHandler, args),
         (rf"{base}/app/prmsg/analytics/?", AnalyticsHandler, args),
+        (rf"{base}/app/prmsg/transactions/?", TransactionsHandler, args),
     ]

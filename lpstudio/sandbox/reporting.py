@@ -14,6 +14,7 @@ from .campaigns import Campaign
 from .settings import SandboxSettings
 
 MAX_WINDOW_MS = 60 * 24 * 3600 * 1000
+MAX_TRANSACTIONS_WINDOW_MS = 24 * 3600 * 1000
 _COUNTS = (
     "attempted",
     "eligible",
@@ -64,3 +65,47 @@ def _empty_row(channel: str, skill: str, day: str) -> dict[str, Any]:
         "csat": None,
         "error_aggregation": Counter(),
     }
+
+
+def transaction_rows(
+    campaigns: list[Campaign],
+    start_ms: int,
+    end_ms: int,
+    now: float,
+    settings: SandboxSettings,
+    filters: dict[str, list[str]],
+) -> list[dict[str, Any]]:
+    """One row per recipient of the campaigns received in [start_ms, end_ms], oldest first,
+    kept when its channel, skill and handoff pass the `channels`, `skills` and `handoffids`
+    filters (an absent or empty filter keeps all). The sandbox defines the row's shape."""
+    rows: list[dict[str, Any]] = []
+    for campaign in campaigns:
+        attempted = int(campaign.received_at * 1000)
+        if not start_ms <= attempted <= end_ms:
+            continue
+        facts = {
+            "channels": campaign.channel,
+            "skills": campaign.request["skill"],
+            "handoffids": campaign.handoff["id"],
+        }
+        if any(filters.get(name) and value not in filters[name] for name, value in facts.items()):
+            continue
+        statuses = campaign.statuses(now, settings)
+        outcomes = [
+            (c, status, None) for c, status in zip(campaign.accepted, statuses, strict=True)
+        ]
+        outcomes += [(f, "FAILED", f["errorMessage"]) for f in campaign.failed]
+        for consumer, status, error in outcomes:
+            rows.append(
+                {
+                    "proactiveCampaignId": campaign.id,
+                    "handoffId": campaign.handoff["id"],
+                    "channel": campaign.channel,
+                    "skill": campaign.request["skill"],
+                    "consumerId": consumer["id"],
+                    "status": status,
+                    "errorMessage": error,
+                    "attemptedTime": attempted,
+                }
+            )
+    return rows

@@ -23,8 +23,8 @@ from typing import Any
 from .campaigns import Campaign, check_request
 from .faults import FaultDecision, FaultPlan, decide
 from .limits import LeakyBucket, SlidingWindow
-from .reporting import analytics_rows
-from .seed import HANDOFFS, make_checkout, seed_checkouts
+from .reporting import analytics_rows, transaction_rows
+from .seed import HANDOFFS, make_checkout, parse_time, seed_checkouts, timestamp
 from .settings import SandboxSettings
 
 LOG_SIZE = 10_000
@@ -180,6 +180,14 @@ class SandboxState:
             campaigns = list(self._campaigns.values())
             return analytics_rows(campaigns, start_ms, end_ms, time.time(), self._settings)
 
+    def transactions(
+        self, start_ms: int, end_ms: int, filters: dict[str, list[str]]
+    ) -> list[dict[str, Any]]:
+        with self._lock:
+            campaigns = list(self._campaigns.values())
+            now = time.time()
+            return transaction_rows(campaigns, start_ms, end_ms, now, self._settings, filters)
+
     def campaign_records(self) -> list[dict[str, Any]]:
         with self._lock:
             now = time.time()
@@ -214,6 +222,26 @@ class SandboxState:
             ]
             self._checkouts.extend(added)
             return added
+
+    def update_checkout(self, checkout_id: int, changes: dict[str, Any]) -> dict[str, Any]:
+        """Change a checkout in place (KeyError when there is none; ValueError, TypeError for
+        a bad time); its `updated_at` becomes now unless `changes` gives one."""
+        with self._lock:
+            found = [i for i, c in enumerate(self._checkouts) if c["id"] == checkout_id]
+            if not found:
+                raise KeyError(checkout_id)
+            index = found[0]
+            changes = {k: v for k, v in changes.items() if k != "id"}
+            for name in ("created_at", "updated_at", "completed_at"):
+                if changes.get(name) is not None:
+                    changes[name] = timestamp(parse_time(changes[name]))
+            updated = {
+                **self._checkouts[index],
+                "updated_at": timestamp(datetime.now(UTC)),
+                **changes,
+            }
+            self._checkouts[index] = updated
+            return updated
 
     # faults
 
