@@ -5,8 +5,9 @@ on kernels from the process's kernel pool (`lpstudio.pool`, set by `[kernels]` i
 lpstudio.toml). The pool starts filling when the first job ends, or at `warm()`: a
 process that lives long (the scheduler, the server, a notebook) keeps it warm, while a
 one-shot `lpstudio run` pays a normal kernel start and nothing for the pool.
-The worker-pool executor of the scheduler and the Dask executor plug in behind the same
-two methods without touching any caller.
+It is the only executor lpstudio ships (a scheduler runs the jobs it claims in its own
+workers, through the same `execute_job`); another, such as one for a Dask cluster, would
+plug in behind the same methods without touching any caller.
 """
 
 from __future__ import annotations

@@ -4,7 +4,9 @@ Several `lpstudio serve` processes (or JupyterLab servers) may share one store; 
 the scheduler, but only the holder of the `scheduler` lease fires schedules and polls and
 runs the queue. The holder renews the lease on every loop; if it dies, another server takes
 over once the lease has expired. Taking and renewing are one write transaction each (SQLite
-`BEGIN IMMEDIATE`, a row lock on PostgreSQL), so two servers never both hold it.
+`BEGIN IMMEDIATE`, the store's write lock on PostgreSQL), so two servers never both hold
+it. Expiry is judged by the store's clock (`Store.now`: PostgreSQL's own), never by the
+clock of the machine asking, so servers whose clocks differ still agree on who leads.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from typing import Any
 
 from sqlalchemy import delete, select
 
-from .models import Lease, utcnow
+from .models import Lease
 from .store import Store
 
 SCHEDULER = "scheduler"
@@ -42,8 +44,8 @@ class StoreLease:
     def acquire(self) -> bool:
         """Takes the lease if it is free or expired, renews it if this holder has it; says
         whether this holder holds it now."""
-        now = utcnow()
         with self.store.write() as s:
+            now = self.store.now(s)
             row = s.scalars(
                 select(Lease).where(Lease.name == self.name).with_for_update()
             ).one_or_none()
@@ -71,7 +73,8 @@ class StoreLease:
         """Who holds the lease, until when, and whether that is this holder."""
         with self.store.read() as s:
             row = s.get(Lease, self.name)
-        if row is None or row.expires_at <= utcnow():
+            now = self.store.now(s)
+        if row is None or row.expires_at <= now:
             return {"leader": None, "expires_at": None, "is_leader": False}
         return {
             "leader": row.holder,

@@ -18,7 +18,10 @@ Days are UTC calendar days, whatever the database's session time zone.
 
 The Proactive recipients per day come from each finished job's `result` JSON, which recipes
 write freely: a result counts when it holds `accepted` (an integer) or `failed` (a list of
-recipients), and anything else is ignored.
+recipients), and anything else is ignored. A purge erases results after the retention
+period but leaves the counts (migration 0006), so purged days keep their figures in every
+range of whole hours, as the dashboard's ranges of whole days are; only a partial hour at
+the edge of another range reads the purged jobs themselves, and finds no result there.
 """
 
 from __future__ import annotations

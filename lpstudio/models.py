@@ -31,20 +31,27 @@ def utcnow() -> datetime:
 
 
 class UTCDateTime(TypeDecorator[datetime]):
-    """Aware UTC datetimes in and out, also on SQLite, which drops time zones."""
+    """Aware UTC datetimes in and out, whatever the database does with time zones.
+
+    SQLite drops them: a naive value read back is UTC. PostgreSQL keeps instants but
+    answers in the session's time zone (the server's `timezone` setting, often local
+    time), and reads a naive value given to it in that zone too: values read are turned
+    to UTC, and a naive value given is taken as UTC, as SQLite takes it.
+    """
 
     impl = DateTime(timezone=True)
     cache_ok = True
 
     def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
-        if value is not None and value.tzinfo is not None:
-            value = value.astimezone(UTC)
-        return value
+        return None if value is None else as_utc(value)
 
     def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
-        if value is not None and value.tzinfo is None:
-            value = value.replace(tzinfo=UTC)
-        return value
+        return None if value is None else as_utc(value)
+
+
+def as_utc(value: datetime) -> datetime:
+    """`value` in UTC; a naive value is taken to be UTC already."""
+    return value.astimezone(UTC) if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
 
 class Base(DeclarativeBase):
@@ -103,6 +110,7 @@ class Job(Base):
         Index("ix_jobs_status_created", "status", "created_at"),
         Index("ix_jobs_created_status_recipe", "created_at", "status", "recipe"),
         Index("ix_jobs_recipe_status_created", "recipe", "status", "created_at"),
+        Index("ix_jobs_purged_finished", "purged", "finished_at"),  # the daily purge
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
@@ -135,8 +143,9 @@ class _JobCounts:
     """How many jobs of one recipe were created in one UTC period and now have one status,
     with the Proactive recipients their results report: what the dashboard sums.
 
-    Kept by database triggers on `jobs` (migration 0005), never written by Python code. A
-    count may fall to 0 as jobs change status; such rows are harmless and kept.
+    Kept by database triggers on `jobs` (migration 0005), never written by Python code; a
+    purge leaves them as they were (0006). A count may fall to 0 as jobs change status;
+    such rows are harmless and kept.
     """
 
     recipe: Mapped[str] = mapped_column(String(1024), primary_key=True)

@@ -5,6 +5,9 @@ SQLite runs in WAL mode with a busy timeout, and write transactions start with
 instead of failing with "database is locked". On PostgreSQL, write transactions take one
 advisory lock for the same effect across machines: every check-then-write (claims, leases,
 de-duplication) is as atomic there as on SQLite.
+
+Leases and heartbeats are timed by the database's clock on PostgreSQL (`Store.now`): the
+machines sharing it need not agree on the time, while SQLite serves one machine and its clock.
 """
 
 from __future__ import annotations
@@ -36,10 +39,10 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session, sessionmaker
 
 from .errors import NotFoundError
-from .models import Activation, AuditEntry, Job, Notebook, RecipeVersion, User, utcnow
+from .models import Activation, AuditEntry, Job, Notebook, RecipeVersion, User, as_utc, utcnow
 
 #: The newest migration; a store at this revision needs no Alembic at start-up.
-SCHEMA_HEAD = "0005"
+SCHEMA_HEAD = "0006"
 
 #: The triggers whose jobs a scheduler runs; the process that queues any other job (a
 #: command, a server's executor) runs it itself.
@@ -58,17 +61,35 @@ FINAL_STATES = (SUCCEEDED, FAILED, CANCELLED)
 ROLES = ("admin", "analyst", "operator")
 
 
+@functools.cache
+def _process_space() -> str:
+    """Where this process's id means this process: the host name, and on Linux the machine's
+    boot and the PID namespace. Machines cloned with one host name, or containers sharing
+    the host's name (host networking) each with their own PIDs, then differ: none takes
+    another's live worker for a dead process of its own."""
+    host = socket.gethostname()
+    try:
+        boot = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+        namespace = os.stat("/proc/self/ns/pid").st_ino
+    except OSError:  # not Linux: the host name alone
+        return host
+    return f"{host}/{hashlib.sha256(f'{boot}:{namespace}'.encode()).hexdigest()[:8]}"
+
+
 def worker_id() -> str:
-    """Names this process as `host:pid`, so a job's worker can be checked for life."""
-    return f"{socket.gethostname()}:{os.getpid()}"
+    """Names this process as `host/space:pid`, so a job's worker can be checked for life."""
+    return f"{_process_space()}:{os.getpid()}"
 
 
 def _worker_is_gone(worker: str | None) -> bool:
-    """True when the worker ran on this host and its process no longer exists."""
+    """True when the worker ran in this process space and its process no longer exists."""
     if not worker or ":" not in worker:
         return False
-    host, _, pid = worker.rpartition(":")
-    if host != socket.gethostname() or not pid.isdigit():
+    space, _, pid = worker.rpartition(":")
+    if not pid.isdigit():
+        return False
+    # `host:pid` (written before the space was named): its host name is all there is.
+    if space != (_process_space() if "/" in space else socket.gethostname()):
         return False
     try:
         os.kill(int(pid), 0)
@@ -166,6 +187,29 @@ class Store:
 
     def close(self) -> None:
         self.engine.dispose()
+
+    # -- the clock -------------------------------------------------------------------------
+
+    @property
+    def _shared_clock(self) -> bool:
+        return self.engine.dialect.name == "postgresql"
+
+    def now(self, session: Session | None = None) -> datetime:
+        """The time by the store's clock: PostgreSQL's own when the store is a server that
+        several machines share, so that a machine whose clock runs fast or slow neither takes
+        a live leader's lease nor reaps a live job; this machine's clock with SQLite. Read in
+        `session` when given (inside a write, after its lock: the time the write happens)."""
+        if not self._shared_clock:
+            return utcnow()
+        query = select(func.clock_timestamp())
+        if session is not None:
+            return as_utc(session.scalar(query))
+        with self.read() as s:
+            return as_utc(s.scalar(query))
+
+    def _clock(self) -> Any:
+        """`now()` to write in a statement: the database computes it, no round trip more."""
+        return func.clock_timestamp() if self._shared_clock else utcnow()
 
     # -- activation and users --------------------------------------------------------------
 
@@ -299,7 +343,7 @@ class Store:
                 .values(
                     status=RUNNING,
                     started_at=now,
-                    heartbeat_at=now,
+                    heartbeat_at=self._clock(),
                     worker=worker_id(),
                     cells_total=cells_total,
                     output_path=output_path,
@@ -336,7 +380,9 @@ class Store:
             done = s.execute(
                 update(Job)
                 .where(Job.id == job_id, Job.status == QUEUED, running < running_limit)
-                .values(status=RUNNING, worker=worker_id(), started_at=now, heartbeat_at=now)
+                .values(
+                    status=RUNNING, worker=worker_id(), started_at=now, heartbeat_at=self._clock()
+                )
             )
             return done.rowcount == 1
 
@@ -374,7 +420,7 @@ class Store:
             done = s.execute(
                 update(Job)
                 .where(Job.id == job_id, Job.status == RUNNING, Job.worker == worker_id())
-                .values(heartbeat_at=utcnow(), cells_done=cells_done)
+                .values(heartbeat_at=self._clock(), cells_done=cells_done)
             )
             if done.rowcount == 0:
                 return None
@@ -402,7 +448,7 @@ class Store:
         to the queue for another scheduler; the others fail as "worker lost": a running job
         (a cell may have acted), and a job queued by a command or server that died before
         starting it (nobody else runs those). Returns the ids this call failed."""
-        deadline = utcnow() - stale_after
+        deadline = self.now() - stale_after  # heartbeats are timed by the same clock
         with self.read() as s:
             running = s.execute(
                 select(Job.id, Job.worker, Job.heartbeat_at, Job.cells_done, Job.trigger).where(
@@ -478,11 +524,21 @@ class Store:
         return {recipe: {"count": count, "last": last} for recipe, count, last in rows}
 
     def last_jobs(self, recipes: Sequence[str]) -> dict[str, Job]:
-        """The latest job of each recipe, for listings."""
-        if not recipes:
-            return {}
-        latest = (
-            select(func.max(Job.id)).where(Job.recipe.in_(recipes)).group_by(Job.recipe)
-        ).scalar_subquery()
+        """The latest job of each recipe (the first of its jobs list), for listings: one
+        search of `ix_jobs_recipe_created` per recipe, whatever the size of the history."""
+        names = list(dict.fromkeys(recipes))
+        found: dict[str, Job] = {}
         with self.read() as s:
-            return {job.recipe: job for job in s.scalars(select(Job).where(Job.id.in_(latest)))}
+            for start in range(0, len(names), 200):
+                latest = [
+                    select(Job.id)
+                    .where(Job.recipe == name)
+                    .order_by(Job.created_at.desc(), Job.id.desc())
+                    .limit(1)
+                    .scalar_subquery()
+                    for name in names[start : start + 200]
+                ]
+                found.update(
+                    (job.recipe, job) for job in s.scalars(select(Job).where(Job.id.in_(latest)))
+                )
+        return found

@@ -24,6 +24,7 @@ import lpstudio.store
 from lpstudio.metrics import dashboard_metrics, recipes_with_jobs
 from lpstudio.models import Job
 from lpstudio.store import SCHEMA_HEAD, Store
+from lpstudio.studio import Studio
 
 T0 = datetime(2026, 3, 1, tzinfo=UTC)
 RECIPES = ("a/one.ipynb", "a/two.ipynb", "b/three.ipynb")
@@ -147,7 +148,6 @@ def test_counts_follow_every_change_of_a_job(store: Store) -> None:
             .where(Job.id.in_(ids[40:80]))
             .values(status="succeeded", result={"accepted": 9, "failed": [{}]})
         )
-        s.execute(update(Job).where(Job.id.in_(ids[80:100])).values(result=None, purged=True))
         s.execute(
             update(Job).where(Job.id.in_(ids[100:110])).values(created_at=T0 + timedelta(days=9))
         )
@@ -169,6 +169,41 @@ def test_counts_follow_every_change_of_a_job(store: Store) -> None:
                 )
             ).all()
         assert sorted(kept) == sorted(counted)
+
+
+def counts(store: Store) -> dict[str, list[Any]]:
+    with store.read() as s:
+        return {
+            table: sorted(s.execute(text(f"SELECT * FROM {table} WHERE jobs > 0")).all())
+            for table in ("job_counts_hourly", "job_counts_daily")
+        }
+
+
+def test_a_purge_keeps_the_counts_of_the_jobs_it_erases(store: Store) -> None:
+    """Purge erases results after the retention period, while the dashboard shows up to
+    366 days (whole UTC days, read from the counts): the counts keep the purged jobs'
+    figures as they were. Only the partial hours at the edges of a range not aligned on
+    hours read the jobs themselves, and find nothing left there."""
+    add_jobs(store, 300)
+    with store.read() as s:
+        ids = s.scalars(select(Job.id).where(Job.status.in_(("succeeded", "failed")))).all()
+    kept = counts(store)
+    whole = [(start, end) for start, end in RANGES if start.minute == end.minute == 0]
+    before = {(start, end): figures(store, start, end) for start, end in whole}
+    with store.write() as s:  # what `Studio.purge` writes
+        s.execute(
+            update(Job)
+            .where(Job.id.in_(ids[:200]))
+            .values(purged=True, event=None, parameters={}, result=None, output_path=None)
+        )
+    assert counts(store) == kept
+    for start, end in whole:
+        assert figures(store, start, end) == before[(start, end)], (start, end)
+    # A later change of a purged job (none happens: they are final) still moves its count.
+    store.update_job(ids[0], status="cancelled")
+    with store.read() as s:
+        total = s.scalar(text("SELECT sum(jobs) FROM job_counts_daily"))
+    assert total == 300
 
 
 def plans_of(store: Store, run: Any) -> list[tuple[str, list[str]]]:
@@ -245,7 +280,7 @@ def test_a_0004_store_is_upgraded_with_its_jobs_counted(tmp_path: Path) -> None:
 
     store.migrate()
 
-    assert store.schema_revision() == SCHEMA_HEAD == "0005"
+    assert store.schema_revision() == SCHEMA_HEAD == "0006"
     for start, end in RANGES:
         assert figures(store, start, end) == reference(store, start, end), (start, end)
     add_jobs(store, 50, seed=8)  # and the triggers count new jobs from now on
@@ -254,3 +289,30 @@ def test_a_0004_store_is_upgraded_with_its_jobs_counted(tmp_path: Path) -> None:
     [(_, details)] = plans_of(store, lambda: store.list_jobs(recipe="a/one.ipynb", limit=50))
     assert "USE TEMP B-TREE FOR ORDER BY" not in details, details
     store.close()
+
+
+def test_each_recipe_s_last_job_is_one_search_in_order(store: Store) -> None:
+    """The recipes list shows each recipe's last job: one index search each, read in
+    order (the first entry is the one), never every job of the recipe."""
+    add_jobs(store, 200)
+    last = store.last_jobs([*RECIPES, "c/none.ipynb"])
+    assert {name: job.id for name, job in last.items()} == {
+        name: store.list_jobs(recipe=name, limit=1)[0].id for name in RECIPES
+    }
+    [(statement, details)] = plans_of(store, lambda: store.last_jobs(RECIPES))
+    searches = [d for d in details if d.startswith("SEARCH jobs USING")]
+    assert len([d for d in searches if "ix_jobs_recipe_created (recipe=?)" in d]) == 3, details
+    assert not [d for d in details if d.startswith("SCAN jobs")], (statement, details)
+    assert not [d for d in details if "TEMP B-TREE" in d], (statement, details)
+
+
+def test_the_daily_purge_reads_only_the_jobs_it_purges(tmp_path: Path) -> None:
+    with Studio.init(tmp_path / "ws", accept_terms=True, admin="alice") as studio:
+        add_jobs(studio.store, 100)
+        with studio.store.write() as s:
+            s.execute(update(Job).values(finished_at=Job.created_at))
+        found = plans_of(studio.store, lambda: studio.purge(older_than_days=0))
+        assert found, "purge read no jobs"
+        for statement, details in found:
+            assert not [d for d in details if d.startswith("SCAN jobs")], (statement, details)
+            assert any("ix_jobs_purged_finished" in d for d in details), (statement, details)

@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import event
 
 from lpstudio.metrics import dashboard_metrics, recipes_with_jobs
-from lpstudio.models import Connection, Job
+from lpstudio.models import Connection, Job, utcnow
 from lpstudio.store import Store
 from lpstudio.studio import Studio
 
@@ -194,3 +194,24 @@ def test_no_query_scans_the_whole_jobs_table(history: History, filled: dict) -> 
             details = [row[-1] for row in plan]
             assert "SCAN jobs" not in details, (statement, details)
             assert any("INDEX" in detail for detail in details), (statement, details)
+
+
+def test_purged_jobs_keep_their_figures_on_the_dashboard(history: History, tmp_path: Path) -> None:
+    """Purge erases a job's data after the retention period (30 days), but the dashboard
+    shows up to 366 days: jobs and Proactive recipients of purged days still count."""
+    store = history.store
+    long_ago = utcnow() - timedelta(days=40)
+    ids = [
+        history.job("a/one.ipynb", "succeeded", long_ago, {"accepted": 3, "failed": [{}]}),
+        history.job("a/one.ipynb", "failed", long_ago + TICK, {"accepted": 1}),
+    ]
+    for job_id in ids:
+        store.update_job(job_id, finished_at=long_ago)
+    now = utcnow()
+    before = dashboard_metrics(store, now - timedelta(days=90), now)
+    assert before["proactive"] == [{"day": long_ago.date().isoformat(), "accepted": 4, "failed": 1}]
+
+    with Studio.open(tmp_path / "ws", user="alice") as studio:
+        assert studio.purge() == ids
+    assert [store.job(job_id).result for job_id in ids] == [None, None]
+    assert dashboard_metrics(store, now - timedelta(days=90), now) == before

@@ -6,21 +6,32 @@ with their history, and atomic claims that two schedulers racing never both win.
 
 from __future__ import annotations
 
+import hashlib
+import os
+import re
+import socket
+import subprocess
 import threading
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select, text
 
+import lpstudio.leader
+import lpstudio.models
+import lpstudio.store
 from lpstudio.leader import StoreLease
 from lpstudio.metrics import dashboard_metrics
-from lpstudio.models import Job, utcnow
+from lpstudio.models import Job, ScheduleRun, utcnow
+from lpstudio.scheduler import Scheduler
 from lpstudio.store import RUNNING, Store
 from lpstudio.studio import Studio
 from tests.conftest import write_recipe
 from tests.postgres import create_database, postgres_server
+from tests.test_scheduler import at, back_date, due_of, jobs, schedule_recipe, tick_together
 
 
 @pytest.fixture(scope="module")
@@ -32,7 +43,8 @@ def server() -> Iterator[str]:
 @pytest.fixture
 def pg_ws(tmp_path: Path, server: str, request: pytest.FixtureRequest) -> Path:
     """A workspace whose store is a fresh PostgreSQL database."""
-    url = create_database(server, request.node.name.lower()[:60])
+    name = request.node.name.lower()  # a database name is at most 63 bytes
+    url = create_database(server, f"{name[:48]}_{hashlib.sha1(name.encode()).hexdigest()[:12]}")
     root = tmp_path / "ws"
     root.mkdir()
     (root / "lpstudio.toml").write_text(f'[store]\nurl = "{url}"\n')
@@ -117,3 +129,283 @@ def test_one_scheduler_lease_holder_on_postgresql(pg_ws: Path) -> None:
     assert leases[0].status()["leader"] == held[0]
     for store in stores:
         store.close()
+
+
+# -- machines that disagree on the time ----------------------------------------------------
+
+#: How far the clock of a machine sharing the store is off.
+SKEW = timedelta(minutes=5)
+
+
+def _skewed(monkeypatch: pytest.MonkeyPatch, by: timedelta) -> None:
+    """This process's clock runs `by` ahead (or behind) from now on, as another machine's
+    clock may: every lpstudio module reads the time through `utcnow`."""
+    moved = lambda: datetime.now(UTC) + by  # noqa: E731
+    for module in (lpstudio.leader, lpstudio.store, lpstudio.models):
+        if hasattr(module, "utcnow"):
+            monkeypatch.setattr(module, "utcnow", moved)
+
+
+def test_a_server_whose_clock_is_off_never_takes_a_live_leader_s_lease(
+    pg_ws: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with Studio.open(pg_ws, user="alice") as studio:
+        url = studio.store.url
+    stores = [Store(url), Store(url)]
+    leader, other = (StoreLease(store, seconds=30) for store in stores)
+    try:
+        # The leader's machine runs slow: it renews the lease, which by the clock of a
+        # server with the true time must not have run out already.
+        with monkeypatch.context() as m:
+            _skewed(m, -SKEW)
+            assert leader.acquire() and leader.acquire()
+        assert not other.acquire()
+        assert other.status()["leader"] == leader.holder
+        # A server whose machine runs fast must not find a lease renewed just now expired.
+        assert leader.acquire()
+        with monkeypatch.context() as m:
+            _skewed(m, SKEW)
+            assert not other.acquire()
+            assert other.status()["leader"] == leader.holder
+        assert leader.status()["is_leader"]
+    finally:
+        for store in stores:
+            store.close()
+
+
+def test_a_machine_whose_clock_is_off_never_reaps_a_live_job(
+    pg_ws: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with Studio.open(pg_ws, user="alice") as studio:
+        url = studio.store.url
+    worker, reaper = Store(url), Store(url)
+    try:
+        version = worker.snapshot("p/one.ipynb", "{}", {}, "alice")
+        live, silent = (
+            worker.create_job(
+                recipe=f"p/{name}.ipynb", version_id=version, trigger="poll", user="alice"
+            )
+            for name in ("live", "silent")
+        )
+        # The worker (this live process) runs a job on a machine whose clock runs slow...
+        with monkeypatch.context() as m:
+            _skewed(m, -SKEW)
+            assert worker.claim_job(live.id, running_limit=1)
+            assert worker.heartbeat(live.id, cells_done=1) is False
+            assert worker.claim_job(silent.id, running_limit=1)
+        # ...one of them silent for two minutes, by the store's clock.
+        reaper.update_job(silent.id, heartbeat_at=reaper.now() - timedelta(minutes=2))
+        # A scheduler on a machine whose clock runs fast reaps the jobs silent for a
+        # minute: the live one beat just now; the silent one goes back to the queue.
+        with monkeypatch.context() as m:
+            _skewed(m, SKEW)
+            assert reaper.reap_lost_jobs(timedelta(seconds=60)) == []
+        assert reaper.job(live.id).status == RUNNING
+        assert reaper.job(silent.id).status == "queued"
+        assert worker.heartbeat(live.id, cells_done=2) is False  # still the worker's
+    finally:
+        worker.close()
+        reaper.close()
+
+
+# -- a server in another time zone -----------------------------------------------------------
+
+
+def test_times_are_utc_whatever_the_server_s_time_zone(server: str) -> None:
+    """PostgreSQL answers in its `timezone` setting (often the local time of the server)
+    and reads naive times in it: lpstudio's times are UTC on it, as on SQLite."""
+    import psycopg
+
+    url = create_database(server, "kiritimati")
+    with psycopg.connect(url.replace("+psycopg", ""), autocommit=True) as conn:
+        conn.execute("ALTER DATABASE kiritimati SET timezone TO 'Pacific/Kiritimati'")  # +14
+    store = Store(url)
+    try:
+        store.migrate()
+        version = store.snapshot("p/one.ipynb", "{}", {}, "alice")
+        job = store.create_job(recipe="p/one.ipynb", version_id=version, user="alice")
+        created = datetime(2026, 3, 1, 20, 0, tzinfo=UTC)  # 2 March, 10:00 in Kiritimati
+        store.update_job(job.id, created_at=created, status="succeeded")
+
+        read = store.job(job.id).created_at
+        assert read == created and read.isoformat() == "2026-03-01T20:00:00+00:00"
+        assert store.job(job.id).created_at.date().isoformat() == "2026-03-01"
+        # A naive time is UTC, as SQLite takes it: not 14 hours off.
+        assert [j.id for j in store.list_jobs(since=datetime(2026, 3, 1, 19))] == [job.id]
+        assert store.list_jobs(since=datetime(2026, 3, 1, 21)) == []
+        metrics = dashboard_metrics(store, created - timedelta(days=1), created + timedelta(days=1))
+        assert metrics["jobs_per_day"] == [{"day": "2026-03-01", "status": "succeeded", "count": 1}]
+        assert metrics["recipes"][0]["latest_job"]["created_at"] == "2026-03-01T20:00:00+00:00"
+        assert store.now().utcoffset() == timedelta(0)
+    finally:
+        store.close()
+
+
+# -- a large history ---------------------------------------------------------------------------
+
+
+def _rows_read_from_jobs(store: Store, run: Any) -> list[tuple[str, int]]:
+    """What `run` reads of the jobs table, by EXPLAIN ANALYZE of each of its statements
+    after `run`: (plan line, rows it returned) for every scan of `jobs` or of one of its
+    indexes."""
+    statements: list[tuple[str, Any]] = []
+
+    def record(_conn, _cursor, statement, parameters, _context, _many) -> None:  # type: ignore[no-untyped-def]
+        if statement.lstrip().upper().startswith("SELECT") and "jobs" in statement:
+            statements.append((statement, parameters))
+
+    event.listen(store.engine, "before_cursor_execute", record)
+    try:
+        run()
+    finally:
+        event.remove(store.engine, "before_cursor_execute", record)
+    found = []
+    with store.engine.connect() as conn:
+        for statement, parameters in statements:
+            plan = conn.exec_driver_sql(f"EXPLAIN (ANALYZE, COSTS OFF) {statement}", parameters)
+            for (line,) in plan:
+                scan = re.search(r"Scan .*\bon jobs\b.*actual .*rows=(\d+) loops=(\d+)", line)
+                if scan:
+                    found.append((line.strip(), int(scan.group(1)) * int(scan.group(2))))
+    return found
+
+
+def test_the_recipes_list_reads_one_job_per_recipe_of_a_large_history(pg_ws: Path) -> None:
+    """`lpstudio recipes` (and the studio's Recipes panel, refreshed live) shows each
+    recipe's last job: its cost must follow the number of recipes, not of jobs."""
+    recipes = [f"p/r{i}.ipynb" for i in range(20)]
+    with Studio.open(pg_ws, user="alice") as studio:
+        store = studio.store
+        version = store.snapshot("p/r.ipynb", "{}", {}, "alice")
+        with store.write() as s:
+            s.execute(
+                text(
+                    "INSERT INTO jobs (recipe, version_id, status, trigger, parameters, "
+                    '"user", created_at, cells_done, cells_total, cancel_requested) '
+                    "SELECT 'p/r' || (g % 20) || '.ipynb', :version, 'succeeded', 'poll', "
+                    "'{}', 'alice', timestamptz '2026-01-01' + g * interval '1 minute', 0, 0, "
+                    "false FROM generate_series(1, 40000) AS g"
+                ),
+                {"version": version},
+            )
+            s.execute(text("ANALYZE jobs"))
+        last = store.last_jobs(recipes)
+        assert {name: job.id for name, job in last.items()} == {
+            f"p/r{i}.ipynb": 40000 - (20 - i) % 20 for i in range(20)
+        }
+        read = _rows_read_from_jobs(store, lambda: store.last_jobs(recipes))
+        assert read and sum(rows for _, rows in read) <= 3 * len(recipes), read
+
+
+def test_schedulers_racing_on_postgresql_fire_each_due_run_once(pg_ws: Path) -> None:
+    recipe = schedule_recipe(pg_ws, "quarter", {"cron": "*/15 * * * *", "timezone": "UTC"})
+    studios = [Studio.open(pg_ws, user="alice") for _ in range(4)]  # each its own connections
+    schedulers = [Scheduler(studio) for studio in studios]
+    try:
+        studios[0].start("p/quarter")
+        back_date(studios[0], recipe, at("2027-01-11T08:01"))
+        for moment in ("08:14", "08:15:10", "08:15:50", "08:30:05", "08:44", "10:07"):
+            queued = tick_together(schedulers, at(f"2027-01-11T{moment}"))
+            assert sum(len(ids) for ids in queued) <= 1, (moment, queued)
+    finally:
+        for scheduler in schedulers:
+            scheduler.drain()
+        for studio in studios:
+            studio.close()
+    store = Store(studios[0].store.url)
+    try:
+        fired = jobs(store, recipe)
+        assert due_of(fired) == ["08:15", "08:30", "10:00"]
+        with store.read() as s:
+            runs = s.execute(select(ScheduleRun.due_at, ScheduleRun.job_id)).all()
+        assert len({due for due, _ in runs}) == len(runs)
+        assert sorted(job_id for _, job_id in runs if job_id) == [job.id for job in fired]
+    finally:
+        store.close()
+
+
+def test_a_purge_on_postgresql_keeps_the_dashboard_s_figures(pg_ws: Path) -> None:
+    with Studio.open(pg_ws, user="alice") as studio:
+        store = studio.store
+        version = store.snapshot("p/one.ipynb", "{}", {}, "alice")
+        long_ago = utcnow() - timedelta(days=40)
+        jobs_ = [
+            store.create_job(recipe="p/one.ipynb", version_id=version, user="alice")
+            for _ in range(2)
+        ]
+        results = ({"accepted": 3, "failed": [{}]}, {"accepted": 1})
+        for job, result in zip(jobs_, results, strict=True):
+            store.update_job(
+                job.id, created_at=long_ago, finished_at=long_ago, status="succeeded", result=result
+            )
+        now = utcnow()
+        before = dashboard_metrics(store, now - timedelta(days=90), now)
+        assert before["proactive"] == [
+            {"day": long_ago.date().isoformat(), "accepted": 4, "failed": 1}
+        ]
+        assert studio.purge() == [job.id for job in jobs_]
+        assert [store.job(job.id).result for job in jobs_] == [None, None]
+        assert dashboard_metrics(store, now - timedelta(days=90), now) == before
+
+
+def test_the_daily_purge_on_postgresql_reads_only_the_jobs_it_purges(pg_ws: Path) -> None:
+    with Studio.open(pg_ws, user="alice") as studio:
+        store = studio.store
+        version = store.snapshot("p/r.ipynb", "{}", {}, "alice")
+        with store.write() as s:  # 40 days of history, one job a minute, purged but today's
+            s.execute(
+                text(
+                    "INSERT INTO jobs (recipe, version_id, status, trigger, parameters, "
+                    '"user", created_at, finished_at, cells_done, cells_total, '
+                    "cancel_requested, purged) "
+                    "SELECT 'p/r.ipynb', :version, 'succeeded', 'poll', '{}', 'alice', t, t, "
+                    "0, 0, false, t < now() - interval '1 day' "
+                    "FROM generate_series(now() - interval '40 days', now(), interval '1 minute') "
+                    "AS t"
+                ),
+                {"version": version},
+            )
+            s.execute(text("ANALYZE jobs"))
+        # The jobs of 12 to 24 hours ago are past a retention of half a day: 720 of them.
+        purged: list[int] = []
+        read = _rows_read_from_jobs(store, lambda: purged.extend(studio.purge(0.5)))
+        assert 715 <= len(purged) <= 725
+        # Each statement is explained once it ran: what matters is how it reads jobs.
+        assert read and not [line for line, _ in read if "Seq Scan" in line], read
+
+
+def test_a_machine_with_the_same_host_name_never_reaps_a_live_job(
+    pg_ws: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Cloned machines often keep one host name, and containers with host networking share
+    the host's, each with its own process ids: a process id of another machine that does
+    not exist here says nothing about that machine's worker."""
+    with Studio.open(pg_ws, user="alice") as studio:
+        url = studio.store.url
+    done = subprocess.Popen(["true"])
+    done.wait()  # its process id exists nowhere here now
+
+    class Elsewhere:
+        """`os` as a live process of the other machine sees it: its own process id."""
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(os, name)
+
+        def getpid(self) -> int:
+            return done.pid
+
+    elsewhere, here = Store(url), Store(url)
+    try:
+        version = here.snapshot("p/one.ipynb", "{}", {}, "alice")
+        job = here.create_job(recipe="p/one.ipynb", version_id=version, user="alice")
+        with monkeypatch.context() as m:  # the other machine takes the job and runs a cell
+            m.setattr(lpstudio.store, "os", Elsewhere())
+            space = f"{socket.gethostname()}/elsewhere"  # the same host name
+            m.setattr(lpstudio.store, "_process_space", lambda: space, raising=False)
+            assert elsewhere.claim_job(job.id, running_limit=1)
+            assert elsewhere.heartbeat(job.id, cells_done=1) is False
+        assert here.reap_lost_jobs(timedelta(seconds=60)) == []
+        assert here.job(job.id).status == RUNNING
+    finally:
+        elsewhere.close()
+        here.close()
