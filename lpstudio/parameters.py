@@ -1,4 +1,4 @@
-"""Recipe parameters: papermill's inspection of the parameters cell is their one source.
+"""Recipe parameters: the parameters cell (papermill's tag and conventions) is their one source.
 
 From it comes a JSON Schema (types, defaults, help, plus any refinements the recipe's
 `metadata.lpstudio.parameters` adds, such as `enum` or `minimum`) that the CLI, the REST API
@@ -81,30 +81,148 @@ class Parameter:
 
 
 def _annotation_type(annotation: str) -> tuple[str | None, bool]:
-    """Maps an annotation such as `int`, `list[str]` or `Optional[dict]` to a schema type."""
-    text = annotation.replace(" ", "")
-    nullable = False
-    match = re.fullmatch(r"(?:typing\.)?Optional\[(.+)\]", text)
-    if match:
-        text, nullable = match.group(1), True
-    base = re.split(r"\[", text, maxsplit=1)[0].lower()
-    return _SIMPLE_TYPES.get(base), nullable
+    """Maps an annotation such as `int`, `list[str]`, `str | None` or `Optional[dict]` to a
+    schema type, and whether None is allowed."""
+    try:
+        node = ast.parse(annotation.strip().strip("'\""), mode="eval").body
+    except SyntaxError:
+        return None, False
+    members = _union_members(node)
+    nones = [m for m in members if _is_none(m)]
+    rest = [m for m in members if not _is_none(m)]
+    if len(rest) != 1:
+        return None, bool(nones)
+    base = rest[0].value if isinstance(rest[0], ast.Subscript) else rest[0]
+    name = base.id if isinstance(base, ast.Name) else getattr(base, "attr", "")
+    return _SIMPLE_TYPES.get(name.lower()), bool(nones)
+
+
+def _union_members(node: ast.expr) -> list[ast.expr]:
+    """`A | B`, `Optional[A]` and `Union[A, B]` as their members; anything else alone."""
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.BitOr):
+        return _union_members(node.left) + _union_members(node.right)
+    if isinstance(node, ast.Subscript):
+        base = node.value
+        name = base.id if isinstance(base, ast.Name) else getattr(base, "attr", "")
+        inner = node.slice
+        if name == "Optional":
+            return [*_union_members(inner), ast.Constant(None)]
+        if name == "Union":
+            items = inner.elts if isinstance(inner, ast.Tuple) else [inner]
+            return [member for item in items for member in _union_members(item)]
+    return [node]
+
+
+def _is_none(node: ast.expr) -> bool:
+    return (isinstance(node, ast.Constant) and node.value is None) or (
+        isinstance(node, ast.Name) and node.id in ("None", "NoneType")
+    )
+
+
+@dataclass(frozen=True)
+class _Declared:
+    """A parameter as written: its name, annotation, default and help, all as source text."""
+
+    name: str
+    annotation: str | None
+    default: str
+    help: str
+
+
+_TYPE_COMMENT = re.compile(r"type:\s*(?P<type>\S*)\s*(?P<help>.*)")
+
+
+def _python_declarations(source: str) -> list[_Declared]:
+    """The assignments of a Python parameters cell, read with Python's own parser.
+
+    papermill's inspection reads the cell line by line with a regular expression: it skips
+    any line holding a second `=` (`"https://x?a=b"`, a help text saying `0 = today`), every
+    `str | None` annotation, and does not notice a syntax error, so those parameters would
+    be unknown to the CLI and the form. Its conventions are kept: the help is the comment
+    ending the assignment's last line, and `# type: int` is read as an annotation. A cell
+    that is not valid Python raises SyntaxError.
+    """
+    try:
+        tree = ast.parse(source)
+    except SyntaxError as error:
+        # IPython syntax (`%matplotlib inline`, `!ls`) runs in the kernel: read the cell as
+        # IPython turns it into Python, line for line. Still not Python: the error stands.
+        from IPython.core.inputtransformer2 import TransformerManager
+
+        source = TransformerManager().transform_cell(source)
+        try:
+            tree = ast.parse(source)
+        except SyntaxError:
+            raise error from None
+    lines = source.splitlines()
+    found: list[_Declared] = []
+    for node in tree.body:
+        if (  # `x: int` alone assigns nothing: not a parameter, as for papermill
+            isinstance(node, ast.AnnAssign)
+            and isinstance(node.target, ast.Name)
+            and node.value is not None
+        ):
+            name, annotation = node.target.id, ast.get_source_segment(source, node.annotation)
+        elif (
+            isinstance(node, ast.Assign)
+            and len(node.targets) == 1
+            and isinstance(node.targets[0], ast.Name)
+        ):
+            name, annotation = node.targets[0].id, None
+        else:
+            continue
+        default = ast.get_source_segment(source, node.value) or ""
+        # Offsets count UTF-8 bytes: the rest of the statement's last line, as text.
+        rest = lines[node.end_lineno - 1].encode()[node.end_col_offset :].decode().strip()
+        comment = rest[1:].strip() if rest.startswith("#") else ""
+        typed = _TYPE_COMMENT.fullmatch(comment)
+        if typed and annotation is None:
+            annotation, comment = typed.group("type"), typed.group("help")
+        found.append(_Declared(name, annotation, default, comment.strip()))
+    return found
+
+
+def _is_python(nb: Any) -> bool:
+    kernelspec = nb.metadata.get("kernelspec", {})
+    language = kernelspec.get("language") or nb.metadata.get("language_info", {}).get("name")
+    if language:
+        return str(language).lower() == "python"
+    return str(kernelspec.get("name", "")).startswith("python")
+
+
+def _declarations(nb: Any) -> list[_Declared]:
+    """The parameters cell's assignments: Python's parser for Python notebooks, papermill's
+    translator inspection for other languages."""
+    if _is_python(nb):
+        from papermill.utils import find_first_tagged_cell_index
+
+        index = find_first_tagged_cell_index(nb, "parameters")
+        return _python_declarations(nb.cells[index].source) if index >= 0 else []
+    from papermill.inspection import _infer_parameters
+
+    return [
+        _Declared(
+            raw.name,
+            None if raw.inferred_type_name in ("None", "NoneType") else raw.inferred_type_name,
+            raw.default,
+            raw.help,
+        )
+        for raw in _infer_parameters(nb)
+    ]
 
 
 def inspect_parameters(nb: Any) -> dict[str, Parameter]:
-    """Reads the parameters cell through papermill's own translator inspection."""
-    from papermill.inspection import _infer_parameters
-
+    """The recipe's parameters, in the order of its parameters cell; SyntaxError for a
+    Python parameters cell that does not parse."""
     parameters: dict[str, Parameter] = {}
-    for raw in _infer_parameters(nb):
-        annotation = raw.inferred_type_name
+    for raw in _declarations(nb):
         try:
             default = ast.literal_eval(raw.default)
             has_default = True
-        except (ValueError, SyntaxError):
+        except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
             default, has_default = None, False
-        if annotation and annotation not in ("None", "NoneType"):
-            kind, nullable = _annotation_type(annotation)
+        if raw.annotation:
+            kind, nullable = _annotation_type(raw.annotation)
         else:
             kind, nullable = (_PY_TYPES.get(type(default)), False) if has_default else (None, False)
         if has_default and default is None:

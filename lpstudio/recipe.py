@@ -1,8 +1,9 @@
 """Recipes: notebooks with a `parameters` cell and `metadata.lpstudio`, checked on load.
 
-A recipe that cannot run (not a notebook, no parameters cell, metadata that does not match
-`METADATA_SCHEMA`, parameter refinements that are not JSON Schema, a schedule that cannot
-fire) is refused here with a message saying what to fix, before any job exists.
+A recipe that cannot run (not a notebook, no parameters cell, a parameters cell that is not
+Python, no kernel named, metadata that does not match `METADATA_SCHEMA`, parameter
+refinements that are not JSON Schema, a schedule that cannot fire) is refused here with a
+message saying what to fix, before any job exists.
 """
 
 from __future__ import annotations
@@ -208,7 +209,27 @@ class Recipe:
                 field="parameters",
                 fix="tag a code cell that assigns the parameters, e.g. `days_ahead: int = 7`",
             )
-        unknown = set(self.metadata.get("parameters", {})) - set(self.parameters)
+        if not self.notebook.metadata.get("kernelspec", {}).get("name"):
+            raise RecipeError(
+                f"recipe {self.name} names no kernel (metadata.kernelspec): papermill cannot "
+                "tell how to run it",
+                field="metadata.kernelspec",
+                fix="open it in JupyterLab, choose a kernel (Kernel > Change Kernel...) and save "
+                'it, or add to the notebook metadata: "kernelspec": {"name": "python3", '
+                '"display_name": "Python 3", "language": "python"}',
+            )
+        try:
+            declared = self.parameters
+        except SyntaxError as exc:
+            line = f"line {exc.lineno}" if exc.lineno else "a line"
+            raise RecipeError(
+                f"recipe {self.name}: the parameters cell is not valid Python ({exc.msg}, "
+                f"{line} of the cell)",
+                field="parameters",
+                fix=f"correct {line} of the parameters cell; write each parameter as "
+                "`name: type = value  # help`",
+            ) from None
+        unknown = set(self.metadata.get("parameters", {})) - set(declared)
         if unknown:
             raise RecipeError(
                 f"recipe {self.name}: metadata.lpstudio.parameters refines unknown "

@@ -6,15 +6,49 @@ shows exactly what is sent. SMS length uses smsutil's GSM 03.38 / UCS-2 segment 
 
 from __future__ import annotations
 
+import math
 import string
+import sys
 from typing import Any
 
 MAX_VARIABLE = 1550
 
 
+#: Format types that take a number: `{total_price:.2f}` on the text "188.9" formats it.
+_NUMBER_TYPES = frozenset("bcdoxXn") | frozenset("eEfFgG%")
+
+
 class _Fields(string.Formatter):
+    def parse(self, format_string: str) -> Any:
+        for literal, name, spec, conversion in super().parse(format_string):
+            if name == "" or (name is not None and name.isdigit()):
+                raise ValueError(
+                    f"the placeholder {{{name}}} names no field: put a record field's name "
+                    "inside the braces, e.g. {first_name}"
+                )
+            yield literal, name, spec, conversion
+
     def get_field(self, field_name: str, args: Any, kwargs: Any) -> tuple[Any, str]:
         return lookup(kwargs, field_name, missing=KeyError), field_name
+
+    def format_field(self, value: Any, format_spec: str) -> str:
+        """Numbers that arrive as text (Shopify's prices, a web form's fields) take number
+        formats; a missing value (empty) renders empty whatever its format."""
+        if isinstance(value, str) and format_spec and format_spec[-1] in _NUMBER_TYPES:
+            if not value.strip():
+                return ""
+            value = _number(value, format_spec[-1])
+        return super().format_field(value, format_spec)
+
+
+def _number(text: str, kind: str) -> Any:
+    """The number a text holds, for format type `kind`; the text itself if it holds none."""
+    from decimal import Decimal, InvalidOperation
+
+    try:
+        return int(text.strip(), 10) if kind in "bcdoxX" else Decimal(text.strip())
+    except (ValueError, InvalidOperation):
+        return text  # formatting fails as before, naming the format and the type
 
 
 FORMATTER = _Fields()
@@ -31,7 +65,19 @@ def lookup(record: Any, path: str, missing: Any = None) -> Any:
             raise missing(path)
         else:
             return missing
-    return "" if value is None else value
+    return "" if is_missing(value) else value
+
+
+def is_missing(value: Any) -> bool:
+    """None, or the NaN, NA or NaT a DataFrame holds in its place: pandas turns a missing
+    text into NaN (in pandas 3, whenever its column holds text), and a recipient's record
+    must never say "nan" in a message or be sent to the address "nan"."""
+    if value is None:
+        return True
+    if isinstance(value, float):
+        return math.isnan(value)
+    pandas = sys.modules.get("pandas")  # only a record made by pandas can hold NA or NaT
+    return pandas is not None and (value is pandas.NA or value is pandas.NaT)
 
 
 def placeholders(template: str) -> list[str]:

@@ -132,9 +132,10 @@ def test_a_template_the_sender_refuses_is_shown_and_add_variable_keeps_the_other
     shop: Studio,
 ) -> None:
     recipe = "shop/cart_abandonment"
-    # Shopify's prices are text: ".2f" fails for the sender as for the preview. Such saved
-    # settings (the CLI takes them) made the form itself fail to open.
-    variables = {"1": "Total {total_price:.2f}", "3": "Hi {first_name:.2}"}
+    # A name is no number: ".2f" fails for the sender as for the preview (a price that is
+    # text, "188.90", takes it). Such saved settings (the CLI takes them) made the form
+    # itself fail to open.
+    variables = {"1": "Total {first_name:.2f}", "3": "Hi {first_name:.2}"}
     shop.save_settings(recipe, {"body_variables": variables})
     form = RecipeForm(recipe, shop)
     section = form.proactive

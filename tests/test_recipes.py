@@ -282,3 +282,129 @@ def test_a_notebook_without_cell_ids_keeps_one_version(ws: Path) -> None:
     output = nbformat.read(job["output_path"], as_version=nbformat.NO_CONVERT)
     nbformat.validate(output)
     assert output.nbformat_minor >= 5
+
+
+# A recipe author's parameters cell in today's Python: papermill's line-based inspection
+# drops `str | None`, any line with a second "=" (in the default or the help) and reads
+# no syntax errors; each of these parameters must still be known, typed and documented,
+# beside IPython's own syntax (a magic), which the kernel runs.
+AUTHORED = """\
+%xmode Plain
+contact: str | None = None  # who to write to; empty for everyone
+days: int = 7  # days ahead (0 = due today)
+endpoint: str = "https://crm.example.com/leads?status=open"  # where the leads come from
+channels: list[str] = [
+    "sms",
+    "wa",
+]  # channels, in order
+region = "emea"
+"""
+
+
+def test_parameters_papermill_cannot_read_are_read_as_python(ws: Path) -> None:
+    path = write_recipe(
+        ws,
+        "p/authored",
+        parameters=AUTHORED,
+        cells=(
+            "import lpstudio.kernel as lp\n"
+            "lp.set_result({'contact': contact, 'days': days, 'endpoint': endpoint,"
+            " 'channels': channels})",
+        ),
+    )
+    props = Recipe.load(path, "p/authored.ipynb").schema["properties"]
+    assert list(props) == ["contact", "days", "endpoint", "channels", "region"]
+    assert props["contact"] == {
+        "title": "contact",
+        "type": ["string", "null"],
+        "description": "who to write to; empty for everyone",
+        "default": None,
+    }
+    assert props["days"]["description"] == "days ahead (0 = due today)"
+    assert props["endpoint"]["default"] == "https://crm.example.com/leads?status=open"
+    assert props["channels"]["type"] == "array" and props["channels"]["default"] == ["sms", "wa"]
+    assert props["channels"]["description"] == "channels, in order"
+    assert props["region"] == {"title": "region", "type": "string", "default": "emea"}
+
+    # A digit string given to `str | None` stays a string in the job, as declared.
+    code, job = run_json(
+        "run", "p/authored", "-p", "contact", "0612", "-p", "days", "0", "--workspace", str(ws)
+    )
+    assert code == 0, job
+    assert job["result"] == {
+        "contact": "0612",
+        "days": 0,
+        "endpoint": "https://crm.example.com/leads?status=open",
+        "channels": ["sms", "wa"],
+    }
+
+
+def test_a_parameters_cell_that_is_not_python_is_refused_naming_the_line(ws: Path, cli) -> None:
+    write_recipe(ws, "p/typo", parameters='days: int = 7\nname: str = "Ana  # unclosed')
+    result = cli("run", "p/typo", "--json")
+    assert result.exit_code == 2, result.output
+    error = json.loads(result.stdout)["error"]
+    assert error["field"] == "parameters"
+    assert "line 2" in error["message"] and "parameters cell" in error["fix"]
+    assert job_rows(ws) == 0
+
+
+def test_a_notebook_without_a_kernel_is_refused_and_listed_as_broken(ws: Path, cli) -> None:
+    """A notebook saved by a tool that wrote no kernelspec: papermill can neither inspect
+    nor run it. It must be refused with the fix, and not break the listing of the others."""
+    write_recipe(ws, "p/fine")
+    path = write_recipe(ws, "p/nokernel")
+    nb = json.loads(path.read_text())
+    del nb["metadata"]["kernelspec"]
+    path.write_text(json.dumps(nb))
+    result = cli("run", "p/nokernel", "--json")
+    assert result.exit_code == 2, result.output
+    error = json.loads(result.stdout)["error"]
+    assert error["field"] == "metadata.kernelspec" and "python3" in error["fix"]
+    listing = cli("recipes", "--json")
+    assert listing.exit_code == 0, listing.output
+    rows = {row["recipe"]: row for row in json.loads(listing.stdout)}
+    assert "kernelspec" in rows["p/nokernel.ipynb"]["problem"]
+    assert rows["p/fine.ipynb"].get("problem") is None
+    assert job_rows(ws) == 0
+
+
+PANDAS_RESULT = """\
+from datetime import datetime, timezone
+
+import numpy as np
+import pandas as pd
+
+import lpstudio.kernel as lp
+
+invoices = pd.DataFrame({"amount": [12, 30, 7], "open": [True, False, True]})
+answer = {
+    "due": invoices["open"].sum(),
+    "total": invoices["amount"].sum(),
+    "any_open": invoices["open"].any(),
+    "rows": invoices.index.values[invoices["open"].values],
+    "at": datetime(2026, 12, 1, 9, 0, tzinfo=timezone.utc),
+    "day": pd.Timestamp("2026-12-01").date(),
+}
+lp.respond(answer)
+lp.set_result(answer)
+"""
+
+
+def test_numbers_pandas_computes_stay_numbers_in_results_and_answers(ws: Path) -> None:
+    """A recipe's counts come from pandas as numpy scalars (not int or bool subclasses):
+    they must reach the job's result and a callable's answer as JSON numbers and booleans,
+    not as the text "2", or the answer breaks its response schema; dates are ISO 8601."""
+    write_recipe(ws, "p/counts", cells=(PANDAS_RESULT,))
+    code, job = run_json("run", "p/counts", "--workspace", str(ws))
+    assert code == 0, job
+    expected = {
+        "due": 2,
+        "total": 49,
+        "any_open": True,
+        "rows": [0, 2],
+        "at": "2026-12-01T09:00:00+00:00",
+        "day": "2026-12-01",
+    }
+    assert job["result"]["response"] == {"status": 200, "body": expected}
+    assert {k: v for k, v in job["result"].items() if k != "response"} == expected

@@ -123,6 +123,38 @@ def test_the_payment_reminder_sends_each_due_invoice_once(
     assert recipients(sandbox) == due
 
 
+def test_a_scheduled_reminder_and_its_rerun_count_from_the_day_it_fell_due(
+    workspace: Path, sandbox: Sandbox
+) -> None:
+    """A schedule's job carries the time it fell due: the reminder counts from that day,
+    not from the kernel's clock, so a rerun on a later day picks the same invoices."""
+    due = {"due_at": "2026-12-01T09:00:00+00:00"}  # what the scheduler queues
+    job = run(workspace, "payment_reminder", "-p", "days_ahead", "5", event=due)
+    assert job["result"]["as_of"] == "2026-12-01"
+    expected = {"+14155550101": 1, "+14155550102": 1, "+61412345678": 1}
+    assert recipients(sandbox) == expected
+
+    code, rerun = run_json("rerun", str(job["id"]), "--workspace", str(workspace))
+    assert code == 0, rerun
+    assert rerun["result"]["as_of"] == "2026-12-01"
+    assert rerun["result"]["recipients"] == 3 and rerun["result"]["sent"]["accepted"] == 0
+
+
+def test_the_reminder_s_result_shows_the_text_it_sent_with_number_formats(
+    workspace: Path, sandbox: Sandbox
+) -> None:
+    """The invoices file's amounts are text: `{amount:,.2f}` formats them as numbers, and
+    the result's campaign holds exactly the text LivePerson received."""
+    body = "Hi {first_name}, {amount:,.2f} {currency} is due on {due_date}."
+    args = ("-p", "today", "2026-12-01", "-p", "days_ahead", "1", "-p", "body_template", body)
+    job = run(workspace, "payment_reminder", *args)
+    [shown] = job["result"]["campaign"]["consumers"]
+    assert shown["variables"] == {"1": "Hi Maria, 120.00 USD is due on 2026-12-02."}
+    campaigns = httpx.get(f"{sandbox.url}/_sandbox/liveperson/campaigns").json()["campaigns"]
+    [consumer] = campaigns[0]["request"]["consumers"]
+    assert consumer["variables"] == shown["variables"]
+
+
 def test_an_unknown_placeholder_stops_the_reminder_before_anything_is_sent(
     workspace: Path, sandbox: Sandbox
 ) -> None:
@@ -150,6 +182,36 @@ def test_a_new_lead_gets_one_message_and_a_test_run_sends_nothing(
     tested = run(workspace, "new_lead", "--test", event={**lead, "phone": "+14155550178"})
     assert tested["result"]["dry_run"] is True and tested["result"]["recipients"] == 1
     assert recipients(sandbox) == {"+14155550177": 1}
+
+
+def test_a_lead_s_text_numbers_take_number_formats_and_an_empty_placeholder_is_named(
+    workspace: Path, sandbox: Sandbox
+) -> None:
+    """Web forms and Shopify send amounts as text ("1200.5"): `{budget:,.2f}` must format
+    them as numbers, not fail every recipient; a missing one renders empty. `{}` names no
+    field: the recipient's error must say so, not `MISSING_FIELD=0`."""
+    lead = {
+        "first_name": "Zoë",
+        "phone": "+14155550177",
+        "budget": "1200.5",
+        "rooms": "3",
+        "deposit": None,
+    }
+    body = {"1": "Hi {first_name}: {rooms:d} rooms, {budget:,.2f} EUR{deposit:.2f}"}
+    job = run(workspace, "new_lead", "-p", "body_variables", json.dumps(body), event=lead)
+    assert job["result"]["failed"] == [], job["result"]
+    campaigns = httpx.get(f"{sandbox.url}/_sandbox/liveperson/campaigns").json()["campaigns"]
+    [consumer] = campaigns[0]["request"]["consumers"]
+    assert consumer["variables"]["1"] == "Hi Zoë: 3 rooms, 1,200.50 EUR"
+
+    empty = {"1": "Hi {}, thanks!"}
+    args = ("-p", "body_variables", json.dumps(empty), "--test")
+    tested = run(workspace, "new_lead", *args, event={**lead, "phone": "+14155550178"})
+    [failed] = tested["result"]["failed"]
+    assert (
+        failed["errorMessage"].startswith("BAD_TEMPLATE=1")
+        and "{first_name}" in failed["errorMessage"]
+    )
 
 
 # -- Conversation Builder opt-in -------------------------------------------------------------
@@ -230,6 +292,82 @@ def test_polling_abandoned_carts_messages_each_checkout_once(
     [job] = poll()
     assert job["result"]["checkouts"] == 1
     assert recipients(sandbox) == {**dict.fromkeys(phones, 1), "+14155550166": 1}
+
+
+def test_checkouts_without_a_phone_or_an_email_are_reported_and_render_no_nan(
+    workspace: Path, sandbox: Sandbox
+) -> None:
+    """Real checkouts: a guest with no phone anywhere, a customer whose phone is only on
+    the customer, a guest without an e-mail. The recipients become a DataFrame, where
+    pandas puts NaN in place of a missing text: it must never be sent as "nan", and the
+    checkout that cannot be messaged must be named in the result."""
+
+    def checkout(id_: int, **fields: Any) -> dict[str, Any]:
+        line = {"title": "Trail shoes", "quantity": 1, "price": "89.00"}
+        url = f"https://shop.example.com/checkouts/{id_}/recover"
+        base = {"id": id_, "line_items": [line], "total_price": "89.00", "currency": "EUR"}
+        return {**base, "abandoned_checkout_url": url, **fields}
+
+    checkouts = [
+        checkout(1, email="guest@example.com", phone=None, customer=None),
+        checkout(
+            2,
+            email="zoe@example.com",
+            phone=None,
+            customer={"first_name": "Zoë", "phone": "+14155550101"},
+        ),
+        checkout(3, email=None, phone="+14155550102", customer=None),
+    ]
+    body = {"1": "Hi {first_name} <{email}>: {abandoned_checkout_url}"}
+    job = run(
+        workspace, "cart_abandonment", "-p", "body_variables", json.dumps(body), event=checkouts
+    )
+
+    result = job["result"]
+    assert result["skipped"] == [{"checkout_id": 1, "reason": "no phone on the checkout"}]
+    assert result["accepted"] == 2 and result["failed"] == []
+    assert recipients(sandbox) == {"+14155550101": 1, "+14155550102": 1}
+    campaigns = httpx.get(f"{sandbox.url}/_sandbox/liveperson/campaigns").json()["campaigns"]
+    texts = {
+        c["consumerContent"]["sms"]: c["variables"]["1"]
+        for c in campaigns[0]["request"]["consumers"]
+    }
+    assert texts == {
+        "+14155550101": "Hi Zoë <zoe@example.com>: https://shop.example.com/checkouts/2/recover",
+        "+14155550102": "Hi there <>: https://shop.example.com/checkouts/3/recover",
+    }
+
+
+@pytest.mark.parametrize("recipe", ["cart_abandonment", "new_lead"])
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"1": 5}, "body_variables.1"),  # LivePerson takes strings only
+        ({"body": "Hi {first_name}"}, "body_variables"),  # it fills {{1}}, {{2}}... only
+    ],
+)
+def test_body_variables_liveperson_cannot_take_are_refused_before_any_job(
+    workspace: Path, sandbox: Sandbox, recipe: str, body: dict, field: str
+) -> None:
+    args = ("-p", "body_variables", json.dumps(body), "--workspace", str(workspace))
+    code, answer = run_json("run", f"demo/{recipe}", *args)
+    assert code == 2, answer
+    assert answer["error"]["field"] == field
+    code, jobs = run_json("jobs", "--workspace", str(workspace))
+    assert jobs == []
+
+
+def test_a_misspelt_placeholder_stops_the_cart_job_before_anything_is_sent(
+    workspace: Path, sandbox: Sandbox
+) -> None:
+    """Every checkout's record has the same fields: a placeholder that is none of them
+    would fail every recipient one by one, and the job would succeed having sent nothing."""
+    body = {"1": "Hi {firstname}, your cart: {abandoned_checkout_url}"}
+    args = ("-p", "body_variables", json.dumps(body), "--workspace", str(workspace))
+    code, job = run_json("run", "demo/cart_abandonment", *args)
+    assert code == 1 and job["error"]["ename"] == "ValueError", job
+    assert "firstname" in job["error"]["evalue"] and "first_name" in job["error"]["evalue"]
+    assert recipients(sandbox) == {}
 
 
 def test_a_started_poll_trigger_s_since_moves_only_by_reset_since(workspace: Path) -> None:

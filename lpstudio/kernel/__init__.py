@@ -8,6 +8,7 @@ type `RESULT_MIME`, which also leaves them visible in the output notebook.
 
 from __future__ import annotations
 
+import datetime
 import json
 from dataclasses import dataclass, field
 from typing import Any
@@ -99,11 +100,24 @@ def answer_status(status: Any) -> bool:
     )
 
 
+def _plain(value: Any) -> Any:
+    """What JSON cannot encode, as the JSON a reader expects: numpy's scalars and arrays
+    (pandas' counts and sums are `numpy.int64`, `numpy.bool_`: neither int nor bool) as
+    numbers, booleans and lists, dates and times in ISO 8601, any other object as its text."""
+    if isinstance(value, datetime.date | datetime.time):
+        return value.isoformat()
+    if type(value).__module__ == "numpy" and hasattr(value, "tolist"):
+        if value.dtype.kind in "mM":  # tolist() would give nanoseconds as an int
+            return str(value)
+        return value.tolist()  # a scalar's is its Python value
+    return str(value)
+
+
 def _as_json(value: Any, what: str) -> Any:
-    """`value` as JSON data (other objects as their text); NaN and Infinity are refused:
+    """`value` as JSON data (see `_plain` for other objects); NaN and Infinity are refused:
     the job's answers are read by browsers and bots, whose JSON has no such numbers."""
     try:
-        return json.loads(json.dumps(value, default=str, allow_nan=False))
+        return json.loads(json.dumps(value, default=_plain, allow_nan=False))
     except ValueError:
         raise ValueError(
             f"{what}: the value holds NaN or Infinity, which JSON cannot carry; replace them "
