@@ -8,8 +8,9 @@ One run builds one store and compares, side by side:
 
 - before: the store at schema 0004 (its indexes) and the dashboard queries as they were
   before migration 0005 (a copy of them is kept below as `before_dashboard`);
-- after: the same store upgraded to 0005 (job counts per hour and per day kept by
-  triggers, two more indexes) and today's `lpstudio.metrics.dashboard_metrics`.
+- after: the same store upgraded to the newest schema (0005's job counts per hour and per
+  day kept by triggers and its two indexes; 0006's index for the daily purge) and today's
+  `lpstudio.metrics.dashboard_metrics`.
 
 The jobs list is `Store.list_jobs` (what `Studio.jobs` and `lpstudio jobs` call) in both,
 so its comparison is the same query with and without the 0005 indexes.
@@ -48,7 +49,7 @@ from sqlalchemy import case, event, func, select
 import lpstudio.store
 from lpstudio.metrics import dashboard_metrics, recipes_with_jobs
 from lpstudio.models import Job
-from lpstudio.store import FAILED, SUCCEEDED, Store
+from lpstudio.store import FAILED, SCHEMA_HEAD, SUCCEEDED, Store
 
 RECIPES = 40
 CAMPAIGN_RECIPES = 10  # the first ten recipes send campaigns and report recipients
@@ -263,7 +264,7 @@ def measure(jobs: int, days: int, repeat: int, keep: Path | None) -> dict[str, A
     with tempfile.TemporaryDirectory(prefix="lpstudio-history-") as tmp:
         root = keep or Path(tmp)
         root.mkdir(parents=True, exist_ok=True)
-        before_path, after_path = root / "before-0004.db", root / "after-0005.db"
+        before_path, after_path = root / "before-0004.db", root / f"after-{SCHEMA_HEAD}.db"
         for path in (before_path, after_path):
             path.unlink(missing_ok=True)
         seconds = seed(before_path, jobs, days, now)
@@ -319,7 +320,7 @@ def render(result: dict[str, Any]) -> str:
         f"machine: nproc={m['nproc']}  python {m['python']}  sqlite {m['sqlite']}  "
         f"({m['platform']})",
         f"store: {result['jobs']:,} jobs over {result['days']} days, {RECIPES} recipes; "
-        f"seeded in {result['seed_seconds']:.1f} s; upgrade 0004 -> 0005 took "
+        f"seeded in {result['seed_seconds']:.1f} s; upgrade 0004 -> {SCHEMA_HEAD} took "
         f"{result['migration_seconds']:.1f} s; file {result['db_mb']['before']:.0f} MB -> "
         f"{result['db_mb']['after']:.0f} MB",
         f"median of {result['repeat']} runs after 1 warm-up",

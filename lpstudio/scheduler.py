@@ -113,6 +113,11 @@ def due_times(cron: str, timezone: str, after: datetime, until: datetime) -> lis
         found.append(moment)
 
 
+def _local(moment: datetime, recipe: Recipe) -> datetime:
+    """`moment` in the time zone of the recipe's schedule."""
+    return moment.astimezone(ZoneInfo(recipe.metadata.get("trigger", {}).get("timezone", "UTC")))
+
+
 class Scheduler:
     """One scheduler process: `tick()` fires what is due; workers run the queue."""
 
@@ -254,7 +259,9 @@ class Scheduler:
                     status=QUEUED,
                     trigger="schedule",
                     parameters=settings["parameters"],
-                    event={"due_at": due_at.isoformat()},
+                    # In the recipe's time zone: its date is the day the run was for there
+                    # (09:00 in Auckland is the evening before in UTC).
+                    event={"due_at": _local(due_at, recipe).isoformat()},
                     user=self.studio.user,
                     created_at=utcnow(),
                     cells_done=0,

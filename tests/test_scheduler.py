@@ -470,7 +470,7 @@ def back_date(studio: Studio, recipe: str, moment: datetime) -> None:
 
 def due_of(found: list[Job], day: bool = False) -> list[str]:
     """The due times (UTC) the jobs were fired for, as HH:MM (or MM-DDTHH:MM)."""
-    moments = sorted(datetime.fromisoformat(job.event["due_at"]) for job in found)
+    moments = sorted(datetime.fromisoformat(job.event["due_at"]).astimezone(UTC) for job in found)
     return [m.strftime("%m-%dT%H:%M" if day else "%H:%M") for m in moments]
 
 
@@ -516,6 +516,23 @@ def test_cron_fires_at_the_due_minutes_of_the_recipe_s_time_zone(ws: Path, db: S
         for moment in ("2027-10-31T00:30:20", "2027-10-31T01:30:20", "2027-11-01T01:30:20"):
             tick(moment)
         assert due_of(jobs(db, late), day=True) == ["10-31T00:30", "11-01T01:30"]
+
+
+def test_a_scheduled_job_s_event_names_its_due_time_in_the_recipe_s_zone(
+    ws: Path, db: Store
+) -> None:
+    # 09:00 in Auckland is 20:00 UTC the evening before: a recipe reading the day it runs
+    # for from its event (the payment reminder) counted from the wrong day.
+    name = schedule_recipe(ws, "auckland", {"cron": "0 9 * * *", "timezone": "Pacific/Auckland"})
+    with Studio.open(ws, user="alice") as studio, ticking(studio) as tick:
+        studio.start("p/auckland")
+        back_date(studio, name, at("2027-01-10T12:00"))
+        [job_id] = tick("2027-01-10T20:00:30")
+        studio.stop("p/auckland")
+
+    due = datetime.fromisoformat(db.job(job_id).event["due_at"])
+    assert due.isoformat() == "2027-01-11T09:00:00+13:00"
+    assert due.date().isoformat() == "2027-01-11"
 
 
 @pytest.mark.parametrize(
