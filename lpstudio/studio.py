@@ -166,6 +166,13 @@ def check_run_event(recipe: Recipe, event: Any, name: str = "event") -> None:
         )
 
 
+def _error_kind(error: dict[str, Any] | None) -> dict[str, Any] | None:
+    """What a purged job keeps of its error: which exception, in which cell, not what it said."""
+    if not error:
+        return None
+    return {key: error[key] for key in ("ename", "cell", "execution_count") if key in error}
+
+
 def _endpoint_path(recipe: Recipe) -> str:
     """A callable recipe's endpoint under /call/: `trigger.path`, else its file name."""
     return str(recipe.metadata.get("trigger", {}).get("path") or Path(recipe.name).stem)
@@ -515,7 +522,9 @@ class Studio:
 
     def purge(self, older_than_days: float | None = None) -> list[int]:
         """Erases the data of jobs older than the retention period (30 days by default):
-        output notebooks, events, parameters and results go; id, status and times stay."""
+        output notebooks, events, parameters, results and what an error said (its message
+        and traceback may quote the data) go; id, status, times and the error's kind and
+        cell stay."""
         from .models import Job
 
         days = (
@@ -526,29 +535,24 @@ class Studio:
         cutoff = utcnow() - timedelta(days=days)
         with self.store.read() as s:
             old = s.execute(
-                select(Job.id, Job.output_path).where(
+                select(Job.id, Job.output_path, Job.error).where(
                     Job.purged.is_(False),
                     Job.finished_at.is_not(None),
                     Job.finished_at < cutoff,
                 )
             ).all()
-        for _job_id, output in old:
+        for _job_id, output, _error in old:
             if output:
                 (self.workspace.root / output).unlink(missing_ok=True)
-        ids = [job_id for job_id, _ in old]
-        for start in range(0, len(ids), 500):
+        erased = {"purged": True, "event": None, "parameters": {}, "result": None}
+        rows = [
+            {**erased, "id": job_id, "output_path": None, "error": _error_kind(error)}
+            for job_id, _output, error in old
+        ]
+        for start in range(0, len(rows), 500):
             with self.store.write() as s:
-                s.execute(
-                    update(Job)
-                    .where(Job.id.in_(ids[start : start + 500]))
-                    .values(
-                        purged=True,
-                        event=None,
-                        parameters={},
-                        result=None,
-                        output_path=None,
-                    )
-                )
+                s.execute(update(Job), rows[start : start + 500])  # by primary key
+        ids = [row["id"] for row in rows]
         if ids:
             self.store.audit(self.user, "purge", f"{len(ids)} jobs", older_than_days=days)
         self.calls.purge(cutoff)  # idempotency keys are kept as long as the jobs' data

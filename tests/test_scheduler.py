@@ -944,18 +944,28 @@ def test_a_backlog_or_a_job_queued_by_lpstudio_run_never_stalls_the_daemon(
 
 def test_purge_erases_job_data_but_keeps_ids_statuses_and_times(ws: Path, db: Store) -> None:
     write_recipe(ws, "p/old", cells=("import lpstudio.kernel as lp\nlp.set_result({'x': x})",))
+    phone = "+12025550100"
+    write_recipe(ws, "p/boom", cells=(f"raise KeyError({phone!r})",))
     with Studio.open(ws, user="alice") as studio:
-        job = studio.run("p/old", {"x": 3}, event={"phone": "+12025550100"})
+        job = studio.run("p/old", {"x": 3}, event={"phone": phone})
+        failed = studio.run("p/boom", event={"phone": phone})
         studio.calls.claim("cb", "key-1", "optin", "0" * 64)  # a callable's idempotency key
     assert job.status == "succeeded" and job.output_path
+    assert failed.status == "failed" and phone in failed.error["evalue"]
     output = ws / job.output_path
     assert output.is_file()
 
     result = cli(ws, "purge", "--older-than", "0", "--json")
     assert result.exit_code == 0, result.output
-    assert json.loads(result.stdout) == {"purged": [job.id]}
+    assert json.loads(result.stdout) == {"purged": [job.id, failed.id]}
     assert not output.exists()
-    (kept,) = jobs(db)
+    # An error's message and traceback quoted the data: only its kind and cell stay.
+    assert db.job(failed.id).error == {
+        "ename": "KeyError",
+        "cell": failed.error["cell"],
+        "execution_count": failed.error["execution_count"],
+    }
+    (kept,) = [j for j in jobs(db) if j.id == job.id]
     assert (kept.id, kept.status, kept.purged) == (job.id, "succeeded", True)
     assert (kept.created_at, kept.started_at, kept.finished_at) == (
         job.created_at,
@@ -969,7 +979,7 @@ def test_purge_erases_job_data_but_keeps_ids_statuses_and_times(ws: Path, db: St
     rerun = cli(ws, "rerun", str(job.id))
     assert rerun.exit_code == 2
     assert f"job {job.id} was purged" in rerun.output and "cannot be rerun" in rerun.output
-    assert len(jobs(db)) == 1
+    assert len(jobs(db)) == 2
 
     # The daemon purges too, once a day, after the workspace's retention period.
     with Studio.open(ws, user="alice") as studio:
@@ -988,7 +998,7 @@ def test_purge_erases_job_data_but_keeps_ids_statuses_and_times(ws: Path, db: St
             scheduler.tick()
         finally:
             scheduler.drain()
-    assert [job.purged for job in jobs(db)] == [True, True, False]
+    assert [job.purged for job in jobs(db)] == [True, True, True, False]
 
 
 def test_a_daily_shortcut_fires_once_when_midnight_happens_twice() -> None:
