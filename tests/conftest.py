@@ -148,3 +148,22 @@ def scheduler_running(
         scheduler.stop()
         thread.join(120)
         assert not thread.is_alive()
+
+
+def selects_on_jobs(store: Any, run: Callable[[], Any]) -> list[tuple[str, Any]]:
+    """The SELECT statements on the jobs table that `run()` sends, with their parameters,
+    for a test to EXPLAIN them (which indexes serve the history's queries)."""
+    from sqlalchemy import event
+
+    statements: list[tuple[str, Any]] = []
+
+    def record(_conn, _cursor, statement, parameters, _context, _many) -> None:  # type: ignore[no-untyped-def]
+        if statement.lstrip().upper().startswith("SELECT") and "jobs" in statement:
+            statements.append((statement, parameters))
+
+    event.listen(store.engine, "before_cursor_execute", record)
+    try:
+        run()
+    finally:
+        event.remove(store.engine, "before_cursor_execute", record)
+    return statements

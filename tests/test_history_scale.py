@@ -18,13 +18,14 @@ from typing import Any
 import pytest
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import delete, event, select, text, update
+from sqlalchemy import delete, select, text, update
 
 import lpstudio.store
 from lpstudio.metrics import dashboard_metrics, recipes_with_jobs
 from lpstudio.models import Job
 from lpstudio.store import SCHEMA_HEAD, Store
 from lpstudio.studio import Studio
+from tests.conftest import selects_on_jobs
 
 T0 = datetime(2026, 3, 1, tzinfo=UTC)
 RECIPES = ("a/one.ipynb", "a/two.ipynb", "b/three.ipynb")
@@ -207,17 +208,7 @@ def test_a_purge_keeps_the_counts_of_the_jobs_it_erases(store: Store) -> None:
 
 
 def plans_of(store: Store, run: Any) -> list[tuple[str, list[str]]]:
-    statements: list[tuple[str, Any]] = []
-
-    def record(_conn, _cursor, statement, parameters, _context, _many) -> None:  # type: ignore[no-untyped-def]
-        if statement.lstrip().upper().startswith("SELECT") and "jobs" in statement:
-            statements.append((statement, parameters))
-
-    event.listen(store.engine, "before_cursor_execute", record)
-    try:
-        run()
-    finally:
-        event.remove(store.engine, "before_cursor_execute", record)
+    statements = selects_on_jobs(store, run)
     found = []
     with store.engine.connect() as conn:
         for statement, parameters in statements:

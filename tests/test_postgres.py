@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import event, func, select, text
+from sqlalchemy import func, select, text
 
 import lpstudio.leader
 import lpstudio.models
@@ -29,7 +29,7 @@ from lpstudio.models import Job, ScheduleRun, utcnow
 from lpstudio.scheduler import Scheduler
 from lpstudio.store import RUNNING, Store
 from lpstudio.studio import Studio
-from tests.conftest import write_recipe
+from tests.conftest import selects_on_jobs, write_recipe
 from tests.postgres import create_database, postgres_server
 from tests.test_scheduler import at, back_date, due_of, jobs, schedule_recipe, tick_together
 
@@ -248,17 +248,7 @@ def _rows_read_from_jobs(store: Store, run: Any) -> list[tuple[str, int]]:
     """What `run` reads of the jobs table, by EXPLAIN ANALYZE of each of its statements
     after `run`: (plan line, rows it returned) for every scan of `jobs` or of one of its
     indexes."""
-    statements: list[tuple[str, Any]] = []
-
-    def record(_conn, _cursor, statement, parameters, _context, _many) -> None:  # type: ignore[no-untyped-def]
-        if statement.lstrip().upper().startswith("SELECT") and "jobs" in statement:
-            statements.append((statement, parameters))
-
-    event.listen(store.engine, "before_cursor_execute", record)
-    try:
-        run()
-    finally:
-        event.remove(store.engine, "before_cursor_execute", record)
+    statements = selects_on_jobs(store, run)
     found = []
     with store.engine.connect() as conn:
         for statement, parameters in statements:
