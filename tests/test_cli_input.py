@@ -213,3 +213,24 @@ def test_show_counts_the_failed_cell_from_one_as_jupyterlab_does(
     assert "at cell" not in result.output
     stored = json.loads(cli("show", str(job_id), "--json").stdout)["error"]
     assert stored["cell"] == error["cell"]  # papermill's 0-based index, as stored
+
+
+def test_settings_shows_each_parameter_with_its_value_type_and_help(ws: Path, cli) -> None:
+    # It printed `parameters: {}` until a value was saved: an admin on the command line
+    # could not see what there was to set.
+    write_recipe(
+        ws,
+        "p/remind",
+        parameters='days_ahead: int = 7  # days before the due date\nskill: str = "billing"',
+    )
+    assert cli("settings", "p/remind", "-p", "days_ahead", "3").exit_code == 0
+
+    shown = cli("settings", "p/remind")
+
+    assert shown.exit_code == 0, shown.output
+    lines = shown.output.splitlines()
+    assert "  days_ahead = 3  [integer, saved]  # days before the due date" in lines
+    assert '  skill = "billing"  [string, default]' in lines
+    assert json.loads(cli("settings", "p/remind", "--json").output)["parameters"] == {
+        "days_ahead": 3
+    }

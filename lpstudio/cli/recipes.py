@@ -134,11 +134,22 @@ def settings(
             studio.save_settings(
                 recipe, dict(params), parse={n for n, _ in params}, connections=chosen, since=since
             )
-        current = studio.settings(studio.recipe(recipe))
+        found = studio.recipe(recipe)
+        current = studio.settings(found)
     if as_json:
         _emit(current)
         return
-    click.echo(f"parameters:  {json.dumps(current['parameters'])}")
+    click.echo("parameters (saved, else the notebook's default; change with -p NAME VALUE):")
+    for name, spec in found.schema.get("properties", {}).items():
+        saved = name in current["parameters"]
+        value = current["parameters"][name] if saved else spec.get("default")
+        kind = spec.get("type", "any")
+        kind = "/".join(kind) if isinstance(kind, list) else kind
+        help_ = f"  # {spec['description']}" if spec.get("description") else ""
+        click.echo(
+            f"  {name} = {json.dumps(value, ensure_ascii=False)}"
+            f"  [{kind}, {'saved' if saved else 'default'}]{help_}"
+        )
     for slot, name in current["connections"].items():
         click.echo(f"connection:  {slot} = {name}")
     if current.get("since"):
