@@ -89,6 +89,12 @@ def test_a_timeout_during_kernel_start_runs_no_cell(ws: Path, tmp_path: Path) ->
     assert "timed out after 0.05 s, before cell 1 started" in nb.cells[0].source
 
 
+def watching(job_id: int) -> bool:
+    """Whether the job's watchdog still watches (it ends its watch once it saw a stop)."""
+    name = f"lpstudio-watchdog-{job_id}"
+    return any(t.name == name and t.is_alive() for t in threading.enumerate())
+
+
 class GatedLaunch:
     """Holds every kernel launch of this process until `open()`: a kernel that is starting
     but has no process yet, for as long as the test wants. Records the launched pids."""
@@ -126,12 +132,8 @@ def test_a_cancel_while_the_kernel_starts_runs_no_cell_and_kills_the_kernel(
             assert launches.waiting.wait(60), "the kernel's launch never began"
             studio.cancel(job.id)
 
-            def watching() -> bool:  # the watchdog ends its watch once it saw the cancel
-                name = f"lpstudio-watchdog-{job.id}"
-                return any(t.name == name and t.is_alive() for t in threading.enumerate())
-
             # The launch is held, so papermill cannot end the watch: only the cancel can.
-            wait_for(lambda: not watching(), what="the watchdog to see the cancel")
+            wait_for(lambda: not watching(job.id), what="the watchdog to see the cancel")
         finally:
             launches.open()  # the kernel starts only now, after the job was cancelled
         done = finished.result(timeout=120)
@@ -179,11 +181,8 @@ def test_a_cancel_that_kills_a_starting_kernel_logs_no_dead_kernel(
             assert ready.waiting.wait(60), "the kernel never started"
             studio.cancel(job.id)
 
-            def watching() -> bool:  # the watchdog ends its watch once it killed the kernel
-                name = f"lpstudio-watchdog-{job.id}"
-                return any(t.name == name and t.is_alive() for t in threading.enumerate())
-
-            wait_for(lambda: not watching(), what="the watchdog to see the cancel")
+            # It ends its watch once it killed the kernel.
+            wait_for(lambda: not watching(job.id), what="the watchdog to see the cancel")
         finally:
             ready.open()  # the client finds its kernel dead
         done = finished.result(timeout=120)

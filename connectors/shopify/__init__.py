@@ -114,18 +114,23 @@ def _get(conn: Connection, url: str, params: dict[str, Any] | None) -> httpx.Res
 
     failures = [0]
 
+    def passing(reason: str, status: int | None = None) -> _Again:
+        """A failure a read may simply repeat (no answer, a 5xx): again in a second, until
+        the last of `NETWORK_TRIES` ends the poll as retryable."""
+        failures[0] += 1
+        if failures[0] >= NETWORK_TRIES:
+            raise ConnectorError(
+                f"{reason}, {NETWORK_TRIES} tries; the next poll tries again",
+                retryable=True,
+                status=status,
+            )
+        return _Again(1.0, reason, status=status)
+
     def attempt() -> httpx.Response:
         try:
             response = conn.http().get(url, params=params, headers=headers)
         except httpx.TransportError as exc:
-            failures[0] += 1
-            reason = f"no answer from Shopify ({type(exc).__name__})"
-            if failures[0] >= NETWORK_TRIES:
-                raise ConnectorError(
-                    f"{reason} after {NETWORK_TRIES} tries; the next poll tries again",
-                    retryable=True,
-                ) from exc
-            raise _Again(1.0, reason) from exc
+            raise passing(f"no answer from Shopify ({type(exc).__name__})") from exc
         if response.status_code == 429:
             wait = retry_after(response.headers.get("Retry-After"))
             wait = 2.0 if wait is None else wait
@@ -137,15 +142,7 @@ def _get(conn: Connection, url: str, params: dict[str, Any] | None) -> httpx.Res
                 )
             raise _Again(wait, "HTTP 429 (rate limit)", status=429)
         if response.status_code >= 500:  # Shopify's edge, passing: a read is safe to repeat
-            failures[0] += 1
-            reason = f"Shopify answered HTTP {response.status_code}"
-            if failures[0] >= NETWORK_TRIES:
-                raise ConnectorError(
-                    f"{reason} {NETWORK_TRIES} times; the next poll tries again",
-                    retryable=True,
-                    status=response.status_code,
-                )
-            raise _Again(1.0, reason, status=response.status_code)
+            raise passing(f"Shopify answered HTTP {response.status_code}", response.status_code)
         if response.status_code != 200:
             raise ConnectorError(
                 f"Shopify answered HTTP {response.status_code}: {response.text[:200]}",
