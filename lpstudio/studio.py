@@ -807,7 +807,7 @@ class Studio:
                 field="project",
                 fix="give a project folder, such as the part of a recipe's path before its name",
             )
-        stem = new_name or template.name
+        stem = template.name if new_name is None else new_name  # "" is refused, as by REST
         _check_file_name(stem, "name", "recipe name", "give a plain file name such as my_reminder")
         destination = copy_template(template, folder / f"{Path(stem).stem}.ipynb")
         self.store.audit(

@@ -938,6 +938,9 @@ def test_answers_that_http_or_json_cannot_carry_are_refused() -> None:
         lp.respond({"double": float("nan")})
     with pytest.raises(ValueError, match="NaN or Infinity"):
         lp.set_result({"share": float("inf")})
+    # A result's own "response" would pass for respond()'s answer to the caller.
+    with pytest.raises(ValueError, match=r"'response'.*respond"):
+        lp.set_result({"response": {"status": 200, "body": {}}})
     # An answer stored by an older recipe run: the caller gets 502, never a broken answer.
     old = SimpleNamespace(id=7, status="succeeded", result={"response": {"status": 204}})
     status, body = answer_for(old, {})  # type: ignore[arg-type]

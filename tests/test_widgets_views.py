@@ -204,6 +204,9 @@ def test_gallery_shows_errors_escaped_and_writes_nothing(studio: Studio) -> None
     card.new_name.value = ".hidden"
     card.create_button.click()
     assert "invalid recipe name" in card.result.value
+    card.new_name.value = " "  # cleared: refused as the REST API does, not the template's name
+    card.create_button.click()
+    assert "invalid recipe name &#x27;&#x27;" in card.result.value
     assert sorted(p.relative_to(root) for p in root.rglob("*")) == before
 
 

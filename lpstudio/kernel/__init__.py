@@ -129,6 +129,11 @@ def set_result(result: dict[str, Any]) -> None:
     """Stores `result` (a JSON object) on the job; shown by `lpstudio show` and `--json`."""
     if not isinstance(result, dict):
         raise TypeError(f"set_result expects a dict, got {type(result).__name__}")
+    if "response" in result:  # the job's result stores respond()'s answer under this key
+        raise ValueError(
+            "set_result: the key 'response' holds a callable recipe's respond() answer; "
+            "name the value otherwise (for example 'reply')"
+        )
     body = _as_json(result, "set_result")
     from IPython.display import publish_display_data
 

@@ -84,7 +84,7 @@ class TemplateCard(widgets.VBox):
             return None
         try:
             path = self.studio.try_template(
-                self.template.name, self.project.value.strip(), self.new_name.value.strip() or None
+                self.template.name, self.project.value.strip(), self.new_name.value.strip()
             )
         except (LpstudioError, OSError) as exc:
             self.result.value = message(str(exc), "error")
