@@ -10,7 +10,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -167,3 +167,30 @@ def selects_on_jobs(store: Any, run: Callable[[], Any]) -> list[tuple[str, Any]]
     finally:
         event.remove(store.engine, "before_cursor_execute", record)
     return statements
+
+
+def finished_job(ws: Path, minutes_ago: float) -> int:
+    """A job that ended a few minutes ago, written straight to the store (no kernel)."""
+    write_recipe(ws, "p/done")
+    with Studio.open(ws, user="alice") as studio:
+        version = studio.store.snapshot("p/done.ipynb", "{}", {}, "alice")
+        job = studio.store.create_job(
+            recipe="p/done.ipynb", version_id=version, trigger="manual", user="alice"
+        )
+        ended = datetime.now(UTC) - timedelta(minutes=minutes_ago)
+        studio.store.update_job(job.id, status="succeeded", finished_at=ended)
+        return job.id
+
+
+def purged(ws: Path, job_id: int) -> bool:
+    """Whether the job was purged, read from the store itself (not through the workspace's
+    settings, which a test may have made invalid)."""
+    from lpstudio.models import Job
+    from lpstudio.store import Store
+
+    store = Store(f"sqlite:///{ws / 'lpstudio.db'}")
+    try:
+        with store.read() as s:
+            return bool(s.get_one(Job, job_id).purged)
+    finally:
+        store.close()

@@ -3,34 +3,14 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
 from lpstudio.errors import InputError
-from lpstudio.models import Job
 from lpstudio.studio import Studio
 
-from .conftest import run_json, write_recipe
-
-
-def finished_job(ws: Path, minutes_ago: float) -> int:
-    """A job that ended a few minutes ago, written straight to the store (no kernel)."""
-    write_recipe(ws, "p/done")
-    with Studio.open(ws, user="alice") as studio:
-        version = studio.store.snapshot("p/done.ipynb", "{}", {}, "alice")
-        job = studio.store.create_job(
-            recipe="p/done.ipynb", version_id=version, trigger="manual", user="alice"
-        )
-        ended = datetime.now(UTC) - timedelta(minutes=minutes_ago)
-        studio.store.update_job(job.id, status="succeeded", finished_at=ended)
-        return job.id
-
-
-def purged(ws: Path, job_id: int) -> bool:
-    with Studio.open(ws, user="alice") as studio, studio.store.read() as s:
-        return bool(s.get(Job, job_id).purged)
+from .conftest import finished_job, purged, run_json, write_recipe
 
 
 @pytest.mark.parametrize("days", ["-1", "nan", "inf", "1e12"])

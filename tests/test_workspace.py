@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import stat
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -14,12 +13,12 @@ from click.testing import CliRunner
 
 from lpstudio.cli import main
 from lpstudio.errors import WorkspaceError
-from lpstudio.models import Base, Job, User
+from lpstudio.models import Base, User
 from lpstudio.store import SCHEMA_HEAD, Store
 from lpstudio.studio import Studio
 from lpstudio.workspace import Workspace
 
-from .conftest import write_recipe
+from .conftest import finished_job, purged, write_recipe
 
 
 def test_init_creates_an_activated_workspace(tmp_path: Path) -> None:
@@ -149,26 +148,6 @@ def set_jobs_setting(ws: Path, key: str, value: str) -> Path:
     at = lines.index("[jobs]") + 1
     config.write_text("\n".join([*lines[:at], f"{key} = {value}", *lines[at:]]) + "\n")
     return config
-
-
-def finished_job(ws: Path, minutes_ago: float) -> int:
-    with Studio.open(ws, user="alice") as studio:
-        version = studio.store.snapshot("p/done.ipynb", "{}", {}, "alice")
-        job = studio.store.create_job(
-            recipe="p/done.ipynb", version_id=version, trigger="manual", user="alice"
-        )
-        ended = datetime.now(UTC) - timedelta(minutes=minutes_ago)
-        studio.store.update_job(job.id, status="succeeded", finished_at=ended)
-        return job.id
-
-
-def purged(ws: Path, job_id: int) -> bool:
-    store = Store(f"sqlite:///{ws / 'lpstudio.db'}")  # not through the (refused) settings
-    try:
-        with store.read() as s:
-            return bool(s.get_one(Job, job_id).purged)
-    finally:
-        store.close()
 
 
 @pytest.mark.parametrize("days", ["nan", "inf", "-inf", "-1", "36501", '"30"', "true"])
