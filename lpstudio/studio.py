@@ -600,7 +600,13 @@ class Studio:
                 field="connections",
                 fix=f"use one of: {', '.join(slots) or '(none)'}",
             )
-        bind_connections(slots, chosen, self.connections.list())
+        # Only what was chosen is checked: a slot nobody chose may wait for its connection
+        # (values can be saved before the connections exist); running or starting needs it.
+        bind_connections(
+            {slot: spec for slot, spec in slots.items() if slot in chosen},
+            chosen,
+            self.connections.list(),
+        )
         new = {**saved, "parameters": coerced, "connections": chosen}
         if since is not None:
             self._check_since_unfixed(recipe)

@@ -434,6 +434,29 @@ def test_settings_binds_a_slot_and_refuses_a_connection_of_the_wrong_type(cli, w
     assert as_json(right)["connections"] == {"messaging": "liveperson"}
 
 
+def test_values_are_saved_before_a_slot_has_its_connection_which_running_then_needs(cli, ws):
+    write_recipe(
+        ws,
+        "reports/daily",
+        cells=("import lpstudio.kernel as lp\nlp.connection('warehouse')",),
+        parameters="days: int = 7  # days to report",
+        metadata={"title": "Daily", "connections": {"warehouse": {"type": "sql"}}},
+    )
+
+    saved = cli("settings", "reports/daily", "-p", "days", "3")
+    shown = cli("settings", "reports/daily", "--json")
+    refused = cli("run", "reports/daily", "--json")
+
+    assert saved.exit_code == 0, saved.output
+    assert "days = 3  [integer, saved]" in saved.output
+    assert "not ready:   no sql connection for slot 'warehouse'" in saved.output
+    assert as_json(shown)["parameters"] == {"days": 3}
+    assert as_json(shown)["problem"]["field"] == "connections.warehouse"
+    assert refused.exit_code == 2
+    assert as_json(refused)["error"]["field"] == "connections.warehouse"
+    assert as_json(cli("jobs", "--json")) == []
+
+
 def test_an_ambiguous_slot_is_refused_before_any_job_and_says_how_to_choose(cli, ws, sandbox):
     slot_recipe(ws)
     assert add_lp(cli, "lp-backup", sandbox.url, input=f"{SECRET}\n").exit_code == 0

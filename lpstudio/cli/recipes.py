@@ -135,14 +135,16 @@ def settings(
                 recipe, dict(params), parse={n for n, _ in params}, connections=chosen, since=since
             )
         found = studio.recipe(recipe)
-        current = studio.settings(found)
+        detail = studio.recipe_detail(found.name)
+    current, problem = detail["settings"], detail["settings_problem"]
     if as_json:
-        _emit(current)
+        _emit({**current, **({"problem": problem} if problem else {})})
         return
     click.echo("parameters (saved, else the notebook's default; change with -p NAME VALUE):")
     for name, spec in found.schema.get("properties", {}).items():
-        saved = name in current["parameters"]
-        value = current["parameters"][name] if saved else spec.get("default")
+        values = current.get("parameters", {})
+        saved = name in values
+        value = values[name] if saved else spec.get("default")
         kind = spec.get("type", "any")
         kind = "/".join(kind) if isinstance(kind, list) else kind
         help_ = f"  # {spec['description']}" if spec.get("description") else ""
@@ -150,10 +152,13 @@ def settings(
             f"  {name} = {json.dumps(value, ensure_ascii=False)}"
             f"  [{kind}, {'saved' if saved else 'default'}]{help_}"
         )
-    for slot, name in current["connections"].items():
+    for slot, name in current.get("connections", {}).items():
         click.echo(f"connection:  {slot} = {name}")
     if current.get("since"):
         click.echo(f"since:       {current['since']}")
+    if problem:  # saved, but not ready to run or start until this is mended
+        fix = f"\n  fix: {problem['fix']}" if problem.get("fix") else ""
+        click.echo(f"not ready:   {problem['message']}{fix}")
 
 
 @main.command()
