@@ -2,7 +2,8 @@
 
     LpstudioError                 anything lpstudio refuses or cannot do
     ├── InputError                bad input at the edge: nothing was run or written
-    │   ├── WorkspaceError        no workspace, never activated, path outside it
+    │   ├── WorkspaceError        no workspace, never activated, path outside it, a store
+    │   │                         a newer lpstudio upgraded
     │   ├── RecipeError           broken notebook, no parameters cell, bad metadata
     │   └── ParameterError        unknown parameter, wrong type, unparsable value
     ├── NotFoundError             a job, recipe or template that does not exist
@@ -42,7 +43,8 @@ class InputError(LpstudioError):
 
 
 class WorkspaceError(InputError):
-    """The workspace is missing, not activated, or a path leaves it."""
+    """The workspace is missing, not activated, a path leaves it, or its store has a schema
+    newer than this lpstudio's."""
 
 
 class RecipeError(InputError):

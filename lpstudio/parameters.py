@@ -38,6 +38,16 @@ _PY_TYPES = {
     tuple: "array",
     dict: "object",
 }
+#: Annotations (and Python values) that are JSON Schema strings of a format: papermill's
+#: translators inject a date as ISO text, so that is what a job receives.
+_FORMATS = {"date": "date", "datetime": "date-time"}
+_PY_FORMATS = {date: "date", datetime: "date-time"}
+#: How each format is read, and an example for its error's fix.
+_FORMAT_PARSERS = {"date": date.fromisoformat, "date-time": datetime.fromisoformat}
+_FORMAT_HUMAN = {
+    "date": ("a date", "2026-11-29"),
+    "date-time": ("a date and time", "2026-11-29T09:30:00"),
+}
 _HUMAN = {
     "integer": "an integer",
     "number": "a number",
@@ -68,11 +78,14 @@ class Parameter:
     default: Any
     has_default: bool
     help: str
+    format: str | None = None  # a JSON Schema string format: "date" or "date-time"
 
     def schema(self) -> dict[str, Any]:
         schema: dict[str, Any] = {"title": self.name}
         if self.type:
             schema["type"] = [self.type, "null"] if self.nullable else self.type
+        if self.format:
+            schema["format"] = self.format
         if self.help:
             schema["description"] = self.help
         if self.has_default:
@@ -80,21 +93,27 @@ class Parameter:
         return schema
 
 
-def _annotation_type(annotation: str) -> tuple[str | None, bool]:
-    """Maps an annotation such as `int`, `list[str]`, `str | None` or `Optional[dict]` to a
-    schema type, and whether None is allowed."""
+def _name(node: ast.expr) -> str:
+    """The last part of a (dotted) name: `date` for `date` and `datetime.date`."""
+    return node.id if isinstance(node, ast.Name) else getattr(node, "attr", "")
+
+
+def _annotation_type(annotation: str) -> tuple[str | None, str | None, bool]:
+    """Maps an annotation such as `int`, `list[str]`, `str | None`, `Optional[dict]` or
+    `date` to a schema type and format, and whether None is allowed."""
     try:
         node = ast.parse(annotation.strip().strip("'\""), mode="eval").body
     except SyntaxError:
-        return None, False
+        return None, None, False
     members = _union_members(node)
     nones = [m for m in members if _is_none(m)]
     rest = [m for m in members if not _is_none(m)]
     if len(rest) != 1:
-        return None, bool(nones)
-    base = rest[0].value if isinstance(rest[0], ast.Subscript) else rest[0]
-    name = base.id if isinstance(base, ast.Name) else getattr(base, "attr", "")
-    return _SIMPLE_TYPES.get(name.lower()), bool(nones)
+        return None, None, bool(nones)
+    name = _name(rest[0].value if isinstance(rest[0], ast.Subscript) else rest[0]).lower()
+    if name in _FORMATS:
+        return "string", _FORMATS[name], bool(nones)
+    return _SIMPLE_TYPES.get(name), None, bool(nones)
 
 
 def _union_members(node: ast.expr) -> list[ast.expr]:
@@ -102,8 +121,7 @@ def _union_members(node: ast.expr) -> list[ast.expr]:
     if isinstance(node, ast.BinOp) and isinstance(node.op, ast.BitOr):
         return _union_members(node.left) + _union_members(node.right)
     if isinstance(node, ast.Subscript):
-        base = node.value
-        name = base.id if isinstance(base, ast.Name) else getattr(base, "attr", "")
+        name = _name(node.value)
         inner = node.slice
         if name == "Optional":
             return [*_union_members(inner), ast.Constant(None)]
@@ -211,24 +229,50 @@ def _declarations(nb: Any) -> list[_Declared]:
     ]
 
 
+#: What reading a default with `ast` may raise (`date(10**100, 1, 1)`: OverflowError).
+_UNREADABLE = (ValueError, SyntaxError, TypeError, OverflowError, MemoryError, RecursionError)
+
+
+def _literal_default(source: str) -> tuple[Any, bool]:
+    """A default written as a literal, or as a date or datetime made of literals
+    (`date(2026, 11, 1)`, `datetime.datetime(2026, 11, 1, 9, 30)`), and whether it is one:
+    anything else runs only in the kernel, and the default stays unknown."""
+    try:
+        return ast.literal_eval(source), True
+    except _UNREADABLE:
+        pass
+    try:
+        node = ast.parse(source.strip(), mode="eval").body
+        if isinstance(node, ast.Call) and _name(node.func) in ("date", "datetime"):
+            made = datetime if _name(node.func) == "datetime" else date
+            return made(
+                *(ast.literal_eval(arg) for arg in node.args),
+                **{str(k.arg): ast.literal_eval(k.value) for k in node.keywords},
+            ), True
+    except _UNREADABLE:
+        pass
+    return None, False
+
+
 def inspect_parameters(nb: Any) -> dict[str, Parameter]:
     """The recipe's parameters, in the order of its parameters cell; SyntaxError for a
     Python parameters cell that does not parse."""
     parameters: dict[str, Parameter] = {}
     for raw in _declarations(nb):
-        try:
-            default = ast.literal_eval(raw.default)
-            has_default = True
-        except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
-            default, has_default = None, False
+        default, has_default = _literal_default(raw.default)
         if raw.annotation:
-            kind, nullable = _annotation_type(raw.annotation)
+            kind, form, nullable = _annotation_type(raw.annotation)
+        elif has_default and type(default) in _PY_FORMATS:
+            kind, form, nullable = "string", _PY_FORMATS[type(default)], False
         else:
             kind, nullable = (_PY_TYPES.get(type(default)), False) if has_default else (None, False)
+            form = None
         if has_default and default is None:
             nullable = True
         if isinstance(default, tuple):
             default = list(default)
+        if isinstance(default, date):
+            default = default.isoformat()  # as a job receives it
         parameters[raw.name] = Parameter(
             name=raw.name,
             type=kind,
@@ -236,6 +280,7 @@ def inspect_parameters(nb: Any) -> dict[str, Parameter]:
             default=default,
             has_default=has_default,
             help=raw.help.strip(),
+            format=form,
         )
     return parameters
 
@@ -267,6 +312,24 @@ def _wrong_type(name: str, kind: str, got: Any) -> ParameterError:
         field=name,
         fix=f"pass {_HUMAN[kind]}, for example: -p {name} {_EXAMPLES[kind]}",
     )
+
+
+def _check_format(name: str, form: str | None, value: Any) -> Any:
+    """Reads a date or date-time string as Python does and gives it back as ISO text (a week
+    date or `2026-11-29 09:30` become `2026-11-29`, `2026-11-29T09:30:00`); other values
+    pass as they are."""
+    parse = _FORMAT_PARSERS.get(form or "")
+    if parse is None or not isinstance(value, str):
+        return value
+    try:
+        return parse(value.strip()).isoformat()
+    except ValueError:
+        what, example = _FORMAT_HUMAN[str(form)]
+        raise ParameterError(
+            f"parameter '{name}' expects {what} like {example}, got {value!r}",
+            field=name,
+            fix=f"pass {what} in ISO 8601, for example: -p {name} {example}",
+        ) from None
 
 
 def _from_text(name: str, kind: str | None, nullable: bool, text: str) -> Any:
@@ -377,9 +440,10 @@ def coerce(
             )
         kind, nullable = _type_name(properties[name])
         if name in parse:
-            coerced[name] = _from_text(name, kind, nullable, str(raw))
+            value = _from_text(name, kind, nullable, str(raw))
         else:
-            coerced[name] = _check_typed(name, kind, nullable, raw)
+            value = _check_typed(name, kind, nullable, raw)
+        coerced[name] = _check_format(name, properties[name].get("format"), value)
     validator = jsonschema.Draft202012Validator(schema)
     for error in sorted(validator.iter_errors(coerced), key=lambda e: list(e.absolute_path)):
         field_name = ".".join(str(part) for part in error.absolute_path) or None

@@ -38,7 +38,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session, sessionmaker
 
-from .errors import NotFoundError
+from .errors import NotFoundError, WorkspaceError
 from .models import Activation, AuditEntry, Job, Notebook, RecipeVersion, User, as_utc, utcnow
 
 #: The newest migration; a store at this revision needs no Alembic at start-up.
@@ -173,14 +173,28 @@ class Store:
             return conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
 
     def migrate(self) -> None:
-        """Bring the schema to the newest migration (a no-op when it is there)."""
-        if self.schema_revision() == SCHEMA_HEAD:
+        """Bring the schema to the newest migration (a no-op when it is there). A database
+        that a newer lpstudio upgraded is refused untouched: Alembic would only say it cannot
+        locate the revision, and this lpstudio cannot read the newer schema anyway."""
+        revision = self.schema_revision()
+        if revision == SCHEMA_HEAD:
             return
         from alembic import command
         from alembic.config import Config
+        from alembic.script import ScriptDirectory
 
         config = Config()
         config.set_main_option("script_location", str(Path(__file__).parent / "migrations"))
+        known = {script.revision for script in ScriptDirectory.from_config(config).walk_revisions()}
+        if revision is not None and revision not in known:
+            raise WorkspaceError(
+                f"the store {self.engine.url.render_as_string()} was upgraded by a newer "
+                f"lpstudio to schema revision {revision}; this lpstudio knows revisions up to "
+                f"{SCHEMA_HEAD}. Nothing was changed",
+                field="store",
+                fix="upgrade lpstudio (`pip install -U lpstudio`) to the version that upgraded "
+                "the store",
+            )
         with self.engine.execution_options(lpstudio_write=True).begin() as conn:
             config.attributes["connection"] = conn
             command.upgrade(config, "head")

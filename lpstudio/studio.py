@@ -186,7 +186,11 @@ class Studio:
     ) -> None:
         self.workspace = workspace
         self.store = Store(workspace.store_url)
-        self.store.migrate()
+        try:
+            self.store.migrate()
+        except Exception:  # e.g. a store a newer lpstudio upgraded: no connection left open
+            self.store.close()
+            raise
         if self.store.activation() is None:
             self.store.close()
             raise WorkspaceError(

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import date
 from pathlib import Path
 
 import httpx
 import pytest
+from ipywidgets import DatePicker
 
 from lpstudio.models import User
 from lpstudio.sandbox import Sandbox
@@ -256,3 +258,28 @@ def test_start_checks_connections_and_stop(shop: Studio, sandbox: Sandbox) -> No
     form.buttons["start"].click()
     assert "disconnected" in form.status.value
     assert saved_settings(shop.store, "shop/cart_abandonment.ipynb")["state"] == "stopped"
+
+
+def test_a_date_parameter_is_picked_checked_and_reaches_the_job_as_iso_text(
+    studio: Studio,
+) -> None:
+    write_recipe(
+        studio.workspace.root,
+        "p/dated",
+        parameters="from datetime import date\n\nstart: date = date(2026, 11, 1)  # first day",
+        cells=("import lpstudio.kernel as lp\nlp.set_result({type(start).__name__: start})",),
+    )
+    form = RecipeForm("p/dated", studio)
+    picker = form.fields["start"].input
+    assert isinstance(picker, DatePicker) and picker.value == date(2026, 11, 1)
+    picker.value = None
+    assert "start" in form.fields["start"].error.value
+    assert "expects a date like" in form.fields["start"].error.value
+    assert form.save() is False
+    picker.value = date(2026, 11, 29)
+    assert form.fields["start"].error.value == ""
+    form.run_now()
+    form.wait()
+    assert form.last_job is not None and form.last_job.status == "succeeded", form.status.value
+    assert form.last_job.result == {"str": "2026-11-29"}
+    assert saved_settings(studio.store, "p/dated.ipynb")["parameters"] == {"start": "2026-11-29"}

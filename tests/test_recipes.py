@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import date, datetime
 from pathlib import Path
 
 import nbformat
@@ -408,3 +409,100 @@ def test_numbers_pandas_computes_stay_numbers_in_results_and_answers(ws: Path) -
     }
     assert job["result"]["response"] == {"status": 200, "body": expected}
     assert {k: v for k, v in job["result"].items() if k != "response"} == expected
+
+
+DATED = """\
+from datetime import date, datetime
+
+start: date = "2026-11-01"  # first day
+day: date = date(2026, 11, 1)  # written as Python
+at: datetime | None = None  # when, if at a set time
+since = datetime(2026, 1, 5, 9, 30)  # inferred from the default
+"""
+
+
+def dated_recipe(ws: Path) -> Path:
+    return write_recipe(
+        ws,
+        "p/dated",
+        parameters=DATED,
+        cells=(
+            "import lpstudio.kernel as lp\n"
+            "lp.set_result({'start': [type(start).__name__, start], 'at': at})",
+        ),
+    )
+
+
+def test_dates_are_strings_of_a_date_format(ws: Path) -> None:
+    props = Recipe.load(dated_recipe(ws), "p/dated.ipynb").schema["properties"]
+    assert props["start"] == {
+        "title": "start",
+        "type": "string",
+        "format": "date",
+        "description": "first day",
+        "default": "2026-11-01",
+    }
+    assert props["day"]["format"] == "date" and props["day"]["default"] == "2026-11-01"
+    assert props["at"]["type"] == ["string", "null"] and props["at"]["format"] == "date-time"
+    assert props["since"]["type"] == "string" and props["since"]["format"] == "date-time"
+    assert props["since"]["default"] == "2026-01-05T09:30:00"
+
+
+def test_dates_are_coerced_to_iso_text(ws: Path) -> None:
+    schema = Recipe.load(dated_recipe(ws), "p/dated.ipynb").schema
+    texts = {"start": "2026-W48-1", "at": "2026-11-29 09:30", "since": "None"}
+    with pytest.raises(ParameterError, match="since"):
+        coerce(schema, texts, parse=set(texts))
+    texts["since"] = "2026-11-29T09:30:00+01:00"
+    assert coerce(schema, texts, parse=set(texts)) == {
+        "start": "2026-11-23",
+        "at": "2026-11-29T09:30:00",
+        "since": "2026-11-29T09:30:00+01:00",
+    }
+    given = {"start": date(2026, 11, 29), "at": datetime(2026, 11, 29, 9, 30), "day": None}
+    with pytest.raises(ParameterError, match="day"):
+        coerce(schema, given)
+    given["day"] = "2026-11-30"
+    assert coerce(schema, given) == {
+        "start": "2026-11-29",
+        "at": "2026-11-29T09:30:00",
+        "day": "2026-11-30",
+    }
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "parse", "expected"),
+    [
+        ("start", "tomorrow", True, "expects a date like 2026-11-29, got 'tomorrow'"),
+        ("start", "2026-11-31", True, "expects a date like"),
+        ("start", "2026-11-29T09:30:00", False, "expects a date like"),
+        ("start", datetime(2026, 11, 29, 9, 30), False, "expects a date like"),
+        ("at", "at nine", True, "expects a date and time like 2026-11-29T09:30:00"),
+    ],
+)
+def test_wrong_dates_name_the_parameter(
+    ws: Path, name: str, value: object, parse: bool, expected: str
+) -> None:
+    schema = Recipe.load(dated_recipe(ws), "p/dated.ipynb").schema
+    with pytest.raises(ParameterError) as raised:
+        coerce(schema, {name: value}, parse={name} if parse else set())
+    assert raised.value.field == name and expected in raised.value.message
+    assert f"-p {name} 2026-11-29" in str(raised.value.fix)
+
+
+def test_a_date_from_the_cli_is_checked_before_the_job_and_arrives_as_iso_text(
+    ws: Path, cli
+) -> None:
+    dated_recipe(ws)
+    result = cli("run", "p/dated", "-p", "start", "tomorrow", "--json")
+    assert result.exit_code == 2, result.output
+    error = json.loads(result.stdout)["error"]
+    assert error["field"] == "start" and "got 'tomorrow'" in error["message"]
+    assert job_rows(ws) == 0
+
+    code, job = run_json(
+        "run", "p/dated", "-p", "start", "2026-11-29", "-y", "at: 2026-11-29 09:30:00",
+        "--workspace", str(ws),
+    )  # fmt: skip
+    assert code == 0, job
+    assert job["result"] == {"start": ["str", "2026-11-29"], "at": "2026-11-29T09:30:00"}

@@ -16,6 +16,7 @@ import json
 import os
 import threading
 from collections.abc import Callable
+from datetime import date
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -43,6 +44,15 @@ BUTTON_RULES = {
 
 def _error_html(message: str) -> str:
     return f'<span style="color:#c62828">{html.escape(message)}</span>' if message else ""
+
+
+def _picked(value: Any) -> date | None:
+    """A date field's saved ISO text for its picker; a value that is no date (saved before
+    the parameter was one) leaves the picker empty, and the field's error asks for a date."""
+    try:
+        return date.fromisoformat(value) if isinstance(value, str) else None
+    except ValueError:
+        return None
 
 
 class FieldEditor:
@@ -74,6 +84,10 @@ class FieldEditor:
         elif kind == "boolean":
             self.input = w.Checkbox(value=bool(value), description=label, indent=False)
             self.parse = False
+        elif kind == "string" and schema.get("format") == "date":
+            self.input = w.DatePicker(
+                value=_picked(value), description=label, style={"description_width": "160px"}
+            )
         elif kind in ("array", "object"):
             self.input = w.Textarea(
                 value=json.dumps(value, indent=1) if value is not None else "",
@@ -114,6 +128,9 @@ class FieldEditor:
 
     @property
     def raw(self) -> Any:
+        """What was entered; a picked date as the ISO text `-p` would give (none: empty)."""
+        if isinstance(self.input, w.DatePicker):
+            return self.input.value.isoformat() if self.input.value else ""
         return self.input.value
 
 
