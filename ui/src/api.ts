@@ -40,6 +40,8 @@ export interface JsonSchema {
   minimum?: number;
   maximum?: number;
   pattern?: string;
+  /** `date` (ISO 8601 text): the form shows a date input. */
+  format?: string;
   'x-picklist'?: { connection: string; list: string };
   [key: string]: unknown;
 }

@@ -2,8 +2,9 @@
  * Forms generated from JSON Schemas: a recipe's parameters and a connector's fields.
  *
  * Each property becomes one input by its type (`enum` a drop-down, numbers a number input,
- * objects and arrays JSON text); `writeOnly` properties (secrets) are password inputs that
- * never show a value: left empty, they are not sent, so the stored secret is kept.
+ * a `date` format a date input, objects and arrays JSON text); `writeOnly` properties
+ * (secrets) are password inputs that never show a value: left empty, they are not sent, so
+ * the stored secret is kept.
  */
 import { JsonSchema, PicklistOption } from './api';
 import { el } from './dom';
@@ -126,7 +127,7 @@ export class SchemaForm {
     }
     const input = el('input', {
       cls: 'lps-input',
-      attrs: { name, type: k === 'integer' || k === 'number' ? 'number' : 'text' }
+      attrs: { name, type: k === 'integer' || k === 'number' ? 'number' : prop.format === 'date' ? 'date' : 'text' }
     });
     input.value = current === undefined || current === null ? '' : String(current);
     const options = prop['x-picklist'] && !this.options.readOnly ? this.options.picklist?.(prop) : null;
