@@ -54,36 +54,54 @@ def client_module() -> ModuleType:
     return importlib.import_module("lpstudio_connectors.liveperson_proactive.client")
 
 
-class RetryAfterDateProxy(ThreadingHTTPServer):
-    """Stands for LivePerson on loopback in front of the sandbox: answers the first request
-    to `path` with `status` and a `Retry-After` HTTP date (the form the sandbox never
-    sends), and forwards every other request to the sandbox."""
+class ForwardingProxy(ThreadingHTTPServer):
+    """Stands for a LivePerson host on loopback in front of the sandbox: records the path of
+    every request it gets and forwards it to the sandbox, unless `answer` answers it."""
+
+    def __init__(self, sandbox_url: str) -> None:
+        super().__init__(("127.0.0.1", 0), _Forward)
+        self.sandbox_url = sandbox_url
+        self.paths: list[str] = []
+        self.url = f"http://127.0.0.1:{self.server_address[1]}"
+
+    def answer(self, path: str) -> httpx.Response | None:
+        """Its own answer to a request for `path`; None forwards the request."""
+        return None
+
+
+class RetryAfterDateProxy(ForwardingProxy):
+    """Answers the first request to `path` with `status` and a `Retry-After` HTTP date (the
+    form the sandbox never sends)."""
 
     def __init__(self, sandbox_url: str, path: str, status: int, header: str | None = None) -> None:
-        super().__init__(("127.0.0.1", 0), _Forward)
-        self.sandbox_url, self.path, self.status = sandbox_url, path, status
+        super().__init__(sandbox_url)
+        self.path, self.status = path, status
         self.header = header  # a `Retry-After` to send instead of the date
         self.retry_at: float | None = None  # the date it gave, in epoch seconds
-        self.url = f"http://127.0.0.1:{self.server_address[1]}"
+
+    def answer(self, path: str) -> httpx.Response | None:
+        if self.retry_at is not None or path != self.path:
+            return None
+        self.retry_at = math.ceil(time.time()) + 1.0  # a whole second ahead, at least
+        return httpx.Response(
+            self.status,
+            json={"code": self.status, "message": "slow down"},
+            headers={
+                "Retry-After": self.header or email.utils.formatdate(self.retry_at, usegmt=True)
+            },
+        )
 
 
 class _Forward(BaseHTTPRequestHandler):
-    server: RetryAfterDateProxy
+    server: ForwardingProxy
 
     def _answer(self) -> None:
         body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
         proxy = self.server
-        if proxy.retry_at is None and self.path.split("?")[0] == proxy.path:
-            proxy.retry_at = math.ceil(time.time()) + 1.0  # a whole second ahead, at least
-            answer = httpx.Response(
-                proxy.status,
-                json={"code": proxy.status, "message": "slow down"},
-                headers={
-                    "Retry-After": proxy.header
-                    or email.utils.formatdate(proxy.retry_at, usegmt=True)
-                },
-            )
-        else:
+        path = self.path.split("?")[0]
+        proxy.paths.append(path)
+        answer = proxy.answer(path)
+        if answer is None:
             headers = {k: v for k, v in self.headers.items() if k.lower() != "host"}
             answer = httpx.request(
                 self.command, proxy.sandbox_url + self.path, headers=headers, content=body
@@ -175,6 +193,72 @@ def connect(sandbox: Sandbox) -> Iterator[Callable[..., Connection]]:
     yield make
     for conn in opened:
         conn.close()
+
+
+@pytest.fixture
+def proxy(sandbox: Sandbox) -> Iterator[Callable[[], ForwardingProxy]]:
+    """Starts forwarding proxies in front of the sandbox, each standing for another host."""
+    running: list[ForwardingProxy] = []
+
+    def start() -> ForwardingProxy:
+        server = ForwardingProxy(sandbox.url)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        running.append(server)
+        return server
+
+    yield start
+    for server in running:
+        server.shutdown()
+        server.server_close()
+
+
+class FakeLivePerson:
+    """LivePerson's real hosts, as an httpx transport: the domain API names `domains`
+    (service -> host), the token server gives a token, any other host an empty list; every
+    request is kept to see where it went and what it carried."""
+
+    def __init__(self, **domains: str) -> None:
+        self.domains = {
+            "agentVep": "va.agentvep.liveperson.net",
+            "sentinel": "va.sentinel.liveperson.net",
+            "accountConfigReadOnly": "va.ac.liveperson.net",
+            **domains,
+        }
+        self.requests: list[httpx.Request] = []
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        self.requests.append(request)
+        if request.url.path.endswith("/baseURI.json"):
+            service = request.url.path.split("/")[-2]
+            return httpx.Response(200, json={"service": service, "baseURI": self.domains[service]})
+        if request.url.path == TOKEN_PATH:
+            return httpx.Response(200, json={"access_token": "a.jwt", "token_type": "Bearer"})
+        return httpx.Response(200, json=[])
+
+    def hosts(self) -> set[tuple[str, str]]:
+        """(scheme, host) of every request."""
+        return {(r.url.scheme, r.url.host) for r in self.requests}
+
+
+@pytest.fixture
+def fake_liveperson(
+    connect: Callable[..., Connection], monkeypatch: pytest.MonkeyPatch
+) -> Callable[..., tuple[Connection, FakeLivePerson]]:
+    """A connection with no `base_url`, whose HTTP goes to a `FakeLivePerson`, with the
+    connector's domain and token caches empty."""
+    client = client_module()
+    monkeypatch.setattr(client, "_domains", {})
+    monkeypatch.setattr(client, "_tokens", {})
+
+    def make(
+        domains: dict[str, str] | None = None, **config: Any
+    ) -> tuple[Connection, FakeLivePerson]:
+        fake = FakeLivePerson(**(domains or {}))
+        conn = connect(base_url="", **config)
+        conn.http(transport=httpx.MockTransport(fake))
+        return conn, fake
+
+    return make
 
 
 def people(count: int, start: int = 0) -> list[dict[str, Any]]:
@@ -894,3 +978,141 @@ def test_transactions_come_every_page_within_24_hours(connect, control):
     assert billing == {"data": []}
     assert raised.value.field == "start"
     assert [entry["status"] for entry in requests_to(control, path)] == [200, 200, 200]
+
+
+# -- hosts: per-service base URLs, lookups that name outside hosts, one budget per account --
+
+SERVICE_PATHS = {
+    "sentinel_base_url": TOKEN_PATH,
+    "proactive_base_url": CAMPAIGN_PATH,
+    "handoff_base_url": f"/api/account/{ACCOUNT}/app/prmsg/handoffs/list",
+    "reporting_base_url": f"/api/account/{ACCOUNT}/app/prmsg/analytics/",
+    "account_config_base_url": f"/api/account/{ACCOUNT}/configuration/le-users/skills",
+}
+
+
+def use_every_service(conn: Connection) -> None:
+    """A campaign (token, proactive), both pick lists (handoff, skills) and a report."""
+    assert send(conn, people(3))["accepted"] == 3
+    client = ConnectionClient(conn)
+    client.picklist("handoffs")
+    client.picklist("skills")
+    client.reporting_analytics(start=0, end=60_000)
+
+
+@pytest.mark.parametrize("field", sorted(SERVICE_PATHS))
+def test_a_service_s_own_base_url_takes_its_requests_and_base_url_the_others(
+    connect, control, proxy, field
+):
+    elsewhere = proxy()
+
+    use_every_service(connect(**{field: elsewhere.url}))
+
+    assert set(elsewhere.paths) == {SERVICE_PATHS[field]}
+    arrived = {entry["path"] for entry in control.get("/_sandbox/requests").json()["requests"]}
+    assert set(SERVICE_PATHS.values()) <= arrived  # the others came to base_url directly
+
+
+def test_a_service_s_own_base_url_takes_its_requests_and_the_region_the_others(
+    fake_liveperson,
+):
+    conn, fake = fake_liveperson(proactive_base_url="http://proactive.example.test/")
+    client = ConnectionClient(conn)
+
+    client.campaign_status(campaign_id="c1")
+    client.picklist("handoffs")
+    client.picklist("skills")
+    client.reporting_analytics(start=0, end=60_000)
+
+    assert fake.hosts() == {
+        ("http", "api.liveperson.net"),  # the domain API, plain http as LivePerson gives it
+        ("https", "va.sentinel.liveperson.net"),
+        ("http", "proactive.example.test"),
+        ("https", "va.handoff.liveperson.net"),
+        ("https", "va.ac.liveperson.net"),
+        ("https", "va.cx-reporting.liveperson.net"),
+    }
+    [status] = [r for r in fake.requests if r.url.host == "proactive.example.test"]
+    assert status.url.path == f"{CAMPAIGN_PATH}/c1/conversations"
+
+
+@pytest.mark.parametrize(
+    ("service", "field", "picklist", "named"),
+    [
+        ("sentinel", "sentinel_base_url", "handoffs", "evil.example.com"),
+        (
+            "sentinel",
+            "sentinel_base_url",
+            "handoffs",
+            "va.sentinel.liveperson.net.evil.example.com",
+        ),
+        ("sentinel", "sentinel_base_url", "handoffs", "evil.example.com/va.liveperson.net"),
+        ("sentinel", "sentinel_base_url", "handoffs", "evil.example.com#.liveperson.net"),
+        ("sentinel", "sentinel_base_url", "handoffs", "user@evil.example.com"),
+        ("sentinel", "sentinel_base_url", "handoffs", "va.sentinel.liveperson.net:8443"),
+        ("accountConfigReadOnly", "account_config_base_url", "skills", "evil.example.com"),
+    ],
+)
+def test_a_lookup_naming_a_host_outside_liveperson_gets_neither_secret_nor_token(
+    fake_liveperson, service, field, picklist, named
+):
+    """The domain API is plain http: a tampered answer must not draw the client secret (to
+    a false token server) or a token (to a false skills host)."""
+    conn, fake = fake_liveperson({service: named})
+
+    with pytest.raises(ConnectorError) as raised:
+        ConnectionClient(conn).picklist(picklist)
+
+    message = str(raised.value)
+    assert service in message and named in message and field in message
+    assert raised.value.field == field and SECRET not in message
+    # Only lookups went out: nothing to the host named, nor any secret or token anywhere.
+    assert {r.url.host for r in fake.requests} == {"api.liveperson.net"}
+    assert all(r.url.path.endswith("/baseURI.json") and not r.content for r in fake.requests)
+
+
+def test_two_connections_to_one_account_share_its_requests_per_second(connect, control, proxy):
+    """Connections configured apart but sending campaigns to one account's Proactive host
+    share one budget: each request leaves a second after the answers of the
+    `requests_per_second` before it, whichever connection sent them."""
+    settings(control, requests_per_second=2)
+    fault(control, latency_ms=400, scope="liveperson")
+    other = proxy()  # the second connection's host for everything but campaigns
+    first = connect(requests_per_second=2)
+    second = connect(
+        requests_per_second=2, base_url=other.url, proactive_base_url=first.config["base_url"]
+    )
+    results: dict[str, dict[str, Any]] = {}
+
+    def run(name: str, conn: Connection, start: int) -> None:
+        results[name] = send(conn, people(200, start=start))
+
+    threads = [
+        threading.Thread(target=run, args=("first", first, 0)),
+        threading.Thread(target=run, args=("second", second, 1000)),
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert results["first"]["accepted"] == results["second"]["accepted"] == 200
+    assert CAMPAIGN_PATH not in other.paths and TOKEN_PATH in other.paths
+    log = requests_to(control, CAMPAIGN_PATH)
+    assert [e["status"] for e in log] == [200] * 4  # never a 429
+    # Recorded when answered: the third waited a second after the first's answer, and then
+    # the sandbox's 0.4 s (apart, each connection would keep only its own two a second).
+    times = sorted(e["time"] for e in log)
+    assert all(times[i + 2] - times[i] >= 1.25 for i in range(len(times) - 2)), times
+
+
+def test_each_service_s_base_url_is_checked_as_a_url_like_base_url():
+    from lpstudio.errors import InputError
+
+    connector = get_connector("liveperson_proactive")
+    required = {"account_id": ACCOUNT, "client_id": "c", "client_secret": SECRET}
+    for field in SERVICE_PATHS:
+        assert connector.validate_config({**required, field: "https://lp.example.com"})
+        with pytest.raises(InputError, match="is invalid") as raised:
+            connector.validate_config({**required, field: "lp.example.com"})
+        assert raised.value.field == field

@@ -1,7 +1,8 @@
 """LP Proactive Messaging 2.0: outbound campaigns over SMS, WhatsApp and more.
 
-Authentication is LivePerson's AppJWT (OAuth 2.0 client credentials at Sentinel). Hosts come
-from LivePerson's domain API, or all from `base_url` when it is set (the sandbox, tests).
+Authentication is LivePerson's AppJWT (OAuth 2.0 client credentials at Sentinel). Each
+service's host comes from its own base URL field, else from `base_url` (the sandbox, tests),
+else from LivePerson's domain API.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from lpstudio.errors import InputError
 from lpstudio.sdk import Connection, Connector, Field, Option
 
 from .campaign import send_campaign as _send_campaign
-from .client import LivePersonClient
+from .client import SERVICE_URLS, LivePersonClient
 
 connector = Connector(
     "liveperson_proactive",
@@ -30,6 +31,16 @@ connector = Connector(
             required=False,
             hint="Stands in for every LivePerson host (the sandbox); empty: found by region",
         ),
+        *(
+            Field(
+                name,
+                f"{what} base URL",
+                type="url",
+                required=False,
+                hint="Overrides base_url and the region lookup for this service only",
+            )
+            for name, what in SERVICE_URLS.values()
+        ),
         Field(
             "recipients_per_request",
             "Recipients per request",
@@ -42,7 +53,7 @@ connector = Connector(
             "Requests per second",
             type="integer",
             default=10,
-            hint="Per account, across every job of this machine",
+            hint="Per account, across every job of this machine; alike on all its connections",
         ),
     ],
 )

@@ -25,11 +25,18 @@ failure was seen): a request goes out only when fewer than the limit were answer
 last `1 + RATE_MARGIN` seconds, and then it cannot arrive within a second of any of them,
 however long those waited in a socket or on a busy server. A long campaign thus runs at the
 limit without drawing 429s, which cost a whole second each.
+
+Both count by account (`rate_key`), not by connection: two connections to one account share
+one budget. Each request keeps to its own connection's `requests_per_second`, so when two
+connections of an account disagree, the pacer lets their requests together reach the
+higher value, and the shared limiter, which keeps one bucket per key *and rate*, counts
+each rate apart: give every connection of an account the same value.
 """
 
 from __future__ import annotations
 
 import hashlib
+import re
 import threading
 import time
 from typing import Any
@@ -41,7 +48,27 @@ from lpstudio.errors import InputError
 from lpstudio.sdk import Connection, ConnectorError
 from lpstudio.sdk import retry_after as parse_retry_after
 
+#: LivePerson's domain API, plain http as LivePerson documents it: what it names is checked
+#: (`LIVEPERSON_HOST`) before the secret or a token goes there.
 CSDS_URL = "http://api.liveperson.net/api/account/{account}/service/{service}/baseURI.json"
+#: The domains under which a host the domain lookup names may receive the client secret or a
+#: token (LivePerson's own; a service elsewhere is set by its base URL field instead).
+LIVEPERSON_DOMAINS = ("liveperson.net", "liveperson.com")
+#: Such a host: a bare host name (no scheme, user, port or path) under one of those domains.
+LIVEPERSON_HOST = re.compile(
+    r"(?:[a-z0-9](?:[a-z0-9-]*[a-z0-9])?\.)+(?:"
+    + "|".join(map(re.escape, LIVEPERSON_DOMAINS))
+    + ")"
+)
+#: Each service's base URL field, overriding `base_url` and the lookup for that service only,
+#: and what the service is, for the connection's form.
+SERVICE_URLS = {
+    "sentinel": ("sentinel_base_url", "Sentinel (tokens)"),
+    "proactive": ("proactive_base_url", "Proactive Messaging (campaigns)"),
+    "handoff": ("handoff_base_url", "Handoff configuration"),
+    "reporting": ("reporting_base_url", "Outbound Reporting"),
+    "accountConfigReadOnly": ("account_config_base_url", "Account Configuration (skills)"),
+}
 ZONES = {"va": "z1", "lo": "z2", "sy": "z3"}
 DOMAIN_TTL = 24 * 3600
 TOKEN_TTL = 3600
@@ -91,12 +118,12 @@ class _Pacer:
             self._changed.notify_all()
 
 
-_pacers: dict[tuple[str, str], _Pacer] = {}
+_pacers: dict[str, _Pacer] = {}
 
 
-def _pacer(base_url: str, account: str) -> _Pacer:
+def _pacer(key: str) -> _Pacer:
     with _lock:
-        return _pacers.setdefault((base_url, account), _Pacer())
+        return _pacers.setdefault(key, _Pacer())
 
 
 class Uncertain(ConnectorError):
@@ -182,10 +209,34 @@ class LivePersonClient:
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
         self.account = str(conn.config["account_id"])
-        self.base_url = (conn.config.get("base_url") or "").rstrip("/")
         self.per_second = setting(conn, "requests_per_second", 10, 1, None)
+        # LivePerson counts requests per account: every connection to the account (on the
+        # same Proactive host, "" for LivePerson's own) shares one budget under this key.
+        self.rate_key = f"liveperson:{self.account}@{self.configured('proactive')}"
 
     # -- hosts -----------------------------------------------------------------------------
+
+    def configured(self, service: str) -> str:
+        """The base URL the connection sets for `service`: its own field, else `base_url`;
+        empty when the domain lookup is to find it."""
+        field = SERVICE_URLS[service][0]
+        value = self.conn.config.get(field) or self.conn.config.get("base_url") or ""
+        return str(value).rstrip("/")
+
+    @staticmethod
+    def _liveperson_host(service: str, host: Any) -> str:
+        """`host` as the domain lookup named it, if it is LivePerson's: the lookup is plain
+        http, and a tampered answer must not receive the client secret or a token."""
+        if isinstance(host, str) and len(host) <= 253 and LIVEPERSON_HOST.fullmatch(host.lower()):
+            return host.lower()
+        field = SERVICE_URLS[service][0]
+        under = " or ".join(f"*.{domain}" for domain in LIVEPERSON_DOMAINS)
+        raise ConnectorError(
+            f"the LivePerson domain lookup for {service} answered {str(host)[:100]!r}, not a "
+            f"LivePerson host ({under}): neither the client secret nor a token was sent there",
+            field=field,
+            fix=f"if the account's {service} really lives elsewhere, set the connection's {field}",
+        )
 
     def _domain(self, service: str) -> str:
         key = (self.account, service)
@@ -221,11 +272,12 @@ class LivePersonClient:
         return domain
 
     def host(self, service: str) -> str:
-        """The base URL of a service; `base_url` stands in for every host when set."""
-        if self.base_url:
-            return self.base_url
+        """The base URL of a service: as configured (`configured`), else found by region."""
+        configured = self.configured(service)
+        if configured:
+            return configured
         if service in ("sentinel", "accountConfigReadOnly"):
-            return f"https://{self._domain(service)}"
+            return f"https://{self._liveperson_host(service, self._domain(service))}"
         prefix = self._domain("agentVep").split(".", 1)[0]
         if prefix not in ZONES:
             raise ConnectorError(f"unknown LivePerson region {prefix!r} for this account")
@@ -242,7 +294,7 @@ class LivePersonClient:
         # borrow the token another connection of the same app fetched with the right one.
         secret = str(self.conn.config["client_secret"]).encode()
         return (
-            self.base_url,
+            self.configured("sentinel"),
             self.account,
             str(self.conn.config["client_id"]),
             hashlib.sha256(secret).hexdigest(),
@@ -308,7 +360,7 @@ class LivePersonClient:
             # from earlier moments, rarely holds it again (and when it does, for other
             # processes, it only delays it further), and a token fetched on the way only
             # delays it too. A token fetched after the shared limiter never ages waiting.
-            pacer = _pacer(self.base_url, self.account)
+            pacer = _pacer(self.rate_key)
             ticket = pacer.wait(self.per_second, 1.0 + RATE_MARGIN)
             try:
                 token, response = self._send(method, url, read=read, **kwargs)
@@ -352,7 +404,7 @@ class LivePersonClient:
         """One request within the shared rate limit, with a token: the token and the answer.
         Raises `_Again` when sending again is safe, `Uncertain` when it may have been
         accepted."""
-        self.conn.limiter.acquire(f"liveperson:{self.account}", self.per_second)
+        self.conn.limiter.acquire(self.rate_key, self.per_second)
         try:
             token = self.token()
         except httpx.TransportError as exc:  # fetching a token is safe to repeat
