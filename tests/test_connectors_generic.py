@@ -88,6 +88,8 @@ class Handler(BaseHTTPRequestHandler):
             self.answer(200, {k: record[k] for k in ("method", "path", "query", "json")})
         elif route[0] == "status":
             self.answer(int(route[1]), {"error": "as asked"}, extra)
+        elif route[0] == "moved":  # /moved/<status>: a redirect to /echo
+            self.answer(int(route[1]), {}, {"Location": "/echo?token=kept-out"})
         elif route[0] == "flaky":  # /flaky/<name>?status=503&times=1: fails, then succeeds
             if count <= int(query.get("times", "1")):
                 self.answer(int(query.get("status", "503")), {"error": "busy"}, extra)
@@ -316,6 +318,22 @@ def test_http_expected_status_accepts_an_error_answer(server, connect):
     with pytest.raises(ConnectorError) as caught:
         api.request(method="GET", url="/echo", expected_status=[201])
     assert "expected 201" in str(caught.value)
+
+
+@pytest.mark.parametrize("status", [301, 302, 307, 308])
+def test_http_a_redirect_is_a_failure_naming_where_it_points(server, connect, status):
+    """Redirects are not followed (a custom auth header would go along to another host), so
+    a 3xx did nothing: it is no success, unless the recipe expects it."""
+    api = connect("http", {"base_url": server.url})
+    with pytest.raises(ConnectorError) as caught:
+        api.request(method="POST", url=f"/moved/{status}", json={"n": 1})
+    message = str(caught.value)
+    assert f"answered {status}, a redirect to {server.url}/echo: use that URL" in message
+    assert "kept-out" not in message  # the query may hold a credential
+    assert (caught.value.status, caught.value.retryable) == (status, False)
+    assert server.seen("/echo") == []
+    answer = api.request(method="GET", url=f"/moved/{status}", expected_status=[status])
+    assert answer["headers"]["location"] == "/echo?token=kept-out"
 
 
 def test_http_unreachable_server_is_a_retryable_error(connect):

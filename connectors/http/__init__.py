@@ -96,7 +96,8 @@ REQUEST_INPUT: dict[str, Any] = {
         "expected_status": {
             "type": "array",
             "items": {"type": "integer", "minimum": 100, "maximum": 599},
-            "description": "the statuses that count as success (default: any below 400)",
+            "description": "the statuses that count as success (default: any 2xx; "
+            "redirects are not followed)",
         },
     },
 }

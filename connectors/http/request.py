@@ -213,9 +213,10 @@ def parse(response: httpx.Response) -> Any:
 
 def check(conn: Connection, req: Prepared, response: httpx.Response, expected: list[int] | None):
     """Raises ConnectorError for an unexpected status: any not in `expected` when given, any
-    of 400 and above otherwise."""
+    but 2xx otherwise. Redirects are not followed (they could carry the connection's
+    credentials to another host), so a 3xx did nothing: it names where it points instead."""
     status = response.status_code
-    ok = status in expected if expected else status < 400
+    ok = status in expected if expected else 200 <= status < 300
     if ok:
         return
     statuses = RETRY_STATUSES["idempotent" if req.method in IDEMPOTENT else "other"]
@@ -223,6 +224,9 @@ def check(conn: Connection, req: Prepared, response: httpx.Response, expected: l
     snippet = response.text[:300].strip()
     wanted = f" (expected {', '.join(map(str, expected))})" if expected else ""
     message = f"{req.method} {shown_url(req.url)} answered {status}{wanted}"
+    if 300 <= status < 400 and response.headers.get("location"):
+        where = shown_url(str(response.url.join(response.headers["location"])))
+        message += f", a redirect to {where}: use that URL (redirects are not followed)"
     if snippet:
         message += f": {snippet}"
     raise ConnectorError(scrub(message, secrets(conn)), retryable=retryable, status=status)
