@@ -31,3 +31,17 @@ def parse_moment(text: str, field: str) -> datetime:
             field=field,
             fix="give an ISO date such as 2026-11-01 or a duration such as 2h or 7d",
         ) from None
+
+
+def local_moment(text: str | None) -> str | None:
+    """A moment typed on the command line, where times are printed in the machine's zone: a
+    date or time without a zone is read in that zone too (the REST API, whose callers are
+    elsewhere, reads it as UTC). Durations, zoned times and what is no date pass unchanged,
+    for `parse_moment` to read or refuse."""
+    if text is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(text.strip())
+    except ValueError:
+        return text
+    return moment.astimezone().isoformat() if moment.tzinfo is None else text

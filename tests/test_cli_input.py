@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -10,7 +11,7 @@ import pytest
 from lpstudio.errors import InputError
 from lpstudio.studio import Studio
 
-from .conftest import finished_job, purged, run_json, write_recipe
+from .conftest import finished_job, purged, run_cli, run_json, write_recipe
 
 
 @pytest.mark.parametrize("days", ["-1", "nan", "inf", "1e12"])
@@ -214,3 +215,29 @@ def test_settings_shows_each_parameter_with_its_value_type_and_help(ws: Path, cl
     assert json.loads(cli("settings", "p/remind", "--json").output)["parameters"] == {
         "days_ahead": 3
     }
+
+
+def test_a_time_without_a_zone_is_read_in_the_zone_the_cli_prints_times_in(ws: Path) -> None:
+    """`lpstudio jobs` prints local times: a `--since` copied from it (no zone) means that
+    local moment, not the same digits in UTC (12 hours apart in Auckland's zone here)."""
+    job_id = finished_job(ws, minutes_ago=0)
+    zone = {"TZ": "Etc/GMT-12"}  # UTC+12, all year
+    listed = run_cli("jobs", "--workspace", str(ws), env=zone)
+    shown = listed.stdout.splitlines()[-1].split()  # id, status, recipe, date, time, ...
+    assert shown[0] == str(job_id), listed.stdout
+    printed = datetime.fromisoformat(f"{shown[3]}T{shown[4]}")
+    minute_before = (printed - timedelta(minutes=1)).isoformat()
+    minute_after = (printed + timedelta(minutes=1)).isoformat()
+
+    code, since_before = run_json(
+        "jobs", "--since", minute_before, "--workspace", str(ws), env=zone
+    )
+    code_after, since_after = run_json(
+        "jobs", "--since", minute_after, "--workspace", str(ws), env=zone
+    )
+    utc = run_json("jobs", "--since", minute_before + "+00:00", "--workspace", str(ws), env=zone)
+
+    assert code == code_after == 0
+    assert [job["id"] for job in since_before] == [job_id]
+    assert since_after == []
+    assert utc == (0, [])  # with a zone, the zone given counts

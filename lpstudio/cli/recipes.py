@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from ..times import local_moment
 from .base import (
     _echo_or_json,
     _emit,
@@ -132,7 +133,11 @@ def settings(
     with _studio(workspace) as studio:
         if params or chosen or since:
             studio.save_settings(
-                recipe, dict(params), parse={n for n, _ in params}, connections=chosen, since=since
+                recipe,
+                dict(params),
+                parse={n for n, _ in params},
+                connections=chosen,
+                since=local_moment(since),
             )
         found = studio.recipe(recipe)
         detail = studio.recipe_detail(found.name)
@@ -174,7 +179,7 @@ def settings(
 def start(recipe: str, reset_since: str | None, workspace: Path | None, as_json: bool) -> None:
     """Start RECIPE: its trigger fires in `lpstudio scheduler` from now on."""
     with _studio(workspace) as studio:
-        settings = studio.start(recipe, reset_since=reset_since)
+        settings = studio.start(recipe, reset_since=local_moment(reset_since))
     _echo_or_json(as_json, settings, f"started {recipe}")
 
 

@@ -13,7 +13,7 @@ from .. import strictjson
 from ..errors import InputError
 from ..store import FINAL_STATES
 from ..studio import check_run_event, job_to_dict
-from ..times import parse_moment
+from ..times import local_moment, parse_moment
 from .base import (
     JOB_ID,
     _duration,
@@ -243,7 +243,7 @@ def jobs(
     as_json: bool,
 ) -> None:
     """List recent jobs, newest first."""
-    moment = parse_moment(since, "--since") if since else None
+    moment = parse_moment(local_moment(since), "--since") if since else None
     with _studio(workspace) as studio:
         found = studio.jobs(recipe=recipe, status=status, since=moment, limit=limit)
         if as_json:
