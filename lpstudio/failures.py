@@ -44,15 +44,26 @@ def describe_error(error: dict[str, Any], cells_total: int = 0) -> str:
 
 def after_failure(studio: Studio, job: Job, now: datetime | None = None) -> int | None:
     """Queues the job's retry if its recipe's `retries` allow one more (returns its id);
-    else notifies the recipe's failure contacts. A cancelled job is left alone."""
-    if job.error and job.error.get("ename") == "Cancelled":
+    else notifies the recipe's failure contacts. A cancelled job is left alone. A job an
+    app refused for good (its error says `retryable: false`, from a `ConnectorError`) is
+    reported at once: a retry would be refused the same way, and only delay the news."""
+    error = job.error or {}
+    if error.get("ename") == "Cancelled":
         return None
     try:
         recipe = studio.recipe(job.recipe)
         retries = recipe.metadata.get("retries") or {}
     except LpstudioError:  # the recipe is gone or broken: no retry, but say so
         retries = {}
-    if job.attempt <= int(retries.get("count", 0)):
+    allowed = job.attempt <= int(retries.get("count", 0))
+    if allowed and error.get("retryable") is False:
+        log.info(
+            "job %s is not retried: the app refused the request%s, and a retry would be "
+            "refused the same way",
+            job.id,
+            f" (HTTP {error['status']})" if error.get("status") is not None else "",
+        )
+    elif allowed:
         interval = float(retries.get("interval", 60))
         with studio.store.write() as s:
             retry = Job(

@@ -29,6 +29,7 @@ from nbformat.v4.rwbase import split_lines, strip_transient
 
 from .connections import Connections, scrub, scrub_text
 from .kernel import RESPONSE_MIME, RESULT_MIME
+from .kernel.errors import ERROR_MIME
 from .models import Job
 from .pool import KernelPool, active
 from .recipe import parsed
@@ -274,6 +275,19 @@ class NotebookWriter:
             result["response"] = found["response"]
         return scrub(json.loads(json.dumps(result)), self.secrets)
 
+    def error_details(self, execution_count: int | None) -> dict[str, Any]:
+        """What the failing cell's kernel added to its error (`lpstudio.kernel.errors`:
+        whether a retry may help). The cell is found by its execution count, since papermill
+        put its banner cells before it."""
+        found: dict[str, Any] = {}
+        if self.nb is None or execution_count is None:
+            return found
+        for cell in self.nb.cells:
+            if cell.get("execution_count") == execution_count:
+                for output in cell.get("outputs", []):
+                    found = output.get("data", {}).get(ERROR_MIME, found)
+        return dict(found)
+
 
 def node_copy(data: Any, secrets: frozenset[str]) -> Any:
     """A deep copy of a notebook (or any part of one) with secrets masked in its strings."""
@@ -403,6 +417,7 @@ def execute_job(
             "ename": exc.ename,
             "evalue": exc.evalue,
             "traceback": list(exc.traceback),
+            **writer.error_details(exc.exec_count),
         }
     except KeyboardInterrupt:  # Python code that is not the CLI: still a true final state
         watchdog.halt(Stop("cancelled", "cancelled by SIGINT"))

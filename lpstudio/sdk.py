@@ -81,7 +81,8 @@ _JSON_TYPES = {
 
 
 class ConnectorError(LpstudioError):
-    """An outside app refused or failed a request; `retryable` says if trying again may help.
+    """An outside app refused or failed a request; `retryable` says if trying again may help
+    (a job that fails on one that says no is not retried: `lpstudio.kernel.errors`).
 
     `result` is what an action did before it failed (a campaign's accounting of every
     recipient): in a job it becomes the job's result, so a failed job still tells what was

@@ -646,32 +646,84 @@ def notify(studio: Studio, recipe: str, url: str) -> None:
     save_settings(studio.store, recipe, {**saved, "notify": {"webhook": url}}, "alice")
 
 
-def test_a_failing_job_is_retried_then_reported_to_the_webhook(
-    ws: Path, sandbox: Sandbox, db: Store, webhook: Any
-) -> None:
-    recipe = poll_recipe(
-        ws, "flaky", ("raise RuntimeError('the CRM is down')",), retries={"count": 2, "interval": 0}
-    )
+def failing_recipe(ws: Path, raised: str) -> str:
+    """A poll recipe whose cell raises `raised`, with two retries at once."""
+    cell = f"from lpstudio.sdk import ConnectorError\nraise {raised}"
+    return poll_recipe(ws, "flaky", (cell,), retries={"count": 2, "interval": 0})
+
+
+def fail_once_reported(ws: Path, sandbox: Sandbox, recipe: str, webhook: Any) -> None:
+    """Runs the recipe for one checkout until its failure contacts are told."""
     with Studio.open(ws, user="alice") as studio:
         studio.start("p/flaky")
         notify(studio, recipe, webhook.url)
         add_checkouts(sandbox, phones(0, 1))
         with scheduler_running(studio):
             wait_for(lambda: webhook.posts, timeout=120, what="the failure notification")
+
+
+@pytest.mark.parametrize(
+    ("raised", "ename", "retryable"),
+    [
+        ("RuntimeError('the CRM is down')", "RuntimeError", None),
+        ("ConnectorError('the CRM is down', retryable=True, status=503)", "ConnectorError", True),
+    ],
+    ids=["any-error", "retryable-connector-error"],
+)
+def test_a_failing_job_is_retried_then_reported_to_the_webhook(
+    ws: Path,
+    sandbox: Sandbox,
+    db: Store,
+    webhook: Any,
+    raised: str,
+    ename: str,
+    retryable: bool | None,
+) -> None:
+    recipe = failing_recipe(ws, raised)
+    fail_once_reported(ws, sandbox, recipe, webhook)
     attempts = jobs(db, recipe)
     assert [job.attempt for job in attempts] == [1, 2, 3]
     assert [job.status for job in attempts] == ["failed"] * 3
     assert [job.trigger for job in attempts] == ["poll", "retry", "retry"]
     assert [job.rerun_of for job in attempts] == [None, attempts[0].id, attempts[1].id]
     assert all(job.event == attempts[0].event for job in attempts)
+    # Only a ConnectorError says whether a retry may help.
+    assert [job.error.get("retryable") for job in attempts] == [retryable] * 3
     assert webhook.posts == [
         {
             "job": attempts[-1].id,
             "recipe": recipe,
             "status": "failed",
-            "error": {"ename": "RuntimeError", "evalue": "the CRM is down"},
+            "error": {"ename": ename, "evalue": "the CRM is down"},
         }
     ]
+
+
+def test_a_job_the_app_refused_is_reported_at_once_not_retried(
+    ws: Path, sandbox: Sandbox, db: Store, webhook: Any
+) -> None:
+    recipe = failing_recipe(ws, "ConnectorError('refused', retryable=False, status=400)")
+    fail_once_reported(ws, sandbox, recipe, webhook)
+    (job,) = jobs(db, recipe)
+    assert (job.status, job.attempt) == ("failed", 1)
+    assert webhook.posts == [
+        {
+            "job": job.id,
+            "recipe": recipe,
+            "status": "failed",
+            "error": {"ename": "ConnectorError", "evalue": "refused"},
+        }
+    ]
+    error = job.error
+    assert (error["ename"], error["evalue"]) == ("ConnectorError", "refused")
+    assert (error["retryable"], error["status"]) == (False, 400)
+    # The output notebook's failing cell still shows the error as IPython shows it.
+    nb = json.loads((ws / job.output_path).read_text())
+    (cell,) = [c for c in nb["cells"] if c.get("execution_count") == error["execution_count"]]
+    (shown,) = [o for o in cell["outputs"] if o["output_type"] == "error"]
+    assert (shown["ename"], shown["evalue"]) == ("ConnectorError", "refused")
+    assert shown["traceback"] == error["traceback"]
+    assert "ConnectorError" in shown["traceback"][-1]
 
 
 def test_a_job_whose_worker_vanished_is_retried_then_reported(

@@ -53,6 +53,9 @@ def _bind(payload: str) -> None:
     runtime = data.pop("runtime", None)
     _context = JobContext(**data)
     _runtime = _make_runtime(runtime)
+    from .errors import report_connector_errors
+
+    report_connector_errors()  # so a job an app refused for good is not retried
 
 
 def _make_runtime(payload: dict[str, Any] | None) -> Any:

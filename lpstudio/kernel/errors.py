@@ -1,0 +1,47 @@
+"""Whether a job's failure is worth a retry, told from inside its kernel.
+
+papermill reports a failing cell by its error's text (ename, evalue, traceback), which
+loses what a `ConnectorError` knows: whether the app refused the request for good
+(`retryable`) and its HTTP `status`. After a cell that raised one, the kernel publishes
+them as display data of the MIME type `ERROR_MIME`, beside the unchanged traceback; the
+runner adds them to the job's error, and a job the app refused is not retried.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from ..sdk import ConnectorError
+
+if TYPE_CHECKING:
+    from IPython.core.interactiveshell import ExecutionResult
+
+ERROR_MIME = "application/vnd.lpstudio.error+json"
+
+
+def report_connector_errors() -> None:
+    """Publishes what each failing cell's `ConnectorError` says of a retry, from now on in
+    this kernel: called when a job is bound, before its first cell."""
+    from IPython import get_ipython
+
+    shell = get_ipython()
+    if shell is not None:
+        shell.events.register("post_run_cell", publish_connector_error)
+
+
+def publish_connector_error(result: ExecutionResult | None) -> None:
+    """A `post_run_cell` hook: it runs after the error's traceback was shown, which it
+    leaves as it is (the kernel's error reply and output are IPython's own)."""
+    error = result.error_in_exec if result is not None else None  # None: cancelled
+    if not isinstance(error, ConnectorError):
+        return
+    from IPython.display import publish_display_data
+
+    status = f"HTTP {error.status}" if error.status is not None else "no HTTP status"
+    verdict = "may pass if retried" if error.retryable else "refused for good: not retryable"
+    publish_display_data(
+        {
+            ERROR_MIME: {"retryable": bool(error.retryable), "status": error.status},
+            "text/plain": f"lpstudio: {verdict} ({status})",
+        }
+    )
