@@ -2,10 +2,10 @@
 handoff and skill lists, and Outbound Reporting analytics, at their real paths.
 
 All services share the sandbox's one base URL. The domain API answers `agentVep` with the
-real zone-`va` host (a client maps the zone to its per-service base URLs, which point at
-the sandbox), and every other known service with the sandbox's own host, so a client that
-follows the lookup for `sentinel` gets its tokens here, and for `accountConfigReadOnly` its
-skills.
+real zone-`va` host, and every other known service with the sandbox's own host: a lookup to
+exercise, not to follow, since lpstudio's connector sends its secret and tokens only to the
+LivePerson hosts a lookup names; a connection reaches the sandbox through `base_url` (or a
+service's own base URL) instead.
 """
 
 from __future__ import annotations
