@@ -58,6 +58,7 @@ KERNEL_IMPORTS = (
     "ipykernel.debugger",  # imported by every IPythonKernel, with debugpy: about 0.13 s
     "lpstudio.kernel",
     "lpstudio.kernel.runtime",  # the job bootstrap
+    "lpstudio.kernel.errors",  # installed by the job bootstrap
     "lpstudio.client",  # lpstudio.kernel.connection()
 )
 
