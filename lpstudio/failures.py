@@ -23,6 +23,27 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("lpstudio.failures")
 
+#: The triggers of jobs nobody waits on: their failures are retried (as the recipe's
+#: `retries` allow) and reported to its failure contacts. A person's run (manual, test,
+#: rerun) or a bot's call (callable) ends in front of its caller, who sees the failure and
+#: decides: retrying a call the bot may repeat itself could act twice.
+UNATTENDED = frozenset({"schedule", "poll", "webhook", "retry"})
+#: 4xx answers that say "not now" rather than "never": a retry may pass.
+PASSING_4XX = frozenset({408, 425, 429})
+
+
+def refused_for_good(error: dict[str, Any]) -> bool:
+    """Whether the app refused the job's request for good: a `ConnectorError` that is not
+    retryable, with a 4xx answer that is not a "not now". A 5xx a connector could not
+    safely repeat, or a failure with no answer, may still pass on a retry of the job."""
+    status = error.get("status")
+    return (
+        error.get("retryable") is False
+        and isinstance(status, int)
+        and 400 <= status < 500
+        and status not in PASSING_4XX
+    )
+
 
 def describe_error(error: dict[str, Any], cells_total: int = 0) -> str:
     """A job's error as people read it: `KeyError in cell 4 of 5 (In [3]): 'phone'`.
@@ -44,11 +65,13 @@ def describe_error(error: dict[str, Any], cells_total: int = 0) -> str:
 
 def after_failure(studio: Studio, job: Job, now: datetime | None = None) -> int | None:
     """Queues the job's retry if its recipe's `retries` allow one more (returns its id);
-    else notifies the recipe's failure contacts. A cancelled job is left alone. A job an
-    app refused for good (its error says `retryable: false`, from a `ConnectorError`) is
-    reported at once: a retry would be refused the same way, and only delay the news."""
+    else notifies the recipe's failure contacts. A cancelled job is left alone, and so is
+    a person's run or a bot's call (not `UNATTENDED`): its caller sees it fail, or stopped
+    it, whichever process ran or reaped it. A job an app refused for good
+    (`refused_for_good`) is reported at once: a retry would be refused the same way, and
+    only delay the news."""
     error = job.error or {}
-    if error.get("ename") == "Cancelled":
+    if error.get("ename") == "Cancelled" or job.trigger not in UNATTENDED:
         return None
     try:
         recipe = studio.recipe(job.recipe)
@@ -56,7 +79,7 @@ def after_failure(studio: Studio, job: Job, now: datetime | None = None) -> int 
     except LpstudioError:  # the recipe is gone or broken: no retry, but say so
         retries = {}
     allowed = job.attempt <= int(retries.get("count", 0))
-    if allowed and error.get("retryable") is False:
+    if allowed and refused_for_good(error):
         log.info(
             "job %s is not retried: the app refused the request%s, and a retry would be "
             "refused the same way",

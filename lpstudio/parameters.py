@@ -229,6 +229,13 @@ def _declarations(nb: Any) -> list[_Declared]:
     ]
 
 
+#: The standard library's date makers a default may call (`pendulum.datetime` is another).
+_DATE_MAKERS = {
+    "date": date,
+    "datetime": datetime,
+    "datetime.date": date,
+    "datetime.datetime": datetime,
+}
 #: What reading a default with `ast` may raise (`date(10**100, 1, 1)`: OverflowError).
 _UNREADABLE = (ValueError, SyntaxError, TypeError, OverflowError, MemoryError, RecursionError)
 
@@ -243,8 +250,8 @@ def _literal_default(source: str) -> tuple[Any, bool]:
         pass
     try:
         node = ast.parse(source.strip(), mode="eval").body
-        if isinstance(node, ast.Call) and _name(node.func) in ("date", "datetime"):
-            made = datetime if _name(node.func) == "datetime" else date
+        if isinstance(node, ast.Call) and ast.unparse(node.func) in _DATE_MAKERS:
+            made = _DATE_MAKERS[ast.unparse(node.func)]
             return made(
                 *(ast.literal_eval(arg) for arg in node.args),
                 **{str(k.arg): ast.literal_eval(k.value) for k in node.keywords},
@@ -312,6 +319,17 @@ def _wrong_type(name: str, kind: str, got: Any) -> ParameterError:
         field=name,
         fix=f"pass {_HUMAN[kind]}, for example: -p {name} {_EXAMPLES[kind]}",
     )
+
+
+def date_defaults(schema: dict[str, Any]) -> dict[str, Any]:
+    """The defaults of the date and date-time parameters, as ISO text. A job injects them
+    even when no value was given: the notebook's own `date(2026, 11, 1)` would reach the
+    recipe as a date, where a given value arrives as text (papermill injects text)."""
+    return {
+        name: spec["default"]
+        for name, spec in schema.get("properties", {}).items()
+        if spec.get("format") in _FORMAT_PARSERS and "default" in spec
+    }
 
 
 def _check_format(name: str, form: str | None, value: Any) -> Any:

@@ -279,14 +279,21 @@ class NotebookWriter:
         """What the failing cell's kernel added to its error (`lpstudio.kernel.errors`:
         whether a retry may help). The cell is found by its execution count, since papermill
         put its banner cells before it."""
-        found: dict[str, Any] = {}
+        found: Any = {}
         if self.nb is None or execution_count is None:
-            return found
+            return {}
         for cell in self.nb.cells:
             if cell.get("execution_count") == execution_count:
                 for output in cell.get("outputs", []):
                     found = output.get("data", {}).get(ERROR_MIME, found)
-        return dict(found)
+        # Only what the kernel's hook writes, of its types: a recipe may display anything.
+        details: dict[str, Any] = {}
+        if isinstance(found, dict) and isinstance(found.get("retryable"), bool):
+            details["retryable"] = found["retryable"]
+            status = found.get("status")
+            if isinstance(status, int) and not isinstance(status, bool):
+                details["status"] = status
+        return details
 
 
 def node_copy(data: Any, secrets: frozenset[str]) -> Any:

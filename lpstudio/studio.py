@@ -26,7 +26,7 @@ from .failures import after_failure
 from .gallery import Template, copy_template, find_template, list_templates
 from .idempotency import IdempotentCalls
 from .models import Job, utcnow
-from .parameters import coerce
+from .parameters import coerce, date_defaults
 from .recipe import Recipe
 from .runner import write_notebook
 from .settings import save_settings, saved_settings
@@ -348,7 +348,7 @@ class Studio:
             )
         _check_event(event)
         settings = self.settings(recipe)
-        values = {**settings["parameters"], **parameters}
+        values = {**date_defaults(recipe.schema), **settings["parameters"], **parameters}
         version = self.store.snapshot(
             recipe.name,
             recipe.canonical_json,

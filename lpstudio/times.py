@@ -42,6 +42,6 @@ def local_moment(text: str | None) -> str | None:
         return None
     try:
         moment = datetime.fromisoformat(text.strip())
-    except ValueError:
+        return moment.astimezone().isoformat() if moment.tzinfo is None else text
+    except (ValueError, OverflowError):  # at the ends of the calendar: parse_moment says
         return text
-    return moment.astimezone().isoformat() if moment.tzinfo is None else text

@@ -451,7 +451,8 @@ def test_values_are_saved_before_a_slot_has_its_connection_which_running_then_ne
     assert "days = 3  [integer, saved]" in saved.output
     assert "not ready:   no sql connection for slot 'warehouse'" in saved.output
     assert as_json(shown)["parameters"] == {"days": 3}
-    assert as_json(shown)["problem"]["field"] == "connections.warehouse"
+    assert as_json(shown)["settings_problem"]["field"] == "connections.warehouse"
+    assert as_json(shown)["connections"] == {}
     assert refused.exit_code == 2
     assert as_json(refused)["error"]["field"] == "connections.warehouse"
     assert as_json(cli("jobs", "--json")) == []

@@ -88,8 +88,9 @@ class Handler(BaseHTTPRequestHandler):
             self.answer(200, {k: record[k] for k in ("method", "path", "query", "json")})
         elif route[0] == "status":
             self.answer(int(route[1]), {"error": "as asked"}, extra)
-        elif route[0] == "moved":  # /moved/<status>: a redirect to /echo
-            self.answer(int(route[1]), {}, {"Location": "/echo?token=kept-out"})
+        elif route[0] == "moved":  # /moved/<status>: a redirect to /echo, repeated in its body
+            where = "/echo?token=kept-out"
+            self.answer(int(route[1]), {"moved to": where}, {"Location": where})
         elif route[0] == "flaky":  # /flaky/<name>?status=503&times=1: fails, then succeeds
             if count <= int(query.get("times", "1")):
                 self.answer(int(query.get("status", "503")), {"error": "busy"}, extra)
@@ -329,11 +330,14 @@ def test_http_a_redirect_is_a_failure_naming_where_it_points(server, connect, st
         api.request(method="POST", url=f"/moved/{status}", json={"n": 1})
     message = str(caught.value)
     assert f"answered {status}, a redirect to {server.url}/echo: use that URL" in message
-    assert "kept-out" not in message  # the query may hold a credential
+    assert "kept-out" not in message  # the query may hold a credential (body included)
     assert (caught.value.status, caught.value.retryable) == (status, False)
     assert server.seen("/echo") == []
     answer = api.request(method="GET", url=f"/moved/{status}", expected_status=[status])
     assert answer["headers"]["location"] == "/echo?token=kept-out"
+    with pytest.raises(ConnectorError) as caught:  # no redirect, and no body shown
+        api.request(method="GET", url="/status/304")
+    assert str(caught.value).endswith("answered 304")
 
 
 def test_http_unreachable_server_is_a_retryable_error(connect):

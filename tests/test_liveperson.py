@@ -1071,6 +1071,18 @@ def test_a_lookup_naming_a_host_outside_liveperson_gets_neither_secret_nor_token
     assert all(r.url.path.endswith("/baseURI.json") and not r.content for r in fake.requests)
 
 
+def test_connections_to_one_account_count_in_one_rate_budget_however_they_find_its_host(
+    connect, sandbox
+):
+    client = client_module()
+    real = "https://proactive-messaging.z1.fs.liveperson.com"
+    found = client.LivePersonClient(connect(base_url=""))  # by the region lookup
+    given = client.LivePersonClient(connect(base_url="", proactive_base_url=real))
+    stand_in = client.LivePersonClient(connect())  # the sandbox: counts apart
+    assert found.rate_key == given.rate_key == f"liveperson:{ACCOUNT}"
+    assert stand_in.rate_key == f"liveperson:{ACCOUNT}@{sandbox.url}"
+
+
 def test_two_connections_to_one_account_share_its_requests_per_second(connect, control, proxy):
     """Connections configured apart but sending campaigns to one account's Proactive host
     share one budget: each request leaves a second after the answers of the

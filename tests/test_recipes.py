@@ -428,7 +428,8 @@ def dated_recipe(ws: Path) -> Path:
         parameters=DATED,
         cells=(
             "import lpstudio.kernel as lp\n"
-            "lp.set_result({'start': [type(start).__name__, start], 'at': at})",
+            "lp.set_result({'start': [type(start).__name__, start], 'at': at,"
+            " 'day': [type(day).__name__, str(day)]})",
         ),
     )
 
@@ -446,6 +447,16 @@ def test_dates_are_strings_of_a_date_format(ws: Path) -> None:
     assert props["at"]["type"] == ["string", "null"] and props["at"]["format"] == "date-time"
     assert props["since"]["type"] == "string" and props["since"]["format"] == "date-time"
     assert props["since"]["default"] == "2026-01-05T09:30:00"
+
+
+def test_only_the_standard_library_s_date_makers_give_a_default(ws: Path) -> None:
+    nb = write_recipe(
+        ws,
+        "p/other",
+        parameters="import pendulum\n\nwhen: datetime = pendulum.datetime(2026, 11, 1)",
+    )
+    when = Recipe.load(nb, "p/other.ipynb").schema["properties"]["when"]
+    assert when["format"] == "date-time" and "default" not in when  # runs in the kernel only
 
 
 def test_dates_are_coerced_to_iso_text(ws: Path) -> None:
@@ -505,4 +516,8 @@ def test_a_date_from_the_cli_is_checked_before_the_job_and_arrives_as_iso_text(
         "--workspace", str(ws),
     )  # fmt: skip
     assert code == 0, job
-    assert job["result"] == {"start": ["str", "2026-11-29"], "at": "2026-11-29T09:30:00"}
+    assert job["result"] == {
+        "start": ["str", "2026-11-29"],
+        "at": "2026-11-29T09:30:00",
+        "day": ["str", "2026-11-01"],  # its default, injected as text like a given value
+    }

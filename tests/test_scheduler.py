@@ -31,6 +31,7 @@ from click.testing import CliRunner, Result
 from sqlalchemy import func, select
 
 from lpstudio.cli import main
+from lpstudio.failures import refused_for_good
 from lpstudio.leader import StoreLease
 from lpstudio.models import Job, ScheduleRun, TriggerState, utcnow
 from lpstudio.sandbox import Sandbox
@@ -726,26 +727,47 @@ def test_a_job_the_app_refused_is_reported_at_once_not_retried(
     assert "ConnectorError" in shown["traceback"][-1]
 
 
-def test_a_job_whose_worker_vanished_is_retried_then_reported(
-    ws: Path, db: Store, webhook: Any
-) -> None:
-    write_recipe(ws, "p/lost", metadata={"title": "lost", "retries": {"count": 1, "interval": 0}})
-    recipe = "p/lost.ipynb"
+@pytest.mark.parametrize(
+    ("error", "for_good"),
+    [
+        ({"retryable": False, "status": 400}, True),
+        ({"retryable": False, "status": 404}, True),
+        ({"retryable": False, "status": 429}, False),  # not now
+        ({"retryable": False, "status": 500}, False),  # a POST the connector could not repeat
+        ({"retryable": False}, False),  # no answer: a deadlock, a lost connection
+        ({"retryable": True, "status": 400}, False),  # a campaign's rejected batch
+        ({"ename": "RuntimeError"}, False),
+    ],
+)
+def test_only_a_4xx_refusal_is_one_for_good(error: dict[str, Any], for_good: bool) -> None:
+    assert refused_for_good(error) is for_good
+
+
+def vanishing(db: Store) -> Callable[[int], None]:
+    """Leaves a job as a `kill -9` of its worker does: running, a cell done, no worker."""
     gone = subprocess.Popen(["true"])
     gone.wait()  # a process id on this host that no longer runs
 
     def vanished(job_id: int) -> None:
-        """The job as a `kill -9` of its worker leaves it: running, a cell done, no worker."""
         with db.write() as s:
             row = s.get_one(Job, job_id)
             row.status, row.cells_done = "running", 1
             row.worker, row.started_at = f"{socket.gethostname()}:{gone.pid}", utcnow()
 
+    return vanished
+
+
+def test_a_job_whose_worker_vanished_is_retried_then_reported(
+    ws: Path, db: Store, webhook: Any
+) -> None:
+    write_recipe(ws, "p/lost", metadata={"title": "lost", "retries": {"count": 1, "interval": 0}})
+    recipe = "p/lost.ipynb"
+    vanished = vanishing(db)
     with Studio.open(ws, user="alice") as studio:
         notify(studio, recipe, webhook.url)
         version = studio.store.snapshot(recipe, "{}", {}, "alice")
         first = studio.store.create_job(
-            recipe=recipe, version_id=version, trigger="manual", user="alice"
+            recipe=recipe, version_id=version, trigger="schedule", user="alice"
         )
         vanished(first.id)
         Scheduler(studio).tick()
@@ -772,6 +794,28 @@ def test_a_job_whose_worker_vanished_is_retried_then_reported(
             },
         }
     ]
+
+
+@pytest.mark.parametrize("trigger", ["manual", "callable", "rerun", "test"])
+def test_a_run_someone_waited_on_is_neither_retried_nor_reported_when_its_worker_vanished(
+    ws: Path, db: Store, webhook: Any, trigger: str
+) -> None:
+    """A person's run or a bot's call ends in front of its caller, however it ends: a retry
+    of a call the bot may repeat itself could act twice."""
+    write_recipe(ws, "p/lost", metadata={"title": "lost", "retries": {"count": 1, "interval": 0}})
+    recipe = "p/lost.ipynb"
+    vanished = vanishing(db)
+    with Studio.open(ws, user="alice") as studio:
+        notify(studio, recipe, webhook.url)
+        version = studio.store.snapshot(recipe, "{}", {}, "alice")
+        job = studio.store.create_job(
+            recipe=recipe, version_id=version, trigger=trigger, user="alice"
+        )
+        vanished(job.id)
+        Scheduler(studio).tick()
+    (lost,) = jobs(db, recipe)
+    assert (lost.status, lost.error["ename"]) == ("failed", "WorkerLost")
+    assert webhook.posts == []
 
 
 def test_a_job_over_its_timeout_fails_and_is_reported(

@@ -211,6 +211,16 @@ def parse(response: httpx.Response) -> Any:
         return None
 
 
+def _redirect_note(response: httpx.Response) -> str:
+    """Where a redirect points, without its query (httpx itself refuses a Location that is
+    no URL); empty for a 3xx without one, such as 304."""
+    location = response.headers.get("location")
+    if not location:
+        return ""
+    where = shown_url(str(response.url.join(location)))
+    return f", a redirect to {where}: use that URL (redirects are not followed)"
+
+
 def check(conn: Connection, req: Prepared, response: httpx.Response, expected: list[int] | None):
     """Raises ConnectorError for an unexpected status: any not in `expected` when given, any
     but 2xx otherwise. Redirects are not followed (they could carry the connection's
@@ -224,9 +234,8 @@ def check(conn: Connection, req: Prepared, response: httpx.Response, expected: l
     snippet = response.text[:300].strip()
     wanted = f" (expected {', '.join(map(str, expected))})" if expected else ""
     message = f"{req.method} {shown_url(req.url)} answered {status}{wanted}"
-    if 300 <= status < 400 and response.headers.get("location"):
-        where = shown_url(str(response.url.join(response.headers["location"])))
-        message += f", a redirect to {where}: use that URL (redirects are not followed)"
-    if snippet:
+    if 300 <= status < 400:  # its body may repeat the link, query and all (a signature)
+        message += _redirect_note(response)
+    elif snippet:
         message += f": {snippet}"
     raise ConnectorError(scrub(message, secrets(conn)), retryable=retryable, status=status)

@@ -210,9 +210,12 @@ class LivePersonClient:
         self.conn = conn
         self.account = str(conn.config["account_id"])
         self.per_second = setting(conn, "requests_per_second", 10, 1, None)
-        # LivePerson counts requests per account: every connection to the account (on the
-        # same Proactive host, "" for LivePerson's own) shares one budget under this key.
-        self.rate_key = f"liveperson:{self.account}@{self.configured('proactive')}"
+        # LivePerson counts requests per account: every connection to the account shares
+        # one budget under this key, whether it found LivePerson's Proactive host by the
+        # lookup or was given it; a stand-in (the sandbox) counts apart.
+        proactive = self.configured("proactive")
+        stand_in = proactive and not LIVEPERSON_HOST.fullmatch(httpx.URL(proactive).host)
+        self.rate_key = f"liveperson:{self.account}" + (f"@{proactive}" if stand_in else "")
 
     # -- hosts -----------------------------------------------------------------------------
 

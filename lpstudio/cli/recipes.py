@@ -141,13 +141,14 @@ def settings(
             )
         found = studio.recipe(recipe)
         detail = studio.recipe_detail(found.name)
-    current, problem = detail["settings"], detail["settings_problem"]
-    if as_json:
-        _emit({**current, **({"problem": problem} if problem else {})})
+    problem = detail["settings_problem"]
+    current = {"parameters": {}, "connections": {}, **detail["settings"]}
+    if as_json:  # named as the REST API's recipe names it
+        _emit({**current, **({"settings_problem": problem} if problem else {})})
         return
     click.echo("parameters (saved, else the notebook's default; change with -p NAME VALUE):")
     for name, spec in found.schema.get("properties", {}).items():
-        values = current.get("parameters", {})
+        values = current["parameters"]
         saved = name in values
         value = values[name] if saved else spec.get("default")
         kind = spec.get("type", "any")
@@ -157,7 +158,7 @@ def settings(
             f"  {name} = {json.dumps(value, ensure_ascii=False)}"
             f"  [{kind}, {'saved' if saved else 'default'}]{help_}"
         )
-    for slot, name in current.get("connections", {}).items():
+    for slot, name in current["connections"].items():
         click.echo(f"connection:  {slot} = {name}")
     if current.get("since"):
         click.echo(f"since:       {current['since']}")
