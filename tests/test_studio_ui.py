@@ -17,6 +17,7 @@ import httpx
 import pytest
 
 from lpstudio.sandbox import Sandbox
+from lpstudio.settings import saved_settings
 from lpstudio.studio import Studio
 
 from .browser import chromium, jupyterlab, screenshot
@@ -87,6 +88,12 @@ def test_the_admin_journey_and_an_operator_in_the_studio(tmp_path: Path) -> None
         write_recipe(root, "lab/boom", cells=(f"raise ValueError({BOOM!r})",))
         # A recipe that runs until it is cancelled: its cell after the parameters never ends.
         write_recipe(root, "lab/slow", cells=("import threading\nthreading.Event().wait()",))
+        write_recipe(
+            root,
+            "lab/dated",
+            parameters="from datetime import date\n\nday: date = date(2026, 11, 1)  # first day",
+            cells=("print(day)",),
+        )
         with Studio.open(root, user="alice") as studio:
             seed_finished_jobs(studio, "lab/boom.ipynb", PAGE + 5)
         # No "official Jupyter news?" toast over the screenshots.
@@ -327,6 +334,21 @@ def _admin_journey(page: Any, url: str, token: str, sandbox_url: str, root: Path
     with Studio.open(root, user="alice") as studio:
         kind, config = studio.connections.values("crm")
     assert kind == "http" and config["username"] == "crm-bot" and config["token"] == SECRET
+
+    # A date parameter gets a date input; what is picked is saved as ISO text.
+    command(page, "lpstudio:open-recipes")
+    page.locator(".lps-recipe[data-recipe='lab/dated.ipynb'] .lps-open-settings").click()
+    dated = page.locator(".lps-settings-body", has=page.locator("input[name=day]"))
+    day = dated.locator("input[name=day]")
+    day.wait_for()
+    assert day.get_attribute("type") == "date" and day.input_value() == "2026-11-01"
+    day.fill("2026-11-29")
+    dated.locator(".lps-save").click()
+    dated.locator("text=Settings saved.").wait_for()
+    with Studio.open(root, user="alice") as studio:
+        assert saved_settings(studio.store, "lab/dated.ipynb")["parameters"] == {
+            "day": "2026-11-29"
+        }
 
 
 def _operator_session(page: Any, url: str, token: str) -> None:
