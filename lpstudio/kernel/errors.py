@@ -1,10 +1,11 @@
 """Whether a job's failure is worth a retry, told from inside its kernel.
 
 papermill reports a failing cell by its error's text (ename, evalue, traceback), which
-loses what a `ConnectorError` knows: whether the app refused the request for good
-(`retryable`) and its HTTP `status`. After a cell that raised one, the kernel publishes
-them as display data of the MIME type `ERROR_MIME`, beside the unchanged traceback; the
-runner adds them to the job's error, and a job the app refused is not retried.
+loses what a `ConnectorError` knows: whether trying again may help (`retryable`) and the
+HTTP `status`, which together tell a refusal for good (`failures.refused_for_good`). After
+a cell that raised one, the kernel publishes them as display data of the MIME type
+`ERROR_MIME`, beside the unchanged traceback; the runner adds them to the job's error, and
+a job the app refused for good is not retried.
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ def publish_connector_error(result: ExecutionResult | None) -> None:
     from IPython.display import publish_display_data
 
     status = f"HTTP {error.status}" if error.status is not None else "no HTTP status"
-    verdict = "may pass if retried" if error.retryable else "refused for good: not retryable"
+    verdict = "a retry may pass" if error.retryable else "not to be sent again as it was"
     publish_display_data(
         {
             ERROR_MIME: {"retryable": bool(error.retryable), "status": error.status},
