@@ -207,6 +207,8 @@ class StudioEngine(NBClientEngine):
         # process); False: no pool.
         if pool is None:
             pool = kernel_pool.active()
+        if before_cell is not None:
+            before_cell()  # a job stopped already takes no kernel (a cold start costs 0.7 s)
         km, ready = cls._kernel_manager(kernel_name, pool or None)
         bootstrap = [bind_code(job_context)] if job_context is not None else []
         metadata = None

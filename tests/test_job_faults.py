@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import nbformat
+import papermill.execute
 import pytest
 from cryptography.fernet import Fernet
 from jupyter_client.asynchronous.client import AsyncKernelClient
@@ -24,6 +25,7 @@ from papermill.engines import NotebookExecutionManager
 from sqlalchemy import event
 from sqlalchemy.exc import OperationalError
 
+from lpstudio.engine import StudioEngine
 from lpstudio.models import Job, utcnow
 from lpstudio.runner import RunningJobs, execute_job
 from lpstudio.store import FINAL_STATES, Store, worker_id
@@ -212,6 +214,30 @@ def test_a_stop_landing_after_the_last_cell_keeps_the_job_s_outcome(
     done = execute_job(studio.workspace, studio.store, job.id, group=claimed)
     assert (done.status, done.error, done.cells_done) == ("succeeded", None, 2)
     assert lines.read_text() == "ran\n"
+
+
+def test_a_job_stopped_before_it_asks_for_a_kernel_takes_none(
+    studio: Studio, ws: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A cancel that lands while papermill prepares the notebook: no kernel is taken from
+    the pool or started (a cold start costs the machine 0.7 s), and no cell runs."""
+    lines = tmp_path / "lines"
+    write_recipe(ws, "p/quick", cells=(append(lines, "ran"),))
+    claimed = RunningJobs()
+    prepare = papermill.execute.prepare_notebook_metadata
+
+    def cancel_then_prepare(*args: Any, **kwargs: Any) -> Any:
+        claimed.interrupt("cancelled by request")
+        return prepare(*args, **kwargs)
+
+    asked: list[str] = []
+    monkeypatch.setattr(papermill.execute, "prepare_notebook_metadata", cancel_then_prepare)
+    monkeypatch.setattr(StudioEngine, "_kernel_manager", lambda *args: asked.append("kernel"))
+    job = queue_webhook_job(studio, "p/quick")
+    done = execute_job(studio.workspace, studio.store, job.id, group=claimed)
+    assert (done.status, done.cells_done, asked) == ("cancelled", 0, [])
+    assert done.error["evalue"] == "cancelled by request, before cell 1 started"
+    assert not lines.exists()
 
 
 # -- 2. a failure before the first cell -------------------------------------------------------
