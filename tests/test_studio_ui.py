@@ -93,6 +93,8 @@ def test_the_admin_journey_and_an_operator_in_the_studio(tmp_path: Path) -> None
             "lab/dated",
             parameters="from datetime import date\n\nday: date = date(2026, 11, 1)  # first day",
             cells=("print(day)",),
+            # A slot with no connection of its type yet (and no label): values save anyway.
+            metadata={"title": "lab/dated", "connections": {"files": {"type": "csv_file"}}},
         )
         with Studio.open(root, user="alice") as studio:
             seed_finished_jobs(studio, "lab/boom.ipynb", PAGE + 5)
@@ -175,6 +177,7 @@ def _admin_journey(page: Any, url: str, token: str, sandbox_url: str, root: Path
     form.locator("input[name=campaign_name]").fill("Cart recovery (studio)")
     form.locator("select[name=skill] option[value=sales]").wait_for(state="attached")  # live list
     form.locator("select[name=skill]").select_option("sales")
+    form.locator("input[name=since]").fill("1m")
     form.locator(".lps-save").click()
     form.locator("text=Settings saved.").wait_for()
     form.locator(".lps-test").click()
@@ -187,6 +190,10 @@ def _admin_journey(page: Any, url: str, token: str, sandbox_url: str, root: Path
     form.locator(".lps-start").click()
     page.locator(".lps-settings-body [data-state=started]").first.wait_for()
     row.locator("text=started").wait_for()
+    # Saved again once started: its since, fixed by the start, is not sent (it would be refused).
+    form.locator(".lps-save").click()
+    form.locator(".lps-message .lps-ok, .lps-message .lps-error").first.wait_for()
+    assert form.locator(".lps-message").inner_text() == "Settings saved."
 
     # The dashboard before any job.
     command(page, "lpstudio:open-dashboard")
@@ -293,6 +300,7 @@ def _admin_journey(page: Any, url: str, token: str, sandbox_url: str, root: Path
     jobs.get_by_role("button", name="Next").click()
     second = jobs.locator(".lps-pager", has_text=f"jobs {PAGE + 1}–")
     second.wait_for()
+    assert jobs.get_by_role("button", name="Next").is_disabled()  # the last page
     assert held
     for route in held:
         with page.expect_response(page_one) as late:
@@ -342,6 +350,13 @@ def _admin_journey(page: Any, url: str, token: str, sandbox_url: str, root: Path
     day = dated.locator("input[name=day]")
     day.wait_for()
     assert day.get_attribute("type") == "date" and day.input_value() == "2026-11-01"
+    # Its settings cannot run yet: why, the fix, and the slot's input marked.
+    problem = dated.locator(".lps-settings-problem")
+    assert "no csv_file connection for slot 'files'" in problem.inner_text()
+    assert "fix: create one" in problem.inner_text()
+    slot = dated.locator("[data-field=connection-files]")
+    assert "lps-field-invalid" in (slot.get_attribute("class") or "")
+    assert slot.locator(".lps-field-label").inner_text() == "files"
     day.fill("2026-11-29")
     dated.locator(".lps-save").click()
     dated.locator("text=Settings saved.").wait_for()

@@ -47,8 +47,17 @@ export interface JsonSchema {
 }
 
 export interface Slot {
-  label: string;
+  /** optional in a recipe's metadata: the slot's name stands in */
+  label?: string;
   type: string;
+}
+
+/** What is wrong, in the API's one shape (an error answer's `error`, a `settings_problem`). */
+export interface Problem {
+  code: string;
+  message: string;
+  field: string | null;
+  fix: string | null;
 }
 
 export interface JobSummary {
@@ -84,7 +93,8 @@ export interface RecipeDetail {
     since?: string;
     call_timeout?: number | null;
   };
-  settings_problem: unknown;
+  /** why the saved settings cannot run yet (a bad value, a slot with no connection) */
+  settings_problem: Problem | null;
   state: 'started' | 'stopped';
   last_job: JobSummary | null;
 }

@@ -5,9 +5,9 @@
  */
 import { Widget } from '@lumino/widgets';
 
-import { api, Connection, Connector, latest } from './api';
+import { api, ApiError, Connection, Connector, latest } from './api';
 import { StudioContext } from './context';
-import { button, el, errorBox, fill, formatTime, statusBadge } from './dom';
+import { button, el, errorBox, fill, formatTime, markField, statusBadge } from './dom';
 import { SchemaForm } from './form';
 
 export class ConnectionsPanel extends Widget {
@@ -127,6 +127,7 @@ export class ConnectionsPanel extends Widget {
         await this.refresh();
       } catch (err) {
         fill(message, errorBox(err));
+        markField(this.editor, err instanceof ApiError ? err.field : null);
       }
     };
 

@@ -56,13 +56,13 @@ export class DashboardPanel extends Widget {
       el(
         'div',
         { cls: 'lps-charts' },
-        this.chartBox('Jobs per day, by status', 'perDay'),
+        this.chartBox('Jobs per day (UTC), by status', 'perDay'),
         this.chartBox('Per recipe: succeeded and failed', 'perRecipe'),
-        this.chartBox('Proactive recipients per day', 'proactive'),
+        this.chartBox('Proactive recipients per day (UTC)', 'proactive'),
         this.chartBox('Connections', 'connections')
       )
     );
-    ctx.changed.connect(() => void this.refresh());
+    ctx.changed.connect(() => void this.refresh(), this); // disconnected by dispose()
     this.timer = window.setInterval(() => {
       if (this.isVisible) {
         void this.refresh();

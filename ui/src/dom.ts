@@ -75,6 +75,27 @@ export function errorBox(err: unknown): HTMLElement {
   return box;
 }
 
+/**
+ * Marks the input an error is about (the label with that `data-field`) and unmarks the
+ * others. The API names a parameter `days` or `parameters.days`, a connector's field
+ * `fields.token` and a recipe's slot `connections.crm` (its select is `connection-crm`).
+ */
+export function markField(form: HTMLElement, field: string | null | undefined): void {
+  for (const node of form.querySelectorAll('.lps-field-invalid')) {
+    node.classList.remove('lps-field-invalid');
+  }
+  if (!field) {
+    return;
+  }
+  const bare = field.replace(/^(parameters|fields)\./, '');
+  const names = [field, bare, bare.split('.')[0], field.replace(/^connections\./, 'connection-')];
+  for (const label of form.querySelectorAll<HTMLElement>('[data-field]')) {
+    if (names.includes(label.dataset.field ?? '')) {
+      label.classList.add('lps-field-invalid');
+    }
+  }
+}
+
 /** Replaces a node's children. */
 export function fill(node: HTMLElement, ...children: Child[]): void {
   node.replaceChildren();

@@ -70,7 +70,7 @@ export class JobsPanel extends Widget {
       el('div', { cls: 'lps-pager' }, this.prev, this.page, this.next),
       this.details
     );
-    ctx.changed.connect(() => void this.refresh());
+    ctx.changed.connect(() => void this.refresh(), this); // disconnected by dispose()
     this.timer = window.setInterval(() => {
       if (this.isVisible) {
         void this.refresh();
@@ -121,6 +121,13 @@ export class JobsPanel extends Widget {
     } catch (err) {
       fill(this.message, errorBox(err));
     }
+  }
+
+  /** Another page: the pager waits for its answer, which says what lies either side. */
+  private turn(delta: number): void {
+    this.offset = Math.max(0, this.offset + delta);
+    this.prev.disabled = this.next.disabled = true;
+    void this.refresh();
   }
 
   private filter(): void {
@@ -206,14 +213,10 @@ export class JobsPanel extends Widget {
   private rows = el('tbody');
   private message = el('div', { cls: 'lps-message' });
   private details = el('div', { cls: 'lps-details' });
-  private prev = button('Previous', () => {
-    this.offset = Math.max(0, this.offset - PAGE);
-    return this.refresh();
-  });
-  private next = button('Next', () => {
-    this.offset += PAGE;
-    return this.refresh();
-  });
+  // Not `button`s: those enable themselves again once the click's work is done, which
+  // would undo the refresh disabling Next on the last page (or Previous on the first).
+  private prev = el('button', { cls: 'jp-Button lps-button', text: 'Previous', attrs: { type: 'button' }, onclick: () => this.turn(-PAGE) });
+  private next = el('button', { cls: 'jp-Button lps-button', text: 'Next', attrs: { type: 'button' }, onclick: () => this.turn(PAGE) });
   private page = el('span', { cls: 'lps-hint' });
   private offset = 0;
   private timer: number;

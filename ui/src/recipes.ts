@@ -36,7 +36,7 @@ export class RecipesPanel extends Widget {
       this.message,
       this.tree
     );
-    ctx.changed.connect(() => void this.refresh());
+    ctx.changed.connect(() => void this.refresh(), this); // disconnected by dispose()
     this.timer = window.setInterval(() => {
       if (this.isVisible) {
         void this.refresh();

@@ -5,9 +5,9 @@
  */
 import { Widget } from '@lumino/widgets';
 
-import { api, Connection, RecipeDetail } from './api';
+import { api, ApiError, Connection, Problem, RecipeDetail } from './api';
 import { StudioContext } from './context';
-import { button, el, errorBox, fill, statusBadge } from './dom';
+import { button, el, errorBox, fill, markField, statusBadge } from './dom';
 import { SchemaForm } from './form';
 
 export class SettingsPanel extends Widget {
@@ -54,7 +54,7 @@ export class SettingsPanel extends Widget {
       return el(
         'label',
         { cls: 'lps-field', attrs: { 'data-field': `connection-${slot}` } },
-        el('span', { cls: 'lps-field-label', text: `${info.label} (${slot})` }),
+        el('span', { cls: 'lps-field-label', text: info.label ? `${info.label} (${slot})` : slot }),
         select,
         el('span', { cls: 'lps-field-help', text: `a ${info.type} connection` })
       );
@@ -69,13 +69,26 @@ export class SettingsPanel extends Widget {
       }
     });
     const since = el('input', { cls: 'lps-input', attrs: { name: 'since', placeholder: 'e.g. 2h or 2026-01-01T00:00:00Z' } });
-    since.value = detail.settings.since ?? '';
+    let savedSince = detail.settings.since ?? '';
+    since.value = savedSince;
     since.disabled = readOnly;
     const isPoll = detail.trigger?.kind === 'poll';
     const message = el('div', { cls: 'lps-message' });
+    const problem = el('div', { cls: 'lps-problem lps-settings-problem' });
+    /** Why the saved settings cannot run yet, with the fix, and the input it is about. */
+    const showProblem = (p: Problem | null): void => {
+      fill(
+        problem,
+        p ? el('div', { text: `incomplete: ${p.message}` }) : null,
+        p?.fix ? el('div', { cls: 'lps-error-fix', text: `fix: ${p.fix}` }) : null
+      );
+      problem.hidden = !p;
+      markField(this.body, p?.field);
+    };
 
     const save = async (): Promise<boolean> => {
       fill(message);
+      markField(this.body, null);
       let parameters: Record<string, unknown>;
       try {
         parameters = form.value();
@@ -94,15 +107,20 @@ export class SettingsPanel extends Widget {
           parameters,
           connections: chosen
         };
-        if (isPoll && since.value.trim()) {
+        // Sent only when changed: once the recipe has started, its since is fixed, and the
+        // API refuses any save that names one.
+        if (isPoll && since.value.trim() && since.value.trim() !== savedSince) {
           body.since = since.value.trim();
         }
-        await api.saveSettings(this.recipe, body);
+        const saved = await api.saveSettings(this.recipe, body);
+        showProblem(saved.settings_problem);
+        savedSince = since.value = saved.settings.since ?? '';
         fill(message, el('div', { cls: 'lps-ok', text: 'Settings saved.' }));
         this.ctx.notifyChanged();
         return true;
       } catch (err) {
         fill(message, errorBox(err));
+        markField(this.body, err instanceof ApiError ? err.field : null);
         return false;
       }
     };
@@ -129,7 +147,8 @@ export class SettingsPanel extends Widget {
       results.append(line);
       try {
         let job = await api.test(this.recipe);
-        while (job.status === 'queued' || job.status === 'running') {
+        // Followed while the panel is open; closed, it stops asking.
+        while ((job.status === 'queued' || job.status === 'running') && !this.isDisposed) {
           fill(line, `test run (job ${job.id}): `, statusBadge(job.status));
           await new Promise(resolve => setTimeout(resolve, 500));
           job = await api.job(job.id);
@@ -201,7 +220,7 @@ export class SettingsPanel extends Widget {
         el('span', { cls: 'lps-chip', text: `trigger ${trigger}` }),
         detail.last_job ? el('span', {}, 'last job: ', statusBadge(detail.last_job.status)) : null
       ),
-      detail.settings_problem ? el('div', { cls: 'lps-problem', text: `incomplete: ${JSON.stringify(detail.settings_problem)}` }) : null,
+      problem,
       el('h3', { text: 'Connections' }),
       ...slotRows,
       isPoll ? el('h3', { text: 'Trigger' }) : null,
@@ -219,6 +238,7 @@ export class SettingsPanel extends Widget {
       actions,
       message
     );
+    showProblem(detail.settings_problem);
   }
 
   private body = el('div', { cls: 'lps-settings-body' });
