@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
@@ -283,3 +284,66 @@ def test_a_date_parameter_is_picked_checked_and_reaches_the_job_as_iso_text(
     assert form.last_job is not None and form.last_job.status == "succeeded", form.status.value
     assert form.last_job.result == {"str": "2026-11-29"}
     assert saved_settings(studio.store, "p/dated.ipynb")["parameters"] == {"start": "2026-11-29"}
+
+
+def test_a_nullable_flag_is_sent_as_the_cli_reads_it_and_can_go_back_to_none(
+    studio: Studio,
+) -> None:
+    """A checkbox has no None: `flag: bool | None = None` was saved as False, for good."""
+    write_recipe(studio.workspace.root, "p/flagged", parameters="flag: bool | None = None")
+    form = RecipeForm("p/flagged", studio)
+    assert form.save() is True, form.status.value
+    assert saved_settings(studio.store, "p/flagged.ipynb")["parameters"] == {"flag": None}
+    form.fields["flag"].input.value = "true"
+    assert form.save() is True, form.status.value
+    assert saved_settings(studio.store, "p/flagged.ipynb")["parameters"] == {"flag": True}
+    form.fields["flag"].input.value = "None"
+    assert form.save() is True, form.status.value
+    assert saved_settings(studio.store, "p/flagged.ipynb")["parameters"] == {"flag": None}
+    assert RecipeForm("p/flagged", studio).fields["flag"].input.value == "None"
+
+
+def test_a_parameter_without_a_default_left_empty_keeps_the_notebooks_value(
+    studio: Studio,
+) -> None:
+    """As `-p` not naming it: an enum or a computed value with no literal default, left
+    empty, is not sent (it was sent as None or "", and an empty enum blocked every save)."""
+    write_recipe(
+        studio.workspace.root,
+        "p/computed",
+        parameters="mode = MODES[0]  # a mode\nstamp = make_stamp()\nx: int = 1",
+        metadata={"title": "computed", "parameters": {"mode": {"enum": ["fast", "slow"]}}},
+    )
+    form = RecipeForm("p/computed", studio)
+    assert form.fields["mode"].error.value == "" and form.fields["stamp"].error.value == ""
+    form.fields["x"].input.value = "2"
+    assert form.save() is True, form.status.value
+    assert saved_settings(studio.store, "p/computed.ipynb")["parameters"] == {"x": 2}
+    form.fields["mode"].input.value = "slow"
+    assert form.save() is True, form.status.value
+    assert saved_settings(studio.store, "p/computed.ipynb")["parameters"]["mode"] == "slow"
+
+
+def test_refresh_lists_offers_a_connection_added_later_and_the_state_changed_elsewhere(
+    studio: Studio,
+) -> None:
+    write_recipe(
+        studio.workspace.root,
+        "p/slotted",
+        metadata={"title": "slotted", "connections": {"rows": {"type": "csv_file"}}},
+    )
+    form = RecipeForm("p/slotted", studio)
+    assert form.save() is True, form.status.value  # values first, the connection later
+    form.run_now()
+    form.wait()
+    assert "no csv_file connection for slot 'rows'" in html.unescape(form.status.value)
+    assert "lpstudio connections add rows" in form.slot_errors["rows"].value  # marked, fixed
+    assert studio.jobs() == []
+    studio.connections.add("rows", "csv_file", {"path": "rows.csv"}, "alice")
+    studio.start("p/slotted")  # elsewhere: the CLI, the lab studio
+    assert "state: stopped" in form.header.value
+    form.buttons["refresh"].click()
+    assert form.slots["rows"].value == "rows"
+    assert "state: started" in form.header.value
+    form.buttons["stop"].click()
+    assert "state: stopped" in form.header.value, form.status.value

@@ -260,3 +260,49 @@ def test_gallery_refuses_try_recipe_to_an_operator(studio: Studio) -> None:
         assert "an operator cannot create recipes" in card.result.value
         assert card.submit() is None
     assert sorted(p.relative_to(root) for p in root.rglob("*")) == before
+
+
+def test_jobs_view_says_why_a_refresh_failed_until_one_succeeds(
+    studio: Studio, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A failing Refresh click or filter change reached only JupyterLab's log console, and
+    the auto-refresh's "refresh failed" stayed under a table refreshed since."""
+    view = JobsView(studio)
+    try:
+        real = studio.store.list_jobs
+
+        def broken(**_filters: object) -> list:
+            raise InputError("the store is locked", field="store", fix="try again")
+
+        monkeypatch.setattr(studio.store, "list_jobs", broken)
+        view.refresh_button.click()
+        assert "refresh failed: the store is locked" in view.notice.value
+        assert "fix: try again" in view.notice.value
+        view.status.value = "failed"  # a filter change refreshes too
+        assert "refresh failed" in view.notice.value
+        monkeypatch.setattr(studio.store, "list_jobs", real)
+        view.refresh_button.click()
+        assert view.notice.value == ""
+    finally:
+        view.close()
+
+
+def test_dashboard_says_why_a_refresh_failed(
+    studio: Studio, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A failing range change or Refresh click reached only JupyterLab's log console."""
+    import lpstudio.widgets.dashboard as dashboard_module
+
+    dashboard = Dashboard(studio)
+    real = dashboard_module.dashboard_metrics
+
+    def broken(*_args: object) -> dict:
+        raise InputError("the store is locked", field="store", fix="try again")
+
+    monkeypatch.setattr(dashboard_module, "dashboard_metrics", broken)
+    dashboard.range.value = 30
+    assert "refresh failed: the store is locked" in dashboard.notice.value
+    assert "fix: try again" in dashboard.notice.value
+    monkeypatch.setattr(dashboard_module, "dashboard_metrics", real)
+    dashboard.refresh_button.click()
+    assert dashboard.notice.value == ""

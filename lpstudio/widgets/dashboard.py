@@ -22,6 +22,7 @@ from .common import (
     chart_label,
     count_argument,
     esc,
+    message,
     png,
     status_badge,
 )
@@ -169,14 +170,16 @@ class Dashboard(widgets.VBox):
         )
         self.refresh_button = widgets.Button(description="Refresh", icon="refresh")
         self.summary = widgets.HTML()
+        self.notice = widgets.HTML()
         self.jobs_image = widgets.Image(format="png")
         self.recipes_image = widgets.Image(format="png")
         self.proactive_image = widgets.Image(format="png")
-        self.range.observe(lambda _change: self.refresh(), names="value")
-        self.refresh_button.on_click(lambda _button: self.refresh())
+        self.range.observe(lambda _change: self._refresh_or_say(), names="value")
+        self.refresh_button.on_click(lambda _button: self._refresh_or_say())
         super().__init__(
             [
                 widgets.HBox([self.range, self.refresh_button]),
+                self.notice,
                 self.summary,
                 self.jobs_image,
                 self.recipes_image,
@@ -184,6 +187,16 @@ class Dashboard(widgets.VBox):
             ]
         )
         self.refresh()
+
+    def _refresh_or_say(self) -> None:
+        """`refresh()` for the range and the button: a failure is shown above the charts
+        (a callback's exception only reaches JupyterLab's log console), the old ones kept."""
+        try:
+            self.refresh()
+        except Exception as exc:
+            self.notice.value = message(f"refresh failed: {exc}", "error")
+        else:
+            self.notice.value = ""
 
     def refresh(self) -> None:
         """Recomputes the figures for the chosen range and redraws the charts."""

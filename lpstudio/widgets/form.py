@@ -81,6 +81,15 @@ class FieldEditor:
             )
             self.refresh_options(value)
             self.parse = False
+        elif kind == "boolean" and "null" in (schema.get("type") or []):
+            # A checkbox has no "None": `flag: bool | None = None` would be sent as False
+            # and could never go back to None. The text is read as `-p flag ...` is.
+            self.input = w.Dropdown(
+                options=[("None", "None"), ("True", "true"), ("False", "false")],
+                value={None: "None", True: "true", False: "false"}.get(value, "None"),
+                description=label,
+                style={"description_width": "160px"},
+            )
         elif kind == "boolean":
             self.input = w.Checkbox(value=bool(value), description=label, indent=False)
             self.parse = False
@@ -127,6 +136,12 @@ class FieldEditor:
         self.note.value = _error_html(message)
 
     @property
+    def unset(self) -> bool:
+        """Left empty while the notebook gives no literal default: the notebook's own value
+        stands, as when `-p` does not name it (nothing is sent for it)."""
+        return "default" not in self.schema and self.raw in (None, "")
+
+    @property
     def raw(self) -> Any:
         """What was entered; a picked date as the ISO text `-p` would give (none: empty)."""
         if isinstance(self.input, w.DatePicker):
@@ -152,6 +167,7 @@ class RecipeForm(w.VBox):
         values.update(saved.get("parameters", {}))
         self.fields: dict[str, FieldEditor] = {}
         self.slots: dict[str, w.Dropdown] = {}
+        self.slot_errors: dict[str, w.HTML] = {}
         self.editable = refusal(self.role, *BUTTON_RULES["save"]) is None
         self.notice = w.HTML()
         self.status = w.HTML()
@@ -162,6 +178,7 @@ class RecipeForm(w.VBox):
 
         for slot, spec in self.recipe.metadata.get("connections", {}).items():
             self.slots[slot] = self._slot_picker(slot, spec, saved.get("connections", {}))
+            self.slot_errors[slot] = w.HTML()
         for name, spec in self.recipe.schema["properties"].items():
             self.fields[name] = FieldEditor(name, spec, values.get(name), self._options_for(spec))
 
@@ -174,10 +191,10 @@ class RecipeForm(w.VBox):
             "refresh": w.Button(
                 description="Refresh lists",
                 icon="refresh",
-                tooltip="Load the handoffs and skills again",
+                tooltip="Load the connections, handoffs and skills again",
             ),
         }
-        self.buttons["refresh"].on_click(lambda _: self._refresh_picklists())
+        self.buttons["refresh"].on_click(lambda _: self.refresh())
         self.buttons["test"].on_click(lambda _: self.test())
         self.buttons["save"].on_click(lambda _: self.save())
         self.buttons["run"].on_click(lambda _: self.run_now())
@@ -200,16 +217,12 @@ class RecipeForm(w.VBox):
             editor.input.observe(lambda _change, e=editor: self._check(e), names="value")
             self._check(editor)
 
-        header = w.HTML(
-            f"<h3>{html.escape(self.recipe.title)}</h3>"
-            f"<p>{html.escape(self.recipe.metadata.get('description', ''))}</p>"
-            f"<p><small>{html.escape(self.recipe.name)} · trigger: "
-            f"{html.escape(self.recipe.trigger_kind)} · state: "
-            f"{html.escape(saved.get('state', 'stopped'))}</small></p>"
-        )
-        sections: list[w.Widget] = [header, self._differences()]
+        self.header = w.HTML()
+        self._show_state()
+        sections: list[w.Widget] = [self.header, self._differences()]
         if self.slots:
-            sections.append(w.VBox([w.HTML("<b>Connections</b>"), *self.slots.values()]))
+            pickers = [c for s in self.slots for c in (self.slots[s], self.slot_errors[s])]
+            sections.append(w.VBox([w.HTML("<b>Connections</b>"), *pickers]))
         rest = dict(self.fields)
         if is_proactive(self.recipe):
             self.proactive = ProactiveSection(self, self.fields)
@@ -256,27 +269,63 @@ class RecipeForm(w.VBox):
 
         picker = self.slots.get(slot)
         if picker is None or not picker.value:
-            raise LpstudioError(f"choose a connection for '{slot}' first")
+            raise LpstudioError(
+                f"choose a connection for '{slot}' first",
+                field=f"connections.{slot}",
+                fix=f"pick one under Connections (or add one with `lpstudio connections add "
+                f"{slot} ...`), then click Refresh lists",
+            )
         conn = self.studio.connections.open(picker.value)
         try:
             return ConnectionClient(conn).picklist(name)
         finally:
             conn.close()
 
-    def _slot_picker(self, slot: str, spec: dict[str, Any], chosen: dict[str, str]) -> w.Dropdown:
+    def _slot_options(
+        self, slot: str, spec: dict[str, Any], chosen: str | None
+    ) -> tuple[list[tuple[str, str]], str | None]:
+        """The connections fitting a slot, and the one to show: `chosen`, else the one named
+        like the slot, else the only one."""
         fitting = [c for c in self.studio.connections.list() if c.type == spec.get("type")]
         options = [(f"{c.name} ({c.status})", c.name) for c in fitting]
-        value = chosen.get(slot) or (slot if any(c.name == slot for c in fitting) else None)
+        value = chosen or (slot if any(c.name == slot for c in fitting) else None)
         if value is None and len(fitting) == 1:
             value = fitting[0].name
+        return options, value if value in [v for _, v in options] else None
+
+    def _slot_picker(self, slot: str, spec: dict[str, Any], chosen: dict[str, str]) -> w.Dropdown:
+        options, value = self._slot_options(slot, spec, chosen.get(slot))
         picker = w.Dropdown(
             options=options,
-            value=value if value in [v for _, v in options] else None,
+            value=value,
             description=spec.get("label", slot),
             style={"description_width": "160px"},
         )
         picker.observe(lambda _change: self._refresh_picklists(), names="value")
+        picker.observe(lambda _change: setattr(self.slot_errors[slot], "value", ""), names="value")
         return picker
+
+    def refresh(self) -> None:
+        """Refresh lists: the connections (one added or removed since the form opened), the
+        handoffs and skills, and the recipe's state (started or stopped elsewhere)."""
+        specs = self.recipe.metadata.get("connections", {})
+        for slot, picker in self.slots.items():
+            options, value = self._slot_options(slot, specs[slot], picker.value)
+            if list(picker.options) != options:
+                picker.options = options
+            picker.value = value
+        self._refresh_picklists()
+        self._show_state()
+
+    def _show_state(self) -> None:
+        state = saved_settings(self.studio.store, self.recipe.name).get("state", "stopped")
+        self.header.value = (
+            f"<h3>{html.escape(self.recipe.title)}</h3>"
+            f"<p>{html.escape(self.recipe.metadata.get('description', ''))}</p>"
+            f"<p><small>{html.escape(self.recipe.name)} · trigger: "
+            f"{html.escape(self.recipe.trigger_kind)} · state: "
+            f"{html.escape(state)}</small></p>"
+        )
 
     def _refresh_picklists(self) -> None:
         for editor in self.fields.values():
@@ -297,8 +346,16 @@ class RecipeForm(w.VBox):
 
     # -- values ----------------------------------------------------------------------------
 
+    def _sent(self, editor: FieldEditor) -> bool:
+        """Whether the field's value is sent: not when it is `unset` and nothing was saved
+        for it (a saved value is replaced, so clearing it still sends the empty value)."""
+        return not editor.unset or editor.name in self.saved.get("parameters", {})
+
     def _check(self, editor: FieldEditor) -> str | None:
         """Checks one field with the CLI's rules; shows and returns its error."""
+        if not self._sent(editor):
+            editor.error.value = ""
+            return None
         try:
             coerce(
                 self.recipe.schema,
@@ -313,8 +370,9 @@ class RecipeForm(w.VBox):
         return message
 
     def values(self) -> tuple[dict[str, Any], set[str]]:
-        values = {name: editor.raw for name, editor in self.fields.items()}
-        parse = {name for name, editor in self.fields.items() if editor.parse}
+        sent = {name: editor for name, editor in self.fields.items() if self._sent(editor)}
+        values = {name: editor.raw for name, editor in sent.items()}
+        parse = {name for name, editor in sent.items() if editor.parse}
         return values, parse
 
     def errors(self) -> dict[str, str]:
@@ -351,12 +409,25 @@ class RecipeForm(w.VBox):
         if errors:
             self._say("fix the fields first: " + "; ".join(errors.values()), error=True)
             return False
+        for error in self.slot_errors.values():
+            error.value = ""
         try:
             action()
         except LpstudioError as exc:
-            self._say(str(exc), error=True)
+            self._refuse(exc)
             return False
         return True
+
+    def _refuse(self, exc: LpstudioError) -> None:
+        """Says the error with its fix, and marks the field or connection it names."""
+        self._say(str(exc), error=True)
+        field = exc.field or ""
+        slot = field.removeprefix("connections.")
+        marked = _error_html(f"{exc.message} (fix: {exc.fix})" if exc.fix else exc.message)
+        if field in self.fields:
+            self.fields[field].error.value = marked
+        elif field.startswith("connections.") and slot in self.slot_errors:
+            self.slot_errors[slot].value = marked
 
     # -- buttons ---------------------------------------------------------------------------
 
@@ -364,7 +435,7 @@ class RecipeForm(w.VBox):
         """Saves what the form shows; raises (and so stops Test, Run now and Start, which
         save first) when the store refuses it, e.g. a picked connection deleted meanwhile."""
         values, parse = self.values()
-        self.studio.save_settings(
+        self.saved = self.studio.save_settings(
             self.recipe.name, values, parse=parse, connections=self.connections()
         )
 
@@ -422,6 +493,7 @@ class RecipeForm(w.VBox):
             if saves:
                 self._store()
             getattr(self.studio, verb)(self.recipe.name)
+            self._show_state()
             self._say(f"{verb}ed" if verb == "start" else "stopped")
 
         self._guarded(act, check_fields=saves)
@@ -431,7 +503,7 @@ class RecipeForm(w.VBox):
             try:
                 work()
             except LpstudioError as exc:  # the user's to fix: said as _guarded says it
-                self._say(str(exc), error=True)
+                self._refuse(exc)
             except Exception as exc:  # shown in the form, never lost in a thread
                 self._say(f"{type(exc).__name__}: {exc}", error=True)
 

@@ -93,6 +93,7 @@ class JobsView(widgets.VBox):
         self._rerunning: set[int] = set()
         self._stop = threading.Event()
         self._filling = False
+        self._failure = ""  # the notice of the last refresh that failed, until one succeeds
 
         self.status = widgets.Dropdown(options=[ALL, *STATUSES], value=ALL, description="Status")
         self.recipe = widgets.Dropdown(options=[ALL], value=ALL, description="Recipe")
@@ -108,7 +109,7 @@ class JobsView(widgets.VBox):
 
         for control in (self.status, self.recipe, self.since):
             control.observe(self._on_filter, names="value")
-        self.refresh_button.on_click(lambda _button: self.refresh())
+        self.refresh_button.on_click(lambda _button: self._refresh_or_say())
         self.rerun_button.on_click(lambda _button: self.rerun())
 
         super().__init__(
@@ -153,7 +154,7 @@ class JobsView(widgets.VBox):
 
     def _on_filter(self, _change: dict[str, Any]) -> None:
         if not self._filling:
-            self.refresh()
+            self._refresh_or_say()
 
     def _fill_recipes(self) -> None:
         """Offers every recipe with jobs, keeping the current choice."""
@@ -202,12 +203,23 @@ class JobsView(widgets.VBox):
             self.rerun_job.value = keep if keep is not None else (ids[0] if ids else None)
             self.rerun_button.disabled = not ids
 
+    def _refresh_or_say(self) -> None:
+        """`refresh()` for the button, the filters and the timer: a failure is shown under
+        the table (a callback's exception only reaches JupyterLab's log console) until a
+        refresh succeeds, which takes its notice away."""
+        try:
+            self.refresh()
+        except Exception as exc:  # keep refreshing after a passing store error
+            self._failure = message(f"refresh failed: {exc}", "error")
+            self.notice.value = self._failure
+        else:
+            if self._failure and self.notice.value == self._failure:
+                self.notice.value = ""
+            self._failure = ""
+
     def _auto_refresh(self, seconds: float) -> None:
         while not self._stop.wait(seconds):
-            try:
-                self.refresh()
-            except Exception as exc:  # keep refreshing after a passing store error
-                self.notice.value = message(f"refresh failed: {exc}", "error")
+            self._refresh_or_say()
 
     # -- rerunning -------------------------------------------------------------------------
 
