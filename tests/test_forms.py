@@ -117,6 +117,18 @@ def test_run_now_sends_and_links_the_output(shop: Studio, sandbox: Sandbox) -> N
     assert job.trigger == "manual"
 
 
+def test_closing_the_form_waits_for_its_run_and_closes_every_widget(
+    shop: Studio, sandbox: Sandbox
+) -> None:
+    form = RecipeForm("shop/cart_abandonment", shop)
+    form.buttons["run"].click()
+    form.close()  # no wait(): close waits for the run it started
+    assert form.last_job is not None and form.last_job.status == "succeeded"
+    assert form.comm is None and form.buttons["save"].comm is None
+    assert all(picker.comm is None for picker in form.slots.values())
+    assert all(editor.input.comm is None for editor in form.fields.values())
+
+
 def test_run_now_sends_through_the_connection_the_picker_shows(
     shop: Studio, sandbox: Sandbox
 ) -> None:

@@ -511,10 +511,26 @@ class RecipeForm(w.VBox):
         self._threads.append(thread)
         thread.start()
 
-    def wait(self, timeout: float = 120) -> None:
+    def wait(self, timeout: float | None = 120) -> None:
         """Waits for Test or Run now to finish (for scripts and tests)."""
         for thread in self._threads:
             thread.join(timeout)
+
+    def close(self) -> None:
+        """Waits for Test and Run now started here (no job of the form is left running
+        unseen), then closes the form and every widget in it."""
+        self.wait(timeout=None)
+
+        def close_tree(widget: w.Widget) -> None:
+            for child in getattr(widget, "children", ()):
+                close_tree(child)
+            if widget is not self:
+                widget.close()
+
+        for editor in self.fields.values():  # the proactive section shows some elsewhere
+            close_tree(editor.box)
+        close_tree(self)
+        super().close()
 
     def _follow(self, future: Any) -> None:
         job = future.result()
