@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import time
+from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -244,3 +246,71 @@ def test_a_time_without_a_zone_is_read_in_the_zone_the_cli_prints_times_in(ws: P
     for edge, tz in (("0001-01-01", "Etc/GMT-12"), ("9999-12-31T23:00", "Etc/GMT+12")):
         at_edge = run_cli("jobs", "--since", edge, "--workspace", str(ws), env={"TZ": tz})
         assert at_edge.returncode == 0 and "Traceback" not in at_edge.stderr, at_edge.stderr
+
+
+# -- times and the REST API's names ---------------------------------------------------------
+
+
+@pytest.fixture
+def auckland(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """This process in a zone 12 hours from UTC all year (Etc/GMT-12 is UTC+12)."""
+    monkeypatch.setenv("TZ", "Etc/GMT-12")
+    time.tzset()
+    yield
+    monkeypatch.undo()
+    time.tzset()
+
+
+def test_every_time_the_cli_prints_is_in_the_zone_jobs_prints_in(ws: Path, cli, auckland) -> None:
+    # `jobs` printed local times, while `show`, `versions`, `audit` and `settings` printed
+    # UTC: a `--since` copied from one of them meant another moment.
+    job_id = finished_job(ws, minutes_ago=0)
+    assert cli("settings", "p/done", "--since", "2026-11-29T09:00").exit_code == 0
+    with Studio.open(ws, user="alice") as studio:
+        created = studio.job(job_id).created_at
+        version = studio.versions("p/done")[0]["created_at"]
+        audited = studio.audit_entries(1)[0]["at"]
+    local = created.astimezone().strftime("%Y-%m-%d %H:%M:%S")
+    assert created.astimezone().utcoffset() == timedelta(hours=12)
+
+    assert local in cli("jobs").output
+    assert f"  created:  {local}\n" in cli("show", str(job_id)).output
+    assert "since:       2026-11-29 09:00:00\n" in cli("settings", "p/done").output
+    shown_version = cli("versions", "p/done").output.splitlines()[0]
+    assert datetime.fromisoformat(version).astimezone().strftime("%Y-%m-%d %H:%M") in shown_version
+    shown_audit = cli("audit", "--limit", "1").output
+    assert shown_audit.startswith(datetime.fromisoformat(audited).astimezone().strftime("%Y-%m-%d"))
+    assert datetime.fromisoformat(audited).strftime("%H:%M:%S") not in shown_audit  # not UTC
+
+
+def test_audit_json_has_the_rest_apis_fields(ws: Path, cli) -> None:
+    # It built its own entries and left out the `id` that GET /audit answers with.
+    write_recipe(ws, "p/one")
+    assert cli("settings", "p/one", "-p", "x", "2").exit_code == 0
+    with Studio.open(ws, user="alice") as studio:
+        rest = studio.audit_entries(5)  # what AuditHandler answers under "entries"
+    assert json.loads(cli("audit", "--limit", "5", "--json").stdout) == rest
+    assert all("id" in entry for entry in rest)
+
+
+@pytest.mark.parametrize(
+    ("args", "option"),
+    [
+        (["settings", "p/poll", "--since", "yesterday"], "--since"),
+        (["settings", "p/poll", "--since", "99999999d"], "--since"),
+        (["start", "p/poll", "--reset-since", "yesterday"], "--reset-since"),
+    ],
+)
+def test_a_bad_moment_is_refused_by_its_options_name(
+    ws: Path, cli, args: list[str], option: str
+) -> None:
+    # The studio named it `since`, an option neither command has.
+    write_recipe(ws, "p/poll", metadata={"title": "poll", "trigger": {"kind": "poll"}})
+    result = cli(*args, "--json")
+    assert result.exit_code == 2, result.output
+    error = json.loads(result.stdout)["error"]
+    assert error["field"] == option and error["message"].startswith(f"{option} '"), error
+    assert json.loads(cli("settings", "p/poll", "--json").stdout) == {
+        "parameters": {},
+        "connections": {},
+    }

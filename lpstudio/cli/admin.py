@@ -19,6 +19,7 @@ from .base import (
     FiniteRange,
     _echo_or_json,
     _emit,
+    _local_time,
     _studio,
     handles_errors,
     json_option,
@@ -86,22 +87,13 @@ def purge(older_than: float | None, workspace: Path | None, as_json: bool) -> No
 def audit(limit: int, workspace: Path | None, as_json: bool) -> None:
     """Read the audit log: who changed what, and when."""
     with _studio(workspace) as studio:
-        entries = [
-            {
-                "at": e.at.isoformat(),
-                "user": e.user,
-                "action": e.action,
-                "target": e.target,
-                "detail": e.detail,
-            }
-            for e in studio.store.audit_log(limit)
-        ]
+        entries = studio.audit_entries(limit)
     if as_json:
         _emit(entries)
         return
     for entry in entries:
         click.echo(
-            f"{entry['at'][:19]}  {entry['user']:<12} {entry['action']:<12} "
+            f"{_local_time(entry['at'])}  {entry['user']:<12} {entry['action']:<12} "
             f"{entry['target']} {json.dumps(entry['detail']) if entry['detail'] else ''}"
         )
 

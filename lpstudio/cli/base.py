@@ -8,6 +8,7 @@ import math
 import re
 import sys
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -78,6 +79,14 @@ def _studio(workspace: Path | None) -> Studio:
     return Studio.open(workspace)
 
 
+def _local_time(moment: datetime | str) -> str:
+    """A stored time (aware, UTC) as the CLI prints every time: in the machine's zone, to the
+    second, so that it reads like `jobs` and can be given back to `--since` as it is."""
+    if isinstance(moment, str):
+        moment = datetime.fromisoformat(moment)
+    return moment.astimezone().strftime("%Y-%m-%d %H:%M:%S")
+
+
 def _duration(job: Job) -> str:
     if job.started_at and job.finished_at:
         return f"{(job.finished_at - job.started_at).total_seconds():.2f} s"
@@ -93,7 +102,7 @@ def _print_job(studio: Studio, job: Job, as_json: bool, verbose: bool = False) -
     click.echo(f"  recipe:   {job.recipe}  (version {job.version_id[:12]})")
     if verbose:
         click.echo(f"  trigger:  {job.trigger} by {job.user}")
-        click.echo(f"  created:  {data['created_at']}")
+        click.echo(f"  created:  {_local_time(job.created_at)}")
         click.echo(f"  progress: {job.cells_done}/{job.cells_total} cells")
         click.echo(f"  params:   {json.dumps(job.parameters)}")
         if job.rerun_of:
@@ -114,7 +123,73 @@ def _exit_for(job: Job) -> None:
     sys.exit(0 if job.status == SUCCEEDED else 1)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def _usage_error(exc: click.UsageError) -> InputError:
+    """Click's own refusal (an unknown option or command, a value out of range, a missing
+    argument) as the `InputError` lpstudio gives for any other bad input: field and fix."""
+    command = exc.ctx.command_path if exc.ctx else "lpstudio"
+    field, fix = None, f"see `{command} --help`"
+    if isinstance(exc, click.NoSuchOption):
+        field, fix = (
+            exc.option_name,
+            f"leave out {exc.option_name}: `{command} --help` lists the options",
+        )
+    elif isinstance(exc, click.BadParameter) and exc.param is not None:
+        opts = exc.param.opts if isinstance(exc.param, click.Option) else []
+        field = max(opts, key=len) if opts else exc.param.human_readable_name
+    elif isinstance(exc, click.BadOptionUsage):
+        field = exc.option_name
+    if field and not isinstance(exc, click.NoSuchOption):
+        fix = f"give {field} as `{command} --help` describes it"
+    return InputError(exc.format_message(), field=field, fix=fix)
+
+
+class _UsageError(click.UsageError):
+    """A click usage error shown as lpstudio shows bad input (exit code 2 all the same)."""
+
+    def __init__(self, exc: click.UsageError, as_json: bool) -> None:
+        super().__init__(exc.format_message(), exc.ctx)
+        self.error = _usage_error(exc)
+        self.as_json = as_json
+
+    def show(self, file: Any = None) -> None:
+        if self.as_json:
+            _emit({"error": self.error.to_dict()})
+        click.echo(f"lpstudio: error: {self.error}", err=True)
+
+
+class _Main(click.Group):
+    """The `lpstudio` group: every bad option or value reads `lpstudio: error:` with a fix
+    (and `{"error": ...}` under `--json`), and Ctrl-C exits 130 wherever it lands."""
+
+    def make_context(
+        self,
+        info_name: str | None,
+        args: list[str],
+        parent: click.Context | None = None,
+        **extra: Any,
+    ) -> click.Context:
+        try:
+            ctx = super().make_context(info_name, list(args), parent, **extra)
+        except click.UsageError as exc:
+            raise _UsageError(exc, "--json" in args) from None
+        ctx.meta["lpstudio.args"] = list(args)
+        return ctx
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except _UsageError:
+            raise
+        except click.UsageError as exc:
+            raise _UsageError(exc, "--json" in ctx.meta.get("lpstudio.args", ())) from None
+        except (KeyboardInterrupt, click.Abort) as exc:
+            if isinstance(exc, click.Abort) and not isinstance(exc.__context__, KeyboardInterrupt):
+                raise
+            click.echo("\nlpstudio: interrupted", err=True)
+            raise click.exceptions.Exit(130) from None
+
+
+@click.group(cls=_Main, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="lpstudio")
 def main() -> None:
     """lpstudio: LivePerson recipes as parameterized notebooks."""

@@ -7,10 +7,11 @@ from pathlib import Path
 
 import click
 
-from ..times import local_moment
+from ..times import local_moment, parse_moment
 from .base import (
     _echo_or_json,
     _emit,
+    _local_time,
     _pairs,
     _studio,
     handles_errors,
@@ -18,6 +19,15 @@ from .base import (
     main,
     workspace_option,
 )
+
+
+def _moment(text: str | None, option: str) -> str | None:
+    """A `--since`-like option read in local time, and refused by its own name (the studio,
+    whose callers are not all on a command line, would call it `since`)."""
+    moment = local_moment(text)
+    if moment is not None:
+        parse_moment(moment, option)
+    return moment
 
 
 @main.command()
@@ -56,11 +66,12 @@ def recipes(workspace: Path | None, as_json: bool) -> None:
 
 
 @main.group(invoke_without_command=True)
+@workspace_option
 @json_option
 @click.pass_context
 @handles_errors
-def gallery(ctx: click.Context, as_json: bool) -> None:
-    """List the template recipes of the gallery."""
+def gallery(ctx: click.Context, workspace: Path | None, as_json: bool) -> None:
+    """List the template recipes of the gallery (the same in every workspace)."""
     if ctx.invoked_subcommand is not None:
         return
     from ..gallery import list_templates
@@ -84,12 +95,19 @@ def gallery(ctx: click.Context, as_json: bool) -> None:
 @click.option("--name", help="Name of the new recipe (default: the template's).")
 @workspace_option
 @json_option
+@click.pass_context
 @handles_errors
 def try_(
-    template: str, project: str, name: str | None, workspace: Path | None, as_json: bool
+    ctx: click.Context,
+    template: str,
+    project: str,
+    name: str | None,
+    workspace: Path | None,
+    as_json: bool,
 ) -> None:
     """Copy TEMPLATE into a project folder as a new recipe."""
-    with _studio(workspace) as studio:
+    assert ctx.parent is not None  # `gallery --workspace W try ...` names it there
+    with _studio(workspace or ctx.parent.params["workspace"]) as studio:
         path = studio.try_template(template, project, name)
         recipe = studio.workspace.recipe_name(path)
     if as_json:
@@ -137,7 +155,7 @@ def settings(
                 dict(params),
                 parse={n for n, _ in params},
                 connections=chosen,
-                since=local_moment(since),
+                since=_moment(since, "--since"),
             )
         found = studio.recipe(recipe)
         detail = studio.recipe_detail(found.name)
@@ -161,7 +179,7 @@ def settings(
     for slot, name in current["connections"].items():
         click.echo(f"connection:  {slot} = {name}")
     if current.get("since"):
-        click.echo(f"since:       {current['since']}")
+        click.echo(f"since:       {_local_time(current['since'])}")
     if problem:  # saved, but not ready to run or start until this is mended
         fix = f"\n  fix: {problem['fix']}" if problem.get("fix") else ""
         click.echo(f"not ready:   {problem['message']}{fix}")
@@ -180,7 +198,7 @@ def settings(
 def start(recipe: str, reset_since: str | None, workspace: Path | None, as_json: bool) -> None:
     """Start RECIPE: its trigger fires in `lpstudio scheduler` from now on."""
     with _studio(workspace) as studio:
-        settings = studio.start(recipe, reset_since=local_moment(reset_since))
+        settings = studio.start(recipe, reset_since=_moment(reset_since, "--reset-since"))
     _echo_or_json(as_json, settings, f"started {recipe}")
 
 
@@ -210,7 +228,7 @@ def versions(recipe: str, workspace: Path | None, as_json: bool) -> None:
         return
     for version in found:
         click.echo(
-            f"{version['id'][:12]}  {version['created_at'][:19]}  "
+            f"{version['id'][:12]}  {_local_time(version['created_at'])}  "
             f"{version['created_by']:<12} {json.dumps(version['settings'])[:60]}"
         )
 

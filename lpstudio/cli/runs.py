@@ -19,6 +19,7 @@ from .base import (
     _duration,
     _emit,
     _exit_for,
+    _local_time,
     _print_job,
     _studio,
     handles_errors,
@@ -257,9 +258,8 @@ def jobs(
             f"{'TRIGGER':<8} USER"
         )
         for job in found:
-            created = job.created_at.astimezone().strftime("%Y-%m-%d %H:%M:%S")
             click.echo(
-                f"{job.id:>6}  {job.status:<10} {job.recipe:<40} {created:<20} "
+                f"{job.id:>6}  {job.status:<10} {job.recipe:<40} {_local_time(job.created_at):<20} "
                 f"{_duration(job):>9}  {job.trigger:<8} {job.user}"
             )
 

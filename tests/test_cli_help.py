@@ -1,0 +1,89 @@
+"""The command line as the README and `--help` present it, and how it refuses what it does
+not know: every bad option or value reads like lpstudio's other errors."""
+
+from __future__ import annotations
+
+import json
+import re
+import shlex
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from lpstudio.cli import main
+
+README = (Path(__file__).parent.parent / "README.md").read_text()
+#: The README's command lines, as in its code blocks (environment variables before them).
+README_LINES = [
+    line.replace("\\\n", " ")
+    for line in re.findall(r"^ {4,}(?:[A-Z_]+=\S+ )*lpstudio ((?:[^#\n\\]|\\\n)*)", README, re.M)
+]
+
+
+def test_help_lists_every_command_the_readme_names() -> None:
+    named = set(re.findall(r"`lpstudio ([a-z][a-z-]*)", README))
+    named |= {shlex.split(line)[0] for line in README_LINES}
+    listed = CliRunner().invoke(main, ["--help"]).output
+    commands = set(re.findall(r"^  ([a-z][a-z-]*)  ", listed, re.M))
+    assert named and named <= commands, named - commands
+
+
+@pytest.mark.parametrize("line", README_LINES)
+def test_every_option_a_readme_command_line_uses_exists(line: str) -> None:
+    args = shlex.split(re.sub(r"[\[\]]", "", line))
+    result = CliRunner().invoke(main, [*args, "--help"])
+    assert result.exit_code == 0, result.output
+
+
+def test_the_gallery_takes_the_workspace_option_as_the_readme_says(ws: Path) -> None:
+    # "cd ~/brand  # or pass --workspace", then `lpstudio gallery`: it refused --workspace.
+    listed = CliRunner().invoke(main, ["gallery", "--workspace", str(ws)])
+    assert listed.exit_code == 0, listed.output
+    assert "payment_reminder" in listed.output
+    tried = CliRunner().invoke(
+        main, ["gallery", "--workspace", str(ws), "try", "payment_reminder", "--project", "p"]
+    )
+    assert tried.exit_code == 0, tried.output
+    assert (ws / "projects" / "p" / "payment_reminder.ipynb").is_file()
+
+
+@pytest.mark.parametrize(
+    ("args", "field"),
+    [
+        (["jobs", "--status", "done"], "--status"),
+        (["jobs", "--limit", "0"], "--limit"),
+        (["show", "0"], "JOB_ID"),
+        (["purge", "--older-than", "nan"], "--older-than"),
+        (["jobs", "--jsn"], "--jsn"),
+        (["gallery", "try", "payment_reminder"], "--project"),
+        (["run"], "RECIPE"),
+        (["--bogus"], "--bogus"),
+    ],
+)
+def test_a_bad_option_reads_like_every_other_bad_input(
+    ws: Path, args: list[str], field: str
+) -> None:
+    # Click's own refusals printed its usage and `Error: ...`, with no fix and no JSON.
+    result = CliRunner().invoke(main, [*args, "--workspace", str(ws)])
+    assert result.exit_code == 2, result.output
+    assert result.stderr.startswith("lpstudio: error: "), result.stderr
+    assert "\n  fix: " in result.stderr and field in result.stderr.split("fix:")[1]
+    assert result.stdout == "" and "Traceback" not in result.output
+
+    as_json = CliRunner().invoke(main, [*args, "--json", "--workspace", str(ws)])
+    assert as_json.exit_code == 2, as_json.output
+    error = json.loads(as_json.stdout)["error"]
+    assert error["field"] == field and field in error["fix"], error
+    assert error["code"] == "InputError" and error["message"]
+
+
+def test_ctrl_c_exits_130_as_the_readme_says(ws: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Outside a running job, Ctrl-C printed "Aborted!" and exited 1, as a failed job does.
+    def interrupted(*args: object, **kwargs: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("lpstudio.studio.Studio.jobs", interrupted)
+    result = CliRunner().invoke(main, ["jobs", "--workspace", str(ws)])
+    assert result.exit_code == 130, result.output
+    assert "lpstudio: interrupted" in result.stderr and "Aborted" not in result.output
