@@ -399,8 +399,9 @@ class Studio:
 
             trigger = recipe.metadata.get("trigger", {})
             validate_cron(trigger.get("cron", ""), trigger.get("timezone", "UTC"))
+        since: dict[str, str] = {}
         if recipe.trigger_kind == "poll":
-            self._fix_since(recipe, settings, reset_since)
+            since["since"] = self._fix_since(recipe, settings, reset_since)
         elif reset_since is not None:
             raise InputError(
                 f"reset_since applies to poll triggers; {recipe.name} is triggered by "
@@ -425,6 +426,7 @@ class Studio:
         pinned = {**saved.get("connections", {}), **settings["connections"]}
         new = {
             **saved,
+            **since,  # the since its poll goes by, which a reset moved
             "connections": pinned,
             "state": "started",
             "started_at": utcnow().isoformat(),
@@ -448,14 +450,15 @@ class Studio:
                 "(or reset_since when starting)",
             )
 
-    def _fix_since(self, recipe: Recipe, settings: dict[str, Any], reset: str | None) -> None:
-        """A poll trigger's "since" is fixed at its first start; only `reset` changes it."""
+    def _fix_since(self, recipe: Recipe, settings: dict[str, Any], reset: str | None) -> str:
+        """A poll trigger's "since" is fixed at its first start; only `reset` changes it.
+        Returns the since in force."""
         from .models import TriggerState
 
         with self.store.write() as s:
             state = s.get(TriggerState, recipe.name)
             if state is not None and reset is None:
-                return
+                return state.since
             since = parse_moment(reset, "since") if reset else None
             start = (
                 since
@@ -471,6 +474,7 @@ class Studio:
                 )
             else:
                 state.since, state.cursor, state.seen, state.next_poll_at = start, None, [], None
+            return start
 
     def stop(self, ref: str | os.PathLike[str]) -> dict[str, Any]:
         """Marks a recipe stopped: its triggers process nothing until it starts again."""
@@ -613,8 +617,9 @@ class Studio:
         )
         new = {**saved, "parameters": coerced, "connections": chosen}
         if since is not None:
+            moment = parse_moment(since, "since").isoformat()  # a bad value first, by name
             self._check_since_unfixed(recipe)
-            new["since"] = parse_moment(since, "since").isoformat()
+            new["since"] = moment
         save_settings(self.store, recipe.name, new, self.user)
         changed = [
             name

@@ -10,6 +10,7 @@ from __future__ import annotations
 import ast
 import csv
 import json
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -379,4 +380,10 @@ def test_a_started_poll_trigger_s_since_moves_only_by_reset_since(workspace: Pat
 
     assert moved.returncode == 2  # a saved since would be shown, and ignored
     assert "--reset-since" in moved.stderr + moved.stdout
-    assert run_cli("start", *recipe, "--reset-since", "1h").returncode == 0
+    before = datetime.now(UTC) - timedelta(hours=1)
+    code, started = run_json("start", *recipe, "--reset-since", "1h")
+    assert code == 0
+    code, shown = run_json("settings", *recipe)
+    # The settings show the since the poll now goes by, not the one saved before.
+    assert shown["since"] == started["since"]
+    assert timedelta(0) <= datetime.fromisoformat(shown["since"]) - before < timedelta(minutes=1)
