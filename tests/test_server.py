@@ -1196,6 +1196,12 @@ def test_malformed_bodies_are_refused_on_every_write_route(
     assert state(ws) == before
 
 
+@pytest.mark.parametrize("limit", ["1\x1f", " 1", "1_000", "\u0661", "+1", "1.0"])
+def test_a_whole_number_in_a_query_is_digits_only(limit: str, server: str) -> None:
+    answer = api(server, "alice", "GET", "/audit", params={"limit": limit})
+    assert_error(answer, 400, "limit")
+
+
 @pytest.mark.parametrize(("route", "op"), QUERY_OPERATIONS)
 def test_wrong_query_values_are_refused(route: Any, op: Any, server: str) -> None:
     typed = {

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 from http.client import responses
 from typing import TYPE_CHECKING, Any
 
@@ -122,10 +123,11 @@ class BaseHandler(ExtensionHandlerMixin, APIHandler):
                 continue
             value: Any = raw
             if schema.get("type") == "integer":
-                try:
-                    value = int(raw)
-                except ValueError:
-                    value = raw  # the schema check names it
+                # Digits only, unstripped (tornado strips `raw` after blanking control
+                # characters: "1\x1f" reads "1"; int() takes "1_000" and "١" too); anything
+                # else stays text, which the schema check names.
+                sent = self.get_query_argument(name, strip=False)
+                value = int(sent) if re.fullmatch(r"-?[0-9]+", sent) else sent
             problem = first_problem(schema, value)
             if problem is not None:
                 raise ApiError(
