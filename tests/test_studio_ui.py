@@ -91,10 +91,15 @@ def test_the_admin_journey_and_an_operator_in_the_studio(tmp_path: Path) -> None
         write_recipe(
             root,
             "lab/dated",
-            parameters="from datetime import date\n\nday: date = date(2026, 11, 1)  # first day",
+            parameters="from datetime import date\n\nday: date = date(2026, 11, 1)  # first day"
+            "\nchannel = pick_channel()  # a choice with no literal default",
             cells=("print(day)",),
             # A slot with no connection of its type yet (and no label): values save anyway.
-            metadata={"title": "lab/dated", "connections": {"files": {"type": "csv_file"}}},
+            metadata={
+                "title": "lab/dated",
+                "connections": {"files": {"type": "csv_file"}},
+                "parameters": {"channel": {"enum": ["sms", "whatsapp"]}},
+            },
         )
         with Studio.open(root, user="alice") as studio:
             seed_finished_jobs(studio, "lab/boom.ipynb", PAGE + 5)
@@ -357,7 +362,7 @@ def _admin_journey(page: Any, url: str, token: str, sandbox_url: str, root: Path
     slot = dated.locator("[data-field=connection-files]")
     assert "lps-field-invalid" in (slot.get_attribute("class") or "")
     assert slot.locator(".lps-field-label").inner_text() == "files"
-    day.fill("2026-11-29")
+    day.fill("2026-11-29")  # the channel left unchosen: not sent, the notebook's value stands
     dated.locator(".lps-save").click()
     dated.locator("text=Settings saved.").wait_for()
     with Studio.open(root, user="alice") as studio:

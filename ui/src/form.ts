@@ -87,6 +87,9 @@ export class SchemaForm {
           throw new Error(`${prop.title ?? name}: give valid JSON`);
         }
       } else if (k === 'enum') {
+        if (raw === '') {
+          continue; // nothing chosen (no value, no default): the notebook's own value stands
+        }
         const match = (prop.enum ?? []).find(v => String(v) === raw);
         out[name] = match === undefined ? raw : match;
       } else {
