@@ -757,18 +757,23 @@ def vanishing(db: Store) -> Callable[[int], None]:
     return vanished
 
 
+def queue_lost(ws: Path, studio: Studio, webhook: Any, trigger: str) -> Job:
+    """A job queued by `trigger`, of a recipe with one retry and a failure contact."""
+    write_recipe(ws, "p/lost", metadata={"title": "lost", "retries": {"count": 1, "interval": 0}})
+    notify(studio, "p/lost.ipynb", webhook.url)
+    version = studio.store.snapshot("p/lost.ipynb", "{}", {}, "alice")
+    return studio.store.create_job(
+        recipe="p/lost.ipynb", version_id=version, trigger=trigger, user="alice"
+    )
+
+
 def test_a_job_whose_worker_vanished_is_retried_then_reported(
     ws: Path, db: Store, webhook: Any
 ) -> None:
-    write_recipe(ws, "p/lost", metadata={"title": "lost", "retries": {"count": 1, "interval": 0}})
     recipe = "p/lost.ipynb"
     vanished = vanishing(db)
     with Studio.open(ws, user="alice") as studio:
-        notify(studio, recipe, webhook.url)
-        version = studio.store.snapshot(recipe, "{}", {}, "alice")
-        first = studio.store.create_job(
-            recipe=recipe, version_id=version, trigger="schedule", user="alice"
-        )
+        first = queue_lost(ws, studio, webhook, "schedule")
         vanished(first.id)
         Scheduler(studio).tick()
         lost, retry = jobs(db, recipe)
@@ -802,18 +807,11 @@ def test_a_run_someone_waited_on_is_neither_retried_nor_reported_when_its_worker
 ) -> None:
     """A person's run or a bot's call ends in front of its caller, however it ends: a retry
     of a call the bot may repeat itself could act twice."""
-    write_recipe(ws, "p/lost", metadata={"title": "lost", "retries": {"count": 1, "interval": 0}})
-    recipe = "p/lost.ipynb"
     vanished = vanishing(db)
     with Studio.open(ws, user="alice") as studio:
-        notify(studio, recipe, webhook.url)
-        version = studio.store.snapshot(recipe, "{}", {}, "alice")
-        job = studio.store.create_job(
-            recipe=recipe, version_id=version, trigger=trigger, user="alice"
-        )
-        vanished(job.id)
+        vanished(queue_lost(ws, studio, webhook, trigger).id)
         Scheduler(studio).tick()
-    (lost,) = jobs(db, recipe)
+    (lost,) = jobs(db, "p/lost.ipynb")
     assert (lost.status, lost.error["ename"]) == ("failed", "WorkerLost")
     assert webhook.posts == []
 
