@@ -35,7 +35,7 @@ from .times import parse_moment
 from .workspace import TERMS_VERSION, Workspace, current_user
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Sequence
 
     import pandas
     from sqlalchemy.orm import Session
@@ -592,14 +592,18 @@ class Studio:
         parse: set[str] | None = None,
         connections: dict[str, str] | None = None,
         since: str | None = None,
+        reset: Sequence[str] = (),
     ) -> dict[str, Any]:
-        """Stores parameter values and connection bindings for a recipe, after checking them."""
+        """Stores parameter values and connection bindings for a recipe, after checking them.
+        Given values join the saved ones; `reset` names saved values to forget (a parameter
+        goes back to the notebook's default, `connections.SLOT` to the automatic choice)."""
         recipe = self.recipe(ref)
         saved = saved_settings(self.store, recipe.name)
-        values = {**saved.get("parameters", {}), **(parameters or {})}
+        kept, kept_slots = self._forget(recipe, saved, reset, parameters, connections)
+        values = {**kept, **(parameters or {})}
         parsed = (parse or set()) & set(parameters or {})
         coerced = coerce(recipe.schema, values, parsed, recipe=recipe.name)
-        chosen = {**saved.get("connections", {}), **(connections or {})}
+        chosen = {**kept_slots, **(connections or {})}
         slots = recipe.metadata.get("connections", {})
         unknown = set(connections or {}) - set(slots)
         if unknown:
@@ -627,6 +631,7 @@ class Studio:
                 ("parameters", parameters),
                 ("connections", connections),
                 ("since", since),
+                ("reset", reset or None),
             )
             if given is not None
         ]
@@ -638,6 +643,41 @@ class Studio:
             self.user,
         )
         return new
+
+    @staticmethod
+    def _forget(
+        recipe: Recipe,
+        saved: dict[str, Any],
+        reset: Sequence[str],
+        parameters: dict[str, Any] | None,
+        connections: dict[str, str] | None,
+    ) -> tuple[dict[str, Any], dict[str, str]]:
+        """The saved parameter values and bindings left once `reset` is forgotten; a name
+        that is neither a parameter nor `connections.SLOT`, or is also given, is refused."""
+        slots = recipe.metadata.get("connections", {})
+        known = [*recipe.schema.get("properties", {}), *(f"connections.{s}" for s in slots)]
+        given = {*(parameters or {}), *(f"connections.{slot}" for slot in connections or {})}
+        for name in reset:
+            if name not in known:
+                raise InputError(
+                    f"recipe {recipe.name} has no parameter or slot {name!r} to reset",
+                    field="reset",
+                    fix=f"reset one of: {', '.join(known) or '(none)'}",
+                )
+            if name in given:
+                raise InputError(
+                    f"{name} is both given and reset",
+                    field="reset",
+                    fix=f"give {name} a value or reset it, not both",
+                )
+        dropped = set(reset)
+        kept = {k: v for k, v in saved.get("parameters", {}).items() if k not in dropped}
+        kept_slots = {
+            slot: name
+            for slot, name in saved.get("connections", {}).items()
+            if f"connections.{slot}" not in dropped
+        }
+        return kept, kept_slots
 
     def validate(
         self, ref: str | os.PathLike[str], parameters: dict[str, Any], parse: set[str] | None = None

@@ -20,6 +20,7 @@ from traitlets.config import Config
 from lpstudio.cli import main
 from lpstudio.errors import InputError
 from lpstudio.sandbox import Sandbox
+from lpstudio.settings import saved_settings
 from lpstudio.studio import Studio
 
 from .conftest import run_cli, run_json, write_recipe
@@ -456,6 +457,28 @@ def test_values_are_saved_before_a_slot_has_its_connection_which_running_then_ne
     assert refused.exit_code == 2
     assert as_json(refused)["error"]["field"] == "connections.warehouse"
     assert as_json(cli("jobs", "--json")) == []
+
+
+def test_settings_reset_forgets_a_saved_value_or_binding(cli, ws):
+    slot_recipe(ws)
+    chosen = cli("settings", "outbound/notify", "-p", "x", "4", "--connection", "messaging=lp")
+    assert chosen.exit_code == 2  # no connection lp: nothing saved
+    bound = "messaging=liveperson"
+    saved = cli("settings", "outbound/notify", "-p", "x", "4", "--connection", bound)
+    assert saved.exit_code == 0, saved.output
+
+    forgot = cli(
+        "settings", "outbound/notify", "--reset", "x", "--reset", "connections.messaging", "--json"
+    )
+    unknown = cli("settings", "outbound/notify", "--reset", "y")
+
+    assert forgot.exit_code == 0, forgot.output
+    assert as_json(forgot)["parameters"] == {}  # the notebook's default again
+    assert as_json(forgot)["connections"] == {"messaging": "liveperson"}  # found by name
+    with Studio.open(ws, user="alice") as studio:
+        assert saved_settings(studio.store, "outbound/notify.ipynb").get("connections") == {}
+    assert unknown.exit_code == 2 and "no parameter or slot 'y'" in unknown.stderr
+    assert "x, connections.messaging" in unknown.stderr
 
 
 def test_an_ambiguous_slot_is_refused_before_any_job_and_says_how_to_choose(cli, ws, sandbox):

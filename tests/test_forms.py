@@ -107,6 +107,19 @@ def test_test_says_why_its_sample_event_could_not_be_fetched(
     assert form.last_job is None
 
 
+def test_a_cleared_field_forgets_its_saved_value(studio: Studio, ws: Path) -> None:
+    write_recipe(ws, "p/plain", parameters="days: int = 7  # days ahead")
+    form = RecipeForm("p/plain", studio)
+    form.fields["days"].input.value = "3"
+    assert form.save(), form.status.value
+    assert saved_settings(studio.store, "p/plain.ipynb")["parameters"] == {"days": 3}
+
+    form.fields["days"].input.value = ""  # emptied: the notebook's 7 again, not an error
+    assert form.save(), form.status.value
+    assert saved_settings(studio.store, "p/plain.ipynb")["parameters"] == {}
+    assert RecipeForm("p/plain", studio).fields["days"].raw == "7"
+
+
 def test_run_now_sends_and_links_the_output(shop: Studio, sandbox: Sandbox) -> None:
     form = RecipeForm("shop/cart_abandonment", shop)
     form.buttons["run"].click()

@@ -21,7 +21,7 @@ from lpstudio.settings import saved_settings
 from lpstudio.studio import Studio
 
 from .browser import chromium, jupyterlab, screenshot
-from .conftest import write_recipe
+from .conftest import wait_for, write_recipe
 from .servers import API, serving
 
 REPO = Path(__file__).resolve().parent.parent
@@ -369,6 +369,15 @@ def _admin_journey(page: Any, url: str, token: str, sandbox_url: str, root: Path
         assert saved_settings(studio.store, "lab/dated.ipynb")["parameters"] == {
             "day": "2026-11-29"
         }
+        # Cleared, the saved date is forgotten (the notebook's default again), not kept.
+        day.fill("")
+        dated.locator(".lps-save").click()
+        wait_for(
+            lambda: saved_settings(studio.store, "lab/dated.ipynb")["parameters"] == {},
+            what="the cleared date forgotten",
+        )
+    day.wait_for()
+    assert day.input_value() == ""
 
 
 def _operator_session(page: Any, url: str, token: str) -> None:

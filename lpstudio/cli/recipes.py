@@ -135,6 +135,13 @@ def try_(
     help="Bind a connection to one of the recipe's slots.",
 )
 @click.option("--since", help="Where a poll trigger starts: an ISO date or a duration (7d).")
+@click.option(
+    "--reset",
+    multiple=True,
+    metavar="NAME",
+    help="Forget a saved value: a parameter (back to the notebook's default) or "
+    "connections.SLOT (back to the automatic choice).",
+)
 @workspace_option
 @json_option
 @handles_errors
@@ -143,19 +150,21 @@ def settings(
     params: tuple[tuple[str, str], ...],
     bindings: tuple[str, ...],
     since: str | None,
+    reset: tuple[str, ...],
     workspace: Path | None,
     as_json: bool,
 ) -> None:
     """Show or change RECIPE's saved settings (kept in the store, not in the notebook)."""
     chosen = dict(_pairs(bindings, "--connection"))
     with _studio(workspace) as studio:
-        if params or chosen or since:
+        if params or chosen or since or reset:
             studio.save_settings(
                 recipe,
                 dict(params),
                 parse={n for n, _ in params},
                 connections=chosen,
                 since=_moment(since, "--since"),
+                reset=reset,
             )
         found = studio.recipe(recipe)
         detail = studio.recipe_detail(found.name)

@@ -317,6 +317,7 @@ class RecipeSettingsHandler(UserHandler):
                 body.get("parameters"),
                 connections=body.get("connections"),
                 since=body.get("since"),
+                reset=body.get("reset", ()),
             )
             if "call_timeout" in body:
                 self.studio.set_call_timeout(name, body["call_timeout"])

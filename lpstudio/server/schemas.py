@@ -143,6 +143,12 @@ SETTINGS_BODY: dict[str, Any] = {
             "additionalProperties": {"type": "string"},
         },
         "since": {"type": "string", "description": "a poll trigger's start: ISO time or 2h"},
+        "reset": {
+            "type": "array",
+            "items": {"type": "string"},
+            "description": "saved values to forget: a parameter's name (back to the "
+            "notebook's default) or connections.SLOT (back to the automatic choice)",
+        },
         "call_timeout": {
             "type": ["number", "null"],
             "exclusiveMinimum": 0,

@@ -348,8 +348,16 @@ class RecipeForm(w.VBox):
 
     def _sent(self, editor: FieldEditor) -> bool:
         """Whether the field's value is sent: not when it is `unset` and nothing was saved
-        for it (a saved value is replaced, so clearing it still sends the empty value)."""
-        return not editor.unset or editor.name in self.saved.get("parameters", {})
+        for it, nor when a saved value's field was emptied (`_cleared`: it is forgotten)."""
+        if editor.name in self.saved.get("parameters", {}):
+            return editor.raw not in (None, "")
+        return not editor.unset
+
+    def _cleared(self) -> list[str]:
+        """Saved values whose fields were emptied: forgotten on save, so the notebook's
+        default stands again (as the lab form and `lpstudio settings --reset` do)."""
+        saved = self.saved.get("parameters", {})
+        return [n for n, e in self.fields.items() if n in saved and e.raw in (None, "")]
 
     def _check(self, editor: FieldEditor) -> str | None:
         """Checks one field with the CLI's rules; shows and returns its error."""
@@ -436,7 +444,11 @@ class RecipeForm(w.VBox):
         save first) when the store refuses it, e.g. a picked connection deleted meanwhile."""
         values, parse = self.values()
         self.saved = self.studio.save_settings(
-            self.recipe.name, values, parse=parse, connections=self.connections()
+            self.recipe.name,
+            values,
+            parse=parse,
+            connections=self.connections(),
+            reset=self._cleared(),
         )
 
     def save(self) -> bool:

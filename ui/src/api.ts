@@ -271,7 +271,7 @@ export const api = {
   recipe: (recipe: string) => call<RecipeDetail>('GET', `recipes/${recipePath(recipe)}`),
   saveSettings: (
     recipe: string,
-    body: { parameters?: Record<string, unknown>; connections?: Record<string, string>; since?: string }
+    body: { parameters?: Record<string, unknown>; connections?: Record<string, string>; since?: string; reset?: string[] }
   ) => call<RecipeDetail>('PUT', `recipes/${recipePath(recipe)}/settings`, body),
   start: (recipe: string) => call<RecipeDetail>('POST', `recipes/${recipePath(recipe)}/start`, {}),
   stop: (recipe: string) => call<RecipeDetail>('POST', `recipes/${recipePath(recipe)}/stop`, {}),

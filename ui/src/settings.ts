@@ -70,6 +70,7 @@ export class SettingsPanel extends Widget {
     });
     const since = el('input', { cls: 'lps-input', attrs: { name: 'since', placeholder: 'e.g. 2h or 2026-01-01T00:00:00Z' } });
     let savedSince = detail.settings.since ?? '';
+    let savedNames = Object.keys(detail.settings.parameters ?? {});
     since.value = savedSince;
     since.disabled = readOnly;
     const isPoll = detail.trigger?.kind === 'poll';
@@ -103,10 +104,16 @@ export class SettingsPanel extends Widget {
         }
       }
       try {
-        const body: { parameters: Record<string, unknown>; connections: Record<string, string>; since?: string } = {
+        const body: { parameters: Record<string, unknown>; connections: Record<string, string>; since?: string; reset?: string[] } = {
           parameters,
           connections: chosen
         };
+        // A saved value whose field was cleared is forgotten: the notebook's default again
+        // (leaving it out would keep the saved value).
+        const cleared = savedNames.filter(name => !(name in parameters));
+        if (cleared.length) {
+          body.reset = cleared;
+        }
         // Sent only when changed: once the recipe has started, its since is fixed, and the
         // API refuses any save that names one.
         if (isPoll && since.value.trim() && since.value.trim() !== savedSince) {
@@ -115,6 +122,7 @@ export class SettingsPanel extends Widget {
         const saved = await api.saveSettings(this.recipe, body);
         showProblem(saved.settings_problem);
         savedSince = since.value = saved.settings.since ?? '';
+        savedNames = Object.keys(saved.settings.parameters ?? {});
         fill(message, el('div', { cls: 'lps-ok', text: 'Settings saved.' }));
         this.ctx.notifyChanged();
         return true;
