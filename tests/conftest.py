@@ -11,8 +11,9 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
+from http.server import ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import nbformat
 import pytest
@@ -194,3 +195,23 @@ def purged(ws: Path, job_id: int) -> bool:
             return bool(s.get_one(Job, job_id).purged)
     finally:
         store.close()
+
+
+ServerT = TypeVar("ServerT", bound=ThreadingHTTPServer)
+
+
+@pytest.fixture
+def serve() -> Iterator[Callable[[ServerT], ServerT]]:
+    """Serves loopback stand-ins (a proxy, a recording server) for the test, then stops
+    them: `server = serve(SomeServer(...))`."""
+    running: list[ThreadingHTTPServer] = []
+
+    def start(server: ServerT) -> ServerT:
+        threading.Thread(target=server.serve_forever, args=(0.01,), daemon=True).start()
+        running.append(server)
+        return server
+
+    yield start
+    for server in running:
+        server.shutdown()
+        server.server_close()

@@ -126,14 +126,8 @@ class Handler(BaseHTTPRequestHandler):
 
 
 @pytest.fixture
-def server() -> Iterator[Recorder]:
-    recorder = Recorder()
-    thread = threading.Thread(target=recorder.serve_forever, args=(0.01,), daemon=True)
-    thread.start()
-    yield recorder
-    recorder.shutdown()
-    recorder.server_close()
-    thread.join()
+def server(serve: Callable[[Recorder], Recorder]) -> Recorder:
+    return serve(Recorder())
 
 
 @pytest.fixture

@@ -196,20 +196,9 @@ def connect(sandbox: Sandbox) -> Iterator[Callable[..., Connection]]:
 
 
 @pytest.fixture
-def proxy(sandbox: Sandbox) -> Iterator[Callable[[], ForwardingProxy]]:
+def proxy(sandbox: Sandbox, serve: Callable[[Any], Any]) -> Callable[[], ForwardingProxy]:
     """Starts forwarding proxies in front of the sandbox, each standing for another host."""
-    running: list[ForwardingProxy] = []
-
-    def start() -> ForwardingProxy:
-        server = ForwardingProxy(sandbox.url)
-        threading.Thread(target=server.serve_forever, daemon=True).start()
-        running.append(server)
-        return server
-
-    yield start
-    for server in running:
-        server.shutdown()
-        server.server_close()
+    return lambda: serve(ForwardingProxy(sandbox.url))
 
 
 class FakeLivePerson:
@@ -536,15 +525,10 @@ def test_a_lost_region_lookup_sends_nothing_claims_nobody_and_a_retry_sends_ever
 
 
 @pytest.mark.parametrize(("path", "status"), [(CAMPAIGN_PATH, 429), (TOKEN_PATH, 503)])
-def test_retry_after_as_an_http_date_is_waited_out(connect, control, sandbox, path, status):
-    proxy = RetryAfterDateProxy(sandbox.url, path, status)
-    threading.Thread(target=proxy.serve_forever, daemon=True).start()
+def test_retry_after_as_an_http_date_is_waited_out(connect, control, sandbox, serve, path, status):
+    proxy = serve(RetryAfterDateProxy(sandbox.url, path, status))
     everyone = people(5)
-    try:
-        result = send(connect(base_url=proxy.url), everyone)
-    finally:
-        proxy.shutdown()
-        proxy.server_close()
+    result = send(connect(base_url=proxy.url), everyone)
 
     assert result["accepted"] == 5
     [arrived] = requests_to(control, path)
@@ -553,21 +537,16 @@ def test_retry_after_as_an_http_date_is_waited_out(connect, control, sandbox, pa
 
 
 def test_a_retry_after_too_long_to_wait_in_a_job_rejects_the_batch_at_once(
-    connect, control, sandbox
+    connect, control, sandbox, serve
 ):
     """An hour's `Retry-After` is not waited out inside a job (its timeout would kill it
     mid-wait and leave the batch claimed, i.e. uncertain and never resent): the batch is
     rejected at once, the others go on, and a retry sends it."""
-    proxy = RetryAfterDateProxy(sandbox.url, CAMPAIGN_PATH, 429, header="3600")
-    threading.Thread(target=proxy.serve_forever, daemon=True).start()
+    proxy = serve(RetryAfterDateProxy(sandbox.url, CAMPAIGN_PATH, 429, header="3600"))
     ledger = MemoryLedger()
     everyone = people(150)
     started = time.monotonic()
-    try:
-        error, result = send_incomplete(connect(base_url=proxy.url, ledger=ledger), everyone)
-    finally:
-        proxy.shutdown()
-        proxy.server_close()
+    error, result = send_incomplete(connect(base_url=proxy.url, ledger=ledger), everyone)
 
     assert time.monotonic() - started < 30
     assert error.retryable and "3600" in str(error)
@@ -898,34 +877,20 @@ def test_a_lost_answer_to_a_read_is_simply_asked_again(connect, control):
 
 
 @pytest.mark.parametrize("count", [45, 60])
-def test_every_handoff_is_listed_when_the_answer_gives_no_total(connect, sandbox, count):
+def test_every_handoff_is_listed_when_the_answer_gives_no_total(connect, sandbox, serve, count):
     """An account with more handoffs than one page: the pick list must offer all of them,
     whatever names the answer uses, and stop at the first page that is not full."""
-    proxy = HandoffsElsewhere(sandbox.url, count)
-    thread = threading.Thread(target=proxy.serve_forever, args=(0.01,), daemon=True)
-    thread.start()
-    try:
-        handoffs = ConnectionClient(connect(base_url=proxy.url)).picklist("handoffs")
-    finally:
-        proxy.shutdown()
-        proxy.server_close()
-        thread.join()
+    proxy = serve(HandoffsElsewhere(sandbox.url, count))
+    handoffs = ConnectionClient(connect(base_url=proxy.url)).picklist("handoffs")
 
     assert [h.value for h in handoffs] == [f"H{n:010d}" for n in range(count)]
     assert handoffs[0].label == "Handoff 0 (sms)"
     assert proxy.pages_asked == count // 30 + 1
 
 
-def test_a_handoff_list_that_ignores_the_offset_is_read_once(connect, sandbox):
-    proxy = HandoffsElsewhere(sandbox.url, 45, ignore_offset=True)
-    thread = threading.Thread(target=proxy.serve_forever, args=(0.01,), daemon=True)
-    thread.start()
-    try:
-        handoffs = ConnectionClient(connect(base_url=proxy.url)).picklist("handoffs")
-    finally:
-        proxy.shutdown()
-        proxy.server_close()
-        thread.join()
+def test_a_handoff_list_that_ignores_the_offset_is_read_once(connect, sandbox, serve):
+    proxy = serve(HandoffsElsewhere(sandbox.url, 45, ignore_offset=True))
+    handoffs = ConnectionClient(connect(base_url=proxy.url)).picklist("handoffs")
 
     assert [h.value for h in handoffs] == [f"H{n:010d}" for n in range(30)]
     assert proxy.pages_asked == 2

@@ -26,12 +26,11 @@ import lpstudio.store
 from lpstudio.leader import StoreLease
 from lpstudio.metrics import dashboard_metrics
 from lpstudio.models import Job, ScheduleRun, utcnow
-from lpstudio.scheduler import Scheduler
 from lpstudio.store import RUNNING, Store
 from lpstudio.studio import Studio
 from tests.conftest import selects_on_jobs, write_recipe
 from tests.postgres import create_database, postgres_server
-from tests.test_scheduler import at, back_date, due_of, jobs, schedule_recipe, tick_together
+from tests.test_scheduler import due_of, jobs, race_quarter_hours
 
 
 @pytest.fixture(scope="module")
@@ -288,30 +287,15 @@ def test_the_recipes_list_reads_one_job_per_recipe_of_a_large_history(pg_ws: Pat
 
 
 def test_schedulers_racing_on_postgresql_fire_each_due_run_once(pg_ws: Path) -> None:
-    recipe = schedule_recipe(pg_ws, "quarter", {"cron": "*/15 * * * *", "timezone": "UTC"})
-    studios = [Studio.open(pg_ws, user="alice") for _ in range(4)]  # each its own connections
-    schedulers = [Scheduler(studio) for studio in studios]
-    try:
-        studios[0].start("p/quarter")
-        back_date(studios[0], recipe, at("2027-01-11T08:01"))
-        for moment in ("08:14", "08:15:10", "08:15:50", "08:30:05", "08:44", "10:07"):
-            queued = tick_together(schedulers, at(f"2027-01-11T{moment}"))
-            assert sum(len(ids) for ids in queued) <= 1, (moment, queued)
-    finally:
-        for scheduler in schedulers:
-            scheduler.drain()
-        for studio in studios:
-            studio.close()
-    store = Store(studios[0].store.url)
-    try:
-        fired = jobs(store, recipe)
+    moments = ("08:14", "08:15:10", "08:15:50", "08:30:05", "08:44", "10:07")
+    recipe = race_quarter_hours(pg_ws, 4, moments)  # four studios, each its own connections
+    with Studio.open(pg_ws, user="alice") as studio:
+        fired = jobs(studio.store, recipe)
         assert due_of(fired) == ["08:15", "08:30", "10:00"]
-        with store.read() as s:
+        with studio.store.read() as s:
             runs = s.execute(select(ScheduleRun.due_at, ScheduleRun.job_id)).all()
         assert len({due for due, _ in runs}) == len(runs)
         assert sorted(job_id for _, job_id in runs if job_id) == [job.id for job in fired]
-    finally:
-        store.close()
 
 
 def test_a_purge_on_postgresql_keeps_the_dashboard_s_figures(pg_ws: Path) -> None:

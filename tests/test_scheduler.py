@@ -395,14 +395,17 @@ def tick_together(schedulers: list[Scheduler], now: datetime) -> list[list[int]]
         return list(pool.map(tick, schedulers))
 
 
-def test_two_schedulers_fire_each_due_run_once(ws: Path, db: Store) -> None:
+def race_quarter_hours(ws: Path, count: int, moments: tuple[str, ...]) -> str:
+    """`count` schedulers, each with its own studio, tick together at each of `moments`
+    (on 2027-01-11, the recipe started at 08:01) a recipe due every quarter hour; at most
+    one of them queues a run each time. Returns the recipe."""
     recipe = schedule_recipe(ws, "quarter", {"cron": "*/15 * * * *", "timezone": "UTC"})
-    studios = [Studio.open(ws, user="alice") for _ in range(2)]
+    studios = [Studio.open(ws, user="alice") for _ in range(count)]
     schedulers = [Scheduler(studio) for studio in studios]
     try:
         studios[0].start("p/quarter")
         back_date(studios[0], recipe, at("2027-01-11T08:01"))
-        for moment in ("08:14", "08:15:10", "08:15:50", "08:30:05", "10:07"):
+        for moment in moments:
             queued = tick_together(schedulers, at(f"2027-01-11T{moment}"))
             assert sum(len(ids) for ids in queued) <= 1, (moment, queued)
     finally:
@@ -410,6 +413,11 @@ def test_two_schedulers_fire_each_due_run_once(ws: Path, db: Store) -> None:
             scheduler.drain()
         for studio in studios:
             studio.close()
+    return recipe
+
+
+def test_two_schedulers_fire_each_due_run_once(ws: Path, db: Store) -> None:
+    recipe = race_quarter_hours(ws, 2, ("08:14", "08:15:10", "08:15:50", "08:30:05", "10:07"))
 
     # 08:15 and 08:30 on time; after missing 08:45 to 10:00, one run (run_once) for 10:00.
     assert due_of(jobs(db, recipe)) == ["08:15", "08:30", "10:00"]

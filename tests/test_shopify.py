@@ -272,11 +272,10 @@ def test_a_long_retry_after_is_not_waited_for(connect, control):
     assert raised.value.retryable is True and raised.value.status == 429
 
 
-def test_a_retry_after_given_as_an_http_date_is_waited_out(connect, sandbox):
+def test_a_retry_after_given_as_an_http_date_is_waited_out(connect, sandbox, serve):
     """RFC 9110 allows `Retry-After` as an HTTP date; a proxy or CDN in front of a shop may
     send that form. It is a wait like any other, not a crash of the poll."""
     import email.utils
-    import threading
     from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
     asked: list[float] = []
@@ -304,15 +303,8 @@ def test_a_retry_after_given_as_an_http_date_is_waited_out(connect, sandbox):
         def log_message(self, format: str, *args: Any) -> None:
             """Quiet."""
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), DateThen)
-    thread = threading.Thread(target=server.serve_forever, args=(0.01,), daemon=True)
-    thread.start()
-    try:
-        page = poll(connect(shop=f"http://127.0.0.1:{server.server_address[1]}"), ago(days=1))
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()
+    server = serve(ThreadingHTTPServer(("127.0.0.1", 0), DateThen))
+    page = poll(connect(shop=f"http://127.0.0.1:{server.server_address[1]}"), ago(days=1))
 
     assert len(page.events) == 5
     assert len(asked) == 2 and asked[1] - asked[0] >= 1.0
@@ -371,20 +363,14 @@ class _Between(BaseHTTPRequestHandler):
 
 
 @pytest.fixture
-def between(sandbox) -> Iterator[Any]:
+def between(sandbox, serve) -> Any:
     """A loopback stand-in for the shop that lets a test change checkouts between pages."""
-    import threading
     from http.server import ThreadingHTTPServer
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Between)
+    server = serve(ThreadingHTTPServer(("127.0.0.1", 0), _Between))
     server.sandbox_url, server.pages, server.before_page = sandbox.url, 0, lambda n: None
     server.url = f"http://127.0.0.1:{server.server_address[1]}"
-    thread = threading.Thread(target=server.serve_forever, args=(0.01,), daemon=True)
-    thread.start()
-    yield server
-    server.shutdown()
-    server.server_close()
-    thread.join()
+    return server
 
 
 def test_a_checkout_updated_on_a_page_already_read_is_not_lost(connect, control, between):
