@@ -143,20 +143,6 @@ def _usage_error(exc: click.UsageError) -> InputError:
     return InputError(exc.format_message(), field=field, fix=fix)
 
 
-class _UsageError(click.UsageError):
-    """A click usage error shown as lpstudio shows bad input (exit code 2 all the same)."""
-
-    def __init__(self, exc: click.UsageError, as_json: bool) -> None:
-        super().__init__(exc.format_message(), exc.ctx)
-        self.error = _usage_error(exc)
-        self.as_json = as_json
-
-    def show(self, file: Any = None) -> None:
-        if self.as_json:
-            _emit({"error": self.error.to_dict()})
-        click.echo(f"lpstudio: error: {self.error}", err=True)
-
-
 class _Main(click.Group):
     """The `lpstudio` group: every bad option or value reads `lpstudio: error:` with a fix
     (and `{"error": ...}` under `--json`), and Ctrl-C exits 130 wherever it lands."""
@@ -171,17 +157,15 @@ class _Main(click.Group):
         try:
             ctx = super().make_context(info_name, list(args), parent, **extra)
         except click.UsageError as exc:
-            raise _UsageError(exc, "--json" in args) from None
+            _fail(_usage_error(exc), "--json" in args)
         ctx.meta["lpstudio.args"] = list(args)
         return ctx
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
-        except _UsageError:
-            raise
         except click.UsageError as exc:
-            raise _UsageError(exc, "--json" in ctx.meta.get("lpstudio.args", ())) from None
+            _fail(_usage_error(exc), "--json" in ctx.meta.get("lpstudio.args", ()))
         except (KeyboardInterrupt, click.Abort) as exc:
             if isinstance(exc, click.Abort) and not isinstance(exc.__context__, KeyboardInterrupt):
                 raise
