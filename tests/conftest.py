@@ -215,3 +215,22 @@ def serve() -> Iterator[Callable[[ServerT], ServerT]]:
     for server in running:
         server.shutdown()
         server.server_close()
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # A zombie is dead too: only its parent has not reaped it yet. Reaped meanwhile, its
+    # /proc entry is gone (FileNotFoundError) or fails the read (ProcessLookupError).
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+
+
+def gone(pid: int) -> bool:
+    """True once the process has ended (a zombie has ended too)."""
+    return not alive(pid)

@@ -32,7 +32,7 @@ from lpstudio.store import FINAL_STATES, Store, worker_id
 from lpstudio.studio import Studio
 from lpstudio.workspace import Workspace
 
-from .conftest import run_json, scheduler_running, wait_for, write_recipe
+from .conftest import gone, run_json, scheduler_running, wait_for, write_recipe
 
 
 def append(path: Path, line: str) -> str:
@@ -52,15 +52,6 @@ def configure(ws: Path, **values: float) -> None:
     for key, value in values.items():
         lines = [f"{key} = {value}" if line.startswith(f"{key} =") else line for line in lines]
     config.write_text("\n".join(lines) + "\n")
-
-
-def gone(pid: int) -> bool:
-    """True once the process has ended (a zombie has ended too)."""
-    try:
-        with open(f"/proc/{pid}/stat") as stat:
-            return stat.read().rsplit(")", 1)[1].split()[0] in ("Z", "X")
-    except FileNotFoundError:
-        return True
 
 
 def queue_webhook_job(studio: Studio, recipe: str) -> Job:

@@ -29,7 +29,7 @@ from lpstudio.pool import KernelPool, PoolSettings
 from lpstudio.studio import Studio
 from lpstudio.workspace import Workspace
 
-from .conftest import wait_for, write_recipe
+from .conftest import alive, gone, wait_for, write_recipe
 
 # Each job reports its kernel's pid and what it can see of earlier jobs.
 PROBE = """\
@@ -48,23 +48,6 @@ os.environ["LPSTUDIO_TEST_LEAK"] = "yes"
 sys.modules["lpstudio_test_leak"] = sys
 lp.set_result(seen)
 """
-
-
-def alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    # A zombie is dead too: only its parent has not reaped it yet.
-    with open(f"/proc/{pid}/stat") as stat:
-        return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
-
-
-def gone(pid: int) -> bool:
-    try:
-        return not alive(pid)
-    except FileNotFoundError:
-        return True
 
 
 @pytest.fixture
