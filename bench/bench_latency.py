@@ -10,7 +10,10 @@ bookkeeping. This benchmark measures that, and the parts it is made of:
    - forked: the same manager through lpstudio's fork server (`ForkProvisioner`), with the
      pool's readiness check;
    - hand-out: `KernelPool.take()` of a kernel that is ready;
-   and the CPU each kernel process used until it was ready (from /proc).
+   and the CPU each kernel process used until it was ready (from /proc);
+   - the floor: the job's four execute requests (papermill's injected parameters and the
+     three cells), each waited for, on a ready kernel through a plain blocking client, with
+     no papermill, no store and no notebook: what the kernel alone costs a job.
 2. one job end to end, three ways, on the trivial recipe of `bench_run.py` with x = 3:
    - `lpstudio`: `Studio.run("bench/trivial", {"x": 3})`, from the call until it returns:
      job row queued, kernel taken, cells run, output notebook written to history/, job row
@@ -44,7 +47,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bench_run import LPSTUDIO, PM_API, PM_CLI, Bench, emit, machine, timed
+from bench_run import LPSTUDIO, PM_API, PM_CLI, Bench, emit, machine, timed, trivial_notebook
+from jupyter_client import BlockingKernelClient
 
 from lpstudio.pool import (
     KernelPool,
@@ -93,6 +97,36 @@ async def start_forked(pool: KernelPool) -> tuple[float, float]:
     return elapsed * 1000, cpu
 
 
+def kernel_floor(pool: KernelPool) -> float:
+    """Wall ms of the trivial job's execute requests on a ready kernel, one after another."""
+    sources = ["# Parameters\nx = 3\n", *(cell.source for cell in trivial_notebook().cells)]
+    pool.wait_full("python3", 120)
+    ready = pool.take("python3")
+    assert ready is not None
+    kc = BlockingKernelClient()
+    kc.load_connection_info(ready.km.get_connection_info())
+    kc.start_channels()
+    try:
+        start = time.perf_counter()
+        for source in sources:
+            msg_id = kc.execute(source)
+            if kc.get_shell_msg(timeout=10)["content"]["status"] != "ok":
+                raise RuntimeError(f"the floor's cell failed: {source!r}")
+            while True:  # its outputs are all published once the kernel is idle again
+                msg = kc.get_iopub_msg(timeout=10)
+                if (
+                    msg["parent_header"].get("msg_id") == msg_id
+                    and msg["msg_type"] == "status"
+                    and msg["content"]["execution_state"] == "idle"
+                ):
+                    break
+        return (time.perf_counter() - start) * 1000
+    finally:
+        kc.stop_channels()
+        ready.kc.stop_channels()
+        discard(ready.km)
+
+
 def kernel_figures(runs: int) -> dict[str, Any]:
     pool = KernelPool(PoolSettings(size=1))
     try:
@@ -110,6 +144,7 @@ def kernel_figures(runs: int) -> dict[str, Any]:
             assert ready is not None
             ready.kc.stop_channels()
             discard(ready.km)
+        floor = [kernel_floor(pool) for _ in range(max(runs, 10))]
     finally:
         pool.close()
 
@@ -124,6 +159,7 @@ def kernel_figures(runs: int) -> dict[str, Any]:
         "cold": summary(cold),
         "forked": summary(forked),
         "handout": {"median_ms": statistics.median(handout), "samples_ms": handout},
+        "floor": {"median_ms": statistics.median(floor), "samples_ms": floor},
     }
 
 
@@ -183,6 +219,8 @@ def render(result: dict[str, Any]) -> str:
         f"  forked (lpstudio fork server)   {k['forked']['median_ms']:8.1f}   "
         f"{k['forked']['median_cpu_s']:8.2f}",
         f"  hand-out of a ready kernel      {k['handout']['median_ms']:8.3f}",
+        f"the floor: a job's 4 execute requests on a ready kernel, no papermill: "
+        f"{k['floor']['median_ms']:.1f} ms (median of {len(k['floor']['samples_ms'])})",
         "",
         f"{'one job end to end':<18} {'runs':>5} {'median ms':>10} {'min ms':>9} {'max ms':>9}",
     ]
