@@ -789,6 +789,93 @@ def test_async_calls_answer_202_then_the_answer(server: str, tokens: dict[str, s
     assert_error(call(server, tokens["all"], "optin", OPTIN, params={"mode": "later"}), 400, "mode")
 
 
+def test_a_client_polls_its_own_calls_and_learns_nothing_of_other_jobs(
+    server: str, tokens: dict[str, str]
+) -> None:
+    # A job id that does not exist answered "job N does not exist", told a bot to run the
+    # CLI, and so set it apart from the jobs of other callers.
+    def poll(job: int) -> dict[str, Any]:
+        answer = httpx.get(f"{server}{API}/calls/{job}", headers={"API-TOKEN": tokens["cb"]})
+        return assert_error(answer, 404, "job")
+
+    others = assert_error(call(server, tokens["all"], "boom", {"n": 1}), 422)["job"]
+    for job in (others, 10**11):
+        error = poll(job)
+        assert error["message"] == f"no call job {job} of this client"
+        assert "lpstudio jobs" not in str(error) and "Lpstudio-Job" in error["fix"]
+
+
+def test_a_bot_is_told_which_values_a_query_or_header_takes(
+    server: str, tokens: dict[str, str]
+) -> None:
+    # `mode=later` was told "give mode as text", `limit=0` "give limit as integer".
+    mode = call(server, tokens["all"], "optin", OPTIN, params={"mode": "later"})
+    assert assert_error(mode, 400, "mode")["fix"] == "give mode as one of: sync, async"
+    limit = api(server, "alice", "GET", "/jobs", params={"limit": "0"})
+    assert assert_error(limit, 400, "limit")["fix"] == "give limit as a whole number from 1 to 1000"
+    offset = api(server, "alice", "GET", "/jobs", params={"offset": "x"})
+    assert (
+        assert_error(offset, 400, "offset")["fix"] == "give offset as a whole number of at least 0"
+    )
+    long_key = call(server, tokens["all"], "optin", OPTIN, headers={"Idempotency-Key": "k" * 256})
+    assert "at most 255 characters" in assert_error(long_key, 400, "Idempotency-Key")["fix"]
+
+
+def test_a_webhook_sent_with_the_wrong_method_is_told_to_post(server: str) -> None:
+    hook = api(server, "otto", "GET", "/recipes/hooks/lead.ipynb").json()["trigger"]["hook"]
+    answer = httpx.get(f"{server}{hook}", timeout=30)
+    error = assert_error(answer, 405, "method")
+    assert error["fix"] == "use POST" and answer.headers["Allow"] == "POST"
+
+
+def test_the_openapi_document_lists_every_answer_a_bot_can_get(
+    server: str, tokens: dict[str, str]
+) -> None:
+    doc = httpx.get(f"{server}{API}/openapi.json", headers={"API-TOKEN": tokens["all"]}).json()
+    openapi_spec_validator.validate(doc)
+    optin = doc["paths"]["/call/optin"]["post"]
+    # A recipe whose settings broke answers 503 (README), a job started in async mode 202
+    # with the job to poll.
+    assert (
+        "503" in optin["responses"] and "503" in doc["paths"]["/call/{path}"]["post"]["responses"]
+    )
+    queued = optin["responses"]["202"]["content"]["application/json"]["schema"]
+    assert queued["required"] == ["job", "status", "poll"]
+    # The server refuses a call without a body: the document says it is required.
+    assert doc["paths"]["/call/{path}"]["post"]["requestBody"]["required"] is True
+    # Polling a call answers 202 while its job runs; it has no input nor key to refuse.
+    polled = doc["paths"]["/calls/{job_id}"]["get"]["responses"]
+    assert {"200", "202", "404", "422", "502"} <= set(polled)
+    assert not {"400", "403", "409", "504"} & set(polled)
+    hooks = api(server, "alice", "GET", "/openapi.json").json()["paths"]["/hooks/{hook_id}"]
+    assert {"200", "202", "409"} <= set(hooks["post"]["responses"])
+
+
+def test_every_error_of_a_call_says_what_to_do(server: str, tokens: dict[str, str]) -> None:
+    failed = assert_error(call(server, tokens["all"], "boom", {"n": 1}), 422)
+    assert f"job {failed['job']}" in failed["fix"] and "Idempotency-Key" in failed["fix"]
+
+
+def test_an_async_answer_is_read_against_the_version_its_job_ran(
+    server: str, ws: Path, tokens: dict[str, str]
+) -> None:
+    # Once the notebook broke (or went), polling a finished call answered its RecipeError as
+    # a 400, which a bot takes for its own bad input.
+    _callable(ws, "bots/later", "later", "lp.respond({'double': 2 * lp.event['n']})")
+    assert api(server, "alice", "POST", "/recipes/bots/later.ipynb/start").status_code == 200
+    queued = call(server, tokens["all"], "later", {"n": 4}, params={"mode": "async"})
+    assert queued.status_code == 202, queued.text
+    assert wait_job(server, queued.json()["job"])["status"] == "succeeded"
+    path = ws / "projects" / "bots" / "later.ipynb"
+    broken = nbformat.read(path, as_version=4)
+    broken.cells[0].source = "pause: float = ("
+    nbformat.write(broken, path)
+    for _ in range(2):  # broken, then gone
+        answer = httpx.get(f"{server}{queued.json()['poll']}", headers={"API-TOKEN": tokens["all"]})
+        assert answer.status_code == 200 and answer.json() == {"double": 8}, answer.text
+        path.unlink(missing_ok=True)
+
+
 def test_a_client_past_its_rate_limit_gets_429_with_retry_after(
     server: str, tokens: dict[str, str]
 ) -> None:
@@ -1301,5 +1388,6 @@ def test_a_repeat_whose_first_request_let_the_key_go_is_told_to_retry(tmp_path: 
     store.close()
 
     assert status == 409 and answer["error"]["code"] == "InProgress"
+    assert answer["error"]["field"] == "Idempotency-Key"
     assert "retry with the same key" in answer["error"]["fix"]
-    assert headers == {"Idempotent-Replayed": "true"}
+    assert headers == {"Idempotent-Replayed": "true", "Retry-After": "1"}

@@ -5,9 +5,10 @@ is JSON that fits the recipe's `input_schema` (400 naming the field). Then one j
 recipe with the body as its event, and its `respond()` answer, checked against the
 `response_schema`, is the call's answer:
 
-    200..499 from respond()   the recipe's own status and body
+    200..599 from respond()   the recipe's own status and body (not 204 or 304)
     422                       the job failed or was cancelled (with the job id)
     502                       the recipe answered nothing, or off its response schema
+    503                       the recipe's own settings keep it from running (no job)
     504                       no answer within the call timeout (15 s by default); the job
                               goes on, and `GET /calls/<job>` gives its answer later
     202                       `?mode=async`: the job id at once, to poll at `/calls/<job>`
@@ -29,7 +30,7 @@ import json
 import time
 from typing import TYPE_CHECKING, Any
 
-from ..errors import InputError
+from ..errors import InputError, NotFoundError
 from ..kernel import answer_status
 from ..store import FINAL_STATES, SUCCEEDED
 from .auth import ApiError
@@ -41,6 +42,7 @@ if TYPE_CHECKING:
 
     from ..idempotency import IdempotentCalls
     from ..models import Job
+    from ..studio import Studio
     from .app import LpstudioApp
 
 Answer = tuple[int, Any, dict[str, str]]
@@ -49,8 +51,10 @@ Answer = tuple[int, Any, dict[str, str]]
 POLL_SECONDS = 0.1
 
 
-def _error(status: int, code: str, message: str, **fields: Any) -> tuple[int, Any]:
-    return status, {"error": {"code": code, "message": message, "field": None, **fields}}
+def _error(status: int, code: str, message: str, fix: str, **fields: Any) -> tuple[int, Any]:
+    return status, {
+        "error": {"code": code, "message": message, "field": None, "fix": fix, **fields}
+    }
 
 
 def answer_for(job: Job, response_schema: dict[str, Any]) -> tuple[int, Any]:
@@ -58,15 +62,22 @@ def answer_for(job: Job, response_schema: dict[str, Any]) -> tuple[int, Any]:
     if job.status != SUCCEEDED:
         error = job.error or {}
         reason = f": {error.get('ename')}: {error.get('evalue')}" if error else ""
-        return _error(422, "JobFailed", f"job {job.id} {job.status}{reason}", job=job.id)
+        return _error(
+            422,
+            "JobFailed",
+            f"job {job.id} {job.status}{reason}",
+            f"the recipe's admin finds why in job {job.id}; the same Idempotency-Key answers "
+            "this again, a new key runs the recipe again",
+            job=job.id,
+        )
     response = (job.result or {}).get("response")
     if not isinstance(response, dict) or "status" not in response:
         return _error(
             502,
             "NoResponse",
             f"job {job.id} succeeded without an answer",
+            "the recipe must call lpstudio.kernel.respond(body, status)",
             job=job.id,
-            fix="the recipe must call lpstudio.kernel.respond(body, status)",
         )
     status, body = response["status"], response.get("body")
     if not answer_status(status):
@@ -74,8 +85,8 @@ def answer_for(job: Job, response_schema: dict[str, Any]) -> tuple[int, Any]:
             502,
             "InvalidResponse",
             f"job {job.id} answered with HTTP status {status!r}, which cannot carry a body",
+            "respond() with a status from 200 to 599 other than 204 and 304",
             job=job.id,
-            fix="respond() with a status from 200 to 599 other than 204 and 304",
         )
     if 200 <= status < 300 and response_schema:
         problem = first_problem(response_schema, body)
@@ -85,9 +96,9 @@ def answer_for(job: Job, response_schema: dict[str, Any]) -> tuple[int, Any]:
                 502,
                 "InvalidResponse",
                 f"job {job.id} answered off its response schema: {message}",
+                "make the recipe's respond() body fit trigger.response_schema",
                 job=job.id,
                 field=field,
-                fix="make the recipe's respond() body fit trigger.response_schema",
             )
     return status, body
 
@@ -109,9 +120,15 @@ def _timed_out(job_id: int, timeout: float) -> tuple[int, Any]:
         504,
         "Timeout",
         f"job {job_id} gave no answer within {timeout:g} s; it goes on",
+        f"GET {PREFIX}/calls/{job_id} later, or retry with the same Idempotency-Key",
         job=job_id,
-        fix=f"GET {PREFIX}/calls/{job_id} later, or retry with the same Idempotency-Key",
     )
+
+
+def _in_progress(message: str, fix: str, headers: dict[str, str]) -> Answer:
+    """409 to a repeat whose first request has no job yet: retry soon, with the same key."""
+    status, body = _error(409, "InProgress", message, fix, field="Idempotency-Key")
+    return status, body, {**headers, "Retry-After": "1"}
 
 
 def _record_job(calls: IdempotentCalls, claim: dict[str, Any], session: Session, job: Job) -> None:
@@ -173,7 +190,11 @@ async def call(
     if key:
         if len(key) > 255:
             raise ApiError(
-                400, "InputError", "Idempotency-Key is too long", field="Idempotency-Key"
+                400,
+                "InputError",
+                f"Idempotency-Key is {len(key)} characters long",
+                field="Idempotency-Key",
+                fix="send a key of at most 255 characters",
             )
         digest = hashlib.sha256(
             json.dumps([path, event], sort_keys=True, separators=(",", ":")).encode()
@@ -231,26 +252,18 @@ async def _repeat(
     deadline = time.monotonic() + timeout
     while claim["status"] is None and claim["job_id"] is None:
         if time.monotonic() >= deadline:  # the first request has not even started its job
-            return (
-                *_error(
-                    409,
-                    "InProgress",
-                    "the first request with this Idempotency-Key is still starting",
-                    fix="retry in a moment with the same key",
-                ),
+            return _in_progress(
+                "the first request with this Idempotency-Key is still starting",
+                "retry in a moment with the same key",
                 headers,
             )
         await asyncio.sleep(POLL_SECONDS)
         claim = await app.blocking(app.service.calls.get, claim["id"])
         if claim is None:  # the first request failed before its job and let the key go
-            return (
-                *_error(
-                    409,
-                    "InProgress",
-                    "the first request with this Idempotency-Key failed before starting "
-                    "its job, and started none",
-                    fix="retry with the same key: it runs the call",
-                ),
+            return _in_progress(
+                "the first request with this Idempotency-Key failed before starting its job, "
+                "and started none",
+                "retry with the same key: it runs the call",
                 headers,
             )
     if claim["status"] is not None:
@@ -270,11 +283,21 @@ async def _repeat(
 
 
 async def poll(app: LpstudioApp, client: dict[str, Any], job_id: int) -> Answer:
-    """The answer of a call's job: 202 while it runs, then what a synchronous call gives."""
+    """The answer of a call's job: 202 while it runs, then what a synchronous call gives.
+    A job that is not one of this client's calls, or none at all, is the same 404."""
     service = app.service
-    job = await app.blocking(service.job, job_id)
-    if job.user != f"api:{client['name']}" or job.trigger != "callable":
-        raise ApiError(404, "NotFound", f"no call job {job_id} of this client", field="job")
+    try:
+        job = await app.blocking(service.job, job_id)
+    except NotFoundError:
+        job = None
+    if job is None or job.user != f"api:{client['name']}" or job.trigger != "callable":
+        raise ApiError(
+            404,
+            "NotFound",
+            f"no call job {job_id} of this client",
+            field="job",
+            fix="poll the job of one of this client's calls: its Lpstudio-Job header",
+        )
     headers = {"Lpstudio-Job": str(job.id)}
     if job.status not in FINAL_STATES:
         return (
@@ -282,7 +305,14 @@ async def poll(app: LpstudioApp, client: dict[str, Any], job_id: int) -> Answer:
             {"job": job.id, "status": job.status, "poll": f"{PREFIX}/calls/{job.id}"},
             headers,
         )
-    recipe = await app.blocking(service.recipe, job.recipe)
-    schema = recipe.metadata.get("trigger", {}).get("response_schema", {})
+    schema = await app.blocking(_response_schema, service, job)
     status, answer = answer_for(job, schema)
     return status, answer, headers
+
+
+def _response_schema(service: Studio, job: Job) -> dict[str, Any]:
+    """The response schema of the version the job ran: the one its answer was written for,
+    however the notebook changed, broke or went since."""
+    notebook = json.loads(service.store.version_notebook(job.version_id))
+    trigger = notebook.get("metadata", {}).get("lpstudio", {}).get("trigger", {})
+    return dict(trigger.get("response_schema") or {})

@@ -29,7 +29,7 @@ from ..roles import PERMISSIONS
 from ..studio import Studio, job_to_dict
 from .auth import ApiError, api_token, check_role
 from .output_html import OUTPUT_HTML_CSP, render_output_html
-from .schemas import first_problem
+from .schemas import expected, first_problem
 
 if TYPE_CHECKING:
     from .app import LpstudioApp
@@ -84,21 +84,27 @@ class BaseHandler(ExtensionHandlerMixin, APIHandler):
     def operation(self) -> Operation:
         op = self.route.operations.get(self.request.method or "")
         if op is None:
-            allowed = ", ".join(self.route.operations)
-            raise ApiError(
-                405,
-                "MethodNotAllowed",
-                f"{self.request.method} is not allowed on {self.request.path}",
-                field="method",
-                fix=f"use {allowed}",
-                headers={"Allow": allowed},
-            )
+            raise self.not_allowed()
         return op
+
+    def not_allowed(self) -> ApiError:
+        allowed = ", ".join(self.route.operations)
+        return ApiError(
+            405,
+            "MethodNotAllowed",
+            f"{self.request.method} is not allowed on {self.request.path}",
+            field="method",
+            fix=f"use {allowed}",
+            headers={"Allow": allowed},
+        )
 
     async def prepare(self) -> None:  # type: ignore[override]
         await super().prepare()
         if self.app.workspace_error is not None:
             raise ApiError(503, "NoWorkspace", **self.app.workspace_error)
+        route = getattr(self, "route", None)  # the catch-all 404 has none
+        if route is not None and self.request.method not in route.operations:
+            raise self.not_allowed()  # before any credential: tornado's 405 names nothing
 
     async def blocking(self, func: Any, *args: Any, **kwargs: Any) -> Any:
         """Runs store and kernel work off the IOLoop."""
@@ -135,7 +141,7 @@ class BaseHandler(ExtensionHandlerMixin, APIHandler):
                     "InputError",
                     f"query parameter {name}={raw!r}: {problem[1]}",
                     field=name,
-                    fix=f"give {name} as {schema.get('type', 'text')}",
+                    fix=f"give {name} as {expected(schema)}",
                 )
             values[name] = value
         return values

@@ -8,7 +8,7 @@ from typing import Any
 
 from .handlers import PREFIX
 from .routes import CLIENT, OPEN, USER, Route
-from .schemas import ERROR
+from .schemas import CALL_QUEUED, ERROR
 
 _ERRORS = {
     USER: {
@@ -25,13 +25,16 @@ _ERRORS = {
         "409": "Idempotency-Key reused for another request",
         "422": "The job failed (its id is in error.job)",
         "429": "Over the client's rate limit (see Retry-After)",
-        "502": "The recipe's answer broke its response schema",
+        "502": "The recipe answered nothing, or off its response schema",
+        "503": "The recipe's own settings are incomplete or broken (retry later)",
         "504": "No answer within the call timeout; the job goes on (error.job)",
     },
     OPEN: {
         "400": "The body is not JSON",
         "401": "Missing or wrong signature",
         "404": "Unknown hook",
+        "409": "A delivery id reused with another body, or a delivery still being queued "
+        "(see Retry-After)",
         "503": "The recipe's settings are incomplete",
     },
 }
@@ -60,14 +63,19 @@ def _path_parameters(route: Route) -> list[dict[str, Any]]:
     ]
 
 
-def _errors(auth: str) -> dict[str, Any]:
+def _errors(auth: str, only: tuple[str, ...] | None = None) -> dict[str, Any]:
     return {
         code: {
             "description": text,
             "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
         }
         for code, text in _ERRORS[auth].items()
+        if only is None or code in only
     }
+
+
+def _answer(description: str, schema: dict[str, Any]) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
 
 
 def _operation(route: Route, op: Any) -> dict[str, Any]:
@@ -86,14 +94,16 @@ def _operation(route: Route, op: Any) -> dict[str, Any]:
                 "description": "Success",
                 "content": {op.content_type: {"schema": op.answer}},
             },
-            **_errors(route.auth),
+            **{status: _answer(*answer) for status, answer in op.more.items()},
+            **_errors(route.auth, op.errors),
         },
     }
     if route.auth == USER:
         doc["x-lpstudio-permission"] = op.permission
     if op.body is not None:
         doc["requestBody"] = {
-            "required": bool(op.body.get("required")),
+            # A user's empty body reads as {}; a bot's or a sender's is refused.
+            "required": route.auth != USER or bool(op.body.get("required")),
             "content": {"application/json": {"schema": op.body}},
         }
     return doc
@@ -128,11 +138,8 @@ def _endpoint(endpoint: dict[str, Any]) -> dict[str, Any]:
                 "content": {"application/json": {"schema": endpoint["input_schema"]}},
             },
             "responses": {
-                "200": {
-                    "description": "The recipe's answer",
-                    "content": {"application/json": {"schema": endpoint["response_schema"] or {}}},
-                },
-                "202": {"description": "mode=async: the job to poll at /calls/{job_id}"},
+                "200": _answer("The recipe's answer", endpoint["response_schema"] or {}),
+                "202": _answer("mode=async: the job, to poll at /calls/{job_id}", CALL_QUEUED),
                 **_errors(CLIENT),
             },
         }

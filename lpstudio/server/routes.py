@@ -38,6 +38,10 @@ class Operation:
     answer: dict[str, Any] = field(default_factory=lambda: s.ANY_OBJECT)
     status: int = 200
     content_type: str = "application/json"
+    #: Other successful answers: HTTP status -> (description, JSON Schema of the body).
+    more: dict[str, tuple[str, dict[str, Any]]] = field(default_factory=dict)
+    #: The error statuses it can answer, of those its route's callers get (None: all).
+    errors: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -559,6 +563,7 @@ ROUTES: tuple[Route, ...] = (
             permission="",
             body=s.ANY_OBJECT,
             query={"mode": {"enum": ["sync", "async"], "default": "sync"}},
+            more={"202": ("mode=async: the job, to poll at /calls/{job_id}", s.CALL_QUEUED)},
         ),
         auth=CLIENT,
         tag="calls",
@@ -573,6 +578,8 @@ ROUTES: tuple[Route, ...] = (
             "getCallAnswer",
             "The answer of an asynchronous call: 202 while its job runs",
             permission="",
+            more={"202": ("The job still runs: poll again", s.CALL_QUEUED)},
+            errors=("401", "404", "422", "429", "502"),
         ),
         auth=CLIENT,
         tag="calls",
@@ -588,7 +595,9 @@ ROUTES: tuple[Route, ...] = (
             "A webhook event for a webhook recipe: one job per event (kept while stopped)",
             permission="",
             body=s.ANY_OBJECT,
+            answer=s.HOOK_ANSWER,
             status=202,
+            more={"200": ("A repeated delivery: queued before, nothing more", s.HOOK_ANSWER)},
         ),
         auth=OPEN,
         tag="webhooks",

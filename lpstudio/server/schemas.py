@@ -66,6 +66,30 @@ JOB: dict[str, Any] = {
     },
 }
 
+#: A call's job, queued or running: `?mode=async`'s answer, and a poll's while it runs.
+CALL_QUEUED: dict[str, Any] = {
+    "type": "object",
+    "required": ["job", "status", "poll"],
+    "properties": {
+        "job": {"type": "integer"},
+        "status": {"enum": ["queued", "running"]},
+        "poll": {"type": "string", "description": "where to GET the answer"},
+    },
+}
+
+#: A webhook delivery's answer: 202 when queued, 200 for a delivery seen before.
+HOOK_ANSWER: dict[str, Any] = {
+    "type": "object",
+    "required": ["accepted", "jobs", "state", "repeated", "message"],
+    "properties": {
+        "accepted": {"type": "integer", "description": "events queued by this delivery"},
+        "jobs": {"type": "array", "items": {"type": "integer"}},
+        "state": {"enum": ["started", "stopped"]},
+        "repeated": {"type": "boolean"},
+        "message": {"type": "string"},
+    },
+}
+
 CONNECTION: dict[str, Any] = {
     "type": "object",
     "required": ["name", "type", "fields", "status"],
@@ -246,6 +270,22 @@ API_CLIENT_BODY: dict[str, Any] = {
 
 LIMIT = {"type": "integer", "minimum": 1, "maximum": 1000}
 OFFSET = {"type": "integer", "minimum": 0, "default": 0}
+
+
+def expected(schema: dict[str, Any]) -> str:
+    """What a query parameter takes, for the fix of its error: its values, or its range."""
+    if "enum" in schema:
+        return "one of: " + ", ".join(map(str, schema["enum"]))
+    if schema.get("type") != "integer":
+        return str(schema.get("type", "text"))
+    low, high = schema.get("minimum"), schema.get("maximum")
+    if low is not None and high is not None:
+        return f"a whole number from {low} to {high}"
+    if low is not None:
+        return f"a whole number of at least {low}"
+    if high is not None:
+        return f"a whole number of at most {high}"
+    return "a whole number"
 
 
 def first_problem(schema: dict[str, Any], instance: Any) -> tuple[str | None, str] | None:
