@@ -20,7 +20,7 @@ from sqlalchemy import select, update
 
 from .api_clients import ApiClients
 from .connections import Connections, bind_connections
-from .errors import ConflictError, InputError, WorkspaceError
+from .errors import ConflictError, InputError, LpstudioError, RecipeError, WorkspaceError
 from .executor import Executor, LocalExecutor
 from .failures import after_failure
 from .gallery import Template, copy_template, find_template, list_templates
@@ -178,6 +178,19 @@ def _endpoint_path(recipe: Recipe) -> str:
     return str(recipe.metadata.get("trigger", {}).get("path") or Path(recipe.name).stem)
 
 
+def _raw_endpoint_path(studio: Studio, name: str) -> str | None:
+    """The endpoint a recipe that does not load still names, if its file is JSON that says
+    it is callable: its callers are told it broke, not that it does not exist."""
+    try:
+        nb = json.loads((studio.workspace.projects / name).read_text(encoding="utf8"))
+        trigger = nb["metadata"]["lpstudio"]["trigger"]
+        if trigger.get("kind") != "callable":
+            return None
+        return str(trigger.get("path") or Path(name).stem)
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return None
+
+
 class Studio:
     """A workspace opened for one acting user."""
 
@@ -280,8 +293,13 @@ class Studio:
     # -- recipes ---------------------------------------------------------------------------
 
     def recipe(self, ref: str | os.PathLike[str]) -> Recipe:
+        return Recipe.load(*self.recipe_file(ref))
+
+    def recipe_file(self, ref: str | os.PathLike[str]) -> tuple[Path, str]:
+        """A recipe's file and name, whether or not it loads: what stopping a broken recipe,
+        listing its versions and restoring one of them need."""
         path = self.workspace.recipe_path(ref)
-        return Recipe.load(path, self.workspace.recipe_name(path))
+        return path, self.workspace.recipe_name(path)
 
     def recipes(self) -> list[dict[str, Any]]:
         """Every recipe by project folder, with its trigger and last job (or its problem)."""
@@ -477,18 +495,19 @@ class Studio:
             return start
 
     def stop(self, ref: str | os.PathLike[str]) -> dict[str, Any]:
-        """Marks a recipe stopped: its triggers process nothing until it starts again."""
-        recipe = self.recipe(ref)
-        saved = saved_settings(self.store, recipe.name)
-        save_settings(self.store, recipe.name, {**saved, "state": "stopped"}, self.user)
-        self.store.audit(self.user, "stop", recipe.name)
+        """Marks a recipe stopped: its triggers process nothing until it starts again. A
+        recipe whose notebook broke can be stopped too."""
+        name = self.recipe_file(ref)[1]
+        saved = saved_settings(self.store, name)
+        save_settings(self.store, name, {**saved, "state": "stopped"}, self.user)
+        self.store.audit(self.user, "stop", name)
         return {**saved, "state": "stopped"}
 
     def versions(self, ref: str | os.PathLike[str]) -> list[dict[str, Any]]:
         """The recipe's versions, newest first: who made each, when, and its settings."""
         from .models import RecipeVersion
 
-        name = self.recipe(ref).name
+        name = self.recipe_file(ref)[1]
         with self.store.read() as s:
             rows = s.scalars(
                 select(RecipeVersion)
@@ -507,25 +526,25 @@ class Studio:
 
     def restore(self, ref: str | os.PathLike[str], version: str) -> dict[str, Any]:
         """Writes an old version's notebook and settings back as the recipe's current ones.
-        Versions are content-addressed, so the restored content keeps that version's id."""
-        recipe = self.recipe(ref)
+        Versions are content-addressed, so the restored content keeps that version's id. It
+        is how a recipe whose notebook broke is mended, so the notebook is not loaded."""
+        path, name = self.recipe_file(ref)
         matches = [v for v in self.versions(ref) if v["id"].startswith(version)]
         if len(matches) != 1:
             raise InputError(
-                f"{'no' if not matches else 'more than one'} version of {recipe.name} "
+                f"{'no' if not matches else 'more than one'} version of {name} "
                 f"starts with {version!r}",
                 field="version",
-                fix=f"list them with `lpstudio versions {recipe.name}`",
+                fix=f"list them with `lpstudio versions {name}`",
             )
         chosen = matches[0]
         content = self.store.version_notebook(chosen["id"])
-        assert recipe.path is not None
-        tmp = recipe.path.with_name(f".{recipe.path.name}.restore")
+        tmp = path.with_name(f".{path.name}.restore")
         tmp.write_text(content)
-        os.replace(tmp, recipe.path)
-        saved = saved_settings(self.store, recipe.name)
-        save_settings(self.store, recipe.name, {**saved, **chosen["settings"]}, self.user)
-        self.store.audit(self.user, "restore", recipe.name, version=chosen["id"])
+        os.replace(tmp, path)
+        saved = saved_settings(self.store, name)
+        save_settings(self.store, name, {**saved, **chosen["settings"]}, self.user)
+        self.store.audit(self.user, "restore", name, version=chosen["id"])
         return chosen
 
     def purge(self, older_than_days: float | None = None) -> list[int]:
@@ -877,6 +896,10 @@ class Studio:
 
     def find_recipe(self, ref: str | os.PathLike[str]) -> Recipe:
         """`recipe`, but a recipe that does not exist is a `NotFoundError`."""
+        return Recipe.load(*self.find_recipe_file(ref))
+
+    def find_recipe_file(self, ref: str | os.PathLike[str]) -> tuple[Path, str]:
+        """`recipe_file`, but a recipe that does not exist is a `NotFoundError`."""
         from .errors import NotFoundError
 
         if "\0" in str(ref):
@@ -892,7 +915,7 @@ class Studio:
                 field="recipe",
                 fix="list recipes with GET /lpstudio/api/v1/recipes",
             )
-        return self.recipe(path)
+        return self.recipe_file(path)
 
     def recipe_detail(self, ref: str | os.PathLike[str]) -> dict[str, Any]:
         """One recipe for the API: its description, trigger, settings, state and last job."""
@@ -1002,25 +1025,43 @@ class Studio:
             for e in self.store.audit_log(limit)
         ]
 
-    def _loadable_recipes(self, kind: str) -> list[Recipe]:
-        """Every recipe with a trigger of `kind` that loads (broken ones are left out). Each
+    def _recipe_files(self) -> list[tuple[str, Recipe | LpstudioError]]:
+        """Every recipe file by name, parsed, or the error that keeps it from loading. Each
         call looks at the files again, but parses only those that changed: a callable's
         lookup must cost little more than a `stat` per recipe."""
-        from .errors import LpstudioError
-
-        found = []
+        found: list[tuple[str, Recipe | LpstudioError]] = []
         for path in sorted(self.workspace.projects.rglob("*.ipynb")):
             if ".ipynb_checkpoints" in path.parts:
                 continue
             try:
                 stat = path.stat()
                 name = self.workspace.recipe_name(path)
-                recipe = _recipe_as_of(path, name, stat.st_mtime_ns, stat.st_size)
             except (LpstudioError, OSError):
                 continue
-            if recipe.trigger_kind == kind:
-                found.append(recipe)
+            try:
+                found.append((name, _recipe_as_of(path, name, stat.st_mtime_ns, stat.st_size)))
+            except LpstudioError as exc:
+                found.append((name, exc))
         return found
+
+    def _loadable_recipes(self, kind: str) -> list[Recipe]:
+        """Every recipe with a trigger of `kind` that loads (broken ones are left out)."""
+        return [
+            recipe
+            for _, recipe in self._recipe_files()
+            if isinstance(recipe, Recipe) and recipe.trigger_kind == kind
+        ]
+
+    def _broken_started(self, name: str, problem: LpstudioError) -> RecipeError | None:
+        """A started recipe's notebook that broke since: the error its callers get (the
+        recipe, not their request, is at fault), else None for a stopped one."""
+        if saved_settings(self.store, name).get("state") != "started":
+            return None
+        return RecipeError(
+            f"the started recipe {name} cannot be loaded: {problem}",
+            field="recipe",
+            fix=f"its admin fixes {name} (lpstudio recipes shows why it is broken)",
+        )
 
     def endpoints(self) -> list[dict[str, Any]]:
         """The started callable recipes, by endpoint path (the first recipe wins a path)."""
@@ -1049,6 +1090,11 @@ class Studio:
         for found in self.endpoints():
             if found["path"] == path:
                 return found
+        for name, problem in self._recipe_files():
+            if isinstance(problem, LpstudioError) and _raw_endpoint_path(self, name) == path:
+                broken = self._broken_started(name, problem)
+                if broken is not None:
+                    raise broken
         raise NotFoundError(
             f"no started callable recipe at {path!r}",
             field="path",
@@ -1082,14 +1128,16 @@ class Studio:
         from .idempotency import delivery_id
         from .registry import get_connector
 
-        recipe = next(
-            (
-                r
-                for r in self._loadable_recipes("webhook")
-                if hmac.compare_digest(self.webhook_id(r.name), hook_id)
-            ),
-            None,
-        )
+        recipe = None
+        for name, found in self._recipe_files():
+            if hmac.compare_digest(self.webhook_id(name), hook_id):
+                if isinstance(found, Recipe) and found.trigger_kind == "webhook":
+                    recipe = found
+                elif isinstance(found, LpstudioError):
+                    broken = self._broken_started(name, found)
+                    if broken is not None:
+                        raise broken
+                break
         if recipe is None:
             raise NotFoundError(f"no webhook {hook_id[:8]}...", field="hook", fix="check the URL")
         spec = recipe.metadata.get("trigger", {})

@@ -285,6 +285,25 @@ def test_a_notebook_without_cell_ids_keeps_one_version(ws: Path) -> None:
     assert output.nbformat_minor >= 5
 
 
+def test_a_recipe_whose_notebook_broke_is_stopped_and_restored_from_the_cli(ws: Path) -> None:
+    """The error of a broken recipe says to restore an earlier version, but `stop`,
+    `versions` and `restore` each loaded the recipe first and failed on it."""
+    path = write_recipe(ws, "p/fragile", cells=("print(x)",))
+    assert run_cli("start", "p/fragile", "--workspace", str(ws)).returncode == 0
+    code, job = run_json("run", "p/fragile", "--workspace", str(ws))
+    assert code == 0, job
+    path.write_text("{not json")
+    assert run_cli("run", "p/fragile", "--workspace", str(ws)).returncode == 2
+    stopped = run_cli("stop", "p/fragile", "--workspace", str(ws))
+    assert stopped.returncode == 0, stopped.stderr
+    code, versions = run_json("versions", "p/fragile", "--workspace", str(ws))
+    assert code == 0 and [v["id"] for v in versions] == [job["version"]]
+    restored = run_cli("restore", "p/fragile", job["version"][:6], "--workspace", str(ws))
+    assert restored.returncode == 0, restored.stderr
+    code, again = run_json("run", "p/fragile", "-p", "x", "4", "--workspace", str(ws))
+    assert code == 0 and again["version"] == job["version"], again
+
+
 # A recipe author's parameters cell in today's Python: papermill's line-based inspection
 # drops `str | None`, any line with a second "=" (in the default or the help) and reads
 # no syntax errors; each of these parameters must still be known, typed and documented,

@@ -876,6 +876,55 @@ def test_an_async_answer_is_read_against_the_version_its_job_ran(
         path.unlink(missing_ok=True)
 
 
+def test_a_started_recipe_whose_notebook_broke_answers_503_not_404(
+    server: str, ws: Path, tokens: dict[str, str]
+) -> None:
+    # Its callers were told 404 "no started callable recipe ... start the recipe" (a bot
+    # takes that for its own wrong URL, and a webhook sender may drop the event): the
+    # recipe is at fault, and a retry once its admin fixed it goes through.
+    _callable(ws, "bots/fragile", "fragile", "lp.respond({'double': 2 * lp.event['n']})")
+    lead = write_recipe(
+        ws, "hooks/fragile", metadata={"title": "Fragile", "trigger": {"kind": "webhook"}}
+    )
+    fragile = ws / "projects" / "bots" / "fragile.ipynb"
+    try:
+        for name in ("bots/fragile.ipynb", "hooks/fragile.ipynb"):
+            assert api(server, "alice", "POST", f"/recipes/{name}/start").status_code == 200
+        hook = api(server, "otto", "GET", "/recipes/hooks/fragile.ipynb").json()["trigger"]["hook"]
+        assert call(server, tokens["all"], "fragile", {"n": 1}).status_code == 200  # a version
+        for path in (fragile, lead):
+            broken = nbformat.read(path, as_version=4)
+            broken.cells[0].source = "pause: float = ("
+            nbformat.write(broken, path)
+        answers = (
+            call(server, tokens["all"], "fragile", {"n": 2}),
+            httpx.post(f"{server}{hook}", json={"name": "Gil"}, timeout=30),
+        )
+        for answer in answers:
+            error = assert_error(answer, 503, "recipe")
+            assert "admin" in error["message"] and "fragile" in error["fix"]
+        # Its admin lists its versions and restores the last good one (the recipe's error
+        # says to): both refused a broken recipe, and so did stopping it.
+        versions = api(server, "alice", "GET", "/recipes/bots/fragile.ipynb/versions")
+        assert versions.status_code == 200, versions.text
+        good = versions.json()["versions"][0]["id"]
+        restored = api(
+            server, "alice", "POST", "/recipes/bots/fragile.ipynb/restore", json={"version": good}
+        )
+        assert restored.status_code == 200, restored.text
+        answer = call(server, tokens["all"], "fragile", {"n": 2})
+        assert answer.status_code == 200 and answer.json() == {"double": 4}, answer.text
+        # Stopped while broken, it is unknown again: nothing is started at that path.
+        stopped = api(server, "alice", "POST", "/recipes/hooks/fragile.ipynb/stop")
+        assert stopped.status_code == 200 and stopped.json()["state"] == "stopped", stopped.text
+        assert stopped.json()["problem"]["field"] == "parameters"  # what broke, with its fix
+        hooked = httpx.post(f"{server}{hook}", json={"name": "Gil"}, timeout=30)
+        assert_error(hooked, 404, "hook")
+    finally:
+        fragile.unlink()
+        lead.unlink()
+
+
 def test_a_client_past_its_rate_limit_gets_429_with_retry_after(
     server: str, tokens: dict[str, str]
 ) -> None:

@@ -163,7 +163,10 @@ async def call(
     mode: str,
 ) -> Answer:
     service = app.service
-    endpoint = await app.blocking(service.endpoint, path)
+    try:
+        endpoint = await app.blocking(service.endpoint, path)
+    except InputError as exc:  # a started recipe whose notebook broke
+        raise recipe_not_ready(exc) from None
     if "*" not in client["endpoints"] and path not in client["endpoints"]:
         raise ApiError(
             403,

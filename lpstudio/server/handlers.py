@@ -23,7 +23,7 @@ from jupyter_server.extension.handler import ExtensionHandlerMixin
 from tornado import web
 
 from .. import strictjson
-from ..errors import ConflictError, InputError, LpstudioError, NotFoundError
+from ..errors import ConflictError, InputError, LpstudioError, NotFoundError, RecipeError
 from ..idempotency import DELIVERY_ID_HEADERS
 from ..roles import PERMISSIONS
 from ..studio import Studio, job_to_dict
@@ -50,12 +50,13 @@ def parse_json(raw: bytes, what: str, fix: str) -> Any:
 
 
 def recipe_not_ready(exc: InputError) -> ApiError:
-    """A caller's request met a recipe whose own settings are incomplete or broken: not the
-    caller's fault (503, which bots and webhook senders retry), and named for its admin."""
+    """A caller's request met a recipe whose own settings are incomplete or broken, or whose
+    notebook broke: not the caller's fault (503, which bots and webhook senders retry), and
+    named for its admin."""
     return ApiError(
         503,
         "RecipeNotReady",
-        "the recipe cannot run until its settings are complete",
+        "the recipe cannot run until its admin completes its settings or fixes its notebook",
         field=exc.field,
         fix=exc.fix,
     )
@@ -335,14 +336,14 @@ class RecipeSettingsHandler(UserHandler):
 class RecipeVersionsHandler(UserHandler):
     @web.authenticated
     async def get(self, recipe: str) -> None:
-        name = (await self.blocking(self.studio.find_recipe, recipe)).name
+        name = (await self.blocking(self.studio.find_recipe_file, recipe))[1]
         self.answer({"versions": await self.blocking(self.studio.versions, name)})
 
 
 class RecipeRestoreHandler(UserHandler):
     @web.authenticated
     async def post(self, recipe: str) -> None:
-        name = (await self.blocking(self.studio.find_recipe, recipe)).name
+        name = (await self.blocking(self.studio.find_recipe_file, recipe))[1]
         self.answer(await self.blocking(self.studio.restore, name, self.body["version"]))
 
 
@@ -357,9 +358,12 @@ class RecipeStartHandler(UserHandler):
 class RecipeStopHandler(UserHandler):
     @web.authenticated
     async def post(self, recipe: str) -> None:
-        name = (await self.blocking(self.studio.find_recipe, recipe)).name
-        await self.blocking(self.studio.stop, name)
-        self.answer(await self.blocking(self.studio.recipe_detail, name))
+        name = (await self.blocking(self.studio.find_recipe_file, recipe))[1]
+        stopped = await self.blocking(self.studio.stop, name)
+        try:
+            self.answer(await self.blocking(self.studio.recipe_detail, name))
+        except RecipeError as exc:  # a broken recipe is stopped all the same
+            self.answer({"recipe": name, "state": stopped["state"], "problem": exc.to_dict()})
 
 
 class RecipeRunHandler(UserHandler):
