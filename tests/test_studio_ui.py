@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -63,6 +65,26 @@ def command(page: Any, name: str, args: dict[str, Any] | None = None) -> None:
     )
 
 
+@contextmanager
+def studio_lab(root: Path, home: Path) -> Iterator[tuple[str, str]]:
+    """JupyterLab serving the workspace at `root`, its users named by `X-Test-User`, its app
+    exposed to the page for `command`; yields its URL and token."""
+    # No "official Jupyter news?" toast over the screenshots.
+    news = home / "config/lab/user-settings/@jupyterlab/apputils-extension"
+    news.mkdir(parents=True)
+    (news / "notification.jupyterlab-settings").write_text('{"fetchNews": "false"}')
+    env = {
+        "LPSTUDIO_WORKSPACE": str(root),
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])),
+    }
+    args = [
+        "--ServerApp.identity_provider_class=tests.servers.HeaderIdentityProvider",
+        "--LabApp.expose_app_in_browser=True",
+    ]
+    with jupyterlab(root, home, env, args) as served:
+        yield served
+
+
 def seed_finished_jobs(studio: Studio, recipe: str, count: int) -> None:
     """Job rows of earlier runs (no kernel needed): enough history to page through."""
     version = studio.store.snapshot(recipe, studio.recipe(recipe).canonical_json, {}, "alice")
@@ -103,22 +125,7 @@ def test_the_admin_journey_and_an_operator_in_the_studio(tmp_path: Path) -> None
         )
         with Studio.open(root, user="alice") as studio:
             seed_finished_jobs(studio, "lab/boom.ipynb", PAGE + 5)
-        # No "official Jupyter news?" toast over the screenshots.
-        news = tmp_path / "jupyter/config/lab/user-settings/@jupyterlab/apputils-extension"
-        news.mkdir(parents=True)
-        (news / "notification.jupyterlab-settings").write_text('{"fetchNews": "false"}')
-        env = {
-            "LPSTUDIO_WORKSPACE": str(root),
-            "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])),
-        }
-        args = [
-            "--ServerApp.identity_provider_class=tests.servers.HeaderIdentityProvider",
-            "--LabApp.expose_app_in_browser=True",
-        ]
-        with (
-            jupyterlab(root, tmp_path / "jupyter", env, args) as (url, token),
-            chromium() as browser,
-        ):
+        with studio_lab(root, tmp_path / "jupyter") as (url, token), chromium() as browser:
             admin = browser.new_context(
                 viewport={"width": 1400, "height": 1000},
                 extra_http_headers={"X-Test-User": "alice"},
@@ -199,6 +206,7 @@ def _admin_journey(page: Any, url: str, token: str, sandbox_url: str, root: Path
     form.locator(".lps-save").click()
     form.locator(".lps-message .lps-ok, .lps-message .lps-error").first.wait_for()
     assert form.locator(".lps-message").inner_text() == "Settings saved."
+    assert form.locator("input[name=since]").is_disabled()  # where the poll started
 
     # The dashboard before any job.
     command(page, "lpstudio:open-dashboard")
@@ -358,7 +366,7 @@ def _admin_journey(page: Any, url: str, token: str, sandbox_url: str, root: Path
     # Its settings cannot run yet: why, the fix, and the slot's input marked.
     problem = dated.locator(".lps-settings-problem")
     assert "no csv_file connection for slot 'files'" in problem.inner_text()
-    assert "fix: create one" in problem.inner_text()
+    assert "fix: create a csv_file connection in the Connections panel" in problem.inner_text()
     slot = dated.locator("[data-field=connection-files]")
     assert "lps-field-invalid" in (slot.get_attribute("class") or "")
     assert slot.locator(".lps-field-label").inner_text() == "files"
@@ -378,6 +386,18 @@ def _admin_journey(page: Any, url: str, token: str, sandbox_url: str, root: Path
         )
     day.wait_for()
     assert day.input_value() == ""
+
+    # Its first start fixed the poll's since: changed while stopped, Start polls from there.
+    command(page, "lpstudio:open-settings", {"recipe": RECIPE})
+    form = page.locator(".lps-settings-body:visible")
+    form.locator(".lps-stop").click()
+    since = form.locator("input[name=since]")
+    since.fill("2030-01-01T00:00:00Z")  # after every checkout: nothing to poll again
+    form.locator(".lps-start").click()
+    form.locator("[data-state=started]").wait_for()
+    assert form.locator(".lps-message .lps-error").count() == 0
+    with Studio.open(root, user="alice") as studio:
+        assert saved_settings(studio.store, RECIPE)["since"] == "2030-01-01T00:00:00+00:00"
 
 
 def _operator_session(page: Any, url: str, token: str) -> None:
@@ -411,6 +431,130 @@ def _operator_session(page: Any, url: str, token: str) -> None:
     page.locator(".lps-jobs tr.lps-job[data-status=succeeded]").first.wait_for()
     assert page.locator(".lps-jobs .lps-rerun").count() >= 1  # operating is allowed
     screenshot(page, "studio-operator")
+
+
+def test_the_lab_recovers_from_a_failed_page_and_never_acts_on_stale_settings(
+    tmp_path: Path,
+) -> None:
+    """A failed page leaves the pager usable; a poll's since typed without a zone is the
+    user's local time, as the lab shows times; a settings problem's fix points at what the lab
+    offers; a Settings panel shows a start, stop or save made elsewhere once re-shown or
+    refreshed, and a Save or Start on what it showed before is not carried out."""
+    root = tmp_path / "ws"
+    Studio.init(root, accept_terms=True, admin="alice").close()
+    write_recipe(root, "lab/plain")
+    write_recipe(
+        root,
+        "lab/polled",
+        metadata={
+            "title": "lab/polled",
+            "trigger": {"kind": "poll", "connection": "shop", "trigger": "abandoned_checkouts"},
+            "connections": {"shop": {"type": "shopify"}},
+        },
+    )
+    with Studio.open(root, user="alice") as studio:
+        seed_finished_jobs(studio, "lab/plain.ipynb", PAGE + 5)
+    with studio_lab(root, tmp_path / "jupyter") as (url, token), chromium() as browser:
+        page = browser.new_context(
+            viewport={"width": 1400, "height": 1000},
+            extra_http_headers={"X-Test-User": "alice"},
+            timezone_id="Asia/Tokyo",  # UTC+9 all year
+        ).new_page()
+        page.set_default_timeout(60_000)
+        page.goto(f"{url}/lab?token={token}")
+        page.locator(".lps-gallery-popup").get_by_role("button", name="Close").click()
+
+        # Page 2 fails: the error is shown, page 1 stays, and the pager can be used again.
+        command(page, "lpstudio:open-jobs")
+        jobs = page.locator(".lps-jobs:visible")
+        jobs.locator("tr.lps-job").nth(PAGE - 1).wait_for()
+        page_two = re.compile(r"/lpstudio/api/v1/jobs\?(.*&)?offset=20(&|$)")
+        page.route(page_two, lambda route: route.fulfill(status=500, body="down"))
+        jobs.get_by_role("button", name="Next").click()
+        page.wait_for_function(
+            "() => { const p = document.querySelector('.lps-jobs .lps-pager');"
+            " return document.querySelector('.lps-jobs .lps-message .lps-error')"
+            " && !p.children[2].disabled && p.textContent.includes('jobs 1–20'); }"
+        )
+        # Said until the next click: the timer's refreshes of page 1 do not wipe it.
+        page_one = re.compile(r"/lpstudio/api/v1/jobs\?(.*&)?offset=0(&|$)")
+        with page.expect_response(page_one) as refreshed:
+            pass
+        refreshed.value.finished()
+        page.evaluate("() => new Promise(done => setTimeout(done))")  # the page handled it
+        assert "500" in jobs.locator(".lps-notice").inner_text()
+        # So does a Rerun the server refused.
+        rerun = re.compile(r"/lpstudio/api/v1/jobs/\d+/rerun(\?|$)")
+        page.route(rerun, lambda route: route.fulfill(status=503, body="busy"))
+        jobs.locator(".lps-rerun").first.click()
+        jobs.locator(".lps-notice", has_text="503").wait_for()
+        with page.expect_response(page_one) as refreshed:
+            pass
+        refreshed.value.finished()
+        page.evaluate("() => new Promise(done => setTimeout(done))")
+        assert "503" in jobs.locator(".lps-notice").inner_text()
+        page.unroute(rerun)
+        page.unroute(page_two)
+        jobs.get_by_role("button", name="Next").click()
+        jobs.locator(".lps-pager", has_text=f"jobs {PAGE + 1}–").wait_for()
+        assert jobs.locator(".lps-message .lps-error").count() == 0
+
+        # A settings problem's fix, in the lab's terms: the Connections panel, no CLI command.
+        command(page, "lpstudio:open-settings", {"recipe": "lab/polled.ipynb"})
+        polled = page.locator(".lps-settings-body:visible")
+        problem = polled.locator(".lps-settings-problem")
+        problem.wait_for()
+        assert "no shopify connection for slot 'shop'" in problem.inner_text()
+        assert "Connections panel" in problem.inner_text()
+        assert "lpstudio connections" not in problem.inner_text()
+        # The since, typed without a zone, is local time, as the jobs list shows times.
+        since = polled.locator("[data-field=since]")
+        assert "local time (Asia/Tokyo)" in since.inner_text()
+        since.locator("input").fill("2026-01-01T09:00")
+        polled.locator(".lps-save").click()
+        polled.locator("text=Settings saved.").wait_for()
+        with Studio.open(root, user="alice") as studio:
+            saved = saved_settings(studio.store, "lab/polled.ipynb")
+        assert saved["since"] == "2026-01-01T00:00:00+00:00", saved
+        assert since.locator("input").input_value() == "2026-01-01 09:00:00"
+        problem.get_by_role("button", name="Open Connections").click()
+        page.locator(".lps-connections:visible").wait_for()
+
+        # Started, with another value, elsewhere: the panel's Save is not carried out.
+        command(page, "lpstudio:open-settings", {"recipe": "lab/plain.ipynb"})
+        plain = page.locator(".lps-settings-body:visible")
+        plain.locator("[data-state=stopped]").wait_for()
+        with Studio.open(root, user="alice") as studio:
+            studio.save_settings("lab/plain.ipynb", {"x": 5})
+            studio.start("lab/plain.ipynb")
+        plain.locator(".lps-save").click()
+        plain.locator(".lps-message", has_text="changed elsewhere").wait_for()
+        plain.locator("[data-state=started]").wait_for()
+        assert plain.locator("input[name=x]").input_value() == "5"
+        with Studio.open(root, user="alice") as studio:
+            assert saved_settings(studio.store, "lab/plain.ipynb")["parameters"] == {"x": 5}
+        # Stopped elsewhere: Refresh shows it; started again: re-shown, the panel shows it.
+        with Studio.open(root, user="alice") as studio:
+            studio.stop("lab/plain.ipynb")
+        plain.get_by_role("button", name="Refresh").click()
+        plain.locator("[data-state=stopped]").wait_for()
+        command(page, "lpstudio:open-jobs")
+        with Studio.open(root, user="alice") as studio:
+            studio.start("lab/plain.ipynb")
+        command(page, "lpstudio:open-settings", {"recipe": "lab/plain.ipynb"})
+        plain.locator("[data-state=started]").wait_for()
+        # A Stop shown before a stop made elsewhere: not sent again, the panel shows it stopped.
+        with Studio.open(root, user="alice") as studio:
+            studio.stop("lab/plain.ipynb")
+        plain.locator(".lps-stop").click()
+        plain.locator(".lps-message", has_text="changed elsewhere").wait_for()
+        plain.locator(".lps-start").wait_for()
+
+        # The Connections panel, shown again, lists a connection added elsewhere meanwhile.
+        with Studio.open(root, user="alice") as studio:
+            studio.connections.add("rows", "csv_file", {"path": "rows.csv"}, "alice")
+        command(page, "lpstudio:open-connections")
+        page.locator(".lps-connections:visible tr[data-connection=rows]").wait_for()
 
 
 def test_an_output_notebook_opened_as_html_looks_like_a_notebook_and_cannot_act(

@@ -91,6 +91,8 @@ export interface RecipeDetail {
     parameters: Record<string, unknown>;
     connections: Record<string, string>;
     since?: string;
+    /** set by a start: a poll trigger's since is fixed from then on (a start may reset it) */
+    started_at?: string;
     call_timeout?: number | null;
   };
   /** why the saved settings cannot run yet (a bad value, a slot with no connection) */
@@ -273,7 +275,9 @@ export const api = {
     recipe: string,
     body: { parameters?: Record<string, unknown>; connections?: Record<string, string>; since?: string; reset?: string[] }
   ) => call<RecipeDetail>('PUT', `recipes/${recipePath(recipe)}/settings`, body),
-  start: (recipe: string) => call<RecipeDetail>('POST', `recipes/${recipePath(recipe)}/start`, {}),
+  /** `resetSince`: a poll trigger polls again from there (its since is fixed otherwise). */
+  start: (recipe: string, resetSince?: string) =>
+    call<RecipeDetail>('POST', `recipes/${recipePath(recipe)}/start`, resetSince ? { reset_since: resetSince } : {}),
   stop: (recipe: string) => call<RecipeDetail>('POST', `recipes/${recipePath(recipe)}/stop`, {}),
   run: (recipe: string) => call<Job>('POST', `recipes/${recipePath(recipe)}/run`, {}),
   /** A test run on one recent trigger event: nothing is sent; the job's result holds the

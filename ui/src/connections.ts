@@ -41,6 +41,11 @@ export class ConnectionsPanel extends Widget {
     void this.refresh();
   }
 
+  /** Re-shown (another tab was in front): connections added, changed or tested elsewhere. */
+  protected onAfterShow(): void {
+    void this.refresh();
+  }
+
   async refresh(): Promise<void> {
     try {
       const answer = await this.fetch();

@@ -7,6 +7,17 @@ import { ISignal, Signal } from '@lumino/signaling';
 
 import { Me } from './api';
 
+/** The studio's commands (the palette, the launcher and the panels run them). */
+export namespace CommandIDs {
+  export const gallery = 'lpstudio:open-gallery';
+  export const recipes = 'lpstudio:open-recipes';
+  export const jobs = 'lpstudio:open-jobs';
+  export const dashboard = 'lpstudio:open-dashboard';
+  export const connections = 'lpstudio:open-connections';
+  export const settings = 'lpstudio:open-settings';
+  export const tryTemplate = 'lpstudio:try-template';
+}
+
 export class StudioContext {
   constructor(
     readonly app: JupyterFrontEnd,
@@ -38,6 +49,11 @@ export class StudioContext {
       return path.slice(history + 1); // the server's root is the workspace
     }
     return path;
+  }
+
+  /** Opens the Connections panel, where the lab creates, tests and edits connections. */
+  async openConnections(): Promise<void> {
+    await this.app.commands.execute(CommandIDs.connections);
   }
 
   /** Opens a recipe notebook: recipes live under the workspace's projects/ folder. */

@@ -114,6 +114,48 @@ export function formatTime(iso?: string | null): string {
   return isNaN(d.getTime()) ? iso : d.toLocaleString();
 }
 
+/** The browser's time zone, which every time the lab shows or reads is in. */
+export function localZone(): string {
+  return Intl.DateTimeFormat().resolvedOptions().timeZone || 'local';
+}
+
+/** A moment for an input the user edits: local time as `2026-11-01 09:00:00` (the form
+ * `readMoment` reads back); what is no date passes unchanged. */
+export function momentInput(iso?: string | null): string {
+  if (!iso) {
+    return '';
+  }
+  const d = new Date(iso);
+  if (isNaN(d.getTime())) {
+    return iso;
+  }
+  const two = (n: number): string => String(n).padStart(2, '0');
+  return (
+    `${d.getFullYear()}-${two(d.getMonth() + 1)}-${two(d.getDate())} ` +
+    `${two(d.getHours())}:${two(d.getMinutes())}:${two(d.getSeconds())}`
+  );
+}
+
+/**
+ * A moment typed by the user, for the API: a date or time without a zone is local time, as
+ * the lab shows times (and as the CLI reads them; the API itself reads it as UTC), so it is
+ * sent in UTC. Durations (`2h`), zoned times and what is no date pass unchanged, for the
+ * API to read or refuse by name.
+ */
+export function readMoment(text: string): string {
+  const m = text
+    .trim()
+    .match(/^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,3})\d*)?)?)?$/);
+  if (!m) {
+    return text.trim();
+  }
+  const [y, mo, d, h, mi, sec] = m.slice(1, 7).map(v => Number(v ?? 0));
+  const ms = Number((m[7] ?? '0').padEnd(3, '0'));
+  const local = new Date(y, mo - 1, d, h, mi, sec, ms);
+  // A day the calendar has not (2026-02-30) rolls over: left for the API to refuse.
+  return local.getDate() !== d || local.getMonth() !== mo - 1 ? text.trim() : local.toISOString();
+}
+
 export function formatDuration(seconds?: number | null): string {
   if (seconds === null || seconds === undefined) {
     return '';

@@ -18,7 +18,7 @@ import { Widget } from '@lumino/widgets';
 
 import { api, Me, Template } from './api';
 import { ConnectionsPanel } from './connections';
-import { StudioContext } from './context';
+import { CommandIDs, StudioContext } from './context';
 import { DashboardPanel } from './dashboard';
 import { GalleryPanel, showGalleryPopup, tryTemplate } from './gallery';
 import { JobsPanel } from './jobs';
@@ -30,16 +30,6 @@ const CATEGORY = 'lpstudio';
 
 /** Who we are when the API cannot say (no workspace): nothing but viewing. */
 const NOBODY: Me = { name: '', role: 'operator', can: { view: true, operate: false, build: false, admin: false } };
-
-namespace CommandIDs {
-  export const gallery = 'lpstudio:open-gallery';
-  export const recipes = 'lpstudio:open-recipes';
-  export const jobs = 'lpstudio:open-jobs';
-  export const dashboard = 'lpstudio:open-dashboard';
-  export const connections = 'lpstudio:open-connections';
-  export const settings = 'lpstudio:open-settings';
-  export const tryTemplate = 'lpstudio:try-template';
-}
 
 const plugin: JupyterFrontEndPlugin<void> = {
   id: PLUGIN_ID,

@@ -51,6 +51,7 @@ export class JobsPanel extends Widget {
         button('Refresh', () => this.refresh(), 'lps-refresh')
       ),
       this.message,
+      this.notice,
       el(
         'table',
         { cls: 'lps-table' },
@@ -113,25 +114,36 @@ export class JobsPanel extends Widget {
         fill(this.rows, el('tr', {}, el('td', { cls: 'lps-hint', text: 'No jobs.', attrs: { colspan: '9' } })));
       }
       this.rows.dataset.count = String(jobs.length);
-      this.prev.disabled = this.offset === 0;
-      this.next.disabled = answer.jobs.length <= PAGE;
+      this.shown = this.offset;
+      this.more = answer.jobs.length > PAGE;
       this.page.textContent = jobs.length
         ? `jobs ${this.offset + 1}–${this.offset + jobs.length}`
         : '';
     } catch (err) {
-      fill(this.message, errorBox(err));
+      if (this.offset !== this.shown) {
+        // The page asked for did not come: said until the next click (the timer's refresh
+        // of the page on screen would wipe it at once), and the pager goes on from there.
+        this.offset = this.shown;
+        fill(this.notice, errorBox(err));
+      } else {
+        fill(this.message, errorBox(err));
+      }
     }
+    this.prev.disabled = this.shown === 0;
+    this.next.disabled = !this.more;
   }
 
   /** Another page: the pager waits for its answer, which says what lies either side. */
   private turn(delta: number): void {
     this.offset = Math.max(0, this.offset + delta);
     this.prev.disabled = this.next.disabled = true;
+    fill(this.notice);
     void this.refresh();
   }
 
   private filter(): void {
     this.offset = 0;
+    fill(this.notice);
     fill(this.details); // another selection: the details of a job shown before go
     void this.refresh();
   }
@@ -197,12 +209,14 @@ export class JobsPanel extends Widget {
     );
   }
 
+  /** A rerun or cancel: its error stays until the next one (refreshes do not clear it). */
   private async act(action: () => Promise<unknown>): Promise<void> {
+    fill(this.notice);
     try {
       await action();
       this.ctx.notifyChanged();
     } catch (err) {
-      fill(this.message, errorBox(err));
+      fill(this.notice, errorBox(err));
     }
   }
 
@@ -211,13 +225,18 @@ export class JobsPanel extends Widget {
   private status = el('select', { cls: 'lps-input', attrs: { name: 'status' } });
   private since = el('select', { cls: 'lps-input', attrs: { name: 'since' } });
   private rows = el('tbody');
+  /** why the list cannot be refreshed (until it can), and what a click could not do */
   private message = el('div', { cls: 'lps-message' });
+  private notice = el('div', { cls: 'lps-message lps-notice' });
   private details = el('div', { cls: 'lps-details' });
   // Not `button`s: those enable themselves again once the click's work is done, which
   // would undo the refresh disabling Next on the last page (or Previous on the first).
   private prev = el('button', { cls: 'jp-Button lps-button', text: 'Previous', attrs: { type: 'button' }, onclick: () => this.turn(-PAGE) });
   private next = el('button', { cls: 'jp-Button lps-button', text: 'Next', attrs: { type: 'button' }, onclick: () => this.turn(PAGE) });
   private page = el('span', { cls: 'lps-hint' });
+  /** the page asked for, and the one on screen with whether another page follows it */
   private offset = 0;
+  private shown = 0;
+  private more = false;
   private timer: number;
 }

@@ -2,12 +2,16 @@
  * A recipe's settings form: its parameter values, which connection fills each slot and,
  * for a poll trigger, where it starts; with Save, Test (its connections, then a test run that
  * sends nothing), Start/Stop and Run now. The settings live in the store, never in the notebook.
+ *
+ * Others change a recipe too (another tab, the CLI, the scheduler's user): re-shown, the panel
+ * shows what changed meanwhile, and each action first checks that the recipe is still as the
+ * panel shows it; if not, the panel shows it as it is now and the action is not carried out.
  */
 import { Widget } from '@lumino/widgets';
 
 import { api, ApiError, Connection, Problem, RecipeDetail } from './api';
 import { StudioContext } from './context';
-import { button, el, errorBox, fill, markField, statusBadge } from './dom';
+import { button, el, errorBox, fill, localZone, markField, momentInput, readMoment, statusBadge } from './dom';
 import { SchemaForm } from './form';
 
 export class SettingsPanel extends Widget {
@@ -27,17 +31,46 @@ export class SettingsPanel extends Widget {
     void this.load();
   }
 
-  async load(): Promise<void> {
+  /** Shows the recipe as it is now, with `note` (why it was shown again) in its message. */
+  async load(note?: HTMLElement): Promise<void> {
     try {
-      const detail = await api.recipe(this.recipe);
-      const connections = await api.connections();
+      const [detail, connections] = await Promise.all([api.recipe(this.recipe), api.connections()]);
       this.render(detail, connections);
+      fill(this.message, note);
     } catch (err) {
       fill(this.body, errorBox(err));
     }
   }
 
+  /** Re-shown (another tab was in front): a change made elsewhere meanwhile is shown. */
+  protected onAfterShow(): void {
+    if (this.shown !== null) {
+      this.current().catch(err => fill(this.message, errorBox(err)));
+    }
+  }
+
+  /**
+   * Whether the recipe is still as the panel shows it (its state and saved settings). If
+   * not, it is shown as it is now, saying so, and the action (`refused`, e.g. 'saved') is
+   * not to be carried out: a Save would overwrite what was saved elsewhere with values read
+   * before, a Start or Stop would act on a state that is no longer the recipe's.
+   */
+  private async current(refused?: string): Promise<boolean> {
+    const detail = await api.recipe(this.recipe);
+    if (fingerprint(detail) === this.shown) {
+      return true;
+    }
+    const now = `${this.recipe} changed elsewhere since this panel showed it (it is ${detail.state} now)`;
+    await this.load(
+      refused
+        ? el('div', { cls: 'lps-error lps-stale', attrs: { role: 'alert' }, text: `Not ${refused}: ${now}. It is shown as it is now: check it, then try again.` })
+        : el('div', { cls: 'lps-hint lps-stale', text: `${now}: shown as it is now.` })
+    );
+    return false;
+  }
+
   private render(detail: RecipeDetail, connections: Connection[]): void {
+    this.shown = fingerprint(detail);
     const can = this.ctx.me.can;
     const readOnly = !can.build;
     const bound = detail.settings.connections ?? {};
@@ -68,20 +101,52 @@ export class SettingsPanel extends Widget {
         return name && byName.has(name) ? api.picklist(name, spec.list) : null;
       }
     });
-    const since = el('input', { cls: 'lps-input', attrs: { name: 'since', placeholder: 'e.g. 2h or 2026-01-01T00:00:00Z' } });
-    let savedSince = detail.settings.since ?? '';
+    // Shown and read in local time, as the lab shows every time (the jobs' starts too).
+    const since = el('input', { cls: 'lps-input', attrs: { name: 'since', placeholder: 'e.g. 2h or 2026-01-01 09:00' } });
+    let savedSince = momentInput(detail.settings.since);
     let savedNames = Object.keys(detail.settings.parameters ?? {});
     since.value = savedSince;
-    since.disabled = readOnly;
     const isPoll = detail.trigger?.kind === 'poll';
-    const message = el('div', { cls: 'lps-message' });
+    // Its first start fixes a poll's since: then it is not saved but given to a Start, which
+    // polls again from there; while started, it shows where the poll started.
+    const fixedSince = isPoll && !!detail.settings.started_at;
+    since.disabled = readOnly || detail.state === 'started';
+    const sinceChanged = (): boolean => !!since.value.trim() && since.value.trim() !== savedSince;
+    const message = this.message;
     const problem = el('div', { cls: 'lps-problem lps-settings-problem' });
+    /**
+     * The fix for what is wrong, in the lab's terms: the API's fix names the CLI's commands
+     * (`lpstudio connections add ...`); here a slot is filled in the Connections panel and
+     * chosen in this form, a value corrected in this form.
+     */
+    const labFix = (field: string | null, fix: string | null): string | null => {
+      const slot = field?.startsWith('connections.') ? field.slice('connections.'.length) : '';
+      const info = detail.connections?.[slot];
+      if (info) {
+        const chosen = byName.get(slots.get(slot)?.value || bound[slot] || '');
+        if (chosen?.type === info.type && chosen.status !== 'connected') {
+          return `test ${chosen.name} in the Connections panel (and correct its fields there if the test fails), then try again`;
+        }
+        return connections.some(c => c.type === info.type)
+          ? `choose a ${info.type} connection for ${slot} under Connections below, then Save`
+          : `create a ${info.type} connection in the Connections panel, then choose it for ${slot} below and Save`;
+      }
+      const name = (field ?? '').replace(/^parameters\./, '').split('.')[0];
+      return name && detail.parameters?.properties?.[name] ? `correct ${name} below, then Save` : fix;
+    };
+    /** An error shown with the lab's fix. */
+    const failure = (err: unknown): HTMLElement =>
+      errorBox(err instanceof ApiError ? new ApiError(err.status, err.code, err.message, err.field, labFix(err.field, err.fix)) : err);
     /** Why the saved settings cannot run yet, with the fix, and the input it is about. */
     const showProblem = (p: Problem | null): void => {
+      const fix = p ? labFix(p.field, p.fix) : null;
       fill(
         problem,
         p ? el('div', { text: `incomplete: ${p.message}` }) : null,
-        p?.fix ? el('div', { cls: 'lps-error-fix', text: `fix: ${p.fix}` }) : null
+        fix ? el('div', { cls: 'lps-error-fix', text: `fix: ${fix}` }) : null,
+        p?.field?.startsWith('connections.')
+          ? button('Open Connections', () => this.ctx.openConnections(), 'lps-open-connections')
+          : null
       );
       problem.hidden = !p;
       markField(this.body, p?.field);
@@ -104,6 +169,9 @@ export class SettingsPanel extends Widget {
         }
       }
       try {
+        if (!(await this.current('saved'))) {
+          return false;
+        }
         const body: { parameters: Record<string, unknown>; connections: Record<string, string>; since?: string; reset?: string[] } = {
           parameters,
           connections: chosen
@@ -114,20 +182,20 @@ export class SettingsPanel extends Widget {
         if (cleared.length) {
           body.reset = cleared;
         }
-        // Sent only when changed: once the recipe has started, its since is fixed, and the
-        // API refuses any save that names one.
-        if (isPoll && since.value.trim() && since.value.trim() !== savedSince) {
-          body.since = since.value.trim();
+        // Sent only when changed, and never once fixed: the API refuses a save naming one.
+        if (isPoll && !fixedSince && sinceChanged()) {
+          body.since = readMoment(since.value);
         }
         const saved = await api.saveSettings(this.recipe, body);
+        this.shown = fingerprint(saved);
         showProblem(saved.settings_problem);
-        savedSince = since.value = saved.settings.since ?? '';
+        savedSince = since.value = momentInput(saved.settings.since);
         savedNames = Object.keys(saved.settings.parameters ?? {});
         fill(message, el('div', { cls: 'lps-ok', text: 'Settings saved.' }));
         this.ctx.notifyChanged();
         return true;
       } catch (err) {
-        fill(message, errorBox(err));
+        fill(message, failure(err));
         markField(this.body, err instanceof ApiError ? err.field : null);
         return false;
       }
@@ -177,14 +245,19 @@ export class SettingsPanel extends Widget {
       }
     };
 
-    const act = async (action: () => Promise<unknown>): Promise<void> => {
+    /** An action on the recipe as the panel shows it (`refused` says what was not done). */
+    const act = async (refused: string, action: () => Promise<unknown>): Promise<void> => {
       fill(message);
       try {
+        if (!(await this.current(refused))) {
+          return;
+        }
         await action();
         this.ctx.notifyChanged();
         await this.load();
       } catch (err) {
-        fill(message, errorBox(err));
+        fill(message, failure(err));
+        markField(this.body, err instanceof ApiError ? err.field : null);
       }
     };
 
@@ -196,7 +269,7 @@ export class SettingsPanel extends Widget {
         button(
           'Run now',
           () =>
-            act(async () => {
+            act('run', async () => {
               await api.run(this.recipe);
               this.openJobs(this.recipe);
             }),
@@ -207,11 +280,18 @@ export class SettingsPanel extends Widget {
     if (can.operate) {
       actions.append(
         detail.state === 'started'
-          ? button('Stop', () => act(() => api.stop(this.recipe)), 'lps-stop')
-          : button('Start', () => act(() => api.start(this.recipe)), 'lps-start')
+          ? button('Stop', () => act('stopped', () => api.stop(this.recipe)), 'lps-stop')
+          : button(
+              'Start',
+              () => act('started', () => api.start(this.recipe, fixedSince && sinceChanged() ? readMoment(since.value) : undefined)),
+              'lps-start'
+            )
       );
     }
-    actions.append(button('Open notebook', () => this.ctx.openRecipe(this.recipe), 'lps-open'));
+    actions.append(
+      button('Open notebook', () => this.ctx.openRecipe(this.recipe), 'lps-open'),
+      button('Refresh', () => this.load(), 'lps-refresh')
+    );
 
     const trigger = Object.entries(detail.trigger ?? {})
       .map(([k, v]) => `${k}: ${typeof v === 'object' ? JSON.stringify(v) : String(v)}`)
@@ -238,7 +318,16 @@ export class SettingsPanel extends Widget {
             { cls: 'lps-field', attrs: { 'data-field': 'since' } },
             el('span', { cls: 'lps-field-label', text: 'Since' }),
             since,
-            el('span', { cls: 'lps-field-help', text: 'where the poll starts, until the recipe is started' })
+            el('span', {
+              cls: 'lps-field-help',
+              text:
+                (detail.state === 'started'
+                  ? 'where the poll started (stop the recipe to move it)'
+                  : fixedSince
+                    ? 'where the poll goes on from, fixed by its first start: changed here, the next Start polls again from there'
+                    : 'where the poll starts when the recipe is first started') +
+                `: a duration back from now such as 2h, or a date and time in your local time (${localZone()})`
+            })
           )
         : null,
       el('h3', { text: 'Parameters' }),
@@ -250,4 +339,18 @@ export class SettingsPanel extends Widget {
   }
 
   private body = el('div', { cls: 'lps-settings-body' });
+  private message = el('div', { cls: 'lps-message' });
+  /** the recipe as the panel shows it (`fingerprint`), null until first shown */
+  private shown: string | null = null;
+}
+
+/** A recipe's state and saved settings, as text that differs when they differ. */
+function fingerprint(detail: RecipeDetail): string {
+  const canonical = (value: unknown): unknown =>
+    value && typeof value === 'object' && !Array.isArray(value)
+      ? Object.fromEntries(Object.keys(value).sort().map(k => [k, canonical((value as Record<string, unknown>)[k])]))
+      : Array.isArray(value)
+        ? value.map(canonical)
+        : value;
+  return JSON.stringify(canonical({ state: detail.state, settings: detail.settings }));
 }
