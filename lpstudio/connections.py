@@ -150,13 +150,26 @@ class Connections:
 
     def update(self, name: str, values: dict[str, Any]) -> ConnectionInfo:
         """Changes the given fields. A secret given empty or as its mask (`****`, what a
-        form shows) keeps its stored value: secrets are write-only, never read back."""
+        form shows) keeps its stored value: secrets are write-only, never read back. Any
+        other field given empty (or null) is cleared, back to its default (a required one
+        is then refused, naming it)."""
         row = self._row(name)
-        secret_names = get_connector(row.type, self.root).secret_fields()
-        values = {
-            k: v for k, v in values.items() if not (k in secret_names and v in ("", None, MASK))
+        connector = get_connector(row.type, self.root)
+        secret_names = connector.secret_fields()
+        known = {f.name for f in connector.fields}
+        cleared = {
+            k for k, v in values.items() if k in known and k not in secret_names and v in ("", None)
         }
-        current = {**row.fields, **self.vault.open(row.secrets)}
+        values = {
+            k: v
+            for k, v in values.items()
+            if k not in cleared and not (k in secret_names and v in ("", None, MASK))
+        }
+        current = {
+            k: v
+            for k, v in {**row.fields, **self.vault.open(row.secrets)}.items()
+            if k not in cleared
+        }
         plain, secret = self._split(row.type, {**current, **values})
         with self.store.write() as s:
             stored = s.get_one(ConnectionRow, name)
@@ -165,7 +178,7 @@ class Connections:
             stored.status, stored.status_message, stored.tested_at = "untested", None, None
             stored.updated_at = utcnow()
             row = stored
-        self._audit("update_connection", name, fields=sorted(values))
+        self._audit("update_connection", name, fields=sorted({*values, *cleared}))
         return _info(row, sorted(secret))
 
     def remove(self, name: str) -> None:

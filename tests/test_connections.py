@@ -246,6 +246,19 @@ def test_update_changes_plain_fields_keeps_secrets_and_remove_deletes(cli, sandb
     assert set(listed(cli)) == {"shopify"}
 
 
+def test_an_emptied_plain_field_is_cleared_and_a_required_one_refused(cli, sandbox, ws):
+    """A per-service URL set once could not be taken back (empty was refused as no URL,
+    and a form leaving it out kept it): now empty clears it, as a form's emptied field."""
+    cli("connections", "update", "liveperson", "--field", "proactive_base_url=http://127.0.0.1:9")
+    cleared = cli("connections", "update", "liveperson", "--field", "proactive_base_url=", "--json")
+    assert cleared.exit_code == 0, cleared.output
+    assert "proactive_base_url" not in as_json(cleared)["fields"]
+    assert cli("connections", "test", "liveperson").exit_code == 0  # the sandbox again
+    required = cli("connections", "update", "liveperson", "--field", "account_id=")
+    assert required.exit_code == 2 and "account_id" in required.stderr
+    assert listed(cli)["liveperson"]["fields"]["account_id"]  # nothing was written
+
+
 def test_the_store_never_holds_a_secret_in_clear(cli, sandbox, ws):
     other = "another-secret-2718"
     add_lp(cli, "lp-two", sandbox.url, env={"LPSTUDIO_SECRET_CLIENT_SECRET": other})

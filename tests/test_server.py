@@ -1015,6 +1015,9 @@ def test_a_secret_left_empty_or_masked_keeps_its_stored_value(server: str, ws: P
     with Studio.open(ws, user="alice") as studio:
         _, config = studio.connections.values("kept")
     assert config["token"] == SECRET and config["base_url"] == "http://127.0.0.1:9"
+    # A plain field sent null (what the lab sends for a field emptied) is cleared.
+    answer = api(server, "ana", "PUT", "/connections/kept", json={"fields": {"base_url": None}})
+    assert answer.status_code == 200 and "base_url" not in answer.json()["fields"], answer.text
     assert api(server, "ana", "DELETE", "/connections/kept").status_code == 200
 
 

@@ -122,8 +122,16 @@ export class ConnectionsPanel extends Widget {
       }
       try {
         if (c) {
-          // Only what changed: unchanged secrets are not sent (they stay as stored).
-          const changed = Object.fromEntries(Object.entries(fields).filter(([k, v]) => JSON.stringify(c.fields[k]) !== JSON.stringify(v)));
+          // Only what changed: unchanged secrets are not sent (they stay as stored); a field
+          // emptied here is sent as null, which clears it (a secret left empty is kept).
+          const changed: Record<string, unknown> = Object.fromEntries(
+            Object.entries(fields).filter(([k, v]) => JSON.stringify(c.fields[k]) !== JSON.stringify(v))
+          );
+          for (const [k, v] of Object.entries(c.fields)) {
+            if (!(k in fields) && v !== null && v !== '' && v !== '****') {
+              changed[k] = null;
+            }
+          }
           await api.updateConnection(c.name, changed);
         } else {
           await api.createConnection(name.value.trim(), type.value, fields);
