@@ -981,10 +981,11 @@ class Studio:
         ]
 
     def set_role(self, name: str, role: str) -> dict[str, Any]:
-        """Gives a user (created if new) a role; the last admin cannot lose theirs."""
+        """Gives a user a role; the last admin cannot lose theirs. A user not seen yet is
+        created with it, so that an admin can give a newcomer a role before their first
+        visit (else they come in with `users.default_role`, which may build recipes)."""
         from sqlalchemy import func
 
-        from .errors import NotFoundError
         from .models import User
         from .store import ROLES
 
@@ -992,20 +993,34 @@ class Studio:
             raise InputError(
                 f"unknown role {role!r}", field="role", fix=f"use one of: {', '.join(ROLES)}"
             )
+        if (
+            not name
+            or len(name) > 128
+            or ":" in name  # api:<client> and lpstudio:<process> are not people
+            or any(c.isspace() or not c.isprintable() for c in name)
+        ):
+            raise InputError(
+                f"invalid user name {name!r}",
+                field="name",
+                fix="give the login name the person uses (no spaces or ':', at most 128)",
+            )
         with self.store.write() as s:
             user = s.get(User, name)
             if user is None:
-                raise NotFoundError(f"no user named {name!r}", field="user", fix="list users first")
-            admins = s.scalar(select(func.count()).where(User.role == "admin"))
-            if user.role == "admin" and role != "admin" and admins == 1:
-                raise InputError(
-                    f"{name} is the last admin",
-                    field="role",
-                    fix="make another user admin first",
-                )
-            before, user.role = user.role, role
+                user = User(name=name, role=role)
+                s.add(user)
+                before = None
+            else:
+                admins = s.scalar(select(func.count()).where(User.role == "admin"))
+                if user.role == "admin" and role != "admin" and admins == 1:
+                    raise InputError(
+                        f"{name} is the last admin",
+                        field="role",
+                        fix="make another user admin first",
+                    )
+                before, user.role = user.role, role
         self.store.audit(self.user, "set_role", name, role=role, before=before)
-        return {"name": name, "role": role}
+        return {"name": name, "role": role, "created": before is None}
 
     def connectors(self) -> list[dict[str, Any]]:
         from .registry import load_connectors

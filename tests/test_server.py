@@ -578,12 +578,22 @@ def test_admins_manage_users_and_roles(server: str) -> None:
         assert (me["name"], me["role"]) == (user, role)
         assert (me["can"]["view"], me["can"]["build"], me["can"]["admin"]) == (True, build, admin)
     changed = api(server, "alice", "PUT", "/users/newcomer/role", json={"role": "operator"})
-    assert changed.status_code == 200 and changed.json() == {"name": "newcomer", "role": "operator"}
+    assert changed.status_code == 200
+    assert changed.json() == {"name": "newcomer", "role": "operator", "created": False}
     assert_error(api(server, "newcomer", "POST", "/recipes/lab/double.ipynb/run"), 403, "role")
     assert_error(
         api(server, "alice", "PUT", "/users/newcomer/role", json={"role": "boss"}), 400, "role"
     )
-    assert_error(api(server, "alice", "PUT", "/users/ghost/role", json={"role": "admin"}), 404)
+    # Someone not seen yet is given a role before their first visit (they came in as
+    # analysts, free to build, until an admin noticed them).
+    ahead = api(server, "alice", "PUT", "/users/olga/role", json={"role": "operator"})
+    assert ahead.status_code == 200 and ahead.json()["created"] is True, ahead.text
+    assert api(server, "olga", "GET", "/me").json()["role"] == "operator"
+    assert_error(api(server, "olga", "POST", "/recipes/lab/double.ipynb/run"), 403, "role")
+    for bad in ("api:bot", "two words"):
+        assert_error(
+            api(server, "alice", "PUT", f"/users/{bad}/role", json={"role": "admin"}), 400, "name"
+        )
     assert_error(
         api(server, "alice", "PUT", "/users/alice/role", json={"role": "analyst"}), 400, "role"
     )
