@@ -929,6 +929,8 @@ class Studio:
         trigger = dict(recipe.metadata.get("trigger", {"kind": "manual"}))
         if recipe.trigger_kind == "webhook":
             trigger["hook"] = f"/lpstudio/api/v1/hooks/{self.webhook_id(recipe.name)}"
+        elif recipe.trigger_kind == "callable":
+            trigger["endpoint"] = f"/lpstudio/api/v1/call/{_endpoint_path(recipe)}"
         return {
             **recipe.describe(),
             "trigger": trigger,

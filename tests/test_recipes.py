@@ -304,6 +304,24 @@ def test_a_recipe_whose_notebook_broke_is_stopped_and_restored_from_the_cli(ws: 
     assert code == 0 and again["version"] == job["version"], again
 
 
+def test_settings_tell_where_a_webhook_or_callable_recipe_is_reached(ws: Path) -> None:
+    """A webhook's URL holds an id made with the workspace key: only the REST API told it,
+    so a CLI user could not give it to Shopify."""
+    write_recipe(ws, "p/hook", metadata={"title": "Hook", "trigger": {"kind": "webhook"}})
+    write_recipe(ws, "p/bot", metadata={"title": "Bot", "trigger": {"kind": "callable"}})
+    hook = run_cli("settings", "p/hook", "--workspace", str(ws))
+    assert hook.returncode == 0, hook.stderr
+    code, shown = run_json("settings", "p/hook", "--workspace", str(ws))
+    assert code == 0 and shown["url"].startswith("/lpstudio/api/v1/hooks/")
+    assert f"receives:    POST {shown['url']}" in hook.stdout
+    assert "p/hook" not in shown["url"] and len(shown["url"].rsplit("/", 1)[1]) == 40
+    code, bot = run_json("settings", "p/bot", "--workspace", str(ws))
+    assert code == 0 and bot["url"] == "/lpstudio/api/v1/call/bot"
+    write_recipe(ws, "p/plain")  # run by hand: nothing reaches it
+    code, plain = run_json("settings", "p/plain", "--workspace", str(ws))
+    assert code == 0 and "url" not in plain
+
+
 # A recipe author's parameters cell in today's Python: papermill's line-based inspection
 # drops `str | None`, any line with a second "=" (in the default or the help) and reads
 # no syntax errors; each of these parameters must still be known, typed and documented,

@@ -170,9 +170,20 @@ def settings(
         detail = studio.recipe_detail(found.name)
     problem = detail["settings_problem"]
     current = {"parameters": {}, "connections": {}, **detail["settings"]}
+    # Where others reach it: a webhook's hook (its id is a secret of the workspace's key,
+    # so only lpstudio can tell it), a callable's endpoint; paths on the REST API's server.
+    reach = detail["trigger"].get("hook") or detail["trigger"].get("endpoint")
     if as_json:  # named as the REST API's recipe names it
-        _emit({**current, **({"settings_problem": problem} if problem else {})})
+        _emit(
+            {
+                **current,
+                **({"settings_problem": problem} if problem else {}),
+                **({"url": reach} if reach else {}),
+            }
+        )
         return
+    if reach:
+        click.echo(f"receives:    POST {reach}  (on the server of `lpstudio serve`)")
     click.echo("parameters (saved, else the notebook's default; change with -p NAME VALUE):")
     for name, spec in found.schema.get("properties", {}).items():
         values = current["parameters"]
