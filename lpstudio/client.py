@@ -77,7 +77,9 @@ class ConnectionClient:
             raise InputError(
                 f"connector {connector.name} has no pick list '{name}'",
                 field="picklist",
-                fix=f"use one of: {', '.join(connector.picklists)}",
+                fix=f"use one of: {', '.join(connector.picklists)}"
+                if connector.picklists
+                else f"connector {connector.name} has no pick lists",
             )
         return connector.picklists[name].fetch(self.connection)
 

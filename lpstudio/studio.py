@@ -974,12 +974,16 @@ class Studio:
         return job, self.executor.submit(job.id)
 
     def users(self) -> list[dict[str, Any]]:
+        """The people of the workspace: API clients (`api:NAME`) and lpstudio's own
+        processes (`lpstudio:server`) act as users too, but have no role to give."""
         from .models import User
 
         with self.store.read() as s:
             rows = s.scalars(select(User).order_by(User.name)).all()
         return [
-            {"name": u.name, "role": u.role, "created_at": u.created_at.isoformat()} for u in rows
+            {"name": u.name, "role": u.role, "created_at": u.created_at.isoformat()}
+            for u in rows
+            if ":" not in u.name
         ]
 
     def set_role(self, name: str, role: str) -> dict[str, Any]:

@@ -570,6 +570,7 @@ def test_admins_manage_users_and_roles(server: str) -> None:
     api(server, "newcomer", "GET", "/recipes")  # created on first sight with the default role
     users = {u["name"]: u["role"] for u in api(server, "alice", "GET", "/users").json()["users"]}
     assert users["newcomer"] == "analyst"
+    assert not [name for name in users if ":" in name]  # API clients and processes are no people
     for user, role, build, admin in (
         ("alice", "admin", True, True),
         ("otto", "operator", False, False),
