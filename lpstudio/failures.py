@@ -126,10 +126,18 @@ def notify(studio: Studio, job: Job) -> None:
     if contacts.get("webhook"):
         import httpx
 
+        # Neither its URL (it may hold a token) nor its answer is logged: only its status.
         try:
-            httpx.post(contacts["webhook"], json=body, timeout=10)
+            answer = httpx.post(contacts["webhook"], json=body, timeout=10)
         except httpx.HTTPError as exc:
             log.warning("failure webhook for job %s failed: %s", job.id, exc)
+        else:
+            if not answer.is_success:
+                log.warning(
+                    "failure webhook for job %s answered HTTP %s: the report was not taken",
+                    job.id,
+                    answer.status_code,
+                )
     if contacts.get("email"):
         smtp = studio.workspace.config.get("smtp", {})
         message = EmailMessage()

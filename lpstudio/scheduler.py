@@ -28,7 +28,7 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from .errors import InputError, LpstudioError
-from .failures import after_failure
+from .failures import after_failure, describe_error
 from .leader import StoreLease
 from .models import Job, ScheduleRun, TriggerState, utcnow
 from .recipe import Recipe
@@ -46,6 +46,10 @@ MISSED_RUNS = ("run_once", "skip")
 #: taking over) and still count as on time. A scheduler that ticked before a run fell due
 #: and ticks again was running then: its run is on time however late that tick comes.
 ON_TIME = timedelta(minutes=1)
+#: How often an error found on every tick (a started recipe saved broken, a schedule that
+#: cannot be read) counts as a trigger error: once a minute, a cron's finest step, never once
+#: a tick of each daemon, so a notebook broken for a minute of editing is not stopped.
+ERROR_EVERY = timedelta(minutes=1)
 
 
 def validate_cron(cron: str, timezone: str, field: str = "trigger.cron") -> None:
@@ -118,6 +122,13 @@ def _local(moment: datetime, recipe: Recipe) -> datetime:
     return moment.astimezone(ZoneInfo(recipe.metadata.get("trigger", {}).get("timezone", "UTC")))
 
 
+def _log_end(job: Job) -> None:
+    """A job's end line in the daemon's log: its state, and what went wrong as `lpstudio
+    show` says it (the stored error is scrubbed of secrets)."""
+    why = f": {describe_error(job.error, job.cells_total)}" if job.error else ""
+    log.info("job %s %s (%s)%s", job.id, job.status, job.recipe, why)
+
+
 class Scheduler:
     """One scheduler process: `tick()` fires what is due; workers run the queue."""
 
@@ -146,6 +157,7 @@ class Scheduler:
         #: server's own executor runs its jobs in the same process, to their end).
         self._claimed = RunningJobs()
         self._stopping = threading.Event()
+        self._lease_lock = threading.Lock()
         self._wake = threading.Event()
         self._recipes: dict[str, Recipe | None] = {}
         self._last_purge: datetime | None = None
@@ -161,7 +173,7 @@ class Scheduler:
         except LpstudioError:
             return None
 
-    def _started(self) -> list[tuple[Recipe, dict[str, Any]]]:
+    def _started(self, now: datetime) -> list[tuple[Recipe, dict[str, Any]]]:
         found = []
         for path in sorted(self.studio.workspace.projects.rglob("*.ipynb")):
             if ".ipynb_checkpoints" in path.parts:
@@ -172,7 +184,7 @@ class Scheduler:
                 try:
                     found.append((self.studio.recipe(name), settings))
                 except LpstudioError as exc:  # edited into a broken recipe since it started
-                    self._trigger_error(name, exc)
+                    self._trigger_error(name, exc, now)
         return found
 
     # -- firing ------------------------------------------------------------------------
@@ -186,8 +198,10 @@ class Scheduler:
         queued: list[int] = []
         stale = float(self.studio.workspace.setting("jobs", "stale_after_seconds", 60))
         for job_id in self.store.reap_lost_jobs(timedelta(seconds=stale)):
-            self._after_failure(self.store.job(job_id))  # retried or reported like any failure
-        for recipe, settings in self._started():
+            lost = self.store.job(job_id)
+            _log_end(lost)
+            self._after_failure(lost)  # retried or reported like any failure
+        for recipe, settings in self._started(now):
             kind = recipe.trigger_kind
             try:
                 if kind == "schedule":
@@ -195,7 +209,7 @@ class Scheduler:
                 elif kind == "poll":
                     queued += self._fire_poll(recipe, now)
             except Exception as exc:  # one recipe's trigger never stops the others
-                self._trigger_error(recipe.name, exc)
+                self._trigger_error(recipe.name, exc, now)
         self._last_tick = now
         if self._last_purge is None or now - self._last_purge > timedelta(days=1):
             self._last_purge = now
@@ -278,7 +292,12 @@ class Scheduler:
     def _fire_poll(self, recipe: Recipe, now: datetime) -> list[int]:
         trigger = recipe.metadata.get("trigger", {})
         interval = timedelta(minutes=float(trigger.get("interval_minutes", 5)))
-        with self.store.write() as s:
+        with self.store.write() as s:  # writers take turns: one scheduler claims the poll
+            if s.get(TriggerState, recipe.name) is None:
+                # Started with another trigger, saved with a poll one since: its since is
+                # fixed now, as a start would fix it (never earlier: no flood of old events).
+                s.add(TriggerState(recipe=recipe.name, since=now.isoformat(), seen=[]))
+                s.flush()
             claimed = s.execute(
                 update(TriggerState)
                 .where(
@@ -291,7 +310,11 @@ class Scheduler:
             return []
         from .triggers import poll_once
 
-        ids = poll_once(self.studio, recipe)
+        try:
+            ids = poll_once(self.studio, recipe)
+        except Exception as exc:  # a failed poll: one error per poll, however often it ticks
+            self._trigger_error(recipe.name, exc, now, attempt=True)
+            return []
         self._trigger_ok(recipe)
         return ids
 
@@ -307,15 +330,25 @@ class Scheduler:
                     .values(errors=0, last_error=None)
                 )
 
-    def _trigger_error(self, name: str, exc: Exception) -> None:
+    def _trigger_error(
+        self, name: str, exc: Exception, now: datetime, attempt: bool = False
+    ) -> None:
+        """Counts a trigger error towards the auto-stop. A failed poll (`attempt`) counts
+        once per poll; any other error is found on every tick, and counts once per
+        `ERROR_EVERY` among all the schedulers of the store (the trigger's `next_poll_at`
+        says when it counts again)."""
         message = f"{type(exc).__name__}: {exc}"
-        log.warning("trigger of %s failed: %s", name, message)
         limit = int(self.studio.workspace.setting("triggers", "auto_stop_after", AUTO_STOP_AFTER))
         with self.store.write() as s:
             state = s.get(TriggerState, name)
             if state is None:
                 state = TriggerState(recipe=name, since=utcnow().isoformat(), seen=[])
                 s.add(state)
+            if not attempt:
+                if state.errors and state.next_poll_at is not None and state.next_poll_at > now:
+                    return  # counted already within the minute
+                state.next_poll_at = now + ERROR_EVERY
+            log.warning("trigger of %s failed: %s", name, message)
             errors = (state.errors or 0) + 1
             # Stopping starts the count again: a recipe started anew gets `limit` more tries.
             state.errors = errors if errors < limit else 0
@@ -390,7 +423,7 @@ class Scheduler:
     def _run(self, job_id: int) -> None:
         try:
             job = execute_job(self.studio.workspace, self.store, job_id, group=self._claimed)
-            log.info("job %s %s (%s)", job.id, job.status, job.recipe)
+            _log_end(job)
             if job.status == FAILED:
                 self._after_failure(job)
         except Exception:  # a worker thread's exception is otherwise lost with its future
@@ -404,33 +437,56 @@ class Scheduler:
     # -- the daemon ----------------------------------------------------------------------
 
     def run_forever(self) -> None:
-        """Ticks and fills until `stop()`; then drains as SIGTERM asks."""
+        """Ticks and fills, each in a thread of its own, until `stop()`; then drains as
+        SIGTERM asks. A tick waiting on a slow poll holds back neither the queue nor the
+        drain: it ends in the background, and a poll cut short writes nothing (its jobs and
+        cursor are written together)."""
         log.info("scheduler started with %d workers", self.workers)
         self.studio.executor.warm()  # ready kernels before the first due job
+        ticker = threading.Thread(target=self._tick_forever, name="lpstudio-tick", daemon=True)
+        filler = threading.Thread(target=self._fill_forever, name="lpstudio-fill", daemon=True)
+        ticker.start()
+        filler.start()
+        self._stopping.wait()
+        filler.join()
+        self.drain()
+
+    def _tick_forever(self) -> None:
         while not self._stopping.is_set():
-            if not self.leading():
-                self._wake.wait(self.idle_seconds)
-                self._wake.clear()
-                continue
-            for step in (self.tick, self.fill):  # a failing tick never stops the queue
-                try:
-                    step()
-                except Exception:  # the daemon keeps going; the error is in the log
-                    log.exception("scheduler %s failed", step.__name__)
+            if self.leading() and self._step(self.tick):
+                self._wake.set()  # what it queued starts now, not at the queue's next look
+            self._stopping.wait(self.idle_seconds)
+
+    def _fill_forever(self) -> None:
+        """Starts queued jobs as workers free up, apart from the ticks: a poll waiting on an
+        app that answers late or not at all never holds back the jobs of every recipe."""
+        while not self._stopping.is_set():
+            if self._leading or self.lease is None:
+                self._step(self.fill)
             self._wake.wait(self.idle_seconds)
             self._wake.clear()
-        self.drain()
+
+    @staticmethod
+    def _step(step: Callable[[], Any]) -> Any:
+        try:
+            return step()
+        except Exception:  # the daemon keeps going; the error is in the log
+            log.exception("scheduler %s failed", step.__name__)
+            return None
 
     def leading(self) -> bool:
         """Whether this scheduler may work now: always without a lease, else while it holds
         (and has just renewed) the lease."""
         if self.lease is None:
             return True
-        try:
-            leading = self.lease.acquire()
-        except Exception:  # the store is busy or away: not leading until it answers
-            log.exception("could not renew the scheduler lease")
-            leading = False
+        with self._lease_lock:  # never taken again once `drain` gave it up
+            if self._stopping.is_set():
+                return False
+            try:
+                leading = self.lease.acquire()
+            except Exception:  # the store is busy or away: not leading until it answers
+                log.exception("could not renew the scheduler lease")
+                leading = False
         if not leading:
             self._last_tick = None  # others may tick meanwhile, or nobody: it cannot tell
         if leading != self._leading:
@@ -458,8 +514,9 @@ class Scheduler:
                 future.result(timeout=max(0.0, remaining))
         self._claimed.interrupt("scheduler stopped before the job finished", reason="requeue")
         self._pool.shutdown(wait=True)
-        if self.lease is not None and self._leading:
-            with contextlib.suppress(Exception):  # it expires anyway
-                self.lease.release()
-            self._leading = False
+        with self._lease_lock:
+            if self.lease is not None and self._leading:
+                with contextlib.suppress(Exception):  # it expires anyway
+                    self.lease.release()
+                self._leading = False
         log.info("scheduler stopped")

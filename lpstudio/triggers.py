@@ -67,12 +67,26 @@ def matches(event: dict[str, Any], conditions: dict[str, Any] | None) -> bool:
 
 
 def _poll_spec(recipe: Recipe) -> dict[str, Any]:
+    """The recipe's poll trigger, or the part of it that is missing, by name."""
     trigger = recipe.metadata.get("trigger", {})
-    if trigger.get("kind") != "poll" or not trigger.get("connection") or not trigger.get("trigger"):
+    declare = 'declare {"kind": "poll", "connection": SLOT, "trigger": NAME}'
+    if recipe.trigger_kind != "poll":
         raise InputError(
-            f"recipe {recipe.name} has no poll trigger",
-            field="metadata.lpstudio.trigger",
-            fix='declare one: {"kind": "poll", "connection": SLOT, "trigger": NAME}',
+            f"recipe {recipe.name} is triggered by {recipe.trigger_kind}, not polled",
+            field="metadata.lpstudio.trigger.kind",
+            fix=f"run it now with `lpstudio run {recipe.name}`, or {declare}",
+        )
+    if not trigger.get("connection"):
+        raise InputError(
+            f"the poll trigger of {recipe.name} names no connection slot",
+            field="metadata.lpstudio.trigger.connection",
+            fix=f"{declare}, SLOT being one of metadata.lpstudio.connections",
+        )
+    if not trigger.get("trigger"):
+        raise InputError(
+            f"the poll trigger of {recipe.name} names no trigger of its connector",
+            field="metadata.lpstudio.trigger.trigger",
+            fix=f"{declare}, NAME being a poll trigger of the slot's connector",
         )
     return trigger
 

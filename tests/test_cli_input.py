@@ -314,3 +314,31 @@ def test_a_bad_moment_is_refused_by_its_options_name(
         "parameters": {},
         "connections": {},
     }
+
+
+@pytest.mark.parametrize(
+    ("trigger", "field", "said"),
+    [
+        (
+            {"kind": "schedule", "cron": "0 9 * * *"},
+            "metadata.lpstudio.trigger.kind",
+            "p/daily.ipynb is triggered by schedule, not polled",
+        ),
+        ({"kind": "poll"}, "metadata.lpstudio.trigger.connection", "names no connection slot"),
+        (
+            {"kind": "poll", "connection": "shop"},
+            "metadata.lpstudio.trigger.trigger",
+            "names no trigger of its connector",
+        ),
+    ],
+)
+def test_lpstudio_poll_says_why_a_recipe_cannot_be_polled(
+    ws: Path, cli, trigger: dict[str, str], field: str, said: str
+) -> None:
+    write_recipe(ws, "p/daily", metadata={"title": "daily", "trigger": trigger})
+    result = cli("poll", "p/daily", "--json")
+    assert result.exit_code == 2, result.output
+    error = json.loads(result.stdout)["error"]
+    assert error["field"] == field and said in error["message"], error
+    if trigger["kind"] != "poll":  # the way to run it now instead
+        assert "lpstudio run p/daily.ipynb" in error["fix"], error

@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import signal
+import subprocess
 import threading
 from collections.abc import Callable, Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import httpx
 import nbformat
 import papermill.execute
 import pytest
@@ -32,7 +35,7 @@ from lpstudio.store import FINAL_STATES, Store, worker_id
 from lpstudio.studio import Studio
 from lpstudio.workspace import Workspace
 
-from .conftest import gone, run_json, scheduler_running, wait_for, write_recipe
+from .conftest import LPSTUDIO, gone, run_json, scheduler_running, wait_for, write_recipe
 
 
 def append(path: Path, line: str) -> str:
@@ -428,3 +431,49 @@ def test_a_delivery_that_fails_half_way_queues_nothing_and_its_redelivery_all_on
     _, again, repeated = studio.receive_webhook(hook, *delivery)
     assert repeated and [job.id for job in again] == [job.id for job in jobs]
     assert len(studio.jobs(recipe="hooks/lead")) == 3
+
+
+# -- 7. a command running jobs, stopped by a signal ------------------------------------------
+
+
+@pytest.mark.parametrize("command", ["rerun", "poll"])
+def test_sigterm_on_a_command_running_jobs_cancels_them_and_exits_130(
+    sandbox_ws: Path, sandbox: Any, tmp_path: Path, command: str
+) -> None:
+    """`lpstudio rerun` and `lpstudio poll` run their jobs as `lpstudio run` does: SIGTERM
+    (a CI runner stopping, `timeout`) marks them cancelled and exits 130, as Ctrl-C does,
+    never leaving a job running for the next command to fail as "worker lost"."""
+    gate = tmp_path / "gate"
+    poll = {"kind": "poll", "connection": "shopify", "trigger": "new_or_updated_abandoned_checkout"}
+    metadata = {"title": "wait", "trigger": poll, "connections": {"shopify": {"type": "shopify"}}}
+    write_recipe(sandbox_ws, "p/wait", cells=(wait_file(gate),), metadata=metadata)
+    with Studio.open(sandbox_ws, user="alice") as studio:
+        studio.start("p/wait")  # its poll starts from now
+        if command == "poll":
+            added = httpx.post(f"{sandbox.url}/_sandbox/shopify/checkouts", json=[{}, {}])
+            assert added.status_code == 200, added.text
+            args = ["poll", "p/wait"]
+        else:
+            gate.touch()
+            args = ["rerun", str(studio.run("p/wait").id)]
+            gate.unlink()
+    proc = subprocess.Popen(
+        [LPSTUDIO, *args, "--workspace", str(sandbox_ws)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+    def waiting() -> list[Job]:
+        with Studio.open(sandbox_ws, user="alice") as studio:
+            return [job for job in studio.jobs(status="running") if job.cells_done >= 1]
+
+    (running,) = wait_for(waiting, what="the command's job waiting in its cell")
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    with Studio.open(sandbox_ws, user="alice") as studio:
+        found = [job for job in studio.jobs(recipe="p/wait") if job.trigger == command]
+        assert len(found) == (2 if command == "poll" else 1)
+        assert {job.status for job in found} == {"cancelled"}, [job.error for job in found]
+        assert studio.job(running.id).error["evalue"] == "cancelled by SIGTERM"

@@ -10,6 +10,7 @@ sandbox, waiting on the store's state, never on fixed sleeps. Time-dependent dec
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 import signal
@@ -628,7 +629,7 @@ class _Hook(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         body = self.rfile.read(int(self.headers["Content-Length"]))
         self.server.posts.append(json.loads(body))  # type: ignore[attr-defined]
-        self.send_response(204)
+        self.send_response(self.server.status)  # type: ignore[attr-defined]
         self.end_headers()
 
     def log_message(self, *args: Any) -> None:
@@ -636,18 +637,14 @@ class _Hook(BaseHTTPRequestHandler):
 
 
 @pytest.fixture
-def webhook() -> Iterator[Any]:
-    """A loopback HTTP server that records the JSON bodies POSTed to it."""
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Hook)
+def webhook(serve: Callable[[ThreadingHTTPServer], ThreadingHTTPServer]) -> Any:
+    """A loopback HTTP server that records the JSON bodies POSTed to it, and answers them
+    with its `status` (204)."""
+    server = serve(ThreadingHTTPServer(("127.0.0.1", 0), _Hook))
     server.posts = []  # type: ignore[attr-defined]
+    server.status = 204  # type: ignore[attr-defined]
     server.url = f"http://127.0.0.1:{server.server_address[1]}/hook"  # type: ignore[attr-defined]
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield server
-    finally:
-        server.shutdown()
-        server.server_close()
+    return server
 
 
 def notify(studio: Studio, recipe: str, url: str) -> None:
@@ -776,16 +773,22 @@ def queue_lost(ws: Path, studio: Studio, webhook: Any, trigger: str) -> Job:
 
 
 def test_a_job_whose_worker_vanished_is_retried_then_reported(
-    ws: Path, db: Store, webhook: Any
+    ws: Path, db: Store, webhook: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
     recipe = "p/lost.ipynb"
     vanished = vanishing(db)
+    caplog.set_level(logging.INFO, logger="lpstudio.scheduler")
     with Studio.open(ws, user="alice") as studio:
         first = queue_lost(ws, studio, webhook, "schedule")
         vanished(first.id)
         Scheduler(studio).tick()
         lost, retry = jobs(db, recipe)
         assert (lost.status, lost.error["ename"]) == ("failed", "WorkerLost")
+        # The daemon that found it ended says so, as for a job it ran itself.
+        assert (
+            f"job {first.id} failed ({recipe}): WorkerLost: worker lost: the process running "
+            "this job is gone" in caplog.messages
+        )
         assert (retry.status, retry.trigger, retry.rerun_of, retry.attempt) == (
             "queued",
             "retry",
@@ -809,6 +812,26 @@ def test_a_job_whose_worker_vanished_is_retried_then_reported(
     ]
 
 
+def test_a_failure_report_the_webhook_refused_is_logged(
+    ws: Path, db: Store, webhook: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A webhook that answers an error did not take the report: the log says so (with its
+    status, never its URL, which may hold a token), as for one that cannot be reached."""
+    webhook.status = 500
+    vanished = vanishing(db)
+    with Studio.open(ws, user="alice") as studio:
+        first = queue_lost(ws, studio, webhook, "schedule")
+        vanished(first.id)
+        Scheduler(studio).tick()
+        (retry,) = [job for job in jobs(db, "p/lost.ipynb") if job.status == "queued"]
+        vanished(retry.id)
+        with caplog.at_level(logging.WARNING, logger="lpstudio.failures"):
+            Scheduler(studio).tick()
+    assert len(webhook.posts) == 1
+    assert f"failure webhook for job {retry.id} answered HTTP 500" in caplog.text
+    assert webhook.url not in caplog.text
+
+
 @pytest.mark.parametrize("trigger", ["manual", "callable", "rerun", "test"])
 def test_a_run_someone_waited_on_is_neither_retried_nor_reported_when_its_worker_vanished(
     ws: Path, db: Store, webhook: Any, trigger: str
@@ -825,8 +848,9 @@ def test_a_run_someone_waited_on_is_neither_retried_nor_reported_when_its_worker
 
 
 def test_a_job_over_its_timeout_fails_and_is_reported(
-    ws: Path, sandbox: Sandbox, db: Store, webhook: Any
+    ws: Path, sandbox: Sandbox, db: Store, webhook: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level(logging.INFO, logger="lpstudio.scheduler")
     recipe = poll_recipe(ws, "stuck", ("import time\ntime.sleep(120)",), timeout=1.5)
     with Studio.open(ws, user="alice") as studio:
         studio.start("p/stuck")
@@ -838,6 +862,10 @@ def test_a_job_over_its_timeout_fails_and_is_reported(
     assert job.status == "failed" and job.error["ename"] == "Timeout"
     assert "timed out after 1.5 s" in job.error["evalue"]
     assert webhook.posts[0]["error"]["ename"] == "Timeout"
+    # The daemon's end line says what went wrong, as `lpstudio show` does.
+    (ended,) = [m for m in caplog.messages if m.startswith(f"job {job.id} failed")]
+    assert ended.startswith(f"job {job.id} failed ({recipe}): Timeout in cell ")
+    assert "timed out after 1.5 s" in ended
 
 
 def test_lpstudio_cancel_stops_a_running_scheduled_job(ws: Path, db: Store, webhook: Any) -> None:
@@ -877,6 +905,26 @@ def trigger_errors(db: Store, recipe: str) -> int:
     with db.read() as s:
         state = s.get(TriggerState, recipe)
         return state.errors if state is not None else 0
+
+
+def test_a_started_recipe_edited_into_a_poll_trigger_polls_from_its_first_tick(
+    ws: Path, sandbox: Sandbox, db: Store
+) -> None:
+    """Started with another trigger, then saved with a poll trigger: it polls from the
+    first tick that sees it (never from long before, which would flood its customers)."""
+    daily = schedule_recipe(ws, "cart", {"cron": "0 9 * * *", "timezone": "UTC"}, connections=BOTH)
+    with Studio.open(ws, user="alice") as studio:
+        studio.start(daily)
+        recipe = poll_recipe(ws, "cart", (SEND,))
+        scheduler = Scheduler(studio)
+        try:
+            now = datetime.now(UTC)
+            assert scheduler.tick(now) == []
+            add_checkouts(sandbox, phones(0, 2))
+            assert len(scheduler.tick(now + timedelta(minutes=1))) == 2
+        finally:
+            scheduler.drain()
+    assert sorted(job.event["phone"] for job in jobs(db, recipe)) == phones(0, 2)
 
 
 def test_consecutive_trigger_errors_stop_the_recipe_and_say_why(
@@ -930,6 +978,43 @@ def test_a_schedule_that_works_again_ends_its_run_of_errors(ws: Path, db: Store)
         schedule_recipe(ws, "daily", {"cron": "0 9 * * *", "timezone": "UTC"})
         tick("2027-01-11T08:01")
         assert trigger_errors(db, recipe) == 0
+
+
+def test_a_recipe_that_fails_on_every_tick_counts_one_trigger_error_a_minute(
+    ws: Path, db: Store
+) -> None:
+    """A started recipe saved broken (JupyterLab autosaves a half-typed parameters cell) or
+    with a schedule that cannot be read fails on every tick of every daemon; a minute of
+    that is one trigger error, not one a tick, so a minute's edit never stops a recipe."""
+    with (ws / "lpstudio.toml").open("a") as config:
+        config.write("\n[triggers]\nauto_stop_after = 3\n")
+    daily = {"cron": "0 9 * * *", "timezone": "UTC"}
+    broken, zoned = schedule_recipe(ws, "broken", daily), schedule_recipe(ws, "zoned", daily)
+    with Studio.open(ws, user="alice") as studio:
+        for recipe in (broken, zoned):
+            studio.start(recipe)
+            back_date(studio, recipe, at("2027-01-11T00:00"))
+        write_recipe(
+            ws,
+            "p/broken",
+            parameters="x: int = (",
+            metadata={"title": "b", "trigger": {"kind": "schedule", **daily}},
+        )
+        schedule_recipe(ws, "zoned", {**daily, "timezone": "Mars/Olympus_Mons"})
+        first, second = Scheduler(studio), Scheduler(studio)  # two daemons on one store
+        try:
+            for tick in range(0, 60, 5):
+                first.tick(at(f"2027-01-11T08:00:{tick:02d}"))
+                second.tick(at(f"2027-01-11T08:00:{tick + 1:02d}"))
+            assert trigger_errors(db, broken) == trigger_errors(db, zoned) == 1
+            assert saved_settings(db, broken)["state"] == saved_settings(db, zoned)["state"]
+            assert saved_settings(db, zoned)["state"] == "started"
+            first.tick(at("2027-01-11T08:01:00"))
+            second.tick(at("2027-01-11T08:02:00"))
+        finally:
+            first.drain()
+            second.drain()
+    assert saved_settings(db, broken)["state"] == saved_settings(db, zoned)["state"] == "stopped"
 
 
 def test_missed_runs_fire_once_or_not_at_all(ws: Path, db: Store) -> None:
@@ -1042,6 +1127,38 @@ def test_a_backlog_or_a_job_queued_by_lpstudio_run_never_stalls_the_daemon(
     assert [job.status for job in jobs(db, daily)] == ["queued", "succeeded"]
     assert jobs(db, daily)[0].id == manual.id and jobs(db, daily)[0].worker is None
     assert {job.status for job in jobs(db, backlog)} == {"queued"}
+
+
+def test_a_slow_poll_never_holds_back_the_queue_nor_a_stop(
+    ws: Path, sandbox: Sandbox, db: Store
+) -> None:
+    """A poll waiting on an app that answers late (or not at all) holds back no job of any
+    other recipe, nor the daemon's stop: it starts queued jobs, and drains, apart from the
+    ticks that poll (a poll cut short writes nothing: its jobs and cursor go together)."""
+    slow = poll_recipe(ws, "slow", (SEND,))
+    write_recipe(ws, "p/hook", metadata={"title": "hook", "trigger": {"kind": "webhook"}})
+    faults = f"{sandbox.url}/_sandbox/faults"
+    with Studio.open(ws, user="alice") as studio:
+        studio.start(slow)
+        studio.start("p/hook")
+        before = last_poll(db, slow)
+        assert httpx.post(faults, json={"latency_ms": 20_000, "scope": "shopify"}).is_success
+        _, (hook,), _ = studio.receive_webhook(studio.webhook_id("p/hook.ipynb"), {}, b"{}")
+        scheduler = Scheduler(studio, idle_seconds=0.05)
+        daemon = threading.Thread(target=scheduler.run_forever)
+        daemon.start()
+        try:
+            wait_for(lambda: studio.job(hook.id).status in FINAL_STATES, what="the webhook job")
+            assert last_poll(db, slow) == before  # the first poll is still on its way
+            # SIGTERM: the daemon drains and ends now, not once that poll is answered.
+            scheduler.stop()
+            daemon.join(10)
+            assert not daemon.is_alive() and last_poll(db, slow) == before
+        finally:
+            assert httpx.delete(faults).is_success
+            scheduler.stop()
+            daemon.join(60)
+    assert studio.job(hook.id).status == "succeeded"
 
 
 def test_purge_erases_job_data_but_keeps_ids_statuses_and_times(ws: Path, db: Store) -> None:

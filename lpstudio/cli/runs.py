@@ -114,6 +114,24 @@ def _cancel_on_signal(signum: int, frame: Any) -> None:
     interrupt_running_jobs(f"cancelled by {signal.Signals(signum).name}")
 
 
+def _cancel_on_signals() -> None:
+    """Ctrl-C and SIGTERM cancel the jobs this command runs: they end `cancelled`, never
+    left running for the next command to fail as "worker lost" (see `_exit_if_interrupted`)."""
+    signal.signal(signal.SIGINT, _cancel_on_signal)
+    signal.signal(signal.SIGTERM, _cancel_on_signal)
+
+
+def _exit_if_interrupted(jobs: list[Any]) -> None:
+    """Exits 130 when a signal cancelled any of the jobs this command ran."""
+    if any(
+        job.status == "cancelled"
+        and (job.error or {}).get("evalue", "").startswith("cancelled by SIG")
+        for job in jobs
+    ):
+        click.echo("lpstudio: interrupted; the job was marked cancelled", err=True)
+        sys.exit(130)
+
+
 @main.command()
 @click.argument("recipe")
 @click.option(
@@ -207,8 +225,7 @@ def run(
             else:
                 click.echo(f"prepared (not run): {path}")
             return
-        signal.signal(signal.SIGINT, _cancel_on_signal)
-        signal.signal(signal.SIGTERM, _cancel_on_signal)
+        _cancel_on_signals()
         job = studio.run(
             recipe,
             values,
@@ -219,11 +236,7 @@ def run(
             progress_bar=not as_json and sys.stderr.isatty(),
         )
         _print_job(studio, job, as_json)
-    if job.status == "cancelled" and (job.error or {}).get("evalue", "").startswith(
-        "cancelled by SIG"
-    ):
-        click.echo("lpstudio: interrupted; the job was marked cancelled", err=True)
-        sys.exit(130)
+    _exit_if_interrupted([job])
     _exit_for(job)
 
 
@@ -289,8 +302,10 @@ def rerun(job_id: int, workspace: Path | None, as_json: bool) -> None:
             "(messages may be sent again)",
             err=True,
         )
+        _cancel_on_signals()
         job = studio.rerun(job_id, progress_bar=not as_json and sys.stderr.isatty())
         _print_job(studio, job, as_json)
+    _exit_if_interrupted([job])
     _exit_for(job)
 
 
@@ -320,6 +335,8 @@ def cancel(job_id: int, workspace: Path | None, as_json: bool) -> None:
 def poll(recipe: str, no_run: bool, workspace: Path | None, as_json: bool) -> None:
     """Run RECIPE's poll trigger once: a job for each new event (or batch), oldest first."""
     with _studio(workspace) as studio:
+        if not no_run:
+            _cancel_on_signals()
         found = studio.poll(recipe, run=not no_run)
         if as_json:
             _emit([job_to_dict(job, studio.workspace) for job in found])
@@ -328,4 +345,5 @@ def poll(recipe: str, no_run: bool, workspace: Path | None, as_json: bool) -> No
         else:
             for job in found:
                 _print_job(studio, job, as_json=False)
+    _exit_if_interrupted(found)
     sys.exit(0 if all(job.status in ("succeeded", "queued") for job in found) else 1)
