@@ -313,6 +313,39 @@ def skip_empty_flushes() -> None:
     OutStream.flush = flush_if_written  # type: ignore[method-assign]
 
 
+class MainThreadShell:
+    """Stands for ipykernel 7's shell channel thread in a forked job kernel, which has none:
+    that thread takes each shell message and hands it to the main thread over an inproc
+    socket (and the reply back), a quarter of a trivial cell's kernel CPU, for subshells
+    that papermill never asks for. The kernel then reads its shell socket in the main
+    thread, as ipykernel does without the thread; this stand-in is false (no thread, no
+    subshells) but names the main thread where ipykernel asks which thread is the
+    shell's (a cell with top-level `await` does)."""
+
+    def __init__(self) -> None:
+        self.parent_thread = threading.current_thread()
+
+    def __bool__(self) -> bool:
+        return False
+
+
+def without_shell_channel_thread() -> bool:
+    """Makes ipykernel take a false shell channel thread for "no subshells" (it tests for
+    None in places, for truth in others). False if this ipykernel has no such thread, or
+    not where this was written for: its kernels are then left as they are."""
+    from ipykernel.kernelapp import IPKernelApp
+    from ipykernel.kernelbase import Kernel
+
+    if not isinstance(getattr(Kernel, "_supports_kernel_subshells", None), property):
+        return False
+    if not hasattr(IPKernelApp, "shell_channel_thread"):
+        return False
+    Kernel._supports_kernel_subshells = property(  # type: ignore[assignment]
+        lambda self: bool(self.shell_channel_thread)
+    )
+    return True
+
+
 def bind_requested() -> None:
     """A prepared kernel's `pre_execute` hook: the job's first execute request carries the
     job's folder and context in its metadata (`engine.StudioNotebookClient`), so no
@@ -356,6 +389,7 @@ def prepare_kernel(server_pid: int) -> Any:
     # every loaded module: about 5 ms per kernel.
     debugger._is_debugpy_available = False
     skip_empty_flushes()
+    threadless = without_shell_channel_thread()
     app = IPKernelApp.instance()
     BaseIPythonApplication.initialize(app, kernel_argv(server_pid))
     app.init_pdb()
@@ -370,6 +404,7 @@ def prepare_kernel(server_pid: int) -> Any:
         compiler_class=app.kernel_class.compiler_class.default_value,
     )
     shell.events.register("pre_execute", bind_requested)
+    app.lpstudio_threadless = threadless  # for `finish_kernel`, in each child
     return app
 
 
@@ -379,12 +414,17 @@ def finish_kernel(app: Any, connection_file: str) -> None:
     app.init_connection_file()
     app.init_poller()
     app.init_sockets()
+    threadless = getattr(app, "lpstudio_threadless", False)
+    if threadless:
+        app.shell_channel_thread = None  # built, never started: nothing of it runs
     app.init_heartbeat()
     app.write_connection_file()
     app.log_connection_info()
     app.init_io()
     app.init_signal()
     app.init_kernel()  # IPythonKernel takes the prepared shell (a singleton) ...
+    if threadless:
+        app.kernel.shell_channel_thread = MainThreadShell()
     shell = app.kernel.shell
     shell.kernel = shell.parent = app.kernel  # ... which it would have been built for
     shell.starting_dir = os.getcwd()  # the job's folder, not the server's

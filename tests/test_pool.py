@@ -467,6 +467,51 @@ def test_a_forked_kernel_gives_every_kind_of_output(pooled: Studio) -> None:
     ]
 
 
+def test_a_forked_kernel_reads_its_shell_in_the_main_thread_and_awaits(pooled: Studio) -> None:
+    """Forked kernels run without ipykernel 7's shell channel thread (a quarter of a short
+    cell's kernel CPU went to handing messages over from it); a cell with top-level
+    `await` still runs (ipykernel asks which thread is the shell's there: without the
+    stand-in it hung), a failing cell still aborts the requests queued behind it, and
+    output and interrupts work as in any kernel."""
+    kernels = pooled.executor.kernels
+    assert kernels is not None
+    ready = kernels.take("python3")
+    assert ready is not None
+    kc, printed = ready.kc, []
+
+    def output(msg: dict[str, Any]) -> None:
+        if msg["msg_type"] == "stream":
+            printed.append(msg["content"]["text"].strip())
+
+    async def session() -> list[str]:
+        awaited = await kc.execute_interactive(
+            "import asyncio, threading\nawait asyncio.sleep(0)\n"
+            "print(sorted(t.name for t in threading.enumerate()))",
+            timeout=30,
+            output_hook=output,
+        )
+        ids = [kc.execute(code) for code in ("1/0", "print('never')")]
+        statuses = []
+        for _ in ids:
+            statuses.append((await kc.get_shell_msg(timeout=30))["content"]["status"])
+        slow = kc.execute("import time; time.sleep(30)")
+        while True:  # interrupted once it runs (a signal before that is not the cell's)
+            msg = await kc.get_iopub_msg(timeout=30)
+            if msg["parent_header"].get("msg_id") == slow and msg["msg_type"] == "execute_input":
+                break
+        await ready.km.interrupt_kernel()
+        reply = await kc.get_shell_msg(timeout=30)
+        assert reply["parent_header"]["msg_id"] == slow
+        return [awaited["content"]["status"], *statuses, reply["content"]["ename"]]
+
+    try:
+        assert asyncio.run(session()) == ["ok", "error", "aborted", "KeyboardInterrupt"]
+    finally:
+        kernel_pool.discard(ready.km, ready.kc)
+    assert "Shell channel" not in printed[0] and "MainThread" in printed[0]
+    assert "never" not in printed
+
+
 def test_a_job_is_bound_on_prepared_and_on_rebuilt_kernels_alike(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
