@@ -31,7 +31,7 @@ from .recipe import Recipe
 from .runner import write_notebook
 from .settings import save_settings, saved_settings
 from .store import FINAL_STATES, SCHEDULED_TRIGGERS, Store, worker_id
-from .times import parse_moment
+from .times import poll_start
 from .workspace import TERMS_VERSION, Workspace, current_user
 
 if TYPE_CHECKING:
@@ -419,6 +419,13 @@ class Studio:
             validate_cron(trigger.get("cron", ""), trigger.get("timezone", "UTC"))
         since: dict[str, str] = {}
         if recipe.trigger_kind == "poll":
+            if reset_since is not None:
+                poll_start(reset_since, "reset_since")  # refused before anything is written
+            from .triggers import open_trigger
+
+            # A trigger its connector lacks would only fail in the scheduler, poll after
+            # poll, until the recipe stopped itself.
+            open_trigger(self, recipe)[0].close()
             since["since"] = self._fix_since(recipe, settings, reset_since)
         elif reset_since is not None:
             raise InputError(
@@ -477,7 +484,7 @@ class Studio:
             state = s.get(TriggerState, recipe.name)
             if state is not None and reset is None:
                 return state.since
-            since = parse_moment(reset, "since") if reset else None
+            since = poll_start(reset, "reset_since") if reset else None
             start = (
                 since
                 or (
@@ -640,7 +647,7 @@ class Studio:
         )
         new = {**saved, "parameters": coerced, "connections": chosen}
         if since is not None:
-            moment = parse_moment(since, "since").isoformat()  # a bad value first, by name
+            moment = poll_start(since, "since").isoformat()  # a bad value first, by name
             self._check_since_unfixed(recipe)
             new["since"] = moment
         save_settings(self.store, recipe.name, new, self.user)

@@ -33,6 +33,19 @@ def parse_moment(text: str, field: str) -> datetime:
         ) from None
 
 
+def poll_start(text: str, field: str) -> datetime:
+    """Where a poll trigger starts: a moment as `parse_moment` reads it, not in the future
+    (a poll from 2099 finds nothing until then, and says nothing meanwhile)."""
+    moment = parse_moment(text, field)
+    if moment > datetime.now(UTC) + timedelta(minutes=1):
+        raise InputError(
+            f"{field} {text!r} is in the future: the poll would find nothing until then",
+            field=field,
+            fix="give a moment in the past, such as 2h, 7d or an earlier date",
+        )
+    return moment
+
+
 def local_moment(text: str | None) -> str | None:
     """A moment typed on the command line, where times are printed in the machine's zone: a
     date or time without a zone is read in that zone too (the REST API, whose callers are

@@ -91,7 +91,7 @@ def _poll_spec(recipe: Recipe) -> dict[str, Any]:
     return trigger
 
 
-def _open_trigger(studio: Studio, recipe: Recipe) -> tuple[Any, Any, dict[str, Any]]:
+def open_trigger(studio: Studio, recipe: Recipe) -> tuple[Any, Any, dict[str, Any]]:
     spec = _poll_spec(recipe)
     bound = studio.settings(recipe)["connections"]
     if spec["connection"] not in bound:
@@ -103,10 +103,14 @@ def _open_trigger(studio: Studio, recipe: Recipe) -> tuple[Any, Any, dict[str, A
     conn = studio.connections.open(bound[spec["connection"]])
     trigger = conn.connector.poll_triggers.get(spec["trigger"])
     if trigger is None:
+        conn.close()
         raise InputError(
             f"connector {conn.connector.name} has no poll trigger '{spec['trigger']}'",
             field="metadata.lpstudio.trigger.trigger",
-            fix=f"use one of: {', '.join(conn.connector.poll_triggers)}",
+            fix=f"use one of: {', '.join(conn.connector.poll_triggers)}"
+            if conn.connector.poll_triggers
+            else f"connector {conn.connector.name} cannot be polled: bind the slot to a "
+            "connection whose connector can, or use another trigger kind",
         )
     return conn, trigger, spec
 
@@ -115,7 +119,7 @@ def sample_event(studio: Studio, recipe: Recipe) -> Any:
     """One recent trigger event to test a recipe on (None for triggers without samples)."""
     if recipe.trigger_kind != "poll":
         return None
-    conn, trigger, spec = _open_trigger(studio, recipe)
+    conn, trigger, spec = open_trigger(studio, recipe)
     since = (datetime.now(UTC) - timedelta(days=30)).isoformat()
     try:
         page = trigger.poll(conn, since, None)
@@ -138,7 +142,7 @@ def _whole_second(since: str) -> str:
 
 def poll_once(studio: Studio, recipe: Recipe) -> list[int]:
     """Fetches what is new since the cursor and queues its jobs; returns their ids."""
-    conn, trigger, spec = _open_trigger(studio, recipe)
+    conn, trigger, spec = open_trigger(studio, recipe)
     settings = studio.settings(recipe)
     store = studio.store
     with store.read() as s:

@@ -299,6 +299,9 @@ def test_audit_json_has_the_rest_apis_fields(ws: Path, cli) -> None:
         (["settings", "p/poll", "--since", "yesterday"], "--since"),
         (["settings", "p/poll", "--since", "99999999d"], "--since"),
         (["start", "p/poll", "--reset-since", "yesterday"], "--reset-since"),
+        # A poll from 2099 found nothing until then, and said nothing.
+        (["settings", "p/poll", "--since", "2099-01-01"], "--since"),
+        (["start", "p/poll", "--reset-since", "2099-01-01"], "--reset-since"),
     ],
 )
 def test_a_bad_moment_is_refused_by_its_options_name(
@@ -314,6 +317,24 @@ def test_a_bad_moment_is_refused_by_its_options_name(
         "parameters": {},
         "connections": {},
     }
+
+
+def test_a_poll_trigger_its_connector_lacks_is_refused_at_start(ws: Path, cli) -> None:
+    # It started, then failed in the scheduler poll after poll until it stopped itself.
+    with Studio.open(ws, user="alice") as studio:
+        studio.connections.add(
+            "files", "csv_file", {"path": "data/in.csv"}, "alice"
+        )  # a connector with no poll trigger named "orders"
+    metadata = {
+        "title": "poll",
+        "connections": {"src": {"type": "csv_file"}},
+        "trigger": {"kind": "poll", "connection": "src", "trigger": "orders"},
+    }
+    write_recipe(ws, "p/orders", metadata=metadata)
+    result = cli("start", "p/orders", "--json")
+    assert result.exit_code == 2, result.output
+    assert json.loads(result.stdout)["error"]["field"] == "metadata.lpstudio.trigger.trigger"
+    assert "started" not in cli("recipes").output
 
 
 @pytest.mark.parametrize(

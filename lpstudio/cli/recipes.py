@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from ..times import local_moment, parse_moment
+from ..times import local_moment, poll_start
 from .base import (
     _echo_or_json,
     _emit,
@@ -26,7 +26,7 @@ def _moment(text: str | None, option: str) -> str | None:
     whose callers are not all on a command line, would call it `since`)."""
     moment = local_moment(text)
     if moment is not None:
-        parse_moment(moment, option)
+        poll_start(moment, option)
     return moment
 
 
