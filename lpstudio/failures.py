@@ -113,6 +113,65 @@ def after_failure(studio: Studio, job: Job, now: datetime | None = None) -> int 
     return None
 
 
+#: A recipe's failure contacts (`settings["notify"]`), by kind.
+CONTACTS = ("webhook", "email")
+
+
+def checked_contacts(given: dict[str, Any], saved: dict[str, str]) -> dict[str, str]:
+    """`saved` with the contacts `given` set, or cleared (None or empty), each checked
+    before anything is stored: a report that cannot go out is only found when a job
+    fails, which is when it is needed."""
+    from email.utils import parseaddr
+
+    import httpx
+
+    from .errors import InputError
+
+    contacts = dict(saved)
+    for kind, value in given.items():
+        if kind not in CONTACTS:
+            raise InputError(
+                f"no failure contact {kind!r}", field="notify", fix="give webhook and/or email"
+            )
+        if value in (None, ""):
+            contacts.pop(kind, None)
+            continue
+        field = f"notify.{kind}"
+        if not isinstance(value, str) or any(c in value for c in "\r\n"):
+            raise InputError(f"{field} must be one line of text", field=field, fix="give text")
+        if kind == "webhook":
+            try:
+                url = httpx.URL(value)
+            except httpx.InvalidURL:
+                url = None
+            if url is None or url.scheme not in ("http", "https") or not url.host:
+                raise InputError(
+                    f"{field} is not an http(s) URL",
+                    field=field,
+                    fix="give the URL the report is POSTed to, e.g. https://hooks.example.com/lp",
+                )
+        elif "@" not in parseaddr(value)[1] or parseaddr(value)[1] != value.strip():
+            raise InputError(
+                f"{field} {value!r} is not an e-mail address",
+                field=field,
+                fix="give one address, e.g. ops@brand.example",
+            )
+        contacts[kind] = value.strip()
+    return contacts
+
+
+def shown_contacts(contacts: dict[str, str]) -> dict[str, str]:
+    """The contacts as answers and listings show them: a webhook URL often holds its token
+    (Slack's, Teams'), so only its scheme and host are shown."""
+    import httpx
+
+    shown = dict(contacts)
+    if "webhook" in shown:
+        url = httpx.URL(shown["webhook"])
+        shown["webhook"] = f"{url.scheme}://{url.netloc.decode()}/****"
+    return shown
+
+
 def notify(studio: Studio, job: Job) -> None:
     """Tells the recipe's failure contacts (a webhook and/or an e-mail) that it failed."""
     contacts = saved_settings(studio.store, job.recipe).get("notify") or {}

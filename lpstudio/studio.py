@@ -619,12 +619,20 @@ class Studio:
         connections: dict[str, str] | None = None,
         since: str | None = None,
         reset: Sequence[str] = (),
+        notify: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
         """Stores parameter values and connection bindings for a recipe, after checking them.
         Given values join the saved ones; `reset` names saved values to forget (a parameter
-        goes back to the notebook's default, `connections.SLOT` to the automatic choice)."""
+        goes back to the notebook's default, `connections.SLOT` to the automatic choice).
+        `notify` sets the failure contacts of its unattended jobs (`webhook`, `email`; None
+        or empty clears one)."""
+        from .failures import checked_contacts
+
         recipe = self.recipe(ref)
         saved = saved_settings(self.store, recipe.name)
+        if notify is not None and not isinstance(notify, dict):
+            raise InputError("notify must be an object", field="notify", fix='give {"email": ...}')
+        contacts = checked_contacts(notify or {}, saved.get("notify") or {})
         kept, kept_slots = self._forget(recipe, saved, reset, parameters, connections)
         values = {**kept, **(parameters or {})}
         parsed = (parse or set()) & set(parameters or {})
@@ -646,6 +654,9 @@ class Studio:
             self.connections.list(),
         )
         new = {**saved, "parameters": coerced, "connections": chosen}
+        new.pop("notify", None)
+        if contacts:
+            new["notify"] = contacts
         if since is not None:
             moment = poll_start(since, "since").isoformat()  # a bad value first, by name
             self._check_since_unfixed(recipe)
@@ -658,6 +669,7 @@ class Studio:
                 ("connections", connections),
                 ("since", since),
                 ("reset", reset or None),
+                ("notify", notify),
             )
             if given is not None
         ]
@@ -938,6 +950,10 @@ class Studio:
             trigger["hook"] = f"/lpstudio/api/v1/hooks/{self.webhook_id(recipe.name)}"
         elif recipe.trigger_kind == "callable":
             trigger["endpoint"] = f"/lpstudio/api/v1/call/{_endpoint_path(recipe)}"
+        if settings.get("notify"):
+            from .failures import shown_contacts
+
+            settings = {**settings, "notify": shown_contacts(settings["notify"])}
         return {
             **recipe.describe(),
             "trigger": trigger,

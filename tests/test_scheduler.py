@@ -648,8 +648,33 @@ def webhook(serve: Callable[[ThreadingHTTPServer], ThreadingHTTPServer]) -> Any:
 
 
 def notify(studio: Studio, recipe: str, url: str) -> None:
-    saved = saved_settings(studio.store, recipe)
-    save_settings(studio.store, recipe, {**saved, "notify": {"webhook": url}}, "alice")
+    studio.save_settings(recipe, notify={"webhook": url})
+
+
+def test_failure_contacts_are_set_checked_and_shown_without_their_token(ws: Path) -> None:
+    # The README promised settings["notify"], but nothing a user has could set it.
+    write_recipe(ws, "p/nightly")
+    url = "https://hooks.example.com/services/T000/B000/s3cr3t-token"
+    for args, option in (
+        (["--notify-webhook", "ftp://hooks.example.com/x"], "--notify-webhook"),
+        (["--notify-email", "ops at brand"], "--notify-email"),
+        (["--notify-email", "ops@brand.example\nBcc: all@brand.example"], "--notify-email"),
+    ):
+        refused = cli(ws, "settings", "p/nightly", "-p", "x", "5", *args, "--json")
+        assert refused.exit_code == 2, refused.output
+        assert json.loads(refused.stdout)["error"]["field"] == option
+    assert "x = 1" in cli(ws, "settings", "p/nightly").output  # nothing was saved
+    saved = cli(
+        ws, "settings", "p/nightly", "--notify-webhook", url, "--notify-email", "ops@brand.example"
+    )
+    assert saved.exit_code == 0, saved.output
+    assert "on failure:  webhook https://hooks.example.com/****" in saved.output
+    assert "on failure:  email ops@brand.example" in saved.output
+    assert "s3cr3t" not in saved.output + cli(ws, "settings", "p/nightly", "--json").output
+    with Studio.open(ws, user="alice") as studio:
+        assert saved_settings(studio.store, "p/nightly.ipynb")["notify"]["webhook"] == url
+    cleared = cli(ws, "settings", "p/nightly", "--notify-webhook", "", "--json")
+    assert json.loads(cleared.stdout)["notify"] == {"email": "ops@brand.example"}
 
 
 def failing_recipe(ws: Path, raised: str) -> str:

@@ -441,7 +441,16 @@ def test_settings_versions_restore_start_and_stop(server: str) -> None:
     assert_error(put({"parameters": {"x": 6}, "reset": ["x"]}), 400, "reset")
     forgot = put({"reset": ["x"]})
     assert forgot.status_code == 200 and forgot.json()["settings"]["parameters"] == {}
-    assert put({"parameters": {"x": 5}}).status_code == 200
+    # Failure contacts: checked before anything is saved, shown without a webhook's token.
+    assert_error(put({"parameters": {"x": 7}, "notify": {"email": "nobody"}}), 400, "notify.email")
+    hook = "https://hooks.example.com/T0/B0/t0ken"
+    contacts = put({"parameters": {"x": 5}, "notify": {"webhook": hook}})
+    assert contacts.status_code == 200, contacts.text
+    assert contacts.json()["settings"]["parameters"] == {"x": 5}  # never 7
+    assert contacts.json()["settings"]["notify"] == {"webhook": "https://hooks.example.com/****"}
+    assert "t0ken" not in api(server, "otto", "GET", "/recipes/lab/double.ipynb").text
+    cleared = put({"notify": {"webhook": None}})
+    assert "notify" not in cleared.json()["settings"], cleared.text
     versions = api(server, "otto", "GET", "/recipes/lab/double.ipynb/versions").json()["versions"]
     assert versions and all({"id", "created_at", "created_by"} <= set(v) for v in versions)
     first = versions[-1]

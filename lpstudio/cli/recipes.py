@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from ..errors import InputError
 from ..times import local_moment, poll_start
 from .base import (
     _echo_or_json,
@@ -28,6 +29,21 @@ def _moment(text: str | None, option: str) -> str | None:
     if moment is not None:
         poll_start(moment, option)
     return moment
+
+
+def _contacts(**given: str | None) -> dict[str, str | None]:
+    """The failure contacts given as options, refused by the option's name."""
+    from ..failures import checked_contacts
+
+    contacts = {kind: value for kind, value in given.items() if value is not None}
+    try:
+        checked_contacts(contacts, {})
+    except InputError as exc:
+        option = f"--notify-{(exc.field or '').rsplit('.', 1)[-1]}"
+        raise InputError(
+            exc.message.replace(exc.field or "", option), field=option, fix=exc.fix
+        ) from None
+    return contacts
 
 
 @main.command()
@@ -142,6 +158,16 @@ def try_(
     help="Forget a saved value: a parameter (back to the notebook's default) or "
     "connections.SLOT (back to the automatic choice).",
 )
+@click.option(
+    "--notify-webhook",
+    metavar="URL",
+    help="Failure contact of its unattended jobs: a URL POSTed a report ('' clears it).",
+)
+@click.option(
+    "--notify-email",
+    metavar="ADDRESS",
+    help="Failure contact: an e-mail address, sent through [smtp] ('' clears it).",
+)
 @workspace_option
 @json_option
 @handles_errors
@@ -151,13 +177,16 @@ def settings(
     bindings: tuple[str, ...],
     since: str | None,
     reset: tuple[str, ...],
+    notify_webhook: str | None,
+    notify_email: str | None,
     workspace: Path | None,
     as_json: bool,
 ) -> None:
     """Show or change RECIPE's saved settings (kept in the store, not in the notebook)."""
     chosen = dict(_pairs(bindings, "--connection"))
+    notify = _contacts(webhook=notify_webhook, email=notify_email)
     with _studio(workspace) as studio:
-        if params or chosen or since or reset:
+        if params or chosen or since or reset or notify:
             studio.save_settings(
                 recipe,
                 dict(params),
@@ -165,6 +194,7 @@ def settings(
                 connections=chosen,
                 since=_moment(since, "--since"),
                 reset=reset,
+                notify=notify or None,
             )
         found = studio.recipe(recipe)
         detail = studio.recipe_detail(found.name)
@@ -198,6 +228,8 @@ def settings(
         )
     for slot, name in current["connections"].items():
         click.echo(f"connection:  {slot} = {name}")
+    for kind, contact in (current.get("notify") or {}).items():
+        click.echo(f"on failure:  {kind} {contact}")
     if current.get("since"):
         click.echo(f"since:       {_local_time(current['since'])}")
     if problem:  # saved, but not ready to run or start until this is mended

@@ -325,6 +325,7 @@ class RecipeSettingsHandler(UserHandler):
                 connections=body.get("connections"),
                 since=body.get("since"),
                 reset=body.get("reset", ()),
+                notify=body.get("notify"),
             )
             if "call_timeout" in body:
                 self.studio.set_call_timeout(name, body["call_timeout"])

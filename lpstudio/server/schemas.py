@@ -179,6 +179,15 @@ SETTINGS_BODY: dict[str, Any] = {
             "maximum": 600,
             "description": "seconds a callable's caller waits for the answer (null: default)",
         },
+        "notify": {
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {
+                "webhook": {"type": ["string", "null"], "description": "URL POSTed a report"},
+                "email": {"type": ["string", "null"], "description": "address (see [smtp])"},
+            },
+            "description": "failure contacts of unattended jobs; null or empty clears one",
+        },
     },
 }
 
