@@ -419,7 +419,7 @@ class Store:
 
     def audit(self, user: str, action: str, target: str, **detail: Any) -> None:
         with self.write() as s:
-            s.add(AuditEntry(user=user, action=action, target=target, detail=detail, at=utcnow()))
+            audit_in(s, user, action, target, **detail)
 
     def audit_log(self, limit: int = 100) -> Sequence[AuditEntry]:
         with self.read() as s:
@@ -556,3 +556,9 @@ class Store:
                     (job.recipe, job) for job in s.scalars(select(Job).where(Job.id.in_(latest)))
                 )
         return found
+
+
+def audit_in(session: Session, user: str, action: str, target: str, **detail: Any) -> None:
+    """An audit entry written in `session`'s transaction: with the change it records, or
+    neither."""
+    session.add(AuditEntry(user=user, action=action, target=target, detail=detail, at=utcnow()))

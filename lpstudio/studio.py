@@ -30,7 +30,7 @@ from .parameters import coerce, date_defaults
 from .recipe import Recipe
 from .runner import write_notebook
 from .settings import save_settings, saved_settings
-from .store import FINAL_STATES, SCHEDULED_TRIGGERS, Store, worker_id
+from .store import FINAL_STATES, SCHEDULED_TRIGGERS, Store, audit_in, worker_id
 from .times import poll_start
 from .workspace import TERMS_VERSION, Workspace, current_user
 
@@ -765,12 +765,16 @@ class Studio:
             trigger = "test"
             if event is None:
                 event = self.sample_event(recipe)
-        job = self._queue(recipe, values, event, trigger, timeout, then=then)
         if trigger in ("manual", "test"):  # a person's run (bots' calls are their jobs' log)
-            self.store.audit(
-                self.user, "run" if trigger == "manual" else "test", recipe.name, job=job.id
-            )
-        return job
+            action, earlier = ("run" if trigger == "manual" else "test"), then
+
+            def audited(session: Session, job: Job) -> None:  # in the job's transaction
+                if earlier is not None:
+                    earlier(session, job)
+                audit_in(session, self.user, action, recipe.name, job=job.id)
+
+            then = audited
+        return self._queue(recipe, values, event, trigger, timeout, then=then)
 
     def submit(
         self,
