@@ -29,7 +29,7 @@ from typing import Any
 import httpx
 import pytest
 from click.testing import CliRunner, Result
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from lpstudio.cli import main
 from lpstudio.failures import refused_for_good
@@ -620,6 +620,31 @@ def test_the_concurrency_limit_holds_under_a_burst_of_events(
     # than two at once; and two at once did happen, so the limit was what held them back.
     assert most_at_once([(job.result["start"], job.result["end"]) for job in found]) <= 2
     assert most_at_once([(job.started_at, job.finished_at) for job in found]) == 2
+
+
+def test_lpstudio_poll_reports_a_job_a_scheduler_took_as_taken_not_failed(
+    ws: Path, sandbox: Sandbox, db: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A scheduler claimed the poll's job between the poll and its run here: the command
+    # printed "job N running" and exited 1, though nothing failed and the job ran once.
+    poll_recipe(ws, "race", ("print('hi')",))
+    assert cli(ws, "start", "p/race").exit_code == 0
+    add_checkouts(sandbox, phones(0, 1))
+    start_job = Store.start_job
+
+    def scheduler_first(self: Store, job_id: int, *args: Any) -> bool:
+        with self.write() as s:  # what a scheduler's claim writes
+            s.execute(
+                update(Job).where(Job.id == job_id).values(status="running", worker="elsewhere")
+            )
+        return start_job(self, job_id, *args)
+
+    monkeypatch.setattr(Store, "start_job", scheduler_first)
+    result = cli(ws, "poll", "p/race")
+    assert result.exit_code == 0, result.output
+    assert "taken by another worker" in result.output
+    (job,) = jobs(db, "p/race.ipynb")
+    assert (job.status, job.worker) == ("running", "elsewhere")  # left to its worker
 
 
 # -- 6. after a failure: retries, notification, timeout, cancel; auto-stop; missed runs --------

@@ -345,5 +345,12 @@ def poll(recipe: str, no_run: bool, workspace: Path | None, as_json: bool) -> No
         else:
             for job in found:
                 _print_job(studio, job, as_json=False)
+                if not no_run and job.status in ("queued", "running"):
+                    # A scheduler claimed it between the poll and this command: it runs
+                    # there, once (nothing here failed).
+                    click.echo(
+                        f"  taken by another worker (a scheduler of this workspace): "
+                        f"follow it with `lpstudio show {job.id}`"
+                    )
     _exit_if_interrupted(found)
-    sys.exit(0 if all(job.status in ("succeeded", "queued") for job in found) else 1)
+    sys.exit(1 if any(job.status in ("failed", "cancelled") for job in found) else 0)
