@@ -362,7 +362,7 @@ class Studio:
             raise InputError(
                 f"timeout must be a positive number of seconds, got {timeout}",
                 field="timeout",
-                fix="pass --timeout with a number above 0",
+                fix="give the timeout as a number of seconds above 0",
             )
         _check_event(event)
         settings = self.settings(recipe)

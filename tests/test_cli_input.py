@@ -46,9 +46,12 @@ def test_scheduler_refuses_a_bad_grace_period_before_it_starts(
 
 @pytest.mark.parametrize("command", ["show", "rerun", "cancel"])
 def test_a_job_id_too_large_for_the_store_is_refused(ws: Path, cli, command: str) -> None:
-    result = cli(command, "99999999999999999999")
-    assert result.exit_code == 2, result.output
-    assert "JOB_ID" in result.output and "Traceback" not in result.output
+    for given in ("99999999999999999999", "abc", "0"):
+        result = cli(command, given)
+        assert result.exit_code == 2, result.output
+        assert "JOB_ID" in result.output and "Traceback" not in result.output
+        # click said "'abc' is not a valid integer range"
+        assert "is not a job id" in result.output and "integer range" not in result.output
 
 
 def test_a_missing_secret_says_it_is_required_and_how_to_give_it(ws: Path, cli) -> None:

@@ -295,8 +295,9 @@ def test_changes_made_from_the_cli_are_audited_like_the_api_s(ws: Path) -> None:
 
 def test_a_nan_timeout_and_a_sandbox_that_is_no_url_write_nothing(ws: Path, tmp_path: Path) -> None:
     write_recipe(ws, "p/simple")
-    proc = run_cli("run", "p/simple", "--timeout", "nan", "--workspace", str(ws))
-    assert proc.returncode == 2 and "timeout" in proc.stderr
+    for bad in ("nan", "inf", "-1"):  # named by the option (inf and -1 were `timeout`)
+        proc = run_cli("run", "p/simple", "--timeout", bad, "--workspace", str(ws))
+        assert proc.returncode == 2 and "'--timeout'" in proc.stderr, proc.stderr
     assert job_rows(ws) == 0
 
     fresh = tmp_path / "b6"

@@ -25,18 +25,32 @@ class FiniteRange(click.FloatRange):
     """A number from `low` to `high`, nan refused: nan compares false with every bound, so
     `FloatRange` alone lets it through."""
 
-    def __init__(self, low: float, high: float) -> None:
-        super().__init__(low, high)
+    def __init__(self, low: float, high: float, min_open: bool = False) -> None:
+        super().__init__(low, high, min_open=min_open)
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
         number = super().convert(value, param, ctx)
         if math.isnan(number):
-            self.fail(f"{value!r} is not in the range {self.min:g}<=x<={self.max:g}.", param, ctx)
+            self.fail(f"{value!r} is not in the range {self._describe_range()}.", param, ctx)
         return number
 
 
-#: Job ids as the store holds them (a 64-bit integer): a larger one is not a job.
-JOB_ID = click.IntRange(1, 2**63 - 1)
+class JobId(click.ParamType):
+    """A job's number as `lpstudio jobs` shows it (the store holds 64-bit integers): click's
+    own integer range answered "'abc' is not a valid integer range"."""
+
+    name = "job"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if isinstance(value, int):
+            return value
+        text = str(value).strip()
+        if text.isascii() and text.isdigit() and 1 <= int(text) < 2**63:
+            return int(text)
+        self.fail(f"{value!r} is not a job id: give a job's number, as `lpstudio jobs` shows it")
+
+
+JOB_ID = JobId()
 
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
 workspace_option = click.option(

@@ -16,6 +16,7 @@ from ..studio import check_run_event, job_to_dict
 from ..times import local_moment, parse_moment
 from .base import (
     JOB_ID,
+    FiniteRange,
     _duration,
     _emit,
     _exit_for,
@@ -170,7 +171,11 @@ def _exit_if_interrupted(jobs: list[Any]) -> None:
     help="Parameters from a YAML file.",
 )
 @click.option("--prepare-only", is_flag=True, help="Write the parameterized notebook, run nothing.")
-@click.option("--timeout", type=float, help="Fail the job after this many seconds.")
+@click.option(
+    "--timeout",
+    type=FiniteRange(0, 10**9, min_open=True),
+    help="Fail the job after this many seconds.",
+)
 @click.option(
     "--test",
     "test_mode",
