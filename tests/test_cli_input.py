@@ -322,6 +322,16 @@ def test_a_bad_moment_is_refused_by_its_options_name(
     }
 
 
+def test_a_studio_error_names_the_option_the_user_typed(ws: Path, cli) -> None:
+    # The studio names its fields as the REST API does: `reset_since`, typed --reset-since.
+    write_recipe(ws, "p/plain")
+    result = cli("start", "p/plain", "--reset-since", "2h", "--json")
+    assert result.exit_code == 2, result.output
+    error = json.loads(result.stdout)["error"]
+    assert error["field"] == "--reset-since" and "reset_since" not in result.output
+    assert error["message"].startswith("--reset-since applies to poll triggers")
+
+
 def test_a_poll_trigger_its_connector_lacks_is_refused_at_start(ws: Path, cli) -> None:
     # It started, then failed in the scheduler poll after poll until it stopped itself.
     with Studio.open(ws, user="alice") as studio:

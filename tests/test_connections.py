@@ -745,7 +745,8 @@ def test_api_clients_are_refused_endpoints_that_no_recipe_serves(tmp_path: Path)
     none_yet = create("--endpoint", "optin")
     assert none_yet.exit_code == 2, none_yet.output
     error = as_json(none_yet)["error"]
-    assert error["field"] == "endpoints" and "'optin'" in error["message"]
+    # The CLI names the option typed (the studio names its field `endpoints`, as REST).
+    assert error["field"] == "--endpoint" and "'optin'" in error["message"]
     assert "no recipe is callable yet" in error["fix"] and "*" in error["fix"]
     with Studio.open(root, user="ada") as studio:
         studio.try_template("cb_optin", "bots")

@@ -65,7 +65,25 @@ def _emit(data: Any) -> None:
     click.echo(json.dumps(data, indent=2, default=str, ensure_ascii=False))
 
 
+def _as_option(exc: LpstudioError) -> None:
+    """Names the command's option where the studio named its own field for it (the REST
+    API's name, `reset_since`): the CLI's user typed `--reset-since`."""
+    ctx = click.get_current_context(silent=True)
+    params = {p.name: p for p in ctx.command.params} if ctx is not None else {}
+    param = params.get(exc.field or "")
+    if not isinstance(param, click.Option) or exc.field is None:
+        return
+    option = max(param.opts, key=len)
+    if "_" in exc.field:  # a name no sentence uses: said as the option wherever it appears
+        pattern = re.compile(rf"\b{re.escape(exc.field)}\b")
+        exc.message = pattern.sub(option, exc.message)
+        exc.fix = pattern.sub(option, exc.fix) if exc.fix else exc.fix
+        exc.args = (exc.message,)
+    exc.field = option
+
+
 def _fail(exc: LpstudioError, as_json: bool) -> NoReturn:
+    _as_option(exc)
     if as_json:
         _emit({"error": exc.to_dict()})
     click.echo(f"lpstudio: error: {exc}", err=True)
