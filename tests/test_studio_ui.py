@@ -12,6 +12,7 @@ import os
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -392,12 +393,13 @@ def _admin_journey(page: Any, url: str, token: str, sandbox_url: str, root: Path
     form = page.locator(".lps-settings-body:visible")
     form.locator(".lps-stop").click()
     since = form.locator("input[name=since]")
-    since.fill("2030-01-01T00:00:00Z")  # after every checkout: nothing to poll again
+    since.fill("0s")  # now: after every checkout, nothing to poll again (a future one is refused)
     form.locator(".lps-start").click()
     form.locator("[data-state=started]").wait_for()
     assert form.locator(".lps-message .lps-error").count() == 0
     with Studio.open(root, user="alice") as studio:
-        assert saved_settings(studio.store, RECIPE)["since"] == "2030-01-01T00:00:00+00:00"
+        moved = datetime.fromisoformat(saved_settings(studio.store, RECIPE)["since"])
+    assert abs(datetime.now(UTC) - moved) < timedelta(minutes=5)
 
 
 def _operator_session(page: Any, url: str, token: str) -> None:
@@ -517,6 +519,20 @@ def test_the_lab_recovers_from_a_failed_page_and_never_acts_on_stale_settings(
             saved = saved_settings(studio.store, "lab/polled.ipynb")
         assert saved["since"] == "2026-01-01T00:00:00+00:00", saved
         assert since.locator("input").input_value() == "2026-01-01 09:00:00"
+        # Failure contacts of a poll recipe: checked by the API, saved, shown without the
+        # webhook's token, kept when left as shown.
+        webhook = polled.locator("input[name='notify.webhook']")
+        webhook.fill("https://hooks.example.com/T0/s3cr3t")
+        polled.locator("input[name='notify.email']").fill("ops@brand.example")
+        polled.locator(".lps-save").click()
+        polled.locator("text=Settings saved.").wait_for()
+        assert webhook.input_value() == "https://hooks.example.com/****"
+        polled.locator("input[name='notify.email']").fill("")
+        polled.locator(".lps-save").click()
+        polled.locator("text=Settings saved.").wait_for()
+        with Studio.open(root, user="alice") as studio:
+            notify = saved_settings(studio.store, "lab/polled.ipynb")["notify"]
+        assert notify == {"webhook": "https://hooks.example.com/T0/s3cr3t"}, notify
         problem.get_by_role("button", name="Open Connections").click()
         page.locator(".lps-connections:visible").wait_for()
 

@@ -93,6 +93,8 @@ export interface RecipeDetail {
     since?: string;
     /** set by a start: a poll trigger's since is fixed from then on (a start may reset it) */
     started_at?: string;
+    /** failure contacts of its unattended jobs; a webhook is shown as `https://host/****` */
+    notify?: { webhook?: string; email?: string };
     call_timeout?: number | null;
   };
   /** why the saved settings cannot run yet (a bad value, a slot with no connection) */
@@ -273,7 +275,13 @@ export const api = {
   recipe: (recipe: string) => call<RecipeDetail>('GET', `recipes/${recipePath(recipe)}`),
   saveSettings: (
     recipe: string,
-    body: { parameters?: Record<string, unknown>; connections?: Record<string, string>; since?: string; reset?: string[] }
+    body: {
+      parameters?: Record<string, unknown>;
+      connections?: Record<string, string>;
+      since?: string;
+      reset?: string[];
+      notify?: Record<string, string | null>;
+    }
   ) => call<RecipeDetail>('PUT', `recipes/${recipePath(recipe)}/settings`, body),
   /** `resetSince`: a poll trigger polls again from there (its since is fixed otherwise). */
   start: (recipe: string, resetSince?: string) =>

@@ -107,6 +107,29 @@ export class SettingsPanel extends Widget {
     let savedNames = Object.keys(detail.settings.parameters ?? {});
     since.value = savedSince;
     const isPoll = detail.trigger?.kind === 'poll';
+    // Failure contacts: for the jobs nobody waits on (a person's run or a bot's call ends in
+    // front of its caller). A saved webhook comes back without its path (it often holds a
+    // token): left as shown it is kept, emptied it is cleared, retyped it is replaced.
+    const unattended = ['schedule', 'poll', 'webhook'].includes(String(detail.trigger?.kind));
+    const savedContacts = { webhook: '', email: '', ...(detail.settings.notify ?? {}) };
+    const contacts = {
+      webhook: el('input', { cls: 'lps-input', attrs: { name: 'notify.webhook', type: 'url', placeholder: 'https://hooks.example.com/...' } }),
+      email: el('input', { cls: 'lps-input', attrs: { name: 'notify.email', type: 'email', placeholder: 'ops@brand.example' } })
+    };
+    for (const kind of ['webhook', 'email'] as const) {
+      contacts[kind].value = savedContacts[kind];
+      contacts[kind].disabled = readOnly;
+    }
+    const changedContacts = (): Record<string, string | null> | undefined => {
+      const changed: Record<string, string | null> = {};
+      for (const kind of ['webhook', 'email'] as const) {
+        const value = contacts[kind].value.trim();
+        if (value !== savedContacts[kind]) {
+          changed[kind] = value || null;
+        }
+      }
+      return Object.keys(changed).length ? changed : undefined;
+    };
     // Its first start fixes a poll's since: then it is not saved but given to a Start, which
     // polls again from there; while started, it shows where the poll started.
     const fixedSince = isPoll && !!detail.settings.started_at;
@@ -172,9 +195,10 @@ export class SettingsPanel extends Widget {
         if (!(await this.current('saved'))) {
           return false;
         }
-        const body: { parameters: Record<string, unknown>; connections: Record<string, string>; since?: string; reset?: string[] } = {
+        const body: Parameters<typeof api.saveSettings>[1] = {
           parameters,
-          connections: chosen
+          connections: chosen,
+          notify: unattended ? changedContacts() : undefined
         };
         // A saved value whose field was cleared is forgotten: the notebook's default again
         // (leaving it out would keep the saved value).
@@ -191,6 +215,10 @@ export class SettingsPanel extends Widget {
         showProblem(saved.settings_problem);
         savedSince = since.value = momentInput(saved.settings.since);
         savedNames = Object.keys(saved.settings.parameters ?? {});
+        Object.assign(savedContacts, { webhook: '', email: '', ...(saved.settings.notify ?? {}) });
+        for (const kind of ['webhook', 'email'] as const) {
+          contacts[kind].value = savedContacts[kind];
+        }
         fill(message, el('div', { cls: 'lps-ok', text: 'Settings saved.' }));
         this.ctx.notifyChanged();
         return true;
@@ -332,6 +360,24 @@ export class SettingsPanel extends Widget {
         : null,
       el('h3', { text: 'Parameters' }),
       form.node,
+      unattended ? el('h3', { text: 'On failure' }) : null,
+      ...(unattended
+        ? (['webhook', 'email'] as const).map(kind =>
+            el(
+              'label',
+              { cls: 'lps-field', attrs: { 'data-field': `notify.${kind}` } },
+              el('span', { cls: 'lps-field-label', text: kind === 'webhook' ? 'Webhook' : 'E-mail' }),
+              contacts[kind],
+              el('span', {
+                cls: 'lps-field-help',
+                text:
+                  kind === 'webhook'
+                    ? 'POSTed a report when a job nobody waits on fails for good (shown without its path; retype it to change it)'
+                    : "sent the same report, through the workspace's [smtp] settings"
+              })
+            )
+          )
+        : []),
       actions,
       message
     );
