@@ -12,6 +12,8 @@ import sys
 from typing import Any
 
 MAX_VARIABLE = 1550
+#: The SMS body LivePerson sends as one message; a longer one goes as several.
+SMS_BODY = 140
 
 
 #: Format types that take a number: `{total_price:.2f}` on the text "188.9" formats it.

@@ -65,6 +65,13 @@ def test_placeholders_preview_and_unknown_placeholder(shop: Studio) -> None:
     assert "unknown placeholder {nickname}" in section.preview.value
     assert form.save() is False
     section.variables["1"].value = "x" * 200
+    assert "2 SMS" in section.preview.value and "several SMS" in section.preview.value
+    section.variables["1"].value = "x" * 140  # LivePerson sends up to 140 as one SMS
+    assert "1 SMS" in section.preview.value and "several SMS" not in section.preview.value
+    section.variables["1"].value = "x" * 150  # said "1 SMS" and "sent as several SMS" at once
+    assert "2 SMS" in section.preview.value and "several SMS" in section.preview.value
+    section.variables["1"].value = "Привет" * 12  # UCS-2 fits 70 characters in one SMS
+    assert "2 SMS (utf_16_be)" in section.preview.value
     assert "several SMS" in section.preview.value
 
 
@@ -271,6 +278,23 @@ def test_the_form_renders_nothing_in_a_job(ws: Path) -> None:
     code, job = run_json("run", "p/formed", "-p", "x", "5", "--workspace", str(ws))
     assert code == 0, job
     assert job["result"] == {"form": True, "x": 5}
+
+
+def test_the_form_cell_of_a_notebook_outside_the_projects_says_why_and_how(
+    shop: Studio, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A template opened from the gallery's folder, or an output notebook under history/,
+    is no recipe of the workspace: its form cell says so and how to fix it, no traceback."""
+    output = shop.workspace.root / "history" / "old.ipynb"
+    output.parent.mkdir(exist_ok=True)
+    output.write_bytes((shop.workspace.projects / "shop" / "cart_abandonment.ipynb").read_bytes())
+    monkeypatch.setenv("LPSTUDIO_WORKSPACE", str(shop.workspace.root))
+    monkeypatch.setenv("JPY_SESSION_NAME", str(output))
+    assert RecipeForm.here() is None
+    said = capsys.readouterr()
+    assert "is outside" in said.out and "projects" in said.out
+    assert "lpstudio gallery try" in said.out
+    assert said.err == ""
 
 
 def test_start_checks_connections_and_stop(shop: Studio, sandbox: Sandbox) -> None:

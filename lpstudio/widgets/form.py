@@ -156,6 +156,7 @@ class RecipeForm(w.VBox):
     def __init__(self, recipe: str, studio: Any = None) -> None:
         from ..studio import Studio
 
+        self._threads: list[threading.Thread] = []  # first: close() reads it, even on error
         self.studio = studio or Studio.open()
         self.recipe = self.studio.recipe(recipe)
         self.role = self.studio.role
@@ -173,7 +174,6 @@ class RecipeForm(w.VBox):
         self.status = w.HTML()
         self.preview = w.HTML()
         self.last_job: Any = None
-        self._threads: list[threading.Thread] = []
         self.proactive: ProactiveSection | None = None
 
         for slot, spec in self.recipe.metadata.get("connections", {}).items():
@@ -238,8 +238,12 @@ class RecipeForm(w.VBox):
     @classmethod
     def here(cls) -> RecipeForm | None:
         """The form of the notebook this kernel runs, or None in a job or outside JupyterLab
-        (papermill's injected parameters win; nothing waits for input)."""
+        (papermill's injected parameters win; nothing waits for input). A notebook that is
+        no recipe of a workspace (a template opened in the gallery's folder, an output
+        notebook) gets a line saying why and how, not a traceback: its other cells still run."""
         import lpstudio.kernel as lp
+
+        from ..studio import Studio
 
         if lp.context().job_id is not None:
             return None
@@ -247,7 +251,24 @@ class RecipeForm(w.VBox):
         if not notebook or not Path(notebook).is_file():
             print("Open this recipe in JupyterLab, inside a workspace, to see its form.")
             return None
-        return cls(notebook)
+        studio = None
+        try:
+            studio = Studio.open()
+            projects = studio.workspace.projects
+            if not Path(notebook).resolve().is_relative_to(projects.resolve()):
+                studio.close()
+                print(
+                    f"No form: {notebook} is outside {projects}, where a workspace's recipes "
+                    "are. Copy it into a project to use it as a recipe (a template: Try recipe "
+                    "in the gallery, or `lpstudio gallery try TEMPLATE --project PROJECT`)."
+                )
+                return None
+            return cls(notebook, studio)
+        except LpstudioError as exc:
+            if studio is not None:
+                studio.close()
+            print(f"No form: {exc}")
+            return None
 
     def _options_for(self, spec: dict[str, Any]) -> Callable[[], list[tuple[str, Any]]] | None:
         if spec.get("x-object-field"):

@@ -11,7 +11,14 @@ from typing import TYPE_CHECKING, Any
 
 import ipywidgets as w
 
-from ..templating import FORMATTER, MAX_VARIABLE, flatten_schema, placeholders, sms_segments
+from ..templating import (
+    FORMATTER,
+    MAX_VARIABLE,
+    SMS_BODY,
+    flatten_schema,
+    placeholders,
+    sms_segments,
+)
 
 if TYPE_CHECKING:
     from ..recipe import Recipe
@@ -167,9 +174,11 @@ class ProactiveSection(w.VBox):
             if len(rendered) > MAX_VARIABLE:
                 problems.append(f"{len(rendered)} characters: over LivePerson's {MAX_VARIABLE}")
             segments, encoding = sms_segments(rendered)
+            if len(rendered) > SMS_BODY:  # LivePerson splits a longer body, whatever fits
+                segments = max(segments, 2)
             note = f"{len(rendered)} characters, {segments} SMS ({encoding})"
-            if len(rendered) > 140:
-                note += " · over 140 characters: sent as several SMS"
+            if segments > 1:  # over 140 characters, or over 70 in UCS-2
+                note += " · sent as several SMS"
             self.issues += [f"variable {key}: {p}" for p in problems]
             errors = "".join(f'<div style="color:#c62828">{html.escape(p)}</div>' for p in problems)
             rows.append(
