@@ -38,6 +38,19 @@ from .workspace import Workspace
 
 log = logging.getLogger("lpstudio.runner")
 
+
+class _LpstudioReadsParameters(logging.Filter):
+    """papermill reads a parameters cell line by line and warns "Passed unknown parameter"
+    for what it cannot read (`contact: str | None = None`, a default over several lines);
+    lpstudio has read the cell with Python's own parser and checked every value before the
+    job, so the warning would only mislead."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith("Passed unknown parameter")
+
+
+logging.getLogger("papermill").addFilter(_LpstudioReadsParameters())
+
 ENGINE_NAME = "lpstudio"
 PROGRESS_EVERY = 1.0  # seconds between two progress writes of a running job
 
