@@ -524,6 +524,65 @@ def test_a_lost_region_lookup_sends_nothing_claims_nobody_and_a_retry_sends_ever
     assert_each_once(control, everyone)
 
 
+class UnreadableTokenProxy(ForwardingProxy):
+    """A token server (or a captive portal in front of it) answering 200 with a page that
+    is no token."""
+
+    def answer(self, path: str) -> httpx.Response | None:
+        if path != TOKEN_PATH:
+            return None
+        return httpx.Response(200, text="<html>Sign in to the network</html>")
+
+
+def test_a_token_answer_that_is_no_token_sends_nothing_and_a_retry_sends_everyone(
+    connect, control, sandbox, serve
+):
+    """Nothing was sent without a token: the recipients are rejected (not left claimed, and
+    so never uncertain), the error names the token server, and a retry sends them all."""
+    proxy = serve(UnreadableTokenProxy(sandbox.url))
+    ledger = MemoryLedger()
+    everyone = people(5)
+
+    error, result = send_incomplete(
+        connect(ledger=ledger, sentinel_base_url=proxy.url, client_id="portal-client"), everyone
+    )
+
+    assert "token server" in str(error) and error.retryable
+    assert result["uncertain"] == [] and sum(r["recipients"] for r in result["rejected"]) == 5
+    assert SECRET not in str(error)
+    retry = send(connect(ledger=ledger), everyone)
+    assert retry["accepted"] == 5 and retry["uncertain"] == retry["already_sent"] == []
+    assert_each_once(control, everyone)
+
+
+class UnreadableCampaignProxy(ForwardingProxy):
+    """Sends the campaign on to LivePerson, then answers 200 with a page instead of its
+    answer (a proxy in the way): the recipients may have been accepted."""
+
+    def answer(self, path: str) -> httpx.Response | None:
+        if path != CAMPAIGN_PATH:
+            return None
+        return httpx.Response(200, text="<html>Gateway says OK</html>")
+
+
+def test_a_campaign_answer_that_cannot_be_read_is_uncertain_and_never_resent(
+    connect, control, sandbox, serve
+):
+    proxy = serve(UnreadableCampaignProxy(sandbox.url))
+    ledger = MemoryLedger()
+    everyone = people(5)
+
+    error, result = send_incomplete(connect(ledger=ledger, proactive_base_url=proxy.url), everyone)
+
+    assert "uncertain 5" in str(error) and not error.retryable
+    assert [sorted(u["addresses"]) for u in result["uncertain"]] == [
+        sorted(p["phone"] for p in everyone)
+    ]
+    _, again = send_incomplete(connect(ledger=ledger), everyone)
+    assert again["accepted"] == 0 and sum(u["recipients"] for u in again["uncertain"]) == 5
+    assert recipients(control) == {}
+
+
 @pytest.mark.parametrize(("path", "status"), [(CAMPAIGN_PATH, 429), (TOKEN_PATH, 503)])
 def test_retry_after_as_an_http_date_is_waited_out(connect, control, sandbox, serve, path, status):
     proxy = serve(RetryAfterDateProxy(sandbox.url, path, status))
@@ -849,6 +908,62 @@ def test_bad_input_is_named_before_anything_is_sent(connect, control):
         with pytest.raises(InputError, match="outbound_number"):
             send(connect(), people(3), outbound_number=number)
 
+    assert control.get("/_sandbox/requests").json()["requests"] == []
+
+
+@pytest.mark.parametrize(
+    ("overrides", "field"),
+    [
+        ({"campaign_name": "   "}, "campaign_name"),
+        ({"skill": " "}, "skill"),
+        ({"handoff": "\t"}, "handoff"),
+        ({"consumer_id": " "}, "consumer_id"),
+        ({"variables": {"first": "{name}"}}, "variables"),
+        ({"variables": {"1\n": "{name}"}}, "variables"),
+        ({"variables": {"1": "Hi {name"}}, "variables.1"),
+        ({"variables": {"1": "Hi {}"}}, "variables.1"),
+    ],
+)
+def test_input_liveperson_would_refuse_for_everyone_is_named_before_anything_is_sent(
+    connect, control, overrides, field
+):
+    """A blank campaign name, skill or handoff (LivePerson refuses every request), variables
+    not named for the {{n}} placeholders, or a variable template that cannot be read (every
+    recipient fails alike): the campaign fails naming the input, and nothing is sent or
+    claimed, rather than "succeed" having sent nobody or send every batch to be refused."""
+    from lpstudio.errors import InputError
+
+    ledger = MemoryLedger()
+    with pytest.raises(InputError) as raised:
+        send(connect(ledger=ledger), people(3), **overrides)
+
+    assert raised.value.field == field
+    assert control.get("/_sandbox/requests").json()["requests"] == []
+    assert send(connect(ledger=ledger), people(3))["accepted"] == 3
+
+
+def test_variables_skipping_a_placeholder_fail_the_campaign_naming_variables(connect, control):
+    """{{1}} and {{3}} for a message of {{1}} and {{2}}: LivePerson refuses every recipient
+    with MISSING_VARIABLE=2, so the campaign stops after one request naming `variables`."""
+    error, result = send_incomplete(
+        connect(), people(250), handoff="H1000000003", variables={"1": "{name}", "3": "$10"}
+    )
+
+    assert error.field == "variables" and "MISSING_VARIABLE=2" in str(error)
+    assert len(requests_to(control, CAMPAIGN_PATH)) == 1
+    assert result["accepted"] == 0 and recipients(control) == {}
+
+
+@pytest.mark.parametrize("campaign_id", ["", "../../x", "a/b", "abc?x=1", "abc\n"])
+def test_a_campaign_id_that_is_no_id_is_named_before_asking(connect, control, campaign_id):
+    """The id goes into the status URL: one that would ask another path (with the token)
+    is refused naming it."""
+    from lpstudio.errors import InputError
+
+    with pytest.raises(InputError) as raised:
+        ConnectionClient(connect()).campaign_status(campaign_id=campaign_id)
+
+    assert raised.value.field == "campaign_id"
     assert control.get("/_sandbox/requests").json()["requests"] == []
 
 

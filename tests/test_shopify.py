@@ -223,9 +223,67 @@ def test_the_connection_test_names_the_store(connect, sandbox):
     assert ConnectionClient(connect()).test() == f"store {sandbox.url}"
 
 
-def test_a_shop_that_is_not_a_myshopify_name_is_refused(connect):
-    with pytest.raises(ConnectorError, match=r"myshopify\.com"):
+def test_a_shop_that_is_not_a_myshopify_name_is_refused(connect, control):
+    with pytest.raises(ConnectorError, match=r"myshopify\.com") as raised:
         poll(connect(shop="example.com"), ago(days=1))
+
+    assert raised.value.field == "shop"
+
+
+@pytest.mark.parametrize("version", ["2025-1", "2025-01/../../x", "latest", "2025-01\n"])
+def test_an_api_version_shopify_does_not_have_is_named_before_asking(connect, control, version):
+    """Shopify's versions are YYYY-MM (or `unstable`): another value would only come back as
+    a 404 from the shop, so it is refused naming the field, with nothing asked."""
+    with pytest.raises(ConnectorError) as raised:
+        poll(connect(api_version=version), ago(days=1))
+
+    assert raised.value.field == "api_version" and "YYYY-MM" in str(raised.value)
+    assert control.get("/_sandbox/requests").json()["requests"] == []
+
+
+def test_an_empty_api_version_is_the_default(connect):
+    assert len(poll(connect(api_version=""), ago(days=1)).events) == 5
+
+
+def test_a_next_page_on_another_host_never_gets_the_token(connect, sandbox, serve):
+    """The token goes only to the shop: a `Link` to a page elsewhere ends the poll naming
+    it, before anything is sent there."""
+    from http.server import ThreadingHTTPServer
+
+    tokens: list[str | None] = []
+
+    class Elsewhere(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            tokens.append(self.headers.get("X-Shopify-Access-Token"))
+            self.send_response(200)
+            self.send_header("Content-Length", "16")
+            self.end_headers()
+            self.wfile.write(b'{"checkouts":[]}')
+
+        def log_message(self, format: str, *args: Any) -> None:
+            """Quiet."""
+
+    other = serve(ThreadingHTTPServer(("127.0.0.1", 0), Elsewhere))
+    elsewhere = f"http://127.0.0.1:{other.server_address[1]}{CHECKOUTS_PATH}?page_info=x"
+
+    class LinksAway(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            body = b'{"checkouts": []}'
+            self.send_response(200)
+            self.send_header("Link", f'<{elsewhere}>; rel="next"')
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: Any) -> None:
+            """Quiet."""
+
+    shop = serve(ThreadingHTTPServer(("127.0.0.1", 0), LinksAway))
+    with pytest.raises(ConnectorError, match="another host") as raised:
+        poll(connect(shop=f"http://127.0.0.1:{shop.server_address[1]}"), ago(days=1))
+
+    assert tokens == []
+    assert "shpat_sandbox" not in str(raised.value)
 
 
 def test_an_unreachable_shop_is_a_retryable_connector_error(connect):

@@ -190,7 +190,7 @@ def test_a_lead_s_text_numbers_take_number_formats_and_an_empty_placeholder_is_n
 ) -> None:
     """Web forms and Shopify send amounts as text ("1200.5"): `{budget:,.2f}` must format
     them as numbers, not fail every recipient; a missing one renders empty. `{}` names no
-    field: the recipient's error must say so, not `MISSING_FIELD=0`."""
+    field: the campaign is refused saying so (it was `MISSING_FIELD=0` for each recipient)."""
     lead = {
         "first_name": "Zoë",
         "phone": "+14155550177",
@@ -205,14 +205,21 @@ def test_a_lead_s_text_numbers_take_number_formats_and_an_empty_placeholder_is_n
     [consumer] = campaigns[0]["request"]["consumers"]
     assert consumer["variables"]["1"] == "Hi Zoë: 3 rooms, 1,200.50 EUR"
 
+    # `{}` names no field: it would fail every recipient alike, so the campaign is refused
+    # before anything is looked up or sent, naming the variable and how to write it.
     empty = {"1": "Hi {}, thanks!"}
-    args = ("-p", "body_variables", json.dumps(empty), "--test")
-    tested = run(workspace, "new_lead", *args, event={**lead, "phone": "+14155550178"})
-    [failed] = tested["result"]["failed"]
-    assert (
-        failed["errorMessage"].startswith("BAD_TEMPLATE=1")
-        and "{first_name}" in failed["errorMessage"]
+    extra = (
+        "--event",
+        json.dumps({**lead, "phone": "+14155550178"}),
+        "--workspace",
+        str(workspace),
     )
+    code, tested = run_json(
+        "run", "demo/new_lead", "-p", "body_variables", json.dumps(empty), "--test", *extra
+    )
+    assert code == 1 and tested["status"] == "failed", tested
+    assert tested["error"]["ename"] == "InputError", tested["error"]
+    assert "variable 1 is not a readable template" in tested["error"]["evalue"]
 
 
 # -- Conversation Builder opt-in -------------------------------------------------------------

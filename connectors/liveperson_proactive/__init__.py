@@ -58,6 +58,9 @@ connector = Connector(
     ],
 )
 
+#: Text with something besides white space: LivePerson refuses a blank name, skill or id.
+_NOT_BLANK = "\\S"
+
 SEND_INPUT: dict[str, Any] = {
     "type": "object",
     "required": ["handoff", "campaign_name", "skill", "recipients", "consumer_id"],
@@ -67,11 +70,23 @@ SEND_INPUT: dict[str, Any] = {
             "type": "string",
             "minLength": 1,
             "maxLength": 32,
+            "pattern": _NOT_BLANK,
             "description": "API handoff id, sent as templateId",
             "x-picklist": "handoffs",
         },
-        "campaign_name": {"type": "string", "minLength": 1, "maxLength": 255},
-        "skill": {"type": "string", "minLength": 1, "maxLength": 255, "x-picklist": "skills"},
+        "campaign_name": {
+            "type": "string",
+            "minLength": 1,
+            "maxLength": 255,
+            "pattern": _NOT_BLANK,
+        },
+        "skill": {
+            "type": "string",
+            "minLength": 1,
+            "maxLength": 255,
+            "pattern": _NOT_BLANK,
+            "x-picklist": "skills",
+        },
         "recipients": {
             "type": "array",
             "items": {"type": "object"},
@@ -80,6 +95,7 @@ SEND_INPUT: dict[str, Any] = {
         "consumer_id": {
             "type": "string",
             "minLength": 1,
+            "pattern": _NOT_BLANK,
             "description": "the record field holding the address, e.g. phone or customer.phone",
         },
         "channels": {
@@ -91,6 +107,8 @@ SEND_INPUT: dict[str, Any] = {
         },
         "variables": {
             "type": "object",
+            # LivePerson's placeholders are {{1}}, {{2}}...: a variable is named by its number.
+            "propertyNames": {"pattern": "^[1-9][0-9]*(?!\\n)$"},
             "additionalProperties": {"type": "string", "maxLength": 5000},
             "description": "body variables {{1}}, {{2}}... as templates with "
             "{field} placeholders over each record",
@@ -163,7 +181,10 @@ def send_campaign(conn: Connection, data: dict[str, Any]) -> dict[str, Any]:
     input_schema={
         "type": "object",
         "required": ["campaign_id"],
-        "properties": {"campaign_id": {"type": "string"}},
+        "properties": {
+            # It goes into the status URL: no separator or dot segment may take it elsewhere.
+            "campaign_id": {"type": "string", "pattern": "^[A-Za-z0-9_-][A-Za-z0-9._-]*(?!\\n)$"}
+        },
     },
 )
 def campaign_status(conn: Connection, data: dict[str, Any]) -> dict[str, Any]:

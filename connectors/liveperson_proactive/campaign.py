@@ -28,8 +28,9 @@ import json
 from collections.abc import Collection, Iterator
 from typing import Any
 
+from lpstudio.errors import InputError
 from lpstudio.sdk import Connection, ConnectorError, chunks, is_e164
-from lpstudio.templating import lookup, render
+from lpstudio.templating import lookup, placeholders, render
 
 from .client import LivePersonClient, Uncertain, error_message, setting
 
@@ -81,6 +82,10 @@ HANDOFF_MISFITS = {
         "variables",
         "give `variables` every {{n}} placeholder of the handoff's message",
     ),
+    "MISSING_VARIABLE": (
+        "variables",
+        "name `variables` by the handoff's {{n}} placeholders: 1, 2... with none skipped",
+    ),
     "MISSING_CONSUMER_INFORMATION": (
         "channels",
         "give `channels` every channel of the handoff (its pick list shows them)",
@@ -125,6 +130,21 @@ def _reason(rejected: dict[str, Any]) -> str:
     """A `rejected` entry's cause: the answer's status, when there was one, and its message."""
     status = rejected.get("status")
     return f"HTTP {status}: {rejected['message']}" if status else rejected["message"]
+
+
+def _check_templates(variables: dict[str, str]) -> None:
+    """A variable template that cannot be read fails every recipient alike: refused now,
+    naming it, before anything is looked up, claimed or sent."""
+    for name, template in variables.items():
+        try:
+            placeholders(template)
+        except ValueError as exc:
+            raise InputError(
+                f"variable {name} is not a readable template: {exc}",
+                field=f"variables.{name}",
+                fix="write record fields as {field} or {customer.first_name}, and a literal "
+                "brace as {{ or }}",
+            ) from None
 
 
 def _consumers(
@@ -182,6 +202,7 @@ def send_key(account: str, handoff: str, address: str) -> str:
 def send_campaign(conn: Connection, data: dict[str, Any]) -> dict[str, Any]:
     """Every recipient accounted for once (see the module); raises `CampaignIncomplete` at
     the end rather than succeed with recipients rejected or uncertain."""
+    _check_templates(data.get("variables") or {})
     size = setting(conn, "recipients_per_request", 100, 1, MAX_RECIPIENTS_PER_REQUEST)
     client = LivePersonClient(conn)
     path = f"/api/v2/account/{client.account}/campaign"
@@ -248,12 +269,16 @@ def _send_batch(
         outcomes = {keys[a]: "rejected" if a in refused else status for a in fresh}
         conn.ledger.settle_many(outcomes, detail)
 
+    def unsure(reason: str) -> None:
+        """Sent, and what came of it is unknown: never resent, named for a person."""
+        settle("uncertain", {"reason": reason})
+        result["uncertain"].append({**entry, "reason": reason})
+
     body = _body(data, [consumers[address] for address in fresh])
     try:
         response = client.request("POST", "proactive", path, json=body)
     except Uncertain as exc:
-        settle("uncertain", {"reason": str(exc)})
-        result["uncertain"].append({**entry, "reason": str(exc)})
+        unsure(str(exc))
         return None
     except ConnectorError as exc:
         settle("rejected", {"message": str(exc)})
@@ -264,7 +289,13 @@ def _send_batch(
         settle("rejected", refusal)
         result["rejected"].append({**entry, **refusal})
         return None
-    answer = response.json()
+    try:
+        answer = response.json()
+    except ValueError:
+        answer = None
+    if not isinstance(answer, dict):  # accepted, it says, but not whom: may have been sent
+        unsure(f"LivePerson answered HTTP {response.status_code} with no campaign in it")
+        return None
     accepted = answer.get("acceptedConsumers") or []
     refused = answer.get("failedConsumers") or []
     summary = {

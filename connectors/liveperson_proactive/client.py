@@ -184,6 +184,22 @@ def error_message(response: httpx.Response) -> str:
     return str(body)[:300]
 
 
+def answer_field(response: httpx.Response, key: str, who: str) -> str:
+    """`key` of a 200 answer that must be JSON: a retryable ConnectorError naming `who` when
+    it is not (a proxy's or portal's page), never a crash that leaves a batch claimed."""
+    try:
+        value = response.json()[key]
+    except (ValueError, TypeError, KeyError, IndexError):
+        value = None
+    if not isinstance(value, str) or not value:
+        raise ConnectorError(
+            f"{who} answered HTTP 200 without a {key}: nothing was sent; a retry sends it",
+            retryable=True,
+            status=response.status_code,
+        )
+    return value
+
+
 def setting(conn: Connection, name: str, default: int, low: int, high: int | None) -> int:
     """An integer limit of the connection (`default` when empty), within [low, high]: an
     InputError naming it otherwise, before anything is sent (a rate below 1 would never let
@@ -269,7 +285,7 @@ class LivePersonClient:
                 f"{error_message(response)}",
                 status=response.status_code,
             )
-        domain = response.json()["baseURI"]
+        domain = answer_field(response, "baseURI", f"LivePerson's domain lookup for {service}")
         with _lock:
             _domains[key] = (domain, time.monotonic() + DOMAIN_TTL)
         return domain
@@ -332,7 +348,7 @@ class LivePersonClient:
                 f"{error_message(response)}; check the client id and secret of the connection",
                 status=response.status_code,
             )
-        token = response.json()["access_token"]
+        token = answer_field(response, "access_token", "LivePerson's token server")
         with _lock:
             _tokens[key] = (token, time.monotonic() + TOKEN_TTL - 60)
         return token

@@ -26,6 +26,7 @@ PAGE_SIZE = 250
 MAX_TRIES = 8
 MAX_WAIT = 30.0
 NETWORK_TRIES = 3
+API_VERSION = "2025-01"
 #: Seconds between the shop's `Date` header (whole seconds) and its `updated_at` clocks.
 CLOCK_MARGIN = 2.0
 
@@ -41,7 +42,7 @@ connector = Connector(
             secret=True,
             hint="From a custom app with the read_orders scope",
         ),
-        Field("api_version", "API version", default="2025-01"),
+        Field("api_version", "API version", default=API_VERSION, hint="YYYY-MM, or unstable"),
     ],
 )
 
@@ -86,6 +87,8 @@ connector.object(
 
 _SHOP = re.compile(r"^[a-z0-9][a-z0-9-]*\.myshopify\.com$")
 _NEXT = re.compile(r'<([^>]+)>;\s*rel="next"')
+#: Shopify's API versions: a quarter's YYYY-MM, or `unstable` (ASCII digits, whole text).
+_VERSION = re.compile(r"[0-9]{4}-[0-9]{2}|unstable")
 
 
 class _Again(Exception):
@@ -104,12 +107,20 @@ def base_url(conn: Connection) -> str:
         return shop
     if not _SHOP.match(shop):
         raise ConnectorError(
-            f"shop {shop!r} is not a *.myshopify.com name; use your-store.myshopify.com"
+            f"shop {shop!r} is not a *.myshopify.com name; use your-store.myshopify.com",
+            field="shop",
+            fix="set shop to your-store.myshopify.com",
         )
     return f"https://{shop}"
 
 
 def _get(conn: Connection, url: str, params: dict[str, Any] | None) -> httpx.Response:
+    if _origin(url) != _origin(base_url(conn)):
+        raise ConnectorError(
+            f"Shopify's next page is on another host ({_origin(url)}), not the shop: the "
+            "access token was not sent there",
+            field="shop",
+        )
     headers = {"X-Shopify-Access-Token": str(conn.config["access_token"])}
 
     failures = [0]
@@ -168,8 +179,22 @@ def _get(conn: Connection, url: str, params: dict[str, Any] | None) -> httpx.Res
     raise AssertionError("unreachable")  # pragma: no cover
 
 
+def _origin(url: str) -> tuple[str, str, int | None]:
+    parsed = httpx.URL(url)
+    return parsed.scheme, parsed.host, parsed.port
+
+
 def _checkouts_url(conn: Connection) -> str:
-    return f"{base_url(conn)}/admin/api/{conn.config['api_version']}/checkouts.json"
+    """The checkouts list of the shop's API version (the default when empty); a version that
+    is not one is refused naming the field, before anything is asked."""
+    version = str(conn.config.get("api_version") or API_VERSION)
+    if not _VERSION.fullmatch(version):
+        raise ConnectorError(
+            f"api_version {version[:40]!r} is not a Shopify API version (YYYY-MM, or unstable)",
+            field="api_version",
+            fix=f"set api_version to a version your shop supports, such as {API_VERSION}",
+        )
+    return f"{base_url(conn)}/admin/api/{version}/checkouts.json"
 
 
 @connector.test
