@@ -58,11 +58,14 @@ FORMATTER = _Fields()
 
 def lookup(record: Any, path: str, missing: Any = None) -> Any:
     """A dotted path in a nested record; `missing` is returned (or raised, if an exception
-    class) when a part is absent."""
+    class) when a part is absent. A part that is there but empty (Shopify's `customer` of a
+    guest checkout is null) makes the fields below it empty too, not absent."""
     value = record
     for part in path.split("."):
         if isinstance(value, dict) and part in value:
             value = value[part]
+        elif value is not record and is_missing(value):
+            return ""
         elif isinstance(missing, type) and issubclass(missing, Exception):
             raise missing(path)
         else:

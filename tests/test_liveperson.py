@@ -366,6 +366,23 @@ def test_bad_recipients_are_reported_one_by_one_and_the_rest_are_sent(connect, c
     assert_each_once(control, good)
 
 
+def test_a_field_under_an_empty_parent_renders_empty_and_a_typo_is_missing(connect, control):
+    # A guest checkout's `customer` is null: its first name rendered MISSING_FIELD, though a
+    # null field renders as empty text.
+    guest, known = people(2)
+    guest["customer"], known["customer"] = None, {"first_name": "Ada"}
+    result = send(connect(), [guest, known], variables={"1": "Hi {customer.first_name}!"})
+    assert result["accepted"] == 2 and result["failed"] == [], result
+    sent = {
+        c["consumerContent"]["sms"]: c["variables"]["1"]
+        for campaign in campaigns(control)
+        for c in campaign["request"]["consumers"]
+    }
+    assert sent == {guest["phone"]: "Hi !", known["phone"]: "Hi Ada!"}
+    typo = send(connect(), people(1, 5), variables={"1": "Hi {custmer.first_name}!"})
+    assert [f["errorMessage"] for f in typo["failed"]] == ["MISSING_FIELD=custmer.first_name"]
+
+
 @pytest.mark.parametrize(
     ("handoff", "variables", "message"),
     [
