@@ -286,6 +286,28 @@ def test_a_next_page_on_another_host_never_gets_the_token(connect, sandbox, serv
     assert "shpat_sandbox" not in str(raised.value)
 
 
+def test_a_page_that_is_not_shopify_json_is_a_retryable_error(connect, serve):
+    """A proxy's or login page answered 200: a clear retryable error, not JSONDecodeError."""
+    from http.server import ThreadingHTTPServer
+
+    class Portal(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            body = b"<html>Sign in to continue</html>"
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html; charset=utf-8")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: Any) -> None:
+            """Quiet."""
+
+    portal = serve(ThreadingHTTPServer(("127.0.0.1", 0), Portal))
+    with pytest.raises(ConnectorError, match="no checkouts list") as raised:
+        poll(connect(shop=f"http://127.0.0.1:{portal.server_address[1]}"), ago(days=1))
+    assert raised.value.retryable and "text/html" in str(raised.value)
+
+
 def test_an_unreachable_shop_is_a_retryable_connector_error(connect):
     import socket
 

@@ -179,6 +179,24 @@ def _get(conn: Connection, url: str, params: dict[str, Any] | None) -> httpx.Res
     raise AssertionError("unreachable")  # pragma: no cover
 
 
+def _checkouts(response: httpx.Response) -> list[dict[str, Any]]:
+    """A page's checkouts; a 200 that is not Shopify's JSON (a proxy's or a login page) is a
+    retryable error naming what came, not a JSONDecodeError (the poll read nothing)."""
+    try:
+        checkouts = response.json().get("checkouts", [])
+    except (ValueError, AttributeError):
+        checkouts = None
+    if not isinstance(checkouts, list) or not all(isinstance(c, dict) for c in checkouts):
+        kind = response.headers.get("Content-Type", "no content type").split(";")[0]
+        raise ConnectorError(
+            f"Shopify answered HTTP {response.status_code} with no checkouts list ({kind}); "
+            "nothing was read, the next poll asks again",
+            retryable=True,
+            status=response.status_code,
+        )
+    return checkouts
+
+
 def _origin(url: str) -> tuple[str, str, int | None]:
     parsed = httpx.URL(url)
     return parsed.scheme, parsed.host, parsed.port
@@ -271,7 +289,7 @@ def poll_checkouts(conn: Connection, since: str, cursor: Any) -> Page:
         pages += 1
         response = _get(conn, url, params)
         started = started or _served_at(response)
-        found.extend(c for c in response.json().get("checkouts", []) if not c.get("completed_at"))
+        found.extend(c for c in _checkouts(response) if not c.get("completed_at"))
         link = _NEXT.search(response.headers.get("Link", ""))
         url, params = (link.group(1) if link else None), None
         if url is None:
