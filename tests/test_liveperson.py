@@ -541,12 +541,16 @@ def test_a_lost_region_lookup_sends_nothing_claims_nobody_and_a_retry_sends_ever
     assert_each_once(control, everyone)
 
 
-class UnreadableTokenProxy(ForwardingProxy):
-    """A token server (or a captive portal in front of it) answering 200 with a page that
-    is no token."""
+class PageProxy(ForwardingProxy):
+    """Answers requests for `path` with 200 and an HTML page instead of the API's JSON (a
+    captive portal, or a proxy in the way); forwards the rest."""
+
+    def __init__(self, sandbox_url: str, path: str) -> None:
+        super().__init__(sandbox_url)
+        self.path = path
 
     def answer(self, path: str) -> httpx.Response | None:
-        if path != TOKEN_PATH:
+        if path != self.path:
             return None
         return httpx.Response(200, text="<html>Sign in to the network</html>")
 
@@ -556,7 +560,7 @@ def test_a_token_answer_that_is_no_token_sends_nothing_and_a_retry_sends_everyon
 ):
     """Nothing was sent without a token: the recipients are rejected (not left claimed, and
     so never uncertain), the error names the token server, and a retry sends them all."""
-    proxy = serve(UnreadableTokenProxy(sandbox.url))
+    proxy = serve(PageProxy(sandbox.url, TOKEN_PATH))
     ledger = MemoryLedger()
     everyone = people(5)
 
@@ -572,20 +576,10 @@ def test_a_token_answer_that_is_no_token_sends_nothing_and_a_retry_sends_everyon
     assert_each_once(control, everyone)
 
 
-class UnreadableCampaignProxy(ForwardingProxy):
-    """Sends the campaign on to LivePerson, then answers 200 with a page instead of its
-    answer (a proxy in the way): the recipients may have been accepted."""
-
-    def answer(self, path: str) -> httpx.Response | None:
-        if path != CAMPAIGN_PATH:
-            return None
-        return httpx.Response(200, text="<html>Gateway says OK</html>")
-
-
 def test_a_campaign_answer_that_cannot_be_read_is_uncertain_and_never_resent(
     connect, control, sandbox, serve
 ):
-    proxy = serve(UnreadableCampaignProxy(sandbox.url))
+    proxy = serve(PageProxy(sandbox.url, CAMPAIGN_PATH))
     ledger = MemoryLedger()
     everyone = people(5)
 

@@ -245,32 +245,20 @@ def test_an_empty_api_version_is_the_default(connect):
     assert len(poll(connect(api_version=""), ago(days=1)).events) == 5
 
 
-def test_a_next_page_on_another_host_never_gets_the_token(connect, sandbox, serve):
-    """The token goes only to the shop: a `Link` to a page elsewhere ends the poll naming
-    it, before anything is sent there."""
+def fixed_page(
+    serve: Any, body: bytes, headers: dict[str, str], tokens: list[str | None] | None = None
+) -> str:
+    """A loopback server that answers every GET with 200, `headers` and `body`, recording in
+    `tokens` the access token each request carried; returns its URL."""
     from http.server import ThreadingHTTPServer
 
-    tokens: list[str | None] = []
-
-    class Elsewhere(BaseHTTPRequestHandler):
+    class Fixed(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
-            tokens.append(self.headers.get("X-Shopify-Access-Token"))
+            if tokens is not None:
+                tokens.append(self.headers.get("X-Shopify-Access-Token"))
             self.send_response(200)
-            self.send_header("Content-Length", "16")
-            self.end_headers()
-            self.wfile.write(b'{"checkouts":[]}')
-
-        def log_message(self, format: str, *args: Any) -> None:
-            """Quiet."""
-
-    other = serve(ThreadingHTTPServer(("127.0.0.1", 0), Elsewhere))
-    elsewhere = f"http://127.0.0.1:{other.server_address[1]}{CHECKOUTS_PATH}?page_info=x"
-
-    class LinksAway(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            body = b'{"checkouts": []}'
-            self.send_response(200)
-            self.send_header("Link", f'<{elsewhere}>; rel="next"')
+            for name, value in headers.items():
+                self.send_header(name, value)
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
             self.wfile.write(body)
@@ -278,9 +266,19 @@ def test_a_next_page_on_another_host_never_gets_the_token(connect, sandbox, serv
         def log_message(self, format: str, *args: Any) -> None:
             """Quiet."""
 
-    shop = serve(ThreadingHTTPServer(("127.0.0.1", 0), LinksAway))
+    server = serve(ThreadingHTTPServer(("127.0.0.1", 0), Fixed))
+    return f"http://127.0.0.1:{server.server_address[1]}"
+
+
+def test_a_next_page_on_another_host_never_gets_the_token(connect, serve):
+    """The token goes only to the shop: a `Link` to a page elsewhere ends the poll naming
+    it, before anything is sent there."""
+    tokens: list[str | None] = []
+    other = fixed_page(serve, b'{"checkouts": []}', {}, tokens)
+    elsewhere = f"{other}{CHECKOUTS_PATH}?page_info=x"
+    shop = fixed_page(serve, b'{"checkouts": []}', {"Link": f'<{elsewhere}>; rel="next"'})
     with pytest.raises(ConnectorError, match="another host") as raised:
-        poll(connect(shop=f"http://127.0.0.1:{shop.server_address[1]}"), ago(days=1))
+        poll(connect(shop=shop), ago(days=1))
 
     assert tokens == []
     assert "shpat_sandbox" not in str(raised.value)
@@ -288,23 +286,10 @@ def test_a_next_page_on_another_host_never_gets_the_token(connect, sandbox, serv
 
 def test_a_page_that_is_not_shopify_json_is_a_retryable_error(connect, serve):
     """A proxy's or login page answered 200: a clear retryable error, not JSONDecodeError."""
-    from http.server import ThreadingHTTPServer
-
-    class Portal(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            body = b"<html>Sign in to continue</html>"
-            self.send_response(200)
-            self.send_header("Content-Type", "text/html; charset=utf-8")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, format: str, *args: Any) -> None:
-            """Quiet."""
-
-    portal = serve(ThreadingHTTPServer(("127.0.0.1", 0), Portal))
+    page = b"<html>Sign in to continue</html>"
+    portal = fixed_page(serve, page, {"Content-Type": "text/html; charset=utf-8"})
     with pytest.raises(ConnectorError, match="no checkouts list") as raised:
-        poll(connect(shop=f"http://127.0.0.1:{portal.server_address[1]}"), ago(days=1))
+        poll(connect(shop=portal), ago(days=1))
     assert raised.value.retryable and "text/html" in str(raised.value)
 
 
