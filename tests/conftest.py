@@ -49,6 +49,17 @@ def write_recipe(
     return path
 
 
+@pytest.fixture(autouse=True)
+def _empty_connector_caches(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test starts with the LivePerson connector's process caches empty: a sandbox or
+    proxy that gets a port an earlier test's had must not be sent that test's token (the
+    sandbox refuses it with a 401, which a test counting requests then sees)."""
+    client = sys.modules.get("lpstudio_connectors.liveperson_proactive.client")
+    if client is not None:
+        for cache in ("_tokens", "_domains", "_pacers"):
+            monkeypatch.setattr(client, cache, {})
+
+
 @pytest.fixture
 def ws(tmp_path: Path) -> Path:
     """A fresh, activated workspace; alice is its admin."""

@@ -231,13 +231,10 @@ class FakeLivePerson:
 
 @pytest.fixture
 def fake_liveperson(
-    connect: Callable[..., Connection], monkeypatch: pytest.MonkeyPatch
+    connect: Callable[..., Connection],
 ) -> Callable[..., tuple[Connection, FakeLivePerson]]:
-    """A connection with no `base_url`, whose HTTP goes to a `FakeLivePerson`, with the
-    connector's domain and token caches empty."""
-    client = client_module()
-    monkeypatch.setattr(client, "_domains", {})
-    monkeypatch.setattr(client, "_tokens", {})
+    """A connection with no `base_url`, whose HTTP goes to a `FakeLivePerson` (the
+    connector's caches are emptied for every test by conftest)."""
 
     def make(
         domains: dict[str, str] | None = None, **config: Any
