@@ -237,7 +237,8 @@ def test_a_retry_job_sends_only_what_no_attempt_sent_in_two_writes_per_request(
 
     def refuse_second_then_die_at_third(batch: int) -> None:
         if batch == 2:
-            fault = {"error_rate": 1.0, "error_status": 400, "scope": "liveperson", "count": 1}
+            # 413: this request's refusal (a 400 would be every request's and stop the job).
+            fault = {"error_rate": 1.0, "error_status": 413, "scope": "liveperson", "count": 1}
             control.post("/_sandbox/faults", json=fault).raise_for_status()
         if batch == 3:
             raise Killed

@@ -376,8 +376,44 @@ def test_a_field_under_an_empty_parent_renders_empty_and_a_typo_is_missing(conne
         for c in campaign["request"]["consumers"]
     }
     assert sent == {guest["phone"]: "Hi !", known["phone"]: "Hi Ada!"}
-    typo = send(connect(), people(1, 5), variables={"1": "Hi {custmer.first_name}!"})
-    assert [f["errorMessage"] for f in typo["failed"]] == ["MISSING_FIELD=custmer.first_name"]
+    # A misspelt parent is missing: for every recipient, so the job fails naming it.
+    error, typo = send_incomplete(
+        connect(), people(2, 5), variables={"1": "Hi {custmer.first_name}!"}
+    )
+    assert [f["errorMessage"] for f in typo["failed"]] == ["MISSING_FIELD=custmer.first_name"] * 2
+    assert (
+        str(error).splitlines()[0]
+        == "No recipient could be sent: all 2 failed with MISSING_FIELD=custmer.first_name"
+    )
+    assert error.field == "variables" and "'custmer.first_name' is in none" in str(error.fix)
+    assert len(campaigns(control)) == 1  # the first send's only
+
+
+@pytest.mark.parametrize(
+    ("recipient", "overrides", "field", "code"),
+    [
+        (
+            {"phone": "+14155550100"},
+            {"variables": {"1": "Hi {name}"}},
+            "variables",
+            "MISSING_FIELD=name",
+        ),
+        ({"mobile": "+14155550100", "name": "Ada"}, {}, "consumer_id", "MISSING_CONSUMER_ID=phone"),
+        ({"phone": "4155550100", "name": "Ada"}, {}, "consumer_id", "INVALID_NUMBER"),
+    ],
+)
+def test_recipients_all_failing_for_one_reason_fail_the_job_naming_the_input(
+    connect, control, recipient, overrides, field, code
+):
+    """A field no record has (or numbers none of which is E.164) is the recipe's mistake:
+    the job fails naming it, in a dry run too, rather than succeed having sent nobody."""
+    everyone = [{**recipient, "n": n} for n in range(3)]
+    for dry_run in (True, False):
+        error, result = send_incomplete(connect(dry_run=dry_run), everyone, **overrides)
+        assert str(error).splitlines()[0] == f"No recipient could be sent: all 3 failed with {code}"
+        assert error.field == field and not error.retryable
+        assert [f["errorMessage"] for f in result["failed"]] == [code] * 3
+    assert control.get("/_sandbox/requests").json()["requests"] == []
 
 
 @pytest.mark.parametrize(
@@ -765,18 +801,30 @@ def test_the_same_campaign_twice_on_one_ledger_sends_nothing_the_second_time(con
     assert_each_once(control, everyone)
 
 
-def test_a_request_refused_whole_is_reported_rejected_and_may_be_sent_later(connect, control):
+def test_a_request_refused_whole_stops_the_campaign_and_a_fixed_run_sends_everyone(
+    connect, control
+):
+    """An unknown handoff is refused whole, and every batch would be: one request goes,
+    not one per batch, and the recipients never reached are counted."""
     ledger = MemoryLedger()
-    everyone = people(10)
+    everyone = people(250)
 
     error, refused = send_incomplete(connect(ledger=ledger), everyone, handoff="H9999999999")
-    fixed = send(connect(ledger=ledger), everyone)
 
     [rejected] = refused["rejected"]
     assert rejected["status"] == 400 and "Unknown templateId" in rejected["message"]
-    assert "rejected 10 (first: HTTP 400: Unknown templateId" in str(error)
-    assert refused["accepted"] == 0 and error.retryable
-    assert fixed["accepted"] == 10 and fixed["already_sent"] == []
+    assert rejected["recipients"] == 100 and refused["not_sent"] == 150
+    assert str(error).startswith("LivePerson refused batch 1 whole (HTTP 400: Unknown templateId")
+    assert (
+        str(error)
+        .splitlines()[0]
+        .endswith("Nothing more was sent: accepted 0 before, 150 not sent")
+    )
+    assert error.status == 400 and not error.retryable and "handoff" in str(error.fix)
+    assert len(requests_to(control, CAMPAIGN_PATH)) == 1
+
+    fixed = send(connect(ledger=ledger), everyone)
+    assert fixed["accepted"] == 250 and fixed["already_sent"] == []
     assert_each_once(control, everyone)
 
 
@@ -896,9 +944,10 @@ def test_a_wrong_client_secret_fails_without_showing_the_secret(connect, control
     message = str(raised.value)
     assert "client id and secret" in message and wrong not in message
     assert raised.value.status == 401
-    assert "accepted 0, rejected 150" in str(error) and "client id and secret" in str(error)
+    assert str(error).startswith("LivePerson refused batch 1 whole (LivePerson refused the app")
+    assert "client id and secret" in str(error) and "50 not sent" in str(error)
     assert wrong not in str(error) and wrong not in repr(error)
-    assert result["accepted"] == 0 and len(result["rejected"]) == 2
+    assert result["accepted"] == 0 and len(result["rejected"]) == 1 and result["not_sent"] == 50
     assert wrong not in json.dumps(result)
     assert wrong not in repr(conn) and "****" in repr(conn)
     assert recipients(control) == {}

@@ -154,6 +154,11 @@ SEND_OUTPUT: dict[str, Any] = {
             "description": "per batch, recipients of a request refused whole (not sent; "
             "a retry sends them): addresses, status, message",
         },
+        "not_sent": {
+            "type": "integer",
+            "description": "recipients never sent because the campaign stopped at a "
+            "refusal every batch would meet (a run with the input fixed sends them)",
+        },
         "batches": {"type": "integer"},
     },
 }

@@ -18,14 +18,21 @@ are cut. For each batch (one create-campaign request):
 
 Once every batch has been tried, rejected or uncertain recipients raise
 `CampaignIncomplete`, so the job fails: its retry can send what was not accepted and its
-failure contacts hear of it. Recipients refused one by one do not fail it.
+failure contacts hear of it. Recipients refused one by one do not fail it, unless they are
+all refused for one reason that is the recipe's (`NobodySendable`).
+
+A refusal that is the request's, not its recipients' (a field LivePerson misses, the app's
+credentials, every recipient refused for the handoff's fit: `RequestRefused`,
+`HandoffMismatch`), would meet every later batch alike: the campaign stops there and the
+recipients it never reached are counted as `not_sent`.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Collection, Iterator
+from collections.abc import Callable, Collection, Iterator
+from functools import partial
 from typing import Any
 
 from lpstudio.errors import InputError
@@ -106,6 +113,14 @@ def _misfit(code: Any) -> str | None:
     return None
 
 
+def _stopped(result: dict[str, Any]) -> str:
+    """What a campaign stopped early did: for the message of the error that stopped it."""
+    return (
+        f"Nothing more was sent: accepted {result['accepted']} before, "
+        f"{result['not_sent']} not sent"
+    )
+
+
 class HandoffMismatch(ConnectorError):
     """LivePerson refused every recipient of a batch for a reason that is the request's,
     not theirs (`HANDOFF_MISFITS`): every later batch would fail alike, so nothing more is
@@ -118,8 +133,69 @@ class HandoffMismatch(ConnectorError):
         field, fix = HANDOFF_MISFITS[code.split("=", 1)[0]]
         super().__init__(
             f"LivePerson refused every recipient of batch {number} with {code}: the "
-            f"campaign's {field} do not fit handoff {data['handoff']}. Nothing more was "
-            f"sent; accepted {result['accepted']} before",
+            f"campaign's {field} do not fit handoff {data['handoff']}. {_stopped(result)}",
+            field=field,
+            fix=fix,
+            result=result,
+        )
+
+
+#: Statuses of a whole-request refusal that no batch's recipients cause -> what to check.
+REQUEST_REFUSALS = {
+    400: "check the campaign's handoff, skill and campaign name: LivePerson's message "
+    "names what it refused",
+    401: "check the connection's client id and secret (`lpstudio connections test`)",
+    403: "give the connection's app the Proactive Messaging permission in LivePerson",
+    404: "check the connection's account id",
+}
+
+
+class RequestRefused(ConnectorError):
+    """LivePerson refused a batch's request whole for a reason every batch shares (a field
+    missing or an unknown templateId, the app's credentials or rights, the account): the
+    campaign stops rather than send the same refused request once per batch (a thousand
+    for 100,000 recipients). Not retryable: the same input is refused again; a run with
+    it fixed sends everyone not accepted."""
+
+    def __init__(
+        self, status: int, reason: str, number: int, data: dict[str, Any], result: dict[str, Any]
+    ) -> None:
+        super().__init__(
+            f"LivePerson refused batch {number} whole ({reason}); every batch would be "
+            f"refused alike. {_stopped(result)}",
+            status=status,
+            fix=REQUEST_REFUSALS[status],
+            result=result,
+        )
+
+
+class NobodySendable(ConnectorError):
+    """Every recipient failed before sending for one and the same reason (a field the
+    templates or `consumer_id` name that no record has, numbers not in E.164): the recipe's
+    mistake, not the recipients'. The job fails naming it rather than succeed having sent
+    nobody."""
+
+    def __init__(self, code: str, data: dict[str, Any], result: dict[str, Any]) -> None:
+        kind, _, name = code.partition("=")
+        field, fix = {
+            "MISSING_CONSUMER_ID": (
+                "consumer_id",
+                f"name the recipients' address field in `consumer_id` ({name!r} is in none)",
+            ),
+            "MISSING_FIELD": (
+                "variables",
+                f"name only fields the recipients have in the variables' templates ({name!r} "
+                "is in none)",
+            ),
+            "INVALID_NUMBER": (
+                "consumer_id",
+                "give phone numbers in E.164 form (+ and the country code, e.g. "
+                "+14155550100), or name the right field in `consumer_id`",
+            ),
+        }.get(kind, ("recipients", "check the recipients and the campaign's input"))
+        count = len(result["failed"])
+        super().__init__(
+            f"No recipient could be sent: all {count} failed with {code}",
             field=field,
             fix=fix,
             result=result,
@@ -216,6 +292,7 @@ def send_campaign(conn: Connection, data: dict[str, Any]) -> dict[str, Any]:
         "uncertain": [],
         "already_sent": [],
         "rejected": [],
+        "not_sent": 0,
         "batches": 0,
     }
     requests: list[dict[str, Any]] = []
@@ -230,9 +307,13 @@ def send_campaign(conn: Connection, data: dict[str, Any]) -> dict[str, Any]:
                 requests.append(conn.would_send("POST", url, json=body))
             result["accepted"] += len(batch)
             continue
-        mismatch = _send_batch(conn, client, path, number, dict(batch), data, result)
-        if mismatch:
-            raise HandoffMismatch(mismatch, number, data, result)
+        stop = _send_batch(conn, client, path, number, dict(batch), data, result)
+        if stop:
+            result["not_sent"] = sum(1 for _ in consumers)  # accounted for, never claimed
+            raise stop(number, data, result)
+    codes = {str(f["errorMessage"]).split(": ", 1)[0] for f in failed}
+    if result["batches"] == 0 and len(codes) == 1:
+        raise NobodySendable(codes.pop(), data, result)
     if conn.dry_run:
         return {
             "dry_run": True,
@@ -254,9 +335,10 @@ def _send_batch(
     consumers: dict[str, dict[str, Any]],
     data: dict[str, Any],
     result: dict[str, Any],
-) -> str | None:
+) -> Callable[[int, dict[str, Any], dict[str, Any]], ConnectorError] | None:
     """Claims the batch's recipients, sends those never sent before, settles what came of it.
-    Returns the error LivePerson refused every recipient with, if it blames the request."""
+    Returns how to raise, when LivePerson's refusal blames the request: every batch would
+    meet it."""
     keys = {address: send_key(client.account, data["handoff"], address) for address in consumers}
     earlier = conn.ledger.claim_many(list(keys.values()))
     _report_earlier(number, keys, earlier, result)
@@ -283,11 +365,15 @@ def _send_batch(
     except ConnectorError as exc:
         settle("rejected", {"message": str(exc)})
         result["rejected"].append({**entry, "message": str(exc)})
+        if exc.status in REQUEST_REFUSALS:  # the app's credentials, the same for every batch
+            return partial(RequestRefused, exc.status, str(exc))
         return None
     if response.status_code not in (200, 201):
         refusal = {"status": response.status_code, "message": error_message(response)}
         settle("rejected", refusal)
         result["rejected"].append({**entry, **refusal})
+        if response.status_code in REQUEST_REFUSALS:
+            return partial(RequestRefused, response.status_code, _reason(refusal))
         return None
     try:
         answer = response.json()
@@ -318,7 +404,7 @@ def _send_batch(
     result["failed"].extend(failures)
     codes = {str(f["errorMessage"]) for f in failures}
     if not accepted and len(codes) == 1 and _misfit(next(iter(codes))):
-        return codes.pop()
+        return partial(HandoffMismatch, codes.pop())
     return None
 
 
