@@ -11,12 +11,15 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
 
 from lpstudio.sandbox import Sandbox, SandboxSettings
+from lpstudio.sandbox.campaigns import delivery_time
 
 ACCOUNT = "12345678"
 TOKEN_PATH = f"/sentinel/api/account/{ACCOUNT}/app/token?v=1.0&grant_type=client_credentials"
@@ -598,3 +601,81 @@ def test_transactions_are_paged_and_kept_within_24_hours(client: httpx.Client, a
     assert other_skill["data"] == []
     assert (too_many.status_code, too_long.status_code) == (400, 400)
     assert "24 hours" in too_long.json()["message"]
+
+
+# LivePerson: the SMS window, statuses and reporting filters (over the shared fixtures)
+
+
+def test_the_sms_window_is_each_recipient_s_own_local_time(sandbox, control: httpx.Client):
+    auth = {"Authorization": f"Bearer {token(control)}"}
+    control.patch("/_sandbox/settings", json={"campaign_progress_seconds": 0})
+    consumers = [sms("+14155550100", "San Francisco"), sms("+12125550101", "New York")]
+    created = control.post(CAMPAIGN_PATH, json=campaign(consumers), headers=auth).json()
+    [record] = control.get("/_sandbox/liveperson/campaigns").json()["campaigns"]
+    pacific = datetime.fromtimestamp(record["receivedAt"], ZoneInfo("America/Los_Angeles"))
+    # Open for the hour it was then in San Francisco, so New York (3 hours on) is closed.
+    window = {"sms_window_start_hour": pacific.hour, "sms_window_end_hour": pacific.hour + 1}
+    assert control.patch("/_sandbox/settings", json=window).status_code == 200
+
+    path = f"{CAMPAIGN_PATH}/{created['proactiveCampaignId']}/conversations"
+    status = control.get(path, headers=auth).json()
+
+    assert [c["status"] for c in status["conversations"]] == ["DELIVERED", "SCHEDULED"]
+    assert status["campaignStatus"] == "IN_PROGRESS"
+
+
+@pytest.mark.parametrize(
+    ("moment", "address", "opens"),
+    [
+        # London keeps summer time (BST, UTC+1): 07:30 UTC is 08:30 there, so it goes now.
+        ("2026-07-01T07:30:00+00:00", "+447700900123", "2026-07-01T07:30:00+00:00"),
+        ("2026-01-15T07:30:00+00:00", "+447700900123", "2026-01-15T08:00:00+00:00"),
+        # 12:30 UTC is 05:30 in San Francisco in July (PDT): it waits for 08:00 PDT.
+        ("2026-07-01T12:30:00+00:00", "+14155550100", "2026-07-01T15:00:00+00:00"),
+        # 02:00 UTC is 22:00 the evening before in New York (EDT): 08:00 the next morning.
+        ("2026-07-01T02:00:00+00:00", "+12125550100", "2026-07-01T12:00:00+00:00"),
+    ],
+)
+def test_the_sms_window_keeps_daylight_saving_time(moment: str, address: str, opens: str):
+    """The clock cannot be set over HTTP, so the rule behind the statuses is asked directly."""
+    ready = datetime.fromisoformat(moment).timestamp()
+
+    delivered = delivery_time("sms", address, ready, SandboxSettings())
+
+    assert delivered == datetime.fromisoformat(opens).timestamp()
+
+
+def test_a_recipient_with_too_many_variables_has_that_status(sandbox, control: httpx.Client):
+    auth = {"Authorization": f"Bearer {token(control)}"}
+    consumers = [sms("+14155550100", "Ann", "extra"), sms("123", "Bob")]
+    created = control.post(CAMPAIGN_PATH, json=campaign(consumers), headers=auth).json()
+    path = f"{CAMPAIGN_PATH}/{created['proactiveCampaignId']}/conversations"
+    now = int(time.time() * 1000)
+    window = {"attemptedStartTime": now - 60_000, "attemptedEndTime": now + 60_000, "v": "2.0"}
+    transactions = f"/api/account/{ACCOUNT}/app/prmsg/transactions/"
+
+    status = control.get(path, headers=auth).json()
+    rows = control.post(transactions, params=window, json={}, headers=auth).json()["data"]
+
+    expected = [
+        ("TOO_MANY_VARIABLES", "TOO_MANY_VARIABLES"),
+        ("FAILED", "INVALID_NUMBER"),
+    ]
+    assert status["campaignStatus"] == "FAILED"
+    assert [(c["status"], c["errorMessage"]) for c in status["conversations"]] == expected
+    assert [(r["status"], r["errorMessage"]) for r in rows] == expected
+
+
+def test_transactions_filter_on_the_source_of_the_campaign(sandbox, control: httpx.Client):
+    auth = {"Authorization": f"Bearer {token(control)}"}
+    control.post(CAMPAIGN_PATH, json=campaign([sms("+14155550100", "Ann")]), headers=auth)
+    now = int(time.time() * 1000)
+    window = {"attemptedStartTime": now - 60_000, "attemptedEndTime": now + 60_000, "v": "2.0"}
+    path = f"/api/account/{ACCOUNT}/app/prmsg/transactions/"
+
+    def rows(source: list[str]) -> list[dict[str, Any]]:
+        body = {"filters": {"source": source}}
+        return control.post(path, params=window, json=body, headers=auth).json()["data"]
+
+    assert len(rows(["API"])) == 1
+    assert rows(["UI", "LPWF"]) == []

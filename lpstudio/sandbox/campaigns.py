@@ -4,8 +4,9 @@ Kept free of HTTP so the rules read as the API-FACTS.md table does. A malformed 
 rejected whole (`CampaignRejected`, answered 400); a well-formed one is split into accepted
 and failed recipients, each failure carrying LivePerson's per-recipient error code.
 
-Local time for the SMS window is simplified: the recipient's country calling code maps to
-one fixed standard-time offset (no daylight saving), and unknown codes count as UTC.
+The SMS window is kept in the recipient's local time, daylight saving included: the
+number's longest known prefix (a North American area code, else a country calling code)
+names its time zone; numbers of other places count as UTC.
 """
 
 from __future__ import annotations
@@ -13,8 +14,9 @@ from __future__ import annotations
 import re
 import uuid
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from ..sdk import is_e164
 from .seed import placeholders
@@ -26,19 +28,42 @@ MAX_VARIABLE_LENGTH = 1550
 HEADER_KINDS = frozenset({"image", "video", "document"})
 
 _OUTBOUND_NUMBER = re.compile(r"\+?[0-9]{1,16}")  # ASCII digits: \d takes any script's
-_UTC_OFFSETS = {
-    "1": -5.0,
-    "44": 0.0,
-    "33": 1.0,
-    "34": 1.0,
-    "39": 1.0,
-    "49": 1.0,
-    "55": -3.0,
-    "61": 10.0,
-    "81": 9.0,
-    "91": 5.5,
-    "972": 2.0,
+#: Per-recipient errors that are a conversation status of their own; the rest are FAILED.
+_STATUS_ERRORS = frozenset({"TOO_MANY_VARIABLES"})
+
+#: Time zone -> calling-code prefixes (digits after "+"); the longest matching prefix wins.
+_ZONE_PREFIXES = {
+    "America/New_York": ("1",),  # and North American area codes not listed below
+    "America/Los_Angeles": (
+        *("1206", "1213", "1310", "1323", "1408", "1415", "1503"),
+        *("1510", "1619", "1650", "1702", "1714", "1818", "1916"),
+    ),
+    "America/Denver": ("1303", "1385", "1505", "1720", "1801"),
+    "America/Phoenix": ("1480", "1520", "1602", "1623", "1928"),
+    "America/Chicago": (
+        *("1214", "1312", "1469", "1512", "1612", "1615"),
+        *("1713", "1773", "1817", "1832", "1972"),
+    ),
+    "America/Anchorage": ("1907",),
+    "Pacific/Honolulu": ("1808",),
+    "America/Vancouver": ("1604", "1778"),
+    "America/Edmonton": ("1403", "1587", "1780"),
+    "Europe/Amsterdam": ("31",),
+    "Europe/Paris": ("33",),
+    "Europe/Madrid": ("34",),
+    "Europe/Rome": ("39",),
+    "Europe/London": ("44",),
+    "Europe/Berlin": ("49",),
+    "America/Mexico_City": ("52",),
+    "America/Sao_Paulo": ("55",),
+    "Australia/Sydney": ("61",),
+    "Asia/Singapore": ("65",),
+    "Asia/Tokyo": ("81",),
+    "Asia/Kolkata": ("91",),
+    "Europe/Dublin": ("353",),
+    "Asia/Jerusalem": ("972",),
 }
+_ZONES = {prefix: zone for zone, prefixes in _ZONE_PREFIXES.items() for prefix in prefixes}
 
 
 class CampaignRejected(ValueError):
@@ -75,41 +100,38 @@ class Campaign:
             "failedConsumers": self.failed,
         }
 
-    def statuses(self, now: float, settings: SandboxSettings) -> list[str]:
-        """The status of each accepted recipient at `now` (epoch seconds)."""
+    def outcomes(
+        self, now: float, settings: SandboxSettings
+    ) -> list[tuple[dict[str, Any], str, str | None]]:
+        """(recipient, status, errorMessage) of every recipient at `now` (epoch seconds):
+        accepted ones progress DRAFT -> (SCHEDULED) -> DELIVERED, failed ones stay."""
         ready = self.received_at + settings.campaign_progress_seconds
-        result = []
+        rows: list[tuple[dict[str, Any], str, str | None]] = []
         for consumer in self.accepted:
             deliver = delivery_time(self.channel, consumer["address"], ready, settings)
             if now < ready:
-                result.append("DRAFT")
+                rows.append((consumer, "DRAFT", None))
             elif deliver is None or now < deliver:
-                result.append("SCHEDULED")
+                rows.append((consumer, "SCHEDULED", None))
             else:
-                result.append("DELIVERED")
-        return result
+                rows.append((consumer, "DELIVERED", None))
+        for failure in self.failed:
+            error = failure["errorMessage"]
+            rows.append((failure, error if error in _STATUS_ERRORS else "FAILED", error))
+        return rows
 
     def conversations(self, now: float, settings: SandboxSettings) -> dict[str, Any]:
-        """The body of the status answer: accepted recipients progress, failed ones stay."""
-        statuses = self.statuses(now, settings)
+        """The body of the status answer."""
+        outcomes = self.outcomes(now, settings)
         if not self.accepted:
             campaign_status = "FAILED"
-        elif all(status == "DELIVERED" for status in statuses):
+        elif all(status == "DELIVERED" for _, status, _ in outcomes[: len(self.accepted)]):
             campaign_status = "FINISHED"
         else:
             campaign_status = "IN_PROGRESS"
         rows = [
-            {"id": c["id"], "status": s, "conversationId": None, "errorMessage": None}
-            for c, s in zip(self.accepted, statuses, strict=True)
-        ]
-        rows += [
-            {
-                "id": f["id"],
-                "status": "FAILED",
-                "conversationId": None,
-                "errorMessage": f["errorMessage"],
-            }
-            for f in self.failed
+            {"id": c["id"], "status": status, "conversationId": None, "errorMessage": error}
+            for c, status, error in outcomes
         ]
         return {"campaignStatus": campaign_status, "conversations": rows}
 
@@ -124,32 +146,37 @@ class Campaign:
         }
 
 
-def utc_offset_hours(address: str) -> float:
-    """The fixed offset of the country whose calling code starts `address` (else UTC)."""
+def recipient_zone(address: str) -> ZoneInfo:
+    """The time zone of the place `address` rings in (UTC when the prefix is unknown)."""
     digits = address.lstrip("+")
-    for length in (3, 2, 1):
-        if digits[:length] in _UTC_OFFSETS:
-            return _UTC_OFFSETS[digits[:length]]
-    return 0.0
+    for length in range(4, 0, -1):
+        if digits[:length] in _ZONES:
+            return ZoneInfo(_ZONES[digits[:length]])
+    return ZoneInfo("UTC")
 
 
 def delivery_time(
     channel: str, address: str, ready: float, settings: SandboxSettings
 ) -> float | None:
-    """When a message ready at `ready` is delivered; None if the SMS window never opens."""
+    """When a message ready at `ready` is delivered; None if the SMS window never opens.
+
+    Opening and closing are wall-clock hours of the recipient's day, so on a day that
+    daylight saving shortens or lengthens they still fall at those hours.
+    """
     if channel != "sms":
         return ready
     start, end = settings.sms_window_start_hour, settings.sms_window_end_hour
     if start >= end:
         return None
-    local = datetime.fromtimestamp(ready, UTC) + timedelta(hours=utc_offset_hours(address))
-    midnight = local.replace(hour=0, minute=0, second=0, microsecond=0)
-    opens, closes = midnight + timedelta(hours=start), midnight + timedelta(hours=end)
-    if local < opens:
-        return ready + (opens - local).total_seconds()
-    if local < closes:
-        return ready
-    return ready + (opens + timedelta(days=1) - local).total_seconds()
+    zone = recipient_zone(address)
+    today = datetime.fromtimestamp(ready, zone).date()
+
+    def at(day: date, hour: int) -> float:
+        return (datetime.combine(day, time(), zone) + timedelta(hours=hour)).timestamp()
+
+    if ready < at(today, end):
+        return max(ready, at(today, start))
+    return at(today + timedelta(days=1), start)
 
 
 def check_request(

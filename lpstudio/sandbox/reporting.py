@@ -44,7 +44,8 @@ def analytics_rows(
         day = datetime.fromtimestamp(campaign.received_at, UTC).date().isoformat()
         key = (campaign.channel, campaign.request["skill"], day)
         row = rows.setdefault(key, _empty_row(*key))
-        delivered = campaign.statuses(now, settings).count("DELIVERED")
+        outcomes = campaign.outcomes(now, settings)
+        delivered = sum(status == "DELIVERED" for _, status, _ in outcomes)
         row["attempted"] += len(campaign.accepted) + len(campaign.failed)
         row["eligible"] += len(campaign.accepted)
         row["sent"] += delivered
@@ -76,8 +77,10 @@ def transaction_rows(
     filters: dict[str, list[str]],
 ) -> list[dict[str, Any]]:
     """One row per recipient of the campaigns received in [start_ms, end_ms], oldest first,
-    kept when its channel, skill and handoff pass the `channels`, `skills` and `handoffids`
-    filters (an absent or empty filter keeps all). The sandbox defines the row's shape."""
+    kept when its channel, skill, handoff and source pass the `channels`, `skills`,
+    `handoffids` and `source` filters (an absent or empty filter keeps all). Every campaign
+    the sandbox holds came through the API, so its source is "API" (not "UI" or "LPWF").
+    The sandbox defines the row's shape."""
     rows: list[dict[str, Any]] = []
     for campaign in campaigns:
         attempted = int(campaign.received_at * 1000)
@@ -87,15 +90,11 @@ def transaction_rows(
             "channels": campaign.channel,
             "skills": campaign.request["skill"],
             "handoffids": campaign.handoff["id"],
+            "source": "API",
         }
         if any(filters.get(name) and value not in filters[name] for name, value in facts.items()):
             continue
-        statuses = campaign.statuses(now, settings)
-        outcomes = [
-            (c, status, None) for c, status in zip(campaign.accepted, statuses, strict=True)
-        ]
-        outcomes += [(f, "FAILED", f["errorMessage"]) for f in campaign.failed]
-        for consumer, status, error in outcomes:
+        for consumer, status, error in campaign.outcomes(now, settings):
             rows.append(
                 {
                     "proactiveCampaignId": campaign.id,
