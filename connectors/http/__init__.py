@@ -5,8 +5,9 @@
     # -> {"status": 201, "headers": {...}, "json": {...}, "text": "..."}
 
 Relative URLs are joined to the connection's base_url; the connection's credentials are
-added as headers (basic, bearer or an API key header) and never appear in a dry run's answer
-or an error message. See `request.py` for which failures are tried again.
+added as headers (basic, bearer or an API key header), go only to the base_url's scheme,
+host and port (to any URL when there is no base_url), and never appear in a dry run's
+answer, a log line or an error message. See `request.py` for which failures are tried again.
 """
 
 from __future__ import annotations
@@ -32,7 +33,8 @@ connector = Connector(
             "Base URL",
             type="url",
             required=False,
-            hint="when set, request paths are relative to it, e.g. https://api.example.com/v1",
+            hint="when set, request paths are relative to it, e.g. https://api.example.com/v1, "
+            "and credentials go only to its host",
         ),
         Field(
             "auth_type",
@@ -61,14 +63,14 @@ connector = Connector(
             "Retries",
             type="integer",
             default=3,
-            hint="how many times a failed request is tried again",
+            hint="how many times a failed request is tried again (0 to 10)",
         ),
         Field(
             "timeout_seconds",
             "Timeout (seconds)",
             type="number",
             default=30,
-            hint="how long to wait for an answer",
+            hint="how long to wait for an answer (at most 3600)",
         ),
     ],
 )
@@ -93,6 +95,11 @@ REQUEST_INPUT: dict[str, Any] = {
             },
         },
         "json": {"description": "a JSON body (any JSON value)"},
+        "expect_json": {
+            "type": "boolean",
+            "description": "true: the answer must be a JSON body, whatever its Content-Type "
+            "(default: parsed when its Content-Type says JSON)",
+        },
         "expected_status": {
             "type": "array",
             "items": {"type": "integer", "minimum": 100, "maximum": 599},
@@ -107,7 +114,10 @@ REQUEST_OUTPUT: dict[str, Any] = {
     "properties": {
         "status": {"type": "integer"},
         "headers": {"type": "object", "additionalProperties": {"type": "string"}},
-        "json": {"description": "the parsed body when the answer is JSON, else null"},
+        "json": {
+            "description": "the parsed body when the answer is JSON, else null (a body "
+            "that claims to be JSON and is not fails the request)"
+        },
         "text": {"type": "string"},
     },
 }
@@ -117,28 +127,35 @@ REQUEST_OUTPUT: dict[str, Any] = {
 def test(conn: Connection) -> str:
     import httpx
 
-    from .request import shown_url, timeout
+    from .config import read
+    from .request import shown_url
 
-    base = conn.config.get("base_url")
-    if not base:
-        return "no base URL to test"
+    settings = read(conn)
     headers = auth_headers(conn)
+    if settings.base_url is None:
+        return "no base URL to test"
+    where = f"GET {shown_url(str(settings.base_url))}"
     try:
-        response = conn.http().get(str(base), headers=headers, timeout=timeout(conn))
+        response = conn.http().get(settings.base_url, headers=headers, timeout=settings.timeout)
     except httpx.HTTPError as error:
         raise ConnectorError(
-            scrub(
-                f"GET {shown_url(str(base))} failed: {type(error).__name__}: {error}", secrets(conn)
-            ),
+            scrub(f"{where} failed: {type(error).__name__}: {error}", secrets(conn)),
             retryable=True,
         ) from None
+    if response.status_code == 401:
+        raise ConnectorError(
+            f"{where} answered 401: the API refused "
+            + ("the connection's credentials" if headers else "a request without credentials"),
+            status=401,
+            fix="check auth_type and its fields (token, or username and password)",
+        )
     if response.status_code >= 500:
         raise ConnectorError(
-            f"GET {shown_url(str(base))} answered {response.status_code}",
+            f"{where} answered {response.status_code}",
             retryable=True,
             status=response.status_code,
         )
-    return f"connected: GET {shown_url(str(base))} answered {response.status_code}"
+    return f"connected: {where} answered {response.status_code}"
 
 
 @connector.action(
@@ -160,7 +177,7 @@ def request(conn: Connection, data: dict[str, Any]) -> dict[str, Any]:
     return {
         "status": response.status_code,
         "headers": dict(response.headers),
-        "json": parse(response),
+        "json": parse(conn, req, response, bool(data.get("expect_json"))),
         "text": response.text,
     }
 

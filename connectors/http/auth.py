@@ -4,10 +4,13 @@ and how secrets are kept out of dry-run answers and error messages."""
 from __future__ import annotations
 
 import base64
+import unicodedata
 from typing import Any
 
 from lpstudio.errors import InputError
 from lpstudio.sdk import Connection
+
+from .headers import name_problem, value_problem
 
 AUTH_TYPES = ("none", "basic", "bearer", "api_key")
 NEEDED = {
@@ -41,13 +44,43 @@ def auth_headers(conn: Connection) -> dict[str, str]:
                 fix=f"set '{name}' on the connection, or choose another auth_type",
             )
     if auth_type == "basic":
-        pair = f"{config['username']}:{config['password']}".encode()
+        username, password = str(config["username"]), str(config["password"])
+        _check_basic("username", username, colon=True)
+        _check_basic("password", password, colon=False)
+        pair = f"{username}:{password}".encode()
         return {"Authorization": "Basic " + base64.b64encode(pair).decode("ascii")}
+    if auth_type == "none":
+        return {}
+    token = str(config["token"])
+    if value_problem(token):
+        raise InputError(
+            f"the connection's token {value_problem(token)}",
+            field="token",
+            fix="give the token again, without line breaks or spaces at its ends",
+        )
     if auth_type == "bearer":
-        return {"Authorization": f"Bearer {config['token']}"}
-    if auth_type == "api_key":
-        return {str(config.get("api_key_header") or "X-API-Key"): str(config["token"])}
-    return {}
+        return {"Authorization": f"Bearer {token}"}
+    header = str(config.get("api_key_header") or "X-API-Key")
+    if name_problem(header):
+        raise InputError(
+            f"connection field 'api_key_header' {name_problem(header)}",
+            field="api_key_header",
+            fix="give the header the API reads its key from, such as X-API-Key",
+        )
+    return {header: token}
+
+
+def _check_basic(name: str, value: str, colon: bool) -> None:
+    """RFC 7617: no control characters in either part, no colon in the user name (the
+    server would split the pair there). The value is never quoted."""
+    if any(unicodedata.category(char) == "Cc" for char in value) or (colon and ":" in value):
+        what = "a colon or a control character" if colon else "a control character"
+        raise InputError(
+            f"the connection's {name} holds {what} (such as a line break), which basic "
+            "authentication cannot carry",
+            field=name,
+            fix=f"give the {name} again, without it",
+        )
 
 
 def merge_headers(given: dict[str, str], auth: dict[str, str]) -> dict[str, str]:

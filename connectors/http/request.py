@@ -7,17 +7,23 @@ Retry policy:
   failure or timeout, and after 429, 502, 503 and 504 answers;
 - POST and PATCH are tried again only when the request certainly never reached the server
   (no connection could be made, or none was free in the pool) and after 429 and 503 answers,
-  which say the request was not processed. A 500, 502 or 504 answer, or a read timeout, may
-  come after the server acted: sending again could act twice.
+  which say the request was not processed. A 500, 502 or 504 answer, a read timeout, or an
+  answer that is not the JSON expected may come after the server acted: sending again could
+  act twice, so the error says so and is not retryable.
 
 Waits grow exponentially with jitter (0.5 s, 1 s, 2 s ... up to 30 s), except that a
 `Retry-After` header is honoured. A `Retry-After` longer than `MAX_RETRY_AFTER` is not
 waited for inside a job: the answer is reported as a retryable error instead.
+
+The connection's credentials go only to the origin (scheme, host and port) of its base_url:
+an absolute URL elsewhere is refused. A connection without a base_url sends them to any URL
+it is given.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -25,11 +31,14 @@ from typing import Any
 import httpx
 import tenacity
 
+from lpstudio import strictjson
 from lpstudio.errors import InputError
 from lpstudio.sdk import Connection, ConnectorError
 from lpstudio.sdk import retry_after as parse_retry_after
 
+from . import config
 from .auth import auth_headers, masked_headers, merge_headers, scrub, secrets
+from .headers import check_headers
 
 IDEMPOTENT = {"GET", "HEAD", "OPTIONS", "PUT", "DELETE"}
 RETRY_STATUSES = {"idempotent": {429, 502, 503, 504}, "other": {429, 503}}
@@ -39,6 +48,10 @@ NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 TRANSIENT = (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError)
 MAX_RETRY_AFTER = 60.0
 BACKOFF = tenacity.wait_exponential_jitter(multiplier=0.5, max=30.0, jitter=0.5)
+SNIPPET = 300
+SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*)://")
+URL_FIX = "give an absolute http(s):// URL, or a path relative to base_url"
+MAYBE_DONE = "it may have been carried out, so it was not sent again"
 
 
 @dataclass
@@ -50,6 +63,11 @@ class Prepared:
     params: dict[str, Any] | None
     json: Any
     has_json: bool
+    settings: config.Settings
+
+    @property
+    def idempotent(self) -> bool:
+        return self.method in IDEMPOTENT
 
 
 class RetryableAnswer(Exception):
@@ -61,28 +79,54 @@ class RetryableAnswer(Exception):
         self.wait = wait
 
 
-def resolve_url(conn: Connection, url: str) -> str:
-    """An absolute URL as it is; a path joined to the connection's base_url."""
-    if url.lower().startswith(("http://", "https://")):
+def resolve_url(url: str, base: httpx.URL | None, auth: bool) -> str:
+    """An absolute URL as it is; a path joined to the connection's base_url. With
+    credentials to send, an absolute URL must be on the base_url's origin."""
+    found = SCHEME.match(url)
+    scheme = found.group(1).lower() if found else None
+    if scheme is not None and scheme not in config.DEFAULT_PORTS:
+        raise InputError(
+            f"'url' is a {scheme}:// URL: only http and https can be called",
+            field="url",
+            fix="give an http(s):// URL, or a path relative to base_url",
+        )
+    if scheme is not None:
         full = url
+    elif base is None:
+        raise InputError(
+            f"'{url}' is a relative path and the connection has no base_url",
+            field="url",
+            fix="give an absolute http(s):// URL, or set base_url on the connection",
+        )
     else:
-        base = conn.config.get("base_url")
-        if not base:
-            raise InputError(
-                f"'{url}' is a relative path and the connection has no base_url",
-                field="url",
-                fix="give an absolute http(s):// URL, or set base_url on the connection",
-            )
         full = str(base).rstrip("/") + "/" + url.lstrip("/") if url else str(base)
     try:
         parsed = httpx.URL(full)
     except httpx.InvalidURL as error:
-        raise InputError(f"'url' is not a valid URL: {error}", field="url") from None
-    if parsed.scheme not in ("http", "https") or not parsed.host:
+        raise InputError(
+            f"'url' is not a valid URL: {error}",
+            field="url",
+            fix=URL_FIX,
+        ) from None
+    if not parsed.host:
         raise InputError(
             "'url' must be an http(s) URL with a host",
             field="url",
-            fix="give an absolute http(s):// URL, or a path relative to base_url",
+            fix=URL_FIX,
+        )
+    if parsed.userinfo:
+        raise InputError(
+            "'url' holds a user name or password",
+            field="url",
+            fix="remove them from the URL: the connection's auth_type and fields sign requests",
+        )
+    if auth and base is not None and config.origin(parsed) != config.origin(base):
+        raise InputError(
+            f"'url' {shown_url(full)} is not on the connection's base_url "
+            f"({shown_url(str(base))}), and its credentials go nowhere else",
+            field="url",
+            fix="give a path relative to base_url, or call that host through a connection "
+            "whose base_url is on it",
         )
     return full
 
@@ -94,16 +138,31 @@ def shown_url(url: str) -> str:
 
 
 def prepare(conn: Connection, data: dict[str, Any]) -> Prepared:
+    """The request to send, every argument and setting checked: nothing is sent (and a dry
+    run shows nothing) that could not go out as shown."""
+    settings = config.read(conn)
     auth = auth_headers(conn)
-    method = data["method"].upper()
+    given = dict(data.get("headers") or {})
+    check_headers(given)
+    if "json" in data:
+        try:
+            json.dumps(data["json"], allow_nan=False)
+        except (TypeError, ValueError) as error:
+            raise InputError(
+                f"'json' cannot be sent as JSON: {error}",
+                field="json",
+                fix="give JSON values only: dicts, lists, text, finite numbers, booleans and "
+                "None (a date as text, e.g. with .isoformat())",
+            ) from None
     return Prepared(
-        method=method,
-        url=resolve_url(conn, data["url"]),
-        headers=merge_headers(dict(data.get("headers") or {}), auth),
+        method=data["method"].upper(),
+        url=resolve_url(data["url"], settings.base_url, bool(auth)),
+        headers=merge_headers(given, auth),
         auth=auth,
         params=data.get("query") or None,
         json=data.get("json"),
         has_json="json" in data,
+        settings=settings,
     )
 
 
@@ -123,22 +182,15 @@ def retry_after(response: httpx.Response) -> float | None:
     return parse_retry_after(response.headers.get("retry-after"))
 
 
-def timeout(conn: Connection) -> httpx.Timeout:
-    seconds = float(conn.config.get("timeout_seconds") or 30)
-    return httpx.Timeout(seconds, connect=min(seconds, 10.0))
-
-
 def send(conn: Connection, req: Prepared, expected: list[int] | None) -> httpx.Response:
     """Sends with the retry policy above; returns the final answer whatever its status,
     raises ConnectorError when no answer came."""
-    idempotent = req.method in IDEMPOTENT
-    statuses = RETRY_STATUSES["idempotent" if idempotent else "other"] - set(expected or ())
-    failures = TRANSIENT if idempotent else NOT_SENT
-    configured = conn.config.get("retries")
-    retries = max(0, int(3 if configured is None else configured))
+    statuses = RETRY_STATUSES["idempotent" if req.idempotent else "other"] - set(expected or ())
+    failures = TRANSIENT if req.idempotent else NOT_SENT
+    retries = req.settings.retries
     client = conn.http()
-    request_timeout = timeout(conn)
     body: dict[str, Any] = {"json": req.json} if req.has_json else {}
+    hidden = secrets(conn)
 
     def attempt() -> httpx.Response:
         response = client.request(
@@ -146,7 +198,7 @@ def send(conn: Connection, req: Prepared, expected: list[int] | None) -> httpx.R
             req.url,
             headers=req.headers,
             params=req.params,
-            timeout=request_timeout,
+            timeout=req.settings.timeout,
             **body,
         )
         if response.status_code in statuses:
@@ -173,8 +225,11 @@ def send(conn: Connection, req: Prepared, expected: list[int] | None) -> httpx.R
         )
         delay = state.next_action.sleep if state.next_action else 0
         conn.log(
-            f"{req.method} {shown_url(req.url)} {what}; trying again in {delay:.1f} s "
-            f"(attempt {state.attempt_number + 1} of {retries + 1})"
+            scrub(
+                f"{req.method} {shown_url(req.url)} {what}; trying again in {delay:.1f} s "
+                f"(attempt {state.attempt_number + 1} of {retries + 1})",
+                hidden,
+            )
         )
 
     retrying = tenacity.Retrying(
@@ -190,25 +245,53 @@ def send(conn: Connection, req: Prepared, expected: list[int] | None) -> httpx.R
     except RetryableAnswer as answer:
         return answer.response
     except httpx.HTTPError as error:
-        certainly_unsent = isinstance(error, NOT_SENT)
         raise ConnectorError(
-            scrub(
-                f"{req.method} {shown_url(req.url)} got no answer: {type(error).__name__}: {error}",
-                secrets(conn),
-            ),
-            retryable=idempotent or certainly_unsent,
+            scrub(_no_answer(req, error), hidden),
+            retryable=req.idempotent or isinstance(error, NOT_SENT),
         ) from None
 
 
-def parse(response: httpx.Response) -> Any:
-    """The JSON body when the answer is JSON, else None."""
+def _no_answer(req: Prepared, error: httpx.HTTPError) -> str:
+    """What became of a request that got no answer: not sent, or sent and maybe done."""
+    where = f"{req.method} {shown_url(req.url)}"
+    if isinstance(error, NOT_SENT):
+        return f"{where} could not be sent: {type(error).__name__}: {error}"
+    if isinstance(error, httpx.TimeoutException):
+        seconds = req.settings.timeout.read
+        message = f"{where} got no answer within {seconds:g} s (timeout_seconds)"
+    else:
+        message = f"{where} got no answer: {type(error).__name__}: {str(error).rstrip('.')}"
+    return message if req.idempotent else f"{message}; {MAYBE_DONE}"
+
+
+def parse(conn: Connection, req: Prepared, response: httpx.Response, expect_json: bool) -> Any:
+    """The JSON body when the answer is JSON (or must be), else None. A body that claims to
+    be JSON, or must be, and is not is a ConnectorError saying what came instead."""
     kind = response.headers.get("content-type", "")
-    if "json" not in kind.lower() or not response.content:
+    if not expect_json and ("json" not in kind.lower() or not response.content):
         return None
-    try:
-        return response.json()
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        return None
+    if not response.content:
+        problem = "an empty body"
+    else:
+        try:
+            return strictjson.loads(response.content)
+        except (ValueError, UnicodeDecodeError):
+            problem = f"a body that is not JSON ({kind or 'no Content-Type'})"
+    message = f"{req.method} {shown_url(req.url)} answered {response.status_code} with {problem}"
+    snippet = _snippet(conn, response)
+    if snippet:
+        message += f": {snippet}"
+    if not req.idempotent:
+        message += f"; {MAYBE_DONE}"
+    raise ConnectorError(
+        scrub(message, secrets(conn)), retryable=req.idempotent, status=response.status_code
+    )
+
+
+def _snippet(conn: Connection, response: httpx.Response) -> str:
+    """The start of a body for a message, secrets masked before it is cut (a cut secret
+    would no longer be found)."""
+    return scrub(response.text, secrets(conn))[:SNIPPET].strip()
 
 
 def _redirect_note(response: httpx.Response) -> str:
@@ -221,6 +304,15 @@ def _redirect_note(response: httpx.Response) -> str:
     return f", a redirect to {where}: use that URL (redirects are not followed)"
 
 
+def _wait_note(response: httpx.Response) -> str:
+    """The wait a 429 or 503 asked for, and why it was not waited for here."""
+    wait = retry_after(response)
+    if wait is None:
+        return ""
+    why = ", longer than a job waits" if wait > MAX_RETRY_AFTER else ""
+    return f" (Retry-After {wait:g} s{why})"
+
+
 def check(conn: Connection, req: Prepared, response: httpx.Response, expected: list[int] | None):
     """Raises ConnectorError for an unexpected status: any not in `expected` when given, any
     but 2xx otherwise. Redirects are not followed (they could carry the connection's
@@ -229,13 +321,16 @@ def check(conn: Connection, req: Prepared, response: httpx.Response, expected: l
     ok = status in expected if expected else 200 <= status < 300
     if ok:
         return
-    statuses = RETRY_STATUSES["idempotent" if req.method in IDEMPOTENT else "other"]
-    retryable = status in statuses or (req.method in IDEMPOTENT and status >= 500)
-    snippet = response.text[:300].strip()
+    statuses = RETRY_STATUSES["idempotent" if req.idempotent else "other"]
+    retryable = status in statuses or (req.idempotent and status >= 500)
     wanted = f" (expected {', '.join(map(str, expected))})" if expected else ""
     message = f"{req.method} {shown_url(req.url)} answered {status}{wanted}"
+    if status in statuses:
+        message += _wait_note(response)
     if 300 <= status < 400:  # its body may repeat the link, query and all (a signature)
         message += _redirect_note(response)
-    elif snippet:
+    elif snippet := _snippet(conn, response):
         message += f": {snippet}"
+    if status >= 500 and not retryable:
+        message += f"; {MAYBE_DONE}"
     raise ConnectorError(scrub(message, secrets(conn)), retryable=retryable, status=status)
