@@ -679,3 +679,85 @@ def test_transactions_filter_on_the_source_of_the_campaign(sandbox, control: htt
 
     assert len(rows(["API"])) == 1
     assert rows(["UI", "LPWF"]) == []
+
+
+# LivePerson: Outbound Reporting's own rate limit and its filter names
+
+ANALYTICS_PATH = f"/api/account/{ACCOUNT}/app/prmsg/analytics/"
+TRANSACTIONS_PATH = f"/api/account/{ACCOUNT}/app/prmsg/transactions/"
+
+
+def reporting_window() -> dict[str, Any]:
+    now = int(time.time() * 1000)
+    return {"attemptedStartTime": now - 60_000, "attemptedEndTime": now + 60_000, "v": "2.0"}
+
+
+def test_reporting_past_ten_requests_a_second_gets_429_with_retry_after(
+    sandbox, control: httpx.Client
+):
+    auth = {"Authorization": f"Bearer {token(control)}"}
+    window = reporting_window()
+
+    answers = [
+        control.get(ANALYTICS_PATH, params=window, headers=auth)
+        if turn % 2
+        else control.post(TRANSACTIONS_PATH, params=window, json={}, headers=auth)
+        for turn in range(15)
+    ]
+    proactive = control.get(f"{CAMPAIGN_PATH}/unknown/conversations", headers=auth)
+
+    limited = [a for a in answers if a.status_code == 429]
+    assert [a.status_code for a in answers[:10]] == [200] * 10
+    assert limited, "15 reporting requests within a second were all answered"
+    assert {a.status_code for a in answers[10:]} <= {200, 429}
+    assert all(int(a.headers["Retry-After"]) >= 1 for a in limited)
+    assert set(limited[0].json()) == {"code", "requestTraceId", "message"}
+    assert limited[0].json()["code"] == 429
+    assert proactive.status_code == 404  # the Proactive API keeps its own count
+
+
+def test_the_reporting_rate_is_a_setting_of_its_own(sandbox, control: httpx.Client):
+    auth = {"Authorization": f"Bearer {token(control)}"}
+    window = reporting_window()
+
+    refused = control.patch("/_sandbox/settings", json={"reporting_requests_per_second": 0})
+    changed = control.patch("/_sandbox/settings", json={"reporting_requests_per_second": 1})
+    first = control.get(ANALYTICS_PATH, params=window, headers=auth)
+    second = control.post(TRANSACTIONS_PATH, params=window, json={}, headers=auth)
+
+    assert refused.status_code == 400
+    assert "reporting_requests_per_second" in refused.json()["error"]
+    assert changed.json()["reporting_requests_per_second"] == 1
+    assert changed.json()["requests_per_second"] == 10
+    assert (first.status_code, second.status_code) == (200, 429)
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (
+            {"filters": {"skill": ["billing"]}},
+            "Unknown filter: skill (known filters: channels, handoffids, skills, source)",
+        ),
+        (
+            {"filters": {"skills": ["billing"], "handoffIds": ["H1000000001"]}},
+            "Unknown filter: handoffIds (known filters: channels, handoffids, skills, source)",
+        ),
+        (
+            {"filter": {"skills": ["billing"]}},
+            "Unknown field in the body: filter (known fields: filters, limit, offset)",
+        ),
+    ],
+)
+def test_an_unknown_transactions_filter_is_refused_naming_it_and_the_known_ones(
+    sandbox, control: httpx.Client, body: dict[str, Any], message: str
+):
+    auth = {"Authorization": f"Bearer {token(control)}"}
+    control.post(CAMPAIGN_PATH, json=campaign([sms("+14155550100", "Ann")]), headers=auth)
+
+    answer = control.post(TRANSACTIONS_PATH, params=reporting_window(), json=body, headers=auth)
+
+    assert answer.status_code == 400
+    error = answer.json()
+    assert set(error) == {"code", "requestTraceId", "message"}
+    assert (error["code"], error["message"]) == (400, message)

@@ -18,7 +18,13 @@ from tornado.web import RequestHandler
 from .campaigns import CampaignRejected
 from .handlers import ApiError, SandboxHandler
 from .limits import retry_after
-from .reporting import MAX_TRANSACTIONS_WINDOW_MS, MAX_WINDOW_MS
+from .reporting import (
+    MAX_TRANSACTIONS_WINDOW_MS,
+    MAX_WINDOW_MS,
+    TRANSACTIONS_FIELDS,
+    check_filters,
+    refuse_unknown,
+)
 from .seed import HANDOFFS, SKILLS
 from .state import SandboxState
 
@@ -29,11 +35,12 @@ MAX_TRANSACTIONS_PAGE = 5000
 
 
 class LivePersonHandler(SandboxHandler):
-    """Checks the account in the path, then the bearer token unless `public`."""
+    """Checks the account in the path, then the bearer token unless `public`, then counts
+    the call against the limit of `rate_limited` (an API of `RATE_LIMITED_APIS`), if any."""
 
     scope = "liveperson"
     public: ClassVar[bool] = False
-    proactive: ClassVar[bool] = False
+    rate_limited: ClassVar[str | None] = None
 
     async def prepare(self) -> None:
         await super().prepare()
@@ -44,8 +51,8 @@ class LivePersonHandler(SandboxHandler):
             problem = self.state.token_error(token.strip() if scheme == "Bearer" else None)
             if problem:
                 raise ApiError(401, problem, body={"code": 0, "message": problem})
-        if self.proactive:
-            wait = self.state.admit_proactive()
+        if self.rate_limited:
+            wait = self.state.admit(self.rate_limited)
             if wait:
                 headers = {"Retry-After": str(retry_after(wait))}
                 raise ApiError(429, "Too many requests", headers=headers)
@@ -97,7 +104,7 @@ class TokenHandler(LivePersonHandler):
 class CampaignHandler(LivePersonHandler):
     """`POST /api/v2/account/{id}/campaign`: strict checks, then accept and record."""
 
-    proactive = True
+    rate_limited = "proactive"
 
     def post(self, account_id: str) -> None:
         try:
@@ -112,7 +119,7 @@ class CampaignHandler(LivePersonHandler):
 class ConversationsHandler(LivePersonHandler):
     """`GET .../campaign/{proactiveCampaignId}/conversations`: status as of now."""
 
-    proactive = True
+    rate_limited = "proactive"
 
     def get(self, account_id: str, campaign_id: str) -> None:
         status = self.state.conversations(campaign_id)
@@ -154,6 +161,8 @@ class SkillsHandler(LivePersonHandler):
 class AnalyticsHandler(LivePersonHandler):
     """Outbound Reporting analytics over at most 60 days: `{"data": [row, ...]}`."""
 
+    rate_limited = "reporting"
+
     def get(self, account_id: str) -> None:
         start = self.int_argument("attemptedStartTime")
         end = self.int_argument("attemptedEndTime")
@@ -168,14 +177,18 @@ class TransactionsHandler(LivePersonHandler):
     """`POST .../app/prmsg/transactions/?attemptedStartTime=&attemptedEndTime=&v=2.0`: a
     row per recipient over at most 24 hours, paged by the body's `offset` and `limit`
     (default 100, at most 5000), filtered by its `filters` (`channels`, `skills`,
-    `handoffids`). The real rows' fields are not public; the sandbox serves::
+    `handoffids`, `source`). The real rows' fields are not public; the sandbox serves::
 
         {"data": [{"proactiveCampaignId": "...", "handoffId": "H1000000001",
                    "channel": "sms", "skill": "sales", "consumerId": "...",
                    "status": "DELIVERED", "errorMessage": null,
                    "attemptedTime": 1764400000000}],
          "offset": 0, "limit": 100, "total": 1}
+
+    An unknown body field or filter name is a 400 naming it and the known ones.
     """
+
+    rate_limited = "reporting"
 
     def post(self, account_id: str) -> None:
         start = self.int_argument("attemptedStartTime")
@@ -188,16 +201,16 @@ class TransactionsHandler(LivePersonHandler):
         body = {} if body is None else body
         if not isinstance(body, dict):
             raise ApiError(400, "Request body must be a JSON object")
+        try:
+            refuse_unknown(body, TRANSACTIONS_FIELDS, "field", " in the body")
+            filters = check_filters(body.get("filters") or {})
+        except ValueError as error:
+            raise ApiError(400, str(error)) from error
         offset, limit = body.get("offset", 0), body.get("limit", 100)
         if not _whole(offset) or offset < 0:
             raise ApiError(400, "offset must be an integer of at least 0")
         if not _whole(limit) or not 1 <= limit <= MAX_TRANSACTIONS_PAGE:
             raise ApiError(400, f"limit must be an integer from 1 to {MAX_TRANSACTIONS_PAGE}")
-        filters = body.get("filters") or {}
-        if not isinstance(filters, dict) or not all(
-            isinstance(v, list) and all(isinstance(i, str) for i in v) for v in filters.values()
-        ):
-            raise ApiError(400, "filters must map names to lists of strings")
         rows = self.state.transactions(start, end, filters)
         page = rows[offset : offset + limit]
         self.send_json({"data": page, "offset": offset, "limit": limit, "total": len(rows)})

@@ -7,6 +7,7 @@ compare what it sent with what the dashboard would show.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -15,6 +16,9 @@ from .settings import SandboxSettings
 
 MAX_WINDOW_MS = 60 * 24 * 3600 * 1000
 MAX_TRANSACTIONS_WINDOW_MS = 24 * 3600 * 1000
+#: The filters a transactions request may name, and the fields of its body.
+FILTERS = ("channels", "handoffids", "skills", "source")
+TRANSACTIONS_FIELDS = ("filters", "limit", "offset")
 _COUNTS = (
     "attempted",
     "eligible",
@@ -66,6 +70,25 @@ def _empty_row(channel: str, skill: str, day: str) -> dict[str, Any]:
         "csat": None,
         "error_aggregation": Counter(),
     }
+
+
+def refuse_unknown(given: Iterable[str], known: Sequence[str], what: str, where: str = "") -> None:
+    """ValueError naming the first of `given` that is not `known`, and the known ones: an
+    ignored typo (`skill` for `skills`) would filter nothing and answer every row."""
+    for name in given:
+        if name not in known:
+            raise ValueError(f"Unknown {what}{where}: {name} (known {what}s: {', '.join(known)})")
+
+
+def check_filters(filters: Any) -> dict[str, list[str]]:
+    """The `filters` of a transactions request; ValueError naming what is wrong."""
+    if not isinstance(filters, dict):
+        raise ValueError("filters must map names to lists of strings")
+    refuse_unknown(filters, FILTERS, "filter")
+    for name, values in filters.items():
+        if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
+            raise ValueError(f"The filter {name} must be a list of strings")
+    return filters
 
 
 def transaction_rows(

@@ -19,6 +19,9 @@ class SandboxSettings:
     Attributes:
         requests_per_second: Proactive API calls allowed per account in any 1 s window
             (campaign create and status together); more are answered 429.
+        reporting_requests_per_second: Outbound Reporting calls (analytics and
+            transactions together) allowed per account in any 1 s window, counted apart
+            from the Proactive calls; more are answered 429.
         recipients_per_request: consumers allowed in one campaign request; more is a 400.
         token_ttl_seconds: lifetime of an issued AppJWT (1 hour like LivePerson; 0 issues
             tokens that are already expired, which tests use instead of waiting).
@@ -37,6 +40,7 @@ class SandboxSettings:
     """
 
     requests_per_second: int = 10
+    reporting_requests_per_second: int = 10
     recipients_per_request: int = 100
     token_ttl_seconds: float = 3600
     account_id: str = "12345678"
@@ -52,7 +56,12 @@ class SandboxSettings:
     random_seed: int = 20240601
 
     def __post_init__(self) -> None:
-        for name in ("requests_per_second", "recipients_per_request", "shopify_bucket_size"):
+        for name in (
+            "requests_per_second",
+            "reporting_requests_per_second",
+            "recipients_per_request",
+            "shopify_bucket_size",
+        ):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1")
         for name in ("token_ttl_seconds", "seed_checkouts", "campaign_progress_seconds"):

@@ -28,6 +28,8 @@ from .seed import HANDOFFS, make_checkout, parse_time, seed_checkouts, timestamp
 from .settings import SandboxSettings
 
 LOG_SIZE = 10_000
+#: The LivePerson APIs that each count their own requests per second.
+RATE_LIMITED_APIS = ("proactive", "reporting")
 HANDOFFS_BY_ID = {handoff["id"]: handoff for handoff in HANDOFFS}
 
 
@@ -57,7 +59,7 @@ class SandboxState:
             self._campaigns: dict[str, Campaign] = {}
             self._accepted: Counter[str] = Counter()
             self._log: deque[dict[str, Any]] = deque(maxlen=LOG_SIZE)
-            self._window = SlidingWindow()
+            self._windows = {api: SlidingWindow() for api in RATE_LIMITED_APIS}
             self._bucket = LeakyBucket()
             self._faults: FaultPlan | None = None
             self._fault_rng = random.Random(settings.random_seed)
@@ -127,10 +129,16 @@ class SandboxState:
 
     # limits
 
-    def admit_proactive(self) -> float:
-        """Count one Proactive API call: 0, or the seconds until one would be allowed."""
+    def admit(self, api: str) -> float:
+        """Count one call to `api` (one of `RATE_LIMITED_APIS`) against its own limit: 0, or
+        the seconds until one would be allowed."""
         with self._lock:
-            return self._window.admit(time.monotonic(), self._settings.requests_per_second)
+            settings = self._settings
+            limits = {
+                "proactive": settings.requests_per_second,
+                "reporting": settings.reporting_requests_per_second,
+            }
+            return self._windows[api].admit(time.monotonic(), limits[api])
 
     def admit_shopify(self) -> tuple[float, str]:
         """Count one Shopify call: (seconds to wait or 0, the call-limit header value)."""
