@@ -4,9 +4,11 @@
     frame = contacts.read_rows(where={"country": "FR"}, columns=["email"], limit=100)
     contacts.append_row(row={"email": "ada@example.com", "country": "FR"})
 
-Values are read as text (no guessed numbers or dates, and an empty cell stays ""). A relative
-path is relative to the workspace root when the runtime passes it as `config["root"]`, else to
-the working directory; it may not climb out of that folder with `..`.
+Values are read as text (no guessed numbers or dates, and an empty cell stays ""). The file
+is in the workspace (`config["root"]`, passed by the runtime): a relative path is relative to
+it, and no path may lead out of it, through `..`, an absolute path or a symbolic link. A file
+that cannot be decoded with the connection's encoding, or whose rows do not fit its header,
+is reported naming the file and the fix.
 """
 
 from __future__ import annotations
@@ -23,15 +25,21 @@ from .files import (
     count_records,
     dialect,
     iter_records,
+    malformed,
     read_header,
+    readable,
     resolve,
     write_row,
 )
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     import pandas as pd
 
 PAGE_SIZE = 1000
+# Rows read_rows parses at a time: memory stays bounded by the rows it keeps.
+CHUNK_ROWS = 10_000
 
 connector = Connector(
     "csv_file",
@@ -41,7 +49,7 @@ connector = Connector(
         Field(
             "path",
             "File path",
-            hint="e.g. data/contacts.csv (relative to the workspace) or an absolute path",
+            hint="e.g. data/contacts.csv: a file inside the workspace (relative to it)",
         ),
         Field("delimiter", "Delimiter", default=",", hint="one character; \\t for a tab"),
         Field("encoding", "Encoding", default="utf-8", hint="e.g. utf-8 or latin-1"),
@@ -69,11 +77,11 @@ def _text(value: Any) -> str:
     return str(value)
 
 
-def _unknown(names: list[str], header: list[str], field: str) -> None:
+def _unknown(names: list[str], header: list[str], field: str, path: Path) -> None:
     missing = [name for name in names if name not in header]
     if missing:
         raise InputError(
-            f"no column {', '.join(repr(m) for m in missing)} in the CSV file",
+            f"no column {', '.join(repr(m) for m in missing)} in {path}",
             field=field,
             fix=f"use the file's columns: {', '.join(header)}",
         )
@@ -98,8 +106,9 @@ def test(conn: Connection) -> str:
     title="Read rows",
     description=(
         "Reads the file's rows as text into a DataFrame, keeping rows whose columns equal the "
-        "`where` values, then the `columns` asked for, then the first `limit` rows. A file "
-        "that does not exist yet reads as no rows."
+        "`where` values, then the `columns` asked for, then the first `limit` rows. The file "
+        "is read in chunks and only until `limit` rows are found, so a large file is never "
+        "held whole. A file that does not exist yet reads as no rows."
     ),
     input_schema={
         "type": "object",
@@ -121,22 +130,43 @@ def read_rows(conn: Connection, data: dict[str, Any]) -> pd.DataFrame:
     path = resolve(conn)
     delimiter, reading, _ = dialect(conn)
     columns = list(data.get("columns") or [])
-    where = dict(data.get("where") or {})
+    where = {column: _text(value) for column, value in (data.get("where") or {}).items()}
+    limit = data.get("limit")
+    kept: list[pd.DataFrame] = []
     with Locked(path):
-        if read_header(path, delimiter, reading) is None:
+        header = read_header(path, delimiter, reading)
+        if header is None:
             conn.log(f"{path} does not exist or is empty: no rows")
             return pd.DataFrame(columns=columns, dtype=str)
-        frame = pd.read_csv(path, sep=delimiter, encoding=reading, dtype=str, keep_default_na=False)
-    header = [str(c) for c in frame.columns]
-    _unknown(list(where), header, "where")
-    _unknown(columns, header, "columns")
-    for column, value in where.items():
-        frame = frame[frame[column] == _text(value)]
-    if columns:
-        frame = frame[columns]
-    if data.get("limit") is not None:
-        frame = frame.head(data["limit"])
-    return frame.reset_index(drop=True)
+        _unknown(list(where), header, "where", path)
+        _unknown(columns, header, "columns", path)
+        found = 0
+        # In chunks: a large file is never held whole, and reading stops at the limit.
+        try:
+            with (
+                readable(path, reading, delimiter),
+                pd.read_csv(
+                    path,
+                    sep=delimiter,
+                    encoding=reading,
+                    dtype=str,
+                    keep_default_na=False,
+                    chunksize=CHUNK_ROWS,
+                ) as chunks,
+            ):
+                for chunk in chunks:
+                    for column, value in where.items():
+                        chunk = chunk[chunk[column] == value]
+                    kept.append(chunk[columns] if columns else chunk)
+                    found += len(chunk)
+                    if limit is not None and found >= limit:
+                        break
+        except pd.errors.ParserError as error:
+            raise malformed(path, delimiter, str(error)) from None
+    if not kept:  # a header without rows
+        return pd.DataFrame(columns=columns or header, dtype=str)
+    frame = pd.concat(kept, ignore_index=True)
+    return frame if limit is None else frame.head(limit)
 
 
 @connector.action(

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import csv
 import os
+import re
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -24,8 +26,10 @@ POLL_INTERVAL = 0.002
 
 
 def resolve(conn: Connection) -> Path:
-    """The file's path: absolute as given; relative to `config["root"]` (the workspace root,
-    when the runtime passes it) or else the working directory, never escaping that base."""
+    """The file's path, inside the workspace (`config["root"]`, which the runtime passes)
+    once symbolic links are followed: every machine sharing the workspace folder then reads
+    the same file. Without a root (the SDK used outside a workspace), a relative path stays
+    inside the working directory and an absolute one is taken as given."""
     raw = str(conn.config.get("path") or "").strip()
     if not raw:
         raise InputError(
@@ -33,19 +37,24 @@ def resolve(conn: Connection) -> Path:
             field="path",
             fix="set 'path' to a file such as data/contacts.csv",
         )
+    root = conn.config.get("root")
     given = Path(raw)
-    if given.is_absolute():
+    if given.is_absolute() and not root:
         return Path(os.path.normpath(given))
-    base = Path(os.path.abspath(conn.config.get("root") or os.getcwd()))
+    base = Path(os.path.abspath(root or os.getcwd()))
     target = Path(os.path.normpath(base / given))
-    if target != base and base not in target.parents:
-        raise InputError(
-            f"the CSV path '{raw}' leaves the folder it is relative to ({base})",
-            field="path",
-            fix="give a path inside the workspace, without '..' that climbs out of it",
-        )
-    if target == base:
+    real_base, real = Path(os.path.realpath(base)), Path(os.path.realpath(target))
+    if real == real_base:
         raise InputError(f"the CSV path '{raw}' names a folder, not a file", field="path")
+    if not real.is_relative_to(real_base):
+        where = f"the workspace ({base})" if root else f"the working directory ({base})"
+        raise InputError(
+            f"the CSV path '{raw}' leads outside {where}",
+            field="path",
+            fix="give a path inside the workspace, such as data/contacts.csv, without '..' "
+            "that climbs out of it; copy a file from elsewhere into it (links out of it are "
+            "not followed)",
+        )
     return target
 
 
@@ -54,9 +63,10 @@ def dialect(conn: Connection) -> tuple[str, str, str]:
     delimiter = str(conn.config.get("delimiter") or ",")
     if delimiter in ("\\t", "tab", "TAB"):
         delimiter = "\t"
-    if len(delimiter) != 1:
+    if len(delimiter) != 1 or delimiter in '"\r\n':
         raise InputError(
-            f"the delimiter must be one character, not {delimiter!r}",
+            f"the delimiter must be one character other than a quote or a line break, "
+            f"not {delimiter!r}",
             field="delimiter",
             fix="use ',', ';', '|' or \\t for a tab",
         )
@@ -111,11 +121,42 @@ def check_file(path: Path) -> bool:
     return True
 
 
+@contextmanager
+def readable(path: Path, encoding: str, delimiter: str) -> Iterator[None]:
+    """Turns a file that cannot be decoded or parsed into an error naming it and the fix."""
+    try:
+        yield
+    except UnicodeError:  # a byte the encoding cannot decode, a UTF-16 file without BOM...
+        shown = "utf-8" if encoding == "utf-8-sig" else encoding
+        raise InputError(
+            f"{path} is not {shown} text",
+            field="encoding",
+            fix="set the connection's encoding to the file's (latin-1 or cp1252 for a file "
+            "saved by older Windows programs), or save the file as UTF-8",
+        ) from None
+    except csv.Error as error:
+        raise malformed(path, delimiter, str(error)) from None
+
+
+def malformed(path: Path, delimiter: str, detail: str) -> ConnectorError:
+    """A file whose rows cannot be read as CSV: not retried, as it would fail again."""
+    found = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", detail)
+    if found:
+        header, line, saw = found.groups()
+        detail = f"line {line} has {saw} fields, the header {header}"
+    return ConnectorError(
+        f"{path} cannot be read as CSV: {detail.strip()}",
+        field="path",
+        fix=f"give every row the header's columns, quote values holding the delimiter "
+        f"({delimiter!r}), or set the connection's delimiter to the file's",
+    )
+
+
 def read_header(path: Path, delimiter: str, encoding: str) -> list[str] | None:
     """The header row, or None for a missing or empty file."""
     if not check_file(path):
         return None
-    with open(path, newline="", encoding=encoding) as handle:
+    with readable(path, encoding, delimiter), open(path, newline="", encoding=encoding) as handle:
         for row in csv.reader(handle, delimiter=delimiter):
             if row:
                 return row
@@ -129,7 +170,7 @@ def iter_records(
     rows (as pandas counts them). A row longer than the header keeps the rest in `_extra`."""
     if not check_file(path):
         return
-    with open(path, newline="", encoding=encoding) as handle:
+    with readable(path, encoding, delimiter), open(path, newline="", encoding=encoding) as handle:
         reader = csv.DictReader(handle, delimiter=delimiter, restval="", restkey="_extra")
         for number, row in enumerate(reader, start=1):
             if number > skip:

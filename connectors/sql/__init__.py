@@ -81,12 +81,31 @@ def test(conn: Connection) -> str:
     return f"connected to {name(conn)}"
 
 
+def _reads(action: int, *_: object) -> int:
+    """A SQLite authorizer: reading is allowed, anything else (ATTACH, PRAGMA, VACUUM INTO,
+    writes, which `query_only` does not all stop) is denied."""
+    import sqlite3
+
+    reading = (sqlite3.SQLITE_SELECT, sqlite3.SQLITE_READ, sqlite3.SQLITE_FUNCTION)
+    if action in reading or action == sqlite3.SQLITE_RECURSIVE:
+        return sqlite3.SQLITE_OK
+    return sqlite3.SQLITE_DENY
+
+
 def _read_only(connection: sa.Connection) -> None:
+    """Makes the database itself refuse writes, whatever the statement checker missed.
+    SQLite's driver runs one statement per call, under `query_only` and an authorizer that
+    allows reading only; on PostgreSQL the query goes as a prepared statement, which is one
+    statement, so no `COMMIT` slipped in after it can end the read-only transaction."""
     dialect = connection.dialect.name
     if dialect == "sqlite":
         connection.exec_driver_sql("PRAGMA query_only = ON")
+        connection.connection.driver_connection.set_authorizer(_reads)
     elif dialect == "postgresql":
         connection.exec_driver_sql("SET TRANSACTION READ ONLY")
+        driver = connection.connection.driver_connection
+        if hasattr(driver, "prepare_threshold"):  # psycopg 3: prepare from the first run
+            driver.prepare_threshold = 0
 
 
 @connector.action(
@@ -128,7 +147,8 @@ def query(conn: Connection, data: dict[str, Any]) -> pd.DataFrame:
         raise InputError(
             f"query params do not match the SQL: {'; '.join(problems)}",
             field="params",
-            fix="give one value in params for each :name in the SQL",
+            fix="give one value in params for each :name in the SQL (write a colon that "
+            "starts no parameter as \\:, even inside quotes)",
         )
     with connect(conn) as connection:
         _read_only(connection)
@@ -145,6 +165,7 @@ def query(conn: Connection, data: dict[str, Any]) -> pd.DataFrame:
             with contextlib.suppress(sa.exc.SQLAlchemyError):
                 connection.rollback()
                 if connection.dialect.name == "sqlite":
+                    connection.connection.driver_connection.set_authorizer(None)
                     connection.exec_driver_sql("PRAGMA query_only = OFF")
     return frame
 

@@ -11,6 +11,7 @@ collected, and `dispose(conn)` does it at once.
 from __future__ import annotations
 
 import os
+import re
 import urllib.parse
 import weakref
 from collections.abc import Iterator
@@ -23,6 +24,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import URL, Engine, make_url
 from sqlalchemy.pool import NullPool
+from sqlalchemy.util import asbool
 
 from lpstudio.errors import InputError
 from lpstudio.sdk import Connection, ConnectorError
@@ -47,48 +49,72 @@ def parsed_url(conn: Connection) -> URL:
             fix=f"e.g. {URL_EXAMPLE}",
         ) from None
     path = _sqlite_file(url)
-    if path is None or path.is_absolute():
+    root = conn.config.get("root")
+    if path is None or (path.is_absolute() and not root):
         return url
     # A job's kernel runs in its recipe's folder and the CLI wherever it was started: a
-    # relative file is the workspace's, as a CSV connection's path is.
-    base = Path(os.path.abspath(conn.config.get("root") or os.getcwd()))
+    # relative file is the workspace's, as a CSV connection's path is, and no file outside
+    # the workspace (by `..`, an absolute path or a symbolic link) is opened: every machine
+    # sharing the workspace folder reads the same database.
+    base = Path(os.path.abspath(root or os.getcwd()))
     target = Path(os.path.normpath(base / path))
-    if base not in target.parents:
+    if not Path(os.path.realpath(target)).is_relative_to(os.path.realpath(base)):
+        where = "the workspace" if root else "the working directory"
         raise InputError(
-            f"the SQLite file '{url.database}' leaves the folder it is relative to ({base})",
+            f"the SQLite file '{path}' leaves {where} ({base})",
             field="url",
-            fix="give a file inside the workspace (sqlite:///data/app.db), or an absolute path",
+            fix="give a file inside the workspace, such as sqlite:///data/app.db (links out "
+            "of it are not followed)",
         )
-    return url.set(database=str(target))
+    return url.set(database=f"file:{target}" if _is_uri(url) else str(target))
+
+
+def _is_uri(url: URL) -> bool:
+    """pysqlite reads `sqlite:///file:...?uri=true` as a SQLite URI, and only then."""
+    return (url.database or "").startswith("file:") and asbool(url.query.get("uri", False))
 
 
 def _sqlite_file(url: URL) -> Path | None:
-    """The file a SQLite URL names; None for another database, memory or a `file:` URI."""
+    """The file a SQLite URL names (a `file:` URI's too); None for another database or an
+    in-memory one."""
     database = url.database or ""
     if url.get_backend_name() != "sqlite" or database in ("", ":memory:"):
         return None
-    if database.startswith("file:"):
-        return None
+    if _is_uri(url):
+        if url.query.get("mode") == "memory":
+            return None
+        database = urllib.parse.unquote(urllib.parse.urlsplit(database).path)
+        if database in ("", ":memory:"):
+            return None
     return Path(database)
 
 
+def _sensitive(key: str) -> bool:
+    """A URL query option that may hold a password (`?password=`, an ODBC string...)."""
+    return re.search(r"pass|pwd|secret|token|key|auth|credential|odbc", key, re.I) is not None
+
+
 def name(conn: Connection) -> str:
-    """The database as messages name it: its URL with the password hidden."""
+    """The database as messages name it: its URL with the password hidden, wherever it is."""
     try:
-        return parsed_url(conn).render_as_string(hide_password=True)
+        shown = parsed_url(conn).render_as_string(hide_password=True)
     except InputError:
         return "the database"
+    return scrub(conn, shown)  # a password given as a query option (`?password=`)
 
 
 def _hidden(conn: Connection) -> list[str]:
     try:
-        password = parsed_url(conn).password
+        url = parsed_url(conn)
     except InputError:
         return [str(conn.config.get("url") or "")]
-    if not password:
-        return []
-    password = str(password)
-    forms = {password, urllib.parse.quote(password, safe=""), urllib.parse.quote_plus(password)}
+    values = [url.password] if url.password else []
+    for key, value in url.query.items():
+        if _sensitive(key):
+            values.extend([value] if isinstance(value, str) else value)
+    forms = set()
+    for value in map(str, values):
+        forms |= {value, urllib.parse.quote(value, safe=""), urllib.parse.quote_plus(value)}
     return sorted(forms, key=len, reverse=True)
 
 
@@ -126,7 +152,20 @@ def engine(conn: Connection) -> Engine:
         )
     try:
         made = sa.create_engine(url, poolclass=NullPool)
-    except (ImportError, sa.exc.SQLAlchemyError) as error:
+    except sa.exc.NoSuchModuleError:
+        raise InputError(
+            f"the connection's url names an unknown kind of database ({url.drivername})",
+            field="url",
+            fix=f"use a SQLAlchemy URL such as {URL_EXAMPLE}",
+        ) from None
+    except ImportError as error:
+        raise InputError(
+            f"the database driver for {url.drivername} is not installed ({error})",
+            field="url",
+            fix="install it (PostgreSQL: pip install 'lpstudio[postgres]'), or name an "
+            "installed driver in the URL, e.g. postgresql+psycopg://",
+        ) from None
+    except sa.exc.SQLAlchemyError as error:
         raise ConnectorError(
             f"cannot open {name(conn)}: {describe_error(conn, error)}",
         ) from None

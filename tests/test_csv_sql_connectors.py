@@ -1,0 +1,365 @@
+"""The CSV file and SQL connectors at their edges: paths that leave the workspace, files that
+cannot be read, large files, statements that would write, URLs that hide a password."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import sys
+import traceback
+from collections.abc import Iterator
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import sqlalchemy as sa
+
+from lpstudio.errors import InputError
+from lpstudio.sdk import ConnectorError
+from tests.test_connectors_generic import connect, write_csv
+from tests.test_postgres import server
+
+__all__ = ["connect", "server"]  # fixtures shared with those tests' modules
+
+
+@pytest.fixture
+def root(tmp_path: Path) -> Path:
+    """A workspace folder, with a folder beside it that is not the workspace's."""
+    (tmp_path / "ws").mkdir()
+    (tmp_path / "outside").mkdir()
+    return tmp_path / "ws"
+
+
+# -- CSV: paths -----------------------------------------------------------------------------
+
+
+def test_csv_paths_that_leave_the_workspace_are_refused(root, connect):
+    outside = root.parent / "outside"
+    write_csv(outside / "private.csv", ["a"], [["secret"]])
+    (root / "link.csv").symlink_to(outside / "private.csv")
+    (root / "data").symlink_to(outside, target_is_directory=True)
+    for path in ("link.csv", "data/private.csv", "data/new.csv", str(outside / "private.csv")):
+        with pytest.raises(InputError) as caught:
+            connect("csv_file", {"path": path, "root": str(root)}).read_rows()
+        assert caught.value.field == "path"
+        assert path in caught.value.message and "workspace" in str(caught.value)
+        with pytest.raises(InputError):
+            connect("csv_file", {"path": path, "root": str(root)}).append_row(row={"a": "x"})
+    assert sorted(os.listdir(outside)) == ["private.csv"]  # no lock file, no new file
+    inside = str(root / "in.csv")  # an absolute path inside the workspace is fine
+    assert connect("csv_file", {"path": inside, "root": str(root)}).append_row(row={"a": 1}) == {
+        "path": inside,
+        "row_number": 1,
+    }
+
+
+# -- CSV: files that cannot be read -----------------------------------------------------------
+
+
+def test_csv_in_another_encoding_names_the_file_and_the_encoding_field(root, connect):
+    (root / "latin.csv").write_bytes("name,city\nJosé,Zürich\n".encode("latin-1"))
+    conn = connect("csv_file", {"path": "latin.csv", "root": str(root)})
+    for call in (
+        conn.read_rows,
+        conn.test,
+        lambda: conn.poll("new_rows", "", None),
+        lambda: conn.append_row(row={"name": "Ada", "city": "Paris"}),
+    ):
+        with pytest.raises(InputError) as caught:
+            call()
+        assert caught.value.field == "encoding"
+        assert "latin.csv" in caught.value.message and "utf-8" in caught.value.message
+        assert "latin-1" in (caught.value.fix or "")
+    latin = connect("csv_file", {"path": "latin.csv", "root": str(root), "encoding": "latin-1"})
+    assert latin.read_rows().to_dict("records") == [{"name": "José", "city": "Zürich"}]
+
+
+def test_csv_with_a_row_longer_than_its_header_names_the_file_and_line(root, connect):
+    (root / "ragged.csv").write_text("a,b\n1,2\n3,4,5\n")
+    with pytest.raises(ConnectorError) as caught:
+        connect("csv_file", {"path": "ragged.csv", "root": str(root)}).read_rows()
+    assert caught.value.field == "path" and not caught.value.retryable
+    assert "ragged.csv" in caught.value.message and "line 3" in caught.value.message
+    assert "delimiter" in (caught.value.fix or "")
+
+
+def test_csv_with_an_unclosed_quote_names_the_file(root, connect):
+    (root / "quote.csv").write_text('a,b\n"1,2\n3,4\n')
+    with pytest.raises(ConnectorError) as caught:
+        connect("csv_file", {"path": "quote.csv", "root": str(root)}).read_rows()
+    assert caught.value.field == "path" and "quote.csv" in caught.value.message
+    assert "quote" in (caught.value.fix or "")
+
+
+def test_csv_in_utf_16_without_its_mark_names_the_encoding_field(root, connect):
+    (root / "a.csv").write_text("a,b\n1,2\n")
+    with pytest.raises(InputError) as caught:
+        connect("csv_file", {"path": "a.csv", "root": str(root), "encoding": "utf-16"}).read_rows()
+    assert caught.value.field == "encoding" and "a.csv" in caught.value.message
+
+
+@pytest.mark.parametrize("delimiter", ['"', "\n", "\r"])
+def test_csv_delimiter_may_not_be_a_quote_or_a_line_break(root, connect, delimiter):
+    (root / "a.csv").write_text("a,b\n1,2\n")
+    with pytest.raises(InputError) as caught:
+        connect("csv_file", {"path": "a.csv", "root": str(root), "delimiter": delimiter}).test()
+    assert caught.value.field == "delimiter"
+
+
+def test_csv_short_rows_and_empty_files_read_as_text(root, connect):
+    (root / "short.csv").write_text("a,b\n1,2\n6\n")
+    short = connect("csv_file", {"path": "short.csv", "root": str(root)}).read_rows()
+    assert short.to_dict("records") == [{"a": "1", "b": "2"}, {"a": "6", "b": ""}]
+    (root / "empty.csv").write_text("")
+    (root / "header.csv").write_text("a,b\n")
+    for name in ("empty.csv", "header.csv"):
+        assert connect("csv_file", {"path": name, "root": str(root)}).read_rows().empty
+
+
+def test_csv_unknown_column_names_the_file_and_its_columns(root, connect):
+    write_csv(root / "people.csv", ["name", "email"], [["Ada", "ada@example.com"]])
+    with pytest.raises(InputError) as caught:
+        connect("csv_file", {"path": "people.csv", "root": str(root)}).read_rows(columns=["phone"])
+    assert caught.value.field == "columns"
+    assert "'phone'" in caught.value.message and "people.csv" in caught.value.message
+    assert "name, email" in (caught.value.fix or "")
+
+
+# -- CSV: large files -----------------------------------------------------------------------
+
+
+class CountingReader:
+    """pandas' chunk reader, counting the rows of each chunk it hands out."""
+
+    def __init__(self, reader, sizes: list[int]) -> None:
+        self.reader, self.sizes = reader, sizes
+
+    def __enter__(self) -> CountingReader:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.reader.close()
+
+    def __iter__(self) -> Iterator[pd.DataFrame]:
+        for chunk in self.reader:
+            self.sizes.append(len(chunk))
+            yield chunk
+
+
+def test_csv_read_rows_streams_a_large_file_in_chunks(root, connect, monkeypatch):
+    rows = [[i, "FR" if i % 3 == 0 else "US", f"u{i}@example.com"] for i in range(1, 25001)]
+    write_csv(root / "big.csv", ["id", "country", "email"], rows)
+    read_csv, sizes = pd.read_csv, []
+
+    def chunked(*args, **kwargs):
+        assert kwargs.get("chunksize"), "the whole file was read at once"
+        return CountingReader(read_csv(*args, **kwargs), sizes)
+
+    monkeypatch.setattr(pd, "read_csv", chunked)
+    big = connect("csv_file", {"path": "big.csv", "root": str(root)})
+    every = big.read_rows(where={"country": "FR"}, columns=["id", "email"])
+    assert len(every) == len(rows) // 3 and every.index.tolist() == list(range(len(every)))
+    assert every.loc[0].to_dict() == {"id": "3", "email": "u3@example.com"}
+    assert sum(sizes) == len(rows) and max(sizes) < len(rows)
+
+
+def test_csv_read_rows_stops_reading_at_the_limit(root, connect):
+    rows = [[i, f"u{i}@example.com"] for i in range(1, 20001)]
+    write_csv(root / "big.csv", ["id", "email"], rows)
+    with open(root / "big.csv", "a") as handle:
+        handle.write("broken,row,with,too,many,fields\n")
+    big = connect("csv_file", {"path": "big.csv", "root": str(root)})
+    assert big.read_rows(limit=3)["id"].tolist() == ["1", "2", "3"]
+    with pytest.raises(ConnectorError) as caught:
+        big.read_rows()
+    assert "line 20002" in caught.value.message
+
+
+# -- SQL: read only -------------------------------------------------------------------------
+
+# Text a statement checker that knows only standard quoting reads as one SELECT, and
+# PostgreSQL reads as a SELECT, a COMMIT and a DELETE (E'' strings take backslash escapes;
+# comments nest).
+SMUGGLED = [
+    "SELECT E'\\'' AS a; COMMIT; DELETE FROM t; -- '",
+    "SELECT E'\\'' AS a, '\\' ; COMMIT; DELETE FROM t; --'",
+    "SELECT 1 AS a /* /* */ ' */ ; COMMIT; DELETE FROM t; -- '",
+]
+
+
+@pytest.mark.parametrize("statement", SMUGGLED)
+def test_sql_query_cannot_write_on_postgresql(server, connect, statement):
+    engine = sa.create_engine(server)
+    with engine.begin() as db:
+        db.exec_driver_sql("DROP TABLE IF EXISTS t")
+        db.exec_driver_sql("CREATE TABLE t (x int)")
+        db.exec_driver_sql("INSERT INTO t VALUES (1), (2)")
+    with pytest.raises(InputError) as caught:
+        connect("sql", {"url": server}).query(sql=statement)
+    assert caught.value.field == "sql"
+    with engine.connect() as db:
+        assert db.exec_driver_sql("SELECT count(*) FROM t").scalar() == 2
+    engine.dispose()
+
+
+def test_sql_query_is_one_statement_on_postgresql_whatever_the_checker_lets_through(
+    server, connect, monkeypatch
+):
+    """The read-only transaction is the guarantee: text that slipped past the statement
+    checker still runs as one statement, which cannot commit the transaction."""
+    engine = sa.create_engine(server)
+    with engine.begin() as db:
+        db.exec_driver_sql("DROP TABLE IF EXISTS t")
+        db.exec_driver_sql("CREATE TABLE t (x int)")
+        db.exec_driver_sql("INSERT INTO t VALUES (1), (2)")
+    sql = connect("sql", {"url": server})
+    for _ in range(2):
+        frame = sql.query(sql="SELECT x FROM t WHERE x > :n ORDER BY x", params={"n": 1})
+        assert frame["x"].tolist() == [2]
+    checker_missed = lambda text: None  # noqa: E731
+    monkeypatch.setattr(sys.modules["lpstudio_connectors.sql"], "check_read_only", checker_missed)
+    for statement in ("SELECT 1 AS a; COMMIT; DELETE FROM t", "DELETE FROM t RETURNING x"):
+        with pytest.raises(ConnectorError):
+            sql.query(sql=statement)
+    with engine.connect() as db:
+        assert db.exec_driver_sql("SELECT count(*) FROM t").scalar() == 2
+    engine.dispose()
+
+
+def test_sql_query_cannot_write_on_sqlite_whatever_the_checker_lets_through(
+    tmp_path, connect, monkeypatch
+):
+    """SQLite's `query_only` lets ATTACH, most PRAGMAs and VACUUM INTO through: the database
+    must refuse them itself should the statement checker ever miss one."""
+    path = tmp_path / "app.db"
+    with sqlite3.connect(path) as db:
+        db.execute("PRAGMA journal_mode = WAL")
+        db.execute("CREATE TABLE t (x int)")
+        db.execute("INSERT INTO t VALUES (1)")
+    db.close()
+    sql = connect("sql", {"url": f"sqlite:///{path}"})
+    checker_missed = lambda text: None  # noqa: E731
+    monkeypatch.setattr(sys.modules["lpstudio_connectors.sql"], "check_read_only", checker_missed)
+    for statement in (
+        f"ATTACH '{tmp_path / 'other.db'}' AS other",
+        f"VACUUM INTO '{tmp_path / 'copy.db'}'",
+        "PRAGMA journal_mode = DELETE",
+        "PRAGMA user_version = 5",
+        "DELETE FROM t",
+        "CREATE TEMP TABLE z (x int)",
+    ):
+        with pytest.raises(ConnectorError):
+            sql.query(sql=statement)
+    assert sorted(os.listdir(tmp_path)) == ["app.db"]
+    with sqlite3.connect(path) as db:
+        assert db.execute("SELECT count(*) FROM t").fetchone() == (1,)
+        assert db.execute("PRAGMA user_version").fetchone() == (0,)
+        assert db.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+    db.close()
+    assert sql.query(sql="SELECT x FROM t WHERE x = :x", params={"x": 1})["x"].tolist() == [1]
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        *SMUGGLED,
+        "SELECT 1 AS a /*! INTO OUTFILE '/tmp/x' */",
+        "SELECT 1 AS a /*M! INTO OUTFILE '/tmp/x' */",
+        "SELECT 'C:\\data' AS path",
+    ],
+)
+def test_sql_query_refuses_text_databases_read_differently(tmp_path, connect, statement):
+    path = tmp_path / "app.db"
+    with sqlite3.connect(path) as db:
+        db.execute("CREATE TABLE t (x int)")
+    db.close()
+    with pytest.raises(InputError) as caught:
+        connect("sql", {"url": f"sqlite:///{path}"}).query(sql=statement)
+    assert caught.value.field == "sql" and ":name" in (caught.value.fix or "")
+
+
+def test_sql_query_keeps_comments_and_quotes_that_read_one_way(tmp_path, connect):
+    path = tmp_path / "app.db"
+    sqlite3.connect(path).close()
+    db = connect("sql", {"url": f"sqlite:///{path}"})
+    frame = db.query(sql="/* a note */ SELECT 'it''s' AS a, :p AS b -- done", params={"p": "\\"})
+    assert frame.to_dict("records") == [{"a": "it's", "b": "\\"}]
+
+
+def test_sql_query_tells_how_to_write_a_colon_that_is_no_parameter(tmp_path, connect):
+    path = tmp_path / "app.db"
+    sqlite3.connect(path).close()
+    db = connect("sql", {"url": f"sqlite:///{path}"})
+    with pytest.raises(InputError) as caught:
+        db.query(sql="SELECT 'at :noon' AS a")
+    assert caught.value.field == "params" and "\\:" in (caught.value.fix or "")
+    assert db.query(sql="SELECT 'at \\:noon' AS a")["a"].tolist() == ["at :noon"]
+
+
+# -- SQL: URLs ------------------------------------------------------------------------------
+
+
+def sqlite_db(path: Path) -> Path:
+    with sqlite3.connect(path) as db:
+        db.execute("CREATE TABLE t (x int)")
+        db.execute("INSERT INTO t VALUES (7)")
+    db.close()
+    return path
+
+
+def test_sql_sqlite_files_outside_the_workspace_are_refused(root, connect):
+    outside = root.parent / "outside"
+    sqlite_db(outside / "other.db")
+    (root / "link.db").symlink_to(outside / "other.db")
+    for url in (
+        f"sqlite:///{outside / 'other.db'}",
+        "sqlite:///link.db",
+        f"sqlite:///file:{outside / 'other.db'}?uri=true",
+        f"sqlite:///file:{outside / 'new.db'}?mode=rwc&uri=true",
+        "sqlite:///file:../outside/other.db?uri=true",
+    ):
+        with pytest.raises(InputError) as caught:
+            connect("sql", {"url": url, "root": str(root)}).query(sql="SELECT x FROM t")
+        assert caught.value.field == "url" and "workspace" in str(caught.value), url
+    assert sorted(os.listdir(outside)) == ["other.db"]
+    sqlite_db(root / "app.db")
+    for url in (f"sqlite:///{root / 'app.db'}", "sqlite:///file:app.db?mode=ro&uri=true"):
+        db = connect("sql", {"url": url, "root": str(root)})
+        assert db.query(sql="SELECT x FROM t")["x"].tolist() == [7]
+
+
+def test_sql_a_missing_sqlite_file_behind_a_uri_is_not_created(root, connect):
+    with pytest.raises(InputError) as caught:
+        connect("sql", {"url": "sqlite:///file:typo.db?uri=true", "root": str(root)}).test()
+    assert caught.value.field == "url" and "does not exist" in caught.value.message
+    assert os.listdir(root) == []
+
+
+@pytest.mark.parametrize(
+    ("url", "said"),
+    [
+        ("nosuchdb://ada:s3cret@db.example/app", "nosuchdb"),
+        ("mysql://ada:s3cret@127.0.0.1/app", "not installed"),
+    ],
+)
+def test_sql_unknown_database_kinds_and_missing_drivers_name_the_url_field(connect, url, said):
+    with pytest.raises(InputError) as caught:
+        connect("sql", {"url": url}).test()
+    assert caught.value.field == "url" and said in caught.value.message
+    assert caught.value.fix and "s3cret" not in str(caught.value)
+
+
+def test_sql_a_password_in_the_url_query_never_shows(connect):
+    url = "postgresql+psycopg://ada@127.0.0.1:1/app?password=s3cret&connect_timeout=5"
+    db = connect("sql", {"url": url})
+    for call in (db.test, lambda: db.query(sql="SELECT 1")):
+        with pytest.raises(ConnectorError) as caught:
+            call()
+        text = "".join(traceback.format_exception(caught.value))
+        assert "s3cret" not in text
+        shown = "postgresql+psycopg://ada@127.0.0.1:1/app?connect_timeout=5&password=***"
+        assert shown in str(caught.value)
+    dry = connect("sql", {"url": url}, dry_run=True)
+    with pytest.raises(ConnectorError) as caught:
+        dry.insert(table="t", row={"x": 1})
+    assert "s3cret" not in str(caught.value)
