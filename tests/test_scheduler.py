@@ -913,9 +913,12 @@ def test_a_job_over_its_timeout_fails_and_is_reported(
     assert "timed out after 1.5 s" in job.error["evalue"]
     assert webhook.posts[0]["error"]["ename"] == "Timeout"
     # The daemon's end line says what went wrong, as `lpstudio show` does.
+    # (On a loaded machine the timeout may come while the kernel starts, before any cell.)
     (ended,) = [m for m in caplog.messages if m.startswith(f"job {job.id} failed")]
-    assert ended.startswith(f"job {job.id} failed ({recipe}): Timeout in cell ")
-    assert "timed out after 1.5 s" in ended
+    assert re.match(
+        rf"job {job.id} failed \({recipe}\): Timeout( in cell [^:]+)?: timed out after 1\.5 s",
+        ended,
+    ), ended
 
 
 def test_lpstudio_cancel_stops_a_running_scheduled_job(ws: Path, db: Store, webhook: Any) -> None:
