@@ -36,6 +36,8 @@ from sqlalchemy import (
     text,
     update,
 )
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from .errors import NotFoundError, WorkspaceError
@@ -104,6 +106,37 @@ def _worker_is_gone(worker: str | None) -> bool:
 WRITE_LOCK = 0x6C7073747564696F  # "lpstudio"
 
 
+#: What `[store] url` may be, for the errors that refuse it.
+URL_FIX = (
+    "set [store] url in lpstudio.toml to sqlite:///lpstudio.db or "
+    "postgresql+psycopg://USER:PASSWORD@HOST/DATABASE (with `pip install 'lpstudio[postgres]'`; "
+    "percent-encode @ : / in the password, e.g. @ as %40)"
+)
+
+
+def _check_url(url: str) -> None:
+    """Refuses the store's URL with the setting and the fix before anything connects: a
+    URL SQLAlchemy cannot read, a database lpstudio's migrations do not know, a driver that
+    is not installed. Its password is never repeated."""
+
+    def refuse(why: str) -> WorkspaceError:
+        return WorkspaceError(f"[store] url {why}", field="store.url", fix=URL_FIX)
+
+    try:
+        parsed = make_url(url)
+    except (ArgumentError, ValueError):
+        raise refuse("is not a database URL") from None
+    shown = parsed.render_as_string()
+    if parsed.get_backend_name() not in ("sqlite", "postgresql"):
+        raise refuse(f"{shown} names a database lpstudio does not support (SQLite, PostgreSQL)")
+    if "@" in (parsed.host or ""):  # an unencoded @ in the password: its end reads as host
+        raise refuse("holds an @ that is not percent-encoded in its user or password")
+    try:
+        parsed.get_dialect().import_dbapi()
+    except (NoSuchModuleError, ImportError):
+        raise refuse(f"{shown} needs a database driver that is not installed") from None
+
+
 def _make_engine(url: str) -> Engine:
     if url.startswith("postgresql"):
         engine = create_engine(url, pool_pre_ping=True)
@@ -144,6 +177,7 @@ class Store:
 
     def __init__(self, url: str) -> None:
         self.url = url
+        _check_url(url)
         self.engine = _make_engine(url)
         self._reader = sessionmaker(self.engine, expire_on_commit=False)
         self._writer = sessionmaker(
@@ -175,8 +209,26 @@ class Store:
     def migrate(self) -> None:
         """Bring the schema to the newest migration (a no-op when it is there). A database
         that a newer lpstudio upgraded is refused untouched: Alembic would only say it cannot
-        locate the revision, and this lpstudio cannot read the newer schema anyway."""
-        revision = self.schema_revision()
+        locate the revision, and this lpstudio cannot read the newer schema anyway. A store
+        that cannot be reached is refused naming the setting, before any job starts."""
+        try:
+            revision = self.schema_revision()
+        except OperationalError as exc:
+            password = self.engine.url.password
+            reason = str(exc.orig).strip().splitlines()[0]
+            if password:
+                reason = reason.replace(str(password), "***")
+            fix = (
+                "check that the folder of the SQLite file exists and that you may write to it"
+                if not self._shared_clock
+                else "check that the database server runs and this machine may reach it, "
+                "and the user, password and database of [store] url in lpstudio.toml"
+            )
+            raise WorkspaceError(
+                f"cannot open the store {self.engine.url.render_as_string()}: {reason}",
+                field="store.url",
+                fix=fix,
+            ) from None
         if revision == SCHEMA_HEAD:
             return
         from alembic import command

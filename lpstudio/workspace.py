@@ -245,6 +245,12 @@ class Workspace:
     @property
     def store_url(self) -> str:
         url = self.setting("store", "url", "sqlite:///lpstudio.db")
+        if not isinstance(url, str):
+            raise WorkspaceError(
+                f"[store] url in lpstudio.toml must be text, not {url!r}",
+                field="store.url",
+                fix='write it quoted, e.g. url = "sqlite:///lpstudio.db"',
+            )
         prefix = "sqlite:///"
         if url.startswith(prefix) and not url[len(prefix) :].startswith("/"):
             return prefix + str(self.root / url[len(prefix) :])

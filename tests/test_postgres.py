@@ -7,6 +7,7 @@ with their history, and atomic claims that two schedulers racing never both win.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import re
 import socket
@@ -18,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from click.testing import Result
 from sqlalchemy import func, select, text
 
 import lpstudio.leader
@@ -26,8 +28,9 @@ import lpstudio.store
 from lpstudio.leader import StoreLease
 from lpstudio.metrics import dashboard_metrics
 from lpstudio.models import Job, ScheduleRun, utcnow
-from lpstudio.store import RUNNING, Store
+from lpstudio.store import RUNNING, SCHEMA_HEAD, Store
 from lpstudio.studio import Studio
+from tests.browser import free_port
 from tests.conftest import selects_on_jobs, write_recipe
 from tests.postgres import create_database, postgres_server
 from tests.test_scheduler import due_of, jobs, race_quarter_hours
@@ -127,6 +130,119 @@ def test_one_scheduler_lease_holder_on_postgresql(pg_ws: Path) -> None:
     assert len(held) == 1
     assert leases[0].status()["leader"] == held[0]
     for store in stores:
+        store.close()
+
+
+def test_daemons_starting_together_on_an_empty_database_migrate_it_once(server: str) -> None:
+    """Machines deployed at once each open the new store: one creates its tables, the
+    others wait for it and find them made, none fails."""
+    url = create_database(server, "deployed_together")
+    stores = [Store(url) for _ in range(6)]
+    try:
+        for store in stores:  # connected first: the race is in the migration itself
+            assert store.schema_revision() is None
+        start = threading.Barrier(len(stores))
+        failed: list[BaseException] = []
+
+        def migrate(store: Store) -> None:
+            start.wait()
+            try:
+                store.migrate()
+            except BaseException as exc:
+                failed.append(exc)
+
+        threads = [threading.Thread(target=migrate, args=(store,)) for store in stores]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert failed == []
+        assert {store.schema_revision() for store in stores} == {SCHEMA_HEAD}
+    finally:
+        for store in stores:
+            store.close()
+
+
+# -- a store that cannot serve -----------------------------------------------------------------
+
+#: The database password of the URLs below: it must appear nowhere.
+PASSWORD = "Hunter2pw"
+
+
+def _open_with_store(ws: Path, cli: Any, url: str) -> Result:
+    """`lpstudio jobs --json` in `ws`, its `[store] url` set to `url`."""
+    (ws / "lpstudio.toml").write_text(f'[store]\nurl = "{url}"\n')
+    return cli("jobs", "--json")
+
+
+def _refused(result: Result, says: str) -> dict[str, Any]:
+    assert result.exit_code == 2, result.output
+    assert "Traceback" not in result.output and PASSWORD[2:] not in result.output
+    error = json.loads(result.stdout)["error"]
+    assert error["code"] == "WorkspaceError" and error["field"] == "store.url", error
+    assert says in error["message"], error
+    assert "lpstudio.toml" in error["fix"], error
+    return error
+
+
+@pytest.mark.parametrize(
+    ("url", "says"),
+    [
+        (f"postgresql+psycopg//alice:{PASSWORD}@db.internal/brand", "is not a database URL"),
+        (f"postgres://alice:{PASSWORD}@db.internal/brand", "does not support"),
+        (f"mysql://alice:{PASSWORD}@db.internal/brand", "does not support"),
+        (f"postgresql+asyncpg://alice:{PASSWORD}@db.internal/brand", "driver that is not"),
+        (f"postgresql+psycopg://alice:Hu@{PASSWORD[2:]}@db.internal/brand", "percent-encoded"),
+    ],
+    ids=["no-scheme", "postgres-alias", "mysql", "no-driver", "unencoded-at"],
+)
+def test_a_store_url_lpstudio_cannot_use_is_refused_naming_the_setting(
+    ws: Path, cli: Any, url: str, says: str
+) -> None:
+    error = _refused(_open_with_store(ws, cli, url), says)
+    assert "postgresql+psycopg://USER:PASSWORD@HOST/DATABASE" in error["fix"]
+
+
+def test_a_store_url_that_is_no_text_is_refused_naming_the_setting(ws: Path, cli: Any) -> None:
+    (ws / "lpstudio.toml").write_text("[store]\nurl = 5\n")
+    result = cli("jobs", "--json")
+    assert result.exit_code == 2 and "Traceback" not in result.output, result.output
+    error = json.loads(result.stdout)["error"]
+    assert error["field"] == "store.url" and "must be text, not 5" in error["message"], error
+
+
+def test_an_unreachable_store_is_refused_naming_the_setting(ws: Path, cli: Any) -> None:
+    url = f"postgresql+psycopg://alice:{PASSWORD}@127.0.0.1:{free_port()}/brand"
+    error = _refused(_open_with_store(ws, cli, url), "cannot open the store")
+    assert "alice:***@127.0.0.1" in error["message"] and "refused" in error["message"]
+    assert "database server runs" in error["fix"]
+
+
+def test_a_database_that_does_not_exist_is_refused_naming_the_setting(
+    ws: Path, cli: Any, server: str
+) -> None:
+    url = server.replace("postgres@", f"postgres:{PASSWORD}@").rsplit("/", 1)[0] + "/nowhere"
+    error = _refused(_open_with_store(ws, cli, url), "cannot open the store")
+    assert 'database "nowhere" does not exist' in error["message"], error
+
+
+def test_a_postgresql_store_a_newer_lpstudio_upgraded_is_refused_untouched(
+    ws: Path, cli: Any, server: str
+) -> None:
+    url = create_database(server, "newer").replace("postgres@", f"postgres:{PASSWORD}@")
+    store = Store(url)
+    try:
+        store.migrate()
+        with store.write() as s:
+            s.execute(text("UPDATE alembic_version SET version_num = '0099'"))
+        result = _open_with_store(ws, cli, url)
+        assert result.exit_code == 2, result.output
+        assert PASSWORD not in result.output and "Traceback" not in result.output
+        error = json.loads(result.stdout)["error"]
+        assert error["field"] == "store" and "0099" in error["message"], error
+        assert "postgres:***@127.0.0.1" in error["message"], error
+        assert store.schema_revision() == "0099"
+    finally:
         store.close()
 
 
