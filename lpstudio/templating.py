@@ -1,14 +1,21 @@
 """Message templates: `{first_name}` or `{customer.first_name}` filled from a record.
 
 One renderer for the connector that sends and for the form that previews, so the preview
-shows exactly what is sent. SMS length uses smsutil's GSM 03.38 / UCS-2 segment rules.
+shows exactly what is sent. Placeholders take Python's format specs, numbers that arrive as
+text included; a format that no value could take is refused when the template is read
+(`placeholders`), and one that a record's value does not take raises `TemplateError` naming
+the placeholder, what the field holds and what to write instead. SMS length uses smsutil's
+GSM 03.38 / UCS-2 segment rules.
 """
 
 from __future__ import annotations
 
 import math
+import re
 import string
 import sys
+from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 MAX_VARIABLE = 1550
@@ -18,6 +25,38 @@ SMS_BODY = 140
 
 #: Format types that take a number: `{total_price:.2f}` on the text "188.9" formats it.
 _NUMBER_TYPES = frozenset("bcdoxXn") | frozenset("eEfFgG%")
+_WHOLE_TYPES = frozenset("bcdoxX")
+#: Python's format spec mini-language, to tell a number format from a text one.
+_SPEC = re.compile(
+    r"(?:(?P<fill>.)?(?P<align>[<>=^]))?(?P<sign>[-+ ])?(?P<z>z)?(?P<alt>#)?(?P<zero>0)?"
+    r"(?P<width>\d+)?(?P<grouping>[,_])?(?:\.(?P<precision>\d+))?(?P<type>[a-zA-Z%])?",
+    re.DOTALL,
+)
+#: The largest power of ten a number may have to be formatted (a float's is 308): past it,
+#: "1e999999999" would take a kernel hours to write out.
+_LARGEST = 400
+#: A strftime directive: a date or time value takes any format, read as one.
+_DATE_FORMAT = re.compile(r"%[a-zA-Z]")
+#: One value of each kind a record holds, to find a format none of them takes.
+_KINDS: tuple[Any, ...] = ("1", 1, Decimal("1.5"))
+
+
+class TemplateError(ValueError):
+    """A placeholder whose format its value does not take, or that no value could take; the
+    message names the placeholder, what the field holds and what to write instead."""
+
+
+@dataclass(frozen=True)
+class _Field:
+    """A looked-up value with its placeholder, so that a failing format can name both."""
+
+    name: str
+    value: Any
+    conversion: str | None = None
+
+    def placeholder(self, spec: str) -> str:
+        conversion = f"!{self.conversion}" if self.conversion else ""
+        return f"{{{self.name}{conversion}{':' + spec if spec else ''}}}"
 
 
 class _Fields(string.Formatter):
@@ -31,26 +70,123 @@ class _Fields(string.Formatter):
             yield literal, name, spec, conversion
 
     def get_field(self, field_name: str, args: Any, kwargs: Any) -> tuple[Any, str]:
-        return lookup(kwargs, field_name, missing=KeyError), field_name
+        return _Field(field_name, lookup(kwargs, field_name, missing=KeyError)), field_name
+
+    def convert_field(self, value: Any, conversion: str | None) -> Any:
+        if not conversion:
+            return value
+        return _Field(value.name, super().convert_field(value.value, conversion), conversion)
 
     def format_field(self, value: Any, format_spec: str) -> str:
         """Numbers that arrive as text (Shopify's prices, a web form's fields) take number
-        formats; a missing value (empty) renders empty whatever its format."""
-        if isinstance(value, str) and format_spec and format_spec[-1] in _NUMBER_TYPES:
-            if not value.strip():
-                return ""
-            value = _number(value, format_spec[-1])
-        return super().format_field(value, format_spec)
+        formats; a missing value (empty) renders empty whatever its format; a format the
+        value does not take raises `TemplateError` saying what would."""
+        field, value = value, value.value
+        if isinstance(value, str) and not value:
+            return ""
+        number = _is_number_format(format_spec)
+        try:
+            if number and isinstance(value, str | float | Decimal):
+                value = _number(value, format_spec)
+            return super().format_field(value, format_spec)
+        except (ValueError, TypeError) as exc:
+            raise TemplateError(_misfit(field, format_spec, exc)) from None
 
 
-def _number(text: str, kind: str) -> Any:
-    """The number a text holds, for format type `kind`; the text itself if it holds none."""
-    from decimal import Decimal, InvalidOperation
+def _is_number_format(spec: str) -> bool:
+    """A format that only numbers take: a number type (`d`, `.2f`, `%`), or options that
+    Python gives numbers only (`+`, `,`, `08`, `=` alignment)."""
+    found = _SPEC.fullmatch(spec)
+    if not found:
+        return False
+    if found["type"]:
+        return found["type"] in _NUMBER_TYPES
+    return any(found[o] for o in ("sign", "z", "alt", "zero", "grouping")) or (
+        found["align"] == "="
+    )
 
+
+def _number(value: str | float | Decimal, spec: str) -> Any:
+    """The number a text holds, for a number format, and a whole number for `d` and its kind
+    (3.0, as pandas turns an integer column holding a NaN, takes `d` as 3). The value itself
+    when it holds no such number (or one too large to write): formatting it then fails, and
+    says why. A float otherwise stays a float, with its own shortest digits."""
     try:
-        return int(text.strip(), 10) if kind in "bcdoxX" else Decimal(text.strip())
-    except (ValueError, InvalidOperation):
-        return text  # formatting fails as before, naming the format and the type
+        number = Decimal(value.strip()) if isinstance(value, str) else Decimal(value)
+    except (ArithmeticError, ValueError):
+        return value
+    if not number.is_finite() or abs(number.adjusted()) > _LARGEST:
+        return value
+    if spec[-1:] in _WHOLE_TYPES:
+        return int(number) if number == number.to_integral_value() else value
+    return number if isinstance(value, str) else value
+
+
+def _shown(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _misfit(field: _Field, spec: str, error: Exception) -> str:
+    """Why `field` cannot take `spec`, and the placeholder to write instead."""
+    value, name, placeholder = field.value, field.name, field.placeholder(spec)
+    shown = f"{placeholder} cannot show {name}"
+    if isinstance(value, str) and _is_number_format(spec):
+        if _number(value, "") is value:
+            return (
+                f"{shown}: it is the text {_shown(value)}, which holds no number, and "
+                f"{spec!r} formats numbers; write {{{name}}} without a format, or a text "
+                f"format such as {{{name}:>10}}"
+            )
+        if spec[-1:] in _WHOLE_TYPES:
+            return (
+                f"{shown}: it is the text {_shown(value)}, a decimal number, and {spec!r} "
+                "takes whole numbers only (prices and amounts often come as text with "
+                f"decimals, as Shopify's do); write {{{name}:.2f}} for two decimals, or "
+                f"{{{name}:.0f}} to round it"
+            )
+    if isinstance(value, bool | dict | list):
+        if isinstance(value, dict):
+            what, write = "an object", f"a field under it, such as {{{name}.<field>}}"
+        else:
+            what = "true or false" if isinstance(value, bool) else "a list"
+            write = f"{{{name}}} without a format"
+        return f"{shown}: it is {what} ({_shown(value)}), which takes no format; write {write}"
+    if isinstance(value, int | float | Decimal):
+        kind, example = ("an integer", "d") if isinstance(value, int) else ("a number", ".2f")
+        return (
+            f"{shown}: it is {kind} ({_shown(value)}), which {spec!r} does not format "
+            f"({error}); write {{{name}}} or a number format such as {{{name}:{example}}}"
+        )
+    what = f"the text {_shown(value)}" if isinstance(value, str) else f"a {type(value).__name__}"
+    return (
+        f"{shown}: it is {what}, which {spec!r} does not format ({error}); write {{{name}}} "
+        "without a format"
+    )
+
+
+def _check_format(name: str, spec: str, conversion: str | None) -> None:
+    """Refuses a conversion or a format that no value could take (`{x:zz}`, `{x!q}`): it
+    would fail every recipient alike."""
+    placeholder = _Field(name, None, conversion).placeholder(spec)
+    if conversion not in (None, "r", "s", "a"):
+        raise TemplateError(
+            f"{placeholder}: !{conversion} is no conversion; write {{{name}}}, or !r, !s or "
+            "!a before the format"
+        )
+    if "{" in spec or _DATE_FORMAT.search(spec):  # made of other fields; a date's strftime
+        return
+    for kind in _KINDS:
+        try:
+            FORMATTER.format_field(_Field(name, kind), spec)
+            return
+        except TemplateError:
+            continue
+    raise TemplateError(
+        f"{placeholder}: {spec!r} is a format no value takes; write a format of Python's "
+        f"format mini-language, such as {{{name}:.2f}} (a number with two decimals), "
+        f"{{{name}:,}} (thousands separated) or {{{name}:>10}} (text aligned right)"
+    )
 
 
 FORMATTER = _Fields()
@@ -86,8 +222,14 @@ def is_missing(value: Any) -> bool:
 
 
 def placeholders(template: str) -> list[str]:
-    """The `{names}` a template uses, in order; ValueError for a malformed template."""
-    return [name for _, name, _, _ in FORMATTER.parse(template) if name]
+    """The `{names}` a template uses, in order; ValueError for a malformed template, or
+    `TemplateError` for a format or conversion that no value could take."""
+    names = []
+    for _, name, spec, conversion in FORMATTER.parse(template):
+        if name:
+            _check_format(name, spec or "", conversion)
+            names.append(name)
+    return names
 
 
 def render(record: dict[str, Any], variables: dict[str, str]) -> tuple[dict[str, str], str | None]:

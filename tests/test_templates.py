@@ -10,7 +10,7 @@ from __future__ import annotations
 import ast
 import csv
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +23,7 @@ from lpstudio.gallery import find_template, templates_dir
 from lpstudio.sandbox import Sandbox, SandboxSettings
 from lpstudio.sdk import E164_PATTERN
 from lpstudio.studio import Studio
+from lpstudio.templating import placeholders, render
 
 from .conftest import run_cli, run_json
 
@@ -154,6 +155,33 @@ def test_the_reminder_s_result_shows_the_text_it_sent_with_number_formats(
     campaigns = httpx.get(f"{sandbox.url}/_sandbox/liveperson/campaigns").json()["campaigns"]
     [consumer] = campaigns[0]["request"]["consumers"]
     assert consumer["variables"] == shown["variables"]
+
+
+def test_an_impossible_today_is_refused_before_any_job_and_empty_means_today(
+    workspace: Path, sandbox: Sandbox
+) -> None:
+    """`today` is a date: 2026-13-45 matched its old pattern and failed in a later cell."""
+    bad = ("run", "demo/payment_reminder", "-p", "today", "2026-13-45")
+    code, answer = run_json(*bad, "--workspace", str(workspace))
+    assert code == 2 and answer["error"]["field"] == "today", answer
+    assert "2026-13-45" in answer["error"]["message"]
+    assert run_json("jobs", "--workspace", str(workspace)) == (0, [])
+    before = date.today().isoformat()
+    empty = ("-p", "today", "", "-p", "days_ahead", "5", "--test")
+    tested = run(workspace, "payment_reminder", *empty)
+    assert tested["result"]["as_of"] in {before, date.today().isoformat()}  # midnight
+    assert tested["result"]["recipients"] == 3 and recipients(sandbox) == {}
+
+
+def test_the_sample_invoices_fall_due_whatever_the_year(workspace: Path, sandbox: Sandbox) -> None:
+    """The sample file's due dates count from the day the reminder counts from, so the
+    template tried in 2031 reminds the same customers, with dates of 2031."""
+    later = {"due_at": "2031-06-01T09:00:00+00:00"}
+    job = run(workspace, "payment_reminder", "-p", "days_ahead", "5", event=later)
+    assert job["result"]["as_of"] == "2031-06-01"
+    assert recipients(sandbox) == {"+14155550101": 1, "+14155550102": 1, "+61412345678": 1}
+    first = job["result"]["campaign"]["consumers"][0]["variables"]["1"]
+    assert first.startswith("Hi Maria, invoice INV-1001 of 120.00 USD is due on 2031-06-02.")
 
 
 def test_an_unknown_placeholder_stops_the_reminder_before_anything_is_sent(
@@ -394,3 +422,93 @@ def test_a_started_poll_trigger_s_since_moves_only_by_reset_since(workspace: Pat
     # The settings show the since the poll now goes by, not the one saved before.
     assert shown["since"] == started["since"]
     assert timedelta(0) <= datetime.fromisoformat(shown["since"]) - before < timedelta(minutes=1)
+
+
+# -- the renderer's format specs -------------------------------------------------------------
+
+
+def test_a_format_its_value_does_not_take_names_the_field_the_value_and_the_fix() -> None:
+    """Shopify sends prices as text: `{total_price:d}` on "188.9" failed the recipient with
+    Python's bare "Unknown format code 'd' for object of type 'str'"."""
+    _, problem = render({"total_price": "188.9"}, {"1": "Total: {total_price:d}"})
+    assert problem is not None and problem.startswith("BAD_TEMPLATE=1: ")
+    assert "{total_price:d}" in problem and "'188.9'" in problem and "text" in problem
+    assert "{total_price:.2f}" in problem  # the format that does take it
+    _, problem = render({"first_name": "Maria"}, {"2": "{first_name:.2f}"})
+    assert problem is not None and "first_name" in problem and "holds no number" in problem
+    _, problem = render({"item_count": 3}, {"1": "{item_count:s}"})
+    assert problem is not None and "integer" in problem and "{item_count:d}" in problem
+    # An object has no number format: the recipient fails, the campaign does not crash.
+    _, problem = render({"customer": {"first_name": "Zoë"}}, {"1": "{customer:.2f}"})
+    assert problem is not None and problem.startswith("BAD_TEMPLATE=1: ") and "customer" in problem
+
+
+def test_numbers_take_the_number_formats_a_user_writes_for_them() -> None:
+    """A whole number that pandas turned into 3.0 (its column had a NaN) takes `d`; a
+    number that arrives as text takes grouping, signs and zero padding, as a number."""
+    record = {"rooms": 3.0, "count": "4.00", "budget": "1200.5", "amount": "12.5", "text": "ab"}
+    variables = {
+        "1": "{rooms:d} {count:d}",
+        "2": "{budget:,} {amount:+} {amount:08}",
+        "3": "{text:>4}|{text:.1}",
+    }
+    assert render(record, variables) == (
+        {"1": "3 4", "2": "1,200.5 +12.5 000012.5", "3": "  ab|a"},
+        None,
+    )
+    # An empty field renders empty whatever its format, as README promises, not as spaces.
+    assert render({"x": None, "y": ""}, {"1": "[{x:>5}{y:^3}]"}) == ({"1": "[]"}, None)
+    # A float keeps its own digits (as a Decimal, 0.1 has 55 of them).
+    assert render({"rate": 0.1}, {"1": "{rate:,} {rate:+}"}) == ({"1": "0.1 +0.1"}, None)
+
+
+def test_a_number_too_large_to_write_fails_its_recipient_at_once() -> None:
+    """A webhook's "1e999999999" is a number to Decimal: as a whole number it has a billion
+    digits, which would hold the job's kernel for hours."""
+    _, problem = render({"rooms": "1e999999999"}, {"1": "{rooms:d} rooms, {rooms:.2f}"})
+    assert problem is not None and problem.startswith("BAD_TEMPLATE=1: {rooms:d}")
+
+
+@pytest.mark.parametrize(
+    ("template", "named"),
+    [("Hi {first_name:zz}", "{first_name:zz}"), ("Hi {first_name!x}", "{first_name!x}")],
+)
+def test_a_format_no_value_can_take_is_refused_when_the_template_is_checked(
+    template: str, named: str
+) -> None:
+    """It would fail every recipient alike: `placeholders`, which the campaign, the form
+    and the templates check a template with before anything is sent, refuses it."""
+    with pytest.raises(ValueError, match="first_name") as refused:
+        placeholders(template)
+    assert named in str(refused.value)
+    assert placeholders("{total_price:d} {total_price:.2f} {n:{width}} {{x}}") == [
+        "total_price",
+        "total_price",
+        "n",
+    ]
+    # A date's own formats (a DataFrame read from SQL or with parse_dates holds dates).
+    assert placeholders("due {due:%d %B}") == ["due"]
+    assert render({"due": date(2026, 12, 2)}, {"1": "due {due:%d %B}"}) == (
+        {"1": "due 02 December"},
+        None,
+    )
+
+
+def test_a_cart_format_no_checkout_takes_fails_the_job_naming_the_field_and_the_fix(
+    workspace: Path, sandbox: Sandbox
+) -> None:
+    """Shopify's total_price is text such as "188.90": `{total_price:d}` fails every
+    customer, so the job fails having sent nothing, and its result says why and what to
+    write instead."""
+    body = {"1": "Hi {first_name}, your {total_price:d} {currency} cart is waiting"}
+    args = ("-p", "body_variables", json.dumps(body), "--workspace", str(workspace))
+    code, job = run_json("run", "demo/cart_abandonment", *args)
+    assert code == 1 and job["status"] == "failed", job
+    failed = job["result"]["failed"]
+    assert failed and all(
+        f["errorMessage"].startswith("BAD_TEMPLATE=1: {total_price:d}")
+        and "text" in f["errorMessage"]
+        and "{total_price:.2f}" in f["errorMessage"]
+        for f in failed
+    ), failed
+    assert recipients(sandbox) == {}
