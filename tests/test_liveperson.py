@@ -389,6 +389,18 @@ def test_a_field_under_an_empty_parent_renders_empty_and_a_typo_is_missing(conne
     assert len(campaigns(control)) == 1  # the first send's only
 
 
+def test_a_format_no_recipient_s_value_takes_fails_the_job_saying_what_to_write(connect, control):
+    everyone = [{"phone": f"+1415555010{n}", "total_price": "188.9"} for n in range(2)]
+    error, result = send_incomplete(
+        connect(), everyone, variables={"1": "Your cart: {total_price:d}"}
+    )
+    message = str(error).splitlines()[0]
+    assert message.startswith("No recipient could be sent: all 2 failed with BAD_TEMPLATE=1 (")
+    assert "{total_price:d} cannot show total_price" in message and "{total_price:.2f}" in message
+    assert error.field == "variables.1" and len(result["failed"]) == 2
+    assert control.get("/_sandbox/requests").json()["requests"] == []
+
+
 @pytest.mark.parametrize(
     ("recipient", "overrides", "field", "code"),
     [

@@ -192,10 +192,16 @@ class NobodySendable(ConnectorError):
                 "give phone numbers in E.164 form (+ and the country code, e.g. "
                 "+14155550100), or name the right field in `consumer_id`",
             ),
+            "BAD_TEMPLATE": (
+                f"variables.{name}",
+                "write the placeholder as the message says, or without a format",
+            ),
         }.get(kind, ("recipients", "check the recipients and the campaign's input"))
         count = len(result["failed"])
+        first = str(result["failed"][0]["errorMessage"])
+        detail = f" ({first.split(': ', 1)[1]})" if first != code else ""
         super().__init__(
-            f"No recipient could be sent: all {count} failed with {code}",
+            f"No recipient could be sent: all {count} failed with {code}{detail}",
             field=field,
             fix=fix,
             result=result,
