@@ -1,6 +1,13 @@
 """Finding connectors: the bundled `connectors/` folder, the workspace's own `connectors/`
 folder (a brand's custom connectors), and packages registering on the entry-point group
 `lpstudio.connectors`. Each module or package there defines a module-level `connector`.
+
+A connector that does not load (a syntax error, no `connector`, a declaration lpstudio
+cannot use, a name defined twice) breaks no other: it is kept aside with its error, which
+whoever asks for it by name gets (naming its file, the field and the fix), so a brand's
+half-written connector never stops the recipes that use the others. The workspace's folder
+is read again whenever one of its files changes, so a long-running server or scheduler sees
+a connector added or edited in JupyterLab without a restart.
 """
 
 from __future__ import annotations
@@ -9,15 +16,52 @@ import importlib.util
 import sys
 import threading
 import types
+from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 from pathlib import Path
+from typing import Any
 
-from .errors import LpstudioError, NotFoundError
+from .errors import InputError, LpstudioError, NotFoundError
 from .sdk import Connector
 
 ENTRY_POINT_GROUP = "lpstudio.connectors"
 
-_cache: dict[Path | None, dict[str, Connector]] = {}
+
+@dataclass
+class _Found:
+    """Connectors by name, and the errors of those that did not load (by connector name,
+    else by file stem or entry-point name: what a user would ask for)."""
+
+    connectors: dict[str, Connector] = field(default_factory=dict)
+    broken: dict[str, LpstudioError] = field(default_factory=dict)
+    #: The places of each name defined more than once: none of them is used.
+    twice: dict[str, list[str]] = field(default_factory=dict)
+
+    def add(self, connector: Connector) -> None:
+        name = connector.name
+        earlier = self.connectors.pop(name, None)
+        places = self.twice.get(name) or ([earlier.source] if earlier is not None else [])
+        if not places:
+            self.connectors[name] = connector
+            return
+        self.twice[name] = [*places, connector.source]
+        self.broken[name] = InputError(
+            f"connector '{name}' is defined twice: {' and '.join(self.twice[name])}",
+            field="type",
+            fix="rename one of them (the name given to `Connector(...)`)",
+        )
+
+    def merged(self, other: _Found) -> _Found:
+        both = _Found(dict(self.connectors), dict(self.broken), dict(self.twice))
+        for name, error in other.broken.items():
+            both.broken.setdefault(name, error)
+        for connector in other.connectors.values():
+            both.add(connector)
+        return both
+
+
+_base: _Found | None = None
+_workspaces: dict[Path, tuple[tuple[Any, ...], _Found]] = {}
 #: One loader at a time: a module is in `sys.modules` before its code has run, so a second
 #: thread loading at once would find it without its `connector` yet (a server's threads do).
 _loading = threading.RLock()
@@ -31,7 +75,7 @@ def bundled_dir() -> Path:
     return Path(__file__).resolve().parent.parent / "connectors"
 
 
-def _load_file(path: Path, prefix: str) -> Connector:
+def _module_of(path: Path, prefix: str) -> types.ModuleType:
     """Imports a connector module file or package folder under a private module name."""
     stem = path.stem if path.is_file() else path.name
     module_name = f"{prefix}.{stem}"
@@ -40,33 +84,78 @@ def _load_file(path: Path, prefix: str) -> Connector:
         parent.__path__ = []
         sys.modules[prefix] = parent
     if module_name in sys.modules:
-        module = sys.modules[module_name]
-    else:
-        init = path if path.is_file() else path / "__init__.py"
-        locations = None if path.is_file() else [str(path)]
-        spec = importlib.util.spec_from_file_location(
-            module_name, init, submodule_search_locations=locations
-        )
-        if spec is None or spec.loader is None:
-            raise LpstudioError(f"cannot load connector {path}")
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[module_name] = module
-        try:
-            spec.loader.exec_module(module)
-        except Exception as exc:
-            del sys.modules[module_name]
-            raise LpstudioError(
-                f"connector {path} failed to load: {type(exc).__name__}: {exc}",
-                fix="correct the connector's code",
-            ) from exc
-    connector = getattr(module, "connector", None)
+        return sys.modules[module_name]
+    init = path if path.is_file() else path / "__init__.py"
+    locations = None if path.is_file() else [str(path)]
+    spec = importlib.util.spec_from_file_location(
+        module_name, init, submodule_search_locations=locations
+    )
+    if spec is None or spec.loader is None:
+        raise InputError(f"cannot load connector {path}", field="type", fix="rename the file")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[module_name] = module
+    try:
+        spec.loader.exec_module(module)
+    except BaseException:
+        del sys.modules[module_name]
+        raise
+    return module
+
+
+def _connector_in(value: Any, where: str) -> Connector:
+    """The connector a module defines (or that an entry point names directly)."""
+    connector = getattr(value, "connector", None) if isinstance(value, types.ModuleType) else value
     if not isinstance(connector, Connector):
-        raise LpstudioError(
-            f"{path} defines no `connector = Connector(...)`",
-            fix="define a module-level `connector`",
+        raise InputError(
+            f"{where} defines no `connector = Connector(...)`",
+            field="type",
+            fix="define a module-level `connector = Connector(...)`",
         )
-    connector.source = str(path)
     return connector
+
+
+def _failed(where: str, exc: Exception, fix: str) -> LpstudioError:
+    """A connector's load error, naming where it is: its own field and fix when lpstudio
+    refused a declaration, else the exception (a SyntaxError names its line)."""
+    if isinstance(exc, LpstudioError):
+        return InputError(
+            f"connector {where}: {exc.message}", field=exc.field or "type", fix=exc.fix or fix
+        )
+    return InputError(
+        f"connector {where} failed to load: {type(exc).__name__}: {exc}", field="type", fix=fix
+    )
+
+
+def _load_files(folder: Path, prefix: str, check: bool) -> _Found:
+    found = _Found()
+    for path in _candidates(folder):
+        try:
+            connector = _connector_in(_module_of(path, prefix), str(path))
+            if check:
+                connector.check()
+        except Exception as exc:
+            name = path.stem if path.is_file() else path.name
+            found.broken[name] = _failed(str(path), exc, "correct the connector's code")
+            continue
+        connector.source = str(path)
+        found.add(connector)
+    return found
+
+
+def _load_entry_points() -> _Found:
+    found = _Found()
+    for entry in entry_points(group=ENTRY_POINT_GROUP):
+        where = f"entry point {entry.name} = {entry.value}"
+        try:
+            connector = _connector_in(entry.load(), where)
+            connector.check()
+        except Exception as exc:
+            fix = "correct or reinstall the package that provides it"
+            found.broken[entry.name] = _failed(where, exc, fix)
+            continue
+        connector.source = f"entry point {entry.value}"
+        found.add(connector)
+    return found
 
 
 def _candidates(folder: Path) -> list[Path]:
@@ -80,55 +169,65 @@ def _candidates(folder: Path) -> list[Path]:
     )
 
 
-def load_connectors(workspace_root: Path | None = None) -> dict[str, Connector]:
-    """Every connector by name; a name defined twice is an error naming both places."""
-    cached = _cache.get(workspace_root)
-    if cached is not None:
-        return cached
+def _fingerprint(folder: Path) -> tuple[Any, ...]:
+    """What changes when a workspace connector is added, edited or removed."""
+    if not folder.is_dir():
+        return ()
+    files = []
+    for path in sorted(folder.rglob("*.py")):
+        stat = path.stat()
+        files.append((str(path), stat.st_mtime_ns, stat.st_size))
+    return tuple(files)
+
+
+def _found(workspace_root: Path | None) -> _Found:
+    global _base
     with _loading:
-        if workspace_root not in _cache:
-            _cache[workspace_root] = _load_all(workspace_root)
-        return _cache[workspace_root]
-
-
-def _load_all(workspace_root: Path | None) -> dict[str, Connector]:
-    found: dict[str, Connector] = {}
-
-    def add(connector: Connector) -> None:
-        earlier = found.get(connector.name)
-        if earlier is not None:
-            raise LpstudioError(
-                f"connector '{connector.name}' is defined twice: {earlier.source} and "
-                f"{connector.source}",
-                fix="rename one of them",
-            )
-        found[connector.name] = connector
-
-    for path in _candidates(bundled_dir()):
-        add(_load_file(path, "lpstudio_connectors"))
-    for entry in entry_points(group=ENTRY_POINT_GROUP):
-        connector = entry.load()
-        connector.source = f"entry point {entry.value}"
-        add(connector)
-    if workspace_root is not None:
+        if _base is None:
+            bundled = _load_files(bundled_dir(), "lpstudio_connectors", check=False)
+            _base = bundled.merged(_load_entry_points())
+        if workspace_root is None:
+            return _base
+        folder = workspace_root / "connectors"
+        fingerprint = _fingerprint(folder)
+        cached = _workspaces.get(workspace_root)
+        if cached is not None and cached[0] == fingerprint:
+            return cached[1]
         prefix = f"lpstudio_workspace_{abs(hash(workspace_root))}"
-        for path in _candidates(workspace_root / "connectors"):
-            add(_load_file(path, prefix))
-    return found
+        for name in [m for m in sys.modules if m.startswith(f"{prefix}.")]:
+            del sys.modules[name]  # edited since: run the files again
+        found = _base.merged(_load_files(folder, prefix, check=True))
+        _workspaces[workspace_root] = (fingerprint, found)
+        return found
+
+
+def load_connectors(workspace_root: Path | None = None) -> dict[str, Connector]:
+    """Every connector that loaded, by name (see `broken_connectors` for the others)."""
+    return _found(workspace_root).connectors
+
+
+def broken_connectors(workspace_root: Path | None = None) -> dict[str, LpstudioError]:
+    """The error of each connector that did not load, by the name a user would ask for."""
+    return _found(workspace_root).broken
 
 
 def get_connector(name: str, workspace_root: Path | None = None) -> Connector:
-    connectors = load_connectors(workspace_root)
-    if name not in connectors:
-        raise NotFoundError(
-            f"unknown connector type '{name}'",
-            field="type",
-            fix=f"use one of: {', '.join(sorted(connectors))} (see `lpstudio connectors`)",
-        )
-    return connectors[name]
+    found = _found(workspace_root)
+    if name in found.connectors:
+        return found.connectors[name]
+    if name in found.broken:
+        raise found.broken[name]
+    others = "".join(f"; {error.message}" for error in found.broken.values())
+    raise NotFoundError(
+        f"unknown connector type '{name}'{others}",
+        field="type",
+        fix=f"use one of: {', '.join(sorted(found.connectors))} (see `lpstudio connectors`)",
+    )
 
 
 def forget() -> None:
-    """Drops the cache, so edited custom connectors load again."""
+    """Drops the cache, so that every connector loads again."""
+    global _base
     with _loading:
-        _cache.clear()
+        _base = None
+        _workspaces.clear()

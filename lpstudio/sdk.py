@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import re
 import threading
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -71,6 +71,10 @@ def retry_after(value: str | None) -> float | None:
 
 
 FIELD_TYPES = ("string", "url", "integer", "number", "boolean")
+#: A connector's name, as connections and recipes' slots give it (`--type acme_crm`).
+CONNECTOR_NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
+#: Fields the runtime sets on every connection (the workspace's folder): never declared.
+RESERVED_FIELDS = frozenset({"root"})
 _JSON_TYPES = {
     "string": "string",
     "url": "string",
@@ -117,6 +121,21 @@ class Field:
     default: Any = None
     choices: tuple[str, ...] = ()
     picklist: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.type not in FIELD_TYPES:
+            raise InputError(
+                f"field '{self.name}' has the unknown type {self.type!r}",
+                field=f"fields.{self.name}.type",
+                fix=f"use one of: {', '.join(FIELD_TYPES)}",
+            )
+        if self.secret and self.default is not None:
+            # A default is shown to everyone (`lpstudio connectors`): a secret's never is.
+            raise InputError(
+                f"secret field '{self.name}' has a default, which would be shown to all",
+                field=f"fields.{self.name}.default",
+                fix="remove the default: each connection gives its own secret",
+            )
 
     def schema(self) -> dict[str, Any]:
         schema: dict[str, Any] = {"type": _JSON_TYPES[self.type], "title": self.label}
@@ -166,7 +185,8 @@ class Action:
 
 @dataclass(frozen=True)
 class PollTrigger:
-    """Polled from a durable cursor; `key` de-duplicates events, `order` sorts them."""
+    """Polled from a durable cursor; `key` de-duplicates events, which `poll` returns
+    oldest first."""
 
     name: str
     title: str
@@ -348,6 +368,22 @@ class Connector:
         description: str = "",
         fields: list[Field] | tuple[Field, ...] = (),
     ) -> None:
+        if not isinstance(name, str) or not CONNECTOR_NAME.match(name):
+            raise InputError(
+                f"connector name {name!r} cannot be used as a connection type",
+                field="name",
+                fix="use lower-case letters, digits and '_', starting with a letter, e.g. acme_crm",
+            )
+        seen: set[str] = set()
+        for spec in fields:
+            if spec.name in seen or spec.name in RESERVED_FIELDS:
+                why = "is declared twice" if spec.name in seen else "is set by lpstudio itself"
+                raise InputError(
+                    f"connector {name}: field '{spec.name}' {why}",
+                    field=f"fields.{spec.name}",
+                    fix="rename the field",
+                )
+            seen.add(spec.name)
         self.name = name
         self.title = title
         self.description = description
@@ -361,6 +397,15 @@ class Connector:
         self._test: Callable[[Connection], str] | None = None
 
     # -- declaring -------------------------------------------------------------------------
+
+    def _declare(self, kind: str, name: str, taken: Collection[str]) -> None:
+        """Refuses a second declaration under one name: it would silently replace the first."""
+        if name in taken:
+            raise InputError(
+                f"connector {self.name} declares {kind} '{name}' twice",
+                field=f"{kind}s.{name}",
+                fix=f"rename one of the two {kind}s",
+            )
 
     def test(self, func: Callable[[Connection], str]) -> Callable[[Connection], str]:
         """Declares the connection test: returns a short message, raises when it fails."""
@@ -377,6 +422,7 @@ class Connector:
         output_schema: dict[str, Any] | None = None,
     ) -> Callable[[Callable[[Connection, dict[str, Any]], Any]], Any]:
         def register(func: Callable[[Connection, dict[str, Any]], Any]) -> Any:
+            self._declare("action", name, self.actions)
             self.actions[name] = Action(
                 name,
                 title,
@@ -399,6 +445,7 @@ class Connector:
         description: str = "",
     ) -> Callable[[Callable[[Connection, str, Any], Page]], Any]:
         def register(func: Callable[[Connection, str, Any], Page]) -> Any:
+            self._declare("trigger", name, {**self.poll_triggers, **self.webhook_triggers})
             self.poll_triggers[name] = PollTrigger(
                 name, title, description or (func.__doc__ or "").strip(), object, key, func
             )
@@ -416,6 +463,7 @@ class Connector:
         verify: Callable[[dict[str, str], bytes, str], bool] | None = None,
     ) -> Callable[[Callable[[dict[str, str], bytes], list[dict[str, Any]]]], Any]:
         def register(func: Callable[[dict[str, str], bytes], list[dict[str, Any]]]) -> Any:
+            self._declare("trigger", name, {**self.poll_triggers, **self.webhook_triggers})
             self.webhook_triggers[name] = WebhookTrigger(
                 name, title, description or (func.__doc__ or "").strip(), object, func, verify
             )
@@ -425,6 +473,7 @@ class Connector:
 
     def picklist(self, name: str, *, title: str) -> Callable[[Callable[..., Any]], Any]:
         def register(func: Callable[[Connection], list[Option]]) -> Any:
+            self._declare("picklist", name, self.picklists)
             self.picklists[name] = PickList(name, title, func)
             return func
 
@@ -433,6 +482,31 @@ class Connector:
     def object(self, name: str, schema: dict[str, Any]) -> None:
         """Declares the fields a trigger record has, so forms can offer placeholders."""
         self.objects[name] = schema
+
+    def check(self) -> None:
+        """Refuses a schema that is no JSON Schema, naming it, before anything uses it: an
+        action's input would otherwise fail in the middle of a job with jsonschema's own
+        error. Costs a few milliseconds a schema, so the registry checks the connectors it
+        does not ship (the bundled ones are checked by the tests)."""
+        import jsonschema
+
+        schemas = {
+            **{f"actions.{a.name}.input_schema": a.input_schema for a in self.actions.values()},
+            **{f"actions.{a.name}.output_schema": a.output_schema for a in self.actions.values()},
+            **{f"objects.{name}": schema for name, schema in self.objects.items()},
+        }
+        for where, schema in schemas.items():
+            try:
+                jsonschema.Draft202012Validator.check_schema(schema)
+            except jsonschema.SchemaError as exc:
+                at = "/".join(map(str, exc.absolute_path))
+                raise InputError(
+                    f"connector {self.name}: {where} is not a valid JSON Schema: {exc.message}"
+                    + (f" (at {at})" if at else ""),
+                    field=where,
+                    fix="give a valid JSON Schema (draft 2020-12), "
+                    'e.g. {"type": "object", "properties": {...}}',
+                ) from None
 
     # -- using -----------------------------------------------------------------------------
 
@@ -478,16 +552,20 @@ class Connector:
                     fix=f"give the {kind} {name}" + (f": {spec.hint}" if spec.hint else ""),
                 )
             name = error.path[0] if error.path else None
-            label = known[name].label if name in known else name
-            secret = name in known and known[name].secret
+            spec = known.get(name) if isinstance(name, str) else None
+            label = spec.label if spec else name
+            fix = spec.hint if spec and spec.hint else "give a value of the field's type"
             # A secret's value never appears in a message, not even when it is wrong.
-            reason = f"fails the '{error.validator}' rule" if secret else error.message
+            reason = (
+                f"fails the '{error.validator}' rule" if spec and spec.secret else error.message
+            )
+            if spec and spec.type == "url" and error.validator == "pattern" and not spec.secret:
+                reason = f"{error.instance!r} is not an http:// or https:// URL"
+                fix = spec.hint or "give the full address, e.g. https://api.example.com"
             raise InputError(
                 f"connection field '{name}' ({label}) is invalid: {reason}",
                 field=str(name),
-                fix=known[name].hint
-                if name in known and known[name].hint
-                else "give a value of the field's type",
+                fix=fix,
             )
         return coerced
 

@@ -1,0 +1,375 @@
+"""Writing a connector, as the README's "Writing a connector" tells it: a brand's own
+connector in the workspace's `connectors/` folder, or a package's on the entry point.
+
+A connector that does not load (a syntax error, no `connector`, a name defined twice, a
+declaration lpstudio cannot use) is refused by name, with its file, the field and the fix,
+wherever it is used, and breaks no other connector. A long-running process (the server,
+the scheduler) sees a connector added or edited in the workspace without a restart.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from click.testing import Result
+
+from lpstudio import registry
+from lpstudio.errors import InputError
+from lpstudio.registry import bundled_dir, get_connector, load_connectors
+from lpstudio.studio import Studio
+
+from .conftest import write_recipe
+
+ACME = """
+from lpstudio.sdk import Connector, Field
+
+connector = Connector(
+    "acme",
+    title="Acme CRM",
+    fields=[Field("base_url", "API base URL", type="url"),
+            Field("api_key", "API key", secret=True)],
+)
+
+
+@connector.action(
+    "create_lead",
+    title="Create lead",
+    input_schema={"type": "object", "required": ["email"],
+                  "properties": {"email": {"type": "string"}}},
+)
+def create_lead(conn, data):
+    if conn.dry_run:
+        return conn.would_send("POST", conn.config["base_url"] + "/leads", json=data)
+    raise ValueError("refused with key " + conn.config["api_key"])
+"""
+
+HEAD = "from lpstudio.sdk import Connector, Field\n"
+
+
+def _write(ws: Path, name: str, source: str) -> Path:
+    folder = ws / "connectors"
+    folder.mkdir(exist_ok=True)
+    path = folder / f"{name}.py"
+    path.write_text(source)
+    return path
+
+
+def _add_acme(cli: Callable[..., Result], type_: str = "acme") -> Result:
+    return cli(
+        "connections",
+        "add",
+        "acme-prod",
+        "--type",
+        type_,
+        "--field",
+        "base_url=https://acme.example",
+        "--secret",
+        "api_key",
+        input="acme-key-7781\n",
+    )
+
+
+def _error(result: Result) -> dict[str, str]:
+    return json.loads(result.stdout)["error"]
+
+
+# -- a broken connector is refused by name, and breaks no other ---------------------------
+
+
+def test_a_connector_with_a_syntax_error_breaks_no_other_and_is_refused_naming_its_line(
+    ws: Path, cli: Callable[..., Result]
+) -> None:
+    broken = _write(ws, "broken", HEAD + 'connector = Connector("broken", title="B"\n')
+    _write(ws, "acme", ACME)
+
+    listed = cli("connectors", "--json")
+    added = _add_acme(cli)
+    refused = cli("connections", "add", "b1", "--type", "broken", "--field", "x=1", "--json")
+
+    assert listed.exit_code == 0, listed.output
+    names = {item["name"] for item in json.loads(listed.stdout)}
+    assert {"acme", "http", "liveperson_proactive"} <= names
+    assert added.exit_code == 0, added.output
+    assert refused.exit_code == 2
+    error = _error(refused)
+    assert str(broken) in error["message"] and "line 2" in error["message"]
+    assert error["field"] == "type"
+    assert "correct" in error["fix"]
+
+
+def test_a_job_using_a_bundled_connector_runs_beside_a_broken_custom_one(ws: Path) -> None:
+    """The kernel loads the connectors too: a half-written custom connector must not stop a
+    recipe that uses another connector."""
+    _write(ws, "broken", "import no_such_module_anywhere\n")
+    write_recipe(
+        ws,
+        "crm/rows",
+        cells=(
+            "import lpstudio.kernel as lp",
+            "lp.set_result({'rows': len(lp.connection('rows').read_rows())})",
+        ),
+        metadata={"title": "rows", "connections": {"rows": {"type": "csv_file"}}},
+    )
+    (ws / "rows.csv").write_text("a\n1\n2\n")
+    with Studio.open(ws, user="alice") as studio:
+        studio.connections.add("rows", "csv_file", {"path": "rows.csv"}, "alice")
+        job = studio.run("crm/rows")
+
+    assert job.status == "succeeded", job.error
+    assert job.result == {"rows": 2}
+
+
+def test_a_name_defined_twice_is_refused_naming_both_files_and_the_others_still_work(
+    ws: Path, cli: Callable[..., Result]
+) -> None:
+    shadow = _write(ws, "my_http", HEAD + 'connector = Connector("http", title="Mine")\n')
+    _write(ws, "acme", ACME)
+
+    listed = cli("connectors", "--json")
+    added = _add_acme(cli)
+    refused = cli(
+        "connections",
+        "add",
+        "h",
+        "--type",
+        "http",
+        "--field",
+        "base_url=https://x.example",
+        "--json",
+    )
+
+    assert listed.exit_code == 0, listed.output
+    assert added.exit_code == 0, added.output
+    assert refused.exit_code == 2
+    error = _error(refused)
+    assert error["code"] == "InputError"
+    assert str(shadow) in error["message"]
+    assert str(bundled_dir() / "http") in error["message"]
+    assert error["field"] == "type"
+    assert "rename" in error["fix"]
+
+
+def test_a_file_without_a_connector_is_refused_under_its_name(
+    ws: Path, cli: Callable[..., Result]
+) -> None:
+    path = _write(ws, "acme", HEAD + 'c = Connector("acme", title="A")\n')
+
+    refused = _add_acme(cli)
+
+    assert refused.exit_code == 2
+    assert str(path) in refused.stderr
+    assert "connector = Connector(" in refused.stderr
+
+
+@pytest.mark.parametrize(
+    ("source", "field", "fix"),
+    [
+        ('connector = Connector("", title="A")', "name", "e.g. acme_crm"),
+        ('connector = Connector("Acme CRM", title="A")', "name", "e.g. acme_crm"),
+        (
+            'connector = Connector("acme", title="A", fields=[Field("k", "K", type="text")])',
+            "fields.k.type",
+            "string, url, integer, number, boolean",
+        ),
+        (
+            'connector = Connector("acme", title="A", fields=[Field("k", "K"), Field("k", "L")])',
+            "fields.k",
+            "rename",
+        ),
+        (
+            'connector = Connector("acme", title="A", fields=[Field("root", "R")])',
+            "fields.root",
+            "rename",
+        ),
+        (
+            'connector = Connector("acme", title="A",'
+            ' fields=[Field("k", "K", secret=True, default="demo-key-1")])',
+            "fields.k.default",
+            "remove the default",
+        ),
+        (
+            'connector = Connector("acme", title="A")\n'
+            '@connector.action("a", title="A", input_schema={"type": "objekt"})\n'
+            "def a(conn, data): return {}",
+            "actions.a.input_schema",
+            "JSON Schema",
+        ),
+        (
+            'connector = Connector("acme", title="A")\n'
+            '@connector.action("a", title="A", input_schema={"required": "email"})\n'
+            "def a(conn, data): return {}",
+            "actions.a.input_schema",
+            "JSON Schema",
+        ),
+        (
+            'connector = Connector("acme", title="A")\n'
+            '@connector.action("a", title="A", output_schema={"type": 5})\n'
+            "def a(conn, data): return {}",
+            "actions.a.output_schema",
+            "JSON Schema",
+        ),
+        (
+            'connector = Connector("acme", title="A")\n'
+            '@connector.action("a", title="A")\n'
+            "def a(conn, data): return {}\n"
+            '@connector.action("a", title="Again")\n'
+            "def b(conn, data): return {}",
+            "actions.a",
+            "rename",
+        ),
+        (
+            'connector = Connector("acme", title="A")\n'
+            '@connector.poll_trigger("t", title="T", key=str)\n'
+            "def t(conn, since, cursor): return None\n"
+            '@connector.webhook_trigger("t", title="T")\n'
+            "def w(headers, body): return []",
+            "triggers.t",
+            "rename",
+        ),
+    ],
+)
+def test_a_declaration_lpstudio_cannot_use_is_refused_naming_file_field_and_fix(
+    ws: Path, source: str, field: str, fix: str
+) -> None:
+    path = _write(ws, "acme", HEAD + source + "\n")
+
+    with pytest.raises(InputError) as caught:
+        get_connector("acme", ws)
+
+    assert caught.value.field == field
+    assert str(path) in caught.value.message
+    assert fix in (caught.value.fix or "")
+    assert "demo-key-1" not in str(caught.value)
+    assert "http" in load_connectors(ws)  # the others still load
+
+
+def test_every_bundled_connector_passes_the_checks_custom_ones_get() -> None:
+    for connector in load_connectors(None).values():
+        connector.check()
+
+
+# -- packages registering on the entry point -------------------------------------------------
+
+
+def _package(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, entries: dict[str, str]) -> None:
+    """A real installed distribution (a dist-info on sys.path) with `entries` on the
+    `lpstudio.connectors` group, as `pip install` of a connector package leaves it."""
+    site = tmp_path / "site"
+    info = site / "acme_connectors-1.0.dist-info"
+    info.mkdir(parents=True)
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: acme-connectors\nVersion: 1.0\n")
+    lines = "".join(f"{name} = {target}\n" for name, target in entries.items())
+    (info / "entry_points.txt").write_text(f"[lpstudio.connectors]\n{lines}")
+    (site / "acme_pkg.py").write_text(ACME)
+    (site / "acme_broken_pkg.py").write_text("raise RuntimeError('half written')\n")
+    monkeypatch.syspath_prepend(str(site))
+    monkeypatch.delitem(sys.modules, "acme_pkg", raising=False)
+    monkeypatch.delitem(sys.modules, "acme_broken_pkg", raising=False)
+    # As in a process started after the install; the process's connectors come back after.
+    monkeypatch.setattr(registry, "_base", None)
+
+
+def test_a_package_registers_its_connector_or_its_module(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _package(tmp_path, monkeypatch, {"acme": "acme_pkg:connector"})
+    assert get_connector("acme").title == "Acme CRM"
+
+    _package(tmp_path / "module", monkeypatch, {"acme": "acme_pkg"})
+    assert get_connector("acme").source == "entry point acme_pkg"
+    assert get_connector("acme").title == "Acme CRM"
+
+
+def test_a_package_whose_connector_fails_breaks_no_other(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _package(tmp_path, monkeypatch, {"acme_broken": "acme_broken_pkg:connector"})
+
+    with pytest.raises(InputError) as caught:
+        get_connector("acme_broken")
+
+    assert "acme_broken_pkg" in caught.value.message
+    assert "half written" in caught.value.message
+    assert "http" in load_connectors(None)
+
+
+# -- a long-running process sees the workspace's connectors as they are now -----------------
+
+
+def test_a_connector_added_or_edited_later_is_seen_without_a_restart(ws: Path) -> None:
+    assert "acme" not in load_connectors(ws)  # a server that loaded them before
+
+    path = _write(ws, "acme", ACME)
+    assert get_connector("acme", ws).title == "Acme CRM"
+
+    path.write_text(ACME.replace("Acme CRM", "Acme CRM v2") + "\n# longer now\n")
+    assert get_connector("acme", ws).title == "Acme CRM v2"
+
+    path.unlink()
+    assert "acme" not in load_connectors(ws)
+
+
+# -- a custom connector at work: input checked first, its secret never shown ----------------
+
+
+def test_a_custom_action_checks_its_input_first_and_never_shows_its_secret(ws: Path) -> None:
+    _write(ws, "acme", ACME)
+    write_recipe(
+        ws,
+        "crm/lead",
+        parameters="email: str = 'a@example.com'",
+        cells=(
+            "import lpstudio.kernel as lp\nacme = lp.connection('acme')\nprint(repr(acme))",
+            "try:\n    acme.create_lead(email=5)\nexcept Exception as exc:\n    print(exc)",
+            "acme.create_lead(email=email)",
+        ),
+        metadata={"title": "lead", "connections": {"acme": {"type": "acme"}}},
+    )
+    with Studio.open(ws, user="alice") as studio:
+        studio.connections.add(
+            "acme",
+            "acme",
+            {"base_url": "https://acme.example", "api_key": "acme-key-7781"},
+            "alice",
+        )
+        job = studio.run("crm/lead")
+        row = json.dumps(studio.jobs_frame().to_dict("records"), default=str)
+
+    output = (ws / job.output_path).read_text()
+    assert job.status == "failed"
+    assert job.error["ename"] == "ValueError"
+    assert "acme.create_lead: 'email' is invalid: 5 is not of type 'string'" in output
+    assert "'api_key': '****'" in output
+    assert str(ws / "connectors" / "acme.py") in "".join(job.error["traceback"])
+    for text in (output, json.dumps(job.error), row):
+        assert "acme-key-7781" not in text
+
+
+def test_a_url_field_that_is_no_web_address_is_refused_in_plain_words(
+    ws: Path, cli: Callable[..., Result]
+) -> None:
+    _write(ws, "acme", ACME)
+
+    refused = cli(
+        "connections",
+        "add",
+        "acme-ftp",
+        "--type",
+        "acme",
+        "--field",
+        "base_url=ftp://acme.example",
+        "--secret",
+        "api_key",
+        "--json",
+        input="acme-key-7781\n",
+    )
+
+    assert refused.exit_code == 2
+    error = _error(refused)
+    assert error["field"] == "base_url"
+    assert "'ftp://acme.example' is not an http:// or https:// URL" in error["message"]
+    assert "https://" in error["fix"]
