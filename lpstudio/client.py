@@ -13,15 +13,72 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-import jsonschema
-
 from .errors import InputError
+from .jsonschemas import first_problem
 from .sdk import Connection, ConnectorError, Option, Page
+
+SEE_SCHEMA = "see the action's input schema in `lpstudio connectors --json`"
 
 
 def _for_validation(data: dict[str, Any]) -> dict[str, Any]:
     # A DataFrame of recipients is streamed, not listed: check it as an (empty) array.
     return {k: ([] if hasattr(v, "iloc") else v) for k, v in data.items()}
+
+
+def _schema_at(schema: dict[str, Any], field: str) -> dict[str, Any] | None:
+    """The part of an input schema that describes `field` (a dotted path), if it says."""
+    for part in field.split("."):
+        if part.isdigit() and isinstance(schema.get("items"), dict):
+            schema = schema["items"]
+        elif isinstance(schema.get("properties"), dict) and part in schema["properties"]:
+            schema = schema["properties"][part]
+        else:
+            return None
+        if not isinstance(schema, dict):
+            return None
+    return schema
+
+
+def _what_to_give(schema: dict[str, Any] | None) -> str | None:
+    """What an input takes, in words: its values or type, and its description."""
+    if not schema:
+        return None
+    if "enum" in schema:
+        kind = "one of: " + ", ".join(map(repr, schema["enum"]))
+    elif "type" in schema:
+        types = schema["type"] if isinstance(schema["type"], list) else [schema["type"]]
+        kind = " or ".join(map(str, types))
+    else:
+        kind = ""
+    described = schema.get("description") or schema.get("title") or ""
+    return ": ".join(part for part in (kind, described) if part) or None
+
+
+def _input_problem(
+    connector: str, action: str, schema: dict[str, Any], data: Any
+) -> InputError | None:
+    """The first problem of an action's input, naming the input (or the action when the
+    input as a whole is wrong), what is wrong and what to give; None when it fits."""
+    problem = first_problem(schema, data)
+    if problem is None:
+        return None
+    field, message = problem
+    if field is None:
+        return InputError(f"{connector}.{action}: {message}", field=action, fix=SEE_SCHEMA)
+    expected = _what_to_give(_schema_at(schema, field))
+    call = f"{connector}.{action}"
+    if message.endswith("is a required property"):
+        fix = f"give {field}=... ({expected})" if expected else f"give {field}=..."
+        return InputError(f"{call}: the input '{field}' is required", field=field, fix=fix)
+    if "was unexpected" in message:
+        known = ", ".join(schema.get("properties", {})) or "none"
+        return InputError(
+            f"{call}: '{field}' is not an input of {action}",
+            field=field,
+            fix=f"give only the inputs {action} takes: {known}",
+        )
+    fix = f"give '{field}' as {expected}" if expected else SEE_SCHEMA
+    return InputError(f"{call}: '{field}' is invalid: {message}", field=field, fix=fix)
 
 
 class ConnectionClient:
@@ -56,14 +113,9 @@ class ConnectionClient:
                 field="action",
                 fix=f"use one of: {', '.join(connector.actions)}",
             )
-        validator = jsonschema.Draft202012Validator(spec.input_schema)
-        for error in validator.iter_errors(_for_validation(data)):
-            where = ".".join(map(str, error.absolute_path)) or action
-            raise InputError(
-                f"{connector.name}.{action}: '{where}' is invalid: {error.message}",
-                field=where,
-                fix="see the action's input schema in `lpstudio connectors --json`",
-            )
+        problem = _input_problem(connector.name, action, spec.input_schema, _for_validation(data))
+        if problem is not None:
+            raise problem
         try:
             return spec.run(self.connection, data)
         except ConnectorError as exc:

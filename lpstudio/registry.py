@@ -211,6 +211,17 @@ def broken_connectors(workspace_root: Path | None = None) -> dict[str, LpstudioE
     return _found(workspace_root).broken
 
 
+def connector_listing(workspace_root: Path | None = None) -> dict[str, list[dict[str, Any]]]:
+    """What `lpstudio connectors --json` and the REST API answer: the connectors that load,
+    and those that do not with their errors, so that a brand's half-written connector shows
+    why it is missing instead of being left out without a word."""
+    found = _found(workspace_root)
+    return {
+        "connectors": [c.describe() for c in found.connectors.values()],
+        "broken": [{"name": n, **e.to_dict()} for n, e in sorted(found.broken.items())],
+    }
+
+
 def get_connector(name: str, workspace_root: Path | None = None) -> Connector:
     found = _found(workspace_root)
     if name in found.connectors:

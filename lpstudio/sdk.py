@@ -28,10 +28,12 @@ job (dry-run mode, a ledger of what was sent, a shared rate limiter, a log) come
 
 from __future__ import annotations
 
+import os
 import re
 import threading
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Protocol
 
 from .errors import InputError, LpstudioError
@@ -68,6 +70,39 @@ def retry_after(value: str | None) -> float | None:
         moment = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
         seconds = (moment - datetime.now(UTC)).total_seconds()
     return max(0.0, seconds) if math.isfinite(seconds) else None
+
+
+def inside_workspace(conn: Connection, raw_path: str, field: str, what: str, example: str) -> Path:
+    """The file `raw_path` names, kept inside the workspace (`conn.config["root"]`, which
+    the runtime sets) once `..` and symbolic links are followed, so that every machine
+    sharing the workspace folder opens the same file and none opens another's. A relative
+    path is the workspace's wherever the code runs (a job's kernel runs in its recipe's
+    folder). Without a root (the SDK used outside a workspace) the working directory is the
+    limit, and an absolute path is taken as given. Errors name `field` and `what` the path
+    is, with `example` (a path as the field takes it) in the fix."""
+    root = conn.config.get("root")
+    given = Path(raw_path)
+    if given.is_absolute() and not root:
+        return Path(os.path.normpath(given))
+    base = Path(os.path.abspath(root or os.getcwd()))
+    target = Path(os.path.normpath(base / given))
+    real_base, real = Path(os.path.realpath(base)), Path(os.path.realpath(target))
+    if real == real_base:
+        raise InputError(
+            f"{what} '{raw_path}' names a folder, not a file",
+            field=field,
+            fix=f"give a file inside it, such as {example}",
+        )
+    if not real.is_relative_to(real_base):
+        where = "the workspace" if root else "the working directory"
+        raise InputError(
+            f"{what} '{raw_path}' leaves {where} ({base})",
+            field=field,
+            fix=f"give a file inside the workspace, such as {example}, without '..' that "
+            "climbs out of it; copy a file from elsewhere into it (links out of it are not "
+            "followed)",
+        )
+    return target
 
 
 FIELD_TYPES = ("string", "url", "integer", "number", "boolean")

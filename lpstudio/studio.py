@@ -1055,10 +1055,11 @@ class Studio:
         self.store.audit(self.user, "set_role", name, role=role, before=before)
         return {"name": name, "role": role, "created": before is None}
 
-    def connectors(self) -> list[dict[str, Any]]:
-        from .registry import load_connectors
+    def connectors(self) -> dict[str, list[dict[str, Any]]]:
+        """The connectors that load, and under `broken` those that do not, with their errors."""
+        from .registry import connector_listing
 
-        return [c.describe() for c in load_connectors(self.workspace.root).values()]
+        return connector_listing(self.workspace.root)
 
     def audit_entries(self, limit: int = 100) -> list[dict[str, Any]]:
         return [

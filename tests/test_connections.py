@@ -288,7 +288,7 @@ def test_connectors_lists_the_bundled_ones_with_what_they_offer(cli):
     result = cli("connectors", "--json")
 
     assert result.exit_code == 0, result.output
-    found = {item["name"]: item for item in as_json(result)}
+    found = {item["name"]: item for item in as_json(result)["connectors"]}
     assert {LP_TYPE, "shopify", "http", "csv_file", "sql"} <= set(found)
     lp = found[LP_TYPE]
     assert {"send_campaign", "campaign_status", "reporting_analytics"} <= set(lp["actions"])
@@ -379,7 +379,7 @@ def test_a_workspace_connector_is_listed_and_usable(ws):
     code2, rows = run_json("connections", "list", "--workspace", str(ws))
 
     assert code == 0
-    acme = {item["name"]: item for item in found}["acme"]
+    acme = {item["name"]: item for item in found["connectors"]}["acme"]
     assert acme["title"] == "Acme CRM"
     assert acme["source"] == str(ws / "connectors" / "acme.py")
     assert "create_lead" in acme["actions"]

@@ -10,19 +10,30 @@ the scheduler) sees a connector added or edited in the workspace without a resta
 from __future__ import annotations
 
 import json
+import re
+import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import Result
 
 from lpstudio import registry
+from lpstudio.client import ConnectionClient
 from lpstudio.errors import InputError
 from lpstudio.registry import bundled_dir, get_connector, load_connectors
+from lpstudio.sdk import Connection
 from lpstudio.studio import Studio
 
 from .conftest import write_recipe
+from .test_connections import jp_server_config, rest
+from .test_connectors_generic import TOKEN, Recorder, server
+
+__all__ = ["jp_server_config", "server"]  # fixtures shared with those tests' modules
+
+README = (Path(__file__).parent.parent / "README.md").read_text()
 
 ACME = """
 from lpstudio.sdk import Connector, Field
@@ -91,7 +102,7 @@ def test_a_connector_with_a_syntax_error_breaks_no_other_and_is_refused_naming_i
     refused = cli("connections", "add", "b1", "--type", "broken", "--field", "x=1", "--json")
 
     assert listed.exit_code == 0, listed.output
-    names = {item["name"] for item in json.loads(listed.stdout)}
+    names = {item["name"] for item in json.loads(listed.stdout)["connectors"]}
     assert {"acme", "http", "liveperson_proactive"} <= names
     assert added.exit_code == 0, added.output
     assert refused.exit_code == 2
@@ -163,6 +174,45 @@ def test_a_file_without_a_connector_is_refused_under_its_name(
     assert refused.exit_code == 2
     assert str(path) in refused.stderr
     assert "connector = Connector(" in refused.stderr
+
+
+# -- a broken connector is listed as broken, not left out -----------------------------------
+
+
+def test_the_connectors_listing_shows_a_broken_one_with_its_error_and_fix(
+    ws: Path, cli: Callable[..., Result]
+) -> None:
+    path = _write(ws, "acme", HEAD + 'connector = Connector("acme", title="A"\n')
+
+    text = cli("connectors")
+    listed = cli("connectors", "--json")
+
+    assert text.exit_code == 0, text.output
+    line = next(line for line in text.stdout.splitlines() if line.startswith("acme "))
+    assert re.match(r"acme +broken: connector .*acme\.py failed to load: SyntaxError", line)
+    assert "  fix: correct the connector's code" in text.stdout
+    assert "http " in text.stdout  # the others are listed as before
+    assert listed.exit_code == 0, listed.output
+    found = json.loads(listed.stdout)
+    assert "http" in {item["name"] for item in found["connectors"]}
+    assert "acme" not in {item["name"] for item in found["connectors"]}
+    (broken,) = found["broken"]
+    assert broken["name"] == "acme" and broken["field"] == "type"
+    assert str(path) in broken["message"] and "line 2" in broken["message"]
+    assert broken["fix"] == "correct the connector's code"
+
+
+async def test_the_rest_api_lists_broken_connectors_beside_the_others(jp_fetch: Any, ws: Path):
+    path = _write(ws, "acme", "import no_such_module_anywhere\n")
+
+    status, answer = await rest(jp_fetch, "GET", "connectors")
+
+    assert status == 200, answer
+    assert "http" in {item["name"] for item in answer["connectors"]}
+    (broken,) = answer["broken"]
+    assert broken["name"] == "acme" and broken["field"] == "type"
+    assert str(path) in broken["message"] and "no_such_module_anywhere" in broken["message"]
+    assert broken["fix"]
 
 
 @pytest.mark.parametrize(
@@ -349,6 +399,31 @@ def test_a_custom_action_checks_its_input_first_and_never_shows_its_secret(ws: P
         assert "acme-key-7781" not in text
 
 
+def test_an_action_missing_a_required_input_names_that_input(ws: Path) -> None:
+    _write(ws, "acme", ACME)
+    conn = Connection("acme", get_connector("acme", ws), {"base_url": "https://acme.example"})
+
+    with pytest.raises(InputError) as missing:
+        ConnectionClient(conn).create_lead()
+    with pytest.raises(InputError) as unexpected:
+        ConnectionClient(conn).run("create_lead", {"email": ["a@example.com"]})
+
+    assert missing.value.field == "email"
+    assert "acme.create_lead" in missing.value.message and "'email'" in missing.value.message
+    assert "required" in missing.value.message
+    assert "email" in (missing.value.fix or "") and "string" in (missing.value.fix or "")
+    assert unexpected.value.field == "email"
+    assert "is not of type 'string'" in unexpected.value.message
+
+
+def test_the_kernel_side_client_loads_no_server_code() -> None:
+    """Recipes' kernels check action inputs with the REST API's rule, not its modules."""
+    code = "import sys, lpstudio.client; print(sorted(m for m in sys.modules if 'server' in m))"
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert loaded.returncode == 0, loaded.stderr
+    assert "lpstudio.server" not in loaded.stdout
+
+
 def test_a_url_field_that_is_no_web_address_is_refused_in_plain_words(
     ws: Path, cli: Callable[..., Result]
 ) -> None:
@@ -373,3 +448,42 @@ def test_a_url_field_that_is_no_web_address_is_refused_in_plain_words(
     assert error["field"] == "base_url"
     assert "'ftp://acme.example' is not an http:// or https:// URL" in error["message"]
     assert "https://" in error["fix"]
+
+
+# -- the README's example connector ----------------------------------------------------------
+
+
+def _readme_example() -> str:
+    section = README.split("## Writing a connector", 1)[1].split("\n## ", 1)[0]
+    return re.search(r"```python\n(.*?)```", section, re.S).group(1)
+
+
+def test_the_readme_example_sends_its_key_and_raises_on_an_error_answer(
+    ws: Path, cli: Callable[..., Result], server: Recorder
+) -> None:
+    """`connections test` said connected with any key, and an error answer came back as
+    data: the example never sent the key."""
+    _write(ws, "acme", _readme_example())
+
+    def add(name: str, key: str) -> None:
+        base = f"--field=base_url={server.url}/auth/api_key"
+        added = cli("connections", "add", name, "--type", "acme", base, "--secret", "api_key",
+                    input=f"{key}\n")  # fmt: skip
+        assert added.exit_code == 0, added.output
+
+    add("good", TOKEN)
+    add("bad", "not-the-key")
+    good, bad = cli("connections", "test", "good"), cli("connections", "test", "bad")
+    conn = Connection("bad", get_connector("acme", ws), {"base_url": f"{server.url}/auth/api_key"})
+    conn.config["api_key"] = "not-the-key"
+
+    assert good.exit_code == 0, good.output
+    assert bad.exit_code == 1 and "disconnected" in bad.stdout, bad.output
+    for call in (
+        lambda: ConnectionClient(conn).create_lead(email="a@example.com"),
+        lambda: ConnectionClient(conn).poll("new_lead", "2026-01-01T00:00:00Z"),
+    ):
+        with pytest.raises(Exception) as refused:
+            call()
+        assert "401" in str(refused.value), refused.value
+    assert all(r["headers"].get("x-api-key") for r in server.requests)

@@ -15,7 +15,8 @@ import pytest
 import sqlalchemy as sa
 
 from lpstudio.errors import InputError
-from lpstudio.sdk import ConnectorError
+from lpstudio.registry import get_connector
+from lpstudio.sdk import Connection, ConnectorError, inside_workspace
 from tests.test_connectors_generic import connect, write_csv
 from tests.test_postgres import server
 
@@ -51,6 +52,31 @@ def test_csv_paths_that_leave_the_workspace_are_refused(root, connect):
         "path": inside,
         "row_number": 1,
     }
+
+
+def test_any_connector_keeps_a_path_inside_the_workspace_with_the_sdk_s_one_rule(root, monkeypatch):
+    """The rule the CSV and SQL connectors follow, for a brand's own connector too."""
+    outside = root.parent / "outside"
+    (root / "out").symlink_to(outside, target_is_directory=True)
+    conn = Connection("files", get_connector("csv_file"), {"root": str(root)})
+    for raw in ("../outside/x.json", "out/x.json", str(outside / "x.json"), ".", ""):
+        with pytest.raises(InputError) as caught:
+            inside_workspace(conn, raw, "file", "the JSON file", "data/leads.json")
+        assert caught.value.field == "file", raw
+        assert f"the JSON file '{raw}'" in caught.value.message
+        assert "data/leads.json" in (caught.value.fix or "")
+        if raw not in (".", ""):
+            assert f"leaves the workspace ({root})" in caught.value.message
+            assert "links out of it are not followed" in (caught.value.fix or "")
+    assert inside_workspace(conn, "data/../x.json", "file", "it", "x") == root / "x.json"
+    assert inside_workspace(conn, str(root / "x.json"), "file", "it", "x") == root / "x.json"
+    monkeypatch.chdir(outside)  # without a workspace, the working directory is the limit
+    alone = Connection("files", get_connector("csv_file"), {})
+    assert inside_workspace(alone, "a/../b.json", "file", "it", "x") == outside / "b.json"
+    assert inside_workspace(alone, "/tmp/../etc/x", "file", "it", "x") == Path("/etc/x")
+    with pytest.raises(InputError) as caught:
+        inside_workspace(alone, "../x.json", "file", "it", "x")
+    assert "leaves the working directory" in caught.value.message
 
 
 # -- CSV: files that cannot be read -----------------------------------------------------------

@@ -30,9 +30,9 @@ from sqlalchemy import select, update
 from lpstudio import strictjson
 from lpstudio.errors import ConflictError
 from lpstudio.idempotency import CLAIM_LEASE
+from lpstudio.jsonschemas import first_problem
 from lpstudio.models import ApiClient, IdempotentCall, utcnow
 from lpstudio.server.routes import CLIENT, OPEN, ROUTES, USER
-from lpstudio.server.schemas import first_problem
 from lpstudio.studio import Studio
 from tests.conftest import LPSTUDIO, wait_for, write_recipe
 from tests.servers import API, JUPYTER_TOKEN, HeaderIdentityProvider, serving

@@ -18,7 +18,7 @@ from typing import Any
 import filelock
 
 from lpstudio.errors import InputError
-from lpstudio.sdk import Connection, ConnectorError
+from lpstudio.sdk import Connection, ConnectorError, inside_workspace
 
 LOCK_TIMEOUT = 60.0
 # filelock polls a held lock (50 ms by default); appends hold it for about a millisecond.
@@ -26,10 +26,7 @@ POLL_INTERVAL = 0.002
 
 
 def resolve(conn: Connection) -> Path:
-    """The file's path, inside the workspace (`config["root"]`, which the runtime passes)
-    once symbolic links are followed: every machine sharing the workspace folder then reads
-    the same file. Without a root (the SDK used outside a workspace), a relative path stays
-    inside the working directory and an absolute one is taken as given."""
+    """The file's path, inside the workspace (`lpstudio.sdk.inside_workspace`)."""
     raw = str(conn.config.get("path") or "").strip()
     if not raw:
         raise InputError(
@@ -37,25 +34,7 @@ def resolve(conn: Connection) -> Path:
             field="path",
             fix="set 'path' to a file such as data/contacts.csv",
         )
-    root = conn.config.get("root")
-    given = Path(raw)
-    if given.is_absolute() and not root:
-        return Path(os.path.normpath(given))
-    base = Path(os.path.abspath(root or os.getcwd()))
-    target = Path(os.path.normpath(base / given))
-    real_base, real = Path(os.path.realpath(base)), Path(os.path.realpath(target))
-    if real == real_base:
-        raise InputError(f"the CSV path '{raw}' names a folder, not a file", field="path")
-    if not real.is_relative_to(real_base):
-        where = f"the workspace ({base})" if root else f"the working directory ({base})"
-        raise InputError(
-            f"the CSV path '{raw}' leads outside {where}",
-            field="path",
-            fix="give a path inside the workspace, such as data/contacts.csv, without '..' "
-            "that climbs out of it; copy a file from elsewhere into it (links out of it are "
-            "not followed)",
-        )
-    return target
+    return inside_workspace(conn, raw, "path", "the CSV path", "data/contacts.csv")
 
 
 def dialect(conn: Connection) -> tuple[str, str, str]:

@@ -10,7 +10,6 @@ collected, and `dispose(conn)` does it at once.
 
 from __future__ import annotations
 
-import os
 import re
 import urllib.parse
 import weakref
@@ -27,7 +26,7 @@ from sqlalchemy.pool import NullPool
 from sqlalchemy.util import asbool
 
 from lpstudio.errors import InputError
-from lpstudio.sdk import Connection, ConnectorError
+from lpstudio.sdk import Connection, ConnectorError, inside_workspace
 
 ENGINE_KEY = "sql.engine"
 URL_EXAMPLE = "sqlite:///data/app.db or postgresql+psycopg://user:password@host:5432/db"
@@ -49,23 +48,10 @@ def parsed_url(conn: Connection) -> URL:
             fix=f"e.g. {URL_EXAMPLE}",
         ) from None
     path = _sqlite_file(url)
-    root = conn.config.get("root")
-    if path is None or (path.is_absolute() and not root):
-        return url
-    # A job's kernel runs in its recipe's folder and the CLI wherever it was started: a
-    # relative file is the workspace's, as a CSV connection's path is, and no file outside
-    # the workspace (by `..`, an absolute path or a symbolic link) is opened: every machine
-    # sharing the workspace folder reads the same database.
-    base = Path(os.path.abspath(root or os.getcwd()))
-    target = Path(os.path.normpath(base / path))
-    if not Path(os.path.realpath(target)).is_relative_to(os.path.realpath(base)):
-        where = "the workspace" if root else "the working directory"
-        raise InputError(
-            f"the SQLite file '{path}' leaves {where} ({base})",
-            field="url",
-            fix="give a file inside the workspace, such as sqlite:///data/app.db (links out "
-            "of it are not followed)",
-        )
+    if path is None or (path.is_absolute() and not conn.config.get("root")):
+        return url  # another database, or a file given in full outside any workspace
+    example = "sqlite:///data/app.db"
+    target = inside_workspace(conn, str(path), "url", "the SQLite file", example)
     return url.set(database=f"file:{target}" if _is_uri(url) else str(target))
 
 

@@ -30,19 +30,20 @@ from .base import (
 @json_option
 @handles_errors
 def connectors(workspace: Path | None, as_json: bool) -> None:
-    """List connectors (bundled, the workspace's own, and installed) with what they offer."""
+    """List connectors (bundled, the workspace's own, and installed) with what they offer,
+    and those that do not load with why."""
     from ..errors import WorkspaceError
-    from ..registry import load_connectors
+    from ..registry import connector_listing
 
     try:
         root: Path | None = Workspace.find(workspace).root
     except WorkspaceError:
         root = None
-    found = [c.describe() for c in load_connectors(root).values()]
+    found = connector_listing(root)
     if as_json:
         _emit(found)
         return
-    for item in found:
+    for item in found["connectors"]:
         click.echo(f"{item['name']:<22} {item['title']}")
         fields = ", ".join(
             f"{name}{' (secret)' if spec.get('writeOnly') else ''}"
@@ -55,6 +56,11 @@ def connectors(workspace: Path | None, as_json: bool) -> None:
             click.echo(f"  triggers: {', '.join(item['triggers'])}")
         if item["picklists"]:
             click.echo(f"  lists:    {', '.join(item['picklists'])}")
+    for item in found["broken"]:
+        message = item["message"].replace("\n", "\n  ")
+        click.echo(f"{item['name']:<22} broken: {message}")
+        if item["fix"]:
+            click.echo(f"  fix: {item['fix']}")
 
 
 @main.group()

@@ -31,11 +31,11 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from ..errors import InputError, NotFoundError
+from ..jsonschemas import first_problem
 from ..kernel import answer_status
 from ..store import FINAL_STATES, SUCCEEDED
 from .auth import ApiError
 from .handlers import PREFIX, parse_json, recipe_not_ready
-from .schemas import first_problem
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session

@@ -25,11 +25,12 @@ from tornado import web
 from .. import strictjson
 from ..errors import ConflictError, InputError, LpstudioError, NotFoundError, RecipeError
 from ..idempotency import DELIVERY_ID_HEADERS
+from ..jsonschemas import first_problem
 from ..roles import PERMISSIONS
 from ..studio import Studio, job_to_dict
 from .auth import ApiError, api_token, check_role
 from .output_html import OUTPUT_HTML_CSP, render_output_html
-from .schemas import expected, first_problem
+from .schemas import expected
 
 if TYPE_CHECKING:
     from .app import LpstudioApp
@@ -581,7 +582,7 @@ class PicklistHandler(UserHandler):
 class ConnectorsHandler(UserHandler):
     @web.authenticated
     async def get(self) -> None:
-        self.answer({"connectors": await self.blocking(self.studio.connectors)})
+        self.answer(await self.blocking(self.studio.connectors))
 
 
 # -- dashboard, users, audit, API clients --------------------------------------------------

@@ -341,8 +341,8 @@ ROUTES: tuple[Route, ...] = (
         Operation(
             "GET",
             "listConnectors",
-            "Connectors: fields, actions, triggers, pick lists",
-            answer=s.list_of("connectors", s.ANY_OBJECT),
+            "Connectors: fields, actions, triggers, pick lists; those that do not load",
+            answer=s.CONNECTORS,
         ),
         tag="connections",
     ),

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import jsonschema
-
 from ..recipe import METADATA_SCHEMA
 from ..store import ROLES
 
@@ -87,6 +85,34 @@ HOOK_ANSWER: dict[str, Any] = {
         "state": {"enum": ["started", "stopped"]},
         "repeated": {"type": "boolean"},
         "message": {"type": "string"},
+    },
+}
+
+CONNECTORS: dict[str, Any] = {
+    "type": "object",
+    "required": ["connectors", "broken"],
+    "properties": {
+        "connectors": {
+            "type": "array",
+            "items": ANY_OBJECT,
+            "description": "each connector that loads: fields, actions, triggers, pick lists",
+        },
+        "broken": {
+            "type": "array",
+            "description": "each connector that does not load (a brand's own with a syntax "
+            "error, say), by the name a user would ask for, with the error naming its file",
+            "items": {
+                "type": "object",
+                "required": ["name", "code", "message", "field", "fix"],
+                "properties": {
+                    "name": {"type": "string"},
+                    "code": {"type": "string"},
+                    "message": {"type": "string"},
+                    "field": {"type": ["string", "null"]},
+                    "fix": {"type": ["string", "null"]},
+                },
+            },
+        },
     },
 }
 
@@ -295,23 +321,3 @@ def expected(schema: dict[str, Any]) -> str:
     if high is not None:
         return f"a whole number of at most {high}"
     return "a whole number"
-
-
-def first_problem(schema: dict[str, Any], instance: Any) -> tuple[str | None, str] | None:
-    """The first way `instance` breaks `schema` as (field, message); None when it fits.
-
-    The field is the dotted path to the value, or the missing or unexpected property."""
-    errors = jsonschema.Draft202012Validator(schema).iter_errors(instance)
-    error = min(errors, key=lambda e: [str(p) for p in e.absolute_path], default=None)
-    if error is None:
-        return None
-    path = [str(p) for p in error.absolute_path]
-    if error.validator == "required" and isinstance(error.instance, dict):
-        missing = [p for p in error.validator_value if p not in error.instance]
-        path.append(str(missing[0]) if missing else "")
-    elif error.validator == "additionalProperties" and isinstance(error.instance, dict):
-        known = set(error.schema.get("properties", {}))
-        extra = sorted(str(k) for k in error.instance if k not in known)
-        path.append(extra[0] if extra else "")
-    field = ".".join(p for p in path if p) or None
-    return field, error.message

@@ -1,0 +1,28 @@
+"""How a value that breaks a JSON Schema is named: one rule for the REST API's checks and
+the kernel's checks of action inputs, which must not load the server's modules."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jsonschema
+
+
+def first_problem(schema: dict[str, Any], instance: Any) -> tuple[str | None, str] | None:
+    """The first way `instance` breaks `schema` as (field, message); None when it fits.
+
+    The field is the dotted path to the value, or the missing or unexpected property."""
+    errors = jsonschema.Draft202012Validator(schema).iter_errors(instance)
+    error = min(errors, key=lambda e: [str(p) for p in e.absolute_path], default=None)
+    if error is None:
+        return None
+    path = [str(p) for p in error.absolute_path]
+    if error.validator == "required" and isinstance(error.instance, dict):
+        missing = [p for p in error.validator_value if p not in error.instance]
+        path.append(str(missing[0]) if missing else "")
+    elif error.validator == "additionalProperties" and isinstance(error.instance, dict):
+        known = set(error.schema.get("properties", {}))
+        extra = sorted(str(k) for k in error.instance if k not in known)
+        path.append(extra[0] if extra else "")
+    field = ".".join(p for p in path if p) or None
+    return field, error.message
