@@ -2,7 +2,9 @@
 
 From it comes a JSON Schema (types, defaults, help, plus any refinements the recipe's
 `metadata.lpstudio.parameters` adds, such as `enum` or `minimum`) that the CLI, the REST API
-and the widget forms all use to coerce and validate values before a job starts.
+and the widget forms all use to coerce and validate values before a job starts. Message
+templates among them (`"x-template": true`) are read then too, with the form's own check: a
+template no record can fill would otherwise fail only inside the job.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import yaml
 
 from . import strictjson
 from .errors import ParameterError
+from .templating import preview, record_fields
 
 _SIMPLE_TYPES = {
     "int": "integer",
@@ -64,6 +67,16 @@ _EXAMPLES = {
     "array": '\'["a", "b"]\'',
     "object": '\'{"key": "value"}\'',
 }
+#: The gallery's message templates, by name: `body_template` is one text, `body_variables`
+#: LivePerson's {{1}}, {{2}}... each a text. `"x-template": true` in a recipe's
+#: `metadata.lpstudio.parameters` makes any other parameter one (`false`: not one), and so
+#: does `"x-body-variables": true`, the form's older mark of body variables.
+_TEMPLATE_NAMES = frozenset({"body_template", "body_variables"})
+_TEMPLATE_FIX = (
+    "write record fields in braces, such as {first_name} or {customer.first_name}, with a "
+    "format of Python's format mini-language if any ({total_price:.2f}), and a literal brace "
+    "as {{ or }}"
+)
 _TRUE = {"true", "yes", "y", "on", "1"}
 _FALSE = {"false", "no", "n", "off", "0"}
 
@@ -292,17 +305,28 @@ def inspect_parameters(nb: Any) -> dict[str, Parameter]:
     return parameters
 
 
-def build_schema(parameters: dict[str, Parameter], refinements: dict[str, Any]) -> dict[str, Any]:
-    """The recipe's parameters as a JSON Schema object."""
+def build_schema(
+    parameters: dict[str, Parameter],
+    refinements: dict[str, Any],
+    record: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The recipe's parameters as a JSON Schema object; `x-template` marks the message
+    templates, and `x-record` holds the record schema they render over (with its sample)."""
     properties = {}
     for name, parameter in parameters.items():
-        properties[name] = {**parameter.schema(), **refinements.get(name, {})}
-    return {
+        spec = {**parameter.schema(), **refinements.get(name, {})}
+        if "x-template" not in spec and (name in _TEMPLATE_NAMES or spec.get("x-body-variables")):
+            spec["x-template"] = True
+        properties[name] = spec
+    schema = {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "type": "object",
         "properties": properties,
         "additionalProperties": False,
     }
+    if record:
+        schema["x-record"] = record
+    return schema
 
 
 def _type_name(schema: dict[str, Any]) -> tuple[str | None, bool]:
@@ -471,4 +495,28 @@ def coerce(
             fix="give a value that satisfies the recipe's parameter schema "
             "(see `lpstudio recipes --json`)",
         )
+    templates = [name for name in coerced if properties[name].get("x-template")]
+    if templates:
+        _, sample = record_fields(schema.get("x-record"))
+        for name in templates:
+            _check_template(name, coerced[name], sample)
     return coerced
+
+
+def _check_template(name: str, value: Any, sample: dict[str, Any]) -> None:
+    """Refuses a message template (or, for body variables, each one) that the form's preview
+    refuses: one that cannot be read, or that the recipe's sample record cannot fill.
+    Placeholders are not matched against the record's fields as the form does: a record
+    may hold more fields than its schema names (a lead's webhook passes its own through)."""
+    texts = value.items() if isinstance(value, dict) else [(None, value)]
+    for key, text in texts:
+        if not isinstance(text, str):
+            continue
+        _, problems = preview(text, [], sample)
+        if problems:
+            where = f"parameter '{name}'" + (f" variable {key}" if key is not None else "")
+            raise ParameterError(
+                f"{where}: {problems[0]}",
+                field=name if key is None else f"{name}.{key}",
+                fix=_TEMPLATE_FIX,
+            )

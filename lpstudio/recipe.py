@@ -296,7 +296,8 @@ class Recipe:
 
     @cached_property
     def schema(self) -> dict[str, Any]:
-        return build_schema(self.parameters, self.metadata.get("parameters", {}))
+        metadata = self.metadata
+        return build_schema(self.parameters, metadata.get("parameters", {}), metadata.get("record"))
 
     def describe(self) -> dict[str, Any]:
         """The JSON shape of a recipe for listings and `--json`."""

@@ -249,13 +249,52 @@ def render(record: dict[str, Any], variables: dict[str, str]) -> tuple[dict[str,
 
 
 def sms_segments(text: str) -> tuple[int, str]:
-    """How many SMS a text takes, and its encoding (gsm0338 or utf_16_be)."""
+    """How many SMS a text takes, and its encoding (gsm0338 or utf_16_be): LivePerson sends
+    up to `SMS_BODY` characters as one and splits a longer body, even one GSM 03.38 fits."""
     import smsutil
 
     if not text:
         return 0, "gsm0338"
     result = smsutil.split(text)
-    return len(result.parts), result.encoding
+    return max(len(result.parts), 2 if len(text) > SMS_BODY else 1), result.encoding
+
+
+def record_fields(record: dict[str, Any] | None) -> tuple[list[str], dict[str, Any]]:
+    """The fields a recipe's record schema (`metadata.lpstudio.record`) offers templates,
+    and its first example, the sample record templates are previewed and checked on."""
+    record = record or {}
+    examples = record.get("examples") or [{}]
+    sample = examples[0] if isinstance(examples, list) and isinstance(examples[0], dict) else {}
+    return flatten_schema(record), sample
+
+
+def preview(template: str, fields: list[str], sample: dict[str, Any]) -> tuple[str, list[str]]:
+    """The text a template renders for the sample record, and what keeps it from being sent:
+    it cannot be read, a placeholder is none of `fields` (when there are any), the sample's
+    value does not take its format, or the text is too long. The form's preview and the
+    parameters' check both ask here, so that they refuse the same templates."""
+    problems: list[str] = []
+    try:
+        used = placeholders(template)
+    except TemplateError as exc:  # it reads, but its format or conversion never works
+        used, problems = [], [str(exc)]
+    except ValueError as exc:
+        used, problems = [], [f"malformed template: {exc}"]
+    unknown = [name for name in used if fields and name not in fields]
+    if unknown:
+        named = ", ".join("{" + name + "}" for name in unknown)
+        problems.append(f"unknown placeholder {named}; use: {', '.join(fields)}")
+    rendered = template
+    if not problems and used:
+        try:  # the sender's own formatter: the preview is what is sent
+            rendered = FORMATTER.format(template, **sample)
+        except KeyError:
+            pass  # the sample lacks a field: its placeholder is shown as it is
+        except (ValueError, IndexError) as exc:  # TemplateError says why, and what to write
+            problems.append(str(exc))
+    if len(rendered) > MAX_VARIABLE:
+        problems.append(f"{len(rendered)} characters: over LivePerson's {MAX_VARIABLE}")
+    return rendered, problems
 
 
 def flatten_schema(schema: dict[str, Any], prefix: str = "") -> list[str]:

@@ -13,6 +13,7 @@ from ipywidgets import DatePicker
 
 from lpstudio.models import User
 from lpstudio.sandbox import Sandbox
+from lpstudio.settings import save_settings as store_settings
 from lpstudio.settings import saved_settings
 from lpstudio.studio import Studio
 from lpstudio.widgets import RecipeForm
@@ -170,12 +171,18 @@ def test_a_template_the_sender_refuses_is_shown_and_add_variable_keeps_the_other
     # A name is no number: ".2f" fails for the sender as for the preview (a price that is
     # text, "188.90", takes it). Such saved settings (the CLI takes them) made the form
     # itself fail to open.
+    # Saved before `save_settings` checked templates: the store holds them as they were.
     variables = {"1": "Total {first_name:.2f}", "3": "Hi {first_name:.2}"}
-    shop.save_settings(recipe, {"body_variables": variables})
+    store_settings(
+        shop.store, f"{recipe}.ipynb", {"parameters": {"body_variables": variables}}, "alice"
+    )
     form = RecipeForm(recipe, shop)
     section = form.proactive
     assert section is not None
-    assert "variable 1: malformed template" in " ".join(section.issues)
+    # The renderer's explanation as it is: the template reads well, the sample cannot fill it.
+    [issue] = section.issues
+    assert issue.startswith("variable 1: {first_name:.2f} cannot show first_name: it is the text")
+    assert "malformed" not in " ".join(section.issues)
     assert "Hi Av<" in section.preview.value  # a format spec the sender renders: Ava, cut
     assert form.save() is False
     add = next(b for b in section.children if getattr(b, "description", "") == "Add variable")
@@ -396,3 +403,31 @@ def test_refresh_lists_offers_a_connection_added_later_and_the_state_changed_els
     assert "state: started" in form.header.value
     form.buttons["stop"].click()
     assert "state: stopped" in form.header.value, form.status.value
+
+
+def test_a_template_that_cannot_be_read_is_called_malformed_and_refused_once(
+    shop: Studio,
+) -> None:
+    form = RecipeForm("shop/cart_abandonment", shop)
+    section = form.proactive
+    assert section is not None
+    section.variables["1"].value = "Hi {first_name"
+    assert section.issues == ["variable 1: malformed template: expected '}' before end of string"]
+    section.variables["1"].value = "Hi {first_name:zz}"
+    [issue] = section.issues
+    assert issue.startswith("variable 1: {first_name:zz}: 'zz' is a format no value takes")
+    assert form.save() is False
+    assert form.status.value.count("is a format no value takes") == 1, form.status.value
+    assert saved_settings(shop.store, "shop/cart_abandonment.ipynb") == {}
+
+
+def test_a_text_template_parameter_is_checked_as_the_cli_checks_it(shop: Studio) -> None:
+    """The payment reminder's `body_template` is one text: a format no value takes is shown
+    under its field and blocks saving, as `lpstudio run` and the REST API refuse it."""
+    shop.try_template("payment_reminder", "shop")
+    form = RecipeForm("shop/payment_reminder", shop)
+    form.fields["body_template"].input.value = "Hi {first_name:zz}"
+    error = html.unescape(form.fields["body_template"].error.value)
+    assert "body_template" in error and "{first_name:zz}" in error
+    assert form.save() is False
+    assert saved_settings(shop.store, "shop/payment_reminder.ipynb") == {}

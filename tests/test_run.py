@@ -355,3 +355,21 @@ def test_a_kernel_that_dies_by_itself_is_still_reported(ws: Path) -> None:
     assert proc.returncode == 1
     assert "Kernel died while waiting for execute reply" in proc.stderr, proc.stderr
     assert "DeadKernelError" in proc.stdout and "kernel died" in proc.stdout, proc.stdout
+
+
+def test_a_parameter_the_recipe_marks_as_a_template_is_read_before_any_job(ws: Path) -> None:
+    """`"x-template": true` in metadata.lpstudio.parameters makes any text parameter a
+    message template, checked as the gallery's `body_template` is; other texts are not."""
+    write_recipe(
+        ws,
+        "p/greet",
+        parameters='greeting: str = "Hi {first_name}"  # message\nnote: str = "{"  # free text',
+        cells=("print(greeting, note)",),
+        metadata={"title": "Greet", "parameters": {"greeting": {"x-template": True}}},
+    )
+    code, answer = run_json("run", "p/greet", "-p", "greeting", "Hi {}", "--workspace", str(ws))
+    assert code == 2 and answer["error"]["field"] == "greeting", answer
+    assert "names no field" in answer["error"]["message"]
+    assert job_rows(ws) == 0
+    code, job = run_json("run", "p/greet", "-p", "note", "{x:zz", "--workspace", str(ws))
+    assert code == 0 and job["status"] == "succeeded", job

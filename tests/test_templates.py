@@ -23,9 +23,10 @@ from lpstudio.gallery import find_template, templates_dir
 from lpstudio.sandbox import Sandbox, SandboxSettings
 from lpstudio.sdk import E164_PATTERN
 from lpstudio.studio import Studio
-from lpstudio.templating import placeholders, render
+from lpstudio.templating import placeholders, render, sms_segments
 
 from .conftest import run_cli, run_json
+from .servers import serving
 
 TEMPLATES = ("cart_abandonment", "cb_optin", "new_lead", "payment_reminder")
 OPTIN = {
@@ -233,21 +234,16 @@ def test_a_lead_s_text_numbers_take_number_formats_and_an_empty_placeholder_is_n
     [consumer] = campaigns[0]["request"]["consumers"]
     assert consumer["variables"]["1"] == "Hi Zoë: 3 rooms, 1,200.50 EUR"
 
-    # `{}` names no field: it would fail every recipient alike, so the campaign is refused
-    # before anything is looked up or sent, naming the variable and how to write it.
+    # `{}` names no field: it would fail every recipient alike, so it is refused before any
+    # job starts, naming the variable and how to write it.
     empty = {"1": "Hi {}, thanks!"}
-    extra = (
-        "--event",
-        json.dumps({**lead, "phone": "+14155550178"}),
-        "--workspace",
-        str(workspace),
-    )
-    code, tested = run_json(
+    extra = ("--event", json.dumps(lead), "--workspace", str(workspace))
+    code, refused = run_json(
         "run", "demo/new_lead", "-p", "body_variables", json.dumps(empty), "--test", *extra
     )
-    assert code == 1 and tested["status"] == "failed", tested
-    assert tested["error"]["ename"] == "InputError", tested["error"]
-    assert "variable 1 is not a readable template" in tested["error"]["evalue"]
+    assert code == 2 and refused["error"]["field"] == "body_variables.1", refused
+    assert "names no field" in refused["error"]["message"] and refused["error"]["fix"]
+    assert len(run_json("jobs", "--workspace", str(workspace))[1]) == 1
 
 
 # -- Conversation Builder opt-in -------------------------------------------------------------
@@ -494,21 +490,67 @@ def test_a_format_no_value_can_take_is_refused_when_the_template_is_checked(
     )
 
 
-def test_a_cart_format_no_checkout_takes_fails_the_job_naming_the_field_and_the_fix(
+def test_a_cart_format_the_sample_checkout_does_not_take_is_refused_before_any_job(
     workspace: Path, sandbox: Sandbox
 ) -> None:
-    """Shopify's total_price is text such as "188.90": `{total_price:d}` fails every
-    customer, so the job fails having sent nothing, and its result says why and what to
-    write instead."""
+    """Shopify's total_price is text such as "188.90", as the recipe's sample record shows:
+    `{total_price:d}` would fail every customer, so it is refused before any job starts, as
+    the form's preview refuses it, saying why and what to write instead."""
     body = {"1": "Hi {first_name}, your {total_price:d} {currency} cart is waiting"}
     args = ("-p", "body_variables", json.dumps(body), "--workspace", str(workspace))
-    code, job = run_json("run", "demo/cart_abandonment", *args)
-    assert code == 1 and job["status"] == "failed", job
-    failed = job["result"]["failed"]
-    assert failed and all(
-        f["errorMessage"].startswith("BAD_TEMPLATE=1: {total_price:d}")
-        and "text" in f["errorMessage"]
-        and "{total_price:.2f}" in f["errorMessage"]
-        for f in failed
-    ), failed
+    code, answer = run_json("run", "demo/cart_abandonment", *args)
+    assert code == 2 and answer["error"]["field"] == "body_variables.1", answer
+    message = answer["error"]["message"]
+    assert "{total_price:d} cannot show total_price" in message and "text" in message
+    assert "{total_price:.2f}" in message
+    assert run_json("jobs", "--workspace", str(workspace)) == (0, [])
     assert recipients(sandbox) == {}
+
+
+@pytest.mark.parametrize(
+    ("recipe", "parameter", "value", "field", "named"),
+    [
+        (
+            "payment_reminder",
+            "body_template",
+            "Hi {first_name:zz}",
+            "body_template",
+            "{first_name:zz}",
+        ),
+        ("payment_reminder", "body_template", "Hi {first_name", "body_template", "malformed"),
+        ("cart_abandonment", "body_variables", '{"1": "Hi {x!q}"}', "body_variables.1", "{x!q}"),
+    ],
+)
+def test_an_unreadable_template_parameter_is_refused_before_any_job(
+    workspace: Path, recipe: str, parameter: str, value: str, field: str, named: str
+) -> None:
+    """A template no record can fill was refused only inside the job, by its first cell that
+    read it: `run`, the REST API and the form now refuse it alike, naming the parameter."""
+    args = ("-p", parameter, value, "--workspace", str(workspace))
+    code, answer = run_json("run", f"demo/{recipe}", *args)
+    assert code == 2 and answer["error"]["field"] == field, answer
+    assert named in answer["error"]["message"] and parameter in answer["error"]["message"]
+    assert "{first_name}" in answer["error"]["fix"]
+    with serving(workspace) as server:
+        refused = server.api(
+            "alice",
+            "POST",
+            f"/recipes/demo/{recipe}.ipynb/run",
+            json={
+                "parameters": {
+                    parameter: value if parameter == "body_template" else json.loads(value)
+                }
+            },
+        )
+    assert refused.status_code == 400, refused.text
+    assert refused.json()["error"]["field"] == field
+    assert run_json("jobs", "--workspace", str(workspace)) == (0, [])
+
+
+def test_more_than_140_characters_count_at_least_two_sms() -> None:
+    """LivePerson sends a body of up to 140 characters as one SMS and splits a longer one,
+    even where GSM 03.38 would fit 160 in one."""
+    assert sms_segments("x" * 140) == (1, "gsm0338")
+    assert sms_segments("x" * 150) == (2, "gsm0338")
+    assert sms_segments("Привет" * 12) == (2, "utf_16_be")  # UCS-2 fits 70 in one
+    assert sms_segments("") == (0, "gsm0338")

@@ -27,9 +27,9 @@ from ..errors import LpstudioError
 from ..parameters import coerce
 from ..settings import saved_settings
 from ..store import FINAL_STATES
-from ..templating import lookup
+from ..templating import lookup, record_fields
 from .common import refusal
-from .proactive import ProactiveSection, is_proactive, record_fields
+from .proactive import ProactiveSection, is_proactive
 
 #: What each button needs: the REST API's permission and action for the same request
 #: (PUT .../settings, POST .../test, .../run, .../start, .../stop in `lpstudio.server.routes`).
@@ -272,7 +272,7 @@ class RecipeForm(w.VBox):
 
     def _options_for(self, spec: dict[str, Any]) -> Callable[[], list[tuple[str, Any]]] | None:
         if spec.get("x-object-field"):
-            fields, sample = record_fields(self.recipe)
+            fields, sample = record_fields(self.recipe.metadata.get("record"))
             return lambda: [
                 (f"{f} (e.g. {lookup(sample, f)})" if lookup(sample, f) else f, f) for f in fields
             ]
@@ -412,6 +412,8 @@ class RecipeForm(w.VBox):
                 found[name] = message
         if self.proactive is not None:
             self.proactive.refresh()
+            if self.proactive.issues:  # they hold the body parameter's own refusal, and more
+                found.pop(self.proactive.body_param or "", None)
             for issue in self.proactive.issues:
                 found[f"body:{issue}"] = issue
         return found

@@ -11,14 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import ipywidgets as w
 
-from ..templating import (
-    FORMATTER,
-    MAX_VARIABLE,
-    SMS_BODY,
-    flatten_schema,
-    placeholders,
-    sms_segments,
-)
+from ..templating import preview, record_fields, sms_segments
 
 if TYPE_CHECKING:
     from ..recipe import Recipe
@@ -38,13 +31,6 @@ def is_proactive(recipe: Recipe) -> bool:
     return _picklist_param(recipe, "handoffs") is not None
 
 
-def record_fields(recipe: Recipe) -> tuple[list[str], dict[str, Any]]:
-    """The fields message templates may use, and a sample record to preview them on."""
-    record = recipe.metadata.get("record") or {}
-    examples = record.get("examples") or [{}]
-    return flatten_schema(record), examples[0]
-
-
 class ProactiveSection(w.VBox):
     """Handoff, campaign name, skill, consumer id and the body variables editor."""
 
@@ -52,7 +38,7 @@ class ProactiveSection(w.VBox):
         recipe = form.recipe
         props = recipe.schema["properties"]
         self.editable = form.editable  # read-only for a role that may not change settings
-        self.fields_available, self.sample = record_fields(recipe)
+        self.fields_available, self.sample = record_fields(recipe.metadata.get("record"))
         names = {
             "handoff": _picklist_param(recipe, "handoffs"),
             "campaign_name": "campaign_name" if "campaign_name" in props else None,
@@ -61,12 +47,7 @@ class ProactiveSection(w.VBox):
             "channel": "channel" if "channel" in props else None,
         }
         self.body_param = next(
-            (
-                p
-                for p, s in props.items()
-                if s.get("type") == "object"
-                and (p == "body_variables" or s.get("x-body-variables"))
-            ),
+            (p for p, s in props.items() if s.get("type") == "object" and s.get("x-template")),
             None,
         )
         self.owned = {n for n in names.values() if n} | ({self.body_param} - {None})
@@ -151,31 +132,8 @@ class ProactiveSection(w.VBox):
         rows = []
         self.issues = []
         for key, template in body.items():
-            problems = []
-            try:
-                used = placeholders(template)
-            except ValueError as exc:
-                used, problems = [], [f"malformed template: {exc}"]
-            unknown = [p for p in used if self.fields_available and p not in self.fields_available]
-            if unknown:
-                problems.append(
-                    "unknown placeholder "
-                    + ", ".join("{" + u + "}" for u in unknown)
-                    + f"; use: {', '.join(self.fields_available)}"
-                )
-            rendered = template
-            if not problems and used:
-                try:  # the sender's own formatter: the preview is what is sent
-                    rendered = FORMATTER.format(template, **self.sample)
-                except KeyError:
-                    pass  # the sample lacks a field: its placeholder is shown as it is
-                except (ValueError, IndexError) as exc:
-                    problems.append(f"malformed template: {exc}")
-            if len(rendered) > MAX_VARIABLE:
-                problems.append(f"{len(rendered)} characters: over LivePerson's {MAX_VARIABLE}")
+            rendered, problems = preview(template, self.fields_available, self.sample)
             segments, encoding = sms_segments(rendered)
-            if len(rendered) > SMS_BODY:  # LivePerson splits a longer body, whatever fits
-                segments = max(segments, 2)
             note = f"{len(rendered)} characters, {segments} SMS ({encoding})"
             if segments > 1:  # over 140 characters, or over 70 in UCS-2
                 note += " · sent as several SMS"
