@@ -387,7 +387,7 @@ def execute_job(
     kernels: KernelPool | None = None
     try:
         connections = Connections(store, workspace.key_path, workspace.root)
-        writer.secrets = frozenset(connections.secret_values())
+        writer.secrets = frozenset(connections.secret_values()) | store.secrets
         bound = store.version_settings(job.version_id).get("connections", {})
         runtime = {
             "workspace": str(workspace.root),

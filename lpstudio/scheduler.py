@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
@@ -136,7 +137,7 @@ class Scheduler:
         self,
         studio: Studio,
         workers: int = 2,
-        clock: Callable[[], datetime] = utcnow,
+        clock: Callable[[], datetime] | None = None,
         grace_seconds: float = 30,
         idle_seconds: float = 1.0,
         lease: StoreLease | None = None,
@@ -148,7 +149,10 @@ class Scheduler:
         self._leading = False
         self.store = studio.store
         self.workers = workers
-        self.clock = clock
+        #: The time of due runs, polls and retries: the store's clock by default (the
+        #: database's on PostgreSQL), so that daemons on machines whose clocks disagree
+        #: fire a 09:00 run at 09:00 by one clock, as they time leases and heartbeats.
+        self.clock = clock or self.store.now
         self.grace_seconds = grace_seconds
         self.idle_seconds = idle_seconds
         self._pool = ThreadPoolExecutor(workers, thread_name_prefix="lpstudio-worker")
@@ -507,9 +511,9 @@ class Scheduler:
         running = [f for f in self._running.values() if not f.done()]
         if running:
             log.info("waiting up to %g s for %d running job(s)", self.grace_seconds, len(running))
-        deadline = self.clock() + timedelta(seconds=self.grace_seconds)
+        deadline = time.monotonic() + self.grace_seconds  # a span of this machine's time
         for future in running:
-            remaining = (deadline - self.clock()).total_seconds()
+            remaining = deadline - time.monotonic()
             with contextlib.suppress(Exception):  # still running: requeued below
                 future.result(timeout=max(0.0, remaining))
         self._claimed.interrupt("scheduler stopped before the job finished", reason="requeue")

@@ -254,6 +254,14 @@ class Store:
     def close(self) -> None:
         self.engine.dispose()
 
+    @property
+    def secrets(self) -> frozenset[str]:
+        """What of the store's URL output must never show: its password. Jobs' kernels get
+        the URL (their delivery ledger lives in the store) and may read lpstudio.toml."""
+        password = self.engine.url.password
+        # As with connection secrets, one shorter than 3 would mask ordinary text.
+        return frozenset({str(password)}) if password and len(str(password)) >= 3 else frozenset()
+
     # -- the clock -------------------------------------------------------------------------
 
     @property
@@ -363,9 +371,21 @@ class Store:
         then: Callable[[Session, list[Job]], None] | None = None,
     ) -> list[Job]:
         """Queues jobs in one transaction, with `then` (what records them elsewhere, such as
-        a webhook delivery's claim) in it too: all of it is written, or none."""
+        a webhook delivery's claim) in it too: all of it is written, or none. A job that a
+        process queued for itself (one with a `worker`) gets its first heartbeat: that
+        process beats it while it waits (`beat_queued`), and a reaper fails it once silent."""
         with self.write() as s:
-            jobs = [Job(status=QUEUED, created_at=utcnow(), cells_done=0, **row) for row in rows]
+            now = self.now(s)  # the store's clock, as every heartbeat
+            jobs = [
+                Job(
+                    status=QUEUED,
+                    created_at=utcnow(),
+                    cells_done=0,
+                    heartbeat_at=now if row.get("worker") else None,
+                    **row,
+                )
+                for row in rows
+            ]
             s.add_all(jobs)
             s.flush()
             if then is not None:
@@ -492,6 +512,16 @@ class Store:
                 return None
             return bool(s.scalar(select(Job.cancel_requested).where(Job.id == job_id)))
 
+    def beat_queued(self) -> int:
+        """Marks alive every job this process queued for itself and has not started yet (its
+        workers are busy): one write for all of them. Returns how many there are."""
+        with self.write() as s:
+            return s.execute(
+                update(Job)
+                .where(Job.status == QUEUED, Job.worker == worker_id())
+                .values(heartbeat_at=self._clock())
+            ).rowcount
+
     def request_cancel(self, job_id: int) -> Job:
         """Cancels a queued job at once; asks the worker of a running job to stop it."""
         job = self.job(job_id)
@@ -509,11 +539,12 @@ class Store:
         return self.job(job.id)
 
     def reap_lost_jobs(self, stale_after: timedelta) -> list[int]:
-        """Ends jobs whose process is gone (dead on this host, or silent too long), so that
-        none stays queued or running forever. A scheduler's job where no cell ran goes back
-        to the queue for another scheduler; the others fail as "worker lost": a running job
-        (a cell may have acted), and a job queued by a command or server that died before
-        starting it (nobody else runs those). Returns the ids this call failed."""
+        """Ends jobs whose process is gone (dead on this host, or silent too long: on another
+        machine, or this one before a reboot), so that none stays queued or running forever.
+        A scheduler's job where no cell ran goes back to the queue for another scheduler; the
+        others fail as "worker lost": a running job (a cell may have acted), and a job queued
+        by a command or server that died before starting it (nobody else runs those; its
+        process beats it while it waits). Returns the ids this call failed."""
         deadline = self.now() - stale_after  # heartbeats are timed by the same clock
         with self.read() as s:
             running = s.execute(
@@ -522,11 +553,17 @@ class Store:
                 )
             ).all()
             queued = s.execute(
-                select(Job.id, Job.worker).where(Job.status == QUEUED, Job.worker.is_not(None))
+                select(Job.id, Job.worker, Job.heartbeat_at).where(
+                    Job.status == QUEUED, Job.worker.is_not(None)
+                )
             ).all()
+
+        def gone(worker: str, beat: datetime | None) -> bool:
+            return _worker_is_gone(worker) or (beat is not None and beat < deadline)
+
         lost: list[tuple[int, str, tuple[ColumnElement[bool], ...]]] = []
         for job_id, worker, beat, cells_done, trigger in running:
-            if not (_worker_is_gone(worker) or (beat is not None and beat < deadline)):
+            if not gone(worker, beat):
                 continue
             # Only as this call saw it: meanwhile another reaper may have requeued it and a
             # scheduler claimed it, or its worker may have beaten again.
@@ -539,10 +576,10 @@ class Store:
             (
                 job_id,
                 "the process that queued this job is gone before it started",
-                (Job.status == QUEUED, Job.worker == worker),
+                (Job.status == QUEUED, Job.worker == worker, Job.heartbeat_at == beat),
             )
-            for job_id, worker in queued
-            if _worker_is_gone(worker)
+            for job_id, worker, beat in queued
+            if gone(worker, beat)
         ]
         return [
             job_id

@@ -46,7 +46,8 @@ path = "history"
 default_role = "analyst"
 
 [jobs]
-# A running job whose worker has not been heard from for this long is failed as lost.
+# A running job (or one queued by a process that has not started it) whose worker has
+# not been heard from for this long is failed as lost.
 stale_after_seconds = 60
 heartbeat_seconds = 2
 # `lpstudio purge` (and the scheduler, daily) erases the data of jobs older than this.

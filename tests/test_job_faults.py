@@ -29,6 +29,7 @@ from sqlalchemy import event
 from sqlalchemy.exc import OperationalError
 
 from lpstudio.engine import StudioEngine
+from lpstudio.executor import LocalExecutor
 from lpstudio.models import Job, utcnow
 from lpstudio.runner import RunningJobs, execute_job
 from lpstudio.store import FINAL_STATES, Store, worker_id
@@ -404,6 +405,71 @@ def test_a_late_reaper_never_requeues_a_job_another_scheduler_just_claimed(
     assert reaped == [[]]
     claimed = studio.job(job.id)
     assert (claimed.status, claimed.worker) == ("running", worker_id())
+
+
+# -- 5b. jobs queued by a command or server, waiting for its workers ----------------------------
+
+
+def test_a_job_queued_by_a_machine_that_died_fails_once_its_heartbeat_is_stale(ws: Path) -> None:
+    """A server or command on another machine (or a container, or this machine before a
+    reboot) queued a job and died: whether its process lives cannot be asked from here, so
+    its silence decides, as for a running job."""
+    write_recipe(ws, "p/orphan")
+    with Studio.open(ws, user="alice") as studio:
+        found = studio.recipe("p/orphan")
+        version = studio.store.snapshot(found.name, found.canonical_json, {}, "alice")
+        job = studio.store.create_job(
+            recipe=found.name,
+            version_id=version,
+            trigger="manual",
+            user="alice",
+            worker="rebooted-host/0123abcd:4242",
+        )
+        # Just queued: alive for all anyone knows.
+        assert studio.store.reap_lost_jobs(timedelta(seconds=60)) == []
+        assert studio.job(job.id).status == "queued"
+        # Silent for two minutes by the store's clock: its machine is gone.
+        studio.store.update_job(job.id, heartbeat_at=studio.store.now() - timedelta(minutes=2))
+    code, shown = run_json("show", str(job.id), "--workspace", str(ws))  # any command reaps
+    assert code == 0 and shown["status"] == "failed"
+    assert shown["error"]["ename"] == "WorkerLost"
+    assert shown["error"]["evalue"] == (
+        "worker lost: the process that queued this job is gone before it started"
+    )
+
+
+def test_jobs_waiting_for_a_live_process_s_workers_stay_alive_and_are_never_reaped(
+    ws: Path, tmp_path: Path
+) -> None:
+    """A server whose workers are all busy keeps its other jobs queued, for minutes maybe:
+    it beats them as it beats running jobs, so no reaper takes them for lost."""
+    gate = tmp_path / "gate"
+    write_recipe(ws, "p/busy", cells=(wait_file(gate),))
+    write_recipe(ws, "p/next")
+    configure(ws, heartbeat_seconds=0.1)
+    workspace = Workspace.load(ws)
+    store = Store(workspace.store_url)
+    executor = LocalExecutor(workspace, store, workers=1)
+    try:
+        with Studio(workspace, user="alice", executor=executor) as studio:
+            busy, busy_done = studio.dispatch("p/busy")
+            waiting, waiting_done = studio.dispatch("p/next")
+            wait_for(lambda: studio.job(busy.id).status == "running", what="the first job")
+            try:
+                silent = studio.store.now() - timedelta(minutes=10)
+                studio.store.update_job(waiting.id, heartbeat_at=silent)
+                wait_for(
+                    lambda: studio.job(waiting.id).heartbeat_at > silent,
+                    what="a heartbeat of the waiting job",
+                )
+                assert studio.store.reap_lost_jobs(timedelta(seconds=60)) == []
+                assert studio.job(waiting.id).status == "queued"
+            finally:
+                gate.touch()
+            assert busy_done.result(timeout=120).status == "succeeded"
+            assert waiting_done.result(timeout=120).status == "succeeded"
+    finally:
+        store.close()
 
 
 # -- 6. a webhook delivery that fails half-way -------------------------------------------------

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import subprocess
 from datetime import timedelta
 from pathlib import Path
 
 import httpx
+import pytest
 
 from lpstudio.leader import StoreLease
 from lpstudio.models import Lease, utcnow
 from lpstudio.studio import Studio
-from tests.conftest import wait_for, write_recipe
+from tests.browser import free_port
+from tests.conftest import LPSTUDIO, wait_for, write_recipe
 from tests.servers import API, Served, serving
 
 
@@ -88,3 +91,22 @@ def test_a_server_may_leave_the_scheduler_to_daemons(ws: Path) -> None:
     with serving(ws, "--LpstudioApp.scheduler=False") as server:
         state = server.api("otto", "GET", "/scheduler").json()
         assert state == {"hosted": False, "leader": None, "expires_at": None, "is_leader": False}
+
+
+@pytest.mark.parametrize("seconds", ["0", "-5", "nan", "inf"])
+def test_a_lease_that_never_holds_or_never_ends_is_refused_at_start_up(
+    ws: Path, seconds: str
+) -> None:
+    """0 or less would let every server lead in turn; NaN or infinity would let none ever
+    lead (or keep a dead leader's lease for good): the server refuses to start."""
+    option = f"--LpstudioApp.scheduler_lease_seconds={seconds}"
+    refused = subprocess.run(
+        [LPSTUDIO, "serve", f"--workspace={ws}", f"--port={free_port()}", "--allow-root", option],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert refused.returncode != 0
+    assert "LpstudioApp.scheduler_lease_seconds" in refused.stderr, refused.stderr
+    assert "number of seconds above 0" in refused.stderr, refused.stderr
+    assert "Traceback" not in refused.stderr, refused.stderr

@@ -25,15 +25,17 @@ from sqlalchemy import func, select, text
 import lpstudio.leader
 import lpstudio.models
 import lpstudio.store
+from lpstudio.connections import MASK
 from lpstudio.leader import StoreLease
 from lpstudio.metrics import dashboard_metrics
 from lpstudio.models import Job, ScheduleRun, utcnow
+from lpstudio.scheduler import Scheduler
 from lpstudio.store import RUNNING, SCHEMA_HEAD, Store
 from lpstudio.studio import Studio
 from tests.browser import free_port
 from tests.conftest import selects_on_jobs, write_recipe
 from tests.postgres import create_database, postgres_server
-from tests.test_scheduler import due_of, jobs, race_quarter_hours
+from tests.test_scheduler import back_date, due_of, jobs, race_quarter_hours, schedule_recipe
 
 
 @pytest.fixture(scope="module")
@@ -69,6 +71,30 @@ def test_a_workspace_on_postgresql_runs_jobs_and_keeps_history(pg_ws: Path) -> N
             {"day": now.date().isoformat(), "status": "succeeded", "count": 1}
         ]
         assert metrics["recipes"][0]["succeeded"] == 1
+
+
+def test_the_store_s_password_never_reaches_an_output_notebook(pg_ws: Path) -> None:
+    """A job's kernel gets the store's URL (its delivery ledger lives there) and may read
+    lpstudio.toml: whatever it prints of them, the stored notebook masks the password."""
+    config = pg_ws / "lpstudio.toml"
+    url = re.search(r'url = "(.+)"', config.read_text()).group(1)  # type: ignore[union-attr]
+    config.write_text(f'[store]\nurl = "{url.replace("postgres@", "postgres:Pg%40ss-w0rd@")}"\n')
+    write_recipe(
+        pg_ws,
+        "p/leaky",
+        cells=(
+            "import lpstudio.kernel as lp\nprint(lp._runtime.store_url)",
+            "from sqlalchemy.engine import make_url\n"
+            "print(make_url(lp._runtime.store_url).password)",
+            f"print(open({str(config)!r}).read())",
+        ),
+    )
+    with Studio.open(pg_ws, user="alice") as studio:
+        job = studio.run("p/leaky")
+    assert job.status == "succeeded", job.error
+    written = (pg_ws / job.output_path).read_text()
+    assert "Pg%40ss-w0rd" not in written and "Pg@ss-w0rd" not in written
+    assert written.count(f"postgres:{MASK}@") == 2  # the URL from the runtime and from the file
 
 
 def test_racing_claims_on_postgresql_never_exceed_a_recipe_concurrency(pg_ws: Path) -> None:
@@ -321,6 +347,74 @@ def test_a_machine_whose_clock_is_off_never_reaps_a_live_job(
     finally:
         worker.close()
         reaper.close()
+
+
+def test_a_job_queued_on_a_machine_whose_clock_is_off_fails_only_once_silent(
+    pg_ws: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A server on a machine whose clock runs slow queues a job for its busy workers: a
+    scheduler whose clock runs fast must not take it for lost, and must once it is silent."""
+    with Studio.open(pg_ws, user="alice") as studio:
+        url = studio.store.url
+    server, reaper = Store(url), Store(url)
+    try:
+        version = server.snapshot("p/one.ipynb", "{}", {}, "alice")
+        with monkeypatch.context() as m:
+            _skewed(m, -SKEW)
+            job = server.create_job(
+                recipe="p/one.ipynb",
+                version_id=version,
+                trigger="manual",
+                user="alice",
+                worker="other-machine/0123abcd:4242",
+            )
+        with monkeypatch.context() as m:
+            _skewed(m, SKEW)
+            assert reaper.reap_lost_jobs(timedelta(seconds=60)) == []
+        assert reaper.job(job.id).status == "queued"
+        reaper.update_job(job.id, heartbeat_at=reaper.now() - timedelta(minutes=2))
+        with monkeypatch.context() as m:
+            _skewed(m, -SKEW)
+            assert reaper.reap_lost_jobs(timedelta(seconds=60)) == [job.id]
+        assert reaper.job(job.id).error["ename"] == "WorkerLost"
+    finally:
+        server.close()
+        reaper.close()
+
+
+class _FastMachine(datetime):
+    """`datetime` on a machine whose clock runs `SKEW` ahead: its `now` only."""
+
+    @classmethod
+    def now(cls, tz: Any = None) -> datetime:  # type: ignore[override]
+        return datetime.now(tz) + SKEW
+
+
+def test_a_scheduler_whose_clock_runs_fast_fires_a_schedule_by_the_store_s_time(
+    pg_ws: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Several daemons share the store: the one on the fastest machine must not fire a
+    09:00 run at 08:55. Schedules follow the store's clock, as leases do."""
+    with Studio.open(pg_ws, user="alice") as studio:
+        true_now = studio.store.now().replace(second=0, microsecond=0)
+        soon, past = (true_now + timedelta(minutes=2), true_now)
+        recipes = {
+            name: schedule_recipe(
+                pg_ws, name, {"cron": f"{at.minute} {at.hour} * * *", "timezone": "UTC"}
+            )
+            for name, at in (("soon", soon), ("past", past))
+        }
+        for recipe in recipes.values():
+            studio.start(recipe)
+            back_date(studio, recipe, true_now - timedelta(hours=1))
+        monkeypatch.setattr(lpstudio.models, "datetime", _FastMachine)  # every utcnow()
+        scheduler = Scheduler(studio)
+        try:
+            scheduler.tick()
+        finally:
+            scheduler.drain()
+        assert jobs(studio.store, recipes["soon"]) == []  # 2 minutes early by the store
+        assert due_of(jobs(studio.store, recipes["past"])) == [past.strftime("%H:%M")]
 
 
 # -- a server in another time zone -----------------------------------------------------------

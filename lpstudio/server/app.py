@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import math
 import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -105,7 +106,23 @@ class LpstudioApp(ExtensionApp):
         # The package whose `_jupyter_server_extension_points` names this app.
         return "lpstudio.server"
 
+    def _refuse_bad_lease(self) -> None:
+        """0 or less would let every server lead in turn; NaN or infinity would let none
+        ever lead (or keep a dead leader's lease for good). Refused as Jupyter refuses its
+        own bad start-up settings (a log line, exit 1): an extension's exception would only
+        be logged while the server ran on without its scheduler."""
+        seconds = self.scheduler_lease_seconds
+        if not 0 < seconds < math.inf:
+            self.log.critical(
+                "lpstudio: LpstudioApp.scheduler_lease_seconds %r is no lease length: give a "
+                "number of seconds above 0 (default 30), e.g. "
+                "--LpstudioApp.scheduler_lease_seconds=30",
+                seconds,
+            )
+            self.exit(1)
+
     def initialize_settings(self) -> None:
+        self._refuse_bad_lease()
         self._studios: dict[str, Studio] = {}
         self._lock = threading.Lock()
         self.pool = ThreadPoolExecutor(self.threads, thread_name_prefix="lpstudio-api")
