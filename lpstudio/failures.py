@@ -103,7 +103,8 @@ def after_failure(studio: Studio, job: Job, now: datetime | None = None) -> int 
                 cells_total=0,
                 attempt=job.attempt + 1,
                 timeout=job.timeout,
-                not_before=(now or utcnow()) + timedelta(seconds=interval),
+                # By the store's clock, as schedulers read it (several machines' clocks differ).
+                not_before=(now or studio.store.now(s)) + timedelta(seconds=interval),
             )
             s.add(retry)
             s.flush()
