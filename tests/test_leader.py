@@ -110,3 +110,17 @@ def test_a_lease_that_never_holds_or_never_ends_is_refused_at_start_up(
     assert "LpstudioApp.scheduler_lease_seconds" in refused.stderr, refused.stderr
     assert "number of seconds above 0" in refused.stderr, refused.stderr
     assert "Traceback" not in refused.stderr, refused.stderr
+
+
+def test_a_setting_of_the_wrong_type_stops_lpstudio_serve_naming_it(ws: Path) -> None:
+    """Jupyter logs an extension that fails to load and serves on without it: `lpstudio
+    serve` would be a server with no API at all."""
+    option = "--LpstudioApp.scheduler_lease_seconds=abc"
+    refused = subprocess.run(
+        [LPSTUDIO, "serve", f"--workspace={ws}", f"--port={free_port()}", "--allow-root", option],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert refused.returncode != 0
+    assert "'scheduler_lease_seconds' trait" in refused.stderr and "'abc'" in refused.stderr

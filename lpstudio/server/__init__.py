@@ -47,6 +47,9 @@ def serve(
         f"--ServerApp.port={port}",
         "--ServerApp.port_retries=0",
         "--ServerApp.open_browser=False",
+        # This server is lpstudio's API and nothing else: a bad setting of it (e.g.
+        # --LpstudioApp.call_timeout=abc) stops it instead of leaving it running without.
+        "--ServerApp.reraise_server_extension_failures=True",
     ]
     if allow_root:  # containers and CI often run as root; Jupyter refuses it by default
         argv.append("--ServerApp.allow_root=True")
