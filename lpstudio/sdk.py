@@ -156,6 +156,12 @@ class Field:
     default: Any = None
     choices: tuple[str, ...] = ()
     picklist: str | None = None
+    #: Bounds of an integer or number field, checked when a connection is saved (a rate of
+    #: 0 would otherwise be found only by the first job that uses it).
+    minimum: float | None = None
+    maximum: float | None = None
+    #: True: `minimum` itself is refused (a timeout of 0 s).
+    exclusive_minimum: bool = False
 
     def __post_init__(self) -> None:
         if self.type not in FIELD_TYPES:
@@ -164,6 +170,13 @@ class Field:
                 field=f"fields.{self.name}.type",
                 fix=f"use one of: {', '.join(FIELD_TYPES)}",
             )
+        bounded = self.minimum is not None or self.maximum is not None
+        if bounded and self.type not in ("integer", "number"):
+            raise InputError(
+                f"field '{self.name}' has bounds but is of type {self.type!r}",
+                field=f"fields.{self.name}.type",
+                fix="give minimum and maximum to integer or number fields only",
+            )
         if self.secret and self.default is not None:
             # A default is shown to everyone (`lpstudio connectors`): a secret's never is.
             raise InputError(
@@ -171,6 +184,18 @@ class Field:
                 field=f"fields.{self.name}.default",
                 fix="remove the default: each connection gives its own secret",
             )
+
+    def bounds(self) -> str:
+        """The field's range in words, e.g. "from 0 to 10" or "above 0, at most 3600"."""
+        low, high = self.minimum, self.maximum
+        parts = []
+        if low is not None:
+            parts.append(f"above {low:g}" if self.exclusive_minimum else f"at least {low:g}")
+        if high is not None:
+            parts.append(f"at most {high:g}")
+        if low is not None and high is not None and not self.exclusive_minimum:
+            return f"from {low:g} to {high:g}"
+        return ", ".join(parts)
 
     def schema(self) -> dict[str, Any]:
         schema: dict[str, Any] = {"type": _JSON_TYPES[self.type], "title": self.label}
@@ -182,6 +207,10 @@ class Field:
             schema["enum"] = list(self.choices)
         if self.type == "url":
             schema["pattern"] = "^https?://"
+        if self.minimum is not None:
+            schema["exclusiveMinimum" if self.exclusive_minimum else "minimum"] = self.minimum
+        if self.maximum is not None:
+            schema["maximum"] = self.maximum
         if self.secret:
             schema["writeOnly"] = True
         if self.picklist:
@@ -594,6 +623,8 @@ class Connector:
             reason = (
                 f"fails the '{error.validator}' rule" if spec and spec.secret else error.message
             )
+            if spec and error.validator in ("minimum", "maximum", "exclusiveMinimum"):
+                fix = f"give {name} {spec.bounds()}"
             if spec and spec.type == "url" and error.validator == "pattern" and not spec.secret:
                 reason = f"{error.instance!r} is not an http:// or https:// URL"
                 fix = spec.hint or "give the full address, e.g. https://api.example.com"

@@ -487,3 +487,41 @@ def test_the_readme_example_sends_its_key_and_raises_on_an_error_answer(
             call()
         assert "401" in str(refused.value), refused.value
     assert all(r["headers"].get("x-api-key") for r in server.requests)
+
+
+@pytest.mark.parametrize(
+    ("fields", "field", "fix"),
+    [
+        (["--type", "http", "--field", "retries=11"], "retries", "give retries from 0 to 10"),
+        (
+            ["--type", "http", "--field", "timeout_seconds=0"],
+            "timeout_seconds",
+            "give timeout_seconds above 0, at most 3600",
+        ),
+        (
+            [
+                "--type",
+                "liveperson_proactive",
+                "--field",
+                "account_id=1",
+                "--field",
+                "client_id=c",
+                "--field",
+                "requests_per_second=0",
+                "--secret",
+                "client_secret",
+            ],
+            "requests_per_second",
+            "give requests_per_second at least 1",
+        ),
+    ],
+)
+def test_a_field_out_of_its_bounds_is_refused_when_the_connection_is_saved(
+    ws: Path, cli: Callable[..., Result], fields: list[str], field: str, fix: str
+) -> None:
+    """A rate of 0 or eleven retries was found only by the first job that used them."""
+    refused = cli("connections", "add", "c1", *fields, "--json", input="s3cret\n")
+    assert refused.exit_code == 2, refused.output
+    error = _error(refused)
+    assert error["field"] == field and error["fix"] == fix, error
+    assert cli("connections", "list", "--json").output.count('"c1"') == 0

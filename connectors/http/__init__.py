@@ -18,6 +18,7 @@ from lpstudio.sdk import Connection, Connector, ConnectorError, Field
 
 from . import webhook as _webhook
 from .auth import AUTH_TYPES, auth_headers, scrub, secrets
+from .config import MAX_RETRIES, MAX_TIMEOUT
 
 # `.request` (httpx, tenacity) is imported by the functions that send: every process that
 # lists connectors imports this module, and most never send a request.
@@ -63,6 +64,8 @@ connector = Connector(
             "Retries",
             type="integer",
             default=3,
+            minimum=0,
+            maximum=MAX_RETRIES,
             hint="how many times a failed request is tried again (0 to 10)",
         ),
         Field(
@@ -70,6 +73,9 @@ connector = Connector(
             "Timeout (seconds)",
             type="number",
             default=30,
+            minimum=0,
+            exclusive_minimum=True,
+            maximum=MAX_TIMEOUT,
             hint="how long to wait for an answer (at most 3600)",
         ),
     ],

@@ -13,6 +13,7 @@ from typing import Any
 from lpstudio.errors import InputError
 from lpstudio.sdk import Connection, Connector, Field, Option
 
+from .campaign import MAX_RECIPIENTS_PER_REQUEST
 from .campaign import send_campaign as _send_campaign
 from .client import SERVICE_URLS, LivePersonClient
 
@@ -46,6 +47,8 @@ connector = Connector(
             "Recipients per request",
             type="integer",
             default=100,
+            minimum=1,
+            maximum=MAX_RECIPIENTS_PER_REQUEST,
             hint="100 in current LivePerson documents, 1000 in older ones",
         ),
         Field(
@@ -53,6 +56,7 @@ connector = Connector(
             "Requests per second",
             type="integer",
             default=10,
+            minimum=1,
             hint="Per account, across every job of this machine; alike on all its connections",
         ),
     ],
