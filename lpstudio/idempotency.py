@@ -63,7 +63,8 @@ class IdempotentCalls:
     def __init__(self, store: Store) -> None:
         self.store = store
 
-    def _find(self, client: str, key: str) -> dict[str, Any] | None:
+    def find(self, client: str, key: str) -> dict[str, Any] | None:
+        """The call recorded under (client, key), if any."""
         with self.store.read() as s:
             row = s.scalars(
                 select(IdempotentCall).where(
@@ -80,7 +81,7 @@ class IdempotentCalls:
         request (a claim of another body is only returned, for the caller to refuse)."""
         while True:
             now = utcnow()
-            existing = self._find(client, key)
+            existing = self.find(client, key)
             if existing is not None:
                 if not self._abandoned(existing, request_sha256, now):
                     return existing, False

@@ -911,7 +911,9 @@ def test_a_started_recipe_whose_notebook_broke_answers_503_not_404(
         for name in ("bots/fragile.ipynb", "hooks/fragile.ipynb"):
             assert api(server, "alice", "POST", f"/recipes/{name}/start").status_code == 200
         hook = api(server, "otto", "GET", "/recipes/hooks/fragile.ipynb").json()["trigger"]["hook"]
-        assert call(server, tokens["all"], "fragile", {"n": 1}).status_code == 200  # a version
+        key = {"Idempotency-Key": "fragile-1"}
+        first = call(server, tokens["all"], "fragile", {"n": 1}, headers=key)  # a version
+        assert first.status_code == 200 and first.json() == {"double": 2}, first.text
         for path in (fragile, lead):
             broken = nbformat.read(path, as_version=4)
             broken.cells[0].source = "pause: float = ("
@@ -923,6 +925,13 @@ def test_a_started_recipe_whose_notebook_broke_answers_503_not_404(
         for answer in answers:
             error = assert_error(answer, 503, "recipe")
             assert "admin" in error["message"] and "fragile" in error["fix"]
+        # A bot that lost the first answer retries with its key: the stored answer, though
+        # the recipe broke since (nothing runs); another request under that key is not one.
+        again = call(server, tokens["all"], "fragile", {"n": 1}, headers=key)
+        assert again.status_code == 200 and again.json() == {"double": 2}, again.text
+        assert again.headers["Idempotent-Replayed"] == "true"
+        assert again.headers["Lpstudio-Job"] == first.headers["Lpstudio-Job"]
+        assert_error(call(server, tokens["all"], "fragile", {"n": 5}, headers=key), 503, "recipe")
         # Its admin lists its versions and restores the last good one (the recipe's error
         # says to): both refused a broken recipe, and so did stopping it.
         versions = api(server, "alice", "GET", "/recipes/bots/fragile.ipynb/versions")

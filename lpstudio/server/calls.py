@@ -166,6 +166,10 @@ async def call(
     try:
         endpoint = await app.blocking(service.endpoint, path)
     except InputError as exc:  # a started recipe whose notebook broke
+        if key:  # a repeat of a call already answered gets that answer all the same
+            replayed = await _answered(app, client, path, body, key)
+            if replayed is not None:
+                return replayed
         raise recipe_not_ready(exc) from None
     if "*" not in client["endpoints"] and path not in client["endpoints"]:
         raise ApiError(
@@ -199,9 +203,7 @@ async def call(
                 field="Idempotency-Key",
                 fix="send a key of at most 255 characters",
             )
-        digest = hashlib.sha256(
-            json.dumps([path, event], sort_keys=True, separators=(",", ":")).encode()
-        ).hexdigest()
+        digest = _digest(path, event)
         claim, made = await app.blocking(service.calls.claim, client["name"], key, path, digest)
         if not made:
             return await _repeat(app, claim, digest, timeout, schema, mode)
@@ -232,6 +234,32 @@ async def call(
     if claim:
         await app.blocking(service.calls.settle, claim, status=status, answer=answer)
     return status, answer, headers
+
+
+def _digest(path: str, event: Any) -> str:
+    """What identifies a call's request under its Idempotency-Key: its endpoint and input."""
+    return hashlib.sha256(
+        json.dumps([path, event], sort_keys=True, separators=(",", ":")).encode()
+    ).hexdigest()
+
+
+async def _answered(
+    app: LpstudioApp, client: dict[str, Any], path: str, body: bytes, key: str
+) -> Answer | None:
+    """The stored answer of the same request under `key`, when it was answered: a bot's
+    retry after a lost answer gets it though the recipe broke since (nothing runs)."""
+    claim = await app.blocking(app.service.calls.find, client["name"], key)
+    if claim is None or claim["status"] is None or claim["endpoint"] != path:
+        return None
+    try:
+        if claim["request_sha256"] != _digest(path, _event(body)):
+            return None
+    except ApiError:
+        return None
+    headers = {"Idempotent-Replayed": "true"}
+    if claim["job_id"] is not None:
+        headers["Lpstudio-Job"] = str(claim["job_id"])
+    return claim["status"], claim["answer"], headers
 
 
 async def _repeat(
