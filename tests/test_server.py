@@ -331,6 +331,8 @@ def test_the_openapi_document_describes_every_route_and_the_started_callables(
         == trigger.response_schema
     )
     assert "/call/stopped" not in doc["paths"]  # not started
+    output = doc["paths"]["/jobs/{job_id}/output.{kind}"]["get"]["responses"]["200"]
+    assert set(output["content"]) == {"application/x-ipynb+json", "text/html"}
     ops = [op["operationId"] for path in doc["paths"].values() for op in path.values()]
     assert len(ops) == len(set(ops))
 

@@ -92,7 +92,7 @@ def _operation(route: Route, op: Any) -> dict[str, Any]:
         "responses": {
             str(op.status): {
                 "description": "Success",
-                "content": {op.content_type: {"schema": op.answer}},
+                "content": {kind: {"schema": op.answer} for kind in op.content_types},
             },
             **{status: _answer(*answer) for status, answer in op.more.items()},
             **_errors(route.auth, op.errors),

@@ -37,7 +37,8 @@ class Operation:
     query: dict[str, dict[str, Any]] = field(default_factory=dict)
     answer: dict[str, Any] = field(default_factory=lambda: s.ANY_OBJECT)
     status: int = 200
-    content_type: str = "application/json"
+    #: The media types of its successful answer (each with the `answer` schema).
+    content_types: tuple[str, ...] = ("application/json",)
     #: Other successful answers: HTTP status -> (description, JSON Schema of the body).
     more: dict[str, tuple[str, dict[str, Any]]] = field(default_factory=dict)
     #: The error statuses it can answer, of those its route's callers get (None: all).
@@ -258,7 +259,7 @@ ROUTES: tuple[Route, ...] = (
             "getJobOutput",
             "The job's output notebook, as .ipynb or as HTML",
             answer={"type": "string"},
-            content_type="application/x-ipynb+json",
+            content_types=("application/x-ipynb+json", "text/html"),
         ),
         tag="jobs",
         job_id=JOB_ID,
