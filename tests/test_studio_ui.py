@@ -573,6 +573,65 @@ def test_the_lab_recovers_from_a_failed_page_and_never_acts_on_stale_settings(
         page.locator(".lps-connections:visible tr[data-connection=rows]").wait_for()
 
 
+def test_the_connections_panel_says_why_a_workspace_connector_is_missing(tmp_path: Path) -> None:
+    """A connector an admin wrote in the workspace that does not load is shown as a notice
+    naming its file, the line and the fix, and offered as no type; once corrected, Refresh
+    offers it. A connection whose connector broke since is shown that notice when edited,
+    not an empty form whose Save would clear its fields."""
+    root = tmp_path / "ws"
+    Studio.init(root, accept_terms=True, admin="alice").close()
+    (root / "connectors").mkdir()
+    source = root / "connectors" / "crm.py"
+    head = "from lpstudio.sdk import Connector, Field\n"
+    broken = head + 'connector = Connector("crm", title="CRM"\n'  # never closed: line 2
+    source.write_text(broken)
+    with studio_lab(root, tmp_path / "jupyter") as (url, token), chromium() as browser:
+        page = browser.new_context(
+            viewport={"width": 1400, "height": 1000}, extra_http_headers={"X-Test-User": "alice"}
+        ).new_page()
+        page.set_default_timeout(60_000)
+        page.goto(f"{url}/lab?token={token}")
+        page.locator(".lps-gallery-popup").get_by_role("button", name="Close").click()
+
+        command(page, "lpstudio:open-connections")
+        panel = page.locator(".lps-connections:visible")
+        notice = panel.locator(".lps-connector-problem[data-connector=crm]")
+        notice.wait_for()
+        text = notice.inner_text()
+        assert "crm" in text and str(source) in text and "line 2" in text, text
+        assert "fix: correct the connector's code" in text, text
+        screenshot(page, "studio-connections-broken-connector")
+        panel.locator(".lps-new-connection").click()
+        offered = panel.locator("select[name=type] option").evaluate_all(
+            "options => options.map(o => o.value)"
+        )
+        assert "http" in offered and "crm" not in offered, offered
+
+        # Corrected in JupyterLab: Refresh drops the notice and offers the connector.
+        source.write_text(
+            head + 'connector = Connector("crm", title="CRM", fields=[Field("site", "Site")])\n'
+        )
+        panel.get_by_role("button", name="Refresh").click()
+        notice.wait_for(state="detached")
+        panel.locator(".lps-new-connection").click()
+        panel.locator("select[name=type]").select_option("crm")
+        panel.locator("input[name=name]").fill("crm-prod")
+        panel.locator("input[name=site]").fill("brand")
+        panel.locator(".lps-save").click()
+        panel.locator("tr[data-connection=crm-prod]").wait_for()
+
+        # Broken again: its connection's Edit shows why, and nothing to save.
+        source.write_text(broken)
+        panel.get_by_role("button", name="Refresh").click()
+        notice.wait_for()
+        panel.locator("tr[data-connection=crm-prod] .lps-edit").click()
+        editor = panel.locator(".lps-editor")
+        editor.locator(".lps-connector-problem[data-connector=crm]", has_text="line 2").wait_for()
+        assert editor.locator(".lps-save").count() == 0
+    with Studio.open(root, user="alice") as studio:
+        assert studio.connections.values("crm-prod") == ("crm", {"site": "brand"})
+
+
 def test_an_output_notebook_opened_as_html_looks_like_a_notebook_and_cannot_act(
     ws: Path,
 ) -> None:

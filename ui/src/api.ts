@@ -150,6 +150,18 @@ export interface Connector {
   fields: JsonSchema;
 }
 
+/** A connector that does not load (a brand's own file in the workspace's `connectors/` with a
+ * syntax error, say): by the name a user would ask for, with the error naming its file. */
+export interface BrokenConnector extends Problem {
+  name: string;
+}
+
+/** `GET connectors`: those that load, and why the others do not (never left out silently). */
+export interface ConnectorListing {
+  connectors: Connector[];
+  broken: BrokenConnector[];
+}
+
 export interface Connection {
   name: string;
   type: string;
@@ -303,7 +315,7 @@ export const api = {
 
   dashboard: (days: number) => call<Dashboard>('GET', 'dashboard', undefined, { days }),
 
-  connectors: async () => (await call<{ connectors: Connector[] }>('GET', 'connectors')).connectors,
+  connectors: () => call<ConnectorListing>('GET', 'connectors'),
   connections: async () => (await call<{ connections: Connection[] }>('GET', 'connections')).connections,
   createConnection: (name: string, type: string, fields: Record<string, unknown>) =>
     call<Connection>('POST', 'connections', { name, type, fields }),

@@ -1,11 +1,13 @@
 /**
  * The Connections panel: create, edit, test and delete connections, with forms generated
  * from each connector's field schema. Secret fields are write-only: the server shows them
- * as ****, the form never fills them in, and an empty secret keeps the stored one.
+ * as ****, the form never fills them in, and an empty secret keeps the stored one. A
+ * connector that does not load (a brand's own, just written with a mistake) is offered as no
+ * type but shown with its error and fix, so the admin sees why it is missing.
  */
 import { Widget } from '@lumino/widgets';
 
-import { api, ApiError, Connection, Connector, latest } from './api';
+import { api, ApiError, BrokenConnector, Connection, Connector, latest } from './api';
 import { StudioContext } from './context';
 import { button, el, errorBox, fill, formatTime, markField, statusBadge } from './dom';
 import { SchemaForm } from './form';
@@ -25,6 +27,7 @@ export class ConnectionsPanel extends Widget {
     toolbar.append(button('Refresh', () => this.refresh(), 'lps-refresh'));
     this.node.append(
       toolbar,
+      this.problems,
       this.message,
       el(
         'table',
@@ -52,7 +55,9 @@ export class ConnectionsPanel extends Widget {
       if (!answer) {
         return; // a newer refresh (after another save or delete) is under way
       }
-      [this.connectors, this.list] = answer;
+      const [listing, list] = answer;
+      [this.connectors, this.broken, this.list] = [listing.connectors, listing.broken, list];
+      fill(this.problems, ...this.broken.map(brokenNotice));
       fill(this.rows, ...this.list.map(c => this.row(c)));
       this.rows.dataset.loaded = 'true';
     } catch (err) {
@@ -89,6 +94,17 @@ export class ConnectionsPanel extends Widget {
   /** The form for a new connection (null) or for changing one. */
   private edit(c: Connection | null): void {
     fill(this.message);
+    const broken = c && !this.connectors.some(k => k.name === c.type) && this.broken.find(b => b.name === c.type);
+    if (c && broken) {
+      // Its fields cannot be known: an empty form's Save would clear them all.
+      fill(
+        this.editor,
+        el('h3', { text: `Edit connection ${c.name}` }),
+        brokenNotice(broken),
+        el('div', { cls: 'lps-actions' }, button('Cancel', () => fill(this.editor)))
+      );
+      return;
+    }
     const type = el('select', { cls: 'lps-input', attrs: { name: 'type' } });
     for (const k of this.connectors) {
       type.append(el('option', { text: `${k.title} (${k.name})`, attrs: { value: k.name } }));
@@ -167,8 +183,20 @@ export class ConnectionsPanel extends Widget {
 
   private fetch = latest(async () => [await api.connectors(), await api.connections()] as const);
   private connectors: Connector[] = [];
+  private broken: BrokenConnector[] = [];
   private list: Connection[] = [];
   private rows = el('tbody');
+  private problems = el('div', { cls: 'lps-connector-problems' });
   private message = el('div', { cls: 'lps-message' });
   private editor = el('div', { cls: 'lps-editor' });
+}
+
+/** Why a connector does not load, with the fix (its error names the file and line). */
+function brokenNotice(b: BrokenConnector): HTMLElement {
+  return el(
+    'div',
+    { cls: 'lps-problem lps-connector-problem', attrs: { 'data-connector': b.name, role: 'status' } },
+    el('div', {}, el('strong', { text: `Connector ${b.name} does not load` }), `: ${b.message}`),
+    b.fix ? el('div', { cls: 'lps-error-fix', text: `fix: ${b.fix}` }) : null
+  );
 }
