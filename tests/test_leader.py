@@ -93,13 +93,8 @@ def test_a_server_may_leave_the_scheduler_to_daemons(ws: Path) -> None:
         assert state == {"hosted": False, "leader": None, "expires_at": None, "is_leader": False}
 
 
-@pytest.mark.parametrize("seconds", ["0", "-5", "nan", "inf"])
-def test_a_lease_that_never_holds_or_never_ends_is_refused_at_start_up(
-    ws: Path, seconds: str
-) -> None:
-    """0 or less would let every server lead in turn; NaN or infinity would let none ever
-    lead (or keep a dead leader's lease for good): the server refuses to start."""
-    option = f"--LpstudioApp.scheduler_lease_seconds={seconds}"
+def _serve_refused(ws: Path, option: str) -> subprocess.CompletedProcess[str]:
+    """`lpstudio serve` with `option`, which must make it exit (not serve) with an error."""
     refused = subprocess.run(
         [LPSTUDIO, "serve", f"--workspace={ws}", f"--port={free_port()}", "--allow-root", option],
         capture_output=True,
@@ -107,6 +102,16 @@ def test_a_lease_that_never_holds_or_never_ends_is_refused_at_start_up(
         timeout=60,
     )
     assert refused.returncode != 0
+    return refused
+
+
+@pytest.mark.parametrize("seconds", ["0", "-5", "nan", "inf"])
+def test_a_lease_that_never_holds_or_never_ends_is_refused_at_start_up(
+    ws: Path, seconds: str
+) -> None:
+    """0 or less would let every server lead in turn; NaN or infinity would let none ever
+    lead (or keep a dead leader's lease for good): the server refuses to start."""
+    refused = _serve_refused(ws, f"--LpstudioApp.scheduler_lease_seconds={seconds}")
     assert "LpstudioApp.scheduler_lease_seconds" in refused.stderr, refused.stderr
     assert "number of seconds above 0" in refused.stderr, refused.stderr
     assert "Traceback" not in refused.stderr, refused.stderr
@@ -115,12 +120,5 @@ def test_a_lease_that_never_holds_or_never_ends_is_refused_at_start_up(
 def test_a_setting_of_the_wrong_type_stops_lpstudio_serve_naming_it(ws: Path) -> None:
     """Jupyter logs an extension that fails to load and serves on without it: `lpstudio
     serve` would be a server with no API at all."""
-    option = "--LpstudioApp.scheduler_lease_seconds=abc"
-    refused = subprocess.run(
-        [LPSTUDIO, "serve", f"--workspace={ws}", f"--port={free_port()}", "--allow-root", option],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert refused.returncode != 0
+    refused = _serve_refused(ws, "--LpstudioApp.scheduler_lease_seconds=abc")
     assert "'scheduler_lease_seconds' trait" in refused.stderr and "'abc'" in refused.stderr
