@@ -366,6 +366,7 @@ class Studio:
             )
         _check_event(event)
         settings = self.settings(recipe)
+        self._check_connectors(recipe)
         values = {**date_defaults(recipe.schema), **settings["parameters"], **parameters}
         version = self.store.snapshot(
             recipe.name,
@@ -386,6 +387,24 @@ class Studio:
             # would take it). Schedulers claim the others.
             worker=None if trigger in SCHEDULED_TRIGGERS else worker_id(),
         )
+
+    def _check_connectors(self, recipe: Recipe) -> None:
+        """Refuses a run whose slots need a connector that does not load (a brand's own
+        file with a mistake): its job would only fail in its kernel."""
+        from .registry import get_connector
+
+        for slot, spec in recipe.metadata.get("connections", {}).items():
+            kind = spec.get("type") if isinstance(spec, dict) else None
+            if not kind:
+                continue
+            try:
+                get_connector(kind, self.workspace.root)
+            except LpstudioError as exc:
+                raise InputError(
+                    f"slot '{slot}' needs the {kind} connector, which does not load: {exc.message}",
+                    field=f"connections.{slot}",
+                    fix=exc.fix or "correct the connector's code",
+                ) from None
 
     @property
     def role(self) -> str:

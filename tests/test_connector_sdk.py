@@ -134,6 +134,29 @@ def test_a_job_using_a_bundled_connector_runs_beside_a_broken_custom_one(ws: Pat
     assert job.result == {"rows": 2}
 
 
+def test_a_run_needing_a_connector_that_broke_is_refused_before_any_job(
+    ws: Path, cli: Callable[..., Result]
+) -> None:
+    """Its job would only fail in its kernel: the run is refused naming the slot, the file
+    and the line, and no job is made."""
+    acme = _write(ws, "acme", ACME)
+    assert _add_acme(cli).exit_code == 0
+    write_recipe(
+        ws,
+        "crm/lead",
+        metadata={"title": "lead", "connections": {"crm": {"type": "acme"}}},
+    )
+    acme.write_text(HEAD + 'connector = Connector("acme", title="A"\n')
+
+    refused = cli("run", "crm/lead", "--json")
+
+    assert refused.exit_code == 2, refused.output
+    error = _error(refused)
+    assert error["field"] == "connections.crm" and str(acme) in error["message"], error
+    assert "line 2" in error["message"] and "correct" in error["fix"]
+    assert json.loads(cli("jobs", "--json").stdout) == []
+
+
 def test_a_name_defined_twice_is_refused_naming_both_files_and_the_others_still_work(
     ws: Path, cli: Callable[..., Result]
 ) -> None:
