@@ -2,8 +2,9 @@
  * The Connections panel: create, edit, test and delete connections, with forms generated
  * from each connector's field schema. Secret fields are write-only: the server shows them
  * as ****, the form never fills them in, and an empty secret keeps the stored one. A
- * connector that does not load (a brand's own, just written with a mistake) is offered as no
- * type but shown with its error and fix, so the admin sees why it is missing.
+ * connector that does not load (a brand's own, just written with a mistake) is shown with its
+ * error and fix, so the admin sees why it is missing; only the connectors that load are
+ * offered as types (a broken file that repeats a bundled name leaves the bundled one there).
  */
 import { Widget } from '@lumino/widgets';
 
