@@ -7,6 +7,7 @@ never appear in an answer, a listing, a log line or an error message.
 
 from __future__ import annotations
 
+import base64
 import functools
 import json
 import re
@@ -259,12 +260,18 @@ class Connections:
         )
 
     def secret_values(self) -> set[str]:
-        """Every secret value of the workspace, for scrubbing outputs (second line of defence)."""
+        """Every secret value of the workspace, for scrubbing outputs (second line of defence),
+        and the HTTP Basic credentials a user name and password make (an API that echoes the
+        Authorization header would otherwise show the encoded password)."""
         with self.store.read() as s:
-            tokens = s.scalars(select(ConnectionRow.secrets)).all()
+            rows = s.execute(select(ConnectionRow.fields, ConnectionRow.secrets)).all()
         values: set[str] = set()
-        for token in tokens:
-            values.update(str(v) for v in self.vault.open(token).values() if v)
+        for fields, token in rows:
+            opened = self.vault.open(token)
+            values.update(str(v) for v in opened.values() if v)
+            user, password = (fields or {}).get("username"), opened.get("password")
+            if user is not None and password:
+                values.add(base64.b64encode(f"{user}:{password}".encode()).decode("ascii"))
         return {v for v in values if len(v) >= 3}  # shorter ones would mask ordinary text
 
     def test(self, name: str) -> ConnectionInfo:

@@ -7,6 +7,7 @@ issued. And a rerun of a partly sent job never sends anyone twice.
 
 from __future__ import annotations
 
+import base64
 import json
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -209,3 +210,21 @@ def test_a_secret_with_a_backslash_is_masked_in_printed_config_too(ws):
     notebook = Path(job["output_path"]).read_text()
     assert "'token': '****'" in notebook
     assert "token-31337" not in notebook + output
+
+
+def test_the_basic_credentials_a_user_name_and_password_make_are_masked_too(ws):
+    """An API that echoes the Authorization header it got puts the encoded password in the
+    answer a recipe prints."""
+    with Studio.open(ws, user="alice") as studio:
+        values = {"auth_type": "basic", "username": "ada", "password": "pa55-w0rd-77"}
+        values["base_url"] = "https://crm.example"
+        studio.connections.add("crm", "http", values, "alice")
+    echoed = "import base64\nprint('Basic ' + base64.b64encode(b'ada:pa55-w0rd-77').decode())"
+    write_recipe(ws, "campaign/echo", "x: int = 1", (echoed,), {"title": "Echo"})
+
+    code, job, output = run_job(ws, "run", "campaign/echo")
+
+    assert code == 0, job
+    notebook = Path(job["output_path"]).read_text()
+    encoded = base64.b64encode(b"ada:pa55-w0rd-77").decode()
+    assert "Basic ****" in notebook and encoded not in notebook + output
