@@ -1,18 +1,21 @@
 """Shopify: abandoned checkouts, polled through the Admin REST API.
 
 A checkout is abandoned once the customer gave contact details but did not pay; each new or
-updated one is an event. Pages follow the `Link` header; 429 answers are waited out for
-their `Retry-After` (unless it is longer than `MAX_WAIT`: the poll then fails as retryable
-and the next one picks up). Reading changes nothing, so a lost answer or a 5xx is simply
-asked again (`NETWORK_TRIES` times in all, then the poll fails as retryable). The cursor is
-an `updated_at` window start (see `_next_start`) and, between polls of one window, the next
-page's link.
+updated one is an event. Pages follow the `Link` header, each sent once the shop's leaky
+bucket has room for it by `X-Shopify-Shop-Api-Call-Limit` (`32/40`: the bucket empties by
+`LEAK_PER_SECOND`), so a poll does not run into the limit the shop's other apps share; 429
+answers are waited out for their `Retry-After` (unless it is longer than `MAX_WAIT`: the
+poll then fails as retryable and the next one picks up). Reading changes nothing, so a lost
+answer or a 5xx is simply asked again (`NETWORK_TRIES` times in all, then the poll fails as
+retryable). The cursor is an `updated_at` window start (see `_next_start`) and, between
+polls of one window, the next page's link.
 """
 
 from __future__ import annotations
 
 import email.utils
 import re
+import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -27,6 +30,10 @@ MAX_TRIES = 8
 MAX_WAIT = 30.0
 NETWORK_TRIES = 3
 API_VERSION = "2025-01"
+#: How fast Shopify's REST bucket empties, in calls a second (4 on Shopify Plus: the
+#: standard rate waits a little longer there, never too little).
+LEAK_PER_SECOND = 2.0
+_CALL_LIMIT = re.compile(r"\s*(\d+)\s*/\s*(\d+)\s*")
 #: Seconds between the shop's `Date` header (whole seconds) and its `updated_at` clocks.
 CLOCK_MARGIN = 2.0
 
@@ -236,6 +243,18 @@ def _order(checkout: dict[str, Any]) -> tuple[datetime, int]:
     return (moment, int(checkout.get("id") or 0))
 
 
+def _room_in(response: httpx.Response) -> float:
+    """Seconds until the shop's bucket, as its answer reports it, has room for one more
+    call; 0 without the header, or when the wait would be longer than `MAX_WAIT` (the next
+    call's 429 then ends the poll as retryable)."""
+    found = _CALL_LIMIT.fullmatch(response.headers.get("X-Shopify-Shop-Api-Call-Limit", ""))
+    if found is None:
+        return 0.0
+    used, size = map(int, found.groups())
+    wait = max(0.0, (used + 1 - size) / LEAK_PER_SECOND)
+    return wait if wait <= MAX_WAIT else 0.0
+
+
 def _served_at(response: httpx.Response) -> str | None:
     """When the shop answered (its `Date` header), as ISO 8601; None without one."""
     try:
@@ -294,6 +313,7 @@ def poll_checkouts(conn: Connection, since: str, cursor: Any) -> Page:
         url, params = (link.group(1) if link else None), None
         if url is None:
             break
+        time.sleep(_room_in(response))
     found.sort(key=_order)
     if url is not None:  # more pages wait: resume from this page link, same window
         return Page(found, {"updated_at": updated_min, "next": url, "started": started}, more=True)
