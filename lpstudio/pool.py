@@ -149,14 +149,23 @@ def new_kernel_manager(
     return km
 
 
-async def wait_until_ready(km: AsyncKernelManager, kc: Any, timeout: float) -> dict[str, Any]:
+def _never() -> bool:
+    return False
+
+
+async def wait_until_ready(
+    km: AsyncKernelManager, kc: Any, timeout: float, stopped: Callable[[], bool] = _never
+) -> dict[str, Any]:
     """Waits for a kernel_info reply and a live IOPub subscription; returns the reply.
 
     jupyter_client's `wait_for_ready` then waits for 0.2 s of IOPub silence; stale IOPub
     messages are harmless here (nbclient keeps only the replies to its own requests).
+    `stopped` ends the wait (the pool closed: nobody wants the kernel any more).
     """
     deadline = time.monotonic() + timeout
     while True:
+        if stopped():
+            raise RuntimeError("the kernel pool closed while the kernel started")
         kc.kernel_info()
         with contextlib.suppress(Exception):  # queue.Empty on a timeout
             msg = await kc.shell_channel.get_msg(timeout=1)
@@ -171,18 +180,28 @@ async def wait_until_ready(km: AsyncKernelManager, kc: Any, timeout: float) -> d
             raise RuntimeError(f"kernel did not answer in {timeout:g} s")
 
 
-async def warm_up(kc: Any, timeout: float) -> None:
+async def warm_up(
+    km: AsyncKernelManager, kc: Any, timeout: float, stopped: Callable[[], bool] = _never
+) -> None:
     """Runs nothing once in a kernel that waits for its job: a fresh kernel's first
     execution pays for what its shell builds lazily, and a forked one for the memory pages
     it first writes to (each copied from the fork server's): a fifth of a short job's
     kernel time, now paid before the job comes. Silent and out of history: no name, no
-    output, no execution count is left for the job to see."""
+    output, no execution count is left for the job to see. Like `wait_until_ready`, it
+    ends as soon as the kernel dies or `stopped` says so, not at `timeout`: closing the
+    pool (a one-shot `lpstudio run` that just refilled it) waits for no dead kernel."""
     msg_id = kc.execute("pass", silent=True, store_history=False)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        msg = await kc.shell_channel.get_msg(timeout=max(0.0, deadline - time.monotonic()))
-        if msg["parent_header"].get("msg_id") == msg_id:
-            return
+        if stopped():
+            raise RuntimeError("the kernel pool closed during the kernel's warm-up")
+        with contextlib.suppress(Exception):  # queue.Empty on a timeout
+            wait = min(1.0, max(0.0, deadline - time.monotonic()))
+            msg = await kc.shell_channel.get_msg(timeout=wait)
+            if msg["parent_header"].get("msg_id") == msg_id:
+                return
+        if not await km.is_alive():
+            raise RuntimeError("kernel died during its warm-up")
     raise RuntimeError(f"kernel did not run its warm-up in {timeout:g} s")
 
 
@@ -379,6 +398,9 @@ class KernelPool:
                 os.close(entry.pidfd)
             discard(entry.km, entry.kc)
 
+    def _is_closed(self) -> bool:
+        return self._closed
+
     async def _prepare(self, kernel_name: str) -> ReadyKernel:
         server = None if self._server_failed else self.server
         # A start that `close()` cuts short is no failure to log (jupyter_client logs any).
@@ -389,8 +411,8 @@ class KernelPool:
         try:
             # No heartbeat thread per kernel: liveness is asked of the manager (its pidfd).
             kc.start_channels(hb=False)
-            info = await wait_until_ready(km, kc, self.settings.start_timeout)
-            await warm_up(kc, self.settings.start_timeout)
+            info = await wait_until_ready(km, kc, self.settings.start_timeout, self._is_closed)
+            await warm_up(km, kc, self.settings.start_timeout, self._is_closed)
             kc.allow_stdin = False
             pid = km.provisioner.pid  # type: ignore[union-attr]
             prepared = bool(getattr(km.provisioner, "prepared", False))

@@ -301,6 +301,37 @@ def test_a_kernel_start_that_closing_the_pool_cuts_short_logs_no_error(
     assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == []
 
 
+def test_closing_the_pool_waits_for_no_kernel_in_its_warm_up(
+    ws: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A one-shot `lpstudio run` refills the pool as its job ends and closes it at once: a
+    kernel that the close killed in its warm-up was waited for until `start_timeout` (the
+    command hung for a minute after printing its job)."""
+    warming, go = threading.Event(), threading.Event()
+    warm_up = kernel_pool.warm_up
+
+    async def gated(km: Any, kc: Any, timeout: float, stopped: Any) -> None:
+        warming.set()
+        await asyncio.get_running_loop().run_in_executor(None, go.wait)
+        os.kill(km.provisioner.pid, signal.SIGKILL)  # as the close leaves it, or worse
+        await warm_up(km, kc, timeout, stopped)
+
+    monkeypatch.setattr(kernel_pool, "warm_up", gated)
+    studio = Studio.open(ws, user="alice")
+    kernels = studio.executor.kernels
+    assert kernels is not None
+    kernels.warm()
+    assert warming.wait(120)
+    closing = threading.Thread(target=studio.close)
+    closing.start()
+    wait_for(lambda: kernels._closed, what="the pool to close")
+    go.set()
+    closing.join(20)  # start_timeout is 60 s
+
+    assert not closing.is_alive()
+    assert kernel_pool.active() is None
+
+
 def test_a_killed_parent_leaves_no_kernels_behind(ws: Path) -> None:
     script = textwrap.dedent(
         f"""
@@ -494,10 +525,11 @@ def test_a_forked_kernel_reads_its_shell_in_the_main_thread_and_awaits(pooled: S
         statuses = []
         for _ in ids:
             statuses.append((await kc.get_shell_msg(timeout=30))["content"]["status"])
-        slow = kc.execute("import time; time.sleep(30)")
-        while True:  # interrupted once it runs (a signal before that is not the cell's)
+        slow = kc.execute("import time; print('sleeping', flush=True); time.sleep(30)")
+        while True:  # interrupted once its code runs: a signal before that (even after the
+            # execute_input message) lands in ipykernel's handler, not in the cell
             msg = await kc.get_iopub_msg(timeout=30)
-            if msg["parent_header"].get("msg_id") == slow and msg["msg_type"] == "execute_input":
+            if msg["parent_header"].get("msg_id") == slow and msg["msg_type"] == "stream":
                 break
         await ready.km.interrupt_kernel()
         reply = await kc.get_shell_msg(timeout=30)
