@@ -202,13 +202,8 @@ def _found(workspace_root: Path | None) -> _Found:
 
 
 def load_connectors(workspace_root: Path | None = None) -> dict[str, Connector]:
-    """Every connector that loaded, by name (see `broken_connectors` for the others)."""
+    """Every connector that loaded, by name (`connector_listing` also lists the others)."""
     return _found(workspace_root).connectors
-
-
-def broken_connectors(workspace_root: Path | None = None) -> dict[str, LpstudioError]:
-    """The error of each connector that did not load, by the name a user would ask for."""
-    return _found(workspace_root).broken
 
 
 def connector_listing(workspace_root: Path | None = None) -> dict[str, list[dict[str, Any]]]:
