@@ -573,27 +573,42 @@ def test_the_lab_recovers_from_a_failed_page_and_never_acts_on_stale_settings(
         page.locator(".lps-connections:visible tr[data-connection=rows]").wait_for()
 
 
-def test_the_connections_panel_says_why_a_workspace_connector_is_missing(tmp_path: Path) -> None:
-    """A connector an admin wrote in the workspace that does not load is shown as a notice
-    naming its file, the line and the fix, and offered as no type; once corrected, Refresh
-    offers it. A connection whose connector broke since is shown that notice when edited,
-    not an empty form whose Save would clear its fields."""
-    root = tmp_path / "ws"
+CRM_HEAD = "from lpstudio.sdk import Connector, Field\n"
+CRM = CRM_HEAD + 'connector = Connector("crm", title="CRM", fields=[Field("site", "Site")])\n'
+CRM_BROKEN = CRM_HEAD + 'connector = Connector("crm", title="CRM"\n'  # never closed: line 2
+
+
+def crm_workspace(root: Path, source: str) -> Path:
+    """A workspace whose own `connectors/crm.py` holds `source`; returns that file."""
     Studio.init(root, accept_terms=True, admin="alice").close()
     (root / "connectors").mkdir()
-    source = root / "connectors" / "crm.py"
-    head = "from lpstudio.sdk import Connector, Field\n"
-    broken = head + 'connector = Connector("crm", title="CRM"\n'  # never closed: line 2
-    source.write_text(broken)
-    with studio_lab(root, tmp_path / "jupyter") as (url, token), chromium() as browser:
+    path = root / "connectors" / "crm.py"
+    path.write_text(source)
+    return path
+
+
+@contextmanager
+def connections_page(root: Path, home: Path) -> Iterator[Any]:
+    """The admin alice's JupyterLab on `root`, its Connections panel open; yields the page."""
+    with studio_lab(root, home) as (url, token), chromium() as browser:
         page = browser.new_context(
             viewport={"width": 1400, "height": 1000}, extra_http_headers={"X-Test-User": "alice"}
         ).new_page()
         page.set_default_timeout(60_000)
         page.goto(f"{url}/lab?token={token}")
         page.locator(".lps-gallery-popup").get_by_role("button", name="Close").click()
-
         command(page, "lpstudio:open-connections")
+        yield page
+
+
+def test_the_connections_panel_says_why_a_workspace_connector_is_missing(tmp_path: Path) -> None:
+    """A connector an admin wrote in the workspace that does not load is shown as a notice
+    naming its file, the line and the fix, and offered as no type; once corrected, Refresh
+    offers it. A connection whose connector broke since is shown that notice when edited,
+    not an empty form whose Save would clear its fields."""
+    root = tmp_path / "ws"
+    source = crm_workspace(root, CRM_BROKEN)
+    with connections_page(root, tmp_path / "jupyter") as page:
         panel = page.locator(".lps-connections:visible")
         notice = panel.locator(".lps-connector-problem[data-connector=crm]")
         notice.wait_for()
@@ -608,9 +623,7 @@ def test_the_connections_panel_says_why_a_workspace_connector_is_missing(tmp_pat
         assert "http" in offered and "crm" not in offered, offered
 
         # Corrected in JupyterLab: Refresh drops the notice and offers the connector.
-        source.write_text(
-            head + 'connector = Connector("crm", title="CRM", fields=[Field("site", "Site")])\n'
-        )
+        source.write_text(CRM)
         panel.get_by_role("button", name="Refresh").click()
         notice.wait_for(state="detached")
         panel.locator(".lps-new-connection").click()
@@ -621,13 +634,37 @@ def test_the_connections_panel_says_why_a_workspace_connector_is_missing(tmp_pat
         panel.locator("tr[data-connection=crm-prod]").wait_for()
 
         # Broken again: its connection's Edit shows why, and nothing to save.
-        source.write_text(broken)
+        source.write_text(CRM_BROKEN)
         panel.get_by_role("button", name="Refresh").click()
         notice.wait_for()
         panel.locator("tr[data-connection=crm-prod] .lps-edit").click()
         editor = panel.locator(".lps-editor")
         editor.locator(".lps-connector-problem[data-connector=crm]", has_text="line 2").wait_for()
         assert editor.locator(".lps-save").count() == 0
+    with Studio.open(root, user="alice") as studio:
+        assert studio.connections.values("crm-prod") == ("crm", {"site": "brand"})
+
+
+def test_editing_a_connection_whose_connector_was_removed_says_so(tmp_path: Path) -> None:
+    """A connection whose workspace connector file was deleted keeps its row; its Edit names
+    the missing type and the fix, with nothing to save (an empty form's Save would clear
+    its fields)."""
+    root = tmp_path / "ws"
+    source = crm_workspace(root, CRM)
+    with Studio.open(root, user="alice") as studio:
+        studio.connections.add("crm-prod", "crm", {"site": "brand"}, "alice")
+    source.unlink()
+    with connections_page(root, tmp_path / "jupyter") as page:
+        panel = page.locator(".lps-connections:visible")
+        panel.locator("tr[data-connection=crm-prod] .lps-edit").click()
+        notice = panel.locator(".lps-editor .lps-connector-problem[data-connector=crm]")
+        notice.wait_for()
+        text = notice.inner_text()
+        assert "crm" in text and "restore the connector's file" in text, text
+        assert "delete this connection" in text, text
+        assert panel.locator(".lps-editor .lps-save").count() == 0
+        panel.locator(".lps-editor").get_by_role("button", name="Cancel").click()
+        notice.wait_for(state="detached")
     with Studio.open(root, user="alice") as studio:
         assert studio.connections.values("crm-prod") == ("crm", {"site": "brand"})
 

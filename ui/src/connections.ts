@@ -5,6 +5,7 @@
  * connector that does not load (a brand's own, just written with a mistake) is shown with its
  * error and fix, so the admin sees why it is missing; only the connectors that load are
  * offered as types (a broken file that repeats a bundled name leaves the bundled one there).
+ * A connection whose connector is broken or gone is shown why when edited, never a form.
  */
 import { Widget } from '@lumino/widgets';
 
@@ -95,13 +96,14 @@ export class ConnectionsPanel extends Widget {
   /** The form for a new connection (null) or for changing one. */
   private edit(c: Connection | null): void {
     fill(this.message);
-    const broken = c && !this.connectors.some(k => k.name === c.type) && this.broken.find(b => b.name === c.type);
-    if (c && broken) {
+    const loaded = !c || this.connectors.some(k => k.name === c.type);
+    const unusable = c && !loaded ? (this.broken.find(b => b.name === c.type) ?? missing(c.type)) : null;
+    if (c && unusable) {
       // Its fields cannot be known: an empty form's Save would clear them all.
       fill(
         this.editor,
         el('h3', { text: `Edit connection ${c.name}` }),
-        brokenNotice(broken),
+        brokenNotice(unusable),
         el('div', { cls: 'lps-actions' }, button('Cancel', () => fill(this.editor)))
       );
       return;
@@ -200,4 +202,15 @@ function brokenNotice(b: BrokenConnector): HTMLElement {
     el('div', {}, el('strong', { text: `Connector ${b.name} does not load` }), `: ${b.message}`),
     b.fix ? el('div', { cls: 'lps-error-fix', text: `fix: ${b.fix}` }) : null
   );
+}
+
+/** A connection's connector that neither loads nor fails to: its file was removed. */
+function missing(name: string): BrokenConnector {
+  return {
+    name,
+    code: 'NotFoundError',
+    message: `no connector ${name} is installed (bundled, in the workspace's connectors/ folder, or from a package)`,
+    field: 'type',
+    fix: "restore the connector's file under the workspace's connectors/ folder, or delete this connection"
+  };
 }
