@@ -43,6 +43,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import zmq.asyncio
 from jupyter_client.kernelspec import KernelSpec
 from jupyter_client.manager import AsyncKernelManager
 from jupyter_core.paths import jupyter_runtime_dir
@@ -51,6 +52,11 @@ from traitlets.log import get_logger
 from .forkserver import ForkProvisioner, ForkServer, ForkServerError, forkable, readable
 
 log = logging.getLogger("lpstudio.pool")
+
+#: The ZeroMQ context of every pooled kernel's client: one I/O thread for all of them,
+#: instead of one started with each kernel and stopped (joined) on the job's path as the
+#: job ends. Never terminated: each client closes its own sockets (with no linger).
+_CONTEXT = zmq.asyncio.Context()
 
 
 class QuietOnStop(logging.LoggerAdapter):  # type: ignore[type-arg]
@@ -407,7 +413,7 @@ class KernelPool:
         quiet = QuietOnStop(get_logger(), lambda: self._closed)
         km = new_kernel_manager(kernel_name, server, log=quiet)
         await km.start_kernel(cwd=self.cwd)
-        kc = km.client()
+        kc = km.client(context=_CONTEXT)
         try:
             # No heartbeat thread per kernel: liveness is asked of the manager (its pidfd).
             kc.start_channels(hb=False)
