@@ -473,7 +473,8 @@ class Studio:
             **since,  # the since its poll goes by, which a reset moved
             "connections": pinned,
             "state": "started",
-            "started_at": utcnow().isoformat(),
+            # By the store's clock, as the schedulers' due runs it bounds.
+            "started_at": self.store.now().isoformat(),
         }
         save_settings(self.store, recipe.name, new, self.user)
         self.store.audit(self.user, "start", recipe.name)
@@ -507,7 +508,9 @@ class Studio:
             start = (
                 since
                 or (
-                    datetime.fromisoformat(settings["since"]) if settings.get("since") else utcnow()
+                    datetime.fromisoformat(settings["since"])
+                    if settings.get("since")
+                    else self.store.now(s)  # the clock the schedulers poll by
                 )
             ).isoformat()
             if state is None:

@@ -417,6 +417,18 @@ def test_a_scheduler_whose_clock_runs_fast_fires_a_schedule_by_the_store_s_time(
         assert due_of(jobs(studio.store, recipes["past"])) == [past.strftime("%H:%M")]
 
 
+def test_a_recipe_started_on_a_machine_whose_clock_runs_fast_starts_by_the_store_s_time(
+    pg_ws: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Its start bounds the runs a scheduler fires: stamped five minutes ahead, the runs due
+    in those minutes would be skipped by every scheduler, which go by the store's clock."""
+    with Studio.open(pg_ws, user="alice") as studio:
+        recipe = schedule_recipe(pg_ws, "fast", {"cron": "* * * * *", "timezone": "UTC"})
+        monkeypatch.setattr(lpstudio.models, "datetime", _FastMachine)  # every utcnow()
+        started = datetime.fromisoformat(studio.start(recipe)["started_at"])
+        assert started <= studio.store.now() < started + SKEW / 2, (started, SKEW)
+
+
 # -- a server in another time zone -----------------------------------------------------------
 
 
