@@ -215,3 +215,19 @@ def test_purged_jobs_keep_their_figures_on_the_dashboard(history: History, tmp_p
         assert studio.purge() == ids
     assert [store.job(job_id).result for job_id in ids] == [None, None]
     assert dashboard_metrics(store, now - timedelta(days=90), now) == before
+
+
+def test_a_job_across_midnight_counts_on_the_utc_day_it_was_created(history: History) -> None:
+    """A job created a second before midnight (UTC) and ending after it stays in its day's
+    figures, with its final status and recipients; the next day shows nothing of it, and a
+    recipe whose only job lies outside the range is not listed."""
+    late = history.job("a/one.ipynb", "queued", at(1, 23, 59, 59))
+    history.job("c/idle.ipynb", "succeeded", at(5))
+    history.store.update_job(late, status="running", started_at=at(2, 0, 0, 1))
+    assert history.store.finish_job(late, "succeeded", result={"accepted": 2, "failed": [{}]})
+    day1 = dashboard_metrics(history.store, at(1), at(2))
+    assert day1["jobs_per_day"] == [{"day": "2026-03-01", "status": "succeeded", "count": 1}]
+    assert day1["proactive"] == [{"day": "2026-03-01", "accepted": 2, "failed": 1}]
+    assert [(row["recipe"], row["succeeded"]) for row in day1["recipes"]] == [("a/one.ipynb", 1)]
+    day2 = dashboard_metrics(history.store, at(2), at(3))
+    assert (day2["jobs_per_day"], day2["recipes"], day2["proactive"]) == ([], [], [])

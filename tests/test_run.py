@@ -11,12 +11,17 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import nbformat
+import pytest
 
 from lpstudio.errors import InputError
+from lpstudio.metrics import dashboard_metrics
 from lpstudio.store import worker_id
 from lpstudio.studio import Studio
+from lpstudio.widgets.dashboard import day_range
 
 from .conftest import LPSTUDIO, job_rows, run_cli, run_json, wait_for, write_recipe
+from .test_secrets import METADATA as CAMPAIGN_METADATA
+from .test_secrets import SEND
 
 CONTEXT_CELL = """\
 import lpstudio.kernel as lp
@@ -193,6 +198,60 @@ def test_rerun_uses_the_same_parameters_and_event_on_the_latest_version(ws: Path
     assert second["event"] == {"order": 7}
     assert second["version"] != first.version_id
     assert second["result"]["recipe"] == "v2"
+
+
+def test_reruns_share_one_ledger_and_a_purged_job_keeps_only_its_outline(
+    sandbox_ws: Path, control
+) -> None:
+    """Workato's job history on real kernels and the sandbox: a rerun of a rerun runs the
+    cached event again and sends nobody twice (one ledger for the chain), each listed with
+    the job it reran; after the retention period a job keeps its id, status and times, its
+    data and output notebook are erased, the dashboard's figures stay, and it can no longer
+    be rerun, which says why."""
+    write_recipe(sandbox_ws, "campaign/chain", "count: int = 3", (SEND,), CAMPAIGN_METADATA)
+    with Studio.open(sandbox_ws, user="alice") as studio:
+        first = studio.run("campaign/chain", event={"order": 7})
+        second = studio.rerun(first.id)
+        third = studio.rerun(second.id)
+        chain = (first, second, third)
+        assert [job.status for job in chain] == ["succeeded"] * 3
+        assert (third.event, third.result["accepted"]) == ({"order": 7}, 0)
+        assert [entry["job_id"] for entry in third.result["already_sent"]] == [first.id]
+        sent = control.get("/_sandbox/liveperson/recipients").json()["recipients"]
+        assert sorted(row["count"] for row in sent) == [1, 1, 1]
+        code, listed = run_json("jobs", "--workspace", str(sandbox_ws))
+        assert code == 0
+        assert [(job["id"], job["trigger"], job["rerun_of"]) for job in listed] == [
+            (third.id, "rerun", second.id),
+            (second.id, "rerun", first.id),
+            (first.id, "manual", None),
+        ]
+        start, end = day_range(7)
+        figures = dashboard_metrics(studio.store, start, end)
+        assert figures["proactive"][0]["accepted"] == 3
+        outputs = [sandbox_ws / job.output_path for job in chain]
+        assert all(path.is_file() for path in outputs)
+
+        assert studio.purge(older_than_days=0) == [job.id for job in chain]
+
+        for job in chain:
+            kept = studio.job(job.id)
+            assert (kept.status, kept.created_at, kept.started_at, kept.finished_at) == (
+                job.status,
+                job.created_at,
+                job.started_at,
+                job.finished_at,
+            )
+            assert (kept.parameters, kept.event, kept.result, kept.error) == ({}, None, None, None)
+            assert kept.output_path is None and kept.rerun_of == job.rerun_of
+        assert not any(path.exists() for path in outputs)
+        assert dashboard_metrics(studio.store, start, end) == figures
+        with pytest.raises(InputError, match="purged after the retention period") as refused:
+            studio.rerun(third.id)
+        assert refused.value.field == "job"
+    refused_cli = run_cli("rerun", str(third.id), "--workspace", str(sandbox_ws))
+    assert refused_cli.returncode == 2 and "cannot be rerun" in refused_cli.stderr
+    assert len(control.get("/_sandbox/liveperson/campaigns").json()["campaigns"]) == 1
 
 
 def test_two_runs_at_once_both_succeed(ws: Path) -> None:

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from urllib.parse import quote
 
 import pytest
 
 from lpstudio.errors import InputError
+from lpstudio.failures import describe_error
 from lpstudio.models import User
 from lpstudio.store import FINAL_STATES
 from lpstudio.studio import Studio
@@ -238,7 +239,7 @@ def test_dashboard_refuses_days_the_api_refuses(studio: Studio) -> None:
     longest = Dashboard(studio, days=MAX_DAYS)
     start, end = (datetime.fromisoformat(longest.metrics[k]) for k in ("start", "end"))
     assert (end - start).days == MAX_DAYS
-    assert longest.range.label == f"last {MAX_DAYS} days"
+    assert longest.range.label == f"last {MAX_DAYS} days (UTC)"
 
 
 def test_gallery_refuses_try_recipe_to_an_operator(studio: Studio) -> None:
@@ -306,3 +307,45 @@ def test_dashboard_says_why_a_refresh_failed(
     monkeypatch.setattr(dashboard_module, "dashboard_metrics", real)
     dashboard.refresh_button.click()
     assert dashboard.notice.value == ""
+
+
+def test_jobs_view_names_each_rerun_s_origin_and_offers_no_purged_job(studio: Studio) -> None:
+    """As in Workato's job history: a rerun is listed with the job it reran, and a job whose
+    data the retention period erased is shown as purged and no longer offered for rerun
+    (its parameters and event are gone): no output link to a deleted notebook either."""
+    write_recipe(studio.workspace.root, "p/down", cells=("raise RuntimeError('down')",))
+    first = studio.run("p/down")
+    again = studio.rerun(first.id)
+    view = JobsView(studio)
+    try:
+        assert f"<td>rerun of job {first.id}</td>" in view.table.value
+        assert f"<td>{again.trigger}</td>" not in view.table.value
+        assert [value for _label, value in view.rerun_job.options] == [again.id, first.id]
+        said = describe_error(again.error, again.cells_total)  # as `lpstudio show` says it
+        assert f" of {again.cells_total} " in said and f"<td>{said}</td>" in view.table.value
+
+        assert studio.purge(older_than_days=0) == [first.id, again.id]
+        view.refresh_button.click()
+        assert view.rerun_job.options == () and view.rerun_button.disabled
+        assert view.table.value.count("<td>purged</td>") == 2
+        assert "<a href" not in view.table.value
+        assert f"<td>rerun of job {first.id}</td>" in view.table.value  # the outline stays
+        assert f"<td>{said.removesuffix(': down')}</td>" in view.table.value  # the kind stays
+    finally:
+        view.close()
+
+
+def test_dashboard_says_its_days_are_utc_days_and_offers_the_studio_s_ranges(
+    studio: Studio,
+) -> None:
+    """The studio's dashboard offers today, 7, 30, 90 days and a year, labelled UTC as its
+    days are: the widget's range and summary say the same, with the dates they cover."""
+    dashboard = Dashboard(studio)
+    assert [value for _label, value in dashboard.range.options] == [1, 7, 30, 90, MAX_DAYS]
+    assert dashboard.range.label == "last 7 days (UTC)"
+    start, end = (datetime.fromisoformat(dashboard.metrics[k]) for k in ("start", "end"))
+    last = (end - timedelta(days=1)).date()
+    assert f"{start.date()} to {last} (UTC days)" in dashboard.summary.value
+    dashboard.range.value = 1
+    assert dashboard.range.label == "today (UTC)"
+    assert f"{last} to {last} (UTC days)" in dashboard.summary.value

@@ -1,9 +1,11 @@
 """`Dashboard`: jobs, recipe outcomes and Proactive recipients over the last days.
 
 The figures come from `lpstudio.metrics` (aggregates computed by the database); this module
-only draws them. Charts are PNG images (`ipywidgets.Image`), so they show the same in
-JupyterLab, Voilà and an exported notebook, and they are built on `matplotlib.figure.Figure`
-without pyplot: no backend to choose, no global figure list to leak into.
+only draws them. Days are UTC calendar days, as in the studio's panel and the REST API, so
+the range, the charts and the summary say so. Charts are PNG images (`ipywidgets.Image`), so
+they show the same in JupyterLab, Voilà and an exported notebook, and they are built on
+`matplotlib.figure.Figure` without pyplot: no backend to choose, no global figure list to
+leak into.
 """
 
 from __future__ import annotations
@@ -32,8 +34,8 @@ if TYPE_CHECKING:
 
     from ..studio import Studio
 
-#: The ranges offered, in days.
-RANGES = (7, 30, 90)
+#: The ranges offered, in days: the studio's dashboard panel's (today to a year).
+RANGES = (1, 7, 30, 90, 366)
 
 #: The longest range, in days: what the REST API's `GET /dashboard?days=` allows too.
 MAX_DAYS = 366
@@ -46,6 +48,11 @@ def day_range(days: int, today: datetime | None = None) -> tuple[datetime, datet
     midnight = datetime.combine((today or utcnow()).astimezone(UTC).date(), time(), UTC)
     end = midnight + timedelta(days=1)
     return end - timedelta(days=days), end
+
+
+def range_label(days: int) -> str:
+    """How the range is offered: its days are UTC days, as the studio's panel says."""
+    return "today (UTC)" if days == 1 else f"last {days} days (UTC)"
 
 
 def _days(start: datetime, end: datetime) -> list[str]:
@@ -89,7 +96,7 @@ def jobs_chart(metrics: dict[str, Any], days: list[str]) -> bytes:
         _day_ticks(axes, days)
         axes.set_ylabel("jobs")
         axes.legend(loc="upper left", fontsize="small")
-    axes.set_title("Jobs per day")
+    axes.set_title("Jobs per day (UTC)")
     return png(figure)
 
 
@@ -130,7 +137,7 @@ def proactive_chart(metrics: dict[str, Any], days: list[str]) -> bytes:
         _day_ticks(axes, days)
         axes.set_ylabel("recipients")
         axes.legend(loc="upper left", fontsize="small")
-    axes.set_title("Proactive recipients per day")
+    axes.set_title("Proactive recipients per day (UTC)")
     return png(figure)
 
 
@@ -144,8 +151,11 @@ def summary_html(metrics: dict[str, Any]) -> str:
     failed = sum(row["failed"] for row in metrics["proactive"])
     links = metrics["connections"]
     connections = ", ".join(f"{esc(state)} {esc(n)}" for state, n in links.items())
+    first = datetime.fromisoformat(metrics["start"]).astimezone(UTC).date()
+    last = (datetime.fromisoformat(metrics["end"]).astimezone(UTC) - timedelta(days=1)).date()
     return (
         '<div class="lpstudio-summary">'
+        f"<b>Days</b>: {esc(first)} to {esc(last)} (UTC days)<br>"
         f"<b>Jobs</b>: {jobs}<br>"
         f"<b>Proactive recipients</b>: {esc(accepted)} accepted, {esc(failed)} failed<br>"
         f"<b>Connections</b>: {connections}"
@@ -154,8 +164,8 @@ def summary_html(metrics: dict[str, Any]) -> str:
 
 
 class Dashboard(widgets.VBox):
-    """The last `days` UTC days (7, 30 or 90 in the selector, or any whole number from 1 to
-    `MAX_DAYS`); `metrics` holds the figures last drawn, as
+    """The last `days` UTC days (today, 7, 30, 90 or 366 in the selector, or any whole number
+    from 1 to `MAX_DAYS`); `metrics` holds the figures last drawn, as
     `lpstudio.metrics.dashboard_metrics` returns them."""
 
     def __init__(self, studio: Studio, days: int = 7) -> None:
@@ -164,7 +174,7 @@ class Dashboard(widgets.VBox):
         self.studio = studio
         self.metrics: dict[str, Any] = {}
         self.range = widgets.Dropdown(
-            options=[(f"last {n} days", n) for n in sorted({*RANGES, days})],
+            options=[(range_label(n), n) for n in sorted({*RANGES, days})],
             value=days,
             description="Range",
         )

@@ -1,5 +1,8 @@
 """`JobsView`: the job history as a table, with filters, refresh and rerun of failed jobs.
 
+As in Workato, a rerun is listed with the job it reran, and a job purged after the
+retention period (`jobs.retention_days`) keeps its row but is no longer offered for rerun.
+
 The view reads the store through the core API on every `refresh()`; auto-refresh only calls
 `refresh()` from a background thread every `refresh_seconds`, and `close()` stops it. Reruns
 run in their own threads (one per click) so the notebook stays responsive while the job
@@ -33,6 +36,7 @@ from .common import (
 )
 
 if TYPE_CHECKING:
+    from ..models import Job
     from ..studio import Studio
 
 ALL = "all"
@@ -53,25 +57,37 @@ COLUMNS = ("id", "status", "recipe", "started", "duration", "trigger", "user", "
 MAX_LIMIT = 1000
 
 
-def _error_text(error: dict[str, Any] | None) -> str:
-    return describe_error(error) if error else ""
+def _error_text(job: Job) -> str:
+    """As `lpstudio show` says it; a purged job kept only the error's kind and cell."""
+    if not job.error:
+        return ""
+    said = describe_error(job.error, job.cells_total)
+    return said.removesuffix(": ") if job.purged else said
 
 
-def _row_html(row: dict[str, Any], started: datetime | None, now: datetime) -> str:
+def _trigger_text(job: Job) -> str:
+    """A rerun or retry names the job it ran again, as Workato's rerun history does."""
+    return f"{job.trigger} of job {job.rerun_of}" if job.rerun_of else job.trigger
+
+
+def _row_html(row: dict[str, Any], job: Job, now: datetime) -> str:
     duration = row["duration"]
-    if duration is None and started is not None and row["status"] == "running":
-        duration = (now - started).total_seconds()
-    output = notebook_link(row["output_path"], "notebook") if row["output_path"] else ""
+    if duration is None and job.started_at is not None and row["status"] == "running":
+        duration = (now - job.started_at).total_seconds()
+    if job.purged:
+        output = "purged"  # the retention period erased the notebook with the job's data
+    else:
+        output = notebook_link(row["output_path"], "notebook") if row["output_path"] else ""
     cells = (
         esc(row["id"]),
         status_badge(row["status"]),
         esc(row["recipe"]),
-        esc(format_time(started)),
+        esc(format_time(job.started_at)),
         esc(format_duration(duration)),
-        esc(row["trigger"]),
+        esc(_trigger_text(job)),
         esc(row["user"]),
         output,
-        esc(_error_text(row["error"])),
+        esc(_error_text(job)),
     )
     return "<tr>" + "".join(f"<td>{cell}</td>" for cell in cells) + "</tr>"
 
@@ -185,8 +201,7 @@ class JobsView(widgets.VBox):
             self.rows = [job_to_dict(job) for job in jobs]
             header = "".join(f"<th>{esc(name)}</th>" for name in COLUMNS)
             body = "".join(
-                _row_html(row, job.started_at, now)
-                for row, job in zip(self.rows, jobs, strict=True)
+                _row_html(row, job, now) for row, job in zip(self.rows, jobs, strict=True)
             )
             if not self.rows:
                 body = f'<tr><td colspan="{len(COLUMNS)}">no jobs match these filters</td></tr>'
@@ -194,12 +209,11 @@ class JobsView(widgets.VBox):
                 '<table class="lpstudio-jobs" style="border-collapse:collapse">'
                 f"<thead><tr>{header}</tr></thead><tbody>{body}</tbody></table>"
             )
-            failed = [row for row in self.rows if row["status"] == FAILED]
-            ids = [row["id"] for row in failed]
+            # A purged job cannot be rerun: its parameters and event are gone.
+            failed = [job for job in jobs if job.status == FAILED and not job.purged]
+            ids = [job.id for job in failed]
             keep = self.rerun_job.value if self.rerun_job.value in ids else None
-            self.rerun_job.options = [
-                (f"{row['id']}: {row['recipe']}", row["id"]) for row in failed
-            ]
+            self.rerun_job.options = [(f"{job.id}: {job.recipe}", job.id) for job in failed]
             self.rerun_job.value = keep if keep is not None else (ids[0] if ids else None)
             self.rerun_button.disabled = not ids
 
