@@ -77,6 +77,7 @@ def job_to_dict(job: Job, workspace: Workspace | None = None) -> dict[str, Any]:
         "error": job.error,
         "result": job.result,
         "output_path": output,
+        "purged": job.purged,  # its data and output erased after the retention period
     }
 
 
@@ -99,6 +100,7 @@ JOB_COLUMNS = [
     "error",
     "result",
     "output_path",
+    "purged",
 ]
 
 
@@ -846,8 +848,9 @@ class Studio:
             return [self.store.job(job_id) for job_id in ids]
         return [self.executor.run(job_id) for job_id in ids]
 
-    def _queue_rerun(self, job_id: int) -> Job:
-        """Queues a job again with its parameters and cached event, on the latest version."""
+    def check_rerun(self, job_id: int) -> tuple[Job, Recipe, dict[str, Any]]:
+        """The job to rerun, its recipe as it is now and its parameters checked against it;
+        raises what would refuse the rerun (before a caller warns that it repeats sends)."""
         old = self.store.job(job_id)
         if old.purged:
             raise InputError(
@@ -857,6 +860,11 @@ class Studio:
                 fix="run the recipe anew with `lpstudio run`",
             )
         recipe, values = self.validate(old.recipe, old.parameters)
+        return old, recipe, values
+
+    def _queue_rerun(self, job_id: int) -> Job:
+        """Queues a job again with its parameters and cached event, on the latest version."""
+        old, recipe, values = self.check_rerun(job_id)
         # A test run's rerun is a test run too: rerunning a dry run must never send.
         trigger = "test" if old.trigger == "test" else "rerun"
         job = self._queue(recipe, values, old.event, trigger, old.timeout, rerun_of=old.id)
@@ -891,8 +899,22 @@ class Studio:
         limit: int = 50,
     ) -> list[Job]:
         if recipe is not None:
-            recipe = self.workspace.recipe_name(self.workspace.recipe_path(recipe))
+            recipe = self._recipe_with_jobs(recipe)
         return list(self.store.list_jobs(recipe=recipe, status=status, since=since, limit=limit))
+
+    def _recipe_with_jobs(self, ref: str) -> str:
+        """The recipe a jobs filter names: a file under projects/, or one deleted or renamed
+        since that still has jobs (they stay listed, and so does their filter)."""
+        try:
+            return self.workspace.recipe_name(self.workspace.recipe_path(ref))
+        except WorkspaceError:
+            from .metrics import recipes_with_jobs
+
+            name = Path(ref)
+            name = name if name.suffix else name.with_suffix(".ipynb")
+            if name.as_posix() in recipes_with_jobs(self.store):
+                return name.as_posix()
+            raise
 
     def jobs_frame(self, **filters: Any) -> pandas.DataFrame:
         """The job history as a DataFrame, one row per job, newest first."""

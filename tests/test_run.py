@@ -7,11 +7,13 @@ import os
 import signal
 import socket
 import subprocess
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import nbformat
 import pytest
+from click.testing import Result
 
 from lpstudio.errors import InputError
 from lpstudio.metrics import dashboard_metrics
@@ -252,6 +254,36 @@ def test_reruns_share_one_ledger_and_a_purged_job_keeps_only_its_outline(
     refused_cli = run_cli("rerun", str(third.id), "--workspace", str(sandbox_ws))
     assert refused_cli.returncode == 2 and "cannot be rerun" in refused_cli.stderr
     assert len(control.get("/_sandbox/liveperson/campaigns").json()["campaigns"]) == 1
+
+
+def test_the_cli_shows_a_job_s_history_as_workato_s_job_view_does(
+    ws: Path, cli: Callable[..., Result]
+) -> None:
+    """`lpstudio jobs` names a rerun's origin and still filters by a recipe deleted since;
+    `lpstudio show` gives the trigger data and says when a job was purged; a rerun the
+    studio would refuse is refused before its warning that it repeats sends."""
+    path = write_recipe(ws, "p/gone", cells=("print(x)",))
+    with Studio.open(ws, user="alice") as studio:
+        first = studio.run("p/gone", event={"order": 7})
+        again = studio.rerun(first.id)
+    path.unlink()
+    listed = cli("jobs", "--recipe", "p/gone")
+    assert listed.exit_code == 0, listed.output
+    rows = [line.split() for line in listed.output.splitlines()[1:]]
+    assert [row[0] for row in rows] == [str(again.id), str(first.id)]
+    assert (" ".join(rows[0][-4:-1]), rows[1][-2]) == (f"rerun of {first.id}", "manual")
+    shown = cli("show", str(first.id))
+    assert '  event:    {"order": 7}' in shown.output
+    assert "purged" not in shown.output
+    with Studio.open(ws, user="alice") as studio:
+        assert studio.purge(older_than_days=0) == [first.id, again.id]
+    shown = cli("show", str(first.id))
+    assert "purged:   data and output erased" in shown.output and "event:" not in shown.output
+    assert cli("show", str(first.id), "--json").output.count('"purged": true') == 1
+    refused = cli("rerun", str(first.id))
+    assert refused.exit_code == 2 and "purged after the retention period" in refused.output
+    assert "may be sent again" not in refused.output
+    assert cli("jobs", "--recipe", "p/never").exit_code == 2
 
 
 def test_two_runs_at_once_both_succeed(ws: Path) -> None:

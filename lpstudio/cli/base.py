@@ -137,8 +137,12 @@ def _print_job(studio: Studio, job: Job, as_json: bool, verbose: bool = False) -
         click.echo(f"  created:  {_local_time(job.created_at)}")
         click.echo(f"  progress: {job.cells_done}/{job.cells_total} cells")
         click.echo(f"  params:   {json.dumps(job.parameters)}")
+        if job.event is not None:
+            click.echo(f"  event:    {json.dumps(job.event, ensure_ascii=False)}")
         if job.rerun_of:
             click.echo(f"  rerun of: job {job.rerun_of}")
+    if job.purged:
+        click.echo("  purged:   data and output erased after the retention period (no rerun)")
     if data["output_path"]:
         click.echo(f"  output:   {data['output_path']}")
     if job.result is not None:

@@ -273,12 +273,13 @@ def jobs(
             return
         click.echo(
             f"{'ID':>6}  {'STATUS':<10} {'RECIPE':<40} {'CREATED':<20} {'DURATION':>9}  "
-            f"{'TRIGGER':<8} USER"
+            f"{'TRIGGER':<16} USER"
         )
         for job in found:
+            trigger = f"{job.trigger} of {job.rerun_of}" if job.rerun_of else job.trigger
             click.echo(
                 f"{job.id:>6}  {job.status:<10} {job.recipe:<40} {_local_time(job.created_at):<20} "
-                f"{_duration(job):>9}  {job.trigger:<8} {job.user}"
+                f"{_duration(job):>9}  {trigger:<16} {job.user}"
             )
 
 
@@ -301,7 +302,7 @@ def show(job_id: int, workspace: Path | None, as_json: bool) -> None:
 def rerun(job_id: int, workspace: Path | None, as_json: bool) -> None:
     """Run a job again: same parameters and event, latest recipe version."""
     with _studio(workspace) as studio:
-        studio.job(job_id)  # a job that does not exist is named before any warning
+        studio.check_rerun(job_id)  # a job it would refuse is named before any warning
         click.echo(
             f"warning: rerunning job {job_id} repeats what its recipe does "
             "(messages may be sent again)",
