@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -61,6 +62,16 @@ def validate_cron(cron: str, timezone: str, field: str = "trigger.cron") -> None
     macro = len(fields) == 1 and cron.strip().startswith("@")
     if not (len(fields) == 5 or macro) or not croniter.is_valid(cron):
         raise InputError(f"{field} {cron!r} is not a valid cron expression", field=field, fix=fix)
+    # croniter's own R (random) is drawn anew each time a tick reads the cron: a daily job
+    # would fire at several random minutes a day. H (hashed) it refuses without a seed.
+    if not macro and any(
+        part.upper().startswith(("R", "H")) for part in re.split(r"[\s,/-]+", cron) if part
+    ):
+        raise InputError(
+            f"{field} {cron!r} uses R or H, which standard cron does not have",
+            field=field,
+            fix="give the minute and hour as numbers, e.g. '17 9 * * *' for 09:17",
+        )
     try:
         zone = ZoneInfo(timezone)
     except (KeyError, ValueError):
@@ -342,6 +353,7 @@ class Scheduler:
         `ERROR_EVERY` among all the schedulers of the store (the trigger's `next_poll_at`
         says when it counts again)."""
         message = f"{type(exc).__name__}: {exc}"
+        # Checked when the workspace was read (`workspace.NUMBER_SETTINGS`).
         limit = int(self.studio.workspace.setting("triggers", "auto_stop_after", AUTO_STOP_AFTER))
         with self.store.write() as s:
             state = s.get(TriggerState, name)

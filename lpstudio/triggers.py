@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -30,18 +31,34 @@ log = logging.getLogger("lpstudio.triggers")
 SEEN_LIMIT = 20_000
 
 
+def _number(value: Any) -> float | None:
+    """A number, or text that reads as one (Shopify sends prices as text: "100.00")."""
+    if value is None or isinstance(value, bool):
+        return None
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) else None
+
+
 def _compare(actual: Any, op: str, expected: Any) -> bool:
     if op == "exists":
         return actual not in (None, "")
     if op == "contains":
         return actual is not None and str(expected) in str(actual)
-    if actual is None:
-        return False
+    if actual is None:  # an absent field, like a null one, equals no value
+        return op == "!=" and expected not in (None, "")
     if isinstance(expected, int | float) and not isinstance(actual, bool):
         try:
             actual = float(actual)
         except (TypeError, ValueError):
             return False
+    elif op in ("<", "<=", ">", ">="):
+        # As numbers when both read as numbers: as text, "100.00" < "50".
+        numbers = _number(actual), _number(expected)
+        if None not in numbers:
+            actual, expected = numbers
     try:
         return {
             "==": actual == expected,

@@ -71,41 +71,45 @@ def _names(value: Any) -> bool:
     return isinstance(value, list) and all(isinstance(v, str) and v for v in value)
 
 
-#: The `[jobs]` settings: (key, default, lowest, highest, whether `lowest` itself is allowed,
-#: what the number counts). TOML numbers may be nan or inf.
-JOBS_SETTINGS = (
-    ("retention_days", 30, 0, 36_500, True, "days"),
-    ("stale_after_seconds", 60, 0, 86_400, False, "seconds"),
-    ("heartbeat_seconds", 2, 0, 3_600, False, "seconds"),
+#: The numeric settings checked when a workspace is read: (section, key, default, lowest,
+#: highest, whether `lowest` itself is allowed, whether only whole numbers, what the number
+#: counts). TOML numbers may be nan or inf.
+NUMBER_SETTINGS = (
+    ("jobs", "retention_days", 30, 0, 36_500, True, False, "days"),
+    ("jobs", "stale_after_seconds", 60, 0, 86_400, False, False, "seconds"),
+    ("jobs", "heartbeat_seconds", 2, 0, 3_600, False, False, "seconds"),
+    ("triggers", "auto_stop_after", 60, 1, 1_000_000, True, True, "consecutive trigger errors"),
 )
 
 
-def _check_jobs(config: dict[str, Any], config_path: Path) -> None:
-    """Refuses `[jobs]` settings that are not numbers in their range, naming the key and
-    the file, when the workspace is read: used later, a NaN retention would crash `purge`
-    and a negative one would erase the data of every job."""
-    section = config.get("jobs", {})
-    if not isinstance(section, dict):
-        raise WorkspaceError(
-            f"{config_path} jobs must be a table, not {section!r}",
-            field="jobs",
-            fix=f"write the job settings under a [jobs] header in {config_path}",
-        )
-    for key, default, low, high, low_allowed, unit in JOBS_SETTINGS:
+def _check_numbers(config: dict[str, Any], config_path: Path) -> None:
+    """Refuses numeric settings out of their range, naming the key and the file, when the
+    workspace is read: used later, a NaN retention would crash `purge`, a negative one would
+    erase the data of every job, and a bad `auto_stop_after` would break a scheduler's tick
+    at the first trigger error."""
+    for name, key, default, low, high, low_allowed, whole, unit in NUMBER_SETTINGS:
+        section = config.get(name, {})
+        if not isinstance(section, dict):
+            raise WorkspaceError(
+                f"{config_path} {name} must be a table, not {section!r}",
+                field=name,
+                fix=f"write these settings under a [{name}] header in {config_path}",
+            )
         value = section.get(key, default)
         if (  # nan fails every comparison, and inf the highest bound
-            isinstance(value, int | float)
+            isinstance(value, int if whole else int | float)
             and not isinstance(value, bool)
             and (low <= value if low_allowed else low < value)
             and value <= high
         ):
             continue
+        kind = "a whole number" if whole else "a number"
         least = f"from {low:g}" if low_allowed else f"above {low:g}"
         raise WorkspaceError(
-            f"{config_path} [jobs] {key} must be a number of {unit} {least} to {high:g}, "
+            f"{config_path} [{name}] {key} must be {kind} of {unit} {least} to {high:g}, "
             f"not {value!r}",
-            field=f"jobs.{key}",
-            fix=f"set it to a number such as `{key} = {default}` in {config_path}",
+            field=f"{name}.{key}",
+            fix=f"set it to a number such as `{key} = {default}` under [{name}] in {config_path}",
         )
 
 
@@ -147,7 +151,7 @@ class Workspace:
                 field="workspace",
                 fix=f"correct {config_path}",
             ) from None
-        _check_jobs(config, config_path)
+        _check_numbers(config, config_path)
         return cls(root, config)
 
     @classmethod

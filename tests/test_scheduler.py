@@ -32,6 +32,7 @@ from click.testing import CliRunner, Result
 from sqlalchemy import func, select, update
 
 from lpstudio.cli import main
+from lpstudio.errors import WorkspaceError
 from lpstudio.failures import refused_for_good
 from lpstudio.leader import StoreLease
 from lpstudio.models import Job, ScheduleRun, TriggerState, utcnow
@@ -551,6 +552,8 @@ def test_a_scheduled_job_s_event_names_its_due_time_in_the_recipe_s_zone(
         ({"cron": "0 25 * * *", "timezone": "UTC"}, "trigger.cron"),
         ({"cron": "0 9 * * * *", "timezone": "UTC"}, "trigger.cron"),
         ({"cron": "0 9 31 2 *", "timezone": "UTC"}, "trigger.cron"),
+        # croniter's random hour: drawn anew at every tick, so a daily job fired many times.
+        ({"cron": "0 R * * *", "timezone": "UTC"}, "trigger.cron"),
         ({"cron": "0 9 * * *", "timezone": "Mars/Olympus_Mons"}, "trigger.timezone"),
     ],
 )
@@ -620,6 +623,34 @@ def test_the_concurrency_limit_holds_under_a_burst_of_events(
     # than two at once; and two at once did happen, so the limit was what held them back.
     assert most_at_once([(job.result["start"], job.result["end"]) for job in found]) <= 2
     assert most_at_once([(job.started_at, job.finished_at) for job in found]) == 2
+
+
+def test_trigger_conditions_read_prices_as_numbers_and_an_absent_field_as_unequal(
+    ws: Path, sandbox: Sandbox, db: Store
+) -> None:
+    """Shopify sends prices as text ("100.00"): a condition `>= "50"` compared them as text,
+    so a 100.00 cart was dropped ("1" < "5"); and `!=` dropped every event without the
+    field, though a null one passed."""
+    conditions = {
+        "match": "all",
+        "rules": [
+            {"field": "total_price", "op": ">=", "value": "50"},
+            {"field": "note", "op": "!=", "value": "test order"},
+        ],
+    }
+    recipe = poll_recipe(ws, "big", (SEND,), trigger={**POLL, "conditions": conditions})
+    carts = [
+        {"phone": "+12025550001", "total_price": "100.00", "note": None},
+        {"phone": "+12025550002", "total_price": "20.00", "note": None},
+        {"phone": "+12025550003", "total_price": "75.00", "note": "test order"},
+        {"phone": "+12025550004", "total_price": "60.00"},  # no note at all
+    ]
+    with Studio.open(ws, user="alice") as studio:
+        studio.start(recipe)
+        answer = httpx.post(f"{sandbox.url}/_sandbox/shopify/checkouts", json=carts)
+        assert answer.status_code == 200, answer.text
+        queued = studio.poll(recipe, run=False)
+    assert sorted(job.event["phone"] for job in queued) == ["+12025550001", "+12025550004"]
 
 
 def test_lpstudio_poll_reports_a_job_a_scheduler_took_as_taken_not_failed(
@@ -1020,6 +1051,28 @@ def test_consecutive_trigger_errors_stop_the_recipe_and_say_why(
     assert jobs(db, recipe) == []
 
 
+@pytest.mark.parametrize("value", ['"sixty"', "0", "-3", "2.5", "true"])
+def test_a_bad_auto_stop_after_is_refused_when_the_workspace_is_read(ws: Path, value: str) -> None:
+    """Read only once a trigger failed, `"sixty"` broke that tick for every recipe after
+    the failing one, and no recipe was ever stopped; 0 stopped one at its first error."""
+    with (ws / "lpstudio.toml").open("a") as config:
+        config.write(f"\n[triggers]\nauto_stop_after = {value}\n")
+    with pytest.raises(WorkspaceError) as refused:
+        Studio.open(ws, user="alice")
+    assert refused.value.field == "triggers.auto_stop_after"
+    assert "a whole number of consecutive trigger errors from 1" in refused.value.message
+    assert refused.value.fix and "auto_stop_after = 60" in refused.value.fix
+
+
+def test_lpstudio_scheduler_refuses_a_bad_auto_stop_after_naming_it(ws: Path) -> None:
+    with (ws / "lpstudio.toml").open("a") as config:
+        config.write('\n[triggers]\nauto_stop_after = "sixty"\n')
+    refused = run_cli("scheduler", "--workspace", str(ws), timeout=60)
+    assert refused.returncode == 2, refused.stderr
+    assert "[triggers] auto_stop_after" in refused.stderr and "fix:" in refused.stderr
+    assert "Traceback" not in refused.stderr
+
+
 def test_a_schedule_that_works_again_ends_its_run_of_errors(ws: Path, db: Store) -> None:
     recipe = schedule_recipe(ws, "daily", {"cron": "0 9 * * *", "timezone": "UTC"})
     with Studio.open(ws, user="alice") as studio, ticking(studio) as tick:
@@ -1284,3 +1337,18 @@ def test_a_daily_shortcut_fires_once_when_midnight_happens_twice() -> None:
         ], cron
     hourly = due_times("@hourly", "America/Havana", *window)
     assert len(hourly) == 48  # every real hour of the 48, the repeated one too
+
+
+def test_a_daily_run_in_the_skipped_or_repeated_hour_fires_once() -> None:
+    # New York, 2027: 02:00 becomes 03:00 on 14 March; 02:00 becomes 01:00 on 7 November.
+    zone = "America/New_York"
+    spring = due_times("30 2 * * *", zone, at("2027-03-13T12:00"), at("2027-03-15T12:00"))
+    assert [m.isoformat() for m in spring] == [
+        "2027-03-14T07:00:00+00:00",  # 03:00 EDT, the first moment after the gap
+        "2027-03-15T06:30:00+00:00",
+    ]
+    fall = due_times("30 1 * * *", zone, at("2027-11-06T12:00"), at("2027-11-08T12:00"))
+    assert [m.isoformat() for m in fall] == [
+        "2027-11-07T05:30:00+00:00",  # the first 01:30 (EDT), not the second (EST)
+        "2027-11-08T06:30:00+00:00",
+    ]
