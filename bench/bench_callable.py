@@ -144,9 +144,11 @@ def summary(samples: list[float]) -> dict[str, float]:
     }
 
 
-def load(url: str, token: str, requests: int, clients: int) -> dict[str, Any]:
-    """`requests` calls from `clients` threads; latencies and errors."""
-    counter = iter(range(requests))
+def load(url: str, token: str, requests: int, clients: int, first: int = 0) -> dict[str, Any]:
+    """`requests` calls from `clients` threads, each with its own `n` from `first` on (a
+    body sent twice within the server's repeat window would be answered as a retry, not
+    run again); latencies and errors."""
+    counter = iter(range(first, first + requests))
     lock = threading.Lock()
     latencies: list[float] = []
     errors: list[str] = []
@@ -219,7 +221,7 @@ def measure(requests: int, clients: int, baseline_runs: int) -> dict[str, Any]:
             warm = load(url, token, WARMUP_CALLS, 1)
             if warm["errors"]:
                 raise RuntimeError(f"warm-up calls failed: {warm['error_samples']}")
-            result = load(url, token, requests, clients)
+            result = load(url, token, requests, clients, first=WARMUP_CALLS)
         finally:
             proc.terminate()
             try:

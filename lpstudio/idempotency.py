@@ -11,6 +11,10 @@ process died before it queued anything. The next request with the same key and b
 it over by a conditional update of its claim time, which is also the claim's holder: the
 first request's late settle then finds the claim held by another, fails, and takes its
 jobs' transaction down with it. An event is queued once either way.
+
+A call without a key is claimed under a key made of its request (see
+`lpstudio.server.calls`): such a claim names a new call again once its repeat window has
+passed and its request is over, so it is renewed in place, by the same conditional update.
 """
 
 from __future__ import annotations
@@ -24,8 +28,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from .errors import ConflictError
-from .models import IdempotentCall, utcnow
-from .store import Store
+from .models import IdempotentCall, Job, utcnow
+from .store import FINAL_STATES, Store
 
 #: How long a claim may stay unanswered while its request queues its job(s): queueing takes
 #: well under a second (a minute if the store is very busy), so a claim older than this with
@@ -74,19 +78,30 @@ class IdempotentCalls:
         return None if row is None else _as_dict(row)
 
     def claim(
-        self, client: str, key: str, endpoint: str, request_sha256: str
+        self,
+        client: str,
+        key: str,
+        endpoint: str,
+        request_sha256: str,
+        renew_before: datetime | None = None,
     ) -> tuple[dict[str, Any], bool]:
         """The call recorded under (client, key), and whether this request holds it now: it
-        just made it, or took over one left unanswered past `CLAIM_LEASE` by the same
-        request (a claim of another body is only returned, for the caller to refuse)."""
+        just made it, took over one left unanswered past `CLAIM_LEASE` by the same request
+        (a claim of another body is only returned, for the caller to refuse), or, given
+        `renew_before`, renewed one made before then whose request is over (answered, or its
+        job ended): a repeat window's key names a new call once the window has passed."""
         while True:
             now = utcnow()
             existing = self.find(client, key)
             if existing is not None:
-                if not self._abandoned(existing, request_sha256, now):
+                if not (
+                    self._abandoned(existing, request_sha256, now)
+                    or self._over(existing, renew_before)
+                ):
                     return existing, False
                 if self._take_over(existing, now):
-                    return {**existing, "claimed_at": now}, True
+                    renewed = {"job_id": None, "status": None, "answer": None}
+                    return {**existing, **renewed, "claimed_at": now}, True
                 continue  # another request took it over or settled it meanwhile: read it
             try:
                 with self.store.write() as s:
@@ -111,18 +126,35 @@ class IdempotentCalls:
         expired = call["claimed_at"] <= now - CLAIM_LEASE
         return unanswered and expired and call["request_sha256"] == request_sha256
 
+    def _over(self, call: dict[str, Any], before: datetime | None) -> bool:
+        """Whether a claim made before `before` was answered, or its job ended."""
+        if before is None or call["claimed_at"] >= before:
+            return False
+        if call["status"] is not None:
+            return True
+        if call["job_id"] is None:  # still starting its job (or dead: see `_abandoned`)
+            return False
+        with self.store.read() as s:
+            job = s.get(Job, call["job_id"])
+            return job is None or job.status in FINAL_STATES
+
     def _take_over(self, call: dict[str, Any], now: datetime) -> bool:
-        """Claims `call` anew, if it is still as it was read: one request wins."""
+        """Claims `call` anew, unanswered and without a job, if it is still as it was read:
+        one request wins."""
+
+        def unchanged(column: Any, value: Any) -> Any:
+            return column.is_(None) if value is None else column == value
+
         with self.store.write() as s:
             taken = s.execute(
                 update(IdempotentCall)
                 .where(
                     IdempotentCall.id == call["id"],
                     IdempotentCall.created_at == call["claimed_at"],
-                    IdempotentCall.status.is_(None),
-                    IdempotentCall.job_id.is_(None),
+                    unchanged(IdempotentCall.status, call["status"]),
+                    unchanged(IdempotentCall.job_id, call["job_id"]),
                 )
-                .values(created_at=now)
+                .values(created_at=now, job_id=None, status=None, answer=None)
             ).rowcount  # type: ignore[attr-defined]
         return bool(taken)
 

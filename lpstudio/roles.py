@@ -3,8 +3,10 @@
     permission  admin  analyst  operator   what it covers
     view          x       x        x       read recipes, jobs, outputs, gallery,
                                            connections (secrets masked), dashboard, audit
-    operate       x       x        x       start and stop recipes, rerun and cancel jobs
-    build         x       x                edit settings, restore versions, run now, try a
+    operate       x       x        x       start (with the saved settings) and stop
+                                           recipes, poll now, rerun and cancel jobs
+    build         x       x                edit settings (a poll trigger's since too, also
+                                           when starting), restore versions, run now, try a
                                            template, create/update/test/delete connections
     admin         x                        users and roles, API clients
 

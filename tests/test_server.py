@@ -216,14 +216,16 @@ def unanswered_claim(
         )
 
 
-def age_claim(ws: Path, client: str, key: str, age: timedelta) -> None:
-    """Makes the claim of (client, key) `age` old, as if its request had stalled that long."""
+def age_claim(ws: Path, age: timedelta, *which: Any) -> None:
+    """Makes the claims `which` selects `age` old, as if their requests had stalled (or had
+    come) that long ago."""
     with Studio.open(ws, user="alice") as studio, studio.store.write() as s:
-        s.execute(
-            update(IdempotentCall)
-            .where(IdempotentCall.client == client, IdempotentCall.key == key)
-            .values(created_at=utcnow() - age)
-        )
+        s.execute(update(IdempotentCall).where(*which).values(created_at=utcnow() - age))
+
+
+def of_key(client: str, key: str) -> tuple[Any, ...]:
+    """The claim of (client, key), for `age_claim`."""
+    return IdempotentCall.client == client, IdempotentCall.key == key
 
 
 def claim_of(ws: Path, client: str, key: str) -> IdempotentCall:
@@ -335,6 +337,11 @@ def test_the_openapi_document_describes_every_route_and_the_started_callables(
     assert set(output["content"]) == {"application/x-ipynb+json", "text/html"}
     ops = [op["operationId"] for path in doc["paths"].values() for op in path.values()]
     assert len(ops) == len(set(ops))
+    # A pick list the app behind the connection fails to give answers 502 (AppError).
+    picklist = doc["paths"]["/connections/{name}/picklists/{picklist}"]["get"]["responses"]
+    assert picklist["502"]["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/Error"
+    }
 
 
 def test_api_clients_read_the_openapi_document_of_what_they_may_call(
@@ -548,6 +555,8 @@ def test_each_role_is_refused_what_it_may_not_do_and_nothing_changes(
             ("PUT", "/recipes/lab/double.ipynb/settings", {"parameters": {"x": 9}}),
             ("POST", "/recipes/lab/double.ipynb/restore", {"version": "abcdef"}),
             ("POST", "/recipes/lab/double.ipynb/run", {}),
+            # Starting is an operator's; moving a poll trigger's cursor edits the recipe.
+            ("POST", "/recipes/lab/double.ipynb/start", {"reset_since": "2h"}),
             ("POST", "/gallery/try", {"template": "cb_optin", "project": "other"}),
             ("POST", "/connections", {"name": "new1", "type": "http"}),
             ("PUT", "/connections/optins", {"fields": {"path": "data/other.csv"}}),
@@ -731,11 +740,83 @@ def test_a_call_whose_first_request_died_before_its_job_runs_when_retried(
     slow = {"Idempotency-Key": "slow-and-old"}
     queued = call(server, tokens["all"], "slow", {"n": 7}, headers=slow, params={"mode": "async"})
     assert queued.status_code == 202, queued.text
-    age_claim(ws, "all", "slow-and-old", PAST_LEASE)
+    age_claim(ws, PAST_LEASE, *of_key("all", "slow-and-old"))
     late = call(server, tokens["all"], "slow", {"n": 7}, headers=slow)
     assert assert_error(late, 504)["job"] == queued.json()["job"]
     assert late.headers["Idempotent-Replayed"] == "true"
     assert [e for e in events_queued(server, "bots/slow") if e == {"n": 7}] == [{"n": 7}]
+
+
+def test_a_conversation_builder_retry_without_a_key_runs_the_recipe_once(
+    server: str, ws: Path, tokens: dict[str, str]
+) -> None:
+    """Conversation Builder sends no Idempotency-Key and retries an identical request within
+    its 20 s: the retries share the first request's job, running or answered."""
+    event = {"n": 4242}
+    answers: list[httpx.Response] = []
+    threads = [
+        threading.Thread(target=lambda: answers.append(call(server, tokens["all"], "slow", event)))
+        for _ in range(3)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    # bots/slow sleeps 3 s past its 1 s call timeout: every attempt is told to come back.
+    jobs = {assert_error(answer, 504)["job"] for answer in answers}
+    assert len(jobs) == 1, answers
+    job = jobs.pop()
+    assert wait_job(server, job)["status"] == "succeeded"
+    retried = call(server, tokens["all"], "slow", event)
+    assert retried.status_code == 200 and retried.json() == {"double": 2}, retried.text
+    assert retried.headers["Lpstudio-Job"] == str(job)
+    assert retried.headers["Idempotent-Replayed"] == "true"
+    assert events_queued(server, "bots/slow").count(event) == 1
+
+    # A quick call answered 200: its retry gets that answer, and nothing is appended.
+    optin = {**OPTIN, "consumer_id": "cb-no-key"}
+    first = call(server, tokens["cb"], "optin", optin)
+    again = call(server, tokens["cb"], "optin", optin)
+    assert first.status_code == again.status_code == 200, (first.text, again.text)
+    assert again.json() == first.json()
+    assert again.headers["Lpstudio-Job"] == first.headers["Lpstudio-Job"]
+    # Another client's identical request is its own; so is one past the repeat window.
+    other = call(server, tokens["all"], "optin", optin)
+    assert (
+        other.status_code == 200 and other.headers["Lpstudio-Job"] != first.headers["Lpstudio-Job"]
+    )
+    age_claim(ws, timedelta(minutes=2), IdempotentCall.job_id == int(first.headers["Lpstudio-Job"]))
+    later = call(server, tokens["cb"], "optin", optin)
+    assert later.status_code == 200, later.text
+    assert later.headers["Lpstudio-Job"] not in (
+        first.headers["Lpstudio-Job"],
+        other.headers["Lpstudio-Job"],
+    )
+    assert "Idempotent-Replayed" not in later.headers
+    queued = [
+        e for e in events_queued(server, "bots/cb_optin") if e.get("consumer_id") == "cb-no-key"
+    ]
+    assert len(queued) == 3
+
+
+@pytest.mark.parametrize(
+    "route",
+    [r for r in ROUTES if r.auth in (CLIENT, OPEN) and "POST" in r.operations],
+    ids=lambda r: r.path,
+)
+def test_an_oversized_call_or_webhook_is_refused_before_any_job(
+    route: Any, server: str, ws: Path, tokens: dict[str, str]
+) -> None:
+    hook = api(server, "otto", "GET", "/recipes/hooks/lead.ipynb").json()["trigger"]["hook"]
+    url = hook if route.auth == OPEN else f"{API}/call/optin"
+    before = state(ws)
+    body = json.dumps({**OPTIN, "source": "x" * (2 << 20)}).encode()
+    answer = httpx.post(
+        f"{server}{url}", content=body, headers={"API-TOKEN": tokens["fuzz"]}, timeout=30
+    )
+    error = assert_error(answer, 413, "body")
+    assert "1048576 bytes" in error["fix"]
+    assert state(ws) == before
 
 
 def test_callable_errors_name_the_problem(server: str, tokens: dict[str, str]) -> None:
@@ -861,6 +942,12 @@ def test_the_openapi_document_lists_every_answer_a_bot_can_get(
     assert (
         "503" in optin["responses"] and "503" in doc["paths"]["/call/{path}"]["post"]["responses"]
     )
+    # An oversized body is refused whole; a bot's retry without a key is answered as before.
+    assert (
+        "413" in optin["responses"] and "413" in doc["paths"]["/call/{path}"]["post"]["responses"]
+    )
+    (key,) = [p for p in optin["parameters"] if p["name"] == "Idempotency-Key"]
+    assert "without" in key["description"] and "60 s" in key["description"]
     queued = optin["responses"]["202"]["content"]["application/json"]["schema"]
     assert queued["required"] == ["job", "status", "poll"]
     # The server refuses a call without a body: the document says it is required.
@@ -870,7 +957,7 @@ def test_the_openapi_document_lists_every_answer_a_bot_can_get(
     assert {"200", "202", "404", "422", "502"} <= set(polled)
     assert not {"400", "403", "409", "504"} & set(polled)
     hooks = api(server, "alice", "GET", "/openapi.json").json()["paths"]["/hooks/{hook_id}"]
-    assert {"200", "202", "409"} <= set(hooks["post"]["responses"])
+    assert {"200", "202", "409", "413"} <= set(hooks["post"]["responses"])
 
 
 def test_every_error_of_a_call_says_what_to_do(server: str, tokens: dict[str, str]) -> None:
@@ -1006,7 +1093,7 @@ def test_bad_numbers_times_and_names_are_refused_and_nothing_changes(
         assert_error(api(server, "ana", "POST", "/gallery/try", json=body), 400, field)
     # Only a poll trigger has a "since" to reset.
     assert_error(
-        api(server, "otto", "POST", "/recipes/lab/double.ipynb/start", json={"reset_since": "2h"}),
+        api(server, "ana", "POST", "/recipes/lab/double.ipynb/start", json={"reset_since": "2h"}),
         400,
         "reset_since",
     )
@@ -1092,7 +1179,8 @@ def test_a_callable_whose_connection_no_longer_fits_answers_503_not_400(
     assert call(server, tokens["all"], "crm", {"n": 1}).status_code == 200
     crm("shopify")  # the notebook edited while started: its slot takes another connector
 
-    error = assert_error(call(server, tokens["all"], "crm", {"n": 1}), 503, "connections.crm")
+    # Another request (the same one again within the repeat window would be its retry).
+    error = assert_error(call(server, tokens["all"], "crm", {"n": 2}), 503, "connections.crm")
     assert error["code"] == "RecipeNotReady"
     assert api(server, "otto", "POST", "/recipes/bots/crm.ipynb/stop").status_code == 200
 
@@ -1233,7 +1321,7 @@ def test_a_receiver_that_resumes_after_its_claim_was_taken_over_queues_nothing(
         def stalled(rows: list[dict[str, Any]], then: Any = None) -> Any:
             # This receiver stalls past its claim's lease before queueing; meanwhile the
             # sender redelivers to the server, which takes the claim over.
-            age_claim(ws, "webhook:hooks/lead.ipynb", "stalled", PAST_LEASE)
+            age_claim(ws, PAST_LEASE, *of_key("webhook:hooks/lead.ipynb", "stalled"))
             redelivered.append(
                 httpx.post(f"{server}{hook}", content=body, headers=delivery, timeout=30)
             )

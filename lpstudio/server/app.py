@@ -52,6 +52,23 @@ class LpstudioApp(ExtensionApp):
         "goes on). A recipe's settings may set its own `call_timeout`. Conversation Builder "
         "gives up after 20 s.",
     )
+    repeat_window = Float(
+        60.0,
+        min=0.0,
+        config=True,
+        help="Seconds during which a call without an Idempotency-Key that repeats an earlier "
+        "one (same API client, endpoint and body) is taken for its retry: it gets the first "
+        "call's answer, or waits for its job, and runs nothing. Conversation Builder sends no "
+        "key and retries within 20 s. A repeat of a call whose job still runs joins it "
+        "however late. 0 runs every call.",
+    )
+    max_body_bytes = Integer(
+        1 << 20,
+        min=1,
+        config=True,
+        help="The largest body, in bytes, of a call to a callable recipe or of a webhook "
+        "delivery; a larger one is refused (413) before any job starts.",
+    )
     anonymous_user = Unicode(
         "",
         config=True,

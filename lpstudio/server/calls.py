@@ -16,7 +16,10 @@ recipe with the body as its event, and its `respond()` answer, checked against t
 Conversation Builder gives up after 20 s and retries up to 3 times. A request carrying an
 `Idempotency-Key` is claimed once per client and key in the store: a repeat waits for the
 first request's job, or reads its stored answer, and never starts a second job; the same key
-with another body is refused (409). The job and the claim's record of it are written in one
+with another body is refused (409). Conversation Builder sends no key, so a request without
+one is claimed under the request itself (client, endpoint and body) for the app's
+`repeat_window`: an identical request within it, or while the first one's job runs, is its
+retry. The job and the claim's record of it are written in one
 transaction, so a claim with no job past its lease was left by a request that died before
 starting it: a repeat then takes the claim over and runs the job (see `lpstudio.idempotency`).
 """
@@ -24,15 +27,18 @@ starting it: a repeat then takes the claim over and runs the job (see `lpstudio.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import hashlib
 import json
 import time
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from ..errors import InputError, NotFoundError
+from ..errors import ConflictError, InputError, NotFoundError
 from ..jsonschemas import first_problem
 from ..kernel import answer_status
+from ..models import utcnow
 from ..store import FINAL_STATES, SUCCEEDED
 from .auth import ApiError
 from .handlers import PREFIX, parse_json, recipe_not_ready
@@ -50,6 +56,9 @@ Answer = tuple[int, Any, dict[str, str]]
 #: How often a repeated request looks at the first request's job.
 POLL_SECONDS = 0.1
 
+#: A repeat window this long (or longer) never ends.
+FOREVER = timedelta(days=36500).total_seconds()
+
 
 def _error(status: int, code: str, message: str, fix: str, **fields: Any) -> tuple[int, Any]:
     return status, {
@@ -66,8 +75,9 @@ def answer_for(job: Job, response_schema: dict[str, Any]) -> tuple[int, Any]:
             422,
             "JobFailed",
             f"job {job.id} {job.status}{reason}",
-            f"the recipe's admin finds why in job {job.id}; the same Idempotency-Key answers "
-            "this again, a new key runs the recipe again",
+            f"the recipe's admin finds why in job {job.id}; a repeat of this request (its "
+            "Idempotency-Key, or without one the same body soon after) answers this again, "
+            "a new Idempotency-Key runs the recipe again",
             job=job.id,
         )
     response = (job.result or {}).get("response")
@@ -120,15 +130,38 @@ def _timed_out(job_id: int, timeout: float) -> tuple[int, Any]:
         504,
         "Timeout",
         f"job {job_id} gave no answer within {timeout:g} s; it goes on",
-        f"GET {PREFIX}/calls/{job_id} later, or retry with the same Idempotency-Key",
+        f"GET {PREFIX}/calls/{job_id} later, or send the same request again (with its "
+        "Idempotency-Key, if it had one): it gets this job's answer",
         job=job_id,
     )
 
 
-def _in_progress(message: str, fix: str, headers: dict[str, str]) -> Answer:
-    """409 to a repeat whose first request has no job yet: retry soon, with the same key."""
-    status, body = _error(409, "InProgress", message, fix, field="Idempotency-Key")
+def _in_progress(message: str, fix: str, headers: dict[str, str], field: str) -> Answer:
+    """409 to a repeat whose first request has no job yet: retry soon, the same request."""
+    status, body = _error(409, "InProgress", message, fix, field=field)
     return status, body, {**headers, "Retry-After": "1"}
+
+
+def _claim_key(
+    app: LpstudioApp, client: dict[str, Any], key: str | None, digest: str
+) -> tuple[str, str, datetime | None] | None:
+    """Under which (client, key) a call is claimed, and before when such a claim is over:
+    its Idempotency-Key for good; without one, the request itself for `repeat_window`
+    seconds (a client name has no ':', so these keys are apart); None when not claimed."""
+    if key:
+        return client["name"], key, None
+    window = app.repeat_window
+    if not window > 0:  # 0 (or NaN): every call runs
+        return None
+    renew = utcnow() - timedelta(seconds=window) if window < FOREVER else None
+    return f"repeat:{client['name']}", digest, renew
+
+
+async def _settle_answer(app: LpstudioApp, claim: dict[str, Any], status: int, answer: Any) -> None:
+    """Records a call's answer on its claim, unless a later request renewed the claim since
+    (its repeat window passed): this request's answer stands all the same."""
+    with contextlib.suppress(ConflictError):
+        await app.blocking(app.service.calls.settle, claim, status=status, answer=answer)
 
 
 def _record_job(calls: IdempotentCalls, claim: dict[str, Any], session: Session, job: Job) -> None:
@@ -194,19 +227,23 @@ async def call(
     schema = endpoint["response_schema"]
     headers: dict[str, str] = {}
     claim: dict[str, Any] | None = None
-    if key:
-        if len(key) > 255:
-            raise ApiError(
-                400,
-                "InputError",
-                f"Idempotency-Key is {len(key)} characters long",
-                field="Idempotency-Key",
-                fix="send a key of at most 255 characters",
-            )
-        digest = _digest(path, event)
-        claim, made = await app.blocking(service.calls.claim, client["name"], key, path, digest)
+    if key and len(key) > 255:
+        raise ApiError(
+            400,
+            "InputError",
+            f"Idempotency-Key is {len(key)} characters long",
+            field="Idempotency-Key",
+            fix="send a key of at most 255 characters",
+        )
+    digest = _digest(path, event)
+    claim_key = _claim_key(app, client, key, digest)
+    if claim_key is not None:
+        owner, ident, renew_before = claim_key
+        claim, made = await app.blocking(
+            service.calls.claim, owner, ident, path, digest, renew_before
+        )
         if not made:
-            return await _repeat(app, claim, digest, timeout, schema, mode)
+            return await _repeat(app, claim, digest, timeout, schema, mode, keyed=bool(key))
 
     caller = await app.blocking(app.studio_for, f"api:{client['name']}")
     try:
@@ -232,7 +269,7 @@ async def call(
         return (*_timed_out(job.id, timeout), headers)
     status, answer = answer_for(final, schema)
     if claim:
-        await app.blocking(service.calls.settle, claim, status=status, answer=answer)
+        await _settle_answer(app, claim, status, answer)
     return status, answer, headers
 
 
@@ -269,8 +306,10 @@ async def _repeat(
     timeout: float,
     schema: dict[str, Any],
     mode: str,
+    keyed: bool = True,
 ) -> Answer:
-    """A request whose Idempotency-Key was seen: the first request's answer, or its job's."""
+    """A request whose Idempotency-Key was seen (`keyed`), or a repeat of a request without
+    one within its window: the first request's answer, or its job's."""
     if claim.get("request_sha256") != digest:
         raise ApiError(
             409,
@@ -280,22 +319,25 @@ async def _repeat(
             fix="use a new key for a new request",
         )
     headers = {"Idempotent-Replayed": "true"}
+    same, field = ("this Idempotency-Key", "Idempotency-Key") if keyed else ("this body", "body")
+    again = "with the same key" if keyed else "the same request"
     deadline = time.monotonic() + timeout
     while claim["status"] is None and claim["job_id"] is None:
         if time.monotonic() >= deadline:  # the first request has not even started its job
             return _in_progress(
-                "the first request with this Idempotency-Key is still starting",
-                "retry in a moment with the same key",
+                f"the first request with {same} is still starting",
+                f"retry {again} in a moment",
                 headers,
+                field,
             )
         await asyncio.sleep(POLL_SECONDS)
         claim = await app.blocking(app.service.calls.get, claim["id"])
         if claim is None:  # the first request failed before its job and let the key go
             return _in_progress(
-                "the first request with this Idempotency-Key failed before starting its job, "
-                "and started none",
-                "retry with the same key: it runs the call",
+                f"the first request with {same} failed before starting its job, and started none",
+                f"retry {again}: it runs the call",
                 headers,
+                field,
             )
     if claim["status"] is not None:
         if claim["job_id"] is not None:
@@ -309,7 +351,7 @@ async def _repeat(
     if final is None:
         return (*_timed_out(job_id, timeout), headers)
     status, answer = answer_for(final, schema)
-    await app.blocking(app.service.calls.settle, claim, status=status, answer=answer)
+    await _settle_answer(app, claim, status, answer)
     return status, answer, headers
 
 

@@ -264,6 +264,19 @@ class NoXsrfHandler(BaseHandler):
     def check_xsrf_cookie(self) -> None:
         return None
 
+    async def prepare(self) -> None:  # type: ignore[override]
+        await super().prepare()
+        limit = self.app.max_body_bytes
+        if len(self.request.body) > limit:  # before it is parsed, stored or run
+            raise ApiError(
+                413,
+                "PayloadTooLarge",
+                f"the body is {len(self.request.body)} bytes long",
+                field="body",
+                fix=f"send at most {limit} bytes (--LpstudioApp.max_body_bytes); put larger "
+                "data where the recipe can read it, and send its reference",
+            )
+
 
 class ClientHandler(NoXsrfHandler):
     """A route for API clients: a live token, within the client's rate limit."""
@@ -352,6 +365,9 @@ class RecipeRestoreHandler(UserHandler):
 class RecipeStartHandler(UserHandler):
     @web.authenticated
     async def post(self, recipe: str) -> None:
+        if self.body.get("reset_since") is not None:  # moves the trigger's cursor: an edit
+            role = await self.blocking(lambda: self.studio.role)
+            check_role(role, "build", "move a poll trigger's since (reset_since) when starting")
         name = (await self.blocking(self.studio.find_recipe, recipe)).name
         await self.blocking(self.studio.start, name, self.body.get("reset_since"))
         self.answer(await self.blocking(self.studio.recipe_detail, name))
@@ -688,7 +704,7 @@ class OpenApiHandler(UserHandler):
             allowed = self.client["endpoints"]
             endpoints = [e for e in endpoints if "*" in allowed or e["path"] in allowed]
             routes = tuple(r for r in routes if r.auth == CLIENT)
-        self.answer(openapi_document(routes, endpoints, self.base_url))
+        self.answer(openapi_document(routes, endpoints, self.base_url, self.app.repeat_window))
 
 
 # -- callers that are not users ------------------------------------------------------------

@@ -8,7 +8,7 @@ from typing import Any
 
 from .handlers import PREFIX
 from .routes import CLIENT, OPEN, USER, Route
-from .schemas import CALL_QUEUED, ERROR
+from .schemas import CALL_QUEUED, ERROR, ERROR_REF
 
 _ERRORS = {
     USER: {
@@ -22,7 +22,9 @@ _ERRORS = {
         "401": "Missing, unknown or revoked API token",
         "403": "The client may not call this endpoint",
         "404": "Unknown or stopped endpoint",
-        "409": "Idempotency-Key reused for another request",
+        "409": "Idempotency-Key reused for another request, or a repeat whose first request "
+        "is still starting (see Retry-After)",
+        "413": "The body is larger than the server takes",
         "422": "The job failed (its id is in error.job)",
         "429": "Over the client's rate limit (see Retry-After)",
         "502": "The recipe answered nothing, or off its response schema",
@@ -35,6 +37,7 @@ _ERRORS = {
         "404": "Unknown hook",
         "409": "A delivery id reused with another body, or a delivery still being queued "
         "(see Retry-After)",
+        "413": "The body is larger than the server takes",
         "503": "The recipe's settings are incomplete",
     },
 }
@@ -67,7 +70,7 @@ def _errors(auth: str, only: tuple[str, ...] | None = None) -> dict[str, Any]:
     return {
         code: {
             "description": text,
-            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+            "content": {"application/json": {"schema": ERROR_REF}},
         }
         for code, text in _ERRORS[auth].items()
         if only is None or code in only
@@ -109,7 +112,18 @@ def _operation(route: Route, op: Any) -> dict[str, Any]:
     return doc
 
 
-def _endpoint(endpoint: dict[str, Any]) -> dict[str, Any]:
+def _repeats(window: float) -> str:
+    """What the Idempotency-Key header's description says of repeats."""
+    keyed = "a repeated request with the same key is answered the same, and runs nothing"
+    if not window > 0:
+        return keyed
+    return (
+        f"{keyed}; without a key, a request identical to one of the last {window:g} s (or "
+        "whose job still runs) is taken for its retry the same way"
+    )
+
+
+def _endpoint(endpoint: dict[str, Any], repeat_window: float) -> dict[str, Any]:
     """A started callable recipe as its own path, with its schemas."""
     return {
         "post": {
@@ -124,7 +138,7 @@ def _endpoint(endpoint: dict[str, Any]) -> dict[str, Any]:
                     "in": "header",
                     "required": False,
                     "schema": {"type": "string", "maxLength": 255},
-                    "description": "a retried request with the same key is answered the same",
+                    "description": _repeats(repeat_window),
                 },
                 {
                     "name": "mode",
@@ -156,7 +170,10 @@ def _version() -> str:
 
 
 def openapi_document(
-    routes: tuple[Route, ...], endpoints: list[dict[str, Any]], base_url: str = "/"
+    routes: tuple[Route, ...],
+    endpoints: list[dict[str, Any]],
+    base_url: str = "/",
+    repeat_window: float = 60.0,
 ) -> dict[str, Any]:
     paths: dict[str, Any] = {}
     for route in routes:
@@ -164,7 +181,7 @@ def openapi_document(
             method.lower(): _operation(route, op) for method, op in route.operations.items()
         }
     for endpoint in endpoints:
-        paths[f"/call/{endpoint['path']}"] = _endpoint(endpoint)
+        paths[f"/call/{endpoint['path']}"] = _endpoint(endpoint, repeat_window)
     return {
         "openapi": "3.1.0",
         "info": {

@@ -394,6 +394,7 @@ ROUTES: tuple[Route, ...] = (
             "getPicklist",
             "A pick list (handoffs, skills...) through a connection",
             answer=s.list_of("options", s.ANY_OBJECT),
+            more={"502": ("The app behind the connection failed (AppError)", s.ERROR_REF)},
         ),
         tag="connections",
         name=CONNECTION_NAME,

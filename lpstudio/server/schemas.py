@@ -37,6 +37,9 @@ ERROR: dict[str, Any] = {
     },
 }
 
+#: The error answer, as the OpenAPI document refers to it.
+ERROR_REF: dict[str, Any] = {"$ref": "#/components/schemas/Error"}
+
 ANY_OBJECT: dict[str, Any] = {"type": "object"}
 EMPTY_BODY: dict[str, Any] = {"type": "object", "additionalProperties": False, "properties": {}}
 
@@ -61,6 +64,10 @@ JOB: dict[str, Any] = {
         "error": {"type": ["object", "null"]},
         "result": {"type": ["object", "null"]},
         "output_path": {"type": ["string", "null"]},
+        "purged": {
+            "type": "boolean",
+            "description": "its data and output were erased after the retention period",
+        },
     },
 }
 
@@ -220,7 +227,13 @@ SETTINGS_BODY: dict[str, Any] = {
 START_BODY: dict[str, Any] = {
     "type": "object",
     "additionalProperties": False,
-    "properties": {"reset_since": {"type": "string", "description": "ISO time or 2h"}},
+    "properties": {
+        "reset_since": {
+            "type": "string",
+            "description": "a poll trigger's new start, ISO time or 2h (an edit: not for "
+            "operators, who start with the saved settings)",
+        }
+    },
 }
 
 RESTORE_BODY: dict[str, Any] = {
