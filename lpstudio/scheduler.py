@@ -366,11 +366,11 @@ class Scheduler:
                 state.next_poll_at = now + ERROR_EVERY
             log.warning("trigger of %s failed: %s", name, message)
             errors = (state.errors or 0) + 1
-            # Stopping starts the count again: a recipe started anew gets `limit` more tries.
-            state.errors = errors if errors < limit else 0
-            state.last_error = message
-        if errors >= limit:
-            saved = saved_settings(self.store, name)
+            # Kept through the stop, so the recipe's listing says why it stopped; starting
+            # it again clears the count (`Studio.start`): it gets `limit` more tries.
+            state.errors, state.last_error = errors, message
+        saved = saved_settings(self.store, name) if errors >= limit else {}
+        if saved.get("state") == "started":
             save_settings(self.store, name, {**saved, "state": "stopped"}, "scheduler")
             self.store.audit(
                 "scheduler",

@@ -640,6 +640,17 @@ class Store:
             ).all()
         return {recipe: {"count": count, "last": last} for recipe, count, last in rows}
 
+    def clear_trigger_errors(self, recipe: str) -> None:
+        """Ends a recipe's run of trigger errors (kept through an auto-stop, to say why)."""
+        from .models import TriggerState
+
+        with self.write() as s:
+            s.execute(
+                update(TriggerState)
+                .where(TriggerState.recipe == recipe, TriggerState.errors != 0)
+                .values(errors=0, last_error=None)
+            )
+
     def last_jobs(self, recipes: Sequence[str]) -> dict[str, Job]:
         """The latest job of each recipe (the first of its jobs list), for listings: one
         search of `ix_jobs_recipe_created` per recipe, whatever the size of the history."""

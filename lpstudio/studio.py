@@ -479,6 +479,7 @@ class Studio:
             "started_at": self.store.now().isoformat(),
         }
         save_settings(self.store, recipe.name, new, self.user)
+        self.store.clear_trigger_errors(recipe.name)  # the run of errors that stopped it
         self.store.audit(self.user, "start", recipe.name)
         return {**settings, **new}
 
@@ -531,6 +532,8 @@ class Studio:
         name = self.recipe_file(ref)[1]
         saved = saved_settings(self.store, name)
         save_settings(self.store, name, {**saved, "state": "stopped"}, self.user)
+        # A person's stop ends a run of trigger errors too: only an auto-stop keeps one.
+        self.store.clear_trigger_errors(name)
         self.store.audit(self.user, "stop", name)
         return {**saved, "state": "stopped"}
 

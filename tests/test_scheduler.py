@@ -1036,9 +1036,16 @@ def test_consecutive_trigger_errors_stop_the_recipe_and_say_why(
             assert saved_settings(db, recipe)["state"] == "started"
             scheduler.tick(now + 5 * minute)
             assert saved_settings(db, recipe)["state"] == "stopped"
-            assert trigger_errors(db, recipe) == 0  # started again, it gets 3 more tries
             scheduler.tick(now + 6 * minute)
-            assert trigger_errors(db, recipe) == 0  # stopped: not polled any more
+            assert trigger_errors(db, recipe) == 3  # stopped: not polled any more
+            # The recipe's listing says why it stopped, until it is started again.
+            listed = cli(ws, "recipes").output
+            assert "stopped after 3 trigger errors in a row; last: " in listed, listed
+            assert "Invalid API key or access token" in listed
+            studio.connections.update("shopify", {"access_token": "shpat_sandbox"})
+            studio.start("p/cart")
+            assert trigger_errors(db, recipe) == 0  # started again, it gets 3 more tries
+            assert "trigger errors" not in cli(ws, "recipes").output
         finally:
             scheduler.drain()
     result = cli(ws, "audit", "--json")

@@ -74,11 +74,12 @@ def recipes(workspace: Path | None, as_json: bool) -> None:
                 f"  {Path(row['recipe']).name:<32} {row['trigger']:<9} {row['state']:<8} "
                 f"{last_text:<22} {row['title']}"
             )
-            if row["trigger_errors"]["count"]:
-                click.echo(
-                    f"    trigger errors: {row['trigger_errors']['count']} in a row; "
-                    f"last: {row['trigger_errors']['last']}"
-                )
+            errors = row["trigger_errors"]
+            if errors["count"]:
+                # Kept through an auto-stop: a stopped recipe with errors was stopped by them.
+                run = f"{errors['count']} trigger errors in a row"
+                said = f"stopped after {run}" if row["state"] == "stopped" else run
+                click.echo(f"    {said}; last: {errors['last']}")
 
 
 @main.group(invoke_without_command=True)
