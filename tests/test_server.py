@@ -216,6 +216,10 @@ def unanswered_claim(
         )
 
 
+#: The routes bots and other systems POST to: callable recipes' calls and webhooks.
+BOT_POSTS = [r for r in ROUTES if r.auth in (CLIENT, OPEN) and "POST" in r.operations]
+
+
 def age_claim(ws: Path, age: timedelta, *which: Any) -> None:
     """Makes the claims `which` selects `age` old, as if their requests had stalled (or had
     come) that long ago."""
@@ -799,11 +803,7 @@ def test_a_conversation_builder_retry_without_a_key_runs_the_recipe_once(
     assert len(queued) == 3
 
 
-@pytest.mark.parametrize(
-    "route",
-    [r for r in ROUTES if r.auth in (CLIENT, OPEN) and "POST" in r.operations],
-    ids=lambda r: r.path,
-)
+@pytest.mark.parametrize("route", BOT_POSTS, ids=lambda r: r.path)
 def test_an_oversized_call_or_webhook_is_refused_before_any_job(
     route: Any, server: str, ws: Path, tokens: dict[str, str]
 ) -> None:
@@ -1484,11 +1484,7 @@ def test_wrong_query_values_are_refused(route: Any, op: Any, server: str) -> Non
     send()
 
 
-@pytest.mark.parametrize(
-    "route",
-    [r for r in ROUTES if r.auth in (CLIENT, OPEN) and "POST" in r.operations],
-    ids=lambda r: r.path,
-)
+@pytest.mark.parametrize("route", BOT_POSTS, ids=lambda r: r.path)
 def test_malformed_calls_and_webhooks_are_refused(
     route: Any, server: str, ws: Path, tokens: dict[str, str]
 ) -> None:
