@@ -268,3 +268,57 @@ def test_a_retry_job_sends_only_what_no_attempt_sent_in_two_writes_per_request(
     # A claim for each of the 5 batches, a settle for each of the 3 requests: the store is
     # written per request, not per recipient, so a large fan-out keeps its pace.
     assert len(writes) == 5 + 3
+
+
+class DyingLimiter:
+    """The account's shared rate limit, in a process that dies (as under `kill -9`) while
+    its `die_at`th send waits for its turn: a batch about to go out, never sent."""
+
+    def __init__(self, die_at: int) -> None:
+        self.die_at = die_at
+        self.waits = 0
+
+    def acquire(self, key: str, per_second: int) -> None:
+        self.waits += 1
+        if self.waits == self.die_at:
+            raise Killed
+
+
+@pytest.mark.parametrize(
+    "refused",
+    [False, True],  # dies as batch 3 waits for its turn; as batch 2 waits to be sent again
+    ids=["waiting-its-turn", "waiting-out-a-429"],
+)
+def test_a_job_killed_while_a_batch_waits_to_go_out_leaves_it_for_its_retry(
+    sandbox, control, store_url, refused
+):
+    """At the account's rate limit most of a campaign's time is spent waiting to send: a
+    job killed then never sent the waiting batch, so its retry sends it (it was reported
+    uncertain, never sent by anyone). A 429 refused the batch whole: the same."""
+    if refused:
+        fault = {"error_rate": 1.0, "error_status": 429, "scope": "liveperson", "count": 1}
+
+        def refuse_batch_2(batch: int) -> None:
+            if batch == 2:
+                control.post("/_sandbox/faults", json=fault).raise_for_status()
+
+        ledger: Ledger = HookedStoreLedger(store_url, refuse_batch_2)
+    else:
+        ledger = StoreLedger(store_url, "job:1", 1)
+    dying = Connection(
+        "lp",
+        get_connector("liveperson_proactive"),
+        connection(sandbox).config,
+        ledger=ledger,
+        limiter=DyingLimiter(3),
+    )
+    with pytest.raises(Killed):
+        send(dying, frame(40))
+    dying.close()
+    retry = connection(sandbox, StoreLedger(store_url, "job:1", 2))
+
+    result = send(retry, frame(40))
+    retry.close()
+
+    assert result["uncertain"] == []
+    assert received(control) == dict.fromkeys(phones(range(40)), 1)

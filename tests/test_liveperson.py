@@ -532,7 +532,7 @@ def test_recipients_refused_one_by_one_may_be_sent_later(connect, control):
     assert_each_once(control, everyone)
 
 
-@pytest.mark.parametrize("status", [500, 429])
+@pytest.mark.parametrize("status", [429])
 def test_a_batch_liveperson_keeps_refusing_fails_the_campaign_and_a_retry_sends_only_it(
     connect, control, monkeypatch, status
 ):
@@ -733,18 +733,28 @@ def test_429_bursts_are_waited_out_and_every_batch_is_accepted_once(connect, con
     assert_each_once(control, everyone)
 
 
-def test_a_500_answer_is_retried_and_accepted_once(connect, control):
-    conn = connect()
+@pytest.mark.parametrize("status", [500, 502, 503, 504])
+def test_a_server_error_answer_leaves_its_batch_uncertain_never_resent(connect, control, status):
+    """LivePerson defines no error as safe to resend, and a gateway's 5xx may come after it
+    acted: the batch is named uncertain, and neither the campaign nor its retry sends it."""
+    ledger = MemoryLedger()
+    conn = connect(ledger=ledger)
     ConnectionClient(conn).test()  # a token is in hand: the fault hits the campaign request
-    fault(control, error_rate=1.0, error_status=500, scope="liveperson", count=1)
-    everyone = people(50)
+    fault(control, error_rate=1.0, error_status=status, scope="liveperson", count=1)
+    everyone = people(150)
 
-    result = send(conn, everyone)
+    error, result = send_incomplete(conn, everyone)
 
-    assert result["accepted"] == 50 and result["rejected"] == []
-    assert [e["status"] for e in requests_to(control, CAMPAIGN_PATH)] == [500, 200]
-    assert len(campaigns(control)) == 1
-    assert_each_once(control, everyone)
+    assert "rejected 0, uncertain 100" in str(error)
+    assert not error.retryable and result["accepted"] == 50 and result["rejected"] == []
+    [unsure] = result["uncertain"]
+    assert unsure["addresses"] == [p["phone"] for p in everyone[:100]]
+    assert unsure["reason"].startswith(f"LivePerson answered HTTP {status}")
+    assert [e["status"] for e in requests_to(control, CAMPAIGN_PATH)] == [status, 200]
+
+    _, retry = send_incomplete(connect(ledger=ledger), everyone)
+    assert retry["accepted"] == 0 and len(retry["uncertain"]) == 1
+    assert len(requests_to(control, CAMPAIGN_PATH)) == 2  # nobody sent again
 
 
 @pytest.mark.parametrize("status", [503, 429])

@@ -9,12 +9,17 @@ What is sent once is a recipient, not a request: (account, handoff, address) is 
 the job's ledger, which its retries and reruns share, so a retry whose recipients changed
 (a file edited, a date rolled over) still finds each one sent before, however its batches
 are cut. For each batch (one create-campaign request):
-- its recipients are claimed together, in one ledger transaction, before it is sent; those
+- its recipients are claimed together, in one ledger transaction, at the last moment
+  before the request goes out (after its waits for the rate limit and the token); those
   accepted before are reported `already_sent`, those an earlier attempt got no answer for
   (or left claimed when its process died mid-request) `uncertain`: neither is sent again;
 - the rest go out, and one ledger transaction settles them: accepted, or rejected when
   LivePerson refused them one by one (`failed`) or the request whole (`rejected`), or
   uncertain when the answer was lost. Rejected recipients were not sent: a retry sends them.
+  A request refused whole that is tried again (a 401 with a fresh token, a 429) releases its
+  claim before the wait and claims again before the next try: a job killed while a batch
+  waits never leaves it uncertain. A 5xx answer leaves the batch uncertain (LivePerson may
+  have acted before it failed).
 
 Once every batch has been tried, rejected or uncertain recipients raise
 `CampaignIncomplete`, so the job fails: its retry can send what was not accepted and its
@@ -39,7 +44,7 @@ from lpstudio.errors import InputError
 from lpstudio.sdk import Connection, ConnectorError, chunks, is_e164
 from lpstudio.templating import lookup, placeholders, render
 
-from .client import LivePersonClient, Uncertain, error_message, setting
+from .client import LivePersonClient, NothingToSend, Uncertain, error_message, setting
 
 PHONE_CHANNELS = ("sms", "wa")
 #: Current LivePerson documents allow 100 recipients per request, older ones 1000.
@@ -346,38 +351,59 @@ def _send_batch(
     Returns how to raise, when LivePerson's refusal blames the request: every batch would
     meet it."""
     keys = {address: send_key(client.account, data["handoff"], address) for address in consumers}
-    earlier = conn.ledger.claim_many(list(keys.values()))
-    _report_earlier(number, keys, earlier, result)
-    fresh = [address for address, key in keys.items() if key not in earlier]
-    if not fresh:
-        return None
-    entry: dict[str, Any] = {"batch": number, "recipients": len(fresh), "addresses": fresh}
+    fresh: list[str] = []  # the recipients of the last try
+    held: list[str] = []  # those of them claimed now, not settled
+
+    def claim() -> dict[str, Any]:
+        """Right before a try goes out: claims the batch's recipients not found sent."""
+        asked = {address: keys[address] for address in fresh or keys}
+        earlier = conn.ledger.claim_many(list(asked.values()))
+        _report_earlier(number, asked, earlier, result)
+        fresh[:] = held[:] = [address for address, key in asked.items() if key not in earlier]
+        if not fresh:
+            raise NothingToSend
+        return _body(data, [consumers[address] for address in fresh])
 
     def settle(status: str, detail: dict[str, Any], refused: Collection[str] = ()) -> None:
-        outcomes = {keys[a]: "rejected" if a in refused else status for a in fresh}
-        conn.ledger.settle_many(outcomes, detail)
+        outcomes = {keys[a]: "rejected" if a in refused else status for a in held}
+        held.clear()
+        if outcomes:
+            conn.ledger.settle_many(outcomes, detail)
+
+    def entry() -> dict[str, Any]:
+        return {"batch": number, "recipients": len(fresh), "addresses": list(fresh)}
 
     def unsure(reason: str) -> None:
         """Sent, and what came of it is unknown: never resent, named for a person."""
         settle("uncertain", {"reason": reason})
-        result["uncertain"].append({**entry, "reason": reason})
+        result["uncertain"].append({**entry(), "reason": reason})
 
-    body = _body(data, [consumers[address] for address in fresh])
+    def release() -> None:
+        """Refused whole, to be tried again after a wait: not sent until then."""
+        settle("rejected", {"message": "refused whole; to be tried again"})
+
     try:
-        response = client.request("POST", "proactive", path, json=body)
+        response = client.request("POST", "proactive", path, prepare=claim, refused=release)
+    except NothingToSend:
+        return None
     except Uncertain as exc:
         unsure(str(exc))
         return None
     except ConnectorError as exc:
+        if not fresh:  # refused before any try went out (the app's credentials): as if sent
+            try:
+                claim()
+            except NothingToSend:
+                return None
         settle("rejected", {"message": str(exc)})
-        result["rejected"].append({**entry, "message": str(exc)})
+        result["rejected"].append({**entry(), "message": str(exc)})
         if exc.status in REQUEST_REFUSALS:  # the app's credentials, the same for every batch
             return partial(RequestRefused, exc.status, str(exc))
         return None
     if response.status_code not in (200, 201):
         refusal = {"status": response.status_code, "message": error_message(response)}
         settle("rejected", refusal)
-        result["rejected"].append({**entry, **refusal})
+        result["rejected"].append({**entry(), **refusal})
         if response.status_code in REQUEST_REFUSALS:
             return partial(RequestRefused, response.status_code, _reason(refusal))
         return None

@@ -1,11 +1,14 @@
 """HTTP to LivePerson: host discovery, AppJWT tokens, rate limits and safe retries.
 
 What may be retried is decided by whether LivePerson can have accepted the request:
-- an answer with an error status (401, 429, 5xx) rejects the request whole, so it is sent
-  again (with a fresh token once; after `Retry-After`, unless it is longer than `MAX_WAIT`:
-  then it fails at once, retryable; with back-off); a 401 is "jwt expired"
-  when the token aged, another message when the server no longer knows it (a revoked key, a
-  restarted server): either way the cached token is dropped and a new one fetched, once;
+- an answer of 401 or 429 rejects the request whole, so it is sent again (with a fresh
+  token once; after `Retry-After`, unless it is longer than `MAX_WAIT`: then it fails at
+  once, retryable; with back-off); a 401 is "jwt expired" when the token aged, another
+  message when the server no longer knows it (a revoked key, a restarted server): either way
+  the cached token is dropped and a new one fetched, once;
+- a 5xx answer to a request that changes something (a campaign) may come after LivePerson
+  acted on it, and LivePerson defines no error as safe to resend: it raises `Uncertain`,
+  like a lost answer; a read answered 5xx is asked again;
 - a token request answered 429 or 5xx, or whose host lookup failed, is retried the same way
   (it is safe to repeat); `Retry-After` is read in both its forms, seconds or an HTTP date;
 - a failed lookup of the request's own host raises `Unavailable` (retryable) before the
@@ -15,6 +18,11 @@ What may be retried is decided by whether LivePerson can have accepted the reque
 - a request that went out and got no answer (read timeout, dropped connection) may have
   been accepted: it raises `Uncertain` and is never resent blindly; reads (GET) change
   nothing and are simply asked again.
+
+A caller that records what it sends (a campaign's delivery ledger) gives `prepare`, called
+right before each try goes out (after the waits for the rate limit and the token), and
+`refused`, called when a try was certainly not accepted and another may follow: so what it
+records as being sent is never left so by a process that died while waiting to send.
 
 Requests keep to the account's requests per second twice over: the connection's shared
 limiter counts them across every job of the machine, and within this process `_Pacer`
@@ -39,6 +47,7 @@ import hashlib
 import re
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -130,6 +139,11 @@ class Uncertain(ConnectorError):
     """The request went out and no answer came back: it may have been accepted."""
 
 
+class NothingToSend(Exception):
+    """Raised by a request's `prepare` when nothing is left to send (another job sent it
+    all): the request does not go out."""
+
+
 class Unavailable(ConnectorError):
     """A lookup that must come before a request (its host, its token) failed or answered
     429/5xx: nothing was sent, so trying again after `wait` s is safe."""
@@ -150,8 +164,8 @@ class _Again(Exception):
 
 def _check_wait(wait: float, who: str, status: int | None = 429) -> None:
     """A `Retry-After` longer than `MAX_WAIT` is not waited out in a job (its timeout would
-    end it mid-wait, with the batch claimed and so uncertain): the request is refused now
-    (nothing was accepted), as retryable."""
+    end it mid-wait, having sent nothing more): the request is refused now (nothing was
+    accepted), as retryable."""
     if wait > MAX_WAIT:
         raise ConnectorError(
             f"{who} asks to wait {wait:g} s, longer than the {MAX_WAIT:g} s waited in a job: "
@@ -364,16 +378,35 @@ class LivePersonClient:
     # -- requests --------------------------------------------------------------------------
 
     def request(
-        self, method: str, service: str, path: str, *, read: bool = False, **kwargs: Any
+        self,
+        method: str,
+        service: str,
+        path: str,
+        *,
+        read: bool = False,
+        prepare: Callable[[], Any] | None = None,
+        refused: Callable[[], None] | None = None,
+        **kwargs: Any,
     ) -> httpx.Response:
         """Sends one request within the account's rate limit, retrying only what was not
         accepted. Raises `Uncertain` when the answer was lost, `ConnectorError` otherwise
         (`Unavailable` when the host cannot be found: nothing was sent). `read` marks a
-        POST that only reads (a reporting query): a lost answer is simply asked again."""
+        POST that only reads (a reporting query): a lost answer is simply asked again.
+        `prepare` gives each try's JSON body right before it goes out (or raises
+        `NothingToSend`); `refused` hears of each try certainly not accepted (see the module).
+        """
         url = f"{self.host(service)}{path}"
         refreshed = [False]
 
         def attempt() -> httpx.Response:
+            try:
+                return one_try()
+            except _Again:
+                if refused is not None:
+                    refused()
+                raise
+
+        def one_try() -> httpx.Response:
             # This process's pacing first: it lets a request go a full second after the
             # answers of the `per_second` before it, so the shared limiter, which counts
             # from earlier moments, rarely holds it again (and when it does, for other
@@ -382,7 +415,7 @@ class LivePersonClient:
             pacer = _pacer(self.rate_key)
             ticket = pacer.wait(self.per_second, 1.0 + RATE_MARGIN)
             try:
-                token, response = self._send(method, url, read=read, **kwargs)
+                token, response = self._send(method, url, read=read, prepare=prepare, **kwargs)
             finally:
                 pacer.answered(ticket)
             if response.status_code == 401:
@@ -398,7 +431,13 @@ class LivePersonClient:
                 self.conn.log(f"LivePerson rate limit: waiting {wait:g} s")
                 raise _Again(wait, "HTTP 429")
             if response.status_code >= 500:
-                raise _Again(2.0, f"HTTP {response.status_code} {error_message(response)}")
+                said = f"HTTP {response.status_code} {error_message(response)}"
+                if not (read or method in SAFE_METHODS):  # an answer came: never resent
+                    raise Uncertain(
+                        f"LivePerson answered {said}: the request may have been accepted, "
+                        "so it is not sent again"
+                    )
+                raise _Again(2.0, said)
             return response
 
         try:
@@ -418,7 +457,13 @@ class LivePersonClient:
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _send(
-        self, method: str, url: str, *, read: bool = False, **kwargs: Any
+        self,
+        method: str,
+        url: str,
+        *,
+        read: bool = False,
+        prepare: Callable[[], Any] | None = None,
+        **kwargs: Any,
     ) -> tuple[str, httpx.Response]:
         """One request within the shared rate limit, with a token: the token and the answer.
         Raises `_Again` when sending again is safe, `Uncertain` when it may have been
@@ -432,6 +477,8 @@ class LivePersonClient:
             _check_wait(exc.wait, "LivePerson's token server", exc.status)
             raise _Again(exc.wait, str(exc)) from exc
         headers = {"Authorization": f"Bearer {token}"}
+        if prepare is not None:  # the last moment before the request goes out
+            kwargs = {**kwargs, "json": prepare()}
         try:
             return token, self.conn.http().request(method, url, headers=headers, **kwargs)
         except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
