@@ -92,6 +92,10 @@ class Parameter:
     has_default: bool
     help: str
     format: str | None = None  # a JSON Schema string format: "date" or "date-time"
+    enum: tuple[Any, ...] | None = None  # a `Literal[...]` annotation's values
+    #: A Python annotation lpstudio cannot check (`Decimal`), as written: the recipe is
+    #: refused, since any text would pass for it.
+    unchecked: str | None = None
 
     def schema(self) -> dict[str, Any]:
         schema: dict[str, Any] = {"title": self.name}
@@ -99,6 +103,8 @@ class Parameter:
             schema["type"] = [self.type, "null"] if self.nullable else self.type
         if self.format:
             schema["format"] = self.format
+        if self.enum is not None:
+            schema["enum"] = [*self.enum, None] if self.nullable else list(self.enum)
         if self.help:
             schema["description"] = self.help
         if self.has_default:
@@ -111,22 +117,73 @@ def _name(node: ast.expr) -> str:
     return node.id if isinstance(node, ast.Name) else getattr(node, "attr", "")
 
 
-def _annotation_type(annotation: str) -> tuple[str | None, str | None, bool]:
-    """Maps an annotation such as `int`, `list[str]`, `str | None`, `Optional[dict]` or
-    `date` to a schema type and format, and whether None is allowed."""
+@dataclass(frozen=True)
+class _Annotation:
+    """What an annotation means for a value: its schema type, format and choices, whether
+    None is allowed, and whether lpstudio can check it at all."""
+
+    type: str | None = None
+    format: str | None = None
+    nullable: bool = False
+    enum: tuple[Any, ...] | None = None
+    checked: bool = True
+
+
+#: Annotations that take any value, as papermill does.
+_OPEN = frozenset({"any", "object"})
+_JSON_OF = {bool: "boolean", int: "integer", float: "number", str: "string"}
+
+
+def _annotation_type(annotation: str) -> _Annotation:
+    """Reads an annotation such as `int`, `list[str]`, `str | None`, `Optional[dict]`,
+    `date` or `Literal["sms", "wa"]`."""
     try:
         node = ast.parse(annotation.strip().strip("'\""), mode="eval").body
     except SyntaxError:
-        return None, None, False
+        return _Annotation(checked=False)
     members = _union_members(node)
-    nones = [m for m in members if _is_none(m)]
+    nullable = any(_is_none(m) for m in members)
     rest = [m for m in members if not _is_none(m)]
+    names = [_name(m.value if isinstance(m, ast.Subscript) else m) for m in rest]
+    if names and all(name == "Literal" for name in names):
+        return _literal(rest, nullable)
+    lowered = {name.lower() for name in names}
+    if lowered == {"int", "float"}:  # `int | float`: any number
+        return _Annotation("number", nullable=nullable)
     if len(rest) != 1:
-        return None, None, bool(nones)
-    name = _name(rest[0].value if isinstance(rest[0], ast.Subscript) else rest[0]).lower()
+        return _Annotation(nullable=nullable, checked=False)
+    name = names[0].lower()
     if name in _FORMATS:
-        return "string", _FORMATS[name], bool(nones)
-    return _SIMPLE_TYPES.get(name), None, bool(nones)
+        return _Annotation("string", _FORMATS[name], nullable)
+    if name in _OPEN:
+        return _Annotation(nullable=nullable)
+    kind = _SIMPLE_TYPES.get(name)
+    return _Annotation(kind, nullable=nullable, checked=kind is not None)
+
+
+def _literal(nodes: list[ast.expr], nullable: bool) -> _Annotation:
+    """`Literal["sms", "wa"]` (or a union of them) as a choice of values; their type when
+    they share one."""
+    values: list[Any] = []
+    for node in nodes:
+        if not isinstance(node, ast.Subscript):  # a bare `Literal`
+            return _Annotation(nullable=nullable, checked=False)
+        items = node.slice.elts if isinstance(node.slice, ast.Tuple) else [node.slice]
+        for item in items:
+            try:
+                value = ast.literal_eval(item)
+            except _UNREADABLE:
+                return _Annotation(nullable=nullable, checked=False)
+            if value is None:
+                nullable = True
+            elif type(value) in _JSON_OF:
+                values.append(value)
+            else:
+                return _Annotation(nullable=nullable, checked=False)
+    kinds = {_JSON_OF[type(value)] for value in values}
+    if not values:
+        return _Annotation(nullable=nullable, checked=False)
+    return _Annotation(kinds.pop() if len(kinds) == 1 else None, None, nullable, tuple(values))
 
 
 def _union_members(node: ast.expr) -> list[ast.expr]:
@@ -207,7 +264,7 @@ def _python_declarations(source: str) -> list[_Declared]:
         rest = lines[node.end_lineno - 1].encode()[node.end_col_offset :].decode().strip()
         comment = rest[1:].strip() if rest.startswith("#") else ""
         typed = _TYPE_COMMENT.fullmatch(comment)
-        if typed and annotation is None:
+        if typed and annotation is None and not typed.group("type").startswith("ignore"):
             annotation, comment = typed.group("type"), typed.group("help")
         found.append(_Declared(name, annotation, default, comment.strip()))
     return found
@@ -278,15 +335,15 @@ def inspect_parameters(nb: Any) -> dict[str, Parameter]:
     """The recipe's parameters, in the order of its parameters cell; SyntaxError for a
     Python parameters cell that does not parse."""
     parameters: dict[str, Parameter] = {}
+    python = _is_python(nb)  # other languages' type names are papermill's inferences
     for raw in _declarations(nb):
         default, has_default = _literal_default(raw.default)
-        if raw.annotation:
-            kind, form, nullable = _annotation_type(raw.annotation)
-        elif has_default and type(default) in _PY_FORMATS:
-            kind, form, nullable = "string", _PY_FORMATS[type(default)], False
-        else:
-            kind, nullable = (_PY_TYPES.get(type(default)), False) if has_default else (None, False)
-            form = None
+        read = _annotation_type(raw.annotation) if raw.annotation else _Annotation()
+        kind, form, nullable = read.type, read.format, read.nullable
+        if not raw.annotation and has_default and type(default) in _PY_FORMATS:
+            kind, form = "string", _PY_FORMATS[type(default)]
+        elif not raw.annotation and has_default:
+            kind = _PY_TYPES.get(type(default))
         if has_default and default is None:
             nullable = True
         if isinstance(default, tuple):
@@ -301,6 +358,8 @@ def inspect_parameters(nb: Any) -> dict[str, Parameter]:
             has_default=has_default,
             help=raw.help.strip(),
             format=form,
+            enum=read.enum,
+            unchecked=raw.annotation if python and not read.checked else None,
         )
     return parameters
 
@@ -488,19 +547,49 @@ def coerce(
         coerced[name] = _check_format(name, properties[name].get("format"), value)
     validator = jsonschema.Draft202012Validator(schema)
     for error in sorted(validator.iter_errors(coerced), key=lambda e: list(e.absolute_path)):
-        field_name = ".".join(str(part) for part in error.absolute_path) or None
-        raise ParameterError(
-            f"parameter '{field_name}' is invalid: {error.message}",
-            field=field_name,
-            fix="give a value that satisfies the recipe's parameter schema "
-            "(see `lpstudio recipes --json`)",
-        )
+        raise _refused(error)
     templates = [name for name in coerced if properties[name].get("x-template")]
     if templates:
         _, sample = record_fields(schema.get("x-record"))
         for name in templates:
             _check_template(name, coerced[name], sample)
     return coerced
+
+
+#: A pattern for phone numbers in E.164 (`sdk.E164_PATTERN` and the usual `^\+[1-9]\d{1,14}$`).
+_E164_START = ("^\\+[1-9]", "^[+][1-9]")
+_BOUNDS = {
+    "minimum": "at least {}",
+    "maximum": "at most {}",
+    "exclusiveMinimum": "more than {}",
+    "exclusiveMaximum": "less than {}",
+    "minLength": "of at least {} character(s)",
+    "maxLength": "of at most {} character(s)",
+    "minItems": "of at least {} item(s)",
+    "maxItems": "of at most {} item(s)",
+}
+
+
+def _refused(error: jsonschema.ValidationError) -> ParameterError:
+    """A value the recipe's refinements refuse, with a fix in the user's terms: the choices
+    of an `enum`, the bound of a `minimum`, an example of an E.164 phone number."""
+    name = ".".join(str(part) for part in error.absolute_path) or None
+    keyword, limit = error.validator, error.validator_value
+    fix = "give a value that satisfies the recipe's parameter schema (`lpstudio recipes --json`)"
+    message = f"parameter '{name}' is invalid: {error.message}"
+    if keyword == "enum":
+        fix = "use one of: " + ", ".join(repr(choice) for choice in limit)
+    elif keyword in _BOUNDS:
+        fix = f"give a value {_BOUNDS[str(keyword)].format(limit)}"
+    elif keyword == "pattern" and str(limit).startswith(_E164_START):
+        message = (
+            f"parameter '{name}' expects a phone number in E.164 (+, the country code and "
+            f"the number, digits only), got {error.instance!r}"
+        )
+        fix = f"write it as + then digits only, for example: -p {name} +14155550100"
+    elif keyword == "pattern":
+        fix = f"give a value that matches the regular expression {limit}"
+    return ParameterError(message, field=name, fix=fix)
 
 
 def _check_template(name: str, value: Any, sample: dict[str, Any]) -> None:

@@ -9,6 +9,7 @@ message saying what to fix, before any job exists.
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass
 from functools import cached_property, lru_cache
 from pathlib import Path
@@ -118,11 +119,24 @@ METADATA_SCHEMA: dict[str, Any] = {
     },
 }
 
+_ANNOTATIONS = (
+    "one of int, float, bool, str, date, datetime, list, dict or Any, a Literal[...] of "
+    'choices such as Literal["sms", "wa"], any of them as `X | None`, or no annotation'
+)
 _METADATA_EXAMPLE = '"lpstudio": {"title": "My recipe", "trigger": {"kind": "manual"}}'
 _PARAMETERS_EXAMPLE = (
     '"parameters": {"days_ahead": {"minimum": 0, "maximum": 365}, '
     '"channel": {"enum": ["sms", "whatsapp"]}, "code": {"pattern": "^[A-Z]{3}$"}}'
 )
+
+
+@lru_cache(maxsize=8)
+def _kernel_specs(*where: str | None) -> Any:
+    """The kernel spec manager of the Jupyter folders `where` names, shared by every
+    recipe's check (a new one per recipe costs a millisecond and more on a job's path)."""
+    from jupyter_client.kernelspec import KernelSpecManager
+
+    return KernelSpecManager()
 
 
 @dataclass(frozen=True)
@@ -203,6 +217,21 @@ class Recipe:
                 fix="tag the cell that defines the recipe's inputs with 'parameters' "
                 "(JupyterLab: Property Inspector > Cell Tags)",
             )
+        if len(tagged) > 1:
+            places = [
+                str(index + 1)
+                for index, cell in enumerate(self.notebook.cells)
+                if any(cell is other for other in tagged)
+            ]
+            where = ", ".join(places[:-1]) + " and " + places[-1]
+            raise RecipeError(
+                f"recipe {self.name} has {len(tagged)} cells tagged 'parameters' (cells "
+                f"{where}, counted from 1): papermill injects values after the first only, "
+                "and a later one would undo them",
+                field="parameters",
+                fix="keep all parameters in one cell and remove the tag 'parameters' from the "
+                "others (JupyterLab: Property Inspector > Cell Tags)",
+            )
         if tagged[0].cell_type != "code":
             raise RecipeError(
                 f"recipe {self.name}: the cell tagged 'parameters' is not a code cell",
@@ -218,6 +247,7 @@ class Recipe:
                 'it, or add to the notebook metadata: "kernelspec": {"name": "python3", '
                 '"display_name": "Python 3", "language": "python"}',
             )
+        self._check_kernel()
         try:
             declared = self.parameters
         except SyntaxError as exc:
@@ -229,6 +259,15 @@ class Recipe:
                 fix=f"correct {line} of the parameters cell; write each parameter as "
                 "`name: type = value  # help`",
             ) from None
+        for parameter in declared.values():
+            if parameter.unchecked:
+                raise RecipeError(
+                    f"recipe {self.name}: parameter '{parameter.name}' is annotated "
+                    f"`{parameter.unchecked}`, a type lpstudio cannot check, so any text "
+                    "would pass for it",
+                    field=f"parameters.{parameter.name}",
+                    fix=f"annotate {parameter.name} in the parameters cell with {_ANNOTATIONS}",
+                )
         unknown = set(self.metadata.get("parameters", {})) - set(declared)
         if unknown:
             raise RecipeError(
@@ -241,6 +280,27 @@ class Recipe:
         self._check_refinements()
         if self.trigger_kind == "schedule":
             self._check_schedule()
+
+    def _check_kernel(self) -> None:
+        """The kernel the notebook names must be installed here: papermill would otherwise
+        fail the job it had already made (NoSuchKernel)."""
+        from jupyter_client.kernelspec import NoSuchKernel
+
+        from .pool import find_kernel_spec
+
+        name = self.notebook.metadata.kernelspec.name
+        manager = _kernel_specs(*(os.environ.get(v) for v in ("JUPYTER_PATH", "JUPYTER_DATA_DIR")))
+        try:
+            find_kernel_spec(manager, name)  # looked up on disk at most every few seconds
+        except NoSuchKernel:
+            installed = ", ".join(sorted(manager.find_kernel_specs())) or "none"
+            raise RecipeError(
+                f"recipe {self.name} names kernel '{name}' (metadata.kernelspec.name), which "
+                "is not installed here",
+                field="metadata.kernelspec.name",
+                fix=f"choose an installed kernel ({installed}) in JupyterLab (Kernel > Change "
+                f"Kernel...) and save it, or install '{name}'",
+            ) from None
 
     def _check_refinements(self) -> None:
         """The refinements must be JSON Schema themselves: a `minimum` that is not a number

@@ -431,3 +431,45 @@ def test_a_text_template_parameter_is_checked_as_the_cli_checks_it(shop: Studio)
     assert "body_template" in error and "{first_name:zz}" in error
     assert form.save() is False
     assert saved_settings(shop.store, "shop/payment_reminder.ipynb") == {}
+
+
+def test_a_literal_is_a_drop_down_and_a_phone_is_checked_as_the_cli_checks_it(
+    studio: Studio,
+) -> None:
+    from lpstudio.sdk import E164_PATTERN
+
+    write_recipe(
+        studio.workspace.root,
+        "p/choice",
+        parameters='from typing import Literal\nchannel: Literal["sms", "wa"] = "sms"\n'
+        'phone: str = "+14155550100"',
+        metadata={"title": "choice", "parameters": {"phone": {"pattern": E164_PATTERN}}},
+    )
+    form = RecipeForm("p/choice", studio)
+    assert [value for _, value in form.fields["channel"].input.options] == ["sms", "wa"]
+    form.fields["phone"].input.value = "415 555 0100"
+    shown = html.unescape(form.fields["phone"].error.value)
+    assert "E.164" in shown and "+14155550100" in shown
+    assert form.save() is False
+    assert saved_settings(studio.store, "p/choice.ipynb") == {}
+
+
+def test_the_form_of_a_broken_recipe_raises_its_error_and_nothing_after(
+    studio: Studio, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Collecting the half-made form printed an AttributeError ('fields') traceback."""
+    import gc
+    import sys
+
+    from lpstudio.errors import RecipeError
+
+    path = write_recipe(studio.workspace.root, "p/kern")
+    path.write_text(path.read_text().replace('"name": "python3"', '"name": "nosuch"'))
+    unraisable: list[object] = []
+    monkeypatch.setattr(sys, "unraisablehook", unraisable.append)
+    with pytest.raises(RecipeError) as raised:
+        RecipeForm("p/kern", studio)
+    assert raised.value.field == "metadata.kernelspec.name"
+    del raised
+    gc.collect()
+    assert unraisable == []

@@ -571,3 +571,101 @@ def test_a_date_from_the_cli_is_checked_before_the_job_and_arrives_as_iso_text(
         "at": "2026-11-29T09:30:00",
         "day": ["str", "2026-11-01"],  # its default, injected as text like a given value
     }
+
+
+def test_a_literal_annotation_is_a_choice_the_cli_enforces(ws: Path, cli) -> None:
+    """`channel: Literal["sms", "wa"]` offered any text, and a job ran with "email"."""
+    write_recipe(
+        ws,
+        "p/lit",
+        parameters='from typing import Literal, Optional\nchannel: Literal["sms", "wa"] = "sms"\n'
+        "level: Optional[Literal[1, 2]] = None",
+    )
+    props = Recipe.load(ws / "projects/p/lit.ipynb", "p/lit.ipynb").schema["properties"]
+    assert props["channel"]["type"] == "string" and props["channel"]["enum"] == ["sms", "wa"]
+    assert props["level"]["type"] == ["integer", "null"]
+    assert props["level"]["enum"] == [1, 2, None]
+    for command in (("run", "p/lit"), ("settings", "p/lit")):
+        result = cli(*command, "-p", "channel", "email", "--json")
+        assert result.exit_code == 2, result.output
+        error = json.loads(result.stdout)["error"]
+        assert error["field"] == "channel"
+        assert "'email' is not one of" in error["message"]
+        assert "'sms', 'wa'" in error["fix"]
+    assert json.loads(cli("settings", "p/lit", "-p", "level", "2", "--json").stdout)[
+        "parameters"
+    ] == {"level": 2}
+    assert job_rows(ws) == 0
+
+
+def test_a_phone_that_is_not_e164_is_refused_with_an_example(ws: Path, cli) -> None:
+    """A parameter refined with the E.164 pattern was refused with the raw regular
+    expression and "satisfy the recipe's parameter schema" as its fix."""
+    from lpstudio.sdk import E164_PATTERN
+
+    write_recipe(
+        ws,
+        "p/phone",
+        parameters='phone: str = "+14155550100"  # who to text',
+        metadata={"title": "P", "parameters": {"phone": {"pattern": E164_PATTERN}}},
+    )
+    result = cli("run", "p/phone", "-p", "phone", "415 555 0100", "--json")
+    assert result.exit_code == 2, result.output
+    error = json.loads(result.stdout)["error"]
+    assert error["field"] == "phone"
+    assert "E.164" in error["message"] and "+14155550100" in error["fix"]
+    assert "[0-9]" not in error["message"]
+    assert job_rows(ws) == 0
+
+
+def test_two_parameters_cells_are_refused(ws: Path, cli) -> None:
+    """papermill injects after the first one only: the second silently undid a value given."""
+    path = write_recipe(ws, "p/two", parameters="n: int = 1")
+    nb = nbformat.read(path, as_version=4)
+    second = nbformat.v4.new_code_cell("n = 3")
+    second.metadata.tags = ["parameters"]
+    nb.cells.append(second)
+    nbformat.write(nb, path)
+    result = cli("run", "p/two", "-p", "n", "2", "--json")
+    assert result.exit_code == 2, result.output
+    error = json.loads(result.stdout)["error"]
+    assert error["field"] == "parameters"
+    assert "2 cells tagged 'parameters'" in error["message"] and "cells 1 and 4" in error["message"]
+    assert "remove the tag" in error["fix"]
+    assert job_rows(ws) == 0
+
+
+def test_a_kernel_that_is_not_installed_is_refused_before_any_job(ws: Path, cli) -> None:
+    """A job was made and failed (exit 1) with jupyter_client's NoSuchKernel."""
+    path = write_recipe(ws, "p/kern")
+    nb = json.loads(path.read_text())
+    nb["metadata"]["kernelspec"]["name"] = "nosuchkernel"
+    path.write_text(json.dumps(nb))
+    result = cli("run", "p/kern", "--json")
+    assert result.exit_code == 2, result.output
+    error = json.loads(result.stdout)["error"]
+    assert error["field"] == "metadata.kernelspec.name"
+    assert "nosuchkernel" in error["message"] and "python3" in error["fix"]
+    assert job_rows(ws) == 0
+    assert not (ws / "history").exists() or not any((ws / "history").rglob("*.ipynb"))
+
+
+@pytest.mark.parametrize("annotation", ["Decimal", "pd.Timestamp", "list[int] | str"])
+def test_an_annotation_lpstudio_cannot_check_is_refused_naming_the_parameter(
+    ws: Path, cli, annotation: str
+) -> None:
+    """Such a parameter took any text (`-p amount abc` ran the job)."""
+    write_recipe(ws, "p/ann", parameters=f"n: int = 1\namount: {annotation} = 1  # money")
+    result = cli("settings", "p/ann", "-p", "n", "2", "--json")
+    assert result.exit_code == 2, result.output
+    error = json.loads(result.stdout)["error"]
+    assert error["field"] == "parameters.amount"
+    assert annotation in error["message"]
+    assert "Literal[" in error["fix"] and "| None" in error["fix"]
+    assert job_rows(ws) == 0
+
+
+def test_annotations_papermill_leaves_open_stay_open(ws: Path) -> None:
+    write_recipe(ws, "p/any", parameters="from typing import Any\na: Any = 1\nb: object = 'x'")
+    props = Recipe.load(ws / "projects/p/any.ipynb", "p/any.ipynb").schema["properties"]
+    assert "type" not in props["a"] and "type" not in props["b"]

@@ -156,7 +156,9 @@ class RecipeForm(w.VBox):
     def __init__(self, recipe: str, studio: Any = None) -> None:
         from ..studio import Studio
 
-        self._threads: list[threading.Thread] = []  # first: close() reads it, even on error
+        # First: close() reads them, even when a broken recipe stops the form being made.
+        self._threads: list[threading.Thread] = []
+        self.fields: dict[str, FieldEditor] = {}
         self.studio = studio or Studio.open()
         self.recipe = self.studio.recipe(recipe)
         self.role = self.studio.role
@@ -166,7 +168,6 @@ class RecipeForm(w.VBox):
             name: spec.get("default") for name, spec in self.recipe.schema["properties"].items()
         }
         values.update(saved.get("parameters", {}))
-        self.fields: dict[str, FieldEditor] = {}
         self.slots: dict[str, w.Dropdown] = {}
         self.slot_errors: dict[str, w.HTML] = {}
         self.editable = refusal(self.role, *BUTTON_RULES["save"]) is None
