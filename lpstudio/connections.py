@@ -7,8 +7,6 @@ never appear in an answer, a listing, a log line or an error message.
 
 from __future__ import annotations
 
-import base64
-import functools
 import json
 import re
 from dataclasses import dataclass
@@ -24,11 +22,10 @@ from .errors import InputError, LpstudioError, NotFoundError
 from .models import Connection as ConnectionRow
 from .models import RecipeSettings, utcnow
 from .registry import get_connector
-from .sdk import Connection
+from .sdk import MASK, Connection, derived_secrets, scrub_text
 from .store import Store
 
 NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
-MASK = "****"
 
 
 class Vault:
@@ -260,19 +257,14 @@ class Connections:
         )
 
     def secret_values(self) -> set[str]:
-        """Every secret value of the workspace, for scrubbing outputs (second line of defence),
-        and the HTTP Basic credentials a user name and password make (an API that echoes the
-        Authorization header would otherwise show the encoded password)."""
+        """Every secret value of the workspace, with what each gives away (`derived_secrets`),
+        for scrubbing outputs (second line of defence)."""
         with self.store.read() as s:
             rows = s.execute(select(ConnectionRow.fields, ConnectionRow.secrets)).all()
         values: set[str] = set()
         for fields, token in rows:
-            opened = self.vault.open(token)
-            values.update(str(v) for v in opened.values() if v)
-            user, password = (fields or {}).get("username"), opened.get("password")
-            if user is not None and password:
-                values.add(base64.b64encode(f"{user}:{password}".encode()).decode("ascii"))
-        return {v for v in values if len(v) >= 3}  # shorter ones would mask ordinary text
+            values |= derived_secrets(self.vault.open(token), fields or {})
+        return values
 
     def test(self, name: str) -> ConnectionInfo:
         """Runs the connector's test and records connected or disconnected, and when."""
@@ -330,47 +322,6 @@ def _in_use(name: str, uses: list[SlotUse]) -> InputError:
         field="connection",
         fix=f"{fix}; then remove '{name}'",
     )
-
-
-def _forms(value: str) -> set[str]:
-    """A secret as it may appear in output: literal, repr'd, JSON-escaped, URL-encoded."""
-    from urllib.parse import quote, quote_plus
-
-    forms = {
-        value,
-        repr(value)[1:-1],
-        json.dumps(value)[1:-1],
-        quote(value, safe=""),
-        quote_plus(value),
-    }
-    return {form for form in forms if form}
-
-
-@functools.lru_cache(maxsize=32)
-def _secret_pattern(secrets: frozenset[str]) -> re.Pattern[str] | None:
-    """One pattern for every form of every secret, longest first (a secret that contains
-    another is masked whole); built once per set of secrets, not once per string. None
-    when there is nothing to mask (an empty pattern would match everywhere)."""
-    forms = sorted({f for v in secrets for f in _forms(v)}, key=len, reverse=True)
-    return re.compile("|".join(map(re.escape, forms))) if forms else None
-
-
-def scrub_text(text: str, secrets: set[str] | frozenset[str]) -> str:
-    pattern = _secret_pattern(frozenset(secrets)) if secrets else None
-    return pattern.sub(MASK, text) if pattern is not None else text
-
-
-def scrub(data: Any, secrets: set[str] | frozenset[str]) -> Any:
-    """Replaces every secret value inside strings of a JSON-like structure."""
-    if not secrets:
-        return data
-    if isinstance(data, str):
-        return scrub_text(data, secrets)
-    if isinstance(data, list):
-        return [scrub(item, secrets) for item in data]
-    if isinstance(data, dict):
-        return {key: scrub(value, secrets) for key, value in data.items()}
-    return data
 
 
 def bind_connections(

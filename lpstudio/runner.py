@@ -27,12 +27,13 @@ import nbformat
 from jupyter_core.utils import run_sync
 from nbformat.v4.rwbase import split_lines, strip_transient
 
-from .connections import Connections, scrub, scrub_text
+from .connections import Connections
 from .kernel import RESPONSE_MIME, RESULT_MIME
 from .kernel.errors import ERROR_MIME
 from .models import Job
 from .pool import KernelPool, active
 from .recipe import parsed
+from .sdk import scrub, scrub_text
 from .store import CANCELLED, FAILED, SUCCEEDED, Store, worker_id
 from .workspace import Workspace
 

@@ -28,15 +28,22 @@ job (dry-run mode, a ledger of what was sent, a shared rate limiter, a log) come
 
 from __future__ import annotations
 
+import base64
+import functools
+import json
 import os
 import re
 import threading
-from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
+from urllib.parse import quote, quote_plus, unquote, urlsplit
 
 from .errors import InputError, LpstudioError
+
+#: What a secret is replaced by wherever it would be shown.
+MASK = "****"
 
 #: An E.164 phone number, as a JSON Schema `pattern` (read alike by ECMA and Python): ASCII
 #: digits only (Python's `\d` takes any script's digits, which no carrier dials) and no
@@ -359,6 +366,153 @@ _PROCESS_LIMITER = MemoryRateLimiter()
 _PROCESS_LEDGER = MemoryLedger()
 
 
+def derived_secrets(secrets: Mapping[str, Any], fields: Mapping[str, Any]) -> set[str]:
+    """Every value that output must not show, from a connection's secret and plain fields:
+    each secret, the password of a secret URL as a driver decodes it (a SQL database's URL),
+    and the HTTP Basic credentials a user name and password make (an API that echoes the
+    Authorization header would otherwise show the encoded password). Values shorter than 3
+    characters are left out: masking them would mask ordinary text."""
+    values = {str(v) for v in secrets.values() if v not in (None, "")}
+    for value in list(values):
+        if "://" in value:
+            try:
+                password = urlsplit(value).password
+            except ValueError:  # not a URL after all
+                password = None
+            if password:
+                values.update({password, unquote(password)})
+    user, password = fields.get("username"), secrets.get("password")
+    if user is not None and password:
+        values.add(base64.b64encode(f"{user}:{password}".encode()).decode("ascii"))
+    return {v for v in values if len(v) >= 3}
+
+
+def _forms(value: str) -> set[str]:
+    """A secret as output may show it: literal, repr'd, JSON-escaped, URL-encoded, and
+    base64-encoded (standard and URL-safe, with its padding or without, as JWTs write it)."""
+    encoded = [
+        base64.b64encode(value.encode()).decode("ascii"),
+        base64.urlsafe_b64encode(value.encode()).decode("ascii"),
+    ]
+    forms = {
+        value,
+        repr(value)[1:-1],
+        json.dumps(value)[1:-1],
+        quote(value, safe=""),
+        quote_plus(value),
+        *encoded,
+        *(form.rstrip("=") for form in encoded),
+    }
+    return {form for form in forms if form}
+
+
+@functools.lru_cache(maxsize=32)
+def _secret_pattern(secrets: frozenset[str]) -> re.Pattern[str] | None:
+    """One pattern for every form of every secret, longest first (a secret that contains
+    another is masked whole); built once per set of secrets, not once per string. None
+    when there is nothing to mask (an empty pattern would match everywhere)."""
+    forms = sorted({f for v in secrets for f in _forms(v)}, key=len, reverse=True)
+    return re.compile("|".join(map(re.escape, forms))) if forms else None
+
+
+def scrub_text(text: str, secrets: Iterable[str]) -> str:
+    """`text` with every form of every secret replaced by `MASK`."""
+    pattern = _secret_pattern(frozenset(secrets)) if secrets else None
+    return pattern.sub(MASK, text) if pattern is not None else text
+
+
+def scrub(data: Any, secrets: Iterable[str]) -> Any:
+    """Replaces every secret value inside strings of a JSON-like structure."""
+    if not secrets:
+        return data
+    if isinstance(data, str):
+        return scrub_text(data, secrets)
+    if isinstance(data, list):
+        return [scrub(item, secrets) for item in data]
+    if isinstance(data, tuple):
+        return tuple(scrub(item, secrets) for item in data)
+    if isinstance(data, dict):
+        return {key: scrub(value, secrets) for key, value in data.items()}
+    return data
+
+
+def mask_error(error: BaseException, secrets: Iterable[str]) -> BaseException:
+    """`error` with `secrets` masked in its message, its fix and the errors chained to it
+    (a traceback shows them all), changed in place so that its type and fields stay what
+    the connector raised. An error whose text is not built from its arguments (an
+    `OSError`'s, a SQLAlchemy error's) and still shows a secret is replaced by a
+    `ConnectorError` carrying its masked text."""
+    secrets = frozenset(secrets)
+    if not secrets:
+        return error
+    seen: set[int] = set()
+    link: BaseException | None = error
+    while link is not None and id(link) not in seen:
+        seen.add(id(link))
+        link.args = tuple(scrub_text(a, secrets) if isinstance(a, str) else a for a in link.args)
+        if isinstance(link, LpstudioError):
+            link.message = scrub_text(link.message, secrets)
+            link.fix = scrub_text(link.fix, secrets) if link.fix else link.fix
+        cause, context = link.__cause__, link.__context__
+        if _shows_secret(link, secrets):  # the masked copy keeps the error's own place
+            masked = ConnectorError(
+                f"{type(link).__name__}: {scrub_text(str(link), secrets)}",
+                retryable=bool(getattr(link, "retryable", False)),
+                status=getattr(link, "status", None),
+            )
+            masked.__cause__, masked.__context__ = cause, context
+            masked.__suppress_context__ = link.__suppress_context__
+            masked.__traceback__ = link.__traceback__
+            if link is error:
+                error = masked
+            else:
+                _replace_link(error, link, masked)
+        link = cause if cause is not None else context
+    return error
+
+
+def _shows_secret(error: BaseException, secrets: frozenset[str]) -> bool:
+    try:
+        text = str(error)
+    except Exception:  # a broken __str__ shows nothing
+        return False
+    return scrub_text(text, secrets) != text
+
+
+def _replace_link(head: BaseException, old: BaseException, new: BaseException) -> None:
+    """Puts `new` where `old` is in the chain of errors that starts at `head`."""
+    link: BaseException | None = head
+    while link is not None:
+        if link.__cause__ is old:
+            link.__cause__ = new
+        if link.__context__ is old:
+            link.__context__ = new
+        link = link.__cause__ if link.__cause__ is not None else link.__context__
+        if link is new:
+            return
+
+
+Guarded = TypeVar("Guarded", bound=Callable[..., Any])
+
+
+def _guarded(func: Guarded) -> Guarded:
+    """Connector code, called with its `Connection` first, whose errors never show that
+    connection's secrets: they reach the scheduler's log, a trigger's last error, the
+    REST API's answers and a notebook run by hand, where no job scrubs its output."""
+
+    @functools.wraps(func)
+    def call(conn: Connection, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(conn, *args, **kwargs)
+        except Exception as exc:
+            masked = mask_error(exc, conn.secrets())
+            if masked is exc:
+                raise
+            raise masked from masked.__cause__
+
+    return call  # type: ignore[return-value]
+
+
 class Connection:
     """A connection's values handed to connector code, with what the running job provides.
 
@@ -389,10 +543,17 @@ class Connection:
 
     def __repr__(self) -> str:
         shown = {
-            k: ("****" if k in self.connector.secret_fields() else v)
-            for k, v in self.config.items()
+            k: (MASK if k in self.connector.secret_fields() else v) for k, v in self.config.items()
         }
         return f"<Connection {self.name} ({self.connector.name}) {shown}>"
+
+    def secrets(self) -> set[str]:
+        """What of this connection output must never show (see `derived_secrets`)."""
+        secret = self.connector.secret_fields()
+        return derived_secrets(
+            {k: v for k, v in self.config.items() if k in secret},
+            {k: v for k, v in self.config.items() if k not in secret},
+        )
 
     def http(self, **kwargs: Any) -> Any:
         """One httpx client per connection, with timeouts set (never wait for ever)."""
@@ -403,10 +564,10 @@ class Connection:
             self._http = httpx.Client(**kwargs)
         return self._http
 
-    @staticmethod
-    def would_send(method: str, url: str, **request: Any) -> dict[str, Any]:
-        """What a dry run returns: the exact request an action would have made."""
-        return {"method": method, "url": url, **request}
+    def would_send(self, method: str, url: str, **request: Any) -> dict[str, Any]:
+        """What a dry run returns: the request an action would have made, with this
+        connection's secrets masked (a cell run by hand shows it, and nothing scrubs it)."""
+        return scrub({"method": method, "url": url, **request}, frozenset(self.secrets()))
 
     def close(self) -> None:
         """Closes the HTTP client and whatever the connector kept in `cache` (engines...)."""
@@ -473,7 +634,7 @@ class Connector:
 
     def test(self, func: Callable[[Connection], str]) -> Callable[[Connection], str]:
         """Declares the connection test: returns a short message, raises when it fails."""
-        self._test = func
+        self._test = _guarded(func)
         return func
 
     def action(
@@ -493,7 +654,7 @@ class Connector:
                 description or (func.__doc__ or "").strip(),
                 input_schema or {"type": "object"},
                 output_schema or {"type": "object"},
-                func,
+                _guarded(func),
             )
             return func
 
@@ -511,7 +672,12 @@ class Connector:
         def register(func: Callable[[Connection, str, Any], Page]) -> Any:
             self._declare("trigger", name, {**self.poll_triggers, **self.webhook_triggers})
             self.poll_triggers[name] = PollTrigger(
-                name, title, description or (func.__doc__ or "").strip(), object, key, func
+                name,
+                title,
+                description or (func.__doc__ or "").strip(),
+                object,
+                key,
+                _guarded(func),
             )
             return func
 
@@ -538,7 +704,7 @@ class Connector:
     def picklist(self, name: str, *, title: str) -> Callable[[Callable[..., Any]], Any]:
         def register(func: Callable[[Connection], list[Option]]) -> Any:
             self._declare("picklist", name, self.picklists)
-            self.picklists[name] = PickList(name, title, func)
+            self.picklists[name] = PickList(name, title, _guarded(func))
             return func
 
         return register

@@ -228,3 +228,140 @@ def test_the_basic_credentials_a_user_name_and_password_make_are_masked_too(ws):
     notebook = Path(job["output_path"]).read_text()
     encoded = base64.b64encode(b"ada:pa55-w0rd-77").decode()
     assert "Basic ****" in notebook and encoded not in notebook + output
+
+
+ENCODED = """\
+import base64, sqlalchemy
+import lpstudio.kernel as lp
+token = lp.connection("crm").connection.config["token"]
+url = sqlalchemy.engine.make_url(lp.connection("db").connection.config["url"])
+shown = {
+    "b64": base64.b64encode(token.encode()).decode(),
+    "b64url": base64.urlsafe_b64encode(token.encode()).decode(),
+    "password": url.password,
+}
+print(shown)
+lp.set_result(shown)
+"""
+TOKEN = "crm~~T0ken??>>"  # its base64 holds '/', which URL-safe base64 writes '_'
+DB_PASSWORD = "db-Pa55/word"
+
+
+def test_a_secret_base64_encoded_or_decoded_from_its_url_is_masked_too(ws, cli):
+    """A recipe (or an API that echoes what it got) may show a token base64-encoded, and a
+    database driver the password of the URL decoded: neither may reach what users read."""
+    with Studio.open(ws, user="alice") as studio:
+        values = {"auth_type": "bearer", "token": TOKEN, "base_url": "https://crm.example"}
+        studio.connections.add("crm", "http", values, "alice")
+        url = "postgresql+psycopg://bob:db-Pa55%2Fword@db.example:5432/brand"
+        studio.connections.add("db", "sql", {"url": url}, "alice")
+    metadata = {"title": "Encoded", "connections": {"crm": {"type": "http"}, "db": {"type": "sql"}}}
+    write_recipe(ws, "campaign/encoded", "x: int = 1", (ENCODED,), metadata)
+
+    code, job, output = run_job(ws, "run", "campaign/encoded")
+
+    assert code == 0, job
+    assert job["result"] == {"b64": "****", "b64url": "****", "password": "****"}
+    readable: dict[Any, bytes | str] = {
+        "run": output,
+        "show": cli("show", str(job["id"]), "--json").output,
+        **files_under(ws / "history"),
+    }
+    needles = [
+        DB_PASSWORD,
+        base64.b64encode(TOKEN.encode()).decode().rstrip("="),
+        base64.urlsafe_b64encode(TOKEN.encode()).decode().rstrip("="),
+    ]
+    assert holding(readable, needles) == []
+
+
+LEAKY_CONNECTOR = """\
+from lpstudio.sdk import Connector, ConnectorError, Field, Option
+
+connector = Connector("leaky", title="Leaky", fields=[Field("key", "Key", secret=True)])
+
+
+@connector.test
+def test(conn):
+    return "connected"
+
+
+@connector.action("go", title="Go")
+def go(conn, data):
+    raise ConnectorError(f"refused key={conn.config['key']}", status=403, fix=conn.config["key"])
+
+
+@connector.action("send", title="Send")
+def send(conn, data):
+    headers = {"Authorization": "Bearer " + conn.config["key"]}
+    if conn.dry_run:
+        return conn.would_send("POST", "https://app.example/send", headers=headers, json=data)
+    raise AssertionError("a dry run sends nothing")
+
+
+@connector.poll_trigger("rows", title="Rows", key=lambda row: str(row["id"]))
+def rows(conn, since, cursor):
+    try:
+        raise OSError(f"cannot reach the app with {conn.config}")
+    except OSError as exc:
+        raise RuntimeError("poll failed with key " + conn.config["key"]) from exc
+
+
+@connector.picklist("owners", title="Owners")
+def owners(conn):  # an OSError shows its strerror, not its args
+    raise OSError(5, "cannot list owners with " + conn.config["key"])
+"""
+KEY = "leaky-K3y/5ecret"
+
+
+def test_a_connector_error_holding_its_secret_is_masked_where_it_is_raised(ws, cli, caplog):
+    """Outside a job's output (a scheduler's poll, a form's pick list, a cell run by hand in
+    JupyterLab) nothing scrubs what a connector raises or a dry run describes: its own
+    secrets are masked in the error, its chained causes and its fix as it is raised, and in
+    the request a dry run would have sent."""
+    import traceback
+
+    from lpstudio.client import ConnectionClient
+    from lpstudio.models import TriggerState
+    from lpstudio.scheduler import Scheduler
+    from lpstudio.sdk import ConnectorError
+
+    (ws / "connectors").mkdir(exist_ok=True)
+    (ws / "connectors" / "leaky.py").write_text(LEAKY_CONNECTOR)
+    with (ws / "lpstudio.toml").open("a") as config:
+        config.write("\n[triggers]\nauto_stop_after = 1\n")
+    trigger = {"kind": "poll", "connection": "leaky", "trigger": "rows", "interval_minutes": 1}
+    metadata = {"title": "Rows", "connections": {"leaky": {"type": "leaky"}}, "trigger": trigger}
+    write_recipe(ws, "p/rows", "x: int = 1", ("print(x)",), metadata)
+    readable: dict[Any, bytes | str] = {}
+    with Studio.open(ws, user="alice") as studio:
+        studio.connections.add("leaky", "leaky", {"key": KEY}, "alice")
+        client = ConnectionClient(studio.connections.open("leaky"))
+        with pytest.raises(ConnectorError) as refused:
+            client.go()
+        assert str(refused.value) == "refused key=****\n  fix: ****"
+        assert refused.value.status == 403  # still the connector's error, as it was raised
+        dry = ConnectionClient(studio.connections.open("leaky", dry_run=True)).send()
+        assert dry["headers"] == {"Authorization": "Bearer ****"}  # a cell run by hand shows it
+        readable["dry run"] = json.dumps(dry)
+        with pytest.raises(ConnectorError) as listed:
+            client.picklist("owners")
+        assert str(listed.value) == "OSError: [Errno 5] cannot list owners with ****"
+        with pytest.raises(RuntimeError) as polled:  # what `lpstudio poll` shows
+            studio.poll("p/rows")
+        for name, error in (("go", refused), ("picklist", listed), ("poll", polled)):
+            readable[name] = "".join(traceback.format_exception(error.value))
+        assert "poll failed with key ****" in readable["poll"]
+        assert "cannot reach the app with {'key': '****'" in readable["poll"]  # the cause
+
+        studio.start("p/rows")
+        with caplog.at_level("WARNING"):
+            Scheduler(studio).tick()
+        with studio.store.read() as s:
+            state = s.get_one(TriggerState, "p/rows.ipynb")
+        assert state.last_error == "RuntimeError: poll failed with key ****"
+    readable["log"] = caplog.text
+    readable["audit"] = cli("audit", "--json").output
+    readable["recipes"] = cli("recipes").output
+    assert "poll failed with key ****" in readable["recipes"]
+    assert holding(readable, [KEY]) == []

@@ -14,10 +14,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from lpstudio.sdk import Connection, Connector, ConnectorError, Field
+from lpstudio.sdk import Connection, Connector, ConnectorError, Field, scrub_text
 
 from . import webhook as _webhook
-from .auth import AUTH_TYPES, auth_headers, scrub, secrets
+from .auth import AUTH_TYPES, auth_headers
 from .config import MAX_RETRIES, MAX_TIMEOUT
 
 # `.request` (httpx, tenacity) is imported by the functions that send: every process that
@@ -145,7 +145,7 @@ def test(conn: Connection) -> str:
         response = conn.http().get(settings.base_url, headers=headers, timeout=settings.timeout)
     except httpx.HTTPError as error:
         raise ConnectorError(
-            scrub(f"{where} failed: {type(error).__name__}: {error}", secrets(conn)),
+            scrub_text(f"{where} failed: {type(error).__name__}: {error}", conn.secrets()),
             retryable=True,
         ) from None
     if response.status_code == 401:

@@ -8,7 +8,7 @@ import unicodedata
 from typing import Any
 
 from lpstudio.errors import InputError
-from lpstudio.sdk import Connection
+from lpstudio.sdk import MASK, Connection, scrub_text
 
 from .headers import name_problem, value_problem
 
@@ -19,7 +19,6 @@ NEEDED = {
     "bearer": ("token",),
     "api_key": ("token",),
 }
-MASK = "****"
 # Headers that carry credentials even when a recipe sets them itself.
 SENSITIVE_HEADERS = {"authorization", "proxy-authorization", "cookie", "x-api-key"}
 
@@ -94,25 +93,6 @@ def merge_headers(given: dict[str, str], auth: dict[str, str]) -> dict[str, str]
     return merged
 
 
-def secrets(conn: Connection) -> list[str]:
-    """Every secret value an error message or a dry run must not show, longest first."""
-    found = [
-        str(conn.config[name])
-        for name in conn.connector.secret_fields()
-        if conn.config.get(name) not in (None, "")
-    ]
-    if conn.config.get("username") is not None and conn.config.get("password"):
-        pair = f"{conn.config['username']}:{conn.config['password']}".encode()
-        found.append(base64.b64encode(pair).decode("ascii"))
-    return sorted(set(found), key=len, reverse=True)
-
-
-def scrub(text: str, hidden: list[str]) -> str:
-    for value in hidden:
-        text = text.replace(value, MASK)
-    return text
-
-
 def masked_headers(
     conn: Connection, headers: dict[str, str], auth: dict[str, str]
 ) -> dict[str, Any]:
@@ -121,8 +101,8 @@ def masked_headers(
     api_key_header = conn.config.get("api_key_header")
     if api_key_header:
         sensitive.add(str(api_key_header).lower())
-    hidden = secrets(conn)
+    hidden = conn.secrets()
     return {
-        name: MASK if name.lower() in sensitive else scrub(str(value), hidden)
+        name: MASK if name.lower() in sensitive else scrub_text(str(value), hidden)
         for name, value in headers.items()
     }

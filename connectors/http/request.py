@@ -33,11 +33,11 @@ import tenacity
 
 from lpstudio import strictjson
 from lpstudio.errors import InputError
-from lpstudio.sdk import Connection, ConnectorError
+from lpstudio.sdk import Connection, ConnectorError, scrub_text
 from lpstudio.sdk import retry_after as parse_retry_after
 
 from . import config
-from .auth import auth_headers, masked_headers, merge_headers, scrub, secrets
+from .auth import auth_headers, masked_headers, merge_headers
 from .headers import check_headers
 
 IDEMPOTENT = {"GET", "HEAD", "OPTIONS", "PUT", "DELETE"}
@@ -169,7 +169,7 @@ def prepare(conn: Connection, data: dict[str, Any]) -> Prepared:
 def would_send(conn: Connection, req: Prepared) -> dict[str, Any]:
     return conn.would_send(
         req.method,
-        scrub(req.url, secrets(conn)),
+        scrub_text(req.url, conn.secrets()),
         headers=masked_headers(conn, req.headers, req.auth),
         params=req.params,
         json=req.json,
@@ -190,7 +190,7 @@ def send(conn: Connection, req: Prepared, expected: list[int] | None) -> httpx.R
     retries = req.settings.retries
     client = conn.http()
     body: dict[str, Any] = {"json": req.json} if req.has_json else {}
-    hidden = secrets(conn)
+    hidden = conn.secrets()
 
     def attempt() -> httpx.Response:
         response = client.request(
@@ -225,7 +225,7 @@ def send(conn: Connection, req: Prepared, expected: list[int] | None) -> httpx.R
         )
         delay = state.next_action.sleep if state.next_action else 0
         conn.log(
-            scrub(
+            scrub_text(
                 f"{req.method} {shown_url(req.url)} {what}; trying again in {delay:.1f} s "
                 f"(attempt {state.attempt_number + 1} of {retries + 1})",
                 hidden,
@@ -246,7 +246,7 @@ def send(conn: Connection, req: Prepared, expected: list[int] | None) -> httpx.R
         return answer.response
     except httpx.HTTPError as error:
         raise ConnectorError(
-            scrub(_no_answer(req, error), hidden),
+            scrub_text(_no_answer(req, error), hidden),
             retryable=req.idempotent or isinstance(error, NOT_SENT),
         ) from None
 
@@ -284,14 +284,14 @@ def parse(conn: Connection, req: Prepared, response: httpx.Response, expect_json
     if not req.idempotent:
         message += f"; {MAYBE_DONE}"
     raise ConnectorError(
-        scrub(message, secrets(conn)), retryable=req.idempotent, status=response.status_code
+        scrub_text(message, conn.secrets()), retryable=req.idempotent, status=response.status_code
     )
 
 
 def _snippet(conn: Connection, response: httpx.Response) -> str:
     """The start of a body for a message, secrets masked before it is cut (a cut secret
     would no longer be found)."""
-    return scrub(response.text, secrets(conn))[:SNIPPET].strip()
+    return scrub_text(response.text, conn.secrets())[:SNIPPET].strip()
 
 
 def _redirect_note(response: httpx.Response) -> str:
@@ -333,4 +333,4 @@ def check(conn: Connection, req: Prepared, response: httpx.Response, expected: l
         message += f": {snippet}"
     if status >= 500 and not retryable:
         message += f"; {MAYBE_DONE}"
-    raise ConnectorError(scrub(message, secrets(conn)), retryable=retryable, status=status)
+    raise ConnectorError(scrub_text(message, conn.secrets()), retryable=retryable, status=status)

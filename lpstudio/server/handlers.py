@@ -571,7 +571,7 @@ class PicklistHandler(UserHandler):
     @web.authenticated
     async def get(self, name: str, picklist: str) -> None:
         from ..client import ConnectionClient
-        from ..connections import scrub_text
+        from ..sdk import scrub_text
 
         def fetch() -> list[dict[str, Any]]:
             conn = self.studio.connections.open(name)
