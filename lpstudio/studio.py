@@ -845,7 +845,20 @@ class Studio:
         from .triggers import poll_once
 
         recipe = self.recipe(ref)
-        ids = poll_once(self, recipe)
+        try:
+            ids = poll_once(self, recipe)
+        except LpstudioError:
+            raise
+        except Exception as exc:  # a connector's own fault: said with its fix, not a traceback
+            from .sdk import ConnectorError
+
+            slot = recipe.metadata.get("trigger", {}).get("connection")
+            name = self.settings(recipe)["connections"].get(slot, slot)
+            raise ConnectorError(
+                f"the poll of {recipe.name} failed: {type(exc).__name__}: {exc}",
+                fix=f"`lpstudio connections test {name}` says whether the app answers; if it "
+                "does, the connector's own code needs correcting",
+            ) from exc
         self.store.audit(self.user, "poll", recipe.name, jobs=ids)
         if not run:
             return [self.store.job(job_id) for job_id in ids]

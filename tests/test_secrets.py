@@ -347,8 +347,11 @@ def test_a_connector_error_holding_its_secret_is_masked_where_it_is_raised(ws, c
         with pytest.raises(ConnectorError) as listed:
             client.picklist("owners")
         assert str(listed.value) == "OSError: [Errno 5] cannot list owners with ****"
-        with pytest.raises(RuntimeError) as polled:  # what `lpstudio poll` shows
+        with pytest.raises(ConnectorError) as polled:  # what `lpstudio poll` shows
             studio.poll("p/rows")
+        assert str(polled.value).startswith(
+            "the poll of p/rows.ipynb failed: RuntimeError: poll failed with key ****"
+        )
         for name, error in (("go", refused), ("picklist", listed), ("poll", polled)):
             readable[name] = "".join(traceback.format_exception(error.value))
         assert "poll failed with key ****" in readable["poll"]
@@ -364,4 +367,9 @@ def test_a_connector_error_holding_its_secret_is_masked_where_it_is_raised(ws, c
     readable["audit"] = cli("audit", "--json").output
     readable["recipes"] = cli("recipes").output
     assert "poll failed with key ****" in readable["recipes"]
+    polled_cli = cli("poll", "p/rows")  # said as an error, with the fix, not a traceback
+    assert polled_cli.exit_code == 1 and "Traceback" not in polled_cli.output
+    assert "the poll of p/rows.ipynb failed: RuntimeError" in polled_cli.output
+    assert "fix: `lpstudio connections test leaky` says whether" in polled_cli.output
+    readable["poll cli"] = polled_cli.output
     assert holding(readable, [KEY]) == []
