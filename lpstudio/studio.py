@@ -370,6 +370,7 @@ class Studio:
         settings = self.settings(recipe)
         self._check_connectors(recipe)
         values = {**date_defaults(recipe.schema), **settings["parameters"], **parameters}
+        self._refuse_secrets(values)
         version = self.store.snapshot(
             recipe.name,
             recipe.canonical_json,
@@ -389,6 +390,26 @@ class Studio:
             # would take it). Schedulers claim the others.
             worker=None if trigger in SCHEDULED_TRIGGERS else worker_id(),
         )
+
+    def _refuse_secrets(self, values: dict[str, Any]) -> None:
+        """Refuses a parameter value that holds a connection's secret: parameters are kept
+        on the job, shown by `lpstudio show` and the API, and injected into its notebook,
+        while a connection hands its secrets to the recipe's code only."""
+        from .sdk import scrub
+
+        texts = {name: v for name, v in values.items() if not isinstance(v, int | float | bool)}
+        if not texts or all(v is None for v in texts.values()):
+            return  # numbers hold no secret: no connection is read for them
+        secrets = self.connections.secret_values()
+        for name, value in texts.items():
+            if scrub(value, secrets) != value:
+                raise InputError(
+                    f"parameter '{name}' holds the secret of a connection",
+                    field=name,
+                    fix="give the secret to a connection (`lpstudio connections add`) and "
+                    "bind it to the recipe's slot; the recipe reads it through "
+                    "lpstudio.kernel.connection(...)",
+                )
 
     def _check_connectors(self, recipe: Recipe) -> None:
         """Refuses a run whose slots need a connector that does not load (a brand's own
@@ -664,6 +685,7 @@ class Studio:
         values = {**kept, **(parameters or {})}
         parsed = (parse or set()) & set(parameters or {})
         coerced = coerce(recipe.schema, values, parsed, recipe=recipe.name)
+        self._refuse_secrets(coerced)
         chosen = {**kept_slots, **(connections or {})}
         slots = recipe.metadata.get("connections", {})
         unknown = set(connections or {}) - set(slots)

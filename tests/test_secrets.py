@@ -373,3 +373,31 @@ def test_a_connector_error_holding_its_secret_is_masked_where_it_is_raised(ws, c
     assert "fix: `lpstudio connections test leaky` says whether" in polled_cli.output
     readable["poll cli"] = polled_cli.output
     assert holding(readable, [KEY]) == []
+
+
+def test_a_parameter_holding_a_connection_s_secret_is_refused_before_any_job(ws, cli):
+    """A job keeps its parameters (shown by `lpstudio show` and the API) and injects them
+    into its notebook: a secret typed as one is refused, naming the parameter, by a run and
+    by saved settings alike, and nothing is kept of it."""
+    from lpstudio.settings import saved_settings
+
+    from .conftest import job_rows
+
+    write_recipe(ws, "p/echo", "token: str = ''\nn: int = 1", ("print(n)",))
+    with Studio.open(ws, user="alice") as studio:
+        studio.connections.add(
+            "api",
+            "http",
+            {"base_url": "https://api.example", "auth_type": "bearer", "token": KEY},
+            "alice",
+        )
+    for command in (("run", "p/echo"), ("settings", "p/echo")):
+        refused = cli(*command, "-p", "token", f"Bearer {KEY}")
+        assert refused.exit_code == 2, refused.output
+        assert "parameter 'token' holds the secret of a connection" in refused.output
+        assert KEY not in refused.output
+    assert job_rows(ws) == 0
+    assert cli("run", "p/echo", "-p", "n", "2").exit_code == 0  # numbers are never read as one
+    with Studio.open(ws, user="alice") as studio:
+        saved = saved_settings(studio.store, "p/echo.ipynb")
+    assert "token" not in saved.get("parameters", {})
