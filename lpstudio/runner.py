@@ -310,6 +310,21 @@ class NotebookWriter:
         return details
 
 
+def mark_lost(workspace: Workspace, job: Job) -> None:
+    """Puts a reaped job's reason atop its partial output notebook, as its worker would have
+    had it lived: the notebook alone then says why it stops where it does."""
+    if not job.output_path or not job.error:
+        return
+    path = workspace.root / job.output_path
+    try:
+        nb = nbformat.read(path, as_version=4)  # written whole or not at all (`replace_file`)
+    except (OSError, ValueError):
+        return
+    writer = NotebookWriter(path, workspace.projects / job.recipe)
+    writer.nb = nb
+    writer.add_banner(job.error)
+
+
 def node_copy(data: Any, secrets: frozenset[str]) -> Any:
     """A deep copy of a notebook (or any part of one) with secrets masked in its strings."""
     if isinstance(data, dict):

@@ -211,9 +211,7 @@ class Scheduler:
         # Until this tick gets through, the scheduler has not ticked without a break.
         running_since, self._last_tick = self._last_tick, None
         queued: list[int] = []
-        stale = float(self.studio.workspace.setting("jobs", "stale_after_seconds", 60))
-        for job_id in self.store.reap_lost_jobs(timedelta(seconds=stale)):
-            lost = self.store.job(job_id)
+        for lost in self.studio.reap_lost_jobs():
             _log_end(lost)
             self._after_failure(lost)  # retried or reported like any failure
         for recipe, settings in self._started(now):

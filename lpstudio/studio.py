@@ -220,9 +220,19 @@ class Studio:
         self.connections = Connections(
             self.store, workspace.key_path, workspace.root, user=self.user
         )
-        stale = float(workspace.setting("jobs", "stale_after_seconds", 60))
-        for job_id in self.store.reap_lost_jobs(timedelta(seconds=stale)):
-            after_failure(self, self.store.job(job_id))  # retried or reported like any failure
+        for job in self.reap_lost_jobs():
+            after_failure(self, job)  # retried or reported like any failure
+
+    def reap_lost_jobs(self) -> list[Job]:
+        """Fails the jobs whose worker is gone (`Store.reap_lost_jobs`), each output notebook
+        saying why at its top; returns them as they ended."""
+        from .runner import mark_lost
+
+        stale = float(self.workspace.setting("jobs", "stale_after_seconds", 60))
+        lost = [self.store.job(i) for i in self.store.reap_lost_jobs(timedelta(seconds=stale))]
+        for job in lost:
+            mark_lost(self.workspace, job)
+        return lost
 
     @classmethod
     def open(cls, path: str | os.PathLike[str] | None = None, user: str | None = None) -> Studio:

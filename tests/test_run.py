@@ -154,6 +154,10 @@ def test_a_killed_run_process_leaves_no_job_running(ws: Path) -> None:
     assert code == 0
     assert job["status"] == "failed"
     assert "worker lost" in job["error"]["evalue"]
+    # Its partial output notebook says why it stops where it does, as a failed job's does.
+    banner = nbformat.read(job["output_path"], as_version=4).cells[0]
+    assert banner.cell_type == "markdown" and "lpstudio-error" in banner.metadata["tags"]
+    assert "lpstudio: worker lost: the process running this job is gone" in banner.source
 
 
 def test_a_job_queued_by_a_process_that_died_before_starting_it_fails(ws: Path) -> None:
