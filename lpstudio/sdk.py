@@ -415,13 +415,13 @@ def _secret_pattern(secrets: frozenset[str]) -> re.Pattern[str] | None:
     return re.compile("|".join(map(re.escape, forms))) if forms else None
 
 
-def scrub_text(text: str, secrets: Iterable[str]) -> str:
+def scrub_text(text: str, secrets: Collection[str]) -> str:
     """`text` with every form of every secret replaced by `MASK`."""
     pattern = _secret_pattern(frozenset(secrets)) if secrets else None
     return pattern.sub(MASK, text) if pattern is not None else text
 
 
-def scrub(data: Any, secrets: Iterable[str]) -> Any:
+def scrub(data: Any, secrets: Collection[str]) -> Any:
     """Replaces every secret value inside strings of a JSON-like structure."""
     if not secrets:
         return data
@@ -508,7 +508,9 @@ def _guarded(func: Guarded) -> Guarded:
             masked = mask_error(exc, conn.secrets())
             if masked is exc:
                 raise
-            raise masked from masked.__cause__
+        # Raised outside the handler: inside it, Python would chain the unmasked original
+        # as the masked error's context (what `mask_error` set stays as it is).
+        raise masked
 
     return call  # type: ignore[return-value]
 

@@ -380,7 +380,6 @@ class Studio:
         settings = self.settings(recipe)
         self._check_connectors(recipe)
         values = {**date_defaults(recipe.schema), **settings["parameters"], **parameters}
-        self._refuse_secrets(values)
         version = self.store.snapshot(
             recipe.name,
             recipe.canonical_json,
@@ -509,8 +508,10 @@ class Studio:
             # By the store's clock, as the schedulers' due runs it bounds.
             "started_at": self.store.now().isoformat(),
         }
+        # Before the start is saved: a scheduler must never see it started with the run of
+        # errors that stopped it (its next error would stop it again at once).
+        self.store.clear_trigger_errors(recipe.name)
         save_settings(self.store, recipe.name, new, self.user)
-        self.store.clear_trigger_errors(recipe.name)  # the run of errors that stopped it
         self.store.audit(self.user, "start", recipe.name)
         return {**settings, **new}
 
@@ -782,6 +783,7 @@ class Studio:
         """Loads the recipe and coerces the parameters: everything a run checks up front."""
         recipe = self.recipe(ref)
         values = coerce(recipe.schema, parameters, parse or set(), recipe=recipe.name)
+        self._refuse_secrets(values)  # saved values were checked when saved
         return recipe, values
 
     def run(

@@ -347,6 +347,11 @@ def test_a_connector_error_holding_its_secret_is_masked_where_it_is_raised(ws, c
         with pytest.raises(ConnectorError) as listed:
             client.picklist("owners")
         assert str(listed.value) == "OSError: [Errno 5] cannot list owners with ****"
+        chained, link = [], listed.value  # what code walking the chain of errors reads
+        while link is not None and len(chained) < 10:
+            chained.append(str(link))
+            link = link.__cause__ or link.__context__
+        assert not any(KEY in text for text in chained), chained
         with pytest.raises(ConnectorError) as polled:  # what `lpstudio poll` shows
             studio.poll("p/rows")
         assert str(polled.value).startswith(
