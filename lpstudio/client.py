@@ -94,6 +94,8 @@ class ConnectionClient:
         self.keep_result = keep_result
 
     def __repr__(self) -> str:
+        if self.connection.dry_run:  # by hand or a test job: say so before any action runs
+            return f"{self.connection!r} (dry run: actions return the requests they would send)"
         return repr(self.connection)
 
     def __dir__(self) -> list[str]:

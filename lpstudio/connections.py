@@ -358,9 +358,9 @@ def bind_connections(
             bound[slot] = fitting[0]
             continue
         if not fitting:
-            kind = wanted or "a"
+            kind = f"{wanted} " if wanted else ""
             raise InputError(
-                f"no {kind} connection for slot '{slot}'",
+                f"no {kind}connection for slot '{slot}'",
                 field=f"connections.{slot}",
                 fix=f"create one with `lpstudio connections add {slot} --type {wanted or 'TYPE'} "
                 "--field ...`",

@@ -2,8 +2,9 @@
 
 The engine binds the context silently before the first cell runs, so a recipe works the
 same whether papermill, the CLI, a schedule or nbval runs it (outside a job the context is
-empty and results are only displayed). Results travel back as display data of the MIME
-type `RESULT_MIME`, which also leaves them visible in the output notebook.
+empty but for `test_mode`, actions are dry runs and results are only displayed). Results
+travel back as display data of the MIME type `RESULT_MIME`, which also leaves them visible
+in the output notebook.
 """
 
 from __future__ import annotations
@@ -33,7 +34,8 @@ RESPONSE_MIME = "application/vnd.lpstudio.response+json"
 
 @dataclass(frozen=True)
 class JobContext:
-    """The job a kernel is running for; `job_id` is None outside a job."""
+    """The job a kernel is running for; `job_id` is None outside a job, where `test_mode`
+    is True: run by hand, actions are dry runs, and a recipe's own guard must say so too."""
 
     job_id: int | None = None
     recipe: str | None = None
@@ -42,7 +44,7 @@ class JobContext:
     test_mode: bool = False
 
 
-_context = JobContext()
+_context = JobContext(test_mode=True)  # by hand until the engine binds a job
 _runtime: Any = None
 
 
@@ -70,8 +72,9 @@ def _make_runtime(payload: dict[str, Any] | None) -> Any:
 def connection(slot: str) -> Any:
     """A ready connection for a slot of `metadata.lpstudio.connections`.
 
-    In a job it is the connection the recipe's settings bind to the slot; in test mode its
-    actions return the requests they would send instead of sending them.
+    In a job it is the connection the recipe's settings bind to the slot; by hand, the one
+    they bind now (a Save in the form counts from the next call). In test mode and by hand
+    its actions return the requests they would send instead of sending them.
     """
     global _runtime
     if _runtime is None:
@@ -79,6 +82,13 @@ def connection(slot: str) -> Any:
     from ..client import ConnectionClient
 
     return ConnectionClient(_runtime.connection(slot), keep_result=set_result)
+
+
+def _not_stored(what: str) -> str:
+    """Said under a result or answer shown by hand, which no job keeps."""
+    if _context.job_id is not None:
+        return ""
+    return f"\n(run by hand: no job, so this {what} is only shown here, not stored)"
 
 
 def context() -> JobContext:
@@ -140,7 +150,7 @@ def set_result(result: dict[str, Any]) -> None:
     body = _as_json(result, "set_result")
     from IPython.display import publish_display_data
 
-    summary = json.dumps(body, indent=1, ensure_ascii=False)
+    summary = json.dumps(body, indent=1, ensure_ascii=False) + _not_stored("result")
     publish_display_data({RESULT_MIME: body, "text/plain": f"lpstudio result:\n{summary}"})
 
 
@@ -154,7 +164,10 @@ def respond(body: Any, status: int = 200) -> None:
     data = {"status": status, "body": _as_json(body, "respond")}
     from IPython.display import publish_display_data
 
-    publish_display_data({RESPONSE_MIME: data, "text/plain": f"lpstudio response {status}"})
+    shown = json.dumps(data["body"], indent=1, ensure_ascii=False) + _not_stored("answer")
+    publish_display_data(
+        {RESPONSE_MIME: data, "text/plain": f"lpstudio response {status}:\n{shown}"}
+    )
 
 
 def log(message: str) -> None:

@@ -14,6 +14,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from ..errors import InputError, WorkspaceError
 from ..sdk import Connection, Ledger, MemoryLedger, MemoryRateLimiter, RateLimiter
 
 
@@ -127,6 +128,7 @@ class Runtime:
         self._ledger: Ledger | None = None
         self._limiter: RateLimiter | None = None
         self._open: dict[str, Connection] = {}
+        self._resolved: dict[str, tuple[str, str, dict[str, Any], str | None]] = {}
 
     def _shared(self) -> tuple[Ledger, RateLimiter]:
         """The ledger and rate limiter, made on first use: a recipe that calls no connection
@@ -147,11 +149,16 @@ class Runtime:
         return self._ledger, self._limiter
 
     def connection(self, slot: str) -> Connection:
-        if slot not in self._open:
+        """The slot's connection, opened once per binding: a job's never changes, while by
+        hand a Save in the form (or an edited connection) counts from the next call."""
+        if self._job_id is not None and slot in self._open:
+            return self._open[slot]
+        resolved = self._resolve(slot)
+        if slot not in self._open or self._resolved.get(slot) != resolved:
             ledger, limiter = self._shared()
             from ..registry import get_connector
 
-            name, type_, config, root = self._resolve(slot)
+            name, type_, config, root = resolved
             self._open[slot] = Connection(
                 name,
                 get_connector(type_, Path(root) if root else None),
@@ -161,44 +168,74 @@ class Runtime:
                 limiter=limiter,
                 log=self.log,
             )
+            self._resolved[slot] = resolved
         return self._open[slot]
 
     def _resolve(self, slot: str) -> tuple[str, str, dict[str, Any], str | None]:
         if slot in self.bound:
             bound = self.bound[slot]
             return bound["name"], bound["type"], bound["config"], self.workspace
+        if self._job_id is not None:  # the runner binds every declared slot
+            raise InputError(
+                f"this recipe declares no connection slot '{slot}' (its slots: "
+                f"{', '.join(self.bound) or 'none'})",
+                field="connections",
+                fix=f"use one of its slots, or declare '{slot}' in metadata.lpstudio.connections "
+                f"and bind it with `lpstudio settings RECIPE --connection {slot}=NAME`",
+            )
         return _interactive(slot)
 
 
 def _interactive(slot: str) -> tuple[str, str, dict[str, Any], str | None]:
     """Outside a job: the workspace's connection bound to this slot by the recipe's settings,
-    else the one named like the slot, else the only one of the slot's connector type."""
+    else the one named like the slot, else the only one of the slot's connector type. In a
+    notebook that is no recipe (no slots declared), the slot names the connection."""
     from ..connections import Connections, bind_connections
-    from ..errors import InputError
     from ..recipe import Recipe
     from ..settings import saved_settings
     from ..store import Store
-    from ..workspace import Workspace
+    from ..workspace import ENV_VAR, Workspace
 
-    workspace = Workspace.find()
+    try:
+        workspace = Workspace.find()
+    except WorkspaceError as exc:
+        if "--workspace" in (exc.fix or ""):  # none found: a kernel has no such option
+            exc.fix = (
+                "open the notebook from a workspace's projects/ folder in JupyterLab, or set "
+                f"{ENV_VAR} to the workspace folder before starting JupyterLab"
+            )
+        raise
     store = Store(workspace.store_url)
-    connections = Connections(store, workspace.key_path, workspace.root)
-    slots: dict[str, Any] = {slot: {}}
-    chosen: dict[str, str] = {}
-    notebook = os.environ.get("JPY_SESSION_NAME")
-    if notebook and Path(notebook).is_file():
-        path = Path(notebook).resolve()
-        if path.is_relative_to(workspace.projects.resolve()):
-            recipe = Recipe.load(path, workspace.recipe_name(path))
-            slots = recipe.metadata.get("connections", slots)
-            chosen = saved_settings(store, recipe.name).get("connections", {})
-    if slot not in slots:
-        raise InputError(
-            f"this recipe declares no connection slot '{slot}'",
-            field="connections",
-            fix="add it to metadata.lpstudio.connections",
-        )
-    name = bind_connections({slot: slots[slot]}, chosen, connections.list())[slot]
-    type_, config = connections.values(name)
-    store.close()
+    try:
+        connections = Connections(store, workspace.key_path, workspace.root)
+        available = connections.list()
+        slots: dict[str, Any] | None = None
+        chosen: dict[str, str] = {}
+        notebook = os.environ.get("JPY_SESSION_NAME")
+        if notebook and Path(notebook).is_file():
+            path = Path(notebook).resolve()
+            if path.is_relative_to(workspace.projects.resolve()):
+                recipe = Recipe.load(path, workspace.recipe_name(path))
+                slots = recipe.metadata.get("connections", {})
+                chosen = saved_settings(store, recipe.name).get("connections", {})
+        if slots is not None and slot not in slots:
+            raise InputError(
+                f"this recipe declares no connection slot '{slot}' (its slots: "
+                f"{', '.join(slots) or 'none'})",
+                field="connections",
+                fix=f"use one of its slots, or declare '{slot}' in metadata.lpstudio.connections",
+            )
+        if slots is None and slot not in {info.name for info in available}:
+            names = ", ".join(info.name for info in available) or "none yet"
+            raise InputError(
+                f"workspace {workspace.root} has no connection '{slot}' (its connections: {names})",
+                field="connections",
+                fix="give the name of one of them, or create it with "
+                f"`lpstudio connections add {slot} --type TYPE --field ...`",
+            )
+        spec = (slots or {}).get(slot, {})
+        name = bind_connections({slot: spec}, chosen, available)[slot]
+        type_, config = connections.values(name)
+    finally:
+        store.close()
     return name, type_, config, str(workspace.root)
