@@ -45,6 +45,12 @@ def refused_for_good(error: dict[str, Any]) -> bool:
     )
 
 
+def describe_trigger(job: Job) -> str:
+    """What started a job, as listings say it: a rerun or retry names the job it ran again,
+    as Workato's rerun history does."""
+    return f"{job.trigger} of job {job.rerun_of}" if job.rerun_of else job.trigger
+
+
 def describe_error(error: dict[str, Any], cells_total: int = 0) -> str:
     """A job's error as people read it: `KeyError in cell 4 of 5 (In [3]): 'phone'`.
 

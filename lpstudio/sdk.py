@@ -38,12 +38,15 @@ from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, S
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
-from urllib.parse import quote, quote_plus, unquote, urlsplit
+from urllib.parse import parse_qsl, quote, quote_plus, unquote, urlsplit
 
 from .errors import InputError, LpstudioError
 
 #: What a secret is replaced by wherever it would be shown.
 MASK = "****"
+
+#: A URL query option that may hold a password (`?password=`, an ODBC string...).
+SENSITIVE_OPTION = re.compile(r"pass|pwd|secret|token|key|auth|credential|odbc", re.I)
 
 #: An E.164 phone number, as a JSON Schema `pattern` (read alike by ECMA and Python): ASCII
 #: digits only (Python's `\d` takes any script's digits, which no carrier dials) and no
@@ -376,11 +379,15 @@ def derived_secrets(secrets: Mapping[str, Any], fields: Mapping[str, Any]) -> se
     for value in list(values):
         if "://" in value:
             try:
-                password = urlsplit(value).password
+                parts = urlsplit(value)
+                password = parts.password
             except ValueError:  # not a URL after all
-                password = None
+                continue
             if password:
                 values.update({password, unquote(password)})
+            for key, option in parse_qsl(parts.query):  # `?password=`, an ODBC string...
+                if SENSITIVE_OPTION.search(key) and option:
+                    values.update({option, quote_plus(option)})
     user, password = fields.get("username"), secrets.get("password")
     if user is not None and password:
         values.add(base64.b64encode(f"{user}:{password}".encode()).decode("ascii"))

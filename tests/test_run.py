@@ -275,7 +275,7 @@ def test_the_cli_shows_a_job_s_history_as_workato_s_job_view_does(
     assert listed.exit_code == 0, listed.output
     rows = [line.split() for line in listed.output.splitlines()[1:]]
     assert [row[0] for row in rows] == [str(again.id), str(first.id)]
-    assert (" ".join(rows[0][-4:-1]), rows[1][-2]) == (f"rerun of {first.id}", "manual")
+    assert (" ".join(rows[0][-5:-1]), rows[1][-2]) == (f"rerun of job {first.id}", "manual")
     shown = cli("show", str(first.id))
     assert '  event:    {"order": 7}' in shown.output
     assert "purged" not in shown.output

@@ -10,7 +10,6 @@ collected, and `dispose(conn)` does it at once.
 
 from __future__ import annotations
 
-import re
 import urllib.parse
 import weakref
 from collections.abc import Iterator
@@ -26,7 +25,7 @@ from sqlalchemy.pool import NullPool
 from sqlalchemy.util import asbool
 
 from lpstudio.errors import InputError
-from lpstudio.sdk import Connection, ConnectorError, inside_workspace
+from lpstudio.sdk import Connection, ConnectorError, inside_workspace, scrub_text
 
 ENGINE_KEY = "sql.engine"
 URL_EXAMPLE = "sqlite:///data/app.db or postgresql+psycopg://user:password@host:5432/db"
@@ -75,11 +74,6 @@ def _sqlite_file(url: URL) -> Path | None:
     return Path(database)
 
 
-def _sensitive(key: str) -> bool:
-    """A URL query option that may hold a password (`?password=`, an ODBC string...)."""
-    return re.search(r"pass|pwd|secret|token|key|auth|credential|odbc", key, re.I) is not None
-
-
 def name(conn: Connection) -> str:
     """The database as messages name it: its URL with the password hidden, wherever it is."""
     try:
@@ -89,26 +83,9 @@ def name(conn: Connection) -> str:
     return scrub(conn, shown)  # a password given as a query option (`?password=`)
 
 
-def _hidden(conn: Connection) -> list[str]:
-    try:
-        url = parsed_url(conn)
-    except InputError:
-        return [str(conn.config.get("url") or "")]
-    values = [url.password] if url.password else []
-    for key, value in url.query.items():
-        if _sensitive(key):
-            values.extend([value] if isinstance(value, str) else value)
-    forms = set()
-    for value in map(str, values):
-        forms |= {value, urllib.parse.quote(value, safe=""), urllib.parse.quote_plus(value)}
-    return sorted(forms, key=len, reverse=True)
-
-
 def scrub(conn: Connection, text: str) -> str:
-    for secret in _hidden(conn):
-        if secret:
-            text = text.replace(secret, "***")
-    return text
+    """`text` without the connection's password, wherever the URL holds it."""
+    return scrub_text(text, conn.secrets())
 
 
 def describe_error(conn: Connection, error: BaseException) -> str:

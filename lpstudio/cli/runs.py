@@ -11,6 +11,7 @@ import click
 
 from .. import strictjson
 from ..errors import InputError
+from ..failures import describe_trigger
 from ..store import FINAL_STATES
 from ..studio import check_run_event, job_to_dict
 from ..times import local_moment, parse_moment
@@ -276,7 +277,7 @@ def jobs(
             f"{'TRIGGER':<16} USER"
         )
         for job in found:
-            trigger = f"{job.trigger} of {job.rerun_of}" if job.rerun_of else job.trigger
+            trigger = describe_trigger(job)
             click.echo(
                 f"{job.id:>6}  {job.status:<10} {job.recipe:<40} {_local_time(job.created_at):<20} "
                 f"{_duration(job):>9}  {trigger:<16} {job.user}"

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 import ipywidgets as widgets
 
 from ..errors import InputError, LpstudioError
-from ..failures import describe_error
+from ..failures import describe_error, describe_trigger
 from ..metrics import recipes_with_jobs
 from ..models import utcnow
 from ..store import FAILED
@@ -65,11 +65,6 @@ def _error_text(job: Job) -> str:
     return said.removesuffix(": ") if job.purged else said
 
 
-def _trigger_text(job: Job) -> str:
-    """A rerun or retry names the job it ran again, as Workato's rerun history does."""
-    return f"{job.trigger} of job {job.rerun_of}" if job.rerun_of else job.trigger
-
-
 def _row_html(row: dict[str, Any], job: Job, now: datetime) -> str:
     duration = row["duration"]
     if duration is None and job.started_at is not None and row["status"] == "running":
@@ -84,7 +79,7 @@ def _row_html(row: dict[str, Any], job: Job, now: datetime) -> str:
         esc(row["recipe"]),
         esc(format_time(job.started_at)),
         esc(format_duration(duration)),
-        esc(_trigger_text(job)),
+        esc(describe_trigger(job)),
         esc(row["user"]),
         output,
         esc(_error_text(job)),
