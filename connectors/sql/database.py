@@ -84,8 +84,9 @@ def name(conn: Connection) -> str:
 
 
 def scrub(conn: Connection, text: str) -> str:
-    """`text` without the connection's password, wherever the URL holds it."""
-    return scrub_text(text, conn.secrets())
+    """`text` without the connection's password, wherever the URL holds it; the URL itself,
+    its password hidden, is how messages name the database."""
+    return scrub_text(text, {secret for secret in conn.secrets() if "://" not in secret})
 
 
 def describe_error(conn: Connection, error: BaseException) -> str:
