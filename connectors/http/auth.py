@@ -8,7 +8,7 @@ import unicodedata
 from typing import Any
 
 from lpstudio.errors import InputError
-from lpstudio.sdk import MASK, Connection, scrub_text
+from lpstudio.sdk import MASK, Connection
 
 from .headers import name_problem, value_problem
 
@@ -101,8 +101,5 @@ def masked_headers(
     api_key_header = conn.config.get("api_key_header")
     if api_key_header:
         sensitive.add(str(api_key_header).lower())
-    hidden = conn.secrets()
-    return {
-        name: MASK if name.lower() in sensitive else scrub_text(str(value), hidden)
-        for name, value in headers.items()
-    }
+    # Other values keep theirs: `Connection.would_send` masks secrets inside any of them.
+    return {name: MASK if name.lower() in sensitive else value for name, value in headers.items()}

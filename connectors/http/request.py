@@ -169,7 +169,7 @@ def prepare(conn: Connection, data: dict[str, Any]) -> Prepared:
 def would_send(conn: Connection, req: Prepared) -> dict[str, Any]:
     return conn.would_send(
         req.method,
-        scrub_text(req.url, conn.secrets()),
+        req.url,  # `would_send` masks the connection's secrets wherever they are
         headers=masked_headers(conn, req.headers, req.auth),
         params=req.params,
         json=req.json,
