@@ -96,20 +96,37 @@ class Parameter:
     #: A Python annotation lpstudio cannot check (`Decimal`), as written: the recipe is
     #: refused, since any text would pass for it.
     unchecked: str | None = None
+    #: The JSON Schema of a typed container's items (`list[int]`: `{"items": ...}`).
+    contents: dict[str, Any] | None = None
 
     def schema(self) -> dict[str, Any]:
-        schema: dict[str, Any] = {"title": self.name}
-        if self.type:
-            schema["type"] = [self.type, "null"] if self.nullable else self.type
-        if self.format:
-            schema["format"] = self.format
-        if self.enum is not None:
-            schema["enum"] = [*self.enum, None] if self.nullable else list(self.enum)
+        schema: dict[str, Any] = {
+            "title": self.name,
+            **_value_schema(self.type, self.nullable, self.format, self.enum, self.contents),
+        }
         if self.help:
             schema["description"] = self.help
         if self.has_default:
             schema["default"] = self.default
         return schema
+
+
+def _value_schema(
+    kind: str | None,
+    nullable: bool,
+    form: str | None,
+    enum: tuple[Any, ...] | None,
+    contents: dict[str, Any] | None,
+) -> dict[str, Any]:
+    """What a parameter's (or an item's) annotation allows, as JSON Schema keywords."""
+    schema: dict[str, Any] = {}
+    if kind:
+        schema["type"] = [kind, "null"] if nullable else kind
+    if form:
+        schema["format"] = form
+    if enum is not None:
+        schema["enum"] = [*enum, None] if nullable else list(enum)
+    return {**schema, **(contents or {})}
 
 
 def _name(node: ast.expr) -> str:
@@ -127,6 +144,10 @@ class _Annotation:
     nullable: bool = False
     enum: tuple[Any, ...] | None = None
     checked: bool = True
+    contents: dict[str, Any] | None = None
+
+    def schema(self) -> dict[str, Any]:
+        return _value_schema(self.type, self.nullable, self.format, self.enum, self.contents)
 
 
 #: Annotations that take any value, as papermill does.
@@ -158,7 +179,38 @@ def _annotation_type(annotation: str) -> _Annotation:
     if name in _OPEN:
         return _Annotation(nullable=nullable)
     kind = _SIMPLE_TYPES.get(name)
-    return _Annotation(kind, nullable=nullable, checked=kind is not None)
+    contents = _contents(name, rest[0].slice) if isinstance(rest[0], ast.Subscript) else None
+    return _Annotation(kind, nullable=nullable, checked=kind is not None, contents=contents)
+
+
+def _item_schema(node: ast.expr) -> dict[str, Any]:
+    """An item's annotation as a schema; an item lpstudio cannot check is left open (the
+    container itself is still checked)."""
+    read = _annotation_type(ast.unparse(node))
+    return read.schema() if read.checked else {}
+
+
+def _contents(name: str, index: ast.expr) -> dict[str, Any] | None:
+    """The schema of `list[int]`'s, `tuple[str, int]`'s or `dict[str, float]`'s items. A
+    JSON object's keys are text, so a dict's key type is not checked."""
+    items = index.elts if isinstance(index, ast.Tuple) else [index]
+    if name == "list" and len(items) == 1:
+        return {"items": _item_schema(items[0])}
+    if name == "dict" and len(items) == 2:
+        return {"additionalProperties": _item_schema(items[1])}
+    if name == "tuple" and len(items) == 2 and _is_ellipsis(items[1]):  # tuple[int, ...]
+        return {"items": _item_schema(items[0])}
+    if name == "tuple" and not any(_is_ellipsis(item) for item in items):
+        return {
+            "prefixItems": [_item_schema(item) for item in items],
+            "minItems": len(items),
+            "maxItems": len(items),
+        }
+    return None
+
+
+def _is_ellipsis(node: ast.expr) -> bool:
+    return isinstance(node, ast.Constant) and node.value is Ellipsis
 
 
 def _literal(nodes: list[ast.expr], nullable: bool) -> _Annotation:
@@ -360,6 +412,7 @@ def inspect_parameters(nb: Any) -> dict[str, Parameter]:
             format=form,
             enum=read.enum,
             unchecked=raw.annotation if python and not read.checked else None,
+            contents=read.contents,
         )
     return parameters
 
@@ -579,6 +632,12 @@ def _refused(error: jsonschema.ValidationError) -> ParameterError:
     message = f"parameter '{name}' is invalid: {error.message}"
     if keyword == "enum":
         fix = "use one of: " + ", ".join(repr(choice) for choice in limit)
+    elif keyword == "type":  # an item of a typed list or dict (the value's own type is read first)
+        kinds = [limit] if isinstance(limit, str) else list(limit)
+        wanted = " or ".join(_HUMAN.get(kind, kind) for kind in kinds if kind != "null")
+        wanted += " or null" if "null" in kinds else ""
+        message = f"parameter '{name}' expects {wanted}, got {error.instance!r}"
+        fix = f"give {wanted} at {name}"
     elif keyword in _BOUNDS:
         fix = f"give a value {_BOUNDS[str(keyword)].format(limit)}"
     elif keyword == "pattern" and str(limit).startswith(_E164_START):

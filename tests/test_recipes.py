@@ -650,6 +650,44 @@ def test_a_kernel_that_is_not_installed_is_refused_before_any_job(ws: Path, cli)
     assert not (ws / "history").exists() or not any((ws / "history").rglob("*.ipynb"))
 
 
+def test_the_items_of_a_typed_list_or_dict_are_checked_before_any_job(ws: Path, cli) -> None:
+    """`ids: list[int]` took `-p ids '["7", "x"]'` and the job ran with text in it."""
+    write_recipe(
+        ws,
+        "p/items",
+        parameters="from typing import Literal, Optional\n"
+        "ids: list[int] = [1]\n"
+        "limits: dict[str, float] = {}\n"
+        "pair: tuple[str, int] = ('a', 1)\n"
+        'channels: list[Literal["sms", "wa"]] = ["sms"]\n'
+        "maybe: list[Optional[int]] = []",
+    )
+    props = Recipe.load(ws / "projects/p/items.ipynb", "p/items.ipynb").schema["properties"]
+    assert props["ids"]["items"] == {"type": "integer"}
+    assert props["limits"]["additionalProperties"] == {"type": "number"}
+    assert props["maybe"]["items"] == {"type": ["integer", "null"]}
+    refused = {
+        "ids": ('["7", "x"]', "ids.0", "an integer"),
+        "limits": ('{"a": "lots"}', "limits.a", "a number"),
+        "pair": ('["a", "b"]', "pair.1", "an integer"),
+        "channels": ('["email"]', "channels.0", "'sms', 'wa'"),
+    }
+    for name, (value, where, wanted) in refused.items():
+        for command in ("run", "settings"):
+            result = cli(command, "p/items", "-p", name, value, "--json")
+            assert result.exit_code == 2, result.output
+            error = json.loads(result.stdout)["error"]
+            assert error["field"] == where, error
+            assert wanted in error["message"] + error["fix"], error
+    shown = json.loads(
+        cli(
+            "settings", "p/items", "-p", "ids", "[2, 3]", "-p", "maybe", "[null, 4]", "--json"
+        ).stdout
+    )["parameters"]
+    assert shown == {"ids": [2, 3], "maybe": [None, 4]}
+    assert job_rows(ws) == 0
+
+
 @pytest.mark.parametrize("annotation", ["Decimal", "pd.Timestamp", "list[int] | str"])
 def test_an_annotation_lpstudio_cannot_check_is_refused_naming_the_parameter(
     ws: Path, cli, annotation: str
