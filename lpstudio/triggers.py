@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from .errors import InputError
 from .models import Job, TriggerState, utcnow
 from .recipe import Recipe
-from .sdk import chunks
+from .sdk import chunks, scrub
 from .store import QUEUED
 from .templating import lookup
 
@@ -171,6 +171,9 @@ def poll_once(studio: Studio, recipe: Recipe) -> list[int]:
     else:
         since, cursor = state.since, state.cursor
     created: list[int] = []
+    # An app may echo the credential it was called with: events are kept (job rows, the
+    # REST API, reruns) with the connection's secrets masked, as output notebooks are.
+    secrets = frozenset(conn.secrets())
     version = store.snapshot(
         recipe.name,
         recipe.canonical_json,
@@ -201,7 +204,7 @@ def poll_once(studio: Studio, recipe: Recipe) -> list[int]:
                         known.add(key)
                         seen.append(key)
                         if matches(event, spec.get("conditions")):
-                            fresh.append(event)
+                            fresh.append(scrub(event, secrets))
                 batches: list[Any] = (
                     list(chunks(fresh, spec["batch_size"])) if spec.get("batch_size") else fresh
                 )

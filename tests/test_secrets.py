@@ -406,3 +406,32 @@ def test_a_parameter_holding_a_connection_s_secret_is_refused_before_any_job(ws,
     with Studio.open(ws, user="alice") as studio:
         saved = saved_settings(studio.store, "p/echo.ipynb")
     assert "token" not in saved.get("parameters", {})
+
+
+ECHO_CONNECTOR = """\
+from lpstudio.sdk import Connector, Field, Page
+
+connector = Connector("echo", title="Echo", fields=[Field("key", "Key", secret=True)])
+
+
+@connector.poll_trigger("rows", title="Rows", key=lambda row: str(row["id"]))
+def rows(conn, since, cursor):  # an app that echoes the credential it was called with
+    return Page([{"id": 1, "note": "called with token " + conn.config["key"]}], None, False)
+"""
+
+
+def test_an_event_echoing_its_connection_s_secret_is_stored_masked(ws, cli):
+    """A poll's events went into the job row as the app sent them: `lpstudio show`, the
+    REST API and a rerun's event showed the secret an app echoed back."""
+    (ws / "connectors").mkdir(exist_ok=True)
+    (ws / "connectors" / "echo.py").write_text(ECHO_CONNECTOR)
+    trigger = {"kind": "poll", "connection": "echo", "trigger": "rows", "interval_minutes": 1}
+    metadata = {"title": "Rows", "connections": {"echo": {"type": "echo"}}, "trigger": trigger}
+    write_recipe(ws, "p/echo", "x: int = 1", ("print(x)",), metadata)
+    with Studio.open(ws, user="alice") as studio:
+        studio.connections.add("echo", "echo", {"key": KEY}, "alice")
+        (job,) = studio.poll("p/echo", run=False)
+        assert job.event == {"id": 1, "note": "called with token ****"}
+    shown = cli("show", str(job.id), "--json")
+    assert shown.exit_code == 0, shown.output
+    assert holding({"show": shown.output}, [KEY]) == []
