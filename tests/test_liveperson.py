@@ -343,6 +343,7 @@ def test_bad_recipients_are_reported_one_by_one_and_the_rest_are_sent(connect, c
         {"phone": "+1415555\uff10\uff11\uff10\uff13", "name": "Full-width digits"},
         {"phone": None, "name": "No phone"},
         {"phone": "+14155559999"},  # no name for variable {{1}}
+        {"phone": "+14155559998", "name": "n" * 1551},  # LivePerson takes 1550 at most
     ]
     duplicate = {"phone": good[10]["phone"], "name": "Same number, second batch"}
     everyone = [*good[:100], *bad, *good[100:], duplicate]
@@ -358,6 +359,7 @@ def test_bad_recipients_are_reported_one_by_one_and_the_rest_are_sent(connect, c
         ("+1415555\uff10\uff11\uff10\uff13", "INVALID_NUMBER"),  # \d would take them
         (None, "MISSING_CONSUMER_ID=phone"),
         ("+14155559999", "MISSING_FIELD=name"),
+        ("+14155559998", "VARIABLE_TOO_LONG=1"),
         (good[10]["phone"], "DUPLICATE_NUMBER"),
     }
     assert_each_once(control, good)
@@ -562,6 +564,62 @@ def test_a_batch_liveperson_keeps_refusing_fails_the_campaign_and_a_retry_sends_
     assert retry["accepted"] == 100 and retry["rejected"] == []
     assert [e["recipients"] for e in retry["already_sent"]] == [50]
     assert_each_once(control, everyone)
+
+
+class TokenServerDown(ForwardingProxy):
+    """Stands for Sentinel: gives the first token, then answers 503 to every request."""
+
+    def __init__(self, sandbox_url: str) -> None:
+        super().__init__(sandbox_url)
+        self.tokens = 0
+
+    def answer(self, path: str) -> httpx.Response | None:
+        self.tokens += 1
+        if self.tokens == 1:
+            return None
+        return httpx.Response(
+            503, json={"code": 503, "message": "down"}, headers={"Retry-After": "0"}
+        )
+
+
+@pytest.mark.parametrize(
+    ("cause", "reason"),
+    [
+        ("429", "did not accept the request after 2 tries: HTTP 429"),
+        ("token server", "did not accept the request after 2 tries: LivePerson's token server"),
+        ("400", "Unknown templateId: H9999999999"),
+    ],
+)
+def test_the_ledger_keeps_the_final_reason_of_a_batch_refused_whole(
+    connect, control, sandbox, serve, monkeypatch, cause, reason
+):
+    """Each try refused whole releases the batch "to be tried again"; after the last one,
+    its recipients' ledger rows say why it was refused, as the job's result does."""
+    monkeypatch.setattr(client_module(), "MAX_TRIES", 2)
+    handoff = "H9999999999" if cause == "400" else "H1000000001"
+    if cause == "token server":  # the token expires as the batch goes out; no new one comes
+        ledger = HookedLedger(lambda n: fault(control, expire_tokens=True) if n == 1 else None)
+        conn = connect(ledger=ledger, sentinel_base_url=serve(TokenServerDown(sandbox.url)).url)
+    else:
+        ledger = HookedLedger()
+        conn = connect(ledger=ledger)
+    if cause == "429":
+        ConnectionClient(conn).test()  # a token is in hand: the fault hits the campaign
+        fault(control, error_rate=1.0, error_status=429, scope="liveperson", count=2)
+    everyone = people(3)
+
+    _, result = send_incomplete(conn, everyone, handoff=handoff)
+
+    [rejected] = result["rejected"]
+    assert reason in rejected["message"]
+    campaign = importlib.import_module("lpstudio_connectors.liveperson_proactive.campaign")
+    rows = [ledger._records[campaign.send_key(ACCOUNT, handoff, p["phone"])] for p in everyone]
+    assert [row["status"] for row in rows] == ["rejected"] * 3
+    assert [row["detail"]["message"] for row in rows] == [rejected["message"]] * 3
+    assert recipients(control) == {}
+    if cause != "400":  # rejected, so a retry on the same ledger sends them
+        assert send(connect(ledger=ledger), everyone)["accepted"] == 3
+        assert_each_once(control, everyone)
 
 
 def test_a_lost_region_lookup_sends_nothing_claims_nobody_and_a_retry_sends_everyone(
@@ -1110,6 +1168,21 @@ def test_limits_out_of_liveperson_s_range_are_named_before_anything_is_sent(
 
     assert raised.value.field == field
     assert control.get("/_sandbox/requests").json()["requests"] == []
+
+
+def test_more_recipients_per_request_than_the_account_takes_names_the_setting(connect, control):
+    """Older documents allow 1000 recipients per request, current ones 100: a connection
+    set above its account's limit is refused whole for every batch, and the fix says which
+    connection setting to lower, not only the campaign's fields."""
+    everyone = people(150)
+
+    error, result = send_incomplete(connect(recipients_per_request=150), everyone)
+
+    assert error.status == 400 and "Too many consumers" in str(error)
+    assert "recipients_per_request" in str(error.fix)
+    assert result["not_sent"] == 0 and sum(r["recipients"] for r in result["rejected"]) == 150
+    assert send(connect(), everyone)["accepted"] == 150
+    assert_each_once(control, everyone)
 
 
 def test_transactions_come_every_page_within_24_hours(connect, control):

@@ -223,6 +223,35 @@ def test_invalid_campaign_fields_are_refused(client: httpx.Client, auth, fields:
     assert answer.json()["message"]
 
 
+def test_fields_at_their_limits_are_accepted_and_each_variable_is_checked(
+    client: httpx.Client, auth
+):
+    """255-character name and skill, a 16-digit number and a 1550-character variable are
+    within LivePerson's limits; one character more of a variable fails its recipient, as
+    does a variable named by no placeholder or a header on an SMS handoff."""
+    consumers = [
+        sms("+14155550100", "v" * 1550),
+        sms("+14155550101", "v" * 1551),
+        {"consumerContent": {"sms": "+14155550102"}, "variables": {"2": "A"}},
+        {**sms("+14155550103", "A"), "headerVariables": {"image": "https://x.test/a.png"}},
+    ]
+    body = campaign(
+        consumers, campaignName="c" * 255, skill="s" * 255, outboundNumber="+" + "1" * 16
+    )
+
+    answer = client.post(CAMPAIGN_PATH, json=body, headers=auth)
+
+    assert answer.status_code == 200, answer.text
+    accepted = [c["consumerContent"]["sms"] for c in answer.json()["acceptedConsumers"]]
+    failed = [(c["address"], c["errorMessage"]) for c in answer.json()["failedConsumers"]]
+    assert accepted == ["+14155550100"]
+    assert failed == [
+        ("+14155550101", "VARIABLE_TOO_LONG=1"),
+        ("+14155550102", "MISSING_VARIABLE=1"),
+        ("+14155550103", "INVALID_HEADER_VARIABLE=image"),
+    ]
+
+
 def test_more_recipients_than_allowed_is_a_400(client: httpx.Client, auth):
     numbers = [f"+1415555{index:04d}" for index in range(101)]
 

@@ -147,8 +147,9 @@ class HandoffMismatch(ConnectorError):
 
 #: Statuses of a whole-request refusal that no batch's recipients cause -> what to check.
 REQUEST_REFUSALS = {
-    400: "check the campaign's handoff, skill and campaign name: LivePerson's message "
-    "names what it refused",
+    400: "check the campaign's handoff, skill and campaign name, and the connection's "
+    "recipients_per_request (100 on current accounts): LivePerson's message names what it "
+    "refused",
     401: "check the connection's client id and secret (`lpstudio connections test`)",
     403: "give the connection's app the Proactive Messaging permission in LivePerson",
     404: "check the connection's account id",
@@ -360,7 +361,7 @@ def _send_batch(
         earlier = conn.ledger.claim_many(list(asked.values()))
         _report_earlier(number, asked, earlier, result)
         fresh[:] = held[:] = [address for address, key in asked.items() if key not in earlier]
-        if not fresh:
+        if not held:
             raise NothingToSend
         return _body(data, [consumers[address] for address in fresh])
 
@@ -390,7 +391,10 @@ def _send_batch(
         unsure(str(exc))
         return None
     except ConnectorError as exc:
-        if not fresh:  # refused before any try went out (the app's credentials): as if sent
+        # Claimed again when no try holds them: refused before any went out (the app's
+        # credentials), as if sent; or released by a try refused whole, which said "to be
+        # tried again": the ledger gets the final reason, as the result does.
+        if not held:
             try:
                 claim()
             except NothingToSend:
