@@ -1300,7 +1300,8 @@ class Studio:
                 raise InputError(
                     "the webhook's signature is missing or wrong",
                     field=header,
-                    fix=f"send {header}: the hex HMAC-SHA256 of the raw body with the secret",
+                    fix=f"send {header}: the hex HMAC-SHA256 of the raw body with the secret "
+                    "(Shopify's X-Shopify-Hmac-Sha256 and X-Hub-Signature-256 are read too)",
                 )
         events = trigger.parse(headers, body)
         # A delivery's jobs are queued together, in one transaction, or none of them is.

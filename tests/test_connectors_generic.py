@@ -423,6 +423,26 @@ def test_http_webhook_verify():
     assert not hook.verify({"X-Lpstudio-Signature": good}, body, "")
 
 
+def test_http_webhook_verify_takes_shopify_s_and_github_s_signatures():
+    """A Shopify webhook (base64 in X-Shopify-Hmac-Sha256) or a GitHub-style sender
+    (`sha256=<hex>` in X-Hub-Signature-256) pointed at a signed webhook was refused (401)."""
+    hook = get_connector("http").webhook_triggers["webhook"]
+    body, secret = b'{"id": 7, "email": "a@example.com"}', "shpss_secret"
+    digest = hmac.new(secret.encode(), body, hashlib.sha256).digest()
+    shopify = base64.b64encode(digest).decode()
+    assert hook.verify is not None
+    assert hook.verify({"X-Shopify-Hmac-Sha256": shopify}, body, secret)
+    assert hook.verify({"x-hub-signature-256": "sha256=" + digest.hex()}, body, secret)
+    assert not hook.verify({"X-Shopify-Hmac-Sha256": shopify}, body + b" ", secret)
+    assert not hook.verify({"X-Shopify-Hmac-Sha256": digest.hex()}, body, secret)  # not base64
+    assert not hook.verify({"X-Shopify-Hmac-Sha256": "not base64!"}, body, secret)
+    assert not hook.verify({"X-Hub-Signature-256": digest.hex()}, body, secret)  # no sha256=
+    # One wrong signature refuses the delivery, whatever another header says.
+    assert not hook.verify(
+        {"X-Shopify-Hmac-Sha256": shopify, "X-Lpstudio-Signature": "0" * 64}, body, secret
+    )
+
+
 # -- CSV file -------------------------------------------------------------------------------
 
 

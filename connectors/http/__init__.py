@@ -193,7 +193,8 @@ connector.webhook_trigger(
     title="Generic webhook",
     description=(
         "A POST with a JSON body: an object is one event, a list one event per item. With a "
-        "shared secret, X-Lpstudio-Signature must be the hex HMAC-SHA256 of the raw body."
+        "shared secret, the raw body's HMAC-SHA256 must come in X-Lpstudio-Signature (hex), "
+        "Shopify's X-Shopify-Hmac-Sha256 (base64) or X-Hub-Signature-256 (sha256=hex)."
     ),
     verify=_webhook.verify,
 )(_webhook.parse)

@@ -1,9 +1,12 @@
-"""The generic webhook: a JSON body turned into events, and its HMAC-SHA256 signature."""
+"""The generic webhook: a JSON body turned into events, and its HMAC-SHA256 signature as
+lpstudio, Shopify and GitHub-style senders write it."""
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
+from collections.abc import Callable
 from typing import Any
 
 from lpstudio import strictjson
@@ -34,24 +37,50 @@ def parse(headers: dict[str, str], body: bytes) -> list[dict[str, Any]]:
     )
 
 
-def signature(body: bytes, secret: str) -> str:
-    """The hex HMAC-SHA256 of the raw body: what a sender puts in X-Lpstudio-Signature."""
-    return hmac.new(secret.encode("utf-8"), body, hashlib.sha256).hexdigest()
+def _hex(given: str) -> bytes | None:
+    """A hex digest, optionally prefixed `sha256=` (any letter case)."""
+    given = given.strip()
+    given = given[7:] if given[:7].lower() == "sha256=" else given
+    try:
+        return bytes.fromhex(given)
+    except ValueError:
+        return None
+
+
+def _prefixed_hex(given: str) -> bytes | None:
+    """`sha256=<hex>`, as GitHub and the many senders that copy it write it."""
+    return _hex(given) if given.strip()[:7].lower() == "sha256=" else None
+
+
+def _base64(given: str) -> bytes | None:
+    try:
+        return base64.b64decode(given.strip(), validate=True)
+    except ValueError:
+        return None
+
+
+#: The headers senders sign a body in, and how each writes the HMAC-SHA256 digest.
+SIGNATURE_HEADERS: dict[str, Callable[[str], bytes | None]] = {
+    SIGNATURE_HEADER: _hex,
+    "X-Shopify-Hmac-Sha256": _base64,  # Shopify's webhooks
+    "X-Hub-Signature-256": _prefixed_hex,
+}
 
 
 def verify(headers: dict[str, str], body: bytes, secret: str) -> bool:
-    """True when `X-Lpstudio-Signature` (any letter case, optionally prefixed `sha256=`) is
-    the HMAC-SHA256 of the raw body with the shared secret. No secret, no signature: False."""
+    """True when the body is signed with the shared secret (an HMAC-SHA256 of the raw body)
+    in `X-Lpstudio-Signature` (hex, optionally `sha256=`), Shopify's `X-Shopify-Hmac-Sha256`
+    (base64) or `X-Hub-Signature-256` (`sha256=<hex>`), header names in any letter case.
+    Every signature given must match; no secret or no signature: False."""
     if not secret:
         return False
-    given = next(
-        (value for name, value in headers.items() if name.lower() == SIGNATURE_HEADER.lower()),
-        None,
-    )
+    lowered = {name.lower(): value for name, value in headers.items()}
+    given = [
+        (read, lowered[name.lower()])
+        for name, read in SIGNATURE_HEADERS.items()
+        if lowered.get(name.lower())
+    ]
     if not given:
         return False
-    given = given.strip()
-    if given[:7].lower() == "sha256=":
-        given = given[7:]
-    expected = signature(body, secret)
-    return hmac.compare_digest(expected.encode("ascii"), given.lower().encode("utf-8"))
+    expected = hmac.new(secret.encode("utf-8"), body, hashlib.sha256).digest()
+    return all(hmac.compare_digest(expected, read(value) or b"") for read, value in given)
