@@ -22,7 +22,7 @@ from lpstudio.sandbox import Sandbox
 from lpstudio.sdk import Connection, ConnectorError, Page
 
 TRIGGER = "new_or_updated_abandoned_checkout"
-CHECKOUTS_PATH = "/admin/api/2025-01/checkouts.json"
+CHECKOUTS_PATH = "/admin/api/2026-10/checkouts.json"
 
 
 @pytest.fixture

@@ -303,7 +303,7 @@ def test_polling_abandoned_carts_messages_each_checkout_once(
 ) -> None:
     token = {"X-Shopify-Access-Token": SandboxSettings().shopify_token}
     seeded = httpx.get(
-        f"{sandbox.url}/admin/api/2025-01/checkouts.json", params={"limit": 250}, headers=token
+        f"{sandbox.url}/admin/api/2026-10/checkouts.json", params={"limit": 250}, headers=token
     ).json()["checkouts"]
     phones = {checkout["phone"] for checkout in seeded}
     assert phones

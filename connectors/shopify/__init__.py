@@ -29,7 +29,8 @@ PAGE_SIZE = 250
 MAX_TRIES = 8
 MAX_WAIT = 30.0
 NETWORK_TRIES = 3
-API_VERSION = "2025-01"
+#: A stable version inside Shopify's support window (each is supported for 12 months).
+API_VERSION = "2026-10"
 #: How fast Shopify's REST bucket empties, in calls a second (4 on Shopify Plus: the
 #: standard rate waits a little longer there, never too little).
 LEAK_PER_SECOND = 2.0
