@@ -125,6 +125,7 @@ def test_a_cleared_field_forgets_its_saved_value(studio: Studio, ws: Path) -> No
     form.fields["days"].input.value = ""  # emptied: the notebook's 7 again, not an error
     assert form.save(), form.status.value
     assert saved_settings(studio.store, "p/plain.ipynb")["parameters"] == {}
+    assert form.fields["days"].raw == "7"  # the form shows what stands now
     assert RecipeForm("p/plain", studio).fields["days"].raw == "7"
 
 
@@ -473,3 +474,63 @@ def test_the_form_of_a_broken_recipe_raises_its_error_and_nothing_after(
     del raised
     gc.collect()
     assert unraisable == []
+
+
+def test_a_save_does_not_overwrite_settings_changed_elsewhere(shop: Studio) -> None:
+    """A form open while someone saves the recipe elsewhere (the CLI, the lab panel, another
+    notebook) wrote its stale values over theirs. As the lab panel does, it refuses, shows
+    the recipe as it is now, and saves on the next click."""
+    recipe = "shop/cart_abandonment"
+    form = RecipeForm(recipe, shop)
+    form.fields["skill"].input.value = "support"
+    elsewhere = {"campaign_name": "Set elsewhere", "body_variables": {"1": "Yo {first_name}"}}
+    shop.save_settings(recipe, elsewhere)
+    assert form.save() is False
+    said = html.unescape(form.status.value)
+    assert "changed elsewhere" in said and "check" in said, said
+    saved = saved_settings(shop.store, f"{recipe}.ipynb")["parameters"]
+    assert saved["campaign_name"] == "Set elsewhere" and "skill" not in saved
+    assert form.fields["campaign_name"].input.value == "Set elsewhere"  # shown as it is now
+    assert form.proactive is not None and form.proactive.body() == {"1": "Yo {first_name}"}
+    assert "Yo Ava" in form.proactive.preview.value
+    assert form.fields["skill"].input.value == "sales"  # the notebook's, as nothing saved it
+    form.fields["skill"].input.value = "support"
+    assert form.save() is True, form.status.value
+    saved = saved_settings(shop.store, f"{recipe}.ipynb")["parameters"]
+    assert saved["campaign_name"] == "Set elsewhere" and saved["skill"] == "support"
+    form.buttons["run"].click()  # its own save is no change elsewhere
+    form.wait()
+    assert form.last_job is not None and form.last_job.status == "succeeded", form.status.value
+
+
+def test_saving_again_keeps_an_emptied_text(studio: Studio) -> None:
+    """An emptied text was saved as "", and the next Save (nothing changed) forgot it: the
+    notebook's default came back unasked."""
+    write_recipe(studio.workspace.root, "p/texts", parameters='greeting: str = "hello"')
+    form = RecipeForm("p/texts", studio)
+    form.fields["greeting"].input.value = ""
+    assert form.save() is True, form.status.value
+    assert saved_settings(studio.store, "p/texts.ipynb")["parameters"] == {"greeting": ""}
+    assert form.save() is True, form.status.value
+    assert saved_settings(studio.store, "p/texts.ipynb")["parameters"] == {"greeting": ""}
+    again = RecipeForm("p/texts", studio)
+    assert again.fields["greeting"].raw == ""
+    assert again.save() is True, again.status.value
+    assert saved_settings(studio.store, "p/texts.ipynb")["parameters"] == {"greeting": ""}
+
+
+def test_a_pick_list_that_cannot_load_says_which_connection_and_the_fix(shop: Studio) -> None:
+    """The handoff list said only "could not load the list: LivePerson refused the app
+    credentials": not which connection, nor how to go on."""
+    shop.connections.update("liveperson", {"client_secret": "s3cr3t-typo"})
+    form = RecipeForm("shop/cart_abandonment", shop)
+    for name in ("handoff", "skill"):
+        note = html.unescape(form.fields[name].note.value)
+        assert "connection 'liveperson'" in note and "HTTP 401" in note, note
+        assert "lpstudio connections test liveperson" in note and "Refresh lists" in note
+        assert "s3cr3t-typo" not in note
+    assert form.fields["handoff"].input.value == "H1000000001"  # the value stays, marked
+    shop.connections.update("liveperson", {"client_secret": "sandbox-secret"})  # corrected
+    form.buttons["refresh"].click()
+    assert form.fields["handoff"].note.value == ""
+    assert len(form.fields["handoff"].input.options) == 3

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 from collections import Counter
 from collections.abc import Iterator
 from datetime import datetime, timedelta
@@ -349,3 +350,47 @@ def test_dashboard_says_its_days_are_utc_days_and_offers_the_studio_s_ranges(
     dashboard.range.value = 1
     assert dashboard.range.label == "today (UTC)"
     assert f"{last} to {last} (UTC days)" in dashboard.summary.value
+
+
+def test_dashboard_lists_each_recipe_with_its_counts_and_latest_job(opened: Studio) -> None:
+    """The figures held `latest_job` per recipe, but the dashboard showed none of it: the
+    per-recipe outcomes were only bars, with no number and no latest job."""
+    dashboard = Dashboard(opened)
+    table = dashboard.recipes_table.value
+    for row in dashboard.metrics["recipes"]:
+        latest = row["latest_job"]
+        assert opened.store.job(latest["id"]).status == latest["status"]
+        cells = (
+            f"<td>{html.escape(row['recipe'])}</td><td>{row['succeeded']}</td>"
+            f"<td>{row['failed']}</td><td>job {latest['id']} "
+        )
+        assert cells in table, table
+    assert "<b>bold" not in table and "&lt;b&gt;bold/boom.ipynb" in table
+
+
+def test_jobs_view_pages_through_older_jobs(studio: Studio) -> None:
+    """Only the newest `limit` jobs were reachable, and nothing said that more existed."""
+    write_recipe(studio.workspace.root, "p/many")
+    recipe = studio.recipe("p/many")
+    version = studio.store.snapshot(recipe.name, recipe.canonical_json, {}, "alice")
+    ids = [
+        studio.store.create_job(recipe=recipe.name, version_id=version, user="alice").id
+        for _ in range(5)
+    ]
+    view = JobsView(studio, limit=2)
+    try:
+        assert [row["id"] for row in view.rows] == ids[:-3:-1]
+        assert view.newer_button.disabled and not view.older_button.disabled
+        assert "jobs 1 to 2" in view.page.value and "older" in view.page.value
+        view.older_button.click()
+        assert [row["id"] for row in view.rows] == ids[2:0:-1]
+        view.older_button.click()
+        assert [row["id"] for row in view.rows] == ids[:1]
+        assert view.older_button.disabled and "jobs 5 to 5" in view.page.value
+        view.newer_button.click()
+        assert [row["id"] for row in view.rows] == ids[2:0:-1]
+        view.status.value = "queued"  # a filter starts again from the newest
+        assert [row["id"] for row in view.rows] == ids[:-3:-1]
+        assert view.newer_button.disabled
+    finally:
+        view.close()

@@ -24,6 +24,7 @@ from .common import (
     chart_label,
     count_argument,
     esc,
+    format_time,
     message,
     png,
     status_badge,
@@ -163,6 +164,29 @@ def summary_html(metrics: dict[str, Any]) -> str:
     )
 
 
+def recipes_html(metrics: dict[str, Any]) -> str:
+    """Per recipe, its succeeded and failed jobs of the range and its latest job, in
+    numbers (the chart shows their sizes, not their counts; all values escaped)."""
+    rows = []
+    for row in metrics["recipes"]:
+        latest = row["latest_job"]
+        last = ""
+        if latest:
+            when = format_time(datetime.fromisoformat(latest["created_at"]))
+            last = f"job {esc(latest['id'])} {status_badge(latest['status'])} {esc(when)}"
+        rows.append(
+            f"<tr><td>{esc(row['recipe'])}</td><td>{esc(row['succeeded'])}</td>"
+            f"<td>{esc(row['failed'])}</td><td>{last}</td></tr>"
+        )
+    if not rows:
+        return ""
+    header = "".join(f"<th>{h}</th>" for h in ("recipe", "succeeded", "failed", "latest job"))
+    return (
+        '<table class="lpstudio-recipes" style="border-collapse:collapse">'
+        f"<thead><tr>{header}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
+    )
+
+
 class Dashboard(widgets.VBox):
     """The last `days` UTC days (today, 7, 30, 90 or 366 in the selector, or any whole number
     from 1 to `MAX_DAYS`); `metrics` holds the figures last drawn, as
@@ -180,6 +204,7 @@ class Dashboard(widgets.VBox):
         )
         self.refresh_button = widgets.Button(description="Refresh", icon="refresh")
         self.summary = widgets.HTML()
+        self.recipes_table = widgets.HTML()
         self.notice = widgets.HTML()
         self.jobs_image = widgets.Image(format="png")
         self.recipes_image = widgets.Image(format="png")
@@ -193,6 +218,7 @@ class Dashboard(widgets.VBox):
                 self.summary,
                 self.jobs_image,
                 self.recipes_image,
+                self.recipes_table,
                 self.proactive_image,
             ]
         )
@@ -216,5 +242,6 @@ class Dashboard(widgets.VBox):
         self.summary.value = summary_html(metrics)
         self.jobs_image.value = jobs_chart(metrics, days)
         self.recipes_image.value = recipes_chart(metrics)
+        self.recipes_table.value = recipes_html(metrics)
         self.proactive_image.value = proactive_chart(metrics, days)
         self.metrics = metrics

@@ -23,8 +23,9 @@ from urllib.parse import quote
 
 import ipywidgets as w
 
-from ..errors import LpstudioError
+from ..errors import InputError, LpstudioError
 from ..parameters import coerce
+from ..sdk import scrub_text
 from ..settings import saved_settings
 from ..store import FINAL_STATES
 from ..templating import lookup, record_fields
@@ -42,8 +43,21 @@ BUTTON_RULES = {
 }
 
 
+def _said(exc: LpstudioError) -> str:
+    """An error as the form shows it, on one line: what went wrong, then the fix."""
+    return f"{exc.message} (fix: {exc.fix})" if exc.fix else exc.message
+
+
 def _error_html(message: str) -> str:
     return f'<span style="color:#c62828">{html.escape(message)}</span>' if message else ""
+
+
+def _json(text: str) -> Any:
+    """The value a JSON field's text holds, or the text itself when it holds none."""
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
 
 
 def _picked(value: Any) -> date | None:
@@ -53,6 +67,11 @@ def _picked(value: Any) -> date | None:
         return date.fromisoformat(value) if isinstance(value, str) else None
     except ValueError:
         return None
+
+
+def _chosen(settings: dict[str, Any]) -> tuple[Any, Any]:
+    """What a form shows of saved settings: the parameter values and connections."""
+    return settings.get("parameters") or {}, settings.get("connections") or {}
 
 
 class FieldEditor:
@@ -75,48 +94,56 @@ class FieldEditor:
         self._options = options
         self.error = w.HTML()
         self.note = w.HTML()
+        style = {"description_width": "160px"}
         if options is not None or "enum" in schema:
-            self.input: w.Widget = w.Dropdown(
-                description=label, style={"description_width": "160px"}
-            )
-            self.refresh_options(value)
+            self.input: w.Widget = w.Dropdown(description=label, style=style)
             self.parse = False
         elif kind == "boolean" and "null" in (schema.get("type") or []):
             # A checkbox has no "None": `flag: bool | None = None` would be sent as False
             # and could never go back to None. The text is read as `-p flag ...` is.
             self.input = w.Dropdown(
                 options=[("None", "None"), ("True", "true"), ("False", "false")],
-                value={None: "None", True: "true", False: "false"}.get(value, "None"),
                 description=label,
-                style={"description_width": "160px"},
+                style=style,
             )
         elif kind == "boolean":
-            self.input = w.Checkbox(value=bool(value), description=label, indent=False)
+            self.input = w.Checkbox(description=label, indent=False)
             self.parse = False
         elif kind == "string" and schema.get("format") == "date":
-            self.input = w.DatePicker(
-                value=_picked(value), description=label, style={"description_width": "160px"}
-            )
+            self.input = w.DatePicker(description=label, style=style)
         elif kind in ("array", "object"):
             self.input = w.Textarea(
-                value=json.dumps(value, indent=1) if value is not None else "",
-                description=label,
-                style={"description_width": "160px"},
-                layout=w.Layout(width="90%", height="80px"),
+                description=label, style=style, layout=w.Layout(width="90%", height="80px")
             )
         else:
-            text = "" if value is None else str(value)
-            widget = w.Textarea if len(text) > 60 else w.Text
-            self.input = widget(
-                value=text,
-                description=label,
-                style={"description_width": "160px"},
-                layout=w.Layout(width="90%"),
-            )
+            widget = w.Textarea if len("" if value is None else str(value)) > 60 else w.Text
+            self.input = widget(description=label, style=style, layout=w.Layout(width="90%"))
+        self.show(value)
         self.help = w.HTML(
             f'<small style="color:#555">{html.escape(schema.get("description", ""))}</small>'
         )
         self.box = w.VBox([self.input, self.help, self.note, self.error])
+
+    def show(self, value: Any) -> None:
+        """Shows a parameter's value: when the form opens, and when it shows the recipe's
+        settings as they are stored (after a Save, or a change made elsewhere)."""
+        if not self.parse and isinstance(self.input, w.Dropdown):
+            if value is not None and value in [v for _, v in self.input.options]:
+                self.input.value = value  # no need to load its pick list again
+            else:
+                self.refresh_options(value)
+        elif isinstance(self.input, w.Checkbox):
+            self.input.value = bool(value)
+        elif isinstance(self.input, w.Dropdown):
+            self.input.value = {None: "None", True: "true", False: "false"}.get(value, "None")
+        elif isinstance(self.input, w.DatePicker):
+            self.input.value = _picked(value)
+        elif self.kind in ("array", "object"):
+            shown = "" if value is None else json.dumps(value, indent=1, ensure_ascii=False)
+            if value is None or self.raw in ("", None) or _json(self.raw) != value:
+                self.input.value = shown  # kept as typed when it holds the same value
+        else:
+            self.input.value = "" if value is None else str(value)
 
     def refresh_options(self, value: Any = None) -> None:
         """Fills a drop-down from its pick list (or `enum`), keeping the current value."""
@@ -126,7 +153,9 @@ class FieldEditor:
                 self._options() if self._options else [(str(v), v) for v in self.schema["enum"]]
             )
             message = ""
-        except Exception as exc:  # a pick list that cannot load must not break the form
+        except LpstudioError as exc:  # a pick list that cannot load must not break the form
+            options, message = [], f"could not load the list: {_said(exc)}"
+        except Exception as exc:
             options, message = [], f"could not load the list: {exc}"
         if current is not None and current not in [v for _, v in options]:
             options = [(f"{current} (saved)", current), *options]
@@ -164,10 +193,7 @@ class RecipeForm(w.VBox):
         self.role = self.studio.role
         saved = saved_settings(self.studio.store, self.recipe.name)
         self.saved = saved
-        values = {
-            name: spec.get("default") for name, spec in self.recipe.schema["properties"].items()
-        }
-        values.update(saved.get("parameters", {}))
+        values = self._values(saved)
         self.slots: dict[str, w.Dropdown] = {}
         self.slot_errors: dict[str, w.HTML] = {}
         self.editable = refusal(self.role, *BUTTON_RULES["save"]) is None
@@ -220,7 +246,9 @@ class RecipeForm(w.VBox):
 
         self.header = w.HTML()
         self._show_state()
-        sections: list[w.Widget] = [self.header, self._differences()]
+        self.differences = w.HTML()
+        self._show_differences()
+        sections: list[w.Widget] = [self.header, self.differences]
         if self.slots:
             pickers = [c for s in self.slots for c in (self.slots[s], self.slot_errors[s])]
             sections.append(w.VBox([w.HTML("<b>Connections</b>"), *pickers]))
@@ -300,6 +328,17 @@ class RecipeForm(w.VBox):
         conn = self.studio.connections.open(picker.value)
         try:
             return ConnectionClient(conn).picklist(name)
+        except Exception as exc:  # the app's or the network's: which connection, what to do
+            if isinstance(exc, LpstudioError) and exc.fix:
+                raise
+            said = exc.message if isinstance(exc, LpstudioError) else f"{type(exc).__name__}: {exc}"
+            said = scrub_text(said, self.studio.connections.secret_values())
+            raise LpstudioError(
+                f"connection '{picker.value}' could not list {name}: {said}",
+                field=f"connections.{slot}",
+                fix=f"`lpstudio connections test {picker.value}` (or Test in the Connections "
+                "panel) says what is wrong; correct the connection, then click Refresh lists",
+            ) from None
         finally:
             conn.close()
 
@@ -327,16 +366,41 @@ class RecipeForm(w.VBox):
         picker.observe(lambda _change: setattr(self.slot_errors[slot], "value", ""), names="value")
         return picker
 
+    def _show_slot(self, slot: str, chosen: str | None) -> None:
+        picker = self.slots[slot]
+        options, value = self._slot_options(slot, self.recipe.metadata["connections"][slot], chosen)
+        if list(picker.options) != options:
+            picker.options = options
+        picker.value = value
+
     def refresh(self) -> None:
         """Refresh lists: the connections (one added or removed since the form opened), the
         handoffs and skills, and the recipe's state (started or stopped elsewhere)."""
-        specs = self.recipe.metadata.get("connections", {})
         for slot, picker in self.slots.items():
-            options, value = self._slot_options(slot, specs[slot], picker.value)
-            if list(picker.options) != options:
-                picker.options = options
-            picker.value = value
+            self._show_slot(slot, picker.value)
         self._refresh_picklists()
+        self._show_state()
+
+    def _values(self, saved: dict[str, Any]) -> dict[str, Any]:
+        """Each parameter's value as `saved` has it, else the notebook's default."""
+        props = self.recipe.schema["properties"]
+        return {name: spec.get("default") for name, spec in props.items()} | saved.get(
+            "parameters", {}
+        )
+
+    def show_saved(self, saved: dict[str, Any]) -> None:
+        """Shows the recipe's settings as they are stored: after a Save (a cleared field
+        shows the notebook's default that stands again), or when they were changed
+        elsewhere."""
+        self.saved = saved
+        values = self._values(saved)
+        for name, editor in self.fields.items():
+            editor.show(values.get(name))
+        for slot in self.slots:
+            self._show_slot(slot, saved.get("connections", {}).get(slot))
+        if self.proactive is not None:
+            self.proactive.show_body()
+        self._show_differences()
         self._show_state()
 
     def _show_state(self) -> None:
@@ -354,32 +418,36 @@ class RecipeForm(w.VBox):
             if editor._options is not None:
                 editor.refresh_options()
 
-    def _differences(self) -> w.HTML:
+    def _show_differences(self) -> None:
         saved = self.saved.get("parameters", {})
         notes = []
         for name, value in saved.items():
             default = self.recipe.schema["properties"].get(name, {}).get("default")
             if name in self.recipe.schema["properties"] and value != default:
                 notes.append(f"{name}: saved {value!r}, notebook {default!r}")
-        if not notes:
-            return w.HTML()
         items = "".join(f"<li>{html.escape(n)}</li>" for n in notes)
-        return w.HTML(f"<p>Saved settings differ from the notebook's defaults:</p><ul>{items}</ul>")
+        self.differences.value = (
+            f"<p>Saved settings differ from the notebook's defaults:</p><ul>{items}</ul>"
+            if notes
+            else ""
+        )
 
     # -- values ----------------------------------------------------------------------------
 
     def _sent(self, editor: FieldEditor) -> bool:
         """Whether the field's value is sent: not when it is `unset` and nothing was saved
-        for it, nor when a saved value's field was emptied (`_cleared`: it is forgotten)."""
-        if editor.name in self.saved.get("parameters", {}):
-            return editor.raw not in (None, "")
+        for it, nor when a saved value's field was emptied (`_cleared`: it is forgotten).
+        A saved empty value ("", None) that the field shows empty is unchanged, and kept."""
+        saved = self.saved.get("parameters", {})
+        if editor.name in saved and editor.raw in (None, ""):
+            return saved[editor.name] in (None, "")
         return not editor.unset
 
     def _cleared(self) -> list[str]:
         """Saved values whose fields were emptied: forgotten on save, so the notebook's
         default stands again (as the lab form and `lpstudio settings --reset` do)."""
         saved = self.saved.get("parameters", {})
-        return [n for n, e in self.fields.items() if n in saved and e.raw in (None, "")]
+        return [n for n, e in self.fields.items() if n in saved and not self._sent(e)]
 
     def _check(self, editor: FieldEditor) -> str | None:
         """Checks one field with the CLI's rules; shows and returns its error."""
@@ -395,7 +463,7 @@ class RecipeForm(w.VBox):
             )
             message = None
         except LpstudioError as exc:
-            message = f"{exc.message} (fix: {exc.fix})" if exc.fix else exc.message
+            message = _said(exc)
         editor.error.value = _error_html(message or "")
         return message
 
@@ -455,7 +523,7 @@ class RecipeForm(w.VBox):
         self._say(str(exc), error=True)
         field = exc.field or ""
         slot = field.removeprefix("connections.")
-        marked = _error_html(f"{exc.message} (fix: {exc.fix})" if exc.fix else exc.message)
+        marked = _error_html(_said(exc))
         if field in self.fields:
             self.fields[field].error.value = marked
         elif field.startswith("connections.") and slot in self.slot_errors:
@@ -465,15 +533,26 @@ class RecipeForm(w.VBox):
 
     def _store(self) -> None:
         """Saves what the form shows; raises (and so stops Test, Run now and Start, which
-        save first) when the store refuses it, e.g. a picked connection deleted meanwhile."""
+        save first) when the store refuses it, e.g. a picked connection deleted meanwhile,
+        or when the settings were changed elsewhere since the form showed them (saving
+        would write the form's old values over them): it shows them as they are now."""
+        stored = saved_settings(self.studio.store, self.recipe.name)
+        if _chosen(stored) != _chosen(self.saved):
+            self.show_saved(stored)
+            raise InputError(
+                f"not saved: the settings of {self.recipe.name} were changed elsewhere since "
+                "this form showed them",
+                fix="the form shows them as they are saved now: check them, then click again",
+            )
         values, parse = self.values()
-        self.saved = self.studio.save_settings(
+        self.studio.save_settings(
             self.recipe.name,
             values,
             parse=parse,
             connections=self.connections(),
             reset=self._cleared(),
         )
+        self.show_saved(saved_settings(self.studio.store, self.recipe.name))
 
     def save(self) -> bool:
         """Stores the values and connection choices as the recipe's settings."""
@@ -529,6 +608,8 @@ class RecipeForm(w.VBox):
             if saves:
                 self._store()
             getattr(self.studio, verb)(self.recipe.name)
+            if verb == "start":  # the connections it started with are pinned in its settings
+                self.show_saved(saved_settings(self.studio.store, self.recipe.name))
             self._show_state()
             self._say(f"{verb}ed" if verb == "start" else "stopped")
 

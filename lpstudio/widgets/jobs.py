@@ -88,7 +88,8 @@ def _row_html(row: dict[str, Any], job: Job, now: datetime) -> str:
 
 
 class JobsView(widgets.VBox):
-    """Recent jobs, newest first: `limit` rows matching the filters.
+    """Recent jobs, newest first: `limit` rows matching the filters per page; Older and
+    Newer turn the pages, and a change of filter starts again from the newest.
 
     `rows` holds the jobs shown, as `job_to_dict` shapes them (with `output_path` relative to
     the workspace root). With `refresh_seconds`, the table refreshes itself until `close()`.
@@ -105,12 +106,16 @@ class JobsView(widgets.VBox):
         self._stop = threading.Event()
         self._filling = False
         self._failure = ""  # the notice of the last refresh that failed, until one succeeds
+        self.offset = 0  # jobs newer than the page shown
 
         self.status = widgets.Dropdown(options=[ALL, *STATUSES], value=ALL, description="Status")
         self.recipe = widgets.Dropdown(options=[ALL], value=ALL, description="Recipe")
         self.since = widgets.Dropdown(options=list(SINCE), value=ALL, description="Since")
         self.refresh_button = widgets.Button(description="Refresh", icon="refresh")
         self.table = widgets.HTML()
+        self.newer_button = widgets.Button(description="Newer", icon="arrow-left", disabled=True)
+        self.older_button = widgets.Button(description="Older", icon="arrow-right", disabled=True)
+        self.page = widgets.HTML()
         self.rerun_job = widgets.Dropdown(options=[], description="Failed job")
         self.rerun_button = widgets.Button(
             description="Rerun", icon="repeat", button_style="warning", disabled=True
@@ -121,12 +126,15 @@ class JobsView(widgets.VBox):
         for control in (self.status, self.recipe, self.since):
             control.observe(self._on_filter, names="value")
         self.refresh_button.on_click(lambda _button: self._refresh_or_say())
+        self.newer_button.on_click(lambda _button: self._turn(-1))
+        self.older_button.on_click(lambda _button: self._turn(1))
         self.rerun_button.on_click(lambda _button: self.rerun())
 
         super().__init__(
             [
                 widgets.HBox([self.status, self.recipe, self.since, self.refresh_button]),
                 self.table,
+                widgets.HBox([self.newer_button, self.older_button, self.page]),
                 widgets.HBox([self.rerun_job, self.rerun_button]),
                 self.rerun_warning,
                 self.notice,
@@ -165,7 +173,12 @@ class JobsView(widgets.VBox):
 
     def _on_filter(self, _change: dict[str, Any]) -> None:
         if not self._filling:
+            self.offset = 0
             self._refresh_or_say()
+
+    def _turn(self, pages: int) -> None:
+        self.offset = max(0, self.offset + pages * self.limit)
+        self._refresh_or_say()
 
     def _fill_recipes(self) -> None:
         """Offers every recipe with jobs, keeping the current choice."""
@@ -191,7 +204,18 @@ class JobsView(widgets.VBox):
                 recipe=None if self.recipe.value == ALL else self.recipe.value,
                 status=None if self.status.value == ALL else self.status.value,
                 since=now - span if span is not None else None,
-                limit=self.limit,
+                limit=self.limit + 1,  # one more: whether an older page exists
+                offset=self.offset,
+            )
+            older = len(jobs) > self.limit
+            jobs = jobs[: self.limit]
+            self.older_button.disabled = not older
+            self.newer_button.disabled = self.offset == 0
+            first, last = self.offset + 1, self.offset + len(jobs)
+            self.page.value = (
+                esc(f"jobs {first} to {last}, newest first" + ("; more are older" if older else ""))
+                if jobs
+                else ""
             )
             self.rows = [job_to_dict(job) for job in jobs]
             header = "".join(f"<th>{esc(name)}</th>" for name in COLUMNS)
@@ -283,6 +307,9 @@ class JobsView(widgets.VBox):
             self.since,
             self.refresh_button,
             self.table,
+            self.newer_button,
+            self.older_button,
+            self.page,
             self.rerun_job,
             self.rerun_button,
             self.rerun_warning,

@@ -62,12 +62,7 @@ class ProactiveSection(w.VBox):
             if names[key]:
                 children.append(fields[names[key]].box)
         if self.body_editor is not None:
-            try:
-                current = json.loads(self.body_editor.raw or "{}")
-            except json.JSONDecodeError:
-                current = {}
-            for key in sorted(current, key=lambda k: int(k) if str(k).isdigit() else 0):
-                self._add_variable(str(key), str(current[key]))
+            self.show_body()
             add = w.Button(description="Add variable", icon="plus", disabled=not self.editable)
             add.on_click(lambda _: self._add_variable(self._next_key(), ""))
             inserts = [self._insert_button(field) for field in self.fields_available]
@@ -86,6 +81,27 @@ class ProactiveSection(w.VBox):
             ]
             self.refresh()
         super().__init__(children)
+
+    def show_body(self) -> None:
+        """One editor per variable of the body parameter's value (when the form opens, and
+        when it shows the saved settings); kept as they are when they hold it already."""
+        if self.body_editor is None:
+            return
+        try:
+            current = json.loads(self.body_editor.raw or "{}")
+        except json.JSONDecodeError:
+            current = {}
+        if not isinstance(current, dict) or current == self.body():
+            return
+        for area in self.variables.values():
+            area.close()
+        self.variables = {}
+        for key in sorted(current, key=lambda k: int(k) if str(k).isdigit() else 0):
+            self._add_variable(str(key), str(current[key]))
+        if not current:
+            self.variable_box.children = []
+            self.target.options = []
+            self.refresh()
 
     def _next_key(self) -> str:
         """The number after the highest: {{1}} and {{3}} are followed by {{4}}, never by a
