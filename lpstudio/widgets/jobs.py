@@ -290,7 +290,7 @@ class JobsView(widgets.VBox):
         kind = "success" if job.status == "succeeded" else "error"
         self.notice.value = message(f"rerun of job {job_id}: job {job.id} {job.status}", kind)
         if not self._stop.is_set():
-            self.refresh()
+            self._refresh_or_say()  # in a thread: an error would otherwise be lost
 
     # -- lifecycle -------------------------------------------------------------------------
 
