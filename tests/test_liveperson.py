@@ -1024,6 +1024,9 @@ def test_a_wrong_client_secret_fails_without_showing_the_secret(connect, control
     message = str(raised.value)
     assert "client id and secret" in message and wrong not in message
     assert raised.value.status == 401
+    # Said as a fix naming the connection (pick lists and `connections test` show it so).
+    assert "(HTTP 401)" in raised.value.message and "secret" not in raised.value.message
+    assert "lpstudio connections test lp" in str(raised.value.fix)
     assert str(error).startswith("LivePerson refused batch 1 whole (LivePerson refused the app")
     assert "client id and secret" in str(error) and "50 not sent" in str(error)
     assert wrong not in str(error) and wrong not in repr(error)
@@ -1112,7 +1115,7 @@ def test_a_wrong_secret_never_borrows_the_token_of_a_right_one(connect, control)
     _, result = send_incomplete(wrong, people(3, start=50))
 
     assert result["accepted"] == 0 and len(result["rejected"]) == 1
-    assert "client id and secret" in result["rejected"][0]["message"]
+    assert "refused the app credentials" in result["rejected"][0]["message"]
     assert_each_once(control, people(3))
 
 

@@ -399,10 +399,10 @@ def _send_batch(
                 claim()
             except NothingToSend:
                 return None
-        settle("rejected", {"message": str(exc)})
-        result["rejected"].append({**entry(), "message": str(exc)})
+        settle("rejected", {"message": exc.message})
+        result["rejected"].append({**entry(), "message": exc.message})
         if exc.status in REQUEST_REFUSALS:  # the app's credentials, the same for every batch
-            return partial(RequestRefused, exc.status, str(exc))
+            return partial(RequestRefused, exc.status, exc.message)
         return None
     if response.status_code not in (200, 201):
         refusal = {"status": response.status_code, "message": error_message(response)}

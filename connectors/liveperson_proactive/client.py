@@ -359,8 +359,10 @@ class LivePersonClient:
         if response.status_code != 200:
             raise ConnectorError(
                 f"LivePerson refused the app credentials (HTTP {response.status_code}): "
-                f"{error_message(response)}; check the client id and secret of the connection",
+                f"{error_message(response)}",
                 status=response.status_code,
+                fix=f"check the client id and secret of the connection {self.conn.name} "
+                f"(`lpstudio connections test {self.conn.name}` tries them)",
             )
         token = answer_field(response, "access_token", "LivePerson's token server")
         with _lock:

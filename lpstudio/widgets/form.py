@@ -329,15 +329,19 @@ class RecipeForm(w.VBox):
         try:
             return ConnectionClient(conn).picklist(name)
         except Exception as exc:  # the app's or the network's: which connection, what to do
-            if isinstance(exc, LpstudioError) and exc.fix:
-                raise
-            said = exc.message if isinstance(exc, LpstudioError) else f"{type(exc).__name__}: {exc}"
-            said = scrub_text(said, self.studio.connections.secret_values())
+            known = isinstance(exc, LpstudioError)
+            said = exc.message if known else f"{type(exc).__name__}: {exc}"
+            fix = (
+                exc.fix
+                if known and exc.fix
+                else f"`lpstudio connections test {picker.value}` (or Test in the Connections "
+                "panel) says what is wrong; correct the connection"
+            )
+            secrets = self.studio.connections.secret_values()
             raise LpstudioError(
-                f"connection '{picker.value}' could not list {name}: {said}",
+                f"connection '{picker.value}' could not list {name}: {scrub_text(said, secrets)}",
                 field=f"connections.{slot}",
-                fix=f"`lpstudio connections test {picker.value}` (or Test in the Connections "
-                "panel) says what is wrong; correct the connection, then click Refresh lists",
+                fix=f"{scrub_text(fix, secrets)}, then click Refresh lists",
             ) from None
         finally:
             conn.close()
