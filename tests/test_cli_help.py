@@ -87,3 +87,33 @@ def test_ctrl_c_exits_130_as_the_readme_says(ws: Path, monkeypatch: pytest.Monke
     result = CliRunner().invoke(main, ["jobs", "--workspace", str(ws)])
     assert result.exit_code == 130, result.output
     assert "lpstudio: interrupted" in result.stderr and "Aborted" not in result.output
+
+
+@pytest.mark.parametrize(
+    ("args", "field", "command"),
+    [
+        (["run", "p/x", "-p", "days_ahead"], "-p", "lpstudio run"),
+        (["jobs", "--limit"], "--limit", "lpstudio jobs"),
+        (["connections", "add", "x", "--type"], "--type", "lpstudio connections add"),
+    ],
+)
+def test_an_option_left_without_its_value_points_at_its_own_commands_help(
+    ws: Path, args: list[str], field: str, command: str
+) -> None:
+    # The fix said "give -p as `lpstudio --help` describes it": the top-level help, which
+    # does not describe -p.
+    env = {"LPSTUDIO_WORKSPACE": str(ws)}
+    result = CliRunner().invoke(main, args, env=env, prog_name="lpstudio")
+    assert result.exit_code == 2, result.output
+    fix = result.stderr.split("\n  fix: ")[1]
+    assert field in fix and f"`{command} --help`" in fix, result.stderr
+
+
+@pytest.mark.parametrize("args", [[], ["connections"], ["api-clients"]])
+def test_a_command_group_alone_shows_its_help_not_an_error(args: list[str]) -> None:
+    # `lpstudio` alone, a new user's first command, printed "lpstudio: error: Usage: ..."
+    # with "fix: see `lpstudio --help`" and exited 2.
+    result = CliRunner().invoke(main, args)
+    helped = CliRunner().invoke(main, [*args, "--help"])
+    assert result.exit_code == 0, result.output
+    assert result.stdout == helped.stdout and "lpstudio: error" not in result.output

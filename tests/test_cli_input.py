@@ -117,7 +117,7 @@ def test_run_refuses_an_event_that_is_not_a_json_object(ws: Path, cli, event: st
     result = cli("run", "p/one", "--event", event, "--json")
     assert result.exit_code == 2, result.output
     error = json.loads(result.stdout)["error"]
-    assert error["field"] == "event"
+    assert error["field"] == "--event"  # the option typed, as every refusal of the CLI names
     assert error["message"].startswith("--event must be a JSON object"), error
     assert '{"phone": "+14155550100"}' in error["fix"]
     assert json.loads(cli("jobs", "--json").stdout) == []
@@ -132,6 +132,12 @@ def test_an_event_file_that_holds_a_list_is_refused_by_its_name(
     result = cli("run", "p/one", "--event-file", str(file))
     assert result.exit_code == 2, result.output
     assert f"--event-file {file} must be a JSON object" in result.stderr
+    for content in ("[1, 2]", "{not json"):
+        file.write_text(content)
+        as_json = cli("run", "p/one", "--event-file", str(file), "--json")
+        assert json.loads(as_json.stdout)["error"]["field"] == "--event-file", as_json.stdout
+    missing = cli("run", "p/one", "--event-file", str(tmp_path / "nothing.json"), "--json")
+    assert json.loads(missing.stdout)["error"]["field"] == "--event-file"
     assert json.loads(cli("jobs", "--json").stdout) == []
 
 
@@ -376,3 +382,26 @@ def test_lpstudio_poll_says_why_a_recipe_cannot_be_polled(
     assert error["field"] == field and said in error["message"], error
     if trigger["kind"] != "poll":  # the way to run it now instead
         assert "lpstudio run p/daily.ipynb" in error["fix"], error
+
+
+# -- init on a workspace that is already active --------------------------------------------
+
+
+def test_init_again_keeps_the_admin_and_refuses_another_one(ws: Path) -> None:
+    # It said "workspace ready: ... (admin: alice)" and exited 0, ignoring --admin bob, whom
+    # it created as an analyst on the way.
+    from click.testing import CliRunner
+
+    from lpstudio.cli import main
+
+    again = CliRunner().invoke(main, ["init", str(ws), "--accept-terms", "--admin", "bob"])
+    assert again.exit_code == 2, again.output
+    assert again.stderr.startswith("lpstudio: error: ") and "alice" in again.stderr
+    assert "--admin" in again.stderr.split("fix:")[1]
+    with Studio.open(ws, user="alice") as studio:
+        assert [user["name"] for user in studio.users()] == ["alice"]
+    same = CliRunner().invoke(main, ["init", str(ws), "--accept-terms", "--admin", "alice"])
+    assert same.exit_code == 0, same.output
+    assert same.stdout.startswith(f"workspace already active: {ws} (admin: alice)")
+    quiet = CliRunner().invoke(main, ["init", str(ws), "--accept-terms", "--json"])
+    assert quiet.exit_code == 0 and json.loads(quiet.stdout)["admin"] == "alice"

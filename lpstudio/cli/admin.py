@@ -28,6 +28,24 @@ from .base import (
 )
 
 
+def _active_admin(path: Path) -> str | None:
+    """Who activated the workspace at `path` (None for a new one): `init` there again keeps
+    its admin, so an `--admin` naming someone else is refused before anything is written."""
+    from ..store import Store
+    from ..workspace import CONFIG_NAME
+
+    root = path.expanduser().resolve()
+    if not (root / CONFIG_NAME).is_file():
+        return None
+    store = Store(Workspace.load(root).store_url)
+    try:
+        store.migrate()
+        activation = store.activation()
+    finally:
+        store.close()
+    return activation.accepted_by if activation else None
+
+
 @main.command()
 @click.argument("path", type=click.Path(path_type=Path))
 @click.option("--accept-terms", is_flag=True, help="Accept the terms without being asked.")
@@ -38,7 +56,15 @@ from .base import (
 def init(
     path: Path, accept_terms: bool, admin: str | None, sandbox: str | None, as_json: bool
 ) -> None:
-    """Create and activate a workspace at PATH."""
+    """Create and activate a workspace at PATH (again: keeps it, adds --sandbox connections)."""
+    active = _active_admin(path)
+    if active and admin and admin != active:
+        raise InputError(
+            f"{path} is already active, with {active} as the admin who accepted the terms",
+            field="admin",
+            fix=f"leave out --admin; {active} (or another admin) gives roles through the REST "
+            "API: PUT /lpstudio/api/v1/users/NAME/role",
+        )
     if not accept_terms:
         click.echo(TERMS, err=True)
         if not base._has_terminal():
@@ -59,7 +85,8 @@ def init(
     if as_json:
         _emit(info)
     else:
-        click.echo(f"workspace ready: {info['workspace']} (admin: {info['admin']})")
+        ready = "already active" if active else "ready"
+        click.echo(f"workspace {ready}: {info['workspace']} (admin: {info['admin']})")
 
 
 @main.command()

@@ -7,7 +7,7 @@ import json
 import math
 import re
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any, NoReturn
@@ -179,9 +179,37 @@ def _usage_error(exc: click.UsageError) -> InputError:
     return InputError(exc.format_message(), field=field, fix=fix)
 
 
-class _Main(click.Group):
+def _refuse(exc: click.UsageError, args: Sequence[str]) -> NoReturn:
+    """A group given no command shows its help, as `--help` does (`lpstudio` alone is a new
+    user's first command); any other usage error is refused like every bad input."""
+    if isinstance(exc, click.exceptions.NoArgsIsHelpError):
+        click.echo(exc.ctx.get_help())
+        sys.exit(0)
+    _fail(_usage_error(exc), "--json" in args)
+
+
+class _Parsed(click.Command):
+    """Click's parser raises an option's missing value without the command it belongs to,
+    so that the fix would point at `lpstudio --help`: the error is given its command."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        try:
+            return super().parse_args(ctx, args)
+        except click.UsageError as exc:
+            exc.ctx = exc.ctx or ctx
+            raise
+
+
+class _Group(_Parsed, click.Group):
+    command_class = _Parsed
+    group_class = type  # a group's groups are of its own class
+
+
+class _Main(_Group):
     """The `lpstudio` group: every bad option or value reads `lpstudio: error:` with a fix
     (and `{"error": ...}` under `--json`), and Ctrl-C exits 130 wherever it lands."""
+
+    group_class = _Group
 
     def make_context(
         self,
@@ -193,7 +221,7 @@ class _Main(click.Group):
         try:
             ctx = super().make_context(info_name, list(args), parent, **extra)
         except click.UsageError as exc:
-            _fail(_usage_error(exc), "--json" in args)
+            _refuse(exc, args)
         ctx.meta["lpstudio.args"] = list(args)
         return ctx
 
@@ -201,7 +229,7 @@ class _Main(click.Group):
         try:
             return super().invoke(ctx)
         except click.UsageError as exc:
-            _fail(_usage_error(exc), "--json" in ctx.meta.get("lpstudio.args", ()))
+            _refuse(exc, ctx.meta.get("lpstudio.args", ()))
         except (KeyboardInterrupt, click.Abort) as exc:
             if isinstance(exc, click.Abort) and not isinstance(exc.__context__, KeyboardInterrupt):
                 raise

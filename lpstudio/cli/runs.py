@@ -85,17 +85,19 @@ def _collect_parameters(
 def _load_event(text: str | None, file: Path | None) -> Any:
     if text is not None and file is not None:
         raise InputError(
-            "give --event or --event-file, not both", field="event", fix="pass the event once"
+            "give --event or --event-file, not both",
+            field="--event-file",
+            fix="pass the event once",
         )
-    where = "--event"
+    where, option = "--event", "--event"
     if file is not None:
-        where = f"--event-file {file}"
+        where, option = f"--event-file {file}", "--event-file"
         try:
             text = file.read_text()
         except OSError as exc:
             raise InputError(
                 f"cannot read {file}: {exc.strerror}",
-                field="event",
+                field=option,
                 fix="give the path of a readable JSON file",
             ) from None
     if text is None:
@@ -105,7 +107,7 @@ def _load_event(text: str | None, file: Path | None) -> Any:
     except ValueError as exc:
         raise InputError(
             f"{where} is not valid JSON: {exc}",
-            field="event",
+            field=option,
             fix='give a JSON object such as \'{"phone": "+14155550100"}\'',
         ) from None
 
@@ -215,7 +217,11 @@ def run(
     with _studio(workspace) as studio:
         if event is not None:  # refused by the option's name (`studio.run` checks it too)
             where = "--event" if event_file is None else f"--event-file {event_file}"
-            check_run_event(studio.recipe(recipe), event, where)
+            try:
+                check_run_event(studio.recipe(recipe), event, where)
+            except InputError as exc:
+                exc.field = where.split()[0]
+                raise
         if prepare_only:
             path = studio.prepare(recipe, values, parse=parse)
             if as_json:
