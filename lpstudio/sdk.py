@@ -172,6 +172,9 @@ class Field:
     maximum: float | None = None
     #: True: `minimum` itself is refused (a timeout of 0 s).
     exclusive_minimum: bool = False
+    #: A regular expression a string field's whole value must match (an account id of
+    #: digits), checked when a connection is saved; the refusal's fix is the field's hint.
+    pattern: str | None = None
 
     def __post_init__(self) -> None:
         if self.type not in FIELD_TYPES:
@@ -186,6 +189,12 @@ class Field:
                 f"field '{self.name}' has bounds but is of type {self.type!r}",
                 field=f"fields.{self.name}.type",
                 fix="give minimum and maximum to integer or number fields only",
+            )
+        if self.pattern is not None and self.type != "string":
+            raise InputError(
+                f"field '{self.name}' has a pattern but is of type {self.type!r}",
+                field=f"fields.{self.name}.pattern",
+                fix="give a pattern to string fields only",
             )
         if self.secret and self.default is not None:
             # A default is shown to everyone (`lpstudio connectors`): a secret's never is.
@@ -217,6 +226,8 @@ class Field:
             schema["enum"] = list(self.choices)
         if self.type == "url":
             schema["pattern"] = "^https?://"
+        if self.pattern is not None:
+            schema["pattern"] = self.pattern
         if self.minimum is not None:
             schema["exclusiveMinimum" if self.exclusive_minimum else "minimum"] = self.minimum
         if self.maximum is not None:
@@ -803,6 +814,8 @@ class Connector:
             if spec and spec.type == "url" and error.validator == "pattern" and not spec.secret:
                 reason = f"{error.instance!r} is not an http:// or https:// URL"
                 fix = spec.hint or "give the full address, e.g. https://api.example.com"
+            elif spec and error.validator == "pattern" and not spec.secret:
+                reason = f"{error.instance!r} is not of the field's form ({spec.pattern})"
             raise InputError(
                 f"connection field '{name}' ({label}) is invalid: {reason}",
                 field=str(name),

@@ -185,6 +185,15 @@ def test_a_field_of_the_wrong_type_is_refused_by_name(cli, sandbox):
     assert as_json(bad)["error"]["field"] == "requests_per_second"
     missing = cli("connections", "add", "lp-x", "--type", LP_TYPE, "--field", "account_id=1")
     assert missing.exit_code == 2 and "client_id" in missing.stderr
+    # An account id is digits: `1/../12345678` even tested as connected (the URL's path
+    # was normalised), and `abc` was only found by LivePerson.
+    for wrong in ("abc", "1/../12345678", " 12345678"):
+        bad = cli("connections", "update", "lp-rps", "--field", f"account_id={wrong}", "--json")
+        assert bad.exit_code == 2, bad.output
+        error = as_json(bad)["error"]
+        assert error["field"] == "account_id" and "digits" in error["fix"], error
+        assert repr(wrong) in error["message"], error
+    assert listed(cli)["lp-rps"]["fields"]["account_id"] == "12345678"
 
 
 # -- testing, updating, removing -----------------------------------------------------------

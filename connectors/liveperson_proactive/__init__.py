@@ -22,7 +22,12 @@ connector = Connector(
     title="LP Proactive Messaging 2.0",
     description="Send LivePerson Proactive Messaging campaigns through an API handoff.",
     fields=[
-        Field("account_id", "Account id", hint="Your LivePerson account (site) id, digits"),
+        Field(
+            "account_id",
+            "Account id",
+            hint="Your LivePerson account (site) id, digits",
+            pattern=r"^[0-9]+$",
+        ),
         Field("client_id", "Client id", hint="From the API key (AppJWT) of the Proactive app"),
         Field("client_secret", "Client secret", secret=True),
         Field(
