@@ -20,6 +20,7 @@ from typing import Any
 sys.modules.setdefault("rfc3987_syntax", None)  # type: ignore[arg-type]
 
 __all__ = [
+    "DaskExecutor",
     "Executor",
     "InputError",
     "LocalExecutor",
@@ -35,6 +36,7 @@ __all__ = [
 ]
 
 _HOMES = {
+    "DaskExecutor": "executor",
     "Executor": "executor",
     "InputError": "errors",
     "LocalExecutor": "executor",

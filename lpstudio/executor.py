@@ -5,25 +5,37 @@ on kernels from the process's kernel pool (`lpstudio.pool`, set by `[kernels]` i
 lpstudio.toml). The pool starts filling when the first job ends, or at `warm()`: a
 process that lives long (the scheduler, the server, a notebook) keeps it warm, while a
 one-shot `lpstudio run` pays a normal kernel start and nothing for the pool.
-Jobs that wait for a free worker stay queued under this process's name: it beats them as
-it beats running jobs, so that a reaper on any machine tells them from those of a process
-that died (or a machine that rebooted) before starting them.
-It is the only executor lpstudio ships (a scheduler runs the jobs it claims in its own
-workers, through the same `execute_job`); another, such as one for a Dask cluster, would
-plug in behind the same methods without touching any caller.
+
+`DaskExecutor` (`[executor] dask_scheduler` in lpstudio.toml) sends each job to a worker
+of a Dask distributed cluster, which opens the same workspace folder (shared by every
+machine) and runs it through the same `execute_job`, on kernels from a pool of its own
+process. The worker starts the job with the conditional write of `Store.start_job`: a task
+Dask runs again (its first worker died) finds the job taken and runs nothing; the reaper
+then fails the job as "worker lost".
+
+Jobs that wait for a free worker (here, or in Dask's queue) stay queued under this
+process's name: it beats them as it beats running jobs (`QueuedBeat`), so that a reaper on
+any machine tells them from those of a process that died (or a machine that rebooted)
+before starting them.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import uuid
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import update
 
 from . import pool as kernel_pool
 from .models import Job
 from .runner import execute_job
-from .store import Store
+from .store import FAILED, FINAL_STATES, JOBS, QUEUED, RUNNING, Store, worker_id
 from .workspace import Workspace
 
 log = logging.getLogger("lpstudio.executor")
@@ -48,6 +60,49 @@ class Executor(ABC):
         """Prepares for jobs ahead of the first one (long-lived processes call it)."""
 
 
+class QueuedBeat:
+    """A thread that, every heartbeat period, calls `tend` and, when it says some jobs this
+    process queued wait for a worker, marks them alive (`Store.beat_queued`, one write for
+    all of them). Jobs that have a worker are beaten by its watchdog."""
+
+    def __init__(self, store: Store, every: float, tend: Callable[[], bool]) -> None:
+        self.store = store
+        self.every = every
+        self.tend = tend
+        self._thread: threading.Thread | None = None
+        self._closed = threading.Event()
+        self._lock = threading.Lock()
+
+    def start(self) -> None:
+        """Starts the beats, unless they run already."""
+        with self._lock:
+            if self._thread is None:
+                self._closed.clear()
+                self._thread = threading.Thread(
+                    target=self._beat, name="lpstudio-queued-beat", daemon=True
+                )
+                self._thread.start()
+
+    def _beat(self) -> None:
+        while not self._closed.wait(self.every):
+            try:
+                if self.tend():
+                    self.store.beat_queued()
+            except Exception:  # a busy store must not end the beats
+                log.exception("heartbeat of queued jobs failed")
+
+    def close(self) -> None:
+        with self._lock:
+            thread, self._thread = self._thread, None
+            self._closed.set()
+        if thread is not None:
+            thread.join()
+
+
+def _beat_every(workspace: Workspace) -> float:
+    return float(workspace.setting("jobs", "heartbeat_seconds", 2))
+
+
 class LocalExecutor(Executor):
     """Runs jobs in this process: the default for the CLI and the Python API."""
 
@@ -59,10 +114,8 @@ class LocalExecutor(Executor):
         # Shared with every executor of this process that has the same settings; nothing
         # starts until the first job ends or `warm()`.
         self.kernels = kernel_pool.acquire(workspace.pool_settings())
-        self._beat_every = float(workspace.setting("jobs", "heartbeat_seconds", 2))
         self._submitted: list[Future[Job]] = []
-        self._beating: threading.Thread | None = None
-        self._closed = threading.Event()
+        self._beat = QueuedBeat(store, _beat_every(workspace), self._waiting)
         self._lock = threading.Lock()
 
     def warm(self) -> None:
@@ -79,40 +132,248 @@ class LocalExecutor(Executor):
         with self._lock:  # a server submits from several threads
             if self._pool is None:
                 self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="lpstudio-job")
-            if self._beating is None:
-                self._closed.clear()
-                self._beating = threading.Thread(
-                    target=self._beat_waiting, name="lpstudio-queued-beat", daemon=True
-                )
-                self._beating.start()
+            self._beat.start()
             future = self._pool.submit(
                 execute_job, self.workspace, self.store, job_id, pool=self.kernels
             )
             self._submitted.append(future)
         return future
 
-    def _beat_waiting(self) -> None:
-        """Every heartbeat period while more jobs are unfinished than there are workers:
-        marks alive the ones still queued (one write for all of them)."""
-        while not self._closed.wait(self._beat_every):
-            with self._lock:
-                self._submitted = [f for f in self._submitted if not f.done()]
-                waiting = len(self._submitted) > self.workers
-            if not waiting:
-                continue  # every unfinished job has a worker: its watchdog beats it
-            try:
-                self.store.beat_queued()
-            except Exception:  # a busy store must not end the beats
-                log.exception("heartbeat of queued jobs failed")
+    def _waiting(self) -> bool:
+        """Whether more jobs are unfinished than there are workers: some are still queued."""
+        with self._lock:
+            self._submitted = [f for f in self._submitted if not f.done()]
+            return len(self._submitted) > self.workers
 
     def close(self) -> None:
         if self._pool is not None:
             self._pool.shutdown(wait=True)
             self._pool = None
-        self._closed.set()
-        beating, self._beating = self._beating, None
-        if beating is not None:
-            beating.join()
+        self._beat.close()
         kernels, self.kernels = self.kernels, None
         if kernels is not None:
             kernel_pool.release(kernels)
+
+
+# -- Dask ----------------------------------------------------------------------------------
+
+#: What each Dask worker process opened, per workspace folder: its settings, its store and
+#: its kernel pool, kept for the process's life (the first job pays for them).
+_opened: dict[str, tuple[Workspace, Store, kernel_pool.KernelPool | None]] = {}
+_opened_lock = threading.Lock()
+
+
+def _open_on_worker(root: str) -> tuple[Workspace, Store, kernel_pool.KernelPool | None]:
+    with _opened_lock:
+        if root not in _opened:
+            workspace = Workspace.load(root)
+            _opened[root] = (
+                workspace,
+                Store(workspace.store_url),
+                kernel_pool.acquire(workspace.pool_settings()),
+            )
+        return _opened[root]
+
+
+def warm_worker(root: str) -> None:
+    """Opens the workspace in a Dask worker and starts filling its kernel pool."""
+    kernels = _open_on_worker(root)[2]
+    if kernels is not None:
+        kernels.warm()
+
+
+def run_on_worker(root: str, job_id: int, claimed_by: str | None) -> str:
+    """The Dask task of one job: runs it on this worker, if it is still to run, and returns
+    its state. A job a scheduler claimed (`claimed_by`, its process) is taken over first,
+    by a conditional write: a task that comes late (the scheduler requeued the job meanwhile)
+    or twice (Dask ran it again after its worker died) runs nothing."""
+    workspace, store, kernels = _open_on_worker(root)
+    if claimed_by is not None:
+        with store.write() as s:
+            s.execute(
+                update(JOBS)
+                .where(Job.id == job_id, Job.status == RUNNING, Job.worker == claimed_by)
+                .values(worker=worker_id())
+            )
+    return execute_job(workspace, store, job_id, pool=kernels).status
+
+
+@dataclass(eq=False)
+class _Sent:
+    """A job sent to the cluster, until its final row is known."""
+
+    job_id: int
+    future: Future[Job]
+    #: Sent by `run_claimed`: a scheduler of this process claimed it.
+    scheduled: bool
+    #: Still this process's claim: no worker has taken it over yet.
+    claimed: bool = False
+    #: Set when Dask's task ends: the reason a job it never started fails with.
+    ended: str | None = None
+
+
+class DaskExecutor(Executor):
+    """Runs jobs on a Dask distributed cluster whose workers share the workspace folder.
+
+    The client connects at the first job (or `warm`), so that commands that run no job
+    never wait on the cluster. `reap` fails jobs whose worker is gone (`Studio`'s reaper,
+    with retries and notifications): a job whose worker died ends through it. The job runs
+    on a worker, so `run` shows no progress bar; `lpstudio cancel` stops it there.
+    """
+
+    def __init__(
+        self,
+        workspace: Workspace,
+        store: Store,
+        address: str,
+        reap: Callable[[], object] | None = None,
+    ) -> None:
+        self.workspace = workspace
+        self.store = store
+        self.address = address
+        self.reap = reap
+        self._client: Any = None
+        self._sent: list[_Sent] = []
+        self._lock = threading.Lock()
+        self._connecting = threading.Lock()
+        self._beat = QueuedBeat(store, _beat_every(workspace), self._tend)
+
+    def _connect(self) -> Any:
+        with self._connecting:  # not `_lock`: the beats go on while a connection is tried
+            if self._client is None:
+                from distributed import Client
+
+                self._client = Client(self.address, set_as_default=False)
+            return self._client
+
+    def warm(self) -> None:
+        """Connects, and starts filling the kernel pool of every worker of the cluster."""
+        try:
+            self._connect().run(warm_worker, str(self.workspace.root))
+        except Exception:  # jobs then start their kernels, or fail with the reason
+            log.exception("could not warm the Dask workers at %s", self.address)
+
+    def run(self, job_id: int, progress_bar: bool = False) -> Job:
+        return self.submit(job_id).result()
+
+    def submit(self, job_id: int) -> Future[Job]:
+        return self._send(job_id, scheduled=False)
+
+    def run_claimed(self, job_id: int) -> Job:
+        """Runs a job this process claimed (a scheduler's) on the cluster; returns its row
+        once final, or as it is when `release_claimed` let it go."""
+        return self._send(job_id, scheduled=True).result()
+
+    def _send(self, job_id: int, scheduled: bool) -> Future[Job]:
+        future: Future[Job] = Future()
+        future.set_running_or_notify_cancel()
+        sent = _Sent(job_id, future, scheduled, claimed=scheduled)
+        with self._lock:
+            self._sent.append(sent)
+        try:
+            task = self._connect().submit(
+                run_on_worker,
+                str(self.workspace.root),
+                job_id,
+                worker_id() if scheduled else None,
+                key=f"lpstudio-job-{job_id}-{uuid.uuid4().hex}",
+                pure=False,
+            )
+        except Exception as exc:  # never left queued (or claimed) with nobody to run it
+            sent.ended = f"cannot reach the Dask scheduler at {self.address}: {exc}"
+            self._settle(sent)
+            return future
+        self._beat.start()
+        task.add_done_callback(lambda done: self._task_ended(sent, done))
+        return future
+
+    def _task_ended(self, sent: _Sent, task: Any) -> None:
+        if task.cancelled():
+            reason = "its task was cancelled"
+        elif (exc := task.exception()) is not None:
+            reason = f"{type(exc).__name__}: {exc}"
+        else:
+            reason = "its task ended without starting it"
+        sent.ended = f"the Dask cluster did not run the job: {reason}"
+        try:
+            self._settle(sent)
+        except Exception:  # a busy store: `_tend` settles it at the next beat
+            log.exception("could not read job %s", sent.job_id)
+
+    def _settle(self, sent: _Sent) -> None:
+        """Once Dask's task ended: resolves the job's future with its final row. A job the
+        task left unfinished was never started (Dask failed or dropped the task: it fails
+        here, with the reason), or its worker died running it: the reaper ends it (`_tend`)."""
+        job = self.store.job(sent.job_id)
+        if job.status not in FINAL_STATES:
+            mine = (Job.status == RUNNING, Job.worker == worker_id())
+            self.store.finish_job(
+                sent.job_id,
+                FAILED,
+                *(mine if sent.claimed else (Job.status == QUEUED,)),
+                error={
+                    "ename": "ExecutorError",
+                    "evalue": sent.ended,
+                    "cell": None,
+                    "traceback": [],
+                },
+            )
+            job = self.store.job(sent.job_id)
+        if job.status in FINAL_STATES:
+            self._resolve(sent, job)
+
+    def _resolve(self, sent: _Sent, job: Job) -> None:
+        with self._lock:
+            if sent in self._sent:
+                self._sent.remove(sent)
+        if not sent.future.done():
+            sent.future.set_result(job)
+
+    def _tend(self) -> bool:
+        """Each heartbeat period: beats the claimed jobs still waiting for a worker, ends
+        through the reaper the jobs whose worker died, and says whether jobs this process
+        queued wait in Dask's queue."""
+        with self._lock:
+            sent = list(self._sent)
+        for each in sent:
+            if each.claimed and self.store.heartbeat(each.job_id, 0) is None:
+                each.claimed = False  # a worker took it over: its watchdog beats it
+        ended = [each for each in sent if each.ended is not None]
+        if ended and self.reap is not None:
+            self.reap()
+        for each in ended:
+            self._settle(each)
+        return any(not each.scheduled and each.ended is None for each in sent)
+
+    def release_claimed(self) -> None:
+        """For a scheduler that stops: requeues the jobs it claimed that no worker took over
+        (for another scheduler to run), and stops waiting for those the cluster runs (they
+        end there)."""
+        with self._lock:
+            scheduled = [each for each in self._sent if each.scheduled]
+        for each in scheduled:
+            if each.claimed:
+                self.store.requeue(each.job_id, Job.worker == worker_id())
+            self._resolve(each, self.store.job(each.job_id))
+
+    def close(self) -> None:
+        with self._lock:
+            waiting = [each.future for each in self._sent]
+        for future in waiting:  # as `LocalExecutor`: submitted jobs finish first
+            future.exception()
+        self._beat.close()
+        with self._connecting:
+            client, self._client = self._client, None
+        if client is not None:
+            client.close()
+
+
+def executor_for(
+    workspace: Workspace, store: Store, reap: Callable[[], object] | None = None
+) -> Executor:
+    """The executor the workspace's settings name: Dask's when `[executor] dask_scheduler`
+    is set (checked when the workspace was read), else local workers."""
+    address = workspace.setting("executor", "dask_scheduler", None)
+    if address is None:
+        return LocalExecutor(workspace, store)
+    return DaskExecutor(workspace, store, address, reap)

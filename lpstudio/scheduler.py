@@ -8,6 +8,8 @@ Every decision that two schedulers on one store could both make is one atomic wr
 - a queued job is claimed by a conditional update that also checks the recipe's
   concurrency limit.
 Running jobs heartbeat; jobs whose worker vanished are failed (or requeued when no cell ran).
+Claimed jobs run in this process's workers, or on the Dask cluster the workspace names
+(`DaskExecutor.run_claimed`: a worker there takes the claim over).
 On SIGTERM it stops taking work, lets running jobs finish within a grace period, and
 requeues the rest of the jobs it claimed (never those of another executor in its process).
 """
@@ -30,6 +32,7 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from .errors import InputError, LpstudioError
+from .executor import DaskExecutor
 from .failures import after_failure, describe_error
 from .leader import StoreLease
 from .models import Job, ScheduleRun, TriggerState, utcnow
@@ -171,6 +174,8 @@ class Scheduler:
         #: The jobs this scheduler claimed: the only ones it requeues when it stops (a
         #: server's own executor runs its jobs in the same process, to their end).
         self._claimed = RunningJobs()
+        #: Where claimed jobs run when the workspace names a Dask cluster; else here.
+        self._cluster = studio.executor if isinstance(studio.executor, DaskExecutor) else None
         self._stopping = threading.Event()
         self._lease_lock = threading.Lock()
         self._wake = threading.Event()
@@ -436,7 +441,10 @@ class Scheduler:
 
     def _run(self, job_id: int) -> None:
         try:
-            job = execute_job(self.studio.workspace, self.store, job_id, group=self._claimed)
+            if self._cluster is not None:
+                job = self._cluster.run_claimed(job_id)
+            else:
+                job = execute_job(self.studio.workspace, self.store, job_id, group=self._claimed)
             _log_end(job)
             if job.status == FAILED:
                 self._after_failure(job)
@@ -527,6 +535,8 @@ class Scheduler:
             with contextlib.suppress(Exception):  # still running: requeued below
                 future.result(timeout=max(0.0, remaining))
         self._claimed.interrupt("scheduler stopped before the job finished", reason="requeue")
+        if self._cluster is not None:
+            self._cluster.release_claimed()
         self._pool.shutdown(wait=True)
         with self._lease_lock:
             if self.lease is not None and self._leading:

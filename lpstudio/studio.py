@@ -21,7 +21,7 @@ from sqlalchemy import select, update
 from .api_clients import ApiClients
 from .connections import Connections, bind_connections
 from .errors import ConflictError, InputError, LpstudioError, RecipeError, WorkspaceError
-from .executor import Executor, LocalExecutor
+from .executor import Executor, executor_for
 from .failures import after_failure
 from .gallery import Template, copy_template, find_template, list_templates
 from .idempotency import IdempotentCalls
@@ -216,12 +216,16 @@ class Studio:
             )
         default_role = workspace.setting("users", "default_role", "analyst")
         self.user = self.store.ensure_user(user or current_user(), default_role).name
-        self.executor = executor or LocalExecutor(workspace, self.store)
+        self.executor = executor or executor_for(workspace, self.store, self._reap)
         self.connections = Connections(
             self.store, workspace.key_path, workspace.root, user=self.user
         )
+        self._reap()
+
+    def _reap(self) -> None:
+        """Ends the jobs whose worker is gone: retried or reported like any failure."""
         for job in self.reap_lost_jobs():
-            after_failure(self, job)  # retried or reported like any failure
+            after_failure(self, job)
 
     def reap_lost_jobs(self) -> list[Job]:
         """Fails the jobs whose worker is gone (`Store.reap_lost_jobs`), each output notebook

@@ -10,6 +10,7 @@ secret.key      the key that encrypts connection secrets, readable by its owner 
 from __future__ import annotations
 
 import getpass
+import importlib.util
 import os
 import tomllib
 from dataclasses import dataclass, field
@@ -113,6 +114,44 @@ def _check_numbers(config: dict[str, Any], config_path: Path) -> None:
         )
 
 
+#: The schemes of Dask's comms a scheduler may listen on.
+DASK_SCHEMES = ("tcp", "tls", "ws", "wss", "ucx")
+
+
+def _check_executor(config: dict[str, Any], config_path: Path) -> None:
+    """Refuses an `[executor] dask_scheduler` that cannot name a Dask scheduler, or one set
+    where `distributed` is not installed, when the workspace is read: never at a job."""
+    section = config.get("executor", {})
+    if not isinstance(section, dict):
+        raise WorkspaceError(
+            f"{config_path} executor must be a table, not {section!r}",
+            field="executor",
+            fix=f"write these settings under an [executor] header in {config_path}",
+        )
+    address = section.get("dask_scheduler")
+    if address is None:
+        return
+    field_name, example = "executor.dask_scheduler", 'dask_scheduler = "tcp://10.0.0.5:8786"'
+    scheme, sep, rest = address.partition("://") if isinstance(address, str) else ("", "", "")
+    host, colon, port = rest.rpartition(":")
+    if not (sep and scheme in DASK_SCHEMES and host and colon and port.isdigit()):
+        raise WorkspaceError(
+            f"{config_path} [executor] dask_scheduler must be a Dask scheduler's address "
+            f"such as tcp://HOST:8786, not {address!r}",
+            field=field_name,
+            fix=f"set it to the address `dask scheduler` prints, e.g. `{example}` under "
+            f"[executor] in {config_path}, or remove it to run jobs on this machine",
+        )
+    if importlib.util.find_spec("distributed") is None:
+        raise WorkspaceError(
+            f"{config_path} [executor] dask_scheduler is set, but Dask's `distributed` "
+            "package is not installed",
+            field=field_name,
+            fix="install it with `pip install 'lpstudio[dask]'`, or remove the setting to "
+            "run jobs on this machine",
+        )
+
+
 def current_user() -> str:
     """The OS user, who is the acting user on the command line."""
     return os.environ.get("LPSTUDIO_USER") or getpass.getuser()
@@ -152,6 +191,7 @@ class Workspace:
                 fix=f"correct {config_path}",
             ) from None
         _check_numbers(config, config_path)
+        _check_executor(config, config_path)
         return cls(root, config)
 
     @classmethod

@@ -1,0 +1,238 @@
+"""Jobs on a Dask distributed cluster: a real `LocalCluster` on loopback, one for the module,
+whose worker processes open the same workspace folder (`[executor] dask_scheduler`)."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import dask
+import nbformat
+import pytest
+from distributed import Client, LocalCluster
+
+from lpstudio.errors import WorkspaceError
+from lpstudio.executor import DaskExecutor
+from lpstudio.store import FINAL_STATES, worker_id
+from lpstudio.studio import Studio
+
+from .conftest import alive, run_json, scheduler_running, wait_for, write_recipe
+from .test_job_faults import append, configure, queue_webhook_job, wait_file
+
+PID_CELL = "import os\nimport lpstudio.kernel as lp\nlp.set_result({'x': x, 'kernel': os.getpid()})"
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[Client]:
+    """One scheduler and one worker process (with its nanny, which restarts it if it dies)."""
+    with (
+        LocalCluster(
+            n_workers=1,
+            threads_per_worker=1,
+            processes=True,
+            host="127.0.0.1",
+            dashboard_address=None,
+        ) as running,
+        Client(running) as client,
+    ):
+        yield client
+
+
+def dask_worker_pid(client: Client) -> int:
+    client.wait_for_workers(1)
+    (pid,) = client.run(os.getpid).values()
+    return int(pid)
+
+
+def ran_in(pid: int) -> str:
+    """The `worker` a job's row names when the process `pid` of this machine ran it."""
+    return f"{worker_id().rpartition(':')[0]}:{pid}"
+
+
+def task_starts(client: Client) -> dict[str, int]:
+    """How many times Dask's scheduler gave each of lpstudio's tasks to a worker."""
+
+    def count(dask_scheduler: Any) -> dict[str, int]:
+        starts: dict[str, int] = {}
+        for key, _, finish, *_ in dask_scheduler.transition_log:
+            if str(key).startswith("lpstudio-job-") and finish == "processing":
+                starts[str(key)] = starts.get(str(key), 0) + 1
+        return starts
+
+    return dict(client.run_on_scheduler(count))
+
+
+def use_dask(ws: Path, address: object) -> Path:
+    config = ws / "lpstudio.toml"
+    value = json.dumps(address) if isinstance(address, str) else str(address)
+    config.write_text(config.read_text() + f"\n[executor]\ndask_scheduler = {value}\n")
+    return config
+
+
+@pytest.fixture
+def dask_ws(ws: Path, cluster: Client) -> Path:
+    use_dask(ws, cluster.scheduler.address)
+    return ws
+
+
+def test_lpstudio_run_runs_the_job_on_a_dask_worker(dask_ws: Path, cluster: Client) -> None:
+    write_recipe(dask_ws, "p/where", cells=(PID_CELL,))
+    code, job = run_json("run", "p/where", "-p", "x", "41", "--workspace", str(dask_ws))
+    assert code == 0, job
+    assert job["status"] == "succeeded" and job["result"]["x"] == 41
+    with Studio.open(dask_ws, user="alice") as studio:
+        assert isinstance(studio.executor, DaskExecutor)
+        row = studio.job(job["id"])
+    assert row.status == "succeeded" and row.finished_at is not None
+    assert row.worker == ran_in(dask_worker_pid(cluster))  # not the command's process
+    output = nbformat.read(dask_ws / row.output_path, as_version=4)
+    (shown,) = output.cells[-1].outputs
+    assert shown["data"]["application/vnd.lpstudio.result+json"] == job["result"]
+
+
+def test_a_failing_recipe_ends_failed_with_its_error(dask_ws: Path) -> None:
+    write_recipe(dask_ws, "p/bad", cells=("y = 1", "raise ValueError('no such phone')"))
+    with Studio.open(dask_ws, user="alice") as studio:
+        job = studio.run("p/bad")
+    assert job.status == "failed"
+    assert job.error["ename"] == "ValueError" and job.error["evalue"] == "no such phone"
+    assert job.error["cell"] == 2 and job.finished_at is not None
+    output = nbformat.read(dask_ws / job.output_path, as_version=4)
+    assert "no such phone" in json.dumps(output.cells[-1].outputs)
+
+
+def test_a_job_fails_with_the_reason_when_the_dask_scheduler_cannot_be_reached(
+    ws: Path,
+) -> None:
+    with socket.socket() as unused:
+        unused.bind(("127.0.0.1", 0))
+        address = f"tcp://127.0.0.1:{unused.getsockname()[1]}"
+    use_dask(ws, address)
+    write_recipe(ws, "p/nowhere")
+    with (
+        dask.config.set({"distributed.comm.timeouts.connect": "1s"}),
+        Studio.open(ws, user="alice") as studio,
+    ):
+        job = studio.run("p/nowhere")
+    assert job.status == "failed" and job.error["ename"] == "ExecutorError"
+    assert job.error["evalue"].startswith(f"cannot reach the Dask scheduler at {address}: ")
+    assert job.output_path is None and job.finished_at is not None
+
+
+@pytest.mark.parametrize(
+    "address", ["localhost:8786", "http://10.0.0.5:8786", "tcp://10.0.0.5", "", 8786]
+)
+def test_a_bad_dask_scheduler_is_refused_with_field_and_fix(ws: Path, address: object) -> None:
+    config = use_dask(ws, address)
+    code, answer = run_json("jobs", "--workspace", str(ws))
+    assert code == 2, answer
+    error = answer["error"]
+    assert error["field"] == "executor.dask_scheduler"
+    assert str(config) in error["message"] and repr(address) in error["message"]
+    assert "tcp://" in error["fix"] and "remove it" in error["fix"]
+    with pytest.raises(WorkspaceError, match="dask_scheduler"):
+        Studio.open(ws)
+
+
+def test_a_dask_scheduler_without_distributed_installed_names_the_extra(ws: Path) -> None:
+    use_dask(ws, "tcp://127.0.0.1:8786")
+    without = "import sys; sys.modules['distributed'] = None; from lpstudio.cli import main; main()"
+    proc = subprocess.run(
+        [sys.executable, "-c", without, "jobs", "--json", "--workspace", str(ws)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 2, proc.stderr
+    error = json.loads(proc.stdout)["error"]
+    assert error["field"] == "executor.dask_scheduler"
+    assert "pip install 'lpstudio[dask]'" in error["fix"]
+
+
+def test_the_scheduler_daemon_runs_its_jobs_on_the_cluster(dask_ws: Path, cluster: Client) -> None:
+    write_recipe(dask_ws, "p/hook", cells=(PID_CELL,))
+    with Studio.open(dask_ws, user="alice") as studio:
+        studio.start("p/hook")
+        job = queue_webhook_job(studio, "p/hook")
+        with scheduler_running(studio):
+            ended = wait_for(
+                lambda: (row := studio.job(job.id)).status in FINAL_STATES and row,
+                timeout=120,
+                what="the job's end",
+            )
+    assert ended.status == "succeeded", ended.error
+    assert ended.worker == ran_in(dask_worker_pid(cluster))  # taken over from the scheduler
+    assert (dask_ws / ended.output_path).is_file()
+
+
+def test_a_job_waiting_in_dask_s_queue_is_kept_alive_by_the_process_that_sent_it(
+    dask_ws: Path, tmp_path: Path
+) -> None:
+    gate = tmp_path / "gate"
+    write_recipe(dask_ws, "p/busy", cells=(wait_file(gate),))
+    write_recipe(dask_ws, "p/next")
+    configure(dask_ws, heartbeat_seconds=0.1)
+    with Studio.open(dask_ws, user="alice") as studio:
+        busy, busy_done = studio.dispatch("p/busy")  # the worker's one thread
+        waiting, waiting_done = studio.dispatch("p/next")
+        try:
+            wait_for(lambda: studio.job(busy.id).status == "running", what="the first job")
+            silent = studio.store.now() - timedelta(minutes=10)
+            studio.store.update_job(waiting.id, heartbeat_at=silent)
+            wait_for(
+                lambda: studio.job(waiting.id).heartbeat_at > silent,
+                what="a heartbeat of the waiting job",
+            )
+            assert studio.store.reap_lost_jobs(timedelta(seconds=60)) == []
+            assert studio.job(waiting.id).status == "queued"
+        finally:
+            gate.touch()
+        assert busy_done.result(timeout=120).status == "succeeded"
+        assert waiting_done.result(timeout=120).status == "succeeded"
+
+
+def test_a_job_whose_dask_worker_dies_ends_worker_lost_and_never_runs_twice(
+    dask_ws: Path, cluster: Client, tmp_path: Path
+) -> None:
+    lines, kernel_pid = tmp_path / "lines", tmp_path / "kernel.pid"
+    write_recipe(
+        dask_ws,
+        "p/long",
+        cells=(
+            append(lines, "started"),
+            f"import os\nopen({str(kernel_pid)!r}, 'w').write(str(os.getpid()))",
+            wait_file(tmp_path / "never"),
+        ),
+    )
+    worker, earlier = dask_worker_pid(cluster), task_starts(cluster)
+    with Studio.open(dask_ws, user="alice") as studio:
+        job, finished = studio.dispatch("p/long")
+        try:
+            wait_for(
+                lambda: kernel_pid.is_file() and kernel_pid.read_text(),
+                timeout=120,
+                what="the job running its waiting cell",
+            )
+            assert studio.job(job.id).status == "running"
+            os.kill(worker, signal.SIGKILL)  # Dask runs the task again on the new worker
+            ended = finished.result(timeout=120)
+        finally:
+            with contextlib.suppress(FileNotFoundError, ValueError, ProcessLookupError):
+                os.kill(int(kernel_pid.read_text()), signal.SIGKILL)
+    assert ended.status == "failed"
+    assert ended.error["ename"] == "WorkerLost" and "worker lost" in ended.error["evalue"]
+    assert lines.read_text() == "started\n"  # the job ran once...
+    (starts,) = (n for key, n in task_starts(cluster).items() if key not in earlier)
+    assert starts == 2  # ...though Dask ran its task twice
+    assert not alive(worker) and dask_worker_pid(cluster) != worker
+    output = nbformat.read(dask_ws / ended.output_path, as_version=4)
+    assert "worker lost" in output.cells[0].source  # the reaper's banner atop it
