@@ -20,6 +20,7 @@ import nbformat
 import pytest
 
 from lpstudio.gallery import find_template, templates_dir
+from lpstudio.metrics import dashboard_metrics
 from lpstudio.sandbox import Sandbox, SandboxSettings
 from lpstudio.sdk import E164_PATTERN
 from lpstudio.studio import Studio
@@ -195,6 +196,36 @@ def test_an_unknown_placeholder_stops_the_reminder_before_anything_is_sent(
     assert recipients(sandbox) == {}
 
 
+def test_the_reminder_s_accepted_recipients_count_on_the_dashboard(
+    workspace: Path, sandbox: Sandbox
+) -> None:
+    """The dashboard counts a result's `accepted` and `failed`, as the other templates give
+    them: the reminder kept them only under `sent`, so its messages never showed there."""
+    job = run(workspace, "payment_reminder", "-p", "today", "2026-12-01", "-p", "days_ahead", "5")
+    result = job["result"]
+    assert result["accepted"] == 3 and result["failed"] == []
+    assert [c["proactiveCampaignId"] for c in result["campaigns"]] == [
+        c["proactiveCampaignId"] for c in result["sent"]["campaigns"]
+    ]
+    with Studio.open(workspace, user="alice") as studio:
+        now = datetime.now(UTC)
+        shown = dashboard_metrics(studio.store, now - timedelta(days=1), now + timedelta(hours=1))
+    assert [(day["accepted"], day["failed"]) for day in shown["proactive"]] == [(3, 0)]
+
+
+def test_a_reminder_format_the_sample_invoice_does_not_take_is_refused_before_any_job(
+    workspace: Path, sandbox: Sandbox
+) -> None:
+    """Invoice amounts are read as text ("120.00"): `{amount:d}` failed the scheduled job
+    every day; the recipe's sample invoice lets `run`, `settings` and the form refuse it."""
+    body = ("-p", "body_template", "Hi {first_name}, {amount:d} {currency} is due")
+    code, answer = run_json("run", "demo/payment_reminder", *body, "--workspace", str(workspace))
+    assert code == 2 and answer["error"]["field"] == "body_template", answer
+    assert "{amount:.2f}" in answer["error"]["message"]
+    assert run_json("jobs", "--workspace", str(workspace)) == (0, [])
+    assert recipients(sandbox) == {}
+
+
 # -- new lead --------------------------------------------------------------------------------
 
 
@@ -282,6 +313,23 @@ def test_a_retried_optin_is_recorded_once_and_answered_the_same(workspace: Path)
     assert tested["result"]["response"]["status"] == 200
     assert tested["result"]["appended"] is False
     assert [row["opt_in"] for row in optin_rows(workspace)] == ["true", "false"]
+
+
+@pytest.mark.parametrize("recipe", ["new_lead", "cb_optin"])
+def test_a_real_run_without_its_trigger_s_event_sends_and_records_nothing(
+    workspace: Path, sandbox: Sandbox, recipe: str
+) -> None:
+    """Run now (or `lpstudio run`) with no lead or request gave the job the notebook's
+    sample: a real SMS to a made-up lead, a made-up consumer's opt-in in the brand's
+    consent records. A real job needs the event; Test still works on the sample."""
+    code, job = run_json("run", f"demo/{recipe}", "--workspace", str(workspace))
+    assert code == 1 and job["status"] == "failed", job
+    assert "--event" in job["error"]["evalue"] and "Test" in job["error"]["evalue"]
+    assert recipients(sandbox) == {} and optin_rows(workspace) == []
+
+    tested = run(workspace, recipe, "--test")
+    assert tested["result"].get("dry_run") or tested["result"]["appended"] is False
+    assert recipients(sandbox) == {} and optin_rows(workspace) == []
 
 
 @pytest.mark.parametrize(
