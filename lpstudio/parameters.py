@@ -14,6 +14,7 @@ import math
 import re
 from dataclasses import dataclass
 from datetime import date, datetime
+from pathlib import Path
 from typing import Any
 
 import jsonschema
@@ -43,7 +44,7 @@ _PY_TYPES = {
 }
 #: Annotations (and Python values) that are JSON Schema strings of a format: papermill's
 #: translators inject a date as ISO text, so that is what a job receives.
-_FORMATS = {"date": "date", "datetime": "date-time"}
+_FORMATS = {"date": "date", "datetime": "date-time", "path": "path", "purepath": "path"}
 _PY_FORMATS = {date: "date", datetime: "date-time"}
 #: How each format is read, and an example for its error's fix.
 _FORMAT_PARSERS = {"date": date.fromisoformat, "date-time": datetime.fromisoformat}
@@ -576,11 +577,14 @@ def coerce(
     values: dict[str, Any],
     parse: frozenset[str] | set[str] = frozenset(),
     recipe: str = "the recipe",
+    projects: Path | None = None,
 ) -> dict[str, Any]:
     """Turns raw values into typed, validated parameters, or raises `ParameterError`.
 
     Names in `parse` hold text to parse into the declared type (papermill's `-p`, form
     fields); the others already carry a type (`-r` strings, `-y`/`-f` YAML, JSON bodies).
+    Given the workspace's `projects` folder, a `Path` parameter (read from the recipe's
+    folder, where its job runs) must name a file under it (see `_check_path`).
     """
     properties: dict[str, Any] = schema.get("properties", {})
     coerced: dict[str, Any] = {}
@@ -598,6 +602,8 @@ def coerce(
         else:
             value = _check_typed(name, kind, nullable, raw)
         coerced[name] = _check_format(name, properties[name].get("format"), value)
+        if projects is not None and properties[name].get("format") == "path":
+            _check_path(name, coerced[name], projects / Path(recipe).parent, projects)
     validator = jsonschema.Draft202012Validator(schema)
     for error in sorted(validator.iter_errors(coerced), key=lambda e: list(e.absolute_path)):
         raise _refused(error)
@@ -607,6 +613,28 @@ def coerce(
         for name in templates:
             _check_template(name, coerced[name], sample)
     return coerced
+
+
+def _check_path(name: str, value: Any, folder: Path, projects: Path) -> None:
+    """Refuses a path given to a recipe that leads out of the workspace's `projects/`: an
+    API client or an operator could otherwise have a job read any file of the machine, or
+    the workspace's own secret key and database."""
+    if not isinstance(value, str):
+        return  # None, for a `Path | None`
+    fix = (
+        "give a file under projects/, relative to the recipe's folder, for example: "
+        f"-p {name} data/invoices.csv"
+    )
+    if not value.strip() or "\0" in value:
+        raise ParameterError(
+            f"parameter '{name}' expects a file path, got {value!r}", field=name, fix=fix
+        )
+    if not (folder / value).resolve().is_relative_to(projects.resolve()):
+        raise ParameterError(
+            f"parameter '{name}' leads outside the workspace's projects/ folder: {value!r}",
+            field=name,
+            fix=fix,
+        )
 
 
 #: A pattern for phone numbers in E.164 (`sdk.E164_PATTERN` and the usual `^\+[1-9]\d{1,14}$`).

@@ -662,7 +662,12 @@ class Studio:
         values that still fit, and the connection filling each slot."""
         saved = saved_settings(self.store, recipe.name)
         try:
-            parameters = coerce(recipe.schema, saved.get("parameters", {}), recipe=recipe.name)
+            parameters = coerce(
+                recipe.schema,
+                saved.get("parameters", {}),
+                recipe=recipe.name,
+                projects=self.workspace.projects,
+            )
         except InputError as exc:
             exc.fix = f"update the saved value with `lpstudio settings {recipe.name} -p ...`"
             raise
@@ -699,7 +704,9 @@ class Studio:
         kept, kept_slots = self._forget(recipe, saved, reset, parameters, connections)
         values = {**kept, **(parameters or {})}
         parsed = (parse or set()) & set(parameters or {})
-        coerced = coerce(recipe.schema, values, parsed, recipe=recipe.name)
+        coerced = coerce(
+            recipe.schema, values, parsed, recipe=recipe.name, projects=self.workspace.projects
+        )
         self._refuse_secrets(coerced)
         chosen = {**kept_slots, **(connections or {})}
         slots = recipe.metadata.get("connections", {})
@@ -786,7 +793,13 @@ class Studio:
     ) -> tuple[Recipe, dict[str, Any]]:
         """Loads the recipe and coerces the parameters: everything a run checks up front."""
         recipe = self.recipe(ref)
-        values = coerce(recipe.schema, parameters, parse or set(), recipe=recipe.name)
+        values = coerce(
+            recipe.schema,
+            parameters,
+            parse or set(),
+            recipe=recipe.name,
+            projects=self.workspace.projects,
+        )
         self._refuse_secrets(values)  # saved values were checked when saved
         return recipe, values
 

@@ -455,6 +455,24 @@ def test_a_literal_is_a_drop_down_and_a_phone_is_checked_as_the_cli_checks_it(
     assert saved_settings(studio.store, "p/choice.ipynb") == {}
 
 
+def test_a_path_field_leading_out_of_projects_is_marked_and_not_saved(studio: Studio) -> None:
+    write_recipe(
+        studio.workspace.root,
+        "p/path",
+        parameters='from pathlib import Path\ndata: Path = "invoices.csv"',
+    )
+    form = RecipeForm("p/path", studio)
+    form.fields["data"].input.value = "../../secret.key"
+    assert "outside the workspace's projects/ folder" in html.unescape(
+        form.fields["data"].error.value
+    )
+    assert form.save() is False
+    assert saved_settings(studio.store, "p/path.ipynb") == {}
+    form.fields["data"].input.value = "data/invoices.csv"
+    assert form.fields["data"].error.value == ""
+    assert form.save() is True
+
+
 def test_the_form_of_a_broken_recipe_raises_its_error_and_nothing_after(
     studio: Studio, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -688,6 +688,36 @@ def test_the_items_of_a_typed_list_or_dict_are_checked_before_any_job(ws: Path, 
     assert job_rows(ws) == 0
 
 
+def test_a_path_parameter_leading_out_of_projects_is_refused_before_any_job(ws: Path, cli) -> None:
+    """`-p invoices_csv ../../secret.key` (or `/etc/passwd`) started a job that read it."""
+    write_recipe(
+        ws,
+        "billing/paths",
+        parameters="from pathlib import Path\n"
+        'data: Path = "invoices.csv"  # a CSV next to the recipe\n'
+        "extra: Path | None = None",
+        cells=("print(open(data).read())",),
+    )
+    (ws / "projects/billing/invoices.csv").write_text("id\n1\n")
+    props = Recipe.load(ws / "projects/billing/paths.ipynb", "billing/paths.ipynb").schema
+    assert props["properties"]["data"]["type"] == "string"
+    assert props["properties"]["data"]["format"] == "path"
+    for wrong in ("../../secret.key", "/etc/passwd", "../../lpstudio.toml", " "):
+        for command in ("run", "settings"):
+            result = cli(command, "billing/paths", "-p", "data", wrong, "--json")
+            assert result.exit_code == 2, result.output
+            error = json.loads(result.stdout)["error"]
+            assert error["field"] == "data", error
+            assert "projects/" in error["fix"] and "-p data" in error["fix"], error
+    (ws / "projects/shared").mkdir()
+    for right in ("invoices.csv", "../shared/list.csv", "./sub/../invoices.csv"):
+        saved = cli("settings", "billing/paths", "-p", "data", right, "--json")
+        assert saved.exit_code == 0, saved.output
+        assert json.loads(saved.stdout)["parameters"]["data"] == right
+    assert cli("settings", "billing/paths", "-p", "extra", "None", "--json").exit_code == 0
+    assert job_rows(ws) == 0
+
+
 @pytest.mark.parametrize("annotation", ["Decimal", "pd.Timestamp", "list[int] | str"])
 def test_an_annotation_lpstudio_cannot_check_is_refused_naming_the_parameter(
     ws: Path, cli, annotation: str

@@ -167,6 +167,10 @@ def test_an_impossible_today_is_refused_before_any_job_and_empty_means_today(
     code, answer = run_json(*bad, "--workspace", str(workspace))
     assert code == 2 and answer["error"]["field"] == "today", answer
     assert "2026-13-45" in answer["error"]["message"]
+    # Its invoices file is a path under projects/: `/etc/passwd` started a job reading it.
+    outside = ("run", "demo/payment_reminder", "-p", "invoices_csv", "/etc/passwd")
+    code, answer = run_json(*outside, "--workspace", str(workspace))
+    assert code == 2 and answer["error"]["field"] == "invoices_csv", answer
     assert run_json("jobs", "--workspace", str(workspace)) == (0, [])
     before = date.today().isoformat()
     empty = ("-p", "today", "", "-p", "days_ahead", "5", "--test")

@@ -464,6 +464,7 @@ class RecipeForm(w.VBox):
                 {editor.name: editor.raw},
                 {editor.name} if editor.parse else set(),
                 recipe=self.recipe.name,
+                projects=self.studio.workspace.projects,
             )
             message = None
         except LpstudioError as exc:
