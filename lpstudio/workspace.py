@@ -13,6 +13,7 @@ import getpass
 import importlib.util
 import os
 import tomllib
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -152,6 +153,56 @@ def _check_executor(config: dict[str, Any], config_path: Path) -> None:
         )
 
 
+#: Every setting lpstudio.toml may hold, by table: anything else is a misspelling that would
+#: silently leave its default in force (`[kernel]`, `pool_sise`).
+KNOWN_SETTINGS = {
+    "workspace": ("name", "created"),
+    "store": ("url",),
+    "history": ("path",),
+    "users": ("default_role",),
+    "jobs": ("heartbeat_seconds", "stale_after_seconds", "retention_days"),
+    "triggers": ("auto_stop_after",),
+    "kernels": ("pool_size", "preimport", "warm", "fork"),
+    "executor": ("dask_scheduler",),
+    "smtp": ("host", "port", "from"),
+}
+
+
+def _check_known(config: dict[str, Any], config_path: Path) -> None:
+    """Refuses tables and keys lpstudio does not read, naming the closest known one, and a
+    default role that is not a role: every new user would get it, and could do nothing."""
+    from difflib import get_close_matches
+
+    from .store import ROLES
+
+    def unknown(name: str, field: str, known: Sequence[str], shown: str) -> WorkspaceError:
+        close = get_close_matches(name, known, n=1)
+        names = [shown.format(k) for k in known]
+        return WorkspaceError(
+            f"{config_path} has an unknown setting {shown.format(name)}: lpstudio would ignore it",
+            field=field,
+            fix=(f"did you mean {shown.format(close[0])}? " if close else "")
+            + f"known: {', '.join(names)} (the README's Configuration lists each)",
+        )
+
+    for table, values in config.items():
+        if table not in KNOWN_SETTINGS:
+            raise unknown(table, table, list(KNOWN_SETTINGS), "[{}]")
+        if not isinstance(values, dict):
+            continue  # said by the check of its values
+        for key in values:
+            if key not in KNOWN_SETTINGS[table]:
+                raise unknown(key, f"{table}.{key}", KNOWN_SETTINGS[table], f"[{table}] {{}}")
+    users = config.get("users", {})
+    role = users.get("default_role", "analyst") if isinstance(users, dict) else "analyst"
+    if role not in ROLES:
+        raise WorkspaceError(
+            f"{config_path} [users] default_role must be a role, not {role!r}",
+            field="users.default_role",
+            fix=f"set it to one of {', '.join(ROLES)} under [users] in {config_path}",
+        )
+
+
 def current_user() -> str:
     """The OS user, who is the acting user on the command line."""
     return os.environ.get("LPSTUDIO_USER") or getpass.getuser()
@@ -190,6 +241,7 @@ class Workspace:
                 field="workspace",
                 fix=f"correct {config_path}",
             ) from None
+        _check_known(config, config_path)
         _check_numbers(config, config_path)
         _check_executor(config, config_path)
         return cls(root, config)

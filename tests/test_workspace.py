@@ -191,3 +191,34 @@ def test_job_timings_that_are_not_positive_seconds_are_refused(
     assert result.exit_code == 2, result.output
     error = json.loads(result.stdout)["error"]
     assert error["field"] == f"jobs.{key}" and str(config) in error["message"]
+
+
+@pytest.mark.parametrize(
+    ("section", "key", "value", "field", "hint"),
+    [
+        ("kernel", "pool_size", "0", "kernel", "[kernels]"),
+        ("kernels", "pool_sise", "0", "kernels.pool_sise", "pool_size"),
+        ("jobs", "retention", "7", "jobs.retention", "retention_days"),
+        ("users", "default_role", '"boss"', "users.default_role", "operator"),
+    ],
+)
+def test_a_misspelt_or_unknown_setting_is_refused_naming_it_and_the_fix(
+    ws: Path, section: str, key: str, value: str, field: str, hint: str
+) -> None:
+    """`[kernel]` or `pool_sise = 0` gave the defaults without a word; a default role
+    outside admin, analyst and operator was given to every new user, who could do nothing."""
+    config = ws / "lpstudio.toml"
+    lines = [line for line in config.read_text().splitlines() if not line.startswith(f"{key} =")]
+    if f"[{section}]" in lines:
+        at = lines.index(f"[{section}]") + 1
+        lines[at:at] = [f"{key} = {value}"]
+    else:
+        lines += [f"[{section}]", f"{key} = {value}"]
+    config.write_text("\n".join(lines) + "\n")
+    result = CliRunner().invoke(
+        main, ["jobs", "--json", "--workspace", str(ws)], env={"LPSTUDIO_USER": "newbie"}
+    )
+    assert result.exit_code == 2, result.output
+    error = json.loads(result.stdout)["error"]
+    assert error["field"] == field, error
+    assert str(config) in error["message"] and hint in error["fix"], error
