@@ -22,7 +22,7 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
-from sqlalchemy.types import TypeDecorator
+from sqlalchemy.types import TypeDecorator, TypeEngine
 
 
 def utcnow() -> datetime:
@@ -47,6 +47,21 @@ class UTCDateTime(TypeDecorator[datetime]):
 
     def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
         return None if value is None else as_utc(value)
+
+
+def unbounded(length: int) -> TypeEngine[str]:
+    """Text as long as users make it: a recipe's path (its folders' names) and what is named
+    after it. SQLite ignores a VARCHAR's length where PostgreSQL refuses a longer value, so
+    on PostgreSQL it is TEXT (migration 0007): a store takes the same values on both. It is
+    ordered by code point there too, as SQLite and Python order it, whatever the database's
+    locale (in en_US "p/abandoned" comes before "p/Winback")."""
+    return String(length).with_variant(Text(collation="C"), "postgresql")
+
+
+#: The ids of the tables that grow with a brand's traffic, and the references to them:
+#: 64-bit, as SQLite's row ids (INTEGER there) always are; PostgreSQL's SERIAL stops at
+#: 2**31 (migration 0007).
+BIG_ID = BigInteger().with_variant(Integer(), "sqlite")
 
 
 def as_utc(value: datetime) -> datetime:
@@ -94,7 +109,7 @@ class RecipeVersion(Base):
     __tablename__ = "recipe_versions"
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
-    recipe: Mapped[str] = mapped_column(String(1024), index=True)
+    recipe: Mapped[str] = mapped_column(unbounded(1024), index=True)
     notebook_sha: Mapped[str] = mapped_column(ForeignKey("notebooks.sha"))
     settings: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
@@ -113,15 +128,15 @@ class Job(Base):
         Index("ix_jobs_purged_finished", "purged", "finished_at"),  # the daily purge
     )
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    recipe: Mapped[str] = mapped_column(String(1024))
+    id: Mapped[int] = mapped_column(BIG_ID, primary_key=True, autoincrement=True)
+    recipe: Mapped[str] = mapped_column(unbounded(1024))
     version_id: Mapped[str] = mapped_column(ForeignKey("recipe_versions.id"))
     status: Mapped[str] = mapped_column(String(16))
     trigger: Mapped[str] = mapped_column(String(32), default="manual")
     parameters: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     event: Mapped[Any] = mapped_column(JSON, nullable=True)
     user: Mapped[str] = mapped_column(String(255))
-    rerun_of: Mapped[int | None] = mapped_column(ForeignKey("jobs.id"), nullable=True)
+    rerun_of: Mapped[int | None] = mapped_column(BIG_ID, ForeignKey("jobs.id"), nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
@@ -130,7 +145,7 @@ class Job(Base):
     cells_total: Mapped[int] = mapped_column(Integer, default=0)
     error: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     result: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
-    output_path: Mapped[str | None] = mapped_column(String(2048), nullable=True)
+    output_path: Mapped[str | None] = mapped_column(unbounded(2048), nullable=True)
     worker: Mapped[str | None] = mapped_column(String(255), nullable=True)
     heartbeat_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     cancel_requested: Mapped[bool] = mapped_column(default=False)
@@ -148,7 +163,7 @@ class _JobCounts:
     such rows are harmless and kept.
     """
 
-    recipe: Mapped[str] = mapped_column(String(1024), primary_key=True)
+    recipe: Mapped[str] = mapped_column(unbounded(1024), primary_key=True)
     status: Mapped[str] = mapped_column(String(16), primary_key=True)
     jobs: Mapped[int] = mapped_column(Integer)
     reported: Mapped[int] = mapped_column(Integer)
@@ -194,7 +209,7 @@ class RecipeSettings(Base):
 
     __tablename__ = "recipe_settings"
 
-    recipe: Mapped[str] = mapped_column(String(1024), primary_key=True)
+    recipe: Mapped[str] = mapped_column(unbounded(1024), primary_key=True)
     settings: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_by: Mapped[str] = mapped_column(String(255))
@@ -207,12 +222,12 @@ class Delivery(Base):
     __tablename__ = "deliveries"
     __table_args__ = (UniqueConstraint("ledger", "key", name="uq_deliveries_ledger_key"),)
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    id: Mapped[int] = mapped_column(BIG_ID, primary_key=True, autoincrement=True)
     ledger: Mapped[str] = mapped_column(String(255))
-    key: Mapped[str] = mapped_column(String(64))
+    key: Mapped[str] = mapped_column(unbounded(64))  # a connector's: not always a hash
     status: Mapped[str] = mapped_column(String(16))
     detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
-    job_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    job_id: Mapped[int | None] = mapped_column(BIG_ID, nullable=True)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
@@ -221,7 +236,7 @@ class TriggerState(Base):
 
     __tablename__ = "trigger_state"
 
-    recipe: Mapped[str] = mapped_column(String(1024), primary_key=True)
+    recipe: Mapped[str] = mapped_column(unbounded(1024), primary_key=True)
     since: Mapped[str] = mapped_column(String(64))
     cursor: Mapped[Any] = mapped_column(JSON, nullable=True)
     seen: Mapped[list[str]] = mapped_column(JSON, default=list)
@@ -237,10 +252,10 @@ class ScheduleRun(Base):
     __tablename__ = "schedule_runs"
     __table_args__ = (UniqueConstraint("recipe", "due_at", name="uq_schedule_runs_recipe_due"),)
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    recipe: Mapped[str] = mapped_column(String(1024))
+    id: Mapped[int] = mapped_column(BIG_ID, primary_key=True, autoincrement=True)
+    recipe: Mapped[str] = mapped_column(unbounded(1024))
     due_at: Mapped[datetime] = mapped_column(UTCDateTime())
-    job_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    job_id: Mapped[int | None] = mapped_column(BIG_ID, nullable=True)
     skipped: Mapped[bool] = mapped_column(default=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
@@ -250,11 +265,11 @@ class AuditEntry(Base):
 
     __tablename__ = "audit"
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    id: Mapped[int] = mapped_column(BIG_ID, primary_key=True, autoincrement=True)
     at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)
     user: Mapped[str] = mapped_column(String(255))
     action: Mapped[str] = mapped_column(String(64))
-    target: Mapped[str] = mapped_column(String(1024))
+    target: Mapped[str] = mapped_column(unbounded(1024))
     detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
 
 
@@ -292,12 +307,12 @@ class IdempotentCall(Base):
     __tablename__ = "idempotent_calls"
     __table_args__ = (UniqueConstraint("client", "key", name="uq_idempotent_calls_client_key"),)
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    client: Mapped[str] = mapped_column(String(255))
+    id: Mapped[int] = mapped_column(BIG_ID, primary_key=True, autoincrement=True)
+    client: Mapped[str] = mapped_column(unbounded(255))  # "webhook:RECIPE" too
     key: Mapped[str] = mapped_column(String(255))
-    endpoint: Mapped[str] = mapped_column(String(1024))
+    endpoint: Mapped[str] = mapped_column(unbounded(1024))
     request_sha256: Mapped[str] = mapped_column(String(64))
-    job_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    job_id: Mapped[int | None] = mapped_column(BIG_ID, nullable=True)
     status: Mapped[int | None] = mapped_column(Integer, nullable=True)
     answer: Mapped[Any] = mapped_column(JSON, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)

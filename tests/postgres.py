@@ -16,7 +16,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from sqlalchemy.engine import make_url
+
 from tests.browser import free_port
+
+#: The data folder of each running cluster, by its port.
+_CLUSTERS: dict[int, Path] = {}
 
 
 def _binaries() -> Path:
@@ -66,9 +71,11 @@ def postgres_server() -> Iterator[str]:
         check=True,
         capture_output=True,
     )
+    _CLUSTERS[port] = data
     try:
         yield f"postgresql+psycopg://postgres@127.0.0.1:{port}/postgres"
     finally:
+        del _CLUSTERS[port]
         subprocess.run(
             _as_owner([str(bin_dir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"]),
             capture_output=True,
@@ -76,11 +83,32 @@ def postgres_server() -> Iterator[str]:
         shutil.rmtree(base, ignore_errors=True)
 
 
-def create_database(url: str, name: str) -> str:
-    """A new empty database on the server of `url`; its URL."""
+def create_database(url: str, name: str, icu_locale: str | None = None) -> str:
+    """A new empty database on the server of `url`, in the ICU locale given (such as
+    "en-US", as managed servers often are; Debian's binaries here know no other locale than
+    C); its URL."""
     import psycopg
 
     plain = url.replace("postgresql+psycopg://", "postgresql://")
+    locale = (
+        f" TEMPLATE template0 LOCALE_PROVIDER icu ICU_LOCALE '{icu_locale}'" if icu_locale else ""
+    )
     with psycopg.connect(plain, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
+        conn.execute(f'CREATE DATABASE "{name}"{locale}')
     return url.rsplit("/", 1)[0] + f"/{name}"
+
+
+def restart_server(url: str) -> None:
+    """Restarts the cluster serving `url` (a failover, a server upgraded): every connection
+    to it is cut, each open transaction rolled back. Returns once it accepts connections."""
+    data = _CLUSTERS[make_url(url).port]
+    subprocess.run(
+        _as_owner(
+            [
+                *(str(_binaries() / "pg_ctl"), "-D", str(data)),
+                *("-l", str(data.parent / "server.log"), "-m", "fast", "-w", "restart"),
+            ]
+        ),
+        check=True,
+        capture_output=True,
+    )

@@ -271,7 +271,7 @@ def test_a_0004_store_is_upgraded_with_its_jobs_counted(tmp_path: Path) -> None:
 
     store.migrate()
 
-    assert store.schema_revision() == SCHEMA_HEAD == "0006"
+    assert store.schema_revision() == SCHEMA_HEAD
     for start, end in RANGES:
         assert figures(store, start, end) == reference(store, start, end), (start, end)
     add_jobs(store, 50, seed=8)  # and the triggers count new jobs from now on

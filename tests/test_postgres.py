@@ -19,22 +19,29 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from alembic import command
+from alembic.autogenerate import compare_metadata
+from alembic.config import Config
+from alembic.migration import MigrationContext
 from click.testing import Result
-from sqlalchemy import func, select, text
+from sqlalchemy import event, func, select, text
+from sqlalchemy.exc import OperationalError
 
 import lpstudio.leader
 import lpstudio.models
 import lpstudio.store
 from lpstudio.connections import MASK
+from lpstudio.kernel.runtime import StoreLedger
 from lpstudio.leader import StoreLease
-from lpstudio.metrics import dashboard_metrics
+from lpstudio.metrics import dashboard_metrics, recipes_with_jobs
 from lpstudio.models import Job, ScheduleRun, utcnow
 from lpstudio.scheduler import Scheduler
 from lpstudio.store import RUNNING, SCHEMA_HEAD, Store
 from lpstudio.studio import Studio
 from tests.browser import free_port
-from tests.conftest import selects_on_jobs, write_recipe
-from tests.postgres import create_database, postgres_server
+from tests.conftest import selects_on_jobs, wait_for, write_recipe
+from tests.postgres import create_database, postgres_server, restart_server
+from tests.test_job_faults import queue_webhook_job
 from tests.test_scheduler import back_date, due_of, jobs, race_quarter_hours, schedule_recipe
 
 
@@ -605,3 +612,254 @@ def test_a_machine_with_the_same_host_name_never_reaps_a_live_job(
     finally:
         elsewhere.close()
         here.close()
+
+
+# -- long names --------------------------------------------------------------------------------
+
+
+def test_recipes_in_deep_folders_run_on_postgresql_as_on_sqlite(pg_ws: Path) -> None:
+    """A recipe's path is as long as its folders make it: SQLite keeps any length, and a
+    PostgreSQL store must too, for its jobs, its webhook deliveries' claims (named after the
+    recipe) and its connectors' ledger keys."""
+    deep = "/".join(["Marketing EMEA - Seasonal campaigns 2026 - Black Friday"] * 20)
+    write_recipe(pg_ws, f"{deep}/winback", metadata={"title": "Win-back"})
+    hooks = "/".join(["Marketing EMEA - Seasonal campaigns 2026"] * 6)
+    write_recipe(pg_ws, f"{hooks}/lead", metadata={"title": "Lead", "trigger": {"kind": "webhook"}})
+    recipe, hook = f"{deep}/winback.ipynb", f"{hooks}/lead.ipynb"
+    assert len(recipe) > 1024 and len(f"webhook:{hook}") > 255
+    with Studio.open(pg_ws, user="alice") as studio:
+        job = studio.run(recipe, {"x": 21})
+        assert job.status == "succeeded", job.error
+        assert [listed.id for listed in studio.jobs(recipe=recipe)] == [job.id]
+        now = utcnow()
+        (row,) = dashboard_metrics(studio.store, now - timedelta(days=1), now)["recipes"]
+        assert (row["recipe"], row["succeeded"]) == (recipe, 1)
+
+        delivery = ({"X-Shopify-Webhook-Id": "d-1"}, b'[{"n": 1}]')
+        _, queued, repeated = studio.receive_webhook(studio.webhook_id(hook), *delivery)
+        assert not repeated and len(queued) == 1
+        _, again, repeated = studio.receive_webhook(studio.webhook_id(hook), *delivery)
+        assert repeated and [j.id for j in again] == [j.id for j in queued]
+
+        ledger = StoreLedger(studio.store.url, f"job:{job.id}", job.id)
+        try:
+            key = "customer-" + "0" * 100  # a custom connector's key, not a hash
+            assert ledger.claim_many([key]) == {}
+            ledger.settle_many({key: "accepted"}, {"campaign": "c-1"})
+            assert ledger.claim_many([key])[key]["status"] == "accepted"
+        finally:
+            ledger.store.close()
+
+
+def _upgrade(store: Store, revision: str) -> None:
+    """The store's schema brought to `revision` (an older one than lpstudio's)."""
+    config = Config()
+    config.set_main_option(
+        "script_location", str(Path(lpstudio.store.__file__).parent / "migrations")
+    )
+    with store.engine.begin() as conn:
+        config.attributes["connection"] = conn
+        command.upgrade(config, revision)
+
+
+def _schema_differences(store: Store) -> list[Any]:
+    with store.engine.connect() as conn:
+        return compare_metadata(MigrationContext.configure(conn), lpstudio.models.Base.metadata)
+
+
+def test_a_postgresql_store_of_the_previous_schema_upgrades_with_its_history(server: str) -> None:
+    """A brand already on PostgreSQL upgrades lpstudio: its store, with jobs and their
+    counts, reaches the schema of the models, and the counts go on following its jobs."""
+    fresh, previous = (Store(create_database(server, name)) for name in ("fresh", "previous"))
+    try:
+        fresh.migrate()
+        assert _schema_differences(fresh) == []
+
+        _upgrade(previous, "0006")
+        version = previous.snapshot("p/one.ipynb", "{}", {}, "alice")
+        old = previous.create_job(recipe="p/one.ipynb", version_id=version, user="alice")
+        previous.update_job(old.id, status="succeeded", result={"accepted": 2})
+        previous.migrate()
+        assert previous.schema_revision() == SCHEMA_HEAD
+        assert _schema_differences(previous) == []
+
+        deep = "/".join(["folder"] * 200) + "/one.ipynb"
+        new = previous.create_job(recipe=deep, version_id=version, user="alice")
+        previous.update_job(new.id, status="failed")
+        previous.update_job(old.id, status="failed")  # the counts trigger still follows it
+        now = utcnow()
+        metrics = dashboard_metrics(previous, now - timedelta(days=1), now + timedelta(hours=1))
+        assert metrics["jobs_per_day"] == [
+            {"day": now.date().isoformat(), "status": "failed", "count": 2}
+        ]
+        assert metrics["proactive"] == [{"day": now.date().isoformat(), "accepted": 2, "failed": 0}]
+    finally:
+        fresh.close()
+        previous.close()
+
+
+# -- a server that restarts --------------------------------------------------------------------
+
+
+def test_a_write_cut_by_a_server_restart_leaves_nothing_and_the_next_call_works(
+    pg_ws: Path, server: str
+) -> None:
+    """PostgreSQL restarted (a failover, an upgrade) in the middle of queueing a delivery's
+    jobs: none of them is written, and the store's next calls reconnect by themselves."""
+    with Studio.open(pg_ws, user="alice") as studio:
+        store = studio.store
+        version = store.snapshot("p/one.ipynb", "{}", {}, "alice")
+        row = {"recipe": "p/one.ipynb", "version_id": version, "user": "alice"}
+        before = store.create_job(**row)
+
+        with pytest.raises(OperationalError):
+            store.create_jobs([row, row], then=lambda *_: restart_server(server))
+        assert [job.id for job in studio.jobs()] == [before.id]
+        after = store.create_job(**row)
+        assert [job.id for job in studio.jobs()] == [after.id, before.id]
+
+
+def test_a_job_running_while_the_server_restarts_ends_in_a_true_final_state(
+    pg_ws: Path, server: str, tmp_path: Path
+) -> None:
+    started, go = tmp_path / "started", tmp_path / "go"
+    wait = f"import pathlib, time\npathlib.Path({str(started)!r}).touch()\n"
+    wait += f"while not pathlib.Path({str(go)!r}).exists():\n    time.sleep(0.05)"
+    write_recipe(pg_ws, "p/slow", cells=(wait, "print(x * 2)"))
+    with Studio.open(pg_ws, user="alice") as studio:
+        ran: list[Job] = []
+        thread = threading.Thread(target=lambda: ran.append(studio.run("p/slow", {"x": 21})))
+        thread.start()
+        try:
+            wait_for(started.exists, timeout=120, what="the job's first cell")
+            restart_server(server)
+        finally:
+            go.touch()
+            thread.join(120)
+        (job,) = ran
+        assert job.status == "succeeded", job.error
+        assert studio.job(job.id).status == "succeeded"
+        assert "42" in (pg_ws / job.output_path).read_text()
+
+
+def test_ids_outgrow_32_bits_on_postgresql_as_on_sqlite(pg_ws: Path) -> None:
+    """SQLite's ids are 64-bit. The ledger gains a row per recipient of every campaign (and
+    keeps them), every call of a callable recipe claims a row and queues a job: a large
+    brand passes 2**31 of them, and must go on sending and answering."""
+    with Studio.open(pg_ws, user="alice") as studio:
+        store = studio.store
+        with store.write() as s:
+            for table in ("jobs", "deliveries", "idempotent_calls", "audit", "schedule_runs"):
+                s.execute(
+                    text("SELECT setval(pg_get_serial_sequence(:table, 'id'), 2147483647)"),
+                    {"table": table},
+                )
+        version = store.snapshot("p/one.ipynb", "{}", {}, "alice")
+        job = store.create_job(recipe="p/one.ipynb", version_id=version, user="alice")
+        assert job.id == 2**31
+        rerun = store.create_job(
+            recipe="p/one.ipynb", version_id=version, user="alice", rerun_of=job.id
+        )
+        assert store.root_job(rerun) == job.id
+
+        ledger = StoreLedger(store.url, f"job:{job.id}", job.id)
+        try:
+            assert ledger.claim_many(["a" * 64]) == {}
+            ledger.settle_many({"a" * 64: "accepted"}, {})
+            assert ledger.claim_many(["a" * 64])["a" * 64]["job_id"] == job.id
+        finally:
+            ledger.store.close()
+
+        call, made = studio.calls.claim("cb-bot", "key-1", "/orders", "0" * 64)
+        assert made and call["id"] == 2**31
+        studio.calls.settle(call, job_id=job.id, status=200, answer={"ok": True})
+        assert studio.calls.find("cb-bot", "key-1")["job_id"] == job.id  # type: ignore[index]
+
+        store.audit("alice", "rerun", "p/one.ipynb", job=job.id)
+        assert store.audit_log(1)[0].id == 2**31
+        with store.write() as s:
+            s.add(ScheduleRun(recipe="p/one.ipynb", due_at=utcnow(), job_id=job.id))
+
+
+def test_a_late_reaper_on_postgresql_never_requeues_a_job_another_scheduler_just_claimed(
+    pg_ws: Path,
+) -> None:
+    """Two schedulers' reapers find the same silent job; the first requeues it and a live
+    scheduler claims it before the second's write: that write must find it changed."""
+    write_recipe(pg_ws, "p/lost")
+    with Studio.open(pg_ws, user="alice") as studio:
+        job = queue_webhook_job(studio, "p/lost")
+        url = studio.store.url
+        with studio.store.write() as s:  # a scheduler claimed it, then went silent
+            row = s.get_one(Job, job.id)
+            row.status, row.worker = "running", "elsewhere:1"
+            row.started_at = row.heartbeat_at = utcnow() - timedelta(minutes=10)
+    late, first = Store(url), Store(url)
+    looked, go_on = threading.Event(), threading.Event()
+
+    def hold(conn: Any, cursor: Any, statement: str, *_: Any) -> None:
+        if statement.startswith("SELECT pg_advisory_xact_lock"):  # it read the job as lost
+            looked.set()
+            go_on.wait(60)
+
+    event.listen(late.engine, "before_cursor_execute", hold)
+    reaped: list[list[int]] = []
+    reaper = threading.Thread(
+        target=lambda: reaped.append(late.reap_lost_jobs(timedelta(seconds=60)))
+    )
+    reaper.start()
+    try:
+        assert looked.wait(60)
+        assert first.reap_lost_jobs(timedelta(seconds=60)) == []  # requeued: no cell ran
+        assert first.claim_job(job.id, running_limit=1)  # and claimed by a live scheduler
+    finally:
+        go_on.set()
+        reaper.join(60)
+        event.remove(late.engine, "before_cursor_execute", hold)
+    try:
+        assert reaped == [[]]
+        claimed = first.job(job.id)
+        assert (claimed.status, claimed.worker) == (RUNNING, lpstudio.store.worker_id())
+    finally:
+        late.close()
+        first.close()
+
+
+def test_recipes_are_listed_in_sqlite_s_order_whatever_the_database_s_locale(
+    server: str,
+) -> None:
+    """A managed server's databases are often in en_US, which orders "p/abandoned" before
+    "p/Winback": the dashboard and the jobs filter list recipes as SQLite (and Python) do."""
+    store = Store(create_database(server, "en_us", icu_locale="en-US"))
+    try:
+        store.migrate()
+        version = store.snapshot("p/one.ipynb", "{}", {}, "alice")
+        names = ["p/abandoned.ipynb", "p/Winback.ipynb", "p/_draft.ipynb"]
+        for name in names:
+            store.create_job(recipe=name, version_id=version, user="alice")
+        assert recipes_with_jobs(store) == sorted(names)
+        now = utcnow()
+        metrics = dashboard_metrics(store, now - timedelta(days=1), now + timedelta(hours=1))
+        assert [row["recipe"] for row in metrics["recipes"]] == sorted(names)
+    finally:
+        store.close()
+
+
+def test_a_result_with_a_number_past_64_bits_still_ends_its_job(server: str) -> None:
+    """Recipes write their results freely: an `accepted` that no 64-bit integer holds (an id
+    put there by mistake) is left out of the dashboard's counts, whose columns could not
+    hold it; the job ends, and the other results are counted."""
+    store = Store(create_database(server, "huge"))
+    try:
+        store.migrate()
+        version = store.snapshot("p/one.ipynb", "{}", {}, "alice")
+        for result in ({"accepted": 10**20, "failed": [{}]}, {"accepted": 3}):
+            job = store.create_job(recipe="p/one.ipynb", version_id=version, user="alice")
+            assert store.finish_job(job.id, "succeeded", result=result)
+            assert store.job(job.id).result == result
+        now = utcnow()
+        metrics = dashboard_metrics(store, now - timedelta(days=1), now + timedelta(hours=1))
+        today = now.date().isoformat()
+        assert metrics["proactive"] == [{"day": today, "accepted": 3, "failed": 1}]
+    finally:
+        store.close()
