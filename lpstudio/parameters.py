@@ -679,11 +679,28 @@ def _refused(error: jsonschema.ValidationError) -> ParameterError:
     return ParameterError(message, field=name, fix=fix)
 
 
+def _check_numbered(name: str, variables: dict[str, Any]) -> None:
+    """LivePerson's body variables fill the handoff's {{1}}, {{2}}...: one skipped fails
+    every recipient (MISSING_VARIABLE), so it is refused before any job."""
+    numbers = sorted(int(key) for key in variables)
+    missing = next((n for n, key in enumerate(numbers, 1) if key != n), None)
+    if missing is not None:
+        raise ParameterError(
+            f"parameter '{name}' has {{{{{numbers[-1]}}}}} but no {{{{{missing}}}}}: "
+            "LivePerson would refuse every recipient (MISSING_VARIABLE)",
+            field=name,
+            fix="number the variables as the handoff's {{n}} placeholders: 1, 2... with none "
+            "skipped",
+        )
+
+
 def _check_template(name: str, value: Any, sample: dict[str, Any]) -> None:
     """Refuses a message template (or, for body variables, each one) that the form's preview
     refuses: one that cannot be read, or that the recipe's sample record cannot fill.
     Placeholders are not matched against the record's fields as the form does: a record
     may hold more fields than its schema names (a lead's webhook passes its own through)."""
+    if isinstance(value, dict) and all(str(key).isdigit() for key in value):
+        _check_numbered(name, value)
     texts = value.items() if isinstance(value, dict) else [(None, value)]
     for key, text in texts:
         if not isinstance(text, str):

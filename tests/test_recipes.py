@@ -718,6 +718,23 @@ def test_a_path_parameter_leading_out_of_projects_is_refused_before_any_job(ws: 
     assert job_rows(ws) == 0
 
 
+def test_body_variables_that_skip_a_number_are_refused_before_any_job(ws: Path, cli) -> None:
+    """`{"2": "..."}` without `{{1}}` started a job that LivePerson refused recipient by
+    recipient (MISSING_VARIABLE=1)."""
+    write_recipe(ws, "p/vars", parameters='body_variables: dict = {"1": "Hi"}')
+    for given, missing in (('{"2": "Hi"}', "{{1}}"), ('{"1": "a", "3": "b"}', "{{2}}")):
+        for command in ("run", "settings"):
+            result = cli(command, "p/vars", "-p", "body_variables", given, "--json")
+            assert result.exit_code == 2, result.output
+            error = json.loads(result.stdout)["error"]
+            assert error["field"] == "body_variables", error
+            assert missing in error["message"] and "none skipped" in error["fix"], error
+    for right in ("{}", '{"1": "a", "2": "b"}'):
+        saved = cli("settings", "p/vars", "-p", "body_variables", right, "--json")
+        assert saved.exit_code == 0, saved.output
+    assert job_rows(ws) == 0
+
+
 @pytest.mark.parametrize("annotation", ["Decimal", "pd.Timestamp", "list[int] | str"])
 def test_an_annotation_lpstudio_cannot_check_is_refused_naming_the_parameter(
     ws: Path, cli, annotation: str
