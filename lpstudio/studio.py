@@ -839,6 +839,18 @@ class Studio:
         recipe, values = self.validate(ref, parameters or {}, parse)
         if trigger == "manual":  # a person's event (a call's body fits its input schema)
             check_run_event(recipe, event)
+            if event is None and not test and recipe.trigger_kind in ("webhook", "callable"):
+                # Its cells work on what was posted: a job with nothing would fail, or act
+                # on a sample as if a real person had asked.
+                kind = recipe.trigger_kind
+                raise InputError(
+                    f"recipe {recipe.name} runs on what its {kind} receives: a real run needs "
+                    "that event",
+                    field="event",
+                    fix="give the event as JSON (`lpstudio run --event '{...}'` or "
+                    "--event-file), or try the recipe with Test (`--test`: a sample event, "
+                    "nothing sent)",
+                )
         if test:
             trigger = "test"
             if event is None:

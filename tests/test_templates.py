@@ -326,9 +326,10 @@ def test_a_real_run_without_its_trigger_s_event_sends_and_records_nothing(
     """Run now (or `lpstudio run`) with no lead or request gave the job the notebook's
     sample: a real SMS to a made-up lead, a made-up consumer's opt-in in the brand's
     consent records. A real job needs the event; Test still works on the sample."""
-    code, job = run_json("run", f"demo/{recipe}", "--workspace", str(workspace))
-    assert code == 1 and job["status"] == "failed", job
-    assert "--event" in job["error"]["evalue"] and "Test" in job["error"]["evalue"]
+    code, answer = run_json("run", f"demo/{recipe}", "--workspace", str(workspace))
+    assert code == 2 and answer["error"]["field"] == "event", answer  # refused, no job
+    assert "--event" in answer["error"]["fix"] and "--test" in answer["error"]["fix"]
+    assert run_json("jobs", "--workspace", str(workspace)) == (0, [])
     assert recipients(sandbox) == {} and optin_rows(workspace) == []
 
     tested = run(workspace, recipe, "--test")
