@@ -30,12 +30,10 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import update
-
 from . import pool as kernel_pool
 from .models import Job
 from .runner import execute_job
-from .store import FAILED, FINAL_STATES, JOBS, QUEUED, RUNNING, Store, worker_id
+from .store import FAILED, FINAL_STATES, QUEUED, RUNNING, Store, worker_id
 from .workspace import Workspace
 
 log = logging.getLogger("lpstudio.executor")
@@ -189,12 +187,7 @@ def run_on_worker(root: str, job_id: int, claimed_by: str | None) -> str:
     or twice (Dask ran it again after its worker died) runs nothing."""
     workspace, store, kernels = _open_on_worker(root)
     if claimed_by is not None:
-        with store.write() as s:
-            s.execute(
-                update(JOBS)
-                .where(Job.id == job_id, Job.status == RUNNING, Job.worker == claimed_by)
-                .values(worker=worker_id())
-            )
+        store.hand_over(job_id, claimed_by)  # else `execute_job` finds it not this one's
     return execute_job(workspace, store, job_id, pool=kernels).status
 
 

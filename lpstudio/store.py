@@ -486,6 +486,18 @@ class Store:
             )
             return done.rowcount == 1
 
+    def hand_over(self, job_id: int, claimed_by: str) -> bool:
+        """Takes over for this process a running job that `claimed_by` claimed and has not
+        started (a scheduler's, sent to a Dask worker): False when it was requeued or taken
+        meanwhile, so that a late or repeated task runs nothing."""
+        with self.write() as s:
+            done = s.execute(
+                update(JOBS)
+                .where(Job.id == job_id, Job.status == RUNNING, Job.worker == claimed_by)
+                .values(worker=worker_id())
+            )
+            return done.rowcount == 1
+
     def requeue(self, job_id: int, *still: ColumnElement[bool]) -> None:
         """Puts a running job back in the queue (its worker stopped before it could finish),
         if it still meets the conditions `still`."""
