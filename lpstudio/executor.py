@@ -32,7 +32,7 @@ from typing import Any
 
 from . import pool as kernel_pool
 from .models import Job
-from .runner import execute_job
+from .runner import Stop, execute_job, process_jobs
 from .store import FAILED, FINAL_STATES, QUEUED, RUNNING, Store, worker_id
 from .workspace import Workspace
 
@@ -192,6 +192,19 @@ def run_on_worker(root: str, job_id: int, claimed_by: str | None) -> str:
 
 
 @dataclass(eq=False)
+class _CancelOnHalt:
+    """A job on the cluster as one of this process's jobs: Ctrl-C or SIGTERM (which cancel
+    this process's jobs) ask its worker to stop it, through the store."""
+
+    store: Store
+    job_id: int
+
+    def halt(self, stop: Stop) -> None:
+        if stop.reason == "cancelled":
+            self.store.request_cancel(self.job_id)
+
+
+@dataclass(eq=False)
 class _Sent:
     """A job sent to the cluster, until its final row is known."""
 
@@ -203,6 +216,8 @@ class _Sent:
     claimed: bool = False
     #: Set when Dask's task ends: the reason a job it never started fails with.
     ended: str | None = None
+    #: Stops it with this process's jobs until it is resolved.
+    member: _CancelOnHalt | None = None
 
 
 class DaskExecutor(Executor):
@@ -261,6 +276,9 @@ class DaskExecutor(Executor):
         future: Future[Job] = Future()
         future.set_running_or_notify_cancel()
         sent = _Sent(job_id, future, scheduled, claimed=scheduled)
+        if not scheduled:  # a scheduler's jobs on the cluster end there when it stops
+            sent.member = _CancelOnHalt(self.store, job_id)
+            process_jobs.add(sent.member)
         with self._lock:
             self._sent.append(sent)
         try:
@@ -319,6 +337,8 @@ class DaskExecutor(Executor):
         with self._lock:
             if sent in self._sent:
                 self._sent.remove(sent)
+        if sent.member is not None:
+            process_jobs.discard(sent.member)
         if not sent.future.done():
             sent.future.set_result(job)
 

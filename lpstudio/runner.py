@@ -21,7 +21,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import nbformat
 from jupyter_core.utils import run_sync
@@ -151,6 +151,13 @@ class Watchdog(threading.Thread):
         kill_kernel(self._km)
 
 
+class Halts(Protocol):
+    """What a group of jobs stops: a job's `Watchdog` here, or the stand-in of a job this
+    process sent to another (`executor.DaskExecutor`)."""
+
+    def halt(self, stop: Stop) -> None: ...
+
+
 class RunningJobs:
     """Jobs of this process that are stopped together: all of them on Ctrl-C or SIGTERM,
     or the jobs one scheduler claimed when it shuts down (never another executor's). A
@@ -158,17 +165,17 @@ class RunningJobs:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._watchdogs: set[Watchdog] = set()
+        self._watchdogs: set[Halts] = set()
         self._stop: Stop | None = None
 
-    def add(self, watchdog: Watchdog) -> None:
+    def add(self, watchdog: Halts) -> None:
         with self._lock:
             self._watchdogs.add(watchdog)
             stop = self._stop
         if stop is not None:
             watchdog.halt(stop)
 
-    def discard(self, watchdog: Watchdog) -> None:
+    def discard(self, watchdog: Halts) -> None:
         with self._lock:
             self._watchdogs.discard(watchdog)
 
@@ -183,12 +190,13 @@ class RunningJobs:
             watchdog.halt(stop)
 
 
-_process_jobs = RunningJobs()
+#: The jobs this process runs or waits for: Ctrl-C and SIGTERM stop them all.
+process_jobs = RunningJobs()
 
 
 def interrupt_running_jobs(detail: str) -> None:
     """Cancels every job this process is running: for Ctrl-C and SIGTERM."""
-    _process_jobs.interrupt(detail)
+    process_jobs.interrupt(detail)
 
 
 def kill_kernel(km: Any) -> None:
@@ -386,7 +394,7 @@ def execute_job(
 
     beat = float(workspace.setting("jobs", "heartbeat_seconds", 2))
     watchdog = Watchdog(store, job_id, job.timeout or recipe.timeout, beat)
-    groups = [_process_jobs, *([group] if group is not None else [])]
+    groups = [process_jobs, *([group] if group is not None else [])]
     for joined in groups:
         joined.add(watchdog)
     watchdog.start()

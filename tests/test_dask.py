@@ -40,7 +40,7 @@ def cluster() -> Iterator[Client]:
             threads_per_worker=1,
             processes=True,
             host="127.0.0.1",
-            dashboard_address=None,
+            dashboard_address="127.0.0.1:0",  # its HTTP server, on a free loopback port
         ) as running,
         Client(running) as client,
     ):
@@ -236,3 +236,19 @@ def test_a_job_whose_dask_worker_dies_ends_worker_lost_and_never_runs_twice(
     assert not alive(worker) and dask_worker_pid(cluster) != worker
     output = nbformat.read(dask_ws / ended.output_path, as_version=4)
     assert "worker lost" in output.cells[0].source  # the reaper's banner atop it
+
+
+def test_ctrl_c_cancels_the_job_on_the_cluster(dask_ws: Path) -> None:
+    """Ctrl-C reached only jobs running in the command's own process: the job went on
+    on the worker and `lpstudio run` kept waiting for it."""
+    from .test_run import _running_job, _start_slow_run
+
+    proc = _start_slow_run(dask_ws)
+    job_id = _running_job(dask_ws)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert "cancelled" in err
+    with Studio.open(dask_ws, user="alice") as studio:
+        job = studio.job(job_id)
+    assert job.status == "cancelled" and job.finished_at is not None

@@ -112,26 +112,29 @@ def _load_event(text: str | None, file: Path | None) -> Any:
         ) from None
 
 
+#: The signal that cancelled this command's jobs, if one did (a job on a Dask worker ends
+#: "cancelled by request": it was asked through the store).
+_signalled: list[str] = []
+
+
 def _cancel_on_signal(signum: int, frame: Any) -> None:
     from ..runner import interrupt_running_jobs
 
-    interrupt_running_jobs(f"cancelled by {signal.Signals(signum).name}")
+    _signalled.append(signal.Signals(signum).name)
+    interrupt_running_jobs(f"cancelled by {_signalled[-1]}")
 
 
 def _cancel_on_signals() -> None:
     """Ctrl-C and SIGTERM cancel the jobs this command runs: they end `cancelled`, never
     left running for the next command to fail as "worker lost" (see `_exit_if_interrupted`)."""
+    _signalled.clear()  # a command's own signals (tests run several in one process)
     signal.signal(signal.SIGINT, _cancel_on_signal)
     signal.signal(signal.SIGTERM, _cancel_on_signal)
 
 
 def _exit_if_interrupted(jobs: list[Any]) -> None:
     """Exits 130 when a signal cancelled any of the jobs this command ran."""
-    if any(
-        job.status == "cancelled"
-        and (job.error or {}).get("evalue", "").startswith("cancelled by SIG")
-        for job in jobs
-    ):
+    if _signalled and any(job.status == "cancelled" for job in jobs):
         click.echo("lpstudio: interrupted; the job was marked cancelled", err=True)
         sys.exit(130)
 
