@@ -11,7 +11,7 @@ import json
 import math
 import os
 from concurrent.futures import Future
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -526,9 +526,10 @@ class Studio:
         with self.store.read() as s:
             state = s.get(TriggerState, recipe.name)
         if state is not None:
+            since = datetime.fromisoformat(state.since).astimezone(UTC)
             raise InputError(
-                f"{recipe.name} has polled from {state.since} since it was first started; "
-                "a saved since would not move it",
+                f"{recipe.name} has polled from {since:%Y-%m-%d %H:%M:%S} UTC since it was "
+                "first started; a saved since would not move it",
                 field="since",
                 fix=f"move it with `lpstudio start {recipe.name} --reset-since 2h` "
                 "(or reset_since when starting)",

@@ -10,6 +10,7 @@ from __future__ import annotations
 import ast
 import csv
 import json
+import re
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -464,6 +465,7 @@ def test_a_started_poll_trigger_s_since_moves_only_by_reset_since(workspace: Pat
 
     assert moved.returncode == 2  # a saved since would be shown, and ignored
     assert "--reset-since" in moved.stderr + moved.stdout
+    assert re.search(r"polled from \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC since", moved.stderr)
     before = datetime.now(UTC) - timedelta(hours=1)
     code, started = run_json("start", *recipe, "--reset-since", "1h")
     assert code == 0
