@@ -186,22 +186,9 @@ def run_on_worker(root: str, job_id: int, claimed_by: str | None) -> str:
     by a conditional write: a task that comes late (the scheduler requeued the job meanwhile)
     or twice (Dask ran it again after its worker died) runs nothing."""
     workspace, store, kernels = _open_on_worker(root)
-    if claimed_by is not None:
-        store.hand_over(job_id, claimed_by)  # else `execute_job` finds it not this one's
+    if claimed_by is not None and not store.hand_over(job_id, claimed_by):
+        return store.job(job_id).status  # requeued or taken meanwhile: not this task's
     return execute_job(workspace, store, job_id, pool=kernels).status
-
-
-@dataclass(eq=False)
-class _CancelOnHalt:
-    """A job on the cluster as one of this process's jobs: Ctrl-C or SIGTERM (which cancel
-    this process's jobs) ask its worker to stop it, through the store."""
-
-    store: Store
-    job_id: int
-
-    def halt(self, stop: Stop) -> None:
-        if stop.reason == "cancelled":
-            self.store.request_cancel(self.job_id)
 
 
 @dataclass(eq=False)
@@ -216,8 +203,24 @@ class _Sent:
     claimed: bool = False
     #: Set when Dask's task ends: the reason a job it never started fails with.
     ended: str | None = None
+    #: Dask's future of its task, once sent.
+    task: Any = None
     #: Stops it with this process's jobs until it is resolved.
     member: _CancelOnHalt | None = None
+
+
+@dataclass(eq=False)
+class _CancelOnHalt:
+    """A job on the cluster as one of this process's jobs: Ctrl-C or SIGTERM (which cancel
+    this process's jobs) ask its worker to stop it, through the store; one still waiting in
+    Dask's queue ends at once."""
+
+    executor: DaskExecutor
+    sent: _Sent
+
+    def halt(self, stop: Stop) -> None:
+        if stop.reason == "cancelled":
+            self.executor.cancel(self.sent)
 
 
 class DaskExecutor(Executor):
@@ -234,7 +237,7 @@ class DaskExecutor(Executor):
         workspace: Workspace,
         store: Store,
         address: str,
-        reap: Callable[[], object] | None = None,
+        reap: Callable[[], object],
     ) -> None:
         self.workspace = workspace
         self.store = store
@@ -276,11 +279,11 @@ class DaskExecutor(Executor):
         future: Future[Job] = Future()
         future.set_running_or_notify_cancel()
         sent = _Sent(job_id, future, scheduled, claimed=scheduled)
-        if not scheduled:  # a scheduler's jobs on the cluster end there when it stops
-            sent.member = _CancelOnHalt(self.store, job_id)
-            process_jobs.add(sent.member)
         with self._lock:
             self._sent.append(sent)
+        if not scheduled:  # a scheduler's jobs on the cluster end there when it stops
+            sent.member = _CancelOnHalt(self, sent)
+            process_jobs.add(sent.member)
         try:
             task = self._connect().submit(
                 run_on_worker,
@@ -294,9 +297,19 @@ class DaskExecutor(Executor):
             sent.ended = f"cannot reach the Dask scheduler at {self.address}: {exc}"
             self._settle(sent)
             return future
+        sent.task = task
         self._beat.start()
         task.add_done_callback(lambda done: self._task_ended(sent, done))
         return future
+
+    def cancel(self, sent: _Sent) -> None:
+        """Cancels a job sent to the cluster: its worker stops it (`Store.request_cancel`);
+        one still queued is cancelled now, and its task with it."""
+        job = self.store.request_cancel(sent.job_id)
+        if job.status in FINAL_STATES:
+            if sent.task is not None:
+                sent.task.cancel()
+            self._resolve(sent, job)
 
     def _task_ended(self, sent: _Sent, task: Any) -> None:
         if task.cancelled():
@@ -316,6 +329,9 @@ class DaskExecutor(Executor):
         task left unfinished was never started (Dask failed or dropped the task: it fails
         here, with the reason), or its worker died running it: the reaper ends it (`_tend`)."""
         job = self.store.job(sent.job_id)
+        if sent.scheduled and job.status == QUEUED:  # requeued (no cell ran): a scheduler's
+            self._resolve(sent, job)
+            return
         if job.status not in FINAL_STATES:
             mine = (Job.status == RUNNING, Job.worker == worker_id())
             self.store.finish_job(
@@ -334,13 +350,15 @@ class DaskExecutor(Executor):
             self._resolve(sent, job)
 
     def _resolve(self, sent: _Sent, job: Job) -> None:
+        """Gives the job's future its row, once (Dask's callback and the beats both may)."""
         with self._lock:
             if sent in self._sent:
                 self._sent.remove(sent)
+            if sent.future.done():
+                return
+            sent.future.set_result(job)
         if sent.member is not None:
             process_jobs.discard(sent.member)
-        if not sent.future.done():
-            sent.future.set_result(job)
 
     def _tend(self) -> bool:
         """Each heartbeat period: beats the claimed jobs still waiting for a worker, ends
@@ -352,7 +370,7 @@ class DaskExecutor(Executor):
             if each.claimed and self.store.heartbeat(each.job_id, 0) is None:
                 each.claimed = False  # a worker took it over: its watchdog beats it
         ended = [each for each in sent if each.ended is not None]
-        if ended and self.reap is not None:
+        if ended:
             self.reap()
         for each in ended:
             self._settle(each)
@@ -367,6 +385,8 @@ class DaskExecutor(Executor):
         for each in scheduled:
             if each.claimed:
                 self.store.requeue(each.job_id, Job.worker == worker_id())
+                if each.task is not None:  # a late task would find it requeued anyway
+                    each.task.cancel()
             self._resolve(each, self.store.job(each.job_id))
 
     def close(self) -> None:
@@ -381,9 +401,7 @@ class DaskExecutor(Executor):
             client.close()
 
 
-def executor_for(
-    workspace: Workspace, store: Store, reap: Callable[[], object] | None = None
-) -> Executor:
+def executor_for(workspace: Workspace, store: Store, reap: Callable[[], object]) -> Executor:
     """The executor the workspace's settings name: Dask's when `[executor] dask_scheduler`
     is set (checked when the workspace was read), else local workers."""
     address = workspace.setting("executor", "dask_scheduler", None)

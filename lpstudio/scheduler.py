@@ -446,7 +446,9 @@ class Scheduler:
             else:
                 job = execute_job(self.studio.workspace, self.store, job_id, group=self._claimed)
             _log_end(job)
-            if job.status == FAILED:
+            # A job failed as "worker lost" was retried or reported by the reaper that
+            # failed it (`Studio.reap_lost_jobs`): not a second time here.
+            if job.status == FAILED and (job.error or {}).get("ename") != "WorkerLost":
                 self._after_failure(job)
         except Exception:  # a worker thread's exception is otherwise lost with its future
             log.exception("scheduler failed on job %s", job_id)

@@ -25,7 +25,7 @@ from lpstudio.executor import DaskExecutor
 from lpstudio.store import FINAL_STATES, worker_id
 from lpstudio.studio import Studio
 
-from .conftest import alive, run_json, scheduler_running, wait_for, write_recipe
+from .conftest import LPSTUDIO, alive, run_json, scheduler_running, wait_for, write_recipe
 from .test_job_faults import append, configure, queue_webhook_job, wait_file
 
 PID_CELL = "import os\nimport lpstudio.kernel as lp\nlp.set_result({'x': x, 'kernel': os.getpid()})"
@@ -252,3 +252,109 @@ def test_ctrl_c_cancels_the_job_on_the_cluster(dask_ws: Path) -> None:
     with Studio.open(dask_ws, user="alice") as studio:
         job = studio.job(job_id)
     assert job.status == "cancelled" and job.finished_at is not None
+
+
+def test_a_late_task_runs_nothing_once_its_scheduler_requeued_the_job(
+    dask_ws: Path, cluster: Client, tmp_path: Path
+) -> None:
+    """A stopping scheduler requeues the jobs it claimed that no worker took; their tasks,
+    still in Dask's queue, ran them anyway (the requeued job was queued, so startable)."""
+    from lpstudio.executor import run_on_worker
+
+    lines = tmp_path / "lines"
+    write_recipe(dask_ws, "p/late", cells=(append(lines, "ran"),))
+    with Studio.open(dask_ws, user="alice") as studio:
+        job = queue_webhook_job(studio, "p/late")
+        assert studio.store.claim_job(job.id, 10)  # this process is the scheduler
+        studio.store.requeue(job.id)  # as `release_claimed` does when it stops
+        late = cluster.submit(run_on_worker, str(dask_ws), job.id, worker_id(), pure=False)
+        assert late.result(timeout=120) == "queued"
+        assert studio.job(job.id).status == "queued"  # for another scheduler to run
+    assert not lines.exists()
+
+
+def _kernel_pid_then_wait(pid_file: Path, gate: Path) -> str:
+    return f"import os\nopen({str(pid_file)!r}, 'w').write(str(os.getpid()))\n" + wait_file(gate)
+
+
+def test_a_scheduled_job_lost_with_its_worker_is_retried_once(
+    dask_ws: Path, cluster: Client, tmp_path: Path
+) -> None:
+    """The executor's reaper retried it, and the scheduler retried it again on its end."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from sqlalchemy import select
+
+    from lpstudio.models import Job
+    from lpstudio.scheduler import Scheduler
+
+    pid_file = tmp_path / "kernel.pid"
+    write_recipe(
+        dask_ws,
+        "p/retried",
+        cells=("x = 1", _kernel_pid_then_wait(pid_file, tmp_path / "never")),
+        metadata={"title": "r", "retries": {"count": 3, "interval": 600}},
+    )
+    configure(dask_ws, heartbeat_seconds=0.2)
+    with Studio.open(dask_ws, user="alice") as studio, ThreadPoolExecutor(1) as thread:
+        job = queue_webhook_job(studio, "p/retried")
+        assert studio.store.claim_job(job.id, 10)
+        ran = thread.submit(Scheduler(studio, workers=1)._run, job.id)
+        try:
+            wait_for(lambda: studio.job(job.id).cells_done >= 1, timeout=120, what="a cell")
+            wait_for(lambda: pid_file.is_file() and pid_file.read_text(), what="the kernel")
+            os.kill(dask_worker_pid(cluster), signal.SIGKILL)
+            ran.result(timeout=120)
+        finally:
+            with contextlib.suppress(FileNotFoundError, ValueError, ProcessLookupError):
+                os.kill(int(pid_file.read_text()), signal.SIGKILL)
+        assert studio.job(job.id).error["ename"] == "WorkerLost"
+        with studio.store.read() as s:
+            retries = s.scalars(select(Job.id).where(Job.rerun_of == job.id)).all()
+    assert len(retries) == 1, retries
+
+
+def test_a_scheduled_job_the_reaper_requeued_is_left_queued_for_a_scheduler(
+    dask_ws: Path,
+) -> None:
+    """Its worker died before a cell ended, so the reaper requeued it; the executor then
+    failed it ("the Dask cluster did not run the job")."""
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    write_recipe(dask_ws, "p/requeued")
+    configure(dask_ws, heartbeat_seconds=0.2, stale_after_seconds=0.5)
+    with Studio.open(dask_ws, user="alice") as studio:
+        job = queue_webhook_job(studio, "p/requeued")
+        assert studio.store.claim_job(job.id, 10)
+        studio.store.update_job(job.id, worker=ran_in(dead.pid))  # a worker that died
+        ended = studio.executor.run_claimed(job.id)
+        assert ended.status == "queued" and studio.job(job.id).error is None
+
+
+def test_ctrl_c_ends_a_run_whose_job_waits_in_dask_s_queue(dask_ws: Path, tmp_path: Path) -> None:
+    """The job was cancelled in the store, but the command waited for its task's turn."""
+    gate = tmp_path / "gate"
+    write_recipe(dask_ws, "p/busy", cells=(wait_file(gate),))
+    write_recipe(dask_ws, "p/next")
+    with Studio.open(dask_ws, user="alice") as studio:
+        busy, busy_done = studio.dispatch("p/busy")  # holds the worker's one thread
+        try:
+            wait_for(lambda: studio.job(busy.id).status == "running", what="the busy job")
+            proc = subprocess.Popen(
+                [LPSTUDIO, "run", "p/next", "--workspace", str(dask_ws)],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            waiting = wait_for(
+                lambda: next(iter(studio.jobs(recipe="p/next")), None), what="the queued job"
+            )
+            assert waiting.status == "queued"
+            proc.send_signal(signal.SIGINT)
+            _, err = proc.communicate(timeout=60)
+            assert proc.returncode == 130, err
+            assert studio.job(waiting.id).status == "cancelled"
+            assert studio.job(busy.id).status == "running"  # another process's job goes on
+        finally:
+            gate.touch()
+        assert busy_done.result(timeout=120).status == "succeeded"
