@@ -12,6 +12,7 @@ from __future__ import annotations
 import ast
 import math
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
@@ -602,8 +603,9 @@ def coerce(
         else:
             value = _check_typed(name, kind, nullable, raw)
         coerced[name] = _check_format(name, properties[name].get("format"), value)
-        if projects is not None and properties[name].get("format") == "path":
-            _check_path(name, coerced[name], projects / Path(recipe).parent, projects)
+        if projects is not None:
+            for where, path in _paths(properties[name], coerced[name], name):
+                _check_path(where, path, projects / Path(recipe).parent, projects)
     validator = jsonschema.Draft202012Validator(schema)
     for error in sorted(validator.iter_errors(coerced), key=lambda e: list(e.absolute_path)):
         raise _refused(error)
@@ -615,12 +617,27 @@ def coerce(
     return coerced
 
 
-def _check_path(name: str, value: Any, folder: Path, projects: Path) -> None:
+def _paths(spec: dict[str, Any], value: Any, where: str) -> Iterator[tuple[str, str]]:
+    """The paths a value holds, where it holds them: itself for a `Path`, and the items of
+    a `list[Path]`, `tuple[str, Path]` or `dict[str, Path]` (None, for a `Path | None`,
+    holds none)."""
+    if spec.get("format") == "path" and isinstance(value, str):
+        yield where, value
+    if isinstance(value, list):
+        prefix = spec.get("prefixItems", [])
+        for index, item in enumerate(value):
+            sub = prefix[index] if index < len(prefix) else spec.get("items")
+            if isinstance(sub, dict):
+                yield from _paths(sub, item, f"{where}.{index}")
+    if isinstance(value, dict) and isinstance(spec.get("additionalProperties"), dict):
+        for key, item in value.items():
+            yield from _paths(spec["additionalProperties"], item, f"{where}.{key}")
+
+
+def _check_path(name: str, value: str, folder: Path, projects: Path) -> None:
     """Refuses a path given to a recipe that leads out of the workspace's `projects/`: an
     API client or an operator could otherwise have a job read any file of the machine, or
-    the workspace's own secret key and database."""
-    if not isinstance(value, str):
-        return  # None, for a `Path | None`
+    the workspace's own secret key and database. `name` is where it is (`files.2`)."""
     fix = (
         "give a file under projects/, relative to the recipe's folder, for example: "
         f"-p {name} data/invoices.csv"
@@ -682,6 +699,14 @@ def _refused(error: jsonschema.ValidationError) -> ParameterError:
 def _check_numbered(name: str, variables: dict[str, Any]) -> None:
     """LivePerson's body variables fill the handoff's {{1}}, {{2}}...: one skipped fails
     every recipient (MISSING_VARIABLE), so it is refused before any job."""
+    fix = "number the variables as the handoff's {{n}} placeholders: 1, 2... with none skipped"
+    odd = next((key for key in variables if not re.fullmatch(r"[1-9][0-9]*", key)), None)
+    if odd is not None:  # "0", "01"
+        raise ParameterError(
+            f"parameter '{name}' has a variable named {odd!r}: LivePerson's are 1, 2...",
+            field=name,
+            fix=fix,
+        )
     numbers = sorted(int(key) for key in variables)
     missing = next((n for n, key in enumerate(numbers, 1) if key != n), None)
     if missing is not None:
@@ -689,8 +714,7 @@ def _check_numbered(name: str, variables: dict[str, Any]) -> None:
             f"parameter '{name}' has {{{{{numbers[-1]}}}}} but no {{{{{missing}}}}}: "
             "LivePerson would refuse every recipient (MISSING_VARIABLE)",
             field=name,
-            fix="number the variables as the handoff's {{n}} placeholders: 1, 2... with none "
-            "skipped",
+            fix=fix,
         )
 
 
@@ -699,8 +723,8 @@ def _check_template(name: str, value: Any, sample: dict[str, Any]) -> None:
     refuses: one that cannot be read, or that the recipe's sample record cannot fill.
     Placeholders are not matched against the record's fields as the form does: a record
     may hold more fields than its schema names (a lead's webhook passes its own through)."""
-    if isinstance(value, dict) and all(str(key).isdigit() for key in value):
-        _check_numbered(name, value)
+    if isinstance(value, dict) and all(re.fullmatch(r"[0-9]+", str(key)) for key in value):
+        _check_numbered(name, value)  # ASCII digits only: "²" is no number to LivePerson
     texts = value.items() if isinstance(value, dict) else [(None, value)]
     for key, text in texts:
         if not isinstance(text, str):

@@ -718,6 +718,27 @@ def test_a_path_parameter_leading_out_of_projects_is_refused_before_any_job(ws: 
     assert job_rows(ws) == 0
 
 
+def test_paths_inside_a_list_or_dict_are_kept_under_projects_too(ws: Path, cli) -> None:
+    """`files: list[Path]` took `["/etc/passwd"]`: only a top-level Path was checked."""
+    write_recipe(
+        ws,
+        "billing/many",
+        parameters="import pathlib\nfiles: list[pathlib.Path] = []\n"
+        "named: dict[str, pathlib.Path] = {}",
+        cells=("print(files, named)",),
+    )
+    for name, given, where in (
+        ("files", '["ok.csv", "/etc/passwd"]', "files.1"),
+        ("named", '{"a": "../../secret.key"}', "named.a"),
+    ):
+        result = cli("settings", "billing/many", "-p", name, given, "--json")
+        assert result.exit_code == 2, result.output
+        error = json.loads(result.stdout)["error"]
+        assert error["field"] == where and "projects/" in error["fix"], error
+    saved = cli("settings", "billing/many", "-p", "files", '["a.csv", "sub/b.csv"]', "--json")
+    assert saved.exit_code == 0, saved.output
+
+
 def test_body_variables_that_skip_a_number_are_refused_before_any_job(ws: Path, cli) -> None:
     """`{"2": "..."}` without `{{1}}` started a job that LivePerson refused recipient by
     recipient (MISSING_VARIABLE=1)."""
@@ -729,6 +750,12 @@ def test_body_variables_that_skip_a_number_are_refused_before_any_job(ws: Path, 
             error = json.loads(result.stdout)["error"]
             assert error["field"] == "body_variables", error
             assert missing in error["message"] and "none skipped" in error["fix"], error
+    for odd in ('{"0": "a", "1": "b"}', '{"01": "a"}'):  # "0" read "has {{1}} but no {{1}}"
+        result = cli("settings", "p/vars", "-p", "body_variables", odd, "--json")
+        assert result.exit_code == 2, result.output
+        assert "1, 2..." in json.loads(result.stdout)["error"]["message"]
+    superscript = cli("settings", "p/vars", "-p", "body_variables", '{"\u00b2": "a"}', "--json")
+    assert superscript.exit_code in (0, 2) and "Traceback" not in superscript.output
     for right in ("{}", '{"1": "a", "2": "b"}'):
         saved = cli("settings", "p/vars", "-p", "body_variables", right, "--json")
         assert saved.exit_code == 0, saved.output
