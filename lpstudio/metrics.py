@@ -49,7 +49,7 @@ CONNECTION_STATES = ("connected", "disconnected", "untested")
 
 #: What a job's result reports, as SQLite computes it (migration 0005 uses the same rules;
 #: on PostgreSQL the migration's `lpstudio_result_counts` function does, which leaves out an
-#: `accepted` that no 64-bit integer holds: migration 0007).
+#: `accepted` of 16 digits or more, which no count of recipients has: migration 0007).
 _SQLITE_RESULT = {
     "reported": "CASE WHEN json_valid(jobs.result) AND ("
     "json_type(jobs.result, '$.accepted') = 'integer' "
