@@ -573,6 +573,87 @@ def test_the_lab_recovers_from_a_failed_page_and_never_acts_on_stale_settings(
         page.locator(".lps-connections:visible tr[data-connection=rows]").wait_for()
 
 
+def keeps_focus(page: Any, button: Any, refresh: re.Pattern[str]) -> None:
+    """`button` has the keyboard's focus after the panel's next periodic refresh."""
+    with page.expect_response(refresh) as refreshed:
+        pass
+    refreshed.value.finished()
+    page.evaluate("() => new Promise(done => setTimeout(done))")  # the page handled it
+    assert button.evaluate("b => b === document.activeElement")
+
+
+def test_the_lab_runs_what_the_form_shows_and_says_fixes_in_its_own_terms(tmp_path: Path) -> None:
+    """The Recipes sidebar says why a Run now is refused with the fix in the lab's terms, and
+    offers no Run now a webhook recipe cannot use; a settings form shown again offers a
+    connection created meanwhile and drops the problem it fixed, keeping what was typed; its
+    Run now runs what the form shows (saved first, as Test does), and the typed value stays."""
+    root = tmp_path / "ws"
+    Studio.init(root, accept_terms=True, admin="alice").close()
+    slot = {"title": "lab/filed", "connections": {"files": {"type": "csv_file"}}}
+    write_recipe(root, "lab/filed", metadata=slot)
+    write_recipe(root, "lab/hook", metadata={"title": "Hook", "trigger": {"kind": "webhook"}})
+    with studio_lab(root, tmp_path / "jupyter") as (url, token), chromium() as browser:
+        page = browser.new_context(
+            viewport={"width": 1400, "height": 1000}, extra_http_headers={"X-Test-User": "alice"}
+        ).new_page()
+        page.set_default_timeout(60_000)
+        page.goto(f"{url}/lab?token={token}")
+        page.locator(".lps-gallery-popup").get_by_role("button", name="Close").click()
+
+        command(page, "lpstudio:open-recipes")
+        sidebar = page.locator(".lps-recipes")
+        sidebar.locator(".lps-recipe[data-recipe='lab/filed.ipynb'] .lps-run").click()
+        refused = sidebar.locator(".lps-message .lps-error")
+        refused.wait_for()
+        text = refused.inner_text()
+        assert "no csv_file connection for slot 'files'" in text, text
+        assert "fix: create a csv_file connection in the Connections panel" in text, text
+        assert "lpstudio connections" not in text, text
+        hook = sidebar.locator(".lps-recipe[data-recipe='lab/hook.ipynb'] .lps-run")
+        assert hook.is_disabled() and "Test" in (hook.get_attribute("title") or "")
+
+        command(page, "lpstudio:open-settings", {"recipe": "lab/filed.ipynb"})
+        filed = page.locator(".lps-settings-body:visible")
+        problem = filed.locator(".lps-settings-problem")
+        problem.wait_for()
+        filed.locator("input[name=x]").fill("9")
+        # The fix carried out in the Connections panel (here by the CLI's Studio), then back.
+        with Studio.open(root, user="alice") as studio:
+            studio.connections.add("rows", "csv_file", {"path": "rows.csv"}, "alice")
+        problem.get_by_role("button", name="Open Connections").click()
+        page.locator(".lps-connections:visible tr[data-connection=rows]").wait_for()
+        command(page, "lpstudio:open-settings", {"recipe": "lab/filed.ipynb"})
+        filed.locator("select[name=connection-files] option[value=rows]").wait_for(state="attached")
+        problem.wait_for(state="hidden")
+        assert filed.locator("select[name=connection-files]").input_value() == "rows"
+        assert filed.locator("input[name=x]").input_value() == "9"  # not shown afresh
+        assert "changed elsewhere" not in filed.locator(".lps-message").inner_text()
+
+        # Run now on what the form shows: saved first; the form shows it after.
+        filed.locator(".lps-run").click()
+        with Studio.open(root, user="alice") as studio:
+            job = wait_for(
+                lambda: next(iter(studio.jobs(recipe="lab/filed.ipynb", limit=1)), None),
+                what="the job of Run now",
+            )
+            assert job.parameters == {"x": 9}, job.parameters
+            assert saved_settings(studio.store, "lab/filed.ipynb")["parameters"] == {"x": 9}
+        jobs = page.locator(".lps-jobs:visible")
+        output = jobs.locator(f"tr.lps-job[data-job='{job.id}'][data-status=succeeded] .lps-output")
+        output.focus()
+        keeps_focus(page, output, re.compile(r"/lpstudio/api/v1/jobs\?"))
+        jobs.get_by_label("Status").select_option("failed")  # the filters have names
+        jobs.locator(".lps-hint", has_text="No jobs.").wait_for()
+        command(page, "lpstudio:open-settings", {"recipe": "lab/filed.ipynb"})
+        assert filed.locator("input[name=x]").input_value() == "9"
+
+        # Refreshed unchanged, the sidebar is not drawn again: a keyboard's focus stays put.
+        command(page, "lpstudio:open-recipes")
+        opener = sidebar.locator(".lps-recipe[data-recipe='lab/hook.ipynb'] .lps-open-jobs")
+        opener.focus()
+        keeps_focus(page, opener, re.compile(r"/lpstudio/api/v1/recipes(\?|$)"))
+
+
 CRM_HEAD = "from lpstudio.sdk import Connector, Field\n"
 CRM = CRM_HEAD + 'connector = Connector("crm", title="CRM", fields=[Field("site", "Site")])\n'
 CRM_BROKEN = CRM_HEAD + 'connector = Connector("crm", title="CRM"\n'  # never closed: line 2

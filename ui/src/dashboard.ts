@@ -202,7 +202,7 @@ export class DashboardPanel extends Widget {
     this.charts.set(key, new Chart(this.canvases.get(key)!, config));
   }
 
-  private days = el('select', { cls: 'lps-input', attrs: { name: 'days' } });
+  private days = el('select', { cls: 'lps-input', attrs: { name: 'days', 'aria-label': 'Period' } });
   private fetch = latest(api.dashboard);
   private message = el('div', { cls: 'lps-message' });
   private totals = el('div', { cls: 'lps-totals' });

@@ -58,6 +58,20 @@ export function button(label: string, onclick: () => void | Promise<void>, cls =
   return b;
 }
 
+/**
+ * Run now, for a recipe with trigger `kind`. A webhook or callable recipe works on what is
+ * posted to it, and the lab has no event to give it (the API refuses a real run without
+ * one): its Run now is disabled, its tooltip pointing at Test, which runs on a sample event.
+ */
+export function runNow(kind: string | undefined, onclick: () => Promise<void>): HTMLButtonElement {
+  const b = button('Run now', onclick, 'lps-run');
+  if (kind === 'webhook' || kind === 'callable') {
+    b.disabled = true;
+    b.title = `a ${kind} recipe runs on what is posted to it: try it with Test in its Settings (a sample event, nothing sent)`;
+  }
+  return b;
+}
+
 /** An error, shown with the field it is about and the fix the server suggests. */
 export function errorBox(err: unknown): HTMLElement {
   const box = el('div', { cls: 'lps-error', attrs: { role: 'alert' } });

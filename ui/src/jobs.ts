@@ -109,9 +109,16 @@ export class JobsPanel extends Widget {
       }
       fill(this.message);
       const jobs = answer.jobs.slice(0, PAGE);
-      fill(this.rows, ...jobs.map(j => this.row(j)));
-      if (!jobs.length) {
-        fill(this.rows, el('tr', {}, el('td', { cls: 'lps-hint', text: 'No jobs.', attrs: { colspan: '9' } })));
+      // Unchanged, the rows are left as they are: drawn again every two seconds, they would
+      // take the keyboard's focus from the button a user tabbed to (Rerun, Open output) and
+      // re-enable one whose click is still under way.
+      const drawn = JSON.stringify(jobs);
+      if (drawn !== this.drawn) {
+        this.drawn = drawn;
+        fill(this.rows, ...jobs.map(j => this.row(j)));
+        if (!jobs.length) {
+          fill(this.rows, el('tr', {}, el('td', { cls: 'lps-hint', text: 'No jobs.', attrs: { colspan: '9' } })));
+        }
       }
       this.rows.dataset.count = String(jobs.length);
       this.shown = this.offset;
@@ -167,7 +174,7 @@ export class JobsPanel extends Widget {
     const total = job.progress?.total ?? 0;
     let progress: HTMLElement | null = null;
     if (job.status === 'running') {
-      const bar = el('progress', { cls: 'lps-progress', attrs: { max: String(total || 1) } });
+      const bar = el('progress', { cls: 'lps-progress', attrs: { max: String(total || 1), 'aria-label': `job ${job.id}: cells done` } });
       bar.value = done;
       progress = el('span', {}, bar, ` ${done}/${total || '?'}`);
     } else if (total) {
@@ -221,9 +228,9 @@ export class JobsPanel extends Widget {
   }
 
   private fetch = latest(api.jobs);
-  private recipe = el('input', { cls: 'lps-input', attrs: { name: 'recipe' } });
-  private status = el('select', { cls: 'lps-input', attrs: { name: 'status' } });
-  private since = el('select', { cls: 'lps-input', attrs: { name: 'since' } });
+  private recipe = el('input', { cls: 'lps-input', attrs: { name: 'recipe', 'aria-label': 'Recipe' } });
+  private status = el('select', { cls: 'lps-input', attrs: { name: 'status', 'aria-label': 'Status' } });
+  private since = el('select', { cls: 'lps-input', attrs: { name: 'since', 'aria-label': 'Started' } });
   private rows = el('tbody');
   /** why the list cannot be refreshed (until it can), and what a click could not do */
   private message = el('div', { cls: 'lps-message' });
@@ -237,6 +244,8 @@ export class JobsPanel extends Widget {
   /** the page asked for, and the one on screen with whether another page follows it */
   private offset = 0;
   private shown = 0;
+  /** the jobs the rows show, as text */
+  private drawn = '';
   private more = false;
   private timer: number;
 }

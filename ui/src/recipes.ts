@@ -6,7 +6,8 @@ import { Widget } from '@lumino/widgets';
 
 import { api, latest, RecipeRow } from './api';
 import { StudioContext } from './context';
-import { button, el, errorBox, fill, statusBadge } from './dom';
+import { button, el, errorBox, fill, runNow, statusBadge } from './dom';
+import { FixContext, withLabFix } from './fixes';
 
 const REFRESH_MS = 4000;
 
@@ -62,9 +63,18 @@ export class RecipesPanel extends Widget {
         return; // a newer refresh is under way
       }
     } catch (err) {
+      this.drawn = '';
       fill(this.tree, errorBox(err));
       return;
     }
+    // Unchanged, the tree is left as it is: drawn again every few seconds, it would take the
+    // keyboard's focus from the button a user tabbed to, and re-enable one whose click is
+    // still under way (a second Run now).
+    const drawn = JSON.stringify(rows);
+    if (drawn === this.drawn) {
+      return;
+    }
+    this.drawn = drawn;
     if (!rows.length) {
       fill(this.tree, el('p', { cls: 'lps-hint', text: 'No recipes yet: try one from the gallery.' }));
       return;
@@ -111,15 +121,15 @@ export class RecipesPanel extends Widget {
     if (can.operate) {
       actions.append(
         row.state === 'started'
-          ? button('Stop', () => this.act(() => api.stop(row.recipe)), 'lps-stop')
-          : button('Start', () => this.act(() => api.start(row.recipe)), 'lps-start')
+          ? button('Stop', () => this.act(row, () => api.stop(row.recipe)), 'lps-stop')
+          : button('Start', () => this.act(row, () => api.start(row.recipe)), 'lps-start')
       );
       if (row.trigger === 'poll') {
         actions.append(
           button(
             'Poll now',
             () =>
-              this.act(async () => {
+              this.act(row, async () => {
                 await api.poll(row.recipe);
                 this.openJobs(row.recipe);
               }),
@@ -130,14 +140,11 @@ export class RecipesPanel extends Widget {
     }
     if (can.build) {
       actions.append(
-        button(
-          'Run now',
-          () =>
-            this.act(async () => {
-              await api.run(row.recipe);
-              this.openJobs(row.recipe);
-            }),
-          'lps-run'
+        runNow(row.trigger, () =>
+          this.act(row, async () => {
+            await api.run(row.recipe);
+            this.openJobs(row.recipe);
+          })
         )
       );
     }
@@ -176,17 +183,29 @@ export class RecipesPanel extends Widget {
     );
   }
 
-  private async act(action: () => Promise<unknown>): Promise<void> {
+  /** An action on one recipe; refused, it is said with the fix in the lab's terms (its
+   * Settings, the Connections panel), not the CLI's the API names. */
+  private async act(row: RecipeRow, action: () => Promise<unknown>): Promise<void> {
     fill(this.message);
     try {
       await action();
       this.ctx.notifyChanged();
     } catch (err) {
-      fill(this.message, errorBox(err));
+      const connections = await api.connections().catch(() => []);
+      const fixes: FixContext = {
+        slots: row.connections ?? {},
+        parameters: row.parameters ?? {},
+        connections,
+        chosen: () => undefined,
+        form: `in the Settings of ${row.recipe}`
+      };
+      fill(this.message, errorBox(withLabFix(err, fixes)));
     }
   }
 
   private closed = new Set<string>();
+  /** the rows the tree shows, as text */
+  private drawn = '';
   private fetch = latest(api.recipes);
   private message = el('div', { cls: 'lps-message' });
   private tree = el('div', { cls: 'lps-tree' });

@@ -11,7 +11,8 @@ import { Widget } from '@lumino/widgets';
 
 import { api, ApiError, Connection, Problem, RecipeDetail } from './api';
 import { StudioContext } from './context';
-import { button, el, errorBox, fill, localZone, markField, momentInput, readMoment, statusBadge } from './dom';
+import { button, el, errorBox, fill, localZone, markField, momentInput, readMoment, runNow, statusBadge } from './dom';
+import { FixContext, labFix, withLabFix } from './fixes';
 import { SchemaForm } from './form';
 
 export class SettingsPanel extends Widget {
@@ -42,10 +43,16 @@ export class SettingsPanel extends Widget {
     }
   }
 
-  /** Re-shown (another tab was in front): a change made elsewhere meanwhile is shown. */
+  /**
+   * Re-shown (another tab was in front): a change made elsewhere meanwhile is shown. A
+   * connection created or tested meanwhile (in the Connections panel, as the form's fix
+   * says) is offered, and why the settings cannot run is said again, keeping what was typed.
+   */
   protected onAfterShow(): void {
     if (this.shown !== null) {
-      this.current().catch(err => fill(this.message, errorBox(err)));
+      Promise.all([this.current(), api.connections()])
+        .then(([detail, connections]) => detail && this.showAround(detail, connections))
+        .catch(err => fill(this.message, errorBox(err)));
     }
   }
 
@@ -55,10 +62,10 @@ export class SettingsPanel extends Widget {
    * not to be carried out: a Save would overwrite what was saved elsewhere with values read
    * before, a Start or Stop would act on a state that is no longer the recipe's.
    */
-  private async current(refused?: string): Promise<boolean> {
+  private async current(refused?: string): Promise<RecipeDetail | null> {
     const detail = await api.recipe(this.recipe);
-    if (fingerprint(detail) === this.shown) {
-      return true;
+    if (this.shown && unchanged(this.shown, detail)) {
+      return detail;
     }
     const now = `${this.recipe} changed elsewhere since this panel showed it (it is ${detail.state} now)`;
     await this.load(
@@ -66,22 +73,37 @@ export class SettingsPanel extends Widget {
         ? el('div', { cls: 'lps-error lps-stale', attrs: { role: 'alert' }, text: `Not ${refused}: ${now}. It is shown as it is now: check it, then try again.` })
         : el('div', { cls: 'lps-hint lps-stale', text: `${now}: shown as it is now.` })
     );
-    return false;
+    return null;
   }
 
   private render(detail: RecipeDetail, connections: Connection[]): void {
-    this.shown = fingerprint(detail);
+    this.shown = detail;
     const can = this.ctx.me.can;
     const readOnly = !can.build;
     const bound = detail.settings.connections ?? {};
     const slots = new Map<string, HTMLSelectElement>();
+    /** The fix for what is wrong, in the lab's terms (this form, the Connections panel). */
+    const fixes: FixContext = {
+      slots: detail.connections ?? {},
+      parameters: detail.parameters ?? {},
+      connections,
+      chosen: slot => slots.get(slot)?.value || bound[slot],
+      form: 'below'
+    };
+    /** A slot's choices: the connections of its type, keeping the one chosen. */
+    const offer = (select: HTMLSelectElement, type: string, value: string): void => {
+      fill(
+        select,
+        el('option', { text: '(none)', attrs: { value: '' } }),
+        ...fixes.connections
+          .filter(c => c.type === type)
+          .map(c => el('option', { text: `${c.name} (${c.status})`, attrs: { value: c.name } }))
+      );
+      select.value = value;
+    };
     const slotRows = Object.entries(detail.connections ?? {}).map(([slot, info]) => {
       const select = el('select', { cls: 'lps-input', attrs: { name: `connection-${slot}` } });
-      select.append(el('option', { text: '(none)', attrs: { value: '' } }));
-      for (const c of connections.filter(c => c.type === info.type)) {
-        select.append(el('option', { text: `${c.name} (${c.status})`, attrs: { value: c.name } }));
-      }
-      select.value = bound[slot] ?? '';
+      offer(select, info.type, bound[slot] ?? '');
       select.disabled = readOnly;
       slots.set(slot, select);
       return el(
@@ -92,13 +114,12 @@ export class SettingsPanel extends Widget {
         el('span', { cls: 'lps-field-help', text: `a ${info.type} connection` })
       );
     });
-    const byName = new Map(connections.map(c => [c.name, c]));
     const form = new SchemaForm(detail.parameters ?? {}, detail.settings.parameters ?? {}, {
       readOnly,
       picklist: prop => {
         const spec = prop['x-picklist']!;
         const name = slots.get(spec.connection)?.value || bound[spec.connection];
-        return name && byName.has(name) ? api.picklist(name, spec.list) : null;
+        return name && fixes.connections.some(c => c.name === name) ? api.picklist(name, spec.list) : null;
       }
     });
     // Shown and read in local time, as the lab shows every time (the jobs' starts too).
@@ -137,32 +158,11 @@ export class SettingsPanel extends Widget {
     const sinceChanged = (): boolean => !!since.value.trim() && since.value.trim() !== savedSince;
     const message = this.message;
     const problem = el('div', { cls: 'lps-problem lps-settings-problem' });
-    /**
-     * The fix for what is wrong, in the lab's terms: the API's fix names the CLI's commands
-     * (`lpstudio connections add ...`); here a slot is filled in the Connections panel and
-     * chosen in this form, a value corrected in this form.
-     */
-    const labFix = (field: string | null, fix: string | null): string | null => {
-      const slot = field?.startsWith('connections.') ? field.slice('connections.'.length) : '';
-      const info = detail.connections?.[slot];
-      if (info) {
-        const chosen = byName.get(slots.get(slot)?.value || bound[slot] || '');
-        if (chosen?.type === info.type && chosen.status !== 'connected') {
-          return `test ${chosen.name} in the Connections panel (and correct its fields there if the test fails), then try again`;
-        }
-        return connections.some(c => c.type === info.type)
-          ? `choose a ${info.type} connection for ${slot} under Connections below, then Save`
-          : `create a ${info.type} connection in the Connections panel, then choose it for ${slot} below and Save`;
-      }
-      const name = (field ?? '').replace(/^parameters\./, '').split('.')[0];
-      return name && detail.parameters?.properties?.[name] ? `correct ${name} below, then Save` : fix;
-    };
     /** An error shown with the lab's fix. */
-    const failure = (err: unknown): HTMLElement =>
-      errorBox(err instanceof ApiError ? new ApiError(err.status, err.code, err.message, err.field, labFix(err.field, err.fix)) : err);
+    const failure = (err: unknown): HTMLElement => errorBox(withLabFix(err, fixes));
     /** Why the saved settings cannot run yet, with the fix, and the input it is about. */
     const showProblem = (p: Problem | null): void => {
-      const fix = p ? labFix(p.field, p.fix) : null;
+      const fix = p ? labFix(p.field, p.fix, fixes) : null;
       fill(
         problem,
         p ? el('div', { text: `incomplete: ${p.message}` }) : null,
@@ -175,7 +175,8 @@ export class SettingsPanel extends Widget {
       markField(this.body, p?.field);
     };
 
-    const save = async (): Promise<boolean> => {
+    /** Saves what the form shows; `refused` says what was not done if it changed elsewhere. */
+    const save = async (refused = 'saved'): Promise<boolean> => {
       fill(message);
       markField(this.body, null);
       let parameters: Record<string, unknown>;
@@ -192,7 +193,7 @@ export class SettingsPanel extends Widget {
         }
       }
       try {
-        if (!(await this.current('saved'))) {
+        if (!(await this.current(refused))) {
           return false;
         }
         const body: Parameters<typeof api.saveSettings>[1] = {
@@ -211,7 +212,7 @@ export class SettingsPanel extends Widget {
           body.since = readMoment(since.value);
         }
         const saved = await api.saveSettings(this.recipe, body);
-        this.shown = fingerprint(saved);
+        this.shown = saved;
         showProblem(saved.settings_problem);
         savedSince = since.value = momentInput(saved.settings.since);
         savedNames = Object.keys(saved.settings.parameters ?? {});
@@ -273,9 +274,17 @@ export class SettingsPanel extends Widget {
       }
     };
 
-    /** An action on the recipe as the panel shows it (`refused` says what was not done). */
-    const act = async (refused: string, action: () => Promise<unknown>): Promise<void> => {
+    /**
+     * An action on the recipe as the panel shows it (`refused` says what was not done). A
+     * Run now, and a builder's Start, save the form first, as Test does (and as the notebook's
+     * form does): the job or the trigger runs with what the form shows, and what was typed is
+     * not lost when the form is shown again after it.
+     */
+    const act = async (refused: string, action: () => Promise<unknown>, saving = false): Promise<void> => {
       fill(message);
+      if (saving && can.build && !(await save(refused))) {
+        return;
+      }
       try {
         if (!(await this.current(refused))) {
           return;
@@ -294,14 +303,15 @@ export class SettingsPanel extends Widget {
       actions.append(button('Save', async () => void (await save()), 'lps-primary lps-save'));
       actions.append(button('Test', test, 'lps-test'));
       actions.append(
-        button(
-          'Run now',
-          () =>
-            act('run', async () => {
+        runNow(detail.trigger?.kind, () =>
+          act(
+            'run',
+            async () => {
               await api.run(this.recipe);
               this.openJobs(this.recipe);
-            }),
-          'lps-run'
+            },
+            true
+          )
         )
       );
     }
@@ -311,7 +321,11 @@ export class SettingsPanel extends Widget {
           ? button('Stop', () => act('stopped', () => api.stop(this.recipe)), 'lps-stop')
           : button(
               'Start',
-              () => act('started', () => api.start(this.recipe, fixedSince && sinceChanged() ? readMoment(since.value) : undefined)),
+              () => {
+                // Read before the save, which shows the saved since again.
+                const reset = fixedSince && sinceChanged() ? readMoment(since.value) : undefined;
+                return act('started', () => api.start(this.recipe, reset), true);
+              },
               'lps-start'
             )
       );
@@ -382,21 +396,53 @@ export class SettingsPanel extends Widget {
       message
     );
     showProblem(detail.settings_problem);
+    this.showAround = (now, list) => {
+      this.shown = now; // the same as shown, but for slots it left open and fills now
+      fixes.connections = list;
+      for (const [slot, select] of slots) {
+        offer(select, detail.connections[slot].type, select.value || (now.settings.connections?.[slot] ?? ''));
+      }
+      showProblem(now.settings_problem);
+    };
   }
 
   private body = el('div', { cls: 'lps-settings-body' });
   private message = el('div', { cls: 'lps-message' });
-  /** the recipe as the panel shows it (`fingerprint`), null until first shown */
-  private shown: string | null = null;
+  /** shows the connections and the settings problem as they are now, the form kept */
+  private showAround: (detail: RecipeDetail, connections: Connection[]) => void = () => undefined;
+  /** the recipe as the panel shows it, null until first shown */
+  private shown: RecipeDetail | null = null;
 }
 
-/** A recipe's state and saved settings, as text that differs when they differ. */
-function fingerprint(detail: RecipeDetail): string {
+/**
+ * Whether the recipe is `now` as the panel showed it: its state and saved settings. The API
+ * gives the settings as they would run, each slot's connection filled in, or (while they
+ * cannot run) as saved: a slot the panel showed open and a connection fills now (one of its
+ * type was created, as the panel's fix says) is no change, since the form overwrites nothing.
+ */
+function unchanged(shown: RecipeDetail, now: RecipeDetail): boolean {
+  const filled = Object.keys(shown.settings.connections ?? {});
+  const seen = (detail: RecipeDetail): string => {
+    const connections = detail.settings.connections ?? {};
+    return fingerprint({
+      state: detail.state,
+      settings: {
+        ...detail.settings,
+        parameters: detail.settings.parameters ?? {},
+        connections: Object.fromEntries(filled.map(slot => [slot, connections[slot] ?? null]))
+      }
+    });
+  };
+  return seen(shown) === seen(now);
+}
+
+/** Data as text that differs when it differs (whatever the order of its keys). */
+function fingerprint(value: unknown): string {
   const canonical = (value: unknown): unknown =>
     value && typeof value === 'object' && !Array.isArray(value)
       ? Object.fromEntries(Object.keys(value).sort().map(k => [k, canonical((value as Record<string, unknown>)[k])]))
       : Array.isArray(value)
         ? value.map(canonical)
         : value;
-  return JSON.stringify(canonical({ state: detail.state, settings: detail.settings }));
+  return JSON.stringify(canonical(value));
 }

@@ -1,0 +1,42 @@
+/**
+ * The fix for what is wrong with a recipe's settings, in the lab's terms. The API's fixes
+ * name the CLI's commands (`lpstudio connections add ...`, `-p days 7`); in the lab a slot is
+ * filled in the Connections panel and chosen in the recipe's settings form, a value corrected
+ * there. Shared by the settings form and the Recipes sidebar, which say where the form is.
+ */
+import { ApiError, Connection, JsonSchema, Slot } from './api';
+
+export interface FixContext {
+  /** the recipe's connection slots and parameter schema */
+  slots: Record<string, Slot>;
+  parameters: JsonSchema;
+  /** the workspace's connections */
+  connections: Connection[];
+  /** the connection chosen (or bound) for a slot, if any */
+  chosen: (slot: string) => string | undefined;
+  /** where the recipe's form is, as the user sees it: `below`, `in its Settings` */
+  form: string;
+}
+
+/** The lab's fix for an error about `field`; the API's own fix when it is about none of the
+ * recipe's slots or parameters. */
+export function labFix(field: string | null, fix: string | null, c: FixContext): string | null {
+  const slot = field?.startsWith('connections.') ? field.slice('connections.'.length) : '';
+  const info = c.slots[slot];
+  if (info) {
+    const chosen = c.connections.find(k => k.name === c.chosen(slot));
+    if (chosen?.type === info.type && chosen.status !== 'connected') {
+      return `test ${chosen.name} in the Connections panel (and correct its fields there if the test fails), then try again`;
+    }
+    return c.connections.some(k => k.type === info.type)
+      ? `choose a ${info.type} connection for ${slot} under Connections ${c.form}, then Save`
+      : `create a ${info.type} connection in the Connections panel, then choose it for ${slot} ${c.form} and Save`;
+  }
+  const name = (field ?? '').replace(/^parameters\./, '').split('.')[0];
+  return name && c.parameters.properties?.[name] ? `correct ${name} ${c.form}, then Save` : fix;
+}
+
+/** The error with the lab's fix in place of the API's. */
+export function withLabFix(err: unknown, c: FixContext): unknown {
+  return err instanceof ApiError ? new ApiError(err.status, err.code, err.message, err.field, labFix(err.field, err.fix, c)) : err;
+}
