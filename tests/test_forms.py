@@ -473,6 +473,18 @@ def test_a_path_field_leading_out_of_projects_is_marked_and_not_saved(studio: St
     assert form.save() is True
 
 
+def test_run_now_is_disabled_for_a_webhook_recipe_and_points_to_test(studio: Studio) -> None:
+    """Its Run now could only be refused: a real run needs the event posted to it."""
+    write_recipe(
+        studio.workspace.root,
+        "p/hooked",
+        metadata={"title": "hooked", "trigger": {"kind": "webhook"}},
+    )
+    form = RecipeForm("p/hooked", studio)
+    assert form.buttons["run"].disabled and "Test" in form.buttons["run"].tooltip
+    assert not form.buttons["test"].disabled
+
+
 def test_the_form_of_a_broken_recipe_raises_its_error_and_nothing_after(
     studio: Studio, monkeypatch: pytest.MonkeyPatch
 ) -> None:
