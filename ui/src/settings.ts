@@ -270,7 +270,7 @@ export class SettingsPanel extends Widget {
           line.append(button('Open output', () => this.ctx.openPath(job.output_path!), 'lps-output'));
         }
       } catch (err) {
-        fill(line, 'test run: ', errorBox(err));
+        fill(line, 'test run: ', failure(err));
       }
     };
 
