@@ -3,6 +3,7 @@ cannot be read, large files, statements that would write, URLs that hide a passw
 
 from __future__ import annotations
 
+import json
 import os
 import sqlite3
 import sys
@@ -98,6 +99,25 @@ def test_csv_in_another_encoding_names_the_file_and_the_encoding_field(root, con
         assert "latin-1" in (caught.value.fix or "")
     latin = connect("csv_file", {"path": "latin.csv", "root": str(root), "encoding": "latin-1"})
     assert latin.read_rows().to_dict("records") == [{"name": "José", "city": "Zürich"}]
+
+
+def test_csv_a_value_its_encoding_cannot_hold_is_named_and_nothing_is_written(root, connect):
+    """A raw UnicodeEncodeError came out, after a new file's header had been written."""
+    conn = connect("csv_file", {"path": "latin.csv", "root": str(root), "encoding": "latin-1"})
+    dry = connect(
+        "csv_file", {"path": "latin.csv", "root": str(root), "encoding": "latin-1"}, dry_run=True
+    )
+    for call in (dry.append_row, conn.append_row):
+        with pytest.raises(InputError) as caught:
+            call(row={"name": "Zoë", "price": "9 €"})
+        assert caught.value.field == "row.price" and "latin-1" in caught.value.message
+        assert "utf-8" in (caught.value.fix or "")
+    assert not (root / "latin.csv").exists()
+    with pytest.raises(InputError) as caught:
+        conn.append_row(row={"name": "Zoë", "prix €": "9"})
+    assert caught.value.field == "row.prix €" and not (root / "latin.csv").exists()
+    assert conn.append_row(row={"name": "Zoë", "price": "9 EUR"})["row_number"] == 1
+    assert (root / "latin.csv").read_bytes() == "name,price\nZoë,9 EUR\n".encode("latin-1")
 
 
 def test_csv_with_a_row_longer_than_its_header_names_the_file_and_line(root, connect):
@@ -389,3 +409,56 @@ def test_sql_a_password_in_the_url_query_never_shows(connect):
     with pytest.raises(ConnectorError) as caught:
         dry.insert(table="t", row={"x": 1})
     assert "s3cret" not in str(caught.value)
+
+
+# -- SQL: the poll trigger as the scheduler runs it ----------------------------------------
+
+
+def test_sql_rows_sharing_a_time_each_start_a_job(tmp_path):
+    """Orders placed in the same second are distinct events: each starts its own job, and
+    a second poll starts none."""
+    from lpstudio.studio import Studio
+    from tests.conftest import write_recipe
+
+    ws = tmp_path / "ws"
+    Studio.init(ws, accept_terms=True, admin="alice").close()
+    with sqlite3.connect(ws / "shop.db") as db:
+        db.execute("CREATE TABLE orders (id integer primary key, email text, at datetime)")
+        db.executemany(
+            "INSERT INTO orders (email, at) VALUES (?, '2026-03-01 10:00:00.000000')",
+            [("ada@example.com",), ("bob@example.com",), ("cy@example.com",)],
+        )
+    db.close()
+    trigger = {"kind": "poll", "connection": "shop", "trigger": "new_rows"}
+    metadata = {"title": "Orders", "trigger": trigger, "connections": {"shop": {"type": "sql"}}}
+    write_recipe(ws, "p/orders", metadata=metadata)
+    with Studio.open(ws, user="alice") as studio:
+        values = {"url": "sqlite:///shop.db", "poll_table": "orders", "poll_column": "at"}
+        studio.connections.add("shop", "sql", values, "alice")
+        studio.save_settings("p/orders", since="2026-03-01T00:00:00+00:00")
+        jobs = studio.poll("p/orders", run=False)
+        assert sorted(job.event["email"] for job in jobs) == [
+            "ada@example.com",
+            "bob@example.com",
+            "cy@example.com",
+        ]
+        assert studio.poll("p/orders", run=False) == []
+
+
+def test_sql_new_rows_are_json_even_holding_infinity(tmp_path, connect):
+    """A float column's infinity became an event JSON cannot carry (`Infinity`), and a
+    numeric column's stopped the poll (OverflowError)."""
+    with sqlite3.connect(tmp_path / "m.db") as db:
+        db.execute("CREATE TABLE m (id integer primary key, reading real, amount numeric)")
+        db.executemany(
+            "INSERT INTO m (reading, amount) VALUES (?, ?)",
+            [(1.5, 2), (9e999, 9e999), (-9e999, -9e999)],
+        )
+    db.close()
+    values = {"url": f"sqlite:///{tmp_path / 'm.db'}", "poll_table": "m", "poll_column": "id"}
+    page = connect("sql", values).poll("new_rows", "", None)
+    assert json.loads(json.dumps(page.events, allow_nan=False)) == [
+        {"id": 1, "reading": 1.5, "amount": 2, "_cursor": 1},
+        {"id": 2, "reading": "Infinity", "amount": "Infinity", "_cursor": 2},
+        {"id": 3, "reading": "-Infinity", "amount": "-Infinity", "_cursor": 3},
+    ]

@@ -4,8 +4,10 @@ out of every message."""
 
 from __future__ import annotations
 
+import importlib
 import math
 import threading
+import time
 from collections.abc import Callable, Iterator
 from datetime import datetime
 from typing import Any
@@ -24,9 +26,12 @@ connect = generic.connect  # the same fixture: connections closed after the test
 
 
 class MoreHandler(Handler):
-    """The recording server's routes, and three more: an answer given by the query
-    (`/raw/<status>?type=...&body=...`), one held until the test ends (`/hold`), and a 400
-    that echoes the Authorization header after `pad` characters (`/echo-auth?pad=N`)."""
+    """The recording server's routes, and more: an answer given by the query
+    (`/raw/<status>?type=...&body=...`), the body and Content-Type received
+    (`/echo-body`), one held until the test ends (`/hold`), a 400
+    that echoes the Authorization header after `pad` characters (`/echo-auth?pad=N`), a
+    body of `size` bytes, chunked without a length with `chunked=1` (`/big?size=N`), and
+    one of `n` bytes sent one every 0.1 s until the test ends (`/drip?n=N`)."""
 
     server: Server
 
@@ -34,11 +39,20 @@ class MoreHandler(Handler):
         parts = urlsplit(self.path)
         query = {k: v[0] for k, v in parse_qs(parts.query).items()}
         route = parts.path.strip("/").split("/")
-        if route[0] not in ("raw", "hold", "echo-auth"):
+        if route[0] not in ("raw", "hold", "echo-auth", "big", "drip", "echo-body"):
             return super().handle_any()
-        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        sent = self.rfile.read(int(self.headers.get("Content-Length") or 0))
         with self.server.lock:
             self.server.requests.append({"method": self.command, "path": parts.path})
+        if route[0] in ("big", "drip"):
+            try:
+                self.slow_or_big(route[0], query)
+            except OSError:  # the client hung up, as it should
+                self.close_connection = True
+            return
+        if route[0] == "echo-body":
+            echoed = {"type": self.headers.get("Content-Type"), "body": sent.decode()}
+            return self.answer(200, echoed)
         if route[0] == "hold":
             self.server.release.wait(30)
             status, kind, body = 200, "application/json", '{"late": true}'
@@ -54,6 +68,30 @@ class MoreHandler(Handler):
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
         self.wfile.write(data)
+
+    def slow_or_big(self, route: str, query: dict[str, str]) -> None:
+        chunked = route == "big" and query.get("chunked") == "1"
+        size = int(query.get("size") or query.get("n") or "0")
+        self.send_response(200)
+        self.send_header("Content-Type", "text/plain")
+        if chunked:
+            self.send_header("Transfer-Encoding", "chunked")
+        else:
+            self.send_header("Content-Length", str(size))
+        self.end_headers()
+        if route == "drip":
+            for _ in range(size):
+                if self.server.release.wait(0.1):
+                    break
+                self.wfile.write(b"x")
+                self.wfile.flush()
+            return
+        block = b"x" * 1024
+        for start in range(0, size, len(block)):
+            part = block[: size - start]
+            self.wfile.write(b"%x\r\n%s\r\n" % (len(part), part) if chunked else part)
+        if chunked:
+            self.wfile.write(b"0\r\n\r\n")
 
     do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = handle_any
 
@@ -336,3 +374,54 @@ def test_a_post_answered_500_says_it_was_not_sent_again(server, connect):
     assert (error.status, error.retryable) == (500, False)
     assert str(error).endswith("; it may have been carried out, so it was not sent again")
     assert len(server.seen("/status/500")) == 1
+
+
+# -- large and slow answers ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("chunked", ["0", "1"])
+def test_an_answer_too_large_to_hold_is_refused_naming_the_limit(
+    server, connect, monkeypatch, chunked
+):
+    """A GET of an export the size of a disk filled the kernel's memory before any error."""
+    get_connector("http")
+    module = importlib.import_module("lpstudio_connectors.http.request")
+    monkeypatch.setattr(module, "MAX_ANSWER_BYTES", 10_000)
+    api = connect("http", {"base_url": server.url})
+    assert len(api.request(method="GET", url="/big?size=10000")["text"]) == 10_000
+    error = failed(api, method="POST", url=f"/big?size=50000&chunked={chunked}", json={})
+    message = str(error)
+    assert "more than 10 kB" in message and error.retryable is False
+    assert "may have been carried out" in message
+    assert error.fix and "page" in error.fix
+    assert len(server.seen("/big")) == 2
+
+
+def test_timeout_seconds_bounds_an_answer_that_trickles_in(server, connect):
+    """A byte every 0.1 s never tripped httpx's timeout, which is per read: the job waited
+    for as long as the server cared to send."""
+    api = connect("http", {"base_url": server.url, "timeout_seconds": 1, "retries": 0})
+    started = time.monotonic()
+    error = failed(api, method="GET", url="/drip?n=150")
+    assert time.monotonic() - started < 10
+    assert "no answer within 1 s (timeout_seconds)" in str(error) and error.retryable is True
+
+
+# -- bodies ---------------------------------------------------------------------------------
+
+
+def test_a_form_body_is_sent_url_encoded(server, connect):
+    """Token endpoints and many older APIs take a form, not JSON: there was no way to send
+    one (`form` was refused as an unknown input)."""
+    api = connect("http", {"base_url": server.url})
+    form = {"To": "+14155550100", "Body": "Hi & bye", "tag": ["a", "b"], "n": 2}
+    echoed = api.request(method="POST", url="/echo-body", form=form)["json"]
+    assert echoed == {
+        "type": "application/x-www-form-urlencoded",
+        "body": "To=%2B14155550100&Body=Hi+%26+bye&tag=a&tag=b&n=2",
+    }
+    dry = connect("http", {"base_url": server.url}, dry_run=True)
+    assert dry.request(method="POST", url="/echo-body", form=form)["form"] == form
+    error = refused(api, method="POST", url="/echo-body", form=form, json={"a": 1})
+    assert error.field == "form" and "not both" in str(error)
+    assert len(server.seen("/echo-body")) == 1

@@ -197,6 +197,7 @@ def append_row(conn: Connection, data: dict[str, Any]) -> dict[str, Any]:
     if conn.dry_run:
         header = read_header(path, delimiter, reading)
         _check_keys(row, header)
+        _check_encodable(row, header, writing)
         return {
             "would_append": {k: _text(row[k]) for k in header or row},
             "path": str(path),
@@ -206,6 +207,7 @@ def append_row(conn: Connection, data: dict[str, Any]) -> dict[str, Any]:
     with Locked(path):
         header = read_header(path, delimiter, reading)
         _check_keys(row, header)
+        _check_encodable(row, header, writing)
         columns = header or list(row)
         number = count_records(path, delimiter, reading) + 1 if header else 1
         write_row(
@@ -216,6 +218,23 @@ def append_row(conn: Connection, data: dict[str, Any]) -> dict[str, Any]:
             header=None if header else columns,
         )
     return {"path": str(path), "row_number": number}
+
+
+def _check_encodable(row: dict[str, Any], header: list[str] | None, encoding: str) -> None:
+    """InputError naming `row.<column>` when the file's encoding cannot hold its value (or,
+    for a new file, its name), before anything is written."""
+    for key, value in row.items():
+        for text in (_text(value), key) if header is None else (_text(value),):
+            try:
+                text.encode(encoding)
+            except UnicodeEncodeError as error:
+                raise InputError(
+                    f"row.{key}: {encoding} cannot hold {error.object[error.start]!r}, so the "
+                    "row cannot be written to the file",
+                    field=f"row.{key}",
+                    fix="leave the character out, or keep the file in an encoding that holds "
+                    "every character, such as utf-8 (the connection's encoding)",
+                ) from None
 
 
 def _check_keys(row: dict[str, Any], header: list[str] | None) -> None:

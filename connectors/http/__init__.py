@@ -3,6 +3,7 @@
     api = lpstudio.kernel.connection("crm")
     api.request(method="POST", url="/contacts", json={"email": "ada@example.com"})
     # -> {"status": 201, "headers": {...}, "json": {...}, "text": "..."}
+    api.request(method="POST", url="/token", form={"grant_type": "client_credentials"})
 
 Relative URLs are joined to the connection's base_url; the connection's credentials are
 added as headers (basic, bearer or an API key header), go only to the base_url's scheme,
@@ -101,6 +102,15 @@ REQUEST_INPUT: dict[str, Any] = {
             },
         },
         "json": {"description": "a JSON body (any JSON value)"},
+        "form": {
+            "type": "object",
+            "description": "a form body (application/x-www-form-urlencoded), instead of json; "
+            "a list sends its field once per item",
+            "additionalProperties": {
+                "type": ["string", "number", "boolean", "array"],
+                "items": {"type": ["string", "number", "boolean"]},
+            },
+        },
         "expect_json": {
             "type": "boolean",
             "description": "true: the answer must be a JSON body, whatever its Content-Type "

@@ -11,6 +11,10 @@ Retry policy:
   answer that is not the JSON expected may come after the server acted: sending again could
   act twice, so the error says so and is not retryable.
 
+An answer is read as it comes, at most `MAX_ANSWER_BYTES` of it and within `timeout_seconds`
+in all (httpx's own timeouts count each wait for a packet, which a server that trickles its
+answer never trips): a job never holds more than that, nor waits longer.
+
 Waits grow exponentially with jitter (0.5 s, 1 s, 2 s ... up to 30 s), except that a
 `Retry-After` header is honoured. A `Retry-After` longer than `MAX_RETRY_AFTER` is not
 waited for inside a job: the answer is reported as a retryable error instead.
@@ -25,8 +29,9 @@ from __future__ import annotations
 import json
 import re
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import httpx
 import tenacity
@@ -52,6 +57,8 @@ SNIPPET = 300
 SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*)://")
 URL_FIX = "give an absolute http(s):// URL, or a path relative to base_url"
 MAYBE_DONE = "it may have been carried out, so it was not sent again"
+# The most of an answer a job reads: its text and parsed JSON are held besides.
+MAX_ANSWER_BYTES = 64_000_000
 
 
 @dataclass
@@ -63,7 +70,15 @@ class Prepared:
     params: dict[str, Any] | None
     json: Any
     has_json: bool
+    form: dict[str, Any] | None
     settings: config.Settings
+
+    @property
+    def body(self) -> dict[str, Any]:
+        """The body as httpx takes it: none, JSON or a form."""
+        if self.has_json:
+            return {"json": self.json}
+        return {} if self.form is None else {"data": self.form}
 
     @property
     def idempotent(self) -> bool:
@@ -144,6 +159,12 @@ def prepare(conn: Connection, data: dict[str, Any]) -> Prepared:
     auth = auth_headers(conn)
     given = dict(data.get("headers") or {})
     check_headers(given)
+    if "json" in data and "form" in data:
+        raise InputError(
+            "a request has one body: give either 'json' or 'form', not both",
+            field="form",
+            fix="send the form's fields as JSON in 'json', or the JSON's as 'form'",
+        )
     if "json" in data:
         try:
             json.dumps(data["json"], allow_nan=False)
@@ -162,6 +183,7 @@ def prepare(conn: Connection, data: dict[str, Any]) -> Prepared:
         params=data.get("query") or None,
         json=data.get("json"),
         has_json="json" in data,
+        form=data.get("form"),
         settings=settings,
     )
 
@@ -172,8 +194,68 @@ def would_send(conn: Connection, req: Prepared) -> dict[str, Any]:
         req.url,  # `would_send` masks the connection's secrets wherever they are
         headers=masked_headers(conn, req.headers, req.auth),
         params=req.params,
-        json=req.json,
+        **({"form": req.form} if req.form is not None else {"json": req.json}),
     )
+
+
+class Bounded(httpx.SyncByteStream):
+    """An answer's body as it arrives, ended by a ReadTimeout once `deadline` (a monotonic
+    time) passes and by a ConnectorError once it holds more than MAX_ANSWER_BYTES."""
+
+    def __init__(self, response: httpx.Response, req: Prepared, deadline: float) -> None:
+        self.inner = cast(httpx.SyncByteStream, response.stream)  # a sync client's
+        self.response, self.req, self.deadline = response, req, deadline
+
+    def __iter__(self) -> Iterator[bytes]:
+        size = 0
+        for chunk in self.inner:
+            size += len(chunk)
+            if size > MAX_ANSWER_BYTES:
+                raise _too_large(self.req, self.response)
+            if time.monotonic() > self.deadline:
+                raise httpx.ReadTimeout("the answer took too long", request=self.response.request)
+            yield chunk
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+def _too_large(req: Prepared, response: httpx.Response) -> ConnectorError:
+    """Not retryable: the same request brings the same answer."""
+    limit = MAX_ANSWER_BYTES
+    shown = f"{limit / 1e6:g} MB" if limit >= 1_000_000 else f"{limit / 1e3:g} kB"
+    message = (
+        f"{req.method} {shown_url(req.url)} answered {response.status_code} with more than "
+        f"{shown}, more than a job reads"
+    )
+    return ConnectorError(
+        message if req.idempotent else f"{message}; {MAYBE_DONE}",
+        status=response.status_code,
+        fix="ask the API for less at a time: a page, a filter or fewer fields in `query`",
+    )
+
+
+def _receive(client: httpx.Client, req: Prepared) -> httpx.Response:
+    """Sends the request and reads its answer within the bounds `Bounded` sets."""
+    deadline = time.monotonic() + req.settings.timeout.read
+    request = client.build_request(
+        req.method,
+        req.url,
+        headers=req.headers,
+        params=req.params,
+        timeout=req.settings.timeout,
+        **req.body,
+    )
+    response = client.send(request, stream=True)
+    try:
+        length = response.headers.get("content-length", "")
+        if length.isdigit() and int(length) > MAX_ANSWER_BYTES:
+            raise _too_large(req, response)
+        response.stream = Bounded(response, req, deadline)
+        response.read()
+    finally:
+        response.close()
+    return response
 
 
 def retry_after(response: httpx.Response) -> float | None:
@@ -189,18 +271,10 @@ def send(conn: Connection, req: Prepared, expected: list[int] | None) -> httpx.R
     failures = TRANSIENT if req.idempotent else NOT_SENT
     retries = req.settings.retries
     client = conn.http()
-    body: dict[str, Any] = {"json": req.json} if req.has_json else {}
     hidden = conn.secrets()
 
     def attempt() -> httpx.Response:
-        response = client.request(
-            req.method,
-            req.url,
-            headers=req.headers,
-            params=req.params,
-            timeout=req.settings.timeout,
-            **body,
-        )
+        response = _receive(client, req)
         if response.status_code in statuses:
             raise RetryableAnswer(response, retry_after(response))
         return response

@@ -15,6 +15,8 @@ the password hidden. See `database.py` for how engines are kept and disposed of.
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import json
 from itertools import groupby
 from typing import TYPE_CHECKING, Any
 
@@ -229,11 +231,15 @@ def insert(conn: Connection, data: dict[str, Any]) -> dict[str, Any]:
     return {"inserted": len(rows)}
 
 
-@connector.poll_trigger(
-    "new_rows",
-    title="New rows by an increasing column",
-    key=lambda e: str(e["_cursor"]),
-)
+def _row_key(event: dict[str, Any]) -> str:
+    """A row's identity for de-duplication: its column value and a digest of the whole row,
+    as rows often share the column's value (orders placed in the same second) and each is
+    its own event. Two rows equal in every column are one event."""
+    digest = hashlib.sha256(json.dumps(event, sort_keys=True).encode()).hexdigest()
+    return f"{event['_cursor']}|{digest[:32]}"
+
+
+@connector.poll_trigger("new_rows", title="New rows by an increasing column", key=_row_key)
 def new_rows(conn: Connection, since: str, cursor: Any) -> Page:
     """Rows of the connection's `poll_table` whose `poll_column` is above the cursor, in the
     column's order, at most 1000 per page. Each event is the row (values as JSON) with its

@@ -10,6 +10,7 @@ collected, and `dispose(conn)` does it at once.
 
 from __future__ import annotations
 
+import math
 import urllib.parse
 import weakref
 from collections.abc import Iterator
@@ -212,9 +213,12 @@ def to_column(column: sa.Column, value: Any) -> Any:
 
 
 def to_json(value: Any) -> Any:
-    """A database value as JSON can carry it."""
+    """A database value as JSON can carry it: infinities and NaN (which PostgreSQL's float
+    and numeric columns hold) as the text PostgreSQL writes for them."""
     if isinstance(value, datetime | date | time):
         return value.isoformat()
+    if isinstance(value, float | Decimal) and not math.isfinite(value):
+        return "NaN" if value != value else ("-Infinity" if value < 0 else "Infinity")
     if isinstance(value, Decimal):
         return int(value) if value == value.to_integral_value() else float(value)
     if isinstance(value, bytes | bytearray | memoryview):
