@@ -1078,6 +1078,7 @@ def test_bad_numbers_times_and_names_are_refused_and_nothing_changes(
         ),
         call(server, tokens["all"], "optin", json.dumps(OPTIN)[:-1].encode() + b', "n": NaN}'),
         httpx.post(f"{server}{hook}", content=b'{"total": -Infinity}', timeout=30),
+        httpx.post(f"{server}{hook}", content=b'{"total": 1e400}', timeout=30),  # infinity
     ):
         error = assert_error(answer, 400, "body")
         assert "not a JSON number" in error["message"]
