@@ -19,6 +19,7 @@ import types
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 from pathlib import Path
+from stat import S_ISREG
 from typing import Any
 
 from .errors import InputError, LpstudioError, NotFoundError
@@ -170,13 +171,22 @@ def _candidates(folder: Path) -> list[Path]:
 
 
 def _fingerprint(folder: Path) -> tuple[Any, ...]:
-    """What changes when a workspace connector is added, edited or removed."""
+    """What changes when a workspace connector is added, edited or removed: any of its
+    files (a package may read a schema of its own at import), not Python's bytecode caches
+    nor hidden files (an editor's swap file changes as one types)."""
     if not folder.is_dir():
         return ()
     files = []
-    for path in sorted(folder.rglob("*.py")):
-        stat = path.stat()
-        files.append((str(path), stat.st_mtime_ns, stat.st_size))
+    for path in sorted(folder.rglob("*")):
+        parts = path.relative_to(folder).parts
+        if any(p == "__pycache__" or p.startswith(".") for p in parts):
+            continue
+        try:
+            info = path.stat()
+        except FileNotFoundError:  # an editor's temporary file, gone since the listing
+            continue
+        if S_ISREG(info.st_mode):
+            files.append((str(path), info.st_mtime_ns, info.st_size))
     return tuple(files)
 
 

@@ -689,6 +689,8 @@ class Connector:
         object: str | None = None,
         description: str = "",
     ) -> Callable[[Callable[[Connection, str, Any], Page]], Any]:
+        _callable(key, f"triggers.{name}.key", "key=lambda event: str(event['id'])")
+
         def register(func: Callable[[Connection, str, Any], Page]) -> Any:
             self._declare("trigger", name, {**self.poll_triggers, **self.webhook_triggers})
             self.poll_triggers[name] = PollTrigger(
@@ -697,7 +699,7 @@ class Connector:
                 description or (func.__doc__ or "").strip(),
                 object,
                 key,
-                _guarded(func),
+                _guarded(_returning_page(f"{self.name}.{name}", name, func)),
             )
             return func
 
@@ -712,6 +714,9 @@ class Connector:
         description: str = "",
         verify: Callable[[dict[str, str], bytes, str], bool] | None = None,
     ) -> Callable[[Callable[[dict[str, str], bytes], list[dict[str, Any]]]], Any]:
+        if verify is not None:
+            _callable(verify, f"triggers.{name}.verify", "verify(headers, body, secret) -> bool")
+
         def register(func: Callable[[dict[str, str], bytes], list[dict[str, Any]]]) -> Any:
             self._declare("trigger", name, {**self.poll_triggers, **self.webhook_triggers})
             self.webhook_triggers[name] = WebhookTrigger(
@@ -724,7 +729,8 @@ class Connector:
     def picklist(self, name: str, *, title: str) -> Callable[[Callable[..., Any]], Any]:
         def register(func: Callable[[Connection], list[Option]]) -> Any:
             self._declare("picklist", name, self.picklists)
-            self.picklists[name] = PickList(name, title, _guarded(func))
+            checked = _returning_options(f"{self.name}.{name}", name, func)
+            self.picklists[name] = PickList(name, title, _guarded(checked))
             return func
 
         return register
@@ -858,6 +864,92 @@ class Connector:
             "picklists": {p.name: p.title for p in self.picklists.values()},
             "objects": self.objects,
         }
+
+
+def _callable(value: Any, field: str, example: str) -> None:
+    """Refuses, when a connector is declared, what it would otherwise call at its first
+    poll or delivery (and fail there, far from the file)."""
+    if not callable(value):
+        raise InputError(
+            f"{field} is {_a(value)}, not a function",
+            field=field,
+            fix=f"give a function, e.g. {example}",
+        )
+
+
+def _a(value: Any) -> str:
+    """A value's type with its article, as errors say it: "a list", "an int"."""
+    name = type(value).__name__
+    return f"{'an' if name[0] in 'aeiou' else 'a'} {name}"
+
+
+def _returning_page(where: str, trigger: str, func: Guarded) -> Guarded:
+    """A poll function whose answer is checked: a Page of JSON objects with a cursor the
+    store can keep. Anything else failed later with Python's words, after the app was
+    asked, with no hint of the contract."""
+
+    @functools.wraps(func)
+    def poll(conn: Connection, since: str, cursor: Any) -> Page:
+        page = func(conn, since, cursor)
+        problem = None
+        if not isinstance(page, Page):
+            problem = f"{where} returned {_a(page)}, not a Page"
+        elif not isinstance(page.events, list | tuple):
+            problem = f"{where} returned a Page whose events are {_a(page.events)}, not a list"
+        else:
+            odd = next((e for e in page.events if not isinstance(e, dict)), None)
+            if odd is not None:
+                problem = f"{where} returned an event that is {_a(odd)}, not a JSON object"
+        if problem is not None:
+            raise ConnectorError(
+                problem,
+                field=f"triggers.{trigger}",
+                fix="return Page(events, cursor=...) from the poll function: the events as a "
+                "list of dicts, oldest first, and the cursor the next poll resumes from",
+            )
+        try:
+            kept = json.dumps(page.cursor, sort_keys=True)
+        except (TypeError, ValueError):
+            raise ConnectorError(
+                f"{where} returned a cursor that is {_a(page.cursor)}, which the store cannot "
+                "keep: it takes JSON values",
+                field=f"triggers.{trigger}",
+                fix="give a cursor of text, numbers, lists or dicts: a time as its "
+                "isoformat(), an id as it is",
+            ) from None
+        if page.more and kept == json.dumps(cursor, sort_keys=True, default=repr):  # same page
+            raise ConnectorError(
+                f"{where} returned more=True with the cursor it was given: the next poll "
+                "would fetch the same page again",
+                field=f"triggers.{trigger}",
+                fix="return the cursor just past the page's last event with more=True",
+            )
+        return page
+
+    return poll  # type: ignore[return-value]
+
+
+def _returning_options(where: str, picklist: str, func: Guarded) -> Guarded:
+    """A pick list function whose answer is checked: a list of `Option`s (forms and the
+    REST API read their value and label; the app's own rows failed there, unexplained)."""
+
+    @functools.wraps(func)
+    def fetch(conn: Connection) -> list[Option]:
+        options = func(conn)
+        if not isinstance(options, list | tuple):
+            problem = f"{where} returned {_a(options)}, not a list of Option"
+        else:
+            odd = next((o for o in options if not isinstance(o, Option)), None)
+            if odd is None:
+                return list(options)
+            problem = f"{where} returned a list holding {_a(odd)}, not an Option"
+        raise ConnectorError(
+            problem,
+            field=f"picklists.{picklist}",
+            fix="return [Option(value, label), ...]: the value stored, the label people see",
+        )
+
+    return fetch  # type: ignore[return-value]
 
 
 def _coerce_field(spec: Field, value: Any) -> Any:

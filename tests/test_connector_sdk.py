@@ -24,7 +24,7 @@ from lpstudio import registry
 from lpstudio.client import ConnectionClient
 from lpstudio.errors import InputError
 from lpstudio.registry import bundled_dir, get_connector, load_connectors
-from lpstudio.sdk import Connection
+from lpstudio.sdk import Connection, ConnectorError, MemoryLedger
 from lpstudio.studio import Studio
 
 from .conftest import write_recipe
@@ -303,6 +303,20 @@ async def test_the_rest_api_lists_broken_connectors_beside_the_others(jp_fetch: 
             "triggers.t",
             "rename",
         ),
+        (
+            'connector = Connector("acme", title="A")\n'
+            '@connector.poll_trigger("t", title="T", key="id")\n'
+            "def t(conn, since, cursor): return None",
+            "triggers.t.key",
+            "key=lambda event: str(event['id'])",
+        ),
+        (
+            'connector = Connector("acme", title="A")\n'
+            '@connector.webhook_trigger("t", title="T", verify="sha256")\n'
+            "def w(headers, body): return []",
+            "triggers.t.verify",
+            "verify(headers, body, secret)",
+        ),
     ],
 )
 def test_a_declaration_lpstudio_cannot_use_is_refused_naming_file_field_and_fix(
@@ -384,6 +398,23 @@ def test_a_connector_added_or_edited_later_is_seen_without_a_restart(ws: Path) -
 
     path.unlink()
     assert "acme" not in load_connectors(ws)
+
+
+def test_a_connector_package_is_read_again_when_any_of_its_files_changes(ws: Path) -> None:
+    """A package reading a file of its own at import (a schema, a list of fields) kept its
+    first load when only that file was edited."""
+    package = ws / "connectors" / "beta"
+    package.mkdir(parents=True)
+    (package / "__init__.py").write_text(
+        "import json, pathlib\n" + HEAD + "meta = json.loads((pathlib.Path(__file__).parent"
+        ' / "meta.json").read_text())\nconnector = Connector("beta", title=meta["title"])\n'
+    )
+    (package / "meta.json").write_text('{"title": "Beta"}')
+    assert get_connector("beta", ws).title == "Beta"
+
+    (package / "meta.json").write_text('{"title": "Beta v2"}')
+
+    assert get_connector("beta", ws).title == "Beta v2"
 
 
 # -- a custom connector at work: input checked first, its secret never shown ----------------
@@ -548,3 +579,141 @@ def test_a_field_out_of_its_bounds_is_refused_when_the_connection_is_saved(
     error = _error(refused)
     assert error["field"] == field and error["fix"] == fix, error
     assert cli("connections", "list", "--json").output.count('"c1"') == 0
+
+
+# -- what a trigger or a pick list returns is checked, naming what to return ----------------
+
+WRONG_SHAPES = """
+from lpstudio.sdk import Connector, Field
+
+connector = Connector("acme", title="Acme CRM", fields=[Field("base_url", "API base URL")])
+
+
+@connector.poll_trigger("new_lead", title="New lead", key=lambda lead: str(lead["id"]))
+def new_leads(conn, since, cursor):
+    return [{"id": 1, "email": "a@example.com"}]  # the rows, not a Page
+
+
+@connector.poll_trigger("dated", title="Dated", key=lambda lead: str(lead["id"]))
+def dated(conn, since, cursor):
+    import datetime
+
+    from lpstudio.sdk import Page
+
+    return Page([{"id": 1}], cursor=datetime.datetime(2026, 1, 1))  # no JSON value
+
+
+@connector.poll_trigger("stuck", title="Stuck", key=lambda lead: str(lead["id"]))
+def stuck(conn, since, cursor):
+    from lpstudio.sdk import Page
+
+    return Page([{"id": 1}], cursor=cursor, more=True)  # "more", from the same cursor
+
+
+@connector.picklist("owners", title="Owner")
+def owners(conn):
+    return [{"id": "u1", "name": "Ann"}]  # the app's rows, not Options
+"""
+
+
+def test_a_poll_answering_no_page_is_refused_naming_the_trigger_and_what_to_return(
+    ws: Path, cli: Callable[..., Result]
+) -> None:
+    """It failed with "AttributeError: 'list' object has no attribute 'events'"."""
+    _write(ws, "acme", WRONG_SHAPES)
+    write_recipe(
+        ws,
+        "crm/on_lead",
+        metadata={
+            "title": "on lead",
+            "connections": {"acme": {"type": "acme"}},
+            "trigger": {"kind": "poll", "connection": "acme", "trigger": "new_lead"},
+        },
+    )
+    assert cli("connections", "add", "acme", "--type", "acme", "--field",
+               "base_url=https://acme.example").exit_code == 0  # fmt: skip
+    conn = Connection("acme", get_connector("acme", ws), {"base_url": "https://acme.example"})
+
+    polled = cli("poll", "crm/on_lead", "--json")
+    with pytest.raises(ConnectorError) as dated:
+        ConnectionClient(conn).poll("dated", "2026-01-01T00:00:00+00:00")
+
+    assert polled.exit_code != 0
+    error = _error(polled)
+    assert "acme.new_lead returned a list, not a Page" in error["message"], error
+    assert error["field"] == "triggers.new_lead"
+    assert "Page(events, cursor=" in error["fix"]
+    assert json.loads(cli("jobs", "--json").stdout) == []
+    assert dated.value.field == "triggers.dated"
+    assert "cursor" in dated.value.message and "datetime" in dated.value.message
+    assert "isoformat()" in (dated.value.fix or "")
+
+
+def test_a_poll_saying_more_without_moving_its_cursor_is_refused_not_polled_for_ever(
+    ws: Path, cli: Callable[..., Result]
+) -> None:
+    """`lpstudio poll` (and the scheduler) asked the app for the same page again and again."""
+    _write(ws, "acme", WRONG_SHAPES)
+    write_recipe(
+        ws,
+        "crm/stuck",
+        metadata={
+            "title": "stuck",
+            "connections": {"acme": {"type": "acme"}},
+            "trigger": {"kind": "poll", "connection": "acme", "trigger": "stuck"},
+        },
+    )
+    assert cli("connections", "add", "acme", "--type", "acme", "--field",
+               "base_url=https://acme.example").exit_code == 0  # fmt: skip
+
+    polled = cli("poll", "crm/stuck", "--json")
+
+    assert polled.exit_code != 0
+    error = _error(polled)
+    assert "acme.stuck returned more=True with the cursor it was given" in error["message"]
+    assert error["field"] == "triggers.stuck" and "cursor" in error["fix"]
+
+
+async def test_a_pick_list_answering_no_options_is_refused_naming_it_and_what_to_return(
+    jp_fetch: Any, ws: Path, cli: Callable[..., Result]
+) -> None:
+    """The REST API answered 500 "the server failed to answer", and the form showed an empty
+    list without a word."""
+    _write(ws, "acme", WRONG_SHAPES)
+    assert cli("connections", "add", "acme", "--type", "acme", "--field",
+               "base_url=https://acme.example").exit_code == 0  # fmt: skip
+
+    status, answer = await rest(jp_fetch, "GET", "connections", "acme", "picklists", "owners")
+
+    assert status == 400, answer
+    error = answer["error"]
+    assert "acme.owners returned" in error["message"] and "not an Option" in error["message"]
+    assert error["field"] == "picklists.owners"
+    assert "Option(value, label)" in error["fix"]
+
+
+def test_the_readme_example_never_creates_a_lead_twice_across_retries_of_a_job(
+    ws: Path, server: Recorder
+) -> None:
+    """A job retried after Acme answered 500 (it may have created the lead) posted the lead
+    again; a lead created once is not created again; a refused one may be sent again."""
+    _write(ws, "acme", _readme_example())
+    acme = get_connector("acme", ws)
+
+    def lead(route: str, ledger: MemoryLedger) -> Callable[[], Any]:
+        config = {"base_url": f"{server.url}/{route}", "api_key": TOKEN}
+        conn = Connection("acme", acme, config, ledger=ledger)  # a job chain's ledger
+        return lambda: ConnectionClient(conn).create_lead(email="a@example.com")
+
+    failed, created, refused = MemoryLedger(), MemoryLedger(), MemoryLedger()
+    for _ in range(2):  # the job, then its retry
+        with pytest.raises(ConnectorError) as unsure:
+            lead("status/500", failed)()
+        with pytest.raises(ConnectorError):
+            lead("status/422", refused)()
+    first, again = lead("echo", created)(), lead("echo", created)()
+
+    assert len(server.seen("/status/500/leads")) == 1
+    assert "may already exist" in unsure.value.message
+    assert len(server.seen("/echo/leads")) == 1 and again == first
+    assert len(server.seen("/status/422/leads")) == 2
