@@ -3,6 +3,7 @@ of JupyterLab (no job), and the same calls inside a job."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from collections.abc import Callable, Iterator
@@ -43,6 +44,12 @@ def recipe(sandbox_ws: Path) -> Path:
 def by_hand(recipe: Path) -> Iterator[Cell]:
     """A kernel as JupyterLab starts one for the recipe: in the notebook's folder, told the
     notebook's path, with no job bound. Each call runs one cell: (outputs, error)."""
+    with kernel_for(recipe) as cell:
+        yield cell
+
+
+@contextlib.contextmanager
+def kernel_for(recipe: Path) -> Iterator[Cell]:
     env = {k: v for k, v in os.environ.items() if k != "LPSTUDIO_WORKSPACE"}
     manager = KernelManager(kernel_name="python3")
     manager.start_kernel(cwd=str(recipe.parent), env={**env, "JPY_SESSION_NAME": str(recipe)})
@@ -153,3 +160,29 @@ def test_outside_a_recipe_or_a_workspace_the_error_says_what_to_open(by_hand: Ce
     _, error = by_hand(f"os.chdir({str(tmp_path)!r})\nlp.connection('liveperson')")
     assert error is not None and error["ename"] == "WorkspaceError"
     assert "LPSTUDIO_WORKSPACE" in error["evalue"] and "--workspace" not in error["evalue"]
+
+
+ACME = """\
+from lpstudio.sdk import Connector, Field
+
+connector = Connector("acme", title="{title}", fields=[Field("key", "Key", secret=True)])
+"""
+
+
+def test_a_connector_edited_by_hand_counts_from_the_next_call(sandbox_ws: Path) -> None:
+    """A developer trying their connector in JupyterLab: `lp.connection` kept the connector
+    it loaded first until the kernel restarted."""
+    connectors = sandbox_ws / "connectors"
+    connectors.mkdir(exist_ok=True)
+    (connectors / "acme.py").write_text(ACME.format(title="Acme one"))
+    path = write_recipe(
+        sandbox_ws, "crm/try", metadata={"title": "t", "connections": {"acme": {"type": "acme"}}}
+    )
+    with Studio.open(sandbox_ws, user="alice") as studio:
+        studio.connections.add("acme", "acme", {"key": "k3y-of-acme"}, "alice")
+    with kernel_for(path) as cell:
+        outputs, error = cell('lp.connection("acme").connection.connector.title')
+        assert error is None and "Acme one" in shown(outputs)
+        (connectors / "acme.py").write_text(ACME.format(title="Acme two, edited"))
+        outputs, error = cell('lp.connection("acme").connection.connector.title')
+        assert error is None and "Acme two, edited" in shown(outputs), outputs

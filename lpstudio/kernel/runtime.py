@@ -150,18 +150,25 @@ class Runtime:
 
     def connection(self, slot: str) -> Connection:
         """The slot's connection, opened once per binding: a job's never changes, while by
-        hand a Save in the form (or an edited connection) counts from the next call."""
+        hand a Save in the form (or an edited connection, or an edited connector file)
+        counts from the next call."""
         if self._job_id is not None and slot in self._open:
             return self._open[slot]
-        resolved = self._resolve(slot)
-        if slot not in self._open or self._resolved.get(slot) != resolved:
-            ledger, limiter = self._shared()
-            from ..registry import get_connector
+        from ..registry import get_connector
 
-            name, type_, config, root = resolved
+        resolved = self._resolve(slot)
+        name, type_, config, root = resolved
+        connector = get_connector(type_, Path(root) if root else None)  # cached till edited
+        current = self._open.get(slot)
+        if (
+            current is None
+            or self._resolved.get(slot) != resolved
+            or current.connector is not connector
+        ):
+            ledger, limiter = self._shared()
             self._open[slot] = Connection(
                 name,
-                get_connector(type_, Path(root) if root else None),
+                connector,
                 {**config, "root": root} if root else config,
                 dry_run=self.test_mode,
                 ledger=ledger,
