@@ -11,7 +11,6 @@ import socket
 import subprocess
 import sys
 from collections.abc import Iterator
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +25,13 @@ from lpstudio.store import FINAL_STATES, worker_id
 from lpstudio.studio import Studio
 
 from .conftest import LPSTUDIO, alive, run_json, scheduler_running, wait_for, write_recipe
-from .test_job_faults import append, configure, queue_webhook_job, wait_file
+from .test_job_faults import (
+    append,
+    assert_a_waiting_job_is_kept_alive,
+    configure,
+    queue_webhook_job,
+    wait_file,
+)
 
 PID_CELL = "import os\nimport lpstudio.kernel as lp\nlp.set_result({'x': x, 'kernel': os.getpid()})"
 
@@ -181,23 +186,8 @@ def test_a_job_waiting_in_dask_s_queue_is_kept_alive_by_the_process_that_sent_it
     write_recipe(dask_ws, "p/busy", cells=(wait_file(gate),))
     write_recipe(dask_ws, "p/next")
     configure(dask_ws, heartbeat_seconds=0.1)
-    with Studio.open(dask_ws, user="alice") as studio:
-        busy, busy_done = studio.dispatch("p/busy")  # the worker's one thread
-        waiting, waiting_done = studio.dispatch("p/next")
-        try:
-            wait_for(lambda: studio.job(busy.id).status == "running", what="the first job")
-            silent = studio.store.now() - timedelta(minutes=10)
-            studio.store.update_job(waiting.id, heartbeat_at=silent)
-            wait_for(
-                lambda: studio.job(waiting.id).heartbeat_at > silent,
-                what="a heartbeat of the waiting job",
-            )
-            assert studio.store.reap_lost_jobs(timedelta(seconds=60)) == []
-            assert studio.job(waiting.id).status == "queued"
-        finally:
-            gate.touch()
-        assert busy_done.result(timeout=120).status == "succeeded"
-        assert waiting_done.result(timeout=120).status == "succeeded"
+    with Studio.open(dask_ws, user="alice") as studio:  # the worker has one thread
+        assert_a_waiting_job_is_kept_alive(studio, gate)
 
 
 def test_a_job_whose_dask_worker_dies_ends_worker_lost_and_never_runs_twice(

@@ -452,24 +452,30 @@ def test_jobs_waiting_for_a_live_process_s_workers_stay_alive_and_are_never_reap
     executor = LocalExecutor(workspace, store, workers=1)
     try:
         with Studio(workspace, user="alice", executor=executor) as studio:
-            busy, busy_done = studio.dispatch("p/busy")
-            waiting, waiting_done = studio.dispatch("p/next")
-            wait_for(lambda: studio.job(busy.id).status == "running", what="the first job")
-            try:
-                silent = studio.store.now() - timedelta(minutes=10)
-                studio.store.update_job(waiting.id, heartbeat_at=silent)
-                wait_for(
-                    lambda: studio.job(waiting.id).heartbeat_at > silent,
-                    what="a heartbeat of the waiting job",
-                )
-                assert studio.store.reap_lost_jobs(timedelta(seconds=60)) == []
-                assert studio.job(waiting.id).status == "queued"
-            finally:
-                gate.touch()
-            assert busy_done.result(timeout=120).status == "succeeded"
-            assert waiting_done.result(timeout=120).status == "succeeded"
+            assert_a_waiting_job_is_kept_alive(studio, gate)
     finally:
         store.close()
+
+
+def assert_a_waiting_job_is_kept_alive(studio: Studio, gate: Path) -> None:
+    """Dispatches p/busy (held until `gate` exists) then p/next, which waits for the one
+    worker: silenced, its heartbeat comes back, no reaper takes it, and both then succeed."""
+    busy, busy_done = studio.dispatch("p/busy")
+    waiting, waiting_done = studio.dispatch("p/next")
+    try:
+        wait_for(lambda: studio.job(busy.id).status == "running", what="the first job")
+        silent = studio.store.now() - timedelta(minutes=10)
+        studio.store.update_job(waiting.id, heartbeat_at=silent)
+        wait_for(
+            lambda: studio.job(waiting.id).heartbeat_at > silent,
+            what="a heartbeat of the waiting job",
+        )
+        assert studio.store.reap_lost_jobs(timedelta(seconds=60)) == []
+        assert studio.job(waiting.id).status == "queued"
+    finally:
+        gate.touch()
+    assert busy_done.result(timeout=120).status == "succeeded"
+    assert waiting_done.result(timeout=120).status == "succeeded"
 
 
 # -- 6. a webhook delivery that fails half-way -------------------------------------------------
