@@ -133,7 +133,8 @@ def open_trigger(studio: Studio, recipe: Recipe) -> tuple[Any, Any, dict[str, An
 
 
 def sample_event(studio: Studio, recipe: Recipe) -> Any:
-    """One recent trigger event to test a recipe on (None for triggers without samples)."""
+    """One recent trigger event to test a recipe on, of those its trigger conditions pass
+    (None for triggers without samples)."""
     if recipe.trigger_kind != "poll":
         return None
     conn, trigger, spec = open_trigger(studio, recipe)
@@ -142,9 +143,10 @@ def sample_event(studio: Studio, recipe: Recipe) -> Any:
         page = trigger.poll(conn, since, None)
     finally:
         conn.close()
-    if not page.events:
+    passing = [event for event in page.events if matches(event, spec.get("conditions"))]
+    if not passing:
         return [] if spec.get("batch_size") else None
-    sample = page.events[-1]
+    sample = scrub(passing[-1], frozenset(conn.secrets()))  # as a poll keeps its events
     return [sample] if spec.get("batch_size") else sample
 
 

@@ -641,14 +641,16 @@ def test_trigger_conditions_read_prices_as_numbers_and_an_absent_field_as_unequa
     recipe = poll_recipe(ws, "big", (SEND,), trigger={**POLL, "conditions": conditions})
     carts = [
         {"phone": "+12025550001", "total_price": "100.00", "note": None},
-        {"phone": "+12025550002", "total_price": "20.00", "note": None},
         {"phone": "+12025550003", "total_price": "75.00", "note": "test order"},
         {"phone": "+12025550004", "total_price": "60.00"},  # no note at all
+        {"phone": "+12025550002", "total_price": "20.00", "note": None},
     ]
     with Studio.open(ws, user="alice") as studio:
         studio.start(recipe)
         answer = httpx.post(f"{sandbox.url}/_sandbox/shopify/checkouts", json=carts)
         assert answer.status_code == 200, answer.text
+        # Test works on an event the trigger would pass (it took the latest, a 20.00 cart).
+        assert studio.sample_event(studio.recipe(recipe))["phone"] == "+12025550004"
         queued = studio.poll(recipe, run=False)
     assert sorted(job.event["phone"] for job in queued) == ["+12025550001", "+12025550004"]
 
