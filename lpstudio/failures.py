@@ -75,7 +75,8 @@ def after_failure(studio: Studio, job: Job, now: datetime | None = None) -> int 
     a person's run or a bot's call (not `UNATTENDED`): its caller sees it fail, or stopped
     it, whichever process ran or reaped it. A job an app refused for good
     (`refused_for_good`) is reported at once: a retry would be refused the same way, and
-    only delay the news."""
+    only delay the news; so is one whose request may have been carried out (`uncertain`):
+    a retry would send it again."""
     error = job.error or {}
     if error.get("ename") == "Cancelled" or job.trigger not in UNATTENDED:
         return None
@@ -91,6 +92,12 @@ def after_failure(studio: Studio, job: Job, now: datetime | None = None) -> int 
             "refused the same way",
             job.id,
             f" (HTTP {error['status']})" if error.get("status") is not None else "",
+        )
+    elif allowed and error.get("uncertain") is True:
+        log.info(
+            "job %s is not retried: its request may have been carried out, and a retry "
+            "would send it again",
+            job.id,
         )
     elif allowed:
         interval = float(retries.get("interval", 60))

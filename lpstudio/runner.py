@@ -315,6 +315,8 @@ class NotebookWriter:
             status = found.get("status")
             if isinstance(status, int) and not isinstance(status, bool):
                 details["status"] = status
+            if isinstance(found.get("uncertain"), bool):
+                details["uncertain"] = found["uncertain"]
         return details
 
 

@@ -130,8 +130,10 @@ _JSON_TYPES = {
 
 
 class ConnectorError(LpstudioError):
-    """An outside app refused or failed a request; `retryable` says if trying again may help
-    (a job that fails on one that says no is not retried: `lpstudio.kernel.errors`).
+    """An outside app refused or failed a request; `retryable` says if trying the request
+    again may help, and `uncertain` that it may have been carried out (a POST answered 500
+    or not at all): a job failing on such an error is not retried either, as its retry
+    would send the request again (`lpstudio.kernel.errors`, `lpstudio.failures`).
 
     `result` is what an action did before it failed (a campaign's accounting of every
     recipient): in a job it becomes the job's result, so a failed job still tells what was
@@ -146,11 +148,13 @@ class ConnectorError(LpstudioError):
         field: str | None = None,
         fix: str | None = None,
         result: dict[str, Any] | None = None,
+        uncertain: bool = False,
     ):
         super().__init__(message, field=field, fix=fix)
         self.retryable = retryable
         self.status = status
         self.result = result
+        self.uncertain = uncertain
 
 
 @dataclass(frozen=True)
@@ -477,6 +481,7 @@ def mask_error(error: BaseException, secrets: Iterable[str]) -> BaseException:
                 f"{type(link).__name__}: {scrub_text(str(link), secrets)}",
                 retryable=bool(getattr(link, "retryable", False)),
                 status=getattr(link, "status", None),
+                uncertain=bool(getattr(link, "uncertain", False)),
             )
             masked.__cause__, masked.__context__ = cause, context
             masked.__suppress_context__ = link.__suppress_context__

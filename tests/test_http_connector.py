@@ -301,6 +301,7 @@ def test_a_post_whose_answer_is_lost_is_sent_once_and_said_so(server, connect):
     error = failed(api, method="POST", url="/hold", json={"n": 1})
     message = str(error)
     assert error.retryable is False
+    assert error.uncertain is True  # nor sent again by a retry of its job
     assert "no answer within 0.3 s" in message
     assert "may have been carried out" in message and "not sent again" in message
     assert len(server.seen("/hold")) == 1
@@ -371,7 +372,7 @@ def test_connection_test_fails_when_the_credentials_are_refused(server, connect)
 def test_a_post_answered_500_says_it_was_not_sent_again(server, connect):
     api = connect("http", {"base_url": server.url})
     error = failed(api, method="PATCH", url="/status/500", json={"n": 1})
-    assert (error.status, error.retryable) == (500, False)
+    assert (error.status, error.retryable, error.uncertain) == (500, False, True)
     assert str(error).endswith("; it may have been carried out, so it was not sent again")
     assert len(server.seen("/status/500")) == 1
 

@@ -815,6 +815,20 @@ def test_a_job_the_app_refused_is_reported_at_once_not_retried(
     assert "ConnectorError" in shown["traceback"][-1]
 
 
+def test_a_job_whose_request_may_have_acted_is_reported_at_once_not_retried(
+    ws: Path, sandbox: Sandbox, db: Store, webhook: Any
+) -> None:
+    """A POST answered 500 (or not at all) may have been carried out: the connector does not
+    send it again, and a retry of the whole job sent it again all the same."""
+    raised = "ConnectorError('maybe done', status=500, uncertain=True)"
+    recipe = failing_recipe(ws, raised)
+    fail_once_reported(ws, sandbox, recipe, webhook)
+    (job,) = jobs(db, recipe)
+    assert (job.status, job.attempt) == ("failed", 1)
+    assert (job.error["status"], job.error["uncertain"]) == (500, True)
+    assert [post["job"] for post in webhook.posts] == [job.id]
+
+
 @pytest.mark.parametrize(
     ("error", "for_good"),
     [

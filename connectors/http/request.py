@@ -231,6 +231,7 @@ def _too_large(req: Prepared, response: httpx.Response) -> ConnectorError:
     return ConnectorError(
         message if req.idempotent else f"{message}; {MAYBE_DONE}",
         status=response.status_code,
+        uncertain=not req.idempotent,
         fix="ask the API for less at a time: a page, a filter or fewer fields in `query`",
     )
 
@@ -319,9 +320,11 @@ def send(conn: Connection, req: Prepared, expected: list[int] | None) -> httpx.R
     except RetryableAnswer as answer:
         return answer.response
     except httpx.HTTPError as error:
+        sendable = req.idempotent or isinstance(error, NOT_SENT)
         raise ConnectorError(
             scrub_text(_no_answer(req, error), hidden),
-            retryable=req.idempotent or isinstance(error, NOT_SENT),
+            retryable=sendable,
+            uncertain=not sendable,
         ) from None
 
 
@@ -358,7 +361,10 @@ def parse(conn: Connection, req: Prepared, response: httpx.Response, expect_json
     if not req.idempotent:
         message += f"; {MAYBE_DONE}"
     raise ConnectorError(
-        scrub_text(message, conn.secrets()), retryable=req.idempotent, status=response.status_code
+        scrub_text(message, conn.secrets()),
+        retryable=req.idempotent,
+        status=response.status_code,
+        uncertain=not req.idempotent,
     )
 
 
@@ -405,6 +411,12 @@ def check(conn: Connection, req: Prepared, response: httpx.Response, expected: l
         message += _redirect_note(response)
     elif snippet := _snippet(conn, response):
         message += f": {snippet}"
-    if status >= 500 and not retryable:
+    uncertain = status >= 500 and not retryable
+    if uncertain:
         message += f"; {MAYBE_DONE}"
-    raise ConnectorError(scrub_text(message, conn.secrets()), retryable=retryable, status=status)
+    raise ConnectorError(
+        scrub_text(message, conn.secrets()),
+        retryable=retryable,
+        status=status,
+        uncertain=uncertain,
+    )

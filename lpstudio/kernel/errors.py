@@ -40,9 +40,15 @@ def publish_connector_error(result: ExecutionResult | None) -> None:
 
     status = f"HTTP {error.status}" if error.status is not None else "no HTTP status"
     verdict = "a retry may pass" if error.retryable else "not to be sent again as it was"
+    if error.uncertain:
+        verdict = "it may have been carried out: neither sent again nor retried"
     publish_display_data(
         {
-            ERROR_MIME: {"retryable": bool(error.retryable), "status": error.status},
+            ERROR_MIME: {
+                "retryable": bool(error.retryable),
+                "status": error.status,
+                "uncertain": bool(error.uncertain),
+            },
             "text/plain": f"lpstudio: {verdict} ({status})",
         }
     )
