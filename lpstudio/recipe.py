@@ -347,6 +347,12 @@ class Recipe:
         return str(self.metadata.get("trigger", {}).get("kind", "manual"))
 
     @property
+    def needs_event(self) -> bool:
+        """Whether its cells work on what is posted to it (a webhook's delivery, a call's
+        body): a real run without an event cannot do its work."""
+        return self.trigger_kind in ("webhook", "callable")
+
+    @property
     def timeout(self) -> float | None:
         return self.metadata.get("timeout")
 

@@ -840,7 +840,7 @@ class Studio:
         recipe, values = self.validate(ref, parameters or {}, parse)
         if trigger == "manual":  # a person's event (a call's body fits its input schema)
             check_run_event(recipe, event)
-            if event is None and not test and recipe.trigger_kind in ("webhook", "callable"):
+            if event is None and not test and recipe.needs_event:
                 # Its cells work on what was posted: a job with nothing would fail, or act
                 # on a sample as if a real person had asked.
                 kind = recipe.trigger_kind

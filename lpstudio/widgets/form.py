@@ -232,12 +232,11 @@ class RecipeForm(w.VBox):
             if reason:
                 self.buttons[key].disabled = True
                 self.buttons[key].tooltip = reason
-        kind = self.recipe.trigger_kind
-        if kind in ("webhook", "callable") and not self.buttons["run"].disabled:
-            self.buttons["run"].disabled = True  # a real run needs what is posted to it
+        if self.recipe.needs_event and not self.buttons["run"].disabled:
+            self.buttons["run"].disabled = True
             self.buttons["run"].tooltip = (
-                f"a {kind} recipe runs on what is posted to it: Test runs it on a sample "
-                "event and sends nothing"
+                f"a {self.recipe.trigger_kind} recipe runs on what is posted to it: Test runs "
+                "it on a sample event and sends nothing"
             )
         if not self.editable:
             for control in [*(e.input for e in self.fields.values()), *self.slots.values()]:
