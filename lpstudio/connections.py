@@ -270,12 +270,12 @@ class Connections:
         """Runs the connector's test and records connected or disconnected, and when."""
         conn = self.open(name)
         try:
-            message, status = conn.connector.run_test(conn) or "connected", "connected"
+            message, status = conn.connector.run_test(conn) or None, "connected"
         except Exception as exc:  # any failure of the app or the network is "disconnected"
             message, status = f"{type(exc).__name__}: {exc}", "disconnected"
         finally:
             conn.close()
-        message = scrub_text(message, self.secret_values())
+        message = message and scrub_text(message, self.secret_values())
         with self.store.write() as s:
             stored = s.get_one(ConnectionRow, name)
             stored.status, stored.status_message, stored.tested_at = status, message, utcnow()

@@ -44,10 +44,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"workspace:  {studio.workspace.root}")
             for info in studio.connections.list():
                 tested = studio.connections.test(info.name)
-                print(
-                    f"connection: {info.name} ({info.type}): {tested.status}, "
-                    f"{tested.status_message}"
-                )
+                said = f", {tested.status_message}" if tested.status_message else ""
+                print(f"connection: {info.name} ({info.type}): {tested.status}{said}")
             recipe = studio.try_template("cart_abandonment", "demo")
             print(f"recipe:     {studio.workspace.recipe_name(recipe)}")
             jobs = studio.poll("demo/cart_abandonment")

@@ -532,6 +532,7 @@ def test_the_readme_example_sends_its_key_and_raises_on_an_error_answer(
     conn.config["api_key"] = "not-the-key"
 
     assert good.exit_code == 0, good.output
+    assert good.stdout.strip() == f"good: connected: the key works at {server.url}/auth/api_key"
     assert bad.exit_code == 1 and "disconnected" in bad.stdout, bad.output
     for call in (
         lambda: ConnectionClient(conn).create_lead(email="a@example.com"),
@@ -541,6 +542,22 @@ def test_the_readme_example_sends_its_key_and_raises_on_an_error_answer(
             call()
         assert "401" in str(refused.value), refused.value
     assert all(r["headers"].get("x-api-key") for r in server.requests)
+
+
+def test_a_connection_test_that_says_nothing_is_reported_as_connected_alone(
+    ws: Path, cli: Callable[..., Result]
+) -> None:
+    """A test returning nothing was recorded as saying "connected": `beta: connected:
+    connected`."""
+    _write(ws, "beta", HEAD + 'connector = Connector("beta", title="Beta")\n\n\n'
+           "@connector.test\ndef test(conn):\n    pass\n")  # fmt: skip
+    assert cli("connections", "add", "b1", "--type", "beta").exit_code == 0
+
+    tested = cli("connections", "test", "b1")
+    as_json = cli("connections", "test", "b1", "--json")
+
+    assert tested.exit_code == 0 and tested.stdout == "b1: connected\n", tested.output
+    assert json.loads(as_json.stdout)["status_message"] is None
 
 
 @pytest.mark.parametrize(
@@ -706,14 +723,19 @@ def test_the_readme_example_never_creates_a_lead_twice_across_retries_of_a_job(
         return lambda: ConnectionClient(conn).create_lead(email="a@example.com")
 
     failed, created, refused = MemoryLedger(), MemoryLedger(), MemoryLedger()
+    unsure = []
     for _ in range(2):  # the job, then its retry
-        with pytest.raises(ConnectorError) as unsure:
+        with pytest.raises(ConnectorError) as raised:
             lead("status/500", failed)()
-        with pytest.raises(ConnectorError):
+        unsure.append(raised.value)
+        with pytest.raises(ConnectorError) as refused_once:
             lead("status/422", refused)()
+        assert not refused_once.value.uncertain  # nothing was created: a retry may send
     first, again = lead("echo", created)(), lead("echo", created)()
 
     assert len(server.seen("/status/500/leads")) == 1
-    assert "may already exist" in unsure.value.message
+    # Both say so to the job, which then is not retried (an unattended recipe's `retries`
+    # would have run it again and again until its count ran out).
+    assert all(e.uncertain and "may exist: check Acme" in e.message for e in unsure), unsure
     assert len(server.seen("/echo/leads")) == 1 and again == first
     assert len(server.seen("/status/422/leads")) == 2

@@ -209,7 +209,8 @@ def connections_test(name: str, workspace: Path | None, as_json: bool) -> None:
     """Test connection NAME and record whether it is connected."""
     with _studio(workspace) as studio:
         info = studio.connections.test(name)
-    _echo_or_json(as_json, info.to_dict(), f"{name}: {info.status}: {info.status_message}")
+    said = f": {info.status_message}" if info.status_message else ""  # the test's own words
+    _echo_or_json(as_json, info.to_dict(), f"{name}: {info.status}{said}")
     sys.exit(0 if info.status == "connected" else 1)
 
 
