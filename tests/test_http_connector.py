@@ -4,6 +4,7 @@ out of every message."""
 
 from __future__ import annotations
 
+import gzip
 import importlib
 import math
 import threading
@@ -30,7 +31,8 @@ class MoreHandler(Handler):
     (`/raw/<status>?type=...&body=...`), the body and Content-Type received
     (`/echo-body`), one held until the test ends (`/hold`), a 400
     that echoes the Authorization header after `pad` characters (`/echo-auth?pad=N`), a
-    body of `size` bytes, chunked without a length with `chunked=1` (`/big?size=N`), and
+    body of `size` bytes, chunked without a length with `chunked=1`, gzipped with `gzip=1`
+    (`/big?size=N`), and
     one of `n` bytes sent one every 0.1 s until the test ends (`/drip?n=N`)."""
 
     server: Server
@@ -74,6 +76,13 @@ class MoreHandler(Handler):
         size = int(query.get("size") or query.get("n") or "0")
         self.send_response(200)
         self.send_header("Content-Type", "text/plain")
+        if query.get("gzip") == "1":
+            packed = gzip.compress(b"x" * size)
+            self.send_header("Content-Encoding", "gzip")
+            self.send_header("Content-Length", str(len(packed)))
+            self.end_headers()
+            self.wfile.write(packed)
+            return
         if chunked:
             self.send_header("Transfer-Encoding", "chunked")
         else:
@@ -396,6 +405,18 @@ def test_an_answer_too_large_to_hold_is_refused_naming_the_limit(
     assert "may have been carried out" in message
     assert error.fix and "page" in error.fix
     assert len(server.seen("/big")) == 2
+
+
+def test_a_small_compressed_answer_too_large_once_decoded_is_refused(server, connect, monkeypatch):
+    """The limit counted the bytes as sent: 64 kB of gzip decoding to gigabytes filled the
+    kernel's memory."""
+    get_connector("http")
+    module = importlib.import_module("lpstudio_connectors.http.request")
+    monkeypatch.setattr(module, "MAX_ANSWER_BYTES", 10_000)
+    api = connect("http", {"base_url": server.url})
+    assert api.request(method="GET", url="/big?size=9000&gzip=1")["text"] == "x" * 9000
+    error = failed(api, method="GET", url="/big?size=5000000&gzip=1")
+    assert "more than 10 kB" in str(error) and error.retryable is False
 
 
 def test_timeout_seconds_bounds_an_answer_that_trickles_in(server, connect):

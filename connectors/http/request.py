@@ -11,9 +11,10 @@ Retry policy:
   answer that is not the JSON expected may come after the server acted: sending again could
   act twice, so the error says so and is not retryable.
 
-An answer is read as it comes, at most `MAX_ANSWER_BYTES` of it and within `timeout_seconds`
-in all (httpx's own timeouts count each wait for a packet, which a server that trickles its
-answer never trips): a job never holds more than that, nor waits longer.
+An answer is read as it comes, at most `MAX_ANSWER_BYTES` of it once decoded (a gzipped
+answer grows) and within `timeout_seconds` in all (httpx's own timeouts count each wait for
+a packet, which a server that trickles its answer never trips): a job never holds more than
+that, nor waits longer.
 
 Waits grow exponentially with jitter (0.5 s, 1 s, 2 s ... up to 30 s), except that a
 `Retry-After` header is honoured. A `Retry-After` longer than `MAX_RETRY_AFTER` is not
@@ -200,18 +201,15 @@ def would_send(conn: Connection, req: Prepared) -> dict[str, Any]:
 
 class Bounded(httpx.SyncByteStream):
     """An answer's body as it arrives, ended by a ReadTimeout once `deadline` (a monotonic
-    time) passes and by a ConnectorError once it holds more than MAX_ANSWER_BYTES."""
+    time) passes: httpx's own read timeout is per read, and an answer that trickles in
+    never trips it."""
 
-    def __init__(self, response: httpx.Response, req: Prepared, deadline: float) -> None:
+    def __init__(self, response: httpx.Response, deadline: float) -> None:
         self.inner = cast(httpx.SyncByteStream, response.stream)  # a sync client's
-        self.response, self.req, self.deadline = response, req, deadline
+        self.response, self.deadline = response, deadline
 
     def __iter__(self) -> Iterator[bytes]:
-        size = 0
         for chunk in self.inner:
-            size += len(chunk)
-            if size > MAX_ANSWER_BYTES:
-                raise _too_large(self.req, self.response)
             if time.monotonic() > self.deadline:
                 raise httpx.ReadTimeout("the answer took too long", request=self.response.request)
             yield chunk
@@ -252,8 +250,13 @@ def _receive(client: httpx.Client, req: Prepared) -> httpx.Response:
         length = response.headers.get("content-length", "")
         if length.isdigit() and int(length) > MAX_ANSWER_BYTES:
             raise _too_large(req, response)
-        response.stream = Bounded(response, req, deadline)
-        response.read()
+        response.stream = Bounded(response, deadline)
+        body = bytearray()
+        for chunk in response.iter_bytes():  # decoded: 64 kB of gzip can hold gigabytes
+            body += chunk
+            if len(body) > MAX_ANSWER_BYTES:
+                raise _too_large(req, response)
+        response._content = bytes(body)  # what `response.read()` keeps, read within bounds
     finally:
         response.close()
     return response
