@@ -162,6 +162,24 @@ def test_csv_short_rows_and_empty_files_read_as_text(root, connect):
         assert connect("csv_file", {"path": name, "root": str(root)}).read_rows().empty
 
 
+def test_csv_blank_lines_before_the_header_are_not_the_header(root, connect):
+    """A file of blank lines got its first appended row with no header above it (the row
+    then read as the header), and blank lines above a header made every row nameless."""
+    (root / "blank.csv").write_text("\n\n")
+    blank = connect("csv_file", {"path": "blank.csv", "root": str(root)})
+    assert blank.append_row(row={"name": "Ada", "city": "Paris"})["row_number"] == 1
+    assert blank.append_row(row={"name": "Bo", "city": "Oslo"})["row_number"] == 2
+    assert blank.read_rows().to_dict("records") == [
+        {"name": "Ada", "city": "Paris"},
+        {"name": "Bo", "city": "Oslo"},
+    ]
+    (root / "late.csv").write_text("\r\n\r\na,b\r\n1,2\r\n")
+    late = connect("csv_file", {"path": "late.csv", "root": str(root)})
+    assert late.read_rows().to_dict("records") == [{"a": "1", "b": "2"}]
+    assert late.append_row(row={"a": "3", "b": "4"})["row_number"] == 2
+    assert late.read_rows().to_dict("records") == [{"a": "1", "b": "2"}, {"a": "3", "b": "4"}]
+
+
 def test_csv_unknown_column_names_the_file_and_its_columns(root, connect):
     write_csv(root / "people.csv", ["name", "email"], [["Ada", "ada@example.com"]])
     with pytest.raises(InputError) as caught:

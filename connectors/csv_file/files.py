@@ -147,10 +147,14 @@ def iter_records(
 ) -> Iterator[tuple[int, dict[str, Any]]]:
     """(1-based data row number, row) after the first `skip` data rows; blank lines are not
     rows (as pandas counts them). A row longer than the header keeps the rest in `_extra`."""
-    if not check_file(path):
+    header = read_header(path, delimiter, encoding)  # blank lines above it are no header
+    if header is None:
         return
     with readable(path, encoding, delimiter), open(path, newline="", encoding=encoding) as handle:
-        reader = csv.DictReader(handle, delimiter=delimiter, restval="", restkey="_extra")
+        lines = csv.reader(handle, delimiter=delimiter)
+        while not next(lines):  # up to the header's line
+            pass
+        reader = csv.DictReader(handle, header, delimiter=delimiter, restval="", restkey="_extra")
         for number, row in enumerate(reader, start=1):
             if number > skip:
                 yield number, row
@@ -187,7 +191,8 @@ def write_row(
     encoding: str,
     header: list[str] | None,
 ) -> None:
-    """Appends one row (after `header` when the file is new), then flushes and fsyncs."""
+    """Appends one row (after `header`, given when the file has none yet: it may hold blank
+    lines), then flushes and fsyncs."""
     new = not path.exists() or path.stat().st_size == 0
     terminator = "\n" if new else line_ending(path)
     prefix = "" if new or ends_with_newline(path) else terminator
@@ -195,7 +200,7 @@ def write_row(
         if prefix:
             handle.write(prefix)
         writer = csv.writer(handle, delimiter=delimiter, lineterminator=terminator)
-        if new and header is not None:
+        if header is not None:
             writer.writerow(header)
         writer.writerow(values)
         handle.flush()
