@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import html
+import threading
 from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 
 import httpx
 import pytest
-from ipywidgets import DatePicker
+from ipywidgets import DatePicker, Dropdown
 
 from lpstudio.models import User
 from lpstudio.sandbox import Sandbox
@@ -18,7 +19,39 @@ from lpstudio.settings import saved_settings
 from lpstudio.studio import Studio
 from lpstudio.widgets import RecipeForm
 
-from .conftest import run_json, write_recipe
+from .conftest import run_json, wait_for, write_recipe
+from .test_liveperson import ForwardingProxy, HandoffsElsewhere
+
+HANDOFFS_LIST = "/app/prmsg/handoffs/list"
+
+
+class HeldHandoffs(ForwardingProxy):
+    """LivePerson slow to list its handoffs: each such request is held until `release` is
+    set, then forwarded to the sandbox. `held` is set once one is being held. The hold
+    ends by itself after 20 s (before the client's 30 s read timeout), so a form that
+    waits for the list fails its test instead of hanging it."""
+
+    def __init__(self, sandbox_url: str) -> None:
+        super().__init__(sandbox_url)
+        self.held = threading.Event()
+        self.release = threading.Event()
+
+    def answer(self, path: str) -> httpx.Response | None:
+        if path.endswith(HANDOFFS_LIST):
+            self.held.set()
+            self.release.wait(20)
+        return None
+
+
+def loaded(recipe: str, studio: Studio) -> RecipeForm:
+    """The form once its pick lists have loaded (they load in the background)."""
+    form = RecipeForm(recipe, studio)
+    form.wait()
+    return form
+
+
+def values_of(dropdown: Dropdown) -> list[object]:
+    return [value for _, value in dropdown.options]
 
 
 @pytest.fixture
@@ -31,7 +64,7 @@ def shop(tmp_path: Path, sandbox: Sandbox) -> Iterator[Studio]:
 
 
 def test_the_form_offers_the_sandbox_handoffs_and_skills(shop: Studio) -> None:
-    form = RecipeForm("shop/cart_abandonment", shop)
+    form = loaded("shop/cart_abandonment", shop)
     handoffs = dict((v, label) for label, v in form.fields["handoff"].input.options)
     assert set(handoffs) == {"H1000000001", "H1000000002", "H1000000003"}
     assert "wa" in handoffs["H1000000002"] and "sms" in handoffs["H1000000002"]
@@ -44,7 +77,7 @@ def test_the_form_offers_the_sandbox_handoffs_and_skills(shop: Studio) -> None:
 
 
 def test_inline_errors_use_the_cli_rules_and_block_saving(shop: Studio) -> None:
-    form = RecipeForm("shop/cart_abandonment", shop)
+    form = loaded("shop/cart_abandonment", shop)
     form.fields["campaign_name"].input.value = ""
     assert "campaign_name" in form.fields["campaign_name"].error.value
     assert form.save() is False
@@ -53,7 +86,7 @@ def test_inline_errors_use_the_cli_rules_and_block_saving(shop: Studio) -> None:
 
 
 def test_placeholders_preview_and_unknown_placeholder(shop: Studio) -> None:
-    form = RecipeForm("shop/cart_abandonment", shop)
+    form = loaded("shop/cart_abandonment", shop)
     section = form.proactive
     assert section is not None
     section.variables["1"].value = "Hi "
@@ -77,7 +110,7 @@ def test_placeholders_preview_and_unknown_placeholder(shop: Studio) -> None:
 
 
 def test_save_stores_versioned_settings_and_the_form_shows_them(shop: Studio) -> None:
-    form = RecipeForm("shop/cart_abandonment", shop)
+    form = loaded("shop/cart_abandonment", shop)
     form.fields["campaign_name"].input.value = "Winter carts"
     form.fields["skill"].input.value = "support"
     assert form.save() is True, form.status.value
@@ -85,13 +118,13 @@ def test_save_stores_versioned_settings_and_the_form_shows_them(shop: Studio) ->
     assert saved["parameters"]["campaign_name"] == "Winter carts"
     assert saved["parameters"]["body_variables"]["1"].startswith("Hi {first_name}")
     assert saved["connections"] == {"shopify": "shopify", "liveperson": "liveperson"}
-    again = RecipeForm("shop/cart_abandonment", shop)
+    again = loaded("shop/cart_abandonment", shop)
     assert again.fields["campaign_name"].input.value == "Winter carts"
     assert "differ from the notebook" in again.children[1].value
 
 
 def test_test_button_previews_the_payload_and_sends_nothing(shop: Studio, sandbox: Sandbox) -> None:
-    form = RecipeForm("shop/cart_abandonment", shop)
+    form = loaded("shop/cart_abandonment", shop)
     form.buttons["test"].click()
     form.wait()
     assert form.last_job is not None and form.last_job.status == "succeeded", form.status.value
@@ -106,7 +139,7 @@ def test_test_says_why_its_sample_event_could_not_be_fetched(
 ) -> None:
     fault = {"error_rate": 1.0, "error_status": 401, "scope": "shopify", "count": 1}
     httpx.post(f"{sandbox.url}/_sandbox/faults", json=fault).raise_for_status()
-    form = RecipeForm("shop/cart_abandonment", shop)
+    form = loaded("shop/cart_abandonment", shop)
     form.buttons["test"].click()
     form.wait()
     # Said as every other refusal in the form is, not as a Python exception's name.
@@ -130,7 +163,7 @@ def test_a_cleared_field_forgets_its_saved_value(studio: Studio, ws: Path) -> No
 
 
 def test_run_now_sends_and_links_the_output(shop: Studio, sandbox: Sandbox) -> None:
-    form = RecipeForm("shop/cart_abandonment", shop)
+    form = loaded("shop/cart_abandonment", shop)
     form.buttons["run"].click()
     form.wait()
     job = form.last_job
@@ -142,7 +175,7 @@ def test_run_now_sends_and_links_the_output(shop: Studio, sandbox: Sandbox) -> N
 def test_closing_the_form_waits_for_its_run_and_closes_every_widget(
     shop: Studio, sandbox: Sandbox
 ) -> None:
-    form = RecipeForm("shop/cart_abandonment", shop)
+    form = loaded("shop/cart_abandonment", shop)
     form.buttons["run"].click()
     form.close()  # no wait(): close waits for the run it started
     assert form.last_job is not None and form.last_job.status == "succeeded"
@@ -156,7 +189,7 @@ def test_run_now_sends_through_the_connection_the_picker_shows(
 ) -> None:
     kind, config = shop.connections.values("liveperson")
     shop.connections.add("lp-second", kind, config, "alice")  # another account, say
-    form = RecipeForm("shop/cart_abandonment", shop)
+    form = loaded("shop/cart_abandonment", shop)
     form.slots["liveperson"].value = "lp-second"
     form.buttons["run"].click()
     form.wait()
@@ -177,7 +210,7 @@ def test_a_template_the_sender_refuses_is_shown_and_add_variable_keeps_the_other
     store_settings(
         shop.store, f"{recipe}.ipynb", {"parameters": {"body_variables": variables}}, "alice"
     )
-    form = RecipeForm(recipe, shop)
+    form = loaded(recipe, shop)
     section = form.proactive
     assert section is not None
     # The renderer's explanation as it is: the template reads well, the sample cannot fill it.
@@ -196,7 +229,7 @@ def test_an_operator_cannot_edit(shop: Studio) -> None:
     with shop.store.write() as s:
         s.add(User(name="otto", role="operator"))
     with Studio.open(shop.workspace.root, user="otto") as studio:
-        form = RecipeForm("shop/cart_abandonment", studio)
+        form = loaded("shop/cart_abandonment", studio)
         assert form.buttons["save"].disabled and form.buttons["test"].disabled
         assert form.buttons["run"].disabled  # REST refuses an operator's run too
         assert not form.buttons["start"].disabled and not form.buttons["stop"].disabled
@@ -209,7 +242,7 @@ def test_an_operator_may_start_and_stop_but_not_run_test_or_save(shop: Studio) -
     with shop.store.write() as s:
         s.add(User(name="otto", role="operator"))
     with Studio.open(shop.workspace.root, user="otto") as studio:
-        form = RecipeForm("shop/cart_abandonment", studio)
+        form = loaded("shop/cart_abandonment", studio)
         for key, action in (("run", "run"), ("test", "test"), ("save", "change")):
             assert form.buttons[key].disabled
             assert f"an operator cannot {action} recipe" in form.buttons[key].tooltip
@@ -247,7 +280,7 @@ def test_run_now_test_and_start_do_nothing_when_the_save_is_refused(shop: Studio
     recipe = "shop/cart_abandonment.ipynb"
     kind, config = shop.connections.values("liveperson")
     shop.connections.add("lp-second", kind, config, "alice")
-    form = RecipeForm("shop/cart_abandonment", shop)
+    form = loaded("shop/cart_abandonment", shop)
     form.slots["liveperson"].value = "lp-second"
     shop.connections.remove("lp-second")  # by someone else, while the form is open
     for key in ("run", "test", "start"):
@@ -264,7 +297,7 @@ def test_run_now_test_and_start_do_nothing_when_the_save_is_refused(shop: Studio
 def test_stop_works_while_a_field_is_invalid(shop: Studio, sandbox: Sandbox) -> None:
     """Stopping saves nothing, so a half-typed field must not keep a recipe running."""
     recipe = "shop/cart_abandonment.ipynb"
-    form = RecipeForm("shop/cart_abandonment", shop)
+    form = loaded("shop/cart_abandonment", shop)
     form.buttons["start"].click()
     assert saved_settings(shop.store, recipe)["state"] == "started", form.status.value
     form.fields["campaign_name"].input.value = ""
@@ -306,7 +339,7 @@ def test_the_form_cell_of_a_notebook_outside_the_projects_says_why_and_how(
 
 
 def test_start_checks_connections_and_stop(shop: Studio, sandbox: Sandbox) -> None:
-    form = RecipeForm("shop/cart_abandonment", shop)
+    form = loaded("shop/cart_abandonment", shop)
     form.buttons["start"].click()
     assert "started" in form.status.value, form.status.value
     assert saved_settings(shop.store, "shop/cart_abandonment.ipynb")["state"] == "started"
@@ -409,7 +442,7 @@ def test_refresh_lists_offers_a_connection_added_later_and_the_state_changed_els
 def test_a_template_that_cannot_be_read_is_called_malformed_and_refused_once(
     shop: Studio,
 ) -> None:
-    form = RecipeForm("shop/cart_abandonment", shop)
+    form = loaded("shop/cart_abandonment", shop)
     section = form.proactive
     assert section is not None
     section.variables["1"].value = "Hi {first_name"
@@ -426,7 +459,7 @@ def test_a_text_template_parameter_is_checked_as_the_cli_checks_it(shop: Studio)
     """The payment reminder's `body_template` is one text: a format no value takes is shown
     under its field and blocks saving, as `lpstudio run` and the REST API refuse it."""
     shop.try_template("payment_reminder", "shop")
-    form = RecipeForm("shop/payment_reminder", shop)
+    form = loaded("shop/payment_reminder", shop)
     form.fields["body_template"].input.value = "Hi {first_name:zz}"
     error = html.unescape(form.fields["body_template"].error.value)
     assert "body_template" in error and "{first_name:zz}" in error
@@ -511,7 +544,7 @@ def test_a_save_does_not_overwrite_settings_changed_elsewhere(shop: Studio) -> N
     notebook) wrote its stale values over theirs. As the lab panel does, it refuses, shows
     the recipe as it is now, and saves on the next click."""
     recipe = "shop/cart_abandonment"
-    form = RecipeForm(recipe, shop)
+    form = loaded(recipe, shop)
     form.fields["skill"].input.value = "support"
     elsewhere = {"campaign_name": "Set elsewhere", "body_variables": {"1": "Yo {first_name}"}}
     shop.save_settings(recipe, elsewhere)
@@ -553,7 +586,7 @@ def test_a_pick_list_that_cannot_load_says_which_connection_and_the_fix(shop: St
     """The handoff list said only "could not load the list: LivePerson refused the app
     credentials": not which connection, nor how to go on."""
     shop.connections.update("liveperson", {"client_secret": "s3cr3t-typo"})
-    form = RecipeForm("shop/cart_abandonment", shop)
+    form = loaded("shop/cart_abandonment", shop)
     for name in ("handoff", "skill"):
         note = html.unescape(form.fields[name].note.value)
         assert "connection 'liveperson'" in note and "HTTP 401" in note, note
@@ -562,5 +595,77 @@ def test_a_pick_list_that_cannot_load_says_which_connection_and_the_fix(shop: St
     assert form.fields["handoff"].input.value == "H1000000001"  # the value stays, marked
     shop.connections.update("liveperson", {"client_secret": "sandbox-secret"})  # corrected
     form.buttons["refresh"].click()
+    form.wait()
     assert form.fields["handoff"].note.value == ""
     assert len(form.fields["handoff"].input.options) == 3
+
+
+def test_the_form_shows_at_once_while_liveperson_is_slow_and_fills_its_lists_later(
+    shop: Studio, sandbox: Sandbox, serve
+) -> None:
+    """The pick lists were loaded while the form was built: with LivePerson slow or down,
+    the form cell showed nothing for as long as the connector's retries took."""
+    recipe = "shop/cart_abandonment"
+    slow = serve(HeldHandoffs(sandbox.url))
+    shop.connections.update("liveperson", {"base_url": slow.url})
+    shop.save_settings(recipe, {"handoff": "H1000000002"})
+    try:
+        form = RecipeForm(recipe, shop)  # returns while the handoff list is still asked
+        handoff = form.fields["handoff"]
+        assert slow.held.wait(10)  # the list's request is out, and held
+        assert values_of(handoff.input) == ["H1000000002"]  # the saved value, only
+        assert handoff.input.value == "H1000000002"
+        assert "loading" in handoff.note.value
+        assert form.save() is True, form.status.value  # saves what the drop-down shows
+        saved = saved_settings(shop.store, f"{recipe}.ipynb")["parameters"]
+        assert saved["handoff"] == "H1000000002"
+        assert not slow.release.is_set()  # all of it while the list was held
+    finally:
+        slow.release.set()
+    form.wait()
+    assert set(values_of(handoff.input)) == {"H1000000001", "H1000000002", "H1000000003"}
+    assert handoff.input.value == "H1000000002" and handoff.note.value == ""
+
+
+def test_switching_the_connection_while_a_list_loads_ends_with_the_new_connections_list(
+    shop: Studio, sandbox: Sandbox, serve
+) -> None:
+    """The first connection's late answer must not replace the second one's list."""
+    slow = serve(HeldHandoffs(sandbox.url))
+    other = serve(HandoffsElsewhere(sandbox.url, 2))
+    kind, config = shop.connections.values("liveperson")
+    shop.connections.update("liveperson", {"base_url": slow.url})
+    shop.connections.add("lp-other", kind, {**config, "base_url": other.url}, "alice")
+    form = RecipeForm("shop/cart_abandonment", shop)
+    handoff = form.fields["handoff"]
+    try:
+        assert slow.held.wait(10)
+        assert "loading" in handoff.note.value  # the first connection's list is pending
+        form.slots["liveperson"].value = "lp-other"
+        wait_for(lambda: "H0000000000" in values_of(handoff.input), what="lp-other's handoffs")
+    finally:
+        slow.release.set()
+    form.wait()  # the first connection's answer has come back too
+    assert values_of(handoff.input) == ["H1000000001", "H0000000000", "H0000000001"]
+    assert handoff.input.options[0][0] == "H1000000001 (saved)"  # kept, marked: not listed
+    assert handoff.input.value == "H1000000001" and handoff.note.value == ""
+
+
+def test_closing_the_form_does_not_wait_for_a_list_still_loading(
+    shop: Studio, sandbox: Sandbox, serve
+) -> None:
+    """Nor does the list, answered late, write into the closed form."""
+    slow = serve(HeldHandoffs(sandbox.url))
+    shop.connections.update("liveperson", {"base_url": slow.url})
+    form = RecipeForm("shop/cart_abandonment", shop)
+    handoff = form.fields["handoff"]
+    try:
+        assert slow.held.wait(10)
+        form.close()
+        assert form.comm is None and handoff.input.comm is None
+        assert not slow.release.is_set()  # closed while the list was held
+    finally:
+        slow.release.set()
+    form.wait()
+    assert values_of(handoff.input) == ["H1000000001"] and "loading" in handoff.note.value
+    assert form.status.value == ""

@@ -7,6 +7,11 @@ the form renders nothing: the injected parameters win.
 
 The buttons follow the REST API's roles (`BUTTON_RULES`): an operator sees the form
 read-only and may Start (with the saved settings) and Stop, but not Save, Test or Run now.
+
+Pick lists from an app (LivePerson handoffs and skills) load in background threads, as the
+lab's form loads them after it shows: with the app slow or down, the form still shows at
+once. Until its list comes, a drop-down offers only its value (saved, else the notebook's),
+which is what Save, Test and Run now use meanwhile.
 """
 
 from __future__ import annotations
@@ -52,6 +57,10 @@ def _error_html(message: str) -> str:
     return f'<span style="color:#c62828">{html.escape(message)}</span>' if message else ""
 
 
+def _loading_html(what: str) -> str:
+    return f'<small style="color:#555">loading {html.escape(what)}…</small>'
+
+
 def _json(text: str) -> Any:
     """The value a JSON field's text holds, or the text itself when it holds none."""
     try:
@@ -74,18 +83,29 @@ def _chosen(settings: dict[str, Any]) -> tuple[Any, Any]:
     return settings.get("parameters") or {}, settings.get("connections") or {}
 
 
+Options = list[tuple[str, Any]]
+
+
 class FieldEditor:
-    """One parameter: its input widget, help text and inline error."""
+    """One parameter: its input widget, help text and inline error.
+
+    `background` runs a slow `options` (a pick list from an app) off the kernel's main
+    thread. Each load has a number; only the answer of the latest one is shown, so a list
+    asked of a connection picked earlier cannot replace the one picked since."""
 
     def __init__(
         self,
         name: str,
         schema: dict[str, Any],
         value: Any,
-        options: Callable[[], list[tuple[str, Any]]] | None = None,
+        options: Callable[[], Options] | None = None,
+        background: Callable[[Callable[[], None]], None] | None = None,
     ) -> None:
         self.name = name
         self.schema = schema
+        self._background = background
+        self._lock = threading.RLock()  # a load's answer and a newer load's start in turn
+        self._generation = 0
         kind = schema.get("type")
         kind = next(k for k in kind if k != "null") if isinstance(kind, list) else kind
         self.kind = kind
@@ -128,10 +148,11 @@ class FieldEditor:
         """Shows a parameter's value: when the form opens, and when it shows the recipe's
         settings as they are stored (after a Save, or a change made elsewhere)."""
         if not self.parse and isinstance(self.input, w.Dropdown):
-            if value is not None and value in [v for _, v in self.input.options]:
-                self.input.value = value  # no need to load its pick list again
-            else:
-                self.refresh_options(value)
+            with self._lock:
+                if value is not None and value in [v for _, v in self.input.options]:
+                    self.input.value = value  # no need to load its pick list again
+                else:
+                    self.refresh_options(value)
         elif isinstance(self.input, w.Checkbox):
             self.input.value = bool(value)
         elif isinstance(self.input, w.Dropdown):
@@ -146,23 +167,51 @@ class FieldEditor:
             self.input.value = "" if value is None else str(value)
 
     def refresh_options(self, value: Any = None) -> None:
-        """Fills a drop-down from its pick list (or `enum`), keeping the current value."""
+        """Fills a drop-down from its pick list (or `enum`), keeping the current value. A
+        list loaded in the `background` offers the value alone, and says so, meanwhile."""
         current = value if value is not None else getattr(self.input, "value", None)
+        if self._background is None:
+            self._fill(current, *self._load())
+            return
+        with self._lock:
+            self._generation += 1
+            generation = self._generation
+            what = (self.schema.get("x-picklist") or {}).get("list", "the list")
+            self._fill(current, [], _loading_html(what), label=str(current))
+
+        def load() -> None:
+            options, note = self._load()
+            with self._lock:
+                if generation == self._generation:  # else a newer load, or the form closed
+                    self._fill(current, options, note)
+
+        self._background(load)
+
+    def forget_loads(self) -> None:
+        """Drops the answers of the loads still running (the form is closing)."""
+        with self._lock:
+            self._generation += 1
+
+    def _load(self) -> tuple[Options, str]:
+        """The options, and the note to show: why they could not be loaded, or nothing."""
         try:
-            options = (
-                self._options() if self._options else [(str(v), v) for v in self.schema["enum"]]
-            )
-            message = ""
+            if self._options:
+                return self._options(), ""
+            return [(str(v), v) for v in self.schema["enum"]], ""
         except LpstudioError as exc:  # a pick list that cannot load must not break the form
-            options, message = [], f"could not load the list: {_said(exc)}"
+            return [], _error_html(f"could not load the list: {_said(exc)}")
         except Exception as exc:
-            options, message = [], f"could not load the list: {exc}"
+            return [], _error_html(f"could not load the list: {exc}")
+
+    def _fill(self, current: Any, options: Options, note: str, label: str = "") -> None:
+        """Shows `options`, keeping `current` selected: added as `label` when not among
+        them (by default marked as the saved value, which the list does not hold)."""
         if current is not None and current not in [v for _, v in options]:
-            options = [(f"{current} (saved)", current), *options]
+            options = [(label or f"{current} (saved)", current), *options]
         self.input.options = options
         if current is not None:
             self.input.value = current
-        self.note.value = _error_html(message)
+        self.note.value = note
 
     @property
     def unset(self) -> bool:
@@ -186,7 +235,8 @@ class RecipeForm(w.VBox):
         from ..studio import Studio
 
         # First: close() reads them, even when a broken recipe stops the form being made.
-        self._threads: list[threading.Thread] = []
+        self._threads: list[threading.Thread] = []  # Test and Run now
+        self._loads: list[threading.Thread] = []  # pick lists
         self.fields: dict[str, FieldEditor] = {}
         self.studio = studio or Studio.open()
         self.recipe = self.studio.recipe(recipe)
@@ -207,7 +257,14 @@ class RecipeForm(w.VBox):
             self.slots[slot] = self._slot_picker(slot, spec, saved.get("connections", {}))
             self.slot_errors[slot] = w.HTML()
         for name, spec in self.recipe.schema["properties"].items():
-            self.fields[name] = FieldEditor(name, spec, values.get(name), self._options_for(spec))
+            slow = isinstance(spec.get("x-picklist"), dict)  # asked of an app, over the network
+            self.fields[name] = FieldEditor(
+                name,
+                spec,
+                values.get(name),
+                self._options_for(spec),
+                (lambda work: self._background(work, load=True)) if slow else None,
+            )
 
         self.buttons = {
             "test": w.Button(description="Test", icon="flask", tooltip="Dry run on a sample"),
@@ -626,7 +683,10 @@ class RecipeForm(w.VBox):
 
         self._guarded(act, check_fields=saves)
 
-    def _background(self, work: Callable[[], None]) -> None:
+    def _background(self, work: Callable[[], None], load: bool = False) -> None:
+        """Runs `work` in a thread. `close()` waits for Test and Run now (no job of the form
+        is left running unseen), not for a pick list's `load` (its late answer is dropped)."""
+
         def guarded() -> None:
             try:
                 work()
@@ -636,18 +696,27 @@ class RecipeForm(w.VBox):
                 self._say(f"{type(exc).__name__}: {exc}", error=True)
 
         thread = threading.Thread(target=guarded, daemon=True)
-        self._threads.append(thread)
+        if load:
+            self._loads = [t for t in self._loads if t.is_alive()]
+            self._loads.append(thread)
+        else:
+            self._threads.append(thread)
         thread.start()
 
     def wait(self, timeout: float | None = 120) -> None:
-        """Waits for Test or Run now to finish (for scripts and tests)."""
-        for thread in self._threads:
+        """Waits for Test or Run now to finish, and for the pick lists to load (for scripts
+        and tests)."""
+        for thread in [*self._threads, *self._loads]:
             thread.join(timeout)
 
     def close(self) -> None:
         """Waits for Test and Run now started here (no job of the form is left running
-        unseen), then closes the form and every widget in it."""
-        self.wait(timeout=None)
+        unseen), then closes the form and every widget in it. Pick lists still loading are
+        not waited for: their answers are dropped."""
+        for thread in self._threads:
+            thread.join()
+        for editor in self.fields.values():
+            editor.forget_loads()
 
         def close_tree(widget: w.Widget) -> None:
             for child in getattr(widget, "children", ()):
