@@ -12,6 +12,7 @@ nothing: a job whose cells all ran keeps its outcome.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import logging
 import os
@@ -419,6 +420,9 @@ def execute_job(
             "workspace": str(workspace.root),
             "store_url": workspace.store_url,
             "ledger": f"job:{store.root_job(job)}",
+            # What every job of the recipe sends once (`once_per`); hashed, as a recipe's
+            # name can be longer than a ledger's. A renamed recipe starts a fresh one.
+            "recipe_ledger": "recipe:" + hashlib.sha256(job.recipe.encode()).hexdigest(),
             "connections": {
                 slot: dict(
                     zip(("type", "config"), connections.values(name), strict=True), name=name

@@ -317,6 +317,10 @@ class Ledger(Protocol):
     mid-request, counts as uncertain), and records every other key as being sent now.
     `settle_many` records how the claimed keys ended: accepted, rejected (never reached the
     app, may be sent again) or uncertain (sent, no answer: never resent blindly).
+
+    `across_recipe` is the ledger every job of the job's recipe shares, for what is sent
+    once whichever job gets it (a message per abandoned checkout, however often the
+    checkout comes back as an event).
     """
 
     def claim_many(self, keys: Sequence[str]) -> dict[str, dict[str, Any]]:
@@ -325,6 +329,10 @@ class Ledger(Protocol):
 
     def settle_many(self, outcomes: Mapping[str, str], detail: dict[str, Any]) -> None:
         """Records each claimed key's status (key -> status), all with `detail`."""
+        ...
+
+    def across_recipe(self) -> Ledger:
+        """The ledger of the recipe's jobs; a ledger that knows no recipe is its own."""
         ...
 
 
@@ -352,6 +360,10 @@ class MemoryLedger:
         with self._lock:
             for key, status in outcomes.items():
                 self._records[key] = {"status": status, "detail": detail, "job_id": None}
+
+    def across_recipe(self) -> MemoryLedger:
+        """Itself: one process, by hand or in a test, is all the recipe it knows of."""
+        return self
 
 
 class RateLimiter(Protocol):

@@ -15,6 +15,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from types import ModuleType
 from typing import Any
 
@@ -22,9 +23,13 @@ import httpx
 import pytest
 
 from lpstudio.client import ConnectionClient
+from lpstudio.kernel.runtime import StoreLedger
 from lpstudio.registry import get_connector
-from lpstudio.sandbox import Sandbox
-from lpstudio.sdk import Connection, ConnectorError, MemoryLedger
+from lpstudio.sandbox import Sandbox, SandboxSettings
+from lpstudio.sdk import Connection, ConnectorError, Ledger, MemoryLedger
+from lpstudio.studio import Studio
+
+from .conftest import run_json
 
 ACCOUNT = "12345678"
 SECRET = "sandbox-secret"
@@ -46,6 +51,15 @@ class HookedLedger(MemoryLedger):
         if self.before is not None:
             self.before(self.claims)
         return super().claim_many(keys)
+
+
+class DyingLedger(StoreLedger):
+    """A job's ledger in the store whose process dies once the batch is claimed, before
+    its request goes out: its claims stay "being sent"."""
+
+    def claim_many(self, keys: Sequence[str]) -> dict[str, dict[str, Any]]:
+        super().claim_many(keys)
+        raise SystemExit("killed while sending")
 
 
 def client_module() -> ModuleType:
@@ -170,9 +184,7 @@ class _HandoffsElsewhere(BaseHTTPRequestHandler):
 def connect(sandbox: Sandbox) -> Iterator[Callable[..., Connection]]:
     opened: list[Connection] = []
 
-    def make(
-        *, ledger: MemoryLedger | None = None, dry_run: bool = False, **config: Any
-    ) -> Connection:
+    def make(*, ledger: Ledger | None = None, dry_run: bool = False, **config: Any) -> Connection:
         values = {
             "account_id": ACCOUNT,
             "client_id": "sandbox-client",
@@ -414,6 +426,12 @@ def test_a_format_no_recipient_s_value_takes_fails_the_job_saying_what_to_write(
         ),
         ({"mobile": "+14155550100", "name": "Ada"}, {}, "consumer_id", "MISSING_CONSUMER_ID=phone"),
         ({"phone": "4155550100", "name": "Ada"}, {}, "consumer_id", "INVALID_NUMBER"),
+        (
+            {"phone": "+14155550100", "name": "Ada", "checkout_id": " "},
+            {"once_per": "checkout_id"},
+            "once_per",
+            "MISSING_ONCE_PER=checkout_id",
+        ),
     ],
 )
 def test_recipients_all_failing_for_one_reason_fail_the_job_naming_the_input(
@@ -1363,3 +1381,229 @@ def test_each_service_s_base_url_is_checked_as_a_url_like_base_url():
         with pytest.raises(InputError, match="is invalid") as raised:
             connector.validate_config({**required, field: "lp.example.com"})
         assert raised.value.field == field
+
+
+# -- once per checkout, across the jobs of a recipe -------------------------------------------
+
+CART = "demo/cart_abandonment"
+
+
+def checkout(id_: int, phone: str, **fields: Any) -> dict[str, Any]:
+    """A Shopify abandoned checkout as the poll trigger gives it (one trigger event)."""
+    line = {"title": "Trail shoes", "quantity": 1, "price": "89.00"}
+    return {
+        "id": id_,
+        "phone": phone,
+        "customer": {"first_name": "Ava"},
+        "line_items": [line],
+        "total_price": "89.00",
+        "currency": "EUR",
+        "updated_at": "2026-01-05T10:00:00+00:00",
+        "abandoned_checkout_url": f"https://shop.example.com/checkouts/{id_}/recover",
+        **fields,
+    }
+
+
+def updated(cart: dict[str, Any]) -> dict[str, Any]:
+    """The same checkout after its customer added an item: what the trigger gives again."""
+    more = {"title": "Socks", "quantity": 2, "price": "9.00"}
+    return {
+        **cart,
+        "line_items": [*cart["line_items"], more],
+        "total_price": "107.00",
+        "updated_at": "2026-01-05T10:25:00+00:00",
+    }
+
+
+@pytest.fixture
+def cart_ws(sandbox_ws: Path) -> Path:
+    """The sandbox's workspace with the cart abandonment template tried into `demo`."""
+    with Studio.open(sandbox_ws, user="alice") as studio:
+        studio.try_template("cart_abandonment", "demo")
+    return sandbox_ws
+
+
+def cart_job(ws: Path, *args: str, event: Any = None) -> dict[str, Any]:
+    """A job of the cart recipe through the real `lpstudio` executable (given `event`, a
+    batch of checkouts, else Run now's: none); returns it, whatever its status."""
+    extra = ["--event", json.dumps(event)] if event is not None else []
+    code, job = run_json(*(args or ("run", CART)), *extra, "--workspace", str(ws))
+    assert code in (0, 1) and job["status"] in ("succeeded", "failed"), job
+    return job
+
+
+def test_an_updated_checkout_is_messaged_once_whichever_job_gets_it(cart_ws, control):
+    """Shopify's trigger gives a checkout again when its customer changes it: that is a new
+    event and a new job, which must not send the recovery message a second time, even to
+    the new phone number the customer gave. Test sends nothing and claims nothing."""
+    first_cart = checkout(7001, "+14155550170")
+
+    tested = cart_job(cart_ws, "run", CART, "--test", event=[first_cart])
+    assert tested["status"] == "succeeded" and tested["result"]["dry_run"] is True
+    first = cart_job(cart_ws, event=[first_cart])
+    second = cart_job(cart_ws, event=[updated(first_cart)])
+    moved = cart_job(cart_ws, event=[{**updated(first_cart), "phone": "+14155550171"}])
+
+    assert first["status"] == "succeeded" and first["result"]["accepted"] == 1, first
+    [campaign] = first["result"]["campaigns"]
+    for later in (second, moved):
+        assert later["status"] == "succeeded", later
+        result = later["result"]
+        assert result["accepted"] == 0 and result["campaigns"] == [], result
+        [before] = result["already_sent"]
+        assert before["job_id"] == first["id"] and before["recipients"] == 1
+        assert before["proactiveCampaignId"] == campaign["proactiveCampaignId"]
+    assert recipients(control) == {"+14155550170": 1}
+
+
+def test_run_now_and_the_next_poll_send_nothing_to_checkouts_a_poll_job_messaged(
+    cart_ws, sandbox, control
+):
+    """The poll's job messages every checkout; a customer then edits a cart (the trigger
+    gives it again) and someone presses Run now, which takes the store's latest checkouts
+    and sends for real: nobody hears twice."""
+    token = {"X-Shopify-Access-Token": SandboxSettings().shopify_token}
+    seeded = httpx.get(
+        f"{sandbox.url}/admin/api/2026-10/checkouts.json", params={"limit": 250}, headers=token
+    ).json()["checkouts"]
+
+    code, [polled] = run_json("poll", CART, "--workspace", str(cart_ws))
+    assert code == 0 and polled["status"] == "succeeded", polled
+    messaged = recipients(control)
+    assert messaged == dict.fromkeys({c["phone"] for c in seeded}, 1)
+
+    edited = seeded[-1]
+    more = [*edited["line_items"], {"title": "Socks", "quantity": 2, "price": "9.00"}]
+    control.patch(f"/_sandbox/shopify/checkouts/{edited['id']}", json={"line_items": more})
+    code, [again] = run_json("poll", CART, "--workspace", str(cart_ws))
+    assert code == 0 and again["status"] == "succeeded", again
+    assert again["result"]["checkouts"] == 1 and again["result"]["accepted"] == 0
+    assert [e["job_id"] for e in again["result"]["already_sent"]] == [polled["id"]]
+
+    now = cart_job(cart_ws)
+    assert now["status"] == "succeeded" and now["result"]["checkouts"] == 3, now
+    assert now["result"]["accepted"] == 0 and now["result"]["campaigns"] == []
+    assert sum(e["recipients"] for e in now["result"]["already_sent"]) == 3
+    assert {e["job_id"] for e in now["result"]["already_sent"]} == {polled["id"]}
+    assert recipients(control) == messaged
+
+
+def test_a_failed_cart_job_s_rerun_sends_once_and_a_later_job_not_again(cart_ws, control):
+    """A job LivePerson refused sent nobody: its rerun sends the checkout, as before, and
+    the job of the checkout's update finds it sent by the rerun."""
+    cart = checkout(7002, "+14155550172")
+    fault(control, error_rate=1.0, error_status=400, scope="liveperson", count=1)
+
+    failed = cart_job(cart_ws, event=[cart])
+    assert failed["status"] == "failed" and recipients(control) == {}, failed
+    rerun = cart_job(cart_ws, "rerun", str(failed["id"]))
+    later = cart_job(cart_ws, event=[updated(cart)])
+
+    assert rerun["status"] == "succeeded" and rerun["result"]["accepted"] == 1, rerun
+    assert later["status"] == "succeeded" and later["result"]["accepted"] == 0, later
+    assert [e["job_id"] for e in later["result"]["already_sent"]] == [rerun["id"]]
+    assert recipients(control) == {"+14155550172": 1}
+
+
+def test_once_per_is_shared_by_the_jobs_of_a_recipe_and_their_retries(connect, control, ws):
+    """Two jobs' ledgers in one recipe's scope (the runner's payload): a value claimed by
+    one is not sent by the other, whoever the recipient; another value is; a retry of either
+    job finds what it sent; another recipe's jobs are in a scope of their own."""
+    with Studio.open(ws, user="alice") as studio:
+        url = studio.store.url
+
+    def job(number: int, recipe: str = "recipe:cart") -> Connection:
+        return connect(ledger=StoreLedger(url, f"job:{number}", number, recipe))
+
+    ava = {"phone": "+14155550180", "name": "Ava", "checkout_id": 1}
+    first = send(job(1), [ava], once_per="checkout_id")
+    moved = {**ava, "phone": "+14155550181", "checkout_id": "1"}  # its id as text, now
+    another = {**ava, "checkout_id": 2.0}  # a DataFrame's float for a column with a gap
+    second = send(job(2), [moved, another], once_per="checkout_id")
+    retry = send(job(1), [ava], once_per="checkout_id")
+    elsewhere = send(job(3, "recipe:other"), [moved], once_per="checkout_id")
+
+    assert first["accepted"] == 1 and second["accepted"] == 1
+    [before] = second["already_sent"]
+    assert before["job_id"] == 1 and before["recipients"] == 1
+    assert retry["accepted"] == 0 and [e["job_id"] for e in retry["already_sent"]] == [1]
+    assert elsewhere["accepted"] == 1
+    assert recipients(control) == {"+14155550180": 2, "+14155550181": 1}
+    sent = [c["request"]["consumers"] for c in campaigns(control)]
+    assert [[c["consumerContent"]["sms"] for c in batch] for batch in sent] == [
+        ["+14155550180"],
+        ["+14155550180"],  # checkout 2, not 1
+        ["+14155550181"],  # the other recipe
+    ]
+
+
+def test_a_value_another_job_left_unanswered_or_claimed_is_never_resent(connect, control, ws):
+    """Job 1's answer was lost (uncertain), job 2 died while sending (its claim is still
+    "sending"): job 3 of the recipe sends neither again and fails naming them, as a retry
+    of job 1 or job 2 would."""
+    with Studio.open(ws, user="alice") as studio:
+        url = studio.store.url
+    ledgers = [StoreLedger(url, f"job:{n}", n, "recipe:cart") for n in (1, 2, 3)]
+    ava = {"phone": "+14155550190", "name": "Ava", "checkout_id": 1}
+    bo = {"phone": "+14155550191", "name": "Bo", "checkout_id": 2}
+
+    lost = connect(ledger=ledgers[0])
+    ConnectionClient(lost).test()  # a token in hand: the fault hits the campaign request
+    fault(control, drop_rate=1.0, scope="liveperson", count=1)
+    _, unanswered = send_incomplete(lost, [ava], once_per="checkout_id")
+    assert unanswered["uncertain"][0]["addresses"] == [ava["phone"]]
+    with pytest.raises(SystemExit):
+        send(
+            connect(ledger=DyingLedger(url, "job:2", 2, "recipe:cart")),
+            [bo],
+            once_per="checkout_id",
+        )
+    error, result = send_incomplete(connect(ledger=ledgers[2]), [ava, bo], once_per="checkout_id")
+
+    assert result["accepted"] == 0 and not error.retryable
+    assert sorted((e["job_id"], e["addresses"]) for e in result["uncertain"]) == [
+        (1, [ava["phone"]]),
+        (2, [bo["phone"]]),
+    ]
+    assert recipients(control) == {ava["phone"]: 1}  # accepted, its answer lost; Bo never
+
+
+def test_a_recipient_without_the_once_per_field_is_refused_and_the_rest_are_sent(connect, control):
+    everyone = [{**person, "checkout_id": n} for n, person in enumerate(people(3))]
+    everyone[1]["checkout_id"] = None
+    duplicate = {**people(1, 7)[0], "checkout_id": 2}
+
+    result = send(connect(), [*everyone, duplicate], once_per="checkout_id")
+
+    assert result["accepted"] == 2
+    assert {(f["address"], f["errorMessage"]) for f in result["failed"]} == {
+        (everyone[1]["phone"], "MISSING_ONCE_PER=checkout_id"),
+        (duplicate["phone"], "DUPLICATE_ONCE_PER=checkout_id"),
+    }
+    assert recipients(control) == {everyone[0]["phone"]: 1, everyone[2]["phone"]: 1}
+
+
+def test_a_recipient_a_job_sent_before_it_said_once_per_keeps_its_value_from_other_jobs(
+    connect, control, ws
+):
+    """A job that failed is rerun after the recipe gained `once_per`: its first attempt sent
+    Ava without it. The rerun sends her nothing, and records her checkout as sent, so the
+    job of its update sends nothing either."""
+    with Studio.open(ws, user="alice") as studio:
+        url = studio.store.url
+    ava = {"phone": "+14155550195", "name": "Ava", "checkout_id": 5}
+
+    send(connect(ledger=StoreLedger(url, "job:1", 1, "recipe:cart")), [ava])
+    rerun = send(
+        connect(ledger=StoreLedger(url, "job:1", 2, "recipe:cart")), [ava], once_per="checkout_id"
+    )
+    update = {**ava, "phone": "+14155550196"}
+    later = send(
+        connect(ledger=StoreLedger(url, "job:3", 3, "recipe:cart")),
+        [update],
+        once_per="checkout_id",
+    )
+
+    assert rerun["accepted"] == 0 and [e["job_id"] for e in rerun["already_sent"]] == [1]
+    assert later["accepted"] == 0 and [e["job_id"] for e in later["already_sent"]] == [2]
+    assert recipients(control) == {ava["phone"]: 1}

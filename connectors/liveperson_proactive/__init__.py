@@ -130,6 +130,14 @@ SEND_INPUT: dict[str, Any] = {
             },
             "additionalProperties": False,
         },
+        "once_per": {
+            "type": "string",
+            "minLength": 1,
+            "pattern": _NOT_BLANK,
+            "description": "a record field, e.g. checkout_id: each of its values is sent once "
+            "across every job of the recipe (a renamed recipe starts afresh), whatever the "
+            "address; a record without it is not sent",
+        },
         # ASCII digits, no trailing newline: Python's \d and $ let others through.
         "outbound_number": {"type": "string", "pattern": "^\\+?[0-9]{1,16}(?!\\n)$"},
     },
@@ -151,12 +159,14 @@ SEND_OUTPUT: dict[str, Any] = {
         "uncertain": {
             "type": "array",
             "description": "per batch, recipients sent without an answer, now or by an "
-            "earlier attempt (never resent): addresses, reason",
+            "earlier attempt (with once_per, of any job of the recipe; never resent): "
+            "addresses, job_id, reason",
         },
         "already_sent": {
             "type": "array",
             "description": "per batch, how many recipients an earlier attempt of the job "
-            "sent: recipients, job_id, proactiveCampaignId",
+            "sent (or, with once_per, another job of the recipe sent their value: once_per "
+            "then names the field): recipients, job_id, proactiveCampaignId",
         },
         "rejected": {
             "type": "array",
@@ -185,7 +195,12 @@ def test(conn: Connection) -> str:
 )
 def send_campaign(conn: Connection, data: dict[str, Any]) -> dict[str, Any]:
     """One campaign to every recipient, in requests of at most the per-request limit, each
-    recipient at most once per job and its retries; fails when some were not accepted."""
+    recipient at most once per job and its retries; fails when some were not accepted.
+
+    `once_per="checkout_id"` sends each value of that record field once across every job of
+    the recipe and their retries, whatever the address: a checkout that comes back as a new
+    event after its customer edited it, or that Run now takes again, is not messaged twice.
+    The scope is the recipe's name (a renamed recipe starts afresh); Test claims nothing."""
     return _send_campaign(conn, data)
 
 

@@ -21,6 +21,15 @@ are cut. For each batch (one create-campaign request):
   waits never leaves it uncertain. A 5xx answer leaves the batch uncertain (LivePerson may
   have acted before it failed).
 
+With `once_per` (a record field, such as a checkout's id), a recipient is also claimed,
+first, by (account, handoff, that field and its value) in the ledger every job of the
+recipe shares: a value another job of the recipe accepted (or may have: uncertain, or
+claimed by a job that died sending) is not sent again, whatever the recipient's address
+now, and is reported as above with the job that sent it. A checkout that comes back as a
+new event once its customer edited it, or that Run now takes again, is messaged once. The
+scope is the recipe's name: a renamed recipe starts afresh. A record without a value for
+the field is not sent (`failed`, like one without an address).
+
 Once every batch has been tried, rejected or uncertain recipients raise
 `CampaignIncomplete`, so the job fails: its retry can send what was not accepted and its
 failure contacts hear of it. Recipients refused one by one do not fail it, unless they are
@@ -177,9 +186,9 @@ class RequestRefused(ConnectorError):
 
 class NobodySendable(ConnectorError):
     """Every recipient failed before sending for one and the same reason (a field the
-    templates or `consumer_id` name that no record has, numbers not in E.164): the recipe's
-    mistake, not the recipients'. The job fails naming it rather than succeed having sent
-    nobody."""
+    templates, `consumer_id` or `once_per` name that no record has, numbers not in E.164):
+    the recipe's mistake, not the recipients'. The job fails naming it rather than succeed
+    having sent nobody."""
 
     def __init__(self, code: str, data: dict[str, Any], result: dict[str, Any]) -> None:
         kind, _, name = code.partition("=")
@@ -192,6 +201,10 @@ class NobodySendable(ConnectorError):
                 "variables",
                 f"name only fields the recipients have in the variables' templates ({name!r} "
                 "is in none)",
+            ),
+            "MISSING_ONCE_PER": (
+                "once_per",
+                f"name in `once_per` a field every recipient has ({name!r} is in none)",
             ),
             "INVALID_NUMBER": (
                 "consumer_id",
@@ -235,15 +248,32 @@ def _check_templates(variables: dict[str, str]) -> None:
             ) from None
 
 
+def _text(record: Any, field: str) -> str:
+    """A record field's value as text, "" when missing or blank. A whole number reads the
+    same whether a DataFrame held it as 1234 or, in a column with a gap, as 1234.0."""
+    value = lookup(record, field)
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    return "" if value is None else str(value).strip()
+
+
+#: A recipient as `_consumers` yields it: its address, its campaign consumer and its
+#: `once_per` value (None without `once_per`).
+Consumer = tuple[str, dict[str, Any], str | None]
+
+
 def _consumers(
-    records: Any, data: dict[str, Any], seen: set[str], failed: list[dict[str, Any]]
-) -> Iterator[tuple[str, dict[str, Any]]]:
-    """Each record as its address and campaign consumer; records that cannot be sent go to
-    `failed`."""
+    records: Any,
+    data: dict[str, Any],
+    seen: set[str],
+    seen_once: set[str],
+    failed: list[dict[str, Any]],
+) -> Iterator[Consumer]:
+    """Each record as a `Consumer`; records that cannot be sent go to `failed`."""
     channels = data.get("channels") or ["sms"]
+    once_per = data.get("once_per")
     for record in records:
-        address = lookup(record, data["consumer_id"])
-        address = "" if address is None else str(address).strip()
+        address = _text(record, data["consumer_id"])
         if not address:
             failed.append(
                 {"address": None, "errorMessage": f"MISSING_CONSUMER_ID={data['consumer_id']}"}
@@ -252,20 +282,29 @@ def _consumers(
         if any(c in PHONE_CHANNELS for c in channels) and not is_e164(address):
             failed.append({"address": address, "errorMessage": "INVALID_NUMBER"})
             continue
+        once = _text(record, once_per) if once_per else None
+        if once == "":
+            failed.append({"address": address, "errorMessage": f"MISSING_ONCE_PER={once_per}"})
+            continue
         if address in seen:
             failed.append({"address": address, "errorMessage": "DUPLICATE_NUMBER"})
+            continue
+        if once in seen_once:
+            failed.append({"address": address, "errorMessage": f"DUPLICATE_ONCE_PER={once_per}"})
             continue
         variables, problem = render(record, data.get("variables") or {})
         if problem:
             failed.append({"address": address, "errorMessage": problem})
             continue
         seen.add(address)
+        if once is not None:
+            seen_once.add(once)
         consumer: dict[str, Any] = {"consumerContent": {c: address for c in channels}}
         if variables:
             consumer["variables"] = variables
         if data.get("header_variables"):
             consumer["headerVariables"] = data["header_variables"]
-        yield address, consumer
+        yield address, consumer, once
 
 
 def _body(data: dict[str, Any], consumers: list[dict[str, Any]]) -> dict[str, Any]:
@@ -281,10 +320,11 @@ def _body(data: dict[str, Any], consumers: list[dict[str, Any]]) -> dict[str, An
     return body
 
 
-def send_key(account: str, handoff: str, address: str) -> str:
-    """A recipient's key in the ledger: one send per address, handoff and account (hashed to
-    the ledger's 64 characters, and no phone number in clear)."""
-    return hashlib.sha256(json.dumps([account, handoff, address]).encode()).hexdigest()
+def send_key(account: str, handoff: str, *sent_once: str) -> str:
+    """A recipient's key in a ledger: one send per account, handoff and address (or, with
+    `once_per`, that field's name and value), hashed to the ledger's 64 characters, with
+    no phone number or id in clear. An address's key never meets a field's."""
+    return hashlib.sha256(json.dumps([account, handoff, *sent_once]).encode()).hexdigest()
 
 
 def send_campaign(conn: Connection, data: dict[str, Any]) -> dict[str, Any]:
@@ -309,17 +349,18 @@ def send_campaign(conn: Connection, data: dict[str, Any]) -> dict[str, Any]:
     }
     requests: list[dict[str, Any]] = []
     seen: set[str] = set()
+    seen_once: set[str] = set()
     records = chunks(data["recipients"], READ_ROWS)
-    consumers = (c for batch in records for c in _consumers(batch, data, seen, failed))
+    consumers = (c for batch in records for c in _consumers(batch, data, seen, seen_once, failed))
     for number, batch in enumerate(chunks(consumers, size), start=1):
         result["batches"] = number
-        if conn.dry_run:
+        if conn.dry_run:  # claims nothing, in the job's ledger or the recipe's
             if len(requests) < DRY_RUN_REQUESTS:
-                body = _body(data, [consumer for _, consumer in batch])
+                body = _body(data, [consumer for _, consumer, _ in batch])
                 requests.append(conn.would_send("POST", url, json=body))
             result["accepted"] += len(batch)
             continue
-        stop = _send_batch(conn, client, path, number, dict(batch), data, result)
+        stop = _send_batch(conn, client, path, number, batch, data, result)
         if stop:
             result["not_sent"] = sum(1 for _ in consumers)  # accounted for, never claimed
             raise stop(number, data, result)
@@ -344,32 +385,55 @@ def _send_batch(
     client: LivePersonClient,
     path: str,
     number: int,
-    consumers: dict[str, dict[str, Any]],
+    batch: list[Consumer],
     data: dict[str, Any],
     result: dict[str, Any],
 ) -> Callable[[int, dict[str, Any], dict[str, Any]], ConnectorError] | None:
     """Claims the batch's recipients, sends those never sent before, settles what came of it.
     Returns how to raise, when LivePerson's refusal blames the request: every batch would
     meet it."""
-    keys = {address: send_key(client.account, data["handoff"], address) for address in consumers}
+    account, handoff = client.account, data["handoff"]
+    consumers = {address: consumer for address, consumer, _ in batch}
+    keys = {address: send_key(account, handoff, address) for address in consumers}
+    # With `once_per`: each recipient's key in the recipe's ledger too, claimed first.
+    once = {
+        address: send_key(account, handoff, data["once_per"], value)
+        for address, _, value in batch
+        if value is not None
+    }
+    recipe = conn.ledger.across_recipe() if once else None
     fresh: list[str] = []  # the recipients of the last try
     held: list[str] = []  # those of them claimed now, not settled
 
     def claim() -> dict[str, Any]:
-        """Right before a try goes out: claims the batch's recipients not found sent."""
+        """Right before a try goes out: claims the batch's recipients not found sent, by
+        the recipe's other jobs first, then by the job's attempts."""
         asked = {address: keys[address] for address in fresh or keys}
-        earlier = conn.ledger.claim_many(list(asked.values()))
+        if recipe is not None:
+            wide = {address: once[address] for address in asked}
+            found = recipe.claim_many(list(wide.values()))
+            _report_earlier(number, wide, found, result, once_per=data["once_per"])
+            asked = {address: key for address, key in asked.items() if wide[address] not in found}
+        earlier = conn.ledger.claim_many(list(asked.values())) if asked else {}
         _report_earlier(number, asked, earlier, result)
         fresh[:] = held[:] = [address for address, key in asked.items() if key not in earlier]
+        if recipe is not None:
+            # Sent (or maybe) by an attempt of this job before it said `once_per`: the
+            # value, claimed just now, is recorded as that attempt left its recipient.
+            before = {once[a]: earlier[k]["status"] for a, k in asked.items() if k in earlier}
+            if before:
+                recipe.settle_many(before, {"reason": "sent before by an attempt of the job"})
         if not held:
             raise NothingToSend
         return _body(data, [consumers[address] for address in fresh])
 
     def settle(status: str, detail: dict[str, Any], refused: Collection[str] = ()) -> None:
-        outcomes = {keys[a]: "rejected" if a in refused else status for a in held}
+        outcomes = {a: "rejected" if a in refused else status for a in held}
         held.clear()
         if outcomes:
-            conn.ledger.settle_many(outcomes, detail)
+            conn.ledger.settle_many({keys[a]: s for a, s in outcomes.items()}, detail)
+            if recipe is not None:
+                recipe.settle_many({once[a]: s for a, s in outcomes.items()}, detail)
 
     def entry() -> dict[str, Any]:
         return {"batch": number, "recipients": len(fresh), "addresses": list(fresh)}
@@ -460,9 +524,11 @@ def _report_earlier(
     keys: dict[str, str],
     earlier: dict[str, dict[str, Any]],
     result: dict[str, Any],
+    **scope: Any,
 ) -> None:
     """Reports the batch's recipients that an earlier attempt accepted (`already_sent`, how
-    many) or left uncertain (which), one entry per earlier job and campaign."""
+    many) or left uncertain (which), one entry per earlier job and campaign; `scope` (the
+    `once_per` field, for the recipe's ledger) is added to each entry."""
     groups: dict[tuple[str, Any, Any], list[str]] = {}
     for address, key in keys.items():
         record = earlier.get(key)
@@ -473,7 +539,7 @@ def _report_earlier(
         kind = "already_sent" if sent else "uncertain"
         groups.setdefault((kind, record.get("job_id"), campaign), []).append(address)
     for (kind, job_id, campaign), addresses in groups.items():
-        entry: dict[str, Any] = {"batch": number, "recipients": len(addresses)}
+        entry: dict[str, Any] = {"batch": number, "recipients": len(addresses), **scope}
         if kind == "already_sent":  # counted, as accepted ones are (a rerun of a campaign to
             # 100,000 kept every address in its result); uncertain ones need a person: named
             entry.update(job_id=job_id, proactiveCampaignId=campaign)

@@ -12,26 +12,52 @@ import os
 import threading
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import InputError, WorkspaceError
 from ..sdk import Connection, Ledger, MemoryLedger, MemoryRateLimiter, RateLimiter
 
+if TYPE_CHECKING:
+    from ..store import Store
+
 
 class StoreLedger:
     """The delivery ledger in the workspace's store: survives crashes, shared by reruns.
+    `ledger` names the job chain's rows; `recipe_ledger` those every job of the recipe
+    shares (`across_recipe`).
 
     Each call is one write transaction of bulk Core statements (a select, an update and an
     insert for a claim; an update per status for a settle): the store is written twice per
     request, never per recipient, so a fan-out at the account's rate limit keeps its pace.
     """
 
-    def __init__(self, store_url: str, ledger: str, job_id: int | None) -> None:
+    def __init__(
+        self,
+        store_url: str,
+        ledger: str,
+        job_id: int | None,
+        recipe_ledger: str | None = None,
+        *,
+        store: Store | None = None,
+    ) -> None:
         from ..store import Store
 
-        self.store = Store(store_url)
+        self.store = store or Store(store_url)
         self.ledger = ledger
         self.job_id = job_id
+        self.recipe_ledger = recipe_ledger
+        self._across: StoreLedger | None = None
+
+    def across_recipe(self) -> StoreLedger:
+        """The recipe's ledger (`recipe_ledger`), made on first use on the same store: only
+        a send that is once per recipe ever needs it. Without one, this ledger itself."""
+        if self.recipe_ledger is None:
+            return self
+        if self._across is None:
+            self._across = StoreLedger(
+                self.store.url, self.recipe_ledger, self.job_id, store=self.store
+            )
+        return self._across
 
     def claim_many(self, keys: Sequence[str]) -> dict[str, dict[str, Any]]:
         from sqlalchemy import insert, select, update
@@ -136,7 +162,12 @@ class Runtime:
         if self._ledger is None:
             payload = self._payload
             self._ledger = (
-                StoreLedger(self.store_url, payload["ledger"], self._job_id)
+                StoreLedger(
+                    self.store_url,
+                    payload["ledger"],
+                    self._job_id,
+                    payload.get("recipe_ledger"),
+                )
                 if self.store_url and payload.get("ledger")
                 else MemoryLedger()
             )
