@@ -220,7 +220,9 @@ def _admin_journey(page: Any, url: str, token: str, sandbox_url: str, root: Path
     ).raise_for_status()
     assert len(added.json()["checkouts"]) == 3
     command(page, "lpstudio:open-recipes")
-    row.locator(".lps-poll").click()  # Poll now; JupyterLab's own scheduler runs the jobs
+    # Poll now (JupyterLab's own scheduler runs the jobs); each row's buttons name their recipe.
+    recipes = page.locator(".lps-recipes")
+    recipes.get_by_role("button", name="Poll now recipe shop/cart_abandonment", exact=True).click()
     command(page, "lpstudio:open-jobs", {"recipe": RECIPE})
     done = page.locator(".lps-jobs tr.lps-job[data-status=succeeded]").first
     done.wait_for(timeout=120_000)
@@ -249,14 +251,15 @@ def _admin_journey(page: Any, url: str, token: str, sandbox_url: str, root: Path
     # Rerun a job: a new job on the latest version, its sends kept from going out twice.
     command(page, "lpstudio:open-jobs", {"recipe": RECIPE})
     jobs = page.locator(".lps-jobs:visible")
-    jobs.locator("tr.lps-job[data-status=succeeded] .lps-rerun").first.click()
+    done_id = jobs.locator("tr.lps-job[data-status=succeeded]").first.get_attribute("data-job")
+    jobs.get_by_role("button", name=f"Rerun job {done_id}", exact=True).click()
     jobs.locator("tr.lps-job[data-status=succeeded]", has_text="rerun").first.wait_for(
         timeout=120_000
     )
 
     # A failing recipe, run now: the failed job's error and traceback, shown as text.
     command(page, "lpstudio:open-recipes")
-    page.locator(".lps-recipe[data-recipe='lab/boom.ipynb'] .lps-run").click()
+    recipes.get_by_role("button", name="Run now recipe lab/boom", exact=True).click()
     failed = page.locator(".lps-jobs:visible tr.lps-job[data-status=failed]").first
     failed.wait_for(timeout=120_000)
     assert "lab/boom.ipynb" in failed.inner_text()
@@ -284,7 +287,7 @@ def _admin_journey(page: Any, url: str, token: str, sandbox_url: str, root: Path
         timeout=60_000,
     )
     screenshot(page, "studio-running-job")
-    running.locator(".lps-cancel").click()
+    page.get_by_role("button", name=f"Cancel job {job_id}", exact=True).click()
     cancelled = page.locator(f".lps-jobs:visible tr.lps-job[data-job='{job_id}']")
     page.locator(
         f".lps-jobs:visible tr.lps-job[data-job='{job_id}'][data-status=cancelled]"
@@ -324,6 +327,9 @@ def _admin_journey(page: Any, url: str, token: str, sandbox_url: str, root: Path
     page.evaluate("() => new Promise(done => setTimeout(done))")  # the page handled the answer
     second_page = jobs.locator("tr.lps-job").evaluate_all("rows => rows.map(r => r.dataset.job)")
     assert second_page and not set(second_page) & set(first_page)
+    # A screen reader tells the rows' Reruns apart: each names its job.
+    for job in second_page:
+        jobs.get_by_role("button", name=f"Rerun job {job}", exact=True).wait_for()
     assert max(map(int, second_page)) < min(map(int, first_page))
     jobs.get_by_role("button", name="Previous").click()
     jobs.locator(f"tr.lps-job[data-job='{first_page[0]}']").wait_for()
@@ -346,7 +352,7 @@ def _admin_journey(page: Any, url: str, token: str, sandbox_url: str, root: Path
     assert f"username: {MARKUP}" in crm.inner_text()  # shown as text, never as markup
     assert page.evaluate("window.__lpsxss") is None
     assert SECRET not in page.content()
-    crm.locator(".lps-edit").click()
+    panel.get_by_role("button", name="Edit connection crm", exact=True).click()
     assert panel.locator("input[name=token]").input_value() == ""  # never filled in
     screenshot(page, "studio-connections")
     # Editing: a changed field is saved, the secret left empty keeps the stored one.
@@ -387,6 +393,27 @@ def _admin_journey(page: Any, url: str, token: str, sandbox_url: str, root: Path
         )
     day.wait_for()
     assert day.input_value() == ""
+    # An optional drop-down offers the notebook's value as its empty choice: chosen, the
+    # saved value is forgotten, as a cleared text field's is.
+    channel = dated.locator("select[name=channel]")
+    assert channel.locator("option:checked").inner_text() == "(notebook default)"
+    channel.select_option("whatsapp")
+    dated.locator(".lps-save").click()
+    with Studio.open(root, user="alice") as studio:
+        wait_for(
+            lambda: (
+                saved_settings(studio.store, "lab/dated.ipynb")["parameters"]
+                == {"channel": "whatsapp"}
+            ),
+            what="the chosen channel saved",
+        )
+        channel.select_option("")
+        dated.locator(".lps-save").click()
+        wait_for(
+            lambda: saved_settings(studio.store, "lab/dated.ipynb")["parameters"] == {},
+            what="the channel forgotten",
+        )
+    assert channel.locator("option:checked").inner_text() == "(notebook default)"
 
     # Its first start fixed the poll's since: changed while stopped, Start polls from there.
     command(page, "lpstudio:open-settings", {"recipe": RECIPE})
@@ -400,6 +427,27 @@ def _admin_journey(page: Any, url: str, token: str, sandbox_url: str, root: Path
     with Studio.open(root, user="alice") as studio:
         moved = datetime.fromisoformat(saved_settings(studio.store, RECIPE)["since"])
     assert abs(datetime.now(UTC) - moved) < timedelta(minutes=5)
+
+    # The skill picked from the live list goes back to the notebook's: the list's empty
+    # choice names that default, and choosing it forgets the saved value.
+    skill = form.locator("select[name=skill]")
+    assert skill.input_value() == "sales"
+    default = skill.locator("option[value='']").inner_text()
+    assert default.startswith("(default: ") and "sales" in default, default
+    skill.select_option("")
+    form.locator(".lps-save").click()
+    with Studio.open(root, user="alice") as studio:
+        wait_for(
+            lambda: "skill" not in saved_settings(studio.store, RECIPE)["parameters"],
+            what="the skill forgotten",
+        )
+    # Shown afresh, the form shows the default standing, not a saved value.
+    skill.evaluate("select => { select.dataset.before = 'refresh'; }")
+    form.get_by_role("button", name="Refresh").click()
+    shown = form.locator("select[name=skill]:not([data-before])")
+    shown.wait_for()
+    assert shown.input_value() == ""
+    assert shown.locator("option:checked").inner_text() == default
 
 
 def _operator_session(page: Any, url: str, token: str) -> None:
@@ -646,6 +694,16 @@ def test_the_lab_runs_what_the_form_shows_and_says_fixes_in_its_own_terms(tmp_pa
         jobs.locator(".lps-hint", has_text="No jobs.").wait_for()
         command(page, "lpstudio:open-settings", {"recipe": "lab/filed.ipynb"})
         assert filed.locator("input[name=x]").input_value() == "9"
+        # The slot's empty choice forgets the saved connection: the automatic choice again.
+        slot = filed.locator("select[name=connection-files]")
+        slot.select_option("")
+        filed.locator(".lps-save").click()
+        with Studio.open(root, user="alice") as studio:
+            wait_for(
+                lambda: saved_settings(studio.store, "lab/filed.ipynb")["connections"] == {},
+                what="the slot's connection forgotten",
+            )
+        assert slot.locator("option:checked").inner_text() == "(automatic)"
 
         # Refreshed unchanged, the sidebar is not drawn again: a keyboard's focus stays put.
         command(page, "lpstudio:open-recipes")

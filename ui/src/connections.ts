@@ -69,14 +69,16 @@ export class ConnectionsPanel extends Widget {
 
   private row(c: Connection): HTMLElement {
     const actions = el('td', { cls: 'lps-actions' });
+    const of = `connection ${c.name}`; // every row has its Delete: each names its connection
     if (this.ctx.me.can.build) {
       actions.append(
-        button('Test', () => this.act(() => api.testConnection(c.name)), 'lps-test'),
-        button('Edit', () => this.edit(c), 'lps-edit'),
+        button('Test', () => this.act(() => api.testConnection(c.name)), 'lps-test', of),
+        button('Edit', () => this.edit(c), 'lps-edit', of),
         button(
           'Delete',
           () => (window.confirm(`Delete the connection ${c.name}?`) ? this.act(() => api.deleteConnection(c.name)) : undefined),
-          'lps-delete'
+          'lps-delete',
+          of
         )
       );
     }

@@ -44,8 +44,16 @@ export function el<K extends keyof HTMLElementTagNameMap>(
   return node;
 }
 
-export function button(label: string, onclick: () => void | Promise<void>, cls = ''): HTMLButtonElement {
+/**
+ * A button showing `label`. One of a row's (every row has its Rerun) is given what it acts
+ * on, `of` (e.g. `job 42`): its accessible name is then `Rerun job 42`, which a screen reader
+ * tells apart from the other rows' and which still starts with what is shown.
+ */
+export function button(label: string, onclick: () => void | Promise<void>, cls = '', of?: string): HTMLButtonElement {
   const b = el('button', { cls: `jp-Button lps-button ${cls}`.trim(), text: label });
+  if (of) {
+    b.setAttribute('aria-label', `${label} ${of}`);
+  }
   b.type = 'button';
   b.addEventListener('click', async () => {
     b.disabled = true;
@@ -63,8 +71,8 @@ export function button(label: string, onclick: () => void | Promise<void>, cls =
  * posted to it, and the lab has no event to give it (the API refuses a real run without
  * one): its Run now is disabled, its tooltip pointing at Test, which runs on a sample event.
  */
-export function runNow(kind: string | undefined, onclick: () => Promise<void>): HTMLButtonElement {
-  const b = button('Run now', onclick, 'lps-run');
+export function runNow(kind: string | undefined, onclick: () => Promise<void>, of?: string): HTMLButtonElement {
+  const b = button('Run now', onclick, 'lps-run', of);
   if (kind === 'webhook' || kind === 'callable') {
     b.disabled = true;
     b.title = `a ${kind} recipe runs on what is posted to it: try it with Test in its Settings (a sample event, nothing sent)`;

@@ -4,7 +4,9 @@
  * Each property becomes one input by its type (`enum` a drop-down, numbers a number input,
  * a `date` format a date input, objects and arrays JSON text); `writeOnly` properties
  * (secrets) are password inputs that never show a value: left empty, they are not sent, so
- * the stored secret is kept.
+ * the stored secret is kept. A drop-down (an `enum`, a pick list) that may be left unset
+ * starts with an empty choice naming the default: chosen, nothing is sent, as for an emptied
+ * text input, so a saved value can be forgotten from the form.
  */
 import { JsonSchema, PicklistOption } from './api';
 import { el } from './dom';
@@ -16,6 +18,8 @@ export interface FieldOptions {
   picklist?: (prop: JsonSchema) => Promise<PicklistOption[]> | null;
   /** Disables every input (a role that may not change it). */
   readOnly?: boolean;
+  /** The empty choice of a drop-down whose default is not known: what stands unset. */
+  unset?: string;
 }
 
 function kind(schema: JsonSchema): string {
@@ -88,7 +92,7 @@ export class SchemaForm {
         }
       } else if (k === 'enum') {
         if (raw === '') {
-          continue; // nothing chosen (no value, no default): the notebook's own value stands
+          continue; // the empty choice: the default stands (a saved value is forgotten)
         }
         const match = (prop.enum ?? []).find(v => String(v) === raw);
         out[name] = match === undefined ? raw : match;
@@ -103,7 +107,8 @@ export class SchemaForm {
   }
 
   private input(name: string, prop: JsonSchema): Input {
-    const current = name in this.values ? this.values[name] : prop.default;
+    const saved = name in this.values;
+    const current = saved ? this.values[name] : prop.default;
     const k = kind(prop);
     if (prop.writeOnly) {
       const input = el('input', { cls: 'lps-input', attrs: { name, type: 'password', autocomplete: 'new-password' } });
@@ -112,10 +117,11 @@ export class SchemaForm {
     }
     if (k === 'enum') {
       const select = el('select', { cls: 'lps-input', attrs: { name } });
+      select.append(...this.unsetChoice(name, prop, String));
       for (const v of prop.enum ?? []) {
         select.append(el('option', { text: String(v), attrs: { value: String(v) } }));
       }
-      select.value = current === undefined ? '' : String(current);
+      select.value = saved ? String(current) : '';
       return select;
     }
     if (k === 'boolean') {
@@ -137,16 +143,27 @@ export class SchemaForm {
     if (options) {
       // A drop-down once the pick list arrives; the text input stays if it cannot be fetched.
       const select = el('select', { cls: 'lps-input', attrs: { name } });
+      const shown = input.value;
       void options.then(
         list => {
+          const text = (o: PicklistOption): string => (o.label && o.label !== o.value ? `${o.label} (${o.value})` : o.value);
           const values = list.map(o => o.value);
-          if (input.value && !values.includes(input.value)) {
-            select.append(el('option', { text: input.value, attrs: { value: input.value } }));
+          // What was typed meanwhile is kept; the default shown while nothing is saved is
+          // the empty choice, which names it.
+          const chosen = !saved && input.value === shown ? '' : input.value;
+          select.append(
+            ...this.unsetChoice(name, prop, v => {
+              const named = list.find(o => o.value === String(v));
+              return named ? text(named) : String(v);
+            })
+          );
+          if (chosen && !values.includes(chosen)) {
+            select.append(el('option', { text: chosen, attrs: { value: chosen } }));
           }
           for (const o of list) {
-            select.append(el('option', { text: o.label && o.label !== o.value ? `${o.label} (${o.value})` : o.value, attrs: { value: o.value } }));
+            select.append(el('option', { text: text(o), attrs: { value: o.value } }));
           }
-          select.value = input.value;
+          select.value = chosen;
           input.replaceWith(select);
           this.inputs.set(name, select);
         },
@@ -154,6 +171,18 @@ export class SchemaForm {
       );
     }
     return input;
+  }
+
+  /**
+   * A drop-down's empty first choice, naming what stands when nothing is chosen: none for a
+   * required property with no default, which must be chosen.
+   */
+  private unsetChoice(name: string, prop: JsonSchema, label: (value: unknown) => string): HTMLOptionElement[] {
+    if (prop.default === undefined && (this.schema.required ?? []).includes(name)) {
+      return [];
+    }
+    const text = prop.default === undefined ? (this.options.unset ?? '(not set)') : `(default: ${label(prop.default)})`;
+    return [el('option', { text, attrs: { value: '' } })];
   }
 
   private inputs = new Map<string, Input>();

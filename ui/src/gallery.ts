@@ -98,7 +98,7 @@ export class GalleryPanel extends Widget {
       )
     );
     if (this.ctx.me.can.build) {
-      card.append(button('Try recipe', () => this.onTry(t), 'lps-primary lps-try'));
+      card.append(button('Try recipe', () => this.onTry(t), 'lps-primary lps-try', t.title)); // every card has one
     }
     return card;
   }

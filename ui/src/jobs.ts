@@ -158,17 +158,18 @@ export class JobsPanel extends Widget {
   private row(job: Job): HTMLElement {
     const can = this.ctx.me.can;
     const actions = el('td', { cls: 'lps-actions' });
+    const of = `job ${job.id}`; // every row has its Rerun: each names its job
     if (job.output_path) {
-      actions.append(button('Open output', () => this.ctx.openPath(job.output_path!), 'lps-output'));
+      actions.append(button('Open output', () => this.ctx.openPath(job.output_path!), 'lps-output', of));
     }
     if (job.status === 'failed' || job.error) {
-      actions.append(button('Error', () => this.showError(job), 'lps-error-button'));
+      actions.append(button('Error', () => this.showError(job), 'lps-error-button', of));
     }
     if (can.operate && ['succeeded', 'failed', 'cancelled'].includes(job.status)) {
-      actions.append(button('Rerun', () => this.act(() => api.rerun(job.id)), 'lps-rerun'));
+      actions.append(button('Rerun', () => this.act(() => api.rerun(job.id)), 'lps-rerun', of));
     }
     if (can.operate && (job.status === 'queued' || job.status === 'running')) {
-      actions.append(button('Cancel', () => this.act(() => api.cancel(job.id)), 'lps-cancel'));
+      actions.append(button('Cancel', () => this.act(() => api.cancel(job.id)), 'lps-cancel', of));
     }
     const done = job.progress?.done ?? 0;
     const total = job.progress?.total ?? 0;

@@ -117,12 +117,14 @@ export class RecipesPanel extends Widget {
   private recipeRow(row: RecipeRow): HTMLElement {
     const can = this.ctx.me.can;
     const name = row.recipe.split('/').pop() ?? row.recipe;
+    // What each of the row's buttons acts on, for its accessible name: every row has a Start.
+    const of = `recipe ${row.recipe.replace(/\.ipynb$/, '')}`;
     const actions = el('div', { cls: 'lps-actions' });
     if (can.operate) {
       actions.append(
         row.state === 'started'
-          ? button('Stop', () => this.act(row, () => api.stop(row.recipe)), 'lps-stop')
-          : button('Start', () => this.act(row, () => api.start(row.recipe)), 'lps-start')
+          ? button('Stop', () => this.act(row, () => api.stop(row.recipe)), 'lps-stop', of)
+          : button('Start', () => this.act(row, () => api.start(row.recipe)), 'lps-start', of)
       );
       if (row.trigger === 'poll') {
         actions.append(
@@ -133,25 +135,29 @@ export class RecipesPanel extends Widget {
                 await api.poll(row.recipe);
                 this.openJobs(row.recipe);
               }),
-            'lps-poll'
+            'lps-poll',
+            of
           )
         );
       }
     }
     if (can.build) {
       actions.append(
-        runNow(row.trigger, () =>
-          this.act(row, async () => {
-            await api.run(row.recipe);
-            this.openJobs(row.recipe);
-          })
+        runNow(
+          row.trigger,
+          () =>
+            this.act(row, async () => {
+              await api.run(row.recipe);
+              this.openJobs(row.recipe);
+            }),
+          of
         )
       );
     }
     actions.append(
-      button(can.build ? 'Settings' : 'View settings', () => this.openSettings(row.recipe), 'lps-open-settings'),
-      button('Jobs', () => this.openJobs(row.recipe), 'lps-open-jobs'),
-      button('Open', () => this.ctx.openRecipe(row.recipe), 'lps-open')
+      button(can.build ? 'Settings' : 'View settings', () => this.openSettings(row.recipe), 'lps-open-settings', of),
+      button('Jobs', () => this.openJobs(row.recipe), 'lps-open-jobs', of),
+      button('Open', () => this.ctx.openRecipe(row.recipe), 'lps-open', of)
     );
     const last = row.last_job;
     return el(

@@ -90,11 +90,13 @@ export class SettingsPanel extends Widget {
       chosen: slot => slots.get(slot)?.value || bound[slot],
       form: 'below'
     };
-    /** A slot's choices: the connections of its type, keeping the one chosen. */
+    /** A slot's choices: the automatic one (empty: the API picks the connection named like
+     * the slot, else the only one of its type), then the connections of its type, keeping
+     * the one chosen. */
     const offer = (select: HTMLSelectElement, type: string, value: string): void => {
       fill(
         select,
-        el('option', { text: '(none)', attrs: { value: '' } }),
+        el('option', { text: '(automatic)', attrs: { value: '' } }),
         ...fixes.connections
           .filter(c => c.type === type)
           .map(c => el('option', { text: `${c.name} (${c.status})`, attrs: { value: c.name } }))
@@ -111,11 +113,15 @@ export class SettingsPanel extends Widget {
         { cls: 'lps-field', attrs: { 'data-field': `connection-${slot}` } },
         el('span', { cls: 'lps-field-label', text: info.label ? `${info.label} (${slot})` : slot }),
         select,
-        el('span', { cls: 'lps-field-help', text: `a ${info.type} connection` })
+        el('span', {
+          cls: 'lps-field-help',
+          text: `a ${info.type} connection; automatic: the one named ${slot}, else the only ${info.type} connection`
+        })
       );
     });
     const form = new SchemaForm(detail.parameters ?? {}, detail.settings.parameters ?? {}, {
       readOnly,
+      unset: '(notebook default)',
       picklist: prop => {
         const spec = prop['x-picklist']!;
         const name = slots.get(spec.connection)?.value || bound[spec.connection];
@@ -126,6 +132,7 @@ export class SettingsPanel extends Widget {
     const since = el('input', { cls: 'lps-input', attrs: { name: 'since', placeholder: 'e.g. 2h or 2026-01-01 09:00' } });
     let savedSince = momentInput(detail.settings.since);
     let savedNames = Object.keys(detail.settings.parameters ?? {});
+    let savedSlots = Object.keys(bound);
     since.value = savedSince;
     const isPoll = detail.trigger?.kind === 'poll';
     // Failure contacts: for the jobs nobody waits on (a person's run or a bot's call ends in
@@ -202,8 +209,12 @@ export class SettingsPanel extends Widget {
           notify: unattended ? changedContacts() : undefined
         };
         // A saved value whose field was cleared is forgotten: the notebook's default again
-        // (leaving it out would keep the saved value).
-        const cleared = savedNames.filter(name => !(name in parameters));
+        // (leaving it out would keep the saved value); so is the connection of a slot set
+        // to automatic.
+        const cleared = [
+          ...savedNames.filter(name => !(name in parameters)),
+          ...savedSlots.filter(slot => !chosen[slot]).map(slot => `connections.${slot}`)
+        ];
         if (cleared.length) {
           body.reset = cleared;
         }
@@ -216,6 +227,7 @@ export class SettingsPanel extends Widget {
         showProblem(saved.settings_problem);
         savedSince = since.value = momentInput(saved.settings.since);
         savedNames = Object.keys(saved.settings.parameters ?? {});
+        savedSlots = Object.keys(saved.settings.connections ?? {});
         Object.assign(savedContacts, { webhook: '', email: '', ...(saved.settings.notify ?? {}) });
         for (const kind of ['webhook', 'email'] as const) {
           contacts[kind].value = savedContacts[kind];
