@@ -22,10 +22,14 @@ from .errors import InputError, LpstudioError, NotFoundError
 from .models import Connection as ConnectionRow
 from .models import RecipeSettings, utcnow
 from .registry import get_connector
-from .sdk import MASK, Connection, derived_secrets, scrub_text
-from .store import Store
+from .sdk import MASK, Connection, Connector, derived_secrets, scrub_text
+from .store import Store, audit_in
 
 NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+
+#: The status of a connection imported from a package without its secrets (packages never
+#: carry them): what would use it is refused until `update` gives them.
+PLACEHOLDER = "placeholder"
 
 
 class Vault:
@@ -118,12 +122,7 @@ class Connections:
         return row
 
     def add(self, name: str, type_: str, values: dict[str, Any], user: str) -> ConnectionInfo:
-        if not NAME_PATTERN.match(name):
-            raise InputError(
-                f"invalid connection name {name!r}",
-                field="name",
-                fix="use lower-case letters, digits, '-' and '_' (at most 64), e.g. lp-prod",
-            )
+        _check_name(name)
         plain, secret = self._split(type_, values)
         with self.store.write() as s:
             if s.get(ConnectionRow, name) is not None:
@@ -145,6 +144,66 @@ class Connections:
             s.add(row)
         self._audit("create_connection", name, type=type_, fields=sorted(values))
         return _info(row, sorted(secret))
+
+    def check_placeholder(self, type_: str, fields: dict[str, Any]) -> dict[str, Any]:
+        """The plain fields of a placeholder, coerced and checked as `add` checks them, its
+        secrets left out of the form (a placeholder has none yet). Refuses a secret given as
+        a plain field, naming it."""
+        connector = get_connector(type_, self.root)
+        secret = connector.secret_fields()
+        for key in fields:
+            if key in secret:
+                raise InputError(
+                    f"'{key}' is a secret field of {type_}: a placeholder holds no secret",
+                    field=key,
+                    fix=f"leave {key} out; give it later with `lpstudio connections update "
+                    f"NAME --secret {key}`",
+                )
+        form = Connector(
+            connector.name,
+            title=connector.title,
+            fields=[spec for spec in connector.fields if not spec.secret],
+        )
+        return form.validate_config(fields)
+
+    def add_placeholder(
+        self,
+        name: str,
+        type_: str,
+        fields: dict[str, Any],
+        withheld: list[str],
+        user: str,
+        session: Session,
+    ) -> None:
+        """Creates, in `session`'s transaction (an import's), a connection with plain fields
+        only, whose `withheld` secrets were not given: status `placeholder`, and what would
+        use it is refused with the command that authorises it, until `update` gives them
+        (it is then an ordinary untested connection). With nothing withheld, it is complete:
+        untested."""
+        _check_name(name)
+        plain = self.check_placeholder(type_, fields)
+        session.add(
+            ConnectionRow(
+                name=name,
+                type=type_,
+                fields=plain,
+                secrets=self.vault.seal({}),
+                status=PLACEHOLDER if withheld else "untested",
+                status_message=authorise_fix(name, withheld) if withheld else None,
+                created_by=user,
+                created_at=utcnow(),
+                updated_at=utcnow(),
+            )
+        )
+        audit_in(
+            session,
+            user,
+            "create_connection",
+            name,
+            type=type_,
+            fields=sorted(plain),
+            placeholder=bool(withheld),
+        )
 
     def update(self, name: str, values: dict[str, Any]) -> ConnectionInfo:
         """Changes the given fields. A secret given empty or as its mask (`****`, what a
@@ -245,8 +304,11 @@ class Connections:
         return _info(row, sorted(self.vault.open(row.secrets)))
 
     def values(self, name: str) -> tuple[str, dict[str, Any]]:
-        """The connector type and every field value, secrets decrypted: for running only."""
+        """The connector type and every field value, secrets decrypted: for running only.
+        A placeholder is refused: it has no secrets to run with."""
         row = self._row(name)
+        if row.status == PLACEHOLDER:
+            raise _placeholder(name, row.status_message, "connection")
         return row.type, {**row.fields, **self.vault.open(row.secrets)}
 
     def open(self, name: str, **runtime: Any) -> Connection:
@@ -267,7 +329,8 @@ class Connections:
         return values
 
     def test(self, name: str) -> ConnectionInfo:
-        """Runs the connector's test and records connected or disconnected, and when."""
+        """Runs the connector's test and records connected or disconnected, and when. A
+        placeholder is refused with the command that authorises it (nothing to test yet)."""
         conn = self.open(name)
         try:
             message, status = conn.connector.run_test(conn) or None, "connected"
@@ -295,6 +358,34 @@ class SlotUse:
     def __str__(self) -> str:
         how = ", by default, started" if self.by_default else ""
         return f"{self.recipe} (slot {self.slot}{how})"
+
+
+def _check_name(name: str) -> None:
+    if not NAME_PATTERN.match(name):
+        raise InputError(
+            f"invalid connection name {name!r}",
+            field="name",
+            fix="use lower-case letters, digits, '-' and '_' (at most 64), e.g. lp-prod",
+        )
+
+
+def authorise_fix(name: str, secrets: list[str]) -> str:
+    """How a placeholder is given its secrets: `update`, which reads each from the
+    environment, a hidden prompt or standard input (never from its command line)."""
+    given = " ".join(f"--secret {secret}" for secret in secrets)
+    where = ", ".join(f"${'LPSTUDIO_SECRET_' + secret.upper()}" for secret in secrets)
+    return (
+        f"authorise it with `lpstudio connections update {name} {given}` (each secret is "
+        f"read from {where}, a hidden prompt or standard input)"
+    )
+
+
+def _placeholder(name: str, fix: str | None, field: str) -> InputError:
+    return InputError(
+        f"connection '{name}' is a placeholder: it was imported without its secrets",
+        field=field,
+        fix=fix or f"authorise it with `lpstudio connections update {name} --secret FIELD`",
+    )
 
 
 def _not_found(name: str) -> NotFoundError:
@@ -325,11 +416,23 @@ def _in_use(name: str, uses: list[SlotUse]) -> InputError:
 
 
 def bind_connections(
-    slots: dict[str, dict[str, Any]], chosen: dict[str, str], available: list[ConnectionInfo]
+    slots: dict[str, dict[str, Any]],
+    chosen: dict[str, str],
+    available: list[ConnectionInfo],
+    *,
+    ready: bool = True,
 ) -> dict[str, str]:
     """Which connection fills each slot: the chosen one, else the one named like the slot,
-    else the only connection of the slot's type. Refuses what does not fit, saying why."""
+    else the only connection of the slot's type. Refuses what does not fit, saying why, and
+    a placeholder unless `ready` is false (settings may be saved before it is authorised;
+    they cannot be used)."""
     by_name = {info.name: info for info in available}
+
+    def _ready(info: ConnectionInfo, slot: str) -> str:
+        if ready and info.status == PLACEHOLDER:
+            raise _placeholder(info.name, info.status_message, f"connections.{slot}")
+        return info.name
+
     bound: dict[str, str] = {}
     for slot, spec in slots.items():
         wanted = spec.get("type")
@@ -348,14 +451,14 @@ def bind_connections(
                     field=f"connections.{slot}",
                     fix=f"bind a {wanted} connection",
                 )
-            bound[slot] = info.name
+            bound[slot] = _ready(info, slot)
             continue
         if slot in by_name and (not wanted or by_name[slot].type == wanted):
-            bound[slot] = slot
+            bound[slot] = _ready(by_name[slot], slot)
             continue
         fitting = [info.name for info in available if wanted and info.type == wanted]
         if len(fitting) == 1:
-            bound[slot] = fitting[0]
+            bound[slot] = _ready(by_name[fitting[0]], slot)
             continue
         if not fitting:
             kind = f"{wanted} " if wanted else ""

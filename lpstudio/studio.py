@@ -724,6 +724,7 @@ class Studio:
             {slot: spec for slot, spec in slots.items() if slot in chosen},
             chosen,
             self.connections.list(),
+            ready=False,  # a placeholder may be chosen now and authorised later
         )
         new = {**saved, "parameters": coerced, "connections": chosen}
         new.pop("notify", None)

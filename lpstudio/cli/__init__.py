@@ -5,7 +5,7 @@ written), 130 interrupted. `--json` prints one JSON document on stdout for scrip
 Each command group lives in its own module; importing them registers their commands.
 """
 
-from . import admin, connections, recipes, runs  # noqa: F401  (registers the commands)
+from . import admin, connections, packages, recipes, runs  # noqa: F401  (registers the commands)
 from .base import main
 
 __all__ = ["main"]

@@ -1,0 +1,695 @@
+"""Project packages: a project folder exported as one zip, and imported into another
+workspace (Workato's "export/import a project as a package").
+
+A package holds every recipe notebook under the folder (as stored on disk), the data files
+their metadata `files` names, and `lpstudio-package.json`: who exported it, when, with which
+lpstudio, each recipe's saved settings (parameter values, the connection bound to each slot,
+since, the failure e-mail) and each connection those bindings name with its plain fields
+only. A package never holds a secret, the encrypted blob, a failure webhook (its URL often
+holds a token), whether a recipe was started, jobs, outputs, webhook ids or API clients.
+
+    lpstudio-package.json
+    project/<path under the folder>    each notebook and data file
+
+An import checks the whole package before it writes anything, stages its files in a hidden
+folder of the workspace, writes the settings and connections in one transaction, then moves
+the files into place. A connection the workspace lacks is created as a placeholder, refused
+by anything that would use it until `lpstudio connections update` gives its secrets.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import stat
+import uuid
+import zipfile
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from importlib.metadata import version
+from pathlib import Path, PurePosixPath
+from typing import IO, TYPE_CHECKING, Any
+
+from .connections import NAME_PATTERN, PLACEHOLDER, authorise_fix, bind_connections
+from .errors import InputError, LpstudioError
+from .jsonschemas import first_problem
+from .models import RecipeSettings, TriggerState, utcnow
+from .parameters import coerce
+from .recipe import Recipe
+from .registry import get_connector
+from .sdk import scrub
+from .settings import saved_settings
+from .store import audit_in
+
+if TYPE_CHECKING:
+    from .studio import Studio
+
+FORMAT = 1
+MANIFEST = "lpstudio-package.json"
+PREFIX = "project/"
+#: The saved settings a package carries: `state`, `started_at` stay behind (imports arrive
+#: stopped), and `notify` carries its e-mail only.
+CARRIED = ("parameters", "connections", "since", "notify", "call_timeout")
+
+_SETTINGS = {  # null: a recipe broken where it was exported, carried as a file only
+    "type": ["object", "null"],
+    "properties": {
+        "parameters": {"type": "object"},
+        "connections": {"type": "object", "additionalProperties": {"type": "string"}},
+        "since": {"type": "string"},
+        "notify": {
+            "type": "object",
+            "properties": {"email": {"type": "string"}, "webhook": {"type": "string"}},
+            "additionalProperties": False,
+        },
+        "call_timeout": {"type": "number", "exclusiveMinimum": 0},
+    },
+    "additionalProperties": False,
+}
+
+MANIFEST_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["format", "folder", "recipes", "connections"],
+    "properties": {
+        "format": {"const": FORMAT},
+        "lpstudio_version": {"type": "string"},
+        "exported_at": {"type": "string"},
+        "exported_by": {"type": "string"},
+        "folder": {"type": "string"},
+        "recipes": {
+            "type": "object",
+            "propertyNames": {"pattern": r"\.ipynb$"},
+            "additionalProperties": {
+                "type": "object",
+                "required": ["settings"],
+                "properties": {
+                    "title": {"type": ["string", "null"]},
+                    "files": {"type": "array", "items": {"type": "string"}},
+                    "settings": _SETTINGS,
+                    "problem": {"type": ["string", "null"]},
+                    "notes": {"type": "array", "items": {"type": "string"}},
+                },
+                "additionalProperties": False,
+            },
+        },
+        "connections": {
+            "type": "object",
+            "additionalProperties": {
+                "type": "object",
+                "required": ["type", "fields", "secrets"],
+                "properties": {
+                    "type": {"type": "string"},
+                    "fields": {"type": "object"},
+                    "secrets": {"type": "array", "items": {"type": "string"}},
+                },
+                "additionalProperties": False,
+            },
+        },
+    },
+    "additionalProperties": False,
+}
+
+_AGAIN = "export the project again with `lpstudio export FOLDER`"
+
+
+# -- export ----------------------------------------------------------------------------------
+
+
+def export_project(studio: Studio, folder: str, out: Path | IO[bytes]) -> dict[str, Any]:
+    """Writes the package of `projects/FOLDER` (`.` for every project) to `out`, a file that
+    must not exist yet (written whole or not at all) or a binary stream (the REST API's
+    answer); returns what it holds. Refuses a notebook or data file holding a connection's
+    secret (in its code or a cell's output): a package never carries one."""
+    workspace = studio.workspace
+    base, folder = _folder(studio, folder, must_exist=True)
+    if isinstance(out, Path) and out.exists():
+        raise InputError(
+            f"{out} already exists",
+            field="output",
+            fix="give another file with -o, or remove that one first",
+        )
+    secrets = studio.connections.secret_values() | studio.store.secrets
+    available = studio.connections.list()
+    by_name = {info.name: info for info in available}
+    recipes: dict[str, Any] = {}
+    members: dict[str, Path] = {}
+    used: set[str] = set()
+    for path in sorted(base.rglob("*.ipynb")):
+        if ".ipynb_checkpoints" in path.parts or not path.resolve().is_relative_to(
+            workspace.projects.resolve()
+        ):
+            continue  # a link out of projects/ is no recipe of it
+        rel = path.relative_to(base).as_posix()
+        name = workspace.recipe_name(path)
+        _refuse_secret_in(path, f"recipes.{rel}", secrets)
+        members[rel] = path
+        entry: dict[str, Any] = {"title": None, "files": [], "settings": None, "problem": None}
+        notes: list[str] = []
+        try:
+            recipe = Recipe.load(path, name)
+        except LpstudioError as exc:
+            entry["problem"] = exc.message
+            notes.append("broken: exported as a file, without its settings")
+        else:
+            entry["title"] = recipe.title
+            for data in recipe.metadata.get("files", []):
+                source = path.parent / data
+                if not source.is_file() or not source.resolve().is_relative_to(
+                    workspace.projects.resolve()
+                ):
+                    notes.append(f"its data file {data} is missing: not exported")
+                    continue
+                data_rel = source.relative_to(base).as_posix()
+                _refuse_secret_in(source, f"files.{data_rel}", secrets)
+                members[data_rel] = source
+                entry["files"].append(data)
+            entry["settings"] = _carried(studio, recipe, available, notes)
+            entry["settings"], masked = _scrubbed(entry["settings"], secrets)
+            if masked:
+                notes.append("a saved value held a connection's secret and was masked")
+            used |= set(entry["settings"].get("connections", {}).values())
+        if notes:
+            entry["notes"] = notes
+        recipes[rel] = entry
+    connections = {name: _connection(studio, by_name[name], secrets) for name in sorted(used)}
+    manifest = {
+        "format": FORMAT,
+        "lpstudio_version": version("lpstudio"),
+        "exported_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "exported_by": studio.user,
+        "folder": folder,
+        "recipes": recipes,
+        "connections": connections,
+    }
+    _write_zip(out, manifest, members)
+    studio.store.audit(
+        studio.user, "export", folder, recipes=sorted(recipes), connections=sorted(connections)
+    )
+    return {
+        "package": str(out) if isinstance(out, Path) else None,
+        "folder": folder,
+        "recipes": [
+            {"recipe": rel, "problem": e["problem"], "notes": e.get("notes", [])}
+            for rel, e in recipes.items()
+        ],
+        "files": sorted(rel for rel in members if rel not in recipes),
+        "connections": [
+            {"name": name, "type": c["type"], "secrets": c["secrets"]}
+            for name, c in connections.items()
+        ],
+    }
+
+
+def _folder(studio: Studio, folder: str, must_exist: bool) -> tuple[Path, str]:
+    """The folder under projects/ a user named (`.` or empty: projects/ itself), and its
+    name as a package keeps it."""
+    from .studio import _check_file_name
+
+    projects = studio.workspace.projects
+    if folder.strip("/") in ("", "."):
+        return projects, "."
+    fix = "give a folder under projects/ such as shop or shop/eu, or . for every project"
+    if not folder.isprintable():
+        raise InputError(f"invalid project folder {folder!r}", field="folder", fix=fix)
+    for part in folder.strip("/").split("/"):
+        _check_file_name(part, "folder", "project folder", fix)
+    path = studio.workspace.inside(projects / folder, projects, "folder", "folder")
+    if (must_exist and not path.is_dir()) or (path.exists() and not path.is_dir()):
+        raise InputError(
+            f"projects/{folder} is not a project folder",
+            field="folder",
+            fix="give a folder that `lpstudio recipes` lists, or . for every project",
+        )
+    return path, path.relative_to(projects.resolve()).as_posix()
+
+
+def _refuse_secret_in(path: Path, where: str, secrets: set[str]) -> None:
+    """Refuses a file holding a secret as it is, or as JSON writes it (a notebook)."""
+    data = path.read_bytes()
+    for secret in secrets:
+        forms = {secret, json.dumps(secret)[1:-1], json.dumps(secret, ensure_ascii=False)[1:-1]}
+        if any(form.encode() in data for form in forms):
+            raise InputError(
+                f"{where.split('.', 1)[1]} holds the secret of a connection: a package never "
+                "carries one",
+                field=where,
+                fix="remove it from the file (for a notebook: from its code, and clear its "
+                "outputs and save) and let the recipe read it through its connection",
+            )
+
+
+def _carried(
+    studio: Studio, recipe: Recipe, available: list[Any], notes: list[str]
+) -> dict[str, Any]:
+    """The recipe's saved settings a package carries, each slot bound by name: the saved
+    binding, else the connection that fills it by default here (pinned, so that it keeps
+    filling it in a workspace with others of its type)."""
+    saved = saved_settings(studio.store, recipe.name)
+    carried = {key: saved[key] for key in CARRIED if key in saved}
+    notify = dict(carried.pop("notify", None) or {})
+    if notify.pop("webhook", None):
+        notes.append(
+            "its failure webhook was not exported (its URL may hold a token): set it again "
+            f"with `lpstudio settings {Path(recipe.name).with_suffix('')} --notify-webhook URL`"
+        )
+    if notify:
+        carried["notify"] = notify
+    slots = recipe.metadata.get("connections", {})
+    known = {info.name for info in available}
+    chosen = {s: n for s, n in carried.get("connections", {}).items() if s in slots}
+    for slot, name in list(chosen.items()):
+        if name not in known:
+            notes.append(f"slot {slot} is bound to connection {name}, which is gone: not bound")
+            del chosen[slot]
+    for slot, spec in slots.items():
+        if slot not in chosen:  # unless no connection, several or a placeholder fill it
+            with contextlib.suppress(InputError):
+                chosen[slot] = bind_connections({slot: spec}, {}, available)[slot]
+    carried["connections"] = chosen
+    return carried
+
+
+def _scrubbed(settings: dict[str, Any], secrets: set[str]) -> tuple[dict[str, Any], bool]:
+    """The settings with any secret masked (saved values are checked when saved: this is the
+    second line of defence), and whether one was."""
+    clean = scrub(settings, secrets)
+    return clean, clean != settings
+
+
+def _connection(studio: Studio, info: Any, secrets: set[str]) -> dict[str, Any]:
+    """A connection as a package describes it: type, plain fields and the names (only) of
+    the secrets it had, which its importer must give. A placeholder had none yet: all its
+    connector's secrets are named."""
+    withheld = list(info.secrets)
+    if info.status == PLACEHOLDER:
+        withheld = sorted(get_connector(info.type, studio.workspace.root).secret_fields())
+    return {"type": info.type, "fields": scrub(info.fields, secrets), "secrets": withheld}
+
+
+def _write_zip(out: Path | IO[bytes], manifest: dict[str, Any], members: dict[str, Path]) -> None:
+    """The package, to a stream, or to a file through a temporary one beside it (a crash
+    leaves no half package under its name)."""
+    if not isinstance(out, Path):
+        _fill_zip(out, manifest, members)
+        return
+    tmp = out.with_name(f".{out.name}.{uuid.uuid4().hex[:8]}.tmp")
+    try:
+        with open(tmp, "xb") as handle:
+            _fill_zip(handle, manifest, members)
+        os.replace(tmp, out)
+    except OSError as exc:
+        raise InputError(
+            f"cannot write {out}: {exc.strerror}",
+            field="output",
+            fix="give a file in a folder you may write to with -o",
+        ) from None
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _fill_zip(handle: IO[bytes], manifest: dict[str, Any], members: dict[str, Path]) -> None:
+    with zipfile.ZipFile(handle, "w", zipfile.ZIP_DEFLATED) as zipped:
+        zipped.writestr(MANIFEST, json.dumps(manifest, indent=1, ensure_ascii=False))
+        for rel, path in sorted(members.items()):
+            zipped.write(path, PREFIX + rel)
+
+
+# -- import ----------------------------------------------------------------------------------
+
+
+@dataclass
+class _Plan:
+    """What an import will write, once every check has passed."""
+
+    into: str
+    files: dict[str, bytes] = field(default_factory=dict)  # target path under projects/
+    recipes: list[dict[str, Any]] = field(default_factory=list)
+    settings: dict[str, dict[str, Any]] = field(default_factory=dict)
+    connections: list[dict[str, Any]] = field(default_factory=list)
+    placeholders: list[tuple[str, str, dict[str, Any], list[str]]] = field(default_factory=list)
+
+
+def import_project(
+    studio: Studio, source: Path | IO[bytes], into: str | None = None, replace: bool = False
+) -> dict[str, Any]:
+    """Imports a package (a file, or a binary stream: the REST API's upload) into projects/
+    `into` (default: the folder it was exported from). Checks everything first and writes
+    nothing if anything is wrong; then writes the recipes, their settings and the
+    connections they need (placeholders for those this workspace lacks). A recipe that
+    exists is refused unless `replace`, which replaces its notebook and its settings (and
+    leaves it stopped)."""
+    members, manifest = _read(source)
+    plan = _plan(studio, members, manifest, into, replace)
+    _write(studio, plan, source)
+    return {
+        "package": str(source) if isinstance(source, Path) else None,
+        "into": plan.into,
+        "recipes": plan.recipes,
+        "connections": plan.connections,
+    }
+
+
+def _refused(message: str, fix: str = _AGAIN, field: str = "package") -> InputError:
+    return InputError(message, field=field, fix=fix)
+
+
+def _read(source: Path | IO[bytes]) -> tuple[dict[str, bytes], dict[str, Any]]:
+    """The package's files by their path under the exported folder, and its manifest;
+    refuses a file that is no package, or whose members could land outside the folder."""
+    fix = "give a .zip written by `lpstudio export`"
+    if isinstance(source, Path) and not source.is_file():
+        raise _refused(f"{source} is not a file", fix)
+    try:
+        with zipfile.ZipFile(source) as zipped:
+            infos = zipped.infolist()
+            for info in infos:
+                _check_member(info)
+            names = [info.filename for info in infos if not info.is_dir()]
+            if len(set(names)) != len(names):
+                raise _refused("the package holds a file twice")
+            if MANIFEST not in names:
+                raise _refused(f"the zip holds no {MANIFEST}: it is no lpstudio package", fix)
+            raw = {name: zipped.read(name) for name in names}
+    except (zipfile.BadZipFile, OSError, EOFError) as exc:
+        raise _refused(f"the package is not a readable zip: {exc}", fix) from None
+    try:
+        manifest = json.loads(raw.pop(MANIFEST))
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise _refused(f"{MANIFEST} is not valid JSON: {exc}", field=MANIFEST) from None
+    if not isinstance(manifest, dict):
+        raise _refused(f"{MANIFEST} is not a JSON object", field=MANIFEST)
+    if manifest.get("format") != FORMAT:
+        made = manifest.get("lpstudio_version", "an unknown lpstudio")
+        raise _refused(
+            f"the package is of format {manifest.get('format')!r}, which this lpstudio "
+            f"({version('lpstudio')}) does not read (it reads format {FORMAT})",
+            fix=f"import it with the lpstudio that exported it ({made}), or {_AGAIN} with this one",
+            field="format",
+        )
+    problem = first_problem(MANIFEST_SCHEMA, manifest)
+    if problem is not None:
+        where, message = problem
+        raise _refused(f"{MANIFEST}: {where or 'the manifest'} is invalid: {message}", field=where)
+    return {name[len(PREFIX) :]: data for name, data in raw.items()}, manifest
+
+
+def _check_member(info: zipfile.ZipInfo) -> None:
+    """A member must be the manifest or a plain file under project/, with a path that
+    stays there: no `..`, no absolute path or drive, no backslash, no link (zip slip)."""
+    name = info.filename
+    path = PurePosixPath(name)
+    kind = stat.S_IFMT(info.external_attr >> 16)
+    bad = (
+        "\\" in name
+        or "\0" in name
+        or path.is_absolute()
+        or not path.parts
+        or ":" in path.parts[0]
+        or any(part in ("..", ".") for part in name.rstrip("/").split("/"))
+        or (name != MANIFEST and not name.startswith(PREFIX))
+    )
+    if bad:
+        raise _refused(
+            f"the package holds {name!r}, a path that would leave the project folder",
+            "import only packages written by `lpstudio export`; this one was altered",
+        )
+    if kind not in (0, stat.S_IFREG, stat.S_IFDIR):
+        raise _refused(
+            f"the package holds {name!r}, which is a link, not a file",
+            "import only packages written by `lpstudio export`; this one was altered",
+        )
+
+
+def _plan(
+    studio: Studio,
+    members: dict[str, bytes],
+    manifest: dict[str, Any],
+    into: str | None,
+    replace: bool,
+) -> _Plan:
+    """Every check of an import, in order: paths, what exists, connections, recipes."""
+    from .studio import _check_file_name
+
+    base, folder = _folder(studio, manifest["folder"] if into is None else into, False)
+    prefix = "" if folder == "." else f"{folder}/"
+    plan = _Plan(folder)
+    listed: dict[str, str] = {}  # path in the package -> what lists it
+    for rel, entry in manifest["recipes"].items():
+        listed[rel] = f"recipes.{rel}"
+        for data in entry.get("files", []):
+            listed[(PurePosixPath(rel).parent / data).as_posix()] = f"recipes.{rel}.files"
+    for rel, where in listed.items():
+        for part in rel.split("/"):
+            _check_file_name(part, where, "path", _AGAIN)
+        if rel not in members:
+            raise _refused(f"{where} lists {rel}, which the package lacks")
+    for rel in members:
+        if rel not in listed:
+            raise _refused(f"the package holds {rel}, which its manifest does not list")
+    for rel, data in members.items():
+        target = base / rel
+        label = prefix + rel
+        where = f"recipes.{label.removesuffix('.ipynb')}" if rel in manifest["recipes"] else ""
+        where = where or f"files.{label}"
+        _check_target(studio, target, data, where, replace, rel in manifest["recipes"])
+        plan.files[label] = data
+    available = _check_connections(studio, manifest, plan)
+    for rel, entry in manifest["recipes"].items():
+        _plan_recipe(studio, plan, prefix + rel, members[rel], entry, manifest, available)
+        plan.recipes[-1]["replaced"] = (base / rel).exists()
+    return plan
+
+
+def _check_target(
+    studio: Studio, target: Path, data: bytes, where: str, replace: bool, is_recipe: bool
+) -> None:
+    """A file may be written where nothing is, where a recipe is replaced, or where the
+    same data file already is; a folder (or a file where a folder must go) is in the way."""
+    projects = studio.workspace.projects
+    for parent in target.relative_to(projects).parents:
+        if (projects / parent).is_file():
+            raise InputError(
+                f"projects/{parent} is a file, where the package needs a folder",
+                field=where,
+                fix="import it --into another folder",
+            )
+    if target.is_dir() or (target.exists() and not target.is_file()):
+        raise InputError(
+            f"projects/{target.relative_to(projects)} is a folder, where the package has a file",
+            field=where,
+            fix="import it --into another folder",
+        )
+    if target.is_file() and not replace and (is_recipe or target.read_bytes() != data):
+        what = "the recipe" if is_recipe else "a different file"
+        raise InputError(
+            f"{what} projects/{target.relative_to(projects)} already exists",
+            field=where,
+            fix="import with --replace to replace it, or --into another folder",
+        )
+
+
+def _check_connections(studio: Studio, manifest: dict[str, Any], plan: _Plan) -> dict[str, str]:
+    """The type of each connection the recipes' settings name, bound to this workspace's of
+    that name or planned as a new one (a placeholder when secrets were withheld)."""
+    existing = {info.name: info for info in studio.connections.list()}
+    used = {
+        name
+        for entry in manifest["recipes"].values()
+        for name in ((entry["settings"] or {}).get("connections") or {}).values()
+    }
+    types: dict[str, str] = {}
+    for name, spec in manifest["connections"].items():
+        where = f"connections.{name}"
+        if not NAME_PATTERN.match(name):
+            raise InputError(f"invalid connection name {name!r}", field=where, fix=_AGAIN)
+        try:
+            connector = get_connector(spec["type"], studio.workspace.root)
+        except LpstudioError as exc:
+            raise InputError(
+                f"connection {name} is of type {spec['type']!r}, which this workspace does "
+                f"not have: {exc.message}",
+                field=f"{where}.type",
+                fix=f"install or add the {spec['type']} connector (`lpstudio connectors` "
+                "lists those this workspace has), then import again",
+            ) from None
+        types[name] = spec["type"]
+        if name not in used:
+            continue
+        info = existing.get(name)
+        if info is not None:
+            if info.type != spec["type"]:
+                raise InputError(
+                    f"this workspace's connection {name} is {info.type}; the package's is "
+                    f"{spec['type']}",
+                    field=where,
+                    fix=f"remove or free this workspace's {name} (`lpstudio connections remove "
+                    f"{name}`), or import into a workspace whose {name} is {spec['type']}",
+                )
+            placeholder = info.status == PLACEHOLDER
+            plan.connections.append(
+                {
+                    "name": name,
+                    "type": info.type,
+                    "status": PLACEHOLDER if placeholder else "bound",
+                    "created": False,
+                    "fix": info.status_message if placeholder else None,
+                }
+            )
+            continue
+        unknown = sorted(set(spec["secrets"]) - connector.secret_fields())
+        if unknown:
+            raise InputError(
+                f"connection {name} withholds {', '.join(unknown)}, which is no secret field "
+                f"of {spec['type']}",
+                field=f"{where}.secrets",
+                fix=_AGAIN,
+            )
+        try:
+            studio.connections.check_placeholder(spec["type"], spec["fields"])
+        except InputError as exc:
+            exc.field = f"{where}.fields.{exc.field}" if exc.field else f"{where}.fields"
+            raise
+        withheld = sorted(spec["secrets"])
+        plan.placeholders.append((name, spec["type"], spec["fields"], withheld))
+        plan.connections.append(
+            {
+                "name": name,
+                "type": spec["type"],
+                "status": PLACEHOLDER if withheld else "untested",
+                "created": True,
+                "fix": authorise_fix(name, withheld) if withheld else None,
+            }
+        )
+    return types
+
+
+def _plan_recipe(
+    studio: Studio,
+    plan: _Plan,
+    name: str,
+    data: bytes,
+    entry: dict[str, Any],
+    manifest: dict[str, Any],
+    types: dict[str, str],
+) -> None:
+    """Checks one recipe as this workspace reads it, and its settings as `save_settings`
+    checks them; every refusal names `recipes.<its name here>....`."""
+    from .failures import checked_contacts
+    from .times import poll_start
+
+    label = name.removesuffix(".ipynb")
+    where = f"recipes.{label}"
+    shown = {"recipe": name, "settings": entry["settings"] is not None, "notes": []}
+    plan.recipes.append(shown)
+    if entry["settings"] is None:  # broken where it was exported: a file, nothing to check
+        shown["notes"].append(f"broken: {entry.get('problem') or 'it did not load'}")
+        plan.settings[name] = {}
+        return
+    try:
+        recipe = Recipe.parse(data.decode("utf-8"), name)
+    except (LpstudioError, UnicodeDecodeError) as exc:
+        said = exc.message if isinstance(exc, LpstudioError) else str(exc)
+        raise InputError(
+            f"recipe {label} does not load here: {said}",
+            field=where,
+            fix=getattr(exc, "fix", None) or _AGAIN,
+        ) from None
+    settings = entry["settings"]
+
+    def refuse(exc: InputError, under: str) -> InputError:
+        exc.field = f"{where}.settings.{under}" + (f".{exc.field}" if exc.field else "")
+        return exc
+
+    try:
+        parameters = coerce(
+            recipe.schema,
+            settings.get("parameters", {}),
+            recipe=name,
+            projects=studio.workspace.projects,
+        )
+        studio._refuse_secrets(parameters)
+    except InputError as exc:
+        raise refuse(exc, "parameters") from None
+    slots = recipe.metadata.get("connections", {})
+    chosen = settings.get("connections", {})
+    for slot, connection in chosen.items():
+        field_name = f"{where}.settings.connections.{slot}"
+        if slot not in slots:
+            raise InputError(
+                f"recipe {label} has no connection slot {slot}",
+                field=field_name,
+                fix=f"use one of: {', '.join(slots) or '(none)'}; {_AGAIN}",
+            )
+        if connection not in types:
+            raise InputError(
+                f"slot {slot} is bound to connection {connection}, which the package does "
+                "not describe",
+                field=field_name,
+                fix=_AGAIN,
+            )
+        wanted = slots[slot].get("type")
+        if wanted and types[connection] != wanted:
+            raise InputError(
+                f"slot {slot} needs a {wanted} connection, but {connection} is {types[connection]}",
+                field=field_name,
+                fix=_AGAIN,
+            )
+    new: dict[str, Any] = {"parameters": parameters, "connections": dict(chosen)}
+    if settings.get("notify"):
+        try:
+            new["notify"] = checked_contacts(settings["notify"], {})
+        except InputError as exc:
+            exc.field = f"{where}.settings.{exc.field}"
+            raise
+    if "call_timeout" in settings:
+        new["call_timeout"] = float(settings["call_timeout"])
+    if settings.get("since") and recipe.trigger_kind == "poll":
+        with studio.store.read() as s:
+            polled = s.get(TriggerState, name) is not None
+        if polled:
+            shown["notes"].append("its poll goes on from where it was here: since not changed")
+        else:
+            new["since"] = poll_start(settings["since"], f"{where}.settings.since").isoformat()
+    plan.settings[name] = new
+
+
+def _write(studio: Studio, plan: _Plan, source: Path | IO[bytes]) -> None:
+    """Stages the files in a hidden folder of the workspace, writes the connections and
+    settings in one transaction, then moves the files into place: a failure before the move
+    leaves the workspace as it was, and a crash during it no half-written file."""
+    root = studio.workspace.root
+    projects = studio.workspace.projects
+    staging = root / f".lpstudio-import-{uuid.uuid4().hex[:12]}"
+    package = source.name if isinstance(source, Path) else "upload"
+    try:
+        for label, data in plan.files.items():
+            staged = staging / label
+            staged.parent.mkdir(parents=True, exist_ok=True)
+            staged.write_bytes(data)
+        with studio.store.write() as s:
+            for name, type_, fields, withheld in plan.placeholders:
+                studio.connections.add_placeholder(name, type_, fields, withheld, studio.user, s)
+            for recipe, settings in plan.settings.items():
+                row = s.get(RecipeSettings, recipe)
+                if row is None:
+                    row = RecipeSettings(recipe=recipe)
+                    s.add(row)
+                row.settings, row.updated_by, row.updated_at = settings, studio.user, utcnow()
+            for shown in plan.recipes:
+                audit_in(
+                    s,
+                    studio.user,
+                    "import_recipe",
+                    shown["recipe"],
+                    package=package,
+                    replaced=shown["replaced"],
+                )
+        # Data files first: a recipe appears with the files it reads.
+        for label in sorted(plan.files, key=lambda lab: lab.endswith(".ipynb")):
+            target = projects / label
+            target.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(staging / label, target)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)

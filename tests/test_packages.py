@@ -1,0 +1,511 @@
+"""Projects exported as a package and imported into another workspace (Workato's "export/
+import a project as a package"): recipes, their data files and settings travel, secrets never
+do; connections a workspace lacks arrive as placeholders that nothing uses until their
+secrets are given. A package that is wrong in any way is refused whole, writing nothing.
+
+Two real workspaces on disk, the gallery's templates, a sandbox behind the connections, and
+the CLI in-process (the jobs run in real kernels through `Studio.run`).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import stat
+import zipfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner, Result
+from sqlalchemy import select
+
+from lpstudio.cli import main
+from lpstudio.errors import InputError
+from lpstudio.models import Connection, Job, RecipeSettings
+from lpstudio.sandbox import Sandbox, SandboxSettings
+from lpstudio.settings import saved_settings
+from lpstudio.studio import Studio
+from lpstudio.workspace import current_user
+
+from .conftest import write_recipe
+
+HOOK_TOKEN = "hook-token-9f3a7c"  # the http connection's shared secret
+NOTIFY_HOOK = "https://hooks.example.com/services/T0/B0/notify-token-55d1"
+MANIFEST = "lpstudio-package.json"
+
+
+def invoke(ws: Path, *args: str, env: dict[str, str] | None = None) -> Result:
+    return CliRunner().invoke(main, [*args, "--workspace", str(ws)], env=env)
+
+
+def answer(result: Result) -> Any:
+    assert result.stdout.strip(), result.output
+    return json.loads(result.stdout)
+
+
+def refused(result: Result) -> dict[str, Any]:
+    """The error of a command that must have been refused as bad input."""
+    assert result.exit_code == 2, result.output
+    return answer(result)["error"]
+
+
+def state(ws: Path) -> dict[str, Any]:
+    """What an import could change: every file of the workspace but the store (which a
+    Studio opening touches), and the settings and connections tables."""
+    files = {
+        p.relative_to(ws).as_posix(): p.read_bytes()
+        for p in sorted(ws.rglob("*"))
+        if p.is_file() and not p.name.startswith("lpstudio.db")
+    }
+    folders = sorted(p.relative_to(ws).as_posix() for p in ws.rglob("*") if p.is_dir())
+    with Studio.open(ws, user="alice") as studio, studio.store.read() as s:
+        settings = [(r.recipe, r.settings) for r in s.scalars(select(RecipeSettings))]
+        connections = [
+            (r.name, r.type, r.fields, r.secrets, r.status) for r in s.scalars(select(Connection))
+        ]
+    return {"files": files, "folders": folders, "settings": settings, "connections": connections}
+
+
+# -- the round trip --------------------------------------------------------------------------
+
+
+@pytest.fixture
+def source(tmp_path: Path, sandbox: Sandbox) -> Path:
+    """A workspace on the sandbox with a project `shop` (a sub-folder too) of the gallery's
+    cart, new lead and payment reminder templates, their settings saved, the cart started."""
+    root = tmp_path / "source"
+    with Studio.init(root, accept_terms=True, admin="alice", sandbox=sandbox.url) as studio:
+        studio.connections.add("http", "http", {"token": HOOK_TOKEN}, "alice")
+        studio.try_template("cart_abandonment", "shop", "cart")
+        studio.try_template("payment_reminder", "shop")
+        studio.try_template("new_lead", "shop/leads")
+        studio.save_settings(
+            "shop/cart",
+            {"skill": "sales-eu", "campaign_name": "Cart recovery EU"},
+            connections={"liveperson": "liveperson", "shopify": "shopify"},
+        )
+        studio.save_settings(
+            "shop/leads/new_lead",
+            {"campaign_name": "Leads EU"},
+            connections={"http": "http"},  # liveperson by default: the one of its type
+            notify={"email": "ops@brand.example", "webhook": NOTIFY_HOOK},
+        )
+        studio.start("shop/cart")
+    return root
+
+
+@pytest.fixture
+def target(tmp_path: Path) -> Path:
+    root = tmp_path / "target"
+    Studio.init(root, accept_terms=True, admin="bob").close()
+    return root
+
+
+def test_a_project_moves_to_another_workspace_and_runs_once_authorised(
+    source: Path, target: Path, tmp_path: Path
+) -> None:
+    package = tmp_path / "shop.zip"
+    exported = answer(invoke(source, "export", "shop", "-o", str(package), "--json"))
+
+    assert exported["package"] == str(package)
+    assert sorted(r["recipe"] for r in exported["recipes"]) == [
+        "cart.ipynb",
+        "leads/new_lead.ipynb",
+        "payment_reminder.ipynb",
+    ]
+    assert exported["files"] == ["invoices.csv"]
+    assert {c["name"]: c["secrets"] for c in exported["connections"]} == {
+        "http": ["token"],
+        "liveperson": ["client_secret"],
+        "shopify": ["access_token"],
+    }
+    with zipfile.ZipFile(package) as zipped:
+        manifest = json.loads(zipped.read(MANIFEST))
+    assert manifest["format"] == 1 and manifest["exported_by"] == current_user()
+    cart = manifest["recipes"]["cart.ipynb"]["settings"]
+    assert cart["parameters"]["skill"] == "sales-eu"
+    assert cart["connections"] == {"liveperson": "liveperson", "shopify": "shopify"}
+    assert "state" not in cart and "started_at" not in cart  # imports arrive stopped
+    lead = manifest["recipes"]["leads/new_lead.ipynb"]["settings"]
+    assert lead["connections"] == {"http": "http", "liveperson": "liveperson"}
+    assert lead["notify"] == {"email": "ops@brand.example"}  # a webhook URL holds a token
+
+    imported = answer(invoke(target, "import", str(package), "--json"))
+
+    assert imported["into"] == "shop"
+    assert sorted(r["recipe"] for r in imported["recipes"]) == [
+        "shop/cart.ipynb",
+        "shop/leads/new_lead.ipynb",
+        "shop/payment_reminder.ipynb",
+    ]
+    created = {c["name"]: c for c in imported["connections"]}
+    assert {name: c["status"] for name, c in created.items()} == dict.fromkeys(
+        ("http", "liveperson", "shopify"), "placeholder"
+    )
+    assert (
+        "lpstudio connections update liveperson --secret client_secret"
+        in (created["liveperson"]["fix"])
+    )
+    text = invoke(target, "import", str(package), "--replace")
+    assert text.exit_code == 0, text.output
+    assert "placeholder" in text.stdout and "--secret access_token" in text.stdout
+    assert (target / "projects/shop/invoices.csv").read_bytes() == (
+        source / "projects/shop/invoices.csv"
+    ).read_bytes()
+    assert (target / "projects/shop/cart.ipynb").read_bytes() == (
+        source / "projects/shop/cart.ipynb"
+    ).read_bytes()
+
+    with Studio.open(target, user="bob") as studio:
+        assert saved_settings(studio.store, "shop/cart.ipynb")["parameters"]["skill"] == "sales-eu"
+        assert {r["recipe"]: r["state"] for r in studio.recipes()} == dict.fromkeys(
+            ("shop/cart.ipynb", "shop/leads/new_lead.ipynb", "shop/payment_reminder.ipynb"),
+            "stopped",
+        )
+        liveperson = studio.connections.get("liveperson")
+        assert liveperson.status == "placeholder" and liveperson.secrets == []
+        assert liveperson.fields["account_id"] == SandboxSettings().account_id
+        actions = [e["action"] for e in studio.audit_entries()]
+        assert actions.count("import_recipe") == 6 and "create_connection" in actions
+
+        # A placeholder is refused by a run, a start and its test, naming the fix; no job.
+        for attempt in (
+            lambda: studio.run("shop/cart", test=True),
+            lambda: studio.start("shop/cart"),
+        ):
+            with pytest.raises(InputError) as caught:
+                attempt()
+            assert caught.value.field == "connections.liveperson"
+            assert "is a placeholder" in caught.value.message
+            assert "lpstudio connections update liveperson --secret client_secret" in (
+                caught.value.fix or ""
+            )
+        assert studio.jobs() == []
+        # Its settings may still be changed before it is authorised: nothing uses it then.
+        studio.save_settings("shop/cart", {"skill": "sales-fr"})
+        assert saved_settings(studio.store, "shop/cart.ipynb")["parameters"]["skill"] == "sales-fr"
+        studio.save_settings("shop/cart", {"skill": "sales-eu"})
+    tested = refused(invoke(target, "connections", "test", "shopify", "--json"))
+    assert "lpstudio connections update shopify --secret access_token" in tested["fix"]
+
+    settings = SandboxSettings()
+    for name, field, value in (
+        ("liveperson", "client_secret", settings.client_secret),
+        ("shopify", "access_token", settings.shopify_token),
+        ("http", "token", HOOK_TOKEN),
+    ):
+        env = {f"LPSTUDIO_SECRET_{field.upper()}": value}
+        given = invoke(target, "connections", "update", name, "--secret", field, env=env)
+        assert given.exit_code == 0, given.output
+
+    with Studio.open(target, user="bob") as studio:
+        assert studio.connections.get("liveperson").status == "untested"
+        cart = studio.run("shop/cart", test=True)
+        lead = studio.run("shop/leads/new_lead", test=True)
+    assert cart.status == lead.status == "succeeded", (cart.error, lead.error)
+    assert cart.parameters["skill"] == "sales-eu" and lead.result["dry_run"] is True
+    assert lead.parameters["campaign_name"] == "Leads EU"
+
+
+def test_a_package_holds_no_secret(source: Path, tmp_path: Path) -> None:
+    package = tmp_path / "shop.zip"
+    assert invoke(source, "export", "shop", "-o", str(package)).exit_code == 0
+
+    settings = SandboxSettings()
+    secrets = [settings.client_secret, settings.shopify_token, HOOK_TOKEN, "notify-token-55d1"]
+    raw = package.read_bytes()
+    with zipfile.ZipFile(package) as zipped:
+        members = [zipped.read(info) for info in zipped.infolist()]
+        names = zipped.namelist()
+    key = (source / "secret.key").read_bytes().strip()
+    for blob in (raw, *members):
+        for secret in secrets:
+            assert secret.encode() not in blob
+        assert key not in blob and b"gAAAAA" not in blob  # nor the key, nor a Fernet token
+    assert sorted(names) == [
+        MANIFEST,
+        "project/cart.ipynb",
+        "project/invoices.csv",
+        "project/leads/new_lead.ipynb",
+        "project/payment_reminder.ipynb",
+    ]
+
+
+def test_an_export_refuses_a_notebook_that_holds_a_secret(source: Path, tmp_path: Path) -> None:
+    path = source / "projects/shop/cart.ipynb"
+    path.write_text(path.read_text().replace("Cart recovery", SandboxSettings().client_secret))
+
+    error = refused(invoke(source, "export", "shop", "-o", str(tmp_path / "x.zip"), "--json"))
+
+    assert error["field"] == "recipes.cart.ipynb" and "secret" in error["message"]
+    assert SandboxSettings().client_secret not in json.dumps(error)
+    assert not (tmp_path / "x.zip").exists()
+
+
+# -- refusals that write nothing -------------------------------------------------------------
+
+
+@pytest.fixture
+def small(tmp_path: Path) -> Path:
+    """A package of project `p`: recipe `a` (a data file, a parameter saved, an http slot
+    bound to a connection with a password) and `sub/b`."""
+    root = tmp_path / "small"
+    with Studio.init(root, accept_terms=True, admin="alice") as studio:
+        studio.connections.add("api", "http", {"password": "pw-7d1e9b", "username": "u"}, "alice")
+        meta = {"title": "a", "files": ["rows.csv"], "connections": {"web": {"type": "http"}}}
+        write_recipe(root, "p/a", "x: int = 1  # a number", metadata=meta)
+        (root / "projects/p/rows.csv").write_text("id\n1\n")
+        write_recipe(root, "p/sub/b", "text: str = 'hi'")
+        studio.save_settings("p/a", {"x": 5}, connections={"web": "api"})
+    package = tmp_path / "p.zip"
+    assert invoke(root, "export", "p", "-o", str(package)).exit_code == 0
+    return package
+
+
+def rewritten(package: Path, edit: Callable[[dict[str, Any], dict[str, bytes]], None]) -> Path:
+    """A copy of `package` with its manifest and members changed by `edit`."""
+    with zipfile.ZipFile(package) as zipped:
+        members = {name: zipped.read(name) for name in zipped.namelist()}
+    manifest = json.loads(members.pop(MANIFEST))
+    edit(manifest, members)
+    copy = package.with_name(f"edited-{package.name}")
+    with zipfile.ZipFile(copy, "w") as zipped:
+        zipped.writestr(MANIFEST, json.dumps(manifest))
+        for name, data in members.items():
+            zipped.writestr(name, data)
+    return copy
+
+
+def with_member(package: Path, info: zipfile.ZipInfo, data: bytes) -> Path:
+    copy = package.with_name(f"slip-{package.name}")
+    copy.write_bytes(package.read_bytes())
+    with zipfile.ZipFile(copy, "a") as zipped:
+        zipped.writestr(info, data)
+    return copy
+
+
+def symlink_member(name: str, points_to: str) -> tuple[zipfile.ZipInfo, bytes]:
+    info = zipfile.ZipInfo(name)
+    info.external_attr = (stat.S_IFLNK | 0o777) << 16
+    return info, points_to.encode()
+
+
+def test_the_small_package_imports(small: Path, target: Path) -> None:
+    """The package the refusals below spoil imports as it is."""
+    imported = answer(invoke(target, "import", str(small), "--into", "q/r", "--json"))
+
+    assert sorted(r["recipe"] for r in imported["recipes"]) == ["q/r/a.ipynb", "q/r/sub/b.ipynb"]
+    assert (target / "projects/q/r/rows.csv").read_text() == "id\n1\n"
+    assert imported["connections"] == [
+        {
+            "name": "api",
+            "type": "http",
+            "status": "placeholder",
+            "created": True,
+            "fix": "authorise it with `lpstudio connections update api --secret password` "
+            "(each secret is read from $LPSTUDIO_SECRET_PASSWORD, a hidden prompt or standard "
+            "input)",
+        }
+    ]
+    assert not [p for p in target.iterdir() if p.name.startswith(".")]  # no staging left
+    with Studio.open(target, user="bob") as studio:
+        assert saved_settings(studio.store, "q/r/a.ipynb") == {
+            "parameters": {"x": 5},
+            "connections": {"web": "api"},
+        }
+
+
+def _slip(name: str) -> Callable[[Path], Path]:
+    return lambda package: with_member(package, zipfile.ZipInfo(name), b"owned")
+
+
+def _symlink(package: Path) -> Path:
+    return with_member(package, *symlink_member("project/link.csv", "/etc/passwd"))
+
+
+def _unknown_type(manifest: dict[str, Any], members: dict[str, bytes]) -> None:
+    manifest["connections"]["api"]["type"] = "no_such_connector"
+
+
+def _unknown_parameter(manifest: dict[str, Any], members: dict[str, bytes]) -> None:
+    manifest["recipes"]["a.ipynb"]["settings"]["parameters"]["skill"] = "sales"
+
+
+def _secret_field(manifest: dict[str, Any], members: dict[str, bytes]) -> None:
+    manifest["connections"]["api"]["fields"]["password"] = "pw"
+
+
+def _format(manifest: dict[str, Any], members: dict[str, bytes]) -> None:
+    manifest["format"] = 99
+
+
+def _shape(manifest: dict[str, Any], members: dict[str, bytes]) -> None:
+    manifest["recipes"]["a.ipynb"]["settings"]["connections"] = ["api"]
+
+
+def _dotdot_recipe(manifest: dict[str, Any], members: dict[str, bytes]) -> None:
+    manifest["recipes"]["../escape.ipynb"] = manifest["recipes"].pop("sub/b.ipynb")
+    members["project/../escape.ipynb"] = members.pop("project/sub/b.ipynb")
+
+
+def _missing_member(manifest: dict[str, Any], members: dict[str, bytes]) -> None:
+    del members["project/rows.csv"]
+
+
+@pytest.mark.parametrize(
+    ("spoil", "field"),
+    [
+        (_slip("project/../../evil.txt"), "package"),
+        (_slip("/tmp/evil.txt"), "package"),
+        (_slip("project/sub/../../../evil.txt"), "package"),
+        (_symlink, "package"),
+        (lambda p: rewritten(p, _dotdot_recipe), "package"),
+        (lambda p: rewritten(p, _missing_member), "package"),
+        (lambda p: rewritten(p, _format), "format"),
+        (lambda p: rewritten(p, _shape), "recipes.a.ipynb.settings.connections"),
+        (lambda p: rewritten(p, _unknown_type), "connections.api.type"),
+        (lambda p: rewritten(p, _secret_field), "connections.api.fields.password"),
+        (lambda p: rewritten(p, _unknown_parameter), "recipes.p/a.settings.parameters.skill"),
+    ],
+    ids=[
+        "dotdot",
+        "absolute",
+        "nested-dotdot",
+        "symlink",
+        "recipe-outside",
+        "missing-file",
+        "format",
+        "shape",
+        "connector",
+        "secret-field",
+        "parameter",
+    ],
+)
+def test_a_bad_package_is_refused_whole(
+    small: Path, target: Path, spoil: Callable[[Path], Path], field: str
+) -> None:
+    bad = spoil(small)
+    before = state(target)
+
+    error = refused(invoke(target, "import", str(bad), "--json"))
+
+    assert error["field"] == field, error
+    assert error["fix"]
+    assert state(target) == before
+    assert not (target.parent / "evil.txt").exists() and not Path("/tmp/evil.txt").exists()
+
+
+@pytest.mark.parametrize("content", [b"not a zip at all", b""], ids=["garbage", "empty"])
+def test_a_file_that_is_no_package_is_refused(target: Path, tmp_path: Path, content: bytes) -> None:
+    bad = tmp_path / "bad.zip"
+    bad.write_bytes(content)
+    before = state(target)
+
+    error = refused(invoke(target, "import", str(bad), "--json"))
+
+    assert error["field"] == "package" and "lpstudio export" in error["fix"]
+    assert state(target) == before
+
+
+@pytest.mark.parametrize(
+    "manifest", [None, b"{not json", b"[]"], ids=["no-manifest", "not-json", "not-object"]
+)
+def test_a_zip_without_a_readable_manifest_is_refused(
+    target: Path, tmp_path: Path, manifest: bytes | None
+) -> None:
+    bad = tmp_path / "bad.zip"
+    with zipfile.ZipFile(bad, "w") as zipped:
+        zipped.writestr("project/a.ipynb", "{}")
+        if manifest is not None:
+            zipped.writestr(MANIFEST, manifest)
+    before = state(target)
+
+    error = refused(invoke(target, "import", str(bad), "--json"))
+
+    assert error["field"] in ("package", MANIFEST), error
+    assert state(target) == before
+
+
+def test_an_existing_recipe_is_refused_without_replace_and_replaced_with_it(
+    small: Path, target: Path
+) -> None:
+    assert invoke(target, "import", str(small)).exit_code == 0
+    with Studio.open(target, user="bob") as studio:
+        studio.connections.update("api", {"password": "pw-new"})  # authorised
+        studio.save_settings("p/a", {"x": 9})
+        studio.start("p/sub/b")
+    (target / "projects/p/a.ipynb").write_text(
+        (target / "projects/p/a.ipynb").read_text().replace("x: int = 1", "x: int = 2")
+    )
+    before = state(target)
+
+    error = refused(invoke(target, "import", str(small), "--json"))
+
+    assert error["field"] == "recipes.p/a" and "--replace" in error["fix"]
+    assert state(target) == before
+
+    replaced = answer(invoke(target, "import", str(small), "--replace", "--json"))
+
+    assert all(r["replaced"] for r in replaced["recipes"])
+    assert {c["name"]: c["status"] for c in replaced["connections"]} == {"api": "bound"}
+    assert "x: int = 1" in (target / "projects/p/a.ipynb").read_text()
+    with Studio.open(target, user="bob") as studio:
+        assert saved_settings(studio.store, "p/a.ipynb")["parameters"] == {"x": 5}
+        assert saved_settings(studio.store, "p/sub/b.ipynb").get("state", "stopped") == "stopped"
+
+
+def test_a_connection_of_another_type_is_refused(small: Path, target: Path) -> None:
+    with Studio.open(target, user="bob") as studio:
+        studio.connections.add("api", "csv_file", {"path": "x.csv"}, "bob")
+    before = state(target)
+
+    error = refused(invoke(target, "import", str(small), "--json"))
+
+    assert error["field"] == "connections.api" and "csv_file" in error["message"]
+    assert state(target) == before
+
+
+def test_a_package_is_read_from_a_stream_as_the_rest_api_gives_it(
+    small: Path, target: Path
+) -> None:
+    from lpstudio.packages import export_project, import_project
+
+    with Studio.open(target, user="bob") as studio:
+        imported = import_project(studio, io.BytesIO(small.read_bytes()), into="z")
+        assert [r["recipe"] for r in imported["recipes"]] == ["z/a.ipynb", "z/sub/b.ipynb"]
+        buffer = io.BytesIO()
+        exported = export_project(studio, "z", buffer)
+    assert [r["recipe"] for r in exported["recipes"]] == ["a.ipynb", "sub/b.ipynb"]
+    with zipfile.ZipFile(buffer) as zipped:
+        assert json.loads(zipped.read(MANIFEST))["exported_by"] == "bob"
+
+
+def test_the_job_runner_gets_no_values_of_a_placeholder(small: Path, target: Path) -> None:
+    """The second line of defence: a job queued by hand, past the checks, would fail on it."""
+    assert invoke(target, "import", str(small)).exit_code == 0
+    with Studio.open(target, user="bob") as studio, studio.store.read() as s:
+        assert s.scalars(select(Job)).all() == []
+        with pytest.raises(InputError) as caught:
+            studio.connections.values("api")
+    assert "--secret password" in (caught.value.fix or "")
+
+
+def test_a_broken_recipe_travels_as_a_file_with_a_note(tmp_path: Path, target: Path) -> None:
+    root = tmp_path / "broken"
+    Studio.init(root, accept_terms=True, admin="alice").close()
+    write_recipe(root, "p/ok")
+    (root / "projects/p/bad.ipynb").write_text("{not a notebook")
+    package = tmp_path / "p.zip"
+
+    exported = answer(invoke(root, "export", "p", "-o", str(package), "--json"))
+
+    [bad] = [r for r in exported["recipes"] if r["recipe"] == "bad.ipynb"]
+    assert "not a valid notebook" in bad["problem"] and bad["notes"]
+    imported = answer(invoke(target, "import", str(package), "--json"))
+    assert {r["recipe"]: r["settings"] for r in imported["recipes"]} == {
+        "p/bad.ipynb": False,
+        "p/ok.ipynb": True,
+    }
+    assert (target / "projects/p/bad.ipynb").read_text() == "{not a notebook"
