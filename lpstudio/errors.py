@@ -5,7 +5,10 @@
     │   ├── WorkspaceError        no workspace, never activated, path outside it, a store
     │   │                         a newer lpstudio upgraded
     │   ├── RecipeError           broken notebook, no parameters cell, bad metadata
-    │   └── ParameterError        unknown parameter, wrong type, unparsable value
+    │   ├── ParameterError        unknown parameter, wrong type, unparsable value
+    │   └── DeliveryError         a webhook delivery its recipe refuses (an event off its
+    │       │                     input schema): the sender's to fix, nothing was queued
+    │       └── SignatureError    its signature is missing or wrong
     ├── NotFoundError             a job, recipe or template that does not exist
     └── ConflictError             the same request is being handled by another: retry later
 
@@ -53,6 +56,14 @@ class RecipeError(InputError):
 
 class ParameterError(InputError):
     """A parameter value is unknown, of the wrong type or unparsable."""
+
+
+class DeliveryError(InputError):
+    """A webhook delivery its recipe refuses: the sender's to fix (a redelivery may follow)."""
+
+
+class SignatureError(DeliveryError):
+    """A webhook delivery whose signature is missing or wrong: the sender may not post it."""
 
 
 class NotFoundError(LpstudioError):

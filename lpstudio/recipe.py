@@ -2,8 +2,8 @@
 
 A recipe that cannot run (not a notebook, no parameters cell, a parameters cell that is not
 Python, no kernel named, metadata that does not match `METADATA_SCHEMA`, parameter
-refinements that are not JSON Schema, a schedule that cannot fire) is refused here with a
-message saying what to fix, before any job exists.
+refinements or trigger schemas that are not JSON Schema, a schedule that cannot fire) is
+refused here with a message saying what to fix, before any job exists.
 """
 
 from __future__ import annotations
@@ -127,6 +127,10 @@ _METADATA_EXAMPLE = '"lpstudio": {"title": "My recipe", "trigger": {"kind": "man
 _PARAMETERS_EXAMPLE = (
     '"parameters": {"days_ahead": {"minimum": 0, "maximum": 365}, '
     '"channel": {"enum": ["sms", "whatsapp"]}, "code": {"pattern": "^[A-Z]{3}$"}}'
+)
+_SCHEMA_EXAMPLE = (
+    '"input_schema": {"type": "object", "required": ["phone"], '
+    '"properties": {"phone": {"type": "string"}}}'
 )
 
 
@@ -278,6 +282,7 @@ class Recipe:
                 + ", ".join(sorted(self.parameters)),
             )
         self._check_refinements()
+        self._check_trigger_schemas()
         if self.trigger_kind == "schedule":
             self._check_schedule()
 
@@ -317,6 +322,24 @@ class Recipe:
                 field=where,
                 fix=f"correct {where} in the notebook metadata (example: {_PARAMETERS_EXAMPLE})",
             ) from None
+
+    def _check_trigger_schemas(self) -> None:
+        """A trigger's input and response schemas must be JSON Schema: a `pattern` that is
+        no regular expression would otherwise fail every delivery, call or answer with
+        jsonschema's own error, rather than be named where a broken recipe is (`lpstudio
+        recipes`, and 503 to the recipe's callers and senders once it is started)."""
+        trigger = self.metadata.get("trigger", {})
+        for key in ("input_schema", "response_schema"):
+            try:
+                jsonschema.Draft202012Validator.check_schema(trigger.get(key, {}))
+            except jsonschema.SchemaError as error:
+                where = ".".join(["metadata.lpstudio.trigger", key, *map(str, error.path)])
+                cause = f" ({error.cause})" if error.cause else ""
+                raise RecipeError(
+                    f"recipe {self.name}: {where} is not valid JSON Schema: {error.message}{cause}",
+                    field=where,
+                    fix=f"correct {where} in the notebook metadata (example: {_SCHEMA_EXAMPLE})",
+                ) from None
 
     def _check_schedule(self) -> None:
         """A schedule's cron and time zone, checked when the recipe is read rather than when

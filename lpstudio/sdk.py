@@ -287,7 +287,9 @@ class PollTrigger:
 
 @dataclass(frozen=True)
 class WebhookTrigger:
-    """An HTTP POST turned into events; `verify` checks a signature with a shared secret."""
+    """An HTTP POST turned into events; `verify` checks a signature with a shared secret,
+    sent in one of `signature_headers` (named when a signature is refused: the one the
+    sender used is the one it can fix)."""
 
     name: str
     title: str
@@ -295,6 +297,7 @@ class WebhookTrigger:
     object: str | None
     parse: Callable[[dict[str, str], bytes], list[dict[str, Any]]]
     verify: Callable[[dict[str, str], bytes, str], bool] | None = None
+    signature_headers: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -730,6 +733,7 @@ class Connector:
         object: str | None = None,
         description: str = "",
         verify: Callable[[dict[str, str], bytes, str], bool] | None = None,
+        signature_headers: Sequence[str] = (),
     ) -> Callable[[Callable[[dict[str, str], bytes], list[dict[str, Any]]]], Any]:
         if verify is not None:
             _callable(verify, f"triggers.{name}.verify", "verify(headers, body, secret) -> bool")
@@ -737,7 +741,13 @@ class Connector:
         def register(func: Callable[[dict[str, str], bytes], list[dict[str, Any]]]) -> Any:
             self._declare("trigger", name, {**self.poll_triggers, **self.webhook_triggers})
             self.webhook_triggers[name] = WebhookTrigger(
-                name, title, description or (func.__doc__ or "").strip(), object, func, verify
+                name,
+                title,
+                description or (func.__doc__ or "").strip(),
+                object,
+                func,
+                verify,
+                tuple(signature_headers),
             )
             return func
 

@@ -25,6 +25,7 @@ from .executor import Executor, executor_for
 from .failures import after_failure
 from .gallery import Template, copy_template, find_template, list_templates
 from .idempotency import IdempotentCalls
+from .jsonschemas import first_problem
 from .models import Job, utcnow
 from .parameters import coerce, date_defaults
 from .recipe import Recipe
@@ -39,6 +40,8 @@ if TYPE_CHECKING:
 
     import pandas
     from sqlalchemy.orm import Session
+
+    from .sdk import WebhookTrigger
 
 TERMS = f"""\
 lpstudio terms of use (version {TERMS_VERSION})
@@ -136,11 +139,41 @@ def _check_event(event: Any) -> None:
         ) from None
 
 
+def input_problem(recipe: Recipe, event: Any) -> tuple[str | None, str, str] | None:
+    """How `event` breaks the recipe's `trigger.input_schema` (what a webhook recipe
+    takes), as (field, message, what to give there: the field's `description`); None when
+    it fits or there is no schema. The field is named as a call's is (`first_problem`)."""
+    schema = recipe.metadata.get("trigger", {}).get("input_schema")
+    problem = None if schema is None else first_problem(schema, event)
+    if problem is None:
+        return None
+    field, message = problem
+    wanted = schema
+    for part in field.split(".") if field else ():
+        if not isinstance(wanted, dict):
+            break
+        items = wanted.get("items") if part.isdigit() else None
+        wanted = wanted.get("properties", {}).get(part, items)
+    described = wanted.get("description") if isinstance(wanted, dict) else None
+    return field, message, described or f"see trigger.input_schema of recipe {recipe.name}"
+
+
+def _signature_header(trigger: WebhookTrigger, headers: dict[str, str]) -> str:
+    """The signature header the sender used, so that a refusal names the one it can fix:
+    the first of its trigger's `signature_headers` that the delivery carries; else
+    lpstudio's own."""
+    sent = {name.lower() for name, value in headers.items() if value}
+    read = trigger.signature_headers
+    return next((name for name in read if name.lower() in sent), "X-Lpstudio-Signature")
+
+
 def check_run_event(recipe: Recipe, event: Any, name: str = "event") -> None:
     """An event given by hand (`--event`, `event=`) has the shape its trigger gives the
     recipe: one JSON object (a record), or a list of them for a poll trigger that dispatches
-    batches. A callable recipe's input schema may say otherwise; a call checks it anyway.
-    `name` is what the user typed it as."""
+    batches; a webhook recipe's must fit its input schema, as its deliveries must. A
+    callable recipe's input schema may say otherwise; a call checks it anyway (and a run by
+    hand tries the recipe's own answer to a bad request). `name` is what the user typed it
+    as."""
     if event is None:
         return
     trigger = recipe.metadata.get("trigger", {})
@@ -165,6 +198,22 @@ def check_run_event(recipe: Recipe, event: Any, name: str = "event") -> None:
             f"{name} must be a JSON object (one record of the recipe's trigger), not {given}",
             field="event",
             fix='give one record such as {"phone": "+14155550100"}',
+        )
+    if recipe.trigger_kind == "webhook":
+        _check_input(recipe, event, name)
+
+
+def _check_input(recipe: Recipe, event: Any, name: str) -> None:
+    """Refuses an event given by hand that its recipe's input schema refuses, naming the
+    field as `event.<field>` (`event.phone`): the path in what the user gave."""
+    problem = input_problem(recipe, event)
+    if problem is not None:
+        field, message, wanted = problem
+        raise InputError(
+            f"{name} does not fit the input schema of recipe {recipe.name}: "
+            f"{field or 'the event'}: {message}",
+            field=f"event.{field}" if field else "event",
+            fix=f"give {field or 'the event'} as the recipe takes it ({wanted})",
         )
 
 
@@ -1298,7 +1347,7 @@ class Studio:
         import hashlib
         import hmac
 
-        from .errors import NotFoundError
+        from .errors import DeliveryError, NotFoundError, SignatureError
         from .idempotency import delivery_id
         from .registry import get_connector
 
@@ -1325,19 +1374,33 @@ class Studio:
                     name, trigger
                 )
                 secret = config.get("token") or None
-        if secret is not None:
-            header = "X-Lpstudio-Signature"
-            if trigger.verify is None or not trigger.verify(headers, body, secret):
-                raise InputError(
-                    "the webhook's signature is missing or wrong",
-                    field=header,
-                    fix=f"send {header}: the hex HMAC-SHA256 of the raw body with the secret "
-                    "(Shopify's X-Shopify-Hmac-Sha256 and X-Hub-Signature-256 are read too)",
-                )
+        if secret is not None and not (trigger.verify and trigger.verify(headers, body, secret)):
+            raise SignatureError(
+                "the webhook's signature is missing or wrong",
+                field=_signature_header(trigger, headers),
+                fix="sign the raw body with the shared secret (the token of the recipe's "
+                f"{slot} connection) as its {trigger.title} trigger reads it: "
+                f"{trigger.description}",
+            )
         events = trigger.parse(headers, body)
-        # A delivery's jobs are queued together, in one transaction, or none of them is.
-        for event in events:
+        # A delivery's jobs are queued together, in one transaction, or none of them is:
+        # one event off the recipe's input schema refuses it whole, before its id is
+        # claimed, so the sender's corrected redelivery under the same id is queued.
+        for index, event in enumerate(events):
             _check_event(event)
+            problem = input_problem(recipe, event)
+            if problem is not None:
+                field, message, wanted = problem
+                where = field or "body"  # `phone`; in a delivery of several, `2.phone`
+                if len(events) > 1:
+                    where = f"{index}.{field}" if field else str(index)
+                raise DeliveryError(
+                    f"{where}: {message}; the delivery does not fit the input schema of "
+                    f"recipe {recipe.name}, and nothing was queued",
+                    field=where,
+                    fix=f"send {field or 'each event'} as the recipe takes it ({wanted}), "
+                    "then deliver it again (under the same delivery id, if it has one)",
+                )
         # One snapshot for the delivery: its jobs differ only by their event.
         base = self._job_fields(recipe, {}, None, "webhook", None)
         rows = [{**base, "event": event} for event in events]

@@ -5,13 +5,16 @@ from __future__ import annotations
 import json
 from datetime import date, datetime
 from pathlib import Path
+from typing import Any
 
 import nbformat
 import pytest
 
-from lpstudio.errors import ParameterError
+from lpstudio.errors import InputError, ParameterError
 from lpstudio.parameters import coerce
 from lpstudio.recipe import Recipe
+from lpstudio.sdk import E164_PATTERN
+from lpstudio.studio import Studio
 
 from .conftest import job_rows, run_cli, run_json, write_recipe
 
@@ -781,3 +784,132 @@ def test_annotations_papermill_leaves_open_stay_open(ws: Path) -> None:
     write_recipe(ws, "p/any", parameters="from typing import Any\na: Any = 1\nb: object = 'x'")
     props = Recipe.load(ws / "projects/p/any.ipynb", "p/any.ipynb").schema["properties"]
     assert "type" not in props["a"] and "type" not in props["b"]
+
+
+# -- what a webhook recipe takes: its trigger's input schema ---------------------------------
+
+LEAD_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "phone": {
+            "type": "string",
+            "pattern": E164_PATTERN,
+            "description": "E.164 phone number, such as +14155550100",
+        },
+        "first_name": {"type": "string"},
+    },
+}
+
+
+def lead_hook(ws: Path, **trigger: Any) -> str:
+    """A webhook recipe p/lead taking leads of `LEAD_SCHEMA`; its name."""
+    write_recipe(
+        ws,
+        "p/lead",
+        metadata={
+            "title": "Lead",
+            "trigger": {"kind": "webhook", "input_schema": LEAD_SCHEMA, **trigger},
+            "connections": {"http": {"type": "http"}} if trigger else {},
+        },
+    )
+    return "p/lead.ipynb"
+
+
+@pytest.mark.parametrize(
+    ("kind", "schema", "field", "reason"),
+    [
+        ("webhook", {"input_schema": {"type": "objekt"}}, "input_schema.type", "'objekt'"),
+        (
+            "webhook",
+            {"input_schema": {"properties": {"phone": {"pattern": "+1["}}}},
+            "input_schema.properties.phone.pattern",
+            "regex",
+        ),
+        ("callable", {"input_schema": {"required": "n"}}, "input_schema.required", "'array'"),
+        ("callable", {"response_schema": {"minProperties": -1}}, "response_schema", "-1"),
+    ],
+)
+def test_a_trigger_schema_that_is_not_json_schema_is_refused_at_load(
+    ws: Path, cli, kind: str, schema: dict, field: str, reason: str
+) -> None:
+    """Every event (or answer) would otherwise meet jsonschema's own error at run time, after
+    the sender was told the delivery was taken."""
+    field = f"metadata.lpstudio.trigger.{field}"
+    write_recipe(ws, "p/schema", metadata={"title": "T", "trigger": {"kind": kind, **schema}})
+    result = cli("run", "p/schema", "--test", "--json")
+    assert result.exit_code == 2, result.output
+    error = json.loads(result.stdout)["error"]
+    assert error["field"].startswith(field), error
+    assert reason in error["message"] and error["field"] in error["fix"]
+    assert job_rows(ws) == 0
+    rows = {row["recipe"]: row for row in json.loads(cli("recipes", "--json").stdout)}
+    assert field in rows["p/schema.ipynb"]["problem"]
+
+
+def test_a_delivery_that_does_not_fit_the_input_schema_queues_nothing(ws: Path) -> None:
+    name = lead_hook(ws)
+    with Studio.open(ws, user="alice") as studio:
+        hook = studio.webhook_id(name)
+        delivery = {"X-Webhook-Id": "lead-1"}
+        bad = {"first_name": "Kim", "phone": "0415 555 0142"}
+        with pytest.raises(InputError) as refused:
+            studio.receive_webhook(hook, delivery, json.dumps(bad).encode())
+        assert refused.value.field == "phone"
+        assert "0415 555 0142" in refused.value.message
+        assert "nothing was queued" in refused.value.message
+        assert "+14155550100" in (refused.value.fix or "")
+        assert studio.jobs() == []
+
+        # Nothing was claimed: the sender's corrected redelivery, same id, is queued.
+        good = json.dumps({**bad, "phone": "+61415550142"}).encode()
+        _, jobs, repeated = studio.receive_webhook(hook, delivery, good)
+        assert len(jobs) == 1 and not repeated
+
+        # One bad item of a list refuses the whole delivery, naming the item.
+        items = [{"phone": "+14155550100"}, {"phone": "+14155550101"}, {"phone": 14155550102}]
+        with pytest.raises(InputError) as refused:
+            studio.receive_webhook(hook, {}, json.dumps(items).encode())
+        assert refused.value.field == "2.phone"
+        with pytest.raises(InputError, match="first_name"):
+            studio.receive_webhook(hook, {}, b'[{"first_name": ["Kim"]}]')
+        assert [job.event for job in studio.jobs()] == [{**bad, "phone": "+61415550142"}]
+
+
+def test_an_event_given_by_hand_must_fit_the_input_schema(ws: Path, cli) -> None:
+    name = lead_hook(ws)
+    bad = '{"first_name": "Kim", "phone": "0415 555 0142"}'
+    for test in ((), ("--test",)):
+        result = cli("run", "p/lead", "--event", bad, *test, "--json")
+        assert result.exit_code == 2, result.output
+        error = json.loads(result.stdout)["error"]
+        assert error["field"] == "--event"  # the option typed, as every refusal of the CLI names
+        assert "phone" in error["message"] and "0415 555 0142" in error["message"], error
+        assert "+14155550100" in error["fix"]
+    with Studio.open(ws, user="alice") as studio:
+        for start in (studio.run, studio.dispatch):
+            with pytest.raises(InputError) as refused:
+                start(name, event=json.loads(bad))
+            assert refused.value.field == "event.phone"
+        with pytest.raises(InputError) as refused:
+            studio.run(name, event={"phone": "+14155550100", "first_name": 7}, test=True)
+        assert refused.value.field == "event.first_name"
+        assert studio.jobs() == []
+
+
+def test_a_refused_signature_names_the_header_the_sender_signed_in(ws: Path) -> None:
+    """It was always X-Lpstudio-Signature: a Shopify or GitHub sender was told to fix a
+    header it never sent."""
+    name = lead_hook(ws, connection="http", trigger="webhook")
+    body = b'{"phone": "+14155550100"}'
+    with Studio.open(ws, user="alice") as studio:
+        studio.connections.add("http", "http", {"token": "hook-secret"}, "alice")
+        hook = studio.webhook_id(name)
+        for sent in ("X-Shopify-Hmac-Sha256", "x-hub-signature-256", "X-Lpstudio-Signature"):
+            with pytest.raises(InputError) as refused:
+                studio.receive_webhook(hook, {sent: "sha256=00"}, body)
+            assert refused.value.field.lower() == sent.lower()
+            assert "signature" in refused.value.message
+        with pytest.raises(InputError) as refused:
+            studio.receive_webhook(hook, {"X-Webhook-Id": "unsigned"}, body)
+        assert refused.value.field == "X-Lpstudio-Signature"
+        assert studio.jobs() == []

@@ -83,7 +83,8 @@ def sandbox() -> Iterator[Any]:
 @pytest.fixture(scope="module")
 def ws(tmp_path_factory: pytest.TempPathFactory, sandbox: Any) -> Path:
     """alice (admin), ana (analyst), otto (operator); the opt-in template started; a plain
-    recipe; slow and failing callables; a webhook recipe and a signed one; API clients."""
+    recipe; slow and failing callables; a webhook recipe, a signed one and the new-lead
+    template; API clients."""
     root = tmp_path_factory.mktemp("server") / "ws"
     with Studio.init(root, accept_terms=True, admin="alice", sandbox=sandbox.url) as studio:
         studio.store.ensure_user("ana", "analyst")
@@ -101,6 +102,7 @@ def ws(tmp_path_factory: pytest.TempPathFactory, sandbox: Any) -> Path:
             studio.start(f"{name}.ipynb")
         studio.set_call_timeout("bots/slow.ipynb", 1)
         write_recipe(root, "hooks/lead", metadata={"title": "Lead", "trigger": {"kind": "webhook"}})
+        studio.try_template("new_lead", "hooks")  # signed: its http slot takes the token
         write_recipe(
             root,
             "hooks/signed",
@@ -958,6 +960,8 @@ def test_the_openapi_document_lists_every_answer_a_bot_can_get(
     assert not {"400", "403", "409", "504"} & set(polled)
     hooks = api(server, "alice", "GET", "/openapi.json").json()["paths"]["/hooks/{hook_id}"]
     assert {"200", "202", "409", "413"} <= set(hooks["post"]["responses"])
+    refused = hooks["post"]["responses"]["400"]["description"]
+    assert "input schema" in refused and "nothing is queued" in refused
 
 
 def test_every_error_of_a_call_says_what_to_do(server: str, tokens: dict[str, str]) -> None:
@@ -1363,6 +1367,66 @@ def test_a_delivery_id_reused_with_another_body_is_refused_and_queues_nothing(
     assert assert_error(jo, 409, "X-Webhook-Id")["code"] == "IdempotencyConflict"
     names = {e.get("name") for e in events_queued(server, "hooks/lead")}
     assert "Gus" in names and not names & {"Hal", "Jo"}
+
+
+def signed(body: bytes) -> dict[str, str]:
+    """The headers of a delivery signed with the `http` connection's token."""
+    return {
+        "X-Lpstudio-Signature": hmac.new(HOOK_SECRET.encode(), body, hashlib.sha256).hexdigest()
+    }
+
+
+def test_a_lead_that_does_not_fit_the_recipe_s_input_schema_is_refused_and_nothing_queued(
+    server: str,
+) -> None:
+    """A lead with a phone that is not E.164 was queued, and its job failed in the
+    LivePerson connector: the sender was told 202 and never learned why."""
+    hook = api(server, "otto", "GET", "/recipes/hooks/new_lead.ipynb").json()["trigger"]["hook"]
+    lead = {"first_name": "Kim", "phone": "0415 555 0142", "interest": "solar panels"}
+    delivery = {"X-Webhook-Id": "lead-kim-1"}
+    body = json.dumps(lead).encode()
+    refused = httpx.post(
+        f"{server}{hook}", content=body, headers={**delivery, **signed(body)}, timeout=30
+    )
+    error = assert_error(refused, 400, "phone")
+    assert "0415 555 0142" in error["message"] and "nothing was queued" in error["message"]
+    assert "+14155550100" in error["fix"]
+    assert events_queued(server, "hooks/new_lead.ipynb") == []
+
+    # The corrected lead, redelivered under the same id, is queued: nothing was claimed.
+    fixed = json.dumps({**lead, "phone": "+61415550142"}).encode()
+    accepted = httpx.post(
+        f"{server}{hook}", content=fixed, headers={**delivery, **signed(fixed)}, timeout=30
+    )
+    assert accepted.status_code == 202 and accepted.json()["accepted"] == 1, accepted.text
+
+    # A list with one bad lead queues none of them, naming the lead.
+    batch = [{"phone": "+14155550100"}, {"phone": "+14155550101"}, {"phone": "14155550102"}]
+    body = json.dumps(batch).encode()
+    error = assert_error(
+        httpx.post(f"{server}{hook}", content=body, headers=signed(body), timeout=30),
+        400,
+        "2.phone",
+    )
+    assert "14155550102" in error["message"]
+    assert events_queued(server, "hooks/new_lead.ipynb") == [{**lead, "phone": "+61415550142"}]
+
+
+def test_a_refused_signature_names_the_header_the_sender_signed_in(server: str) -> None:
+    """It was always X-Lpstudio-Signature: a Shopify or GitHub sender was told to fix a
+    header it never sent."""
+    hook = api(server, "otto", "GET", "/recipes/hooks/new_lead.ipynb").json()["trigger"]["hook"]
+    body = json.dumps({"phone": "+14155550100"}).encode()
+    for header, wrong in (
+        ("X-Shopify-Hmac-Sha256", "AAAA"),
+        ("X-Hub-Signature-256", "sha256=" + "0" * 64),
+        ("X-Lpstudio-Signature", "0" * 64),
+    ):
+        answer = httpx.post(f"{server}{hook}", content=body, headers={header: wrong}, timeout=30)
+        assert assert_error(answer, 401, header)["code"] == "BadSignature"
+    unsigned = httpx.post(f"{server}{hook}", content=body, timeout=30)
+    assert_error(unsigned, 401, "X-Lpstudio-Signature")
+    assert all(e["phone"] != "+14155550100" for e in events_queued(server, "hooks/new_lead"))
 
 
 # -- fuzzing: malformed JSON and wrong types, everywhere -------------------------------------

@@ -21,6 +21,7 @@ import nbformat
 import pytest
 
 from lpstudio.gallery import find_template, templates_dir
+from lpstudio.jsonschemas import first_problem
 from lpstudio.metrics import dashboard_metrics
 from lpstudio.sandbox import Sandbox, SandboxSettings
 from lpstudio.sdk import E164_PATTERN
@@ -248,6 +249,27 @@ def test_a_new_lead_gets_one_message_and_a_test_run_sends_nothing(
     tested = run(workspace, "new_lead", "--test", event={**lead, "phone": "+14155550178"})
     assert tested["result"]["dry_run"] is True and tested["result"]["recipients"] == 1
     assert recipients(sandbox) == {"+14155550177": 1}
+
+
+def test_a_lead_whose_phone_is_not_e164_is_refused_before_any_job(
+    workspace: Path, sandbox: Sandbox
+) -> None:
+    """Such a lead was queued and its job failed in the LivePerson connector."""
+    schema = find_template("new_lead").recipe.metadata["trigger"]["input_schema"]
+    assert schema["properties"]["phone"]["pattern"] == E164_PATTERN  # the connector's check
+    example = find_template("new_lead").recipe.metadata["record"]["examples"][0]
+    assert first_problem(schema, {**example, "budget": 1200, "rooms": None}) is None
+    assert first_problem(schema, {"email": "kim@example.com"}) is None  # see its markdown
+
+    lead = json.dumps({"first_name": "Kim", "phone": "0415 555 0142"})
+    for test in ((), ("--test",)):
+        code, refused = run_json(
+            "run", "demo/new_lead", "--event", lead, *test, "--workspace", str(workspace)
+        )
+        assert code == 2 and refused["error"]["field"] == "--event", refused
+        assert "phone" in refused["error"]["message"] and "E.164" in refused["error"]["fix"]
+    assert run_json("jobs", "--workspace", str(workspace)) == (0, [])
+    assert recipients(sandbox) == {}
 
 
 def test_a_lead_s_text_numbers_take_number_formats_and_an_empty_placeholder_is_named(

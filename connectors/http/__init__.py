@@ -207,6 +207,7 @@ connector.webhook_trigger(
         "Shopify's X-Shopify-Hmac-Sha256 (base64) or X-Hub-Signature-256 (sha256=hex)."
     ),
     verify=_webhook.verify,
+    signature_headers=tuple(_webhook.SIGNATURE_HEADERS),
 )(_webhook.parse)
 
 __all__ = ["connector"]

@@ -23,7 +23,15 @@ from jupyter_server.extension.handler import ExtensionHandlerMixin
 from tornado import web
 
 from .. import strictjson
-from ..errors import ConflictError, InputError, LpstudioError, NotFoundError, RecipeError
+from ..errors import (
+    ConflictError,
+    DeliveryError,
+    InputError,
+    LpstudioError,
+    NotFoundError,
+    RecipeError,
+    SignatureError,
+)
 from ..idempotency import DELIVERY_ID_HEADERS
 from ..jsonschemas import first_problem
 from ..roles import PERMISSIONS
@@ -749,18 +757,16 @@ class HookHandler(NoXsrfHandler):
             recipe, jobs, repeated = await self.blocking(
                 service.receive_webhook, hook_id, dict(self.request.headers), self.request.body
             )
+        except SignatureError as exc:
+            raise ApiError(401, "BadSignature", exc.message, field=exc.field, fix=exc.fix) from None
         except InputError as exc:
-            if exc.field == "X-Lpstudio-Signature":
-                raise ApiError(
-                    401, "BadSignature", exc.message, field=exc.field, fix=exc.fix
-                ) from None
             if exc.field in DELIVERY_ID_HEADERS:  # a delivery id reused for another body
                 raise ApiError(
                     409, "IdempotencyConflict", exc.message, field=exc.field, fix=exc.fix
                 ) from None
-            if exc.field != "body":  # the recipe's settings, not the sender, are at fault
-                raise recipe_not_ready(exc) from None
-            raise
+            if exc.field != "body" and not isinstance(exc, DeliveryError):
+                raise recipe_not_ready(exc) from None  # its settings, not the sender, are at fault
+            raise  # 400: the body, or an event off the recipe's input schema
         state = await self.blocking(lambda: service.recipe_detail(recipe.name)["state"])
         if repeated:
             message = f"a repeated delivery: its {len(jobs)} event(s) were queued before"

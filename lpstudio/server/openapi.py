@@ -32,8 +32,10 @@ _ERRORS = {
         "504": "No answer within the call timeout; the job goes on (error.job)",
     },
     OPEN: {
-        "400": "The body is not JSON",
-        "401": "Missing or wrong signature",
+        "400": "The body is not JSON, or an event does not fit the recipe's input schema "
+        "(its field is named: `phone`, or `2.phone` in a delivery of several events); "
+        "nothing is queued, and the corrected delivery may reuse its delivery id",
+        "401": "Missing or wrong signature (the signature header sent is named)",
         "404": "Unknown hook",
         "409": "A delivery id reused with another body, or a delivery still being queued "
         "(see Retry-After)",

@@ -594,7 +594,8 @@ ROUTES: tuple[Route, ...] = (
         Operation(
             "POST",
             "receiveWebhook",
-            "A webhook event for a webhook recipe: one job per event (kept while stopped)",
+            "A webhook event for a webhook recipe: one job per event (kept while stopped); "
+            "a delivery whose events do not all fit the recipe's input schema queues none",
             permission="",
             body=s.ANY_OBJECT,
             answer=s.HOOK_ANSWER,
