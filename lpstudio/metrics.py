@@ -44,8 +44,9 @@ from sqlalchemy import (
 from .models import Connection, Job, JobCountDaily, JobCountHourly
 from .store import FAILED, SUCCEEDED, Store
 
-#: The statuses a connection can have; each is reported, with 0 when none has it.
-CONNECTION_STATES = ("connected", "disconnected", "untested")
+#: The statuses a connection can have; each is reported, with 0 when none has it (a
+#: placeholder: imported from a package, its secrets not given yet).
+CONNECTION_STATES = ("connected", "disconnected", "untested", "placeholder")
 
 #: What a job's result reports, as SQLite computes it (migration 0005 uses the same rules;
 #: on PostgreSQL the migration's `lpstudio_result_counts` function does, which leaves out an
@@ -225,7 +226,7 @@ def recipe_outcomes(store: Store, start: datetime, end: datetime) -> list[dict[s
 
 
 def connection_states(store: Store) -> dict[str, int]:
-    """How many connections are connected, disconnected or untested."""
+    """How many connections are connected, disconnected, untested or placeholders."""
     query = select(Connection.status, func.count()).group_by(Connection.status)
     with store.read() as s:
         found = dict(s.execute(query).all())

@@ -131,7 +131,8 @@ def test_recipes_count_outcomes_and_name_the_latest_job(history: History, filled
 
 def test_connections_are_counted_by_status(history: History, filled: dict) -> None:
     metrics = dashboard_metrics(history.store, START, END)
-    assert metrics["connections"] == {"connected": 2, "disconnected": 1, "untested": 1}
+    states = {"connected": 2, "disconnected": 1, "untested": 1, "placeholder": 0}
+    assert metrics["connections"] == states
 
 
 def test_proactive_sums_results_of_finished_jobs(history: History, filled: dict) -> None:
@@ -164,7 +165,9 @@ def test_an_empty_range_or_store_has_empty_figures(history: History) -> None:
     metrics = dashboard_metrics(history.store, START, END)
     assert metrics["jobs_per_day"] == [] and metrics["recipes"] == []
     assert metrics["proactive"] == []
-    assert metrics["connections"] == {"connected": 0, "disconnected": 0, "untested": 0}
+    assert metrics["connections"] == dict.fromkeys(
+        ("connected", "disconnected", "untested", "placeholder"), 0
+    )
     assert recipes_with_jobs(history.store) == []
 
 

@@ -23,6 +23,7 @@ from sqlalchemy import select
 
 from lpstudio.cli import main
 from lpstudio.errors import InputError
+from lpstudio.metrics import connection_states
 from lpstudio.models import Connection, Job, RecipeSettings
 from lpstudio.sandbox import Sandbox, SandboxSettings
 from lpstudio.settings import saved_settings
@@ -166,6 +167,7 @@ def test_a_project_moves_to_another_workspace_and_runs_once_authorised(
         )
         liveperson = studio.connections.get("liveperson")
         assert liveperson.status == "placeholder" and liveperson.secrets == []
+        assert connection_states(studio.store)["placeholder"] == 3  # the dashboard's count
         assert liveperson.fields["account_id"] == SandboxSettings().account_id
         actions = [e["action"] for e in studio.audit_entries()]
         assert actions.count("import_recipe") == 6 and "create_connection" in actions

@@ -130,7 +130,7 @@ CONNECTION: dict[str, Any] = {
         "name": {"type": "string"},
         "type": {"type": "string"},
         "fields": {"type": "object", "description": "secret fields show as ****"},
-        "status": {"enum": ["untested", "connected", "disconnected"]},
+        "status": {"enum": ["untested", "connected", "disconnected", "placeholder"]},
         "status_message": {"type": ["string", "null"]},
         "tested_at": {"type": ["string", "null"]},
     },

@@ -20,6 +20,7 @@ const COLOURS: Record<string, string> = {
   connected: '#388e3c',
   disconnected: '#d32f2f',
   untested: '#9e9e9e',
+  placeholder: '#fbc02d',
   accepted: '#388e3c'
 };
 const REFRESH_MS = 5000;
