@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import httpx
+from playwright.sync_api import expect
 
 from lpstudio.sandbox import Sandbox
 from lpstudio.studio import Studio
@@ -24,14 +25,16 @@ def test_the_cart_template_form_in_jupyterlab(tmp_path: Path) -> None:
             page.keyboard.press("Shift+Enter")
             page.wait_for_selector("text=Proactive message", timeout=90_000)
 
-            def options(label: str) -> list[str]:
+            def options(label: str, count: int | None = None) -> list[str]:
                 dropdown = page.locator(".widget-dropdown", has_text=label).first
+                if count is not None:  # pick lists load after the form shows
+                    expect(dropdown.locator("option")).to_have_count(count, timeout=60_000)
                 return dropdown.locator("option").all_inner_texts()
 
-            handoffs = options("handoff")
+            handoffs = options("handoff", 3)
             assert len(handoffs) == 3, handoffs
             assert any("wa" in h and "sms" in h for h in handoffs), handoffs
-            assert {"billing", "sales", "support"} <= set(options("skill"))
+            assert {"billing", "sales", "support"} <= set(options("skill", 3))
             assert page.locator("text=Hi Ava").count() >= 1  # the live preview
             page.get_by_role("button", name="Test").click()
             page.wait_for_selector("text=What would be sent", timeout=90_000)
