@@ -311,17 +311,10 @@ class Recipe:
         """The refinements must be JSON Schema themselves: a `minimum` that is not a number
         or a `pattern` that is not a regular expression would otherwise break every check of
         a value, at run time."""
-        try:
-            jsonschema.Draft202012Validator.check_schema(self.schema)
-        except jsonschema.SchemaError as error:
-            # In the built schema the refinement sits at properties.<name>.<keyword>...
-            where = ".".join(["metadata.lpstudio.parameters", *map(str, list(error.path)[1:])])
-            cause = f" ({error.cause})" if error.cause else ""
-            raise RecipeError(
-                f"recipe {self.name}: {where} is not valid JSON Schema: {error.message}{cause}",
-                field=where,
-                fix=f"correct {where} in the notebook metadata (example: {_PARAMETERS_EXAMPLE})",
-            ) from None
+        # In the built schema the refinement sits at properties.<name>.<keyword>...
+        self._check_json_schema(
+            self.schema, "metadata.lpstudio.parameters", _PARAMETERS_EXAMPLE, skip=1
+        )
 
     def _check_trigger_schemas(self) -> None:
         """A trigger's input and response schemas must be JSON Schema: a `pattern` that is
@@ -330,16 +323,24 @@ class Recipe:
         recipes`, and 503 to the recipe's callers and senders once it is started)."""
         trigger = self.metadata.get("trigger", {})
         for key in ("input_schema", "response_schema"):
-            try:
-                jsonschema.Draft202012Validator.check_schema(trigger.get(key, {}))
-            except jsonschema.SchemaError as error:
-                where = ".".join(["metadata.lpstudio.trigger", key, *map(str, error.path)])
-                cause = f" ({error.cause})" if error.cause else ""
-                raise RecipeError(
-                    f"recipe {self.name}: {where} is not valid JSON Schema: {error.message}{cause}",
-                    field=where,
-                    fix=f"correct {where} in the notebook metadata (example: {_SCHEMA_EXAMPLE})",
-                ) from None
+            where = f"metadata.lpstudio.trigger.{key}"
+            self._check_json_schema(trigger.get(key, {}), where, _SCHEMA_EXAMPLE)
+
+    def _check_json_schema(
+        self, schema: dict[str, Any], where: str, example: str, skip: int = 0
+    ) -> None:
+        """A `RecipeError` naming the keyword of `schema` (found at `where` in the notebook
+        metadata, less `skip` leading parts of its path) that is not JSON Schema."""
+        try:
+            jsonschema.Draft202012Validator.check_schema(schema)
+        except jsonschema.SchemaError as error:
+            field = ".".join([where, *map(str, list(error.path)[skip:])])
+            cause = f" ({error.cause})" if error.cause else ""
+            raise RecipeError(
+                f"recipe {self.name}: {field} is not valid JSON Schema: {error.message}{cause}",
+                field=field,
+                fix=f"correct {field} in the notebook metadata (example: {example})",
+            ) from None
 
     def _check_schedule(self) -> None:
         """A schedule's cron and time zone, checked when the recipe is read rather than when
