@@ -49,6 +49,9 @@ if TYPE_CHECKING:
 FORMAT = 1
 MANIFEST = "lpstudio-package.json"
 PREFIX = "project/"
+#: What an import reads at most: files, and bytes once unpacked (all held in memory).
+MAX_MEMBERS = 10_000
+MAX_UNPACKED = 512_000_000
 #: The saved settings a package carries: `state`, `started_at` stay behind (imports arrive
 #: stopped), and `notify` carries its e-mail only.
 CARRIED = ("parameters", "connections", "since", "notify", "call_timeout")
@@ -364,6 +367,7 @@ def _read(source: Path | IO[bytes]) -> tuple[dict[str, bytes], dict[str, Any]]:
     try:
         with zipfile.ZipFile(source) as zipped:
             infos = zipped.infolist()
+            _check_size(infos)
             for info in infos:
                 _check_member(info)
             names = [info.filename for info in infos if not info.is_dir()]
@@ -393,6 +397,24 @@ def _read(source: Path | IO[bytes]) -> tuple[dict[str, bytes], dict[str, Any]]:
         where, message = problem
         raise _refused(f"{MANIFEST}: {where or 'the manifest'} is invalid: {message}", field=where)
     return {name[len(PREFIX) :]: data for name, data in raw.items()}, manifest
+
+
+def _check_size(infos: list[zipfile.ZipInfo]) -> None:
+    """Refuses a package of more files, or more bytes once unpacked, than a project holds
+    (a zip bomb: a few kB that inflate to gigabytes in memory). The declared sizes are
+    enough: Python's zip reader never inflates a member past its declared size."""
+    if len(infos) > MAX_MEMBERS:
+        raise _refused(
+            f"the package holds {len(infos)} files, more than {MAX_MEMBERS}",
+            "export a smaller project folder",
+        )
+    unpacked = sum(info.file_size for info in infos)
+    if unpacked > MAX_UNPACKED:
+        raise _refused(
+            f"the package unpacks to {unpacked / 1e6:.0f} MB, more than "
+            f"{MAX_UNPACKED / 1e6:.0f} MB",
+            "export a smaller project folder, leaving large data files out of its recipes' `files`",
+        )
 
 
 def _check_member(info: zipfile.ZipInfo) -> None:

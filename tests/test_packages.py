@@ -21,6 +21,7 @@ import pytest
 from click.testing import CliRunner, Result
 from sqlalchemy import select
 
+from lpstudio import packages
 from lpstudio.cli import main
 from lpstudio.errors import InputError
 from lpstudio.metrics import connection_states
@@ -397,6 +398,23 @@ def test_a_bad_package_is_refused_whole(
     assert error["fix"]
     assert state(target) == before
     assert not (target.parent / "evil.txt").exists() and not Path("/tmp/evil.txt").exists()
+
+
+def test_a_package_that_unpacks_to_more_than_a_project_holds_is_refused(
+    small: Path, target: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A zip bomb: a few kB that inflate to gigabytes were read whole into memory."""
+    info = zipfile.ZipInfo("project/zeros.csv")
+    info.compress_type = zipfile.ZIP_DEFLATED
+    bomb = with_member(small, info, bytes(10_000_000))
+    assert bomb.stat().st_size < 100_000
+    monkeypatch.setattr(packages, "MAX_UNPACKED", 5_000_000)
+    before = state(target)
+
+    error = refused(invoke(target, "import", str(bomb), "--json"))
+
+    assert error["field"] == "package" and "more than 5 MB" in error["message"], error
+    assert state(target) == before
 
 
 @pytest.mark.parametrize("content", [b"not a zip at all", b""], ids=["garbage", "empty"])
