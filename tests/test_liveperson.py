@@ -1537,6 +1537,40 @@ def test_once_per_is_shared_by_the_jobs_of_a_recipe_and_their_retries(connect, c
     ]
 
 
+def test_once_per_holds_across_a_new_handoff_and_a_failed_claim(connect, control, ws):
+    """A new handoff (the message's template, a parameter of the cart recipe) messaged every
+    checkout again; and a job's own claim that failed after the recipe's committed left
+    the checkout "sending" for good, so every later job took it for uncertain."""
+    with Studio.open(ws, user="alice") as studio:
+        url = studio.store.url
+
+    class ClaimFails(StoreLedger):
+        def claim_many(self, keys: Any) -> dict[str, dict[str, Any]]:
+            raise OSError("database is locked")
+
+    ava = {"phone": "+14155550182", "name": "Ava", "checkout_id": 1}
+    bo = {"phone": "+14155550183", "name": "Bo", "checkout_id": 2}
+    send(connect(ledger=StoreLedger(url, "job:1", 1, "recipe:cart")), [ava], once_per="checkout_id")
+    renamed = send(
+        connect(ledger=StoreLedger(url, "job:2", 2, "recipe:cart")),
+        [ava],
+        once_per="checkout_id",
+        handoff="H1000000003",
+        variables={"1": "{name}", "2": "{checkout_id}"},
+    )
+    with pytest.raises(OSError):
+        send(
+            connect(ledger=ClaimFails(url, "job:3", 3, "recipe:cart")), [bo], once_per="checkout_id"
+        )
+    later = send(
+        connect(ledger=StoreLedger(url, "job:4", 4, "recipe:cart")), [bo], once_per="checkout_id"
+    )
+
+    assert renamed["accepted"] == 0 and [e["job_id"] for e in renamed["already_sent"]] == [1]
+    assert later["accepted"] == 1 and later["uncertain"] == []
+    assert recipients(control) == {ava["phone"]: 1, bo["phone"]: 1}
+
+
 def test_a_value_another_job_left_unanswered_or_claimed_is_never_resent(connect, control, ws):
     """Job 1's answer was lost (uncertain), job 2 died while sending (its claim is still
     "sending"): job 3 of the recipe sends neither again and fails naming them, as a retry

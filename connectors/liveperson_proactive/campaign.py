@@ -22,10 +22,10 @@ are cut. For each batch (one create-campaign request):
   have acted before it failed).
 
 With `once_per` (a record field, such as a checkout's id), a recipient is also claimed,
-first, by (account, handoff, that field and its value) in the ledger every job of the
-recipe shares: a value another job of the recipe accepted (or may have: uncertain, or
-claimed by a job that died sending) is not sent again, whatever the recipient's address
-now, and is reported as above with the job that sent it. A checkout that comes back as a
+first, by (account, that field and its value) in the ledger every job of the recipe
+shares: a value another job of the recipe accepted (or may have: uncertain, or claimed by a
+job that died sending) is not sent again, whatever the recipient's address or the recipe's
+handoff now, and is reported as above with the job that sent it. A checkout that comes back as a
 new event once its customer edited it, or that Run now takes again, is messaged once. The
 scope is the recipe's name: a renamed recipe starts afresh. A record without a value for
 the field is not sent (`failed`, like one without an address).
@@ -320,11 +320,11 @@ def _body(data: dict[str, Any], consumers: list[dict[str, Any]]) -> dict[str, An
     return body
 
 
-def send_key(account: str, handoff: str, *sent_once: str) -> str:
-    """A recipient's key in a ledger: one send per account, handoff and address (or, with
-    `once_per`, that field's name and value), hashed to the ledger's 64 characters, with
-    no phone number or id in clear. An address's key never meets a field's."""
-    return hashlib.sha256(json.dumps([account, handoff, *sent_once]).encode()).hexdigest()
+def send_key(*parts: str) -> str:
+    """A key in a ledger, hashed to its 64 characters with no phone number or id in clear:
+    a recipient's is (account, handoff, address), a `once_per` value's (account, "once_per",
+    field, value) — of four parts, so never an address's."""
+    return hashlib.sha256(json.dumps(list(parts)).encode()).hexdigest()
 
 
 def send_campaign(conn: Connection, data: dict[str, Any]) -> dict[str, Any]:
@@ -397,7 +397,7 @@ def _send_batch(
     keys = {address: send_key(account, handoff, address) for address in consumers}
     # With `once_per`: each recipient's key in the recipe's ledger too, claimed first.
     once = {
-        address: send_key(account, handoff, data["once_per"], value)
+        address: send_key(account, "once_per", data["once_per"], value)
         for address, _, value in batch
         if value is not None
     }
@@ -414,7 +414,15 @@ def _send_batch(
             found = recipe.claim_many(list(wide.values()))
             _report_earlier(number, wide, found, result, once_per=data["once_per"])
             asked = {address: key for address, key in asked.items() if wide[address] not in found}
-        earlier = conn.ledger.claim_many(list(asked.values())) if asked else {}
+        try:
+            earlier = conn.ledger.claim_many(list(asked.values())) if asked else {}
+        except Exception:
+            # Nothing was sent: the values claimed just now are free again, not "sending"
+            # for good (every later job would take them for uncertain). A process that
+            # dies here leaves them so: safe, never sent twice, and a person is told.
+            if recipe is not None and asked:
+                recipe.settle_many({once[a]: "rejected" for a in asked}, {"reason": "not sent"})
+            raise
         _report_earlier(number, asked, earlier, result)
         fresh[:] = held[:] = [address for address, key in asked.items() if key not in earlier]
         if recipe is not None:
