@@ -10,7 +10,8 @@
     │       │                     input schema): the sender's to fix, nothing was queued
     │       └── SignatureError    its signature is missing or wrong
     ├── NotFoundError             a job, recipe or template that does not exist
-    └── ConflictError             the same request is being handled by another: retry later
+    └── ConflictError             the same request is being handled by another: retry later;
+                                  or settings changed since the revision a form showed
 
 Every `InputError` carries the `field` it is about and the `fix` a user can apply, so the
 CLI (exit code 2), the REST API (400) and the widget forms can all show the same message.
@@ -71,4 +72,5 @@ class NotFoundError(LpstudioError):
 
 
 class ConflictError(LpstudioError):
-    """The same request (an idempotency key, a webhook delivery) is in progress elsewhere."""
+    """The same request (an idempotency key, a webhook delivery) is in progress elsewhere,
+    or a change was made on settings that changed since (their `revision`)."""

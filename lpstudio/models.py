@@ -7,7 +7,7 @@ match the latest migration (a test compares them).
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, ClassVar
 
 from sqlalchemy import (
     JSON,
@@ -213,6 +213,12 @@ class RecipeSettings(Base):
     settings: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_by: Mapped[str] = mapped_column(String(255))
+    #: Counted up by every write of the row (1: its first), as SQLAlchemy counts a
+    #: version_id_col: a form sends the revision it showed, to refuse overwriting a change
+    #: it did not see (`lpstudio.settings`).
+    revision: Mapped[int] = mapped_column(Integer, server_default="1")
+
+    __mapper_args__: ClassVar[dict[str, Any]] = {"version_id_col": revision}
 
 
 class Delivery(Base):

@@ -38,7 +38,7 @@ from .leader import StoreLease
 from .models import Job, ScheduleRun, TriggerState, utcnow
 from .recipe import Recipe
 from .runner import RunningJobs, execute_job
-from .settings import save_settings, saved_settings
+from .settings import saved_settings, update_settings
 from .store import FAILED, QUEUED, SCHEDULED_TRIGGERS
 from .studio import Studio
 
@@ -372,9 +372,18 @@ class Scheduler:
             # Kept through the stop, so the recipe's listing says why it stopped; starting
             # it again clears the count (`Studio.start`): it gets `limit` more tries.
             state.errors, state.last_error = errors, message
-        saved = saved_settings(self.store, name) if errors >= limit else {}
-        if saved.get("state") == "started":
-            save_settings(self.store, name, {**saved, "state": "stopped"}, "scheduler")
+        stopped: list[bool] = []
+
+        def stop(settings: dict[str, Any]) -> dict[str, Any] | None:
+            """Only a recipe still started is stopped (read and written in one turn)."""
+            if settings.get("state") != "started":
+                return None
+            stopped.append(True)
+            return {**settings, "state": "stopped"}
+
+        if errors >= limit:
+            update_settings(self.store, name, stop, "scheduler")
+        if stopped:
             self.store.audit(
                 "scheduler",
                 "auto-stop",

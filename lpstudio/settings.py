@@ -2,30 +2,98 @@
 
 Kept in the store, never in the notebook file (JupyterLab may hold the file open and write
 it back). Every job snapshots the settings it ran with into its recipe version.
+
+Each recipe's settings have a revision, counted up by every write (0: never saved). Every
+write goes through `update_settings`, which reads the settings and writes the change in one
+write transaction: writers take turns, so none loses another's change (two REST requests,
+a form and the scheduler). A form passes the revision it showed: a save made elsewhere since
+refuses its save (`ConflictError`), where it would write the form's old values over it.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
+from sqlalchemy import select
+
+from .errors import ConflictError
 from .models import RecipeSettings, utcnow
 from .store import Store
 
 
-def saved_settings(store: Store, recipe: str) -> dict[str, Any]:
+@dataclass(frozen=True)
+class Saved:
+    """A recipe's settings as stored, with their revision and who wrote it, when."""
+
+    settings: dict[str, Any] = field(default_factory=dict)
+    revision: int = 0
+    updated_by: str | None = None
+    updated_at: datetime | None = None
+
+
+def _saved(row: RecipeSettings | None) -> Saved:
+    if row is None:
+        return Saved()
+    return Saved(dict(row.settings), row.revision, row.updated_by, row.updated_at)
+
+
+def read_settings(store: Store, recipe: str) -> Saved:
     with store.read() as s:
-        row = s.get(RecipeSettings, recipe)
-    return dict(row.settings) if row is not None else {}
+        return _saved(s.get(RecipeSettings, recipe))
 
 
-def save_settings(store: Store, recipe: str, settings: dict[str, Any], user: str) -> None:
+def saved_settings(store: Store, recipe: str) -> dict[str, Any]:
+    return read_settings(store, recipe).settings
+
+
+def _conflict(recipe: str, expected: int, current: Saved) -> ConflictError:
+    by = f" by {current.updated_by}" if current.updated_by else ""
+    when = f" at {current.updated_at:%Y-%m-%d %H:%M:%S} UTC" if current.updated_at else ""
+    return ConflictError(
+        f"not saved: the settings of {recipe} were changed elsewhere since revision "
+        f"{expected}{by}{when} (they are at revision {current.revision})",
+        field="revision",
+        fix="reload them and apply your change again",
+    )
+
+
+def update_settings(
+    store: Store,
+    recipe: str,
+    change: Callable[[dict[str, Any]], dict[str, Any] | None],
+    user: str,
+    *,
+    expected_revision: int | None = None,
+) -> Saved:
+    """Writes `change(current settings)` as the recipe's settings, reading and writing in
+    one write transaction (the row locked where the database locks rows), so writers take
+    turns. `change` may raise to refuse (nothing is written) or return None to leave them
+    as they are; it must not write to the store itself (the write lock is held). Given
+    `expected_revision`, settings at another revision are refused with a `ConflictError`.
+    Returns the settings as stored now."""
     with store.write() as s:
-        row = s.get(RecipeSettings, recipe)
+        row = s.scalars(
+            select(RecipeSettings).where(RecipeSettings.recipe == recipe).with_for_update()
+        ).one_or_none()
+        current = _saved(row)
+        if expected_revision is not None and expected_revision != current.revision:
+            raise _conflict(recipe, expected_revision, current)
+        new = change(dict(current.settings))
+        if new is None:
+            return current
         if row is None:
-            s.add(
-                RecipeSettings(
-                    recipe=recipe, settings=settings, updated_by=user, updated_at=utcnow()
-                )
-            )
-        else:
-            row.settings, row.updated_by, row.updated_at = settings, user, utcnow()
+            row = RecipeSettings(recipe=recipe)
+            s.add(row)
+        row.settings, row.updated_by, row.updated_at = new, user, utcnow()
+        s.flush()  # counts the revision up (the model's version_id_col)
+        return _saved(row)
+
+
+def save_settings(store: Store, recipe: str, settings: dict[str, Any], user: str) -> Saved:
+    """Replaces the recipe's settings with `settings` whole. A caller that made them from
+    settings it read before loses what was saved in between: change them with
+    `update_settings` instead."""
+    return update_settings(store, recipe, lambda _current: settings, user)

@@ -30,7 +30,7 @@ from .models import Job, utcnow
 from .parameters import coerce, date_defaults
 from .recipe import Recipe
 from .runner import write_notebook
-from .settings import save_settings, saved_settings
+from .settings import read_settings, saved_settings, update_settings
 from .store import FINAL_STATES, SCHEDULED_TRIGGERS, Store, audit_in, worker_id
 from .times import poll_start
 from .workspace import TERMS_VERSION, Workspace, current_user
@@ -548,23 +548,34 @@ class Studio:
                     field="trigger.path",
                     fix=f"stop {taken[0]['recipe']}, or give this recipe another trigger.path",
                 )
-        saved = saved_settings(self.store, recipe.name)
-        # The connections it starts with are pinned: a connection added later (a second one
-        # of a slot's type, one named like a slot) neither makes its slots ambiguous, which
-        # would fail its triggers until it stops, nor sends through another account.
-        pinned = {**saved.get("connections", {}), **settings["connections"]}
-        new = {
-            **saved,
-            **since,  # the since its poll goes by, which a reset moved
-            "connections": pinned,
-            "state": "started",
-            # By the store's clock, as the schedulers' due runs it bounds.
-            "started_at": self.store.now().isoformat(),
-        }
+        # By the store's clock, as the schedulers' due runs it bounds.
+        started_at = self.store.now().isoformat()
+
+        def started(saved: dict[str, Any]) -> dict[str, Any]:
+            slots = recipe.metadata.get("connections", {})
+            chosen = saved.get("connections", {})
+            if bind_connections(slots, chosen, self.connections.list()) != settings["connections"]:
+                raise ConflictError(
+                    f"the connections of {recipe.name} were changed elsewhere while it started",
+                    field="connections",
+                    fix="start it again",
+                )
+            # The connections it starts with are pinned: a connection added later (a second
+            # one of a slot's type, one named like a slot) neither makes its slots ambiguous,
+            # which would fail its triggers until it stops, nor sends through another account.
+            pinned = {**chosen, **settings["connections"]}
+            return {
+                **saved,
+                **since,  # the since its poll goes by, which a reset moved
+                "connections": pinned,
+                "state": "started",
+                "started_at": started_at,
+            }
+
         # Before the start is saved: a scheduler must never see it started with the run of
         # errors that stopped it (its next error would stop it again at once).
         self.store.clear_trigger_errors(recipe.name)
-        save_settings(self.store, recipe.name, new, self.user)
+        new = update_settings(self.store, recipe.name, started, self.user).settings
         self.store.audit(self.user, "start", recipe.name)
         return {**settings, **new}
 
@@ -616,12 +627,13 @@ class Studio:
         """Marks a recipe stopped: its triggers process nothing until it starts again. A
         recipe whose notebook broke can be stopped too."""
         name = self.recipe_file(ref)[1]
-        saved = saved_settings(self.store, name)
-        save_settings(self.store, name, {**saved, "state": "stopped"}, self.user)
+        stopped = update_settings(
+            self.store, name, lambda saved: {**saved, "state": "stopped"}, self.user
+        ).settings
         # A person's stop ends a run of trigger errors too: only an auto-stop keeps one.
         self.store.clear_trigger_errors(name)
         self.store.audit(self.user, "stop", name)
-        return {**saved, "state": "stopped"}
+        return stopped
 
     def versions(self, ref: str | os.PathLike[str]) -> list[dict[str, Any]]:
         """The recipe's versions, newest first: who made each, when, and its settings."""
@@ -662,8 +674,7 @@ class Studio:
         tmp = path.with_name(f".{path.name}.restore")
         tmp.write_text(content)
         os.replace(tmp, path)
-        saved = saved_settings(self.store, name)
-        save_settings(self.store, name, {**saved, **chosen["settings"]}, self.user)
+        update_settings(self.store, name, lambda saved: {**saved, **chosen["settings"]}, self.user)
         self.store.audit(self.user, "restore", name, version=chosen["id"])
         return chosen
 
@@ -738,18 +749,64 @@ class Studio:
         since: str | None = None,
         reset: Sequence[str] = (),
         notify: dict[str, Any] | None = None,
+        expected_revision: int | None = None,
     ) -> dict[str, Any]:
         """Stores parameter values and connection bindings for a recipe, after checking them.
         Given values join the saved ones; `reset` names saved values to forget (a parameter
         goes back to the notebook's default, `connections.SLOT` to the automatic choice).
         `notify` sets the failure contacts of its unattended jobs (`webhook`, `email`; None
-        or empty clears one)."""
-        from .failures import checked_contacts
+        or empty clears one). `expected_revision` is the revision of the settings a form
+        showed: settings saved since are refused (`ConflictError`), not written over.
 
+        The saved settings are read, checked against and written in one write transaction:
+        two saves at once take turns, and neither loses the other's change."""
         recipe = self.recipe(ref)
-        saved = saved_settings(self.store, recipe.name)
         if notify is not None and not isinstance(notify, dict):
             raise InputError("notify must be an object", field="notify", fix='give {"email": ...}')
+
+        def change(saved: dict[str, Any]) -> dict[str, Any]:
+            return self._changed_settings(
+                recipe, saved, parameters, parse, connections, since, reset, notify
+            )
+
+        new = update_settings(
+            self.store, recipe.name, change, self.user, expected_revision=expected_revision
+        ).settings
+        changed = [
+            name
+            for name, given in (
+                ("parameters", parameters),
+                ("connections", connections),
+                ("since", since),
+                ("reset", reset or None),
+                ("notify", notify),
+            )
+            if given is not None
+        ]
+        self.store.audit(self.user, "settings", recipe.name, changed=changed)
+        self.store.snapshot(
+            recipe.name,
+            recipe.canonical_json,
+            {"parameters": new["parameters"], "connections": new["connections"]},
+            self.user,
+        )
+        return new
+
+    def _changed_settings(
+        self,
+        recipe: Recipe,
+        saved: dict[str, Any],
+        parameters: dict[str, Any] | None,
+        parse: set[str] | None,
+        connections: dict[str, str] | None,
+        since: str | None,
+        reset: Sequence[str],
+        notify: dict[str, Any] | None,
+    ) -> dict[str, Any]:
+        """`saved` with the change of `save_settings` made, checked: run while the store's
+        write lock is held, so it reads the store but never writes it."""
+        from .failures import checked_contacts
+
         contacts = checked_contacts(notify or {}, saved.get("notify") or {})
         kept, kept_slots = self._forget(recipe, saved, reset, parameters, connections)
         values = {**kept, **(parameters or {})}
@@ -783,25 +840,6 @@ class Studio:
             moment = poll_start(since, "since").isoformat()  # a bad value first, by name
             self._check_since_unfixed(recipe)
             new["since"] = moment
-        save_settings(self.store, recipe.name, new, self.user)
-        changed = [
-            name
-            for name, given in (
-                ("parameters", parameters),
-                ("connections", connections),
-                ("since", since),
-                ("reset", reset or None),
-                ("notify", notify),
-            )
-            if given is not None
-        ]
-        self.store.audit(self.user, "settings", recipe.name, changed=changed)
-        self.store.snapshot(
-            recipe.name,
-            recipe.canonical_json,
-            {"parameters": coerced, "connections": chosen},
-            self.user,
-        )
         return new
 
     @staticmethod
@@ -1115,9 +1153,13 @@ class Studio:
         return self.recipe_file(path)
 
     def recipe_detail(self, ref: str | os.PathLike[str]) -> dict[str, Any]:
-        """One recipe for the API: its description, trigger, settings, state and last job."""
+        """One recipe for the API: its description, trigger, settings, state and last job,
+        and the revision of its settings, which a form sends back with its save."""
         recipe = self.find_recipe(ref)
-        saved = saved_settings(self.store, recipe.name)
+        # Read first: settings saved meanwhile make the revision older than what is shown
+        # (a form's save is refused), never newer (it would write over them).
+        stored = read_settings(self.store, recipe.name)
+        saved = stored.settings
         try:
             settings, problem = self.settings(recipe), None
         except InputError as exc:
@@ -1137,6 +1179,7 @@ class Studio:
             "trigger": trigger,
             "settings": settings,
             "settings_problem": problem,
+            "revision": stored.revision,
             "state": saved.get("state", "stopped"),
             "last_job": job_to_dict(last) if last else None,
         }
@@ -1144,11 +1187,14 @@ class Studio:
     def set_call_timeout(self, ref: str | os.PathLike[str], seconds: float | None) -> None:
         """How long a callable recipe's caller waits for its answer (None: the default)."""
         recipe = self.find_recipe(ref)
-        saved = saved_settings(self.store, recipe.name)
-        saved.pop("call_timeout", None)
-        if seconds is not None:
-            saved["call_timeout"] = float(seconds)
-        save_settings(self.store, recipe.name, saved, self.user)
+
+        def timed(saved: dict[str, Any]) -> dict[str, Any]:
+            saved.pop("call_timeout", None)
+            if seconds is not None:
+                saved["call_timeout"] = float(seconds)
+            return saved
+
+        update_settings(self.store, recipe.name, timed, self.user)
         self.store.audit(self.user, "settings", recipe.name, changed=["call_timeout"])
 
     def dispatch(

@@ -542,7 +542,8 @@ def test_the_form_of_a_broken_recipe_raises_its_error_and_nothing_after(
 def test_a_save_does_not_overwrite_settings_changed_elsewhere(shop: Studio) -> None:
     """A form open while someone saves the recipe elsewhere (the CLI, the lab panel, another
     notebook) wrote its stale values over theirs. As the lab panel does, it refuses, shows
-    the recipe as it is now, and saves on the next click."""
+    the recipe as it is now with what was typed kept, names what changed elsewhere, and
+    saves on the next click."""
     recipe = "shop/cart_abandonment"
     form = loaded(recipe, shop)
     form.fields["skill"].input.value = "support"
@@ -551,19 +552,45 @@ def test_a_save_does_not_overwrite_settings_changed_elsewhere(shop: Studio) -> N
     assert form.save() is False
     said = html.unescape(form.status.value)
     assert "changed elsewhere" in said and "check" in said, said
+    assert "body_variables, campaign_name changed" in said, said
     saved = saved_settings(shop.store, f"{recipe}.ipynb")["parameters"]
     assert saved["campaign_name"] == "Set elsewhere" and "skill" not in saved
     assert form.fields["campaign_name"].input.value == "Set elsewhere"  # shown as it is now
     assert form.proactive is not None and form.proactive.body() == {"1": "Yo {first_name}"}
     assert "Yo Ava" in form.proactive.preview.value
-    assert form.fields["skill"].input.value == "sales"  # the notebook's, as nothing saved it
-    form.fields["skill"].input.value = "support"
+    assert form.fields["skill"].input.value == "support"  # as typed: not saved yet
     assert form.save() is True, form.status.value
     saved = saved_settings(shop.store, f"{recipe}.ipynb")["parameters"]
     assert saved["campaign_name"] == "Set elsewhere" and saved["skill"] == "support"
     form.buttons["run"].click()  # its own save is no change elsewhere
     form.wait()
     assert form.last_job is not None and form.last_job.status == "succeeded", form.status.value
+
+
+def test_a_save_after_a_stop_elsewhere_is_refused_and_the_form_s_own_stop_is_not(
+    studio: Studio,
+) -> None:
+    """Any write of the settings elsewhere (a stop too) is a change the form did not see;
+    the form's own Stop and Start are not."""
+    write_recipe(studio.workspace.root, "p/two", parameters="x: int = 1\ny: int = 2")
+    form = RecipeForm("p/two", studio)
+    form.fields["x"].input.value = "5"
+    assert form.save() is True, form.status.value
+    form.buttons["start"].click()
+    form.buttons["stop"].click()
+    form.fields["y"].input.value = "6"
+    assert form.save() is True, form.status.value
+    studio.start("p/two")  # elsewhere
+    form.fields["x"].input.value = "7"
+    assert form.save() is False
+    said = html.unescape(form.status.value)
+    assert "changed elsewhere" in said and "state changed" in said, said
+    assert saved_settings(studio.store, "p/two.ipynb")["parameters"] == {"x": 5, "y": 6}
+    assert form.fields["x"].input.value == "7" and form.fields["y"].input.value == "6"
+    assert "state: started" in form.header.value
+    assert form.save() is True, form.status.value
+    saved = saved_settings(studio.store, "p/two.ipynb")
+    assert saved["parameters"] == {"x": 7, "y": 6} and saved["state"] == "started"
 
 
 def test_saving_again_keeps_an_emptied_text(studio: Studio) -> None:

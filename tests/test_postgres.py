@@ -43,6 +43,8 @@ from tests.conftest import selects_on_jobs, wait_for, write_recipe
 from tests.postgres import create_database, postgres_server, restart_server
 from tests.test_job_faults import queue_webhook_job
 from tests.test_scheduler import back_date, due_of, jobs, race_quarter_hours, schedule_recipe
+from tests.test_settings_revisions import both_saves_stay
+from tests.test_store_schema import settings_gain_revisions
 
 
 @pytest.fixture(scope="module")
@@ -696,6 +698,24 @@ def test_a_postgresql_store_of_the_previous_schema_upgrades_with_its_history(ser
     finally:
         fresh.close()
         previous.close()
+
+
+def test_a_postgresql_store_at_the_previous_schema_gives_its_settings_revisions(
+    server: str,
+) -> None:
+    store = Store(create_database(server, "settings_revisions"))
+    try:
+        settings_gain_revisions(store)
+    finally:
+        store.close()
+
+
+def test_two_saves_at_once_keep_both_changes_on_postgresql(
+    pg_ws: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Writers take turns on PostgreSQL too (its advisory lock, the row locked FOR UPDATE)."""
+    with Studio.open(pg_ws, user="alice") as studio:
+        both_saves_stay(studio, monkeypatch)
 
 
 # -- a server that restarts --------------------------------------------------------------------

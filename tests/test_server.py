@@ -496,6 +496,31 @@ def test_settings_versions_restore_start_and_stop(server: str) -> None:
     )
 
 
+def test_a_settings_save_made_on_an_old_revision_is_refused_with_409(server: str, ws: Path) -> None:
+    """Two people editing one recipe: the later save, made on the settings both were shown,
+    is refused rather than written over the earlier one, and says how to go on."""
+
+    def put(body: dict[str, Any]) -> httpx.Response:
+        return api(server, "ana", "PUT", "/recipes/lab/double.ipynb/settings", json=body)
+
+    shown = api(server, "otto", "GET", "/recipes/lab/double.ipynb").json()["revision"]
+    first = put({"parameters": {"x": 3}, "revision": shown})
+    assert first.status_code == 200, first.text
+    assert first.json()["revision"] == shown + 1
+    before = state(ws)
+    stale = put({"parameters": {"x": 4}, "revision": shown})
+    error = assert_error(stale, 409, "revision")
+    assert error["code"] == "ConflictError", error
+    assert f"changed elsewhere since revision {shown} by ana" in error["message"], error
+    assert error["fix"] == "reload them and apply your change again"
+    assert "Retry-After" not in stale.headers  # the same request is refused again
+    assert state(ws) == before
+    assert_error(put({"parameters": {"x": 4}, "revision": "1"}), 400, "revision")
+    again = put({"parameters": {"x": 4}, "revision": shown + 1})
+    assert again.status_code == 200, again.text
+    assert again.json()["settings"]["parameters"] == {"x": 4}
+
+
 def test_connections_never_show_secrets(server: str) -> None:
     made = api(
         server,

@@ -60,7 +60,12 @@ class Api:
         self.seen: set[str] = set()
 
     async def __call__(
-        self, user: str, op_id: str, body: Any = None, **path: str
+        self,
+        user: str,
+        op_id: str,
+        body: Any = None,
+        params: dict[str, str] | None = None,
+        **path: str,
     ) -> tuple[int, Any]:
         route, op = USER_OPERATIONS[op_id]
         self.seen.add(op_id)
@@ -70,18 +75,31 @@ class Api:
             "headers": {"X-Test-User": user},
             "raise_error": False,
         }
-        if op.method in ("POST", "PUT") or body is not None:
+        if isinstance(body, bytes):  # an upload (a package): sent as it is
+            kwargs["body"] = body
+        elif op.method in ("POST", "PUT") or body is not None:
             kwargs["body"] = json.dumps(body if body is not None else {})
             kwargs["allow_nonstandard_methods"] = True
+        if params:
+            kwargs["params"] = params
         answer = await self.fetch("lpstudio", "api", "v1", *url.strip("/").split("/"), **kwargs)
+        if answer.headers.get("Content-Type", "").startswith("application/zip"):
+            return answer.code, answer.body
         text = answer.body.decode()
         assert "Traceback" not in text
         if answer.headers.get("Content-Type", "").startswith("application/json"):
             return answer.code, json.loads(text)
         return answer.code, text
 
-    async def ok(self, user: str, op_id: str, body: Any = None, **path: str) -> Any:
-        status, data = await self(user, op_id, body, **path)
+    async def ok(
+        self,
+        user: str,
+        op_id: str,
+        body: Any = None,
+        params: dict[str, str] | None = None,
+        **path: str,
+    ) -> Any:
+        status, data = await self(user, op_id, body, params, **path)
         expected = USER_OPERATIONS[op_id][1].status
         assert status == expected, (user, op_id, status, data)
         return data
@@ -124,7 +142,7 @@ async def test_each_role_against_each_route(jp_fetch: Any, lp_ws: Path) -> None:
             assert status == 403, (user, op_id, status, data)
             assert data["error"]["code"] == "Forbidden" and data["error"]["field"] == "role"
             refused += 1
-    assert refused == 19  # operators: 9 build and 5 admin operations; analysts: the 5 admin ones
+    assert refused == 20  # operators: 10 build and 5 admin operations; analysts: the 5 admin ones
     assert state(lp_ws) == before
 
     # What every role may read.
@@ -180,6 +198,11 @@ async def test_each_role_against_each_route(jp_fetch: Any, lp_ws: Path) -> None:
     assert skills["options"]
     await api.ok("ana", "deleteConnection", name="optins")
 
+    package = await api.ok("otto", "exportPackage", params={"project": "lab"})
+    assert package[:2] == b"PK"  # a zip
+    imported = await api.ok("ana", "importPackage", package, params={"into": "lab-copy"})
+    assert [r["recipe"] for r in imported["recipes"]] == ["lab-copy/double.ipynb"]
+
     await api.ok("alice", "listUsers")
     await api.ok("alice", "setUserRole", {"role": "analyst"}, name="otto")
     await api.ok("alice", "createApiClient", {"name": "bot", "endpoints": ["*"]})
@@ -200,6 +223,8 @@ async def test_each_role_against_each_route(jp_fetch: Any, lp_ws: Path) -> None:
         ("otto", "start"),
         ("otto", "stop"),
         ("ana", "try_template"),
+        ("otto", "export"),
+        ("ana", "import_recipe"),
         ("ana", "create_connection"),
         ("ana", "update_connection"),
         ("ana", "test_connection"),

@@ -1,4 +1,5 @@
-"""The store's schema revision as a workspace is opened: one a newer lpstudio wrote is refused."""
+"""The store's schema revision as a workspace is opened: one a newer lpstudio wrote is
+refused, an older one is upgraded with what it holds."""
 
 from __future__ import annotations
 
@@ -7,7 +8,16 @@ import sqlite3
 from contextlib import closing
 from pathlib import Path
 
-from lpstudio.store import SCHEMA_HEAD
+from alembic import command
+from alembic.autogenerate import compare_metadata
+from alembic.config import Config
+from alembic.migration import MigrationContext
+from sqlalchemy import inspect, text
+
+import lpstudio.models
+import lpstudio.store
+from lpstudio.settings import read_settings, update_settings
+from lpstudio.store import SCHEMA_HEAD, Store
 
 
 def test_a_store_upgraded_by_a_newer_lpstudio_is_refused_untouched(ws: Path, cli) -> None:
@@ -24,3 +34,57 @@ def test_a_store_upgraded_by_a_newer_lpstudio_is_refused_untouched(ws: Path, cli
     assert "newer lpstudio" in error["message"] and "Nothing was changed" in error["message"]
     assert "pip install -U lpstudio" in error["fix"]
     assert database.read_bytes() == before
+
+
+def migrate_to(store: Store, revision: str, down: bool = False) -> None:
+    """The store's schema brought to `revision` (an older one than lpstudio's)."""
+    config = Config()
+    config.set_main_option(
+        "script_location", str(Path(lpstudio.store.__file__).parent / "migrations")
+    )
+    with store.engine.execution_options(lpstudio_write=True).begin() as conn:
+        config.attributes["connection"] = conn
+        (command.downgrade if down else command.upgrade)(config, revision)
+
+
+def settings_gain_revisions(store: Store) -> None:
+    """A store at 0007 with saved settings: upgraded, they are at revision 1 (a recipe never
+    saved is at 0), a save on revision 1 counts it up, and a downgrade drops the column."""
+    migrate_to(store, "0007")
+    with store.engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO recipe_settings (recipe, settings, updated_at, updated_by) "
+                "VALUES ('p/one.ipynb', :settings, :at, 'alice')"
+            ),
+            {"settings": '{"parameters": {"x": 2}}', "at": lpstudio.models.utcnow()},
+        )
+    store.migrate()
+    assert store.schema_revision() == SCHEMA_HEAD
+    with store.engine.connect() as conn:
+        assert (
+            compare_metadata(MigrationContext.configure(conn), lpstudio.models.Base.metadata) == []
+        )
+    before = read_settings(store, "p/one.ipynb")
+    assert (before.settings, before.revision, before.updated_by) == (
+        {"parameters": {"x": 2}},
+        1,
+        "alice",
+    )
+    assert read_settings(store, "p/other.ipynb").revision == 0
+    after = update_settings(
+        store, "p/one.ipynb", lambda s: {**s, "state": "stopped"}, "bob", expected_revision=1
+    )
+    assert after.revision == 2 and after.settings == {"parameters": {"x": 2}, "state": "stopped"}
+    migrate_to(store, "0007", down=True)
+    with store.engine.connect() as conn:
+        columns = {c["name"] for c in inspect(conn).get_columns("recipe_settings")}
+        assert "revision" not in columns and "settings" in columns
+
+
+def test_settings_saved_before_revisions_upgrade_to_revision_1(tmp_path: Path) -> None:
+    store = Store(f"sqlite:///{tmp_path / 'old.db'}")
+    try:
+        settings_gain_revisions(store)
+    finally:
+        store.close()

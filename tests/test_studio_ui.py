@@ -8,8 +8,10 @@ Identities come from `X-Test-User` (tests.servers.HeaderIdentityProvider).
 
 from __future__ import annotations
 
+import json
 import os
 import re
+import zipfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
@@ -592,11 +594,37 @@ def test_the_lab_recovers_from_a_failed_page_and_never_acts_on_stale_settings(
             studio.save_settings("lab/plain.ipynb", {"x": 5})
             studio.start("lab/plain.ipynb")
         plain.locator(".lps-save").click()
-        plain.locator(".lps-message", has_text="changed elsewhere").wait_for()
+        refused = plain.locator(".lps-message", has_text="changed elsewhere")
+        refused.wait_for()
+        assert "fix: reload them and apply your change again" in refused.inner_text()
         plain.locator("[data-state=started]").wait_for()
         assert plain.locator("input[name=x]").input_value() == "5"
         with Studio.open(root, user="alice") as studio:
             assert saved_settings(studio.store, "lab/plain.ipynb")["parameters"] == {"x": 5}
+        plain.locator("input[name=x]").fill("7")
+        plain.locator(".lps-save").click()
+        plain.locator("text=Settings saved.").wait_for()
+        # Saved elsewhere while the panel's Save is on its way: the API refuses it (409).
+        put = re.compile(r"/lpstudio/api/v1/recipes/lab/plain\.ipynb/settings(\?|$)")
+
+        def saved_elsewhere_first(route: Any) -> None:
+            with Studio.open(root, user="alice") as studio:
+                studio.save_settings("lab/plain.ipynb", {"x": 8})
+            route.continue_()
+
+        page.route(put, saved_elsewhere_first)
+        plain.locator("input[name=x]").fill("6")
+        plain.locator(".lps-save").click()
+        plain.locator(".lps-message", has_text="changed elsewhere").wait_for()
+        page.unroute(put)
+        assert plain.locator("input[name=x]").input_value() == "8"
+        with Studio.open(root, user="alice") as studio:
+            assert saved_settings(studio.store, "lab/plain.ipynb")["parameters"] == {"x": 8}
+        plain.locator("input[name=x]").fill("6")
+        plain.locator(".lps-save").click()
+        plain.locator("text=Settings saved.").wait_for()
+        with Studio.open(root, user="alice") as studio:
+            assert saved_settings(studio.store, "lab/plain.ipynb")["parameters"] == {"x": 6}
         # Stopped elsewhere: Refresh shows it; started again: re-shown, the panel shows it.
         with Studio.open(root, user="alice") as studio:
             studio.stop("lab/plain.ipynb")
@@ -806,6 +834,70 @@ def test_editing_a_connection_whose_connector_was_removed_says_so(tmp_path: Path
         notice.wait_for(state="detached")
     with Studio.open(root, user="alice") as studio:
         assert studio.connections.values("crm-prod") == ("crm", {"site": "brand"})
+
+
+def test_a_project_is_exported_from_the_sidebar_and_imported_under_another_folder(
+    tmp_path: Path,
+) -> None:
+    """The Recipes sidebar's Export downloads the project's package; Import package takes it
+    back under another folder and says what it wrote; a second import is refused with the
+    fix in the form's terms. A connection imported without its secrets shows as a
+    placeholder in the Connections panel, with how to give them."""
+    root = tmp_path / "ws"
+    with Studio.init(root, accept_terms=True, admin="alice") as studio, studio.store.write() as s:
+        studio.connections.add_placeholder("hooks-eu", "http", {}, ["token"], "alice", s)
+    write_recipe(root, "shop/report")
+    write_recipe(root, "shop/eu/digest")
+    package = tmp_path / "downloaded.zip"
+    with studio_lab(root, tmp_path / "jupyter") as (url, token), chromium() as browser:
+        page = browser.new_context(
+            viewport={"width": 1400, "height": 1000},
+            extra_http_headers={"X-Test-User": "alice"},
+            accept_downloads=True,
+        ).new_page()
+        page.set_default_timeout(60_000)
+        page.goto(f"{url}/lab?token={token}")
+        page.locator(".lps-gallery-popup").get_by_role("button", name="Close").click()
+        command(page, "lpstudio:open-recipes")
+        panel = page.locator(".lps-recipes")
+        panel.locator(".lps-recipe[data-recipe='shop/eu/digest.ipynb']").wait_for()
+
+        with page.expect_download() as caught:
+            panel.get_by_role("button", name="Export project shop", exact=True).click()
+        assert caught.value.suggested_filename == "shop.zip"
+        caught.value.save_as(package)
+        with zipfile.ZipFile(package) as zipped:
+            manifest = json.loads(zipped.read("lpstudio-package.json"))
+        assert manifest["folder"] == "shop"
+        assert set(manifest["recipes"]) == {"report.ipynb", "eu/digest.ipynb"}
+
+        panel.get_by_role("button", name="Import package").click()
+        panel.locator("input[name=package]").set_input_files(package)
+        panel.locator("input[name=into]").fill("shop-copy")
+        panel.locator(".lps-import-submit").click()
+        summary = panel.locator(".lps-import-summary")
+        summary.wait_for()
+        assert "Imported 2 recipes into shop-copy, stopped." in summary.inner_text()
+        copied = panel.locator(".lps-recipe[data-recipe='shop-copy/eu/digest.ipynb']")
+        copied.wait_for()
+        assert copied.get_attribute("data-state") == "stopped"
+        screenshot(page, "studio-import-package")
+
+        panel.locator(".lps-import-submit").click()  # again: the recipes exist now
+        refused = panel.locator(".lps-import-result .lps-error")
+        refused.wait_for()
+        assert 'tick "Replace existing recipes"' in refused.inner_text(), refused.inner_text()
+
+        command(page, "lpstudio:open-connections")
+        row = page.locator(".lps-connections:visible tr[data-connection=hooks-eu]")
+        assert row.locator(".lps-status-placeholder").inner_text() == "placeholder"
+        assert "give them with Edit, then Test" in row.inner_text()
+        assert "lpstudio connections update hooks-eu --secret token" in row.inner_text()
+    with Studio.open(root, user="alice") as studio:
+        assert {r["recipe"] for r in studio.recipes()} >= {
+            "shop-copy/report.ipynb",
+            "shop-copy/eu/digest.ipynb",
+        }
 
 
 def test_an_output_notebook_opened_as_html_looks_like_a_notebook_and_cannot_act(

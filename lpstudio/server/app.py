@@ -69,6 +69,15 @@ class LpstudioApp(ExtensionApp):
         help="The largest body, in bytes, of a call to a callable recipe or of a webhook "
         "delivery; a larger one is refused (413) before any job starts.",
     )
+    max_package_bytes = Integer(
+        64 << 20,
+        min=1,
+        config=True,
+        help="The largest project package, in bytes, that an import through the REST API "
+        "takes (the studio's Import package); a larger one is refused (413) before it is "
+        "read. Jupyter's ServerApp.max_body_size (512 MB) bounds every request before this. "
+        "`lpstudio import` on the server takes any size.",
+    )
     anonymous_user = Unicode(
         "",
         config=True,

@@ -12,10 +12,13 @@ a traceback: `InputError` is 400, `NotFoundError` 404, a forbidden role 403, no 
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import re
 from http.client import responses
+from pathlib import PurePosixPath
 from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
 
 from jupyter_server.auth.decorator import allow_unauthenticated
 from jupyter_server.base.handlers import APIHandler
@@ -144,6 +147,8 @@ class BaseHandler(ExtensionHandlerMixin, APIHandler):
                 # else stays text, which the schema check names.
                 sent = self.get_query_argument(name, strip=False)
                 value = int(sent) if re.fullmatch(r"-?[0-9]+", sent) else sent
+            elif schema.get("type") == "boolean":
+                value = {"true": True, "false": False}.get(raw, raw)
             problem = first_problem(schema, value)
             if problem is not None:
                 raise ApiError(
@@ -164,7 +169,12 @@ class BaseHandler(ExtensionHandlerMixin, APIHandler):
         return parse_json(raw, what, "send a JSON object with Content-Type: application/json")
 
     def read_body(self, op: Operation) -> dict[str, Any]:
-        """The body, checked against the operation's schema (an empty body is `{}`)."""
+        """The body, checked against the operation's schema (an empty body is `{}`); a file
+        (`op.upload`) is left in `self.request.body` for the handler, once its size is."""
+        if op.upload is not None:
+            self.refuse_oversized(
+                op.upload[1], "or import it with `lpstudio import` on the server's workspace"
+            )
         if op.body is None:
             return {}
         data = self.read_json() if self.request.body.strip() else {}
@@ -179,6 +189,19 @@ class BaseHandler(ExtensionHandlerMixin, APIHandler):
                 fix="see the request schema in /lpstudio/api/v1/openapi.json",
             )
         return data
+
+    def refuse_oversized(self, setting: str, fix: str) -> None:
+        """Refuses (413) a body larger than the `LpstudioApp` setting allows, naming it,
+        before the body is parsed, stored or run."""
+        limit = getattr(self.app, setting)
+        if len(self.request.body) > limit:
+            raise ApiError(
+                413,
+                "PayloadTooLarge",
+                f"the body is {len(self.request.body)} bytes long",
+                field="body",
+                fix=f"send at most {limit} bytes (--LpstudioApp.{setting}); {fix}",
+            )
 
     # -- errors ----------------------------------------------------------------------------
 
@@ -274,16 +297,9 @@ class NoXsrfHandler(BaseHandler):
 
     async def prepare(self) -> None:  # type: ignore[override]
         await super().prepare()
-        limit = self.app.max_body_bytes
-        if len(self.request.body) > limit:  # before it is parsed, stored or run
-            raise ApiError(
-                413,
-                "PayloadTooLarge",
-                f"the body is {len(self.request.body)} bytes long",
-                field="body",
-                fix=f"send at most {limit} bytes (--LpstudioApp.max_body_bytes); put larger "
-                "data where the recipe can read it, and send its reference",
-            )
+        self.refuse_oversized(
+            "max_body_bytes", "put larger data where the recipe can read it, and send its reference"
+        )
 
 
 class ClientHandler(NoXsrfHandler):
@@ -341,14 +357,20 @@ class RecipeSettingsHandler(UserHandler):
 
         def save() -> dict[str, Any]:
             name = self.studio.find_recipe(recipe).name
-            self.studio.save_settings(
-                name,
-                body.get("parameters"),
-                connections=body.get("connections"),
-                since=body.get("since"),
-                reset=body.get("reset", ()),
-                notify=body.get("notify"),
-            )
+            try:
+                self.studio.save_settings(
+                    name,
+                    body.get("parameters"),
+                    connections=body.get("connections"),
+                    since=body.get("since"),
+                    reset=body.get("reset", ()),
+                    notify=body.get("notify"),
+                    expected_revision=body.get("revision"),
+                )
+            except ConflictError as exc:  # no Retry-After: the same body is refused again
+                raise ApiError(
+                    409, "ConflictError", exc.message, field=exc.field, fix=exc.fix
+                ) from None
             if "call_timeout" in body:
                 self.studio.set_call_timeout(name, body["call_timeout"])
             return self.studio.recipe_detail(name)
@@ -432,6 +454,51 @@ class RecipePollHandler(UserHandler):
 
         jobs = await self.blocking(poll)
         self.answer({"jobs": [self.job(job) for job in jobs]}, 202)
+
+
+class PackagesHandler(UserHandler):
+    """A project folder exported as a package (`lpstudio export`), and a package imported
+    (`lpstudio import`): the zip is the answer's body, or the request's."""
+
+    @web.authenticated
+    async def get(self) -> None:
+        from ..packages import export_project
+
+        def export() -> tuple[bytes, str]:
+            out = io.BytesIO()  # written whole before anything is sent: a refusal is a 400
+            done = export_project(self.studio, self.query["project"], out)
+            name = PurePosixPath(done["folder"]).name
+            return out.getvalue(), name if name != "." else self.studio.workspace.root.name
+
+        package, name = await self.blocking(export)
+        # The export's summary stays in the package (its manifest): headers are no place
+        # for a list as long as the project.
+        self.set_header("Content-Disposition", _attachment(f"{name}.zip"))
+        self.finish(package, set_content_type="application/zip")
+
+    @web.authenticated
+    async def post(self) -> None:
+        from ..packages import import_project
+
+        done = await self.blocking(
+            import_project,
+            self.studio,
+            io.BytesIO(self.request.body),
+            into=self.query.get("into"),
+            replace=self.query["replace"],
+        )
+        done.pop("package")  # the file's path: an upload has none
+        where = f"{PREFIX}/recipes?project={quote(done['into'])}"
+        self.answer(done, 201, {"Location": where})
+
+
+def _attachment(filename: str) -> str:
+    """A download's Content-Disposition: the name as it is for browsers that read RFC 6266's
+    `filename*`, and in ASCII (without quotes) for those that do not."""
+    plain = "".join(c if c.isascii() and c not in '"\\' else "_" for c in filename)
+    if plain == filename:
+        return f'attachment; filename="{filename}"'
+    return f"attachment; filename=\"{plain}\"; filename*=UTF-8''{quote(filename, safe='')}"
 
 
 # -- jobs ----------------------------------------------------------------------------------

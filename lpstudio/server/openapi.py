@@ -105,6 +105,15 @@ def _operation(route: Route, op: Any) -> dict[str, Any]:
     }
     if route.auth == USER:
         doc["x-lpstudio-permission"] = op.permission
+    if op.upload is not None:
+        media, setting = op.upload
+        doc["requestBody"] = {
+            "required": True,
+            "content": {media: {"schema": {"type": "string", "contentMediaType": media}}},
+        }
+        doc["responses"]["413"] = _answer(
+            f"The body is larger than the server takes (LpstudioApp.{setting})", ERROR_REF
+        )
     if op.body is not None:
         doc["requestBody"] = {
             # A user's empty body reads as {}; a bot's or a sender's is refused.

@@ -21,6 +21,10 @@ RECIPE = {
 }
 JOB_ID = {"type": "integer", "description": "a job id"}
 CONNECTION_NAME = {"type": "string", "description": "a connection's name"}
+PROJECT = {
+    "type": "string",
+    "description": "a project folder under projects/ (shop, shop/eu); . for every project",
+}
 
 
 @dataclass(frozen=True)
@@ -43,6 +47,9 @@ class Operation:
     more: dict[str, tuple[str, dict[str, Any]]] = field(default_factory=dict)
     #: The error statuses it can answer, of those its route's callers get (None: all).
     errors: tuple[str, ...] | None = None
+    #: A body that is a file, not JSON: its media type and the `LpstudioApp` setting that
+    #: bounds its size (a larger body is refused with 413 before the handler reads it).
+    upload: tuple[str, str] | None = None
 
 
 @dataclass(frozen=True)
@@ -103,6 +110,13 @@ ROUTES: tuple[Route, ...] = (
             action="change recipe settings",
             permission="build",
             body=s.SETTINGS_BODY,
+            more={
+                "409": (
+                    "The settings were changed elsewhere since the `revision` sent (field "
+                    "`revision`): nothing was saved; reload them and apply the change again",
+                    s.ERROR_REF,
+                )
+            },
         ),
         tag="recipes",
         recipe=RECIPE,
@@ -229,6 +243,43 @@ ROUTES: tuple[Route, ...] = (
         ),
         tag="recipes",
         recipe=RECIPE,
+    ),
+    # -- project packages (lpstudio export / lpstudio import)
+    route(
+        "/packages",
+        "/packages",
+        h.PackagesHandler,
+        Operation(
+            "GET",
+            "exportPackage",
+            "A project folder as a package to import into another workspace: its recipes, "
+            "their data files and settings, and the connections they use without secrets",
+            query={"project": {**PROJECT, "default": "."}},
+            answer=s.PACKAGE,
+            content_types=("application/zip",),
+        ),
+        Operation(
+            "POST",
+            "importPackage",
+            "Import a package (the zip as the body): checked whole, nothing written unless "
+            "all of it can be; recipes arrive stopped, connections this workspace lacks as "
+            "placeholders",
+            action="import project packages",
+            permission="build",
+            query={
+                "into": PROJECT
+                | {"description": "the project folder to import into (default: the exported one)"},
+                "replace": {
+                    "type": "boolean",
+                    "default": False,
+                    "description": "replace recipes that exist, and their settings",
+                },
+            },
+            answer=s.PACKAGE_IMPORTED,
+            status=201,
+            upload=("application/zip", "max_package_bytes"),
+        ),
+        tag="recipes",
     ),
     # -- jobs
     route(

@@ -178,6 +178,55 @@ SCHEDULER: dict[str, Any] = {
     },
 }
 
+#: A project package, the zip `lpstudio export` writes (lpstudio.packages).
+PACKAGE: dict[str, Any] = {
+    "type": "string",
+    "contentMediaType": "application/zip",
+    "description": "lpstudio-package.json and project/<path> for each notebook and data file",
+}
+
+#: What an import wrote (lpstudio.packages.import_project's summary).
+PACKAGE_IMPORTED: dict[str, Any] = {
+    "type": "object",
+    "required": ["into", "recipes", "connections"],
+    "properties": {
+        "into": {"type": "string"},
+        "recipes": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["recipe", "replaced", "notes"],
+                "properties": {
+                    "recipe": {"type": "string"},
+                    "replaced": {"type": "boolean"},
+                    "settings": {"type": "boolean", "description": "its settings came along"},
+                    "notes": {"type": "array", "items": {"type": "string"}},
+                },
+            },
+            "description": "each recipe written, stopped",
+        },
+        "connections": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["name", "type", "status", "created", "fix"],
+                "properties": {
+                    "name": {"type": "string"},
+                    "type": {"type": "string"},
+                    "status": {"enum": ["bound", "untested", "placeholder"]},
+                    "created": {"type": "boolean"},
+                    "fix": {
+                        "type": ["string", "null"],
+                        "description": "a placeholder's: how to give it its secrets",
+                    },
+                },
+            },
+            "description": "each connection the recipes use: this workspace's of that name "
+            "(bound), or created (a placeholder when its secrets were withheld)",
+        },
+    },
+}
+
 
 def list_of(key: str, item: dict[str, Any]) -> dict[str, Any]:
     return {
@@ -193,6 +242,12 @@ SETTINGS_BODY: dict[str, Any] = {
     "type": "object",
     "additionalProperties": False,
     "properties": {
+        "revision": {
+            "type": "integer",
+            "minimum": 0,
+            "description": "the settings' revision the change was made on (GET /recipes/{recipe} "
+            "gives it): settings changed since are refused with 409, not written over",
+        },
         "parameters": {"type": "object", "description": "parameter values, in their types"},
         "connections": {
             "type": "object",
@@ -324,6 +379,8 @@ def expected(schema: dict[str, Any]) -> str:
     """What a query parameter takes, for the fix of its error: its values, or its range."""
     if "enum" in schema:
         return "one of: " + ", ".join(map(str, schema["enum"]))
+    if schema.get("type") == "boolean":
+        return "true or false"
     if schema.get("type") != "integer":
         return str(schema.get("type", "text"))
     low, high = schema.get("minimum"), schema.get("maximum")

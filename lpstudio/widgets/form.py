@@ -16,6 +16,7 @@ which is what Save, Test and Run now use meanwhile.
 
 from __future__ import annotations
 
+import contextlib
 import html
 import json
 import os
@@ -27,11 +28,12 @@ from typing import Any
 from urllib.parse import quote
 
 import ipywidgets as w
+from traitlets import TraitError
 
-from ..errors import InputError, LpstudioError
+from ..errors import ConflictError, LpstudioError
 from ..parameters import coerce
 from ..sdk import scrub_text
-from ..settings import saved_settings
+from ..settings import Saved, read_settings, saved_settings
 from ..store import FINAL_STATES
 from ..templating import lookup, record_fields
 from .common import refusal
@@ -78,9 +80,15 @@ def _picked(value: Any) -> date | None:
         return None
 
 
-def _chosen(settings: dict[str, Any]) -> tuple[Any, Any]:
-    """What a form shows of saved settings: the parameter values and connections."""
-    return settings.get("parameters") or {}, settings.get("connections") or {}
+def _changes(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
+    """What differs between two versions of saved settings, by the names a form shows: its
+    parameters, `connections.SLOT`, and the rest (state, since, notify...)."""
+    changed = []
+    for group, prefix in (("parameters", ""), ("connections", "connections.")):
+        old, new = before.get(group) or {}, after.get(group) or {}
+        changed += [f"{prefix}{k}" for k in sorted({*old, *new}) if old.get(k) != new.get(k)]
+    rest = {*before, *after} - {"parameters", "connections", "started_at"}
+    return changed + [k for k in sorted(rest) if before.get(k) != after.get(k)]
 
 
 Options = list[tuple[str, Any]]
@@ -241,8 +249,9 @@ class RecipeForm(w.VBox):
         self.studio = studio or Studio.open()
         self.recipe = self.studio.recipe(recipe)
         self.role = self.studio.role
-        saved = saved_settings(self.studio.store, self.recipe.name)
-        self.saved = saved
+        stored = read_settings(self.studio.store, self.recipe.name)
+        saved = self.saved = stored.settings
+        self.revision = stored.revision  # of the settings shown: sent back with a save
         values = self._values(saved)
         self.slots: dict[str, w.Dropdown] = {}
         self.slot_errors: dict[str, w.HTML] = {}
@@ -324,6 +333,7 @@ class RecipeForm(w.VBox):
             sections.append(w.VBox([w.HTML("<b>Parameters</b>"), *(e.box for e in rest.values())]))
         sections += [self.notice, w.HBox(list(self.buttons.values())), self.status, self.preview]
         super().__init__(sections)
+        self._shown = self._entered()
 
     # -- building --------------------------------------------------------------------------
 
@@ -455,11 +465,12 @@ class RecipeForm(w.VBox):
             "parameters", {}
         )
 
-    def show_saved(self, saved: dict[str, Any]) -> None:
+    def show_saved(self, stored: Saved) -> None:
         """Shows the recipe's settings as they are stored: after a Save (a cleared field
         shows the notebook's default that stands again), or when they were changed
         elsewhere."""
-        self.saved = saved
+        saved = self.saved = stored.settings
+        self.revision = stored.revision
         values = self._values(saved)
         for name, editor in self.fields.items():
             editor.show(values.get(name))
@@ -469,6 +480,47 @@ class RecipeForm(w.VBox):
             self.proactive.show_body()
         self._show_differences()
         self._show_state()
+        self._shown = self._entered()
+
+    def _entered(self) -> dict[str, Any]:
+        """What each field and connection picker holds (a JSON field by its value, not its
+        layout): compared with what the form showed, it tells what the user changed."""
+        fields = {
+            name: _json(e.input.value) if e.kind in ("array", "object") else e.input.value
+            for name, e in self.fields.items()
+        }
+        return {**fields, **{f"connections.{s}": p.value for s, p in self.slots.items()}}
+
+    def _input(self, name: str) -> w.Widget:
+        """The input of a parameter's field, or of `connections.SLOT`'s picker."""
+        if name in self.fields:
+            return self.fields[name].input
+        return self.slots[name.removeprefix("connections.")]
+
+    def _changed_elsewhere(self, exc: ConflictError) -> ConflictError:
+        """Shows the settings as they are stored now, keeping what the user changed in the
+        form, and says what changed elsewhere."""
+        stored = read_settings(self.studio.store, self.recipe.name)
+        changed = _changes(self.saved, stored.settings)
+        entered = self._entered()
+        typed = [name for name, value in entered.items() if value != self._shown.get(name)]
+        kept = {name: self._input(name).value for name in typed}
+        self.show_saved(stored)
+        for name, value in kept.items():
+            editor = self.fields.get(name)
+            if editor is not None and not editor.parse and isinstance(editor.input, w.Dropdown):
+                editor.show(value)  # a pick list: any load of the stored value is dropped
+                continue
+            with contextlib.suppress(TraitError):  # a connection deleted meanwhile
+                self._input(name).value = value
+        if self.proactive is not None and kept:
+            self.proactive.show_body()
+        return ConflictError(
+            f"{exc.message}: {', '.join(changed) or 'nothing the form shows'} changed",
+            field=exc.field,
+            fix="the form shows them as they are saved now, with your own changes kept: check "
+            "them, then click again",
+        )
 
     def _show_state(self) -> None:
         state = saved_settings(self.studio.store, self.recipe.name).get("state", "stopped")
@@ -603,24 +655,21 @@ class RecipeForm(w.VBox):
         """Saves what the form shows; raises (and so stops Test, Run now and Start, which
         save first) when the store refuses it, e.g. a picked connection deleted meanwhile,
         or when the settings were changed elsewhere since the form showed them (saving
-        would write the form's old values over them): it shows them as they are now."""
-        stored = saved_settings(self.studio.store, self.recipe.name)
-        if _chosen(stored) != _chosen(self.saved):
-            self.show_saved(stored)
-            raise InputError(
-                f"not saved: the settings of {self.recipe.name} were changed elsewhere since "
-                "this form showed them",
-                fix="the form shows them as they are saved now: check them, then click again",
-            )
+        would write the form's old values over them): it shows them as they are now, with
+        what the user changed kept."""
         values, parse = self.values()
-        self.studio.save_settings(
-            self.recipe.name,
-            values,
-            parse=parse,
-            connections=self.connections(),
-            reset=self._cleared(),
-        )
-        self.show_saved(saved_settings(self.studio.store, self.recipe.name))
+        try:
+            self.studio.save_settings(
+                self.recipe.name,
+                values,
+                parse=parse,
+                connections=self.connections(),
+                reset=self._cleared(),
+                expected_revision=self.revision,
+            )
+        except ConflictError as exc:
+            raise self._changed_elsewhere(exc) from None
+        self.show_saved(read_settings(self.studio.store, self.recipe.name))
 
     def save(self) -> bool:
         """Stores the values and connection choices as the recipe's settings."""
@@ -675,9 +724,13 @@ class RecipeForm(w.VBox):
         def act() -> None:
             if saves:
                 self._store()
+            shown = self.revision
             getattr(self.studio, verb)(self.recipe.name)
+            stored = read_settings(self.studio.store, self.recipe.name)
             if verb == "start":  # the connections it started with are pinned in its settings
-                self.show_saved(saved_settings(self.studio.store, self.recipe.name))
+                self.show_saved(stored)
+            elif stored.revision == shown + 1:  # its own stop alone: no change elsewhere
+                self.saved, self.revision = stored.settings, stored.revision
             self._show_state()
             self._say(f"{verb}ed" if verb == "start" else "stopped")
 

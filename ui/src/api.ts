@@ -101,6 +101,8 @@ export interface RecipeDetail {
   settings_problem: Problem | null;
   state: 'started' | 'stopped';
   last_job: JobSummary | null;
+  /** of its settings: every write counts it up; a save sending an older one is refused (409) */
+  revision: number;
 }
 
 export type JobStatus = 'queued' | 'running' | 'succeeded' | 'failed' | 'cancelled';
@@ -166,9 +168,31 @@ export interface Connection {
   name: string;
   type: string;
   fields: Record<string, unknown>;
-  status: 'untested' | 'connected' | 'disconnected';
+  /** placeholder: imported without its secrets; nothing uses it until Edit gives them */
+  status: 'untested' | 'connected' | 'disconnected' | 'placeholder';
   status_message?: string | null;
   tested_at?: string | null;
+}
+
+/** What an import of a project package wrote (`POST packages`). */
+export interface ImportSummary {
+  into: string;
+  recipes: { recipe: string; replaced: boolean; settings?: boolean; notes: string[] }[];
+  /** bound: this workspace's of that name; created: new, a placeholder when its secrets
+   * were withheld (`fix` says how to give them, in the CLI's terms) */
+  connections: {
+    name: string;
+    type: string;
+    status: 'bound' | 'untested' | 'placeholder';
+    created: boolean;
+    fix: string | null;
+  }[];
+}
+
+/** A file the server answered, for the browser to save. */
+export interface Download {
+  blob: Blob;
+  filename: string;
 }
 
 export interface Dashboard {
@@ -232,12 +256,13 @@ export function latest<A extends unknown[], T>(
   };
 }
 
-async function call<T>(
+/** A request to the API; an error answer is thrown as an `ApiError`. */
+async function send(
   method: string,
   path: string,
-  body?: unknown,
+  init: RequestInit = {},
   query?: Record<string, string | number | undefined>
-): Promise<T> {
+): Promise<Response> {
   const settings = ServerConnection.makeSettings();
   let url = URLExt.join(settings.baseUrl, API_PREFIX, path);
   const params = Object.entries(query ?? {}).filter(
@@ -246,34 +271,52 @@ async function call<T>(
   if (params.length) {
     url += '?' + params.map(([k, v]) => `${encodeURIComponent(k)}=${encodeURIComponent(String(v))}`).join('&');
   }
-  const init: RequestInit = { method };
-  if (body !== undefined) {
-    init.body = JSON.stringify(body);
-    init.headers = { 'Content-Type': 'application/json' };
-  }
   let response: Response;
   try {
-    response = await ServerConnection.makeRequest(url, init, settings);
+    response = await ServerConnection.makeRequest(url, { ...init, method }, settings);
   } catch (err) {
     throw new ApiError(0, 'NetworkError', `the server did not answer: ${String(err)}`);
   }
-  const text = await response.text();
-  let data: any = null;
-  if (text) {
-    try {
-      data = JSON.parse(text);
-    } catch {
-      data = null;
-    }
-  }
   if (!response.ok) {
-    const e = data?.error;
+    const e = parse(await response.text())?.error;
     if (e && typeof e === 'object') {
       throw new ApiError(response.status, String(e.code), String(e.message), e.field ?? null, e.fix ?? null);
     }
     throw new ApiError(response.status, 'HttpError', `${response.status} ${response.statusText}`);
   }
-  return data as T;
+  return response;
+}
+
+function parse(text: string): any {
+  try {
+    return text ? JSON.parse(text) : null;
+  } catch {
+    return null;
+  }
+}
+
+async function call<T>(
+  method: string,
+  path: string,
+  body?: unknown,
+  query?: Record<string, string | number | undefined>
+): Promise<T> {
+  const init: RequestInit =
+    body === undefined ? {} : { body: JSON.stringify(body), headers: { 'Content-Type': 'application/json' } };
+  return parse(await (await send(method, path, init, query)).text()) as T;
+}
+
+/** The file name a download's Content-Disposition gives (RFC 6266's `filename*` first). */
+function attachmentName(disposition: string | null, fallback: string): string {
+  const encoded = disposition?.match(/filename\*=UTF-8''([^;]+)/i)?.[1];
+  if (encoded) {
+    try {
+      return decodeURIComponent(encoded);
+    } catch {
+      // the plain name, below
+    }
+  }
+  return disposition?.match(/filename="([^"]*)"/i)?.[1] || fallback;
 }
 
 export const api = {
@@ -293,6 +336,7 @@ export const api = {
       since?: string;
       reset?: string[];
       notify?: Record<string, string | null>;
+      revision?: number;
     }
   ) => call<RecipeDetail>('PUT', `recipes/${recipePath(recipe)}/settings`, body),
   /** `resetSince`: a poll trigger polls again from there (its since is fixed otherwise). */
@@ -306,6 +350,22 @@ export const api = {
   /** The poll trigger polled now; the scheduler runs the jobs while the recipe is started. */
   poll: async (recipe: string) =>
     (await call<{ jobs: Job[] }>('POST', `recipes/${recipePath(recipe)}/poll`, {})).jobs,
+
+  /** A project folder (`.`: every project) as a package, the zip `lpstudio export` writes. */
+  exportPackage: async (project: string): Promise<Download> => {
+    const response = await send('GET', 'packages', {}, { project });
+    const fallback = `${project.split('/').pop() || 'projects'}.zip`;
+    return {
+      blob: await response.blob(),
+      filename: attachmentName(response.headers.get('Content-Disposition'), fallback)
+    };
+  },
+  /** Imports a package; nothing is written unless all of it can be. */
+  importPackage: async (file: Blob, into: string, replace: boolean): Promise<ImportSummary> => {
+    const init = { body: file, headers: { 'Content-Type': 'application/zip' } };
+    const query = { into: into || undefined, replace: replace ? 'true' : undefined };
+    return parse(await (await send('POST', 'packages', init, query)).text()) as ImportSummary;
+  },
 
   jobs: (query: JobsQuery) =>
     call<{ jobs: Job[]; limit: number; offset: number }>('GET', 'jobs', undefined, { ...query }),

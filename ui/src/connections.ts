@@ -5,7 +5,9 @@
  * connector that does not load (a brand's own, just written with a mistake) is shown with its
  * error and fix, so the admin sees why it is missing; only the connectors that load are
  * offered as types (a broken file that repeats a bundled name leaves the bundled one there).
- * A connection whose connector is broken or gone is shown why when edited, never a form.
+ * A connection whose connector is broken or gone is shown why when edited, never a form. A
+ * placeholder (imported with a project package, without its secrets) says that Edit gives
+ * them; nothing uses it until then.
  */
 import { Widget } from '@lumino/widgets';
 
@@ -88,7 +90,20 @@ export class ConnectionsPanel extends Widget {
       { attrs: { 'data-connection': c.name, 'data-status': c.status } },
       el('td', { text: c.name }),
       el('td', { text: c.type }),
-      el('td', {}, statusBadge(c.status), c.status_message ? el('div', { cls: 'lps-hint', text: c.status_message }) : null),
+      el(
+        'td',
+        {},
+        statusBadge(c.status),
+        c.status === 'placeholder'
+          ? el('div', {
+              cls: 'lps-problem',
+              text: this.ctx.me.can.build
+                ? 'imported without its secrets: give them with Edit, then Test'
+                : 'imported without its secrets: an analyst or admin gives them with Edit'
+            })
+          : null,
+        c.status_message ? el('div', { cls: 'lps-hint', text: c.status_message }) : null
+      ),
       el('td', { cls: 'lps-fields' }, ...fields),
       el('td', { text: formatTime(c.tested_at) }),
       actions

@@ -2,7 +2,7 @@
  * Small DOM helpers. Text from data always goes through `textContent` (never `innerHTML`),
  * so names, messages and errors that came from the server are shown, never interpreted.
  */
-import { ApiError } from './api';
+import { ApiError, Download } from './api';
 
 type Child = Node | string | null | undefined | false;
 
@@ -192,4 +192,16 @@ export function formatDuration(seconds?: number | null): string {
 export function statusBadge(status: string | undefined | null): HTMLElement {
   const s = status ?? 'none';
   return el('span', { cls: `lps-status lps-status-${s.replace(/[^a-z]/g, '')}`, text: status ?? '—' });
+}
+
+/** Saves a file the server answered through the browser's downloads, as a link would. */
+export function saveDownload(d: Download): void {
+  const url = URL.createObjectURL(d.blob);
+  const link = el('a', { attrs: { href: url, download: d.filename } });
+  link.style.display = 'none';
+  document.body.append(link);
+  link.click();
+  link.remove();
+  // Revoked once the click's download has taken the blob (a later task), never before.
+  window.setTimeout(() => URL.revokeObjectURL(url), 0);
 }

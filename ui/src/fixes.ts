@@ -25,6 +25,9 @@ export function labFix(field: string | null, fix: string | null, c: FixContext):
   const info = c.slots[slot];
   if (info) {
     const chosen = c.connections.find(k => k.name === c.chosen(slot));
+    if (chosen?.type === info.type && chosen.status === 'placeholder') {
+      return `give ${chosen.name} its secrets with Edit in the Connections panel (it was imported without them), Test it, then try again`;
+    }
     if (chosen?.type === info.type && chosen.status !== 'connected') {
       return `test ${chosen.name} in the Connections panel (and correct its fields there if the test fails), then try again`;
     }

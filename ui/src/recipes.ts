@@ -1,12 +1,13 @@
 /**
  * The Recipes sidebar: projects, folders and recipes with their trigger kind, whether they
- * are started, and their last job; start, stop, run now and the settings form.
+ * are started, and their last job; start, stop, run now and the settings form; each folder
+ * exported as a package, and packages imported (`lpstudio export` / `lpstudio import`).
  */
 import { Widget } from '@lumino/widgets';
 
-import { api, latest, RecipeRow } from './api';
+import { api, ApiError, ImportSummary, latest, RecipeRow } from './api';
 import { StudioContext } from './context';
-import { button, el, errorBox, fill, runNow, statusBadge } from './dom';
+import { button, el, errorBox, fill, runNow, saveDownload, statusBadge } from './dom';
 import { FixContext, withLabFix } from './fixes';
 
 const REFRESH_MS = 4000;
@@ -27,16 +28,12 @@ export class RecipesPanel extends Widget {
     this.title.caption = 'lpstudio recipes';
     this.addClass('lps-panel');
     this.addClass('lps-recipes');
-    this.node.append(
-      el(
-        'div',
-        { cls: 'lps-toolbar' },
-        el('h2', { text: 'Recipes' }),
-        button('Refresh', () => this.refresh(), 'lps-refresh')
-      ),
-      this.message,
-      this.tree
-    );
+    const toolbar = el('div', { cls: 'lps-toolbar' }, el('h2', { text: 'Recipes' }));
+    if (ctx.me.can.build) {
+      toolbar.append(button('Import package', () => this.showImport(), 'lps-import'));
+    }
+    toolbar.append(button('Refresh', () => this.refresh(), 'lps-refresh'));
+    this.node.append(toolbar, this.importer, this.message, this.tree);
     ctx.changed.connect(() => void this.refresh(), this); // disconnected by dispose()
     this.timer = window.setInterval(() => {
       if (this.isVisible) {
@@ -102,6 +99,13 @@ export class RecipesPanel extends Widget {
         'details',
         { cls: path ? 'lps-folder' : 'lps-project', attrs: { 'data-project': sub } },
         el('summary', { text: name }),
+        this.ctx.me.can.view
+          ? el(
+              'div',
+              { cls: 'lps-actions lps-folder-actions' },
+              button('Export', () => this.exportFolder(sub), 'lps-export', `project ${sub}`)
+            )
+          : null,
         ...this.folder(folder.folders.get(name)!, sub)
       );
       details.open = !this.closed.has(sub); // kept across refreshes
@@ -209,11 +213,118 @@ export class RecipesPanel extends Widget {
     }
   }
 
+  /** Downloads the folder's package (recipes, data files, settings; no secrets). */
+  private async exportFolder(folder: string): Promise<void> {
+    fill(this.message);
+    try {
+      saveDownload(await api.exportPackage(folder));
+    } catch (err) {
+      fill(this.message, errorBox(err));
+    }
+  }
+
+  /** The import form: a package, the folder to import into, whether to replace. */
+  private showImport(): void {
+    const file = el('input', {
+      cls: 'lps-input',
+      attrs: { type: 'file', name: 'package', accept: '.zip,application/zip', 'aria-label': 'Package (.zip)' }
+    });
+    const into = el('input', {
+      cls: 'lps-input',
+      attrs: { name: 'into', placeholder: 'the folder it was exported from', 'aria-label': 'Into folder' }
+    });
+    const replace = el('input', { attrs: { type: 'checkbox', name: 'replace' } });
+    const result = el('div', { cls: 'lps-message lps-import-result' });
+    const submit = async (): Promise<void> => {
+      fill(result);
+      const chosen = file.files?.[0];
+      if (!chosen) {
+        fill(result, errorBox('choose a package (a .zip exported from a workspace) first'));
+        return;
+      }
+      try {
+        const done = await api.importPackage(chosen, into.value.trim(), replace.checked);
+        fill(result, importSummary(done, this.ctx.me.can.build));
+        this.ctx.notifyChanged();
+      } catch (err) {
+        fill(result, errorBox(inLabTerms(err)));
+      }
+    };
+    fill(
+      this.importer,
+      el('h3', { text: 'Import package' }),
+      el(
+        'p',
+        { cls: 'lps-hint' },
+        'Recipes arrive stopped; connections this workspace lacks arrive as placeholders, without their secrets.'
+      ),
+      el('label', { cls: 'lps-field', attrs: { 'data-field': 'package' } }, el('span', { cls: 'lps-field-label', text: 'Package (.zip) *' }), file),
+      el('label', { cls: 'lps-field', attrs: { 'data-field': 'folder' } }, el('span', { cls: 'lps-field-label', text: 'Into folder' }), into),
+      el('label', { cls: 'lps-field lps-check' }, replace, el('span', { text: 'Replace existing recipes (and their settings)' })),
+      el(
+        'div',
+        { cls: 'lps-actions' },
+        button('Import', submit, 'lps-primary lps-import-submit'),
+        button('Close', () => fill(this.importer))
+      ),
+      result
+    );
+  }
+
   private closed = new Set<string>();
   /** the rows the tree shows, as text */
   private drawn = '';
   private fetch = latest(api.recipes);
   private message = el('div', { cls: 'lps-message' });
   private tree = el('div', { cls: 'lps-tree' });
+  private importer = el('div', { cls: 'lps-editor lps-importer' });
   private timer: number;
+}
+
+/** What an import wrote, and what is left to do, in the lab's terms. */
+function importSummary(done: ImportSummary, canEdit: boolean): HTMLElement {
+  const count = done.recipes.length;
+  const authorise = canEdit
+    ? 'give its secrets with Edit in the Connections panel, then Test it'
+    : 'ask an analyst or admin to give its secrets in the Connections panel';
+  return el(
+    'div',
+    { cls: 'lps-import-summary', attrs: { role: 'status' } },
+    el('strong', { text: `Imported ${count} recipe${count === 1 ? '' : 's'} into ${done.into}, stopped.` }),
+    el(
+      'ul',
+      {},
+      ...done.recipes.map(r =>
+        el(
+          'li',
+          { attrs: { 'data-recipe': r.recipe } },
+          `${r.recipe}${r.replaced ? ' (replaced)' : ''}`,
+          ...r.notes.map(note => el('div', { cls: 'lps-hint', text: `note: ${note}` }))
+        )
+      ),
+      ...done.connections.map(c =>
+        el(
+          'li',
+          { attrs: { 'data-connection': c.name, 'data-status': c.status } },
+          `connection ${c.name} (${c.type}): `,
+          c.status === 'placeholder'
+            ? el('span', { cls: 'lps-problem', text: `${c.created ? 'created as' : 'still'} a placeholder: ${authorise}` })
+            : c.created
+              ? 'created (no secrets): Test it in the Connections panel'
+              : "bound to this workspace's"
+        )
+      )
+    )
+  );
+}
+
+/** An import's refusal with its fix in the form's terms, not the CLI's options. */
+function inLabTerms(err: unknown): unknown {
+  if (!(err instanceof ApiError) || !err.fix) {
+    return err;
+  }
+  const fix = err.fix
+    .replace(/import with --replace/g, 'tick "Replace existing recipes"')
+    .replace(/(import it )?--into another folder/g, 'give another folder under "Into folder"');
+  return new ApiError(err.status, err.code, err.message, err.field, fix);
 }

@@ -4,8 +4,10 @@
  * sends nothing), Start/Stop and Run now. The settings live in the store, never in the notebook.
  *
  * Others change a recipe too (another tab, the CLI, the scheduler's user): re-shown, the panel
- * shows what changed meanwhile, and each action first checks that the recipe is still as the
- * panel shows it; if not, the panel shows it as it is now and the action is not carried out.
+ * shows what changed meanwhile. A Save sends the revision of the settings the panel shows:
+ * saved elsewhere since, the API refuses it (409) rather than write the panel's values over
+ * them, and the panel shows the recipe as it is now with what the API said. A Start, Stop or
+ * Run now first checks that the revision is still the one shown, the same way.
  */
 import { Widget } from '@lumino/widgets';
 
@@ -14,6 +16,7 @@ import { StudioContext } from './context';
 import { button, el, errorBox, fill, localZone, markField, momentInput, readMoment, runNow, statusBadge } from './dom';
 import { FixContext, labFix, withLabFix } from './fixes';
 import { SchemaForm } from './form';
+
 
 export class SettingsPanel extends Widget {
   constructor(
@@ -57,14 +60,14 @@ export class SettingsPanel extends Widget {
   }
 
   /**
-   * Whether the recipe is still as the panel shows it (its state and saved settings). If
-   * not, it is shown as it is now, saying so, and the action (`refused`, e.g. 'saved') is
-   * not to be carried out: a Save would overwrite what was saved elsewhere with values read
-   * before, a Start or Stop would act on a state that is no longer the recipe's.
+   * Whether the recipe's settings are still at the revision the panel shows (its state is
+   * one of them). If not, it is shown as it is now, saying so, and the action (`refused`,
+   * e.g. 'started') is not to be carried out: a Start or Stop would act on a state that is
+   * no longer the recipe's. (A Save is checked by the API, against the revision it sends.)
    */
   private async current(refused?: string): Promise<RecipeDetail | null> {
     const detail = await api.recipe(this.recipe);
-    if (this.shown && unchanged(this.shown, detail)) {
+    if (this.shown && this.shown.revision === detail.revision) {
       return detail;
     }
     const now = `${this.recipe} changed elsewhere since this panel showed it (it is ${detail.state} now)`;
@@ -200,10 +203,9 @@ export class SettingsPanel extends Widget {
         }
       }
       try {
-        if (!(await this.current(refused))) {
-          return false;
-        }
+        // The revision shown: settings saved elsewhere since are not written over (409).
         const body: Parameters<typeof api.saveSettings>[1] = {
+          revision: (this.shown ?? detail).revision,
           parameters,
           connections: chosen,
           notify: unattended ? changedContacts() : undefined
@@ -236,6 +238,12 @@ export class SettingsPanel extends Widget {
         this.ctx.notifyChanged();
         return true;
       } catch (err) {
+        if (err instanceof ApiError && err.status === 409 && err.field === 'revision') {
+          // Saved elsewhere since: shown as it is now, with what the API said and its fix.
+          const not = refused === 'saved' ? null : el('div', { cls: 'lps-error', text: `Not ${refused}.` });
+          await this.load(el('div', { cls: 'lps-stale' }, not, errorBox(err)));
+          return false;
+        }
         fill(message, failure(err));
         markField(this.body, err instanceof ApiError ? err.field : null);
         return false;
@@ -424,37 +432,4 @@ export class SettingsPanel extends Widget {
   private showAround: (detail: RecipeDetail, connections: Connection[]) => void = () => undefined;
   /** the recipe as the panel shows it, null until first shown */
   private shown: RecipeDetail | null = null;
-}
-
-/**
- * Whether the recipe is `now` as the panel showed it: its state and saved settings. The API
- * gives the settings as they would run, each slot's connection filled in, or (while they
- * cannot run) as saved: a slot the panel showed open and a connection fills now (one of its
- * type was created, as the panel's fix says) is no change, since the form overwrites nothing.
- */
-function unchanged(shown: RecipeDetail, now: RecipeDetail): boolean {
-  const filled = Object.keys(shown.settings.connections ?? {});
-  const seen = (detail: RecipeDetail): string => {
-    const connections = detail.settings.connections ?? {};
-    return fingerprint({
-      state: detail.state,
-      settings: {
-        ...detail.settings,
-        parameters: detail.settings.parameters ?? {},
-        connections: Object.fromEntries(filled.map(slot => [slot, connections[slot] ?? null]))
-      }
-    });
-  };
-  return seen(shown) === seen(now);
-}
-
-/** Data as text that differs when it differs (whatever the order of its keys). */
-function fingerprint(value: unknown): string {
-  const canonical = (value: unknown): unknown =>
-    value && typeof value === 'object' && !Array.isArray(value)
-      ? Object.fromEntries(Object.keys(value).sort().map(k => [k, canonical((value as Record<string, unknown>)[k])]))
-      : Array.isArray(value)
-        ? value.map(canonical)
-        : value;
-  return JSON.stringify(canonical(value));
 }

@@ -1,0 +1,206 @@
+"""Project packages over the REST API: `GET /packages?project=FOLDER` answers the zip that
+`lpstudio export` writes, `POST /packages` imports one sent as the raw body. Through real
+`lpstudio serve` processes on loopback: the server of tests/test_server.py, and a second,
+empty workspace (whose package limit is small) that lacks the first one's connections.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import openapi_spec_validator
+import pytest
+
+from lpstudio.studio import Studio
+from tests import test_server
+from tests.servers import Served, serving
+from tests.test_server import HOOK_SECRET, api, assert_error, state
+
+MANIFEST = "lpstudio-package.json"
+ZIP = {"Content-Type": "application/zip"}
+LIMIT = 200_000  # the second server's --LpstudioApp.max_package_bytes
+
+# The sandbox, workspace and server of tests/test_server.py, as this module's own.
+sandbox, ws, server = test_server.sandbox, test_server.ws, test_server.server
+
+
+@pytest.fixture(scope="module")
+def target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    """An empty workspace of its own (bob, admin; otto, operator), served with a small
+    package limit: it has none of the first workspace's connections."""
+    root = tmp_path_factory.mktemp("target") / "ws"
+    with Studio.init(root, accept_terms=True, admin="bob") as studio:
+        studio.store.ensure_user("otto", "operator")
+    with serving(root, f"--LpstudioApp.max_package_bytes={LIMIT}", name="target") as served:
+        yield served
+
+
+def export(url: str, user: str, project: str) -> bytes:
+    answer = api(url, user, "GET", "/packages", params={"project": project})
+    assert answer.status_code == 200, answer.text
+    return answer.content
+
+
+def members(package: bytes) -> dict[str, bytes]:
+    with zipfile.ZipFile(io.BytesIO(package)) as zipped:
+        return {name: zipped.read(name) for name in zipped.namelist()}
+
+
+def test_an_operator_downloads_a_project_as_the_zip_the_cli_writes(server: str) -> None:
+    answer = api(server, "otto", "GET", "/packages", params={"project": "bots"})
+
+    assert answer.status_code == 200, answer.text
+    assert answer.headers["Content-Type"] == "application/zip"
+    assert answer.headers["Content-Disposition"] == 'attachment; filename="bots.zip"'
+    files = members(answer.content)
+    manifest = json.loads(files[MANIFEST])
+    assert manifest["folder"] == "bots" and manifest["exported_by"] == "otto"
+    assert {"cb_optin.ipynb", "slow.ipynb"} <= set(manifest["recipes"])
+    assert "project/cb_optin.ipynb" in files
+    assert manifest["connections"]["optins"]["type"] == "csv_file"
+    assert not any(HOOK_SECRET.encode() in data for data in files.values())
+
+    everything = members(export(server, "otto", "."))
+    assert {"bots/cb_optin.ipynb", "lab/double.ipynb"} <= set(
+        json.loads(everything[MANIFEST])["recipes"]
+    )
+    assert_error(api(server, "otto", "GET", "/packages", params={"project": "nope"}), 400, "folder")
+    assert_error(
+        api(server, "otto", "GET", "/packages", params={"project": "../etc"}), 400, "folder"
+    )
+
+
+def test_a_package_imports_under_another_folder_stopped_and_bound(server: str) -> None:
+    package = export(server, "alice", "bots")
+
+    answer = api(
+        server,
+        "ana",
+        "POST",
+        "/packages",
+        params={"into": "bots-copy"},
+        content=package,
+        headers=ZIP,
+    )
+
+    assert answer.status_code == 201, answer.text
+    done = answer.json()
+    assert done["into"] == "bots-copy"
+    assert {"bots-copy/cb_optin.ipynb", "bots-copy/slow.ipynb"} <= {
+        r["recipe"] for r in done["recipes"]
+    }
+    assert not any(r["replaced"] for r in done["recipes"])
+    optins = {c["name"]: c for c in done["connections"]}["optins"]
+    assert optins["status"] == "bound" and not optins["created"]
+    rows = api(server, "ana", "GET", "/recipes", params={"project": "bots-copy"}).json()["recipes"]
+    assert rows and {r["state"] for r in rows} == {"stopped"}
+    copy = api(server, "ana", "GET", "/recipes/bots-copy/cb_optin.ipynb").json()
+    assert copy["settings"]["connections"] == {"optins": "optins"}
+
+    again = api(
+        server,
+        "ana",
+        "POST",
+        "/packages",
+        params={"into": "bots-copy"},
+        content=package,
+        headers=ZIP,
+    )
+    error = assert_error(again, 400)
+    assert error["field"].startswith("recipes.bots-copy/") and "replace" in error["fix"]
+    replaced = api(
+        server,
+        "ana",
+        "POST",
+        "/packages",
+        params={"into": "bots-copy", "replace": "true"},
+        content=package,
+        headers=ZIP,
+    )
+    assert replaced.status_code == 201, replaced.text
+    assert all(r["replaced"] for r in replaced.json()["recipes"])
+
+
+def _zip(**files: bytes) -> bytes:
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as zipped:
+        for name, data in files.items():
+            zipped.writestr(name, data)
+    return out.getvalue()
+
+
+def test_a_bad_package_or_query_is_refused_and_nothing_is_written(server: str, ws: Path) -> None:
+    package = export(server, "alice", "lab")
+    before = state(ws)
+    for body, field in (
+        (b"", "package"),
+        (b"no zip at all", "package"),
+        (_zip(**{"project/x.ipynb": b"{}"}), "package"),  # no manifest
+        (_zip(**{MANIFEST: b"{", "project/x.ipynb": b"{}"}), MANIFEST),
+    ):
+        error = assert_error(
+            api(server, "alice", "POST", "/packages", content=body, headers=ZIP), 400, field
+        )
+        assert error["fix"], error
+    maybe = api(server, "alice", "POST", "/packages", params={"replace": "maybe"}, content=package)
+    assert "true or false" in assert_error(maybe, 400, "replace")["fix"]
+    outside = api(server, "alice", "POST", "/packages", params={"into": "../x"}, content=package)
+    assert_error(outside, 400, "folder")
+    assert state(ws) == before
+
+
+def test_an_operator_may_not_import_a_package(server: str, ws: Path) -> None:
+    package = export(server, "otto", "lab")
+    before = state(ws)
+
+    answer = api(
+        server, "otto", "POST", "/packages", params={"into": "lab2"}, content=package, headers=ZIP
+    )
+
+    error = assert_error(answer, 403, "role")
+    assert error["message"] == "an operator cannot import project packages"
+    assert "admin or analyst" in error["fix"]
+    assert state(ws) == before
+
+
+def test_connections_a_workspace_lacks_arrive_as_placeholders(server: str, target: Served) -> None:
+    package = export(server, "alice", "hooks")
+
+    answer = target.api("bob", "POST", "/packages", content=package, headers=ZIP)
+
+    assert answer.status_code == 201, answer.text
+    assert answer.json()["into"] == "hooks"
+    created = {c["name"]: c for c in answer.json()["connections"]}
+    assert created["liveperson"]["created"] and created["liveperson"]["status"] == "placeholder"
+    assert "lpstudio connections update liveperson --secret" in created["liveperson"]["fix"]
+    listed = {c["name"]: c for c in target.api("otto", "GET", "/connections").json()["connections"]}
+    assert listed["liveperson"]["status"] == "placeholder"
+    assert listed["liveperson"]["status_message"] == created["liveperson"]["fix"]
+
+
+def test_a_package_larger_than_the_server_takes_is_refused_413(target: Served) -> None:
+    answer = target.api("bob", "POST", "/packages", content=b"x" * (LIMIT + 1), headers=ZIP)
+
+    error = assert_error(answer, 413, "body")
+    assert f"at most {LIMIT} bytes (--LpstudioApp.max_package_bytes)" in error["fix"]
+    assert "lpstudio import" in error["fix"]
+
+
+def test_the_openapi_document_lists_export_and_import(server: str) -> None:
+    doc = api(server, "otto", "GET", "/openapi.json").json()
+    openapi_spec_validator.validate(doc)
+    get = doc["paths"]["/packages"]["get"]
+    assert set(get["responses"]["200"]["content"]) == {"application/zip"}
+    assert get["x-lpstudio-permission"] == "view"
+    post = doc["paths"]["/packages"]["post"]
+    assert set(post["requestBody"]["content"]) == {"application/zip"}
+    assert {"201", "400", "403", "413"} <= set(post["responses"])
+    assert post["x-lpstudio-permission"] == "build"
+    assert {p["name"] for p in post["parameters"]} == {"into", "replace"}
+    assert post["responses"]["201"]["content"]["application/json"]["schema"]["properties"][
+        "into"
+    ] == {"type": "string"}

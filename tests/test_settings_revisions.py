@@ -1,0 +1,148 @@
+"""Saves of a recipe's settings never overwrite a change they did not see: saves at once
+take turns (each reads what the other wrote), and a save of the revision a form showed is
+refused once the settings changed since."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import pytest
+from sqlalchemy.orm import Session
+
+from lpstudio.errors import ConflictError
+from lpstudio.settings import read_settings
+from lpstudio.store import Store
+from lpstudio.studio import Studio
+
+from .conftest import write_recipe
+
+TWO = "x: int = 1  # a number\ny: int = 2  # another"
+
+
+def both_saves_stay(studio: Studio, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two saves at once, of different parameters (two REST requests): the first is held
+    between reading the saved settings and writing its change until the second is about
+    to write; both changes are stored."""
+    write_recipe(studio.workspace.root, "p/two", parameters=TWO)
+    first_read, second_writes = threading.Event(), threading.Event()
+    forget, write = Studio._forget, Store.write  # _forget works on the settings read
+
+    def held(*args: Any) -> Any:
+        if threading.current_thread().name == "first":
+            first_read.set()
+            assert second_writes.wait(120), "the second save never came to write"
+        return forget(*args)
+
+    @contextmanager
+    def writing(store: Store) -> Iterator[Session]:
+        if threading.current_thread().name == "second":
+            second_writes.set()  # and waits for the write lock if the first holds it
+        with write(store) as session:
+            yield session
+
+    monkeypatch.setattr(Studio, "_forget", staticmethod(held))
+    monkeypatch.setattr(Store, "write", writing)
+    errors: list[BaseException] = []
+
+    def save(values: dict[str, int]) -> None:
+        try:
+            studio.save_settings("p/two", values)
+        except BaseException as exc:  # said by the test, not lost in the thread
+            errors.append(exc)
+
+    first = threading.Thread(target=save, args=({"x": 10},), name="first")
+    second = threading.Thread(target=save, args=({"y": 20},), name="second")
+    try:
+        first.start()
+        assert first_read.wait(120), "the first save never read the settings"
+        second.start()
+        first.join(120)
+        second.join(120)
+    finally:
+        second_writes.set()
+    assert errors == []
+    stored = read_settings(studio.store, "p/two.ipynb")
+    assert stored.settings["parameters"] == {"x": 10, "y": 20}
+    assert stored.revision == 2
+
+
+def test_two_saves_at_once_keep_both_changes(
+    studio: Studio, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    both_saves_stay(studio, monkeypatch)
+
+
+def test_a_save_of_a_stale_revision_is_refused_and_writes_nothing(studio: Studio) -> None:
+    write_recipe(studio.workspace.root, "p/one")
+    assert studio.recipe_detail("p/one")["revision"] == 0  # never saved
+    studio.save_settings("p/one", {"x": 2})
+    shown = studio.recipe_detail("p/one")["revision"]
+    assert shown == 1
+    studio.save_settings("p/one", {"x": 3})  # elsewhere, after the form showed revision 1
+    before = read_settings(studio.store, "p/one.ipynb")
+    versions, audited = studio.versions("p/one"), studio.audit_entries()
+
+    with pytest.raises(ConflictError) as raised:
+        studio.save_settings("p/one", {"x": 4}, expected_revision=shown)
+    error = raised.value
+    assert error.field == "revision"
+    assert "changed elsewhere since revision 1 by alice" in error.message, error.message
+    assert "at revision 2" in error.message, error.message
+    assert error.fix == "reload them and apply your change again"
+    assert read_settings(studio.store, "p/one.ipynb") == before
+    assert studio.versions("p/one") == versions and studio.audit_entries() == audited
+
+    studio.save_settings("p/one", {"x": 4}, expected_revision=before.revision)
+    after = read_settings(studio.store, "p/one.ipynb")
+    assert after.settings["parameters"] == {"x": 4} and after.revision == 3
+
+
+def test_every_write_of_the_settings_counts_the_revision_up(studio: Studio) -> None:
+    """A start or stop elsewhere is a change a form did not see, as a save is."""
+    write_recipe(studio.workspace.root, "p/one")
+    revisions = [studio.recipe_detail("p/one")["revision"]]
+    for write in (
+        lambda: studio.save_settings("p/one", {"x": 2}),
+        lambda: studio.start("p/one"),
+        lambda: studio.stop("p/one"),
+        lambda: studio.set_call_timeout("p/one", 30),
+        lambda: studio.restore("p/one", studio.versions("p/one")[0]["id"]),
+    ):
+        write()
+        revisions.append(studio.recipe_detail("p/one")["revision"])
+    assert revisions == [0, 1, 2, 3, 4, 5]
+    with pytest.raises(ConflictError):
+        studio.save_settings("p/one", {"x": 3}, expected_revision=2)  # shown before the stop
+    assert read_settings(studio.store, "p/one.ipynb").settings["parameters"] == {"x": 2}
+
+
+def test_a_start_never_pins_connections_other_than_those_it_checked(
+    studio: Studio, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A slot bound to another connection between a start's checks and its write: the start
+    is refused (it tested the other one), and the new binding stays."""
+    root = studio.workspace.root
+    write_recipe(
+        root, "p/filed", metadata={"title": "Filed", "connections": {"files": {"type": "csv_file"}}}
+    )
+    for name in ("a", "b"):
+        (root / f"{name}.csv").write_text("id\n1\n")
+        studio.connections.add(name, "csv_file", {"path": f"{name}.csv"}, "alice")
+    studio.save_settings("p/filed", connections={"files": "a"})
+    clear = studio.store.clear_trigger_errors
+
+    def rebound_meanwhile(recipe: str) -> None:  # after the start's checks, before its write
+        studio.save_settings("p/filed", connections={"files": "b"})
+        clear(recipe)
+
+    monkeypatch.setattr(studio.store, "clear_trigger_errors", rebound_meanwhile)
+    with pytest.raises(ConflictError) as raised:
+        studio.start("p/filed")
+    assert raised.value.field == "connections" and raised.value.fix == "start it again"
+    stored = read_settings(studio.store, "p/filed.ipynb").settings
+    assert stored["connections"] == {"files": "b"} and stored.get("state") != "started"
+    monkeypatch.undo()
+    assert studio.start("p/filed")["connections"] == {"files": "b"}
