@@ -7,6 +7,7 @@ import re
 import shlex
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from lpstudio.cli import main
@@ -25,9 +26,12 @@ LINES = [
 OUTSIDE = {"lpstudio connections test lp-prod"}
 
 
-def test_the_admin_walk_runs_line_by_line_in_a_fresh_workspace(tmp_path: Path) -> None:
+def test_the_admin_walk_runs_line_by_line_in_a_fresh_workspace(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     # The settings lines named shop/cart_abandonment, which no line had copied from the
     # gallery: a new user's first `lpstudio settings` answered "recipe not found".
+    monkeypatch.chdir(tmp_path)  # where `export -o shop.zip` writes, as the user's shell
     root = tmp_path / "brand"
     assert LINES[0].startswith("lpstudio init ~/brand") and len(LINES) > 10, LINES
     ran = []
