@@ -190,6 +190,7 @@ class Connections:
                 secrets=self.vault.seal({}),
                 status=PLACEHOLDER if withheld else "untested",
                 status_message=authorise_fix(name, withheld) if withheld else None,
+                withheld=sorted(withheld) or None,
                 created_by=user,
                 created_at=utcnow(),
                 updated_at=utcnow(),
@@ -228,11 +229,17 @@ class Connections:
             if k not in cleared
         }
         plain, secret = self._split(row.type, {**current, **values})
+        # A placeholder stays one until every secret its package held back is given: an
+        # imported webhook connection without its token would take unsigned deliveries.
+        missing = [field for field in row.withheld or () if not secret.get(field)]
         with self.store.write() as s:
             stored = s.get_one(ConnectionRow, name)
             stored.fields = plain
             stored.secrets = self.vault.seal(secret)
             stored.status, stored.status_message, stored.tested_at = "untested", None, None
+            stored.withheld = missing or None
+            if missing:
+                stored.status, stored.status_message = PLACEHOLDER, authorise_fix(name, missing)
             stored.updated_at = utcnow()
             row = stored
         self._audit("update_connection", name, fields=sorted({*values, *cleared}))

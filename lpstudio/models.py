@@ -202,6 +202,8 @@ class Connection(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     created_by: Mapped[str] = mapped_column(String(255))
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    # A placeholder's secrets still to be given (migration 0009); None for any other.
+    withheld: Mapped[list[str] | None] = mapped_column(JSON, nullable=True)
 
 
 class RecipeSettings(Base):
@@ -226,7 +228,10 @@ class Delivery(Base):
     that stops a retry or rerun sending it twice."""
 
     __tablename__ = "deliveries"
-    __table_args__ = (UniqueConstraint("ledger", "key", name="uq_deliveries_ledger_key"),)
+    __table_args__ = (
+        UniqueConstraint("ledger", "key", name="uq_deliveries_ledger_key"),
+        Index("ix_deliveries_updated_at", "updated_at"),  # the daily purge (migration 0010)
+    )
 
     id: Mapped[int] = mapped_column(BIG_ID, primary_key=True, autoincrement=True)
     ledger: Mapped[str] = mapped_column(String(255))

@@ -28,6 +28,7 @@ from sqlalchemy import (
     Engine,
     and_,
     create_engine,
+    delete,
     event,
     func,
     inspect,
@@ -44,7 +45,7 @@ from .errors import NotFoundError, WorkspaceError
 from .models import Activation, AuditEntry, Job, Notebook, RecipeVersion, User, as_utc, utcnow
 
 #: The newest migration; a store at this revision needs no Alembic at start-up.
-SCHEMA_HEAD = "0008"
+SCHEMA_HEAD = "0010"
 
 #: The triggers whose jobs a scheduler runs; the process that queues any other job (a
 #: command, a server's executor) runs it itself.
@@ -641,6 +642,20 @@ class Store:
         query = query.order_by(Job.created_at.desc(), Job.id.desc()).limit(limit).offset(offset)
         with self.read() as s:
             return s.scalars(query).all()
+
+    def purge_deliveries(self, before: datetime) -> int:
+        """Forgets the ledger's sends settled before `before` (the jobs' retention): their
+        jobs can no longer be rerun, and a recipe's `once_per` values are kept as long. A
+        send still uncertain (or claimed by a job that died) stays for a person to see."""
+        from .models import Delivery
+
+        with self.write() as s:
+            found = s.execute(
+                delete(Delivery).where(
+                    Delivery.updated_at < before, Delivery.status.not_in(("sending", "uncertain"))
+                )
+            )
+        return int(found.rowcount or 0)  # type: ignore[attr-defined]
 
     def trigger_errors(self) -> dict[str, dict[str, Any]]:
         """Consecutive trigger errors and the last one, per recipe with a trigger state."""

@@ -682,7 +682,7 @@ class Studio:
         """Erases the data of jobs older than the retention period (30 days by default):
         output notebooks, events, parameters, results and what an error said (its message
         and traceback may quote the data) go; id, status, times and the error's kind and
-        cell stay."""
+        cell stay. So do idempotency keys and the ledger's settled sends of that age."""
         from .models import Job
 
         days = (
@@ -714,6 +714,7 @@ class Studio:
         if ids:
             self.store.audit(self.user, "purge", f"{len(ids)} jobs", older_than_days=days)
         self.calls.purge(cutoff)  # idempotency keys are kept as long as the jobs' data
+        self.store.purge_deliveries(cutoff)  # so is the ledger of what they sent
         return ids
 
     # -- settings --------------------------------------------------------------------------

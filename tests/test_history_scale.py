@@ -307,3 +307,47 @@ def test_the_daily_purge_reads_only_the_jobs_it_purges(tmp_path: Path) -> None:
         for statement, details in found:
             assert not [d for d in details if d.startswith("SCAN jobs")], (statement, details)
             assert any("ix_jobs_purged_finished" in d for d in details), (statement, details)
+
+
+def test_the_daily_purge_forgets_the_ledger_s_old_settled_sends_through_an_index(
+    tmp_path: Path,
+) -> None:
+    """The ledger kept a row per recipient for ever: a daily campaign to 100,000 added
+    three million a month. Settled sends past the retention go; uncertain ones and those
+    of a job that died sending stay for a person; recent ones stay."""
+    from sqlalchemy import event
+
+    from lpstudio.kernel.runtime import StoreLedger
+    from lpstudio.models import Delivery
+
+    with Studio.init(tmp_path / "ws", accept_terms=True, admin="alice") as studio:
+        old = StoreLedger(studio.store.url, "job:1", 1)
+        old.claim_many(["sent", "refused", "unsure", "dying"])
+        old.settle_many({"sent": "accepted", "refused": "rejected"}, {})
+        old.settle_many({"unsure": "uncertain"}, {})
+        with studio.store.write() as s:  # 40 days ago, past the 30 days' retention
+            s.execute(update(Delivery).values(updated_at=datetime.now(UTC) - timedelta(days=40)))
+        new = StoreLedger(studio.store.url, "recipe:cart", 2)
+        new.claim_many(["recent"])
+        new.settle_many({"recent": "accepted"}, {})
+        deletes: list[str] = []
+
+        def seen(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+            if statement.lstrip().upper().startswith("DELETE FROM DELIVERIES"):
+                deletes.append(statement)
+
+        event.listen(studio.store.engine, "before_cursor_execute", seen)
+        try:
+            studio.purge()
+        finally:
+            event.remove(studio.store.engine, "before_cursor_execute", seen)
+        with studio.store.read() as s:
+            kept = {row.key: row.status for row in s.execute(select(Delivery.key, Delivery.status))}
+        [statement] = deletes
+        with studio.store.engine.connect() as conn:
+            cutoff = datetime.now(UTC)
+            plan = conn.exec_driver_sql(
+                f"EXPLAIN QUERY PLAN {statement}", (cutoff, "sending", "uncertain")
+            ).all()
+    assert kept == {"unsure": "uncertain", "dying": "sending", "recent": "accepted"}
+    assert any("ix_deliveries_updated_at" in row[-1] for row in plan), plan

@@ -448,6 +448,25 @@ def test_a_zip_without_a_readable_manifest_is_refused(
     assert state(target) == before
 
 
+def test_a_placeholder_stays_one_until_every_secret_held_back_is_given(
+    small: Path, target: Path
+) -> None:
+    """Any edit (a plain field, or a form saved unchanged) made a placeholder an ordinary
+    connection without its secrets: an imported webhook connection whose token was held
+    back then took unsigned deliveries."""
+    assert invoke(target, "import", str(small)).exit_code == 0
+    with Studio.open(target, user="bob") as studio:
+        for edit in ({"username": "u2"}, {}, {"password": ""}):
+            info = studio.connections.update("api", edit)
+            assert info.status == "placeholder", (edit, info)
+            assert "--secret password" in (info.status_message or "")
+            with pytest.raises(InputError, match="is a placeholder"):
+                studio.connections.values("api")
+        info = studio.connections.update("api", {"password": "pw-new"})
+        assert info.status == "untested" and info.status_message is None
+        assert studio.connections.values("api")[1]["password"] == "pw-new"
+
+
 def test_an_existing_recipe_is_refused_without_replace_and_replaced_with_it(
     small: Path, target: Path
 ) -> None:
