@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cached_property, lru_cache
 from pathlib import Path
@@ -17,6 +18,9 @@ from typing import Any
 
 import jsonschema
 import nbformat
+from referencing import Registry
+from referencing.exceptions import Unresolvable
+from referencing.jsonschema import DRAFT202012
 
 from .errors import InputError, RecipeError
 from .parameters import Parameter, build_schema, inspect_parameters
@@ -141,6 +145,18 @@ def _kernel_specs(*where: str | None) -> Any:
     from jupyter_client.kernelspec import KernelSpecManager
 
     return KernelSpecManager()
+
+
+def _refs(node: Any, path: tuple[Any, ...] = ()) -> Iterator[tuple[tuple[Any, ...], str]]:
+    """Every `$ref` of a schema, with the path to the object holding it."""
+    if isinstance(node, dict):
+        if isinstance(node.get("$ref"), str):
+            yield path, node["$ref"]
+        for key, value in node.items():
+            yield from _refs(value, (*path, key))
+    elif isinstance(node, list):
+        for index, value in enumerate(node):
+            yield from _refs(value, (*path, index))
 
 
 @dataclass(frozen=True)
@@ -341,6 +357,21 @@ class Recipe:
                 field=field,
                 fix=f"correct {field} in the notebook metadata (example: {example})",
             ) from None
+        # A `$ref` is followed only when a value is checked: one that leads nowhere would
+        # fail every delivery, call or run with jsonschema's error, not name the recipe.
+        uri = "urn:lpstudio:schema"
+        resolver = Registry().with_resource(uri, DRAFT202012.create_resource(schema))
+        for path, ref in _refs(schema):
+            try:
+                resolver.resolver(base_uri=uri).lookup(ref)
+            except Unresolvable:
+                field = ".".join([where, *map(str, path[skip:]), "$ref"])
+                raise RecipeError(
+                    f"recipe {self.name}: {field} {ref!r} leads nowhere in the schema",
+                    field=field,
+                    fix=f"point {field} at a definition of the same schema, such as "
+                    "'#/$defs/phone' (other documents are not fetched)",
+                ) from None
 
     def _check_schedule(self) -> None:
         """A schedule's cron and time zone, checked when the recipe is read rather than when

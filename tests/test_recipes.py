@@ -827,6 +827,18 @@ def lead_hook(ws: Path, **trigger: Any) -> str:
         ),
         ("callable", {"input_schema": {"required": "n"}}, "input_schema.required", "'array'"),
         ("callable", {"response_schema": {"minProperties": -1}}, "response_schema", "-1"),
+        (  # every delivery failed with jsonschema's PointerToNowhere: 500 to the sender
+            "webhook",
+            {"input_schema": {"properties": {"phone": {"$ref": "#/$defs/phone"}}}},
+            "input_schema.properties.phone.$ref",
+            "leads nowhere",
+        ),
+        (
+            "callable",
+            {"input_schema": {"$ref": "https://example.com/lead.json"}},
+            "input_schema.$ref",
+            "leads nowhere",
+        ),
     ],
 )
 def test_a_trigger_schema_that_is_not_json_schema_is_refused_at_load(
