@@ -76,9 +76,11 @@ class MoreHandler(Handler):
         size = int(query.get("size") or query.get("n") or "0")
         self.send_response(200)
         self.send_header("Content-Type", "text/plain")
-        if query.get("gzip") == "1":
+        if query.get("gzip") in ("1", "2"):
             packed = gzip.compress(b"x" * size)
-            self.send_header("Content-Encoding", "gzip")
+            if query["gzip"] == "2":  # compressed twice
+                packed = gzip.compress(packed)
+            self.send_header("Content-Encoding", ", ".join(["gzip"] * int(query["gzip"])))
             self.send_header("Content-Length", str(len(packed)))
             self.end_headers()
             self.wfile.write(packed)
@@ -417,6 +419,9 @@ def test_a_small_compressed_answer_too_large_once_decoded_is_refused(server, con
     assert api.request(method="GET", url="/big?size=9000&gzip=1")["text"] == "x" * 9000
     error = failed(api, method="GET", url="/big?size=5000000&gzip=1")
     assert "more than 10 kB" in str(error) and error.retryable is False
+    # Twice compressed, one chunk decodes whole before any count: refused unread.
+    twice = failed(api, method="GET", url="/big?size=900&gzip=2")
+    assert "compressed 2 times (gzip, gzip)" in str(twice) and twice.retryable is False
 
 
 def test_timeout_seconds_bounds_an_answer_that_trickles_in(server, connect):

@@ -250,6 +250,18 @@ def _receive(client: httpx.Client, req: Prepared) -> httpx.Response:
         length = response.headers.get("content-length", "")
         if length.isdigit() and int(length) > MAX_ANSWER_BYTES:
             raise _too_large(req, response)
+        # Codings stacked (gzip, gzip) decode a small chunk into gigabytes at once, before
+        # any count: no API sends them.
+        codings = [c for c in response.headers.get("content-encoding", "").split(",") if c.strip()]
+        if len(codings) > 1:
+            raise ConnectorError(
+                f"{req.method} {shown_url(req.url)} answered {response.status_code} "
+                f"compressed {len(codings)} times ({', '.join(c.strip() for c in codings)}), "
+                "which a job does not read" + ("" if req.idempotent else f"; {MAYBE_DONE}"),
+                status=response.status_code,
+                uncertain=not req.idempotent,
+                fix="ask the API for an answer compressed once, or not at all",
+            )
         response.stream = Bounded(response, deadline)
         body = bytearray()
         for chunk in response.iter_bytes():  # decoded: 64 kB of gzip can hold gigabytes
