@@ -6,7 +6,9 @@ their metadata `files` names, and `lpstudio-package.json`: who exported it, when
 lpstudio, each recipe's saved settings (parameter values, the connection bound to each slot,
 since, the failure e-mail) and each connection those bindings name with its plain fields
 only. A package never holds a secret, the encrypted blob, a failure webhook (its URL often
-holds a token), whether a recipe was started, jobs, outputs, webhook ids or API clients.
+holds a token), whether a recipe was started, jobs, output notebooks, the outputs of its
+notebooks' cells (a recipe run by hand shows customers' data there), webhook ids or API
+clients.
 
     lpstudio-package.json
     project/<path under the folder>    each notebook and data file
@@ -31,6 +33,8 @@ from datetime import UTC, datetime
 from importlib.metadata import version
 from pathlib import Path, PurePosixPath
 from typing import IO, TYPE_CHECKING, Any
+
+import nbformat
 
 from .connections import NAME_PATTERN, PLACEHOLDER, authorise_fix, bind_connections
 from .errors import InputError, LpstudioError
@@ -123,8 +127,9 @@ _AGAIN = "export the project again with `lpstudio export FOLDER`"
 def export_project(studio: Studio, folder: str, out: Path | IO[bytes]) -> dict[str, Any]:
     """Writes the package of `projects/FOLDER` (`.` for every project) to `out`, a file that
     must not exist yet (written whole or not at all) or a binary stream (the REST API's
-    answer); returns what it holds. Refuses a notebook or data file holding a connection's
-    secret (in its code or a cell's output): a package never carries one."""
+    answer); returns what it holds. Notebooks go without their cells' outputs (a recipe
+    run by hand shows its customers' data there). Refuses a notebook or data file holding a
+    connection's secret: a package never carries one."""
     workspace = studio.workspace
     base, folder = _folder(studio, folder, must_exist=True)
     if isinstance(out, Path) and out.exists():
@@ -137,7 +142,7 @@ def export_project(studio: Studio, folder: str, out: Path | IO[bytes]) -> dict[s
     available = studio.connections.list()
     by_name = {info.name: info for info in available}
     recipes: dict[str, Any] = {}
-    members: dict[str, Path] = {}
+    members: dict[str, bytes] = {}
     used: set[str] = set()
     for path in sorted(base.rglob("*.ipynb")):
         if ".ipynb_checkpoints" in path.parts or not path.resolve().is_relative_to(
@@ -146,8 +151,7 @@ def export_project(studio: Studio, folder: str, out: Path | IO[bytes]) -> dict[s
             continue  # a link out of projects/ is no recipe of it
         rel = path.relative_to(base).as_posix()
         name = workspace.recipe_name(path)
-        _refuse_secret_in(path, f"recipes.{rel}", secrets)
-        members[rel] = path
+        members[rel] = _refuse_secret_in(_without_outputs(path), f"recipes.{rel}", secrets)
         entry: dict[str, Any] = {"title": None, "files": [], "settings": None, "problem": None}
         notes: list[str] = []
         try:
@@ -165,8 +169,8 @@ def export_project(studio: Studio, folder: str, out: Path | IO[bytes]) -> dict[s
                     notes.append(f"its data file {data} is missing: not exported")
                     continue
                 data_rel = source.relative_to(base).as_posix()
-                _refuse_secret_in(source, f"files.{data_rel}", secrets)
-                members[data_rel] = source
+                data_bytes = source.read_bytes()
+                members[data_rel] = _refuse_secret_in(data_bytes, f"files.{data_rel}", secrets)
                 entry["files"].append(data)
             entry["settings"] = _carried(studio, recipe, available, notes)
             entry["settings"], masked = _scrubbed(entry["settings"], secrets)
@@ -228,9 +232,23 @@ def _folder(studio: Studio, folder: str, must_exist: bool) -> tuple[Path, str]:
     return path, path.relative_to(projects.resolve()).as_posix()
 
 
-def _refuse_secret_in(path: Path, where: str, secrets: set[str]) -> None:
-    """Refuses a file holding a secret as it is, or as JSON writes it (a notebook)."""
+def _without_outputs(path: Path) -> bytes:
+    """A notebook as the package carries it: its code and metadata, no outputs or execution
+    counts (as `jupyter nbconvert --clear-output` writes it); one that does not read as a
+    notebook (a broken recipe) as it is."""
     data = path.read_bytes()
+    try:
+        notebook = nbformat.reads(data.decode("utf-8"), as_version=nbformat.NO_CONVERT)
+    except Exception:
+        return data
+    for cell in notebook.get("cells", []):
+        if cell.get("cell_type") == "code":
+            cell["outputs"], cell["execution_count"] = [], None
+    return (nbformat.writes(notebook) + "\n").encode("utf-8")
+
+
+def _refuse_secret_in(data: bytes, where: str, secrets: set[str]) -> bytes:
+    """`data`, refused when it holds a secret as it is, or as JSON writes it (a notebook)."""
     for secret in secrets:
         forms = {secret, json.dumps(secret)[1:-1], json.dumps(secret, ensure_ascii=False)[1:-1]}
         if any(form.encode() in data for form in forms):
@@ -238,9 +256,10 @@ def _refuse_secret_in(path: Path, where: str, secrets: set[str]) -> None:
                 f"{where.split('.', 1)[1]} holds the secret of a connection: a package never "
                 "carries one",
                 field=where,
-                fix="remove it from the file (for a notebook: from its code, and clear its "
-                "outputs and save) and let the recipe read it through its connection",
+                fix="remove it from the file (for a notebook: from its code) and let the "
+                "recipe read it through its connection",
             )
+    return data
 
 
 def _carried(
@@ -291,7 +310,7 @@ def _connection(studio: Studio, info: Any, secrets: set[str]) -> dict[str, Any]:
     return {"type": info.type, "fields": scrub(info.fields, secrets), "secrets": withheld}
 
 
-def _write_zip(out: Path | IO[bytes], manifest: dict[str, Any], members: dict[str, Path]) -> None:
+def _write_zip(out: Path | IO[bytes], manifest: dict[str, Any], members: dict[str, bytes]) -> None:
     """The package, to a stream, or to a file through a temporary one beside it (a crash
     leaves no half package under its name)."""
     if not isinstance(out, Path):
@@ -312,11 +331,11 @@ def _write_zip(out: Path | IO[bytes], manifest: dict[str, Any], members: dict[st
         tmp.unlink(missing_ok=True)
 
 
-def _fill_zip(handle: IO[bytes], manifest: dict[str, Any], members: dict[str, Path]) -> None:
+def _fill_zip(handle: IO[bytes], manifest: dict[str, Any], members: dict[str, bytes]) -> None:
     with zipfile.ZipFile(handle, "w", zipfile.ZIP_DEFLATED) as zipped:
         zipped.writestr(MANIFEST, json.dumps(manifest, indent=1, ensure_ascii=False))
-        for rel, path in sorted(members.items()):
-            zipped.write(path, PREFIX + rel)
+        for rel, data in sorted(members.items()):
+            zipped.writestr(PREFIX + rel, data)
 
 
 # -- import ----------------------------------------------------------------------------------

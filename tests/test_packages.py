@@ -17,6 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import nbformat
 import pytest
 from click.testing import CliRunner, Result
 from sqlalchemy import select
@@ -108,6 +109,12 @@ def target(tmp_path: Path) -> Path:
 def test_a_project_moves_to_another_workspace_and_runs_once_authorised(
     source: Path, target: Path, tmp_path: Path
 ) -> None:
+    ran = source / "projects/shop/cart.ipynb"  # as a run by hand in JupyterLab left it
+    notebook = nbformat.read(ran, 4)
+    code = next(c for c in notebook.cells if c.cell_type == "code")
+    code.outputs = [nbformat.v4.new_output("stream", name="stdout", text="Ava +14155550142\n")]
+    code.execution_count = 3
+    nbformat.write(notebook, ran)
     package = tmp_path / "shop.zip"
     exported = answer(invoke(source, "export", "shop", "-o", str(package), "--json"))
 
@@ -156,9 +163,12 @@ def test_a_project_moves_to_another_workspace_and_runs_once_authorised(
     assert (target / "projects/shop/invoices.csv").read_bytes() == (
         source / "projects/shop/invoices.csv"
     ).read_bytes()
-    assert (target / "projects/shop/cart.ipynb").read_bytes() == (
-        source / "projects/shop/cart.ipynb"
-    ).read_bytes()
+    # The notebook as it was, less its cells' outputs (a run by hand shows customers' data).
+    sent, came = (nbformat.read(root / "projects/shop/cart.ipynb", 4) for root in (source, target))
+    assert [c.source for c in came.cells] == [c.source for c in sent.cells]
+    assert came.metadata == sent.metadata
+    assert any(c.get("outputs") for c in sent.cells)
+    assert not any(c.get("outputs") or c.get("execution_count") for c in came.cells)
 
     with Studio.open(target, user="bob") as studio:
         assert saved_settings(studio.store, "shop/cart.ipynb")["parameters"]["skill"] == "sales-eu"
