@@ -66,7 +66,9 @@ def shop(tmp_path: Path, sandbox: Sandbox) -> Iterator[Studio]:
 def test_the_form_offers_the_sandbox_handoffs_and_skills(shop: Studio) -> None:
     form = loaded("shop/cart_abandonment", shop)
     handoffs = dict((v, label) for label, v in form.fields["handoff"].input.options)
-    assert set(handoffs) == {"H1000000001", "H1000000002", "H1000000003"}
+    assert set(handoffs) == {"", "H1000000001", "H1000000002", "H1000000003"}
+    assert handoffs[""] == "(default: H1000000001)"  # nothing saved: the notebook's stands
+    assert form.fields["handoff"].input.value == ""
     assert "wa" in handoffs["H1000000002"] and "sms" in handoffs["H1000000002"]
     skills = [v for _, v in form.fields["skill"].input.options]
     assert {"billing", "sales", "support"} <= set(skills)
@@ -74,6 +76,27 @@ def test_the_form_offers_the_sandbox_handoffs_and_skills(shop: Studio) -> None:
     assert "+16465550177" in consumer["phone"]  # the sample's value is shown
     assert form.slots["shopify"].value == "shopify"
     assert form.slots["liveperson"].value == "liveperson"
+
+
+def test_a_saved_choice_is_forgotten_by_the_empty_choice_that_names_the_default(
+    shop: Studio,
+) -> None:
+    """A drop-down offered no empty choice: once a skill was saved, the form could not go
+    back to the notebook's default (the lab's form and `--reset` could)."""
+    recipe = "shop/cart_abandonment"
+    shop.save_settings(recipe, {"skill": "support", "channel": "wa"})
+    form = loaded(recipe, shop)
+    skill = form.fields["skill"]
+    assert skill.input.value == "support" and skill.input.options[0] == ("(default: sales)", "")
+
+    skill.input.value = ""
+    assert form.save() is True, form.status.value
+
+    saved = saved_settings(shop.store, f"{recipe}.ipynb")["parameters"]
+    assert "skill" not in saved and saved["channel"] == "wa"  # the other choice kept
+    assert skill.input.value == ""  # shown as the default that stands
+    assert form.save() is True  # saved again untouched: still not saved as a value
+    assert "skill" not in saved_settings(shop.store, f"{recipe}.ipynb")["parameters"]
 
 
 def test_inline_errors_use_the_cli_rules_and_block_saving(shop: Studio) -> None:
@@ -480,7 +503,11 @@ def test_a_literal_is_a_drop_down_and_a_phone_is_checked_as_the_cli_checks_it(
         metadata={"title": "choice", "parameters": {"phone": {"pattern": E164_PATTERN}}},
     )
     form = RecipeForm("p/choice", studio)
-    assert [value for _, value in form.fields["channel"].input.options] == ["sms", "wa"]
+    assert form.fields["channel"].input.options == (
+        ("(default: sms)", ""),
+        ("sms", "sms"),
+        ("wa", "wa"),
+    )
     form.fields["phone"].input.value = "415 555 0100"
     shown = html.unescape(form.fields["phone"].error.value)
     assert "E.164" in shown and "+14155550100" in shown
@@ -619,12 +646,12 @@ def test_a_pick_list_that_cannot_load_says_which_connection_and_the_fix(shop: St
         assert "connection 'liveperson'" in note and "HTTP 401" in note, note
         assert "lpstudio connections test liveperson" in note and "Refresh lists" in note
         assert "s3cr3t-typo" not in note
-    assert form.fields["handoff"].input.value == "H1000000001"  # the value stays, marked
+    assert form.fields["handoff"].input.options == (("(default: H1000000001)", ""),)
     shop.connections.update("liveperson", {"client_secret": "sandbox-secret"})  # corrected
     form.buttons["refresh"].click()
     form.wait()
     assert form.fields["handoff"].note.value == ""
-    assert len(form.fields["handoff"].input.options) == 3
+    assert len(form.fields["handoff"].input.options) == 4  # the default, and three
 
 
 def test_the_form_shows_at_once_while_liveperson_is_slow_and_fills_its_lists_later(
@@ -640,7 +667,7 @@ def test_the_form_shows_at_once_while_liveperson_is_slow_and_fills_its_lists_lat
         form = RecipeForm(recipe, shop)  # returns while the handoff list is still asked
         handoff = form.fields["handoff"]
         assert slow.held.wait(10)  # the list's request is out, and held
-        assert values_of(handoff.input) == ["H1000000002"]  # the saved value, only
+        assert values_of(handoff.input) == ["", "H1000000002"]  # the saved value, only
         assert handoff.input.value == "H1000000002"
         assert "loading" in handoff.note.value
         assert form.save() is True, form.status.value  # saves what the drop-down shows
@@ -650,7 +677,7 @@ def test_the_form_shows_at_once_while_liveperson_is_slow_and_fills_its_lists_lat
     finally:
         slow.release.set()
     form.wait()
-    assert set(values_of(handoff.input)) == {"H1000000001", "H1000000002", "H1000000003"}
+    assert values_of(handoff.input) == ["", "H1000000001", "H1000000002", "H1000000003"]
     assert handoff.input.value == "H1000000002" and handoff.note.value == ""
 
 
@@ -673,9 +700,9 @@ def test_switching_the_connection_while_a_list_loads_ends_with_the_new_connectio
     finally:
         slow.release.set()
     form.wait()  # the first connection's answer has come back too
-    assert values_of(handoff.input) == ["H1000000001", "H0000000000", "H0000000001"]
-    assert handoff.input.options[0][0] == "H1000000001 (saved)"  # kept, marked: not listed
-    assert handoff.input.value == "H1000000001" and handoff.note.value == ""
+    assert values_of(handoff.input) == ["", "H0000000000", "H0000000001"]
+    assert handoff.input.options[0][0] == "(default: H1000000001)"  # nothing saved
+    assert handoff.input.value == "" and handoff.note.value == ""
 
 
 def test_closing_the_form_does_not_wait_for_a_list_still_loading(
@@ -694,5 +721,5 @@ def test_closing_the_form_does_not_wait_for_a_list_still_loading(
     finally:
         slow.release.set()
     form.wait()
-    assert values_of(handoff.input) == ["H1000000001"] and "loading" in handoff.note.value
+    assert values_of(handoff.input) == [""] and "loading" in handoff.note.value
     assert form.status.value == ""

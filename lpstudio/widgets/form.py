@@ -123,9 +123,16 @@ class FieldEditor:
         self.error = w.HTML()
         self.note = w.HTML()
         style = {"description_width": "160px"}
+        # A drop-down's empty choice names the notebook's default: chosen, a saved value is
+        # forgotten (as an emptied text field's is), so the default stands again.
+        self.empty: tuple[str, Any] | None = None
         if options is not None or "enum" in schema:
             self.input: w.Widget = w.Dropdown(description=label, style=style)
             self.parse = False
+            if self.offers_empty(schema):
+                default = schema.get("default")
+                shown = "notebook default" if default is None else f"default: {default}"
+                self.empty = (f"({shown})", "")
         elif kind == "boolean" and "null" in (schema.get("type") or []):
             # A checkbox has no "None": `flag: bool | None = None` would be sent as False
             # and could never go back to None. The text is read as `-p flag ...` is.
@@ -152,10 +159,19 @@ class FieldEditor:
         )
         self.box = w.VBox([self.input, self.help, self.note, self.error])
 
+    @staticmethod
+    def offers_empty(schema: dict[str, Any]) -> bool:
+        """Whether a drop-down (a pick list, an `enum`) of this parameter has the empty
+        choice: unless "" is one of its values."""
+        return "" not in schema.get("enum", ())
+
     def show(self, value: Any) -> None:
         """Shows a parameter's value: when the form opens, and when it shows the recipe's
-        settings as they are stored (after a Save, or a change made elsewhere)."""
+        settings as they are stored (after a Save, or a change made elsewhere). A drop-down
+        given None shows its empty choice: nothing saved, the notebook's default stands."""
         if not self.parse and isinstance(self.input, w.Dropdown):
+            if value is None and self.empty is not None:
+                value = ""  # nothing saved and no literal default: the notebook's stands
             with self._lock:
                 if value is not None and value in [v for _, v in self.input.options]:
                     self.input.value = value  # no need to load its pick list again
@@ -214,8 +230,10 @@ class FieldEditor:
     def _fill(self, current: Any, options: Options, note: str, label: str = "") -> None:
         """Shows `options`, keeping `current` selected: added as `label` when not among
         them (by default marked as the saved value, which the list does not hold)."""
-        if current is not None and current not in [v for _, v in options]:
+        if current not in (None, "") and current not in [v for _, v in options]:
             options = [(label or f"{current} (saved)", current), *options]
+        if self.empty is not None:
+            options = [self.empty, *options]
         self.input.options = options
         if current is not None:
             self.input.value = current
@@ -225,6 +243,8 @@ class FieldEditor:
     def unset(self) -> bool:
         """Left empty while the notebook gives no literal default: the notebook's own value
         stands, as when `-p` does not name it (nothing is sent for it)."""
+        if self.empty is not None and self.raw == "":
+            return True  # the empty choice: the notebook's default, whatever it is
         return "default" not in self.schema and self.raw in (None, "")
 
     @property
@@ -459,11 +479,20 @@ class RecipeForm(w.VBox):
         self._show_state()
 
     def _values(self, saved: dict[str, Any]) -> dict[str, Any]:
-        """Each parameter's value as `saved` has it, else the notebook's default."""
+        """Each parameter's value as `saved` has it, else the notebook's default (a
+        drop-down's empty choice, which names it)."""
         props = self.recipe.schema["properties"]
-        return {name: spec.get("default") for name, spec in props.items()} | saved.get(
-            "parameters", {}
-        )
+        shown = {
+            name: None if self._offers_empty(spec) else spec.get("default")
+            for name, spec in props.items()
+        }
+        return shown | saved.get("parameters", {})
+
+    def _offers_empty(self, spec: dict[str, Any]) -> bool:
+        """Whether the parameter is a drop-down of values (`FieldEditor`) with an empty
+        choice."""
+        dropdown = "enum" in spec or bool(spec.get("x-object-field") or spec.get("x-picklist"))
+        return dropdown and FieldEditor.offers_empty(spec)
 
     def show_saved(self, stored: Saved) -> None:
         """Shows the recipe's settings as they are stored: after a Save (a cleared field
