@@ -419,7 +419,7 @@ def execute_job(
         runtime = {
             "workspace": str(workspace.root),
             "store_url": workspace.store_url,
-            "ledger": f"job:{store.root_job(job)}",
+            "ledger": store.job_ledger(job),
             # What every job of the recipe sends once (`once_per`); hashed, as a recipe's
             # name can be longer than a ledger's. A renamed recipe starts a fresh one.
             "recipe_ledger": "recipe:" + hashlib.sha256(job.recipe.encode()).hexdigest(),

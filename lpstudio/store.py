@@ -416,6 +416,18 @@ class Store:
             )
         return job
 
+    def job_ledger(self, job: Job) -> str:
+        """The delivery ledger of a job's rerun chain (its first job's): what it sent."""
+        return f"job:{self.root_job(job)}"
+
+    def keep_ledger(self, ledger: str) -> None:
+        """Dates a ledger's rows now, so the purge keeps them while a job that may send
+        through it (a rerun queued now) is within the retention."""
+        from .models import Delivery
+
+        with self.write() as s:
+            s.execute(update(Delivery).where(Delivery.ledger == ledger).values(updated_at=utcnow()))
+
     def root_job(self, job: Job) -> int:
         """The first job of a rerun chain: reruns share its delivery ledger."""
         if job.rerun_of is None:
@@ -644,9 +656,10 @@ class Store:
             return s.scalars(query).all()
 
     def purge_deliveries(self, before: datetime) -> int:
-        """Forgets the ledger's sends settled before `before` (the jobs' retention): their
-        jobs can no longer be rerun, and a recipe's `once_per` values are kept as long. A
-        send still uncertain (or claimed by a job that died) stays for a person to see."""
+        """Forgets the ledger's sends settled before `before` (the jobs' retention): no job
+        that may still be rerun sends through them (a rerun dates its chain's rows anew,
+        `keep_ledger`), and a recipe's `once_per` values are kept as long. A send still
+        uncertain (or claimed by a job that died) stays for a person to see."""
         from .models import Delivery
 
         with self.write() as s:

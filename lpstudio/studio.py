@@ -1037,6 +1037,9 @@ class Studio:
         # A test run's rerun is a test run too: rerunning a dry run must never send.
         trigger = "test" if old.trigger == "test" else "rerun"
         job = self._queue(recipe, values, old.event, trigger, old.timeout, rerun_of=old.id)
+        # What the chain sent stays known as long as this job may be rerun: the purge
+        # forgets a ledger's rows by their age, and the first job's may be past it.
+        self.store.keep_ledger(self.store.job_ledger(old))
         self.store.audit(self.user, "rerun", recipe.name, job=job.id, rerun_of=old.id)
         return job
 

@@ -190,6 +190,34 @@ def test_a_rerun_of_a_partly_sent_job_sends_nothing_twice(ws, cli, control):
     assert all(row["count"] == 1 for row in counts)
 
 
+def test_a_rerun_after_the_purge_of_its_chain_s_first_job_sends_nothing_twice(ws, control):
+    """The purge forgot the ledger's rows by their age: a chain's first job past the
+    retention took its sends with it, and a rerun of a later job of the chain (still
+    within it) sent every recipient again."""
+    from datetime import UTC, datetime, timedelta
+
+    from sqlalchemy import update
+
+    from lpstudio.models import Delivery, Job
+
+    write_recipe(ws, "campaign/chain", "count: int = 3", (SEND,), METADATA)
+    with Studio.open(ws, user="alice") as studio:
+        first = studio.run("campaign/chain")
+        assert first.status == "succeeded", first.error
+        with studio.store.write() as s:  # the first job and its sends, 40 days ago
+            old = datetime.now(UTC) - timedelta(days=40)
+            s.execute(update(Job).where(Job.id == first.id).values(finished_at=old))
+            s.execute(update(Delivery).values(updated_at=old))
+        second = studio.rerun(first.id)
+        studio.purge()  # the daily purge: 30 days
+        assert studio.job(first.id).purged and not studio.job(second.id).purged
+        third = studio.rerun(second.id)
+
+    assert second.result["accepted"] == third.result["accepted"] == 0
+    counts = control.get("/_sandbox/liveperson/recipients").json()["recipients"]
+    assert sorted(row["count"] for row in counts) == [1, 1, 1]
+
+
 ESCAPED = """\
 import lpstudio.kernel as lp
 print(lp.connection("crm").connection.config)
