@@ -720,6 +720,16 @@ def test_the_lab_runs_what_the_form_shows_and_says_fixes_in_its_own_terms(tmp_pa
         keeps_focus(page, output, re.compile(r"/lpstudio/api/v1/jobs\?"))
         jobs.get_by_label("Status").select_option("failed")  # the filters have names
         jobs.locator(".lps-hint", has_text="No jobs.").wait_for()
+        # The connection the recipe now uses cannot be deleted: the fix in the lab's terms.
+        command(page, "lpstudio:open-connections")
+        page.once("dialog", lambda dialog: dialog.accept())
+        panel = page.locator(".lps-connections:visible")
+        panel.get_by_role("button", name="Delete connection rows").click()
+        in_use = panel.locator(".lps-error")
+        in_use.wait_for()
+        said = in_use.inner_text()
+        assert "is used by 1 recipe: lab/filed.ipynb (slot files)" in said, said
+        assert "in the recipe's Settings" in said and "lpstudio settings" not in said, said
         command(page, "lpstudio:open-settings", {"recipe": "lab/filed.ipynb"})
         assert filed.locator("input[name=x]").input_value() == "9"
         # The slot's empty choice forgets the saved connection: the automatic choice again.

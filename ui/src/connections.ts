@@ -14,6 +14,7 @@ import { Widget } from '@lumino/widgets';
 import { api, ApiError, BrokenConnector, Connection, Connector, latest } from './api';
 import { StudioContext } from './context';
 import { button, el, errorBox, fill, formatTime, markField, statusBadge } from './dom';
+import { inUseFix } from './fixes';
 import { SchemaForm } from './form';
 
 export class ConnectionsPanel extends Widget {
@@ -78,7 +79,14 @@ export class ConnectionsPanel extends Widget {
         button('Edit', () => this.edit(c), 'lps-edit', of),
         button(
           'Delete',
-          () => (window.confirm(`Delete the connection ${c.name}?`) ? this.act(() => api.deleteConnection(c.name)) : undefined),
+          () =>
+            window.confirm(`Delete the connection ${c.name}?`)
+              ? this.act(() =>
+                  api.deleteConnection(c.name).catch(err => {
+                    throw inUseFix(err, c.name);
+                  })
+                )
+              : undefined,
           'lps-delete',
           of
         )

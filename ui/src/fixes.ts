@@ -43,3 +43,15 @@ export function labFix(field: string | null, fix: string | null, c: FixContext):
 export function withLabFix(err: unknown, c: FixContext): unknown {
   return err instanceof ApiError ? new ApiError(err.status, err.code, err.message, err.field, labFix(err.field, err.fix, c)) : err;
 }
+
+/**
+ * A connection that recipes use cannot be deleted (as in Workato): the API's fix names
+ * `lpstudio settings` and `lpstudio stop`; in the lab a slot is bound in the recipe's Settings.
+ */
+export function inUseFix(err: unknown, name: string): unknown {
+  if (!(err instanceof ApiError) || err.field !== 'connection' || !err.message.includes('is used by')) {
+    return err;
+  }
+  const fix = `choose another connection (or the automatic choice) for each of those slots in the recipe's Settings, and stop a started recipe that uses it by default; then delete ${name}`;
+  return new ApiError(err.status, err.code, err.message, err.field, fix);
+}
