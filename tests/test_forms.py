@@ -490,6 +490,26 @@ def test_a_text_template_parameter_is_checked_as_the_cli_checks_it(shop: Studio)
     assert saved_settings(shop.store, "shop/payment_reminder.ipynb") == {}
 
 
+def test_a_nullable_literal_saved_as_none_saves_again(studio: Studio) -> None:
+    """A saved None showed as the empty choice, which the next save sent as "": refused,
+    so Save, Test, Run now and Start all stopped at "fix the fields first"."""
+    write_recipe(
+        studio.workspace.root,
+        "p/maybe",
+        parameters='from typing import Literal\nchannel: Literal["sms", "wa"] | None = "sms"\n',
+    )
+    form = RecipeForm("p/maybe", studio)
+    form.fields["channel"].input.value = None  # the user picks "None"
+    assert form.save() is True, form.status.value
+    assert saved_settings(studio.store, "p/maybe.ipynb")["parameters"] == {"channel": None}
+    assert form.fields["channel"].input.value is None
+    assert form.save() is True, form.status.value
+    fresh = RecipeForm("p/maybe", studio)
+    assert fresh.fields["channel"].input.value is None
+    assert fresh.save() is True, fresh.status.value
+    assert saved_settings(studio.store, "p/maybe.ipynb")["parameters"] == {"channel": None}
+
+
 def test_a_literal_is_a_drop_down_and_a_phone_is_checked_as_the_cli_checks_it(
     studio: Studio,
 ) -> None:

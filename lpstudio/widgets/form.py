@@ -162,8 +162,10 @@ class FieldEditor:
     @staticmethod
     def offers_empty(schema: dict[str, Any]) -> bool:
         """Whether a drop-down (a pick list, an `enum`) of this parameter has the empty
-        choice: unless "" is one of its values."""
-        return "" not in schema.get("enum", ())
+        choice: unless "" or None is one of its values (`Literal["sms", "wa"] | None`: a
+        saved None would show as the empty choice, and be forgotten on the next save)."""
+        values = schema.get("enum", ())
+        return "" not in values and None not in values
 
     def show(self, value: Any) -> None:
         """Shows a parameter's value: when the form opens, and when it shows the recipe's
@@ -587,6 +589,8 @@ class RecipeForm(w.VBox):
         for it, nor when a saved value's field was emptied (`_cleared`: it is forgotten).
         A saved empty value ("", None) that the field shows empty is unchanged, and kept."""
         saved = self.saved.get("parameters", {})
+        if editor.empty is not None and editor.raw == "":
+            return False  # the empty choice: the notebook's default, a saved value forgotten
         if editor.name in saved and editor.raw in (None, ""):
             return saved[editor.name] in (None, "")
         return not editor.unset
