@@ -453,7 +453,7 @@ class Studio:
             worker=None if trigger in SCHEDULED_TRIGGERS else worker_id(),
         )
 
-    def _refuse_secrets(self, values: dict[str, Any]) -> None:
+    def _refuse_secrets(self, values: dict[str, Any], secrets: set[str] | None = None) -> None:
         """Refuses a parameter value that holds a connection's secret: parameters are kept
         on the job, shown by `lpstudio show` and the API, and injected into its notebook,
         while a connection hands its secrets to the recipe's code only."""
@@ -462,7 +462,8 @@ class Studio:
         texts = {name: v for name, v in values.items() if not isinstance(v, int | float | bool)}
         if not texts or all(v is None for v in texts.values()):
             return  # numbers hold no secret: no connection is read for them
-        secrets = self.connections.secret_values()
+        if secrets is None:
+            secrets = self.connections.secret_values()
         for name, value in texts.items():
             if scrub(value, secrets) != value:
                 raise InputError(
@@ -550,11 +551,12 @@ class Studio:
                 )
         # By the store's clock, as the schedulers' due runs it bounds.
         started_at = self.store.now().isoformat()
+        available = self.connections.list()  # read before the write lock (see below)
 
         def started(saved: dict[str, Any]) -> dict[str, Any]:
             slots = recipe.metadata.get("connections", {})
             chosen = saved.get("connections", {})
-            if bind_connections(slots, chosen, self.connections.list()) != settings["connections"]:
+            if bind_connections(slots, chosen, available) != settings["connections"]:
                 raise ConflictError(
                     f"the connections of {recipe.name} were changed elsewhere while it started",
                     field="connections",
@@ -765,10 +767,19 @@ class Studio:
         if notify is not None and not isinstance(notify, dict):
             raise InputError("notify must be an object", field="notify", fix='give {"email": ...}')
 
+        # What the checks read is read before the write lock is taken: each read inside it
+        # would wait for a connection of the pool that the writers waiting for the lock
+        # hold (sixteen saves at once stalled for the pool's 30 s).
+        available, secrets = self.connections.list(), self.connections.secret_values()
+        if since is not None:
+            poll_start(since, "since")  # a bad value first, by name
+            self._check_since_unfixed(recipe)
+
         def change(saved: dict[str, Any]) -> dict[str, Any]:
             return self._changed_settings(
-                recipe, saved, parameters, parse, connections, since, reset, notify
-            )
+                recipe, saved, parameters, parse, connections, since, reset, notify,
+                available, secrets,
+            )  # fmt: skip
 
         new = update_settings(
             self.store, recipe.name, change, self.user, expected_revision=expected_revision
@@ -803,9 +814,12 @@ class Studio:
         since: str | None,
         reset: Sequence[str],
         notify: dict[str, Any] | None,
+        available: list[Any],
+        secrets: set[str],
     ) -> dict[str, Any]:
-        """`saved` with the change of `save_settings` made, checked: run while the store's
-        write lock is held, so it reads the store but never writes it."""
+        """`saved` with the change of `save_settings` made, checked against the connections
+        `available` and their `secrets`: run while the store's write lock is held, so it
+        neither reads nor writes the store."""
         from .failures import checked_contacts
 
         contacts = checked_contacts(notify or {}, saved.get("notify") or {})
@@ -815,7 +829,7 @@ class Studio:
         coerced = coerce(
             recipe.schema, values, parsed, recipe=recipe.name, projects=self.workspace.projects
         )
-        self._refuse_secrets(coerced)
+        self._refuse_secrets(coerced, secrets)
         chosen = {**kept_slots, **(connections or {})}
         slots = recipe.metadata.get("connections", {})
         unknown = set(connections or {}) - set(slots)
@@ -830,7 +844,7 @@ class Studio:
         bind_connections(
             {slot: spec for slot, spec in slots.items() if slot in chosen},
             chosen,
-            self.connections.list(),
+            available,
             ready=False,  # a placeholder may be chosen now and authorised later
         )
         new = {**saved, "parameters": coerced, "connections": chosen}
@@ -838,9 +852,7 @@ class Studio:
         if contacts:
             new["notify"] = contacts
         if since is not None:
-            moment = poll_start(since, "since").isoformat()  # a bad value first, by name
-            self._check_since_unfixed(recipe)
-            new["since"] = moment
+            new["since"] = poll_start(since, "since").isoformat()
         return new
 
     @staticmethod

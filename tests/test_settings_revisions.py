@@ -146,3 +146,25 @@ def test_a_start_never_pins_connections_other_than_those_it_checked(
     assert stored["connections"] == {"files": "b"} and stored.get("state") != "started"
     monkeypatch.undo()
     assert studio.start("p/filed")["connections"] == {"files": "b"}
+
+
+def test_as_many_saves_at_once_as_the_server_has_threads_all_land(studio: Studio) -> None:
+    """Each save read connections and secrets inside the write lock, from a pool whose
+    connections the saves waiting for that lock held: sixteen at once (the server's
+    threads) stalled for the pool's 30 s and some failed with TimeoutError."""
+    write_recipe(studio.workspace.root, "p/busy", parameters="x: int = 1\ny: str = 'a'")
+    errors: list[BaseException] = []
+
+    def save(i: int) -> None:
+        try:
+            studio.save_settings("p/busy", {"x": i, "y": f"v{i}"})
+        except BaseException as exc:  # reported below, with the others
+            errors.append(exc)
+
+    threads = [threading.Thread(target=save, args=(i,)) for i in range(16)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=25)  # under the pool's 30 s: a stall fails, not hangs
+    assert not [t for t in threads if t.is_alive()] and errors == []
+    assert read_settings(studio.store, "p/busy.ipynb").revision == 16
