@@ -233,17 +233,18 @@ def _folder(studio: Studio, folder: str, must_exist: bool) -> tuple[Path, str]:
 
 
 def _without_outputs(path: Path) -> bytes:
-    """A notebook as the package carries it: its code and metadata, no outputs or execution
-    counts (as `jupyter nbconvert --clear-output` writes it); one that does not read as a
-    notebook (a broken recipe) as it is."""
+    """A notebook as the package carries it: its code and metadata, no outputs, execution
+    counts or saved widget state (which holds what widgets showed); one that does not read
+    as a notebook (a broken recipe) as it is."""
     data = path.read_bytes()
     try:
-        notebook = nbformat.reads(data.decode("utf-8"), as_version=nbformat.NO_CONVERT)
+        notebook = nbformat.reads(data.decode("utf-8"), as_version=4)
     except Exception:
         return data
     for cell in notebook.get("cells", []):
         if cell.get("cell_type") == "code":
             cell["outputs"], cell["execution_count"] = [], None
+    notebook.metadata.pop("widgets", None)  # saved widget state: the form's Test preview
     return (nbformat.writes(notebook) + "\n").encode("utf-8")
 
 
