@@ -18,7 +18,7 @@ from typing import Any
 
 import jsonschema
 import nbformat
-from referencing import Registry
+from jsonschema_specifications import REGISTRY as SPECIFICATIONS
 from referencing.exceptions import Unresolvable
 from referencing.jsonschema import DRAFT202012
 
@@ -147,13 +147,21 @@ def _kernel_specs(*where: str | None) -> Any:
     return KernelSpecManager()
 
 
+#: Keywords whose values are data, not schemas: a `$ref` there is no reference.
+_DATA_KEYWORDS = frozenset({"default", "const", "enum", "examples"})
+
+
 def _refs(node: Any, path: tuple[Any, ...] = ()) -> Iterator[tuple[tuple[Any, ...], str]]:
-    """Every `$ref` of a schema, with the path to the object holding it."""
+    """Every `$ref` of a schema that resolves from its root, with the path to the object
+    holding it: not in data (`default`, `enum`...), nor under a nested `$id` (its own base)."""
     if isinstance(node, dict):
+        if path and "$id" in node:
+            return
         if isinstance(node.get("$ref"), str):
             yield path, node["$ref"]
         for key, value in node.items():
-            yield from _refs(value, (*path, key))
+            if key not in _DATA_KEYWORDS:
+                yield from _refs(value, (*path, key))
     elif isinstance(node, list):
         for index, value in enumerate(node):
             yield from _refs(value, (*path, index))
@@ -360,7 +368,8 @@ class Recipe:
         # A `$ref` is followed only when a value is checked: one that leads nowhere would
         # fail every delivery, call or run with jsonschema's error, not name the recipe.
         uri = "urn:lpstudio:schema"
-        resolver = Registry().with_resource(uri, DRAFT202012.create_resource(schema))
+        # With the meta-schemas jsonschema knows (a `$ref` to the 2020-12 one is valid).
+        resolver = SPECIFICATIONS.with_resource(uri, DRAFT202012.create_resource(schema))
         for path, ref in _refs(schema):
             try:
                 resolver.resolver(base_uri=uri).lookup(ref)

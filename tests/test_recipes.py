@@ -858,6 +858,25 @@ def test_a_trigger_schema_that_is_not_json_schema_is_refused_at_load(
     assert field in rows["p/schema.ipynb"]["problem"]
 
 
+@pytest.mark.parametrize(
+    "schema",
+    [
+        {"properties": {"p": {"$ref": "#phone"}}, "$defs": {"d": {"$anchor": "phone"}}},
+        {"properties": {"p": {"$ref": "urn:x:phone"}}, "$defs": {"d": {"$id": "urn:x:phone"}}},
+        {"properties": {"p": {"type": "object", "default": {"$ref": "#/nowhere"}}}},
+        {"properties": {"s": {"$ref": "https://json-schema.org/draft/2020-12/schema"}}},
+        {"properties": {"p": {"$id": "urn:y:p", "$defs": {"b": {}}, "$ref": "#/$defs/b"}}},
+    ],
+    ids=["anchor", "embedded-id", "ref-in-a-default", "meta-schema", "relative-to-an-id"],
+)
+def test_a_trigger_schema_whose_refs_jsonschema_follows_loads(ws: Path, schema: dict) -> None:
+    """The check of `$ref`s at load refused references jsonschema follows."""
+    trigger = {"kind": "webhook", "input_schema": {"type": "object", **schema}}
+    write_recipe(ws, "p/refs", metadata={"title": "refs", "trigger": trigger})
+    with Studio.open(ws, user="alice") as studio:
+        assert studio.recipe("p/refs").trigger_kind == "webhook"
+
+
 def test_a_delivery_that_does_not_fit_the_input_schema_queues_nothing(ws: Path) -> None:
     name = lead_hook(ws)
     with Studio.open(ws, user="alice") as studio:
