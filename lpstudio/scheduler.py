@@ -358,6 +358,9 @@ class Scheduler:
         message = f"{type(exc).__name__}: {exc}"
         # Checked when the workspace was read (`workspace.NUMBER_SETTINGS`).
         limit = int(self.studio.workspace.setting("triggers", "auto_stop_after", AUTO_STOP_AFTER))
+        # The start these errors count against: one made while they are counted clears them
+        # (`Studio.start`) and is not stopped by this count.
+        counted_start = saved_settings(self.store, name).get("started_at")
         with self.store.write() as s:
             state = s.get(TriggerState, name)
             if state is None:
@@ -375,8 +378,9 @@ class Scheduler:
         stopped: list[bool] = []
 
         def stop(settings: dict[str, Any]) -> dict[str, Any] | None:
-            """Only a recipe still started is stopped (read and written in one turn)."""
-            if settings.get("state") != "started":
+            """Only a recipe still started, by the start the errors counted against, is
+            stopped (read and written in one turn)."""
+            if settings.get("state") != "started" or settings.get("started_at") != counted_start:
                 return None
             stopped.append(True)
             return {**settings, "state": "stopped"}

@@ -1074,6 +1074,37 @@ def test_consecutive_trigger_errors_stop_the_recipe_and_say_why(
     assert jobs(db, recipe) == []
 
 
+def test_a_start_made_while_the_last_error_is_counted_is_not_stopped(
+    ws: Path, sandbox: Sandbox, db: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The auto-stop counted the errors in one transaction and stopped in the next: a start
+    landing in between (which clears the count) was undone."""
+    import lpstudio.scheduler as scheduling
+
+    with (ws / "lpstudio.toml").open("a") as config:
+        config.write("\n[triggers]\nauto_stop_after = 1\n")
+    recipe = poll_recipe(ws, "cart", (SEND,))
+    with Studio.open(ws, user="alice") as studio:
+        studio.start("p/cart")
+        studio.connections.update("shopify", {"access_token": "wrong"})
+        update_settings = scheduling.update_settings
+
+        def started_meanwhile(store: Store, name: str, change: Any, user: str) -> Any:
+            # Between the count and the stop: the token corrected, the recipe started again.
+            studio.connections.update("shopify", {"access_token": "shpat_sandbox"})
+            studio.stop("p/cart")
+            studio.start("p/cart")
+            return update_settings(store, name, change, user)
+
+        monkeypatch.setattr(scheduling, "update_settings", started_meanwhile)
+        scheduler = Scheduler(studio)
+        try:
+            scheduler.tick(datetime.now(UTC))
+        finally:
+            scheduler.drain()
+    assert saved_settings(db, recipe)["state"] == "started"
+
+
 @pytest.mark.parametrize("value", ['"sixty"', "0", "-3", "2.5", "true"])
 def test_a_bad_auto_stop_after_is_refused_when_the_workspace_is_read(ws: Path, value: str) -> None:
     """Read only once a trigger failed, `"sixty"` broke that tick for every recipe after
