@@ -656,10 +656,11 @@ class Store:
             return s.scalars(query).all()
 
     def purge_deliveries(self, before: datetime) -> int:
-        """Forgets the ledger's sends settled before `before` (the jobs' retention): no job
-        that may still be rerun sends through them (a rerun dates its chain's rows anew,
-        `keep_ledger`), and a recipe's `once_per` values are kept as long. A send still
-        uncertain (or claimed by a job that died) stays for a person to see."""
+        """Forgets the ledger's sends settled before `before` (past the jobs' retention):
+        no job that may still be rerun relies on them (a rerun dates its chain's rows anew,
+        `keep_ledger`, and a claim the rows it finds), and a recipe's `once_per` values are
+        kept as long. A send still uncertain (or claimed by a job that died) stays for a
+        person to see."""
         from .models import Delivery
 
         with self.write() as s:

@@ -716,7 +716,9 @@ class Studio:
         if ids:
             self.store.audit(self.user, "purge", f"{len(ids)} jobs", older_than_days=days)
         self.calls.purge(cutoff)  # idempotency keys are kept as long as the jobs' data
-        self.store.purge_deliveries(cutoff)  # so is the ledger of what they sent
+        # So is the ledger of what they sent, a day longer: a job dates the rows it relies
+        # on as it runs, and may end (and be purged) hours after.
+        self.store.purge_deliveries(cutoff - timedelta(days=1))
         return ids
 
     # -- settings --------------------------------------------------------------------------

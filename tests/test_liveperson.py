@@ -1571,6 +1571,43 @@ def test_once_per_holds_across_a_new_handoff_and_a_failed_claim(connect, control
     assert recipients(control) == {ava["phone"]: 1, bo["phone"]: 1}
 
 
+def test_a_value_a_later_job_relied_on_outlives_the_purge_of_the_job_that_sent_it(
+    connect, control, ws
+):
+    """Job 2 found checkout 1 sent by job 1 and wrote nothing of it: job 1's row went with
+    job 1's purge, and a rerun of job 2 (still within the retention) sent it again."""
+    from datetime import UTC, datetime, timedelta
+
+    from sqlalchemy import update
+
+    from lpstudio.models import Delivery
+
+    with Studio.open(ws, user="alice") as studio:
+        store = studio.store
+    ava = {"phone": "+14155550193", "name": "Ava", "checkout_id": 1}
+    send(
+        connect(ledger=StoreLedger(store.url, "job:1", 1, "recipe:cart")),
+        [ava],
+        once_per="checkout_id",
+    )
+    with store.write() as s:  # job 1 and what it sent, 40 days ago
+        s.execute(update(Delivery).values(updated_at=datetime.now(UTC) - timedelta(days=40)))
+    second = send(
+        connect(ledger=StoreLedger(store.url, "job:2", 2, "recipe:cart")),
+        [ava],
+        once_per="checkout_id",
+    )
+    store.purge_deliveries(datetime.now(UTC) - timedelta(days=31))  # the daily purge
+    rerun = send(
+        connect(ledger=StoreLedger(store.url, "job:2", 3, "recipe:cart")),
+        [ava],
+        once_per="checkout_id",
+    )
+
+    assert second["accepted"] == rerun["accepted"] == 0
+    assert recipients(control) == {ava["phone"]: 1}
+
+
 def test_a_value_another_job_left_unanswered_or_claimed_is_never_resent(connect, control, ws):
     """Job 1's answer was lost (uncertain), job 2 died while sending (its claim is still
     "sending"): job 3 of the recipe sends neither again and fails naming them, as a retry

@@ -80,6 +80,12 @@ class StoreLedger:
                 for row in rows
                 if row.status != "rejected"
             }
+            if earlier:  # relied on now: kept by the purge as long as this job's data
+                s.execute(
+                    update(table)
+                    .where(*mine, table.c.key.in_(list(earlier)))
+                    .values(updated_at=claimed["updated_at"])
+                )
             if len(earlier) < len(rows):  # rejected before: sent now after all
                 s.execute(
                     update(table)
