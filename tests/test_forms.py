@@ -508,6 +508,13 @@ def test_a_nullable_literal_saved_as_none_saves_again(studio: Studio) -> None:
     assert fresh.fields["channel"].input.value is None
     assert fresh.save() is True, fresh.status.value
     assert saved_settings(studio.store, "p/maybe.ipynb")["parameters"] == {"channel": None}
+    # None picked over a saved "wa" is saved too (it was forgotten: the default came back).
+    fresh.fields["channel"].input.value = "wa"
+    assert fresh.save() is True, fresh.status.value
+    fresh.fields["channel"].input.value = None
+    assert fresh.save() is True, fresh.status.value
+    assert saved_settings(studio.store, "p/maybe.ipynb")["parameters"] == {"channel": None}
+    assert fresh.fields["channel"].input.value is None
 
 
 def test_a_literal_is_a_drop_down_and_a_phone_is_checked_as_the_cli_checks_it(

@@ -591,6 +591,8 @@ class RecipeForm(w.VBox):
         saved = self.saved.get("parameters", {})
         if editor.empty is not None and editor.raw == "":
             return False  # the empty choice: the notebook's default, a saved value forgotten
+        if None in editor.schema.get("enum", ()) and not editor.parse:
+            return True  # None is one of the choices (a nullable Literal): picked, it is sent
         if editor.name in saved and editor.raw in (None, ""):
             return saved[editor.name] in (None, "")
         return not editor.unset
