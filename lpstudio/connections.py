@@ -367,6 +367,23 @@ class SlotUse:
         return f"{self.recipe} (slot {self.slot}{how})"
 
 
+def check_bound_exist(session: Session, bound: dict[str, str]) -> None:
+    """Refuses bindings (slot -> connection) to a connection deleted since they were
+    checked: read in the transaction that writes them, as `Connections.remove` reads the
+    bindings in its own."""
+    found = set(
+        session.scalars(select(ConnectionRow.name).where(ConnectionRow.name.in_(bound.values())))
+    )
+    for slot, name in bound.items():
+        if name not in found:
+            raise InputError(
+                f"slot '{slot}' is bound to connection '{name}', which was just deleted",
+                field=f"connections.{slot}",
+                fix="bind an existing connection with "
+                f"`lpstudio settings RECIPE --connection {slot}=NAME`",
+            )
+
+
 def _check_name(name: str) -> None:
     if not NAME_PATTERN.match(name):
         raise InputError(

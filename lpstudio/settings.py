@@ -18,6 +18,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from .errors import ConflictError
 from .models import RecipeSettings, utcnow
@@ -67,11 +68,14 @@ def update_settings(
     user: str,
     *,
     expected_revision: int | None = None,
+    check: Callable[[Session, dict[str, Any]], None] | None = None,
 ) -> Saved:
     """Writes `change(current settings)` as the recipe's settings, reading and writing in
     one write transaction (the row locked where the database locks rows), so writers take
     turns. `change` may raise to refuse (nothing is written) or return None to leave them
-    as they are; it must not write to the store itself (the write lock is held). Given
+    as they are; it must not read or write the store itself (the write lock is held: a
+    read would wait for a pool connection the writers waiting for it hold), but `check`
+    may, through the transaction's own session, and refuse the new settings. Given
     `expected_revision`, settings at another revision are refused with a `ConflictError`.
     Returns the settings as stored now."""
     with store.write() as s:
@@ -84,6 +88,8 @@ def update_settings(
         new = change(dict(current.settings))
         if new is None:
             return current
+        if check is not None:  # what must hold as they are written, read in this turn
+            check(s, new)
         if row is None:
             row = RecipeSettings(recipe=recipe)
             s.add(row)

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import select, update
 
 from .api_clients import ApiClients
-from .connections import Connections, bind_connections
+from .connections import Connections, bind_connections, check_bound_exist
 from .errors import ConflictError, InputError, LpstudioError, RecipeError, WorkspaceError
 from .executor import Executor, executor_for
 from .failures import after_failure
@@ -577,7 +577,13 @@ class Studio:
         # Before the start is saved: a scheduler must never see it started with the run of
         # errors that stopped it (its next error would stop it again at once).
         self.store.clear_trigger_errors(recipe.name)
-        new = update_settings(self.store, recipe.name, started, self.user).settings
+        new = update_settings(
+            self.store,
+            recipe.name,
+            started,
+            self.user,
+            check=lambda s, _new: check_bound_exist(s, settings["connections"]),
+        ).settings
         self.store.audit(self.user, "start", recipe.name)
         return {**settings, **new}
 
@@ -784,7 +790,15 @@ class Studio:
             )  # fmt: skip
 
         new = update_settings(
-            self.store, recipe.name, change, self.user, expected_revision=expected_revision
+            self.store,
+            recipe.name,
+            change,
+            self.user,
+            expected_revision=expected_revision,
+            # The connections given, checked against `available`: one deleted since?
+            check=lambda s, new: check_bound_exist(
+                s, {slot: new["connections"][slot] for slot in connections or {}}
+            ),
         ).settings
         changed = [
             name

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from sqlalchemy.orm import Session
 
-from lpstudio.errors import ConflictError
+from lpstudio.errors import ConflictError, InputError
 from lpstudio.settings import read_settings
 from lpstudio.store import Store
 from lpstudio.studio import Studio
@@ -168,3 +168,29 @@ def test_as_many_saves_at_once_as_the_server_has_threads_all_land(studio: Studio
         thread.join(timeout=25)  # under the pool's 30 s: a stall fails, not hangs
     assert not [t for t in threads if t.is_alive()] and errors == []
     assert read_settings(studio.store, "p/busy.ipynb").revision == 16
+
+
+def test_a_save_refuses_a_connection_deleted_after_it_was_checked(
+    studio: Studio, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The connections a save checks are read before its write lock: one deleted in
+    between was bound all the same, and the recipe pointed at nothing."""
+    root = studio.workspace.root
+    meta = {"title": "Filed", "connections": {"files": {"type": "csv_file"}}}
+    write_recipe(root, "p/filed", metadata=meta)
+    for name in ("a", "b"):
+        (root / f"{name}.csv").write_text("id\n1\n")
+        studio.connections.add(name, "csv_file", {"path": f"{name}.csv"}, "alice")
+    read = studio.connections.secret_values
+
+    def deleted_meanwhile() -> set[str]:  # another user deletes 'a' once the save read it
+        values = read()
+        studio.connections.remove("a")
+        return values
+
+    monkeypatch.setattr(studio.connections, "secret_values", deleted_meanwhile)
+    with pytest.raises(InputError) as refused:
+        studio.save_settings("p/filed", connections={"files": "a"})
+
+    assert refused.value.field == "connections.files" and "just deleted" in refused.value.message
+    assert read_settings(studio.store, "p/filed.ipynb").settings == {}
