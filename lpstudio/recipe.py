@@ -151,17 +151,27 @@ def _kernel_specs(*where: str | None) -> Any:
 _DATA_KEYWORDS = frozenset({"default", "const", "enum", "examples"})
 
 
-def _refs(node: Any, path: tuple[Any, ...] = ()) -> Iterator[tuple[tuple[Any, ...], str]]:
+#: Keywords whose values map names (a property's, a definition's) to subschemas.
+_NAMED_SCHEMAS = frozenset({"properties", "$defs", "definitions", "patternProperties"})
+
+
+def _refs(
+    node: Any, path: tuple[Any, ...] = (), named: bool = False
+) -> Iterator[tuple[tuple[Any, ...], str]]:
     """Every `$ref` of a schema that resolves from its root, with the path to the object
-    holding it: not in data (`default`, `enum`...), nor under a nested `$id` (its own base)."""
-    if isinstance(node, dict):
+    holding it: not in data (`default`, `enum`...), nor under a nested `$id` (its own base).
+    `named`: `node` maps names to subschemas (a property may be named `default`)."""
+    if isinstance(node, dict) and named:
+        for key, value in node.items():
+            yield from _refs(value, (*path, key))
+    elif isinstance(node, dict):
         if path and "$id" in node:
             return
         if isinstance(node.get("$ref"), str):
             yield path, node["$ref"]
         for key, value in node.items():
             if key not in _DATA_KEYWORDS:
-                yield from _refs(value, (*path, key))
+                yield from _refs(value, (*path, key), key in _NAMED_SCHEMAS)
     elif isinstance(node, list):
         for index, value in enumerate(node):
             yield from _refs(value, (*path, index))

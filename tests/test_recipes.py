@@ -839,6 +839,12 @@ def lead_hook(ws: Path, **trigger: Any) -> str:
             "input_schema.$ref",
             "leads nowhere",
         ),
+        (  # a property named like a data keyword is still a schema
+            "webhook",
+            {"input_schema": {"properties": {"default": {"$ref": "#/$defs/gone"}}}},
+            "input_schema.properties.default.$ref",
+            "leads nowhere",
+        ),
     ],
 )
 def test_a_trigger_schema_that_is_not_json_schema_is_refused_at_load(
