@@ -110,6 +110,8 @@ export class SettingsPanel extends Widget {
       const select = el('select', { cls: 'lps-input', attrs: { name: `connection-${slot}` } });
       offer(select, info.type, bound[slot] ?? '');
       select.disabled = readOnly;
+      // Chosen by the user (the automatic choice too): kept when the panel is shown again.
+      select.addEventListener('change', () => (select.dataset.chosen = 'yes'));
       slots.set(slot, select);
       return el(
         'label',
@@ -420,7 +422,8 @@ export class SettingsPanel extends Widget {
       this.shown = now; // the same as shown, but for slots it left open and fills now
       fixes.connections = list;
       for (const [slot, select] of slots) {
-        offer(select, detail.connections[slot].type, select.value || (now.settings.connections?.[slot] ?? ''));
+        const kept = select.dataset.chosen ? select.value : select.value || (now.settings.connections?.[slot] ?? '');
+        offer(select, detail.connections[slot].type, kept);
       }
       showProblem(now.settings_problem);
     };
