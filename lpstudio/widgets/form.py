@@ -493,7 +493,7 @@ class RecipeForm(w.VBox):
     def _offers_empty(self, spec: dict[str, Any]) -> bool:
         """Whether the parameter is a drop-down of values (`FieldEditor`) with an empty
         choice."""
-        dropdown = "enum" in spec or bool(spec.get("x-object-field") or spec.get("x-picklist"))
+        dropdown = "enum" in spec or self._options_for(spec) is not None  # as FieldEditor
         return dropdown and FieldEditor.offers_empty(spec)
 
     def show_saved(self, stored: Saved) -> None:
