@@ -484,44 +484,47 @@ def execute_job(
             joined.discard(watchdog)
         for km in kernel_managers:
             kill_kernel(km)  # at once: nothing of the job runs once its final state is set
-            _reaper.submit(reap_kernel, km)  # the rest is off the job's critical path
-        stop = None if finished else watchdog.stop  # a stop after the end changes nothing
-        mine = Job.worker == worker_id()  # never write over a job another worker took
-        if stop is not None and stop.reason == "lost":
-            log.warning("job %s was given to another worker: stopped, nothing written", job_id)
-        elif stop is not None and stop.reason == "requeue":
-            store.requeue(job_id, mine)
-        else:
-            done = watchdog.cells_done
-            if stop is not None:
-                status = CANCELLED if stop.reason == "cancelled" else FAILED
-                error = {"ename": "Timeout" if stop.reason == "timeout" else "Cancelled"}
-                error["evalue"] = stop.detail
-            if error is not None and not finished:
-                # papermill reports a cell that was cut off as completed too: it is the last
-                # one counted, unless the job stopped between cells or before any started.
-                if between_cells or not done:
-                    error["cell"] = None
-                    if stop is not None:
-                        error["evalue"] += f", before cell {done + 1} started"  # from 1
-                else:
-                    error["cell"] = done - 1
-                    done -= 1
-                error.setdefault("traceback", [])
-                writer.add_banner(error)
-            elif writer.nb is not None:
-                writer(writer.nb)  # the final state, with papermill's error banner if any
-            store.finish_job(
-                job_id,
-                status,
-                mine,
-                error=scrub(error, writer.secrets),
-                result=writer.outputs(),
-                cells_done=done,
-                # A job that failed before papermill wrote anything has no output notebook.
-                **({"output_path": None} if writer.nb is None else {}),
-            )
-        if kernels is not None:
+        try:
+            stop = None if finished else watchdog.stop  # a stop after the end changes nothing
+            mine = Job.worker == worker_id()  # never write over a job another worker took
+            if stop is not None and stop.reason == "lost":
+                log.warning("job %s was given to another worker: stopped, nothing written", job_id)
+            elif stop is not None and stop.reason == "requeue":
+                store.requeue(job_id, mine)
+            else:
+                done = watchdog.cells_done
+                if stop is not None:
+                    status = CANCELLED if stop.reason == "cancelled" else FAILED
+                    error = {"ename": "Timeout" if stop.reason == "timeout" else "Cancelled"}
+                    error["evalue"] = stop.detail
+                if error is not None and not finished:
+                    # papermill reports a cell that was cut off as completed too: it is the last
+                    # one counted, unless the job stopped between cells or before any started.
+                    if between_cells or not done:
+                        error["cell"] = None
+                        if stop is not None:
+                            error["evalue"] += f", before cell {done + 1} started"  # from 1
+                    else:
+                        error["cell"] = done - 1
+                        done -= 1
+                    error.setdefault("traceback", [])
+                    writer.add_banner(error)
+                elif writer.nb is not None:
+                    writer(writer.nb)  # the final state, with papermill's error banner if any
+                store.finish_job(
+                    job_id,
+                    status,
+                    mine,
+                    error=scrub(error, writer.secrets),
+                    result=writer.outputs(),
+                    cells_done=done,
+                    # A job that failed before papermill wrote anything has no output notebook.
+                    **({"output_path": None} if writer.nb is None else {}),
+                )
+            final = store.job(job_id)
+        finally:  # the rest comes after the final row, off the job's critical path
             for km in kernel_managers:
-                kernels.replenish(km.kernel_name)
-    return store.job(job_id)
+                _reaper.submit(reap_kernel, km)
+                if kernels is not None:
+                    kernels.replenish(km.kernel_name)
+    return final
