@@ -1206,10 +1206,14 @@ class Studio:
             from .failures import shown_contacts
 
             settings = {**settings, "notify": shown_contacts(settings["notify"])}
+        chosen = saved.get("connections", {})
         return {
             **recipe.describe(),
             "trigger": trigger,
             "settings": settings,
+            # Slots no one chose a connection for, filled by the automatic choice: a form
+            # shows them as that choice, not as a choice of their own to save.
+            "automatic": sorted(set(settings.get("connections", {})) - set(chosen)),
             "settings_problem": problem,
             "revision": stored.revision,
             "state": saved.get("state", "stopped"),

@@ -228,6 +228,21 @@ def test_settings_shows_each_parameter_with_its_value_type_and_help(ws: Path, cl
     }
 
 
+def test_settings_tells_a_chosen_connection_from_the_automatic_choice(ws: Path, cli) -> None:
+    # Both printed alike: which slot would follow a new connection named like it was unsaid.
+    slots = {"files": {"type": "csv_file"}, "other": {"type": "csv_file"}}
+    write_recipe(ws, "p/slots", metadata={"title": "slots", "connections": slots})
+    with Studio.open(ws, user="alice") as studio:
+        studio.connections.add("files", "csv_file", {"path": "a.csv"}, "alice")
+        studio.connections.add("b", "csv_file", {"path": "b.csv"}, "alice")
+    assert cli("settings", "p/slots", "--connection", "other=b").exit_code == 0
+
+    lines = cli("settings", "p/slots").output.splitlines()
+
+    assert "connection:  files = files  (automatic)" in lines, lines
+    assert "connection:  other = b" in lines, lines
+
+
 def test_a_time_without_a_zone_is_read_in_the_zone_the_cli_prints_times_in(ws: Path) -> None:
     """`lpstudio jobs` prints local times: a `--since` copied from it (no zone) means that
     local moment, not the same digits in UTC (12 hours apart in Auckland's zone here)."""

@@ -304,6 +304,7 @@ def test_recipes_gallery_connectors_dashboard_and_openapi_answer(server: str, ws
     assert detail["trigger"]["kind"] == "callable" and detail["trigger"]["path"] == "optin"
     assert detail["parameters"]["properties"]["default_source"]["type"] == "string"
     assert detail["settings"]["connections"] == {"optins": "optins"}
+    assert detail["automatic"] == []  # its start bound the connection named like the slot
     assert_error(api(server, "alice", "GET", "/recipes/bots/nothing.ipynb"), 404, "recipe")
     assert_error(api(server, "alice", "GET", "/recipes/..%2F..%2Fetc%2Fx.ipynb"), 400, "recipe")
 

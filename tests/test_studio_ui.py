@@ -596,7 +596,8 @@ def test_the_lab_recovers_from_a_failed_page_and_never_acts_on_stale_settings(
         plain.locator(".lps-save").click()
         refused = plain.locator(".lps-message", has_text="changed elsewhere")
         refused.wait_for()
-        assert "fix: reload them and apply your change again" in refused.inner_text()
+        assert ": x, state changed" in refused.inner_text(), refused.inner_text()
+        assert "fix: the panel shows them as they are saved now" in refused.inner_text()
         plain.locator("[data-state=started]").wait_for()
         assert plain.locator("input[name=x]").input_value() == "5"
         with Studio.open(root, user="alice") as studio:
@@ -615,12 +616,15 @@ def test_the_lab_recovers_from_a_failed_page_and_never_acts_on_stale_settings(
         page.route(put, saved_elsewhere_first)
         plain.locator("input[name=x]").fill("6")
         plain.locator(".lps-save").click()
-        plain.locator(".lps-message", has_text="changed elsewhere").wait_for()
+        refused = plain.locator(".lps-message", has_text="changed elsewhere")
+        refused.wait_for()
         page.unroute(put)
-        assert plain.locator("input[name=x]").input_value() == "8"
+        # What changed there is named, and what was typed here is kept (as in the notebook).
+        assert ": x changed" in refused.inner_text(), refused.inner_text()
+        assert "with your own changes kept" in refused.inner_text()
+        assert plain.locator("input[name=x]").input_value() == "6"
         with Studio.open(root, user="alice") as studio:
             assert saved_settings(studio.store, "lab/plain.ipynb")["parameters"] == {"x": 8}
-        plain.locator("input[name=x]").fill("6")
         plain.locator(".lps-save").click()
         plain.locator("text=Settings saved.").wait_for()
         with Studio.open(root, user="alice") as studio:
@@ -701,9 +705,13 @@ def test_the_lab_runs_what_the_form_shows_and_says_fixes_in_its_own_terms(tmp_pa
         command(page, "lpstudio:open-settings", {"recipe": "lab/filed.ipynb"})
         filed.locator("select[name=connection-files] option[value=rows]").wait_for(state="attached")
         problem.wait_for(state="hidden")
-        assert filed.locator("select[name=connection-files]").input_value() == "rows"
+        # Filled by the automatic choice, which the slot shows (named), not as its own choice.
+        files = filed.locator("select[name=connection-files]")
+        assert files.input_value() == "", files.input_value()
+        assert files.locator("option:checked").inner_text() == "(automatic: rows)"
         assert filed.locator("input[name=x]").input_value() == "9"  # not shown afresh
         assert "changed elsewhere" not in filed.locator(".lps-message").inner_text()
+        files.select_option("rows")  # chosen: a recipe that uses a connection holds it
 
         # Run now on what the form shows: saved first; the form shows it after.
         filed.locator(".lps-run").click()
@@ -713,7 +721,8 @@ def test_the_lab_runs_what_the_form_shows_and_says_fixes_in_its_own_terms(tmp_pa
                 what="the job of Run now",
             )
             assert job.parameters == {"x": 9}, job.parameters
-            assert saved_settings(studio.store, "lab/filed.ipynb")["parameters"] == {"x": 9}
+            saved = saved_settings(studio.store, "lab/filed.ipynb")
+            assert saved["parameters"] == {"x": 9} and saved["connections"] == {"files": "rows"}
         jobs = page.locator(".lps-jobs:visible")
         output = jobs.locator(f"tr.lps-job[data-job='{job.id}'][data-status=succeeded] .lps-output")
         output.focus()
@@ -742,6 +751,17 @@ def test_the_lab_runs_what_the_form_shows_and_says_fixes_in_its_own_terms(tmp_pa
                 what="the slot's connection forgotten",
             )
         assert slot.locator("option:checked").inner_text() == "(automatic)"
+        # Shown again, the slot is the automatic choice, naming the connection it picks; a
+        # later Save keeps it so (it saved the picked connection as a choice of its own).
+        filed.get_by_role("button", name="Refresh").click()
+        slot.locator("option:checked", has_text="(automatic: rows)").wait_for(state="attached")
+        assert slot.input_value() == ""
+        filed.locator("input[name=x]").fill("10")
+        filed.locator(".lps-save").click()
+        filed.locator("text=Settings saved.").wait_for()
+        with Studio.open(root, user="alice") as studio:
+            saved = saved_settings(studio.store, "lab/filed.ipynb")
+        assert saved["parameters"] == {"x": 10} and saved["connections"] == {}, saved
 
         # Refreshed unchanged, the sidebar is not drawn again: a keyboard's focus stays put.
         command(page, "lpstudio:open-recipes")

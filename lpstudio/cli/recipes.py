@@ -228,7 +228,8 @@ def settings(
             f"  [{kind}, {'saved' if saved else 'default'}]{help_}"
         )
     for slot, name in current["connections"].items():
-        click.echo(f"connection:  {slot} = {name}")
+        chosen = "  (automatic)" if slot in detail["automatic"] else ""
+        click.echo(f"connection:  {slot} = {name}{chosen}")
     for kind, contact in (current.get("notify") or {}).items():
         click.echo(f"on failure:  {kind} {contact}")
     if current.get("since"):

@@ -97,6 +97,9 @@ export interface RecipeDetail {
     notify?: { webhook?: string; email?: string };
     call_timeout?: number | null;
   };
+  /** slots no one chose a connection for: `settings.connections` names the one the
+   * automatic choice fills them with (not a choice to save) */
+  automatic?: string[];
   /** why the saved settings cannot run yet (a bad value, a slot with no connection) */
   settings_problem: Problem | null;
   state: 'started' | 'stopped';

@@ -6,7 +6,8 @@
  * Others change a recipe too (another tab, the CLI, the scheduler's user): re-shown, the panel
  * shows what changed meanwhile. A Save sends the revision of the settings the panel shows:
  * saved elsewhere since, the API refuses it (409) rather than write the panel's values over
- * them, and the panel shows the recipe as it is now with what the API said. A Start, Stop or
+ * them, and the panel shows the recipe as it is now, with what changed there named and
+ * what the user changed in the panel kept (as the notebook's form does). A Start, Stop or
  * Run now first checks that the revision is still the one shown, the same way.
  */
 import { Widget } from '@lumino/widgets';
@@ -16,6 +17,40 @@ import { StudioContext } from './context';
 import { button, el, errorBox, fill, localZone, markField, momentInput, readMoment, runNow, statusBadge } from './dom';
 import { FixContext, labFix, withLabFix } from './fixes';
 import { SchemaForm } from './form';
+
+/** What the user changed in the panel, kept when it is shown again as the recipe is now. */
+interface Kept {
+  /** parameters given another value, and those emptied (the notebook's default again) */
+  parameters: Record<string, unknown>;
+  cleared: string[];
+  /** slots the user chose for ('' is the automatic choice) */
+  slots: Record<string, string>;
+  since?: string;
+  contacts: { webhook?: string; email?: string };
+}
+
+/** What differs between two versions of a recipe's settings, by the names the panel shows
+ * (as the notebook's form names them): its parameters, `connections.SLOT`, since, notify. */
+function changes(before: RecipeDetail, after: RecipeDetail): string[] {
+  const differ = (a: unknown, b: unknown): boolean => JSON.stringify(a) !== JSON.stringify(b);
+  const chosen = (d: RecipeDetail): Record<string, string> =>
+    Object.fromEntries(Object.entries(d.settings.connections ?? {}).filter(([slot]) => !(d.automatic ?? []).includes(slot)));
+  const names: string[] = [];
+  for (const [prefix, old, now] of [
+    ['', before.settings.parameters ?? {}, after.settings.parameters ?? {}],
+    ['connections.', chosen(before), chosen(after)]
+  ] as const) {
+    const keys = [...new Set([...Object.keys(old), ...Object.keys(now)])].sort();
+    names.push(...keys.filter(k => differ((old as Record<string, unknown>)[k], (now as Record<string, unknown>)[k])).map(k => prefix + k));
+  }
+  for (const key of ['notify', 'since', 'state'] as const) {
+    const [a, b] = key === 'state' ? [before.state, after.state] : [before.settings[key], after.settings[key]];
+    if (differ(a ?? null, b ?? null)) {
+      names.push(key);
+    }
+  }
+  return names;
+}
 
 
 export class SettingsPanel extends Widget {
@@ -35,12 +70,14 @@ export class SettingsPanel extends Widget {
     void this.load();
   }
 
-  /** Shows the recipe as it is now, with `note` (why it was shown again) in its message. */
-  async load(note?: HTMLElement): Promise<void> {
+  /** Shows the recipe as it is now, with `note` (why it was shown again) in its message, or
+   * the note `note(shown, now)` gives; with what the user changed, if `keep` is given. */
+  async load(note?: HTMLElement | ((shown: RecipeDetail | null, now: RecipeDetail) => HTMLElement), keep?: Kept): Promise<void> {
     try {
       const [detail, connections] = await Promise.all([api.recipe(this.recipe), api.connections()]);
-      this.render(detail, connections);
-      fill(this.message, note);
+      const shown = this.shown;
+      this.render(detail, connections, keep);
+      fill(this.message, typeof note === 'function' ? note(shown, detail) : note);
     } catch (err) {
       fill(this.body, errorBox(err));
     }
@@ -79,11 +116,17 @@ export class SettingsPanel extends Widget {
     return null;
   }
 
-  private render(detail: RecipeDetail, connections: Connection[]): void {
+  private render(detail: RecipeDetail, connections: Connection[], keep?: Kept): void {
     this.shown = detail;
     const can = this.ctx.me.can;
     const readOnly = !can.build;
+    /** the connection filling each slot (what a job uses): chosen, else the automatic one */
     const bound = detail.settings.connections ?? {};
+    /** the slots' chosen connections: a slot the automatic choice fills shows that choice */
+    const chosenOf = (d: RecipeDetail): Record<string, string> =>
+      Object.fromEntries(Object.entries(d.settings.connections ?? {}).filter(([slot]) => !(d.automatic ?? []).includes(slot)));
+    const automaticOf = (d: RecipeDetail, slot: string): string | undefined =>
+      (d.automatic ?? []).includes(slot) ? d.settings.connections?.[slot] : undefined;
     const slots = new Map<string, HTMLSelectElement>();
     /** The fix for what is wrong, in the lab's terms (this form, the Connections panel). */
     const fixes: FixContext = {
@@ -94,12 +137,12 @@ export class SettingsPanel extends Widget {
       form: 'below'
     };
     /** A slot's choices: the automatic one (empty: the API picks the connection named like
-     * the slot, else the only one of its type), then the connections of its type, keeping
-     * the one chosen. */
-    const offer = (select: HTMLSelectElement, type: string, value: string): void => {
+     * the slot, else the only one of its type; named when it fills the slot now), then the
+     * connections of its type, keeping the one chosen. */
+    const offer = (select: HTMLSelectElement, type: string, value: string, automatic?: string): void => {
       fill(
         select,
-        el('option', { text: '(automatic)', attrs: { value: '' } }),
+        el('option', { text: automatic ? `(automatic: ${automatic})` : '(automatic)', attrs: { value: '' } }),
         ...fixes.connections
           .filter(c => c.type === type)
           .map(c => el('option', { text: `${c.name} (${c.status})`, attrs: { value: c.name } }))
@@ -108,9 +151,13 @@ export class SettingsPanel extends Widget {
     };
     const slotRows = Object.entries(detail.connections ?? {}).map(([slot, info]) => {
       const select = el('select', { cls: 'lps-input', attrs: { name: `connection-${slot}` } });
-      offer(select, info.type, bound[slot] ?? '');
+      const kept = keep?.slots[slot];
+      offer(select, info.type, kept ?? chosenOf(detail)[slot] ?? '', automaticOf(detail, slot));
       select.disabled = readOnly;
       // Chosen by the user (the automatic choice too): kept when the panel is shown again.
+      if (kept !== undefined) {
+        select.dataset.chosen = 'yes';
+      }
       select.addEventListener('change', () => (select.dataset.chosen = 'yes'));
       slots.set(slot, select);
       return el(
@@ -124,7 +171,11 @@ export class SettingsPanel extends Widget {
         })
       );
     });
-    const form = new SchemaForm(detail.parameters ?? {}, detail.settings.parameters ?? {}, {
+    const values = { ...(detail.settings.parameters ?? {}), ...keep?.parameters };
+    for (const name of keep?.cleared ?? []) {
+      delete values[name];
+    }
+    const form = new SchemaForm(detail.parameters ?? {}, values, {
       readOnly,
       unset: '(notebook default)',
       picklist: prop => {
@@ -133,12 +184,22 @@ export class SettingsPanel extends Widget {
         return name && fixes.connections.some(c => c.name === name) ? api.picklist(name, spec.list) : null;
       }
     });
+    /** the parameters the user changed in the form (kept when it is shown again after a 409) */
+    const touched = new Set<string>(Object.keys(keep?.parameters ?? {}).concat(keep?.cleared ?? []));
+    for (const type of ['input', 'change']) {
+      form.node.addEventListener(type, event => {
+        const name = (event.target as HTMLElement).closest('[data-field]')?.getAttribute('data-field');
+        if (name) {
+          touched.add(name);
+        }
+      });
+    }
     // Shown and read in local time, as the lab shows every time (the jobs' starts too).
     const since = el('input', { cls: 'lps-input', attrs: { name: 'since', placeholder: 'e.g. 2h or 2026-01-01 09:00' } });
     let savedSince = momentInput(detail.settings.since);
     let savedNames = Object.keys(detail.settings.parameters ?? {});
-    let savedSlots = Object.keys(bound);
-    since.value = savedSince;
+    let savedSlots = Object.keys(chosenOf(detail));
+    since.value = keep?.since ?? savedSince;
     const isPoll = detail.trigger?.kind === 'poll';
     // Failure contacts: for the jobs nobody waits on (a person's run or a bot's call ends in
     // front of its caller). A saved webhook comes back without its path (it often holds a
@@ -150,7 +211,7 @@ export class SettingsPanel extends Widget {
       email: el('input', { cls: 'lps-input', attrs: { name: 'notify.email', type: 'email', placeholder: 'ops@brand.example' } })
     };
     for (const kind of ['webhook', 'email'] as const) {
-      contacts[kind].value = savedContacts[kind];
+      contacts[kind].value = keep?.contacts[kind] ?? savedContacts[kind];
       contacts[kind].disabled = readOnly;
     }
     const changedContacts = (): Record<string, string | null> | undefined => {
@@ -231,7 +292,12 @@ export class SettingsPanel extends Widget {
         showProblem(saved.settings_problem);
         savedSince = since.value = momentInput(saved.settings.since);
         savedNames = Object.keys(saved.settings.parameters ?? {});
-        savedSlots = Object.keys(saved.settings.connections ?? {});
+        // Saved: what is typed or chosen from now on is the user's change.
+        touched.clear();
+        for (const select of slots.values()) {
+          delete select.dataset.chosen;
+        }
+        savedSlots = Object.keys(chosenOf(saved));
         Object.assign(savedContacts, { webhook: '', email: '', ...(saved.settings.notify ?? {}) });
         for (const kind of ['webhook', 'email'] as const) {
           contacts[kind].value = savedContacts[kind];
@@ -241,9 +307,29 @@ export class SettingsPanel extends Widget {
         return true;
       } catch (err) {
         if (err instanceof ApiError && err.status === 409 && err.field === 'revision') {
-          // Saved elsewhere since: shown as it is now, with what the API said and its fix.
+          // Saved elsewhere since: shown as it is now, naming what changed there, with what
+          // the user changed here kept (as the notebook's form does).
+          const kept: Kept = {
+            parameters: Object.fromEntries(Object.entries(parameters).filter(([name]) => touched.has(name))),
+            cleared: [...touched].filter(name => !(name in parameters)),
+            slots: Object.fromEntries([...slots].filter(([, s]) => s.dataset.chosen).map(([slot, s]) => [slot, s.value])),
+            since: sinceChanged() ? since.value : undefined,
+            contacts: Object.fromEntries(
+              (['webhook', 'email'] as const).filter(k => contacts[k].value.trim() !== savedContacts[k]).map(k => [k, contacts[k].value])
+            )
+          };
           const not = refused === 'saved' ? null : el('div', { cls: 'lps-error', text: `Not ${refused}.` });
-          await this.load(el('div', { cls: 'lps-stale' }, not, errorBox(err)));
+          await this.load((shown, now) => {
+            const named = shown ? changes(shown, now) : [];
+            const said = new ApiError(
+              err.status,
+              err.code,
+              `${err.message}: ${named.join(', ') || 'nothing this panel shows'} changed`,
+              err.field,
+              'the panel shows them as they are saved now, with your own changes kept: check them, then click again'
+            );
+            return el('div', { cls: 'lps-stale' }, not, errorBox(said));
+          }, kept);
           return false;
         }
         fill(message, failure(err));
@@ -252,7 +338,7 @@ export class SettingsPanel extends Widget {
       }
     };
 
-    /** Test: the saved settings, each chosen connection tested, then the recipe run once
+    /** Test: the saved settings, each connection they bind tested, then the recipe run once
      * in test mode on a recent trigger event (its actions send nothing). */
     const test = async (): Promise<void> => {
       if (!(await save())) {
@@ -260,7 +346,8 @@ export class SettingsPanel extends Widget {
       }
       const results = el('ul', { cls: 'lps-test-results' });
       fill(message, results);
-      for (const name of [...slots.values()].map(s => s.value).filter(Boolean)) {
+      // Those the saved settings bind, the automatic choice's too (what a job would use).
+      for (const name of new Set(Object.values((this.shown ?? detail).settings.connections ?? {}))) {
         try {
           const c = await api.testConnection(name);
           results.append(
@@ -422,8 +509,8 @@ export class SettingsPanel extends Widget {
       this.shown = now; // the same as shown, but for slots it left open and fills now
       fixes.connections = list;
       for (const [slot, select] of slots) {
-        const kept = select.dataset.chosen ? select.value : select.value || (now.settings.connections?.[slot] ?? '');
-        offer(select, detail.connections[slot].type, kept);
+        const kept = select.dataset.chosen ? select.value : (chosenOf(now)[slot] ?? '');
+        offer(select, detail.connections[slot].type, kept, automaticOf(now, slot));
       }
       showProblem(now.settings_problem);
     };
