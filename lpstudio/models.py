@@ -20,6 +20,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator, TypeEngine
@@ -231,6 +232,13 @@ class Delivery(Base):
     __table_args__ = (
         UniqueConstraint("ledger", "key", name="uq_deliveries_ledger_key"),
         Index("ix_deliveries_updated_at", "updated_at"),  # the daily purge (migration 0010)
+        # The sends a job left unanswered when it ends (migration 0011): only rows in flight.
+        Index(
+            "ix_deliveries_sending",
+            "job_id",
+            sqlite_where=text("status = 'sending'"),
+            postgresql_where=text("status = 'sending'"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(BIG_ID, primary_key=True, autoincrement=True)

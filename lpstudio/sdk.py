@@ -316,8 +316,10 @@ class Ledger(Protocol):
     not per recipient.
 
     `claim_many` returns the earlier record (`status`, `detail`, `job_id`) of each key that
-    was accepted or may have been (uncertain; a claim never settled, whose process died
-    mid-request, counts as uncertain), and records every other key as being sent now.
+    was accepted or may have been (uncertain; a claim never settled, whose job ended or
+    whose process died mid-request, counts as uncertain), or that another job is sending
+    now (`sending`: it runs, and accounts for it; should it end unanswered, its final state
+    makes the key uncertain and says so), and records every other key as being sent now.
     `settle_many` records how the claimed keys ended: accepted, rejected (never reached the
     app, may be sent again) or uncertain (sent, no answer: never resent blindly).
 

@@ -45,7 +45,7 @@ from .errors import NotFoundError, WorkspaceError
 from .models import Activation, AuditEntry, Job, Notebook, RecipeVersion, User, as_utc, utcnow
 
 #: The newest migration; a store at this revision needs no Alembic at start-up.
-SCHEMA_HEAD = "0010"
+SCHEMA_HEAD = "0011"
 
 #: The triggers whose jobs a scheduler runs; the process that queues any other job (a
 #: command, a server's executor) runs it itself.
@@ -64,6 +64,24 @@ FINAL_STATES = (SUCCEEDED, FAILED, CANCELLED)
 #: The jobs table, for its updates: a Core UPDATE costs half what an ORM-enabled one does
 #: (no objects of a store's short sessions need synchronising), on every job's path.
 JOBS = Job.__table__
+#: Why a send a job left "sending" when it ended is uncertain (its ledger row's reason).
+UNANSWERED = "the job ended before its request was answered: it may have been accepted"
+
+
+def _unanswered(error: dict[str, Any] | None, ledgers: list[str]) -> dict[str, Any]:
+    """A job's error, saying how many of its sends ended unanswered. Each send may be in two
+    ledgers (a recipient in the job's, its `once_per` value in the recipe's): counted once."""
+    own = [ledger for ledger in ledgers if not ledger.startswith("recipe:")]
+    count = len(own) or len(ledgers)
+    said = (
+        f"{count} send{'s' if count > 1 else ''} it began got no answer before it ended: they "
+        "may have gone out and are never sent again (uncertain): check them in the app"
+    )
+    error = dict(error or {"ename": "UnansweredSends", "evalue": "", "cell": None})
+    error["evalue"] = f"{error['evalue']}; {said}" if error.get("evalue") else said
+    error["uncertain_sends"] = count
+    return error
+
 
 ROLES = ("admin", "analyst", "operator")
 
@@ -468,14 +486,36 @@ class Store:
         self, job_id: int, status: str, *still: ColumnElement[bool], **fields: Any
     ) -> bool:
         """Writes a final state, once: a job already final is left as it is, and so is one
-        that no longer meets the conditions `still`. Says whether this call ended it."""
+        that no longer meets the conditions `still`. Says whether this call ended it.
+
+        Sends the job began and never heard back about (its ledger rows still "sending": it
+        was killed, timed out or lost mid-request) become uncertain with it, and its error
+        says how many: they may have gone out, are never sent again, and a person hears of
+        them from this job rather than from whichever job meets them next."""
+        from .models import Delivery
+
+        deliveries = Delivery.__table__
         with self.write() as s:
             done = s.execute(
                 update(JOBS)
                 .where(Job.id == job_id, Job.status.not_in(FINAL_STATES), *still)
                 .values(status=status, finished_at=utcnow(), **fields)
             )
-            return done.rowcount == 1
+            if done.rowcount != 1:
+                return False
+            left = s.execute(
+                update(deliveries)
+                .where(deliveries.c.job_id == job_id, deliveries.c.status == "sending")
+                .values(status="uncertain", detail={"reason": UNANSWERED}, updated_at=utcnow())
+                .returning(deliveries.c.ledger)
+            ).all()
+            if left:
+                s.execute(
+                    update(JOBS)
+                    .where(Job.id == job_id)
+                    .values(error=_unanswered(fields.get("error"), [row.ledger for row in left]))
+                )
+            return True
 
     def claim_job(self, job_id: int, running_limit: int) -> bool:
         """Takes a queued job for this process if its recipe runs fewer than `running_limit`

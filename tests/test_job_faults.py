@@ -549,3 +549,48 @@ def test_sigterm_on_a_command_running_jobs_cancels_them_and_exits_130(
         assert len(found) == (2 if command == "poll" else 1)
         assert {job.status for job in found} == {"cancelled"}, [job.error for job in found]
         assert studio.job(running.id).error["evalue"] == "cancelled by SIGTERM"
+
+
+# -- 5. sends a job leaves unanswered -----------------------------------------------------
+
+
+def test_a_job_cancelled_mid_request_says_its_sends_may_have_gone_out(
+    studio: Studio, ws: Path, tmp_path: Path
+) -> None:
+    """A job stopped while its request was out left the request's ledger rows "sending":
+    nobody was told, and the recipe's next job, finding them, could not tell them from a
+    send another job had under way. Its final state now turns them uncertain and says so."""
+    from sqlalchemy import select
+
+    from lpstudio.models import Delivery
+
+    claimed, gate = tmp_path / "claimed", tmp_path / "gate"
+    claim = (
+        "import lpstudio.kernel as lp\n"
+        "lp.connection('files').connection.ledger.claim_many(['a', 'b'])\n"
+        + append(claimed, "out")  # the request is out; its answer never comes
+    )
+    write_recipe(
+        ws,
+        "p/sender",
+        cells=(claim, wait_file(gate)),
+        metadata={"title": "sender", "connections": {"files": {"type": "csv_file"}}},
+    )
+    studio.connections.add("files", "csv_file", {"path": "rows.csv"}, "alice")
+    job, finished = studio.dispatch("p/sender")
+    try:
+        wait_for(claimed.exists, what="the job's sends claimed")
+        with studio.store.read() as s:
+            assert set(s.scalars(select(Delivery.status))) == {"sending"}
+        studio.cancel(job.id)
+        done = finished.result(timeout=120)
+    finally:
+        gate.touch()
+
+    assert done.status == "cancelled"
+    assert done.error["uncertain_sends"] == 2, done.error
+    assert "2 sends it began got no answer before it ended" in done.error["evalue"]
+    assert done.error["evalue"].startswith("cancelled by request")  # why it ended comes first
+    with studio.store.read() as s:
+        rows = s.execute(select(Delivery.status, Delivery.job_id)).all()
+    assert sorted(rows) == [("uncertain", job.id)] * 2

@@ -62,6 +62,12 @@ class DyingLedger(StoreLedger):
         raise SystemExit("killed while sending")
 
 
+def campaign_module() -> ModuleType:
+    """The connector's campaign module as the registry loaded it."""
+    get_connector("liveperson_proactive")
+    return importlib.import_module("lpstudio_connectors.liveperson_proactive.campaign")
+
+
 def client_module() -> ModuleType:
     """The connector's HTTP module as the registry loaded it (under `lpstudio_connectors`)."""
     get_connector("liveperson_proactive")
@@ -630,7 +636,7 @@ def test_the_ledger_keeps_the_final_reason_of_a_batch_refused_whole(
 
     [rejected] = result["rejected"]
     assert reason in rejected["message"]
-    campaign = importlib.import_module("lpstudio_connectors.liveperson_proactive.campaign")
+    campaign = campaign_module()
     rows = [ledger._records[campaign.send_key(ACCOUNT, handoff, p["phone"])] for p in everyone]
     assert [row["status"] for row in rows] == ["rejected"] * 3
     assert [row["detail"]["message"] for row in rows] == [rejected["message"]] * 3
@@ -1606,6 +1612,52 @@ def test_a_value_a_later_job_relied_on_outlives_the_purge_of_the_job_that_sent_i
 
     assert second["accepted"] == rerun["accepted"] == 0
     assert recipients(control) == {ava["phone"]: 1}
+
+
+def test_a_value_another_running_job_is_sending_is_reported_in_progress(connect, control, ws):
+    """Run now beside a poll job of the cart recipe, on the same checkout: the second job
+    took the first's live claim for an answer lost, and failed alerting a person (nothing
+    was sent twice, but the alarm was false)."""
+    from sqlalchemy import update
+
+    from lpstudio.models import Job
+
+    with Studio.open(ws, user="alice") as studio:
+        url = studio.store.url
+        version = studio.store.snapshot("shop/cart.ipynb", "{}", {}, "alice")
+        running, later = (
+            studio.store.create_job(recipe="shop/cart.ipynb", version_id=version, user="alice")
+            for _ in range(2)
+        )
+        with studio.store.write() as s:
+            s.execute(update(Job).where(Job.id == running.id).values(status="running"))
+    sender = StoreLedger(url, f"job:{running.id}", running.id, "recipe:cart")
+    value = campaign_module().send_key(ACCOUNT, "once_per", "checkout_id", "1")
+    sender.across_recipe().claim_many([value])  # its request is out, its answer to come
+    ava = {"phone": "+14155550184", "name": "Ava", "checkout_id": 1}
+
+    result = send(
+        connect(ledger=StoreLedger(url, f"job:{later.id}", later.id, "recipe:cart")),
+        [ava],
+        once_per="checkout_id",
+    )
+
+    assert result["accepted"] == 0 and result["uncertain"] == []
+    [busy] = result["in_progress"]
+    assert busy["job_id"] == running.id and busy["addresses"] == [ava["phone"]]
+    assert recipients(control) == {}
+    # That job dies before its answer came: it says so, and the value is uncertain from now.
+    with Studio.open(ws, user="alice") as studio:
+        assert studio.store.finish_job(running.id, "failed", error={"ename": "Timeout"})
+        assert studio.job(running.id).error["uncertain_sends"] == 1
+        third = studio.store.create_job(recipe="shop/cart.ipynb", version_id=version, user="alice")
+    _, again = send_incomplete(
+        connect(ledger=StoreLedger(url, f"job:{third.id}", third.id, "recipe:cart")),
+        [ava],
+        once_per="checkout_id",
+    )
+    assert again["uncertain"][0]["job_id"] == running.id and "in_progress" not in again
+    assert recipients(control) == {}
 
 
 def test_a_value_another_job_left_unanswered_or_claimed_is_never_resent(connect, control, ws):

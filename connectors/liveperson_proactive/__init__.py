@@ -162,6 +162,11 @@ SEND_OUTPUT: dict[str, Any] = {
             "earlier attempt (with once_per, of any job of the recipe; never resent): "
             "addresses, job_id, reason",
         },
+        "in_progress": {
+            "type": "array",
+            "description": "with once_per, per batch, recipients another running job of the "
+            "recipe is sending now (present only then): addresses, job_id",
+        },
         "already_sent": {
             "type": "array",
             "description": "per batch, how many recipients an earlier attempt of the job "

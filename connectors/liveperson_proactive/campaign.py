@@ -25,10 +25,12 @@ With `once_per` (a record field, such as a checkout's id), a recipient is also c
 first, by (account, that field and its value) in the ledger every job of the recipe
 shares: a value another job of the recipe accepted (or may have: uncertain, or claimed by a
 job that died sending) is not sent again, whatever the recipient's address or the recipe's
-handoff now, and is reported as above with the job that sent it. A checkout that comes back as a
-new event once its customer edited it, or that Run now takes again, is messaged once. The
-scope is the recipe's name: a renamed recipe starts afresh. A record without a value for
-the field is not sent (`failed`, like one without an address).
+handoff now, and is reported as above with the job that sent it; one that another job of
+the recipe is sending right now (it runs, its answer is to come) is reported under
+`in_progress` with that job, and fails nothing: that job accounts for it. A checkout that
+comes back as a new event once its customer edited it, or that Run now takes again, is
+messaged once. The scope is the recipe's name: a renamed recipe starts afresh. A record
+without a value for the field is not sent (`failed`, like one without an address).
 
 Once every batch has been tried, rejected or uncertain recipients raise
 `CampaignIncomplete`, so the job fails: its retry can send what was not accepted and its
@@ -544,13 +546,15 @@ def _report_earlier(
             continue
         sent = record["status"] == "accepted"
         campaign = record["detail"].get("proactiveCampaignId") if sent else None
-        kind = "already_sent" if sent else "uncertain"
-        groups.setdefault((kind, record.get("job_id"), campaign), []).append(address)
+        kind = {"accepted": "already_sent", "sending": "in_progress"}.get(record["status"])
+        groups.setdefault((kind or "uncertain", record.get("job_id"), campaign), []).append(address)
     for (kind, job_id, campaign), addresses in groups.items():
         entry: dict[str, Any] = {"batch": number, "recipients": len(addresses), **scope}
         if kind == "already_sent":  # counted, as accepted ones are (a rerun of a campaign to
             # 100,000 kept every address in its result); uncertain ones need a person: named
             entry.update(job_id=job_id, proactiveCampaignId=campaign)
+        elif kind == "in_progress":  # another job that runs now is sending them: it says
+            entry.update(addresses=addresses, job_id=job_id)
         else:
             entry.update(addresses=addresses, job_id=job_id, reason=UNANSWERED_BEFORE)
-        result[kind].append(entry)
+        result.setdefault(kind, []).append(entry)  # `in_progress` only when there are some

@@ -60,9 +60,12 @@ class StoreLedger:
         return self._across
 
     def claim_many(self, keys: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """As `Ledger.claim_many`; a key another job claimed and still runs with (not
+        settled yet, not died) is reported `sending`, not `uncertain`: that job will say."""
         from sqlalchemy import insert, select, update
 
-        from ..models import Delivery, utcnow
+        from ..models import Delivery, Job, utcnow
+        from ..store import RUNNING
 
         table = Delivery.__table__  # Core statements: no ORM work per row
         mine = (table.c.ledger == self.ledger, table.c.key.in_(keys))
@@ -71,9 +74,21 @@ class StoreLedger:
             rows = s.execute(
                 select(table.c.key, table.c.status, table.c.detail, table.c.job_id).where(*mine)
             ).all()
+            others = {r.job_id for r in rows if r.status == "sending" and r.job_id != self.job_id}
+            live = (
+                set(s.scalars(select(Job.id).where(Job.id.in_(others), Job.status == RUNNING)))
+                if others
+                else set()
+            )
             earlier = {
                 row.key: {
-                    "status": "uncertain" if row.status == "sending" else row.status,
+                    "status": (
+                        row.status
+                        if row.status != "sending"
+                        else "sending"
+                        if row.job_id in live
+                        else "uncertain"
+                    ),
                     "detail": row.detail,
                     "job_id": row.job_id,
                 }
