@@ -111,7 +111,11 @@ def test_a_package_imports_under_another_folder_stopped_and_bound(server: str) -
         headers=ZIP,
     )
     error = assert_error(again, 400)
-    assert error["field"].startswith("recipes.bots-copy/") and "replace" in error["fix"]
+    assert error["field"].startswith("recipes.bots-copy/")
+    # The API's parameters, not the CLI's options.
+    assert error["fix"] == (
+        "post it again with replace=true to replace it, or into=FOLDER (another folder)"
+    ), error["fix"]
     replaced = api(
         server,
         "ana",

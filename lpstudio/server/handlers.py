@@ -480,13 +480,22 @@ class PackagesHandler(UserHandler):
     async def post(self) -> None:
         from ..packages import import_project
 
-        done = await self.blocking(
-            import_project,
-            self.studio,
-            io.BytesIO(self.request.body),
-            into=self.query.get("into"),
-            replace=self.query["replace"],
-        )
+        try:
+            done = await self.blocking(
+                import_project,
+                self.studio,
+                io.BytesIO(self.request.body),
+                into=self.query.get("into"),
+                replace=self.query["replace"],
+            )
+        except InputError as exc:  # its fix in this API's terms, not the CLI's options
+            if exc.fix:
+                exc.fix = (
+                    exc.fix.replace("import with --replace", "post it again with replace=true")
+                    .replace("import it --into", "post it again with --into")
+                    .replace("--into another folder", "into=FOLDER (another folder)")
+                )
+            raise
         done.pop("package")  # the file's path: an upload has none
         where = f"{PREFIX}/recipes?project={quote(done['into'])}"
         self.answer(done, 201, {"Location": where})

@@ -318,13 +318,13 @@ function importSummary(done: ImportSummary, canEdit: boolean): HTMLElement {
   );
 }
 
-/** An import's refusal with its fix in the form's terms, not the CLI's options. */
+/** An import's refusal with its fix in the form's terms, not the REST API's parameters. */
 function inLabTerms(err: unknown): unknown {
   if (!(err instanceof ApiError) || !err.fix) {
     return err;
   }
   const fix = err.fix
-    .replace(/import with --replace/g, 'tick "Replace existing recipes"')
-    .replace(/(import it )?--into another folder/g, 'give another folder under "Into folder"');
+    .replace(/post it again with replace=true/g, 'tick "Replace existing recipes"')
+    .replace(/(post it again with )?into=FOLDER \(another folder\)/g, 'give another folder under "Into folder"');
   return new ApiError(err.status, err.code, err.message, err.field, fix);
 }
