@@ -1465,6 +1465,21 @@ class Studio:
                 f"{trigger.description}",
             )
         events = trigger.parse(headers, body)
+        named = delivery_id(headers)
+        digest = hashlib.sha256(body).hexdigest()
+
+        def repeated(claim: dict[str, Any] | None) -> list[Job] | None:
+            """The jobs of a delivery queued before under this id with this body."""
+            if claim is None or claim["request_sha256"] != digest or not claim.get("answer"):
+                return None
+            return [self.store.job(i) for i in claim["answer"]["jobs"]]
+
+        # A redelivery of one that was queued is answered as such before anything is
+        # checked again: a schema tightened since must not refuse what was accepted.
+        if named is not None:
+            before = repeated(self.calls.find(f"webhook:{recipe.name}", named[1]))
+            if before is not None:
+                return recipe, before, True
         # A delivery's jobs are queued together, in one transaction, or none of them is:
         # one event off the recipe's input schema refuses it whole, before its id is
         # claimed, so the sender's corrected redelivery under the same id is queued.
@@ -1486,13 +1501,14 @@ class Studio:
         # One snapshot for the delivery: its jobs differ only by their event.
         base = self._job_fields(recipe, {}, None, "webhook", None)
         rows = [{**base, "event": event} for event in events]
-        named = delivery_id(headers)
         if named is None:
             return recipe, self.store.create_jobs(rows), False
         header, delivery = named
-        digest = hashlib.sha256(body).hexdigest()
         claim, made = self.calls.claim(f"webhook:{recipe.name}", delivery, recipe.name, digest)
         if not made:
+            before = repeated(claim)
+            if before is not None:
+                return recipe, before, True
             if claim["request_sha256"] != digest:
                 raise InputError(
                     f"{header} {delivery[:64]!r} was delivered before with another body; "
@@ -1501,13 +1517,11 @@ class Studio:
                     fix=f"give each new delivery its own {header}; a redelivery repeats the "
                     "first delivery's body unchanged",
                 )
-            if claim.get("answer") is None:
-                raise ConflictError(
-                    f"delivery {delivery[:64]!r} is being queued by another request",
-                    field=header,
-                    fix="retry the delivery in a few seconds",
-                )
-            return recipe, [self.store.job(i) for i in claim["answer"]["jobs"]], True
+            raise ConflictError(
+                f"delivery {delivery[:64]!r} is being queued by another request",
+                field=header,
+                fix="retry the delivery in a few seconds",
+            )
 
         def settle(session: Any, jobs: list[Job]) -> None:  # with the jobs, or not at all
             answer = {"jobs": [job.id for job in jobs]}

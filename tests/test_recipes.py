@@ -912,6 +912,26 @@ def test_a_delivery_that_does_not_fit_the_input_schema_queues_nothing(ws: Path) 
         assert [job.event for job in studio.jobs()] == [{**bad, "phone": "+61415550142"}]
 
 
+def test_a_redelivery_of_a_queued_delivery_is_repeated_after_the_schema_tightened(
+    ws: Path,
+) -> None:
+    """The sender's retry of a delivery that was queued got 400 once the recipe's schema
+    refused what it had taken: the sender took its delivery for refused."""
+    write_recipe(ws, "p/lead", metadata={"title": "Lead", "trigger": {"kind": "webhook"}})
+    delivery, body = {"X-Webhook-Id": "lead-7"}, b'{"phone": "0415 555 0142"}'
+    with Studio.open(ws, user="alice") as studio:
+        hook = studio.webhook_id("p/lead.ipynb")
+        _, jobs, repeated = studio.receive_webhook(hook, delivery, body)
+        assert len(jobs) == 1 and not repeated
+    lead_hook(ws)  # the same recipe, now taking E.164 phones only
+    with Studio.open(ws, user="alice") as studio:
+        _, again, repeated = studio.receive_webhook(hook, delivery, body)
+        assert repeated and [job.id for job in again] == [jobs[0].id]
+        with pytest.raises(InputError, match="phone"):  # a new delivery is checked
+            studio.receive_webhook(hook, {"X-Webhook-Id": "lead-8"}, body)
+        assert len(studio.jobs()) == 1
+
+
 def test_an_event_given_by_hand_must_fit_the_input_schema(ws: Path, cli) -> None:
     name = lead_hook(ws)
     bad = '{"first_name": "Kim", "phone": "0415 555 0142"}'
