@@ -28,6 +28,7 @@ import shutil
 import stat
 import uuid
 import zipfile
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib.metadata import version
@@ -37,7 +38,7 @@ from typing import IO, TYPE_CHECKING, Any
 import nbformat
 
 from .connections import NAME_PATTERN, PLACEHOLDER, authorise_fix, bind_connections
-from .errors import InputError, LpstudioError
+from .errors import ConflictError, InputError, LpstudioError
 from .jsonschemas import first_problem
 from .models import RecipeSettings, TriggerState, utcnow
 from .parameters import coerce
@@ -697,6 +698,24 @@ def _plan_recipe(
     plan.settings[name] = new
 
 
+@contextlib.contextmanager
+def _unchanged_meanwhile() -> Iterator[None]:
+    """A connection (or a recipe's settings) the package brings, created by someone else
+    between the import's checks and its write, is refused in the import's terms: the
+    transaction wrote nothing, and the next import checks against what is there now."""
+    from sqlalchemy.exc import IntegrityError
+
+    try:
+        yield
+    except IntegrityError:
+        raise ConflictError(
+            "the workspace changed while the package was imported: a connection or a "
+            "recipe's settings it brings were created meanwhile; nothing was written",
+            field="package",
+            fix="import it again: it is checked against the workspace as it is now",
+        ) from None
+
+
 def _write(studio: Studio, plan: _Plan, source: Path | IO[bytes]) -> None:
     """Stages the files in a hidden folder of the workspace, writes the connections and
     settings in one transaction, then moves the files into place: a failure before the move
@@ -710,7 +729,7 @@ def _write(studio: Studio, plan: _Plan, source: Path | IO[bytes]) -> None:
             staged = staging / label
             staged.parent.mkdir(parents=True, exist_ok=True)
             staged.write_bytes(data)
-        with studio.store.write() as s:
+        with _unchanged_meanwhile(), studio.store.write() as s:
             for name, type_, fields, withheld in plan.placeholders:
                 studio.connections.add_placeholder(name, type_, fields, withheld, studio.user, s)
             for recipe, settings in plan.settings.items():

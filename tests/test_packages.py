@@ -506,6 +506,31 @@ def test_an_existing_recipe_is_refused_without_replace_and_replaced_with_it(
         assert saved_settings(studio.store, "p/sub/b.ipynb").get("state", "stopped") == "stopped"
 
 
+def test_a_connection_created_while_the_package_is_imported_refuses_it_whole(
+    small: Path, target: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A connection of the package's created by someone else between the import's checks and
+    its write surfaced as the database's IntegrityError (a 500 over REST)."""
+    checked = packages._write
+
+    def racing(studio: Studio, plan: Any, source: Any) -> None:
+        with Studio.open(target, user="carol") as other:
+            other.connections.add("api", "http", {"base_url": "https://api.example.com"}, "carol")
+        checked(studio, plan, source)
+
+    monkeypatch.setattr(packages, "_write", racing)
+    result = invoke(target, "import", str(small), "--json")
+
+    assert result.exit_code != 0
+    error = answer(result)["error"]
+    assert error["field"] == "package" and "created meanwhile" in error["message"], error
+    assert "import it again" in error["fix"]
+    assert not (target / "projects/p").exists()
+    with Studio.open(target, user="bob") as studio:
+        assert saved_settings(studio.store, "p/a.ipynb") == {}
+        assert studio.connections.get("api").status != "placeholder"  # carol's, untouched
+
+
 def test_a_connection_of_another_type_is_refused(small: Path, target: Path) -> None:
     with Studio.open(target, user="bob") as studio:
         studio.connections.add("api", "csv_file", {"path": "x.csv"}, "bob")
