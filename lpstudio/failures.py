@@ -76,9 +76,14 @@ def after_failure(studio: Studio, job: Job, now: datetime | None = None) -> int 
     it, whichever process ran or reaped it. A job an app refused for good
     (`refused_for_good`) is reported at once: a retry would be refused the same way, and
     only delay the news; so is one whose request may have been carried out (`uncertain`):
-    a retry would send it again."""
+    a retry would send it again. A cancelled job (SIGTERM, a person) that ended with sends
+    unanswered (`uncertain_sends`) is reported, not retried: a person checks them."""
     error = job.error or {}
-    if error.get("ename") == "Cancelled" or job.trigger not in UNATTENDED:
+    if job.trigger not in UNATTENDED:
+        return None
+    if error.get("ename") == "Cancelled":
+        if error.get("uncertain_sends"):
+            notify(studio, job)
         return None
     try:
         recipe = studio.recipe(job.recipe)

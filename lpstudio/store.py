@@ -68,6 +68,27 @@ JOBS = Job.__table__
 UNANSWERED = "the job ended before its request was answered: it may have been accepted"
 
 
+def _end_unanswered(s: Session, job_id: int, status: str, error: dict[str, Any] | None) -> None:
+    """In the transaction that ends a job: its sends still "sending" become uncertain, and
+    its error says how many (a job that leaves some so did not succeed)."""
+    from .models import Delivery
+
+    deliveries = Delivery.__table__
+    left = (deliveries.c.job_id == job_id, deliveries.c.status == "sending")
+    ledgers = list(s.scalars(select(deliveries.c.ledger).where(*left)))
+    if not ledgers:
+        return
+    s.execute(
+        update(deliveries)
+        .where(*left)
+        .values(status="uncertain", detail={"reason": UNANSWERED}, updated_at=utcnow())
+    )
+    ended: dict[str, Any] = {"error": _unanswered(error, ledgers)}
+    if status == SUCCEEDED:
+        ended["status"] = FAILED
+    s.execute(update(JOBS).where(Job.id == job_id).values(**ended))
+
+
 def _unanswered(error: dict[str, Any] | None, ledgers: list[str]) -> dict[str, Any]:
     """A job's error, saying how many of its sends ended unanswered. Each send may be in two
     ledgers (a recipient in the job's, its `once_per` value in the recipe's): counted once."""
@@ -491,10 +512,8 @@ class Store:
         Sends the job began and never heard back about (its ledger rows still "sending": it
         was killed, timed out or lost mid-request) become uncertain with it, and its error
         says how many: they may have gone out, are never sent again, and a person hears of
-        them from this job rather than from whichever job meets them next."""
-        from .models import Delivery
-
-        deliveries = Delivery.__table__
+        them from this job rather than from whichever job meets them next. Such a job did
+        not succeed, whatever its cells said."""
         with self.write() as s:
             done = s.execute(
                 update(JOBS)
@@ -503,18 +522,7 @@ class Store:
             )
             if done.rowcount != 1:
                 return False
-            left = s.execute(
-                update(deliveries)
-                .where(deliveries.c.job_id == job_id, deliveries.c.status == "sending")
-                .values(status="uncertain", detail={"reason": UNANSWERED}, updated_at=utcnow())
-                .returning(deliveries.c.ledger)
-            ).all()
-            if left:
-                s.execute(
-                    update(JOBS)
-                    .where(Job.id == job_id)
-                    .values(error=_unanswered(fields.get("error"), [row.ledger for row in left]))
-                )
+            _end_unanswered(s, job_id, status, fields.get("error"))
             return True
 
     def claim_job(self, job_id: int, running_limit: int) -> bool:
@@ -605,11 +613,13 @@ class Store:
         """Cancels a queued job at once; asks the worker of a running job to stop it."""
         job = self.job(job_id)
         with self.write() as s:
-            s.execute(
+            cancelled = s.execute(
                 update(JOBS)
                 .where(Job.id == job_id, Job.status == QUEUED)
                 .values(status=CANCELLED, finished_at=utcnow())
             )
+            if cancelled.rowcount == 1:  # put back in the queue mid-request, perhaps
+                _end_unanswered(s, job_id, CANCELLED, None)
             s.execute(
                 update(JOBS)
                 .where(Job.id == job_id, Job.status == RUNNING)

@@ -594,3 +594,25 @@ def test_a_job_cancelled_mid_request_says_its_sends_may_have_gone_out(
     with studio.store.read() as s:
         rows = s.execute(select(Delivery.status, Delivery.job_id)).all()
     assert sorted(rows) == [("uncertain", job.id)] * 2
+
+
+def test_a_job_that_left_sends_unanswered_did_not_succeed(studio: Studio, ws: Path) -> None:
+    """Its cells ended well (a recipe that caught the connector's error) or it was cancelled
+    while queued again (a scheduler shut down mid-request): its sends are uncertain all the
+    same, and it says so."""
+    from lpstudio.kernel.runtime import StoreLedger
+
+    write_recipe(ws, "p/caught")
+    ended = []
+    for _ in range(2):
+        job = queue_webhook_job(studio, "p/caught")
+        StoreLedger(studio.store.url, f"job:{job.id}", job.id).claim_many([f"k{job.id}"])
+        ended.append(job.id)
+    assert studio.store.start_job(ended[0], 2, "out.ipynb")
+    assert studio.store.finish_job(ended[0], "succeeded")
+    studio.cancel(ended[1])
+
+    caught, cancelled = (studio.job(job_id) for job_id in ended)
+    assert (caught.status, caught.error["ename"]) == ("failed", "UnansweredSends")
+    assert caught.error["evalue"].startswith("1 send it began got no answer")
+    assert (cancelled.status, cancelled.error["uncertain_sends"]) == ("cancelled", 1)

@@ -14,9 +14,10 @@ import math
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
+from functools import partial
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from types import ModuleType
+from types import ModuleType, SimpleNamespace
 from typing import Any
 
 import httpx
@@ -1614,49 +1615,120 @@ def test_a_value_a_later_job_relied_on_outlives_the_purge_of_the_job_that_sent_i
     assert recipients(control) == {ava["phone"]: 1}
 
 
-def test_a_value_another_running_job_is_sending_is_reported_in_progress(connect, control, ws):
-    """Run now beside a poll job of the cart recipe, on the same checkout: the second job
-    took the first's live claim for an answer lost, and failed alerting a person (nothing
-    was sent twice, but the alarm was false)."""
+def running_cart_jobs(ws: Path, count: int) -> tuple[str, list[int]]:
+    """The store's URL and `count` jobs of the cart recipe, the first one running."""
     from sqlalchemy import update
 
     from lpstudio.models import Job
 
     with Studio.open(ws, user="alice") as studio:
-        url = studio.store.url
         version = studio.store.snapshot("shop/cart.ipynb", "{}", {}, "alice")
-        running, later = (
-            studio.store.create_job(recipe="shop/cart.ipynb", version_id=version, user="alice")
-            for _ in range(2)
-        )
+        jobs = [
+            studio.store.create_job(recipe="shop/cart.ipynb", version_id=version, user="alice").id
+            for _ in range(count)
+        ]
         with studio.store.write() as s:
-            s.execute(update(Job).where(Job.id == running.id).values(status="running"))
-    sender = StoreLedger(url, f"job:{running.id}", running.id, "recipe:cart")
+            s.execute(update(Job).where(Job.id == jobs[0]).values(status="running"))
+        return studio.store.url, jobs
+
+
+def waits(monkeypatch: pytest.MonkeyPatch, *meanwhile: Callable[[], None]) -> list[float]:
+    """The campaign's waits for other jobs, each running the next of `meanwhile` (what the
+    other job does while this one waits): no real sleep. Returns the waits asked for."""
+    campaign = campaign_module()
+    asked: list[float] = []
+    steps = list(meanwhile)
+
+    def sleep(seconds: float) -> None:
+        asked.append(seconds)
+        if steps:
+            steps.pop(0)()
+
+    clock = iter(range(10_000))  # each look at the clock a second later
+    fake = SimpleNamespace(sleep=sleep, monotonic=lambda: float(next(clock)))
+    monkeypatch.setattr(campaign, "time", fake)
+    return asked
+
+
+def test_a_value_another_running_job_is_sending_is_waited_for(connect, control, ws, monkeypatch):
+    """Run now beside a poll job of the cart recipe, on the same checkout: the second job
+    took the first's live claim for an answer lost, and failed alerting a person (nothing
+    was sent twice, but the alarm was false). It waits for that job's answer instead."""
+    url, (running, later) = running_cart_jobs(ws, 2)
     value = campaign_module().send_key(ACCOUNT, "once_per", "checkout_id", "1")
-    sender.across_recipe().claim_many([value])  # its request is out, its answer to come
+    sender = StoreLedger(url, f"job:{running}", running, "recipe:cart").across_recipe()
+    sender.claim_many([value])  # its request is out, its answer to come
     ava = {"phone": "+14155550184", "name": "Ava", "checkout_id": 1}
+    answered = partial(sender.settle_many, {value: "accepted"}, {"proactiveCampaignId": 7})
+    asked = waits(monkeypatch, lambda: None, answered)  # answered during the second wait
 
     result = send(
-        connect(ledger=StoreLedger(url, f"job:{later.id}", later.id, "recipe:cart")),
+        connect(ledger=StoreLedger(url, f"job:{later}", later, "recipe:cart")),
         [ava],
         once_per="checkout_id",
     )
 
-    assert result["accepted"] == 0 and result["uncertain"] == []
-    [busy] = result["in_progress"]
-    assert busy["job_id"] == running.id and busy["addresses"] == [ava["phone"]]
+    assert len(asked) == 2 and result["accepted"] == 0 and result["uncertain"] == []
+    [before] = result["already_sent"]
+    assert before["job_id"] == running and before["proactiveCampaignId"] == 7
+    assert "in_progress" not in result
     assert recipients(control) == {}
-    # That job dies before its answer came: it says so, and the value is uncertain from now.
-    with Studio.open(ws, user="alice") as studio:
-        assert studio.store.finish_job(running.id, "failed", error={"ename": "Timeout"})
-        assert studio.job(running.id).error["uncertain_sends"] == 1
-        third = studio.store.create_job(recipe="shop/cart.ipynb", version_id=version, user="alice")
-    _, again = send_incomplete(
-        connect(ledger=StoreLedger(url, f"job:{third.id}", third.id, "recipe:cart")),
+
+
+def test_a_value_the_other_job_could_not_send_is_sent(connect, control, ws, monkeypatch):
+    """The other job's recipient was refused (the customer's old number): the second job,
+    which had skipped the value while it was under way, never sent it to the new one."""
+    url, (running, later) = running_cart_jobs(ws, 2)
+    value = campaign_module().send_key(ACCOUNT, "once_per", "checkout_id", "1")
+    sender = StoreLedger(url, f"job:{running}", running, "recipe:cart").across_recipe()
+    sender.claim_many([value])
+    refused = partial(sender.settle_many, {value: "rejected"}, {"message": "INVALID_NUMBER"})
+    waits(monkeypatch, refused)
+    ava = {"phone": "+14155550185", "name": "Ava", "checkout_id": 1}
+
+    result = send(
+        connect(ledger=StoreLedger(url, f"job:{later}", later, "recipe:cart")),
         [ava],
         once_per="checkout_id",
     )
-    assert again["uncertain"][0]["job_id"] == running.id and "in_progress" not in again
+
+    assert result["accepted"] == 1 and "in_progress" not in result
+    assert recipients(control) == {ava["phone"]: 1}
+
+
+def test_a_value_still_under_way_at_the_end_of_the_wait_fails_to_be_retried(
+    connect, control, ws, monkeypatch
+):
+    """Still being sent when the wait is over: the job fails, retryable, naming the other
+    job; once that job dies unanswered, it says so, and the value is uncertain from then."""
+    url, (running, later, third) = running_cart_jobs(ws, 3)
+    value = campaign_module().send_key(ACCOUNT, "once_per", "checkout_id", "1")
+    StoreLedger(url, f"job:{running}", running, "recipe:cart").across_recipe().claim_many([value])
+    asked = waits(monkeypatch)
+    ava = {"phone": "+14155550186", "name": "Ava", "checkout_id": 1}
+
+    error, result = send_incomplete(
+        connect(ledger=StoreLedger(url, f"job:{later}", later, "recipe:cart")),
+        [ava],
+        once_per="checkout_id",
+    )
+
+    wait = campaign_module().IN_PROGRESS_WAIT
+    assert 0 < len(asked) <= wait and sum(asked) <= wait + 1
+    assert error.retryable and "still being sent by another job 1" in str(error)
+    [busy] = result["in_progress"]
+    assert busy["job_id"] == running and busy["addresses"] == [ava["phone"]]
+    assert result["uncertain"] == [] and recipients(control) == {}
+    # That job dies before its answer came: it says so, and the value is uncertain from now.
+    with Studio.open(ws, user="alice") as studio:
+        assert studio.store.finish_job(running, "failed", error={"ename": "Timeout"})
+        assert studio.job(running).error["uncertain_sends"] == 1
+    _, again = send_incomplete(
+        connect(ledger=StoreLedger(url, f"job:{third}", third, "recipe:cart")),
+        [ava],
+        once_per="checkout_id",
+    )
+    assert again["uncertain"][0]["job_id"] == running and "in_progress" not in again
     assert recipients(control) == {}
 
 

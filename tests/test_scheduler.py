@@ -909,6 +909,31 @@ def test_a_job_whose_worker_vanished_is_retried_then_reported(
     ]
 
 
+def test_a_cancelled_job_that_left_sends_unanswered_is_reported_not_retried(
+    ws: Path, db: Store, webhook: Any
+) -> None:
+    """A poll job cancelled (SIGTERM) while its request was out: only it can say that the
+    send may have gone out (the recipe's next job waits for it, then names it as its), and
+    cancelled jobs were never reported. One that left nothing unanswered still is not."""
+    from lpstudio.failures import after_failure
+    from lpstudio.kernel.runtime import StoreLedger
+
+    with Studio.open(ws, user="alice") as studio:
+        quiet = queue_lost(ws, studio, webhook, "poll")
+        sending = studio.store.create_job(
+            recipe="p/lost.ipynb", version_id=quiet.version_id, trigger="poll", user="alice"
+        )
+        StoreLedger(studio.store.url, f"job:{sending.id}", sending.id).claim_many(["k"])
+        for job in (quiet, sending):
+            stopped = {"ename": "Cancelled", "evalue": "cancelled by SIGTERM"}
+            assert studio.store.finish_job(job.id, "cancelled", error=stopped)
+            assert after_failure(studio, studio.job(job.id)) is None  # never retried
+    [post] = webhook.posts
+    assert (post["job"], post["status"]) == (sending.id, "cancelled")
+    assert post["error"]["evalue"].startswith("cancelled by SIGTERM; 1 send it began got no")
+    assert len(jobs(db, "p/lost.ipynb")) == 2
+
+
 def test_a_failure_report_the_webhook_refused_is_logged(
     ws: Path, db: Store, webhook: Any, caplog: pytest.LogCaptureFixture
 ) -> None:

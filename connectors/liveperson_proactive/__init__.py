@@ -165,7 +165,8 @@ SEND_OUTPUT: dict[str, Any] = {
         "in_progress": {
             "type": "array",
             "description": "with once_per, per batch, recipients another running job of the "
-            "recipe is sending now (present only then): addresses, job_id",
+            "recipe was still sending when the campaign's wait for it ended (present only "
+            "then; the campaign fails, to be retried): addresses, job_id",
         },
         "already_sent": {
             "type": "array",

@@ -25,9 +25,13 @@ With `once_per` (a record field, such as a checkout's id), a recipient is also c
 first, by (account, that field and its value) in the ledger every job of the recipe
 shares: a value another job of the recipe accepted (or may have: uncertain, or claimed by a
 job that died sending) is not sent again, whatever the recipient's address or the recipe's
-handoff now, and is reported as above with the job that sent it; one that another job of
-the recipe is sending right now (it runs, its answer is to come) is reported under
-`in_progress` with that job, and fails nothing: that job accounts for it. A checkout that
+handoff now, and is reported as above with the job that sent it. One that another job of
+the recipe is sending right now (it runs, its answer is to come) is waited for once every
+batch has been tried (checked every `IN_PROGRESS_POLL` s, for `IN_PROGRESS_WAIT` s at most):
+reported as above once that job accounts for it, sent after all if LivePerson refused it
+that job's recipient (the customer's number changed in between), and still under way at the
+end of the wait, reported under `in_progress` with that job, failing the campaign to be
+retried (its retry looks again). A checkout that
 comes back as a new event once its customer edited it, or that Run now takes again, is
 messaged once. The scope is the recipe's name: a renamed recipe starts afresh. A record
 without a value for the field is not sent (`failed`, like one without an address).
@@ -47,6 +51,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
 from collections.abc import Callable, Collection, Iterator
 from functools import partial
 from typing import Any
@@ -67,6 +72,10 @@ READ_ROWS = 1000
 #: Campaign ids named in the message of `CampaignIncomplete` (a long fan-out has a thousand).
 IDS_SHOWN = 5
 UNANSWERED_BEFORE = "an earlier attempt got no answer: it may have been accepted"
+#: How long the campaign waits, once every batch was tried, for `once_per` values another
+#: running job of the recipe is sending (that job's request waits out a 429 up to 60 s).
+IN_PROGRESS_WAIT = 120.0
+IN_PROGRESS_POLL = 0.5
 
 
 class CampaignIncomplete(ConnectorError):
@@ -75,20 +84,22 @@ class CampaignIncomplete(ConnectorError):
     retry may help the rejected ones only."""
 
     def __init__(self, result: dict[str, Any]) -> None:
-        rejected, uncertain, before = (
-            sum(entry["recipients"] for entry in result[kind])
-            for kind in ("rejected", "uncertain", "already_sent")
+        rejected, uncertain, before, busy = (
+            sum(entry["recipients"] for entry in result.get(kind, []))
+            for kind in ("rejected", "uncertain", "already_sent", "in_progress")
         )
         reason = f" (first: {_reason(result['rejected'][0])})" if rejected else ""
         ids = [str(c["proactiveCampaignId"]) for c in result["campaigns"]]
         more = f" and {len(ids) - IDS_SHOWN} more" if len(ids) > IDS_SHOWN else ""
         super().__init__(
             f"LivePerson did not accept every recipient: accepted {result['accepted']}, "
-            f"rejected {rejected}{reason}, uncertain {uncertain}, already sent {before}; "
-            f"campaigns: {', '.join(ids[:IDS_SHOWN]) or 'none'}{more}. A retry sends the "
-            "rejected recipients again; uncertain ones are never resent: check them in "
-            "LivePerson",
-            retryable=rejected > 0,
+            f"rejected {rejected}{reason}, uncertain {uncertain}, already sent {before}"
+            + (f", still being sent by another job {busy}" if busy else "")
+            + f"; campaigns: {', '.join(ids[:IDS_SHOWN]) or 'none'}{more}. A retry sends the "
+            "rejected recipients again"
+            + (" and looks again at those another job was sending" if busy else "")
+            + "; uncertain ones are never resent: check them in LivePerson",
+            retryable=rejected > 0 or busy > 0,
             result=result,
         )
 
@@ -350,6 +361,7 @@ def send_campaign(conn: Connection, data: dict[str, Any]) -> dict[str, Any]:
         "batches": 0,
     }
     requests: list[dict[str, Any]] = []
+    waiting: list[tuple[int, Consumer]] = []  # values another running job is sending
     seen: set[str] = set()
     seen_once: set[str] = set()
     records = chunks(data["recipients"], READ_ROWS)
@@ -362,7 +374,7 @@ def send_campaign(conn: Connection, data: dict[str, Any]) -> dict[str, Any]:
                 requests.append(conn.would_send("POST", url, json=body))
             result["accepted"] += len(batch)
             continue
-        stop = _send_batch(conn, client, path, number, batch, data, result)
+        stop = _send_batch(conn, client, path, number, batch, data, result, waiting)
         if stop:
             result["not_sent"] = sum(1 for _ in consumers)  # accounted for, never claimed
             raise stop(number, data, result)
@@ -377,9 +389,38 @@ def send_campaign(conn: Connection, data: dict[str, Any]) -> dict[str, Any]:
             "failed": failed,
             "batches": result["batches"],
         }
-    if result["rejected"] or result["uncertain"]:
+    _wait_for_other_jobs(conn, client, path, data, result, waiting)
+    if result["rejected"] or result["uncertain"] or result.get("in_progress"):
         raise CampaignIncomplete(result)
     return result
+
+
+def _wait_for_other_jobs(
+    conn: Connection,
+    client: LivePersonClient,
+    path: str,
+    data: dict[str, Any],
+    result: dict[str, Any],
+    waiting: list[tuple[int, Consumer]],
+) -> None:
+    """Looks again at the `once_per` values another running job of the recipe was sending,
+    until that job accounts for each or the wait is over: each is then reported as it is
+    (accepted, uncertain: as another job's), or claimed and sent when that job's request
+    was refused for its recipient; those still under way stay under `in_progress`."""
+    deadline = time.monotonic() + IN_PROGRESS_WAIT
+    while waiting and time.monotonic() < deadline:
+        time.sleep(IN_PROGRESS_POLL)
+        again: dict[int, list[Consumer]] = {}
+        for number, consumer in waiting:
+            again.setdefault(number, []).append(consumer)
+        waiting.clear()
+        result.pop("in_progress", None)  # each is reported as it is now
+        for number, batch in again.items():
+            stop = _send_batch(conn, client, path, number, batch, data, result, waiting)
+            if stop:
+                later = [c for n, b in again.items() if n > number for c in b]
+                result["not_sent"] += len(later)  # accounted for, never claimed
+                raise stop(number, data, result)
 
 
 def _send_batch(
@@ -390,10 +431,11 @@ def _send_batch(
     batch: list[Consumer],
     data: dict[str, Any],
     result: dict[str, Any],
+    waiting: list[tuple[int, Consumer]],
 ) -> Callable[[int, dict[str, Any], dict[str, Any]], ConnectorError] | None:
-    """Claims the batch's recipients, sends those never sent before, settles what came of it.
-    Returns how to raise, when LivePerson's refusal blames the request: every batch would
-    meet it."""
+    """Claims the batch's recipients, sends those never sent before, settles what came of it;
+    adds to `waiting` those whose `once_per` value another running job is sending. Returns
+    how to raise, when LivePerson's refusal blames the request: every batch would meet it."""
     account, handoff = client.account, data["handoff"]
     consumers = {address: consumer for address, consumer, _ in batch}
     keys = {address: send_key(account, handoff, address) for address in consumers}
@@ -415,6 +457,11 @@ def _send_batch(
             wide = {address: once[address] for address in asked}
             found = recipe.claim_many(list(wide.values()))
             _report_earlier(number, wide, found, result, once_per=data["once_per"])
+            waiting.extend(
+                (number, item)
+                for item in batch
+                if item[0] in wide and found.get(wide[item[0]], {}).get("status") == "sending"
+            )
             asked = {address: key for address, key in asked.items() if wide[address] not in found}
         try:
             earlier = conn.ledger.claim_many(list(asked.values())) if asked else {}
