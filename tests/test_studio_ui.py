@@ -750,9 +750,11 @@ def test_the_lab_runs_what_the_form_shows_and_says_fixes_in_its_own_terms(tmp_pa
                 lambda: saved_settings(studio.store, "lab/filed.ipynb")["connections"] == {},
                 what="the slot's connection forgotten",
             )
-        assert slot.locator("option:checked").inner_text() == "(automatic)"
-        # Shown again, the slot is the automatic choice, naming the connection it picks; a
-        # later Save keeps it so (it saved the picked connection as a choice of its own).
+        # Saved, the slot is the automatic choice, naming the connection it picks; shown
+        # again too, and a later Save keeps it so (it saved the picked connection as a
+        # choice of its own).
+        filed.locator("text=Settings saved.").wait_for()
+        assert slot.locator("option:checked").inner_text() == "(automatic: rows)"
         filed.get_by_role("button", name="Refresh").click()
         slot.locator("option:checked", has_text="(automatic: rows)").wait_for(state="attached")
         assert slot.input_value() == ""

@@ -151,7 +151,9 @@ export class SettingsPanel extends Widget {
     };
     const slotRows = Object.entries(detail.connections ?? {}).map(([slot, info]) => {
       const select = el('select', { cls: 'lps-input', attrs: { name: `connection-${slot}` } });
-      const kept = keep?.slots[slot];
+      // Kept unless its connection was deleted meanwhile (the slot shows what is saved).
+      const wanted = keep?.slots[slot];
+      const kept = wanted === '' || connections.some(c => c.name === wanted) ? wanted : undefined;
       offer(select, info.type, kept ?? chosenOf(detail)[slot] ?? '', automaticOf(detail, slot));
       select.disabled = readOnly;
       // Chosen by the user (the automatic choice too): kept when the panel is shown again.
@@ -292,10 +294,12 @@ export class SettingsPanel extends Widget {
         showProblem(saved.settings_problem);
         savedSince = since.value = momentInput(saved.settings.since);
         savedNames = Object.keys(saved.settings.parameters ?? {});
-        // Saved: what is typed or chosen from now on is the user's change.
+        // Saved: what is typed or chosen from now on is the user's change; an automatic
+        // slot names the connection it picks now.
         touched.clear();
-        for (const select of slots.values()) {
+        for (const [slot, select] of slots) {
           delete select.dataset.chosen;
+          offer(select, detail.connections[slot].type, select.value, automaticOf(saved, slot));
         }
         savedSlots = Object.keys(chosenOf(saved));
         Object.assign(savedContacts, { webhook: '', email: '', ...(saved.settings.notify ?? {}) });
