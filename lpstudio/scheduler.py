@@ -39,7 +39,7 @@ from .models import Job, ScheduleRun, TriggerState, utcnow
 from .recipe import Recipe
 from .runner import RunningJobs, execute_job
 from .settings import saved_settings, update_settings
-from .store import FAILED, QUEUED, SCHEDULED_TRIGGERS
+from .store import CANCELLED, FAILED, QUEUED, SCHEDULED_TRIGGERS
 from .studio import Studio
 
 log = logging.getLogger("lpstudio.scheduler")
@@ -461,7 +461,10 @@ class Scheduler:
             _log_end(job)
             # A job failed as "worker lost" was retried or reported by the reaper that
             # failed it (`Studio.reap_lost_jobs`): not a second time here.
-            if job.status == FAILED and (job.error or {}).get("ename") != "WorkerLost":
+            error = job.error or {}
+            # A cancelled job is reported only when it may have sent what nobody knows of.
+            failed = job.status == FAILED and error.get("ename") != "WorkerLost"
+            if failed or (job.status == CANCELLED and error.get("uncertain_sends")):
                 self._after_failure(job)
         except Exception:  # a worker thread's exception is otherwise lost with its future
             log.exception("scheduler failed on job %s", job_id)

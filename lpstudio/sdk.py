@@ -340,6 +340,12 @@ class Ledger(Protocol):
         """The ledger of the recipe's jobs; a ledger that knows no recipe is its own."""
         ...
 
+    def sending(self, keys: Sequence[str]) -> set[str]:
+        """Those of `keys` another running job is sending now (what `claim_many` reports
+        `sending`), read without claiming any: for waiting until that job accounts for
+        them."""
+        ...
+
 
 class MemoryLedger:
     """A ledger for one process: used outside jobs (notebooks run by hand, tests)."""
@@ -369,6 +375,11 @@ class MemoryLedger:
     def across_recipe(self) -> MemoryLedger:
         """Itself: one process, by hand or in a test, is all the recipe it knows of."""
         return self
+
+    def sending(self, keys: Sequence[str]) -> set[str]:
+        """None: no other job shares a process's ledger (its own unsettled keys count as
+        uncertain, as `claim_many` reports them)."""
+        return set()
 
 
 class RateLimiter(Protocol):

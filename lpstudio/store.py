@@ -68,24 +68,34 @@ JOBS = Job.__table__
 UNANSWERED = "the job ended before its request was answered: it may have been accepted"
 
 
-def _end_unanswered(s: Session, job_id: int, status: str, error: dict[str, Any] | None) -> None:
-    """In the transaction that ends a job: its sends still "sending" become uncertain, and
-    its error says how many (a job that leaves some so did not succeed)."""
+def _unanswered_sends(s: Session, job_id: int) -> list[str]:
+    """Turns the job's sends still "sending" uncertain (its process no longer waits for
+    their answers); returns the ledger of each."""
     from .models import Delivery
 
     deliveries = Delivery.__table__
     left = (deliveries.c.job_id == job_id, deliveries.c.status == "sending")
     ledgers = list(s.scalars(select(deliveries.c.ledger).where(*left)))
+    if ledgers:
+        s.execute(
+            update(deliveries)
+            .where(*left)
+            .values(status="uncertain", detail={"reason": UNANSWERED}, updated_at=utcnow())
+        )
+    return ledgers
+
+
+def _end_unanswered(s: Session, job_id: int, status: str, error: dict[str, Any] | None) -> None:
+    """In the transaction that ends a job: its sends still "sending" become uncertain, and
+    its error says how many. A job that leaves some so did not succeed, and is not retried
+    (`uncertain`): its cells ran to the end, and would all run again."""
+    ledgers = _unanswered_sends(s, job_id)
     if not ledgers:
         return
-    s.execute(
-        update(deliveries)
-        .where(*left)
-        .values(status="uncertain", detail={"reason": UNANSWERED}, updated_at=utcnow())
-    )
     ended: dict[str, Any] = {"error": _unanswered(error, ledgers)}
     if status == SUCCEEDED:
         ended["status"] = FAILED
+        ended["error"]["uncertain"] = True
     s.execute(update(JOBS).where(Job.id == job_id).values(**ended))
 
 
@@ -561,9 +571,10 @@ class Store:
 
     def requeue(self, job_id: int, *still: ColumnElement[bool]) -> None:
         """Puts a running job back in the queue (its worker stopped before it could finish),
-        if it still meets the conditions `still`."""
+        if it still meets the conditions `still`. Sends it had out become uncertain: nobody
+        waits for their answers now, and its next run (or another job) finds them so."""
         with self.write() as s:
-            s.execute(
+            requeued = s.execute(
                 update(JOBS)
                 .where(Job.id == job_id, Job.status == RUNNING, *still)
                 .values(
@@ -575,6 +586,8 @@ class Store:
                     cancel_requested=False,
                 )
             )
+            if requeued.rowcount == 1:
+                _unanswered_sends(s, job_id)
 
     def audit(self, user: str, action: str, target: str, **detail: Any) -> None:
         with self.write() as s:
@@ -619,7 +632,8 @@ class Store:
                 .values(status=CANCELLED, finished_at=utcnow())
             )
             if cancelled.rowcount == 1:  # put back in the queue mid-request, perhaps
-                _end_unanswered(s, job_id, CANCELLED, None)
+                stopped = {"ename": "Cancelled", "evalue": "cancelled by request", "cell": None}
+                _end_unanswered(s, job_id, CANCELLED, stopped)
             s.execute(
                 update(JOBS)
                 .where(Job.id == job_id, Job.status == RUNNING)

@@ -31,7 +31,7 @@ from .parameters import coerce, date_defaults
 from .recipe import Recipe
 from .runner import write_notebook
 from .settings import read_settings, saved_settings, update_settings
-from .store import FINAL_STATES, SCHEDULED_TRIGGERS, Store, audit_in, worker_id
+from .store import CANCELLED, FINAL_STATES, SCHEDULED_TRIGGERS, Store, audit_in, worker_id
 from .times import poll_start
 from .workspace import TERMS_VERSION, Workspace, current_user
 
@@ -1084,6 +1084,10 @@ class Studio:
             return job
         job = self.store.request_cancel(job_id)
         self.store.audit(self.user, "cancel", job.recipe, job=job.id)
+        if job.status == CANCELLED and (job.error or {}).get("uncertain_sends"):
+            from .failures import after_failure
+
+            after_failure(self, job)  # queued again mid-request: its contacts hear of it
         return job
 
     # -- history ---------------------------------------------------------------------------

@@ -616,3 +616,21 @@ def test_a_job_that_left_sends_unanswered_did_not_succeed(studio: Studio, ws: Pa
     assert (caught.status, caught.error["ename"]) == ("failed", "UnansweredSends")
     assert caught.error["evalue"].startswith("1 send it began got no answer")
     assert (cancelled.status, cancelled.error["uncertain_sends"]) == ("cancelled", 1)
+
+
+def test_a_job_put_back_in_the_queue_leaves_no_send_under_way(studio: Studio, ws: Path) -> None:
+    """Its claims stayed "sending" while it waited to run again: every other job of the
+    recipe took them for a send under way, waited for them and failed."""
+    from lpstudio.kernel.runtime import StoreLedger
+
+    write_recipe(ws, "p/again")
+    job = queue_webhook_job(studio, "p/again")
+    assert studio.store.start_job(job.id, 2, "out.ipynb")
+    StoreLedger(studio.store.url, f"job:{job.id}", job.id).claim_many(["k"])
+    other = StoreLedger(studio.store.url, f"job:{job.id}", job.id + 1)
+    assert other.sending(["k"]) == {"k"}  # under way while it runs
+
+    studio.store.requeue(job.id)
+
+    assert other.sending(["k"]) == set()
+    assert other.claim_many(["k"])["k"]["status"] == "uncertain"

@@ -1706,6 +1706,15 @@ def test_a_value_still_under_way_at_the_end_of_the_wait_fails_to_be_retried(
     StoreLedger(url, f"job:{running}", running, "recipe:cart").across_recipe().claim_many([value])
     asked = waits(monkeypatch)
     ava = {"phone": "+14155550186", "name": "Ava", "checkout_id": 1}
+    client = client_module().LivePersonClient
+    tries: list[str] = []
+    request = client.request
+
+    def counted(self: Any, method: str, service: str, *args: Any, **kwargs: Any) -> Any:
+        tries.append(service)
+        return request(self, method, service, *args, **kwargs)
+
+    monkeypatch.setattr(client, "request", counted)
 
     error, result = send_incomplete(
         connect(ledger=StoreLedger(url, f"job:{later}", later, "recipe:cart")),
@@ -1715,6 +1724,8 @@ def test_a_value_still_under_way_at_the_end_of_the_wait_fails_to_be_retried(
 
     wait = campaign_module().IN_PROGRESS_WAIT
     assert 0 < len(asked) <= wait and sum(asked) <= wait + 1
+    # Waiting takes none of the account's requests (each one a rate-limit permit).
+    assert tries == ["proactive"], tries
     assert error.retryable and "still being sent by another job 1" in str(error)
     [busy] = result["in_progress"]
     assert busy["job_id"] == running and busy["addresses"] == [ava["phone"]]

@@ -909,29 +909,66 @@ def test_a_job_whose_worker_vanished_is_retried_then_reported(
     ]
 
 
-def test_a_cancelled_job_that_left_sends_unanswered_is_reported_not_retried(
-    ws: Path, db: Store, webhook: Any
-) -> None:
-    """A poll job cancelled (SIGTERM) while its request was out: only it can say that the
-    send may have gone out (the recipe's next job waits for it, then names it as its), and
-    cancelled jobs were never reported. One that left nothing unanswered still is not."""
-    from lpstudio.failures import after_failure
+def sending_job(studio: Studio, ws: Path, webhook: Any, trigger: str) -> Job:
+    """A job of p/lost (one retry, a failure contact) whose request is out: one claim of its
+    ledger still "sending"."""
     from lpstudio.kernel.runtime import StoreLedger
 
+    job = queue_lost(ws, studio, webhook, trigger)
+    StoreLedger(studio.store.url, f"job:{job.id}", job.id).claim_many(["k"])
+    return job
+
+
+@pytest.mark.parametrize(
+    ("ended", "fields", "status"),
+    [
+        ("cancelled", {"error": {"ename": "Cancelled", "evalue": "cancelled by SIGTERM"}}, None),
+        # Its cells ran to the end (the recipe caught the connector's error): a retry would
+        # run them all again.
+        ("succeeded", {}, "failed"),
+    ],
+    ids=["cancelled", "cells-succeeded"],
+)
+def test_a_job_that_left_sends_unanswered_is_reported_not_retried(
+    ws: Path,
+    db: Store,
+    webhook: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    ended: str,
+    fields: dict[str, Any],
+    status: str | None,
+) -> None:
+    """A poll job stopped while its request was out: only it can say that the send may
+    have gone out (the recipe's next job waits for it, then names it as its), and neither a
+    cancelled job nor one whose cells succeeded was ever reported."""
+    import lpstudio.scheduler
+
+    def runner_ends_it(workspace: Any, store: Store, job_id: int, **_: Any) -> Job:
+        """What `execute_job` writes when the job ends so (the runner is tested apart)."""
+        assert store.start_job(job_id, 2, "out.ipynb")
+        store.finish_job(job_id, ended, **fields)
+        return store.job(job_id)
+
+    monkeypatch.setattr(lpstudio.scheduler, "execute_job", runner_ends_it)
     with Studio.open(ws, user="alice") as studio:
-        quiet = queue_lost(ws, studio, webhook, "poll")
-        sending = studio.store.create_job(
-            recipe="p/lost.ipynb", version_id=quiet.version_id, trigger="poll", user="alice"
-        )
-        StoreLedger(studio.store.url, f"job:{sending.id}", sending.id).claim_many(["k"])
-        for job in (quiet, sending):
-            stopped = {"ename": "Cancelled", "evalue": "cancelled by SIGTERM"}
-            assert studio.store.finish_job(job.id, "cancelled", error=stopped)
-            assert after_failure(studio, studio.job(job.id)) is None  # never retried
+        job = sending_job(studio, ws, webhook, "poll")
+        Scheduler(studio)._run(job.id)
     [post] = webhook.posts
-    assert (post["job"], post["status"]) == (sending.id, "cancelled")
-    assert post["error"]["evalue"].startswith("cancelled by SIGTERM; 1 send it began got no")
-    assert len(jobs(db, "p/lost.ipynb")) == 2
+    assert (post["job"], post["status"]) == (job.id, status or ended)
+    assert "1 send it began got no answer before it ended" in post["error"]["evalue"]
+    assert len(jobs(db, "p/lost.ipynb")) == 1  # not retried
+
+
+def test_a_queued_job_cancelled_with_sends_unanswered_is_reported(
+    ws: Path, db: Store, webhook: Any
+) -> None:
+    """Put back in the queue mid-request (a scheduler shut down), then cancelled."""
+    with Studio.open(ws, user="alice") as studio:
+        job = sending_job(studio, ws, webhook, "schedule")
+        assert studio.cancel(job.id).status == "cancelled"
+    [post] = webhook.posts
+    assert post["job"] == job.id and post["error"]["ename"] == "Cancelled"
+    assert post["error"]["evalue"].startswith("cancelled by request; 1 send it began")
 
 
 def test_a_failure_report_the_webhook_refused_is_logged(

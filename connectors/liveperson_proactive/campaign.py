@@ -95,8 +95,8 @@ class CampaignIncomplete(ConnectorError):
             f"LivePerson did not accept every recipient: accepted {result['accepted']}, "
             f"rejected {rejected}{reason}, uncertain {uncertain}, already sent {before}"
             + (f", still being sent by another job {busy}" if busy else "")
-            + f"; campaigns: {', '.join(ids[:IDS_SHOWN]) or 'none'}{more}. A retry sends the "
-            "rejected recipients again"
+            + f"; campaigns: {', '.join(ids[:IDS_SHOWN]) or 'none'}{more}. A retry or rerun "
+            "sends the rejected recipients again"
             + (" and looks again at those another job was sending" if busy else "")
             + "; uncertain ones are never resent: check them in LivePerson",
             retryable=rejected > 0 or busy > 0,
@@ -273,6 +273,9 @@ def _text(record: Any, field: str) -> str:
 #: A recipient as `_consumers` yields it: its address, its campaign consumer and its
 #: `once_per` value (None without `once_per`).
 Consumer = tuple[str, dict[str, Any], str | None]
+#: A recipient whose `once_per` value another running job is sending: its batch's number,
+#: itself, the value's key in the recipe's ledger, and that job's id.
+Waiting = tuple[int, Consumer, str, Any]
 
 
 def _consumers(
@@ -361,7 +364,7 @@ def send_campaign(conn: Connection, data: dict[str, Any]) -> dict[str, Any]:
         "batches": 0,
     }
     requests: list[dict[str, Any]] = []
-    waiting: list[tuple[int, Consumer]] = []  # values another running job is sending
+    waiting: list[Waiting] = []  # values another running job is sending
     seen: set[str] = set()
     seen_once: set[str] = set()
     records = chunks(data["recipients"], READ_ROWS)
@@ -401,26 +404,42 @@ def _wait_for_other_jobs(
     path: str,
     data: dict[str, Any],
     result: dict[str, Any],
-    waiting: list[tuple[int, Consumer]],
+    waiting: list[Waiting],
 ) -> None:
-    """Looks again at the `once_per` values another running job of the recipe was sending,
-    until that job accounts for each or the wait is over: each is then reported as it is
-    (accepted, uncertain: as another job's), or claimed and sent when that job's request
-    was refused for its recipient; those still under way stay under `in_progress`."""
+    """Waits for the `once_per` values another running job of the recipe was sending, each
+    until that job accounts for it (one read of the recipe's ledger per look, no request,
+    no rate-limit permit), then tries its recipient as a batch would: reported as that job
+    left it (accepted, uncertain), or claimed and sent if that job's recipient was refused.
+    Those still under way at the end are reported under `in_progress`."""
+    ledger = conn.ledger.across_recipe()
     deadline = time.monotonic() + IN_PROGRESS_WAIT
     while waiting and time.monotonic() < deadline:
         time.sleep(IN_PROGRESS_POLL)
+        busy = ledger.sending([key for _, _, key, _ in waiting])
+        ready = [w for w in waiting if w[2] not in busy]
+        waiting[:] = [w for w in waiting if w[2] in busy]
         again: dict[int, list[Consumer]] = {}
-        for number, consumer in waiting:
+        for number, consumer, _, _ in ready:
             again.setdefault(number, []).append(consumer)
-        waiting.clear()
-        result.pop("in_progress", None)  # each is reported as it is now
         for number, batch in again.items():
             stop = _send_batch(conn, client, path, number, batch, data, result, waiting)
             if stop:
                 later = [c for n, b in again.items() if n > number for c in b]
-                result["not_sent"] += len(later)  # accounted for, never claimed
+                result["not_sent"] += len(later) + len(waiting)  # never claimed
                 raise stop(number, data, result)
+    groups: dict[tuple[int, Any], list[str]] = {}
+    for number, (address, _, _), _, job_id in waiting:
+        groups.setdefault((number, job_id), []).append(address)
+    for (number, job_id), addresses in groups.items():
+        result.setdefault("in_progress", []).append(
+            {
+                "batch": number,
+                "recipients": len(addresses),
+                "once_per": data["once_per"],
+                "addresses": addresses,
+                "job_id": job_id,
+            }
+        )
 
 
 def _send_batch(
@@ -431,7 +450,7 @@ def _send_batch(
     batch: list[Consumer],
     data: dict[str, Any],
     result: dict[str, Any],
-    waiting: list[tuple[int, Consumer]],
+    waiting: list[Waiting],
 ) -> Callable[[int, dict[str, Any], dict[str, Any]], ConnectorError] | None:
     """Claims the batch's recipients, sends those never sent before, settles what came of it;
     adds to `waiting` those whose `once_per` value another running job is sending. Returns
@@ -457,11 +476,10 @@ def _send_batch(
             wide = {address: once[address] for address in asked}
             found = recipe.claim_many(list(wide.values()))
             _report_earlier(number, wide, found, result, once_per=data["once_per"])
-            waiting.extend(
-                (number, item)
-                for item in batch
-                if item[0] in wide and found.get(wide[item[0]], {}).get("status") == "sending"
-            )
+            for item in batch:  # under way in another job: waited for at the end
+                record = found.get(wide.get(item[0], ""))
+                if record is not None and record["status"] == "sending":
+                    waiting.append((number, item, wide[item[0]], record["job_id"]))
             asked = {address: key for address, key in asked.items() if wide[address] not in found}
         try:
             earlier = conn.ledger.claim_many(list(asked.values())) if asked else {}
@@ -585,23 +603,22 @@ def _report_earlier(
 ) -> None:
     """Reports the batch's recipients that an earlier attempt accepted (`already_sent`, how
     many) or left uncertain (which), one entry per earlier job and campaign; `scope` (the
-    `once_per` field, for the recipe's ledger) is added to each entry."""
+    `once_per` field, for the recipe's ledger) is added to each entry. Those another running
+    job is sending are not reported here: they are waited for (`_wait_for_other_jobs`)."""
     groups: dict[tuple[str, Any, Any], list[str]] = {}
     for address, key in keys.items():
         record = earlier.get(key)
-        if record is None:
+        if record is None or record["status"] == "sending":
             continue
         sent = record["status"] == "accepted"
         campaign = record["detail"].get("proactiveCampaignId") if sent else None
-        kind = {"accepted": "already_sent", "sending": "in_progress"}.get(record["status"])
-        groups.setdefault((kind or "uncertain", record.get("job_id"), campaign), []).append(address)
+        kind = "already_sent" if sent else "uncertain"
+        groups.setdefault((kind, record.get("job_id"), campaign), []).append(address)
     for (kind, job_id, campaign), addresses in groups.items():
         entry: dict[str, Any] = {"batch": number, "recipients": len(addresses), **scope}
         if kind == "already_sent":  # counted, as accepted ones are (a rerun of a campaign to
             # 100,000 kept every address in its result); uncertain ones need a person: named
             entry.update(job_id=job_id, proactiveCampaignId=campaign)
-        elif kind == "in_progress":  # another job that runs now is sending them: it says
-            entry.update(addresses=addresses, job_id=job_id)
         else:
             entry.update(addresses=addresses, job_id=job_id, reason=UNANSWERED_BEFORE)
-        result.setdefault(kind, []).append(entry)  # `in_progress` only when there are some
+        result[kind].append(entry)

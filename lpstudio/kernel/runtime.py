@@ -59,13 +59,42 @@ class StoreLedger:
             )
         return self._across
 
+    def _others_sending(self, s: Any, rows: Sequence[Any]) -> set[Any]:
+        """The jobs other than this one that hold some of `rows` "sending" and still run:
+        their requests are out, and they account for them (a job that ends settles its
+        own, `Store.finish_job`)."""
+        from sqlalchemy import select
+
+        from ..models import Job
+        from ..store import RUNNING
+
+        others = {r.job_id for r in rows if r.status == "sending" and r.job_id != self.job_id}
+        if not others:
+            return set()
+        return set(s.scalars(select(Job.id).where(Job.id.in_(others), Job.status == RUNNING)))
+
+    def sending(self, keys: Sequence[str]) -> set[str]:
+        """As `Ledger.sending`: one read, nothing claimed."""
+        from sqlalchemy import select
+
+        from ..models import Delivery
+
+        table = Delivery.__table__
+        with self.store.read() as s:
+            rows = s.execute(
+                select(table.c.key, table.c.status, table.c.job_id).where(
+                    table.c.ledger == self.ledger, table.c.key.in_(keys)
+                )
+            ).all()
+            live = self._others_sending(s, rows)
+        return {row.key for row in rows if row.status == "sending" and row.job_id in live}
+
     def claim_many(self, keys: Sequence[str]) -> dict[str, dict[str, Any]]:
         """As `Ledger.claim_many`; a key another job claimed and still runs with (not
         settled yet, not died) is reported `sending`, not `uncertain`: that job will say."""
         from sqlalchemy import insert, select, update
 
-        from ..models import Delivery, Job, utcnow
-        from ..store import RUNNING
+        from ..models import Delivery, utcnow
 
         table = Delivery.__table__  # Core statements: no ORM work per row
         mine = (table.c.ledger == self.ledger, table.c.key.in_(keys))
@@ -74,12 +103,7 @@ class StoreLedger:
             rows = s.execute(
                 select(table.c.key, table.c.status, table.c.detail, table.c.job_id).where(*mine)
             ).all()
-            others = {r.job_id for r in rows if r.status == "sending" and r.job_id != self.job_id}
-            live = (
-                set(s.scalars(select(Job.id).where(Job.id.in_(others), Job.status == RUNNING)))
-                if others
-                else set()
-            )
+            live = self._others_sending(s, rows)
             earlier = {
                 row.key: {
                     "status": (
