@@ -305,7 +305,7 @@ class DaskExecutor(Executor):
     def cancel(self, sent: _Sent) -> None:
         """Cancels a job sent to the cluster: its worker stops it (`Store.request_cancel`);
         one still queued is cancelled now, and its task with it."""
-        job = self.store.request_cancel(sent.job_id)
+        job, _ = self.store.request_cancel(sent.job_id)
         if job.status in FINAL_STATES:
             if sent.task is not None:
                 sent.task.cancel()

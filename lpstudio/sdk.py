@@ -340,10 +340,10 @@ class Ledger(Protocol):
         """The ledger of the recipe's jobs; a ledger that knows no recipe is its own."""
         ...
 
-    def sending(self, keys: Sequence[str]) -> set[str]:
+    def sending(self, keys: Sequence[str]) -> dict[str, Any]:
         """Those of `keys` another running job is sending now (what `claim_many` reports
-        `sending`), read without claiming any: for waiting until that job accounts for
-        them."""
+        `sending`), each with that job's id, read without claiming any: for waiting until
+        that job accounts for them."""
         ...
 
 
@@ -376,10 +376,10 @@ class MemoryLedger:
         """Itself: one process, by hand or in a test, is all the recipe it knows of."""
         return self
 
-    def sending(self, keys: Sequence[str]) -> set[str]:
+    def sending(self, keys: Sequence[str]) -> dict[str, Any]:
         """None: no other job shares a process's ledger (its own unsettled keys count as
         uncertain, as `claim_many` reports them)."""
-        return set()
+        return {}
 
 
 class RateLimiter(Protocol):

@@ -68,30 +68,23 @@ JOBS = Job.__table__
 UNANSWERED = "the job ended before its request was answered: it may have been accepted"
 
 
-def _unanswered_sends(s: Session, job_id: int) -> list[str]:
-    """Turns the job's sends still "sending" uncertain (its process no longer waits for
-    their answers); returns the ledger of each."""
+def _end_unanswered(s: Session, job_id: int, status: str, error: dict[str, Any] | None) -> None:
+    """In the transaction that ends a job: its sends still "sending" (this run's, or a run
+    of it put back in the queue since) become uncertain, and its error says how many. A job
+    that leaves some so did not succeed, and is not retried (`uncertain`): its cells ran to
+    the end, and would all run again."""
     from .models import Delivery
 
     deliveries = Delivery.__table__
     left = (deliveries.c.job_id == job_id, deliveries.c.status == "sending")
     ledgers = list(s.scalars(select(deliveries.c.ledger).where(*left)))
-    if ledgers:
-        s.execute(
-            update(deliveries)
-            .where(*left)
-            .values(status="uncertain", detail={"reason": UNANSWERED}, updated_at=utcnow())
-        )
-    return ledgers
-
-
-def _end_unanswered(s: Session, job_id: int, status: str, error: dict[str, Any] | None) -> None:
-    """In the transaction that ends a job: its sends still "sending" become uncertain, and
-    its error says how many. A job that leaves some so did not succeed, and is not retried
-    (`uncertain`): its cells ran to the end, and would all run again."""
-    ledgers = _unanswered_sends(s, job_id)
     if not ledgers:
         return
+    s.execute(
+        update(deliveries)
+        .where(*left)
+        .values(status="uncertain", detail={"reason": UNANSWERED}, updated_at=utcnow())
+    )
     ended: dict[str, Any] = {"error": _unanswered(error, ledgers)}
     if status == SUCCEEDED:
         ended["status"] = FAILED
@@ -571,10 +564,11 @@ class Store:
 
     def requeue(self, job_id: int, *still: ColumnElement[bool]) -> None:
         """Puts a running job back in the queue (its worker stopped before it could finish),
-        if it still meets the conditions `still`. Sends it had out become uncertain: nobody
-        waits for their answers now, and its next run (or another job) finds them so."""
+        if it still meets the conditions `still`. Sends it had out stay "sending": its next
+        run's end, or its cancel, reports them (`finish_job`), and meanwhile other jobs tell
+        them from that run's own (`StoreLedger`: claimed before it started)."""
         with self.write() as s:
-            requeued = s.execute(
+            s.execute(
                 update(JOBS)
                 .where(Job.id == job_id, Job.status == RUNNING, *still)
                 .values(
@@ -586,8 +580,6 @@ class Store:
                     cancel_requested=False,
                 )
             )
-            if requeued.rowcount == 1:
-                _unanswered_sends(s, job_id)
 
     def audit(self, user: str, action: str, target: str, **detail: Any) -> None:
         with self.write() as s:
@@ -622,8 +614,9 @@ class Store:
                 .values(heartbeat_at=self._clock())
             ).rowcount
 
-    def request_cancel(self, job_id: int) -> Job:
-        """Cancels a queued job at once; asks the worker of a running job to stop it."""
+    def request_cancel(self, job_id: int) -> tuple[Job, bool]:
+        """Cancels a queued job at once; asks the worker of a running job to stop it. Says
+        whether this call ended the job (a queued one), with the job as it is now."""
         job = self.job(job_id)
         with self.write() as s:
             cancelled = s.execute(
@@ -639,7 +632,7 @@ class Store:
                 .where(Job.id == job_id, Job.status == RUNNING)
                 .values(cancel_requested=True)
             )
-        return self.job(job.id)
+        return self.job(job.id), cancelled.rowcount == 1
 
     def reap_lost_jobs(self, stale_after: timedelta) -> list[int]:
         """Ends jobs whose process is gone (dead on this host, or silent too long: on another

@@ -31,7 +31,7 @@ from .parameters import coerce, date_defaults
 from .recipe import Recipe
 from .runner import write_notebook
 from .settings import read_settings, saved_settings, update_settings
-from .store import CANCELLED, FINAL_STATES, SCHEDULED_TRIGGERS, Store, audit_in, worker_id
+from .store import FINAL_STATES, SCHEDULED_TRIGGERS, Store, audit_in, worker_id
 from .times import poll_start
 from .workspace import TERMS_VERSION, Workspace, current_user
 
@@ -1082,9 +1082,9 @@ class Studio:
         job = self.store.job(job_id)
         if job.status in FINAL_STATES:
             return job
-        job = self.store.request_cancel(job_id)
+        job, ended = self.store.request_cancel(job_id)
         self.store.audit(self.user, "cancel", job.recipe, job=job.id)
-        if job.status == CANCELLED and (job.error or {}).get("uncertain_sends"):
+        if ended and (job.error or {}).get("uncertain_sends"):
             from .failures import after_failure
 
             after_failure(self, job)  # queued again mid-request: its contacts hear of it

@@ -619,18 +619,25 @@ def test_a_job_that_left_sends_unanswered_did_not_succeed(studio: Studio, ws: Pa
 
 
 def test_a_job_put_back_in_the_queue_leaves_no_send_under_way(studio: Studio, ws: Path) -> None:
-    """Its claims stayed "sending" while it waited to run again: every other job of the
-    recipe took them for a send under way, waited for them and failed."""
+    """Its claims stayed "sending" while it waited and ran again: every other job of the
+    recipe took them for a send under way, waited for them and failed. Its next run's own
+    claims are told apart, and its end reports the earlier ones."""
     from lpstudio.kernel.runtime import StoreLedger
 
     write_recipe(ws, "p/again")
     job = queue_webhook_job(studio, "p/again")
     assert studio.store.start_job(job.id, 2, "out.ipynb")
-    StoreLedger(studio.store.url, f"job:{job.id}", job.id).claim_many(["k"])
+    mine = StoreLedger(studio.store.url, f"job:{job.id}", job.id)
+    mine.claim_many(["k"])
     other = StoreLedger(studio.store.url, f"job:{job.id}", job.id + 1)
-    assert other.sending(["k"]) == {"k"}  # under way while it runs
+    assert other.sending(["k"]) == {"k": job.id}  # under way while it runs
 
     studio.store.requeue(job.id)
+    assert other.sending(["k"]) == {}
+    assert studio.store.start_job(job.id, 2, "out.ipynb")  # run again
+    mine.claim_many(["k2"])
 
-    assert other.sending(["k"]) == set()
+    assert other.sending(["k", "k2"]) == {"k2": job.id}
     assert other.claim_many(["k"])["k"]["status"] == "uncertain"
+    assert studio.store.finish_job(job.id, "failed", error={"ename": "Timeout", "evalue": "t"})
+    assert studio.job(job.id).error["uncertain_sends"] == 2

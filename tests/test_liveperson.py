@@ -1615,20 +1615,16 @@ def test_a_value_a_later_job_relied_on_outlives_the_purge_of_the_job_that_sent_i
     assert recipients(control) == {ava["phone"]: 1}
 
 
-def running_cart_jobs(ws: Path, count: int) -> tuple[str, list[int]]:
-    """The store's URL and `count` jobs of the cart recipe, the first one running."""
-    from sqlalchemy import update
-
-    from lpstudio.models import Job
-
+def running_cart_jobs(ws: Path, count: int, running: int = 1) -> tuple[str, list[int]]:
+    """The store's URL and `count` jobs of the cart recipe, the first `running` started."""
     with Studio.open(ws, user="alice") as studio:
         version = studio.store.snapshot("shop/cart.ipynb", "{}", {}, "alice")
         jobs = [
             studio.store.create_job(recipe="shop/cart.ipynb", version_id=version, user="alice").id
             for _ in range(count)
         ]
-        with studio.store.write() as s:
-            s.execute(update(Job).where(Job.id == jobs[0]).values(status="running"))
+        for job_id in jobs[:running]:
+            assert studio.store.start_job(job_id, 2, "out.ipynb")
         return studio.store.url, jobs
 
 
@@ -1741,6 +1737,63 @@ def test_a_value_still_under_way_at_the_end_of_the_wait_fails_to_be_retried(
     )
     assert again["uncertain"][0]["job_id"] == running and "in_progress" not in again
     assert recipients(control) == {}
+
+
+def accounted(result: dict[str, Any]) -> int:
+    """How many recipients a campaign's result accounts for, in every field."""
+    kinds = ("rejected", "uncertain", "already_sent", "in_progress")
+    named = sum(entry["recipients"] for kind in kinds for entry in result.get(kind, []))
+    return result["accepted"] + result["not_sent"] + len(result["failed"]) + named
+
+
+def test_a_campaign_stopped_accounts_for_the_values_it_waited_for(
+    connect, control, ws, monkeypatch
+):
+    """A request refused whole for good (an unknown handoff) stops the campaign: the
+    recipient whose value another job was sending was in no field of its result."""
+    url, (running, later) = running_cart_jobs(ws, 2)
+    value = campaign_module().send_key(ACCOUNT, "once_per", "checkout_id", "0")
+    StoreLedger(url, f"job:{running}", running, "recipe:cart").across_recipe().claim_many([value])
+    waits(monkeypatch)
+    everyone = [{**p, "checkout_id": n} for n, p in enumerate(people(101))]
+
+    _, result = send_incomplete(
+        connect(ledger=StoreLedger(url, f"job:{later}", later, "recipe:cart")),
+        everyone,
+        once_per="checkout_id",
+        handoff="H9999999999",
+    )
+
+    assert accounted(result) == 101, result
+
+
+def test_a_value_is_named_with_the_job_sending_it_now(connect, control, ws, monkeypatch):
+    """The first job's recipient refused, a third job took the value before this one looked
+    again: `in_progress` named the first job, which a person would check in vain; and a
+    stop during the wait left recipients in no field."""
+    url, (first, third, later) = running_cart_jobs(ws, 3, running=2)
+    key = partial(campaign_module().send_key, ACCOUNT, "once_per", "checkout_id")
+    ledgers = {
+        n: StoreLedger(url, f"job:{n}", n, "recipe:cart").across_recipe() for n in (first, third)
+    }
+    ledgers[first].claim_many([key("1")])
+
+    def handed_over() -> None:
+        ledgers[first].settle_many({key("1"): "rejected"}, {"message": "INVALID_NUMBER"})
+        ledgers[third].claim_many([key("1")])
+
+    waits(monkeypatch, handed_over)
+    ava = {"phone": "+14155550187", "name": "Ava", "checkout_id": 1}
+
+    _, result = send_incomplete(
+        connect(ledger=StoreLedger(url, f"job:{later}", later, "recipe:cart")),
+        [ava],
+        once_per="checkout_id",
+    )
+
+    [busy] = result["in_progress"]
+    assert busy["job_id"] == third, busy
+    assert accounted(result) == 1 and recipients(control) == {}
 
 
 def test_a_value_another_job_left_unanswered_or_claimed_is_never_resent(connect, control, ws):

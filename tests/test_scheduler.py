@@ -910,12 +910,14 @@ def test_a_job_whose_worker_vanished_is_retried_then_reported(
 
 
 def sending_job(studio: Studio, ws: Path, webhook: Any, trigger: str) -> Job:
-    """A job of p/lost (one retry, a failure contact) whose request is out: one claim of its
-    ledger still "sending"."""
+    """A job of p/lost (one retry, a failure contact) put back in the queue while its
+    request was out (a scheduler shut down): one claim of its ledger still "sending"."""
     from lpstudio.kernel.runtime import StoreLedger
 
     job = queue_lost(ws, studio, webhook, trigger)
+    assert studio.store.start_job(job.id, 2, "out.ipynb")
     StoreLedger(studio.store.url, f"job:{job.id}", job.id).claim_many(["k"])
+    studio.store.requeue(job.id)
     return job
 
 
@@ -923,8 +925,8 @@ def sending_job(studio: Studio, ws: Path, webhook: Any, trigger: str) -> Job:
     ("ended", "fields", "status"),
     [
         ("cancelled", {"error": {"ename": "Cancelled", "evalue": "cancelled by SIGTERM"}}, None),
-        # Its cells ran to the end (the recipe caught the connector's error): a retry would
-        # run them all again.
+        # Its cells ran to the end (the recipe caught the connector's error, or the run met
+        # other recipients): a retry would run them all again.
         ("succeeded", {}, "failed"),
     ],
     ids=["cancelled", "cells-succeeded"],
@@ -938,9 +940,10 @@ def test_a_job_that_left_sends_unanswered_is_reported_not_retried(
     fields: dict[str, Any],
     status: str | None,
 ) -> None:
-    """A poll job stopped while its request was out: only it can say that the send may
-    have gone out (the recipe's next job waits for it, then names it as its), and neither a
-    cancelled job nor one whose cells succeeded was ever reported."""
+    """A poll job's run stopped while its request was out (put back in the queue, then run
+    again): only the job can say that the send may have gone out (the recipe's next job
+    waits for it, then names it as its), and neither a cancelled job nor one whose cells
+    succeeded was ever reported; a requeue's turning them uncertain reported them never."""
     import lpstudio.scheduler
 
     def runner_ends_it(workspace: Any, store: Store, job_id: int, **_: Any) -> Job:

@@ -378,8 +378,8 @@ def send_campaign(conn: Connection, data: dict[str, Any]) -> dict[str, Any]:
             result["accepted"] += len(batch)
             continue
         stop = _send_batch(conn, client, path, number, batch, data, result, waiting)
-        if stop:
-            result["not_sent"] = sum(1 for _ in consumers)  # accounted for, never claimed
+        if stop:  # accounted for, never claimed (nor sent by this job: those waited for)
+            result["not_sent"] = sum(1 for _ in consumers) + len(waiting)
             raise stop(number, data, result)
     codes = {str(f["errorMessage"]).split(": ", 1)[0] for f in failed}
     if result["batches"] == 0 and len(codes) == 1:
@@ -417,15 +417,16 @@ def _wait_for_other_jobs(
         time.sleep(IN_PROGRESS_POLL)
         busy = ledger.sending([key for _, _, key, _ in waiting])
         ready = [w for w in waiting if w[2] not in busy]
-        waiting[:] = [w for w in waiting if w[2] in busy]
+        # Still under way, perhaps in a third job now: named as the job sending it.
+        waiting[:] = [(n, c, key, busy[key]) for n, c, key, _ in waiting if key in busy]
         again: dict[int, list[Consumer]] = {}
         for number, consumer, _, _ in ready:
             again.setdefault(number, []).append(consumer)
-        for number, batch in again.items():
+        batches = list(again.items())
+        for tried, (number, batch) in enumerate(batches, start=1):
             stop = _send_batch(conn, client, path, number, batch, data, result, waiting)
-            if stop:
-                later = [c for n, b in again.items() if n > number for c in b]
-                result["not_sent"] += len(later) + len(waiting)  # never claimed
+            if stop:  # accounted for, never claimed
+                result["not_sent"] += sum(len(b) for _, b in batches[tried:]) + len(waiting)
                 raise stop(number, data, result)
     groups: dict[tuple[int, Any], list[str]] = {}
     for number, (address, _, _), _, job_id in waiting:
@@ -475,7 +476,7 @@ def _send_batch(
         if recipe is not None:
             wide = {address: once[address] for address in asked}
             found = recipe.claim_many(list(wide.values()))
-            _report_earlier(number, wide, found, result, once_per=data["once_per"])
+            _report_earlier(number, wide, found, result, waited=True, once_per=data["once_per"])
             for item in batch:  # under way in another job: waited for at the end
                 record = found.get(wide.get(item[0], ""))
                 if record is not None and record["status"] == "sending":
@@ -599,16 +600,18 @@ def _report_earlier(
     keys: dict[str, str],
     earlier: dict[str, dict[str, Any]],
     result: dict[str, Any],
+    waited: bool = False,
     **scope: Any,
 ) -> None:
     """Reports the batch's recipients that an earlier attempt accepted (`already_sent`, how
     many) or left uncertain (which), one entry per earlier job and campaign; `scope` (the
     `once_per` field, for the recipe's ledger) is added to each entry. Those another running
-    job is sending are not reported here: they are waited for (`_wait_for_other_jobs`)."""
+    job is sending are `waited` for (`_wait_for_other_jobs`: not reported here), else (in
+    the job's own ledger, which only a rerun running beside its job shares) uncertain."""
     groups: dict[tuple[str, Any, Any], list[str]] = {}
     for address, key in keys.items():
         record = earlier.get(key)
-        if record is None or record["status"] == "sending":
+        if record is None or (waited and record["status"] == "sending"):
             continue
         sent = record["status"] == "accepted"
         campaign = record["detail"].get("proactiveCampaignId") if sent else None

@@ -59,21 +59,33 @@ class StoreLedger:
             )
         return self._across
 
-    def _others_sending(self, s: Any, rows: Sequence[Any]) -> set[Any]:
-        """The jobs other than this one that hold some of `rows` "sending" and still run:
-        their requests are out, and they account for them (a job that ends settles its
-        own, `Store.finish_job`)."""
+    def _under_way(self, s: Any, rows: Sequence[Any]) -> set[str]:
+        """The keys of `rows` another job is sending now: it holds them "sending", runs, and
+        claimed them in this run of it (one put back in the queue since left them so; its
+        end reports them, `Store.finish_job`). That job accounts for them."""
         from sqlalchemy import select
 
-        from ..models import Job
+        from ..models import Job, as_utc
         from ..store import RUNNING
 
         others = {r.job_id for r in rows if r.status == "sending" and r.job_id != self.job_id}
         if not others:
             return set()
-        return set(s.scalars(select(Job.id).where(Job.id.in_(others), Job.status == RUNNING)))
+        started = dict(
+            s.execute(
+                select(Job.id, Job.started_at).where(Job.id.in_(others), Job.status == RUNNING)
+            ).all()
+        )
+        return {
+            row.key
+            for row in rows
+            if row.job_id in started
+            and row.status == "sending"
+            and started[row.job_id] is not None
+            and as_utc(row.updated_at) >= as_utc(started[row.job_id])
+        }
 
-    def sending(self, keys: Sequence[str]) -> set[str]:
+    def sending(self, keys: Sequence[str]) -> dict[str, Any]:
         """As `Ledger.sending`: one read, nothing claimed."""
         from sqlalchemy import select
 
@@ -82,12 +94,12 @@ class StoreLedger:
         table = Delivery.__table__
         with self.store.read() as s:
             rows = s.execute(
-                select(table.c.key, table.c.status, table.c.job_id).where(
+                select(table.c.key, table.c.status, table.c.job_id, table.c.updated_at).where(
                     table.c.ledger == self.ledger, table.c.key.in_(keys)
                 )
             ).all()
-            live = self._others_sending(s, rows)
-        return {row.key for row in rows if row.status == "sending" and row.job_id in live}
+            busy = self._under_way(s, rows)
+        return {row.key: row.job_id for row in rows if row.key in busy}
 
     def claim_many(self, keys: Sequence[str]) -> dict[str, dict[str, Any]]:
         """As `Ledger.claim_many`; a key another job claimed and still runs with (not
@@ -101,16 +113,18 @@ class StoreLedger:
         claimed = {"status": "sending", "job_id": self.job_id, "updated_at": utcnow()}
         with self.store.write() as s:
             rows = s.execute(
-                select(table.c.key, table.c.status, table.c.detail, table.c.job_id).where(*mine)
+                select(
+                    table.c.key, table.c.status, table.c.detail, table.c.job_id, table.c.updated_at
+                ).where(*mine)
             ).all()
-            live = self._others_sending(s, rows)
+            busy = self._under_way(s, rows)
             earlier = {
                 row.key: {
                     "status": (
                         row.status
                         if row.status != "sending"
                         else "sending"
-                        if row.job_id in live
+                        if row.key in busy
                         else "uncertain"
                     ),
                     "detail": row.detail,
@@ -120,9 +134,11 @@ class StoreLedger:
                 if row.status != "rejected"
             }
             if earlier:  # relied on now: kept by the purge as long as this job's data
+                # (not those still "sending": the purge keeps them, and their date says in
+                # which run of its job they were claimed)
                 s.execute(
                     update(table)
-                    .where(*mine, table.c.key.in_(list(earlier)))
+                    .where(*mine, table.c.key.in_(list(earlier)), table.c.status != "sending")
                     .values(updated_at=claimed["updated_at"])
                 )
             if len(earlier) < len(rows):  # rejected before: sent now after all
