@@ -76,8 +76,9 @@ def after_failure(studio: Studio, job: Job, now: datetime | None = None) -> int 
     it, whichever process ran or reaped it. A job an app refused for good
     (`refused_for_good`) is reported at once: a retry would be refused the same way, and
     only delay the news; so is one whose request may have been carried out (`uncertain`):
-    a retry would send it again. A cancelled job (SIGTERM, a person) that ended with sends
-    unanswered (`uncertain_sends`) is reported, not retried: a person checks them."""
+    a retry would send it again. A job that ended with sends unanswered (`uncertain_sends`)
+    is reported whether or not it is retried (its retry never sends them, and may never meet
+    them again): a person checks them; a cancelled one is not retried."""
     error = job.error or {}
     if job.trigger not in UNATTENDED:
         return None
@@ -127,7 +128,9 @@ def after_failure(studio: Studio, job: Job, now: datetime | None = None) -> int 
             s.add(retry)
             s.flush()
             log.info("job %s will be retried as job %s in %g s", job.id, retry.id, interval)
-            return retry.id
+        if error.get("uncertain_sends"):
+            notify(studio, job)
+        return retry.id
     notify(studio, job)
     return None
 

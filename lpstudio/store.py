@@ -464,11 +464,17 @@ class Store:
 
     def keep_ledger(self, ledger: str) -> None:
         """Dates a ledger's rows now, so the purge keeps them while a job that may send
-        through it (a rerun queued now) is within the retention."""
+        through it (a rerun queued now) is within the retention. Not those still "sending":
+        the purge keeps them, and their date tells in which run of its job they were claimed
+        (`StoreLedger`)."""
         from .models import Delivery
 
         with self.write() as s:
-            s.execute(update(Delivery).where(Delivery.ledger == ledger).values(updated_at=utcnow()))
+            s.execute(
+                update(Delivery)
+                .where(Delivery.ledger == ledger, Delivery.status != "sending")
+                .values(updated_at=utcnow())
+            )
 
     def root_job(self, job: Job) -> int:
         """The first job of a rerun chain: reruns share its delivery ledger."""

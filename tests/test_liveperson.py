@@ -1796,6 +1796,34 @@ def test_a_value_is_named_with_the_job_sending_it_now(connect, control, ws, monk
     assert accounted(result) == 1 and recipients(control) == {}
 
 
+def test_a_rerun_beside_its_job_leaves_no_value_sending_for_a_send_it_never_made(
+    connect, control, ws
+):
+    """A job (of a version without once_per) has Ava's request out; its rerun (once_per
+    added since) found it under way and recorded the value "sending", as its own: other jobs
+    waited on the rerun, and its end reported a send it never made."""
+    from sqlalchemy import select
+
+    from lpstudio.models import Delivery
+
+    url, (job, rerun) = running_cart_jobs(ws, 2, running=2)
+    out = campaign_module().send_key(ACCOUNT, "H1000000001", "+14155550184")
+    StoreLedger(url, f"job:{job}", job, "recipe:cart").claim_many([out])  # its request
+    ava = {"phone": "+14155550184", "name": "Ava", "checkout_id": 1}
+
+    _, result = send_incomplete(
+        connect(ledger=StoreLedger(url, f"job:{job}", rerun, "recipe:cart")),
+        [ava],
+        once_per="checkout_id",
+    )
+
+    assert result["uncertain"][0]["addresses"] == [ava["phone"]]
+    assert recipients(control) == {}
+    with Studio.open(ws, user="alice") as studio, studio.store.read() as s:
+        rows = set(s.execute(select(Delivery.ledger, Delivery.status, Delivery.job_id)))
+    assert rows == {(f"job:{job}", "sending", job), ("recipe:cart", "uncertain", rerun)}, rows
+
+
 def test_a_value_another_job_left_unanswered_or_claimed_is_never_resent(connect, control, ws):
     """Job 1's answer was lost (uncertain), job 2 died while sending (its claim is still
     "sending"): job 3 of the recipe sends neither again and fails naming them, as a retry

@@ -962,6 +962,27 @@ def test_a_job_that_left_sends_unanswered_is_reported_not_retried(
     assert len(jobs(db, "p/lost.ipynb")) == 1  # not retried
 
 
+def test_a_failed_job_that_left_sends_unanswered_is_retried_and_reported(
+    ws: Path, db: Store, webhook: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Timed out while its request was out: retried (the ledger keeps the retry from
+    sending it again), and nobody was told, as the retry may never meet that recipient."""
+    import lpstudio.scheduler
+
+    def timed_out(workspace: Any, store: Store, job_id: int, **_: Any) -> Job:
+        assert store.start_job(job_id, 2, "out.ipynb")
+        store.finish_job(job_id, "failed", error={"ename": "Timeout", "evalue": "timed out"})
+        return store.job(job_id)
+
+    monkeypatch.setattr(lpstudio.scheduler, "execute_job", timed_out)
+    with Studio.open(ws, user="alice") as studio:
+        job = sending_job(studio, ws, webhook, "poll")
+        Scheduler(studio)._run(job.id)
+    [post] = webhook.posts
+    assert post["job"] == job.id and "1 send it began" in post["error"]["evalue"]
+    assert [j.trigger for j in jobs(db, "p/lost.ipynb")] == ["poll", "retry"]
+
+
 def test_a_queued_job_cancelled_with_sends_unanswered_is_reported(
     ws: Path, db: Store, webhook: Any
 ) -> None:

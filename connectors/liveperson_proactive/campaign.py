@@ -496,7 +496,13 @@ def _send_batch(
         if recipe is not None:
             # Sent (or maybe) by an attempt of this job before it said `once_per`: the
             # value, claimed just now, is recorded as that attempt left its recipient.
-            before = {once[a]: earlier[k]["status"] for a, k in asked.items() if k in earlier}
+            # (One a rerun running beside its job finds under way there is recorded
+            # uncertain: this job never sends it, and nobody else would settle the value.)
+            before = {
+                once[a]: "uncertain" if earlier[k]["status"] == "sending" else earlier[k]["status"]
+                for a, k in asked.items()
+                if k in earlier
+            }
             if before:
                 recipe.settle_many(before, {"reason": "sent before by an attempt of the job"})
         if not held:
