@@ -922,28 +922,42 @@ def sending_job(studio: Studio, ws: Path, webhook: Any, trigger: str) -> Job:
 
 
 @pytest.mark.parametrize(
-    ("ended", "fields", "status"),
+    ("ended", "fields", "status", "triggers"),
     [
-        ("cancelled", {"error": {"ename": "Cancelled", "evalue": "cancelled by SIGTERM"}}, None),
+        (
+            "cancelled",
+            {"error": {"ename": "Cancelled", "evalue": "cancelled by SIGTERM"}},
+            "cancelled",
+            ["poll"],
+        ),
         # Its cells ran to the end (the recipe caught the connector's error, or the run met
         # other recipients): a retry would run them all again.
-        ("succeeded", {}, "failed"),
+        ("succeeded", {}, "failed", ["poll"]),
+        # Retried (the ledger keeps the retry from sending them again), and reported: the
+        # retry may never meet those recipients.
+        (
+            "failed",
+            {"error": {"ename": "Timeout", "evalue": "timed out"}},
+            "failed",
+            ["poll", "retry"],
+        ),
     ],
-    ids=["cancelled", "cells-succeeded"],
+    ids=["cancelled", "cells-succeeded", "timed-out"],
 )
-def test_a_job_that_left_sends_unanswered_is_reported_not_retried(
+def test_a_job_that_left_sends_unanswered_is_reported(
     ws: Path,
     db: Store,
     webhook: Any,
     monkeypatch: pytest.MonkeyPatch,
     ended: str,
     fields: dict[str, Any],
-    status: str | None,
+    status: str,
+    triggers: list[str],
 ) -> None:
     """A poll job's run stopped while its request was out (put back in the queue, then run
     again): only the job can say that the send may have gone out (the recipe's next job
-    waits for it, then names it as its), and neither a cancelled job nor one whose cells
-    succeeded was ever reported; a requeue's turning them uncertain reported them never."""
+    waits for it, then names it as its). Neither a cancelled job, nor one whose cells
+    succeeded, nor one retried was reported."""
     import lpstudio.scheduler
 
     def runner_ends_it(workspace: Any, store: Store, job_id: int, **_: Any) -> Job:
@@ -957,30 +971,9 @@ def test_a_job_that_left_sends_unanswered_is_reported_not_retried(
         job = sending_job(studio, ws, webhook, "poll")
         Scheduler(studio)._run(job.id)
     [post] = webhook.posts
-    assert (post["job"], post["status"]) == (job.id, status or ended)
+    assert (post["job"], post["status"]) == (job.id, status)
     assert "1 send it began got no answer before it ended" in post["error"]["evalue"]
-    assert len(jobs(db, "p/lost.ipynb")) == 1  # not retried
-
-
-def test_a_failed_job_that_left_sends_unanswered_is_retried_and_reported(
-    ws: Path, db: Store, webhook: Any, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Timed out while its request was out: retried (the ledger keeps the retry from
-    sending it again), and nobody was told, as the retry may never meet that recipient."""
-    import lpstudio.scheduler
-
-    def timed_out(workspace: Any, store: Store, job_id: int, **_: Any) -> Job:
-        assert store.start_job(job_id, 2, "out.ipynb")
-        store.finish_job(job_id, "failed", error={"ename": "Timeout", "evalue": "timed out"})
-        return store.job(job_id)
-
-    monkeypatch.setattr(lpstudio.scheduler, "execute_job", timed_out)
-    with Studio.open(ws, user="alice") as studio:
-        job = sending_job(studio, ws, webhook, "poll")
-        Scheduler(studio)._run(job.id)
-    [post] = webhook.posts
-    assert post["job"] == job.id and "1 send it began" in post["error"]["evalue"]
-    assert [j.trigger for j in jobs(db, "p/lost.ipynb")] == ["poll", "retry"]
+    assert [j.trigger for j in jobs(db, "p/lost.ipynb")] == triggers
 
 
 def test_a_queued_job_cancelled_with_sends_unanswered_is_reported(
