@@ -29,16 +29,19 @@ interface Kept {
   contacts: { webhook?: string; email?: string };
 }
 
+/** The connections chosen for a recipe's slots: not those the automatic choice fills. */
+function chosenOf(d: RecipeDetail): Record<string, string> {
+  return Object.fromEntries(Object.entries(d.settings.connections ?? {}).filter(([slot]) => !(d.automatic ?? []).includes(slot)));
+}
+
 /** What differs between two versions of a recipe's settings, by the names the panel shows
  * (as the notebook's form names them): its parameters, `connections.SLOT`, since, notify. */
 function changes(before: RecipeDetail, after: RecipeDetail): string[] {
   const differ = (a: unknown, b: unknown): boolean => JSON.stringify(a) !== JSON.stringify(b);
-  const chosen = (d: RecipeDetail): Record<string, string> =>
-    Object.fromEntries(Object.entries(d.settings.connections ?? {}).filter(([slot]) => !(d.automatic ?? []).includes(slot)));
   const names: string[] = [];
   for (const [prefix, old, now] of [
     ['', before.settings.parameters ?? {}, after.settings.parameters ?? {}],
-    ['connections.', chosen(before), chosen(after)]
+    ['connections.', chosenOf(before), chosenOf(after)]
   ] as const) {
     const keys = [...new Set([...Object.keys(old), ...Object.keys(now)])].sort();
     names.push(...keys.filter(k => differ((old as Record<string, unknown>)[k], (now as Record<string, unknown>)[k])).map(k => prefix + k));
@@ -122,9 +125,7 @@ export class SettingsPanel extends Widget {
     const readOnly = !can.build;
     /** the connection filling each slot (what a job uses): chosen, else the automatic one */
     const bound = detail.settings.connections ?? {};
-    /** the slots' chosen connections: a slot the automatic choice fills shows that choice */
-    const chosenOf = (d: RecipeDetail): Record<string, string> =>
-      Object.fromEntries(Object.entries(d.settings.connections ?? {}).filter(([slot]) => !(d.automatic ?? []).includes(slot)));
+    /** the connection the automatic choice fills a slot with, which the slot names */
     const automaticOf = (d: RecipeDetail, slot: string): string | undefined =>
       (d.automatic ?? []).includes(slot) ? d.settings.connections?.[slot] : undefined;
     const slots = new Map<string, HTMLSelectElement>();
