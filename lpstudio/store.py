@@ -495,7 +495,6 @@ class Store:
     def start_job(self, job_id: int, cells_total: int, output_path: str) -> bool:
         """Moves a queued job (or one this process claimed) to running; False when it was
         cancelled or taken meanwhile."""
-        now = utcnow()
         mine = and_(Job.status == RUNNING, Job.worker == worker_id())
         with self.write() as s:
             done = s.execute(
@@ -503,7 +502,8 @@ class Store:
                 .where(Job.id == job_id, or_(Job.status == QUEUED, mine))
                 .values(
                     status=RUNNING,
-                    started_at=now,
+                    # By the store's clock, as the ledger's claims (`StoreLedger`).
+                    started_at=self._clock(),
                     heartbeat_at=self._clock(),
                     worker=worker_id(),
                     cells_total=cells_total,
@@ -537,7 +537,6 @@ class Store:
     def claim_job(self, job_id: int, running_limit: int) -> bool:
         """Takes a queued job for this process if its recipe runs fewer than `running_limit`
         jobs: one conditional update, so two schedulers never both take it."""
-        now = utcnow()
         running = (
             select(func.count(Job.id))
             .where(
@@ -551,7 +550,10 @@ class Store:
                 update(JOBS)
                 .where(Job.id == job_id, Job.status == QUEUED, running < running_limit)
                 .values(
-                    status=RUNNING, worker=worker_id(), started_at=now, heartbeat_at=self._clock()
+                    status=RUNNING,
+                    worker=worker_id(),
+                    started_at=self._clock(),
+                    heartbeat_at=self._clock(),
                 )
             )
             return done.rowcount == 1

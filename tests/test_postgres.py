@@ -358,6 +358,31 @@ def test_a_machine_whose_clock_is_off_never_reaps_a_live_job(
         reaper.close()
 
 
+def test_a_send_under_way_is_told_from_an_earlier_run_s_by_the_store_s_clock(
+    pg_ws: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A job put back in the queue mid-request runs again on a machine whose clock runs
+    slow: its earlier run's claim, dated by the first machine's clock, looked like one of
+    the new run (made after its start), so other jobs waited for a send nobody makes."""
+    with Studio.open(pg_ws, user="alice") as studio:
+        url = studio.store.url
+    store = Store(url)
+    try:
+        version = store.snapshot("p/one.ipynb", "{}", {}, "alice")
+        job = store.create_job(recipe="p/one.ipynb", version_id=version, user="alice")
+        assert store.start_job(job.id, 2, "out.ipynb")
+        StoreLedger(url, f"job:{job.id}", job.id, store=store).claim_many(["earlier"])
+        store.requeue(job.id)
+        with monkeypatch.context() as m:
+            _skewed(m, -SKEW)  # the next run's machine
+            assert store.start_job(job.id, 2, "out.ipynb")
+            StoreLedger(url, f"job:{job.id}", job.id, store=store).claim_many(["now"])
+        other = StoreLedger(url, f"job:{job.id}", job.id + 1, store=store)
+        assert other.sending(["earlier", "now"]) == {"now": job.id}
+    finally:
+        store.close()
+
+
 def test_a_job_queued_on_a_machine_whose_clock_is_off_fails_only_once_silent(
     pg_ws: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

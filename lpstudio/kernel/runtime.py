@@ -106,12 +106,14 @@ class StoreLedger:
         settled yet, not died) is reported `sending`, not `uncertain`: that job will say."""
         from sqlalchemy import insert, select, update
 
-        from ..models import Delivery, utcnow
+        from ..models import Delivery
 
         table = Delivery.__table__  # Core statements: no ORM work per row
         mine = (table.c.ledger == self.ledger, table.c.key.in_(keys))
-        claimed = {"status": "sending", "job_id": self.job_id, "updated_at": utcnow()}
         with self.store.write() as s:
+            # By the store's clock, as its job's start: a claim is of this run of the job if
+            # it is dated after that start (`_under_way`), whichever machine made either.
+            claimed = {"status": "sending", "job_id": self.job_id, "updated_at": self.store.now(s)}
             rows = s.execute(
                 select(
                     table.c.key, table.c.status, table.c.detail, table.c.job_id, table.c.updated_at
