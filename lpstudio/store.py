@@ -527,7 +527,7 @@ class Store:
             done = s.execute(
                 update(JOBS)
                 .where(Job.id == job_id, Job.status.not_in(FINAL_STATES), *still)
-                .values(status=status, finished_at=utcnow(), **fields)
+                .values(status=status, finished_at=self._clock(), **fields)
             )
             if done.rowcount != 1:
                 return False
@@ -630,7 +630,7 @@ class Store:
             cancelled = s.execute(
                 update(JOBS)
                 .where(Job.id == job_id, Job.status == QUEUED)
-                .values(status=CANCELLED, finished_at=utcnow())
+                .values(status=CANCELLED, finished_at=self._clock())
             )
             if cancelled.rowcount == 1:  # put back in the queue mid-request, perhaps
                 stopped = {"ename": "Cancelled", "evalue": "cancelled by request", "cell": None}
