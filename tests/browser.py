@@ -41,8 +41,10 @@ def jupyterlab(
 ) -> Iterator[tuple[str, str]]:
     """Starts JupyterLab on 127.0.0.1 serving `root`; yields its base URL and token.
 
-    `args` are more Jupyter options, e.g. an identity provider for several users."""
-    port, token = free_port(), secrets.token_hex(16)
+    `args` are more Jupyter options, e.g. an identity provider for several users. A port
+    taken between `free_port` and the server's bind (by a kernel or another test's server:
+    a server given its port tries no other) is replaced by a new one."""
+    token = secrets.token_hex(16)
     home.mkdir(parents=True, exist_ok=True)
     environ = {
         **os.environ,
@@ -50,39 +52,54 @@ def jupyterlab(
         "JUPYTERLAB_WORKSPACES_DIR": str(home / "workspaces"),
         **(env or {}),
     }
-    log = (home / "jupyterlab.log").open("w")
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "jupyterlab",
-            "--no-browser",
-            "--ServerApp.ip=127.0.0.1",
-            f"--ServerApp.port={port}",
-            f"--IdentityProvider.token={token}",
-            f"--ServerApp.root_dir={root}",
-            f"--LabApp.workspaces_dir={home / 'workspaces'}",
-            "--allow-root",
-            *args,
-        ],
-        env=environ,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 90
-        while True:
-            if process.poll() is not None:
-                raise RuntimeError(f"JupyterLab exited: see {home / 'jupyterlab.log'}")
-            try:
-                if httpx.get(f"{url}/api/status", params={"token": token}).status_code == 200:
+    logged = home / "jupyterlab.log"
+    for _attempt in range(5):
+        port = free_port()
+        log = logged.open("w")
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "jupyterlab",
+                "--no-browser",
+                "--ServerApp.ip=127.0.0.1",
+                f"--ServerApp.port={port}",
+                f"--IdentityProvider.token={token}",
+                f"--ServerApp.root_dir={root}",
+                f"--LabApp.workspaces_dir={home / 'workspaces'}",
+                "--allow-root",
+                *args,
+            ],
+            env=environ,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        url = f"http://127.0.0.1:{port}"
+        try:
+            deadline = time.monotonic() + 90
+            while True:
+                if process.poll() is not None:
                     break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError("JupyterLab did not start within 90 s")
-            time.sleep(0.2)
+                try:
+                    if httpx.get(f"{url}/api/status", params={"token": token}).status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                if time.monotonic() > deadline:
+                    raise RuntimeError("JupyterLab did not start within 90 s")
+                time.sleep(0.2)
+        except BaseException:
+            process.kill()
+            log.close()
+            raise
+        if process.poll() is None:
+            break
+        log.close()
+        if "is already in use" not in logged.read_text():
+            raise RuntimeError(f"JupyterLab exited: see {logged}")
+    else:
+        raise RuntimeError(f"JupyterLab found no free port in 5 tries: see {logged}")
+    try:
         yield url, token
     finally:
         process.terminate()
