@@ -6,7 +6,6 @@ import os
 import secrets
 import socket
 import subprocess
-import sys
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -14,6 +13,8 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+
+from lpstudio.launch import jupyterlab_command
 
 CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
@@ -58,16 +59,8 @@ def jupyterlab(
         log = logged.open("w")
         process = subprocess.Popen(
             [
-                sys.executable,
-                "-m",
-                "jupyterlab",
-                "--no-browser",
-                "--ServerApp.ip=127.0.0.1",
-                f"--ServerApp.port={port}",
-                f"--IdentityProvider.token={token}",
-                f"--ServerApp.root_dir={root}",
+                *jupyterlab_command(root, port, token),
                 f"--LabApp.workspaces_dir={home / 'workspaces'}",
-                "--allow-root",
                 *args,
             ],
             env=environ,
