@@ -436,7 +436,7 @@ class Store:
             jobs = [
                 Job(
                     status=QUEUED,
-                    created_at=utcnow(),
+                    created_at=now,  # beside its start and end, dated by the same clock
                     cells_done=0,
                     heartbeat_at=now if row.get("worker") else None,
                     **row,

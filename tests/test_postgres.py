@@ -416,6 +416,27 @@ def test_a_job_queued_on_a_machine_whose_clock_is_off_fails_only_once_silent(
         reaper.close()
 
 
+def test_a_job_queued_on_a_machine_whose_clock_is_off_waited_by_the_store_s_clock(
+    pg_ws: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Its time in the queue is its start less its creation: a creation dated by a machine
+    whose clock runs slow made a job started at once look queued for minutes."""
+    with Studio.open(pg_ws, user="alice") as studio:
+        url = studio.store.url
+    store = Store(url)
+    try:
+        version = store.snapshot("p/one.ipynb", "{}", {}, "alice")
+        with monkeypatch.context() as m:
+            _skewed(m, -SKEW)
+            job = store.create_job(recipe="p/one.ipynb", version_id=version, user="alice")
+        assert store.start_job(job.id, 2, "out.ipynb")
+        started = store.job(job.id)
+        assert started.created_at <= started.started_at
+        assert started.started_at - started.created_at < SKEW / 5
+    finally:
+        store.close()
+
+
 class _FastMachine(datetime):
     """`datetime` on a machine whose clock runs `SKEW` ahead: its `now` only."""
 
