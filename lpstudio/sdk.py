@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import base64
 import functools
+import html
 import json
 import os
 import re
@@ -438,7 +439,8 @@ def derived_secrets(secrets: Mapping[str, Any], fields: Mapping[str, Any]) -> se
 
 
 def _forms(value: str) -> set[str]:
-    """A secret as output may show it: literal, repr'd, JSON-escaped, URL-encoded, and
+    """A secret as output may show it: literal, repr'd, JSON-escaped, HTML-escaped (a
+    DataFrame's table escapes `&`, `<` and `>`; `html.escape` quotes too), URL-encoded, and
     base64-encoded (standard and URL-safe, with its padding or without, as JWTs write it)."""
     encoded = [
         base64.b64encode(value.encode()).decode("ascii"),
@@ -448,6 +450,8 @@ def _forms(value: str) -> set[str]:
         value,
         repr(value)[1:-1],
         json.dumps(value)[1:-1],
+        html.escape(value),
+        html.escape(value, quote=False),
         quote(value, safe=""),
         quote_plus(value),
         *encoded,

@@ -8,6 +8,7 @@ issued. And a rerun of a partly sent job never sends anyone twice.
 from __future__ import annotations
 
 import base64
+import html
 import json
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -301,6 +302,35 @@ def test_a_secret_base64_encoded_or_decoded_from_its_url_is_masked_too(ws, cli):
         base64.urlsafe_b64encode(TOKEN.encode()).decode().rstrip("="),
     ]
     assert holding(readable, needles) == []
+
+
+HTML_SHOWN = """\
+import pandas as pd
+import lpstudio.kernel as lp
+password = lp.connection("crm").connection.config["password"]
+pd.DataFrame([{"field": "password", "echoed": password}])
+"""
+HTML_PASSWORD = 'Tr0ub4dor&3<horse>"'
+
+
+def test_a_secret_in_a_table_s_html_is_masked_too(ws):
+    """A DataFrame is shown as text and as an HTML table, which escapes `&`, `<` and `>`:
+    the escaped password could be read back from the output notebook."""
+    with Studio.open(ws, user="alice") as studio:
+        values = {"auth_type": "basic", "username": "ada", "password": HTML_PASSWORD}
+        studio.connections.add("crm", "http", {**values, "base_url": "https://crm.example"}, "a")
+    metadata = {"title": "Table", "connections": {"crm": {"type": "http"}}}
+    write_recipe(ws, "campaign/table", "x: int = 1", (HTML_SHOWN,), metadata)
+
+    code, job, output = run_job(ws, "run", "campaign/table")
+
+    assert code == 0, job
+    notebook = json.loads(Path(job["output_path"]).read_text())
+    (shown,) = notebook["cells"][-1]["outputs"]
+    assert "<td>****</td>" in "".join(shown["data"]["text/html"])
+    escaped = [html.escape(HTML_PASSWORD), html.escape(HTML_PASSWORD, quote=False)]
+    readable = {"run": output, **files_under(ws / "history")}
+    assert holding(readable, ["Tr0ub4dor", *escaped]) == []
 
 
 LEAKY_CONNECTOR = """\
