@@ -612,6 +612,12 @@ class Connection:
             {k: v for k, v in self.config.items() if k not in secret},
         )
 
+    def excerpt(self, text: str, limit: int) -> str:
+        """The start of what an app answered, for an error message: this connection's
+        secrets masked before it is cut (an app or a proxy may echo the credential it got,
+        and a secret cut in two is no longer found by any later masking)."""
+        return scrub_text(text, self.secrets())[:limit].strip()
+
     def http(self, **kwargs: Any) -> Any:
         """One httpx client per connection, with timeouts set (never wait for ever)."""
         import httpx

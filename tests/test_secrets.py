@@ -11,8 +11,10 @@ import base64
 import html
 import json
 from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs
 
 import pytest
 from click.testing import CliRunner, Result
@@ -331,6 +333,59 @@ def test_a_secret_in_a_table_s_html_is_masked_too(ws):
     escaped = [html.escape(HTML_PASSWORD), html.escape(HTML_PASSWORD, quote=False)]
     readable = {"run": output, **files_under(ws / "history")}
     assert holding(readable, ["Tr0ub4dor", *escaped]) == []
+
+
+class _Echoing(BaseHTTPRequestHandler):
+    """An app (or a proxy's error page) refusing a credential, which it quotes at the end
+    of a long text: the part a message keeps of it must not hold the start of the secret."""
+
+    def refuse(self, credential: str, kept: int) -> None:
+        """`kept`: how much of a refusal's text the connector's messages keep."""
+        body = ("x" * (kept - 40) + " rejected credential: " + credential).encode()
+        self.send_response(401)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def do_GET(self) -> None:  # Shopify's checkouts, with the token in a header
+        self.refuse(self.headers.get("X-Shopify-Access-Token", ""), 200)
+
+    def do_POST(self) -> None:  # LivePerson's token request, with the secret in a form
+        form = parse_qs(self.rfile.read(int(self.headers["Content-Length"])).decode())
+        self.refuse(form.get("client_secret", [""])[0], 300)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+ECHOED = "shh-0123456789abcdef0123456789abcdef0123456789"
+
+
+@pytest.mark.parametrize(
+    ("kind", "fields"),
+    [
+        ("shopify", {"access_token": ECHOED}),
+        ("liveperson_proactive", {"account_id": "123", "client_id": "c", "client_secret": ECHOED}),
+    ],
+)
+def test_an_answer_that_quotes_the_credential_shows_none_of_it_cut_short(
+    ws, cli, serve, kind, fields
+):
+    """Messages keep the start of a refusal's text; masked after that cut, a secret the
+    app quoted near its end was shown in part (its first characters) by the connection's
+    test, stored, and answered by the connections list."""
+    app = serve(ThreadingHTTPServer(("127.0.0.1", 0), _Echoing))
+    where = f"http://127.0.0.1:{app.server_address[1]}"
+    address = {"shop": where} if kind == "shopify" else {"base_url": where}
+    with Studio.open(ws, user="alice") as studio:
+        studio.connections.add("echoing", kind, {**fields, **address}, "alice")
+
+    tested = cli("connections", "test", "echoing", "--json")
+    listed = cli("connections", "list", "--json")
+
+    assert json.loads(tested.output)["status"] == "disconnected", tested.output
+    assert "rejected credential: ****" in tested.output
+    assert holding({"test": tested.output, "list": listed.output}, [ECHOED[:8]]) == []
 
 
 LEAKY_CONNECTOR = """\

@@ -384,9 +384,8 @@ def parse(conn: Connection, req: Prepared, response: httpx.Response, expect_json
 
 
 def _snippet(conn: Connection, response: httpx.Response) -> str:
-    """The start of a body for a message, secrets masked before it is cut (a cut secret
-    would no longer be found)."""
-    return scrub_text(response.text, conn.secrets())[:SNIPPET].strip()
+    """The start of a body for a message."""
+    return conn.excerpt(response.text, SNIPPET)
 
 
 def _redirect_note(response: httpx.Response) -> str:

@@ -551,7 +551,7 @@ def _send_batch(
             return partial(RequestRefused, exc.status, exc.message)
         return None
     if response.status_code not in (200, 201):
-        refusal = {"status": response.status_code, "message": error_message(response)}
+        refusal = {"status": response.status_code, "message": error_message(response, conn)}
         settle("rejected", refusal)
         result["rejected"].append({**entry(), **refusal})
         if response.status_code in REQUEST_REFUSALS:

@@ -187,15 +187,15 @@ def retry_after(response: httpx.Response, default: float) -> float:
     return default if seconds is None else seconds
 
 
-def error_message(response: httpx.Response) -> str:
+def error_message(response: httpx.Response, conn: Connection) -> str:
     """LivePerson's error text (`{"code", "requestTraceId", "message"}`), or the body."""
     try:
         body = response.json()
     except ValueError:
-        return response.text[:300]
+        return conn.excerpt(response.text, 300)
     if isinstance(body, dict):
-        return str(body.get("message") or body.get("error") or body)[:300]
-    return str(body)[:300]
+        body = body.get("message") or body.get("error") or body
+    return conn.excerpt(str(body), 300)
 
 
 def answer_field(response: httpx.Response, key: str, who: str) -> str:
@@ -289,14 +289,14 @@ class LivePersonClient:
         if response.status_code == 429 or response.status_code >= 500:
             raise Unavailable(
                 f"LivePerson domain lookup for {service} answered HTTP {response.status_code} "
-                f"{error_message(response)}: nothing was sent",
+                f"{error_message(response, self.conn)}: nothing was sent",
                 wait=retry_after(response, 1.0),
                 status=response.status_code,
             )
         if response.status_code != 200:
             raise ConnectorError(
                 f"LivePerson domain lookup for {service} failed: HTTP {response.status_code} "
-                f"{error_message(response)}",
+                f"{error_message(response, self.conn)}",
                 status=response.status_code,
             )
         domain = answer_field(response, "baseURI", f"LivePerson's domain lookup for {service}")
@@ -352,14 +352,14 @@ class LivePersonClient:
         if response.status_code == 429 or response.status_code >= 500:
             raise Unavailable(
                 f"LivePerson's token server answered HTTP {response.status_code}: "
-                f"{error_message(response)}",
+                f"{error_message(response, self.conn)}",
                 wait=retry_after(response, 2.0),
                 status=response.status_code,
             )
         if response.status_code != 200:
             raise ConnectorError(
                 f"LivePerson refused the app credentials (HTTP {response.status_code}): "
-                f"{error_message(response)}",
+                f"{error_message(response, self.conn)}",
                 status=response.status_code,
                 fix=f"check the client id and secret of the connection {self.conn.name} "
                 f"(`lpstudio connections test {self.conn.name}` tries them)",
@@ -424,7 +424,7 @@ class LivePersonClient:
                 if not refreshed[0]:
                     refreshed[0] = True
                     self.forget_token(token)
-                    raise _Again(0.0, f"token refused: {error_message(response)}")
+                    raise _Again(0.0, f"token refused: {error_message(response, self.conn)}")
                 if "jwt expired" in response.text:
                     raise ConnectorError("LivePerson keeps answering 'jwt expired'", status=401)
             if response.status_code == 429:
@@ -433,7 +433,7 @@ class LivePersonClient:
                 self.conn.log(f"LivePerson rate limit: waiting {wait:g} s")
                 raise _Again(wait, "HTTP 429")
             if response.status_code >= 500:
-                said = f"HTTP {response.status_code} {error_message(response)}"
+                said = f"HTTP {response.status_code} {error_message(response, self.conn)}"
                 if not (read or method in SAFE_METHODS):  # an answer came: never resent
                     raise Uncertain(
                         f"LivePerson answered {said}: the request may have been accepted, "
@@ -500,8 +500,9 @@ class LivePersonClient:
         """The JSON answer of a request that only reads; ConnectorError unless it is 200."""
         response = self.request(method, service, path, read=True, **kwargs)
         if response.status_code != 200:
+            said = error_message(response, self.conn)
             raise ConnectorError(
-                f"LivePerson answered HTTP {response.status_code}: {error_message(response)}",
+                f"LivePerson answered HTTP {response.status_code}: {said}",
                 status=response.status_code,
             )
         return response.json()

@@ -164,7 +164,7 @@ def _get(conn: Connection, url: str, params: dict[str, Any] | None) -> httpx.Res
             raise passing(f"Shopify answered HTTP {response.status_code}", response.status_code)
         if response.status_code != 200:
             raise ConnectorError(
-                f"Shopify answered HTTP {response.status_code}: {response.text[:200]}",
+                f"Shopify answered HTTP {response.status_code}: {conn.excerpt(response.text, 200)}",
                 status=response.status_code,
             )
         return response
