@@ -521,10 +521,11 @@ def _from_text(name: str, kind: str | None, nullable: bool, text: str) -> Any:
     except ValueError:
         try:
             value = yaml.safe_load(text)
-        except yaml.YAMLError as exc:
+        except (yaml.YAMLError, RecursionError) as exc:  # PyYAML recurses as it nests
+            said = str(exc).splitlines()[0] if isinstance(exc, yaml.YAMLError) else "too deep"
             raise ParameterError(
                 f"parameter '{name}' expects {_HUMAN[kind]} as JSON or YAML, but it does not "
-                f"parse: {str(exc).splitlines()[0]}",
+                f"parse: {said}",
                 field=name,
                 fix=f"pass valid JSON, for example: -p {name} {_EXAMPLES[kind]}",
             ) from None
@@ -548,6 +549,12 @@ def _check_typed(name: str, kind: str | None, nullable: bool, value: Any) -> Any
         return None
     if isinstance(value, (date, datetime)):
         value = value.isoformat()  # YAML reads 2026-11-29 as a date; parameters are JSON
+    if strictjson.depth(value) > strictjson.MAX_DEPTH:  # what checks it next recurses
+        raise ParameterError(
+            f"parameter '{name}' nests lists or dicts deeper than {strictjson.MAX_DEPTH} levels",
+            field=name,
+            fix="give a flatter value",
+        )
     if not _finite(value):  # parameters are stored as JSON, which has no NaN or Infinity
         raise ParameterError(
             f"parameter '{name}' holds NaN or Infinity ({value!r}), which JSON cannot hold",
@@ -557,7 +564,14 @@ def _check_typed(name: str, kind: str | None, nullable: bool, value: Any) -> Any
     if kind is None:
         return value
     if kind == "number" and isinstance(value, int) and not isinstance(value, bool):
-        return float(value)
+        try:
+            return float(value)
+        except OverflowError:  # no float holds it (JSON and YAML read any integer)
+            raise ParameterError(
+                f"parameter '{name}' is a number too large for a float",
+                field=name,
+                fix="give a number below about 1.8e308",
+            ) from None
     if isinstance(value, tuple):
         value = list(value)
     expected = {

@@ -3,7 +3,8 @@
 Python's `json` reads and writes NaN and Infinity, which are not JSON: a value holding them,
 once stored, makes every later answer that includes it unreadable to a browser or a bot.
 Input from outside (request bodies, webhook deliveries) is read with `loads`, which refuses
-them like any other malformed JSON.
+them like any other malformed JSON, and a value nested deeper than `MAX_DEPTH`: what walks
+it later (checks, masking, storing) recurses, and would fail on it far from the edge.
 """
 
 from __future__ import annotations
@@ -11,6 +12,9 @@ from __future__ import annotations
 import json
 import math
 from typing import Any
+
+#: How deep arrays and objects may nest in input: far beyond any real payload.
+MAX_DEPTH = 100
 
 
 def _refuse(name: str) -> Any:
@@ -25,7 +29,27 @@ def _finite(text: str) -> float:
     return number
 
 
+def depth(value: Any) -> int:
+    """How deep arrays and objects nest in `value`, found without recursion."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        children = item.values() if isinstance(item, dict) else item
+        if isinstance(item, dict | list):
+            deepest = max(deepest, depth)
+            stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
+    return deepest
+
+
 def loads(raw: str | bytes) -> Any:
     """`json.loads` without NaN, Infinity and -Infinity, written or reached by a number too
-    large for a float (`ValueError`, as malformed JSON)."""
-    return json.loads(raw, parse_constant=_refuse, parse_float=_finite)
+    large for a float, nor arrays and objects nested deeper than `MAX_DEPTH` (`ValueError`,
+    as malformed JSON)."""
+    try:
+        value = json.loads(raw, parse_constant=_refuse, parse_float=_finite)
+    except RecursionError:  # the parser's own limit, about a thousand levels
+        value = None
+    else:
+        if depth(value) <= MAX_DEPTH:
+            return value
+    raise ValueError(f"arrays and objects nest deeper than {MAX_DEPTH} levels")

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select, update
 
+from . import strictjson
 from .api_clients import ApiClients
 from .connections import Connections, bind_connections, check_bound_exist
 from .errors import ConflictError, InputError, LpstudioError, RecipeError, WorkspaceError
@@ -128,7 +129,14 @@ def _check_file_name(name: str, field: str, what: str, fix: str) -> None:
 
 
 def _check_event(event: Any) -> None:
-    """Events are stored as JSON: NaN or Infinity would make every answer unreadable."""
+    """Events are stored as JSON: NaN or Infinity would make every answer unreadable, and
+    one nested too deep fails whatever walks it."""
+    if strictjson.depth(event) > strictjson.MAX_DEPTH:
+        raise InputError(
+            f"the event nests arrays and objects deeper than {strictjson.MAX_DEPTH} levels",
+            field="event",
+            fix="give a flatter event",
+        )
     try:
         json.dumps(event, allow_nan=False, default=str)
     except ValueError:

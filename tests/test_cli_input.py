@@ -13,7 +13,7 @@ import pytest
 from lpstudio.errors import InputError
 from lpstudio.studio import Studio
 
-from .conftest import finished_job, purged, run_cli, run_json, write_recipe
+from .conftest import finished_job, job_rows, purged, run_cli, run_json, write_recipe
 
 
 @pytest.mark.parametrize("days", ["-1", "nan", "inf", "1e12"])
@@ -420,3 +420,22 @@ def test_init_again_keeps_the_admin_and_refuses_another_one(ws: Path) -> None:
     assert same.stdout.startswith(f"workspace already active: {ws} (admin: alice)")
     quiet = CliRunner().invoke(main, ["init", str(ws), "--accept-terms", "--json"])
     assert quiet.exit_code == 0 and json.loads(quiet.stdout)["admin"] == "alice"
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "field"),
+    [
+        ("-y", "x: " + "[" * 3000 + "]" * 3000, "-y"),  # YAML's parser recursed
+        ("-y", "x: 1" + "0" * 400, "x"),  # an int no float holds, for a float parameter
+        ("--event", '{"a": ' + "[" * 5000 + "]" * 5000 + "}", "--event"),
+    ],
+)
+def test_values_too_deep_or_too_large_are_refused_naming_the_field(
+    ws: Path, cli, option: str, value: str, field: str
+) -> None:
+    """Each crashed with a traceback (RecursionError, OverflowError) instead of exit 2."""
+    write_recipe(ws, "p/rate", "x: float = 1.0")
+    result = cli("run", "p/rate", option, value, "--json")
+    assert result.exit_code == 2, result.output
+    assert json.loads(result.stdout)["error"]["field"] == field
+    assert job_rows(ws) == 0

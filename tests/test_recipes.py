@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import date, datetime
+from functools import reduce
 from pathlib import Path
 from typing import Any
 
@@ -113,6 +114,10 @@ def test_json_numbers_in_a_list_or_dict_stay_numbers(ws: Path) -> None:
         ("ratio", float("inf"), False, "which JSON cannot hold"),
         ("extra", "{a: .nan}", True, "which JSON cannot hold"),  # nested, from YAML
         ("channel", "-inf", True, "is not one of"),  # a string parameter: just text
+        pytest.param("ratio", 10**400, False, "too large for a float", id="huge-int"),
+        ("tags", "[" * 5000 + "]" * 5000, True, "does not parse"),
+        ("tags", "- " * 3000, True, "does not parse"),  # YAML's parser recursed too
+        ("tags", reduce(lambda inner, _: [inner], range(200), []), False, "deeper than 100"),
     ],
 )
 def test_wrong_values_name_the_parameter(

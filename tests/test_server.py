@@ -1112,6 +1112,13 @@ def test_bad_numbers_times_and_names_are_refused_and_nothing_changes(
     ):
         error = assert_error(answer, 400, "body")
         assert "not a JSON number" in error["message"]
+    # An integer no float holds, and arrays nested past what anything walks (a 500 each).
+    too_large = b'{"parameters": {"pause": 1' + b"0" * 400 + b"}}"
+    run = api(server, "ana", "POST", "/recipes/bots/slow.ipynb/run", content=too_large)
+    assert "too large for a float" in assert_error(run, 400, "pause")["message"]
+    deep = b'{"event": {"a": ' + b"[" * 5000 + b"]" * 5000 + b"}}"
+    run = api(server, "ana", "POST", "/recipes/lab/double.ipynb/run", content=deep, headers=raw)
+    assert "nest deeper than 100 levels" in assert_error(run, 400, "body")["message"]
     for since in ("1000000d", "99999999999d", "0001-01-01T00:00:00+01:00"):
         error = assert_error(api(server, "otto", "GET", "/jobs", params={"since": since}), 400)
         assert error["field"] == "since" and "too far back" in error["message"]

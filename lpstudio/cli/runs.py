@@ -37,9 +37,10 @@ def _load_yaml(text: str, where: str) -> dict[str, Any]:
 
     try:
         data = yaml.load(text, Loader=NoDatesSafeLoader) or {}
-    except yaml.YAMLError as exc:
+    except (yaml.YAMLError, RecursionError) as exc:  # PyYAML recurses as it nests
+        said = str(exc).splitlines()[0] if isinstance(exc, yaml.YAMLError) else "nested too deep"
         raise InputError(
-            f"{where} is not valid YAML: {str(exc).splitlines()[0]}",
+            f"{where} is not valid YAML: {said}",
             field=where,
             fix="give a YAML mapping such as 'days_ahead: 7'",
         ) from None
