@@ -490,6 +490,20 @@ def scrub(data: Any, secrets: Collection[str]) -> Any:
     return data
 
 
+def holds_secret(data: Any, secrets: Collection[str]) -> bool:
+    """Whether a JSON-like value holds a secret: in a string (any form `scrub` masks), or as
+    a whole number (a PIN, a numeric key), in keys and items too."""
+    if isinstance(data, str):
+        return scrub_text(data, secrets) != data
+    if isinstance(data, int | float) and not isinstance(data, bool):
+        return str(data) in secrets
+    if isinstance(data, dict):
+        return any(holds_secret(k, secrets) or holds_secret(v, secrets) for k, v in data.items())
+    if isinstance(data, list | tuple):
+        return any(holds_secret(item, secrets) for item in data)
+    return False
+
+
 def mask_error(error: BaseException, secrets: Iterable[str]) -> BaseException:
     """`error` with `secrets` masked in its message, its fix and the errors chained to it
     (a traceback shows them all), changed in place so that its type and fields stay what

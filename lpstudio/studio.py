@@ -461,22 +461,30 @@ class Studio:
             worker=None if trigger in SCHEDULED_TRIGGERS else worker_id(),
         )
 
-    def _refuse_secrets(self, values: dict[str, Any], secrets: set[str] | None = None) -> None:
-        """Refuses a parameter value that holds a connection's secret: parameters are kept
-        on the job, shown by `lpstudio show` and the API, and injected into its notebook,
-        while a connection hands its secrets to the recipe's code only."""
-        from .sdk import scrub
+    def _refuse_secrets(
+        self, values: dict[str, Any], secrets: set[str] | None = None, event: Any = None
+    ) -> None:
+        """Refuses a parameter value, or an event given by hand, that holds a connection's
+        secret: both are kept on the job, shown by `lpstudio show` and the API, and handed
+        to its notebook, while a connection hands its secrets to the recipe's code only."""
+        from .sdk import holds_secret
 
-        texts = {name: v for name, v in values.items() if not isinstance(v, int | float | bool)}
-        if not texts or all(v is None for v in texts.values()):
-            return  # numbers hold no secret: no connection is read for them
+        given = {
+            (f"parameter '{name}'", name): value
+            for name, value in values.items()
+            if value is not None and not isinstance(value, bool)
+        }
+        if event is not None:
+            given[("the event", "event")] = event
+        if not given:
+            return  # nothing that could hold one: no connection is read
         if secrets is None:
             secrets = self.connections.secret_values()
-        for name, value in texts.items():
-            if scrub(value, secrets) != value:
+        for (what, field), value in given.items():
+            if holds_secret(value, secrets):
                 raise InputError(
-                    f"parameter '{name}' holds the secret of a connection",
-                    field=name,
+                    f"{what} holds the secret of a connection",
+                    field=field,
                     fix="give the secret to a connection (`lpstudio connections add`) and "
                     "bind it to the recipe's slot; the recipe reads it through "
                     "lpstudio.kernel.connection(...)",
@@ -977,6 +985,8 @@ class Studio:
                     "--event-file), or try the recipe with Test (`--test`: a sample event, "
                     "nothing sent)",
                 )
+        if event is not None:  # a person's (calls and webhooks queue their jobs elsewhere)
+            self._refuse_secrets({}, event=event)
         if test:
             trigger = "test"
             if event is None:

@@ -335,6 +335,29 @@ def test_a_secret_in_a_table_s_html_is_masked_too(ws):
     assert holding(readable, ["Tr0ub4dor", *escaped]) == []
 
 
+def test_a_number_or_an_event_given_by_hand_holding_a_secret_is_refused(ws, cli):
+    """A numeric password given as an integer parameter was kept on the job in the clear
+    (only text was compared), as was an event typed with a token in it."""
+    with Studio.open(ws, user="alice") as studio:
+        values = {"auth_type": "basic", "username": "bot", "password": "73019468"}
+        studio.connections.add("api", "http", {**values, "base_url": "https://a.example"}, "a")
+        studio.connections.add("crm", "http", {"token": "tok-abcdef-123456"}, "alice")
+    write_recipe(ws, "campaign/echo", "pin: int = 0\nids: list = []", ("print(pin)",))
+
+    for args, field in (
+        (("-p", "pin", "73019468"), "pin"),
+        (("-p", "ids", "[1, 73019468]"), "ids"),
+        (("--event", '{"authorization": "Bearer tok-abcdef-123456"}'), "event"),
+    ):
+        result = cli("run", "campaign/echo", *args, "--json")
+        assert result.exit_code == 2, result.output
+        error = json.loads(result.stdout)["error"]
+        assert error["field"] == field and "holds the secret of a connection" in error["message"]
+    assert cli("run", "campaign/echo", "-p", "pin", "7301946", "--json").exit_code == 0
+    shown = cli("jobs", "--json").output
+    assert len(json.loads(shown)) == 1 and "73019468" not in shown
+
+
 class _Echoing(BaseHTTPRequestHandler):
     """An app (or a proxy's error page) refusing a credential, which it quotes at the end
     of a long text: the part a message keeps of it must not hold the start of the secret."""
