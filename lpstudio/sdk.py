@@ -476,11 +476,14 @@ def scrub_text(text: str, secrets: Collection[str]) -> str:
 
 
 def scrub(data: Any, secrets: Collection[str]) -> Any:
-    """Replaces every secret value inside strings of a JSON-like structure."""
+    """Replaces every secret inside the strings of a JSON-like structure, and a number that
+    is one whole (a PIN, a numeric key), with `MASK`."""
     if not secrets:
         return data
     if isinstance(data, str):
         return scrub_text(data, secrets)
+    if isinstance(data, int | float) and not isinstance(data, bool):
+        return MASK if str(data) in secrets else data
     if isinstance(data, list):
         return [scrub(item, secrets) for item in data]
     if isinstance(data, tuple):
@@ -488,20 +491,6 @@ def scrub(data: Any, secrets: Collection[str]) -> Any:
     if isinstance(data, dict):
         return {key: scrub(value, secrets) for key, value in data.items()}
     return data
-
-
-def holds_secret(data: Any, secrets: Collection[str]) -> bool:
-    """Whether a JSON-like value holds a secret: in a string (any form `scrub` masks), or as
-    a whole number (a PIN, a numeric key), in keys and items too."""
-    if isinstance(data, str):
-        return scrub_text(data, secrets) != data
-    if isinstance(data, int | float) and not isinstance(data, bool):
-        return str(data) in secrets
-    if isinstance(data, dict):
-        return any(holds_secret(k, secrets) or holds_secret(v, secrets) for k, v in data.items())
-    if isinstance(data, list | tuple):
-        return any(holds_secret(item, secrets) for item in data)
-    return False
 
 
 def mask_error(error: BaseException, secrets: Iterable[str]) -> BaseException:

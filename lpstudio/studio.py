@@ -467,7 +467,7 @@ class Studio:
         """Refuses a parameter value, or an event given by hand, that holds a connection's
         secret: both are kept on the job, shown by `lpstudio show` and the API, and handed
         to its notebook, while a connection hands its secrets to the recipe's code only."""
-        from .sdk import holds_secret
+        from .sdk import scrub
 
         given = {
             (f"parameter '{name}'", name): value
@@ -481,7 +481,7 @@ class Studio:
         if secrets is None:
             secrets = self.connections.secret_values()
         for (what, field), value in given.items():
-            if holds_secret(value, secrets):
+            if scrub(value, secrets) != value:
                 raise InputError(
                     f"{what} holds the secret of a connection",
                     field=field,
