@@ -490,6 +490,13 @@ class Studio:
                     "lpstudio.kernel.connection(...)",
                 )
 
+    def _masked(self, event: Any) -> Any:
+        """Events from outside (a call's, a webhook delivery's) as their jobs keep them: a
+        connection's secret in them is masked, as in the events a poll keeps."""
+        from .sdk import scrub
+
+        return scrub(event, self.connections.secret_values())
+
     def _check_connectors(self, recipe: Recipe) -> None:
         """Refuses a run whose slots need a connector that does not load (a brand's own
         file with a mistake): its job would only fail in its kernel."""
@@ -985,8 +992,10 @@ class Studio:
                     "--event-file), or try the recipe with Test (`--test`: a sample event, "
                     "nothing sent)",
                 )
-        if event is not None:  # a person's (calls and webhooks queue their jobs elsewhere)
+        if trigger == "manual" and event is not None:  # a person's, who can take it out
             self._refuse_secrets({}, event=event)
+        elif event is not None:  # a bot's call: kept on the job, masked as a poll's events
+            event = self._masked(event)
         if test:
             trigger = "test"
             if event is None:
@@ -1522,7 +1531,7 @@ class Studio:
                 )
         # One snapshot for the delivery: its jobs differ only by their event.
         base = self._job_fields(recipe, {}, None, "webhook", None)
-        rows = [{**base, "event": event} for event in events]
+        rows = [{**base, "event": event} for event in self._masked(events)]
         if named is None:
             return recipe, self.store.create_jobs(rows), False
         header, delivery = named
