@@ -849,17 +849,23 @@ class Connector:
         import jsonschema  # here, not at import: kernels load the SDK without validating
 
         merged = {**self.defaults(), **coerced}
+
+        def required(name: str) -> InputError:
+            spec = known[name]
+            kind = "secret" if spec.secret else "field"
+            return InputError(
+                f"connection field '{name}' ({spec.label}) is required",
+                field=name,
+                fix=f"give the {kind} {name}" + (f": {spec.hint}" if spec.hint else ""),
+            )
+
+        for name, value in merged.items():  # blank is no value (an empty line for a secret)
+            if known[name].required and isinstance(value, str) and not value.strip():
+                raise required(name)
         validator = jsonschema.Draft202012Validator(self.config_schema())
         for error in validator.iter_errors(merged):
             if error.validator == "required":
-                name = error.message.split("'")[1]
-                spec = known[name]
-                kind = "secret" if spec.secret else "field"
-                raise InputError(
-                    f"connection field '{name}' ({spec.label}) is required",
-                    field=name,
-                    fix=f"give the {kind} {name}" + (f": {spec.hint}" if spec.hint else ""),
-                )
+                raise required(error.message.split("'")[1])
             name = error.path[0] if error.path else None
             spec = known.get(name) if isinstance(name, str) else None
             label = spec.label if spec else name

@@ -118,12 +118,20 @@ def test_a_secret_is_read_from_standard_input(cli, sandbox, ws):
     assert tested.exit_code == 0 and as_json(tested)["status"] == "connected"
 
 
-def test_no_secret_on_standard_input_is_refused(cli, sandbox):
-    result = add_lp(cli, "lp-none", sandbox.url, input="")
+@pytest.mark.parametrize("given", ["", "\n", "  \r\n"])
+def test_no_secret_on_standard_input_is_refused(cli, sandbox, ws, given):
+    """No line, or an empty one: it was stored as the secret, which looked set and failed."""
+    result = add_lp(cli, "lp-none", sandbox.url, input=given)
 
     assert result.exit_code == 2
     assert "no value for secret field 'client_secret'" in result.stderr
     assert "LPSTUDIO_SECRET_CLIENT_SECRET" in result.stderr
+    assert "lp-none" not in listed(cli)
+    # Nor through the API: a blank required field is no value.
+    with Studio.open(ws, user="alice") as studio, pytest.raises(InputError) as refused:
+        fields = {"account_id": "1", "client_id": "a", "client_secret": " "}
+        studio.connections.add("lp-none", LP_TYPE, fields, "alice")
+    assert refused.value.field == "client_secret" and "is required" in refused.value.message
     assert "lp-none" not in listed(cli)
 
 

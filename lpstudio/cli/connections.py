@@ -92,14 +92,14 @@ def _secret_values(names: tuple[str, ...]) -> dict[str, str]:
         elif base._has_terminal():
             values[name] = click.prompt(f"{name}", hide_input=True, err=True)
         else:
-            line = sys.stdin.readline()
-            if not line:
+            line = sys.stdin.readline().rstrip("\r\n")
+            if not line.strip():  # no line, or an empty one: never a secret
                 raise InputError(
                     f"no value for secret field '{name}'",
                     field=name,
                     fix=f"set {env}, or give one line per --secret on standard input",
                 )
-            values[name] = line.rstrip("\n")
+            values[name] = line
     return values
 
 
