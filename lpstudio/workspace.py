@@ -153,6 +153,50 @@ def _check_executor(config: dict[str, Any], config_path: Path) -> None:
         )
 
 
+def _check_smtp(config: dict[str, Any], config_path: Path) -> None:
+    """Refuses an `[smtp]` that cannot send, when the workspace is read: it is first used
+    when a job fails, and its failure e-mail would be lost to a log line then."""
+    from email.utils import parseaddr
+
+    section = config.get("smtp", {})
+    if not isinstance(section, dict):
+        raise WorkspaceError(
+            f"{config_path} smtp must be a table, not {section!r}",
+            field="smtp",
+            fix=f"write these settings under an [smtp] header in {config_path}",
+        )
+    host, port = section.get("host", "127.0.0.1"), section.get("port", 25)
+    sender = section.get("from", "lpstudio@localhost")
+    problems = (
+        (
+            "host",
+            not isinstance(host, str) or not host.strip(),
+            "a host name",
+            'host = "smtp.brand.example"',
+        ),
+        (
+            "port",
+            isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535,
+            "a whole number from 1 to 65535",
+            "port = 587",
+        ),
+        (
+            "from",
+            not isinstance(sender, str) or "@" not in parseaddr(sender)[1],
+            "an e-mail address",
+            'from = "lpstudio@brand.example"',
+        ),
+    )
+    for key, bad, wanted, example in problems:
+        if bad:
+            value = {"host": host, "port": port, "from": sender}[key]
+            raise WorkspaceError(
+                f"{config_path} [smtp] {key} must be {wanted}, not {value!r}",
+                field=f"smtp.{key}",
+                fix=f"set it, e.g. `{example}` under [smtp] in {config_path}",
+            )
+
+
 #: Every setting lpstudio.toml may hold, by table: anything else is a misspelling that would
 #: silently leave its default in force (`[kernel]`, `pool_sise`).
 KNOWN_SETTINGS = {
@@ -244,6 +288,7 @@ class Workspace:
         _check_known(config, config_path)
         _check_numbers(config, config_path)
         _check_executor(config, config_path)
+        _check_smtp(config, config_path)
         return cls(root, config)
 
     @classmethod

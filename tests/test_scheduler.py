@@ -22,6 +22,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from email import message_from_bytes
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -43,6 +44,7 @@ from lpstudio.store import FINAL_STATES, Store
 from lpstudio.studio import Studio
 from lpstudio.workspace import Workspace
 
+from .browser import free_port
 from .conftest import LPSTUDIO, run_cli, scheduler_running, wait_for, write_recipe
 
 POLL = {
@@ -749,6 +751,45 @@ def fail_once_reported(ws: Path, sandbox: Sandbox, recipe: str, webhook: Any) ->
         add_checkouts(sandbox, phones(0, 1))
         with scheduler_running(studio):
             wait_for(lambda: webhook.posts, timeout=120, what="the failure notification")
+
+
+class _Mailbox:
+    """aiosmtpd's handler: keeps each message a loopback SMTP server accepts."""
+
+    def __init__(self) -> None:
+        self.messages: list[Any] = []
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        self.messages.append(message_from_bytes(envelope.content))
+        return "250 OK"
+
+
+def test_a_failing_job_is_reported_by_e_mail_through_the_workspace_s_smtp(
+    ws: Path, sandbox: Sandbox, db: Store
+) -> None:
+    """The failure e-mail goes out through `[smtp]` (it was never sent in a test)."""
+    from aiosmtpd.controller import Controller
+
+    mailbox, port = _Mailbox(), free_port()
+    smtp = Controller(mailbox, hostname="127.0.0.1", port=port)
+    smtp.start()
+    try:
+        with (ws / "lpstudio.toml").open("a") as config:
+            config.write(f'\n[smtp]\nport = {port}\nfrom = "studio@brand.example"\n')
+        recipe = poll_recipe(ws, "flaky", ("raise RuntimeError('the CRM is down')",))
+        with Studio.open(ws, user="alice") as studio:
+            studio.start("p/flaky")
+            studio.save_settings(recipe, notify={"email": "ops@brand.example"})
+            add_checkouts(sandbox, phones(0, 1))
+            with scheduler_running(studio):
+                wait_for(lambda: mailbox.messages, timeout=120, what="the failure e-mail")
+    finally:
+        smtp.stop()
+    (job,) = jobs(db, recipe)
+    (mail,) = mailbox.messages
+    assert (mail["From"], mail["To"]) == ("studio@brand.example", "ops@brand.example")
+    assert mail["Subject"] == f"lpstudio: job {job.id} of {recipe} failed"
+    assert "RuntimeError: the CRM is down" in mail.get_payload()
 
 
 @pytest.mark.parametrize(

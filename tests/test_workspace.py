@@ -200,6 +200,11 @@ def test_job_timings_that_are_not_positive_seconds_are_refused(
         ("kernels", "pool_sise", "0", "kernels.pool_sise", "pool_size"),
         ("jobs", "retention", "7", "jobs.retention", "retention_days"),
         ("users", "default_role", '"boss"', "users.default_role", "operator"),
+        # Read first when a job fails: its failure e-mail was lost to a log line then.
+        ("smtp", "port", '"abc"', "smtp.port", "port = 587"),
+        ("smtp", "port", "99999", "smtp.port", "port = 587"),
+        ("smtp", "host", "5", "smtp.host", "host = "),
+        ("smtp", "from", '"not an address"', "smtp.from", "from = "),
     ],
 )
 def test_a_misspelt_or_unknown_setting_is_refused_naming_it_and_the_fix(
