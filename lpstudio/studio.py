@@ -34,7 +34,7 @@ from .runner import write_notebook
 from .settings import read_settings, saved_settings, update_settings
 from .store import FINAL_STATES, SCHEDULED_TRIGGERS, Store, audit_in, worker_id
 from .times import poll_start
-from .workspace import TERMS_VERSION, Workspace, current_user
+from .workspace import CONFIG_NAME, TERMS_VERSION, Workspace, current_user
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
@@ -334,6 +334,13 @@ class Studio:
             raise WorkspaceError(
                 f"{root} exists and is not a folder", field="path", fix="choose another path"
             )
+        for outer in root.parents:  # commands run in its folders would find the inner one
+            if (outer / CONFIG_NAME).is_file():
+                raise WorkspaceError(
+                    f"{root} is inside the workspace {outer}: a workspace cannot hold another",
+                    field="path",
+                    fix=f"choose a folder outside {outer}, or use that workspace",
+                )
         Workspace.write_new(root)
         workspace = Workspace.load(root)
         store = Store(workspace.store_url)

@@ -36,6 +36,17 @@ def test_init_creates_an_activated_workspace(tmp_path: Path) -> None:
             assert session.get(User, "ada").role == "admin"
 
 
+def test_init_inside_another_workspace_is_refused_and_writes_nothing(ws: Path) -> None:
+    """A workspace made in another's projects/ took over every command run in its
+    folders, and its secret.key was a file recipes could be given as a parameter."""
+    inner = ws / "projects" / "billing"
+    result = CliRunner().invoke(main, ["init", str(inner), "--accept-terms", "--json"])
+    assert result.exit_code == 2, result.output
+    error = json.loads(result.stdout)["error"]
+    assert error["field"] == "path" and f"inside the workspace {ws}" in error["message"]
+    assert not inner.exists()
+
+
 def test_init_without_terms_and_without_terminal_refuses_and_writes_nothing(
     tmp_path: Path,
 ) -> None:
