@@ -1136,6 +1136,23 @@ class Studio:
         since: datetime | None = None,
         limit: int = 50,
     ) -> list[Job]:
+        """The newest jobs, filtered; a filter no job could match is refused (a misspelt
+        status listed nothing, as if no job had it)."""
+        from .store import FINAL_STATES, QUEUED, RUNNING
+
+        statuses = (QUEUED, RUNNING, *FINAL_STATES)
+        if status is not None and status not in statuses:
+            raise InputError(
+                f"status {status!r} is not a job status",
+                field="status",
+                fix=f"give one of: {', '.join(statuses)}",
+            )
+        if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+            raise InputError(
+                f"limit must be a whole number above 0, not {limit!r}",
+                field="limit",
+                fix="give how many jobs to list, e.g. limit=50",
+            )
         if recipe is not None:
             recipe = self._recipe_with_jobs(recipe)
         return list(self.store.list_jobs(recipe=recipe, status=status, since=since, limit=limit))

@@ -54,6 +54,19 @@ def test_a_run_writes_a_valid_output_notebook_and_its_result(ws: Path) -> None:
     assert nb.metadata.papermill["parameters"] == {"x": 41}
 
 
+def test_the_job_history_frame_refuses_a_filter_no_job_could_match(ws: Path) -> None:
+    """A misspelt status listed nothing (as if no job had failed) and a negative limit
+    every job, where the CLI and the REST API refuse both."""
+    write_recipe(ws, "p/simple")
+    with Studio.open(ws, user="alice") as studio:
+        studio.run("p/simple")
+        for filters, field in (({"status": "Failed"}, "status"), ({"limit": -5}, "limit")):
+            with pytest.raises(InputError) as refused:
+                studio.jobs_frame(**filters)
+            assert refused.value.field == field
+        assert list(studio.jobs_frame(status="succeeded", limit=1)["status"]) == ["succeeded"]
+
+
 def test_a_failing_cell_fails_the_job_with_its_error(ws: Path) -> None:
     write_recipe(ws, "p/fail", cells=("a = 1", "raise ValueError('bad invoice')", "b = 2"))
     proc = run_cli("run", "p/fail", "--workspace", str(ws), "--json")
