@@ -175,6 +175,26 @@ def _signature_header(trigger: WebhookTrigger, headers: dict[str, str]) -> str:
     return next((name for name in read if name.lower() in sent), "X-Lpstudio-Signature")
 
 
+def _check_defaults(recipe: Recipe, given: dict[str, Any]) -> None:
+    """The parameters cell's defaults that a job runs with (no value given or saved) must
+    pass the recipe's refinements as given values do: a default out of them (say, an empty
+    name where one is required) means the parameter needs a value."""
+    properties = recipe.schema.get("properties", {})
+    defaults = {
+        name: spec["default"]
+        for name, spec in properties.items()
+        if "default" in spec and name not in given
+    }
+    try:
+        coerce(recipe.schema, defaults, recipe=recipe.name)
+    except InputError as exc:
+        raise InputError(
+            f"{exc.message} (the default of the parameters cell, as no value was given)",
+            field=exc.field,
+            fix=f"give {exc.field} a value: {exc.fix}; or save one in the recipe's settings",
+        ) from None
+
+
 def check_run_event(recipe: Recipe, event: Any, name: str = "event") -> None:
     """An event given by hand (`--event`, `event=`) has the shape its trigger gives the
     recipe: one JSON object (a record), or a list of them for a poll trigger that dispatches
@@ -447,7 +467,9 @@ class Studio:
         _check_event(event)
         settings = self.settings(recipe)
         self._check_connectors(recipe)
-        values = {**date_defaults(recipe.schema), **settings["parameters"], **parameters}
+        given = {**settings["parameters"], **parameters}
+        _check_defaults(recipe, given)
+        values = {**date_defaults(recipe.schema), **given}
         version = self.store.snapshot(
             recipe.name,
             recipe.canonical_json,

@@ -130,6 +130,22 @@ def test_wrong_values_name_the_parameter(
     assert name in raised.value.message
 
 
+def test_a_default_out_of_the_refinements_needs_a_value_before_any_job(ws: Path, cli) -> None:
+    """A job run on the default ran with a value `-p` would have been refused for (an
+    empty name where one is required: the recipe's way of asking for a value)."""
+    refined = {"title": "Named", "parameters": {"name": {"minLength": 1}}}
+    write_recipe(ws, "p/named", "name: str = ''  # who", ("print(name)",), refined)
+    refused = cli("run", "p/named", "--json")
+    assert refused.exit_code == 2, refused.output
+    error = json.loads(refused.stdout)["error"]
+    assert error["field"] == "name" and "the default of the parameters cell" in error["message"]
+    assert job_rows(ws) == 0
+    assert cli("run", "p/named", "-p", "name", "Ada").exit_code == 0
+    assert cli("settings", "p/named", "-p", "name", "Bo").exit_code == 0
+    assert cli("run", "p/named").exit_code == 0  # the saved value
+    assert job_rows(ws) == 2
+
+
 def test_unknown_parameter_lists_the_known_ones(ws: Path, cli) -> None:
     write_recipe(ws, "p/simple")
     result = cli("run", "p/simple", "-p", "nope", "1")
