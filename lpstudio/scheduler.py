@@ -77,7 +77,7 @@ def validate_cron(cron: str, timezone: str, field: str = "trigger.cron") -> None
         )
     try:
         zone = ZoneInfo(timezone)
-    except (KeyError, ValueError):
+    except (KeyError, ValueError, OSError):  # OSError: a folder of tzdata ("Europe"), or too long
         raise InputError(
             f"trigger.timezone {timezone!r} is not a known time zone",
             field="trigger.timezone",

@@ -557,6 +557,9 @@ def test_a_scheduled_job_s_event_names_its_due_time_in_the_recipe_s_zone(
         # croniter's random hour: drawn anew at every tick, so a daily job fired many times.
         ({"cron": "0 R * * *", "timezone": "UTC"}, "trigger.cron"),
         ({"cron": "0 9 * * *", "timezone": "Mars/Olympus_Mons"}, "trigger.timezone"),
+        # A folder of the time zone database, and a name too long for a file: OSErrors.
+        ({"cron": "0 9 * * *", "timezone": "Europe"}, "trigger.timezone"),
+        ({"cron": "0 9 * * *", "timezone": "A" * 300}, "trigger.timezone"),
     ],
 )
 def test_a_bad_cron_or_time_zone_is_refused_at_start(
@@ -1247,12 +1250,14 @@ def test_lpstudio_scheduler_refuses_a_bad_auto_stop_after_naming_it(ws: Path) ->
     assert "Traceback" not in refused.stderr
 
 
-def test_a_schedule_that_works_again_ends_its_run_of_errors(ws: Path, db: Store) -> None:
+@pytest.mark.parametrize("zone", ["Mars/Olympus_Mons", "Europe"])
+def test_a_schedule_that_works_again_ends_its_run_of_errors(ws: Path, db: Store, zone: str) -> None:
+    """ "Europe" (a folder of the time zone database) failed every tick, of every recipe."""
     recipe = schedule_recipe(ws, "daily", {"cron": "0 9 * * *", "timezone": "UTC"})
     with Studio.open(ws, user="alice") as studio, ticking(studio) as tick:
         studio.start("p/daily")
         back_date(studio, recipe, at("2027-01-11T00:00"))
-        schedule_recipe(ws, "daily", {"cron": "0 9 * * *", "timezone": "Mars/Olympus_Mons"})
+        schedule_recipe(ws, "daily", {"cron": "0 9 * * *", "timezone": zone})
         tick("2027-01-11T08:00")
         assert trigger_errors(db, recipe) == 1
         schedule_recipe(ws, "daily", {"cron": "0 9 * * *", "timezone": "UTC"})
