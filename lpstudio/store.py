@@ -574,20 +574,20 @@ class Store:
         """Puts a running job back in the queue (its worker stopped before it could finish),
         if it still meets the conditions `still`. Sends it had out stay "sending": its next
         run's end, or its cancel, reports them (`finish_job`), and meanwhile other jobs tell
-        them from that run's own (`StoreLedger`: claimed before it started)."""
+        them from that run's own (`StoreLedger`: claimed before it started). A job someone
+        asked to cancel is cancelled instead: run again, it would act after its cancel."""
         with self.write() as s:
-            s.execute(
+            requeued = s.execute(
                 update(JOBS)
                 .where(Job.id == job_id, Job.status == RUNNING, *still)
-                .values(
-                    status=QUEUED,
-                    worker=None,
-                    started_at=None,
-                    heartbeat_at=None,
-                    cells_done=0,
-                    cancel_requested=False,
-                )
-            )
+                .where(Job.cancel_requested.is_(False))
+                .values(status=QUEUED, worker=None, started_at=None, heartbeat_at=None)
+                .values(cells_done=0)
+            ).rowcount
+        if not requeued:
+            stopped = {"ename": "Cancelled", "evalue": "cancelled by request", "cell": None}
+            asked = (Job.status == RUNNING, Job.cancel_requested.is_(True))
+            self.finish_job(job_id, CANCELLED, *asked, *still, error=stopped)
 
     def audit(self, user: str, action: str, target: str, **detail: Any) -> None:
         with self.write() as s:

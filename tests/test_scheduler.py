@@ -913,6 +913,23 @@ def queue_lost(ws: Path, studio: Studio, webhook: Any, trigger: str) -> Job:
     )
 
 
+def test_a_cancel_asked_of_a_job_whose_worker_vanished_before_a_cell_cancels_it(
+    ws: Path, db: Store, webhook: Any
+) -> None:
+    """Its reaper put it back in the queue and forgot the cancel: the job then ran, and
+    sent, after `lpstudio cancel` had been answered (a hung worker, a partitioned one)."""
+    vanished = vanishing(db)
+    with Studio.open(ws, user="alice") as studio:
+        job = queue_lost(ws, studio, webhook, "webhook")
+        vanished(job.id)
+        db.update_job(job.id, cells_done=0)  # no cell ran: it would go back to the queue
+        asked, ended = db.request_cancel(job.id)
+        assert (asked.status, asked.cancel_requested, ended) == ("running", True, False)
+        Scheduler(studio).tick()
+    (cancelled,) = jobs(db, "p/lost.ipynb")
+    assert cancelled.status == "cancelled" and cancelled.error["ename"] == "Cancelled"
+
+
 def test_a_job_whose_worker_vanished_is_retried_then_reported(
     ws: Path, db: Store, webhook: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
