@@ -39,7 +39,7 @@ from .models import Job, ScheduleRun, TriggerState, utcnow
 from .recipe import Recipe
 from .runner import RunningJobs, execute_job
 from .settings import saved_settings, update_settings
-from .store import CANCELLED, FAILED, QUEUED, SCHEDULED_TRIGGERS
+from .store import CANCELLED, FAILED, QUEUED, SCHEDULED_TRIGGERS, worker_id
 from .studio import Studio
 
 log = logging.getLogger("lpstudio.scheduler")
@@ -458,6 +458,9 @@ class Scheduler:
                 job = self._cluster.run_claimed(job_id)
             else:
                 job = execute_job(self.studio.workspace, self.store, job_id, group=self._claimed)
+                if job.worker != worker_id():  # put back in the queue while it was silent
+                    log.warning("job %s went to another worker: its end is that one's", job_id)
+                    return  # which reports and retries it, once
             _log_end(job)
             # A job failed as "worker lost" was retried or reported by the reaper that
             # failed it (`Studio.reap_lost_jobs`): not a second time here.

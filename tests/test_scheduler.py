@@ -930,6 +930,43 @@ def test_a_cancel_asked_of_a_job_whose_worker_vanished_before_a_cell_cancels_it(
     assert cancelled.status == "cancelled" and cancelled.error["ename"] == "Cancelled"
 
 
+def test_a_worker_whose_job_went_to_another_leaves_its_end_to_that_one(
+    ws: Path, db: Store, webhook: Any, tmp_path: Path
+) -> None:
+    """A worker silent too long (stopped, partitioned) finds on waking that its job was
+    put back in the queue and run by another, which failed it: it retried the job too (two
+    retries for one failure, and its contacts told twice), and logged it as its own end."""
+    go = tmp_path / "go"
+    cell = f"import pathlib, time\nwhile not pathlib.Path({str(go)!r}).exists(): time.sleep(0.02)"
+    metadata = {"title": "lost", "retries": {"count": 1, "interval": 0}}
+    write_recipe(ws, "p/lost", cells=(cell,), metadata=metadata)
+    with Studio.open(ws, user="alice") as studio:
+        notify(studio, "p/lost.ipynb", webhook.url)
+        notebook = studio.recipe("p/lost").canonical_json
+        version = studio.store.snapshot("p/lost.ipynb", notebook, {}, "alice")
+        job = db.create_job(
+            recipe="p/lost.ipynb", version_id=version, trigger="webhook", user="alice"
+        )
+        studio.start("p/lost")
+        scheduler = Scheduler(studio)
+        try:
+            assert scheduler.fill() == 1
+            wait_for(lambda: db.job(job.id).cells_done >= 1, timeout=60, what="its cell")
+            db.requeue(job.id)  # as a reaper does once its heartbeat is silent
+            with db.write() as s:  # another worker claims it, and its run fails
+                s.execute(
+                    update(Job)
+                    .where(Job.id == job.id)
+                    .values(status="running", worker="elsewhere/0:1", started_at=utcnow())
+                )
+            db.finish_job(job.id, "failed", error={"ename": "ValueError", "evalue": "no"})
+            go.touch()
+        finally:
+            scheduler.drain()
+    assert [j.id for j in jobs(db, "p/lost.ipynb")] == [job.id]  # no retry of its own
+    assert webhook.posts == []
+
+
 def test_a_job_whose_worker_vanished_is_retried_then_reported(
     ws: Path, db: Store, webhook: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
