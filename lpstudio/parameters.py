@@ -520,7 +520,9 @@ def _from_text(name: str, kind: str | None, nullable: bool, text: str) -> Any:
         value = strictjson.loads(text)
     except ValueError:
         try:
-            value = yaml.safe_load(text)
+            from papermill.iorw import NoDatesSafeLoader  # as papermill's -y: dates stay text
+
+            value = yaml.load(text, Loader=NoDatesSafeLoader)
         except (yaml.YAMLError, RecursionError) as exc:  # PyYAML recurses as it nests
             said = str(exc).splitlines()[0] if isinstance(exc, yaml.YAMLError) else "too deep"
             raise ParameterError(
@@ -543,18 +545,41 @@ def _finite(value: Any) -> bool:
     return True
 
 
+def _as_json(name: str, value: Any) -> Any:
+    """The value as parameters are kept, in JSON: dates (YAML's, Python's) as ISO text, at
+    any depth, and anything else JSON has no form for refused, naming the parameter."""
+    if isinstance(value, date | datetime):
+        return value.isoformat()
+    if isinstance(value, dict):  # JSON's keys are text: YAML's `{1: a}` is {"1": "a"}
+        if not all(isinstance(key, str | int) and not isinstance(key, bool) for key in value):
+            raise ParameterError(
+                f"parameter '{name}' has keys that are not text, which JSON cannot hold",
+                field=name,
+                fix="give a mapping whose keys are text",
+            )
+        return {str(key): _as_json(name, item) for key, item in value.items()}
+    if isinstance(value, list | tuple):  # a tuple's JSON is a list
+        return [_as_json(name, item) for item in value]
+    if value is None or isinstance(value, str | int | float):
+        return value
+    raise ParameterError(
+        f"parameter '{name}' holds a {type(value).__name__}, which JSON cannot hold",
+        field=name,
+        fix="give text, numbers, true or false, lists and mappings of them",
+    )
+
+
 def _check_typed(name: str, kind: str | None, nullable: bool, value: Any) -> Any:
     """Checks a value that already has a type (YAML, JSON); widens int to float."""
     if value is None and nullable:
         return None
-    if isinstance(value, (date, datetime)):
-        value = value.isoformat()  # YAML reads 2026-11-29 as a date; parameters are JSON
     if strictjson.depth(value) > strictjson.MAX_DEPTH:  # what checks it next recurses
         raise ParameterError(
             f"parameter '{name}' nests lists or dicts deeper than {strictjson.MAX_DEPTH} levels",
             field=name,
             fix="give a flatter value",
         )
+    value = _as_json(name, value)
     if not _finite(value):  # parameters are stored as JSON, which has no NaN or Infinity
         raise ParameterError(
             f"parameter '{name}' holds NaN or Infinity ({value!r}), which JSON cannot hold",
@@ -572,8 +597,6 @@ def _check_typed(name: str, kind: str | None, nullable: bool, value: Any) -> Any
                 field=name,
                 fix="give a number below about 1.8e308",
             ) from None
-    if isinstance(value, tuple):
-        value = list(value)
     expected = {
         "integer": int,
         "number": float,
@@ -617,6 +640,8 @@ def coerce(
         else:
             value = _check_typed(name, kind, nullable, raw)
         coerced[name] = _check_format(name, properties[name].get("format"), value)
+        for spec, holder, key, item, where in _nested(properties[name], coerced[name], name):
+            holder[key] = _check_format(where, spec.get("format"), item)  # list[date] too
         if projects is not None:
             for where, path in _paths(properties[name], coerced[name], name):
                 _check_path(where, path, projects / Path(recipe).parent, projects)
@@ -631,21 +656,35 @@ def coerce(
     return coerced
 
 
+def _nested(
+    spec: dict[str, Any], value: Any, where: str
+) -> Iterator[tuple[dict[str, Any], Any, Any, Any, str]]:
+    """Each item a value holds, at any depth, as (its schema, its list or dict, its index or
+    key, the item, where it is: `files.2`): the items of a `list[date]`, `tuple[str, Path]`
+    or `dict[str, Path]`, whose schemas say what each holds."""
+    if isinstance(value, list):
+        prefix = spec.get("prefixItems", [])
+        for index, item in enumerate(value):
+            sub = prefix[index] if index < len(prefix) else spec.get("items")
+            if isinstance(sub, dict):
+                yield sub, value, index, item, f"{where}.{index}"
+                yield from _nested(sub, item, f"{where}.{index}")
+    if isinstance(value, dict) and isinstance(spec.get("additionalProperties"), dict):
+        sub = spec["additionalProperties"]
+        for key, item in value.items():
+            yield sub, value, key, item, f"{where}.{key}"
+            yield from _nested(sub, item, f"{where}.{key}")
+
+
 def _paths(spec: dict[str, Any], value: Any, where: str) -> Iterator[tuple[str, str]]:
     """The paths a value holds, where it holds them: itself for a `Path`, and the items of
     a `list[Path]`, `tuple[str, Path]` or `dict[str, Path]` (None, for a `Path | None`,
     holds none)."""
     if spec.get("format") == "path" and isinstance(value, str):
         yield where, value
-    if isinstance(value, list):
-        prefix = spec.get("prefixItems", [])
-        for index, item in enumerate(value):
-            sub = prefix[index] if index < len(prefix) else spec.get("items")
-            if isinstance(sub, dict):
-                yield from _paths(sub, item, f"{where}.{index}")
-    if isinstance(value, dict) and isinstance(spec.get("additionalProperties"), dict):
-        for key, item in value.items():
-            yield from _paths(spec["additionalProperties"], item, f"{where}.{key}")
+    for sub, _, _, item, at in _nested(spec, value, where):
+        if sub.get("format") == "path" and isinstance(item, str):
+            yield at, item
 
 
 def _check_path(name: str, value: str, folder: Path, projects: Path) -> None:

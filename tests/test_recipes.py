@@ -146,6 +146,28 @@ def test_a_default_out_of_the_refinements_needs_a_value_before_any_job(ws: Path,
     assert job_rows(ws) == 2
 
 
+def test_dates_inside_lists_and_mappings_are_checked_and_kept_as_text(ws: Path, cli) -> None:
+    """YAML's dates inside a mapping crashed the store (no JSON form) after a version was
+    written, and the items of a `list[date]` were never read as dates."""
+    params = "from datetime import date\nmeta: dict = {}\ndays: list[date] = []"
+    write_recipe(ws, "p/loose", params, ("print(meta, days)",))
+    saved = cli("settings", "p/loose", "-p", "meta", "{due: 2026-11-29}", "--json")
+    assert saved.exit_code == 0, saved.output
+    assert json.loads(saved.stdout)["parameters"]["meta"] == {"due": "2026-11-29"}
+    for given in ('["not a date"]', '["2026-13-45"]'):
+        refused = cli("settings", "p/loose", "-p", "days", given, "--json")
+        assert refused.exit_code == 2, refused.output
+        assert json.loads(refused.stdout)["error"]["field"] == "days.0"
+    for option, value in (("-p", "days=[2026-W48-1]"), ("-y", "days: [2026-11-23]")):
+        args = ("-p", *value.split("=")) if option == "-p" else (option, value)
+        ran = cli("run", "p/loose", *args, "--json")
+        assert ran.exit_code == 0, ran.output
+        assert json.loads(ran.stdout)["parameters"]["days"] == ["2026-11-23"]
+    with Studio.open(ws, user="alice") as studio, pytest.raises(ParameterError) as refused:
+        studio.run("p/loose", {"meta": {"seen": {1, 2}}})
+    assert refused.value.field == "meta"
+
+
 def test_unknown_parameter_lists_the_known_ones(ws: Path, cli) -> None:
     write_recipe(ws, "p/simple")
     result = cli("run", "p/simple", "-p", "nope", "1")
