@@ -20,7 +20,9 @@ from lpstudio.client import ConnectionClient
 from lpstudio.errors import InputError
 from lpstudio.registry import get_connector
 from lpstudio.sdk import Connection, ConnectorError
+from lpstudio.studio import Studio
 from tests import test_connectors_generic as generic
+from tests.conftest import scheduler_running, wait_for, write_recipe
 from tests.test_connectors_generic import TOKEN, Handler, Recorder
 
 connect = generic.connect  # the same fixture: connections closed after the test
@@ -316,6 +318,45 @@ def test_a_post_whose_answer_is_lost_is_sent_once_and_said_so(server, connect):
     assert "no answer within 0.3 s" in message
     assert "may have been carried out" in message and "not sent again" in message
     assert len(server.seen("/hold")) == 1
+
+
+POST_HELD = """\
+import lpstudio.kernel as lp
+lp.connection("crm").request(method="POST", url="/hold", json={"order": 1})
+"""
+
+
+def test_a_post_cut_off_by_its_job_s_timeout_is_not_sent_again_by_its_retry(ws, server):
+    """The job's timeout stopped it mid-request, and its retry sent the POST again: a
+    stop mid-request is no answer either."""
+    write_recipe(
+        ws,
+        "p/post",
+        cells=(POST_HELD,),
+        metadata={
+            "title": "Post",
+            "trigger": {"kind": "webhook"},
+            "connections": {"crm": {"type": "http"}},
+            "timeout": 2,
+            "retries": {"count": 2, "interval": 0},
+        },
+    )
+    with Studio.open(ws, user="alice") as studio:
+        studio.connections.add("crm", "http", {"base_url": server.url}, "alice")
+        studio.start("p/post")
+        studio.receive_webhook(studio.webhook_id("p/post.ipynb"), {}, b'{"order": 1}')
+        with scheduler_running(studio):
+            wait_for(
+                lambda: [j for j in studio.jobs() if j.status == "failed"][1:] or None,
+                timeout=120,
+                what="the job and its retry",
+            )
+        jobs = sorted(studio.jobs(), key=lambda job: job.id)
+    assert len(server.seen("/hold")) == 1, [(j.id, j.status, j.error) for j in jobs]
+    first, retry = jobs  # not retried again: its request may have been carried out
+    assert (first.error["ename"], first.error["uncertain_sends"]) == ("Timeout", 1)
+    assert retry.error["uncertain"] is True
+    assert f"POST {server.url}/hold was sent by job {first.id}" in retry.error["evalue"]
 
 
 def test_a_get_whose_answer_is_lost_is_tried_again(server, connect):

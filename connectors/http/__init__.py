@@ -182,13 +182,14 @@ def test(conn: Connection) -> str:
     output_schema=REQUEST_OUTPUT,
 )
 def request(conn: Connection, data: dict[str, Any]) -> dict[str, Any]:
-    from .request import check, parse, prepare, send, would_send
+    from .request import check, in_flight, parse, prepare, send, would_send
 
     req = prepare(conn, data)
     if conn.dry_run:
         return would_send(conn, req)
     expected = data.get("expected_status")
-    response = send(conn, req, expected)
+    with in_flight(conn, req):
+        response = send(conn, req, expected)
     check(conn, req, response, expected)
     return {
         "status": response.status_code,

@@ -27,6 +27,8 @@ it is given.
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import json
 import re
 import time
@@ -341,6 +343,46 @@ def send(conn: Connection, req: Prepared, expected: list[int] | None) -> httpx.R
             retryable=sendable,
             uncertain=not sendable,
         ) from None
+
+
+@contextlib.contextmanager
+def in_flight(conn: Connection, req: Prepared) -> Iterator[None]:
+    """Records a POST or PATCH in the job's ledger while it is out: a job stopped then (its
+    timeout, a cancel, a kill) ends with it uncertain (`uncertain_sends`), and the same
+    request of its retry or rerun (the same method, URL and body, as often in the run) is
+    refused rather than sent again. One answered, or certainly never sent, may be sent again
+    by a retry, as ever: only what nobody knows the fate of is held back."""
+    if req.idempotent:
+        yield
+        return
+    body = json.dumps(req.body, sort_keys=True, default=str).encode()
+    sent = f"{req.method} {shown_url(req.url)} {hashlib.sha256(body).hexdigest()}"
+    times = conn.cache.setdefault("http.sent", {})  # per connection, for the job's run
+    times[sent] = times.get(sent, 0) + 1
+    key = f"http:{conn.name}:{hashlib.sha256(f'{sent} #{times[sent]}'.encode()).hexdigest()}"
+    earlier = conn.ledger.claim_many([key]).get(key)
+    if earlier is not None and earlier["status"] != "accepted":
+        by = f"job {earlier['job_id']}" if earlier.get("job_id") else "an earlier try"
+        raise ConnectorError(
+            f"{req.method} {shown_url(req.url)} was sent by {by}, which got no answer: it "
+            f"may have been carried out, so it was not sent again",
+            retryable=False,
+            uncertain=True,
+            fix="check in the app whether it was carried out, and carry it out there if not: "
+            "the job's retries and reruns never send it again",
+        )
+    detail = {"request": f"{req.method} {shown_url(req.url)}"}
+    try:
+        yield
+    except ConnectorError as exc:  # no answer (uncertain), or certainly not sent
+        conn.ledger.settle_many({key: "uncertain" if exc.uncertain else "rejected"}, detail)
+        raise
+    except Exception:
+        conn.ledger.settle_many({key: "uncertain"}, detail)
+        raise
+    # Stopped mid-request (a timeout's or a cancel's interrupt), it stays "sending": the
+    # job's end makes it uncertain and counts it in its error.
+    conn.ledger.settle_many({key: "rejected"}, detail)  # answered: a retry may send it again
 
 
 def _no_answer(req: Prepared, error: httpx.HTTPError) -> str:
