@@ -1226,8 +1226,9 @@ class Studio:
                 fix="give a project folder, such as the part of a recipe's path before its name",
             )
         stem = template.name if new_name is None else new_name  # "" is refused, as by REST
+        stem = stem.removesuffix(".ipynb")  # "reminder.v2" is a name, not a suffix to drop
         _check_file_name(stem, "name", "recipe name", "give a plain file name such as my_reminder")
-        destination = copy_template(template, folder / f"{Path(stem).stem}.ipynb")
+        destination = copy_template(template, folder / f"{stem}.ipynb")
         self.store.audit(
             self.user, "try_template", self.workspace.recipe_name(destination), template=name
         )

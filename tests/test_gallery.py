@@ -50,6 +50,13 @@ def test_try_copies_the_template_and_its_data_into_a_project(ws: Path, cli) -> N
         "gallery", "try", "payment_reminder", "--project", "billing/eu", "--name", "reminder"
     )
     assert again.exit_code == 2 and "already exists" in again.output
+    # A dot in the name is part of it (the name was cut at it: reminder.v2 -> reminder).
+    for name in ("reminder.v2", "q4.final.ipynb"):
+        dotted = cli(
+            "gallery", "try", "payment_reminder", "--project", "billing/eu", "--name", name
+        )
+        assert dotted.exit_code == 0, dotted.output
+    assert (folder / "reminder.v2.ipynb").is_file() and (folder / "q4.final.ipynb").is_file()
 
 
 def test_try_refuses_bad_targets_and_writes_nothing(ws: Path, cli) -> None:
