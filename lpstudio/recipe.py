@@ -27,6 +27,9 @@ from .parameters import Parameter, build_schema, inspect_parameters
 
 TRIGGER_KINDS = ("manual", "schedule", "poll", "webhook", "callable")
 
+#: The longest a job may be given, in seconds (about 31 years): every surface refuses more.
+MAX_TIMEOUT = 10**9
+
 METADATA_SCHEMA: dict[str, Any] = {
     "$schema": "https://json-schema.org/draft/2020-12/schema",
     "title": "metadata.lpstudio of a recipe notebook",
@@ -104,7 +107,7 @@ METADATA_SCHEMA: dict[str, Any] = {
             "type": "array",
             "items": {"type": "string", "pattern": "^[^/\\\\]+$"},
         },
-        "timeout": {"type": "number", "exclusiveMinimum": 0},
+        "timeout": {"type": "number", "exclusiveMinimum": 0, "maximum": MAX_TIMEOUT},
         "concurrency": {"type": "integer", "minimum": 1},
         "retries": {
             "type": "object",

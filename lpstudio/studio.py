@@ -29,7 +29,7 @@ from .idempotency import IdempotentCalls
 from .jsonschemas import first_problem
 from .models import Job, utcnow
 from .parameters import coerce, date_defaults
-from .recipe import Recipe
+from .recipe import MAX_TIMEOUT, Recipe
 from .runner import write_notebook
 from .settings import read_settings, saved_settings, update_settings
 from .store import FINAL_STATES, SCHEDULED_TRIGGERS, Store, audit_in, worker_id
@@ -458,9 +458,10 @@ class Studio:
         rerun_of: int | None = None,
     ) -> dict[str, Any]:
         """A new job's row, checked, on a snapshot of the recipe and its settings."""
-        if timeout is not None and not (math.isfinite(timeout) and timeout > 0):
+        if timeout is not None and not (math.isfinite(timeout) and 0 < timeout <= MAX_TIMEOUT):
             raise InputError(
-                f"timeout must be a positive number of seconds, got {timeout}",
+                f"timeout must be a positive number of seconds up to {MAX_TIMEOUT:g}, "
+                f"got {timeout}",
                 field="timeout",
                 fix="give the timeout as a number of seconds above 0",
             )

@@ -1116,6 +1116,9 @@ def test_bad_numbers_times_and_names_are_refused_and_nothing_changes(
     too_large = b'{"parameters": {"pause": 1' + b"0" * 400 + b"}}"
     run = api(server, "ana", "POST", "/recipes/bots/slow.ipynb/run", content=too_large)
     assert "too large for a float" in assert_error(run, 400, "pause")["message"]
+    # A timeout past what the CLI takes (1e9 s) ran: every surface refuses it alike.
+    run = api(server, "ana", "POST", "/recipes/lab/double.ipynb/run", json={"timeout": 1e300})
+    assert_error(run, 400, "timeout")
     deep = b'{"event": {"a": ' + b"[" * 5000 + b"]" * 5000 + b"}}"
     run = api(server, "ana", "POST", "/recipes/lab/double.ipynb/run", content=deep, headers=raw)
     assert "nest deeper than 100 levels" in assert_error(run, 400, "body")["message"]

@@ -12,6 +12,7 @@ import click
 from .. import strictjson
 from ..errors import InputError
 from ..failures import describe_trigger
+from ..recipe import MAX_TIMEOUT
 from ..store import FINAL_STATES
 from ..studio import check_run_event, job_to_dict
 from ..times import local_moment, parse_moment
@@ -180,7 +181,7 @@ def _exit_if_interrupted(jobs: list[Any]) -> None:
 @click.option("--prepare-only", is_flag=True, help="Write the parameterized notebook, run nothing.")
 @click.option(
     "--timeout",
-    type=FiniteRange(0, 10**9, min_open=True),
+    type=FiniteRange(0, MAX_TIMEOUT, min_open=True),
     help="Fail the job after this many seconds.",
 )
 @click.option(

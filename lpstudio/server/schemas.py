@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..recipe import METADATA_SCHEMA
+from ..recipe import MAX_TIMEOUT, METADATA_SCHEMA
 from ..store import ROLES
 
 JOB_STATES = ["queued", "running", "succeeded", "failed", "cancelled"]
@@ -304,7 +304,7 @@ RUN_BODY: dict[str, Any] = {
     "properties": {
         "parameters": {"type": "object"},
         "event": {"description": "the trigger event the job works on"},
-        "timeout": {"type": "number", "exclusiveMinimum": 0},
+        "timeout": {"type": "number", "exclusiveMinimum": 0, "maximum": MAX_TIMEOUT},
     },
 }
 
