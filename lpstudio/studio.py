@@ -834,6 +834,13 @@ class Studio:
         available, secrets = self.connections.list(), self.connections.secret_values()
         if since is not None:
             poll_start(since, "since")  # a bad value first, by name
+            if recipe.trigger_kind != "poll":  # it would be saved, shown, and never used
+                raise InputError(
+                    f"since applies to poll triggers; {recipe.name} is triggered by "
+                    f"{recipe.trigger_kind}",
+                    field="since",
+                    fix="save the settings without since",
+                )
             self._check_since_unfixed(recipe)
 
         def change(saved: dict[str, Any]) -> dict[str, Any]:

@@ -289,6 +289,7 @@ def test_every_time_the_cli_prints_is_in_the_zone_jobs_prints_in(ws: Path, cli, 
     # `jobs` printed local times, while `show`, `versions`, `audit` and `settings` printed
     # UTC: a `--since` copied from one of them meant another moment.
     job_id = finished_job(ws, minutes_ago=0)
+    write_recipe(ws, "p/done", metadata={"title": "done", "trigger": {"kind": "poll"}})
     assert cli("settings", "p/done", "--since", "2026-11-29T09:00").exit_code == 0
     with Studio.open(ws, user="alice") as studio:
         created = studio.job(job_id).created_at
@@ -305,6 +306,23 @@ def test_every_time_the_cli_prints_is_in_the_zone_jobs_prints_in(ws: Path, cli, 
     shown_audit = cli("audit", "--limit", "1").output
     assert shown_audit.startswith(datetime.fromisoformat(audited).astimezone().strftime("%Y-%m-%d"))
     assert datetime.fromisoformat(audited).strftime("%H:%M:%S") not in shown_audit  # not UTC
+
+
+@pytest.mark.parametrize(
+    ("recipe", "since", "field"),
+    [("p/manual", "2h", "--since"), ("p/poll", "", "--since"), ("p/manual", "", "--since")],
+)
+def test_a_since_is_refused_for_a_recipe_that_does_not_poll_and_when_empty(
+    ws: Path, cli, recipe: str, since: str, field: str
+) -> None:
+    """It was saved and shown for a manual recipe, which never reads it; and an empty one
+    was taken for no option at all (the REST API refuses both)."""
+    write_recipe(ws, "p/manual")
+    write_recipe(ws, "p/poll", metadata={"title": "poll", "trigger": {"kind": "poll"}})
+    result = cli("settings", recipe, "--since", since, "--json")
+    assert result.exit_code == 2, result.output
+    assert json.loads(result.stdout)["error"]["field"] == field
+    assert "since" not in json.loads(cli("settings", recipe, "--json").stdout)
 
 
 def test_audit_json_has_the_rest_apis_fields(ws: Path, cli) -> None:

@@ -187,7 +187,7 @@ def settings(
     chosen = dict(_pairs(bindings, "--connection"))
     notify = _contacts(webhook=notify_webhook, email=notify_email)
     with _studio(workspace) as studio:
-        if params or chosen or since or reset or notify:
+        if params or chosen or since is not None or reset or notify:  # '' is refused
             studio.save_settings(
                 recipe,
                 dict(params),
