@@ -415,7 +415,9 @@ class Studio:
         for path, name in zip(paths, names, strict=True):
             row: dict[str, Any] = {"recipe": name, "project": str(Path(name).parent)}
             try:
-                row.update(Recipe.load(path, name).describe())
+                recipe = Recipe.load(path, name)
+                self._check_connectors(recipe)
+                row.update(recipe.describe())
                 row["problem"] = None
             except InputError as exc:
                 row.update(title=None, trigger=None, problem=str(exc))
@@ -466,8 +468,8 @@ class Studio:
                 fix="give the timeout as a number of seconds above 0",
             )
         _check_event(event)
+        self._check_connectors(recipe)  # before the slots are bound: one no type can fill
         settings = self.settings(recipe)
-        self._check_connectors(recipe)
         given = {**settings["parameters"], **parameters}
         _check_defaults(recipe, given)
         values = {**date_defaults(recipe.schema), **given}
@@ -528,8 +530,10 @@ class Studio:
         return scrub(event, self.connections.secret_values())
 
     def _check_connectors(self, recipe: Recipe) -> None:
-        """Refuses a run whose slots need a connector that does not load (a brand's own
-        file with a mistake): its job would only fail in its kernel."""
+        """Refuses a recipe whose slots need a connector that does not load (a brand's own
+        file with a mistake) or that no file provides (a misspelt type): its job would only
+        fail in its kernel, and no connection could ever fill the slot."""
+        from .errors import NotFoundError
         from .registry import get_connector
 
         for slot, spec in recipe.metadata.get("connections", {}).items():
@@ -538,6 +542,14 @@ class Studio:
                 continue
             try:
                 get_connector(kind, self.workspace.root)
+            except NotFoundError as exc:
+                where = f"metadata.lpstudio.connections.{slot}.type"
+                raise RecipeError(
+                    f"recipe {recipe.name}: slot '{slot}' needs a connector of type '{kind}', "
+                    "which lpstudio does not have",
+                    field=where,
+                    fix=f"correct {where} in the notebook metadata: {exc.fix}",
+                ) from None
             except LpstudioError as exc:
                 raise InputError(
                     f"slot '{slot}' needs the {kind} connector, which does not load: {exc.message}",

@@ -168,6 +168,21 @@ def test_dates_inside_lists_and_mappings_are_checked_and_kept_as_text(ws: Path, 
     assert refused.value.field == "meta"
 
 
+def test_a_slot_of_a_connector_type_lpstudio_lacks_breaks_the_recipe(ws: Path, cli) -> None:
+    """It was listed as fine, and a run's fix (`connections add --type nosuch...`) could
+    never work: the type is the recipe's mistake."""
+    metadata = {"title": "Odd", "connections": {"lp": {"type": "nosuchconnector"}}}
+    write_recipe(ws, "p/odd", metadata=metadata)
+    where = "metadata.lpstudio.connections.lp.type"
+    (listed,) = json.loads(cli("recipes", "--json").stdout)
+    assert where in listed["problem"] and "liveperson_proactive" in listed["problem"]
+    ran = cli("run", "p/odd", "--json")
+    assert ran.exit_code == 2, ran.output
+    error = json.loads(ran.stdout)["error"]
+    assert error["field"] == where and "nosuchconnector" in error["message"]
+    assert job_rows(ws) == 0
+
+
 def test_unknown_parameter_lists_the_known_ones(ws: Path, cli) -> None:
     write_recipe(ws, "p/simple")
     result = cli("run", "p/simple", "-p", "nope", "1")
