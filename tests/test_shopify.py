@@ -17,6 +17,7 @@ import httpx
 import pytest
 
 from lpstudio.client import ConnectionClient
+from lpstudio.errors import InputError
 from lpstudio.registry import get_connector
 from lpstudio.sandbox import Sandbox
 from lpstudio.sdk import Connection, ConnectorError, Page
@@ -240,6 +241,15 @@ def test_an_api_version_shopify_does_not_have_is_named_before_asking(connect, co
 
     assert raised.value.field == "api_version" and "YYYY-MM" in str(raised.value)
     assert control.get("/_sandbox/requests").json()["requests"] == []
+
+
+@pytest.mark.parametrize("version", ["bogus", "2025-01/../../x", "latest"])
+def test_an_api_version_shopify_does_not_have_is_refused_when_the_connection_is_saved(version):
+    """It was saved, and refused at the first poll only (by the scheduler, in its log)."""
+    values = {"shop": "brand.myshopify.com", "access_token": "shpat_x", "api_version": version}
+    with pytest.raises(InputError) as raised:
+        get_connector("shopify").validate_config(values)
+    assert raised.value.field == "api_version" and "YYYY-MM" in raised.value.fix
 
 
 def test_an_empty_api_version_is_the_default(connect):

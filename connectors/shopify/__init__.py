@@ -31,6 +31,8 @@ MAX_WAIT = 30.0
 NETWORK_TRIES = 3
 #: A stable version inside Shopify's support window (each is supported for 12 months).
 API_VERSION = "2026-10"
+#: What an API version looks like: the form of a path segment of every request.
+_VERSION = re.compile(r"^(?:[0-9]{4}-[0-9]{2}|unstable)$")
 #: How fast Shopify's REST bucket empties, in calls a second (4 on Shopify Plus: the
 #: standard rate waits a little longer there, never too little).
 LEAK_PER_SECOND = 2.0
@@ -50,7 +52,13 @@ connector = Connector(
             secret=True,
             hint="From a custom app with the read_orders scope",
         ),
-        Field("api_version", "API version", default=API_VERSION, hint="YYYY-MM, or unstable"),
+        Field(
+            "api_version",
+            "API version",
+            default=API_VERSION,
+            hint="YYYY-MM, or unstable",
+            pattern=_VERSION.pattern,  # refused when the connection is saved, not at a poll
+        ),
     ],
 )
 
@@ -96,7 +104,6 @@ connector.object(
 _SHOP = re.compile(r"^[a-z0-9][a-z0-9-]*\.myshopify\.com$")
 _NEXT = re.compile(r'<([^>]+)>;\s*rel="next"')
 #: Shopify's API versions: a quarter's YYYY-MM, or `unstable` (ASCII digits, whole text).
-_VERSION = re.compile(r"[0-9]{4}-[0-9]{2}|unstable")
 
 
 class _Again(Exception):
