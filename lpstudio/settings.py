@@ -20,7 +20,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from .errors import ConflictError
+from .errors import ConflictError, InputError
 from .models import RecipeSettings, utcnow
 from .store import Store
 
@@ -83,6 +83,13 @@ def update_settings(
             select(RecipeSettings).where(RecipeSettings.recipe == recipe).with_for_update()
         ).one_or_none()
         current = _saved(row)
+        if expected_revision is not None and expected_revision > current.revision:
+            raise InputError(  # revisions only count up: none was read at this one
+                f"the settings of {recipe} have no revision {expected_revision} (they are at "
+                f"revision {current.revision})",
+                field="revision",
+                fix="send the revision the settings were read at, as their answer gives it",
+            )
         if expected_revision is not None and expected_revision != current.revision:
             raise _conflict(recipe, expected_revision, current)
         new = change(dict(current.settings))

@@ -95,6 +95,13 @@ def test_a_save_of_a_stale_revision_is_refused_and_writes_nothing(studio: Studio
     assert read_settings(studio.store, "p/one.ipynb") == before
     assert studio.versions("p/one") == versions and studio.audit_entries() == audited
 
+    # A revision they never had is no conflict with a change made elsewhere.
+    with pytest.raises(InputError) as raised:
+        studio.save_settings("p/one", {"x": 4}, expected_revision=99)
+    assert raised.value.field == "revision" and not isinstance(raised.value, ConflictError)
+    assert "no revision 99 (they are at revision 2)" in raised.value.message
+    assert read_settings(studio.store, "p/one.ipynb") == before
+
     studio.save_settings("p/one", {"x": 4}, expected_revision=before.revision)
     after = read_settings(studio.store, "p/one.ipynb")
     assert after.settings["parameters"] == {"x": 4} and after.revision == 3
