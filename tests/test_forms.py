@@ -185,6 +185,32 @@ def test_a_cleared_field_forgets_its_saved_value(studio: Studio, ws: Path) -> No
     assert RecipeForm("p/plain", studio).fields["days"].raw == "7"
 
 
+def test_a_saved_value_the_user_left_is_kept_as_stored(studio: Studio, ws: Path) -> None:
+    """Each Save read every field's text back: a list saved for an untyped parameter came
+    back as the text "[1, 2]", "5" as 5, "None" as None; and a date saved as text before
+    the parameter was a date was forgotten without a word (the CLI refuses to save past it)."""
+    write_recipe(ws, "p/loose", parameters="x = None\nopt: str | None = None\nn: int = 1")
+    saved = {"x": [1, 2], "opt": "None"}
+    studio.save_settings("p/loose", saved)
+    form = RecipeForm("p/loose", studio)
+    form.fields["n"].input.value = "2"  # the only change
+    assert form.save(), form.status.value
+    assert saved_settings(studio.store, "p/loose.ipynb")["parameters"] == {**saved, "n": 2}
+
+    write_recipe(ws, "p/dated", parameters="d: str = ''\nn: int = 1")
+    studio.save_settings("p/dated", {"d": "next monday"})
+    write_recipe(
+        ws,
+        "p/dated",
+        parameters="from datetime import date\nd: date = date(2026, 1, 1)\nn: int = 1",
+    )
+    form = RecipeForm("p/dated", studio)
+    form.fields["n"].input.value = "2"
+    assert not form.save()
+    assert "expects a date" in form.fields["d"].error.value
+    assert saved_settings(studio.store, "p/dated.ipynb")["parameters"] == {"d": "next monday"}
+
+
 def test_run_now_sends_and_links_the_output(shop: Studio, sandbox: Sandbox) -> None:
     form = loaded("shop/cart_abandonment", shop)
     form.buttons["run"].click()

@@ -584,11 +584,29 @@ class RecipeForm(w.VBox):
 
     # -- values ----------------------------------------------------------------------------
 
+    def _kept(self, editor: FieldEditor) -> bool:
+        """Whether the field holds a saved value as the form showed it (the user left it):
+        then the stored value itself is sent, not the field's text read back, which may be
+        another value (a list saved for an untyped parameter shows as text, a date saved as
+        text before the parameter was a date shows an empty picker)."""
+        saved = self.saved.get("parameters", {})
+        name = editor.name
+        shown = getattr(self, "_shown", None)  # None while the form is built: as shown
+        return name in saved and (shown is None or self._entered()[name] == shown.get(name))
+
+    def _given(self, editor: FieldEditor) -> tuple[Any, bool]:
+        """What the field sends, and whether it is text to parse (`-p`) or a typed value."""
+        if self._kept(editor):
+            return self.saved["parameters"][editor.name], False
+        return editor.raw, editor.parse
+
     def _sent(self, editor: FieldEditor) -> bool:
         """Whether the field's value is sent: not when it is `unset` and nothing was saved
         for it, nor when a saved value's field was emptied (`_cleared`: it is forgotten).
-        A saved empty value ("", None) that the field shows empty is unchanged, and kept."""
+        A saved value the field shows as it was shown is unchanged, and kept."""
         saved = self.saved.get("parameters", {})
+        if self._kept(editor):
+            return True
         if editor.empty is not None and editor.raw == "":
             return False  # the empty choice: the notebook's default, a saved value forgotten
         if None in editor.schema.get("enum", ()) and not editor.parse:
@@ -608,11 +626,12 @@ class RecipeForm(w.VBox):
         if not self._sent(editor):
             editor.error.value = ""
             return None
+        value, parse = self._given(editor)
         try:
             coerce(
                 self.recipe.schema,
-                {editor.name: editor.raw},
-                {editor.name} if editor.parse else set(),
+                {editor.name: value},
+                {editor.name} if parse else set(),
                 recipe=self.recipe.name,
                 projects=self.studio.workspace.projects,
             )
@@ -623,9 +642,9 @@ class RecipeForm(w.VBox):
         return message
 
     def values(self) -> tuple[dict[str, Any], set[str]]:
-        sent = {name: editor for name, editor in self.fields.items() if self._sent(editor)}
-        values = {name: editor.raw for name, editor in sent.items()}
-        parse = {name for name, editor in sent.items() if editor.parse}
+        given = {n: self._given(e) for n, e in self.fields.items() if self._sent(e)}
+        values = {name: value for name, (value, _) in given.items()}
+        parse = {name for name, (_, parse) in given.items() if parse}
         return values, parse
 
     def errors(self) -> dict[str, str]:
