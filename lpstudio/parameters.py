@@ -23,7 +23,7 @@ import yaml
 
 from . import strictjson
 from .errors import ParameterError
-from .templating import preview, record_fields
+from .templating import preview, record_fields, required_fields
 
 _SIMPLE_TYPES = {
     "int": "integer",
@@ -651,8 +651,9 @@ def coerce(
     templates = [name for name in coerced if properties[name].get("x-template")]
     if templates:
         _, sample = record_fields(schema.get("x-record"))
+        fields = required_fields(schema.get("x-record"))
         for name in templates:
-            _check_template(name, coerced[name], sample)
+            _check_template(name, coerced[name], fields, sample)
     return coerced
 
 
@@ -771,18 +772,17 @@ def _check_numbered(name: str, variables: dict[str, Any]) -> None:
         )
 
 
-def _check_template(name: str, value: Any, sample: dict[str, Any]) -> None:
+def _check_template(name: str, value: Any, fields: list[str], sample: dict[str, Any]) -> None:
     """Refuses a message template (or, for body variables, each one) that the form's preview
-    refuses: one that cannot be read, or that the recipe's sample record cannot fill.
-    Placeholders are not matched against the record's fields as the form does: a record
-    may hold more fields than its schema names (a lead's webhook passes its own through)."""
+    refuses: one that cannot be read, that the recipe's sample record cannot fill, or with a
+    placeholder none of `fields` (a closed record's, see `required_fields`)."""
     if isinstance(value, dict) and all(re.fullmatch(r"[0-9]+", str(key)) for key in value):
         _check_numbered(name, value)  # ASCII digits only: "²" is no number to LivePerson
     texts = value.items() if isinstance(value, dict) else [(None, value)]
     for key, text in texts:
         if not isinstance(text, str):
             continue
-        _, problems = preview(text, [], sample)
+        _, problems = preview(text, fields, sample)
         if problems:
             where = f"parameter '{name}'" + (f" variable {key}" if key is not None else "")
             raise ParameterError(

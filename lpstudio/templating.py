@@ -268,6 +268,15 @@ def record_fields(record: dict[str, Any] | None) -> tuple[list[str], dict[str, A
     return flatten_schema(record), sample
 
 
+def required_fields(record: dict[str, Any] | None) -> list[str]:
+    """The fields a template's placeholders must be among: those of a closed record schema
+    (`"additionalProperties": false`, as a record the recipe builds itself); none for an
+    open one, whose records may hold more than it names (a webhook's lead passes its own
+    fields through), so that a placeholder it does not name is no error."""
+    record = record or {}
+    return record_fields(record)[0] if record.get("additionalProperties") is False else []
+
+
 def preview(template: str, fields: list[str], sample: dict[str, Any]) -> tuple[str, list[str]]:
     """The text a template renders for the sample record, and what keeps it from being sent:
     it cannot be read, a placeholder is none of `fields` (when there are any), the sample's

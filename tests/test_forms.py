@@ -132,6 +132,31 @@ def test_placeholders_preview_and_unknown_placeholder(shop: Studio) -> None:
     assert "several SMS" in section.preview.value
 
 
+def test_a_placeholder_is_checked_alike_by_the_form_and_the_cli(shop: Studio) -> None:
+    """The form refused a placeholder the CLI saved: a closed record (the cart's, built by
+    the recipe) refuses one it lacks on both; an open one (a webhook's lead, which passes
+    its own fields through) takes it on both, and the form says the record's schema does
+    not name it."""
+    root = shop.workspace.root
+    refused = run_json(
+        "settings", "shop/cart_abandonment", "-p", "body_variables", '{"1": "Hi {nickname}"}',
+        "--workspace", str(root),
+    )  # fmt: skip
+    assert refused[0] == 2 and refused[1]["error"]["field"] == "body_variables.1", refused
+    assert "unknown placeholder {nickname}" in refused[1]["error"]["message"]
+
+    shop.try_template("new_lead", "leads")
+    form = loaded("leads/new_lead", shop)
+    section = form.proactive
+    assert section is not None
+    section.variables["1"].value = "Hi {first_name}, about {product}"
+    assert "unknown placeholder {product}" in section.preview.value
+    assert "not named by the record" in section.preview.value
+    assert form.save() is True, form.status.value
+    saved = saved_settings(shop.store, "leads/new_lead.ipynb")["parameters"]
+    assert saved["body_variables"] == {"1": "Hi {first_name}, about {product}"}
+
+
 def test_save_stores_versioned_settings_and_the_form_shows_them(shop: Studio) -> None:
     form = loaded("shop/cart_abandonment", shop)
     form.fields["campaign_name"].input.value = "Winter carts"

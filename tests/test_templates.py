@@ -471,13 +471,17 @@ def test_body_variables_liveperson_cannot_take_are_refused_before_any_job(
 def test_a_misspelt_placeholder_stops_the_cart_job_before_anything_is_sent(
     workspace: Path, sandbox: Sandbox
 ) -> None:
-    """Every checkout's record has the same fields: a placeholder that is none of them
-    would fail every recipient one by one, and the job would succeed having sent nothing."""
+    """Every checkout's record has the same fields (its schema is closed): a placeholder
+    that is none of them would fail every recipient one by one, and the job would succeed
+    having sent nothing. It is refused before any job, as the form refuses it."""
     body = {"1": "Hi {firstname}, your cart: {abandoned_checkout_url}"}
     args = ("-p", "body_variables", json.dumps(body), "--workspace", str(workspace))
-    code, job = run_json("run", "demo/cart_abandonment", *args)
-    assert code == 1 and job["error"]["ename"] == "ValueError", job
-    assert "firstname" in job["error"]["evalue"] and "first_name" in job["error"]["evalue"]
+    code, answer = run_json("run", "demo/cart_abandonment", *args)
+    assert code == 2, answer
+    error = answer["error"]
+    assert error["field"] == "body_variables.1" and "{firstname}" in error["message"]
+    assert "first_name" in error["message"]
+    assert run_json("jobs", "--workspace", str(workspace))[1] == []
     assert recipients(sandbox) == {}
 
 

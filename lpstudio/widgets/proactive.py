@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import ipywidgets as w
 
-from ..templating import preview, record_fields, sms_segments
+from ..templating import preview, record_fields, required_fields, sms_segments
 
 if TYPE_CHECKING:
     from ..recipe import Recipe
@@ -39,6 +39,7 @@ class ProactiveSection(w.VBox):
         props = recipe.schema["properties"]
         self.editable = form.editable  # read-only for a role that may not change settings
         self.fields_available, self.sample = record_fields(recipe.metadata.get("record"))
+        self.fields_required = required_fields(recipe.metadata.get("record"))
         names = {
             "handoff": _picklist_param(recipe, "handoffs"),
             "campaign_name": "campaign_name" if "campaign_name" in props else None,
@@ -148,13 +149,22 @@ class ProactiveSection(w.VBox):
         rows = []
         self.issues = []
         for key, template in body.items():
-            rendered, problems = preview(template, self.fields_available, self.sample)
+            # What `run` and `settings` refuse too; an open record's placeholder that its
+            # schema does not name is said, and may be saved (the record may hold it).
+            rendered, problems = preview(template, self.fields_required, self.sample)
+            _, named = preview(template, self.fields_available, self.sample)
             segments, encoding = sms_segments(rendered)
             note = f"{len(rendered)} characters, {segments} SMS ({encoding})"
             if segments > 1:  # over 140 characters, or over 70 in UCS-2
                 note += " · sent as several SMS"
             self.issues += [f"variable {key}: {p}" for p in problems]
             errors = "".join(f'<div style="color:#c62828">{html.escape(p)}</div>' for p in problems)
+            errors += "".join(
+                f'<div style="color:#8a6d00">{html.escape(p)} (not named by the record\'s '
+                "schema: each record must hold it, or its recipient fails)</div>"
+                for p in named
+                if p not in problems
+            )
             rows.append(
                 f"<div><b>{{{{{html.escape(key)}}}}}</b> {html.escape(rendered)}"
                 f"<br><small>{html.escape(note)}</small>{errors}</div>"
