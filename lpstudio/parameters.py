@@ -66,8 +66,8 @@ _EXAMPLES = {
     "number": "2.5",
     "boolean": "true",
     "string": "text",
-    "array": '\'["a", "b"]\'',
-    "object": '\'{"key": "value"}\'',
+    "array": '["a", "b"]',
+    "object": '{"key": "value"}',
 }
 #: The gallery's message templates, by name: `body_template` is one text, `body_variables`
 #: LivePerson's {{1}}, {{2}}... each a text. `"x-template": true` in a recipe's
@@ -455,7 +455,7 @@ def _wrong_type(name: str, kind: str, got: Any) -> ParameterError:
     return ParameterError(
         f"parameter '{name}' expects {_HUMAN[kind]}, got {got!r}",
         field=name,
-        fix=f"pass {_HUMAN[kind]}, for example: -p {name} {_EXAMPLES[kind]}",
+        fix=f"pass {_HUMAN[kind]}, for example: {_EXAMPLES[kind]}",
     )
 
 
@@ -484,7 +484,7 @@ def _check_format(name: str, form: str | None, value: Any) -> Any:
         raise ParameterError(
             f"parameter '{name}' expects {what} like {example}, got {value!r}",
             field=name,
-            fix=f"pass {what} in ISO 8601, for example: -p {name} {example}",
+            fix=f"pass {what} in ISO 8601, for example: {example}",
         ) from None
 
 
@@ -529,7 +529,7 @@ def _from_text(name: str, kind: str | None, nullable: bool, text: str) -> Any:
                 f"parameter '{name}' expects {_HUMAN[kind]} as JSON or YAML, but it does not "
                 f"parse: {said}",
                 field=name,
-                fix=f"pass valid JSON, for example: -p {name} {_EXAMPLES[kind]}",
+                fix=f"pass valid JSON, for example: {_EXAMPLES[kind]}",
             ) from None
     return _check_typed(name, kind, nullable, value)
 
@@ -694,7 +694,7 @@ def _check_path(name: str, value: str, folder: Path, projects: Path) -> None:
     the workspace's own secret key and database. `name` is where it is (`files.2`)."""
     fix = (
         "give a file under projects/, relative to the recipe's folder, for example: "
-        f"-p {name} data/invoices.csv"
+        "data/invoices.csv"
     )
     if not value.strip() or "\0" in value:
         raise ParameterError(
@@ -744,7 +744,7 @@ def _refused(error: jsonschema.ValidationError) -> ParameterError:
             f"parameter '{name}' expects a phone number in E.164 (+, the country code and "
             f"the number, digits only), got {error.instance!r}"
         )
-        fix = f"write it as + then digits only, for example: -p {name} +14155550100"
+        fix = "write it as + then digits only, for example: +14155550100"
     elif keyword == "pattern":
         fix = f"give a value that matches the regular expression {limit}"
     return ParameterError(message, field=name, fix=fix)

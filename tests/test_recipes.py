@@ -609,7 +609,7 @@ def test_wrong_dates_name_the_parameter(
     with pytest.raises(ParameterError) as raised:
         coerce(schema, {name: value}, parse={name} if parse else set())
     assert raised.value.field == name and expected in raised.value.message
-    assert f"-p {name} 2026-11-29" in str(raised.value.fix)
+    assert "for example: 2026-11-29" in str(raised.value.fix)  # in no one surface's terms
 
 
 def test_a_date_from_the_cli_is_checked_before_the_job_and_arrives_as_iso_text(
@@ -769,7 +769,7 @@ def test_a_path_parameter_leading_out_of_projects_is_refused_before_any_job(ws: 
             assert result.exit_code == 2, result.output
             error = json.loads(result.stdout)["error"]
             assert error["field"] == "data", error
-            assert "projects/" in error["fix"] and "-p data" in error["fix"], error
+            assert "for example: data/invoices.csv" in error["fix"], error
     (ws / "projects/shared").mkdir()
     for right in ("invoices.csv", "../shared/list.csv", "./sub/../invoices.csv"):
         saved = cli("settings", "billing/paths", "-p", "data", right, "--json")

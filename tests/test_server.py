@@ -1116,6 +1116,11 @@ def test_bad_numbers_times_and_names_are_refused_and_nothing_changes(
     too_large = b'{"parameters": {"pause": 1' + b"0" * 400 + b"}}"
     run = api(server, "ana", "POST", "/recipes/bots/slow.ipynb/run", content=too_large)
     assert "too large for a float" in assert_error(run, 400, "pause")["message"]
+    # A fix in the command line's terms (`-p x 7`) meant nothing to an API client.
+    typed = {"parameters": {"x": "3"}}
+    put = api(server, "ana", "PUT", "/recipes/lab/double.ipynb/settings", json=typed)
+    fix = assert_error(put, 400, "x")["fix"]
+    assert fix == "pass an integer, for example: 7", fix
     # A timeout past what the CLI takes (1e9 s) ran: every surface refuses it alike.
     run = api(server, "ana", "POST", "/recipes/lab/double.ipynb/run", json={"timeout": 1e300})
     assert_error(run, 400, "timeout")
