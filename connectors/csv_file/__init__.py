@@ -50,6 +50,9 @@ connector = Connector(
             "path",
             "File path",
             hint="e.g. data/contacts.csv: a file inside the workspace (relative to it)",
+            # Refused when the connection is saved: not absolute, no `..` (a symbolic link
+            # out of the workspace is refused where the file is opened).
+            pattern=r"^(?![/\\])(?![A-Za-z]:)(?!(?:.*[/\\])?\.\.(?:[/\\]|$)).+$",
         ),
         Field("delimiter", "Delimiter", default=",", hint="one character; \\t for a tab"),
         Field("encoding", "Encoding", default="utf-8", hint="e.g. utf-8 or latin-1"),
