@@ -7,6 +7,11 @@ from typing import Any
 
 import jsonschema
 
+#: How an E.164 `pattern` starts (the SDK's `E164_PATTERN`, and the ways recipes write it):
+#: a value it refuses is said to be no E.164 phone number, not shown the regular expression.
+E164_START = ("^\\+[1-9]", "^[+][1-9]")
+E164_SAID = "a phone number in E.164 (+, the country code and the number, digits only)"
+
 
 def first_problem(schema: dict[str, Any], instance: Any) -> tuple[str | None, str] | None:
     """The first way `instance` breaks `schema` as (field, message); None when it fits.
@@ -25,4 +30,6 @@ def first_problem(schema: dict[str, Any], instance: Any) -> tuple[str | None, st
         extra = sorted(str(k) for k in error.instance if k not in known)
         path.append(extra[0] if extra else "")
     field = ".".join(p for p in path if p) or None
+    if error.validator == "pattern" and str(error.validator_value).startswith(E164_START):
+        return field, f"{error.instance!r} is not {E164_SAID}, such as +14155550100"
     return field, error.message

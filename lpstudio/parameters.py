@@ -23,6 +23,7 @@ import yaml
 
 from . import strictjson
 from .errors import ParameterError
+from .jsonschemas import E164_SAID, E164_START
 from .templating import preview, record_fields, required_fields
 
 _SIMPLE_TYPES = {
@@ -708,8 +709,6 @@ def _check_path(name: str, value: str, folder: Path, projects: Path) -> None:
         )
 
 
-#: A pattern for phone numbers in E.164 (`sdk.E164_PATTERN` and the usual `^\+[1-9]\d{1,14}$`).
-_E164_START = ("^\\+[1-9]", "^[+][1-9]")
 _BOUNDS = {
     "minimum": "at least {}",
     "maximum": "at most {}",
@@ -739,11 +738,8 @@ def _refused(error: jsonschema.ValidationError) -> ParameterError:
         fix = f"give {wanted} at {name}"
     elif keyword in _BOUNDS:
         fix = f"give a value {_BOUNDS[str(keyword)].format(limit)}"
-    elif keyword == "pattern" and str(limit).startswith(_E164_START):
-        message = (
-            f"parameter '{name}' expects a phone number in E.164 (+, the country code and "
-            f"the number, digits only), got {error.instance!r}"
-        )
+    elif keyword == "pattern" and str(limit).startswith(E164_START):
+        message = f"parameter '{name}' expects {E164_SAID}, got {error.instance!r}"
         fix = "write it as + then digits only, for example: +14155550100"
     elif keyword == "pattern":
         fix = f"give a value that matches the regular expression {limit}"

@@ -1434,6 +1434,16 @@ def signed(body: bytes) -> dict[str, str]:
     }
 
 
+def test_a_call_with_a_phone_that_is_not_e164_is_told_so(
+    server: str, tokens: dict[str, str]
+) -> None:
+    """Its answer quoted the input schema's regular expression to the bot's builder."""
+    refused = call(server, tokens["all"], "optin", {**OPTIN, "phone": "14155550100"})
+    error = assert_error(refused, 400, "phone")
+    assert "'14155550100' is not a phone number in E.164" in error["message"], error
+    assert "does not match" not in error["message"]
+
+
 def test_a_lead_that_does_not_fit_the_recipe_s_input_schema_is_refused_and_nothing_queued(
     server: str,
 ) -> None:
@@ -1448,6 +1458,7 @@ def test_a_lead_that_does_not_fit_the_recipe_s_input_schema_is_refused_and_nothi
     )
     error = assert_error(refused, 400, "phone")
     assert "0415 555 0142" in error["message"] and "nothing was queued" in error["message"]
+    assert "not a phone number in E.164" in error["message"]  # not the regular expression
     assert "+14155550100" in error["fix"]
     assert events_queued(server, "hooks/new_lead.ipynb") == []
 
