@@ -185,6 +185,8 @@ def _check_defaults(recipe: Recipe, given: dict[str, Any]) -> None:
         for name, spec in properties.items()
         if "default" in spec and name not in given
     }
+    if not defaults:
+        return  # every parameter given: nothing to check on a job's path
     try:
         coerce(recipe.schema, defaults, recipe=recipe.name)
     except InputError as exc:
