@@ -84,20 +84,26 @@ NUMBER_SETTINGS = (
 )
 
 
+def _table(config: dict[str, Any], name: str, config_path: Path) -> dict[str, Any]:
+    """The settings of `[name]`; a value that is no table is refused, naming where."""
+    section = config.get(name, {})
+    if not isinstance(section, dict):
+        article = "an" if name[0] in "aeiou" else "a"
+        raise WorkspaceError(
+            f"{config_path} {name} must be a table, not {section!r}",
+            field=name,
+            fix=f"write these settings under {article} [{name}] header in {config_path}",
+        )
+    return section
+
+
 def _check_numbers(config: dict[str, Any], config_path: Path) -> None:
     """Refuses numeric settings out of their range, naming the key and the file, when the
     workspace is read: used later, a NaN retention would crash `purge`, a negative one would
     erase the data of every job, and a bad `auto_stop_after` would break a scheduler's tick
     at the first trigger error."""
     for name, key, default, low, high, low_allowed, whole, unit in NUMBER_SETTINGS:
-        section = config.get(name, {})
-        if not isinstance(section, dict):
-            raise WorkspaceError(
-                f"{config_path} {name} must be a table, not {section!r}",
-                field=name,
-                fix=f"write these settings under a [{name}] header in {config_path}",
-            )
-        value = section.get(key, default)
+        value = _table(config, name, config_path).get(key, default)
         if (  # nan fails every comparison, and inf the highest bound
             isinstance(value, int if whole else int | float)
             and not isinstance(value, bool)
@@ -122,14 +128,7 @@ DASK_SCHEMES = ("tcp", "tls", "ws", "wss", "ucx")
 def _check_executor(config: dict[str, Any], config_path: Path) -> None:
     """Refuses an `[executor] dask_scheduler` that cannot name a Dask scheduler, or one set
     where `distributed` is not installed, when the workspace is read: never at a job."""
-    section = config.get("executor", {})
-    if not isinstance(section, dict):
-        raise WorkspaceError(
-            f"{config_path} executor must be a table, not {section!r}",
-            field="executor",
-            fix=f"write these settings under an [executor] header in {config_path}",
-        )
-    address = section.get("dask_scheduler")
+    address = _table(config, "executor", config_path).get("dask_scheduler")
     if address is None:
         return
     field_name, example = "executor.dask_scheduler", 'dask_scheduler = "tcp://10.0.0.5:8786"'
@@ -158,13 +157,7 @@ def _check_smtp(config: dict[str, Any], config_path: Path) -> None:
     when a job fails, and its failure e-mail would be lost to a log line then."""
     from email.utils import parseaddr
 
-    section = config.get("smtp", {})
-    if not isinstance(section, dict):
-        raise WorkspaceError(
-            f"{config_path} smtp must be a table, not {section!r}",
-            field="smtp",
-            fix=f"write these settings under an [smtp] header in {config_path}",
-        )
+    section = _table(config, "smtp", config_path)
     host, port = section.get("host", "127.0.0.1"), section.get("port", 25)
     sender = section.get("from", "lpstudio@localhost")
     problems = (
