@@ -483,7 +483,9 @@ def scrub(data: Any, secrets: Collection[str]) -> Any:
     if isinstance(data, str):
         return scrub_text(data, secrets)
     if isinstance(data, int | float) and not isinstance(data, bool):
-        return MASK if str(data) in secrets else data
+        whole = isinstance(data, float) and data.is_integer() and abs(data) < 1e16
+        shown = {str(data), *([str(int(data))] if whole else [])}  # 123456.0 is "123456"
+        return MASK if not shown.isdisjoint(secrets) else data
     if isinstance(data, list):
         return [scrub(item, secrets) for item in data]
     if isinstance(data, tuple):

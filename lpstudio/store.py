@@ -125,6 +125,11 @@ def _process_space() -> str:
     return f"{host}/{hashlib.sha256(f'{boot}:{namespace}'.encode()).hexdigest()[:8]}"
 
 
+def _cancelled() -> dict[str, Any]:
+    """The error of a job someone cancelled, ended by the store (its worker gone or idle)."""
+    return {"ename": "Cancelled", "evalue": "cancelled by request", "cell": None}
+
+
 def worker_id() -> str:
     """Names this process as `host/space:pid`, so a job's worker can be checked for life."""
     return f"{_process_space()}:{os.getpid()}"
@@ -585,9 +590,8 @@ class Store:
                 .values(cells_done=0)
             ).rowcount
         if not requeued:
-            stopped = {"ename": "Cancelled", "evalue": "cancelled by request", "cell": None}
             asked = (Job.status == RUNNING, Job.cancel_requested.is_(True))
-            self.finish_job(job_id, CANCELLED, *asked, *still, error=stopped)
+            self.finish_job(job_id, CANCELLED, *asked, *still, error=_cancelled())
 
     def audit(self, user: str, action: str, target: str, **detail: Any) -> None:
         with self.write() as s:
@@ -633,8 +637,7 @@ class Store:
                 .values(status=CANCELLED, finished_at=self._clock())
             )
             if cancelled.rowcount == 1:  # put back in the queue mid-request, perhaps
-                stopped = {"ename": "Cancelled", "evalue": "cancelled by request", "cell": None}
-                _end_unanswered(s, job_id, CANCELLED, stopped)
+                _end_unanswered(s, job_id, CANCELLED, _cancelled())
             s.execute(
                 update(JOBS)
                 .where(Job.id == job_id, Job.status == RUNNING)
@@ -652,9 +655,14 @@ class Store:
         deadline = self.now() - stale_after  # heartbeats are timed by the same clock
         with self.read() as s:
             running = s.execute(
-                select(Job.id, Job.worker, Job.heartbeat_at, Job.cells_done, Job.trigger).where(
-                    Job.status == RUNNING
-                )
+                select(
+                    Job.id,
+                    Job.worker,
+                    Job.heartbeat_at,
+                    Job.cells_done,
+                    Job.trigger,
+                    Job.cancel_requested,
+                ).where(Job.status == RUNNING)
             ).all()
             queued = s.execute(
                 select(Job.id, Job.worker, Job.heartbeat_at).where(
@@ -666,13 +674,15 @@ class Store:
             return _worker_is_gone(worker) or (beat is not None and beat < deadline)
 
         lost: list[tuple[int, str, tuple[ColumnElement[bool], ...]]] = []
-        for job_id, worker, beat, cells_done, trigger in running:
+        for job_id, worker, beat, cells_done, trigger, cancel in running:
             if not gone(worker, beat):
                 continue
             # Only as this call saw it: meanwhile another reaper may have requeued it and a
             # scheduler claimed it, or its worker may have beaten again.
             seen = (Job.status == RUNNING, Job.worker == worker, Job.heartbeat_at == beat)
-            if cells_done == 0 and trigger in SCHEDULED_TRIGGERS:
+            if cancel:  # asked to stop: it ends so, never retried (its sends say if unsure)
+                self.finish_job(job_id, CANCELLED, *seen, error=_cancelled())
+            elif cells_done == 0 and trigger in SCHEDULED_TRIGGERS:
                 self.requeue(job_id, *seen)  # no cell ran: nothing happened yet, run it again
             else:
                 lost.append((job_id, "the process running this job is gone", seen))

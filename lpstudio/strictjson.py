@@ -35,9 +35,11 @@ def depth(value: Any) -> int:
     while stack:
         item, depth = stack.pop()
         children = item.values() if isinstance(item, dict) else item
-        if isinstance(item, dict | list):
+        if isinstance(item, dict | list | tuple):  # tuples: Python values, not JSON's
             deepest = max(deepest, depth)
-            stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
+            stack.extend(
+                (child, depth + 1) for child in children if isinstance(child, dict | list | tuple)
+            )
     return deepest
 
 

@@ -163,7 +163,7 @@ def _check_smtp(config: dict[str, Any], config_path: Path) -> None:
     problems = (
         (
             "host",
-            not isinstance(host, str) or not host.strip(),
+            not isinstance(host, str) or not host.strip() or any(c in host for c in "\r\n"),
             "a host name",
             'host = "smtp.brand.example"',
         ),
@@ -175,7 +175,9 @@ def _check_smtp(config: dict[str, Any], config_path: Path) -> None:
         ),
         (
             "from",
-            not isinstance(sender, str) or "@" not in parseaddr(sender)[1],
+            not isinstance(sender, str)
+            or "@" not in parseaddr(sender)[1]
+            or any(c in sender for c in "\r\n"),  # a header: one line
             "an e-mail address",
             'from = "lpstudio@brand.example"',
         ),

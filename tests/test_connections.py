@@ -203,7 +203,7 @@ def test_a_field_of_the_wrong_type_is_refused_by_name(cli, sandbox):
         assert repr(wrong) in error["message"], error
     assert listed(cli)["lp-rps"]["fields"]["account_id"] == "12345678"
     # A CSV file outside the workspace was saved, and refused by its first use only.
-    for outside in ("/etc/passwd", "../../secret.key", "data/../../x.csv"):
+    for outside in ("/etc/passwd", "../../secret.key", "data/../../x.csv", "ok.csv\n"):
         csv = cli("connections", "add", "rows", "--type", "csv_file", "--field", f"path={outside}")
         assert csv.exit_code == 2 and "path" in csv.stderr, csv.output
     assert "rows" not in listed(cli)

@@ -118,6 +118,7 @@ def test_json_numbers_in_a_list_or_dict_stay_numbers(ws: Path) -> None:
         ("tags", "[" * 5000 + "]" * 5000, True, "does not parse"),
         ("tags", "- " * 3000, True, "does not parse"),  # YAML's parser recursed too
         ("tags", reduce(lambda inner, _: [inner], range(200), []), False, "deeper than 100"),
+        ("tags", reduce(lambda inner, _: (inner,), range(5000), ()), False, "deeper than 100"),
     ],
 )
 def test_wrong_values_name_the_parameter(

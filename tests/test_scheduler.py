@@ -913,16 +913,18 @@ def queue_lost(ws: Path, studio: Studio, webhook: Any, trigger: str) -> Job:
     )
 
 
-def test_a_cancel_asked_of_a_job_whose_worker_vanished_before_a_cell_cancels_it(
-    ws: Path, db: Store, webhook: Any
+@pytest.mark.parametrize("cells_done", [0, 1])
+def test_a_cancel_asked_of_a_job_whose_worker_vanished_cancels_it(
+    ws: Path, db: Store, webhook: Any, cells_done: int
 ) -> None:
-    """Its reaper put it back in the queue and forgot the cancel: the job then ran, and
-    sent, after `lpstudio cancel` had been answered (a hung worker, a partitioned one)."""
+    """Its reaper put it back in the queue (no cell had run) and forgot the cancel, or
+    failed it as "worker lost" and retried it: either way the job ran again, and sent,
+    after `lpstudio cancel` had been answered (a hung worker, a partitioned one)."""
     vanished = vanishing(db)
     with Studio.open(ws, user="alice") as studio:
         job = queue_lost(ws, studio, webhook, "webhook")
         vanished(job.id)
-        db.update_job(job.id, cells_done=0)  # no cell ran: it would go back to the queue
+        db.update_job(job.id, cells_done=cells_done)
         asked, ended = db.request_cancel(job.id)
         assert (asked.status, asked.cancel_requested, ended) == ("running", True, False)
         Scheduler(studio).tick()

@@ -342,10 +342,12 @@ def test_a_number_or_an_event_given_by_hand_holding_a_secret_is_refused(ws, cli)
         values = {"auth_type": "basic", "username": "bot", "password": "73019468"}
         studio.connections.add("api", "http", {**values, "base_url": "https://a.example"}, "a")
         studio.connections.add("crm", "http", {"token": "tok-abcdef-123456"}, "alice")
-    write_recipe(ws, "campaign/echo", "pin: int = 0\nids: list = []", ("print(pin)",))
+    params = "pin: int = 0\nids: list = []\nrate: float = 0.0"
+    write_recipe(ws, "campaign/echo", params, ("print(pin)",))
 
     for args, field in (
         (("-p", "pin", "73019468"), "pin"),
+        (("-p", "rate", "73019468"), "rate"),  # a float: 73019468.0
         (("-p", "ids", "[1, 73019468]"), "ids"),
         (("--event", '{"authorization": "Bearer tok-abcdef-123456"}'), "event"),
     ):

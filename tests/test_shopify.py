@@ -243,7 +243,7 @@ def test_an_api_version_shopify_does_not_have_is_named_before_asking(connect, co
     assert control.get("/_sandbox/requests").json()["requests"] == []
 
 
-@pytest.mark.parametrize("version", ["bogus", "2025-01/../../x", "latest"])
+@pytest.mark.parametrize("version", ["bogus", "2025-01/../../x", "latest", "2025-01\n"])
 def test_an_api_version_shopify_does_not_have_is_refused_when_the_connection_is_saved(version):
     """It was saved, and refused at the first poll only (by the scheduler, in its log)."""
     values = {"shop": "brand.myshopify.com", "access_token": "shpat_x", "api_version": version}

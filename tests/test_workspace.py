@@ -216,6 +216,7 @@ def test_job_timings_that_are_not_positive_seconds_are_refused(
         ("smtp", "port", "99999", "smtp.port", "port = 587"),
         ("smtp", "host", "5", "smtp.host", "host = "),
         ("smtp", "from", '"not an address"', "smtp.from", "from = "),
+        ("smtp", "from", '"a@brand.example\\nBcc: b@else.example"', "smtp.from", "from = "),
     ],
 )
 def test_a_misspelt_or_unknown_setting_is_refused_naming_it_and_the_fix(

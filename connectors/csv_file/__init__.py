@@ -52,7 +52,7 @@ connector = Connector(
             hint="e.g. data/contacts.csv: a file inside the workspace (relative to it)",
             # Refused when the connection is saved: not absolute, no `..` (a symbolic link
             # out of the workspace is refused where the file is opened).
-            pattern=r"^(?![/\\])(?![A-Za-z]:)(?!(?:.*[/\\])?\.\.(?:[/\\]|$)).+$",
+            pattern=r"^(?![/\\])(?![A-Za-z]:)(?!(?:.*[/\\])?\.\.(?:[/\\]|$))[^\n]+(?!\n)$",
         ),
         Field("delimiter", "Delimiter", default=",", hint="one character; \\t for a tab"),
         Field("encoding", "Encoding", default="utf-8", hint="e.g. utf-8 or latin-1"),

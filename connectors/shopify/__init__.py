@@ -32,7 +32,7 @@ NETWORK_TRIES = 3
 #: A stable version inside Shopify's support window (each is supported for 12 months).
 API_VERSION = "2026-10"
 #: What an API version looks like: the form of a path segment of every request.
-_VERSION = re.compile(r"^(?:[0-9]{4}-[0-9]{2}|unstable)$")
+_VERSION = re.compile(r"^(?:[0-9]{4}-[0-9]{2}|unstable)(?!\n)$")  # `$` takes a final \n
 #: How fast Shopify's REST bucket empties, in calls a second (4 on Shopify Plus: the
 #: standard rate waits a little longer there, never too little).
 LEAK_PER_SECOND = 2.0
