@@ -716,7 +716,7 @@ class Store:
         recipe: str | None = None,
         status: str | None = None,
         since: datetime | None = None,
-        limit: int = 50,
+        limit: int | None = 50,
         offset: int = 0,
     ) -> Sequence[Job]:
         query = select(Job)

@@ -573,7 +573,9 @@ class Studio:
         connected, values valid), with the connections it uses bound in its settings; says
         what is missing otherwise."""
         recipe = self.recipe(ref)
+        self._check_connectors(recipe)  # before binding: a type no connection can be
         settings = self.settings(recipe)
+        _check_defaults(recipe, settings["parameters"])  # its triggers' jobs run with them
         for slot, name in settings["connections"].items():
             info = self.connections.get(name)
             if info.status != "connected":
@@ -1178,7 +1180,7 @@ class Studio:
         recipe: str | None = None,
         status: str | None = None,
         since: datetime | None = None,
-        limit: int = 50,
+        limit: int | None = 50,
     ) -> list[Job]:
         """The newest jobs, filtered; a filter no job could match is refused (a misspelt
         status listed nothing, as if no job had it)."""
@@ -1191,11 +1193,12 @@ class Studio:
                 field="status",
                 fix=f"give one of: {', '.join(statuses)}",
             )
-        if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+        whole = isinstance(limit, int) and not isinstance(limit, bool)
+        if limit is not None and not (whole and limit >= 1):
             raise InputError(
-                f"limit must be a whole number above 0, not {limit!r}",
+                f"limit must be a whole number above 0, or None for every job, not {limit!r}",
                 field="limit",
-                fix="give how many jobs to list, e.g. limit=50",
+                fix="give how many jobs to list, e.g. limit=50 (None: all of them)",
             )
         if recipe is not None:
             recipe = self._recipe_with_jobs(recipe)

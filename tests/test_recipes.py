@@ -145,6 +145,11 @@ def test_a_default_out_of_the_refinements_needs_a_value_before_any_job(ws: Path,
     assert cli("settings", "p/named", "-p", "name", "Bo").exit_code == 0
     assert cli("run", "p/named").exit_code == 0  # the saved value
     assert job_rows(ws) == 2
+    # Nor does a trigger start to run on it: its jobs would run on the default.
+    daily = {**refined, "trigger": {"kind": "schedule", "cron": "0 9 * * *", "timezone": "UTC"}}
+    write_recipe(ws, "p/daily", "name: str = ''  # who", ("print(name)",), daily)
+    started = cli("start", "p/daily", "--json")
+    assert started.exit_code == 2 and json.loads(started.stdout)["error"]["field"] == "name"
 
 
 def test_dates_inside_lists_and_mappings_are_checked_and_kept_as_text(ws: Path, cli) -> None:
@@ -181,6 +186,8 @@ def test_a_slot_of_a_connector_type_lpstudio_lacks_breaks_the_recipe(ws: Path, c
     assert ran.exit_code == 2, ran.output
     error = json.loads(ran.stdout)["error"]
     assert error["field"] == where and "nosuchconnector" in error["message"]
+    started = cli("start", "p/odd", "--json")  # its fix named a connection type to add
+    assert started.exit_code == 2 and json.loads(started.stdout)["error"]["field"] == where
     assert job_rows(ws) == 0
 
 

@@ -65,6 +65,7 @@ def test_the_job_history_frame_refuses_a_filter_no_job_could_match(ws: Path) -> 
                 studio.jobs_frame(**filters)
             assert refused.value.field == field
         assert list(studio.jobs_frame(status="succeeded", limit=1)["status"]) == ["succeeded"]
+        assert len(studio.jobs_frame(limit=None)) == 1  # every job, as before
 
 
 def test_a_failing_cell_fails_the_job_with_its_error(ws: Path) -> None:
