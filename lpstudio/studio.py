@@ -363,6 +363,13 @@ class Studio:
                     field="path",
                     fix=f"choose a folder outside {outer}, or use that workspace",
                 )
+        inner = next((p.parent for p in root.rglob(CONFIG_NAME) if p.parent != root), None)
+        if inner is not None:  # and its recipes' paths could reach the inner one's key
+            raise WorkspaceError(
+                f"{root} holds the workspace {inner}: a workspace cannot hold another",
+                field="path",
+                fix=f"choose a folder that holds no workspace, or use {inner}",
+            )
         Workspace.write_new(root)
         workspace = Workspace.load(root)
         store = Store(workspace.store_url)

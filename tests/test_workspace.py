@@ -45,6 +45,14 @@ def test_init_inside_another_workspace_is_refused_and_writes_nothing(ws: Path) -
     error = json.loads(result.stdout)["error"]
     assert error["field"] == "path" and f"inside the workspace {ws}" in error["message"]
     assert not inner.exists()
+    # Nor around one: the outer one's recipes could be given the inner one's key.
+    outer = ws.parent / "outer"
+    (outer / "brands").mkdir(parents=True)
+    ws.rename(outer / "brands" / "ws")
+    around = CliRunner().invoke(main, ["init", str(outer), "--accept-terms", "--json"])
+    assert around.exit_code == 2, around.output
+    assert "holds the workspace" in json.loads(around.stdout)["error"]["message"]
+    assert not (outer / "lpstudio.toml").exists()
 
 
 def test_init_without_terms_and_without_terminal_refuses_and_writes_nothing(
