@@ -276,7 +276,7 @@ def _carried(
     if notify.pop("webhook", None):
         notes.append(
             "its failure webhook was not exported (its URL may hold a token): set it again "
-            f"with `lpstudio settings {Path(recipe.name).with_suffix('')} --notify-webhook URL`"
+            f"with `lpstudio settings {recipe.name.removesuffix('.ipynb')} --notify-webhook URL`"
         )
     if notify:
         carried["notify"] = notify

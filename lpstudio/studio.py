@@ -34,7 +34,7 @@ from .runner import write_notebook
 from .settings import read_settings, saved_settings, update_settings
 from .store import FINAL_STATES, SCHEDULED_TRIGGERS, Store, audit_in, worker_id
 from .times import poll_start
-from .workspace import CONFIG_NAME, TERMS_VERSION, Workspace, current_user
+from .workspace import CONFIG_NAME, TERMS_VERSION, Workspace, current_user, notebook_path
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
@@ -1219,8 +1219,7 @@ class Studio:
         except WorkspaceError:
             from .metrics import recipes_with_jobs
 
-            name = Path(ref)
-            name = name if name.suffix else name.with_suffix(".ipynb")
+            name = notebook_path(ref)
             if name.as_posix() in recipes_with_jobs(self.store):
                 return name.as_posix()
             raise
@@ -1284,7 +1283,7 @@ class Studio:
                 f"invalid recipe name {ref!r}", field="recipe", fix="give a recipe's path"
             )
         name = Path(ref)
-        path = self.workspace.projects / (name if name.suffix else name.with_suffix(".ipynb"))
+        path = self.workspace.projects / notebook_path(name)
         path = self.workspace.inside(path, self.workspace.projects, "recipe", "recipe")
         if not path.is_file():
             raise NotFoundError(

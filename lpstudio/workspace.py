@@ -84,6 +84,13 @@ NUMBER_SETTINGS = (
 )
 
 
+def notebook_path(ref: str | os.PathLike[str]) -> Path:
+    """A recipe's reference as its notebook's path: `.ipynb` added unless it ends so (a dot
+    is part of a name: `demo/reminder.v2` is `demo/reminder.v2.ipynb`)."""
+    path = Path(ref)
+    return path if path.suffix == ".ipynb" else path.with_name(path.name + ".ipynb")
+
+
 def _table(config: dict[str, Any], name: str, config_path: Path) -> dict[str, Any]:
     """The settings of `[name]`; a value that is no table is refused, naming where."""
     section = config.get(name, {})
@@ -408,9 +415,7 @@ class Workspace:
 
     def recipe_path(self, ref: str | os.PathLike[str]) -> Path:
         """Finds a recipe from a path relative to `projects/`, or a file path inside it."""
-        candidate = Path(ref)
-        if not candidate.suffix:
-            candidate = candidate.with_suffix(".ipynb")
+        candidate = notebook_path(ref)
         if candidate.is_absolute() or candidate.exists():
             path = candidate
         else:

@@ -57,6 +57,8 @@ def test_try_copies_the_template_and_its_data_into_a_project(ws: Path, cli) -> N
         )
         assert dotted.exit_code == 0, dotted.output
     assert (folder / "reminder.v2.ipynb").is_file() and (folder / "q4.final.ipynb").is_file()
+    named = cli("settings", "billing/eu/reminder.v2", "--json")  # named as others are
+    assert named.exit_code == 0, named.output
 
 
 def test_try_refuses_bad_targets_and_writes_nothing(ws: Path, cli) -> None:
