@@ -14,7 +14,7 @@ from email.message import EmailMessage
 from typing import TYPE_CHECKING, Any
 
 from .errors import LpstudioError
-from .models import Job, utcnow
+from .models import Job
 from .settings import saved_settings
 from .store import QUEUED
 
@@ -108,6 +108,7 @@ def after_failure(studio: Studio, job: Job, now: datetime | None = None) -> int 
     elif allowed:
         interval = float(retries.get("interval", 60))
         with studio.store.write() as s:
+            clock = studio.store.now(s)  # by the store's clock, as schedulers read it
             retry = Job(
                 recipe=job.recipe,
                 version_id=job.version_id,
@@ -117,13 +118,12 @@ def after_failure(studio: Studio, job: Job, now: datetime | None = None) -> int 
                 event=job.event,
                 user=job.user,
                 rerun_of=job.id,
-                created_at=utcnow(),
+                created_at=clock,
                 cells_done=0,
                 cells_total=0,
                 attempt=job.attempt + 1,
                 timeout=job.timeout,
-                # By the store's clock, as schedulers read it (several machines' clocks differ).
-                not_before=(now or studio.store.now(s)) + timedelta(seconds=interval),
+                not_before=(now or clock) + timedelta(seconds=interval),
             )
             s.add(retry)
             s.flush()

@@ -278,8 +278,9 @@ class Scheduler:
         )
         try:
             with self.store.write() as s:
+                now = self.store.now(s)  # as every job is dated: by the store's clock
                 run = ScheduleRun(
-                    recipe=recipe.name, due_at=due_at, skipped=skipped, created_at=utcnow()
+                    recipe=recipe.name, due_at=due_at, skipped=skipped, created_at=now
                 )
                 s.add(run)
                 s.flush()
@@ -295,7 +296,7 @@ class Scheduler:
                     # (09:00 in Auckland is the evening before in UTC).
                     event={"due_at": _local(due_at, recipe).isoformat()},
                     user=self.studio.user,
-                    created_at=utcnow(),
+                    created_at=now,
                     cells_done=0,
                     cells_total=0,
                     attempt=1,

@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from .errors import InputError
-from .models import Job, TriggerState, utcnow
+from .models import Job, TriggerState
 from .recipe import Recipe
 from .sdk import chunks, scrub
 from .store import QUEUED
@@ -185,8 +185,8 @@ def poll_once(studio: Studio, recipe: Recipe) -> list[int]:
     try:
         while True:
             page = trigger.poll(conn, _whole_second(since), cursor)
-            now = utcnow()
             with store.write() as s:
+                now = store.now(s)  # its jobs are dated as every job is, by the store's clock
                 row = s.get(TriggerState, recipe.name)
                 if row is not None and (row.since, row.cursor) != (since, cursor):
                     log.info("poll of %s gave way: its cursor moved meanwhile", recipe.name)

@@ -27,9 +27,12 @@ from click.testing import Result
 from sqlalchemy import event, func, select, text
 from sqlalchemy.exc import OperationalError
 
+import lpstudio.failures
 import lpstudio.leader
 import lpstudio.models
+import lpstudio.scheduler
 import lpstudio.store
+import lpstudio.triggers
 from lpstudio.connections import MASK
 from lpstudio.kernel.runtime import StoreLedger
 from lpstudio.leader import StoreLease
@@ -291,7 +294,8 @@ def _skewed(monkeypatch: pytest.MonkeyPatch, by: timedelta) -> None:
     """This process's clock runs `by` ahead (or behind) from now on, as another machine's
     clock may: every lpstudio module reads the time through `utcnow`."""
     moved = lambda: datetime.now(UTC) + by  # noqa: E731
-    for module in (lpstudio.leader, lpstudio.store, lpstudio.models):
+    modules = (lpstudio.leader, lpstudio.store, lpstudio.models, lpstudio.failures)
+    for module in (*modules, lpstudio.scheduler, lpstudio.triggers):
         if hasattr(module, "utcnow"):
             monkeypatch.setattr(module, "utcnow", moved)
 
@@ -435,6 +439,29 @@ def test_a_job_queued_on_a_machine_whose_clock_is_off_waited_by_the_store_s_cloc
         assert started.started_at - started.created_at < SKEW / 5
     finally:
         store.close()
+
+
+def test_a_retry_queued_on_a_machine_whose_clock_is_off_is_dated_by_the_store_s_clock(
+    pg_ws: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Retries, schedules' and polls' jobs were dated by the machine that queued them: a
+    retry queued on a slow machine looked older than the job it retries."""
+    from lpstudio.failures import after_failure
+
+    metadata = {"title": "r", "retries": {"count": 1, "interval": 0}}
+    write_recipe(pg_ws, "p/retried", metadata=metadata)
+    with Studio.open(pg_ws, user="alice") as studio:
+        store = studio.store
+        version = store.snapshot("p/retried.ipynb", "{}", {}, "alice")
+        job = store.create_job(
+            recipe="p/retried.ipynb", version_id=version, trigger="schedule", user="alice"
+        )
+        store.finish_job(job.id, "failed", error={"ename": "RuntimeError", "evalue": "no"})
+        with monkeypatch.context() as m:
+            _skewed(m, -SKEW)
+            retry_id = after_failure(studio, store.job(job.id))
+        assert retry_id is not None
+        assert store.job(retry_id).created_at >= store.job(job.id).created_at
 
 
 class _FastMachine(datetime):
