@@ -235,6 +235,15 @@ def test_a_saved_value_the_user_left_is_kept_as_stored(studio: Studio, ws: Path)
     assert "expects a date" in form.fields["d"].error.value
     assert saved_settings(studio.store, "p/dated.ipynb")["parameters"] == {"d": "next monday"}
 
+    # A saved value that no longer fits is read from its text when that fits, as `-p` reads
+    # it: "5" saved while `n` was a str is 5 once it is an int (it stayed "5", refused).
+    write_recipe(ws, "p/count", parameters="n: str = ''")
+    studio.save_settings("p/count", {"n": "5"})
+    write_recipe(ws, "p/count", parameters="n: int = 1")
+    form = RecipeForm("p/count", studio)
+    assert form.save(), form.status.value
+    assert saved_settings(studio.store, "p/count.ipynb")["parameters"] == {"n": 5}
+
 
 def test_run_now_sends_and_links_the_output(shop: Studio, sandbox: Sandbox) -> None:
     form = loaded("shop/cart_abandonment", shop)

@@ -595,10 +595,32 @@ class RecipeForm(w.VBox):
         return name in saved and (shown is None or self._entered()[name] == shown.get(name))
 
     def _given(self, editor: FieldEditor) -> tuple[Any, bool]:
-        """What the field sends, and whether it is text to parse (`-p`) or a typed value."""
+        """What the field sends, and whether it is text to parse (`-p`) or a typed value. A
+        kept value that no longer fits (`"5"` saved before the parameter was an int) is
+        read from the field's text when that text fits, as `-p` would read it."""
         if self._kept(editor):
-            return self.saved["parameters"][editor.name], False
+            stored = self.saved["parameters"][editor.name]
+            typed = editor.parse and editor.raw not in (None, "")
+            if (
+                not typed
+                or self._fits(editor, stored, False)
+                or not self._fits(editor, editor.raw, True)
+            ):
+                return stored, False
         return editor.raw, editor.parse
+
+    def _fits(self, editor: FieldEditor, value: Any, parse: bool) -> bool:
+        try:
+            coerce(
+                self.recipe.schema,
+                {editor.name: value},
+                {editor.name} if parse else set(),
+                recipe=self.recipe.name,
+                projects=self.studio.workspace.projects,
+            )
+        except LpstudioError:
+            return False
+        return True
 
     def _sent(self, editor: FieldEditor) -> bool:
         """Whether the field's value is sent: not when it is `unset` and nothing was saved
