@@ -603,13 +603,15 @@ class RecipeForm(w.VBox):
             typed = editor.parse and editor.raw not in (None, "")
             if (
                 not typed
-                or self._fits(editor, stored, False)
-                or not self._fits(editor, editor.raw, True)
+                or self._problem(editor, stored, False) is None
+                or self._problem(editor, editor.raw, True) is not None
             ):
                 return stored, False
         return editor.raw, editor.parse
 
-    def _fits(self, editor: FieldEditor, value: Any, parse: bool) -> bool:
+    def _problem(self, editor: FieldEditor, value: Any, parse: bool) -> str | None:
+        """Why the field's value is refused by the CLI's rules (text read as `-p` reads it
+        when `parse`); None when it fits."""
         try:
             coerce(
                 self.recipe.schema,
@@ -618,9 +620,9 @@ class RecipeForm(w.VBox):
                 recipe=self.recipe.name,
                 projects=self.studio.workspace.projects,
             )
-        except LpstudioError:
-            return False
-        return True
+        except LpstudioError as exc:
+            return _said(exc)
+        return None
 
     def _sent(self, editor: FieldEditor) -> bool:
         """Whether the field's value is sent: not when it is `unset` and nothing was saved
@@ -648,18 +650,7 @@ class RecipeForm(w.VBox):
         if not self._sent(editor):
             editor.error.value = ""
             return None
-        value, parse = self._given(editor)
-        try:
-            coerce(
-                self.recipe.schema,
-                {editor.name: value},
-                {editor.name} if parse else set(),
-                recipe=self.recipe.name,
-                projects=self.studio.workspace.projects,
-            )
-            message = None
-        except LpstudioError as exc:
-            message = _said(exc)
+        message = self._problem(editor, *self._given(editor))
         editor.error.value = _error_html(message or "")
         return message
 
