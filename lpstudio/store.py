@@ -586,8 +586,9 @@ class Store:
                 update(JOBS)
                 .where(Job.id == job_id, Job.status == RUNNING, *still)
                 .where(Job.cancel_requested.is_(False))
-                .values(status=QUEUED, worker=None, started_at=None, heartbeat_at=None)
-                .values(cells_done=0)
+                .values(
+                    status=QUEUED, worker=None, started_at=None, heartbeat_at=None, cells_done=0
+                )
             ).rowcount
         if not requeued:
             asked = (Job.status == RUNNING, Job.cancel_requested.is_(True))

@@ -33,13 +33,11 @@ def depth(value: Any) -> int:
     """How deep arrays and objects nest in `value`, found without recursion."""
     deepest, stack = 0, [(value, 1)]
     while stack:
-        item, depth = stack.pop()
-        children = item.values() if isinstance(item, dict) else item
+        item, level = stack.pop()
         if isinstance(item, dict | list | tuple):  # tuples: Python values, not JSON's
-            deepest = max(deepest, depth)
-            stack.extend(
-                (child, depth + 1) for child in children if isinstance(child, dict | list | tuple)
-            )
+            deepest = max(deepest, level)
+            children = item.values() if isinstance(item, dict) else item
+            stack.extend((child, level + 1) for child in children)
     return deepest
 
 

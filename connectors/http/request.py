@@ -361,7 +361,7 @@ def in_flight(conn: Connection, req: Prepared) -> Iterator[None]:
     times[sent] = times.get(sent, 0) + 1
     key = f"http:{conn.name}:{hashlib.sha256(f'{sent} #{times[sent]}'.encode()).hexdigest()}"
     earlier = conn.ledger.claim_many([key]).get(key)
-    if earlier is not None and earlier["status"] != "accepted":
+    if earlier is not None:  # never settled "accepted": held, nobody knows what became of it
         by = f"job {earlier['job_id']}" if earlier.get("job_id") else "an earlier try"
         raise ConnectorError(
             f"{req.method} {shown_url(req.url)} was sent by {by}, which got no answer: it "

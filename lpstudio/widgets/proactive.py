@@ -152,7 +152,8 @@ class ProactiveSection(w.VBox):
             # What `run` and `settings` refuse too; an open record's placeholder that its
             # schema does not name is said, and may be saved (the record may hold it).
             rendered, problems = preview(template, self.fields_required, self.sample)
-            _, named = preview(template, self.fields_available, self.sample)
+            open_record = not self.fields_required  # a closed one's problems say it all
+            named = preview(template, self.fields_available, self.sample)[1] if open_record else []
             segments, encoding = sms_segments(rendered)
             note = f"{len(rendered)} characters, {segments} SMS ({encoding})"
             if segments > 1:  # over 140 characters, or over 70 in UCS-2
