@@ -22,7 +22,7 @@ from lpstudio.registry import get_connector
 from lpstudio.sdk import Connection, ConnectorError
 from lpstudio.studio import Studio
 from tests import test_connectors_generic as generic
-from tests.conftest import scheduler_running, wait_for, write_recipe
+from tests.conftest import wait_for, write_recipe
 from tests.test_connectors_generic import TOKEN, Handler, Recorder
 
 connect = generic.connect  # the same fixture: connections closed after the test
@@ -326,37 +326,25 @@ lp.connection("crm").request(method="POST", url="/hold", json={"order": 1})
 """
 
 
-def test_a_post_cut_off_by_its_job_s_timeout_is_not_sent_again_by_its_retry(ws, server):
-    """The job's timeout stopped it mid-request, and its retry sent the POST again: a
-    stop mid-request is no answer either."""
-    write_recipe(
-        ws,
-        "p/post",
-        cells=(POST_HELD,),
-        metadata={
-            "title": "Post",
-            "trigger": {"kind": "webhook"},
-            "connections": {"crm": {"type": "http"}},
-            "timeout": 2,
-            "retries": {"count": 2, "interval": 0},
-        },
-    )
+def test_a_post_out_when_its_job_is_stopped_is_not_sent_again_by_the_job_s_chain(ws, server):
+    """The job's timeout stopped it mid-request, and its retry sent the POST again (three
+    times in all): a stop mid-request is no answer either. Stopped here by a cancel once
+    the app holds the request, so that the POST is surely out (the timeout's stop is the
+    same stop); the chain's next job, a rerun here, shares the retry's ledger."""
+    metadata = {"title": "Post", "connections": {"crm": {"type": "http"}}}
+    write_recipe(ws, "p/post", cells=(POST_HELD,), metadata=metadata)
     with Studio.open(ws, user="alice") as studio:
         studio.connections.add("crm", "http", {"base_url": server.url}, "alice")
-        studio.start("p/post")
-        studio.receive_webhook(studio.webhook_id("p/post.ipynb"), {}, b'{"order": 1}')
-        with scheduler_running(studio):
-            wait_for(
-                lambda: [j for j in studio.jobs() if j.status == "failed"][1:] or None,
-                timeout=120,
-                what="the job and its retry",
-            )
-        jobs = sorted(studio.jobs(), key=lambda job: job.id)
-    assert len(server.seen("/hold")) == 1, [(j.id, j.status, j.error) for j in jobs]
-    first, retry = jobs  # not retried again: its request may have been carried out
-    assert (first.error["ename"], first.error["uncertain_sends"]) == ("Timeout", 1)
-    assert retry.error["uncertain"] is True
-    assert f"POST {server.url}/hold was sent by job {first.id}" in retry.error["evalue"]
+        running = studio.submit("p/post")
+        wait_for(lambda: server.seen("/hold"), timeout=120, what="the POST at the app")
+        (first,) = studio.jobs()
+        studio.cancel(first.id)
+        stopped = running.result(timeout=120)
+        again = studio.rerun(first.id)
+    assert len(server.seen("/hold")) == 1
+    assert (stopped.status, stopped.error["uncertain_sends"]) == ("cancelled", 1)
+    assert again.status == "failed" and again.error["uncertain"] is True
+    assert f"POST {server.url}/hold was sent by job {first.id}" in again.error["evalue"]
 
 
 def test_a_get_whose_answer_is_lost_is_tried_again(server, connect):
