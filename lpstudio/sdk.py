@@ -602,6 +602,7 @@ class Connection:
         self.log = log or (lambda message: None)
         self._http: Any = None
         self.cache: dict[str, Any] = {}
+        self._held: set[str] = set()
 
     def __repr__(self) -> str:
         shown = {
@@ -610,12 +611,23 @@ class Connection:
         return f"<Connection {self.name} ({self.connector.name}) {shown}>"
 
     def secrets(self) -> set[str]:
-        """What of this connection output must never show (see `derived_secrets`)."""
+        """What of this connection output must never show (see `derived_secrets`), and
+        the credentials its connector obtained with them (`hold`)."""
         secret = self.connector.secret_fields()
-        return derived_secrets(
+        stored = derived_secrets(
             {k: v for k, v in self.config.items() if k in secret},
             {k: v for k, v in self.config.items() if k not in secret},
         )
+        return stored | self._held
+
+    def hold(self, credential: str) -> str:
+        """Marks a credential the connector obtained (an access token for the app) as a
+        secret of this connection: an app that echoes the request in its error would
+        otherwise show it in messages and results, which no job can scrub (only the
+        connection knows it). Returns it, for use in place."""
+        if len(credential) >= 3:
+            self._held.add(credential)
+        return credential
 
     def excerpt(self, text: str, limit: int) -> str:
         """The start of what an app answered, for an error message: this connection's

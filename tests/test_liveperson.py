@@ -1061,6 +1061,51 @@ def test_a_wrong_client_secret_fails_without_showing_the_secret(connect, control
     assert recipients(control) == {}
 
 
+class EchoingGateway(ThreadingHTTPServer):
+    """A Proactive host (a gateway in front of it) whose error answers quote the request's
+    headers, the bearer token among them, answering every campaign with `status`."""
+
+    def __init__(self, status: int) -> None:
+        super().__init__(("127.0.0.1", 0), _EchoHeaders)
+        self.status = status
+        self.tokens: list[str] = []
+        self.url = f"http://127.0.0.1:{self.server_address[1]}"
+
+
+class _EchoHeaders(BaseHTTPRequestHandler):
+    server: EchoingGateway
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        self.server.tokens.append(self.headers["Authorization"].removeprefix("Bearer "))
+        said = {"code": self.server.status, "message": f"refused, headers: {dict(self.headers)}"}
+        body = json.dumps(said).encode()
+        self.send_response(self.server.status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Quiet: pytest shows the test's own output."""
+
+
+@pytest.mark.parametrize("status", [400, 500])
+def test_an_answer_quoting_the_bearer_token_shows_it_masked(connect, serve, status):
+    """The AppJWT fetched with the client secret is a credential for the whole account for
+    an hour: an error answer that quotes it (a 400's message, a 5xx's) must not carry it
+    into the job's error and result (kept in the store, shown to operators)."""
+    gateway = serve(EchoingGateway(status))
+    conn = connect(proactive_base_url=gateway.url)
+
+    error, result = send_incomplete(conn, people(5))
+
+    [token] = set(gateway.tokens)
+    shown = {"error": str(error), "repr": repr(error), "result": json.dumps(result)}
+    assert [where for where, text in shown.items() if token in text] == []
+    assert "Bearer ****" in shown["result"]
+
+
 def test_bad_input_is_named_before_anything_is_sent(connect, control):
     from lpstudio.errors import InputError
 

@@ -339,7 +339,7 @@ class LivePersonClient:
         with _lock:
             cached = _tokens.get(key)
             if cached and not fresh and cached[1] > time.monotonic():
-                return cached[0]
+                return self.conn.hold(cached[0])
         url = f"{self.host('sentinel')}/sentinel/api/account/{self.account}/app/token"
         response = self.conn.http().post(
             url,
@@ -367,7 +367,7 @@ class LivePersonClient:
         token = answer_field(response, "access_token", "LivePerson's token server")
         with _lock:
             _tokens[key] = (token, time.monotonic() + TOKEN_TTL - 60)
-        return token
+        return self.conn.hold(token)
 
     def forget_token(self, token: str) -> None:
         """Drops `token` from the cache (if no other request replaced it already), so the
