@@ -559,35 +559,32 @@ def test_recipients_refused_one_by_one_may_be_sent_later(connect, control):
     assert_each_once(control, everyone)
 
 
-@pytest.mark.parametrize("status", [429])
-def test_a_batch_liveperson_keeps_refusing_fails_the_campaign_and_a_retry_sends_only_it(
-    connect, control, monkeypatch, status
+def test_a_batch_liveperson_keeps_refusing_stops_the_campaign_and_a_retry_sends_everyone(
+    connect, control, monkeypatch
 ):
+    """A batch refused (429) for every try stops the campaign: the next batch would meet
+    the same limit. Nothing was accepted, so a retry sends everyone."""
     monkeypatch.setattr(client_module(), "MAX_TRIES", 2)  # two refusals give up, not six
     ledger = MemoryLedger()
     conn = connect(ledger=ledger)
     ConnectionClient(conn).test()  # a token is in hand: the fault hits the campaign requests
-    fault(control, error_rate=1.0, error_status=status, scope="liveperson", count=2)
+    fault(control, error_rate=1.0, error_status=429, scope="liveperson", count=2)
     everyone = people(150)
 
     error, result = send_incomplete(conn, everyone)
 
     message = str(error)
-    assert message.startswith("LivePerson did not accept every recipient: accepted 50, ")
-    assert (
-        f"rejected 100 (first: LivePerson did not accept the request after 2 tries: HTTP {status}"
-        in message
-    )
-    assert result["campaigns"][0]["proactiveCampaignId"] in message
-    assert error.retryable and result["accepted"] == 50
+    assert message.startswith("The campaign stopped at batch 1")
+    assert "LivePerson did not accept the request after 2 tries: HTTP 429" in message
+    assert "accepted 0 before, 50 not sent; a retry sends those and the 100 rejected" in message
+    assert error.retryable and result["accepted"] == 0 and result["not_sent"] == 50
     [rejected] = result["rejected"]
     assert rejected["batch"] == 1 and rejected["addresses"] == [p["phone"] for p in everyone[:100]]
-    assert recipients(control) == {p["phone"]: 1 for p in everyone[100:]}
+    assert len(requests_to(control, CAMPAIGN_PATH)) == 2 and recipients(control) == {}
 
     retry = send(connect(ledger=ledger), everyone)
 
-    assert retry["accepted"] == 100 and retry["rejected"] == []
-    assert [e["recipients"] for e in retry["already_sent"]] == [50]
+    assert retry["accepted"] == 150 and retry["rejected"] == retry["already_sent"] == []
     assert_each_once(control, everyone)
 
 
@@ -734,12 +731,12 @@ def test_retry_after_as_an_http_date_is_waited_out(connect, control, sandbox, se
     assert_each_once(control, everyone)
 
 
-def test_a_retry_after_too_long_to_wait_in_a_job_rejects_the_batch_at_once(
+def test_a_retry_after_too_long_to_wait_in_a_job_stops_the_campaign_at_once(
     connect, control, sandbox, serve
 ):
     """An hour's `Retry-After` is not waited out inside a job (its timeout would kill it
-    mid-wait and leave the batch claimed, i.e. uncertain and never resent): the batch is
-    rejected at once, the others go on, and a retry sends it."""
+    mid-wait and leave the batch claimed, i.e. uncertain and never resent), nor ignored:
+    the batch is rejected at once, no other goes, and a retry sends them all."""
     proxy = serve(RetryAfterDateProxy(sandbox.url, CAMPAIGN_PATH, 429, header="3600"))
     ledger = MemoryLedger()
     everyone = people(150)
@@ -747,11 +744,12 @@ def test_a_retry_after_too_long_to_wait_in_a_job_rejects_the_batch_at_once(
     error, result = send_incomplete(connect(base_url=proxy.url, ledger=ledger), everyone)
 
     assert time.monotonic() - started < 30
-    assert error.retryable and "3600" in str(error)
+    assert error.retryable and "3600" in str(error) and "stopped at batch 1" in str(error)
     assert [entry["batch"] for entry in result["rejected"]] == [1]
-    assert result["accepted"] == 50 and result["uncertain"] == []
+    assert result["accepted"] == 0 and result["uncertain"] == [] and result["not_sent"] == 50
+    assert proxy.paths.count(CAMPAIGN_PATH) == 1
     retry = send(connect(ledger=ledger), everyone)
-    assert retry["accepted"] == 100
+    assert retry["accepted"] == 150
     assert_each_once(control, everyone)
 
 
@@ -819,7 +817,9 @@ def test_429_bursts_are_waited_out_and_every_batch_is_accepted_once(connect, con
 @pytest.mark.parametrize("status", [500, 502, 503, 504])
 def test_a_server_error_answer_leaves_its_batch_uncertain_never_resent(connect, control, status):
     """LivePerson defines no error as safe to resend, and a gateway's 5xx may come after it
-    acted: the batch is named uncertain, and neither the campaign nor its retry sends it."""
+    acted: the batch is named uncertain, and neither the campaign nor its retry sends it.
+    The campaign stops there (each later batch sent into the fault would be uncertain too),
+    and its retry sends the rest."""
     ledger = MemoryLedger()
     conn = connect(ledger=ledger)
     ConnectionClient(conn).test()  # a token is in hand: the fault hits the campaign request
@@ -828,16 +828,18 @@ def test_a_server_error_answer_leaves_its_batch_uncertain_never_resent(connect, 
 
     error, result = send_incomplete(conn, everyone)
 
-    assert "rejected 0, uncertain 100" in str(error)
-    assert not error.retryable and result["accepted"] == 50 and result["rejected"] == []
+    assert "stopped at batch 1" in str(error) and "uncertain 100 are never resent" in str(error)
+    assert error.retryable and result["accepted"] == 0 and result["rejected"] == []
+    assert result["not_sent"] == 50
     [unsure] = result["uncertain"]
     assert unsure["addresses"] == [p["phone"] for p in everyone[:100]]
     assert unsure["reason"].startswith(f"LivePerson answered HTTP {status}")
-    assert [e["status"] for e in requests_to(control, CAMPAIGN_PATH)] == [status, 200]
+    assert [e["status"] for e in requests_to(control, CAMPAIGN_PATH)] == [status]
 
-    _, retry = send_incomplete(connect(ledger=ledger), everyone)
-    assert retry["accepted"] == 0 and len(retry["uncertain"]) == 1
-    assert len(requests_to(control, CAMPAIGN_PATH)) == 2  # nobody sent again
+    error, retry = send_incomplete(connect(ledger=ledger), everyone)
+    assert retry["accepted"] == 50 and len(retry["uncertain"]) == 1 and not error.retryable
+    assert [e["status"] for e in requests_to(control, CAMPAIGN_PATH)] == [status, 200]
+    assert recipients(control) == {p["phone"]: 1 for p in everyone[100:]}  # nobody resent
 
 
 @pytest.mark.parametrize("status", [503, 429])
@@ -863,30 +865,30 @@ def test_a_dropped_answer_is_reported_uncertain_and_never_resent(connect, contro
 
     error, result = send_incomplete(connect(ledger=ledger), everyone)
 
-    assert "accepted 150, rejected 0, uncertain 100" in str(error) and not error.retryable
-    assert result["accepted"] == 150
-    assert [c["batch"] for c in result["campaigns"]] == [1, 3]
+    # The campaign stops at the batch left in doubt; the 50 after it are not sent.
+    assert "stopped at batch 2" in str(error) and error.retryable
+    assert result["accepted"] == 100 and result["not_sent"] == 50
+    assert [c["batch"] for c in result["campaigns"]] == [1]
     [uncertain] = result["uncertain"]
     assert uncertain["batch"] == 2 and uncertain["recipients"] == 100
     assert uncertain["addresses"] == [p["phone"] for p in everyone[100:200]]
     assert "may have been accepted" in uncertain["reason"]
-    log = requests_to(control, CAMPAIGN_PATH)
-    assert [e["dropped"] for e in log] == [False, True, False]
-    # The sandbox did accept the batch whose answer was lost: all 250 got it, once.
-    assert [c["answerDropped"] for c in campaigns(control)] == [False, True, False]
-    assert_each_once(control, everyone)
+    # The sandbox did accept the batch whose answer was lost.
+    assert [c["answerDropped"] for c in campaigns(control)] == [False, True]
+    assert_each_once(control, everyone[:200])
 
-    # Sending the same campaign again with the same ledger sends nothing at all, and fails
-    # again: those 100 recipients still need a person to look them up in LivePerson.
+    # Its retry (the same ledger) sends the 50, and fails again, not to be retried: the 100
+    # recipients left in doubt still need a person to look them up in LivePerson.
     ledger.before = None
     error, again = send_incomplete(connect(ledger=ledger), everyone)
 
-    assert "uncertain 100, already sent 150" in str(error)
-    assert again["accepted"] == 0 and again["campaigns"] == []
-    assert [e["batch"] for e in again["already_sent"]] == [1, 3]
+    assert "accepted 50, rejected 0, uncertain 100, already sent 100" in str(error)
+    assert not error.retryable
+    assert [e["batch"] for e in again["already_sent"]] == [1]
     [unanswered] = again["uncertain"]
     assert unanswered["batch"] == 2 and unanswered["addresses"] == uncertain["addresses"]
-    assert len(requests_to(control, CAMPAIGN_PATH)) == 3
+    log = requests_to(control, CAMPAIGN_PATH)
+    assert [e["dropped"] for e in log] == [False, True, False]
     assert_each_once(control, everyone)
 
 

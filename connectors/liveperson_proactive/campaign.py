@@ -44,7 +44,11 @@ all refused for one reason that is the recipe's (`NobodySendable`).
 A refusal that is the request's, not its recipients' (a field LivePerson misses, the app's
 credentials, every recipient refused for the handoff's fit: `RequestRefused`,
 `HandoffMismatch`), would meet every later batch alike: the campaign stops there and the
-recipients it never reached are counted as `not_sent`.
+recipients it never reached are counted as `not_sent`. So it does when the service is in
+trouble (`ServiceTrouble`): a `Retry-After` longer than a job waits (honoured: nothing more
+goes before it), a request refused for every try, or an answer after which LivePerson may
+have acted (5xx, none, unreadable): sending on would leave one more batch uncertain for
+good per request; a retry later sends the rest.
 """
 
 from __future__ import annotations
@@ -60,7 +64,14 @@ from lpstudio.errors import InputError
 from lpstudio.sdk import Connection, ConnectorError, chunks, is_e164
 from lpstudio.templating import lookup, placeholders, render
 
-from .client import LivePersonClient, NothingToSend, Uncertain, error_message, setting
+from .client import (
+    LivePersonClient,
+    NothingToSend,
+    NotNow,
+    Uncertain,
+    error_message,
+    setting,
+)
 
 PHONE_CHANNELS = ("sms", "wa")
 #: Current LivePerson documents allow 100 recipients per request, older ones 1000.
@@ -193,6 +204,34 @@ class RequestRefused(ConnectorError):
             f"refused alike. {_stopped(result)}",
             status=status,
             fix=REQUEST_REFUSALS[status],
+            result=result,
+        )
+
+
+class ServiceTrouble(ConnectorError):
+    """LivePerson asked for a wait longer than a job waits, kept refusing a batch's request
+    for every try, or answered it with a fault after which it may have acted (5xx, no
+    answer, an answer that cannot be read): a later batch sent now would meet the same, and
+    each such answer leaves one more batch uncertain for good. The campaign stops there; the
+    recipients it never reached are `not_sent`, and a retry sends them (and the batch, when
+    it was certainly not accepted); an uncertain batch is never resent."""
+
+    def __init__(
+        self, reason: str, number: int, data: dict[str, Any], result: dict[str, Any]
+    ) -> None:
+        uncertain = sum(entry["recipients"] for entry in result["uncertain"])
+        rejected = sum(entry["recipients"] for entry in result["rejected"])
+        doubt = (
+            f"; uncertain {uncertain} are never resent: check them in LivePerson"
+            if uncertain
+            else ""
+        )
+        super().__init__(
+            f"The campaign stopped at batch {number}, as a batch sent now would meet the "
+            f"same: {reason.rstrip('.')}. {_stopped(result)}; a retry sends those"
+            + (f" and the {rejected} rejected" if rejected else "")
+            + doubt,
+            retryable=result["not_sent"] > 0 or rejected > 0,
             result=result,
         )
 
@@ -535,7 +574,7 @@ def _send_batch(
         return None
     except Uncertain as exc:
         unsure(str(exc))
-        return None
+        return partial(ServiceTrouble, exc.message)
     except ConnectorError as exc:
         # Claimed again when no try holds them: refused before any went out (the app's
         # credentials), as if sent; or released by a try refused whole, which said "to be
@@ -549,6 +588,8 @@ def _send_batch(
         result["rejected"].append({**entry(), "message": exc.message})
         if exc.status in REQUEST_REFUSALS:  # the app's credentials, the same for every batch
             return partial(RequestRefused, exc.status, exc.message)
+        if isinstance(exc, NotNow):  # a long Retry-After, or refused for every try
+            return partial(ServiceTrouble, exc.message)
         return None
     if response.status_code not in (200, 201):
         refusal = {"status": response.status_code, "message": error_message(response, conn)}
@@ -562,8 +603,9 @@ def _send_batch(
     except ValueError:
         answer = None
     if not isinstance(answer, dict):  # accepted, it says, but not whom: may have been sent
-        unsure(f"LivePerson answered HTTP {response.status_code} with no campaign in it")
-        return None
+        reason = f"LivePerson answered HTTP {response.status_code} with no campaign in it"
+        unsure(reason)
+        return partial(ServiceTrouble, reason)
     accepted = answer.get("acceptedConsumers") or []
     refused = answer.get("failedConsumers") or []
     summary = {

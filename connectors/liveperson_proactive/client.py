@@ -162,12 +162,18 @@ class _Again(Exception):
         self.reason = reason
 
 
+class NotNow(ConnectorError):
+    """LivePerson asks for a wait longer than a job waits (`Retry-After`), or refused the
+    request for every try: nothing was accepted, and a request sent now would meet the same.
+    Retryable (a retry later sends it); a campaign stops at it."""
+
+
 def _check_wait(wait: float, who: str, status: int | None = 429) -> None:
     """A `Retry-After` longer than `MAX_WAIT` is not waited out in a job (its timeout would
     end it mid-wait, having sent nothing more): the request is refused now (nothing was
     accepted), as retryable."""
     if wait > MAX_WAIT:
-        raise ConnectorError(
+        raise NotNow(
             f"{who} asks to wait {wait:g} s, longer than the {MAX_WAIT:g} s waited in a job: "
             "nothing was accepted; a retry sends it",
             retryable=True,
@@ -452,7 +458,7 @@ class LivePersonClient:
                 with tried:
                     return attempt()
         except _Again as exc:
-            raise ConnectorError(
+            raise NotNow(
                 f"LivePerson did not accept the request after {MAX_TRIES} tries: {exc.reason}",
                 retryable=True,
             ) from None
