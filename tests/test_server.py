@@ -857,6 +857,10 @@ def test_callable_errors_name_the_problem(server: str, tokens: dict[str, str]) -
     )
     assert_error(bearer, 400, "consumer_id")
     assert_error(call(server, tokens["cb"], "slow", {"n": 1}), 403, "path")
+    # A client limited to some endpoints learns nothing of the others: none exists or is
+    # started, as far as it can tell.
+    assert_error(call(server, tokens["cb"], "nowhere", {"n": 1}), 403, "path")
+    assert_error(call(server, tokens["cb"], "stopped", {"n": 1}), 403, "path")
     assert_error(call(server, tokens["all"], "nowhere", {"n": 1}), 404, "path")
     assert_error(call(server, tokens["all"], "stopped", {"n": 1}), 404, "path")
     assert_error(call(server, tokens["all"], "optin", b"{not json"), 400, "body")

@@ -196,14 +196,8 @@ async def call(
     mode: str,
 ) -> Answer:
     service = app.service
-    try:
-        endpoint = await app.blocking(service.endpoint, path)
-    except InputError as exc:  # a started recipe whose notebook broke
-        if key:  # a repeat of a call already answered gets that answer all the same
-            replayed = await _answered(app, client, path, body, key)
-            if replayed is not None:
-                return replayed
-        raise recipe_not_ready(exc) from None
+    # First: a client is told nothing of the endpoints it may not call (whether one exists,
+    # is started, or is broken).
     if "*" not in client["endpoints"] and path not in client["endpoints"]:
         raise ApiError(
             403,
@@ -212,6 +206,14 @@ async def call(
             field="path",
             fix="an admin allows the endpoint for this client",
         )
+    try:
+        endpoint = await app.blocking(service.endpoint, path)
+    except InputError as exc:  # a started recipe whose notebook broke
+        if key:  # a repeat of a call already answered gets that answer all the same
+            replayed = await _answered(app, client, path, body, key)
+            if replayed is not None:
+                return replayed
+        raise recipe_not_ready(exc) from None
     event = _event(body)
     problem = first_problem(endpoint["input_schema"], event)
     if problem is not None:
