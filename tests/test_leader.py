@@ -105,15 +105,31 @@ def _serve_refused(ws: Path, option: str) -> subprocess.CompletedProcess[str]:
     return refused
 
 
-@pytest.mark.parametrize("seconds", ["0", "-5", "nan", "inf"])
-def test_a_lease_that_never_holds_or_never_ends_is_refused_at_start_up(
-    ws: Path, seconds: str
+@pytest.mark.parametrize(
+    ("setting", "said"),
+    [
+        ("scheduler_lease_seconds=0", "number of seconds above 0"),
+        ("scheduler_lease_seconds=-5", "number of seconds above 0"),
+        ("scheduler_lease_seconds=nan", "number of seconds above 0"),
+        ("scheduler_lease_seconds=inf", "number of seconds above 0"),
+        ("call_timeout=-1", "number of seconds above 0"),
+        ("call_timeout=nan", "number of seconds above 0"),
+        ("repeat_window=nan", "0 or more seconds"),
+        ("threads=0", "whole number of threads from 1"),
+        ("scheduler_workers=-3", "whole number from 1"),
+    ],
+)
+def test_a_setting_no_server_can_work_with_is_refused_at_start_up(
+    ws: Path, setting: str, said: str
 ) -> None:
-    """0 or less would let every server lead in turn; NaN or infinity would let none ever
-    lead (or keep a dead leader's lease for good): the server refuses to start."""
-    refused = _serve_refused(ws, f"--LpstudioApp.scheduler_lease_seconds={seconds}")
-    assert "LpstudioApp.scheduler_lease_seconds" in refused.stderr, refused.stderr
-    assert "number of seconds above 0" in refused.stderr, refused.stderr
+    """A lease of 0 or less would let every server lead in turn, NaN or infinity none ever
+    (or keep a dead leader's lease for good); a call timeout of -1 or NaN answered every
+    call 504 at once; no threads or workers stopped the server with a traceback: the server
+    refuses to start, naming the setting."""
+    name = setting.split("=")[0]
+    refused = _serve_refused(ws, f"--LpstudioApp.{setting}")
+    assert f"LpstudioApp.{name}" in refused.stderr, refused.stderr
+    assert said in refused.stderr, refused.stderr
     assert "Traceback" not in refused.stderr, refused.stderr
 
 

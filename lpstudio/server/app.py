@@ -20,6 +20,7 @@ from traitlets import Bool, Float, Integer, Unicode, default
 
 from ..errors import LpstudioError
 from ..leader import SCHEDULER, StoreLease
+from ..recipe import MAX_TIMEOUT
 from ..scheduler import Scheduler
 from ..studio import Studio
 from ..workspace import ENV_VAR, Workspace, current_user
@@ -132,23 +133,37 @@ class LpstudioApp(ExtensionApp):
         # The package whose `_jupyter_server_extension_points` names this app.
         return "lpstudio.server"
 
-    def _refuse_bad_lease(self) -> None:
-        """0 or less would let every server lead in turn; NaN or infinity would let none
-        ever lead (or keep a dead leader's lease for good). Refused as Jupyter refuses its
-        own bad start-up settings (a log line, exit 1): an extension's exception would only
-        be logged while the server ran on without its scheduler."""
-        seconds = self.scheduler_lease_seconds
-        if not 0 < seconds < math.inf:
-            self.log.critical(
-                "lpstudio: LpstudioApp.scheduler_lease_seconds %r is no lease length: give a "
-                "number of seconds above 0 (default 30), e.g. "
-                "--LpstudioApp.scheduler_lease_seconds=30",
-                seconds,
-            )
-            self.exit(1)
+    def _refuse_bad_settings(self) -> None:
+        """Start-up settings no server can work with, refused as Jupyter refuses its own (a
+        log line naming the setting, exit 1): an extension's exception would only be logged
+        while the server ran on without its API or scheduler. A lease of 0 or less would let
+        every server lead in turn, NaN or infinity none ever (or keep a dead leader's for
+        good); a call timeout of 0, below or NaN answered every call 504 at once; no threads
+        or workers ran nothing."""
+        seconds = "a number of seconds above 0"
+        checks = (
+            ("scheduler_lease_seconds", 0 < self.scheduler_lease_seconds < math.inf, seconds, 30),
+            ("call_timeout", 0 < self.call_timeout <= MAX_TIMEOUT, seconds, 15),
+            ("repeat_window", 0 <= self.repeat_window < math.inf, "0 or more seconds", 60),
+            ("threads", self.threads >= 1, "a whole number of threads from 1", 16),
+            ("scheduler_workers", self.scheduler_workers >= 1, "a whole number from 1", 2),
+        )
+        for name, good, what, usual in checks:
+            if not good:
+                self.log.critical(
+                    "lpstudio: LpstudioApp.%s %r cannot be used: give %s (default %s), "
+                    "e.g. --LpstudioApp.%s=%s",
+                    name,
+                    getattr(self, name),
+                    what,
+                    usual,
+                    name,
+                    usual,
+                )
+                self.exit(1)
 
     def initialize_settings(self) -> None:
-        self._refuse_bad_lease()
+        self._refuse_bad_settings()
         self._studios: dict[str, Studio] = {}
         self._lock = threading.Lock()
         self.pool = ThreadPoolExecutor(self.threads, thread_name_prefix="lpstudio-api")
