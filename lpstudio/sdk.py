@@ -438,10 +438,32 @@ def derived_secrets(secrets: Mapping[str, Any], fields: Mapping[str, Any]) -> se
     return {v for v in values if len(v) >= 3}
 
 
+#: The fewest base64 characters of a secret inside a longer encoded text that are masked
+#: (fewer would mask ordinary text).
+MIN_ENCODED_CORE = 8
+
+
+def _encoded_cores(raw: bytes) -> set[str]:
+    """The base64 characters that `raw` alone decides, wherever it sits in a longer encoded
+    text (`Bearer TOKEN`, `{"token": "TOKEN"}` encoded whole): at each of the 3 byte offsets
+    a text before it may leave, standard and URL-safe. The first and last characters mix
+    its bits with its neighbours' and are left; cores shorter than `MIN_ENCODED_CORE` too."""
+    cores = set()
+    for offset in range(3):
+        first = -(-8 * offset // 6)  # the first character wholly of `raw`'s bits
+        last = 8 * (offset + len(raw)) // 6  # past the last one
+        for encode in (base64.b64encode, base64.urlsafe_b64encode):
+            core = encode(bytes(offset) + raw).decode("ascii")[first:last]
+            if len(core) >= MIN_ENCODED_CORE:
+                cores.add(core)
+    return cores
+
+
 def _forms(value: str) -> set[str]:
     """A secret as output may show it: literal, repr'd, JSON-escaped, HTML-escaped (a
     DataFrame's table escapes `&`, `<` and `>`; `html.escape` quotes too), URL-encoded, and
-    base64-encoded (standard and URL-safe, with its padding or without, as JWTs write it)."""
+    base64-encoded (standard and URL-safe, with its padding or without, as JWTs write it;
+    inside a longer encoded text, the characters only it decides)."""
     encoded = [
         base64.b64encode(value.encode()).decode("ascii"),
         base64.urlsafe_b64encode(value.encode()).decode("ascii"),
@@ -456,6 +478,7 @@ def _forms(value: str) -> set[str]:
         quote_plus(value),
         *encoded,
         *(form.rstrip("=") for form in encoded),
+        *_encoded_cores(value.encode()),
     }
     return {form for form in forms if form}
 

@@ -270,6 +270,8 @@ shown = {
     "b64": base64.b64encode(token.encode()).decode(),
     "b64url": base64.urlsafe_b64encode(token.encode()).decode(),
     "password": url.password,
+    # An app echoing its Authorization header encoded whole: the token sits at an offset.
+    "bearer_b64": base64.b64encode(f"Bearer {token}".encode()).decode(),
 }
 print(shown)
 lp.set_result(shown)
@@ -292,7 +294,14 @@ def test_a_secret_base64_encoded_or_decoded_from_its_url_is_masked_too(ws, cli):
     code, job, output = run_job(ws, "run", "campaign/encoded")
 
     assert code == 0, job
-    assert job["result"] == {"b64": "****", "b64url": "****", "password": "****"}
+    bearer = base64.b64encode(f"Bearer {TOKEN}".encode()).decode()
+    assert job["result"] == {
+        "b64": "****",
+        "b64url": "****",
+        "password": "****",
+        # Only the characters of "Bearer " and the one mixing it with the token's bits stay.
+        "bearer_b64": bearer[:10] + "****",
+    }
     readable: dict[Any, bytes | str] = {
         "run": output,
         "show": cli("show", str(job["id"]), "--json").output,
@@ -302,6 +311,7 @@ def test_a_secret_base64_encoded_or_decoded_from_its_url_is_masked_too(ws, cli):
         DB_PASSWORD,
         base64.b64encode(TOKEN.encode()).decode().rstrip("="),
         base64.urlsafe_b64encode(TOKEN.encode()).decode().rstrip("="),
+        bearer[10:],
     ]
     assert holding(readable, needles) == []
 
