@@ -163,31 +163,32 @@ def test_a_rerun_of_a_partly_sent_job_sends_nothing_twice(ws, cli, control):
 
     first_code, first, _ = run_job(ws, "run", "campaign/partial")
 
-    # A campaign with recipients left uncertain fails its job, which keeps the accounting.
+    # A campaign with recipients left uncertain fails its job, which keeps the accounting;
+    # it stops at the batch in doubt (each later one sent into the fault would be too).
     assert first_code == 1 and first["status"] == "failed"
-    assert first["error"]["ename"] == "CampaignIncomplete"
-    assert "accepted 150, rejected 0, uncertain 100" in first["error"]["evalue"]
+    assert first["error"]["ename"] == "ServiceTrouble"
+    assert "stopped at batch 2" in first["error"]["evalue"]
     log = control.get("/_sandbox/requests").json()["requests"]
-    assert [e["dropped"] for e in log if e["path"] == CAMPAIGN_PATH] == [False, True, False]
+    assert [e["dropped"] for e in log if e["path"] == CAMPAIGN_PATH] == [False, True]
     result = first["result"]
-    assert result["accepted"] == 150
+    assert result["accepted"] == 100 and result["not_sent"] == 50
     assert [u["batch"] for u in result["uncertain"]] == [2]
 
     rerun_code, rerun, rerun_output = run_job(ws, "rerun", str(first["id"]))
 
     assert rerun_code == 1  # the 100 recipients are still uncertain: someone must look
-    assert "accepted 0, rejected 0, uncertain 100, already sent 150" in rerun["error"]["evalue"]
+    assert "accepted 50, rejected 0, uncertain 100, already sent 100" in rerun["error"]["evalue"]
     assert rerun["rerun_of"] == first["id"]
     assert "repeats what its recipe does" in rerun_output  # the warning
     again = rerun["result"]
-    assert again["accepted"] == 0 and again["campaigns"] == []
-    assert [entry["batch"] for entry in again["already_sent"]] == [1, 3]
-    assert [entry["job_id"] for entry in again["already_sent"]] == [first["id"]] * 2
+    assert again["accepted"] == 50 and [c["batch"] for c in again["campaigns"]] == [3]
+    assert [entry["batch"] for entry in again["already_sent"]] == [1]
+    assert [entry["job_id"] for entry in again["already_sent"]] == [first["id"]]
     [uncertain] = again["uncertain"]
     assert uncertain["batch"] == 2 and uncertain["recipients"] == 100
     assert uncertain["addresses"][0] == "+14155550100"
     log = control.get("/_sandbox/requests").json()["requests"]
-    assert len([e for e in log if e["path"] == CAMPAIGN_PATH]) == 3  # the rerun sent none
+    assert len([e for e in log if e["path"] == CAMPAIGN_PATH]) == 3  # batch 3 only, once
     counts = control.get("/_sandbox/liveperson/recipients").json()["recipients"]
     assert len(counts) == 250
     assert all(row["count"] == 1 for row in counts)
