@@ -29,6 +29,9 @@ TRIGGER_KINDS = ("manual", "schedule", "poll", "webhook", "callable")
 
 #: The longest a job may be given, in seconds (about 31 years): every surface refuses more.
 MAX_TIMEOUT = 10**9
+#: The longest wait before a failed job's retry, in seconds (a week): a retry any later is
+#: no retry, and past about 3e11 s no date can hold it.
+MAX_RETRY_INTERVAL = 7 * 24 * 3600
 
 METADATA_SCHEMA: dict[str, Any] = {
     "$schema": "https://json-schema.org/draft/2020-12/schema",
@@ -113,7 +116,7 @@ METADATA_SCHEMA: dict[str, Any] = {
             "type": "object",
             "properties": {
                 "count": {"type": "integer", "minimum": 0, "maximum": 3},
-                "interval": {"type": "number", "minimum": 0},
+                "interval": {"type": "number", "minimum": 0, "maximum": MAX_RETRY_INTERVAL},
             },
             "additionalProperties": False,
         },

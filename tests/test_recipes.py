@@ -243,6 +243,8 @@ def test_missing_parameters_cell_is_refused(ws: Path, cli) -> None:
     [
         (None, "metadata.lpstudio"),
         ({"title": "T", "timeout": -1}, "metadata.lpstudio.timeout"),
+        # A failed job's retry was queued at a date out of range: the job ended in a crash.
+        ({"title": "T", "retries": {"interval": 1e12}}, "metadata.lpstudio.retries.interval"),
         ({"title": "T", "trigger": {"kind": "sometimes"}}, "metadata.lpstudio.trigger.kind"),
         ({"description": "no title"}, "metadata.lpstudio"),
         ({"title": "T", "colour": "red"}, "metadata.lpstudio"),
