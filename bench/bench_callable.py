@@ -78,6 +78,7 @@ def callable_notebook() -> nbformat.NotebookNode:
     nb.metadata["language_info"] = {"name": "python"}
     nb.metadata["lpstudio"] = {
         "title": "Double",
+        "concurrency": 8,  # calls share nothing: the 8 clients' may all run at once
         "trigger": {
             "kind": "callable",
             "path": PATH,

@@ -73,7 +73,9 @@ def trivial_notebook() -> nbformat.NotebookNode:
         "language": "python",
     }
     nb.metadata["language_info"] = {"name": "python"}
-    nb.metadata["lpstudio"] = {"title": "Trivial"}
+    # Isolated jobs that share nothing: they may all run at once (the default, 1, runs a
+    # recipe's jobs in turn).
+    nb.metadata["lpstudio"] = {"title": "Trivial", "concurrency": 64}
     return nb
 
 

@@ -436,6 +436,11 @@ class Recipe:
     def timeout(self) -> float | None:
         return self.metadata.get("timeout")
 
+    @property
+    def concurrency(self) -> int:
+        """How many of its jobs may run at once, whoever started them (default 1: in turn)."""
+        return int(self.metadata.get("concurrency", 1))
+
     @cached_property
     def parameters(self) -> dict[str, Parameter]:
         return inspect_parameters(self.notebook)

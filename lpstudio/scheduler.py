@@ -404,7 +404,7 @@ class Scheduler:
         if name not in self._recipes:
             self._recipes[name] = self._recipe(name)
         recipe = self._recipes[name]
-        return int(recipe.metadata.get("concurrency", 1)) if recipe else 1
+        return recipe.concurrency if recipe else 1
 
     def _queued(self, blocked: set[str]) -> list[tuple[int, str, str]]:
         """The oldest queued trigger jobs that may start now, leaving out recipes that can

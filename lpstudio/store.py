@@ -224,6 +224,19 @@ def _make_engine(url: str) -> Engine:
     return engine
 
 
+def _running_of_recipe(job_id: int) -> Any:
+    """How many jobs of the recipe of job `job_id` run now: the test of its concurrency,
+    inside the update that starts it (two processes never both pass it)."""
+    return (
+        select(func.count(Job.id))
+        .where(
+            Job.recipe == select(Job.recipe).where(Job.id == job_id).scalar_subquery(),
+            Job.status == RUNNING,
+        )
+        .scalar_subquery()
+    )
+
+
 class Store:
     """Typed access to the tables; each method is one short transaction."""
 
@@ -497,14 +510,20 @@ class Store:
         with self.write() as s:
             s.execute(update(JOBS).where(Job.id == job_id).values(**fields))
 
-    def start_job(self, job_id: int, cells_total: int, output_path: str) -> bool:
+    def start_job(
+        self, job_id: int, cells_total: int, output_path: str, running_limit: int | None = None
+    ) -> bool:
         """Moves a queued job (or one this process claimed) to running; False when it was
-        cancelled or taken meanwhile."""
+        cancelled or taken meanwhile, or, queued, when its recipe already runs
+        `running_limit` jobs (it stays queued)."""
         mine = and_(Job.status == RUNNING, Job.worker == worker_id())
+        queued = Job.status == QUEUED
+        if running_limit is not None:
+            queued = and_(queued, _running_of_recipe(job_id) < running_limit)
         with self.write() as s:
             done = s.execute(
                 update(JOBS)
-                .where(Job.id == job_id, or_(Job.status == QUEUED, mine))
+                .where(Job.id == job_id, or_(queued, mine))
                 .values(
                     status=RUNNING,
                     # By the store's clock, as the ledger's claims (`StoreLedger`).
@@ -542,18 +561,14 @@ class Store:
     def claim_job(self, job_id: int, running_limit: int) -> bool:
         """Takes a queued job for this process if its recipe runs fewer than `running_limit`
         jobs: one conditional update, so two schedulers never both take it."""
-        running = (
-            select(func.count(Job.id))
-            .where(
-                Job.recipe == select(Job.recipe).where(Job.id == job_id).scalar_subquery(),
-                Job.status == RUNNING,
-            )
-            .scalar_subquery()
-        )
         with self.write() as s:
             done = s.execute(
                 update(JOBS)
-                .where(Job.id == job_id, Job.status == QUEUED, running < running_limit)
+                .where(
+                    Job.id == job_id,
+                    Job.status == QUEUED,
+                    _running_of_recipe(job_id) < running_limit,
+                )
                 .values(
                     status=RUNNING,
                     worker=worker_id(),

@@ -40,7 +40,7 @@ created = {created!r}
 url = "sqlite:///lpstudio.db"
 
 [history]
-# Where output notebooks go, relative to the workspace.
+# Where output notebooks go: relative to the workspace, or absolute (a shared folder).
 path = "history"
 
 [users]
@@ -156,6 +156,20 @@ def _check_executor(config: dict[str, Any], config_path: Path) -> None:
             field=field_name,
             fix="install it with `pip install 'lpstudio[dask]'`, or remove the setting to "
             "run jobs on this machine",
+        )
+
+
+def _check_history(config: dict[str, Any], config_path: Path) -> None:
+    """Refuses a `[history] path` that is no folder when the workspace is read: a URL
+    (`s3://...`, `file:///...`) was taken for a folder of that name in the workspace."""
+    path = _table(config, "history", config_path).get("path", "history")
+    if not isinstance(path, str) or not path.strip() or "://" in path or "\0" in path:
+        raise WorkspaceError(
+            f"{config_path} [history] path must be a folder, not {path!r}",
+            field="history.path",
+            fix="give a folder, relative to the workspace or absolute (a shared file "
+            'system\'s, e.g. path = "/mnt/shared/history"); object storage is used mounted '
+            f"as a folder, under [history] in {config_path}",
         )
 
 
@@ -290,6 +304,7 @@ class Workspace:
         _check_known(config, config_path)
         _check_numbers(config, config_path)
         _check_executor(config, config_path)
+        _check_history(config, config_path)
         _check_smtp(config, config_path)
         return cls(root, config)
 
@@ -380,7 +395,14 @@ class Workspace:
 
     @property
     def history(self) -> Path:
-        return self.root / self.setting("history", "path", "history")
+        """Where output notebooks go: `[history] path`, relative to the workspace or
+        absolute (a folder every machine of the brand shares, when scaled out)."""
+        return self.root / Path(self.setting("history", "path", "history")).expanduser()
+
+    def stored_path(self, path: Path) -> str:
+        """A path as the store keeps it: relative to the workspace when inside it (the
+        workspace may move), absolute otherwise (a shared history folder)."""
+        return str(path.relative_to(self.root) if path.is_relative_to(self.root) else path)
 
     @property
     def key_path(self) -> Path:

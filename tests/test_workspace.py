@@ -225,6 +225,10 @@ def test_job_timings_that_are_not_positive_seconds_are_refused(
         ("smtp", "host", "5", "smtp.host", "host = "),
         ("smtp", "from", '"not an address"', "smtp.from", "from = "),
         ("smtp", "from", '"a@brand.example\\nBcc: b@else.example"', "smtp.from", "from = "),
+        # A URL was taken for a folder of that name inside the workspace, without a word.
+        ("history", "path", '"s3://brand/history"', "history.path", "mounted as a folder"),
+        ("history", "path", '"file:///mnt/history"', "history.path", "/mnt/shared/history"),
+        ("history", "path", "7", "history.path", "absolute"),
     ],
 )
 def test_a_misspelt_or_unknown_setting_is_refused_naming_it_and_the_fix(
@@ -247,3 +251,27 @@ def test_a_misspelt_or_unknown_setting_is_refused_naming_it_and_the_fix(
     error = json.loads(result.stdout)["error"]
     assert error["field"] == field, error
     assert str(config) in error["message"] and hint in error["fix"], error
+
+
+def test_a_history_folder_outside_the_workspace_holds_the_output_notebooks(
+    ws: Path, tmp_path: Path
+) -> None:
+    """Scaled out, `[history] path` names a folder every machine shares: every job failed
+    (its output path taken relative to the workspace), reported as a lost worker."""
+    shared = tmp_path / "shared" / "history"
+    config = ws / "lpstudio.toml"
+    text = config.read_text()
+    assert 'path = "history"' in text
+    config.write_text(text.replace('path = "history"', f'path = "{shared}"'))
+    write_recipe(ws, "p/here")
+
+    result = CliRunner().invoke(main, ["run", "p/here", "--json", "--workspace", str(ws)])
+
+    assert result.exit_code == 0, result.output
+    job = json.loads(result.stdout)
+    assert job["status"] == "succeeded", job
+    output = Path(job["output_path"])
+    assert output.parent.parent == shared and output.is_file()
+    assert "papermill" in json.loads(output.read_text())["metadata"]
+    shown = CliRunner().invoke(main, ["show", str(job["id"]), "--json", "--workspace", str(ws)])
+    assert json.loads(shown.stdout)["output_path"] == str(output)
