@@ -178,6 +178,9 @@ class Scheduler:
         self._cluster = studio.executor if isinstance(studio.executor, DaskExecutor) else None
         self._stopping = threading.Event()
         self._lease_lock = threading.Lock()
+        #: The poll under way in this process for each poll recipe (the daemon's ticks).
+        self._polling: dict[str, threading.Thread] = {}
+        self._polls_lock = threading.Lock()
         self._wake = threading.Event()
         self._recipes: dict[str, Recipe | None] = {}
         self._last_purge: datetime | None = None
@@ -209,9 +212,11 @@ class Scheduler:
 
     # -- firing ------------------------------------------------------------------------
 
-    def tick(self, now: datetime | None = None) -> list[int]:
+    def tick(self, now: datetime | None = None, polls_apart: bool = False) -> list[int]:
         """Fires due schedules and polls; reaps lost jobs; purges once a day. Returns the
-        ids of the jobs it queued."""
+        ids of the jobs it queued. With `polls_apart` (the daemon's ticks), each poll runs
+        in a thread of its own, one at a time per recipe, and wakes the queue when it
+        queued jobs: an app slow to answer holds back no schedule and no lease renewal."""
         now = now or self.clock()
         # Until this tick gets through, the scheduler has not ticked without a break.
         running_since, self._last_tick = self._last_tick, None
@@ -224,6 +229,8 @@ class Scheduler:
             try:
                 if kind == "schedule":
                     queued += self._fire_schedule(recipe, settings, now, running_since)
+                elif kind == "poll" and polls_apart:
+                    self._poll_apart(recipe, now)
                 elif kind == "poll":
                     queued += self._fire_poll(recipe, now)
             except Exception as exc:  # one recipe's trigger never stops the others
@@ -262,6 +269,7 @@ class Scheduler:
         # costs one row, not one per missed minute. Its unique row is the atomic claim.
         # It was missed only if this scheduler was not ticking when it fell due (had another
         # fired it, it would not be due here), never because this tick itself comes late.
+        # (The daemon's ticks take no time of an app's: `polls_apart`.)
         latest = due[-1]
         ran = running_since is not None and latest > running_since
         fire = ran or now - latest < ON_TIME or missed == "run_once"
@@ -307,6 +315,25 @@ class Scheduler:
                 return job.id
         except IntegrityError:
             return None  # another scheduler fired this due run
+
+    def _poll_apart(self, recipe: Recipe, now: datetime) -> None:
+        """Fires the recipe's poll in a thread of its own unless one of it is still under
+        way here (a daemon thread: a poll cut short by the process's end writes nothing)."""
+        with self._polls_lock:
+            under_way = self._polling.get(recipe.name)
+            if under_way is not None and under_way.is_alive():
+                return
+
+            def poll() -> None:
+                try:
+                    if self._fire_poll(recipe, now):
+                        self._wake.set()  # its jobs start now, not at the queue's next look
+                except Exception as exc:
+                    self._trigger_error(recipe.name, exc, now)
+
+            thread = threading.Thread(target=poll, name=f"lpstudio-poll-{recipe.name}", daemon=True)
+            self._polling[recipe.name] = thread
+        thread.start()
 
     def _fire_poll(self, recipe: Recipe, now: datetime) -> list[int]:
         trigger = recipe.metadata.get("trigger", {})
@@ -497,9 +524,13 @@ class Scheduler:
 
     def _tick_forever(self) -> None:
         while not self._stopping.is_set():
-            if self.leading() and self._step(self.tick):
+            if self.leading() and self._step(self.tick_apart):
                 self._wake.set()  # what it queued starts now, not at the queue's next look
             self._stopping.wait(self.idle_seconds)
+
+    def tick_apart(self) -> list[int]:
+        """The daemon's tick: polls run apart from it (see `tick`)."""
+        return self.tick(polls_apart=True)
 
     def _fill_forever(self) -> None:
         """Starts queued jobs as workers free up, apart from the ticks: a poll waiting on an

@@ -670,12 +670,12 @@ def test_lpstudio_poll_reports_a_job_a_scheduler_took_as_taken_not_failed(
     add_checkouts(sandbox, phones(0, 1))
     start_job = Store.start_job
 
-    def scheduler_first(self: Store, job_id: int, *args: Any) -> bool:
+    def scheduler_first(self: Store, job_id: int, *args: Any, **kwargs: Any) -> bool:
         with self.write() as s:  # what a scheduler's claim writes
             s.execute(
                 update(Job).where(Job.id == job_id).values(status="running", worker="elsewhere")
             )
-        return start_job(self, job_id, *args)
+        return start_job(self, job_id, *args, **kwargs)
 
     monkeypatch.setattr(Store, "start_job", scheduler_first)
     result = cli(ws, "poll", "p/race")
@@ -1500,6 +1500,42 @@ def test_a_slow_poll_never_holds_back_the_queue_nor_a_stop(
             scheduler.stop()
             daemon.join(60)
     assert studio.job(hook.id).status == "succeeded"
+
+
+def poll_claimed(db: Store, recipe: str) -> bool:
+    """Whether a scheduler took the trigger's next poll (it moves `next_poll_at` first)."""
+    with db.read() as s:
+        state = s.get(TriggerState, recipe)
+        return state is not None and state.next_poll_at is not None
+
+
+def test_a_slow_poll_never_holds_back_a_schedule(ws: Path, sandbox: Sandbox, db: Store) -> None:
+    """The daemon's tick polled in its own thread: while Shopify took 150 s to answer, no
+    schedule fired (and a server's lease went unrenewed), and the runs that fell due were
+    folded into one."""
+    slow = poll_recipe(ws, "slow", (SEND,))
+    minute = schedule_recipe(ws, "minute", {"cron": "* * * * *", "timezone": "UTC"})
+    faults = f"{sandbox.url}/_sandbox/faults"
+    clock = [at("2027-01-11T08:00:30")]
+    with Studio.open(ws, user="alice") as studio:
+        studio.start(slow)
+        studio.start(minute)
+        back_date(studio, minute, at("2027-01-11T08:00"))
+        assert httpx.post(faults, json={"latency_ms": 30_000, "scope": "shopify"}).is_success
+        scheduler = Scheduler(studio, idle_seconds=0.05, clock=lambda: clock[0])
+        daemon = threading.Thread(target=scheduler.run_forever)
+        daemon.start()
+        try:
+            wait_for(lambda: poll_claimed(db, slow), what="the poll under way")
+            clock[0] = at("2027-01-11T08:01:05")
+            wait_for(lambda: jobs(db, minute), timeout=15, what="the 08:01 run")
+            clock[0] = at("2027-01-11T08:02:05")
+            wait_for(lambda: len(jobs(db, minute)) == 2, timeout=15, what="the 08:02 run")
+        finally:
+            assert httpx.delete(faults).is_success
+            scheduler.stop()
+            daemon.join(60)
+    assert due_of(jobs(db, minute)) == ["08:01", "08:02"]
 
 
 def test_purge_erases_job_data_but_keeps_ids_statuses_and_times(ws: Path, db: Store) -> None:
