@@ -447,6 +447,8 @@ def execute_job(
             # What every job of the recipe sends once (`once_per`); hashed, as a recipe's
             # name can be longer than a ledger's. A renamed recipe starts a fresh one.
             "recipe_ledger": "recipe:" + hashlib.sha256(job.recipe.encode()).hexdigest(),
+            # The kernel ends itself once the job is no longer this worker's (`_fence`).
+            "fence": {"worker": worker_id(), "every": beat},
             "connections": {
                 slot: dict(
                     zip(("type", "config"), connections.values(name), strict=True), name=name

@@ -45,7 +45,7 @@ from lpstudio.studio import Studio
 from lpstudio.workspace import Workspace
 
 from .browser import free_port
-from .conftest import LPSTUDIO, run_cli, scheduler_running, wait_for, write_recipe
+from .conftest import LPSTUDIO, gone, run_cli, scheduler_running, wait_for, write_recipe
 
 POLL = {
     "kind": "poll",
@@ -967,6 +967,56 @@ def test_a_worker_whose_job_went_to_another_leaves_its_end_to_that_one(
             scheduler.drain()
     assert [j.id for j in jobs(db, "p/lost.ipynb")] == [job.id]  # no retry of its own
     assert webhook.posts == []
+
+
+FROZEN_CELL = """\
+import os, pathlib, time
+pathlib.Path(marks, "kernel").write_text(str(os.getpid()))
+deadline = time.monotonic() + 120
+while not pathlib.Path(marks, "go").exists() and time.monotonic() < deadline:
+    time.sleep(0.02)
+pathlib.Path(marks, "acted").touch()  # what the job would do next: send, write...
+"""
+
+
+def test_the_kernel_of_a_job_reaped_from_a_frozen_worker_ends_itself(
+    ws: Path, db: Store, tmp_path: Path
+) -> None:
+    """A worker stopped (SIGSTOP, a paused machine, one cut off from the store) cannot stop
+    its kernel, which went on: reaped meanwhile, its job was retried or cancelled while the
+    kernel still acted, beside the retry (a concurrency-1 recipe ran twice at once)."""
+    config = ws / "lpstudio.toml"
+    config.write_text(
+        config.read_text().replace("heartbeat_seconds = 2", "heartbeat_seconds = 0.5")
+    )
+    marks = tmp_path / "marks"
+    marks.mkdir()
+    write_recipe(ws, "p/frozen", parameters="marks = ''", cells=(FROZEN_CELL,))
+    run = subprocess.Popen(
+        [LPSTUDIO, "run", "p/frozen", "-p", "marks", str(marks), "--workspace", str(ws)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        kernel = int(wait_for(lambda: _read(marks / "kernel"), what="the job's kernel"))
+        os.kill(run.pid, signal.SIGSTOP)  # the worker freezes; its kernel runs on
+        (job,) = jobs(db, "p/frozen.ipynb")
+        # What a reaper does once the worker's heartbeat is silent.
+        assert db.finish_job(job.id, "failed", error={"ename": "WorkerLost", "evalue": "lost"})
+        wait_for(lambda: gone(kernel), timeout=30, what="the kernel's end")
+        os.kill(run.pid, signal.SIGCONT)
+        run.wait(timeout=120)
+    finally:
+        (marks / "go").touch()
+        if run.poll() is None:
+            os.kill(run.pid, signal.SIGCONT)
+            run.wait(timeout=120)
+    assert not (marks / "acted").exists()
+    assert db.job(job.id).status == "failed" and db.job(job.id).error["ename"] == "WorkerLost"
+
+
+def _read(path: Path) -> str | None:
+    return path.read_text() if path.exists() and path.read_text() else None
 
 
 def test_a_job_whose_worker_vanished_is_retried_then_reported(

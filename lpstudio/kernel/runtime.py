@@ -200,6 +200,29 @@ class SQLiteRateLimiter:
         limiter.try_acquire(key, blocking=True)
 
 
+def _fence(store_url: str, job_id: int, worker: str, every: float) -> None:
+    """Ends this kernel once its job is no longer running under the worker that started it
+    (looked up every `every` s). A worker frozen (stopped, paused, cut off from the store)
+    cannot stop its kernel; reaped meanwhile, its job is failed, retried or requeued, and
+    this kernel must not act on beside the job's next run. The first look comes after
+    `every` s: a short job never opens the store for it."""
+    import signal
+    import time
+
+    from ..store import RUNNING, Store
+
+    store: Store | None = None
+    while True:
+        time.sleep(every)
+        try:
+            store = store or Store(store_url)
+            job = store.job(job_id)
+        except Exception:  # the store is busy or away: the worker's watchdog decides then
+            continue
+        if job.status != RUNNING or job.worker != worker:
+            os.kill(os.getpid(), signal.SIGKILL)
+
+
 class Runtime:
     """Everything the kernel got from the runner, apart from the printable job context."""
 
@@ -218,6 +241,14 @@ class Runtime:
         self._limiter: RateLimiter | None = None
         self._open: dict[str, Connection] = {}
         self._resolved: dict[str, tuple[str, str, dict[str, Any], str | None]] = {}
+        fence = payload.get("fence")
+        if fence and self.store_url and job_id is not None:
+            threading.Thread(
+                target=_fence,
+                args=(self.store_url, job_id, fence["worker"], max(float(fence["every"]), 0.5)),
+                name="lpstudio-fence",
+                daemon=True,
+            ).start()
 
     def _shared(self) -> tuple[Ledger, RateLimiter]:
         """The ledger and rate limiter, made on first use: a recipe that calls no connection
