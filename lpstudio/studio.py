@@ -1293,6 +1293,29 @@ class Studio:
             )
         return self.recipe_file(path)
 
+    def _settings_that_hold(self, recipe: Recipe, saved: dict[str, Any]) -> dict[str, Any]:
+        """Saved settings that cannot run yet, with what holds of them: each slot that can
+        be filled bound (one slot lacking a connection hid the automatic choice and the pick
+        lists of every other), and the parameter values as checked when they all fit."""
+        try:
+            parameters = coerce(
+                recipe.schema,
+                saved.get("parameters", {}),
+                recipe=recipe.name,
+                projects=self.workspace.projects,
+            )
+        except InputError:
+            parameters = saved.get("parameters", {})
+        chosen, available = saved.get("connections", {}), self.connections.list()
+        connections = {}
+        for slot, spec in recipe.metadata.get("connections", {}).items():
+            try:
+                connections.update(bind_connections({slot: spec}, chosen, available))
+            except InputError:
+                if slot in chosen:  # shown as saved, with the problem
+                    connections[slot] = chosen[slot]
+        return {**saved, "parameters": parameters, "connections": connections}
+
     def recipe_detail(self, ref: str | os.PathLike[str]) -> dict[str, Any]:
         """One recipe for the API: its description, trigger, settings, state and last job,
         and the revision of its settings, which a form sends back with its save."""
@@ -1304,7 +1327,7 @@ class Studio:
         try:
             settings, problem = self.settings(recipe), None
         except InputError as exc:
-            settings, problem = saved, exc.to_dict()
+            settings, problem = self._settings_that_hold(recipe, saved), exc.to_dict()
         last = self.store.last_jobs([recipe.name]).get(recipe.name)
         trigger = dict(recipe.metadata.get("trigger", {"kind": "manual"}))
         if recipe.trigger_kind == "webhook":
@@ -1326,7 +1349,7 @@ class Studio:
             "settings_problem": problem,
             "revision": stored.revision,
             "state": saved.get("state", "stopped"),
-            "last_job": job_to_dict(last) if last else None,
+            "last_job": job_to_dict(last, self.workspace) if last else None,
         }
 
     def set_call_timeout(self, ref: str | os.PathLike[str], seconds: float | None) -> None:

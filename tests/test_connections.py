@@ -791,3 +791,16 @@ def test_api_clients_are_refused_endpoints_that_no_recipe_serves(tmp_path: Path)
     made = create("--endpoint", "optin", "--endpoint", "*")
     assert made.exit_code == 0, made.output
     assert as_json(made)["endpoints"] == ["optin", "*"]
+
+
+def test_a_slot_no_connection_fills_hides_nothing_of_the_other_slots(ws):
+    """One slot lacking a connection answered the recipe's settings as saved, whole: the
+    other slots showed no automatic choice, and their pick lists (skills) none of theirs."""
+    slots = {"liveperson": {"type": LP_TYPE}, "files": {"type": "csv_file"}}
+    write_recipe(ws, "p/two", metadata={"title": "Two", "connections": slots})
+    with Studio.open(ws, user="alice") as studio:
+        detail = studio.recipe_detail("p/two")
+
+    assert detail["settings_problem"]["field"] == "connections.files"
+    assert detail["settings"]["connections"] == {"liveperson": "liveperson"}
+    assert detail["automatic"] == ["liveperson"]
