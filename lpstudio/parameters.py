@@ -642,6 +642,8 @@ def coerce(
             value = _check_typed(name, kind, nullable, raw)
         coerced[name] = _check_format(name, properties[name].get("format"), value)
         for spec, holder, key, item, where in _nested(properties[name], coerced[name], name):
+            if _type_name(spec)[0] == "number" and type(item) is int:  # dict[str, float]
+                item = _check_typed(where, "number", False, item)
             holder[key] = _check_format(where, spec.get("format"), item)  # list[date] too
         if projects is not None:
             for where, path in _paths(properties[name], coerced[name], name):

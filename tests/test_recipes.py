@@ -756,6 +756,10 @@ def test_the_items_of_a_typed_list_or_dict_are_checked_before_any_job(ws: Path, 
         ).stdout
     )["parameters"]
     assert shown == {"ids": [2, 3], "maybe": [None, 4]}
+    # A whole number given for a float item keeps the declared type (the job got an int).
+    saved = cli("settings", "p/items", "-p", "limits", '{"a": 1, "b": 2.5}', "--json")
+    limits = json.loads(saved.stdout)["parameters"]["limits"]
+    assert limits == {"a": 1.0, "b": 2.5} and type(limits["a"]) is float
     assert job_rows(ws) == 0
 
 
