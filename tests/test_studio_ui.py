@@ -393,8 +393,8 @@ def _admin_journey(page: Any, url: str, token: str, sandbox_url: str, root: Path
             lambda: saved_settings(studio.store, "lab/dated.ipynb")["parameters"] == {},
             what="the cleared date forgotten",
         )
-    day.wait_for()
-    assert day.input_value() == ""
+    dated.locator("text=Settings saved.").wait_for()
+    assert day.input_value() == "2026-11-01"  # the notebook's default, which applies again
     # An optional drop-down offers the notebook's value as its empty choice: chosen, the
     # saved value is forgotten, as a cleared text field's is.
     channel = dated.locator("select[name=channel]")

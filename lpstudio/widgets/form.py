@@ -589,10 +589,7 @@ class RecipeForm(w.VBox):
         then the stored value itself is sent, not the field's text read back, which may be
         another value (a list saved for an untyped parameter shows as text, a date saved as
         text before the parameter was a date shows an empty picker)."""
-        saved = self.saved.get("parameters", {})
-        name = editor.name
-        shown = getattr(self, "_shown", None)  # None while the form is built: as shown
-        return name in saved and (shown is None or self._entered()[name] == shown.get(name))
+        return editor.name in self.saved.get("parameters", {}) and self._as_shown(editor)
 
     def _given(self, editor: FieldEditor) -> tuple[Any, bool]:
         """What the field sends, and whether it is text to parse (`-p`) or a typed value. A
@@ -637,7 +634,14 @@ class RecipeForm(w.VBox):
             return True  # None is one of the choices (a nullable Literal): picked, it is sent
         if editor.name in saved and editor.raw in (None, ""):
             return saved[editor.name] in (None, "")
+        if editor.name not in saved and "default" in editor.schema and self._as_shown(editor):
+            return False  # the default it shows stays the notebook's, not a saved copy of it
         return not editor.unset
+
+    def _as_shown(self, editor: FieldEditor) -> bool:
+        """Whether the field holds what the form showed (the user left it)."""
+        shown = getattr(self, "_shown", None)  # None while the form is built: as shown
+        return shown is None or self._entered()[editor.name] == shown.get(editor.name)
 
     def _cleared(self) -> list[str]:
         """Saved values whose fields were emptied: forgotten on save, so the notebook's

@@ -13,7 +13,7 @@ import { Widget } from '@lumino/widgets';
 
 import { api, ApiError, BrokenConnector, Connection, Connector, latest } from './api';
 import { StudioContext } from './context';
-import { button, el, errorBox, fill, formatTime, markField, statusBadge } from './dom';
+import { button, el, errorBox, FieldError, fill, formatTime, markField, statusBadge } from './dom';
 import { inUseFix } from './fixes';
 import { SchemaForm } from './form';
 
@@ -161,7 +161,9 @@ export class ConnectionsPanel extends Widget {
       try {
         fields = form.value();
       } catch (err) {
+        // Refused before it is sent (not a whole number, not JSON): marked as the API's are.
         fill(message, errorBox(err));
+        markField(this.editor, err instanceof FieldError ? err.field : null);
         return;
       }
       try {

@@ -80,6 +80,20 @@ export function runNow(kind: string | undefined, onclick: () => Promise<void>, o
   return b;
 }
 
+/**
+ * A value the browser refuses before sending it (text that is no whole number, no JSON): it
+ * names its field and the fix, as the API's errors do, so it is shown and marked alike.
+ */
+export class FieldError extends Error {
+  constructor(
+    message: string,
+    readonly field: string,
+    readonly fix: string
+  ) {
+    super(message);
+  }
+}
+
 /** An error, shown with the field it is about and the fix the server suggests. */
 export function errorBox(err: unknown): HTMLElement {
   const box = el('div', { cls: 'lps-error', attrs: { role: 'alert' } });
@@ -91,6 +105,12 @@ export function errorBox(err: unknown): HTMLElement {
     if (err.fix) {
       box.append(el('div', { cls: 'lps-error-fix', text: `fix: ${err.fix}` }));
     }
+  } else if (err instanceof FieldError) {
+    box.append(
+      el('div', { cls: 'lps-error-message', text: err.message }),
+      el('div', { cls: 'lps-error-field', text: `field: ${err.field}` }),
+      el('div', { cls: 'lps-error-fix', text: `fix: ${err.fix}` })
+    );
   } else {
     box.append(el('div', { cls: 'lps-error-message', text: String(err instanceof Error ? err.message : err) }));
   }

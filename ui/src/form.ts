@@ -4,12 +4,21 @@
  * Each property becomes one input by its type (`enum` a drop-down, numbers a number input,
  * a `date` format a date input, objects and arrays JSON text); `writeOnly` properties
  * (secrets) are password inputs that never show a value: left empty, they are not sent, so
- * the stored secret is kept. A drop-down (an `enum`, a pick list) that may be left unset
- * starts with an empty choice naming the default: chosen, nothing is sent, as for an emptied
- * text input, so a saved value can be forgotten from the form.
+ * the stored secret is kept. A drop-down (an `enum`, a pick list, a field of the recipe's
+ * record) that may be left unset starts with an empty choice naming the default: chosen,
+ * nothing is sent, as for an emptied text input, so a saved value can be forgotten from the
+ * form. An optional `Literal` (`enum` holding null) offers no "null": when null is the
+ * default, the empty choice stands for it; otherwise null is the choice "None", as Python
+ * names it.
+ *
+ * What is sent follows the notebook's form (lpstudio/widgets/form.py, `_kept`, `_given`,
+ * `_sent`): a field the user left as shown sends nothing when it shows a default (the default
+ * stays the notebook's or connector's, not a saved copy of it), and its stored value itself
+ * when it shows a saved one (not its text read back); a field the user changed sends what it
+ * holds.
  */
 import { JsonSchema, PicklistOption } from './api';
-import { el } from './dom';
+import { el, FieldError } from './dom';
 
 type Input = HTMLInputElement | HTMLSelectElement | HTMLTextAreaElement;
 
@@ -22,12 +31,80 @@ export interface FieldOptions {
   unset?: string;
 }
 
+/** A drop-down option's value for null, which is no text a user could give: not "null". */
+const NULL_CHOICE = '\u2400null';
+
+/** What each field's example says when the browser refuses its text. */
+const EXAMPLES: Record<string, string> = {
+  integer: 'a whole number, e.g. 7',
+  number: 'a number, e.g. 2.5',
+  array: 'a JSON list, e.g. ["a", "b"]',
+  object: 'a JSON object, e.g. {"key": "value"}'
+};
+
 function kind(schema: JsonSchema): string {
   const t = Array.isArray(schema.type) ? schema.type.find(x => x !== 'null') : schema.type;
   if (schema.enum) {
     return 'enum';
   }
   return t ?? 'string';
+}
+
+/** An `enum` value as its drop-down option's value. */
+function optionValue(v: unknown): string {
+  return v === null ? NULL_CHOICE : String(v);
+}
+
+/** Dotted paths of an object schema's fields (as `lpstudio.templating.flatten_schema`). */
+function flatten(schema: JsonSchema, prefix = ''): string[] {
+  const paths: string[] = [];
+  for (const [name, spec] of Object.entries(schema.properties ?? {})) {
+    const path = `${prefix}${name}`;
+    if (spec.type === 'object' && spec.properties) {
+      paths.push(...flatten(spec, `${path}.`));
+    } else if (spec.type !== 'array') {
+      paths.push(path);
+    }
+  }
+  return paths;
+}
+
+/** A dotted path's value in a sample record (as `lpstudio.templating.lookup`): '' if none. */
+function lookup(record: unknown, path: string): string {
+  let value = record;
+  for (const part of path.split('.')) {
+    if (value && typeof value === 'object' && part in (value as object)) {
+      value = (value as Record<string, unknown>)[part];
+    } else {
+      return '';
+    }
+  }
+  return value === null || value === undefined || typeof value === 'object' ? '' : String(value);
+}
+
+/** Whether a stored value is of the type the property asks for (then it is sent as it is). */
+function fits(prop: JsonSchema, value: unknown): boolean {
+  const types = Array.isArray(prop.type) ? prop.type : prop.type ? [prop.type] : [];
+  if (value === null) {
+    return types.includes('null') || (prop.enum ?? []).includes(null);
+  }
+  if (prop.enum) {
+    return prop.enum.some(v => JSON.stringify(v) === JSON.stringify(value));
+  }
+  switch (kind(prop)) {
+    case 'integer':
+      return Number.isInteger(value);
+    case 'number':
+      return typeof value === 'number';
+    case 'boolean':
+      return typeof value === 'boolean';
+    case 'array':
+      return Array.isArray(value);
+    case 'object':
+      return typeof value === 'object' && !Array.isArray(value);
+    default:
+      return types.length === 0 || typeof value === 'string';
+  }
 }
 
 export class SchemaForm {
@@ -38,11 +115,13 @@ export class SchemaForm {
     private values: Record<string, unknown>,
     private options: FieldOptions = {}
   ) {
+    this.values = { ...values };
     this.node = el('div', { cls: 'lps-form' });
     const required = new Set(schema.required ?? []);
     for (const [name, prop] of Object.entries(schema.properties ?? {})) {
       const input = this.input(name, prop);
       this.inputs.set(name, input);
+      this.shown.set(name, raw(input));
       input.disabled = !!options.readOnly;
       const label = el(
         'label',
@@ -60,50 +139,139 @@ export class SchemaForm {
     }
   }
 
-  /** The values, in their schema types; throws an Error naming the field when one is bad. */
+  /**
+   * The values to send, in their schema types; throws a `FieldError` naming the field when
+   * one is bad. A field left as shown sends its stored value, or nothing if it shows a
+   * default; one shown empty with no default is read as it is (a required one is refused
+   * by name).
+   */
   value(): Record<string, unknown> {
     const out: Record<string, unknown> = {};
     for (const [name, input] of this.inputs) {
       const prop = this.schema.properties![name];
-      const raw = input instanceof HTMLInputElement && input.type === 'checkbox' ? input.checked : input.value;
-      const k = kind(prop);
-      if (prop.writeOnly && raw === '') {
+      const given = raw(input);
+      if (prop.writeOnly && given === '') {
         continue; // keep the stored secret
       }
-      if (k === 'boolean') {
-        out[name] = raw;
-      } else if (k === 'integer' || k === 'number') {
-        if (raw === '') {
-          continue;
-        }
-        const n = Number(raw);
-        if (isNaN(n) || (k === 'integer' && !Number.isInteger(n))) {
-          throw new Error(`${prop.title ?? name}: give ${k === 'integer' ? 'a whole number' : 'a number'}`);
-        }
-        out[name] = n;
-      } else if (k === 'object' || k === 'array') {
-        if (raw === '') {
-          continue;
-        }
-        try {
-          out[name] = JSON.parse(String(raw));
-        } catch {
-          throw new Error(`${prop.title ?? name}: give valid JSON`);
-        }
-      } else if (k === 'enum') {
-        if (raw === '') {
-          continue; // the empty choice: the default stands (a saved value is forgotten)
-        }
-        const match = (prop.enum ?? []).find(v => String(v) === raw);
-        out[name] = match === undefined ? raw : match;
-      } else {
-        if (raw === '' && !(this.schema.required ?? []).includes(name)) {
-          continue;
-        }
-        out[name] = raw;
+      if (given === this.shown.get(name) && name in this.values) {
+        out[name] = this.kept(name, prop, given);
+        continue;
+      }
+      if (given === this.shown.get(name) && prop.default !== undefined) {
+        continue; // the default it shows stays the default, not a saved copy of it
+      }
+      const read = this.read(name, prop, given);
+      if (read !== undefined) {
+        out[name] = read.value;
       }
     }
     return out;
+  }
+
+  /**
+   * Shows `values` (the settings as they are saved now, e.g. after a save): each field its
+   * saved value, else the default that applies; what the form then shows is what the user
+   * left, as when it was made.
+   */
+  show(values: Record<string, unknown>): void {
+    this.values = { ...values };
+    for (const [name, input] of this.inputs) {
+      const prop = this.schema.properties![name];
+      const saved = name in this.values;
+      const current = saved ? this.values[name] : prop.default;
+      if (prop.writeOnly) {
+        input.value = '';
+        (input as HTMLInputElement).placeholder = this.secretHint(current);
+      } else if (input instanceof HTMLSelectElement) {
+        const value = saved && !(current === null && this.nullIsEmpty(name, prop)) ? optionValue(current) : '';
+        if (value && ![...input.options].some(o => o.value === value)) {
+          input.append(el('option', { text: `${String(current)} (saved)`, attrs: { value } }));
+        }
+        input.value = value;
+      } else if (input instanceof HTMLInputElement && input.type === 'checkbox') {
+        input.checked = !!current;
+      } else if (input instanceof HTMLTextAreaElement) {
+        // Kept as typed when it holds the same value (as the notebook's form keeps it).
+        let same = false;
+        try {
+          same = input.value !== '' && JSON.stringify(JSON.parse(input.value)) === JSON.stringify(current);
+        } catch {
+          same = false;
+        }
+        if (!same) {
+          input.value = current === undefined || current === null ? '' : JSON.stringify(current, null, 1);
+        }
+      } else {
+        input.value = current === undefined || current === null ? '' : String(current);
+      }
+      this.shown.set(name, raw(input));
+    }
+  }
+
+  /**
+   * What a field left as shown sends: its stored value itself (as the notebook's form's
+   * `_given`), unless that no longer fits the parameter's type (`"5"` saved before it was an
+   * int) and the field's text does; then the text, read as its type.
+   */
+  private kept(name: string, prop: JsonSchema, given: string | boolean): unknown {
+    const stored = this.values[name];
+    if (fits(prop, stored) || given === '') {
+      return stored;
+    }
+    try {
+      const read = this.read(name, prop, given);
+      return read !== undefined && fits(prop, read.value) ? read.value : stored;
+    } catch {
+      return stored; // the server says why it does not fit, by name
+    }
+  }
+
+  /** A field's text read as its schema type: undefined when nothing is to be sent. */
+  private read(name: string, prop: JsonSchema, given: string | boolean): { value: unknown } | undefined {
+    const k = prop['x-object-field'] && this.recordFields() ? 'field' : kind(prop);
+    const bad = (what: string): FieldError =>
+      new FieldError(
+        `${prop.title ?? name}: give ${what}`,
+        name,
+        `type ${EXAMPLES[k]}` + (prop.default !== undefined || !(this.schema.required ?? []).includes(name) ? ', or empty the field for the default' : '')
+      );
+    if (k === 'boolean') {
+      return { value: given };
+    }
+    if (k === 'integer' || k === 'number') {
+      if (given === '') {
+        return undefined;
+      }
+      const n = Number(given);
+      if (isNaN(n) || (k === 'integer' && !Number.isInteger(n))) {
+        throw bad(k === 'integer' ? 'a whole number' : 'a number');
+      }
+      return { value: n };
+    }
+    if (k === 'object' || k === 'array') {
+      if (given === '') {
+        return undefined;
+      }
+      try {
+        return { value: JSON.parse(String(given)) };
+      } catch {
+        throw bad('valid JSON');
+      }
+    }
+    if (k === 'enum') {
+      if (given === '') {
+        return undefined; // the empty choice: the default stands (a saved value is forgotten)
+      }
+      const match = (prop.enum ?? []).find(v => optionValue(v) === given);
+      return { value: match === undefined ? given : match };
+    }
+    if (k === 'field' && given === '') {
+      return undefined; // the empty choice, as an enum's
+    }
+    if (given === '' && !(this.schema.required ?? []).includes(name)) {
+      return undefined;
+    }
+    return { value: given };
   }
 
   private input(name: string, prop: JsonSchema): Input {
@@ -112,16 +280,35 @@ export class SchemaForm {
     const k = kind(prop);
     if (prop.writeOnly) {
       const input = el('input', { cls: 'lps-input', attrs: { name, type: 'password', autocomplete: 'new-password' } });
-      input.placeholder = current !== undefined && current !== null && current !== '' ? 'unchanged (****)' : '';
+      input.placeholder = this.secretHint(current);
       return input;
     }
     if (k === 'enum') {
       const select = el('select', { cls: 'lps-input', attrs: { name } });
-      select.append(...this.unsetChoice(name, prop, String));
+      select.append(...this.unsetChoice(name, prop, v => String(v)));
       for (const v of prop.enum ?? []) {
-        select.append(el('option', { text: String(v), attrs: { value: String(v) } }));
+        if (v === null && this.nullIsEmpty(name, prop)) {
+          continue; // the empty choice stands for it: the notebook's default is null
+        }
+        select.append(el('option', { text: v === null ? 'None' : String(v), attrs: { value: optionValue(v) } }));
       }
-      select.value = saved ? String(current) : '';
+      select.value = saved && !(current === null && this.nullIsEmpty(name, prop)) ? optionValue(current) : '';
+      return select;
+    }
+    const fields = prop['x-object-field'] ? this.recordFields() : null;
+    if (fields) {
+      // A field of the recipe's record (the notebook's form offers the same): each with
+      // its value in the record's sample, a saved one the record does not name kept.
+      const select = el('select', { cls: 'lps-input', attrs: { name } });
+      select.append(...this.unsetChoice(name, prop, v => String(v)));
+      const chosen = saved && current !== null && current !== undefined ? String(current) : '';
+      if (chosen && !fields.some(([f]) => f === chosen)) {
+        select.append(el('option', { text: `${chosen} (saved)`, attrs: { value: chosen } }));
+      }
+      for (const [f, sample] of fields) {
+        select.append(el('option', { text: sample ? `${f} (e.g. ${sample})` : f, attrs: { value: f } }));
+      }
+      select.value = chosen;
       return select;
     }
     if (k === 'boolean') {
@@ -131,7 +318,7 @@ export class SchemaForm {
     }
     if (k === 'object' || k === 'array') {
       const area = el('textarea', { cls: 'lps-input lps-json', attrs: { name, rows: '3' } });
-      area.value = current === undefined ? '' : JSON.stringify(current, null, 1);
+      area.value = current === undefined || current === null ? '' : JSON.stringify(current, null, 1);
       return area;
     }
     const input = el('input', {
@@ -143,14 +330,14 @@ export class SchemaForm {
     if (options) {
       // A drop-down once the pick list arrives; the text input stays if it cannot be fetched.
       const select = el('select', { cls: 'lps-input', attrs: { name } });
-      const shown = input.value;
       void options.then(
         list => {
           const text = (o: PicklistOption): string => (o.label && o.label !== o.value ? `${o.label} (${o.value})` : o.value);
           const values = list.map(o => o.value);
           // What was typed meanwhile is kept; the default shown while nothing is saved is
           // the empty choice, which names it.
-          const chosen = !saved && input.value === shown ? '' : input.value;
+          const left = input.value === this.shown.get(name);
+          const chosen = !(name in this.values) && left ? '' : input.value;
           select.append(
             ...this.unsetChoice(name, prop, v => {
               const named = list.find(o => o.value === String(v));
@@ -166,6 +353,9 @@ export class SchemaForm {
           select.value = chosen;
           input.replaceWith(select);
           this.inputs.set(name, select);
+          if (left) {
+            this.shown.set(name, select.value); // still as shown: the user changed nothing
+          }
         },
         () => undefined
       );
@@ -173,17 +363,49 @@ export class SchemaForm {
     return input;
   }
 
+  /** The record's fields (with their sample values) a parameter with `x-object-field`
+   * chooses among: those of the recipe's record schema (`x-record`); null without one. */
+  private recordFields(): [string, string][] | null {
+    const record = this.schema['x-record'] as JsonSchema | undefined;
+    const fields = record ? flatten(record) : [];
+    if (!fields.length) {
+      return null;
+    }
+    const examples = record!.examples;
+    const sample = Array.isArray(examples) && examples[0] && typeof examples[0] === 'object' ? examples[0] : {};
+    return fields.map(f => [f, lookup(sample, f)]);
+  }
+
+  /** Whether an optional `Literal` leaves null to its empty choice: its default is null (or
+   * none, when it may be left unset). */
+  private nullIsEmpty(name: string, prop: JsonSchema): boolean {
+    return prop.default === null || (prop.default === undefined && !(this.schema.required ?? []).includes(name));
+  }
+
+  private secretHint(current: unknown): string {
+    return current !== undefined && current !== null && current !== '' ? 'unchanged (****)' : '';
+  }
+
   /**
    * A drop-down's empty first choice, naming what stands when nothing is chosen: none for a
-   * required property with no default, which must be chosen.
+   * required property with no default, which must be chosen. A default of null (an optional
+   * `Literal`) is no value to name: it stands unset.
    */
   private unsetChoice(name: string, prop: JsonSchema, label: (value: unknown) => string): HTMLOptionElement[] {
     if (prop.default === undefined && (this.schema.required ?? []).includes(name)) {
       return [];
     }
-    const text = prop.default === undefined ? (this.options.unset ?? '(not set)') : `(default: ${label(prop.default)})`;
+    const text =
+      prop.default === undefined || prop.default === null ? (this.options.unset ?? '(not set)') : `(default: ${label(prop.default)})`;
     return [el('option', { text, attrs: { value: '' } })];
   }
 
   private inputs = new Map<string, Input>();
+  /** what each input held when the form showed the values: unchanged, it sends no text */
+  private shown = new Map<string, string | boolean>();
+}
+
+/** What an input holds: a checkbox's state, else its text. */
+function raw(input: Input): string | boolean {
+  return input instanceof HTMLInputElement && input.type === 'checkbox' ? input.checked : input.value;
 }

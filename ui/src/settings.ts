@@ -14,7 +14,7 @@ import { Widget } from '@lumino/widgets';
 
 import { api, ApiError, Connection, Problem, RecipeDetail } from './api';
 import { StudioContext } from './context';
-import { button, el, errorBox, fill, localZone, markField, momentInput, readMoment, runNow, statusBadge } from './dom';
+import { button, el, errorBox, FieldError, fill, localZone, markField, momentInput, readMoment, runNow, statusBadge } from './dom';
 import { FixContext, labFix, withLabFix } from './fixes';
 import { SchemaForm } from './form';
 
@@ -259,7 +259,9 @@ export class SettingsPanel extends Widget {
       try {
         parameters = form.value();
       } catch (err) {
+        // Refused before it is sent (not a whole number, not JSON): marked as the API's are.
         fill(message, errorBox(err));
+        markField(this.body, err instanceof FieldError ? err.field : null);
         return false;
       }
       const chosen: Record<string, string> = {};
@@ -295,6 +297,9 @@ export class SettingsPanel extends Widget {
         showProblem(saved.settings_problem);
         savedSince = since.value = momentInput(saved.settings.since);
         savedNames = Object.keys(saved.settings.parameters ?? {});
+        // The values that apply now, as the notebook's form shows them after a save: an
+        // emptied field shows the notebook's default again.
+        form.show(saved.settings.parameters ?? {});
         // Saved: what is typed or chosen from now on is the user's change; an automatic
         // slot names the connection it picks now.
         touched.clear();

@@ -1,0 +1,261 @@
+"""The studio's generated forms (ui/src/form.ts) in a real JupyterLab, in chromium: a recipe's
+Settings and a connection's editor save what the user gave, not the defaults they show; show
+what applies after a save; mark the field of an error the browser finds; offer a record's
+fields and an optional choice as drop-downs, as the notebook's form does.
+
+One JupyterLab serves the module's tests (each opens its own page), to spare the machine.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from lpstudio.settings import saved_settings
+from lpstudio.studio import Studio
+
+from .browser import chromium
+from .conftest import write_recipe
+from .test_studio_ui import command, studio_lab
+
+FORMS = "lab/forms.ipynb"
+PARAMETERS = """from typing import Literal, Optional
+
+name: str = "Cart recovery"  # the campaign's name
+count: int = 3  # how many
+items: list = [1, 2]  # what to send
+level: Optional[Literal["low", "high"]] = None  # how loud
+tone: Literal["calm", "bright"] | None = "calm"  # how it sounds
+consumer_id: str = "phone"  # field of the record that holds the phone number"""
+RECORD = {
+    "type": "object",
+    "properties": {
+        "phone": {"type": "string"},
+        "email": {"type": "string"},
+        "customer": {"type": "object", "properties": {"first_name": {"type": "string"}}},
+    },
+    "examples": [{"phone": "+16465550177", "email": "ava@example.com", "customer": {}}],
+}
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, Any]]:
+    """A workspace with the recipe lab/forms and a csv_file connection `rows`, served by one
+    JupyterLab; yields its root and `admin_page`, which opens a page of the admin alice in
+    a chromium of its own (Playwright's loop must not outlive a test: pytest-jupyter closes
+    the test's loop after it)."""
+    tmp = tmp_path_factory.mktemp("forms")
+    root = tmp / "ws"
+    Studio.init(root, accept_terms=True, admin="alice").close()
+    write_recipe(
+        root,
+        "lab/forms",
+        parameters=PARAMETERS,
+        cells=("print(name)",),
+        metadata={
+            "title": "lab/forms",
+            "parameters": {"consumer_id": {"x-object-field": "record"}},
+            "record": RECORD,
+        },
+    )
+    with Studio.open(root, user="alice") as studio:
+        studio.connections.add("rows", "csv_file", {"path": "rows.csv"}, "alice")
+    home = tmp / "jupyter"
+    shown = home / "config/lab/user-settings/lpstudio-studio"
+    shown.mkdir(parents=True)  # the gallery popped up once already: it stays away
+    (shown / "plugin.jupyterlab-settings").write_text('{"galleryShown": true}')
+    with studio_lab(root, home) as (url, token):
+
+        @contextmanager
+        def admin_page() -> Iterator[Any]:
+            with chromium() as browser:
+                page = browser.new_context(
+                    viewport={"width": 1280, "height": 800},
+                    extra_http_headers={"X-Test-User": "alice"},
+                ).new_page()
+                page.set_default_timeout(60_000)
+                page.goto(f"{url}/lab?reset&token={token}")  # no panel of an earlier test
+                yield page
+
+        yield root, admin_page
+
+
+def saved(root: Path) -> dict[str, Any]:
+    with Studio.open(root, user="alice") as studio:
+        return saved_settings(studio.store, FORMS).get("parameters", {})
+
+
+def settings_of(page: Any) -> Any:
+    """The Settings panel of lab/forms, shown."""
+    command(page, "lpstudio:open-settings", {"recipe": FORMS})
+    form = page.locator(".lps-settings-body:visible")
+    form.locator("input[name=name]").wait_for()
+    return form
+
+
+def save(form: Any) -> str:
+    """Clicks Save and returns what the panel then says."""
+    form.locator(".lps-message").evaluate("m => m.replaceChildren()")
+    form.locator(".lps-save").click()
+    said = form.locator(".lps-message .lps-ok, .lps-message .lps-error").first
+    said.wait_for()
+    return form.locator(".lps-message").inner_text()
+
+
+def reset(root: Path) -> None:
+    """Nothing saved for lab/forms: each test starts from the notebook's defaults."""
+    with Studio.open(root, user="alice") as studio:
+        params = list(saved_settings(studio.store, FORMS).get("parameters", {}))
+        if params:
+            studio.save_settings(FORMS, reset=params)
+
+
+def test_a_save_changing_nothing_keeps_the_defaults_unsaved(lab: tuple[Path, Any]) -> None:
+    """The defaults a form shows are not saved by a Save that leaves them (a later change of
+    the notebook's default applies); what the user changes, and what was saved, is."""
+    root, admin_page = lab
+    reset(root)
+    with admin_page() as page:
+        form = settings_of(page)
+        assert form.locator("input[name=count]").input_value() == "3"  # the default, shown
+        assert save(form) == "Settings saved."
+        assert saved(root) == {}
+        form.locator("input[name=count]").fill("5")
+        assert save(form) == "Settings saved."
+        assert saved(root) == {"count": 5}
+        # Saved, it stays saved when left as shown; the others stay unsaved.
+        assert save(form) == "Settings saved."
+        assert saved(root) == {"count": 5}
+
+        # A connection's editor: Save changing nothing sends no field (no default is stored).
+        command(page, "lpstudio:open-connections")
+        panel = page.locator(".lps-connections:visible")
+        panel.get_by_role("button", name="Edit connection rows", exact=True).click()
+        assert panel.locator("input[name=delimiter]").input_value() == ","  # the default, shown
+        edited = re.compile(r"/lpstudio/api/v1/connections/rows(\?|$)")
+        with page.expect_request(lambda r: r.method == "PUT" and edited.search(r.url)) as put:
+            panel.locator(".lps-save").click()
+        assert json.loads(put.value.post_data or "{}") == {"fields": {}}
+        panel.locator(".lps-editor .lps-save").wait_for(state="detached")
+        with Studio.open(root, user="alice") as studio:
+            assert studio.connections.values("rows") == ("csv_file", {"path": "rows.csv"})
+        # A new connection stores what was given, its defaults left to the connector.
+        panel.locator(".lps-new-connection").click()
+        panel.locator("select[name=type]").select_option("csv_file")
+        panel.locator("input[name=name]").fill("more")
+        panel.locator("input[name=path]").fill("more.csv")
+        panel.locator("input[name=encoding]").fill("latin-1")
+        panel.locator(".lps-save").click()
+        panel.locator("tr[data-connection=more]").wait_for()
+        with Studio.open(root, user="alice") as studio:
+            assert studio.connections.values("more") == (
+                "csv_file",
+                {"path": "more.csv", "encoding": "latin-1"},
+            )
+
+
+def test_a_save_shows_the_values_that_apply_now(lab: tuple[Path, Any]) -> None:
+    """Emptied and saved, a field shows the notebook's default that applies again (as the
+    notebook's form does after a save), without a Refresh."""
+    root, admin_page = lab
+    reset(root)
+    with admin_page() as page:
+        with Studio.open(root, user="alice") as studio:
+            studio.save_settings(FORMS, {"name": "Spring sale", "items": [3]})
+        form = settings_of(page)
+        name = form.locator("input[name=name]")
+        assert name.input_value() == "Spring sale"
+        name.fill("")
+        form.locator("textarea[name=items]").fill("")
+        assert save(form) == "Settings saved."
+        assert "name" not in saved(root) and "items" not in saved(root)
+        assert name.input_value() == "Cart recovery"
+        assert json.loads(form.locator("textarea[name=items]").input_value()) == [1, 2]
+
+
+def test_a_value_the_browser_refuses_marks_its_field(lab: tuple[Path, Any]) -> None:
+    """A value refused before it is sent (not a whole number, not JSON) marks its field, as
+    the server's refusals do, and says the fix; the mark moves to the next field refused."""
+    root, admin_page = lab
+    reset(root)
+    with admin_page() as page:
+        form = settings_of(page)
+        form.locator("input[name=count]").fill("1.5")
+        said = save(form)
+        assert "count: give a whole number" in said and "fix: " in said, said
+        invalid = form.locator(".lps-field-invalid")
+        assert invalid.evaluate_all("ls => ls.map(l => l.dataset.field)") == ["count"]
+        form.locator("input[name=count]").fill("4")
+        form.locator("textarea[name=items]").fill("not json")
+        said = save(form)
+        assert "items: give valid JSON" in said and "fix: " in said, said
+        assert invalid.evaluate_all("ls => ls.map(l => l.dataset.field)") == ["items"]
+        assert saved(root) == {}  # nothing was sent
+        form.locator("textarea[name=items]").fill("[7]")
+        assert save(form) == "Settings saved."
+        assert invalid.count() == 0
+        assert saved(root) == {"count": 4, "items": [7]}
+
+
+def test_a_record_field_is_chosen_from_the_records_fields(lab: tuple[Path, Any]) -> None:
+    """A parameter naming a field of the recipe's record (`x-object-field`) is a drop-down of
+    the record's fields with their sample values, as in the notebook's form: its empty
+    choice names the default, a choice is saved, the empty choice forgets it."""
+    root, admin_page = lab
+    reset(root)
+    with admin_page() as page:
+        form = settings_of(page)
+        field = form.locator("select[name=consumer_id]")
+        texts = field.locator("option").evaluate_all("os => os.map(o => o.textContent)")
+        assert texts == [
+            "(default: phone)",
+            "customer.first_name",  # in the order the notebook's metadata holds them
+            "email (e.g. ava@example.com)",
+            "phone (e.g. +16465550177)",
+        ], texts
+        assert field.input_value() == ""
+        field.select_option("email")
+        assert save(form) == "Settings saved."
+        assert saved(root) == {"consumer_id": "email"}
+        assert field.input_value() == "email"
+        field.select_option("")
+        assert save(form) == "Settings saved."
+        assert saved(root) == {}
+        # A saved value the record does not name is shown, marked as saved.
+        with Studio.open(root, user="alice") as studio:
+            studio.save_settings(FORMS, {"consumer_id": "mobile"})
+        form.get_by_role("button", name="Refresh").click()
+        form.locator("select[name=consumer_id] option[value=mobile]").wait_for(state="attached")
+        field = form.locator("select[name=consumer_id]")
+        assert field.locator("option:checked").inner_text() == "mobile (saved)"
+
+
+def test_an_optional_choice_offers_its_default_not_null(lab: tuple[Path, Any]) -> None:
+    """`Optional[Literal[...]] = None` offers the notebook's default as its empty choice and
+    no "null"; with another default, None is a choice of its own, named as Python names it."""
+    root, admin_page = lab
+    reset(root)
+    with admin_page() as page:
+        form = settings_of(page)
+        level = form.locator("select[name=level]")
+        texts = level.locator("option").evaluate_all("os => os.map(o => o.textContent)")
+        assert texts == ["(notebook default)", "low", "high"], texts
+        assert level.input_value() == ""
+        tone = form.locator("select[name=tone]")
+        texts = tone.locator("option").evaluate_all("os => os.map(o => o.textContent)")
+        assert texts == ["(default: calm)", "calm", "bright", "None"], texts
+        level.select_option("high")
+        tone.select_option(label="None")
+        assert save(form) == "Settings saved."
+        assert saved(root) == {"level": "high", "tone": None}
+        assert tone.locator("option:checked").inner_text() == "None"
+        level.select_option("")
+        assert save(form) == "Settings saved."
+        assert saved(root) == {"tone": None}  # kept as saved when left
+        assert level.locator("option:checked").inner_text() == "(notebook default)"
