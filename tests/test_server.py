@@ -566,6 +566,13 @@ def test_connections_never_show_secrets(server: str) -> None:
     assert_error(
         api(server, "ana", "POST", "/connections", json={"name": "x1", "type": "nope"}), 404, "type"
     )
+    # A field the body's schema refuses is fixed in the field's terms, not by the document.
+    for path, body, field, fix in (
+        ("/connections", {"name": "", "type": "http"}, "name", "lower-case letters, digits"),
+        ("/gallery/try", {"template": "new_lead", "project": ""}, "project", "project folder"),
+    ):
+        error = assert_error(api(server, "ana", "POST", path, json=body), 400, field)
+        assert fix in error["fix"] and "openapi" not in error["fix"], error
     deleted = api(server, "ana", "DELETE", "/connections/crm")
     assert deleted.status_code == 200 and deleted.json() == {"removed": "crm"}
     assert_error(api(server, "ana", "DELETE", "/connections/crm"), 404)

@@ -41,7 +41,7 @@ from ..roles import PERMISSIONS
 from ..studio import Studio, job_to_dict
 from .auth import ApiError, api_token, check_role
 from .output_html import OUTPUT_HTML_CSP, render_output_html
-from .schemas import expected
+from .schemas import expected, field_schema
 
 if TYPE_CHECKING:
     from .app import LpstudioApp
@@ -181,12 +181,15 @@ class BaseHandler(ExtensionHandlerMixin, APIHandler):
         problem = first_problem(op.body, data)
         if problem is not None:
             field, message = problem
+            own = field_schema(op.body, field)
             raise ApiError(
                 400,
                 "InputError",
                 f"{field or 'body'}: {message}",
                 field=field or "body",
-                fix="see the request schema in /lpstudio/api/v1/openapi.json",
+                fix=f"give {field} as {expected(own)}"
+                if own is not None and "description" in own
+                else "see the request schema in /lpstudio/api/v1/openapi.json",
             )
         return data
 

@@ -15,7 +15,12 @@ from ..store import ROLES
 JOB_STATES = ["queued", "running", "succeeded", "failed", "cancelled"]
 
 #: A connection's or API client's name (as `lpstudio.connections.NAME_PATTERN`).
-NAME = {"type": "string", "pattern": "^[a-z0-9][a-z0-9_-]{0,63}$"}
+NAME = {
+    "type": "string",
+    "pattern": "^[a-z0-9][a-z0-9_-]{0,63}$",
+    "description": "lower-case letters, digits, - or _, starting with a letter or digit (at "
+    "most 64 characters), e.g. lp-prod",
+}
 #: A callable recipe's endpoint path, as `metadata.lpstudio.trigger.path` allows.
 ENDPOINT_PATH = METADATA_SCHEMA["properties"]["trigger"]["properties"]["path"]
 
@@ -322,9 +327,21 @@ TRY_BODY: dict[str, Any] = {
     "additionalProperties": False,
     "required": ["template", "project"],
     "properties": {
-        "template": {"type": "string", "minLength": 1},
-        "project": {"type": "string", "minLength": 1},
-        "name": {"type": "string", "minLength": 1},
+        "template": {
+            "type": "string",
+            "minLength": 1,
+            "description": "a template's name, as the gallery lists it (GET /gallery)",
+        },
+        "project": {
+            "type": "string",
+            "minLength": 1,
+            "description": "a project folder under projects/, e.g. shop or shop/carts",
+        },
+        "name": {
+            "type": "string",
+            "minLength": 1,
+            "description": "the new recipe's name (default: the template's), e.g. cart_recovery",
+        },
     },
 }
 
@@ -376,13 +393,14 @@ OFFSET = {"type": "integer", "minimum": 0, "default": 0}
 
 
 def expected(schema: dict[str, Any]) -> str:
-    """What a query parameter takes, for the fix of its error: its values, or its range."""
+    """What a query parameter or a body's field takes, for the fix of its error: its values,
+    its range, or what its description says."""
     if "enum" in schema:
         return "one of: " + ", ".join(map(str, schema["enum"]))
     if schema.get("type") == "boolean":
         return "true or false"
     if schema.get("type") != "integer":
-        return str(schema.get("type", "text"))
+        return str(schema.get("description") or schema.get("type", "text"))
     low, high = schema.get("minimum"), schema.get("maximum")
     if low is not None and high is not None:
         return f"a whole number from {low} to {high}"
@@ -391,3 +409,13 @@ def expected(schema: dict[str, Any]) -> str:
     if high is not None:
         return f"a whole number of at most {high}"
     return "a whole number"
+
+
+def field_schema(schema: dict[str, Any], field: str | None) -> dict[str, Any] | None:
+    """The schema of a body's field named as errors name it (`fields.x`), if it has one of
+    its own."""
+    for part in (field or "").split(".") if field else []:
+        schema = schema.get("properties", {}).get(part)
+        if not isinstance(schema, dict):
+            return None
+    return schema if field else None
