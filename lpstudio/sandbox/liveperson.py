@@ -133,10 +133,10 @@ class HandoffsHandler(LivePersonHandler):
 
     The real answer's field names are not public; the sandbox serves::
 
-        {"handoffs": [{"id": "H1000000001", "title": "Cart recovery SMS",
+        {"handoffs": [{"id": "H1000000001", "title": "SMS message (your text, then the opt-out)",
                        "lookBackPeriod": 1440,            # minutes
                        "channels": [{"channel": "sms", "outboundNumber": "+14155550000",
-                                     "template": "Hi {{1}}, ..."}]}],   # priority order
+                                     "template": "{{1}} Reply STOP ..."}]}],   # priority order
          "total": 3, "limit": 30, "offset": 0}
 
     A WhatsApp channel also names its approved template in `templateId`.

@@ -17,13 +17,14 @@ SHOP_DOMAIN = "sandbox-shop.myshopify.com"
 HANDOFFS: tuple[dict[str, Any], ...] = (
     {
         "id": "H1000000001",
-        "title": "Cart recovery SMS",
+        # The templates' handoff: each recipe writes its whole text into {{1}}.
+        "title": "SMS message (your text, then the opt-out)",
         "lookBackPeriod": 1440,
         "channels": [
             {
                 "channel": "sms",
                 "outboundNumber": "+14155550000",
-                "template": "Hi {{1}}, you left something in your cart. Reply STOP to opt out.",
+                "template": "{{1}} Reply STOP to opt out.",
             }
         ],
     },
@@ -47,7 +48,7 @@ HANDOFFS: tuple[dict[str, Any], ...] = (
     },
     {
         "id": "H1000000003",
-        "title": "Payment reminder SMS",
+        "title": "Payment due SMS (name and amount)",
         "lookBackPeriod": 60,
         "channels": [
             {
