@@ -1320,6 +1320,19 @@ def test_a_service_s_own_base_url_takes_its_requests_and_base_url_the_others(
     assert set(SERVICE_PATHS.values()) <= arrived  # the others came to base_url directly
 
 
+def test_the_region_lookup_asks_the_domain_api_the_connection_names(connect, control):
+    """Every host must be overridable by configuration (API-FACTS): the domain API's was
+    not, so the sandbox's could never stand in for it and the region's hosts were found
+    only from LivePerson itself."""
+    conn = connect(base_url="", domain_api_url=control.base_url)
+    client = client_module().LivePersonClient(conn)
+
+    # The sandbox names the agentVep host of region va: the Proactive host of zone 1.
+    assert client.host("proactive") == "https://proactive-messaging.z1.fs.liveperson.com"
+    asked = [e["path"] for e in control.get("/_sandbox/requests").json()["requests"]]
+    assert asked == [f"/api/account/{ACCOUNT}/service/agentVep/baseURI.json"]
+
+
 def test_a_service_s_own_base_url_takes_its_requests_and_the_region_the_others(
     fake_liveperson,
 ):

@@ -37,6 +37,13 @@ connector = Connector(
             required=False,
             hint="Stands in for every LivePerson host (the sandbox); empty: found by region",
         ),
+        Field(
+            "domain_api_url",
+            "Domain API base URL",
+            type="url",
+            required=False,
+            hint="Stands in for http://api.liveperson.net, where the region lookup asks",
+        ),
         *(
             Field(
                 name,
