@@ -29,6 +29,8 @@ TRIGGER_KINDS = ("manual", "schedule", "poll", "webhook", "callable")
 
 #: The longest a job may be given, in seconds (about 31 years): every surface refuses more.
 MAX_TIMEOUT = 10**9
+#: The longest a callable recipe's caller may be made to wait for its answer, in seconds.
+MAX_CALL_TIMEOUT = 600
 #: The longest wait before a failed job's retry, in seconds (a week): a retry any later is
 #: no retry, and past about 3e11 s no date can hold it.
 MAX_RETRY_INTERVAL = 7 * 24 * 3600

@@ -29,7 +29,7 @@ from .idempotency import IdempotentCalls
 from .jsonschemas import first_problem
 from .models import Job, utcnow
 from .parameters import coerce, date_defaults
-from .recipe import MAX_TIMEOUT, Recipe
+from .recipe import MAX_CALL_TIMEOUT, MAX_TIMEOUT, Recipe
 from .runner import write_notebook
 from .settings import read_settings, saved_settings, update_settings
 from .store import FINAL_STATES, SCHEDULED_TRIGGERS, Store, audit_in, worker_id
@@ -270,6 +270,29 @@ def _raw_endpoint_path(studio: Studio, name: str) -> str | None:
         return str(trigger.get("path") or Path(name).stem)
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return None
+
+
+def _check_call_timeout(recipe: Recipe, seconds: float | None) -> None:
+    """Refuses a call timeout for a recipe nobody calls (it was saved, shown and never
+    used) or one out of (0, `MAX_CALL_TIMEOUT`]."""
+    if recipe.trigger_kind != "callable":
+        raise InputError(
+            f"call_timeout applies to callable recipes; {recipe.name} is triggered by "
+            f"{recipe.trigger_kind}",
+            field="call_timeout",
+            fix="save the settings without call_timeout",
+        )
+    if seconds is not None and (
+        isinstance(seconds, bool)
+        or not isinstance(seconds, int | float)
+        or not 0 < seconds <= MAX_CALL_TIMEOUT
+    ):
+        raise InputError(
+            f"call_timeout must be a number of seconds above 0, up to {MAX_CALL_TIMEOUT}, "
+            f"not {seconds!r}",
+            field="call_timeout",
+            fix="give e.g. 15 (Conversation Builder gives up after 20 s)",
+        )
 
 
 class Studio:
@@ -837,10 +860,13 @@ class Studio:
         reset: Sequence[str] = (),
         notify: dict[str, Any] | None = None,
         expected_revision: int | None = None,
+        call_timeout: float | None = None,
     ) -> dict[str, Any]:
         """Stores parameter values and connection bindings for a recipe, after checking them.
         Given values join the saved ones; `reset` names saved values to forget (a parameter
-        goes back to the notebook's default, `connections.SLOT` to the automatic choice).
+        goes back to the notebook's default, `connections.SLOT` to the automatic choice,
+        `call_timeout` to the server's). `call_timeout` is how long a callable recipe's
+        caller waits for its answer, in seconds (up to `MAX_CALL_TIMEOUT`).
         `notify` sets the failure contacts of its unattended jobs (`webhook`, `email`; None
         or empty clears one). `expected_revision` is the revision of the settings a form
         showed: settings saved since are refused (`ConflictError`), not written over.
@@ -866,11 +892,19 @@ class Studio:
                 )
             self._check_since_unfixed(recipe)
 
+        if call_timeout is not None or "call_timeout" in reset:
+            _check_call_timeout(recipe, call_timeout)
+
         def change(saved: dict[str, Any]) -> dict[str, Any]:
-            return self._changed_settings(
+            new = self._changed_settings(
                 recipe, saved, parameters, parse, connections, since, reset, notify,
                 available, secrets,
             )  # fmt: skip
+            if call_timeout is not None:
+                new["call_timeout"] = float(call_timeout)
+            elif "call_timeout" in reset:
+                new.pop("call_timeout", None)
+            return new
 
         new = update_settings(
             self.store,
@@ -891,6 +925,7 @@ class Studio:
                 ("since", since),
                 ("reset", reset or None),
                 ("notify", notify),
+                ("call_timeout", call_timeout),
             )
             if given is not None
         ]
@@ -966,6 +1001,8 @@ class Studio:
         that is neither a parameter nor `connections.SLOT`, or is also given, is refused."""
         slots = recipe.metadata.get("connections", {})
         known = [*recipe.schema.get("properties", {}), *(f"connections.{s}" for s in slots)]
+        if recipe.trigger_kind == "callable":
+            known.append("call_timeout")
         given = {*(parameters or {}), *(f"connections.{slot}" for slot in connections or {})}
         for name in reset:
             if name not in known:
@@ -1351,19 +1388,6 @@ class Studio:
             "state": saved.get("state", "stopped"),
             "last_job": job_to_dict(last, self.workspace) if last else None,
         }
-
-    def set_call_timeout(self, ref: str | os.PathLike[str], seconds: float | None) -> None:
-        """How long a callable recipe's caller waits for its answer (None: the default)."""
-        recipe = self.find_recipe(ref)
-
-        def timed(saved: dict[str, Any]) -> dict[str, Any]:
-            saved.pop("call_timeout", None)
-            if seconds is not None:
-                saved["call_timeout"] = float(seconds)
-            return saved
-
-        update_settings(self.store, recipe.name, timed, self.user)
-        self.store.audit(self.user, "settings", recipe.name, changed=["call_timeout"])
 
     def dispatch(
         self,

@@ -100,7 +100,7 @@ def ws(tmp_path_factory: pytest.TempPathFactory, sandbox: Any) -> Path:
         _callable(root, "bots/stopped", "stopped", "lp.respond({'double': 0})")
         for name in ("bots/slow", "bots/boom", "bots/offschema"):
             studio.start(f"{name}.ipynb")
-        studio.set_call_timeout("bots/slow.ipynb", 1)
+        studio.save_settings("bots/slow.ipynb", call_timeout=1)
         write_recipe(root, "hooks/lead", metadata={"title": "Lead", "trigger": {"kind": "webhook"}})
         studio.try_template("new_lead", "hooks")  # signed: its http slot takes the token
         write_recipe(
@@ -1091,6 +1091,37 @@ def test_a_client_past_its_rate_limit_gets_429_with_retry_after(
     assert [a.status_code for a in answers] == [400, 400, 429]
     assert_error(answers[2], 429)
     assert 1 <= int(answers[2].headers["Retry-After"]) <= 60
+
+
+def test_a_call_timeout_is_saved_with_the_settings_of_a_callable_only(
+    server: str, ws: Path
+) -> None:
+    """It was written apart from the settings (a second write, past the revision check)
+    and taken for a webhook recipe, which nobody waits on."""
+    before = state(ws)
+    refused = api(
+        server, "ana", "PUT", "/recipes/hooks/lead.ipynb/settings", json={"call_timeout": 3}
+    )
+    assert "applies to callable recipes" in assert_error(refused, 400, "call_timeout")["message"]
+    shown = api(server, "ana", "GET", "/recipes/bots/cb_optin.ipynb").json()["revision"]
+    stale = {"call_timeout": 5, "revision": shown - 1}
+    assert_error(
+        api(server, "ana", "PUT", "/recipes/bots/cb_optin.ipynb/settings", json=stale), 409
+    )
+    assert state(ws) == before
+    saved = api(
+        server,
+        "ana",
+        "PUT",
+        "/recipes/bots/cb_optin.ipynb/settings",
+        json={"call_timeout": 5, "revision": shown},
+    )
+    assert saved.status_code == 200, saved.text
+    assert saved.json()["revision"] == shown + 1 and saved.json()["settings"]["call_timeout"] == 5
+    cleared = api(
+        server, "ana", "PUT", "/recipes/bots/cb_optin.ipynb/settings", json={"call_timeout": None}
+    )
+    assert "call_timeout" not in cleared.json()["settings"]
 
 
 def test_bad_numbers_times_and_names_are_refused_and_nothing_changes(

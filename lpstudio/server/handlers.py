@@ -360,22 +360,24 @@ class RecipeSettingsHandler(UserHandler):
 
         def save() -> dict[str, Any]:
             name = self.studio.find_recipe(recipe).name
+            reset = list(body.get("reset", ()))
+            if "call_timeout" in body and body["call_timeout"] is None:
+                reset.append("call_timeout")  # null: back to the server's
             try:
                 self.studio.save_settings(
                     name,
                     body.get("parameters"),
                     connections=body.get("connections"),
                     since=body.get("since"),
-                    reset=body.get("reset", ()),
+                    reset=reset,
                     notify=body.get("notify"),
                     expected_revision=body.get("revision"),
+                    call_timeout=body.get("call_timeout"),
                 )
             except ConflictError as exc:  # no Retry-After: the same body is refused again
                 raise ApiError(
                     409, "ConflictError", exc.message, field=exc.field, fix=exc.fix
                 ) from None
-            if "call_timeout" in body:
-                self.studio.set_call_timeout(name, body["call_timeout"])
             return self.studio.recipe_detail(name)
 
         self.answer(await self.blocking(save))

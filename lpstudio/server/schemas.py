@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..recipe import MAX_TIMEOUT, METADATA_SCHEMA
+from ..recipe import MAX_CALL_TIMEOUT, MAX_TIMEOUT, METADATA_SCHEMA
 from ..store import ROLES
 
 JOB_STATES = ["queued", "running", "succeeded", "failed", "cancelled"]
@@ -269,7 +269,7 @@ SETTINGS_BODY: dict[str, Any] = {
         "call_timeout": {
             "type": ["number", "null"],
             "exclusiveMinimum": 0,
-            "maximum": 600,
+            "maximum": MAX_CALL_TIMEOUT,
             "description": "seconds a callable's caller waits for the answer (null: default)",
         },
         "notify": {
