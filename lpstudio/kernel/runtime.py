@@ -209,18 +209,19 @@ def _fence(store_url: str, job_id: int, worker: str, every: float) -> None:
     import signal
     import time
 
+    time.sleep(every)  # before any import: the job's first cells run undisturbed
     from ..store import RUNNING, Store
 
     store: Store | None = None
     while True:
-        time.sleep(every)
         try:
             store = store or Store(store_url)
             job = store.job(job_id)
         except Exception:  # the store is busy or away: the worker's watchdog decides then
-            continue
-        if job.status != RUNNING or job.worker != worker:
+            job = None
+        if job is not None and (job.status != RUNNING or job.worker != worker):
             os.kill(os.getpid(), signal.SIGKILL)
+        time.sleep(every)
 
 
 class Runtime:
