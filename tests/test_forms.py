@@ -130,6 +130,8 @@ def test_placeholders_preview_and_unknown_placeholder(shop: Studio) -> None:
     section.variables["1"].value = "Привет" * 12  # UCS-2 fits 70 characters in one SMS
     assert "2 SMS (utf_16_be)" in section.preview.value
     assert "several SMS" in section.preview.value
+    section.variables["1"].value = "Hi \U0001f600"  # an emoji is two UCS-2 characters
+    assert "5 characters, 1 SMS (utf_16_be)" in section.preview.value
 
 
 def test_a_placeholder_is_checked_alike_by_the_form_and_the_cli(shop: Studio) -> None:

@@ -155,7 +155,11 @@ class ProactiveSection(w.VBox):
             open_record = not self.fields_required  # a closed one's problems say it all
             named = preview(template, self.fields_available, self.sample)[1] if open_record else []
             segments, encoding = sms_segments(rendered)
-            note = f"{len(rendered)} characters, {segments} SMS ({encoding})"
+            # Counted as the encoding counts: UCS-2 takes an emoji as two characters.
+            count = (
+                len(rendered.encode("utf-16-be")) // 2 if encoding != "gsm0338" else len(rendered)
+            )
+            note = f"{count} characters, {segments} SMS ({encoding})"
             if segments > 1:  # over 140 characters, or over 70 in UCS-2
                 note += " · sent as several SMS"
             self.issues += [f"variable {key}: {p}" for p in problems]
