@@ -73,8 +73,8 @@ def trivial_notebook() -> nbformat.NotebookNode:
         "language": "python",
     }
     nb.metadata["language_info"] = {"name": "python"}
-    # Isolated jobs that share nothing: they may all run at once (the default, 1, runs a
-    # recipe's jobs in turn).
+    # Isolated jobs that share nothing: a scheduler may run them all at once (the default,
+    # 1, runs a recipe's scheduled jobs in turn).
     nb.metadata["lpstudio"] = {"title": "Trivial", "concurrency": 64}
     return nb
 

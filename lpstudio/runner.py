@@ -35,7 +35,7 @@ from .models import Job
 from .pool import KernelPool, active
 from .recipe import parsed
 from .sdk import scrub, scrub_text
-from .store import CANCELLED, FAILED, QUEUED, SUCCEEDED, Store, worker_id
+from .store import CANCELLED, FAILED, SUCCEEDED, Store, worker_id
 from .workspace import Workspace
 
 log = logging.getLogger("lpstudio.runner")
@@ -359,29 +359,6 @@ def replace_file(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
-#: How long a job waiting for its recipe's turn waits between looks, at most, in seconds.
-TURN_WAIT = 0.5
-
-
-def start_in_turn(
-    store: Store, job_id: int, total: int, output: str, limit: int, beat: float
-) -> bool:
-    """Starts the job once its recipe runs fewer than `limit` jobs, whoever runs them (a
-    scheduler, a call, a person: its `concurrency`, "its jobs run in order"); meanwhile it
-    stays queued, beaten so that no reaper takes it for lost. False when it was cancelled
-    or taken by another process meanwhile."""
-    wait, beaten = 0.02, time.monotonic()
-    while not store.start_job(job_id, total, output, running_limit=limit):
-        if store.job(job_id).status != QUEUED:
-            return False
-        time.sleep(wait)  # the others' ends are in the store, which has no notifications
-        wait = min(wait * 2, TURN_WAIT)
-        if time.monotonic() - beaten >= beat:
-            store.beat_queued()
-            beaten = time.monotonic()
-    return True
-
-
 def output_path_for(workspace: Workspace, job: Job) -> Path:
     """history/<date>/<job id>-<recipe name>.ipynb: browsable in JupyterLab by day."""
     stem = Path(job.recipe).stem
@@ -416,10 +393,10 @@ def execute_job(
         store.finish_job(job_id, FAILED, error={"ename": type(exc).__name__, "evalue": str(exc)})
         return store.job(job_id)
     total = len(recipe.notebook.cells) + (1 if job.parameters else 0)
-    beat = float(workspace.setting("jobs", "heartbeat_seconds", 2))
-    if not start_in_turn(store, job_id, total, stored, recipe.concurrency, beat):
+    if not store.start_job(job_id, total, stored):
         return store.job(job_id)  # cancelled while it waited
 
+    beat = float(workspace.setting("jobs", "heartbeat_seconds", 2))
     watchdog = Watchdog(store, job_id, job.timeout or recipe.timeout, beat)
     groups = [process_jobs, *([group] if group is not None else [])]
     for joined in groups:

@@ -226,7 +226,7 @@ def _make_engine(url: str) -> Engine:
 
 def _running_of_recipe(job_id: int) -> Any:
     """How many jobs of the recipe of job `job_id` run now: the test of its concurrency,
-    inside the update that starts it (two processes never both pass it)."""
+    inside the update that claims it (two schedulers never both pass it)."""
     return (
         select(func.count(Job.id))
         .where(
@@ -510,20 +510,14 @@ class Store:
         with self.write() as s:
             s.execute(update(JOBS).where(Job.id == job_id).values(**fields))
 
-    def start_job(
-        self, job_id: int, cells_total: int, output_path: str, running_limit: int | None = None
-    ) -> bool:
+    def start_job(self, job_id: int, cells_total: int, output_path: str) -> bool:
         """Moves a queued job (or one this process claimed) to running; False when it was
-        cancelled or taken meanwhile, or, queued, when its recipe already runs
-        `running_limit` jobs (it stays queued)."""
+        cancelled or taken meanwhile."""
         mine = and_(Job.status == RUNNING, Job.worker == worker_id())
-        queued = Job.status == QUEUED
-        if running_limit is not None:
-            queued = and_(queued, _running_of_recipe(job_id) < running_limit)
         with self.write() as s:
             done = s.execute(
                 update(JOBS)
-                .where(Job.id == job_id, or_(queued, mine))
+                .where(Job.id == job_id, or_(Job.status == QUEUED, mine))
                 .values(
                     status=RUNNING,
                     # By the store's clock, as the ledger's claims (`StoreLedger`).

@@ -482,33 +482,3 @@ def test_a_parameter_the_recipe_marks_as_a_template_is_read_before_any_job(ws: P
     assert job_rows(ws) == 0
     code, job = run_json("run", "p/greet", "-p", "note", "{x:zz", "--workspace", str(ws))
     assert code == 0 and job["status"] == "succeeded", job
-
-
-TURN_CELL = """\
-import pathlib, time
-here = pathlib.Path(folder)
-(here / f"start-{n}").write_text(repr(time.time()))
-# The first job holds on until the second one starts, for 3 s at most: it never should.
-deadline = time.monotonic() + 3
-while n == 1 and not (here / "start-2").exists() and time.monotonic() < deadline:
-    time.sleep(0.02)
-(here / f"end-{n}").write_text(repr(time.time()))
-"""
-
-
-def test_jobs_of_a_recipe_run_one_at_a_time_whoever_starts_them(ws: Path, tmp_path: Path) -> None:
-    """A recipe's `concurrency` (default 1) held only for the scheduler's jobs: calls, Run
-    now and reruns started the recipe's jobs at once (the callable template's opt-ins read
-    the latest row, then append)."""
-    write_recipe(ws, "p/turns", parameters="n: int = 1\nfolder: str = ''", cells=(TURN_CELL,))
-    marks = tmp_path / "marks"
-    marks.mkdir()
-    given = {"folder": str(marks)}
-    with Studio.open(ws, user="alice") as studio:
-        first = studio.submit("p/turns", {**given, "n": 1})
-        wait_for(lambda: (marks / "start-1").exists(), what="the first job's start")
-        second = studio.submit("p/turns", {**given, "n": 2})
-        jobs = [first.result(timeout=120), second.result(timeout=120)]
-
-    assert [job.status for job in jobs] == ["succeeded", "succeeded"]
-    assert float((marks / "start-2").read_text()) >= float((marks / "end-1").read_text())
