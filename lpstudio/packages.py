@@ -42,7 +42,7 @@ from .errors import ConflictError, InputError, LpstudioError
 from .jsonschemas import first_problem
 from .models import RecipeSettings, TriggerState, utcnow
 from .parameters import coerce
-from .recipe import Recipe
+from .recipe import MAX_CALL_TIMEOUT, Recipe
 from .registry import get_connector
 from .sdk import scrub
 from .settings import saved_settings
@@ -72,7 +72,7 @@ _SETTINGS = {  # null: a recipe broken where it was exported, carried as a file 
             "properties": {"email": {"type": "string"}, "webhook": {"type": "string"}},
             "additionalProperties": False,
         },
-        "call_timeout": {"type": "number", "exclusiveMinimum": 0},
+        "call_timeout": {"type": "number", "exclusiveMinimum": 0, "maximum": MAX_CALL_TIMEOUT},
     },
     "additionalProperties": False,
 }
@@ -620,6 +620,7 @@ def _plan_recipe(
     """Checks one recipe as this workspace reads it, and its settings as `save_settings`
     checks them; every refusal names `recipes.<its name here>....`."""
     from .failures import checked_contacts
+    from .studio import check_call_timeout
     from .times import poll_start
 
     label = name.removesuffix(".ipynb")
@@ -686,7 +687,14 @@ def _plan_recipe(
         except InputError as exc:
             exc.field = f"{where}.settings.{exc.field}"
             raise
-    if "call_timeout" in settings:
+    if "call_timeout" in settings and recipe.trigger_kind != "callable":
+        shown["notes"].append("call_timeout left out: the recipe is not callable")
+    elif "call_timeout" in settings:
+        try:
+            check_call_timeout(recipe, settings["call_timeout"])
+        except InputError as exc:
+            exc.field = f"{where}.settings.call_timeout"
+            raise
         new["call_timeout"] = float(settings["call_timeout"])
     if settings.get("since") and recipe.trigger_kind == "poll":
         with studio.store.read() as s:

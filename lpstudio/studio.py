@@ -272,7 +272,7 @@ def _raw_endpoint_path(studio: Studio, name: str) -> str | None:
         return None
 
 
-def _check_call_timeout(recipe: Recipe, seconds: float | None) -> None:
+def check_call_timeout(recipe: Recipe, seconds: float | None) -> None:
     """Refuses a call timeout for a recipe nobody calls (it was saved, shown and never
     used) or one out of (0, `MAX_CALL_TIMEOUT`]."""
     if recipe.trigger_kind != "callable":
@@ -892,8 +892,8 @@ class Studio:
                 )
             self._check_since_unfixed(recipe)
 
-        if call_timeout is not None or "call_timeout" in reset:
-            _check_call_timeout(recipe, call_timeout)
+        if call_timeout is not None:  # a reset may forget one left from a callable past
+            check_call_timeout(recipe, call_timeout)
 
         def change(saved: dict[str, Any]) -> dict[str, Any]:
             new = self._changed_settings(
@@ -1001,7 +1001,7 @@ class Studio:
         that is neither a parameter nor `connections.SLOT`, or is also given, is refused."""
         slots = recipe.metadata.get("connections", {})
         known = [*recipe.schema.get("properties", {}), *(f"connections.{s}" for s in slots)]
-        if recipe.trigger_kind == "callable":
+        if recipe.trigger_kind == "callable" or "call_timeout" in saved:
             known.append("call_timeout")
         given = {*(parameters or {}), *(f"connections.{slot}" for slot in connections or {})}
         for name in reset:

@@ -368,6 +368,10 @@ def _missing_member(manifest: dict[str, Any], members: dict[str, bytes]) -> None
     del members["project/rows.csv"]
 
 
+def _long_call_timeout(manifest: dict[str, Any], members: dict[str, bytes]) -> None:
+    manifest["recipes"]["a.ipynb"]["settings"]["call_timeout"] = 1e9
+
+
 @pytest.mark.parametrize(
     ("spoil", "field"),
     [
@@ -382,6 +386,7 @@ def _missing_member(manifest: dict[str, Any], members: dict[str, bytes]) -> None
         (lambda p: rewritten(p, _unknown_type), "connections.api.type"),
         (lambda p: rewritten(p, _secret_field), "connections.api.fields.password"),
         (lambda p: rewritten(p, _unknown_parameter), "recipes.p/a.settings.parameters.skill"),
+        (lambda p: rewritten(p, _long_call_timeout), "recipes.a.ipynb.settings.call_timeout"),
     ],
     ids=[
         "dotdot",
@@ -395,6 +400,7 @@ def _missing_member(manifest: dict[str, Any], members: dict[str, bytes]) -> None
         "connector",
         "secret-field",
         "parameter",
+        "call-timeout",
     ],
 )
 def test_a_bad_package_is_refused_whole(
@@ -584,3 +590,19 @@ def test_a_broken_recipe_travels_as_a_file_with_a_note(tmp_path: Path, target: P
         "p/ok.ipynb": True,
     }
     assert (target / "projects/p/bad.ipynb").read_text() == "{not a notebook"
+
+
+def test_a_call_timeout_of_a_recipe_nobody_calls_is_left_out(small: Path, target: Path) -> None:
+    """Imported as it was, it was kept for a recipe that is no callable, where no save could
+    change it and `save_settings` refuses one."""
+
+    def timed(manifest: dict[str, Any], members: dict[str, bytes]) -> None:
+        manifest["recipes"]["a.ipynb"]["settings"]["call_timeout"] = 5
+
+    result = invoke(target, "import", str(rewritten(small, timed)), "--json")
+
+    assert result.exit_code == 0, result.output
+    notes = {row["recipe"]: row["notes"] for row in answer(result)["recipes"]}
+    assert "call_timeout left out: the recipe is not callable" in notes["p/a.ipynb"]
+    with Studio.open(target, user="alice") as studio:
+        assert "call_timeout" not in saved_settings(studio.store, "p/a.ipynb")

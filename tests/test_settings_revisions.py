@@ -200,3 +200,24 @@ def test_a_save_refuses_a_connection_deleted_after_it_was_checked(
 
     assert refused.value.field == "connections.files" and "just deleted" in refused.value.message
     assert read_settings(studio.store, "p/filed.ipynb").settings == {}
+
+
+def test_a_call_timeout_left_from_a_callable_past_can_be_forgotten(studio: Studio) -> None:
+    """A recipe saved with a call timeout and then made a webhook kept it: the reset its
+    error named was refused as it was set."""
+    callable_meta = {
+        "title": "bot",
+        "trigger": {"kind": "callable", "path": "bot", "input_schema": {"type": "object"}},
+    }
+    write_recipe(studio.workspace.root, "p/bot", metadata=callable_meta)
+    studio.save_settings("p/bot", call_timeout=10)
+    write_recipe(
+        studio.workspace.root, "p/bot", metadata={"title": "bot", "trigger": {"kind": "webhook"}}
+    )
+    with pytest.raises(InputError) as refused:
+        studio.save_settings("p/bot", call_timeout=5)
+    assert refused.value.field == "call_timeout"
+
+    studio.save_settings("p/bot", reset=["call_timeout"])
+
+    assert "call_timeout" not in read_settings(studio.store, "p/bot.ipynb").settings
