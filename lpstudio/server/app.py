@@ -146,7 +146,12 @@ class LpstudioApp(ExtensionApp):
             ("call_timeout", 0 < self.call_timeout <= MAX_TIMEOUT, seconds, 15),
             ("repeat_window", 0 <= self.repeat_window < math.inf, "0 or more seconds", 60),
             ("threads", self.threads >= 1, "a whole number of threads from 1", 16),
-            ("scheduler_workers", self.scheduler_workers >= 1, "a whole number from 1", 2),
+            (
+                "scheduler_workers",
+                self.scheduler_workers >= 1 or not self.scheduler,  # unused without it
+                "a whole number from 1",
+                2,
+            ),
         )
         for name, good, what, usual in checks:
             if not good:
