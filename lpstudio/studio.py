@@ -833,12 +833,7 @@ class Studio:
         values that still fit, and the connection filling each slot."""
         saved = saved_settings(self.store, recipe.name)
         try:
-            parameters = coerce(
-                recipe.schema,
-                saved.get("parameters", {}),
-                recipe=recipe.name,
-                projects=self.workspace.projects,
-            )
+            parameters = self._checked_parameters(recipe, saved)
         except InputError as exc:
             exc.fix = f"update the saved value with `lpstudio settings {recipe.name} -p ...`"
             raise
@@ -1330,17 +1325,21 @@ class Studio:
             )
         return self.recipe_file(path)
 
+    def _checked_parameters(self, recipe: Recipe, saved: dict[str, Any]) -> dict[str, Any]:
+        """The saved parameter values, checked against the recipe as it is now."""
+        return coerce(
+            recipe.schema,
+            saved.get("parameters", {}),
+            recipe=recipe.name,
+            projects=self.workspace.projects,
+        )
+
     def _settings_that_hold(self, recipe: Recipe, saved: dict[str, Any]) -> dict[str, Any]:
         """Saved settings that cannot run yet, with what holds of them: each slot that can
         be filled bound (one slot lacking a connection hid the automatic choice and the pick
         lists of every other), and the parameter values as checked when they all fit."""
         try:
-            parameters = coerce(
-                recipe.schema,
-                saved.get("parameters", {}),
-                recipe=recipe.name,
-                projects=self.workspace.projects,
-            )
+            parameters = self._checked_parameters(recipe, saved)
         except InputError:
             parameters = saved.get("parameters", {})
         chosen, available = saved.get("connections", {}), self.connections.list()
