@@ -651,13 +651,31 @@ def coerce(
     validator = jsonschema.Draft202012Validator(schema)
     for error in sorted(validator.iter_errors(coerced), key=lambda e: list(e.absolute_path)):
         raise _refused(error)
+    fields = required_fields(schema.get("x-record"))
+    _check_record_fields(properties, coerced, fields)
     templates = [name for name in coerced if properties[name].get("x-template")]
     if templates:
         _, sample = record_fields(schema.get("x-record"))
-        fields = required_fields(schema.get("x-record"))
         for name in templates:
             _check_template(name, coerced[name], fields, sample)
     return coerced
+
+
+def _check_record_fields(
+    properties: dict[str, Any], values: dict[str, Any], fields: list[str]
+) -> None:
+    """Refuses a value naming a field of the recipe's record (`x-object-field`, such as the
+    recipients' `consumer_id`) that a closed record does not have: its job failed on it."""
+    if not fields:  # an open record may hold fields its schema does not name
+        return
+    for name, value in values.items():
+        named = properties[name].get("x-object-field") and isinstance(value, str)
+        if named and value not in fields:
+            raise ParameterError(
+                f"parameter '{name}': {value!r} is not a field of the recipe's record",
+                field=name,
+                fix=f"use one of: {', '.join(fields)}",
+            )
 
 
 def _nested(

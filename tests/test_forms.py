@@ -146,6 +146,13 @@ def test_a_placeholder_is_checked_alike_by_the_form_and_the_cli(shop: Studio) ->
     )  # fmt: skip
     assert refused[0] == 2 and refused[1]["error"]["field"] == "body_variables.1", refused
     assert "unknown placeholder {nickname}" in refused[1]["error"]["message"]
+    # So is a consumer_id naming a field the record lacks (the job failed on it).
+    refused = run_json(
+        "settings", "shop/cart_abandonment", "-p", "consumer_id", "nosuchfield",
+        "--workspace", str(root),
+    )  # fmt: skip
+    assert refused[0] == 2 and refused[1]["error"]["field"] == "consumer_id", refused
+    assert "phone" in refused[1]["error"]["fix"]
 
     shop.try_template("new_lead", "leads")
     form = loaded("leads/new_lead", shop)
