@@ -440,7 +440,7 @@ class Recipe:
 
     @property
     def concurrency(self) -> int:
-        """How many of its jobs may run at once, whoever started them (default 1: in turn)."""
+        """How many of its jobs a scheduler runs at once (default 1: in turn)."""
         return int(self.metadata.get("concurrency", 1))
 
     @cached_property

@@ -140,19 +140,21 @@ def test_a_placeholder_is_checked_alike_by_the_form_and_the_cli(shop: Studio) ->
     its own fields through) takes it on both, and the form says the record's schema does
     not name it."""
     root = shop.workspace.root
-    refused = run_json(
-        "settings", "shop/cart_abandonment", "-p", "body_variables", '{"1": "Hi {nickname}"}',
-        "--workspace", str(root),
-    )  # fmt: skip
-    assert refused[0] == 2 and refused[1]["error"]["field"] == "body_variables.1", refused
-    assert "unknown placeholder {nickname}" in refused[1]["error"]["message"]
-    # So is a consumer_id naming a field the record lacks (the job failed on it).
-    refused = run_json(
-        "settings", "shop/cart_abandonment", "-p", "consumer_id", "nosuchfield",
-        "--workspace", str(root),
-    )  # fmt: skip
-    assert refused[0] == 2 and refused[1]["error"]["field"] == "consumer_id", refused
-    assert "phone" in refused[1]["error"]["fix"]
+    # A consumer_id naming a field the record lacks is refused too (the job failed on it).
+    for name, value, field, said in (
+        (
+            "body_variables",
+            '{"1": "Hi {nickname}"}',
+            "body_variables.1",
+            "unknown placeholder {nickname}",
+        ),
+        ("consumer_id", "nosuchfield", "consumer_id", "phone"),
+    ):
+        refused = run_json(
+            "settings", "shop/cart_abandonment", "-p", name, value, "--workspace", str(root)
+        )
+        assert refused[0] == 2 and refused[1]["error"]["field"] == field, refused
+        assert said in refused[1]["error"]["message"] + refused[1]["error"]["fix"]
 
     shop.try_template("new_lead", "leads")
     form = loaded("leads/new_lead", shop)

@@ -212,7 +212,7 @@ def test_a_record_field_is_chosen_from_the_records_fields(lab: tuple[Path, Any])
     with admin_page() as page:
         form = settings_of(page)
         field = form.locator("select[name=consumer_id]")
-        texts = field.locator("option").evaluate_all("os => os.map(o => o.textContent)")
+        texts = field.locator("option").all_text_contents()
         assert texts == [
             "(default: phone)",
             "customer.first_name",  # in the order the notebook's metadata holds them
@@ -244,11 +244,11 @@ def test_an_optional_choice_offers_its_default_not_null(lab: tuple[Path, Any]) -
     with admin_page() as page:
         form = settings_of(page)
         level = form.locator("select[name=level]")
-        texts = level.locator("option").evaluate_all("os => os.map(o => o.textContent)")
+        texts = level.locator("option").all_text_contents()
         assert texts == ["(notebook default)", "low", "high"], texts
         assert level.input_value() == ""
         tone = form.locator("select[name=tone]")
-        texts = tone.locator("option").evaluate_all("os => os.map(o => o.textContent)")
+        texts = tone.locator("option").all_text_contents()
         assert texts == ["(default: calm)", "calm", "bright", "None"], texts
         level.select_option("high")
         tone.select_option(label="None")

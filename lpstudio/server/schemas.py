@@ -414,8 +414,10 @@ def expected(schema: dict[str, Any]) -> str:
 def field_schema(schema: dict[str, Any], field: str | None) -> dict[str, Any] | None:
     """The schema of a body's field named as errors name it (`fields.x`), if it has one of
     its own."""
-    for part in (field or "").split(".") if field else []:
+    if not field:
+        return None
+    for part in field.split("."):
         schema = schema.get("properties", {}).get(part)
         if not isinstance(schema, dict):
             return None
-    return schema if field else None
+    return schema
