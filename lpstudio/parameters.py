@@ -24,7 +24,7 @@ import yaml
 from . import strictjson
 from .errors import ParameterError
 from .jsonschemas import E164_SAID, E164_START
-from .templating import preview, record_fields, required_fields
+from .templating import lookup, preview, record_fields, required_fields
 
 _SIMPLE_TYPES = {
     "int": "integer",
@@ -441,7 +441,17 @@ def build_schema(
     }
     if record:
         schema["x-record"] = record
+        # Its fields with their sample's values, as forms offer them (a record field's
+        # drop-down in the studio): read here, as templates read them.
+        fields, sample = record_fields(record)
+        schema["x-record-fields"] = [[field, _sample_text(sample, field)] for field in fields]
     return schema
+
+
+def _sample_text(sample: dict[str, Any], field: str) -> str:
+    """A field's value in a record's sample, as a form shows it beside the field's name."""
+    value = lookup(sample, field, "")
+    return "" if isinstance(value, dict | list) else str(value)
 
 
 def _type_name(schema: dict[str, Any]) -> tuple[str | None, bool]:

@@ -55,33 +55,6 @@ function optionValue(v: unknown): string {
   return v === null ? NULL_CHOICE : String(v);
 }
 
-/** Dotted paths of an object schema's fields (as `lpstudio.templating.flatten_schema`). */
-function flatten(schema: JsonSchema, prefix = ''): string[] {
-  const paths: string[] = [];
-  for (const [name, spec] of Object.entries(schema.properties ?? {})) {
-    const path = `${prefix}${name}`;
-    if (spec.type === 'object' && spec.properties) {
-      paths.push(...flatten(spec, `${path}.`));
-    } else if (spec.type !== 'array') {
-      paths.push(path);
-    }
-  }
-  return paths;
-}
-
-/** A dotted path's value in a sample record (as `lpstudio.templating.lookup`): '' if none. */
-function lookup(record: unknown, path: string): string {
-  let value = record;
-  for (const part of path.split('.')) {
-    if (value && typeof value === 'object' && part in (value as object)) {
-      value = (value as Record<string, unknown>)[part];
-    } else {
-      return '';
-    }
-  }
-  return value === null || value === undefined || typeof value === 'object' ? '' : String(value);
-}
-
 /** Whether a stored value is of the type the property asks for (then it is sent as it is). */
 function fits(prop: JsonSchema, value: unknown): boolean {
   const types = Array.isArray(prop.type) ? prop.type : prop.type ? [prop.type] : [];
@@ -364,16 +337,10 @@ export class SchemaForm {
   }
 
   /** The record's fields (with their sample values) a parameter with `x-object-field`
-   * chooses among: those of the recipe's record schema (`x-record`); null without one. */
+   * chooses among, as the server lists them (`x-record-fields`); null without a record. */
   private recordFields(): [string, string][] | null {
-    const record = this.schema['x-record'] as JsonSchema | undefined;
-    const fields = record ? flatten(record) : [];
-    if (!fields.length) {
-      return null;
-    }
-    const examples = record!.examples;
-    const sample = Array.isArray(examples) && examples[0] && typeof examples[0] === 'object' ? examples[0] : {};
-    return fields.map(f => [f, lookup(sample, f)]);
+    const fields = this.schema['x-record-fields'] as [string, string][] | undefined;
+    return fields && fields.length ? fields : null;
   }
 
   /** Whether an optional `Literal` leaves null to its empty choice: its default is null (or
