@@ -17,7 +17,8 @@ bookkeeping. This benchmark measures that, and the parts it is made of:
 2. one job end to end, three ways, on the trivial recipe of `bench_run.py` with x = 3:
    - `lpstudio`: `Studio.run("bench/trivial", {"x": 3})`, from the call until it returns:
      job row queued, kernel taken, cells run, output notebook written to history/, job row
-     final (`succeeded`); the output is read back and checked in the timed region;
+     final (`succeeded`); the output is then read back and checked, untimed, for every
+     method alike (until the sixteenth session, in the timed region: about 1.5 ms);
    - `papermill API`: `papermill.execute_notebook(in, out, parameters={"x": 3})`;
    - `papermill CLI`: `papermill in out -p x 3` in a subprocess.
    Before each timed lpstudio run the benchmark waits (untimed) until the pool is full
@@ -47,7 +48,17 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bench_run import LPSTUDIO, PM_API, PM_CLI, Bench, emit, machine, timed, trivial_notebook
+from bench_run import (
+    LPSTUDIO,
+    PM_API,
+    PM_CLI,
+    Bench,
+    check_output,
+    emit,
+    machine,
+    timed,
+    trivial_notebook,
+)
 from jupyter_client import BlockingKernelClient
 
 from lpstudio.pool import (
@@ -172,14 +183,14 @@ def measure(runs: int, pm_runs: int, cli_runs: int) -> dict[str, Any]:
             kernels = bench.studio.executor.kernels  # type: ignore[attr-defined]
             assert kernels is not None, "the kernel pool is off in this workspace"
             kernels.warm()
-            methods: dict[str, Callable[[], None]] = {
+            methods: dict[str, Callable[[], Path]] = {
                 LPSTUDIO: bench.run_lpstudio,
                 PM_API: bench.run_papermill_api,
                 PM_CLI: bench.run_papermill_cli,
             }
             for name, fn in methods.items():
                 if counts[name]:
-                    fn()  # warm-up
+                    check_output(fn())  # warm-up
             for i in range(max(counts.values())):
                 for name, fn in methods.items():
                     if i < counts[name]:
