@@ -514,6 +514,8 @@ def execute_job(
                     writer.add_banner(error)
                 elif writer.nb is not None:
                     writer(writer.nb)  # the final state, with papermill's error banner if any
+                if finished and error is not None and error.get("cell") is not None:
+                    done = min(done, error["cell"])  # papermill completes the failing cell too
                 store.finish_job(
                     job_id,
                     status,

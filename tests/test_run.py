@@ -77,6 +77,7 @@ def test_a_failing_cell_fails_the_job_with_its_error(ws: Path) -> None:
     error = job["error"]
     assert error["ename"] == "ValueError" and error["evalue"] == "bad invoice"
     assert error["cell"] == 2 and error["traceback"]
+    assert job["progress"] == {"done": 2, "total": 4}  # the failing cell is not done
     nb = nbformat.read(job["output_path"], as_version=4)
     assert "An Exception was encountered" in nb.cells[0].source  # papermill's banner
     shown = run_cli("show", str(job["id"]), "--workspace", str(ws))
