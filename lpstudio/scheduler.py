@@ -56,6 +56,14 @@ ON_TIME = timedelta(minutes=1)
 #: a tick of each daemon, so a notebook broken for a minute of editing is not stopped.
 ERROR_EVERY = timedelta(minutes=1)
 
+#: Files of the time zone database that `ZoneInfo` loads though they name no zone a schedule
+#: means: this machine's own zone (another server or a Dask worker may be in another), the
+#: legacy rules of POSIX TZ strings, and tzdata's placeholder that shows "-00".
+_NOT_ZONES = frozenset({"localtime", "posixrules", "Factory"})
+#: Folders of some systems' database only (not of the tzdata package a worker may use): copies
+#: of every zone, those under right/ counting leap seconds.
+_NOT_ZONE_FOLDERS = ("posix/", "right/")
+
 
 def validate_cron(cron: str, timezone: str, field: str = "trigger.cron") -> None:
     """Refuses a bad cron expression or time zone with the fix, before anything starts."""
@@ -76,13 +84,15 @@ def validate_cron(cron: str, timezone: str, field: str = "trigger.cron") -> None
             fix="give the minute and hour as numbers, e.g. '17 9 * * *' for 09:17",
         )
     try:
-        zone = ZoneInfo(timezone)
+        zone: ZoneInfo | None = ZoneInfo(timezone)
     except (KeyError, ValueError, OSError):  # OSError: a folder of tzdata ("Europe"), or too long
+        zone = None
+    if zone is None or timezone in _NOT_ZONES or timezone.startswith(_NOT_ZONE_FOLDERS):
         raise InputError(
-            f"trigger.timezone {timezone!r} is not a known time zone",
+            f"trigger.timezone {timezone!r} is not an IANA time zone",
             field="trigger.timezone",
             fix="use an IANA name such as UTC or Europe/Paris",
-        ) from None
+        )
     try:
         croniter(cron, datetime.now(zone)).get_next(datetime)
     except CroniterBadDateError:

@@ -166,13 +166,23 @@ def input_problem(recipe: Recipe, event: Any) -> tuple[str | None, str, str] | N
     return field, message, described or f"see trigger.input_schema of recipe {recipe.name}"
 
 
-def _signature_header(trigger: WebhookTrigger, headers: dict[str, str]) -> str:
-    """The signature header the sender used, so that a refusal names the one it can fix:
-    the first of its trigger's `signature_headers` that the delivery carries; else
-    lpstudio's own."""
-    sent = {name.lower() for name, value in headers.items() if value}
+def _signature_header(
+    trigger: WebhookTrigger, headers: dict[str, str], body: bytes, secret: str
+) -> str:
+    """The signature header a refusal names, the one the sender can fix: of the trigger's
+    `signature_headers` that the delivery carries, the first whose signature, checked
+    alone, is wrong (a delivery signed in several may be right in all but one); else the
+    first it carries, and with none, the first the trigger reads (else lpstudio's own)."""
     read = trigger.signature_headers
-    return next((name for name in read if name.lower() in sent), "X-Lpstudio-Signature")
+    signing = {name.lower() for name in read}
+    others = {name: value for name, value in headers.items() if name.lower() not in signing}
+    sent = {name.lower(): value for name, value in headers.items() if value}
+    carried = [name for name in read if name.lower() in sent]
+    for name in carried:
+        alone = {**others, name: sent[name.lower()]}
+        if trigger.verify is not None and not trigger.verify(alone, body, secret):
+            return name
+    return next(iter(carried), read[0] if read else "X-Lpstudio-Signature")
 
 
 def _check_defaults(recipe: Recipe, given: dict[str, Any]) -> None:
@@ -1614,7 +1624,7 @@ class Studio:
         if secret is not None and not (trigger.verify and trigger.verify(headers, body, secret)):
             raise SignatureError(
                 "the webhook's signature is missing or wrong",
-                field=_signature_header(trigger, headers),
+                field=_signature_header(trigger, headers, body, secret),
                 fix="sign the raw body with the shared secret (the token of the recipe's "
                 f"{slot} connection) as its {trigger.title} trigger reads it: "
                 f"{trigger.description}",

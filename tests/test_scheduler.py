@@ -16,6 +16,7 @@ import re
 import signal
 import socket
 import subprocess
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -33,10 +34,11 @@ from click.testing import CliRunner, Result
 from sqlalchemy import func, select, update
 
 from lpstudio.cli import main
-from lpstudio.errors import WorkspaceError
+from lpstudio.errors import LpstudioError, WorkspaceError
 from lpstudio.failures import refused_for_good
 from lpstudio.leader import StoreLease
 from lpstudio.models import Job, ScheduleRun, TriggerState, utcnow
+from lpstudio.registry import get_connector
 from lpstudio.sandbox import Sandbox
 from lpstudio.scheduler import Scheduler, due_times
 from lpstudio.settings import save_settings, saved_settings
@@ -335,6 +337,65 @@ def test_a_since_reset_during_a_poll_wins_over_that_poll_s_cursor(
     assert sorted(queued) == sorted(phones(0, 3) * 2 + phones(3, 5))
 
 
+def checkout_reads(shop: Sandbox) -> int:
+    """How many times the shop was asked for its checkouts."""
+    log = httpx.get(f"{shop.url}/_sandbox/requests", timeout=10).json()["requests"]
+    return sum(entry["path"].endswith("/checkouts.json") for entry in log)
+
+
+@pytest.mark.parametrize("change", ["edit the connection", "bind another connection"])
+def test_a_poll_whose_shop_changed_between_pages_goes_on_in_the_new_shop(
+    ws: Path, sandbox: Sandbox, db: Store, monkeypatch: pytest.MonkeyPatch, change: str
+) -> None:
+    """A poll that failed between pages keeps the next page's link in its cursor. Once the
+    recipe's Shopify connection moved to another shop, every later poll followed that link,
+    and failed, until the recipe stopped itself: the new shop's carts were never fired."""
+    connector = get_connector("shopify")
+    fetch = connector.poll_triggers[POLL["trigger"]].poll
+    monkeypatch.setattr(sys.modules[fetch.__module__], "MAX_PAGES_PER_POLL", 1)  # a page a call
+    faults = {"scope": "shopify", "error_rate": 1, "error_status": 403, "count": 1}
+
+    def failing_after_the_first_page(conn: Any, since: str, cursor: Any) -> Any:
+        page = fetch(conn, since, cursor)
+        assert httpx.post(f"{sandbox.url}/_sandbox/faults", json=faults).status_code == 200
+        return page
+
+    trigger = replace(connector.poll_triggers[POLL["trigger"]], poll=failing_after_the_first_page)
+    recipe = poll_recipe(ws, "cart", (SEND,))
+    add_checkouts(sandbox, phones(0, 300))  # more than a page
+    with Sandbox() as other, Studio.open(ws, user="alice") as studio:
+        studio.start("p/cart")
+        with monkeypatch.context() as failing:
+            failing.setitem(connector.poll_triggers, POLL["trigger"], trigger)
+            with pytest.raises(LpstudioError, match="403"):
+                studio.poll("p/cart", run=False)
+        with db.read() as s:
+            state = s.get(TriggerState, recipe)
+            assert state is not None and state.cursor["next"].startswith(sandbox.url)
+        # Shopify's ids are unique across its shops, the sandbox's only within one: the new
+        # shop's older carts (before the window) move its ids past the old shop's.
+        older = (utcnow() - timedelta(days=3)).isoformat()
+        assert httpx.post(
+            f"{other.url}/_sandbox/shopify/checkouts", json=[{"updated_at": older}] * 300
+        ).is_success
+        add_checkouts(other, phones(1000, 1003))
+        if change == "edit the connection":
+            studio.connections.update("shopify", {"shop": other.url})
+        else:
+            _, config = studio.connections.values("shopify")
+            studio.connections.add("shop-b", "shopify", {**config, "shop": other.url}, "alice")
+            studio.stop("p/cart")
+            studio.save_settings("p/cart", connections={"shopify": "shop-b"})
+            studio.start("p/cart")
+        asked = checkout_reads(sandbox)
+        moved = studio.poll("p/cart", run=False)
+        again = studio.poll("p/cart", run=False)
+        assert checkout_reads(sandbox) == asked  # the old shop is asked nothing more
+    ours = set(phones(1000, 1003))
+    assert sorted(job.event["phone"] for job in moved if job.event["phone"] in ours) == sorted(ours)
+    assert again == []  # the new shop's carts, once
+
+
 def test_sigterm_requeues_a_job_past_the_grace_period_and_nothing_is_sent_twice(
     ws: Path, sandbox: Sandbox, db: Store, daemons: Callable[..., Daemon]
 ) -> None:
@@ -560,6 +621,12 @@ def test_a_scheduled_job_s_event_names_its_due_time_in_the_recipe_s_zone(
         # A folder of the time zone database, and a name too long for a file: OSErrors.
         ({"cron": "0 9 * * *", "timezone": "Europe"}, "trigger.timezone"),
         ({"cron": "0 9 * * *", "timezone": "A" * 300}, "trigger.timezone"),
+        # Files of the time zone database that zoneinfo loads but that name no zone: this
+        # machine's zone (a worker's may differ), a legacy link, and tzdata's "-00" zone.
+        ({"cron": "0 9 * * *", "timezone": "localtime"}, "trigger.timezone"),
+        ({"cron": "0 9 * * *", "timezone": "posixrules"}, "trigger.timezone"),
+        ({"cron": "0 9 * * *", "timezone": "Factory"}, "trigger.timezone"),
+        ({"cron": "0 9 * * *", "timezone": "right/Europe/Paris"}, "trigger.timezone"),
     ],
 )
 def test_a_bad_cron_or_time_zone_is_refused_at_start(

@@ -6,6 +6,7 @@ one server serves the admin, the analyst and the operator. API clients use their
 
 from __future__ import annotations
 
+import base64
 import csv
 import hashlib
 import hmac
@@ -1188,6 +1189,23 @@ def test_bad_numbers_times_and_names_are_refused_and_nothing_changes(
     assert state(ws) == before
 
 
+@pytest.mark.parametrize("zone", ["localtime", "posixrules", "Factory"])
+def test_a_schedule_in_a_file_of_the_zone_database_is_refused_before_any_job(
+    server: str, ws: Path, zone: str
+) -> None:
+    """zoneinfo loads these, but none is a zone a user means: `localtime` is the server's own
+    (a worker's may differ), `posixrules` a legacy link, `Factory` shows "-00"."""
+    trigger = {"kind": "schedule", "cron": "0 9 * * *", "timezone": zone}
+    write_recipe(ws, f"lab/zoned_{zone}", metadata={"title": "Zoned", "trigger": trigger})
+    path = f"/recipes/lab/zoned_{zone}.ipynb"
+    before = state(ws)
+    field = "metadata.lpstudio.trigger.timezone"
+    for method, action in (("POST", "/start"), ("POST", "/run"), ("PUT", "/settings")):
+        error = assert_error(api(server, "ana", method, f"{path}{action}", json={}), 400, field)
+        assert zone in error["message"] and "Europe/Paris" in error["fix"]
+    assert state(ws) == before
+
+
 def test_a_rerun_of_a_test_run_is_a_test_run(server: str, ws: Path) -> None:
     write_recipe(
         ws,
@@ -1538,6 +1556,27 @@ def test_a_refused_signature_names_the_header_the_sender_signed_in(server: str) 
     unsigned = httpx.post(f"{server}{hook}", content=body, timeout=30)
     assert_error(unsigned, 401, "X-Lpstudio-Signature")
     assert all(e["phone"] != "+14155550100" for e in events_queued(server, "hooks/new_lead"))
+
+
+def test_a_refused_signature_names_the_wrong_header_of_several(server: str) -> None:
+    """A delivery signed in several headers named X-Lpstudio-Signature, or the first one it
+    carried, whichever one was wrong: the sender was told to fix the header that was right."""
+    hook = api(server, "otto", "GET", "/recipes/hooks/new_lead.ipynb").json()["trigger"]["hook"]
+    body = json.dumps({"phone": "+14155550199"}).encode()
+
+    def signatures(digest: bytes) -> dict[str, str]:
+        return {
+            "X-Lpstudio-Signature": digest.hex(),
+            "X-Shopify-Hmac-Sha256": base64.b64encode(digest).decode(),
+            "X-Hub-Signature-256": "sha256=" + digest.hex(),
+        }
+
+    right = signatures(hmac.new(HOOK_SECRET.encode(), body, hashlib.sha256).digest())
+    for wrong, value in signatures(bytes(32)).items():
+        headers = {**right, wrong: value}
+        answer = httpx.post(f"{server}{hook}", content=body, headers=headers, timeout=30)
+        assert assert_error(answer, 401, wrong)["code"] == "BadSignature"
+    assert all(e["phone"] != "+14155550199" for e in events_queued(server, "hooks/new_lead"))
 
 
 # -- fuzzing: malformed JSON and wrong types, everywhere -------------------------------------
