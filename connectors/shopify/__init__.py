@@ -8,7 +8,7 @@ answers are waited out for their `Retry-After` (unless it is longer than `MAX_WA
 poll then fails as retryable and the next one picks up). Reading changes nothing, so a lost
 answer or a 5xx is simply asked again (`NETWORK_TRIES` times in all, then the poll fails as
 retryable). The cursor is an `updated_at` window start (see `_next_start`) and, between
-polls of one window, the next page's link.
+polls of one window, the next page's link with the shop it leads into.
 """
 
 from __future__ import annotations
@@ -297,10 +297,17 @@ def _next_start(updated_min: str, found: list[dict[str, Any]], started: str | No
     key=lambda c: f"{c['id']}@{c.get('updated_at')}",
 )
 def poll_checkouts(conn: Connection, since: str, cursor: Any) -> Page:
-    """Checkouts updated at or after the cursor (first: `since`), still open, oldest first."""
+    """Checkouts updated at or after the cursor (first: `since`), still open, oldest first.
+
+    A window's next-page link is the shop's own: once the connection names another shop
+    (edited, or another one bound to the slot), the poll goes on from the window's start in
+    that shop, and the trigger's keys drop what it had fired already."""
     cursor = dict(cursor or {})
-    updated_min = cursor.get("updated_at") or since
     url: str | None = _checkouts_url(conn)
+    shop = base_url(conn)
+    if cursor.get("next") and cursor.get("shop") != shop:
+        cursor = {"updated_at": cursor.get("updated_at")}
+    updated_min = cursor.get("updated_at") or since
     params: dict[str, Any] | None = {
         "status": "open",
         "limit": PAGE_SIZE,
@@ -324,7 +331,8 @@ def poll_checkouts(conn: Connection, since: str, cursor: Any) -> Page:
         time.sleep(_room_in(response))
     found.sort(key=_order)
     if url is not None:  # more pages wait: resume from this page link, same window
-        return Page(found, {"updated_at": updated_min, "next": url, "started": started}, more=True)
+        resume = {"updated_at": updated_min, "next": url, "started": started, "shop": shop}
+        return Page(found, resume, more=True)
     # One page is one snapshot: its newest update is a safe start. Several are not.
     next_start = _next_start(updated_min, found, started if pages > 1 else None)
     return Page(found, {"updated_at": next_start})
