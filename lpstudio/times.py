@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
 from datetime import UTC, datetime, timedelta
 
@@ -10,14 +11,20 @@ from .errors import InputError
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
 
 
-def parse_moment(text: str, field: str) -> datetime:
-    """An aware UTC datetime from `2026-11-01`, `2026-11-01T09:00:00+01:00` or `2h` (ago)."""
+def parse_moment(text: str, field: str, local: bool = False) -> datetime:
+    """An aware UTC datetime from `2026-11-01`, `2026-11-01T09:00:00+01:00` or `2h` (ago).
+    A date or time without a zone is UTC, or with `local` in this machine's zone: the
+    command line prints times in it (the REST API, whose callers are elsewhere, does not).
+    Errors quote `text` as it was typed."""
     match = re.fullmatch(r"(\d+)\s*([smhd])", text.strip())
     try:
         if match:
             delta = timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
             return datetime.now(UTC) - delta
         moment = datetime.fromisoformat(text.strip())
+        if moment.tzinfo is None and local:
+            with contextlib.suppress(ValueError, OverflowError):  # the calendar's ends: UTC
+                moment = moment.astimezone()
         return moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
     except OverflowError:  # before year 1 once made UTC, or a duration longer than that
         raise InputError(
@@ -33,10 +40,10 @@ def parse_moment(text: str, field: str) -> datetime:
         ) from None
 
 
-def poll_start(text: str, field: str) -> datetime:
+def poll_start(text: str, field: str, local: bool = False) -> datetime:
     """Where a poll trigger starts: a moment as `parse_moment` reads it, not in the future
     (a poll from 2099 finds nothing until then, and says nothing meanwhile)."""
-    moment = parse_moment(text, field)
+    moment = parse_moment(text, field, local)
     if moment > datetime.now(UTC) + timedelta(minutes=1):
         raise InputError(
             f"{field} {text!r} is in the future: the poll would find nothing until then",
@@ -44,17 +51,3 @@ def poll_start(text: str, field: str) -> datetime:
             fix="give a moment in the past, such as 2h, 7d or an earlier date",
         )
     return moment
-
-
-def local_moment(text: str | None) -> str | None:
-    """A moment typed on the command line, where times are printed in the machine's zone: a
-    date or time without a zone is read in that zone too (the REST API, whose callers are
-    elsewhere, reads it as UTC). Durations, zoned times and what is no date pass unchanged,
-    for `parse_moment` to read or refuse."""
-    if text is None:
-        return None
-    try:
-        moment = datetime.fromisoformat(text.strip())
-        return moment.astimezone().isoformat() if moment.tzinfo is None else text
-    except (ValueError, OverflowError):  # at the ends of the calendar: parse_moment says
-        return text

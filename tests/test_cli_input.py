@@ -361,6 +361,18 @@ def test_a_bad_moment_is_refused_by_its_options_name(
     }
 
 
+@pytest.mark.parametrize("typed", ["2099-01-01", "2099-01-01 10:00", "2099-01-01T10:00+02:00"])
+def test_a_since_in_the_future_is_quoted_as_it_was_typed(ws: Path, cli, typed: str) -> None:
+    """It was quoted as the ISO time the command line made of it in the machine's zone
+    ('2099-01-01T00:00:00+00:00'), not as the user typed it."""
+    write_recipe(ws, "p/poll", metadata={"title": "poll", "trigger": {"kind": "poll"}})
+    for command, option in (("settings", "--since"), ("start", "--reset-since")):
+        result = cli(command, "p/poll", option, typed, "--json")
+        assert result.exit_code == 2, result.output
+        message = json.loads(result.stdout)["error"]["message"]
+        assert message.startswith(f"{option} {typed!r} is in the future"), message
+
+
 def test_a_studio_error_names_the_option_the_user_typed(ws: Path, cli) -> None:
     # The studio names its fields as the REST API does: `reset_since`, typed --reset-since.
     write_recipe(ws, "p/plain")

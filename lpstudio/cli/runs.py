@@ -15,7 +15,7 @@ from ..failures import describe_trigger
 from ..recipe import MAX_TIMEOUT
 from ..store import FINAL_STATES
 from ..studio import check_run_event, job_to_dict
-from ..times import local_moment, parse_moment
+from ..times import parse_moment
 from .base import (
     JOB_ID,
     FiniteRange,
@@ -274,7 +274,7 @@ def jobs(
     as_json: bool,
 ) -> None:
     """List recent jobs, newest first."""
-    moment = parse_moment(local_moment(since), "--since") if since else None
+    moment = parse_moment(since, "--since", local=True) if since else None
     with _studio(workspace) as studio:
         found = studio.jobs(recipe=recipe, status=status, since=moment, limit=limit)
         if as_json:
