@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import nbformat
+
 from .errors import InputError, NotFoundError, RecipeError
 from .recipe import Recipe
 
@@ -67,8 +69,9 @@ def find_template(name: str, folder: Path | None = None) -> Template:
     )
 
 
-def copy_template(template: Template, destination: Path) -> Path:
-    """Copies the notebook and its data files; checks every conflict before writing."""
+def copy_template(template: Template, destination: Path, endpoint: str | None = None) -> Path:
+    """Copies the notebook and its data files; checks every conflict before writing.
+    `endpoint` replaces a callable template's `trigger.path` in the copy."""
     folder = destination.parent
     if destination.exists():
         raise InputError(
@@ -96,6 +99,11 @@ def copy_template(template: Template, destination: Path) -> Path:
         if not (folder / source.name).exists():
             shutil.copyfile(source, folder / source.name)
     tmp = destination.with_name(f".{destination.name}.tmp")
-    shutil.copyfile(template.path, tmp)
+    if endpoint is None:
+        shutil.copyfile(template.path, tmp)
+    else:
+        notebook = nbformat.read(template.path, as_version=nbformat.NO_CONVERT)
+        notebook.metadata.lpstudio.trigger.path = endpoint
+        nbformat.write(notebook, tmp)
     tmp.replace(destination)
     return destination

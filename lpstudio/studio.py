@@ -1282,11 +1282,36 @@ class Studio:
         return list_templates()
 
     def try_template(self, name: str, project: str, new_name: str | None = None) -> Path:
-        """Copies a template into a project folder; returns the new recipe's path."""
+        """Copies a template into a project folder; returns the new recipe's path.
+
+        The project may be typed as the file browser shows it: `projects/shop` is the
+        project `shop` (refused when the workspace has a project named `projects` too, as
+        `projects/shop` could then be either). A callable template's copy gets an endpoint
+        path of its own (`optin-2`) when another recipe has its path: the copy's Start
+        would be refused for it."""
+        from dataclasses import replace
+        from itertools import count
+
         template = find_template(name)
         fix = "give a folder name such as billing or shop/eu"
         if not project.isprintable():  # a NUL would not even resolve
             raise InputError(f"invalid project folder {project!r}", field="project", fix=fix)
+        top, _, rest = project.partition("/")
+        if top == self.workspace.projects.name:
+            if not rest:
+                raise InputError(
+                    f"project {project} is the workspace's folder of projects, not one in it",
+                    field="project",
+                    fix=fix,
+                )
+            if (self.workspace.projects / top).is_dir() and not rest.startswith(f"{top}/"):
+                raise InputError(
+                    f"project {project} could be {top}/{rest} or {top}/{top}/{rest}: the "
+                    f"workspace has a project named {top}",
+                    field="project",
+                    fix=f"give {rest} for {top}/{rest}, or {top}/{top}/{rest} for the other",
+                )
+            project = rest
         folder = self.workspace.inside(
             self.workspace.projects / project, self.workspace.projects, "project", "project"
         )
@@ -1301,7 +1326,13 @@ class Studio:
         stem = template.name if new_name is None else new_name  # "" is refused, as by REST
         stem = stem.removesuffix(".ipynb")  # "reminder.v2" is a name, not a suffix to drop
         _check_file_name(stem, "name", "recipe name", "give a plain file name such as my_reminder")
-        destination = copy_template(template, folder / f"{stem}.ipynb")
+        endpoint = None
+        if template.recipe.trigger_kind == "callable":
+            wanted = _endpoint_path(replace(template.recipe, name=f"{stem}.ipynb"))
+            taken = self.callable_paths()
+            if wanted in taken:
+                endpoint = next(f"{wanted}-{n}" for n in count(2) if f"{wanted}-{n}" not in taken)
+        destination = copy_template(template, folder / f"{stem}.ipynb", endpoint)
         self.store.audit(
             self.user, "try_template", self.workspace.recipe_name(destination), template=name
         )

@@ -12,8 +12,11 @@ from click.testing import CliRunner
 
 from lpstudio.cli import main
 from lpstudio.gallery import templates_dir
+from lpstudio.studio import Studio
+from lpstudio.widgets.gallery import GalleryView
 
 from .conftest import run_cli, run_json
+from .servers import serving
 
 
 def test_gallery_lists_the_templates_by_group() -> None:
@@ -147,3 +150,69 @@ def test_the_public_api_is_sorted_and_resolves() -> None:
     assert lpstudio.__all__ == sorted(lpstudio.__all__)
     for name in lpstudio.__all__:
         assert getattr(lpstudio, name) is not None
+
+
+def test_a_project_typed_as_the_file_browser_shows_it_is_that_project(ws: Path, cli) -> None:
+    """`projects/billing` (the folder the file browser shows) is the project billing, from
+    the CLI, the REST API and the notebook's gallery alike; never projects/projects/billing."""
+    typed = cli("gallery", "try", "payment_reminder", "--project", "projects/billing", "--json")
+    assert typed.exit_code == 0, typed.output
+    assert json.loads(typed.stdout)["recipe"] == "billing/payment_reminder.ipynb"
+    with Studio.open(ws, user="alice") as studio:
+        card = GalleryView(studio).cards["new_lead"]
+        card.project.value = "projects/leads"
+        card.create_button.click()
+        assert 'href="projects/leads/new_lead.ipynb"' in card.result.value, card.result.value
+    with serving(ws) as served:
+        body = {"template": "payment_reminder", "project": "projects/shop/eu"}
+        answer = served.api("alice", "POST", "/gallery/try", json=body)
+        assert answer.status_code == 201, answer.text
+        assert answer.json()["recipe"] == "shop/eu/payment_reminder.ipynb"
+    assert not (ws / "projects" / "projects").exists()
+    # The folder of projects itself is no project.
+    bare = cli("gallery", "try", "payment_reminder", "--project", "projects")
+    assert bare.exit_code == 2 and "folder of projects, not one in it" in bare.output, bare.output
+    # Beside a project named projects, projects/eu could be either: refused, naming both.
+    (ws / "projects" / "projects").mkdir()
+    either = cli("gallery", "try", "payment_reminder", "--project", "projects/eu")
+    assert either.exit_code == 2, either.output
+    assert "project projects/eu could be projects/eu or projects/projects/eu" in either.output
+    assert "fix: give eu for projects/eu, or projects/projects/eu for the other" in either.output
+    inner = cli("gallery", "try", "payment_reminder", "--project", "projects/projects/eu")
+    assert inner.exit_code == 0, inner.output
+    assert (ws / "projects/projects/eu/payment_reminder.ipynb").is_file()
+    assert not (ws / "projects" / "eu").exists()
+
+
+def test_each_try_of_a_callable_template_gets_an_endpoint_of_its_own(ws: Path, cli) -> None:
+    """Tried twice, the opt-in template's copies serve /call/optin and /call/optin-2: both
+    start (a second copy at optin was refused at Start), and each try says where."""
+    first = cli("gallery", "try", "cb_optin", "--project", "bots")
+    assert first.exit_code == 0, first.output
+    assert "receives: POST /lpstudio/api/v1/call/optin " in first.output, first.output
+    with serving(ws) as server:
+        body = {"template": "cb_optin", "project": "eu"}
+        answer = server.api("alice", "POST", "/gallery/try", json=body)
+        assert answer.status_code == 201, answer.text
+        assert answer.json()["trigger"]["endpoint"] == "/lpstudio/api/v1/call/optin-2"
+    with Studio.open(ws, user="alice") as studio:
+        card = GalleryView(studio).cards["cb_optin"]
+        card.project.value = "us"
+        card.create_button.click()
+        assert "receives: POST /lpstudio/api/v1/call/optin-3" in card.result.value
+    fourth = cli("gallery", "try", "cb_optin", "--project", "ca", "--json")
+    assert fourth.exit_code == 0, fourth.output
+    assert json.loads(fourth.stdout)["url"] == "/lpstudio/api/v1/call/optin-4"
+    recipes = ("bots/cb_optin", "eu/cb_optin", "us/cb_optin", "ca/cb_optin")
+    with Studio.open(ws, user="alice") as studio:
+        studio.connections.add("optins", "csv_file", {"path": "optins.csv"}, "alice")
+        for recipe in recipes:
+            studio.start(recipe)
+        served = {e["path"]: e["recipe"] for e in studio.endpoints()}
+    paths = ("optin", "optin-2", "optin-3", "optin-4")
+    assert served == {path: f"{recipe}.ipynb" for path, recipe in zip(paths, recipes, strict=True)}
+    # The copy is the template but for its path.
+    copy = nbformat.read(ws / "projects/eu/cb_optin.ipynb", as_version=4)
+    template = nbformat.read(templates_dir() / "cb_optin.ipynb", as_version=4)
+    template.metadata.lpstudio.trigger.path = "optin-2"
+    assert copy == template

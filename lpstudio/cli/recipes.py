@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from ..errors import InputError
-from ..times import local_moment, poll_start
+from ..times import poll_start
 from .base import (
     _echo_or_json,
     _emit,
@@ -23,12 +23,10 @@ from .base import (
 
 
 def _moment(text: str | None, option: str) -> str | None:
-    """A `--since`-like option read in local time, and refused by its own name (the studio,
-    whose callers are not all on a command line, would call it `since`)."""
-    moment = local_moment(text)
-    if moment is not None:
-        poll_start(moment, option)
-    return moment
+    """A `--since`-like option read in local time, and refused by its own name and as typed
+    (the studio, whose callers are not all on a command line, would call it `since` and
+    read a time without a zone as UTC): the studio is given the moment in ISO form."""
+    return None if text is None else poll_start(text, option, local=True).isoformat()
 
 
 def _contacts(**given: str | None) -> dict[str, str | None]:
@@ -127,10 +125,14 @@ def try_(
     with _studio(workspace or ctx.parent.params["workspace"]) as studio:
         path = studio.try_template(template, project, name)
         recipe = studio.workspace.recipe_name(path)
+        # A callable's endpoint: its own when another recipe had the template's path.
+        endpoint = studio.recipe_detail(recipe)["trigger"].get("endpoint")
     if as_json:
-        _emit({"recipe": recipe, "path": str(path)})
+        _emit({"recipe": recipe, "path": str(path), **({"url": endpoint} if endpoint else {})})
     else:
         click.echo(f"created {recipe}\n  {path}")
+        if endpoint:
+            click.echo(f"  receives: POST {endpoint}  (on the server of `lpstudio serve`)")
 
 
 @main.command()

@@ -91,6 +91,11 @@ class TemplateCard(widgets.VBox):
             return None
         relative = path.relative_to(self.studio.workspace.root)
         self.result.value = f"{message('created', 'success')}{notebook_link(relative)}"
+        # A callable's endpoint: its own when another recipe had the template's path.
+        recipe = self.studio.workspace.recipe_name(path)
+        endpoint = self.studio.recipe_detail(recipe)["trigger"].get("endpoint")
+        if endpoint:
+            self.result.value += message(f"receives: POST {endpoint}")
         return path
 
 

@@ -2,7 +2,7 @@
  * The gallery: the template cards, "Try recipe" (copy a template into a project, open it),
  * and the pop-up that shows them the first time an admin opens the studio.
  */
-import { Dialog, showDialog } from '@jupyterlab/apputils';
+import { Dialog, Notification, showDialog } from '@jupyterlab/apputils';
 import { Widget } from '@lumino/widgets';
 
 import { api, Template } from './api';
@@ -46,6 +46,10 @@ export async function tryTemplate(ctx: StudioContext, template: Template): Promi
       const detail = await api.tryTemplate(template.name, project, name || undefined);
       ctx.notifyChanged();
       await ctx.openRecipe(detail.recipe);
+      if (typeof detail.trigger.endpoint === 'string') {
+        // A callable's endpoint: its own when another recipe had the template's path.
+        Notification.info(`${detail.recipe} receives: POST ${detail.trigger.endpoint}`, { autoClose: false });
+      }
       return true;
     } catch (err) {
       error = err;
