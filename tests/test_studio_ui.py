@@ -20,6 +20,7 @@ from typing import Any
 
 import httpx
 import pytest
+from playwright.sync_api import expect
 
 from lpstudio.sandbox import Sandbox
 from lpstudio.settings import saved_settings
@@ -989,3 +990,82 @@ def test_an_output_notebook_opened_as_html_looks_like_a_notebook_and_cannot_act(
         assert not any("/recipes/" in url for url in requested), requested
     with Studio.open(ws, user="alice") as studio:
         assert [j.id for j in studio.jobs(limit=10)] == [job.id]  # the script's run never came
+
+
+def test_a_nullable_boolean_is_a_drop_down_that_keeps_none(tmp_path: Path) -> None:
+    """`flag: bool | None = None` offers its default (None), True and False, and one whose
+    default is True offers None as well, as the notebook's form does (a checkbox could show
+    or keep no None): what is chosen is saved, None too; an untouched default is not."""
+    root = tmp_path / "ws"
+    Studio.init(root, accept_terms=True, admin="alice").close()
+    parameters = "flag: bool | None = None  # maybe\nsure: bool | None = True\nplain: bool = False"
+    write_recipe(root, "lab/flags", parameters, cells=("print(flag, sure, plain)",))
+
+    def saved() -> dict[str, Any]:
+        with Studio.open(root, user="alice") as studio:
+            return saved_settings(studio.store, "lab/flags.ipynb").get("parameters", {})
+
+    with studio_lab(root, tmp_path / "jupyter") as (url, token), chromium() as browser:
+        page = browser.new_context(
+            viewport={"width": 1400, "height": 1000}, extra_http_headers={"X-Test-User": "alice"}
+        ).new_page()
+        page.set_default_timeout(60_000)
+        page.goto(f"{url}/lab?token={token}")
+        page.locator(".lps-gallery-popup").get_by_role("button", name="Close").click()
+        command(page, "lpstudio:open-settings", {"recipe": "lab/flags.ipynb"})
+        form = page.locator(".lps-settings-body:visible")
+        flag, sure = form.locator("select[name=flag]"), form.locator("select[name=sure]")
+        flag.wait_for()
+        options = flag.locator("option").all_text_contents()
+        assert options == ["(notebook default)", "True", "False"], options
+        options = sure.locator("option").all_text_contents()
+        assert options == ["(default: True)", "True", "False", "None"], options
+        assert flag.input_value() == "" and sure.input_value() == ""
+        assert form.locator("input[name=plain][type=checkbox]").count() == 1  # never None
+        flag.select_option(label="False")
+        sure.select_option(label="None")
+        form.locator(".lps-save").click()
+        wait_for(lambda: saved() == {"flag": False, "sure": None}, what="False and None saved")
+
+        # None saved elsewhere shows as the empty choice, the notebook's default; None
+        # chosen where the default is True shows as None.
+        with Studio.open(root, user="alice") as studio:
+            studio.save_settings("lab/flags.ipynb", {"flag": None})
+        form.get_by_role("button", name="Refresh").click()
+        expect(flag.locator("option:checked")).to_have_text("(notebook default)")
+        expect(sure.locator("option:checked")).to_have_text("None")
+        flag.select_option(label="True")
+        form.locator(".lps-save").click()
+        wait_for(lambda: saved() == {"flag": True, "sure": None}, what="True saved, None kept")
+        # The empty choice forgets the saved None: the notebook's True stands again.
+        sure.select_option("")
+        form.locator(".lps-save").click()
+        wait_for(lambda: saved() == {"flag": True}, what="the saved None forgotten")
+        expect(sure.locator("option:checked")).to_have_text("(default: True)")
+        screenshot(page, "studio-nullable-boolean")
+
+
+def test_try_recipe_in_the_studio_takes_the_project_as_the_file_browser_shows_it(
+    tmp_path: Path,
+) -> None:
+    """Try recipe into `projects/eu` makes eu/cb_optin.ipynb (not projects/projects/eu); the
+    opt-in template tried a second time gets an endpoint of its own, and the studio says it."""
+    root = tmp_path / "ws"
+    Studio.init(root, accept_terms=True, admin="alice").close()
+    with Studio.open(root, user="alice") as studio:
+        studio.try_template("cb_optin", "bots")  # serves /call/optin
+    with studio_lab(root, tmp_path / "jupyter") as (url, token), chromium() as browser:
+        page = browser.new_context(
+            viewport={"width": 1400, "height": 1000}, extra_http_headers={"X-Test-User": "alice"}
+        ).new_page()
+        page.set_default_timeout(60_000)
+        page.goto(f"{url}/lab?token={token}")
+        page.locator(".lps-gallery-popup .lps-card[data-template='cb_optin'] .lps-try").click()
+        dialog = page.locator(".jp-Dialog", has=page.locator(".lps-try-dialog"))
+        dialog.locator("input[name=project]").fill("projects/eu")
+        dialog.get_by_role("button", name="Create recipe").click()
+        said = "eu/cb_optin.ipynb receives: POST /lpstudio/api/v1/call/optin-2"
+        page.get_by_text(said).wait_for()
+        screenshot(page, "studio-try-callable")
+    assert (root / "projects/eu/cb_optin.ipynb").is_file()
+    assert not (root / "projects/projects").exists()

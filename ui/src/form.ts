@@ -9,7 +9,8 @@
  * nothing is sent, as for an emptied text input, so a saved value can be forgotten from the
  * form. An optional `Literal` (`enum` holding null) offers no "null": when null is the
  * default, the empty choice stands for it; otherwise null is the choice "None", as Python
- * names it.
+ * names it. A boolean that may be None (`flag: bool | None`) is such a drop-down of True,
+ * False and None, as in the notebook's form: a checkbox could neither show nor keep None.
  *
  * What is sent follows the notebook's form (lpstudio/widgets/form.py, `_kept`, `_given`,
  * `_sent`): a field the user left as shown sends nothing when it shows a default (the default
@@ -44,15 +45,26 @@ const EXAMPLES: Record<string, string> = {
 
 function kind(schema: JsonSchema): string {
   const t = Array.isArray(schema.type) ? schema.type.find(x => x !== 'null') : schema.type;
-  if (schema.enum) {
+  if (choices(schema)) {
     return 'enum';
   }
   return t ?? 'string';
 }
 
+/** What a drop-down of fixed values offers: an `enum`'s values, or a nullable boolean's. */
+function choices(schema: JsonSchema): unknown[] | undefined {
+  const types = Array.isArray(schema.type) ? schema.type : [];
+  return schema.enum ?? (types.includes('boolean') && types.includes('null') ? [true, false, null] : undefined);
+}
+
 /** An `enum` value as its drop-down option's value. */
 function optionValue(v: unknown): string {
   return v === null ? NULL_CHOICE : String(v);
+}
+
+/** An `enum` value as its drop-down option shows it: as Python names null and booleans. */
+function choiceText(v: unknown): string {
+  return v === null ? 'None' : typeof v === 'boolean' ? (v ? 'True' : 'False') : String(v);
 }
 
 /** Whether a stored value is of the type the property asks for (then it is sent as it is). */
@@ -61,8 +73,9 @@ function fits(prop: JsonSchema, value: unknown): boolean {
   if (value === null) {
     return types.includes('null') || (prop.enum ?? []).includes(null);
   }
-  if (prop.enum) {
-    return prop.enum.some(v => JSON.stringify(v) === JSON.stringify(value));
+  const values = choices(prop);
+  if (values) {
+    return values.some(v => JSON.stringify(v) === JSON.stringify(value));
   }
   switch (kind(prop)) {
     case 'integer':
@@ -235,7 +248,7 @@ export class SchemaForm {
       if (given === '') {
         return undefined; // the empty choice: the default stands (a saved value is forgotten)
       }
-      const match = (prop.enum ?? []).find(v => optionValue(v) === given);
+      const match = (choices(prop) ?? []).find(v => optionValue(v) === given);
       return { value: match === undefined ? given : match };
     }
     if (k === 'field' && given === '') {
@@ -258,12 +271,12 @@ export class SchemaForm {
     }
     if (k === 'enum') {
       const select = el('select', { cls: 'lps-input', attrs: { name } });
-      select.append(...this.unsetChoice(name, prop, v => String(v)));
-      for (const v of prop.enum ?? []) {
+      select.append(...this.unsetChoice(name, prop, choiceText));
+      for (const v of choices(prop) ?? []) {
         if (v === null && this.nullIsEmpty(name, prop)) {
           continue; // the empty choice stands for it: the notebook's default is null
         }
-        select.append(el('option', { text: v === null ? 'None' : String(v), attrs: { value: optionValue(v) } }));
+        select.append(el('option', { text: choiceText(v), attrs: { value: optionValue(v) } }));
       }
       select.value = saved && !(current === null && this.nullIsEmpty(name, prop)) ? optionValue(current) : '';
       return select;
