@@ -42,6 +42,7 @@ from typing import Any, Protocol, TypeVar
 from urllib.parse import parse_qsl, quote, quote_plus, unquote, urlsplit
 
 from .errors import InputError, LpstudioError
+from .workspace import own_file
 
 #: What a secret is replaced by wherever it would be shown.
 MASK = "****"
@@ -112,6 +113,13 @@ def inside_workspace(conn: Connection, raw_path: str, field: str, what: str, exa
             fix=f"give a file inside the workspace, such as {example}, without '..' that "
             "climbs out of it; copy a file from elsewhere into it (links out of it are not "
             "followed)",
+        )
+    if root and own_file(real.relative_to(real_base)):
+        raise InputError(
+            f"{what} '{raw_path}' is one of the workspace's own files",
+            field=field,
+            fix=f"give a file of your own inside the workspace, such as {example}: its "
+            "settings, secret key, store, history/ and .runtime/ are lpstudio's",
         )
     return target
 

@@ -25,6 +25,23 @@ if TYPE_CHECKING:
     from .pool import PoolSettings
 
 CONFIG_NAME = "lpstudio.toml"
+#: What of a workspace folder is lpstudio's own, never a connection's file to read or write:
+#: its settings, key and SQLite store (with SQLite's side files: `lpstudio.db-wal`...), and
+#: the folders of output notebooks and of the processes' runtime files.
+OWN_FILES = frozenset({CONFIG_NAME, "secret.key", "lpstudio.db"})
+OWN_FOLDERS = frozenset({"history", ".runtime"})
+
+
+def own_file(relative: Path) -> bool:
+    """Whether a path relative to a workspace's folder is one of lpstudio's own files."""
+    parts = relative.parts
+    if not parts:
+        return False
+    if parts[0] in OWN_FOLDERS:
+        return True
+    return len(parts) == 1 and parts[0].split("-")[0] in OWN_FILES
+
+
 ENV_VAR = "LPSTUDIO_WORKSPACE"
 TERMS_VERSION = "2026-11"
 

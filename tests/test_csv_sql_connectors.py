@@ -55,6 +55,46 @@ def test_csv_paths_that_leave_the_workspace_are_refused(root, connect):
     }
 
 
+def test_the_workspace_s_own_files_are_no_connection_s_file(root, connect):
+    """A csv_file or SQLite connection named secret.key, lpstudio.toml, the store or the
+    history: a builder's connection read the key into a job's error (its 'columns'), and
+    appends would have written into the settings or the store."""
+    (root / "secret.key").write_text("KEYKEYKEY\n")
+    (root / "lpstudio.toml").write_text("[workspace]\n")
+    sqlite_db(root / "lpstudio.db")
+    (root / ".runtime").mkdir()
+    (root / "history" / "2026-11-30").mkdir(parents=True)
+    for path in (
+        "secret.key",
+        "./lpstudio.toml",
+        "data/../lpstudio.db",
+        "lpstudio.db-wal",
+        ".runtime/api-rates.sqlite",
+        "history/2026-11-30/1-x.ipynb",
+        str(root / "secret.key"),
+    ):
+        for act in ("read_rows", "append_row"):
+            conn = connect("csv_file", {"path": path, "root": str(root)})
+            with pytest.raises(InputError) as caught:
+                conn.read_rows() if act == "read_rows" else conn.append_row(row={"a": "x"})
+            assert caught.value.field == "path", (path, act)
+            assert "the workspace's own" in caught.value.message, caught.value.message
+            assert "KEYKEYKEY" not in str(caught.value)
+    assert (root / "secret.key").read_text() == "KEYKEYKEY\n"
+    assert not (root / "history" / "2026-11-30" / "1-x.ipynb").exists()
+    with pytest.raises(InputError) as caught:
+        connect("sql", {"url": "sqlite:///lpstudio.db", "root": str(root)}).query(
+            sql="SELECT x FROM t"
+        )
+    assert caught.value.field == "url" and "the workspace's own" in caught.value.message
+    assert (
+        connect("csv_file", {"path": "data/history.csv", "root": str(root)}).append_row(
+            row={"a": 1}
+        )["row_number"]
+        == 1
+    )
+
+
 def test_any_connector_keeps_a_path_inside_the_workspace_with_the_sdk_s_one_rule(root, monkeypatch):
     """The rule the CSV and SQL connectors follow, for a brand's own connector too."""
     outside = root.parent / "outside"

@@ -6,7 +6,8 @@
 
 Values are read as text (no guessed numbers or dates, and an empty cell stays ""). The file
 is in the workspace (`config["root"]`, passed by the runtime): a relative path is relative to
-it, and no path may lead out of it, through `..`, an absolute path or a symbolic link. A file
+it, and no path may lead out of it, through `..`, an absolute path or a symbolic link, nor
+name one of lpstudio's own files there (settings, key, store, history/, .runtime/). A file
 that cannot be decoded with the connection's encoding, or whose rows do not fit its header,
 is reported naming the file and the fix.
 """
