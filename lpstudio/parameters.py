@@ -719,6 +719,11 @@ def _paths(spec: dict[str, Any], value: Any, where: str) -> Iterator[tuple[str, 
             yield at, item
 
 
+#: A scheme before a colon (`file:`, `http://`, `s3://`): readers such as pandas open it as a
+#: URL, whatever folder it seems to be in.
+_URL_LIKE = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:")
+
+
 def _check_path(name: str, value: str, folder: Path, projects: Path) -> None:
     """Refuses a path given to a recipe that leads out of the workspace's `projects/`: an
     API client or an operator could otherwise have a job read any file of the machine, or
@@ -730,6 +735,13 @@ def _check_path(name: str, value: str, folder: Path, projects: Path) -> None:
     if not value.strip() or "\0" in value:
         raise ParameterError(
             f"parameter '{name}' expects a file path, got {value!r}", field=name, fix=fix
+        )
+    if value.startswith("~") or _URL_LIKE.match(value):
+        raise ParameterError(
+            f"parameter '{name}' is read as a home folder or a URL by pandas and the like, "
+            f"not as a file under projects/: {value!r}",
+            field=name,
+            fix=fix,
         )
     if not (folder / value).resolve().is_relative_to(projects.resolve()):
         raise ParameterError(

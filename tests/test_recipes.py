@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from datetime import date, datetime
 from functools import reduce
 from pathlib import Path
@@ -777,7 +778,19 @@ def test_a_path_parameter_leading_out_of_projects_is_refused_before_any_job(ws: 
     props = Recipe.load(ws / "projects/billing/paths.ipynb", "billing/paths.ipynb").schema
     assert props["properties"]["data"]["type"] == "string"
     assert props["properties"]["data"]["format"] == "path"
-    for wrong in ("../../secret.key", "/etc/passwd", "../../lpstudio.toml", " "):
+    # pandas (and fsspec) read `~` as the home folder and `file:`, `http://`... as URLs: the
+    # folder check took `~/../WS/secret.key` for a folder named `~` under projects/.
+    home_key = f"~/{os.path.relpath(ws / 'secret.key', Path.home())}"
+    for wrong in (
+        "../../secret.key",
+        "/etc/passwd",
+        "../../lpstudio.toml",
+        " ",
+        home_key,
+        "file:///etc/passwd",
+        "file:/etc/passwd",
+        "http://127.0.0.1:9/x.csv",
+    ):
         for command in ("run", "settings"):
             result = cli(command, "billing/paths", "-p", "data", wrong, "--json")
             assert result.exit_code == 2, result.output
