@@ -582,6 +582,16 @@ def test_connections_never_show_secrets(server: str) -> None:
     assert HOOK_SECRET not in api(server, "otto", "GET", "/connections").text
 
 
+def test_a_user_named_as_an_api_client_or_a_process_is_refused(server: str) -> None:
+    """`api:NAME` and `lpstudio:server` are the identities of API clients and of lpstudio's
+    processes: a Jupyter user so named (an identity provider that allows ':') shared their
+    studio, and read a client's calls as its own."""
+    for name in ("api:cb", "lpstudio:server", "x:y"):
+        for method, path in (("GET", "/me"), ("GET", "/jobs"), ("GET", "/recipes")):
+            error = assert_error(api(server, name, method, path), 403, "user")
+            assert "':'" in error["message"] and "without ':'" in error["fix"], error
+
+
 def test_each_role_is_refused_what_it_may_not_do_and_nothing_changes(
     server: str, ws: Path, tokens: dict[str, str]
 ) -> None:

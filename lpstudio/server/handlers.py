@@ -281,6 +281,16 @@ class UserHandler(BaseHandler):
             raise self.unauthenticated()
         op = self.operation
         name = self.app.user_name(self.current_user, self.identity_provider)
+        if ":" in name:  # api:NAME and lpstudio:PROCESS act for clients and lpstudio itself
+            raise ApiError(
+                403,
+                "Forbidden",
+                f"the user name {name!r} holds ':', which lpstudio keeps for API clients "
+                "(api:NAME) and its own processes",
+                field="user",
+                fix="sign in under a user name without ':' (the server's identity provider "
+                "names its users)",
+            )
         self.studio = await self.blocking(self.app.studio_for, name)
         role = await self.blocking(lambda: self.studio.role)
         check_role(role, op.permission, op.action)
