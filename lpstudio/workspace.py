@@ -143,6 +143,17 @@ def _check_numbers(config: dict[str, Any], config_path: Path) -> None:
             field=f"{name}.{key}",
             fix=f"set it to a number such as `{key} = {default}` under [{name}] in {config_path}",
         )
+    jobs = _table(config, "jobs", config_path)
+    beat, stale = jobs.get("heartbeat_seconds", 2), jobs.get("stale_after_seconds", 60)
+    if stale < 2 * beat:  # one late beat would make a live job's worker look gone
+        raise WorkspaceError(
+            f"{config_path} [jobs] stale_after_seconds ({stale:g}) must be at least two "
+            f"heartbeats ({2 * beat:g} s): a running job's worker would be taken for lost "
+            "between two of its beats",
+            field="jobs.stale_after_seconds",
+            fix=f"raise stale_after_seconds to {max(60, 2 * beat):g} or more, or lower "
+            f"heartbeat_seconds, under [jobs] in {config_path}",
+        )
 
 
 #: The schemes of Dask's comms a scheduler may listen on.

@@ -212,6 +212,19 @@ def test_job_timings_that_are_not_positive_seconds_are_refused(
     assert error["field"] == f"jobs.{key}" and str(config) in error["message"]
 
 
+def test_a_job_taken_for_lost_between_two_of_its_heartbeats_is_refused(ws: Path) -> None:
+    """`stale_after_seconds = 1` beside `heartbeat_seconds = 2` failed every job that ran
+    longer than a second as "worker lost", while its worker ran it."""
+    config = set_jobs_setting(ws, "stale_after_seconds", "3")
+    result = CliRunner().invoke(main, ["jobs", "--json", "--workspace", str(ws)])
+    assert result.exit_code == 2, result.output
+    error = json.loads(result.stdout)["error"]
+    assert error["field"] == "jobs.stale_after_seconds" and str(config) in error["message"]
+    assert "two heartbeats" in error["message"] and "heartbeat_seconds" in error["fix"], error
+    set_jobs_setting(ws, "stale_after_seconds", "4")  # two beats of 2 s: enough
+    assert CliRunner().invoke(main, ["jobs", "--workspace", str(ws)]).exit_code == 0
+
+
 @pytest.mark.parametrize(
     ("section", "key", "value", "field", "hint"),
     [
