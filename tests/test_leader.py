@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import subprocess
 from datetime import timedelta
 from pathlib import Path
@@ -91,6 +92,39 @@ def test_a_server_may_leave_the_scheduler_to_daemons(ws: Path) -> None:
     with serving(ws, "--LpstudioApp.scheduler=False") as server:
         state = server.api("otto", "GET", "/scheduler").json()
         assert state == {"hosted": False, "leader": None, "expires_at": None, "is_leader": False}
+
+
+def test_a_server_that_never_starts_takes_no_lease_and_fires_nothing(ws: Path) -> None:
+    """A server refused at start (its port taken, or run as root without --allow-root) took
+    the scheduler's lease and queued due schedules before exiting: the real server then
+    stood by for a lease's length."""
+    write_recipe(
+        ws,
+        "p/tick",
+        metadata={"title": "tick", "trigger": {"kind": "schedule", "cron": "* * * * *"}},
+    )
+    with Studio.open(ws, user="alice") as studio:
+        studio.start("p/tick")
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        refused = subprocess.run(
+            [
+                LPSTUDIO,
+                "serve",
+                f"--workspace={ws}",
+                f"--port={port}",
+                "--allow-root",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    assert refused.returncode != 0 and "already in use" in refused.stderr, refused.stderr
+    with Studio.open(ws, user="alice") as studio:
+        assert StoreLease(studio.store).status()["leader"] is None
+        assert studio.jobs() == []
 
 
 def _serve_refused(ws: Path, option: str) -> subprocess.CompletedProcess[str]:

@@ -182,9 +182,16 @@ class LpstudioApp(ExtensionApp):
             self.log.warning("lpstudio: no workspace at %s: %s", self.workspace, exc)
             return
         self.log.info("lpstudio: serving workspace %s", self.lpstudio_workspace.root)
-        self.service.executor.warm()  # callable recipes answer from ready kernels at once
         self.lease = StoreLease(self.service.store, SCHEDULER, self.scheduler_lease_seconds)
         self._scheduler: Scheduler | None = None
+
+    async def _start_jupyter_server_extension(self, serverapp: Any) -> None:
+        """Once the server serves (its port bound, its start-up checks passed): a server
+        refused at start took the scheduler's lease and fired due schedules as it exited,
+        and the server that did start stood by for the lease's length."""
+        if self.workspace_error is not None:
+            return
+        self.service.executor.warm()  # callable recipes answer from ready kernels at once
         if self.scheduler:
             self._scheduler = Scheduler(
                 self.service, workers=self.scheduler_workers, lease=self.lease
