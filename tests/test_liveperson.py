@@ -945,6 +945,15 @@ def test_dry_run_sends_nothing_and_returns_the_requests(connect, control, sandbo
 
     assert result["dry_run"] is True
     assert result["recipients"] == 250 and result["batches"] == 3
+    # A real run's keys too, with nothing sent: a recipe reading them passes its Test (the
+    # README's `sent["campaigns"], sent["accepted"]...` failed with KeyError in a dry run).
+    assert {key: result[key] for key in ("campaigns", "accepted", "uncertain")} == {
+        "campaigns": [],
+        "accepted": 0,
+        "uncertain": [],
+    }
+    assert (result["already_sent"], result["rejected"], result["not_sent"]) == ([], [], 0)
+    assert result["failed"] == []
     requests = result["requests"]
     assert [r["method"] for r in requests] == ["POST"] * 3
     assert {r["url"] for r in requests} == {f"{sandbox.url}{CAMPAIGN_PATH}"}

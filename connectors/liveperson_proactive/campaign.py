@@ -403,6 +403,7 @@ def send_campaign(conn: Connection, data: dict[str, Any]) -> dict[str, Any]:
         "batches": 0,
     }
     requests: list[dict[str, Any]] = []
+    would_send = 0  # recipients a dry run would send
     waiting: list[Waiting] = []  # values another running job is sending
     seen: set[str] = set()
     seen_once: set[str] = set()
@@ -414,7 +415,7 @@ def send_campaign(conn: Connection, data: dict[str, Any]) -> dict[str, Any]:
             if len(requests) < DRY_RUN_REQUESTS:
                 body = _body(data, [consumer for _, consumer, _ in batch])
                 requests.append(conn.would_send("POST", url, json=body))
-            result["accepted"] += len(batch)
+            would_send += len(batch)
             continue
         stop = _send_batch(conn, client, path, number, batch, data, result, waiting)
         if stop:  # accounted for, never claimed (nor sent by this job: those waited for)
@@ -423,14 +424,8 @@ def send_campaign(conn: Connection, data: dict[str, Any]) -> dict[str, Any]:
     codes = {str(f["errorMessage"]).split(": ", 1)[0] for f in failed}
     if result["batches"] == 0 and len(codes) == 1:
         raise NobodySendable(codes.pop(), data, result)
-    if conn.dry_run:
-        return {
-            "dry_run": True,
-            "requests": requests,
-            "recipients": result["accepted"],
-            "failed": failed,
-            "batches": result["batches"],
-        }
+    if conn.dry_run:  # a real run's keys (nothing accepted), and what it would send
+        return {**result, "dry_run": True, "requests": requests, "recipients": would_send}
     _wait_for_other_jobs(conn, client, path, data, result, waiting)
     if result["rejected"] or result["uncertain"] or result.get("in_progress"):
         raise CampaignIncomplete(result)
