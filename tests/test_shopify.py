@@ -232,10 +232,13 @@ def test_a_shop_that_is_not_a_myshopify_name_is_refused(connect, control):
     assert raised.value.field == "shop"
 
 
-@pytest.mark.parametrize("version", ["2025-1", "2025-01/../../x", "latest", "2025-01\n"])
+@pytest.mark.parametrize(
+    "version", ["2025-1", "2025-01/../../x", "latest", "2025-01\n", "2026-13", "2026-02"]
+)
 def test_an_api_version_shopify_does_not_have_is_named_before_asking(connect, control, version):
-    """Shopify's versions are YYYY-MM (or `unstable`): another value would only come back as
-    a 404 from the shop, so it is refused naming the field, with nothing asked."""
+    """Shopify's versions are YYYY-MM of a quarter (or `unstable`): another value would only
+    come back as a 404 from the shop, so it is refused naming the field, with nothing asked
+    (2026-13 passed the pattern of four digits, a dash and two)."""
     with pytest.raises(ConnectorError) as raised:
         poll(connect(api_version=version), ago(days=1))
 
@@ -243,7 +246,9 @@ def test_an_api_version_shopify_does_not_have_is_named_before_asking(connect, co
     assert control.get("/_sandbox/requests").json()["requests"] == []
 
 
-@pytest.mark.parametrize("version", ["bogus", "2025-01/../../x", "latest", "2025-01\n"])
+@pytest.mark.parametrize(
+    "version", ["bogus", "2025-01/../../x", "latest", "2025-01\n", "2026-13", "2026-05"]
+)
 def test_an_api_version_shopify_does_not_have_is_refused_when_the_connection_is_saved(version):
     """It was saved, and refused at the first poll only (by the scheduler, in its log)."""
     values = {"shop": "brand.myshopify.com", "access_token": "shpat_x", "api_version": version}

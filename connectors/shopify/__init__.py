@@ -32,7 +32,8 @@ NETWORK_TRIES = 3
 #: A stable version inside Shopify's support window (each is supported for 12 months).
 API_VERSION = "2026-10"
 #: What an API version looks like: the form of a path segment of every request.
-_VERSION = re.compile(r"^(?:[0-9]{4}-[0-9]{2}|unstable)(?!\n)$")  # `$` takes a final \n
+#: Shopify releases a version each quarter: YYYY-01, -04, -07 and -10 (or `unstable`).
+_VERSION = re.compile(r"^(?:[0-9]{4}-(?:01|04|07|10)|unstable)(?!\n)$")  # `$` takes a final \n
 #: How fast Shopify's REST bucket empties, in calls a second (4 on Shopify Plus: the
 #: standard rate waits a little longer there, never too little).
 LEAK_PER_SECOND = 2.0
@@ -56,7 +57,7 @@ connector = Connector(
             "api_version",
             "API version",
             default=API_VERSION,
-            hint="YYYY-MM, or unstable",
+            hint="YYYY-MM of a quarter (01, 04, 07 or 10), or unstable",
             pattern=_VERSION.pattern,  # refused when the connection is saved, not at a poll
         ),
     ],
@@ -223,7 +224,8 @@ def _checkouts_url(conn: Connection) -> str:
     version = str(conn.config.get("api_version") or API_VERSION)
     if not _VERSION.fullmatch(version):
         raise ConnectorError(
-            f"api_version {version[:40]!r} is not a Shopify API version (YYYY-MM, or unstable)",
+            f"api_version {version[:40]!r} is not a Shopify API version (YYYY-MM of a quarter: "
+            "01, 04, 07 or 10; or unstable)",
             field="api_version",
             fix=f"set api_version to a version your shop supports, such as {API_VERSION}",
         )
