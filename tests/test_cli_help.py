@@ -109,7 +109,7 @@ def test_an_option_left_without_its_value_points_at_its_own_commands_help(
     assert field in fix and f"`{command} --help`" in fix, result.stderr
 
 
-@pytest.mark.parametrize("args", [[], ["connections"], ["api-clients"]])
+@pytest.mark.parametrize("args", [[], ["connections"], ["api-clients"], ["users"]])
 def test_a_command_group_alone_shows_its_help_not_an_error(args: list[str]) -> None:
     # `lpstudio` alone, a new user's first command, printed "lpstudio: error: Usage: ..."
     # with "fix: see `lpstudio --help`" and exited 2.

@@ -601,6 +601,39 @@ def test_api_clients_from_the_cli_are_for_admins_and_show_the_token_once(
         assert bad.exit_code == 2 and "--rate" in bad.output, rate
 
 
+def test_admins_give_roles_from_the_cli(tmp_path: Path) -> None:
+    """Roles could be given only over the REST API (`PUT /users/NAME/role`), which the
+    README never named: an admin at the command line had no way to make an operator."""
+    from click.testing import CliRunner
+
+    from lpstudio.cli import main
+
+    root = tmp_path / "ws"
+    Studio.init(root, accept_terms=True, admin="ada").close()
+    runner = CliRunner()
+
+    def as_user(user: str, *args: str) -> Result:
+        return runner.invoke(main, [*args, "-w", str(root)], env={"LPSTUDIO_USER": user})
+
+    given = as_user("ada", "users", "role", "otto", "operator", "--json")
+    assert given.exit_code == 0, given.output
+    assert json.loads(given.stdout) == {"name": "otto", "role": "operator", "created": True}
+    listed = as_user("ada", "users", "list", "--json")
+    assert {u["name"]: u["role"] for u in json.loads(listed.stdout)} == {
+        "ada": "admin",
+        "otto": "operator",
+    }
+    with Studio.open(root, user="otto") as studio:
+        assert studio.role == "operator"
+    refused = as_user("otto", "users", "role", "otto", "admin")
+    assert refused.exit_code == 2 and "only admins give roles" in refused.output
+    for args, field in ((("bob", "boss"), "role"), (("api:cb", "analyst"), "name")):
+        bad = as_user("ada", "users", "role", *args, "--json")
+        assert bad.exit_code == 2 and json.loads(bad.stdout)["error"]["field"] == field
+    last = as_user("ada", "users", "role", "ada", "operator")
+    assert last.exit_code == 2 and "last admin" in last.output
+
+
 # -- connections that recipes use -----------------------------------------------------------
 
 

@@ -160,12 +160,12 @@ def api_clients() -> None:
     """Tokens that let bots call callable recipes (admins only)."""
 
 
-def _admin_studio(workspace: Path | None) -> Studio:
+def _admin_studio(workspace: Path | None, what: str = "manage API clients") -> Studio:
     studio = _studio(workspace)
     if studio.role != "admin":
         studio.close()
         raise InputError(
-            f"{studio.user} is {studio.role}; only admins manage API clients",
+            f"{studio.user} is {studio.role}; only admins {what}",
             field="role",
             fix="ask an admin, or run as one (LPSTUDIO_USER)",
         )
@@ -232,6 +232,40 @@ def api_clients_revoke(name: str, workspace: Path | None, as_json: bool) -> None
     with _admin_studio(workspace) as studio:
         client = studio.api_clients.revoke(name)
     _echo_or_json(as_json, client, f"revoked API client {name}")
+
+
+@main.group()
+def users() -> None:
+    """The people of the workspace and their roles (admins only): what the studio, the
+    widgets and the REST API let each of them do."""
+
+
+@users.command("list")
+@workspace_option
+@json_option
+@handles_errors
+def users_list(workspace: Path | None, as_json: bool) -> None:
+    """List the users seen so far, with their roles."""
+    with _admin_studio(workspace, "list users") as studio:
+        people = studio.users()
+    if as_json:
+        _emit(people)
+        return
+    for person in people:
+        click.echo(f"{person['name']}\t{person['role']}")
+
+
+@users.command("role")
+@click.argument("name")
+@click.argument("role", metavar="ROLE")
+@workspace_option
+@json_option
+@handles_errors
+def users_role(name: str, role: str, workspace: Path | None, as_json: bool) -> None:
+    """Give user NAME the ROLE admin, analyst or operator (before their first visit too)."""
+    with _admin_studio(workspace, "give roles") as studio:
+        given = studio.set_role(name, role)
+    _echo_or_json(as_json, given, f"{name} is {role}")
 
 
 @main.command(context_settings={"ignore_unknown_options": True})
