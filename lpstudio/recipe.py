@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from functools import cached_property, lru_cache
 from pathlib import Path
@@ -153,6 +153,22 @@ def _kernel_specs(*where: str | None) -> Any:
     from jupyter_client.kernelspec import KernelSpecManager
 
     return KernelSpecManager()
+
+
+def missing_kernels(names: Sequence[str]) -> str | None:
+    """Whether a kernel spec of `names` is not installed here: None when all are, else the
+    installed ones, named for a fix ("python3, ir", or "none")."""
+    from jupyter_client.kernelspec import NoSuchKernel
+
+    from .pool import find_kernel_spec
+
+    manager = _kernel_specs(*(os.environ.get(v) for v in ("JUPYTER_PATH", "JUPYTER_DATA_DIR")))
+    try:
+        for name in names:
+            find_kernel_spec(manager, name)  # looked up on disk at most every few seconds
+    except NoSuchKernel:
+        return ", ".join(sorted(manager.find_kernel_specs())) or "none"
+    return None
 
 
 #: Keywords whose values are data, not schemas: a `$ref` there is no reference.
@@ -331,16 +347,9 @@ class Recipe:
     def _check_kernel(self) -> None:
         """The kernel the notebook names must be installed here: papermill would otherwise
         fail the job it had already made (NoSuchKernel)."""
-        from jupyter_client.kernelspec import NoSuchKernel
-
-        from .pool import find_kernel_spec
-
         name = self.notebook.metadata.kernelspec.name
-        manager = _kernel_specs(*(os.environ.get(v) for v in ("JUPYTER_PATH", "JUPYTER_DATA_DIR")))
-        try:
-            find_kernel_spec(manager, name)  # looked up on disk at most every few seconds
-        except NoSuchKernel:
-            installed = ", ".join(sorted(manager.find_kernel_specs())) or "none"
+        installed = missing_kernels([name])
+        if installed is not None:
             raise RecipeError(
                 f"recipe {self.name} names kernel '{name}' (metadata.kernelspec.name), which "
                 "is not installed here",

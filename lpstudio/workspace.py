@@ -412,6 +412,13 @@ class Workspace:
         warm = section.get("warm", list(default.warm))
         if not _names(warm):
             raise bad("warm", "a list of kernel spec names", 'warm = ["python3"]')
+        from .recipe import missing_kernels
+
+        installed = missing_kernels(warm)
+        if installed is not None:  # a misspelt spec kept nothing warm, without a word
+            raise bad(
+                "warm", f"a list of installed kernel specs ({installed})", 'warm = ["python3"]'
+            )
         fork = section.get("fork", default.fork)
         if not isinstance(fork, bool):
             raise bad("fork", "true or false", "fork = true")

@@ -370,6 +370,7 @@ def test_the_pool_settings_are_checked(tmp_path: Path) -> None:
         ('pool_size = "2"', "kernels.pool_size"),
         ('preimport = ["pandas", "not a module"]', "kernels.preimport"),
         ('warm = "python3"', "kernels.warm"),
+        ('warm = ["pyhton3"]', "kernels.warm"),  # kept nothing warm, without a word
         ('fork = "yes"', "kernels.fork"),
     ):
         key = bad.split(" =")[0]
