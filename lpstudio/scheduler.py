@@ -496,6 +496,9 @@ class Scheduler:
                 job = self._cluster.run_claimed(job_id)
             else:
                 job = execute_job(self.studio.workspace, self.store, job_id, group=self._claimed)
+                if job.status == QUEUED and job.worker is None:  # this scheduler stopped
+                    log.info("job %s requeued: the scheduler stopped before it ended", job_id)
+                    return  # the next scheduler runs it
                 if job.worker != worker_id():  # put back in the queue while it was silent
                     log.warning("job %s went to another worker: its end is that one's", job_id)
                     return  # which reports and retries it, once

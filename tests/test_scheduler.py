@@ -407,9 +407,13 @@ def test_sigterm_requeues_a_job_past_the_grace_period_and_nothing_is_sent_twice(
     assert received(sandbox) == dict.fromkeys(phones(0, 1), 1)
 
     assert first.stop() == 0
-    assert "waiting up to 1 s for 1 running job(s)" in first.log.read_text()
+    said = first.log.read_text()
+    assert "waiting up to 1 s for 1 running job(s)" in said
     (job,) = jobs(db, recipe)
     assert (job.status, job.worker, job.cells_done) == ("queued", None, 0)
+    # Its own requeue, not another worker's doing (as the log said).
+    assert f"job {job.id} requeued: the scheduler stopped" in said, said
+    assert "went to another worker" not in said
 
     daemons()
     wait_for(lambda: jobs(db, recipe)[0].status in FINAL_STATES, timeout=120, what="the rerun")
