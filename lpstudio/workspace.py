@@ -409,6 +409,15 @@ class Workspace:
             part.isidentifier() for name in preimport for part in name.split(".")
         ):
             raise bad("preimport", "a list of module names", 'preimport = ["pandas", "httpx"]')
+        # The fork server imports them with this Python: one it lacks (a misspelling) made
+        # every kernel start cold, with a line in the log per job.
+        absent = [name for name in preimport if not importlib.util.find_spec(name.split(".")[0])]
+        if absent:
+            raise bad(
+                "preimport",
+                f"a list of modules installed here ({', '.join(absent)} is not)",
+                'preimport = ["pandas", "httpx"]',
+            )
         warm = section.get("warm", list(default.warm))
         if not _names(warm):
             raise bad("warm", "a list of kernel spec names", 'warm = ["python3"]')

@@ -371,6 +371,7 @@ def test_the_pool_settings_are_checked(tmp_path: Path) -> None:
         ('preimport = ["pandas", "not a module"]', "kernels.preimport"),
         ('warm = "python3"', "kernels.warm"),
         ('warm = ["pyhton3"]', "kernels.warm"),  # kept nothing warm, without a word
+        ('preimport = ["pandsa"]', "kernels.preimport"),  # every kernel then started cold
         ('fork = "yes"', "kernels.fork"),
     ):
         key = bad.split(" =")[0]
