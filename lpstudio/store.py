@@ -17,6 +17,7 @@ import hashlib
 import json
 import os
 import socket
+import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timedelta
@@ -311,8 +312,16 @@ class Store:
                 f"lpstudio to schema revision {revision}; this lpstudio knows revisions up to "
                 f"{SCHEMA_HEAD}. Nothing was changed",
                 field="store",
-                fix="upgrade lpstudio (`pip install -U lpstudio`) to the version that upgraded "
-                "the store",
+                fix="install the lpstudio that upgraded the store on this machine too (README: "
+                "Upgrading)",
+            )
+        if revision is not None:  # an existing store: the upgrade has no way back
+            print(
+                f"lpstudio: upgrading the store {self.engine.url.render_as_string()} from schema "
+                f"{revision} to {SCHEMA_HEAD} (older lpstudio versions cannot open it then; "
+                "README: Upgrading)",
+                file=sys.stderr,
+                flush=True,
             )
         with self.engine.execution_options(lpstudio_write=True).begin() as conn:
             config.attributes["connection"] = conn

@@ -32,8 +32,28 @@ def test_a_store_upgraded_by_a_newer_lpstudio_is_refused_untouched(ws: Path, cli
     assert error["code"] == "WorkspaceError" and error["field"] == "store"
     assert "0099" in error["message"] and SCHEMA_HEAD in error["message"]
     assert "newer lpstudio" in error["message"] and "Nothing was changed" in error["message"]
-    assert "pip install -U lpstudio" in error["fix"]
+    assert "Upgrading" in error["fix"]
     assert database.read_bytes() == before
+
+
+def test_an_upgrade_of_an_existing_store_is_said(ws: Path, cli) -> None:
+    """The first command of a newer lpstudio upgraded the store without a word, and older
+    versions could not open it afterwards: it is said once, on stderr, naming both schemas
+    (a fresh store says nothing)."""
+    store = Store(f"sqlite:///{ws / 'lpstudio.db'}")
+    try:
+        migrate_to(store, "0010", down=True)
+    finally:
+        store.close()
+    upgraded = cli("jobs", "--json")
+    assert upgraded.exit_code == 0, upgraded.output
+    assert (
+        "upgrading the store" in upgraded.stderr
+        and f"from schema 0010 to {SCHEMA_HEAD}" in upgraded.stderr
+    )
+    assert json.loads(upgraded.stdout) == []
+    again = cli("jobs", "--json")
+    assert "upgrading" not in again.stderr
 
 
 def migrate_to(store: Store, revision: str, down: bool = False) -> None:
