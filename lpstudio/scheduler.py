@@ -39,7 +39,7 @@ from .models import Job, ScheduleRun, TriggerState, utcnow
 from .recipe import Recipe
 from .runner import RunningJobs, execute_job
 from .settings import saved_settings, update_settings
-from .store import CANCELLED, FAILED, QUEUED, SCHEDULED_TRIGGERS, worker_id
+from .store import CANCELLED, FAILED, QUEUED, SCHEDULED_TRIGGERS, SCHEMA_HEAD, worker_id
 from .studio import Studio
 
 log = logging.getLogger("lpstudio.scheduler")
@@ -537,9 +537,26 @@ class Scheduler:
 
     def _tick_forever(self) -> None:
         while not self._stopping.is_set():
+            if self._step(self._store_upgraded):
+                self.stop()  # its jobs would run this version's code on a schema it cannot read
+                break
             if self.leading() and self._step(self.tick_apart):
                 self._wake.set()  # what it queued starts now, not at the queue's next look
             self._stopping.wait(self.idle_seconds)
+
+    def _store_upgraded(self) -> bool:
+        """Whether a newer lpstudio upgraded the store since this one opened it (another
+        machine, upgraded first): said once, in the log, with the fix."""
+        revision = self.store.schema_revision()
+        if revision == SCHEMA_HEAD:
+            return False
+        log.error(
+            "the store was upgraded by a newer lpstudio to schema revision %s (this one knows "
+            "%s): this scheduler stops; fix: install that lpstudio here too (README: Upgrading)",
+            revision,
+            SCHEMA_HEAD,
+        )
+        return True
 
     def tick_apart(self) -> list[int]:
         """The daemon's tick: polls run apart from it (see `tick`)."""

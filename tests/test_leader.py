@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import socket
+import sqlite3
 import subprocess
+from contextlib import closing
 from datetime import timedelta
 from pathlib import Path
 
@@ -12,6 +14,7 @@ import pytest
 
 from lpstudio.leader import StoreLease
 from lpstudio.models import Lease, utcnow
+from lpstudio.store import SCHEMA_HEAD
 from lpstudio.studio import Studio
 from tests.browser import free_port
 from tests.conftest import LPSTUDIO, wait_for, write_recipe
@@ -125,6 +128,27 @@ def test_a_server_that_never_starts_takes_no_lease_and_fires_nothing(ws: Path) -
     with Studio.open(ws, user="alice") as studio:
         assert StoreLease(studio.store).status()["leader"] is None
         assert studio.jobs() == []
+
+
+def test_a_server_left_on_an_older_version_stops_serving_an_upgraded_store(ws: Path) -> None:
+    """Upgraded by a newer lpstudio on another machine, the store was still served (to
+    users seen before) and its scheduler led on, running jobs with the old code."""
+    with serving(ws) as server:
+        assert server.api("alice", "GET", "/jobs").status_code == 200
+        with closing(sqlite3.connect(ws / "lpstudio.db")) as db, db:
+            db.execute("UPDATE alembic_version SET version_num = '0099'")
+        wait_for(
+            lambda: server.api("alice", "GET", "/jobs").status_code == 503,
+            what="the server to see the upgrade",
+        )
+        error = server.api("alice", "GET", "/jobs").json()["error"]
+        assert error["code"] == "StoreUpgraded" and error["field"] == "store", error
+        assert "0099" in error["message"] and "Upgrading" in error["fix"], error
+        wait_for(
+            lambda: "this scheduler stops" in server.log.read_text(), what="the scheduler to stop"
+        )
+        with closing(sqlite3.connect(ws / "lpstudio.db")) as db, db:
+            db.execute("UPDATE alembic_version SET version_num = :head", {"head": SCHEMA_HEAD})
 
 
 def _serve_refused(ws: Path, option: str) -> subprocess.CompletedProcess[str]:

@@ -31,7 +31,7 @@ from typing import Any
 import httpx
 import pytest
 from click.testing import CliRunner, Result
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select, text, update
 
 from lpstudio.cli import main
 from lpstudio.errors import LpstudioError, WorkspaceError
@@ -421,6 +421,21 @@ def test_sigterm_requeues_a_job_past_the_grace_period_and_nothing_is_sent_twice(
     assert job.status == "succeeded"
     assert job.result == {"phone": phones(0, 1)[0], "accepted": 0}  # the ledger had it sent
     assert received(sandbox) == dict.fromkeys(phones(0, 1), 1)
+
+
+def test_a_daemon_stops_once_a_newer_lpstudio_upgraded_the_store(
+    ws: Path, db: Store, daemons: Callable[..., Daemon]
+) -> None:
+    """A scheduler of the old version, left up while another machine upgraded the store,
+    led on and ran every trigger's job with its own code on a schema it did not know."""
+    daemon = daemons()
+    wait_for(lambda: "scheduler started" in daemon.log.read_text(), what="the daemon")
+    with db.engine.begin() as conn:
+        conn.execute(text("UPDATE alembic_version SET version_num = '0099'"))
+    daemon.proc.wait(60)
+    said = daemon.log.read_text()
+    assert "upgraded by a newer lpstudio to schema revision 0099" in said, said
+    assert "Traceback" not in said
 
 
 # -- 2. rival daemons on one store -----------------------------------------------------------

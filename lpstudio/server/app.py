@@ -11,6 +11,7 @@ import functools
 import math
 import os
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,7 @@ from ..errors import LpstudioError
 from ..leader import SCHEDULER, StoreLease
 from ..recipe import MAX_TIMEOUT
 from ..scheduler import Scheduler
+from ..store import SCHEMA_HEAD
 from ..studio import Studio
 from ..workspace import ENV_VAR, Workspace, current_user
 from .auth import RateLimits
@@ -29,6 +31,8 @@ from .routes import ROUTES, Route, handlers
 
 #: The acting user of what no person does: API-client lookups and webhook jobs.
 SERVICE_USER = "lpstudio:server"
+#: How often, in seconds at most, requests make a server look at the store's schema.
+STORE_LOOK_EVERY = 2.0
 
 
 class LpstudioApp(ExtensionApp):
@@ -173,6 +177,8 @@ class LpstudioApp(ExtensionApp):
         self._lock = threading.Lock()
         self.pool = ThreadPoolExecutor(self.threads, thread_name_prefix="lpstudio-api")
         self.workspace_error: dict[str, Any] | None = None
+        self.store_upgraded: str | None = None  # the schema a newer lpstudio left, once seen
+        self._store_looked = -math.inf
         try:
             self.lpstudio_workspace = Workspace.load(Path(self.workspace).expanduser())
             self.limits = RateLimits(self.lpstudio_workspace.root / ".runtime" / "api-rates.sqlite")
@@ -200,6 +206,18 @@ class LpstudioApp(ExtensionApp):
                 target=self._scheduler.run_forever, name="lpstudio-scheduler", daemon=True
             )
             self._scheduler_thread.start()
+
+    def store_look_due(self) -> bool:
+        """Whether the store's schema is to be looked at again (`look_at_store`)."""
+        return time.monotonic() - self._store_looked >= STORE_LOOK_EVERY
+
+    def look_at_store(self) -> None:
+        """Notes a schema a newer lpstudio upgraded the store to meanwhile (another machine
+        upgraded first): this server then answers 503 rather than serve on with the studios
+        it opened before, on a schema it cannot read."""
+        revision = self.service.store.schema_revision()
+        self._store_looked = time.monotonic()
+        self.store_upgraded = None if revision == SCHEMA_HEAD else revision
 
     def scheduler_status(self) -> dict[str, Any]:
         """Whether this server hosts the scheduler, and which server leads."""

@@ -115,6 +115,18 @@ class BaseHandler(ExtensionHandlerMixin, APIHandler):
         await super().prepare()
         if self.app.workspace_error is not None:
             raise ApiError(503, "NoWorkspace", **self.app.workspace_error)
+        if self.app.store_look_due():
+            await self.blocking(self.app.look_at_store)
+        if self.app.store_upgraded is not None:
+            raise ApiError(
+                503,
+                "StoreUpgraded",
+                f"the store was upgraded by a newer lpstudio to schema revision "
+                f"{self.app.store_upgraded}: this server cannot read it",
+                field="store",
+                fix="install that lpstudio on this machine too and restart the server "
+                "(README: Upgrading)",
+            )
         route = getattr(self, "route", None)  # the catch-all 404 has none
         if route is not None and self.request.method not in route.operations:
             raise self.not_allowed()  # before any credential: tornado's 405 names nothing
