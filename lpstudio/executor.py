@@ -14,17 +14,28 @@ Dask runs again (its first worker died) finds the job taken and runs nothing; th
 then fails the job as "worker lost".
 
 Jobs that wait for a free worker (here, or in Dask's queue) stay queued under this
-process's name: it beats them as it beats running jobs (`QueuedBeat`), so that a reaper on
-any machine tells them from those of a process that died (or a machine that rebooted)
-before starting them.
+process's name: it beats them as it beats running jobs (`QueuedBeat`; `LocalExecutor`'s
+looker), so that a reaper on any machine tells them from those of a process that died (or
+a machine that rebooted) before starting them.
+
+`LocalExecutor` starts a job only in its recipe's turn: its `concurrency`, counting the
+recipe's jobs that run anywhere and older ones processes queued for themselves
+(`Store.start_job`). A job whose turn has not come stays queued, holding no worker: `submit`
+parks it, and one thread (the looker) tries it again when a job of this process ends and
+each heartbeat period (other processes' jobs end unseen), meanwhile beating the waiting
+jobs and reaping those whose worker is gone (one may hold the turn); `run` waits so in its
+caller's thread. Ctrl-C or SIGTERM (`process_jobs`) cancels a waiting job. A job sent to
+Dask starts at once: there a recipe's concurrency binds only the scheduler's jobs.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
 import uuid
 from abc import ABC, abstractmethod
+from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -32,11 +43,13 @@ from typing import Any
 
 from . import pool as kernel_pool
 from .models import Job
-from .runner import Stop, execute_job, process_jobs
-from .store import FAILED, FINAL_STATES, QUEUED, RUNNING, Store, worker_id
+from .runner import NotItsTurn, Stop, execute_job, job_ends, process_jobs
+from .store import CANCELLED, FAILED, FINAL_STATES, QUEUED, RUNNING, Store, worker_id
 from .workspace import Workspace
 
 log = logging.getLogger("lpstudio.executor")
+#: Says once that a job waits for its recipe's turn (`lpstudio run` shows it on stderr).
+turn_log = logging.getLogger("lpstudio.executor.turns")
 
 
 class Executor(ABC):
@@ -101,19 +114,53 @@ def _beat_every(workspace: Workspace) -> float:
     return float(workspace.setting("jobs", "heartbeat_seconds", 2))
 
 
-class LocalExecutor(Executor):
-    """Runs jobs in this process: the default for the CLI and the Python API."""
+@dataclass(eq=False)
+class _Waiting:
+    """A job of this process that waits for its recipe's turn: one of the process's jobs,
+    which Ctrl-C and SIGTERM cancel (`halt` only marks it, as a signal handler may call
+    it: its waiter writes the end)."""
 
-    def __init__(self, workspace: Workspace, store: Store, workers: int = 2) -> None:
+    job_id: int
+    #: Its future, for a job `submit` parked; None for the one `run` waits for.
+    future: Future[Job] | None = None
+    #: From its `NotItsTurn`: the recipe, and how many of its jobs may run at once.
+    recipe: str = ""
+    concurrency: int = 1
+    stop: Stop | None = None
+
+    def halt(self, stop: Stop) -> None:
+        if stop.reason == "cancelled" and self.stop is None:
+            self.stop = stop
+            job_ends.notify()  # wakes its waiter
+
+
+class LocalExecutor(Executor):
+    """Runs jobs in this process: the default for the CLI and the Python API.
+
+    `reap` fails jobs whose worker is gone (`Studio`'s reaper, with retries and
+    notifications): while a job waits for its recipe's turn, the one that holds the turn
+    may be such a job. Without it, other processes' reapers end those."""
+
+    def __init__(
+        self,
+        workspace: Workspace,
+        store: Store,
+        workers: int = 2,
+        reap: Callable[[], object] | None = None,
+    ) -> None:
         self.workspace = workspace
         self.store = store
         self.workers = workers
+        self.reap = reap
+        self.every = _beat_every(workspace)
         self._pool: ThreadPoolExecutor | None = None
         # Shared with every executor of this process that has the same settings; nothing
         # starts until the first job ends or `warm()`.
         self.kernels = kernel_pool.acquire(workspace.pool_settings())
         self._submitted: list[Future[Job]] = []
-        self._beat = QueuedBeat(store, _beat_every(workspace), self._waiting)
+        self._parked: list[_Waiting] = []
+        self._looker: threading.Thread | None = None
+        self._closing = False
         self._lock = threading.Lock()
 
     def warm(self) -> None:
@@ -122,32 +169,204 @@ class LocalExecutor(Executor):
             self.kernels.warm()
 
     def run(self, job_id: int, progress_bar: bool = False) -> Job:
-        return execute_job(
-            self.workspace, self.store, job_id, progress_bar=progress_bar, pool=self.kernels
-        )
+        """Runs the job in this thread, once its recipe's turn has come; Ctrl-C while it
+        waits cancels it."""
+        waiting: _Waiting | None = None
+        seen, tended = job_ends.count(), time.monotonic()
+        try:
+            while True:
+                try:
+                    return execute_job(
+                        self.workspace,
+                        self.store,
+                        job_id,
+                        progress_bar=progress_bar,
+                        pool=self.kernels,
+                        in_turn=True,
+                    )
+                except NotItsTurn as turn:
+                    if waiting is None:
+                        waiting = _Waiting(job_id)
+                        process_jobs.add(waiting)  # halted at once if the process was
+                        self._say_waits(turn)
+                while waiting.stop is None:
+                    left = tended + self.every - time.monotonic()
+                    if left <= 0:
+                        self._tend(reap=True)
+                        tended = time.monotonic()
+                        break
+                    after = job_ends.wait(seen, left)
+                    if after != seen:
+                        seen = after
+                        break
+                if waiting.stop is not None:
+                    return self._cancel_waiting(job_id, waiting.stop)
+        except KeyboardInterrupt:  # not the CLI (whose handler halts `waiting`): Python's
+            self._cancel_waiting(job_id, Stop("cancelled", "cancelled by SIGINT"))
+            raise
+        finally:
+            if waiting is not None:
+                process_jobs.discard(waiting)
 
     def submit(self, job_id: int) -> Future[Job]:
+        future: Future[Job] = Future()
+        future.set_running_or_notify_cancel()
         with self._lock:  # a server submits from several threads
             if self._pool is None:
                 self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="lpstudio-job")
-            self._beat.start()
-            future = self._pool.submit(
-                execute_job, self.workspace, self.store, job_id, pool=self.kernels
-            )
+            if self._looker is None:
+                self._closing = False
+                self._looker = threading.Thread(
+                    target=self._look, name="lpstudio-looker", daemon=True
+                )
+                self._looker.start()
             self._submitted.append(future)
+            self._pool.submit(self._attempt, _Waiting(job_id, future))
         return future
 
-    def _waiting(self) -> bool:
-        """Whether more jobs are unfinished than there are workers: some are still queued."""
+    def _attempt(self, waiting: _Waiting) -> None:
+        """Runs a submitted job in a worker, or parks it, the worker freed, if its turn has
+        not come."""
+        assert waiting.future is not None
+        try:
+            if waiting.stop is not None:
+                job = self._cancel_waiting(waiting.job_id, waiting.stop)
+            else:
+                job = execute_job(
+                    self.workspace, self.store, waiting.job_id, pool=self.kernels, in_turn=True
+                )
+        except NotItsTurn as turn:
+            first = not waiting.recipe
+            waiting.recipe, waiting.concurrency = turn.job.recipe, turn.concurrency
+            with self._lock:
+                self._parked.append(waiting)
+            if first:  # then a stop finds it parked, and its looker ends it
+                process_jobs.add(waiting)
+                self._say_waits(turn)
+            return
+        except BaseException as exc:  # the future carries it, as a pool's would
+            self._resolve(waiting, exc)
+            return
+        self._resolve(waiting, job)
+
+    def _resolve(self, waiting: _Waiting, outcome: Job | BaseException) -> None:
+        assert waiting.future is not None
+        process_jobs.discard(waiting)
+        if isinstance(outcome, BaseException):
+            waiting.future.set_exception(outcome)
+        else:
+            waiting.future.set_result(outcome)
+
+    def _look(self) -> None:
+        """The looker: starts parked jobs again, oldest first, when a job of this process
+        ended (their turn may have come), and each heartbeat period; then also beats the
+        jobs that wait, reaps, and sees which parked jobs ended meanwhile (`lpstudio
+        cancel`). It ends with the executor."""
+        seen, tended = job_ends.count(), time.monotonic()
+        while True:
+            seen = job_ends.wait(seen, max(0.0, tended + self.every - time.monotonic()))
+            with self._lock:
+                if self._closing and not self._parked:
+                    return
+                self._submitted = [f for f in self._submitted if not f.done()]
+                parked = sorted(self._parked, key=lambda each: each.job_id)
+                waiting = len(self._submitted) - len(parked) > self.workers
+            periodic = time.monotonic() >= tended + self.every
+            if periodic:
+                tended = time.monotonic()
+                if waiting or parked:
+                    self._tend(reap=bool(parked))
+            try:
+                self._retry(parked, all_of_them=periodic)
+            except Exception:  # a busy store must not end the looker
+                log.exception("could not start again the jobs waiting for their turn")
+
+    def _retry(self, parked: list[_Waiting], all_of_them: bool) -> None:
+        """Hands parked jobs back to the workers, oldest first and as many of a recipe as
+        may run at once; ends those stopped; with `all_of_them`, resolves those that ended
+        while parked (`lpstudio cancel`)."""
+        tried: Counter[str] = Counter()
+        for waiting in parked:
+            if waiting.stop is not None:
+                self._unpark(waiting, self._cancel_waiting(waiting.job_id, waiting.stop))
+            elif tried[waiting.recipe] < waiting.concurrency:
+                tried[waiting.recipe] += 1
+                self._unpark(waiting, None)
+            elif all_of_them and (job := self.store.job(waiting.job_id)).status != QUEUED:
+                self._unpark(waiting, job)
+
+    def _unpark(self, waiting: _Waiting, ended: Job | None) -> None:
+        """Resolves a parked job's future with its row once it `ended`, else hands the job
+        back to the workers."""
         with self._lock:
-            self._submitted = [f for f in self._submitted if not f.done()]
-            return len(self._submitted) > self.workers
+            self._parked.remove(waiting)
+            if ended is None:
+                assert self._pool is not None
+                self._pool.submit(self._attempt, waiting)
+        if ended is not None:
+            self._resolve(waiting, ended)
+
+    def _tend(self, reap: bool) -> None:
+        """Each heartbeat period while jobs wait: marks the jobs this process queued alive
+        (`Store.beat_queued`), and, when some wait for their turn, has the reaper end the
+        jobs whose worker is gone, frozen or dead (one may hold the turn)."""
+        try:
+            self.store.beat_queued()
+            if reap and self.reap is not None:
+                self.reap()
+        except Exception:  # a busy store must not end the wait
+            log.exception("heartbeat of waiting jobs failed")
+
+    def _cancel_waiting(self, job_id: int, stop: Stop) -> Job:
+        """Ends a job stopped while it waited for its turn, cancelled with why (if it is
+        still queued: it may have ended or started meanwhile)."""
+        self.store.finish_job(
+            job_id,
+            CANCELLED,
+            Job.status == QUEUED,
+            error={
+                "ename": "Cancelled",
+                "evalue": f"{stop.detail}, while it waited for its recipe's turn",
+                "cell": None,
+                "traceback": [],
+            },
+        )
+        return self.store.job(job_id)
+
+    def _say_waits(self, turn: NotItsTurn) -> None:
+        """Says once why a job waits: how many jobs of its recipe run, and queued before it."""
+        job = turn.job
+        running = len(self.store.list_jobs(recipe=job.recipe, status=RUNNING, limit=None))
+        before = [
+            other
+            for other in self.store.list_jobs(recipe=job.recipe, status=QUEUED, limit=None)
+            if other.worker is not None and other.id < job.id
+        ]
+        queued = f", {len(before)} queued before it" if before else ""
+        turn_log.info(
+            "job %s waits for the turn of recipe %s (%d running%s, concurrency %d)",
+            job.id,
+            job.recipe,
+            running,
+            queued,
+            turn.concurrency,
+        )
 
     def close(self) -> None:
+        """Waits for the submitted jobs, parked ones too, then releases the workers."""
+        with self._lock:
+            submitted = list(self._submitted)
+        for future in submitted:  # each resolves with its final row
+            future.exception()
+        with self._lock:
+            self._closing = True
+            looker, self._looker = self._looker, None
+        job_ends.notify()
+        if looker is not None:
+            looker.join()
         if self._pool is not None:
             self._pool.shutdown(wait=True)
             self._pool = None
-        self._beat.close()
         kernels, self.kernels = self.kernels, None
         if kernels is not None:
             kernel_pool.release(kernels)
@@ -406,5 +625,5 @@ def executor_for(workspace: Workspace, store: Store, reap: Callable[[], object])
     is set (checked when the workspace was read), else local workers."""
     address = workspace.setting("executor", "dask_scheduler", None)
     if address is None:
-        return LocalExecutor(workspace, store)
+        return LocalExecutor(workspace, store, reap=reap)
     return DaskExecutor(workspace, store, address, reap)

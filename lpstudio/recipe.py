@@ -449,7 +449,9 @@ class Recipe:
 
     @property
     def concurrency(self) -> int:
-        """How many of its jobs a scheduler runs at once (default 1: in turn)."""
+        """How many of its jobs run at once, whoever started them (default 1: in turn). A
+        test run, which sends nothing, neither waits nor counts; with a Dask executor it
+        binds only the jobs schedulers run."""
         return int(self.metadata.get("concurrency", 1))
 
     @cached_property

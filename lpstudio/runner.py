@@ -35,7 +35,7 @@ from .models import Job
 from .pool import KernelPool, active
 from .recipe import parsed
 from .sdk import scrub, scrub_text
-from .store import CANCELLED, FAILED, SUCCEEDED, Store, worker_id
+from .store import CANCELLED, FAILED, QUEUED, SUCCEEDED, Store, worker_id
 from .workspace import Workspace
 
 log = logging.getLogger("lpstudio.runner")
@@ -69,6 +69,45 @@ class Stop:
 class JobStopped(Exception):
     """Raised in a job's thread when the job was stopped before its next cell started (a
     timeout or cancel that landed while its kernel started, or between two cells)."""
+
+
+class NotItsTurn(Exception):
+    """Raised by `execute_job(in_turn=True)` when jobs of the recipe go before this one (as
+    many as its `concurrency`): the job stays queued, untouched (no kernel taken, no output
+    written), for its executor to start once its turn has come."""
+
+    def __init__(self, job: Job, concurrency: int) -> None:
+        super().__init__(f"job {job.id} waits for the turn of recipe {job.recipe}")
+        self.job = job
+        self.concurrency = concurrency
+
+
+class JobEnds:
+    """Wakes what waits in this process for a recipe's turn (`LocalExecutor`) when one of
+    its jobs ends, or a waiting job is stopped. A count, read before a look: nothing that
+    happens between the look and the wait is missed."""
+
+    def __init__(self) -> None:
+        self._changed = threading.Condition()  # reentrant: a signal handler may notify
+        self._count = 0
+
+    def count(self) -> int:
+        return self._count
+
+    def notify(self) -> None:
+        with self._changed:
+            self._count += 1
+            self._changed.notify_all()
+
+    def wait(self, seen: int, timeout: float) -> int:
+        """Waits until something happened since `seen` (a `count`), `timeout` s at most."""
+        with self._changed:
+            self._changed.wait_for(lambda: self._count != seen, timeout)
+            return self._count
+
+
+#: Told whenever a job of this process ends.
+job_ends = JobEnds()
 
 
 class Watchdog(threading.Thread):
@@ -372,12 +411,15 @@ def execute_job(
     progress_bar: bool = False,
     pool: KernelPool | None = None,
     group: RunningJobs | None = None,
+    in_turn: bool = False,
 ) -> Job:
     """Runs a queued (or claimed) job to a final state and returns its final row.
 
     Its kernel comes from `pool`, else from the pool an executor of this process holds
     for the workspace's settings, else it is started for the job. Ctrl-C and SIGTERM stop
-    every job of the process; `group` stops this one with others (a scheduler's).
+    every job of the process; `group` stops this one with others (a scheduler's). With
+    `in_turn`, a queued job starts only in its recipe's turn (its `concurrency`): else
+    `NotItsTurn` is raised, the job left as it was.
     """
     import papermill
     from nbclient.exceptions import DeadKernelError
@@ -387,14 +429,19 @@ def execute_job(
     try:
         recipe = parsed(store.version_notebook(job.version_id), job.recipe)
         output = output_path_for(workspace, job)
-        output.parent.mkdir(parents=True, exist_ok=True)
         stored = workspace.stored_path(output)
     except Exception as exc:  # a claimed job is never left running
         store.finish_job(job_id, FAILED, error={"ename": type(exc).__name__, "evalue": str(exc)})
+        job_ends.notify()  # no longer ahead of the recipe's later jobs
         return store.job(job_id)
     total = len(recipe.notebook.cells) + (1 if job.parameters else 0)
-    if not store.start_job(job_id, total, stored):
-        return store.job(job_id)  # cancelled while it waited
+    # A test run sends nothing: it neither waits for the recipe's turn nor holds it.
+    limit = recipe.concurrency if in_turn and job.trigger != "test" else None
+    if not store.start_job(job_id, total, stored, running_limit=limit):
+        job = store.job(job_id)
+        if limit is not None and job.status == QUEUED:
+            raise NotItsTurn(job, limit)
+        return job  # cancelled while it waited
 
     beat = float(workspace.setting("jobs", "heartbeat_seconds", 2))
     watchdog = Watchdog(store, job_id, job.timeout or recipe.timeout, beat)
@@ -442,6 +489,7 @@ def execute_job(
             "runtime": runtime,
         }
         cwd = (workspace.projects / job.recipe).parent
+        output.parent.mkdir(parents=True, exist_ok=True)  # not before: a waiting job writes none
         kernels = pool or active(workspace.pool_settings())
         papermill.execute_notebook(
             recipe.notebook,
@@ -528,6 +576,7 @@ def execute_job(
                 )
             final = store.job(job_id)
         finally:  # the rest comes after the final row, off the job's critical path
+            job_ends.notify()  # the recipe's next job may start
             for km in kernel_managers:
                 _reaper.submit(reap_kernel, km)
                 if kernels is not None:

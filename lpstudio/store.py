@@ -225,15 +225,26 @@ def _make_engine(url: str) -> Engine:
     return engine
 
 
-def _running_of_recipe(job_id: int) -> Any:
-    """How many jobs of the recipe of job `job_id` run now: the test of its concurrency,
-    inside the update that claims it (two schedulers never both pass it)."""
+def _ahead_in_turn(job_id: int) -> Any:
+    """How many jobs of the recipe of job `job_id` go before it: those that run, and the
+    older ones that processes queued for themselves (a call, Run now, a rerun: each waits
+    for its turn in the process that queued it, `LocalExecutor`). The test of the recipe's
+    concurrency, inside the update that starts or claims the job: two processes never both
+    pass it, and a later job never takes the turn of an older one that waits."""
+    effects = Job.trigger != "test"  # a test run sends nothing: it holds no turn
+    running = _of_recipe(job_id, Job.status == RUNNING, effects)
+    waiting = _of_recipe(
+        job_id, Job.status == QUEUED, Job.worker.is_not(None), Job.id < job_id, effects
+    )
+    return running + waiting
+
+
+def _of_recipe(job_id: int, *where: ColumnElement[bool]) -> Any:
+    """How many jobs of the recipe of job `job_id` meet `where` (a status first: the count
+    is a search of `ix_jobs_recipe_status_created`)."""
     return (
         select(func.count(Job.id))
-        .where(
-            Job.recipe == select(Job.recipe).where(Job.id == job_id).scalar_subquery(),
-            Job.status == RUNNING,
-        )
+        .where(Job.recipe == select(Job.recipe).where(Job.id == job_id).scalar_subquery(), *where)
         .scalar_subquery()
     )
 
@@ -519,14 +530,20 @@ class Store:
         with self.write() as s:
             s.execute(update(JOBS).where(Job.id == job_id).values(**fields))
 
-    def start_job(self, job_id: int, cells_total: int, output_path: str) -> bool:
+    def start_job(
+        self, job_id: int, cells_total: int, output_path: str, running_limit: int | None = None
+    ) -> bool:
         """Moves a queued job (or one this process claimed) to running; False when it was
-        cancelled or taken meanwhile."""
+        cancelled or taken meanwhile, or, with `running_limit` (its recipe's concurrency),
+        when it is not the queued job's turn (`_ahead_in_turn`): it stays queued."""
         mine = and_(Job.status == RUNNING, Job.worker == worker_id())
+        queued = Job.status == QUEUED
+        if running_limit is not None:
+            queued = and_(queued, _ahead_in_turn(job_id) < running_limit)
         with self.write() as s:
             done = s.execute(
                 update(JOBS)
-                .where(Job.id == job_id, or_(Job.status == QUEUED, mine))
+                .where(Job.id == job_id, or_(queued, mine))
                 .values(
                     status=RUNNING,
                     # By the store's clock, as the ledger's claims (`StoreLedger`).
@@ -562,15 +579,17 @@ class Store:
             return True
 
     def claim_job(self, job_id: int, running_limit: int) -> bool:
-        """Takes a queued job for this process if its recipe runs fewer than `running_limit`
-        jobs: one conditional update, so two schedulers never both take it."""
+        """Takes a queued job for this process if fewer than `running_limit` jobs of its
+        recipe go before it (`_ahead_in_turn`: those running, and older ones a process
+        queued for itself and waits to start): one conditional update, so two schedulers
+        never both take it."""
         with self.write() as s:
             done = s.execute(
                 update(JOBS)
                 .where(
                     Job.id == job_id,
                     Job.status == QUEUED,
-                    _running_of_recipe(job_id) < running_limit,
+                    _ahead_in_turn(job_id) < running_limit,
                 )
                 .values(
                     status=RUNNING,

@@ -305,14 +305,19 @@ def test_the_cli_shows_a_job_s_history_as_workato_s_job_view_does(
     assert cli("jobs", "--recipe", "p/never").exit_code == 2
 
 
-def test_two_runs_at_once_both_succeed(ws: Path) -> None:
+def test_two_runs_at_once_in_two_processes_take_turns_and_both_succeed(ws: Path) -> None:
+    """The recipe's concurrency (1) binds `lpstudio run` across processes: one runs, the
+    other waits for its turn, queued, and says so."""
     write_recipe(ws, "p/pair", cells=("import time", "time.sleep(0.5)", "print(x)"))
     with ThreadPoolExecutor(2) as pool:
         procs = list(pool.map(lambda _: run_cli("run", "p/pair", "--workspace", str(ws)), range(2)))
     for proc in procs:
         assert proc.returncode == 0, proc.stderr
     with Studio.open(ws, user="alice") as studio:
-        assert [job.status for job in studio.jobs()] == ["succeeded", "succeeded"]
+        second, first = studio.jobs()
+    assert [first.status, second.status] == ["succeeded", "succeeded"]
+    assert second.started_at >= first.finished_at
+    assert sum("waits for the turn of recipe p/pair.ipynb" in p.stderr for p in procs) == 1
 
 
 def test_prepare_only_writes_the_parameterized_notebook_and_runs_nothing(ws: Path) -> None:

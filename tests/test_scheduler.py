@@ -756,12 +756,12 @@ def test_lpstudio_poll_reports_a_job_a_scheduler_took_as_taken_not_failed(
     add_checkouts(sandbox, phones(0, 1))
     start_job = Store.start_job
 
-    def scheduler_first(self: Store, job_id: int, *args: Any) -> bool:
+    def scheduler_first(self: Store, job_id: int, *args: Any, **kwargs: Any) -> bool:
         with self.write() as s:  # what a scheduler's claim writes
             s.execute(
                 update(Job).where(Job.id == job_id).values(status="running", worker="elsewhere")
             )
-        return start_job(self, job_id, *args)
+        return start_job(self, job_id, *args, **kwargs)
 
     monkeypatch.setattr(Store, "start_job", scheduler_first)
     result = cli(ws, "poll", "p/race")

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import logging
 import signal
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -134,6 +137,24 @@ def _cancel_on_signals() -> None:
     signal.signal(signal.SIGTERM, _cancel_on_signal)
 
 
+@contextmanager
+def _saying_turns() -> Iterator[None]:
+    """Says on stderr, once, that the job waits for its recipe's turn (as many jobs of the
+    recipe as its `concurrency` run): a person is not left wondering why nothing happens."""
+    from ..executor import turn_log
+
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("lpstudio: %(message)s"))
+    level = turn_log.level
+    turn_log.addHandler(handler)
+    turn_log.setLevel(logging.INFO)
+    try:
+        yield
+    finally:
+        turn_log.removeHandler(handler)
+        turn_log.setLevel(level)
+
+
 def _exit_if_interrupted(jobs: list[Any]) -> None:
     """Exits 130 when a signal cancelled any of the jobs this command ran."""
     if _signalled and any(job.status == "cancelled" for job in jobs):
@@ -243,15 +264,16 @@ def run(
                 click.echo(f"prepared (not run): {path}")
             return
         _cancel_on_signals()
-        job = studio.run(
-            recipe,
-            values,
-            parse=parse,
-            event=event,
-            timeout=timeout,
-            test=test_mode,
-            progress_bar=not as_json and sys.stderr.isatty(),
-        )
+        with _saying_turns():
+            job = studio.run(
+                recipe,
+                values,
+                parse=parse,
+                event=event,
+                timeout=timeout,
+                test=test_mode,
+                progress_bar=not as_json and sys.stderr.isatty(),
+            )
         _print_job(studio, job, as_json)
     _exit_if_interrupted([job])
     _exit_for(job)
@@ -321,7 +343,8 @@ def rerun(job_id: int, workspace: Path | None, as_json: bool) -> None:
             err=True,
         )
         _cancel_on_signals()
-        job = studio.rerun(job_id, progress_bar=not as_json and sys.stderr.isatty())
+        with _saying_turns():
+            job = studio.rerun(job_id, progress_bar=not as_json and sys.stderr.isatty())
         _print_job(studio, job, as_json)
     _exit_if_interrupted([job])
     _exit_for(job)
