@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -19,6 +20,7 @@ import nbformat
 import pytest
 from click.testing import CliRunner, Result
 
+from lpstudio import runner
 from lpstudio.cli import main
 from lpstudio.scheduler import Scheduler
 from lpstudio.studio import Studio
@@ -47,6 +49,18 @@ def write_recipe(
     path.parent.mkdir(parents=True, exist_ok=True)
     nbformat.write(nb, path)
     return path
+
+
+@pytest.fixture(autouse=True)
+def _no_stop_left_in_this_process() -> Iterator[None]:
+    """A CLI command run in this process installs its Ctrl-C and SIGTERM handlers, and a
+    stop leaves the process's jobs stopped for good (by design: no job slips through): a
+    test that stopped them would cancel every job of the tests after it in this worker."""
+    handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    yield
+    for sig, handler in handlers.items():
+        signal.signal(sig, handler)
+    runner.process_jobs._stop = None  # the test process's own state
 
 
 @pytest.fixture(autouse=True)

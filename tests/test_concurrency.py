@@ -283,6 +283,16 @@ def test_keyboard_interrupt_of_studio_run_waiting_for_its_turn_cancels_its_job(
 ) -> None:
     """In Python (a notebook, a script): Ctrl-C raises KeyboardInterrupt where `run`
     waits, in the caller's own thread."""
+    # Python's own Ctrl-C, as in a notebook: a CLI command run earlier in this process left
+    # its handler, which would cancel every job of the process, this test's and later ones'.
+    before = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        _interrupted_while_waiting(fast, gates, turns)
+    finally:
+        signal.signal(signal.SIGINT, before)
+
+
+def _interrupted_while_waiting(fast: Path, gates: Path, turns: Callable[[], list[str]]) -> None:
     held_recipe(fast, "p/kb")
     with Studio.open(fast, user="alice") as studio, released(gates):
         running, done = studio.dispatch("p/kb", {"n": 1, "folder": str(gates)})
