@@ -114,6 +114,10 @@ def _beat_every(workspace: Workspace) -> float:
     return float(workspace.setting("jobs", "heartbeat_seconds", 2))
 
 
+#: Why a job waiting for its recipe's turn ends when its executor closes.
+CLOSING = Stop("cancelled", "cancelled as its process stopped")
+
+
 @dataclass(eq=False)
 class _Waiting:
     """A job of this process that waits for its recipe's turn: one of the process's jobs,
@@ -239,7 +243,12 @@ class LocalExecutor(Executor):
             first = not waiting.recipe
             waiting.recipe, waiting.concurrency = turn.job.recipe, turn.concurrency
             with self._lock:
-                self._parked.append(waiting)
+                closing = self._closing
+                if not closing:
+                    self._parked.append(waiting)
+            if closing:  # its process stops: it would wait for a turn nobody here gives
+                self._resolve(waiting, self._cancel_waiting(waiting.job_id, CLOSING))
+                return
             if first:  # then a stop finds it parked, and its looker ends it
                 process_jobs.add(waiting)
                 self._say_waits(turn)
@@ -265,8 +274,8 @@ class LocalExecutor(Executor):
         seen, tended = job_ends.count(), time.monotonic()
         while True:
             seen = job_ends.wait(seen, max(0.0, tended + self.every - time.monotonic()))
-            with self._lock:
-                if self._closing and not self._parked:
+            with self._lock:  # closed: once its submitted jobs ended (`close`)
+                if self._closing and self._looker is None and not self._parked:
                     return
                 self._submitted = [f for f in self._submitted if not f.done()]
                 parked = sorted(self._parked, key=lambda each: each.job_id)
@@ -301,8 +310,11 @@ class LocalExecutor(Executor):
         with self._lock:
             self._parked.remove(waiting)
             if ended is None:
-                assert self._pool is not None
-                self._pool.submit(self._attempt, waiting)
+                try:
+                    assert self._pool is not None
+                    self._pool.submit(self._attempt, waiting)
+                except (AssertionError, RuntimeError):  # the workers are gone: never lost
+                    ended = self._cancel_waiting(waiting.job_id, CLOSING)
         if ended is not None:
             self._resolve(waiting, ended)
 
@@ -353,13 +365,17 @@ class LocalExecutor(Executor):
         )
 
     def close(self) -> None:
-        """Waits for the submitted jobs, parked ones too, then releases the workers."""
+        """Waits for the submitted jobs to end, then releases the workers. A job waiting
+        for its recipe's turn is cancelled: the turn may be held elsewhere for hours, and
+        a server told to stop would wait for it, then start the job after its stop."""
         with self._lock:
-            submitted = list(self._submitted)
+            self._closing = True  # nothing parks from now on
+            submitted, parked = list(self._submitted), list(self._parked)
+        for waiting in parked:
+            waiting.halt(CLOSING)  # its looker ends it
         for future in submitted:  # each resolves with its final row
             future.exception()
         with self._lock:
-            self._closing = True
             looker, self._looker = self._looker, None
         job_ends.notify()
         if looker is not None:

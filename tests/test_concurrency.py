@@ -33,6 +33,7 @@ from lpstudio.studio import Studio
 from lpstudio.workspace import Workspace
 
 from .conftest import LPSTUDIO, wait_for, write_recipe
+from .servers import serving
 from .test_job_faults import configure, queue_webhook_job
 
 #: A cell that holds the job until the test creates the file `gate-<n>` (or `gate-all`,
@@ -343,6 +344,38 @@ def test_sigterm_of_a_server_ends_its_parked_jobs_cancelled(
     assert ended.status == "cancelled" and ended.started_at is None
     assert ended.error["evalue"] == "cancelled by SIGTERM, while it waited for its recipe's turn"
     assert ran.result(timeout=60).status == "cancelled"
+
+
+def test_a_server_told_to_stop_cancels_its_waiting_job_and_exits(fast: Path, gates: Path) -> None:
+    """SIGTERM to `lpstudio serve` with a Run now waiting for its turn (held by another
+    process's job): the server waited until that job ended, then started the waiting one
+    after its stop; a second SIGTERM lost the job and the server never exited."""
+    held_recipe(fast, "p/srv")
+    holder = subprocess.Popen(
+        [LPSTUDIO, "run", "p/srv", "-p", "n", "1", "-p", "folder", str(gates), "-w", str(fast)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        with Studio.open(fast, user="alice") as studio, released(gates):
+            wait_for(lambda: newest_job(studio, "p/srv", 1).status == "running", what="job 1")
+            with serving(fast) as server:
+                posted = server.api(
+                    "alice",
+                    "POST",
+                    "/recipes/p/srv.ipynb/run",
+                    json={"parameters": {"n": 2, "folder": str(gates)}},
+                )
+                assert posted.status_code == 202, posted.text
+                waiting = posted.json()["id"]  # waits for its turn, or is about to
+                server.kill(signal.SIGTERM)  # returns once it exited (60 s at most)
+            ended = studio.job(waiting)
+            assert ended.status == "cancelled" and ended.started_at is None
+            assert "while it waited for its recipe's turn" in ended.error["evalue"]
+            assert studio.job(waiting - 1).status == "running"  # another process's job
+    finally:
+        (gates / "gate-all").touch()
+        holder.wait(120)
 
 
 def test_a_job_waits_for_a_turn_held_by_a_dead_worker_until_the_reaper_fails_it(
