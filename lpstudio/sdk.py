@@ -114,7 +114,7 @@ def inside_workspace(conn: Connection, raw_path: str, field: str, what: str, exa
             "climbs out of it; copy a file from elsewhere into it (links out of it are not "
             "followed)",
         )
-    if root and own_file(real.relative_to(real_base)):
+    if root and own_file(real_base, real):
         raise InputError(
             f"{what} '{raw_path}' is one of the workspace's own files",
             field=field,

@@ -25,21 +25,30 @@ if TYPE_CHECKING:
     from .pool import PoolSettings
 
 CONFIG_NAME = "lpstudio.toml"
-#: What of a workspace folder is lpstudio's own, never a connection's file to read or write:
-#: its settings, key and SQLite store (with SQLite's side files: `lpstudio.db-wal`...), and
-#: the folders of output notebooks and of the processes' runtime files.
-OWN_FILES = frozenset({CONFIG_NAME, "secret.key", "lpstudio.db"})
-OWN_FOLDERS = frozenset({"history", ".runtime"})
+#: SQLite's files beside a database (`lpstudio.db-wal`...): the store's own too.
+SQLITE_SIDE_FILES = ("", "-wal", "-shm", "-journal")
 
 
-def own_file(relative: Path) -> bool:
-    """Whether a path relative to a workspace's folder is one of lpstudio's own files."""
-    parts = relative.parts
-    if not parts:
-        return False
-    if parts[0] in OWN_FOLDERS:
+def own_file(root: Path, path: Path) -> bool:
+    """Whether `path` (real: links followed) is one of lpstudio's own files in the workspace
+    at `root`, never a connection's to read or write: its settings, key and SQLite store
+    (with SQLite's side files), wherever `[store] url` puts it, and the folders of output
+    notebooks (`[history] path`) and of the processes' runtime files. A workspace whose
+    settings cannot be read has the default names."""
+    try:
+        workspace = Workspace.load(root)
+        store, history = workspace.store_url, workspace.history
+    except Exception:  # its own checks say what is wrong, where they are made
+        store, history = f"sqlite:///{root / 'lpstudio.db'}", root / "history"
+    files = [root / CONFIG_NAME, root / "secret.key"]
+    if store.startswith("sqlite:///"):
+        database = store[len("sqlite:///") :].split("?")[0]
+        files += [Path(database + side) for side in SQLITE_SIDE_FILES]
+    real = Path(os.path.realpath(path))
+    if any(real == Path(os.path.realpath(file)) for file in files):
         return True
-    return len(parts) == 1 and parts[0].split("-")[0] in OWN_FILES
+    folders = (history, root / ".runtime")
+    return any(real.is_relative_to(os.path.realpath(folder)) for folder in folders)
 
 
 ENV_VAR = "LPSTUDIO_WORKSPACE"

@@ -18,6 +18,7 @@ import sqlalchemy as sa
 from lpstudio.errors import InputError
 from lpstudio.registry import get_connector
 from lpstudio.sdk import Connection, ConnectorError, inside_workspace
+from lpstudio.studio import Studio
 from tests.test_connectors_generic import connect, write_csv
 from tests.test_postgres import server
 
@@ -93,6 +94,30 @@ def test_the_workspace_s_own_files_are_no_connection_s_file(root, connect):
         )["row_number"]
         == 1
     )
+
+
+def test_the_workspace_s_own_files_are_found_where_its_settings_put_them(tmp_path, connect):
+    """A store at `sqlite:///state.db` and a history in `outputs/` were a connection's to
+    read and write (only the default names were refused), and `lpstudio.db` was refused
+    where it was not the store."""
+    root = tmp_path / "ws"
+    Studio.init(root, accept_terms=True, admin="ada").close()
+    config = root / "lpstudio.toml"
+    config.write_text(
+        config.read_text()
+        .replace('url = "sqlite:///lpstudio.db"', 'url = "sqlite:///state.db"')
+        .replace('path = "history"', 'path = "outputs"')
+    )
+    (root / "lpstudio.db").rename(root / "state.db")
+    (root / "outputs").mkdir()
+    for path in ("state.db", "state.db-wal", "outputs/2026-11-30/1-x.ipynb"):
+        with pytest.raises(InputError) as caught:
+            connect("csv_file", {"path": path, "root": str(root)}).read_rows()
+        assert "the workspace's own" in caught.value.message, path
+    with pytest.raises(InputError) as caught:
+        connect("sql", {"url": "sqlite:///state.db", "root": str(root)}).query(sql="SELECT 1")
+    assert caught.value.field == "url" and "the workspace's own" in caught.value.message
+    assert connect("csv_file", {"path": "lpstudio.db", "root": str(root)}).read_rows().empty
 
 
 def test_any_connector_keeps_a_path_inside_the_workspace_with_the_sdk_s_one_rule(root, monkeypatch):
