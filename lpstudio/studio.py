@@ -1304,7 +1304,8 @@ class Studio:
                     field="project",
                     fix=fix,
                 )
-            if (self.workspace.projects / top).is_dir() and not rest.startswith(f"{top}/"):
+            ambiguous = rest != top and not rest.startswith(f"{top}/")  # projects/projects: it
+            if (self.workspace.projects / top).is_dir() and ambiguous:
                 raise InputError(
                     f"project {project} could be {top}/{rest} or {top}/{top}/{rest}: the "
                     f"workspace has a project named {top}",

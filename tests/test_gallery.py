@@ -152,6 +152,15 @@ def test_the_public_api_is_sorted_and_resolves() -> None:
         assert getattr(lpstudio, name) is not None
 
 
+def test_a_project_named_projects_is_reached_as_the_file_browser_shows_it(ws: Path) -> None:
+    """With a project named `projects`, no value reached it: `projects/projects` was
+    refused as ambiguous, with a fix naming `projects`, which is refused too."""
+    (ws / "projects" / "projects").mkdir()
+    with Studio.open(ws, user="alice") as studio:
+        made = studio.try_template("payment_reminder", "projects/projects")
+    assert made == ws / "projects" / "projects" / "payment_reminder.ipynb"
+
+
 def test_a_project_typed_as_the_file_browser_shows_it_is_that_project(ws: Path, cli) -> None:
     """`projects/billing` (the folder the file browser shows) is the project billing, from
     the CLI, the REST API and the notebook's gallery alike; never projects/projects/billing."""
