@@ -348,13 +348,8 @@ class LocalExecutor(Executor):
     def _say_waits(self, turn: NotItsTurn) -> None:
         """Says once why a job waits: how many jobs of its recipe run, and queued before it."""
         job = turn.job
-        running = len(self.store.list_jobs(recipe=job.recipe, status=RUNNING, limit=None))
-        before = [
-            other
-            for other in self.store.list_jobs(recipe=job.recipe, status=QUEUED, limit=None)
-            if other.worker is not None and other.id < job.id
-        ]
-        queued = f", {len(before)} queued before it" if before else ""
+        running, before = self.store.turn_of(job.id)  # counted, not every job of it read
+        queued = f", {before} queued before it" if before else ""
         turn_log.info(
             "job %s waits for the turn of recipe %s (%d running%s, concurrency %d)",
             job.id,

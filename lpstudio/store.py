@@ -231,12 +231,19 @@ def _ahead_in_turn(job_id: int) -> Any:
     for its turn in the process that queued it, `LocalExecutor`). The test of the recipe's
     concurrency, inside the update that starts or claims the job: two processes never both
     pass it, and a later job never takes the turn of an older one that waits."""
+    running, waiting = _turn_holders(job_id)
+    return running + waiting
+
+
+def _turn_holders(job_id: int) -> tuple[Any, Any]:
+    """The counts `_ahead_in_turn` adds: the recipe's running jobs, and its older jobs
+    waiting in a process."""
     effects = Job.trigger != "test"  # a test run sends nothing: it holds no turn
     running = _of_recipe(job_id, Job.status == RUNNING, effects)
     waiting = _of_recipe(
         job_id, Job.status == QUEUED, Job.worker.is_not(None), Job.id < job_id, effects
     )
-    return running + waiting
+    return running, waiting
 
 
 def _of_recipe(job_id: int, *where: ColumnElement[bool]) -> Any:
@@ -577,6 +584,14 @@ class Store:
                 return False
             _end_unanswered(s, job_id, status, fields.get("error"))
             return True
+
+    def turn_of(self, job_id: int) -> tuple[int, int]:
+        """Why a job waits for its recipe's turn: how many of its jobs run, and how many
+        older ones wait in a process (`_ahead_in_turn`'s counts)."""
+        running, waiting = _turn_holders(job_id)
+        with self.read() as s:
+            found = s.execute(select(running, waiting)).one()
+        return int(found[0]), int(found[1])
 
     def claim_job(self, job_id: int, running_limit: int) -> bool:
         """Takes a queued job for this process if fewer than `running_limit` jobs of its
