@@ -9,6 +9,7 @@ secret.key      the key that encrypts connection secrets, readable by its owner 
 
 from __future__ import annotations
 
+import functools
 import getpass
 import importlib.util
 import os
@@ -33,22 +34,32 @@ def own_file(root: Path, path: Path) -> bool:
     """Whether `path` (real: links followed) is one of lpstudio's own files in the workspace
     at `root`, never a connection's to read or write: its settings, key and SQLite store
     (with SQLite's side files), wherever `[store] url` puts it, and the folders of output
-    notebooks (`[history] path`) and of the processes' runtime files. A workspace whose
-    settings cannot be read has the default names."""
+    notebooks (`[history] path`) and of the processes' runtime files."""
+    try:  # read again only once its settings changed: a recipe may append rows in a loop
+        changed = (root / CONFIG_NAME).stat().st_mtime_ns
+    except OSError:
+        changed = 0
+    files, folders = _own_paths(str(root), changed)
+    real = os.path.realpath(path)
+    return real in files or any(Path(real).is_relative_to(folder) for folder in folders)
+
+
+@functools.lru_cache(maxsize=16)
+def _own_paths(root: str, changed: int) -> tuple[frozenset[str], tuple[str, ...]]:
+    """`own_file`'s real paths for a workspace's settings as of `changed`: a workspace
+    whose settings cannot be read has the default names."""
+    base = Path(root)
     try:
-        workspace = Workspace.load(root)
+        workspace = Workspace.load(base)
         store, history = workspace.store_url, workspace.history
     except Exception:  # its own checks say what is wrong, where they are made
-        store, history = f"sqlite:///{root / 'lpstudio.db'}", root / "history"
-    files = [root / CONFIG_NAME, root / "secret.key"]
+        store, history = f"sqlite:///{base / 'lpstudio.db'}", base / "history"
+    files = [base / CONFIG_NAME, base / "secret.key"]
     if store.startswith("sqlite:///"):
         database = store[len("sqlite:///") :].split("?")[0]
         files += [Path(database + side) for side in SQLITE_SIDE_FILES]
-    real = Path(os.path.realpath(path))
-    if any(real == Path(os.path.realpath(file)) for file in files):
-        return True
-    folders = (history, root / ".runtime")
-    return any(real.is_relative_to(os.path.realpath(folder)) for folder in folders)
+    real_files = frozenset(os.path.realpath(file) for file in files)
+    return real_files, (os.path.realpath(history), os.path.realpath(base / ".runtime"))
 
 
 ENV_VAR = "LPSTUDIO_WORKSPACE"
