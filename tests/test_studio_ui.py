@@ -89,6 +89,21 @@ def studio_lab(root: Path, home: Path) -> Iterator[tuple[str, str]]:
         yield served
 
 
+@contextmanager
+def alice_lab(root: Path, home: Path, close_gallery: bool = True) -> Iterator[Any]:
+    """The admin alice's JupyterLab on `root` in chromium, the gallery an admin sees first
+    closed (unless not asked); yields the page."""
+    with studio_lab(root, home) as (url, token), chromium() as browser:
+        page = browser.new_context(
+            viewport={"width": 1400, "height": 1000}, extra_http_headers={"X-Test-User": "alice"}
+        ).new_page()
+        page.set_default_timeout(60_000)
+        page.goto(f"{url}/lab?token={token}")
+        if close_gallery:
+            page.locator(".lps-gallery-popup").get_by_role("button", name="Close").click()
+        yield page
+
+
 def seed_finished_jobs(studio: Studio, recipe: str, count: int) -> None:
     """Job rows of earlier runs (no kernel needed): enough history to page through."""
     version = studio.store.snapshot(recipe, studio.recipe(recipe).canonical_json, {}, "alice")
@@ -673,14 +688,7 @@ def test_the_lab_runs_what_the_form_shows_and_says_fixes_in_its_own_terms(tmp_pa
     slot = {"title": "lab/filed", "connections": {"files": {"type": "csv_file"}}}
     write_recipe(root, "lab/filed", metadata=slot)
     write_recipe(root, "lab/hook", metadata={"title": "Hook", "trigger": {"kind": "webhook"}})
-    with studio_lab(root, tmp_path / "jupyter") as (url, token), chromium() as browser:
-        page = browser.new_context(
-            viewport={"width": 1400, "height": 1000}, extra_http_headers={"X-Test-User": "alice"}
-        ).new_page()
-        page.set_default_timeout(60_000)
-        page.goto(f"{url}/lab?token={token}")
-        page.locator(".lps-gallery-popup").get_by_role("button", name="Close").click()
-
+    with alice_lab(root, tmp_path / "jupyter") as page:
         command(page, "lpstudio:open-recipes")
         sidebar = page.locator(".lps-recipes")
         sidebar.locator(".lps-recipe[data-recipe='lab/filed.ipynb'] .lps-run").click()
@@ -756,7 +764,9 @@ def test_the_lab_runs_what_the_form_shows_and_says_fixes_in_its_own_terms(tmp_pa
         # choice of its own).
         filed.locator("text=Settings saved.").wait_for()
         assert slot.locator("option:checked").inner_text() == "(automatic: rows)"
+        drawn = filed.locator("input[name=x]").element_handle()
         filed.get_by_role("button", name="Refresh").click()
+        drawn.wait_for_element_state("hidden")  # the form drawn again: typing goes there
         slot.locator("option:checked", has_text="(automatic: rows)").wait_for(state="attached")
         assert slot.input_value() == ""
         filed.locator("input[name=x]").fill("10")
@@ -790,13 +800,7 @@ def crm_workspace(root: Path, source: str) -> Path:
 @contextmanager
 def connections_page(root: Path, home: Path) -> Iterator[Any]:
     """The admin alice's JupyterLab on `root`, its Connections panel open; yields the page."""
-    with studio_lab(root, home) as (url, token), chromium() as browser:
-        page = browser.new_context(
-            viewport={"width": 1400, "height": 1000}, extra_http_headers={"X-Test-User": "alice"}
-        ).new_page()
-        page.set_default_timeout(60_000)
-        page.goto(f"{url}/lab?token={token}")
-        page.locator(".lps-gallery-popup").get_by_role("button", name="Close").click()
+    with alice_lab(root, home) as page:
         command(page, "lpstudio:open-connections")
         yield page
 
@@ -1005,13 +1009,7 @@ def test_a_nullable_boolean_is_a_drop_down_that_keeps_none(tmp_path: Path) -> No
         with Studio.open(root, user="alice") as studio:
             return saved_settings(studio.store, "lab/flags.ipynb").get("parameters", {})
 
-    with studio_lab(root, tmp_path / "jupyter") as (url, token), chromium() as browser:
-        page = browser.new_context(
-            viewport={"width": 1400, "height": 1000}, extra_http_headers={"X-Test-User": "alice"}
-        ).new_page()
-        page.set_default_timeout(60_000)
-        page.goto(f"{url}/lab?token={token}")
-        page.locator(".lps-gallery-popup").get_by_role("button", name="Close").click()
+    with alice_lab(root, tmp_path / "jupyter") as page:
         command(page, "lpstudio:open-settings", {"recipe": "lab/flags.ipynb"})
         form = page.locator(".lps-settings-body:visible")
         flag, sure = form.locator("select[name=flag]"), form.locator("select[name=sure]")
@@ -1037,6 +1035,8 @@ def test_a_nullable_boolean_is_a_drop_down_that_keeps_none(tmp_path: Path) -> No
         flag.select_option(label="True")
         form.locator(".lps-save").click()
         wait_for(lambda: saved() == {"flag": True, "sure": None}, what="True saved, None kept")
+        # The form shows what applies once the save's answer is back: choose after that.
+        expect(form.locator(".lps-ok")).to_have_text("Settings saved.")
         # The empty choice forgets the saved None: the notebook's True stands again.
         sure.select_option("")
         form.locator(".lps-save").click()
@@ -1054,12 +1054,7 @@ def test_try_recipe_in_the_studio_takes_the_project_as_the_file_browser_shows_it
     Studio.init(root, accept_terms=True, admin="alice").close()
     with Studio.open(root, user="alice") as studio:
         studio.try_template("cb_optin", "bots")  # serves /call/optin
-    with studio_lab(root, tmp_path / "jupyter") as (url, token), chromium() as browser:
-        page = browser.new_context(
-            viewport={"width": 1400, "height": 1000}, extra_http_headers={"X-Test-User": "alice"}
-        ).new_page()
-        page.set_default_timeout(60_000)
-        page.goto(f"{url}/lab?token={token}")
+    with alice_lab(root, tmp_path / "jupyter", close_gallery=False) as page:
         page.locator(".lps-gallery-popup .lps-card[data-template='cb_optin'] .lps-try").click()
         dialog = page.locator(".jp-Dialog", has=page.locator(".lps-try-dialog"))
         dialog.locator("input[name=project]").fill("projects/eu")
