@@ -362,9 +362,11 @@ def test_a_poll_whose_shop_changed_between_pages_goes_on_in_the_new_shop(
 
     trigger = replace(connector.poll_triggers[POLL["trigger"]], poll=failing_after_the_first_page)
     recipe = poll_recipe(ws, "cart", (SEND,))
-    add_checkouts(sandbox, phones(0, 300))  # more than a page
     with Sandbox() as other, Studio.open(ws, user="alice") as studio:
         studio.start("p/cart")
+        # After the start, which fixes the poll's window at its own second: carts of the second
+        # before would be outside it.
+        add_checkouts(sandbox, phones(0, 300))  # more than a page
         with monkeypatch.context() as failing:
             failing.setitem(connector.poll_triggers, POLL["trigger"], trigger)
             with pytest.raises(LpstudioError, match="403"):
