@@ -495,9 +495,10 @@ def _forms(value: str) -> set[str]:
 def _secret_pattern(secrets: frozenset[str]) -> re.Pattern[str] | None:
     """One pattern for every form of every secret, longest first (a secret that contains
     another is masked whole); built once per set of secrets, not once per string. None
-    when there is nothing to mask (an empty pattern would match everywhere)."""
+    when there is nothing to mask (an empty pattern would match everywhere). Regardless of
+    case: apps echo what they got lower-cased, and percent-encode with `%2f` as with `%2F`."""
     forms = sorted({f for v in secrets for f in _forms(v)}, key=len, reverse=True)
-    return re.compile("|".join(map(re.escape, forms))) if forms else None
+    return re.compile("|".join(map(re.escape, forms)), re.IGNORECASE) if forms else None
 
 
 def scrub_text(text: str, secrets: Collection[str]) -> str:

@@ -346,6 +346,40 @@ def test_a_secret_in_a_table_s_html_is_masked_too(ws):
     assert holding(readable, ["Tr0ub4dor", *escaped]) == []
 
 
+CASE_SHOWN = """\
+from urllib.parse import quote
+import lpstudio.kernel as lp
+token = lp.connection("crm").connection.config["token"]
+escaped = quote(token, safe="")
+lp.set_result({
+    "lower": token.lower(),
+    "upper": token.upper(),
+    "hex_lower": escaped.replace("%2F", "%2f").replace("%2B", "%2b"),
+})
+print(token.lower(), escaped.lower())
+"""
+CASE_TOKEN = "Tok/En+Mixed-Case9"
+
+
+def test_a_secret_an_app_echoes_in_another_case_is_masked_too(ws):
+    """Apps echo what they got lower-cased (a header's value, a normalised id), or
+    percent-encode it with lower-case hex digits (`%2f`, as many HTTP libraries do): such
+    an echo showed the secret in the job's result and its output notebook."""
+    with Studio.open(ws, user="alice") as studio:
+        values = {"auth_type": "bearer", "token": CASE_TOKEN, "base_url": "https://crm.example"}
+        studio.connections.add("crm", "http", values, "alice")
+    metadata = {"title": "Case", "connections": {"crm": {"type": "http"}}}
+    write_recipe(ws, "campaign/case", "x: int = 1", (CASE_SHOWN,), metadata)
+
+    code, job, output = run_job(ws, "run", "campaign/case")
+
+    assert code == 0, job
+    assert job["result"] == {"lower": "****", "upper": "****", "hex_lower": "****"}
+    readable = {"run": output, **files_under(ws / "history")}
+    needles = [CASE_TOKEN.lower(), CASE_TOKEN.upper(), "tok%2fen%2bmixed-case9"]
+    assert holding(readable, needles) == []
+
+
 def test_a_number_or_an_event_given_by_hand_holding_a_secret_is_refused(ws, cli):
     """A numeric password given as an integer parameter was kept on the job in the clear
     (only text was compared), as was an event typed with a token in it."""
