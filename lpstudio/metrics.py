@@ -18,10 +18,12 @@ Days are UTC calendar days, whatever the database's session time zone.
 
 The Proactive recipients per day come from each finished job's `result` JSON, which recipes
 write freely: a result counts when it holds `accepted` (an integer) or `failed` (a list of
-recipients), and anything else is ignored. A purge erases results after the retention
-period but leaves the counts (migration 0006), so purged days keep their figures in every
-range of whole hours, as the dashboard's ranges of whole days are; only a partial hour at
-the edge of another range reads the purged jobs themselves, and finds no result there.
+recipients), and anything else is ignored; a test run's (a job whose `trigger` is "test")
+never counts, since it sent nothing (migration 0012), though its job does. A purge erases
+results after the retention period but leaves the counts (migration 0006), so purged days
+keep their figures in every range of whole hours, as the dashboard's ranges of whole days
+are; only a partial hour at the edge of another range reads the purged jobs themselves,
+and finds no result there.
 """
 
 from __future__ import annotations
@@ -50,7 +52,8 @@ CONNECTION_STATES = ("connected", "disconnected", "untested", "placeholder")
 
 #: What a job's result reports, as SQLite computes it (migration 0005 uses the same rules;
 #: on PostgreSQL the migration's `lpstudio_result_counts` function does, which leaves out an
-#: `accepted` of 16 digits or more, which no count of recipients has: migration 0007).
+#: `accepted` of 16 digits or more, which no count of recipients has: migration 0007). The
+#: counts leave test jobs out too (0012): `proactive_per_day` reads none.
 _SQLITE_RESULT = {
     "reported": "CASE WHEN json_valid(jobs.result) AND ("
     "json_type(jobs.result, '$.accepted') = 'integer' "
@@ -237,7 +240,8 @@ def proactive_per_day(store: Store, start: datetime, end: datetime) -> list[dict
     """Proactive recipients accepted and failed per day, from finished jobs' results.
 
     A result counts when it holds `accepted` (an int) or `failed` (a list of recipients);
-    anything else a recipe stored is ignored. Days without such a result are left out.
+    anything else a recipe stored is ignored, and so is a test run's (its actions sent
+    nothing: what it would have sent is no traffic). Days without such a result are left out.
     """
     finished = (SUCCEEDED, FAILED)
     rows = _Range(start, end).union(
@@ -252,7 +256,7 @@ def proactive_per_day(store: Store, start: datetime, end: datetime) -> list[dict
             _result(store, "reported").label("reported"),
             _result(store, "accepted").label("accepted"),
             _result(store, "failed").label("failed"),
-        ).where(Job.status.in_(finished)),
+        ).where(Job.status.in_(finished), Job.trigger != "test"),
     )
     query = (
         select(rows.c.day, func.sum(rows.c.accepted), func.sum(rows.c.failed))

@@ -157,7 +157,8 @@ class Job(Base):
 
 class _JobCounts:
     """How many jobs of one recipe were created in one UTC period and now have one status,
-    with the Proactive recipients their results report: what the dashboard sums.
+    with the Proactive recipients their results report: what the dashboard sums. A test
+    run's job counts, but its result reports none: it sent nothing (0012).
 
     Kept by database triggers on `jobs` (migration 0005), never written by Python code; a
     purge leaves them as they were (0006). A count may fall to 0 as jobs change status;

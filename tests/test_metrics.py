@@ -11,8 +11,9 @@ from sqlalchemy import event
 
 from lpstudio.metrics import dashboard_metrics, recipes_with_jobs
 from lpstudio.models import Connection, Job, utcnow
-from lpstudio.store import Store
+from lpstudio.store import SCHEMA_HEAD, Store
 from lpstudio.studio import Studio
+from tests.test_store_schema import migrate_to
 
 START = datetime(2026, 3, 1, tzinfo=UTC)
 END = datetime(2026, 3, 4, tzinfo=UTC)
@@ -234,3 +235,83 @@ def test_a_job_across_midnight_counts_on_the_utc_day_it_was_created(history: His
     assert [(row["recipe"], row["succeeded"]) for row in day1["recipes"]] == [("a/one.ipynb", 1)]
     day2 = dashboard_metrics(history.store, at(2), at(3))
     assert (day2["jobs_per_day"], day2["recipes"], day2["proactive"]) == ([], [], [])
+
+
+def upgrade_leaves_test_runs_out(store: Store) -> None:
+    """A store of schema 0011 counted test runs' results as Proactive traffic: upgraded, its
+    kept counts leave them out (recounted per hour and per day, a purged real job's figures
+    kept), every job still counts by status, and a job whose trigger changes is counted
+    again. A downgrade gives back the figures of the test results still held."""
+    migrate_to(store, "0011")
+    history = History(store)
+
+    def job(created_at: datetime, result: Any, *changes: dict, status: str = "succeeded") -> int:
+        """A job, then each change written in turn, as the store writes it."""
+        job_id = history.job("a/one.ipynb", status, created_at, result)
+        for change in changes:
+            store.update_job(job_id, **change)
+        return job_id
+
+    purge = {"purged": True, "event": None, "parameters": {}, "result": None}  # Studio.purge's
+    test = {"trigger": "test"}
+    job(at(1, 9, 40), {"accepted": 3, "failed": [{}]})
+    job(at(1, 9, 50), {"accepted": 0, "failed": [{}, {}]}, test)  # a dry run's
+    job(at(2, 10), {"failed": [{}]}, test)  # a day of test runs only
+    job(at(3, 10), {"accepted": 5}, purge)  # purged: its figures live in the counts only
+    job(at(3, 11), {"failed": [{}]}, test)
+    job(at(4, 10), {"failed": [{}, {}]}, test, purge)
+    job(at(4, 10, 30), {"accepted": 1})
+    real = job(at(5, 10), {"accepted": 2, "failed": [{}]}, status="failed")
+    job(at(5, 10, 5), {"failed": [{}]}, test, status="failed")
+
+    # Whole days (daily counts), whole hours around days (hourly counts), hours at either
+    # edge (the jobs themselves).
+    ranges = [
+        (at(1), at(8)),
+        (at(1, 1), at(5, 23)),
+        (at(3, 1), at(4, 23)),
+        (at(1, 9, 30), at(5, 22, 30)),
+    ]
+
+    def shown(start: datetime, end: datetime) -> dict[str, tuple[int, int]]:
+        found = dashboard_metrics(store, start, end)["proactive"]
+        return {row["day"]: (row["accepted"], row["failed"]) for row in found}
+
+    def within(start: datetime, end: datetime, days: dict[int, tuple[int, int]]) -> dict:
+        return {at(d).date().isoformat(): n for d, n in days.items() if start <= at(d, 10) < end}
+
+    counted_as_sent = {1: (3, 3), 2: (0, 1), 3: (5, 1), 4: (1, 2), 5: (2, 2)}
+    for start, end in ranges[:3]:  # what schema 0011 showed
+        assert shown(start, end) == within(start, end, counted_as_sent), (start, end)
+    jobs_before = dashboard_metrics(store, at(1), at(8))["jobs_per_day"]
+
+    store.migrate()
+    assert store.schema_revision() == SCHEMA_HEAD
+    sent = {1: (3, 1), 3: (5, 0), 4: (1, 0), 5: (2, 1)}
+    for start, end in ranges:
+        assert shown(start, end) == within(start, end, sent), (start, end)
+    assert dashboard_metrics(store, at(1), at(8))["jobs_per_day"] == jobs_before
+
+    migrate_to(store, "0011", down=True)  # the purged test job's figures are gone for good
+    for start, end in ranges[:3]:
+        expected = within(start, end, {**counted_as_sent, 4: (1, 0)})
+        assert shown(start, end) == expected, (start, end)
+    store.migrate()
+    for start, end in ranges:
+        assert shown(start, end) == within(start, end, sent), (start, end)
+
+    store.update_job(real, trigger="test")  # counted again as it changes, either way
+    for start, end in ranges:
+        assert shown(start, end) == within(start, end, {1: (3, 1), 3: (5, 0), 4: (1, 0)})
+    store.update_job(real, trigger="manual")
+    for start, end in ranges:
+        assert shown(start, end) == within(start, end, sent), (start, end)
+    assert dashboard_metrics(store, at(1), at(8))["jobs_per_day"] == jobs_before
+
+
+def test_an_upgraded_store_takes_test_runs_out_of_its_proactive_figures(tmp_path: Path) -> None:
+    store = Store(f"sqlite:///{tmp_path / 'old.db'}")
+    try:
+        upgrade_leaves_test_runs_out(store)
+    finally:
+        store.close()

@@ -45,6 +45,7 @@ from tests.browser import free_port
 from tests.conftest import selects_on_jobs, wait_for, write_recipe
 from tests.postgres import create_database, postgres_server, restart_server
 from tests.test_job_faults import queue_webhook_job
+from tests.test_metrics import upgrade_leaves_test_runs_out
 from tests.test_scheduler import back_date, due_of, jobs, race_quarter_hours, schedule_recipe
 from tests.test_settings_revisions import both_saves_stay
 from tests.test_store_schema import settings_gain_revisions
@@ -779,6 +780,16 @@ def test_a_postgresql_store_at_the_previous_schema_gives_its_settings_revisions(
     store = Store(create_database(server, "settings_revisions"))
     try:
         settings_gain_revisions(store)
+    finally:
+        store.close()
+
+
+def test_a_postgresql_store_upgraded_takes_test_runs_out_of_its_proactive_figures(
+    server: str,
+) -> None:
+    store = Store(create_database(server, "test_runs_upgraded"))
+    try:
+        upgrade_leaves_test_runs_out(store)
     finally:
         store.close()
 

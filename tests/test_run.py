@@ -9,6 +9,7 @@ import socket
 import subprocess
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import nbformat
@@ -17,6 +18,7 @@ from click.testing import Result
 
 from lpstudio.errors import InputError
 from lpstudio.metrics import dashboard_metrics
+from lpstudio.models import Job, utcnow
 from lpstudio.store import worker_id
 from lpstudio.studio import Studio
 from lpstudio.widgets.dashboard import day_range
@@ -488,3 +490,49 @@ def test_a_parameter_the_recipe_marks_as_a_template_is_read_before_any_job(ws: P
     assert job_rows(ws) == 0
     code, job = run_json("run", "p/greet", "-p", "note", "{x:zz", "--workspace", str(ws))
     assert code == 0 and job["status"] == "succeeded", job
+
+
+SEND_WITH_A_BAD_NUMBER = """\
+import lpstudio.kernel as lp
+people = [{"phone": f"+1415555{n:04d}", "name": f"Person {n}"} for n in range(count)]
+people.append({"phone": "555", "name": "Nobody"})  # no E.164 number: reported `failed`
+lp.set_result(lp.connection("liveperson").send_campaign(
+    handoff="H1000000001", campaign_name="Dry", skill="sales",
+    recipients=people, consumer_id="phone", variables={"1": "{name}"},
+))
+"""
+
+
+def test_a_test_run_is_no_proactive_traffic_on_the_dashboard(sandbox_ws: Path, control) -> None:
+    """A recipe's Test sends nothing: the dashboard's Proactive recipients (accepted and
+    failed, per day) leave its job out, whatever range is shown, while its job still counts
+    among the day's jobs. A real run of the same recipe counts as before."""
+    write_recipe(
+        sandbox_ws, "campaign/dry", "count: int = 2", (SEND_WITH_A_BAD_NUMBER,), CAMPAIGN_METADATA
+    )
+
+    def ranges(job: Job) -> list[tuple[datetime, datetime]]:
+        """The dashboard's ranges around the job (whole UTC days: read from the kept
+        counts), and one ending now (its last hour read from the jobs themselves)."""
+        recent = (job.created_at - timedelta(minutes=90), utcnow() + timedelta(seconds=1))
+        return [day_range(7, job.created_at), day_range(1, job.created_at), recent]
+
+    with Studio.open(sandbox_ws, user="alice") as studio:
+        tested = studio.run("campaign/dry", test=True)
+        assert (tested.trigger, tested.status) == ("test", "succeeded"), tested.error
+        assert tested.result["dry_run"] and len(tested.result["failed"]) == 1
+        assert control.get("/_sandbox/liveperson/campaigns").json()["campaigns"] == []
+        day = tested.created_at.date().isoformat()
+        for start, end in ranges(tested):
+            shown = dashboard_metrics(studio.store, start, end)
+            assert shown["proactive"] == [], (start, end)
+            assert shown["jobs_per_day"] == [{"day": day, "status": "succeeded", "count": 1}]
+
+        real = studio.run("campaign/dry")
+        assert (real.trigger, real.result["accepted"]) == ("manual", 2), real.error
+        day = real.created_at.date().isoformat()
+        for start, end in ranges(real):
+            shown = dashboard_metrics(studio.store, start, end)
+            assert shown["proactive"] == [{"day": day, "accepted": 2, "failed": 1}], (start, end)
+        week = dashboard_metrics(studio.store, *day_range(7, real.created_at))
+        assert sum(row["count"] for row in week["jobs_per_day"]) == 2
