@@ -10,6 +10,7 @@ import functools
 import json
 import math
 import os
+import re
 from concurrent.futures import Future
 from datetime import UTC, datetime, timedelta
 from functools import cached_property
@@ -55,6 +56,19 @@ By activating this workspace you confirm that:
 """
 
 
+#: A terminal's escape sequences: CSI (colours: `ESC [ 0;31 m`) and OSC (`ESC ] ... BEL`).
+_ANSI = re.compile(r"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\))")
+
+
+def plain_error(error: dict[str, Any] | None) -> dict[str, Any] | None:
+    """A job's error for readers of JSON: IPython colours its traceback for a terminal, and
+    a bot or script would get `\\u001b[0;31m` in its text. The output notebook keeps the
+    colours, as Jupyter does."""
+    if not error or not error.get("traceback"):
+        return error
+    return {**error, "traceback": [_ANSI.sub("", line) for line in error["traceback"]]}
+
+
 def job_to_dict(job: Job, workspace: Workspace | None = None) -> dict[str, Any]:
     """The JSON shape of a job, shared by `--json` output and, later, the REST API."""
     output = job.output_path
@@ -78,7 +92,7 @@ def job_to_dict(job: Job, workspace: Workspace | None = None) -> dict[str, Any]:
         "finished_at": job.finished_at.isoformat() if job.finished_at else None,
         "duration": duration,
         "progress": {"done": job.cells_done, "total": job.cells_total},
-        "error": job.error,
+        "error": plain_error(job.error),
         "result": job.result,
         "output_path": output,
         "purged": job.purged,  # its data and output erased after the retention period

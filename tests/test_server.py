@@ -382,6 +382,52 @@ def test_unauthenticated_requests_are_401(server: str) -> None:
     )
 
 
+def test_a_browser_app_on_an_allowed_origin_passes_the_cors_preflight(
+    ws: Path, tokens: dict[str, str]
+) -> None:
+    """Jupyter's `ServerApp.allow_origin` lets a browser app of that origin call the API: its
+    preflight (OPTIONS, no credentials) gets Jupyter's CORS answer, and the answers of the
+    requests it precedes, errors too, carry Access-Control-Allow-Origin. Another origin's
+    preflight gets none (Jupyter's own echoes any origin that asks to send Authorization)."""
+    app, other = "http://app.example", "http://elsewhere.example"
+    with serving(ws, f"--ServerApp.allow_origin={app}", name="cors") as served:
+
+        def preflight(origin: str, method: str, path: str) -> httpx.Response:
+            ask = {
+                "Origin": origin,
+                "Access-Control-Request-Method": method,
+                "Access-Control-Request-Headers": "authorization, content-type",
+            }
+            return httpx.options(f"{served.url}{API}{path}", headers=ask, timeout=30)
+
+        for method, path in (
+            ("POST", "/recipes/lab/double.ipynb/run"),
+            ("POST", "/call/optin"),
+            ("GET", "/jobs"),
+        ):
+            allowed = preflight(app, method, path)
+            assert allowed.status_code == 200, allowed.text
+            assert allowed.headers["Access-Control-Allow-Origin"] == app
+            assert method in allowed.headers["Access-Control-Allow-Methods"]
+            assert {"authorization", "content-type"} <= {
+                h.strip() for h in allowed.headers["Access-Control-Allow-Headers"].split(",")
+            }
+            refused = preflight(other, method, path)
+            assert "Access-Control-Allow-Origin" not in refused.headers, refused.headers
+            assert refused.status_code == 404
+
+        sent = {"Origin": app, "API-TOKEN": tokens["all"]}
+        bad = httpx.post(f"{served.url}{API}/call/optin", json={}, headers=sent, timeout=30)
+        assert_error(bad, 400, "consumer_id")  # the browser app may read why
+        assert bad.headers["Access-Control-Allow-Origin"] == app
+        me = served.api("otto", "GET", "/me", headers={"Origin": app})
+        assert me.status_code == 200 and me.headers["Access-Control-Allow-Origin"] == app
+        sent["Origin"] = other  # refused by Jupyter's origin check, before the token is read
+        elsewhere = httpx.post(f"{served.url}{API}/call/optin", json={}, headers=sent, timeout=30)
+        assert elsewhere.status_code == 404
+        assert "Access-Control-Allow-Origin" not in elsewhere.headers
+
+
 def test_run_now_jobs_outputs_rerun_and_cancel(server: str, ws: Path) -> None:
     started = api(
         server, "ana", "POST", "/recipes/lab/double.ipynb/run", json={"parameters": {"x": 21}}
@@ -897,6 +943,23 @@ def test_callable_errors_name_the_problem(server: str, tokens: dict[str, str]) -
     assert api(server, "alice", "GET", f"/jobs/{failed['job']}").json()["status"] == "failed"
     off = assert_error(call(server, tokens["all"], "off", {"n": 1}), 502, "double")
     assert off["code"] == "InvalidResponse"
+
+
+def test_a_failed_job_is_answered_with_its_traceback_without_terminal_colours(
+    server: str, tokens: dict[str, str]
+) -> None:
+    """IPython colours a traceback for a terminal: the API's readers (bots, scripts, the
+    studio) get it as text; the output notebook keeps the colours, as Jupyter does."""
+    failed = assert_error(call(server, tokens["all"], "boom", {"n": 1}), 422)
+    job = api(server, "otto", "GET", f"/jobs/{failed['job']}").json()
+    listed = api(server, "otto", "GET", "/jobs", params={"recipe": "bots/boom"}).json()["jobs"]
+    for answer in (job, next(j for j in listed if j["id"] == job["id"])):
+        traceback = "\n".join(answer["error"]["traceback"])
+        assert "\x1b" not in traceback, traceback
+        assert "ValueError: boom" in traceback
+    output = api(server, "otto", "GET", f"/jobs/{job['id']}/output.ipynb").json()
+    shown = [o for c in output["cells"] for o in c.get("outputs", ()) if "traceback" in o]
+    assert "\x1b" in "".join(shown[0]["traceback"])
 
 
 def test_a_slow_call_times_out_with_504_and_its_job_goes_on(

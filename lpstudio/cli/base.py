@@ -149,10 +149,9 @@ def _print_job(studio: Studio, job: Job, as_json: bool, verbose: bool = False) -
         click.echo(f"  result:   {json.dumps(job.result, ensure_ascii=False)}")
     if job.error:
         click.echo(f"  error:    {describe_error(job.error, job.cells_total)}")
-        if verbose and job.error.get("traceback"):
-            ansi = re.compile(r"\x1b\[[0-9;]*m")
-            for line in job.error["traceback"]:
-                click.echo("    " + ansi.sub("", line).replace("\n", "\n    "))
+        if verbose and data["error"].get("traceback"):
+            for line in data["error"]["traceback"]:  # without its colours (`plain_error`)
+                click.echo("    " + line.replace("\n", "\n    "))
 
 
 def _exit_for(job: Job) -> None:

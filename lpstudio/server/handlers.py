@@ -1,9 +1,12 @@
 """The REST API's handlers: thin translations of HTTP requests into `Studio` calls.
 
 Every handler gets its `Route` (see `routes.py`), which names, per method, the permission
-it needs and the JSON Schemas of its body and query. `UserHandler.prepare` checks them all
-before the method runs: the Jupyter user (401), their role (403), the query and the body
-(400). So a refused request never reaches the `Studio`, and changes nothing.
+it needs and the JSON Schemas of its body and query. `BaseHandler.prepare` checks them all
+before the method runs (through `check_caller`: for `UserHandler` the Jupyter user (401),
+their role (403), the query and the body (400)). So a refused request never reaches the
+`Studio`, and changes nothing. A CORS preflight (OPTIONS) from an origin Jupyter allows
+(`ServerApp.allow_origin`, `allow_origin_pat`) gets Jupyter's own answer
+(`APIHandler.options`), before any credential: it carries none.
 
 Every error answer has one shape, `{"error": {"code", "message", "field", "fix"}}`, and never
 a traceback: `InputError` is 400, `NotFoundError` 404, a forbidden role 403, no user 401.
@@ -83,6 +86,8 @@ class BaseHandler(ExtensionHandlerMixin, APIHandler):
     """JSON in, JSON out, and every error in the API's one shape."""
 
     route: Route
+    #: Jupyter's checks passed (host, user, origin): its CORS headers stand, on errors too.
+    origin_checked: bool = False
 
     def initialize(self, name: str, route: Route | None = None) -> None:  # type: ignore[override]
         super().initialize(name)
@@ -100,6 +105,13 @@ class BaseHandler(ExtensionHandlerMixin, APIHandler):
             raise self.not_allowed()
         return op
 
+    def skip_check_origin(self) -> bool:
+        """Jupyter checks no origin on a preflight, and its answer then allows any origin that
+        asks to send `Authorization`: a preflight's origin is checked as the request it
+        precedes is, so an origin Jupyter does not allow is refused (404) and gets no
+        Access-Control-Allow-Origin."""
+        return self.request.method != "OPTIONS" and super().skip_check_origin()
+
     def not_allowed(self) -> ApiError:
         allowed = ", ".join(self.route.operations)
         return ApiError(
@@ -113,6 +125,10 @@ class BaseHandler(ExtensionHandlerMixin, APIHandler):
 
     async def prepare(self) -> None:  # type: ignore[override]
         await super().prepare()
+        self.origin_checked = True
+        route = getattr(self, "route", None)  # the catch-all 404 has none
+        if self.request.method == "OPTIONS" and route is not None:
+            return  # a preflight from an allowed origin: `APIHandler.options` answers it
         if self.app.workspace_error is not None:
             raise ApiError(503, "NoWorkspace", **self.app.workspace_error)
         if self.app.store_look_due():
@@ -127,9 +143,13 @@ class BaseHandler(ExtensionHandlerMixin, APIHandler):
                 fix="install that lpstudio on this machine too and restart the server "
                 "(README: Upgrading)",
             )
-        route = getattr(self, "route", None)  # the catch-all 404 has none
         if route is not None and self.request.method not in route.operations:
             raise self.not_allowed()  # before any credential: tornado's 405 names nothing
+        await self.check_caller()
+
+    async def check_caller(self) -> None:
+        """Refuses a caller the route does not serve (after Jupyter's checks and the
+        route's methods; never for a route's preflight, which carries no credentials)."""
 
     async def blocking(self, func: Any, *args: Any, **kwargs: Any) -> Any:
         """Runs store and kernel work off the IOLoop."""
@@ -255,6 +275,8 @@ class BaseHandler(ExtensionHandlerMixin, APIHandler):
             status = 401  # Jupyter refuses an unknown user with 403: the API says 401
             error = self.unauthenticated().to_dict()
             headers = {"WWW-Authenticate": "token"}
+        if self.origin_checked:  # `send_error` cleared them: a browser app reads its errors too
+            self.set_cors_headers()
         self.set_status(status)
         for name, value in headers.items():
             self.set_header(name, value)
@@ -283,8 +305,7 @@ class UserHandler(BaseHandler):
     query: dict[str, Any]
     body: dict[str, Any]
 
-    async def prepare(self) -> None:  # type: ignore[override]
-        await super().prepare()
+    async def check_caller(self) -> None:
         await self.prepare_user()
 
     async def prepare_user(self) -> None:
@@ -320,8 +341,7 @@ class NoXsrfHandler(BaseHandler):
     def check_xsrf_cookie(self) -> None:
         return None
 
-    async def prepare(self) -> None:  # type: ignore[override]
-        await super().prepare()
+    async def check_caller(self) -> None:
         self.refuse_oversized(
             "max_body_bytes", "put larger data where the recipe can read it, and send its reference"
         )
@@ -332,8 +352,8 @@ class ClientHandler(NoXsrfHandler):
 
     client: dict[str, Any]
 
-    async def prepare(self) -> None:  # type: ignore[override]
-        await super().prepare()
+    async def check_caller(self) -> None:
+        await super().check_caller()
         op = self.operation
         token = api_token(self.request.headers)
         client = (
@@ -788,8 +808,7 @@ class OpenApiHandler(UserHandler):
 
     client: dict[str, Any] | None = None
 
-    async def prepare(self) -> None:  # type: ignore[override]
-        await BaseHandler.prepare(self)
+    async def check_caller(self) -> None:
         token = api_token(self.request.headers)
         if token and self.current_user is None:
             self.client = await self.blocking(self.app.service.api_clients.for_token, token)
@@ -804,7 +823,7 @@ class OpenApiHandler(UserHandler):
             return
         await self.prepare_user()
 
-    @allow_unauthenticated  # a Jupyter user or an API client, checked in prepare()
+    @allow_unauthenticated  # a Jupyter user or an API client, checked in check_caller()
     async def get(self) -> None:
         from .openapi import openapi_document
         from .routes import CLIENT
