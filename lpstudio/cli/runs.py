@@ -139,8 +139,8 @@ def _cancel_on_signals() -> None:
 
 @contextmanager
 def _saying_turns() -> Iterator[None]:
-    """Says on stderr, once, that the job waits for its recipe's turn (as many jobs of the
-    recipe as its `concurrency` run): a person is not left wondering why nothing happens."""
+    """Says on stderr, once per job, that a job waits for its recipe's turn (as many jobs of
+    the recipe as its `concurrency` run): a person is not left wondering why nothing happens."""
     from ..executor import turn_log
 
     handler = logging.StreamHandler()
@@ -378,7 +378,8 @@ def poll(recipe: str, no_run: bool, workspace: Path | None, as_json: bool) -> No
     with _studio(workspace) as studio:
         if not no_run:
             _cancel_on_signals()
-        found = studio.poll(recipe, run=not no_run)
+        with _saying_turns():  # each job it runs may wait for its recipe's turn, as `run`'s
+            found = studio.poll(recipe, run=not no_run)
         if as_json:
             _emit([job_to_dict(job, studio.workspace) for job in found])
         elif not found:

@@ -1,0 +1,77 @@
+"""`lpstudio poll` runs the jobs it queued as `lpstudio run` runs its one: a job that waits
+for its recipe's turn (its `concurrency`) says so on stderr, once, instead of nothing.
+
+Waits on job rows, files a cell waits for and the command's stderr, never on sleeps; real
+kernels, the real store.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import subprocess
+from pathlib import Path
+
+from lpstudio.studio import Studio
+
+from .conftest import LPSTUDIO, wait_for, write_recipe
+from .test_concurrency import HOLD, PARAMETERS, released
+from .test_job_faults import configure
+
+
+def test_lpstudio_poll_says_once_that_a_job_it_runs_waits_for_its_turn(
+    ws: Path, tmp_path: Path
+) -> None:
+    configure(ws, heartbeat_seconds=0.1)  # the waiting job looks for its turn often
+    gates = tmp_path / "gates"
+    gates.mkdir()
+    with sqlite3.connect(ws / "rows.db") as db:  # two new rows: two jobs, run one by one
+        db.execute("CREATE TABLE rows (id integer primary key)")
+        db.executemany("INSERT INTO rows (id) VALUES (?)", [(1,), (2,)])
+    db.close()
+    write_recipe(
+        ws,
+        "p/rows",
+        parameters=PARAMETERS,
+        cells=(HOLD,),
+        metadata={
+            "title": "rows",
+            "trigger": {"kind": "poll", "connection": "rows", "trigger": "new_rows"},
+            "connections": {"rows": {"type": "sql"}},
+            "concurrency": 1,
+        },
+    )
+    stderr = tmp_path / "stderr"
+    with Studio.open(ws, user="alice") as studio, released(gates):
+        table = {"url": "sqlite:///rows.db", "poll_table": "rows", "poll_column": "id"}
+        studio.connections.add("rows", "sql", table, "alice")
+        studio.save_settings("p/rows", {"folder": str(gates)})  # every job waits for gate-1
+        holder, held = studio.dispatch("p/rows", {"folder": str(gates)})
+        wait_for(lambda: studio.job(holder.id).status == "running", what="the turn's holder")
+        with stderr.open("w") as err:
+            command = subprocess.Popen(
+                [LPSTUDIO, "poll", "p/rows", "--workspace", str(ws)],
+                stdout=subprocess.PIPE,
+                stderr=err,
+                text=True,
+            )
+        try:
+            said = wait_for(
+                lambda: "waits for the turn" in stderr.read_text() and stderr.read_text(),
+                what="lpstudio poll to say that its job waits",
+            )
+            first = min(job.id for job in studio.jobs(recipe="p/rows") if job.trigger == "poll")
+            assert (
+                f"lpstudio: job {first} waits for the turn of recipe p/rows.ipynb "
+                "(1 running, concurrency 1)" in said
+            )
+            (gates / "gate-1").touch()
+            out, _ = command.communicate(timeout=120)
+        finally:
+            if command.poll() is None:
+                command.kill()
+        assert command.returncode == 0, out
+        assert held.result(timeout=120).status == "succeeded"
+        polled = [job for job in studio.jobs(recipe="p/rows") if job.trigger == "poll"]
+        assert [job.status for job in polled] == ["succeeded", "succeeded"]
+        # Once, for the one job that waited: the second ran as soon as the first ended.
+        assert stderr.read_text().count("waits for the turn") == 1, stderr.read_text()
