@@ -6,8 +6,14 @@ and may carry data files listed in `metadata.lpstudio.files` that travel with th
 
 from __future__ import annotations
 
+import fcntl
+import os
 import shutil
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -69,16 +75,40 @@ def find_template(name: str, folder: Path | None = None) -> Template:
     )
 
 
+@contextmanager
+def trying(root: Path) -> Iterator[None]:
+    """Holds the workspace's Try recipe lock, in every process: picking a callable copy's
+    free endpoint (`optin-2`) and writing the copy are one step, so two tries at once never
+    both pick it (the later copy's Start would be refused for it)."""
+    lock = root / ".runtime" / "try-recipe.lock"
+    lock.parent.mkdir(exist_ok=True)
+    with lock.open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)  # let go when the file is closed
+        yield
+
+
+def _write_new(target: Path, write: Callable[[Path], None]) -> bool:
+    """Writes a file that must not exist yet, whole or not at all: `write` fills a temporary
+    file beside it, which is then linked at `target` only if nothing is there (another try
+    may have written it since it was checked). Whether `target` was written."""
+    tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex}.tmp")
+    try:
+        write(tmp)
+        os.link(tmp, target)
+    except FileExistsError:
+        return False
+    finally:
+        tmp.unlink(missing_ok=True)
+    return True
+
+
 def copy_template(template: Template, destination: Path, endpoint: str | None = None) -> Path:
-    """Copies the notebook and its data files; checks every conflict before writing.
+    """Copies the notebook and its data files; checks every conflict before writing, and
+    writes none over a file that appeared since (a try at the same time).
     `endpoint` replaces a callable template's `trigger.path` in the copy."""
     folder = destination.parent
     if destination.exists():
-        raise InputError(
-            f"{destination} already exists",
-            field="name",
-            fix="choose another --name or project",
-        )
+        raise _taken(destination)
     files = [template.path.parent / name for name in template.recipe.metadata.get("files", [])]
     for source in files:
         if not source.is_file():
@@ -89,21 +119,36 @@ def copy_template(template: Template, destination: Path, endpoint: str | None = 
             )
         target = folder / source.name
         if target.exists() and target.read_bytes() != source.read_bytes():
-            raise InputError(
-                f"{target} already exists with other content",
-                field="project",
-                fix="try the template into another project folder",
-            )
+            raise _clash(target)
     folder.mkdir(parents=True, exist_ok=True)
-    for source in files:
-        if not (folder / source.name).exists():
-            shutil.copyfile(source, folder / source.name)
-    tmp = destination.with_name(f".{destination.name}.tmp")
-    if endpoint is None:
-        shutil.copyfile(template.path, tmp)
-    else:
-        notebook = nbformat.read(template.path, as_version=nbformat.NO_CONVERT)
-        notebook.metadata.lpstudio.trigger.path = endpoint
-        nbformat.write(notebook, tmp)
-    tmp.replace(destination)
+    for source in files:  # one there already is the same (checked above) or new since
+        target = folder / source.name
+        written = _write_new(target, partial(shutil.copyfile, source))
+        if not written and target.read_bytes() != source.read_bytes():
+            raise _clash(target)
+
+    def write(tmp: Path) -> None:
+        if endpoint is None:
+            shutil.copyfile(template.path, tmp)
+        else:
+            notebook = nbformat.read(template.path, as_version=nbformat.NO_CONVERT)
+            notebook.metadata.lpstudio.trigger.path = endpoint
+            nbformat.write(notebook, tmp)
+
+    if not _write_new(destination, write):
+        raise _taken(destination)
     return destination
+
+
+def _taken(destination: Path) -> InputError:
+    return InputError(
+        f"{destination} already exists", field="name", fix="choose another --name or project"
+    )
+
+
+def _clash(target: Path) -> InputError:
+    return InputError(
+        f"{target} already exists with other content",
+        field="project",
+        fix="try the template into another project folder",
+    )

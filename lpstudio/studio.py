@@ -25,7 +25,7 @@ from .connections import Connections, bind_connections, check_bound_exist
 from .errors import ConflictError, InputError, LpstudioError, RecipeError, WorkspaceError
 from .executor import Executor, executor_for
 from .failures import after_failure
-from .gallery import Template, copy_template, find_template, list_templates
+from .gallery import Template, copy_template, find_template, list_templates, trying
 from .idempotency import IdempotentCalls
 from .jsonschemas import first_problem
 from .models import Job, utcnow
@@ -1302,7 +1302,8 @@ class Studio:
         project `shop` (refused when the workspace has a project named `projects` too, as
         `projects/shop` could then be either). A callable template's copy gets an endpoint
         path of its own (`optin-2`) when another recipe has its path: the copy's Start
-        would be refused for it."""
+        would be refused for it. A trailing `/` (`shop/`, as a shell completes a folder)
+        is part of no folder's name."""
         from dataclasses import replace
         from itertools import count
 
@@ -1310,6 +1311,7 @@ class Studio:
         fix = "give a folder name such as billing or shop/eu"
         if not project.isprintable():  # a NUL would not even resolve
             raise InputError(f"invalid project folder {project!r}", field="project", fix=fix)
+        project = project.rstrip("/") or project  # `/` alone is refused below, as it was
         top, _, rest = project.partition("/")
         if top == self.workspace.projects.name:
             if not rest:
@@ -1341,13 +1343,16 @@ class Studio:
         stem = template.name if new_name is None else new_name  # "" is refused, as by REST
         stem = stem.removesuffix(".ipynb")  # "reminder.v2" is a name, not a suffix to drop
         _check_file_name(stem, "name", "recipe name", "give a plain file name such as my_reminder")
-        endpoint = None
-        if template.recipe.trigger_kind == "callable":
-            wanted = _endpoint_path(replace(template.recipe, name=f"{stem}.ipynb"))
-            taken = self.callable_paths()
-            if wanted in taken:
-                endpoint = next(f"{wanted}-{n}" for n in count(2) if f"{wanted}-{n}" not in taken)
-        destination = copy_template(template, folder / f"{stem}.ipynb", endpoint)
+        with trying(self.workspace.root):  # no other try picks the same free endpoint
+            endpoint = None
+            if template.recipe.trigger_kind == "callable":
+                wanted = _endpoint_path(replace(template.recipe, name=f"{stem}.ipynb"))
+                taken = self.callable_paths()
+                if wanted in taken:
+                    endpoint = next(
+                        f"{wanted}-{n}" for n in count(2) if f"{wanted}-{n}" not in taken
+                    )
+            destination = copy_template(template, folder / f"{stem}.ipynb", endpoint)
         self.store.audit(
             self.user, "try_template", self.workspace.recipe_name(destination), template=name
         )

@@ -112,11 +112,12 @@ def _names(value: Any) -> bool:
 
 #: The numeric settings checked when a workspace is read: (section, key, default, lowest,
 #: highest, whether `lowest` itself is allowed, whether only whole numbers, what the number
-#: counts). TOML numbers may be nan or inf.
+#: counts). TOML numbers may be nan or inf. A heartbeat under a tenth of a second made every
+#: job's watchdog and the executor's looker spin, burning a core to beat the store.
 NUMBER_SETTINGS = (
     ("jobs", "retention_days", 30, 0, 36_500, True, False, "days"),
     ("jobs", "stale_after_seconds", 60, 0, 86_400, False, False, "seconds"),
-    ("jobs", "heartbeat_seconds", 2, 0, 3_600, False, False, "seconds"),
+    ("jobs", "heartbeat_seconds", 2, 0.1, 3_600, True, False, "seconds"),
     ("triggers", "auto_stop_after", 60, 1, 1_000_000, True, True, "consecutive trigger errors"),
 )
 
@@ -125,7 +126,9 @@ def notebook_path(ref: str | os.PathLike[str]) -> Path:
     """A recipe's reference as its notebook's path: `.ipynb` added unless it ends so (a dot
     is part of a name: `demo/reminder.v2` is `demo/reminder.v2.ipynb`)."""
     path = Path(ref)
-    return path if path.suffix == ".ipynb" else path.with_name(path.name + ".ipynb")
+    if not path.name or path.suffix == ".ipynb":  # `.`, `/`: a folder, said as such by the lookup
+        return path
+    return path.with_name(path.name + ".ipynb")
 
 
 def _table(config: dict[str, Any], name: str, config_path: Path) -> dict[str, Any]:
@@ -500,20 +503,75 @@ class Workspace:
         return resolved
 
     def recipe_path(self, ref: str | os.PathLike[str]) -> Path:
-        """Finds a recipe from a path relative to `projects/`, or a file path inside it."""
-        candidate = notebook_path(ref)
-        if candidate.is_absolute() or candidate.exists():
-            path = candidate
-        else:
-            path = self.projects / candidate
-        path = self.inside(path, self.projects, "recipe", "recipe")
-        if not path.is_file():
+        """Finds a recipe, inside `projects/`, from its name there (`shop/cart`), the path
+        JupyterLab's file browser shows (`projects/shop/cart.ipynb`, from the workspace's
+        folder) or a path from the working folder (a terminal in the recipe's folder types
+        `cart.ipynb`, as for papermill). Readings that name two recipes are refused: running
+        the wrong one could send a campaign."""
+        if not str(ref).strip():
+            raise WorkspaceError(
+                "no recipe given",
+                field="recipe",
+                fix="give one, e.g. shop/cart (`lpstudio recipes` lists them)",
+            )
+        readings = self._readings(notebook_path(ref), str(ref))
+        found = list(dict.fromkeys(path.resolve() for path in readings if path.is_file()))
+        recipes = [path for path in found if path.is_relative_to(self.projects.resolve())]
+        if len(recipes) > 1:
+            shown = " or ".join(str(path) for path in recipes)
+            raise WorkspaceError(
+                f"recipe {ref} could be {shown}",
+                field="recipe",
+                fix=f"give the one you mean by its absolute path: {shown}",
+            )
+        if not recipes or str(ref).endswith(("/", os.sep)):  # `shop/` names a folder
+            folder = self._folder_named(ref)
+            if folder is not None:
+                raise self._not_a_recipe(ref, folder, recipes[0] if recipes else None)
+        if not recipes:
+            named = found[0] if found else Path(os.path.abspath(readings[0]))  # as it is shown
+            self.inside(named, self.projects, "recipe", "recipe")
             raise WorkspaceError(
                 f"recipe {ref} not found in {self.projects}",
                 field="recipe",
                 fix="list recipes with `lpstudio recipes`",
             )
-        return path
+        return recipes[0]
+
+    def _readings(self, path: Path, typed: str) -> tuple[Path, ...]:
+        """What a path a user gave may be relative to: `projects/`, the working folder and
+        the workspace's folder (all three are `path` when it is absolute); only the working
+        folder when `typed` starts with `./` or `../`, as in a shell."""
+        if typed.startswith(("./", "../")) or typed in (".", ".."):
+            return (path,)
+        return self.projects / path, path, self.root / path
+
+    def _folder_named(self, ref: str | os.PathLike[str]) -> Path | None:
+        """The folder inside `projects/` that `ref` names, read as `recipe_path` reads a
+        recipe, if any: `shop/` is a project, not a recipe."""
+        for reading in self._readings(Path(ref), str(ref)):
+            if reading.is_dir() and reading.resolve().is_relative_to(self.projects.resolve()):
+                return reading.resolve()
+        return None
+
+    def _not_a_recipe(
+        self, ref: str | os.PathLike[str], folder: Path, recipe: Path | None
+    ) -> WorkspaceError:
+        """Why a folder (`lpstudio run shop/`) is no recipe, giving one of its recipes, and
+        the recipe the name is without its `/`, when there is one."""
+        inner = sorted(p for p in folder.rglob("*.ipynb") if ".ipynb_checkpoints" not in p.parts)
+        choices = [f"one of its recipes, e.g. {self.recipe_name(inner[0])}"] if inner else []
+        if recipe is not None:
+            name = self.recipe_name(recipe)
+            choices.append(f"{name.removesuffix('.ipynb')} for the recipe {name}")
+        return WorkspaceError(
+            f"recipe {ref} is a folder, not a recipe",
+            field="recipe",
+            fix=f"give {' or '.join(choices)}"
+            if choices
+            else "copy a recipe into it first, e.g. `lpstudio gallery try TEMPLATE --project "
+            "FOLDER`",
+        )
 
     def recipe_name(self, path: Path) -> str:
         """The recipe's name in the store: its path under `projects/`, with `/`."""

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import json
+import shutil
+import threading
 from pathlib import Path
 from typing import Any
 
 import httpx
 import nbformat
+import pytest
 from click.testing import CliRunner
 
 from lpstudio.cli import main
+from lpstudio.errors import InputError
 from lpstudio.gallery import templates_dir
 from lpstudio.studio import Studio
 from lpstudio.widgets.gallery import GalleryView
@@ -225,3 +229,91 @@ def test_each_try_of_a_callable_template_gets_an_endpoint_of_its_own(ws: Path, c
     template = nbformat.read(templates_dir() / "cb_optin.ipynb", as_version=4)
     template.metadata.lpstudio.trigger.path = "optin-2"
     assert copy == template
+
+
+def test_a_project_typed_with_a_trailing_slash_is_that_project(ws: Path, cli) -> None:
+    """`--project shop/` (a folder as a shell completes it) was refused as "invalid project
+    folder ''", naming no folder the user typed."""
+    for typed in ("shop/", "projects/billing/", "shop/eu//"):
+        result = cli("gallery", "try", "payment_reminder", "--project", typed, "--json")
+        assert result.exit_code == 0, (typed, result.output)
+    assert (ws / "projects/shop/payment_reminder.ipynb").is_file()
+    assert (ws / "projects/billing/payment_reminder.ipynb").is_file()
+    assert (ws / "projects/shop/eu/payment_reminder.ipynb").is_file()
+    bare = cli("gallery", "try", "payment_reminder", "--project", "projects/")
+    assert bare.exit_code == 2 and "folder of projects, not one in it" in bare.output
+
+
+def test_a_try_never_writes_over_a_copy_made_since_its_check(
+    ws: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two tries of one name at once both found no copy there, and the later wrote over the
+    earlier's (which its user may have opened and changed): the later is refused, as it is
+    when it comes second."""
+    theirs = ws / "projects/billing/payment_reminder.ipynb"
+    copy = shutil.copyfile
+
+    def another_try_first(source: Path, target: Path) -> Any:
+        """The other try writes its copy between this one's check and its write."""
+        if Path(source).suffix == ".ipynb" and not theirs.exists():
+            theirs.write_text("the other try's copy, changed by its user")
+        return copy(source, target)
+
+    monkeypatch.setattr(shutil, "copyfile", another_try_first)
+    with Studio.open(ws, user="alice") as studio, pytest.raises(InputError) as refused:
+        studio.try_template("payment_reminder", "billing")
+    assert refused.value.field == "name" and f"{theirs} already exists" in str(refused.value)
+    assert theirs.read_text() == "the other try's copy, changed by its user"
+    assert sorted(p.name for p in theirs.parent.iterdir()) == [
+        "invoices.csv",
+        "payment_reminder.ipynb",
+    ]  # no temporary file left
+
+
+def test_two_tries_of_a_callable_template_at_once_get_endpoints_of_their_own(
+    ws: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two tries of the opt-in template at once both found optin-2 free (neither copy was
+    written yet) and both copies served it: the later's Start was refused. The second try
+    runs here while the first has picked its path and not yet written its copy."""
+    import fcntl
+
+    import lpstudio.studio
+
+    with Studio.open(ws, user="alice") as studio:
+        studio.try_template("cb_optin", "bots")  # serves optin
+    copy, flock = lpstudio.studio.copy_template, fcntl.flock
+    second_waits_or_ended = threading.Event()
+
+    def second_try() -> None:
+        try:
+            with Studio.open(ws, user="bob") as other:
+                other.try_template("cb_optin", "us")
+        finally:
+            second_waits_or_ended.set()
+
+    second = threading.Thread(target=second_try, name="second-try")
+
+    def waiting_flock(handle: Any, operation: int) -> None:
+        if threading.current_thread() is second:
+            second_waits_or_ended.set()  # about to wait for the first try's lock
+        flock(handle, operation)
+
+    def first_copy_after_second_try(*args: Any) -> Path:
+        if not second.is_alive() and not second_waits_or_ended.is_set():
+            second.start()
+            assert second_waits_or_ended.wait(60), "the second try neither waited nor ended"
+        return copy(*args)
+
+    monkeypatch.setattr(fcntl, "flock", waiting_flock)
+    monkeypatch.setattr(lpstudio.studio, "copy_template", first_copy_after_second_try)
+    with Studio.open(ws, user="alice") as studio:
+        studio.try_template("cb_optin", "eu")
+    second.join(60)
+    paths = {
+        project: nbformat.read(
+            ws / f"projects/{project}/cb_optin.ipynb", as_version=4
+        ).metadata.lpstudio.trigger.path
+        for project in ("eu", "us")
+    }
+    assert paths == {"eu": "optin-2", "us": "optin-3"}

@@ -114,6 +114,84 @@ def test_a_symlink_leaving_the_workspace_is_refused(ws: Path, tmp_path: Path, cl
     assert result.exit_code == 2 and "outside" in result.output
 
 
+def settings_shown(*args: str) -> tuple[int, str]:
+    """`lpstudio settings ARGS`, run in this process from the working folder: its exit
+    code and its standard output (each parameter of the recipe found, `name = value`)."""
+    result = CliRunner().invoke(main, ["settings", *args])
+    return result.exit_code, result.stdout
+
+
+def test_a_recipe_is_found_from_the_workspace_folder_and_from_its_own(
+    ws: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`projects/shop/cart.ipynb` (the path JupyterLab shows) was not found from another
+    folder, and in a terminal in projects/shop `cart` named that folder's recipe even where
+    projects/cart is a recipe too: the wrong one could have sent a campaign."""
+    monkeypatch.delenv("LPSTUDIO_WORKSPACE", raising=False)
+    write_recipe(ws, "shop/cart", parameters="in_shop: int = 1")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    for ref in ("projects/shop/cart.ipynb", "shop/cart", str(ws / "projects/shop/cart.ipynb")):
+        code, shown = settings_shown(ref, "--workspace", str(ws))
+        assert code == 0 and "in_shop = 1" in shown, (ref, shown)
+    monkeypatch.chdir(ws / "projects" / "shop")  # a terminal in the recipe's folder
+    for ref in ("cart.ipynb", "cart", "./cart", "projects/shop/cart", "shop/cart"):
+        code, shown = settings_shown(ref)
+        assert code == 0 and "in_shop = 1" in shown, (ref, shown)
+    write_recipe(ws, "cart", parameters="at_top: int = 2")
+    code, shown = settings_shown("cart", "--json")
+    assert code == 2, shown
+    error = json.loads(shown)["error"]
+    here, top = ws / "projects/shop/cart.ipynb", ws / "projects/cart.ipynb"
+    assert error["field"] == "recipe" and "recipe cart could be" in error["message"], error
+    assert str(here) in error["fix"] and str(top) in error["fix"], error
+    assert "in_shop = 1" in settings_shown("./cart")[1]  # from here, as a shell reads it
+    assert "at_top = 2" in settings_shown("../cart")[1]
+    assert "at_top = 2" in settings_shown(str(top))[1]
+    code, shown = settings_shown("../../lpstudio.toml", "--json")
+    error = json.loads(shown)["error"]
+    assert code == 2 and error["field"] == "recipe", shown
+    assert f"{ws / 'lpstudio.toml.ipynb'} is outside {ws / 'projects'}" in error["message"]
+    assert error["fix"] == f"give a path inside {ws / 'projects'}", error
+
+
+def test_a_folder_given_for_a_recipe_is_refused_naming_a_recipe_in_it(ws: Path, cli) -> None:
+    """`lpstudio run shop/` said `recipe shop/ not found`, as if the project were not
+    there; `lpstudio run .` or `''` ended in a traceback."""
+    write_recipe(ws, "shop/cart")
+    write_recipe(ws, "shop/eu/cart")
+    (ws / "projects" / "empty").mkdir()
+    refused = {
+        "shop/": "give one of its recipes, e.g. shop/cart.ipynb",
+        "shop": "give one of its recipes, e.g. shop/cart.ipynb",
+        "projects/shop/": "give one of its recipes, e.g. shop/cart.ipynb",
+        "shop/eu/": "give one of its recipes, e.g. shop/eu/cart.ipynb",
+        "empty/": "copy a recipe into it first, e.g. `lpstudio gallery try TEMPLATE --project "
+        "FOLDER`",
+    }
+    for ref, fix in refused.items():
+        result = cli("settings", ref, "--json")
+        assert result.exit_code == 2, result.output
+        error = json.loads(result.stdout)["error"]
+        assert error["field"] == "recipe", error
+        assert error["message"] == f"recipe {ref} is a folder, not a recipe", error
+        assert error["fix"] == fix, error
+    assert cli("settings", "shop/cart/").exit_code == 0  # no folder shop/cart: the recipe
+    write_recipe(ws, "shop/cart/daily")  # now shop/cart/ is a folder too
+    error = json.loads(cli("settings", "shop/cart/", "--json").stdout)["error"]
+    assert error["message"] == "recipe shop/cart/ is a folder, not a recipe", error
+    assert error["fix"] == (
+        "give one of its recipes, e.g. shop/cart/daily.ipynb or shop/cart for the recipe "
+        "shop/cart.ipynb"
+    )
+    assert cli("settings", "shop/cart").exit_code == 0
+    for ref in ("", "."):  # a traceback: `.` has no name to add .ipynb to
+        result = cli("settings", ref, "--json")
+        assert result.exit_code == 2 and "Traceback" not in result.output, result.output
+        assert json.loads(result.stdout)["error"]["field"] == "recipe"
+
+
 def test_the_schema_is_migrated_and_matches_the_models(ws: Path) -> None:
     store = Store(Workspace.load(ws).store_url)
     assert store.schema_revision() == SCHEMA_HEAD
@@ -210,6 +288,21 @@ def test_job_timings_that_are_not_positive_seconds_are_refused(
     assert result.exit_code == 2, result.output
     error = json.loads(result.stdout)["error"]
     assert error["field"] == f"jobs.{key}" and str(config) in error["message"]
+
+
+@pytest.mark.parametrize("beat", ["0.05", "0.000001", "1e-300"])
+def test_a_heartbeat_too_short_to_wait_between_beats_is_refused(ws: Path, beat: str) -> None:
+    """`heartbeat_seconds = 0.000001` was accepted (only 0 itself was refused): every job's
+    watchdog and the executor's looker then spun, burning a core to beat the store."""
+    config = set_jobs_setting(ws, "heartbeat_seconds", beat)
+    result = CliRunner().invoke(main, ["jobs", "--json", "--workspace", str(ws)])
+    assert result.exit_code == 2, result.output
+    error = json.loads(result.stdout)["error"]
+    assert error["field"] == "jobs.heartbeat_seconds" and str(config) in error["message"]
+    assert "from 0.1 to 3600" in error["message"], error
+    assert "heartbeat_seconds = 2" in error["fix"] and str(config) in error["fix"], error
+    set_jobs_setting(ws, "heartbeat_seconds", "0.1")  # the least: what fast tests use
+    assert CliRunner().invoke(main, ["jobs", "--workspace", str(ws)]).exit_code == 0
 
 
 def test_a_job_taken_for_lost_between_two_of_its_heartbeats_is_refused(ws: Path) -> None:

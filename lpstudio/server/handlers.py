@@ -909,15 +909,18 @@ class HookHandler(NoXsrfHandler):
 
 
 class NotFoundHandler(NoXsrfHandler):
-    """Any other path under the API: a JSON 404."""
+    """Any other path under the API: a JSON 404. A route's path with a `/` added
+    (`/recipes/shop/cart.ipynb/`) is told to drop it: no route's path ends in one."""
 
     @allow_unauthenticated
     async def prepare(self) -> None:  # type: ignore[override]
         await super().prepare()
+        path = self.request.path
         raise ApiError(
             404,
             "NotFound",
-            f"no route {self.request.path}",
+            f"no route {path}",
             field="path",
-            fix=f"see {PREFIX}/openapi.json",
+            fix=(f"drop the trailing / ({path.rstrip('/')}); " if path.endswith("/") else "")
+            + f"the routes are in {PREFIX}/openapi.json",
         )

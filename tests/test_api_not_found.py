@@ -1,0 +1,53 @@
+"""The REST API's answer to a path no route has, inside a Jupyter server."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from traitlets.config import Config
+
+from tests.conftest import write_recipe
+
+
+@pytest.fixture
+def jp_server_config(ws: Path) -> Config:
+    return Config(
+        {
+            "ServerApp": {
+                "jpserver_extensions": {"lpstudio.server": True},
+                "identity_provider_class": "tests.servers.HeaderIdentityProvider",
+            },
+            "LpstudioApp": {"workspace": str(ws), "scheduler": False},
+        }
+    )
+
+
+async def get(jp_fetch: Any, *path: str) -> tuple[int, dict[str, Any]]:
+    answer = await jp_fetch(
+        "lpstudio", "api", "v1", *path, headers={"X-Test-User": "alice"}, raise_error=False
+    )
+    return answer.code, json.loads(answer.body)
+
+
+async def test_a_recipe_path_with_a_trailing_slash_is_told_to_drop_it(
+    jp_fetch: Any, ws: Path
+) -> None:
+    """`GET /recipes/shop/cart.ipynb/` answered "no route" with the OpenAPI document as its
+    only fix, though the recipe is there: the fix is to drop the `/`."""
+    write_recipe(ws, "shop/cart")
+    code, found = await get(jp_fetch, "recipes", "shop", "cart.ipynb")
+    assert code == 200 and found["recipe"] == "shop/cart.ipynb", found
+    code, answer = await get(jp_fetch, "recipes", "shop", "cart.ipynb/")
+    error = answer["error"]
+    assert code == 404 and error["field"] == "path", answer
+    path = "/lpstudio/api/v1/recipes/shop/cart.ipynb"  # after the server's base URL
+    assert error["message"].startswith("no route ") and error["message"].endswith(f"{path}/")
+    routes = "the routes are in /lpstudio/api/v1/openapi.json"
+    assert error["fix"].startswith("drop the trailing / (") and error["fix"].endswith(
+        f"{path}); {routes}"
+    ), error
+    code, answer = await get(jp_fetch, "no-such-route")
+    assert code == 404 and answer["error"]["fix"] == routes, answer
