@@ -9,7 +9,10 @@ One run:
 
 1. makes a workspace with one callable recipe (`bench/double`: input `{"n": int}`, answer
    `{"double": 2n}` through `lpstudio.kernel.respond`), starts it, and makes an API client
-   whose rate limit is far above the load;
+   whose rate limit is far above the load; sizes the server for its callers as an operator
+   would: `[executor] workers` and `[kernels] pool_size` set to `--workers` (the number of
+   clients unless given; the defaults, 2 and 2, would run two calls at a time and queue
+   the other six);
 2. starts the REST server as users run it (`lpstudio.server.serve` in its own process, on
    127.0.0.1) and waits until it answers;
 3. warms up with a few calls, then sends `--requests` POSTs to `/lpstudio/api/v1/call/double`
@@ -24,7 +27,7 @@ Latencies are wall clock per request at the client (`time.perf_counter`), from s
 having the whole answer.
 
     .venv/bin/python bench/bench_callable.py [--requests 2000] [--clients 8]
-        [--baseline-runs 10] [--json [PATH]]
+        [--baseline-runs 10] [--workers N] [--json [PATH]]
 """
 
 from __future__ import annotations
@@ -208,10 +211,20 @@ def baseline(notebook: Path, out: Path, runs: int) -> dict[str, Any]:
     return {"runs": runs, **summary(samples), "samples_ms": samples}
 
 
-def measure(requests: int, clients: int, baseline_runs: int) -> dict[str, Any]:
+def size_for(root: Path, workers: int) -> None:
+    """Sizes the server as an operator would for this many callers at once: as many
+    workers (`[executor] workers`) and as many ready kernels (`[kernels] pool_size`)."""
+    config = root / "lpstudio.toml"
+    text = config.read_text().replace("\npool_size = 2\n", f"\npool_size = {workers}\n")
+    config.write_text(f"{text}\n[executor]\nworkers = {workers}\n")
+
+
+def measure(requests: int, clients: int, baseline_runs: int, workers: int) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="lpstudio-callable-") as tmp:
         root = Path(tmp) / "workspace"
-        with Studio.init(root, accept_terms=True, admin="bench") as studio:
+        Studio.init(root, accept_terms=True, admin="bench").close()
+        size_for(root, workers)
+        with Studio.open(root, user="bench") as studio:
             notebook = root / "projects" / f"{RECIPE}.ipynb"
             notebook.parent.mkdir(parents=True, exist_ok=True)
             nbformat.write(callable_notebook(), notebook)
@@ -235,7 +248,7 @@ def measure(requests: int, clients: int, baseline_runs: int) -> dict[str, Any]:
         result["jobs_succeeded"] = sum(1 for j in jobs if j.status == "succeeded")
         result["jobs_expected"] = requests + WARMUP_CALLS
         base = baseline(notebook, Path(tmp) / "papermill-out.ipynb", baseline_runs)
-    return {"callable": result, "papermill_api": base}
+    return {"callable": {**result, "workers": workers}, "papermill_api": base}
 
 
 def render(result: dict[str, Any]) -> str:
@@ -244,7 +257,8 @@ def render(result: dict[str, Any]) -> str:
         f"machine: nproc={m['nproc']}  python {m['python']}  papermill {m['papermill']}  "
         f"({m['platform']})",
         f"callable: {c['requests']} requests from {c['clients']} clients in {c['seconds']:.1f} s "
-        f"({c['throughput_per_s']:.1f}/s), {c['errors']} errors; jobs recorded "
+        f"({c['throughput_per_s']:.1f}/s, {c['workers']} workers, pool of {c['workers']}), "
+        f"{c['errors']} errors; jobs recorded "
         f"{c['jobs_recorded']}/{c['jobs_expected']} ({c['jobs_succeeded']} succeeded)",
         "",
         f"{'method':<30} {'p50 ms':>9} {'p90 ms':>9} {'p99 ms':>9} {'max ms':>9}",
@@ -276,6 +290,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--requests", type=int, default=2000)
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--baseline-runs", type=int, default=10)
+    parser.add_argument(
+        "--workers", type=int, help="[executor] workers and [kernels] pool_size (the clients)"
+    )
     parser.add_argument("--json", nargs="?", const="-", metavar="PATH")
     args = parser.parse_args(argv)
     logging.getLogger("papermill").setLevel(logging.WARNING)
@@ -285,7 +302,7 @@ def main(argv: list[str] | None = None) -> int:
         "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "machine": machine(),
         "targets": TARGETS,
-        **measure(args.requests, args.clients, args.baseline_runs),
+        **measure(args.requests, args.clients, args.baseline_runs, args.workers or args.clients),
     }
     result["total_seconds"] = time.perf_counter() - started
     table = render(result) + f"\n\ntotal {result['total_seconds']:.0f} s"

@@ -62,13 +62,13 @@ print(json.dumps({"start": start, "end": time.time()}))
 
 def run_lpstudio(root: Path, jobs: int, workers: int, pool_size: int | None) -> dict[str, Any]:
     Studio.init(root / "workspace", accept_terms=True, admin="bench").close()
+    config = root / "workspace" / "lpstudio.toml"
+    text = config.read_text()
     if pool_size is not None:
-        config = root / "workspace" / "lpstudio.toml"
-        text = config.read_text().replace("pool_size = 2", f"pool_size = {pool_size}")
-        config.write_text(text)
+        text = text.replace("pool_size = 2", f"pool_size = {pool_size}")
+    config.write_text(f"{text}\n[executor]\nworkers = {workers}\n")
     studio = Studio.open(root / "workspace", user="bench")
     try:
-        studio.executor.workers = workers  # type: ignore[attr-defined]
         recipe = studio.workspace.projects / f"{RECIPE}.ipynb"
         recipe.parent.mkdir(parents=True, exist_ok=True)
         nbformat.write(trivial_notebook(), recipe)
@@ -180,7 +180,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--jobs", type=int, default=200, help="lpstudio jobs (200)")
     parser.add_argument("--papermill-jobs", type=int, default=20, help="papermill runs (20)")
-    parser.add_argument("--workers", type=int, default=2, help="executor workers (2)")
+    parser.add_argument("--workers", type=int, default=2, help="[executor] workers (2)")
     parser.add_argument(
         "--pool-size", type=int, help="[kernels] pool_size (default: the workspace default)"
     )

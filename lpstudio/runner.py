@@ -412,6 +412,7 @@ def execute_job(
     pool: KernelPool | None = None,
     group: RunningJobs | None = None,
     in_turn: bool = False,
+    queued: Job | None = None,
 ) -> Job:
     """Runs a queued (or claimed) job to a final state and returns its final row.
 
@@ -419,13 +420,14 @@ def execute_job(
     for the workspace's settings, else it is started for the job. Ctrl-C and SIGTERM stop
     every job of the process; `group` stops this one with others (a scheduler's). With
     `in_turn`, a queued job starts only in its recipe's turn (its `concurrency`): else
-    `NotItsTurn` is raised, the job left as it was.
+    `NotItsTurn` is raised, the job left as it was. `queued` is the job's row as it was
+    queued, when the caller has it: what is read of it never changes once it is queued.
     """
     import papermill
     from nbclient.exceptions import DeadKernelError
     from papermill.exceptions import PapermillExecutionError
 
-    job = store.job(job_id)
+    job = queued if queued is not None else store.job(job_id)
     try:
         recipe = parsed(store.version_notebook(job.version_id), job.recipe)
         output = output_path_for(workspace, job)
@@ -456,6 +458,7 @@ def execute_job(
         watchdog.attach(km)
 
     writer = NotebookWriter(output, workspace.projects / job.recipe)
+    final: Job | None = None  # the job's final row, once this process wrote it
     status, error = SUCCEEDED, None
     finished = False  # papermill ran the notebook to its end, or to a cell's own error
     between_cells = False  # stopped before a cell started
@@ -564,7 +567,7 @@ def execute_job(
                     writer(writer.nb)  # the final state, with papermill's error banner if any
                 if finished and error is not None and error.get("cell") is not None:
                     done = min(done, error["cell"])  # papermill completes the failing cell too
-                store.finish_job(
+                final = store.finish_job(
                     job_id,
                     status,
                     mine,
@@ -574,7 +577,8 @@ def execute_job(
                     # A job that failed before papermill wrote anything has no output notebook.
                     **({"output_path": None} if writer.nb is None else {}),
                 )
-            final = store.job(job_id)
+            if final is None:
+                final = store.job(job_id)
         finally:  # the rest comes after the final row, off the job's critical path
             job_ends.notify()  # the recipe's next job may start
             for km in kernel_managers:

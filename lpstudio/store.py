@@ -12,12 +12,14 @@ machines sharing it need not agree on the time, while SQLite serves one machine 
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import json
 import os
 import socket
 import sys
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timedelta
@@ -69,18 +71,18 @@ JOBS = Job.__table__
 UNANSWERED = "the job ended before its request was answered: it may have been accepted"
 
 
-def _end_unanswered(s: Session, job_id: int, status: str, error: dict[str, Any] | None) -> None:
+def _end_unanswered(s: Session, job_id: int, status: str, error: dict[str, Any] | None) -> bool:
     """In the transaction that ends a job: its sends still "sending" (this run's, or a run
     of it put back in the queue since) become uncertain, and its error says how many. A job
     that leaves some so did not succeed, and is not retried (`uncertain`): its cells ran to
-    the end, and would all run again."""
+    the end, and would all run again. Says whether it changed the job."""
     from .models import Delivery
 
     deliveries = Delivery.__table__
     left = (deliveries.c.job_id == job_id, deliveries.c.status == "sending")
     ledgers = list(s.scalars(select(deliveries.c.ledger).where(*left)))
     if not ledgers:
-        return
+        return False
     s.execute(
         update(deliveries)
         .where(*left)
@@ -91,6 +93,7 @@ def _end_unanswered(s: Session, job_id: int, status: str, error: dict[str, Any] 
         ended["status"] = FAILED
         ended["error"]["uncertain"] = True
     s.execute(update(JOBS).where(Job.id == job_id).values(**ended))
+    return True
 
 
 def _unanswered(error: dict[str, Any] | None, ledgers: list[str]) -> dict[str, Any]:
@@ -267,6 +270,14 @@ class Store:
         self._writer = sessionmaker(
             self.engine.execution_options(lpstudio_write=True), expire_on_commit=False
         )
+        # SQLite makes a writer that finds the database locked sleep and try again (1, 2, 5,
+        # 10... ms): this process's writers take turns on a lock instead, woken as soon as
+        # the one before commits. PostgreSQL's writers already wait on a lock (`_make_engine`).
+        self._write_turn: contextlib.AbstractContextManager[Any] = (
+            contextlib.nullcontext()
+            if self.engine.dialect.name == "postgresql"
+            else threading.RLock()
+        )
         # Versions are content-addressed and never change: every job of a version reads
         # the same notebook and settings, once per process, and a version stored (or seen)
         # once is not looked for again.
@@ -282,7 +293,7 @@ class Store:
 
     @contextmanager
     def write(self) -> Iterator[Session]:
-        with self._writer.begin() as session:
+        with self._write_turn, self._writer.begin() as session:
             yield session
 
     def schema_revision(self) -> str | None:
@@ -565,9 +576,10 @@ class Store:
 
     def finish_job(
         self, job_id: int, status: str, *still: ColumnElement[bool], **fields: Any
-    ) -> bool:
+    ) -> Job | None:
         """Writes a final state, once: a job already final is left as it is, and so is one
-        that no longer meets the conditions `still`. Says whether this call ended it.
+        that no longer meets the conditions `still`. Returns the final row when this call
+        ended the job (in the same statement), else None.
 
         Sends the job began and never heard back about (its ledger rows still "sending": it
         was killed, timed out or lost mid-request) become uncertain with it, and its error
@@ -575,15 +587,15 @@ class Store:
         them from this job rather than from whichever job meets them next. Such a job did
         not succeed, whatever its cells said."""
         with self.write() as s:
-            done = s.execute(
-                update(JOBS)
+            ended = s.scalars(
+                update(Job)
                 .where(Job.id == job_id, Job.status.not_in(FINAL_STATES), *still)
                 .values(status=status, finished_at=self._clock(), **fields)
-            )
-            if done.rowcount != 1:
-                return False
-            _end_unanswered(s, job_id, status, fields.get("error"))
-            return True
+                .returning(Job)
+            ).one_or_none()
+            if ended is not None and _end_unanswered(s, job_id, status, fields.get("error")):
+                s.refresh(ended)
+            return ended
 
     def turn_of(self, job_id: int) -> tuple[int, int]:
         """Why a job waits for its recipe's turn: how many of its jobs run, and how many

@@ -119,6 +119,7 @@ NUMBER_SETTINGS = (
     ("jobs", "stale_after_seconds", 60, 0, 86_400, False, False, "seconds"),
     ("jobs", "heartbeat_seconds", 2, 0.1, 3_600, True, False, "seconds"),
     ("triggers", "auto_stop_after", 60, 1, 1_000_000, True, True, "consecutive trigger errors"),
+    ("executor", "workers", 2, 1, 64, True, True, "jobs run at once"),
 )
 
 
@@ -274,7 +275,7 @@ KNOWN_SETTINGS = {
     "jobs": ("heartbeat_seconds", "stale_after_seconds", "retention_days"),
     "triggers": ("auto_stop_after",),
     "kernels": ("pool_size", "preimport", "warm", "fork"),
-    "executor": ("dask_scheduler",),
+    "executor": ("dask_scheduler", "workers"),
     "smtp": ("host", "port", "from"),
 }
 

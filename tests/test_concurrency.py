@@ -25,6 +25,7 @@ from sqlalchemy import event
 
 from lpstudio import executor as executors
 from lpstudio import runner
+from lpstudio.errors import WorkspaceError
 from lpstudio.executor import LocalExecutor
 from lpstudio.models import Job, utcnow
 from lpstudio.runner import RunningJobs
@@ -482,3 +483,35 @@ def cli_of() -> Callable[..., object]:
     from lpstudio.cli import main
 
     return lambda ws, *args: CliRunner().invoke(main, [*args, "--workspace", str(ws)])
+
+
+def test_a_workspace_s_executor_workers_run_that_many_submitted_jobs_at_once(
+    fast: Path, gates: Path
+) -> None:
+    """A server runs calls and Run nows on its executor's workers: two, unless
+    `[executor] workers` says more (eight bots calling at once would wait in line for two).
+    Three jobs that each wait for the others to have started all run at once with three."""
+    with (fast / "lpstudio.toml").open("a") as config:
+        config.write("\n[executor]\nworkers = 3\n")
+    held_recipe(fast, "p/three", concurrency=8)
+    with released(gates), Studio.open(fast, user="alice") as studio:
+        three = [studio.dispatch("p/three", {"folder": str(gates), "n": n}) for n in (1, 2, 3)]
+        wait_for(
+            lambda: [studio.job(job.id).status for job, _ in three] == ["running"] * 3,
+            what="three jobs running at once",
+        )
+        for n in (1, 2, 3):
+            (gates / f"gate-{n}").touch()
+        assert [future.result(timeout=120).status for _, future in three] == ["succeeded"] * 3
+
+
+@pytest.mark.parametrize("workers", ["0", "2.5", '"four"', "65"])
+def test_executor_workers_out_of_range_are_refused_naming_the_setting(
+    ws: Path, workers: str
+) -> None:
+    with (ws / "lpstudio.toml").open("a") as config:
+        config.write(f"\n[executor]\nworkers = {workers}\n")
+    with pytest.raises(WorkspaceError) as refused:
+        Workspace.load(ws)
+    assert refused.value.field == "executor.workers"
+    assert "from 1 to 64" in str(refused.value)
