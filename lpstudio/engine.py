@@ -189,16 +189,17 @@ class StudioEngine(NBClientEngine):
             stderr_file=stderr_file,
         )
         if writer is not None:
-            # The first save at once (the job's output exists while it runs), then at most
-            # one a second: writing and scrubbing costs more than a short cell. The
+            # The first save at once (the job's output exists while it runs), then one a
+            # second at most, counted from the end of the last: writing and scrubbing costs
+            # more than a short cell, and a large notebook's save may take longer than a
+            # second (counted from its start, every cell would then save it again). The
             # caller writes the final notebook.
             last = [-SAVE_EVERY]
 
             def save(**_: Any) -> None:
-                now = time.monotonic()
-                if now - last[0] >= SAVE_EVERY:
-                    last[0] = now
+                if time.monotonic() - last[0] >= SAVE_EVERY:
                     writer(nb_man.nb)
+                    last[0] = time.monotonic()
                 nb_man.last_save_time = nb_man.now()
 
             nb_man.save = save

@@ -492,19 +492,33 @@ def _forms(value: str) -> set[str]:
 
 
 @functools.lru_cache(maxsize=32)
-def _secret_pattern(secrets: frozenset[str]) -> re.Pattern[str] | None:
-    """One pattern for every form of every secret, longest first (a secret that contains
-    another is masked whole); built once per set of secrets, not once per string. None
-    when there is nothing to mask (an empty pattern would match everywhere). Regardless of
-    case: apps echo what they got lower-cased, and percent-encode with `%2f` as with `%2F`."""
-    forms = sorted({f for v in secrets for f in _forms(v)}, key=len, reverse=True)
-    return re.compile("|".join(map(re.escape, forms)), re.IGNORECASE) if forms else None
+def _secret_pattern(secrets: frozenset[str], caseless: bool = False) -> re.Pattern[str] | None:
+    """One pattern for every form of every secret in lower case, longest first (a secret
+    that contains another is masked whole); built once per set of secrets, not once per
+    string. None when there is nothing to mask (an empty pattern would match everywhere).
+    `caseless` matches it regardless of case, as re's IGNORECASE does (several times
+    slower: its literal search is off)."""
+    forms = sorted({f.lower() for v in secrets for f in _forms(v)}, key=len, reverse=True)
+    if not forms:
+        return None
+    return re.compile("|".join(map(re.escape, forms)), re.IGNORECASE if caseless else 0)
 
 
 def scrub_text(text: str, secrets: Collection[str]) -> str:
-    """`text` with every form of every secret replaced by `MASK`."""
+    """`text` with every form of every secret replaced by `MASK`, in any case: apps echo
+    what they got lower-cased, and percent-encode with `%2f` as with `%2F`. The search runs
+    on the text lower-cased, and masks the same places in the text as it is."""
     pattern = _secret_pattern(frozenset(secrets)) if secrets else None
-    return pattern.sub(MASK, text) if pattern is not None else text
+    if pattern is None:
+        return text
+    folded = text.lower()
+    if len(folded) != len(text):  # a letter whose lower case is two ("İ"): places differ
+        return _secret_pattern(frozenset(secrets), caseless=True).sub(MASK, text)  # type: ignore[union-attr]
+    parts, start = [], 0
+    for found in pattern.finditer(folded):
+        parts += [text[start : found.start()], MASK]
+        start = found.end()
+    return "".join([*parts, text[start:]]) if parts else text
 
 
 def scrub(data: Any, secrets: Collection[str]) -> Any:

@@ -591,3 +591,37 @@ def test_a_kernel_that_cannot_bind_its_job_runs_none_of_its_cells(
             pool=kernels,
         )
     assert not marker.exists()
+
+
+def test_a_save_slower_than_the_save_interval_is_not_repeated_at_every_cell(
+    pooled: Studio, ws: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A running job's output notebook is saved at once, then once a second at most. The
+    second was counted from the start of a save: a notebook whose save takes longer (a
+    large output, scrubbed of secrets) was saved again at every cell, and a job of many
+    cells took minutes. Each save here takes 2 s of the engine's clock."""
+    from lpstudio import engine, runner
+
+    class Clock:
+        now = 0.0
+
+        def monotonic(self) -> float:
+            return self.now
+
+    clock = Clock()
+    monkeypatch.setattr(engine, "time", clock)
+    saves: list[int] = []
+    write = runner.NotebookWriter.__call__
+
+    def slow_write(self: runner.NotebookWriter, nb: Any) -> None:
+        clock.now += 2.0
+        saves.append(len(nb.cells))
+        write(self, nb)
+
+    monkeypatch.setattr(runner.NotebookWriter, "__call__", slow_write)
+    write_recipe(ws, "p/many", cells=tuple(f"y{n} = {n}" for n in range(12)))
+
+    job = pooled.run("p/many")
+
+    assert job.status == "succeeded"
+    assert len(saves) == 2, saves  # at the start, and the final notebook by the runner

@@ -618,3 +618,17 @@ def test_an_event_echoing_its_connection_s_secret_is_stored_masked(ws, cli):
     shown = cli("show", str(job.id), "--json")
     assert shown.exit_code == 0, shown.output
     assert holding({"show": shown.output}, [KEY]) == []
+
+
+def test_an_echo_in_another_case_is_masked_in_place_whatever_the_text_around_it() -> None:
+    """The search runs on the text lower-cased and masks the same places in the text as it
+    is: what surrounds the secret keeps its case. A letter whose lower case is two letters
+    ("İ") would shift those places: such a text is searched regardless of case instead."""
+    from lpstudio.sdk import MASK, scrub_text
+
+    secrets = {CASE_TOKEN}
+    shown = f"Sent {CASE_TOKEN.upper()} to Ada, and {CASE_TOKEN.lower()}."
+    assert scrub_text(shown, secrets) == f"Sent {MASK} to Ada, and {MASK}."
+    turkish = f"İstanbul: {CASE_TOKEN.swapcase()} (İ)"
+    assert scrub_text(turkish, secrets) == f"İstanbul: {MASK} (İ)"
+    assert scrub_text("Nothing to hide, İ", secrets) == "Nothing to hide, İ"
