@@ -503,19 +503,21 @@ class Workspace:
             )
         return resolved
 
-    def recipe_path(self, ref: str | os.PathLike[str]) -> Path:
-        """Finds a recipe, inside `projects/`, from its name there (`shop/cart`), the path
-        JupyterLab's file browser shows (`projects/shop/cart.ipynb`, from the workspace's
-        folder) or a path from the working folder (a terminal in the recipe's folder types
-        `cart.ipynb`, as for papermill). Readings that name two recipes are refused: running
-        the wrong one could send a campaign."""
+    def recipe_path(self, ref: str | os.PathLike[str], typed: bool = False) -> Path:
+        """Finds a recipe, inside `projects/`, from its name there (`shop/cart`, as the store,
+        the REST API and the Python API name it) or its absolute path. `typed` (a name a
+        person typed at a terminal: the CLI's) reads it also as the path JupyterLab's file
+        browser shows (`projects/shop/cart.ipynb`, from the workspace's folder) and as a path
+        from the working folder (a terminal in the recipe's folder types `cart.ipynb`, as for
+        papermill); readings that name two recipes are refused: running the wrong one could
+        send a campaign. A stored name is never read from a server's working folder."""
         if not str(ref).strip():
             raise WorkspaceError(
                 "no recipe given",
                 field="recipe",
                 fix="give one, e.g. shop/cart (`lpstudio recipes` lists them)",
             )
-        readings = self._readings(notebook_path(ref), str(ref))
+        readings = self._readings(notebook_path(ref), str(ref), typed)
         found = list(dict.fromkeys(path.resolve() for path in readings if path.is_file()))
         recipes = [path for path in found if path.is_relative_to(self.projects.resolve())]
         if len(recipes) > 1:
@@ -526,7 +528,7 @@ class Workspace:
                 fix=f"give the one you mean by its absolute path: {shown}",
             )
         if not recipes or str(ref).endswith(("/", os.sep)):  # `shop/` names a folder
-            folder = self._folder_named(ref)
+            folder = self._folder_named(ref, typed)
             if folder is not None:
                 raise self._not_a_recipe(ref, folder, recipes[0] if recipes else None)
         if not recipes:
@@ -539,18 +541,21 @@ class Workspace:
             )
         return recipes[0]
 
-    def _readings(self, path: Path, typed: str) -> tuple[Path, ...]:
-        """What a path a user gave may be relative to: `projects/`, the working folder and
-        the workspace's folder (all three are `path` when it is absolute); only the working
-        folder when `typed` starts with `./` or `../`, as in a shell."""
-        if typed.startswith(("./", "../")) or typed in (".", ".."):
+    def _readings(self, path: Path, given: str, typed: bool) -> tuple[Path, ...]:
+        """What a recipe's path may be relative to: `projects/`; when `typed`, also the
+        working folder and the workspace's folder (all three are `path` when it is
+        absolute), and only the working folder when `given` starts with `./` or `../`, as in
+        a shell."""
+        if not typed:
+            return (self.projects / path,)
+        if given.startswith(("./", "../")) or given in (".", ".."):
             return (path,)
         return self.projects / path, path, self.root / path
 
-    def _folder_named(self, ref: str | os.PathLike[str]) -> Path | None:
+    def _folder_named(self, ref: str | os.PathLike[str], typed: bool) -> Path | None:
         """The folder inside `projects/` that `ref` names, read as `recipe_path` reads a
         recipe, if any: `shop/` is a project, not a recipe."""
-        for reading in self._readings(Path(ref), str(ref)):
+        for reading in self._readings(Path(ref), str(ref), typed):
             if reading.is_dir() and reading.resolve().is_relative_to(self.projects.resolve()):
                 return reading.resolve()
         return None

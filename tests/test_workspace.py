@@ -381,3 +381,22 @@ def test_a_history_folder_outside_the_workspace_holds_the_output_notebooks(
     assert "papermill" in json.loads(output.read_text())["metadata"]
     shown = CliRunner().invoke(main, ["show", str(job["id"]), "--json", "--workspace", str(ws)])
     assert json.loads(shown.stdout)["output_path"] == str(output)
+
+
+def test_a_stored_name_is_read_under_projects_whatever_the_working_folder(
+    ws: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The store, the REST API, the scheduler and the Python API name a recipe by its path
+    under projects/. They read it as a person's typing was read, from the working folder
+    too: a scheduler started in projects/a refused the started recipe `s.ipynb` as
+    ambiguous with projects/a/s.ipynb (until the recipe stopped itself), and a recipe of a
+    project named `projects` was ambiguous from the workspace's own folder."""
+    write_recipe(ws, "s", parameters="top: int = 1")
+    write_recipe(ws, "a/s", parameters="in_a: int = 1")
+    write_recipe(ws, "projects/s", parameters="nested: int = 1")
+    with Studio.open(ws, user="alice") as studio:
+        monkeypatch.chdir(ws / "projects" / "a")
+        assert "top" in studio.recipe("s.ipynb").schema["properties"]
+        monkeypatch.chdir(ws)
+        assert "nested" in studio.recipe("projects/s.ipynb").schema["properties"]
+        assert studio.recipe("projects/s.ipynb").name == "projects/s.ipynb"

@@ -111,6 +111,12 @@ def _studio(workspace: Path | None) -> Studio:
     return Studio.open(workspace)
 
 
+def _typed_recipe(studio: Studio, recipe: str) -> str:
+    """A recipe as a person types it at a terminal: its name under projects/, the path
+    JupyterLab shows, or a path from the current folder (`Workspace.recipe_path`)."""
+    return str(studio.workspace.recipe_path(recipe, typed=True))
+
+
 def _local_time(moment: datetime | str) -> str:
     """A stored time (aware, UTC) as the CLI prints every time: in the machine's zone, to the
     second, so that it reads like `jobs` and can be given back to `--since` as it is."""

@@ -15,6 +15,7 @@ from .base import (
     _local_time,
     _pairs,
     _studio,
+    _typed_recipe,
     handles_errors,
     json_option,
     main,
@@ -189,6 +190,7 @@ def settings(
     chosen = dict(_pairs(bindings, "--connection"))
     notify = _contacts(webhook=notify_webhook, email=notify_email)
     with _studio(workspace) as studio:
+        recipe = _typed_recipe(studio, recipe)
         if params or chosen or since is not None or reset or notify:  # '' is refused
             studio.save_settings(
                 recipe,
@@ -254,6 +256,7 @@ def settings(
 def start(recipe: str, reset_since: str | None, workspace: Path | None, as_json: bool) -> None:
     """Start RECIPE: its trigger fires in `lpstudio scheduler` from now on."""
     with _studio(workspace) as studio:
+        recipe = _typed_recipe(studio, recipe)
         settings = studio.start(recipe, reset_since=_moment(reset_since, "--reset-since"))
     _echo_or_json(as_json, settings, f"started {recipe}")
 
@@ -266,6 +269,7 @@ def start(recipe: str, reset_since: str | None, workspace: Path | None, as_json:
 def stop(recipe: str, workspace: Path | None, as_json: bool) -> None:
     """Stop RECIPE: its trigger processes nothing until it starts again."""
     with _studio(workspace) as studio:
+        recipe = _typed_recipe(studio, recipe)
         settings = studio.stop(recipe)
     _echo_or_json(as_json, settings, f"stopped {recipe}")
 
@@ -278,6 +282,7 @@ def stop(recipe: str, workspace: Path | None, as_json: bool) -> None:
 def versions(recipe: str, workspace: Path | None, as_json: bool) -> None:
     """List RECIPE's versions (notebook and settings), newest first."""
     with _studio(workspace) as studio:
+        recipe = _typed_recipe(studio, recipe)
         found = studio.versions(recipe)
     if as_json:
         _emit(found)
@@ -298,5 +303,6 @@ def versions(recipe: str, workspace: Path | None, as_json: bool) -> None:
 def restore(recipe: str, version: str, workspace: Path | None, as_json: bool) -> None:
     """Make RECIPE's notebook and settings those of VERSION (an id or its first characters)."""
     with _studio(workspace) as studio:
+        recipe = _typed_recipe(studio, recipe)
         restored = studio.restore(recipe, version)
     _echo_or_json(as_json, restored, f"restored {recipe} to version {restored['id'][:12]}")

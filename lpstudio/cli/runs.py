@@ -28,6 +28,7 @@ from .base import (
     _local_time,
     _print_job,
     _studio,
+    _typed_recipe,
     handles_errors,
     json_option,
     main,
@@ -241,6 +242,7 @@ def run(
     values, parse = _collect_parameters(params, raw, yamls, files)
     event = _load_event(event_json, event_file)
     with _studio(workspace) as studio:
+        recipe = _typed_recipe(studio, recipe)
         if event is not None:  # refused by the option's name (`studio.run` checks it too)
             where = "--event" if event_file is None else f"--event-file {event_file}"
             try:
@@ -376,6 +378,7 @@ def cancel(job_id: int, workspace: Path | None, as_json: bool) -> None:
 def poll(recipe: str, no_run: bool, workspace: Path | None, as_json: bool) -> None:
     """Run RECIPE's poll trigger once: a job for each new event (or batch), oldest first."""
     with _studio(workspace) as studio:
+        recipe = _typed_recipe(studio, recipe)
         if not no_run:
             _cancel_on_signals()
         with _saying_turns():  # each job it runs may wait for its recipe's turn, as `run`'s
