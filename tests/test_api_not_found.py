@@ -51,3 +51,6 @@ async def test_a_recipe_path_with_a_trailing_slash_is_told_to_drop_it(
     ), error
     code, answer = await get(jp_fetch, "no-such-route")
     assert code == 404 and answer["error"]["fix"] == routes, answer
+    for nowhere in ("no-such-route/", ""):  # without the `/` no route either: no such hint
+        code, answer = await get(jp_fetch, nowhere)
+        assert code == 404 and answer["error"]["fix"] == routes, (nowhere, answer)

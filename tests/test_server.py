@@ -426,6 +426,11 @@ def test_a_browser_app_on_an_allowed_origin_passes_the_cors_preflight(
         elsewhere = httpx.post(f"{served.url}{API}/call/optin", json={}, headers=sent, timeout=30)
         assert elsewhere.status_code == 404
         assert "Access-Control-Allow-Origin" not in elsewhere.headers
+        # An OPTIONS that is no browser's preflight is a method the route does not take.
+        for headers in ({}, {"Origin": app}):
+            plain = httpx.options(f"{served.url}{API}/recipes", headers=headers, timeout=30)
+            assert_error(plain, 405, "method")
+            assert plain.headers["Allow"] == "GET"
 
 
 def test_run_now_jobs_outputs_rerun_and_cancel(server: str, ws: Path) -> None:

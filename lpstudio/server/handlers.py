@@ -105,6 +105,16 @@ class BaseHandler(ExtensionHandlerMixin, APIHandler):
             raise self.not_allowed()
         return op
 
+    def is_preflight(self) -> bool:
+        """A browser's CORS preflight: OPTIONS from an origin, asking for a method. Any other
+        OPTIONS request is refused as any method a route does not take (405)."""
+        headers = self.request.headers
+        return (
+            self.request.method == "OPTIONS"
+            and "Origin" in headers
+            and "Access-Control-Request-Method" in headers
+        )
+
     def skip_check_origin(self) -> bool:
         """Jupyter checks no origin on a preflight, and its answer then allows any origin that
         asks to send `Authorization`: a preflight's origin is checked as the request it
@@ -127,7 +137,7 @@ class BaseHandler(ExtensionHandlerMixin, APIHandler):
         await super().prepare()
         self.origin_checked = True
         route = getattr(self, "route", None)  # the catch-all 404 has none
-        if self.request.method == "OPTIONS" and route is not None:
+        if route is not None and self.is_preflight():
             return  # a preflight from an allowed origin: `APIHandler.options` answers it
         if self.app.workspace_error is not None:
             raise ApiError(503, "NoWorkspace", **self.app.workspace_error)
@@ -915,12 +925,16 @@ class NotFoundHandler(NoXsrfHandler):
     @allow_unauthenticated
     async def prepare(self) -> None:  # type: ignore[override]
         await super().prepare()
+        from .routes import ROUTES
+
         path = self.request.path
+        _, _, rest = path.rstrip("/").partition(PREFIX)
+        slash = path.endswith("/") and any(re.fullmatch(r.pattern, rest) for r in ROUTES)
         raise ApiError(
             404,
             "NotFound",
             f"no route {path}",
             field="path",
-            fix=(f"drop the trailing / ({path.rstrip('/')}); " if path.endswith("/") else "")
+            fix=(f"drop the trailing / ({path.rstrip('/')}); " if slash else "")
             + f"the routes are in {PREFIX}/openapi.json",
         )
