@@ -90,11 +90,19 @@ def trying(root: Path) -> Iterator[None]:
 def _write_new(target: Path, write: Callable[[Path], None]) -> bool:
     """Writes a file that must not exist yet, whole or not at all: `write` fills a temporary
     file beside it, which is then linked at `target` only if nothing is there (another try
-    may have written it since it was checked). Whether `target` was written."""
+    may have written it since it was checked). Whether `target` was written. On a file
+    system without hard links (SMB, object storage mounted as a folder), `target` is created
+    only if nothing is there, then filled."""
     tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex}.tmp")
     try:
         write(tmp)
-        os.link(tmp, target)
+        try:
+            os.link(tmp, target)
+        except FileExistsError:
+            raise
+        except OSError:  # no hard links here
+            with target.open("xb") as created:
+                created.write(tmp.read_bytes())
     except FileExistsError:
         return False
     finally:

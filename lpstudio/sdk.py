@@ -469,7 +469,8 @@ def _encoded_cores(raw: bytes) -> set[str]:
 
 def _forms(value: str) -> set[str]:
     """A secret as output may show it: literal, repr'd, JSON-escaped, HTML-escaped (a
-    DataFrame's table escapes `&`, `<` and `>`; `html.escape` quotes too), URL-encoded, and
+    DataFrame's table escapes `&`, `<` and `>`; `html.escape` quotes too, and other escapers
+    write `'` as `&#39;` or `&apos;`), URL-encoded (in a query, or in a path keeping `/`), and
     base64-encoded (standard and URL-safe, with its padding or without, as JWTs write it;
     inside a longer encoded text, the characters only it decides)."""
     encoded = [
@@ -482,7 +483,10 @@ def _forms(value: str) -> set[str]:
         json.dumps(value)[1:-1],
         html.escape(value),
         html.escape(value, quote=False),
+        html.escape(value).replace("&#x27;", "&#39;"),  # as other escapers write `'`
+        html.escape(value).replace("&#x27;", "&apos;"),
         quote(value, safe=""),
+        quote(value),  # its default keeps `/`: a value put into a URL's path
         quote_plus(value),
         *encoded,
         *(form.rstrip("=") for form in encoded),

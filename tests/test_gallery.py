@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import threading
 from pathlib import Path
@@ -265,6 +266,29 @@ def test_a_try_never_writes_over_a_copy_made_since_its_check(
     assert refused.value.field == "name" and f"{theirs} already exists" in str(refused.value)
     assert theirs.read_text() == "the other try's copy, changed by its user"
     assert sorted(p.name for p in theirs.parent.iterdir()) == [
+        "invoices.csv",
+        "payment_reminder.ipynb",
+    ]  # no temporary file left
+
+
+def test_a_try_on_a_file_system_without_hard_links_copies_and_still_never_writes_over(
+    ws: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A workspace shared over SMB, or object storage mounted as a folder, has no hard links
+    (`os.link` fails): Try recipe copied nothing there."""
+
+    def no_links(source: Any, target: Any) -> None:
+        raise PermissionError(1, "Operation not permitted")
+
+    monkeypatch.setattr(os, "link", no_links)
+    with Studio.open(ws, user="alice") as studio:
+        made = studio.try_template("payment_reminder", "billing")
+        for name in ("payment_reminder.ipynb", "invoices.csv"):
+            assert (made.parent / name).read_bytes() == (templates_dir() / name).read_bytes()
+        with pytest.raises(InputError) as refused:
+            studio.try_template("payment_reminder", "billing")
+    assert refused.value.field == "name" and "already exists" in str(refused.value)
+    assert sorted(p.name for p in made.parent.iterdir()) == [
         "invoices.csv",
         "payment_reminder.ipynb",
     ]  # no temporary file left

@@ -632,3 +632,21 @@ def test_an_echo_in_another_case_is_masked_in_place_whatever_the_text_around_it(
     turkish = f"İstanbul: {CASE_TOKEN.swapcase()} (İ)"
     assert scrub_text(turkish, secrets) == f"İstanbul: {MASK} (İ)"
     assert scrub_text("Nothing to hide, İ", secrets) == "Nothing to hide, İ"
+
+
+def test_a_secret_put_into_a_url_path_or_escaped_by_another_html_escaper_is_masked() -> None:
+    """`urllib.parse.quote(token)` keeps `/` (its default `safe`), as code does to put a
+    value into a URL's path: an app's 404 quoting that URL showed the token. HTML escapers
+    other than Python's write `'` as `&#39;` or `&apos;`."""
+    from urllib.parse import quote
+
+    from lpstudio.sdk import MASK, scrub_text
+
+    token = "q8Zr/Kp+Lw3x'T9=="
+    for shown in (
+        f"GET https://api.example/v1/keys/{quote(token)} -> 404",
+        f"<td>{token.replace(chr(39), '&#39;')}</td>",
+        f"<td>{token.replace(chr(39), '&apos;')}</td>",
+    ):
+        masked = scrub_text(shown, {token})
+        assert MASK in masked and "Lw3x" not in masked, masked
