@@ -13,6 +13,7 @@ from typing import Any
 
 import httpx
 from jupyter_server.auth.identity import IdentityProvider, User
+from traitlets.config import Config
 
 from tests.browser import free_port
 from tests.conftest import LPSTUDIO, wait_for
@@ -20,6 +21,20 @@ from tests.conftest import LPSTUDIO, wait_for
 REPO = Path(__file__).resolve().parent.parent
 API = "/lpstudio/api/v1"
 JUPYTER_TOKEN = "test-server-token"
+
+
+def extension_config(ws: Path) -> Config:
+    """pytest-jupyter's `jp_server_config` for lpstudio's extension on `ws`: users named by a
+    header, and no hosted scheduler (tests run jobs themselves)."""
+    return Config(
+        {
+            "ServerApp": {
+                "jpserver_extensions": {"lpstudio.server": True},
+                "identity_provider_class": "tests.servers.HeaderIdentityProvider",
+            },
+            "LpstudioApp": {"workspace": str(ws), "scheduler": False},
+        }
+    )
 
 
 class HeaderIdentityProvider(IdentityProvider):

@@ -10,19 +10,12 @@ import pytest
 from traitlets.config import Config
 
 from tests.conftest import write_recipe
+from tests.servers import extension_config
 
 
 @pytest.fixture
 def jp_server_config(ws: Path) -> Config:
-    return Config(
-        {
-            "ServerApp": {
-                "jpserver_extensions": {"lpstudio.server": True},
-                "identity_provider_class": "tests.servers.HeaderIdentityProvider",
-            },
-            "LpstudioApp": {"workspace": str(ws), "scheduler": False},
-        }
-    )
+    return extension_config(ws)
 
 
 async def get(jp_fetch: Any, *path: str) -> tuple[int, dict[str, Any]]:

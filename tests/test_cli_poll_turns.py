@@ -8,13 +8,12 @@ kernels, the real store.
 from __future__ import annotations
 
 import sqlite3
-import subprocess
 from pathlib import Path
 
 from lpstudio.studio import Studio
 
-from .conftest import LPSTUDIO, wait_for, write_recipe
-from .test_concurrency import HOLD, PARAMETERS, released
+from .conftest import wait_for, write_recipe
+from .test_concurrency import HOLD, PARAMETERS, released, saying_it_waits
 from .test_job_faults import configure
 
 
@@ -47,18 +46,8 @@ def test_lpstudio_poll_says_once_that_a_job_it_runs_waits_for_its_turn(
         studio.save_settings("p/rows", {"folder": str(gates)})  # every job waits for gate-1
         holder, held = studio.dispatch("p/rows", {"folder": str(gates)})
         wait_for(lambda: studio.job(holder.id).status == "running", what="the turn's holder")
-        with stderr.open("w") as err:
-            command = subprocess.Popen(
-                [LPSTUDIO, "poll", "p/rows", "--workspace", str(ws)],
-                stdout=subprocess.PIPE,
-                stderr=err,
-                text=True,
-            )
+        command, said = saying_it_waits(["poll", "p/rows", "--workspace", str(ws)], stderr)
         try:
-            said = wait_for(
-                lambda: "waits for the turn" in stderr.read_text() and stderr.read_text(),
-                what="lpstudio poll to say that its job waits",
-            )
             first = min(job.id for job in studio.jobs(recipe="p/rows") if job.trigger == "poll")
             assert (
                 f"lpstudio: job {first} waits for the turn of recipe p/rows.ipynb "

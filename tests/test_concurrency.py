@@ -237,6 +237,22 @@ def test_a_recipe_of_concurrency_two_runs_two_at_once_and_parks_the_third(
     assert ended[2].started_at >= ended[0].finished_at
 
 
+def saying_it_waits(args: list[str], stderr: Path) -> tuple[subprocess.Popen[str], str]:
+    """Starts `lpstudio ARGS`, its stderr to `stderr`, and returns it once it said that a
+    job of it waits for its recipe's turn, with what it said."""
+    with stderr.open("w") as err:
+        command = subprocess.Popen([LPSTUDIO, *args], stdout=subprocess.PIPE, stderr=err, text=True)
+    try:
+        said = wait_for(
+            lambda: "waits for the turn" in stderr.read_text() and stderr.read_text(),
+            what=f"lpstudio {args[0]} to say that its job waits",
+        )
+    except BaseException:
+        command.kill()
+        raise
+    return command, said
+
+
 def test_ctrl_c_of_lpstudio_run_waiting_for_its_turn_cancels_its_job_only(
     fast: Path, gates: Path, tmp_path: Path
 ) -> None:
@@ -246,18 +262,8 @@ def test_ctrl_c_of_lpstudio_run_waiting_for_its_turn_cancels_its_job_only(
         running, done = studio.dispatch("p/cc", {"n": 1, "folder": str(gates)})
         wait_for(lambda: studio.job(running.id).status == "running", what="the first job")
         given = ["-p", "n", "2", "-p", "folder", str(gates), "--workspace", str(fast)]
-        with stderr.open("w") as err:
-            command = subprocess.Popen(
-                [LPSTUDIO, "run", "p/cc", *given],
-                stdout=subprocess.PIPE,
-                stderr=err,
-                text=True,
-            )
+        command, said = saying_it_waits(["run", "p/cc", *given], stderr)
         try:
-            said = wait_for(
-                lambda: "waits for the turn" in stderr.read_text() and stderr.read_text(),
-                what="lpstudio run to say that its job waits",
-            )
             waiting = newest_job(studio, "p/cc", 2)
             assert said.count("waits for the turn") == 1
             assert (

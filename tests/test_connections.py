@@ -24,6 +24,7 @@ from lpstudio.settings import saved_settings
 from lpstudio.studio import Studio
 
 from .conftest import run_cli, run_json, write_recipe
+from .servers import extension_config
 
 SECRET = "sandbox-secret"
 LP_TYPE = "liveperson_proactive"
@@ -731,15 +732,7 @@ def test_bindings_of_recipes_or_slots_that_are_gone_do_not_keep_a_connection(cli
 
 @pytest.fixture
 def jp_server_config(ws: Path) -> Config:
-    return Config(
-        {
-            "ServerApp": {
-                "jpserver_extensions": {"lpstudio.server": True},
-                "identity_provider_class": "tests.servers.HeaderIdentityProvider",
-            },
-            "LpstudioApp": {"workspace": str(ws), "scheduler": False},
-        }
-    )
+    return extension_config(ws)
 
 
 async def rest(jp_fetch: Any, method: str, *path: str, body: Any = None) -> tuple[int, Any]:

@@ -20,6 +20,7 @@ from lpstudio.roles import PERMISSIONS
 from lpstudio.server.routes import ROUTES, USER
 from lpstudio.studio import Studio
 from tests.conftest import write_recipe
+from tests.servers import extension_config
 from tests.test_server import state
 
 ROLES = {"alice": "admin", "ana": "analyst", "otto": "operator"}
@@ -42,16 +43,7 @@ def lp_ws(sandbox_ws: Path) -> Path:
 
 @pytest.fixture
 def jp_server_config(lp_ws: Path) -> Config:
-    return Config(
-        {
-            "ServerApp": {
-                "jpserver_extensions": {"lpstudio.server": True},
-                "identity_provider_class": "tests.servers.HeaderIdentityProvider",
-            },
-            # The role matrix runs jobs by hand; no hosted scheduler takes them meanwhile.
-            "LpstudioApp": {"workspace": str(lp_ws), "scheduler": False},
-        }
-    )
+    return extension_config(lp_ws)
 
 
 class Api:
