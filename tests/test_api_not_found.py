@@ -47,3 +47,34 @@ async def test_a_recipe_path_with_a_trailing_slash_is_told_to_drop_it(
     for nowhere in ("no-such-route/", ""):  # without the `/` no route either: no such hint
         code, answer = await get(jp_fetch, nowhere)
         assert code == 404 and answer["error"]["fix"] == routes, (nowhere, answer)
+
+
+async def test_error_answers_name_the_workspace_s_files_by_their_path_in_it(
+    jp_fetch: Any, ws: Path
+) -> None:
+    """An error answer named the server's folders (`/srv/brand/projects/billing/... already
+    exists`): a bot or a browser app learns nothing of them; the path in the workspace is
+    enough to act on."""
+
+    async def try_it() -> tuple[int, dict[str, Any]]:
+        body = {"template": "payment_reminder", "project": "billing"}
+        answer = await jp_fetch(
+            "lpstudio",
+            "api",
+            "v1",
+            "gallery",
+            "try",
+            method="POST",
+            body=json.dumps(body),
+            headers={"X-Test-User": "alice"},
+            raise_error=False,
+        )
+        return answer.code, json.loads(answer.body)
+
+    assert (await try_it())[0] == 201
+    code, answer = await try_it()
+    error = answer["error"]
+    assert code == 400 and error["field"] == "name", answer
+    assert "projects/billing/payment_reminder.ipynb already exists" in error["message"], error
+    shown = json.dumps(error)
+    assert str(ws) not in shown and str(ws.resolve()) not in shown, error

@@ -19,7 +19,7 @@ import io
 import json
 import re
 from http.client import responses
-from pathlib import PurePosixPath
+from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
@@ -80,6 +80,20 @@ def recipe_not_ready(exc: InputError) -> ApiError:
 def _code(status: int) -> str:
     """`Not Found` -> `NotFound`: the error code of a plain HTTP error."""
     return "".join(responses.get(status, "Error").title().split()).replace("-", "")
+
+
+def in_workspace(error: dict[str, Any], root: Path) -> dict[str, Any]:
+    """An error answer naming the workspace's files by their path in it (`projects/shop`),
+    and the workspace itself as such: a caller (a bot, a browser app) learns nothing of the
+    server's folders. The server's log keeps the full paths."""
+    folders = sorted({str(root), str(root.resolve())}, key=len, reverse=True)
+
+    def shown(text: str) -> str:
+        for folder in folders:
+            text = text.replace(f"{folder}/", "").replace(folder, "the workspace")
+        return text
+
+    return {k: shown(v) if isinstance(v, str) and k != "code" else v for k, v in error.items()}
 
 
 class BaseHandler(ExtensionHandlerMixin, APIHandler):
@@ -285,6 +299,9 @@ class BaseHandler(ExtensionHandlerMixin, APIHandler):
             status = 401  # Jupyter refuses an unknown user with 403: the API says 401
             error = self.unauthenticated().to_dict()
             headers = {"WWW-Authenticate": "token"}
+        workspace = getattr(self.app, "lpstudio_workspace", None)
+        if workspace is not None:
+            error = in_workspace(error, workspace.root)
         if self.origin_checked:  # `send_error` cleared them: a browser app reads its errors too
             self.set_cors_headers()
         self.set_status(status)
