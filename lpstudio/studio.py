@@ -56,8 +56,13 @@ By activating this workspace you confirm that:
 """
 
 
-#: A terminal's escape sequences: CSI (colours: `ESC [ 0;31 m`) and OSC (`ESC ] ... BEL`).
-_ANSI = re.compile(r"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\))")
+#: A terminal's escape sequences: CSI (colours: `ESC [ 0;31 m`, or its 8-bit form), OSC
+#: (`ESC ] ... BEL`), a character set's choice (`ESC ( B`, which `tput sgr0` writes), and an
+#: escape cut off at the end of a line.
+_ANSI = re.compile(
+    r"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)|[()*+][0-9A-Za-z]|$)"
+    r"|\x9b[0-?]*[ -/]*[@-~]"
+)
 
 
 def plain_error(error: dict[str, Any] | None) -> dict[str, Any] | None:

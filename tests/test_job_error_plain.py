@@ -38,3 +38,23 @@ def test_json_answers_give_a_failed_job_its_traceback_without_terminal_colours(
         if o.get("output_type") == "error"
     ]
     assert ESC in "".join(outputs[0]["traceback"])
+
+
+def test_rarer_terminal_escapes_are_taken_out_of_a_traceback_too() -> None:
+    """`tput sgr0` ends colours with `ESC ( B`, some terminals' programs write the 8-bit CSI,
+    and a line may end in the middle of an escape: none of it is text for a JSON reader."""
+    from lpstudio.studio import plain_error
+
+    error = {
+        "ename": "ValueError",
+        "traceback": [
+            "\x1b[0;31mValueError\x1b[0m: boom\x1b(B",
+            "\x9b31mred\x9b0m",
+            "cut short\x1b",
+            "\x1b]8;;https://example.org\x07a link\x1b]8;;\x07",
+        ],
+    }
+    assert plain_error(error) == {
+        "ename": "ValueError",
+        "traceback": ["ValueError: boom", "red", "cut short", "a link"],
+    }
