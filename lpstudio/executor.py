@@ -56,9 +56,8 @@ class Executor(ABC):
     """Runs jobs that are queued in the store, to a final state."""
 
     @abstractmethod
-    def run(self, job_id: int, progress_bar: bool = False, queued: Job | None = None) -> Job:
-        """Runs the job now and returns its final row; `queued` is its row as it was queued,
-        when the caller has it (one read of the store fewer)."""
+    def run(self, job_id: int, progress_bar: bool = False) -> Job:
+        """Runs the job now and returns its final row."""
 
     @abstractmethod
     def submit(self, job_id: int) -> Future[Job]:
@@ -173,7 +172,7 @@ class LocalExecutor(Executor):
         if self.kernels is not None:
             self.kernels.warm()
 
-    def run(self, job_id: int, progress_bar: bool = False, queued: Job | None = None) -> Job:
+    def run(self, job_id: int, progress_bar: bool = False) -> Job:
         """Runs the job in this thread, once its recipe's turn has come; Ctrl-C while it
         waits cancels it."""
         waiting: _Waiting | None = None
@@ -188,10 +187,8 @@ class LocalExecutor(Executor):
                         progress_bar=progress_bar,
                         pool=self.kernels,
                         in_turn=True,
-                        queued=queued,
                     )
                 except NotItsTurn as turn:
-                    queued = None  # it was read again
                     if waiting is None:
                         waiting = _Waiting(job_id)
                         process_jobs.add(waiting)  # halted at once if the process was
@@ -497,7 +494,7 @@ class DaskExecutor(Executor):
         except Exception:  # jobs then start their kernels, or fail with the reason
             log.exception("could not warm the Dask workers at %s", self.address)
 
-    def run(self, job_id: int, progress_bar: bool = False, queued: Job | None = None) -> Job:
+    def run(self, job_id: int, progress_bar: bool = False) -> Job:
         return self.submit(job_id).result()
 
     def submit(self, job_id: int) -> Future[Job]:

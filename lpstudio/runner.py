@@ -412,7 +412,6 @@ def execute_job(
     pool: KernelPool | None = None,
     group: RunningJobs | None = None,
     in_turn: bool = False,
-    queued: Job | None = None,
 ) -> Job:
     """Runs a queued (or claimed) job to a final state and returns its final row.
 
@@ -420,14 +419,13 @@ def execute_job(
     for the workspace's settings, else it is started for the job. Ctrl-C and SIGTERM stop
     every job of the process; `group` stops this one with others (a scheduler's). With
     `in_turn`, a queued job starts only in its recipe's turn (its `concurrency`): else
-    `NotItsTurn` is raised, the job left as it was. `queued` is the job's row as it was
-    queued, when the caller has it: what is read of it never changes once it is queued.
+    `NotItsTurn` is raised, the job left as it was.
     """
     import papermill
     from nbclient.exceptions import DeadKernelError
     from papermill.exceptions import PapermillExecutionError
 
-    job = queued if queued is not None else store.job(job_id)
+    job = store.job(job_id)
     try:
         recipe = parsed(store.version_notebook(job.version_id), job.recipe)
         output = output_path_for(workspace, job)

@@ -1083,7 +1083,7 @@ class Studio:
         they would send instead of sending them, on `event` or one sample trigger event.
         """
         job = self._queue_run(ref, parameters, parse, event, timeout, "manual", test)
-        return self.executor.run(job.id, progress_bar=progress_bar, queued=job)
+        return self.executor.run(job.id, progress_bar=progress_bar)
 
     def _queue_run(
         self,
@@ -1222,7 +1222,7 @@ class Studio:
     def rerun(self, job_id: int, progress_bar: bool = False) -> Job:
         """Runs a job again with its parameters and cached event, on the latest version."""
         job = self._queue_rerun(job_id)
-        return self.executor.run(job.id, progress_bar=progress_bar, queued=job)
+        return self.executor.run(job.id, progress_bar=progress_bar)
 
     def cancel(self, job_id: int) -> Job:
         """Cancels a queued job, or asks the worker running it to stop it; a finished job

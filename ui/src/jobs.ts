@@ -211,8 +211,8 @@ export class JobsPanel extends Widget {
               (e.execution_count != null ? ` (In [${e.execution_count}])` : '')
           })
         : null,
-      // Tracebacks carry terminal colour codes: shown as text without them.
-      el('pre', { cls: 'lps-traceback', text: traceback.replace(/\u001b\[[0-9;]*m/g, '') }),
+      // The API answers tracebacks as plain text (`plain_error`: no terminal colours).
+      el('pre', { cls: 'lps-traceback', text: traceback }),
       button('Close', () => fill(this.details))
     );
   }
