@@ -866,10 +866,13 @@ class Studio:
         except InputError as exc:
             exc.fix = f"update the saved value with `lpstudio settings {recipe.name} -p ...`"
             raise
-        connections = bind_connections(
-            recipe.metadata.get("connections", {}),
-            saved.get("connections", {}),
-            self.connections.list(),
+        slots = recipe.metadata.get("connections", {})
+        # Without slots nothing is bound: the connections are not read (one read fewer for
+        # each job of such a recipe).
+        connections = (
+            bind_connections(slots, saved.get("connections", {}), self.connections.list())
+            if slots
+            else {}
         )
         return {**saved, "parameters": parameters, "connections": connections}
 

@@ -191,6 +191,13 @@ def test_papermill_output_notebooks_have_the_same_structure(
 ) -> None:
     cells = ("y = x * 2", "print(y)", "raise ValueError('boom')", "z = 1")
     recipe = write_recipe(ws, "p/same", cells=cells)
+    # A recipe saved from a failed run's output keeps that run's error markers: both drop
+    # them, and mark this run's error alone.
+    saved = nbformat.read(recipe, as_version=4)
+    marker = nbformat.v4.new_markdown_cell("An Exception was encountered (an earlier run)")
+    marker.metadata["tags"] = ["papermill-error-cell-tag"]
+    saved.cells.insert(0, marker)
+    nbformat.write(saved, recipe)
     job = pooled.run("p/same", {"x": 3})
     assert job.status == "failed" and job.error["ename"] == "ValueError"
     ours = nbformat.read(ws / job.output_path, as_version=4)
@@ -231,6 +238,7 @@ def test_papermill_output_notebooks_have_the_same_structure(
     assert shape(ours) == shape(theirs)
     # papermill's error banner first, the injected parameters after the parameters cell.
     assert "papermill-error-cell-tag" in ours.cells[0].metadata.tags
+    assert not any("an earlier run" in c.source for c in ours.cells)
     tags = [c.metadata.get("tags", []) for c in ours.cells]
     assert tags.index(["injected-parameters"]) == tags.index(["parameters"]) + 1
 
