@@ -398,6 +398,49 @@ def test_a_poll_whose_shop_changed_between_pages_goes_on_in_the_new_shop(
     assert again == []  # the new shop's carts, once
 
 
+def test_a_poll_whose_api_version_changed_between_pages_goes_on_in_the_new_version(
+    ws: Path, sandbox: Sandbox, db: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A poll that failed between pages keeps the next page's link, which names the API
+    version it was asked in. An admin who then moves the connection to another version
+    (the old one leaving Shopify's support) had the rest of the window read in the old one."""
+    connector = get_connector("shopify")
+    fetch = connector.poll_triggers[POLL["trigger"]].poll
+    monkeypatch.setattr(sys.modules[fetch.__module__], "MAX_PAGES_PER_POLL", 1)  # a page a call
+    faults = {"scope": "shopify", "error_rate": 1, "error_status": 403, "count": 1}
+
+    def failing_after_the_first_page(conn: Any, since: str, cursor: Any) -> Any:
+        page = fetch(conn, since, cursor)
+        assert httpx.post(f"{sandbox.url}/_sandbox/faults", json=faults).status_code == 200
+        return page
+
+    trigger = replace(connector.poll_triggers[POLL["trigger"]], poll=failing_after_the_first_page)
+    recipe = poll_recipe(ws, "cart", (SEND,))
+    with Studio.open(ws, user="alice") as studio:
+        studio.start("p/cart")
+        add_checkouts(sandbox, phones(0, 300))  # more than a page, after the window's start
+        with monkeypatch.context() as failing:
+            failing.setitem(connector.poll_triggers, POLL["trigger"], trigger)
+            with pytest.raises(LpstudioError, match="403"):
+                studio.poll("p/cart", run=False)
+        with db.read() as s:
+            state = s.get(TriggerState, recipe)
+            assert state is not None and "/admin/api/2026-10/" in state.cursor["next"]
+        studio.connections.update("shopify", {"api_version": "2026-07"})
+        log = f"{sandbox.url}/_sandbox/requests"
+        asked = len(httpx.get(log, timeout=10).json()["requests"])
+        fired = studio.poll("p/cart", run=False)
+        while (more := studio.poll("p/cart", run=False)) != []:
+            fired += more
+        later = httpx.get(log, timeout=10).json()["requests"][asked:]
+    reads = [entry["path"] for entry in later if entry["path"].endswith("/checkouts.json")]
+    assert reads and all("/admin/api/2026-07/" in path for path in reads), reads
+    ours = set(phones(0, 300))
+    assert {job.event["phone"] for job in fired} & ours  # the window's rest, in the new one
+    queued = [job.event["phone"] for job in jobs(db, recipe) if job.event["phone"] in ours]
+    assert sorted(queued) == sorted(ours)  # each cart once, across the versions
+
+
 def test_sigterm_requeues_a_job_past_the_grace_period_and_nothing_is_sent_twice(
     ws: Path, sandbox: Sandbox, db: Store, daemons: Callable[..., Daemon]
 ) -> None:

@@ -218,9 +218,9 @@ def _origin(url: str) -> tuple[str, str, int | None]:
     return parsed.scheme, parsed.host, parsed.port
 
 
-def _checkouts_url(conn: Connection) -> str:
-    """The checkouts list of the shop's API version (the default when empty); a version that
-    is not one is refused naming the field, before anything is asked."""
+def _api_version(conn: Connection) -> str:
+    """The shop's API version (the default when empty); a version that is not one is refused
+    naming the field, before anything is asked."""
     version = str(conn.config.get("api_version") or API_VERSION)
     if not _VERSION.fullmatch(version):
         raise ConnectorError(
@@ -229,7 +229,12 @@ def _checkouts_url(conn: Connection) -> str:
             field="api_version",
             fix=f"set api_version to a version your shop supports, such as {API_VERSION}",
         )
-    return f"{base_url(conn)}/admin/api/{version}/checkouts.json"
+    return version
+
+
+def _checkouts_url(conn: Connection) -> str:
+    """The checkouts list of the shop's API version."""
+    return f"{base_url(conn)}/admin/api/{_api_version(conn)}/checkouts.json"
 
 
 @connector.test
@@ -301,13 +306,17 @@ def _next_start(updated_min: str, found: list[dict[str, Any]], started: str | No
 def poll_checkouts(conn: Connection, since: str, cursor: Any) -> Page:
     """Checkouts updated at or after the cursor (first: `since`), still open, oldest first.
 
-    A window's next-page link is the shop's own: once the connection names another shop
-    (edited, or another one bound to the slot), the poll goes on from the window's start in
-    that shop, and the trigger's keys drop what it had fired already."""
+    A window's next-page link is the shop's own, in the API version it was asked in: once
+    the connection names another shop or another version (edited, or another connection
+    bound to the slot; a version is changed when the old one leaves Shopify's support), the
+    poll goes on from the window's start in that shop and version, and the trigger's keys
+    drop what it had fired already. A cursor kept before versions were noted in it counts
+    as in the current version."""
     cursor = dict(cursor or {})
     url: str | None = _checkouts_url(conn)
-    shop = base_url(conn)
-    if cursor.get("next") and cursor.get("shop") != shop:
+    shop, version = base_url(conn), _api_version(conn)
+    moved = cursor.get("shop") != shop or cursor.get("version", version) != version
+    if cursor.get("next") and moved:
         cursor = {"updated_at": cursor.get("updated_at")}
     updated_min = cursor.get("updated_at") or since
     params: dict[str, Any] | None = {
@@ -333,7 +342,13 @@ def poll_checkouts(conn: Connection, since: str, cursor: Any) -> Page:
         time.sleep(_room_in(response))
     found.sort(key=_order)
     if url is not None:  # more pages wait: resume from this page link, same window
-        resume = {"updated_at": updated_min, "next": url, "started": started, "shop": shop}
+        resume = {
+            "updated_at": updated_min,
+            "next": url,
+            "started": started,
+            "shop": shop,
+            "version": version,
+        }
         return Page(found, resume, more=True)
     # One page is one snapshot: its newest update is a safe start. Several are not.
     next_start = _next_start(updated_min, found, started if pages > 1 else None)
