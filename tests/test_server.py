@@ -810,6 +810,23 @@ def test_a_conversation_builder_client_records_an_optin_once(
     assert_error(call(server, tokens["cb"], "optin", OPTIN, headers=key), 409, "Idempotency-Key")
 
 
+def test_a_repeat_that_writes_a_number_another_way_is_the_same_request(
+    server: str, tokens: dict[str, str]
+) -> None:
+    """JSON has one number type: a retry whose library writes `61.0` or `6.1e1` where the
+    first request had `61` repeats that request (it was refused as another, 409)."""
+    key = {"Idempotency-Key": "same-number"}
+    first = call(server, tokens["all"], "slow", {"n": 61}, headers=key, params={"mode": "async"})
+    assert first.status_code == 202, first.text
+    for written in (b'{"n": 61.0}', b'{"n": 6.1e1}'):
+        again = call(server, tokens["all"], "slow", written, headers=key, params={"mode": "async"})
+        assert again.status_code == 202, again.text
+        assert again.headers["Idempotent-Replayed"] == "true"
+        assert again.headers["Lpstudio-Job"] == first.headers["Lpstudio-Job"]
+    other = call(server, tokens["all"], "slow", {"n": 62}, headers=key)
+    assert assert_error(other, 409, "Idempotency-Key")["code"] == "IdempotencyConflict"
+
+
 def test_a_call_whose_first_request_died_before_its_job_runs_when_retried(
     server: str, ws: Path, tokens: dict[str, str]
 ) -> None:

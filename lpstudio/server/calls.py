@@ -276,10 +276,24 @@ async def call(
 
 
 def _digest(path: str, event: Any) -> str:
-    """What identifies a call's request under its Idempotency-Key: its endpoint and input."""
+    """What identifies a call's request under its Idempotency-Key: its endpoint and input,
+    as JSON values (`_as_json_values`)."""
     return hashlib.sha256(
-        json.dumps([path, event], sort_keys=True, separators=(",", ":")).encode()
+        json.dumps([path, _as_json_values(event)], sort_keys=True, separators=(",", ":")).encode()
     ).hexdigest()
+
+
+def _as_json_values(value: Any) -> Any:
+    """A parsed body with each integral number in one form: JSON has one number type, so
+    `7`, `7.0` and `7e0` are one value (RFC 8785 writes all three `7`), and a bot whose JSON
+    library writes a float where the first request had an int repeats the same request."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, dict):
+        return {key: _as_json_values(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_as_json_values(item) for item in value]
+    return value
 
 
 async def _answered(
