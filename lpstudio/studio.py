@@ -74,8 +74,27 @@ def plain_error(error: dict[str, Any] | None) -> dict[str, Any] | None:
     return {**error, "traceback": [_ANSI.sub("", line) for line in error["traceback"]]}
 
 
+def shown_error(error: dict[str, Any] | None, workspace: Workspace | None) -> dict[str, Any] | None:
+    """A job's error as given out (`plain_error`), its text naming the workspace's files by
+    their path in it when the workspace is known (`Workspace.shown_paths`): a recipe that
+    opens a missing file fails with the server's folders in its `evalue` and traceback."""
+    error = plain_error(error)
+    if not error or workspace is None:
+        return error
+
+    def shown(value: Any) -> Any:
+        if isinstance(value, str):
+            return workspace.shown_paths(value)
+        return [shown(item) for item in value] if isinstance(value, list) else value
+
+    return {key: shown(value) for key, value in error.items()}
+
+
 def job_to_dict(job: Job, workspace: Workspace | None = None) -> dict[str, Any]:
-    """The JSON shape of a job, shared by `--json` output and, later, the REST API."""
+    """The JSON shape of a job, shared by `--json` output and the REST API. Its error names
+    the workspace's files by their path in it, as REST error answers do (`shown_error`);
+    the job's stored row and its output notebook keep the full paths, for the server's log
+    and its admin."""
     output = job.output_path
     if output and workspace is not None:
         output = str(workspace.root / output)
@@ -97,7 +116,7 @@ def job_to_dict(job: Job, workspace: Workspace | None = None) -> dict[str, Any]:
         "finished_at": job.finished_at.isoformat() if job.finished_at else None,
         "duration": duration,
         "progress": {"done": job.cells_done, "total": job.cells_total},
-        "error": plain_error(job.error),
+        "error": shown_error(job.error, workspace),
         "result": job.result,
         "output_path": output,
         "purged": job.purged,  # its data and output erased after the retention period

@@ -14,7 +14,7 @@ import getpass
 import importlib.util
 import os
 import tomllib
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -472,6 +472,16 @@ class Workspace:
         workspace may move), absolute otherwise (a shared history folder)."""
         return str(path.relative_to(self.root) if path.is_relative_to(self.root) else path)
 
+    def shown_paths(self, text: str) -> str:
+        """`text` naming the workspace's files by their path in it (`projects/shop/data.csv`)
+        and the workspace itself as "the workspace": what REST error answers and a job's
+        error as given out say, so that a caller (a bot, a browser app) learns nothing of the
+        server's folders. The server's log, a job's stored row and its output notebook keep
+        the full paths, for the server's admin."""
+        for folder in sorted({str(self.root), str(self.root.resolve())}, key=len, reverse=True):
+            text = text.replace(f"{folder}/", "").replace(folder, "the workspace")
+        return text
+
     @property
     def key_path(self) -> Path:
         return self.root / "secret.key"
@@ -503,14 +513,18 @@ class Workspace:
             )
         return resolved
 
-    def recipe_path(self, ref: str | os.PathLike[str], typed: bool = False) -> Path:
+    def recipe_path(
+        self, ref: str | os.PathLike[str], typed: bool = False, kept: Collection[str] = ()
+    ) -> Path:
         """Finds a recipe, inside `projects/`, from its name there (`shop/cart`, as the store,
         the REST API and the Python API name it) or its absolute path. `typed` (a name a
         person typed at a terminal: the CLI's) reads it also as the path JupyterLab's file
         browser shows (`projects/shop/cart.ipynb`, from the workspace's folder) and as a path
         from the working folder (a terminal in the recipe's folder types `cart.ipynb`, as for
         papermill); readings that name two recipes are refused: running the wrong one could
-        send a campaign. A stored name is never read from a server's working folder."""
+        send a campaign. A stored name is never read from a server's working folder.
+        `kept` names recipes whose notebook is gone but that still count (a filter of jobs,
+        which outlive their recipe): a reading naming one is a recipe too, at its old path."""
         if not str(ref).strip():
             raise WorkspaceError(
                 "no recipe given",
@@ -518,8 +532,15 @@ class Workspace:
                 fix="give one, e.g. shop/cart (`lpstudio recipes` lists them)",
             )
         readings = self._readings(notebook_path(ref), str(ref), typed)
+        projects = self.projects.resolve()
         found = list(dict.fromkeys(path.resolve() for path in readings if path.is_file()))
-        recipes = [path for path in found if path.is_relative_to(self.projects.resolve())]
+        gone = (path.resolve() for path in readings if kept and not path.is_file())
+        recipes = [path for path in found if path.is_relative_to(projects)]
+        recipes += dict.fromkeys(
+            path
+            for path in gone
+            if path.is_relative_to(projects) and path.relative_to(projects).as_posix() in kept
+        )
         if len(recipes) > 1:
             shown = " or ".join(str(path) for path in recipes)
             raise WorkspaceError(

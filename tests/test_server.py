@@ -96,7 +96,9 @@ def ws(tmp_path_factory: pytest.TempPathFactory, sandbox: Any) -> Path:
         studio.start("bots/cb_optin.ipynb")
         write_recipe(root, "lab/double", cells=("y = x * 2", "import time; time.sleep(0.5)"))
         _callable(root, "bots/slow", "slow", "time.sleep(3)\nlp.respond({'double': 2})")
-        _callable(root, "bots/boom", "boom", "raise ValueError('boom')")
+        # Its error names its folder: a caller is told it by its path in the workspace.
+        boom = "import os\nraise ValueError('boom in ' + os.getcwd())"
+        _callable(root, "bots/boom", "boom", boom)
         _callable(root, "bots/offschema", "off", "lp.respond({'double': 'two'})")
         _callable(root, "bots/stopped", "stopped", "lp.respond({'double': 0})")
         for name in ("bots/slow", "bots/boom", "bots/offschema"):
@@ -933,7 +935,7 @@ def test_an_oversized_call_or_webhook_is_refused_before_any_job(
     assert state(ws) == before
 
 
-def test_callable_errors_name_the_problem(server: str, tokens: dict[str, str]) -> None:
+def test_callable_errors_name_the_problem(server: str, tokens: dict[str, str], ws: Path) -> None:
     assert_error(call(server, "wrong-token", "optin", OPTIN), 401, "API-TOKEN")
     bearer = httpx.post(
         f"{server}{API}/call/optin",
@@ -961,7 +963,9 @@ def test_callable_errors_name_the_problem(server: str, tokens: dict[str, str]) -
     assert_error(call(server, tokens["all"], "optin", {**OPTIN, "extra": 1}), 400, "extra")
 
     failed = assert_error(call(server, tokens["all"], "boom", {"n": 1}), 422)
-    assert failed["code"] == "JobFailed" and "boom" in failed["message"]
+    assert failed["code"] == "JobFailed"
+    assert failed["message"].endswith("ValueError: boom in projects/bots"), failed
+    assert str(ws) not in json.dumps(failed) and str(ws.resolve()) not in json.dumps(failed)
     assert api(server, "alice", "GET", f"/jobs/{failed['job']}").json()["status"] == "failed"
     off = assert_error(call(server, tokens["all"], "off", {"n": 1}), 502, "double")
     assert off["code"] == "InvalidResponse"

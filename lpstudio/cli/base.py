@@ -7,7 +7,7 @@ import json
 import math
 import re
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any, NoReturn
@@ -18,7 +18,7 @@ from ..errors import InputError, LpstudioError, NotFoundError
 from ..failures import describe_error
 from ..models import Job
 from ..store import SUCCEEDED
-from ..studio import Studio, job_to_dict
+from ..studio import Studio, job_to_dict, plain_error
 
 
 class FiniteRange(click.FloatRange):
@@ -111,10 +111,11 @@ def _studio(workspace: Path | None) -> Studio:
     return Studio.open(workspace)
 
 
-def _typed_recipe(studio: Studio, recipe: str) -> str:
+def _typed_recipe(studio: Studio, recipe: str, kept: Collection[str] = ()) -> str:
     """A recipe as a person types it at a terminal: its name under projects/, the path
-    JupyterLab shows, or a path from the current folder (`Workspace.recipe_path`)."""
-    return str(studio.workspace.recipe_path(recipe, typed=True))
+    JupyterLab shows, or a path from the current folder (`Workspace.recipe_path`); `kept`
+    names deleted recipes that still count, as a filter of their jobs."""
+    return str(studio.workspace.recipe_path(recipe, typed=True, kept=kept))
 
 
 def _local_time(moment: datetime | str) -> str:
@@ -155,8 +156,9 @@ def _print_job(studio: Studio, job: Job, as_json: bool, verbose: bool = False) -
         click.echo(f"  result:   {json.dumps(job.result, ensure_ascii=False)}")
     if job.error:
         click.echo(f"  error:    {describe_error(job.error, job.cells_total)}")
-        if verbose and data["error"].get("traceback"):
-            for line in data["error"]["traceback"]:  # without its colours (`plain_error`)
+        if verbose:  # without its colours, with the full paths of the line above: the
+            # terminal's user works on the server's files (JSON names them in the workspace)
+            for line in (plain_error(job.error) or {}).get("traceback") or []:
                 click.echo("    " + line.replace("\n", "\n    "))
 
 

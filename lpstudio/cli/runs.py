@@ -300,6 +300,11 @@ def jobs(
     """List recent jobs, newest first."""
     moment = parse_moment(since, "--since", local=True) if since else None
     with _studio(workspace) as studio:
+        if recipe is not None:  # a recipe's jobs outlive it: its old name still lists them
+            from ..metrics import recipes_with_jobs
+
+            kept = set(recipes_with_jobs(studio.store))
+            recipe = studio.workspace.recipe_name(Path(_typed_recipe(studio, recipe, kept)))
         found = studio.jobs(recipe=recipe, status=status, since=moment, limit=limit)
         if as_json:
             _emit([job_to_dict(job, studio.workspace) for job in found])

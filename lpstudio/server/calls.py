@@ -40,6 +40,7 @@ from ..jsonschemas import first_problem
 from ..kernel import answer_status
 from ..models import utcnow
 from ..store import FINAL_STATES, SUCCEEDED
+from ..studio import shown_error
 from .auth import ApiError
 from .handlers import PREFIX, parse_json, recipe_not_ready
 
@@ -49,6 +50,7 @@ if TYPE_CHECKING:
     from ..idempotency import IdempotentCalls
     from ..models import Job
     from ..studio import Studio
+    from ..workspace import Workspace
     from .app import LpstudioApp
 
 Answer = tuple[int, Any, dict[str, str]]
@@ -66,10 +68,13 @@ def _error(status: int, code: str, message: str, fix: str, **fields: Any) -> tup
     }
 
 
-def answer_for(job: Job, response_schema: dict[str, Any]) -> tuple[int, Any]:
-    """A finished job's answer to its caller."""
+def answer_for(
+    job: Job, response_schema: dict[str, Any], workspace: Workspace | None = None
+) -> tuple[int, Any]:
+    """A finished job's answer to its caller; a failed job's error names the workspace's
+    files by their path in it (`shown_error`), as every error answer does."""
     if job.status != SUCCEEDED:
-        error = job.error or {}
+        error = shown_error(job.error, workspace) or {}
         reason = f": {error.get('ename')}: {error.get('evalue')}" if error else ""
         return _error(
             422,
@@ -269,7 +274,7 @@ async def call(
         final = await asyncio.wait_for(asyncio.shield(asyncio.wrap_future(future)), timeout)
     except TimeoutError:
         return (*_timed_out(job.id, timeout), headers)
-    status, answer = answer_for(final, schema)
+    status, answer = answer_for(final, schema, app.lpstudio_workspace)
     if claim:
         await _settle_answer(app, claim, status, answer)
     return status, answer, headers
@@ -366,7 +371,7 @@ async def _repeat(
     final = await _wait_final(app, job_id, max(0.0, deadline - time.monotonic()))
     if final is None:
         return (*_timed_out(job_id, timeout), headers)
-    status, answer = answer_for(final, schema)
+    status, answer = answer_for(final, schema, app.lpstudio_workspace)
     await _settle_answer(app, claim, status, answer)
     return status, answer, headers
 
@@ -395,7 +400,7 @@ async def poll(app: LpstudioApp, client: dict[str, Any], job_id: int) -> Answer:
             headers,
         )
     schema = await app.blocking(_response_schema, service, job)
-    status, answer = answer_for(job, schema)
+    status, answer = answer_for(job, schema, app.lpstudio_workspace)
     return status, answer, headers
 
 

@@ -19,7 +19,7 @@ import io
 import json
 import re
 from http.client import responses
-from pathlib import Path, PurePosixPath
+from pathlib import PurePosixPath
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
@@ -47,6 +47,7 @@ from .output_html import OUTPUT_HTML_CSP, render_output_html
 from .schemas import expected, field_schema
 
 if TYPE_CHECKING:
+    from ..workspace import Workspace
     from .app import LpstudioApp
     from .routes import Operation, Route
 
@@ -82,18 +83,14 @@ def _code(status: int) -> str:
     return "".join(responses.get(status, "Error").title().split()).replace("-", "")
 
 
-def in_workspace(error: dict[str, Any], root: Path) -> dict[str, Any]:
+def in_workspace(error: dict[str, Any], workspace: Workspace) -> dict[str, Any]:
     """An error answer naming the workspace's files by their path in it (`projects/shop`),
-    and the workspace itself as such: a caller (a bot, a browser app) learns nothing of the
-    server's folders. The server's log keeps the full paths."""
-    folders = sorted({str(root), str(root.resolve())}, key=len, reverse=True)
-
-    def shown(text: str) -> str:
-        for folder in folders:
-            text = text.replace(f"{folder}/", "").replace(folder, "the workspace")
-        return text
-
-    return {k: shown(v) if isinstance(v, str) and k != "code" else v for k, v in error.items()}
+    and the workspace itself as such (`Workspace.shown_paths`): a caller (a bot, a browser
+    app) learns nothing of the server's folders. The server's log keeps the full paths."""
+    return {
+        k: workspace.shown_paths(v) if isinstance(v, str) and k != "code" else v
+        for k, v in error.items()
+    }
 
 
 class BaseHandler(ExtensionHandlerMixin, APIHandler):
@@ -301,7 +298,7 @@ class BaseHandler(ExtensionHandlerMixin, APIHandler):
             headers = {"WWW-Authenticate": "token"}
         workspace = getattr(self.app, "lpstudio_workspace", None)
         if workspace is not None:
-            error = in_workspace(error, workspace.root)
+            error = in_workspace(error, workspace)
         if self.origin_checked:  # `send_error` cleared them: a browser app reads its errors too
             self.set_cors_headers()
         self.set_status(status)
