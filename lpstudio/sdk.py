@@ -470,13 +470,15 @@ def _encoded_cores(raw: bytes) -> set[str]:
 def _forms(value: str) -> set[str]:
     """A secret as output may show it: literal, repr'd, JSON-escaped, HTML-escaped (a
     DataFrame's table escapes `&`, `<` and `>`; `html.escape` quotes too, and other escapers
-    write `'` as `&#39;` or `&apos;`), URL-encoded (in a query, or in a path keeping `/`), and
-    base64-encoded (standard and URL-safe, with its padding or without, as JWTs write it;
-    inside a longer encoded text, the characters only it decides)."""
+    write `'` as `&#39;` or `&apos;`), URL-encoded (in a query, or in a path keeping `/`;
+    and encoded again, as a URL holding it is put into another URL's query, a redirect's
+    `?next=`: `%2540` for `@`), and base64-encoded (standard and URL-safe, with its padding or
+    without, as JWTs write it; inside a longer encoded text, the characters only it decides)."""
     encoded = [
         base64.b64encode(value.encode()).decode("ascii"),
         base64.urlsafe_b64encode(value.encode()).decode("ascii"),
     ]
+    in_url = [quote(value, safe=""), quote(value), quote_plus(value)]  # quote keeps `/`
     forms = {
         value,
         repr(value)[1:-1],
@@ -485,9 +487,10 @@ def _forms(value: str) -> set[str]:
         html.escape(value, quote=False),
         html.escape(value).replace("&#x27;", "&#39;"),  # as other escapers write `'`
         html.escape(value).replace("&#x27;", "&apos;"),
-        quote(value, safe=""),
-        quote(value),  # its default keeps `/`: a value put into a URL's path
-        quote_plus(value),
+        *in_url,
+        # Encoded twice (quote_plus again would write what quote(safe="") does: an encoded
+        # form holds no space).
+        *(quote(form, safe=safe) for form in in_url for safe in ("", "/")),
         *encoded,
         *(form.rstrip("=") for form in encoded),
         *_encoded_cores(value.encode()),
@@ -497,15 +500,36 @@ def _forms(value: str) -> set[str]:
 
 @functools.lru_cache(maxsize=32)
 def _secret_pattern(secrets: frozenset[str], caseless: bool = False) -> re.Pattern[str] | None:
-    """One pattern for every form of every secret in lower case, longest first (a secret
-    that contains another is masked whole); built once per set of secrets, not once per
-    string. None when there is nothing to mask (an empty pattern would match everywhere).
-    `caseless` matches it regardless of case, as re's IGNORECASE does (several times
-    slower: its literal search is off)."""
-    forms = sorted({f.lower() for v in secrets for f in _forms(v)}, key=len, reverse=True)
+    """One pattern for every form of every secret in lower case, as a trie (`_trie`); built
+    once per set of secrets, not once per string. None when there is nothing to mask (an
+    empty pattern would match everywhere). `caseless` matches it regardless of case, as
+    re's IGNORECASE does (several times slower: its literal search is off)."""
+    forms = sorted({f.lower() for v in secrets for f in _forms(v)})
     if not forms:
         return None
-    return re.compile("|".join(map(re.escape, forms)), re.IGNORECASE if caseless else 0)
+    trie: dict[str, Any] = {}
+    for form in forms:
+        node = trie
+        for char in form:
+            node = node.setdefault(char, {})
+        node[""] = {}  # a form ends here
+    return re.compile(_trie(trie), re.IGNORECASE if caseless else 0)
+
+
+def _trie(node: dict[str, Any]) -> str:
+    """The pattern of the forms under `node`, sharing their common beginnings: each place
+    of a text is compared once with what they share, where an alternation of the forms tries
+    them one after another (its cost grew with each form of each secret). A form that
+    another extends matches only where the longer one does not: a secret that contains
+    another is masked whole."""
+    chain: list[str] = []
+    while len(node) == 1 and "" not in node:  # one way on: no group
+        ((char, node),) = node.items()
+        chain.append(re.escape(char))
+    branches = [re.escape(char) + _trie(child) for char, child in node.items() if char]
+    if branches:  # greedy `?`: the longer forms first, then the one that ends here
+        chain.append(f"(?:{'|'.join(branches)}){'?' if '' in node else ''}")
+    return "".join(chain)
 
 
 def scrub_text(text: str, secrets: Collection[str]) -> str:

@@ -12,12 +12,12 @@ machines sharing it need not agree on the time, while SQLite serves one machine 
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import hashlib
 import json
 import os
 import socket
+import sqlite3
 import sys
 import threading
 from collections.abc import Callable, Iterator, Sequence
@@ -63,6 +63,11 @@ QUEUED, RUNNING, SUCCEEDED, FAILED, CANCELLED = (
     "cancelled",
 )
 FINAL_STATES = (SUCCEEDED, FAILED, CANCELLED)
+
+#: How long (seconds) a SQLite writer waits for the write lock before it fails with
+#: "database is locked": SQLite's busy timeout (another process writing), and the turn of
+#: this process's writers (`Store.write`), so that neither wait is without end.
+BUSY_TIMEOUT = 60.0
 
 #: The jobs table, for its updates: a Core UPDATE costs half what an ORM-enabled one does
 #: (no objects of a store's short sessions need synchronising), on every job's path.
@@ -208,7 +213,7 @@ def _make_engine(url: str) -> Engine:
         return engine
     if not url.startswith("sqlite"):
         return create_engine(url, pool_pre_ping=True)
-    engine = create_engine(url, connect_args={"timeout": 60})
+    engine = create_engine(url, connect_args={"timeout": BUSY_TIMEOUT})
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection, _record):  # type: ignore[no-untyped-def]
@@ -273,11 +278,8 @@ class Store:
         # SQLite makes a writer that finds the database locked sleep and try again (1, 2, 5,
         # 10... ms): this process's writers take turns on a lock instead, woken as soon as
         # the one before commits. PostgreSQL's writers already wait on a lock (`_make_engine`).
-        self._write_turn: contextlib.AbstractContextManager[Any] = (
-            contextlib.nullcontext()
-            if self.engine.dialect.name == "postgresql"
-            else threading.RLock()
-        )
+        # Re-entrant: a thread that holds the turn is never refused it.
+        self._write_turn = None if self.engine.dialect.name == "postgresql" else threading.RLock()
         # Versions are content-addressed and never change: every job of a version reads
         # the same notebook and settings, once per process, and a version stored (or seen)
         # once is not looked for again.
@@ -293,8 +295,28 @@ class Store:
 
     @contextmanager
     def write(self) -> Iterator[Session]:
-        with self._write_turn, self._writer.begin() as session:
+        with self._turn(), self._writer.begin() as session:
             yield session
+
+    @contextmanager
+    def _turn(self) -> Iterator[None]:
+        """This process's turn to write, waited for `BUSY_TIMEOUT` at most, as SQLite waits:
+        past it, the error SQLite raises for a database that stays locked, so that whoever
+        handles that one handles this one too."""
+        if self._write_turn is None:
+            yield
+            return
+        if not self._write_turn.acquire(timeout=BUSY_TIMEOUT):
+            busy = sqlite3.OperationalError(
+                f"database is locked: the store {self.engine.url.render_as_string()} stayed "
+                f"busy with another write of this process for {BUSY_TIMEOUT:g} s; try again "
+                "once it ends (a purge of a long history can take that long)"
+            )
+            raise OperationalError(None, None, busy)
+        try:
+            yield
+        finally:
+            self._write_turn.release()
 
     def schema_revision(self) -> str | None:
         """The Alembic revision the database is at (None for an empty database)."""

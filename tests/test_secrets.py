@@ -650,3 +650,66 @@ def test_a_secret_put_into_a_url_path_or_escaped_by_another_html_escaper_is_mask
     ):
         masked = scrub_text(shown, {token})
         assert MASK in masked and "Lw3x" not in masked, masked
+
+
+REDIRECT_SHOWN = """\
+from urllib.parse import urlencode
+import lpstudio.kernel as lp
+token = lp.connection("crm").connection.config["token"]
+callback = "https://crm.example/cb?" + urlencode({"token": token})
+login = "https://sso.example/login?" + urlencode({"next": callback})
+lp.set_result({"login": login})
+print(login)
+"""
+REDIRECT_TOKEN = "Rd/r3ct@Tok+en=9 x"
+
+
+def test_a_secret_in_a_url_put_into_another_url_s_query_is_masked_too(ws):
+    """A URL holding a token, put into a redirect's `?next=`, is percent-encoded twice (`@`
+    is `%2540`, as `urlencode`, requests and httpx write it): the job's result and its
+    output notebook showed the token so encoded."""
+    from urllib.parse import quote_plus
+
+    with Studio.open(ws, user="alice") as studio:
+        values = {"auth_type": "bearer", "token": REDIRECT_TOKEN, "base_url": "https://crm.example"}
+        studio.connections.add("crm", "http", values, "alice")
+    metadata = {"title": "Redirect", "connections": {"crm": {"type": "http"}}}
+    write_recipe(ws, "campaign/redirect", "x: int = 1", (REDIRECT_SHOWN,), metadata)
+
+    code, job, output = run_job(ws, "run", "campaign/redirect")
+
+    assert code == 0, job
+    next_url = "https%3A%2F%2Fcrm.example%2Fcb%3Ftoken%3D****"
+    assert job["result"] == {"login": f"https://sso.example/login?next={next_url}"}
+    readable = {"run": output, **files_under(ws / "history")}
+    assert holding(readable, [quote_plus(quote_plus(REDIRECT_TOKEN)), "r3ct"]) == []
+
+
+def test_a_secret_encoded_twice_either_way_and_in_any_case_is_masked() -> None:
+    """`quote` and `quote_plus`, each applied twice (`quote` keeping `/` as a path does), and
+    apps that write the hex digits in lower case (`%252f`)."""
+    from urllib.parse import quote, quote_plus
+
+    from lpstudio.sdk import MASK, scrub_text
+
+    for twice in (
+        quote_plus(quote_plus(REDIRECT_TOKEN)),
+        quote(quote(REDIRECT_TOKEN, safe=""), safe=""),
+        quote(quote(REDIRECT_TOKEN)),
+        quote_plus(quote_plus(REDIRECT_TOKEN)).lower(),
+    ):
+        masked = scrub_text(
+            f"302 Found: /login?next=%2Fcb%3Ftoken%3D{twice}&lang=en", {REDIRECT_TOKEN}
+        )
+        assert masked == f"302 Found: /login?next=%2Fcb%3Ftoken%3D{MASK}&lang=en", twice
+
+
+def test_a_secret_that_contains_another_is_masked_whole() -> None:
+    """The forms of every secret are searched at once: where two begin alike, the longer one
+    that the text holds is masked, not the shorter one with the rest of the longer shown."""
+    from lpstudio.sdk import MASK, scrub_text
+
+    secrets = {"tok-4821", "tok-4821-refresh-77", "tok-48"}
+    shown = "access tok-4821, refresh tok-4821-refresh-77, old tok-48, tok-4821-refresh"
+    masked = scrub_text(shown, secrets)
+    assert masked == f"access {MASK}, refresh {MASK}, old {MASK}, {MASK}-refresh"
