@@ -30,6 +30,7 @@ from sqlalchemy import (
     ColumnElement,
     Engine,
     and_,
+    bindparam,
     create_engine,
     delete,
     event,
@@ -261,6 +262,48 @@ def _of_recipe(job_id: int, *where: ColumnElement[bool]) -> Any:
         select(func.count(Job.id))
         .where(Job.recipe == select(Job.recipe).where(Job.id == job_id).scalar_subquery(), *where)
         .scalar_subquery()
+    )
+
+
+def _turn_statement_parts(shared_clock: bool) -> tuple[Any, Any, Any, Any]:
+    """The job, this worker, the clock and the test of the recipe's turn, as bound values
+    (`Store._turn_params`)."""
+    job_id, worker = bindparam("job_id"), bindparam("by_worker")
+    now = func.clock_timestamp() if shared_clock else bindparam("now", type_=Job.started_at.type)
+    in_turn = _ahead_in_turn(job_id) < bindparam("running_limit")
+    return job_id, worker, now, in_turn
+
+
+@functools.cache
+def _start_statement(limited: bool, shared_clock: bool) -> Any:
+    """`Store.start_job`'s update, built once: building the turn's subqueries took longer
+    than running the statement (0.7 ms of a job that takes 30)."""
+    job_id, worker, now, in_turn = _turn_statement_parts(shared_clock)
+    queued = and_(Job.status == QUEUED, in_turn) if limited else Job.status == QUEUED
+    mine = and_(Job.status == RUNNING, Job.worker == worker)
+    return (
+        update(JOBS)
+        .where(Job.id == job_id, or_(queued, mine))
+        .values(
+            status=RUNNING,
+            # By the store's clock, as the ledger's claims (`StoreLedger`).
+            started_at=now,
+            heartbeat_at=now,
+            worker=worker,
+            cells_total=bindparam("start_cells_total"),
+            output_path=bindparam("start_output_path"),
+        )
+    )
+
+
+@functools.cache
+def _claim_statement(shared_clock: bool) -> Any:
+    """`Store.claim_job`'s update, built once (as `_start_statement`)."""
+    job_id, worker, now, in_turn = _turn_statement_parts(shared_clock)
+    return (
+        update(JOBS)
+        .where(Job.id == job_id, Job.status == QUEUED, in_turn)
+        .values(status=RUNNING, worker=worker, started_at=now, heartbeat_at=now)
     )
 
 
@@ -576,23 +619,15 @@ class Store:
         """Moves a queued job (or one this process claimed) to running; False when it was
         cancelled or taken meanwhile, or, with `running_limit` (its recipe's concurrency),
         when it is not the queued job's turn (`_ahead_in_turn`): it stays queued."""
-        mine = and_(Job.status == RUNNING, Job.worker == worker_id())
-        queued = Job.status == QUEUED
-        if running_limit is not None:
-            queued = and_(queued, _ahead_in_turn(job_id) < running_limit)
+        statement = _start_statement(running_limit is not None, self._shared_clock)
         with self.write() as s:
             done = s.execute(
-                update(JOBS)
-                .where(Job.id == job_id, or_(queued, mine))
-                .values(
-                    status=RUNNING,
-                    # By the store's clock, as the ledger's claims (`StoreLedger`).
-                    started_at=self._clock(),
-                    heartbeat_at=self._clock(),
-                    worker=worker_id(),
-                    cells_total=cells_total,
-                    output_path=output_path,
-                )
+                statement,
+                {
+                    **self._turn_params(job_id, running_limit),
+                    "start_cells_total": cells_total,
+                    "start_output_path": output_path,
+                },
             )
             return done.rowcount == 1
 
@@ -632,22 +667,16 @@ class Store:
         recipe go before it (`_ahead_in_turn`: those running, and older ones a process
         queued for itself and waits to start): one conditional update, so two schedulers
         never both take it."""
+        statement = _claim_statement(self._shared_clock)
         with self.write() as s:
-            done = s.execute(
-                update(JOBS)
-                .where(
-                    Job.id == job_id,
-                    Job.status == QUEUED,
-                    _ahead_in_turn(job_id) < running_limit,
-                )
-                .values(
-                    status=RUNNING,
-                    worker=worker_id(),
-                    started_at=self._clock(),
-                    heartbeat_at=self._clock(),
-                )
-            )
+            done = s.execute(statement, self._turn_params(job_id, running_limit))
             return done.rowcount == 1
+
+    def _turn_params(self, job_id: int, running_limit: int | None) -> dict[str, Any]:
+        """The values of `_start_statement` and `_claim_statement` common to both (the clock
+        is a value only where the database's own is not used: `_clock`)."""
+        found = {"job_id": job_id, "running_limit": running_limit, "by_worker": worker_id()}
+        return found if self._shared_clock else {**found, "now": utcnow()}
 
     def hand_over(self, job_id: int, claimed_by: str) -> bool:
         """Takes over for this process a running job that `claimed_by` claimed and has not
