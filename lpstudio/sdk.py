@@ -29,6 +29,7 @@ job (dry-run mode, a ledger of what was sent, a shared rate limiter, a log) come
 from __future__ import annotations
 
 import base64
+import contextlib
 import functools
 import html
 import json
@@ -500,20 +501,29 @@ def _forms(value: str) -> set[str]:
 
 @functools.lru_cache(maxsize=32)
 def _secret_pattern(secrets: frozenset[str], caseless: bool = False) -> re.Pattern[str] | None:
-    """One pattern for every form of every secret in lower case, as a trie (`_trie`); built
-    once per set of secrets, not once per string. None when there is nothing to mask (an
-    empty pattern would match everywhere). `caseless` matches it regardless of case, as
-    re's IGNORECASE does (several times slower: its literal search is off)."""
+    """One pattern for every form of every secret in lower case; built once per set of
+    secrets, not once per string. None when there is nothing to mask (an empty pattern
+    would match everywhere).
+
+    The forms go into a trie (`_trie`). `caseless` matches regardless of case, as re's
+    IGNORECASE does (several times slower: its literal search is off), and for it, or for
+    forms nested too deep for a trie, they are an alternation, longest first: IGNORECASE
+    takes `s` for `ſ` and `i` for `ı`, so two branches of a trie could both match and the
+    first, not the longest, would win."""
     forms = sorted({f.lower() for v in secrets for f in _forms(v)})
     if not forms:
         return None
-    trie: dict[str, Any] = {}
-    for form in forms:
-        node = trie
-        for char in form:
-            node = node.setdefault(char, {})
-        node[""] = {}  # a form ends here
-    return re.compile(_trie(trie), re.IGNORECASE if caseless else 0)
+    if not caseless:
+        trie: dict[str, Any] = {}
+        for form in forms:
+            node = trie
+            for char in form:
+                node = node.setdefault(char, {})
+            node[""] = {}  # a form ends here
+        with contextlib.suppress(RecursionError):  # hundreds of forms each inside the next
+            return re.compile(_trie(trie))
+    longest_first = sorted(forms, key=len, reverse=True)
+    return re.compile("|".join(map(re.escape, longest_first)), re.IGNORECASE if caseless else 0)
 
 
 def _trie(node: dict[str, Any]) -> str:

@@ -713,3 +713,22 @@ def test_a_secret_that_contains_another_is_masked_whole() -> None:
     shown = "access tok-4821, refresh tok-4821-refresh-77, old tok-48, tok-4821-refresh"
     masked = scrub_text(shown, secrets)
     assert masked == f"access {MASK}, refresh {MASK}, old {MASK}, {MASK}-refresh"
+
+
+def test_a_secret_that_contains_another_is_masked_whole_in_a_text_of_any_letters() -> None:
+    """A text with a letter whose lower case is two (Turkish İ) is searched case-blind,
+    where `s` stands for `ſ` and `i` for `ı`: the longer secret is still masked whole."""
+    from lpstudio.sdk import MASK, scrub_text
+
+    assert scrub_text("İ abſ1xyz", {"abs1", "abſ1xyz"}) == f"İ {MASK}"
+    assert scrub_text("İ abı1xyz", {"abi1", "abı1xyz"}) == f"İ {MASK}"
+
+
+def test_hundreds_of_secrets_each_inside_the_next_are_all_masked() -> None:
+    """Forms nested too deep for one pattern of shared beginnings still mask (the text's
+    job must not fail on its secrets)."""
+    from lpstudio.sdk import MASK, scrub_text
+
+    letters = "abcdefghijklmnopqrstuvwxyz" * 40
+    secrets = {letters[:size] for size in range(3, 803)}
+    assert scrub_text(f"key {letters[:802]} end", secrets) == f"key {MASK} end"
