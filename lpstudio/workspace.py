@@ -13,6 +13,7 @@ import functools
 import getpass
 import importlib.util
 import os
+import re
 import tomllib
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
@@ -320,6 +321,15 @@ def current_user() -> str:
     return os.environ.get("LPSTUDIO_USER") or getpass.getuser()
 
 
+@functools.lru_cache(maxsize=8)
+def _folder_pattern(*folders: str) -> re.Pattern[str]:
+    """A whole path naming one of `folders` (longest first), with its `/` if a path in it
+    follows: not preceded or followed by what continues a name, but for a URL of no host
+    (`sqlite:////srv/ws/...`, `file:///srv/ws`) (`Workspace.shown_paths`)."""
+    names = "|".join(re.escape(f) for f in sorted(set(folders), key=len, reverse=True))
+    return re.compile(rf"(?:(?<![\w.~/:-])|(?<=:///))(?:{names})(?:/|(?![\w~-]|\.[\w.~-]))")
+
+
 @dataclass(frozen=True)
 class Workspace:
     """Paths and settings of one workspace; holds no open resources."""
@@ -476,11 +486,12 @@ class Workspace:
         """`text` naming the workspace's files by their path in it (`projects/shop/data.csv`)
         and the workspace itself as "the workspace": what REST error answers and a job's
         error as given out say, so that a caller (a bot, a browser app) learns nothing of the
-        server's folders. The server's log, a job's stored row and its output notebook keep
-        the full paths, for the server's admin."""
-        for folder in sorted({str(self.root), str(self.root.resolve())}, key=len, reverse=True):
-            text = text.replace(f"{folder}/", "").replace(folder, "the workspace")
-        return text
+        server's folders. Only a whole path is read so: the folder's name inside another
+        path, a longer name or a URL (`/app` in `/application`, `https://x/app/`) is left
+        as it is. The server's log, a job's stored row and its output notebook keep the full
+        paths, for the server's admin."""
+        found = _folder_pattern(str(self.root), str(self.root.resolve()))
+        return found.sub(lambda m: "" if m.group().endswith("/") else "the workspace", text)
 
     @property
     def key_path(self) -> Path:

@@ -89,3 +89,21 @@ def test_every_text_of_a_job_s_error_is_shown_in_the_workspace(
             "detail": "kernel died in the workspace running projects/p/x.py",
             "traceback": ["File projects/p/x.py", "line 2"],
         }
+
+
+def test_only_whole_paths_in_the_workspace_are_shortened(ws: Path) -> None:
+    """The workspace's folder inside a longer name, another path or a URL is not one of its
+    paths: the error shows it as it is (a file beside the workspace read "the
+    workspace-archive/...", a URL lost its folder)."""
+    beside = f"{ws}-archive/data.csv"
+    write_recipe(ws, "shop/beside", cells=(f"open({beside!r})",))
+    code, ran = run_json("run", "shop/beside", "--workspace", str(ws))
+    assert code == 1 and f"No such file or directory: '{beside}'" in ran["error"]["evalue"]
+
+    from lpstudio.workspace import Workspace
+
+    shown = Workspace.load(ws).shown_paths
+    for kept in (f"https://shop.example.com{ws}/orders/7", f"{ws}ication/data.csv", f"/x{ws}"):
+        assert shown(kept) == kept
+    said = shown(f"open('{ws}/projects/a.csv') in {ws}. {ws}.old")
+    assert said == f"open('projects/a.csv') in the workspace. {ws}.old"
