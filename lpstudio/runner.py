@@ -423,6 +423,18 @@ def run_notebook(nb: Any, parameters: dict[str, Any], **engine_kwargs: Any) -> A
     return nb
 
 
+def cells_to_run(nb: Any, parameters: dict[str, Any]) -> int:
+    """How many cells a job runs once `run_notebook` prepared its notebook: an earlier run's
+    error markers are taken out, and papermill's injected parameters cell is added, or
+    replaces the one a recipe saved from an output notebook still holds."""
+    from papermill.execute import ERROR_MARKER_TAG
+
+    tags = [cell.metadata.get("tags", []) for cell in nb.cells]
+    kept = [cell_tags for cell_tags in tags if ERROR_MARKER_TAG not in cell_tags]
+    injected = any("injected-parameters" in cell_tags for cell_tags in kept)
+    return len(kept) + (1 if parameters and not injected else 0)
+
+
 def output_path_for(workspace: Workspace, job: Job) -> Path:
     """history/<date>/<job id>-<recipe name>.ipynb: browsable in JupyterLab by day."""
     stem = Path(job.recipe).stem
@@ -458,7 +470,7 @@ def execute_job(
         store.finish_job(job_id, FAILED, error={"ename": type(exc).__name__, "evalue": str(exc)})
         job_ends.notify()  # no longer ahead of the recipe's later jobs
         return store.job(job_id)
-    total = len(recipe.notebook.cells) + (1 if job.parameters else 0)
+    total = cells_to_run(recipe.notebook, job.parameters)
     # A test run sends nothing: it neither waits for the recipe's turn nor holds it.
     limit = recipe.concurrency if in_turn and job.trigger != "test" else None
     if not store.start_job(job_id, total, stored, running_limit=limit):

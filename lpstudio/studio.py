@@ -6,6 +6,7 @@ path raises an `InputError` and leaves the store and the files as they were.
 
 from __future__ import annotations
 
+import copy
 import functools
 import json
 import math
@@ -1177,7 +1178,11 @@ class Studio:
         from papermill.parameterize import parameterize_notebook
 
         recipe, values = self.validate(ref, parameters or {}, parse)
-        nb = parameterize_notebook(recipe.notebook, values) if values else recipe.notebook
+        # On a copy: papermill changes the notebook it parameterizes, and the parsed recipe
+        # is shared (`parsed`): the process's next job of it would run these values.
+        nb = recipe.notebook
+        if values:
+            nb = parameterize_notebook(copy.deepcopy(nb), values)
         stamp = datetime.now().strftime("%Y%m%d-%H%M%S-%f")
         path = self.workspace.history / "prepared" / f"{Path(recipe.name).stem}-{stamp}.ipynb"
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -334,6 +334,37 @@ def test_prepare_only_writes_the_parameterized_notebook_and_runs_nothing(ws: Pat
     assert job_rows(ws) == 0
 
 
+def test_a_prepared_notebook_leaves_the_recipe_as_it_was_for_the_next_job(ws: Path) -> None:
+    """A notebook prepared with x = 7 changed the recipe the process keeps parsed: the next
+    job of it, given no parameters, ran with x = 7."""
+    write_recipe(ws, "p/prep")
+    with Studio.open(ws, user="alice") as studio:
+        studio.prepare("p/prep", {"x": 7})
+        job = studio.run("p/prep")
+    assert job.status == "succeeded" and job.parameters == {}
+    nb = nbformat.read(ws / job.output_path, as_version=4)
+    assert not any("x = 7" in cell.source for cell in nb.cells)
+    assert job.cells_total == len(nb.cells)
+
+
+def test_a_recipe_saved_from_an_output_notebook_counts_the_cells_it_runs(ws: Path) -> None:
+    """A recipe saved from a failed run's output holds that run's error marker and injected
+    parameters: papermill drops the one and replaces the other. Its succeeded job showed
+    3/5 cells done."""
+    with Studio.open(ws, user="alice") as studio:
+        write_recipe(ws, "p/saved")
+        first = studio.run("p/saved", {"x": 2})
+    saved = nbformat.read(ws / first.output_path, as_version=4)
+    marker = nbformat.v4.new_markdown_cell("An Exception was encountered (an earlier run)")
+    marker.metadata["tags"] = ["papermill-error-cell-tag"]
+    saved.cells.insert(0, marker)
+    nbformat.write(saved, ws / "projects" / "p" / "saved.ipynb")
+    with Studio.open(ws, user="alice") as studio:
+        job = studio.run("p/saved", {"x": 5})
+    assert job.status == "succeeded"
+    assert (job.cells_done, job.cells_total) == (len(saved.cells) - 1,) * 2
+
+
 def test_history_filters_and_dataframe(ws: Path) -> None:
     write_recipe(ws, "p/a")
     write_recipe(ws, "p/b", cells=("raise RuntimeError('no')",))
