@@ -547,10 +547,12 @@ class Workspace:
         found = list(dict.fromkeys(path.resolve() for path in readings if path.is_file()))
         gone = (path.resolve() for path in readings if kept and not path.is_file())
         recipes = [path for path in found if path.is_relative_to(projects)]
-        recipes += dict.fromkeys(
-            path
-            for path in gone
-            if path.is_relative_to(projects) and path.relative_to(projects).as_posix() in kept
+        recipes += list(
+            dict.fromkeys(  # each once, in order
+                path
+                for path in gone
+                if path.is_relative_to(projects) and path.relative_to(projects).as_posix() in kept
+            )
         )
         if len(recipes) > 1:
             shown = " or ".join(str(path) for path in recipes)
