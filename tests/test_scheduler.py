@@ -343,16 +343,15 @@ def checkout_reads(shop: Sandbox) -> int:
     return sum(entry["path"].endswith("/checkouts.json") for entry in log)
 
 
-@pytest.mark.parametrize("change", ["edit the connection", "bind another connection"])
-def test_a_poll_whose_shop_changed_between_pages_goes_on_in_the_new_shop(
-    ws: Path, sandbox: Sandbox, db: Store, monkeypatch: pytest.MonkeyPatch, change: str
+def poll_cut_after_its_first_page(
+    studio: Studio, sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A poll that failed between pages keeps the next page's link in its cursor. Once the
-    recipe's Shopify connection moved to another shop, every later poll followed that link,
-    and failed, until the recipe stopped itself: the new shop's carts were never fired."""
+    """Starts p/cart, adds more carts than a page and polls it, the shop failing (403) after
+    the first page: the poll's cursor keeps the next page's link. Each poll of the test
+    reads one page."""
     connector = get_connector("shopify")
     fetch = connector.poll_triggers[POLL["trigger"]].poll
-    monkeypatch.setattr(sys.modules[fetch.__module__], "MAX_PAGES_PER_POLL", 1)  # a page a call
+    monkeypatch.setattr(sys.modules[fetch.__module__], "MAX_PAGES_PER_POLL", 1)
     faults = {"scope": "shopify", "error_rate": 1, "error_status": 403, "count": 1}
 
     def failing_after_the_first_page(conn: Any, since: str, cursor: Any) -> Any:
@@ -361,16 +360,26 @@ def test_a_poll_whose_shop_changed_between_pages_goes_on_in_the_new_shop(
         return page
 
     trigger = replace(connector.poll_triggers[POLL["trigger"]], poll=failing_after_the_first_page)
+    studio.start("p/cart")
+    # After the start, which fixes the poll's window at its own second: carts of the second
+    # before would be outside it.
+    add_checkouts(sandbox, phones(0, 300))
+    with monkeypatch.context() as failing:
+        failing.setitem(connector.poll_triggers, POLL["trigger"], trigger)
+        with pytest.raises(LpstudioError, match="403"):
+            studio.poll("p/cart", run=False)
+
+
+@pytest.mark.parametrize("change", ["edit the connection", "bind another connection"])
+def test_a_poll_whose_shop_changed_between_pages_goes_on_in_the_new_shop(
+    ws: Path, sandbox: Sandbox, db: Store, monkeypatch: pytest.MonkeyPatch, change: str
+) -> None:
+    """A poll that failed between pages keeps the next page's link in its cursor. Once the
+    recipe's Shopify connection moved to another shop, every later poll followed that link,
+    and failed, until the recipe stopped itself: the new shop's carts were never fired."""
     recipe = poll_recipe(ws, "cart", (SEND,))
     with Sandbox() as other, Studio.open(ws, user="alice") as studio:
-        studio.start("p/cart")
-        # After the start, which fixes the poll's window at its own second: carts of the second
-        # before would be outside it.
-        add_checkouts(sandbox, phones(0, 300))  # more than a page
-        with monkeypatch.context() as failing:
-            failing.setitem(connector.poll_triggers, POLL["trigger"], trigger)
-            with pytest.raises(LpstudioError, match="403"):
-                studio.poll("p/cart", run=False)
+        poll_cut_after_its_first_page(studio, sandbox, monkeypatch)
         with db.read() as s:
             state = s.get(TriggerState, recipe)
             assert state is not None and state.cursor["next"].startswith(sandbox.url)
@@ -404,25 +413,9 @@ def test_a_poll_whose_api_version_changed_between_pages_goes_on_in_the_new_versi
     """A poll that failed between pages keeps the next page's link, which names the API
     version it was asked in. An admin who then moves the connection to another version
     (the old one leaving Shopify's support) had the rest of the window read in the old one."""
-    connector = get_connector("shopify")
-    fetch = connector.poll_triggers[POLL["trigger"]].poll
-    monkeypatch.setattr(sys.modules[fetch.__module__], "MAX_PAGES_PER_POLL", 1)  # a page a call
-    faults = {"scope": "shopify", "error_rate": 1, "error_status": 403, "count": 1}
-
-    def failing_after_the_first_page(conn: Any, since: str, cursor: Any) -> Any:
-        page = fetch(conn, since, cursor)
-        assert httpx.post(f"{sandbox.url}/_sandbox/faults", json=faults).status_code == 200
-        return page
-
-    trigger = replace(connector.poll_triggers[POLL["trigger"]], poll=failing_after_the_first_page)
     recipe = poll_recipe(ws, "cart", (SEND,))
     with Studio.open(ws, user="alice") as studio:
-        studio.start("p/cart")
-        add_checkouts(sandbox, phones(0, 300))  # more than a page, after the window's start
-        with monkeypatch.context() as failing:
-            failing.setitem(connector.poll_triggers, POLL["trigger"], trigger)
-            with pytest.raises(LpstudioError, match="403"):
-                studio.poll("p/cart", run=False)
+        poll_cut_after_its_first_page(studio, sandbox, monkeypatch)
         with db.read() as s:
             state = s.get(TriggerState, recipe)
             assert state is not None and "/admin/api/2026-10/" in state.cursor["next"]
