@@ -510,7 +510,13 @@ def _secret_pattern(secrets: frozenset[str], caseless: bool = False) -> re.Patte
     forms nested too deep for a trie, they are an alternation, longest first: IGNORECASE
     takes `s` for `ſ` and `i` for `ı`, so two branches of a trie could both match and the
     first, not the longest, would win."""
-    forms = sorted({f.lower() for v in secrets for f in _forms(v)})
+    written = {f for v in secrets for f in _forms(v)}
+    lowered = {f.lower() for f in written}
+    # lower() writes a final Σ as ς, and a Σ a letter follows in the text as σ.
+    lowered |= {f.replace("ς", "σ") for f in lowered if "ς" in f}
+    # Case-blind, a form as written too: "İ" lower-cases to two letters ("i̇"), which
+    # IGNORECASE never takes for the one.
+    forms = sorted(lowered | written if caseless else lowered)
     if not forms:
         return None
     if not caseless:

@@ -732,3 +732,12 @@ def test_hundreds_of_secrets_each_inside_the_next_are_all_masked() -> None:
     letters = "abcdefghijklmnopqrstuvwxyz" * 40
     secrets = {letters[:size] for size in range(3, 803)}
     assert scrub_text(f"key {letters[:802]} end", secrets) == f"key {MASK} end"
+
+
+def test_a_secret_with_a_letter_lower_case_changes_is_masked() -> None:
+    """A Turkish password with "İ" (lower-cased to two letters) was never masked, nor a
+    secret ending in "Σ" where a letter followed it (lower() writes ς there, σ in the text)."""
+    from lpstudio.sdk import MASK, scrub_text
+
+    assert scrub_text("password is İstanbul2024!", {"İstanbul2024!"}) == f"password is {MASK}"
+    assert scrub_text("pwdΣ and pwdΣx", {"pwdΣ"}) == f"{MASK} and {MASK}x"
