@@ -65,9 +65,10 @@ QUEUED, RUNNING, SUCCEEDED, FAILED, CANCELLED = (
 )
 FINAL_STATES = (SUCCEEDED, FAILED, CANCELLED)
 
-#: How long (seconds) a SQLite writer waits for the write lock before it fails with
-#: "database is locked": SQLite's busy timeout (another process writing), and the turn of
-#: this process's writers (`Store.write`), so that neither wait is without end.
+#: How long (seconds) a writer waits for the write lock before it fails: SQLite's busy
+#: timeout (another process writing: "database is locked"), the turn of this process's
+#: writers (`Store.write`), and PostgreSQL's lock_timeout on its writers' advisory lock,
+#: so that no wait is without end.
 BUSY_TIMEOUT = 60.0
 
 #: The jobs table, for its updates: a Core UPDATE costs half what an ORM-enabled one does
@@ -208,7 +209,10 @@ def _make_engine(url: str) -> Engine:
             # Writers take turns, as SQLite's BEGIN IMMEDIATE makes them: a claim that counts
             # a recipe's running jobs, or a lease that is not there yet, cannot be raced
             # under READ COMMITTED. Readers never wait. Released at commit or rollback.
+            # Waited for `BUSY_TIMEOUT` at most, as SQLite's writers wait: past it, the
+            # lock_timeout error (LockNotAvailable, an OperationalError).
             if conn.get_execution_options().get("lpstudio_write", False):
+                conn.exec_driver_sql(f"SET LOCAL lock_timeout = '{int(BUSY_TIMEOUT * 1000)}ms'")
                 conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({WRITE_LOCK})")
 
         return engine

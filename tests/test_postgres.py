@@ -148,6 +148,42 @@ def test_racing_claims_on_postgresql_never_exceed_a_recipe_concurrency(pg_ws: Pa
         store.close()
 
 
+def test_a_writer_waiting_past_the_busy_timeout_fails_on_postgresql_too(
+    pg_ws: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Writers take turns on an advisory lock: one held by a stuck write was waited for
+    without end. Past the busy timeout the next writer fails, as on SQLite, and nothing it
+    meant to write is written; once the write ends, the next one goes through."""
+    monkeypatch.setattr(lpstudio.store, "BUSY_TIMEOUT", 0.3)
+    with Studio.open(pg_ws, user="alice") as studio:
+        url = studio.store.url
+    holder, waiter = Store(url), Store(url)
+    holding, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with holder.write() as s:
+            s.execute(text("SELECT 1"))  # the transaction begins: the lock is taken
+            holding.set()
+            release.wait(30)
+
+    thread = threading.Thread(target=hold)
+    thread.start()
+    try:
+        assert holding.wait(30)
+        with pytest.raises(OperationalError, match="lock timeout"), waiter.write() as s:
+            s.execute(text("SELECT 1"))
+            lpstudio.store.audit_in(s, "alice", "never", "written")
+    finally:
+        release.set()
+        thread.join()
+    with waiter.write() as s:
+        lpstudio.store.audit_in(s, "alice", "after", "written")
+    actions = [entry.action for entry in waiter.audit_log()]
+    assert actions[0] == "after" and "never" not in actions
+    holder.close()
+    waiter.close()
+
+
 def test_one_scheduler_lease_holder_on_postgresql(pg_ws: Path) -> None:
     with Studio.open(pg_ws, user="alice") as studio:
         url = studio.store.url
