@@ -77,18 +77,10 @@ def plain_error(error: dict[str, Any] | None) -> dict[str, Any] | None:
 
 def shown_error(error: dict[str, Any] | None, workspace: Workspace | None) -> dict[str, Any] | None:
     """A job's error as given out (`plain_error`), its text naming the workspace's files by
-    their path in it when the workspace is known (`Workspace.shown_paths`): a recipe that
+    their path in it when the workspace is known (`Workspace.shown_in`): a recipe that
     opens a missing file fails with the server's folders in its `evalue` and traceback."""
     error = plain_error(error)
-    if not error or workspace is None:
-        return error
-
-    def shown(value: Any) -> Any:
-        if isinstance(value, str):
-            return workspace.shown_paths(value)
-        return [shown(item) for item in value] if isinstance(value, list) else value
-
-    return {key: shown(value) for key, value in error.items()}
+    return workspace.shown_in(error) if error and workspace is not None else error
 
 
 def job_to_dict(job: Job, workspace: Workspace | None = None) -> dict[str, Any]:

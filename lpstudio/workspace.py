@@ -493,6 +493,17 @@ class Workspace:
         found = _folder_pattern(str(self.root), str(self.root.resolve()))
         return found.sub(lambda m: "" if m.group().endswith("/") else "the workspace", text)
 
+    def shown_in(self, data: Any) -> Any:
+        """`shown_paths` on every string of a JSON-like value: an error answer, a job's error
+        (its traceback a list of strings)."""
+        if isinstance(data, str):
+            return self.shown_paths(data)
+        if isinstance(data, dict):
+            return {key: self.shown_in(value) for key, value in data.items()}
+        if isinstance(data, list):
+            return [self.shown_in(item) for item in data]
+        return data
+
     @property
     def key_path(self) -> Path:
         return self.root / "secret.key"

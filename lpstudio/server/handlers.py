@@ -47,7 +47,6 @@ from .output_html import OUTPUT_HTML_CSP, render_output_html
 from .schemas import expected, field_schema
 
 if TYPE_CHECKING:
-    from ..workspace import Workspace
     from .app import LpstudioApp
     from .routes import Operation, Route
 
@@ -81,16 +80,6 @@ def recipe_not_ready(exc: InputError) -> ApiError:
 def _code(status: int) -> str:
     """`Not Found` -> `NotFound`: the error code of a plain HTTP error."""
     return "".join(responses.get(status, "Error").title().split()).replace("-", "")
-
-
-def in_workspace(error: dict[str, Any], workspace: Workspace) -> dict[str, Any]:
-    """An error answer naming the workspace's files by their path in it (`projects/shop`),
-    and the workspace itself as such (`Workspace.shown_paths`): a caller (a bot, a browser
-    app) learns nothing of the server's folders. The server's log keeps the full paths."""
-    return {
-        k: workspace.shown_paths(v) if isinstance(v, str) and k != "code" else v
-        for k, v in error.items()
-    }
 
 
 class BaseHandler(ExtensionHandlerMixin, APIHandler):
@@ -296,9 +285,12 @@ class BaseHandler(ExtensionHandlerMixin, APIHandler):
             status = 401  # Jupyter refuses an unknown user with 403: the API says 401
             error = self.unauthenticated().to_dict()
             headers = {"WWW-Authenticate": "token"}
+        # Naming the workspace's files by their path in it, and the workspace itself as
+        # such: a caller (a bot, a browser app) learns nothing of the server's folders. The
+        # server's log keeps the full paths.
         workspace = getattr(self.app, "lpstudio_workspace", None)
         if workspace is not None:
-            error = in_workspace(error, workspace)
+            error = workspace.shown_in(error)
         if self.origin_checked:  # `send_error` cleared them: a browser app reads its errors too
             self.set_cors_headers()
         self.set_status(status)
