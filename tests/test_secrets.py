@@ -228,15 +228,19 @@ print(lp.connection("crm").connection.config)
 """
 
 
-def test_a_secret_with_a_backslash_is_masked_in_printed_config_too(ws):
-    token = "crm\\token-31337"  # one backslash: print(dict) shows it doubled
+def run_with_crm_token(ws: Path, token: str, recipe: str, cell: str) -> tuple[int, Any, str]:
+    """Runs a recipe of one `cell` whose `crm` slot is an http connection with `token`."""
     with Studio.open(ws, user="alice") as studio:
         values = {"auth_type": "bearer", "token": token, "base_url": "https://crm.example"}
         studio.connections.add("crm", "http", values, "alice")
-    metadata = {"title": "Escaped", "connections": {"crm": {"type": "http"}}}
-    write_recipe(ws, "campaign/escaped", "x: int = 1", (ESCAPED,), metadata)
+    metadata = {"title": recipe, "connections": {"crm": {"type": "http"}}}
+    write_recipe(ws, recipe, "x: int = 1", (cell,), metadata)
+    return run_job(ws, "run", recipe)
 
-    code, job, output = run_job(ws, "run", "campaign/escaped")
+
+def test_a_secret_with_a_backslash_is_masked_in_printed_config_too(ws):
+    token = "crm\\token-31337"  # one backslash: print(dict) shows it doubled
+    code, job, output = run_with_crm_token(ws, token, "campaign/escaped", ESCAPED)
 
     assert code == 0, job
     notebook = Path(job["output_path"]).read_text()
@@ -670,13 +674,7 @@ def test_a_secret_in_a_url_put_into_another_url_s_query_is_masked_too(ws):
     output notebook showed the token so encoded."""
     from urllib.parse import quote_plus
 
-    with Studio.open(ws, user="alice") as studio:
-        values = {"auth_type": "bearer", "token": REDIRECT_TOKEN, "base_url": "https://crm.example"}
-        studio.connections.add("crm", "http", values, "alice")
-    metadata = {"title": "Redirect", "connections": {"crm": {"type": "http"}}}
-    write_recipe(ws, "campaign/redirect", "x: int = 1", (REDIRECT_SHOWN,), metadata)
-
-    code, job, output = run_job(ws, "run", "campaign/redirect")
+    code, job, output = run_with_crm_token(ws, REDIRECT_TOKEN, "campaign/redirect", REDIRECT_SHOWN)
 
     assert code == 0, job
     next_url = "https%3A%2F%2Fcrm.example%2Fcb%3Ftoken%3D****"
