@@ -425,6 +425,8 @@ def _admin_journey(page: Any, url: str, token: str, sandbox_url: str, root: Path
             ),
             what="the chosen channel saved",
         )
+        # The panel has shown the answer (a choice made before would be reset by it).
+        dated.locator("text=Settings saved.").wait_for()
         channel.select_option("")
         dated.locator(".lps-save").click()
         wait_for(
