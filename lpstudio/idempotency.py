@@ -29,7 +29,7 @@ from sqlalchemy.orm import Session
 
 from .errors import ConflictError
 from .models import IdempotentCall, Job, utcnow
-from .store import FINAL_STATES, Store
+from .store import FINAL_STATES, SUCCEEDED, Store
 
 #: How long a claim may stay unanswered while its request queues its job(s): queueing takes
 #: well under a second (a minute if the store is very busy), so a claim older than this with
@@ -84,12 +84,15 @@ class IdempotentCalls:
         endpoint: str,
         request_sha256: str,
         renew_before: datetime | None = None,
+        renew_delivered: bool = False,
     ) -> tuple[dict[str, Any], bool]:
         """The call recorded under (client, key), and whether this request holds it now: it
         just made it, took over one left unanswered past `CLAIM_LEASE` by the same request
         (a claim of another body is only returned, for the caller to refuse), or, given
         `renew_before`, renewed one made before then whose request is over (answered, or its
-        job ended): a repeat window's key names a new call once the window has passed."""
+        job ended): a repeat window's key names a new call once the window has passed.
+        Given `renew_delivered`, also one whose job succeeded and answered below 500 (see
+        `_delivered`)."""
         while True:
             now = utcnow()
             existing = self.find(client, key)
@@ -97,6 +100,7 @@ class IdempotentCalls:
                 if not (
                     self._abandoned(existing, request_sha256, now)
                     or self._over(existing, renew_before)
+                    or (renew_delivered and self._delivered(existing))
                 ):
                     return existing, False
                 if self._take_over(existing, now):
@@ -137,6 +141,17 @@ class IdempotentCalls:
         with self.store.read() as s:
             job = s.get(Job, call["job_id"])
             return job is None or job.status in FINAL_STATES
+
+    def _delivered(self, call: dict[str, Any]) -> bool:
+        """Whether the claim's job succeeded and its answer, below 500, was recorded: the
+        recipe answered its caller. A bot retries a request only until it has an answer, so
+        the same request again is a new call (a consumer who chooses again), while one whose
+        job runs, failed or answered 5xx is still a retry."""
+        if call["status"] is None or call["job_id"] is None or call["status"] >= 500:
+            return False
+        with self.store.read() as s:
+            job = s.get(Job, call["job_id"])
+            return job is not None and job.status == SUCCEEDED
 
     def _take_over(self, call: dict[str, Any], now: datetime) -> bool:
         """Claims `call` anew, unanswered and without a job, if it is still as it was read:

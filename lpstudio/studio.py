@@ -302,15 +302,37 @@ def _endpoint_path(recipe: Recipe) -> str:
 
 def _raw_endpoint_path(studio: Studio, name: str) -> str | None:
     """The endpoint a recipe that does not load still names, if its file is JSON that says
-    it is callable: its callers are told it broke, not that it does not exist."""
+    it is callable, or, for a file that is not JSON at all (any more), if its last stored
+    version says so: its callers are told it broke, not that it does not exist."""
     try:
-        nb = json.loads((studio.workspace.projects / name).read_text(encoding="utf8"))
+        data = (studio.workspace.projects / name).read_bytes()
+    except OSError:
+        return None
+    try:
+        nb = json.loads(data)
+    except ValueError:  # UnicodeDecodeError too
+        nb = _last_stored(studio, name)
+    try:
         trigger = nb["metadata"]["lpstudio"]["trigger"]
         if trigger.get("kind") != "callable":
             return None
         return str(trigger.get("path") or Path(name).stem)
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return None
+
+
+def _last_stored(studio: Studio, name: str) -> Any:
+    """The parsed notebook of the recipe's newest stored version, or None."""
+    from .models import RecipeVersion
+
+    with studio.store.read() as s:
+        newest = s.scalars(
+            select(RecipeVersion.id)
+            .where(RecipeVersion.recipe == name)
+            .order_by(RecipeVersion.created_at.desc())
+            .limit(1)
+        ).first()
+    return None if newest is None else json.loads(studio.store.version_notebook(newest))
 
 
 def check_call_timeout(recipe: Recipe, seconds: float | None) -> None:

@@ -893,30 +893,40 @@ def test_a_conversation_builder_retry_without_a_key_runs_the_recipe_once(
     assert retried.headers["Idempotent-Replayed"] == "true"
     assert events_queued(server, "bots/slow").count(event) == 1
 
-    # A quick call answered 200: its retry gets that answer, and nothing is appended.
+    # A call its recipe answered: the bot has its answer, so the same request again is a
+    # new call, not a retry. A consumer who opts in, out and in again within the repeat
+    # window was left opted out (the third request replayed the first's answer).
     optin = {**OPTIN, "consumer_id": "cb-no-key"}
-    first = call(server, tokens["cb"], "optin", optin)
-    again = call(server, tokens["cb"], "optin", optin)
-    assert first.status_code == again.status_code == 200, (first.text, again.text)
-    assert again.json() == first.json()
-    assert again.headers["Lpstudio-Job"] == first.headers["Lpstudio-Job"]
-    # Another client's identical request is its own; so is one past the repeat window.
-    other = call(server, tokens["all"], "optin", optin)
-    assert (
-        other.status_code == 200 and other.headers["Lpstudio-Job"] != first.headers["Lpstudio-Job"]
-    )
-    age_claim(ws, timedelta(minutes=2), IdempotentCall.job_id == int(first.headers["Lpstudio-Job"]))
-    later = call(server, tokens["cb"], "optin", optin)
-    assert later.status_code == 200, later.text
-    assert later.headers["Lpstudio-Job"] not in (
-        first.headers["Lpstudio-Job"],
-        other.headers["Lpstudio-Job"],
-    )
-    assert "Idempotent-Replayed" not in later.headers
+    optout = {**optin, "opt_in": False}
+    answers = [call(server, tokens["cb"], "optin", event) for event in (optin, optout, optin)]
+    assert [a.status_code for a in answers] == [200] * 3, [a.text for a in answers]
+    assert not any("Idempotent-Replayed" in a.headers for a in answers)
+    assert len({a.headers["Lpstudio-Job"] for a in answers}) == 3
     queued = [
         e for e in events_queued(server, "bots/cb_optin") if e.get("consumer_id") == "cb-no-key"
     ]
-    assert len(queued) == 3
+    assert [e["opt_in"] for e in queued] == [True, False, True]
+
+
+def test_a_keyless_repeat_of_a_failed_call_is_its_retry_within_the_window(
+    server: str, ws: Path, tokens: dict[str, str]
+) -> None:
+    """A call whose job failed may be retried by its bot: without a key, the same request
+    within the repeat window gets the failure again and runs nothing (the job may have
+    sent before it failed); another client's is its own, and so is one past the window."""
+    event = {"n": 4343}
+    first = call(server, tokens["all"], "boom", event)
+    job = assert_error(first, 422)["job"]
+    again = call(server, tokens["all"], "boom", event)
+    assert assert_error(again, 422)["job"] == job
+    assert again.headers["Idempotent-Replayed"] == "true"
+    other = call(server, tokens["fuzz"], "boom", event)
+    assert assert_error(other, 422)["job"] != job
+    age_claim(ws, timedelta(minutes=2), IdempotentCall.job_id == job)
+    later = call(server, tokens["all"], "boom", event)
+    assert assert_error(later, 422)["job"] not in (job, assert_error(other, 422)["job"])
+    assert "Idempotent-Replayed" not in later.headers
+    assert events_queued(server, "bots/boom").count(event) == 3
 
 
 @pytest.mark.parametrize("route", BOT_POSTS, ids=lambda r: r.path)
@@ -1124,6 +1134,35 @@ def test_an_async_answer_is_read_against_the_version_its_job_ran(
         answer = httpx.get(f"{server}{queued.json()['poll']}", headers={"API-TOKEN": tokens["all"]})
         assert answer.status_code == 200 and answer.json() == {"double": 8}, answer.text
         path.unlink(missing_ok=True)
+
+
+def test_a_keyed_retry_is_answered_once_the_notebook_is_not_json_or_the_recipe_stopped(
+    server: str, ws: Path, tokens: dict[str, str]
+) -> None:
+    # A started recipe whose file is no longer JSON at all answered 404 "no started
+    # callable recipe" (its endpoint could not be read from the file): it is broken, 503,
+    # as one whose cells broke. And a bot that lost an answer and retries with its key was
+    # told 404 once the recipe was stopped, though its call ran: it gets the stored answer.
+    _callable(ws, "bots/unjson", "unjson", "lp.respond({'double': 2 * lp.event['n']})")
+    path = ws / "projects" / "bots" / "unjson.ipynb"
+    assert api(server, "alice", "POST", "/recipes/bots/unjson.ipynb/start").status_code == 200
+    key = {"Idempotency-Key": "unjson-1"}
+    first = call(server, tokens["all"], "unjson", {"n": 3}, headers=key)
+    assert first.status_code == 200 and first.json() == {"double": 6}, first.text
+    good = path.read_bytes()
+    path.write_text("{not json", encoding="utf8")
+    error = assert_error(call(server, tokens["all"], "unjson", {"n": 4}), 503, "recipe")
+    assert error["code"] == "RecipeNotReady" and "bots/unjson" in error["fix"]
+    for _ in range(2):  # broken, then fixed and stopped
+        again = call(server, tokens["all"], "unjson", {"n": 3}, headers=key)
+        assert again.status_code == 200 and again.json() == {"double": 6}, again.text
+        assert again.headers["Idempotent-Replayed"] == "true"
+        assert again.headers["Lpstudio-Job"] == first.headers["Lpstudio-Job"]
+        path.write_bytes(good)
+        assert api(server, "alice", "POST", "/recipes/bots/unjson.ipynb/stop").status_code == 200
+    other = {"Idempotency-Key": "unjson-2"}
+    assert_error(call(server, tokens["all"], "unjson", {"n": 3}, headers=other), 404, "path")
+    assert events_queued(server, "bots/unjson") == [{"n": 3}]
 
 
 def test_a_started_recipe_whose_notebook_broke_answers_503_not_404(

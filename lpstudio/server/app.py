@@ -65,7 +65,8 @@ class LpstudioApp(ExtensionApp):
         "one (same API client, endpoint and body) is taken for its retry: it gets the first "
         "call's answer, or waits for its job, and runs nothing. Conversation Builder sends no "
         "key and retries within 20 s. A repeat of a call whose job still runs joins it "
-        "however late. 0 runs every call.",
+        "however late; once the recipe answered a call (its job succeeded, below 500), the "
+        "same request is a new call. 0 runs every call.",
     )
     max_body_bytes = Integer(
         1 << 20,

@@ -19,9 +19,12 @@ first request's job, or reads its stored answer, and never starts a second job; 
 with another body is refused (409). Conversation Builder sends no key, so a request without
 one is claimed under the request itself (client, endpoint and body) for the app's
 `repeat_window`: an identical request within it, or while the first one's job runs, is its
-retry. The job and the claim's record of it are written in one
-transaction, so a claim with no job past its lease was left by a request that died before
-starting it: a repeat then takes the claim over and runs the job (see `lpstudio.idempotency`).
+retry, until the recipe answered it (its job succeeded with a status below 500). A bot
+retries only until it has an answer, so the same request after that is a new one: a
+consumer who opts in, out and in again within the window is recorded three times. The
+job and the claim's record of it are written in one transaction, so a claim with no job
+past its lease was left by a request that died before starting it: a repeat then takes the
+claim over and runs the job (see `lpstudio.idempotency`).
 """
 
 from __future__ import annotations
@@ -149,17 +152,18 @@ def _in_progress(message: str, fix: str, headers: dict[str, str], field: str) ->
 
 def _claim_key(
     app: LpstudioApp, client: dict[str, Any], key: str | None, digest: str
-) -> tuple[str, str, datetime | None] | None:
-    """Under which (client, key) a call is claimed, and before when such a claim is over:
-    its Idempotency-Key for good; without one, the request itself for `repeat_window`
-    seconds (a client name has no ':', so these keys are apart); None when not claimed."""
+) -> tuple[str, str, datetime | None, bool] | None:
+    """Under which (client, key) a call is claimed, before when such a claim is over, and
+    whether it is over once its recipe answered: its Idempotency-Key for good; without
+    one, the request itself for `repeat_window` seconds or until it was answered (a client
+    name has no ':', so these keys are apart); None when not claimed."""
     if key:
-        return client["name"], key, None
+        return client["name"], key, None, False
     window = app.repeat_window
     if not window > 0:  # 0 (or NaN): every call runs
         return None
     renew = utcnow() - timedelta(seconds=window) if window < FOREVER else None
-    return f"repeat:{client['name']}", digest, renew
+    return f"repeat:{client['name']}", digest, renew, True
 
 
 async def _settle_answer(app: LpstudioApp, claim: dict[str, Any], status: int, answer: Any) -> None:
@@ -213,11 +217,13 @@ async def call(
         )
     try:
         endpoint = await app.blocking(service.endpoint, path)
-    except InputError as exc:  # a started recipe whose notebook broke
+    except (InputError, NotFoundError) as exc:  # a recipe broken or stopped since
         if key:  # a repeat of a call already answered gets that answer all the same
             replayed = await _answered(app, client, path, body, key)
             if replayed is not None:
                 return replayed
+        if isinstance(exc, NotFoundError):
+            raise
         raise recipe_not_ready(exc) from None
     event = _event(body)
     problem = first_problem(endpoint["input_schema"], event)
@@ -245,9 +251,9 @@ async def call(
     digest = _digest(path, event)
     claim_key = _claim_key(app, client, key, digest)
     if claim_key is not None:
-        owner, ident, renew_before = claim_key
+        owner, ident, renew_before, renew_delivered = claim_key
         claim, made = await app.blocking(
-            service.calls.claim, owner, ident, path, digest, renew_before
+            service.calls.claim, owner, ident, path, digest, renew_before, renew_delivered
         )
         if not made:
             return await _repeat(app, claim, digest, timeout, schema, mode, keyed=bool(key))

@@ -129,8 +129,9 @@ def _repeats(window: float) -> str:
     if not window > 0:
         return keyed
     return (
-        f"{keyed}; without a key, a request identical to one of the last {window:g} s (or "
-        "whose job still runs) is taken for its retry the same way"
+        f"{keyed}; without a key, a request identical to one of the last {window:g} s whose "
+        "job still runs, failed or answered 5xx is taken for its retry the same way (once "
+        "the recipe answered it, the same request is a new call)"
     )
 
 
