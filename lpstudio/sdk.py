@@ -473,12 +473,12 @@ def _forms(value: str) -> set[str]:
     DataFrame's table escapes `&`, `<` and `>`; `html.escape` quotes too, and other escapers
     write `'` as `&#39;` or `&apos;`), URL-encoded (in a query, or in a path keeping `/`;
     and encoded again, as a URL holding it is put into another URL's query, a redirect's
-    `?next=`: `%2540` for `@`), and base64-encoded (standard and URL-safe, with its padding or
-    without, as JWTs write it; inside a longer encoded text, the characters only it decides)."""
-    encoded = [
-        base64.b64encode(value.encode()).decode("ascii"),
-        base64.urlsafe_b64encode(value.encode()).decode("ascii"),
-    ]
+    `?next=`: `%2540` for `@`), base64-encoded (standard and URL-safe, with its padding or
+    without, as JWTs write it; inside a longer encoded text, the characters only it decides)
+    and hex-encoded (`bytes.hex()`, `binascii.hexlify`, in either case; each byte is two
+    digits, so inside a longer hex text the secret's digits stand as they are)."""
+    raw = value.encode()
+    encoded = [base64.b64encode(raw).decode("ascii"), base64.urlsafe_b64encode(raw).decode("ascii")]
     in_url = [quote(value, safe=""), quote(value), quote_plus(value)]  # quote keeps `/`
     forms = {
         value,
@@ -494,7 +494,9 @@ def _forms(value: str) -> set[str]:
         *(quote(form, safe=safe) for form in in_url for safe in ("", "/")),
         *encoded,
         *(form.rstrip("=") for form in encoded),
-        *_encoded_cores(value.encode()),
+        *_encoded_cores(raw),
+        raw.hex(),
+        raw.hex().upper(),
     }
     return {form for form in forms if form}
 
@@ -566,8 +568,9 @@ def scrub_text(text: str, secrets: Collection[str]) -> str:
 
 
 def scrub(data: Any, secrets: Collection[str]) -> Any:
-    """Replaces every secret inside the strings of a JSON-like structure, and a number that
-    is one whole (a PIN, a numeric key), with `MASK`."""
+    """Replaces every secret inside the strings of a JSON-like structure, its objects' keys
+    too (`{token: 1}` shows the token as well as `{"t": token}` does), and a number that is
+    one whole (a PIN, a numeric key), with `MASK`."""
     if not secrets:
         return data
     if isinstance(data, str):
@@ -581,8 +584,31 @@ def scrub(data: Any, secrets: Collection[str]) -> Any:
     if isinstance(data, tuple):
         return tuple(scrub(item, secrets) for item in data)
     if isinstance(data, dict):
-        return {key: scrub(value, secrets) for key, value in data.items()}
+        keys = _scrubbed_keys(list(data), secrets)
+        return {key: scrub(value, secrets) for key, value in zip(keys, data.values(), strict=True)}
     return data
+
+
+def _scrubbed_keys(keys: list[Any], secrets: Collection[str]) -> list[Any]:
+    """`keys` with their secrets masked, each still distinct: two keys that mask alike (two
+    secrets, or a secret beside a key that is `MASK` already) would otherwise be one, and
+    the value of the first would be lost. A masked key that meets a key kept as it is, or
+    one masked before it, is numbered: `**** (2)`."""
+    masked = [scrub(key, secrets) for key in keys]
+    if len(set(masked)) == len(masked):
+        return masked
+    taken = {new for key, new in zip(keys, masked, strict=True) if new == key}
+    unique = []
+    for key, new in zip(keys, masked, strict=True):
+        if new != key:
+            shown, number = new, 1
+            while shown in taken:
+                number += 1
+                shown = f"{new} ({number})"
+            taken.add(shown)
+            new = shown
+        unique.append(new)
+    return unique
 
 
 def mask_error(error: BaseException, secrets: Iterable[str]) -> BaseException:

@@ -589,15 +589,21 @@ class Studio:
         )
 
     def _refuse_secrets(
-        self, values: dict[str, Any], secrets: set[str] | None = None, event: Any = None
+        self,
+        values: dict[str, Any],
+        secrets: set[str] | None = None,
+        event: Any = None,
+        saved: bool = False,
     ) -> None:
         """Refuses a parameter value, or an event given by hand, that holds a connection's
-        secret: both are kept on the job, shown by `lpstudio show` and the API, and handed
-        to its notebook, while a connection hands its secrets to the recipe's code only."""
+        secret (in a text, a number or an object's key): both are kept on the job, shown by
+        `lpstudio show` and the API, and handed to its notebook, while a connection hands
+        its secrets to the recipe's code only. `saved`: the values are saved settings."""
         from .sdk import scrub
 
+        what = "the saved value of parameter" if saved else "parameter"
         given = {
-            (f"parameter '{name}'", name): value
+            (f"{what} '{name}'", name): value
             for name, value in values.items()
             if value is not None and not isinstance(value, bool)
         }
@@ -618,8 +624,9 @@ class Studio:
                 )
 
     def _masked(self, event: Any) -> Any:
-        """Events from outside (a call's, a webhook delivery's) as their jobs keep them: a
-        connection's secret in them is masked, as in the events a poll keeps."""
+        """Events from outside (a call's, a webhook delivery's) as their jobs keep them, and
+        saved values that cannot run as they are shown: a connection's secret in them is
+        masked, as in the events a poll keeps."""
         from .sdk import scrub
 
         return scrub(event, self.connections.secret_values())
@@ -898,7 +905,11 @@ class Studio:
         try:
             parameters = self._checked_parameters(recipe, saved)
         except InputError as exc:
-            exc.fix = f"update the saved value with `lpstudio settings {recipe.name} -p ...`"
+            name = (exc.field or "NAME").split(".", 1)[0]  # `weights.a`: a dict's item
+            exc.fix = (
+                f"save another value with `lpstudio settings {recipe.name} -p {name} ...`, "
+                f"or forget it with --reset {name}"
+            )
             raise
         slots = recipe.metadata.get("connections", {})
         # Without slots nothing is bound: the connections are not read (one read fewer for
@@ -1099,7 +1110,7 @@ class Studio:
             recipe=recipe.name,
             projects=self.workspace.projects,
         )
-        self._refuse_secrets(values)  # saved values were checked when saved
+        self._refuse_secrets(values)  # the saved ones are checked by `settings`
         return recipe, values
 
     def run(
@@ -1433,13 +1444,18 @@ class Studio:
         return self.recipe_file(path)
 
     def _checked_parameters(self, recipe: Recipe, saved: dict[str, Any]) -> dict[str, Any]:
-        """The saved parameter values, checked against the recipe as it is now."""
-        return coerce(
+        """The saved parameter values, checked against the recipe and the connections as
+        they are now: a value saved before a connection's secret came to equal it would go
+        into every job's row and notebook (each run, schedule, poll and delivery reads its
+        settings here)."""
+        values = coerce(
             recipe.schema,
             saved.get("parameters", {}),
             recipe=recipe.name,
             projects=self.workspace.projects,
         )
+        self._refuse_secrets(values, saved=True)
+        return values
 
     def _settings_that_hold(self, recipe: Recipe, saved: dict[str, Any]) -> dict[str, Any]:
         """Saved settings that cannot run yet, with what holds of them: each slot that can
@@ -1448,7 +1464,7 @@ class Studio:
         try:
             parameters = self._checked_parameters(recipe, saved)
         except InputError:
-            parameters = saved.get("parameters", {})
+            parameters = self._masked(saved.get("parameters", {}))
         chosen, available = saved.get("connections", {}), self.connections.list()
         connections = {}
         for slot, spec in recipe.metadata.get("connections", {}).items():

@@ -9,15 +9,19 @@ their role (403), the query and the body (400)). So a refused request never reac
 (`APIHandler.options`), before any credential: it carries none.
 
 Every error answer has one shape, `{"error": {"code", "message", "field", "fix"}}`, and never
-a traceback: `InputError` is 400, `NotFoundError` 404, a forbidden role 403, no user 401.
+a traceback: `InputError` is 400, `NotFoundError` 404, a forbidden role 403, no user 401. It
+and the lines the server logs of it show no connection's secret, even where they quote what
+the caller sent (`BaseHandler.hidden`).
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import io
 import json
 import re
+import traceback
 from http.client import responses
 from pathlib import PurePosixPath
 from typing import TYPE_CHECKING, Any
@@ -41,6 +45,7 @@ from ..errors import (
 from ..idempotency import DELIVERY_ID_HEADERS
 from ..jsonschemas import first_problem
 from ..roles import PERMISSIONS
+from ..sdk import scrub, scrub_text
 from ..studio import Studio, job_to_dict
 from .auth import ApiError, api_token, check_role
 from .output_html import OUTPUT_HTML_CSP, render_output_html
@@ -250,6 +255,20 @@ class BaseHandler(ExtensionHandlerMixin, APIHandler):
 
     # -- errors ----------------------------------------------------------------------------
 
+    @functools.cached_property
+    def hidden(self) -> frozenset[str]:
+        """The workspace's secrets, read once a request has failed: its error answer and the
+        lines logged of it quote what the caller sent (a body's value that an input schema
+        refuses, an object's key, the path of `/call/...`), which is masked where it is kept
+        (a call's or a delivery's event) and must be here too. Without a workspace, or with
+        a store that cannot be read, none is known to mask."""
+        if getattr(self.app, "lpstudio_workspace", None) is None:
+            return frozenset()
+        try:
+            return frozenset(self.app.service.connections.secret_values())
+        except Exception:  # the store's own failure: the error being answered says it
+            return frozenset()
+
     def write_error(self, status_code: int, **kwargs: Any) -> None:
         exc = (kwargs.get("exc_info") or (None, None, None))[1]
         headers: dict[str, str] = {}
@@ -285,6 +304,7 @@ class BaseHandler(ExtensionHandlerMixin, APIHandler):
             status = 401  # Jupyter refuses an unknown user with 403: the API says 401
             error = self.unauthenticated().to_dict()
             headers = {"WWW-Authenticate": "token"}
+        error = scrub(error, self.hidden)
         # Naming the workspace's files by their path in it, and the workspace itself as
         # such: a caller (a bot, a browser app) learns nothing of the server's folders. The
         # server's log keeps the full paths.
@@ -308,10 +328,27 @@ class BaseHandler(ExtensionHandlerMixin, APIHandler):
         )
 
     def log_exception(self, typ: Any, value: Any, tb: Any) -> None:
+        """A refusal as one line, tornado's own errors as a warning, anything else with its
+        traceback (as tornado logs them), the workspace's secrets masked in each, as in the
+        answer."""
+        where = scrub_text(f"{self.request.method} {self.request.path}", self.hidden)
         if isinstance(value, ApiError | LpstudioError):
-            self.log.info("%s %s: %s", self.request.method, self.request.path, value)
-            return
-        super().log_exception(typ, value, tb)
+            self.log.info("%s: %s", where, scrub_text(str(value), self.hidden))
+        elif isinstance(value, web.HTTPError):
+            if value.log_message:
+                said = scrub_text(value.get_message(), self.hidden)
+                self.log.warning("%d %s: %s", value.status_code, where, said)
+        else:
+            said = "".join(traceback.format_exception(typ, value, tb))
+            self.log.error("Uncaught exception %s\n%s", where, scrub_text(said, self.hidden))
+
+    def _log(self) -> None:
+        """The server's line for each request (Jupyter's `log_request`), with the workspace's
+        secrets masked in its URI when the request failed: a caller may have put one in its
+        path (`/call/<secret>`). tornado keeps this method for applications to override."""
+        if self.get_status() >= 400 and self.hidden:
+            self.request.uri = scrub_text(self.request.uri or "", self.hidden)
+        super()._log()
 
 
 class UserHandler(BaseHandler):
