@@ -1073,6 +1073,26 @@ def test_a_bot_is_told_which_values_a_query_or_header_takes(
     assert "at most 255 characters" in assert_error(long_key, 400, "Idempotency-Key")["fix"]
 
 
+def test_a_query_parameter_a_route_does_not_take_or_given_twice_is_refused(
+    server: str, tokens: dict[str, str]
+) -> None:
+    # `?stat=failed` listed every job, `status=failed&status=succeeded` the succeeded ones
+    # only, and `/dashboard?day=30` the default 7 days: each without a word.
+    misspelt = api(server, "alice", "GET", "/jobs", params={"stat": "failed"})
+    error = assert_error(misspelt, 400, "stat")
+    assert error["message"] == "unknown query parameter 'stat'"
+    assert error["fix"] == "this route takes limit, offset, recipe, since, status"
+    twice = api(server, "alice", "GET", "/jobs", params=[("status", "failed"), ("status", "ok")])
+    assert assert_error(twice, 400, "status")["fix"] == "give status once"
+    assert_error(api(server, "alice", "GET", "/dashboard", params={"day": "30"}), 400, "day")
+    none = api(server, "alice", "GET", "/me", params={"verbose": "1"})
+    assert assert_error(none, 400, "verbose")["fix"] == "this route takes no query parameter"
+    mode = call(server, tokens["all"], "optin", OPTIN, params={"mod": "async"})
+    assert_error(mode, 400, "mod")
+    # What Jupyter's own checks read is no route's to refuse.
+    assert api(server, "alice", "GET", "/jobs", params={"_xsrf": "x"}).status_code == 200
+
+
 def test_a_webhook_sent_with_the_wrong_method_is_told_to_post(server: str) -> None:
     hook = api(server, "otto", "GET", "/recipes/hooks/lead.ipynb").json()["trigger"]["hook"]
     answer = httpx.get(f"{server}{hook}", timeout=30)

@@ -87,6 +87,11 @@ def _code(status: int) -> str:
     return "".join(responses.get(status, "Error").title().split()).replace("-", "")
 
 
+#: Query parameters any request may carry for Jupyter's own checks (a token login, the
+#: XSRF form field), beside those its route takes.
+JUPYTER_QUERY = frozenset({"token", "_xsrf"})
+
+
 class BaseHandler(ExtensionHandlerMixin, APIHandler):
     """JSON in, JSON out, and every error in the API's one shape."""
 
@@ -179,7 +184,29 @@ class BaseHandler(ExtensionHandlerMixin, APIHandler):
     # -- input -----------------------------------------------------------------------------
 
     def read_query(self, op: Operation) -> dict[str, Any]:
-        """The declared query parameters, in their types; others are ignored."""
+        """The declared query parameters, in their types. One the route does not take, or
+        one given twice, is refused: a misspelt filter (`?stat=failed`) would otherwise
+        list every job, and of two values one would be dropped unsaid."""
+        for name, sent in self.request.query_arguments.items():
+            if name in JUPYTER_QUERY:
+                continue
+            if name not in op.query:
+                takes = ", ".join(sorted(op.query)) or "no query parameter"
+                raise ApiError(
+                    400,
+                    "InputError",
+                    f"unknown query parameter {name!r}",
+                    field=name,
+                    fix=f"this route takes {takes}",
+                )
+            if len(sent) > 1:
+                raise ApiError(
+                    400,
+                    "InputError",
+                    f"query parameter {name} is given {len(sent)} times",
+                    field=name,
+                    fix=f"give {name} once",
+                )
         values: dict[str, Any] = {}
         for name, schema in op.query.items():
             raw = self.get_query_argument(name, None)
