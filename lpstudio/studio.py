@@ -754,6 +754,14 @@ class Studio:
             check=lambda s, _new: check_bound_exist(s, settings["connections"]),
         ).settings
         self.store.audit(self.user, "start", recipe.name)
+        # What it starts with is a version: a notebook that breaks before its first job is
+        # restored to it (its trigger's errors and its auto-stop say to).
+        self.store.snapshot(
+            recipe.name,
+            recipe.canonical_json,
+            {"parameters": settings["parameters"], "connections": settings["connections"]},
+            self.user,
+        )
         return {**settings, **new}
 
     def _check_since_unfixed(self, recipe: Recipe) -> None:

@@ -376,6 +376,22 @@ def test_a_recipe_whose_notebook_broke_is_stopped_and_restored_from_the_cli(ws: 
     assert code == 0 and again["version"] == job["version"], again
 
 
+def test_a_recipe_broken_after_its_start_before_any_run_is_restored_to_what_started(
+    ws: Path,
+) -> None:
+    """A start made no version: a recipe broken before its first job had none to restore,
+    though its errors say to restore one."""
+    path = write_recipe(ws, "p/started", cells=("print(x)",))
+    assert run_cli("start", "p/started", "--workspace", str(ws)).returncode == 0
+    path.write_text("{not json")
+    code, versions = run_json("versions", "p/started", "--workspace", str(ws))
+    assert code == 0 and len(versions) == 1, versions
+    restored = run_cli("restore", "p/started", versions[0]["id"][:8], "--workspace", str(ws))
+    assert restored.returncode == 0, restored.stderr
+    code, job = run_json("run", "p/started", "-p", "x", "5", "--workspace", str(ws))
+    assert code == 0 and job["status"] == "succeeded" and job["version"] == versions[0]["id"]
+
+
 def test_settings_tell_where_a_webhook_or_callable_recipe_is_reached(ws: Path) -> None:
     """A webhook's URL holds an id made with the workspace key: only the REST API told it,
     so a CLI user could not give it to Shopify."""
