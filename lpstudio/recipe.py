@@ -47,6 +47,7 @@ METADATA_SCHEMA: dict[str, Any] = {
         "trigger": {
             "type": "object",
             "required": ["kind"],
+            "examples": [{"kind": "schedule", "cron": "0 9 * * 1-5", "timezone": "Europe/Paris"}],
             "properties": {
                 "kind": {"enum": list(TRIGGER_KINDS)},
                 "cron": {"type": "string"},
@@ -96,6 +97,7 @@ METADATA_SCHEMA: dict[str, Any] = {
         "connections": {
             "description": "connection slots: slot name -> the connector type it needs",
             "type": "object",
+            "examples": [{"crm": {"type": "http", "label": "CRM"}}],
             "additionalProperties": {
                 "type": "object",
                 "required": ["type"],
@@ -111,11 +113,18 @@ METADATA_SCHEMA: dict[str, Any] = {
             "description": "data files beside the notebook that travel with it",
             "type": "array",
             "items": {"type": "string", "pattern": "^[^/\\\\]+$"},
+            "examples": [["contacts.csv"]],
         },
-        "timeout": {"type": "number", "exclusiveMinimum": 0, "maximum": MAX_TIMEOUT},
-        "concurrency": {"type": "integer", "minimum": 1},
+        "timeout": {
+            "type": "number",
+            "exclusiveMinimum": 0,
+            "maximum": MAX_TIMEOUT,
+            "examples": [600],
+        },
+        "concurrency": {"type": "integer", "minimum": 1, "examples": [1]},
         "retries": {
             "type": "object",
+            "examples": [{"count": 2, "interval": 60}],
             "properties": {
                 "count": {"type": "integer", "minimum": 0, "maximum": 3},
                 "interval": {"type": "number", "minimum": 0, "maximum": MAX_RETRY_INTERVAL},
@@ -130,6 +139,17 @@ METADATA_SCHEMA: dict[str, Any] = {
         },
     },
 }
+
+
+def _example_of(path: Any) -> str:
+    """An example of the metadata key an error is in (its own, say `"retries": {...}`, not
+    a whole recipe's), else of the metadata as a whole."""
+    key = path[0] if path else None
+    examples = METADATA_SCHEMA["properties"].get(key, {}).get("examples")
+    if not examples:
+        return _METADATA_EXAMPLE
+    return f'"{key}": {json.dumps(examples[0])}'
+
 
 _ANNOTATIONS = (
     "one of int, float, bool, str, date, datetime, list, dict or Any, a Literal[...] of "
@@ -265,7 +285,8 @@ class Recipe:
             raise RecipeError(
                 f"recipe {self.name}: {where} is invalid: {error.message}",
                 field=where,
-                fix=f"correct {where} in the notebook metadata (example: {_METADATA_EXAMPLE})",
+                fix=f"correct {where} in the notebook metadata "
+                f"(example: {_example_of(error.absolute_path)})",
             )
         tagged = [
             cell

@@ -266,6 +266,23 @@ def test_invalid_metadata_is_refused_naming_the_field(
     assert job_rows(ws) == 0
 
 
+def test_invalid_metadata_is_shown_an_example_of_its_own_key(ws: Path, cli) -> None:
+    """A bad `retries` was shown a whole recipe's metadata as its example, `{"title": "My
+    recipe", "trigger": {"kind": "manual"}}`, which says nothing of retries."""
+    write_recipe(ws, "p/retries", metadata={"title": "T", "retries": {"count": 5}})
+    result = cli("run", "p/retries", "--json")
+    assert result.exit_code == 2
+    error = json.loads(result.stdout)["error"]
+    assert error["field"] == "metadata.lpstudio.retries.count"
+    assert error["fix"] == (
+        "correct metadata.lpstudio.retries.count in the notebook metadata "
+        '(example: "retries": {"count": 2, "interval": 60})'
+    )
+    write_recipe(ws, "p/colour", metadata={"title": "T", "colour": "red"})
+    other = json.loads(cli("run", "p/colour", "--json").stdout)["error"]
+    assert '"title": "My recipe"' in other["fix"]  # no key of its own: the whole metadata
+
+
 def test_recipes_lists_by_project_with_trigger_and_problems(ws: Path, cli) -> None:
     write_recipe(ws, "alpha/one", metadata={"title": "One", "trigger": {"kind": "webhook"}})
     write_recipe(ws, "beta/sub/two")
