@@ -422,6 +422,12 @@ def test_a_browser_app_on_an_allowed_origin_passes_the_cors_preflight(
         bad = httpx.post(f"{served.url}{API}/call/optin", json={}, headers=sent, timeout=30)
         assert_error(bad, 400, "consumer_id")  # the browser app may read why
         assert bad.headers["Access-Control-Allow-Origin"] == app
+        # ... and which job answered it, whether it was replayed: CORS hides every header
+        # but the simple ones unless they are named.
+        good = httpx.post(f"{served.url}{API}/call/optin", json=OPTIN, headers=sent, timeout=30)
+        assert good.status_code == 200 and good.headers["Lpstudio-Job"], good.text
+        exposed = {h.strip() for h in good.headers["Access-Control-Expose-Headers"].split(",")}
+        assert {"Lpstudio-Job", "Idempotent-Replayed", "Retry-After"} <= exposed
         me = served.api("otto", "GET", "/me", headers={"Origin": app})
         assert me.status_code == 200 and me.headers["Access-Control-Allow-Origin"] == app
         sent["Origin"] = other  # refused by Jupyter's origin check, before the token is read

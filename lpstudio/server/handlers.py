@@ -87,6 +87,10 @@ def _code(status: int) -> str:
     return "".join(responses.get(status, "Error").title().split()).replace("-", "")
 
 
+#: Answer headers a browser app of an allowed origin may read (CORS exposes only the simple
+#: ones unless told).
+EXPOSED_HEADERS = "Lpstudio-Job, Idempotent-Replayed, Retry-After, Content-Disposition, Allow"
+
 #: Query parameters any request may carry for Jupyter's own checks (a token login, the
 #: XSRF form field), beside those its route takes.
 JUPYTER_QUERY = frozenset({"token", "_xsrf"})
@@ -131,6 +135,14 @@ class BaseHandler(ExtensionHandlerMixin, APIHandler):
         precedes is, so an origin Jupyter does not allow is refused (404) and gets no
         Access-Control-Allow-Origin."""
         return self.request.method != "OPTIONS" and super().skip_check_origin()
+
+    def set_cors_headers(self) -> None:
+        """Jupyter's CORS headers, and, for an origin they allow, the answer headers its
+        browser app may read besides the simple ones: a call's job, whether it was
+        replayed, when to retry, a download's file name."""
+        super().set_cors_headers()
+        if "Access-Control-Allow-Origin" in self._headers:
+            self.set_header("Access-Control-Expose-Headers", EXPOSED_HEADERS)
 
     def not_allowed(self) -> ApiError:
         allowed = ", ".join(self.route.operations)
