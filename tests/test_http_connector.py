@@ -406,7 +406,8 @@ def test_connection_test_fails_when_the_credentials_are_refused(server, connect)
     good = connect(
         "http", {"base_url": f"{server.url}/auth/bearer", "auth_type": "bearer", "token": TOKEN}
     )
-    assert good.test().startswith("connected")
+    # Shown as "crm: connected: <this>": it said "connected: connected: GET ...".
+    assert good.test() == f"GET {server.url}/auth/bearer answered 200"
 
 
 def test_a_post_answered_500_says_it_was_not_sent_again(server, connect):

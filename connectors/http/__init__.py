@@ -171,7 +171,7 @@ def test(conn: Connection) -> str:
             retryable=True,
             status=response.status_code,
         )
-    return f"connected: {where} answered {response.status_code}"
+    return f"{where} answered {response.status_code}"  # shown after "connected: "
 
 
 @connector.action(
