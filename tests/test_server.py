@@ -1095,8 +1095,10 @@ def test_a_query_parameter_a_route_does_not_take_or_given_twice_is_refused(
     assert assert_error(none, 400, "verbose")["fix"] == "this route takes no query parameter"
     mode = call(server, tokens["all"], "optin", OPTIN, params={"mod": "async"})
     assert_error(mode, 400, "mod")
-    # What Jupyter's own checks read is no route's to refuse.
+    # What Jupyter's own checks read is no route's to refuse, nor JupyterLab's cache buster.
     assert api(server, "alice", "GET", "/jobs", params={"_xsrf": "x"}).status_code == 200
+    busted = httpx.get(f"{server}{API}/me?1764566400000", headers={"X-Test-User": "alice"})
+    assert busted.status_code == 200, busted.text
 
 
 def test_a_webhook_sent_with_the_wrong_method_is_told_to_post(server: str) -> None:
