@@ -45,6 +45,24 @@ def refused_for_good(error: dict[str, Any]) -> bool:
     )
 
 
+def left_uncertain(error: dict[str, Any]) -> bool:
+    """Whether the job ended with sends that may have been carried out, unknown to anyone:
+    a connector said so (`uncertain`: a POST answered 5xx or not at all, recipients a
+    campaign left in doubt), or the store found its sends unanswered when it ended (killed,
+    timed out, put back in the queue mid-request: `uncertain_sends`). A person must check
+    them, so its contacts hear of it at once, retried or not."""
+    return error.get("uncertain") is True or bool(error.get("uncertain_sends"))
+
+
+def nothing_left_to_retry(error: dict[str, Any]) -> bool:
+    """Whether a retry could only send again what may have been carried out: a request in
+    doubt that no ledger guards (the http connector's POST answered 500), or a campaign
+    whose every recipient is sent, refused or in doubt (its ledger keeps a retry from
+    resending those, so the retry would only fail on them again). A campaign with
+    recipients left to send (`retryable`) is retried for them."""
+    return error.get("uncertain") is True and error.get("retryable") is not True
+
+
 def describe_trigger(job: Job) -> str:
     """What started a job, as listings say it: a rerun or retry names the job it ran again,
     as Workato's rerun history does."""
@@ -75,10 +93,10 @@ def after_failure(studio: Studio, job: Job, now: datetime | None = None) -> int 
     a person's run or a bot's call (not `UNATTENDED`): its caller sees it fail, or stopped
     it, whichever process ran or reaped it. A job an app refused for good
     (`refused_for_good`) is reported at once: a retry would be refused the same way, and
-    only delay the news; so is one whose request may have been carried out (`uncertain`):
-    a retry would send it again. A job that ended with sends unanswered (`uncertain_sends`)
-    is reported whether or not it is retried (its retry never sends them, and may never meet
-    them again): a person checks them; a cancelled one is not retried."""
+    only delay the news; so is one whose retry could only send again what may have been
+    carried out (`nothing_left_to_retry`). A job that left sends uncertain
+    (`left_uncertain`) is reported at once, whether it is retried (for what it did not
+    send) or not, and so is a cancelled one."""
     error = job.error or {}
     if job.trigger not in UNATTENDED:
         return None
@@ -99,10 +117,10 @@ def after_failure(studio: Studio, job: Job, now: datetime | None = None) -> int 
             job.id,
             f" (HTTP {error['status']})" if error.get("status") is not None else "",
         )
-    elif allowed and error.get("uncertain") is True:
+    elif allowed and nothing_left_to_retry(error):
         log.info(
             "job %s is not retried: its request may have been carried out, and a retry "
-            "would send it again",
+            "would have nothing else to send",
             job.id,
         )
     elif allowed:
@@ -128,7 +146,7 @@ def after_failure(studio: Studio, job: Job, now: datetime | None = None) -> int 
             s.add(retry)
             s.flush()
             log.info("job %s will be retried as job %s in %g s", job.id, retry.id, interval)
-        if error.get("uncertain_sends"):
+        if left_uncertain(error):
             notify(studio, job)
         return retry.id
     notify(studio, job)

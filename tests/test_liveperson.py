@@ -892,6 +892,34 @@ def test_a_dropped_answer_is_reported_uncertain_and_never_resent(connect, contro
     assert_each_once(control, everyone)
 
 
+def test_a_campaign_that_leaves_recipients_uncertain_says_so_to_its_job(connect, control):
+    """A scheduled job's retries could never send its uncertain recipients (the ledger
+    holds them), so each failed on them anew and its failure contacts heard only after the
+    last. Its error now says `uncertain` (the job is reported at once) and asks for a retry
+    (`retryable`) only while recipients are left to send; a campaign with recipients only
+    rejected still asks for its retry."""
+    ledger = MemoryLedger()
+    conn = connect(ledger=ledger)
+    ConnectionClient(conn).test()  # a token is in hand: the fault hits the campaign request
+    fault(control, error_rate=1.0, error_status=500, scope="liveperson", count=1)
+    everyone = people(150)
+
+    stopped, _ = send_incomplete(conn, everyone)
+    rerun, result = send_incomplete(connect(ledger=ledger), everyone)
+
+    assert type(stopped).__name__ == "ServiceTrouble" and stopped.uncertain
+    assert stopped.retryable  # for the 50 it never sent
+    assert "50 not sent; a retry sends those; uncertain 100 are never resent" in str(stopped)
+    assert type(rerun).__name__ == "CampaignIncomplete" and rerun.uncertain
+    assert result["accepted"] == 50 and not rerun.retryable
+    assert recipients(control) == {p["phone"]: 1 for p in everyone[100:]}
+
+    fault(control, error_rate=1.0, error_status=413, scope="liveperson", count=1)
+    refused, result = send_incomplete(connect(), people(5, start=200))
+    assert result["rejected"] and result["uncertain"] == []
+    assert refused.retryable and not refused.uncertain
+
+
 def test_the_same_campaign_twice_on_one_ledger_sends_nothing_the_second_time(connect, control):
     ledger = MemoryLedger()
     everyone = people(250)

@@ -39,7 +39,11 @@ without a value for the field is not sent (`failed`, like one without an address
 Once every batch has been tried, rejected or uncertain recipients raise
 `CampaignIncomplete`, so the job fails: its retry can send what was not accepted and its
 failure contacts hear of it. Recipients refused one by one do not fail it, unless they are
-all refused for one reason that is the recipe's (`NobodySendable`).
+all refused for one reason that is the recipe's (`NobodySendable`). A campaign that leaves
+recipients uncertain says so to its job (`uncertain`, as `ServiceTrouble` does): its failure
+contacts hear of it at once, and it is retried only when some recipients are left to send
+(`retryable`), never for the uncertain ones alone (the ledger keeps any run from resending
+those, so such a retry could only fail on them again).
 
 A refusal that is the request's, not its recipients' (a field LivePerson misses, the app's
 credentials, every recipient refused for the handoff's fit: `RequestRefused`,
@@ -92,7 +96,8 @@ IN_PROGRESS_POLL = 0.5
 class CampaignIncomplete(ConnectorError):
     """Some recipients were refused whole (rejected) or may have been sent (uncertain):
     raised after every batch was tried, with `result` accounting for every recipient. A
-    retry may help the rejected ones only."""
+    retry may help the rejected ones only (`retryable`); uncertain ones (`uncertain`) are
+    for a person to check."""
 
     def __init__(self, result: dict[str, Any]) -> None:
         rejected, uncertain, before, busy = (
@@ -112,6 +117,7 @@ class CampaignIncomplete(ConnectorError):
             + "; uncertain ones are never resent: check them in LivePerson",
             retryable=rejected > 0 or busy > 0,
             result=result,
+            uncertain=uncertain > 0,
         )
 
 
@@ -214,13 +220,15 @@ class ServiceTrouble(ConnectorError):
     answer, an answer that cannot be read): a later batch sent now would meet the same, and
     each such answer leaves one more batch uncertain for good. The campaign stops there; the
     recipients it never reached are `not_sent`, and a retry sends them (and the batch, when
-    it was certainly not accepted); an uncertain batch is never resent."""
+    it was certainly not accepted); an uncertain batch is never resent (`uncertain`: a
+    person checks it), and with nothing else left its job is not retried."""
 
     def __init__(
         self, reason: str, number: int, data: dict[str, Any], result: dict[str, Any]
     ) -> None:
         uncertain = sum(entry["recipients"] for entry in result["uncertain"])
         rejected = sum(entry["recipients"] for entry in result["rejected"])
+        left = result["not_sent"] > 0 or rejected > 0  # what a later run may send
         doubt = (
             f"; uncertain {uncertain} are never resent: check them in LivePerson"
             if uncertain
@@ -228,11 +236,13 @@ class ServiceTrouble(ConnectorError):
         )
         super().__init__(
             f"The campaign stopped at batch {number}, as a batch sent now would meet the "
-            f"same: {reason.rstrip('.')}. {_stopped(result)}; a retry sends those"
+            f"same: {reason.rstrip('.')}. {_stopped(result)}"
+            + ("; a retry sends those" if left else "")
             + (f" and the {rejected} rejected" if rejected else "")
             + doubt,
-            retryable=result["not_sent"] > 0 or rejected > 0,
+            retryable=left,
             result=result,
+            uncertain=uncertain > 0,
         )
 
 

@@ -1,0 +1,151 @@
+"""A job that leaves sends uncertain (a POST answered 5xx or nothing, a kill mid-send) is
+reported at once to its failure contacts, and retried only for what it has left to send:
+the ledger keeps every retry from sending the uncertain ones again, so a campaign with
+nothing else left was retried to fail on them anew, its contacts told only after the last.
+A job that failed before any send is retried as its recipe says, unreported.
+
+Real kernels, the scheduler's own loop, the sandbox over loopback; waits on state only.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import select
+
+from lpstudio.kernel.runtime import StoreLedger
+from lpstudio.models import Job, utcnow
+from lpstudio.scheduler import Scheduler
+from lpstudio.studio import Studio
+
+from .conftest import scheduler_running, wait_for, write_recipe
+
+RETRIES = {"count": 2, "interval": 0}
+
+
+class _Hook(BaseHTTPRequestHandler):
+    """A failure contact's webhook: keeps each report POSTed to it."""
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        self.server.posts.append(json.loads(body))  # type: ignore[attr-defined]
+        self.send_response(204)
+        self.end_headers()
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture
+def webhook(serve: Any) -> Any:
+    server = serve(ThreadingHTTPServer(("127.0.0.1", 0), _Hook))
+    server.posts = []  # type: ignore[attr-defined]
+    server.url = f"http://127.0.0.1:{server.server_address[1]}/hook"  # type: ignore[attr-defined]
+    return server
+
+
+def queue_unattended(studio: Studio, recipe: str) -> Job:
+    """A job of a webhook delivery, queued for the scheduler as a schedule's is: on a
+    version holding the recipe's settings (its bound connections)."""
+    found = studio.recipe(recipe)
+    settings = studio.settings(found)
+    bound = {key: settings[key] for key in ("parameters", "connections")}
+    version = studio.store.snapshot(found.name, found.canonical_json, bound, "alice")
+    return studio.store.create_job(
+        recipe=found.name, version_id=version, trigger="webhook", user="alice", attempt=1
+    )
+
+
+def jobs_of(studio: Studio, recipe: str) -> list[Job]:
+    with studio.store.read() as s:
+        return list(s.scalars(select(Job).where(Job.recipe == recipe).order_by(Job.id)))
+
+
+#: Takes a token first, so that the 500 the sandbox is told to give hits the campaign POST.
+SEND_INTO_A_500 = """\
+import httpx
+import lpstudio.kernel as lp
+lp.connection("liveperson").test()
+fault = {{"error_rate": 1.0, "error_status": 500, "scope": "liveperson", "count": 1}}
+httpx.post({control!r} + "/_sandbox/faults", json=fault).raise_for_status()
+lp.connection("liveperson").send_campaign(
+    handoff="H1000000001", campaign_name="t", skill="sales", consumer_id="phone",
+    recipients=[{{"phone": "+14155550100"}}, {{"phone": "+14155550101"}}],
+    channels=["sms"], variables={{"1": "Hi"}},
+)
+"""
+
+
+def test_a_campaign_answered_500_is_reported_at_once_and_not_retried(
+    sandbox_ws: Path, sandbox: Any, webhook: Any
+) -> None:
+    """The reviewer's job 13: `ServiceTrouble ... HTTP 500 ... uncertain 2 are never resent`
+    was retried twice (each retry failing on the same 2), and reported only after the last."""
+    write_recipe(
+        sandbox_ws,
+        "ops/minute",
+        cells=(SEND_INTO_A_500.format(control=sandbox.url),),
+        metadata={
+            "title": "minute",
+            "connections": {"liveperson": {"type": "liveperson_proactive"}},
+            "retries": RETRIES,
+        },
+    )
+    with Studio.open(sandbox_ws, user="alice") as studio:
+        studio.start("ops/minute")
+        studio.save_settings("ops/minute.ipynb", notify={"webhook": webhook.url})
+        job = queue_unattended(studio, "ops/minute")
+        with scheduler_running(studio):
+            wait_for(lambda: webhook.posts, timeout=120, what="the failure report")
+        ended = jobs_of(studio, "ops/minute.ipynb")
+
+    assert [post["job"] for post in webhook.posts] == [job.id]  # at once, by the job itself
+    assert [j.id for j in ended] == [job.id]  # no retry queued
+    error = ended[0].error
+    assert (error["ename"], error["uncertain"]) == ("ServiceTrouble", True)
+    assert "HTTP 500" in error["evalue"] and "uncertain 2 are never resent" in error["evalue"]
+    assert webhook.posts[0]["error"]["ename"] == "ServiceTrouble"
+    # Nobody was sent twice: the sandbox did not act on the request it answered 500.
+    answer = httpx.get(f"{sandbox.url}/_sandbox/liveperson/recipients").json()
+    assert answer["recipients"] == []
+
+
+@pytest.mark.parametrize("sending", [True, False], ids=["killed-mid-send", "before-any-send"])
+def test_a_job_killed_mid_send_is_reported_at_once_and_retried_for_the_rest(
+    ws: Path, webhook: Any, sending: bool
+) -> None:
+    """A `kill -9` while its request was out: the reaper fails it as "worker lost" with its
+    sends uncertain; it is retried (for what it never sent: the ledger holds the uncertain
+    ones back), and its contacts hear of it at once. One killed before it sent anything is
+    retried, unreported."""
+    write_recipe(ws, "p/lost", metadata={"title": "lost", "retries": RETRIES})
+    gone = subprocess.Popen(["true"])
+    gone.wait()  # a process id of this host that no longer runs
+    with Studio.open(ws, user="alice") as studio:
+        studio.save_settings("p/lost.ipynb", notify={"webhook": webhook.url})
+        job = queue_unattended(studio, "p/lost")
+        assert studio.store.start_job(job.id, 2, "out.ipynb")
+        if sending:  # its request is out; its answer never comes
+            StoreLedger(studio.store.url, f"job:{job.id}", job.id).claim_many(["a", "b"])
+        studio.store.update_job(
+            job.id, cells_done=1, worker=f"{socket.gethostname()}:{gone.pid}", started_at=utcnow()
+        )
+
+        Scheduler(studio).tick()  # reaps it, then retries or reports it
+
+        lost, *retries = jobs_of(studio, "p/lost.ipynb")
+    assert (lost.status, lost.error["ename"]) == ("failed", "WorkerLost")
+    assert [r.trigger for r in retries] == ["retry"]
+    if not sending:
+        assert webhook.posts == []
+    else:
+        assert lost.error["uncertain_sends"] == 2
+        assert [post["job"] for post in webhook.posts] == [lost.id]
+        assert "2 sends it began got no answer" in webhook.posts[0]["error"]["evalue"]
