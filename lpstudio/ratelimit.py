@@ -8,6 +8,8 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from .workspace import runtime_folder
+
 
 class SharedBuckets:
     """The buckets in the SQLite file at `path`, one per (key, limit, period in ms)."""
@@ -26,7 +28,7 @@ class SharedBuckets:
         with self._lock:
             bucket = self._buckets.get((key, limit, period_ms))
             if bucket is None:
-                self.path.parent.mkdir(parents=True, exist_ok=True)
+                runtime_folder(self.path.parent)
                 safe = "".join(c if c.isalnum() else "_" for c in key)
                 bucket = SQLiteBucket.init_from_file(
                     [Rate(limit, period_ms)],

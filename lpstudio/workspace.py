@@ -194,10 +194,12 @@ def _check_executor(config: dict[str, Any], config_path: Path) -> None:
     field_name, example = "executor.dask_scheduler", 'dask_scheduler = "tcp://10.0.0.5:8786"'
     scheme, sep, rest = address.partition("://") if isinstance(address, str) else ("", "", "")
     host, colon, port = rest.rpartition(":")
-    if not (sep and scheme in DASK_SCHEMES and host and colon and port.isdigit()):
+    # A port out of range was only found by each job, after Dask's 30 s connect timeout.
+    numbered = port.isascii() and port.isdigit() and 1 <= int(port) <= 65535
+    if not (sep and scheme in DASK_SCHEMES and host and colon and numbered):
         raise WorkspaceError(
             f"{config_path} [executor] dask_scheduler must be a Dask scheduler's address "
-            f"such as tcp://HOST:8786, not {address!r}",
+            f"such as tcp://HOST:8786 (a port from 1 to 65535), not {address!r}",
             field=field_name,
             fix=f"set it to the address `dask scheduler` prints, e.g. `{example}` under "
             f"[executor] in {config_path}, or remove it to run jobs on this machine",
@@ -264,6 +266,48 @@ def _check_smtp(config: dict[str, Any], config_path: Path) -> None:
                 field=f"smtp.{key}",
                 fix=f"set it, e.g. `{example}` under [smtp] in {config_path}",
             )
+
+
+def _runtime_refused(folder: Path) -> WorkspaceError:
+    """Why the machine's runtime folder (`.runtime`: rate limits, locks) cannot be used:
+    a link to a folder this machine lacks (the README's Scaling out links it to each
+    machine's own disk), or a file in its place. The link's target is not named, as the
+    REST API names no server folder: `readlink` shows it to whoever can fix it."""
+    if folder.is_symlink():
+        return WorkspaceError(
+            f"{folder} is a symbolic link to a folder that does not exist on this machine: "
+            "lpstudio keeps this machine's rate limits and locks there",
+            field=".runtime",
+            fix="create the folder it links to on this machine: `mkdir -p "
+            f"\"$(readlink {folder.name})\"` in the workspace's folder (see the README's "
+            "Scaling out), or remove the link to keep them in the workspace",
+        )
+    return WorkspaceError(
+        f"{folder} is a file, not a folder: lpstudio keeps this machine's rate limits and "
+        "locks there",
+        field=".runtime",
+        fix=f"remove the file {folder.name} (lpstudio creates the folder), or make it a "
+        "symbolic link to a folder of this machine's own disk",
+    )
+
+
+def _check_runtime(root: Path) -> None:
+    """Refuses a `.runtime` that cannot be a folder when the workspace is read, before any
+    job: its first user (a job's send cell, Try recipe) failed with `FileExistsError`."""
+    folder = root / ".runtime"
+    if os.path.lexists(folder) and not folder.is_dir():
+        raise _runtime_refused(folder)
+
+
+def runtime_folder(folder: Path) -> Path:
+    """`folder` (a workspace's `.runtime`) made if missing, for files only this machine's
+    processes share; refused as `_check_runtime` does should it have broken since the
+    workspace was read (a long-running server's)."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:  # a dangling link, or a file: `exist_ok` covers only folders
+        raise _runtime_refused(folder) from None
+    return folder
 
 
 #: Every setting lpstudio.toml may hold, by table: anything else is a misspelling that would
@@ -368,6 +412,7 @@ class Workspace:
         _check_executor(config, config_path)
         _check_history(config, config_path)
         _check_smtp(config, config_path)
+        _check_runtime(root)
         return cls(root, config)
 
     @classmethod

@@ -134,7 +134,17 @@ def test_a_job_fails_with_the_reason_when_the_dask_scheduler_cannot_be_reached(
 
 
 @pytest.mark.parametrize(
-    "address", ["localhost:8786", "http://10.0.0.5:8786", "tcp://10.0.0.5", "", 8786]
+    "address",
+    [
+        "localhost:8786",
+        "http://10.0.0.5:8786",
+        "tcp://10.0.0.5",
+        "",
+        8786,
+        # No port of TCP: each job waited 30 s to fail "cannot reach the Dask scheduler".
+        "tcp://127.0.0.1:99999",
+        "tcp://127.0.0.1:0",
+    ],
 )
 def test_a_bad_dask_scheduler_is_refused_with_field_and_fix(ws: Path, address: object) -> None:
     config = use_dask(ws, address)
@@ -143,6 +153,7 @@ def test_a_bad_dask_scheduler_is_refused_with_field_and_fix(ws: Path, address: o
     error = answer["error"]
     assert error["field"] == "executor.dask_scheduler"
     assert str(config) in error["message"] and repr(address) in error["message"]
+    assert "a port from 1 to 65535" in error["message"]
     assert "tcp://" in error["fix"] and "remove it" in error["fix"]
     with pytest.raises(WorkspaceError, match="dask_scheduler"):
         Studio.open(ws)

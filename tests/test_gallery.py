@@ -15,7 +15,7 @@ import pytest
 from click.testing import CliRunner
 
 from lpstudio.cli import main
-from lpstudio.errors import InputError
+from lpstudio.errors import InputError, WorkspaceError
 from lpstudio.gallery import templates_dir
 from lpstudio.studio import Studio
 from lpstudio.widgets.gallery import GalleryView
@@ -341,3 +341,24 @@ def test_two_tries_of_a_callable_template_at_once_get_endpoints_of_their_own(
         for project in ("eu", "us")
     }
     assert paths == {"eu": "optin-2", "us": "optin-3"}
+
+
+def test_try_recipe_where_runtime_links_to_a_missing_folder_names_the_fix(
+    ws: Path, cli, tmp_path: Path
+) -> None:
+    """`.runtime` linked to a folder this machine lacks (README, Scaling out): Try recipe
+    printed a raw `FileExistsError` traceback (exit 1), from the CLI and the REST API alike,
+    whose server read the workspace before the link broke."""
+    with Studio.open(ws, user="alice") as studio:  # as a running server holds it
+        (ws / ".runtime").symlink_to(tmp_path / "nowhere")
+        with pytest.raises(WorkspaceError) as refused:
+            studio.try_template("payment_reminder", "x")
+    assert refused.value.field == ".runtime"
+
+    result = cli("gallery", "try", "payment_reminder", "--project", "x", "--json")
+
+    assert result.exit_code == 2, result.output
+    assert "Traceback" not in result.output
+    error = json.loads(result.stdout)["error"]
+    assert error["field"] == ".runtime" and "readlink .runtime" in error["fix"]
+    assert not (ws / "projects" / "x").exists()

@@ -13,7 +13,7 @@ from click.testing import CliRunner
 
 from lpstudio.cli import main
 from lpstudio.errors import WorkspaceError
-from lpstudio.models import Base, User
+from lpstudio.models import Base, Job, User
 from lpstudio.store import SCHEMA_HEAD, Store
 from lpstudio.studio import Studio
 from lpstudio.workspace import Workspace
@@ -400,3 +400,62 @@ def test_a_stored_name_is_read_under_projects_whatever_the_working_folder(
         monkeypatch.chdir(ws)
         assert "nested" in studio.recipe("projects/s.ipynb").schema["properties"]
         assert studio.recipe("projects/s.ipynb").name == "projects/s.ipynb"
+
+
+# -- .runtime, the machine's own folder ------------------------------------------------------
+
+
+def test_a_runtime_link_to_a_folder_missing_on_this_machine_is_refused_before_any_job(
+    ws: Path, tmp_path: Path
+) -> None:
+    """The README's Scaling out links `.runtime` to a folder of each machine's own disk: on
+    a machine where that folder was not made, `lpstudio run` started a job that failed in
+    its send cell with `FileExistsError: [Errno 17] File exists: '.../.runtime'`."""
+    write_recipe(
+        ws, "billing/reminder", parameters="days_ahead: int = 7", cells=("print(days_ahead)",)
+    )
+    target = tmp_path / "var" / "lib" / "lpstudio" / "runtime"
+    (ws / ".runtime").symlink_to(target)
+
+    result = CliRunner().invoke(
+        main, ["run", "billing/reminder", "-p", "days_ahead", "2", "--json", "--workspace", str(ws)]
+    )
+
+    assert result.exit_code == 2, result.output
+    assert "Traceback" not in result.output
+    error = json.loads(result.stdout)["error"]
+    assert error["field"] == ".runtime" and str(ws / ".runtime") in error["message"]
+    assert "does not exist on this machine" in error["message"]
+    assert 'mkdir -p "$(readlink .runtime)"' in error["fix"]
+    assert str(target) not in json.dumps(error)  # a server folder a REST answer never names
+    with pytest.raises(WorkspaceError, match=r"\.runtime"):
+        Studio.open(ws)
+    store = Store(f"sqlite:///{ws / 'lpstudio.db'}")
+    try:
+        with store.read() as s:
+            assert s.query(Job).count() == 0  # refused before any job
+    finally:
+        store.close()
+
+    target.mkdir(parents=True)  # the fix it names
+    with Studio.open(ws, user="alice") as studio:
+        assert studio.run("billing/reminder", {"days_ahead": 2}).status == "succeeded"
+
+
+def test_a_runtime_that_broke_after_the_workspace_was_read_is_refused_where_it_is_used(
+    ws: Path, tmp_path: Path
+) -> None:
+    """A server reads its workspace once: the machine's rate limits (a job's sends, an API
+    client's calls) then met a `.runtime` gone since with `FileExistsError`."""
+    from lpstudio.ratelimit import SharedBuckets
+
+    with Studio.open(ws, user="alice") as studio:
+        (ws / ".runtime").symlink_to(tmp_path / "unmounted")
+        with pytest.raises(WorkspaceError) as refused:
+            SharedBuckets(ws / ".runtime" / "rate-limits.sqlite").get("lp", 10, 1000)
+        assert refused.value.field == ".runtime" and "readlink" in (refused.value.fix or "")
+        assert studio.workspace.root == ws.resolve()
+    (ws / ".runtime").unlink()
+    (ws / ".runtime").write_text("")
+    with pytest.raises(WorkspaceError, match="is a file, not a folder"):
+        Studio.open(ws)
