@@ -785,6 +785,41 @@ def test_the_lab_runs_what_the_form_shows_and_says_fixes_in_its_own_terms(tmp_pa
         keeps_focus(page, opener, re.compile(r"/lpstudio/api/v1/recipes(\?|$)"))
 
 
+def test_the_settings_panel_keeps_the_apis_fix_and_points_to_its_fields_the_right_way(
+    tmp_path: Path,
+) -> None:
+    """A connection's secret typed into a parameter and saved was answered `fix: correct
+    name below, then Save`: the API's fix (give the secret to a connection) was lost, and
+    the field is above the message. The settings problem, above the fields, points down."""
+    root = tmp_path / "ws"
+    Studio.init(root, accept_terms=True, admin="alice").close()
+    with Studio.open(root, user="alice") as studio:
+        studio.connections.add("crm", "http", {"token": SECRET}, "alice")
+    slot = {"title": "lab/greet", "connections": {"files": {"type": "csv_file"}}}
+    write_recipe(root, "lab/greet", 'name: str = "world"  # who', metadata=slot)
+    with alice_lab(root, tmp_path / "jupyter") as page:
+        command(page, "lpstudio:open-settings", {"recipe": "lab/greet.ipynb"})
+        panel = page.locator(".lps-settings-body:visible")
+        problem = panel.locator(".lps-settings-problem")
+        expect(problem).to_contain_text(
+            "fix: create a csv_file connection in the Connections panel, "
+            "then choose it for files below and Save"
+        )
+        panel.locator("input[name=name]").fill(SECRET)
+        panel.locator(".lps-save").click()
+        refused = panel.locator(".lps-message .lps-error")
+        expect(refused).to_contain_text("parameter 'name' holds the secret of a connection")
+        said = refused.inner_text()
+        assert "fix: give the secret to a connection" in said, said
+        assert "lpstudio.kernel.connection" in said and "correct name" not in said, said
+        assert SECRET not in said, said
+        # Below the fields too, a slot's fix points up to them.
+        panel.locator("input[name=name]").fill("ada")
+        panel.locator(".lps-run").click()
+        expect(refused).to_contain_text("then choose it for files above and Save")
+        screenshot(page, "studio-settings-fixes")
+
+
 CRM_HEAD = "from lpstudio.sdk import Connector, Field\n"
 CRM = CRM_HEAD + 'connector = Connector("crm", title="CRM", fields=[Field("site", "Site")])\n'
 CRM_BROKEN = CRM_HEAD + 'connector = Connector("crm", title="CRM"\n'  # never closed: line 2

@@ -14,12 +14,20 @@ export interface FixContext {
   connections: Connection[];
   /** the connection chosen (or bound) for a slot, if any */
   chosen: (slot: string) => string | undefined;
-  /** where the recipe's form is, as the user sees it: `below`, `in its Settings` */
+  /** where the recipe's fields are from the fix, as the user sees it: `below` (a fix shown
+   * above them), `above`, `in the Settings of shop/cart` */
   form: string;
 }
 
-/** The lab's fix for an error about `field`; the API's own fix when it is about none of the
- * recipe's slots or parameters. */
+/** The API's fix for a parameter in the command line's terms (`save another value with
+ * \`lpstudio settings R -p x ...\`, or forget it with --reset x`): in the lab the field is
+ * corrected in the form. Its other fixes for a parameter say more than that (what the value
+ * takes, where a connection's secret goes) and stand as they are. */
+const SET_WITH_CLI = /`lpstudio settings /;
+
+/** The lab's fix for an error about `field`: for a slot, where a connection is made or
+ * chosen in the lab; for a parameter the API's own fix, but where it says to set it with the
+ * command line; the API's own fix when it is about none of the recipe's slots or parameters. */
 export function labFix(field: string | null, fix: string | null, c: FixContext): string | null {
   const slot = field?.startsWith('connections.') ? field.slice('connections.'.length) : '';
   const info = c.slots[slot];
@@ -36,7 +44,10 @@ export function labFix(field: string | null, fix: string | null, c: FixContext):
       : `create a ${info.type} connection in the Connections panel, then choose it for ${slot} ${c.form} and Save`;
   }
   const name = (field ?? '').replace(/^parameters\./, '').split('.')[0];
-  return name && c.parameters.properties?.[name] ? `correct ${name} ${c.form}, then Save` : fix;
+  if (!name || !c.parameters.properties?.[name] || (fix && !SET_WITH_CLI.test(fix))) {
+    return fix;
+  }
+  return `correct ${name} ${c.form}, then Save`;
 }
 
 /** The error with the lab's fix in place of the API's. */

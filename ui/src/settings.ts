@@ -129,7 +129,8 @@ export class SettingsPanel extends Widget {
     const automaticOf = (d: RecipeDetail, slot: string): string | undefined =>
       (d.automatic ?? []).includes(slot) ? d.settings.connections?.[slot] : undefined;
     const slots = new Map<string, HTMLSelectElement>();
-    /** The fix for what is wrong, in the lab's terms (this form, the Connections panel). */
+    /** The fix for what is wrong, in the lab's terms (this form, the Connections panel), as
+     * the settings problem shows it: above the fields. */
     const fixes: FixContext = {
       slots: detail.connections ?? {},
       parameters: detail.parameters ?? {},
@@ -234,8 +235,8 @@ export class SettingsPanel extends Widget {
     const sinceChanged = (): boolean => !!since.value.trim() && since.value.trim() !== savedSince;
     const message = this.message;
     const problem = el('div', { cls: 'lps-problem lps-settings-problem' });
-    /** An error shown with the lab's fix. */
-    const failure = (err: unknown): HTMLElement => errorBox(withLabFix(err, fixes));
+    /** An error shown with the lab's fix, in the message under the fields and the buttons. */
+    const failure = (err: unknown): HTMLElement => errorBox(withLabFix(err, { ...fixes, form: 'above' }));
     /** Why the saved settings cannot run yet, with the fix, and the input it is about. */
     const showProblem = (p: Problem | null): void => {
       const fix = p ? labFix(p.field, p.fix, fixes) : null;
