@@ -10,13 +10,16 @@ template no record can fill would otherwise fail only inside the job.
 from __future__ import annotations
 
 import ast
+import copy
+import json
 import math
 import re
-from collections.abc import Iterator
+import shlex
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import jsonschema
 import yaml
@@ -80,6 +83,10 @@ _TEMPLATE_FIX = (
     "format of Python's format mini-language if any ({total_price:.2f}), and a literal brace "
     "as {{ or }}"
 )
+#: The mark of a tuple among arrays (`tuple[str, int]`, `tuple`, a `("a", 1)` default): JSON
+#: has no tuple, so a value is kept as a list and given to the recipe as a tuple again
+#: (`as_declared`).
+_TUPLE = {"x-tuple": True}
 _TRUE = {"true", "yes", "y", "on", "1"}
 _FALSE = {"false", "no", "n", "off", "0"}
 
@@ -183,6 +190,8 @@ def _annotation_type(annotation: str) -> _Annotation:
         return _Annotation(nullable=nullable)
     kind = _SIMPLE_TYPES.get(name)
     contents = _contents(name, rest[0].slice) if isinstance(rest[0], ast.Subscript) else None
+    if name == "tuple":
+        contents = {**(contents or {}), **_TUPLE}
     return _Annotation(kind, nullable=nullable, checked=kind is not None, contents=contents)
 
 
@@ -394,11 +403,12 @@ def inspect_parameters(nb: Any) -> dict[str, Parameter]:
     for raw in _declarations(nb):
         default, has_default = _literal_default(raw.default)
         read = _annotation_type(raw.annotation) if raw.annotation else _Annotation()
-        kind, form, nullable = read.type, read.format, read.nullable
+        kind, form, nullable, contents = read.type, read.format, read.nullable, read.contents
         if not raw.annotation and has_default and type(default) in _PY_FORMATS:
             kind, form = "string", _PY_FORMATS[type(default)]
         elif not raw.annotation and has_default:
             kind = _PY_TYPES.get(type(default))
+            contents = _TUPLE if isinstance(default, tuple) else None
         if has_default and default is None:
             nullable = True
         if isinstance(default, tuple):
@@ -415,7 +425,7 @@ def inspect_parameters(nb: Any) -> dict[str, Parameter]:
             format=form,
             enum=read.enum,
             unchecked=raw.annotation if python and not read.checked else None,
-            contents=read.contents,
+            contents=contents,
         )
     return parameters
 
@@ -462,11 +472,38 @@ def _type_name(schema: dict[str, Any]) -> tuple[str | None, bool]:
     return kind, False
 
 
-def _wrong_type(name: str, kind: str, got: Any) -> ParameterError:
+#: How a value was given: text to read as its declared type (`-p`, a form's field), text
+#: passed as it is (papermill's `-r`), or a value with a type of its own (JSON over REST,
+#: the YAML of `-y` and `-f`, saved settings). Text of the last two is refused saying so.
+Given = Literal["text", "raw", "typed"]
+
+
+def _wrong_type(name: str, kind: str, got: Any, given: Given = "text") -> ParameterError:
+    """A value not of its parameter's type, with the fix for how it was `given`: text that
+    holds the value (`3` for an integer) is not wrong, the way it was sent is."""
+    human, example = _HUMAN[kind], _EXAMPLES[kind]
+    if not isinstance(got, str) or given == "text":
+        return ParameterError(
+            f"parameter '{name}' expects {human}, got {got!r}",
+            field=name,
+            fix=f"pass {human}, for example: {example}",
+        )
+    try:  # the value the text holds, read as -p reads it
+        read: str | None = json.dumps(_from_text(name, kind, False, got))
+    except ParameterError:
+        read = None
+    if given == "raw":
+        return ParameterError(
+            f"parameter '{name}' expects {human}, but -r passes its value as text: {got!r}",
+            field=name,
+            fix=f"pass it with -p, which reads it as {human}: "
+            f"-p {name} {shlex.quote(got if read else example)}",
+        )
     return ParameterError(
-        f"parameter '{name}' expects {_HUMAN[kind]}, got {got!r}",
+        f"parameter '{name}' expects {human}, got the string {got!r}",
         field=name,
-        fix=f"pass {_HUMAN[kind]}, for example: {_EXAMPLES[kind]}",
+        fix=f"give {human}, not a string"
+        + (f": {read}, without quotes" if read else f", for example: {example}"),
     )
 
 
@@ -507,7 +544,7 @@ def _from_text(name: str, kind: str | None, nullable: bool, text: str) -> Any:
     if kind is None:
         from papermill.cli import _resolve_type
 
-        return _check_typed(name, kind, nullable, _resolve_type(text))
+        return _check_typed(name, kind, nullable, _resolve_type(text), "text")
     if kind == "string":
         return text
     if kind == "integer":
@@ -520,7 +557,7 @@ def _from_text(name: str, kind: str | None, nullable: bool, text: str) -> Any:
             number = float(stripped)
         except ValueError:
             raise _wrong_type(name, kind, text) from None
-        return _check_typed(name, kind, nullable, number)
+        return _check_typed(name, kind, nullable, number, "text")
     if kind == "boolean":
         if stripped.lower() in _TRUE:
             return True
@@ -542,7 +579,7 @@ def _from_text(name: str, kind: str | None, nullable: bool, text: str) -> Any:
                 field=name,
                 fix=f"pass valid JSON, for example: {_EXAMPLES[kind]}",
             ) from None
-    return _check_typed(name, kind, nullable, value)
+    return _check_typed(name, kind, nullable, value, "text")
 
 
 def _finite(value: Any) -> bool:
@@ -580,8 +617,9 @@ def _as_json(name: str, value: Any) -> Any:
     )
 
 
-def _check_typed(name: str, kind: str | None, nullable: bool, value: Any) -> Any:
-    """Checks a value that already has a type (YAML, JSON); widens int to float."""
+def _check_typed(name: str, kind: str | None, nullable: bool, value: Any, given: Given) -> Any:
+    """Checks a value that already has a type (YAML, JSON), or read from text as `given`
+    says; widens int to float."""
     if value is None and nullable:
         return None
     if strictjson.depth(value) > strictjson.MAX_DEPTH:  # what checks it next recurses
@@ -617,7 +655,7 @@ def _check_typed(name: str, kind: str | None, nullable: bool, value: Any) -> Any
         "object": dict,
     }[kind]
     if not isinstance(value, expected) or (kind == "integer" and isinstance(value, bool)):
-        raise _wrong_type(name, kind, value)
+        raise _wrong_type(name, kind, value, given)
     return value
 
 
@@ -627,17 +665,20 @@ def coerce(
     parse: frozenset[str] | set[str] = frozenset(),
     recipe: str = "the recipe",
     projects: Path | None = None,
+    raw: Collection[str] = (),
 ) -> dict[str, Any]:
     """Turns raw values into typed, validated parameters, or raises `ParameterError`.
 
     Names in `parse` hold text to parse into the declared type (papermill's `-p`, form
-    fields); the others already carry a type (`-r` strings, `-y`/`-f` YAML, JSON bodies).
+    fields); the others already carry a type (`-y`/`-f` YAML, JSON bodies), but for those
+    in `raw`: text passed as it is (papermill's `-r`), refused saying so where the
+    parameter is not text.
     Given the workspace's `projects` folder, a `Path` parameter (read from the recipe's
     folder, where its job runs) must name a file under it (see `_check_path`).
     """
     properties: dict[str, Any] = schema.get("properties", {})
     coerced: dict[str, Any] = {}
-    for name, raw in values.items():
+    for name, sent in values.items():
         if name not in properties:
             known = ", ".join(sorted(properties)) or "(none)"
             raise ParameterError(
@@ -647,13 +688,13 @@ def coerce(
             )
         kind, nullable = _type_name(properties[name])
         if name in parse:
-            value = _from_text(name, kind, nullable, str(raw))
+            value = _from_text(name, kind, nullable, str(sent))
         else:
-            value = _check_typed(name, kind, nullable, raw)
+            value = _check_typed(name, kind, nullable, sent, "raw" if name in raw else "typed")
         coerced[name] = _check_format(name, properties[name].get("format"), value)
         for spec, holder, key, item, where in _nested(properties[name], coerced[name], name):
             if _type_name(spec)[0] == "number" and type(item) is int:  # dict[str, float]
-                item = _check_typed(where, "number", False, item)
+                item = _check_typed(where, "number", False, item, "typed")
             holder[key] = _check_format(where, spec.get("format"), item)  # list[date] too
         if projects is not None:
             for where, path in _paths(properties[name], coerced[name], name):
@@ -669,6 +710,22 @@ def coerce(
         for name in templates:
             _check_template(name, coerced[name], fields, sample)
     return coerced
+
+
+def as_declared(schema: dict[str, Any], values: dict[str, Any]) -> dict[str, Any]:
+    """Checked values (`coerce`'s, as stored: JSON) as the recipe declares them, for papermill
+    to inject: a tuple parameter, or a tuple among a list's or a dict's items, is a tuple
+    again, as the notebook's own default is."""
+    properties: dict[str, Any] = schema.get("properties", {})
+    declared = {}
+    for name, given in values.items():
+        spec, value = properties.get(name, {}), copy.deepcopy(given)
+        # The deepest first: a tuple's items are what they declare before it is made.
+        for sub, holder, key, item, _ in reversed(list(_nested(spec, value, name))):
+            if sub.get("x-tuple") and isinstance(item, list):
+                holder[key] = tuple(item)
+        declared[name] = tuple(value) if spec.get("x-tuple") and isinstance(value, list) else value
+    return declared
 
 
 def _check_record_fields(

@@ -11,8 +11,11 @@ nothing: a job whose cells all ran keeps its outcome.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import contextvars
 import copy
+import functools
 import hashlib
 import json
 import logging
@@ -20,19 +23,21 @@ import os
 import signal
 import threading
 import time
+from collections.abc import Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import nbformat
-from jupyter_core.utils import run_sync
+from jupyter_core.utils import ensure_event_loop
 from nbformat.v4.rwbase import split_lines, strip_transient
 
 from .connections import Connections
 from .kernel import RESPONSE_MIME, RESULT_MIME
 from .kernel.errors import ERROR_MIME
 from .models import Job
+from .parameters import as_declared
 from .pool import KernelPool, active
 from .recipe import parsed
 from .sdk import scrub, scrub_text
@@ -40,6 +45,7 @@ from .store import CANCELLED, FAILED, QUEUED, SUCCEEDED, Store, worker_id
 from .workspace import Workspace
 
 log = logging.getLogger("lpstudio.runner")
+T = TypeVar("T")
 
 
 ENGINE_NAME = "lpstudio"
@@ -248,7 +254,49 @@ def shutdown_kernel(km: Any) -> None:
     process = getattr(getattr(km, "provisioner", None), "process", None)
     if process is not None:
         process.wait(timeout=10)
-    run_sync(km.cleanup_resources)()
+    run_closed(km.cleanup_resources())
+
+
+def run_closed(coro: Coroutine[Any, Any, T]) -> T:
+    """Runs a coroutine on an event loop of its own, closed once it ends.
+
+    jupyter_core's `run_sync` keeps the loop it makes for a thread open for good (and in a
+    thread whose loop is running, one on a daemon thread): collected as the interpreter
+    ended, after its self-pipe, such a loop printed `Exception ignored in: <function
+    BaseEventLoop.__del__ ...> ValueError: Invalid file descriptor: -1` once `lpstudio run`
+    was done. Where a loop is running (a kernel the pool discards while preparing it), the
+    coroutine runs on a thread of its own.
+    """
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        with contextlib.closing(asyncio.new_event_loop()) as loop:
+            return loop.run_until_complete(coro)
+    with ThreadPoolExecutor(1, thread_name_prefix="lpstudio-cleanup") as thread:
+        return thread.submit(run_closed, coro).result()
+
+
+def on_a_loop_of_its_own(func: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """Calls `func` (papermill's engine, and so nbclient) in a context of its own, then
+    closes the event loop jupyter_core's `run_sync` made for it there.
+
+    `run_sync` keeps its loop in a context variable, one per thread, and never closes it
+    (see `run_closed`). In a fresh context the job gets a loop of its own, closed as the job
+    ends; a loop the caller's context holds (a test's, a server's) is neither used nor
+    closed. Where a loop is running, nbclient runs on jupyter_core's thread, not on these.
+    """
+
+    def call() -> T:
+        try:
+            return func(*args, **kwargs)
+        finally:
+            try:
+                asyncio.get_running_loop()
+            except RuntimeError:
+                ensure_event_loop().close()  # this context's: the one nbclient ran on
+                asyncio.set_event_loop(None)  # no longer the thread's current loop either
+
+    return contextvars.Context().run(call)
 
 
 def reap_kernel(km: Any) -> None:
@@ -406,9 +454,11 @@ def run_notebook(nb: Any, parameters: dict[str, Any], **engine_kwargs: Any) -> A
 
     nb = copy.deepcopy(nb)  # the parsed recipe is shared (`parsed`): only ever read
     if parameters:
+        injects_tuples()
         nb = parameterize_notebook(nb, parameters, engine_name=ENGINE_NAME)
     nb = remove_error_markers(prepare_notebook_metadata(nb, None, None))
-    nb = papermill_engines.execute_notebook_with_engine(
+    nb = on_a_loop_of_its_own(
+        papermill_engines.execute_notebook_with_engine,
         ENGINE_NAME,
         nb,
         kernel_name=papermill_engines.nb_kernel_name(engine_name=ENGINE_NAME, nb=nb),
@@ -422,6 +472,24 @@ def run_notebook(nb: Any, parameters: dict[str, Any], **engine_kwargs: Any) -> A
     )
     raise_for_execution_errors(nb, None)
     return nb
+
+
+@functools.cache
+def injects_tuples() -> None:
+    """Gives papermill a Python translator that writes a tuple as one: its own writes any
+    value it does not know as a string (`pair = "('b', 2)"`), and a `tuple[str, int]`
+    parameter is a tuple in the recipe, as its default is (`parameters.as_declared`)."""
+    from papermill.translators import PythonTranslator, papermill_translators
+
+    class TupleTranslator(PythonTranslator):
+        @classmethod
+        def translate(cls, val: Any) -> str:
+            if isinstance(val, tuple):
+                items = ", ".join(cls.translate(item) for item in val)
+                return f"({items},)" if len(val) == 1 else f"({items})"
+            return super().translate(val)  # type: ignore[no-any-return]
+
+    papermill_translators.register("python", TupleTranslator)
 
 
 def cells_to_run(nb: Any, parameters: dict[str, Any]) -> int:
@@ -531,7 +599,7 @@ def execute_job(
         kernels = pool or active(workspace.pool_settings())
         run_notebook(
             recipe.notebook,
-            job.parameters,
+            as_declared(recipe.schema, job.parameters),
             progress_bar=progress_bar,
             resources={"metadata": {"path": str(cwd)}},
             job_context=json.dumps(context),

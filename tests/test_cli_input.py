@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from lpstudio.errors import InputError
+from lpstudio.errors import InputError, ParameterError
 from lpstudio.studio import Studio
 
 from .conftest import finished_job, job_rows, purged, run_cli, run_json, write_recipe
@@ -469,3 +469,70 @@ def test_values_too_deep_or_too_large_are_refused_naming_the_field(
     assert result.exit_code == 2, result.output
     assert json.loads(result.stdout)["error"]["field"] == field
     assert job_rows(ws) == 0
+
+
+# -- values of the wrong type: the fix says how they were given ------------------------------
+
+
+def test_raw_text_for_an_integer_says_that_r_passes_text_and_p_reads_it(ws: Path, cli) -> None:
+    """`-r days 3` (papermill's raw string) was answered `fix: pass an integer, for example:
+    7`, as if 3 were not one."""
+    write_recipe(ws, "p/count", "days: int = 7  # how many days")
+    result = cli("run", "p/count", "-r", "days", "3", "--json")
+    assert result.exit_code == 2, result.output
+    assert json.loads(result.stdout)["error"] == {
+        "code": "ParameterError",
+        "message": "parameter 'days' expects an integer, but -r passes its value as text: '3'",
+        "field": "days",
+        "fix": "pass it with -p, which reads it as an integer: -p days 3",
+    }
+    said = cli("run", "p/count", "-r", "days", "many").stderr
+    assert "fix: pass it with -p, which reads it as an integer: -p days 7" in said
+    assert job_rows(ws) == 0
+
+
+def test_a_string_given_as_json_or_yaml_for_an_integer_says_to_give_the_number(
+    ws: Path, cli
+) -> None:
+    """`{"parameters": {"days": "3"}}` over REST (and `-y 'days: "3"'`) was answered `fix:
+    pass an integer, for example: 7` too: JSON's 3, not "3", is what it takes."""
+    write_recipe(ws, "p/count", "days: int = 7  # how many days")
+    fix = "give an integer, not a string: 3, without quotes"
+    with (
+        Studio.open(ws, user="alice") as studio,  # the REST API's run, with its JSON values
+        pytest.raises(ParameterError) as refused,
+    ):
+        studio.run("p/count", {"days": "3"})
+    assert refused.value.to_dict() == {
+        "code": "ParameterError",
+        "message": "parameter 'days' expects an integer, got the string '3'",
+        "field": "days",
+        "fix": fix,
+    }
+    assert f"fix: {fix}" in cli("run", "p/count", "-y", 'days: "3"').stderr
+    assert "fix: pass an integer, for example: 7" in cli("run", "p/count", "-p", "days", "x").stderr
+    assert job_rows(ws) == 0
+
+
+def test_a_tuple_parameter_given_to_the_cli_reaches_the_recipe_as_a_tuple(ws: Path) -> None:
+    """Values keep their declared types: `-p pair '["b", 2]'` was injected as a list."""
+    write_recipe(
+        ws,
+        "p/pair",
+        'pair: tuple[str, int] = ("a", 1)\npairs: list[tuple[str, int]] = []\nsolo = ("x",)',
+        cells=("import lpstudio.kernel as lp\nlp.set_result({'seen': repr((pair, pairs, solo))})",),
+    )
+    code, job = run_json(
+        "run",
+        "p/pair",
+        "-p",
+        "pair",
+        '["b", 2]',
+        "-y",
+        "{pairs: [[c, 3]], solo: [y]}",
+        "--workspace",
+        str(ws),
+    )
+    assert code == 0, job
+    assert job["parameters"] == {"pair": ["b", 2], "pairs": [["c", 3]], "solo": ["y"]}  # JSON
+    assert job["result"] == {"seen": "(('b', 2), [('c', 3)], ('y',))"}

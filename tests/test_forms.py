@@ -9,6 +9,7 @@ from datetime import date
 from pathlib import Path
 
 import httpx
+import nbformat
 import pytest
 from ipywidgets import DatePicker, Dropdown
 
@@ -822,3 +823,28 @@ def test_closing_the_form_does_not_wait_for_a_list_still_loading(
     form.wait()
     assert values_of(handoff.input) == [""] and "loading" in handoff.note.value
     assert form.status.value == ""
+
+
+def test_a_tuple_saved_in_the_form_or_given_as_json_reaches_the_job_as_a_tuple(
+    studio: Studio,
+) -> None:
+    """Values keep their declared types: JSON has no tuple, and a `tuple[str, int]` saved
+    in the form (or sent over REST) was injected as a list (`pair = ["b", 2]`)."""
+    write_recipe(
+        studio.workspace.root,
+        "p/pairs",
+        parameters='pair: tuple[str, int] = ("a", 1)\nby_key: dict[str, tuple[int, ...]] = {}',
+        cells=("import lpstudio.kernel as lp\nlp.set_result({'seen': repr((pair, by_key))})",),
+    )
+    form = RecipeForm("p/pairs", studio)
+    form.fields["pair"].input.value = '["b", 2]'
+    assert form.save() is True, form.status.value
+    assert saved_settings(studio.store, "p/pairs.ipynb")["parameters"] == {"pair": ["b", 2]}
+    form.run_now()
+    form.wait()
+    assert form.last_job is not None and form.last_job.status == "succeeded", form.status.value
+    assert form.last_job.result == {"seen": "(('b', 2), {})"}
+    job = studio.run("p/pairs", {"by_key": {"k": [1, 2]}})  # as the REST API gives JSON
+    assert job.result == {"seen": "(('b', 2), {'k': (1, 2)})"}, job.error
+    injected = nbformat.read(studio.workspace.root / job.output_path, as_version=4).cells[1]
+    assert 'pair = ("b", 2)' in injected.source and "(1, 2)" in injected.source

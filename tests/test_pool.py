@@ -23,6 +23,7 @@ import papermill
 import pytest
 
 from lpstudio import pool as kernel_pool
+from lpstudio import runner
 from lpstudio.errors import WorkspaceError
 from lpstudio.forkserver import ForkProvisioner
 from lpstudio.pool import KernelPool, PoolSettings
@@ -59,6 +60,29 @@ def pooled(ws: Path) -> Iterator[Studio]:
         kernels.warm()
         assert kernels.wait_full("python3", timeout=120)
         yield studio
+
+
+@pytest.fixture
+def new_loops(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[asyncio.AbstractEventLoop]]:
+    """Every event loop made from now on, kept so that none is collected unseen."""
+    made: list[asyncio.AbstractEventLoop] = []
+    init = asyncio.BaseEventLoop.__init__
+
+    def recording(self: asyncio.BaseEventLoop, *args: Any, **kwargs: Any) -> None:
+        init(self, *args, **kwargs)
+        made.append(self)
+
+    monkeypatch.setattr(asyncio.BaseEventLoop, "__init__", recording)
+    yield made
+    for loop in made:
+        if not loop.is_closed() and not loop.is_running():
+            loop.close()
+
+
+def open_loops(made: list[asyncio.AbstractEventLoop]) -> list[asyncio.AbstractEventLoop]:
+    """The loops of `made` left open, once the reaper has cleaned up every killed kernel."""
+    runner._reaper.submit(lambda: None).result()  # one thread: the tasks before are done
+    return [loop for loop in made if not loop.is_closed()]
 
 
 class Taken:
@@ -310,7 +334,7 @@ def test_a_kernel_start_that_closing_the_pool_cuts_short_logs_no_error(
 
 
 def test_closing_the_pool_waits_for_no_kernel_in_its_warm_up(
-    ws: Path, monkeypatch: pytest.MonkeyPatch
+    ws: Path, monkeypatch: pytest.MonkeyPatch, new_loops: list[asyncio.AbstractEventLoop]
 ) -> None:
     """A one-shot `lpstudio run` refills the pool as its job ends and closes it at once: a
     kernel that the close killed in its warm-up was waited for until `start_timeout` (the
@@ -338,6 +362,31 @@ def test_closing_the_pool_waits_for_no_kernel_in_its_warm_up(
 
     assert not closing.is_alive()
     assert kernel_pool.active() is None
+    # The kernel was discarded inside its preparation's loop: its cleanup's loop is closed.
+    assert open_loops(new_loops) == []
+
+
+def test_a_run_leaves_no_event_loop_open(
+    ws: Path, new_loops: list[asyncio.AbstractEventLoop]
+) -> None:
+    """About one `lpstudio run` in seven printed `Exception ignored in: <function
+    BaseEventLoop.__del__ ...> ValueError: Invalid file descriptor: -1` as it exited: the
+    loops jupyter_core's `run_sync` made (nbclient's for the job, one for each kernel's
+    cleanup) were never closed, and one collected with the interpreter, after its self-pipe,
+    failed to close then."""
+    write_recipe(ws, "p/probe", cells=(PROBE,))
+    jobs: list[Any] = []
+
+    def run() -> None:  # on a thread no loop was made for yet, as the CLI's is
+        with Studio.open(ws, user="alice") as studio:
+            jobs.append(studio.run("p/probe"))
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    thread.join(120)
+    assert jobs and jobs[0].status == "succeeded", jobs
+    assert new_loops, "the job ran on an event loop"
+    assert open_loops(new_loops) == []
 
 
 def test_a_killed_parent_leaves_no_kernels_behind(ws: Path) -> None:

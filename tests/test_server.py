@@ -1329,7 +1329,7 @@ def test_bad_numbers_times_and_names_are_refused_and_nothing_changes(
     typed = {"parameters": {"x": "3"}}
     put = api(server, "ana", "PUT", "/recipes/lab/double.ipynb/settings", json=typed)
     fix = assert_error(put, 400, "x")["fix"]
-    assert fix == "pass an integer, for example: 7", fix
+    assert fix == "give an integer, not a string: 3, without quotes", fix
     # A timeout past what the CLI takes (1e9 s) ran: every surface refuses it alike.
     run = api(server, "ana", "POST", "/recipes/lab/double.ipynb/run", json={"timeout": 1e300})
     assert_error(run, 400, "timeout")

@@ -15,9 +15,10 @@ import click
 from .. import strictjson
 from ..errors import InputError
 from ..failures import describe_trigger
+from ..parameters import coerce
 from ..recipe import MAX_TIMEOUT
 from ..store import FINAL_STATES
-from ..studio import check_run_event, job_to_dict
+from ..studio import Studio, check_run_event, job_to_dict
 from ..times import parse_moment
 from .base import (
     JOB_ID,
@@ -86,6 +87,14 @@ def _collect_parameters(
         values[name] = value
         parse.discard(name)
     return values, parse
+
+
+def _check_raw(studio: Studio, recipe: str, raw: dict[str, str]) -> None:
+    """Checks the values of `-r` first, as the text they are: one that is no text to the
+    recipe is refused saying so, and that -p reads it (`studio.run` sees typed values)."""
+    if raw:
+        found = studio.recipe(recipe)
+        coerce(found.schema, raw, recipe=found.name, raw=set(raw))
 
 
 def _load_event(text: str | None, file: Path | None) -> Any:
@@ -243,6 +252,7 @@ def run(
     event = _load_event(event_json, event_file)
     with _studio(workspace) as studio:
         recipe = _typed_recipe(studio, recipe)
+        _check_raw(studio, recipe, {name: values[name] for name, _ in raw})
         if event is not None:  # refused by the option's name (`studio.run` checks it too)
             where = "--event" if event_file is None else f"--event-file {event_file}"
             try:
