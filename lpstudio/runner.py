@@ -40,7 +40,7 @@ from .models import Job
 from .parameters import as_declared
 from .pool import KernelPool, active
 from .recipe import parsed
-from .sdk import scrub, scrub_text
+from .sdk import scrub, scrub_text, scrubbed_keys
 from .store import CANCELLED, FAILED, QUEUED, SUCCEEDED, Store, worker_id
 from .workspace import Workspace
 
@@ -413,9 +413,13 @@ def mark_lost(workspace: Workspace, job: Job) -> None:
 
 
 def node_copy(data: Any, secrets: frozenset[str]) -> Any:
-    """A deep copy of a notebook (or any part of one) with secrets masked in its strings."""
+    """A deep copy of a notebook (or any part of one) with secrets masked in its strings,
+    its objects' keys too (a result or an answer keyed by one, in its output's data)."""
     if isinstance(data, dict):
-        return nbformat.NotebookNode({k: node_copy(v, secrets) for k, v in data.items()})
+        keys = scrubbed_keys(list(data), secrets) if secrets else data.keys()
+        return nbformat.NotebookNode(
+            {k: node_copy(v, secrets) for k, v in zip(keys, data.values(), strict=True)}
+        )
     if isinstance(data, list):
         return [node_copy(item, secrets) for item in data]
     if isinstance(data, str) and secrets:

@@ -584,12 +584,12 @@ def scrub(data: Any, secrets: Collection[str]) -> Any:
     if isinstance(data, tuple):
         return tuple(scrub(item, secrets) for item in data)
     if isinstance(data, dict):
-        keys = _scrubbed_keys(list(data), secrets)
+        keys = scrubbed_keys(list(data), secrets)
         return {key: scrub(value, secrets) for key, value in zip(keys, data.values(), strict=True)}
     return data
 
 
-def _scrubbed_keys(keys: list[Any], secrets: Collection[str]) -> list[Any]:
+def scrubbed_keys(keys: list[Any], secrets: Collection[str]) -> list[Any]:
     """`keys` with their secrets masked, each still distinct: two keys that mask alike (two
     secrets, or a secret beside a key that is `MASK` already) would otherwise be one, and
     the value of the first would be lost. A masked key that meets a key kept as it is, or

@@ -112,6 +112,7 @@ def test_a_result_or_an_answer_keyed_by_a_secret_is_kept_masked(ws: Path) -> Non
     assert TOKEN not in proc.stdout + proc.stderr + shown.stdout + shown.stderr
     notebook = Path(job["output_path"]).read_text()
     assert TOKEN.encode().hex() not in notebook.lower() and f"{MASK} {MASK}" in notebook
+    assert TOKEN not in notebook  # the result's data in its output kept it as a key
 
 
 def test_a_saved_value_that_became_a_secret_refuses_runs_and_is_not_exported(
