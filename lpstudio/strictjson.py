@@ -3,8 +3,9 @@
 Python's `json` reads and writes NaN and Infinity, which are not JSON: a value holding them,
 once stored, makes every later answer that includes it unreadable to a browser or a bot.
 Input from outside (request bodies, webhook deliveries) is read with `loads`, which refuses
-them like any other malformed JSON, and a value nested deeper than `MAX_DEPTH`: what walks
-it later (checks, masking, storing) recurses, and would fail on it far from the edge.
+them like any other malformed JSON, a name given twice in one object, and a value nested
+deeper than `MAX_DEPTH`: what walks it later (checks, masking, storing) recurses, and would
+fail on it far from the edge.
 """
 
 from __future__ import annotations
@@ -41,12 +42,28 @@ def depth(value: Any) -> int:
     return deepest
 
 
+def _unique(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """An object whose names are all different: of two values under one name Python's
+    parser keeps the last unsaid, where another reader may keep the first (RFC 8259 leaves
+    it open), so a body meant one way would run another."""
+    found = dict(pairs)
+    if len(found) < len(pairs):
+        seen: set[str] = set()
+        for name, _ in pairs:
+            if name in seen:
+                raise ValueError(f"the name {name!r} is given twice in one object")
+            seen.add(name)
+    return found
+
+
 def loads(raw: str | bytes) -> Any:
     """`json.loads` without NaN, Infinity and -Infinity, written or reached by a number too
-    large for a float, nor arrays and objects nested deeper than `MAX_DEPTH` (`ValueError`,
-    as malformed JSON)."""
+    large for a float, nor a name given twice in one object, nor arrays and objects nested
+    deeper than `MAX_DEPTH` (`ValueError`, as malformed JSON)."""
     try:
-        value = json.loads(raw, parse_constant=_refuse, parse_float=_finite)
+        value = json.loads(
+            raw, parse_constant=_refuse, parse_float=_finite, object_pairs_hook=_unique
+        )
     except RecursionError:  # the parser's own limit, about a thousand levels
         value = None
     else:

@@ -1321,6 +1321,14 @@ def test_bad_numbers_times_and_names_are_refused_and_nothing_changes(
     ):
         error = assert_error(answer, 400, "body")
         assert "not a JSON number" in error["message"]
+    # A name given twice: Python kept the last value, another reader would keep the first.
+    twice = b'{"consumer_id": "c9", "phone": "+14155550142", "channel": "sms", '
+    for answer in (
+        call(server, tokens["all"], "optin", twice + b'"opt_in": true, "opt_in": false}'),
+        httpx.post(f"{server}{hook}", content=b'{"name": "Ann", "name": "Bo"}', timeout=30),
+    ):
+        error = assert_error(answer, 400, "body")
+        assert "is given twice in one object" in error["message"], error
     # An integer no float holds, and arrays nested past what anything walks (a 500 each).
     too_large = b'{"parameters": {"pause": 1' + b"0" * 400 + b"}}"
     run = api(server, "ana", "POST", "/recipes/bots/slow.ipynb/run", content=too_large)
