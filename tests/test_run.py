@@ -334,6 +334,17 @@ def test_prepare_only_writes_the_parameterized_notebook_and_runs_nothing(ws: Pat
     assert job_rows(ws) == 0
 
 
+def test_a_prepared_notebook_writes_a_tuple_parameter_as_a_job_does(ws: Path) -> None:
+    """`--prepare-only` wrote `pair = ["b", 2]` where the job injects `pair = ("b", 2)`."""
+    write_recipe(ws, "p/pairs", parameters='pair: tuple[str, int] = ("a", 1)')
+    code, answer = run_json(
+        "run", "p/pairs", "-p", "pair", '["b", 2]', "--prepare-only", "--workspace", str(ws)
+    )
+    assert code == 0, answer
+    nb = nbformat.read(answer["output_path"], as_version=4)
+    assert any('pair = ("b", 2)' in cell.source for cell in nb.cells), nb.cells
+
+
 def test_a_prepared_notebook_leaves_the_recipe_as_it_was_for_the_next_job(ws: Path) -> None:
     """A notebook prepared with x = 7 changed the recipe the process keeps parsed: the next
     job of it, given no parameters, ran with x = 7."""
