@@ -399,6 +399,8 @@ def test_a_recipe_broken_after_its_start_before_any_run_is_restored_to_what_star
     """A start made no version: a recipe broken before its first job had none to restore,
     though its errors say to restore one."""
     path = write_recipe(ws, "p/started", cells=("print(x)",))
+    none = run_cli("versions", "p/started", "--workspace", str(ws))
+    assert none.returncode == 0 and "no versions of p/started yet" in none.stdout
     assert run_cli("start", "p/started", "--workspace", str(ws)).returncode == 0
     path.write_text("{not json")
     code, versions = run_json("versions", "p/started", "--workspace", str(ws))

@@ -282,11 +282,15 @@ def stop(recipe: str, workspace: Path | None, as_json: bool) -> None:
 def versions(recipe: str, workspace: Path | None, as_json: bool) -> None:
     """List RECIPE's versions (notebook and settings), newest first."""
     with _studio(workspace) as studio:
-        recipe = _typed_recipe(studio, recipe)
-        found = studio.versions(recipe)
+        found = studio.versions(_typed_recipe(studio, recipe))
     if as_json:
         _emit(found)
         return
+    if not found:
+        click.echo(
+            f"no versions of {recipe} yet: one is made when it is started or run, and when "
+            "its settings are saved"
+        )
     for version in found:
         click.echo(
             f"{version['id'][:12]}  {_local_time(version['created_at'])}  "
