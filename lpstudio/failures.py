@@ -214,7 +214,6 @@ def shown_contacts(contacts: dict[str, str]) -> dict[str, str]:
 
 def notify(studio: Studio, job: Job) -> None:
     """Tells the recipe's failure contacts (a webhook and/or an e-mail) that it failed."""
-    contacts = saved_settings(studio.store, job.recipe).get("notify") or {}
     error = job.error or {}
     body = {
         "job": job.id,
@@ -222,6 +221,30 @@ def notify(studio: Studio, job: Job) -> None:
         "status": job.status,
         "error": {"ename": error.get("ename"), "evalue": error.get("evalue")},
     }
+    tell(studio, body, f"job {job.id}", f"lpstudio: job {job.id} of {job.recipe} failed")
+
+
+def notify_stopped(studio: Studio, recipe: str, errors: int, last_error: str) -> None:
+    """Tells the recipe's failure contacts that the scheduler stopped it after `errors`
+    trigger errors in a row: from then on it polls and fires nothing, and no job of it
+    fails to tell them so (its listing says why it stopped)."""
+    body = {
+        "job": None,
+        "recipe": recipe,
+        "status": "stopped",
+        "error": {
+            "ename": "AutoStopped",
+            "evalue": f"stopped after {errors} trigger errors in a row; last: {last_error}; "
+            f"start it again once fixed (lpstudio start {recipe})",
+        },
+    }
+    tell(studio, body, f"the stop of {recipe}", f"lpstudio: {recipe} was stopped")
+
+
+def tell(studio: Studio, body: dict[str, Any], what: str, subject: str) -> None:
+    """Sends `body` to the failure contacts of its recipe: POSTed to the webhook, and
+    written to the e-mail address as `subject` and one line."""
+    contacts = saved_settings(studio.store, body["recipe"]).get("notify") or {}
     if contacts.get("webhook"):
         import httpx
 
@@ -229,28 +252,26 @@ def notify(studio: Studio, job: Job) -> None:
         try:
             answer = httpx.post(contacts["webhook"], json=body, timeout=10)
         except httpx.HTTPError as exc:
-            log.warning("failure webhook for job %s failed: %s", job.id, exc)
+            log.warning("failure webhook for %s failed: %s", what, exc)
         else:
             if not answer.is_success:
                 log.warning(
-                    "failure webhook for job %s answered HTTP %s: the report was not taken",
-                    job.id,
+                    "failure webhook for %s answered HTTP %s: the report was not taken",
+                    what,
                     answer.status_code,
                 )
     if contacts.get("email"):
         smtp = studio.workspace.config.get("smtp", {})
         message = EmailMessage()
-        message["Subject"] = f"lpstudio: job {job.id} of {job.recipe} failed"
+        message["Subject"] = subject
         message["From"] = smtp.get("from", "lpstudio@localhost")
         message["To"] = contacts["email"]
-        message.set_content(
-            f"Job {job.id} of {job.recipe} failed: {body['error']['ename']}: "
-            f"{body['error']['evalue']}\n"
-        )
+        error = body["error"]
+        message.set_content(f"{subject}: {error['ename']}: {error['evalue']}\n")
         try:
             with smtplib.SMTP(
                 smtp.get("host", "127.0.0.1"), int(smtp.get("port", 25)), timeout=10
             ) as client:
                 client.send_message(message)
         except OSError as exc:
-            log.warning("failure e-mail for job %s failed: %s", job.id, exc)
+            log.warning("failure e-mail for %s failed: %s", what, exc)

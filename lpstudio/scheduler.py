@@ -33,7 +33,7 @@ from sqlalchemy.exc import IntegrityError
 
 from .errors import InputError, LpstudioError
 from .executor import DaskExecutor
-from .failures import after_failure, describe_error
+from .failures import after_failure, describe_error, notify_stopped
 from .leader import StoreLease
 from .models import Job, ScheduleRun, TriggerState, utcnow
 from .recipe import Recipe
@@ -434,6 +434,7 @@ class Scheduler:
                 last_error=message,
             )
             log.warning("stopped %s after %d consecutive trigger errors", name, errors)
+            notify_stopped(self.studio, name, errors, message)
 
     # -- the queue ---------------------------------------------------------------------
 

@@ -1381,7 +1381,7 @@ def test_a_started_recipe_edited_into_a_poll_trigger_polls_from_its_first_tick(
 
 
 def test_consecutive_trigger_errors_stop_the_recipe_and_say_why(
-    ws: Path, sandbox: Sandbox, db: Store
+    ws: Path, sandbox: Sandbox, db: Store, webhook: Any
 ) -> None:
     with (ws / "lpstudio.toml").open("a") as config:
         config.write("\n[triggers]\nauto_stop_after = 3\n")
@@ -1389,6 +1389,7 @@ def test_consecutive_trigger_errors_stop_the_recipe_and_say_why(
     minute = timedelta(minutes=1)  # past the poll interval, so every tick polls
     with Studio.open(ws, user="alice") as studio:
         studio.start("p/cart")
+        notify(studio, recipe, webhook.url)
         scheduler = Scheduler(studio)
         try:
             now = datetime.now(UTC)
@@ -1403,8 +1404,15 @@ def test_consecutive_trigger_errors_stop_the_recipe_and_say_why(
             scheduler.tick(now + 3 * minute)
             scheduler.tick(now + 4 * minute)
             assert saved_settings(db, recipe)["state"] == "started"
+            assert webhook.posts == []  # trigger errors alone are not reported
             scheduler.tick(now + 5 * minute)
             assert saved_settings(db, recipe)["state"] == "stopped"
+            # Its failure contacts were told nothing: no job of it fails any more to say so.
+            (told,) = webhook.posts
+            assert (told["job"], told["recipe"], told["status"]) == (None, recipe, "stopped")
+            assert told["error"]["ename"] == "AutoStopped"
+            assert "stopped after 3 trigger errors in a row" in told["error"]["evalue"]
+            assert "Invalid API key or access token" in told["error"]["evalue"]
             scheduler.tick(now + 6 * minute)
             assert trigger_errors(db, recipe) == 3  # stopped: not polled any more
             # The recipe's listing says why it stopped, until it is started again.
