@@ -231,7 +231,11 @@ class KernelPool:
 
     def __init__(self, settings: PoolSettings, cwd: str | None = None) -> None:
         self.settings = settings
-        self.cwd = cwd or str(Path(jupyter_runtime_dir()))
+        if cwd is None:  # the fork server's folder: on a new machine, not made yet
+            runtime = Path(jupyter_runtime_dir())
+            runtime.mkdir(parents=True, exist_ok=True)
+            cwd = str(runtime)
+        self.cwd = cwd
         self.server = ForkServer(settings.preimport, self.cwd) if settings.fork else None
         self._ready: dict[str, deque[ReadyKernel]] = {}
         self._starting: dict[str, int] = {}

@@ -192,6 +192,22 @@ def test_a_kernel_that_died_unnoticed_is_not_handed_out(
     assert kernels.take("python3") is None
 
 
+def test_the_fork_server_starts_on_a_machine_with_no_jupyter_runtime_folder_yet(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # `make bench` on a new machine started the server first, in a folder not made yet.
+    runtime = tmp_path / "not" / "made" / "runtime"
+    monkeypatch.setenv("JUPYTER_RUNTIME_DIR", str(runtime))
+    pool = KernelPool(PoolSettings(size=1))
+    try:
+        assert pool.server is not None
+        pool.server.start()
+        assert pool.server.pid is not None and alive(pool.server.pid)
+        assert runtime.is_dir()
+    finally:
+        pool.close()
+
+
 def test_a_fork_server_that_cannot_start_leaves_normal_kernel_starts() -> None:
     pool = KernelPool(PoolSettings(size=1, preimport=("lpstudio_no_such_module",)))
     ready = None
