@@ -56,6 +56,7 @@ from bench_run import (
     check_output,
     emit,
     machine,
+    process_cpu,
     timed,
     trivial_notebook,
 )
@@ -71,13 +72,6 @@ from lpstudio.pool import (
 
 TARGET_MEDIAN_MS = 30.0
 TARGET_API_RATIO = 20.0
-
-
-def process_cpu(pid: int) -> float:
-    """CPU seconds (user + system) a live process has used."""
-    with open(f"/proc/{pid}/stat") as stat:
-        fields = stat.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 async def start_cold() -> tuple[float, float]:

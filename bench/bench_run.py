@@ -159,6 +159,22 @@ def timed(fn: Callable[[], Path]) -> float:
     return elapsed
 
 
+def process_cpu(pid: int) -> float:
+    """CPU seconds (user + system) a live process has used, all its threads."""
+    with open(f"/proc/{pid}/stat") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def busy_cpu() -> float:
+    """CPU seconds the whole machine has spent busy, every process and core together (user,
+    nice, system, interrupts; not idle, I/O wait or time stolen by a hypervisor)."""
+    with open("/proc/stat") as stat:
+        user, nice, system, _idle, _iowait, irq, softirq = stat.readline().split()[1:8]
+    busy = sum(int(v) for v in (user, nice, system, irq, softirq))
+    return busy / os.sysconf("SC_CLK_TCK")
+
+
 def machine(**versions: str) -> dict[str, Any]:
     """The machine and the versions a benchmark's figures depend on (papermill's and
     lpstudio's always, and `versions`)."""
