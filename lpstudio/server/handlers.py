@@ -20,6 +20,7 @@ import contextlib
 import functools
 import io
 import json
+import logging
 import re
 import traceback
 from http.client import responses
@@ -383,10 +384,17 @@ class BaseHandler(ExtensionHandlerMixin, APIHandler):
 
     def _log(self) -> None:
         """The server's line for each request (Jupyter's `log_request`), with the workspace's
-        secrets masked in its URI when the request failed: a caller may have put one in its
-        path (`/call/<secret>`). tornado keeps this method for applications to override."""
-        if self.get_status() >= 400 and self.hidden:
+        secrets masked in its URI and referer: a caller may have put one in its path
+        (`/call/<secret>`) or its query (`/jobs?recipe=<secret>` lists nothing, and
+        succeeds). Jupyter logs successes at debug level: the secrets are read for them only
+        when that level is on. tornado keeps this method for applications to override."""
+        status = self.get_status()
+        quiet = status < 300 or status == 304
+        if (not quiet or self.log.isEnabledFor(logging.DEBUG)) and self.hidden:
             self.request.uri = scrub_text(self.request.uri or "", self.hidden)
+            referer = self.request.headers.get("Referer")
+            if referer:
+                self.request.headers["Referer"] = scrub_text(referer, self.hidden)
         super()._log()
 
 
