@@ -438,6 +438,34 @@ def test_a_job_queued_by_a_machine_that_died_fails_once_its_heartbeat_is_stale(w
     )
 
 
+def test_a_running_job_whose_machine_died_ends_when_it_was_last_seen_not_when_reaped(
+    ws: Path,
+) -> None:
+    """Killed hours ago (kill -9, a reboot), reaped now: its duration is the time it ran
+    until its last heartbeat, not until somebody next opened the store."""
+    write_recipe(ws, "p/orphan")
+    with Studio.open(ws, user="alice") as studio:
+        found = studio.recipe("p/orphan")
+        version = studio.store.snapshot(found.name, found.canonical_json, {}, "alice")
+        job = studio.store.create_job(
+            recipe=found.name, version_id=version, trigger="manual", user="alice"
+        )
+        started = studio.store.now() - timedelta(hours=3)
+        last_beat = started + timedelta(seconds=20)
+        studio.store.update_job(
+            job.id,
+            status="running",
+            worker="rebooted-host/0123abcd:4242",
+            started_at=started,
+            heartbeat_at=last_beat,
+            cells_done=1,
+        )
+        assert studio.store.reap_lost_jobs(timedelta(seconds=60)) == [job.id]
+        ended = studio.job(job.id)
+    assert ended.status == "failed" and ended.error["ename"] == "WorkerLost"
+    assert ended.finished_at == last_beat
+
+
 def test_jobs_waiting_for_a_live_process_s_workers_stay_alive_and_are_never_reaped(
     ws: Path, tmp_path: Path
 ) -> None:
