@@ -193,6 +193,7 @@ class Scheduler:
         self._polls_lock = threading.Lock()
         self._wake = threading.Event()
         self._recipes: dict[str, Recipe | None] = {}
+        self._told_stopped: dict[str, int] = {}  # recipe -> the job last said to wait for it
         self._last_purge: datetime | None = None
         #: When this scheduler's previous tick began, while it has ticked without a break
         #: (no failed tick, no lost lease): it has been running since then.
@@ -482,6 +483,7 @@ class Scheduler:
                     continue  # jobs of one recipe run in order
                 if saved_settings(self.store, recipe).get("state") != "started":
                     blocked.add(recipe)  # a stopped recipe processes nothing; its events wait
+                    self._say_stopped(job_id, recipe)
                     continue
                 if not self.store.claim_job(job_id, self._limit(recipe)):
                     blocked.add(recipe)  # at its concurrency limit, or taken by another
@@ -490,6 +492,21 @@ class Scheduler:
                 self._running[job_id] = self._pool.submit(self._run, job_id)
                 started += 1
         return started
+
+    def _say_stopped(self, job_id: int, recipe: str) -> None:
+        """Says once, for the first job a stopped recipe holds back, why it waits (a retry
+        or a Run now queued before the stop would otherwise wait unexplained)."""
+        if self._told_stopped.get(recipe) == job_id:
+            return
+        self._told_stopped[recipe] = job_id
+        log.info(
+            "job %s waits: its recipe %s is stopped (`lpstudio start %s` runs its queued "
+            "jobs; `lpstudio cancel %s` drops this one)",
+            job_id,
+            recipe,
+            recipe,
+            job_id,
+        )
 
     def _run(self, job_id: int) -> None:
         try:

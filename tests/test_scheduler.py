@@ -1622,7 +1622,7 @@ def test_skip_never_drops_a_run_that_fell_due_while_the_scheduler_ran(ws: Path, 
 
 
 def test_a_backlog_or_a_job_queued_by_lpstudio_run_never_stalls_the_daemon(
-    ws: Path, sandbox: Sandbox, db: Store
+    ws: Path, sandbox: Sandbox, db: Store, caplog: pytest.LogCaptureFixture
 ) -> None:
     backlog = poll_recipe(ws, "backlog", (SEND,))
     daily = schedule_recipe(ws, "daily", {"cron": "0 9 * * *", "timezone": "UTC"})
@@ -1641,15 +1641,24 @@ def test_a_backlog_or_a_job_queued_by_lpstudio_run_never_stalls_the_daemon(
         back_date(studio, daily, at("2027-01-11T00:00"))
         scheduler = Scheduler(studio, clock=lambda: at("2027-01-11T09:00:10"))
         try:
+            caplog.set_level(logging.INFO, logger="lpstudio.scheduler")
             (scheduled,) = scheduler.tick()
             assert scheduler.fill() == 1
             assert studio.job(manual.id).status == "queued"
             wait_for(lambda: studio.job(scheduled).status in FINAL_STATES, what="the daily job")
+            assert scheduler.fill() == 0
         finally:
             scheduler.drain()
     assert [job.status for job in jobs(db, daily)] == ["queued", "succeeded"]
     assert jobs(db, daily)[0].id == manual.id and jobs(db, daily)[0].worker is None
     assert {job.status for job in jobs(db, backlog)} == {"queued"}
+    # Why the backlog waits is said once, for its first job, however often the queue is read.
+    first = min(job.id for job in jobs(db, backlog))
+    told = [r.getMessage() for r in caplog.records if "is stopped" in r.getMessage()]
+    assert told == [
+        f"job {first} waits: its recipe {backlog} is stopped (`lpstudio start {backlog}` "
+        f"runs its queued jobs; `lpstudio cancel {first}` drops this one)"
+    ]
 
 
 def test_a_slow_poll_never_holds_back_the_queue_nor_a_stop(
