@@ -16,6 +16,7 @@ import functools
 import hashlib
 import json
 import os
+import re
 import socket
 import sqlite3
 import sys
@@ -41,7 +42,7 @@ from sqlalchemy import (
     text,
     update,
 )
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -177,6 +178,30 @@ URL_FIX = (
 )
 
 
+# Query parameters of a database URL that hold a password (libpq's `password`,
+# `sslpassword`; a driver's `...key`, `token`): `?password=` works as well as `user:pw@`.
+_SECRET_QUERY = re.compile(r"pass|secret|token|key", re.IGNORECASE)
+
+
+def url_passwords(url: URL) -> frozenset[str]:
+    """The passwords a database URL holds, in its user part or in its query."""
+    found = {str(url.password)} if url.password else set()
+    for key, value in url.query.items():
+        if _SECRET_QUERY.search(key):
+            found.update([value] if isinstance(value, str) else value)
+    return frozenset(v for v in found if v)
+
+
+def shown_url(url: URL) -> str:
+    """A database URL as lpstudio shows it: SQLAlchemy's rendering hides the password of
+    its user part, not one given in its query, which is hidden here."""
+    shown = url.render_as_string()
+    for key in url.query:
+        if _SECRET_QUERY.search(key):
+            shown = re.sub(rf"(?<=[?&]){re.escape(key)}=[^&]*", f"{key}=***", shown)
+    return shown
+
+
 def _check_url(url: str) -> None:
     """Refuses the store's URL with the setting and the fix before anything connects: a
     URL SQLAlchemy cannot read, a database lpstudio's migrations do not know, a driver that
@@ -189,7 +214,7 @@ def _check_url(url: str) -> None:
         parsed = make_url(url)
     except (ArgumentError, ValueError):
         raise refuse("is not a database URL") from None
-    shown = parsed.render_as_string()
+    shown = shown_url(parsed)
     if parsed.get_backend_name() not in ("sqlite", "postgresql"):
         raise refuse(f"{shown} names a database lpstudio does not support (SQLite, PostgreSQL)")
     if "@" in (parsed.host or ""):  # an unencoded @ in the password: its end reads as host
@@ -355,7 +380,7 @@ class Store:
             return
         if not self._write_turn.acquire(timeout=BUSY_TIMEOUT):
             busy = sqlite3.OperationalError(
-                f"database is locked: the store {self.engine.url.render_as_string()} stayed "
+                f"database is locked: the store {shown_url(self.engine.url)} stayed "
                 f"busy with another write of this process for {BUSY_TIMEOUT:g} s; try again "
                 "once it ends (a purge of a long history can take that long)"
             )
@@ -380,10 +405,9 @@ class Store:
         try:
             revision = self.schema_revision()
         except OperationalError as exc:
-            password = self.engine.url.password
             reason = str(exc.orig).strip().splitlines()[0]
-            if password:
-                reason = reason.replace(str(password), "***")
+            for password in url_passwords(self.engine.url):
+                reason = reason.replace(password, "***")
             fix = (
                 "check that the folder of the SQLite file exists and that you may write to it"
                 if not self._shared_clock
@@ -391,7 +415,7 @@ class Store:
                 "and the user, password and database of [store] url in lpstudio.toml"
             )
             raise WorkspaceError(
-                f"cannot open the store {self.engine.url.render_as_string()}: {reason}",
+                f"cannot open the store {shown_url(self.engine.url)}: {reason}",
                 field="store.url",
                 fix=fix,
             ) from None
@@ -406,7 +430,7 @@ class Store:
         known = {script.revision for script in ScriptDirectory.from_config(config).walk_revisions()}
         if revision is not None and revision not in known:
             raise WorkspaceError(
-                f"the store {self.engine.url.render_as_string()} was upgraded by a newer "
+                f"the store {shown_url(self.engine.url)} was upgraded by a newer "
                 f"lpstudio to schema revision {revision}; this lpstudio knows revisions up to "
                 f"{SCHEMA_HEAD}. Nothing was changed",
                 field="store",
@@ -415,7 +439,7 @@ class Store:
             )
         if revision is not None:  # an existing store: the upgrade has no way back
             print(
-                f"lpstudio: upgrading the store {self.engine.url.render_as_string()} from schema "
+                f"lpstudio: upgrading the store {shown_url(self.engine.url)} from schema "
                 f"{revision} to {SCHEMA_HEAD} (older lpstudio versions cannot open it then; "
                 "README: Upgrading)",
                 file=sys.stderr,
@@ -432,9 +456,8 @@ class Store:
     def secrets(self) -> frozenset[str]:
         """What of the store's URL output must never show: its password. Jobs' kernels get
         the URL (their delivery ledger lives in the store) and may read lpstudio.toml."""
-        password = self.engine.url.password
         # As with connection secrets, one shorter than 3 would mask ordinary text.
-        return frozenset({str(password)}) if password and len(str(password)) >= 3 else frozenset()
+        return frozenset(p for p in url_passwords(self.engine.url) if len(p) >= 3)
 
     # -- the clock -------------------------------------------------------------------------
 

@@ -293,6 +293,29 @@ def test_an_unreachable_store_is_refused_naming_the_setting(ws: Path, cli: Any) 
     assert "database server runs" in error["fix"]
 
 
+@pytest.mark.parametrize(
+    "query",
+    [
+        f"password={PASSWORD}",
+        f"host=127.0.0.1&user=alice&sslpassword={PASSWORD}&password={PASSWORD}",
+    ],
+    ids=["password", "all-in-query"],
+)
+def test_a_password_given_in_the_store_url_s_query_is_never_shown(
+    ws: Path, cli: Any, query: str
+) -> None:
+    """libpq takes `?password=` as well as `user:password@`: it was quoted in the error."""
+    port = free_port()
+    url = f"postgresql+psycopg://alice@127.0.0.1:{port}/brand?{query}"
+    error = _refused(_open_with_store(ws, cli, url), "cannot open the store")
+    assert "password=***" in error["message"] and PASSWORD not in json.dumps(error), error
+    store = Store(url)
+    try:
+        assert PASSWORD in store.secrets  # masked in output notebooks too
+    finally:
+        store.close()
+
+
 def test_a_database_that_does_not_exist_is_refused_naming_the_setting(
     ws: Path, cli: Any, server: str
 ) -> None:
