@@ -196,10 +196,15 @@ def _check_executor(config: dict[str, Any], config_path: Path) -> None:
     host, colon, port = rest.rpartition(":")
     # A port out of range was only found by each job, after Dask's 30 s connect timeout.
     numbered = port.isascii() and port.isdigit() and 1 <= int(port) <= 65535
-    if not (sep and scheme in DASK_SCHEMES and host and colon and numbered):
+    # Dask's addresses take no user or password (a cluster is secured by TLS certificates):
+    # one given was quoted in every job's error, and never hidden.
+    plain = host and not re.search(r"[@/\s]", host)
+    if not (sep and scheme in DASK_SCHEMES and plain and colon and numbered):
+        shown = re.sub(r"^([^:]*://)[^@]*@", r"\1***@", address) if sep else address
         raise WorkspaceError(
             f"{config_path} [executor] dask_scheduler must be a Dask scheduler's address "
-            f"such as tcp://HOST:8786 (a port from 1 to 65535), not {address!r}",
+            f"such as tcp://HOST:8786 (a port from 1 to 65535, no user or password), "
+            f"not {shown!r}",
             field=field_name,
             fix=f"set it to the address `dask scheduler` prints, e.g. `{example}` under "
             f"[executor] in {config_path}, or remove it to run jobs on this machine",

@@ -159,6 +159,18 @@ def test_a_bad_dask_scheduler_is_refused_with_field_and_fix(ws: Path, address: o
         Studio.open(ws)
 
 
+def test_a_dask_scheduler_given_a_user_and_password_is_refused_without_showing_them(
+    ws: Path,
+) -> None:
+    """It passed the check, then every job failed quoting it: "invalid address"."""
+    use_dask(ws, "tcp://user:DaskPass1@127.0.0.1:8786")
+    code, answer = run_json("jobs", "--workspace", str(ws))
+    assert code == 2 and answer["error"]["field"] == "executor.dask_scheduler", answer
+    assert "no user or password" in answer["error"]["message"]
+    assert "'tcp://***@127.0.0.1:8786'" in answer["error"]["message"]
+    assert "DaskPass1" not in json.dumps(answer)
+
+
 def test_a_dask_scheduler_without_distributed_installed_names_the_extra(ws: Path) -> None:
     use_dask(ws, "tcp://127.0.0.1:8786")
     without = "import sys; sys.modules['distributed'] = None; from lpstudio.cli import main; main()"
