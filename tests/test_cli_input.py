@@ -141,6 +141,30 @@ def test_an_event_file_that_holds_a_list_is_refused_by_its_name(
     assert json.loads(cli("jobs", "--json").stdout) == []
 
 
+def test_files_not_in_utf8_are_refused_by_option_and_a_byte_order_mark_is_read(
+    ws: Path, tmp_path: Path, cli
+) -> None:
+    """A Latin-1 file was a traceback and exit 1 (a failed job's code); one a Windows
+    editor saved as UTF-8 with a byte-order mark was refused in json's words."""
+    write_recipe(ws, "p/one", "n: int = 1", ("print(n)",))
+    latin = tmp_path / "latin1.json"
+    latin.write_bytes(b'{"first_name": "\xe9"}')
+    params = tmp_path / "params.yaml"
+    params.write_bytes(b"\xff\xfen: 2\n")
+    for option, file in (("--event-file", latin), ("-f", params)):
+        result = cli("run", "p/one", option, str(file), "--json")
+        assert result.exit_code == 2 and "Traceback" not in result.output, result.output
+        error = json.loads(result.stdout)["error"]
+        assert error["field"] == option and "is not UTF-8 text" in error["message"], error
+        assert "save the" in error["fix"] and "as UTF-8" in error["fix"], error
+    assert json.loads(cli("jobs", "--json").stdout) == []
+    params.write_bytes("\ufeffn: 2\n".encode())
+    latin.write_bytes('\ufeff{"first_name": "\u00e9"}'.encode())
+    result = cli("run", "p/one", "-f", str(params), "--event-file", str(latin), "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["parameters"] == {"n": 2}
+
+
 @pytest.mark.parametrize("event", [[1, 2], 5, "text"])
 def test_the_python_api_refuses_an_event_that_is_not_an_object(ws: Path, event: object) -> None:
     write_recipe(ws, "p/one")
