@@ -75,6 +75,10 @@ def plain_error(error: dict[str, Any] | None) -> dict[str, Any] | None:
     return {**error, "traceback": [_ANSI.sub("", line) for line in error["traceback"]]}
 
 
+#: The settings a save may change, as the audit log names them.
+SAVED_KEYS = ("parameters", "connections", "since", "notify", "call_timeout")
+
+
 def shown_error(error: dict[str, Any] | None, workspace: Workspace | None) -> dict[str, Any] | None:
     """A job's error as given out (`plain_error`), its text naming the workspace's files by
     their path in it when the workspace is known (`Workspace.shown_in`): a recipe that
@@ -975,7 +979,10 @@ class Studio:
         if call_timeout is not None:  # a reset may forget one left from a callable past
             check_call_timeout(recipe, call_timeout)
 
+        before: list[dict[str, Any]] = []  # the settings the write found
+
         def change(saved: dict[str, Any]) -> dict[str, Any]:
+            before[:] = [saved]
             new = self._changed_settings(
                 recipe, saved, parameters, parse, connections, since, reset, notify,
                 available, secrets,
@@ -997,18 +1004,10 @@ class Studio:
                 s, {slot: new["connections"][slot] for slot in connections or {}}
             ),
         ).settings
-        changed = [
-            name
-            for name, given in (
-                ("parameters", parameters),
-                ("connections", connections),
-                ("since", since),
-                ("reset", reset or None),
-                ("notify", notify),
-                ("call_timeout", call_timeout),
-            )
-            if given is not None
-        ]
+        # What the save changed, not what it was given: a form sends every field, and the
+        # CLI an empty set of parameters with a new contact.
+        old = before[0] if before else {}
+        changed = [key for key in SAVED_KEYS if (old.get(key) or None) != (new.get(key) or None)]
         self.store.audit(self.user, "settings", recipe.name, changed=changed)
         self.store.snapshot(
             recipe.name,

@@ -359,6 +359,25 @@ def test_audit_json_has_the_rest_apis_fields(ws: Path, cli) -> None:
     assert all("id" in entry for entry in rest)
 
 
+def test_the_audit_log_names_the_settings_a_save_changed_and_only_those(ws: Path, cli) -> None:
+    """A new failure contact was audited as a change of parameters and connections too."""
+    write_recipe(
+        ws,
+        "p/tick",
+        metadata={"title": "tick", "trigger": {"kind": "schedule", "cron": "0 9 * * *"}},
+    )
+    steps = (
+        (["--notify-email", "ops@brand.example"], ["notify"]),
+        (["-p", "x", "2"], ["parameters"]),
+        (["-p", "x", "2"], []),  # saved again as it was
+        (["--reset", "x", "--notify-email", ""], ["parameters", "notify"]),
+    )
+    for args, changed in steps:
+        assert cli("settings", "p/tick", *args).exit_code == 0
+        (entry,) = json.loads(cli("audit", "--limit", "1", "--json").stdout)
+        assert entry["action"] == "settings" and entry["detail"]["changed"] == changed, entry
+
+
 @pytest.mark.parametrize(
     ("args", "option"),
     [
