@@ -20,8 +20,8 @@ from sqlalchemy.engine import make_url
 
 from tests.browser import free_port
 
-#: The data folder of each running cluster, by its port.
-_CLUSTERS: dict[int, Path] = {}
+#: The data folder and server options of each running cluster, by its port.
+_CLUSTERS: dict[int, tuple[Path, str]] = {}
 
 
 def _binaries() -> Path:
@@ -71,7 +71,7 @@ def postgres_server() -> Iterator[str]:
         check=True,
         capture_output=True,
     )
-    _CLUSTERS[port] = data
+    _CLUSTERS[port] = (data, options)
     try:
         yield f"postgresql+psycopg://postgres@127.0.0.1:{port}/postgres"
     finally:
@@ -101,7 +101,7 @@ def create_database(url: str, name: str, icu_locale: str | None = None) -> str:
 def restart_server(url: str) -> None:
     """Restarts the cluster serving `url` (a failover, a server upgraded): every connection
     to it is cut, each open transaction rolled back. Returns once it accepts connections."""
-    data = _CLUSTERS[make_url(url).port]
+    data, _ = _CLUSTERS[make_url(url).port]
     subprocess.run(
         _as_owner(
             [
@@ -112,3 +112,22 @@ def restart_server(url: str) -> None:
         check=True,
         capture_output=True,
     )
+
+
+@contextmanager
+def server_down(url: str) -> Iterator[None]:
+    """Stops the cluster serving `url` at once (as a crash or a maintenance would), and
+    starts it again, with the same options, on leaving."""
+    data, options = _CLUSTERS[make_url(url).port]
+    ctl = [str(_binaries() / "pg_ctl"), "-D", str(data)]
+    subprocess.run(
+        _as_owner([*ctl, "-m", "immediate", "-w", "stop"]), check=True, capture_output=True
+    )
+    try:
+        yield
+    finally:
+        subprocess.run(
+            _as_owner([*ctl, "-o", options, "-l", str(data.parent / "server.log"), "-w", "start"]),
+            check=True,
+            capture_output=True,
+        )

@@ -14,6 +14,7 @@ import socket
 import subprocess
 import threading
 from collections.abc import Iterator
+from contextlib import ExitStack
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -43,7 +44,8 @@ from lpstudio.store import RUNNING, SCHEMA_HEAD, Store
 from lpstudio.studio import Studio
 from tests.browser import free_port
 from tests.conftest import selects_on_jobs, wait_for, write_recipe
-from tests.postgres import create_database, postgres_server, restart_server
+from tests.postgres import create_database, postgres_server, restart_server, server_down
+from tests.servers import serving
 from tests.test_job_faults import queue_webhook_job
 from tests.test_metrics import upgrade_leaves_test_runs_out
 from tests.test_scheduler import back_date, due_of, jobs, race_quarter_hours, schedule_recipe
@@ -1031,3 +1033,38 @@ def test_a_result_with_a_number_past_64_bits_still_ends_its_job(server: str) -> 
         assert metrics["proactive"] == [{"day": today, "accepted": 3, "failed": 1}]
     finally:
         store.close()
+
+
+# -- a database server that stops, or starts after lpstudio's -----------------------------
+
+
+def test_the_rest_api_says_the_store_is_down_and_a_server_started_before_it_recovers(
+    tmp_path: Path,
+) -> None:
+    """A store that went down answered 500 "InternalError"; a server started while it was
+    down answered 503 for good, once it was back too, and never exited."""
+    with postgres_server() as url, ExitStack() as servers:
+        root = tmp_path / "ws"
+        root.mkdir()
+        (root / "lpstudio.toml").write_text(f'[store]\nurl = "{url}"\n')
+        Studio.init(root, accept_terms=True, admin="alice").close()
+        before = servers.enter_context(serving(root, name="before"))
+        assert before.api("alice", "GET", "/jobs").status_code == 200
+        with ExitStack() as outage:
+            outage.enter_context(server_down(url))
+            down = before.api("alice", "GET", "/jobs")
+            assert down.status_code == 503 and down.headers["Retry-After"] == "5", down.text
+            error = down.json()["error"]
+            assert (error["code"], error["field"]) == ("StoreUnavailable", "store.url"), error
+            assert "database server runs" in error["fix"]
+            after = servers.enter_context(serving(root, name="after"))
+            early = after.api("alice", "GET", "/jobs")
+            assert early.status_code == 503, early.text
+            assert early.json()["error"]["field"] == "store.url"
+        # Back: the first server serves again, and the second opens its workspace.
+        assert before.api("alice", "GET", "/jobs").status_code == 200
+        wait_for(
+            lambda: after.api("alice", "GET", "/jobs").status_code == 200,
+            timeout=60,
+            what="the server started while the store was down",
+        )

@@ -33,6 +33,8 @@ from .routes import ROUTES, Route, handlers
 SERVICE_USER = "lpstudio:server"
 #: How often, in seconds at most, requests make a server look at the store's schema.
 STORE_LOOK_EVERY = 2.0
+#: Seconds between two attempts to open a workspace whose store was unreachable (`open_late`).
+STORE_RETRY_EVERY = 5.0
 
 
 class LpstudioApp(ExtensionApp):
@@ -180,24 +182,54 @@ class LpstudioApp(ExtensionApp):
         self.workspace_error: dict[str, Any] | None = None
         self.store_upgraded: str | None = None  # the schema a newer lpstudio left, once seen
         self._store_looked = -math.inf
+        self._scheduler: Scheduler | None = None
+        self._serving = False  # the server is up: a workspace opened later starts at once
+        self._store_down = False  # the workspace failed to open on its store's connection
+        self._opened_at = -math.inf
+        self._opening = threading.Lock()
+        self._open_workspace()
+
+    def _open_workspace(self) -> bool:
+        """Opens the workspace; on failure keeps the error every request is answered with."""
+        self._opened_at = time.monotonic()
         try:
             self.lpstudio_workspace = Workspace.load(Path(self.workspace).expanduser())
             self.limits = RateLimits(self.lpstudio_workspace.root / ".runtime" / "api-rates.sqlite")
             self.studio_for(SERVICE_USER)  # fails now if the workspace was never activated
         except LpstudioError as exc:
             self.workspace_error = {"message": exc.message, "field": exc.field, "fix": exc.fix}
+            self._store_down = exc.field == "store.url" and "cannot open the store" in exc.message
             self.log.warning("lpstudio: no workspace at %s: %s", self.workspace, exc)
-            return
+            return False
         self.log.info("lpstudio: serving workspace %s", self.lpstudio_workspace.root)
         self.lease = StoreLease(self.service.store, SCHEDULER, self.scheduler_lease_seconds)
-        self._scheduler: Scheduler | None = None
+        self.workspace_error = None
+        return True
+
+    def open_late(self) -> None:
+        """Opens, at most every STORE_RETRY_EVERY seconds, a workspace whose store could not
+        be reached when the server started (a database server that starts after it, or is
+        restarted with it): such a server answered 503 forever, and did not exit for a
+        supervisor to restart it. Any other error stays until the server is restarted."""
+        if not self._store_down or time.monotonic() - self._opened_at < STORE_RETRY_EVERY:
+            return
+        with self._opening:
+            if self.workspace_error is None or not self._store_down:
+                return  # opened by the request before
+            if self._open_workspace() and self._serving:
+                self._start_service()
 
     async def _start_jupyter_server_extension(self, serverapp: Any) -> None:
         """Once the server serves (its port bound, its start-up checks passed): a server
         refused at start took the scheduler's lease and fired due schedules as it exited,
         and the server that did start stood by for the lease's length."""
-        if self.workspace_error is not None:
-            return
+        with self._opening:
+            self._serving = True
+            if self.workspace_error is None:
+                self._start_service()
+
+    def _start_service(self) -> None:
+        """Warms the kernel pool and starts the hosted scheduler."""
         self.service.executor.warm()  # callable recipes answer from ready kernels at once
         if self.scheduler:
             self._scheduler = Scheduler(

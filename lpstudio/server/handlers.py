@@ -31,6 +31,7 @@ from urllib.parse import quote
 from jupyter_server.auth.decorator import allow_unauthenticated
 from jupyter_server.base.handlers import APIHandler
 from jupyter_server.extension.handler import ExtensionHandlerMixin
+from sqlalchemy.exc import OperationalError
 from tornado import web
 
 from .. import strictjson
@@ -162,6 +163,8 @@ class BaseHandler(ExtensionHandlerMixin, APIHandler):
         route = getattr(self, "route", None)  # the catch-all 404 has none
         if route is not None and self.is_preflight():
             return  # a preflight from an allowed origin: `APIHandler.options` answers it
+        if self.app.workspace_error is not None:
+            await self.blocking(self.app.open_late)  # its store may be back
         if self.app.workspace_error is not None:
             raise ApiError(503, "NoWorkspace", **self.app.workspace_error)
         if self.app.store_look_due():
@@ -321,6 +324,15 @@ class BaseHandler(ExtensionHandlerMixin, APIHandler):
         elif isinstance(exc, LpstudioError):
             status, error = 400, exc.to_dict()
             error["code"] = type(exc).__name__
+        elif isinstance(exc, OperationalError):  # the database stopped, or is restarting
+            status, headers = 503, {"Retry-After": "5"}
+            error = {
+                "code": "StoreUnavailable",
+                "message": f"the store cannot be reached: {_first_line(exc)}",
+                "field": "store.url",
+                "fix": "try again shortly; if it lasts, check that the database server runs "
+                "and this machine may reach it ([store] url in lpstudio.toml)",
+            }
         elif isinstance(exc, web.HTTPError):
             status = exc.status_code
             message = exc.log_message or responses.get(status, "error")
@@ -371,8 +383,15 @@ class BaseHandler(ExtensionHandlerMixin, APIHandler):
         """A refusal as one line, tornado's own errors as a warning, anything else with its
         traceback (as tornado logs them), the workspace's secrets masked in each, as in the
         answer."""
+        if isinstance(value, OperationalError):
+            # The connections' secrets cannot be read from a store that is down: what the
+            # answer and this line quote is masked by the store's own password.
+            self.__dict__["hidden"] = self.app.service.store.secrets
         where = scrub_text(f"{self.request.method} {self.request.path}", self.hidden)
-        if isinstance(value, ApiError | LpstudioError):
+        if isinstance(value, OperationalError):
+            said = scrub_text(_first_line(value), self.hidden)
+            self.log.warning("503 %s: the store cannot be reached: %s", where, said)
+        elif isinstance(value, ApiError | LpstudioError):
             self.log.info("%s: %s", where, scrub_text(str(value), self.hidden))
         elif isinstance(value, web.HTTPError):
             if value.log_message:
@@ -396,6 +415,12 @@ class BaseHandler(ExtensionHandlerMixin, APIHandler):
             if referer:
                 self.request.headers["Referer"] = scrub_text(referer, self.hidden)
         super()._log()
+
+
+def _first_line(exc: OperationalError) -> str:
+    """The database's own reason, without SQLAlchemy's statement and parameters."""
+    lines = str(exc.orig or exc).strip().splitlines()
+    return lines[0] if lines else type(exc).__name__
 
 
 class UserHandler(BaseHandler):
