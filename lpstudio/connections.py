@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+import threading
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -22,10 +23,15 @@ from .errors import InputError, LpstudioError, NotFoundError
 from .models import Connection as ConnectionRow
 from .models import RecipeSettings, utcnow
 from .registry import get_connector
-from .sdk import MASK, Connection, Connector, derived_secrets, scrub_text
+from .sdk import MASK, Connection, Connector, Field, derived_secrets, scrub_text
 from .store import Store, audit_in
 
 NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+
+#: Seconds a connection test may take: past them it fails, and the CLI, the REST API and a
+#: server's exit stop waiting for it (`conn.http()` has its own timeouts; other clients and
+#: the connector's code may have none).
+TEST_TIMEOUT = 30.0
 
 #: The status of a connection imported from a package without its secrets (packages never
 #: carry them): what would use it is refused until `update` gives them.
@@ -210,7 +216,8 @@ class Connections:
         """Changes the given fields. A secret given empty or as its mask (`****`, what a
         form shows) keeps its stored value: secrets are write-only, never read back. Any
         other field given empty (or null) is cleared, back to its default (a required one
-        is then refused, naming it)."""
+        is then refused, naming it). Stored fields the connector no longer has (renamed or
+        removed in its code) are dropped, so that giving the renamed field fixes it."""
         row = self._row(name)
         connector = get_connector(row.type, self.root)
         secret_names = connector.secret_fields()
@@ -223,11 +230,9 @@ class Connections:
             for k, v in values.items()
             if k not in cleared and not (k in secret_names and v in ("", None, MASK))
         }
-        current = {
-            k: v
-            for k, v in {**row.fields, **self.vault.open(row.secrets)}.items()
-            if k not in cleared
-        }
+        saved = {**row.fields, **self.vault.open(row.secrets)}
+        dropped = sorted(k for k in saved if k not in known)
+        current = {k: v for k, v in saved.items() if k in known and k not in cleared}
         plain, secret = self._split(row.type, {**current, **values})
         # A placeholder stays one until every secret its package held back is given: an
         # imported webhook connection without its token would take unsigned deliveries.
@@ -242,7 +247,8 @@ class Connections:
                 stored.status, stored.status_message = PLACEHOLDER, authorise_fix(name, missing)
             stored.updated_at = utcnow()
             row = stored
-        self._audit("update_connection", name, fields=sorted({*values, *cleared}))
+        detail = {"dropped": dropped} if dropped else {}
+        self._audit("update_connection", name, fields=sorted({*values, *cleared}), **detail)
         return _info(row, sorted(secret))
 
     def remove(self, name: str) -> None:
@@ -319,11 +325,21 @@ class Connections:
         return row.type, {**row.fields, **self.vault.open(row.secrets)}
 
     def open(self, name: str, **runtime: Any) -> Connection:
-        """A ready connection; `root` tells file-based connectors where the workspace is."""
+        """A ready connection; `root` tells file-based connectors where the workspace is.
+        One lacking a field its connector requires (renamed in the connector's code since
+        it was saved) is refused, naming the field and how to give it: the connector's code
+        would fail with a bare KeyError."""
         type_, config = self.values(name)
-        return Connection(
-            name, get_connector(type_, self.root), {**config, "root": str(self.root)}, **runtime
-        )
+        connector = get_connector(type_, self.root)
+        known = {spec.name: spec for spec in connector.fields}
+        missing = [
+            spec
+            for spec in known.values()
+            if spec.required and spec.default is None and spec.name not in config
+        ]
+        if missing:
+            raise _incomplete(name, connector, missing, sorted(set(config) - set(known)))
+        return Connection(name, connector, {**config, "root": str(self.root)}, **runtime)
 
     def secret_values(self) -> set[str]:
         """Every secret value of the workspace, with what each gives away (`derived_secrets`),
@@ -337,14 +353,32 @@ class Connections:
 
     def test(self, name: str) -> ConnectionInfo:
         """Runs the connector's test and records connected or disconnected, and when. A
-        placeholder is refused with the command that authorises it (nothing to test yet)."""
+        placeholder is refused with the command that authorises it (nothing to test yet).
+        A test still running after `TEST_TIMEOUT` is disconnected: it is left to end in a
+        daemon thread (Python cannot stop the connector's code), which holds no exit."""
         conn = self.open(name)
-        try:
-            message, status = conn.connector.run_test(conn) or None, "connected"
-        except Exception as exc:  # any failure of the app or the network is "disconnected"
-            message, status = f"{type(exc).__name__}: {exc}", "disconnected"
-        finally:
-            conn.close()
+        outcome: list[tuple[str | None, str]] = []
+
+        def run() -> None:
+            try:
+                outcome.append((conn.connector.run_test(conn) or None, "connected"))
+            except Exception as exc:  # any failure of the app or the network: "disconnected"
+                outcome.append((f"{type(exc).__name__}: {exc}", "disconnected"))
+            finally:
+                conn.close()
+
+        thread = threading.Thread(target=run, name=f"lpstudio-test-{name}", daemon=True)
+        thread.start()
+        thread.join(TEST_TIMEOUT)
+        if outcome:
+            message, status = outcome[0]
+        else:
+            where = f" ({conn.connector.source})" if conn.connector.source else ""
+            message, status = (
+                f"the test did not end within {TEST_TIMEOUT:g} s: check the app's URL, and "
+                f"the connector's test{where}",
+                "disconnected",
+            )
         message = message and scrub_text(message, self.secret_values())
         with self.store.write() as s:
             stored = s.get_one(ConnectionRow, name)
@@ -401,6 +435,28 @@ def authorise_fix(name: str, secrets: list[str]) -> str:
     return (
         f"authorise it with `lpstudio connections update {name} {given}` (each secret is "
         f"read from {where}, a hidden prompt or standard input)"
+    )
+
+
+def _incomplete(
+    name: str, connector: Connector, missing: list[Field], unknown: list[str]
+) -> InputError:
+    """Why a connection lacking fields its connector requires cannot be opened: they were
+    renamed or added in the connector's code since it was saved (`unknown`: the stored
+    fields its code no longer has, the old names)."""
+    names = ", ".join(f"'{spec.name}' ({spec.label})" for spec in missing)
+    held = (
+        f" (it holds {', '.join(unknown)}, which {connector.name} no longer has)" if unknown else ""
+    )
+    given = " ".join(
+        f"--secret {spec.name}" if spec.secret else f"--field {spec.name}=..." for spec in missing
+    )
+    return InputError(
+        f"connection '{name}' has no value for {'field' if len(missing) == 1 else 'fields'} "
+        f"{names}, which connector {connector.name} requires{held}",
+        field=missing[0].name,
+        fix=f"give {'it' if len(missing) == 1 else 'them'} with "
+        f"`lpstudio connections update {name} {given}`",
     )
 
 

@@ -9,6 +9,8 @@ in-process; the one real job runs the real `lpstudio` executable.
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -435,6 +437,132 @@ def test_a_badly_typed_secret_is_refused_without_echoing_it(ws):
     assert proc.returncode == 2
     assert "pin" in proc.stderr
     assert "pin-4u-77" not in proc.stderr + proc.stdout
+
+
+SLOW = """
+import threading
+
+from lpstudio.sdk import Connector, Field
+
+connector = Connector("slow", title="Slow app", fields=[Field("base_url", "URL", type="url")])
+connector.release = threading.Event()  # the test that hangs waits on it
+
+
+@connector.test
+def test(conn):
+    connector.release.wait()
+    return "answered at last"
+"""
+
+
+def test_a_connection_test_that_hangs_fails_after_the_time_limit(cli, ws, monkeypatch):
+    """A test that never returned held the CLI, the REST call and the server's exit."""
+    from lpstudio import connections
+    from lpstudio.registry import get_connector
+
+    (ws / "connectors").mkdir()
+    (ws / "connectors" / "slow.py").write_text(SLOW)
+    added = cli("connections", "add", "slow", "--type", "slow", "--field", "base_url=http://x.test")
+    assert added.exit_code == 0, added.output
+    monkeypatch.setattr(connections, "TEST_TIMEOUT", 0.2)
+    try:
+        tested = cli("connections", "test", "slow", "--json")
+    finally:
+        get_connector("slow", ws).release.set()
+
+    assert tested.exit_code == 1, tested.output
+    info = as_json(tested)
+    assert info["status"] == "disconnected" and info["tested_at"]
+    assert info["status_message"].startswith("the test did not end within 0.2 s")
+    assert "URL" in info["status_message"] and "slow.py" in info["status_message"]
+    assert listed(cli)["slow"]["status"] == "disconnected"
+
+
+def test_the_process_exits_while_a_timed_out_connection_test_still_hangs(cli, ws):
+    """`lpstudio serve` on SIGTERM waited for the connector's sleep to end (ten minutes)."""
+    (ws / "connectors").mkdir()
+    (ws / "connectors" / "slow.py").write_text(SLOW)
+    added = cli("connections", "add", "slow", "--type", "slow", "--field", "base_url=http://x.test")
+    assert added.exit_code == 0, added.output
+    code = (
+        "import sys, lpstudio.connections as c; c.TEST_TIMEOUT = 0.2\n"
+        "from lpstudio.cli import main\n"
+        "main(['connections', 'test', 'slow', '--workspace', sys.argv[1]])\n"
+    )
+
+    # Nothing releases the connector here: the process must end without it.
+    proc = subprocess.run(
+        [sys.executable, "-c", code, str(ws)], capture_output=True, text=True, timeout=60
+    )
+
+    assert proc.returncode == 1, proc.stderr
+    assert "slow: disconnected: the test did not end within 0.2 s" in proc.stdout
+
+
+DASHY = """
+from lpstudio.sdk import Connector, Field
+
+connector = Connector(
+    "dashy",
+    title="Dashy",
+    fields=[Field("base_url", "API base URL", type="url"),
+            Field("api-key", "API key", secret=True)],
+)
+
+
+@connector.test
+def test(conn):
+    return f"key of {len(conn.config['api-key'])} characters"
+"""
+
+
+def test_a_connection_whose_connector_renamed_a_field_is_fixed_by_giving_it(cli, ws):
+    """Renamed, the field could be given by no update (the old one was refused as unknown)
+    and a test failed with the connector's own KeyError."""
+    (ws / "connectors").mkdir()
+    connector = ws / "connectors" / "dashy.py"
+    connector.write_text(DASHY)
+    added = cli(
+        "connections",
+        "add",
+        "dashy",
+        "--type",
+        "dashy",
+        "--field",
+        "base_url=https://dashy.test",
+        "--secret",
+        "api-key",
+        input="old-key-4242\n",
+    )
+    assert added.exit_code == 0, added.output
+    connector.write_text(DASHY.replace("api-key", "api_key"))
+
+    tested = cli("connections", "test", "dashy", "--json")
+
+    assert tested.exit_code == 2, tested.output
+    error = as_json(tested)["error"]
+    assert error["field"] == "api_key"
+    assert "'api_key' (API key)" in error["message"] and "api-key" in error["message"]
+    assert "lpstudio connections update dashy --secret api_key" in error["fix"]
+
+    updated = cli(
+        "connections",
+        "update",
+        "dashy",
+        "--secret",
+        "api_key",
+        "--json",
+        env={"LPSTUDIO_SECRET_API_KEY": "new-key-31337"},
+    )
+
+    assert updated.exit_code == 0, updated.output
+    assert as_json(updated)["fields"] == {"base_url": "https://dashy.test", "api_key": "****"}
+    entry = next(e for e in as_json(cli("audit", "--json")) if e["action"] == "update_connection")
+    assert entry["detail"]["dropped"] == ["api-key"]  # said where changes are recorded
+    again = cli("connections", "test", "dashy", "--json")
+    assert again.exit_code == 0, again.output
+    assert as_json(again)["status_message"] == "key of 13 characters"
+    assert "new-key-31337" not in again.output + updated.output
 
 
 # -- binding connections to a recipe's slots -----------------------------------------------
