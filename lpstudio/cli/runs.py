@@ -59,20 +59,20 @@ def _load_yaml(text: str, where: str) -> dict[str, Any]:
     return data
 
 
-def _read_file(file: Path, option: str, kind: str) -> str:
+def _read_file(file: Path, option: str, what: str, kind: str) -> str:
     """The text of a file given to `option`: UTF-8, with or without the byte-order mark
     Windows editors put first (a file in another encoding was a traceback)."""
     try:
         return file.read_text(encoding="utf-8-sig")
     except OSError as exc:
         raise InputError(
-            f"cannot read {file}: {exc.strerror}",
+            f"cannot read {what} {file}: {exc.strerror}",
             field=option,
             fix=f"give the path of a readable {kind} file",
         ) from None
     except UnicodeDecodeError as exc:
         raise InputError(
-            f"{file} is not UTF-8 text (byte {exc.start} is {exc.object[exc.start]:#04x})",
+            f"{what} {file} is not UTF-8 text (byte {exc.start} is {exc.object[exc.start]:#04x})",
             field=option,
             fix=f"save the {kind} file as UTF-8 (your editor's encoding option), then try again",
         ) from None
@@ -88,7 +88,7 @@ def _collect_parameters(
     values: dict[str, Any] = {}
     parse: set[str] = set()
     for file in files:
-        values.update(_load_yaml(_read_file(file, "-f", "YAML"), f"-f {file}"))
+        values.update(_load_yaml(_read_file(file, "-f", "parameters file", "YAML"), f"-f {file}"))
     for text in yamls:
         values.update(_load_yaml(text, "-y"))
     for name, value in params:
@@ -118,7 +118,7 @@ def _load_event(text: str | None, file: Path | None) -> Any:
     where, option = "--event", "--event"
     if file is not None:
         where, option = f"--event-file {file}", "--event-file"
-        text = _read_file(file, option, "JSON")
+        text = _read_file(file, option, "event file", "JSON")
     if text is None:
         return None
     try:
