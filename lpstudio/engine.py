@@ -16,6 +16,12 @@ It is registered on papermill's `papermill.engine` entry point as `lpstudio`, so
 - writes the output notebook through its caller (`writer`), who scrubs secrets from it,
   when papermill would save it (at most once a second; the caller writes the last one).
 
+Run by papermill itself (`papermill --engine lpstudio`, no lpstudio job), a notebook of a
+workspace is run as in JupyterLab: its kernel is told the notebook's path
+(`JPY_SESSION_NAME`), so its connection slots are those its recipe's settings bind; and
+every write of the output notebook, papermill's last ones too, is scrubbed of the
+workspace's secrets, as a job's is. Outside any workspace, the notebook is papermill's.
+
 Kernels come from the process's kernel pool (`lpstudio.pool`) when there is one: a kernel
 that is already started and connected, used by this one notebook and then shut down. The
 kernel then runs in the pool's folder and is first moved to the folder papermill would
@@ -176,6 +182,7 @@ class StudioEngine(NBClientEngine):
         pool: kernel_pool.KernelPool | bool | None = None,
         **kwargs: Any,
     ) -> Any:
+        notebook = notebook_file(kwargs.get("input_path"))
         kwargs = remove_args(["input_path"], **kwargs)
         safe_kwargs = remove_args(["timeout", "startup_timeout"], **kwargs)
         final_kwargs = merge_kwargs(
@@ -188,6 +195,9 @@ class StudioEngine(NBClientEngine):
             stdout_file=stdout_file,
             stderr_file=stderr_file,
         )
+        # Without lpstudio's writer papermill writes the output notebook itself: scrubbed
+        # of the secrets of the notebook's workspace, if it is in one.
+        secrets = workspace_secrets(notebook) if writer is None else frozenset()
         if writer is not None:
             # The first save at once (the job's output exists while it runs), then one a
             # second at most, counted from the end of the last: writing and scrubbing costs
@@ -204,6 +214,8 @@ class StudioEngine(NBClientEngine):
 
             nb_man.save = save
             save()
+        elif secrets:
+            scrub_saves(nb_man, secrets)
         # None: this process's pool, if any (`papermill --engine lpstudio` in a Studio's
         # process); False: no pool.
         if pool is None:
@@ -221,6 +233,11 @@ class StudioEngine(NBClientEngine):
                 metadata, bootstrap = {"lpstudio": {"cwd": cwd, "context": job_context}}, []
             else:
                 bootstrap.insert(0, chdir_code(cwd))
+        if job_context is None and notebook is not None:
+            # Not a job: the kernel finds the recipe, its workspace and the connections its
+            # settings bind from the notebook's path, as JupyterLab's kernels do. Told in
+            # the bootstrap, as a pooled kernel's environment was set when it was started.
+            bootstrap.append(session_code(notebook))
         if on_kernel is not None:
             on_kernel(km)  # the caller owns this kernel: it can stop it, and shuts it down
         client = StudioNotebookClient(
@@ -236,7 +253,12 @@ class StudioEngine(NBClientEngine):
             client.kernel_info = ready.info
             client.first_request_metadata = metadata
         try:
-            return client.execute()
+            client.execute()
+            if secrets:  # what papermill writes last: the notebook returned, with its banner
+                from .runner import node_copy
+
+                nb_man.nb = node_copy(nb_man.nb, secrets)
+            return nb_man.nb
         finally:
             if client.kc is not None:
                 client.kc.stop_channels()
@@ -254,3 +276,53 @@ def chdir_code(path: str) -> str:
 def bind_code(context: str) -> str:
     """Binds a job's context (JSON) in the kernel, leaving no name behind."""
     return f"import lpstudio.kernel as _k; _k._bind({json.dumps(context)}); del _k"
+
+
+def session_code(path: str) -> str:
+    """Tells a kernel the notebook it runs, as JupyterLab does, leaving no name behind."""
+    return f"import os as _o; _o.environ['JPY_SESSION_NAME'] = {json.dumps(path)}; del _o"
+
+
+def notebook_file(input_path: Any) -> str | None:
+    """The absolute path of the notebook papermill read, when it read a local file (not a
+    URL, standard input or a notebook given as an object)."""
+    if isinstance(input_path, str) and os.path.isfile(input_path):
+        return os.path.abspath(input_path)
+    return None
+
+
+def workspace_secrets(notebook: str | None) -> frozenset[str]:
+    """The secrets of the workspace whose connections the kernel of a notebook run by
+    papermill itself would read (`notebook_workspace`), gathered as `execute_job` gathers a
+    job's; none outside any workspace."""
+    from .connections import Connections
+    from .errors import WorkspaceError
+    from .kernel.runtime import notebook_workspace
+    from .store import Store
+
+    try:
+        workspace = notebook_workspace(notebook)
+    except WorkspaceError:  # none, or none the kernel could read its connections from
+        return frozenset()
+    store = Store(workspace.store_url)
+    try:
+        connections = Connections(store, workspace.key_path, workspace.root)
+        return frozenset(connections.secret_values()) | store.secrets
+    finally:
+        store.close()
+
+
+def scrub_saves(nb_man: Any, secrets: frozenset[str]) -> None:
+    """Makes papermill's saves of the output notebook (after each cell, and as the run
+    ends) write it scrubbed of `secrets`, as a job's `NotebookWriter` does; the notebook
+    that runs keeps its outputs as they are."""
+    from papermill.iorw import write_ipynb
+
+    from .runner import node_copy
+
+    def save(**_: Any) -> None:
+        if nb_man.output_path:
+            write_ipynb(node_copy(nb_man.nb, secrets), nb_man.output_path)
+        nb_man.last_save_time = nb_man.now()
+
+    nb_man.save = save

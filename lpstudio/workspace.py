@@ -421,16 +421,20 @@ class Workspace:
         return cls(root, config)
 
     @classmethod
-    def find(cls, explicit: str | os.PathLike[str] | None = None) -> Workspace:
-        """From `--workspace`, then `$LPSTUDIO_WORKSPACE`, then this folder and its parents."""
+    def find(
+        cls, explicit: str | os.PathLike[str] | None = None, around: Path | None = None
+    ) -> Workspace:
+        """From `--workspace`, then `$LPSTUDIO_WORKSPACE`, then the folder `around` (a
+        notebook's) and its parents, then this folder and its parents."""
         if explicit:
             return cls.load(explicit)
         if os.environ.get(ENV_VAR):
             return cls.load(os.environ[ENV_VAR])
         here = Path.cwd().resolve()
-        for folder in (here, *here.parents):
-            if (folder / CONFIG_NAME).is_file():
-                return cls.load(folder)
+        for start in (*([around.resolve()] if around else []), here):
+            for folder in (start, *start.parents):
+                if (folder / CONFIG_NAME).is_file():
+                    return cls.load(folder)
         raise WorkspaceError(
             f"no lpstudio workspace in {here} or its parents",
             field="workspace",

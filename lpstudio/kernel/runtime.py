@@ -19,6 +19,7 @@ from ..sdk import Connection, Ledger, MemoryLedger, MemoryRateLimiter, RateLimit
 
 if TYPE_CHECKING:
     from ..store import Store
+    from ..workspace import Workspace
 
 
 class StoreLedger:
@@ -319,6 +320,16 @@ class Runtime:
         return _interactive(slot)
 
 
+def notebook_workspace(notebook: str | None) -> Workspace:
+    """The workspace of a notebook run outside a job: `$LPSTUDIO_WORKSPACE`, else the one
+    around the notebook (JupyterLab starts its kernel in the notebook's folder, papermill
+    in its own), else the one around this folder. lpstudio's engine scrubs what papermill
+    writes of such a run with this workspace's secrets."""
+    from ..workspace import Workspace
+
+    return Workspace.find(around=Path(notebook).parent if notebook else None)
+
+
 def _interactive(slot: str) -> tuple[str, str, dict[str, Any], str | None]:
     """Outside a job: the workspace's connection bound to this slot by the recipe's settings,
     else the one named like the slot, else the only one of the slot's connector type. In a
@@ -327,10 +338,13 @@ def _interactive(slot: str) -> tuple[str, str, dict[str, Any], str | None]:
     from ..recipe import Recipe
     from ..settings import saved_settings
     from ..store import Store
-    from ..workspace import ENV_VAR, Workspace
+    from ..workspace import ENV_VAR
 
+    notebook = os.environ.get("JPY_SESSION_NAME")
+    if notebook and not Path(notebook).is_file():
+        notebook = None
     try:
-        workspace = Workspace.find()
+        workspace = notebook_workspace(notebook)
     except WorkspaceError as exc:
         if "--workspace" in (exc.fix or ""):  # none found: a kernel has no such option
             exc.fix = (
@@ -344,8 +358,7 @@ def _interactive(slot: str) -> tuple[str, str, dict[str, Any], str | None]:
         available = connections.list()
         slots: dict[str, Any] | None = None
         chosen: dict[str, str] = {}
-        notebook = os.environ.get("JPY_SESSION_NAME")
-        if notebook and Path(notebook).is_file():
+        if notebook:
             path = Path(notebook).resolve()
             if path.is_relative_to(workspace.projects.resolve()):
                 recipe = Recipe.load(path, workspace.recipe_name(path))

@@ -1,0 +1,151 @@
+"""`papermill --engine lpstudio`: a workspace's notebook run by papermill itself, outside any
+lpstudio job, keeps the workspace's secrets out of its output notebook and uses the
+connections its recipe's settings bind, as in JupyterLab."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import nbformat
+import papermill
+import pytest
+
+from lpstudio.studio import Studio
+
+from .conftest import write_recipe
+
+PAPERMILL = str(Path(sys.executable).parent / "papermill")
+
+ACME = """\
+from lpstudio.sdk import Connector, Field
+
+connector = Connector("acme", title="Acme", fields=[Field("api_key", "API key", secret=True)])
+
+
+@connector.action("whoami", title="Who am I")
+def whoami(conn, data):
+    print("calling with", conn.config["api_key"])  # a careless connector
+    return {"connection": conn.name, "key": conn.config["api_key"]}
+"""
+KEY = "acme-K3y/5ecret"
+
+
+def papermill_cli(notebook: Path, output: Path) -> subprocess.CompletedProcess[str]:
+    """`papermill --engine lpstudio NOTEBOOK OUTPUT` run in the notebook's folder, as a user
+    types it there, with no workspace named in the environment."""
+    env = {k: v for k, v in os.environ.items() if k != "LPSTUDIO_WORKSPACE"}
+    return subprocess.run(
+        [PAPERMILL, "--engine", "lpstudio", notebook.name, str(output)],
+        capture_output=True,
+        text=True,
+        cwd=notebook.parent,
+        env=env,
+        timeout=120,
+    )
+
+
+@pytest.fixture
+def acme_ws(ws: Path) -> Path:
+    """A workspace with the acme connector and two acme connections, `crm` and `acme2`."""
+    (ws / "connectors").mkdir(exist_ok=True)
+    (ws / "connectors" / "acme.py").write_text(ACME)
+    with Studio.open(ws, user="alice") as studio:
+        studio.connections.add("crm", "acme", {"api_key": "crm-" + KEY}, "alice")
+        studio.connections.add("acme2", "acme", {"api_key": KEY}, "alice")
+    return ws
+
+
+@pytest.fixture
+def slotcrm(acme_ws: Path) -> Path:
+    """A recipe with an acme slot `crm`, whose saved settings bind it to `acme2`."""
+    path = write_recipe(
+        acme_ws,
+        "crm/slotcrm",
+        cells=("import lpstudio.kernel as lp", 'print(lp.connection("crm").connection.name)'),
+        metadata={"title": "Slot", "connections": {"crm": {"type": "acme"}}},
+    )
+    with Studio.open(acme_ws, user="alice") as studio:
+        studio.save_settings("crm/slotcrm", connections={"crm": "acme2"})
+    return path
+
+
+def test_the_output_notebook_is_scrubbed_of_the_workspaces_secrets(
+    acme_ws: Path, tmp_path: Path
+) -> None:
+    """The connector prints the key, returns it, the recipe shows it upper-cased and fails
+    with it: papermill writes the notebook as it runs and once more with its error banner,
+    and each write masks every form, as `lpstudio run` does."""
+    cells = (
+        "import lpstudio.kernel as lp",
+        'answer = lp.connection("acme2").whoami()\nprint(answer["key"].upper())\nanswer',
+        'raise RuntimeError("refused " + answer["key"])',
+    )
+    metadata = {"title": "Leaky", "connections": {"acme2": {"type": "acme"}}}
+    leaky = write_recipe(acme_ws, "p/leaky", cells=cells, metadata=metadata)
+    out = tmp_path / "out.ipynb"
+
+    ran = papermill_cli(leaky, out)
+
+    assert ran.returncode == 1, ran.stderr  # the recipe's own error, reported by papermill
+    text = out.read_text()
+    for form in (KEY, KEY.upper(), KEY.replace("/", "\\/")):
+        assert form not in text
+        assert form not in ran.stderr
+    nb = nbformat.read(out, as_version=4)
+    shown = "".join(str(output) for cell in nb.cells for output in cell.get("outputs", []))
+    assert "calling with ****" in shown and "'key': '****'" in shown
+    assert "RuntimeError" in shown and "refused ****" in shown
+    assert "papermill-error-cell-tag" in nb.cells[0].metadata.get("tags", [])
+
+
+def test_outside_a_workspace_the_output_notebook_is_papermills(tmp_path: Path) -> None:
+    folder = tmp_path / "elsewhere"
+    folder.mkdir()
+    notebook = write_recipe(folder, "plain", cells=(f"print({KEY!r})",))
+    out = tmp_path / "out.ipynb"
+
+    ran = papermill_cli(notebook, out)
+
+    assert ran.returncode == 0, ran.stderr
+    assert nbformat.read(out, as_version=4).cells[-1].outputs[0].text == KEY + "\n"
+
+
+def test_a_recipe_uses_the_connection_its_settings_bind(slotcrm: Path, tmp_path: Path) -> None:
+    """`lpstudio settings crm/slotcrm --connection crm=acme2`: papermill's run of the recipe
+    uses acme2 for the slot, not the connection named like it, as `lpstudio run` does."""
+    out = tmp_path / "out.ipynb"
+
+    ran = papermill_cli(slotcrm, out)
+
+    assert ran.returncode == 0, ran.stderr
+    assert nbformat.read(out, as_version=4).cells[-1].outputs[0].text == "acme2\n"
+
+
+@pytest.fixture
+def pooled(acme_ws: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Studio]:
+    """A studio of this process whose pool (python3 kernels forked, prepared) is full: the
+    engine takes its kernels for `papermill.execute_notebook` too."""
+    monkeypatch.delenv("LPSTUDIO_WORKSPACE", raising=False)
+    with Studio.open(acme_ws, user="alice") as studio:
+        kernels = studio.executor.kernels
+        assert kernels is not None
+        kernels.warm()
+        assert kernels.wait_full("python3", timeout=120)
+        assert kernels._ready["python3"][0].prepared
+        yield studio
+
+
+def test_a_pooled_kernel_knows_the_notebook_it_runs(
+    pooled: Studio, slotcrm: Path, tmp_path: Path
+) -> None:
+    """A kernel of the pool was started before anyone knew the notebook: it is told, and
+    finds the recipe's workspace and settings from it (this process's folder is none)."""
+    out = tmp_path / "out.ipynb"
+
+    papermill.execute_notebook(str(slotcrm), str(out), engine_name="lpstudio", progress_bar=False)
+
+    assert nbformat.read(out, as_version=4).cells[-1].outputs[0].text == "acme2\n"
