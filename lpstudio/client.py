@@ -15,7 +15,7 @@ from typing import Any
 
 from .errors import InputError
 from .jsonschemas import first_problem
-from .sdk import Connection, ConnectorError, Option, Page
+from .sdk import Connection, ConnectorError, Option, Page, scrub
 
 SEE_SCHEMA = "see the action's input schema in `lpstudio connectors --json`"
 
@@ -102,8 +102,17 @@ class ConnectionClient:
         return sorted({*super().__dir__(), *self.connection.connector.actions})
 
     def __getattr__(self, name: str) -> Any:
-        if name.startswith("_") or name not in self.connection.connector.actions:
+        if name.startswith("_"):  # Python's and IPython's own probes: no action is private
             raise AttributeError(name)
+        connector = self.connection.connector
+        if name not in connector.actions:  # a mistyped action: say which there are
+            actions = ", ".join(connector.actions)
+            raise AttributeError(
+                f"connector {connector.name} has no action '{name}': "
+                + (f"use one of: {actions}" if actions else "it has no actions"),
+                name=name,
+                obj=self,
+            )
         return lambda **data: self.run(name, data)
 
     def run(self, action: str, data: dict[str, Any]) -> Any:
@@ -135,7 +144,13 @@ class ConnectionClient:
                 if connector.picklists
                 else f"connector {connector.name} has no pick lists",
             )
-        return connector.picklists[name].fetch(self.connection)
+        # Masked here, where the REST API and the forms take them: a careless list (an
+        # option that is the API key) would otherwise show the connection's secret.
+        secrets = self.connection.secrets()
+        return [
+            Option(scrub(o.value, secrets), scrub(o.label, secrets), scrub(o.extra, secrets))
+            for o in connector.picklists[name].fetch(self.connection)
+        ]
 
     def poll(self, trigger: str, since: str, cursor: Any = None) -> Page:
         return self.connection.connector.poll_triggers[trigger].poll(self.connection, since, cursor)

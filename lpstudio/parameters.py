@@ -18,7 +18,7 @@ import shlex
 from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime
-from pathlib import Path
+from pathlib import Path, PurePath, PurePosixPath
 from typing import Any, Literal
 
 import jsonschema
@@ -50,7 +50,7 @@ _PY_TYPES = {
 #: Annotations (and Python values) that are JSON Schema strings of a format: papermill's
 #: translators inject a date as ISO text, so that is what a job receives.
 _FORMATS = {"date": "date", "datetime": "date-time", "path": "path", "purepath": "path"}
-_PY_FORMATS = {date: "date", datetime: "date-time"}
+_PY_FORMATS = {date: "date", datetime: "date-time", PurePosixPath: "path"}
 #: How each format is read, and an example for its error's fix.
 _FORMAT_PARSERS = {"date": date.fromisoformat, "date-time": datetime.fromisoformat}
 _FORMAT_HUMAN = {
@@ -363,29 +363,35 @@ def _declarations(nb: Any) -> list[_Declared]:
     ]
 
 
-#: The standard library's date makers a default may call (`pendulum.datetime` is another).
-_DATE_MAKERS = {
+#: The standard library's date and path makers a default may call (`pendulum.datetime` is
+#: another). A path is read as a pure one: its text, not the file, is the default.
+_MAKERS: dict[str, Any] = {
     "date": date,
     "datetime": datetime,
     "datetime.date": date,
     "datetime.datetime": datetime,
+    "Path": PurePosixPath,
+    "PurePath": PurePosixPath,
+    "pathlib.Path": PurePosixPath,
+    "pathlib.PurePath": PurePosixPath,
 }
 #: What reading a default with `ast` may raise (`date(10**100, 1, 1)`: OverflowError).
 _UNREADABLE = (ValueError, SyntaxError, TypeError, OverflowError, MemoryError, RecursionError)
 
 
 def _literal_default(source: str) -> tuple[Any, bool]:
-    """A default written as a literal, or as a date or datetime made of literals
-    (`date(2026, 11, 1)`, `datetime.datetime(2026, 11, 1, 9, 30)`), and whether it is one:
-    anything else runs only in the kernel, and the default stays unknown."""
+    """A default written as a literal, or as a date, datetime or path made of literals
+    (`date(2026, 11, 1)`, `datetime.datetime(2026, 11, 1, 9, 30)`, `Path("leads.csv")`), and
+    whether it is one: anything else runs only in the kernel, and the default stays
+    unknown."""
     try:
         return ast.literal_eval(source), True
     except _UNREADABLE:
         pass
     try:
         node = ast.parse(source.strip(), mode="eval").body
-        if isinstance(node, ast.Call) and ast.unparse(node.func) in _DATE_MAKERS:
-            made = _DATE_MAKERS[ast.unparse(node.func)]
+        if isinstance(node, ast.Call) and ast.unparse(node.func) in _MAKERS:
+            made = _MAKERS[ast.unparse(node.func)]
             return made(
                 *(ast.literal_eval(arg) for arg in node.args),
                 **{str(k.arg): ast.literal_eval(k.value) for k in node.keywords},
@@ -415,6 +421,8 @@ def inspect_parameters(nb: Any) -> dict[str, Parameter]:
             default = list(default)
         if isinstance(default, date):
             default = default.isoformat()  # as a job receives it
+        elif isinstance(default, PurePath):
+            default = str(default)  # as it is given and stored: its text
         parameters[raw.name] = Parameter(
             name=raw.name,
             type=kind,
@@ -715,17 +723,30 @@ def coerce(
 def as_declared(schema: dict[str, Any], values: dict[str, Any]) -> dict[str, Any]:
     """Checked values (`coerce`'s, as stored: JSON) as the recipe declares them, for papermill
     to inject: a tuple parameter, or a tuple among a list's or a dict's items, is a tuple
-    again, as the notebook's own default is."""
+    again, and a `Path` one a `Path` (`src.read_text()`), as the notebook's own default is."""
     properties: dict[str, Any] = schema.get("properties", {})
     declared = {}
     for name, given in values.items():
         spec, value = properties.get(name, {}), copy.deepcopy(given)
         # The deepest first: a tuple's items are what they declare before it is made.
         for sub, holder, key, item, _ in reversed(list(_nested(spec, value, name))):
-            if sub.get("x-tuple") and isinstance(item, list):
-                holder[key] = tuple(item)
-        declared[name] = tuple(value) if spec.get("x-tuple") and isinstance(value, list) else value
+            holder[key] = _declared(sub, item)
+        declared[name] = _declared(spec, value)
     return declared
+
+
+class PathText(str):
+    """A `Path` parameter's value as papermill is given it: text where it is kept as JSON
+    (the notebook's metadata), a `Path` where it is injected (`runner.injects_declared_types`)."""
+
+
+def _declared(spec: dict[str, Any], value: Any) -> Any:
+    """One value, kept in JSON, as its schema says the recipe declares it."""
+    if spec.get("x-tuple") and isinstance(value, list):
+        return tuple(value)
+    if spec.get("format") == "path" and isinstance(value, str):
+        return PathText(value)
+    return value
 
 
 def _check_record_fields(

@@ -160,6 +160,7 @@ _PARAMETERS_EXAMPLE = (
     '"parameters": {"days_ahead": {"minimum": 0, "maximum": 365}, '
     '"channel": {"enum": ["sms", "whatsapp"]}, "code": {"pattern": "^[A-Z]{3}$"}}'
 )
+_PICKLIST_EXAMPLE = '"x-picklist": {"connection": "liveperson", "list": "handoffs"}'
 _SCHEMA_EXAMPLE = (
     '"input_schema": {"type": "object", "required": ["phone"], '
     '"properties": {"phone": {"type": "string"}}}'
@@ -361,6 +362,7 @@ class Recipe:
                 + ", ".join(sorted(self.parameters)),
             )
         self._check_refinements()
+        self._check_picklists()
         self._check_trigger_schemas()
         if self.trigger_kind == "schedule":
             self._check_schedule()
@@ -387,6 +389,51 @@ class Recipe:
         self._check_json_schema(
             self.schema, "metadata.lpstudio.parameters", _PARAMETERS_EXAMPLE, skip=1
         )
+
+    def _check_picklists(self) -> None:
+        """A parameter's pick list (`"x-picklist": {"connection": SLOT, "list": NAME}`) must
+        name a connection slot of the recipe and a list of that slot's connector: the form
+        would otherwise only say to choose a connection, which could never help. A list is
+        checked where the connector is installed with lpstudio (a workspace's own connector
+        is not known here)."""
+        from .registry import load_connectors  # here: loading connectors imports their code
+
+        slots = self.metadata.get("connections", {})
+        for name, spec in self.metadata.get("parameters", {}).items():
+            if "x-picklist" not in spec:
+                continue
+            picklist, where = spec["x-picklist"], f"metadata.lpstudio.parameters.{name}.x-picklist"
+            if not (
+                isinstance(picklist, dict)
+                and isinstance(picklist.get("connection"), str)
+                and isinstance(picklist.get("list"), str)
+            ):
+                raise RecipeError(
+                    f"recipe {self.name}: {where} names no connection slot and list",
+                    field=where,
+                    fix=f"correct {where} in the notebook metadata (example: {_PICKLIST_EXAMPLE})",
+                )
+            slot, listed = picklist["connection"], picklist["list"]
+            if slot not in slots:
+                raise RecipeError(
+                    f"recipe {self.name}: {where}.connection '{slot}' is no connection slot "
+                    "of the recipe",
+                    field=f"{where}.connection",
+                    fix="name one of the recipe's connection slots: "
+                    + (
+                        ", ".join(slots)
+                        or "(none yet: declare it in metadata.lpstudio.connections)"
+                    ),
+                )
+            connector = load_connectors().get(slots[slot].get("type"))
+            if connector is not None and listed not in connector.picklists:
+                raise RecipeError(
+                    f"recipe {self.name}: {where}.list '{listed}' is no pick list of the "
+                    f"{connector.name} connector (slot {slot})",
+                    field=f"{where}.list",
+                    fix=f"name one of the pick lists of {connector.name}: "
+                    + (", ".join(connector.picklists) or "(it has none)"),
+                )
 
     def _check_trigger_schemas(self) -> None:
         """A trigger's input and response schemas must be JSON Schema: a `pattern` that is

@@ -37,7 +37,7 @@ from .connections import Connections
 from .kernel import RESPONSE_MIME, RESULT_MIME
 from .kernel.errors import ERROR_MIME
 from .models import Job
-from .parameters import as_declared
+from .parameters import PathText, as_declared
 from .pool import KernelPool, active
 from .recipe import parsed
 from .sdk import scrub, scrub_text, scrubbed_keys
@@ -458,7 +458,7 @@ def run_notebook(nb: Any, parameters: dict[str, Any], **engine_kwargs: Any) -> A
 
     nb = copy.deepcopy(nb)  # the parsed recipe is shared (`parsed`): only ever read
     if parameters:
-        injects_tuples()
+        injects_declared_types()
         nb = parameterize_notebook(nb, parameters, engine_name=ENGINE_NAME)
     nb = remove_error_markers(prepare_notebook_metadata(nb, None, None))
     nb = on_a_loop_of_its_own(
@@ -479,10 +479,11 @@ def run_notebook(nb: Any, parameters: dict[str, Any], **engine_kwargs: Any) -> A
 
 
 @functools.cache
-def injects_tuples() -> None:
-    """Gives papermill a Python translator that writes a tuple as one: its own writes any
-    value it does not know as a string (`pair = "('b', 2)"`), and a `tuple[str, int]`
-    parameter is a tuple in the recipe, as its default is (`parameters.as_declared`)."""
+def injects_declared_types() -> None:
+    """Gives papermill a Python translator that writes a tuple and a path as what they are:
+    its own writes any value it does not know as a string (`pair = "('b', 2)"`), and a
+    `tuple[str, int]` or `Path` parameter is a tuple or a Path in the recipe, as its default
+    is (`parameters.as_declared`)."""
     from papermill.translators import PythonTranslator, papermill_translators
 
     class TupleTranslator(PythonTranslator):
@@ -491,6 +492,8 @@ def injects_tuples() -> None:
             if isinstance(val, tuple):
                 items = ", ".join(cls.translate(item) for item in val)
                 return f"({items},)" if len(val) == 1 else f"({items})"
+            if isinstance(val, PathText):  # the recipe may not have imported `Path` as such
+                return f"__import__('pathlib').Path({cls.translate_str(str(val))})"
             return super().translate(val)  # type: ignore[no-any-return]
 
     papermill_translators.register("python", TupleTranslator)

@@ -130,6 +130,9 @@ FIELD_TYPES = ("string", "url", "integer", "number", "boolean")
 CONNECTOR_NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 #: Fields the runtime sets on every connection (the workspace's folder): never declared.
 RESERVED_FIELDS = frozenset({"root"})
+#: `ConnectionClient`'s own methods: an action of one of these names would be hidden by it
+#: (`lp.connection("crm").test()` runs the connection test).
+RESERVED_ACTIONS = frozenset({"test", "run", "poll", "picklist"})
 _JSON_TYPES = {
     "string": "string",
     "url": "string",
@@ -217,6 +220,20 @@ class Field:
                 field=f"fields.{self.name}.default",
                 fix="remove the default: each connection gives its own secret",
             )
+        if self.default is not None:
+            # Checked as a given value is: a default its own field refuses failed every
+            # connection saved without the field, blaming whoever saved it.
+            from .jsonschemas import first_problem
+
+            problem = first_problem(self.schema(), self.default)
+            if problem is not None:
+                raise InputError(
+                    f"field '{self.name}' has the default {self.default!r}, which the field "
+                    f"itself refuses: {problem[1]}",
+                    field=f"fields.{self.name}.default",
+                    fix=f"correct the default of field '{self.name}' in the connector's file "
+                    "to a value the field takes, or remove it",
+                )
 
     def bounds(self) -> str:
         """The field's range in words, e.g. "from 0 to 10" or "above 0, at most 3600"."""
@@ -842,6 +859,15 @@ class Connector:
         input_schema: dict[str, Any] | None = None,
         output_schema: dict[str, Any] | None = None,
     ) -> Callable[[Callable[[Connection, dict[str, Any]], Any]], Any]:
+        if name in RESERVED_ACTIONS:
+            raise InputError(
+                f"connector {self.name}: action '{name}' would be hidden by the connection's "
+                f"own {name}() in recipes",
+                field=f"actions.{name}",
+                fix="give the action another name (every connection has its own "
+                f"{', '.join(sorted(RESERVED_ACTIONS))})",
+            )
+
         def register(func: Callable[[Connection, dict[str, Any]], Any]) -> Any:
             self._declare("action", name, self.actions)
             self.actions[name] = Action(

@@ -32,7 +32,7 @@ from .jsonschemas import first_problem
 from .models import Job, utcnow
 from .parameters import as_declared, coerce, date_defaults
 from .recipe import MAX_CALL_TIMEOUT, MAX_TIMEOUT, Recipe
-from .runner import injects_tuples, write_notebook
+from .runner import injects_declared_types, write_notebook
 from .settings import read_settings, saved_settings, update_settings
 from .store import FINAL_STATES, SCHEDULED_TRIGGERS, Store, audit_in, worker_id
 from .times import poll_start
@@ -1214,7 +1214,7 @@ class Studio:
         # is shared (`parsed`): the process's next job of it would run these values.
         nb = recipe.notebook
         if values:  # as a job injects them: a tuple[...] parameter as a tuple
-            injects_tuples()
+            injects_declared_types()
             nb = parameterize_notebook(copy.deepcopy(nb), as_declared(recipe.schema, values))
         stamp = datetime.now().strftime("%Y%m%d-%H%M%S-%f")
         path = self.workspace.history / "prepared" / f"{Path(recipe.name).stem}-{stamp}.ipynb"

@@ -317,6 +317,43 @@ async def test_the_rest_api_lists_broken_connectors_beside_the_others(jp_fetch: 
             "triggers.t.verify",
             "verify(headers, body, secret)",
         ),
+        # A default its own field refuses failed every `connections add` leaving it out,
+        # blaming the user ("fix: use --field n=VALUE").
+        (
+            'connector = Connector("acme", title="A",'
+            ' fields=[Field("n", "N", type="integer", default="ten")])',
+            "fields.n.default",
+            "in the connector's file",
+        ),
+        (
+            'connector = Connector("acme", title="A",'
+            ' fields=[Field("mode", "Mode", choices=("a", "b"), default="c")])',
+            "fields.mode.default",
+            "in the connector's file",
+        ),
+        (
+            'connector = Connector("acme", title="A",'
+            ' fields=[Field("n", "N", type="integer", minimum=1, default=0)])',
+            "fields.n.default",
+            "in the connector's file",
+        ),
+        (
+            'connector = Connector("acme", title="A",'
+            ' fields=[Field("id", "Id", pattern="^[0-9]+$", default="abc")])',
+            "fields.id.default",
+            "in the connector's file",
+        ),
+        # `lp.connection('acme').test()` ran the connection test, not the action.
+        *(
+            (
+                'connector = Connector("acme", title="A")\n'
+                f'@connector.action("{name}", title="A")\n'
+                "def a(conn, data): return {}",
+                f"actions.{name}",
+                "give the action another name",
+            )
+            for name in ("test", "run", "poll", "picklist")
+        ),
     ],
 )
 def test_a_declaration_lpstudio_cannot_use_is_refused_naming_file_field_and_fix(
@@ -468,6 +505,20 @@ def test_an_action_missing_a_required_input_names_that_input(ws: Path) -> None:
     assert "email" in (missing.value.fix or "") and "string" in (missing.value.fix or "")
     assert unexpected.value.field == "email"
     assert "is not of type 'string'" in unexpected.value.message
+
+
+def test_a_mistyped_action_names_the_actions_the_connector_has(ws: Path) -> None:
+    """`acme.create_laed(...)` said only `AttributeError: create_laed`."""
+    _write(ws, "acme", ACME)
+    conn = Connection("acme", get_connector("acme", ws), {"base_url": "https://acme.example"})
+    acme = ConnectionClient(conn)
+
+    with pytest.raises(AttributeError) as mistyped:
+        acme.create_laed(email="a@example.com")
+
+    assert "acme has no action 'create_laed'" in str(mistyped.value)
+    assert "create_lead" in str(mistyped.value)
+    assert not hasattr(acme, "create_laed") and hasattr(acme, "create_lead")
 
 
 def test_the_kernel_side_client_loads_no_server_code() -> None:
@@ -707,6 +758,39 @@ async def test_a_pick_list_answering_no_options_is_refused_naming_it_and_what_to
     assert "acme.owners returned" in error["message"] and "not an Option" in error["message"]
     assert error["field"] == "picklists.owners"
     assert "Option(value, label)" in error["fix"]
+
+
+SLOPPY = """
+from lpstudio.sdk import Connector, Field, Option
+
+connector = Connector("sloppy", title="Sloppy", fields=[Field("api_key", "API key", secret=True)])
+
+
+@connector.picklist("keys", title="Keys")
+def keys(conn):
+    key = conn.config["api_key"]
+    return [Option(key, "the key " + key, {"key": key})]  # a careless list shows the secret
+"""
+
+
+async def test_a_pick_list_showing_its_connection_s_secret_shows_it_masked(
+    jp_fetch: Any, ws: Path, cli: Callable[..., Result]
+) -> None:
+    """The REST API (and the form) served the option's value, label and extra in clear:
+    only the route's errors were masked."""
+    _write(ws, "sloppy", SLOPPY)
+    added = cli("connections", "add", "sloppy", "--type", "sloppy", "--secret", "api_key",
+                input="sloppy-key-5521\n")  # fmt: skip
+    assert added.exit_code == 0, added.output
+    conn = Connection("sloppy", get_connector("sloppy", ws), {"api_key": "sloppy-key-5521"})
+
+    status, answer = await rest(jp_fetch, "GET", "connections", "sloppy", "picklists", "keys")
+    (option,) = ConnectionClient(conn).picklist("keys")  # as the notebook's form lists it
+
+    assert status == 200, answer
+    masked = {"value": "****", "label": "the key ****", "extra": {"key": "****"}}
+    assert answer == {"options": [masked]}
+    assert (option.value, option.label, option.extra) == tuple(masked.values())
 
 
 def test_the_readme_example_never_creates_a_lead_twice_across_retries_of_a_job(

@@ -192,6 +192,65 @@ def test_a_slot_of_a_connector_type_lpstudio_lacks_breaks_the_recipe(ws: Path, c
     assert job_rows(ws) == 0
 
 
+@pytest.mark.parametrize(
+    ("picklist", "field", "fix"),
+    [
+        (
+            {"connection": "crm", "list": "handoffs"},
+            "metadata.lpstudio.parameters.handoff.x-picklist.connection",
+            "name one of the recipe's connection slots: liveperson",
+        ),
+        (
+            {"connection": "liveperson", "list": "handofs"},
+            "metadata.lpstudio.parameters.handoff.x-picklist.list",
+            "name one of the pick lists of liveperson_proactive: handoffs, skills",
+        ),
+        (
+            {"slot": "liveperson"},
+            "metadata.lpstudio.parameters.handoff.x-picklist",
+            '{"connection": "liveperson", "list": "handoffs"}',
+        ),
+    ],
+)
+def test_a_pick_list_naming_no_slot_or_list_is_refused_when_the_recipe_is_read(
+    ws: Path, cli, picklist: dict, field: str, fix: str
+) -> None:
+    """The form said "choose a connection for 'crm' first", a fix that could never work."""
+    write_recipe(
+        ws,
+        "p/picked",
+        parameters='handoff: str = "H1"',
+        metadata={
+            "title": "Picked",
+            "connections": {"liveperson": {"type": "liveperson_proactive"}},
+            "parameters": {"handoff": {"x-picklist": picklist}},
+        },
+    )
+
+    result = cli("run", "p/picked", "--json")
+
+    assert result.exit_code == 2, result.output
+    error = json.loads(result.stdout)["error"]
+    assert error["field"] == field and fix in error["fix"], error
+    assert job_rows(ws) == 0
+
+
+def test_a_pick_list_of_a_connector_not_installed_here_is_left_to_it(ws: Path) -> None:
+    """A brand's own connector (in the workspace's `connectors/`) is not known to the
+    recipe's check: its lists are checked where it loads, not refused here."""
+    path = write_recipe(
+        ws,
+        "p/custom",
+        parameters='owner: str = ""',
+        metadata={
+            "title": "Custom",
+            "connections": {"crm": {"type": "acme"}},
+            "parameters": {"owner": {"x-picklist": {"connection": "crm", "list": "owners"}}},
+        },
+    )
+    assert Recipe.load(path, "p/custom.ipynb").schema["properties"]["owner"]["x-picklist"]
+
+
 def test_unknown_parameter_lists_the_known_ones(ws: Path, cli) -> None:
     write_recipe(ws, "p/simple")
     result = cli("run", "p/simple", "-p", "nope", "1")
@@ -839,6 +898,29 @@ def test_a_path_parameter_leading_out_of_projects_is_refused_before_any_job(ws: 
         assert json.loads(saved.stdout)["parameters"]["data"] == right
     assert cli("settings", "billing/paths", "-p", "extra", "None", "--json").exit_code == 0
     assert job_rows(ws) == 0
+
+
+def test_a_path_default_is_shown_as_its_path_text(ws: Path, cli) -> None:
+    """`src: Path = Path("leads.csv")` showed its default as `null`; unannotated, it was
+    not even known to be a path."""
+    write_recipe(
+        ws,
+        "crm/pathuse",
+        parameters="import pathlib\nfrom pathlib import Path\n"
+        'src: Path = Path("leads.csv")  # input\n'
+        'out = pathlib.PurePath("out", "report.csv")\nkept = Path(7)',
+    )
+
+    shown = cli("settings", "crm/pathuse")
+    props = Recipe.load(ws / "projects/crm/pathuse.ipynb", "crm/pathuse.ipynb").schema
+
+    assert shown.exit_code == 0, shown.output
+    assert '  src = "leads.csv"  [string, default]  # input' in shown.output.splitlines()
+    assert props["properties"]["out"]["format"] == "path"
+    assert props["properties"]["out"]["default"] == "out/report.csv"
+    assert "default" not in props["properties"]["kept"]  # Path(7) fails in the kernel too
+    refused = cli("settings", "crm/pathuse", "-p", "out", "../../secret.key", "--json")
+    assert refused.exit_code == 2 and json.loads(refused.stdout)["error"]["field"] == "out"
 
 
 def test_paths_inside_a_list_or_dict_are_kept_under_projects_too(ws: Path, cli) -> None:

@@ -345,6 +345,61 @@ def test_a_prepared_notebook_writes_a_tuple_parameter_as_a_job_does(ws: Path) ->
     assert any('pair = ("b", 2)' in cell.source for cell in nb.cells), nb.cells
 
 
+PATHS = """\
+from pathlib import Path, PurePath
+src: Path = Path("leads.csv")
+more: list[Path] = []
+named: dict[str, PurePath | None] = {}
+pair: tuple[str, Path] = ("a", Path("leads.csv"))
+"""
+READ_PATHS = """\
+import lpstudio.kernel as lp
+lp.set_result({
+    "src": src.read_text(),
+    "more": [p.read_text() for p in more],
+    "named": {k: v and v.name for k, v in named.items()},
+    "pair": [pair[0], pair[1].read_text()],
+})
+"""
+
+
+def test_a_path_parameter_given_a_value_reaches_the_recipe_as_a_path(ws: Path) -> None:
+    """`-p src other.csv` reached the recipe as a str: `src.read_text()` failed with
+    AttributeError, where the notebook's own default worked."""
+    write_recipe(ws, "crm/pathuse", parameters=PATHS, cells=(READ_PATHS,))
+    (ws / "projects/crm/other.csv").write_text("id\n2\n")
+    given = {"more": '["other.csv"]', "named": '{"a": "other.csv", "b": null}'}
+
+    code, job = run_json(
+        "run", "crm/pathuse", "-p", "src", "other.csv",
+        *(arg for name, value in given.items() for arg in ("-p", name, value)),
+        "-p", "pair", '["b", "other.csv"]', "--workspace", str(ws),
+    )  # fmt: skip
+
+    assert code == 0, job
+    assert job["result"] == {
+        "src": "id\n2\n",
+        "more": ["id\n2\n"],
+        "named": {"a": "other.csv", "b": None},
+        "pair": ["b", "id\n2\n"],
+    }
+    assert job["parameters"]["src"] == "other.csv"  # kept as text, as JSON holds it
+
+
+def test_a_prepared_notebook_writes_a_path_parameter_as_a_job_does(ws: Path) -> None:
+    write_recipe(ws, "crm/pathuse", parameters=PATHS, cells=(READ_PATHS,))
+    code, answer = run_json(
+        "run", "crm/pathuse", "-p", "src", "other.csv", "-p", "more", '["a.csv"]',
+        "--prepare-only", "--workspace", str(ws),
+    )  # fmt: skip
+    assert code == 0, answer
+    nb = nbformat.read(answer["output_path"], as_version=4)
+    (injected,) = [c for c in nb.cells if "injected-parameters" in c.metadata.get("tags", [])]
+    values: dict[str, object] = {}
+    exec(injected.source, values)  # what the recipe's next cell sees
+    assert values["src"] == Path("other.csv") and values["more"] == [Path("a.csv")]
+
+
 def test_a_prepared_notebook_leaves_the_recipe_as_it_was_for_the_next_job(ws: Path) -> None:
     """A notebook prepared with x = 7 changed the recipe the process keeps parsed: the next
     job of it, given no parameters, ran with x = 7."""
