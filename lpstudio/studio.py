@@ -276,6 +276,28 @@ def check_run_event(recipe: Recipe, event: Any, name: str = "event") -> None:
         )
     if recipe.trigger_kind == "webhook":
         _check_input(recipe, event, name)
+    elif recipe.trigger_kind == "schedule":
+        _check_due_at(event, name)
+
+
+def _check_due_at(event: dict[str, Any], name: str) -> None:
+    """A schedule recipe's event given by hand is one its scheduler would give: the run's
+    due time, `{"due_at": ISO 8601}` (a recipe reads it with `datetime.fromisoformat`; text
+    it cannot read failed the job in its cell, after it started)."""
+    due = event.get("due_at")
+    try:
+        readable = isinstance(due, str) and bool(datetime.fromisoformat(due))
+    except ValueError:
+        readable = False
+    if not readable:
+        shown = "it has none" if due is None else f"not {due!r}"
+        raise InputError(
+            f"{name} of a schedule recipe holds the run's due time as ISO 8601 text in "
+            f"due_at, {shown}",
+            field="event.due_at",
+            fix='give it as the scheduler does, e.g. {"due_at": "2027-01-11T09:00:00+13:00"}, '
+            "or run the recipe without an event",
+        )
 
 
 def _check_input(recipe: Recipe, event: Any, name: str) -> None:

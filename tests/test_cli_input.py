@@ -165,6 +165,26 @@ def test_files_not_in_utf8_are_refused_by_option_and_a_byte_order_mark_is_read(
     assert json.loads(result.stdout)["parameters"] == {"n": 2}
 
 
+def test_a_schedule_recipe_s_event_given_by_hand_needs_a_due_time_it_can_read(
+    ws: Path, cli
+) -> None:
+    """`{"due_at": "garbage"}` started a job that failed in its cell."""
+    trigger = {"kind": "schedule", "cron": "0 9 * * *", "timezone": "Pacific/Auckland"}
+    code = "from datetime import datetime\nimport lpstudio.kernel as lp\n"
+    code += "print(datetime.fromisoformat(lp.event['due_at']).hour if lp.event else 'now')"
+    write_recipe(ws, "p/tick", cells=(code,), metadata={"title": "tick", "trigger": trigger})
+    for event in ('{"due_at": "garbage"}', '{"due_at": 9}', '{"when": "2027-01-11"}'):
+        result = cli("run", "p/tick", "--event", event, "--json")
+        assert result.exit_code == 2, result.output
+        error = json.loads(result.stdout)["error"]
+        assert error["field"] == "--event" and "ISO 8601 text in due_at" in error["message"], error
+        assert '{"due_at": "2027-01-11T09:00:00+13:00"}' in error["fix"], error
+    assert json.loads(cli("jobs", "--json").stdout) == []
+    for event in ('{"due_at": "2027-01-11T09:00:00+13:00"}', None):
+        args = ("--event", event) if event else ()
+        assert cli("run", "p/tick", *args).exit_code == 0
+
+
 @pytest.mark.parametrize("event", [[1, 2], 5, "text"])
 def test_the_python_api_refuses_an_event_that_is_not_an_object(ws: Path, event: object) -> None:
     write_recipe(ws, "p/one")
