@@ -149,7 +149,17 @@ def after_failure(studio: Studio, job: Job, now: datetime | None = None) -> int 
         if left_uncertain(error):
             notify(studio, job)
         return retry.id
-    notify(studio, job)
+    next_step = None
+    if not allowed and error.get("retryable") is True:
+        # Its error may say that a retry sends what is left (a campaign's): none comes.
+        count = int(retries.get("count", 0))
+        why = f"its {count} retries are used up" if count else "its recipe sets no retries"
+        log.info("job %s is not retried: %s", job.id, why)
+        next_step = (
+            f"{why}, so no retry follows: `lpstudio rerun {job.id}` runs it again once the "
+            "cause is fixed"
+        )
+    notify(studio, job, next_step)
     return None
 
 
@@ -212,14 +222,16 @@ def shown_contacts(contacts: dict[str, str]) -> dict[str, str]:
     return shown
 
 
-def notify(studio: Studio, job: Job) -> None:
-    """Tells the recipe's failure contacts (a webhook and/or an e-mail) that it failed."""
+def notify(studio: Studio, job: Job, next_step: str | None = None) -> None:
+    """Tells the recipe's failure contacts (a webhook and/or an e-mail) that it failed,
+    and what to do next when lpstudio knows (`next`)."""
     error = job.error or {}
     body = {
         "job": job.id,
         "recipe": job.recipe,
         "status": job.status,
         "error": {"ename": error.get("ename"), "evalue": error.get("evalue")},
+        **({"next": next_step} if next_step else {}),
     }
     tell(studio, body, f"job {job.id}", f"lpstudio: job {job.id} of {job.recipe} failed")
 
@@ -267,7 +279,8 @@ def tell(studio: Studio, body: dict[str, Any], what: str, subject: str) -> None:
         message["From"] = smtp.get("from", "lpstudio@localhost")
         message["To"] = contacts["email"]
         error = body["error"]
-        message.set_content(f"{subject}: {error['ename']}: {error['evalue']}\n")
+        step = f"\nNext: {body['next']}\n" if body.get("next") else ""
+        message.set_content(f"{subject}: {error['ename']}: {error['evalue']}\n{step}")
         try:
             with smtplib.SMTP(
                 smtp.get("host", "127.0.0.1"), int(smtp.get("port", 25)), timeout=10

@@ -20,6 +20,7 @@ import httpx
 import pytest
 from sqlalchemy import select
 
+from lpstudio.failures import after_failure
 from lpstudio.kernel.runtime import StoreLedger
 from lpstudio.models import Job, utcnow
 from lpstudio.scheduler import Scheduler
@@ -149,3 +150,33 @@ def test_a_job_killed_mid_send_is_reported_at_once_and_retried_for_the_rest(
         assert lost.error["uncertain_sends"] == 2
         assert [post["job"] for post in webhook.posts] == [lost.id]
         assert "2 sends it began got no answer" in webhook.posts[0]["error"]["evalue"]
+
+
+def test_the_last_retry_s_report_says_no_retry_follows_and_how_to_send_the_rest(
+    ws: Path, webhook: Any
+) -> None:
+    """The campaign's error says "a retry sends those": on the last attempt none came, and
+    neither the report nor the log said so."""
+    write_recipe(ws, "p/cart", metadata={"title": "cart", "retries": RETRIES})
+    left = {
+        "ename": "CampaignIncomplete",
+        "evalue": "The campaign stopped at batch 2: accepted 2 before, 2 not sent; a retry "
+        "sends those",
+        "retryable": True,
+    }
+    with Studio.open(ws, user="alice") as studio:
+        studio.save_settings("p/cart.ipynb", notify={"webhook": webhook.url})
+        found = studio.recipe("p/cart")
+        version = studio.store.snapshot(found.name, found.canonical_json, {}, "alice")
+        last = studio.store.create_job(
+            recipe=found.name, version_id=version, trigger="retry", user="alice", attempt=3
+        )
+        studio.store.finish_job(last.id, "failed", error=left)
+        assert after_failure(studio, studio.job(last.id)) is None
+        assert [j.id for j in jobs_of(studio, found.name)] == [last.id]  # no retry queued
+    (report,) = webhook.posts
+    assert report["job"] == last.id and report["error"]["evalue"] == left["evalue"]
+    assert report["next"] == (
+        f"its 2 retries are used up, so no retry follows: `lpstudio rerun {last.id}` runs it "
+        "again once the cause is fixed"
+    )
