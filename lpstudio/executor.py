@@ -30,6 +30,7 @@ Dask starts at once: there a recipe's concurrency binds only the scheduler's job
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
@@ -484,7 +485,17 @@ class DaskExecutor(Executor):
             if self._client is None:
                 from distributed import Client
 
-                self._client = Client(self.address, set_as_default=False)
+                # Built in two steps so that one that fails part way (a tls:// address with
+                # no TLS configured) is closed now: left to its `__del__`, it held the
+                # process's exit for 60 s and printed a traceback.
+                client = Client.__new__(Client)
+                try:
+                    client.__init__(self.address, set_as_default=False)  # type: ignore[misc]
+                except BaseException:
+                    with contextlib.suppress(Exception):
+                        client.close(timeout=1)
+                    raise
+                self._client = client
             return self._client
 
     def warm(self) -> None:

@@ -24,7 +24,15 @@ from lpstudio.executor import DaskExecutor
 from lpstudio.store import FINAL_STATES, worker_id
 from lpstudio.studio import Studio
 
-from .conftest import LPSTUDIO, alive, run_json, scheduler_running, wait_for, write_recipe
+from .conftest import (
+    LPSTUDIO,
+    alive,
+    run_cli,
+    run_json,
+    scheduler_running,
+    wait_for,
+    write_recipe,
+)
 from .test_job_faults import (
     append,
     assert_a_waiting_job_is_kept_alive,
@@ -131,6 +139,23 @@ def test_a_job_fails_with_the_reason_when_the_dask_scheduler_cannot_be_reached(
     assert job.status == "failed" and job.error["ename"] == "ExecutorError"
     assert job.error["evalue"].startswith(f"cannot reach the Dask scheduler at {address}: ")
     assert job.output_path is None and job.finished_at is not None
+
+
+def test_a_dask_address_that_fails_as_it_connects_fails_the_job_and_lets_the_command_end(
+    ws: Path,
+) -> None:
+    """A tls:// address with no TLS configured: the job failed, then `lpstudio run` waited
+    60 s more and printed "Exception ignored in: <function Client.__del__ ..."."""
+    with socket.socket() as unused:
+        unused.bind(("127.0.0.1", 0))
+        address = f"tls://127.0.0.1:{unused.getsockname()[1]}"
+    use_dask(ws, address)
+    write_recipe(ws, "p/nowhere")
+    done = run_cli("run", "p/nowhere", "--workspace", str(ws), timeout=50)
+    said = done.stdout + done.stderr
+    assert done.returncode == 1, said
+    assert f"cannot reach the Dask scheduler at {address}" in said
+    assert "Traceback" not in said and "Exception ignored" not in said
 
 
 @pytest.mark.parametrize(
