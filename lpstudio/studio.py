@@ -882,12 +882,29 @@ class Studio:
             )
         chosen = matches[0]
         content = self.store.version_notebook(chosen["id"])
+        kept = self._keep_current(path, name)
         tmp = path.with_name(f".{path.name}.restore")
         tmp.write_text(content)
         os.replace(tmp, path)
         update_settings(self.store, name, lambda saved: {**saved, **chosen["settings"]}, self.user)
-        self.store.audit(self.user, "restore", name, version=chosen["id"])
-        return chosen
+        self.store.audit(self.user, "restore", name, version=chosen["id"], kept=kept)
+        return {**chosen, "kept": kept}
+
+    def _keep_current(self, path: Path, name: str) -> str | None:
+        """Snapshots the recipe as it is before a restore writes over it: versions are made
+        by runs, starts and saves, so edits saved since the last were lost for good. A
+        notebook that no longer loads is kept as its file's text (restoring that version
+        writes the same text back); an unreadable file, as nothing."""
+        saved = saved_settings(self.store, name)
+        settings = {key: saved.get(key, {}) for key in ("parameters", "connections")}
+        try:
+            content = self.recipe(name).canonical_json
+        except LpstudioError:
+            try:
+                content = path.read_text()
+            except (OSError, UnicodeDecodeError):
+                return None
+        return self.store.snapshot(name, content, settings, self.user)
 
     def purge(self, older_than_days: float | None = None) -> list[int]:
         """Erases the data of jobs older than the retention period (30 days by default):

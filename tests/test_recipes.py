@@ -470,6 +470,35 @@ def test_a_recipe_broken_after_its_start_before_any_run_is_restored_to_what_star
     assert code == 0 and job["status"] == "succeeded" and job["version"] == versions[0]["id"]
 
 
+def test_a_restore_keeps_the_recipe_as_it_was_as_a_version_it_can_go_back_to(
+    ws: Path,
+) -> None:
+    """Edits saved since the last run, start or settings save were in no version: a restore
+    wrote over them for good."""
+    path = write_recipe(ws, "p/edited", cells=("print('first')",))
+    code, first = run_json("run", "p/edited", "--workspace", str(ws))
+    assert code == 0, first
+    write_recipe(ws, "p/edited", cells=("print('edited, never run')",))
+    restored = run_cli("restore", "p/edited", first["version"][:8], "--workspace", str(ws))
+    assert restored.returncode == 0, restored.stderr
+    assert "first" in path.read_text() and "never run" not in path.read_text()
+    code, versions = run_json("versions", "p/edited", "--workspace", str(ws))
+    (kept,) = [v["id"] for v in versions if v["id"] != first["version"]]
+    assert f"as it was, it is version {kept[:12]}" in restored.stdout, restored.stdout
+    back = run_cli("restore", "p/edited", kept[:12], "--workspace", str(ws))
+    assert back.returncode == 0 and "never run" in path.read_text(), back.stderr
+    # One that no longer loads is kept as the text it holds.
+    path.write_text('{"half": ')
+    assert (
+        run_cli("restore", "p/edited", first["version"][:8], "--workspace", str(ws)).returncode == 0
+    )
+    code, versions = run_json("versions", "p/edited", "--workspace", str(ws))
+    assert code == 0 and len(versions) == 3, versions
+    broken = versions[0]["id"]
+    assert run_cli("restore", "p/edited", broken[:12], "--workspace", str(ws)).returncode == 0
+    assert path.read_text() == '{"half": '
+
+
 def test_settings_tell_where_a_webhook_or_callable_recipe_is_reached(ws: Path) -> None:
     """A webhook's URL holds an id made with the workspace key: only the REST API told it,
     so a CLI user could not give it to Shopify."""

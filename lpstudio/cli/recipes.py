@@ -309,4 +309,8 @@ def restore(recipe: str, version: str, workspace: Path | None, as_json: bool) ->
     with _studio(workspace) as studio:
         recipe = _typed_recipe(studio, recipe)
         restored = studio.restore(recipe, version)
-    _echo_or_json(as_json, restored, f"restored {recipe} to version {restored['id'][:12]}")
+    kept = restored["kept"]
+    said = f"restored {recipe} to version {restored['id'][:12]}"
+    if kept and kept != restored["id"]:
+        said += f"; as it was, it is version {kept[:12]} (`lpstudio restore {recipe} {kept[:12]}`)"
+    _echo_or_json(as_json, restored, said)
