@@ -576,7 +576,10 @@ def test_a_batch_liveperson_keeps_refusing_stops_the_campaign_and_a_retry_sends_
     message = str(error)
     assert message.startswith("The campaign stopped at batch 1")
     assert "LivePerson did not accept the request after 2 tries: HTTP 429" in message
-    assert "accepted 0 before, 50 not sent; a retry sends those and the 100 rejected" in message
+    assert (
+        "accepted 0 before, 50 not sent; the job run again (a retry or a rerun) sends the 50 "
+        "not sent and the 100 rejected"
+    ) in message
     assert error.retryable and result["accepted"] == 0 and result["not_sent"] == 50
     [rejected] = result["rejected"]
     assert rejected["batch"] == 1 and rejected["addresses"] == [p["phone"] for p in everyone[:100]]
@@ -909,7 +912,10 @@ def test_a_campaign_that_leaves_recipients_uncertain_says_so_to_its_job(connect,
 
     assert type(stopped).__name__ == "ServiceTrouble" and stopped.uncertain
     assert stopped.retryable  # for the 50 it never sent
-    assert "50 not sent; a retry sends those; uncertain 100 are never resent" in str(stopped)
+    assert (
+        "50 not sent; the job run again (a retry or a rerun) sends the 50 not sent; "
+        "uncertain 100 are never resent"
+    ) in str(stopped)
     assert type(rerun).__name__ == "CampaignIncomplete" and rerun.uncertain
     assert result["accepted"] == 50 and not rerun.retryable
     assert recipients(control) == {p["phone"]: 1 for p in everyone[100:]}

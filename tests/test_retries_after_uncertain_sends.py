@@ -155,7 +155,7 @@ def test_a_job_killed_mid_send_is_reported_at_once_and_retried_for_the_rest(
 def test_the_last_retry_s_report_says_no_retry_follows_and_how_to_send_the_rest(
     ws: Path, webhook: Any
 ) -> None:
-    """The campaign's error says "a retry sends those": on the last attempt none came, and
+    """The campaign's error said "a retry sends those": on the last attempt none came, and
     neither the report nor the log said so."""
     write_recipe(ws, "p/cart", metadata={"title": "cart", "retries": RETRIES})
     left = {

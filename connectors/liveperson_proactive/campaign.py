@@ -234,11 +234,20 @@ class ServiceTrouble(ConnectorError):
             if uncertain
             else ""
         )
+        # Whether a retry follows is the recipe's and the trigger's (a person's run has
+        # none): the job run again, either way, sends what is left.
+        again = [
+            *([f"the {result['not_sent']} not sent"] if result["not_sent"] else []),
+            *([f"the {rejected} rejected"] if rejected else []),
+        ]
         super().__init__(
             f"The campaign stopped at batch {number}, as a batch sent now would meet the "
             f"same: {reason.rstrip('.')}. {_stopped(result)}"
-            + ("; a retry sends those" if left else "")
-            + (f" and the {rejected} rejected" if rejected else "")
+            + (
+                f"; the job run again (a retry or a rerun) sends {' and '.join(again)}"
+                if left
+                else ""
+            )
             + doubt,
             retryable=left,
             result=result,

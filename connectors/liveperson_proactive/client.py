@@ -177,7 +177,7 @@ def _check_wait(wait: float, who: str, status: int | None = 429) -> None:
     if wait > MAX_WAIT:
         raise NotNow(
             f"{who} asks to wait {wait:g} s, longer than the {MAX_WAIT:g} s waited in a job: "
-            "nothing was accepted; a retry sends it",
+            "nothing was accepted; the job run again (a retry or a rerun) sends it",
             retryable=True,
             status=status,
         )
@@ -215,7 +215,8 @@ def answer_field(response: httpx.Response, key: str, who: str) -> str:
         value = None
     if not isinstance(value, str) or not value:
         raise ConnectorError(
-            f"{who} answered HTTP 200 without a {key}: nothing was sent; a retry sends it",
+            f"{who} answered HTTP 200 without a {key}: nothing was sent; the job run again "
+            "(a retry or a rerun) sends it",
             retryable=True,
             status=response.status_code,
         )
