@@ -49,6 +49,26 @@ def test_the_gallery_takes_the_workspace_option_as_the_readme_says(ws: Path) -> 
 
 
 @pytest.mark.parametrize(
+    ("before", "command"),
+    [
+        (["--workspace", "W", "recipes"], "lpstudio"),
+        (["connections", "-w", "W", "list"], "connections"),
+    ],
+)
+def test_a_command_s_option_given_before_it_is_told_to_go_after_it(
+    before: list[str], command: str
+) -> None:
+    """`lpstudio --workspace W recipes`, as the "pass --workspace" fix reads, was told to
+    leave out --workspace."""
+    result = CliRunner().invoke(main, before, prog_name="lpstudio")
+    assert result.exit_code == 2, result.output
+    option = before[-3]
+    fix = result.stderr.split("fix: ")[1]
+    prefix = "lpstudio" if command == "lpstudio" else f"lpstudio {command}"
+    assert fix.strip() == f"give {option} after the command: `{prefix} COMMAND {option} ...`"
+
+
+@pytest.mark.parametrize(
     ("args", "field"),
     [
         (["jobs", "--status", "done"], "--status"),

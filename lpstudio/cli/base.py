@@ -176,6 +176,12 @@ def _usage_error(exc: click.UsageError) -> InputError:
             exc.option_name,
             f"leave out {exc.option_name}: `{command} --help` lists the options",
         )
+        group = exc.ctx.command if exc.ctx is not None else None
+        if isinstance(group, click.Group) and any(
+            exc.option_name in param.opts for sub in group.commands.values() for param in sub.params
+        ):  # `lpstudio --workspace W recipes`: a command's own options go after it
+            option = exc.option_name
+            fix = f"give {option} after the command: `{command} COMMAND {option} ...`"
     elif isinstance(exc, click.BadParameter) and exc.param is not None:
         opts = exc.param.opts if isinstance(exc.param, click.Option) else []
         field = max(opts, key=len) if opts else exc.param.human_readable_name
