@@ -41,6 +41,7 @@ from collections.abc import Callable
 from typing import Any
 
 from jupyter_client.manager import AsyncKernelManager
+from nbclient.exceptions import CellExecutionError
 from papermill.clientwrap import PapermillNotebookClient
 from papermill.engines import NBClientEngine
 from papermill.log import logger
@@ -104,6 +105,19 @@ class StudioNotebookClient(PapermillNotebookClient):
             send(msg)
 
         channel.send = send_first
+
+    def execute_cell(self, cell: Any, cell_index: int, *args: Any, **kwargs: Any) -> Any:
+        """nbclient's, marking a cell that was cut off (its kernel killed by a timeout or a
+        cancel, or dead, or nbclient's own timeout) as papermill marks a cell whose
+        execution raised: papermill marks only a cell's own error, and so reported the cell
+        cut off, and every cell after it (`notebook_complete`), as completed."""
+        try:
+            return super().execute_cell(cell, cell_index, *args, **kwargs)
+        except CellExecutionError:
+            raise  # the cell's own error: papermill marks it
+        except BaseException:
+            self.nb_man.cell_exception(cell, cell_index=cell_index)
+            raise
 
     def papermill_execute_cells(self) -> None:
         if self.first_request_metadata is not None:

@@ -660,7 +660,7 @@ def execute_job(
                     error = {"ename": "Timeout" if stop.reason == "timeout" else "Cancelled"}
                     error["evalue"] = stop.detail
                 if error is not None and not finished:
-                    # papermill reports a cell that was cut off as completed too: it is the last
+                    # papermill ends a cell that was cut off too (`cell_complete`): it is the last
                     # one counted, unless the job stopped between cells or before any started.
                     if between_cells or not done:
                         error["cell"] = None

@@ -669,3 +669,43 @@ def test_a_job_put_back_in_the_queue_leaves_no_send_under_way(studio: Studio, ws
     assert other.claim_many(["k"])["k"]["status"] == "uncertain"
     assert studio.store.finish_job(job.id, "failed", error={"ename": "Timeout", "evalue": "t"})
     assert studio.job(job.id).error["uncertain_sends"] == 2
+
+
+# -- 8. the output notebook of a stopped job ----------------------------------------------------
+
+
+@pytest.mark.parametrize("stop", ["timeout", "cancel", "kernel death"])
+def test_a_stopped_job_s_output_notebook_marks_the_cut_off_cell_failed_as_papermill_does(
+    studio: Studio, ws: Path, tmp_path: Path, stop: str
+) -> None:
+    """Its papermill metadata said every cell completed, the one cut off and those it never
+    ran too: only lpstudio's banner told the truth. papermill marks the cell whose execution
+    raised `failed`, leaves the cells after it `pending`, and marks the notebook's
+    `exception`, as it would for this run."""
+    started, gate = tmp_path / "started", tmp_path / "gate"
+    cut_off = "import os, signal\nos.kill(os.getpid(), signal.SIGKILL)"  # the kernel dies
+    if stop != "kernel death":
+        cut_off = wait_file(gate)  # never created: only the stop ends the cell
+    cells = ("a = 1", append(started, "in") + "\n" + cut_off, "b = 2")
+    write_recipe(ws, "p/stopped", cells=cells)
+    try:
+        if stop == "cancel":
+            job, finished = studio.dispatch("p/stopped")
+            wait_for(started.exists, what="the job in its waiting cell")
+            studio.cancel(job.id)
+            done = finished.result(timeout=120)
+        else:
+            done = studio.run("p/stopped", timeout=5 if stop == "timeout" else None)
+    finally:
+        gate.touch()
+    assert started.exists(), f"the job stopped before its cell started: {done.error}"
+    ename = {"timeout": "Timeout", "cancel": "Cancelled", "kernel death": "DeadKernelError"}
+    assert done.error["ename"] == ename[stop]
+    assert (done.error["cell"], done.cells_done) == (2, 2)  # the job's row, as it was
+
+    nb = nbformat.read(ws / done.output_path, as_version=4)
+    ran = [cell.metadata.papermill for cell in nb.cells if "papermill" in cell.metadata]
+    assert [cell["status"] for cell in ran] == ["completed", "completed", "failed", "pending"]
+    assert [cell["exception"] for cell in ran] == [False, False, True, None]
+    assert ran[2]["end_time"] is not None and ran[3]["start_time"] is None
+    assert nb.metadata.papermill["exception"] is True
