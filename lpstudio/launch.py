@@ -2,8 +2,9 @@
 
 Starts the sandbox on `--sandbox-port` (or uses one already answering there), creates the
 workspace the first time (its connections point at the sandbox; later runs reuse it), and
-runs JupyterLab on 127.0.0.1 with the workspace as its root, printing the URL to open.
-Ctrl-C stops JupyterLab and the sandbox it started. The same steps by hand:
+runs JupyterLab on 127.0.0.1 with the workspace as its root, printing the URL to open. A
+reused workspace's sandbox connections follow the sandbox of each launch. Ctrl-C (or
+SIGTERM, SIGHUP) stops JupyterLab and the sandbox it started. The same steps by hand:
 
     lpstudio sandbox --port 8765 &
     lpstudio init studio-workspace --accept-terms --sandbox http://127.0.0.1:8765
@@ -16,6 +17,8 @@ import argparse
 import contextlib
 import os
 import secrets
+import signal
+import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -23,7 +26,7 @@ from pathlib import Path
 
 import httpx
 
-from .sandbox import Sandbox
+from .sandbox import Sandbox, sandbox_connections
 from .studio import Studio
 from .workspace import CONFIG_NAME, ENV_VAR
 
@@ -44,6 +47,32 @@ def sandbox_at(port: int) -> Iterator[str]:
         yield sandbox.url
     finally:
         sandbox.stop()
+
+
+def follow_sandbox(workspace: Path, url: str) -> list[str]:
+    """Points a reused workspace's sandbox connections at the sandbox of this launch (a
+    run with another `--sandbox-port` left them on the old one, refused at every test);
+    connections pointed elsewhere than this machine are left alone. Returns their names."""
+    moved = []
+    with Studio.open(workspace) as studio:
+        known = {info.name: info for info in studio.connections.list()}
+        for name, (type_, values) in sandbox_connections(url).items():
+            info = known.get(name)
+            urls = {key: value for key, value in values.items() if value == url.rstrip("/")}
+            if info is None or info.type != type_:
+                continue
+            now = {key: info.fields.get(key) for key in urls}
+            local = all(str(value).startswith("http://127.0.0.1:") for value in now.values())
+            if local and now != urls:
+                studio.connections.update(name, urls)
+                moved.append(name)
+    return moved
+
+
+def port_taken(port: int) -> bool:
+    """Whether something listens on 127.0.0.1:`port` already."""
+    with contextlib.closing(socket.socket()) as probe:
+        return probe.connect_ex(("127.0.0.1", port)) == 0
 
 
 def jupyterlab_command(root: Path, port: int, token: str) -> list[str]:
@@ -73,10 +102,25 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=8888, help="JupyterLab's port")
     parser.add_argument("--sandbox-port", type=int, default=8765)
     args = parser.parse_args(argv)
+    if port_taken(args.port):  # else the URL printed would lead to whatever holds it
+        print(
+            f"error: port {args.port} is in use on 127.0.0.1\n"
+            "  fix: stop what listens there, or choose another port "
+            f"(make studio STUDIO_PORT=..., --port)",
+            file=sys.stderr,
+        )
+        return 2
+    # SIGTERM and SIGHUP (a supervisor, a closed terminal) stop it as Ctrl-C does: JupyterLab
+    # and its hosted scheduler were left running on a sandbox that was gone.
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, signal.default_int_handler)
     with sandbox_at(args.sandbox_port) as sandbox:
         print(f"sandbox:   {sandbox} (LivePerson and Shopify emulators)", flush=True)
         if not (args.workspace / CONFIG_NAME).exists():
             Studio.init(args.workspace, accept_terms=True, sandbox=sandbox).close()
+        else:
+            for name in follow_sandbox(args.workspace, sandbox):
+                print(f"connection {name} now uses this sandbox", flush=True)
         root = args.workspace.resolve()
         token = secrets.token_hex(16)
         print(f"workspace: {root}", flush=True)

@@ -65,3 +65,68 @@ def test_make_studio_opens_jupyterlab_with_the_studio_on_the_sandbox(tmp_path: P
         except httpx.TransportError:
             still_up = False
     assert not still_up
+
+
+def test_a_reused_studio_follows_its_new_sandbox_and_sigterm_stops_it_all(tmp_path: Path) -> None:
+    """Launched again on another sandbox port, its connections stayed on the first (every
+    test refused); SIGTERM left JupyterLab and its scheduler running alone; a port in use
+    got a login URL to whatever held it."""
+    ws, port = tmp_path / "ws", free_port()
+
+    def launch(lab_port: int, sandbox_port: int) -> subprocess.Popen[str]:
+        options = ["--port", str(lab_port), "--sandbox-port", str(sandbox_port)]
+        return subprocess.Popen(
+            [sys.executable, "-m", "lpstudio.launch", "--workspace", str(ws), *options],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+
+    first = launch(port, free_port())
+    assert first.stdout is not None
+    assert first.stdout.readline().startswith("sandbox:")
+    assert first.stdout.readline().startswith("workspace:")  # made: its connections too
+    first.send_signal(signal.SIGINT)
+    first.communicate(timeout=60)
+
+    sandbox_port = free_port()
+    second = launch(port, sandbox_port)
+    try:
+        assert second.stdout is not None
+        lines = [second.stdout.readline() for _ in range(5)]
+        assert lines[1:3] == [
+            "connection liveperson now uses this sandbox\n",
+            "connection shopify now uses this sandbox\n",
+        ], lines
+        token = lines[4].split("token=")[1].strip()
+        api = f"http://127.0.0.1:{port}/lpstudio/api/v1"
+
+        def connections() -> httpx.Response | None:
+            assert second.poll() is None
+            try:
+                answer = httpx.get(f"{api}/connections", params={"token": token}, timeout=5)
+            except httpx.TransportError:
+                return None
+            return answer if answer.status_code == 200 else None
+
+        shown = wait_for(connections, timeout=120, what="JupyterLab").json()["connections"]
+        fields = {c["name"]: c["fields"] for c in shown}
+        assert fields["liveperson"]["base_url"] == f"http://127.0.0.1:{sandbox_port}"
+        assert fields["shopify"]["shop"] == f"http://127.0.0.1:{sandbox_port}"
+
+        busy = launch(port, free_port())
+        out, err = busy.communicate(timeout=60)
+        assert busy.returncode == 2 and out == "", out
+        assert f"port {port} is in use" in err and "STUDIO_PORT" in err, err
+    finally:
+        second.send_signal(signal.SIGTERM)  # a supervisor's stop: JupyterLab goes too
+        second.communicate(timeout=60)
+
+    def lab_stopped() -> bool:
+        try:
+            httpx.get(f"http://127.0.0.1:{port}/api/status", timeout=2)
+        except httpx.TransportError:
+            return True
+        return False
+
+    wait_for(lab_stopped, timeout=60, what="JupyterLab to stop with the launcher")
