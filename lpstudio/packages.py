@@ -44,7 +44,7 @@ from .models import RecipeSettings, TriggerState, utcnow
 from .parameters import coerce
 from .recipe import MAX_CALL_TIMEOUT, Recipe
 from .registry import get_connector
-from .sdk import scrub
+from .sdk import scrub, scrub_text
 from .settings import saved_settings
 from .store import audit_in
 
@@ -125,14 +125,18 @@ _AGAIN = "export the project again with `lpstudio export FOLDER`"
 # -- export ----------------------------------------------------------------------------------
 
 
-def export_project(studio: Studio, folder: str, out: Path | IO[bytes]) -> dict[str, Any]:
-    """Writes the package of `projects/FOLDER` (`.` for every project) to `out`, a file that
-    must not exist yet (written whole or not at all) or a binary stream (the REST API's
-    answer); returns what it holds. Notebooks go without their cells' outputs (a recipe
-    run by hand shows its customers' data there). Refuses a notebook or data file holding a
-    connection's secret: a package never carries one."""
+def export_project(
+    studio: Studio, folder: str, out: Path | IO[bytes], field: str = "folder"
+) -> dict[str, Any]:
+    """Writes the package of `projects/FOLDER` (`.` for every project; `projects/shop`, as
+    the file browser shows it, is `shop`) to `out`, a file that must not exist yet (written
+    whole or not at all) or a binary stream (the REST API's answer); returns what it holds.
+    Notebooks go without their cells' outputs (a recipe run by hand shows its customers'
+    data there). Refuses a notebook or data file holding a connection's secret: a package
+    never carries one. `field` is what the caller calls the folder in its errors (the
+    CLI's FOLDER, the REST API's `project`)."""
     workspace = studio.workspace
-    base, folder = _folder(studio, folder, must_exist=True)
+    base, folder = _folder(studio, folder, must_exist=True, field=field, typed=True)
     if isinstance(out, Path) and out.exists():
         raise InputError(
             f"{out} already exists",
@@ -210,24 +214,29 @@ def export_project(studio: Studio, folder: str, out: Path | IO[bytes]) -> dict[s
     }
 
 
-def _folder(studio: Studio, folder: str, must_exist: bool) -> tuple[Path, str]:
-    """The folder under projects/ a user named (`.` or empty: projects/ itself), and its
-    name as a package keeps it."""
-    from .studio import _check_file_name
+def _folder(
+    studio: Studio, folder: str, must_exist: bool, field: str, typed: bool
+) -> tuple[Path, str]:
+    """The folder under projects/ named (`.` or empty: projects/ itself), and its name as a
+    package keeps it; `typed` (by a user, not read from a package) reads it as Try recipe
+    reads a project. Refusals name `field`, as the caller called the folder."""
+    from .studio import _check_file_name, typed_project
 
     projects = studio.workspace.projects
     if folder.strip("/") in ("", "."):
         return projects, "."
     fix = "give a folder under projects/ such as shop or shop/eu, or . for every project"
     if not folder.isprintable():
-        raise InputError(f"invalid project folder {folder!r}", field="folder", fix=fix)
+        raise InputError(f"invalid project folder {folder!r}", field=field, fix=fix)
+    if typed:
+        folder = typed_project(projects, folder.rstrip("/"), field, fix)
     for part in folder.strip("/").split("/"):
-        _check_file_name(part, "folder", "project folder", fix)
-    path = studio.workspace.inside(projects / folder, projects, "folder", "folder")
+        _check_file_name(part, field, "project folder", fix)
+    path = studio.workspace.inside(projects / folder, projects, "folder", field)
     if (must_exist and not path.is_dir()) or (path.exists() and not path.is_dir()):
         raise InputError(
             f"projects/{folder} is not a project folder",
-            field="folder",
+            field=field,
             fix="give a folder that `lpstudio recipes` lists, or . for every project",
         )
     return path, path.relative_to(projects.resolve()).as_posix()
@@ -250,13 +259,24 @@ def _without_outputs(path: Path) -> bytes:
 
 
 def _refuse_secret_in(data: bytes, where: str, secrets: set[str]) -> bytes:
-    """`data`, refused when it holds a secret as it is, or as JSON writes it (a notebook)."""
-    for secret in secrets:
-        forms = {secret, json.dumps(secret)[1:-1], json.dumps(secret, ensure_ascii=False)[1:-1]}
-        if any(form.encode() in data for form in forms):
+    """`data`, refused when it holds a secret in any form output notebooks mask (escaped, or
+    encoded in base64, URLs or hex), as written or with its `\\u` escapes read (as Python and
+    JSON read `'sandbox\\u002dsecret'`). A notebook's cells are read one by one, to name the
+    cell to remove it from."""
+    text = data.decode("utf-8", "replace")
+    places: list[tuple[str, str]] = []
+    if where.startswith("recipes."):
+        with contextlib.suppress(Exception):  # a broken recipe is read as text only
+            cells = nbformat.reads(text, as_version=4).get("cells", [])
+            places = [(f" in cell {n}", cell.get("source", "")) for n, cell in enumerate(cells, 1)]
+    for place, written in [*places, ("", text)]:  # its cells, then the file (its metadata)
+        read = written.encode("latin-1", "backslashreplace").decode(
+            "raw_unicode_escape", "backslashreplace"
+        )
+        if scrub_text(written, secrets) != written or scrub_text(read, secrets) != read:
             raise InputError(
-                f"{where.split('.', 1)[1]} holds the secret of a connection: a package never "
-                "carries one",
+                f"{where.split('.', 1)[1]} holds the secret of a connection{place}: a package "
+                "never carries one",
                 field=where,
                 fix="remove it from the file (for a notebook: from its code) and let the "
                 "recipe read it through its connection",
@@ -362,8 +382,9 @@ def import_project(
     `into` (default: the folder it was exported from). Checks everything first and writes
     nothing if anything is wrong; then writes the recipes, their settings and the
     connections they need (placeholders for those this workspace lacks). A recipe that
-    exists is refused unless `replace`, which replaces its notebook and its settings (and
-    leaves it stopped)."""
+    exists is refused unless `replace`, which replaces its notebook and its settings but
+    its failure contacts, and leaves it stopped (its notes say so). `into` is read as Try
+    recipe reads a project (`projects/shop` is `shop`)."""
     members, manifest = _read(source)
     plan = _plan(studio, members, manifest, into, replace)
     _write(studio, plan, source)
@@ -475,7 +496,10 @@ def _plan(
     """Every check of an import, in order: paths, what exists, connections, recipes."""
     from .studio import _check_file_name
 
-    base, folder = _folder(studio, manifest["folder"] if into is None else into, False)
+    if into is None:  # as it was exported: a name under projects/ already
+        base, folder = _folder(studio, manifest["folder"], False, "folder", typed=False)
+    else:
+        base, folder = _folder(studio, into, False, "into", typed=True)
     prefix = "" if folder == "." else f"{folder}/"
     plan = _Plan(folder)
     listed: dict[str, str] = {}  # path in the package -> what lists it
@@ -724,6 +748,38 @@ def _unchanged_meanwhile() -> Iterator[None]:
         ) from None
 
 
+def _replacing(
+    name: str, old: dict[str, Any], new: dict[str, Any], notes: list[str]
+) -> dict[str, Any]:
+    """The settings of a recipe an import replaces: the package's, stopped, with the failure
+    contacts it had here. Those say who is told here of its failures: a package never
+    carries the webhook (its URL may hold a token), and its e-mail is who was told where
+    it was exported. What the replace changed is said in `notes`."""
+    from .failures import CONTACTS, shown_contacts
+
+    label = name.removesuffix(".ipynb")
+    if old.get("state") == "started":
+        notes.append(f"it was started: now stopped; start it again with `lpstudio start {label}`")
+    kept = old.get("notify") or {}
+    if not kept:
+        return new
+    shown = shown_contacts(kept)
+    said = ", ".join(
+        f"{'e-mail' if kind == 'email' else kind} {shown[kind]}"
+        for kind in CONTACTS
+        if kind in shown
+    )
+    note = f"its failure contacts here were kept ({said})"
+    brought = (new.get("notify") or {}).get("email")
+    if brought and brought != kept.get("email"):
+        note += (
+            f"; the package's e-mail {brought} was not used (set it with `lpstudio settings "
+            f"{label} --notify-email {brought}`)"
+        )
+    notes.append(note)
+    return {**new, "notify": kept}
+
+
 def _write(studio: Studio, plan: _Plan, source: Path | IO[bytes]) -> None:
     """Stages the files in a hidden folder of the workspace, writes the connections and
     settings in one transaction, then moves the files into place: a failure before the move
@@ -740,11 +796,16 @@ def _write(studio: Studio, plan: _Plan, source: Path | IO[bytes]) -> None:
         with _unchanged_meanwhile(), studio.store.write() as s:
             for name, type_, fields, withheld in plan.placeholders:
                 studio.connections.add_placeholder(name, type_, fields, withheld, studio.user, s)
+            shown_as = {shown["recipe"]: shown for shown in plan.recipes}
             for recipe, settings in plan.settings.items():
-                row = s.get(RecipeSettings, recipe)
+                row = s.get(RecipeSettings, recipe, with_for_update=True)
                 if row is None:
                     row = RecipeSettings(recipe=recipe)
                     s.add(row)
+                elif shown_as[recipe]["replaced"]:
+                    settings = _replacing(recipe, row.settings, settings, shown_as[recipe]["notes"])
+                    if row.settings.get("state") == "started":
+                        audit_in(s, studio.user, "stop", recipe, package=package)
                 row.settings, row.updated_by, row.updated_at = settings, studio.user, utcnow()
             for shown in plan.recipes:
                 audit_in(

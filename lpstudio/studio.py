@@ -163,6 +163,30 @@ def _check_file_name(name: str, field: str, what: str, fix: str) -> None:
         raise InputError(f"invalid {what} {name!r}", field=field, fix=fix)
 
 
+def typed_project(projects: Path, project: str, field: str, fix: str) -> str:
+    """The project a person typed, by its path under `projects`: `projects/shop`, as
+    JupyterLab's file browser shows it, is the project `shop` (refused, naming both
+    readings, when the workspace also has a project named `projects`)."""
+    top, _, rest = project.partition("/")
+    if top != projects.name:
+        return project
+    if not rest:
+        raise InputError(
+            f"project {project} is the workspace's folder of projects, not one in it",
+            field=field,
+            fix=fix,
+        )
+    ambiguous = rest != top and not rest.startswith(f"{top}/")  # projects/projects: it
+    if (projects / top).is_dir() and ambiguous:
+        raise InputError(
+            f"project {project} could be {top}/{rest} or {top}/{top}/{rest}: the workspace "
+            f"has a project named {top}",
+            field=field,
+            fix=f"give {rest} for {top}/{rest}, or {top}/{top}/{rest} for the other",
+        )
+    return rest
+
+
 def _check_event(event: Any) -> None:
     """Events are stored as JSON: NaN or Infinity would make every answer unreadable, and
     one nested too deep fails whatever walks it."""
@@ -1416,23 +1440,7 @@ class Studio:
         if not project.isprintable():  # a NUL would not even resolve
             raise InputError(f"invalid project folder {project!r}", field="project", fix=fix)
         project = project.rstrip("/") or project  # `/` alone is refused below, as it was
-        top, _, rest = project.partition("/")
-        if top == self.workspace.projects.name:
-            if not rest:
-                raise InputError(
-                    f"project {project} is the workspace's folder of projects, not one in it",
-                    field="project",
-                    fix=fix,
-                )
-            ambiguous = rest != top and not rest.startswith(f"{top}/")  # projects/projects: it
-            if (self.workspace.projects / top).is_dir() and ambiguous:
-                raise InputError(
-                    f"project {project} could be {top}/{rest} or {top}/{top}/{rest}: the "
-                    f"workspace has a project named {top}",
-                    field="project",
-                    fix=f"give {rest} for {top}/{rest}, or {top}/{top}/{rest} for the other",
-                )
-            project = rest
+        project = typed_project(self.workspace.projects, project, "project", fix)
         folder = self.workspace.inside(
             self.workspace.projects / project, self.workspace.projects, "project", "project"
         )

@@ -9,6 +9,7 @@ the CLI in-process (the jobs run in real kernels through `Studio.run`).
 
 from __future__ import annotations
 
+import base64
 import io
 import json
 import stat
@@ -254,7 +255,46 @@ def test_an_export_refuses_a_notebook_that_holds_a_secret(source: Path, tmp_path
     error = refused(invoke(source, "export", "shop", "-o", str(tmp_path / "x.zip"), "--json"))
 
     assert error["field"] == "recipes.cart.ipynb" and "secret" in error["message"]
+    assert "cell 3" in error["message"], error  # the parameters cell: where to remove it
     assert SandboxSettings().client_secret not in json.dumps(error)
+    assert not (tmp_path / "x.zip").exists()
+
+
+#: A secret as code may hold it without writing it out: each form output notebooks mask.
+ENCODED = {
+    "base64": lambda secret: base64.b64encode(secret.encode()).decode(),
+    "hex": lambda secret: secret.encode().hex(),
+    "escaped": lambda secret: "".join(f"\\u{ord(c):04x}" if c == "-" else c for c in secret),
+}
+
+
+@pytest.mark.parametrize("form", ENCODED.values(), ids=ENCODED.keys())
+def test_an_export_refuses_a_secret_encoded_or_escaped(
+    source: Path, tmp_path: Path, form: Callable[[str], str]
+) -> None:
+    """The secret base64- or hex-encoded, or written with a Python or JSON escape
+    (`'sandbox\\u002dsecret'`), was exported: only the secret as it is was refused."""
+    secret = SandboxSettings().client_secret
+    path = source / "projects/shop/cart.ipynb"
+    notebook = nbformat.read(path, 4)
+    notebook.cells.append(nbformat.v4.new_code_cell(f"key = '{form(secret)}'"))
+    nbformat.write(notebook, path)
+
+    error = refused(invoke(source, "export", "shop", "-o", str(tmp_path / "x.zip"), "--json"))
+
+    assert error["field"] == "recipes.cart.ipynb", error
+    assert f"cell {len(notebook.cells)}" in error["message"], error
+    assert form(secret) not in json.dumps(error)
+    assert not (tmp_path / "x.zip").exists()
+
+    notebook.cells.pop()
+    nbformat.write(notebook, path)
+    data = source / "projects/shop/invoices.csv"
+    data.write_text(data.read_text() + f'"{form(HOOK_TOKEN)}"\n')
+
+    error = refused(invoke(source, "export", "shop", "-o", str(tmp_path / "x.zip"), "--json"))
+
+    assert error["field"] == "files.invoices.csv", error
     assert not (tmp_path / "x.zip").exists()
 
 
@@ -606,3 +646,88 @@ def test_a_call_timeout_of_a_recipe_nobody_calls_is_left_out(small: Path, target
     assert "call_timeout left out: the recipe is not callable" in notes["p/a.ipynb"]
     with Studio.open(target, user="alice") as studio:
         assert "call_timeout" not in saved_settings(studio.store, "p/a.ipynb")
+
+
+def test_a_folder_is_read_as_the_file_browser_shows_it(target: Path, tmp_path: Path) -> None:
+    """`projects/billing`, as JupyterLab's file browser shows the folder, is the project
+    billing, as Try recipe reads it: an import --into it nested its recipes in
+    projects/projects/billing, and an export of it was refused."""
+    tried = invoke(
+        target,
+        "gallery",
+        "try",
+        "payment_reminder",
+        "--project",
+        "projects/billing",
+        "--name",
+        "r1",
+    )
+    assert tried.exit_code == 0, tried.output
+    package = tmp_path / "billing.zip"
+
+    exported = answer(invoke(target, "export", "projects/billing", "-o", str(package), "--json"))
+    imported = answer(invoke(target, "import", str(package), "--into", "projects/eu", "--json"))
+
+    assert exported["folder"] == "billing"
+    assert [r["recipe"] for r in exported["recipes"]] == ["r1.ipynb"]
+    assert imported["into"] == "eu" and [r["recipe"] for r in imported["recipes"]] == [
+        "eu/r1.ipynb"
+    ]
+    assert (target / "projects/eu/r1.ipynb").is_file()
+    assert not (target / "projects/projects").exists()
+
+    # With a project named `projects` too, `projects/billing` could be either: refused.
+    nested = invoke(target, "import", str(package), "--into", "projects/projects/eu")
+    assert nested.exit_code == 0, nested.output
+    assert (target / "projects/projects/eu/r1.ipynb").is_file()
+    error = refused(invoke(target, "export", "projects/billing", "-o", str(package), "--json"))
+    assert error["field"] == "folder" and "projects/projects/billing" in error["fix"], error
+
+
+def test_a_refused_folder_names_the_option_it_came_from(small: Path, target: Path) -> None:
+    """`import --into ../x` named the field `folder`, an option `import` does not have (the
+    CLI names an option's field as it is typed)."""
+    before = state(target)
+
+    outside = refused(invoke(target, "import", str(small), "--into", "../x", "--json"))
+    missing = refused(
+        invoke(target, "export", "nope", "-o", str(small.with_name("x.zip")), "--json")
+    )
+
+    assert outside["field"] == "--into" and missing["field"] == "folder"
+    assert state(target) == before
+
+
+def test_a_replace_says_it_stops_a_started_recipe_and_keeps_its_failure_contacts(
+    small: Path, target: Path
+) -> None:
+    """`--replace` stopped a started recipe and erased its failure contacts (a webhook, which
+    a package never carries) saying only "replaced". The contacts say who is told here of a
+    failure: a replace keeps them, and the package's e-mail (who was told where it was
+    exported) is not used."""
+    assert invoke(target, "import", str(small)).exit_code == 0
+    contacts = {"webhook": NOTIFY_HOOK, "email": "oncall@target.example"}
+    with Studio.open(target, user="bob") as studio:
+        studio.connections.update("api", {"password": "pw-new"})  # authorised
+        studio.save_settings("p/sub/b", notify=contacts)
+        studio.start("p/sub/b")
+
+    def told(manifest: dict[str, Any], members: dict[str, bytes]) -> None:
+        manifest["recipes"]["sub/b.ipynb"]["settings"]["notify"] = {"email": "dev@source.example"}
+
+    replaced = answer(invoke(target, "import", str(rewritten(small, told)), "--replace", "--json"))
+
+    notes = {r["recipe"]: r["notes"] for r in replaced["recipes"]}
+    assert notes["p/a.ipynb"] == []
+    assert notes["p/sub/b.ipynb"] == [
+        "it was started: now stopped; start it again with `lpstudio start p/sub/b`",
+        "its failure contacts here were kept (webhook https://hooks.example.com/****, e-mail "
+        "oncall@target.example); the package's e-mail dev@source.example was not used (set "
+        "it with `lpstudio settings p/sub/b --notify-email dev@source.example`)",
+    ]
+    assert NOTIFY_HOOK not in json.dumps(replaced)
+    with Studio.open(target, user="bob") as studio:
+        saved = saved_settings(studio.store, "p/sub/b.ipynb")
+        assert saved.get("state", "stopped") == "stopped" and saved["notify"] == contacts
+        stops = [e for e in studio.audit_entries() if e["action"] == "stop"]
+        assert [(e["target"], e["user"]) for e in stops] == [("p/sub/b.ipynb", current_user())]

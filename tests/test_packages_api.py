@@ -68,10 +68,10 @@ def test_an_operator_downloads_a_project_as_the_zip_the_cli_writes(server: str) 
     assert {"bots/cb_optin.ipynb", "lab/double.ipynb"} <= set(
         json.loads(everything[MANIFEST])["recipes"]
     )
-    assert_error(api(server, "otto", "GET", "/packages", params={"project": "nope"}), 400, "folder")
-    assert_error(
-        api(server, "otto", "GET", "/packages", params={"project": "../etc"}), 400, "folder"
-    )
+    # Named as the query names them, not as the CLI's FOLDER.
+    for project in ("nope", "../etc"):
+        answer = api(server, "otto", "GET", "/packages", params={"project": project})
+        assert_error(answer, 400, "project")
 
 
 def test_a_package_imports_under_another_folder_stopped_and_bound(server: str) -> None:
@@ -129,6 +129,29 @@ def test_a_package_imports_under_another_folder_stopped_and_bound(server: str) -
     assert all(r["replaced"] for r in replaced.json()["recipes"])
 
 
+def test_a_folder_is_read_as_the_file_browser_shows_it(server: str) -> None:
+    """`into=projects/eu9` nested the recipes in projects/projects/eu9; `project=projects/bots`
+    was refused. As Try recipe reads it, `projects/` is the file browser's folder of projects."""
+    package = export(server, "alice", "projects/bots")
+
+    answer = api(
+        server,
+        "ana",
+        "POST",
+        "/packages",
+        params={"into": "projects/bots-eu9"},
+        content=package,
+        headers=ZIP,
+    )
+
+    assert answer.status_code == 201, answer.text
+    done = answer.json()
+    assert done["into"] == "bots-eu9"
+    assert "bots-eu9/cb_optin.ipynb" in {r["recipe"] for r in done["recipes"]}
+    found = api(server, "ana", "GET", "/recipes/bots-eu9/cb_optin.ipynb")
+    assert found.status_code == 200, found.text
+
+
 def _zip(**files: bytes) -> bytes:
     out = io.BytesIO()
     with zipfile.ZipFile(out, "w") as zipped:
@@ -153,7 +176,7 @@ def test_a_bad_package_or_query_is_refused_and_nothing_is_written(server: str, w
     maybe = api(server, "alice", "POST", "/packages", params={"replace": "maybe"}, content=package)
     assert "true or false" in assert_error(maybe, 400, "replace")["fix"]
     outside = api(server, "alice", "POST", "/packages", params={"into": "../x"}, content=package)
-    assert_error(outside, 400, "folder")
+    assert_error(outside, 400, "into")
     assert state(ws) == before
 
 

@@ -51,7 +51,12 @@ def export(folder: str, output: Path | None, workspace: Path | None, as_json: bo
 @main.command("import")
 @click.argument("package", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--into", help="The project folder to import into (default: the exported one).")
-@click.option("--replace", is_flag=True, help="Replace recipes that exist, and their settings.")
+@click.option(
+    "--replace",
+    is_flag=True,
+    help="Replace recipes that exist, and their settings but their failure contacts; "
+    "each is left stopped.",
+)
 @workspace_option
 @json_option
 @handles_errors

@@ -638,7 +638,7 @@ class PackagesHandler(UserHandler):
 
         def export() -> tuple[bytes, str]:
             out = io.BytesIO()  # written whole before anything is sent: a refusal is a 400
-            done = export_project(self.studio, self.query["project"], out)
+            done = export_project(self.studio, self.query["project"], out, field="project")
             name = PurePosixPath(done["folder"]).name
             return out.getvalue(), name if name != "." else self.studio.workspace.root.name
 
