@@ -1615,19 +1615,22 @@ class Studio:
             raise InputError(
                 f"unknown role {role!r}", field="role", fix=f"use one of: {', '.join(ROLES)}"
             )
-        if (
-            not name
-            or len(name) > 128
-            or ":" in name  # api:<client> and lpstudio:<process> are not people
-            or any(c.isspace() or not c.isprintable() for c in name)
-        ):
-            raise InputError(
-                f"invalid user name {name!r}",
-                field="name",
-                fix="give the login name the person uses (no spaces or ':', at most 128)",
-            )
         with self.store.write() as s:
             user = s.get(User, name)
+            # A name checked only for a newcomer: one a login already brought in (an IdP's
+            # "Ada Lovelace", `LPSTUDIO_USER`) keeps whatever it is, and an admin must be
+            # able to change its role.
+            if user is None and (
+                not name
+                or len(name) > 128
+                or ":" in name  # api:<client> and lpstudio:<process> are not people
+                or any(c.isspace() or not c.isprintable() for c in name)
+            ):
+                raise InputError(
+                    f"invalid user name {name!r}",
+                    field="name",
+                    fix="give the login name the person uses (no spaces or ':', at most 128)",
+                )
             if user is None:
                 user = User(name=name, role=role)
                 s.add(user)

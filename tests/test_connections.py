@@ -761,6 +761,14 @@ def test_admins_give_roles_from_the_cli(tmp_path: Path) -> None:
         assert bad.exit_code == 2 and json.loads(bad.stdout)["error"]["field"] == field
     last = as_user("ada", "users", "role", "ada", "operator")
     assert last.exit_code == 2 and "last admin" in last.output
+    # A login that brought in a name no admin could type (`LPSTUDIO_USER="bo b"`, an IdP's
+    # "Ada Lovelace") got the default role for good: its role was refused as invalid.
+    assert as_user("bo b", "recipes").exit_code == 0
+    moved = as_user("ada", "users", "role", "bo b", "operator", "--json")
+    assert moved.exit_code == 0, moved.output
+    assert json.loads(moved.stdout) == {"name": "bo b", "role": "operator", "created": False}
+    new = as_user("ada", "users", "role", "new person", "operator", "--json")
+    assert new.exit_code == 2 and json.loads(new.stdout)["error"]["field"] == "name"
 
 
 # -- connections that recipes use -----------------------------------------------------------
