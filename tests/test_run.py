@@ -490,6 +490,8 @@ def test_changes_made_from_the_cli_are_audited_like_the_api_s(ws: Path) -> None:
     assert code == 0, again
     code, _ = run_json("cancel", str(job["id"]), "--workspace", str(ws), **as_alice)
     assert code == 0  # a finished job: nothing to stop, nothing audited
+    said = run_cli("cancel", str(job["id"]), "--workspace", str(ws), **as_alice)
+    assert said.stdout == f"job {job['id']} had already ended (succeeded): nothing to cancel\n"
 
     code, entries = run_json("audit", "--workspace", str(ws))
     assert code == 0

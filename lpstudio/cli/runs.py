@@ -382,8 +382,10 @@ def cancel(job_id: int, workspace: Path | None, as_json: bool) -> None:
         job = studio.cancel(job_id)
         if as_json:
             _emit(job_to_dict(job, studio.workspace))
+        elif job.status == "cancelled":
+            click.echo(f"job {job.id} is cancelled")
         elif job.status in FINAL_STATES:
-            click.echo(f"job {job.id} is {job.status}")
+            click.echo(f"job {job.id} had already ended ({job.status}): nothing to cancel")
         else:
             click.echo(f"job {job.id}: cancel requested; its worker stops it within seconds")
 
