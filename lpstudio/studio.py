@@ -934,7 +934,8 @@ class Studio:
         """Erases the data of jobs older than the retention period (30 days by default):
         output notebooks, events, parameters, results and what an error said (its message
         and traceback may quote the data) go; id, status, times and the error's kind and
-        cell stay. So do idempotency keys and the ledger's settled sends of that age."""
+        cell stay. So do idempotency keys of that age, and the ledger's settled sends a
+        day older."""
         from .models import Job
 
         days = (
