@@ -84,7 +84,8 @@ def describe_error(error: dict[str, Any], cells_total: int = 0) -> str:
             where += f" of {cells_total}"
         if error.get("execution_count") is not None:
             where += f" (In [{error['execution_count']}])"
-    return f"{error.get('ename') or 'Error'}{where}: {error.get('evalue') or ''}"
+    said = error.get("evalue")
+    return f"{error.get('ename') or 'Error'}{where}" + (f": {said}" if said else "")
 
 
 def after_failure(studio: Studio, job: Job, now: datetime | None = None) -> int | None:

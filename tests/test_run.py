@@ -17,6 +17,7 @@ import pytest
 from click.testing import Result
 
 from lpstudio.errors import InputError
+from lpstudio.failures import describe_error
 from lpstudio.metrics import dashboard_metrics
 from lpstudio.models import Job, utcnow
 from lpstudio.store import worker_id
@@ -300,6 +301,10 @@ def test_the_cli_shows_a_job_s_history_as_workato_s_job_view_does(
         assert studio.purge(older_than_days=0) == [first.id, again.id]
     shown = cli("show", str(first.id))
     assert "purged:   data and output erased" in shown.output and "event:" not in shown.output
+    assert "params:" not in shown.output  # erased, not empty
+    # A purged error keeps its kind and cell, not its message: nothing dangles after them.
+    kept = {"ename": "KeyError", "evalue": None, "cell": 2, "execution_count": 3}
+    assert describe_error(kept, 3) == "KeyError in cell 3 of 3 (In [3])"
     assert cli("show", str(first.id), "--json").output.count('"purged": true') == 1
     refused = cli("rerun", str(first.id))
     assert refused.exit_code == 2 and "purged after the retention period" in refused.output

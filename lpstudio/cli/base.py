@@ -143,7 +143,8 @@ def _print_job(studio: Studio, job: Job, as_json: bool, verbose: bool = False) -
         click.echo(f"  trigger:  {job.trigger} by {job.user}")
         click.echo(f"  created:  {_local_time(job.created_at)}")
         click.echo(f"  progress: {job.cells_done}/{job.cells_total} cells")
-        click.echo(f"  params:   {json.dumps(job.parameters)}")
+        if not job.purged:  # erased, not empty
+            click.echo(f"  params:   {json.dumps(job.parameters)}")
         if job.event is not None:
             click.echo(f"  event:    {json.dumps(job.event, ensure_ascii=False)}")
         if job.rerun_of:
