@@ -178,6 +178,10 @@ URL_FIX = (
 )
 
 
+#: The most jobs or audit entries one listing answers: the REST API's `limit`, the CLI's
+#: `--limit`, the widgets' `limit`.
+MAX_LISTED = 1000
+
 # Query parameters of a database URL that hold a password (libpq's `password`,
 # `sslpassword`; a driver's `...key`, `token`): `?password=` works as well as `user:pw@`.
 _SECRET_QUERY = re.compile(r"pass|secret|token|key", re.IGNORECASE)

@@ -12,6 +12,7 @@ from pathlib import Path
 import click
 
 from ..errors import InputError
+from ..store import MAX_LISTED
 from ..studio import TERMS, Studio
 from ..workspace import Workspace
 from . import base
@@ -107,7 +108,7 @@ def purge(older_than: float | None, workspace: Path | None, as_json: bool) -> No
 
 
 @main.command()
-@click.option("--limit", type=click.IntRange(1, 10_000), default=50, show_default=True)
+@click.option("--limit", type=click.IntRange(1, MAX_LISTED), default=50, show_default=True)
 @workspace_option
 @json_option
 @handles_errors

@@ -17,7 +17,7 @@ from ..errors import InputError
 from ..failures import describe_trigger
 from ..parameters import coerce
 from ..recipe import MAX_TIMEOUT
-from ..store import FINAL_STATES
+from ..store import FINAL_STATES, MAX_LISTED
 from ..studio import Studio, check_run_event, job_to_dict
 from ..times import parse_moment
 from .base import (
@@ -299,7 +299,7 @@ def run(
 @click.option("--recipe", help="Only jobs of this recipe.")
 @click.option("--status", type=click.Choice(["queued", "running", *FINAL_STATES]))
 @click.option("--since", help="Only jobs created since an ISO date or a duration (2h, 7d).")
-@click.option("--limit", type=click.IntRange(1, 10_000), default=20, show_default=True)
+@click.option("--limit", type=click.IntRange(1, MAX_LISTED), default=20, show_default=True)
 @workspace_option
 @json_option
 @handles_errors

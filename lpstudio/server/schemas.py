@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..recipe import MAX_CALL_TIMEOUT, MAX_TIMEOUT, METADATA_SCHEMA
-from ..store import ROLES
+from ..store import MAX_LISTED, ROLES
 
 JOB_STATES = ["queued", "running", "succeeded", "failed", "cancelled"]
 
@@ -388,7 +388,7 @@ API_CLIENT_BODY: dict[str, Any] = {
 
 # -- query strings ---------------------------------------------------------------------------
 
-LIMIT = {"type": "integer", "minimum": 1, "maximum": 1000}
+LIMIT = {"type": "integer", "minimum": 1, "maximum": MAX_LISTED}
 OFFSET = {"type": "integer", "minimum": 0, "default": 0}
 
 

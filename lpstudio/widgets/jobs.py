@@ -22,7 +22,7 @@ from ..errors import InputError, LpstudioError
 from ..failures import describe_error, describe_trigger
 from ..metrics import recipes_with_jobs
 from ..models import utcnow
-from ..store import FAILED
+from ..store import FAILED, MAX_LISTED
 from ..studio import job_to_dict
 from .common import (
     STATUSES,
@@ -54,7 +54,7 @@ RERUN_WARNING = (
 COLUMNS = ("id", "status", "recipe", "started", "duration", "trigger", "user", "output", "error")
 
 #: The most rows shown: what the REST API's `GET /jobs?limit=` allows too.
-MAX_LIMIT = 1000
+MAX_LIMIT = MAX_LISTED
 
 
 def _error_text(job: Job) -> str:
