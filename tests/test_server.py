@@ -1095,6 +1095,9 @@ def test_a_query_parameter_a_route_does_not_take_or_given_twice_is_refused(
     assert assert_error(none, 400, "verbose")["fix"] == "this route takes no query parameter"
     mode = call(server, tokens["all"], "optin", OPTIN, params={"mod": "async"})
     assert_error(mode, 400, "mod")
+    # `?recipe=` listed every recipe's jobs, where the CLI refuses `--recipe ""`.
+    empty = api(server, "alice", "GET", "/jobs", params={"recipe": ""})
+    assert assert_error(empty, 400, "recipe")["message"] == "query parameter recipe is empty"
     # What Jupyter's own checks read is no route's to refuse, nor JupyterLab's cache buster.
     assert api(server, "alice", "GET", "/jobs", params={"_xsrf": "x"}).status_code == 200
     busted = httpx.get(f"{server}{API}/me?1764566400000", headers={"X-Test-User": "alice"})

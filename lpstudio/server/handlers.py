@@ -230,6 +230,14 @@ class BaseHandler(ExtensionHandlerMixin, APIHandler):
                 if "default" in schema:
                     values[name] = schema["default"]
                 continue
+            if raw == "":  # `?recipe=` was no filter at all: every recipe's jobs, unsaid
+                raise ApiError(
+                    400,
+                    "InputError",
+                    f"query parameter {name} is empty",
+                    field=name,
+                    fix=f"give {name} as {expected(schema)}, or leave it out",
+                )
             value: Any = raw
             if schema.get("type") == "integer":
                 # Digits only, unstripped (tornado strips `raw` after blanking control
