@@ -824,10 +824,10 @@ class Studio:
             since = datetime.fromisoformat(state.since).astimezone(UTC)
             raise InputError(
                 f"{recipe.name} has polled from {since:%Y-%m-%d %H:%M:%S} UTC since it was "
-                "first started; a saved since would not move it",
+                "first started or polled; a saved since would not move it",
                 field="since",
                 fix=f"move it with `lpstudio start {recipe.name} --reset-since 2h` "
-                "(or reset_since when starting)",
+                "(or reset_since when starting; stop it after if it should not run yet)",
             )
 
     def _fix_since(self, recipe: Recipe, settings: dict[str, Any], reset: str | None) -> str:
