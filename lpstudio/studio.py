@@ -896,6 +896,12 @@ class Studio:
         Versions are content-addressed, so the restored content keeps that version's id. It
         is how a recipe whose notebook broke is mended, so the notebook is not loaded."""
         path, name = self.recipe_file(ref)
+        if len(version) < 4:  # as the REST API's schema says: two letters pick by luck
+            raise InputError(
+                f"version {version!r} is too short to name one",
+                field="version",
+                fix=f"give at least 4 characters of its id (`lpstudio versions {name}`)",
+            )
         matches = [v for v in self.versions(ref) if v["id"].startswith(version)]
         if len(matches) != 1:
             raise InputError(

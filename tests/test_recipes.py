@@ -485,6 +485,8 @@ def test_a_restore_keeps_the_recipe_as_it_was_as_a_version_it_can_go_back_to(
     code, versions = run_json("versions", "p/edited", "--workspace", str(ws))
     (kept,) = [v["id"] for v in versions if v["id"] != first["version"]]
     assert f"as it was, it is version {kept[:12]}" in restored.stdout, restored.stdout
+    short = run_json("restore", "p/edited", kept[:2], "--workspace", str(ws))
+    assert short[0] == 2 and short[1]["error"]["field"] == "version", short  # as over REST
     back = run_cli("restore", "p/edited", kept[:12], "--workspace", str(ws))
     assert back.returncode == 0 and "never run" in path.read_text(), back.stderr
     # One that no longer loads is kept as the text it holds.
