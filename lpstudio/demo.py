@@ -14,12 +14,26 @@ prints what the job sent and where its output notebook is. The same steps by han
 from __future__ import annotations
 
 import argparse
+import contextlib
 import shutil
 import sys
 from pathlib import Path
 
 from .sandbox import Sandbox
 from .studio import Studio
+
+
+def lpstudio_command() -> str:
+    """How this shell reaches the `lpstudio` the demo ran with: by name when it is on the
+    PATH (the environment is activated), else by its path (`.venv/bin/lpstudio`, as `make
+    demo` leaves it: a newcomer's `lpstudio` was "command not found")."""
+    here = Path(sys.executable).parent / "lpstudio"
+    found = shutil.which("lpstudio")
+    if found and Path(found).resolve() == here.resolve():
+        return "lpstudio"
+    with contextlib.suppress(ValueError):
+        return str(here.absolute().relative_to(Path.cwd()))
+    return str(here)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -70,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
                 if job.error:
                     print(f"  error: {job.error.get('ename')}: {job.error.get('evalue')}")
                 print(f"  output notebook: {studio.workspace.root / (job.output_path or '')}")
-            print("\nsee the history with: lpstudio jobs -w", root)
+            print(f"\nsee the history with: {lpstudio_command()} jobs -w", root)
             return 0 if all(job.status == "succeeded" for job in jobs) else 1
 
 

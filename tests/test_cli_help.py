@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import re
 import shlex
+import sys
 from pathlib import Path
 
 import pytest
@@ -137,3 +138,20 @@ def test_a_command_group_alone_shows_its_help_not_an_error(args: list[str]) -> N
     helped = CliRunner().invoke(main, [*args, "--help"])
     assert result.exit_code == 0, result.output
     assert result.stdout == helped.stdout and "lpstudio: error" not in result.output
+
+
+def test_the_demo_names_lpstudio_as_this_shell_reaches_it(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """`make demo` ended with "see the history with: lpstudio jobs ...", which a newcomer's
+    shell, without the environment activated, answered with "command not found"."""
+    from lpstudio.demo import lpstudio_command
+
+    bin_dir = str(Path(sys.executable).parent)
+    monkeypatch.setenv("PATH", "/usr/bin:/bin")
+    monkeypatch.chdir(tmp_path)
+    assert lpstudio_command() == str(Path(bin_dir) / "lpstudio")  # not under this folder
+    monkeypatch.chdir(Path(bin_dir).parent.parent)
+    assert lpstudio_command() == str(Path(bin_dir).relative_to(Path.cwd()) / "lpstudio")
+    monkeypatch.setenv("PATH", f"{bin_dir}:/usr/bin:/bin")
+    assert lpstudio_command() == "lpstudio"
