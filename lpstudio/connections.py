@@ -329,6 +329,14 @@ class Connections:
         One lacking a field its connector requires (renamed in the connector's code since
         it was saved) is refused, naming the field and how to give it: the connector's code
         would fail with a bare KeyError."""
+        type_, config = self.runnable(name)
+        connector = get_connector(type_, self.root)
+        return Connection(name, connector, {**config, "root": str(self.root)}, **runtime)
+
+    def runnable(self, name: str) -> tuple[str, dict[str, Any]]:
+        """`values()` of a connection its connector can run with: one lacking a field the
+        connector requires is refused, naming it (`open`, and a job before its first cell:
+        the connector's code, in the job's kernel, failed with a bare KeyError)."""
         type_, config = self.values(name)
         connector = get_connector(type_, self.root)
         known = {spec.name: spec for spec in connector.fields}
@@ -339,7 +347,7 @@ class Connections:
         ]
         if missing:
             raise _incomplete(name, connector, missing, sorted(set(config) - set(known)))
-        return Connection(name, connector, {**config, "root": str(self.root)}, **runtime)
+        return type_, config
 
     def secret_values(self) -> set[str]:
         """Every secret value of the workspace, with what each gives away (`derived_secrets`),

@@ -588,7 +588,7 @@ def execute_job(
             "fence": {"worker": worker_id(), "every": beat},
             "connections": {
                 slot: dict(
-                    zip(("type", "config"), connections.values(name), strict=True), name=name
+                    zip(("type", "config"), connections.runnable(name), strict=True), name=name
                 )
                 for slot, name in bound.items()
             },

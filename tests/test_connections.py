@@ -544,6 +544,16 @@ def test_a_connection_whose_connector_renamed_a_field_is_fixed_by_giving_it(cli,
     assert error["field"] == "api_key"
     assert "'api_key' (API key)" in error["message"] and "api-key" in error["message"]
     assert "lpstudio connections update dashy --secret api_key" in error["fix"]
+    # A job of a recipe using it ends before its first cell, saying the same.
+    uses = (
+        "import lpstudio.kernel as lp\nprint(lp.connection('dashy').connection.config['api_key'])"
+    )
+    slots = {"dashy": {"type": "dashy"}}
+    write_recipe(ws, "p/uses", cells=(uses,), metadata={"title": "uses", "connections": slots})
+    ran = cli("run", "p/uses", "--json")
+    job = as_json(ran)
+    assert ran.exit_code == 1 and job["status"] == "failed", ran.output
+    assert "'api_key' (API key)" in job["error"]["evalue"] and job["progress"]["done"] == 0, job
 
     updated = cli(
         "connections",
