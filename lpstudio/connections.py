@@ -329,14 +329,18 @@ class Connections:
         One lacking a field its connector requires (renamed in the connector's code since
         it was saved) is refused, naming the field and how to give it: the connector's code
         would fail with a bare KeyError."""
-        type_, config = self.runnable(name)
-        connector = get_connector(type_, self.root)
+        connector, config = self._complete(name)
         return Connection(name, connector, {**config, "root": str(self.root)}, **runtime)
 
     def runnable(self, name: str) -> tuple[str, dict[str, Any]]:
         """`values()` of a connection its connector can run with: one lacking a field the
-        connector requires is refused, naming it (`open`, and a job before its first cell:
-        the connector's code, in the job's kernel, failed with a bare KeyError)."""
+        connector requires is refused, naming it (a job, before its first cell: the
+        connector's code, in the job's kernel, failed with a bare KeyError)."""
+        connector, config = self._complete(name)
+        return connector.name, config
+
+    def _complete(self, name: str) -> tuple[Connector, dict[str, Any]]:
+        """The connection's connector and values, refused when a required field lacks."""
         type_, config = self.values(name)
         connector = get_connector(type_, self.root)
         known = {spec.name: spec for spec in connector.fields}
@@ -347,7 +351,7 @@ class Connections:
         ]
         if missing:
             raise _incomplete(name, connector, missing, sorted(set(config) - set(known)))
-        return type_, config
+        return connector, config
 
     def secret_values(self) -> set[str]:
         """Every secret value of the workspace, with what each gives away (`derived_secrets`),

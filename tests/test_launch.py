@@ -13,24 +13,38 @@ from tests.browser import free_port
 from tests.conftest import wait_for
 
 
-def test_make_studio_opens_jupyterlab_with_the_studio_on_the_sandbox(tmp_path: Path) -> None:
-    port, sandbox_port = free_port(), free_port()
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "lpstudio.launch",
-            "--workspace",
-            str(tmp_path / "ws"),
-            "--port",
-            str(port),
-            "--sandbox-port",
-            str(sandbox_port),
-        ],
+def launch(
+    ws: Path, port: int, sandbox_port: int, stderr: int = subprocess.DEVNULL
+) -> subprocess.Popen[str]:
+    """`make studio` as its Makefile line runs it, its output read by the test (its
+    errors too with `stderr=PIPE`: JupyterLab's log, unread, would fill the pipe)."""
+    options = ["--port", str(port), "--sandbox-port", str(sandbox_port)]
+    return subprocess.Popen(
+        [sys.executable, "-m", "lpstudio.launch", "--workspace", str(ws), *options],
         stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
+        stderr=stderr,
         text=True,
     )
+
+
+def studio_answer(proc: subprocess.Popen[str], port: int, token: str, path: str) -> httpx.Response:
+    """The studio API's answer to GET `path`, once JupyterLab serves it."""
+    api = f"http://127.0.0.1:{port}/lpstudio/api/v1"
+
+    def answered() -> httpx.Response | None:
+        assert proc.poll() is None
+        try:
+            answer = httpx.get(f"{api}{path}", params={"token": token}, timeout=5)
+        except httpx.TransportError:
+            return None
+        return answer if answer.status_code == 200 else None
+
+    return wait_for(answered, timeout=120, what="JupyterLab")
+
+
+def test_make_studio_opens_jupyterlab_with_the_studio_on_the_sandbox(tmp_path: Path) -> None:
+    port, sandbox_port = free_port(), free_port()
+    proc = launch(tmp_path / "ws", port, sandbox_port)
     try:
         assert proc.stdout is not None
         lines = [proc.stdout.readline() for _ in range(3)]
@@ -39,18 +53,8 @@ def test_make_studio_opens_jupyterlab_with_the_studio_on_the_sandbox(tmp_path: P
         url = lines[2].split()[-1]
         assert url.startswith(f"http://127.0.0.1:{port}/lab?token=")
         token = url.split("token=")[1]
-        api = f"http://127.0.0.1:{port}/lpstudio/api/v1"
-
-        def studio() -> httpx.Response | None:
-            assert proc.poll() is None
-            try:
-                answer = httpx.get(f"{api}/me", params={"token": token}, timeout=5)
-            except httpx.TransportError:
-                return None
-            return answer if answer.status_code == 200 else None
-
-        assert wait_for(studio, timeout=120, what="JupyterLab").json()["role"] == "admin"
-        connections = httpx.get(f"{api}/connections", params={"token": token}).json()
+        assert studio_answer(proc, port, token, "/me").json()["role"] == "admin"
+        connections = studio_answer(proc, port, token, "/connections").json()
         fields = {c["name"]: c["fields"] for c in connections["connections"]}
         assert fields["liveperson"]["base_url"] == f"http://127.0.0.1:{sandbox_port}"
         page = httpx.get(f"http://127.0.0.1:{port}/lab", params={"token": token})
@@ -73,16 +77,7 @@ def test_a_reused_studio_follows_its_new_sandbox_and_sigterm_stops_it_all(tmp_pa
     got a login URL to whatever held it."""
     ws, port = tmp_path / "ws", free_port()
 
-    def launch(lab_port: int, sandbox_port: int) -> subprocess.Popen[str]:
-        options = ["--port", str(lab_port), "--sandbox-port", str(sandbox_port)]
-        return subprocess.Popen(
-            [sys.executable, "-m", "lpstudio.launch", "--workspace", str(ws), *options],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-
-    first = launch(port, free_port())
+    first = launch(ws, port, free_port())
     assert first.stdout is not None
     assert first.stdout.readline().startswith("sandbox:")
     assert first.stdout.readline().startswith("workspace:")  # made: its connections too
@@ -90,7 +85,7 @@ def test_a_reused_studio_follows_its_new_sandbox_and_sigterm_stops_it_all(tmp_pa
     first.communicate(timeout=60)
 
     sandbox_port = free_port()
-    second = launch(port, sandbox_port)
+    second = launch(ws, port, sandbox_port)
     try:
         assert second.stdout is not None
         lines = [second.stdout.readline() for _ in range(5)]
@@ -99,22 +94,12 @@ def test_a_reused_studio_follows_its_new_sandbox_and_sigterm_stops_it_all(tmp_pa
             "connection shopify now uses this sandbox\n",
         ], lines
         token = lines[4].split("token=")[1].strip()
-        api = f"http://127.0.0.1:{port}/lpstudio/api/v1"
-
-        def connections() -> httpx.Response | None:
-            assert second.poll() is None
-            try:
-                answer = httpx.get(f"{api}/connections", params={"token": token}, timeout=5)
-            except httpx.TransportError:
-                return None
-            return answer if answer.status_code == 200 else None
-
-        shown = wait_for(connections, timeout=120, what="JupyterLab").json()["connections"]
+        shown = studio_answer(second, port, token, "/connections").json()["connections"]
         fields = {c["name"]: c["fields"] for c in shown}
         assert fields["liveperson"]["base_url"] == f"http://127.0.0.1:{sandbox_port}"
         assert fields["shopify"]["shop"] == f"http://127.0.0.1:{sandbox_port}"
 
-        busy = launch(port, free_port())
+        busy = launch(ws, port, free_port(), stderr=subprocess.PIPE)
         out, err = busy.communicate(timeout=60)
         assert busy.returncode == 2 and out == "", out
         assert f"port {port} is in use" in err and "STUDIO_PORT" in err, err

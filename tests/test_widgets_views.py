@@ -14,11 +14,11 @@ import pytest
 from lpstudio.errors import InputError
 from lpstudio.failures import describe_error
 from lpstudio.models import User
-from lpstudio.store import FINAL_STATES
+from lpstudio.store import FINAL_STATES, MAX_LISTED
 from lpstudio.studio import Studio
 from lpstudio.widgets.dashboard import MAX_DAYS, Dashboard
 from lpstudio.widgets.gallery import GalleryView
-from lpstudio.widgets.jobs import MAX_LIMIT, RERUN_WARNING, JobsView
+from lpstudio.widgets.jobs import RERUN_WARNING, JobsView
 
 from .conftest import wait_for, write_recipe
 
@@ -224,12 +224,12 @@ def _rest_query(path: str, name: str) -> dict:
 
 def test_jobs_view_refuses_a_limit_the_api_refuses(studio: Studio) -> None:
     schema = _rest_query("/jobs", "limit")
-    assert (schema["minimum"], schema["maximum"]) == (1, MAX_LIMIT)
-    for bad in (0, -1, 2.5, MAX_LIMIT + 1, True, "50"):  # -1 was "no limit" to SQLite
-        with pytest.raises(InputError, match=f"limit must be .*1 to {MAX_LIMIT}") as caught:
+    assert (schema["minimum"], schema["maximum"]) == (1, MAX_LISTED)
+    for bad in (0, -1, 2.5, MAX_LISTED + 1, True, "50"):  # -1 was "no limit" to SQLite
+        with pytest.raises(InputError, match=f"limit must be .*1 to {MAX_LISTED}") as caught:
             JobsView(studio, limit=bad)
         assert caught.value.field == "limit"
-    JobsView(studio, limit=MAX_LIMIT).close()
+    JobsView(studio, limit=MAX_LISTED).close()
 
 
 def test_dashboard_refuses_days_the_api_refuses(studio: Studio) -> None:

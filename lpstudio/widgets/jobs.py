@@ -53,9 +53,6 @@ RERUN_WARNING = (
 
 COLUMNS = ("id", "status", "recipe", "started", "duration", "trigger", "user", "output", "error")
 
-#: The most rows shown: what the REST API's `GET /jobs?limit=` allows too.
-MAX_LIMIT = MAX_LISTED
-
 
 def _error_text(job: Job) -> str:
     """As `lpstudio show` says it; a purged job kept only the error's kind and cell."""
@@ -143,7 +140,7 @@ class JobsView(widgets.VBox):
         self._timer: threading.Thread | None = None
         try:  # SQLite reads a limit of -1 as "no limit", and 2.5 as a datatype mismatch
             self.limit = count_argument(
-                limit, "limit", MAX_LIMIT, "jobs", "JobsView(studio, limit=50)"
+                limit, "limit", MAX_LISTED, "jobs", "JobsView(studio, limit=50)"
             )
             if refresh_seconds is not None and not (
                 isinstance(refresh_seconds, int | float)
