@@ -69,10 +69,12 @@ class StudioNotebookClient(PapermillNotebookClient):
         bootstrap: str | None = None,
         on_cell: Callable[[int, int], None] | None = None,
         before_cell: Callable[[], None] | None = None,
+        secrets: frozenset[str] = frozenset(),
         **kw: Any,
     ) -> None:
         super().__init__(nb_man, **kw)
         self._bootstrap = bootstrap
+        self._secrets = secrets
         self._on_cell = on_cell
         self._before_cell = before_cell
         self.kernel_info: dict[str, Any] | None = None  # a pooled kernel's, asked already
@@ -118,6 +120,15 @@ class StudioNotebookClient(PapermillNotebookClient):
         except BaseException:
             self.nb_man.cell_exception(cell, cell_index=cell_index)
             raise
+
+    def log_output_message(self, output: Any) -> None:
+        """papermill's (`--log-output`, `--stdout-file`, `--stderr-file`), passing each
+        output on masked as the output notebook shows it."""
+        if self._secrets:
+            from .runner import node_copy
+
+            output = node_copy(output, self._secrets)
+        super().log_output_message(output)
 
     def papermill_execute_cells(self) -> None:
         if self.first_request_metadata is not None:
@@ -260,6 +271,7 @@ class StudioEngine(NBClientEngine):
             bootstrap="\n".join(bootstrap) or None,
             on_cell=on_cell,
             before_cell=before_cell,
+            secrets=secrets,
             **final_kwargs,
         )
         if ready is not None:
@@ -299,9 +311,16 @@ def session_code(path: str) -> str:
 
 def notebook_file(input_path: Any) -> str | None:
     """The absolute path of the notebook papermill read, when it read a local file (not a
-    URL, standard input or a notebook given as an object)."""
-    if isinstance(input_path, str) and os.path.isfile(input_path):
-        return os.path.abspath(input_path)
+    URL, standard input or a notebook given as an object).
+
+    papermill reads a relative path from the folder it was started in, then calls the
+    engine from `--cwd`'s: such a path is found from the shell's folder (`$PWD`) then.
+    """
+    if not isinstance(input_path, str):
+        return None
+    for folder in (os.getcwd(), os.environ.get("PWD")):
+        if folder and os.path.isfile(path := os.path.join(folder, input_path)):
+            return os.path.abspath(path)
     return None
 
 

@@ -34,15 +34,21 @@ def whoami(conn, data):
 KEY = "acme-K3y/5ecret"
 
 
-def papermill_cli(notebook: Path, output: Path) -> subprocess.CompletedProcess[str]:
-    """`papermill --engine lpstudio NOTEBOOK OUTPUT` run in the notebook's folder, as a user
-    types it there, with no workspace named in the environment."""
+def papermill_cli(
+    notebook: Path, output: Path, *options: str, where: Path | None = None
+) -> subprocess.CompletedProcess[str]:
+    """`papermill --engine lpstudio [OPTIONS] NOTEBOOK OUTPUT` run in the notebook's folder
+    (or `where`, the notebook then named relative to it), as a user types it there, with no
+    workspace named in the environment."""
+    where = where or notebook.parent
     env = {k: v for k, v in os.environ.items() if k != "LPSTUDIO_WORKSPACE"}
+    env["PWD"] = str(where)  # as the user's shell sets it
+    named = os.path.relpath(notebook, where)
     return subprocess.run(
-        [PAPERMILL, "--engine", "lpstudio", notebook.name, str(output)],
+        [PAPERMILL, "--engine", "lpstudio", *options, named, str(output)],
         capture_output=True,
         text=True,
-        cwd=notebook.parent,
+        cwd=where,
         env=env,
         timeout=120,
     )
@@ -100,6 +106,45 @@ def test_the_output_notebook_is_scrubbed_of_the_workspaces_secrets(
     assert "calling with ****" in shown and "'key': '****'" in shown
     assert "RuntimeError" in shown and "refused ****" in shown
     assert "papermill-error-cell-tag" in nb.cells[0].metadata.get("tags", [])
+
+
+def test_logged_and_copied_cell_output_is_scrubbed_too(acme_ws: Path, tmp_path: Path) -> None:
+    """`--log-output`, `--stdout-file` and `--stderr-file` pass each cell's output on as it
+    comes: masked as in the notebook, on every stream."""
+    cells = (
+        "import sys\nimport lpstudio.kernel as lp",
+        'key = lp.connection("acme2").whoami()["key"]\nprint("out", key)',
+        'print("err", key.upper(), file=sys.stderr)\nkey',
+    )
+    metadata = {"title": "Chatty", "connections": {"acme2": {"type": "acme"}}}
+    chatty = write_recipe(acme_ws, "p/chatty", cells=cells, metadata=metadata)
+    stdout, stderr = tmp_path / "stdout.txt", tmp_path / "stderr.txt"
+    options = ("--log-output", "--stdout-file", str(stdout), "--stderr-file", str(stderr))
+
+    ran = papermill_cli(chatty, tmp_path / "out.ipynb", *options)
+
+    assert ran.returncode == 0, ran.stderr
+    logged, out, err = ran.stderr, stdout.read_text(), stderr.read_text()
+    assert "out ****" in logged and "err ****" in logged and "'****'" in logged
+    assert "out ****" in out and "err ****" in err
+    for form in (KEY, KEY.upper()):
+        assert form not in logged + ran.stdout + out + err
+
+
+def test_a_relative_notebook_with_cwd_is_run_as_its_workspaces(
+    slotcrm: Path, tmp_path: Path
+) -> None:
+    """`papermill --cwd elsewhere crm/slotcrm.ipynb out`: papermill reads the notebook
+    relative to where it was typed, and runs the kernel in `--cwd`; the engine finds the
+    notebook's workspace as papermill found the notebook."""
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    out = tmp_path / "out.ipynb"
+
+    ran = papermill_cli(slotcrm, out, "--cwd", str(elsewhere), where=slotcrm.parent.parent)
+
+    assert ran.returncode == 0, ran.stderr
+    assert nbformat.read(out, as_version=4).cells[-1].outputs[0].text == "acme2\n"
 
 
 def test_outside_a_workspace_the_output_notebook_is_papermills(tmp_path: Path) -> None:
