@@ -27,6 +27,7 @@ import os
 import shutil
 import stat
 import uuid
+import warnings
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -260,9 +261,9 @@ def _without_outputs(path: Path) -> bytes:
 
 def _refuse_secret_in(data: bytes, where: str, secrets: set[str]) -> bytes:
     """`data`, refused when it holds a secret in any form output notebooks mask (escaped, or
-    encoded in base64, URLs or hex), as written or with its `\\u` escapes read (as Python and
-    JSON read `'sandbox\\u002dsecret'`). A notebook's cells are read one by one, to name the
-    cell to remove it from."""
+    encoded in base64, URLs or hex), as written or with its escapes read as Python reads a
+    string's (`'sandbox\\u002dsecret'`, as JSON too; `\\x2d`, `\\055`). A notebook's
+    cells are read one by one, to name the cell to remove it from."""
     text = data.decode("utf-8", "replace")
     places: list[tuple[str, str]] = []
     if where.startswith("recipes."):
@@ -270,9 +271,11 @@ def _refuse_secret_in(data: bytes, where: str, secrets: set[str]) -> bytes:
             cells = nbformat.reads(text, as_version=4).get("cells", [])
             places = [(f" in cell {n}", cell.get("source", "")) for n, cell in enumerate(cells, 1)]
     for place, written in [*places, ("", text)]:  # its cells, then the file (its metadata)
-        read = written.encode("latin-1", "backslashreplace").decode(
-            "raw_unicode_escape", "backslashreplace"
-        )
+        with warnings.catch_warnings():  # `\q` is kept as written, with a warning
+            warnings.simplefilter("ignore", DeprecationWarning)
+            read = written.encode("latin-1", "backslashreplace").decode(
+                "unicode_escape", "backslashreplace"
+            )
         if scrub_text(written, secrets) != written or scrub_text(read, secrets) != read:
             raise InputError(
                 f"{where.split('.', 1)[1]} holds the secret of a connection{place}: a package "

@@ -265,6 +265,8 @@ ENCODED = {
     "base64": lambda secret: base64.b64encode(secret.encode()).decode(),
     "hex": lambda secret: secret.encode().hex(),
     "escaped": lambda secret: "".join(f"\\u{ord(c):04x}" if c == "-" else c for c in secret),
+    "x-escaped": lambda secret: "".join(f"\\x{ord(c):02x}" for c in secret),
+    "octal": lambda secret: "".join(f"\\{ord(c):03o}" if c.isalpha() else c for c in secret),
 }
 
 
@@ -273,7 +275,8 @@ def test_an_export_refuses_a_secret_encoded_or_escaped(
     source: Path, tmp_path: Path, form: Callable[[str], str]
 ) -> None:
     """The secret base64- or hex-encoded, or written with a Python or JSON escape
-    (`'sandbox\\u002dsecret'`), was exported: only the secret as it is was refused."""
+    (`'sandbox\\u002dsecret'`, `'\\x73...'`, `'\\163...'`), was exported: only the secret
+    as it is was refused."""
     secret = SandboxSettings().client_secret
     path = source / "projects/shop/cart.ipynb"
     notebook = nbformat.read(path, 4)
