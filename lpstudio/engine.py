@@ -246,6 +246,7 @@ class StudioEngine(NBClientEngine):
         if pool is None:
             pool = kernel_pool.active()
         if before_cell is not None:
+            before_cell = pending_after_stop(nb_man, before_cell)
             before_cell()  # a job stopped already takes no kernel (a cold start costs 0.7 s)
         km, ready = cls._kernel_manager(kernel_name, pool or None)
         bootstrap = [bind_code(job_context)] if job_context is not None else []
@@ -292,6 +293,37 @@ class StudioEngine(NBClientEngine):
                 kernel_pool.discard(km)
                 if pool:
                     pool.replenish(kernel_name)
+
+
+def pending_after_stop(nb_man: Any, before_cell: Callable[[], None]) -> Callable[[], None]:
+    """`before_cell`, which keeps the cells it stopped pending: papermill's last step
+    (`notebook_complete`) marks every cell still pending completed, unless a failed cell
+    is before it, and a stop before a cell (a timeout or a cancel that landed while the
+    kernel started, or between two cells) fails none. The notebook is marked with an
+    exception, as for a cell cut off: the run did not end."""
+
+    def stopped_run_complete(**kwargs: Any) -> None:
+        pending = [c for c in nb_man.nb.cells if c.metadata.papermill["status"] == "pending"]
+        save, nb_man.save = nb_man.save, lambda **_: None  # its last save, once mended
+        try:
+            papermill_complete(**kwargs)
+        finally:
+            nb_man.save = save
+            for cell in pending:
+                cell.metadata.papermill["status"] = "pending"
+            nb_man.nb.metadata.papermill["exception"] = True
+            save()
+
+    papermill_complete = nb_man.notebook_complete
+
+    def check() -> None:
+        try:
+            before_cell()
+        except BaseException:
+            nb_man.notebook_complete = stopped_run_complete
+            raise
+
+    return check
 
 
 def chdir_code(path: str) -> str:

@@ -138,6 +138,10 @@ def test_a_cancel_while_the_kernel_starts_runs_no_cell_and_kills_the_kernel(
     assert done.status == "cancelled"
     assert done.error["evalue"] == "cancelled by request, before cell 1 started"
     assert done.cells_done == 0
+    nb = nbformat.read(ws / done.output_path, as_version=4)  # papermill's metadata too
+    ran = [cell.metadata.papermill for cell in nb.cells if "papermill" in cell.metadata]
+    assert [cell["status"] for cell in ran] == ["pending"] * 3  # its parameters cell too
+    assert nb.metadata.papermill["exception"] is True
     (pid,) = launches.pids
     wait_for(lambda: gone(pid), what="the end of the kernel started after the cancel")
 
@@ -708,4 +712,37 @@ def test_a_stopped_job_s_output_notebook_marks_the_cut_off_cell_failed_as_paperm
     assert [cell["status"] for cell in ran] == ["completed", "completed", "failed", "pending"]
     assert [cell["exception"] for cell in ran] == [False, False, True, None]
     assert ran[2]["end_time"] is not None and ran[3]["start_time"] is None
+    assert nb.metadata.papermill["exception"] is True
+
+
+def test_a_run_stopped_between_cells_leaves_the_cells_it_never_ran_pending(
+    tmp_path: Path,
+) -> None:
+    """A stop seen before a cell starts (`before_cell` raising: a timeout or a cancel that
+    landed between two cells) ran no more cells: papermill's cleanup marked them all
+    completed, with no exception, as if the run had ended."""
+    notebook = tmp_path / "three.ipynb"
+    cells = [nbformat.v4.new_code_cell(f"n = {n}") for n in range(3)]
+    nbformat.write(nbformat.v4.new_notebook(cells=cells), notebook)
+    checks = iter([None, None, None])  # before the kernel, cell 1, cell 2; then the stop
+
+    def before_cell() -> None:
+        if next(checks, "stop") == "stop":
+            raise RuntimeError("stopped")
+
+    with pytest.raises(RuntimeError, match="stopped"):
+        papermill.execute.execute_notebook(
+            str(notebook),
+            str(tmp_path / "out.ipynb"),
+            engine_name="lpstudio",
+            kernel_name="python3",
+            progress_bar=False,
+            before_cell=before_cell,
+            pool=False,
+        )
+
+    nb = nbformat.read(tmp_path / "out.ipynb", as_version=4)
+    ran = [cell.metadata.papermill for cell in nb.cells]
+    assert [cell["status"] for cell in ran] == ["completed", "completed", "pending"]
+    assert ran[2]["start_time"] is None and ran[2]["end_time"] is None
     assert nb.metadata.papermill["exception"] is True
