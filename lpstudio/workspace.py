@@ -379,6 +379,18 @@ def _folder_pattern(*folders: str) -> re.Pattern[str]:
     return re.compile(rf"(?:(?<![\w.~/:-])|(?<=:///))(?:{names})(?:/|(?![\w~-]|\.[\w.~-]))")
 
 
+@functools.cache
+def _library_folders() -> re.Pattern[str]:
+    """The folders modules are imported from (Python's library, the installed packages,
+    lpstudio's own checkout), as `_folder_pattern` finds them: a traceback's frames in them
+    are shown by their module's path (`Workspace.shown_paths`)."""
+    import sys
+
+    folders = [Path(__file__).resolve().parent.parent, *map(Path, sys.path)]
+    found = {str(f) for f in folders if f.is_absolute() and f.is_dir() and f != Path("/")}
+    return _folder_pattern(*found, *(os.path.realpath(f) for f in found))
+
+
 @dataclass(frozen=True)
 class Workspace:
     """Paths and settings of one workspace; holds no open resources."""
@@ -538,14 +550,16 @@ class Workspace:
 
     def shown_paths(self, text: str) -> str:
         """`text` naming the workspace's files by their path in it (`projects/shop/data.csv`)
-        and the workspace itself as "the workspace": what REST error answers and a job's
-        error as given out say, so that a caller (a bot, a browser app) learns nothing of the
-        server's folders. Only a whole path is read so: the folder's name inside another
-        path, a longer name or a URL (`/app` in `/application`, `https://x/app/`) is left
-        as it is. The server's log, a job's stored row and its output notebook keep the full
-        paths, for the server's admin."""
+        and the workspace itself as "the workspace", and a module of Python's library, the
+        installed packages or lpstudio by its path in them (`httpx/_client.py`): what REST
+        error answers and a job's error as given out say, so that a caller (a bot, a browser
+        app) learns nothing of the server's folders. Only a whole path is read so: the
+        folder's name inside another path, a longer name or a URL (`/app` in `/application`,
+        `https://x/app/`) is left as it is. The server's log, a job's stored row and its
+        output notebook keep the full paths, for the server's admin."""
         found = _folder_pattern(str(self.root), str(self.root.resolve()))
-        return found.sub(lambda m: "" if m.group().endswith("/") else "the workspace", text)
+        text = found.sub(lambda m: "" if m.group().endswith("/") else "the workspace", text)
+        return _library_folders().sub(lambda m: "" if m.group().endswith("/") else m.group(), text)
 
     def shown_in(self, data: Any) -> Any:
         """`shown_paths` on every string of a JSON-like value: an error answer, a job's error

@@ -107,3 +107,33 @@ def test_only_whole_paths_in_the_workspace_are_shortened(ws: Path) -> None:
         assert shown(kept) == kept
     said = shown(f"open('{ws}/projects/a.csv') in {ws}. {ws}.old")
     assert said == f"open('projects/a.csv') in the workspace. {ws}.old"
+
+
+def test_a_library_s_frames_name_its_module_not_the_server_s_install_folder(ws: Path) -> None:
+    """Frames in Python's library, the installed packages and lpstudio itself named the
+    server's folders (`/srv/venv/lib/python3.11/site-packages/httpx/_client.py`): they are
+    shown by the module's path (`httpx/_client.py`), as a workspace file is by its own."""
+    import httpx
+
+    import lpstudio
+
+    cells = ("import json, httpx", "json.loads('{')")
+    write_recipe(ws, "p/stdlib", cells=cells)
+    write_recipe(ws, "p/package", cells=(cells[0], "httpx.get('http://127.0.0.1:1/')"))
+    write_recipe(ws, "p/own", cells=("import lpstudio.kernel as lp", "lp.connection('nope')"))
+    folders = {
+        str(Path(json.__file__).parent.parent),
+        str(Path(httpx.__file__).parent.parent),
+        str(Path(lpstudio.__file__).parent.parent),
+    }
+    for recipe, module in (
+        ("stdlib", "json/decoder.py"),
+        ("package", "httpx/_"),
+        ("own", "lpstudio/kernel/"),
+    ):
+        code, ran = run_json("run", f"p/{recipe}", "--workspace", str(ws))
+        assert code == 1 and ran["status"] == "failed", ran
+        shown = json.dumps(ran["error"])
+        assert module in shown, ran["error"]["traceback"]
+        assert not [folder for folder in folders if folder in shown], ran["error"]["traceback"]
+        assert_no_server_folder(ran["error"], ws)
