@@ -43,7 +43,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
+from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from .errors import NotFoundError, WorkspaceError
@@ -422,6 +422,16 @@ class Store:
                 f"cannot open the store {shown_url(self.engine.url)}: {reason}",
                 field="store.url",
                 fix=fix,
+            ) from None
+        except DBAPIError as exc:  # the driver refused the URL itself: waiting cannot help
+            reason = str(exc.orig).strip().splitlines()[0]
+            for password in url_passwords(self.engine.url):
+                reason = reason.replace(password, "***")
+            raise WorkspaceError(
+                f"the store's URL {shown_url(self.engine.url)} was refused: {reason}",
+                field="store.url",
+                fix="correct [store] url in lpstudio.toml: its options (after `?`) are the "
+                "database driver's connection options, e.g. ?sslmode=require",
             ) from None
         if revision == SCHEMA_HEAD:
             return

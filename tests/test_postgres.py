@@ -295,6 +295,17 @@ def test_an_unreachable_store_is_refused_naming_the_setting(ws: Path, cli: Any) 
     assert "database server runs" in error["fix"]
 
 
+def test_a_mistyped_option_in_the_store_url_is_refused_naming_the_setting(
+    ws: Path, cli: Any
+) -> None:
+    """The driver's "invalid connection option" was a traceback, exit 1."""
+    url = f"postgresql+psycopg://alice:{PASSWORD}@127.0.0.1:{free_port()}/brand?sslmod=disable"
+    error = _refused(_open_with_store(ws, cli, url), "was refused")
+    assert 'invalid connection option "sslmod"' in error["message"], error
+    assert "alice:***@127.0.0.1" in error["message"] and PASSWORD not in json.dumps(error)
+    assert "?sslmode=require" in error["fix"], error
+
+
 @pytest.mark.parametrize(
     "query",
     [
