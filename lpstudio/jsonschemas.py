@@ -13,11 +13,18 @@ E164_START = ("^\\+[1-9]", "^[+][1-9]")
 E164_SAID = "a phone number in E.164 (+, the country code and the number, digits only)"
 
 
+#: The formats a schema's `format` asks for are checked, not only annotations (as JSON
+#: Schema's default has them): an `email` or a `date-time` a recipe names is what it gets.
+FORMATS = jsonschema.Draft202012Validator.FORMAT_CHECKER
+
+
 def first_problem(schema: dict[str, Any], instance: Any) -> tuple[str | None, str] | None:
-    """The first way `instance` breaks `schema` as (field, message); None when it fits.
+    """The first way `instance` breaks `schema` as (field, message); None when it fits,
+    its `format`s included (`FORMATS`).
 
     The field is the dotted path to the value, or the missing or unexpected property."""
-    errors = jsonschema.Draft202012Validator(schema).iter_errors(instance)
+    validator = jsonschema.Draft202012Validator(schema, format_checker=FORMATS)
+    errors = validator.iter_errors(instance)
     error = min(errors, key=lambda e: [str(p) for p in e.absolute_path], default=None)
     if error is None:
         return None

@@ -185,6 +185,33 @@ def test_a_schedule_recipe_s_event_given_by_hand_needs_a_due_time_it_can_read(
         assert cli("run", "p/tick", *args).exit_code == 0
 
 
+def test_an_event_is_checked_against_the_formats_its_input_schema_names(ws: Path, cli) -> None:
+    """`"format": "email"` and `"date-time"` were annotations only: any text was taken, and
+    the recipe met `not-an-email` in its cell."""
+    schema = {
+        "type": "object",
+        "properties": {
+            "email": {"type": "string", "format": "email"},
+            "since": {"type": "string", "format": "date-time"},
+        },
+    }
+    trigger = {"kind": "webhook", "input_schema": schema}
+    write_recipe(ws, "p/lead", metadata={"title": "lead", "trigger": trigger})
+    for event, field in (
+        ('{"email": "not-an-email"}', "email"),
+        ('{"since": "yesterday"}', "since"),
+        ('{"since": "2027-01-11 09:00"}', "since"),  # RFC 3339 needs the T and the offset
+    ):
+        result = cli("run", "p/lead", "--event", event, "--json")
+        assert result.exit_code == 2, result.output
+        error = json.loads(result.stdout)["error"]
+        assert error["field"] == f"--event.{field}" or field in error["message"], error
+        assert "is not a" in error["message"], error
+    assert json.loads(cli("jobs", "--json").stdout) == []
+    fits = '{"email": "ada@example.com", "since": "2027-01-11T09:00:00+13:00"}'
+    assert cli("run", "p/lead", "--event", fits).exit_code == 0
+
+
 @pytest.mark.parametrize("event", [[1, 2], 5, "text"])
 def test_the_python_api_refuses_an_event_that_is_not_an_object(ws: Path, event: object) -> None:
     write_recipe(ws, "p/one")
