@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import re
 import threading
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -23,7 +24,7 @@ from .errors import InputError, LpstudioError, NotFoundError
 from .models import Connection as ConnectionRow
 from .models import RecipeSettings, utcnow
 from .registry import get_connector
-from .sdk import MASK, Connection, Connector, Field, derived_secrets, scrub_text
+from .sdk import MASK, Connection, Connector, Field, derived_secrets, scrub, scrub_text
 from .store import Store, audit_in
 
 NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
@@ -83,11 +84,16 @@ class ConnectionInfo:
         }
 
 
-def _info(row: ConnectionRow, secret_names: list[str]) -> ConnectionInfo:
+def _info(
+    row: ConnectionRow, secret_names: list[str], hidden: Collection[str] = ()
+) -> ConnectionInfo:
+    """The row as shown, a plain field's value masked where it holds one of the `hidden`
+    secrets: `add` and `update` refuse such a value, but a row an older lpstudio wrote may
+    hold one."""
     return ConnectionInfo(
         row.name,
         row.type,
-        dict(row.fields),
+        scrub(dict(row.fields), hidden),
         secret_names,
         row.status,
         row.status_message,
@@ -127,8 +133,28 @@ class Connections:
             raise _not_found(name)
         return row
 
+    def _refuse_held_secrets(
+        self, connector: Connector, given: dict[str, Any], values: dict[str, Any]
+    ) -> set[str]:
+        """Refuses a plain field `given` whose value holds a secret of the workspace (any
+        connection's, this one's as `values` will make them, the store's password), in any
+        form masking finds: plain fields are shown as they are, by `list`, the API and the
+        studio. Checked before the values are coerced: a number field holding one is
+        refused for that, not for its type. Returns the secrets, to mask what is shown."""
+        names = connector.secret_fields()
+        own = derived_secrets(
+            {k: v for k, v in values.items() if k in names},
+            {k: v for k, v in values.items() if k not in names},
+        )
+        hidden = self.secret_values() | self.store.secrets | own
+        for key, value in given.items():
+            if key not in names and scrub(value, hidden) != value:
+                raise _holds_secret(key, connector.name, sorted(names))
+        return hidden
+
     def add(self, name: str, type_: str, values: dict[str, Any], user: str) -> ConnectionInfo:
         _check_name(name)
+        hidden = self._refuse_held_secrets(get_connector(type_, self.root), values, values)
         plain, secret = self._split(type_, values)
         with self.store.write() as s:
             if s.get(ConnectionRow, name) is not None:
@@ -149,7 +175,7 @@ class Connections:
             )
             s.add(row)
         self._audit("create_connection", name, type=type_, fields=sorted(values))
-        return _info(row, sorted(secret))
+        return _info(row, sorted(secret), hidden)
 
     def check_placeholder(self, type_: str, fields: dict[str, Any]) -> dict[str, Any]:
         """The plain fields of a placeholder, coerced and checked as `add` checks them, its
@@ -233,7 +259,9 @@ class Connections:
         saved = {**row.fields, **self.vault.open(row.secrets)}
         dropped = sorted(k for k in saved if k not in known)
         current = {k: v for k, v in saved.items() if k in known and k not in cleared}
-        plain, secret = self._split(row.type, {**current, **values})
+        merged = {**current, **values}
+        hidden = self._refuse_held_secrets(connector, values, merged)
+        plain, secret = self._split(row.type, merged)
         # A placeholder stays one until every secret its package held back is given: an
         # imported webhook connection without its token would take unsigned deliveries.
         missing = [field for field in row.withheld or () if not secret.get(field)]
@@ -249,7 +277,7 @@ class Connections:
             row = stored
         detail = {"dropped": dropped} if dropped else {}
         self._audit("update_connection", name, fields=sorted({*values, *cleared}), **detail)
-        return _info(row, sorted(secret))
+        return _info(row, sorted(secret), hidden)
 
     def remove(self, name: str) -> None:
         """Deletes a connection that no recipe uses (see `_uses`), as Workato refuses to
@@ -310,11 +338,16 @@ class Connections:
     def list(self) -> list[ConnectionInfo]:
         with self.store.read() as s:
             rows = s.scalars(select(ConnectionRow).order_by(ConnectionRow.name)).all()
-        return [_info(row, sorted(self.vault.open(row.secrets))) for row in rows]
+        opened = [(row, self.vault.open(row.secrets)) for row in rows]
+        hidden = self.store.secrets.union(
+            *(derived_secrets(secrets, row.fields or {}) for row, secrets in opened)
+        )
+        return [_info(row, sorted(secrets), hidden) for row, secrets in opened]
 
     def get(self, name: str) -> ConnectionInfo:
         row = self._row(name)
-        return _info(row, sorted(self.vault.open(row.secrets)))
+        hidden = self.secret_values() | self.store.secrets
+        return _info(row, sorted(self.vault.open(row.secrets)), hidden)
 
     def values(self, name: str) -> tuple[str, dict[str, Any]]:
         """The connector type and every field value, secrets decrypted: for running only.
@@ -428,6 +461,22 @@ def check_bound_exist(session: Session, bound: dict[str, str]) -> None:
                 fix="bind an existing connection with "
                 f"`lpstudio settings RECIPE --connection {slot}=NAME`",
             )
+
+
+def _holds_secret(key: str, type_: str, secret_names: list[str]) -> InputError:
+    """Why a plain field's value is refused; the value itself is never quoted."""
+    where = (
+        f"{type_}'s secret fields: {', '.join(secret_names)}, given with `--secret FIELD`"
+        if secret_names
+        else f"{type_} has no secret field"
+    )
+    return InputError(
+        f"field '{key}' holds a secret of this workspace (a connection's secret or the "
+        "store's password): a plain field is shown in clear",
+        field=key,
+        fix=f"give {key} its right value; a secret goes in a secret field, which is never "
+        f"shown ({where})",
+    )
 
 
 def _check_name(name: str) -> None:

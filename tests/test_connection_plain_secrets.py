@@ -1,0 +1,202 @@
+"""A secret of the workspace pasted into a plain connection field: plain fields are shown as
+they are (`lpstudio connections list`, the REST API, the studio), so such a value is refused
+on add and update, from the CLI and the REST API alike, and masked if a row already holds
+one."""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner, Result
+from traitlets.config import Config
+
+from lpstudio.cli import main
+from lpstudio.models import Connection as ConnectionRow
+from lpstudio.studio import Studio
+
+from .servers import extension_config
+
+LP_SECRET = "sandbox-secret"  # the sandbox connections' secrets (`init --sandbox`)
+SHOPIFY_TOKEN = "shpat_sandbox"
+LP_TYPE = "liveperson_proactive"
+
+
+@pytest.fixture
+def ws(tmp_path: Path) -> Path:
+    """A workspace with the sandbox's two connections (nothing here reaches the sandbox)."""
+    root = tmp_path / "ws"
+    Studio.init(root, accept_terms=True, admin="alice", sandbox="http://127.0.0.1:9").close()
+    return root
+
+
+@pytest.fixture
+def cli(ws: Path) -> Callable[..., Result]:
+    def invoke(*args: str, env: dict[str, str] | None = None) -> Result:
+        return CliRunner().invoke(main, [*args, "--workspace", str(ws)], env=env)
+
+    return invoke
+
+
+def listed(cli: Callable[..., Result]) -> dict[str, dict[str, Any]]:
+    result = cli("connections", "list", "--json")
+    assert result.exit_code == 0, result.output
+    return {row["name"]: row["fields"] for row in json.loads(result.stdout)}
+
+
+def add_lp(cli: Callable[..., Result], name: str, secret: str, *fields: str) -> Result:
+    """`connections add` of a LivePerson connection, its secret read from the environment."""
+    given = {"account_id": "12345678", "client_id": "client-7"}
+    given.update(field.split("=", 1) for field in fields)
+    options = [option for key, value in given.items() for option in ("--field", f"{key}={value}")]
+    return cli(
+        "connections",
+        "add",
+        name,
+        "--type",
+        LP_TYPE,
+        *options,
+        "--secret",
+        "client_secret",
+        env={"LPSTUDIO_SECRET_CLIENT_SECRET": secret},
+    )
+
+
+def assert_refused(result: Result, field: str, *secrets: str) -> None:
+    """Refused naming the field and the fix, the value nowhere in what was said."""
+    assert result.exit_code != 0, result.output
+    assert f"'{field}'" in result.output and "holds a secret" in result.output, result.output
+    assert "secret field" in result.output, result.output  # the fix
+    for secret in secrets:
+        assert secret not in result.output, result.output
+
+
+# -- the CLI ------------------------------------------------------------------------------
+
+
+def test_update_refuses_a_plain_field_holding_another_connections_secret(cli):
+    result = cli("connections", "update", "liveperson", "--field", f"client_id={SHOPIFY_TOKEN}")
+
+    assert_refused(result, "client_id", SHOPIFY_TOKEN)
+    assert listed(cli)["liveperson"]["client_id"] == "sandbox-client"  # nothing written
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        LP_SECRET,
+        f"id-{LP_SECRET.upper()}",  # inside a longer text, in another case
+        LP_SECRET.encode().hex(),
+        base64.b64encode(LP_SECRET.encode()).decode(),
+    ],
+)
+def test_add_refuses_a_plain_field_holding_a_secret_in_any_masked_form(cli, value):
+    result = add_lp(cli, "lp2", "another-secret", f"client_id={value}")
+
+    assert_refused(result, "client_id", value, "another-secret")
+    assert "lp2" not in listed(cli)  # nothing written
+
+
+def test_add_refuses_a_plain_field_holding_the_connections_own_secret(cli):
+    result = add_lp(cli, "lp2", "own-secret-42", "base_url=http://127.0.0.1:9/own-secret-42")
+
+    assert_refused(result, "base_url", "own-secret-42")
+    assert "lp2" not in listed(cli)
+
+
+def test_a_secret_field_changed_or_given_again_is_not_refused(cli):
+    for secret in (LP_SECRET, "rotated-secret", SHOPIFY_TOKEN + "-2"):
+        result = cli(
+            "connections",
+            "update",
+            "liveperson",
+            "--secret",
+            "client_secret",
+            env={"LPSTUDIO_SECRET_CLIENT_SECRET": secret},
+        )
+        assert result.exit_code == 0, result.output
+    assert cli("connections", "update", "liveperson", "--field", "client_id=c2").exit_code == 0
+    assert listed(cli)["liveperson"]["client_id"] == "c2"
+
+
+def test_short_secrets_refuse_nothing_else(cli):
+    """Secrets shorter than 3 characters are not masked (they would mask ordinary text), so
+    they refuse no plain value that contains them."""
+    for name, secret in (("lp-x", "x"), ("lp-ab", "ab")):
+        assert add_lp(cli, name, secret).exit_code == 0
+
+    result = add_lp(cli, "lp2", "another-secret", "client_id=xab-client", "base_url=http://x.ab")
+
+    assert result.exit_code == 0, result.output
+    fields = listed(cli)["lp2"]
+    assert fields["client_id"] == "xab-client" and fields["base_url"] == "http://x.ab"
+
+
+def test_a_stored_plain_field_holding_a_secret_is_shown_masked(cli, ws):
+    """A row written by an older lpstudio, which did not refuse it."""
+    with Studio.open(ws, user="alice") as studio, studio.store.write() as s:
+        row = s.get_one(ConnectionRow, "liveperson")
+        row.fields = {**row.fields, "client_id": f"id-{SHOPIFY_TOKEN}"}
+
+    assert listed(cli)["liveperson"]["client_id"] == "id-****"
+    shown = cli("connections", "list")
+    assert shown.exit_code == 0 and "client_id=id-****" in shown.stdout
+    assert SHOPIFY_TOKEN not in shown.output
+    with Studio.open(ws, user="alice") as studio:
+        assert studio.connections.get("liveperson").to_dict()["fields"]["client_id"] == "id-****"
+        # Another field can still be changed; the one holding the secret is shown masked.
+        info = studio.connections.update("liveperson", {"account_id": "42"})
+        assert info.to_dict()["fields"]["client_id"] == "id-****"
+        assert studio.connections.values("liveperson")[1]["client_id"] == f"id-{SHOPIFY_TOKEN}"
+
+
+# -- the REST API --------------------------------------------------------------------------
+
+
+@pytest.fixture
+def jp_server_config(ws: Path) -> Config:
+    return extension_config(ws)
+
+
+async def rest(jp_fetch: Any, method: str, *path: str, body: Any = None) -> tuple[int, str]:
+    """A request of the admin; the answer's body as text, to look for secrets in."""
+    options: dict[str, Any] = {"method": method, "headers": {"X-Test-User": "alice"}}
+    if body is not None:
+        options["body"] = json.dumps(body)
+    answer = await jp_fetch("lpstudio", "api", "v1", *path, raise_error=False, **options)
+    return answer.code, answer.body.decode()
+
+
+@pytest.mark.parametrize("field", ["client_id", "recipients_per_request"])
+async def test_the_rest_api_refuses_a_plain_field_holding_a_secret(jp_fetch, field):
+    put = {"fields": {field: LP_SECRET}}
+
+    status, text = await rest(jp_fetch, "PUT", "connections", "liveperson", body=put)
+
+    assert status == 400, text
+    error = json.loads(text)["error"]
+    assert error["field"] == field and "holds a secret" in error["message"], error
+    assert "secret field" in error["fix"] and LP_SECRET not in text
+    status, text = await rest(jp_fetch, "GET", "connections", "liveperson")
+    assert status == 200 and LP_SECRET not in text
+    assert json.loads(text)["fields"]["client_id"] == "sandbox-client"
+    post = {"name": "lp2", "type": LP_TYPE, "fields": {"account_id": "1", "client_id": "c"}}
+    post["fields"] |= {"client_secret": "s3cret", field: SHOPIFY_TOKEN}
+    status, text = await rest(jp_fetch, "POST", "connections", body=post)
+    assert status == 400 and json.loads(text)["error"]["field"] == field, text
+    assert SHOPIFY_TOKEN not in text
+    status, text = await rest(jp_fetch, "GET", "connections")
+    assert "lp2" not in text and LP_SECRET not in text and SHOPIFY_TOKEN not in text
+
+
+async def test_the_rest_api_takes_a_secret_fields_new_value(jp_fetch):
+    put = {"fields": {"client_secret": SHOPIFY_TOKEN + "-2", "client_id": "c3"}}
+
+    status, text = await rest(jp_fetch, "PUT", "connections", "liveperson", body=put)
+
+    assert status == 200, text
+    assert json.loads(text)["fields"]["client_id"] == "c3"
