@@ -41,12 +41,20 @@ _CALL_LIMIT = re.compile(r"\s*(\d+)\s*/\s*(\d+)\s*")
 #: Seconds between the shop's `Date` header (whole seconds) and its `updated_at` clocks.
 CLOCK_MARGIN = 2.0
 
+#: What the `shop` field takes (`base_url` reads it): a *.myshopify.com name, or a URL.
+_SHOP_FIELD = r"^\s*(?:[a-z0-9][a-z0-9-]*\.myshopify\.com|https?://\S+?)/?\s*$"
+
 connector = Connector(
     "shopify",
     title="Shopify",
     description="Abandoned checkouts of a Shopify store.",
     fields=[
-        Field("shop", "Shop", hint="your-store.myshopify.com (or a full URL, for the sandbox)"),
+        Field(
+            "shop",
+            "Shop",
+            hint="your-store.myshopify.com (or a full URL, for the sandbox)",
+            pattern=_SHOP_FIELD,  # refused when the connection is saved, not at its test
+        ),
         Field(
             "access_token",
             "Admin API access token",
