@@ -138,6 +138,9 @@ export interface Job {
   error?: JobError | null;
   result?: Record<string, unknown> | null;
   output_path?: string | null;
+  /** Erased after the retention period: parameters, event, result, output notebook and the
+   * error's message and traceback; its status, times and the error's kind and cell stay. */
+  purged?: boolean;
 }
 
 export interface JobsQuery {

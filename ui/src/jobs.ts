@@ -1,7 +1,9 @@
 /**
  * The Jobs panel: a table of jobs (status, recipe, start, duration, trigger, user) with
  * filters, paging and live updates; progress of running jobs; the output notebook; rerun
- * and cancel; the error of a failed job.
+ * and cancel; the error of a failed or cancelled job. A job purged after the retention period
+ * keeps its status, times and the error's kind and cell: its row says so and offers nothing
+ * that needs what was erased.
  */
 import { Widget } from '@lumino/widgets';
 
@@ -11,6 +13,8 @@ import { button, el, errorBox, fill, formatDuration, formatTime, statusBadge } f
 
 const PAGE = 20;
 const REFRESH_MS = 2000;
+/** As `lpstudio show` says it of a purged job. */
+const PURGED = 'data and output erased after the retention period (no rerun)';
 
 export class JobsPanel extends Widget {
   constructor(private ctx: StudioContext) {
@@ -159,13 +163,16 @@ export class JobsPanel extends Widget {
     const can = this.ctx.me.can;
     const actions = el('td', { cls: 'lps-actions' });
     const of = `job ${job.id}`; // every row has its Rerun: each names its job
-    if (job.output_path) {
+    if (job.purged) {
+      // A rerun needs its parameters and event, Open output its notebook: both are gone.
+      actions.append(el('span', { cls: 'lps-hint lps-purged', text: 'purged', title: PURGED }));
+    } else if (job.output_path) {
       actions.append(button('Open output', () => this.ctx.openPath(job.output_path!), 'lps-output', of));
     }
     if (job.status === 'failed' || job.error) {
       actions.append(button('Error', () => this.showError(job), 'lps-error-button', of));
     }
-    if (can.operate && ['succeeded', 'failed', 'cancelled'].includes(job.status)) {
+    if (can.operate && !job.purged && ['succeeded', 'failed', 'cancelled'].includes(job.status)) {
       actions.append(button('Rerun', () => this.act(() => api.rerun(job.id)), 'lps-rerun', of));
     }
     if (can.operate && (job.status === 'queued' || job.status === 'running')) {
@@ -183,7 +190,10 @@ export class JobsPanel extends Widget {
     }
     return el(
       'tr',
-      { cls: `lps-job lps-job-${job.status}`, attrs: { 'data-job': String(job.id), 'data-status': job.status } },
+      {
+        cls: `lps-job lps-job-${job.status}`,
+        attrs: { 'data-job': String(job.id), 'data-status': job.status, ...(job.purged ? { 'data-purged': '' } : {}) }
+      },
       el('td', { text: String(job.id) }),
       el('td', {}, statusBadge(job.status)),
       el('td', { text: job.recipe }),
@@ -196,13 +206,17 @@ export class JobsPanel extends Widget {
     );
   }
 
+  /** Headed by what became of the job (cancelled, or failed: a timeout is a failure whose
+   * exception is `Timeout`); a purged job's error kept its kind and cell only. */
   private showError(job: Job): void {
     const e = job.error ?? {};
     const traceback = Array.isArray(e.traceback) ? e.traceback.join('\n') : String(e.traceback ?? '');
+    // As `lpstudio show` says it: the exception, then what it said when there is anything.
+    const said = e.evalue ? `: ${e.evalue}` : '';
     fill(
       this.details,
-      el('h3', { text: `Job ${job.id} failed` }),
-      el('div', { cls: 'lps-error-message', text: `${e.ename ?? 'Error'}: ${e.evalue ?? ''}` }),
+      el('h3', { text: `Job ${job.id} ${job.status}` }),
+      el('div', { cls: 'lps-error-message', text: `${e.ename ?? 'Error'}${said}` }),
       // `cell` is papermill's index from 0; people (and JupyterLab) count from 1.
       typeof e.cell === 'number'
         ? el('div', {
@@ -211,8 +225,14 @@ export class JobsPanel extends Widget {
               (e.execution_count != null ? ` (In [${e.execution_count}])` : '')
           })
         : null,
+      job.purged
+        ? el('div', {
+            cls: 'lps-hint lps-purged-error',
+            text: "The error's message and traceback were purged after the retention period, with the job's data and output."
+          })
+        : null,
       // The API answers tracebacks as plain text (`plain_error`: no terminal colours).
-      el('pre', { cls: 'lps-traceback', text: traceback }),
+      traceback ? el('pre', { cls: 'lps-traceback', text: traceback }) : null,
       button('Close', () => fill(this.details))
     );
   }
