@@ -269,6 +269,30 @@ def users_role(name: str, role: str, workspace: Path | None, as_json: bool) -> N
     _echo_or_json(as_json, given, f"{name} is {role}")
 
 
+@main.command("store-copy")
+@click.argument("url")
+@workspace_option
+@json_option
+@handles_errors
+def store_copy(url: str, workspace: Path | None, as_json: bool) -> None:
+    """Copy the workspace's store into the new, empty database at URL (admins only).
+
+    Every row goes, ids kept (users, connections, settings, versions, API clients, audit,
+    schedules, ledger, jobs), all or nothing: one transaction on URL. Stop every process on
+    the workspace first; then set url under [store] in lpstudio.toml to URL."""
+    from ..storecopy import copy_store
+
+    with _admin_studio(workspace, "copy the store") as studio:
+        copied = copy_store(studio.workspace, studio.store, url)
+    if as_json:
+        _emit(copied.to_dict())
+        return
+    click.echo(f"copied the store {copied.source} into {copied.target}: {copied.rows} rows")
+    for table, rows in copied.tables.items():
+        click.echo(f"  {table:<20} {rows}")
+    click.echo(f"next: {copied.next_step}")
+
+
 @main.command(context_settings={"ignore_unknown_options": True})
 @click.option("--ip", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", type=click.IntRange(1, 65535), default=8888, show_default=True)
