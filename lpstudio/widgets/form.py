@@ -30,11 +30,10 @@ from urllib.parse import quote
 import ipywidgets as w
 from traitlets import TraitError
 
-from ..errors import ConflictError, LpstudioError
+from ..errors import ConflictError, LpstudioError, ParameterError
 from ..parameters import coerce
 from ..sdk import scrub_text
 from ..settings import Saved, read_settings, saved_settings
-from ..store import FINAL_STATES
 from ..templating import lookup, record_fields
 from .common import refusal
 from .proactive import ProactiveSection, is_proactive
@@ -69,6 +68,17 @@ def _json(text: str) -> Any:
         return json.loads(text)
     except ValueError:
         return text
+
+
+def _same(a: Any, b: Any) -> bool:
+    """Equal as JSON tells values apart: `true` is not the number 1.0, nor 1 the 1.0 of a
+    float's default. Python's `==` takes them alike, so a field holding a look-alike of the
+    default was taken for the default: neither checked nor saved."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
+    if isinstance(a, list | tuple) and isinstance(b, list | tuple):
+        return len(a) == len(b) and all(map(_same, a, b))
+    return type(a) is type(b) and a == b
 
 
 def _picked(value: Any) -> date | None:
@@ -122,6 +132,11 @@ class FieldEditor:
         self._options = options
         self.error = w.HTML()
         self.note = w.HTML()
+        #: A date field's "Use default" button, and whether it was clicked since the field
+        #: last changed: the one way to forget a saved date (see `blank_date`).
+        self.reset: w.Button | None = None
+        self.forget = False
+        self._resetting = False
         style = {"description_width": "160px"}
         # A drop-down's empty choice names the notebook's default: chosen, a saved value is
         # forgotten (as an emptied text field's is), so the default stands again.
@@ -146,6 +161,14 @@ class FieldEditor:
             self.parse = False
         elif kind == "string" and schema.get("format") == "date":
             self.input = w.DatePicker(description=label, style=style)
+            self.reset = w.Button(
+                description="Use default",
+                icon="undo",
+                tooltip="Show the notebook's default again; Save forgets a saved date",
+                layout=w.Layout(width="auto"),
+            )
+            self.reset.on_click(lambda _: self.use_default())
+            self.input.observe(self._changed, names="value")
         elif kind in ("array", "object"):
             self.input = w.Textarea(
                 description=label, style=style, layout=w.Layout(width="90%", height="80px")
@@ -157,7 +180,8 @@ class FieldEditor:
         self.help = w.HTML(
             f'<small style="color:#555">{html.escape(schema.get("description", ""))}</small>'
         )
-        self.box = w.VBox([self.input, self.help, self.note, self.error])
+        entry = self.input if self.reset is None else w.HBox([self.input, self.reset])
+        self.box = w.VBox([entry, self.help, self.note, self.error])
 
     @staticmethod
     def offers_empty(schema: dict[str, Any]) -> bool:
@@ -185,9 +209,10 @@ class FieldEditor:
             self.input.value = {None: "None", True: "true", False: "false"}.get(value, "None")
         elif isinstance(self.input, w.DatePicker):
             self.input.value = _picked(value)
+            self.forget = False  # what is saved now: nothing to forget yet
         elif self.kind in ("array", "object"):
             shown = "" if value is None else json.dumps(value, indent=1, ensure_ascii=False)
-            if value is None or self.raw in ("", None) or _json(self.raw) != value:
+            if value is None or self.raw in ("", None) or not _same(_json(self.raw), value):
                 self.input.value = shown  # kept as typed when it holds the same value
         else:
             self.input.value = "" if value is None else str(value)
@@ -240,6 +265,27 @@ class FieldEditor:
         if current is not None:
             self.input.value = current
         self.note.value = note
+
+    def use_default(self) -> None:
+        """Shows the notebook's default date (or none) and marks the field, so that Save
+        forgets a saved date: an empty picker alone does not (see `blank_date`)."""
+        self._resetting = True
+        try:
+            self.forget = True
+            self.input.value = _picked(self.schema.get("default"))
+        finally:
+            self._resetting = False
+
+    def _changed(self, _change: dict[str, Any]) -> None:
+        if not self._resetting:
+            self.forget = False  # a date picked or typed since "Use default"
+
+    @property
+    def blank_date(self) -> bool:
+        """A date picker holding no date. A browser reports a date typed in part (the day
+        deleted) as none, exactly as it reports an emptied picker, so an empty picker is
+        no choice of the user's: only "Use default" forgets a saved date."""
+        return isinstance(self.input, w.DatePicker) and self.input.value is None
 
     @property
     def unset(self) -> bool:
@@ -327,7 +373,9 @@ class RecipeForm(w.VBox):
                 "it on a sample event and sends nothing"
             )
         if not self.editable:
-            for control in [*(e.input for e in self.fields.values()), *self.slots.values()]:
+            resets = [e.reset for e in self.fields.values() if e.reset is not None]
+            inputs = [e.input for e in self.fields.values()]
+            for control in [*inputs, *resets, *self.slots.values()]:
                 control.disabled = True
             reason = refusal(self.role, *BUTTON_RULES["save"])
             self.notice.value = (
@@ -336,6 +384,8 @@ class RecipeForm(w.VBox):
             )
         for editor in self.fields.values():
             editor.input.observe(lambda _change, e=editor: self._check(e), names="value")
+            if editor.reset is not None:  # after the editor's own: its mark is set by then
+                editor.reset.on_click(lambda _, e=editor: self._check(e))
             self._check(editor)
 
         self.header = w.HTML()
@@ -534,8 +584,9 @@ class RecipeForm(w.VBox):
         stored = read_settings(self.studio.store, self.recipe.name)
         changed = _changes(self.saved, stored.settings)
         entered = self._entered()
-        typed = [name for name, value in entered.items() if value != self._shown.get(name)]
+        typed = [n for n, value in entered.items() if not _same(value, self._shown.get(n))]
         kept = {name: self._input(name).value for name in typed}
+        forgotten = [editor for editor in self.fields.values() if editor.forget]
         self.show_saved(stored)
         for name, value in kept.items():
             editor = self.fields.get(name)
@@ -544,6 +595,8 @@ class RecipeForm(w.VBox):
                 continue
             with contextlib.suppress(TraitError):  # a connection deleted meanwhile
                 self._input(name).value = value
+        for editor in forgotten:  # "Use default" still asked for
+            editor.use_default()
         if self.proactive is not None and kept:
             self.proactive.show_body()
         return ConflictError(
@@ -624,10 +677,15 @@ class RecipeForm(w.VBox):
     def _sent(self, editor: FieldEditor) -> bool:
         """Whether the field's value is sent: not when it is `unset` and nothing was saved
         for it, nor when a saved value's field was emptied (`_cleared`: it is forgotten).
-        A saved value the field shows as it was shown is unchanged, and kept."""
+        A saved value the field shows as it was shown is unchanged, and kept. A date picker
+        is emptied only by "Use default": one left empty otherwise is sent, to be refused."""
         saved = self.saved.get("parameters", {})
+        if editor.forget:
+            return False  # "Use default": the notebook's default, a saved date forgotten
         if self._kept(editor):
             return True
+        if editor.blank_date and not self._as_shown(editor):
+            return True  # no choice of the user's: refused by `_unreadable`, never forgotten
         if editor.empty is not None and editor.raw == "":
             return False  # the empty choice: the notebook's default, a saved value forgotten
         if None in editor.schema.get("enum", ()) and not editor.parse:
@@ -641,11 +699,12 @@ class RecipeForm(w.VBox):
     def _as_shown(self, editor: FieldEditor) -> bool:
         """Whether the field holds what the form showed (the user left it)."""
         shown = getattr(self, "_shown", None)  # None while the form is built: as shown
-        return shown is None or self._entered()[editor.name] == shown.get(editor.name)
+        return shown is None or _same(self._entered()[editor.name], shown.get(editor.name))
 
     def _cleared(self) -> list[str]:
-        """Saved values whose fields were emptied: forgotten on save, so the notebook's
-        default stands again (as the lab form and `lpstudio settings --reset` do)."""
+        """Saved values whose fields were emptied (a date's by "Use default"): forgotten on
+        save, so the notebook's default stands again (as the lab form and `lpstudio settings
+        --reset` do)."""
         saved = self.saved.get("parameters", {})
         return [n for n, e in self.fields.items() if n in saved and not self._sent(e)]
 
@@ -654,9 +713,28 @@ class RecipeForm(w.VBox):
         if not self._sent(editor):
             editor.error.value = ""
             return None
-        message = self._problem(editor, *self._given(editor))
+        message = self._unreadable(editor) or self._problem(editor, *self._given(editor))
         editor.error.value = _error_html(message or "")
         return message
+
+    def _unreadable(self, editor: FieldEditor) -> str | None:
+        """Why an emptied date picker is refused: the browser sends a date typed in part as
+        none too, and taking it for "no date" forgot the saved one (or saved None) without a
+        word. "Use default" is the way back to the notebook's default."""
+        if not editor.blank_date or self._as_shown(editor):
+            return None
+        saved = self.saved.get("parameters", {})
+        default = editor.schema.get("default") if "default" in editor.schema else "its own value"
+        forgets = f"forget the saved {saved[editor.name]} and " if editor.name in saved else ""
+        return _said(
+            ParameterError(
+                f"parameter '{editor.name}' expects a date like 2026-11-29; its picker holds "
+                "none (a date typed in part is read as none)",
+                field=editor.name,
+                fix=f"type or pick the whole date, or click Use default to {forgets}use the "
+                f"notebook's default ({default})",
+            )
+        )
 
     def values(self) -> tuple[dict[str, Any], set[str]]:
         given = {n: self._given(e) for n, e in self.fields.items() if self._sent(e)}
@@ -762,6 +840,7 @@ class RecipeForm(w.VBox):
             self._store()
             values, parse = self.values()
             self._say("testing on a sample event...")
+            self.preview.value = ""  # an earlier Test's, until this one's comes
             self._background(
                 lambda: self._finish(
                     self.studio.run(self.recipe.name, values, parse=parse, test=True), preview=True
@@ -780,6 +859,7 @@ class RecipeForm(w.VBox):
             values, parse = self.values()
             future = self.studio.submit(self.recipe.name, values, parse=parse)
             self._say("queued")
+            self.preview.value = ""  # a Test's: not what this job sends
             self._background(lambda: self._follow(future))
 
         self._guarded(act)
@@ -872,7 +952,10 @@ class RecipeForm(w.VBox):
             f'<span style="color:{colour}">job {job.id} {html.escape(job.status)}'
             f"{html.escape(detail)}</span>{link}"
         )
-        if preview and job.status in FINAL_STATES:
+        # A Test's dry run says what would be sent; a failed one's error is said above (it
+        # kept no such answer), and a real job's outcome is its status and output notebook.
+        self.preview.value = ""
+        if preview and job.status == "succeeded" and job.result is not None:
             body = json.dumps(job.result, indent=1, ensure_ascii=False)
             self.preview.value = (
                 "<b>What would be sent</b><pre style='max-height:400px;overflow:auto'>"

@@ -1,6 +1,12 @@
 """The proactive message part of a recipe form, grouped as LivePerson's product groups it:
-handoff, campaign name, skill, consumer id, and body variables with placeholders, a live
-preview for a sample record, character counts and SMS segments.
+handoff, campaign name, skill, consumer id, and the message template with placeholders, a
+live preview for a sample record, character counts and SMS segments.
+
+The template is the recipe's first message-template parameter (`x-template`, as
+`lpstudio.parameters` marks them): body variables (an object: LivePerson's {{1}}, {{2}}...,
+one editor each) or one text (the payment reminder's `body_template`, edited in its own
+field). Both get the same preview, and the same note on a placeholder an open record's
+schema does not name.
 """
 
 from __future__ import annotations
@@ -48,11 +54,17 @@ class ProactiveSection(w.VBox):
             "channel": "channel" if "channel" in props else None,
         }
         self.body_param = next(
-            (p for p, s in props.items() if s.get("type") == "object" and s.get("x-template")),
+            (
+                p
+                for p, s in props.items()
+                if s.get("x-template") and fields[p].kind in ("object", "string")
+            ),
             None,
         )
         self.owned = {n for n in names.values() if n} | ({self.body_param} - {None})
         self.body_editor = fields.get(self.body_param) if self.body_param else None
+        #: One text (`body_template: str`), shown in its own field, not body variables.
+        self.text = self.body_editor is not None and self.body_editor.kind == "string"
         self.variables: dict[str, w.Textarea] = {}
         self.target = w.Dropdown(description="Insert into", options=[], disabled=not self.editable)
         self.preview = w.HTML()
@@ -63,19 +75,12 @@ class ProactiveSection(w.VBox):
             if names[key]:
                 children.append(fields[names[key]].box)
         if self.body_editor is not None:
-            self.show_body()
-            add = w.Button(description="Add variable", icon="plus", disabled=not self.editable)
-            add.on_click(lambda _: self._add_variable(self._next_key(), ""))
             inserts = [self._insert_button(field) for field in self.fields_available]
             sample = ", ".join(f"{k}={v!r}" for k, v in list(self.sample.items())[:4])
+            children += (
+                self._text_editor(self.body_editor) if self.text else self._variables_editor()
+            )
             children += [
-                w.HTML(
-                    "<b>Body variables</b> <small>(LivePerson fills {{1}}, {{2}}... of the "
-                    "handoff's message with them)</small>"
-                ),
-                self.variable_box,
-                add,
-                w.HBox([self.target, w.HTML("<small>placeholders:</small>")]),
                 w.HBox(inserts, layout=w.Layout(flex_flow="row wrap")),
                 w.HTML(f"<small>Preview for the sample record: {html.escape(sample)}</small>"),
                 self.preview,
@@ -83,11 +88,32 @@ class ProactiveSection(w.VBox):
             self.refresh()
         super().__init__(children)
 
+    def _variables_editor(self) -> list[w.Widget]:
+        """Body variables: one editor each, written into the body parameter's field."""
+        self.show_body()
+        add = w.Button(description="Add variable", icon="plus", disabled=not self.editable)
+        add.on_click(lambda _: self._add_variable(self._next_key(), ""))
+        return [
+            w.HTML(
+                "<b>Body variables</b> <small>(LivePerson fills {{1}}, {{2}}... of the "
+                "handoff's message with them)</small>"
+            ),
+            self.variable_box,
+            add,
+            w.HBox([self.target, w.HTML("<small>placeholders:</small>")]),
+        ]
+
+    def _text_editor(self, editor: FieldEditor) -> list[w.Widget]:
+        """One text template: its own field (with the CLI's refusal under it), previewed as
+        it changes."""
+        editor.input.observe(lambda _change: self.refresh(), names="value")
+        return [editor.box, w.HTML("<small>placeholders:</small>")]
+
     def show_body(self) -> None:
         """One editor per variable of the body parameter's value (when the form opens, and
         when it shows the saved settings); kept as they are when they hold it already."""
-        if self.body_editor is None:
-            return
+        if self.body_editor is None or self.text:
+            return  # a text is its field's own value, previewed as it changes
         try:
             current = json.loads(self.body_editor.raw or "{}")
         except json.JSONDecodeError:
@@ -130,7 +156,10 @@ class ProactiveSection(w.VBox):
         )
 
         def insert(_: Any) -> None:
-            area = self.variables.get(self.target.value or "")
+            if self.text and self.body_editor is not None:
+                area: w.Widget | None = self.body_editor.input
+            else:
+                area = self.variables.get(self.target.value or "")
             if area is not None:
                 area.value = f"{area.value}{{{field}}}"
 
@@ -141,11 +170,14 @@ class ProactiveSection(w.VBox):
         return {key: area.value for key, area in self.variables.items()}
 
     def refresh(self) -> None:
-        """Writes the variables into the body parameter and previews them."""
+        """Writes the variables into the body parameter, and previews them (or the text)."""
         if self.body_editor is None:
             return
-        body = self.body()
-        self.body_editor.input.value = json.dumps(body, ensure_ascii=False)
+        if self.text:
+            body = {"": str(self.body_editor.input.value or "")}
+        else:
+            body = self.body()
+            self.body_editor.input.value = json.dumps(body, ensure_ascii=False)
         rows = []
         self.issues = []
         for key, template in body.items():
@@ -162,16 +194,21 @@ class ProactiveSection(w.VBox):
             note = f"{count} characters, {segments} SMS ({encoding})"
             if segments > 1:  # over 140 characters, or over 70 in UCS-2
                 note += " · sent as several SMS"
-            self.issues += [f"variable {key}: {p}" for p in problems]
-            errors = "".join(f'<div style="color:#c62828">{html.escape(p)}</div>' for p in problems)
+            errors = ""
+            if not self.text:  # a text's field shows its refusal itself, in the CLI's words
+                self.issues += [f"variable {key}: {p}" for p in problems]
+                errors = "".join(
+                    f'<div style="color:#c62828">{html.escape(p)}</div>' for p in problems
+                )
             errors += "".join(
                 f'<div style="color:#8a6d00">{html.escape(p)} (not named by the record\'s '
                 "schema: each record must hold it, or its recipient fails)</div>"
                 for p in named
                 if p not in problems
             )
+            label = f"<b>{{{{{html.escape(key)}}}}}</b> " if key else ""
             rows.append(
-                f"<div><b>{{{{{html.escape(key)}}}}}</b> {html.escape(rendered)}"
+                f"<div>{label}{html.escape(rendered)}"
                 f"<br><small>{html.escape(note)}</small>{errors}</div>"
             )
         self.preview.value = "".join(rows)

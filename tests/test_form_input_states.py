@@ -1,0 +1,156 @@
+"""The recipe form's inputs in the states a browser leaves them: a date typed in part, a
+Test's preview followed by a real run, a text template, a JSON value that only Python's
+`==` takes for the default."""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Iterator
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from lpstudio.sandbox import Sandbox
+from lpstudio.settings import saved_settings
+from lpstudio.studio import Studio
+from lpstudio.widgets import RecipeForm
+
+from .conftest import write_recipe
+from .test_forms import loaded
+
+RECIPE = "billing/reminder"
+
+
+@pytest.fixture
+def billing(tmp_path: Path, sandbox: Sandbox) -> Iterator[Studio]:
+    """A workspace on the sandbox with the payment reminder as `billing/reminder`, as
+    `lpstudio gallery try payment_reminder --project billing --name reminder` makes it."""
+    studio = Studio.init(tmp_path / "ws", accept_terms=True, admin="alice", sandbox=sandbox.url)
+    studio.try_template("payment_reminder", "billing", "reminder")
+    yield studio
+    studio.close()
+
+
+def parameters(studio: Studio) -> dict[str, object]:
+    return saved_settings(studio.store, f"{RECIPE}.ipynb").get("parameters", {})
+
+
+def test_a_date_typed_in_part_keeps_the_saved_date_until_reset_is_clicked(
+    billing: Studio,
+) -> None:
+    """A browser's date picker reports a date typed in part as no date (None), as it does an
+    emptied one: Save forgot the saved date and said "saved", and Run now ran without it."""
+    billing.save_settings(RECIPE, {"today": "2026-12-05"}, parse={"today"})  # `settings -p`
+    form = loaded(RECIPE, billing)
+    editor = form.fields["today"]
+    assert editor.input.value == date(2026, 12, 5)
+
+    editor.input.value = None  # the day part deleted
+    said = html.unescape(editor.error.value)
+    assert "today" in said and "Use default" in said, said
+    assert form.save() is False
+    assert "fix the fields first" in form.status.value
+    form.run_now()
+    assert form.last_job is None and billing.jobs() == []
+    assert parameters(billing) == {"today": "2026-12-05"}
+
+    editor.input.value = date(2026, 12, 6)  # a whole date again
+    assert editor.error.value == ""
+    assert form.save() is True, form.status.value
+    assert parameters(billing) == {"today": "2026-12-06"}
+
+    editor.reset.click()  # the explicit way back to the notebook's default (None)
+    assert editor.input.value is None and editor.error.value == ""
+    assert form.save() is True, form.status.value
+    assert "today" not in parameters(billing)
+    assert form.save() is True, form.status.value  # saved again untouched: still nothing
+    assert "today" not in parameters(billing)
+
+
+def test_a_date_picker_left_empty_on_a_date_default_says_how_to_get_it_back(
+    studio: Studio,
+) -> None:
+    write_recipe(
+        studio.workspace.root,
+        "p/dated",
+        parameters="from datetime import date\n\nstart: date | None = date(2026, 11, 1)",
+    )
+    form = RecipeForm("p/dated", studio)
+    editor = form.fields["start"]
+    editor.input.value = None  # typed in part: it was saved as None, the default's opposite
+    assert "Use default" in html.unescape(editor.error.value)
+    assert form.save() is False
+    assert saved_settings(studio.store, "p/dated.ipynb") == {}
+    editor.reset.click()
+    assert editor.input.value == date(2026, 11, 1) and editor.error.value == ""
+    assert form.save() is True, form.status.value
+    assert saved_settings(studio.store, "p/dated.ipynb")["parameters"] == {}
+
+
+def test_run_now_replaces_the_preview_of_an_earlier_test(billing: Studio) -> None:
+    form = loaded(RECIPE, billing)
+    form.test()
+    form.wait()
+    assert form.last_job is not None and form.last_job.status == "succeeded", form.status.value
+    assert "What would be sent" in form.preview.value and "dry_run" in form.preview.value
+
+    form.run_now()
+    form.wait()
+    job = form.last_job
+    assert job is not None and job.status == "succeeded" and job.trigger == "manual", (
+        form.status.value
+    )
+    assert f"job {job.id} succeeded" in form.status.value
+    assert "What would be sent" not in form.preview.value
+    assert "dry_run" not in form.preview.value
+
+
+def test_a_failed_test_shows_its_error_not_an_empty_preview(billing: Studio) -> None:
+    billing.save_settings(RECIPE, {"body_template": "Hi {nope}"})  # an open record takes it
+    form = loaded(RECIPE, billing)
+    form.test()
+    form.wait()
+    job = form.last_job
+    assert job is not None and job.status == "failed", form.status.value
+    said = html.unescape(form.status.value)
+    assert "ValueError" in said and "not columns of invoices.csv" in said, said
+    assert "What would be sent" not in form.preview.value
+    assert "null" not in form.preview.value
+
+
+def test_a_text_template_gets_the_preview_and_the_unknown_placeholder_note(
+    billing: Studio,
+) -> None:
+    """`body_template: str` had no preview: `Hi {nope}` was saved without a word, and
+    Run now failed on it."""
+    form = loaded(RECIPE, billing)
+    section = form.proactive
+    assert section is not None and section.body_param == "body_template"
+    shown = html.unescape(section.preview.value)
+    assert "Hi James, invoice INV-1002 of 89.90 USD" in shown  # the sample invoice
+    assert "1 SMS" in shown
+
+    form.fields["body_template"].input.value = "Hi {nope}"
+    shown = html.unescape(section.preview.value)
+    assert "unknown placeholder {nope}" in shown and "not named by the record" in shown
+    assert form.save() is True, form.status.value  # an open record's: saved, and said
+    assert parameters(billing) == {"body_template": "Hi {nope}"}
+
+
+def test_a_json_value_equal_to_the_default_only_by_python_is_checked(studio: Studio) -> None:
+    """`{"a": true}` is not the default `{"a": 1.0}`: the form took it for the default,
+    said "saved", and stored nothing; the CLI refuses it."""
+    write_recipe(
+        studio.workspace.root, "p/weighted", parameters='weights: dict[str, float] = {"a": 1.0}'
+    )
+    form = RecipeForm("p/weighted", studio)
+    form.fields["weights"].input.value = '{"a": true}'
+    said = html.unescape(form.fields["weights"].error.value)
+    assert "parameter 'weights.a' expects a number, got True" in said, said
+    assert form.save() is False
+    assert saved_settings(studio.store, "p/weighted.ipynb") == {}
+
+    form.fields["weights"].input.value = '{"a": 2}'  # a whole number is a number
+    assert form.save() is True, form.status.value
+    assert saved_settings(studio.store, "p/weighted.ipynb")["parameters"] == {"weights": {"a": 2.0}}
