@@ -40,6 +40,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import nbformat
 from jupyter_client.manager import AsyncKernelManager
 from nbclient.exceptions import CellExecutionError
 from papermill.clientwrap import PapermillNotebookClient
@@ -77,6 +78,7 @@ class StudioNotebookClient(PapermillNotebookClient):
         self._secrets = secrets
         self._on_cell = on_cell
         self._before_cell = before_cell
+        self._held: dict[str, str] = {}  # a stream's partial last line (`log_output_message`)
         self.kernel_info: dict[str, Any] | None = None  # a pooled kernel's, asked already
         self.first_request_metadata: dict[str, Any] | None = None
 
@@ -112,7 +114,9 @@ class StudioNotebookClient(PapermillNotebookClient):
         """nbclient's, marking a cell that was cut off (its kernel killed by a timeout or a
         cancel, or dead, or nbclient's own timeout) as papermill marks a cell whose
         execution raised: papermill marks only a cell's own error, and so reported the cell
-        cut off, and every cell after it (`notebook_complete`), as completed."""
+        cut off, and every cell after it (`notebook_complete`), as completed. What the
+        cell printed last without ending its line is passed on as the cell ends, however
+        it ends."""
         try:
             return super().execute_cell(cell, cell_index, *args, **kwargs)
         except CellExecutionError:
@@ -120,15 +124,47 @@ class StudioNotebookClient(PapermillNotebookClient):
         except BaseException:
             self.nb_man.cell_exception(cell, cell_index=cell_index)
             raise
+        finally:
+            self._pass_held()
 
     def log_output_message(self, output: Any) -> None:
         """papermill's (`--log-output`, `--stdout-file`, `--stderr-file`), passing each
-        output on masked as the output notebook shows it."""
-        if self._secrets:
+        output on masked as the output notebook shows it.
+
+        Stream text goes on by whole lines: the kernel sends what a cell prints in chunks,
+        and a secret printed in two pieces, each masked alone, would be whole again in the
+        file. A stream's partial last line is held until its line ends, or the cell does
+        (`_pass_held`). A carriage return ends a line too: a progress bar keeps moving."""
+        if not self._secrets:
+            super().log_output_message(output)
+        elif output.output_type == "stream":
+            text = self._held.get(output.name, "") + "".join(output.text)
+            end = max(text.rfind("\n"), text.rfind("\r")) + 1
+            if end < len(text):
+                self._held[output.name] = text[end:]  # a stream held already keeps its turn
+            else:
+                self._held.pop(output.name, None)
+            if end:
+                self._pass_stream(output.name, text[:end])
+        else:
             from .runner import node_copy
 
-            output = node_copy(output, self._secrets)
-        super().log_output_message(output)
+            if output.output_type == "execute_result":
+                self._pass_held()  # the cell's value comes after what it printed
+            super().log_output_message(node_copy(output, self._secrets))
+
+    def _pass_stream(self, name: str, text: str) -> None:
+        from .sdk import scrub_text
+
+        masked = scrub_text(text, self._secrets)
+        super().log_output_message(nbformat.v4.new_output("stream", name=name, text=masked))
+
+    def _pass_held(self) -> None:
+        """Passes on the partial last lines held back (`log_output_message`), in the order
+        their streams began them."""
+        held, self._held = self._held, {}
+        for name, text in held.items():
+            self._pass_stream(name, text)
 
     def papermill_execute_cells(self) -> None:
         if self.first_request_metadata is not None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import math
@@ -17,6 +18,7 @@ import click
 from ..errors import InputError, LpstudioError, NotFoundError
 from ..failures import describe_error
 from ..models import Job
+from ..sdk import scrub_text
 from ..store import SUCCEEDED
 from ..studio import Studio, job_to_dict, plain_error
 
@@ -82,8 +84,66 @@ def _as_option(exc: LpstudioError) -> None:
     exc.field = option
 
 
-def _fail(exc: LpstudioError, as_json: bool) -> NoReturn:
+def _given_workspace(ctx: click.Context | None) -> Path | None:
+    """The `--workspace` the failed command was given, by itself or by its group (`gallery
+    --workspace W try`); None for the default (`$LPSTUDIO_WORKSPACE`, this folder)."""
+    while ctx is not None:
+        if isinstance(given := ctx.params.get("workspace"), Path):
+            return given
+        ctx = ctx.parent
+    return None
+
+
+def _typed_workspace(args: Sequence[str]) -> Path | None:
+    """The `--workspace` typed in a command line that click refused before reading it."""
+    for at, arg in enumerate(args):
+        name, sep, value = arg.partition("=")
+        if name in ("--workspace", "-w") and (sep or at + 1 < len(args)):
+            return Path(value if sep else args[at + 1])
+    return None
+
+
+def _workspace_secrets(workspace: Path | None) -> frozenset[str]:
+    """The secrets of the workspace a failed command was run in, as the REST API masks them
+    in its errors: its connections' and its store's password. Whatever cannot be read (no
+    workspace, one that cannot be opened, a store that is down) hides nothing: the error
+    being printed says what went wrong, and must not be replaced by this failure."""
+    from ..connections import Connections
+    from ..store import Store
+    from ..workspace import Workspace
+
+    try:
+        found = Workspace.find(workspace)
+        store = Store(found.store_url)
+        hidden = store.secrets  # from its URL: known even when the store is down
+    except Exception:
+        return frozenset()
+    with contextlib.suppress(Exception):  # a store that is down, a key that opens nothing
+        try:
+            hidden |= Connections(store, found.key_path, found.root).secret_values()
+        finally:
+            store.close()
+    return hidden
+
+
+def _mask(exc: LpstudioError, workspace: Path | None) -> None:
+    """Masks the workspace's secrets in an error's message, field and fix: an error quotes
+    what was typed (a parameter's value or name, an event's key), and what the CLI prints
+    ends in cron mail and CI logs. Read only here, once a command has failed."""
+    secrets = _workspace_secrets(workspace)
+    if not secrets:
+        return
+    exc.message = scrub_text(exc.message, secrets)
+    exc.field = scrub_text(exc.field, secrets) if exc.field else exc.field
+    exc.fix = scrub_text(exc.fix, secrets) if exc.fix else exc.fix
+    exc.args = (exc.message,)
+
+
+def _fail(exc: LpstudioError, as_json: bool, workspace: Path | None = None) -> NoReturn:
+    """Prints `exc` (and exits): the command's own workspace (`workspace`, else the one it
+    was given) has its secrets masked in it."""
     _as_option(exc)
+    _mask(exc, workspace or _given_workspace(click.get_current_context(silent=True)))
     if as_json:
         _emit({"error": exc.to_dict()})
     click.echo(f"lpstudio: error: {exc}", err=True)
@@ -199,7 +259,7 @@ def _refuse(exc: click.UsageError, args: Sequence[str]) -> NoReturn:
     if isinstance(exc, click.exceptions.NoArgsIsHelpError):
         click.echo(exc.ctx.get_help())
         sys.exit(0)
-    _fail(_usage_error(exc), "--json" in args)
+    _fail(_usage_error(exc), "--json" in args, _given_workspace(exc.ctx) or _typed_workspace(args))
 
 
 class _Parsed(click.Command):
