@@ -14,12 +14,18 @@ jobs' transaction down with it. An event is queued once either way.
 
 A call without a key is claimed under a key made of its request (see
 `lpstudio.server.calls`): such a claim names a new call again once its repeat window has
-passed and its request is over, so it is renewed in place, by the same conditional update.
+passed and its request is over, or once its caller had the recipe's answer (the caller
+decides which answer that is), so it is renewed in place, by the same conditional update.
+
+A claim's write may wait for the store longer than its caller may wait for an answer: given
+a `check`, each write calls it in its transaction before committing, and rolls back when it
+raises (its caller was answered without it).
 """
 
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -29,7 +35,7 @@ from sqlalchemy.orm import Session
 
 from .errors import ConflictError
 from .models import IdempotentCall, Job, utcnow
-from .store import FINAL_STATES, SUCCEEDED, Store
+from .store import FINAL_STATES, Store
 
 #: How long a claim may stay unanswered while its request queues its job(s): queueing takes
 #: well under a second (a minute if the store is very busy), so a claim older than this with
@@ -84,26 +90,23 @@ class IdempotentCalls:
         endpoint: str,
         request_sha256: str,
         renew_before: datetime | None = None,
-        renew_delivered: bool = False,
+        renew_answered: Callable[[dict[str, Any]], bool] | None = None,
+        check: Callable[[], None] | None = None,
     ) -> tuple[dict[str, Any], bool]:
         """The call recorded under (client, key), and whether this request holds it now: it
         just made it, took over one left unanswered past `CLAIM_LEASE` by the same request
         (a claim of another body is only returned, for the caller to refuse), or, given
-        `renew_before`, renewed one made before then whose request is over (answered, or its
-        job ended): a repeat window's key names a new call once the window has passed.
-        Given `renew_delivered`, also one whose job succeeded and answered below 500 (see
-        `_delivered`)."""
+        `renew_before`, renewed one made before then whose request is over (its job ended):
+        a repeat window's key names a new call once the window has passed. Given
+        `renew_answered`, also one whose caller it says had its answer. `check` runs in the
+        transaction of each write, which it rolls back by raising."""
         while True:
             now = utcnow()
             existing = self.find(client, key)
             if existing is not None:
-                if not (
-                    self._abandoned(existing, request_sha256, now)
-                    or self._over(existing, renew_before)
-                    or (renew_delivered and self._delivered(existing))
-                ):
+                if not self._free(existing, request_sha256, now, renew_before, renew_answered):
                     return existing, False
-                if self._take_over(existing, now):
+                if self._take_over(existing, now, check):
                     renewed = {"job_id": None, "status": None, "answer": None}
                     return {**existing, **renewed, "claimed_at": now}, True
                 continue  # another request took it over or settled it meanwhile: read it
@@ -118,10 +121,62 @@ class IdempotentCalls:
                     )
                     s.add(row)
                     s.flush()
+                    if check is not None:
+                        check()
                     return _as_dict(row), True
             except IntegrityError:
                 continue  # another request claimed it meanwhile: read its claim (or, if
                 # that request released it since, claim it again)
+
+    def repeated(
+        self,
+        client: str,
+        key: str,
+        request_sha256: str,
+        renew_before: datetime | None = None,
+        renew_answered: Callable[[dict[str, Any]], bool] | None = None,
+    ) -> dict[str, Any] | None:
+        """The claim that `claim` would give a request as someone else's, without claiming
+        anything: whether the request repeats a call, when it cannot be a new one (its
+        recipe stopped or broke since)."""
+        existing = self.find(client, key)
+        if existing is None or self._free(
+            existing, request_sha256, utcnow(), renew_before, renew_answered
+        ):
+            return None
+        return existing
+
+    def for_job(self, client: str, job_id: int, queued_at: datetime) -> dict[str, Any] | None:
+        """The claim of `client` that recorded `job_id`, queued at `queued_at`. A claim is
+        made (or taken over) within `CLAIM_LEASE` before its job, and the two times may come
+        from two clocks (PostgreSQL's, and the claiming machine's): the claims of that span,
+        and as long again around it, are read through their times' index (a job is one
+        claim's at most; the client's index would read all its claims)."""
+        with self.store.read() as s:
+            row = s.scalars(
+                select(IdempotentCall).where(
+                    IdempotentCall.created_at.between(
+                        queued_at - 2 * CLAIM_LEASE, queued_at + CLAIM_LEASE
+                    ),
+                    IdempotentCall.job_id == job_id,
+                )
+            ).first()
+        return None if row is None or row.client != client else _as_dict(row)
+
+    def _free(
+        self,
+        call: dict[str, Any],
+        request_sha256: str,
+        now: datetime,
+        renew_before: datetime | None,
+        renew_answered: Callable[[dict[str, Any]], bool] | None,
+    ) -> bool:
+        """Whether a request may claim `call` anew (see `claim`)."""
+        return (
+            self._abandoned(call, request_sha256, now)
+            or self._over(call, renew_before)
+            or (renew_answered is not None and renew_answered(call))
+        )
 
     @staticmethod
     def _abandoned(call: dict[str, Any], request_sha256: str, now: datetime) -> bool:
@@ -131,31 +186,22 @@ class IdempotentCalls:
         return unanswered and expired and call["request_sha256"] == request_sha256
 
     def _over(self, call: dict[str, Any], before: datetime | None) -> bool:
-        """Whether a claim made before `before` was answered, or its job ended."""
+        """Whether a claim made before `before` has a job, and it ended (what the claim
+        records of its caller's answer does not say it ended: an async call's caller was
+        only handed the job)."""
         if before is None or call["claimed_at"] >= before:
             return False
-        if call["status"] is not None:
-            return True
         if call["job_id"] is None:  # still starting its job (or dead: see `_abandoned`)
             return False
         with self.store.read() as s:
             job = s.get(Job, call["job_id"])
             return job is None or job.status in FINAL_STATES
 
-    def _delivered(self, call: dict[str, Any]) -> bool:
-        """Whether the claim's job succeeded and its answer, below 500, was recorded: the
-        recipe answered its caller. A bot retries a request only until it has an answer, so
-        the same request again is a new call (a consumer who chooses again), while one whose
-        job runs, failed or answered 5xx is still a retry."""
-        if call["status"] is None or call["job_id"] is None or call["status"] >= 500:
-            return False
-        with self.store.read() as s:
-            job = s.get(Job, call["job_id"])
-            return job is not None and job.status == SUCCEEDED
-
-    def _take_over(self, call: dict[str, Any], now: datetime) -> bool:
+    def _take_over(
+        self, call: dict[str, Any], now: datetime, check: Callable[[], None] | None = None
+    ) -> bool:
         """Claims `call` anew, unanswered and without a job, if it is still as it was read:
-        one request wins."""
+        one request wins; `check` runs in the transaction that takes it."""
 
         def unchanged(column: Any, value: Any) -> Any:
             return column.is_(None) if value is None else column == value
@@ -171,6 +217,8 @@ class IdempotentCalls:
                 )
                 .values(created_at=now, job_id=None, status=None, answer=None)
             ).rowcount  # type: ignore[attr-defined]
+            if taken and check is not None:
+                check()
         return bool(taken)
 
     def get(self, call_id: int) -> dict[str, Any] | None:

@@ -8,10 +8,12 @@ recipe with the body as its event, and its `respond()` answer, checked against t
     200..599 from respond()   the recipe's own status and body (not 204 or 304)
     422                       the job failed or was cancelled (with the job id)
     502                       the recipe answered nothing, or off its response schema
-    503                       the recipe's own settings keep it from running (no job)
+    503                       the recipe's own settings keep it from running, or the store
+                              stayed busy past the call timeout (no job)
     504                       no answer within the call timeout (15 s by default); the job
                               goes on, and `GET /calls/<job>` gives its answer later
     202                       `?mode=async`: the job id at once, to poll at `/calls/<job>`
+    410                       `/calls/<job>` of a job purged after the retention period
 
 Conversation Builder gives up after 20 s and retries up to 3 times. A request carrying an
 `Idempotency-Key` is claimed once per client and key in the store: a repeat waits for the
@@ -19,12 +21,19 @@ first request's job, or reads its stored answer, and never starts a second job; 
 with another body is refused (409). Conversation Builder sends no key, so a request without
 one is claimed under the request itself (client, endpoint and body) for the app's
 `repeat_window`: an identical request within it, or while the first one's job runs, is its
-retry, until the recipe answered it (its job succeeded with a status below 500). A bot
-retries only until it has an answer, so the same request after that is a new one: a
-consumer who opts in, out and in again within the window is recorded three times. The
-job and the claim's record of it are written in one transaction, so a claim with no job
-past its lease was left by a request that died before starting it: a repeat then takes the
-claim over and runs the job (see `lpstudio.idempotency`).
+retry, until the recipe answered it (its job succeeded with a status below 500, and the
+caller had that answer, or in async mode the job). A bot retries only until it has an
+answer, so the same request after that is a new one: a consumer who opts in, out and in
+again within the window is recorded three times. A caller told 504 has no answer yet: its
+next repeat gets the job's answer (as the 504 says), unless it polled it. A repeat gets its
+call's answer, or its job as it is now, even once the recipe stopped or broke. The job and
+the claim's record of it are written in one transaction, so a claim with no job past its
+lease was left by a request that died before starting it: a repeat then takes the claim
+over and runs the job (see `lpstudio.idempotency`).
+
+The whole call keeps to its call timeout, its waits for a busy store included. A store
+write cannot be stopped once it waits for its turn, so a call answered without it (503,
+nothing queued) shuts its `_Gate`, and the write, once it gets its turn, rolls back.
 """
 
 from __future__ import annotations
@@ -34,9 +43,12 @@ import contextlib
 import functools
 import hashlib
 import json
+import threading
 import time
+from collections.abc import Awaitable, Callable
+from concurrent.futures import Future
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from ..errors import ConflictError, InputError, NotFoundError
 from ..jsonschemas import first_problem
@@ -57,6 +69,7 @@ if TYPE_CHECKING:
     from .app import LpstudioApp
 
 Answer = tuple[int, Any, dict[str, str]]
+T = TypeVar("T")
 
 #: How often a repeated request looks at the first request's job.
 POLL_SECONDS = 0.1
@@ -121,6 +134,22 @@ def answer_for(
     return status, body
 
 
+def _purged(job: Job) -> tuple[int, Any]:
+    """410: what a job answered was erased with its data (`Studio.purge`); its status and
+    end are all that is left."""
+    ended = f" at {job.finished_at:%Y-%m-%d %H:%M:%S} UTC" if job.finished_at else ""
+    return _error(
+        410,
+        "AnswerPurged",
+        f"job {job.id} {job.status}{ended}; its answer was purged with the job's data after "
+        "the workspace's retention period",
+        "the answer cannot be read any more: read a call's answer within the retention period "
+        "(jobs.retention_days in lpstudio.toml); send the request again to run the recipe anew",
+        job=job.id,
+        field="job",
+    )
+
+
 async def _wait_final(app: LpstudioApp, job_id: int, timeout: float) -> Job | None:
     """The job once final, read from the store; None past the timeout."""
     deadline = time.monotonic() + timeout
@@ -150,36 +179,184 @@ def _in_progress(message: str, fix: str, headers: dict[str, str], field: str) ->
     return status, body, {**headers, "Retry-After": "1"}
 
 
+class _TooLate(Exception):
+    """A call's store write that got its turn after its caller was answered without it."""
+
+
+class _Late(Exception):
+    """The call's store write was not done within its call timeout, and never will be."""
+
+
+class _Gate:
+    """Whether a call's store write may still commit: the write passes it in its own
+    transaction (`enter`) and the call shuts it once its call timeout is up (`shut`).
+    Whichever comes first wins, so a caller told that nothing was written is told true."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._state: str | None = None
+
+    def enter(self) -> None:
+        with self._lock:
+            if self._state == "shut":
+                raise _TooLate()
+            self._state = "entered"
+
+    def shut(self) -> bool:
+        """True when no write will commit; False when one passed already (it commits)."""
+        with self._lock:
+            if self._state is None:
+                self._state = "shut"
+            return self._state == "shut"
+
+
+def _consumed(task: asyncio.Future[Any]) -> None:
+    """Reads the outcome of a write no caller waits for any more (its error was answered)."""
+    if not task.cancelled():
+        task.exception()
+
+
+async def _written(deadline: float, gate: _Gate, work: Awaitable[T]) -> T:
+    """What a store write (gated by `gate`) gives once done, by `deadline`; `_Late` past it,
+    unless the write passed its gate in time: it commits, and stands."""
+    task = asyncio.ensure_future(work)
+    try:
+        return await asyncio.wait_for(asyncio.shield(task), max(0.0, deadline - time.monotonic()))
+    except TimeoutError:
+        if gate.shut():
+            task.add_done_callback(_consumed)
+            raise _Late() from None
+        return await task
+
+
+def _store_busy(timeout: float) -> Answer:
+    status, body = _error(
+        503,
+        "StoreBusy",
+        f"the store stayed busy with other writes past this call's timeout ({timeout:g} s): "
+        "nothing was queued",
+        "send the same request again shortly (with its Idempotency-Key, if it had one): it "
+        "runs the call once",
+        field="store",
+    )
+    return status, body, {"Retry-After": "5"}
+
+
 def _claim_key(
     app: LpstudioApp, client: dict[str, Any], key: str | None, digest: str
-) -> tuple[str, str, datetime | None, bool] | None:
+) -> tuple[str, str, datetime | None, Callable[[dict[str, Any]], bool] | None] | None:
     """Under which (client, key) a call is claimed, before when such a claim is over, and
-    whether it is over once its recipe answered: its Idempotency-Key for good; without
-    one, the request itself for `repeat_window` seconds or until it was answered (a client
-    name has no ':', so these keys are apart); None when not claimed."""
+    what tells whether it is over once its caller was answered: its Idempotency-Key for
+    good; without one, the request itself for `repeat_window` seconds or until the recipe
+    answered it (`_answered`; a client name has no ':', so these keys are apart); None when
+    not claimed."""
     if key:
-        return client["name"], key, None, False
+        return client["name"], key, None, None
     window = app.repeat_window
     if not window > 0:  # 0 (or NaN): every call runs
         return None
     renew = utcnow() - timedelta(seconds=window) if window < FOREVER else None
-    return f"repeat:{client['name']}", digest, renew, True
+    return f"repeat:{client['name']}", digest, renew, functools.partial(_answered, app)
 
 
-async def _settle_answer(app: LpstudioApp, claim: dict[str, Any], status: int, answer: Any) -> None:
+def _answered(app: LpstudioApp, call: dict[str, Any]) -> bool:
+    """Whether the recipe answered a claimed call's caller, below 500: its job succeeded and
+    the caller had its answer, or in async mode the job that gives it. A bot retries a
+    request only until it has an answer, so the same request again is a new call (a consumer
+    who chooses again), while one whose job runs, failed or answered 5xx is still its retry,
+    and so is one whose caller was told 504 and did not poll: its repeat gets the answer."""
+    if call["job_id"] is None or call["status"] is None:
+        return False
+    try:
+        job = app.service.store.job(call["job_id"])
+    except NotFoundError:
+        return False
+    if job.status != SUCCEEDED:
+        return False
+    status = _job_answer(app, job)[0] if _handed_job(call) else call["status"]
+    return bool(status < 500)
+
+
+def _handed_job(claim: dict[str, Any]) -> bool:
+    """Whether a claim records that its call's caller was handed the job (async mode), not
+    the job's answer."""
+    job_id = claim["job_id"]
+    return job_id is not None and (claim["status"], claim["answer"]) == _queued(job_id)
+
+
+def _job_answer(
+    app: LpstudioApp, job: Job, schema: dict[str, Any] | None = None
+) -> tuple[int, Any]:
+    """A finished job's answer, read after its call (its caller's repeat, or poll): checked
+    against `schema`, else against the response schema of the version it ran; gone once the
+    job was purged."""
+    if job.purged:
+        return _purged(job)
+    if schema is None:
+        schema = _response_schema(app.service, job)
+    return answer_for(job, schema, app.lpstudio_workspace)
+
+
+async def _settle_answer(
+    app: LpstudioApp, claim: dict[str, Any], status: int, answer: Any, deadline: float
+) -> None:
     """Records a call's answer on its claim, unless a later request renewed the claim since
-    (its repeat window passed): this request's answer stands all the same."""
-    with contextlib.suppress(ConflictError):
-        await app.blocking(app.service.calls.settle, claim, status=status, answer=answer)
+    (its repeat window passed): this request's answer stands all the same. Waited for until
+    `deadline` at most: a busy store delays the record, not the answer (until it is written,
+    a repeat reads the job's answer)."""
+
+    def settle() -> None:
+        with contextlib.suppress(ConflictError):
+            app.service.calls.settle(claim, status=status, answer=answer)
+
+    task = asyncio.ensure_future(app.blocking(settle))
+    task.add_done_callback(_consumed)
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(asyncio.shield(task), max(0.0, deadline - time.monotonic()))
 
 
-def _record_job(calls: IdempotentCalls, claim: dict[str, Any], session: Session, job: Job) -> None:
-    """Records the call's job on its claim, in the transaction that queues the job."""
-    calls.settle(claim, job_id=job.id, session=session)
+def _record_job(
+    calls: IdempotentCalls,
+    claim: dict[str, Any] | None,
+    handed: bool,
+    gate: _Gate,
+    session: Session,
+    job: Job,
+) -> None:
+    """Records the call's job on its claim, in the transaction that queues the job, and in
+    async mode (`handed`) that its caller is handed the job; neither, and no job, once its
+    caller was answered that nothing was queued (`_Gate`)."""
+    gate.enter()
+    if claim is None:
+        return
+    if handed:
+        status, answer = _queued(job.id)
+        calls.settle(claim, job_id=job.id, status=status, answer=answer, session=session)
+    else:
+        calls.settle(claim, job_id=job.id, session=session)
 
 
-def _queued(job_id: int) -> tuple[int, Any]:
-    return 202, {"job": job_id, "status": "queued", "poll": f"{PREFIX}/calls/{job_id}"}
+def _dispatch(
+    app: LpstudioApp,
+    client: dict[str, Any],
+    recipe: str,
+    event: Any,
+    claim: dict[str, Any] | None,
+    then: Callable[[Session, Job], None],
+) -> tuple[Job, Future[Job]]:
+    """Queues the call's job as its client; when that fails, or its write got its turn too
+    late (`_TooLate`), its claim goes too, so that a repeat runs the call."""
+    try:
+        caller = app.studio_for(f"api:{client['name']}")
+        return caller.dispatch(recipe, event=event, trigger="callable", then=then)
+    except Exception:  # nothing started
+        if claim is not None:
+            app.service.calls.release(claim)
+        raise
+
+
+def _queued(job_id: int, status: str = "queued") -> tuple[int, Any]:
+    return 202, {"job": job_id, "status": status, "poll": f"{PREFIX}/calls/{job_id}"}
 
 
 def _event(body: bytes) -> Any:
@@ -204,6 +381,7 @@ async def call(
     key: str | None,
     mode: str,
 ) -> Answer:
+    began = time.monotonic()
     service = app.service
     # First: a client is told nothing of the endpoints it may not call (whether one exists,
     # is started, or is broken).
@@ -218,10 +396,10 @@ async def call(
     try:
         endpoint = await app.blocking(service.endpoint, path)
     except (InputError, NotFoundError) as exc:  # a recipe broken or stopped since
-        if key:  # a repeat of a call already answered gets that answer all the same
-            replayed = await _answered(app, client, path, body, key)
-            if replayed is not None:
-                return replayed
+        # A repeat of a call gets its answer all the same: nothing needs to run.
+        repeated = await _repeat_of_gone(app, client, path, body, key, mode, began)
+        if repeated is not None:
+            return repeated
         if isinstance(exc, NotFoundError):
             raise
         raise recipe_not_ready(exc) from None
@@ -237,9 +415,8 @@ async def call(
             fix=f"see the input schema of /call/{path} in {PREFIX}/openapi.json",
         )
     timeout = float(endpoint["call_timeout"] or app.call_timeout)
+    deadline = began + timeout
     schema = endpoint["response_schema"]
-    headers: dict[str, str] = {}
-    claim: dict[str, Any] | None = None
     if key and len(key) > 255:
         raise ApiError(
             400,
@@ -249,40 +426,51 @@ async def call(
             fix="send a key of at most 255 characters",
         )
     digest = _digest(path, event)
+    claim: dict[str, Any] | None = None
     claim_key = _claim_key(app, client, key, digest)
-    if claim_key is not None:
-        owner, ident, renew_before, renew_delivered = claim_key
-        claim, made = await app.blocking(
-            service.calls.claim, owner, ident, path, digest, renew_before, renew_delivered
-        )
-        if not made:
-            return await _repeat(app, claim, digest, timeout, schema, mode, keyed=bool(key))
-
-    caller = await app.blocking(app.studio_for, f"api:{client['name']}")
     try:
-        job, future = await app.blocking(
-            caller.dispatch,
-            endpoint["recipe"],
-            event=event,
-            trigger="callable",
-            then=None if claim is None else functools.partial(_record_job, service.calls, claim),
+        if claim_key is not None:
+            owner, ident, renew_before, renew_answered = claim_key
+            gate = _Gate()
+            claim, made = await _written(
+                deadline,
+                gate,
+                app.blocking(
+                    service.calls.claim,
+                    owner,
+                    ident,
+                    path,
+                    digest,
+                    renew_before,
+                    renew_answered,
+                    gate.enter,
+                ),
+            )
+            if not made:
+                return await _repeat(app, claim, digest, timeout, schema, mode, bool(key), deadline)
+        gate = _Gate()
+        then = functools.partial(_record_job, service.calls, claim, mode == "async", gate)
+        job, future = await _written(
+            deadline,
+            gate,
+            app.blocking(_dispatch, app, client, endpoint["recipe"], event, claim, then),
         )
-    except Exception as exc:  # nothing started: a repeat may try again
-        if claim:
-            await app.blocking(service.calls.release, claim)
-        if isinstance(exc, InputError):  # the body was checked: the recipe is at fault
-            raise recipe_not_ready(exc) from None
-        raise
-    headers["Lpstudio-Job"] = str(job.id)
+    except _Late:
+        return _store_busy(timeout)
+    except InputError as exc:  # nothing started; the body was checked: the recipe is at fault
+        raise recipe_not_ready(exc) from None
+    headers = {"Lpstudio-Job": str(job.id)}
     if mode == "async":
         return (*_queued(job.id), headers)
     try:
-        final = await asyncio.wait_for(asyncio.shield(asyncio.wrap_future(future)), timeout)
+        final = await asyncio.wait_for(
+            asyncio.shield(asyncio.wrap_future(future)), max(0.0, deadline - time.monotonic())
+        )
     except TimeoutError:
         return (*_timed_out(job.id, timeout), headers)
     status, answer = answer_for(final, schema, app.lpstudio_workspace)
     if claim:
-        await _settle_answer(app, claim, status, answer)
+        await _settle_answer(app, claim, status, answer, deadline)
     return status, answer, headers
 
 
@@ -307,23 +495,33 @@ def _as_json_values(value: Any) -> Any:
     return value
 
 
-async def _answered(
-    app: LpstudioApp, client: dict[str, Any], path: str, body: bytes, key: str
+async def _repeat_of_gone(
+    app: LpstudioApp,
+    client: dict[str, Any],
+    path: str,
+    body: bytes,
+    key: str | None,
+    mode: str,
+    began: float,
 ) -> Answer | None:
-    """The stored answer of the same request under `key`, when it was answered: a bot's
-    retry after a lost answer gets it though the recipe broke since (nothing runs)."""
-    claim = await app.blocking(app.service.calls.find, client["name"], key)
-    if claim is None or claim["status"] is None or claim["endpoint"] != path:
-        return None
+    """A repeat of a call whose recipe stopped or broke since: the call's answer, or its job
+    as it is now (nothing runs); None for any other request, which cannot run. The recipe's
+    call timeout is not known any more: the server's applies."""
     try:
-        if claim["request_sha256"] != _digest(path, _event(body)):
-            return None
+        digest = _digest(path, _event(body))
     except ApiError:
         return None
-    headers = {"Idempotent-Replayed": "true"}
-    if claim["job_id"] is not None:
-        headers["Lpstudio-Job"] = str(claim["job_id"])
-    return claim["status"], claim["answer"], headers
+    claim_key = _claim_key(app, client, key, digest)
+    if claim_key is None:
+        return None
+    owner, ident, renew_before, renew_answered = claim_key
+    claim = await app.blocking(
+        app.service.calls.repeated, owner, ident, digest, renew_before, renew_answered
+    )
+    if claim is None or claim["endpoint"] != path or claim["request_sha256"] != digest:
+        return None
+    timeout = app.call_timeout
+    return await _repeat(app, claim, digest, timeout, None, mode, bool(key), began + timeout)
 
 
 async def _repeat(
@@ -331,12 +529,15 @@ async def _repeat(
     claim: dict[str, Any],
     digest: str,
     timeout: float,
-    schema: dict[str, Any],
+    schema: dict[str, Any] | None,
     mode: str,
     keyed: bool = True,
+    deadline: float | None = None,
 ) -> Answer:
     """A request whose Idempotency-Key was seen (`keyed`), or a repeat of a request without
-    one within its window: the first request's answer, or its job's."""
+    one within its window: the first request's answer, or its job's as it is now (its
+    status while it runs), answered by `deadline` (`timeout` from now by default); `schema`
+    is the endpoint's response schema, None for that of the version the job ran."""
     if claim.get("request_sha256") != digest:
         raise ApiError(
             409,
@@ -348,7 +549,8 @@ async def _repeat(
     headers = {"Idempotent-Replayed": "true"}
     same, field = ("this Idempotency-Key", "Idempotency-Key") if keyed else ("this body", "body")
     again = "with the same key" if keyed else "the same request"
-    deadline = time.monotonic() + timeout
+    if deadline is None:
+        deadline = time.monotonic() + timeout
     while claim["status"] is None and claim["job_id"] is None:
         if time.monotonic() >= deadline:  # the first request has not even started its job
             return _in_progress(
@@ -366,19 +568,21 @@ async def _repeat(
                 headers,
                 field,
             )
-    if claim["status"] is not None:
-        if claim["job_id"] is not None:
-            headers["Lpstudio-Job"] = str(claim["job_id"])
-        return claim["status"], claim["answer"], headers
+    if claim["job_id"] is not None:
+        headers["Lpstudio-Job"] = str(claim["job_id"])
+    if claim["status"] is not None and not _handed_job(claim):
+        return claim["status"], claim["answer"], headers  # the first answer, for good
     job_id = claim["job_id"]
-    headers["Lpstudio-Job"] = str(job_id)
     if mode == "async":
-        return (*_queued(job_id), headers)
-    final = await _wait_final(app, job_id, max(0.0, deadline - time.monotonic()))
-    if final is None:
-        return (*_timed_out(job_id, timeout), headers)
-    status, answer = answer_for(final, schema, app.lpstudio_workspace)
-    await _settle_answer(app, claim, status, answer)
+        final = await app.blocking(app.service.job, job_id)
+        if final.status not in FINAL_STATES:
+            return (*_queued(job_id, final.status), headers)
+    else:
+        final = await _wait_final(app, job_id, max(0.0, deadline - time.monotonic()))
+        if final is None:
+            return (*_timed_out(job_id, timeout), headers)
+    status, answer = await app.blocking(_job_answer, app, final, schema)
+    await _settle_answer(app, claim, status, answer, deadline)
     return status, answer, headers
 
 
@@ -400,14 +604,24 @@ async def poll(app: LpstudioApp, client: dict[str, Any], job_id: int) -> Answer:
         )
     headers = {"Lpstudio-Job": str(job.id)}
     if job.status not in FINAL_STATES:
-        return (
-            202,
-            {"job": job.id, "status": job.status, "poll": f"{PREFIX}/calls/{job.id}"},
-            headers,
-        )
-    schema = await app.blocking(_response_schema, service, job)
-    status, answer = answer_for(job, schema, app.lpstudio_workspace)
+        return (*_queued(job.id, job.status), headers)
+    status, answer = await app.blocking(_job_answer, app, job)
+    await _record_polled(app, client, job, status, answer)
     return status, answer, headers
+
+
+async def _record_polled(
+    app: LpstudioApp, client: dict[str, Any], job: Job, status: int, answer: Any
+) -> None:
+    """Records a call's answer, read by polling its job, on the call's claim without a key
+    when it records none yet: its caller has it, so the same request again is a new call
+    (`_answered`). A keyed claim needs none: its repeats read the job."""
+    claim = await app.blocking(
+        app.service.calls.for_job, f"repeat:{client['name']}", job.id, job.created_at
+    )
+    if claim is not None and (claim["status"] is None or _handed_job(claim)):
+        deadline = time.monotonic() + app.call_timeout
+        await _settle_answer(app, claim, status, answer, deadline)
 
 
 def _response_schema(service: Studio, job: Job) -> dict[str, Any]:

@@ -25,10 +25,12 @@ _ERRORS = {
         "409": "Idempotency-Key reused for another request, or a repeat whose first request "
         "is still starting (see Retry-After)",
         "413": "The body is larger than the server takes",
+        "410": "The job's answer was purged after the retention period (error.job)",
         "422": "The job failed (its id is in error.job)",
         "429": "Over the client's rate limit (see Retry-After)",
         "502": "The recipe answered nothing, or off its response schema",
-        "503": "The recipe's own settings are incomplete or broken (retry later)",
+        "503": "The recipe's own settings are incomplete or broken (retry later), or the "
+        "store stayed busy past the call timeout: nothing queued (see Retry-After)",
         "504": "No answer within the call timeout; the job goes on (error.job)",
     },
     OPEN: {

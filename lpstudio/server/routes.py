@@ -632,7 +632,7 @@ ROUTES: tuple[Route, ...] = (
             "The answer of an asynchronous call: 202 while its job runs",
             permission="",
             more={"202": ("The job still runs: poll again", s.CALL_QUEUED)},
-            errors=("401", "404", "422", "429", "502"),
+            errors=("401", "404", "410", "422", "429", "502"),
         ),
         auth=CLIENT,
         tag="calls",
