@@ -16,14 +16,15 @@ The history may hold millions of jobs, so no figure reads the jobs of its range 
 
 Days are UTC calendar days, whatever the database's session time zone.
 
-The Proactive recipients per day come from each finished job's `result` JSON, which recipes
-write freely: a result counts when it holds `accepted` (an integer) or `failed` (a list of
-recipients), and anything else is ignored; a test run's (a job whose `trigger` is "test")
-never counts, since it sent nothing (migration 0012), though its job does. A purge erases
-results after the retention period but leaves the counts (migration 0006), so purged days
-keep their figures in every range of whole hours, as the dashboard's ranges of whole days
-are; only a partial hour at the edge of another range reads the purged jobs themselves,
-and finds no result there.
+The Proactive recipients per day come from each finished job's `result` JSON (succeeded,
+failed or cancelled), which recipes write freely, or which the job's delivery ledger gives a
+job stopped before its recipe gave one (`Store.ledger_result`): a result counts when it
+holds `accepted` (an integer) or `failed` (a list of recipients), and anything else is
+ignored; a test run's (a job whose `trigger` is "test") never counts, since it sent nothing
+(migration 0012), though its job does. A purge erases results after the retention period
+but leaves the counts (migration 0006), so purged days keep their figures in every range of
+whole hours, as the dashboard's ranges of whole days are; only a partial hour at the edge
+of another range reads the purged jobs themselves, and finds no result there.
 """
 
 from __future__ import annotations
@@ -44,7 +45,7 @@ from sqlalchemy import (
 )
 
 from .models import Connection, Job, JobCountDaily, JobCountHourly
-from .store import FAILED, SUCCEEDED, Store
+from .store import FAILED, FINAL_STATES, SUCCEEDED, Store
 
 #: The statuses a connection can have; each is reported, with 0 when none has it (a
 #: placeholder: imported from a package, its secrets not given yet).
@@ -237,13 +238,14 @@ def connection_states(store: Store) -> dict[str, int]:
 
 
 def proactive_per_day(store: Store, start: datetime, end: datetime) -> list[dict[str, Any]]:
-    """Proactive recipients accepted and failed per day, from finished jobs' results.
+    """Proactive recipients accepted and failed per day, from finished jobs' results
+    (cancelled ones too: what a job sent before its cancel was sent).
 
     A result counts when it holds `accepted` (an int) or `failed` (a list of recipients);
     anything else a recipe stored is ignored, and so is a test run's (its actions sent
     nothing: what it would have sent is no traffic). Days without such a result are left out.
     """
-    finished = (SUCCEEDED, FAILED)
+    finished = FINAL_STATES  # a cancelled job's recipients were sent all the same
     rows = _Range(start, end).union(
         lambda t: select(
             func.substr(t.period, 1, 10).label("day"),

@@ -517,6 +517,17 @@ def output_path_for(workspace: Workspace, job: Job) -> Path:
     return workspace.history / job.created_at.strftime("%Y-%m-%d") / f"{job.id}-{stem}.ipynb"
 
 
+def final_result(store: Store, job: Job, writer: NotebookWriter, unfinished: bool) -> Any:
+    """The job's result: its recipe's own, else, for a job that did not succeed and may
+    have sent (`unfinished`: stopped, its kernel dead or a cell failed before its recipe
+    gave a result), what its ledger says it sent: the recipients it reached count all the
+    same. The ledger is read only then, never on a job's usual path."""
+    result = writer.outputs()
+    if result is None and unfinished:
+        return store.ledger_result(job)
+    return result
+
+
 def execute_job(
     workspace: Workspace,
     store: Store,
@@ -573,10 +584,12 @@ def execute_job(
     finished = False  # papermill ran the notebook to its end, or to a cell's own error
     between_cells = False  # stopped before a cell started
     kernels: KernelPool | None = None
+    sends = False  # its recipe may send through a connection, and so claim in its ledger
     try:
         connections = Connections(store, workspace.key_path, workspace.root)
         writer.secrets = frozenset(connections.secret_values()) | store.secrets
         bound = store.version_settings(job.version_id).get("connections", {})
+        sends = bool(bound) and job.trigger != "test"  # a test run's actions send nothing
         runtime = {
             "workspace": str(workspace.root),
             "store_url": workspace.store_url,
@@ -680,7 +693,7 @@ def execute_job(
                     status,
                     mine,
                     error=scrub(error, writer.secrets),
-                    result=writer.outputs(),
+                    result=final_result(store, job, writer, sends and status != SUCCEEDED),
                     cells_done=done,
                     # A job that failed before papermill wrote anything has no output notebook.
                     **({"output_path": None} if writer.nb is None else {}),

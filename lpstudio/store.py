@@ -119,6 +119,38 @@ def _unanswered(error: dict[str, Any] | None, ledgers: list[str]) -> dict[str, A
     return error
 
 
+def _ledger_accounting(rows: Sequence[Any]) -> dict[str, Any]:
+    """A campaign's accounting from a job's ledger rows (status, campaign id, reason or
+    message, how many), in its result's shape: a recipient a campaign's answer refused is
+    `failed`, one refused whole or never sent `rejected`, one still "sending" `uncertain`,
+    as the job's end makes it."""
+    campaigns: dict[str, dict[str, Any]] = {}
+    result: dict[str, Any] = {"campaigns": [], "accepted": 0, "failed": []}
+    left: dict[tuple[str, str | None], int] = {}  # (kind, message or reason): recipients
+    for status, campaign, why, count in rows:
+        if status == "accepted":
+            result["accepted"] += count
+        if campaign is not None and status in ("accepted", "rejected"):
+            entry = campaigns.setdefault(
+                campaign, {"proactiveCampaignId": campaign, "accepted": 0, "failed": 0}
+            )
+            entry["accepted" if status == "accepted" else "failed"] += count
+            if status == "rejected":  # no address: the ledger keeps each one hashed
+                result["failed"] += [
+                    {"address": None, "errorMessage": None, "proactiveCampaignId": campaign}
+                    for _ in range(count)
+                ]
+        elif status == "rejected":
+            left[status, why] = left.get((status, why), 0) + count
+        elif status in ("uncertain", "sending"):
+            reason = why if status == "uncertain" and why else UNANSWERED
+            left["uncertain", reason] = left.get(("uncertain", reason), 0) + count
+    result["campaigns"] = list(campaigns.values())
+    for kind, label in (("rejected", "message"), ("uncertain", "reason")):
+        result[kind] = [{"recipients": n, label: why} for (k, why), n in left.items() if k == kind]
+    return {**result, "from_ledger": True}
+
+
 ROLES = ("admin", "analyst", "operator")
 
 
@@ -638,6 +670,35 @@ class Store:
                 .values(updated_at=utcnow())
             )
 
+    def ledger_result(self, job: Job) -> dict[str, Any] | None:
+        """What a job's campaign sends came to, from the rows it claimed in its ledger, in
+        the shape of a campaign's result (`from_ledger`): for a job that ends without its
+        recipe's result (stopped, its kernel dead, its worker lost), so that the recipients
+        it reached count once, in `show` and on the dashboard. Only its own claims: an
+        earlier job of its rerun chain accounts for its own. None when it claimed none."""
+        from .models import Delivery
+
+        table = Delivery.__table__
+        campaign = table.c.detail["proactiveCampaignId"].as_string()
+        why = func.coalesce(
+            table.c.detail["reason"].as_string(), table.c.detail["message"].as_string()
+        )
+        found = (
+            select(table.c.status, campaign, why, func.count())
+            .where(
+                table.c.ledger == self.job_ledger(job),
+                table.c.job_id == job.id,
+                # A recipient's key is a hash; a request's (`http:...`) or another named
+                # send's is no recipient.
+                table.c.key.not_like("%:%"),
+            )
+            .group_by(table.c.status, campaign, why)
+            .order_by(func.min(table.c.updated_at))  # campaigns in the order they were sent
+        )
+        with self.read() as s:
+            rows = s.execute(found).all()
+        return _ledger_accounting(rows) if rows else None
+
     def root_job(self, job: Job) -> int:
         """The first job of a rerun chain: reruns share its delivery ledger."""
         if job.rerun_of is None:
@@ -842,7 +903,8 @@ class Store:
             # scheduler claimed it, or its worker may have beaten again.
             seen = (Job.status == RUNNING, Job.worker == worker, Job.heartbeat_at == beat)
             if cancel:  # asked to stop: it ends so, never retried (its sends say if unsure)
-                self.finish_job(job_id, CANCELLED, *seen, error=_cancelled())
+                sent = self.ledger_result(self.job(job_id))
+                self.finish_job(job_id, CANCELLED, *seen, error=_cancelled(), result=sent)
             elif cells_done == 0 and trigger in SCHEDULED_TRIGGERS:
                 self.requeue(job_id, *seen)  # no cell ran: nothing happened yet, run it again
             else:
@@ -865,6 +927,8 @@ class Store:
                 FAILED,
                 *seen,
                 **({"finished_at": last_seen} if last_seen is not None else {}),
+                # What it sent before it was lost: no recipe's result will say.
+                result=self.ledger_result(self.job(job_id)),
                 error={
                     "ename": "WorkerLost",
                     "evalue": f"worker lost: {reason}",

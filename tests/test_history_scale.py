@@ -86,7 +86,7 @@ def reference(store: Store, start: datetime, end: datetime) -> dict[str, Any]:
         if row["latest"] is None or (job.created_at, job.id) > row["latest"][:2]:
             row["latest"] = (job.created_at, job.id, job.status)
         result = job.result
-        if job.status in ("succeeded", "failed") and isinstance(result, dict):
+        if job.status in ("succeeded", "failed", "cancelled") and isinstance(result, dict):
             accepted, failed = result.get("accepted"), result.get("failed")
             ok_accepted = isinstance(accepted, int) and not isinstance(accepted, bool)
             if ok_accepted or isinstance(failed, list):

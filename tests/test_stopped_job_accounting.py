@@ -1,0 +1,175 @@
+"""A job stopped from outside (a cancel, its timeout, its kernel's death, its worker lost)
+never returns its campaign's accounting: its result then comes from its delivery ledger, in
+the campaign's shape, so `show`, REST and the dashboard count the recipients it sent, once
+across the job and its rerun.
+
+Each test waits on the store's state, never on sleeps.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from click.testing import CliRunner
+from sqlalchemy import select
+
+from lpstudio.cli import main
+from lpstudio.kernel.runtime import StoreLedger
+from lpstudio.metrics import dashboard_metrics
+from lpstudio.models import Delivery
+from lpstudio.store import UNANSWERED
+from lpstudio.studio import Studio
+from lpstudio.widgets.dashboard import day_range
+
+from .conftest import wait_for, write_recipe
+from .postgres import create_database, postgres_server
+from .test_job_faults import configure
+
+REMINDER = "billing/reminder"
+#: The sample invoices' reminders that go out (open, due within the week, a number in E.164).
+SENDABLE = 4
+
+
+def proactive(studio: Studio) -> tuple[int, int]:
+    """Recipients accepted and failed today, as the dashboard (and its REST route) shows."""
+    days = dashboard_metrics(studio.store, *day_range(1))["proactive"]
+    return sum(day["accepted"] for day in days), sum(day["failed"] for day in days)
+
+
+def ledger_statuses(studio: Studio, job_id: int) -> list[str]:
+    """How the sends a job claimed in its ledger stand now."""
+    with studio.store.read() as s:
+        return list(
+            s.scalars(
+                select(Delivery.status).where(
+                    Delivery.ledger == f"job:{job_id}", Delivery.job_id == job_id
+                )
+            )
+        )
+
+
+def recipients(control: httpx.Client) -> dict[str, int]:
+    rows = control.get("/_sandbox/liveperson/recipients").json()["recipients"]
+    return {row["address"]: row["count"] for row in rows}
+
+
+def test_a_campaign_cancelled_mid_request_keeps_what_it_sent_and_its_rerun_adds_the_rest(
+    sandbox_ws: Path, control: httpx.Client
+) -> None:
+    """A recipient a batch at a time, each answer slow: the job is cancelled once a batch was
+    accepted and the next is out. It kept no result: neither it, `show` nor the dashboard
+    said anyone was reached. Its rerun sends the rest, never the ones it accepted or left
+    uncertain, and the dashboard counts each accepted recipient once."""
+    configure(sandbox_ws, heartbeat_seconds=0.2)  # the cancel lands while the answer is due
+    with Studio.open(sandbox_ws, user="alice") as studio:
+        studio.try_template("payment_reminder", "billing", "reminder")
+        studio.connections.update("liveperson", {"recipients_per_request": 1})
+        assert control.post("/_sandbox/faults", json={"latency_ms": 2000}).status_code == 200
+        job, finished = studio.dispatch(REMINDER)
+
+        def mid_request() -> bool:
+            sent = ledger_statuses(studio, job.id)
+            return "accepted" in sent and "sending" in sent
+
+        wait_for(mid_request, timeout=120, what="a batch accepted and the next one out")
+        studio.cancel(job.id)
+        done = finished.result(timeout=120)
+        control.delete("/_sandbox/faults")
+
+        accepted = ledger_statuses(studio, job.id).count("accepted")
+        assert done.status == "cancelled" and done.error["uncertain_sends"] == 1, done.error
+        assert done.result is not None, "the cancelled job kept no accounting"
+        assert done.result["accepted"] == accepted >= 1
+        assert sum(c["accepted"] for c in done.result["campaigns"]) == accepted
+        assert [(e["recipients"], e["reason"]) for e in done.result["uncertain"]] == [
+            (1, UNANSWERED)
+        ]
+        assert (done.result["failed"], done.result["rejected"]) == ([], [])
+        shown = CliRunner().invoke(
+            main, ["show", str(job.id), "--json", "--workspace", str(sandbox_ws)]
+        )
+        assert shown.exit_code == 0 and json.loads(shown.stdout)["result"] == done.result
+        assert proactive(studio) == (accepted, 0)
+
+        rerun = studio.rerun(job.id)  # its own accounting: the ledger is not read for it
+        assert rerun.status == "failed", rerun.error  # the one in flight stays uncertain
+        assert rerun.result["accepted"] == SENDABLE - accepted - 1, rerun.result
+        assert sum(e["recipients"] for e in rerun.result["already_sent"]) == accepted
+        assert sum(e["recipients"] for e in rerun.result["uncertain"]) == 1
+        assert "from_ledger" not in rerun.result
+        assert proactive(studio) == (SENDABLE - 1, 0)
+    # The request in flight was carried out all the same: each reminder went once.
+    wait_for(lambda: len(recipients(control)) == SENDABLE, what="the sandbox's recipients")
+    assert set(recipients(control).values()) == {1}
+
+
+def key(n: int) -> str:
+    """A recipient's key as a campaign writes it: a hash, no address in clear."""
+    return hashlib.sha256(f"recipient {n}".encode()).hexdigest()
+
+
+@pytest.fixture(scope="module")
+def postgres() -> Iterator[str]:
+    with postgres_server() as url:
+        yield url
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def any_ws(request: pytest.FixtureRequest, tmp_path: Path) -> Path:
+    """A workspace on each kind of store: the ledger's details are read by each one's JSON
+    functions."""
+    root = tmp_path / "ws"
+    root.mkdir()
+    if request.param == "postgresql":
+        url = create_database(request.getfixturevalue("postgres"), "lost")
+        (root / "lpstudio.toml").write_text(f'[store]\nurl = "{url}"\n')
+    Studio.init(root, accept_terms=True, admin="alice").close()
+    return root
+
+
+def test_a_job_whose_worker_was_lost_keeps_what_its_ledger_says_it_sent(any_ws: Path) -> None:
+    """Its process died (kill -9, a reboot) mid-campaign, and the reaper failed it as
+    "worker lost" with no result: the recipients LivePerson accepted or refused before it
+    died were on no dashboard. An `http` request it had out is an uncertain send of the
+    job, but no recipient."""
+    write_recipe(any_ws, "p/lost")
+    with Studio.open(any_ws, user="alice") as studio:
+        found = studio.recipe("p/lost")
+        version = studio.store.snapshot(found.name, found.canonical_json, {}, "alice")
+        job = studio.store.create_job(
+            recipe=found.name, version_id=version, trigger="manual", user="alice"
+        )
+        beat = studio.store.now() - timedelta(minutes=2)
+        studio.store.update_job(
+            job.id,
+            status="running",
+            worker="rebooted-host/0123abcd:4242",
+            started_at=beat,
+            heartbeat_at=beat,
+            cells_done=3,
+        )
+        ledger = StoreLedger(studio.store.url, f"job:{job.id}", job.id, store=studio.store)
+        ledger.claim_many([key(n) for n in range(5)] + ["http:crm:1f2e"])
+        ledger.settle_many({key(0): "accepted", key(1): "accepted"}, {"proactiveCampaignId": "c-1"})
+        ledger.settle_many({key(2): "rejected"}, {"proactiveCampaignId": "c-1"})  # one by one
+        ledger.settle_many({key(3): "rejected"}, {"status": 400, "message": "HTTP 400: no"})
+        # key(4) and the http request were out when the process died.
+
+        assert studio.store.reap_lost_jobs(timedelta(seconds=60)) == [job.id]
+        ended = studio.job(job.id)
+        assert (ended.status, ended.error["ename"]) == ("failed", "WorkerLost")
+        assert ended.error["uncertain_sends"] == 2
+        result: dict[str, Any] = ended.result or {}
+        assert result.get("from_ledger") is True, ended.result
+        assert result["accepted"] == 2 and len(result["failed"]) == 1
+        assert result["campaigns"] == [{"proactiveCampaignId": "c-1", "accepted": 2, "failed": 1}]
+        assert result["rejected"] == [{"recipients": 1, "message": "HTTP 400: no"}]
+        assert result["uncertain"] == [{"recipients": 1, "reason": UNANSWERED}]
+        assert proactive(studio) == (2, 1)
