@@ -161,7 +161,8 @@ export class ConnectionsPanel extends Widget {
       try {
         fields = form.value();
       } catch (err) {
-        // Refused before it is sent (not a whole number, not JSON): marked as the API's are.
+        // Refused before it is sent (not a whole number, not JSON, text the browser cannot
+        // read such as 3e): marked as the API's are.
         fill(message, errorBox(err));
         markField(this.editor, err instanceof FieldError ? err.field : null);
         return;

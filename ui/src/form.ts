@@ -40,7 +40,8 @@ const EXAMPLES: Record<string, string> = {
   integer: 'a whole number, e.g. 7',
   number: 'a number, e.g. 2.5',
   array: 'a JSON list, e.g. ["a", "b"]',
-  object: 'a JSON object, e.g. {"key": "value"}'
+  object: 'a JSON object, e.g. {"key": "value"}',
+  date: 'a whole date: its day, month and year'
 };
 
 function kind(schema: JsonSchema): string {
@@ -129,12 +130,19 @@ export class SchemaForm {
    * The values to send, in their schema types; throws a `FieldError` naming the field when
    * one is bad. A field left as shown sends its stored value, or nothing if it shows a
    * default; one shown empty with no default is read as it is (a required one is refused
-   * by name).
+   * by name). Text the browser cannot read (`3e` in a number input, a date missing its day)
+   * is refused too: the input then holds '', which would read as emptied and forget the
+   * saved value.
    */
   value(): Record<string, unknown> {
     const out: Record<string, unknown> = {};
     for (const [name, input] of this.inputs) {
       const prop = this.schema.properties![name];
+      if (input instanceof HTMLInputElement && input.validity.badInput) {
+        throw input.type === 'date'
+          ? this.refusal(name, prop, 'date', 'not a whole date')
+          : this.refusal(name, prop, kind(prop), 'not a number');
+      }
       const given = raw(input);
       if (prop.writeOnly && given === '') {
         continue; // keep the stored secret
@@ -215,12 +223,7 @@ export class SchemaForm {
   /** A field's text read as its schema type: undefined when nothing is to be sent. */
   private read(name: string, prop: JsonSchema, given: string | boolean): { value: unknown } | undefined {
     const k = prop['x-object-field'] && this.recordFields() ? 'field' : kind(prop);
-    const bad = (what: string): FieldError =>
-      new FieldError(
-        `${prop.title ?? name}: give ${what}`,
-        name,
-        `type ${EXAMPLES[k]}` + (prop.default !== undefined || !(this.schema.required ?? []).includes(name) ? ', or empty the field for the default' : '')
-      );
+    const bad = (what: string): FieldError => this.refusal(name, prop, k, `give ${what}`);
     if (k === 'boolean') {
       return { value: given };
     }
@@ -258,6 +261,12 @@ export class SchemaForm {
       return undefined;
     }
     return { value: given };
+  }
+
+  /** A field's text refused before it is sent (`why`), with the fix for its kind `k`. */
+  private refusal(name: string, prop: JsonSchema, k: string, why: string): FieldError {
+    const optional = prop.default !== undefined || !(this.schema.required ?? []).includes(name);
+    return new FieldError(`${prop.title ?? name}: ${why}`, name, `type ${EXAMPLES[k]}` + (optional ? ', or empty the field for the default' : ''));
   }
 
   private input(name: string, prop: JsonSchema): Input {

@@ -260,7 +260,8 @@ export class SettingsPanel extends Widget {
       try {
         parameters = form.value();
       } catch (err) {
-        // Refused before it is sent (not a whole number, not JSON): marked as the API's are.
+        // Refused before it is sent (not a whole number, not JSON, text the browser cannot
+        // read such as 3e): marked as the API's are.
         fill(message, errorBox(err));
         markField(this.body, err instanceof FieldError ? err.field : null);
         return false;
