@@ -9,6 +9,7 @@ from __future__ import annotations
 import copy
 import functools
 import json
+import logging
 import math
 import os
 import re
@@ -45,6 +46,8 @@ if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
     from .sdk import WebhookTrigger
+
+log = logging.getLogger("lpstudio.studio")
 
 TERMS = f"""\
 lpstudio terms of use (version {TERMS_VERSION})
@@ -350,6 +353,17 @@ def _endpoint_path(recipe: Recipe) -> str:
     return str(recipe.metadata.get("trigger", {}).get("path") or Path(recipe.name).stem)
 
 
+def _path_taken(name: str, path: str, holder: str) -> RecipeError:
+    """A started callable recipe edited onto the path another started recipe serves."""
+    return RecipeError(
+        f"the started recipe {name} is not served: its trigger.path {path!r} is the endpoint "
+        f"/call/{path} of {holder}, which holds it",
+        field="trigger.path",
+        fix=f"change the trigger.path of {name} back to a path of its own, or stop one of "
+        f"them (`lpstudio stop {holder}` hands /call/{path} to {name})",
+    )
+
+
 def _raw_endpoint_path(studio: Studio, name: str) -> str | None:
     """The endpoint a recipe that does not load still names, if its file is JSON that says
     it is callable, or, for a file that is not JSON at all (any more), if its last stored
@@ -547,7 +561,8 @@ class Studio:
         return path, self.workspace.recipe_name(path)
 
     def recipes(self) -> list[dict[str, Any]]:
-        """Every recipe by project folder, with its trigger and last job (or its problem)."""
+        """Every recipe by project folder, with its trigger and last job (or its problem), and
+        whether a started callable serves nothing, another holding its path."""
         rows: list[dict[str, Any]] = []
         paths = sorted(
             p
@@ -557,6 +572,7 @@ class Studio:
         names = [self.workspace.recipe_name(p) for p in paths]
         last = self.store.last_jobs(names)
         errors = self.store.trigger_errors()
+        conflicts = self._serving()[1]
         for path, name in zip(paths, names, strict=True):
             row: dict[str, Any] = {"recipe": name, "project": str(Path(name).parent)}
             try:
@@ -574,6 +590,8 @@ class Studio:
             )
             row["state"] = saved_settings(self.store, name).get("state", "stopped")
             row["trigger_errors"] = errors.get(name, {"count": 0, "last": None})
+            conflict = conflicts.get(name)
+            row["endpoint_problem"] = conflict.to_dict() if conflict is not None else None
             rows.append(row)
         return rows
 
@@ -1568,6 +1586,10 @@ class Studio:
             # shows them as that choice, not as a choice of their own to save.
             "automatic": sorted(set(settings.get("connections", {})) - set(chosen)),
             "settings_problem": problem,
+            # A started callable edited onto another's path: served by neither, it says so.
+            "endpoint_problem": self.endpoint_problem(recipe.name)
+            if recipe.trigger_kind == "callable" and saved.get("state") == "started"
+            else None,
             "revision": stored.revision,
             "state": saved.get("state", "stopped"),
             "last_job": job_to_dict(last, self.workspace) if last else None,
@@ -1711,16 +1733,55 @@ class Studio:
             fix=f"its admin fixes {name} (lpstudio recipes shows why it is broken)",
         )
 
-    def endpoints(self) -> list[dict[str, Any]]:
-        """The started callable recipes, by endpoint path (the first recipe wins a path)."""
-        found: dict[str, dict[str, Any]] = {}
-        for recipe in self._loadable_recipes("callable"):
-            saved = saved_settings(self.store, recipe.name)
+    def _started_callables(self) -> list[tuple[Recipe, dict[str, Any]]]:
+        """Every started callable recipe that loads, with its saved settings: their settings
+        in one read, as a call looks them up on its way."""
+        from .models import RecipeSettings
+
+        recipes = self._loadable_recipes("callable")
+        if not recipes:
+            return []
+        with self.store.read() as s:
+            rows = s.scalars(
+                select(RecipeSettings).where(RecipeSettings.recipe.in_([r.name for r in recipes]))
+            )
+            saved = {row.recipe: dict(row.settings) for row in rows}
+        return [
+            (recipe, saved[recipe.name])
+            for recipe in recipes
+            if saved.get(recipe.name, {}).get("state") == "started"
+        ]
+
+    def _claim_order(self, recipe: Recipe, saved: dict[str, Any]) -> tuple[bool, datetime, str]:
+        """Which of the started recipes whose notebooks name one path holds it: one unchanged
+        since it started was started on it (`start` refuses a path that is served), so the
+        others were edited onto it; else the first started. Never the name's order, which
+        would hand a served endpoint to a recipe edited onto it."""
+        at = saved.get("started_at")  # none: started before starts were timed, so first
+        started = datetime.fromisoformat(at) if at else datetime.min.replace(tzinfo=UTC)
+        try:
+            mtime = (self.workspace.projects / recipe.name).stat().st_mtime
+            edited = datetime.fromtimestamp(mtime, UTC) > started
+        except OSError:
+            edited = True
+        return edited, started, recipe.name
+
+    def _serving(self) -> tuple[dict[str, dict[str, Any]], dict[str, RecipeError]]:
+        """The started callable recipes by endpoint path, and the error of each started one
+        that serves nothing, its path being another's (edited onto it after it started)."""
+        claims: dict[str, list[tuple[Recipe, dict[str, Any]]]] = {}
+        for recipe, saved in self._started_callables():
+            claims.setdefault(_endpoint_path(recipe), []).append((recipe, saved))
+        served: dict[str, dict[str, Any]] = {}
+        conflicts: dict[str, RecipeError] = {}
+        for path, claimants in claims.items():
+            if len(claimants) > 1:
+                claimants.sort(key=lambda claim: self._claim_order(*claim))
+                for recipe, _ in claimants[1:]:
+                    conflicts[recipe.name] = _path_taken(recipe.name, path, claimants[0][0].name)
+            recipe, saved = claimants[0]
             trigger = recipe.metadata.get("trigger", {})
-            path = _endpoint_path(recipe)
-            if saved.get("state") != "started" or path in found:
-                continue
-            found[path] = {
+            served[path] = {
                 "path": path,
                 "recipe": recipe.name,
                 "title": recipe.title,
@@ -1729,24 +1790,55 @@ class Studio:
                 "response_schema": trigger.get("response_schema", {}),
                 "call_timeout": saved.get("call_timeout"),
             }
-        return list(found.values())
+        return served, conflicts
+
+    @cached_property
+    def _conflicts_told(self) -> dict[tuple[str, str], object]:
+        """The conflicts this studio has logged: each once, not once per call."""
+        return {}
+
+    def _serving_told(self) -> tuple[dict[str, dict[str, Any]], dict[str, RecipeError]]:
+        """`_serving()`, with each conflict it finds logged the first time it is found: the
+        server's log says it once, when a call first meets it."""
+        served, conflicts = self._serving()
+        for name, conflict in conflicts.items():
+            mark = object()
+            if self._conflicts_told.setdefault((name, conflict.message), mark) is mark:
+                log.warning(
+                    "callable recipes in conflict: %s\n  fix: %s", conflict.message, conflict.fix
+                )
+        return served, conflicts
+
+    def endpoint_problem(self, name: str) -> dict[str, Any] | None:
+        """Why a started callable recipe serves nothing (another holds its path), or None."""
+        conflict = self._serving()[1].get(name)
+        return conflict.to_dict() if conflict is not None else None
+
+    def endpoints(self) -> list[dict[str, Any]]:
+        """The started callable recipes, by endpoint path (a path two of them name is the
+        one's that held it: see `_claim_order`)."""
+        return list(self._serving()[0].values())
 
     def endpoint(self, path: str) -> dict[str, Any]:
-        """The started callable recipe at `path`; unknown or stopped is a `NotFoundError`."""
+        """The started callable recipe at `path`; unknown or stopped is a `NotFoundError`,
+        which names the started recipes that serve nothing (one may have been at `path`
+        before an edit moved it onto another's)."""
         from .errors import NotFoundError
 
-        for found in self.endpoints():
-            if found["path"] == path:
-                return found
+        served, conflicts = self._serving_told()
+        if path in served:
+            return served[path]
         for name, problem in self._recipe_files():
             if isinstance(problem, LpstudioError) and _raw_endpoint_path(self, name) == path:
                 broken = self._broken_started(name, problem)
                 if broken is not None:
                     raise broken
         raise NotFoundError(
-            f"no started callable recipe at {path!r}",
+            f"no started callable recipe at {path!r}"
+            + "".join(f"; {c.message}" for c in conflicts.values()),
             field="path",
-            fix="check the path, and start the recipe",
+            fix="check the path, and start the recipe"
+            + "".join(f"; for {name}: {c.fix}" for name, c in conflicts.items()),
         )
 
     def webhook_id(self, recipe: str) -> str:

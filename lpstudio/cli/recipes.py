@@ -79,6 +79,9 @@ def recipes(workspace: Path | None, as_json: bool) -> None:
                 run = f"{errors['count']} trigger errors in a row"
                 said = f"stopped after {run}" if row["state"] == "stopped" else run
                 click.echo(f"    {said}; last: {errors['last']}")
+            conflict = row.get("endpoint_problem")
+            if conflict:
+                click.echo(f"    {conflict['message']}\n    fix: {conflict['fix']}")
 
 
 @main.group(invoke_without_command=True)
@@ -203,7 +206,7 @@ def settings(
             )
         found = studio.recipe(recipe)
         detail = studio.recipe_detail(found.name)
-    problem = detail["settings_problem"]
+    problem, conflict = detail["settings_problem"], detail["endpoint_problem"]
     current = {"parameters": {}, "connections": {}, **detail["settings"]}
     # Where others reach it: a webhook's hook (its id is a secret of the workspace's key,
     # so only lpstudio can tell it), a callable's endpoint; paths on the REST API's server.
@@ -213,11 +216,12 @@ def settings(
             {
                 **current,
                 **({"settings_problem": problem} if problem else {}),
+                **({"endpoint_problem": conflict} if conflict else {}),
                 **({"url": reach} if reach else {}),
             }
         )
         return
-    if reach:
+    if reach and not conflict:  # another recipe answers at its endpoint
         click.echo(f"receives:    POST {reach}  (on the server of `lpstudio serve`)")
     click.echo("parameters (saved, else the notebook's default; change with -p NAME VALUE):")
     for name, spec in found.schema.get("properties", {}).items():
@@ -241,6 +245,8 @@ def settings(
     if problem:  # saved, but not ready to run or start until this is mended
         fix = f"\n  fix: {problem['fix']}" if problem.get("fix") else ""
         click.echo(f"not ready:   {problem['message']}{fix}")
+    if conflict:  # started, but another recipe serves its endpoint
+        click.echo(f"conflict:    {conflict['message']}\n  fix: {conflict['fix']}")
 
 
 @main.command()

@@ -104,6 +104,8 @@ class BaseHandler(ExtensionHandlerMixin, APIHandler):
     route: Route
     #: Jupyter's checks passed (host, user, origin): its CORS headers stand, on errors too.
     origin_checked: bool = False
+    #: Jupyter's origin check refused the Origin header (its answer: a bare 404).
+    origin_refused: bool = False
 
     def initialize(self, name: str, route: Route | None = None) -> None:  # type: ignore[override]
         super().initialize(name)
@@ -134,9 +136,31 @@ class BaseHandler(ExtensionHandlerMixin, APIHandler):
     def skip_check_origin(self) -> bool:
         """Jupyter checks no origin on a preflight, and its answer then allows any origin that
         asks to send `Authorization`: a preflight's origin is checked as the request it
-        precedes is, so an origin Jupyter does not allow is refused (404) and gets no
-        Access-Control-Allow-Origin."""
+        precedes is, so an origin Jupyter does not allow is refused (403, naming the fix)
+        and gets no Access-Control-Allow-Origin."""
         return self.request.method != "OPTIONS" and super().skip_check_origin()
+
+    def check_origin(self, origin_to_satisfy_tornado: str = "") -> bool:
+        """Jupyter's origin check, unchanged; the origin it refuses is kept for the answer
+        (`origin_not_allowed`)."""
+        allowed = super().check_origin(origin_to_satisfy_tornado)
+        self.origin_refused = not allowed
+        return allowed
+
+    def origin_not_allowed(self, origin: str) -> ApiError:
+        """Jupyter refuses an origin it does not allow with a bare 404, as if the route did
+        not exist: the API says 403 and how to allow it. A browser app of that origin can
+        read neither (no Access-Control-Allow-Origin): the answer is for its developer, or
+        a script that sent an Origin header."""
+        return ApiError(
+            403,
+            "Forbidden",
+            f"requests from the origin {origin[:200]!r} are not allowed by this server",
+            field="Origin",
+            fix="if its browser app may call the API, start the server with "
+            f"--ServerApp.allow_origin={origin[:200]} (or a pattern that matches it in "
+            "--ServerApp.allow_origin_pat); a script or bot sends no Origin header",
+        )
 
     def set_cors_headers(self) -> None:
         """Jupyter's CORS headers, and, for an origin they allow, the answer headers its
@@ -341,6 +365,9 @@ class BaseHandler(ExtensionHandlerMixin, APIHandler):
                 "fix": "try again shortly; if it lasts, check that the database server runs "
                 "and this machine may reach it ([store] url in lpstudio.toml)",
             }
+        elif isinstance(exc, web.HTTPError) and status_code == 404 and self.origin_refused:
+            origin = self.request.headers.get("Origin", "")
+            status, error = 403, self.origin_not_allowed(origin).to_dict()
         elif isinstance(exc, web.HTTPError):
             status = exc.status_code
             message = exc.log_message or responses.get(status, "error")
@@ -358,7 +385,7 @@ class BaseHandler(ExtensionHandlerMixin, APIHandler):
             }
         if (
             isinstance(exc, web.HTTPError)
-            and status == 403
+            and exc.status_code == 403
             and getattr(self, "_jupyter_current_user", None) is None
         ):
             status = 401  # Jupyter refuses an unknown user with 403: the API says 401
