@@ -421,10 +421,38 @@ def node_copy(data: Any, secrets: frozenset[str]) -> Any:
             {k: node_copy(v, secrets) for k, v in zip(keys, data.values(), strict=True)}
         )
     if isinstance(data, list):
-        return [node_copy(item, secrets) for item in data]
+        items = _streams_joined(data, secrets) if secrets else data
+        return [node_copy(item, secrets) for item in items]
     if isinstance(data, str) and secrets:
         return scrub_text(data, secrets)
     return data
+
+
+def _streams_joined(outputs: list[Any], secrets: frozenset[str]) -> list[Any]:
+    """A cell's outputs, a stream's joined into its first when a secret spans them: the
+    kernel sends what a cell prints in chunks, each masked alone, and a secret printed in
+    pieces would be whole again where JupyterLab shows them joined, or a reader joins them
+    (as nbclient's `coalesce_streams` does). Other outputs are kept as they are."""
+    streams: dict[str, list[int]] = {}
+    for at, output in enumerate(outputs):
+        if isinstance(output, dict) and output.get("output_type") == "stream":
+            streams.setdefault(str(output.get("name")), []).append(at)
+    joined: dict[int, Any] = {}  # a stream's first output, holding all its text
+    dropped: set[int] = set()  # the stream's other outputs
+    for first, *rest in streams.values():
+        texts = [_stream_text(outputs[at]) for at in (first, *rest)]
+        whole = "".join(texts)
+        if rest and scrub_text(whole, secrets) != "".join(scrub_text(t, secrets) for t in texts):
+            joined[first] = {**outputs[first], "text": whole}
+            dropped.update(rest)
+    if not joined:
+        return outputs
+    return [joined.get(at, output) for at, output in enumerate(outputs) if at not in dropped]
+
+
+def _stream_text(output: dict[str, Any]) -> str:
+    text = output.get("text", "")
+    return "".join(text) if isinstance(text, list) else str(text)
 
 
 def write_notebook(nb: Any, path: Path) -> None:

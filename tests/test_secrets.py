@@ -248,6 +248,30 @@ def test_a_secret_with_a_backslash_is_masked_in_printed_config_too(ws):
     assert "token-31337" not in notebook + output
 
 
+SPLIT = """\
+import sys
+import lpstudio.kernel as lp
+token = lp.connection("crm").connection.config["token"]
+print(token[:6], end="", flush=True)
+print("[between]", file=sys.stderr, flush=True)
+print(token[6:], flush=True)
+"""
+
+
+def test_a_secret_printed_in_pieces_is_masked_where_its_pieces_show_joined(ws):
+    """Each stream output was masked alone: `crm-to` and `ken-31337` each hold no secret,
+    but JupyterLab shows a stream's outputs joined, and there it was whole again."""
+    code, job, output = run_with_crm_token(ws, "crm-token-31337", "campaign/split", SPLIT)
+
+    assert code == 0, job
+    notebook = json.loads(Path(job["output_path"]).read_text())
+    shown = notebook["cells"][-1]["outputs"]
+    out = "".join("".join(o["text"]) for o in shown if o.get("name") == "stdout")
+    assert out == "****\n", shown
+    assert any(o.get("name") == "stderr" for o in shown), shown  # the other stream kept
+    assert "token-31337" not in out + output
+
+
 def test_the_basic_credentials_a_user_name_and_password_make_are_masked_too(ws):
     """An API that echoes the Authorization header it got puts the encoded password in the
     answer a recipe prints."""
