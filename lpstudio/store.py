@@ -29,6 +29,7 @@ from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
+    Connection,
     Engine,
     and_,
     bindparam,
@@ -299,6 +300,25 @@ def _make_engine(url: str) -> Engine:
     return engine
 
 
+def _migrations() -> Any:
+    """Alembic's configuration of lpstudio's migrations (an `alembic.config.Config`)."""
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", str(Path(__file__).parent / "migrations"))
+    return config
+
+
+def upgrade_schema(conn: Connection) -> None:
+    """Brings the schema of `conn`'s database to the newest migration, in `conn`'s
+    transaction: a store's tables (`Store.migrate`, and `storecopy` in its copy's)."""
+    from alembic import command
+
+    config = _migrations()
+    config.attributes["connection"] = conn
+    command.upgrade(config, "head")
+
+
 def _ahead_in_turn(job_id: int) -> Any:
     """How many jobs of the recipe of job `job_id` go before it: those that run, and the
     older ones that processes queued for themselves (a call, Run now, a rerun: each waits
@@ -467,12 +487,9 @@ class Store:
             ) from None
         if revision == SCHEMA_HEAD:
             return
-        from alembic import command
-        from alembic.config import Config
         from alembic.script import ScriptDirectory
 
-        config = Config()
-        config.set_main_option("script_location", str(Path(__file__).parent / "migrations"))
+        config = _migrations()
         known = {script.revision for script in ScriptDirectory.from_config(config).walk_revisions()}
         if revision is not None and revision not in known:
             raise WorkspaceError(
@@ -492,8 +509,7 @@ class Store:
                 flush=True,
             )
         with self.engine.execution_options(lpstudio_write=True).begin() as conn:
-            config.attributes["connection"] = conn
-            command.upgrade(config, "head")
+            upgrade_schema(conn)
 
     def close(self) -> None:
         self.engine.dispose()

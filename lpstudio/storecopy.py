@@ -30,8 +30,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from alembic import command
-from alembic.config import Config
 from sqlalchemy import (
     JSON,
     Connection,
@@ -51,7 +49,7 @@ from sqlalchemy.exc import DBAPIError
 
 from .errors import InputError, LpstudioError, WorkspaceError
 from .models import Base, Job, Lease
-from .store import QUEUED, RUNNING, SCHEMA_HEAD, Store, shown_url, url_passwords
+from .store import QUEUED, RUNNING, SCHEMA_HEAD, Store, shown_url, upgrade_schema, url_passwords
 from .workspace import CONFIG_NAME, SQLITE_SIDE_FILES, Workspace
 
 #: Rows read and written at a time.
@@ -200,10 +198,7 @@ def _copy(source: Store, target: Store) -> dict[str, int]:
         try:
             with opened as writing, writing.begin():  # the target's write lock, as writers take it
                 _check_new(writing, shown)
-                config = Config()
-                config.set_main_option("script_location", str(Path(__file__).parent / "migrations"))
-                config.attributes["connection"] = writing
-                command.upgrade(config, "head")  # in this transaction: rolled back with the rows
+                upgrade_schema(writing)  # in this transaction: rolled back with the rows
                 with _triggers_off(writing):
                     for table in Base.metadata.sorted_tables:
                         step = f"its {table.name} table"
