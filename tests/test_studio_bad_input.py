@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -20,8 +19,7 @@ import pytest
 from lpstudio.settings import saved_settings
 from lpstudio.studio import Studio
 
-from .browser import chromium
-from .test_studio_ui import command, studio_lab
+from .test_studio_ui import admin_pages, command
 
 RECIPE = "billing/reminder.ipynb"
 WRITES = re.compile(r"/lpstudio/api/v1/(recipes|connections)/")
@@ -38,23 +36,7 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, Any]]:
     with Studio.open(root, user="alice") as studio:
         studio.try_template("payment_reminder", "billing", "reminder")
         studio.connections.add("http", "http", {"retries": 5}, "alice")
-    home = tmp / "jupyter"
-    shown = home / "config/lab/user-settings/lpstudio-studio"
-    shown.mkdir(parents=True)  # the gallery popped up once already: it stays away
-    (shown / "plugin.jupyterlab-settings").write_text('{"galleryShown": true}')
-    with studio_lab(root, home) as (url, token):
-
-        @contextmanager
-        def admin_page() -> Iterator[Any]:
-            with chromium() as browser:
-                page = browser.new_context(
-                    viewport={"width": 1280, "height": 800},
-                    extra_http_headers={"X-Test-User": "alice"},
-                ).new_page()
-                page.set_default_timeout(60_000)
-                page.goto(f"{url}/lab?reset&token={token}")  # no panel of an earlier test
-                yield page
-
+    with admin_pages(root, tmp / "jupyter") as admin_page:
         yield root, admin_page
 
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -20,9 +19,8 @@ import pytest
 from lpstudio.settings import saved_settings
 from lpstudio.studio import Studio
 
-from .browser import chromium
 from .conftest import write_recipe
-from .test_studio_ui import command, studio_lab
+from .test_studio_ui import admin_pages, command
 
 FORMS = "lab/forms.ipynb"
 PARAMETERS = """from typing import Literal, Optional
@@ -66,23 +64,7 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, Any]]:
     )
     with Studio.open(root, user="alice") as studio:
         studio.connections.add("rows", "csv_file", {"path": "rows.csv"}, "alice")
-    home = tmp / "jupyter"
-    shown = home / "config/lab/user-settings/lpstudio-studio"
-    shown.mkdir(parents=True)  # the gallery popped up once already: it stays away
-    (shown / "plugin.jupyterlab-settings").write_text('{"galleryShown": true}')
-    with studio_lab(root, home) as (url, token):
-
-        @contextmanager
-        def admin_page() -> Iterator[Any]:
-            with chromium() as browser:
-                page = browser.new_context(
-                    viewport={"width": 1280, "height": 800},
-                    extra_http_headers={"X-Test-User": "alice"},
-                ).new_page()
-                page.set_default_timeout(60_000)
-                page.goto(f"{url}/lab?reset&token={token}")  # no panel of an earlier test
-                yield page
-
+    with admin_pages(root, tmp / "jupyter") as admin_page:
         yield root, admin_page
 
 

@@ -90,6 +90,30 @@ def studio_lab(root: Path, home: Path) -> Iterator[tuple[str, str]]:
 
 
 @contextmanager
+def admin_pages(root: Path, home: Path) -> Iterator[Any]:
+    """JupyterLab on `root` whose gallery popped up once already (it stays away), shared by
+    a module's tests; yields a context manager opening a fresh page of the admin alice's,
+    with no panel of an earlier test."""
+    shown = home / "config/lab/user-settings/lpstudio-studio"
+    shown.mkdir(parents=True)
+    (shown / "plugin.jupyterlab-settings").write_text('{"galleryShown": true}')
+    with studio_lab(root, home) as (url, token):
+
+        @contextmanager
+        def admin_page() -> Iterator[Any]:
+            with chromium() as browser:
+                page = browser.new_context(
+                    viewport={"width": 1280, "height": 800},
+                    extra_http_headers={"X-Test-User": "alice"},
+                ).new_page()
+                page.set_default_timeout(60_000)
+                page.goto(f"{url}/lab?reset&token={token}")
+                yield page
+
+        yield admin_page
+
+
+@contextmanager
 def alice_lab(root: Path, home: Path, close_gallery: bool = True) -> Iterator[Any]:
     """The admin alice's JupyterLab on `root` in chromium, the gallery an admin sees first
     closed (unless not asked); yields the page."""
