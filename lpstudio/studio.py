@@ -6,6 +6,7 @@ path raises an `InputError` and leaves the store and the files as they were.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import functools
 import json
@@ -267,6 +268,15 @@ def _check_defaults(recipe: Recipe, given: dict[str, Any]) -> None:
             field=exc.field,
             fix=f"give {exc.field} a value: {exc.fix}; or save one in the recipe's settings",
         ) from None
+
+
+def _job_parameters(recipe: Recipe, given: dict[str, Any]) -> dict[str, Any]:
+    """The parameters a job of the recipe gets from the values given and saved (`given`):
+    those, and the defaults of its date parameters as text (`date_defaults`), once the
+    defaults it runs with pass the recipe's refinements. A run and its `--prepare-only`
+    notebook share them."""
+    _check_defaults(recipe, given)
+    return {**date_defaults(recipe.schema), **given}
 
 
 def check_run_event(recipe: Recipe, event: Any, name: str = "event") -> None:
@@ -633,9 +643,7 @@ class Studio:
         _check_event(event)
         self._check_connectors(recipe)  # before the slots are bound: one no type can fill
         settings = self.settings(recipe)
-        given = {**settings["parameters"], **parameters}
-        _check_defaults(recipe, given)
-        values = {**date_defaults(recipe.schema), **given}
+        values = _job_parameters(recipe, {**settings["parameters"], **parameters})
         version = self.store.snapshot(
             recipe.name,
             recipe.canonical_json,
@@ -954,20 +962,46 @@ class Studio:
                 return None
         return self.store.snapshot(name, content, settings, self.user)
 
-    def purge(self, older_than_days: float | None = None) -> list[int]:
-        """Erases the data of jobs older than the retention period (30 days by default):
-        output notebooks, events, parameters, results and what an error said (its message
-        and traceback may quote the data) go; id, status, times and the error's kind and
-        cell stay. So do idempotency keys of that age, and the ledger's settled sends a
-        day older."""
-        from .models import Job
-
+    def _retention(self, older_than_days: float | None) -> tuple[float, datetime]:
+        """The retention period in days (the workspace's `jobs.retention_days`, 30, unless
+        given) and the moment before which data is erased."""
         days = (
             older_than_days
             if older_than_days is not None
             else float(self.workspace.setting("jobs", "retention_days", 30))
         )
-        cutoff = utcnow() - timedelta(days=days)
+        return days, utcnow() - timedelta(days=days)
+
+    def purge_prepared(self, older_than_days: float | None = None) -> list[Path]:
+        """Erases the notebooks `--prepare-only` wrote before the retention period, by their
+        file's time: they hold a job's parameter values, as its output notebook does.
+        Returns those erased (`purge` does it too)."""
+        days, cutoff = self._retention(older_than_days)
+        folder = self.workspace.history / "prepared"
+        erased = []
+        for path in sorted(folder.glob("*.ipynb")) if folder.is_dir() else ():
+            try:
+                if datetime.fromtimestamp(path.stat().st_mtime, UTC) < cutoff:
+                    path.unlink()
+                    erased.append(path)
+            except FileNotFoundError:  # erased meanwhile, by another purge
+                continue
+        if erased:
+            self.store.audit(
+                self.user, "purge", f"{len(erased)} prepared notebooks", older_than_days=days
+            )
+        return erased
+
+    def purge(self, older_than_days: float | None = None) -> list[int]:
+        """Erases the data of jobs older than the retention period (30 days by default):
+        output notebooks, events, parameters, results and what an error said (its message
+        and traceback may quote the data) go; id, status, times and the error's kind and
+        cell stay. So do idempotency keys of that age, the ledger's settled sends a day
+        older, and prepared notebooks of that age (`purge_prepared`)."""
+        from .models import Job
+
+        days, cutoff = self._retention(older_than_days)
+        self.purge_prepared(days)
         with self.store.read() as s:
             old = s.execute(
                 select(Job.id, Job.output_path, Job.error).where(
@@ -1002,15 +1036,7 @@ class Studio:
         """The recipe's saved settings, checked against the recipe as it is now: parameter
         values that still fit, and the connection filling each slot."""
         saved = saved_settings(self.store, recipe.name)
-        try:
-            parameters = self._checked_parameters(recipe, saved)
-        except InputError as exc:
-            name = (exc.field or "NAME").split(".", 1)[0]  # `weights.a`: a dict's item
-            exc.fix = (
-                f"save another value with `lpstudio settings {recipe.name} -p {name} ...`, "
-                f"or forget it with --reset {name}"
-            )
-            raise
+        parameters = self._saved_parameters(recipe, saved)
         slots = recipe.metadata.get("connections", {})
         # Without slots nothing is bound: the connections are not read (one read fewer for
         # each job of such a recipe).
@@ -1020,6 +1046,24 @@ class Studio:
             else {}
         )
         return {**saved, "parameters": parameters, "connections": connections}
+
+    def _saved_parameters(self, recipe: Recipe, saved: dict[str, Any]) -> dict[str, Any]:
+        """The saved parameter values that a job of the recipe starts from, checked against
+        it as it is now. One that no longer fits is refused with how to save another, its
+        value masked where a connection's secret came to equal it since it was saved: the
+        refusal is shown (a recipe's `settings_problem`, `lpstudio settings`, a trigger's
+        error) where the value itself never is."""
+        try:
+            return self._checked_parameters(recipe, saved)
+        except InputError as exc:
+            exc.message, exc.field = self._masked([exc.message, exc.field])
+            exc.args = (exc.message,)
+            name = (exc.field or "NAME").split(".", 1)[0]  # `weights.a`: a dict's item
+            exc.fix = (
+                f"save another value with `lpstudio settings {recipe.name} -p {name} ...`, "
+                f"or forget it with --reset {name}"
+            )
+            raise
 
     def save_settings(
         self,
@@ -1294,16 +1338,24 @@ class Studio:
         *,
         parse: set[str] | None = None,
     ) -> Path:
-        """papermill's `--prepare-only`: the parameterized notebook, written but not run."""
+        """papermill's `--prepare-only`: the parameterized notebook, written but not run. It
+        holds what a run's job would get: the saved settings, the values given over them,
+        and the defaults a job injects (`_job_parameters`)."""
         from papermill.parameterize import parameterize_notebook
 
-        recipe, values = self.validate(ref, parameters or {}, parse)
+        from .runner import ENGINE_NAME
+
+        recipe, given = self.validate(ref, parameters or {}, parse)
+        saved = self._saved_parameters(recipe, saved_settings(self.store, recipe.name))
+        values = _job_parameters(recipe, {**saved, **given})
         # On a copy: papermill changes the notebook it parameterizes, and the parsed recipe
         # is shared (`parsed`): the process's next job of it would run these values.
         nb = recipe.notebook
         if values:  # as a job injects them: a tuple[...] parameter as a tuple
             injects_declared_types()
-            nb = parameterize_notebook(copy.deepcopy(nb), as_declared(recipe.schema, values))
+            nb = parameterize_notebook(
+                copy.deepcopy(nb), as_declared(recipe.schema, values), engine_name=ENGINE_NAME
+            )
         stamp = datetime.now().strftime("%Y%m%d-%H%M%S-%f")
         path = self.workspace.history / "prepared" / f"{Path(recipe.name).stem}-{stamp}.ipynb"
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -1397,9 +1449,12 @@ class Studio:
         status: str | None = None,
         since: datetime | None = None,
         limit: int | None = 50,
+        offset: int = 0,
     ) -> list[Job]:
-        """The newest jobs, filtered; a filter no job could match is refused (a misspelt
-        status listed nothing, as if no job had it)."""
+        """The newest jobs, filtered, from the `offset`th on; a filter no job could match
+        is refused (a misspelt status listed nothing, as if no job had it), and so is a
+        recipe that is neither a file under projects/ nor one with jobs (`_recipe_with_jobs`:
+        the path JupyterLab's file browser shows is read too)."""
         from .store import FINAL_STATES, QUEUED, RUNNING
 
         statuses = (QUEUED, RUNNING, *FINAL_STATES)
@@ -1418,20 +1473,61 @@ class Studio:
             )
         if recipe is not None:
             recipe = self._recipe_with_jobs(recipe)
-        return list(self.store.list_jobs(recipe=recipe, status=status, since=since, limit=limit))
+        return list(
+            self.store.list_jobs(
+                recipe=recipe, status=status, since=since, limit=limit, offset=offset
+            )
+        )
 
-    def _recipe_with_jobs(self, ref: str) -> str:
-        """The recipe a jobs filter names: a file under projects/, or one deleted or renamed
-        since that still has jobs (they stay listed, and so does their filter)."""
-        try:
-            return self.workspace.recipe_name(self.workspace.recipe_path(ref))
-        except WorkspaceError:
-            from .metrics import recipes_with_jobs
+    def _recipe_with_jobs(self, ref: str | os.PathLike[str]) -> str:
+        """The recipe a jobs filter names, by its path under projects/ or as JupyterLab's
+        file browser shows it (`projects/shop/cart.ipynb`: a person types a filter), never
+        from the process's working folder: a file, or one deleted or renamed since that
+        still has jobs (they stay listed, and so does their filter). A filter those two
+        readings take for two recipes is refused, naming both. A recipe's own name that
+        names a file needs no look at the recipes with jobs (the Jobs panel sends its
+        filter every two seconds)."""
+        from .metrics import recipes_with_jobs
 
-            name = notebook_path(ref)
-            if name.as_posix() in recipes_with_jobs(self.store):
-                return name.as_posix()
-            raise
+        readings = [os.fspath(ref)]
+        if Path(ref).parts[:1] == (self.workspace.projects.name,):
+            readings.append(os.fspath(self.workspace.root / ref))
+        if len(readings) == 1:
+            with contextlib.suppress(WorkspaceError):
+                return self._one_recipe(ref, readings, ())
+        return self._one_recipe(ref, readings, recipes_with_jobs(self.store))
+
+    def _one_recipe(
+        self, ref: str | os.PathLike[str], readings: list[str], kept: Sequence[str]
+    ) -> str:
+        """The one recipe `readings` of `ref` name (`Workspace.recipe_path`, `kept` naming
+        deleted recipes that count); none is the first reading's refusal."""
+        names: list[str] = []
+        refusal: WorkspaceError | None = None
+        for reading in readings:
+            try:
+                path = self.workspace.recipe_path(reading, kept=kept)
+            except WorkspaceError as exc:
+                refusal = refusal or exc
+                continue
+            if (name := self.workspace.recipe_name(path)) not in names:
+                names.append(name)
+        if len(names) > 1:
+            top = self.workspace.projects.name
+            # Each as it reads one way only: `shop/cart.ipynb`, and the recipe of the
+            # project `projects` by the path JupyterLab shows, `projects/projects/...`.
+            typed = [f"{top}/{name}" if name.startswith(f"{top}/") else name for name in names]
+            raise WorkspaceError(
+                f"recipe {ref} could be {' or '.join(names)}: the workspace has a project "
+                f"named {top}",
+                field="recipe",
+                fix="give "
+                + ", or ".join(f"{t} for {name}" for t, name in zip(typed, names, strict=True)),
+            )
+        if not names:
+            assert refusal is not None
+            raise refusal
+        return names[0]
 
     def jobs_frame(self, **filters: Any) -> pandas.DataFrame:
         """The job history as a DataFrame, one row per job, newest first."""
@@ -1612,6 +1708,13 @@ class Studio:
         `then` is written in the job's transaction (a callable call's claim records it)."""
         job = self._queue_run(ref, parameters, parse, event, timeout, trigger, test, then)
         return job, self.executor.submit(job.id)
+
+    def dispatch_poll(self, ref: str | os.PathLike[str]) -> list[tuple[Job, Future[Job]]]:
+        """A person's Poll now in the background: `poll`'s jobs at once, queued, each with
+        the future of its run. This process runs them, as `lpstudio poll` does, whether or
+        not the recipe is started: the poll moved its cursor past their events, and a
+        scheduler holds a stopped recipe's jobs until it starts again."""
+        return [(job, self.executor.submit(job.id)) for job in self.poll(ref, run=False)]
 
     def dispatch_rerun(self, job_id: int) -> tuple[Job, Future[Job]]:
         """`rerun` in the background: the new job at once, and its future."""

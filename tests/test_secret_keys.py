@@ -234,20 +234,22 @@ async def test_rest_error_answers_and_their_log_lines_mask_what_the_caller_sent(
 async def test_a_successful_request_s_log_line_masks_a_secret_in_its_query_too(
     jp_fetch: Any, jp_serverapp: Any, ws: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """`GET /jobs?recipe=<secret>` lists nothing and succeeds: Jupyter logs it at debug
+    """`GET /recipes?project=<secret>` lists nothing and succeeds: Jupyter logs it at debug
     level, with its query as sent; a failed request's line quotes its referer too."""
     add_connection(ws)
     jp_serverapp.log.setLevel(logging.DEBUG)  # as `lpstudio serve --debug` runs
     caplog.set_level(logging.DEBUG)
     user = {"X-Test-User": "alice"}
-    answer = await jp_fetch("lpstudio", "api", "v1", "jobs", params={"recipe": TOKEN}, headers=user)
-    assert answer.code == 200 and json.loads(answer.body)["jobs"] == []
+    answer = await jp_fetch(
+        "lpstudio", "api", "v1", "recipes", params={"project": TOKEN}, headers=user
+    )
+    assert answer.code == 200 and json.loads(answer.body)["recipes"] == [], answer.body
     referer = {**user, "Referer": f"http://127.0.0.1/lab?q={TOKEN}"}
     missing = await jp_fetch(
         "lpstudio", "api", "v1", "jobs", "999999", headers=referer, raise_error=False
     )
     assert missing.code == 404
-    lines = [r.getMessage() for r in caplog.records if "/lpstudio/api/v1/jobs" in r.getMessage()]
-    assert any(f"jobs?recipe={MASK}" in line for line in lines), lines
+    lines = [r.getMessage() for r in caplog.records if "/lpstudio/api/v1/" in r.getMessage()]
+    assert any(f"recipes?project={MASK}" in line for line in lines), lines
     assert any(f"lab?q={MASK}" in line for line in lines), lines
     assert all(TOKEN not in line for line in lines), lines

@@ -318,7 +318,9 @@ def jobs(
             from ..metrics import recipes_with_jobs
 
             kept = set(recipes_with_jobs(studio.store))
-            recipe = studio.workspace.recipe_name(Path(_typed_recipe(studio, recipe, kept)))
+            # Its path, which `Studio.jobs` reads as one recipe: a name under projects/
+            # (`projects/x.ipynb` of a project named projects) it may read two ways.
+            recipe = _typed_recipe(studio, recipe, kept)
         found = studio.jobs(recipe=recipe, status=status, since=moment, limit=limit)
         if as_json:
             _emit([job_to_dict(job, studio.workspace) for job in found])

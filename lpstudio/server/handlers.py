@@ -43,6 +43,7 @@ from ..errors import (
     NotFoundError,
     RecipeError,
     SignatureError,
+    WorkspaceError,
 )
 from ..idempotency import DELIVERY_ID_HEADERS
 from ..jsonschemas import first_problem
@@ -656,11 +657,14 @@ class RecipeTestHandler(UserHandler):
 class RecipePollHandler(UserHandler):
     @web.authenticated
     async def post(self, recipe: str) -> None:
-        def poll() -> list[Any]:
-            return self.studio.poll(self.studio.find_recipe(recipe).name, run=False)
+        """A person's Poll now, as `lpstudio poll`: the server runs the jobs it queues, as
+        it runs a Run now's, even while the recipe is stopped."""
 
-        jobs = await self.blocking(poll)
-        self.answer({"jobs": [self.job(job) for job in jobs]}, 202)
+        def poll() -> list[Any]:
+            return self.studio.dispatch_poll(self.studio.find_recipe(recipe).name)
+
+        polled = await self.blocking(poll)
+        self.answer({"jobs": [self.job(job) for job, _ in polled]}, 202)
 
 
 class PackagesHandler(UserHandler):
@@ -726,16 +730,32 @@ class JobsHandler(UserHandler):
         from ..times import parse_moment
 
         q = self.query
-        recipe = q.get("recipe")
-        if recipe and not recipe.endswith(".ipynb"):
-            recipe += ".ipynb"
         since = parse_moment(q["since"], "since") if q.get("since") else None
-        jobs = await self.blocking(
-            self.studio.store.list_jobs, recipe, q.get("status"), since, q["limit"], q["offset"]
-        )
+        try:
+            jobs = await self.blocking(
+                self.studio.jobs, q.get("recipe"), q.get("status"), since, q["limit"], q["offset"]
+            )
+        except WorkspaceError as exc:  # a recipe filter that names no recipe lists no jobs
+            if exc.field != "recipe":
+                raise
+            raise ApiError(
+                400, "InputError", exc.message, field="recipe", fix=_recipe_filter_fix(exc)
+            ) from None
         self.answer(
             {"jobs": [self.job(j) for j in jobs], "limit": q["limit"], "offset": q["offset"]}
         )
+
+
+def _recipe_filter_fix(exc: WorkspaceError) -> str | None:
+    """The fix of a jobs filter's refusal in this API's terms: the CLI's names its
+    `lpstudio recipes`."""
+    if exc.fix and "`lpstudio recipes`" not in exc.fix:
+        return exc.fix
+    return (
+        "give the recipe's path under projects/, as GET /lpstudio/api/v1/recipes lists it "
+        "(shop/cart.ipynb), or as JupyterLab's file browser shows it "
+        "(projects/shop/cart.ipynb); a deleted recipe's jobs are listed by its old path"
+    )
 
 
 class JobHandler(UserHandler):

@@ -222,7 +222,7 @@ ROUTES: tuple[Route, ...] = (
             "POST",
             "pollRecipe",
             "Poll the recipe's trigger now: a job per new event (or batch), which the "
-            "scheduler runs while the recipe is started",
+            "server runs at once, the recipe started or not (as `lpstudio poll` does)",
             action="poll recipes",
             permission="operate",
             body=s.EMPTY_BODY,
@@ -291,7 +291,12 @@ ROUTES: tuple[Route, ...] = (
             "listJobs",
             "Jobs, newest first, filtered and paged",
             query={
-                "recipe": {"type": "string"},
+                "recipe": {
+                    "type": "string",
+                    "description": "a recipe under projects/ (`shop/cart.ipynb`), or as "
+                    "JupyterLab's file browser names it (`projects/shop/cart.ipynb`); one "
+                    "that is no recipe is refused with 400",
+                },
                 "status": {"enum": s.JOB_STATES},
                 "since": {"type": "string", "description": "ISO time or a duration (2h, 7d)"},
                 "limit": {**s.LIMIT, "default": 50},

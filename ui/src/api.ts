@@ -353,7 +353,7 @@ export const api = {
   /** A test run on one recent trigger event: nothing is sent; the job's result holds the
    * requests its actions would have sent. */
   test: (recipe: string) => call<Job>('POST', `recipes/${recipePath(recipe)}/test`, {}),
-  /** The poll trigger polled now; the scheduler runs the jobs while the recipe is started. */
+  /** The poll trigger polled now: the server runs its jobs at once, the recipe started or not. */
   poll: async (recipe: string) =>
     (await call<{ jobs: Job[] }>('POST', `recipes/${recipePath(recipe)}/poll`, {})).jobs,
 

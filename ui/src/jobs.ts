@@ -7,9 +7,9 @@
  */
 import { Widget } from '@lumino/widgets';
 
-import { api, Job, JOB_STATES, latest } from './api';
+import { api, ApiError, Job, JOB_STATES, latest } from './api';
 import { StudioContext } from './context';
-import { button, el, errorBox, fill, formatDuration, formatTime, statusBadge } from './dom';
+import { button, el, errorBox, fill, formatDuration, formatTime, markField, statusBadge } from './dom';
 
 const PAGE = 20;
 const REFRESH_MS = 2000;
@@ -49,7 +49,7 @@ export class JobsPanel extends Widget {
         'div',
         { cls: 'lps-toolbar' },
         el('h2', { text: 'Jobs' }),
-        this.recipe,
+        el('span', { attrs: { 'data-field': 'recipe' } }, this.recipe), // marked when refused
         this.status,
         this.since,
         button('Refresh', () => this.refresh(), 'lps-refresh')
@@ -112,6 +112,7 @@ export class JobsPanel extends Widget {
         return; // a newer refresh (another page or filter) is under way
       }
       fill(this.message);
+      markField(this.node, null);
       const jobs = answer.jobs.slice(0, PAGE);
       // Unchanged, the rows are left as they are: drawn again every two seconds, they would
       // take the keyboard's focus from the button a user tabbed to (Rerun, Open output) and
@@ -131,7 +132,13 @@ export class JobsPanel extends Widget {
         ? `jobs ${this.offset + 1}–${this.offset + jobs.length}`
         : '';
     } catch (err) {
-      if (this.offset !== this.shown) {
+      if (err instanceof ApiError && err.status === 400 && err.field === 'recipe') {
+        // A recipe the server finds under no reading of the name typed: said under the
+        // filter, which is marked, and no rows (they were another filter's), not "No jobs.".
+        this.refused();
+        markField(this.node, err.field);
+        fill(this.message, errorBox(inLabTerms(err)));
+      } else if (this.offset !== this.shown) {
         // The page asked for did not come: said until the next click (the timer's refresh
         // of the page on screen would wipe it at once), and the pager goes on from there.
         this.offset = this.shown;
@@ -142,6 +149,16 @@ export class JobsPanel extends Widget {
     }
     this.prev.disabled = this.shown === 0;
     this.next.disabled = !this.more;
+  }
+
+  /** No rows and no pages: the filter was refused. */
+  private refused(): void {
+    this.drawn = '';
+    fill(this.rows);
+    this.rows.dataset.count = '0';
+    this.offset = this.shown = 0;
+    this.more = false;
+    this.page.textContent = '';
   }
 
   /** Another page: the pager waits for its answer, which says what lies either side. */
@@ -269,4 +286,10 @@ export class JobsPanel extends Widget {
   private drawn = '';
   private more = false;
   private timer: number;
+}
+
+/** A refused recipe filter's fix in the lab's terms: the API names its own list of recipes. */
+function inLabTerms(err: ApiError): ApiError {
+  const fix = err.fix?.replace('as GET /lpstudio/api/v1/recipes lists it', "as the jobs' rows name it") ?? null;
+  return new ApiError(err.status, err.code, err.message, err.field, fix);
 }

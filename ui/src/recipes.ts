@@ -136,8 +136,10 @@ export class RecipesPanel extends Widget {
             'Poll now',
             () =>
               this.act(row, async () => {
-                await api.poll(row.recipe);
+                // Its jobs run now, started or not, as `lpstudio poll` runs them.
+                const jobs = await api.poll(row.recipe);
                 this.openJobs(row.recipe);
+                return polled(jobs.map(j => j.id));
               }),
             'lps-poll',
             of
@@ -193,12 +195,15 @@ export class RecipesPanel extends Widget {
     );
   }
 
-  /** An action on one recipe; refused, it is said with the fix in the lab's terms (its
-   * Settings, the Connections panel), not the CLI's the API names. */
+  /** An action on one recipe, which may say what it did; refused, it is said with the fix
+   * in the lab's terms (its Settings, the Connections panel), not the CLI's the API names. */
   private async act(row: RecipeRow, action: () => Promise<unknown>): Promise<void> {
     fill(this.message);
     try {
-      await action();
+      const done = await action();
+      if (done instanceof HTMLElement) {
+        fill(this.message, done);
+      }
       this.ctx.notifyChanged();
     } catch (err) {
       const connections = await api.connections().catch(() => []);
@@ -279,6 +284,14 @@ export class RecipesPanel extends Widget {
   private tree = el('div', { cls: 'lps-tree' });
   private importer = el('div', { cls: 'lps-editor lps-importer' });
   private timer: number;
+}
+
+/** What a Poll now queued: a job per new event (or batch), each running now. */
+function polled(ids: number[]): HTMLElement {
+  const text = ids.length
+    ? `${ids.length} new job${ids.length === 1 ? '' : 's'} from the poll, running now: ${ids.map(id => `#${id}`).join(', ')}`
+    : 'No new events.';
+  return el('div', { cls: 'lps-ok', attrs: { role: 'status' }, text });
 }
 
 /** What an import wrote, and what is left to do, in the lab's terms. */
