@@ -825,9 +825,10 @@ class Store:
                     status=QUEUED, worker=None, started_at=None, heartbeat_at=None, cells_done=0
                 )
             ).rowcount
-        if not requeued:
+        if not requeued:  # what it sent before its cancel counts (`ledger_result`)
             asked = (Job.status == RUNNING, Job.cancel_requested.is_(True))
-            self.finish_job(job_id, CANCELLED, *asked, *still, error=_cancelled())
+            sent = self.ledger_result(self.job(job_id))
+            self.finish_job(job_id, CANCELLED, *asked, *still, error=_cancelled(), result=sent)
 
     def audit(self, user: str, action: str, target: str, **detail: Any) -> None:
         with self.write() as s:

@@ -173,3 +173,27 @@ def test_a_job_whose_worker_was_lost_keeps_what_its_ledger_says_it_sent(any_ws: 
         assert result["rejected"] == [{"recipients": 1, "message": "HTTP 400: no"}]
         assert result["uncertain"] == [{"recipients": 1, "reason": UNANSWERED}]
         assert proactive(studio) == (2, 1)
+
+
+def test_a_job_asked_to_cancel_as_its_scheduler_stopped_keeps_what_it_sent(ws: Path) -> None:
+    """A stopping scheduler puts its running jobs back in the queue, but cancels one
+    someone asked to cancel: it ended with no result, its recipients on no dashboard."""
+    write_recipe(ws, "p/asked")
+    with Studio.open(ws, user="alice") as studio:
+        found = studio.recipe("p/asked")
+        version = studio.store.snapshot(found.name, found.canonical_json, {}, "alice")
+        job = studio.store.create_job(
+            recipe=found.name, version_id=version, trigger="schedule", user="alice"
+        )
+        studio.store.update_job(job.id, status="running", worker="w", cells_done=2)
+        ledger = StoreLedger(studio.store.url, f"job:{job.id}", job.id, store=studio.store)
+        ledger.claim_many([key(n) for n in range(3)])
+        ledger.settle_many({key(0): "accepted", key(1): "accepted"}, {"proactiveCampaignId": "c"})
+        studio.store.update_job(job.id, cancel_requested=True)
+
+        studio.store.requeue(job.id)  # as the scheduler's SIGTERM does
+
+        ended = studio.job(job.id)
+        assert ended.status == "cancelled" and ended.error["uncertain_sends"] == 1
+        assert (ended.result or {}).get("accepted") == 2, ended.result
+        assert proactive(studio) == (2, 0)
