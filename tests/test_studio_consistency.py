@@ -32,6 +32,7 @@ from lpstudio.studio import Studio
 from tests.browser import screenshot
 from tests.conftest import wait_for, write_recipe
 from tests.servers import extension_config
+from tests.test_endpoint_conflicts import _two_started
 from tests.test_studio_ui import alice_lab, command
 
 TYPES = """from datetime import date
@@ -266,12 +267,14 @@ async def test_the_rest_api_reads_a_recipe_filter_as_the_cli_does(jp_fetch: Any,
 def test_the_jobs_filter_and_poll_now_in_the_studio(tmp_path: Path) -> None:
     """The Jobs panel found no job for `projects/lab/ok.ipynb` and said "No jobs." for a
     misspelt recipe; the Recipes sidebar's Poll now on a stopped recipe left its jobs
-    queued, unsaid."""
+    queued, unsaid; it showed nothing of a started callable that serves nothing, another
+    holding its path."""
     root = tmp_path / "ws"
     Studio.init(root, accept_terms=True, admin="alice").close()
     ok = recorded_job(root, "lab/ok")
     recorded_job(root, "lab/other")  # listed until the filter applies
     rows_recipe(root)
+    _two_started(root, "ok", "echo")  # t/echo edited onto /call/ok, which t/ok holds
     with alice_lab(root, tmp_path / "jupyter") as page:
         command(page, "lpstudio:open-jobs")
         jobs = page.locator(".lps-jobs:visible")
@@ -293,6 +296,11 @@ def test_the_jobs_filter_and_poll_now_in_the_studio(tmp_path: Path) -> None:
 
         command(page, "lpstudio:open-recipes")
         recipes = page.locator(".lps-recipes")
+        conflict = recipes.locator(".lps-recipe[data-recipe='t/echo.ipynb'] .lps-endpoint-problem")
+        assert "/call/ok of t/ok.ipynb" in conflict.inner_text(), conflict.inner_text()
+        assert "stop one of them" in conflict.inner_text()
+        ok_row = recipes.locator(".lps-recipe[data-recipe='t/ok.ipynb']")
+        assert ok_row.locator(".lps-endpoint-problem").count() == 0
         row = recipes.locator(".lps-recipe[data-recipe='p/rows.ipynb']")
         assert row.get_attribute("data-state") == "stopped"
         row.get_by_role("button", name="Poll now recipe p/rows", exact=True).click()

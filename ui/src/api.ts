@@ -78,6 +78,8 @@ export interface RecipeRow {
   last_job: JobSummary | null;
   state: 'started' | 'stopped';
   trigger_errors?: { count: number; last: string | null };
+  /** a started callable edited onto a path another started recipe holds: it serves nothing */
+  endpoint_problem?: Problem | null;
 }
 
 export interface RecipeDetail {

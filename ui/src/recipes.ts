@@ -185,6 +185,13 @@ export class RecipesPanel extends Widget {
         last ? el('span', { cls: 'lps-hint', text: `#${last.id}` }) : null
       ),
       row.problem ? el('div', { cls: 'lps-problem', text: String(row.problem) }) : null,
+      row.endpoint_problem
+        ? el('div', {
+            cls: 'lps-problem lps-endpoint-problem',
+            // In the lab's terms: its notebook's trigger.path, or Stop on one of them.
+            text: `${row.endpoint_problem.message}: change its trigger.path back, or stop one of them`
+          })
+        : null,
       row.trigger_errors?.count
         ? el('div', {
             cls: 'lps-problem',
