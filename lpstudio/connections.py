@@ -7,6 +7,7 @@ never appear in an answer, a listing, a log line or an error message.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import threading
@@ -14,7 +15,7 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cryptography.fernet import Fernet, InvalidToken
 from sqlalchemy import select
@@ -26,6 +27,9 @@ from .models import RecipeSettings, utcnow
 from .registry import get_connector
 from .sdk import MASK, Connection, Connector, Field, derived_secrets, scrub, scrub_text
 from .store import Store, audit_in
+
+if TYPE_CHECKING:
+    from .workspace import Workspace
 
 NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 
@@ -461,6 +465,21 @@ def check_bound_exist(session: Session, bound: dict[str, str]) -> None:
                 fix="bind an existing connection with "
                 f"`lpstudio settings RECIPE --connection {slot}=NAME`",
             )
+
+
+def workspace_secrets(workspace: Workspace) -> frozenset[str]:
+    """Every secret of `workspace` read from outside a job (a notebook run by papermill
+    itself, a CLI error): its connections' and its store URL's password. What cannot be
+    read (a store that is down, a key that opens nothing) hides nothing more, and is not
+    an error here: the store URL's password is known from the URL alone."""
+    store = Store(workspace.store_url)
+    hidden = store.secrets
+    try:
+        with contextlib.suppress(Exception):  # only what could be read is masked
+            hidden |= Connections(store, workspace.key_path, workspace.root).secret_values()
+    finally:
+        store.close()
+    return hidden
 
 
 def _holds_secret(key: str, type_: str, secret_names: list[str]) -> InputError:

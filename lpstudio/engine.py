@@ -394,23 +394,17 @@ def notebook_file(input_path: Any) -> str | None:
 
 def workspace_secrets(notebook: str | None) -> frozenset[str]:
     """The secrets of the workspace whose connections the kernel of a notebook run by
-    papermill itself would read (`notebook_workspace`), gathered as `execute_job` gathers a
-    job's; none outside any workspace."""
-    from .connections import Connections
+    papermill itself would read (`notebook_workspace`), as a job's are gathered; none
+    outside any workspace."""
+    from . import connections
     from .errors import WorkspaceError
     from .kernel.runtime import notebook_workspace
-    from .store import Store
 
     try:
         workspace = notebook_workspace(notebook)
     except WorkspaceError:  # none, or none the kernel could read its connections from
         return frozenset()
-    store = Store(workspace.store_url)
-    try:
-        connections = Connections(store, workspace.key_path, workspace.root)
-        return frozenset(connections.secret_values()) | store.secrets
-    finally:
-        store.close()
+    return connections.workspace_secrets(workspace)
 
 
 def scrub_saves(nb_man: Any, secrets: frozenset[str]) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import json
 import math
@@ -105,25 +104,16 @@ def _typed_workspace(args: Sequence[str]) -> Path | None:
 
 def _workspace_secrets(workspace: Path | None) -> frozenset[str]:
     """The secrets of the workspace a failed command was run in, as the REST API masks them
-    in its errors: its connections' and its store's password. Whatever cannot be read (no
-    workspace, one that cannot be opened, a store that is down) hides nothing: the error
-    being printed says what went wrong, and must not be replaced by this failure."""
-    from ..connections import Connections
-    from ..store import Store
+    in its errors. Whatever cannot be read (no workspace, one that cannot be opened, a store
+    that is down) hides nothing: the error being printed says what went wrong, and must not
+    be replaced by this failure."""
+    from ..connections import workspace_secrets
     from ..workspace import Workspace
 
     try:
-        found = Workspace.find(workspace)
-        store = Store(found.store_url)
-        hidden = store.secrets  # from its URL: known even when the store is down
-    except Exception:
+        return workspace_secrets(Workspace.find(workspace))
+    except Exception:  # an error is printed as it is then
         return frozenset()
-    with contextlib.suppress(Exception):  # a store that is down, a key that opens nothing
-        try:
-            hidden |= Connections(store, found.key_path, found.root).secret_values()
-        finally:
-            store.close()
-    return hidden
 
 
 def _mask(exc: LpstudioError, workspace: Path | None) -> None:
