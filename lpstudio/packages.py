@@ -45,7 +45,7 @@ from .models import RecipeSettings, TriggerState, utcnow
 from .parameters import coerce
 from .recipe import MAX_CALL_TIMEOUT, Recipe
 from .registry import get_connector
-from .sdk import scrub, scrub_text
+from .sdk import Connector, scrub, scrub_text
 from .settings import saved_settings
 from .store import audit_in
 
@@ -616,6 +616,7 @@ def _check_connections(studio: Studio, manifest: dict[str, Any], plan: _Plan) ->
                 field=f"{where}.secrets",
                 fix=_AGAIN,
             )
+        _refuse_held_secrets(studio, name, connector, spec["fields"])
         try:
             studio.connections.check_placeholder(spec["type"], spec["fields"])
         except InputError as exc:
@@ -633,6 +634,26 @@ def _check_connections(studio: Studio, manifest: dict[str, Any], plan: _Plan) ->
             }
         )
     return types
+
+
+def _refuse_held_secrets(
+    studio: Studio, name: str, connector: Connector, fields: dict[str, Any]
+) -> None:
+    """Refuses a plain field of the package's connection `name` that holds a secret of this
+    workspace, as `connections add` refuses it: the placeholder would show it in clear.
+    Checked here, before the import's write transaction (the secrets are read from the
+    store), and before the fields are coerced (a refusal of its type would quote it)."""
+    try:
+        studio.connections._refuse_held_secrets(connector, fields, {})  # a placeholder: none
+    except InputError as exc:
+        raise InputError(
+            f"connection {name} of the package: {exc.message}",
+            field=f"connections.{name}.fields.{exc.field}",
+            fix=f"the package must not carry it: remove {exc.field} from connections.{name}."
+            f"fields in its {MANIFEST} (or give it its right value there) and import it again; "
+            f"a secret is given once imported, with `lpstudio connections update {name} "
+            "--secret FIELD`",
+        ) from None
 
 
 def _plan_recipe(
