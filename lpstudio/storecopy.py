@@ -121,6 +121,14 @@ def copy_store(workspace: Workspace, source: Store, url: str) -> CopiedStore:
         ) from None
     shown = shown_url(target.engine.url)
     try:
+        # As given, too: a relative `sqlite:///:memory:` is read as a file in the workspace.
+        if _in_memory(target.engine.url) or _in_memory(make_url(url)):
+            raise InputError(
+                f"the target {shown} is a database in memory: the copy would be gone once "
+                "this command ends",
+                field="url",
+                fix=NEW_DATABASE_FIX,
+            )
         if _same_database(source.engine.url, target.engine.url):
             raise InputError(
                 f"the target {shown} is the workspace's store itself",
@@ -159,13 +167,19 @@ def _same_database(a: URL, b: URL) -> bool:
         files = (a.database, b.database)
         if not all(files) or ":memory:" in files:
             return False
-        return os.path.realpath(str(a.database)) == os.path.realpath(str(b.database))
+        source = os.path.realpath(str(a.database))  # with its side files: they go with it
+        return os.path.realpath(str(b.database)) in {source + side for side in SQLITE_SIDE_FILES}
 
     def server(url: URL) -> tuple[str, int, str | None]:
         host = (url.host or "").lower()
         return ("localhost" if host in _LOOPBACK else host, url.port or 5432, url.database)
 
     return server(a) == server(b)
+
+
+def _in_memory(url: URL) -> bool:
+    """Whether a SQLite URL names no file (`sqlite://`, `sqlite:///:memory:`)."""
+    return url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:")
 
 
 def _new_sqlite_file(url: URL) -> str | None:

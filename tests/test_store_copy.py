@@ -328,7 +328,13 @@ def test_a_store_whose_scheduler_holds_its_lease_is_not_copied(ws: Path) -> None
 
 @pytest.mark.parametrize(
     "given",
-    ["sqlite:///lpstudio.db", "sqlite:///{ws}/lpstudio.db", "sqlite:///{ws}/../ws/lpstudio.db"],
+    [
+        "sqlite:///lpstudio.db",
+        "sqlite:///{ws}/lpstudio.db",
+        "sqlite:///{ws}/../ws/lpstudio.db",
+        "sqlite:///{ws}/lpstudio.db-wal",  # its side files go with it: the copy went too
+        "sqlite:///lpstudio.db-journal",
+    ],
 )
 def test_the_workspace_s_own_store_is_no_target(ws: Path, given: str) -> None:
     before = stored_rows(workspace_url(ws))
@@ -357,6 +363,8 @@ def test_a_store_in_use_is_no_target(ws: Path, tmp_path: Path) -> None:
         "sqlite:///no/such/folder/brand.db",
         "sqlite:///projects",  # a folder
         "sqlite:///lpstudio.toml",  # a file that is no database
+        "sqlite://",  # in memory: gone once the copy ends
+        "sqlite:///:memory:",
     ],
 )
 def test_a_target_that_is_no_store_s_url_is_refused(ws: Path, given: str) -> None:
