@@ -36,7 +36,8 @@ def serve(
     extra_args: Sequence[str] = (),
     allow_root: bool = False,
 ) -> None:
-    """Runs a headless Jupyter server with only this extension, until it is stopped.
+    """Runs a headless Jupyter server with only this extension, and none of Jupyter's own
+    services (`serveonly.ServeOnlyServerApp`), until it is stopped.
 
     `extra_args` are more Jupyter options, e.g. `--IdentityProvider.token=...` or
     `--LpstudioApp.call_timeout=10`."""

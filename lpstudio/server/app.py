@@ -28,6 +28,7 @@ from ..studio import Studio
 from ..workspace import ENV_VAR, Workspace, current_user
 from .auth import RateLimits
 from .routes import ROUTES, Route, handlers
+from .serveonly import ServeOnlyServerApp
 
 #: The acting user of what no person does: API-client lookups and webhook jobs.
 SERVICE_USER = "lpstudio:server"
@@ -43,8 +44,10 @@ class LpstudioApp(ExtensionApp):
     name = "lpstudio"
     description = "lpstudio: recipes, jobs, connections and callable recipes over REST"
     extension_url = "/lpstudio/api/v1/openapi.json"
-    #: `lpstudio serve` is headless: only this extension, not JupyterLab's.
+    #: `lpstudio serve` is headless: only this extension, not JupyterLab's, in a server
+    #: without Jupyter's own services (JupyterLab's server is made by JupyterLab).
     load_other_extensions = False
+    serverapp_class = ServeOnlyServerApp
 
     workspace = Unicode(
         "",
@@ -83,8 +86,9 @@ class LpstudioApp(ExtensionApp):
         config=True,
         help="The largest project package, in bytes, that an import through the REST API "
         "takes (the studio's Import package); a larger one is refused (413) before it is "
-        "read. Jupyter's ServerApp.max_body_size (512 MB) bounds every request before this. "
-        "`lpstudio import` on the server takes any size.",
+        "read. `lpstudio serve` refuses a body larger than this and max_body_bytes before "
+        "reading it; in JupyterLab's server, Jupyter's ServerApp.max_body_size (512 MB) "
+        "does. `lpstudio import` on the server takes any size.",
     )
     anonymous_user = Unicode(
         "",
@@ -117,6 +121,11 @@ class LpstudioApp(ExtensionApp):
     )
 
     routes: tuple[Route, ...] = ROUTES
+
+    @property
+    def largest_body_bytes(self) -> int:
+        """The largest body any route takes: `lpstudio serve` refuses a larger one unread."""
+        return max(self.max_body_bytes, self.max_package_bytes)
 
     @default("workspace")
     def _default_workspace(self) -> str:

@@ -1,0 +1,41 @@
+"""The Jupyter server of `lpstudio serve`: lpstudio's API, and none of Jupyter's own services.
+
+`lpstudio serve` is how people who must not hold the workspace's secrets reach it (operators
+over the REST API, bots): Jupyter's contents, files, view and nbconvert routes would hand
+them its `secret.key` and store, and its kernels, sessions and terminals would run any code
+as the server's user, whatever their lpstudio role. lpstudio runs its jobs' kernels itself,
+so this server serves none of them (404, as routes that do not exist). JupyterLab's server,
+where the extension also runs, is made by JupyterLab and keeps all of Jupyter.
+"""
+
+from __future__ import annotations
+
+from jupyter_server.serverapp import ServerApp
+
+
+class ServeOnlyServerApp(ServerApp):
+    """A Jupyter server with only lpstudio, and bodies bounded by what lpstudio takes."""
+
+    #: Jupyter's services kept: `api` (`/api/status` for health checks, `/api/me`, Jupyter's
+    #: API spec) and `auth` (the token login). Not contents, files, view, nbconvert, kernels,
+    #: kernelspecs, sessions, config, events, security or shutdown.
+    default_services = ("api", "auth")
+
+    def init_configurables(self) -> None:
+        super().init_configurables()
+        # The contents manager serves `/files/` by itself, besides the services.
+        self.contents_manager.files_handler_class = None
+
+    def running_server_info(self, kernel_count: bool = True) -> str:
+        """Jupyter's start-up lines without "Serving notebooks from local directory" and its
+        count of kernels: this server serves neither."""
+        info = super().running_server_info(kernel_count=False)
+        return info.removeprefix(f"{self.contents_manager.info_string()}\n")
+
+    def init_httpserver(self) -> None:
+        """Bounds bodies by the largest that any lpstudio route takes (a smaller
+        `--ServerApp.max_body_size` stays): a larger one is refused from its Content-Length
+        (chunked: once it grows past it), before it is read into memory. Jupyter's own
+        bound, 512 MB, let a caller without credentials make the server hold that much."""
+        self.max_body_size = min(self.max_body_size, self.starter_app.largest_body_bytes)
+        super().init_httpserver()
