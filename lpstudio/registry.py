@@ -5,9 +5,13 @@ folder (a brand's custom connectors), and packages registering on the entry-poin
 A connector that does not load (a syntax error, no `connector`, a declaration lpstudio
 cannot use, a name defined twice) breaks no other: it is kept aside with its error, which
 whoever asks for it by name gets (naming its file, the field and the fix), so a brand's
-half-written connector never stops the recipes that use the others. The workspace's folder
-is read again whenever one of its files changes, so a long-running server or scheduler sees
-a connector added or edited in JupyterLab without a restart.
+half-written connector never stops the recipes that use the others. A name belongs to the
+place read first: an installed package cannot take a bundled connector's, nor a workspace
+file a bundled or installed one's (the package or file is kept aside, and the connector of
+that name keeps working); two files of one folder, or two packages, that give one name are
+both kept aside, so that neither silently replaces the other. The workspace's folder is read
+again whenever one of its files changes, so a long-running server or scheduler sees a
+connector added or edited in JupyterLab without a restart.
 """
 
 from __future__ import annotations
@@ -37,28 +41,60 @@ class _Found:
     broken: dict[str, LpstudioError] = field(default_factory=dict)
     #: The places of each name defined more than once: none of them is used.
     twice: dict[str, list[str]] = field(default_factory=dict)
+    #: What each connector that loaded is listed under if a place read before it holds its
+    #: name: its file's stem, or its entry point's name (by connector name).
+    listed_as: dict[str, str] = field(default_factory=dict)
 
-    def add(self, connector: Connector) -> None:
+    def add(self, connector: Connector, listed_as: str) -> None:
         name = connector.name
         earlier = self.connectors.pop(name, None)
         places = self.twice.get(name) or ([earlier.source] if earlier is not None else [])
         if not places:
             self.connectors[name] = connector
+            self.listed_as[name] = listed_as
             return
         self.twice[name] = [*places, connector.source]
         self.broken[name] = InputError(
-            f"connector '{name}' is defined twice: {' and '.join(self.twice[name])}",
+            f"connector '{name}' is defined more than once: {' and '.join(self.twice[name])}; "
+            "none of them is used, so that none silently replaces another",
             field="type",
-            fix="rename one of them (the name given to `Connector(...)`)",
+            fix="rename all but one of them (the name given to `Connector(...)`), or remove "
+            "the copies",
         )
 
-    def merged(self, other: _Found) -> _Found:
-        both = _Found(dict(self.connectors), dict(self.broken), dict(self.twice))
-        for name, error in other.broken.items():
+    def merged(self, later: _Found) -> _Found:
+        """These connectors with those of a place read `later` (the installed ones after the
+        bundled, a workspace's after both), which cannot take a name these hold: they are
+        listed as broken, and the connector of that name keeps working for every recipe."""
+        both = _Found(
+            dict(self.connectors),
+            dict(self.broken),
+            {**later.twice, **self.twice},
+            dict(self.listed_as),
+        )
+        for name, error in later.broken.items():
             both.broken.setdefault(name, error)
-        for connector in other.connectors.values():
-            both.add(connector)
+        for name, places in later.twice.items():
+            if name in self.connectors:  # copies of a file that took a held name
+                both.broken[name] = _taken(name, places, self.connectors[name].source)
+        for name, connector in later.connectors.items():
+            if name in self.connectors:
+                error = _taken(name, [connector.source], self.connectors[name].source)
+                both.broken.setdefault(later.listed_as[name], error)
+            else:
+                both.add(connector, later.listed_as[name])
         return both
+
+
+def _taken(name: str, places: list[str], holder: str) -> InputError:
+    """The error of connectors that give a name a place read before theirs holds."""
+    return InputError(
+        f"connector '{name}' of {' and '.join(places)} is not used: the name is already "
+        f"taken by {holder}, and no other file or package may replace it",
+        field="name",
+        fix="rename it: give its `Connector(...)` a name of its own (connections and recipes "
+        "name it as their type)",
+    )
 
 
 _base: _Found | None = None
@@ -139,7 +175,7 @@ def _load_files(folder: Path, prefix: str, check: bool) -> _Found:
             found.broken[name] = _failed(str(path), exc, "correct the connector's code")
             continue
         connector.source = str(path)
-        found.add(connector)
+        found.add(connector, path.stem if path.is_file() else path.name)
     return found
 
 
@@ -155,7 +191,7 @@ def _load_entry_points() -> _Found:
             found.broken[entry.name] = _failed(where, exc, fix)
             continue
         connector.source = f"entry point {entry.value}"
-        found.add(connector)
+        found.add(connector, entry.name)
     return found
 
 

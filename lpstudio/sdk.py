@@ -128,6 +128,11 @@ def inside_workspace(conn: Connection, raw_path: str, field: str, what: str, exa
 FIELD_TYPES = ("string", "url", "integer", "number", "boolean")
 #: A connector's name, as connections and recipes' slots give it (`--type acme_crm`).
 CONNECTOR_NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
+#: A field's name: given as `--field NAME=VALUE`, a secret's read from
+#: `$LPSTUDIO_SECRET_<NAME>` upper-cased (so two names of one connector may not differ only
+#: in case); an app's own spelling (`apiKey`, `api-key`) is kept, but no space, punctuation
+#: or empty name, which no option or prompt could name.
+FIELD_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,63}$")
 #: Fields the runtime sets on every connection (the workspace's folder): never declared.
 RESERVED_FIELDS = frozenset({"root"})
 #: `ConnectionClient`'s own methods: an action of one of these names would be hidden by it
@@ -194,6 +199,17 @@ class Field:
     pattern: str | None = None
 
     def __post_init__(self) -> None:
+        """Refuses, as the connector loads, a field no connection could be given or no
+        value could satisfy: found later, by whoever saved a connection (or by a traceback),
+        it blamed them."""
+        if not isinstance(self.name, str) or not FIELD_NAME.match(self.name):
+            raise InputError(
+                f"field name {self.name!r} cannot be used as a connection field",
+                field=f"fields.{self.name}",
+                fix="rename the field to letters, digits, '_' and '-', starting with a "
+                "letter, e.g. api_key (given as --field api_key=VALUE, or a secret as "
+                "$LPSTUDIO_SECRET_API_KEY)",
+            )
         if self.type not in FIELD_TYPES:
             raise InputError(
                 f"field '{self.name}' has the unknown type {self.type!r}",
@@ -207,12 +223,8 @@ class Field:
                 field=f"fields.{self.name}.type",
                 fix="give minimum and maximum to integer or number fields only",
             )
-        if self.pattern is not None and self.type != "string":
-            raise InputError(
-                f"field '{self.name}' has a pattern but is of type {self.type!r}",
-                field=f"fields.{self.name}.pattern",
-                fix="give a pattern to string fields only",
-            )
+        self._check_range()
+        self._check_pattern()
         if self.secret and self.default is not None:
             # A default is shown to everyone (`lpstudio connectors`): a secret's never is.
             raise InputError(
@@ -220,6 +232,7 @@ class Field:
                 field=f"fields.{self.name}.default",
                 fix="remove the default: each connection gives its own secret",
             )
+        self._check_choices()
         if self.default is not None:
             # Checked as a given value is: a default its own field refuses failed every
             # connection saved without the field, blaming whoever saved it.
@@ -234,6 +247,86 @@ class Field:
                     fix=f"correct the default of field '{self.name}' in the connector's file "
                     "to a value the field takes, or remove it",
                 )
+
+    def _check_range(self) -> None:
+        """Refuses bounds that are no numbers, or that no value is within (a minimum above
+        the maximum; an integer field's range holding no integer)."""
+        import math
+
+        for bound in ("minimum", "maximum"):
+            value = getattr(self, bound)
+            if value is not None and (
+                isinstance(value, bool) or not isinstance(value, int | float)
+            ):
+                raise InputError(
+                    f"field '{self.name}' has the {bound} {value!r}, which is not a number",
+                    field=f"fields.{self.name}.{bound}",
+                    fix=f"give the {bound} as a number, e.g. {bound}=1",
+                )
+        low, high = self.minimum, self.maximum
+        if low is None or high is None:
+            return
+        if low > high or (self.exclusive_minimum and low >= high):
+            raise InputError(
+                f"field '{self.name}' takes no value: none is {self.bounds()}",
+                field=f"fields.{self.name}.minimum",
+                fix="give a minimum at most the maximum (below it, with exclusive_minimum)",
+            )
+        if self.type == "integer" and math.isfinite(low) and math.isfinite(high):
+            lowest = math.floor(low) + 1 if self.exclusive_minimum else math.ceil(low)
+            if lowest > high:
+                raise InputError(
+                    f"field '{self.name}' takes no value: no integer is {self.bounds()}",
+                    field=f"fields.{self.name}.minimum",
+                    fix="give an integer field bounds with an integer between them, "
+                    "e.g. minimum=1, maximum=2",
+                )
+
+    def _check_pattern(self) -> None:
+        """Refuses a pattern on a field that is no text, or that is no regular expression
+        (it failed the first connection saved, with `re`'s traceback)."""
+        if self.pattern is None:
+            return
+        if self.type != "string":
+            raise InputError(
+                f"field '{self.name}' has a pattern but is of type {self.type!r}",
+                field=f"fields.{self.name}.pattern",
+                fix="give a pattern to string fields only",
+            )
+        try:
+            if not isinstance(self.pattern, str):
+                raise TypeError(f"it is {_a(self.pattern)}, not text")
+            re.compile(self.pattern)
+        except (re.error, TypeError) as exc:
+            raise InputError(
+                f"field '{self.name}' has the pattern {self.pattern!r}, which is not a "
+                f"regular expression: {exc}",
+                field=f"fields.{self.name}.pattern",
+                fix="give a regular expression (Python's), anchored as ^...$ to match the "
+                "whole value, e.g. ^[0-9]+$",
+            ) from None
+
+    def _check_choices(self) -> None:
+        """Refuses a choice the field itself refuses (text for an integer field, a value
+        outside its bounds or pattern): a form would offer it, and saving it fail."""
+        from .jsonschemas import first_problem
+
+        takes = {k: v for k, v in self.schema().items() if k not in ("enum", "default")}
+        for choice in self.choices:
+            problem = first_problem(takes, choice)
+            if problem is None:
+                continue
+            rules = [f"of the field's type ({self.type})"]
+            if self.pattern is not None:
+                rules.append(f"matching its pattern {self.pattern}")
+            if self.minimum is not None or self.maximum is not None:
+                rules.append(self.bounds())
+            raise InputError(
+                f"field '{self.name}' offers the choice {choice!r}, which the field itself "
+                f"refuses: {problem[1]}",
+                field=f"fields.{self.name}.choices",
+                fix=f"give choices {', '.join(rules)}, or change the field's type",
+            )
 
     def bounds(self) -> str:
         """The field's range in words, e.g. "from 0 to 10" or "above 0, at most 3600"."""
@@ -315,8 +408,8 @@ class PollTrigger:
 @dataclass(frozen=True)
 class WebhookTrigger:
     """An HTTP POST turned into events; `verify` checks a signature with a shared secret,
-    sent in one of `signature_headers` (named when a signature is refused: the one the
-    sender used is the one it can fix)."""
+    the connection's `secret_field`, sent in one of `signature_headers` (named when a
+    signature is refused: the one the sender used is the one it can fix)."""
 
     name: str
     title: str
@@ -325,6 +418,7 @@ class WebhookTrigger:
     parse: Callable[[dict[str, str], bytes], list[dict[str, Any]]]
     verify: Callable[[dict[str, str], bytes, str], bool] | None = None
     signature_headers: tuple[str, ...] = ()
+    secret_field: str | None = None
 
 
 @dataclass(frozen=True)
@@ -814,14 +908,19 @@ class Connector:
             )
         seen: set[str] = set()
         for spec in fields:
-            if spec.name in seen or spec.name in RESERVED_FIELDS:
-                why = "is declared twice" if spec.name in seen else "is set by lpstudio itself"
+            if spec.name.upper() in seen or spec.name in RESERVED_FIELDS:
+                why = (
+                    "is declared twice (names that differ only in case read one "
+                    "$LPSTUDIO_SECRET_ variable)"
+                    if spec.name.upper() in seen
+                    else "is set by lpstudio itself"
+                )
                 raise InputError(
                     f"connector {name}: field '{spec.name}' {why}",
                     field=f"fields.{spec.name}",
                     fix="rename the field",
                 )
-            seen.add(spec.name)
+            seen.add(spec.name.upper())
         self.name = name
         self.title = title
         self.description = description
@@ -916,9 +1015,11 @@ class Connector:
         description: str = "",
         verify: Callable[[dict[str, str], bytes, str], bool] | None = None,
         signature_headers: Sequence[str] = (),
+        secret_field: str | None = None,
     ) -> Callable[[Callable[[dict[str, str], bytes], list[dict[str, Any]]]], Any]:
         if verify is not None:
             _callable(verify, f"triggers.{name}.verify", "verify(headers, body, secret) -> bool")
+        secret_field = self._verify_secret(name, verify, secret_field)
 
         def register(func: Callable[[dict[str, str], bytes], list[dict[str, Any]]]) -> Any:
             self._declare("trigger", name, {**self.poll_triggers, **self.webhook_triggers})
@@ -930,10 +1031,54 @@ class Connector:
                 func,
                 verify,
                 tuple(signature_headers),
+                secret_field,
             )
             return func
 
         return register
+
+    def _verify_secret(
+        self, trigger: str, verify: Callable[..., bool] | None, named: str | None
+    ) -> str | None:
+        """The secret field a webhook trigger's `verify` is given: the one it names, else
+        the connector's only secret field (of several, `token`, the webhook secret's name
+        before triggers could name theirs). Refused when unclear: a delivery would
+        otherwise be checked with the wrong secret, or not at all."""
+        secrets = [f.name for f in self.fields if f.secret]
+        where = f"triggers.{trigger}.secret_field"
+        choose = " or ".join(f"secret_field={field!r}" for field in secrets)
+        if verify is None and named is not None:
+            raise InputError(
+                f"connector {self.name}: trigger '{trigger}' names secret_field but has no verify",
+                field=where,
+                fix="give verify=... that checks a delivery's signature with that secret, "
+                "or remove secret_field",
+            )
+        if verify is None or named in secrets:
+            return named
+        if not secrets:
+            raise InputError(
+                f"connector {self.name}: trigger '{trigger}' verifies deliveries, but the "
+                "connector has no secret field to verify them with",
+                field=where,
+                fix="declare the signing secret among its fields, e.g. "
+                'Field("signing_secret", "Signing secret", secret=True)',
+            )
+        if named is not None:
+            raise InputError(
+                f"connector {self.name}: trigger '{trigger}' names secret_field '{named}', "
+                "which is not a secret field of the connector",
+                field=where,
+                fix=f"name the field that holds the webhook's signing secret: {choose}",
+            )
+        if len(secrets) == 1 or "token" in secrets:
+            return secrets[0] if len(secrets) == 1 else "token"
+        raise InputError(
+            f"connector {self.name}: trigger '{trigger}' verifies deliveries, and which of "
+            f"the secret fields {', '.join(secrets)} it is given is unclear",
+            field=where,
+            fix=f"name the field that holds the webhook's signing secret: {choose}",
+        )
 
     def picklist(self, name: str, *, title: str) -> Callable[[Callable[..., Any]], Any]:
         def register(func: Callable[[Connection], list[Option]]) -> Any:
@@ -1168,23 +1313,32 @@ def _returning_options(where: str, picklist: str, func: Guarded) -> Guarded:
 
 
 def _coerce_field(spec: Field, value: Any) -> Any:
+    """A value given as text (`--field n=5`) as its field's type; any other value is left to
+    the field's schema. Text that is no value of the type is refused naming the field, never
+    read as another value (`ture` was false)."""
     if not isinstance(value, str) or spec.type in ("string", "url"):
         return value
+    from .parameters import _FALSE, _TRUE  # the words a recipe's boolean parameter takes
+
+    word = value.strip().lower()
     try:
         if spec.type == "integer":
             return int(value)
         if spec.type == "number":
             return float(value)
     except ValueError:
-        got = "the value given" if spec.secret else repr(value)
-        raise InputError(
-            f"connection field '{spec.name}' expects {spec.type}, got {got}",
-            field=spec.name,
-            fix=f"give {'an' if spec.type[0] in 'aeiou' else 'a'} {spec.type}",
-        ) from None
+        pass
+    if spec.type == "boolean" and (word in _TRUE or word in _FALSE):
+        return word in _TRUE
+    got = "the value given" if spec.secret else repr(value)
+    fix = f"give {'an' if spec.type[0] in 'aeiou' else 'a'} {spec.type}"
     if spec.type == "boolean":
-        return value.strip().lower() in ("1", "true", "yes", "on")
-    return value
+        fix = "give true or false (yes and no, on and off, 1 and 0 are taken too)"
+    raise InputError(
+        f"connection field '{spec.name}' expects {spec.type}, got {got}",
+        field=spec.name,
+        fix=fix,
+    )
 
 
 def chunks(items: Any, size: int) -> Iterator[list[Any]]:
