@@ -157,8 +157,8 @@ class Connections:
         return hidden
 
     def add(self, name: str, type_: str, values: dict[str, Any], user: str) -> ConnectionInfo:
-        _check_name(name)
         hidden = self._refuse_held_secrets(get_connector(type_, self.root), values, values)
+        _check_name(name, hidden)
         plain, secret = self._split(type_, values)
         with self.store.write() as s:
             if s.get(ConnectionRow, name) is not None:
@@ -498,7 +498,18 @@ def _holds_secret(key: str, type_: str, secret_names: list[str]) -> InputError:
     )
 
 
-def _check_name(name: str) -> None:
+def _check_name(name: str, hidden: Collection[str] = ()) -> None:
+    """Refuses a name that is no connection name, or that holds one of the `hidden` secrets
+    (checked first, so that no refusal quotes it): a name is shown in clear, by `list`, the
+    API, the studio and the audit log, as a plain field is (`_holds_secret`)."""
+    if scrub_text(name, hidden) != name:
+        raise InputError(
+            "the connection name holds a secret of this workspace (a connection's secret or "
+            "the store's password): a name is shown in clear",
+            field="name",
+            fix="name the connection for what it links to, e.g. crm-hooks; a secret goes in a "
+            "secret field, which is never shown (`--secret FIELD`)",
+        )
     if not NAME_PATTERN.match(name):
         raise InputError(
             f"invalid connection name {name!r}",

@@ -1747,16 +1747,14 @@ class Studio:
             raise InputError(
                 f"unknown role {role!r}", field="role", fix=f"use one of: {', '.join(ROLES)}"
             )
+        self._refuse_no_person(name)
         with self.store.write() as s:
             user = s.get(User, name)
             # A name checked only for a newcomer: one a login already brought in (an IdP's
             # "Ada Lovelace", `LPSTUDIO_USER`) keeps whatever it is, and an admin must be
             # able to change its role.
             if user is None and (
-                not name
-                or len(name) > 128
-                or ":" in name  # api:<client> and lpstudio:<process> are not people
-                or any(c.isspace() or not c.isprintable() for c in name)
+                not name or len(name) > 128 or any(c.isspace() or not c.isprintable() for c in name)
             ):
                 raise InputError(
                     f"invalid user name {name!r}",
@@ -1768,7 +1766,8 @@ class Studio:
                 s.add(user)
                 before = None
             else:
-                admins = s.scalar(select(func.count()).where(User.role == "admin"))
+                people = User.name.not_like("%:%")  # as `_refuse_no_person` tells them apart
+                admins = s.scalar(select(func.count()).where(User.role == "admin", people))
                 if user.role == "admin" and role != "admin" and admins == 1:
                     raise InputError(
                         f"{name} is the last admin",
@@ -1778,6 +1777,21 @@ class Studio:
                 before, user.role = user.role, role
         self.store.audit(self.user, "set_role", name, role=role, before=before)
         return {"name": name, "role": role, "created": before is None}
+
+    @staticmethod
+    def _refuse_no_person(name: str) -> None:
+        """Refuses a role to an API client (`api:NAME`) or one of lpstudio's own processes
+        (`lpstudio:server`): they act as users, but nobody signs in as them and `users`
+        lists neither. An admin role given to one was an admin no one could act as, which
+        the last-admin rule counted: the last person who was admin could step down."""
+        if ":" in name:
+            raise InputError(
+                f"{name!r} is how an API client (api:NAME) or one of lpstudio's own processes "
+                "(lpstudio:PROCESS) acts, not a person: it has no role to give",
+                field="name",
+                fix="give roles to people, by the login name they use; an API client is given "
+                "the endpoints it may call instead (`lpstudio api-clients create`)",
+            )
 
     def connectors(self) -> dict[str, list[dict[str, Any]]]:
         """The connectors that load, and under `broken` those that do not, with their errors."""
@@ -1957,8 +1971,9 @@ class Studio:
         self, hook_id: str, headers: dict[str, str], body: bytes
     ) -> tuple[Recipe, list[Job], bool]:
         """Queues a `webhook` job per event of a POST to a hook; the scheduler runs them once
-        the recipe is started. With a shared secret (the bound connection's `token`), the
-        body's HMAC signature must be right (else an `InputError` on the signature header).
+        the recipe is started. A trigger that verifies checks the body's signature with its
+        connection's secret (see `_webhook_trigger`): a wrong or missing one is a
+        `SignatureError` on the signature header.
         A delivery repeated with the same delivery id (`Idempotency-Key`,
         `X-Shopify-Webhook-Id`...) queues nothing: it gets the first delivery's jobs and True
         (a `ConflictError` while the first is being queued, and an `InputError` on the id's
@@ -1969,7 +1984,6 @@ class Studio:
 
         from .errors import DeliveryError, NotFoundError, SignatureError
         from .idempotency import delivery_id
-        from .registry import get_connector
 
         recipe = None
         for name, found in self._recipe_files():
@@ -1983,24 +1997,15 @@ class Studio:
                 break
         if recipe is None:
             raise NotFoundError(f"no webhook {hook_id[:8]}...", field="hook", fix="check the URL")
-        spec = recipe.metadata.get("trigger", {})
-        slot, name = spec.get("connection"), spec.get("trigger", "webhook")
-        trigger, secret = get_connector("http").webhook_triggers["webhook"], None
-        if slot:
-            bound = self.settings(recipe)["connections"].get(slot)
-            if bound:
-                type_, config = self.connections.values(bound)
-                trigger = get_connector(type_, self.workspace.root).webhook_triggers.get(
-                    name, trigger
-                )
-                secret = config.get("token") or None
+        trigger, secret = self._webhook_trigger(recipe)
         if secret is not None and not (trigger.verify and trigger.verify(headers, body, secret)):
+            slot = recipe.metadata["trigger"]["connection"]
             raise SignatureError(
                 "the webhook's signature is missing or wrong",
                 field=_signature_header(trigger, headers, body, secret),
-                fix="sign the raw body with the shared secret (the token of the recipe's "
-                f"{slot} connection) as its {trigger.title} trigger reads it: "
-                f"{trigger.description}",
+                fix=f"sign the raw body with the shared secret (the {trigger.secret_field} of "
+                f"the recipe's {slot} connection) as its {trigger.title} trigger reads it"
+                + (f": {trigger.description}" if trigger.description else ""),
             )
         events = trigger.parse(headers, body)
         named = delivery_id(headers)
@@ -2071,6 +2076,52 @@ class Studio:
             self.calls.release(claim)  # nothing was queued: a redelivery queues it all
             raise
         return recipe, jobs, False
+
+    def _webhook_trigger(self, recipe: Recipe) -> tuple[WebhookTrigger, str | None]:
+        """A webhook recipe's trigger, and the secret its deliveries' signatures are checked
+        with: the trigger's `secret_field` of the connection its trigger names (None: no
+        check, for a trigger that names no connection or does not verify). A trigger that
+        verifies and whose connection has no value for that field is refused, as is one its
+        connector does not declare (an `InputError`, 503 to the sender, which retries): the
+        check was skipped, and forged deliveries queued jobs."""
+        from .registry import get_connector
+
+        spec = recipe.metadata.get("trigger", {})
+        slot, name = spec.get("connection"), spec.get("trigger", "webhook")
+        if not slot:
+            return get_connector("http").webhook_triggers["webhook"], None
+        bound = self.settings(recipe)["connections"].get(slot)
+        if bound is None:
+            raise InputError(
+                f"the trigger of recipe {recipe.name} names connection slot '{slot}', which "
+                "the recipe does not declare",
+                field="trigger.connection",
+                fix=f'declare it in the notebook\'s metadata: "connections": {{"{slot}": '
+                '{"type": "TYPE"}}',
+            )
+        type_, config = self.connections.values(bound)
+        declared = get_connector(type_, self.workspace.root).webhook_triggers
+        trigger = declared.get(name)
+        if trigger is None:
+            raise InputError(
+                f"connector {type_} (connection '{bound}') has no webhook trigger '{name}'",
+                field="trigger.trigger",
+                fix=f"use one of: {', '.join(declared)}"
+                if declared
+                else "bind a connection whose connector receives webhooks (e.g. http)",
+            )
+        if trigger.verify is None:
+            return trigger, None
+        field = trigger.secret_field
+        if not config.get(field):
+            raise InputError(
+                f"connection '{bound}' has no {field}, the secret its {trigger.title} trigger "
+                "checks each delivery's signature with: no delivery is taken until it has one",
+                field=field,
+                fix="give it the secret the sender signs with: "
+                f"`lpstudio connections update {bound} --secret {field}`",
+            )
+        return trigger, config[field]
 
     @cached_property
     def api_clients(self) -> ApiClients:

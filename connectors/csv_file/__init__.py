@@ -7,7 +7,8 @@
 Values are read as text (no guessed numbers or dates, and an empty cell stays ""). The file
 is in the workspace (`config["root"]`, passed by the runtime): a relative path is relative to
 it, and no path may lead out of it, through `..`, an absolute path or a symbolic link, nor
-name one of lpstudio's own files there (settings, key, store, history/, .runtime/). A file
+name one of lpstudio's own files there (settings, key, store, history/, .runtime/): refused
+when the connection is saved (by their default names) and where the file is opened. A file
 that cannot be decoded with the connection's encoding, or whose rows do not fit its header,
 is reported naming the file and the fix.
 """
@@ -42,6 +43,14 @@ PAGE_SIZE = 1000
 # Rows read_rows parses at a time: memory stays bounded by the rows it keeps.
 CHUNK_ROWS = 10_000
 
+# The workspace's own files by their default names (`lpstudio.workspace.own_file`), after
+# any `./` and before any trailing `/`: a connection saved on one looked ready, and its
+# first test or job refused it. Where `[store] url` and `[history] path` put them elsewhere,
+# only the check where the file is opened (`resolve`) knows.
+_OWN_FILES = r"(?:lpstudio\.toml|secret\.key|lpstudio\.db(?:-wal|-shm|-journal)?)(?:[/\\]+\.?)*"
+_OWN_FOLDERS = r"(?:history|\.runtime)(?:[/\\].*)?"
+_NOT_OWN = rf"(?!\s*(?:\.[/\\]+)*(?:{_OWN_FILES}|{_OWN_FOLDERS})\s*$)"
+
 connector = Connector(
     "csv_file",
     title="CSV file",
@@ -50,10 +59,15 @@ connector = Connector(
         Field(
             "path",
             "File path",
-            hint="e.g. data/contacts.csv: a file inside the workspace (relative to it)",
-            # Refused when the connection is saved: not absolute, no `..` (a symbolic link
-            # out of the workspace is refused where the file is opened).
-            pattern=r"^(?![/\\])(?![A-Za-z]:)(?!(?:.*[/\\])?\.\.(?:[/\\]|$))[^\n]+(?!\n)$",
+            hint="e.g. data/contacts.csv: a file of your own inside the workspace (relative "
+            "to it), not one of lpstudio's (lpstudio.toml, secret.key, lpstudio.db, history/, "
+            ".runtime/)",
+            # Refused when the connection is saved: not absolute, no `..`, none of the
+            # workspace's own files (a symbolic link out of the workspace, or to one of
+            # them, is refused where the file is opened).
+            pattern=r"^(?![/\\])(?![A-Za-z]:)(?!(?:.*[/\\])?\.\.(?:[/\\]|$))"
+            + _NOT_OWN
+            + r"[^\n]+(?!\n)$",
         ),
         Field("delimiter", "Delimiter", default=",", hint="one character; \\t for a tab"),
         Field("encoding", "Encoding", default="utf-8", hint="e.g. utf-8 or latin-1"),

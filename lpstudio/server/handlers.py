@@ -135,11 +135,12 @@ class BaseHandler(ExtensionHandlerMixin, APIHandler):
         )
 
     def skip_check_origin(self) -> bool:
-        """Jupyter checks no origin on a preflight, and its answer then allows any origin that
-        asks to send `Authorization`: a preflight's origin is checked as the request it
-        precedes is, so an origin Jupyter does not allow is refused (403, naming the fix)
-        and gets no Access-Control-Allow-Origin."""
-        return self.request.method != "OPTIONS" and super().skip_check_origin()
+        """Never: Jupyter skips the origin check on a preflight (its answer then allows any
+        origin that asks to send `Authorization`) and on a token-authenticated request (a
+        page of any origin holding a token could read jobs and start runs). Every request
+        is checked, so an origin Jupyter does not allow is refused (403, naming the fix)
+        before anything runs; a script or bot sends no Origin, and passes."""
+        return False
 
     def check_origin(self, origin_to_satisfy_tornado: str = "") -> bool:
         """Jupyter's origin check, unchanged; the origin it refuses is kept for the answer
@@ -164,10 +165,17 @@ class BaseHandler(ExtensionHandlerMixin, APIHandler):
         )
 
     def set_cors_headers(self) -> None:
-        """Jupyter's CORS headers, and, for an origin they allow, the answer headers its
-        browser app may read besides the simple ones: a call's job, whether it was
-        replayed, when to retry, a download's file name."""
+        """Jupyter's CORS headers for the origins it allows, and, for those, the answer
+        headers its browser app may read besides the simple ones: a call's job, whether it
+        was replayed, when to retry, a download's file name. Without `allow_origin` (or its
+        pattern, or the header set in `tornado_settings`), Jupyter echoes the Origin of a
+        token-authenticated request, an empty one without it: that echo is dropped."""
         super().set_cors_headers()
+        configured = self.settings.get("headers", {})
+        if not (self.allow_origin or self.allow_origin_pat) and (
+            "Access-Control-Allow-Origin" not in configured
+        ):
+            self.clear_header("Access-Control-Allow-Origin")
         if "Access-Control-Allow-Origin" in self._headers:
             self.set_header("Access-Control-Expose-Headers", EXPOSED_HEADERS)
 

@@ -1,0 +1,142 @@
+"""Who gets what: CORS only for the origins Jupyter allows, whatever the credential; roles
+only for people; connection names and CSV paths that would show or open what is the
+workspace's own (a secret, its key, its store)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import httpx
+import pytest
+from click.testing import Result
+
+from lpstudio.errors import InputError
+from lpstudio.studio import Studio
+from tests.conftest import job_rows, write_recipe
+from tests.servers import API, JUPYTER_TOKEN, serving
+
+EVIL = "https://evil.example"
+SECRET = "whsec-topsecret-123"
+
+
+def test_a_token_opens_no_cors_door_to_an_origin_jupyter_does_not_allow(ws: Path) -> None:
+    """Jupyter lets any origin read a token-authenticated answer (it echoes the Origin, or
+    sends an empty Access-Control-Allow-Origin without one): a page of another origin
+    holding a token could read jobs and start runs. Only the origins Jupyter allows get
+    CORS (`test_server`'s allowed origin); another is refused with 403 before anything runs;
+    a script sends no Origin, and gets no CORS header."""
+    write_recipe(ws, "lab/double")
+    with serving(ws, name="cors-token") as served:
+        jobs = f"{served.url}{API}/jobs"
+        run = f"{served.url}{API}/recipes/lab/double.ipynb/run"
+        header = {"Authorization": f"token {JUPYTER_TOKEN}"}
+        query = {"token": JUPYTER_TOKEN}
+        before = job_rows(ws)
+        for credential in ({"headers": header}, {"params": query}):
+            got = httpx.get(jobs, timeout=30, **_with(credential, Origin=EVIL))
+            assert got.status_code == 403, got.text
+            assert got.json()["error"]["field"] == "Origin", got.text
+            assert "--ServerApp.allow_origin" in got.json()["error"]["fix"]
+            assert "Access-Control-Allow-Origin" not in got.headers, got.headers
+            ran = httpx.post(
+                run,
+                content=b"{}",
+                timeout=30,
+                **_with(credential, Origin=EVIL, **{"Content-Type": "text/plain"}),
+            )
+            assert ran.status_code == 403, ran.text
+            assert "Access-Control-Allow-Origin" not in ran.headers, ran.headers
+            plain = httpx.get(jobs, timeout=30, **credential)  # a script: no Origin
+            assert plain.status_code == 200, plain.text
+            assert "Access-Control-Allow-Origin" not in plain.headers, plain.headers
+        assert job_rows(ws) == before  # nothing ran
+        same = httpx.get(jobs, timeout=30, **_with({"headers": header}, Origin=served.url))
+        assert same.status_code == 200, same.text  # JupyterLab's own page
+
+
+def _with(credential: dict[str, dict[str, str]], **headers: str) -> dict[str, dict[str, str]]:
+    """`credential` (headers or query) with `headers` added."""
+    return {**credential, "headers": {**credential.get("headers", {}), **headers}}
+
+
+def test_api_clients_and_lpstudio_s_processes_get_no_role(studio: Studio) -> None:
+    """`api:NAME` and `lpstudio:PROCESS` are no people: an admin giving one a role would
+    leave an admin nobody can sign in as, hidden from the user list."""
+    Studio.open(studio.workspace.root, user="api:bot2").close()  # a client's first call
+    for name in ("api:bot2", "lpstudio:server", "api:newcomer"):
+        with pytest.raises(InputError) as refused:
+            studio.set_role(name, "admin")
+        assert refused.value.field == "name"
+        assert "API client" in refused.value.message, refused.value.message
+    with pytest.raises(InputError) as last:
+        studio.set_role("alice", "operator")
+    assert "last admin" in last.value.message
+    assert studio.role == "admin"
+
+
+def test_the_last_admin_rule_counts_people_only(ws: Path) -> None:
+    """A workspace whose newcomers are admins makes an API client's user admin on its first
+    call: it is no admin a person can act as, so the last person who is one keeps it."""
+    config = ws / "lpstudio.toml"
+    config.write_text(
+        config.read_text().replace('default_role = "analyst"', 'default_role = "admin"')
+    )
+    Studio.open(ws, user="api:bot2").close()
+    Studio.open(ws, user="lpstudio:server").close()
+    with Studio.open(ws, user="alice") as studio:
+        with pytest.raises(InputError) as last:
+            studio.set_role("alice", "operator")
+        assert last.value.field == "role" and "last admin" in last.value.message
+        studio.set_role("ada", "admin")  # a person: then alice may step down
+        assert studio.set_role("alice", "operator")["role"] == "operator"
+
+
+def test_a_connection_named_after_a_secret_is_refused_unquoted(studio: Studio) -> None:
+    """A connection's name is shown in clear (lists, the audit log, errors): one holding a
+    secret of the workspace is refused as a plain field holding one is, naming `name`."""
+    studio.connections.add("hook", "http", {"token": SECRET}, studio.user)
+    for name, values in (
+        (SECRET, {}),
+        (f"prod-{SECRET}", {}),
+        ("lps-own-token-42", {"token": "lps-own-token-42"}),  # its own secret
+    ):
+        with pytest.raises(InputError) as refused:
+            studio.connections.add(name, "http", values, studio.user)
+        assert refused.value.field == "name"
+        shown = f"{refused.value.message} {refused.value.fix}"
+        assert SECRET not in shown and "lps-own-token-42" not in shown, shown
+    listed = [info.name for info in studio.connections.list()]
+    assert listed == ["hook"]
+    assert SECRET not in str(studio.audit_entries())
+
+
+OWN_FILES = (
+    "secret.key",
+    "./secret.key",
+    ".//secret.key",
+    "lpstudio.db",
+    "lpstudio.db-wal",
+    "lpstudio.toml",
+    ".runtime/api-rates.sqlite",
+    "history/x.csv",
+)
+
+
+def test_a_csv_path_naming_the_workspace_s_own_file_is_refused_when_saved(
+    studio: Studio, cli: Callable[..., Result]
+) -> None:
+    """Not only at its first test or job: saved, the connection looked ready."""
+    for path in OWN_FILES:
+        with pytest.raises(InputError) as refused:
+            studio.connections.add("own", "csv_file", {"path": path}, studio.user)
+        assert refused.value.field == "path", path
+        assert "lpstudio" in (refused.value.fix or ""), refused.value.fix
+    studio.connections.add("data", "csv_file", {"path": "data/secret.key.csv"}, studio.user)
+    with pytest.raises(InputError) as updated:
+        studio.connections.update("data", {"path": "lpstudio.db"})
+    assert updated.value.field == "path"
+    added = cli("connections", "add", "own", "--type", "csv_file", "--field", "path=secret.key")
+    assert added.exit_code != 0 and "path" in added.output, added.output
+    assert [info.name for info in studio.connections.list()] == ["data"]
+    assert studio.connections.get("data").fields["path"] == "data/secret.key.csv"
