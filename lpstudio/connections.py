@@ -137,7 +137,7 @@ class Connections:
             raise _not_found(name)
         return row
 
-    def _refuse_held_secrets(
+    def refuse_held_secrets(
         self, connector: Connector, given: dict[str, Any], values: dict[str, Any]
     ) -> set[str]:
         """Refuses a plain field `given` whose value holds a secret of the workspace (any
@@ -157,7 +157,7 @@ class Connections:
         return hidden
 
     def add(self, name: str, type_: str, values: dict[str, Any], user: str) -> ConnectionInfo:
-        hidden = self._refuse_held_secrets(get_connector(type_, self.root), values, values)
+        hidden = self.refuse_held_secrets(get_connector(type_, self.root), values, values)
         _check_name(name, hidden)
         plain, secret = self._split(type_, values)
         with self.store.write() as s:
@@ -264,7 +264,7 @@ class Connections:
         dropped = sorted(k for k in saved if k not in known)
         current = {k: v for k, v in saved.items() if k in known and k not in cleared}
         merged = {**current, **values}
-        hidden = self._refuse_held_secrets(connector, values, merged)
+        hidden = self.refuse_held_secrets(connector, values, merged)
         plain, secret = self._split(row.type, merged)
         # A placeholder stays one until every secret its package held back is given: an
         # imported webhook connection without its token would take unsigned deliveries.

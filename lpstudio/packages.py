@@ -644,7 +644,7 @@ def _refuse_held_secrets(
     Checked here, before the import's write transaction (the secrets are read from the
     store), and before the fields are coerced (a refusal of its type would quote it)."""
     try:
-        studio.connections._refuse_held_secrets(connector, fields, {})  # a placeholder: none
+        studio.connections.refuse_held_secrets(connector, fields, {})  # a placeholder: none
     except InputError as exc:
         raise InputError(
             f"connection {name} of the package: {exc.message}",

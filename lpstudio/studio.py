@@ -50,6 +50,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("lpstudio.studio")
 
+#: The longest user name: what an admin may give a role, and what may act (the store keeps
+#: names in 255 characters; PostgreSQL refuses a longer one where SQLite took it).
+USER_NAME_MAX = 128
+
 TERMS = f"""\
 lpstudio terms of use (version {TERMS_VERSION})
 
@@ -454,7 +458,17 @@ class Studio:
                 "--accept-terms`",
             )
         default_role = workspace.setting("users", "default_role", "analyst")
-        self.user = self.store.ensure_user(user or current_user(), default_role).name
+        acting = user or current_user()
+        if not acting or len(acting) > USER_NAME_MAX:
+            self.store.close()
+            raise InputError(
+                f"the acting user's name is {len(acting)} characters long: a user name is 1 "
+                f"to {USER_NAME_MAX}",
+                field="user",
+                fix="set LPSTUDIO_USER (or the login of Jupyter's identity provider) to the "
+                f"person's name, at most {USER_NAME_MAX} characters",
+            )
+        self.user = self.store.ensure_user(acting, default_role).name
         self.executor = executor or executor_for(workspace, self.store, self._reap)
         self.connections = Connections(
             self.store, workspace.key_path, workspace.root, user=self.user
@@ -1754,12 +1768,15 @@ class Studio:
             # "Ada Lovelace", `LPSTUDIO_USER`) keeps whatever it is, and an admin must be
             # able to change its role.
             if user is None and (
-                not name or len(name) > 128 or any(c.isspace() or not c.isprintable() for c in name)
+                not name
+                or len(name) > USER_NAME_MAX
+                or any(c.isspace() or not c.isprintable() for c in name)
             ):
                 raise InputError(
                     f"invalid user name {name!r}",
                     field="name",
-                    fix="give the login name the person uses (no spaces or ':', at most 128)",
+                    fix="give the login name the person uses (no spaces or ':', at most "
+                    f"{USER_NAME_MAX})",
                 )
             if user is None:
                 user = User(name=name, role=role)

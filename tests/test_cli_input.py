@@ -626,3 +626,20 @@ def test_a_tuple_parameter_given_to_the_cli_reaches_the_recipe_as_a_tuple(ws: Pa
     assert code == 0, job
     assert job["parameters"] == {"pair": ["b", 2], "pairs": [["c", 3]], "solo": ["y"]}  # JSON
     assert job["result"] == {"seen": "(('b', 2), [('c', 3)], ('y',))"}
+
+
+def test_an_acting_user_name_too_long_to_keep_is_refused_naming_the_setting(
+    ws: Path, cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`LPSTUDIO_USER` of 300 characters acted on SQLite, and was a traceback on PostgreSQL
+    (and stopped a `store-copy` there), as no store keeps such a name."""
+    monkeypatch.setenv("LPSTUDIO_USER", "u" * 300)
+    result = cli("jobs", "--json")
+    assert result.exit_code == 2, result.output
+    error = json.loads(result.stdout)["error"]
+    assert error["field"] == "user" and "300 characters" in error["message"], error
+    assert "LPSTUDIO_USER" in error["fix"] and "at most 128" in error["fix"]
+    with Studio.open(ws, user="alice") as studio:
+        assert "u" * 300 not in {u["name"] for u in studio.users()}
+    monkeypatch.setenv("LPSTUDIO_USER", "u" * 128)
+    assert cli("jobs", "--json").exit_code == 0
