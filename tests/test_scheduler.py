@@ -215,10 +215,11 @@ class Daemon:
         """The ids of the jobs this daemon started, from its own log."""
         return [int(n) for n in re.findall(r"job (\d+) started", self.log.read_text())]
 
-    def stop(self, timeout: float = 90) -> int:
-        """SIGTERM, as a service manager stops it; returns its exit code."""
+    def stop(self, timeout: float = 90, signum: int = signal.SIGTERM) -> int:
+        """SIGTERM, as a service manager stops it (or SIGHUP, as a closed terminal does);
+        returns its exit code."""
         if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
+            self.proc.send_signal(signum)
             try:
                 self.proc.wait(timeout)
             except subprocess.TimeoutExpired:
@@ -434,9 +435,12 @@ def test_a_poll_whose_api_version_changed_between_pages_goes_on_in_the_new_versi
     assert sorted(queued) == sorted(ours)  # each cart once, across the versions
 
 
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP], ids=["SIGTERM", "SIGHUP"])
 def test_sigterm_requeues_a_job_past_the_grace_period_and_nothing_is_sent_twice(
-    ws: Path, sandbox: Sandbox, db: Store, daemons: Callable[..., Daemon]
+    ws: Path, sandbox: Sandbox, db: Store, daemons: Callable[..., Daemon], signum: int
 ) -> None:
+    """SIGHUP too (the terminal it ran in closed): it killed the daemon with no drain, and
+    its running job failed as "worker lost"."""
     recipe = poll_recipe(ws, "drain", (SEND, LINGER_ONCE))
     assert cli(ws, "start", "p/drain").exit_code == 0
     add_checkouts(sandbox, phones(0, 1))
@@ -444,7 +448,7 @@ def test_sigterm_requeues_a_job_past_the_grace_period_and_nothing_is_sent_twice(
     wait_for(lambda: (ws / "projects" / "p" / "slept").exists(), timeout=120, what="the send")
     assert received(sandbox) == dict.fromkeys(phones(0, 1), 1)
 
-    assert first.stop() == 0
+    assert first.stop(signum=signum) == 0
     said = first.log.read_text()
     assert "waiting up to 1 s for 1 running job(s)" in said
     (job,) = jobs(db, recipe)

@@ -138,7 +138,7 @@ def audit(limit: int, workspace: Path | None, as_json: bool) -> None:
 @workspace_option
 @handles_errors
 def scheduler(workers: int, grace: float, workspace: Path | None) -> None:
-    """Run schedules, polls and queued jobs until SIGTERM."""
+    """Run schedules, polls and queued jobs until SIGTERM (or SIGINT, SIGHUP)."""
     import logging
 
     from ..scheduler import Scheduler
@@ -151,8 +151,10 @@ def scheduler(workers: int, grace: float, workspace: Path | None) -> None:
     logging.getLogger("traitlets").setLevel(logging.WARNING)
     with _studio(workspace) as studio:
         daemon = Scheduler(studio, workers=workers, grace_seconds=grace)
-        signal.signal(signal.SIGTERM, lambda *_: daemon.stop())
-        signal.signal(signal.SIGINT, lambda *_: daemon.stop())
+        # SIGHUP too: the terminal it ran in closed; its running jobs are drained and put
+        # back in the queue as a service manager's stop does, never killed mid-send.
+        for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+            signal.signal(signum, lambda *_: daemon.stop())
         daemon.run_forever()
 
 
