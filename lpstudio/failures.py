@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from .errors import LpstudioError
 from .models import Job
 from .settings import saved_settings
-from .store import QUEUED
+from .store import CANCELLED, QUEUED
 
 if TYPE_CHECKING:
     from .studio import Studio
@@ -30,6 +30,10 @@ log = logging.getLogger("lpstudio.failures")
 UNATTENDED = frozenset({"schedule", "poll", "webhook", "retry"})
 #: 4xx answers that say "not now" rather than "never": a retry may pass.
 PASSING_4XX = frozenset({408, 425, 429})
+#: Ends that say nothing of the recipe, which a run at another moment may pass: a job that
+#: ran out of time, whose process or kernel died. With no retry left, its report says so
+#: and names the rerun, as a connector's retryable error's does.
+TRANSIENT = frozenset({"Timeout", "WorkerLost", "DeadKernelError"})
 
 
 def refused_for_good(error: dict[str, Any]) -> bool:
@@ -151,7 +155,7 @@ def after_failure(studio: Studio, job: Job, now: datetime | None = None) -> int 
             notify(studio, job)
         return retry.id
     next_step = None
-    if not allowed and error.get("retryable") is True:
+    if not allowed and (error.get("retryable") is True or error.get("ename") in TRANSIENT):
         # Its error may say that a retry sends what is left (a campaign's): none comes.
         count = int(retries.get("count", 0))
         why = f"its {count} retries are used up" if count else "its recipe sets no retries"
@@ -234,7 +238,14 @@ def notify(studio: Studio, job: Job, next_step: str | None = None) -> None:
         "error": {"ename": error.get("ename"), "evalue": error.get("evalue")},
         **({"next": next_step} if next_step else {}),
     }
-    tell(studio, body, f"job {job.id}", f"lpstudio: job {job.id} of {job.recipe} failed")
+    tell(studio, body, f"job {job.id}", notify_subject(job))
+
+
+def notify_subject(job: Job) -> str:
+    """The report's subject (and its e-mail's first line): how the job truly ended, as the
+    webhook's `status` says it."""
+    ended = "was cancelled" if job.status == CANCELLED else job.status
+    return f"lpstudio: job {job.id} of {job.recipe} {ended}"
 
 
 def notify_stopped(studio: Studio, recipe: str, errors: int, last_error: str) -> None:

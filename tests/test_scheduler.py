@@ -924,6 +924,45 @@ def test_a_failing_job_is_reported_by_e_mail_through_the_workspace_s_smtp(
 
 
 @pytest.mark.parametrize(
+    ("status", "ename", "said"),
+    [
+        ("failed", "Timeout", "failed"),
+        ("failed", "WorkerLost", "failed"),
+        ("cancelled", "Cancelled", "was cancelled"),
+    ],
+)
+def test_a_last_attempt_a_retry_might_have_passed_says_what_next_and_its_true_end(
+    ws: Path, webhook: Any, status: str, ename: str, said: str
+) -> None:
+    """A timeout or a lost worker whose retries are used up had no `"next"` (only a
+    connector's retryable error had), and the e-mail's subject said "failed" of a
+    cancelled job, whose webhook said "cancelled"."""
+    from lpstudio.failures import after_failure, notify_subject
+
+    recipe = poll_recipe(ws, "late", ("pass",), retries={"count": 1, "interval": 0})
+    with Studio.open(ws, user="alice") as studio:
+        notify(studio, recipe, webhook.url)
+        found = studio.recipe(recipe)
+        version = studio.store.snapshot(found.name, found.canonical_json, {}, "alice")
+        job = studio.store.create_job(
+            recipe=found.name, version_id=version, trigger="retry", user="alice", attempt=2
+        )
+        error = {"ename": ename, "evalue": "it stopped", "uncertain_sends": 1}
+        studio.store.update_job(job.id, status=status, error=error)
+        ended = studio.job(job.id)
+
+        assert after_failure(studio, ended) is None  # none left to retry
+        assert notify_subject(ended) == f"lpstudio: job {job.id} of {recipe} {said}"
+    (post,) = webhook.posts
+    assert post["status"] == status
+    if status == "failed":  # a cancel was asked for: no retry was due
+        assert post["next"].startswith("its 1 retries are used up"), post
+        assert f"`lpstudio rerun {job.id}`" in post["next"]
+    else:
+        assert "next" not in post
+
+
+@pytest.mark.parametrize(
     ("raised", "ename", "retryable"),
     [
         ("RuntimeError('the CRM is down')", "RuntimeError", None),
@@ -1189,6 +1228,9 @@ def test_a_job_whose_worker_vanished_is_retried_then_reported(
                 "ename": "WorkerLost",
                 "evalue": "worker lost: the process running this job is gone",
             },
+            # A run at another moment may pass: none follows, and the rerun is named.
+            "next": f"its 1 retries are used up, so no retry follows: `lpstudio rerun "
+            f"{retry.id}` runs it again once the cause is fixed",
         }
     ]
 
