@@ -358,6 +358,36 @@ def test_recipes_lists_by_project_with_trigger_and_problems(ws: Path, cli) -> No
     assert "alpha/" in human.output and "BROKEN" in human.output
 
 
+def test_a_broken_recipe_s_listing_says_its_state_and_its_run_of_trigger_errors(
+    ws: Path, cli
+) -> None:
+    """A started recipe whose notebook broke (a save cut off mid-edit) has its trigger fail
+    until the scheduler stops it: its row said BROKEN only, neither started nor stopped,
+    nor the errors that stopped it."""
+    from lpstudio.models import TriggerState
+
+    write_recipe(ws, "p/tick", metadata={"title": "T", "trigger": {"kind": "webhook"}})
+    with Studio.open(ws, user="alice") as studio:
+        studio.start("p/tick")
+        with studio.store.write() as s:
+            s.add(
+                TriggerState(
+                    recipe="p/tick.ipynb",
+                    since="x",
+                    seen=[],
+                    errors=3,
+                    last_error="RecipeError: not a valid notebook",
+                )
+            )
+    (ws / "projects" / "p" / "tick.ipynb").write_text('{"cells": [')
+
+    shown = cli("recipes").output
+
+    line = next(line for line in shown.splitlines() if "tick.ipynb" in line)
+    assert "BROKEN" in line and "started" in line, shown
+    assert "3 trigger errors in a row; last: RecipeError" in shown, shown
+
+
 @pytest.mark.parametrize(
     ("refinement", "field", "reason"),
     [

@@ -66,22 +66,23 @@ def recipes(workspace: Path | None, as_json: bool) -> None:
             click.echo(f"{project}/")
         last = row["last_job"]
         last_text = f"job {last['id']} {last['status']}" if last else "never run"
-        if row["problem"]:
-            click.echo(f"  {Path(row['recipe']).name:<32} BROKEN: {row['problem'].splitlines()[0]}")
+        name = Path(row["recipe"]).name
+        if row["problem"]:  # its state too: a started one still has its trigger fire, and fail
+            problem = row["problem"].splitlines()[0]
+            click.echo(f"  {name:<32} {'BROKEN':<9} {row['state']:<8} {problem}")
         else:
             click.echo(
-                f"  {Path(row['recipe']).name:<32} {row['trigger']:<9} {row['state']:<8} "
-                f"{last_text:<22} {row['title']}"
+                f"  {name:<32} {row['trigger']:<9} {row['state']:<8} {last_text:<22} {row['title']}"
             )
-            errors = row["trigger_errors"]
-            if errors["count"]:
-                # Kept through an auto-stop: a stopped recipe with errors was stopped by them.
-                run = f"{errors['count']} trigger errors in a row"
-                said = f"stopped after {run}" if row["state"] == "stopped" else run
-                click.echo(f"    {said}; last: {errors['last']}")
-            conflict = row.get("endpoint_problem")
-            if conflict:
-                click.echo(f"    {conflict['message']}\n    fix: {conflict['fix']}")
+        errors = row["trigger_errors"]
+        if errors["count"]:
+            # Kept through an auto-stop: a stopped recipe with errors was stopped by them.
+            run = f"{errors['count']} trigger errors in a row"
+            said = f"stopped after {run}" if row["state"] == "stopped" else run
+            click.echo(f"    {said}; last: {errors['last']}")
+        conflict = row.get("endpoint_problem")
+        if conflict:
+            click.echo(f"    {conflict['message']}\n    fix: {conflict['fix']}")
 
 
 @main.group(invoke_without_command=True)
