@@ -28,8 +28,14 @@ def test_purge_refuses_a_retention_that_is_not_a_number_of_days(ws: Path, cli, d
 
 def test_purge_keeps_recent_jobs_and_erases_old_ones(ws: Path, cli) -> None:
     job_id = finished_job(ws, minutes_ago=5)
-    assert json.loads(cli("purge", "--older-than", "1", "--json").stdout) == {"purged": []}
-    assert json.loads(cli("purge", "--older-than", "0", "--json").stdout) == {"purged": [job_id]}
+    assert json.loads(cli("purge", "--older-than", "1", "--json").stdout) == {
+        "purged": [],
+        "prepared": [],
+    }
+    assert json.loads(cli("purge", "--older-than", "0", "--json").stdout) == {
+        "purged": [job_id],
+        "prepared": [],
+    }
 
 
 @pytest.mark.parametrize("grace", ["-1", "nan", "1e12"])

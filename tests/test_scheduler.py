@@ -1796,7 +1796,7 @@ def test_purge_erases_job_data_but_keeps_ids_statuses_and_times(ws: Path, db: St
 
     result = cli(ws, "purge", "--older-than", "0", "--json")
     assert result.exit_code == 0, result.output
-    assert json.loads(result.stdout) == {"purged": [job.id, failed.id]}
+    assert json.loads(result.stdout) == {"purged": [job.id, failed.id], "prepared": []}
     assert not output.exists()
     # An error's message and traceback quoted the data: only its kind and cell stay.
     assert db.job(failed.id).error == {

@@ -122,6 +122,7 @@ def test_purge_erases_prepared_notebooks_older_than_the_retention_period(
         assert (said["action"], said["target"]) == ("purge", "1 prepared notebooks")
     purged = cli("purge", "--older-than", "0")
     assert purged.exit_code == 0, purged.output
+    assert purged.output.strip() == "purged 0 job(s) and 1 prepared notebook(s)"
     assert not new.exists()
     assert list((ws / "history" / "prepared").iterdir()) == []
 

@@ -101,10 +101,16 @@ def init(
 @json_option
 @handles_errors
 def purge(older_than: float | None, workspace: Path | None, as_json: bool) -> None:
-    """Erase the data of old jobs: outputs and events go; ids, statuses and times stay."""
+    """Erase the data of old jobs: outputs and events go; ids, statuses and times stay.
+    Notebooks `run --prepare-only` wrote before then go too."""
     with _studio(workspace) as studio:
+        prepared = studio.purge_prepared(older_than)  # counted here: `purge` erases them too
         ids = studio.purge(older_than)
-    _echo_or_json(as_json, {"purged": ids}, f"purged {len(ids)} job(s)")
+    _echo_or_json(
+        as_json,
+        {"purged": ids, "prepared": [path.name for path in prepared]},
+        f"purged {len(ids)} job(s) and {len(prepared)} prepared notebook(s)",
+    )
 
 
 @main.command()
