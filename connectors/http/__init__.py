@@ -209,6 +209,7 @@ connector.webhook_trigger(
     ),
     verify=_webhook.verify,
     signature_headers=tuple(_webhook.SIGNATURE_HEADERS),
+    secret_field="token",  # of its two secret fields (`password` is basic auth's)
 )(_webhook.parse)
 
 __all__ = ["connector"]
