@@ -867,11 +867,17 @@ class Store:
         """Cancels a queued job at once; asks the worker of a running job to stop it. Says
         whether this call ended the job (a queued one), with the job as it is now."""
         job = self.job(job_id)
+        # A queued job put back mid-request had sent some: that counts (`ledger_result`).
+        sent = self.ledger_result(job) if job.status == QUEUED else None
         with self.write() as s:
             cancelled = s.execute(
                 update(JOBS)
                 .where(Job.id == job_id, Job.status == QUEUED)
-                .values(status=CANCELLED, finished_at=self._clock())
+                .values(
+                    status=CANCELLED,
+                    finished_at=self._clock(),
+                    **({"result": sent} if sent is not None else {}),
+                )
             )
             if cancelled.rowcount == 1:  # put back in the queue mid-request, perhaps
                 _end_unanswered(s, job_id, CANCELLED, _cancelled())

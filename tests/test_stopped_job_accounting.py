@@ -197,3 +197,27 @@ def test_a_job_asked_to_cancel_as_its_scheduler_stopped_keeps_what_it_sent(ws: P
         assert ended.status == "cancelled" and ended.error["uncertain_sends"] == 1
         assert (ended.result or {}).get("accepted") == 2, ended.result
         assert proactive(studio) == (2, 0)
+
+
+def test_a_job_put_back_in_the_queue_then_cancelled_keeps_what_it_sent(ws: Path) -> None:
+    """Cancelled while it waited to run again, it ended with no result."""
+    write_recipe(ws, "p/back")
+    with Studio.open(ws, user="alice") as studio:
+        found = studio.recipe("p/back")
+        version = studio.store.snapshot(found.name, found.canonical_json, {}, "alice")
+        job = studio.store.create_job(
+            recipe=found.name, version_id=version, trigger="schedule", user="alice"
+        )
+        studio.store.update_job(job.id, status="running", worker="w", cells_done=2)
+        ledger = StoreLedger(studio.store.url, f"job:{job.id}", job.id, store=studio.store)
+        ledger.claim_many([key(n) for n in range(2)])
+        ledger.settle_many({key(0): "accepted"}, {"proactiveCampaignId": "c"})
+        studio.store.requeue(job.id)  # its scheduler stopped: queued again
+        assert studio.job(job.id).status == "queued"
+
+        studio.cancel(job.id)
+
+        ended = studio.job(job.id)
+        assert ended.status == "cancelled" and ended.error["uncertain_sends"] == 1
+        assert (ended.result or {}).get("accepted") == 1, ended.result
+        assert proactive(studio) == (1, 0)
