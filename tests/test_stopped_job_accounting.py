@@ -23,7 +23,7 @@ from sqlalchemy import select
 from lpstudio.cli import main
 from lpstudio.kernel.runtime import StoreLedger
 from lpstudio.metrics import dashboard_metrics
-from lpstudio.models import Delivery
+from lpstudio.models import Delivery, Job
 from lpstudio.store import UNANSWERED
 from lpstudio.studio import Studio
 from lpstudio.widgets.dashboard import day_range
@@ -134,6 +134,18 @@ def any_ws(request: pytest.FixtureRequest, tmp_path: Path) -> Path:
     return root
 
 
+def running_job(studio: Studio, name: str, trigger: str, **running: Any) -> tuple[Job, StoreLedger]:
+    """A job of the recipe `name` marked running (as `running` says), with its ledger, for
+    a test to claim and settle its sends as a campaign does."""
+    found = studio.recipe(name)
+    version = studio.store.snapshot(found.name, found.canonical_json, {}, "alice")
+    job = studio.store.create_job(
+        recipe=found.name, version_id=version, trigger=trigger, user="alice"
+    )
+    studio.store.update_job(job.id, status="running", **running)
+    return job, StoreLedger(studio.store.url, f"job:{job.id}", job.id, store=studio.store)
+
+
 def test_a_job_whose_worker_was_lost_keeps_what_its_ledger_says_it_sent(any_ws: Path) -> None:
     """Its process died (kill -9, a reboot) mid-campaign, and the reaper failed it as
     "worker lost" with no result: the recipients LivePerson accepted or refused before it
@@ -141,21 +153,16 @@ def test_a_job_whose_worker_was_lost_keeps_what_its_ledger_says_it_sent(any_ws: 
     job, but no recipient."""
     write_recipe(any_ws, "p/lost")
     with Studio.open(any_ws, user="alice") as studio:
-        found = studio.recipe("p/lost")
-        version = studio.store.snapshot(found.name, found.canonical_json, {}, "alice")
-        job = studio.store.create_job(
-            recipe=found.name, version_id=version, trigger="manual", user="alice"
-        )
         beat = studio.store.now() - timedelta(minutes=2)
-        studio.store.update_job(
-            job.id,
-            status="running",
+        job, ledger = running_job(
+            studio,
+            "p/lost",
+            "manual",
             worker="rebooted-host/0123abcd:4242",
             started_at=beat,
             heartbeat_at=beat,
             cells_done=3,
         )
-        ledger = StoreLedger(studio.store.url, f"job:{job.id}", job.id, store=studio.store)
         ledger.claim_many([key(n) for n in range(5)] + ["http:crm:1f2e"])
         ledger.settle_many({key(0): "accepted", key(1): "accepted"}, {"proactiveCampaignId": "c-1"})
         ledger.settle_many({key(2): "rejected"}, {"proactiveCampaignId": "c-1"})  # one by one
@@ -180,13 +187,7 @@ def test_a_job_asked_to_cancel_as_its_scheduler_stopped_keeps_what_it_sent(ws: P
     someone asked to cancel: it ended with no result, its recipients on no dashboard."""
     write_recipe(ws, "p/asked")
     with Studio.open(ws, user="alice") as studio:
-        found = studio.recipe("p/asked")
-        version = studio.store.snapshot(found.name, found.canonical_json, {}, "alice")
-        job = studio.store.create_job(
-            recipe=found.name, version_id=version, trigger="schedule", user="alice"
-        )
-        studio.store.update_job(job.id, status="running", worker="w", cells_done=2)
-        ledger = StoreLedger(studio.store.url, f"job:{job.id}", job.id, store=studio.store)
+        job, ledger = running_job(studio, "p/asked", "schedule", worker="w", cells_done=2)
         ledger.claim_many([key(n) for n in range(3)])
         ledger.settle_many({key(0): "accepted", key(1): "accepted"}, {"proactiveCampaignId": "c"})
         studio.store.update_job(job.id, cancel_requested=True)
@@ -203,13 +204,7 @@ def test_a_job_put_back_in_the_queue_then_cancelled_keeps_what_it_sent(ws: Path)
     """Cancelled while it waited to run again, it ended with no result."""
     write_recipe(ws, "p/back")
     with Studio.open(ws, user="alice") as studio:
-        found = studio.recipe("p/back")
-        version = studio.store.snapshot(found.name, found.canonical_json, {}, "alice")
-        job = studio.store.create_job(
-            recipe=found.name, version_id=version, trigger="schedule", user="alice"
-        )
-        studio.store.update_job(job.id, status="running", worker="w", cells_done=2)
-        ledger = StoreLedger(studio.store.url, f"job:{job.id}", job.id, store=studio.store)
+        job, ledger = running_job(studio, "p/back", "schedule", worker="w", cells_done=2)
         ledger.claim_many([key(n) for n in range(2)])
         ledger.settle_many({key(0): "accepted"}, {"proactiveCampaignId": "c"})
         studio.store.requeue(job.id)  # its scheduler stopped: queued again
