@@ -442,6 +442,15 @@ class Studio:
     def __init__(
         self, workspace: Workspace, user: str | None = None, executor: Executor | None = None
     ) -> None:
+        acting = user or current_user()
+        if not acting or len(acting) > USER_NAME_MAX:
+            raise InputError(
+                f"the acting user's name is {len(acting)} characters long: a user name is 1 "
+                f"to {USER_NAME_MAX}",
+                field="user",
+                fix="set LPSTUDIO_USER (or the login of Jupyter's identity provider) to the "
+                f"person's name, at most {USER_NAME_MAX} characters",
+            )
         self.workspace = workspace
         self.store = Store(workspace.store_url)
         try:
@@ -458,16 +467,6 @@ class Studio:
                 "--accept-terms`",
             )
         default_role = workspace.setting("users", "default_role", "analyst")
-        acting = user or current_user()
-        if not acting or len(acting) > USER_NAME_MAX:
-            self.store.close()
-            raise InputError(
-                f"the acting user's name is {len(acting)} characters long: a user name is 1 "
-                f"to {USER_NAME_MAX}",
-                field="user",
-                fix="set LPSTUDIO_USER (or the login of Jupyter's identity provider) to the "
-                f"person's name, at most {USER_NAME_MAX} characters",
-            )
         self.user = self.store.ensure_user(acting, default_role).name
         self.executor = executor or executor_for(workspace, self.store, self._reap)
         self.connections = Connections(
@@ -512,6 +511,14 @@ class Studio:
                 field="accept_terms",
                 fix="read the terms and pass --accept-terms (accept_terms=True)",
             )
+        if admin is not None and ":" in admin:
+            raise InputError(
+                f"{admin!r} is how an API client (api:NAME) or one of lpstudio's own processes "
+                "(lpstudio:PROCESS) acts, not a person: the workspace would have no admin",
+                field="admin",
+                fix="give the login name of the person who administers the workspace",
+            )
+        founder = admin or current_user()  # refused now, before anything is written
         if sandbox:  # a bad URL is refused before anything is written
             from .registry import get_connector
             from .sandbox import sandbox_connections
@@ -550,7 +557,7 @@ class Studio:
         try:
             store.migrate()
             if store.activation() is None:
-                store.activate(admin or current_user(), TERMS_VERSION)
+                store.activate(founder, TERMS_VERSION)
         finally:
             store.close()
         studio = cls(workspace, user=admin)

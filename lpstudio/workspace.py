@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .errors import WorkspaceError
+from .errors import InputError, WorkspaceError
 
 if TYPE_CHECKING:
     from .pool import PoolSettings
@@ -366,8 +366,18 @@ def _check_known(config: dict[str, Any], config_path: Path) -> None:
 
 
 def current_user() -> str:
-    """The OS user, who is the acting user on the command line."""
-    return os.environ.get("LPSTUDIO_USER") or getpass.getuser()
+    """The OS user, or `$LPSTUDIO_USER`: the person acting on the command line. Names with
+    ':' are how API clients (`api:NAME`) and lpstudio's processes act, so no person may
+    take one: their role and audit entries are theirs."""
+    name = os.environ.get("LPSTUDIO_USER") or getpass.getuser()
+    if ":" in name:
+        raise InputError(
+            f"LPSTUDIO_USER {name!r} is how an API client (api:NAME) or one of lpstudio's own "
+            "processes (lpstudio:PROCESS) acts, not a person",
+            field="LPSTUDIO_USER",
+            fix="set LPSTUDIO_USER to the login name of the person acting, without ':'",
+        )
+    return name
 
 
 @functools.lru_cache(maxsize=8)

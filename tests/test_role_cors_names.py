@@ -9,8 +9,9 @@ from pathlib import Path
 
 import httpx
 import pytest
-from click.testing import Result
+from click.testing import CliRunner, Result
 
+from lpstudio.cli import main
 from lpstudio.errors import InputError
 from lpstudio.studio import Studio
 from tests.conftest import job_rows, write_recipe
@@ -140,3 +141,25 @@ def test_a_csv_path_naming_the_workspace_s_own_file_is_refused_when_saved(
     assert added.exit_code != 0 and "path" in added.output, added.output
     assert [info.name for info in studio.connections.list()] == ["data"]
     assert studio.connections.get("data").fields["path"] == "data/secret.key.csv"
+
+
+def test_nobody_acts_or_founds_a_workspace_as_a_client_or_a_process(
+    tmp_path: Path, ws: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`api:NAME` and `lpstudio:PROCESS` name no person: a workspace founded with one as
+    admin had no person who was admin (and `users list` showed nobody), and a command run as
+    one acted with a client's role in the audit log. Both are refused, nothing written."""
+    founded = tmp_path / "brand"
+    init = CliRunner().invoke(main, ["init", str(founded), "--accept-terms", "--admin", "api:x"])
+    assert init.exit_code == 2, init.output
+    assert "admin" in init.output and "API client" in init.output, init.output
+    assert not (founded / "lpstudio.db").exists()
+    monkeypatch.setenv("LPSTUDIO_USER", "lpstudio:scheduler")
+    init = CliRunner().invoke(main, ["init", str(founded), "--accept-terms"])
+    assert init.exit_code == 2 and "LPSTUDIO_USER" in init.output, init.output
+    assert not (founded / "lpstudio.db").exists()
+    monkeypatch.setenv("LPSTUDIO_USER", "api:bot2")
+    listed = CliRunner().invoke(main, ["users", "list", "--workspace", str(ws)])
+    assert listed.exit_code == 2 and "LPSTUDIO_USER" in listed.output, listed.output
+    with Studio.open(ws, user="api:bot2") as client:  # how the server acts for a client
+        assert client.user == "api:bot2"
