@@ -33,6 +33,7 @@ import contextlib
 import functools
 import html
 import json
+import math
 import os
 import re
 import threading
@@ -1321,10 +1322,10 @@ def _coerce_field(spec: Field, value: Any) -> Any:
     from .parameters import _FALSE, _TRUE  # the words a recipe's boolean parameter takes
 
     word = value.strip().lower()
-    try:
-        if spec.type == "integer":
+    try:  # not Python's `1_0` (10), nor float's nan and inf, which JSON cannot store
+        if spec.type == "integer" and "_" not in value:
             return int(value)
-        if spec.type == "number":
+        if spec.type == "number" and "_" not in value and math.isfinite(float(value)):
             return float(value)
     except ValueError:
         pass

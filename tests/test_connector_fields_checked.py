@@ -39,6 +39,7 @@ connector = Connector(
         Field("verbose", "Verbose", type="boolean", required=False),
         Field("sandboxed", "Sandboxed", type="boolean", required=False, secret=True),
         Field("tier", "Tier", type="integer", required=False, choices=(1, 2, 3)),
+        Field("weight", "Weight", type="number", required=False),
     ],
 )
 """
@@ -126,6 +127,22 @@ def test_a_boolean_field_refuses_other_text_naming_the_field_and_saves_nothing(
     assert error["field"] == "verbose"
     assert error["message"] == f"connection field 'verbose' expects boolean, got {given!r}"
     assert "true or false" in error["fix"]
+    assert "crm" not in _listed(cli)
+
+
+@pytest.mark.parametrize("given", ["weight=nan", "weight=inf", "weight=-Infinity", "tier=1_0"])
+def test_a_number_field_refuses_what_json_cannot_hold_or_python_alone_reads(
+    ws: Path, cli: Callable[..., Result], given: str
+) -> None:
+    """`float()` reads nan and inf, which were stored and listed as `NaN` (no JSON); `int()`
+    reads `1_0` as 10."""
+    _write(ws, "acme", ACME)
+
+    error = _error(_add(cli, given))
+
+    field, value = given.split("=")
+    assert error["field"] == field
+    assert error["message"].endswith(f"got {value!r}"), error["message"]
     assert "crm" not in _listed(cli)
 
 
