@@ -10,6 +10,7 @@ lpstudio route takes is refused from its Content-Length, before the server reads
 from __future__ import annotations
 
 import json
+import re
 import socket
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,7 +20,7 @@ import httpx
 import pytest
 
 from lpstudio.studio import Studio
-from tests.conftest import write_recipe
+from tests.conftest import wait_for, write_recipe
 from tests.servers import API, Served, extension_config, serving
 from tests.test_server import assert_error, wait_job
 
@@ -117,6 +118,22 @@ def test_lpstudio_serve_serves_lpstudio_and_none_of_jupyters_own(served: Served,
     assert not (ws / "projects" / "evil.txt").exists()
     assert jupyter(served, "GET", "/api/status").json()["kernels"] == 0
     assert served.proc.poll() is None
+
+
+def test_lpstudio_s_own_lines_are_the_server_s_log_lines(ws: Path) -> None:
+    """The hosted scheduler's lines (its lease, a line per job start and end) had no
+    handler: Python dropped the info lines and printed the warnings bare."""
+    with serving(ws, name="own-lines") as server:
+        said = wait_for(
+            lambda: re.search(
+                r"^\[I \S+ \S+ lpstudio\.scheduler\] took the scheduler lease",
+                server.log.read_text(),
+                re.MULTILINE,
+            ),
+            timeout=30,
+            what="the scheduler's lease line",
+        )
+    assert said is not None
 
 
 def test_a_body_larger_than_any_route_takes_is_refused_before_it_is_read(

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import logging
 import math
 import os
 import threading
@@ -185,6 +186,7 @@ class LpstudioApp(ExtensionApp):
 
     def initialize_settings(self) -> None:
         self._refuse_bad_settings()
+        self._log_through_the_server()
         self._studios: dict[str, Studio] = {}
         self._lock = threading.Lock()
         self.pool = ThreadPoolExecutor(self.threads, thread_name_prefix="lpstudio-api")
@@ -197,6 +199,19 @@ class LpstudioApp(ExtensionApp):
         self._opened_at = -math.inf
         self._opening = threading.Lock()
         self._open_workspace()
+
+    def _log_through_the_server(self) -> None:
+        """lpstudio's own loggers (the hosted scheduler's line per job start and end, the
+        retries, the pool's warnings) write through the server's log, as its lines: they had
+        no handler, so Python printed their warnings bare and dropped the rest. Loggers
+        that whoever embeds the server configured are left as they are."""
+        ours = logging.getLogger("lpstudio")
+        if ours.handlers or ours.level != logging.NOTSET:
+            return
+        for handler in self.serverapp.log.handlers:
+            ours.addHandler(handler)
+        ours.setLevel(logging.INFO)
+        ours.propagate = False
 
     def _open_workspace(self) -> bool:
         """Opens the workspace; on failure keeps the error every request is answered with."""
