@@ -185,6 +185,14 @@ class Watchdog(threading.Thread):
             self.stop = stop
         kill_kernel(self._km)
 
+    def interrupt(self, stop: Stop) -> None:
+        """Stops the job on a KeyboardInterrupt in this process, even once its watch ended:
+        papermill counts the cell the interrupt cut off as complete (`cell_complete`), so
+        an interrupted last cell ended the watch and the job was recorded succeeded."""
+        with self._lock:
+            self.stop = self.stop or stop
+        kill_kernel(self._km)
+
 
 class Halts(Protocol):
     """What a group of jobs stops: a job's `Watchdog` here, or the stand-in of a job this
@@ -673,7 +681,7 @@ def execute_job(
             **writer.error_details(exc.exec_count),
         }
     except KeyboardInterrupt:  # Python code that is not the CLI: still a true final state
-        watchdog.halt(Stop("cancelled", "cancelled by SIGINT"))
+        watchdog.interrupt(Stop("cancelled", "cancelled by SIGINT"))
         raise
     except DeadKernelError as exc:
         status = FAILED

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import _thread
 import json
 import os
 import signal
 import socket
 import subprocess
+import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
@@ -149,6 +151,37 @@ def test_ctrl_c_marks_the_job_cancelled(ws: Path) -> None:
         job = studio.job(job_id)
     assert job.status == "cancelled"
     assert job.finished_at is not None
+
+
+def test_keyboard_interrupt_in_the_last_cell_cancels_the_job(ws: Path, tmp_path: Path) -> None:
+    """In Python (a notebook's Interrupt, a script's Ctrl-C) papermill counts the cell the
+    interrupt cut off as complete: when it was the last, the job was recorded succeeded,
+    while its output notebook said the cell failed (a campaign's send is the last cell)."""
+    started = tmp_path / "last-cell-started"
+    write_recipe(
+        ws,
+        "p/last",
+        cells=(f"import pathlib, time; pathlib.Path({str(started)!r}).touch(); time.sleep(600)",),
+    )
+    before = signal.signal(signal.SIGINT, signal.default_int_handler)
+
+    def interrupt_in_the_last_cell() -> None:
+        wait_for(started.exists, what="the last cell")
+        _thread.interrupt_main()
+
+    interrupter = threading.Thread(target=interrupt_in_the_last_cell)
+    try:
+        with Studio.open(ws, user="alice") as studio:
+            interrupter.start()
+            with pytest.raises(KeyboardInterrupt):
+                studio.run("p/last")
+            job = studio.jobs(recipe="p/last")[0]
+    finally:
+        interrupter.join(60)
+        signal.signal(signal.SIGINT, before)
+    assert job.status == "cancelled", job.error
+    assert job.error["evalue"] == "cancelled by SIGINT" and job.error["cell"] == 1, job.error
+    assert (job.cells_done, job.cells_total) == (1, 2)  # the parameters cell; not the last
 
 
 def test_lpstudio_cancel_stops_a_job_run_by_another_process(ws: Path) -> None:
