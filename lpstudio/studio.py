@@ -37,7 +37,7 @@ from .recipe import MAX_CALL_TIMEOUT, MAX_TIMEOUT, Recipe
 from .runner import injects_declared_types, write_notebook
 from .settings import read_settings, saved_settings, update_settings
 from .store import FINAL_STATES, SCHEDULED_TRIGGERS, Store, audit_in, worker_id
-from .times import poll_start
+from .times import parse_moment, poll_start
 from .workspace import CONFIG_NAME, TERMS_VERSION, Workspace, current_user, notebook_path
 
 if TYPE_CHECKING:
@@ -1468,14 +1468,15 @@ class Studio:
         self,
         recipe: str | None = None,
         status: str | None = None,
-        since: datetime | None = None,
+        since: datetime | str | None = None,
         limit: int | None = 50,
         offset: int = 0,
     ) -> list[Job]:
         """The newest jobs, filtered, from the `offset`th on; a filter no job could match
         is refused (a misspelt status listed nothing, as if no job had it), and so is a
         recipe that is neither a file under projects/ nor one with jobs (`_recipe_with_jobs`:
-        the path JupyterLab's file browser shows is read too)."""
+        the path JupyterLab's file browser shows is read too). `since` may be typed as
+        `lpstudio jobs --since` takes it (`2h`, `2026-11-01`, in this machine's zone)."""
         from .store import FINAL_STATES, QUEUED, RUNNING
 
         statuses = (QUEUED, RUNNING, *FINAL_STATES)
@@ -1491,6 +1492,21 @@ class Studio:
                 f"limit must be a whole number above 0, or None for every job, not {limit!r}",
                 field="limit",
                 fix="give how many jobs to list, e.g. limit=50 (None: all of them)",
+            )
+        if not (isinstance(offset, int) and not isinstance(offset, bool) and offset >= 0):
+            raise InputError(
+                f"offset must be a whole number, 0 or above, not {offset!r}",
+                field="offset",
+                fix="give how many of the newest jobs to skip, e.g. offset=50",
+            )
+        if isinstance(since, str):
+            since = parse_moment(since, "since", local=True)
+        elif since is not None and not isinstance(since, datetime):
+            raise InputError(
+                f"since must be a datetime or text such as '2h', not {since!r}",
+                field="since",
+                fix="give a datetime, an ISO date such as '2026-11-01' or a duration such as "
+                "'2h' or '7d'",
             )
         if recipe is not None:
             recipe = self._recipe_with_jobs(recipe)

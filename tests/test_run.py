@@ -65,12 +65,23 @@ def test_the_job_history_frame_refuses_a_filter_no_job_could_match(ws: Path) -> 
     write_recipe(ws, "p/simple")
     with Studio.open(ws, user="alice") as studio:
         studio.run("p/simple")
-        for filters, field in (({"status": "Failed"}, "status"), ({"limit": -5}, "limit")):
+        refusals = (
+            ({"status": "Failed"}, "status"),
+            ({"limit": -5}, "limit"),
+            ({"since": "yesterday"}, "since"),
+            ({"since": 3}, "since"),
+            ({"offset": "a"}, "offset"),
+            ({"offset": -1}, "offset"),
+        )
+        for filters, field in refusals:
             with pytest.raises(InputError) as refused:
                 studio.jobs_frame(**filters)
             assert refused.value.field == field
         assert list(studio.jobs_frame(status="succeeded", limit=1)["status"]) == ["succeeded"]
         assert len(studio.jobs_frame(limit=None)) == 1  # every job, as before
+        # `since` as `lpstudio jobs --since` takes it (it was a SQLAlchemy error with SQL).
+        assert len(studio.jobs_frame(since="2h")) == 1
+        assert len(studio.jobs_frame(since="2999-01-01")) == 0
 
 
 def test_a_failing_cell_fails_the_job_with_its_error(ws: Path) -> None:
