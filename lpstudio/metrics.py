@@ -29,7 +29,7 @@ of another range reads the purged jobs themselves, and finds no result there.
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import (
@@ -44,7 +44,7 @@ from sqlalchemy import (
     union_all,
 )
 
-from .models import Connection, Job, JobCountDaily, JobCountHourly
+from .models import Connection, Job, JobCountDaily, JobCountHourly, as_utc
 from .store import FAILED, FINAL_STATES, SUCCEEDED, Store
 
 #: The statuses a connection can have; each is reported, with 0 when none has it (a
@@ -98,7 +98,7 @@ class _Range:
     around them (`job_counts_hourly`) and the partial hours at its edges (`jobs`)."""
 
     def __init__(self, start: datetime, end: datetime) -> None:
-        self.start, self.end = _utc(start), _utc(end)
+        self.start, self.end = as_utc(start), as_utc(end)
         self.hours = _whole(self.start, self.end, _floor_hour, HOUR)
         self.days = _whole(*self.hours, _floor_day, DAY)
 
@@ -137,10 +137,6 @@ def _whole(
     first = floor(start) if floor(start) == start else floor(start) + unit
     first = min(first, end)
     return first, max(floor(end), first)
-
-
-def _utc(moment: datetime) -> datetime:
-    return moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def _hour_text(moment: datetime) -> str:

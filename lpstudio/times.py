@@ -7,6 +7,7 @@ import re
 from datetime import UTC, datetime, timedelta
 
 from .errors import InputError
+from .models import as_utc
 
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
 
@@ -25,7 +26,7 @@ def parse_moment(text: str, field: str, local: bool = False) -> datetime:
         if moment.tzinfo is None and local:
             with contextlib.suppress(ValueError, OverflowError):  # the calendar's ends: UTC
                 moment = moment.astimezone()
-        return moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
+        return as_utc(moment)
     except OverflowError:  # before year 1 once made UTC, or a duration longer than that
         raise InputError(
             f"{field} {text!r} is too far back",

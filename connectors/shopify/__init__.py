@@ -111,7 +111,6 @@ connector.object(
 )
 
 _SHOP = re.compile(r"^[a-z0-9][a-z0-9-]*\.myshopify\.com$")
-_NEXT = re.compile(r'<([^>]+)>;\s*rel="next"')
 #: Shopify's API versions: a quarter's YYYY-MM, or `unstable` (ASCII digits, whole text).
 
 
@@ -343,8 +342,7 @@ def poll_checkouts(conn: Connection, since: str, cursor: Any) -> Page:
         response = _get(conn, url, params)
         started = started or _served_at(response)
         found.extend(c for c in _checkouts(response) if not c.get("completed_at"))
-        link = _NEXT.search(response.headers.get("Link", ""))
-        url, params = (link.group(1) if link else None), None
+        url, params = response.links.get("next", {}).get("url"), None
         if url is None:
             break
         time.sleep(_room_in(response))
