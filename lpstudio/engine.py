@@ -377,16 +377,29 @@ def session_code(path: str) -> str:
     return f"import os as _o; _o.environ['JPY_SESSION_NAME'] = {json.dumps(path)}; del _o"
 
 
+def _folder_at_import() -> str | None:
+    try:
+        return os.getcwd()
+    except FileNotFoundError:  # a folder deleted under the process
+        return None
+
+
+#: The folder the process was in when papermill loaded its engines (`import papermill`):
+#: the papermill command's, from which it read a relative notebook before `--cwd`.
+_STARTED_IN = _folder_at_import()
+
+
 def notebook_file(input_path: Any) -> str | None:
     """The absolute path of the notebook papermill read, when it read a local file (not a
     URL, standard input or a notebook given as an object).
 
-    papermill reads a relative path from the folder it was started in, then calls the
-    engine from `--cwd`'s: such a path is found from the shell's folder (`$PWD`) then.
+    papermill reads a relative path from the folder it is in, then calls the engine from
+    `--cwd`'s: such a path is found from the folder papermill's command started in, or
+    the shell's (`$PWD`, which a script's `subprocess.run(cwd=...)` does not change).
     """
     if not isinstance(input_path, str):
         return None
-    for folder in (os.getcwd(), os.environ.get("PWD")):
+    for folder in (os.getcwd(), _STARTED_IN, os.environ.get("PWD")):
         if folder and os.path.isfile(path := os.path.join(folder, input_path)):
             return os.path.abspath(path)
     return None

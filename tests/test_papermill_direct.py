@@ -35,14 +35,19 @@ KEY = "acme-K3y/5ecret"
 
 
 def papermill_cli(
-    notebook: Path, output: Path, *options: str, where: Path | None = None
+    notebook: Path,
+    output: Path,
+    *options: str,
+    where: Path | None = None,
+    pwd: Path | None = None,
 ) -> subprocess.CompletedProcess[str]:
     """`papermill --engine lpstudio [OPTIONS] NOTEBOOK OUTPUT` run in the notebook's folder
     (or `where`, the notebook then named relative to it), as a user types it there, with no
-    workspace named in the environment."""
+    workspace named in the environment; `pwd` is a `$PWD` that is not that folder, as
+    `subprocess.run(cwd=...)` leaves it."""
     where = where or notebook.parent
     env = {k: v for k, v in os.environ.items() if k != "LPSTUDIO_WORKSPACE"}
-    env["PWD"] = str(where)  # as the user's shell sets it
+    env["PWD"] = str(pwd or where)  # as the user's shell sets it
     named = os.path.relpath(notebook, where)
     return subprocess.run(
         [PAPERMILL, "--engine", "lpstudio", *options, named, str(output)],
@@ -142,6 +147,24 @@ def test_a_relative_notebook_with_cwd_is_run_as_its_workspaces(
     out = tmp_path / "out.ipynb"
 
     ran = papermill_cli(slotcrm, out, "--cwd", str(elsewhere), where=slotcrm.parent.parent)
+
+    assert ran.returncode == 0, ran.stderr
+    assert nbformat.read(out, as_version=4).cells[-1].outputs[0].text == "acme2\n"
+
+
+def test_a_relative_notebook_with_cwd_is_found_whatever_pwd_says(
+    slotcrm: Path, tmp_path: Path
+) -> None:
+    """A script's `subprocess.run([...papermill...], cwd=folder)` keeps its own `$PWD`: the
+    engine, called in `--cwd`, looked for the notebook there and in `$PWD`, found none, and
+    ran a workspace's recipe as a plain notebook (unscrubbed, without its connections)."""
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    out = tmp_path / "out.ipynb"
+
+    ran = papermill_cli(
+        slotcrm, out, "--cwd", str(elsewhere), where=slotcrm.parent.parent, pwd=tmp_path
+    )
 
     assert ran.returncode == 0, ran.stderr
     assert nbformat.read(out, as_version=4).cells[-1].outputs[0].text == "acme2\n"
