@@ -137,7 +137,7 @@ def export_project(
     never carries one. `field` is what the caller calls the folder in its errors (the
     CLI's FOLDER, the REST API's `project`)."""
     workspace = studio.workspace
-    base, folder = _folder(studio, folder, must_exist=True, field=field, typed=True)
+    base, folder = project_folder(studio, folder, must_exist=True, field=field, typed=True)
     if isinstance(out, Path) and out.exists():
         raise InputError(
             f"{out} already exists",
@@ -215,7 +215,7 @@ def export_project(
     }
 
 
-def _folder(
+def project_folder(
     studio: Studio, folder: str, must_exist: bool, field: str, typed: bool
 ) -> tuple[Path, str]:
     """The folder under projects/ named (`.` or empty: projects/ itself), and its name as a
@@ -500,9 +500,9 @@ def _plan(
     from .studio import _check_file_name
 
     if into is None:  # as it was exported: a name under projects/ already
-        base, folder = _folder(studio, manifest["folder"], False, "folder", typed=False)
+        base, folder = project_folder(studio, manifest["folder"], False, "folder", typed=False)
     else:
-        base, folder = _folder(studio, into, False, "into", typed=True)
+        base, folder = project_folder(studio, into, False, "into", typed=True)
     prefix = "" if folder == "." else f"{folder}/"
     plan = _Plan(folder)
     listed: dict[str, str] = {}  # path in the package -> what lists it

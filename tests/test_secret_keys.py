@@ -237,6 +237,7 @@ async def test_a_successful_request_s_log_line_masks_a_secret_in_its_query_too(
     """`GET /recipes?project=<secret>` lists nothing and succeeds: Jupyter logs it at debug
     level, with its query as sent; a failed request's line quotes its referer too."""
     add_connection(ws)
+    (ws / "projects" / TOKEN).mkdir(parents=True)  # an existing project, with no recipes
     jp_serverapp.log.setLevel(logging.DEBUG)  # as `lpstudio serve --debug` runs
     caplog.set_level(logging.DEBUG)
     user = {"X-Test-User": "alice"}

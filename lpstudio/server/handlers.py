@@ -548,14 +548,22 @@ class ClientHandler(NoXsrfHandler):
 class RecipesHandler(UserHandler):
     @web.authenticated
     async def get(self) -> None:
-        rows = await self.blocking(self.studio.recipes)
-        project = self.query.get("project")
-        if project:
-            project = project.strip("/")
-            rows = [
-                r for r in rows if r["project"] == project or r["project"].startswith(project + "/")
+        """`?project=` is read as an export reads it (`projects/shop` is `shop`, `.` every
+        project): one that is no project folder is refused (400), not listed empty."""
+        from ..packages import project_folder
+
+        def listed() -> list[dict[str, Any]]:
+            folder = project_folder(
+                self.studio, self.query["project"], must_exist=True, field="project", typed=True
+            )[1]
+            rows: list[dict[str, Any]] = self.studio.recipes()
+            if folder == ".":
+                return rows
+            return [
+                r for r in rows if r["project"] == folder or r["project"].startswith(f"{folder}/")
             ]
-        self.answer({"recipes": rows})
+
+        self.answer({"recipes": await self.blocking(listed)})
 
 
 class RecipeHandler(UserHandler):

@@ -7,8 +7,8 @@ import re
 from typing import Any
 
 from .handlers import PREFIX
-from .routes import CLIENT, OPEN, USER, Route
-from .schemas import CALL_QUEUED, ERROR, ERROR_REF
+from .routes import ASYNC_ANSWER, CLIENT, OPEN, USER, Route
+from .schemas import ERROR, ERROR_REF
 
 _ERRORS = {
     USER: {
@@ -18,7 +18,8 @@ _ERRORS = {
         "404": "Not found",
     },
     CLIENT: {
-        "400": "Input that does not fit the input schema (the field is named)",
+        "400": "Input that does not fit the input schema, or a query parameter the route "
+        "does not take or given twice (the field is named)",
         "401": "Missing, unknown or revoked API token",
         "403": "The client may not call this endpoint",
         "404": "Unknown or stopped endpoint",
@@ -70,19 +71,70 @@ def _path_parameters(route: Route) -> list[dict[str, Any]]:
     ]
 
 
+def _error_texts(auth: str, only: tuple[str, ...] | None = None) -> dict[str, str]:
+    return {code: text for code, text in _ERRORS[auth].items() if only is None or code in only}
+
+
 def _errors(auth: str, only: tuple[str, ...] | None = None) -> dict[str, Any]:
-    return {
-        code: {
-            "description": text,
-            "content": {"application/json": {"schema": ERROR_REF}},
-        }
-        for code, text in _ERRORS[auth].items()
-        if only is None or code in only
-    }
+    return {code: _answer(text, ERROR_REF) for code, text in _error_texts(auth, only).items()}
 
 
 def _answer(description: str, schema: dict[str, Any]) -> dict[str, Any]:
     return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+#: A callable recipe's own answer that is no success: its body is whatever the recipe
+#: gave (its response schema describes successes only).
+_RECIPE_OWN: dict[str, Any] = {
+    "description": "the recipe's own body, as lpstudio.kernel.respond(body, status) gave it"
+}
+
+
+def _call_answers(
+    success: dict[str, Any], more: dict[str, tuple[str, dict[str, Any]]], errors: dict[str, str]
+) -> dict[str, Any]:
+    """The answers of a call: `respond(body, status)` answers any status from 200 to 599 (not
+    204 or 304), so each status the server answers itself may also be the recipe's own, and a
+    client must decode either; any 2xx is a success, whose body fits the response schema."""
+
+    def own(status: str) -> dict[str, Any]:
+        return success if status.startswith("2") else _RECIPE_OWN
+
+    return {
+        "2XX": _answer(
+            "The recipe's answer, with the success status it gave (200 unless it said otherwise)",
+            success,
+        ),
+        **{
+            status: _answer(f"{text}; or the recipe's own answer", {"anyOf": [schema, own(status)]})
+            for status, (text, schema) in more.items()
+        },
+        **{
+            status: _answer(
+                f"{text}; or the recipe's own answer with this status",
+                {"anyOf": [ERROR_REF, own(status)]},
+            )
+            for status, text in errors.items()
+        },
+        "default": _answer(
+            "The recipe's own answer with another status (200 to 599), or the server's error",
+            {"anyOf": [ERROR_REF, _RECIPE_OWN]},
+        ),
+    }
+
+
+def _responses(route: Route, op: Any) -> dict[str, Any]:
+    if op.recipe_answers:
+        return _call_answers(op.answer, op.more, _error_texts(route.auth, op.errors))
+    content = op.content or {"application/json": op.answer}
+    return {
+        str(op.status): {
+            "description": "Success",
+            "content": {media: {"schema": schema} for media, schema in content.items()},
+        },
+        **{status: _answer(*answer) for status, answer in op.more.items()},
+        **_errors(route.auth, op.errors),
+    }
 
 
 def _operation(route: Route, op: Any) -> dict[str, Any]:
@@ -96,14 +148,7 @@ def _operation(route: Route, op: Any) -> dict[str, Any]:
             {"name": name, "in": "query", "required": False, "schema": schema}
             for name, schema in op.query.items()
         ],
-        "responses": {
-            str(op.status): {
-                "description": "Success",
-                "content": {kind: {"schema": op.answer} for kind in op.content_types},
-            },
-            **{status: _answer(*answer) for status, answer in op.more.items()},
-            **_errors(route.auth, op.errors),
-        },
+        "responses": _responses(route, op),
     }
     if route.auth == USER:
         doc["x-lpstudio-permission"] = op.permission
@@ -165,11 +210,9 @@ def _endpoint(endpoint: dict[str, Any], repeat_window: float) -> dict[str, Any]:
                 "required": True,
                 "content": {"application/json": {"schema": endpoint["input_schema"]}},
             },
-            "responses": {
-                "200": _answer("The recipe's answer", endpoint["response_schema"] or {}),
-                "202": _answer("mode=async: the job, to poll at /calls/{job_id}", CALL_QUEUED),
-                **_errors(CLIENT),
-            },
+            "responses": _call_answers(
+                endpoint["response_schema"] or {}, ASYNC_ANSWER, _error_texts(CLIENT)
+            ),
         }
     }
 

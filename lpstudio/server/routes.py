@@ -25,6 +25,35 @@ PROJECT = {
     "type": "string",
     "description": "a project folder under projects/ (shop, shop/eu); . for every project",
 }
+#: The answer of a call in async mode, the job to poll (a callable recipe's answers are
+#: any status and body it gives: see `Operation.recipe_answers`).
+ASYNC_ANSWER = {"202": ("mode=async: the job, to poll at /calls/{job_id}", s.CALL_QUEUED)}
+#: A callable recipe's answer where the recipe is not known: any JSON.
+RECIPE_ANSWER: dict[str, Any] = {
+    "description": "the recipe's answer, as its response schema (at its own /call/<path>) says"
+}
+#: An output notebook (nbformat 4), as its .ipynb file holds it.
+NOTEBOOK: dict[str, Any] = {
+    "type": "object",
+    "required": ["cells", "metadata", "nbformat", "nbformat_minor"],
+    "properties": {
+        "cells": {"type": "array", "items": {"type": "object"}},
+        "metadata": {"type": "object"},
+        "nbformat": {"type": "integer"},
+        "nbformat_minor": {"type": "integer"},
+    },
+}
+#: A webhook delivery, as the generic webhook trigger reads it (`connectors/http`).
+HOOK_BODY: dict[str, Any] = {
+    "anyOf": [
+        {"type": "object", "description": "one event"},
+        {
+            "type": "array",
+            "description": "one event per item (an item that is not an object is the event "
+            '{"value": item})',
+        },
+    ]
+}
 
 
 @dataclass(frozen=True)
@@ -41,8 +70,8 @@ class Operation:
     query: dict[str, dict[str, Any]] = field(default_factory=dict)
     answer: dict[str, Any] = field(default_factory=lambda: s.ANY_OBJECT)
     status: int = 200
-    #: The media types of its successful answer (each with the `answer` schema).
-    content_types: tuple[str, ...] = ("application/json",)
+    #: Its successful answer's schema per media type, when it is not `answer` as JSON.
+    content: dict[str, dict[str, Any]] | None = None
     #: Other successful answers: HTTP status -> (description, JSON Schema of the body).
     more: dict[str, tuple[str, dict[str, Any]]] = field(default_factory=dict)
     #: The error statuses it can answer, of those its route's callers get (None: all).
@@ -50,6 +79,9 @@ class Operation:
     #: A body that is a file, not JSON: its media type and the `LpstudioApp` setting that
     #: bounds its size (a larger body is refused with 413 before the handler reads it).
     upload: tuple[str, str] | None = None
+    #: It answers a callable recipe's own status and body (`lpstudio.kernel.respond`, 200 to
+    #: 599), any 2xx a success that `answer` describes, beside the server's own answers.
+    recipe_answers: bool = False
 
 
 @dataclass(frozen=True)
@@ -94,7 +126,7 @@ ROUTES: tuple[Route, ...] = (
             "GET",
             "listRecipes",
             "Recipes by project, with trigger, state and last job",
-            query={"project": {"type": "string", "description": "a project folder"}},
+            query={"project": {**PROJECT, "default": "."}},
             answer=s.list_of("recipes", s.ANY_OBJECT),
         ),
         tag="recipes",
@@ -255,8 +287,7 @@ ROUTES: tuple[Route, ...] = (
             "A project folder as a package to import into another workspace: its recipes, "
             "their data files and settings, and the connections they use without secrets",
             query={"project": {**PROJECT, "default": "."}},
-            answer=s.PACKAGE,
-            content_types=("application/zip",),
+            content={"application/zip": s.PACKAGE},
         ),
         Operation(
             "POST",
@@ -314,8 +345,10 @@ ROUTES: tuple[Route, ...] = (
             "GET",
             "getJobOutput",
             "The job's output notebook, as .ipynb or as HTML",
-            answer={"type": "string"},
-            content_types=("application/x-ipynb+json", "text/html"),
+            content={
+                "application/x-ipynb+json": NOTEBOOK,
+                "text/html": {"type": "string", "contentMediaType": "text/html"},
+            },
         ),
         tag="jobs",
         job_id=JOB_ID,
@@ -621,7 +654,9 @@ ROUTES: tuple[Route, ...] = (
             permission="",
             body=s.ANY_OBJECT,
             query={"mode": {"enum": ["sync", "async"], "default": "sync"}},
-            more={"202": ("mode=async: the job, to poll at /calls/{job_id}", s.CALL_QUEUED)},
+            answer=RECIPE_ANSWER,
+            more=ASYNC_ANSWER,
+            recipe_answers=True,
         ),
         auth=CLIENT,
         tag="calls",
@@ -636,8 +671,10 @@ ROUTES: tuple[Route, ...] = (
             "getCallAnswer",
             "The answer of an asynchronous call: 202 while its job runs",
             permission="",
+            answer=RECIPE_ANSWER,
             more={"202": ("The job still runs: poll again", s.CALL_QUEUED)},
-            errors=("401", "404", "410", "422", "429", "502"),
+            errors=("400", "401", "404", "410", "422", "429", "502"),
+            recipe_answers=True,
         ),
         auth=CLIENT,
         tag="calls",
@@ -653,7 +690,7 @@ ROUTES: tuple[Route, ...] = (
             "A webhook event for a webhook recipe: one job per event (kept while stopped); "
             "a delivery whose events do not all fit the recipe's input schema queues none",
             permission="",
-            body=s.ANY_OBJECT,
+            body=HOOK_BODY,
             answer=s.HOOK_ANSWER,
             status=202,
             more={"200": ("A repeated delivery: queued before, nothing more", s.HOOK_ANSWER)},

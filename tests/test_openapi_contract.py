@@ -1,0 +1,238 @@
+"""The OpenAPI document against what the server really answers: real answers of a real
+`lpstudio serve` on loopback (real kernels, real SQLite) are validated with jsonschema
+against the schemas of the document it serves, so a client generated from it decodes them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+import openapi_spec_validator
+import pytest
+from jsonschema import Draft202012Validator, ValidationError
+from referencing import Registry
+from referencing.jsonschema import DRAFT202012
+
+from lpstudio.studio import Studio
+from tests.conftest import wait_for, write_recipe
+from tests.servers import API, Served, serving
+
+#: The document, as the JSON Schema resource its `$ref`s resolve in.
+DOC = "urn:lpstudio:openapi"
+
+
+@pytest.fixture(scope="module")
+def ws(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """`bots/echo`, a started callable answering the status and body it is sent; a stopped
+    webhook recipe; an empty project folder."""
+    root = tmp_path_factory.mktemp("contract") / "ws"
+    with Studio.init(root, accept_terms=True, admin="alice") as studio:
+        write_recipe(
+            root,
+            "bots/echo",
+            parameters="unused: int = 0  # the call's input is its event",
+            cells=(
+                "import lpstudio.kernel as lp",
+                "lp.respond(lp.event['body'], lp.event['status'])",
+            ),
+            metadata={
+                "title": "Echo",
+                "trigger": {
+                    "kind": "callable",
+                    "path": "echo",
+                    "input_schema": {
+                        "type": "object",
+                        "required": ["status", "body"],
+                        "properties": {"status": {"type": "integer"}, "body": {}},
+                    },
+                    "response_schema": {
+                        "type": "object",
+                        "required": ["ok"],
+                        "properties": {"ok": {"type": "boolean"}},
+                    },
+                },
+            },
+        )
+        studio.start("bots/echo.ipynb")
+        write_recipe(root, "hooks/lead", metadata={"title": "Lead", "trigger": {"kind": "webhook"}})
+        (root / "projects" / "empty").mkdir()
+    return root
+
+
+@pytest.fixture(scope="module")
+def server(ws: Path) -> Iterator[Served]:
+    with serving(ws) as served:
+        yield served
+
+
+@pytest.fixture(scope="module")
+def token(server: Served) -> str:
+    """An API client's token, for every callable endpoint."""
+    made = server.api(
+        "alice",
+        "POST",
+        "/api-clients",
+        json={"name": "bot", "endpoints": ["*"], "rate_per_minute": 1000},
+    )
+    assert made.status_code == 201, made.text
+    return str(made.json()["token"])
+
+
+@pytest.fixture(scope="module")
+def doc(server: Served) -> dict[str, Any]:
+    """The document a Jupyter user reads (every route, and the started callables)."""
+    served = server.api("alice", "GET", "/openapi.json").json()
+    openapi_spec_validator.validate(served)
+    return served
+
+
+def documented(doc: dict[str, Any], path: str, method: str, status: int) -> str:
+    """The response key the document gives an answer's status: its own, its range (2XX),
+    else `default`, as a generated client picks it."""
+    responses = doc["paths"][path][method]["responses"]
+    for key in (str(status), f"{status // 100}XX", "default"):
+        if key in responses:
+            return key
+    raise AssertionError(f"{method.upper()} {path} answered {status}: not in {sorted(responses)}")
+
+
+def validate(doc: dict[str, Any], value: Any, *where: str) -> None:
+    """Validates `value` against the document's schema at `where` (its `$ref`s resolved in
+    the document, as a generated client resolves them)."""
+    escaped = (quote(s.replace("~", "~0").replace("/", "~1")) for s in where)
+    registry = Registry().with_resource(DOC, DRAFT202012.create_resource(doc))
+    Draft202012Validator({"$ref": f"{DOC}#/{'/'.join(escaped)}"}, registry=registry).validate(value)
+
+
+def assert_fits(doc: dict[str, Any], path: str, method: str, answer: httpx.Response) -> str:
+    """Validates the answer's body against the document's schema for its status and media
+    type; returns the response key that documents it."""
+    key = documented(doc, path, method, answer.status_code)
+    media = answer.headers["Content-Type"].split(";")[0].strip()
+    content = doc["paths"][path][method]["responses"][key]["content"]
+    assert media in content, (path, key, media, sorted(content))
+    body = answer.json() if media.endswith("json") else answer.text
+    validate(doc, body, "paths", path, method, "responses", key, "content", media, "schema")
+    return key
+
+
+def assert_body_fits(doc: dict[str, Any], path: str, method: str, body: Any) -> None:
+    where = ("paths", path, method, "requestBody", "content", "application/json", "schema")
+    validate(doc, body, *where)
+
+
+def call(server: Served, token: str, body: Any, **params: str) -> httpx.Response:
+    return httpx.post(
+        f"{server.url}{API}/call/echo",
+        json=body,
+        params=params,
+        headers={"API-TOKEN": token},
+        timeout=60,
+    )
+
+
+# -- callable recipes' own answers -----------------------------------------------------------
+
+
+def test_a_callable_recipe_s_own_statuses_are_decoded_by_the_document(
+    server: Served, token: str, doc: dict[str, Any]
+) -> None:
+    """respond(body, status) answers any status from 200 to 599: a success off 200 with the
+    response schema's body, an error with the recipe's own body (not the server's Error)."""
+    client_doc = httpx.get(f"{server.url}{API}/openapi.json", headers={"API-TOKEN": token}).json()
+    for status, body in (
+        (201, {"ok": True}),
+        (299, {"ok": False}),
+        (400, {"error": "phone is not E.164"}),  # as the opt-in template's own 400
+        (418, {"teapot": True}),
+        (500, ["its", "own", "body"]),
+    ):
+        answer = call(server, token, {"status": status, "body": body})
+        assert (answer.status_code, answer.json()) == (status, body), answer.text
+        for served in (doc, client_doc):
+            assert_fits(served, "/call/echo", "post", answer)
+            assert_fits(served, "/call/{path}", "post", answer)
+
+
+def test_an_async_call_s_answer_and_its_poll_s_refusal_are_documented(
+    server: Served, token: str, doc: dict[str, Any]
+) -> None:
+    queued = call(server, token, {"status": 418, "body": {"teapot": True}}, mode="async")
+    assert queued.status_code == 202, queued.text
+    assert_fits(doc, "/call/echo", "post", queued)
+    url = f"{server.url}{queued.json()['poll']}"
+
+    def answered() -> httpx.Response | None:
+        polled = httpx.get(url, headers={"API-TOKEN": token}, timeout=30)
+        assert_fits(doc, "/calls/{job_id}", "get", polled)  # 202 while its job runs
+        return polled if polled.status_code != 202 else None
+
+    polled = wait_for(answered, what="the call's answer")
+    assert (polled.status_code, polled.json()) == (418, {"teapot": True})
+
+    # The server's own refusal of a query parameter the route does not take is listed.
+    refused = httpx.get(url, params={"bogus": "1"}, headers={"API-TOKEN": token}, timeout=30)
+    assert refused.status_code == 400 and refused.json()["error"]["field"] == "bogus"
+    assert assert_fits(doc, "/calls/{job_id}", "get", refused) == "400"
+
+
+# -- webhooks, outputs, recipes --------------------------------------------------------------
+
+
+def test_a_webhook_delivery_of_a_list_of_events_fits_the_request_schema(
+    server: Served, doc: dict[str, Any]
+) -> None:
+    hook = server.api("alice", "GET", "/recipes/hooks/lead.ipynb").json()["trigger"]["hook"]
+    events = [{"lead": 1}, "lead 2"]  # an item that is no object is the event {"value": ...}
+    delivered = httpx.post(f"{server.url}{hook}", json=events, timeout=30)
+    assert delivered.status_code == 202 and delivered.json()["accepted"] == 2, delivered.text
+    assert_body_fits(doc, "/hooks/{hook_id}", "post", events)
+    assert_fits(doc, "/hooks/{hook_id}", "post", delivered)
+    refused = httpx.post(f"{server.url}{hook}", json="a lead", timeout=30)
+    assert refused.status_code == 400 and refused.json()["error"]["field"] == "body"
+    with pytest.raises(ValidationError):
+        assert_body_fits(doc, "/hooks/{hook_id}", "post", "a lead")
+
+
+def test_a_job_s_output_notebook_fits_the_document(
+    server: Served, token: str, doc: dict[str, Any]
+) -> None:
+    job = call(server, token, {"status": 200, "body": {"ok": True}}).headers["Lpstudio-Job"]
+    path = "/jobs/{job_id}/output.{kind}"
+    notebook = server.api("alice", "GET", f"/jobs/{job}/output.ipynb")
+    assert notebook.status_code == 200 and notebook.json()["nbformat"] == 4, notebook.text
+    assert_fits(doc, path, "get", notebook)
+    page = server.api("alice", "GET", f"/jobs/{job}/output.html")
+    assert page.status_code == 200 and "<html" in page.text
+    assert_fits(doc, path, "get", page)
+
+
+@pytest.mark.parametrize("project", ["nope", "../..", "projects"])
+def test_recipes_of_a_project_that_is_no_folder_are_refused_as_its_export_is(
+    project: str, server: Served, doc: dict[str, Any]
+) -> None:
+    listed = server.api("alice", "GET", "/recipes", params={"project": project})
+    exported = server.api("alice", "GET", "/packages", params={"project": project})
+    assert listed.status_code == 400, listed.text
+    assert listed.json()["error"]["field"] == "project" and listed.json()["error"]["fix"]
+    assert listed.json() == exported.json()
+    assert_fits(doc, "/recipes", "get", listed)
+
+
+def test_recipes_of_a_project_folder_are_listed_as_its_export_reads_it(
+    server: Served, doc: dict[str, Any]
+) -> None:
+    def listed(project: str) -> list[str]:
+        answer = server.api("alice", "GET", "/recipes", params={"project": project})
+        assert answer.status_code == 200, answer.text
+        assert_fits(doc, "/recipes", "get", answer)
+        return [r["recipe"] for r in answer.json()["recipes"]]
+
+    assert listed("empty") == []
+    assert listed("bots") == listed("projects/bots") == ["bots/echo.ipynb"]
+    assert listed(".") == ["bots/echo.ipynb", "hooks/lead.ipynb"]
+    assert listed("bots/") == ["bots/echo.ipynb"]
