@@ -32,6 +32,7 @@ from typing import Any, Protocol, TypeVar
 import nbformat
 from jupyter_core.utils import ensure_event_loop
 from nbformat.v4.rwbase import split_lines, strip_transient
+from sqlalchemy.exc import OperationalError
 
 from .connections import Connections
 from .kernel import RESPONSE_MIME, RESULT_MIME
@@ -124,6 +125,7 @@ class Watchdog(threading.Thread):
         self._lock = threading.Lock()  # a stop and the end of the watch exclude each other
         self._done = threading.Event()
         self._wake = threading.Event()
+        self._unreachable = False  # the last heartbeat found no store
 
     def attach(self, km: Any) -> None:
         self._km = km
@@ -165,8 +167,15 @@ class Watchdog(threading.Thread):
                         stop = Stop("lost", "the job is no longer this worker's to run")
                     elif asked:
                         stop = Stop("cancelled", "cancelled by request")
+                except OperationalError as exc:  # a database restarting: said once, not a
+                    # traceback each beat; the job's end waits for it (`_once_stored`)
+                    if not self._unreachable:
+                        log.warning("heartbeat of job %s failed: %s", self.job_id, _first(exc))
+                    self._unreachable = True
+                    continue
                 except Exception:  # a busy store must not kill the watchdog
                     log.exception("heartbeat of job %s failed", self.job_id)
+                self._unreachable = False
             if stop is not None:
                 self.halt(stop)
                 return
@@ -553,6 +562,39 @@ def output_path_for(workspace: Workspace, job: Job) -> Path:
     return workspace.history / job.created_at.strftime("%Y-%m-%d") / f"{job.id}-{stem}.ipynb"
 
 
+#: How long a job's end waits for a store that cannot be reached (a database restarting,
+#: a failover): the process keeps what the job did meanwhile.
+STORE_WAIT = 600.0
+
+
+def _first(exc: BaseException) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+
+
+def _once_stored(job_id: int, write: Callable[[], T]) -> T:
+    """`write` of a job's end, tried again while the store cannot be reached. Given up at
+    once, a job that ran to its end stayed running, was reaped as worker lost and retried,
+    repeating what it had done (a webhook's POST, a message)."""
+    deadline = time.monotonic() + STORE_WAIT
+    pause, told = 0.25, False
+    while True:
+        try:
+            return write()
+        except OperationalError as exc:
+            if time.monotonic() + pause > deadline:
+                raise
+            if not told:
+                log.warning(
+                    "job %s ended, but the store cannot be reached (%s): its end is written "
+                    "once it answers",
+                    job_id,
+                    _first(exc),
+                )
+                told = True
+            time.sleep(pause)  # a backoff against the database, not a synchronisation
+            pause = min(pause * 2, 2.0)
+
+
 def final_result(store: Store, job: Job, writer: NotebookWriter, unfinished: bool) -> Any:
     """The job's result: its recipe's own, else, for a job that did not succeed and may
     have sent (`unfinished`: stopped, its kernel dead or a cell failed before its recipe
@@ -701,7 +743,7 @@ def execute_job(
             if stop is not None and stop.reason == "lost":
                 log.warning("job %s was given to another worker: stopped, nothing written", job_id)
             elif stop is not None and stop.reason == "requeue":
-                store.requeue(job_id, mine)
+                _once_stored(job_id, lambda: store.requeue(job_id, mine))
             else:
                 done = watchdog.cells_done
                 if stop is not None:
@@ -724,18 +766,25 @@ def execute_job(
                     writer(writer.nb)  # the final state, with papermill's error banner if any
                 if finished and error is not None and error.get("cell") is not None:
                     done = min(done, error["cell"])  # papermill completes the failing cell too
-                final = store.finish_job(
+                result = _once_stored(
+                    job_id, lambda: final_result(store, job, writer, sends and status != SUCCEEDED)
+                )
+                final = _once_stored(
                     job_id,
-                    status,
-                    mine,
-                    error=scrub(error, writer.secrets),
-                    result=final_result(store, job, writer, sends and status != SUCCEEDED),
-                    cells_done=done,
-                    # A job that failed before papermill wrote anything has no output notebook.
-                    **({"output_path": None} if writer.nb is None else {}),
+                    lambda: store.finish_job(
+                        job_id,
+                        status,
+                        mine,
+                        error=scrub(error, writer.secrets),
+                        result=result,
+                        cells_done=done,
+                        # A job that failed before papermill wrote anything has no output
+                        # notebook.
+                        **({"output_path": None} if writer.nb is None else {}),
+                    ),
                 )
             if final is None:
-                final = store.job(job_id)
+                final = _once_stored(job_id, lambda: store.job(job_id))
         finally:  # the rest comes after the final row, off the job's critical path
             job_ends.notify()  # the recipe's next job may start
             for km in kernel_managers:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import re
 import socket
@@ -918,6 +919,39 @@ def test_a_job_running_while_the_server_restarts_ends_in_a_true_final_state(
         assert "42" in (pg_ws / job.output_path).read_text()
 
 
+def test_a_job_ending_while_the_store_is_down_is_written_once_it_is_back(
+    pg_ws: Path, server: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A job that ran to its end while the database was down gave up its final write: it
+    stayed running, was reaped as worker lost and retried, repeating what it had sent."""
+    started, go = tmp_path / "started", tmp_path / "go"
+    wait = f"import pathlib, time\npathlib.Path({str(started)!r}).touch()\n"
+    wait += f"while not pathlib.Path({str(go)!r}).exists():\n    time.sleep(0.05)"
+    write_recipe(pg_ws, "p/ending", cells=(wait, "print(x * 2)"))
+    caplog.set_level(logging.WARNING, logger="lpstudio.runner")
+    with Studio.open(pg_ws, user="alice") as studio:
+        ran: list[Job] = []
+        thread = threading.Thread(target=lambda: ran.append(studio.run("p/ending", {"x": 21})))
+        thread.start()
+        try:
+            wait_for(started.exists, timeout=120, what="the job's first cell")
+            with server_down(server):
+                go.touch()
+                wait_for(
+                    lambda: "its end is written once it answers" in caplog.text,
+                    timeout=120,
+                    what="the job's end to wait for the store",
+                )
+        finally:
+            go.touch()
+            thread.join(120)
+        (job,) = ran
+        assert job.status == "succeeded", job.error
+        assert studio.job(job.id).status == "succeeded"
+        assert "42" in (pg_ws / job.output_path).read_text()
+    assert "Traceback" not in caplog.text
+
+
 def test_ids_outgrow_32_bits_on_postgresql_as_on_sqlite(pg_ws: Path) -> None:
     """SQLite's ids are 64-bit. The ledger gains a row per recipient of every campaign (and
     keeps them), every call of a callable recipe claims a row and queues a job: a large
@@ -1070,7 +1104,8 @@ def test_the_rest_api_says_the_store_is_down_and_a_server_started_before_it_reco
             assert "database server runs" in error["fix"]
             after = servers.enter_context(serving(root, name="after"))
             early = after.api("alice", "GET", "/jobs")
-            assert early.status_code == 503, early.text
+            assert early.status_code == 503 and early.headers["Retry-After"] == "5", early.text
+            assert early.json()["error"]["code"] == "StoreUnavailable", early.text
             assert early.json()["error"]["field"] == "store.url"
         # Back: the first server serves again, and the second opens its workspace.
         assert before.api("alice", "GET", "/jobs").status_code == 200

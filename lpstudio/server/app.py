@@ -230,6 +230,11 @@ class LpstudioApp(ExtensionApp):
         self.workspace_error = None
         return True
 
+    @property
+    def store_down(self) -> bool:
+        """The workspace did not open because its store could not be reached (yet)."""
+        return self._store_down
+
     def open_late(self) -> None:
         """Opens, at most every STORE_RETRY_EVERY seconds, a workspace whose store could not
         be reached when the server started (a database server that starts after it, or is

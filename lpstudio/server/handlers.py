@@ -198,6 +198,12 @@ class BaseHandler(ExtensionHandlerMixin, APIHandler):
             return  # a preflight from an allowed origin: `APIHandler.options` answers it
         if self.app.workspace_error is not None:
             await self.blocking(self.app.open_late)  # its store may be back
+        if self.app.workspace_error is not None and self.app.store_down:
+            # A store that could not be reached when the server started: opened later,
+            # as one that went down while it served is answered (`write_error`).
+            raise ApiError(
+                503, "StoreUnavailable", headers={"Retry-After": "5"}, **self.app.workspace_error
+            )
         if self.app.workspace_error is not None:
             raise ApiError(503, "NoWorkspace", **self.app.workspace_error)
         if self.app.store_look_due():
