@@ -198,7 +198,8 @@ def test_test_button_previews_the_payload_and_sends_nothing(shop: Studio, sandbo
 def test_test_says_why_its_sample_event_could_not_be_fetched(
     shop: Studio, sandbox: Sandbox
 ) -> None:
-    fault = {"error_rate": 1.0, "error_status": 401, "scope": "shopify", "count": 1}
+    # Two: Test tests the connection first, then fetches its sample event.
+    fault = {"error_rate": 1.0, "error_status": 401, "scope": "shopify", "count": 2}
     httpx.post(f"{sandbox.url}/_sandbox/faults", json=fault).raise_for_status()
     form = loaded("shop/cart_abandonment", shop)
     form.buttons["test"].click()
@@ -523,7 +524,8 @@ def test_refresh_lists_offers_a_connection_added_later_and_the_state_changed_els
     form.run_now()
     form.wait()
     assert "no csv_file connection for slot 'rows'" in html.unescape(form.status.value)
-    assert "lpstudio connections add rows" in form.slot_errors["rows"].value  # marked, fixed
+    marked = html.unescape(form.slot_errors["rows"].value)  # marked, fixed in studio terms
+    assert "create a csv_file connection in the Connections panel" in marked, marked
     assert studio.jobs() == []
     studio.connections.add("rows", "csv_file", {"path": "rows.csv"}, "alice")
     studio.start("p/slotted")  # elsewhere: the CLI, the lab studio

@@ -30,7 +30,8 @@ from urllib.parse import quote
 import ipywidgets as w
 from traitlets import TraitError
 
-from ..errors import ConflictError, LpstudioError, ParameterError
+from ..connections import PLACEHOLDER
+from ..errors import ConflictError, InputError, LpstudioError, ParameterError
 from ..parameters import coerce
 from ..sdk import scrub_text
 from ..settings import Saved, read_settings, saved_settings
@@ -100,6 +101,16 @@ def _changes(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
     rest = {*before, *after} - {"parameters", "connections", "started_at"}
     return changed + [k for k in sorted(rest) if before.get(k) != after.get(k)]
 
+
+def _titled(label: str | None, value: str) -> str:
+    """A pick list's choice as the lab's form shows it: its title with its value (`SMS
+    message (H1000000001)`), so that the value the empty choice names as the default can be
+    told among them."""
+    return f"{label} ({value})" if label and label != value else value
+
+
+#: An API fix that names the CLI's way to set a parameter: in the form, its field is the way.
+SET_WITH_CLI = "`lpstudio settings "
 
 Options = list[tuple[str, Any]]
 
@@ -323,16 +334,21 @@ class RecipeForm(w.VBox):
         values = self._values(saved)
         self.slots: dict[str, w.Dropdown] = {}
         self.slot_errors: dict[str, w.HTML] = {}
+        self.slot_notes: dict[str, w.HTML] = {}  # an empty picker's: how to make a connection
+        self._relabelling: set[str] = set()  # slots whose options `_show_slot` is replacing
         self.editable = refusal(self.role, *BUTTON_RULES["save"]) is None
         self.notice = w.HTML()
+        self.problem = w.HTML()  # why the saved settings cannot run yet, and the fix
+        self.settings_problem: InputError | None = None
         self.status = w.HTML()
         self.preview = w.HTML()
         self.last_job: Any = None
         self.proactive: ProactiveSection | None = None
 
         for slot, spec in self.recipe.metadata.get("connections", {}).items():
-            self.slots[slot] = self._slot_picker(slot, spec, saved.get("connections", {}))
             self.slot_errors[slot] = w.HTML()
+            self.slot_notes[slot] = w.HTML()
+            self.slots[slot] = self._slot_picker(slot, spec, saved.get("connections", {}))
         for name, spec in self.recipe.schema["properties"].items():
             slow = isinstance(spec.get("x-picklist"), dict)  # asked of an app, over the network
             self.fields[name] = FieldEditor(
@@ -392,9 +408,14 @@ class RecipeForm(w.VBox):
         self._show_state()
         self.differences = w.HTML()
         self._show_differences()
-        sections: list[w.Widget] = [self.header, self.differences]
+        self._show_problem()
+        sections: list[w.Widget] = [self.header, self.differences, self.problem]
         if self.slots:
-            pickers = [c for s in self.slots for c in (self.slots[s], self.slot_errors[s])]
+            pickers = [
+                c
+                for s in self.slots
+                for c in (self.slots[s], self.slot_notes[s], self.slot_errors[s])
+            ]
             sections.append(w.VBox([w.HTML("<b>Connections</b>"), *pickers]))
         rest = dict(self.fields)
         if is_proactive(self.recipe):
@@ -453,7 +474,7 @@ class RecipeForm(w.VBox):
         picklist = spec.get("x-picklist")
         if isinstance(picklist, dict):
             return lambda: [
-                (option.label, option.value)
+                (_titled(option.label, option.value), option.value)
                 for option in self.picklist(picklist["connection"], picklist["list"])
             ]
         return None
@@ -511,16 +532,44 @@ class RecipeForm(w.VBox):
             description=spec.get("label", slot),
             style={"description_width": "160px"},
         )
-        picker.observe(lambda _change: self._refresh_picklists(), names="value")
-        picker.observe(lambda _change: setattr(self.slot_errors[slot], "value", ""), names="value")
+        picker.observe(lambda c: self._picked(slot, c["old"], c["new"]), names="value")
+        self._show_empty(slot, spec, options)
         return picker
 
+    def _picked(self, slot: str, old: str | None, new: str | None) -> None:
+        """Another connection picked: its handoffs and skills load. Not while `_show_slot`
+        relabels the options (a drop-down given new options picks their first a moment)."""
+        if slot not in self._relabelling and old != new:
+            self.slot_errors[slot].value = ""
+            self._refresh_picklists()
+
+    def _show_empty(self, slot: str, spec: dict[str, Any], options: Options) -> None:
+        """An empty picker says why, and how to make a connection it can offer."""
+        kind = spec.get("type") or "fitting"
+        self.slot_notes[slot].value = (
+            ""
+            if options
+            else f'<small style="color:#555">no {html.escape(kind)} connection in the '
+            "workspace yet: create one in the Connections panel, then click Refresh lists"
+            "</small>"
+        )
+
     def _show_slot(self, slot: str, chosen: str | None) -> None:
+        """Shows the slot's connections as they are now (added, removed, or tested since),
+        keeping `chosen`: a new label around the same choice (a test's state) is no change."""
         picker = self.slots[slot]
-        options, value = self._slot_options(slot, self.recipe.metadata["connections"][slot], chosen)
-        if list(picker.options) != options:
-            picker.options = options
-        picker.value = value
+        spec = self.recipe.metadata["connections"][slot]
+        options, value = self._slot_options(slot, spec, chosen)
+        before = picker.value
+        self._relabelling.add(slot)
+        try:
+            if list(picker.options) != options:
+                picker.options = options
+            picker.value = value
+        finally:
+            self._relabelling.discard(slot)
+        self._picked(slot, before, value)
+        self._show_empty(slot, spec, options)
 
     def refresh(self) -> None:
         """Refresh lists: the connections (one added or removed since the form opened), the
@@ -529,6 +578,7 @@ class RecipeForm(w.VBox):
             self._show_slot(slot, picker.value)
         self._refresh_picklists()
         self._show_state()
+        self._show_problem()
 
     def _values(self, saved: dict[str, Any]) -> dict[str, Any]:
         """Each parameter's value as `saved` has it, else the notebook's default (a
@@ -561,6 +611,7 @@ class RecipeForm(w.VBox):
             self.proactive.show_body()
         self._show_differences()
         self._show_state()
+        self._show_problem()
         self._shown = self._entered()
 
     def _entered(self) -> dict[str, Any]:
@@ -615,6 +666,57 @@ class RecipeForm(w.VBox):
             f"{html.escape(self.recipe.trigger_kind)} · state: "
             f"{html.escape(state)}</small></p>"
         )
+
+    def _show_problem(self) -> None:
+        """Why the saved settings cannot run yet, with the fix in the studio's terms: the
+        check and the words the lab's Settings panel shows (`Studio.recipe_detail`'s
+        `settings_problem`), for settings Save stores but Start and the triggers refuse."""
+        try:
+            self.studio.settings(self.recipe)
+            self.settings_problem = None
+        except InputError as exc:
+            self.settings_problem = exc
+        exc = self.settings_problem
+        self.problem.value = (
+            ""
+            if exc is None
+            else f'<div style="color:#c62828">incomplete: {html.escape(exc.message)}</div>'
+            f"<div>fix: {html.escape(self._studio_fix(exc.field, exc.fix, 'below') or '')}</div>"
+        )
+
+    def _studio_fix(self, field: str | None, fix: str | None, where: str) -> str | None:
+        """The fix for an error about `field` in the studio's terms, as the lab's settings
+        form words it (`labFix` in ui/src/fixes.ts): a connection is made or tested in the
+        Connections panel and chosen in this form, a parameter corrected in its field (the
+        API's fixes name CLI commands). `where` is where the form's fields are from the fix
+        shown (above, below). Other fixes stand as they are."""
+        slot = field.removeprefix("connections.") if field else ""
+        spec = self.recipe.metadata.get("connections", {}).get(slot) if slot != field else None
+        if spec is not None:
+            kind = spec.get("type")
+            found = self.studio.connections.list()
+            name = self.slots[slot].value or self.saved.get("connections", {}).get(slot)
+            chosen = next((c for c in found if c.name == name and c.type == kind), None)
+            if chosen is not None and chosen.status == PLACEHOLDER:
+                return (
+                    f"give {chosen.name} its secrets with Edit in the Connections panel (it was "
+                    "imported without them), Test it, then try again"
+                )
+            if chosen is not None and chosen.status != "connected":
+                return (
+                    f"test {chosen.name} in the Connections panel (and correct its fields there "
+                    "if the test fails), then try again"
+                )
+            if any(c.type == kind for c in found):
+                return f"choose a {kind} connection for {slot} under Connections {where}, then Save"
+            return (
+                f"create a {kind} connection in the Connections panel, then click Refresh lists, "
+                f"choose it for {slot} {where} and Save"
+            )
+        name = (field or "").removeprefix("parameters.").split(".")[0]
+        if not name or name not in self.fields or (fix and SET_WITH_CLI not in fix):
+            return fix
+        return f"correct {name} {where}, then Save"
 
     def _refresh_picklists(self) -> None:
         for editor in self.fields.values():
@@ -788,7 +890,10 @@ class RecipeForm(w.VBox):
         return True
 
     def _refuse(self, exc: LpstudioError) -> None:
-        """Says the error with its fix, and marks the field or connection it names."""
+        """Says the error with its fix in the studio's terms, and marks the field or
+        connection it names."""
+        fix = self._studio_fix(exc.field, exc.fix, "above")
+        exc = LpstudioError(exc.message, field=exc.field, fix=fix)  # as shown: not raised
         self._say(str(exc), error=True)
         field = exc.field or ""
         slot = field.removeprefix("connections.")
@@ -827,7 +932,15 @@ class RecipeForm(w.VBox):
 
         def act() -> None:
             self._store()
-            self._say(f"saved by {self.studio.user}")
+            problem = self.settings_problem
+            if problem is None:
+                self._say(f"saved by {self.studio.user}")
+            else:  # Save stores incomplete settings: Start, Run now and triggers refuse them
+                self._say(
+                    f"saved by {self.studio.user}, but these settings cannot run yet: "
+                    f"{problem.message} (the fix is above)",
+                    error=True,
+                )
 
         return self._guarded(act)
 
@@ -839,15 +952,38 @@ class RecipeForm(w.VBox):
         def act() -> None:
             self._store()
             values, parse = self.values()
-            self._say("testing on a sample event...")
             self.preview.value = ""  # an earlier Test's, until this one's comes
-            self._background(
-                lambda: self._finish(
-                    self.studio.run(self.recipe.name, values, parse=parse, test=True), preview=True
-                )
-            )
+
+            def work() -> None:
+                self._test_connections()
+                self._say("testing on a sample event...")
+                job = self.studio.run(self.recipe.name, values, parse=parse, test=True)
+                self._finish(job, preview=True)
+
+            self._background(work)
 
         self._guarded(act)
+
+    def _test_connections(self) -> None:
+        """Tests the connections the saved settings bind, as the lab's Test does: each picker
+        then shows the state its test left, and one that failed says why under it (the
+        test run goes on: it says what fails for want of it)."""
+        self._say("testing the connections...")
+        outcomes: dict[str, str] = {}
+        for name in sorted(set(self.connections().values())):
+            try:
+                info = self.studio.connections.test(name)
+            except LpstudioError as exc:  # a placeholder: nothing to test before its secrets
+                outcomes[name] = exc.message
+                continue
+            if info.status != "connected":
+                outcomes[name] = f"connection '{name}' is {info.status}: {info.status_message}"
+        for slot, picker in self.slots.items():
+            self._show_slot(slot, picker.value)
+            if picker.value in outcomes:
+                fix = self._studio_fix(f"connections.{slot}", None, "above")
+                said = f"{outcomes[picker.value]} (fix: {fix})" if fix else outcomes[picker.value]
+                self.slot_errors[slot].value = _error_html(said)
 
     def run_now(self) -> None:
         """Submits a real job and follows it until it ends."""
