@@ -450,6 +450,10 @@ class Ledger(Protocol):
     checkout comes back as an event).
     """
 
+    #: The job whose claims these are (None outside a job): a record of its own is of an
+    #: earlier run of the same job, one put back in the queue, not of another job.
+    job_id: int | None
+
     def claim_many(self, keys: Sequence[str]) -> dict[str, dict[str, Any]]:
         """Claims distinct `keys` together; the earlier records of those not claimed."""
         ...
@@ -471,6 +475,8 @@ class Ledger(Protocol):
 
 class MemoryLedger:
     """A ledger for one process: used outside jobs (notebooks run by hand, tests)."""
+
+    job_id: int | None = None
 
     def __init__(self) -> None:
         self._records: dict[str, dict[str, Any]] = {}

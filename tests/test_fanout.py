@@ -273,6 +273,28 @@ def test_a_retry_job_sends_only_what_no_attempt_sent_in_two_writes_per_request(
     assert len(writes) == 5 + 3
 
 
+def test_a_job_run_again_after_its_scheduler_stopped_counts_what_its_first_run_sent(
+    sandbox, control, store_url
+):
+    """A job put back in the queue (its scheduler stopped mid-campaign) runs again as the
+    same job: what its first run had sent was reported `already_sent`, as if another job
+    had, and counted by no job on the dashboard. It is its own: accepted, with its campaigns."""
+    first = connection(sandbox, StoreLedger(store_url, "job:1", 1))
+    assert send(first, frame(2 * PER_REQUEST))["accepted"] == 2 * PER_REQUEST
+    first.close()
+    again = connection(sandbox, StoreLedger(store_url, "job:1", 1))
+
+    result = send(again, frame(4 * PER_REQUEST))
+    again.close()
+
+    assert result["accepted"] == 4 * PER_REQUEST, result
+    assert result["already_sent"] == []
+    assert sum(c["accepted"] for c in result["campaigns"]) == 4 * PER_REQUEST
+    earlier = [c for c in result["campaigns"] if c.get("earlier_run")]
+    assert [c["batch"] for c in earlier] == [1, 2], result["campaigns"]
+    assert received(control) == dict.fromkeys(phones(range(4 * PER_REQUEST)), 1)
+
+
 class DyingLimiter:
     """The account's shared rate limit, in a process that dies (as under `kill -9`) while
     its `die_at`th send waits for its turn: a batch about to go out, never sent."""

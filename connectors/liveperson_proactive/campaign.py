@@ -529,7 +529,15 @@ def _send_batch(
         if recipe is not None:
             wide = {address: once[address] for address in asked}
             found = recipe.claim_many(list(wide.values()))
-            _report_earlier(number, wide, found, result, waited=True, once_per=data["once_per"])
+            _report_earlier(
+                number,
+                wide,
+                found,
+                result,
+                waited=True,
+                own=conn.ledger.job_id,
+                once_per=data["once_per"],
+            )
             for item in batch:  # under way in another job: waited for at the end
                 record = found.get(wide.get(item[0], ""))
                 if record is not None and record["status"] == "sending":
@@ -544,7 +552,7 @@ def _send_batch(
             if recipe is not None and asked:
                 recipe.settle_many({once[a]: "rejected" for a in asked}, {"reason": "not sent"})
             raise
-        _report_earlier(number, asked, earlier, result)
+        _report_earlier(number, asked, earlier, result, own=conn.ledger.job_id)
         fresh[:] = held[:] = [address for address, key in asked.items() if key not in earlier]
         if recipe is not None:
             # Sent (or maybe) by an attempt of this job before it said `once_per`: the
@@ -663,13 +671,16 @@ def _report_earlier(
     earlier: dict[str, dict[str, Any]],
     result: dict[str, Any],
     waited: bool = False,
+    own: int | None = None,
     **scope: Any,
 ) -> None:
     """Reports the batch's recipients that an earlier attempt accepted (`already_sent`, how
     many) or left uncertain (which), one entry per earlier job and campaign; `scope` (the
     `once_per` field, for the recipe's ledger) is added to each entry. Those another running
     job is sending are `waited` for (`_wait_for_other_jobs`: not reported here), else (in
-    the job's own ledger, which only a rerun running beside its job shares) uncertain."""
+    the job's own ledger, which only a rerun running beside its job shares) uncertain.
+    Those an earlier run of this very job (`own`: put back in the queue by a scheduler that
+    stopped) accepted are its own: accepted, with their campaign (`earlier_run`)."""
     groups: dict[tuple[str, Any, Any], list[str]] = {}
     for address, key in keys.items():
         record = earlier.get(key)
@@ -680,6 +691,18 @@ def _report_earlier(
         kind = "already_sent" if sent else "uncertain"
         groups.setdefault((kind, record.get("job_id"), campaign), []).append(address)
     for (kind, job_id, campaign), addresses in groups.items():
+        if kind == "already_sent" and own is not None and job_id == own:
+            result["accepted"] += len(addresses)
+            result["campaigns"].append(
+                {
+                    "proactiveCampaignId": campaign,
+                    "batch": number,
+                    "accepted": len(addresses),
+                    "failed": 0,
+                    "earlier_run": True,
+                }
+            )
+            continue
         entry: dict[str, Any] = {"batch": number, "recipients": len(addresses), **scope}
         if kind == "already_sent":  # counted, as accepted ones are (a rerun of a campaign to
             # 100,000 kept every address in its result); uncertain ones need a person: named
