@@ -667,8 +667,8 @@ def _plan_recipe(
 ) -> None:
     """Checks one recipe as this workspace reads it, and its settings as `save_settings`
     checks them; every refusal names `recipes.<its name here>....`."""
+    from .endpoints import check_call_timeout
     from .failures import checked_contacts
-    from .studio import check_call_timeout
     from .times import poll_start
 
     label = name.removesuffix(".ipynb")

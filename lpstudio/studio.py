@@ -10,7 +10,6 @@ import contextlib
 import copy
 import functools
 import json
-import logging
 import math
 import os
 import re
@@ -25,6 +24,7 @@ from sqlalchemy import select, update
 from . import strictjson
 from .api_clients import ApiClients
 from .connections import Connections, bind_connections, check_bound_exist
+from .endpoints import check_call_timeout, endpoint_path, serving
 from .errors import ConflictError, InputError, LpstudioError, RecipeError, WorkspaceError
 from .executor import Executor, executor_for
 from .failures import after_failure
@@ -33,7 +33,7 @@ from .idempotency import IdempotentCalls
 from .jsonschemas import first_problem
 from .models import Job, utcnow
 from .parameters import as_declared, coerce, date_defaults
-from .recipe import MAX_CALL_TIMEOUT, MAX_TIMEOUT, Recipe
+from .recipe import MAX_TIMEOUT, Recipe
 from .runner import injects_declared_types, write_notebook
 from .settings import read_settings, saved_settings, update_settings
 from .store import FINAL_STATES, SCHEDULED_TRIGGERS, Store, audit_in, worker_id
@@ -46,9 +46,6 @@ if TYPE_CHECKING:
     import pandas
     from sqlalchemy.orm import Session
 
-    from .sdk import WebhookTrigger
-
-log = logging.getLogger("lpstudio.studio")
 
 #: The longest user name: what an admin may give a role, and what may act (the store keeps
 #: names in 255 characters; PostgreSQL refuses a longer one where SQLite took it).
@@ -233,25 +230,6 @@ def input_problem(recipe: Recipe, event: Any) -> tuple[str | None, str, str] | N
     return field, message, described or f"see trigger.input_schema of recipe {recipe.name}"
 
 
-def _signature_header(
-    trigger: WebhookTrigger, headers: dict[str, str], body: bytes, secret: str
-) -> str:
-    """The signature header a refusal names, the one the sender can fix: of the trigger's
-    `signature_headers` that the delivery carries, the first whose signature, checked
-    alone, is wrong (a delivery signed in several may be right in all but one); else the
-    first it carries, and with none, the first the trigger reads (else lpstudio's own)."""
-    read = trigger.signature_headers
-    signing = {name.lower() for name in read}
-    others = {name: value for name, value in headers.items() if name.lower() not in signing}
-    sent = {name.lower(): value for name, value in headers.items() if value}
-    carried = [name for name in read if name.lower() in sent]
-    for name in carried:
-        alone = {**others, name: sent[name.lower()]}
-        if trigger.verify is not None and not trigger.verify(alone, body, secret):
-            return name
-    return next(iter(carried), read[0] if read else "X-Lpstudio-Signature")
-
-
 def _check_defaults(recipe: Recipe, given: dict[str, Any]) -> None:
     """The parameters cell's defaults that a job runs with (no value given or saved) must
     pass the recipe's refinements as given values do: a default out of them (say, an empty
@@ -360,80 +338,6 @@ def _error_kind(error: dict[str, Any] | None) -> dict[str, Any] | None:
     if not error:
         return None
     return {key: error[key] for key in ("ename", "cell", "execution_count") if key in error}
-
-
-def _endpoint_path(recipe: Recipe) -> str:
-    """A callable recipe's endpoint under /call/: `trigger.path`, else its file name."""
-    return str(recipe.metadata.get("trigger", {}).get("path") or Path(recipe.name).stem)
-
-
-def _path_taken(name: str, path: str, holder: str) -> RecipeError:
-    """A started callable recipe edited onto the path another started recipe serves."""
-    return RecipeError(
-        f"the started recipe {name} is not served: its trigger.path {path!r} is the endpoint "
-        f"/call/{path} of {holder}, which holds it",
-        field="trigger.path",
-        fix=f"change the trigger.path of {name} back to a path of its own, or stop one of "
-        f"them (`lpstudio stop {holder}` hands /call/{path} to {name})",
-    )
-
-
-def _raw_endpoint_path(studio: Studio, name: str) -> str | None:
-    """The endpoint a recipe that does not load still names, if its file is JSON that says
-    it is callable, or, for a file that is not JSON at all (any more), if its last stored
-    version says so: its callers are told it broke, not that it does not exist."""
-    try:
-        data = (studio.workspace.projects / name).read_bytes()
-    except OSError:
-        return None
-    try:
-        nb = json.loads(data)
-    except ValueError:  # UnicodeDecodeError too
-        nb = _last_stored(studio, name)
-    try:
-        trigger = nb["metadata"]["lpstudio"]["trigger"]
-        if trigger.get("kind") != "callable":
-            return None
-        return str(trigger.get("path") or Path(name).stem)
-    except (OSError, ValueError, KeyError, TypeError, AttributeError):
-        return None
-
-
-def _last_stored(studio: Studio, name: str) -> Any:
-    """The parsed notebook of the recipe's newest stored version, or None."""
-    from .models import RecipeVersion
-
-    with studio.store.read() as s:
-        newest = s.scalars(
-            select(RecipeVersion.id)
-            .where(RecipeVersion.recipe == name)
-            .order_by(RecipeVersion.created_at.desc())
-            .limit(1)
-        ).first()
-    return None if newest is None else json.loads(studio.store.version_notebook(newest))
-
-
-def check_call_timeout(recipe: Recipe, seconds: float | None) -> None:
-    """Refuses a call timeout for a recipe nobody calls (it was saved, shown and never
-    used) or one out of (0, `MAX_CALL_TIMEOUT`]."""
-    if recipe.trigger_kind != "callable":
-        raise InputError(
-            f"call_timeout applies to callable recipes; {recipe.name} is triggered by "
-            f"{recipe.trigger_kind}",
-            field="call_timeout",
-            fix="save the settings without call_timeout",
-        )
-    if seconds is not None and (
-        isinstance(seconds, bool)
-        or not isinstance(seconds, int | float)
-        or not 0 < seconds <= MAX_CALL_TIMEOUT
-    ):
-        raise InputError(
-            f"call_timeout must be a number of seconds above 0, up to {MAX_CALL_TIMEOUT}, "
-            f"not {seconds!r}",
-            field="call_timeout",
-            fix="give e.g. 15 (Conversation Builder gives up after 20 s)",
-        )
 
 
 class Studio:
@@ -603,7 +507,7 @@ class Studio:
         names = [self.workspace.recipe_name(p) for p in paths]
         last = self.store.last_jobs(names)
         errors = self.store.trigger_errors()
-        conflicts = self._serving()[1]
+        conflicts = serving(self)[1]
         for path, name in zip(paths, names, strict=True):
             row: dict[str, Any] = {"recipe": name, "project": str(Path(name).parent)}
             try:
@@ -806,7 +710,7 @@ class Studio:
                 fix="start it without reset_since",
             )
         if recipe.trigger_kind == "callable":
-            path = _endpoint_path(recipe)
+            path = endpoint_path(recipe)
             taken = [e for e in self.endpoints() if e["path"] == path]
             if taken and taken[0]["recipe"] != recipe.name:
                 raise InputError(
@@ -1616,7 +1520,7 @@ class Studio:
         with trying(self.workspace.root):  # no other try picks the same free endpoint
             endpoint = None
             if template.recipe.trigger_kind == "callable":
-                wanted = _endpoint_path(replace(template.recipe, name=f"{stem}.ipynb"))
+                wanted = endpoint_path(replace(template.recipe, name=f"{stem}.ipynb"))
                 taken = self.callable_paths()
                 if wanted in taken:
                     endpoint = next(
@@ -1705,7 +1609,7 @@ class Studio:
         if recipe.trigger_kind == "webhook":
             trigger["hook"] = f"/lpstudio/api/v1/hooks/{self.webhook_id(recipe.name)}"
         elif recipe.trigger_kind == "callable":
-            trigger["endpoint"] = f"/lpstudio/api/v1/call/{_endpoint_path(recipe)}"
+            trigger["endpoint"] = f"/lpstudio/api/v1/call/{endpoint_path(recipe)}"
         if settings.get("notify"):
             from .failures import shown_contacts
 
@@ -1871,14 +1775,6 @@ class Studio:
                 found.append((name, exc))
         return found
 
-    def _loadable_recipes(self, kind: str) -> list[Recipe]:
-        """Every recipe with a trigger of `kind` that loads (broken ones are left out)."""
-        return [
-            recipe
-            for _, recipe in self._recipe_files()
-            if isinstance(recipe, Recipe) and recipe.trigger_kind == kind
-        ]
-
     def _broken_started(self, name: str, problem: LpstudioError) -> RecipeError | None:
         """A started recipe's notebook that broke since: the error its callers get (the
         recipe, not their request, is at fault), else None for a stopped one."""
@@ -1890,278 +1786,52 @@ class Studio:
             fix=f"its admin fixes {name} (lpstudio recipes shows why it is broken)",
         )
 
-    def _started_callables(self) -> list[tuple[Recipe, dict[str, Any]]]:
-        """Every started callable recipe that loads, with its saved settings: their settings
-        in one read, as a call looks them up on its way."""
-        from .models import RecipeSettings
-
-        recipes = self._loadable_recipes("callable")
-        if not recipes:
-            return []
-        with self.store.read() as s:
-            rows = s.scalars(
-                select(RecipeSettings).where(RecipeSettings.recipe.in_([r.name for r in recipes]))
-            )
-            saved = {row.recipe: dict(row.settings) for row in rows}
-        return [
-            (recipe, saved[recipe.name])
-            for recipe in recipes
-            if saved.get(recipe.name, {}).get("state") == "started"
-        ]
-
-    def _claim_order(self, recipe: Recipe, saved: dict[str, Any]) -> tuple[bool, datetime, str]:
-        """Which of the started recipes whose notebooks name one path holds it: one unchanged
-        since it started was started on it (`start` refuses a path that is served), so the
-        others were edited onto it; else the first started. Never the name's order, which
-        would hand a served endpoint to a recipe edited onto it."""
-        at = saved.get("started_at")  # none: started before starts were timed, so first
-        started = datetime.fromisoformat(at) if at else datetime.min.replace(tzinfo=UTC)
-        try:
-            mtime = (self.workspace.projects / recipe.name).stat().st_mtime
-            edited = datetime.fromtimestamp(mtime, UTC) > started
-        except OSError:
-            edited = True
-        return edited, started, recipe.name
-
-    def _serving(self) -> tuple[dict[str, dict[str, Any]], dict[str, RecipeError]]:
-        """The started callable recipes by endpoint path, and the error of each started one
-        that serves nothing, its path being another's (edited onto it after it started)."""
-        claims: dict[str, list[tuple[Recipe, dict[str, Any]]]] = {}
-        for recipe, saved in self._started_callables():
-            claims.setdefault(_endpoint_path(recipe), []).append((recipe, saved))
-        served: dict[str, dict[str, Any]] = {}
-        conflicts: dict[str, RecipeError] = {}
-        for path, claimants in claims.items():
-            if len(claimants) > 1:
-                claimants.sort(key=lambda claim: self._claim_order(*claim))
-                for recipe, _ in claimants[1:]:
-                    conflicts[recipe.name] = _path_taken(recipe.name, path, claimants[0][0].name)
-            recipe, saved = claimants[0]
-            trigger = recipe.metadata.get("trigger", {})
-            served[path] = {
-                "path": path,
-                "recipe": recipe.name,
-                "title": recipe.title,
-                "description": recipe.metadata.get("description", ""),
-                "input_schema": trigger.get("input_schema", {"type": "object"}),
-                "response_schema": trigger.get("response_schema", {}),
-                "call_timeout": saved.get("call_timeout"),
-            }
-        return served, conflicts
-
     @cached_property
     def _conflicts_told(self) -> dict[tuple[str, str], object]:
-        """The conflicts this studio has logged: each once, not once per call."""
+        """The endpoint conflicts this studio has logged (`endpoints._serving_told`): each
+        once, not once per call."""
         return {}
-
-    def _serving_told(self) -> tuple[dict[str, dict[str, Any]], dict[str, RecipeError]]:
-        """`_serving()`, with each conflict it finds logged the first time it is found: the
-        server's log says it once, when a call first meets it."""
-        served, conflicts = self._serving()
-        for name, conflict in conflicts.items():
-            mark = object()
-            if self._conflicts_told.setdefault((name, conflict.message), mark) is mark:
-                log.warning(
-                    "callable recipes in conflict: %s\n  fix: %s", conflict.message, conflict.fix
-                )
-        return served, conflicts
 
     def endpoint_problem(self, name: str) -> dict[str, Any] | None:
         """Why a started callable recipe serves nothing (another holds its path), or None."""
-        conflict = self._serving()[1].get(name)
+        conflict = serving(self)[1].get(name)
         return conflict.to_dict() if conflict is not None else None
 
     def endpoints(self) -> list[dict[str, Any]]:
         """The started callable recipes, by endpoint path (a path two of them name is the
-        one's that held it: see `_claim_order`)."""
-        return list(self._serving()[0].values())
+        one's that held it: see `endpoints._claim_order`)."""
+        return list(serving(self)[0].values())
 
     def endpoint(self, path: str) -> dict[str, Any]:
         """The started callable recipe at `path`; unknown or stopped is a `NotFoundError`,
         which names the started recipes that serve nothing (one may have been at `path`
         before an edit moved it onto another's)."""
-        from .errors import NotFoundError
+        from .endpoints import endpoint
 
-        served, conflicts = self._serving_told()
-        if path in served:
-            return served[path]
-        for name, problem in self._recipe_files():
-            if isinstance(problem, LpstudioError) and _raw_endpoint_path(self, name) == path:
-                broken = self._broken_started(name, problem)
-                if broken is not None:
-                    raise broken
-        raise NotFoundError(
-            f"no started callable recipe at {path!r}"
-            + "".join(f"; {c.message}" for c in conflicts.values()),
-            field="path",
-            fix="check the path, and start the recipe"
-            + "".join(f"; for {name}: {c.fix}" for name, c in conflicts.items()),
-        )
+        return endpoint(self, path)
 
     def webhook_id(self, recipe: str) -> str:
         """A webhook recipe's hook id: an HMAC of its name with the workspace key, so it
         cannot be guessed from the name and survives restarts."""
-        import hashlib
-        import hmac
+        from .webhooks import webhook_id
 
-        key = self.workspace.key_path.read_bytes().strip()
-        return hmac.new(key, f"webhook\0{recipe}".encode(), hashlib.sha256).hexdigest()[:40]
+        return webhook_id(self.workspace, recipe)
 
     def receive_webhook(
         self, hook_id: str, headers: dict[str, str], body: bytes
     ) -> tuple[Recipe, list[Job], bool]:
         """Queues a `webhook` job per event of a POST to a hook; the scheduler runs them once
         the recipe is started. A trigger that verifies checks the body's signature with its
-        connection's secret (see `_webhook_trigger`): a wrong or missing one is a
+        connection's secret (see `webhooks._webhook_trigger`): a wrong or missing one is a
         `SignatureError` on the signature header.
         A delivery repeated with the same delivery id (`Idempotency-Key`,
         `X-Shopify-Webhook-Id`...) queues nothing: it gets the first delivery's jobs and True
         (a `ConflictError` while the first is being queued, and an `InputError` on the id's
         header if its body differs). A first delivery whose receiver died before queueing it
         is queued by the first redelivery past `CLAIM_LEASE`."""
-        import hashlib
-        import hmac
+        from .webhooks import receive_webhook
 
-        from .errors import DeliveryError, NotFoundError, SignatureError
-        from .idempotency import delivery_id
-
-        recipe = None
-        for name, found in self._recipe_files():
-            if hmac.compare_digest(self.webhook_id(name), hook_id):
-                if isinstance(found, Recipe) and found.trigger_kind == "webhook":
-                    recipe = found
-                elif isinstance(found, LpstudioError):
-                    broken = self._broken_started(name, found)
-                    if broken is not None:
-                        raise broken
-                break
-        if recipe is None:
-            raise NotFoundError(f"no webhook {hook_id[:8]}...", field="hook", fix="check the URL")
-        trigger, secret = self._webhook_trigger(recipe)
-        if secret is not None and not (trigger.verify and trigger.verify(headers, body, secret)):
-            slot = recipe.metadata["trigger"]["connection"]
-            raise SignatureError(
-                "the webhook's signature is missing or wrong",
-                field=_signature_header(trigger, headers, body, secret),
-                fix=f"sign the raw body with the shared secret (the {trigger.secret_field} of "
-                f"the recipe's {slot} connection) as its {trigger.title} trigger reads it"
-                + (f": {trigger.description}" if trigger.description else ""),
-            )
-        events = trigger.parse(headers, body)
-        named = delivery_id(headers)
-        digest = hashlib.sha256(body).hexdigest()
-
-        def repeated(claim: dict[str, Any] | None) -> list[Job] | None:
-            """The jobs of a delivery queued before under this id with this body."""
-            if claim is None or claim["request_sha256"] != digest or not claim.get("answer"):
-                return None
-            return [self.store.job(i) for i in claim["answer"]["jobs"]]
-
-        # A redelivery of one that was queued is answered as such before anything is
-        # checked again: a schema tightened since must not refuse what was accepted.
-        if named is not None:
-            before = repeated(self.calls.find(f"webhook:{recipe.name}", named[1]))
-            if before is not None:
-                return recipe, before, True
-        # A delivery's jobs are queued together, in one transaction, or none of them is:
-        # one event off the recipe's input schema refuses it whole, before its id is
-        # claimed, so the sender's corrected redelivery under the same id is queued.
-        for index, event in enumerate(events):
-            _check_event(event)
-            problem = input_problem(recipe, event)
-            if problem is not None:
-                field, message, wanted = problem
-                where = field or "body"  # `phone`; in a delivery of several, `2.phone`
-                if len(events) > 1:
-                    where = f"{index}.{field}" if field else str(index)
-                raise DeliveryError(
-                    f"{where}: {message}; the delivery does not fit the input schema of "
-                    f"recipe {recipe.name}, and nothing was queued",
-                    field=where,
-                    fix=f"send {field or 'each event'} as the recipe takes it ({wanted}), "
-                    "then deliver it again (under the same delivery id, if it has one)",
-                )
-        # One snapshot for the delivery: its jobs differ only by their event.
-        base = self._job_fields(recipe, {}, None, "webhook", None)
-        rows = [{**base, "event": event} for event in self._masked(events)]
-        if named is None:
-            return recipe, self.store.create_jobs(rows), False
-        header, delivery = named
-        claim, made = self.calls.claim(f"webhook:{recipe.name}", delivery, recipe.name, digest)
-        if not made:
-            before = repeated(claim)
-            if before is not None:
-                return recipe, before, True
-            if claim["request_sha256"] != digest:
-                raise InputError(
-                    f"{header} {delivery[:64]!r} was delivered before with another body; "
-                    "nothing was queued",
-                    field=header,
-                    fix=f"give each new delivery its own {header}; a redelivery repeats the "
-                    "first delivery's body unchanged",
-                )
-            raise ConflictError(
-                f"delivery {delivery[:64]!r} is being queued by another request",
-                field=header,
-                fix="retry the delivery in a few seconds",
-            )
-
-        def settle(session: Any, jobs: list[Job]) -> None:  # with the jobs, or not at all
-            answer = {"jobs": [job.id for job in jobs]}
-            self.calls.settle(claim, status=202, answer=answer, session=session)
-
-        try:
-            jobs = self.store.create_jobs(rows, then=settle)
-        except BaseException:
-            self.calls.release(claim)  # nothing was queued: a redelivery queues it all
-            raise
-        return recipe, jobs, False
-
-    def _webhook_trigger(self, recipe: Recipe) -> tuple[WebhookTrigger, str | None]:
-        """A webhook recipe's trigger, and the secret its deliveries' signatures are checked
-        with: the trigger's `secret_field` of the connection its trigger names (None: no
-        check, for a trigger that names no connection or does not verify). A trigger that
-        verifies and whose connection has no value for that field is refused, as is one its
-        connector does not declare (an `InputError`, 503 to the sender, which retries): the
-        check was skipped, and forged deliveries queued jobs."""
-        from .registry import get_connector
-
-        spec = recipe.metadata.get("trigger", {})
-        slot, name = spec.get("connection"), spec.get("trigger", "webhook")
-        if not slot:
-            return get_connector("http").webhook_triggers["webhook"], None
-        bound = self.settings(recipe)["connections"].get(slot)
-        if bound is None:
-            raise InputError(
-                f"the trigger of recipe {recipe.name} names connection slot '{slot}', which "
-                "the recipe does not declare",
-                field="trigger.connection",
-                fix=f'declare it in the notebook\'s metadata: "connections": {{"{slot}": '
-                '{"type": "TYPE"}}',
-            )
-        type_, config = self.connections.values(bound)
-        declared = get_connector(type_, self.workspace.root).webhook_triggers
-        trigger = declared.get(name)
-        if trigger is None:
-            raise InputError(
-                f"connector {type_} (connection '{bound}') has no webhook trigger '{name}'",
-                field="trigger.trigger",
-                fix=f"use one of: {', '.join(declared)}"
-                if declared
-                else "bind a connection whose connector receives webhooks (e.g. http)",
-            )
-        if trigger.verify is None:
-            return trigger, None
-        field = trigger.secret_field
-        if not config.get(field):
-            raise InputError(
-                f"connection '{bound}' has no {field}, the secret its {trigger.title} trigger "
-                "checks each delivery's signature with: no delivery is taken until it has one",
-                field=field,
-                fix="give it the secret the sender signs with: "
-                f"`lpstudio connections update {bound} --secret {field}`",
-            )
-        return trigger, config[field]
+        return receive_webhook(self, hook_id, headers, body)
 
     @cached_property
     def api_clients(self) -> ApiClients:
@@ -2171,7 +1841,9 @@ class Studio:
 
     def callable_paths(self) -> set[str]:
         """The endpoint path of every callable recipe that loads, started or not."""
-        return {_endpoint_path(recipe) for recipe in self._loadable_recipes("callable")}
+        from .endpoints import callable_paths
+
+        return callable_paths(self)
 
     @cached_property
     def calls(self) -> IdempotentCalls:

@@ -1,0 +1,204 @@
+"""Webhook receipt: from a POST to a hook to the jobs of its events, queued once.
+
+A hook is named by an id no one can guess from the recipe's name (`webhook_id`). A
+delivery is checked before anything is queued: its signature, with the secret of the
+connection its trigger names; then each of its events, against the recipe's input schema.
+Its jobs are queued together or not at all, and a delivery repeated under the same delivery
+id gets the first one's jobs instead of new ones: senders retry, and a recipient must never
+get a message twice.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from typing import TYPE_CHECKING, Any
+
+from .errors import (
+    ConflictError,
+    DeliveryError,
+    InputError,
+    LpstudioError,
+    NotFoundError,
+    SignatureError,
+)
+from .idempotency import delivery_id
+from .recipe import Recipe
+from .studio import _check_event, input_problem
+
+if TYPE_CHECKING:
+    from .models import Job
+    from .sdk import WebhookTrigger
+    from .studio import Studio
+    from .workspace import Workspace
+
+
+def webhook_id(workspace: Workspace, recipe: str) -> str:
+    """A webhook recipe's hook id: an HMAC of its name with the workspace key, so it
+    cannot be guessed from the name and survives restarts."""
+    key = workspace.key_path.read_bytes().strip()
+    return hmac.new(key, f"webhook\0{recipe}".encode(), hashlib.sha256).hexdigest()[:40]
+
+
+def _signature_header(
+    trigger: WebhookTrigger, headers: dict[str, str], body: bytes, secret: str
+) -> str:
+    """The signature header a refusal names, the one the sender can fix: of the trigger's
+    `signature_headers` that the delivery carries, the first whose signature, checked
+    alone, is wrong (a delivery signed in several may be right in all but one); else the
+    first it carries, and with none, the first the trigger reads (else lpstudio's own)."""
+    read = trigger.signature_headers
+    signing = {name.lower() for name in read}
+    others = {name: value for name, value in headers.items() if name.lower() not in signing}
+    sent = {name.lower(): value for name, value in headers.items() if value}
+    carried = [name for name in read if name.lower() in sent]
+    for name in carried:
+        alone = {**others, name: sent[name.lower()]}
+        if trigger.verify is not None and not trigger.verify(alone, body, secret):
+            return name
+    return next(iter(carried), read[0] if read else "X-Lpstudio-Signature")
+
+
+def receive_webhook(
+    studio: Studio, hook_id: str, headers: dict[str, str], body: bytes
+) -> tuple[Recipe, list[Job], bool]:
+    """`Studio.receive_webhook`: the recipe, the delivery's jobs, and whether they are a
+    repeated delivery's. Nothing is written until the delivery passed every check."""
+    recipe = None
+    for name, found in studio._recipe_files():
+        if hmac.compare_digest(webhook_id(studio.workspace, name), hook_id):
+            if isinstance(found, Recipe) and found.trigger_kind == "webhook":
+                recipe = found
+            elif isinstance(found, LpstudioError):
+                broken = studio._broken_started(name, found)
+                if broken is not None:
+                    raise broken
+            break
+    if recipe is None:
+        raise NotFoundError(f"no webhook {hook_id[:8]}...", field="hook", fix="check the URL")
+    trigger, secret = _webhook_trigger(studio, recipe)
+    if secret is not None and not (trigger.verify and trigger.verify(headers, body, secret)):
+        slot = recipe.metadata["trigger"]["connection"]
+        raise SignatureError(
+            "the webhook's signature is missing or wrong",
+            field=_signature_header(trigger, headers, body, secret),
+            fix=f"sign the raw body with the shared secret (the {trigger.secret_field} of "
+            f"the recipe's {slot} connection) as its {trigger.title} trigger reads it"
+            + (f": {trigger.description}" if trigger.description else ""),
+        )
+    events = trigger.parse(headers, body)
+    named = delivery_id(headers)
+    digest = hashlib.sha256(body).hexdigest()
+
+    def repeated(claim: dict[str, Any] | None) -> list[Job] | None:
+        """The jobs of a delivery queued before under this id with this body."""
+        if claim is None or claim["request_sha256"] != digest or not claim.get("answer"):
+            return None
+        return [studio.store.job(i) for i in claim["answer"]["jobs"]]
+
+    # A redelivery of one that was queued is answered as such before anything is
+    # checked again: a schema tightened since must not refuse what was accepted.
+    if named is not None:
+        before = repeated(studio.calls.find(f"webhook:{recipe.name}", named[1]))
+        if before is not None:
+            return recipe, before, True
+    # A delivery's jobs are queued together, in one transaction, or none of them is:
+    # one event off the recipe's input schema refuses it whole, before its id is
+    # claimed, so the sender's corrected redelivery under the same id is queued.
+    for index, event in enumerate(events):
+        _check_event(event)
+        problem = input_problem(recipe, event)
+        if problem is not None:
+            field, message, wanted = problem
+            where = field or "body"  # `phone`; in a delivery of several, `2.phone`
+            if len(events) > 1:
+                where = f"{index}.{field}" if field else str(index)
+            raise DeliveryError(
+                f"{where}: {message}; the delivery does not fit the input schema of "
+                f"recipe {recipe.name}, and nothing was queued",
+                field=where,
+                fix=f"send {field or 'each event'} as the recipe takes it ({wanted}), "
+                "then deliver it again (under the same delivery id, if it has one)",
+            )
+    # One snapshot for the delivery: its jobs differ only by their event.
+    base = studio._job_fields(recipe, {}, None, "webhook", None)
+    rows = [{**base, "event": event} for event in studio._masked(events)]
+    if named is None:
+        return recipe, studio.store.create_jobs(rows), False
+    header, delivery = named
+    claim, made = studio.calls.claim(f"webhook:{recipe.name}", delivery, recipe.name, digest)
+    if not made:
+        before = repeated(claim)
+        if before is not None:
+            return recipe, before, True
+        if claim["request_sha256"] != digest:
+            raise InputError(
+                f"{header} {delivery[:64]!r} was delivered before with another body; "
+                "nothing was queued",
+                field=header,
+                fix=f"give each new delivery its own {header}; a redelivery repeats the "
+                "first delivery's body unchanged",
+            )
+        raise ConflictError(
+            f"delivery {delivery[:64]!r} is being queued by another request",
+            field=header,
+            fix="retry the delivery in a few seconds",
+        )
+
+    def settle(session: Any, jobs: list[Job]) -> None:  # with the jobs, or not at all
+        answer = {"jobs": [job.id for job in jobs]}
+        studio.calls.settle(claim, status=202, answer=answer, session=session)
+
+    try:
+        jobs = studio.store.create_jobs(rows, then=settle)
+    except BaseException:
+        studio.calls.release(claim)  # nothing was queued: a redelivery queues it all
+        raise
+    return recipe, jobs, False
+
+
+def _webhook_trigger(studio: Studio, recipe: Recipe) -> tuple[WebhookTrigger, str | None]:
+    """A webhook recipe's trigger, and the secret its deliveries' signatures are checked
+    with: the trigger's `secret_field` of the connection its trigger names (None: no
+    check, for a trigger that names no connection or does not verify). A trigger that
+    verifies and whose connection has no value for that field is refused, as is one its
+    connector does not declare (an `InputError`, 503 to the sender, which retries): the
+    check was skipped, and forged deliveries queued jobs."""
+    from .registry import get_connector
+
+    spec = recipe.metadata.get("trigger", {})
+    slot, name = spec.get("connection"), spec.get("trigger", "webhook")
+    if not slot:
+        return get_connector("http").webhook_triggers["webhook"], None
+    bound = studio.settings(recipe)["connections"].get(slot)
+    if bound is None:
+        raise InputError(
+            f"the trigger of recipe {recipe.name} names connection slot '{slot}', which "
+            "the recipe does not declare",
+            field="trigger.connection",
+            fix=f'declare it in the notebook\'s metadata: "connections": {{"{slot}": '
+            '{"type": "TYPE"}}',
+        )
+    type_, config = studio.connections.values(bound)
+    declared = get_connector(type_, studio.workspace.root).webhook_triggers
+    trigger = declared.get(name)
+    if trigger is None:
+        raise InputError(
+            f"connector {type_} (connection '{bound}') has no webhook trigger '{name}'",
+            field="trigger.trigger",
+            fix=f"use one of: {', '.join(declared)}"
+            if declared
+            else "bind a connection whose connector receives webhooks (e.g. http)",
+        )
+    if trigger.verify is None:
+        return trigger, None
+    field = trigger.secret_field
+    if not config.get(field):
+        raise InputError(
+            f"connection '{bound}' has no {field}, the secret its {trigger.title} trigger "
+            "checks each delivery's signature with: no delivery is taken until it has one",
+            field=field,
+            fix="give it the secret the sender signs with: "
+            f"`lpstudio connections update {bound} --secret {field}`",
+        )
+    return trigger, config[field]
