@@ -754,7 +754,9 @@ class Studio:
             self.user,
             check=lambda s, _new: check_bound_exist(s, settings["connections"]),
         ).settings
-        self.store.audit(self.user, "start", recipe.name)
+        # A moved poll start re-sends or skips events: the audit log says where it went.
+        moved = {"reset_since": since["since"]} if reset_since is not None else {}
+        self.store.audit(self.user, "start", recipe.name, **moved)
         # What it starts with is a version: a notebook that breaks before its first job is
         # restored to it (its trigger's errors and its auto-stop say to).
         self.store.snapshot(

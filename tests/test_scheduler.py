@@ -328,6 +328,9 @@ def test_a_since_reset_during_a_poll_wins_over_that_poll_s_cursor(
             reset_to = datetime.fromisoformat(state.since)
         assert abs(reset_to - (utcnow() - timedelta(hours=2))) < timedelta(minutes=5)
         assert in_flight == []
+        # The audit log says the cursor moved, and where to: a reset re-sends or skips.
+        moved = next(e for e in studio.store.audit_log() if e.action == "start")
+        assert datetime.fromisoformat(moved.detail["reset_since"]) == reset_to, moved.detail
 
         # From the reset moment: every checkout since then once more, the newest ones once
         # (the sandbox's own older checkouts, from before this test, come too).
