@@ -760,6 +760,10 @@ def execute_job(
                     else:
                         error["cell"] = done - 1
                         done -= 1
+                        cells = writer.nb.cells if writer.nb is not None else []
+                        if error["cell"] < len(cells):  # the In [N] marking it, as an
+                            # exception's error says (`describe_error`)
+                            error["execution_count"] = cells[error["cell"]].get("execution_count")
                     error.setdefault("traceback", [])
                     writer.add_banner(error)
                 elif writer.nb is not None:

@@ -192,6 +192,7 @@ def test_keyboard_interrupt_in_the_last_cell_cancels_the_job(ws: Path, tmp_path:
         signal.signal(signal.SIGINT, before)
     assert job.status == "cancelled", job.error
     assert job.error["evalue"] == "cancelled by SIGINT" and job.error["cell"] == 1, job.error
+    assert job.error["execution_count"] == 2, job.error  # In [2] marks it, as an exception's
     assert (job.cells_done, job.cells_total) == (1, 2)  # the parameters cell; not the last
 
 
