@@ -18,13 +18,14 @@
  * when it shows a saved one (not its text read back); a field the user changed sends what it
  * holds.
  */
-import { JsonSchema, PicklistOption } from './api';
+import { ApiError, JsonSchema, PicklistOption } from './api';
 import { el, FieldError } from './dom';
 
 type Input = HTMLInputElement | HTMLSelectElement | HTMLTextAreaElement;
 
 export interface FieldOptions {
-  /** Options for a property with `x-picklist`, fetched through a connection. */
+  /** Options for a property with `x-picklist`, fetched through a connection; refused with the
+   * error to show beside the field (its message, and its fix if it has one). */
   picklist?: (prop: JsonSchema) => Promise<PicklistOption[]> | null;
   /** Disables every input (a role that may not change it). */
   readOnly?: boolean;
@@ -323,7 +324,8 @@ export class SchemaForm {
     input.value = current === undefined || current === null ? '' : String(current);
     const options = prop['x-picklist'] && !this.options.readOnly ? this.options.picklist?.(prop) : null;
     if (options) {
-      // A drop-down once the pick list arrives; the text input stays if it cannot be fetched.
+      // A drop-down once the pick list arrives; the text input stays if it cannot be fetched
+      // (a known value can still be typed), saying why beside it, as the notebook's form does.
       const select = el('select', { cls: 'lps-input', attrs: { name } });
       void options.then(
         list => {
@@ -352,7 +354,10 @@ export class SchemaForm {
             this.shown.set(name, select.value); // still as shown: the user changed nothing
           }
         },
-        () => undefined
+        err =>
+          input.after(
+            el('span', { cls: 'lps-field-help lps-problem lps-picklist-error', text: `could not load the list: ${said(err)}` })
+          )
       );
     }
     return input;
@@ -392,6 +397,13 @@ export class SchemaForm {
   private inputs = new Map<string, Input>();
   /** what each input held when the form showed the values: unchanged, it sends no text */
   private shown = new Map<string, string | boolean>();
+}
+
+/** An error on one line, as the notebook's form shows it: what went wrong, then the fix. */
+function said(err: unknown): string {
+  const message = err instanceof Error ? err.message : String(err);
+  const fix = err instanceof ApiError || err instanceof FieldError ? err.fix : null;
+  return fix ? `${message} (fix: ${fix})` : message;
 }
 
 /** What an input holds: a checkbox's state, else its text. */

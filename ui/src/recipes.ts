@@ -5,7 +5,7 @@
  */
 import { Widget } from '@lumino/widgets';
 
-import { api, ApiError, ImportSummary, latest, RecipeRow } from './api';
+import { api, ApiError, ImportSummary, Job, latest, RecipeRow } from './api';
 import { StudioContext } from './context';
 import { button, el, errorBox, fill, runNow, saveDownload, statusBadge } from './dom';
 import { FixContext, withLabFix } from './fixes';
@@ -32,7 +32,7 @@ export class RecipesPanel extends Widget {
     if (ctx.me.can.build) {
       toolbar.append(button('Import package', () => this.showImport(), 'lps-import'));
     }
-    toolbar.append(button('Refresh', () => this.refresh(), 'lps-refresh'));
+    toolbar.append(button('Refresh', () => this.refresh(true), 'lps-refresh'));
     this.node.append(toolbar, this.importer, this.message, this.tree);
     ctx.changed.connect(() => void this.refresh(), this); // disconnected by dispose()
     this.timer = window.setInterval(() => {
@@ -52,13 +52,20 @@ export class RecipesPanel extends Widget {
     void this.refresh();
   }
 
-  async refresh(): Promise<void> {
+  /** Shows the recipes as they are now; `manual` (the Refresh button) also clears what the
+   * last action said, which the rows now show. */
+  async refresh(manual = false): Promise<void> {
+    if (manual) {
+      this.polled = null;
+      fill(this.message);
+    }
     let rows: RecipeRow[] | undefined;
     try {
       rows = await this.fetch();
       if (!rows) {
         return; // a newer refresh is under way
       }
+      await this.followPoll();
     } catch (err) {
       this.drawn = '';
       fill(this.tree, errorBox(err));
@@ -139,7 +146,8 @@ export class RecipesPanel extends Widget {
                 // Its jobs run now, started or not, as `lpstudio poll` runs them.
                 const jobs = await api.poll(row.recipe);
                 this.openJobs(row.recipe);
-                return polled(jobs.map(j => j.id));
+                this.polled = jobs.some(running) ? jobs : null; // followed until they end
+                return polled(jobs);
               }),
             'lps-poll',
             of
@@ -202,10 +210,37 @@ export class RecipesPanel extends Widget {
     );
   }
 
+  /**
+   * A Poll now's report says how its jobs ended once they all have: "running now" would
+   * contradict the rows, whose last job ended. Asked in order, up to the first still
+   * running (the rest are asked at a later refresh).
+   */
+  private async followPoll(): Promise<void> {
+    const report = this.polled;
+    if (!report) {
+      return;
+    }
+    for (const [i, job] of report.entries()) {
+      if (running(job)) {
+        try {
+          report[i] = await api.job(job.id);
+        } catch {
+          return; // asked again at the next refresh
+        }
+        if (this.polled !== report || running(report[i])) {
+          return; // another action's message, or said at a later refresh
+        }
+      }
+    }
+    this.polled = null;
+    fill(this.message, polled(report));
+  }
+
   /** An action on one recipe, which may say what it did; refused, it is said with the fix
    * in the lab's terms (its Settings, the Connections panel), not the CLI's the API names. */
   private async act(row: RecipeRow, action: () => Promise<unknown>): Promise<void> {
     fill(this.message);
+    this.polled = null;
     try {
       const done = await action();
       if (done instanceof HTMLElement) {
@@ -288,17 +323,28 @@ export class RecipesPanel extends Widget {
   private drawn = '';
   private fetch = latest(api.recipes);
   private message = el('div', { cls: 'lps-message' });
+  /** the jobs of the Poll now the message reports, as last asked, while any still runs */
+  private polled: Job[] | null = null;
   private tree = el('div', { cls: 'lps-tree' });
   private importer = el('div', { cls: 'lps-editor lps-importer' });
   private timer: number;
 }
 
-/** What a Poll now queued: a job per new event (or batch), each running now. */
-function polled(ids: number[]): HTMLElement {
-  const text = ids.length
-    ? `${ids.length} new job${ids.length === 1 ? '' : 's'} from the poll, running now: ${ids.map(id => `#${id}`).join(', ')}`
-    : 'No new events.';
-  return el('div', { cls: 'lps-ok', attrs: { role: 'status' }, text });
+function running(job: Job): boolean {
+  return job.status === 'queued' || job.status === 'running';
+}
+
+/** What a Poll now queued: a job per new event (or batch), each running now; once they all
+ * ended, how each ended. */
+function polled(jobs: Job[]): HTMLElement {
+  const count = `${jobs.length} new job${jobs.length === 1 ? '' : 's'} from the poll`;
+  const text = !jobs.length
+    ? 'No new events.'
+    : jobs.some(running)
+      ? `${count}, running now: ${jobs.map(j => `#${j.id}`).join(', ')}`
+      : `${count}: ${jobs.map(j => `#${j.id} ${j.status}`).join(', ')}`;
+  const cls = jobs.every(j => j.status === 'succeeded' || running(j)) ? 'lps-ok' : 'lps-problem';
+  return el('div', { cls, attrs: { role: 'status' }, text });
 }
 
 /** What an import wrote, and what is left to do, in the lab's terms. */

@@ -55,6 +55,33 @@ function changes(before: RecipeDetail, after: RecipeDetail): string[] {
   return names;
 }
 
+/** A Start's refusal of the since it moves the poll to (the API names it `reset_since`), in
+ * the panel's terms: about its Since field, as a Save's refusal of a since is. */
+function asSince(err: unknown): unknown {
+  return err instanceof ApiError && err.field === 'reset_since'
+    ? new ApiError(err.status, err.code, err.message.replace(/^reset_since\b/, 'since'), 'since', err.fix)
+    : err;
+}
+
+/** Why a pick list could not be loaded, with the fix in the lab's terms (as the notebook's
+ * form says it): which connection could not list what; the API's fix for a failure of the
+ * app names its REST route, and a Refresh of the panel loads the list again. */
+function listFailure(err: unknown, connection: string, list: string): ApiError {
+  const known = err instanceof ApiError ? err : null;
+  const said = err instanceof Error ? err.message : String(err);
+  const which = `connection ${connection} could not list ${list}`;
+  const fix =
+    known?.fix && !known.fix.includes(' with POST ')
+      ? known.fix
+      : `test ${connection} in the Connections panel (and correct its fields there if the test fails)`;
+  return new ApiError(
+    known?.status ?? 0,
+    known?.code ?? 'Error',
+    said.startsWith(which) ? said : `${which}: ${said}`,
+    'connection',
+    `${fix}, then click Refresh`
+  );
+}
 
 export class SettingsPanel extends Widget {
   constructor(
@@ -185,7 +212,9 @@ export class SettingsPanel extends Widget {
       picklist: prop => {
         const spec = prop['x-picklist']!;
         const name = slots.get(spec.connection)?.value || bound[spec.connection];
-        return name && fixes.connections.some(c => c.name === name) ? api.picklist(name, spec.list) : null;
+        return name && fixes.connections.some(c => c.name === name)
+          ? api.picklist(name, spec.list).catch(err => Promise.reject(listFailure(err, name, spec.list)))
+          : null;
       }
     });
     /** the parameters the user changed in the form (kept when it is shown again after a 409) */
@@ -228,8 +257,9 @@ export class SettingsPanel extends Widget {
       }
       return Object.keys(changed).length ? changed : undefined;
     };
-    // Its first start fixes a poll's since: then it is not saved but given to a Start, which
-    // polls again from there; while started, it shows where the poll started.
+    // Its first start fixes a poll's since: then it is not saved but given to the next Start,
+    // which polls again from there (a Save keeps it in the form till then); while started, it
+    // shows where the poll started.
     const fixedSince = isPoll && !!detail.settings.started_at;
     since.disabled = readOnly || detail.state === 'started';
     const sinceChanged = (): boolean => !!since.value.trim() && since.value.trim() !== savedSince;
@@ -297,7 +327,12 @@ export class SettingsPanel extends Widget {
         const saved = await api.saveSettings(this.recipe, body);
         this.shown = saved;
         showProblem(saved.settings_problem);
-        savedSince = since.value = momentInput(saved.settings.since);
+        // A since moved once fixed was not sent: kept as typed, for the next Start.
+        const moved = fixedSince && sinceChanged() ? since.value.trim() : null;
+        savedSince = momentInput(saved.settings.since);
+        if (moved === null) {
+          since.value = savedSince;
+        }
         savedNames = Object.keys(saved.settings.parameters ?? {});
         // The values that apply now, as the notebook's form shows them after a save: an
         // emptied field shows the notebook's default again.
@@ -314,7 +349,8 @@ export class SettingsPanel extends Widget {
         for (const kind of ['webhook', 'email'] as const) {
           contacts[kind].value = savedContacts[kind];
         }
-        fill(message, el('div', { cls: 'lps-ok', text: 'Settings saved.' }));
+        const next = moved === null ? '' : ` Since (${moved}) applies at the next Start, which polls again from there.`;
+        fill(message, el('div', { cls: 'lps-ok', text: `Settings saved.${next}` }));
         this.ctx.notifyChanged();
         return true;
       } catch (err) {
@@ -442,11 +478,17 @@ export class SettingsPanel extends Widget {
           ? button('Stop', () => act('stopped', () => api.stop(this.recipe)), 'lps-stop')
           : button(
               'Start',
-              () => {
-                // Read before the save, which shows the saved since again.
-                const reset = fixedSince && sinceChanged() ? readMoment(since.value) : undefined;
-                return act('started', () => api.start(this.recipe, reset), true);
-              },
+              () =>
+                act(
+                  'started',
+                  // A since moved once fixed polls again from there; refused, it is said and
+                  // marked as Since (the API's reset_since).
+                  () =>
+                    api
+                      .start(this.recipe, fixedSince && sinceChanged() ? readMoment(since.value) : undefined)
+                      .catch(err => Promise.reject(asSince(err))),
+                  true
+                ),
               'lps-start'
             )
       );

@@ -1,0 +1,175 @@
+"""What the lab's panels show stays true to what the server holds, in a real JupyterLab in
+chromium: a poll's since moved in the Settings panel after its first start is kept in the
+form until Start polls from it (a Save does not drop it), and a Start refusing it names and
+marks Since; a pick list LivePerson cannot give says why beside its text box; the Recipes
+sidebar's Poll now report does not go on saying "running now" once its jobs ended.
+
+One JupyterLab and one sandbox serve the module's tests (each opens its own page).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from lpstudio.sandbox import Sandbox
+from lpstudio.settings import saved_settings
+from lpstudio.studio import Studio
+
+from .conftest import write_recipe
+from .test_studio_bad_input import marked, said
+from .test_studio_ui import admin_pages, command
+
+CART = "shop/cart2.ipynb"
+BOOM = "lab/boom.ipynb"
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, str, Any]]:
+    """A workspace on the sandbox with the gallery's cart abandonment tried as shop/cart2,
+    started once and stopped (its since fixed), and lab/boom, a poll on a table of one new
+    row whose job fails; served by one JupyterLab. Yields its root, the sandbox's URL and
+    `admin_page`, which opens a page of the admin alice."""
+    tmp = tmp_path_factory.mktemp("panel-states")
+    root = tmp / "ws"
+    with Sandbox() as sandbox:
+        Studio.init(root, accept_terms=True, admin="alice", sandbox=sandbox.url).close()
+        with sqlite3.connect(root / "rows.db") as db:
+            db.execute("CREATE TABLE rows (id integer primary key)")
+            db.execute("INSERT INTO rows (id) VALUES (1)")
+        db.close()
+        write_recipe(
+            root,
+            "lab/boom",
+            cells=("raise ValueError('boom')",),
+            metadata={
+                "title": "boom",
+                "trigger": {"kind": "poll", "connection": "rows", "trigger": "new_rows"},
+                "connections": {"rows": {"type": "sql"}},
+            },
+        )
+        with Studio.open(root, user="alice") as studio:
+            table = {"url": "sqlite:///rows.db", "poll_table": "rows", "poll_column": "id"}
+            studio.connections.add("rows", "sql", table, "alice")
+            studio.try_template("cart_abandonment", "shop", "cart2")
+            studio.start(CART)
+            studio.stop(CART)
+        with admin_pages(root, tmp / "jupyter") as admin_page:
+            yield root, sandbox.url, admin_page
+
+
+def saved_since(root: Path) -> str:
+    with Studio.open(root, user="alice") as studio:
+        return saved_settings(studio.store, CART)["since"]
+
+
+def cart_settings(page: Any) -> Any:
+    """The Settings panel of shop/cart2, shown."""
+    command(page, "lpstudio:open-settings", {"recipe": CART})
+    form = page.locator(".lps-settings-body:visible")
+    form.locator("input[name=since]").wait_for()
+    return form
+
+
+def test_a_since_moved_after_the_first_start_is_kept_until_start_polls_from_it(
+    lab: tuple[Path, str, Any],
+) -> None:
+    root, _, admin_page = lab
+    fixed = saved_since(root)
+    # A minute-exact moment in the past, as the user types it (local time, no seconds).
+    typed = (datetime.now() - timedelta(minutes=3)).strftime("%Y-%m-%d %H:%M")
+    with admin_page() as page:
+        form = cart_settings(page)
+        message, since = form.locator(".lps-message"), form.locator("input[name=since]")
+        since.fill(typed)
+        text = said(message, form.locator(".lps-save"))
+        # Saved, but not the since: the Save says where the next Start polls from.
+        assert "Settings saved." in text and "next Start" in text and typed in text, text
+        assert since.input_value() == typed
+        assert saved_since(root) == fixed
+        # The next Start polls again from there.
+        wanted = page.evaluate("t => new Date(t.replace(' ', 'T')).toISOString()", typed)
+        form.locator(".lps-start").click()
+        form.locator("[data-state=started]").wait_for()
+        assert form.locator(".lps-message .lps-error").count() == 0
+        moved = datetime.fromisoformat(saved_since(root))
+        assert moved == datetime.fromisoformat(wanted.replace("Z", "+00:00")), (moved, wanted)
+        # Shown as the start now in force; stopped again for the module's other tests.
+        form.locator(".lps-stop").click()
+        form.locator("[data-state=stopped]").wait_for()
+        assert since.input_value() == typed + ":00"
+
+
+def test_a_since_start_refuses_names_and_marks_since_and_keeps_the_text(
+    lab: tuple[Path, str, Any],
+) -> None:
+    root, _, admin_page = lab
+    fixed = saved_since(root)
+    with admin_page() as page:
+        form = cart_settings(page)
+        message, since = form.locator(".lps-message"), form.locator("input[name=since]")
+        since.fill("3x")
+        message.evaluate("m => m.replaceChildren()")
+        form.locator(".lps-start").click()
+        message.locator(".lps-error").wait_for()
+        text = message.inner_text()
+        assert "since '3x' is neither a date nor a duration" in text, text
+        assert "field: since" in text and "reset_since" not in text, text
+        assert marked(form) == ["since"]
+        assert since.input_value() == "3x"
+        assert form.locator("[data-state=stopped]").count() == 1
+        assert saved_since(root) == fixed
+
+
+def test_a_pick_list_liveperson_cannot_give_says_why_beside_its_text_box(
+    lab: tuple[Path, str, Any],
+) -> None:
+    _, sandbox, admin_page = lab
+    fault = {"error_rate": 1.0, "error_status": 500, "scope": "liveperson"}
+    httpx.post(f"{sandbox}/_sandbox/faults", json=fault, timeout=10).raise_for_status()
+    try:
+        with admin_page() as page:
+            form = cart_settings(page)
+            for name in ("skill", "handoff"):
+                field = form.locator(f"[data-field={name}]")
+                note = field.locator(".lps-picklist-error")
+                note.wait_for()
+                text = note.inner_text()
+                assert text.startswith("could not load the list: connection liveperson"), text
+                assert f"could not list {name}s" in text and "HTTP 500" in text, text
+                assert "fix: test liveperson in the Connections panel" in text, text
+                assert text.endswith("then click Refresh)"), text
+                # A known id can still be typed: the text box stays.
+                assert field.locator(f"input[name={name}]").is_editable()
+            assert form.locator("input[name=skill]").input_value() == "sales"
+    finally:
+        httpx.delete(f"{sandbox}/_sandbox/faults", timeout=10).raise_for_status()
+
+
+def test_poll_nows_report_does_not_say_running_once_its_jobs_ended(
+    lab: tuple[Path, str, Any],
+) -> None:
+    _, _, admin_page = lab
+    with admin_page() as page:
+        command(page, "lpstudio:open-recipes")
+        recipes = page.locator(".lps-recipes")
+        row = recipes.locator(f".lps-recipe[data-recipe='{BOOM}']")
+        row.get_by_role("button", name="Poll now recipe lab/boom", exact=True).click()
+        report = recipes.locator(".lps-message")
+        report.locator(".lps-ok", has_text="running now").wait_for()
+        job = report.inner_text().rsplit("#", 1)[1]
+        assert report.inner_text() == f"1 new job from the poll, running now: #{job}"
+        command(page, "lpstudio:open-recipes")  # the sidebar in front of the Jobs panel opened
+        row.locator(".lps-status-failed").wait_for(timeout=120_000)
+        assert row.locator(".lps-hint", has_text=f"#{job}").count() == 1
+        # The next refreshes (every 4 s) say how it ended, and no longer "running now".
+        report.get_by_text(f"1 new job from the poll: #{job} failed").wait_for(timeout=20_000)
+        # A Refresh clears the report: the rows say the rest.
+        recipes.locator(".lps-toolbar .lps-refresh").click()
+        report.locator("[role=status]").wait_for(state="detached")
