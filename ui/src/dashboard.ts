@@ -2,12 +2,12 @@
  * The Dashboard: jobs per day by status, per-recipe successes and failures, Proactive
  * volumes and connection status over a chosen range, drawn with Chart.js.
  */
-import { Widget } from '@lumino/widgets';
 import { Chart, ChartConfiguration, registerables } from 'chart.js';
 
 import { api, Dashboard, JOB_STATES, latest } from './api';
 import { StudioContext } from './context';
 import { button, el, errorBox, fill } from './dom';
+import { LivePanel } from './panel';
 
 Chart.register(...registerables);
 
@@ -25,9 +25,9 @@ const COLOURS: Record<string, string> = {
 };
 const REFRESH_MS = 5000;
 
-export class DashboardPanel extends Widget {
+export class DashboardPanel extends LivePanel {
   constructor(ctx: StudioContext) {
-    super();
+    super(ctx, REFRESH_MS);
     this.id = 'lpstudio-dashboard';
     this.title.label = 'Dashboard';
     this.title.closable = true;
@@ -63,25 +63,14 @@ export class DashboardPanel extends Widget {
         this.chartBox('Connections', 'connections')
       )
     );
-    ctx.changed.connect(() => void this.refresh(), this); // disconnected by dispose()
-    this.timer = window.setInterval(() => {
-      if (this.isVisible) {
-        void this.refresh();
-      }
-    }, REFRESH_MS);
     void this.refresh();
   }
 
   dispose(): void {
-    window.clearInterval(this.timer);
     for (const chart of this.charts.values()) {
       chart.destroy();
     }
     super.dispose();
-  }
-
-  protected onAfterShow(): void {
-    void this.refresh();
   }
 
   async refresh(): Promise<void> {
@@ -209,5 +198,4 @@ export class DashboardPanel extends Widget {
   private totals = el('div', { cls: 'lps-totals' });
   private canvases = new Map<string, HTMLCanvasElement>();
   private charts = new Map<string, Chart>();
-  private timer: number;
 }

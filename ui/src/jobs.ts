@@ -5,20 +5,20 @@
  * keeps its status, times and the error's kind and cell: its row says so and offers nothing
  * that needs what was erased.
  */
-import { Widget } from '@lumino/widgets';
 
 import { api, ApiError, Job, JOB_STATES, latest } from './api';
 import { StudioContext } from './context';
 import { button, el, errorBox, fill, formatDuration, formatTime, markField, statusBadge } from './dom';
+import { LivePanel } from './panel';
 
 const PAGE = 20;
 const REFRESH_MS = 2000;
 /** As `lpstudio show` says it of a purged job. */
 const PURGED = 'data and output erased after the retention period (no rerun)';
 
-export class JobsPanel extends Widget {
+export class JobsPanel extends LivePanel {
   constructor(private ctx: StudioContext) {
-    super();
+    super(ctx, REFRESH_MS);
     this.id = 'lpstudio-jobs';
     this.title.label = 'Jobs';
     this.title.closable = true;
@@ -75,12 +75,6 @@ export class JobsPanel extends Widget {
       el('div', { cls: 'lps-pager' }, this.prev, this.page, this.next),
       this.details
     );
-    ctx.changed.connect(() => void this.refresh(), this); // disconnected by dispose()
-    this.timer = window.setInterval(() => {
-      if (this.isVisible) {
-        void this.refresh();
-      }
-    }, REFRESH_MS);
     void this.refresh();
   }
 
@@ -90,14 +84,6 @@ export class JobsPanel extends Widget {
     this.filter();
   }
 
-  dispose(): void {
-    window.clearInterval(this.timer);
-    super.dispose();
-  }
-
-  protected onAfterShow(): void {
-    void this.refresh();
-  }
 
   async refresh(): Promise<void> {
     try {
@@ -285,7 +271,6 @@ export class JobsPanel extends Widget {
   /** the jobs the rows show, as text */
   private drawn = '';
   private more = false;
-  private timer: number;
 }
 
 /** A refused recipe filter's fix in the lab's terms: the API names its own list of recipes. */

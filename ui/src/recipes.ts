@@ -3,12 +3,12 @@
  * are started, and their last job; start, stop, run now and the settings form; each folder
  * exported as a package, and packages imported (`lpstudio export` / `lpstudio import`).
  */
-import { Widget } from '@lumino/widgets';
 
 import { api, ApiError, ImportSummary, Job, latest, RecipeRow } from './api';
 import { StudioContext } from './context';
 import { button, el, errorBox, fill, runNow, saveDownload, statusBadge } from './dom';
 import { FixContext, withLabFix } from './fixes';
+import { LivePanel } from './panel';
 
 const REFRESH_MS = 4000;
 
@@ -17,13 +17,13 @@ interface Folder {
   recipes: RecipeRow[];
 }
 
-export class RecipesPanel extends Widget {
+export class RecipesPanel extends LivePanel {
   constructor(
     private ctx: StudioContext,
     private openSettings: (recipe: string) => void,
     private openJobs: (recipe?: string) => void
   ) {
-    super();
+    super(ctx, REFRESH_MS);
     this.id = 'lpstudio-recipes';
     this.title.caption = 'lpstudio recipes';
     this.addClass('lps-panel');
@@ -34,23 +34,9 @@ export class RecipesPanel extends Widget {
     }
     toolbar.append(button('Refresh', () => this.refresh(true), 'lps-refresh'));
     this.node.append(toolbar, this.importer, this.message, this.tree);
-    ctx.changed.connect(() => void this.refresh(), this); // disconnected by dispose()
-    this.timer = window.setInterval(() => {
-      if (this.isVisible) {
-        void this.refresh();
-      }
-    }, REFRESH_MS);
     void this.refresh();
   }
 
-  dispose(): void {
-    window.clearInterval(this.timer);
-    super.dispose();
-  }
-
-  protected onAfterShow(): void {
-    void this.refresh();
-  }
 
   /** Shows the recipes as they are now; `manual` (the Refresh button) also clears what the
    * last action said, which the rows now show. */
@@ -327,7 +313,6 @@ export class RecipesPanel extends Widget {
   private polled: Job[] | null = null;
   private tree = el('div', { cls: 'lps-tree' });
   private importer = el('div', { cls: 'lps-editor lps-importer' });
-  private timer: number;
 }
 
 function running(job: Job): boolean {
