@@ -539,6 +539,8 @@ def test_init_again_keeps_the_admin_and_refuses_another_one(ws: Path) -> None:
     assert again.exit_code == 2, again.output
     assert again.stderr.startswith("lpstudio: error: ") and "alice" in again.stderr
     assert "--admin" in again.stderr.split("fix:")[1]
+    # The command the README gives for it, not only the REST route.
+    assert "LPSTUDIO_USER=alice lpstudio users role bob admin" in again.stderr
     with Studio.open(ws, user="alice") as studio:
         assert [user["name"] for user in studio.users()] == ["alice"]
     same = CliRunner().invoke(main, ["init", str(ws), "--accept-terms", "--admin", "alice"])

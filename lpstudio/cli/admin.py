@@ -63,8 +63,9 @@ def init(
         raise InputError(
             f"{path} is already active, with {active} as the admin who accepted the terms",
             field="admin",
-            fix=f"leave out --admin; {active} (or another admin) gives roles through the REST "
-            "API: PUT /lpstudio/api/v1/users/NAME/role",
+            fix=f"leave out --admin; {active} (or another admin) gives roles: "
+            f"`LPSTUDIO_USER={active} lpstudio users role {admin} admin` (REST: PUT "
+            "/lpstudio/api/v1/users/NAME/role)",
         )
     if not accept_terms:
         click.echo(TERMS, err=True)
