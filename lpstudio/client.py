@@ -15,7 +15,8 @@ from typing import Any
 
 from .errors import InputError
 from .jsonschemas import first_problem
-from .sdk import Connection, ConnectorError, Option, Page, scrub
+from .redaction import scrub
+from .sdk import Connection, ConnectorError, Option, Page
 
 SEE_SCHEMA = "see the action's input schema in `lpstudio connectors --json`"
 

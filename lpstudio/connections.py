@@ -24,8 +24,9 @@ from sqlalchemy.orm import Session
 from .errors import InputError, LpstudioError, NotFoundError
 from .models import Connection as ConnectionRow
 from .models import RecipeSettings, utcnow
+from .redaction import MASK, derived_secrets, scrub, scrub_text
 from .registry import get_connector
-from .sdk import MASK, Connection, Connector, Field, derived_secrets, scrub, scrub_text
+from .sdk import Connection, Connector, Field
 from .store import Store, audit_in
 
 if TYPE_CHECKING:

@@ -154,7 +154,7 @@ class StudioNotebookClient(PapermillNotebookClient):
             super().log_output_message(node_copy(output, self._secrets))
 
     def _pass_stream(self, name: str, text: str) -> None:
-        from .sdk import scrub_text
+        from .redaction import scrub_text
 
         masked = scrub_text(text, self._secrets)
         super().log_output_message(nbformat.v4.new_output("stream", name=name, text=masked))

@@ -44,8 +44,9 @@ from .jsonschemas import first_problem
 from .models import RecipeSettings, TriggerState, utcnow
 from .parameters import coerce
 from .recipe import MAX_CALL_TIMEOUT, Recipe
+from .redaction import scrub, scrub_text
 from .registry import get_connector
-from .sdk import Connector, scrub, scrub_text
+from .sdk import Connector
 from .settings import saved_settings
 from .store import audit_in
 

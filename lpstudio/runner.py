@@ -41,7 +41,7 @@ from .models import Job
 from .parameters import PathText, as_declared
 from .pool import KernelPool, active
 from .recipe import parsed
-from .sdk import scrub, scrub_text, scrubbed_keys
+from .redaction import scrub, scrub_text, scrubbed_keys
 from .store import CANCELLED, FAILED, QUEUED, SUCCEEDED, Store, worker_id
 from .workspace import Workspace
 

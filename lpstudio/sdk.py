@@ -28,10 +28,7 @@ job (dry-run mode, a ledger of what was sent, a shared rate limiter, a log) come
 
 from __future__ import annotations
 
-import base64
-import contextlib
 import functools
-import html
 import json
 import math
 import os
@@ -41,16 +38,13 @@ from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, S
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
-from urllib.parse import parse_qsl, quote, quote_plus, unquote, urlsplit
 
 from .errors import InputError, LpstudioError
+
+# Redaction has its own module (the core uses it far more); connectors import it from here.
+from .redaction import MASK, derived_secrets, scrub, scrub_text
+from .redaction import scrubbed_keys as scrubbed_keys
 from .workspace import own_file
-
-#: What a secret is replaced by wherever it would be shown.
-MASK = "****"
-
-#: A URL query option that may hold a password (`?password=`, an ODBC string...).
-SENSITIVE_OPTION = re.compile(r"pass|pwd|secret|token|key|auth|credential|odbc", re.I)
 
 #: An E.164 phone number, as a JSON Schema `pattern` (read alike by ECMA and Python): ASCII
 #: digits only (Python's `\d` takes any script's digits, which no carrier dials) and no
@@ -538,195 +532,6 @@ class MemoryRateLimiter:
 
 _PROCESS_LIMITER = MemoryRateLimiter()
 _PROCESS_LEDGER = MemoryLedger()
-
-
-def derived_secrets(secrets: Mapping[str, Any], fields: Mapping[str, Any]) -> set[str]:
-    """Every value that output must not show, from a connection's secret and plain fields:
-    each secret, the password of a secret URL as a driver decodes it (a SQL database's URL),
-    and the HTTP Basic credentials a user name and password make (an API that echoes the
-    Authorization header would otherwise show the encoded password). Values shorter than 3
-    characters are left out: masking them would mask ordinary text."""
-    values = {str(v) for v in secrets.values() if v not in (None, "")}
-    for value in list(values):
-        if "://" in value:
-            try:
-                parts = urlsplit(value)
-                password = parts.password
-            except ValueError:  # not a URL after all
-                continue
-            if password:
-                values.update({password, unquote(password)})
-            for key, option in parse_qsl(parts.query):  # `?password=`, an ODBC string...
-                if SENSITIVE_OPTION.search(key) and option:
-                    values.update({option, quote_plus(option)})
-    user, password = fields.get("username"), secrets.get("password")
-    if user is not None and password:
-        values.add(base64.b64encode(f"{user}:{password}".encode()).decode("ascii"))
-    return {v for v in values if len(v) >= 3}
-
-
-#: The fewest base64 characters of a secret inside a longer encoded text that are masked
-#: (fewer would mask ordinary text).
-MIN_ENCODED_CORE = 8
-
-
-def _encoded_cores(raw: bytes) -> set[str]:
-    """The base64 characters that `raw` alone decides, wherever it sits in a longer encoded
-    text (`Bearer TOKEN`, `{"token": "TOKEN"}` encoded whole): at each of the 3 byte offsets
-    a text before it may leave, standard and URL-safe. The first and last characters mix
-    its bits with its neighbours' and are left; cores shorter than `MIN_ENCODED_CORE` too."""
-    cores = set()
-    for offset in range(3):
-        first = -(-8 * offset // 6)  # the first character wholly of `raw`'s bits
-        last = 8 * (offset + len(raw)) // 6  # past the last one
-        for encode in (base64.b64encode, base64.urlsafe_b64encode):
-            core = encode(bytes(offset) + raw).decode("ascii")[first:last]
-            if len(core) >= MIN_ENCODED_CORE:
-                cores.add(core)
-    return cores
-
-
-def _forms(value: str) -> set[str]:
-    """A secret as output may show it: literal, repr'd, JSON-escaped, HTML-escaped (a
-    DataFrame's table escapes `&`, `<` and `>`; `html.escape` quotes too, and other escapers
-    write `'` as `&#39;` or `&apos;`), URL-encoded (in a query, or in a path keeping `/`;
-    and encoded again, as a URL holding it is put into another URL's query, a redirect's
-    `?next=`: `%2540` for `@`), base64-encoded (standard and URL-safe, with its padding or
-    without, as JWTs write it; inside a longer encoded text, the characters only it decides)
-    and hex-encoded (`bytes.hex()`, `binascii.hexlify`, in either case; each byte is two
-    digits, so inside a longer hex text the secret's digits stand as they are)."""
-    raw = value.encode()
-    encoded = [base64.b64encode(raw).decode("ascii"), base64.urlsafe_b64encode(raw).decode("ascii")]
-    in_url = [quote(value, safe=""), quote(value), quote_plus(value)]  # quote keeps `/`
-    forms = {
-        value,
-        repr(value)[1:-1],
-        json.dumps(value)[1:-1],
-        html.escape(value),
-        html.escape(value, quote=False),
-        html.escape(value).replace("&#x27;", "&#39;"),  # as other escapers write `'`
-        html.escape(value).replace("&#x27;", "&apos;"),
-        *in_url,
-        # Encoded twice (quote_plus again would write what quote(safe="") does: an encoded
-        # form holds no space).
-        *(quote(form, safe=safe) for form in in_url for safe in ("", "/")),
-        *encoded,
-        *(form.rstrip("=") for form in encoded),
-        *_encoded_cores(raw),
-        raw.hex(),
-        raw.hex().upper(),
-    }
-    return {form for form in forms if form}
-
-
-@functools.lru_cache(maxsize=32)
-def _secret_pattern(secrets: frozenset[str], caseless: bool = False) -> re.Pattern[str] | None:
-    """One pattern for every form of every secret in lower case; built once per set of
-    secrets, not once per string. None when there is nothing to mask (an empty pattern
-    would match everywhere).
-
-    The forms go into a trie (`_trie`). `caseless` matches regardless of case, as re's
-    IGNORECASE does (several times slower: its literal search is off), and for it, or for
-    forms nested too deep for a trie, they are an alternation, longest first: IGNORECASE
-    takes `s` for `ſ` and `i` for `ı`, so two branches of a trie could both match and the
-    first, not the longest, would win."""
-    written = {f for v in secrets for f in _forms(v)}
-    lowered = {f.lower() for f in written}
-    # lower() writes a final Σ as ς, and a Σ a letter follows in the text as σ.
-    lowered |= {f.replace("ς", "σ") for f in lowered if "ς" in f}
-    # Case-blind, a form as written too: "İ" lower-cases to two letters ("i̇"), which
-    # IGNORECASE never takes for the one.
-    forms = sorted(lowered | written if caseless else lowered)
-    if not forms:
-        return None
-    if not caseless:
-        trie: dict[str, Any] = {}
-        for form in forms:
-            node = trie
-            for char in form:
-                node = node.setdefault(char, {})
-            node[""] = {}  # a form ends here
-        with contextlib.suppress(RecursionError):  # hundreds of forms each inside the next
-            return re.compile(_trie(trie))
-    longest_first = sorted(forms, key=len, reverse=True)
-    return re.compile("|".join(map(re.escape, longest_first)), re.IGNORECASE if caseless else 0)
-
-
-def _trie(node: dict[str, Any]) -> str:
-    """The pattern of the forms under `node`, sharing their common beginnings: each place
-    of a text is compared once with what they share, where an alternation of the forms tries
-    them one after another (its cost grew with each form of each secret). A form that
-    another extends matches only where the longer one does not: a secret that contains
-    another is masked whole."""
-    chain: list[str] = []
-    while len(node) == 1 and "" not in node:  # one way on: no group
-        ((char, node),) = node.items()
-        chain.append(re.escape(char))
-    branches = [re.escape(char) + _trie(child) for char, child in node.items() if char]
-    if branches:  # greedy `?`: the longer forms first, then the one that ends here
-        chain.append(f"(?:{'|'.join(branches)}){'?' if '' in node else ''}")
-    return "".join(chain)
-
-
-def scrub_text(text: str, secrets: Collection[str]) -> str:
-    """`text` with every form of every secret replaced by `MASK`, in any case: apps echo
-    what they got lower-cased, and percent-encode with `%2f` as with `%2F`. The search runs
-    on the text lower-cased, and masks the same places in the text as it is."""
-    pattern = _secret_pattern(frozenset(secrets)) if secrets else None
-    if pattern is None:
-        return text
-    folded = text.lower()
-    if len(folded) != len(text):  # a letter whose lower case is two ("İ"): places differ
-        return _secret_pattern(frozenset(secrets), caseless=True).sub(MASK, text)  # type: ignore[union-attr]
-    parts, start = [], 0
-    for found in pattern.finditer(folded):
-        parts += [text[start : found.start()], MASK]
-        start = found.end()
-    return "".join([*parts, text[start:]]) if parts else text
-
-
-def scrub(data: Any, secrets: Collection[str]) -> Any:
-    """Replaces every secret inside the strings of a JSON-like structure, its objects' keys
-    too (`{token: 1}` shows the token as well as `{"t": token}` does), and a number that is
-    one whole (a PIN, a numeric key), with `MASK`."""
-    if not secrets:
-        return data
-    if isinstance(data, str):
-        return scrub_text(data, secrets)
-    if isinstance(data, int | float) and not isinstance(data, bool):
-        whole = isinstance(data, float) and data.is_integer() and abs(data) < 1e16
-        shown = {str(data), *([str(int(data))] if whole else [])}  # 123456.0 is "123456"
-        return MASK if not shown.isdisjoint(secrets) else data
-    if isinstance(data, list):
-        return [scrub(item, secrets) for item in data]
-    if isinstance(data, tuple):
-        return tuple(scrub(item, secrets) for item in data)
-    if isinstance(data, dict):
-        keys = scrubbed_keys(list(data), secrets)
-        return {key: scrub(value, secrets) for key, value in zip(keys, data.values(), strict=True)}
-    return data
-
-
-def scrubbed_keys(keys: list[Any], secrets: Collection[str]) -> list[Any]:
-    """`keys` with their secrets masked, each still distinct: two keys that mask alike (two
-    secrets, or a secret beside a key that is `MASK` already) would otherwise be one, and
-    the value of the first would be lost. A masked key that meets a key kept as it is, or
-    one masked before it, is numbered: `**** (2)`."""
-    masked = [scrub(key, secrets) for key in keys]
-    if len(set(masked)) == len(masked):
-        return masked
-    taken = {new for key, new in zip(keys, masked, strict=True) if new == key}
-    unique = []
-    for key, new in zip(keys, masked, strict=True):
-        if new != key:
-            shown, number = new, 1
-            while shown in taken:
-                number += 1
-                shown = f"{new} ({number})"
-            taken.add(shown)
-            new = shown
-        unique.append(new)
-    return unique
 
 
 def mask_error(error: BaseException, secrets: Iterable[str]) -> BaseException:

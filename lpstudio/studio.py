@@ -600,7 +600,7 @@ class Studio:
         secret (in a text, a number or an object's key): both are kept on the job, shown by
         `lpstudio show` and the API, and handed to its notebook, while a connection hands
         its secrets to the recipe's code only. `saved`: the values are saved settings."""
-        from .sdk import scrub
+        from .redaction import scrub
 
         what = "the saved value of parameter" if saved else "parameter"
         given = {
@@ -628,7 +628,7 @@ class Studio:
         """Events from outside (a call's, a webhook delivery's) as their jobs keep them, and
         saved values that cannot run as they are shown: a connection's secret in them is
         masked, as in the events a poll keeps."""
-        from .sdk import scrub
+        from .redaction import scrub
 
         return scrub(event, self.connections.secret_values())
 

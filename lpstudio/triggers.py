@@ -18,7 +18,8 @@ from typing import TYPE_CHECKING, Any
 from .errors import InputError
 from .models import Job, TriggerState
 from .recipe import Recipe
-from .sdk import chunks, scrub
+from .redaction import scrub
+from .sdk import chunks
 from .store import QUEUED
 from .templating import lookup
 

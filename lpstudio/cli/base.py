@@ -17,7 +17,7 @@ import click
 from ..errors import InputError, LpstudioError, NotFoundError
 from ..failures import describe_error
 from ..models import Job
-from ..sdk import scrub_text
+from ..redaction import scrub_text
 from ..store import SUCCEEDED
 from ..studio import Studio, job_to_dict, plain_error
 

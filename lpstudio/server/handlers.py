@@ -47,8 +47,8 @@ from ..errors import (
 )
 from ..idempotency import DELIVERY_ID_HEADERS
 from ..jsonschemas import first_problem
+from ..redaction import scrub, scrub_text
 from ..roles import PERMISSIONS
-from ..sdk import scrub, scrub_text
 from ..studio import Studio, job_to_dict
 from .auth import ApiError, api_token, check_role
 from .output_html import OUTPUT_HTML_CSP, render_output_html
@@ -904,7 +904,7 @@ class PicklistHandler(UserHandler):
     @web.authenticated
     async def get(self, name: str, picklist: str) -> None:
         from ..client import ConnectionClient
-        from ..sdk import scrub_text
+        from ..redaction import scrub_text
 
         def fetch() -> list[dict[str, Any]]:
             conn = self.studio.connections.open(name)

@@ -33,7 +33,7 @@ from traitlets import TraitError
 from ..connections import PLACEHOLDER
 from ..errors import ConflictError, InputError, LpstudioError, ParameterError
 from ..parameters import coerce
-from ..sdk import scrub_text
+from ..redaction import scrub_text
 from ..settings import Saved, read_settings, saved_settings
 from ..templating import lookup, record_fields
 from .common import refusal
