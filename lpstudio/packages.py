@@ -170,10 +170,13 @@ def export_project(
             entry["title"] = recipe.title
             for data in recipe.metadata.get("files", []):
                 source = path.parent / data
-                if not source.is_file() or not source.resolve().is_relative_to(
-                    workspace.projects.resolve()
-                ):
+                if not source.is_file():
                     notes.append(f"its data file {data} is missing: not exported")
+                    continue
+                if not source.resolve().is_relative_to(workspace.projects.resolve()):
+                    notes.append(
+                        f"its data file {data} leads outside projects/ (a link): not exported"
+                    )
                     continue
                 data_rel = source.relative_to(base).as_posix()
                 data_bytes = source.read_bytes()

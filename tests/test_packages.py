@@ -635,6 +635,22 @@ def test_a_broken_recipe_travels_as_a_file_with_a_note(tmp_path: Path, target: P
     assert (target / "projects/p/bad.ipynb").read_text() == "{not a notebook"
 
 
+def test_a_data_file_linked_outside_the_projects_is_left_out_saying_why(tmp_path: Path) -> None:
+    """It said the file was missing, which the user could see it was not."""
+    root = tmp_path / "linked"
+    Studio.init(root, accept_terms=True, admin="alice").close()
+    write_recipe(root, "p/ok", metadata={"title": "ok", "files": ["link.csv", "gone.csv"]})
+    (root / "projects/p/link.csv").symlink_to(root / "lpstudio.toml")
+
+    exported = answer(invoke(root, "export", "p", "-o", str(tmp_path / "p.zip"), "--json"))
+
+    [ok] = exported["recipes"]
+    assert ok["notes"] == [
+        "its data file link.csv leads outside projects/ (a link): not exported",
+        "its data file gone.csv is missing: not exported",
+    ], ok
+
+
 def test_a_call_timeout_of_a_recipe_nobody_calls_is_left_out(small: Path, target: Path) -> None:
     """Imported as it was, it was kept for a recipe that is no callable, where no save could
     change it and `save_settings` refuses one."""
