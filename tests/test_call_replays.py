@@ -93,14 +93,7 @@ def served(ws: Path) -> Iterator[Served]:
 
 @pytest.fixture(scope="module")
 def token(served: Served) -> str:
-    made = served.api(
-        "alice",
-        "POST",
-        "/api-clients",
-        json={"name": "bot", "endpoints": ["*"], "rate_per_minute": 10000},
-    )
-    assert made.status_code == 201, made.text
-    return str(made.json()["token"])
+    return served.client_token(rate=10000)
 
 
 def post(

@@ -72,14 +72,7 @@ def server(ws: Path) -> Iterator[Served]:
 @pytest.fixture(scope="module")
 def token(server: Served) -> str:
     """An API client's token, for every callable endpoint."""
-    made = server.api(
-        "alice",
-        "POST",
-        "/api-clients",
-        json={"name": "bot", "endpoints": ["*"], "rate_per_minute": 1000},
-    )
-    assert made.status_code == 201, made.text
-    return str(made.json()["token"])
+    return server.client_token()
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,7 @@ import re
 import socket
 import subprocess
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -899,24 +899,31 @@ def test_a_write_cut_by_a_server_restart_leaves_nothing_and_the_next_call_works(
 def test_a_job_running_while_the_server_restarts_ends_in_a_true_final_state(
     pg_ws: Path, server: str, tmp_path: Path
 ) -> None:
+    _run_held(pg_ws, tmp_path, "p/slow", lambda _go: restart_server(server))
+
+
+def _run_held(ws: Path, tmp_path: Path, name: str, meanwhile: Callable[[Path], Any]) -> None:
+    """Runs recipe `name`, whose first cell waits for a file `go`: `meanwhile(go)` acts while
+    it waits (and may touch `go`); then the job must have succeeded, its row and its output
+    notebook saying so."""
     started, go = tmp_path / "started", tmp_path / "go"
     wait = f"import pathlib, time\npathlib.Path({str(started)!r}).touch()\n"
     wait += f"while not pathlib.Path({str(go)!r}).exists():\n    time.sleep(0.05)"
-    write_recipe(pg_ws, "p/slow", cells=(wait, "print(x * 2)"))
-    with Studio.open(pg_ws, user="alice") as studio:
+    write_recipe(ws, name, cells=(wait, "print(x * 2)"))
+    with Studio.open(ws, user="alice") as studio:
         ran: list[Job] = []
-        thread = threading.Thread(target=lambda: ran.append(studio.run("p/slow", {"x": 21})))
+        thread = threading.Thread(target=lambda: ran.append(studio.run(name, {"x": 21})))
         thread.start()
         try:
             wait_for(started.exists, timeout=120, what="the job's first cell")
-            restart_server(server)
+            meanwhile(go)
         finally:
             go.touch()
             thread.join(120)
         (job,) = ran
         assert job.status == "succeeded", job.error
         assert studio.job(job.id).status == "succeeded"
-        assert "42" in (pg_ws / job.output_path).read_text()
+        assert "42" in (ws / job.output_path).read_text()
 
 
 def test_a_job_ending_while_the_store_is_down_is_written_once_it_is_back(
@@ -924,31 +931,18 @@ def test_a_job_ending_while_the_store_is_down_is_written_once_it_is_back(
 ) -> None:
     """A job that ran to its end while the database was down gave up its final write: it
     stayed running, was reaped as worker lost and retried, repeating what it had sent."""
-    started, go = tmp_path / "started", tmp_path / "go"
-    wait = f"import pathlib, time\npathlib.Path({str(started)!r}).touch()\n"
-    wait += f"while not pathlib.Path({str(go)!r}).exists():\n    time.sleep(0.05)"
-    write_recipe(pg_ws, "p/ending", cells=(wait, "print(x * 2)"))
     caplog.set_level(logging.WARNING, logger="lpstudio.runner")
-    with Studio.open(pg_ws, user="alice") as studio:
-        ran: list[Job] = []
-        thread = threading.Thread(target=lambda: ran.append(studio.run("p/ending", {"x": 21})))
-        thread.start()
-        try:
-            wait_for(started.exists, timeout=120, what="the job's first cell")
-            with server_down(server):
-                go.touch()
-                wait_for(
-                    lambda: "its end is written once it answers" in caplog.text,
-                    timeout=120,
-                    what="the job's end to wait for the store",
-                )
-        finally:
+
+    def end_while_down(go: Path) -> None:
+        with server_down(server):
             go.touch()
-            thread.join(120)
-        (job,) = ran
-        assert job.status == "succeeded", job.error
-        assert studio.job(job.id).status == "succeeded"
-        assert "42" in (pg_ws / job.output_path).read_text()
+            wait_for(
+                lambda: "its end is written once it answers" in caplog.text,
+                timeout=120,
+                what="the job's end to wait for the store",
+            )
+
+    _run_held(pg_ws, tmp_path, "p/ending", end_while_down)
     assert "Traceback" not in caplog.text
 
 
