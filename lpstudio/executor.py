@@ -111,10 +111,6 @@ class QueuedBeat:
             thread.join()
 
 
-def _beat_every(workspace: Workspace) -> float:
-    return float(workspace.setting("jobs", "heartbeat_seconds", 2))
-
-
 #: Why a job waiting for its recipe's turn ends when its executor closes.
 CLOSING = Stop("cancelled", "cancelled as its process stopped")
 
@@ -157,7 +153,7 @@ class LocalExecutor(Executor):
         self.store = store
         self.workers = workers
         self.reap = reap
-        self.every = _beat_every(workspace)
+        self.every = workspace.setting("jobs", "heartbeat_seconds")
         self._pool: ThreadPoolExecutor | None = None
         # Shared with every executor of this process that has the same settings; nothing
         # starts until the first job ends or `warm()`.
@@ -478,7 +474,7 @@ class DaskExecutor(Executor):
         self._sent: list[_Sent] = []
         self._lock = threading.Lock()
         self._connecting = threading.Lock()
-        self._beat = QueuedBeat(store, _beat_every(workspace), self._tend)
+        self._beat = QueuedBeat(store, workspace.setting("jobs", "heartbeat_seconds"), self._tend)
 
     def _connect(self) -> Any:
         with self._connecting:  # not `_lock`: the beats go on while a connection is tried
@@ -645,8 +641,8 @@ class DaskExecutor(Executor):
 def executor_for(workspace: Workspace, store: Store, reap: Callable[[], object]) -> Executor:
     """The executor the workspace's settings name: Dask's when `[executor] dask_scheduler`
     is set (checked when the workspace was read), else local workers."""
-    address = workspace.setting("executor", "dask_scheduler", None)
+    address = workspace.setting("executor", "dask_scheduler")
     if address is None:
-        workers = int(workspace.setting("executor", "workers", 2))
+        workers = workspace.setting("executor", "workers")
         return LocalExecutor(workspace, store, workers=workers, reap=reap)
     return DaskExecutor(workspace, store, address, reap)

@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from email.message import EmailMessage
 from typing import TYPE_CHECKING, Any
 
-from .errors import LpstudioError
+from .errors import LpstudioError, WorkspaceError
 from .models import Job
 from .settings import saved_settings
 from .store import CANCELLED, QUEUED
@@ -285,18 +285,16 @@ def tell(studio: Studio, body: dict[str, Any], what: str, subject: str) -> None:
                     answer.status_code,
                 )
     if contacts.get("email"):
-        smtp = studio.workspace.config.get("smtp", {})
-        message = EmailMessage()
-        message["Subject"] = subject
-        message["From"] = smtp.get("from", "lpstudio@localhost")
-        message["To"] = contacts["email"]
         error = body["error"]
         step = f"\nNext: {body['next']}\n" if body.get("next") else ""
-        message.set_content(f"{subject}: {error['ename']}: {error['evalue']}\n{step}")
-        try:
-            with smtplib.SMTP(
-                smtp.get("host", "127.0.0.1"), int(smtp.get("port", 25)), timeout=10
-            ) as client:
+        try:  # `[smtp]` as the file says it now: an operator may have set it since
+            smtp = studio.workspace.current_smtp()
+            message = EmailMessage()
+            message["Subject"] = subject
+            message["From"] = smtp["from"]
+            message["To"] = contacts["email"]
+            message.set_content(f"{subject}: {error['ename']}: {error['evalue']}\n{step}")
+            with smtplib.SMTP(smtp["host"], smtp["port"], timeout=10) as client:
                 client.send_message(message)
-        except OSError as exc:
+        except (OSError, WorkspaceError) as exc:
             log.warning("failure e-mail for %s failed: %s", what, exc)

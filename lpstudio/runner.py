@@ -644,7 +644,7 @@ def execute_job(
             raise NotItsTurn(job, limit)
         return job  # cancelled while it waited
 
-    beat = float(workspace.setting("jobs", "heartbeat_seconds", 2))
+    beat = workspace.setting("jobs", "heartbeat_seconds")
     watchdog = Watchdog(store, job_id, job.timeout or recipe.timeout, beat)
     groups = [process_jobs, *([group] if group is not None else [])]
     for joined in groups:

@@ -44,7 +44,6 @@ from .studio import Studio
 
 log = logging.getLogger("lpstudio.scheduler")
 
-AUTO_STOP_AFTER = 60
 MISSED_RUNS = ("run_once", "skip")
 #: How late a run may be fired by a scheduler that was not ticking when it fell due (its
 #: first tick, or its first after a failed tick or a lost lease: a restart, a new leader
@@ -395,8 +394,8 @@ class Scheduler:
         `ERROR_EVERY` among all the schedulers of the store (the trigger's `next_poll_at`
         says when it counts again)."""
         message = f"{type(exc).__name__}: {exc}"
-        # Checked when the workspace was read (`workspace.NUMBER_SETTINGS`).
-        limit = int(self.studio.workspace.setting("triggers", "auto_stop_after", AUTO_STOP_AFTER))
+        # Checked when the workspace was read (`workspace.KNOWN_SETTINGS`).
+        limit = self.studio.workspace.setting("triggers", "auto_stop_after")
         # The start these errors count against: one made while they are counted clears them
         # (`Studio.start`) and is not stopped by this count.
         counted_start = saved_settings(self.store, name).get("started_at")

@@ -370,7 +370,7 @@ class Studio:
                 fix=f"an admin accepts the terms with `lpstudio init {workspace.root} "
                 "--accept-terms`",
             )
-        default_role = workspace.setting("users", "default_role", "analyst")
+        default_role = workspace.setting("users", "default_role")
         self.user = self.store.ensure_user(acting, default_role).name
         self.executor = executor or executor_for(workspace, self.store, self._reap)
         self.connections = Connections(
@@ -388,7 +388,7 @@ class Studio:
         saying why at its top; returns them as they ended."""
         from .runner import mark_lost
 
-        stale = float(self.workspace.setting("jobs", "stale_after_seconds", 60))
+        stale = self.workspace.setting("jobs", "stale_after_seconds")
         lost = [self.store.job(i) for i in self.store.reap_lost_jobs(timedelta(seconds=stale))]
         for job in lost:
             mark_lost(self.workspace, job)
@@ -890,12 +890,12 @@ class Studio:
         return self.store.snapshot(name, content, settings, self.user)
 
     def _retention(self, older_than_days: float | None) -> tuple[float, datetime]:
-        """The retention period in days (the workspace's `jobs.retention_days`, 30, unless
-        given) and the moment before which data is erased."""
+        """The retention period in days (the workspace's `jobs.retention_days` unless given)
+        and the moment before which data is erased."""
         days = (
             older_than_days
             if older_than_days is not None
-            else float(self.workspace.setting("jobs", "retention_days", 30))
+            else self.workspace.setting("jobs", "retention_days")
         )
         return days, utcnow() - timedelta(days=days)
 

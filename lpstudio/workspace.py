@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 import getpass
 import importlib.util
+import json
 import os
 import re
 import tomllib
@@ -19,7 +20,7 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from .errors import InputError, WorkspaceError
 
@@ -54,7 +55,8 @@ def _own_paths(root: str, changed: int) -> tuple[frozenset[str], tuple[str, ...]
         workspace = Workspace.load(base)
         store, history = workspace.store_url, workspace.history
     except Exception:  # its own checks say what is wrong, where they are made
-        store, history = f"sqlite:///{base / 'lpstudio.db'}", base / "history"
+        defaults = Workspace(base)
+        store, history = defaults.store_url, defaults.history
     files = [base / CONFIG_NAME, base / "secret.key"]
     if store.startswith("sqlite:///"):
         database = store[len("sqlite:///") :].split("?")[0]
@@ -66,6 +68,8 @@ def _own_paths(root: str, changed: int) -> tuple[frozenset[str], tuple[str, ...]
 ENV_VAR = "LPSTUDIO_WORKSPACE"
 TERMS_VERSION = "2026-11"
 
+#: A new workspace's lpstudio.toml: `{table[key]}` is that setting's line with its default
+#: (`default_lines`).
 DEFAULT_CONFIG = """\
 # lpstudio workspace settings.
 
@@ -75,53 +79,111 @@ created = {created!r}
 
 [store]
 # Any SQLAlchemy URL; a relative SQLite path is inside the workspace.
-url = "sqlite:///lpstudio.db"
+{store[url]}
 
 [history]
 # Where output notebooks go: relative to the workspace, or absolute (a shared folder).
-path = "history"
+{history[path]}
 
 [users]
 # Role given to a user seen for the first time: admin, analyst or operator.
-default_role = "analyst"
+{users[default_role]}
 
 [jobs]
 # A running job (or one queued by a process that has not started it) whose worker has
 # not been heard from for this long is failed as lost.
-stale_after_seconds = 60
-heartbeat_seconds = 2
+{jobs[stale_after_seconds]}
+{jobs[heartbeat_seconds]}
 # `lpstudio purge` (and the scheduler, daily) erases the data of jobs older than this.
-retention_days = 30
+{jobs[retention_days]}
 
 [kernels]
 # Kernels started and connected ahead of jobs, per kernel spec; each serves one job and
 # is then shut down. 0 turns the pool off (every job starts its own kernel).
-pool_size = 2
+{kernels[pool_size]}
 # Modules the kernels' fork server imports once, so that each new kernel has them already.
-preimport = ["pandas", "httpx"]
+{kernels[preimport]}
 # Kernel specs kept warm from the first job on (others are pooled after their first job).
-warm = ["python3"]
+{kernels[warm]}
 # Fork new kernels from a process that has imported ipykernel and `preimport` (false:
 # start each pooled kernel as a new Python process).
-fork = true
+{kernels[fork]}
 """
 
 
 def _names(value: Any) -> bool:
-    return isinstance(value, list) and all(isinstance(v, str) and v for v in value)
+    return isinstance(value, list | tuple) and all(isinstance(v, str) and v for v in value)
 
 
-#: The numeric settings checked when a workspace is read: (section, key, default, lowest,
-#: highest, whether `lowest` itself is allowed, whether only whole numbers, what the number
-#: counts). TOML numbers may be nan or inf. A heartbeat under a tenth of a second made every
-#: job's watchdog and the executor's looker spin, burning a core to beat the store.
-NUMBER_SETTINGS = (
-    ("jobs", "retention_days", 30, 0, 36_500, True, False, "days"),
-    ("jobs", "stale_after_seconds", 60, 0, 86_400, False, False, "seconds"),
-    ("jobs", "heartbeat_seconds", 2, 0.1, 3_600, True, False, "seconds"),
-    ("triggers", "auto_stop_after", 60, 1, 1_000_000, True, True, "consecutive trigger errors"),
-    ("executor", "workers", 2, 1, 64, True, True, "jobs run at once"),
-)
+class Number(NamedTuple):
+    """A numeric setting's range, checked when the workspace is read (TOML numbers may be
+    nan or inf): `low` itself allowed or not, whole numbers only or not, and what the
+    number counts, as its error says."""
+
+    low: float
+    high: float
+    unit: str
+    low_allowed: bool = True
+    whole: bool = False
+
+
+class Setting(NamedTuple):
+    """One setting of lpstudio.toml: its default (None: none) and, for a number, its range."""
+
+    default: Any = None
+    number: Number | None = None
+
+
+#: Every setting lpstudio.toml may hold, by table, with its default: anything else is a
+#: misspelling that would silently leave its default in force (`[kernel]`, `pool_sise`). A
+#: heartbeat under a tenth of a second made every job's watchdog and the executor's looker
+#: spin, burning a core to beat the store.
+KNOWN_SETTINGS: dict[str, dict[str, Setting]] = {
+    "workspace": {"name": Setting(), "created": Setting()},
+    "store": {"url": Setting("sqlite:///lpstudio.db")},
+    "history": {"path": Setting("history")},
+    "users": {"default_role": Setting("analyst")},
+    "jobs": {
+        "heartbeat_seconds": Setting(2, Number(0.1, 3_600, "seconds")),
+        "stale_after_seconds": Setting(60, Number(0, 86_400, "seconds", low_allowed=False)),
+        "retention_days": Setting(30, Number(0, 36_500, "days")),
+    },
+    "triggers": {
+        "auto_stop_after": Setting(
+            60, Number(1, 1_000_000, "consecutive trigger errors", whole=True)
+        )
+    },
+    "kernels": {
+        "pool_size": Setting(2),
+        "preimport": Setting(("pandas", "httpx")),
+        "warm": Setting(("python3",)),
+        "fork": Setting(True),
+    },
+    "executor": {
+        "dask_scheduler": Setting(),
+        "workers": Setting(2, Number(1, 64, "jobs run at once", whole=True)),
+    },
+    "smtp": {
+        "host": Setting("127.0.0.1"),
+        "port": Setting(25),
+        "from": Setting("lpstudio@localhost"),
+    },
+}
+
+
+def default_lines() -> dict[str, dict[str, str]]:
+    """Each setting's line with its default, `key = value`, by table: a new workspace's
+    settings (`DEFAULT_CONFIG`) and the examples errors give. JSON writes these defaults
+    (numbers, strings, lists and booleans) as TOML does."""
+    return {
+        table: {key: f"{key} = {json.dumps(known.default)}" for key, known in keys.items()}
+        for table, keys in KNOWN_SETTINGS.items()
+    }
+
+
+def _value(config: dict[str, Any], config_path: Path, table: str, key: str) -> Any:
+    """`[table] key` as `config` sets it, else its default (`KNOWN_SETTINGS`)."""
+    return _table(config, table, config_path).get(key, KNOWN_SETTINGS[table][key].default)
 
 
 def notebook_path(ref: str | os.PathLike[str]) -> Path:
@@ -151,34 +213,44 @@ def _check_numbers(config: dict[str, Any], config_path: Path) -> None:
     workspace is read: used later, a NaN retention would crash `purge`, a negative one would
     erase the data of every job, and a bad `auto_stop_after` would break a scheduler's tick
     at the first trigger error."""
-    for name, key, default, low, high, low_allowed, whole, unit in NUMBER_SETTINGS:
-        value = _table(config, name, config_path).get(key, default)
-        if (  # nan fails every comparison, and inf the highest bound
-            isinstance(value, int if whole else int | float)
-            and not isinstance(value, bool)
-            and (low <= value if low_allowed else low < value)
-            and value <= high
-        ):
-            continue
-        kind = "a whole number" if whole else "a number"
-        least = f"from {low:g}" if low_allowed else f"above {low:g}"
-        raise WorkspaceError(
-            f"{config_path} [{name}] {key} must be {kind} of {unit} {least} to {high:g}, "
-            f"not {value!r}",
-            field=f"{name}.{key}",
-            fix=f"set it to a number such as `{key} = {default}` under [{name}] in {config_path}",
-        )
-    jobs = _table(config, "jobs", config_path)
-    beat, stale = jobs.get("heartbeat_seconds", 2), jobs.get("stale_after_seconds", 60)
+    for name, keys in KNOWN_SETTINGS.items():
+        for key, (_, number) in keys.items():
+            if number is not None:
+                _check_number(
+                    name, key, number, _value(config, config_path, name, key), config_path
+                )
+    beat = _value(config, config_path, "jobs", "heartbeat_seconds")
+    stale = _value(config, config_path, "jobs", "stale_after_seconds")
     if stale < 2 * beat:  # one late beat would make a live job's worker look gone
+        least = max(KNOWN_SETTINGS["jobs"]["stale_after_seconds"].default, 2 * beat)
         raise WorkspaceError(
             f"{config_path} [jobs] stale_after_seconds ({stale:g}) must be at least two "
             f"heartbeats ({2 * beat:g} s): a running job's worker would be taken for lost "
             "between two of its beats",
             field="jobs.stale_after_seconds",
-            fix=f"raise stale_after_seconds to {max(60, 2 * beat):g} or more, or lower "
+            fix=f"raise stale_after_seconds to {least:g} or more, or lower "
             f"heartbeat_seconds, under [jobs] in {config_path}",
         )
+
+
+def _check_number(name: str, key: str, number: Number, value: Any, config_path: Path) -> None:
+    """Refuses `[name] key` unless `value` is a number in its range."""
+    low, high, unit, low_allowed, whole = number
+    if (  # nan fails every comparison, and inf the highest bound
+        isinstance(value, int if whole else int | float)
+        and not isinstance(value, bool)
+        and (low <= value if low_allowed else low < value)
+        and value <= high
+    ):
+        return
+    kind = "a whole number" if whole else "a number"
+    least = f"from {low:g}" if low_allowed else f"above {low:g}"
+    example = default_lines()[name][key]
+    raise WorkspaceError(
+        f"{config_path} [{name}] {key} must be {kind} of {unit} {least} to {high:g}, not {value!r}",
+        field=f"{name}.{key}",
+        fix=f"set it to a number such as `{example}` under [{name}] in {config_path}",
+    )
 
 
 #: The schemes of Dask's comms a scheduler may listen on.
@@ -188,7 +260,7 @@ DASK_SCHEMES = ("tcp", "tls", "ws", "wss", "ucx")
 def _check_executor(config: dict[str, Any], config_path: Path) -> None:
     """Refuses an `[executor] dask_scheduler` that cannot name a Dask scheduler, or one set
     where `distributed` is not installed, when the workspace is read: never at a job."""
-    address = _table(config, "executor", config_path).get("dask_scheduler")
+    address = _value(config, config_path, "executor", "dask_scheduler")
     if address is None:
         return
     field_name, example = "executor.dask_scheduler", 'dask_scheduler = "tcp://10.0.0.5:8786"'
@@ -222,7 +294,7 @@ def _check_executor(config: dict[str, Any], config_path: Path) -> None:
 def _check_history(config: dict[str, Any], config_path: Path) -> None:
     """Refuses a `[history] path` that is no folder when the workspace is read: a URL
     (`s3://...`, `file:///...`) was taken for a folder of that name in the workspace."""
-    path = _table(config, "history", config_path).get("path", "history")
+    path = _value(config, config_path, "history", "path")
     if not isinstance(path, str) or not path.strip() or "://" in path or "\0" in path:
         raise WorkspaceError(
             f"{config_path} [history] path must be a folder, not {path!r}",
@@ -233,14 +305,15 @@ def _check_history(config: dict[str, Any], config_path: Path) -> None:
         )
 
 
-def _check_smtp(config: dict[str, Any], config_path: Path) -> None:
-    """Refuses an `[smtp]` that cannot send, when the workspace is read: it is first used
-    when a job fails, and its failure e-mail would be lost to a log line then."""
+def _checked_smtp(config: dict[str, Any], config_path: Path) -> dict[str, Any]:
+    """`[smtp]`, each key with its default; one that cannot send is refused, when the
+    workspace is read and again when a failure e-mail is sent (`Workspace.current_smtp`):
+    it is first used when a job fails, and its failure e-mail would be lost to a log line
+    then."""
     from email.utils import parseaddr
 
-    section = _table(config, "smtp", config_path)
-    host, port = section.get("host", "127.0.0.1"), section.get("port", 25)
-    sender = section.get("from", "lpstudio@localhost")
+    smtp = {key: _value(config, config_path, "smtp", key) for key in KNOWN_SETTINGS["smtp"]}
+    host, port, sender = smtp["host"], smtp["port"], smtp["from"]
     problems = (
         (
             "host",
@@ -265,12 +338,12 @@ def _check_smtp(config: dict[str, Any], config_path: Path) -> None:
     )
     for key, bad, wanted, example in problems:
         if bad:
-            value = {"host": host, "port": port, "from": sender}[key]
             raise WorkspaceError(
-                f"{config_path} [smtp] {key} must be {wanted}, not {value!r}",
+                f"{config_path} [smtp] {key} must be {wanted}, not {smtp[key]!r}",
                 field=f"smtp.{key}",
                 fix=f"set it, e.g. `{example}` under [smtp] in {config_path}",
             )
+    return smtp
 
 
 def _runtime_refused(folder: Path) -> WorkspaceError:
@@ -315,21 +388,6 @@ def runtime_folder(folder: Path) -> Path:
     return folder
 
 
-#: Every setting lpstudio.toml may hold, by table: anything else is a misspelling that would
-#: silently leave its default in force (`[kernel]`, `pool_sise`).
-KNOWN_SETTINGS = {
-    "workspace": ("name", "created"),
-    "store": ("url",),
-    "history": ("path",),
-    "users": ("default_role",),
-    "jobs": ("heartbeat_seconds", "stale_after_seconds", "retention_days"),
-    "triggers": ("auto_stop_after",),
-    "kernels": ("pool_size", "preimport", "warm", "fork"),
-    "executor": ("dask_scheduler", "workers"),
-    "smtp": ("host", "port", "from"),
-}
-
-
 def _check_known(config: dict[str, Any], config_path: Path) -> None:
     """Refuses tables and keys lpstudio does not read, naming the closest known one, and a
     default role that is not a role: every new user would get it, and could do nothing."""
@@ -347,16 +405,13 @@ def _check_known(config: dict[str, Any], config_path: Path) -> None:
             + f"known: {', '.join(names)} (the README's Configuration lists each)",
         )
 
-    for table, values in config.items():
+    for table in config:
         if table not in KNOWN_SETTINGS:
             raise unknown(table, table, list(KNOWN_SETTINGS), "[{}]")
-        if not isinstance(values, dict):
-            continue  # said by the check of its values
-        for key in values:
+        for key in _table(config, table, config_path):
             if key not in KNOWN_SETTINGS[table]:
                 raise unknown(key, f"{table}.{key}", KNOWN_SETTINGS[table], f"[{table}] {{}}")
-    users = config.get("users", {})
-    role = users.get("default_role", "analyst") if isinstance(users, dict) else "analyst"
+    role = _value(config, config_path, "users", "default_role")
     if role not in ROLES:
         raise WorkspaceError(
             f"{config_path} [users] default_role must be a role, not {role!r}",
@@ -401,6 +456,31 @@ def _library_folders() -> re.Pattern[str]:
     return _folder_pattern(*found, *(os.path.realpath(f) for f in found))
 
 
+def _read_config(root: Path) -> dict[str, Any]:
+    """The workspace's lpstudio.toml as TOML reads it, or why it cannot be read."""
+    config_path = root / CONFIG_NAME
+    try:
+        return tomllib.loads(config_path.read_text())
+    except (FileNotFoundError, NotADirectoryError):
+        raise WorkspaceError(
+            f"{root} is not an lpstudio workspace (no {CONFIG_NAME})",
+            field="workspace",
+            fix=f"create one with `lpstudio init {root} --accept-terms`",
+        ) from None
+    except OSError as exc:
+        raise WorkspaceError(
+            f"cannot read {config_path}: {exc.strerror}",
+            field="workspace",
+            fix=f"give the user running lpstudio read access to {root}",
+        ) from None
+    except tomllib.TOMLDecodeError as exc:
+        raise WorkspaceError(
+            f"{config_path} is not valid TOML: {exc}",
+            field="workspace",
+            fix=f"correct {config_path}",
+        ) from None
+
+
 @dataclass(frozen=True)
 class Workspace:
     """Paths and settings of one workspace; holds no open resources."""
@@ -414,31 +494,12 @@ class Workspace:
         path may come from Python, `--workspace=~/x` or `$LPSTUDIO_WORKSPACE`)."""
         root = Path(root).expanduser().resolve()
         config_path = root / CONFIG_NAME
-        try:
-            config = tomllib.loads(config_path.read_text())
-        except (FileNotFoundError, NotADirectoryError):
-            raise WorkspaceError(
-                f"{root} is not an lpstudio workspace (no {CONFIG_NAME})",
-                field="workspace",
-                fix=f"create one with `lpstudio init {root} --accept-terms`",
-            ) from None
-        except OSError as exc:
-            raise WorkspaceError(
-                f"cannot read {config_path}: {exc.strerror}",
-                field="workspace",
-                fix=f"give the user running lpstudio read access to {root}",
-            ) from None
-        except tomllib.TOMLDecodeError as exc:
-            raise WorkspaceError(
-                f"{config_path} is not valid TOML: {exc}",
-                field="workspace",
-                fix=f"correct {config_path}",
-            ) from None
+        config = _read_config(root)
         _check_known(config, config_path)
         _check_numbers(config, config_path)
         _check_executor(config, config_path)
         _check_history(config, config_path)
-        _check_smtp(config, config_path)
+        _checked_smtp(config, config_path)
         _check_runtime(root)
         return cls(root, config)
 
@@ -482,7 +543,9 @@ class Workspace:
             config_path = root / CONFIG_NAME
             if not config_path.exists():
                 created = datetime.now(UTC).isoformat(timespec="seconds")
-                config_path.write_text(DEFAULT_CONFIG.format(name=root.name, created=created))
+                config_path.write_text(
+                    DEFAULT_CONFIG.format(name=root.name, created=created, **default_lines())
+                )
         except OSError as exc:
             where = f" ({exc.filename})" if exc.filename and exc.filename != str(root) else ""
             raise WorkspaceError(
@@ -493,54 +556,62 @@ class Workspace:
 
     # -- settings --------------------------------------------------------------------------
 
-    def setting(self, section: str, key: str, default: Any) -> Any:
-        return self.config.get(section, {}).get(key, default)
+    def setting(self, section: str, key: str) -> Any:
+        """`[section] key` of lpstudio.toml, else its default (`KNOWN_SETTINGS`): a number
+        that may have a fraction as a float, whatever the file wrote (`2` or `2.0`)."""
+        value = _value(self.config, self.root / CONFIG_NAME, section, key)
+        number = KNOWN_SETTINGS[section][key].number
+        return float(value) if number is not None and not number.whole else value
+
+    def current_smtp(self) -> dict[str, Any]:
+        """`[smtp]` as lpstudio.toml says it now, each key with its default, checked as when
+        the workspace is read: read again for each failure e-mail (rare, and cheap), since a
+        long-running server or scheduler would else send through the settings it started
+        with, ignoring an `[smtp]` set since. Only `[smtp]` is checked: another setting
+        broken since cannot hold up the e-mail."""
+        config_path = self.root / CONFIG_NAME
+        smtp = {"smtp": _table(_read_config(self.root), "smtp", config_path)}
+        _check_known(smtp, config_path)  # a misspelt key, as when the workspace is read
+        return _checked_smtp(smtp, config_path)
 
     def pool_settings(self) -> PoolSettings:
         """The `[kernels]` section, checked: how many ready kernels, what they pre-import."""
         from .pool import PoolSettings
 
-        default = PoolSettings()
-        section = self.config.get("kernels", {})
         where = f"{self.root / CONFIG_NAME} [kernels]"
+        examples = default_lines()["kernels"]
 
-        def bad(key: str, what: str, example: str) -> WorkspaceError:
+        def bad(key: str, what: str) -> WorkspaceError:
             return WorkspaceError(
-                f"{where} {key} must be {what}, not {section[key]!r}",
+                f"{where} {key} must be {what}, not {self.setting('kernels', key)!r}",
                 field=f"kernels.{key}",
-                fix=f"set it to {example} in {self.root / CONFIG_NAME}",
+                fix=f"set it to {examples[key]} in {self.root / CONFIG_NAME}",
             )
 
-        size = section.get("pool_size", default.size)
+        size = self.setting("kernels", "pool_size")
         if isinstance(size, bool) or not isinstance(size, int) or not 0 <= size <= 64:
-            raise bad("pool_size", "a whole number from 0 to 64", "pool_size = 2")
-        preimport = section.get("preimport", list(default.preimport))
+            raise bad("pool_size", "a whole number from 0 to 64")
+        preimport = self.setting("kernels", "preimport")
         if not _names(preimport) or not all(
             part.isidentifier() for name in preimport for part in name.split(".")
         ):
-            raise bad("preimport", "a list of module names", 'preimport = ["pandas", "httpx"]')
+            raise bad("preimport", "a list of module names")
         # The fork server imports them with this Python: one it lacks (a misspelling) made
         # every kernel start cold, with a line in the log per job.
         absent = [name for name in preimport if not importlib.util.find_spec(name.split(".")[0])]
         if absent:
-            raise bad(
-                "preimport",
-                f"a list of modules installed here ({', '.join(absent)} is not)",
-                'preimport = ["pandas", "httpx"]',
-            )
-        warm = section.get("warm", list(default.warm))
+            raise bad("preimport", f"a list of modules installed here ({', '.join(absent)} is not)")
+        warm = self.setting("kernels", "warm")
         if not _names(warm):
-            raise bad("warm", "a list of kernel spec names", 'warm = ["python3"]')
+            raise bad("warm", "a list of kernel spec names")
         from .recipe import missing_kernels
 
         installed = missing_kernels(warm)
         if installed is not None:  # a misspelt spec kept nothing warm, without a word
-            raise bad(
-                "warm", f"a list of installed kernel specs ({installed})", 'warm = ["python3"]'
-            )
-        fork = section.get("fork", default.fork)
+            raise bad("warm", f"a list of installed kernel specs ({installed})")
+        fork = self.setting("kernels", "fork")
         if not isinstance(fork, bool):
-            raise bad("fork", "true or false", "fork = true")
+            raise bad("fork", "true or false")
         return PoolSettings(size=size, preimport=tuple(preimport), warm=tuple(warm), fork=fork)
 
     @property
@@ -551,7 +622,7 @@ class Workspace:
     def history(self) -> Path:
         """Where output notebooks go: `[history] path`, relative to the workspace or
         absolute (a folder every machine of the brand shares, when scaled out)."""
-        return self.root / Path(self.setting("history", "path", "history")).expanduser()
+        return self.root / Path(self.setting("history", "path")).expanduser()
 
     def stored_path(self, path: Path) -> str:
         """A path as the store keeps it: relative to the workspace when inside it (the
@@ -588,12 +659,12 @@ class Workspace:
 
     @property
     def store_url(self) -> str:
-        url = self.setting("store", "url", "sqlite:///lpstudio.db")
+        url = self.setting("store", "url")
         if not isinstance(url, str):
             raise WorkspaceError(
                 f"[store] url in lpstudio.toml must be text, not {url!r}",
                 field="store.url",
-                fix='write it quoted, e.g. url = "sqlite:///lpstudio.db"',
+                fix=f"write it quoted, e.g. {default_lines()['store']['url']}",
             )
         prefix = "sqlite:///"
         if url.startswith(prefix) and not url[len(prefix) :].startswith("/"):

@@ -1,0 +1,117 @@
+"""Settings of lpstudio.toml: the defaults a new workspace's file says are those used, a
+table written as a value is refused when the file is read, and the failure e-mail's
+`[smtp]` is read anew, since an operator may set it while a server or scheduler runs."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from lpstudio.cli import main
+from lpstudio.sandbox import Sandbox
+from lpstudio.studio import Studio
+from lpstudio.workspace import Workspace
+
+from .browser import free_port
+from .conftest import scheduler_running, wait_for
+from .test_scheduler import _Mailbox, add_checkouts, jobs, phones, poll_recipe
+
+
+def e_mail_failures(caplog: pytest.LogCaptureFixture) -> list[str]:
+    """The log lines saying a failure e-mail could not be sent."""
+    return [r.getMessage() for r in caplog.records if "failure e-mail" in r.getMessage()]
+
+
+def test_smtp_set_while_the_scheduler_runs_is_used_for_the_failure_e_mail(
+    sandbox_ws: Path, sandbox: Sandbox, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An `[smtp]` added to lpstudio.toml after the Studio opened it was ignored until a
+    restart: the e-mail went to 127.0.0.1:25 and was lost to `Connection refused`."""
+    from aiosmtpd.controller import Controller
+
+    caplog.set_level(logging.WARNING, logger="lpstudio.failures")
+    mailbox, port = _Mailbox(), free_port()
+    smtp = Controller(mailbox, hostname="127.0.0.1", port=port)
+    smtp.start()
+    try:
+        recipe = poll_recipe(sandbox_ws, "flaky", ("raise RuntimeError('the CRM is down')",))
+        with Studio.open(sandbox_ws, user="alice") as studio:
+            studio.start("p/flaky")
+            studio.save_settings(recipe, notify={"email": "ops@brand.example"})
+            with (sandbox_ws / "lpstudio.toml").open("a") as config:
+                config.write(f'\n[smtp]\nport = {port}\nfrom = "studio@brand.example"\n')
+            add_checkouts(sandbox, phones(0, 1))
+            with scheduler_running(studio):
+                wait_for(lambda: mailbox.messages or e_mail_failures(caplog), 120, "the e-mail")
+            (job,) = jobs(studio.store, recipe)
+    finally:
+        smtp.stop()
+    assert not e_mail_failures(caplog)
+    (mail,) = mailbox.messages
+    assert (mail["From"], mail["To"]) == ("studio@brand.example", "ops@brand.example")
+    assert mail["Subject"] == f"lpstudio: job {job.id} of {recipe} failed"
+
+
+def test_a_bad_smtp_set_while_the_scheduler_runs_is_logged_naming_it_and_the_fix(
+    sandbox_ws: Path, sandbox: Sandbox, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The e-mail's `[smtp]` is checked as when the workspace is read: a port out of range
+    is the e-mail's failure, logged with the setting and its fix, never a traceback."""
+    caplog.set_level(logging.WARNING, logger="lpstudio.failures")
+    recipe = poll_recipe(sandbox_ws, "flaky", ("raise RuntimeError('the CRM is down')",))
+    with Studio.open(sandbox_ws, user="alice") as studio:
+        studio.start("p/flaky")
+        studio.save_settings(recipe, notify={"email": "ops@brand.example"})
+        config = sandbox_ws / "lpstudio.toml"
+        with config.open("a") as written:
+            written.write("\n[smtp]\nport = 99999\n")
+        add_checkouts(sandbox, phones(0, 1))
+        with scheduler_running(studio):
+            wait_for(lambda: e_mail_failures(caplog), 120, "the e-mail's failure")
+        (job,) = jobs(studio.store, recipe)
+    (record,) = [r for r in caplog.records if "failure e-mail" in r.getMessage()]
+    said = record.getMessage()
+    assert said.startswith(f"failure e-mail for job {job.id} failed: "), said
+    assert f"{config} [smtp] port must be a whole number from 1 to 65535" in said, said
+    assert "port = 587" in said and record.exc_info is None, said
+
+
+@pytest.mark.parametrize("table", ["store", "users", "kernels"])
+def test_a_table_written_as_a_value_is_refused_when_the_workspace_is_read(
+    ws: Path, table: str
+) -> None:
+    """`store = 5` above the tables passed the checks, and every command then ended in a
+    traceback (`'int' object has no attribute 'get'`)."""
+    config = ws / "lpstudio.toml"
+    before, _, after = config.read_text().partition(f"[{table}]\n")
+    rest = after[after.index("\n[") :] if "\n[" in after else ""  # its keys dropped
+    config.write_text(f"{table} = 5\n{before}{rest}")
+    result = CliRunner().invoke(main, ["jobs", "--json", "--workspace", str(ws)])
+    assert result.exit_code == 2, result.output
+    assert "Traceback" not in result.output
+    error = json.loads(result.stdout)["error"]
+    assert error["field"] == table, error
+    assert f"{config} {table} must be a table, not 5" == error["message"], error
+    assert f"[{table}] header" in error["fix"], error
+
+
+def test_a_new_workspace_s_settings_hold_every_default_it_is_read_with(ws: Path) -> None:
+    """The file `lpstudio init` writes says the values lpstudio uses when a key is left out."""
+    written = Workspace.load(ws)
+    bare = Workspace(ws)
+    for table, key in [
+        ("store", "url"),
+        ("history", "path"),
+        ("users", "default_role"),
+        ("jobs", "stale_after_seconds"),
+        ("jobs", "heartbeat_seconds"),
+        ("jobs", "retention_days"),
+        ("kernels", "pool_size"),
+        ("kernels", "fork"),
+    ]:
+        assert written.setting(table, key) == bare.setting(table, key), (table, key)
+    assert written.pool_settings() == bare.pool_settings()
