@@ -165,16 +165,18 @@ async def test_why_saved_settings_cannot_run_never_quotes_a_connections_secret(
 # -- Poll now ----------------------------------------------------------------------------------
 
 
-def rows_recipe(ws: Path) -> None:
-    """p/rows: a poll trigger on a table of two new rows (a job each), stopped."""
+def rows_recipe(
+    ws: Path, name: str = "p/rows", cells: tuple[str, ...] = ("y = x + 1",), rows: int = 2
+) -> None:
+    """`name`: a poll trigger on a table of `rows` new rows (a job each), stopped."""
     with sqlite3.connect(ws / "rows.db") as db:
         db.execute("CREATE TABLE rows (id integer primary key)")
-        db.executemany("INSERT INTO rows (id) VALUES (?)", [(1,), (2,)])
+        db.executemany("INSERT INTO rows (id) VALUES (?)", [(n,) for n in range(1, rows + 1)])
     db.close()
     write_recipe(
         ws,
-        "p/rows",
-        cells=("y = x + 1",),
+        name,
+        cells=cells,
         metadata={
             "title": "rows",
             "trigger": {"kind": "poll", "connection": "rows", "trigger": "new_rows"},
