@@ -64,15 +64,23 @@ class ApiClients:
 
     `served` gives the endpoint paths of the workspace's callable recipes."""
 
-    def __init__(self, store: Store, user: str, served: Callable[[], Collection[str]]) -> None:
+    def __init__(
+        self,
+        store: Store,
+        user: str,
+        served: Callable[[], Collection[str]],
+        refuse_held_secret: Callable[[str, str, str, str], None],
+    ) -> None:
         self.store = store
         self.user = user
         self.served = served
+        self.refuse_held_secret = refuse_held_secret  # `Studio.refuse_held_secret`
 
     def create(
         self, name: str, endpoints: list[str], rate_per_minute: int = 60
     ) -> tuple[dict[str, Any], str]:
         """Makes a client; returns it and its token, which is shown only this once."""
+        self.refuse_held_secret(name, "name", "API client name", "name the client for its bot")
         if not NAME_PATTERN.match(name):
             raise InputError(
                 f"invalid API client name {name!r}",

@@ -499,18 +499,29 @@ def _holds_secret(key: str, type_: str, secret_names: list[str]) -> InputError:
     )
 
 
-def _check_name(name: str, hidden: Collection[str] = ()) -> None:
-    """Refuses a name that is no connection name, or that holds one of the `hidden` secrets
-    (checked first, so that no refusal quotes it): a name is shown in clear, by `list`, the
+def refuse_held_secret(name: str, field: str, what: str, hidden: Collection[str], fix: str) -> None:
+    """Refuses a name people type (a connection, a project, a user...) that holds one of
+    the `hidden` secrets, without quoting it: a name is shown in clear, by listings, the
     API, the studio and the audit log, as a plain field is (`_holds_secret`)."""
     if scrub_text(name, hidden) != name:
         raise InputError(
-            "the connection name holds a secret of this workspace (a connection's secret or "
-            "the store's password): a name is shown in clear",
-            field="name",
-            fix="name the connection for what it links to, e.g. crm-hooks; a secret goes in a "
-            "secret field, which is never shown (`--secret FIELD`)",
+            f"the {what} holds a secret of this workspace (a connection's secret or the "
+            "store's password): a name is shown in clear",
+            field=field,
+            fix=f"{fix}; a secret goes in a connection's secret field, which is never shown",
         )
+
+
+def _check_name(name: str, hidden: Collection[str] = ()) -> None:
+    """Refuses a name that is no connection name, or that holds one of the `hidden` secrets
+    (checked first, so that no refusal quotes it)."""
+    refuse_held_secret(
+        name,
+        "name",
+        "connection name",
+        hidden,
+        "name the connection for what it links to, e.g. crm-hooks (`--secret FIELD` for secrets)",
+    )
     if not NAME_PATTERN.match(name):
         raise InputError(
             f"invalid connection name {name!r}",

@@ -506,6 +506,7 @@ def _plan(
     if into is None:  # as it was exported: a name under projects/ already
         base, folder = project_folder(studio, manifest["folder"], False, "folder", typed=False)
     else:
+        studio.refuse_held_secret(into, "into", "project folder", "give the folder its name")
         base, folder = project_folder(studio, into, False, "into", typed=True)
     prefix = "" if folder == "." else f"{folder}/"
     plan = _Plan(folder)

@@ -1504,6 +1504,7 @@ class Studio:
         if not project.isprintable():  # a NUL would not even resolve
             raise InputError(f"invalid project folder {project!r}", field="project", fix=fix)
         project = project.rstrip("/") or project  # `/` alone is refused below, as it was
+        self.refuse_held_secret(project, "project", "project folder", fix)
         project = typed_project(self.workspace.projects, project, "project", fix)
         folder = self.workspace.inside(
             self.workspace.projects / project, self.workspace.projects, "project", "project"
@@ -1517,6 +1518,7 @@ class Studio:
                 fix="give a project folder, such as the part of a recipe's path before its name",
             )
         stem = template.name if new_name is None else new_name  # "" is refused, as by REST
+        self.refuse_held_secret(stem, "name", "recipe name", "name the recipe for what it does")
         stem = stem.removesuffix(".ipynb")  # "reminder.v2" is a name, not a suffix to drop
         _check_file_name(stem, "name", "recipe name", "give a plain file name such as my_reminder")
         with trying(self.workspace.root):  # no other try picks the same free endpoint
@@ -1691,6 +1693,7 @@ class Studio:
                 f"unknown role {role!r}", field="role", fix=f"use one of: {', '.join(ROLES)}"
             )
         self._refuse_no_person(name)
+        self.refuse_held_secret(name, "name", "user name", "give the login name the person uses")
         with self.store.write() as s:
             user = s.get(User, name)
             # A name checked only for a newcomer: one a login already brought in (an IdP's
@@ -1839,7 +1842,15 @@ class Studio:
     def api_clients(self) -> ApiClients:
         """The workspace's API clients (changes audited as this user); they are given only
         endpoints that callable recipes serve."""
-        return ApiClients(self.store, self.user, self.callable_paths)
+        return ApiClients(self.store, self.user, self.callable_paths, self.refuse_held_secret)
+
+    def refuse_held_secret(self, name: str, field: str, what: str, fix: str) -> None:
+        """Refuses a name people type (a project, a recipe, a user, an API client) that
+        holds a secret of the workspace: listings, answers and the audit log show names."""
+        from .connections import refuse_held_secret
+
+        hidden = self.connections.secret_values() | self.store.secrets
+        refuse_held_secret(name, field, what, hidden, fix)
 
     def callable_paths(self) -> set[str]:
         """The endpoint path of every callable recipe that loads, started or not."""

@@ -4,8 +4,10 @@ workspace's own (a secret, its key, its store)."""
 
 from __future__ import annotations
 
+import io
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -109,6 +111,35 @@ def test_a_connection_named_after_a_secret_is_refused_unquoted(studio: Studio) -
         assert SECRET not in shown and "lps-own-token-42" not in shown, shown
     listed = [info.name for info in studio.connections.list()]
     assert listed == ["hook"]
+    assert SECRET not in str(studio.audit_entries())
+
+
+def test_names_people_type_holding_a_secret_are_refused_unquoted(studio: Studio) -> None:
+    """A project folder, a recipe's name, a user and an API client are shown in clear (lists,
+    answers, the audit log), as a connection's name is: each was taken holding a secret of
+    the workspace, and every listing of it showed the secret."""
+    from lpstudio.packages import export_project, import_project
+
+    studio.connections.add("hook", "http", {"token": SECRET}, studio.user)
+    package = io.BytesIO()
+    studio.try_template("new_lead", "leads")
+    export_project(studio, "leads", package)
+    refusals: list[tuple[str, Callable[[], Any]]] = [
+        ("project", lambda: studio.try_template("new_lead", f"shop/{SECRET}")),
+        ("name", lambda: studio.try_template("new_lead", "shop", f"lead-{SECRET}")),
+        ("name", lambda: studio.set_role(SECRET, "analyst")),
+        ("name", lambda: studio.api_clients.create(f"cb-{SECRET}", ["*"])),
+        ("into", lambda: import_project(studio, io.BytesIO(package.getvalue()), into=SECRET)),
+    ]
+    for field, refused_call in refusals:
+        with pytest.raises(InputError) as refused:
+            refused_call()
+        assert refused.value.field == field, refused.value
+        shown = f"{refused.value.message} {refused.value.fix}"
+        assert SECRET not in shown and "holds a secret" in shown, shown
+    assert not (studio.workspace.projects / "shop").exists()
+    assert [user["name"] for user in studio.users()] == ["alice"]
+    assert studio.api_clients.list() == []
     assert SECRET not in str(studio.audit_entries())
 
 
