@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from ipywidgets import HTML, Widget
 
+from lpstudio.errors import LpstudioError
 from lpstudio.sandbox import Sandbox
 from lpstudio.studio import Studio
 from lpstudio.widgets import RecipeForm
@@ -91,6 +92,12 @@ def test_pick_list_choices_carry_their_value_as_the_lab_s_do(sandboxed: Studio) 
         assert handoffs[value] != f"{value} ({value})"  # a title, then its id
     skills = dict((value, label) for label, value in form.fields["skill"].input.options)
     assert skills["sales"].endswith("(sales)") or skills["sales"] == "sales"
+    # With no connection chosen, a list says to make one where the studio makes them.
+    form.slots["liveperson"].value = None
+    with pytest.raises(LpstudioError) as unchosen:
+        form.picklist("liveperson", "skills")
+    assert "Connections panel" in (unchosen.value.fix or ""), unchosen.value
+    assert "lpstudio connections add" not in (unchosen.value.fix or "")
     form.close()
 
 

@@ -488,8 +488,8 @@ class RecipeForm(w.VBox):
             raise LpstudioError(
                 f"choose a connection for '{slot}' first",
                 field=f"connections.{slot}",
-                fix=f"pick one under Connections (or add one with `lpstudio connections add "
-                f"{slot} ...`), then click Refresh lists",
+                fix="pick one under Connections (or create one in the Connections panel), "
+                "then click Refresh lists",
             )
         conn = self.studio.connections.open(picker.value)
         try:
