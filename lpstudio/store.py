@@ -727,10 +727,6 @@ class Store:
                     return job_id
                 job_id = parent
 
-    def update_job(self, job_id: int, **fields: Any) -> None:
-        with self.write() as s:
-            s.execute(update(JOBS).where(Job.id == job_id).values(**fields))
-
     def start_job(
         self, job_id: int, cells_total: int, output_path: str, running_limit: int | None = None
     ) -> bool:

@@ -19,10 +19,13 @@ from typing import Any, TypeVar
 import nbformat
 import pytest
 from click.testing import CliRunner, Result
+from sqlalchemy import update
 
 from lpstudio import runner
 from lpstudio.cli import main
+from lpstudio.models import Job
 from lpstudio.scheduler import Scheduler
+from lpstudio.store import Store
 from lpstudio.studio import Studio
 
 LPSTUDIO = str(Path(sys.executable).parent / "lpstudio")
@@ -143,6 +146,13 @@ def run_json(*args: str, **kwargs: Any) -> tuple[int, Any]:
     return proc.returncode, json.loads(proc.stdout) if proc.stdout.strip() else None
 
 
+def set_job(store: Store, job_id: int, **fields: Any) -> None:
+    """Writes `fields` on a job's row as they are, past the store's guarded transitions
+    (start, finish, claim): a test's way to set up a state those reach only with time."""
+    with store.write() as s:
+        s.execute(update(Job.__table__).where(Job.id == job_id).values(**fields))
+
+
 def wait_for(predicate: Callable[[], Any], timeout: float = 60, what: str = "condition") -> Any:
     """Polls a condition until it holds (waiting on state, not on time)."""
     deadline = time.monotonic() + timeout
@@ -204,7 +214,7 @@ def finished_job(ws: Path, minutes_ago: float) -> int:
             recipe="p/done.ipynb", version_id=version, trigger="manual", user="alice"
         )
         ended = datetime.now(UTC) - timedelta(minutes=minutes_ago)
-        studio.store.update_job(job.id, status="succeeded", finished_at=ended)
+        set_job(studio.store, job.id, status="succeeded", finished_at=ended)
         return job.id
 
 

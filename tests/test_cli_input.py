@@ -13,7 +13,7 @@ import pytest
 from lpstudio.errors import InputError, ParameterError
 from lpstudio.studio import Studio
 
-from .conftest import finished_job, job_rows, purged, run_cli, run_json, write_recipe
+from .conftest import finished_job, job_rows, purged, run_cli, run_json, set_job, write_recipe
 
 
 @pytest.mark.parametrize("days", ["-1", "nan", "inf", "1e12"])
@@ -254,7 +254,7 @@ def failed_job(ws: Path, error: dict[str, object], cells_total: int) -> int:
     """A job that failed with `error`, written straight to the store (no kernel)."""
     job_id = finished_job(ws, minutes_ago=1)
     with Studio.open(ws, user="alice") as studio:
-        studio.store.update_job(job_id, status="failed", error=error, cells_total=cells_total)
+        set_job(studio.store, job_id, status="failed", error=error, cells_total=cells_total)
     return job_id
 
 

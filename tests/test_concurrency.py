@@ -34,7 +34,7 @@ from lpstudio.store import Store, worker_id
 from lpstudio.studio import Studio
 from lpstudio.workspace import Workspace
 
-from .conftest import LPSTUDIO, wait_for, write_recipe
+from .conftest import LPSTUDIO, set_job, wait_for, write_recipe
 from .servers import serving
 from .test_job_faults import configure, queue_webhook_job
 
@@ -401,7 +401,8 @@ def test_a_job_waits_for_a_turn_held_by_a_dead_worker_until_the_reaper_fails_it(
         lost = studio.store.create_job(
             recipe=found.name, version_id=version, trigger="manual", user="alice"
         )
-        studio.store.update_job(
+        set_job(
+            studio.store,
             lost.id,
             status="running",
             worker=f"{socket.gethostname()}:{gone.pid}",

@@ -30,6 +30,7 @@ from .conftest import (
     run_cli,
     run_json,
     scheduler_running,
+    set_job,
     wait_for,
     write_recipe,
 )
@@ -364,7 +365,7 @@ def test_a_scheduled_job_the_reaper_requeued_is_left_queued_for_a_scheduler(
     with Studio.open(dask_ws, user="alice") as studio:
         job = queue_webhook_job(studio, "p/requeued")
         assert studio.store.claim_job(job.id, 10)
-        studio.store.update_job(job.id, worker=ran_in(dead.pid))  # a worker that died
+        set_job(studio.store, job.id, worker=ran_in(dead.pid))  # a worker that died
         ended = studio.executor.run_claimed(job.id)
         assert ended.status == "queued" and studio.job(job.id).error is None
 

@@ -25,7 +25,7 @@ from lpstudio.metrics import dashboard_metrics, recipes_with_jobs
 from lpstudio.models import Job
 from lpstudio.store import SCHEMA_HEAD, Store
 from lpstudio.studio import Studio
-from tests.conftest import selects_on_jobs
+from tests.conftest import selects_on_jobs, set_job
 
 T0 = datetime(2026, 3, 1, tzinfo=UTC)
 RECIPES = ("a/one.ipynb", "a/two.ipynb", "b/three.ipynb")
@@ -201,7 +201,7 @@ def test_a_purge_keeps_the_counts_of_the_jobs_it_erases(store: Store) -> None:
     for start, end in whole:
         assert figures(store, start, end) == before[(start, end)], (start, end)
     # A later change of a purged job (none happens: they are final) still moves its count.
-    store.update_job(ids[0], status="cancelled")
+    set_job(store, ids[0], status="cancelled")
     with store.read() as s:
         total = s.scalar(text("SELECT sum(jobs) FROM job_counts_daily"))
     assert total == 300

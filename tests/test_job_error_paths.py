@@ -16,7 +16,7 @@ from click.testing import Result
 from traitlets.config import Config
 
 from lpstudio.studio import Studio
-from tests.conftest import run_cli, run_json, write_recipe
+from tests.conftest import run_cli, run_json, set_job, write_recipe
 from tests.servers import extension_config
 
 
@@ -78,7 +78,7 @@ def test_every_text_of_a_job_s_error_is_shown_in_the_workspace(
             "detail": f"kernel died in {ws} running {ws.resolve()}/projects/p/x.py",
             "traceback": [f"File {ws}/projects/p/x.py", "line 2"],
         }
-        studio.store.update_job(job.id, status="failed", error=error)
+        set_job(studio.store, job.id, status="failed", error=error)
     for command in (("show", str(job.id)), ("jobs",)):
         result = cli(*command, "--json")
         assert result.exit_code == 0, result.output

@@ -36,7 +36,7 @@ from lpstudio.store import FINAL_STATES, Store, worker_id
 from lpstudio.studio import Studio
 from lpstudio.workspace import Workspace
 
-from .conftest import LPSTUDIO, gone, run_json, scheduler_running, wait_for, write_recipe
+from .conftest import LPSTUDIO, gone, run_json, scheduler_running, set_job, wait_for, write_recipe
 
 
 def append(path: Path, line: str) -> str:
@@ -433,7 +433,7 @@ def test_a_job_queued_by_a_machine_that_died_fails_once_its_heartbeat_is_stale(w
         assert studio.store.reap_lost_jobs(timedelta(seconds=60)) == []
         assert studio.job(job.id).status == "queued"
         # Silent for two minutes by the store's clock: its machine is gone.
-        studio.store.update_job(job.id, heartbeat_at=studio.store.now() - timedelta(minutes=2))
+        set_job(studio.store, job.id, heartbeat_at=studio.store.now() - timedelta(minutes=2))
     code, shown = run_json("show", str(job.id), "--workspace", str(ws))  # any command reaps
     assert code == 0 and shown["status"] == "failed"
     assert shown["error"]["ename"] == "WorkerLost"
@@ -456,7 +456,8 @@ def test_a_running_job_whose_machine_died_ends_when_it_was_last_seen_not_when_re
         )
         started = studio.store.now() - timedelta(hours=3)
         last_beat = started + timedelta(seconds=20)
-        studio.store.update_job(
+        set_job(
+            studio.store,
             job.id,
             status="running",
             worker="rebooted-host/0123abcd:4242",
@@ -497,7 +498,7 @@ def assert_a_waiting_job_is_kept_alive(studio: Studio, gate: Path) -> None:
     try:
         wait_for(lambda: studio.job(busy.id).status == "running", what="the first job")
         silent = studio.store.now() - timedelta(minutes=10)
-        studio.store.update_job(waiting.id, heartbeat_at=silent)
+        set_job(studio.store, waiting.id, heartbeat_at=silent)
         wait_for(
             lambda: studio.job(waiting.id).heartbeat_at > silent,
             what="a heartbeat of the waiting job",

@@ -13,6 +13,7 @@ from lpstudio.metrics import dashboard_metrics, recipes_with_jobs
 from lpstudio.models import Connection, Job, utcnow
 from lpstudio.store import SCHEMA_HEAD, Store
 from lpstudio.studio import Studio
+from tests.conftest import set_job
 from tests.test_store_schema import migrate_to
 
 START = datetime(2026, 3, 1, tzinfo=UTC)
@@ -210,7 +211,7 @@ def test_purged_jobs_keep_their_figures_on_the_dashboard(history: History, tmp_p
         history.job("a/one.ipynb", "failed", long_ago + TICK, {"accepted": 1}),
     ]
     for job_id in ids:
-        store.update_job(job_id, finished_at=long_ago)
+        set_job(store, job_id, finished_at=long_ago)
     now = utcnow()
     before = dashboard_metrics(store, now - timedelta(days=90), now)
     assert before["proactive"] == [{"day": long_ago.date().isoformat(), "accepted": 4, "failed": 1}]
@@ -227,7 +228,7 @@ def test_a_job_across_midnight_counts_on_the_utc_day_it_was_created(history: His
     recipe whose only job lies outside the range is not listed."""
     late = history.job("a/one.ipynb", "queued", at(1, 23, 59, 59))
     history.job("c/idle.ipynb", "succeeded", at(5))
-    history.store.update_job(late, status="running", started_at=at(2, 0, 0, 1))
+    set_job(history.store, late, status="running", started_at=at(2, 0, 0, 1))
     assert history.store.finish_job(late, "succeeded", result={"accepted": 2, "failed": [{}]})
     day1 = dashboard_metrics(history.store, at(1), at(2))
     assert day1["jobs_per_day"] == [{"day": "2026-03-01", "status": "succeeded", "count": 1}]
@@ -249,7 +250,7 @@ def upgrade_leaves_test_runs_out(store: Store) -> None:
         """A job, then each change written in turn, as the store writes it."""
         job_id = history.job("a/one.ipynb", status, created_at, result)
         for change in changes:
-            store.update_job(job_id, **change)
+            set_job(store, job_id, **change)
         return job_id
 
     purge = {"purged": True, "event": None, "parameters": {}, "result": None}  # Studio.purge's
@@ -300,10 +301,10 @@ def upgrade_leaves_test_runs_out(store: Store) -> None:
     for start, end in ranges:
         assert shown(start, end) == within(start, end, sent), (start, end)
 
-    store.update_job(real, trigger="test")  # counted again as it changes, either way
+    set_job(store, real, trigger="test")  # counted again as it changes, either way
     for start, end in ranges:
         assert shown(start, end) == within(start, end, {1: (3, 1), 3: (5, 0), 4: (1, 0)})
-    store.update_job(real, trigger="manual")
+    set_job(store, real, trigger="manual")
     for start, end in ranges:
         assert shown(start, end) == within(start, end, sent), (start, end)
     assert dashboard_metrics(store, at(1), at(8))["jobs_per_day"] == jobs_before

@@ -44,7 +44,7 @@ from lpstudio.scheduler import Scheduler
 from lpstudio.store import RUNNING, SCHEMA_HEAD, Store
 from lpstudio.studio import Studio
 from tests.browser import free_port
-from tests.conftest import selects_on_jobs, wait_for, write_recipe
+from tests.conftest import selects_on_jobs, set_job, wait_for, write_recipe
 from tests.postgres import create_database, postgres_server, restart_server, server_down
 from tests.servers import serving
 from tests.test_job_faults import queue_webhook_job
@@ -422,7 +422,7 @@ def test_a_machine_whose_clock_is_off_never_reaps_a_live_job(
             assert worker.heartbeat(live.id, cells_done=1) is False
             assert worker.claim_job(silent.id, running_limit=1)
         # ...one of them silent for two minutes, by the store's clock.
-        reaper.update_job(silent.id, heartbeat_at=reaper.now() - timedelta(minutes=2))
+        set_job(reaper, silent.id, heartbeat_at=reaper.now() - timedelta(minutes=2))
         # A scheduler on a machine whose clock runs fast reaps the jobs silent for a
         # minute: the live one beat just now; the silent one goes back to the queue.
         with monkeypatch.context() as m:
@@ -484,7 +484,7 @@ def test_a_job_queued_on_a_machine_whose_clock_is_off_fails_only_once_silent(
             _skewed(m, SKEW)
             assert reaper.reap_lost_jobs(timedelta(seconds=60)) == []
         assert reaper.job(job.id).status == "queued"
-        reaper.update_job(job.id, heartbeat_at=reaper.now() - timedelta(minutes=2))
+        set_job(reaper, job.id, heartbeat_at=reaper.now() - timedelta(minutes=2))
         with monkeypatch.context() as m:
             _skewed(m, -SKEW)
             assert reaper.reap_lost_jobs(timedelta(seconds=60)) == [job.id]
@@ -602,7 +602,7 @@ def test_times_are_utc_whatever_the_server_s_time_zone(server: str) -> None:
         version = store.snapshot("p/one.ipynb", "{}", {}, "alice")
         job = store.create_job(recipe="p/one.ipynb", version_id=version, user="alice")
         created = datetime(2026, 3, 1, 20, 0, tzinfo=UTC)  # 2 March, 10:00 in Kiritimati
-        store.update_job(job.id, created_at=created, status="succeeded")
+        set_job(store, job.id, created_at=created, status="succeeded")
 
         read = store.job(job.id).created_at
         assert read == created and read.isoformat() == "2026-03-01T20:00:00+00:00"
@@ -687,8 +687,13 @@ def test_a_purge_on_postgresql_keeps_the_dashboard_s_figures(pg_ws: Path) -> Non
         ]
         results = ({"accepted": 3, "failed": [{}]}, {"accepted": 1})
         for job, result in zip(jobs_, results, strict=True):
-            store.update_job(
-                job.id, created_at=long_ago, finished_at=long_ago, status="succeeded", result=result
+            set_job(
+                store,
+                job.id,
+                created_at=long_ago,
+                finished_at=long_ago,
+                status="succeeded",
+                result=result,
             )
         now = utcnow()
         before = dashboard_metrics(store, now - timedelta(days=90), now)
@@ -827,15 +832,15 @@ def test_a_postgresql_store_of_the_previous_schema_upgrades_with_its_history(ser
         _upgrade(previous, "0006")
         version = previous.snapshot("p/one.ipynb", "{}", {}, "alice")
         old = previous.create_job(recipe="p/one.ipynb", version_id=version, user="alice")
-        previous.update_job(old.id, status="succeeded", result={"accepted": 2})
+        set_job(previous, old.id, status="succeeded", result={"accepted": 2})
         previous.migrate()
         assert previous.schema_revision() == SCHEMA_HEAD
         assert _schema_differences(previous) == []
 
         deep = "/".join(["folder"] * 200) + "/one.ipynb"
         new = previous.create_job(recipe=deep, version_id=version, user="alice")
-        previous.update_job(new.id, status="failed")
-        previous.update_job(old.id, status="failed")  # the counts trigger still follows it
+        set_job(previous, new.id, status="failed")
+        set_job(previous, old.id, status="failed")  # the counts trigger still follows it
         now = utcnow()
         metrics = dashboard_metrics(previous, now - timedelta(days=1), now + timedelta(hours=1))
         assert metrics["jobs_per_day"] == [

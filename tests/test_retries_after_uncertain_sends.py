@@ -26,7 +26,7 @@ from lpstudio.models import Job, utcnow
 from lpstudio.scheduler import Scheduler
 from lpstudio.studio import Studio
 
-from .conftest import scheduler_running, wait_for, write_recipe
+from .conftest import scheduler_running, set_job, wait_for, write_recipe
 
 RETRIES = {"count": 2, "interval": 0}
 
@@ -135,8 +135,12 @@ def test_a_job_killed_mid_send_is_reported_at_once_and_retried_for_the_rest(
         assert studio.store.start_job(job.id, 2, "out.ipynb")
         if sending:  # its request is out; its answer never comes
             StoreLedger(studio.store.url, f"job:{job.id}", job.id).claim_many(["a", "b"])
-        studio.store.update_job(
-            job.id, cells_done=1, worker=f"{socket.gethostname()}:{gone.pid}", started_at=utcnow()
+        set_job(
+            studio.store,
+            job.id,
+            cells_done=1,
+            worker=f"{socket.gethostname()}:{gone.pid}",
+            started_at=utcnow(),
         )
 
         Scheduler(studio).tick()  # reaps it, then retries or reports it

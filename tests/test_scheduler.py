@@ -47,7 +47,7 @@ from lpstudio.studio import Studio
 from lpstudio.workspace import Workspace
 
 from .browser import free_port
-from .conftest import LPSTUDIO, gone, run_cli, scheduler_running, wait_for, write_recipe
+from .conftest import LPSTUDIO, gone, run_cli, scheduler_running, set_job, wait_for, write_recipe
 
 POLL = {
     "kind": "poll",
@@ -952,7 +952,7 @@ def test_a_last_attempt_a_retry_might_have_passed_says_what_next_and_its_true_en
             recipe=found.name, version_id=version, trigger="retry", user="alice", attempt=2
         )
         error = {"ename": ename, "evalue": "it stopped", "uncertain_sends": 1}
-        studio.store.update_job(job.id, status=status, error=error)
+        set_job(studio.store, job.id, status=status, error=error)
         ended = studio.job(job.id)
 
         assert after_failure(studio, ended) is None  # none left to retry
@@ -1101,7 +1101,7 @@ def test_a_cancel_asked_of_a_job_whose_worker_vanished_cancels_it(
     with Studio.open(ws, user="alice") as studio:
         job = queue_lost(ws, studio, webhook, "webhook")
         vanished(job.id)
-        db.update_job(job.id, cells_done=cells_done)
+        set_job(db, job.id, cells_done=cells_done)
         asked, ended = db.request_cancel(job.id)
         assert (asked.status, asked.cancel_requested, ended) == ("running", True, False)
         Scheduler(studio).tick()
@@ -1831,11 +1831,11 @@ def test_purge_erases_job_data_but_keeps_ids_statuses_and_times(ws: Path, db: St
             recipe="p/old.ipynb", version_id=version, trigger="manual", user="alice"
         )
         long_ago = datetime.now(UTC) - timedelta(days=31)
-        studio.store.update_job(old.id, status="succeeded", finished_at=long_ago)
+        set_job(studio.store, old.id, status="succeeded", finished_at=long_ago)
         recent = studio.store.create_job(
             recipe="p/old.ipynb", version_id=version, trigger="manual", user="alice"
         )
-        studio.store.update_job(recent.id, status="succeeded", finished_at=datetime.now(UTC))
+        set_job(studio.store, recent.id, status="succeeded", finished_at=datetime.now(UTC))
         scheduler = Scheduler(studio)
         try:
             scheduler.tick()

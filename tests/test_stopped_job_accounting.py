@@ -28,7 +28,7 @@ from lpstudio.store import UNANSWERED
 from lpstudio.studio import Studio
 from lpstudio.widgets.dashboard import day_range
 
-from .conftest import wait_for, write_recipe
+from .conftest import set_job, wait_for, write_recipe
 from .postgres import create_database, postgres_server
 from .test_job_faults import configure
 
@@ -142,7 +142,7 @@ def running_job(studio: Studio, name: str, trigger: str, **running: Any) -> tupl
     job = studio.store.create_job(
         recipe=found.name, version_id=version, trigger=trigger, user="alice"
     )
-    studio.store.update_job(job.id, status="running", **running)
+    set_job(studio.store, job.id, status="running", **running)
     return job, StoreLedger(studio.store.url, f"job:{job.id}", job.id, store=studio.store)
 
 
@@ -190,7 +190,7 @@ def test_a_job_asked_to_cancel_as_its_scheduler_stopped_keeps_what_it_sent(ws: P
         job, ledger = running_job(studio, "p/asked", "schedule", worker="w", cells_done=2)
         ledger.claim_many([key(n) for n in range(3)])
         ledger.settle_many({key(0): "accepted", key(1): "accepted"}, {"proactiveCampaignId": "c"})
-        studio.store.update_job(job.id, cancel_requested=True)
+        set_job(studio.store, job.id, cancel_requested=True)
 
         studio.store.requeue(job.id)  # as the scheduler's SIGTERM does
 

@@ -33,7 +33,7 @@ from lpstudio.models import (
 )
 from lpstudio.store import SCHEMA_HEAD, Store, worker_id
 from lpstudio.studio import Studio
-from tests.conftest import run_json, write_recipe
+from tests.conftest import run_json, set_job, write_recipe
 from tests.postgres import create_database, postgres_server
 
 #: The password of the target's URL: never shown by any answer (the test server trusts
@@ -157,7 +157,8 @@ def fill_every_table(ws: Path) -> list[int]:
         version = ran[0].version_id
         old = store.create_job(recipe="p/double.ipynb", version_id=version, user="alice")
         ended = utcnow() - timedelta(days=3)
-        store.update_job(
+        set_job(
+            store,
             old.id,
             status="succeeded",
             result={"accepted": 7, "failed": ["r1"]},
@@ -277,7 +278,7 @@ def test_a_store_copied_to_a_new_sqlite_file_says_what_and_what_next(ws: Path) -
             for _ in range(3)
         ]
         for job_id in ids:
-            studio.store.update_job(job_id, status="succeeded", finished_at=utcnow())
+            set_job(studio.store, job_id, status="succeeded", finished_at=utcnow())
     source = stored_rows(workspace_url(ws))
     before = answer(ws, "jobs")
 
@@ -309,8 +310,12 @@ def test_a_store_with_jobs_queued_or_running_is_not_copied(ws: Path, status: str
         version = studio.store.snapshot("p/done.ipynb", "{}", {}, "alice")
         job = studio.store.create_job(recipe="p/done.ipynb", version_id=version, user="alice")
         if status == "running":  # by a live process: this one
-            studio.store.update_job(
-                job.id, status="running", worker=worker_id(), heartbeat_at=studio.store.now()
+            set_job(
+                studio.store,
+                job.id,
+                status="running",
+                worker=worker_id(),
+                heartbeat_at=studio.store.now(),
             )
     error = refusal(cli(ws, "store-copy", "sqlite:///copy.db", "--json"))
     assert error["field"] == "jobs" and f"job {job.id}" in error["message"]
@@ -393,7 +398,7 @@ def test_a_copy_that_fails_part_way_leaves_the_target_as_it_was(
         version = studio.store.snapshot("p/done.ipynb", "{}", {}, "alice")
         for _ in range(3):
             job = studio.store.create_job(recipe="p/done.ipynb", version_id=version, user="alice")
-            studio.store.update_job(job.id, status="succeeded", finished_at=utcnow())
+            set_job(studio.store, job.id, status="succeeded", finished_at=utcnow())
     with sqlite3.connect(ws / "lpstudio.db") as raw:  # foreign keys off, as sqlite3 has them
         raw.execute("UPDATE jobs SET rerun_of = 999 WHERE id = ?", (job.id,))
     if backend == "sqlite":
