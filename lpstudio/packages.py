@@ -122,6 +122,7 @@ MANIFEST_SCHEMA: dict[str, Any] = {
 }
 
 _AGAIN = "export the project again with `lpstudio export FOLDER`"
+_ELSEWHERE = "import it --into a folder of another name"
 
 
 # -- export ----------------------------------------------------------------------------------
@@ -501,12 +502,16 @@ def _plan(
     replace: bool,
 ) -> _Plan:
     """Every check of an import, in order: paths, what exists, connections, recipes."""
+    from .connections import refuse_held_secret
     from .studio import _check_file_name
 
+    # Names are shown in clear (listings, answers, the audit log): none may hold a secret.
+    hidden = studio.connections.secret_values() | studio.store.secrets
     if into is None:  # as it was exported: a name under projects/ already
+        refuse_held_secret(manifest["folder"], "folder", "project folder", hidden, _ELSEWHERE)
         base, folder = project_folder(studio, manifest["folder"], False, "folder", typed=False)
     else:
-        studio.refuse_held_secret(into, "into", "project folder", "give the folder its name")
+        refuse_held_secret(into, "into", "project folder", hidden, "give the folder its name")
         base, folder = project_folder(studio, into, False, "into", typed=True)
     prefix = "" if folder == "." else f"{folder}/"
     plan = _Plan(folder)
@@ -516,6 +521,9 @@ def _plan(
         for data in entry.get("files", []):
             listed[(PurePosixPath(rel).parent / data).as_posix()] = f"recipes.{rel}.files"
     for rel, where in listed.items():
+        # Its field names the path, so not that: one that holds a secret names neither.
+        field = "recipes" if rel in manifest["recipes"] else "files"
+        refuse_held_secret(rel, field, "path", hidden, "rename it before exporting it again")
         for part in rel.split("/"):
             _check_file_name(part, where, "path", _AGAIN)
         if rel not in members:

@@ -561,6 +561,10 @@ class Store:
                 user.role = "admin"
         return row
 
+    def has_user(self, name: str) -> bool:
+        with self.read() as s:
+            return s.get(User, name) is not None
+
     def ensure_user(self, name: str, default_role: str) -> User:
         """Returns the user, creating it with the workspace's default role on first sight."""
         with self.read() as s:

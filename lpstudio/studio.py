@@ -371,11 +371,17 @@ class Studio:
                 "--accept-terms`",
             )
         default_role = workspace.setting("users", "default_role")
+        self.connections = Connections(self.store, workspace.key_path, workspace.root, user=acting)
+        if not self.store.has_user(acting):  # a newcomer: users and the audit log show names
+            try:
+                self.refuse_held_secret(
+                    acting, "user", "user name", "act under the login name the person uses"
+                )
+            except InputError:
+                self.store.close()
+                raise
         self.user = self.store.ensure_user(acting, default_role).name
         self.executor = executor or executor_for(workspace, self.store, self._reap)
-        self.connections = Connections(
-            self.store, workspace.key_path, workspace.root, user=self.user
-        )
         self._reap()
 
     def _reap(self) -> None:

@@ -5,6 +5,8 @@ workspace's own (a secret, its key, its store)."""
 from __future__ import annotations
 
 import io
+import json
+import zipfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -137,10 +139,41 @@ def test_names_people_type_holding_a_secret_are_refused_unquoted(studio: Studio)
         assert refused.value.field == field, refused.value
         shown = f"{refused.value.message} {refused.value.fix}"
         assert SECRET not in shown and "holds a secret" in shown, shown
+    # Nor may anyone act under such a name (LPSTUDIO_USER, an identity provider's login).
+    with pytest.raises(InputError) as acting:
+        Studio.open(studio.workspace.root, user=f"x{SECRET}")
+    assert acting.value.field == "user" and SECRET not in str(acting.value)
+    # A package's own folder and paths (imported without --into) are names too.
+    manifest = json.loads(zipfile.ZipFile(package).read("lpstudio-package.json"))
+    for field, change in (
+        ("folder", lambda m: m.update(folder=f"x-{SECRET}")),
+        (
+            "recipes",
+            lambda m: m.update(recipes={f"{SECRET}.ipynb": m["recipes"]["new_lead.ipynb"]}),
+        ),
+    ):
+        changed = json.loads(json.dumps(manifest))
+        change(changed)
+        with pytest.raises(InputError) as imported:
+            import_project(studio, io.BytesIO(_repacked(package, changed)))
+        assert imported.value.field == field and SECRET not in str(imported.value), imported.value
     assert not (studio.workspace.projects / "shop").exists()
     assert [user["name"] for user in studio.users()] == ["alice"]
     assert studio.api_clients.list() == []
     assert SECRET not in str(studio.audit_entries())
+
+
+def _repacked(package: io.BytesIO, manifest: dict[str, Any]) -> bytes:
+    """The package with `manifest`, its recipes under the names the manifest gives them."""
+    with zipfile.ZipFile(package) as source:
+        old = json.loads(source.read("lpstudio-package.json"))
+        notebook = source.read("project/" + next(iter(old["recipes"])))
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as zipped:
+        zipped.writestr("lpstudio-package.json", json.dumps(manifest))
+        for name in manifest["recipes"]:
+            zipped.writestr(f"project/{name}", notebook)
+    return out.getvalue()
 
 
 OWN_FILES = (
