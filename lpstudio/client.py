@@ -128,9 +128,13 @@ class ConnectionClient:
         problem = _input_problem(connector.name, action, spec.input_schema, _for_validation(data))
         if problem is not None:
             raise problem
+        # Masked here, as pick lists are: a token the connector obtained and `hold`s is a
+        # secret only this connection knows, which no job's scrubbing of its output can find.
         try:
-            return spec.run(self.connection, data)
+            return scrub(spec.run(self.connection, data), self.connection.secrets())
         except ConnectorError as exc:
+            if exc.result is not None:
+                exc.result = scrub(exc.result, self.connection.secrets())
             if self.keep_result is not None and exc.result is not None:
                 self.keep_result(exc.result)
             raise

@@ -489,6 +489,32 @@ def test_a_custom_action_checks_its_input_first_and_never_shows_its_secret(ws: P
         assert "acme-key-7781" not in text
 
 
+def test_a_token_the_connector_holds_is_masked_in_what_its_actions_answer() -> None:
+    """`conn.hold(token)` masked a token the connector obtained in its errors only: an
+    action that answered with it (an app echoing the request) put it in the job's result
+    and the output notebook, which only the connection could have masked."""
+    from lpstudio.client import ConnectionClient
+    from lpstudio.sdk import Connector
+
+    echo = Connector("echoer", title="Echoer")
+
+    @echo.action("echo", title="Echo")
+    def _echo(conn: Connection, data: dict[str, Any]) -> dict[str, Any]:
+        token = conn.hold("at-obtained-4242")
+        headers = {"Authorization": f"Bearer {token}"}
+        if data.get("fail"):
+            raise ConnectorError("the app refused", status=400, result={"headers": headers})
+        return {"headers": headers}
+
+    kept: list[dict[str, Any]] = []
+    client = ConnectionClient(Connection("e", echo, {}), keep_result=kept.append)
+    assert client.run("echo", {}) == {"headers": {"Authorization": "Bearer ****"}}
+    with pytest.raises(ConnectorError) as refused:
+        client.run("echo", {"fail": True})
+    assert "at-obtained-4242" not in json.dumps([refused.value.result, kept])
+    assert kept == [{"headers": {"Authorization": "Bearer ****"}}]
+
+
 def test_an_action_missing_a_required_input_names_that_input(ws: Path) -> None:
     _write(ws, "acme", ACME)
     conn = Connection("acme", get_connector("acme", ws), {"base_url": "https://acme.example"})
