@@ -13,6 +13,7 @@ import json
 import math
 import os
 import re
+from collections.abc import Iterator
 from concurrent.futures import Future
 from datetime import UTC, datetime, timedelta
 from functools import cached_property
@@ -1299,7 +1300,8 @@ class Studio:
         """One recent event of the recipe's trigger, to test it on."""
         from .triggers import sample_event
 
-        return sample_event(self, recipe)
+        with self._trigger_faults(recipe, "the sample poll"):
+            return sample_event(self, recipe)
 
     def poll(self, ref: str | os.PathLike[str], run: bool = True) -> list[Job]:
         """Runs the recipe's poll trigger once: queues a job per new event (or batch) and,
@@ -1307,24 +1309,31 @@ class Studio:
         from .triggers import poll_once
 
         recipe = self.recipe(ref)
-        try:
+        with self._trigger_faults(recipe, "the poll"):
             ids = poll_once(self, recipe)
+        self.store.audit(self.user, "poll", recipe.name, jobs=ids)
+        if not run:
+            return [self.store.job(job_id) for job_id in ids]
+        return [self.executor.run(job_id) for job_id in ids]
+
+    @contextlib.contextmanager
+    def _trigger_faults(self, recipe: Recipe, what: str) -> Iterator[None]:
+        """A poll trigger's own fault (its connector's code, or an app's answer it cannot
+        read), said with its fix, not a traceback: `what` of the recipe failed."""
+        try:
+            yield
         except LpstudioError:
             raise
-        except Exception as exc:  # a connector's own fault: said with its fix, not a traceback
+        except Exception as exc:
             from .sdk import ConnectorError
 
             slot = recipe.metadata.get("trigger", {}).get("connection")
             name = self.settings(recipe)["connections"].get(slot, slot)
             raise ConnectorError(
-                f"the poll of {recipe.name} failed: {type(exc).__name__}: {exc}",
+                f"{what} of {recipe.name} failed: {type(exc).__name__}: {exc}",
                 fix=f"`lpstudio connections test {name}` says whether the app answers; if it "
                 "does, the connector's own code needs correcting",
             ) from exc
-        self.store.audit(self.user, "poll", recipe.name, jobs=ids)
-        if not run:
-            return [self.store.job(job_id) for job_id in ids]
-        return [self.executor.run(job_id) for job_id in ids]
 
     def check_rerun(self, job_id: int) -> tuple[Job, Recipe, dict[str, Any]]:
         """The job to rerun, its recipe as it is now and its parameters checked against it;

@@ -588,6 +588,10 @@ def test_a_connector_error_holding_its_secret_is_masked_where_it_is_raised(ws, c
     assert "the poll of p/rows.ipynb failed: RuntimeError" in polled_cli.output
     assert "fix: `lpstudio connections test leaky` says whether" in polled_cli.output
     readable["poll cli"] = polled_cli.output
+    tested = cli("run", "p/rows", "--test")  # its sample event: a traceback, and 500 in REST
+    assert tested.exit_code == 1 and "Traceback" not in tested.output, tested.output
+    assert "the sample poll of p/rows.ipynb failed: RuntimeError" in tested.output
+    readable["test cli"] = tested.output
     assert holding(readable, [KEY]) == []
 
 
