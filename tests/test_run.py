@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import _thread
 import json
 import os
 import signal
@@ -178,7 +177,7 @@ def test_keyboard_interrupt_in_the_last_cell_cancels_the_job(ws: Path, tmp_path:
 
     def interrupt_in_the_last_cell() -> None:
         wait_for(started.exists, what="the last cell")
-        _thread.interrupt_main()
+        os.kill(os.getpid(), signal.SIGINT)  # as Ctrl-C: a signal, which wakes a wait
 
     interrupter = threading.Thread(target=interrupt_in_the_last_cell)
     try:
