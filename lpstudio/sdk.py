@@ -87,7 +87,14 @@ def inside_workspace(conn: Connection, raw_path: str, field: str, what: str, exa
     path is the workspace's wherever the code runs (a job's kernel runs in its recipe's
     folder). Without a root (the SDK used outside a workspace) the working directory is the
     limit, and an absolute path is taken as given. Errors name `field` and `what` the path
-    is, with `example` (a path as the field takes it) in the fix."""
+    is, with `example` (a path as the field takes it) in the fix. A NUL, which no file name
+    holds, is refused too: opening the file failed with a bare `embedded null byte`."""
+    if "\0" in raw_path:
+        raise InputError(
+            f"{what} {raw_path!r} holds a NUL character",
+            field=field,
+            fix=f"give a file path without it, such as {example}",
+        )
     root = conn.config.get("root")
     given = Path(raw_path)
     if given.is_absolute() and not root:

@@ -674,11 +674,15 @@ class Workspace:
     # -- paths -----------------------------------------------------------------------------
 
     def inside(self, path: Path, base: Path, what: str, field_name: str) -> Path:
-        """Resolves `path` and refuses it unless it stays inside `base`."""
+        """Resolves `path` and refuses it unless it stays inside `base`. The refusal quotes
+        `path` as it was typed: from `base` (`base / "../../x"` as `../../x`), or else in
+        full. Resolved, a path typed from `base` named the server's folders above the
+        workspace, or where a link in it leads."""
         resolved = path.resolve()
         if not resolved.is_relative_to(base.resolve()):
+            typed = path.relative_to(base) if path.is_relative_to(base) else os.path.abspath(path)
             raise WorkspaceError(
-                f"{what} {path} is outside {base}",
+                f"{what} {typed} is outside {base}",
                 field=field_name,
                 fix=f"give a path inside {base}",
             )
@@ -726,7 +730,7 @@ class Workspace:
             if folder is not None:
                 raise self._not_a_recipe(ref, folder, recipes[0] if recipes else None)
         if not recipes:
-            named = found[0] if found else Path(os.path.abspath(readings[0]))  # as it is shown
+            named = next((path for path in readings if path.is_file()), readings[0])
             self.inside(named, self.projects, "recipe", "recipe")
             raise WorkspaceError(
                 f"recipe {ref} not found in {self.projects}",

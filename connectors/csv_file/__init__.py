@@ -10,7 +10,9 @@ it, and no path may lead out of it, through `..`, an absolute path or a symbolic
 name one of lpstudio's own files there (settings, key, store, history/, .runtime/): refused
 when the connection is saved (by their default names) and where the file is opened. A file
 that cannot be decoded with the connection's encoding, or whose rows do not fit its header,
-is reported naming the file and the fix.
+is reported naming the file and the fix. The connection names its file by its path in the
+workspace (`data/contacts.csv`): its test's message and its errors reach the REST API's
+answers, which name none of the server's folders.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from lpstudio.errors import InputError
 from lpstudio.sdk import Connection, Connector, Field, Page
 
 from .files import (
+    CsvFile,
     Locked,
     check_file,
     count_records,
@@ -35,8 +38,6 @@ from .files import (
 )
 
 if TYPE_CHECKING:
-    from pathlib import Path
-
     import pandas as pd
 
 PAGE_SIZE = 1000
@@ -63,11 +64,11 @@ connector = Connector(
             "to it), not one of lpstudio's (lpstudio.toml, secret.key, lpstudio.db, history/, "
             ".runtime/)",
             # Refused when the connection is saved: not absolute, no `..`, none of the
-            # workspace's own files (a symbolic link out of the workspace, or to one of
-            # them, is refused where the file is opened).
+            # workspace's own files, no NUL (which no file name holds) (a symbolic link
+            # out of the workspace, or to one of them, is refused where the file is opened).
             pattern=r"^(?![/\\])(?![A-Za-z]:)(?!(?:.*[/\\])?\.\.(?:[/\\]|$))"
             + _NOT_OWN
-            + r"[^\n]+(?!\n)$",
+            + r"[^\n\x00]+(?!\n)$",
         ),
         Field("delimiter", "Delimiter", default=",", hint="one character; \\t for a tab"),
         Field("encoding", "Encoding", default="utf-8", hint="e.g. utf-8 or latin-1"),
@@ -95,11 +96,11 @@ def _text(value: Any) -> str:
     return str(value)
 
 
-def _unknown(names: list[str], header: list[str], field: str, path: Path) -> None:
+def _unknown(names: list[str], header: list[str], field: str, file: CsvFile) -> None:
     missing = [name for name in names if name not in header]
     if missing:
         raise InputError(
-            f"no column {', '.join(repr(m) for m in missing)} in {path}",
+            f"no column {', '.join(repr(m) for m in missing)} in {file.name}",
             field=field,
             fix=f"use the file's columns: {', '.join(header)}",
         )
@@ -107,15 +108,15 @@ def _unknown(names: list[str], header: list[str], field: str, path: Path) -> Non
 
 @connector.test
 def test(conn: Connection) -> str:
-    path = resolve(conn)
+    file = resolve(conn)
     delimiter, reading, _ = dialect(conn)
-    with Locked(path):
-        if not check_file(path):
-            return f"{path} does not exist yet: it will be created on the first append_row"
-        header = read_header(path, delimiter, reading)
-        rows = count_records(path, delimiter, reading) if header else 0
+    with Locked(file):
+        if not check_file(file):
+            return f"{file.name} does not exist yet: it will be created on the first append_row"
+        header = read_header(file, delimiter, reading)
+        rows = count_records(file, delimiter, reading) if header else 0
     if header is None:
-        return f"{path} is empty: the first append_row writes its header"
+        return f"{file.name} is empty: the first append_row writes its header"
     return f"{len(header)} columns, {rows} rows"
 
 
@@ -145,26 +146,26 @@ def test(conn: Connection) -> str:
 def read_rows(conn: Connection, data: dict[str, Any]) -> pd.DataFrame:
     import pandas as pd  # imported when used: every process that lists connectors loads this
 
-    path = resolve(conn)
+    file = resolve(conn)
     delimiter, reading, _ = dialect(conn)
     columns = list(data.get("columns") or [])
     where = {column: _text(value) for column, value in (data.get("where") or {}).items()}
     limit = data.get("limit")
     kept: list[pd.DataFrame] = []
-    with Locked(path):
-        header = read_header(path, delimiter, reading)
+    with Locked(file):
+        header = read_header(file, delimiter, reading)
         if header is None:
-            conn.log(f"{path} does not exist or is empty: no rows")
+            conn.log(f"{file.name} does not exist or is empty: no rows")
             return pd.DataFrame(columns=columns, dtype=str)
-        _unknown(list(where), header, "where", path)
-        _unknown(columns, header, "columns", path)
+        _unknown(list(where), header, "where", file)
+        _unknown(columns, header, "columns", file)
         found = 0
         # In chunks: a large file is never held whole, and reading stops at the limit.
         try:
             with (
-                readable(path, reading, delimiter),
+                readable(file, reading, delimiter),
                 pd.read_csv(
-                    path,
+                    file.path,
                     sep=delimiter,
                     encoding=reading,
                     dtype=str,
@@ -180,7 +181,7 @@ def read_rows(conn: Connection, data: dict[str, Any]) -> pd.DataFrame:
                     if limit is not None and found >= limit:
                         break
         except pd.errors.ParserError as error:
-            raise malformed(path, delimiter, str(error)) from None
+            raise malformed(file, delimiter, str(error)) from None
     if not kept:  # a header without rows
         return pd.DataFrame(columns=columns or header, dtype=str)
     frame = pd.concat(kept, ignore_index=True)
@@ -209,33 +210,33 @@ def read_rows(conn: Connection, data: dict[str, Any]) -> pd.DataFrame:
     },
 )
 def append_row(conn: Connection, data: dict[str, Any]) -> dict[str, Any]:
-    path = resolve(conn)
+    file = resolve(conn)
     delimiter, reading, writing = dialect(conn)
     row = dict(data["row"])
     if conn.dry_run:
-        header = read_header(path, delimiter, reading)
+        header = read_header(file, delimiter, reading)
         _check_keys(row, header)
         _check_encodable(row, header, writing)
         return {
             "would_append": {k: _text(row[k]) for k in header or row},
-            "path": str(path),
+            "path": str(file.path),
             "creates_file": header is None,
         }
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with Locked(path):
-        header = read_header(path, delimiter, reading)
+    file.path.parent.mkdir(parents=True, exist_ok=True)
+    with Locked(file):
+        header = read_header(file, delimiter, reading)
         _check_keys(row, header)
         _check_encodable(row, header, writing)
         columns = header or list(row)
-        number = count_records(path, delimiter, reading) + 1 if header else 1
+        number = count_records(file, delimiter, reading) + 1 if header else 1
         write_row(
-            path,
+            file.path,
             [_text(row[c]) for c in columns],
             delimiter=delimiter,
             encoding=writing,
             header=None if header else columns,
         )
-    return {"path": str(path), "row_number": number}
+    return {"path": str(file.path), "row_number": number}
 
 
 def _check_encodable(row: dict[str, Any], header: list[str] | None, encoding: str) -> None:
@@ -282,13 +283,13 @@ def new_rows(conn: Connection, since: str, cursor: Any) -> Page:
     file. A file that shrank (replaced or truncated) gives no events until it grows past the
     cursor again; the connection's log says so.
     """
-    path = resolve(conn)
+    file = resolve(conn)
     delimiter, reading, _ = dialect(conn)
     seen = int(cursor or 0)
-    with Locked(path):
-        taken = list(islice(iter_records(path, delimiter, reading, skip=seen), PAGE_SIZE + 1))
-        if not taken and seen and count_records(path, delimiter, reading) < seen:
-            conn.log(f"{path} has fewer rows than the {seen} already seen: was it replaced?")
+    with Locked(file):
+        taken = list(islice(iter_records(file, delimiter, reading, skip=seen), PAGE_SIZE + 1))
+        if not taken and seen and count_records(file, delimiter, reading) < seen:
+            conn.log(f"{file.name} has fewer rows than the {seen} already seen: was it replaced?")
     events = [{**row, "_row": number} for number, row in taken[:PAGE_SIZE]]
     return Page(
         events=events,

@@ -12,6 +12,7 @@ import os
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -25,8 +26,19 @@ LOCK_TIMEOUT = 60.0
 POLL_INTERVAL = 0.002
 
 
-def resolve(conn: Connection) -> Path:
-    """The file's path, inside the workspace (`lpstudio.sdk.inside_workspace`)."""
+@dataclass(frozen=True)
+class CsvFile:
+    """The file a connection names: its `path` to open, and its `name` for what the
+    connection says of it (its test's message, its log, its errors), which reaches the REST
+    API's answers and is stored with the connection: the file's path in the workspace
+    (`data/contacts.csv`), never the server's folders (its full path outside a workspace)."""
+
+    path: Path
+    name: str
+
+
+def resolve(conn: Connection) -> CsvFile:
+    """The file, inside the workspace (`lpstudio.sdk.inside_workspace`)."""
     raw = str(conn.config.get("path") or "").strip()
     if not raw:
         raise InputError(
@@ -34,7 +46,11 @@ def resolve(conn: Connection) -> Path:
             field="path",
             fix="set 'path' to a file such as data/contacts.csv",
         )
-    return inside_workspace(conn, raw, "path", "the CSV path", "data/contacts.csv")
+    path = inside_workspace(conn, raw, "path", "the CSV path", "data/contacts.csv")
+    root = conn.config.get("root")
+    base = Path(os.path.abspath(root)) if root else None
+    name = path.relative_to(base).as_posix() if base and path.is_relative_to(base) else str(path)
+    return CsvFile(path, name)
 
 
 def dialect(conn: Connection) -> tuple[str, str, str]:
@@ -68,20 +84,20 @@ def lock(path: Path) -> filelock.FileLock:
 
 
 class Locked:
-    """`with Locked(path):` holds the file's lock, or raises a retryable ConnectorError."""
+    """`with Locked(file):` holds the file's lock, or raises a retryable ConnectorError."""
 
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self._lock = lock(path)
+    def __init__(self, file: CsvFile) -> None:
+        self.file = file
+        self._lock = lock(file.path)
 
     def __enter__(self) -> Locked:
-        if not self.path.parent.is_dir():
+        if not self.file.path.parent.is_dir():
             return self  # nothing to lock yet; appending creates the folder first
         try:
             self._lock.acquire(poll_interval=POLL_INTERVAL)
         except filelock.Timeout:
             raise ConnectorError(
-                f"{self.path} stayed locked by another job for {LOCK_TIMEOUT:.0f} s",
+                f"{self.file.name} stayed locked by another job for {LOCK_TIMEOUT:.0f} s",
                 retryable=True,
             ) from None
         return self
@@ -91,51 +107,54 @@ class Locked:
             self._lock.release()
 
 
-def check_file(path: Path) -> bool:
+def check_file(file: CsvFile) -> bool:
     """True when the file exists; raises when the path is something else."""
-    if not path.exists():
+    if not file.path.exists():
         return False
-    if not path.is_file():
-        raise InputError(f"the CSV path {path} is not a file", field="path")
+    if not file.path.is_file():
+        raise InputError(f"the CSV path {file.name} is not a file", field="path")
     return True
 
 
 @contextmanager
-def readable(path: Path, encoding: str, delimiter: str) -> Iterator[None]:
+def readable(file: CsvFile, encoding: str, delimiter: str) -> Iterator[None]:
     """Turns a file that cannot be decoded or parsed into an error naming it and the fix."""
     try:
         yield
     except UnicodeError:  # a byte the encoding cannot decode, a UTF-16 file without BOM...
         shown = "utf-8" if encoding == "utf-8-sig" else encoding
         raise InputError(
-            f"{path} is not {shown} text",
+            f"{file.name} is not {shown} text",
             field="encoding",
             fix="set the connection's encoding to the file's (latin-1 or cp1252 for a file "
             "saved by older Windows programs), or save the file as UTF-8",
         ) from None
     except csv.Error as error:
-        raise malformed(path, delimiter, str(error)) from None
+        raise malformed(file, delimiter, str(error)) from None
 
 
-def malformed(path: Path, delimiter: str, detail: str) -> ConnectorError:
+def malformed(file: CsvFile, delimiter: str, detail: str) -> ConnectorError:
     """A file whose rows cannot be read as CSV: not retried, as it would fail again."""
     found = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", detail)
     if found:
         header, line, saw = found.groups()
         detail = f"line {line} has {saw} fields, the header {header}"
     return ConnectorError(
-        f"{path} cannot be read as CSV: {detail.strip()}",
+        f"{file.name} cannot be read as CSV: {detail.strip()}",
         field="path",
         fix=f"give every row the header's columns, quote values holding the delimiter "
         f"({delimiter!r}), or set the connection's delimiter to the file's",
     )
 
 
-def read_header(path: Path, delimiter: str, encoding: str) -> list[str] | None:
+def read_header(file: CsvFile, delimiter: str, encoding: str) -> list[str] | None:
     """The header row, or None for a missing or empty file."""
-    if not check_file(path):
+    if not check_file(file):
         return None
-    with readable(path, encoding, delimiter), open(path, newline="", encoding=encoding) as handle:
+    with (
+        readable(file, encoding, delimiter),
+        open(file.path, newline="", encoding=encoding) as handle,
+    ):
         for row in csv.reader(handle, delimiter=delimiter):
             if row:
                 return row
@@ -143,14 +162,17 @@ def read_header(path: Path, delimiter: str, encoding: str) -> list[str] | None:
 
 
 def iter_records(
-    path: Path, delimiter: str, encoding: str, skip: int = 0
+    file: CsvFile, delimiter: str, encoding: str, skip: int = 0
 ) -> Iterator[tuple[int, dict[str, Any]]]:
     """(1-based data row number, row) after the first `skip` data rows; blank lines are not
     rows (as pandas counts them). A row longer than the header keeps the rest in `_extra`."""
-    header = read_header(path, delimiter, encoding)  # blank lines above it are no header
+    header = read_header(file, delimiter, encoding)  # blank lines above it are no header
     if header is None:
         return
-    with readable(path, encoding, delimiter), open(path, newline="", encoding=encoding) as handle:
+    with (
+        readable(file, encoding, delimiter),
+        open(file.path, newline="", encoding=encoding) as handle,
+    ):
         lines = csv.reader(handle, delimiter=delimiter)
         while not next(lines):  # up to the header's line
             pass
@@ -160,9 +182,9 @@ def iter_records(
                 yield number, row
 
 
-def count_records(path: Path, delimiter: str, encoding: str) -> int:
+def count_records(file: CsvFile, delimiter: str, encoding: str) -> int:
     count = 0
-    for _ in iter_records(path, delimiter, encoding):
+    for _ in iter_records(file, delimiter, encoding):
         count += 1
     return count
 

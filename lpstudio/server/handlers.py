@@ -198,6 +198,12 @@ class BaseHandler(ExtensionHandlerMixin, APIHandler):
             return  # a preflight from an allowed origin: `APIHandler.options` answers it
         if self.app.workspace_error is not None:
             await self.blocking(self.app.open_late)  # its store may be back
+        if self.app.workspace_error is None and self.app.store_look_due():
+            await self.blocking(self.app.look_at_store)
+        if self.app.workspace_error is not None or self.app.store_upgraded is not None:
+            refusal = self.outsider_refusal()
+            if refusal is not None:
+                raise refusal
         if self.app.workspace_error is not None and self.app.store_down:
             # A store that could not be reached when the server started: opened later,
             # as one that went down while it served is answered (`write_error`).
@@ -206,8 +212,6 @@ class BaseHandler(ExtensionHandlerMixin, APIHandler):
             )
         if self.app.workspace_error is not None:
             raise ApiError(503, "NoWorkspace", **self.app.workspace_error)
-        if self.app.store_look_due():
-            await self.blocking(self.app.look_at_store)
         if self.app.store_upgraded is not None:
             raise ApiError(
                 503,
@@ -221,6 +225,29 @@ class BaseHandler(ExtensionHandlerMixin, APIHandler):
         if route is not None and self.request.method not in route.operations:
             raise self.not_allowed()  # before any credential: tornado's 405 names nothing
         await self.check_caller()
+
+    def outsider_refusal(self) -> ApiError | None:
+        """What a caller who is no Jupyter user is told while the workspace cannot be served
+        (its store unreachable or upgraded, or the workspace never activated): what it is
+        told when it is served on a user's route (401), and elsewhere, where its API token
+        or its webhook's signature cannot be checked, that the service is unavailable for
+        now. Only Jupyter users are told why, with the field and the fix: the store's URL
+        and the workspace's folder are for them, not for any caller of the server. None for
+        a Jupyter user."""
+        from .routes import USER
+
+        if getattr(self, "_jupyter_current_user", None) is not None:
+            return None
+        route = getattr(self, "route", None)
+        if route is not None and route.auth == USER and api_token(self.request.headers) is None:
+            return self.unauthenticated()
+        return ApiError(
+            503,
+            "ServiceUnavailable",
+            "the service is unavailable for now",
+            fix="try again shortly",
+            headers={"Retry-After": "5"},
+        )
 
     async def check_caller(self) -> None:
         """Refuses a caller the route does not serve (after Jupyter's checks and the
@@ -371,6 +398,8 @@ class BaseHandler(ExtensionHandlerMixin, APIHandler):
         elif isinstance(exc, LpstudioError):
             status, error = 400, exc.to_dict()
             error["code"] = type(exc).__name__
+        elif isinstance(exc, OperationalError) and (refusal := self.outsider_refusal()):
+            status, error, headers = refusal.status, refusal.to_dict(), refusal.headers
         elif isinstance(exc, OperationalError):  # the database stopped, or is restarting
             status, headers = 503, {"Retry-After": "5"}
             error = {
