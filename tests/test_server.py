@@ -297,7 +297,9 @@ def test_jupyter_anonymous_users_act_as_the_server_owner() -> None:
 # -- user routes -----------------------------------------------------------------------------
 
 
-def test_recipes_gallery_connectors_dashboard_and_openapi_answer(server: str, ws: Path) -> None:
+def test_recipes_gallery_connectors_dashboard_and_openapi_answer(
+    server: str, ws: Path, sandbox: Any
+) -> None:
     recipes = api(server, "alice", "GET", "/recipes", params={"project": "bots"}).json()["recipes"]
     assert {r["recipe"] for r in recipes} >= {"bots/cb_optin.ipynb", "bots/slow.ipynb"}
     assert all(r["project"] == "bots" for r in recipes)
@@ -324,6 +326,15 @@ def test_recipes_gallery_connectors_dashboard_and_openapi_answer(server: str, ws
     assert options.json()["options"] and {"value", "label"} <= set(options.json()["options"][0])
     assert_error(api(server, "ana", "GET", "/connections/liveperson/picklists/nope"), 400)
     assert_error(api(server, "ana", "GET", "/connections/ghost/picklists/skills"), 404)
+    # The app failing is no fault of the caller's request: 502, with the fix (it was 400).
+    fault = {"error_rate": 1.0, "error_status": 500, "scope": "liveperson"}
+    httpx.post(f"{sandbox.url}/_sandbox/faults", json=fault, timeout=10).raise_for_status()
+    try:
+        failed = api(server, "ana", "GET", "/connections/liveperson/picklists/skills")
+    finally:
+        httpx.delete(f"{sandbox.url}/_sandbox/faults", timeout=10).raise_for_status()
+    error = assert_error(failed, 502)
+    assert error["code"] == "AppError" and error["fix"], error
 
 
 def test_the_openapi_document_describes_every_route_and_the_started_callables(

@@ -49,6 +49,7 @@ from ..idempotency import DELIVERY_ID_HEADERS
 from ..jsonschemas import first_problem
 from ..redaction import scrub, scrub_text
 from ..roles import PERMISSIONS
+from ..sdk import ConnectorError
 from ..studio import Studio, job_to_dict
 from .auth import ApiError, api_token, check_role
 from .output_html import OUTPUT_HTML_CSP, render_output_html
@@ -395,6 +396,14 @@ class BaseHandler(ExtensionHandlerMixin, APIHandler):
             status, error = 404, exc.to_dict()
         elif isinstance(exc, ConflictError):
             status, error, headers = 409, exc.to_dict(), {"Retry-After": "5"}
+        elif isinstance(exc, ConnectorError):  # the app's failure or refusal, not the caller's
+            status, error = 502, exc.to_dict()
+            error["code"] = "AppError"
+            error["field"] = error["field"] or "connection"
+            error["fix"] = error["fix"] or (
+                f"test the connection (POST {PREFIX}/connections/NAME/test), then try again "
+                "once the app answers"
+            )
         elif isinstance(exc, LpstudioError):
             status, error = 400, exc.to_dict()
             error["code"] = type(exc).__name__

@@ -27,6 +27,8 @@ PROJECT = {
 }
 #: The answer of a call in async mode, the job to poll (a callable recipe's answers are
 #: any status and body it gives: see `Operation.recipe_answers`).
+#: A connector's failure: the app behind the connection failed or refused (`ConnectorError`).
+APP_FAILED = "The app behind the connection failed or refused (AppError, naming the fix)"
 ASYNC_ANSWER = {"202": ("mode=async: the job, to poll at /calls/{job_id}", s.CALL_QUEUED)}
 #: A callable recipe's answer where the recipe is not known: any JSON.
 RECIPE_ANSWER: dict[str, Any] = {
@@ -242,6 +244,7 @@ ROUTES: tuple[Route, ...] = (
             body=s.TEST_BODY,
             answer=s.JOB,
             status=202,
+            more={"502": (APP_FAILED, s.ERROR_REF)},
         ),
         tag="recipes",
         recipe=RECIPE,
@@ -260,6 +263,7 @@ ROUTES: tuple[Route, ...] = (
             body=s.EMPTY_BODY,
             answer=s.list_of("jobs", s.JOB),
             status=202,
+            more={"502": (APP_FAILED, s.ERROR_REF)},
         ),
         tag="recipes",
         recipe=RECIPE,
@@ -483,7 +487,7 @@ ROUTES: tuple[Route, ...] = (
             "getPicklist",
             "A pick list (handoffs, skills...) through a connection",
             answer=s.list_of("options", s.ANY_OBJECT),
-            more={"502": ("The app behind the connection failed (AppError)", s.ERROR_REF)},
+            more={"502": (APP_FAILED, s.ERROR_REF)},
         ),
         tag="connections",
         name=CONNECTION_NAME,
