@@ -4,8 +4,10 @@ restart.
 
 A path is held by one recipe. Two started recipes whose notebooks name the same path (one
 edited onto the other's after both started) are settled by `_claim_order`, never by name:
-the one that held the path keeps it, and the other serves nothing and says why wherever a
-user looks (`serving`), once in the server's log.
+the one that held the path keeps it (as the store says: the version it started with, or
+its last call's), even once its notebook broke (its callers are told so) until it stops,
+and the other serves nothing and says why wherever a user looks (`serving`), once in the
+server's log.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import json
 import logging
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from sqlalchemy import select
 
@@ -66,6 +68,17 @@ def _path_taken(name: str, path: str, holder: str) -> RecipeError:
     )
 
 
+def _named_path(notebook: Any, name: str) -> str | None:
+    """The endpoint a parsed notebook names, if it is a callable recipe's."""
+    try:
+        trigger = notebook["metadata"]["lpstudio"]["trigger"]
+        if trigger.get("kind") != "callable":
+            return None
+        return str(trigger.get("path") or Path(name).stem)
+    except (KeyError, TypeError, AttributeError):
+        return None
+
+
 def _raw_endpoint_path(studio: Studio, name: str) -> str | None:
     """The endpoint a recipe that does not load still names, if its file is JSON that says
     it is callable, or, for a file that is not JSON at all (any more), if its last stored
@@ -78,13 +91,7 @@ def _raw_endpoint_path(studio: Studio, name: str) -> str | None:
         nb = json.loads(data)
     except ValueError:  # UnicodeDecodeError too
         nb = _last_stored(studio, name)
-    try:
-        trigger = nb["metadata"]["lpstudio"]["trigger"]
-        if trigger.get("kind") != "callable":
-            return None
-        return str(trigger.get("path") or Path(name).stem)
-    except (OSError, ValueError, KeyError, TypeError, AttributeError):
-        return None
+    return _named_path(nb, name)
 
 
 def _last_stored(studio: Studio, name: str) -> Any:
@@ -115,59 +122,123 @@ def callable_paths(studio: Studio) -> set[str]:
     return {endpoint_path(recipe) for recipe in _callables(studio)}
 
 
-def _started_callables(studio: Studio) -> list[tuple[Recipe, dict[str, Any]]]:
-    """Every started callable recipe that loads, with its saved settings: their settings
-    in one read, as a call looks them up on its way."""
+class _Claim(NamedTuple):
+    """A started callable recipe and the path its notebook names: loaded, or the error that
+    keeps it from loading since it started."""
+
+    name: str
+    path: str
+    recipe: Recipe | LpstudioError
+    saved: dict[str, Any]
+
+
+def _started_callables(studio: Studio) -> list[_Claim]:
+    """Every started callable recipe, with its saved settings (all in one read, as a call
+    looks them up on its way): those that load, and those that broke since they started, by
+    the path they still name (`_raw_endpoint_path`): a holder that broke keeps its path,
+    answering that it broke, until it stops."""
     from .models import RecipeSettings
 
-    recipes = _callables(studio)
-    if not recipes:
+    files = [
+        (name, found)
+        for name, found in studio._recipe_files()
+        if not isinstance(found, Recipe) or found.trigger_kind == "callable"
+    ]
+    if not files:
         return []
     with studio.store.read() as s:
         rows = s.scalars(
-            select(RecipeSettings).where(RecipeSettings.recipe.in_([r.name for r in recipes]))
+            select(RecipeSettings).where(RecipeSettings.recipe.in_([name for name, _ in files]))
         )
         saved = {row.recipe: dict(row.settings) for row in rows}
-    return [
-        (recipe, saved[recipe.name])
-        for recipe in recipes
-        if saved.get(recipe.name, {}).get("state") == "started"
-    ]
+    claims = []
+    for name, found in files:
+        if saved.get(name, {}).get("state") != "started":
+            continue
+        if isinstance(found, Recipe):
+            path: str | None = endpoint_path(found)
+        else:
+            path = _raw_endpoint_path(studio, name)
+        if path is not None:
+            claims.append(_Claim(name, path, found, saved[name]))
+    return claims
+
+
+def _started_at(claim: _Claim) -> datetime:
+    """When the recipe started; none: started before starts were timed, so first."""
+    at = claim.saved.get("started_at")
+    return datetime.fromisoformat(at) if at else datetime.min.replace(tzinfo=UTC)
+
+
+def _held(studio: Studio, claim: _Claim) -> tuple[str | None, datetime]:
+    """The path a started recipe held, and since when: the one its newest call since its
+    start ran on (only a recipe that serves a path is called on it), else the one it started
+    on (`started_path`, which its start saved). None when the store knows neither (started
+    before starts kept their path)."""
+    from .models import Job
+
+    started = _started_at(claim)
+    with studio.store.read() as s:
+        called = s.execute(
+            select(Job.version_id, Job.created_at)
+            .where(Job.recipe == claim.name, Job.trigger == "callable", Job.created_at >= started)
+            .order_by(Job.created_at.desc())
+            .limit(1)
+        ).first()
+    if called is None:
+        return claim.saved.get("started_path"), started
+    version, since = called
+    return _named_path(json.loads(studio.store.version_notebook(version)), claim.name), since
 
 
 def _claim_order(
-    studio: Studio, recipe: Recipe, saved: dict[str, Any]
-) -> tuple[bool, datetime, str]:
-    """Which of the started recipes whose notebooks name one path holds it: one unchanged
-    since it started was started on it (`start` refuses a path that is served), so the
-    others were edited onto it; else the first started. Never the name's order, which
-    would hand a served endpoint to a recipe edited onto it."""
-    at = saved.get("started_at")  # none: started before starts were timed, so first
-    started = datetime.fromisoformat(at) if at else datetime.min.replace(tzinfo=UTC)
-    try:
-        mtime = (studio.workspace.projects / recipe.name).stat().st_mtime
-        edited = datetime.fromtimestamp(mtime, UTC) > started
-    except OSError:
-        edited = True
-    return edited, started, recipe.name
+    held: tuple[str | None, datetime], path: str, claim: _Claim
+) -> tuple[bool, float, str]:
+    """Which of the started recipes whose notebooks name `path` holds it: one that held it
+    (`_held`), and of several the last to (two never serve a path at once, and `start`
+    refuses a path that is served, so the earlier had left it); else the first started.
+    Never the files' times, which any save moves, nor the name's order: either would hand
+    a served endpoint to a recipe edited onto it."""
+    held_path, since = held
+    if held_path == path:
+        return False, -since.timestamp(), claim.name
+    return True, _started_at(claim).timestamp(), claim.name
 
 
-def serving(studio: Studio) -> tuple[dict[str, dict[str, Any]], dict[str, RecipeError]]:
-    """The started callable recipes by endpoint path, and the error of each started one
-    that serves nothing, its path being another's (edited onto it after it started)."""
-    claims: dict[str, list[tuple[Recipe, dict[str, Any]]]] = {}
-    for recipe, saved in _started_callables(studio):
-        claims.setdefault(endpoint_path(recipe), []).append((recipe, saved))
-    served: dict[str, dict[str, Any]] = {}
-    conflicts: dict[str, RecipeError] = {}
+class _Served(NamedTuple):
+    """Who serves what (`serving`), and what only a call needs: the broken holders' errors
+    by path, and the path each recipe in conflict held (its old path, before it moved)."""
+
+    served: dict[str, dict[str, Any]]
+    conflicts: dict[str, RecipeError]
+    broken: dict[str, RecipeError]
+    held: dict[str, str | None]
+    holders: dict[str, str]  # each path's holder, served or broken
+
+
+def _settle(studio: Studio) -> _Served:
+    """Each path's holder among the started recipes naming it (`_claim_order`), looked at
+    only where several name one: the store is read for nothing else on a call's way."""
+    claims: dict[str, list[_Claim]] = {}
+    for claim in _started_callables(studio):
+        claims.setdefault(claim.path, []).append(claim)
+    found = _Served({}, {}, {}, {}, {})
     for path, claimants in claims.items():
         if len(claimants) > 1:
-            claimants.sort(key=lambda claim: _claim_order(studio, *claim))
-            for recipe, _ in claimants[1:]:
-                conflicts[recipe.name] = _path_taken(recipe.name, path, claimants[0][0].name)
-        recipe, saved = claimants[0]
+            held = {claim.name: _held(studio, claim) for claim in claimants}
+            claimants.sort(key=lambda claim: _claim_order(held[claim.name], path, claim))
+            for claim in claimants[1:]:
+                found.conflicts[claim.name] = _path_taken(claim.name, path, claimants[0].name)
+                found.held[claim.name] = held[claim.name][0]
+        name, _, recipe, saved = claimants[0]
+        found.holders[path] = name
+        if not isinstance(recipe, Recipe):
+            broken = studio._broken_started(name, recipe)
+            if broken is not None:
+                found.broken[path] = broken
+            continue
         trigger = recipe.metadata.get("trigger", {})
-        served[path] = {
+        found.served[path] = {
             "path": path,
             "recipe": recipe.name,
             "title": recipe.title,
@@ -176,38 +247,52 @@ def serving(studio: Studio) -> tuple[dict[str, dict[str, Any]], dict[str, Recipe
             "response_schema": trigger.get("response_schema", {}),
             "call_timeout": saved.get("call_timeout"),
         }
-    return served, conflicts
+    return found
 
 
-def _serving_told(studio: Studio) -> tuple[dict[str, dict[str, Any]], dict[str, RecipeError]]:
-    """`serving`, with each conflict it finds logged the first time this studio finds it
+def holder(studio: Studio, path: str) -> str | None:
+    """The started recipe that holds `path`, served or broken (a holder whose notebook broke
+    keeps it until it stops): a start onto it is refused."""
+    return _settle(studio).holders.get(path)
+
+
+def serving(studio: Studio) -> tuple[dict[str, dict[str, Any]], dict[str, RecipeError]]:
+    """The started callable recipes by endpoint path, and the error of each started one
+    that serves nothing, its path being another's (edited onto it after it started). A
+    holder whose notebook broke serves nothing, and keeps its path."""
+    found = _settle(studio)
+    return found.served, found.conflicts
+
+
+def _serving_told(studio: Studio) -> _Served:
+    """`_settle`, with each conflict it finds logged the first time this studio finds it
     (`Studio._conflicts_told`): the server's log says it once, when a call first meets it."""
-    served, conflicts = serving(studio)
-    for name, conflict in conflicts.items():
+    found = _settle(studio)
+    for name, conflict in found.conflicts.items():
         mark = object()
         if studio._conflicts_told.setdefault((name, conflict.message), mark) is mark:
             log.warning(
                 "callable recipes in conflict: %s\n  fix: %s", conflict.message, conflict.fix
             )
-    return served, conflicts
+    return found
 
 
 def endpoint(studio: Studio, path: str) -> dict[str, Any]:
-    """The started callable recipe at `path` (`Studio.endpoint`). A recipe that no longer
-    loads but still names `path` is its own error, the recipe being at fault and not the
-    caller; else the `NotFoundError` names every conflict, one of which may be why."""
-    served, conflicts = _serving_told(studio)
-    if path in served:
-        return served[path]
-    for name, problem in studio._recipe_files():
-        if isinstance(problem, LpstudioError) and _raw_endpoint_path(studio, name) == path:
-            broken = studio._broken_started(name, problem)
-            if broken is not None:
-                raise broken
+    """The started callable recipe at `path` (`Studio.endpoint`). One that holds `path`
+    but no longer loads is its own error, the recipe being at fault and not the caller;
+    else the `NotFoundError` names the conflict of the recipe that held `path` before it
+    moved onto another's, if one did, and nothing of any other path: its caller may be an
+    API client, which is told nothing of the endpoints it may not call."""
+    found = _serving_told(studio)
+    if path in found.broken:
+        raise found.broken[path]
+    if path in found.served:
+        return found.served[path]
+    moved = {name: c for name, c in found.conflicts.items() if found.held.get(name) == path}
     raise NotFoundError(
         f"no started callable recipe at {path!r}"
-        + "".join(f"; {c.message}" for c in conflicts.values()),
+        + "".join(f"; {c.message}" for c in moved.values()),
         field="path",
         fix="check the path, and start the recipe"
-        + "".join(f"; for {name}: {c.fix}" for name, c in conflicts.items()),
+        + "".join(f"; for {name}: {c.fix}" for name, c in moved.items()),
     )

@@ -33,7 +33,7 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from .errors import ConflictError
+from .errors import ConflictError, InputError
 from .models import IdempotentCall, Job, utcnow
 from .store import FINAL_STATES, Store
 
@@ -45,14 +45,31 @@ CLAIM_LEASE = timedelta(minutes=5)
 #: Headers by which webhook senders name a delivery, so a redelivery can be recognised.
 DELIVERY_ID_HEADERS = ("Idempotency-Key", "X-Shopify-Webhook-Id", "X-Webhook-Id", "X-Delivery-Id")
 
+#: The longest key a claim keeps (its column's length).
+MAX_KEY_LENGTH = 255
+
+
+def check_key(header: str, key: str) -> str:
+    """A request's `Idempotency-Key` (or webhook delivery id), sent in `header`: a longer
+    one than a claim keeps is refused, never cut, for keys that differ only past the cut
+    would name one request (a new delivery answered as a repeat, and dropped)."""
+    if len(key) > MAX_KEY_LENGTH:
+        raise InputError(
+            f"{header} is {len(key)} characters long",
+            field=header,
+            fix=f"send a key of at most {MAX_KEY_LENGTH} characters",
+        )
+    return key
+
 
 def delivery_id(headers: dict[str, str]) -> tuple[str, str] | None:
-    """The header by which the sender named a webhook delivery, and its id, if it sent one."""
+    """The header by which the sender named a webhook delivery, and its id (`check_key`),
+    if it sent one."""
     lowered = {k.lower(): v for k, v in headers.items()}
     for name in DELIVERY_ID_HEADERS:
         value = str(lowered.get(name.lower()) or "").strip()
         if value:
-            return name, value[:255]
+            return name, check_key(name, value)
     return None
 
 

@@ -25,7 +25,7 @@ from sqlalchemy import select, update
 from . import strictjson
 from .api_clients import ApiClients
 from .connections import Connections, bind_connections, check_bound_exist
-from .endpoints import check_call_timeout, endpoint_path, serving
+from .endpoints import check_call_timeout, endpoint_path, holder, serving
 from .errors import ConflictError, InputError, LpstudioError, RecipeError, WorkspaceError
 from .executor import Executor, executor_for
 from .failures import after_failure
@@ -716,15 +716,15 @@ class Studio:
                 field="reset_since",
                 fix="start it without reset_since",
             )
-        if recipe.trigger_kind == "callable":
+        callable_ = recipe.trigger_kind == "callable"
+        if callable_:
             path = endpoint_path(recipe)
-            taken = [e for e in self.endpoints() if e["path"] == path]
-            if taken and taken[0]["recipe"] != recipe.name:
+            taken = holder(self, path)  # a holder whose notebook broke keeps its path too
+            if taken is not None and taken != recipe.name:
                 raise InputError(
-                    f"endpoint /call/{path} is already served by the started recipe "
-                    f"{taken[0]['recipe']}",
+                    f"endpoint /call/{path} is already served by the started recipe {taken}",
                     field="trigger.path",
-                    fix=f"stop {taken[0]['recipe']}, or give this recipe another trigger.path",
+                    fix=f"stop {taken}, or give this recipe another trigger.path",
                 )
         # By the store's clock, as the schedulers' due runs it bounds.
         started_at = self.store.now().isoformat()
@@ -749,6 +749,9 @@ class Studio:
                 "connections": pinned,
                 "state": "started",
                 "started_at": started_at,
+                # The path it serves from now: it holds it while it stays started, whatever
+                # its notebook says later (`endpoints._held`).
+                **({"started_path": endpoint_path(recipe)} if callable_ else {}),
             }
 
         # Before the start is saved: a scheduler must never see it started with the run of

@@ -131,8 +131,8 @@ def receive_webhook(
         before = repeated(claim)
         if before is not None:
             return recipe, before, True
-        if claim["request_sha256"] != digest:
-            raise InputError(
+        if claim["request_sha256"] != digest:  # the sender's to fix, as an event off the schema
+            raise DeliveryError(
                 f"{header} {delivery[:64]!r} was delivered before with another body; "
                 "nothing was queued",
                 field=header,

@@ -1954,7 +1954,7 @@ def test_a_repeat_whose_first_request_let_the_key_go_is_told_to_retry(tmp_path: 
         return fn(*args)
 
     app = SimpleNamespace(blocking=blocking, service=SimpleNamespace(calls=calls))
-    status, answer, headers = asyncio.run(_repeat(app, claim, "d" * 64, 5.0, {}, "sync"))
+    status, answer, headers = asyncio.run(_repeat(app, claim, "d" * 64, 5.0, "sync"))
     store.close()
 
     assert status == 409 and answer["error"]["code"] == "InProgress"

@@ -51,6 +51,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from ..errors import ConflictError, InputError, NotFoundError
+from ..idempotency import check_key
 from ..jsonschemas import first_problem
 from ..kernel import answer_status
 from ..models import utcnow
@@ -284,17 +285,13 @@ def _handed_job(claim: dict[str, Any]) -> bool:
     return job_id is not None and (claim["status"], claim["answer"]) == _queued(job_id)
 
 
-def _job_answer(
-    app: LpstudioApp, job: Job, schema: dict[str, Any] | None = None
-) -> tuple[int, Any]:
-    """A finished job's answer, read after its call (its caller's repeat, or poll): checked
-    against `schema`, else against the response schema of the version it ran; gone once the
-    job was purged."""
+def _job_answer(app: LpstudioApp, job: Job) -> tuple[int, Any]:
+    """A finished job's answer, to its call, a repeat or a poll alike: checked against the
+    response schema of the version it ran, however the notebook changed since; gone once
+    the job was purged."""
     if job.purged:
         return _purged(job)
-    if schema is None:
-        schema = _response_schema(app.service, job)
-    return answer_for(job, schema, app.lpstudio_workspace)
+    return answer_for(job, _response_schema(app.service, job), app.lpstudio_workspace)
 
 
 async def _settle_answer(
@@ -416,15 +413,8 @@ async def call(
         )
     timeout = float(endpoint["call_timeout"] or app.call_timeout)
     deadline = began + timeout
-    schema = endpoint["response_schema"]
-    if key and len(key) > 255:
-        raise ApiError(
-            400,
-            "InputError",
-            f"Idempotency-Key is {len(key)} characters long",
-            field="Idempotency-Key",
-            fix="send a key of at most 255 characters",
-        )
+    if key:
+        check_key("Idempotency-Key", key)
     digest = _digest(path, event)
     claim: dict[str, Any] | None = None
     claim_key = _claim_key(app, client, key, digest)
@@ -447,7 +437,7 @@ async def call(
                 ),
             )
             if not made:
-                return await _repeat(app, claim, digest, timeout, schema, mode, bool(key), deadline)
+                return await _repeat(app, claim, digest, timeout, mode, bool(key), deadline)
         gate = _Gate()
         then = functools.partial(_record_job, service.calls, claim, mode == "async", gate)
         job, future = await _written(
@@ -468,7 +458,7 @@ async def call(
         )
     except TimeoutError:
         return (*_timed_out(job.id, timeout), headers)
-    status, answer = answer_for(final, schema, app.lpstudio_workspace)
+    status, answer = await app.blocking(_job_answer, app, final)
     if claim:
         await _settle_answer(app, claim, status, answer, deadline)
     return status, answer, headers
@@ -521,7 +511,7 @@ async def _repeat_of_gone(
     if claim is None or claim["endpoint"] != path or claim["request_sha256"] != digest:
         return None
     timeout = app.call_timeout
-    return await _repeat(app, claim, digest, timeout, None, mode, bool(key), began + timeout)
+    return await _repeat(app, claim, digest, timeout, mode, bool(key), began + timeout)
 
 
 async def _repeat(
@@ -529,15 +519,13 @@ async def _repeat(
     claim: dict[str, Any],
     digest: str,
     timeout: float,
-    schema: dict[str, Any] | None,
     mode: str,
     keyed: bool = True,
     deadline: float | None = None,
 ) -> Answer:
     """A request whose Idempotency-Key was seen (`keyed`), or a repeat of a request without
     one within its window: the first request's answer, or its job's as it is now (its
-    status while it runs), answered by `deadline` (`timeout` from now by default); `schema`
-    is the endpoint's response schema, None for that of the version the job ran."""
+    status while it runs), answered by `deadline` (`timeout` from now by default)."""
     if claim.get("request_sha256") != digest:
         raise ApiError(
             409,
@@ -581,7 +569,7 @@ async def _repeat(
         final = await _wait_final(app, job_id, max(0.0, deadline - time.monotonic()))
         if final is None:
             return (*_timed_out(job_id, timeout), headers)
-    status, answer = await app.blocking(_job_answer, app, final, schema)
+    status, answer = await app.blocking(_job_answer, app, final)
     await _settle_answer(app, claim, status, answer, deadline)
     return status, answer, headers
 

@@ -1122,13 +1122,16 @@ class HookHandler(NoXsrfHandler):
         except SignatureError as exc:
             raise ApiError(401, "BadSignature", exc.message, field=exc.field, fix=exc.fix) from None
         except InputError as exc:
-            if exc.field in DELIVERY_ID_HEADERS:  # a delivery id reused for another body
+            if exc.field in DELIVERY_ID_HEADERS and isinstance(exc, DeliveryError):
+                # a delivery id reused for another body
                 raise ApiError(
                     409, "IdempotencyConflict", exc.message, field=exc.field, fix=exc.fix
                 ) from None
-            if exc.field != "body" and not isinstance(exc, DeliveryError):
+            if exc.field not in ("body", *DELIVERY_ID_HEADERS) and not isinstance(
+                exc, DeliveryError
+            ):
                 raise recipe_not_ready(exc) from None  # its settings, not the sender, are at fault
-            raise  # 400: the body, or an event off the recipe's input schema
+            raise  # 400: the body, a delivery id too long, or an event off the input schema
         state = await self.blocking(lambda: service.recipe_detail(recipe.name)["state"])
         if repeated:
             message = f"a repeated delivery: its {len(jobs)} event(s) were queued before"
