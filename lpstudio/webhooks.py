@@ -54,9 +54,49 @@ def _signature_header(
     carried = [name for name in read if name.lower() in sent]
     for name in carried:
         alone = {**others, name: sent[name.lower()]}
-        if trigger.verify is not None and not trigger.verify(alone, body, secret):
+        if not _verified(trigger, alone, body, secret):
             return name
     return next(iter(carried), read[0] if read else "X-Lpstudio-Signature")
+
+
+def _verified(trigger: WebhookTrigger, headers: dict[str, str], body: bytes, secret: str) -> bool:
+    """The connector's `verify`; a signature it fails on (a header it cannot compare, not
+    ASCII) is a wrong one, not the server's failure."""
+    try:
+        return bool(trigger.verify is not None and trigger.verify(headers, body, secret))
+    except Exception:
+        return False
+
+
+def _events(trigger: WebhookTrigger, recipe: Recipe, headers: dict[str, str], body: bytes) -> Any:
+    """The delivery's events as the connector's `parse` reads them, each a JSON object: a
+    body it cannot read (invalid JSON) or events that are no objects are the sender's to
+    correct (400), not the server's failure; a `parse` that answers no list, the
+    connector's (503, as a recipe whose trigger cannot run)."""
+    fix = f"send the body the recipe's {trigger.title} trigger takes: a JSON object per event"
+    try:
+        events = trigger.parse(headers, body)
+    except LpstudioError:
+        raise
+    except Exception as exc:
+        raise DeliveryError(
+            f"the body cannot be read as the {trigger.title} trigger reads it: "
+            f"{type(exc).__name__}: {exc}",
+            field="body",
+            fix=fix,
+        ) from None
+    if not isinstance(events, list):
+        raise InputError(
+            f"the {trigger.title} trigger of recipe {recipe.name} read the delivery as "
+            f"{type(events).__name__}, not a list of events",
+            field="trigger",
+            fix="its connector's parse must return a list of events (JSON objects)",
+        )
+    if not all(isinstance(event, dict) for event in events):
+        raise DeliveryError(
+            "the delivery holds an event that is no JSON object", field="body", fix=fix
+        )
+    return events
 
 
 def receive_webhook(
@@ -77,7 +117,7 @@ def receive_webhook(
     if recipe is None:
         raise NotFoundError(f"no webhook {hook_id[:8]}...", field="hook", fix="check the URL")
     trigger, secret = _webhook_trigger(studio, recipe)
-    if secret is not None and not (trigger.verify and trigger.verify(headers, body, secret)):
+    if secret is not None and not _verified(trigger, headers, body, secret):
         slot = recipe.metadata["trigger"]["connection"]
         raise SignatureError(
             "the webhook's signature is missing or wrong",
@@ -86,7 +126,7 @@ def receive_webhook(
             f"the recipe's {slot} connection) as its {trigger.title} trigger reads it"
             + (f": {trigger.description}" if trigger.description else ""),
         )
-    events = trigger.parse(headers, body)
+    events = _events(trigger, recipe, headers, body)
     named = delivery_id(headers)
     digest = hashlib.sha256(body).hexdigest()
 

@@ -135,6 +135,22 @@ def test_a_forged_delivery_to_a_custom_connectors_hook_is_refused(served: Any) -
     assert _queued(server, "hook") == [{"email": "kim@example.com"}]
 
 
+def test_a_delivery_its_connector_cannot_read_is_refused_naming_the_body(served: Any) -> None:
+    """A connector's `parse` and `verify` were called bare: invalid JSON, or a signature
+    header `verify` could not compare, answered 500 InternalError, and a body that is no
+    object was queued (202), each of its jobs failing on it."""
+    server, hooks = served
+    sign = _signed(HOOK_SECRET)
+    for body in (b"{oops", b'"just text"', b"[1, 2]"):
+        error = _error(_post(server, hooks["hook"], body, **{"X-Acme-Signature": sign(body)}), 400)
+        assert error["field"] == "body" and error["fix"], error
+    good = json.dumps({"email": "kim@example.com"}).encode()
+    unreadable = {"X-Acme-Signature": "é".encode("latin-1")}
+    answer = httpx.post(f"{server.url}{hooks['hook']}", content=good, headers=unreadable)
+    assert _error(answer, 401)["field"] == "X-Acme-Signature"
+    assert all(event == {"email": "kim@example.com"} for event in _queued(server, "hook"))
+
+
 def test_verify_is_given_the_secret_field_its_trigger_names(served: Any) -> None:
     """Of two secret fields, the one `secret_field=` names: a body signed with the other
     (the API key) is refused."""
