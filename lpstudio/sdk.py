@@ -43,6 +43,8 @@ from .errors import InputError, LpstudioError
 
 # Redaction has its own module (the core uses it far more); connectors import it from here.
 from .redaction import MASK, derived_secrets, scrub, scrub_text
+from .redaction import MIN_ENCODED_CORE as MIN_ENCODED_CORE  # as the SDK offered them
+from .redaction import SENSITIVE_OPTION as SENSITIVE_OPTION
 from .redaction import scrubbed_keys as scrubbed_keys
 from .workspace import own_file
 
