@@ -6,8 +6,10 @@
     │   │                         a newer lpstudio upgraded
     │   ├── RecipeError           broken notebook, no parameters cell, bad metadata
     │   ├── ParameterError        unknown parameter, wrong type, unparsable value
-    │   └── DeliveryError         a webhook delivery its recipe refuses (an event off its
-    │       │                     input schema): the sender's to fix, nothing was queued
+    │   └── DeliveryError         a webhook delivery its recipe refuses (a body it cannot
+    │       │                     read, an event no object or off its input schema, a
+    │       │                     delivery id reused with another body): the sender's to
+    │       │                     fix, nothing was queued
     │       └── SignatureError    its signature is missing or wrong
     ├── NotFoundError             a job, recipe or template that does not exist
     └── ConflictError             the same request is being handled by another: retry later;

@@ -1849,9 +1849,10 @@ class Studio:
         `SignatureError` on the signature header.
         A delivery repeated with the same delivery id (`Idempotency-Key`,
         `X-Shopify-Webhook-Id`...) queues nothing: it gets the first delivery's jobs and True
-        (a `ConflictError` while the first is being queued, and an `InputError` on the id's
-        header if its body differs). A first delivery whose receiver died before queueing it
-        is queued by the first redelivery past `CLAIM_LEASE`."""
+        (a `ConflictError` while the first is being queued, and a `DeliveryError` on the id's
+        header if its body differs: 409; an id too long is a plain `InputError` on it: 400).
+        A first delivery whose receiver died before queueing it is queued by the first
+        redelivery past `CLAIM_LEASE`."""
         from .webhooks import receive_webhook
 
         return receive_webhook(self, hook_id, headers, body)

@@ -99,19 +99,27 @@ def test_a_table_written_as_a_value_is_refused_when_the_workspace_is_read(
     assert f"[{table}] header" in error["fix"], error
 
 
-def test_a_new_workspace_s_settings_hold_every_default_it_is_read_with(ws: Path) -> None:
-    """The file `lpstudio init` writes says the values lpstudio uses when a key is left out."""
-    written = Workspace.load(ws)
-    bare = Workspace(ws)
-    for table, key in [
-        ("store", "url"),
-        ("history", "path"),
-        ("users", "default_role"),
-        ("jobs", "stale_after_seconds"),
-        ("jobs", "heartbeat_seconds"),
-        ("jobs", "retention_days"),
-        ("kernels", "pool_size"),
-        ("kernels", "fork"),
-    ]:
-        assert written.setting(table, key) == bare.setting(table, key), (table, key)
-    assert written.pool_settings() == bare.pool_settings()
+#: The defaults the README documents, as a new workspace's lpstudio.toml must say them.
+DOCUMENTED = [
+    ("store", "url", 'url = "sqlite:///lpstudio.db"'),
+    ("history", "path", 'path = "history"'),
+    ("users", "default_role", 'default_role = "analyst"'),
+    ("jobs", "stale_after_seconds", "stale_after_seconds = 60"),
+    ("jobs", "heartbeat_seconds", "heartbeat_seconds = 2"),
+    ("jobs", "retention_days", "retention_days = 30"),
+    ("kernels", "pool_size", "pool_size = 2"),
+    ("kernels", "preimport", 'preimport = ["pandas", "httpx"]'),
+    ("kernels", "fork", "fork = true"),
+]
+
+
+@pytest.mark.parametrize(("table", "key", "line"), DOCUMENTED)
+def test_a_new_workspace_s_settings_say_the_documented_defaults_it_is_read_with(
+    ws: Path, table: str, key: str, line: str
+) -> None:
+    """The file `lpstudio init` writes says the values lpstudio uses when a key is left out,
+    and they are the ones the README documents."""
+    written = (ws / "lpstudio.toml").read_text()
+    assert f"\n{line}\n" in written, written
+    read, default = Workspace.load(ws).setting(table, key), Workspace(ws).setting(table, key)
+    assert json.dumps(read) == json.dumps(default)  # a list read, a tuple kept: the same

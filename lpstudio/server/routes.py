@@ -25,10 +25,10 @@ PROJECT = {
     "type": "string",
     "description": "a project folder under projects/ (shop, shop/eu); . for every project",
 }
-#: The answer of a call in async mode, the job to poll (a callable recipe's answers are
-#: any status and body it gives: see `Operation.recipe_answers`).
 #: A connector's failure: the app behind the connection failed or refused (`ConnectorError`).
 APP_FAILED = "The app behind the connection failed or refused (AppError, naming the fix)"
+#: The answer of a call in async mode, the job to poll (a callable recipe's answers are
+#: any status and body it gives: see `Operation.recipe_answers`).
 ASYNC_ANSWER = {"202": ("mode=async: the job, to poll at /calls/{job_id}", s.CALL_QUEUED)}
 #: A callable recipe's answer where the recipe is not known: any JSON.
 RECIPE_ANSWER: dict[str, Any] = {

@@ -51,12 +51,13 @@ export class RecipesPanel extends LivePanel {
       if (!rows) {
         return; // a newer refresh is under way
       }
-      await this.followPoll();
     } catch (err) {
       this.drawn = '';
       fill(this.tree, errorBox(err));
       return;
     }
+    // Not awaited: these rows are drawn now, never after a newer refresh has drawn its own.
+    void this.followPoll();
     // Unchanged, the tree is left as it is: drawn again every few seconds, it would take the
     // keyboard's focus from the button a user tabbed to, and re-enable one whose click is
     // still under way (a second Run now).
