@@ -29,7 +29,7 @@ from zoneinfo import ZoneInfo
 
 from croniter import CroniterBadDateError, croniter
 from sqlalchemy import or_, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 
 from .errors import InputError, LpstudioError
 from .executor import DaskExecutor
@@ -187,6 +187,8 @@ class Scheduler:
         self._cluster = studio.executor if isinstance(studio.executor, DaskExecutor) else None
         self._stopping = threading.Event()
         self._lease_lock = threading.Lock()
+        #: When a step of this scheduler last failed to reach the store (`_silence_reaps`).
+        self._store_lost_at: float | None = None
         #: The poll under way in this process for each poll recipe (the daemon's ticks).
         self._polling: dict[str, threading.Thread] = {}
         self._polls_lock = threading.Lock()
@@ -231,7 +233,7 @@ class Scheduler:
         # Until this tick gets through, the scheduler has not ticked without a break.
         running_since, self._last_tick = self._last_tick, None
         queued: list[int] = []
-        for lost in self.studio.reap_lost_jobs():
+        for lost in self.studio.reap_lost_jobs(by_silence=self._silence_reaps()):
             _log_end(lost)
             self._after_failure(lost)  # retried or reported like any failure
         for recipe, settings in self._started(now):
@@ -588,13 +590,29 @@ class Scheduler:
             self._wake.wait(self.idle_seconds)
             self._wake.clear()
 
-    @staticmethod
-    def _step(step: Callable[[], Any]) -> Any:
+    def _step(self, step: Callable[[], Any]) -> Any:
         try:
             return step()
-        except Exception:  # the daemon keeps going; the error is in the log
+        except Exception as exc:  # the daemon keeps going; the error is in the log
+            if isinstance(exc, OperationalError):  # the store cannot be reached (for now)
+                self._store_lost_at = time.monotonic()
             log.exception("scheduler %s failed", step.__name__)
             return None
+
+    def _silence_reaps(self) -> bool:
+        """Whether jobs silent for `stale_after_seconds` may be taken for lost now: not
+        until that long after this scheduler last failed to reach the store. Through an
+        outage every running job's heartbeats failed too, and a job that ended meanwhile
+        waits to write its end (`runner._once_stored`): reaped as soon as the store
+        answered, it was retried, repeating what it had done. A job whose worker's process
+        is gone is reaped at once all the same."""
+        if self._store_lost_at is None:
+            return True
+        stale = self.studio.workspace.setting("jobs", "stale_after_seconds")
+        if time.monotonic() - self._store_lost_at < stale:
+            return False
+        self._store_lost_at = None
+        return True
 
     def leading(self) -> bool:
         """Whether this scheduler may work now: always without a lease, else while it holds

@@ -888,14 +888,15 @@ class Store:
             )
         return self.job(job.id), cancelled.rowcount == 1
 
-    def reap_lost_jobs(self, stale_after: timedelta) -> list[int]:
+    def reap_lost_jobs(self, stale_after: timedelta | None) -> list[int]:
         """Ends jobs whose process is gone (dead on this host, or silent too long: on another
         machine, or this one before a reboot), so that none stays queued or running forever.
         A scheduler's job where no cell ran goes back to the queue for another scheduler; the
         others fail as "worker lost": a running job (a cell may have acted), and a job queued
         by a command or server that died before starting it (nobody else runs those; its
         process beats it while it waits). Returns the ids this call failed."""
-        deadline = self.now() - stale_after  # heartbeats are timed by the same clock
+        # Heartbeats are timed by the same clock; None: no job is taken for lost by silence.
+        deadline = None if stale_after is None else self.now() - stale_after
         with self.read() as s:
             running = s.execute(
                 select(
@@ -914,7 +915,8 @@ class Store:
             ).all()
 
         def gone(worker: str, beat: datetime | None) -> bool:
-            return _worker_is_gone(worker) or (beat is not None and beat < deadline)
+            silent = deadline is not None and beat is not None and beat < deadline
+            return _worker_is_gone(worker) or silent
 
         # A running job ended, as far as anyone can tell, when it last beat: reaped hours
         # later (the next start after a reboot), it did not run for those hours.

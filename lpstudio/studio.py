@@ -390,13 +390,15 @@ class Studio:
         for job in self.reap_lost_jobs():
             after_failure(self, job)
 
-    def reap_lost_jobs(self) -> list[Job]:
+    def reap_lost_jobs(self, by_silence: bool = True) -> list[Job]:
         """Fails the jobs whose worker is gone (`Store.reap_lost_jobs`), each output notebook
-        saying why at its top; returns them as they ended."""
+        saying why at its top; returns them as they ended. Without `by_silence`, only those
+        whose worker's process is gone from this machine, however long silent."""
         from .runner import mark_lost
 
         stale = self.workspace.setting("jobs", "stale_after_seconds")
-        lost = [self.store.job(i) for i in self.store.reap_lost_jobs(timedelta(seconds=stale))]
+        silence = timedelta(seconds=stale) if by_silence else None
+        lost = [self.store.job(i) for i in self.store.reap_lost_jobs(silence)]
         for job in lost:
             mark_lost(self.workspace, job)
         return lost

@@ -951,6 +951,51 @@ def test_a_job_ending_while_the_store_is_down_is_written_once_it_is_back(
     assert "Traceback" not in caplog.text
 
 
+def test_a_scheduler_back_from_an_outage_gives_silent_jobs_a_stale_period(
+    pg_ws: Path, server: str
+) -> None:
+    """Through an outage every running job's heartbeats failed too: the first scheduler to
+    reach the store again took each for lost at once, and a job that had ended meanwhile
+    (its end waiting for the store) was retried, repeating what it had done. One that failed
+    to reach the store waits `stale_after_seconds` more before reaping by silence."""
+    with (pg_ws / "lpstudio.toml").open("a") as config:
+        config.write("\n[jobs]\nheartbeat_seconds = 0.5\nstale_after_seconds = 2\n")
+    write_recipe(pg_ws, "p/silent")
+    with Studio.open(pg_ws, user="alice") as studio:
+        found = studio.recipe("p/silent")
+        version = studio.store.snapshot(found.name, found.canonical_json, {}, "alice")
+        job = studio.store.create_job(
+            recipe=found.name, version_id=version, trigger="manual", user="alice"
+        )
+        silent = studio.store.now() - timedelta(minutes=1)  # its beats failed in the outage
+        set_job(
+            studio.store,
+            job.id,
+            status="running",
+            worker="other-host/0123abcd:4242",
+            started_at=silent,
+            heartbeat_at=silent,
+            cells_done=1,
+        )
+        scheduler = Scheduler(studio)
+        try:
+            with server_down(server):
+                assert scheduler._step(scheduler.tick) is None  # the store cannot be reached
+            scheduler._step(scheduler.tick)
+            assert studio.job(job.id).status == "running"  # its worker may be writing its end
+            wait_for(
+                lambda: (
+                    scheduler._step(scheduler.tick) is not None
+                    and studio.job(job.id).status == "failed"
+                ),
+                timeout=60,
+                what="the silent job reaped a stale period later",
+            )
+        finally:
+            scheduler.drain()
+        assert studio.job(job.id).error["ename"] == "WorkerLost"
+
+
 def test_ids_outgrow_32_bits_on_postgresql_as_on_sqlite(pg_ws: Path) -> None:
     """SQLite's ids are 64-bit. The ledger gains a row per recipient of every campaign (and
     keeps them), every call of a callable recipe claims a row and queues a job: a large
