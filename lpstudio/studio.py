@@ -1870,7 +1870,10 @@ class Studio:
         holds a secret of the workspace: listings, answers and the audit log show names."""
         from .connections import refuse_held_secret
 
-        hidden = self.connections.secret_values() | self.store.secrets
+        try:
+            hidden = self.connections.secret_values() | self.store.secrets
+        except LpstudioError:  # a secret.key that opens none of them: none known to compare
+            hidden = set(self.store.secrets)
         refuse_held_secret(name, field, what, hidden, fix)
 
     def callable_paths(self) -> set[str]:

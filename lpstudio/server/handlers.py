@@ -400,9 +400,10 @@ class BaseHandler(ExtensionHandlerMixin, APIHandler):
             status, error = 502, exc.to_dict()
             error["code"] = "AppError"
             error["field"] = error["field"] or "connection"
+            name = self.path_kwargs.get("name", "NAME")  # a connection's route names it
             error["fix"] = error["fix"] or (
-                f"test the connection (POST {PREFIX}/connections/NAME/test), then try again "
-                "once the app answers"
+                f"test the connection with POST {PREFIX}/connections/{name}/test, then try "
+                "again once the app answers"
             )
         elif isinstance(exc, LpstudioError):
             status, error = 400, exc.to_dict()
