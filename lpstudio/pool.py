@@ -50,6 +50,7 @@ from jupyter_core.paths import jupyter_runtime_dir
 from traitlets.log import get_logger
 
 from .forkserver import ForkProvisioner, ForkServer, ForkServerError, forkable, readable
+from .workspace import KNOWN_SETTINGS
 
 log = logging.getLogger("lpstudio.pool")
 
@@ -94,14 +95,19 @@ def _text(msg: Any, args: tuple[Any, ...]) -> str:
         return str(msg)
 
 
+#: The `[kernels]` defaults, written once in the workspace's table of settings.
+_KERNELS = KNOWN_SETTINGS["kernels"]
+
+
 @dataclass(frozen=True)
 class PoolSettings:
-    """The `[kernels]` section of lpstudio.toml (see `Workspace.pool_settings`)."""
+    """The `[kernels]` section of lpstudio.toml (see `Workspace.pool_settings`); its
+    defaults, a pool's outside any workspace (`papermill --engine lpstudio` elsewhere)."""
 
-    size: int = 2
-    preimport: tuple[str, ...] = ("pandas", "httpx")
-    warm: tuple[str, ...] = ("python3",)
-    fork: bool = True
+    size: int = _KERNELS["pool_size"].default
+    preimport: tuple[str, ...] = _KERNELS["preimport"].default
+    warm: tuple[str, ...] = _KERNELS["warm"].default
+    fork: bool = _KERNELS["fork"].default
     start_timeout: float = 60.0
 
 
