@@ -219,7 +219,7 @@ def append_row(conn: Connection, data: dict[str, Any]) -> dict[str, Any]:
         _check_encodable(row, header, writing)
         return {
             "would_append": {k: _text(row[k]) for k in header or row},
-            "path": str(file.path),
+            "path": file.name,
             "creates_file": header is None,
         }
     file.path.parent.mkdir(parents=True, exist_ok=True)
@@ -236,7 +236,7 @@ def append_row(conn: Connection, data: dict[str, Any]) -> dict[str, Any]:
             encoding=writing,
             header=None if header else columns,
         )
-    return {"path": str(file.path), "row_number": number}
+    return {"path": file.name, "row_number": number}  # its path in the workspace, as said
 
 
 def _check_encodable(row: dict[str, Any], header: list[str] | None, encoding: str) -> None:
