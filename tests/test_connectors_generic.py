@@ -488,7 +488,7 @@ def test_csv_path_may_not_escape_its_base(tmp_path, connect):
             connect("csv_file", {"path": path, "root": str(root)}).read_rows()
         assert caught.value.field == "path"
     inside = connect("csv_file", {"path": "data/../ok.csv", "root": str(root)})
-    assert inside.append_row(row={"a": "1"}) == {"path": str(root / "ok.csv"), "row_number": 1}
+    assert inside.append_row(row={"a": "1"}) == {"path": "ok.csv", "row_number": 1}
 
 
 def test_csv_append_creates_the_file_and_checks_keys(tmp_path, connect):
