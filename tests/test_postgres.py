@@ -51,6 +51,7 @@ from tests.test_job_faults import queue_webhook_job
 from tests.test_metrics import upgrade_leaves_test_runs_out
 from tests.test_scheduler import back_date, due_of, jobs, race_quarter_hours, schedule_recipe
 from tests.test_settings_revisions import both_saves_stay
+from tests.test_stopped_job_accounting import running_job
 from tests.test_store_schema import settings_gain_revisions
 
 
@@ -962,16 +963,11 @@ def test_a_scheduler_back_from_an_outage_gives_silent_jobs_a_stale_period(
         config.write("\n[jobs]\nheartbeat_seconds = 0.5\nstale_after_seconds = 2\n")
     write_recipe(pg_ws, "p/silent")
     with Studio.open(pg_ws, user="alice") as studio:
-        found = studio.recipe("p/silent")
-        version = studio.store.snapshot(found.name, found.canonical_json, {}, "alice")
-        job = studio.store.create_job(
-            recipe=found.name, version_id=version, trigger="manual", user="alice"
-        )
         silent = studio.store.now() - timedelta(minutes=1)  # its beats failed in the outage
-        set_job(
-            studio.store,
-            job.id,
-            status="running",
+        job, _ = running_job(
+            studio,
+            "p/silent",
+            "manual",
             worker="other-host/0123abcd:4242",
             started_at=silent,
             heartbeat_at=silent,

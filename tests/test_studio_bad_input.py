@@ -83,12 +83,17 @@ def marked(form: Any) -> list[str]:
     return form.locator(".lps-field-invalid").evaluate_all("ls => ls.map(l => l.dataset.field)")
 
 
+def open_settings(page: Any, recipe: str, field: str) -> Any:
+    """The Settings panel of `recipe`, shown once its input `field` is."""
+    command(page, "lpstudio:open-settings", {"recipe": recipe})
+    form = page.locator(".lps-settings-body:visible")
+    form.locator(f"input[name={field}]").wait_for()
+    return form
+
+
 def settings_of(page: Any) -> Any:
     """The Settings panel of billing/reminder, shown."""
-    command(page, "lpstudio:open-settings", {"recipe": RECIPE})
-    form = page.locator(".lps-settings-body:visible")
-    form.locator("input[name=days_ahead]").wait_for()
-    return form
+    return open_settings(page, RECIPE, "days_ahead")
 
 
 def test_a_number_the_browser_cannot_read_is_refused_and_the_saved_one_kept(

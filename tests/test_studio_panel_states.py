@@ -21,7 +21,7 @@ from lpstudio.sandbox import Sandbox
 from lpstudio.settings import saved_settings
 from lpstudio.studio import Studio
 
-from .test_studio_bad_input import marked, said
+from .test_studio_bad_input import marked, open_settings, said
 from .test_studio_consistency import rows_recipe
 from .test_studio_ui import admin_pages, command
 
@@ -55,10 +55,7 @@ def saved_since(root: Path) -> str:
 
 def cart_settings(page: Any) -> Any:
     """The Settings panel of shop/cart2, shown."""
-    command(page, "lpstudio:open-settings", {"recipe": CART})
-    form = page.locator(".lps-settings-body:visible")
-    form.locator("input[name=since]").wait_for()
-    return form
+    return open_settings(page, CART, "since")
 
 
 def test_a_since_moved_after_the_first_start_is_kept_until_start_polls_from_it(
