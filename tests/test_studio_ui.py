@@ -62,10 +62,14 @@ def studio_is_built() -> None:
 
 
 def command(page: Any, name: str, args: dict[str, Any] | None = None) -> None:
-    """Runs a JupyterLab command, as the palette or the launcher would."""
+    """Runs a JupyterLab command, as the palette or the launcher would: once the lab has
+    restored its layout, which would otherwise put its own sidebar panel back in front of
+    one the command showed (the file browser over the Recipes sidebar)."""
     page.wait_for_function("n => window.jupyterapp?.commands.hasCommand(n)", arg=name)
     page.evaluate(
-        "async ([n, a]) => { await window.jupyterapp.commands.execute(n, a); }", [name, args or {}]
+        "async ([n, a]) => { await window.jupyterapp.restored;"
+        " await window.jupyterapp.commands.execute(n, a); }",
+        [name, args or {}],
     )
 
 
