@@ -92,6 +92,27 @@ def jupyterlab_command(root: Path, port: int, token: str) -> list[str]:
     return command
 
 
+def run_jupyterlab(command: list[str], env: dict[str, str]) -> int:
+    """Runs JupyterLab until it ends, or until Ctrl-C, SIGTERM or SIGHUP stops it. A stop
+    signal that comes while it is being started is acted on once it has: raised inside
+    `Popen`, it left JupyterLab running alone, no process holding it."""
+    caught: list[int] = []
+    stops = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+    before = {stop: signal.signal(stop, lambda signum, _: caught.append(signum)) for stop in stops}
+    try:
+        lab = subprocess.Popen(command, env=env)
+    finally:
+        for stop, handler in before.items():
+            signal.signal(stop, handler)
+    try:
+        if caught:
+            raise KeyboardInterrupt
+        return lab.wait()
+    except KeyboardInterrupt:
+        lab.terminate()
+        return lab.wait()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m lpstudio.launch",
@@ -125,14 +146,9 @@ def main(argv: list[str] | None = None) -> int:
         token = secrets.token_hex(16)
         print(f"workspace: {root}", flush=True)
         print(f"studio:    http://127.0.0.1:{args.port}/lab?token={token}", flush=True)
-        lab = subprocess.Popen(
-            jupyterlab_command(root, args.port, token), env={**os.environ, ENV_VAR: str(root)}
+        return run_jupyterlab(
+            jupyterlab_command(root, args.port, token), {**os.environ, ENV_VAR: str(root)}
         )
-        try:
-            return lab.wait()
-        except KeyboardInterrupt:
-            lab.terminate()
-            return lab.wait()
 
 
 if __name__ == "__main__":

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import httpx
 
+from lpstudio import launch as launch_module
 from tests.browser import free_port
 from tests.conftest import wait_for
 
@@ -115,3 +118,24 @@ def test_a_reused_studio_follows_its_new_sandbox_and_sigterm_stops_it_all(tmp_pa
         return False
 
     wait_for(lab_stopped, timeout=60, what="JupyterLab to stop with the launcher")
+
+
+def test_ctrl_c_while_jupyterlab_is_being_started_stops_it(monkeypatch: Any) -> None:
+    """A Ctrl-C inside `Popen` (JupyterLab's process made, `Popen` not yet returned) left
+    JupyterLab running alone: nothing held its process to stop it."""
+    started: list[subprocess.Popen[bytes]] = []
+    real_popen = subprocess.Popen
+
+    def popen_interrupted(*args: Any, **kwargs: Any) -> subprocess.Popen[bytes]:
+        started.append(real_popen(*args, **kwargs))
+        os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C, before Popen returns
+        return started[0]
+
+    monkeypatch.setattr(launch_module.subprocess, "Popen", popen_interrupted)
+    before = signal.getsignal(signal.SIGINT)
+    code = launch_module.run_jupyterlab(
+        [sys.executable, "-c", "import time; time.sleep(120)"], dict(os.environ)
+    )
+    assert code == -signal.SIGTERM  # stopped, not waited out
+    assert started[0].poll() is not None
+    assert signal.getsignal(signal.SIGINT) is before  # Ctrl-C acts as before once started
