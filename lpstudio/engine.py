@@ -42,14 +42,28 @@ from typing import Any
 
 import nbformat
 from jupyter_client.manager import AsyncKernelManager
-from nbclient.exceptions import CellExecutionError
-from papermill.clientwrap import PapermillNotebookClient
-from papermill.engines import NBClientEngine
-from papermill.log import logger
-from papermill.utils import merge_kwargs, remove_args
 
-from . import pool as kernel_pool
-from .pool import QuietOnStop
+
+def __getattr__(name: str) -> Any:
+    """papermill loads its engines' entry points while it is first imported. Imported
+    first, this module causes that import and is half made when papermill asks it for
+    `StudioEngine` (a circular-import error); papermill's own engine stands in until the
+    class exists and registers itself (end of this module)."""
+    if name == "StudioEngine":
+        from papermill.engines import NBClientEngine
+
+        return NBClientEngine
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+from nbclient.exceptions import CellExecutionError  # noqa: E402 (after __getattr__)
+from papermill.clientwrap import PapermillNotebookClient  # noqa: E402 (after __getattr__)
+from papermill.engines import NBClientEngine, papermill_engines  # noqa: E402 (after __getattr__)
+from papermill.log import logger  # noqa: E402 (after __getattr__)
+from papermill.utils import merge_kwargs, remove_args  # noqa: E402 (after __getattr__)
+
+from . import pool as kernel_pool  # noqa: E402 (after __getattr__)
+from .pool import QuietOnStop  # noqa: E402 (after __getattr__)
 
 SAVE_EVERY = 1.0  # seconds between two writes of a running job's output notebook
 
@@ -434,3 +448,6 @@ def scrub_saves(nb_man: Any, secrets: frozenset[str]) -> None:
         nb_man.last_save_time = nb_man.now()
 
     nb_man.save = save
+
+
+papermill_engines.register("lpstudio", StudioEngine)  # in place of the stand-in, if any

@@ -182,6 +182,26 @@ def test_outside_a_workspace_the_output_notebook_is_papermills(tmp_path: Path) -
     assert nbformat.read(out, as_version=4).cells[-1].outputs[0].text == KEY + "\n"
 
 
+def test_a_script_importing_lpstudios_engine_first_runs_with_it(tmp_path: Path) -> None:
+    """`from lpstudio.engine import StudioEngine` as a script's first import failed with a
+    circular import (papermill loads its engines while it is imported, this one among them)."""
+    notebook = write_recipe(tmp_path, "plain", cells=("print(6 * 7)",))
+    script = (
+        "from lpstudio.engine import StudioEngine\n"
+        "import papermill\n"
+        "from papermill.engines import papermill_engines\n"
+        "assert papermill_engines.get_engine('lpstudio') is StudioEngine\n"
+        f"papermill.execute_notebook({str(notebook)!r}, {str(tmp_path / 'out.ipynb')!r},"
+        " engine_name='lpstudio', progress_bar=False)\n"
+    )
+    ran = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, cwd=tmp_path
+    )
+    assert ran.returncode == 0, ran.stderr
+    out = nbformat.read(tmp_path / "out.ipynb", as_version=4)
+    assert out.cells[-1].outputs[0].text == "42\n"
+
+
 def test_a_recipe_uses_the_connection_its_settings_bind(slotcrm: Path, tmp_path: Path) -> None:
     """`lpstudio settings crm/slotcrm --connection crm=acme2`: papermill's run of the recipe
     uses acme2 for the slot, not the connection named like it, as `lpstudio run` does."""
