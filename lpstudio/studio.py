@@ -366,10 +366,10 @@ class Studio:
         if self.store.activation() is None:
             self.store.close()
             raise WorkspaceError(
-                f"workspace {workspace.root} was never activated",
+                # Read by Jupyter users with the folder shown as "the workspace".
+                f"{workspace.root} was never activated: no admin accepted its terms",
                 field="workspace",
-                fix=f"an admin accepts the terms with `lpstudio init {workspace.root} "
-                "--accept-terms`",
+                fix=f"an admin runs `lpstudio init . --accept-terms` in {workspace.root}",
             )
         default_role = workspace.setting("users", "default_role")
         self.connections = Connections(self.store, workspace.key_path, workspace.root, user=acting)

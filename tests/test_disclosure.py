@@ -86,7 +86,8 @@ def test_a_workspace_never_activated_is_named_to_jupyter_users_only(ws: Path) ->
         assert told.status_code == 503, told.text
         error = told.json()["error"]
         assert (error["code"], error["field"]) == ("NoWorkspace", "workspace"), error
-        assert "never activated" in error["message"] and "--accept-terms" in error["fix"], error
+        assert error["message"] == "the workspace was never activated: no admin accepted its terms"
+        assert error["fix"] == "an admin runs `lpstudio init . --accept-terms` in the workspace"
 
 
 def test_a_store_that_goes_down_while_serving_is_named_to_jupyter_users_only(
