@@ -639,7 +639,7 @@ def test_a_connection_test_that_says_nothing_is_reported_as_connected_alone(
 @pytest.mark.parametrize(
     ("fields", "field", "fix"),
     [
-        (["--type", "http", "--field", "retries=11"], "retries", "give retries from 0 to 10"),
+        (["--type", "http", "--field", "retries=4"], "retries", "give retries from 0 to 3"),
         (
             ["--type", "http", "--field", "timeout_seconds=0"],
             "timeout_seconds",

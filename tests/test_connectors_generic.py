@@ -241,8 +241,17 @@ def test_http_bad_input_is_named_before_sending(server, connect):
     assert server.requests == []
 
 
-def test_http_get_is_retried_after_503(server, connect):
+def test_http_requests_are_not_retried_by_default(server, connect):
+    """As a Workato action: tried again only when its connection says how many times (at
+    most 3)."""
     api = connect("http", {"base_url": server.url})
+    with pytest.raises(ConnectorError):
+        api.request(method="GET", url="/flaky/d?status=503&times=1")
+    assert len(server.seen("/flaky/d")) == 1
+
+
+def test_http_get_is_retried_after_503(server, connect):
+    api = connect("http", {"base_url": server.url, "retries": 1})
     answer = api.request(method="GET", url="/flaky/a?status=503&times=1")
     assert answer["status"] == 200
     assert answer["json"] == {"ok": True, "attempt": 2}
@@ -250,7 +259,7 @@ def test_http_get_is_retried_after_503(server, connect):
 
 
 def test_http_post_is_retried_after_429_honouring_retry_after(server, connect):
-    api = connect("http", {"base_url": server.url})
+    api = connect("http", {"base_url": server.url, "retries": 1})
     started = time.monotonic()
     answer = api.request(
         method="POST", url="/flaky/b?status=429&times=1&retry_after=1", json={"n": 1}

@@ -28,14 +28,14 @@ WRITES = re.compile(r"/lpstudio/api/v1/(recipes|connections)/")
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, Any]]:
     """A workspace with the gallery's payment reminder tried as billing/reminder and an http
-    connection `http` retrying 5 times, served by one JupyterLab; yields its root and
+    connection `http` retrying twice, served by one JupyterLab; yields its root and
     `admin_page`, which opens a page of the admin alice in a chromium of its own."""
     tmp = tmp_path_factory.mktemp("bad-input")
     root = tmp / "ws"
     Studio.init(root, accept_terms=True, admin="alice").close()
     with Studio.open(root, user="alice") as studio:
         studio.try_template("payment_reminder", "billing", "reminder")
-        studio.connections.add("http", "http", {"retries": 5}, "alice")
+        studio.connections.add("http", "http", {"retries": 2}, "alice")
     with admin_pages(root, tmp / "jupyter") as admin_page:
         yield root, admin_page
 
@@ -154,8 +154,8 @@ def test_a_connections_number_the_browser_cannot_read_is_refused(lab: tuple[Path
         panel.get_by_role("button", name="Edit connection http", exact=True).click()
         editor = panel.locator(".lps-editor")
         retries = editor.locator("input[name=retries]")
-        assert retries.input_value() == "5"
-        retype(retries, "5e")
+        assert retries.input_value() == "2"
+        retype(retries, "2e")
         assert bad_input(retries)
         sent = writes(page)
         editor.locator(".lps-save").click()
@@ -169,4 +169,4 @@ def test_a_connections_number_the_browser_cannot_read_is_refused(lab: tuple[Path
         assert marked(editor) == ["retries"]
         assert sent == []
         with Studio.open(root, user="alice") as studio:
-            assert studio.connections.values("http") == ("http", {"retries": 5})
+            assert studio.connections.values("http") == ("http", {"retries": 2})

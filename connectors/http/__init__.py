@@ -64,10 +64,10 @@ connector = Connector(
             "retries",
             "Retries",
             type="integer",
-            default=3,
+            default=0,
             minimum=0,
             maximum=MAX_RETRIES,
-            hint="how many times a failed request is tried again (0 to 10)",
+            hint="how many times a failed request is tried again (0 to 3; by default never)",
         ),
         Field(
             "timeout_seconds",

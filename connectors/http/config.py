@@ -12,7 +12,7 @@ import httpx
 from lpstudio.errors import InputError
 from lpstudio.sdk import Connection
 
-MAX_RETRIES = 10
+MAX_RETRIES = 3  # API-FACTS: an action is retried at most 3 times, by default never
 MAX_TIMEOUT = 3600.0
 DEFAULT_PORTS = {"http": 80, "https": 443}
 
@@ -29,7 +29,7 @@ def read(conn: Connection) -> Settings:
     seconds = _number(conn, "timeout_seconds", 30, 0, MAX_TIMEOUT, whole=False)
     return Settings(
         base_url=_base_url(conn),
-        retries=int(_number(conn, "retries", 3, 0, MAX_RETRIES, whole=True)),
+        retries=int(_number(conn, "retries", 0, 0, MAX_RETRIES, whole=True)),
         timeout=httpx.Timeout(seconds, connect=min(seconds, 10.0)),
     )
 
