@@ -651,3 +651,20 @@ def test_an_acting_user_name_too_long_to_keep_is_refused_naming_the_setting(
         assert "u" * 300 not in {u["name"] for u in studio.users()}
     monkeypatch.setenv("LPSTUDIO_USER", "u" * 128)
     assert cli("jobs", "--json").exit_code == 0
+
+
+@pytest.mark.parametrize("option", ["--event", "--event-file"])
+def test_prepare_only_refuses_an_event_it_would_leave_out(
+    ws: Path, cli, tmp_path: Path, option: str
+) -> None:
+    """The event was parsed, then dropped from the prepared notebook without a word (and
+    never checked for a connection's secret, as a run checks it)."""
+    write_recipe(ws, "p/prep")
+    event = tmp_path / "event.json"
+    event.write_text('{"phone": "+14155550100"}')
+    given = '{"phone": "+14155550100"}' if option == "--event" else str(event)
+    result = cli("run", "p/prep", "--prepare-only", option, given)
+    assert result.exit_code == 2, result.output
+    assert f"{option} cannot be prepared" in result.output, result.output
+    assert f"fix: drop {option}" in result.output
+    assert not (ws / "history" / "prepared").exists()

@@ -254,6 +254,14 @@ def run(
     """Run RECIPE (a path under projects/) now, with papermill-style parameters."""
     values, parse = _collect_parameters(params, raw, yamls, files)
     event = _load_event(event_json, event_file)
+    if prepare_only and event is not None:  # it would be dropped unsaid, and unchecked
+        option = "--event" if event_file is None else "--event-file"
+        raise InputError(
+            f"{option} cannot be prepared: --prepare-only writes the parameters into the "
+            "notebook, and a job gets its event from its context",
+            field=option,
+            fix=f"drop {option} to prepare the notebook, or run it without --prepare-only",
+        )
     with _studio(workspace) as studio:
         recipe = _typed_recipe(studio, recipe)
         _check_raw(studio, recipe, {name: values[name] for name, _ in raw})
