@@ -4,17 +4,16 @@ from __future__ import annotations
 
 import os
 import secrets
-import socket
 import subprocess
-import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import httpx
-
 from lpstudio.launch import jupyterlab_command
+from tests.conftest import free_port as free_port  # re-exported: tests import it from here
+from tests.conftest import on_a_free_port
+from tests.servers import answering
 
 CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
@@ -30,21 +29,13 @@ CHROMIUM_ARGS = [
 ]
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @contextmanager
 def jupyterlab(
     root: Path, home: Path, env: dict[str, str] | None = None, args: Sequence[str] = ()
 ) -> Iterator[tuple[str, str]]:
     """Starts JupyterLab on 127.0.0.1 serving `root`; yields its base URL and token.
 
-    `args` are more Jupyter options, e.g. an identity provider for several users. A port
-    taken between `free_port` and the server's bind (by a kernel or another test's server:
-    a server given its port tries no other) is replaced by a new one."""
+    `args` are more Jupyter options, e.g. an identity provider for several users."""
     token = secrets.token_hex(16)
     home.mkdir(parents=True, exist_ok=True)
     environ = {
@@ -53,45 +44,21 @@ def jupyterlab(
         "JUPYTERLAB_WORKSPACES_DIR": str(home / "workspaces"),
         **(env or {}),
     }
-    logged = home / "jupyterlab.log"
-    for _attempt in range(5):
-        port = free_port()
-        log = logged.open("w")
-        process = subprocess.Popen(
-            [
-                *jupyterlab_command(root, port, token),
-                f"--LabApp.workspaces_dir={home / 'workspaces'}",
-                *args,
-            ],
-            env=environ,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
+    log = home / "jupyterlab.log"
+
+    def start(port: int) -> tuple[subprocess.Popen[bytes], str]:
+        command = [
+            *jupyterlab_command(root, port, token),
+            f"--LabApp.workspaces_dir={home / 'workspaces'}",
+            *args,
+        ]
+        with log.open("w") as out:
+            process = subprocess.Popen(command, env=environ, stdout=out, stderr=subprocess.STDOUT)
         url = f"http://127.0.0.1:{port}"
-        try:
-            deadline = time.monotonic() + 90
-            while True:
-                if process.poll() is not None:
-                    break
-                try:
-                    if httpx.get(f"{url}/api/status", params={"token": token}).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                if time.monotonic() > deadline:
-                    raise RuntimeError("JupyterLab did not start within 90 s")
-                time.sleep(0.2)
-        except BaseException:
-            process.kill()
-            log.close()
-            raise
-        if process.poll() is None:
-            break
-        log.close()
-        if "is already in use" not in logged.read_text():
-            raise RuntimeError(f"JupyterLab exited: see {logged}")
-    else:
-        raise RuntimeError(f"JupyterLab found no free port in 5 tries: see {logged}")
+        answering(process, url, token, log)
+        return process, url
+
+    process, url = on_a_free_port(start)
     try:
         yield url, token
     finally:
@@ -100,7 +67,6 @@ def jupyterlab(
             process.wait(timeout=20)
         except subprocess.TimeoutExpired:
             process.kill()
-        log.close()
 
 
 @contextmanager

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -151,6 +152,32 @@ def set_job(store: Store, job_id: int, **fields: Any) -> None:
     (start, finish, claim): a test's way to set up a state those reach only with time."""
     with store.write() as s:
         s.execute(update(Job.__table__).where(Job.id == job_id).values(**fields))
+
+
+T = TypeVar("T")
+
+
+def free_port() -> int:
+    """A loopback port nothing listens on now (see `on_a_free_port`)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class PortTaken(Exception):
+    """A server found the port it was given taken: `on_a_free_port` gives it another."""
+
+
+def on_a_free_port(start: Callable[[int], T], tries: int = 5) -> T:
+    """`start(port)` on a free port, again on a new one while it raises `PortTaken`: a port
+    free when chosen may be taken before the server binds it (by a kernel, or a server of
+    another worker), and a server given its port tries no other."""
+    for _attempt in range(tries - 1):
+        try:
+            return start(free_port())
+        except PortTaken:
+            pass
+    return start(free_port())
 
 
 def wait_for(predicate: Callable[[], Any], timeout: float = 60, what: str = "condition") -> Any:

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from sqlalchemy.engine import make_url
 
-from tests.browser import free_port
+from tests.conftest import PortTaken, on_a_free_port
 
 #: The data folder and server options of each running cluster, by its port.
 _CLUSTERS: dict[int, tuple[Path, str]] = {}
@@ -47,31 +47,25 @@ def postgres_server() -> Iterator[str]:
     if os.geteuid() == 0:
         shutil.chown(base, "postgres")
         shutil.chown(sockets, "postgres")
-    port = free_port()
     subprocess.run(
         _as_owner([str(bin_dir / "initdb"), "-D", str(data), "-A", "trust", "-U", "postgres"]),
         check=True,
         capture_output=True,
     )
-    options = f"-c listen_addresses=127.0.0.1 -p {port} -k {sockets} -c fsync=off"
-    subprocess.run(
-        _as_owner(
-            [
-                str(bin_dir / "pg_ctl"),
-                "-D",
-                str(data),
-                "-o",
-                options,
-                "-l",
-                str(base / "server.log"),
-                "-w",
-                "start",
-            ]
-        ),
-        check=True,
-        capture_output=True,
-    )
-    _CLUSTERS[port] = (data, options)
+    log = base / "server.log"
+
+    def start(port: int) -> int:
+        options = f"-c listen_addresses=127.0.0.1 -p {port} -k {sockets} -c fsync=off"
+        log.unlink(missing_ok=True)  # the log of this start alone
+        ctl = [str(bin_dir / "pg_ctl"), "-D", str(data), "-o", options, "-l", str(log)]
+        started = subprocess.run(_as_owner([*ctl, "-w", "start"]), capture_output=True)
+        if started.returncode and log.exists() and "already in use" in log.read_text():
+            raise PortTaken(f"127.0.0.1:{port}")
+        started.check_returncode()
+        _CLUSTERS[port] = (data, options)
+        return port
+
+    port = on_a_free_port(start)
     try:
         yield f"postgresql+psycopg://postgres@127.0.0.1:{port}/postgres"
     finally:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import secrets
 import signal
 import subprocess
 from collections.abc import Iterator
@@ -15,12 +16,13 @@ import httpx
 from jupyter_server.auth.identity import IdentityProvider, User
 from traitlets.config import Config
 
-from tests.browser import free_port
-from tests.conftest import LPSTUDIO, wait_for
+from tests.conftest import LPSTUDIO, PortTaken, on_a_free_port, wait_for
 
 REPO = Path(__file__).resolve().parent.parent
 API = "/lpstudio/api/v1"
-JUPYTER_TOKEN = "test-server-token"
+#: Jupyter's token for the servers of this test process: its own, so that another worker's
+#: server, holding a port chosen here before our server bound it, refuses it.
+JUPYTER_TOKEN = secrets.token_hex(16)
 
 
 def extension_config(ws: Path) -> Config:
@@ -76,47 +78,67 @@ class Served:
         self.proc.wait(timeout=60)
 
 
+def answering(proc: subprocess.Popen[bytes], url: str, token: str, log: Path) -> None:
+    """Waits until the Jupyter server `proc` answers at `url` to its own `token` (on an
+    authenticated route: another server holding the port refuses it). Raises `PortTaken`
+    if it found its port taken; stops it if it does not start."""
+
+    def up() -> bool:
+        if proc.poll() is not None:
+            said = log.read_text()
+            if "is already in use" in said:
+                raise PortTaken(url)
+            raise AssertionError(f"the server for {url} exited:\n{said}")
+        try:
+            status = httpx.get(f"{url}/api/status", params={"token": token}, timeout=2)
+        except httpx.TransportError:
+            return False
+        return status.status_code == 200
+
+    try:
+        wait_for(up, timeout=90, what=f"the server at {url}")
+    except BaseException:
+        proc.kill()
+        proc.wait()
+        raise
+
+
 @contextmanager
 def serving(ws: Path, *extra: str, name: str = "server") -> Iterator[Served]:
     """`lpstudio serve` on a free port, with Jupyter's options after lpstudio's; yields once
     it answers."""
-    port = free_port()
-    command = [
-        LPSTUDIO,
-        "serve",
-        f"--port={port}",
-        "--allow-root",
-        f"--workspace={ws}",
-        f"--IdentityProvider.token={JUPYTER_TOKEN}",
-        "--ServerApp.identity_provider_class=tests.servers.HeaderIdentityProvider",
-        *extra,
-    ]
-    log_path = ws.parent / f"{name}-{port}.log"
-    with log_path.open("w") as log:
-        proc = subprocess.Popen(
-            command,
-            cwd=REPO,
-            env={**os.environ, "PYTHONPATH": str(REPO)},
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        url = f"http://127.0.0.1:{port}"
 
-        def up() -> bool:
-            assert proc.poll() is None, log_path.read_text()
+    def start(port: int) -> Served:
+        command = [
+            LPSTUDIO,
+            "serve",
+            f"--port={port}",
+            "--allow-root",
+            f"--workspace={ws}",
+            f"--IdentityProvider.token={JUPYTER_TOKEN}",
+            "--ServerApp.identity_provider_class=tests.servers.HeaderIdentityProvider",
+            *extra,
+        ]
+        log = ws.parent / f"{name}-{port}.log"
+        with log.open("w") as out:
+            proc = subprocess.Popen(
+                command,
+                cwd=REPO,
+                env={**os.environ, "PYTHONPATH": str(REPO)},
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
+        served = Served(f"http://127.0.0.1:{port}", proc, log)
+        answering(proc, served.url, JUPYTER_TOKEN, log)
+        return served
+
+    served = on_a_free_port(start)
+    try:
+        yield served
+    finally:
+        if served.proc.poll() is None:
+            served.proc.terminate()
             try:
-                status = httpx.get(f"{url}/api/status", params={"token": JUPYTER_TOKEN}, timeout=2)
-                return status.status_code == 200
-            except httpx.TransportError:
-                return False
-
-        try:
-            wait_for(up, timeout=60, what="the server")
-            yield Served(url, proc, log_path)
-        finally:
-            if proc.poll() is None:
-                proc.terminate()
-                try:
-                    proc.wait(timeout=60)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
+                served.proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                served.proc.kill()

@@ -97,7 +97,9 @@ def test_a_failing_cell_fails_the_job_with_its_error(ws: Path) -> None:
     assert "An Exception was encountered" in nb.cells[0].source  # papermill's banner
     shown = run_cli("show", str(job["id"]), "--workspace", str(ws))
     assert "ValueError in cell 3 of 4 (In [3]): bad invoice" in shown.stdout
-    assert "Traceback" in shown.stdout or "ValueError" in shown.stdout
+    # and its traceback, down to the failing line of the cell (only the traceback shows it)
+    assert "Traceback (most recent call last)" in shown.stdout
+    assert "----> 1 raise ValueError('bad invoice')" in shown.stdout
 
 
 def test_a_dying_kernel_fails_the_job_and_does_not_hang(ws: Path) -> None:

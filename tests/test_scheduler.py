@@ -46,7 +46,6 @@ from lpstudio.store import FINAL_STATES, Store
 from lpstudio.studio import Studio
 from lpstudio.workspace import Workspace
 
-from .browser import free_port
 from .conftest import LPSTUDIO, gone, run_cli, scheduler_running, set_job, wait_for, write_recipe
 
 POLL = {
@@ -898,16 +897,28 @@ class _Mailbox:
         self.messages.append(message_from_bytes(envelope.content))
         return "250 OK"
 
+    def serve(self) -> Any:
+        """A started loopback SMTP server for this mailbox; its `port` is the one it bound
+        itself (port 0): a port chosen before it starts may be taken by the time it binds."""
+        from aiosmtpd.controller import Controller
+
+        class OnItsOwnPort(Controller):
+            def _trigger_server(self) -> None:  # its first connection, once bound
+                self.port = self.server.sockets[0].getsockname()[1]
+                super()._trigger_server()
+
+        smtp = OnItsOwnPort(self, hostname="127.0.0.1", port=0)
+        smtp.start()
+        return smtp
+
 
 def test_a_failing_job_is_reported_by_e_mail_through_the_workspace_s_smtp(
     ws: Path, sandbox: Sandbox, db: Store
 ) -> None:
     """The failure e-mail goes out through `[smtp]` (it was never sent in a test)."""
-    from aiosmtpd.controller import Controller
-
-    mailbox, port = _Mailbox(), free_port()
-    smtp = Controller(mailbox, hostname="127.0.0.1", port=port)
-    smtp.start()
+    mailbox = _Mailbox()
+    smtp = mailbox.serve()
+    port = smtp.port
     try:
         with (ws / "lpstudio.toml").open("a") as config:
             config.write(f'\n[smtp]\nport = {port}\nfrom = "studio@brand.example"\n')

@@ -16,7 +16,6 @@ from lpstudio.sandbox import Sandbox
 from lpstudio.studio import Studio
 from lpstudio.workspace import Workspace
 
-from .browser import free_port
 from .conftest import scheduler_running, wait_for
 from .test_scheduler import _Mailbox, add_checkouts, jobs, phones, poll_recipe
 
@@ -31,12 +30,10 @@ def test_smtp_set_while_the_scheduler_runs_is_used_for_the_failure_e_mail(
 ) -> None:
     """An `[smtp]` added to lpstudio.toml after the Studio opened it was ignored until a
     restart: the e-mail went to 127.0.0.1:25 and was lost to `Connection refused`."""
-    from aiosmtpd.controller import Controller
-
     caplog.set_level(logging.WARNING, logger="lpstudio.failures")
-    mailbox, port = _Mailbox(), free_port()
-    smtp = Controller(mailbox, hostname="127.0.0.1", port=port)
-    smtp.start()
+    mailbox = _Mailbox()
+    smtp = mailbox.serve()
+    port = smtp.port
     try:
         recipe = poll_recipe(sandbox_ws, "flaky", ("raise RuntimeError('the CRM is down')",))
         with Studio.open(sandbox_ws, user="alice") as studio:
