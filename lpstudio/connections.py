@@ -11,8 +11,8 @@ import contextlib
 import json
 import re
 import threading
-from collections.abc import Collection
-from dataclasses import dataclass
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -122,8 +122,17 @@ class Connections:
         if self.user is not None:
             self.store.audit(self.user, action, name, **detail)
 
-    def _split(self, type_: str, values: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    def _split(
+        self, type_: str, values: dict[str, Any], withheld: Sequence[str] = ()
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        """The checked plain fields and secrets of `values`; the `withheld` secrets of a
+        placeholder, not given yet, are not required (its plain fields may be edited first)."""
         connector = get_connector(type_, self.root)
+        if withheld:
+            fields = [
+                replace(f, required=False) if f.name in withheld else f for f in connector.fields
+            ]
+            connector = Connector(connector.name, title=connector.title, fields=fields)
         coerced = connector.validate_config(values)
         secret = connector.secret_fields()
         return (
@@ -266,10 +275,10 @@ class Connections:
         current = {k: v for k, v in saved.items() if k in known and k not in cleared}
         merged = {**current, **values}
         hidden = self.refuse_held_secrets(connector, values, merged)
-        plain, secret = self._split(row.type, merged)
         # A placeholder stays one until every secret its package held back is given: an
         # imported webhook connection without its token would take unsigned deliveries.
-        missing = [field for field in row.withheld or () if not secret.get(field)]
+        missing = [field for field in row.withheld or () if not merged.get(field)]
+        plain, secret = self._split(row.type, merged, missing)
         with self.store.write() as s:
             stored = s.get_one(ConnectionRow, name)
             stored.fields = plain

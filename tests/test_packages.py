@@ -202,6 +202,10 @@ def test_a_project_moves_to_another_workspace_and_runs_once_authorised(
         studio.save_settings("shop/cart", {"skill": "sales-fr"})
         assert saved_settings(studio.store, "shop/cart.ipynb")["parameters"]["skill"] == "sales-fr"
         studio.save_settings("shop/cart", {"skill": "sales-eu"})
+        # And so may its plain fields (they were refused for want of the secret held back).
+        edited = studio.connections.update("liveperson", {"requests_per_second": 5})
+        assert edited.status == "placeholder" and edited.fields["requests_per_second"] == 5
+        assert "--secret client_secret" in (edited.status_message or "")
     tested = refused(invoke(target, "connections", "test", "shopify", "--json"))
     assert "lpstudio connections update shopify --secret access_token" in tested["fix"]
 
