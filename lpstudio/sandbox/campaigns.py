@@ -3,6 +3,12 @@
 Kept free of HTTP so the rules read as the API-FACTS.md table does. A malformed request is
 rejected whole (`CampaignRejected`, answered 400); a well-formed one is split into accepted
 and failed recipients, each failure carrying LivePerson's per-recipient error code.
+`templateId` names an API handoff, or a WhatsApp or SMS template sent from the request's
+`outboundNumber`.
+
+Accepted recipients then wait for their turn on the campaign's channel (which sends at a
+steady pace) and are sent only within the channel's daily cap; both are fixed when the
+campaign is accepted (`Sending`).
 
 The SMS window is kept in the recipient's local time, daylight saving included: the
 number's longest known prefix (a North American area code, else a country calling code)
@@ -70,6 +76,35 @@ class CampaignRejected(ValueError):
     """The whole campaign request is refused (HTTP 400); nothing was accepted."""
 
 
+@dataclass(frozen=True)
+class Sending:
+    """How a campaign's accepted recipients leave its channel, fixed when it is accepted.
+
+    Attributes:
+        sendable: how many of them (the first ones) fit in the channel's daily cap; the
+            rest are never sent.
+        daily_limit: that cap, named in the error of those not sent.
+        wait: seconds the first waits behind earlier campaigns' messages on the channel.
+        interval: seconds between two of its messages.
+    """
+
+    sendable: int
+    daily_limit: int
+    wait: float
+    interval: float
+
+    def turn(self, index: int) -> float:
+        """Seconds from the campaign being processed until its recipient `index` is sent."""
+        return self.wait + index * self.interval
+
+    def not_sent_error(self, channel: str) -> str:
+        """The `errorMessage` of a recipient past the cap: it names the daily limit."""
+        return (
+            f"DAILY_LIMIT_REACHED: the daily limit of {self.daily_limit} {channel} "
+            "recipients (per UTC day) was reached"
+        )
+
+
 @dataclass
 class Campaign:
     """One accepted campaign request and what became of each recipient."""
@@ -81,12 +116,14 @@ class Campaign:
     failed: list[dict[str, Any]]
     received_at: float
     request_trace_id: str
+    sending: Sending
     id: str = field(default_factory=lambda: str(uuid.uuid4()))
     answer_dropped: bool = False
 
     @property
     def channel(self) -> str:
-        """The channel messages go out on: the handoff's first (highest priority) one."""
+        """The channel messages go out on: the handoff's first (highest priority) one, or
+        the template's."""
         return self.handoff["channels"][0]["channel"]
 
     def answer(self) -> dict[str, Any]:
@@ -104,12 +141,18 @@ class Campaign:
         self, now: float, settings: SandboxSettings
     ) -> list[tuple[dict[str, Any], str, str | None]]:
         """(recipient, status, errorMessage) of every recipient at `now` (epoch seconds):
-        accepted ones progress DRAFT -> (SCHEDULED) -> DELIVERED, failed ones stay."""
+        accepted ones progress DRAFT -> (SCHEDULED) -> DELIVERED, or are NOT_SENT past the
+        daily cap; failed ones stay. A campaign progress of 0 skips the channel's queue."""
         ready = self.received_at + settings.campaign_progress_seconds
+        paced = settings.campaign_progress_seconds > 0
         rows: list[tuple[dict[str, Any], str, str | None]] = []
-        for consumer in self.accepted:
-            deliver = delivery_time(self.channel, consumer["address"], ready, settings)
-            if now < ready:
+        for index, consumer in enumerate(self.accepted):
+            if index >= self.sending.sendable:
+                rows.append((consumer, "NOT_SENT", self.sending.not_sent_error(self.channel)))
+                continue
+            turn = ready + self.sending.turn(index) if paced else ready
+            deliver = delivery_time(self.channel, consumer["address"], turn, settings)
+            if now < turn:
                 rows.append((consumer, "DRAFT", None))
             elif deliver is None or now < deliver:
                 rows.append((consumer, "SCHEDULED", None))
@@ -121,14 +164,16 @@ class Campaign:
         return rows
 
     def conversations(self, now: float, settings: SandboxSettings) -> dict[str, Any]:
-        """The body of the status answer."""
+        """The body of the status answer: FINISHED once every accepted recipient is
+        delivered or not sent, FAILED when none was delivered."""
         outcomes = self.outcomes(now, settings)
-        if not self.accepted:
-            campaign_status = "FAILED"
-        elif all(status == "DELIVERED" for _, status, _ in outcomes[: len(self.accepted)]):
+        accepted = {status for _, status, _ in outcomes[: len(self.accepted)]}
+        if accepted - {"DELIVERED", "NOT_SENT"}:
+            campaign_status = "IN_PROGRESS"
+        elif "DELIVERED" in accepted:
             campaign_status = "FINISHED"
         else:
-            campaign_status = "IN_PROGRESS"
+            campaign_status = "FAILED"
         rows = [
             {"id": c["id"], "status": status, "conversationId": None, "errorMessage": error}
             for c, status, error in outcomes
@@ -180,9 +225,15 @@ def delivery_time(
 
 
 def check_request(
-    body: Any, handoffs: dict[str, dict[str, Any]], max_recipients: int
+    body: Any,
+    handoffs: dict[str, dict[str, Any]],
+    templates: dict[str, dict[str, Any]],
+    max_recipients: int,
 ) -> tuple[dict[str, Any], list[dict[str, Any]], list[dict[str, Any]]]:
-    """Check a create request: (handoff, accepted, failed), or raise CampaignRejected."""
+    """Check a create request: (handoff, accepted, failed), or raise CampaignRejected.
+
+    For a template id the handoff is the one the request makes of it (`_template_handoff`).
+    """
     if not isinstance(body, dict):
         raise CampaignRejected("Request body must be a JSON object")
     missing = [name for name in REQUIRED_FIELDS if body.get(name) is None]
@@ -198,9 +249,7 @@ def check_request(
         raise CampaignRejected("outboundNumber must be a number of at most 16 digits")
     if body["consent"] is not True:
         raise CampaignRejected("consent must be true")
-    handoff = handoffs.get(body["templateId"])
-    if handoff is None:
-        raise CampaignRejected(f"Unknown templateId: {body['templateId']}")
+    handoff = handoffs.get(body["templateId"]) or _template_handoff(body, templates)
     consumers = body["consumers"]
     if not isinstance(consumers, list) or not consumers:
         raise CampaignRejected("consumers must be a non-empty list")
@@ -211,6 +260,23 @@ def check_request(
     for index, consumer in enumerate(consumers):
         _check_shape(index, consumer)
     return handoff, *_split(consumers, handoff)
+
+
+def _template_handoff(body: dict[str, Any], templates: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """A one-channel handoff for the template `templateId` names, sent from the request's
+    `outboundNumber` (required, as no saved handoff carries one); its id is None."""
+    template = templates.get(body["templateId"])
+    if template is None:
+        raise CampaignRejected(f"Unknown templateId: {body['templateId']}")
+    if body.get("outboundNumber") is None:
+        raise CampaignRejected("Fields missing in request: outboundNumber")
+    channel = {
+        "channel": template["channel"],
+        "outboundNumber": body["outboundNumber"],
+        "templateId": template["id"],
+        "template": template["template"],
+    }
+    return {"id": None, "channels": [channel]}
 
 
 def _check_shape(index: int, consumer: Any) -> None:

@@ -1,4 +1,4 @@
-"""The data a fresh sandbox starts with: handoffs, skills and abandoned checkouts.
+"""The data a fresh sandbox starts with: handoffs, templates, skills and abandoned checkouts.
 
 Phone numbers come from ranges reserved for fiction (North American 555-01xx, UK
 07700 900xxx), so a sandbox address can never reach a real person if it leaks into a
@@ -58,6 +58,19 @@ HANDOFFS: tuple[dict[str, Any], ...] = (
             }
         ],
     },
+)
+
+#: The message templates a campaign may name in `templateId` instead of a handoff (it then
+#: gives the `outboundNumber` itself): every approved WhatsApp template a handoff uses, and
+#: the account's SMS template.
+TEMPLATES: tuple[dict[str, Any], ...] = (
+    *(
+        {"id": channel["templateId"], "channel": "wa", "template": channel["template"]}
+        for handoff in HANDOFFS
+        for channel in handoff["channels"]
+        if channel["channel"] == "wa"
+    ),
+    {"id": "sms_text_v1", "channel": "sms", "template": "{{1}} Reply STOP to opt out."},
 )
 
 SKILLS: tuple[dict[str, Any], ...] = (

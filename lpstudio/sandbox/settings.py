@@ -23,6 +23,14 @@ class SandboxSettings:
             transactions together) allowed per account in any 1 s window, counted apart
             from the Proactive calls; more are answered 429.
         recipients_per_request: consumers allowed in one campaign request; more is a 400.
+        messages_per_second_per_channel: how fast each channel (sms, wa...) delivers: the
+            accepted recipients of all campaigns queue per channel and stay `DRAFT` until
+            their turn, so 1,000 SMS take 100 s at 10. Fixed for a campaign when it is
+            accepted; the create requests themselves are never slowed by it.
+        recipients_per_day_per_channel: recipients each channel sends per UTC day, counted
+            as campaigns are accepted and from 0 at start and after a reset. Recipients past
+            it are still accepted (the API is asynchronous) but never sent: `NOT_SENT`,
+            with an `errorMessage` naming the daily limit.
         token_ttl_seconds: lifetime of an issued AppJWT (1 hour like LivePerson; 0 issues
             tokens that are already expired, which tests use instead of waiting).
         account_id: the only LivePerson account the sandbox knows; other ids get 404.
@@ -32,6 +40,8 @@ class SandboxSettings:
         seed_checkouts: abandoned checkouts present after start and after every reset.
         campaign_progress_seconds: time from campaign acceptance until its recipients
             leave `DRAFT` (read at query time, so lowering it moves existing campaigns on).
+            0 fast-forwards: recipients leave `DRAFT` at once, without waiting for their
+            turn on the channel, which tests use instead of waiting.
         sms_window_start_hour, sms_window_end_hour: SMS is delivered only when the
             recipient's local hour h satisfies start <= h < end (no wrap past midnight;
             start >= end means never, which keeps SMS `SCHEDULED`).
@@ -42,6 +52,8 @@ class SandboxSettings:
     requests_per_second: int = 10
     reporting_requests_per_second: int = 10
     recipients_per_request: int = 100
+    messages_per_second_per_channel: int = 10
+    recipients_per_day_per_channel: int = 100_000
     token_ttl_seconds: float = 3600
     account_id: str = "12345678"
     client_id: str = "sandbox-client"
@@ -60,6 +72,8 @@ class SandboxSettings:
             "requests_per_second",
             "reporting_requests_per_second",
             "recipients_per_request",
+            "messages_per_second_per_channel",
+            "recipients_per_day_per_channel",
             "shopify_bucket_size",
         ):
             if getattr(self, name) < 1:

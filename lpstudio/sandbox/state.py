@@ -20,17 +20,18 @@ from collections import Counter, deque
 from datetime import UTC, datetime
 from typing import Any
 
-from .campaigns import Campaign, check_request
+from .campaigns import Campaign, Sending, check_request
 from .faults import FaultDecision, FaultPlan, decide
-from .limits import LeakyBucket, SlidingWindow
+from .limits import DailyQuota, LeakyBucket, PacedQueue, SlidingWindow
 from .reporting import analytics_rows, transaction_rows
-from .seed import HANDOFFS, make_checkout, parse_time, seed_checkouts, timestamp
+from .seed import HANDOFFS, TEMPLATES, make_checkout, parse_time, seed_checkouts, timestamp
 from .settings import SandboxSettings
 
 LOG_SIZE = 10_000
 #: The LivePerson APIs that each count their own requests per second.
 RATE_LIMITED_APIS = ("proactive", "reporting")
 HANDOFFS_BY_ID = {handoff["id"]: handoff for handoff in HANDOFFS}
+TEMPLATES_BY_ID = {template["id"]: template for template in TEMPLATES}
 
 
 def _b64(data: bytes) -> str:
@@ -61,6 +62,8 @@ class SandboxState:
             self._log: deque[dict[str, Any]] = deque(maxlen=LOG_SIZE)
             self._windows = {api: SlidingWindow() for api in RATE_LIMITED_APIS}
             self._bucket = LeakyBucket()
+            self._sent_today = DailyQuota()
+            self._channel_queues = PacedQueue()
             self._faults: FaultPlan | None = None
             self._fault_rng = random.Random(settings.random_seed)
             self._data_rng = random.Random(settings.random_seed)
@@ -155,22 +158,34 @@ class SandboxState:
         """Check and record a campaign request; CampaignRejected records nothing."""
         with self._lock:
             handoff, accepted, failed = check_request(
-                body, HANDOFFS_BY_ID, self._settings.recipients_per_request
+                body, HANDOFFS_BY_ID, TEMPLATES_BY_ID, self._settings.recipients_per_request
             )
+            now = time.time()
             campaign = Campaign(
                 number=len(self._campaigns) + 1,
                 handoff=handoff,
                 request=body,
                 accepted=accepted,
                 failed=failed,
-                received_at=time.time(),
+                received_at=now,
                 request_trace_id=str(uuid.uuid4()),
+                sending=self._sending(handoff["channels"][0]["channel"], len(accepted), now),
             )
             self._campaigns[campaign.id] = campaign
             channels = [channel["channel"] for channel in handoff["channels"]]
             for consumer in accepted:
                 self._accepted.update({consumer["consumerContent"][c] for c in channels})
             return campaign
+
+    def _sending(self, channel: str, accepted: int, now: float) -> Sending:
+        """Spend today's cap of `channel` on `accepted` recipients and queue those it
+        allows behind the channel's earlier messages."""
+        settings = self._settings
+        limit = settings.recipients_per_day_per_channel
+        sendable = self._sent_today.take(channel, now, accepted, limit)
+        per_second = settings.messages_per_second_per_channel
+        wait = self._channel_queues.enqueue(channel, now, sendable, per_second)
+        return Sending(sendable, limit, wait, 1 / per_second)
 
     def mark_unanswered(self, campaign: Campaign) -> None:
         with self._lock:
