@@ -29,6 +29,7 @@ from ..studio import Studio
 from ..workspace import ENV_VAR, Workspace, current_user
 from .auth import RateLimits
 from .routes import ROUTES, Route, handlers
+from .saves import SavedVersions
 from .serveonly import ServeOnlyServerApp
 
 #: The acting user of what no person does: API-client lookups and webhook jobs.
@@ -199,6 +200,8 @@ class LpstudioApp(ExtensionApp):
         self._opened_at = -math.inf
         self._opening = threading.Lock()
         self._open_workspace()
+        self.saves = SavedVersions(self)
+        self.serverapp.contents_manager.register_post_save_hook(self.saves.saved)
 
     def _log_through_the_server(self) -> None:
         """lpstudio's own loggers (the hosted scheduler's line per job start and end, the
@@ -314,6 +317,9 @@ class LpstudioApp(ExtensionApp):
             # Running jobs finish within the grace period or are requeued; the lease is freed.
             scheduler.stop()
             await asyncio.get_running_loop().run_in_executor(None, self._scheduler_thread.join)
+        saves = getattr(self, "saves", None)
+        if saves is not None:  # the saves of the last moments are versions too
+            await asyncio.get_running_loop().run_in_executor(None, saves.close)
         with self._lock:
             studios, self._studios = list(self._studios.values()), {}
         for studio in studios:
