@@ -13,7 +13,7 @@ from typing import Any
 from lpstudio.errors import InputError
 from lpstudio.sdk import Connection, Connector, Field, Option
 
-from .campaign import MAX_RECIPIENTS_PER_REQUEST
+from .campaign import DAILY_LIMIT, MAX_RECIPIENTS_PER_REQUEST
 from .campaign import send_campaign as _send_campaign
 from .client import SERVICE_URLS, LivePersonClient
 
@@ -71,11 +71,22 @@ connector = Connector(
             minimum=1,
             hint="Per account, across every job of this machine; alike on all its connections",
         ),
+        Field(
+            DAILY_LIMIT,
+            "Recipients per day per channel",
+            type="integer",
+            default=100_000,
+            minimum=1,
+            hint="LivePerson's daily limit: a campaign stops before it would send more in a "
+            "day (UTC)",
+        ),
     ],
 )
 
 #: Text with something besides white space: LivePerson refuses a blank name, skill or id.
 _NOT_BLANK = "\\S"
+#: The channels a campaign may give each recipient an address on (`consumerContent`).
+CHANNELS = ["sms", "wa", "inapp", "email"]
 
 SEND_INPUT: dict[str, Any] = {
     "type": "object",
@@ -109,17 +120,23 @@ SEND_INPUT: dict[str, Any] = {
             "description": "records (dicts) or a DataFrame, one per recipient",
         },
         "consumer_id": {
-            "type": "string",
+            # A string's keywords and an object's: each applies to its own type only.
+            "type": ["string", "object"],
             "minLength": 1,
             "pattern": _NOT_BLANK,
-            "description": "the record field holding the address, e.g. phone or customer.phone",
+            "minProperties": 1,
+            "propertyNames": {"enum": CHANNELS},
+            "additionalProperties": {"type": "string", "minLength": 1, "pattern": _NOT_BLANK},
+            "description": "the record field holding each recipient's address, e.g. phone or "
+            'customer.phone; or one per channel, e.g. {"sms": "phone", "inapp": "app_user"}',
         },
         "channels": {
             "type": "array",
-            "items": {"enum": ["sms", "wa", "inapp", "email"]},
+            "items": {"enum": CHANNELS},
             "minItems": 1,
             "default": ["sms"],
-            "description": "channels of the handoff, each given the consumer id",
+            "description": "channels of the handoff, each given its address from consumer_id "
+            "(by default consumer_id's channels, or sms)",
         },
         "variables": {
             "type": "object",
@@ -189,7 +206,8 @@ SEND_OUTPUT: dict[str, Any] = {
         "not_sent": {
             "type": "integer",
             "description": "recipients never sent because the campaign stopped at a "
-            "refusal every batch would meet (a run with the input fixed sends them)",
+            "refusal every batch would meet (a run with the input fixed sends them) or "
+            "before passing recipients_per_day_per_channel (a run the next day sends them)",
         },
         "batches": {"type": "integer"},
     },

@@ -8,7 +8,9 @@ take hundreds of MB).
 What is sent once is a recipient, not a request: (account, handoff, address) is the key in
 the job's ledger, which its retries and reruns share, so a retry whose recipients changed
 (a file edited, a date rolled over) still finds each one sent before, however its batches
-are cut. For each batch (one create-campaign request):
+are cut. A recipient with an address per channel is known by its phone number (its in-app
+id, else: `IDENTITY_ORDER`), so one whose in-app id changed is not messaged again. For
+each batch (one create-campaign request):
 - its recipients are claimed together, in one ledger transaction, at the last moment
   before the request goes out (after its waits for the rate limit and the token); those
   accepted before are reported `already_sent`, those an earlier attempt got no answer for
@@ -53,6 +55,12 @@ trouble (`ServiceTrouble`): a `Retry-After` longer than a job waits (honoured: n
 goes before it), a request refused for every try, or an answer after which LivePerson may
 have acted (5xx, none, unreadable): sending on would leave one more batch uncertain for
 good per request; a retry later sends the rest.
+
+A campaign stops before it would pass LivePerson's recipients per day per channel
+(`DailyLimit`): the recipients left are `not_sent`, and the job fails, not retried (a retry
+that day meets the limit again). The ledger dates what it accepts (or may have), so a run of
+the job later that day counts what its earlier runs sent today, and a run the next day sends
+the rest; other campaigns' sends that day are not counted (no ledger counts by connection).
 """
 
 from __future__ import annotations
@@ -60,8 +68,10 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from collections.abc import Callable, Collection, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator
+from datetime import UTC, datetime
 from functools import partial
+from itertools import islice
 from typing import Any
 
 from lpstudio.errors import InputError
@@ -78,6 +88,11 @@ from .client import (
 )
 
 PHONE_CHANNELS = ("sms", "wa")
+#: The channel whose address names a recipient (in the result, and as its key in the ledger):
+#: the first it has, so that a recipient whose in-app id changed is the same phone.
+IDENTITY_ORDER = ("sms", "wa", "inapp", "email")
+#: The connection field of LivePerson's recipients per day per channel.
+DAILY_LIMIT = "recipients_per_day_per_channel"
 #: Current LivePerson documents allow 100 recipients per request, older ones 1000.
 MAX_RECIPIENTS_PER_REQUEST = 1000
 DRY_RUN_REQUESTS = 20
@@ -116,6 +131,73 @@ class CampaignIncomplete(ConnectorError):
             + (" and looks again at those another job was sending" if busy else "")
             + "; uncertain ones are never resent: check them in LivePerson",
             retryable=rejected > 0 or busy > 0,
+            result=result,
+            uncertain=uncertain > 0,
+        )
+
+
+def today() -> str:
+    """The UTC day LivePerson's daily limits count by, as the ledger dates each send."""
+    return datetime.now(UTC).date().isoformat()
+
+
+class DailyLimit:
+    """LivePerson's recipients per day per channel, as the campaign counts them: each
+    recipient it sends counts once on every channel it is given (accepted, or maybe:
+    uncertain), and so does one of its recipients that an earlier run of the job (or, with
+    `once_per`, a job of the recipe) sent that day, as the ledger dated it."""
+
+    def __init__(self, conn: Connection, channels: list[str]) -> None:
+        self.limit = setting(conn, DAILY_LIMIT, 100_000, 1, None)
+        self.channels = channels
+        self.day = today()
+        self.used = 0
+
+    def room(self) -> int:
+        """How many recipients more may be sent today."""
+        return self.limit - self.used
+
+    def count_earlier(self, records: Iterable[dict[str, Any]]) -> None:
+        """Counts the ledger's records of sends accepted, or maybe, today."""
+        self.used += sum(
+            1
+            for record in records
+            if record["status"] in ("accepted", "uncertain")
+            and (record.get("detail") or {}).get("day") == self.day
+        )
+
+
+class DailyLimitReached(ConnectorError):
+    """The next batch would pass the recipients per day per channel: the campaign stops
+    before it, and the recipients left are `not_sent`. Not retryable: a retry that day
+    meets the same limit; a run the next day (or with the limit raised) sends them."""
+
+    def __init__(
+        self, limit: DailyLimit, number: int, data: dict[str, Any], result: dict[str, Any]
+    ) -> None:
+        uncertain = sum(entry["recipients"] for entry in result["uncertain"])
+        rejected = sum(entry["recipients"] for entry in result["rejected"])
+        allowed = (
+            f"{limit.limit} recipients a day on {', '.join(limit.channels)} "
+            f"({DAILY_LIMIT}; {limit.day}, UTC)"
+        )
+        done = (
+            f"A real run would send {result['recipients']} and leave {result['not_sent']} not sent"
+            if result.get("dry_run")
+            else _stopped(result)
+        )
+        super().__init__(
+            f"The campaign stopped before batch {number}: sending it would pass {allowed}. {done}"
+            + (f"; rejected {rejected}, sent by a later run" if rejected else "")
+            + (
+                f"; uncertain {uncertain} are never resent: check them in LivePerson"
+                if uncertain
+                else ""
+            ),
+            field=DAILY_LIMIT,
+            fix="send the rest tomorrow (UTC): the job run again then sends only the recipients "
+            "not accepted; or, if your LivePerson account's daily limit is higher, raise "
+            f"{DAILY_LIMIT} on the connection",
             result=result,
             uncertain=uncertain > 0,
         )
@@ -280,7 +362,8 @@ class NobodySendable(ConnectorError):
             "INVALID_NUMBER": (
                 "consumer_id",
                 "give phone numbers in E.164 form (+ and the country code, e.g. "
-                "+14155550100), or name the right field in `consumer_id`",
+                "+14155550100), or name the right field in `consumer_id` (a field per "
+                'channel for an in-app id: {"sms": "phone", "inapp": "app_user"})',
             ),
             "BAD_TEMPLATE": (
                 f"variables.{name}",
@@ -336,31 +419,77 @@ Consumer = tuple[str, dict[str, Any], str | None]
 Waiting = tuple[int, Consumer, str, Any]
 
 
+def address_fields(data: dict[str, Any]) -> dict[str, str]:
+    """Each channel of the campaign -> the record field holding its address: `consumer_id`
+    names one field for every channel, or one per channel (its channels, unless `channels`
+    says). Refused, naming the input, before anything is claimed or sent."""
+    named = data["consumer_id"]
+    if isinstance(named, str):
+        return dict.fromkeys(data.get("channels") or ["sms"], named)
+    channels = list(data.get("channels") or named)
+    missing = [channel for channel in channels if channel not in named]
+    if missing:
+        raise InputError(
+            f"consumer_id names no record field for the channel {missing[0]}",
+            field="consumer_id",
+            fix=f"add {missing[0]} to consumer_id with the record field of its address (e.g. "
+            '{"sms": "phone", "inapp": "app_user"}), or give one field for every channel',
+        )
+    extra = [channel for channel in named if channel not in channels]
+    if extra:
+        raise InputError(
+            f"consumer_id names a field for {extra[0]}, not one of the channels "
+            f"({', '.join(channels)})",
+            field="channels",
+            fix=f"add {extra[0]} to channels if the handoff has it, else take it out of "
+            "consumer_id",
+        )
+    return {channel: named[channel] for channel in channels}
+
+
+def _identity(content: dict[str, Any]) -> str | None:
+    """The address that names a recipient (`IDENTITY_ORDER`)."""
+    return next((content[c] for c in IDENTITY_ORDER if c in content), None)
+
+
+def _addresses(record: Any, fields: dict[str, str]) -> tuple[dict[str, str], str | None]:
+    """A record's address on each channel it has one, and why it cannot be sent: the first
+    field it lacks, or a phone channel's number not in E.164 (an in-app id may be any text)."""
+    content: dict[str, str] = {}
+    problem = None
+    for channel, field in fields.items():
+        address = _text(record, field)
+        if address:
+            content[channel] = address
+        if problem is None and not address:
+            problem = f"MISSING_CONSUMER_ID={field}"
+        elif problem is None and channel in PHONE_CHANNELS and not is_e164(address):
+            problem = "INVALID_NUMBER"
+    return content, problem
+
+
 def _consumers(
     records: Any,
     data: dict[str, Any],
+    fields: dict[str, str],
     seen: set[str],
     seen_once: set[str],
     failed: list[dict[str, Any]],
 ) -> Iterator[Consumer]:
-    """Each record as a `Consumer`; records that cannot be sent go to `failed`."""
-    channels = data.get("channels") or ["sms"]
+    """Each record as a `Consumer`; records that cannot be sent go to `failed`, named by
+    the address they have (None when they have none)."""
     once_per = data.get("once_per")
     for record in records:
-        address = _text(record, data["consumer_id"])
-        if not address:
-            failed.append(
-                {"address": None, "errorMessage": f"MISSING_CONSUMER_ID={data['consumer_id']}"}
-            )
-            continue
-        if any(c in PHONE_CHANNELS for c in channels) and not is_e164(address):
-            failed.append({"address": address, "errorMessage": "INVALID_NUMBER"})
+        content, problem = _addresses(record, fields)
+        address = _identity(content)
+        if problem or address is None:
+            failed.append({"address": address, "errorMessage": problem})
             continue
         once = _text(record, once_per) if once_per else None
         if once == "":
             failed.append({"address": address, "errorMessage": f"MISSING_ONCE_PER={once_per}"})
             continue
-        if address in seen:
+        if not seen.isdisjoint(content.values()):  # one recipient twice, by any address
             failed.append({"address": address, "errorMessage": "DUPLICATE_NUMBER"})
             continue
         if once in seen_once:
@@ -370,15 +499,28 @@ def _consumers(
         if problem:
             failed.append({"address": address, "errorMessage": problem})
             continue
-        seen.add(address)
+        seen.update(content.values())
         if once is not None:
             seen_once.add(once)
-        consumer: dict[str, Any] = {"consumerContent": {c: address for c in channels}}
+        consumer: dict[str, Any] = {"consumerContent": content}
         if variables:
             consumer["variables"] = variables
         if data.get("header_variables"):
             consumer["headerVariables"] = data["header_variables"]
         yield address, consumer, once
+
+
+def _batches(
+    consumers: Iterator[Consumer], size: int, limit: DailyLimit
+) -> Iterator[list[Consumer]]:
+    """Batches of at most `size` recipients and at most the room the daily limit leaves,
+    counted anew before each: the campaign never sends past it. Ends when the room is gone,
+    whether or not recipients are left."""
+    while (room := limit.room()) > 0:
+        batch = list(islice(consumers, min(size, room)))
+        if not batch:
+            return
+        yield batch
 
 
 def _body(data: dict[str, Any], consumers: list[dict[str, Any]]) -> dict[str, Any]:
@@ -396,8 +538,9 @@ def _body(data: dict[str, Any], consumers: list[dict[str, Any]]) -> dict[str, An
 
 def send_key(*parts: str) -> str:
     """A key in a ledger, hashed to its 64 characters with no phone number or id in clear:
-    a recipient's is (account, handoff, address), a `once_per` value's (account, "once_per",
-    field, value) — of four parts, so never an address's."""
+    a recipient's is (account, handoff, address), its address as `_identity` picks it; a
+    `once_per` value's (account, "once_per", field, value) — of four parts, so never an
+    address's."""
     return hashlib.sha256(json.dumps(list(parts)).encode()).hexdigest()
 
 
@@ -405,7 +548,9 @@ def send_campaign(conn: Connection, data: dict[str, Any]) -> dict[str, Any]:
     """Every recipient accounted for once (see the module); raises `CampaignIncomplete` at
     the end rather than succeed with recipients rejected or uncertain."""
     _check_templates(data.get("variables") or {})
+    fields = address_fields(data)
     size = setting(conn, "recipients_per_request", 100, 1, MAX_RECIPIENTS_PER_REQUEST)
+    limit = DailyLimit(conn, list(fields))
     client = LivePersonClient(conn)
     path = f"/api/v2/account/{client.account}/campaign"
     # Found before any recipient is claimed: a failed region lookup leaves none "sending".
@@ -427,25 +572,34 @@ def send_campaign(conn: Connection, data: dict[str, Any]) -> dict[str, Any]:
     seen: set[str] = set()
     seen_once: set[str] = set()
     records = chunks(data["recipients"], READ_ROWS)
-    consumers = (c for batch in records for c in _consumers(batch, data, seen, seen_once, failed))
-    for number, batch in enumerate(chunks(consumers, size), start=1):
+    consumers = (
+        c for batch in records for c in _consumers(batch, data, fields, seen, seen_once, failed)
+    )
+    for number, batch in enumerate(_batches(consumers, size, limit), start=1):
         result["batches"] = number
         if conn.dry_run:  # claims nothing, in the job's ledger or the recipe's
             if len(requests) < DRY_RUN_REQUESTS:
                 body = _body(data, [consumer for _, consumer, _ in batch])
                 requests.append(conn.would_send("POST", url, json=body))
             would_send += len(batch)
+            limit.used += len(batch)
             continue
-        stop = _send_batch(conn, client, path, number, batch, data, result, waiting)
+        stop = _send_batch(conn, client, path, number, batch, data, result, waiting, limit)
         if stop:  # accounted for, never claimed (nor sent by this job: those waited for)
             result["not_sent"] = sum(1 for _ in consumers) + len(waiting)
             raise stop(number, data, result)
+    left = sum(1 for _ in consumers)  # no room for them today: never claimed
     codes = {str(f["errorMessage"]).split(": ", 1)[0] for f in failed}
     if result["batches"] == 0 and len(codes) == 1:
         raise NobodySendable(codes.pop(), data, result)
     if conn.dry_run:  # a real run's keys (nothing accepted), and what it would send
-        return {**result, "dry_run": True, "requests": requests, "recipients": would_send}
-    _wait_for_other_jobs(conn, client, path, data, result, waiting)
+        result = {**result, "dry_run": True, "requests": requests, "recipients": would_send}
+    if left:
+        result["not_sent"] = left + len(waiting)
+        raise DailyLimitReached(limit, result["batches"] + 1, data, result)
+    if conn.dry_run:
+        return result
+    _wait_for_other_jobs(conn, client, path, data, result, waiting, limit)
     if result["rejected"] or result["uncertain"] or result.get("in_progress"):
         raise CampaignIncomplete(result)
     return result
@@ -458,12 +612,14 @@ def _wait_for_other_jobs(
     data: dict[str, Any],
     result: dict[str, Any],
     waiting: list[Waiting],
+    limit: DailyLimit,
 ) -> None:
     """Waits for the `once_per` values another running job of the recipe was sending, each
     until that job accounts for it (one read of the recipe's ledger per look, no request,
     no rate-limit permit), then tries its recipient as a batch would: reported as that job
-    left it (accepted, uncertain), or claimed and sent if that job's recipient was refused.
-    Those still under way at the end are reported under `in_progress`."""
+    left it (accepted, uncertain), or claimed and sent if that job's recipient was refused
+    and the daily limit leaves room. Those still under way at the end are reported under
+    `in_progress`."""
     ledger = conn.ledger.across_recipe()
     deadline = time.monotonic() + IN_PROGRESS_WAIT
     while waiting and time.monotonic() < deadline:
@@ -477,9 +633,20 @@ def _wait_for_other_jobs(
             again.setdefault(number, []).append(consumer)
         batches = list(again.items())
         for tried, (number, batch) in enumerate(batches, start=1):
-            stop = _send_batch(conn, client, path, number, batch, data, result, waiting)
+            room = max(limit.room(), 0)
+            stop = (
+                _send_batch(conn, client, path, number, batch[:room], data, result, waiting, limit)
+                if room
+                else None
+            )
+            if stop is None and len(batch) > room:
+                stop = partial(DailyLimitReached, limit)
             if stop:  # accounted for, never claimed
-                result["not_sent"] += sum(len(b) for _, b in batches[tried:]) + len(waiting)
+                result["not_sent"] += (
+                    max(len(batch) - room, 0)
+                    + sum(len(b) for _, b in batches[tried:])
+                    + len(waiting)
+                )
                 raise stop(number, data, result)
     groups: dict[tuple[int, Any], list[str]] = {}
     for number, (address, _, _), _, job_id in waiting:
@@ -505,10 +672,12 @@ def _send_batch(
     data: dict[str, Any],
     result: dict[str, Any],
     waiting: list[Waiting],
+    limit: DailyLimit,
 ) -> Callable[[int, dict[str, Any], dict[str, Any]], ConnectorError] | None:
-    """Claims the batch's recipients, sends those never sent before, settles what came of it;
-    adds to `waiting` those whose `once_per` value another running job is sending. Returns
-    how to raise, when LivePerson's refusal blames the request: every batch would meet it."""
+    """Claims the batch's recipients, sends those never sent before, settles what came of it
+    (dated, for the daily limit) and counts it against `limit`; adds to `waiting` those whose
+    `once_per` value another running job is sending. Returns how to raise, when LivePerson's
+    refusal blames the request: every batch would meet it."""
     account, handoff = client.account, data["handoff"]
     consumers = {address: consumer for address, consumer, _ in batch}
     keys = {address: send_key(account, handoff, address) for address in consumers}
@@ -529,6 +698,7 @@ def _send_batch(
         if recipe is not None:
             wide = {address: once[address] for address in asked}
             found = recipe.claim_many(list(wide.values()))
+            limit.count_earlier(found.values())
             _report_earlier(
                 number,
                 wide,
@@ -552,6 +722,7 @@ def _send_batch(
             if recipe is not None and asked:
                 recipe.settle_many({once[a]: "rejected" for a in asked}, {"reason": "not sent"})
             raise
+        limit.count_earlier(earlier.values())
         _report_earlier(number, asked, earlier, result, own=conn.ledger.job_id)
         fresh[:] = held[:] = [address for address, key in asked.items() if key not in earlier]
         if recipe is not None:
@@ -583,7 +754,8 @@ def _send_batch(
 
     def unsure(reason: str) -> None:
         """Sent, and what came of it is unknown: never resent, named for a person."""
-        settle("uncertain", {"reason": reason})
+        limit.used += len(fresh)
+        settle("uncertain", {"reason": reason, "day": today()})
         result["uncertain"].append({**entry(), "reason": reason})
 
     def release() -> None:
@@ -640,9 +812,10 @@ def _send_batch(
     }
     failures = [_failure(item, number) for item in refused]
     # Only an address LivePerson named as refused may be sent again: any other is accepted.
+    limit.used += len(accepted)
     settle(
         "accepted",
-        {"proactiveCampaignId": summary["proactiveCampaignId"]},
+        {"proactiveCampaignId": summary["proactiveCampaignId"], "day": today()},
         refused={f["address"] for f in failures},
     )
     result["campaigns"].append(summary)
@@ -657,7 +830,11 @@ def _send_batch(
 def _failure(item: dict[str, Any], number: int) -> dict[str, Any]:
     """One recipient LivePerson refused (a `failedConsumers` entry), as `failed` reports it."""
     content = item.get("consumerContent") or {}
-    address = next(iter(content.values()), None) if isinstance(content, dict) else None
+    address = (
+        _identity(content) or next(iter(content.values()), None)
+        if isinstance(content, dict)
+        else None
+    )
     return {
         "address": address or item.get("consumer"),
         "errorMessage": item.get("errorMessage"),

@@ -1,0 +1,250 @@
+"""A Proactive campaign over several channels (an address per channel, from a record field
+each) and the daily limit of recipients per channel, against the sandbox over real HTTP on
+loopback. What was really sent is read back from the sandbox's control API.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import httpx
+import pytest
+
+from lpstudio.client import ConnectionClient
+from lpstudio.errors import InputError
+from lpstudio.kernel.runtime import StoreLedger
+from lpstudio.registry import get_connector
+from lpstudio.sandbox import Sandbox
+from lpstudio.sdk import Connection, ConnectorError, Ledger, MemoryLedger
+from lpstudio.studio import Studio
+
+ACCOUNT = "12345678"
+#: The sandbox's WhatsApp handoff with SMS as fallback: {{1}} a name, {{2}} an order.
+MULTI = "H1000000002"
+CAP = "recipients_per_day_per_channel"
+
+
+@pytest.fixture
+def connect(sandbox: Sandbox) -> Iterator[Callable[..., Connection]]:
+    opened: list[Connection] = []
+
+    def make(*, ledger: Ledger | None = None, dry_run: bool = False, **config: Any) -> Connection:
+        values = {
+            "account_id": ACCOUNT,
+            "client_id": "sandbox-client",
+            "client_secret": "sandbox-secret",
+            "base_url": sandbox.url,
+            **config,
+        }
+        conn = Connection(
+            "lp",
+            get_connector("liveperson_proactive"),
+            values,
+            dry_run=dry_run,
+            ledger=ledger if ledger is not None else MemoryLedger(),
+        )
+        opened.append(conn)
+        return conn
+
+    yield make
+    for conn in opened:
+        conn.close()
+
+
+def customer(n: int, **fields: Any) -> dict[str, Any]:
+    return {"phone": f"+1415555{n:04d}", "app_user": f"user-{n}", "name": f"P{n}", **fields}
+
+
+def send(conn: Connection, recipients: Any, **overrides: Any) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "handoff": MULTI,
+        "campaign_name": "Order update",
+        "skill": "sales",
+        "recipients": recipients,
+        "consumer_id": {"wa": "phone", "sms": "phone", "inapp": "app_user"},
+        "variables": {"1": "{name}", "2": "A-{name}"},
+        **overrides,
+    }
+    return ConnectionClient(conn).send_campaign(**data)
+
+
+def sent_contents(control: httpx.Client) -> list[dict[str, str]]:
+    """The consumerContent of every consumer the sandbox received, in order."""
+    answer = control.get("/_sandbox/liveperson/campaigns").json()["campaigns"]
+    return [c["consumerContent"] for campaign in answer for c in campaign["request"]["consumers"]]
+
+
+def nothing_sent(control: httpx.Client) -> bool:
+    return control.get("/_sandbox/requests").json()["requests"] == []
+
+
+# -- an address per channel ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("channels", [["wa", "sms", "inapp"], None])
+def test_each_channel_gets_the_address_of_its_own_field(connect, control, channels):
+    """The in-app channel gets the in-app user id, the phone channels the phone number (not
+    the phone as the in-app id); without `channels`, consumer_id's channels are sent."""
+    given = {"channels": channels} if channels else {}
+
+    result = send(connect(), [customer(150, app_user="user-77")], **given)
+
+    assert result["accepted"] == 1 and result["failed"] == []
+    assert sent_contents(control) == [
+        {"wa": "+14155550150", "sms": "+14155550150", "inapp": "user-77"}
+    ]
+
+
+def test_one_field_still_gives_every_channel_the_same_address(connect, control):
+    result = send(connect(), [customer(151)], consumer_id="phone", channels=["wa", "sms"])
+
+    assert result["accepted"] == 1
+    assert sent_contents(control) == [{"wa": "+14155550151", "sms": "+14155550151"}]
+
+
+def test_an_in_app_id_is_no_phone_number_but_a_missing_one_fails_its_recipient(connect, control):
+    """Only the phone channels' addresses must be E.164; a recipient without the address
+    of one of its channels is not sent, named by its other address and the missing field."""
+    good = customer(152, app_user="not+a-number")
+    no_app = customer(153, app_user="  ")
+    bad_phone = customer(154, phone="4155550154")
+
+    result = send(connect(), [good, no_app, bad_phone])
+
+    assert result["accepted"] == 1
+    assert result["failed"] == [
+        {"address": "+14155550153", "errorMessage": "MISSING_CONSUMER_ID=app_user"},
+        {"address": "4155550154", "errorMessage": "INVALID_NUMBER"},
+    ]
+    assert [c["inapp"] for c in sent_contents(control)] == ["not+a-number"]
+
+
+def test_a_field_no_recipient_has_fails_the_campaign_naming_it(connect, control):
+    with pytest.raises(ConnectorError) as raised:
+        send(connect(), [customer(155), customer(156)], consumer_id={"inapp": "app_id"})
+
+    assert raised.value.field == "consumer_id" and "'app_id'" in str(raised.value.fix)
+    assert nothing_sent(control)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "field", "said"),
+    [
+        ({"consumer_id": {"sms": "phone"}, "channels": ["sms", "inapp"]}, "consumer_id", "inapp"),
+        (
+            {"consumer_id": {"sms": "phone", "inapp": "app_user"}, "channels": ["sms"]},
+            "channels",
+            "inapp",
+        ),
+        ({"consumer_id": {"fax": "phone"}}, "consumer_id", "fax"),
+        ({"consumer_id": {}}, "consumer_id", ""),
+        ({"consumer_id": {"sms": " "}}, "consumer_id.sms", ""),
+    ],
+)
+def test_a_consumer_id_that_does_not_fit_the_channels_is_named_before_anything_is_sent(
+    connect, control, overrides, field, said
+):
+    with pytest.raises(InputError) as raised:
+        send(connect(), [customer(157)], **overrides)
+
+    assert raised.value.field == field and said in str(raised.value)
+    assert nothing_sent(control)
+
+
+def test_a_recipient_is_known_by_its_phone_whatever_its_other_addresses(connect, control, ws):
+    """The ledger keys a recipient on its phone number when it has one: a retry after its
+    in-app id changed does not message the phone again; and two records sharing an in-app
+    id are one recipient twice in a campaign."""
+    with Studio.open(ws, user="alice") as studio:
+        url = studio.store.url
+    first = send(connect(ledger=StoreLedger(url, "job:1", 1)), [customer(158)])
+    renamed = customer(158, app_user="user-renamed")
+    retry = send(connect(ledger=StoreLedger(url, "job:1", 2)), [renamed])
+    twins = send(connect(), [customer(159), customer(160, app_user="user-159")])
+
+    assert first["accepted"] == 1 and first["campaigns"][0]["accepted"] == 1
+    assert retry["accepted"] == 0 and retry["already_sent"][0]["recipients"] == 1
+    assert twins["accepted"] == 1
+    assert twins["failed"] == [{"address": "+14155550160", "errorMessage": "DUPLICATE_NUMBER"}]
+    assert [c["sms"] for c in sent_contents(control)] == ["+14155550158", "+14155550159"]
+
+
+# -- recipients per day per channel -------------------------------------------------------
+
+
+def campaign_module() -> Any:
+    """The campaign module as the registry loaded it (under `lpstudio_connectors`)."""
+    get_connector("liveperson_proactive")
+    return importlib.import_module("lpstudio_connectors.liveperson_proactive.campaign")
+
+
+def crowd(count: int) -> list[dict[str, Any]]:
+    return [customer(n) for n in range(count)]
+
+
+#: A one-channel campaign: the daily limit does not depend on several.
+SMS = {"handoff": "H1000000001", "consumer_id": "phone", "variables": {"1": "{name}"}}
+
+
+def capped(connect: Callable[..., Connection], ledger: Ledger | None = None) -> Connection:
+    return connect(ledger=ledger, recipients_per_request=10, **{CAP: 25})
+
+
+def test_a_campaign_stops_before_the_daily_limit_and_names_the_rest_not_sent(connect, control):
+    with pytest.raises(ConnectorError) as raised:
+        send(capped(connect), crowd(40), **SMS)
+
+    error, result = raised.value, raised.value.result
+    assert error.field == CAP and "tomorrow" in str(error.fix) and CAP in str(error.fix)
+    assert not error.retryable  # a retry minutes later would meet the same limit
+    assert result["accepted"] == 25 and result["not_sent"] == 15
+    assert [c["accepted"] for c in result["campaigns"]] == [10, 10, 5]
+    assert len(sent_contents(control)) == 25
+
+
+def test_a_rerun_the_same_day_sends_no_more_and_the_next_day_s_sends_the_rest(
+    connect, control, ws, monkeypatch
+):
+    with Studio.open(ws, user="alice") as studio:
+        url = studio.store.url
+    ledger = StoreLedger(url, "job:1", 1)
+    with pytest.raises(ConnectorError):
+        send(capped(connect, ledger), crowd(40), **SMS)
+
+    with pytest.raises(ConnectorError) as again:
+        send(capped(connect, StoreLedger(url, "job:1", 2)), crowd(40), **SMS)
+    monkeypatch.setattr(campaign_module(), "today", lambda: "2099-01-01")
+    tomorrow = send(capped(connect, StoreLedger(url, "job:1", 3)), crowd(40), **SMS)
+
+    assert again.value.field == CAP and again.value.result["accepted"] == 0
+    assert again.value.result["not_sent"] == 15
+    assert tomorrow["accepted"] == 15
+    assert sum(e["recipients"] for e in tomorrow["already_sent"]) == 25
+    assert len(sent_contents(control)) == 40
+
+
+def test_a_dry_run_past_the_daily_limit_says_so_and_sends_nothing(connect, control):
+    conn = connect(dry_run=True, recipients_per_request=10, **{CAP: 25})
+
+    with pytest.raises(ConnectorError) as raised:
+        send(conn, crowd(40), **SMS)
+
+    assert raised.value.field == CAP and raised.value.result["not_sent"] == 15
+    assert nothing_sent(control)
+
+
+@pytest.mark.parametrize("value", [0, -1, "many"])
+def test_a_daily_limit_out_of_range_is_named_before_anything_is_sent(connect, control, value):
+    with pytest.raises(InputError) as raised:
+        send(connect(**{CAP: value}), crowd(3), **SMS)
+
+    assert raised.value.field == CAP
+    assert nothing_sent(control)
+
+
+def test_the_daily_limit_is_a_connection_field_defaulting_to_100000():
+    field = next(f for f in get_connector("liveperson_proactive").fields if f.name == CAP)
+
+    assert field.type == "integer" and field.default == 100000 and field.minimum == 1
