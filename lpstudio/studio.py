@@ -750,7 +750,11 @@ class Studio:
                 **since,  # the since its poll goes by, which a reset moved
                 "connections": pinned,
                 "state": "started",
-                "started_at": started_at,
+                # Started again (a deploy script's start), it keeps its start: its schedule's
+                # missed runs are counted from there (`missed_runs`), not dropped.
+                "started_at": saved.get("started_at", started_at)
+                if saved.get("state") == "started"
+                else started_at,
                 # The path it serves from now: it holds it while it stays started, whatever
                 # its notebook says later (`endpoints._held`).
                 **({"started_path": endpoint_path(recipe)} if callable_ else {}),

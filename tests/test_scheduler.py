@@ -1637,6 +1637,26 @@ def test_missed_runs_fire_once_or_not_at_all(ws: Path, db: Store) -> None:
         assert len(s.scalars(select(ScheduleRun).where(ScheduleRun.recipe == default)).all()) == 2
 
 
+def test_a_started_schedule_started_again_keeps_the_run_it_missed(ws: Path, db: Store) -> None:
+    """A second `lpstudio start` (a deploy script's) moved its start to now: the run that
+    fell due while no scheduler ran was dropped, `run_once` notwithstanding."""
+    recipe = schedule_recipe(ws, "again", {"cron": "*/15 * * * *", "timezone": "UTC"})
+    with Studio.open(ws, user="alice") as studio:
+        studio.start(recipe)
+        now = studio.store.now()
+        back_date(studio, recipe, now - timedelta(hours=1))
+        studio.start(recipe)
+        assert saved_settings(db, recipe)["started_at"] == (now - timedelta(hours=1)).isoformat()
+        scheduler = Scheduler(studio)
+        try:
+            assert len(scheduler.tick(now)) == 1  # the last quarter it missed, once
+        finally:
+            scheduler.drain()
+        studio.stop(recipe)
+        studio.start(recipe)  # a start after a stop is a new start
+        assert datetime.fromisoformat(saved_settings(db, recipe)["started_at"]) >= now
+
+
 def test_skip_never_drops_a_run_that_fell_due_while_the_scheduler_ran(ws: Path, db: Store) -> None:
     """A tick that comes late (a slow Shopify poll in the tick before, waiting out 429s)
     still fires what fell due since the tick before: the daemon was running then. Only runs
