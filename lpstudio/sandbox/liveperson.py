@@ -1,5 +1,6 @@
 """LivePerson emulation: domain lookup, Sentinel tokens, Proactive Messaging 2.0, the
-handoff and skill lists, and Outbound Reporting analytics, at their real paths.
+handoff and skill lists, and Outbound Reporting (analytics, transactions and the
+per-campaign report), at their real paths.
 
 All services share the sandbox's one base URL. The domain API answers `agentVep` with the
 real zone-`va` host, and every other known service with the sandbox's own host: a lookup to
@@ -19,11 +20,13 @@ from .campaigns import CampaignRejected
 from .handlers import ApiError, SandboxHandler
 from .limits import retry_after
 from .reporting import (
+    ANALYTICS_FIELDS,
     MAX_TRANSACTIONS_WINDOW_MS,
     MAX_WINDOW_MS,
     TRANSACTIONS_FIELDS,
     check_filters,
     refuse_unknown,
+    summarise,
 )
 from .seed import HANDOFFS, SKILLS
 from .state import SandboxState
@@ -32,6 +35,8 @@ ACCOUNT = r"(?P<account_id>[^/]+)"
 DOMAIN_SERVICES = ("agentVep", "sentinel", "accountConfigReadOnly")
 MAX_HANDOFF_PAGE = 100
 MAX_TRANSACTIONS_PAGE = 5000
+#: A window in epoch ms that holds every campaign ever received.
+ALL_TIME_MS = (0, 2**63 - 1)
 
 
 class LivePersonHandler(SandboxHandler):
@@ -158,22 +163,56 @@ class SkillsHandler(LivePersonHandler):
         self.send_json(list(SKILLS))
 
 
-class AnalyticsHandler(LivePersonHandler):
-    """Outbound Reporting analytics over at most 60 days: `{"data": [row, ...]}`."""
+class ReportingHandler(LivePersonHandler):
+    """Outbound Reporting: its own rate limit, the window in the query and the filters in
+    a JSON body, each checked strictly (a 400 naming what is wrong)."""
 
     rate_limited = "reporting"
 
-    def get(self, account_id: str) -> None:
+    def window(self, longest_ms: int, longest: str) -> tuple[int, int]:
+        """`attemptedStartTime` and `attemptedEndTime`, at most `longest` apart."""
         start = self.int_argument("attemptedStartTime")
         end = self.int_argument("attemptedEndTime")
         if end < start:
             raise ApiError(400, "attemptedEndTime must not be before attemptedStartTime")
-        if end - start > MAX_WINDOW_MS:
-            raise ApiError(400, "The time window must be at most 60 days")
+        if end - start > longest_ms:
+            raise ApiError(400, f"The time window must be at most {longest}")
+        return start, end
+
+    def body_and_filters(
+        self, fields: tuple[str, ...]
+    ) -> tuple[dict[str, Any], dict[str, list[str]]]:
+        """The JSON body (none: empty) and its checked `filters`; an unknown field or
+        filter, a wrong type or an unknown source is a 400: a typo ignored would filter
+        nothing, or everything, without a word."""
+        body = self.json_body()
+        body = {} if body is None else body
+        if not isinstance(body, dict):
+            raise ApiError(400, "Request body must be a JSON object")
+        try:
+            refuse_unknown(body, fields, "field", " in the body")
+            return body, check_filters(body.get("filters"))
+        except ValueError as error:
+            raise ApiError(400, str(error)) from error
+
+
+class AnalyticsHandler(ReportingHandler):
+    """Outbound Reporting analytics over at most 60 days: `{"data": [row, ...]}`, a row
+    per channel, skill and UTC day. `GET` counts every campaign; `POST` takes
+    `{"filters": {"channels": [...], "skills": [...], "handoffids": [...], "source": [...]}}`,
+    each optional (an absent or empty one keeps all), like the transactions' filters."""
+
+    def get(self, account_id: str) -> None:
+        start, end = self.window(MAX_WINDOW_MS, "60 days")
         self.send_json({"data": self.state.analytics(start, end)})
 
+    def post(self, account_id: str) -> None:
+        start, end = self.window(MAX_WINDOW_MS, "60 days")
+        _, filters = self.body_and_filters(ANALYTICS_FIELDS)
+        self.send_json({"data": summarise(self.state.transactions(start, end, filters))})
 
-class TransactionsHandler(LivePersonHandler):
+
+class TransactionsHandler(ReportingHandler):
     """`POST .../app/prmsg/transactions/?attemptedStartTime=&attemptedEndTime=&v=2.0`: a
     row per recipient over at most 24 hours, paged by the body's `offset` and `limit`
     (default 100, at most 5000), filtered by its `filters` (`channels`, `skills`,
@@ -181,31 +220,17 @@ class TransactionsHandler(LivePersonHandler):
 
         {"data": [{"proactiveCampaignId": "...", "handoffId": "H1000000001",
                    "channel": "sms", "skill": "sales", "consumerId": "...",
-                   "status": "DELIVERED", "errorMessage": null,
+                   "address": "+14155550100", "status": "DELIVERED", "errorMessage": null,
                    "attemptedTime": 1764400000000}],
          "offset": 0, "limit": 100, "total": 1}
 
+    `consumerId` is the recipient's `id` in the create answer and the conversations.
     An unknown body field or filter name is a 400 naming it and the known ones.
     """
 
-    rate_limited = "reporting"
-
     def post(self, account_id: str) -> None:
-        start = self.int_argument("attemptedStartTime")
-        end = self.int_argument("attemptedEndTime")
-        if end < start:
-            raise ApiError(400, "attemptedEndTime must not be before attemptedStartTime")
-        if end - start > MAX_TRANSACTIONS_WINDOW_MS:
-            raise ApiError(400, "The time window must be at most 24 hours")
-        body = self.json_body()
-        body = {} if body is None else body
-        if not isinstance(body, dict):
-            raise ApiError(400, "Request body must be a JSON object")
-        try:
-            refuse_unknown(body, TRANSACTIONS_FIELDS, "field", " in the body")
-            filters = check_filters(body.get("filters") or {})
-        except ValueError as error:
-            raise ApiError(400, str(error)) from error
+        start, end = self.window(MAX_TRANSACTIONS_WINDOW_MS, "24 hours")
+        body, filters = self.body_and_filters(TRANSACTIONS_FIELDS)
         offset, limit = body.get("offset", 0), body.get("limit", 100)
         if not _whole(offset) or offset < 0:
             raise ApiError(400, "offset must be an integer of at least 0")
@@ -214,6 +239,31 @@ class TransactionsHandler(LivePersonHandler):
         rows = self.state.transactions(start, end, filters)
         page = rows[offset : offset + limit]
         self.send_json({"data": page, "offset": offset, "limit": limit, "total": len(rows)})
+
+
+class CampaignReportHandler(ReportingHandler):
+    """`GET .../app/prmsg/campaigns/{proactiveCampaignId}/`: a row per recipient of one
+    campaign, whenever it was sent, in the order of the create request's answer (accepted,
+    then failed). The real rows' fields are not public; the sandbox serves the
+    transactions' rows::
+
+        {"proactiveCampaignId": "...", "data": [{"consumerId": "...", "address": "...",
+                                                  "channel": "sms", "status": "NOT_SENT",
+                                                  "errorMessage": "DAILY_LIMIT_REACHED: ...",
+                                                  "attemptedTime": 1764400000000, ...}]}
+
+    An unknown campaign is a 404.
+    """
+
+    def get(self, account_id: str, campaign_id: str) -> None:
+        rows = [
+            row
+            for row in self.state.transactions(*ALL_TIME_MS, {})
+            if row["proactiveCampaignId"] == campaign_id
+        ]
+        if not rows:  # a campaign has at least one recipient
+            raise ApiError(404, f"Campaign {campaign_id} not found")
+        self.send_json({"proactiveCampaignId": campaign_id, "data": rows})
 
 
 def _whole(value: Any) -> bool:
@@ -236,4 +286,5 @@ def routes(state: SandboxState) -> list[tuple[str, type[RequestHandler], dict[st
         (rf"{base}/configuration/le-users/skills", SkillsHandler, args),
         (rf"{base}/app/prmsg/analytics/?", AnalyticsHandler, args),
         (rf"{base}/app/prmsg/transactions/?", TransactionsHandler, args),
+        (rf"{base}/app/prmsg/campaigns/(?P<campaign_id>[^/]+)/?", CampaignReportHandler, args),
     ]

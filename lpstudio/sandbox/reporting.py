@@ -1,5 +1,7 @@
-"""Outbound Reporting analytics computed from the campaigns the sandbox received.
+"""Outbound Reporting computed from the campaigns the sandbox received.
 
+Every report is built from one row per recipient (`transaction_rows`): analytics are their
+sums (`summarise`), so the analytics, transactions and per-campaign reports never disagree.
 Real reporting data lags up to 20 minutes; the sandbox's is immediate, so a test can
 compare what it sent with what the dashboard would show.
 """
@@ -16,9 +18,16 @@ from .settings import SandboxSettings
 
 MAX_WINDOW_MS = 60 * 24 * 3600 * 1000
 MAX_TRANSACTIONS_WINDOW_MS = 24 * 3600 * 1000
-#: The filters a transactions request may name, and the fields of its body.
+#: The filters an analytics or transactions request may name, and the fields of their bodies.
 FILTERS = ("channels", "handoffids", "skills", "source")
+ANALYTICS_FIELDS = ("filters",)
 TRANSACTIONS_FIELDS = ("filters", "limit", "offset")
+#: Where a campaign may come from; every campaign the sandbox holds came through the API.
+SOURCES = ("API", "UI", "LPWF")
+#: Statuses of a recipient accepted for sending (the rest were refused at creation).
+_ELIGIBLE = frozenset({"DRAFT", "SCHEDULED", "DELIVERED", "NOT_SENT", "SKIPPED"})
+#: Statuses that are no failure: waiting for its turn or window, delivered, or opted out.
+_NOT_FAILED = frozenset({"DRAFT", "SCHEDULED", "DELIVERED", "SKIPPED"})
 _COUNTS = (
     "attempted",
     "eligible",
@@ -35,30 +44,38 @@ _COUNTS = (
 def analytics_rows(
     campaigns: list[Campaign], start_ms: int, end_ms: int, now: float, settings: SandboxSettings
 ) -> list[dict[str, Any]]:
-    """One row per (channel, skill, UTC day) of campaigns received in [start_ms, end_ms].
+    """One row per (channel, skill, UTC day) of campaigns received in [start_ms, end_ms]."""
+    return summarise(transaction_rows(campaigns, start_ms, end_ms, now, settings, {}))
 
-    `sent` and `delivered` count recipients delivered by `now`; the sandbox has no
-    consumers to read, reply or opt out, so `read`, the conversation counts and `skipped`
-    stay 0 and `csat` is null.
+
+def summarise(rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The analytics of per-recipient `rows`: one row per (channel, skill, UTC day).
+
+    `eligible` counts the recipients accepted for sending, `sent` and `delivered` those
+    delivered so far. `failed` counts those refused at creation and those accepted but
+    `NOT_SENT` (past the channel's daily cap: neither delivered nor opted out, unlike
+    `SKIPPED`), each under its error code in `error_aggregation` (the errorMessage up to
+    its first colon). The sandbox has no consumers to read, reply or opt out, so `read`,
+    the conversation counts and `skipped` stay 0 and `csat` is null.
     """
-    rows: dict[tuple[str, str, str], dict[str, Any]] = {}
-    for campaign in campaigns:
-        if not start_ms <= campaign.received_at * 1000 <= end_ms:
-            continue
-        day = datetime.fromtimestamp(campaign.received_at, UTC).date().isoformat()
-        key = (campaign.channel, campaign.request["skill"], day)
-        row = rows.setdefault(key, _empty_row(*key))
-        outcomes = campaign.outcomes(now, settings)
-        delivered = sum(status == "DELIVERED" for _, status, _ in outcomes)
-        row["attempted"] += len(campaign.accepted) + len(campaign.failed)
-        row["eligible"] += len(campaign.accepted)
-        row["sent"] += delivered
-        row["delivered"] += delivered
-        row["failed"] += len(campaign.failed)
-        row["error_aggregation"].update(f["errorMessage"] for f in campaign.failed)
-    for row in rows.values():
-        row["error_aggregation"] = dict(row["error_aggregation"])
-    return [rows[key] for key in sorted(rows)]
+    summaries: dict[tuple[str, str, str], dict[str, Any]] = {}
+    for row in rows:
+        day = datetime.fromtimestamp(row["attemptedTime"] / 1000, UTC).date().isoformat()
+        key = (row["channel"], row["skill"], day)
+        summary = summaries.setdefault(key, _empty_row(*key))
+        status = row["status"]
+        summary["attempted"] += 1
+        summary["eligible"] += status in _ELIGIBLE
+        summary["sent"] += status == "DELIVERED"
+        summary["delivered"] += status == "DELIVERED"
+        summary["skipped"] += status == "SKIPPED"
+        if status not in _NOT_FAILED:
+            summary["failed"] += 1
+            if row["errorMessage"]:
+                summary["error_aggregation"][row["errorMessage"].partition(":")[0]] += 1
+    for summary in summaries.values():
+        summary["error_aggregation"] = dict(summary["error_aggregation"])
+    return [summaries[key] for key in sorted(summaries)]
 
 
 def _empty_row(channel: str, skill: str, day: str) -> dict[str, Any]:
@@ -81,13 +98,18 @@ def refuse_unknown(given: Iterable[str], known: Sequence[str], what: str, where:
 
 
 def check_filters(filters: Any) -> dict[str, list[str]]:
-    """The `filters` of a transactions request; ValueError naming what is wrong."""
+    """The `filters` of an analytics or transactions request (absent or null: none);
+    ValueError naming what is wrong. `source` takes only the known sources, since a
+    misspelt one would silently keep no row."""
+    if filters is None:
+        return {}
     if not isinstance(filters, dict):
         raise ValueError("filters must map names to lists of strings")
     refuse_unknown(filters, FILTERS, "filter")
     for name, values in filters.items():
         if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
             raise ValueError(f"The filter {name} must be a list of strings")
+    refuse_unknown(filters.get("source", []), SOURCES, "source")
     return filters
 
 
@@ -103,7 +125,8 @@ def transaction_rows(
     kept when its channel, skill, handoff and source pass the `channels`, `skills`,
     `handoffids` and `source` filters (an absent or empty filter keeps all). Every campaign
     the sandbox holds came through the API, so its source is "API" (not "UI" or "LPWF").
-    The sandbox defines the row's shape."""
+    The sandbox defines the row's shape: `address` is the recipient's on the campaign's
+    channel (null when the request gave none)."""
     rows: list[dict[str, Any]] = []
     for campaign in campaigns:
         attempted = int(campaign.received_at * 1000)
@@ -125,6 +148,7 @@ def transaction_rows(
                     "channel": campaign.channel,
                     "skill": campaign.request["skill"],
                     "consumerId": consumer["id"],
+                    "address": consumer["address"],
                     "status": status,
                     "errorMessage": error,
                     "attemptedTime": attempted,
