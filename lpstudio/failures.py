@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import smtplib
+from collections.abc import Collection
 from datetime import datetime, timedelta
 from email.message import EmailMessage
 from typing import TYPE_CHECKING, Any
@@ -170,16 +171,27 @@ def after_failure(studio: Studio, job: Job, now: datetime | None = None) -> int 
 
 #: A recipe's failure contacts (`settings["notify"]`), by kind.
 CONTACTS = ("webhook", "email")
+#: Each kind of contact as refusals name it, and the fix they give.
+CONTACT_NAMES = {"webhook": "webhook URL", "email": "e-mail address"}
+CONTACT_FIXES = {
+    "webhook": "give the URL the report is POSTed to, e.g. https://hooks.example.com/lp",
+    "email": "give one address, e.g. ops@brand.example",
+}
 
 
-def checked_contacts(given: dict[str, Any], saved: dict[str, str]) -> dict[str, str]:
+def checked_contacts(
+    given: dict[str, Any], saved: dict[str, str], hidden: Collection[str] = ()
+) -> dict[str, str]:
     """`saved` with the contacts `given` set, or cleared (None or empty), each checked
     before anything is stored: a report that cannot go out is only found when a job
-    fails, which is when it is needed."""
+    fails, which is when it is needed. One holding any of the `hidden` secrets (the
+    workspace's) is refused first, unquoted: listings show a contact to every role (a
+    webhook by its host), and the store keeps it in clear."""
     from email.utils import parseaddr
 
     import httpx
 
+    from .connections import refuse_held_secret
     from .errors import InputError
 
     contacts = dict(saved)
@@ -194,6 +206,9 @@ def checked_contacts(given: dict[str, Any], saved: dict[str, str]) -> dict[str, 
         field = f"notify.{kind}"
         if not isinstance(value, str) or any(c in value for c in "\r\n"):
             raise InputError(f"{field} must be one line of text", field=field, fix="give text")
+        refuse_held_secret(
+            value, field, f"failure {CONTACT_NAMES[kind]}", hidden, CONTACT_FIXES[kind]
+        )
         if kind == "webhook":
             try:
                 url = httpx.URL(value)
@@ -203,13 +218,13 @@ def checked_contacts(given: dict[str, Any], saved: dict[str, str]) -> dict[str, 
                 raise InputError(
                     f"{field} is not an http(s) URL",
                     field=field,
-                    fix="give the URL the report is POSTed to, e.g. https://hooks.example.com/lp",
+                    fix=CONTACT_FIXES[kind],
                 )
         elif "@" not in parseaddr(value)[1] or parseaddr(value)[1] != value.strip():
             raise InputError(
                 f"{field} {value!r} is not an e-mail address",
                 field=field,
-                fix="give one address, e.g. ops@brand.example",
+                fix=CONTACT_FIXES[kind],
             )
         contacts[kind] = value.strip()
     return contacts

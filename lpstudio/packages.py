@@ -744,7 +744,8 @@ def _plan_recipe(
     new: dict[str, Any] = {"parameters": parameters, "connections": dict(chosen)}
     if settings.get("notify"):
         try:
-            new["notify"] = checked_contacts(settings["notify"], {})
+            hidden = studio.connections.secret_values() | studio.store.secrets
+            new["notify"] = checked_contacts(settings["notify"], {}, hidden)
         except InputError as exc:
             exc.field = f"{where}.settings.{exc.field}"
             raise

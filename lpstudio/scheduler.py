@@ -210,9 +210,7 @@ class Scheduler:
 
     def _started(self, now: datetime) -> list[tuple[Recipe, dict[str, Any]]]:
         found = []
-        for path in sorted(self.studio.workspace.projects.rglob("*.ipynb")):
-            if ".ipynb_checkpoints" in path.parts:
-                continue
+        for path in self.studio.workspace.recipe_files():
             name = self.studio.workspace.recipe_name(path)
             settings = saved_settings(self.store, name)
             if settings.get("state") == "started":

@@ -508,11 +508,7 @@ class Studio:
         """Every recipe by project folder, with its trigger and last job (or its problem), and
         whether a started callable serves nothing, another holding its path."""
         rows: list[dict[str, Any]] = []
-        paths = sorted(
-            p
-            for p in self.workspace.projects.rglob("*.ipynb")
-            if ".ipynb_checkpoints" not in p.parts
-        )
+        paths = self.workspace.recipe_files()
         names = [self.workspace.recipe_name(p) for p in paths]
         last = self.store.last_jobs(names)
         errors = self.store.trigger_errors()
@@ -1110,7 +1106,9 @@ class Studio:
         neither reads nor writes the store."""
         from .failures import checked_contacts
 
-        contacts = checked_contacts(notify or {}, saved.get("notify") or {})
+        contacts = checked_contacts(
+            notify or {}, saved.get("notify") or {}, secrets | self.store.secrets
+        )
         kept, kept_slots = self._forget(recipe, saved, reset, parameters, connections)
         values = {**kept, **(parameters or {})}
         parsed = (parse or set()) & set(parameters or {})
@@ -1790,9 +1788,7 @@ class Studio:
         call looks at the files again, but parses only those that changed: a callable's
         lookup must cost little more than a `stat` per recipe."""
         found: list[tuple[str, Recipe | LpstudioError]] = []
-        for path in sorted(self.workspace.projects.rglob("*.ipynb")):
-            if ".ipynb_checkpoints" in path.parts:
-                continue
+        for path in self.workspace.recipe_files():
             try:
                 stat = path.stat()
                 name = self.workspace.recipe_name(path)

@@ -763,7 +763,7 @@ class Workspace:
     ) -> WorkspaceError:
         """Why a folder (`lpstudio run shop/`) is no recipe, giving one of its recipes, and
         the recipe the name is without its `/`, when there is one."""
-        inner = sorted(p for p in folder.rglob("*.ipynb") if ".ipynb_checkpoints" not in p.parts)
+        inner = self.recipe_files(folder)
         choices = [f"one of its recipes, e.g. {self.recipe_name(inner[0])}"] if inner else []
         if recipe is not None:
             name = self.recipe_name(recipe)
@@ -775,6 +775,25 @@ class Workspace:
             if choices
             else "copy a recipe into it first, e.g. `lpstudio gallery try TEMPLATE --project "
             "FOLDER`",
+        )
+
+    def recipe_files(self, folder: Path | None = None) -> list[Path]:
+        """Every recipe notebook under `folder` (`projects/` by default), by its real path,
+        each once: what every listing of recipes reads (`lpstudio recipes`, the scheduler,
+        callables' lookup). Nothing outside `projects/` is ever run, so a notebook linked
+        in from outside is no recipe, as for `export`; a link to a recipe inside it is that
+        recipe, listed under its own name only (listed twice, it was polled twice a tick).
+        A broken link, a folder named `x.ipynb` and JupyterLab's checkpoints are no
+        recipes either."""
+        projects = self.projects.resolve()
+        found = {
+            path.resolve() for path in (folder or self.projects).rglob("*.ipynb") if path.is_file()
+        }
+        return sorted(
+            path
+            for path in found
+            if path.is_relative_to(projects)
+            and ".ipynb_checkpoints" not in path.relative_to(projects).parts
         )
 
     def recipe_name(self, path: Path) -> str:

@@ -636,7 +636,7 @@ def db(tmp_path) -> Path:
 
 def test_sql_test_and_query(db, connect):
     sql = connect("sql", {"url": f"sqlite:///{db}"})
-    assert sql.test() == f"connected to sqlite:///{db}"
+    assert sql.test() == "connected to the url's sqlite database"
     frame = sql.query(sql="SELECT id, email FROM customers WHERE country = :c", params={"c": "FR"})
     assert frame.to_dict("records") == [{"id": 1, "email": "ada@example.com"}]
     cte = sql.query(sql="-- all\nWITH c AS (SELECT * FROM customers) SELECT count(*) AS n FROM c;")
@@ -767,7 +767,8 @@ def test_sql_errors_hide_the_password(connect):
             call()
         text = "".join(traceback.format_exception(caught.value))
         assert "s3cret" not in text and "s3cret" not in repr(caught.value)
-        assert "postgresql://user:***@127.0.0.1:1/db" in str(caught.value)
+        shown = str(caught.value)
+        assert "the url's postgresql database" in shown and "127.0.0.1" not in shown
     assert "s3cret" not in repr(sql)
     with pytest.raises(InputError) as bad:
         connect("sql", {"url": "not a url with s3cret"}).test()
@@ -790,7 +791,7 @@ def test_sql_a_relative_sqlite_path_is_in_the_workspace_wherever_the_job_runs(
     monkeypatch.chdir(recipe_folder)
     sql = connect("sql", {"url": "sqlite:///data/app.db", "root": str(root)})
     assert sql.query(sql="SELECT x FROM t")["x"].tolist() == [7]
-    assert sql.test() == f"connected to sqlite:///{root / 'data' / 'app.db'}"
+    assert sql.test() == "connected to the url's sqlite database"
     assert not (recipe_folder / "data").exists()
 
 

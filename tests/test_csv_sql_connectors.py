@@ -488,8 +488,8 @@ def test_sql_a_password_in_the_url_query_never_shows(connect):
             call()
         text = "".join(traceback.format_exception(caught.value))
         assert "s3cret" not in text
-        shown = "postgresql+psycopg://ada@127.0.0.1:1/app?connect_timeout=5&password=***"
-        assert shown in str(caught.value)
+        shown = str(caught.value)
+        assert "the url's postgresql database" in shown and "ada@" not in shown
     dry = connect("sql", {"url": url}, dry_run=True)
     with pytest.raises(ConnectorError) as caught:
         dry.insert(table="t", row={"x": 1})

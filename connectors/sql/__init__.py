@@ -8,8 +8,9 @@ Any database SQLAlchemy reaches (SQLite built in; PostgreSQL with the `[postgres
 A relative SQLite file (`sqlite:///data/app.db`) is in the workspace, wherever the job runs,
 and may not climb out of it; a SQLite file that does not exist is refused rather than
 created empty.
-The URL is a secret field, as it usually holds a password; messages name the database with
-the password hidden. See `database.py` for how engines are kept and disposed of.
+The URL is a secret field, as it usually holds a password; messages name the database by
+its kind only, never by the url's parts (user, host, database name, SQLite file). See
+`database.py` for how engines are kept and disposed of.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The database behind a connection: its engine, its safe name, and errors without passwords.
+"""The database behind a connection: its engine, its safe name, and errors without its url.
 
 One engine is made per `Connection` and kept in `conn.cache["sql.engine"]`. It uses
 `NullPool`: every action checks a DBAPI connection out and closes it when done, so an
@@ -6,11 +6,17 @@ engine never holds an open database connection between actions and nothing leaks
 `Connection` is dropped without ceremony (the SDK's `Connection.close()` only closes the
 HTTP client). `weakref.finalize` still disposes the engine when its `Connection` is
 collected, and `dispose(conn)` does it at once.
+
+The url is a secret field, yet a connection's status message and its actions' errors are
+shown to every role: they name the database by its kind only (`the url's postgresql
+database`), and say nothing of the url's parts (its user, host, database name or SQLite
+file), which a driver's own error quotes too.
 """
 
 from __future__ import annotations
 
 import math
+import os
 import urllib.parse
 import weakref
 from collections.abc import Iterator
@@ -26,9 +32,11 @@ from sqlalchemy.pool import NullPool
 from sqlalchemy.util import asbool
 
 from lpstudio.errors import InputError
-from lpstudio.sdk import Connection, ConnectorError, inside_workspace, scrub_text
+from lpstudio.sdk import MASK, Connection, ConnectorError, inside_workspace, scrub_text
 
 ENGINE_KEY = "sql.engine"
+#: How messages name the SQLite file of a url (not by its path, a part of the secret url).
+SQLITE_FILE = "the url's SQLite file"
 URL_EXAMPLE = "sqlite:///data/app.db or postgresql+psycopg://user:password@host:5432/db"
 
 
@@ -50,9 +58,20 @@ def parsed_url(conn: Connection) -> URL:
     path = _sqlite_file(url)
     if path is None or (path.is_absolute() and not conn.config.get("root")):
         return url  # another database, or a file given in full outside any workspace
-    example = "sqlite:///data/app.db"
-    target = inside_workspace(conn, str(path), "url", "the SQLite file", example)
+    try:
+        target = inside_workspace(conn, str(path), "url", SQLITE_FILE, "sqlite:///data/app.db")
+    except InputError as refused:
+        raise _unquoted(conn, refused) from None
     return url.set(database=f"file:{target}" if _is_uri(url) else str(target))
+
+
+def _unquoted(conn: Connection, refused: InputError) -> InputError:
+    """The workspace's refusal of the url's SQLite file (`inside_workspace`) without the
+    path it quotes or the workspace's folder it names: masked, then left out."""
+    said = scrub_text(refused.message, _url_parts(conn))
+    for quoted in (f" '{MASK}'", f" ({MASK})"):
+        said = said.replace(quoted, "")
+    return InputError(said, field="url", fix=refused.fix)
 
 
 def _is_uri(url: URL) -> bool:
@@ -76,18 +95,34 @@ def _sqlite_file(url: URL) -> Path | None:
 
 
 def name(conn: Connection) -> str:
-    """The database as messages name it: its URL with the password hidden, wherever it is."""
+    """The database as messages name it: by the kind of database its url names, no part
+    of the url itself."""
     try:
-        shown = parsed_url(conn).render_as_string(hide_password=True)
-    except InputError:
-        return "the database"
-    return scrub(conn, shown)  # a password given as a query option (`?password=`)
+        return f"the url's {make_url(str(conn.config.get('url'))).get_backend_name()} database"
+    except (sa.exc.ArgumentError, ValueError):
+        return "the url's database"
+
+
+def _url_parts(conn: Connection) -> set[str]:
+    """What of the connection's url messages must not show, beside its secrets: the user,
+    host and database it names (libpq's query options may name them too), its SQLite
+    file as given, and the workspace's folder, where a relative one is found. Parts
+    shorter than 3 characters are left, as secrets are: they would mask ordinary text."""
+    root = conn.config.get("root")
+    parts = {str(Path(os.path.abspath(root))) if root else None}
+    try:
+        url = make_url(str(conn.config.get("url")))
+    except (sa.exc.ArgumentError, ValueError):
+        return set()
+    options = [url.query.get(key) for key in ("host", "hostaddr", "user", "dbname")]
+    parts |= {url.username, url.host, url.database, *options, str(_sqlite_file(url) or "")}
+    return {part for part in parts if isinstance(part, str) and len(part) >= 3}
 
 
 def scrub(conn: Connection, text: str) -> str:
-    """`text` without the connection's password, wherever the URL holds it; the URL itself,
-    its password hidden, is how messages name the database."""
-    return scrub_text(text, {secret for secret in conn.secrets() if "://" not in secret})
+    """`text` without the connection's url, its secrets or any part of the url (what a
+    driver's error quotes: `password authentication failed for user "ada"`)."""
+    return scrub_text(text, conn.secrets() | _url_parts(conn))
 
 
 def describe_error(conn: Connection, error: BaseException) -> str:
@@ -110,10 +145,10 @@ def engine(conn: Connection) -> Engine:
         # SQLite would create an empty database there, and every query would then fail
         # with "no such table" against a file nobody meant.
         raise InputError(
-            f"the SQLite file {path} does not exist",
+            f"{SQLITE_FILE} does not exist",
             field="url",
-            fix="check the path (relative paths are inside the workspace), or create the "
-            "database first",
+            fix="check the file the url names (a relative path is inside the workspace), or "
+            "create the database first",
         )
     try:
         made = sa.create_engine(url, poolclass=NullPool)
