@@ -18,6 +18,7 @@ from .errors import LpstudioError, WorkspaceError
 from .models import Job
 from .settings import saved_settings
 from .store import CANCELLED, QUEUED
+from .workspace import CONFIG_NAME
 
 if TYPE_CHECKING:
     from .studio import Studio
@@ -304,6 +305,10 @@ def tell(studio: Studio, body: dict[str, Any], what: str, subject: str) -> None:
         step = f"\nNext: {body['next']}\n" if body.get("next") else ""
         try:  # `[smtp]` as the file says it now: an operator may have set it since
             smtp = studio.workspace.current_smtp()
+        except WorkspaceError as exc:  # its message names the setting and the fix
+            log.warning("failure e-mail for %s failed: %s", what, exc)
+            return
+        try:
             message = EmailMessage()
             message["Subject"] = subject
             message["From"] = smtp["from"]
@@ -311,5 +316,14 @@ def tell(studio: Studio, body: dict[str, Any], what: str, subject: str) -> None:
             message.set_content(f"{subject}: {error['ename']}: {error['evalue']}\n{step}")
             with smtplib.SMTP(smtp["host"], smtp["port"], timeout=10) as client:
                 client.send_message(message)
-        except (OSError, WorkspaceError) as exc:
-            log.warning("failure e-mail for %s failed: %s", what, exc)
+        except OSError as exc:  # smtplib's errors too: which server, which setting, the fix
+            log.warning(
+                "failure e-mail for %s failed: the mail server %s:%s ([smtp] host and port) "
+                "answered: %s\n  fix: check [smtp] in %s and that the mail server runs and "
+                "takes mail from this machine",
+                what,
+                smtp["host"],
+                smtp["port"],
+                exc,
+                studio.workspace.root / CONFIG_NAME,
+            )

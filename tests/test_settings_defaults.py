@@ -16,7 +16,7 @@ from lpstudio.sandbox import Sandbox
 from lpstudio.studio import Studio
 from lpstudio.workspace import Workspace
 
-from .conftest import scheduler_running, wait_for
+from .conftest import free_port, scheduler_running, wait_for, write_recipe
 from .test_scheduler import _Mailbox, add_checkouts, jobs, phones, poll_recipe
 
 
@@ -75,6 +75,28 @@ def test_a_bad_smtp_set_while_the_scheduler_runs_is_logged_naming_it_and_the_fix
     assert said.startswith(f"failure e-mail for job {job.id} failed: "), said
     assert f"{config} [smtp] port must be a whole number from 1 to 65535" in said, said
     assert "port = 587" in said and record.exc_info is None, said
+
+
+def test_a_mail_server_that_refuses_is_logged_naming_it_the_setting_and_the_fix(
+    ws: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The operator read a bare `[Errno 111] Connection refused`: no server, no setting."""
+    from lpstudio.failures import tell
+
+    caplog.set_level(logging.WARNING, logger="lpstudio.failures")
+    port = free_port()  # nothing listens there
+    config = ws / "lpstudio.toml"
+    with config.open("a") as written:
+        written.write(f'\n[smtp]\nhost = "127.0.0.1"\nport = {port}\n')
+    write_recipe(ws, "p/told")
+    with Studio.open(ws, user="alice") as studio:
+        studio.save_settings("p/told", notify={"email": "ops@brand.example"})
+        body = {"recipe": "p/told.ipynb", "error": {"ename": "ValueError", "evalue": "boom"}}
+        tell(studio, body, "job 1", "lpstudio: job 1 of p/told failed")
+    (said,) = [r.getMessage() for r in caplog.records if "failure e-mail" in r.getMessage()]
+    assert said.startswith(f"failure e-mail for job 1 failed: the mail server 127.0.0.1:{port}")
+    assert "([smtp] host and port)" in said and "refused" in said.lower(), said
+    assert f"fix: check [smtp] in {config}" in said, said
 
 
 @pytest.mark.parametrize("table", ["store", "users", "kernels"])
