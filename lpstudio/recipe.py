@@ -1,19 +1,21 @@
 """Recipes: notebooks with a `parameters` cell and `metadata.lpstudio`, checked on load.
 
 A recipe that cannot run (not a notebook, no parameters cell, a parameters cell that is not
-Python, no kernel named, metadata that does not match `METADATA_SCHEMA`, parameter
+Python, no kernel named, metadata that does not match `METADATA_SCHEMA`, a trigger naming a
+slot the recipe does not declare, a slot of a connector type lpstudio lacks, parameter
 refinements or trigger schemas that are not JSON Schema, a schedule that cannot fire) is
 refused here with a message saying what to fix, before any job exists.
 """
 
 from __future__ import annotations
 
+import difflib
 import json
 import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from functools import cached_property, lru_cache
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 import jsonschema
@@ -22,10 +24,21 @@ from jsonschema_specifications import REGISTRY as SPECIFICATIONS
 from referencing.exceptions import Unresolvable
 from referencing.jsonschema import DRAFT202012
 
-from .errors import InputError, RecipeError
+from .connections import NAME_PATTERN
+from .errors import InputError, LpstudioError, NotFoundError, RecipeError
 from .parameters import Parameter, build_schema, inspect_parameters
 
-TRIGGER_KINDS = ("manual", "schedule", "poll", "webhook", "callable")
+#: The keys each trigger kind reads (the scheduler, the poll and webhook triggers, the
+#: callable endpoints): any other is refused, as a misspelt one would be ignored without a
+#: word (a schedule's `timzone` would fire it in UTC).
+TRIGGER_KEYS: dict[str, tuple[str, ...]] = {
+    "manual": ("kind",),
+    "schedule": ("kind", "cron", "timezone", "missed_runs"),
+    "poll": ("kind", "connection", "trigger", "interval_minutes", "batch_size", "conditions"),
+    "webhook": ("kind", "connection", "trigger", "input_schema"),
+    "callable": ("kind", "path", "input_schema", "response_schema"),
+}
+TRIGGER_KINDS = tuple(TRIGGER_KEYS)
 
 #: The longest a job may be given, in seconds (about 31 years): every surface refuses more.
 MAX_TIMEOUT = 10**9
@@ -93,11 +106,21 @@ METADATA_SCHEMA: dict[str, Any] = {
                 "input_schema": {"type": "object"},
                 "response_schema": {"type": "object"},
             },
+            "allOf": [
+                {
+                    "if": {"required": ["kind"], "properties": {"kind": {"const": kind}}},
+                    "then": {"propertyNames": {"enum": list(keys)}},
+                }
+                for kind, keys in TRIGGER_KEYS.items()
+            ],
         },
         "connections": {
             "description": "connection slots: slot name -> the connector type it needs",
             "type": "object",
             "examples": [{"crm": {"type": "http", "label": "CRM"}}],
+            # A slot is filled by the connection named like it: a name no connection could
+            # have would make the fix `lpstudio connections add SLOT ...` one that fails.
+            "propertyNames": {"pattern": NAME_PATTERN.pattern},
             "additionalProperties": {
                 "type": "object",
                 "required": ["type"],
@@ -278,17 +301,19 @@ class Recipe:
                 field="metadata.lpstudio",
                 fix=f"add to the notebook metadata: {_METADATA_EXAMPLE}",
             )
+        given = self.notebook.metadata.lpstudio
+        if not isinstance(given, dict):  # read as a dict by everything after this check
+            raise RecipeError(
+                f"recipe {self.name}: metadata.lpstudio is {_json_type(given)}, not an object",
+                field="metadata.lpstudio",
+                fix=f"make it an object in the notebook metadata: {_METADATA_EXAMPLE}",
+            )
         validator = jsonschema.Draft202012Validator(METADATA_SCHEMA)
         for error in sorted(
             validator.iter_errors(self.metadata), key=lambda e: list(e.absolute_path)
         ):
-            where = ".".join(["metadata.lpstudio", *map(str, error.absolute_path)])
-            raise RecipeError(
-                f"recipe {self.name}: {where} is invalid: {error.message}",
-                field=where,
-                fix=f"correct {where} in the notebook metadata "
-                f"(example: {_example_of(error.absolute_path)})",
-            )
+            raise self._metadata_error(error)
+        self._check_trigger_connection()
         tagged = [
             cell
             for cell in self.notebook.cells
@@ -363,9 +388,98 @@ class Recipe:
             )
         self._check_refinements()
         self._check_picklists()
+        self._check_connector_types()
         self._check_trigger_schemas()
         if self.trigger_kind == "schedule":
             self._check_schedule()
+
+    def _metadata_error(self, error: jsonschema.ValidationError) -> RecipeError:
+        """The refusal of metadata off `METADATA_SCHEMA`, naming the field and the fix; a
+        key of the trigger or a slot's name (`propertyNames`) in words, not as a regex or
+        an enum of keys."""
+        where = ".".join(["metadata.lpstudio", *map(str, error.absolute_path)])
+        if "propertyNames" in error.schema_path and list(error.absolute_path) == ["trigger"]:
+            return self._unknown_trigger_key(str(error.instance))
+        if "propertyNames" in error.schema_path:
+            return RecipeError(
+                f"recipe {self.name}: {where} declares slot {error.instance!r}, which is no "
+                "connection name (the connection named like a slot fills it)",
+                field=where,
+                fix=f"rename the slot in {where}, and where the recipe names it, with "
+                "lower-case letters, digits, '-' and '_', starting with a letter or digit (at "
+                "most 64), e.g. crm",
+            )
+        return RecipeError(
+            f"recipe {self.name}: {where} is invalid: {error.message}",
+            field=where,
+            fix=f"correct {where} in the notebook metadata "
+            f"(example: {_example_of(error.absolute_path)})",
+        )
+
+    def _unknown_trigger_key(self, key: str) -> RecipeError:
+        """The refusal of a trigger key its kind does not read, with the key it may be a
+        misspelling of, or the kind that reads it."""
+        kind = self.trigger_kind
+        keys = TRIGGER_KEYS[kind]
+        close = difflib.get_close_matches(key, keys, n=1)
+        readers = [other for other, read in TRIGGER_KEYS.items() if key in read]
+        if close:
+            change = f"rename '{key}' to '{close[0]}' in metadata.lpstudio.trigger"
+        else:
+            change = f"remove '{key}' from metadata.lpstudio.trigger" + (
+                f" (only a {' or '.join(readers)} trigger reads it)" if readers else ""
+            )
+        return RecipeError(
+            f"recipe {self.name}: metadata.lpstudio.trigger has '{key}', which a {kind} "
+            "trigger does not read (it would be ignored)",
+            field=f"metadata.lpstudio.trigger.{key}",
+            fix=f"{change}; a {kind} trigger's keys are {', '.join(keys)}",
+        )
+
+    def _no_slot(self, where: str, slot: str) -> RecipeError:
+        """The refusal of `where` in the metadata naming `slot`, no connection slot of the
+        recipe: no connection could ever be bound to it."""
+        slots = self.metadata.get("connections", {})
+        return RecipeError(
+            f"recipe {self.name}: {where} '{slot}' is no connection slot of the recipe",
+            field=where,
+            fix="name one of the recipe's connection slots: "
+            + (", ".join(slots) or "(none yet: declare it in metadata.lpstudio.connections)"),
+        )
+
+    def _check_trigger_connection(self) -> None:
+        """A trigger's connection must be a slot of the recipe: a webhook recipe would
+        otherwise start and refuse every delivery (503), and a poll one be refused only at
+        Start, after runs by hand that seemed fine."""
+        slot = self.metadata.get("trigger", {}).get("connection")
+        if slot and slot not in self.metadata.get("connections", {}):
+            raise self._no_slot("metadata.lpstudio.trigger.connection", slot)
+
+    def _check_connector_types(self) -> None:
+        """Each slot's connector type must be one lpstudio has (bundled, installed or the
+        workspace's own, in its `connectors/` folder): no connection could fill the slot,
+        and `lpstudio settings` and the forms would say to create one of that type. A
+        recipe read without its file (a stored version, a package's) is not checked: the
+        workspace whose connectors it may use is not known. A connector that does not load
+        is the workspace's to fix, not the recipe's: where the recipe runs says so."""
+        if self.path is None:
+            return
+        from .registry import get_connector  # here: loading connectors imports their code
+
+        root = _workspace_of(self.path, self.name)
+        for slot, spec in self.metadata.get("connections", {}).items():
+            try:
+                get_connector(spec["type"], root)
+            except NotFoundError as exc:
+                where = f"metadata.lpstudio.connections.{slot}.type"
+                raise RecipeError(
+                    f"recipe {self.name}: slot '{slot}' needs a connector of type "
+                    f"'{spec['type']}', which lpstudio does not have",
+                    field=where,
+                    fix=f"correct {where} in the notebook metadata: {exc.fix}",
+                ) from None
+            except LpstudioError:
+                continue
 
     def _check_kernel(self) -> None:
         """The kernel the notebook names must be installed here: papermill would otherwise
@@ -415,16 +529,7 @@ class Recipe:
                 )
             slot, listed = picklist["connection"], picklist["list"]
             if slot not in slots:
-                raise RecipeError(
-                    f"recipe {self.name}: {where}.connection '{slot}' is no connection slot "
-                    "of the recipe",
-                    field=f"{where}.connection",
-                    fix="name one of the recipe's connection slots: "
-                    + (
-                        ", ".join(slots)
-                        or "(none yet: declare it in metadata.lpstudio.connections)"
-                    ),
-                )
+                raise self._no_slot(f"{where}.connection", slot)
             connector = load_connectors().get(slots[slot].get("type"))
             if connector is not None and listed not in connector.picklists:
                 raise RecipeError(
@@ -546,6 +651,30 @@ class Recipe:
     def canonical_json(self) -> str:
         """The notebook's content in a stable form, for content-addressed versions."""
         return json.dumps(self.notebook, sort_keys=True, ensure_ascii=False, indent=1)
+
+
+def _workspace_of(path: Path, name: str) -> Path | None:
+    """The workspace whose `projects/` holds the recipe at `path` (`name` is its path
+    there), else None (a gallery template)."""
+    from .workspace import CONFIG_NAME
+
+    depth = len(PurePosixPath(name).parts)
+    folders = path.resolve().parents
+    if len(folders) <= depth or folders[depth - 1].name != "projects":
+        return None
+    root = folders[depth]
+    return root if (root / CONFIG_NAME).is_file() else None
+
+
+def _json_type(value: Any) -> str:
+    """What JSON calls the type of `value`, for a message (`metadata.lpstudio is null`)."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    return "a list" if isinstance(value, list) else "a string"
 
 
 def _add_cell_ids(nb: nbformat.NotebookNode) -> None:

@@ -516,7 +516,10 @@ def test_a_poll_trigger_its_connector_lacks_is_refused_at_start(ws: Path, cli) -
 def test_lpstudio_poll_says_why_a_recipe_cannot_be_polled(
     ws: Path, cli, trigger: dict[str, str], field: str, said: str
 ) -> None:
-    write_recipe(ws, "p/daily", metadata={"title": "daily", "trigger": trigger})
+    slots = {"shop": {"type": "shopify"}} if trigger.get("connection") else {}
+    write_recipe(
+        ws, "p/daily", metadata={"title": "daily", "trigger": trigger, "connections": slots}
+    )
     result = cli("poll", "p/daily", "--json")
     assert result.exit_code == 2, result.output
     error = json.loads(result.stdout)["error"]

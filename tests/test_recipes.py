@@ -238,6 +238,11 @@ def test_a_pick_list_naming_no_slot_or_list_is_refused_when_the_recipe_is_read(
 def test_a_pick_list_of_a_connector_not_installed_here_is_left_to_it(ws: Path) -> None:
     """A brand's own connector (in the workspace's `connectors/`) is not known to the
     recipe's check: its lists are checked where it loads, not refused here."""
+    (ws / "connectors").mkdir()
+    (ws / "connectors" / "acme.py").write_text(
+        "from lpstudio.sdk import Connector\n\n"
+        "connector = Connector('acme', title='Acme', fields=[])\n"
+    )
     path = write_recipe(
         ws,
         "p/custom",

@@ -1,0 +1,281 @@
+"""`metadata.lpstudio` is checked when a recipe is read: metadata that is no object, a
+trigger key its kind does not read, a trigger naming a slot the recipe does not declare, a
+slot of a connector type lpstudio lacks, or a slot name no connection could have is refused
+naming the field and the fix, and `lpstudio recipes` lists the recipe as broken and the
+others as usual."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from traitlets.config import Config
+
+from lpstudio.errors import RecipeError
+from lpstudio.settings import saved_settings
+from lpstudio.studio import Studio
+from lpstudio.widgets.form import RecipeForm
+from tests.conftest import job_rows, write_recipe
+from tests.servers import extension_config
+
+
+def write_metadata(ws: Path, name: str, lpstudio: Any) -> None:
+    """A recipe whose `metadata.lpstudio` is `lpstudio` as written, whatever its JSON type."""
+    path = write_recipe(ws, name)
+    notebook = json.loads(path.read_text())
+    notebook["metadata"]["lpstudio"] = lpstudio
+    path.write_text(json.dumps(notebook))
+
+
+def listed(cli: Any) -> dict[str, Any]:
+    """`lpstudio recipes --json`, by recipe."""
+    result = cli("recipes", "--json")
+    assert result.exit_code == 0, result.output
+    return {row["recipe"]: row for row in json.loads(result.stdout)}
+
+
+def refused(cli: Any, *args: str) -> dict[str, Any]:
+    """The error of a CLI command that must refuse (exit 2)."""
+    result = cli(*args, "--json")
+    assert result.exit_code == 2, result.output
+    return json.loads(result.stdout)["error"]
+
+
+# -- metadata.lpstudio that is no object --------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("lpstudio", "said"),
+    [("not a dict", "a string"), (5, "a number"), (None, "null"), (["title"], "a list")],
+)
+def test_metadata_that_is_no_object_breaks_its_recipe_only(
+    ws: Path, cli: Any, lpstudio: Any, said: str
+) -> None:
+    """`lpstudio recipes` printed a traceback (dict() of a string, of 5, of null)."""
+    write_metadata(ws, "lab/x", lpstudio)
+    write_recipe(ws, "lab/ok")
+    rows = listed(cli)
+    assert rows["lab/ok.ipynb"]["problem"] is None
+    problem = rows["lab/x.ipynb"]["problem"]
+    assert f"metadata.lpstudio is {said}, not an object" in problem, problem
+    error = refused(cli, "run", "lab/x")
+    assert error["field"] == "metadata.lpstudio" and '"lpstudio": {"title"' in error["fix"]
+    assert job_rows(ws) == 0
+
+
+# -- trigger keys --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("trigger", "unknown", "known"),
+    [
+        (
+            {"kind": "schedule", "cron": "0 9 * * *", "timzone": "Europe/Paris"},
+            "timzone",
+            "timezone",
+        ),
+        (
+            {"kind": "poll", "connection": "shop", "trigger": "orders", "interval_minute": 5},
+            "interval_minute",
+            "interval_minutes",
+        ),
+        ({"kind": "webhook", "cron": "0 9 * * *"}, "cron", "input_schema"),
+        ({"kind": "callable", "path": "bot", "input_shema": {}}, "input_shema", "input_schema"),
+    ],
+)
+def test_a_trigger_key_its_kind_does_not_read_is_refused(
+    ws: Path, cli: Any, trigger: dict[str, Any], unknown: str, known: str
+) -> None:
+    """It was ignored without a word: a schedule with `timzone` was listed healthy, and
+    would have fired at 09:00 UTC."""
+    slots = {"shop": {"type": "shopify"}}
+    write_recipe(ws, "lab/x", metadata={"title": "x", "trigger": trigger, "connections": slots})
+    field = f"metadata.lpstudio.trigger.{unknown}"
+    problem = listed(cli)["lab/x.ipynb"]["problem"]
+    assert problem is not None and f"'{unknown}'" in problem, problem
+    error = refused(cli, "run", "lab/x")
+    assert error["field"] == field, error
+    assert f"a {trigger['kind']} trigger" in error["message"], error
+    assert known in error["fix"], error
+
+
+def test_every_key_each_trigger_kind_reads_is_accepted(ws: Path, cli: Any) -> None:
+    schema = {"type": "object"}
+    conditions = {"match": "any", "rules": [{"field": "total", "op": ">", "value": 5}]}
+    slots = {"shop": {"type": "shopify"}, "hook": {"type": "http"}}
+    triggers = {
+        "manual": {"kind": "manual"},
+        "schedule": {
+            "kind": "schedule",
+            "cron": "0 9 * * *",
+            "timezone": "Europe/Paris",
+            "missed_runs": "skip",
+        },
+        "poll": {
+            "kind": "poll",
+            "connection": "shop",
+            "trigger": "new_or_updated_abandoned_checkout",
+            "interval_minutes": 5,
+            "batch_size": 10,
+            "conditions": conditions,
+        },
+        "webhook": {
+            "kind": "webhook",
+            "connection": "hook",
+            "trigger": "webhook",
+            "input_schema": schema,
+        },
+        "callable": {
+            "kind": "callable",
+            "path": "bot",
+            "input_schema": schema,
+            "response_schema": schema,
+        },
+    }
+    for kind, trigger in triggers.items():
+        write_recipe(
+            ws, f"lab/{kind}", metadata={"title": kind, "trigger": trigger, "connections": slots}
+        )
+    rows = listed(cli)
+    assert {name: row["problem"] for name, row in rows.items()} == {
+        f"lab/{kind}.ipynb": None for kind in triggers
+    }
+
+
+# -- a trigger's connection slot -----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "trigger",
+    [
+        {"kind": "webhook", "connection": "nosuch"},
+        {"kind": "poll", "connection": "nosuch", "trigger": "new_or_updated_abandoned_checkout"},
+    ],
+)
+def test_a_trigger_naming_a_slot_the_recipe_does_not_declare_is_refused(
+    ws: Path, cli: Any, trigger: dict[str, Any]
+) -> None:
+    """It was listed fine and started; a webhook then refused every delivery (503), and a
+    poll recipe ran by hand as if nothing were wrong."""
+    metadata = {"title": "x", "trigger": trigger, "connections": {"shop": {"type": "shopify"}}}
+    write_recipe(ws, "lab/x", metadata=metadata)
+    field = "metadata.lpstudio.trigger.connection"
+    assert field in listed(cli)["lab/x.ipynb"]["problem"]
+    for command in ("run", "start"):
+        error = refused(cli, command, "lab/x")
+        assert error["field"] == field and "'nosuch'" in error["message"], error
+        assert "shop" in error["fix"], error
+    assert job_rows(ws) == 0
+
+
+# -- connection slots ----------------------------------------------------------------------
+
+#: A workspace's own connector (`connectors/acme.py`), which only that workspace has.
+ACME = """
+from lpstudio.sdk import Connector, Field
+
+connector = Connector("acme", title="Acme", fields=[Field("base_url", "API base URL", type="url")])
+"""
+
+
+def test_a_slot_of_a_type_lpstudio_lacks_is_refused_by_settings_and_forms_too(
+    ws: Path, cli: Any
+) -> None:
+    """`lpstudio settings` saved and said to create a connection of the missing type, a fix
+    that could never work; the form said the same in its words."""
+    metadata = {"title": "x", "connections": {"crm": {"type": "nosuch"}}}
+    write_recipe(ws, "lab/x", metadata=metadata)
+    field = "metadata.lpstudio.connections.crm.type"
+    result = cli("settings", "lab/x", "-p", "x", "3", "--json")
+    assert result.exit_code == 2, result.output
+    error = json.loads(result.stdout)["error"]
+    assert error["field"] == field and "'nosuch'" in error["message"], error
+    assert "--type nosuch" not in result.output and "http" in error["fix"]
+    with Studio.open(ws, user="alice") as studio:
+        assert saved_settings(studio.store, "lab/x.ipynb") == {}
+        with pytest.raises(RecipeError) as form:
+            RecipeForm("lab/x", studio)
+    assert form.value.field == field
+
+
+def test_a_slot_of_the_workspace_s_own_connector_type_is_accepted(ws: Path, cli: Any) -> None:
+    """Only that workspace has the type: its recipes load, and the fix names the type."""
+    (ws / "connectors").mkdir()
+    (ws / "connectors" / "acme.py").write_text(ACME)
+    write_recipe(ws, "lab/x", metadata={"title": "x", "connections": {"crm": {"type": "acme"}}})
+    assert listed(cli)["lab/x.ipynb"]["problem"] is None
+    result = cli("settings", "lab/x", "-p", "x", "3")
+    assert result.exit_code == 0, result.output
+    assert "--type acme" in result.output
+
+
+@pytest.mark.parametrize("slot", ["bad slot!", "CRM", "-crm"])
+def test_a_slot_name_no_connection_could_have_is_refused(ws: Path, cli: Any, slot: str) -> None:
+    """It was accepted, and its fix (`lpstudio connections add bad slot! --type http`)
+    could not be typed."""
+    write_recipe(ws, "lab/x", metadata={"title": "x", "connections": {slot: {"type": "http"}}})
+    problem = listed(cli)["lab/x.ipynb"]["problem"]
+    assert f"slot '{slot}'" in problem, problem
+    error = refused(cli, "run", "lab/x")
+    assert error["field"] == "metadata.lpstudio.connections", error
+    assert "lower-case letters" in error["fix"] and "connections add" not in error["fix"]
+
+
+# -- through the REST API ------------------------------------------------------------------
+
+
+@pytest.fixture
+def jp_server_config(ws: Path) -> Config:
+    return extension_config(ws)
+
+
+async def test_the_rest_api_lists_a_broken_recipe_and_serves_the_others(
+    jp_fetch: Any, ws: Path
+) -> None:
+    """GET /recipes, every call and every webhook delivery of the workspace answered 500
+    while one notebook's metadata.lpstudio was 5; a settings save of a slot whose type
+    lpstudio lacks answered 200."""
+    write_recipe(ws, "lab/hook", metadata={"title": "hook", "trigger": {"kind": "webhook"}})
+    callable_ = {"kind": "callable", "path": "bot"}
+    write_recipe(ws, "lab/bot", metadata={"title": "bot", "trigger": callable_})
+    with Studio.open(ws, user="alice") as studio:
+        studio.start("lab/hook")
+        studio.start("lab/bot")
+        hook = studio.webhook_id("lab/hook.ipynb")
+        _, token = studio.api_clients.create("caller", ["*"], 1000)
+    write_metadata(ws, "lab/x", 5)
+    write_recipe(
+        ws, "lab/odd", metadata={"title": "odd", "connections": {"crm": {"type": "nosuch"}}}
+    )
+
+    async def fetch(method: str, *path: str, body: Any = None, **kwargs: Any) -> tuple[int, Any]:
+        answer = await jp_fetch(
+            "lpstudio",
+            "api",
+            "v1",
+            *path,
+            method=method,
+            body=None if body is None else json.dumps(body),
+            headers={"X-Test-User": "alice", **kwargs.pop("headers", {})},
+            raise_error=False,
+            **kwargs,
+        )
+        return answer.code, json.loads(answer.body)
+
+    code, answer = await fetch("GET", "recipes")
+    assert code == 200, answer
+    problems = {row["recipe"]: row["problem"] for row in answer["recipes"]}
+    assert "metadata.lpstudio is a number" in problems["lab/x.ipynb"]
+    assert problems["lab/hook.ipynb"] is None and problems["lab/bot.ipynb"] is None
+    code, answer = await fetch("POST", "hooks", hook, body={"phone": "+14155550100"})
+    assert code == 202, answer
+    code, answer = await fetch(
+        "POST", "call", "bot", body={}, params={"mode": "async"}, headers={"API-TOKEN": token}
+    )
+    assert code == 202, answer
+    settings = {"parameters": {"x": 3}}
+    code, answer = await fetch("PUT", "recipes", "lab", "odd.ipynb", "settings", body=settings)
+    assert code == 400, answer
+    assert answer["error"]["field"] == "metadata.lpstudio.connections.crm.type", answer
