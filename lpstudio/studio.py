@@ -1641,10 +1641,19 @@ class Studio:
 
             settings = {**settings, "notify": shown_contacts(settings["notify"])}
         chosen = saved.get("connections", {})
+        polled = None
+        if recipe.trigger_kind == "poll":
+            from .models import TriggerState
+
+            with self.store.read() as s:
+                polled = s.get(TriggerState, recipe.name)
         return {
             **recipe.describe(),
             "trigger": trigger,
             "settings": settings,
+            # Where a poll goes on from once its first start or poll fixed it (a saved since
+            # would not move it; a start's reset_since does), else null.
+            "since_fixed": polled.since if polled is not None else None,
             # Slots no one chose a connection for, filled by the automatic choice: a form
             # shows them as that choice, not as a choice of their own to save.
             "automatic": sorted(set(settings.get("connections", {})) - set(chosen)),

@@ -93,12 +93,15 @@ export interface RecipeDetail {
     parameters: Record<string, unknown>;
     connections: Record<string, string>;
     since?: string;
-    /** set by a start: a poll trigger's since is fixed from then on (a start may reset it) */
+    /** set by a start */
     started_at?: string;
     /** failure contacts of its unattended jobs; a webhook is shown as `https://host/****` */
     notify?: { webhook?: string; email?: string };
     call_timeout?: number | null;
   };
+  /** where a poll goes on from once its first start or poll fixed it (a saved since would
+   * not move it: a start's reset_since does), else null */
+  since_fixed?: string | null;
   /** slots no one chose a connection for: `settings.connections` names the one the
    * automatic choice fills them with (not a choice to save) */
   automatic?: string[];

@@ -13,8 +13,8 @@ import { Widget } from '@lumino/widgets';
 
 import { api, ApiError, BrokenConnector, Connection, Connector, latest } from './api';
 import { StudioContext } from './context';
-import { button, el, errorBox, FieldError, fill, formatTime, markField, statusBadge } from './dom';
-import { inUseFix } from './fixes';
+import { button, el, errorBox, FieldError, fill, focusIn, formatTime, markField, Rows, statusBadge } from './dom';
+import { inUseFix, labError, labText } from './fixes';
 import { SchemaForm } from './form';
 
 export class ConnectionsPanel extends Widget {
@@ -42,10 +42,18 @@ export class ConnectionsPanel extends Widget {
           {},
           el('tr', {}, ...['name', 'type', 'status', 'fields', 'tested', ''].map(h => el('th', { text: h })))
         ),
-        this.rows
+        this.rows.node
       ),
       this.editor
     );
+    // Escape closes the editor, as a dialog's would, the focus back on what opened it.
+    this.editor.addEventListener('keydown', event => {
+      if (event.key === 'Escape' && this.editor.hasChildNodes()) {
+        event.preventDefault();
+        event.stopPropagation();
+        this.closeEditor();
+      }
+    });
     void this.refresh();
   }
 
@@ -62,9 +70,15 @@ export class ConnectionsPanel extends Widget {
       }
       const [listing, list] = answer;
       [this.connectors, this.broken, this.list] = [listing.connectors, listing.broken, list];
-      fill(this.problems, ...this.broken.map(brokenNotice));
-      fill(this.rows, ...this.list.map(c => this.row(c)));
-      this.rows.dataset.loaded = 'true';
+      const problems = JSON.stringify(this.broken);
+      if (problems !== this.problemsShown) {
+        this.problemsShown = problems;
+        fill(this.problems, ...this.broken.map(brokenNotice));
+      }
+      // Only the connections that changed are drawn again (one tested, say): the others
+      // keep their buttons, and the one a user tabbed to keeps the focus.
+      this.rows.show(this.list);
+      this.rows.node.dataset.loaded = 'true';
     } catch (err) {
       fill(this.message, errorBox(err));
     }
@@ -110,7 +124,9 @@ export class ConnectionsPanel extends Widget {
                 : 'imported without its secrets: an analyst or admin gives them with Edit'
             })
           : null,
-        c.status_message ? el('div', { cls: 'lps-hint', text: c.status_message }) : null
+        // A placeholder's message is the command line's way to give its secrets: the lab's
+        // is said above. Others (a test's failure) are said with their fix in the lab's terms.
+        c.status_message && c.status !== 'placeholder' ? el('div', { cls: 'lps-hint', text: labText(c.status_message) }) : null
       ),
       el('td', { cls: 'lps-fields' }, ...fields),
       el('td', { text: formatTime(c.tested_at) }),
@@ -118,9 +134,10 @@ export class ConnectionsPanel extends Widget {
     );
   }
 
-  /** The form for a new connection (null) or for changing one. */
+  /** The form for a new connection (null) or for changing one, the focus on its first field. */
   private edit(c: Connection | null): void {
     fill(this.message);
+    this.opener = c ? `Edit connection ${c.name}` : 'New connection';
     const loaded = !c || this.connectors.some(k => k.name === c.type);
     const unusable = c && !loaded ? (this.broken.find(b => b.name === c.type) ?? missing(c.type)) : null;
     if (c && unusable) {
@@ -129,8 +146,9 @@ export class ConnectionsPanel extends Widget {
         this.editor,
         el('h3', { text: `Edit connection ${c.name}` }),
         brokenNotice(unusable),
-        el('div', { cls: 'lps-actions' }, button('Cancel', () => fill(this.editor)))
+        el('div', { cls: 'lps-actions' }, button('Cancel', () => this.closeEditor()))
       );
+      focusIn(this.editor);
       return;
     }
     const type = el('select', { cls: 'lps-input', attrs: { name: 'type' } });
@@ -183,10 +201,10 @@ export class ConnectionsPanel extends Widget {
         } else {
           await api.createConnection(name.value.trim(), type.value, fields);
         }
-        fill(this.editor);
         await this.refresh();
+        this.closeEditor();
       } catch (err) {
-        fill(message, errorBox(err));
+        fill(message, errorBox(labError(err)));
         markField(this.editor, err instanceof ApiError ? err.field : null);
       }
     };
@@ -197,9 +215,16 @@ export class ConnectionsPanel extends Widget {
       el('label', { cls: 'lps-field', attrs: { 'data-field': 'name' } }, el('span', { cls: 'lps-field-label', text: 'Name *' }), name),
       el('label', { cls: 'lps-field', attrs: { 'data-field': 'type' } }, el('span', { cls: 'lps-field-label', text: 'Connector *' }), type),
       formBox,
-      el('div', { cls: 'lps-actions' }, button('Save connection', save, 'lps-primary lps-save'), button('Cancel', () => fill(this.editor))),
+      el('div', { cls: 'lps-actions' }, button('Save connection', save, 'lps-primary lps-save'), button('Cancel', () => this.closeEditor())),
       message
     );
+    focusIn(this.editor);
+  }
+
+  /** Closes the editor, the focus back on the control that opened it (its Edit). */
+  private closeEditor(): void {
+    fill(this.editor);
+    focusIn(this.node, this.opener);
   }
 
   private async act(action: () => Promise<unknown>): Promise<void> {
@@ -208,15 +233,19 @@ export class ConnectionsPanel extends Widget {
       await action();
       await this.refresh();
     } catch (err) {
-      fill(this.message, errorBox(err));
+      fill(this.message, errorBox(labError(err)));
     }
   }
 
   private fetch = latest(async () => [await api.connectors(), await api.connections()] as const);
   private connectors: Connector[] = [];
   private broken: BrokenConnector[] = [];
+  /** the broken connectors the notices show, as text */
+  private problemsShown = '';
   private list: Connection[] = [];
-  private rows = el('tbody');
+  private rows = new Rows<Connection>(el('tbody'), c => c.name, c => this.row(c));
+  /** the accessible name of what opened the editor, which gets the focus back */
+  private opener = '';
   private problems = el('div', { cls: 'lps-connector-problems' });
   private message = el('div', { cls: 'lps-message' });
   private editor = el('div', { cls: 'lps-editor' });

@@ -56,14 +56,149 @@ export function button(label: string, onclick: () => void | Promise<void>, cls =
   }
   b.type = 'button';
   b.addEventListener('click', async () => {
+    // Disabled while its work is under way, it loses the keyboard's focus to the page (and
+    // a refresh may replace it): given back once the work is done.
+    const mark = markFocus(b.closest<HTMLElement>('.lps-panel') ?? b.parentElement ?? b);
     b.disabled = true;
     try {
       await onclick();
     } finally {
       b.disabled = false;
+      restoreFocus(mark);
     }
   });
   return b;
+}
+
+/** What the keyboard can reach in a panel. */
+const CONTROLS = 'button, input, select, textarea, a[href], [tabindex]';
+
+/** A control's accessible name: what it acts on (`Rerun job 42`), else what it shows. */
+function nameOf(node: Element): string {
+  return node.getAttribute('aria-label') ?? node.textContent?.trim() ?? '';
+}
+
+/** Whether the keyboard can use `c` now (shown, not disabled). */
+function usable(c: HTMLElement): boolean {
+  return c.isConnected && !(c as HTMLButtonElement).disabled && c.tabIndex >= 0;
+}
+
+/** The first control under `node` the keyboard can use, that `wanted` accepts. */
+function controlIn(node: Element | null | undefined, wanted: (c: HTMLElement) => boolean = () => true): HTMLElement | null {
+  const all = node ? [...node.querySelectorAll<HTMLElement>(CONTROLS)] : [];
+  return all.find(c => usable(c) && wanted(c)) ?? null;
+}
+
+/** Where the keyboard's focus was in a panel: the control and its name, and the row it was
+ * in (one of `Rows`) with that row's place among its list's. */
+export interface FocusMark {
+  scope: HTMLElement;
+  node: HTMLElement;
+  name: string;
+  key?: string;
+  list?: HTMLElement | null;
+  place: number;
+}
+
+/** The control holding the keyboard's focus inside `scope`, if one does. */
+export function markFocus(scope: HTMLElement): FocusMark | null {
+  const node = document.activeElement;
+  if (!(node instanceof HTMLElement) || node === scope || !scope.contains(node)) {
+    return null;
+  }
+  const row = node.closest<HTMLElement>('[data-key]');
+  const list = row?.parentElement;
+  const place = row && list ? [...list.children].indexOf(row) : -1;
+  return { scope, node, name: nameOf(node), key: row?.dataset.key, list, place };
+}
+
+/**
+ * Gives the focus back where `mark` says, if it was lost meanwhile (to the page's body): a
+ * disabled button and a node taken out of the page both drop it there, and a keyboard user
+ * would start again from the top. To the same control if it is still shown, else the one of
+ * the same name that replaced it (`Test connection crm` in its redrawn row), else a control
+ * of its row (a job's Cancel is gone once it ended), else the same control of the row now in
+ * the place of its row (the next connection's Delete). Focus moved elsewhere is left there.
+ */
+export function restoreFocus(mark: FocusMark | null): void {
+  const now = document.activeElement;
+  if (!mark || (now && now !== document.body) || !mark.scope.isConnected) {
+    return;
+  }
+  const { scope, node, name, key, list, place } = mark;
+  const same = (c: HTMLElement): boolean => nameOf(c) === name;
+  const row = key === undefined ? null : [...scope.querySelectorAll<HTMLElement>('[data-key]')].find(r => r.dataset.key === key);
+  const label = node.textContent?.trim();
+  const inPlace = !row && list?.isConnected && place >= 0 ? list.children[Math.min(place, list.children.length - 1)] : null;
+  const target =
+    (usable(node) ? node : null) ||
+    controlIn(row, same) ||
+    controlIn(scope, same) ||
+    controlIn(row) ||
+    controlIn(inPlace, c => c.textContent?.trim() === label) ||
+    controlIn(inPlace);
+  target?.focus();
+}
+
+/**
+ * A panel's rows (jobs, connections), one per item's key, each redrawn only when its item
+ * changed: drawn again on every refresh, a row would take the keyboard's focus from the
+ * button a user tabbed to and re-enable one whose click is still under way. The focus a
+ * redrawn row held goes to its replacement (`restoreFocus`).
+ */
+export class Rows<T> {
+  constructor(
+    readonly node: HTMLElement,
+    private key: (item: T) => string,
+    private draw: (item: T) => HTMLElement
+  ) {}
+
+  /** Shows `items`, or `empty` when there are none. */
+  show(items: T[], empty?: () => HTMLElement): void {
+    const mark = markFocus(this.node);
+    const drawn = new Map<string, { data: string; row: HTMLElement }>();
+    const rows = items.map(item => {
+      const key = this.key(item);
+      const data = JSON.stringify(item);
+      const old = this.drawn.get(key);
+      const row = old?.data === data ? old.row : this.draw(item);
+      row.dataset.key = key;
+      drawn.set(key, { data, row });
+      return row;
+    });
+    if (!rows.length && empty) {
+      rows.push(empty());
+    }
+    // Those no longer shown go; the others stay where they are (one moved would lose the
+    // focus), the new ones put in their place.
+    const shown = new Set<Element>(rows);
+    for (const child of [...this.node.children]) {
+      if (!shown.has(child)) {
+        child.remove();
+      }
+    }
+    rows.forEach((row, i) => {
+      if (this.node.children[i] !== row) {
+        this.node.insertBefore(row, this.node.children[i] ?? null);
+      }
+    });
+    this.drawn = drawn;
+    restoreFocus(mark);
+  }
+
+  /** No rows: the next `show` draws every one. */
+  clear(): void {
+    this.drawn.clear();
+    this.node.replaceChildren();
+  }
+
+  private drawn = new Map<string, { data: string; row: HTMLElement }>();
+}
+
+/** Moves the keyboard's focus to the first control under `node` it can use (a form just
+ * shown), or to the control of accessible name `name` there. */
+export function focusIn(node: HTMLElement, name?: string): void {
+  controlIn(node, c => name === undefined || nameOf(c) === name)?.focus();
 }
 
 /**

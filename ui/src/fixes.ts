@@ -25,9 +25,57 @@ export interface FixContext {
  * takes, where a connection's secret goes) and stand as they are. */
 const SET_WITH_CLI = /`lpstudio settings /;
 
+/**
+ * The API's words for the command line, and the lab's for each (`where`: where the recipe's
+ * fields are, as `FixContext.form` says it). A connection's secrets are given with its Edit
+ * and tried with its Test in the Connections panel; a recipe's name and project in Try
+ * recipe's form; a poll's since moved by Start, from the Since typed in its Settings.
+ */
+const IN_LAB_TERMS: [RegExp, (where: string) => string][] = [
+  // A placeholder's (`connections.authorise_fix`): `update` reads each secret it names.
+  [
+    /authorise it with `lpstudio connections update (\S+)[^`]*`(?: \(each secret is read from [^)]*\))?/g,
+    () => 'give $1 its secrets with Edit in the Connections panel, then Test it'
+  ],
+  // A connection lacking a field its connector requires.
+  [/give (it|them) with `lpstudio connections update (\S+)[^`]*`/g, () => 'give $1 with Edit of $2 in the Connections panel'],
+  [/choose another name, or use `lpstudio connections update (\S+?)`/g, () => 'choose another name, or change $1 with its Edit'],
+  [/fix it and test it with `lpstudio connections test (\S+?)`/g, () => 'test $1 in the Connections panel (and correct its fields there with Edit if the test fails)'],
+  [/`lpstudio connections test (\S+?)` tries them/g, () => 'its Test in the Connections panel tries them'],
+  [/`lpstudio connections test (\S+?)`/g, () => 'a Test of $1 in the Connections panel'],
+  [/, given with `--secret FIELD`/g, () => ''],
+  [/ \(`--secret FIELD` for secrets\)/g, () => ''],
+  // Try recipe's: the form asks for the name and the project folder.
+  [/choose another --name or project/g, () => 'choose another recipe name or project folder'],
+  // A parameter holding a connection's secret.
+  [
+    /\(`lpstudio connections add`\) and bind it to the recipe's slot/g,
+    where => `(create one in the Connections panel) and choose it for the recipe's slot under Connections ${where}`
+  ],
+  // A since fixed by a first start or poll (`Studio._check_since_unfixed`).
+  [
+    /move it with `lpstudio start \S+ --reset-since 2h` \(or reset_since when starting; /g,
+    () => 'type where it should poll from under Since and click Start, which polls again from there ('
+  ]
+];
+
+/** `text` (an error's fix or message, a connection's status message) with the command
+ * lines it names in the lab's terms; `where` the recipe's fields are, if it is about them. */
+export function labText(text: string, where = "in the recipe's Settings"): string {
+  return IN_LAB_TERMS.reduce((said, [cli, lab]) => said.replace(cli, lab(where)), text);
+}
+
+/** An error with its message and fix in the lab's terms (`labText`). */
+export function labError(err: unknown, where?: string): unknown {
+  return err instanceof ApiError
+    ? new ApiError(err.status, err.code, labText(err.message, where), err.field, err.fix && labText(err.fix, where))
+    : err;
+}
+
 /** The lab's fix for an error about `field`: for a slot, where a connection is made or
  * chosen in the lab; for a parameter the API's own fix, but where it says to set it with the
- * command line; the API's own fix when it is about none of the recipe's slots or parameters. */
+ * command line; the API's own fix when it is about none of the recipe's slots or parameters,
+ * with the command lines it names in the lab's terms. */
 export function labFix(field: string | null, fix: string | null, c: FixContext): string | null {
   const slot = field?.startsWith('connections.') ? field.slice('connections.'.length) : '';
   const info = c.slots[slot];
@@ -45,14 +93,17 @@ export function labFix(field: string | null, fix: string | null, c: FixContext):
   }
   const name = (field ?? '').replace(/^parameters\./, '').split('.')[0];
   if (!name || !c.parameters.properties?.[name] || (fix && !SET_WITH_CLI.test(fix))) {
-    return fix;
+    return fix && labText(fix, c.form);
   }
   return `correct ${name} ${c.form}, then Save`;
 }
 
-/** The error with the lab's fix in place of the API's. */
+/** The error with the lab's fix in place of the API's (and its message in the lab's terms:
+ * a connection's test failure it quotes names the command line too). */
 export function withLabFix(err: unknown, c: FixContext): unknown {
-  return err instanceof ApiError ? new ApiError(err.status, err.code, err.message, err.field, labFix(err.field, err.fix, c)) : err;
+  return err instanceof ApiError
+    ? new ApiError(err.status, err.code, labText(err.message, c.form), err.field, labFix(err.field, err.fix, c))
+    : err;
 }
 
 /**

@@ -8,6 +8,7 @@ import { Widget } from '@lumino/widgets';
 import { api, Template } from './api';
 import { StudioContext } from './context';
 import { button, el, errorBox, fill } from './dom';
+import { labError } from './fixes';
 
 /** Asks for a project folder and a name, copies the template, opens the new notebook.
  * A refused copy (say, a name already taken) asks again, with the server's error. */
@@ -29,7 +30,7 @@ export async function tryTemplate(ctx: StudioContext, template: Template): Promi
       el('label', { cls: 'lps-field' }, el('span', { text: 'Recipe name' }), nameInput)
     );
     if (error) {
-      body.node.append(errorBox(error));
+      body.node.append(errorBox(labError(error))); // `--name` is the form's Recipe name
     }
     const result = await showDialog({
       title: `Try recipe: ${template.title}`,
@@ -74,8 +75,11 @@ export class GalleryPanel extends Widget {
       el('p', { cls: 'lps-hint', text: 'Templates to copy into a project and make your own.' }),
       this.cards
     );
-    void this.refresh();
+    this.loaded = this.refresh();
   }
+
+  /** Settled once the first cards (or why there are none) are shown. */
+  readonly loaded: Promise<void>;
 
   async refresh(): Promise<void> {
     try {
@@ -110,15 +114,19 @@ export class GalleryPanel extends Widget {
   private cards = el('div', { cls: 'lps-cards' });
 }
 
-/** The gallery as a pop-up; resolves once the user closed it. */
+/** The gallery as a pop-up, once its cards are shown; resolves once the user closed it. */
 export async function showGalleryPopup(ctx: StudioContext): Promise<void> {
   let chosen = null as Template | null;
+  const gallery = new GalleryPanel(ctx, t => {
+    chosen = t;
+    dialog.resolve(0);
+  });
+  // A dialog finds what Tab goes round when it opens: cards added after would be skipped,
+  // each Tab from Close landing on Close again.
+  await gallery.loaded;
   const dialog = new Dialog({
     title: 'Welcome to lpstudio: start from a template',
-    body: new GalleryPanel(ctx, t => {
-      chosen = t;
-      dialog.resolve(0);
-    }),
+    body: gallery,
     buttons: [Dialog.cancelButton({ label: 'Close' })]
   });
   dialog.addClass('lps-gallery-popup');

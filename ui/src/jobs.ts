@@ -8,7 +8,7 @@
 
 import { api, ApiError, Job, JOB_STATES, latest } from './api';
 import { StudioContext } from './context';
-import { button, el, errorBox, fill, formatDuration, formatTime, markField, statusBadge } from './dom';
+import { button, el, errorBox, fill, formatDuration, formatTime, markField, Rows, statusBadge } from './dom';
 import { LivePanel } from './panel';
 
 const PAGE = 20;
@@ -70,7 +70,7 @@ export class JobsPanel extends LivePanel {
             )
           )
         ),
-        this.rows
+        this.rows.node
       ),
       el('div', { cls: 'lps-pager' }, this.prev, this.page, this.next),
       this.details
@@ -100,18 +100,10 @@ export class JobsPanel extends LivePanel {
       fill(this.message);
       markField(this.node, null);
       const jobs = answer.jobs.slice(0, PAGE);
-      // Unchanged, the rows are left as they are: drawn again every two seconds, they would
-      // take the keyboard's focus from the button a user tabbed to (Rerun, Open output) and
-      // re-enable one whose click is still under way.
-      const drawn = JSON.stringify(jobs);
-      if (drawn !== this.drawn) {
-        this.drawn = drawn;
-        fill(this.rows, ...jobs.map(j => this.row(j)));
-        if (!jobs.length) {
-          fill(this.rows, el('tr', {}, el('td', { cls: 'lps-hint', text: 'No jobs.', attrs: { colspan: '9' } })));
-        }
-      }
-      this.rows.dataset.count = String(jobs.length);
+      // Only the jobs that changed are drawn again (a running job's progress, say): the
+      // others keep their buttons, and the one a user tabbed to keeps the focus.
+      this.rows.show(jobs, () => el('tr', {}, el('td', { cls: 'lps-hint', text: 'No jobs.', attrs: { colspan: '9' } })));
+      this.rows.node.dataset.count = String(jobs.length);
       this.shown = this.offset;
       this.more = answer.jobs.length > PAGE;
       this.page.textContent = jobs.length
@@ -139,9 +131,8 @@ export class JobsPanel extends LivePanel {
 
   /** No rows and no pages: the filter was refused. */
   private refused(): void {
-    this.drawn = '';
-    fill(this.rows);
-    this.rows.dataset.count = '0';
+    this.rows.clear();
+    this.rows.node.dataset.count = '0';
     this.offset = this.shown = 0;
     this.more = false;
     this.page.textContent = '';
@@ -255,7 +246,7 @@ export class JobsPanel extends LivePanel {
   private recipe = el('input', { cls: 'lps-input', attrs: { name: 'recipe', 'aria-label': 'Recipe' } });
   private status = el('select', { cls: 'lps-input', attrs: { name: 'status', 'aria-label': 'Status' } });
   private since = el('select', { cls: 'lps-input', attrs: { name: 'since', 'aria-label': 'Started' } });
-  private rows = el('tbody');
+  private rows = new Rows<Job>(el('tbody'), job => String(job.id), job => this.row(job));
   /** why the list cannot be refreshed (until it can), and what a click could not do */
   private message = el('div', { cls: 'lps-message' });
   private notice = el('div', { cls: 'lps-message lps-notice' });
@@ -268,8 +259,6 @@ export class JobsPanel extends LivePanel {
   /** the page asked for, and the one on screen with whether another page follows it */
   private offset = 0;
   private shown = 0;
-  /** the jobs the rows show, as text */
-  private drawn = '';
   private more = false;
 }
 

@@ -15,7 +15,7 @@ import { Widget } from '@lumino/widgets';
 import { api, ApiError, Connection, Problem, RecipeDetail } from './api';
 import { StudioContext } from './context';
 import { button, el, errorBox, FieldError, fill, localZone, markField, momentInput, readMoment, runNow, statusBadge } from './dom';
-import { FixContext, labFix, withLabFix } from './fixes';
+import { FixContext, labFix, labText, withLabFix } from './fixes';
 import { SchemaForm } from './form';
 
 /** What the user changed in the panel, kept when it is shown again as the recipe is now. */
@@ -229,7 +229,8 @@ export class SettingsPanel extends Widget {
     }
     // Shown and read in local time, as the lab shows every time (the jobs' starts too).
     const since = el('input', { cls: 'lps-input', attrs: { name: 'since', placeholder: 'e.g. 2h or 2026-01-01 09:00' } });
-    let savedSince = momentInput(detail.settings.since);
+    // Once fixed, where the poll goes on from (a start saves it too, a poll does not).
+    let savedSince = momentInput(detail.since_fixed ?? detail.settings.since);
     let savedNames = Object.keys(detail.settings.parameters ?? {});
     let savedSlots = Object.keys(chosenOf(detail));
     since.value = keep?.since ?? savedSince;
@@ -257,11 +258,37 @@ export class SettingsPanel extends Widget {
       }
       return Object.keys(changed).length ? changed : undefined;
     };
-    // Its first start fixes a poll's since: then it is not saved but given to the next Start,
-    // which polls again from there (a Save keeps it in the form till then); while started, it
-    // shows where the poll started.
-    const fixedSince = isPoll && !!detail.settings.started_at;
+    // Its first start or poll (a Poll now) fixes a poll's since: then it is not saved but
+    // given to the next Start, which polls again from there (a Save keeps it in the form till
+    // then); while started, it shows where the poll started.
+    let fixedSince = isPoll && !!detail.since_fixed;
     since.disabled = readOnly || detail.state === 'started';
+    const sinceHelp = el('span', { cls: 'lps-field-help' });
+    const explainSince = (): void => {
+      sinceHelp.textContent =
+        (detail.state === 'started'
+          ? 'where the poll started (stop the recipe to move it)'
+          : fixedSince
+            ? 'where the poll goes on from, fixed by its first start or poll: changed here, the next Start polls again from there'
+            : 'where the poll starts when the recipe is first started or polled') +
+        `: a duration back from now such as 2h, or a date and time in your local time (${localZone()})`;
+    };
+    explainSince();
+    /** Whether a since the API refused was fixed meanwhile (a Poll now while the form was
+     * shown): then it is fixed here too, for the Save to be made again without it. */
+    const fixedMeanwhile = async (err: unknown): Promise<boolean> => {
+      if (!isPoll || fixedSince || !(err instanceof ApiError) || err.field !== 'since') {
+        return false;
+      }
+      const now = await api.recipe(this.recipe).catch(() => null);
+      if (!now?.since_fixed) {
+        return false;
+      }
+      fixedSince = true;
+      savedSince = momentInput(now.since_fixed);
+      explainSince();
+      return true;
+    };
     const sinceChanged = (): boolean => !!since.value.trim() && since.value.trim() !== savedSince;
     const message = this.message;
     const problem = el('div', { cls: 'lps-problem lps-settings-problem' });
@@ -329,7 +356,7 @@ export class SettingsPanel extends Widget {
         showProblem(saved.settings_problem);
         // A since moved once fixed was not sent: kept as typed, for the next Start.
         const moved = fixedSince && sinceChanged() ? since.value.trim() : null;
-        savedSince = momentInput(saved.settings.since);
+        savedSince = momentInput(saved.since_fixed ?? saved.settings.since);
         if (moved === null) {
           since.value = savedSince;
         }
@@ -354,6 +381,9 @@ export class SettingsPanel extends Widget {
         this.ctx.notifyChanged();
         return true;
       } catch (err) {
+        if (await fixedMeanwhile(err)) {
+          return save(refused); // the rest saved, the since kept for the next Start
+        }
         if (err instanceof ApiError && err.status === 409 && err.field === 'revision') {
           // Saved elsewhere since: shown as it is now, naming what changed there, with what
           // the user changed here kept (as the notebook's form does).
@@ -399,10 +429,10 @@ export class SettingsPanel extends Widget {
         try {
           const c = await api.testConnection(name);
           results.append(
-            el('li', { attrs: { 'data-connection': name } }, `${name}: `, statusBadge(c.status), ` ${c.status_message ?? ''}`)
+            el('li', { attrs: { 'data-connection': name } }, `${name}: `, statusBadge(c.status), ` ${labText(c.status_message ?? '')}`)
           );
         } catch (err) {
-          results.append(el('li', {}, `${name}: `, errorBox(err)));
+          results.append(el('li', {}, `${name}: `, failure(err)));
         }
       }
       const line = el('li', { cls: 'lps-test-run', text: 'test run: queued' });
@@ -523,16 +553,7 @@ export class SettingsPanel extends Widget {
             { cls: 'lps-field', attrs: { 'data-field': 'since' } },
             el('span', { cls: 'lps-field-label', text: 'Since' }),
             since,
-            el('span', {
-              cls: 'lps-field-help',
-              text:
-                (detail.state === 'started'
-                  ? 'where the poll started (stop the recipe to move it)'
-                  : fixedSince
-                    ? 'where the poll goes on from, fixed by its first start: changed here, the next Start polls again from there'
-                    : 'where the poll starts when the recipe is first started') +
-                `: a duration back from now such as 2h, or a date and time in your local time (${localZone()})`
-            })
+            sinceHelp
           )
         : null,
       el('h3', { text: 'Parameters' }),
