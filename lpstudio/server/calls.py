@@ -1,9 +1,11 @@
 """Callable recipes as REST endpoints, for bots such as Conversation Builder.
 
-A call is checked whole before any job exists: the client may call the endpoint, the body
-is JSON that fits the recipe's `input_schema` (400 naming the field). Then one job runs the
-recipe with the body as its event, and its `respond()` answer, checked against the
-`response_schema`, is the call's answer:
+A call is checked whole before any job exists: the client may call the endpoint, its input
+fits the recipe's `input_schema` (400 naming the field). The input is the JSON body, and the
+query's fields besides the route's own `mode`, typed by the input schema (a query holds only
+text; Conversation Builder embeds bot variables in the URL); a GET's is its query alone.
+Then one job runs the recipe with the input as its event, and its `respond()` answer,
+checked against the `response_schema`, is the call's answer:
 
     200..599 from respond()   the recipe's own status and body (not 204 or 304)
     422                       the job failed or was cancelled (with the job id)
@@ -43,6 +45,7 @@ import contextlib
 import functools
 import hashlib
 import json
+import re
 import threading
 import time
 from collections.abc import Awaitable, Callable
@@ -50,6 +53,7 @@ from concurrent.futures import Future
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from .. import strictjson
 from ..errors import ConflictError, InputError, NotFoundError
 from ..idempotency import check_key
 from ..jsonschemas import first_problem
@@ -59,6 +63,7 @@ from ..store import FINAL_STATES, SUCCEEDED
 from ..studio import shown_error
 from .auth import ApiError
 from .handlers import PREFIX, parse_json, recipe_not_ready
+from .schemas import expected
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -356,18 +361,106 @@ def _queued(job_id: int, status: str = "queued") -> tuple[int, Any]:
     return 202, {"job": job_id, "status": status, "poll": f"{PREFIX}/calls/{job_id}"}
 
 
-def _event(body: bytes) -> Any:
+def _sent(body: bytes, method: str) -> Any:
+    """The request's JSON body; None for a GET, whose input is its query alone. A POST has
+    one, even with its input's fields in the query: `{}` will do."""
     if not body or not body.strip():
+        if method == "GET":
+            return None
         raise ApiError(
             400,
             "InputError",
             "the request has no body",
             field="body",
-            fix="send the input as a JSON object",
+            fix="send the input as a JSON object (its fields may come in the query, with {} as "
+            "the body), or call with GET and the input in the query",
+        )
+    if method == "GET":  # its body would be dropped unsaid
+        raise ApiError(
+            400,
+            "InputError",
+            "a GET call takes its input from the query alone, and this one has a body",
+            field="body",
+            fix="give the input's fields in the query, or POST the body",
         )
     return parse_json(
         body, "body", "send the input as a JSON object with Content-Type: application/json"
     )
+
+
+#: A JSON literal or number (RFC 8259), as a query value may spell one.
+_JSON_SCALAR = re.compile(r"true|false|null|-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?")
+
+
+def _field_schema(schema: dict[str, Any], name: str) -> dict[str, Any]:
+    """The input schema's schema of its top-level field `name` (query names are never
+    dotted paths); {} when it says nothing of it."""
+    own = schema.get("properties", {}).get(name, schema.get("additionalProperties"))
+    return own if isinstance(own, dict) else {}
+
+
+def _typed(schema: dict[str, Any], text: str) -> Any:
+    """A query value in the type its field takes: a query holds text, so `3` is 3 for an
+    integer field and `true` is true for a boolean one, while `007` stays text for a string
+    one. The text when it fits, else the JSON literal it spells when that has the field's
+    type (out of its range, the input check names the range); else the text, which the
+    input check refuses, naming the type."""
+    if first_problem(schema, text) is None or not _JSON_SCALAR.fullmatch(text):
+        return text
+    try:
+        value = strictjson.loads(text)
+    except ValueError:  # a number past a float's range
+        return text
+    if first_problem(schema, value) is None:
+        return value
+    typed = "type" in schema and first_problem({"type": schema["type"]}, value) is None
+    return value if typed else text
+
+
+def _as_json(value: Any) -> str:
+    return json.dumps(_as_json_values(value), sort_keys=True)
+
+
+def _call_input(schema: dict[str, Any], sent: Any, query: dict[str, str]) -> Any:
+    """The call's input: its body's fields and its query's, typed by the input schema
+    (`_typed`). A field given in both must have one value, as JSON reads it."""
+    typed = {name: _typed(_field_schema(schema, name), text) for name, text in query.items()}
+    if sent is None:
+        return typed
+    if not typed:
+        return sent
+    if not isinstance(sent, dict):
+        raise ApiError(
+            400,
+            "InputError",
+            "the body is no JSON object, so the query's fields cannot be added to it",
+            field="body",
+            fix="send the input as a JSON object, or all its fields in the query",
+        )
+    for name, value in typed.items():
+        if name in sent and _as_json(sent[name]) != _as_json(value):
+            raise ApiError(
+                400,
+                "InputError",
+                f"{name} is {_as_json(value)} in the query and {_as_json(sent[name])} in the body",
+                field=name,
+                fix=f"give {name} once, in the query or in the body",
+            )
+    return {**sent, **typed}
+
+
+def _input_fix(path: str, schema: dict[str, Any], field: str, query: dict[str, str]) -> str:
+    """The fix of an input that breaks the input schema: what a field from the query takes,
+    when that is plain (a + written as is in a query reads as a space)."""
+    fix = f"see the input schema of /call/{path} in {PREFIX}/openapi.json"
+    if field not in query:
+        return fix
+    own = _field_schema(schema, field)
+    if "enum" in own or "description" in own or own.get("type") in ("integer", "boolean"):
+        fix = f"give {field} in the query as {expected(own)}"
+    if " " in query[field]:
+        fix += "; a + in a query reads as a space: send it as %2B"
+    return fix
 
 
 async def call(
@@ -377,8 +470,14 @@ async def call(
     body: bytes,
     key: str | None,
     mode: str,
+    query: dict[str, str] | None = None,
+    method: str = "POST",
 ) -> Answer:
+    """A call of the callable recipe at `path`, its input in the JSON `body`, the `query`'s
+    input fields (as sent: the recipe's input schema types them), or both; a GET's in the
+    query alone."""
     began = time.monotonic()
+    query = query or {}
     service = app.service
     # First: a client is told nothing of the endpoints it may not call (whether one exists,
     # is started, or is broken).
@@ -394,14 +493,18 @@ async def call(
         endpoint = await app.blocking(service.endpoint, path)
     except (InputError, NotFoundError) as exc:  # a recipe broken or stopped since
         # A repeat of a call gets its answer all the same: nothing needs to run.
-        repeated = await _repeat_of_gone(app, client, path, body, key, mode, began)
+        repeated = await _repeat_of_gone(
+            app, client, path, body, key, mode, began, query=query, method=method
+        )
         if repeated is not None:
             return repeated
         if isinstance(exc, NotFoundError):
             raise
         raise recipe_not_ready(exc) from None
-    event = _event(body)
-    problem = first_problem(endpoint["input_schema"], event)
+    schema = endpoint["input_schema"]
+    sent = _sent(body, method)
+    event = _call_input(schema, sent, query)
+    problem = first_problem(schema, event)
     if problem is not None:
         field, message = problem
         raise ApiError(
@@ -409,13 +512,13 @@ async def call(
             "InputError",
             f"{field or 'body'}: {message}",
             field=field or "body",
-            fix=f"see the input schema of /call/{path} in {PREFIX}/openapi.json",
+            fix=_input_fix(path, schema, field or "body", query),
         )
     timeout = float(endpoint["call_timeout"] or app.call_timeout)
     deadline = began + timeout
     if key:
         check_key("Idempotency-Key", key)
-    digest = _digest(path, event)
+    digest = _digest(path, sent, query)
     claim: dict[str, Any] | None = None
     claim_key = _claim_key(app, client, key, digest)
     try:
@@ -464,11 +567,14 @@ async def call(
     return status, answer, headers
 
 
-def _digest(path: str, event: Any) -> str:
-    """What identifies a call's request under its Idempotency-Key: its endpoint and input,
-    as JSON values (`_as_json_values`)."""
+def _digest(path: str, sent: Any, query: dict[str, str] | None = None) -> str:
+    """What identifies a call's request under its Idempotency-Key: its endpoint, its body as
+    JSON values (`_as_json_values`) and its query's input fields as sent (as a request
+    without them always was), known without the recipe's input schema: a repeat is
+    recognised once its recipe stopped or broke too."""
+    request = [path, _as_json_values(sent), *([query] if query else [])]
     return hashlib.sha256(
-        json.dumps([path, _as_json_values(event)], sort_keys=True, separators=(",", ":")).encode()
+        json.dumps(request, sort_keys=True, separators=(",", ":")).encode()
     ).hexdigest()
 
 
@@ -493,12 +599,15 @@ async def _repeat_of_gone(
     key: str | None,
     mode: str,
     began: float,
+    *,
+    query: dict[str, str],
+    method: str,
 ) -> Answer | None:
     """A repeat of a call whose recipe stopped or broke since: the call's answer, or its job
     as it is now (nothing runs); None for any other request, which cannot run. The recipe's
     call timeout is not known any more: the server's applies."""
     try:
-        digest = _digest(path, _event(body))
+        digest = _digest(path, _sent(body, method), query)
     except ApiError:
         return None
     claim_key = _claim_key(app, client, key, digest)

@@ -266,14 +266,16 @@ class BaseHandler(ExtensionHandlerMixin, APIHandler):
 
     # -- input -----------------------------------------------------------------------------
 
-    def read_query(self, op: Operation) -> dict[str, Any]:
+    def read_query(self, op: Operation, inputs: dict[str, str] | None = None) -> dict[str, Any]:
         """The declared query parameters, in their types. One the route does not take, or
         one given twice, is refused: a misspelt filter (`?stat=failed`) would otherwise
-        list every job, and of two values one would be dropped unsaid."""
+        list every job, and of two values one would be dropped unsaid. Given `inputs`, the
+        others go there as sent instead (a call's input fields, which only its recipe's
+        input schema can type or refuse)."""
         for name, sent in self.request.query_arguments.items():
             if name in JUPYTER_QUERY or (name.isascii() and name.isdigit() and sent == [b""]):
                 continue  # JupyterLab's cache buster on a GET is `?<ms since 1970>`
-            if name not in op.query:
+            if name not in op.query and inputs is None:
                 takes = ", ".join(sorted(op.query)) or "no query parameter"
                 raise ApiError(
                     400,
@@ -290,6 +292,8 @@ class BaseHandler(ExtensionHandlerMixin, APIHandler):
                     field=name,
                     fix=f"give {name} once",
                 )
+            if name not in op.query and inputs is not None:
+                inputs[name] = self.get_query_argument(name, strip=False)
         values: dict[str, Any] = {}
         for name, schema in op.query.items():
             raw = self.get_query_argument(name, None)
@@ -565,6 +569,10 @@ class ClientHandler(NoXsrfHandler):
     """A route for API clients: a live token, within the client's rate limit."""
 
     client: dict[str, Any]
+    #: Whether the query parameters its route does not declare are input fields (`inputs`)
+    #: rather than refused.
+    input_query: bool = False
+    inputs: dict[str, str]
 
     async def check_caller(self) -> None:
         await super().check_caller()
@@ -584,7 +592,8 @@ class ClientHandler(NoXsrfHandler):
             )
         await self.blocking(self.app.limits.check, client["name"], client["rate_per_minute"])
         self.client = client
-        self.query = self.read_query(op)
+        self.inputs = {}
+        self.query = self.read_query(op, self.inputs if self.input_query else None)
 
 
 # -- recipes -------------------------------------------------------------------------------
@@ -1082,10 +1091,21 @@ class OpenApiHandler(UserHandler):
 
 
 class CallHandler(ClientHandler):
-    """`POST /call/<path>`: a callable recipe, called by an API client."""
+    """`POST /call/<path>`: a callable recipe, called by an API client with its input in a
+    JSON body, the query or both; `GET` with its input in the query alone (a bot's lookup),
+    answered as that POST would be."""
+
+    input_query = True
 
     @allow_unauthenticated
     async def post(self, path: str) -> None:
+        await self.call(path)
+
+    @allow_unauthenticated
+    async def get(self, path: str) -> None:
+        await self.call(path)
+
+    async def call(self, path: str) -> None:
         from .calls import call
 
         status, body, headers = await call(
@@ -1095,6 +1115,8 @@ class CallHandler(ClientHandler):
             self.request.body,
             self.request.headers.get("Idempotency-Key"),
             self.query["mode"],
+            query=self.inputs,
+            method=self.request.method or "POST",
         )
         self.answer(body, status, headers)
 

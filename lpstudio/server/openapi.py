@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from .handlers import PREFIX
+from .handlers import JUPYTER_QUERY, PREFIX
 from .routes import ASYNC_ANSWER, CLIENT, OPEN, USER, Route
 from .schemas import ERROR, ERROR_REF
 
@@ -18,8 +18,9 @@ _ERRORS = {
         "404": "Not found",
     },
     CLIENT: {
-        "400": "Input that does not fit the input schema, or a query parameter the route "
-        "does not take or given twice (the field is named)",
+        "400": "Input that does not fit the input schema (in the body or the query), a field "
+        "given in both with two values, a GET call with a body, or a query parameter the "
+        "route does not take or given twice (the field is named)",
         "401": "Missing, unknown or revoked API token",
         "403": "The client may not call this endpoint",
         "404": "Unknown or stopped endpoint",
@@ -137,6 +138,26 @@ def _responses(route: Route, op: Any) -> dict[str, Any]:
     }
 
 
+#: The query of a call, at the route of every callable: besides `mode`, the recipe's input
+#: fields (each callable's own path lists its fields).
+_CALL_INPUT: dict[str, Any] = {
+    "name": "input",
+    "in": "query",
+    "required": False,
+    "style": "form",
+    "explode": True,
+    "schema": {"type": "object", "additionalProperties": {"type": "string"}},
+    "description": "the recipe's input fields, typed by its input schema (each callable's "
+    "own path lists them): every query parameter but the route's own; a GET call's whole "
+    "input",
+}
+
+
+def _takes_input(route: Route) -> bool:
+    """Whether the route's query parameters it does not declare are a call's input fields."""
+    return bool(getattr(route.handler, "input_query", False))
+
+
 def _operation(route: Route, op: Any) -> dict[str, Any]:
     doc: dict[str, Any] = {
         "operationId": op.operation_id,
@@ -147,7 +168,8 @@ def _operation(route: Route, op: Any) -> dict[str, Any]:
         + [
             {"name": name, "in": "query", "required": False, "schema": schema}
             for name, schema in op.query.items()
-        ],
+        ]
+        + ([_CALL_INPUT] if _takes_input(route) else []),
         "responses": _responses(route, op),
     }
     if route.auth == USER:
@@ -182,11 +204,40 @@ def _repeats(window: float) -> str:
     )
 
 
-def _endpoint(endpoint: dict[str, Any], repeat_window: float) -> dict[str, Any]:
-    """A started callable recipe as its own path, with its schemas."""
-    return {
-        "post": {
-            "operationId": "call_" + re.sub(r"\W", "_", endpoint["path"]),
+def _textual(field: dict[str, Any]) -> bool:
+    """Whether a query's text can give a field: not one that takes only objects or arrays."""
+    declared = field.get("type", [])
+    kinds = {declared} if isinstance(declared, str) else set(declared)
+    return not kinds or not kinds <= {"object", "array"}
+
+
+def _input_fields(schema: dict[str, Any], own: set[str], whole: bool) -> list[dict[str, Any]]:
+    """A callable's input fields that its query may give (those a query's text can hold, not
+    named as the route's own parameters or Jupyter's), required when the query is the
+    `whole` input (GET)."""
+    required = set(schema.get("required", [])) if whole else set()
+    return [
+        {
+            "name": name,
+            "in": "query",
+            "required": name in required,
+            "schema": field,
+            "description": "an input field"
+            + ("" if whole else " (in the body or the query; a field in both has one value)"),
+        }
+        for name, field in schema.get("properties", {}).items()
+        if isinstance(field, dict) and _textual(field) and name not in own | JUPYTER_QUERY
+    ]
+
+
+def _endpoint(endpoint: dict[str, Any], repeat_window: float, route: Route) -> dict[str, Any]:
+    """A started callable recipe as its own path, with its schemas, by each method of the
+    route of every callable (`route`): its input fields in the query, and in a body."""
+    doc: dict[str, Any] = {}
+    for method, op in route.operations.items():
+        ident = re.sub(r"\W", "_", endpoint["path"])
+        doc[method.lower()] = {
+            "operationId": f"call_{ident}" + ("" if method == "POST" else f"_{method.lower()}"),
             "summary": endpoint["title"],
             "description": f"{endpoint['description']}\n\nRecipe: `{endpoint['recipe']}`.",
             "tags": ["callable recipes"],
@@ -199,22 +250,22 @@ def _endpoint(endpoint: dict[str, Any], repeat_window: float) -> dict[str, Any]:
                     "schema": {"type": "string", "maxLength": 255},
                     "description": _repeats(repeat_window),
                 },
-                {
-                    "name": "mode",
-                    "in": "query",
-                    "required": False,
-                    "schema": {"enum": ["sync", "async"], "default": "sync"},
-                },
+                *(
+                    {"name": name, "in": "query", "required": False, "schema": schema}
+                    for name, schema in op.query.items()
+                ),
+                *_input_fields(endpoint["input_schema"], set(op.query), op.body is None),
             ],
-            "requestBody": {
-                "required": True,
-                "content": {"application/json": {"schema": endpoint["input_schema"]}},
-            },
             "responses": _call_answers(
                 endpoint["response_schema"] or {}, ASYNC_ANSWER, _error_texts(CLIENT)
             ),
         }
-    }
+        if op.body is not None:
+            doc[method.lower()]["requestBody"] = {
+                "required": True,
+                "content": {"application/json": {"schema": endpoint["input_schema"]}},
+            }
+    return doc
 
 
 def _version() -> str:
@@ -237,8 +288,9 @@ def openapi_document(
         paths[route.path] = {
             method.lower(): _operation(route, op) for method, op in route.operations.items()
         }
-    for endpoint in endpoints:
-        paths[f"/call/{endpoint['path']}"] = _endpoint(endpoint, repeat_window)
+    call = next((route for route in routes if _takes_input(route)), None)
+    for endpoint in endpoints if call is not None else []:
+        paths[f"/call/{endpoint['path']}"] = _endpoint(endpoint, repeat_window, call)
     return {
         "openapi": "3.1.0",
         "info": {

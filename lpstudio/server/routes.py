@@ -654,9 +654,20 @@ ROUTES: tuple[Route, ...] = (
         Operation(
             "POST",
             "callRecipe",
-            "Call a started callable recipe with a JSON body (API client token)",
+            "Call a started callable recipe with its input in a JSON body, the query or both "
+            "(API client token)",
             permission="",
             body=s.ANY_OBJECT,
+            query={"mode": {"enum": ["sync", "async"], "default": "sync"}},
+            answer=RECIPE_ANSWER,
+            more=ASYNC_ANSWER,
+            recipe_answers=True,
+        ),
+        Operation(
+            "GET",
+            "callRecipeByQuery",
+            "Call a started callable recipe with its input in the query (API client token)",
+            permission="",
             query={"mode": {"enum": ["sync", "async"], "default": "sync"}},
             answer=RECIPE_ANSWER,
             more=ASYNC_ANSWER,
