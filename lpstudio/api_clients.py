@@ -2,6 +2,9 @@
 
 A client holds one token, of which only the SHA-256 is stored; the token itself is shown
 once, when the client is made. Revoking keeps the row (the audit log names it).
+
+Each client is held to a rate (calls per minute) and, optionally, a quota (calls in any 24
+hours), as Workato's API policies hold theirs: `lpstudio.server.auth.RateLimits` counts both.
 """
 
 from __future__ import annotations
@@ -18,6 +21,12 @@ from .errors import InputError, NotFoundError
 from .models import ApiClient, utcnow
 from .store import Store
 
+#: The largest quota a client may be given. Each call a quota counts is a row of the
+#: machine's rate file for 24 hours, all counted again at each call under the file's lock
+#: (about 2 ms at this quota): a larger one would slow every client's calls on the machine.
+#: A client that needs more goes without a quota.
+MAX_QUOTA_PER_DAY = 100_000
+
 
 def _digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
@@ -28,6 +37,7 @@ def _as_dict(row: ApiClient) -> dict[str, Any]:
         "name": row.name,
         "endpoints": list(row.endpoints),
         "rate_per_minute": row.rate_per_minute,
+        "quota_per_day": row.quota_per_day,
         "revoked": row.revoked,
         "created_at": row.created_at.isoformat(),
         "created_by": row.created_by,
@@ -59,6 +69,23 @@ def _check_endpoints(endpoints: list[str], served: Collection[str]) -> list[str]
     return list(dict.fromkeys(endpoints))
 
 
+def _check_quota(quota_per_day: int | None) -> None:
+    """None (no quota) or 1 to `MAX_QUOTA_PER_DAY` calls: a quota of 0 would refuse every
+    call, as a revoked client's token does. One below the rate's per-minute count is a
+    client's whole day, which it may take in one minute."""
+    if quota_per_day is None:
+        return
+    if isinstance(quota_per_day, bool) or not (
+        isinstance(quota_per_day, int) and 1 <= quota_per_day <= MAX_QUOTA_PER_DAY
+    ):
+        raise InputError(
+            f"quota_per_day must be a whole number of calls per day, from 1 to "
+            f"{MAX_QUOTA_PER_DAY}, not {quota_per_day!r}",
+            field="quota_per_day",
+            fix="give a quota such as 5000, or none (the default) for no quota",
+        )
+
+
 class ApiClients:
     """The workspace's API clients, changed on behalf of `user` (who is audited).
 
@@ -77,7 +104,11 @@ class ApiClients:
         self.refuse_held_secret = refuse_held_secret  # `Studio.refuse_held_secret`
 
     def create(
-        self, name: str, endpoints: list[str], rate_per_minute: int = 60
+        self,
+        name: str,
+        endpoints: list[str],
+        rate_per_minute: int = 60,
+        quota_per_day: int | None = None,
     ) -> tuple[dict[str, Any], str]:
         """Makes a client; returns it and its token, which is shown only this once."""
         self.refuse_held_secret(name, "name", "API client name", "name the client for its bot")
@@ -96,6 +127,7 @@ class ApiClients:
                 field="rate_per_minute",
                 fix="give a rate such as 120 (the REST API and the CLI take 1 to 100000)",
             )
+        _check_quota(quota_per_day)
         token = "lps_" + secrets.token_urlsafe(32)
         with self.store.write() as s:
             existing = s.get(ApiClient, name)
@@ -112,13 +144,19 @@ class ApiClients:
                 token_sha256=_digest(token),
                 endpoints=endpoints,
                 rate_per_minute=rate_per_minute,
+                quota_per_day=quota_per_day,
                 revoked=False,
                 created_at=utcnow(),
                 created_by=self.user,
             )
             s.add(row)
         self.store.audit(
-            self.user, "create_api_client", name, endpoints=endpoints, rate=rate_per_minute
+            self.user,
+            "create_api_client",
+            name,
+            endpoints=endpoints,
+            rate=rate_per_minute,
+            quota=quota_per_day,
         )
         return _as_dict(row), token
 

@@ -305,7 +305,8 @@ class Lease(Base):
 
 class ApiClient(Base):
     """A caller of callable recipes (a bot, a partner system): only the SHA-256 of its token
-    is kept, with the endpoint paths it may call and its rate limit."""
+    is kept, with the endpoint paths it may call, its rate limit and its quota (calls in any
+    24 hours; None: no quota)."""
 
     __tablename__ = "api_clients"
     __table_args__ = (UniqueConstraint("token_sha256", name="uq_api_clients_token"),)
@@ -314,6 +315,7 @@ class ApiClient(Base):
     token_sha256: Mapped[str] = mapped_column(String(64))
     endpoints: Mapped[list[str]] = mapped_column(JSON, default=list)
     rate_per_minute: Mapped[int] = mapped_column(Integer, default=60)
+    quota_per_day: Mapped[int | None] = mapped_column(Integer, nullable=True)
     revoked: Mapped[bool] = mapped_column(default=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     created_by: Mapped[str] = mapped_column(String(255))

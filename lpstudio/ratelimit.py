@@ -1,6 +1,7 @@
 """Rate-limit buckets shared by every process of a machine: pyrate-limiter's SQLite bucket,
 one file, under a file lock. Kernels use them to keep an account's API within its limit
-across jobs; servers use them to hold each API client to its calls per minute."""
+across jobs; servers use them to hold each API client to its calls per minute and its quota
+of calls per day."""
 
 from __future__ import annotations
 

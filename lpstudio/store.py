@@ -51,7 +51,7 @@ from .errors import NotFoundError, WorkspaceError
 from .models import Activation, AuditEntry, Job, Notebook, RecipeVersion, User, as_utc, utcnow
 
 #: The newest migration; a store at this revision needs no Alembic at start-up.
-SCHEMA_HEAD = "0012"
+SCHEMA_HEAD = "0013"
 
 #: The triggers whose jobs a scheduler runs; the process that queues any other job (a
 #: command, a server's executor) runs it itself.

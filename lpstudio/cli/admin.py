@@ -11,6 +11,7 @@ from pathlib import Path
 
 import click
 
+from ..api_clients import MAX_QUOTA_PER_DAY
 from ..errors import InputError
 from ..store import MAX_LISTED
 from ..studio import TERMS, Studio
@@ -195,11 +196,21 @@ def _admin_studio(workspace: Path | None, what: str = "manage API clients") -> S
 @click.option(
     "--rate", default="60/min", show_default=True, metavar="N/min", help="Calls allowed per minute."
 )
+@click.option(
+    "--quota",
+    metavar="N/day",
+    help="Calls allowed in any 24 hours, besides the rate (default: no quota).",
+)
 @workspace_option
 @json_option
 @handles_errors
 def api_clients_create(
-    name: str, endpoints: tuple[str, ...], rate: str, workspace: Path | None, as_json: bool
+    name: str,
+    endpoints: tuple[str, ...],
+    rate: str,
+    quota: str | None,
+    workspace: Path | None,
+    as_json: bool,
 ) -> None:
     """Create API client NAME; its token is printed once and stored only hashed."""
     count = re.fullmatch(r"([0-9]+)(?:/min)?", rate)
@@ -209,12 +220,27 @@ def api_clients_create(
             field="rate",
             fix="give a number of calls per minute, e.g. --rate 120/min",
         )
+    per_day = None if quota is None else _quota_per_day(quota)
     with _admin_studio(workspace) as studio:
-        client, token = studio.api_clients.create(name, list(endpoints), int(count[1]))
+        client, token = studio.api_clients.create(name, list(endpoints), int(count[1]), per_day)
     if as_json:
         _emit({**client, "token": token})
     else:
         click.echo(f"API client {name} created; its token (shown once):\n{token}")
+
+
+def _quota_per_day(quota: str) -> int:
+    """`--quota N/day` (or N) as calls per day: a quota is counted over a day only."""
+    count = re.fullmatch(r"([0-9]+)(?:/day)?", quota)
+    if count is None or not 1 <= int(count[1]) <= MAX_QUOTA_PER_DAY:
+        raise InputError(
+            f"--quota {quota!r} is not N/day with N from 1 to {MAX_QUOTA_PER_DAY} (as the "
+            "REST API takes it; a quota counts the calls of any 24 hours)",
+            field="quota",
+            fix="give a number of calls per day, e.g. --quota 5000/day, or leave --quota out "
+            "for no quota",
+        )
+    return int(count[1])
 
 
 @api_clients.command("list")

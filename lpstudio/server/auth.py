@@ -3,8 +3,8 @@
 Roles follow Workato's (`lpstudio.roles` holds the table): each route names one permission.
 
 API clients (bots calling callable recipes) are not Jupyter users: they send their own token
-in `API-TOKEN` or `Authorization: Bearer`, and each is limited to its endpoint paths and to
-a number of calls per minute.
+in `API-TOKEN` or `Authorization: Bearer`, and each is limited to its endpoint paths, to
+a number of calls per minute and, if it has one, to a quota of calls in any 24 hours.
 """
 
 from __future__ import annotations
@@ -68,9 +68,9 @@ def api_token(headers: Any) -> str | None:
 
 
 class RateLimits:
-    """Calls per minute per API client, counted in one SQLite file of the workspace
-    (`lpstudio.ratelimit`): every server process on the machine shares the count, so a
-    client cannot multiply its limit by the number of servers."""
+    """Calls per minute and per day (the quota) per API client, counted in one SQLite file
+    of the workspace (`lpstudio.ratelimit`): every server process on the machine shares the
+    counts, so a client cannot multiply its limits by the number of servers."""
 
     #: Leak expired entries once in this many calls, so the file stays small.
     LEAK_EVERY = 100
@@ -82,25 +82,49 @@ class RateLimits:
         self._lock = threading.Lock()
         self._calls = 0
 
-    def check(self, client: str, per_minute: int) -> None:
-        """Counts one call; past the limit, refuses with 429 and `Retry-After`."""
-        from pyrate_limiter import Duration, RateItem
+    def check(self, client: str, per_minute: int, per_day: int | None = None) -> None:
+        """Counts one call against the client's rate, then its quota, if any (a call the
+        rate refuses is not counted in the quota); past either, refuses with 429 and
+        `Retry-After`, the seconds until a call is free again."""
+        from pyrate_limiter import Duration
 
-        bucket = self.buckets.get(client, per_minute, Duration.MINUTE)
+        with self._lock:
+            self._calls += 1
+            leak = self._calls % self.LEAK_EVERY == 0
+        seconds = self._wait(client, per_minute, Duration.MINUTE, leak)
+        if seconds:
+            raise ApiError(
+                429,
+                "TooManyRequests",
+                f"API client {client} is limited to {per_minute} calls per minute",
+                field="API-TOKEN",
+                fix=f"retry after {seconds} s",
+                headers={"Retry-After": str(seconds)},
+            )
+        seconds = self._wait(client, per_day, Duration.DAY, leak) if per_day else 0
+        if seconds:
+            raise ApiError(
+                429,
+                "QuotaExceeded",
+                f"API client {client} is over its quota of {per_day} calls per day (in any "
+                "24 hours)",
+                field="quota_per_day",
+                fix=f"wait {seconds} s, until its oldest call counted is a day old, or ask an "
+                "admin to raise the quota (a new API client with a larger --quota)",
+                headers={"Retry-After": str(seconds)},
+            )
+
+    def _wait(self, client: str, limit: int, period: Any, leak: bool) -> int:
+        """Counts one call in the client's bucket of `limit` calls per `period`: 0 when it
+        fits, else the seconds (at least 1) until the bucket frees a call."""
+        from pyrate_limiter import RateItem
+
+        bucket = self.buckets.get(client, limit, period)
         with self._lock:
             item = RateItem(client, bucket.now())
-            self._calls += 1
-            if self._calls % self.LEAK_EVERY == 0:
+            if leak:
                 bucket.leak(item.timestamp)
             if bucket.put(item):
-                return
+                return 0
             wait_ms = bucket.waiting(item)
-        seconds = max(1, -(-int(wait_ms) // 1000))
-        raise ApiError(
-            429,
-            "TooManyRequests",
-            f"API client {client} is limited to {per_minute} calls per minute",
-            field="API-TOKEN",
-            fix=f"retry after {seconds} s",
-            headers={"Retry-After": str(seconds)},
-        )
+        return max(1, -(-int(wait_ms) // 1000))

@@ -566,7 +566,7 @@ class NoXsrfHandler(BaseHandler):
 
 
 class ClientHandler(NoXsrfHandler):
-    """A route for API clients: a live token, within the client's rate limit."""
+    """A route for API clients: a live token, within the client's rate limit and quota."""
 
     client: dict[str, Any]
     #: Whether the query parameters its route does not declare are input fields (`inputs`)
@@ -590,7 +590,12 @@ class ClientHandler(NoXsrfHandler):
                 fix="send the API client's token in API-TOKEN or Authorization: Bearer",
                 headers={"WWW-Authenticate": 'Bearer realm="lpstudio"'},
             )
-        await self.blocking(self.app.limits.check, client["name"], client["rate_per_minute"])
+        await self.blocking(
+            self.app.limits.check,
+            client["name"],
+            client["rate_per_minute"],
+            client["quota_per_day"],
+        )
         self.client = client
         self.inputs = {}
         self.query = self.read_query(op, self.inputs if self.input_query else None)
@@ -1041,6 +1046,7 @@ class ApiClientsHandler(UserHandler):
             body["name"],
             body["endpoints"],
             body.get("rate_per_minute", 60),
+            body.get("quota_per_day"),
         )
         # The token is shown here, once; only its SHA-256 is kept.
         self.answer({**client, "token": token}, 201, {"Cache-Control": "no-store"})

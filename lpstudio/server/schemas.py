@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..api_clients import MAX_QUOTA_PER_DAY
 from ..recipe import MAX_CALL_TIMEOUT, MAX_TIMEOUT, METADATA_SCHEMA
 from ..store import MAX_LISTED, ROLES
 
@@ -143,11 +144,15 @@ CONNECTION: dict[str, Any] = {
 
 API_CLIENT: dict[str, Any] = {
     "type": "object",
-    "required": ["name", "endpoints", "rate_per_minute", "revoked"],
+    "required": ["name", "endpoints", "rate_per_minute", "quota_per_day", "revoked"],
     "properties": {
         "name": {"type": "string"},
         "endpoints": {"type": "array", "items": {"type": "string"}},
         "rate_per_minute": {"type": "integer"},
+        "quota_per_day": {
+            "type": ["integer", "null"],
+            "description": "calls allowed in any 24 hours; null: no quota",
+        },
         "revoked": {"type": "boolean"},
         "created_at": {"type": "string"},
         "created_by": {"type": "string"},
@@ -383,6 +388,14 @@ API_CLIENT_BODY: dict[str, Any] = {
             "description": "endpoint paths it may call; * for all",
         },
         "rate_per_minute": {"type": "integer", "minimum": 1, "maximum": 100000, "default": 60},
+        "quota_per_day": {
+            "type": ["integer", "null"],
+            "minimum": 1,
+            "maximum": MAX_QUOTA_PER_DAY,
+            "default": None,
+            "description": f"calls allowed in any 24 hours, 1 to {MAX_QUOTA_PER_DAY}, counted "
+            "besides the rate; null (the default) for no quota",
+        },
     },
 }
 

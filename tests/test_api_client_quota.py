@@ -1,0 +1,218 @@
+"""An API client's quota: calls allowed in any 24 hours, besides its calls per minute.
+
+A client could call without end at its rate. A quota, optional as in Workato's API policies,
+is set when the client is made (`--quota N/day`, `quota_per_day`) and counted where the rate
+is: in the machine's rate file, shared by every server process of the workspace.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from click.testing import CliRunner
+from sqlalchemy import inspect, text
+
+import lpstudio.models
+from lpstudio.cli import main
+from lpstudio.store import SCHEMA_HEAD, Store
+from lpstudio.studio import Studio
+from tests.conftest import write_recipe
+from tests.postgres import create_database, postgres_server
+from tests.servers import serving
+from tests.test_server import api, assert_error, call
+from tests.test_store_schema import migrate_to
+
+DAY = 24 * 60 * 60
+
+
+@pytest.fixture(scope="module")
+def ws(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """alice (admin); `bots/double`, a started callable at `double`."""
+    root = tmp_path_factory.mktemp("quota") / "ws"
+    with Studio.init(root, accept_terms=True, admin="alice") as studio:
+        write_recipe(
+            root,
+            "bots/double",
+            parameters="unused: int = 0  # the call's input is its event",
+            cells=("import lpstudio.kernel as lp", "lp.respond({'double': lp.event['n'] * 2})"),
+            metadata={
+                "title": "Double",
+                "trigger": {
+                    "kind": "callable",
+                    "path": "double",
+                    "input_schema": {
+                        "type": "object",
+                        "required": ["n"],
+                        "properties": {"n": {"type": "integer"}},
+                    },
+                },
+            },
+        )
+        studio.start("bots/double.ipynb")
+    return root
+
+
+@pytest.fixture(scope="module")
+def server(ws: Path) -> Iterator[str]:
+    with serving(ws) as served:
+        yield served.url
+
+
+def make_client(server: str, name: str, **limits: Any) -> dict[str, Any]:
+    made = api(
+        server,
+        "alice",
+        "POST",
+        "/api-clients",
+        json={"name": name, "endpoints": ["double"], **limits},
+    )
+    assert made.status_code == 201, made.text
+    return made.json()
+
+
+def jobs_of_double(server: str) -> int:
+    found = api(server, "alice", "GET", "/jobs", params={"recipe": "bots/double", "limit": 1000})
+    return len(found.json()["jobs"])
+
+
+def test_a_client_past_its_quota_gets_429_on_every_server_of_the_machine(
+    server: str, ws: Path
+) -> None:
+    bot = make_client(server, "daily-bot", rate_per_minute=60, quota_per_day=2)
+    assert bot["quota_per_day"] == 2
+    answers = [call(server, bot["token"], "double", {"n": n}) for n in (1, 2)]
+    assert [(a.status_code, a.json()) for a in answers] == [
+        (200, {"double": 2}),
+        (200, {"double": 4}),
+    ]
+    jobs = jobs_of_double(server)
+    refused = call(server, bot["token"], "double", {"n": 3})
+    error = assert_error(refused, 429, "quota_per_day")
+    assert error["code"] == "QuotaExceeded"
+    assert "daily-bot" in error["message"] and "2 calls per day" in error["message"]
+    assert "admin" in error["fix"] and "wait" in error["fix"]
+    # The first call leaves the last 24 hours a day after it was made: then a call is free.
+    waited = int(refused.headers["Retry-After"])
+    assert DAY - 120 < waited <= DAY and f"{waited} s" in error["fix"]
+    assert jobs_of_double(server) == jobs  # nothing queued
+    with serving(ws, name="second") as second:  # another server process of the machine
+        again = call(second.url, bot["token"], "double", {"n": 3})
+        assert assert_error(again, 429, "quota_per_day")["code"] == "QuotaExceeded"
+    listed = api(server, "alice", "GET", "/api-clients").json()["api_clients"]
+    assert {c["name"]: c["quota_per_day"] for c in listed}["daily-bot"] == 2
+
+
+def test_clients_have_no_quota_unless_given_one(server: str) -> None:
+    """The default: existing clients and new ones without a quota call as before."""
+    free = make_client(server, "free-bot", rate_per_minute=60)
+    assert free["quota_per_day"] is None
+    answers = [call(server, free["token"], "double", {"bad": True}) for _ in range(4)]
+    assert [a.status_code for a in answers] == [400] * 4
+    # A quota below the rate's per-minute count is a client's whole day, taken at once.
+    low = make_client(server, "low-bot", rate_per_minute=60, quota_per_day=1)
+    first, second = (call(server, low["token"], "double", {"bad": True}) for _ in range(2))
+    assert first.status_code == 400 and assert_error(second, 429, "quota_per_day")
+
+
+def test_a_client_with_a_quota_is_still_held_to_its_rate(server: str) -> None:
+    tight = make_client(server, "tight-bot", rate_per_minute=1, quota_per_day=5)
+    first, second = (call(server, tight["token"], "double", {"bad": True}) for _ in range(2))
+    assert first.status_code == 400
+    error = assert_error(second, 429, "API-TOKEN")
+    assert error["code"] == "TooManyRequests" and int(second.headers["Retry-After"]) <= 60
+
+
+@pytest.mark.parametrize("quota", [0, -5, "lots", 1.5, True, 100_001])
+def test_a_bad_quota_is_refused_over_rest_naming_it(server: str, quota: Any) -> None:
+    body = {"name": "bad-quota", "endpoints": ["double"], "quota_per_day": quota}
+    error = assert_error(api(server, "alice", "POST", "/api-clients", json=body), 400)
+    assert error["field"] == "quota_per_day" and "quota_per_day" in error["fix"], error
+    listed = api(server, "alice", "GET", "/api-clients").json()["api_clients"]
+    assert "bad-quota" not in {c["name"] for c in listed}
+
+
+def test_the_openapi_document_describes_the_quota(server: str) -> None:
+    schemas = api(server, "alice", "GET", "/openapi.json").json()["paths"]["/api-clients"]
+    body = schemas["post"]["requestBody"]["content"]["application/json"]["schema"]
+    assert body["properties"]["quota_per_day"]["maximum"] == 100_000
+    listed = json.dumps(schemas["get"]["responses"]["200"])
+    assert "quota_per_day" in listed
+
+
+def test_the_cli_sets_and_lists_a_quota_and_refuses_a_bad_one(ws: Path) -> None:
+    runner = CliRunner()
+
+    def admin(*args: str) -> Any:
+        return runner.invoke(main, [*args, "-w", str(ws)], env={"LPSTUDIO_USER": "alice"})
+
+    made = admin("api-clients", "create", "cli-bot", "--endpoint", "double", "--quota", "500/day")
+    assert made.exit_code == 0, made.output
+    plain = admin("api-clients", "create", "cli-plain", "--endpoint", "double", "--json")
+    assert json.loads(plain.stdout)["quota_per_day"] is None
+    listed = {c["name"]: c for c in json.loads(admin("api-clients", "list", "--json").stdout)}
+    assert (
+        listed["cli-bot"]["quota_per_day"] == 500 and listed["cli-plain"]["quota_per_day"] is None
+    )
+    shown = admin("api-clients", "list").output
+    assert '"quota_per_day": 500' in shown
+    for quota in ("0", "0/day", "-3/day", "lots", "10/month", "10/hour", "100001/day"):
+        bad = admin(
+            "api-clients", "create", "x", "--endpoint", "double", "--quota", quota, "--json"
+        )
+        assert bad.exit_code == 2, (quota, bad.output)
+        error = json.loads(bad.stdout)["error"]
+        assert error["field"] == "--quota" and "--quota" in error["fix"], (quota, error)
+    names = {c["name"] for c in json.loads(admin("api-clients", "list", "--json").stdout)}
+    assert "x" not in names
+
+
+def clients_gain_quotas(store: Store) -> None:
+    """A store at 0012 with an API client: upgraded, the client has no quota and the schema
+    is the models'; a downgrade drops the column and keeps the client."""
+    migrate_to(store, "0012")
+    with store.engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO api_clients (name, token_sha256, endpoints, rate_per_minute, "
+                "revoked, created_at, created_by) VALUES ('old-bot', :sha, '[\"*\"]', 60, "
+                ":no, :at, 'alice')"
+            ),
+            {"sha": "0" * 64, "no": False, "at": lpstudio.models.utcnow()},
+        )
+    store.migrate()
+    assert store.schema_revision() == SCHEMA_HEAD
+    with store.engine.connect() as conn:
+        assert (
+            compare_metadata(MigrationContext.configure(conn), lpstudio.models.Base.metadata) == []
+        )
+    with store.read() as s:
+        old = s.get(lpstudio.models.ApiClient, "old-bot")
+        assert old is not None and old.quota_per_day is None and old.rate_per_minute == 60
+    migrate_to(store, "0012", down=True)
+    with store.engine.connect() as conn:
+        columns = {c["name"] for c in inspect(conn).get_columns("api_clients")}
+        assert "quota_per_day" not in columns and "rate_per_minute" in columns
+        assert conn.execute(text("SELECT name FROM api_clients")).scalars().all() == ["old-bot"]
+
+
+def test_existing_clients_upgrade_to_no_quota_on_sqlite(tmp_path: Path) -> None:
+    store = Store(f"sqlite:///{tmp_path / 'old.db'}")
+    try:
+        clients_gain_quotas(store)
+    finally:
+        store.close()
+
+
+def test_existing_clients_upgrade_to_no_quota_on_postgresql() -> None:
+    with postgres_server() as url:
+        store = Store(create_database(url, "api_client_quota"))
+        try:
+            clients_gain_quotas(store)
+        finally:
+            store.close()
