@@ -655,15 +655,17 @@ class Recipe:
 
 def _workspace_of(path: Path, name: str) -> Path | None:
     """The workspace whose `projects/` holds the recipe at `path` (`name` is its path
-    there), else None (a gallery template)."""
+    there), else None (a gallery template). Read from the path as given first: `projects/`
+    may be a link to a folder named otherwise (a shared disk)."""
     from .workspace import CONFIG_NAME
 
     depth = len(PurePosixPath(name).parts)
-    folders = path.resolve().parents
-    if len(folders) <= depth or folders[depth - 1].name != "projects":
-        return None
-    root = folders[depth]
-    return root if (root / CONFIG_NAME).is_file() else None
+    for folders in (Path(os.path.abspath(path)).parents, path.resolve().parents):
+        if len(folders) > depth and folders[depth - 1].name == "projects":
+            root = folders[depth]
+            if (root / CONFIG_NAME).is_file():
+                return root
+    return None
 
 
 def _json_type(value: Any) -> str:

@@ -737,7 +737,7 @@ class Workspace:
                 field="recipe",
                 fix="list recipes with `lpstudio recipes`",
             )
-        return recipes[0]
+        return self.projects / recipes[0].relative_to(projects)  # as `recipe_files` names it
 
     def _readings(self, path: Path, given: str, typed: bool) -> tuple[Path, ...]:
         """What a recipe's path may be relative to: `projects/`; when `typed`, also the
@@ -778,19 +778,21 @@ class Workspace:
         )
 
     def recipe_files(self, folder: Path | None = None) -> list[Path]:
-        """Every recipe notebook under `folder` (`projects/` by default), by its real path,
-        each once: what every listing of recipes reads (`lpstudio recipes`, the scheduler,
-        callables' lookup). Nothing outside `projects/` is ever run, so a notebook linked
-        in from outside is no recipe, as for `export`; a link to a recipe inside it is that
-        recipe, listed under its own name only (listed twice, it was polled twice a tick).
-        A broken link, a folder named `x.ipynb` and JupyterLab's checkpoints are no
-        recipes either."""
+        """Every recipe notebook under `folder` (`projects/` by default), each once, by its
+        real path under `projects/`: what every listing of recipes reads (`lpstudio
+        recipes`, the scheduler, callables' lookup). Nothing outside `projects/` is ever
+        run, so a notebook linked in from outside is no recipe, as for `export`; a link to a
+        recipe inside it is that recipe, listed under its own name only (listed twice, it
+        was polled twice a tick). A broken link, a folder named `x.ipynb` and JupyterLab's
+        checkpoints are no recipes either."""
         projects = self.projects.resolve()
         found = {
             path.resolve() for path in (folder or self.projects).rglob("*.ipynb") if path.is_file()
         }
+        # Named under `projects/` as the workspace has it (a link itself, to a shared disk):
+        # a recipe finds its workspace's own connectors from there (`recipe._workspace_of`).
         return sorted(
-            path
+            self.projects / path.relative_to(projects)
             for path in found
             if path.is_relative_to(projects)
             and ".ipynb_checkpoints" not in path.relative_to(projects).parts

@@ -211,6 +211,21 @@ def test_a_slot_of_the_workspace_s_own_connector_type_is_accepted(ws: Path, cli:
     assert "--type acme" in result.output
 
 
+def test_the_workspace_s_own_connector_is_found_when_projects_is_a_link(
+    ws: Path, cli: Any, tmp_path: Path
+) -> None:
+    """`projects/` linked to a shared disk: its recipes were BROKEN, their slot's type
+    looked for among the bundled connectors only."""
+    (ws / "connectors").mkdir()
+    (ws / "connectors" / "acme.py").write_text(ACME)
+    write_recipe(ws, "lab/x", metadata={"title": "x", "connections": {"crm": {"type": "acme"}}})
+    shared = tmp_path / "shared-recipes"
+    (ws / "projects").rename(shared)
+    (ws / "projects").symlink_to(shared)
+    assert listed(cli)["lab/x.ipynb"]["problem"] is None
+    assert cli("settings", "lab/x", "-p", "x", "3").exit_code == 0
+
+
 @pytest.mark.parametrize("slot", ["bad slot!", "CRM", "-crm"])
 def test_a_slot_name_no_connection_could_have_is_refused(ws: Path, cli: Any, slot: str) -> None:
     """It was accepted, and its fix (`lpstudio connections add bad slot! --type http`)
