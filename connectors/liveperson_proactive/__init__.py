@@ -7,12 +7,11 @@ else from LivePerson's domain API.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
-from lpstudio.errors import InputError
 from lpstudio.sdk import Connection, Connector, Field, Option
 
+from . import reporting
 from .campaign import DAILY_LIMIT, MAX_RECIPIENTS_PER_REQUEST
 from .campaign import send_campaign as _send_campaign
 from .client import SERVICE_URLS, LivePersonClient
@@ -235,16 +234,21 @@ def send_campaign(conn: Connection, data: dict[str, Any]) -> dict[str, Any]:
     return _send_campaign(conn, data)
 
 
+#: A campaign id: it goes into a URL, so no separator or dot segment may take it elsewhere.
+_CAMPAIGN_ID = {
+    "type": "string",
+    "pattern": "^[A-Za-z0-9_-][A-Za-z0-9._-]*(?!\\n)$",
+    "description": "a proactiveCampaignId, as send_campaign answers in its campaigns",
+}
+
+
 @connector.action(
     "campaign_status",
     title="Campaign status",
     input_schema={
         "type": "object",
         "required": ["campaign_id"],
-        "properties": {
-            # It goes into the status URL: no separator or dot segment may take it elsewhere.
-            "campaign_id": {"type": "string", "pattern": "^[A-Za-z0-9_-][A-Za-z0-9._-]*(?!\\n)$"}
-        },
+        "properties": {"campaign_id": _CAMPAIGN_ID},
     },
 )
 def campaign_status(conn: Connection, data: dict[str, Any]) -> dict[str, Any]:
@@ -256,67 +260,34 @@ def campaign_status(conn: Connection, data: dict[str, Any]) -> dict[str, Any]:
     )
 
 
-#: Outbound Reporting answers at most 60 days per analytics request.
-ANALYTICS_WINDOW_MS = 60 * 24 * 3600 * 1000
+_TIME = {"type": ["string", "integer"], "description": "epoch milliseconds or ISO 8601"}
+_NAMES = {"type": "array", "items": {"type": "string"}}
+#: The filters both reports take; an empty one keeps every row, as none.
+_FILTERS = {"channels": _NAMES, "skills": _NAMES, "handoff_ids": _NAMES}
 
-
-def _millis(value: Any, field: str) -> int:
-    """Epoch milliseconds, or an ISO 8601 time (UTC when it has no offset)."""
-    if isinstance(value, int | float):
-        return int(value)
-    try:
-        moment = datetime.fromisoformat(str(value))
-    except ValueError:
-        raise InputError(
-            f"'{field}' is not a time: {value!r}",
-            field=field,
-            fix="give epoch milliseconds or an ISO 8601 time such as 2026-11-01T00:00:00Z",
-        ) from None
-    moment = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-    return int(moment.timestamp() * 1000)
-
-
-def _window(data: dict[str, Any], longest_ms: int, longest: str) -> tuple[int, int]:
-    """(start, end) in epoch ms, checked against the reporting API's window before asking."""
-    start, end = _millis(data["start"], "start"), _millis(data["end"], "end")
-    if end < start:
-        raise InputError("'end' is before 'start'", field="end", fix="swap start and end")
-    if end - start > longest_ms:
-        raise InputError(
-            f"the window from 'start' to 'end' is longer than LivePerson's {longest}",
-            field="start",
-            fix=f"ask for at most {longest} at a time",
-        )
-    return start, end
-
-
-@connector.action(
-    "reporting_analytics",
-    title="Reporting analytics",
-    input_schema={
-        "type": "object",
-        "required": ["start", "end"],
-        "properties": {
-            "start": {"type": ["string", "integer"]},
-            "end": {"type": ["string", "integer"]},
+ANALYTICS_INPUT: dict[str, Any] = {
+    "type": "object",
+    "required": ["start", "end"],
+    # A misspelt filter ignored would answer every row without a word.
+    "additionalProperties": False,
+    "properties": {
+        "start": _TIME,
+        "end": _TIME,
+        **_FILTERS,
+        "source": {
+            "type": "array",
+            "items": {"enum": reporting.SOURCES},
+            "description": "where the campaigns were made, as Outbound Reporting names it",
         },
     },
-)
+}
+
+
+@connector.action("reporting_analytics", title="Reporting analytics", input_schema=ANALYTICS_INPUT)
 def reporting_analytics(conn: Connection, data: dict[str, Any]) -> Any:
-    """Message volumes by channel, skill and day (Outbound Reporting 2.0)."""
-    start, end = _window(data, ANALYTICS_WINDOW_MS, "60 days")
-    client = LivePersonClient(conn)
-    return client.get_json(
-        "reporting",
-        f"/api/account/{client.account}/app/prmsg/analytics/",
-        params={"attemptedStartTime": start, "attemptedEndTime": end},
-    )
-
-
-#: Outbound Reporting's transactions: at most 24 hours per request, 5000 rows per page.
-TRANSACTIONS_WINDOW_MS = 24 * 3600 * 1000
-TRANSACTIONS_PAGE = 5000
-_NAMES = {"type": "array", "items": {"type": "string"}}
+    """Message volumes by channel, skill and day (Outbound Reporting 2.0), at most 60 days
+    at a time, narrowed by the filters given."""
+    return reporting.analytics(conn, data)
 
 
 @connector.action(
@@ -326,36 +297,41 @@ _NAMES = {"type": "array", "items": {"type": "string"}}
         "type": "object",
         "required": ["start", "end"],
         "additionalProperties": False,
-        "properties": {
-            "start": {"type": ["string", "integer"]},
-            "end": {"type": ["string", "integer"]},
-            "channels": _NAMES,
-            "skills": _NAMES,
-            "handoff_ids": _NAMES,
-        },
+        "properties": {"start": _TIME, "end": _TIME, **_FILTERS},
     },
 )
 def reporting_transactions(conn: Connection, data: dict[str, Any]) -> dict[str, Any]:
     """One row per recipient attempted within at most 24 hours (Outbound Reporting 2.0),
     every page of it: `{"data": [...]}`."""
-    start, end = _window(data, TRANSACTIONS_WINDOW_MS, "24 hours")
-    names = {"channels": "channels", "skills": "skills", "handoff_ids": "handoffids"}
-    filters = {name: list(data[key]) for key, name in names.items() if data.get(key)}
-    client = LivePersonClient(conn)
-    rows: list[Any] = []
-    while True:
-        answer = client.read_json(
-            "POST",
-            "reporting",
-            f"/api/account/{client.account}/app/prmsg/transactions/",
-            params={"attemptedStartTime": start, "attemptedEndTime": end, "v": "2.0"},
-            json={"offset": len(rows), "limit": TRANSACTIONS_PAGE, "filters": filters},
-        )
-        page = answer.get("data") if isinstance(answer, dict) else answer
-        page = page if isinstance(page, list) else []
-        rows.extend(page)
-        if len(page) < TRANSACTIONS_PAGE:
-            return {"data": rows}
+    return reporting.transactions(conn, data)
+
+
+@connector.action(
+    "campaign_report",
+    title="Campaign report",
+    input_schema={
+        "type": "object",
+        "required": ["campaign_id"],
+        "additionalProperties": False,
+        "properties": {"campaign_id": _CAMPAIGN_ID},
+    },
+    output_schema={
+        "type": "object",
+        "properties": {
+            "proactiveCampaignId": {"type": "string"},
+            "data": {
+                "type": "array",
+                "items": {"type": "object"},
+                "description": "a row per recipient: consumerId, address, channel, status, "
+                "errorMessage, attemptedTime...",
+            },
+        },
+    },
+)
+def campaign_report(conn: Connection, data: dict[str, Any]) -> Any:
+    """A row per recipient of one campaign from Outbound Reporting, whenever it was sent
+    (no window to give, unlike the transactions); an unknown campaign is an error naming it."""
+    return reporting.campaign_report(conn, data)
 
 
 def _channels(raw: Any) -> list[str]:
