@@ -31,6 +31,7 @@ from sqlalchemy import (
     ColumnElement,
     Connection,
     Engine,
+    Select,
     and_,
     bindparam,
     create_engine,
@@ -580,20 +581,32 @@ class Store:
 
     # -- versions --------------------------------------------------------------------------
 
-    def snapshot(self, recipe: str, notebook_json: str, settings: dict[str, Any], user: str) -> str:
-        """Stores a version of a recipe once per distinct content; returns its id."""
+    def snapshot(
+        self,
+        recipe: str,
+        notebook_json: str,
+        settings: dict[str, Any],
+        user: str,
+        saved: bool = False,
+    ) -> str:
+        """Stores a version of a recipe once per distinct content; returns its id. `saved`
+        (the notebook saved in JupyterLab, or restored) makes content stored before the
+        newest version again, by `user` and now: a notebook edited back to what it was lists
+        that content as the current one, not the edit it undid."""
         nb_sha = hashlib.sha256(notebook_json.encode()).hexdigest()
         settings_json = json.dumps(settings, sort_keys=True, separators=(",", ":"))
         version = hashlib.sha256(f"{recipe}\0{nb_sha}\0{settings_json}".encode()).hexdigest()
-        if version in self._stored_versions:
+        if version in self._stored_versions and not saved:
             return version
-        with self.read() as s:
-            if s.get(RecipeVersion, version) is not None:
-                return self._remember(version)
+        if not saved:
+            with self.read() as s:
+                if s.get(RecipeVersion, version) is not None:
+                    return self._remember(version)
         with self.write() as s:
             if s.get(Notebook, nb_sha) is None:
                 s.add(Notebook(sha=nb_sha, content=notebook_json))
-            if s.get(RecipeVersion, version) is None:
+            stored = s.get(RecipeVersion, version)
+            if stored is None:
                 s.add(
                     RecipeVersion(
                         id=version,
@@ -603,6 +616,8 @@ class Store:
                         created_by=user,
                     )
                 )
+            elif saved and s.scalar(_newest_version(recipe)) != version:
+                stored.created_at, stored.created_by = utcnow(), user
         return self._remember(version)
 
     def _remember(self, version: str) -> str:
@@ -1044,3 +1059,13 @@ def audit_in(session: Session, user: str, action: str, target: str, **detail: An
     """An audit entry written in `session`'s transaction: with the change it records, or
     neither."""
     session.add(AuditEntry(user=user, action=action, target=target, detail=detail, at=utcnow()))
+
+
+def _newest_version(recipe: str) -> Select[tuple[str]]:
+    """The id of the recipe's newest version."""
+    return (
+        select(RecipeVersion.id)
+        .where(RecipeVersion.recipe == recipe)
+        .order_by(RecipeVersion.created_at.desc())
+        .limit(1)
+    )

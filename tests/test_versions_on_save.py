@@ -146,6 +146,12 @@ async def test_each_save_of_new_content_is_a_version_by_who_saved_it(
     assert [v["created_by"] for v in listed] == ["bob", "alice"]
     assert listed[1]["id"] == by_alice["id"]
 
+    # Edited back to the first content, that content is the newest version again, by who
+    # saved it (the newest listed was the edit it undid).
+    assert await save(jp_fetch, "carol", "projects/t/probe.ipynb", first) == 200
+    listed = await versions(jp_fetch, "t/probe", lambda listed: listed[0]["created_by"] == "carol")
+    assert [v["id"] for v in listed][:1] == [by_alice["id"]] and len(listed) == 2
+
     # A run names the version saved: it makes none of its own.
     job = await api(jp_fetch, "POST", "/recipes/t/probe.ipynb/run", {})
     while job["status"] not in ("succeeded", "failed", "cancelled"):

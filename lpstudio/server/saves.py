@@ -100,7 +100,7 @@ class SavedVersions:
         try:
             studio = self.app.studio_for(user)
             settings = _version_settings(studio, recipe)
-            studio.store.snapshot(name, recipe.canonical_json, settings, studio.user)
+            studio.store.snapshot(name, recipe.canonical_json, settings, studio.user, saved=True)
         except Exception as exc:  # logged: the recorder's thread has no caller to tell
             self._failed(name, user, exc)
 
