@@ -16,8 +16,8 @@ SIGNATURE_HEADER = "X-Lpstudio-Signature"
 
 
 def parse(headers: dict[str, str], body: bytes) -> list[dict[str, Any]]:
-    """A JSON object is one event; a JSON list is one event per item (an item that is not an
-    object becomes `{"value": item}`)."""
+    """A JSON object is one event; a JSON list is one event per item, each an object (an
+    item that is not was wrapped as `{"value": item}`, and its job failed on it)."""
     try:
         payload = strictjson.loads(body)
     except (ValueError, UnicodeDecodeError) as error:
@@ -29,7 +29,15 @@ def parse(headers: dict[str, str], body: bytes) -> list[dict[str, Any]]:
     if isinstance(payload, dict):
         return [payload]
     if isinstance(payload, list):
-        return [item if isinstance(item, dict) else {"value": item} for item in payload]
+        for index, item in enumerate(payload):
+            if not isinstance(item, dict):
+                raise InputError(
+                    f"item {index} of the webhook body is a JSON {type(item).__name__}, not "
+                    "an object: each item of a list is one event",
+                    field="body",
+                    fix='send each event as a JSON object, e.g. [{"id": 1}, {"id": 2}]',
+                )
+        return payload
     raise InputError(
         f"the webhook body is a JSON {type(payload).__name__}, not an object or a list",
         field="body",

@@ -51,8 +51,8 @@ HOOK_BODY: dict[str, Any] = {
         {"type": "object", "description": "one event"},
         {
             "type": "array",
-            "description": "one event per item (an item that is not an object is the event "
-            '{"value": item})',
+            "items": {"type": "object"},
+            "description": "one event per item, each an object",
         },
     ]
 }
