@@ -14,6 +14,9 @@ from typing import Any
 import httpx
 import openapi_spec_validator
 import pytest
+from jsonschema import Draft202012Validator
+from referencing import Registry
+from referencing.jsonschema import DRAFT202012
 
 from lpstudio.studio import Studio
 from tests.conftest import wait_for, write_recipe
@@ -24,8 +27,51 @@ CHOICE = {"phone": "+14155550109", "channel": "sms", "opt_in": True}
 #: Each echo callable answers its event, or fails when asked to.
 ECHOES = ("echo", "gone")
 
+#: The echo callables' input schema.
+ECHO_INPUT: dict[str, Any] = {
+    "type": "object",
+    "required": ["n"],
+    "properties": {
+        "n": {"type": "integer", "minimum": 0},
+        "ratio": {"type": "number"},
+        "flag": {"type": "boolean"},
+        "name": {"type": "string"},
+        "fail": {"type": "boolean"},
+        "tags": {"type": "array", "items": {"type": "string"}},
+    },
+}
 
-def _echo(root: Path, name: str) -> None:
+#: An input schema whose fields are declared through `$ref`s and `allOf`, as a schema
+#: shared between recipes is written: `n` by a `$ref` of its own, `m` by the top-level
+#: `$ref`, `flag` in an `allOf`.
+SHARED_INPUT: dict[str, Any] = {
+    "type": "object",
+    "$ref": "#/$defs/base",
+    "allOf": [{"properties": {"flag": {"type": "boolean"}}}],
+    "properties": {"n": {"$ref": "#/$defs/count"}},
+    "$defs": {
+        "count": {"type": "integer", "minimum": 0},
+        "base": {"required": ["m"], "properties": {"m": {"type": "integer"}}},
+    },
+}
+
+#: An input schema with a reference that leads nowhere: a recipe's check follows each
+#: `$ref`, not a `$dynamicRef`.
+NOWHERE: dict[str, Any] = {
+    "type": "object",
+    "properties": {"n": {"$dynamicRef": "#/$defs/nowhere"}},
+}
+
+#: Fields named as Jupyter's own query parameters (its token login, its XSRF form field)
+#: and as JupyterLab's cache buster: an API client authenticates by header only.
+JUPYTER_NAMED: dict[str, Any] = {
+    "type": "object",
+    "required": ["token"],
+    "properties": {"token": {"type": "string"}, "_xsrf": {"type": "string"}},
+}
+
+
+def _echo(root: Path, name: str, schema: dict[str, Any] = ECHO_INPUT) -> None:
     write_recipe(
         root,
         f"bots/{name}",
@@ -40,18 +86,7 @@ def _echo(root: Path, name: str) -> None:
             "trigger": {
                 "kind": "callable",
                 "path": name,
-                "input_schema": {
-                    "type": "object",
-                    "required": ["n"],
-                    "properties": {
-                        "n": {"type": "integer", "minimum": 0},
-                        "ratio": {"type": "number"},
-                        "flag": {"type": "boolean"},
-                        "name": {"type": "string"},
-                        "fail": {"type": "boolean"},
-                        "tags": {"type": "array", "items": {"type": "string"}},
-                    },
-                },
+                "input_schema": schema,
                 "response_schema": {"type": "object", "required": ["event"]},
             },
         },
@@ -68,6 +103,13 @@ def ws(tmp_path_factory: pytest.TempPathFactory) -> Path:
         studio.start("bots/cb_optin.ipynb")
         for name in ECHOES:
             _echo(root, name)
+            studio.start(f"bots/{name}.ipynb")
+        for name, schema in (
+            ("shared", SHARED_INPUT),
+            ("jupyter", JUPYTER_NAMED),
+            ("nowhere", NOWHERE),
+        ):
+            _echo(root, name, schema)
             studio.start(f"bots/{name}.ipynb")
     return root
 
@@ -120,6 +162,14 @@ def error_of(answer: httpx.Response, status: int, field: str | None) -> dict[str
 def job_count(served: Served, recipe: str) -> int:
     found = served.api("alice", "GET", "/jobs", params={"recipe": recipe, "limit": 1000})
     return len(found.json()["jobs"])
+
+
+def fits(doc: dict[str, Any], pointer: str, value: Any) -> bool:
+    """Whether `value` fits the schema at `pointer` in the OpenAPI document `doc`, its
+    `$ref`s resolved in the document as a client's tools resolve them."""
+    registry = Registry().with_resource("urn:doc", DRAFT202012.create_resource(doc))
+    schema = {"$ref": f"urn:doc#{pointer}"}
+    return Draft202012Validator(schema, registry=registry).is_valid(value)
 
 
 def query_parameters(op: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -191,6 +241,91 @@ def test_an_unknown_query_name_is_refused_as_an_unknown_body_field_is(
     error_of(send(served, token, "POST", "optin", body, mode="later"), 400, "mode")
     twice = send(served, token, "POST", "echo?n=1&n=2", {})
     assert error_of(twice, 400, "n")["fix"] == "give n once"
+
+
+def test_fields_declared_through_refs_and_all_of_are_typed_from_the_query(
+    served: Served, token: str
+) -> None:
+    # ?n=3 answered 500 (n's `$ref` led nowhere once taken out of its schema), and ?m=4 was
+    # refused as "'4' is not of type 'integer'" (declared in the top-level `$ref`).
+    typed = {"n": 3, "m": 4, "flag": True}
+    posted = send(served, token, "POST", "shared", typed)
+    assert posted.status_code == 200 and posted.json() == {"event": typed}, posted.text
+    got = send(served, token, "GET", "shared", n="3", m="4", flag="true")
+    assert got.status_code == 200 and got.json() == {"event": typed}, got.text
+    split = send(served, token, "POST", "shared", {"m": 4}, n="3", flag="true")
+    assert split.status_code == 200 and split.json() == {"event": typed}, split.text
+    # A value off its field is named with the field's own fix, wherever it is declared.
+    before = job_count(served, "bots/shared")
+    for params, field, said in (
+        ({"m": "4", "n": "-1"}, "n", "at least 0"),
+        ({"m": "4", "n": "three"}, "n", "a whole number"),
+        ({"m": "four"}, "m", "a whole number"),
+        ({"m": "4", "flag": "yes"}, "flag", "true or false"),
+    ):
+        error = error_of(send(served, token, "GET", "shared", **params), 400, field)
+        assert said in error["fix"], (params, error)
+    below = error_of(send(served, token, "GET", "shared", m="4", n="-1"), 400, "n")
+    assert below["message"] == "n: -1 is less than the minimum of 0", below
+    error_of(send(served, token, "GET", "shared", n="3"), 400, "m")  # required by the $ref
+    assert job_count(served, "bots/shared") == before
+    # The OpenAPI document holds such a schema whole: its `$ref`s lead somewhere there too.
+    doc = httpx.get(f"{served.url}{API}/openapi.json", headers={"API-TOKEN": token}).json()
+    openapi_spec_validator.validate(doc)
+    at = "/paths/~1call~1shared"
+    n = [p["name"] for p in doc["paths"]["/call/shared"]["get"]["parameters"]].index("n")
+    assert fits(doc, f"{at}/get/parameters/{n}/schema", 3)
+    assert not fits(doc, f"{at}/get/parameters/{n}/schema", -1)
+    body = f"{at}/post/requestBody/content/application~1json/schema"
+    assert fits(doc, body, typed) and not fits(doc, body, {**typed, "n": -1})
+
+
+def test_a_schema_reference_that_leads_nowhere_is_the_recipe_s_fault(
+    served: Served, token: str
+) -> None:
+    # It answered 500 with a traceback in the server's log, its field in the query or not.
+    before = job_count(served, "bots/nowhere")
+    for answer in (
+        send(served, token, "POST", "nowhere", {"n": 3}),
+        send(served, token, "GET", "nowhere", n="3"),
+    ):
+        error = error_of(answer, 503, "metadata.lpstudio.trigger.input_schema")
+        assert error["code"] == "RecipeNotReady" and "$dynamicRef" in error["fix"], error
+    assert job_count(served, "bots/nowhere") == before
+
+
+def test_fields_named_as_jupyter_s_query_parameters_are_input_fields_of_a_call(
+    served: Served, token: str
+) -> None:
+    # `token` and `_xsrf` were dropped unsaid: a required one refused as missing though sent.
+    got = send(served, token, "GET", "jupyter?token=t-1&_xsrf=x-1")
+    assert got.status_code == 200, got.text
+    assert got.json() == {"event": {"token": "t-1", "_xsrf": "x-1"}}
+    posted = send(served, token, "POST", "jupyter?token=t-2", {})
+    assert posted.status_code == 200 and posted.json() == {"event": {"token": "t-2"}}
+    error_of(send(served, token, "POST", "jupyter?token=b", {"token": "a"}), 400, "token")
+    # An all-digit name without a value (JupyterLab's cache buster) is one too.
+    busted = send(served, token, "GET", "jupyter?token=t-3&1700000000000")
+    assert busted.status_code == 200, busted.text
+    assert busted.json() == {"event": {"token": "t-3", "1700000000000": ""}}
+    doc = httpx.get(f"{served.url}{API}/openapi.json", headers={"API-TOKEN": token}).json()
+    listed = doc["paths"]["/call/jupyter"]
+    assert set(query_parameters(listed["post"])) == {"mode", "token", "_xsrf"}
+    assert query_parameters(listed["get"])["token"]["required"]
+
+
+def test_the_openapi_document_lets_a_post_give_its_required_fields_in_the_query(
+    served: Served, token: str
+) -> None:
+    # The body was documented as requiring n, while {} with n in the query is taken.
+    doc = httpx.get(f"{served.url}{API}/openapi.json", headers={"API-TOKEN": token}).json()
+    body = doc["paths"]["/call/echo"]["post"]["requestBody"]
+    assert body["required"] is True  # a POST has a body: {} will do
+    schema = body["content"]["application/json"]["schema"]
+    assert schema == {k: v for k, v in ECHO_INPUT.items() if k != "required"}
+    assert "n" in body["description"] and "query" in body["description"], body
+    answered = send(served, token, "POST", "echo", {}, n="2")
+    assert answered.status_code == 200 and answered.json() == {"event": {"n": 2}}
 
 
 def test_a_repeated_key_is_told_from_another_request_by_its_query(

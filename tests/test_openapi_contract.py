@@ -180,15 +180,16 @@ def test_a_webhook_delivery_of_a_list_of_events_fits_the_request_schema(
     server: Served, doc: dict[str, Any]
 ) -> None:
     hook = server.api("alice", "GET", "/recipes/hooks/lead.ipynb").json()["trigger"]["hook"]
-    events = [{"lead": 1}, "lead 2"]  # an item that is no object is the event {"value": ...}
+    events = [{"lead": 1}, {"lead": 2}]
     delivered = httpx.post(f"{server.url}{hook}", json=events, timeout=30)
     assert delivered.status_code == 202 and delivered.json()["accepted"] == 2, delivered.text
     assert_body_fits(doc, "/hooks/{hook_id}", "post", events)
     assert_fits(doc, "/hooks/{hook_id}", "post", delivered)
-    refused = httpx.post(f"{server.url}{hook}", json="a lead", timeout=30)
-    assert refused.status_code == 400 and refused.json()["error"]["field"] == "body"
-    with pytest.raises(ValidationError):
-        assert_body_fits(doc, "/hooks/{hook_id}", "post", "a lead")
+    for wrong in ("a lead", [{"lead": 1}, "lead 2"]):  # each event is an object
+        refused = httpx.post(f"{server.url}{hook}", json=wrong, timeout=30)
+        assert refused.status_code == 400 and refused.json()["error"]["field"] == "body"
+        with pytest.raises(ValidationError):
+            assert_body_fits(doc, "/hooks/{hook_id}", "post", wrong)
 
 
 def test_a_job_s_output_notebook_fits_the_document(

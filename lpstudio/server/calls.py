@@ -48,15 +48,19 @@ import json
 import re
 import threading
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable
 from concurrent.futures import Future
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from jsonschema import Draft202012Validator, ValidationError
+from referencing.exceptions import Unresolvable
+
 from .. import strictjson
-from ..errors import ConflictError, InputError, NotFoundError
+from ..errors import ConflictError, InputError, NotFoundError, RecipeError
 from ..idempotency import check_key
-from ..jsonschemas import first_problem
+from ..jsonschemas import FORMATS, first_problem
 from ..kernel import answer_status
 from ..models import utcnow
 from ..store import FINAL_STATES, SUCCEEDED
@@ -392,29 +396,46 @@ def _sent(body: bytes, method: str) -> Any:
 _JSON_SCALAR = re.compile(r"true|false|null|-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?")
 
 
-def _field_schema(schema: dict[str, Any], name: str) -> dict[str, Any]:
-    """The input schema's schema of its top-level field `name` (query names are never
-    dotted paths); {} when it says nothing of it."""
-    own = schema.get("properties", {}).get(name, schema.get("additionalProperties"))
-    return own if isinstance(own, dict) else {}
+def _misfits(schema: dict[str, Any], event: dict[str, Any], name: str) -> list[ValidationError]:
+    """How the input `event` breaks `schema` at its top-level field `name` (query names are
+    never dotted paths), read in the whole schema: a field may be declared through a `$ref`,
+    an `allOf` or a branch of an `anyOf`, whose schema means nothing taken out of it."""
+    validator = Draft202012Validator(schema, format_checker=FORMATS)
+    errors, found = deque(validator.iter_errors(event)), []
+    while errors:  # the schema's own errors first, then those of each branch
+        error = errors.popleft()
+        errors.extend(error.context or ())
+        if list(error.absolute_path)[:1] == [name]:
+            found.append(error)
+    return found
 
 
-def _typed(schema: dict[str, Any], text: str) -> Any:
-    """A query value in the type its field takes: a query holds text, so `3` is 3 for an
-    integer field and `true` is true for a boolean one, while `007` stays text for a string
-    one. The text when it fits, else the JSON literal it spells when that has the field's
-    type (out of its range, the input check names the range); else the text, which the
-    input check refuses, naming the type."""
-    if first_problem(schema, text) is None or not _JSON_SCALAR.fullmatch(text):
+def _wrong_type(errors: list[ValidationError]) -> bool:
+    return any(error.validator == "type" for error in errors)
+
+
+def _typed(schema: dict[str, Any], given: dict[str, Any], name: str, text: str) -> Any:
+    """A query value in the type its field takes, in the input `given` so far: a query
+    holds text, so `3` is 3 for an integer field and `true` is true for a boolean one,
+    while `007` stays text for a string one. The text when it fits, else the JSON literal
+    it spells when that fits, or has the type the text lacks (out of its range, the input
+    check names the range); else the text, which the input check refuses, naming the type."""
+    if not _JSON_SCALAR.fullmatch(text):
         return text
     try:
         value = strictjson.loads(text)
     except ValueError:  # a number past a float's range
         return text
-    if first_problem(schema, value) is None:
+    try:
+        as_text = _misfits(schema, {**given, name: text}, name)
+        as_value = _misfits(schema, {**given, name: value}, name) if as_text else []
+    except Unresolvable:  # the input check answers it, as it does a body's (503)
+        return text
+    if not as_text:
+        return text
+    if not as_value or (_wrong_type(as_text) and not _wrong_type(as_value)):
         return value
-    typed = "type" in schema and first_problem({"type": schema["type"]}, value) is None
-    return value if typed else text
+    return text
 
 
 def _as_json(value: Any) -> str:
@@ -424,12 +445,9 @@ def _as_json(value: Any) -> str:
 def _call_input(schema: dict[str, Any], sent: Any, query: dict[str, str]) -> Any:
     """The call's input: its body's fields and its query's, typed by the input schema
     (`_typed`). A field given in both must have one value, as JSON reads it."""
-    typed = {name: _typed(_field_schema(schema, name), text) for name, text in query.items()}
-    if sent is None:
-        return typed
-    if not typed:
+    if not query:
         return sent
-    if not isinstance(sent, dict):
+    if sent is not None and not isinstance(sent, dict):
         raise ApiError(
             400,
             "InputError",
@@ -437,30 +455,69 @@ def _call_input(schema: dict[str, Any], sent: Any, query: dict[str, str]) -> Any
             field="body",
             fix="send the input as a JSON object, or all its fields in the query",
         )
-    for name, value in typed.items():
-        if name in sent and _as_json(sent[name]) != _as_json(value):
+    event = dict(sent or {})
+    for name, text in query.items():
+        value = _typed(schema, event, name, text)
+        if name in event and _as_json(event[name]) != _as_json(value):
             raise ApiError(
                 400,
                 "InputError",
-                f"{name} is {_as_json(value)} in the query and {_as_json(sent[name])} in the body",
+                f"{name} is {_as_json(value)} in the query and {_as_json(event[name])} in the body",
                 field=name,
                 fix=f"give {name} once, in the query or in the body",
             )
-    return {**sent, **typed}
+        event[name] = value
+    return event
 
 
-def _input_fix(path: str, schema: dict[str, Any], field: str, query: dict[str, str]) -> str:
+def _input_fix(
+    path: str, schema: dict[str, Any], field: str, event: Any, query: dict[str, str]
+) -> str:
     """The fix of an input that breaks the input schema: what a field from the query takes,
-    when that is plain (a + written as is in a query reads as a space)."""
+    when its own schema (where the check found it) says so plainly (a + written as is in a
+    query reads as a space)."""
     fix = f"see the input schema of /call/{path} in {PREFIX}/openapi.json"
     if field not in query:
         return fix
-    own = _field_schema(schema, field)
+    own = next(
+        (e.schema for e in _misfits(schema, event, field) if list(e.absolute_path) == [field]),
+        {},
+    )
+    own = own if isinstance(own, dict) else {}
     if "enum" in own or "description" in own or own.get("type") in ("integer", "boolean"):
         fix = f"give {field} in the query as {expected(own)}"
     if " " in query[field]:
         fix += "; a + in a query reads as a space: send it as %2B"
     return fix
+
+
+def _checked_input(path: str, schema: dict[str, Any], sent: Any, query: dict[str, str]) -> Any:
+    """The call's input (`_call_input`), checked against the input schema: 400 naming the
+    field. A reference of the schema that leads nowhere is the recipe's fault, not the
+    caller's (503): a recipe's check follows each `$ref`, not a `$dynamicRef`."""
+    event = _call_input(schema, sent, query)
+    try:
+        problem = first_problem(schema, event)
+    except Unresolvable:
+        where = "metadata.lpstudio.trigger.input_schema"
+        raise recipe_not_ready(
+            RecipeError(
+                f"{where} holds a reference that leads nowhere in the schema",
+                field=where,
+                fix=f"the recipe's admin makes each $ref and $dynamicRef of {where} lead to a "
+                "part of the schema",
+            )
+        ) from None
+    if problem is not None:
+        field, message = problem
+        raise ApiError(
+            400,
+            "InputError",
+            f"{field or 'body'}: {message}",
+            field=field or "body",
+            fix=_input_fix(path, schema, field or "body", event, query),
+        )
+    return event
 
 
 async def call(
@@ -503,17 +560,7 @@ async def call(
         raise recipe_not_ready(exc) from None
     schema = endpoint["input_schema"]
     sent = _sent(body, method)
-    event = _call_input(schema, sent, query)
-    problem = first_problem(schema, event)
-    if problem is not None:
-        field, message = problem
-        raise ApiError(
-            400,
-            "InputError",
-            f"{field or 'body'}: {message}",
-            field=field or "body",
-            fix=_input_fix(path, schema, field or "body", query),
-        )
+    event = _checked_input(path, schema, sent, query)
     timeout = float(endpoint["call_timeout"] or app.call_timeout)
     deadline = began + timeout
     if key:

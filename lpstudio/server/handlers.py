@@ -271,10 +271,12 @@ class BaseHandler(ExtensionHandlerMixin, APIHandler):
         one given twice, is refused: a misspelt filter (`?stat=failed`) would otherwise
         list every job, and of two values one would be dropped unsaid. Given `inputs`, the
         others go there as sent instead (a call's input fields, which only its recipe's
-        input schema can type or refuse)."""
+        input schema can type or refuse): all of them, Jupyter's names too, since an API
+        client authenticates by header only and JupyterLab never calls a recipe."""
         for name, sent in self.request.query_arguments.items():
-            if name in JUPYTER_QUERY or (name.isascii() and name.isdigit() and sent == [b""]):
-                continue  # JupyterLab's cache buster on a GET is `?<ms since 1970>`
+            jupyter = name in JUPYTER_QUERY or (name.isascii() and name.isdigit() and sent == [b""])
+            if jupyter and inputs is None:
+                continue  # Jupyter's, or JupyterLab's cache buster on a GET (`?<ms>`)
             if name not in op.query and inputs is None:
                 takes = ", ".join(sorted(op.query)) or "no query parameter"
                 raise ApiError(

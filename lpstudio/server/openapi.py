@@ -3,10 +3,12 @@ callable recipes (each with its own input and response schemas)."""
 
 from __future__ import annotations
 
+import copy
 import re
 from typing import Any
 
-from .handlers import JUPYTER_QUERY, PREFIX
+from ..recipe import _refs
+from .handlers import PREFIX
 from .routes import ASYNC_ANSWER, CLIENT, OPEN, USER, Route
 from .schemas import ERROR, ERROR_REF
 
@@ -213,8 +215,8 @@ def _textual(field: dict[str, Any]) -> bool:
 
 def _input_fields(schema: dict[str, Any], own: set[str], whole: bool) -> list[dict[str, Any]]:
     """A callable's input fields that its query may give (those a query's text can hold, not
-    named as the route's own parameters or Jupyter's), required when the query is the
-    `whole` input (GET)."""
+    named as the route's own parameters), required when the query is the `whole` input
+    (GET)."""
     required = set(schema.get("required", [])) if whole else set()
     return [
         {
@@ -226,16 +228,69 @@ def _input_fields(schema: dict[str, Any], own: set[str], whole: bool) -> list[di
             + ("" if whole else " (in the body or the query; a field in both has one value)"),
         }
         for name, field in schema.get("properties", {}).items()
-        if isinstance(field, dict) and _textual(field) and name not in own | JUPYTER_QUERY
+        if isinstance(field, dict) and _textual(field) and name not in own
     ]
+
+
+def _body(schema: dict[str, Any]) -> dict[str, Any]:
+    """A POST call's body: the input schema but its `required`, since a required field may
+    come in the query instead (the body and the query's fields are checked together)."""
+    required = ", ".join(schema.get("required", []))
+    return {
+        "required": True,
+        "description": "the input as a JSON object ({} when the query gives it all)"
+        + (f"; its required fields ({required}) come in the body or the query" if required else "")
+        + ": the body with the query's fields is checked against the input schema",
+        "content": {
+            "application/json": {"schema": {k: v for k, v in schema.items() if k != "required"}}
+        },
+    }
+
+
+def _ident(endpoint: dict[str, Any]) -> str:
+    return re.sub(r"\W", "_", endpoint["path"])
+
+
+def _input_name(endpoint: dict[str, Any]) -> str:
+    return f"call_{_ident(endpoint)}_input"
+
+
+def _located(schema: dict[str, Any], at: str) -> dict[str, Any]:
+    """`schema` held at `at` (a JSON pointer) in the document: the document is the base of
+    the schemas it holds, so a `$ref` from the schema's root (`#/$defs/...`) must name its
+    place in the document (one with an `$id` is a base of its own)."""
+    if "$id" in schema:
+        return schema
+    placed = copy.deepcopy(schema)
+    for path, ref in _refs(schema):
+        if ref == "#" or ref.startswith("#/"):
+            node = placed
+            for part in path:
+                node = node[part]
+            node["$ref"] = at + ref[1:]
+    return placed
+
+
+def _input_schema(endpoint: dict[str, Any]) -> dict[str, Any]:
+    """A callable's input schema as the document holds it: its `$ref`s from its root point
+    at its whole copy in the document's components (`_input_schemas`), for its fields and
+    its body are copied out of it."""
+    return _located(endpoint["input_schema"], f"#/components/schemas/{_input_name(endpoint)}")
+
+
+def _input_schemas(endpoints: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """The input schemas with `$ref`s from their root, by name, for the components."""
+    held = {_input_name(e): (_input_schema(e), e["input_schema"]) for e in endpoints}
+    return {name: placed for name, (placed, schema) in held.items() if placed != schema}
 
 
 def _endpoint(endpoint: dict[str, Any], repeat_window: float, route: Route) -> dict[str, Any]:
     """A started callable recipe as its own path, with its schemas, by each method of the
     route of every callable (`route`): its input fields in the query, and in a body."""
     doc: dict[str, Any] = {}
+    ident = _ident(endpoint)
+    input_schema = _input_schema(endpoint)
     for method, op in route.operations.items():
-        ident = re.sub(r"\W", "_", endpoint["path"])
         doc[method.lower()] = {
             "operationId": f"call_{ident}" + ("" if method == "POST" else f"_{method.lower()}"),
             "summary": endpoint["title"],
@@ -254,17 +309,14 @@ def _endpoint(endpoint: dict[str, Any], repeat_window: float, route: Route) -> d
                     {"name": name, "in": "query", "required": False, "schema": schema}
                     for name, schema in op.query.items()
                 ),
-                *_input_fields(endpoint["input_schema"], set(op.query), op.body is None),
+                *_input_fields(input_schema, set(op.query), op.body is None),
             ],
             "responses": _call_answers(
                 endpoint["response_schema"] or {}, ASYNC_ANSWER, _error_texts(CLIENT)
             ),
         }
         if op.body is not None:
-            doc[method.lower()]["requestBody"] = {
-                "required": True,
-                "content": {"application/json": {"schema": endpoint["input_schema"]}},
-            }
+            doc[method.lower()]["requestBody"] = _body(input_schema)
     return doc
 
 
@@ -289,7 +341,8 @@ def openapi_document(
             method.lower(): _operation(route, op) for method, op in route.operations.items()
         }
     call = next((route for route in routes if _takes_input(route)), None)
-    for endpoint in endpoints if call is not None else []:
+    callables = endpoints if call is not None else []
+    for endpoint in callables:
         paths[f"/call/{endpoint['path']}"] = _endpoint(endpoint, repeat_window, call)
     return {
         "openapi": "3.1.0",
@@ -301,7 +354,7 @@ def openapi_document(
         "servers": [{"url": base_url.rstrip("/") + PREFIX}],
         "paths": paths,
         "components": {
-            "schemas": {"Error": ERROR},
+            "schemas": {"Error": ERROR, **_input_schemas(callables)},
             "securitySchemes": {
                 "jupyterToken": {
                     "type": "apiKey",
