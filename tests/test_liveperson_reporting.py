@@ -196,4 +196,9 @@ def test_dry_runs_answer_the_requests_they_would_send_and_ask_nothing(connect, c
         "dry_run": True,
         "requests": [{"method": "GET", "url": f"{sandbox.url}{REPORT_PATH}/c1/"}],
     }
+    # The other reads too: they asked LivePerson in a Test (the README: every action).
+    rows = client.reporting_transactions(**window())
+    status = client.campaign_status(campaign_id="c1")
+    assert rows["data"] == [] and rows["requests"][0]["method"] == "POST", rows
+    assert status["conversations"] == [] and status["dry_run"] is True, status
     assert asked(control) == []

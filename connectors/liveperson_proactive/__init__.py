@@ -252,12 +252,14 @@ _CAMPAIGN_ID = {
     },
 )
 def campaign_status(conn: Connection, data: dict[str, Any]) -> dict[str, Any]:
-    """The campaign's state and each recipient's delivery status (polled, no callbacks)."""
+    """The campaign's state and each recipient's delivery status (polled, no callbacks).
+    A dry run (a Test, a cell run by hand) asks nothing, as every action's."""
     client = LivePersonClient(conn)
-    return client.get_json(
-        "proactive",
-        f"/api/v2/account/{client.account}/campaign/{data['campaign_id']}/conversations",
-    )
+    path = f"/api/v2/account/{client.account}/campaign/{data['campaign_id']}/conversations"
+    if conn.dry_run:
+        answer = {"campaignStatus": None, "conversations": []}
+        return reporting.dry_run(conn, answer, "GET", f"{client.host('proactive')}{path}")
+    return client.get_json("proactive", path)
 
 
 _TIME = {"type": ["string", "integer"], "description": "epoch milliseconds or ISO 8601"}

@@ -68,7 +68,7 @@ def _filters(data: dict[str, Any]) -> dict[str, list[str]]:
     return {name: list(data[key]) for key, name in FILTERS.items() if data.get(key)}
 
 
-def _dry_run(
+def dry_run(
     conn: Connection, answer: dict[str, Any], method: str, url: str, **request: Any
 ) -> dict[str, Any]:
     """A real answer's keys (no rows) beside the request it would send, as a dry
@@ -86,7 +86,7 @@ def analytics(conn: Connection, data: dict[str, Any]) -> Any:
     path = f"/api/account/{client.account}/app/prmsg/analytics/"
     if conn.dry_run:
         url = f"{client.host('reporting')}{path}"
-        return _dry_run(conn, {"data": []}, method, url, params=params, **body)
+        return dry_run(conn, {"data": []}, method, url, params=params, **body)
     return client.read_json(method, "reporting", path, params=params, **body)
 
 
@@ -96,6 +96,10 @@ def transactions(conn: Connection, data: dict[str, Any]) -> dict[str, Any]:
     params = {**_window(data, TRANSACTIONS_WINDOW_MS, "24 hours"), "v": "2.0"}
     filters = _filters(data)
     client = LivePersonClient(conn)
+    if conn.dry_run:
+        url = f"{client.host('reporting')}/api/account/{client.account}/app/prmsg/transactions/"
+        first = {"offset": 0, "limit": TRANSACTIONS_PAGE, "filters": filters}
+        return dry_run(conn, {"data": []}, "POST", url, params=params, json=first)
     rows: list[Any] = []
     while True:
         answer = client.read_json(
@@ -120,7 +124,7 @@ def campaign_report(conn: Connection, data: dict[str, Any]) -> Any:
     path = f"/api/account/{client.account}/app/prmsg/campaigns/{campaign_id}/"
     if conn.dry_run:
         answer = {"proactiveCampaignId": campaign_id, "data": []}
-        return _dry_run(conn, answer, "GET", f"{client.host('reporting')}{path}")
+        return dry_run(conn, answer, "GET", f"{client.host('reporting')}{path}")
     try:
         return client.get_json("reporting", path)
     except ConnectorError as exc:
