@@ -7,6 +7,7 @@ input from the query alone, and repeats are recognised by their query too.
 from __future__ import annotations
 
 import csv
+import hashlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -71,7 +72,21 @@ JUPYTER_NAMED: dict[str, Any] = {
 }
 
 
-def _echo(root: Path, name: str, schema: dict[str, Any] = ECHO_INPUT) -> None:
+#: Callables whose paths a naive operationId (`\W` as `_`, `_get` for a GET) could not tell
+#: apart: `teapot`'s GET and `teapot_get`'s POST, `dup-2` and `dup_2` (whose input schemas
+#: differ, each held whole among the document's components), `dup/2` and `dup.2`.
+LOOKALIKES: dict[str, dict[str, Any]] = {
+    "teapot": ECHO_INPUT,
+    "teapot_get": ECHO_INPUT,
+    "dup-2": {**SHARED_INPUT, "$defs": {**SHARED_INPUT["$defs"], "count": {"type": "integer"}}},
+    "dup_2": SHARED_INPUT,
+    "dup/2": ECHO_INPUT,
+    "dup.2": ECHO_INPUT,
+}
+
+
+def _echo(root: Path, name: str, schema: dict[str, Any] = ECHO_INPUT, path: str = "") -> None:
+    """An echo callable at `path` (its name unless given), in the recipe bots/<name>."""
     write_recipe(
         root,
         f"bots/{name}",
@@ -85,7 +100,7 @@ def _echo(root: Path, name: str, schema: dict[str, Any] = ECHO_INPUT) -> None:
             "title": name,
             "trigger": {
                 "kind": "callable",
-                "path": name,
+                "path": path or name,
                 "input_schema": schema,
                 "response_schema": {"type": "object", "required": ["event"]},
             },
@@ -111,6 +126,9 @@ def ws(tmp_path_factory: pytest.TempPathFactory) -> Path:
         ):
             _echo(root, name, schema)
             studio.start(f"bots/{name}.ipynb")
+        for number, (path, schema) in enumerate(LOOKALIKES.items()):
+            _echo(root, f"lookalike{number}", schema, path)
+            studio.start(f"bots/lookalike{number}.ipynb")
     return root
 
 
@@ -132,15 +150,17 @@ def send(
     target: str,
     body: Any = None,
     key: str | None = None,
+    more: dict[str, str] | None = None,
     **params: Any,
 ) -> httpx.Response:
-    """A call as Conversation Builder sends one: its default headers, the input in the
-    query (`params`, or as written in `target`) and, given one, a JSON body."""
+    """A call as Conversation Builder sends one: its default headers (and `more`), the
+    input in the query (`params`, or as written in `target`) and, given one, a JSON body."""
     headers = {
         "API-TOKEN": token,
         "Accept": "application/json",
         "Content-Type": "application/json;charset=UTF-8",
         **({"Idempotency-Key": key} if key else {}),
+        **(more or {}),
     }
     return httpx.request(
         method,
@@ -446,3 +466,104 @@ def test_the_opt_in_template_is_called_with_get_and_its_phone_in_the_query(
         send(served, token, "GET", "optin", {"consumer_id": "c13"}, **query), 400, "body"
     )
     assert "query" in error["fix"], error
+
+
+# -- answers that are no cache's: calls and polls -----------------------------------------------
+
+
+def test_a_get_call_is_answered_with_its_body_whatever_the_client_has_cached(
+    served: Served, token: str
+) -> None:
+    # A GET answered 304 Not Modified with no body to a client holding the previous answer's
+    # Etag (tornado's), though its job ran: the bot got no answer to read.
+    first = send(served, token, "GET", "echo", n="21")
+    assert first.status_code == 200, first.text
+    assert "Etag" not in first.headers and first.headers["Cache-Control"] == "no-store"
+    cached = {"If-None-Match": f'"{hashlib.sha1(first.content).hexdigest()}", *'}
+    again = send(served, token, "GET", "echo", more=cached, n="21")
+    assert again.status_code == 200 and again.json() == {"event": {"n": 21}}, again.text
+    assert again.headers["Lpstudio-Job"] != first.headers["Lpstudio-Job"]  # a new call
+    assert again.headers["Cache-Control"] == "no-store"
+    refused = send(served, token, "GET", "echo", more=cached, n="three")
+    assert error_of(refused, 400, "n") and refused.headers["Cache-Control"] == "no-store"
+    # A poll of an asynchronous call's answer, the same.
+    job = send(served, token, "GET", "echo", n="22", mode="async").json()["job"]
+    url = f"{served.url}{API}/calls/{job}"
+
+    def answered() -> httpx.Response | None:
+        polled = httpx.get(url, headers={"API-TOKEN": token, **cached})
+        return polled if polled.status_code != 202 else None
+
+    polled = wait_for(answered, what="the async call's answer")
+    assert polled.status_code == 200 and polled.json() == {"event": {"n": 22}}, polled.text
+    assert "Etag" not in polled.headers and polled.headers["Cache-Control"] == "no-store"
+
+
+# -- operation ids ---------------------------------------------------------------------------
+
+
+def operation_ids(doc: dict[str, Any]) -> dict[tuple[str, str], str]:
+    return {(p, m): op["operationId"] for p, ops in doc["paths"].items() for m, op in ops.items()}
+
+
+def test_every_callable_s_operations_have_their_own_ids_whatever_their_paths(
+    served: Served, token: str
+) -> None:
+    # `teapot`'s GET and `teapot_get`'s POST were both call_teapot_get, `dup-2` and `dup_2`
+    # both call_dup_2: the document was invalid (DuplicateOperationIDError), and one
+    # callable's `$ref`s led into the other's input schema.
+    doc = httpx.get(f"{served.url}{API}/openapi.json", headers={"API-TOKEN": token}).json()
+    openapi_spec_validator.validate(doc)
+    ids = operation_ids(doc)
+    assert len(set(ids.values())) == len(ids), ids
+    for path in LOOKALIKES:
+        assert {"get", "post"} <= set(doc["paths"][f"/call/{path}"]), path
+    assert ids["/call/echo", "post"] == "call_echo" and ids["/call/echo", "get"] == "call_echo_get"
+    for path, minimum in (("dup-2", None), ("dup_2", 0)):
+        at = f"/paths/{('/call/' + path).replace('/', '~1')}/get/parameters"
+        n = [p["name"] for p in doc["paths"][f"/call/{path}"]["get"]["parameters"]].index("n")
+        assert fits(doc, f"{at}/{n}/schema", -1) is (minimum is None), path
+    # A callable's ids are its path's own: the same in a client's document of fewer paths.
+    made = served.api(
+        "alice",
+        "POST",
+        "/api-clients",
+        json={"name": "teapots", "endpoints": ["teapot"], "rate_per_minute": 100},
+    )
+    assert made.status_code == 201, made.text
+    few = httpx.get(f"{served.url}{API}/openapi.json", headers={"API-TOKEN": made.json()["token"]})
+    assert {k: v for k, v in operation_ids(few.json()).items() if k[0] == "/call/teapot"} == {
+        k: v for k, v in ids.items() if k[0] == "/call/teapot"
+    }
+
+
+# -- query text as sent ----------------------------------------------------------------------
+
+
+def test_a_query_value_that_is_not_utf_8_is_refused_naming_its_field(
+    served: Served, token: str
+) -> None:
+    # It answered "Invalid unicode in name: b'\\xff'", with no field and no fix.
+    before = job_count(served, "bots/echo")
+    for method in ("GET", "POST"):
+        error = error_of(send(served, token, method, "echo?n=1&name=%FF", {}), 400, "name")
+        assert "%FF" in error["message"] and "UTF-8" in error["fix"], error
+    assert job_count(served, "bots/echo") == before
+    listed = served.api("alice", "GET", "/jobs?status=%FF")
+    error = error_of(listed, 400, "status")
+    assert "UTF-8" in error["fix"], error
+
+
+def test_a_query_value_reaches_the_recipe_as_sent_as_a_body_s_does(
+    served: Served, token: str
+) -> None:
+    # `%00x` reached the recipe as " x" (tornado blanks control characters), while a body's
+    # value is kept as sent.
+    for name in ("\x00x", " \x1fy ", "été"):
+        posted = send(served, token, "POST", "echo", {"n": 1, "name": name})
+        assert posted.status_code == 200 and posted.json() == {"event": {"n": 1, "name": name}}
+        got = send(served, token, "GET", "echo", n="1", name=name)
+        assert got.status_code == 200 and got.json() == posted.json(), (name, got.text)
+    # A field's name in UTF-8 is read as such (tornado reads names as Latin-1).
+    got = send(served, token, "GET", "echo", **{"n": "1", "été": "x"})
+    assert got.status_code == 200 and got.json() == {"event": {"n": 1, "été": "x"}}, got.text

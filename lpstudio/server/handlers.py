@@ -73,6 +73,21 @@ def parse_json(raw: bytes, what: str, fix: str) -> Any:
         ) from None
 
 
+def _utf8(raw: bytes, field: str, what: str) -> str:
+    """`raw`, a query's percent-decoded name or value, as text: bytes that are no UTF-8 are
+    refused (400) naming the field, quoted percent-encoded as they were sent."""
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ApiError(
+            400,
+            "InputError",
+            f"{what} is not UTF-8 text: {quote(raw[:60], safe='')}",
+            field=field,
+            fix="percent-encode the UTF-8 bytes of its text (é as %C3%A9)",
+        ) from None
+
+
 def recipe_not_ready(exc: InputError) -> ApiError:
     """A caller's request met a recipe whose own settings are incomplete or broken, or whose
     notebook broke: not the caller's fault (503, which bots and webhook senders retry), and
@@ -273,8 +288,9 @@ class BaseHandler(ExtensionHandlerMixin, APIHandler):
         others go there as sent instead (a call's input fields, which only its recipe's
         input schema can type or refuse): all of them, Jupyter's names too, since an API
         client authenticates by header only and JupyterLab never calls a recipe."""
-        for name, sent in self.request.query_arguments.items():
-            jupyter = name in JUPYTER_QUERY or (name.isascii() and name.isdigit() and sent == [b""])
+        query = self.sent_query()
+        for name, sent in query.items():
+            jupyter = name in JUPYTER_QUERY or (name.isascii() and name.isdigit() and sent == [""])
             if jupyter and inputs is None:
                 continue  # Jupyter's, or JupyterLab's cache buster on a GET (`?<ms>`)
             if name not in op.query and inputs is None:
@@ -295,14 +311,14 @@ class BaseHandler(ExtensionHandlerMixin, APIHandler):
                     fix=f"give {name} once",
                 )
             if name not in op.query and inputs is not None:
-                inputs[name] = self.get_query_argument(name, strip=False)
+                inputs[name] = sent[0]
         values: dict[str, Any] = {}
         for name, schema in op.query.items():
-            raw = self.get_query_argument(name, None)
-            if raw is None:
+            if name not in query:
                 if "default" in schema:
                     values[name] = schema["default"]
                 continue
+            raw = query[name][0]
             if raw == "":  # `?recipe=` was no filter at all: every recipe's jobs, unsaid
                 raise ApiError(
                     400,
@@ -313,11 +329,9 @@ class BaseHandler(ExtensionHandlerMixin, APIHandler):
                 )
             value: Any = raw
             if schema.get("type") == "integer":
-                # Digits only, unstripped (tornado strips `raw` after blanking control
-                # characters: "1\x1f" reads "1"; int() takes "1_000" and "١" too); anything
-                # else stays text, which the schema check names.
-                sent = self.get_query_argument(name, strip=False)
-                value = int(sent) if re.fullmatch(r"-?[0-9]+", sent) else sent
+                # Digits only (int() takes " 1", "1_000" and "١" too); anything else stays
+                # text, which the schema check names.
+                value = int(raw) if re.fullmatch(r"-?[0-9]+", raw) else raw
             elif schema.get("type") == "boolean":
                 value = {"true": True, "false": False}.get(raw, raw)
             problem = first_problem(schema, value)
@@ -331,6 +345,18 @@ class BaseHandler(ExtensionHandlerMixin, APIHandler):
                 )
             values[name] = value
         return values
+
+    def sent_query(self) -> dict[str, list[str]]:
+        """The query's names and values as sent, read as UTF-8 here, as a JSON body is:
+        tornado reads a name as Latin-1 (`?été=` is `Ã©tÃ©`), blanks a value's control
+        characters (`%00x` reads " x") and refuses one that is not UTF-8 naming neither its
+        field nor the fix."""
+        sent: dict[str, list[str]] = {}
+        for latin1, values in self.request.query_arguments.items():
+            raw = latin1.encode("latin1")
+            name = _utf8(raw, quote(raw, safe=""), "a query parameter's name")
+            sent[name] = [_utf8(value, name, f"query parameter {name}") for value in values]
+        return sent
 
     def read_json(self, what: str = "body") -> Any:
         """The request body as JSON (an empty body is None); malformed JSON is a 400."""
@@ -575,6 +601,17 @@ class ClientHandler(NoXsrfHandler):
     #: rather than refused.
     input_query: bool = False
     inputs: dict[str, str]
+
+    def set_default_headers(self) -> None:
+        """Every answer, errors too, is one call's (or one poll's): no cache may keep it for
+        the next, which runs the recipe again."""
+        super().set_default_headers()
+        self.set_header("Cache-Control", "no-store")
+
+    def compute_etag(self) -> str | None:
+        """None: tornado's Etag on a GET would let a client holding it be answered 304 with
+        no body, after its call's job ran (an answer has a JSON body)."""
+        return None
 
     async def check_caller(self) -> None:
         await super().check_caller()

@@ -248,7 +248,18 @@ def _body(schema: dict[str, Any]) -> dict[str, Any]:
 
 
 def _ident(endpoint: dict[str, Any]) -> str:
-    return re.sub(r"\W", "_", endpoint["path"])
+    """A callable's path as its operations' ids and its input schema's name hold it: letters
+    and digits as they are, `_` doubled, any other character percent-encoded with `_` for
+    `%` (`optin-2` is `optin_2D2`, `optin_2` is `optin__2`). No two paths give the same, and
+    no suffix the document adds (`_get`, `_input`: `_` and a small letter) reads as part of
+    one: each id is unique, and its path's own whatever other callables are started."""
+    return "".join(_ident_char(char) for char in endpoint["path"])
+
+
+def _ident_char(char: str) -> str:
+    if char.isascii() and char.isalnum():
+        return char
+    return "__" if char == "_" else "".join(f"_{byte:02X}" for byte in char.encode())
 
 
 def _input_name(endpoint: dict[str, Any]) -> str:
