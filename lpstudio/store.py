@@ -54,6 +54,10 @@ from .models import Activation, AuditEntry, Job, Notebook, RecipeVersion, User, 
 #: The newest migration; a store at this revision needs no Alembic at start-up.
 SCHEMA_HEAD = "0013"
 
+#: The audit action of a person's dismissal of the studio's gallery pop-up, which then stays
+#: away for them in this workspace.
+GALLERY_POPUP_DISMISSED = "dismiss_gallery_popup"
+
 #: The triggers whose jobs a scheduler runs; the process that queues any other job (a
 #: command, a server's executor) runs it itself.
 SCHEDULED_TRIGGERS = ("poll", "schedule", "webhook", "retry")
@@ -579,6 +583,19 @@ class Store:
                 s.add(user)
         return user
 
+    def gallery_popup_dismissed(self, user: str) -> bool:
+        """Whether `user` dismissed the studio's gallery pop-up in this workspace. Its audit
+        entry remembers it: one flag per person needs no column of its own (the studio asks
+        for admins only, once per page it opens)."""
+        with self.read() as s:
+            return s.scalar(_gallery_popup_dismissal(user)) is not None
+
+    def dismiss_gallery_popup(self, user: str) -> None:
+        """Remembers that `user` dismissed the gallery pop-up here (said once in the log)."""
+        with self.write() as s:
+            if s.scalar(_gallery_popup_dismissal(user)) is None:
+                audit_in(s, user, GALLERY_POPUP_DISMISSED, "gallery")
+
     # -- versions --------------------------------------------------------------------------
 
     def snapshot(
@@ -1053,6 +1070,14 @@ class Store:
                     (job.recipe, job) for job in s.scalars(select(Job).where(Job.id.in_(latest)))
                 )
         return found
+
+
+def _gallery_popup_dismissal(user: str) -> Select[tuple[int]]:
+    return (
+        select(AuditEntry.id)
+        .where(AuditEntry.user == user, AuditEntry.action == GALLERY_POPUP_DISMISSED)
+        .limit(1)
+    )
 
 
 def audit_in(session: Session, user: str, action: str, target: str, **detail: Any) -> None:

@@ -59,9 +59,9 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, Any]]:
     """A workspace on the sandbox, its liveperson connection given a wrong secret; lp-eu a
     placeholder (imported without its secret), spare a connection to delete; lab/rows
     polled once (its since fixed, never started) and lab/rows2 never polled; lab/slow, which
-    runs until cancelled, with two finished jobs; olga an operator. Yields its root and
-    `open_page(user, gallery=False)`, a page of that user's (with the gallery pop-up if
-    asked)."""
+    runs until cancelled, with two finished jobs; olga an operator; adam an admin, who
+    has not dismissed the gallery pop-up (alice has). Yields its root and `open_page(user)`,
+    a page of that user's."""
     tmp = tmp_path_factory.mktemp("keyboard")
     root, home = tmp / "ws", tmp / "jupyter"
     with Sandbox() as sandbox:
@@ -76,6 +76,8 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, Any]]:
             pass  # seen once, then made an operator
         with Studio.open(root, user="alice") as studio:
             studio.set_role("olga", "operator")
+            studio.set_role("adam", "admin")
+            studio.store.dismiss_gallery_popup("alice")
             table = {"url": "sqlite:///rows.db", "poll_table": "rows", "poll_column": "id"}
             studio.connections.add("rows", "sql", table, "alice")
             studio.connections.add("spare", "csv_file", {"path": "spare.csv"}, "alice")
@@ -88,15 +90,11 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, Any]]:
             assert studio.poll(ROWS) == []  # its since fixed now, as a Poll now fixes it
             seed_finished_jobs(studio, SLOW, 2)
         with studio_lab(root, home) as (url, token):
-            shown = home / "config/lab/user-settings/lpstudio-studio"
-            shown.mkdir(parents=True)
 
             @contextmanager
-            def open_page(user: str = "alice", gallery: bool = False) -> Iterator[Any]:
+            def open_page(user: str = "alice") -> Iterator[Any]:
                 # A chromium per page: one kept across tests holds an event loop running,
                 # which pytest-jupyter's loop fixture then cannot close.
-                setting = "false" if gallery else "true"
-                (shown / "plugin.jupyterlab-settings").write_text(f'{{"galleryShown": {setting}}}')
                 with chromium() as browser:
                     page = browser.new_context(
                         viewport={"width": 1280, "height": 900},
@@ -307,7 +305,7 @@ def test_tab_reaches_every_try_recipe_of_the_gallery_pop_up_and_a_taken_name_say
     lab: tuple[Path, Any],
 ) -> None:
     _, open_page = lab
-    with open_page(gallery=True) as page:
+    with open_page("adam") as page:  # an admin's first page: the gallery pops up
         popup = page.locator(".lps-gallery-popup")
         tries = popup.locator(".lps-try")
         popup.locator(".lps-cards[data-loaded]").wait_for()

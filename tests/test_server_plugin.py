@@ -151,7 +151,10 @@ async def test_each_role_against_each_route(jp_fetch: Any, lp_ws: Path) -> None:
         "name": "otto",
         "role": "operator",
         "can": {"view": True, "operate": True, "build": False, "admin": False},
+        "gallery_popup": False,  # an admin's, until dismissed
     }
+    assert (await api.ok("alice", "getMe"))["gallery_popup"] is True
+    assert (await api.ok("alice", "dismissGalleryPopup", {}))["gallery_popup"] is False
 
     # What each may do, by the least role allowed to: analysts build, operators operate.
     recipe = {"recipe": "lab/double.ipynb"}
@@ -224,4 +227,5 @@ async def test_each_role_against_each_route(jp_fetch: Any, lp_ws: Path) -> None:
         ("alice", "set_role"),
         ("alice", "create_api_client"),
         ("alice", "revoke_api_client"),
+        ("alice", "dismiss_gallery_popup"),
     } <= done

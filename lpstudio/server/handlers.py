@@ -1042,9 +1042,27 @@ class DashboardHandler(UserHandler):
 class MeHandler(UserHandler):
     @web.authenticated
     async def get(self) -> None:
-        role = await self.blocking(lambda: self.studio.role)
-        can = {perm: role in roles for perm, roles in PERMISSIONS.items()}
-        self.answer({"name": self.studio.user, "role": role, "can": can})
+        self.answer(await self.blocking(me, self.studio))
+
+
+class GalleryPopupHandler(UserHandler):
+    @web.authenticated
+    async def post(self) -> None:
+        def dismiss() -> dict[str, Any]:
+            self.studio.store.dismiss_gallery_popup(self.studio.user)
+            return me(self.studio)
+
+        self.answer(await self.blocking(dismiss))
+
+
+def me(studio: Studio) -> dict[str, Any]:
+    """The calling user as the studio reads it: what their role may do, and whether the
+    gallery pops up (the first time an admin opens the studio in this workspace; once
+    dismissed, it stays away: remembered per person and workspace, not per OS account)."""
+    role = studio.role
+    can = {perm: role in roles for perm, roles in PERMISSIONS.items()}
+    popup = can["admin"] and not studio.store.gallery_popup_dismissed(studio.user)
+    return {"name": studio.user, "role": role, "can": can, "gallery_popup": popup}
 
 
 class SchedulerHandler(UserHandler):

@@ -540,7 +540,21 @@ ROUTES: tuple[Route, ...] = (
         Operation(
             "GET",
             "getMe",
-            "The calling user: name, role, and what the role may do (for hiding controls)",
+            "The calling user: name, role, what the role may do (for hiding controls), and "
+            "whether the studio pops up its gallery",
+            answer=s.ME,
+        ),
+        tag="admin",
+    ),
+    route(
+        "/me/gallery-popup",
+        "/me/gallery-popup",
+        h.GalleryPopupHandler,
+        Operation(
+            "POST",
+            "dismissGalleryPopup",
+            "Dismiss the gallery pop-up for the calling user: it stays away in this workspace",
+            body=s.EMPTY_BODY,
             answer=s.ME,
         ),
         tag="admin",

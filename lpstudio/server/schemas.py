@@ -164,7 +164,7 @@ API_CLIENT: dict[str, Any] = {
 
 ME: dict[str, Any] = {
     "type": "object",
-    "required": ["name", "role", "can"],
+    "required": ["name", "role", "can", "gallery_popup"],
     "properties": {
         "name": {"type": "string"},
         "role": {"enum": ["admin", "analyst", "operator"]},
@@ -172,6 +172,11 @@ ME: dict[str, Any] = {
             "type": "object",
             "description": "per permission (view, operate, build, admin): whether the role has it",
             "additionalProperties": {"type": "boolean"},
+        },
+        "gallery_popup": {
+            "type": "boolean",
+            "description": "whether the studio pops up its gallery: for an admin who has not "
+            "dismissed it in this workspace (POST /me/gallery-popup)",
         },
     },
 }

@@ -16,6 +16,8 @@ export interface Me {
   name: string;
   role: 'admin' | 'analyst' | 'operator';
   can: Record<Permission, boolean>;
+  /** the studio pops up its gallery: an admin who has not dismissed it in this workspace */
+  gallery_popup: boolean;
 }
 
 export interface Template {
@@ -332,6 +334,8 @@ function attachmentName(disposition: string | null, fallback: string): string {
 
 export const api = {
   me: () => call<Me>('GET', 'me'),
+  /** The gallery pop-up stays away for the calling user in this workspace. */
+  dismissGalleryPopup: () => call<Me>('POST', 'me/gallery-popup', {}),
 
   gallery: async () => (await call<{ templates: Template[] }>('GET', 'gallery')).templates,
   tryTemplate: (template: string, project: string, name?: string) =>

@@ -5,7 +5,6 @@
 import { ILayoutRestorer, JupyterFrontEnd, JupyterFrontEndPlugin } from '@jupyterlab/application';
 import { ICommandPalette, MainAreaWidget } from '@jupyterlab/apputils';
 import { ILauncher } from '@jupyterlab/launcher';
-import { ISettingRegistry } from '@jupyterlab/settingregistry';
 import {
   extensionIcon,
   inspectorIcon,
@@ -29,19 +28,23 @@ const PLUGIN_ID = 'lpstudio-studio:plugin';
 const CATEGORY = 'lpstudio';
 
 /** Who we are when the API cannot say (no workspace): nothing but viewing. */
-const NOBODY: Me = { name: '', role: 'operator', can: { view: true, operate: false, build: false, admin: false } };
+const NOBODY: Me = {
+  name: '',
+  role: 'operator',
+  can: { view: true, operate: false, build: false, admin: false },
+  gallery_popup: false
+};
 
 const plugin: JupyterFrontEndPlugin<void> = {
   id: PLUGIN_ID,
   description: "lpstudio's studio: gallery, recipes, jobs, dashboard and connections",
   autoStart: true,
-  optional: [ILauncher, ICommandPalette, ILayoutRestorer, ISettingRegistry],
+  optional: [ILauncher, ICommandPalette, ILayoutRestorer],
   activate: async (
     app: JupyterFrontEnd,
     launcher: ILauncher | null,
     palette: ICommandPalette | null,
-    restorer: ILayoutRestorer | null,
-    registry: ISettingRegistry | null
+    restorer: ILayoutRestorer | null
   ) => {
     let me = NOBODY;
     try {
@@ -155,19 +158,12 @@ const plugin: JupyterFrontEndPlugin<void> = {
     }
 
     // The gallery pops up the first time an admin opens the studio; dismissed, it stays away.
-    if (me.can.admin) {
+    // The workspace's store remembers it per admin (`/me`): JupyterLab's settings, one file
+    // per OS account, kept it from another admin and from the admin's next workspace.
+    if (me.gallery_popup) {
       void app.restored.then(async () => {
-        const settings = registry ? await registry.load(PLUGIN_ID).catch(() => null) : null;
-        const shown = settings ? settings.get('galleryShown').composite === true : localStorage.getItem(`${PLUGIN_ID}:galleryShown`) === 'true';
-        if (shown) {
-          return;
-        }
         await showGalleryPopup(ctx);
-        if (settings) {
-          await settings.set('galleryShown', true).catch(err => console.warn('lpstudio: cannot remember the pop-up', err));
-        } else {
-          localStorage.setItem(`${PLUGIN_ID}:galleryShown`, 'true');
-        }
+        await api.dismissGalleryPopup().catch(err => console.warn('lpstudio: cannot remember the pop-up', err));
       });
     }
   }

@@ -6,7 +6,7 @@
 
 import { api, ApiError, ImportSummary, Job, latest, RecipeRow } from './api';
 import { StudioContext } from './context';
-import { button, el, errorBox, fill, runNow, saveDownload, statusBadge } from './dom';
+import { button, el, errorBox, fill, Rows, runNow, saveDownload, statusBadge } from './dom';
 import { FixContext, withLabFix } from './fixes';
 import { LivePanel } from './panel';
 
@@ -15,6 +15,14 @@ const REFRESH_MS = 4000;
 interface Folder {
   folders: Map<string, Folder>;
   recipes: RecipeRow[];
+}
+
+/** A row of the tree: a folder (its path under projects/) or a recipe. */
+type Entry = { folder: string } | RecipeRow;
+
+/** A row's key: a folder's path ends with a slash, a recipe's with .ipynb. */
+function entryKey(entry: Entry): string {
+  return 'folder' in entry ? `${entry.folder}/` : entry.recipe;
 }
 
 export class RecipesPanel extends LivePanel {
@@ -52,24 +60,12 @@ export class RecipesPanel extends LivePanel {
         return; // a newer refresh is under way
       }
     } catch (err) {
-      this.drawn = '';
-      fill(this.tree, errorBox(err));
+      this.rowsOf('').clear(); // drawn again once the recipes can be fetched
+      this.tree.append(errorBox(err));
       return;
     }
     // Not awaited: these rows are drawn now, never after a newer refresh has drawn its own.
     void this.followPoll();
-    // Unchanged, the tree is left as it is: drawn again every few seconds, it would take the
-    // keyboard's focus from the button a user tabbed to, and re-enable one whose click is
-    // still under way (a second Run now).
-    const drawn = JSON.stringify(rows);
-    if (drawn === this.drawn) {
-      return;
-    }
-    this.drawn = drawn;
-    if (!rows.length) {
-      fill(this.tree, el('p', { cls: 'lps-hint', text: 'No recipes yet: try one from the gallery.' }));
-      return;
-    }
     // Projects and their folders, from each recipe's path under projects/.
     const root: Folder = { folders: new Map(), recipes: [] };
     for (const row of rows) {
@@ -82,34 +78,63 @@ export class RecipesPanel extends LivePanel {
       }
       folder.recipes.push(row);
     }
-    fill(this.tree, ...this.folder(root, ''));
+    const shown = new Set<string>();
+    this.showFolder(root, '', shown);
+    for (const path of this.folders.keys()) {
+      if (!shown.has(path)) {
+        this.folders.delete(path); // a folder gone, its rows with it
+      }
+    }
   }
 
-  private folder(folder: Folder, path: string): HTMLElement[] {
-    const nodes: HTMLElement[] = [];
-    for (const name of [...folder.folders.keys()].sort()) {
-      const sub = path ? `${path}/${name}` : name;
-      const details = el(
-        'details',
-        { cls: path ? 'lps-folder' : 'lps-project', attrs: { 'data-project': sub } },
-        el('summary', { text: name }),
-        this.ctx.me.can.view
-          ? el(
-              'div',
-              { cls: 'lps-actions lps-folder-actions' },
-              button('Export', () => this.exportFolder(sub), 'lps-export', `project ${sub}`)
-            )
-          : null,
-        ...this.folder(folder.folders.get(name)!, sub)
-      );
-      details.open = !this.closed.has(sub); // kept across refreshes
-      details.addEventListener('toggle', () =>
-        details.open ? this.closed.delete(sub) : this.closed.add(sub)
-      );
-      nodes.push(details);
-    }
-    nodes.push(...folder.recipes.map(row => this.recipeRow(row)));
-    return nodes;
+  /**
+   * Shows a folder's rows (its subfolders, then its recipes), then each subfolder's. Only
+   * the rows that changed are drawn again (`Rows`): the tree drawn whole took the keyboard's
+   * focus from the button a user tabbed to, and after a Start the focus fell to the page.
+   */
+  private showFolder(folder: Folder, path: string, shown: Set<string>): void {
+    shown.add(path);
+    const names = [...folder.folders.keys()].sort();
+    const subs = names.map(name => (path ? `${path}/${name}` : name));
+    const entries: Entry[] = [...subs.map(sub => ({ folder: sub })), ...folder.recipes];
+    const empty = (): HTMLElement => el('p', { cls: 'lps-hint', text: 'No recipes yet: try one from the gallery.' });
+    this.rowsOf(path).show(entries, path ? undefined : empty);
+    names.forEach((name, i) => this.showFolder(folder.folders.get(name)!, subs[i], shown));
+  }
+
+  /** The rows of the folder at `path` ('' the tree's own), kept while its node is shown. */
+  private rowsOf(path: string): Rows<Entry> {
+    return this.folders.get(path) ?? this.newRows(path, this.tree);
+  }
+
+  private newRows(path: string, node: HTMLElement): Rows<Entry> {
+    const rows = new Rows<Entry>(node, entryKey, entry =>
+      'folder' in entry ? this.folderNode(entry.folder) : this.recipeRow(entry)
+    );
+    this.folders.set(path, rows);
+    return rows;
+  }
+
+  /** A project or folder, open unless the user closed it; its rows are shown by `showFolder`. */
+  private folderNode(path: string): HTMLElement {
+    const body = el('div', { cls: 'lps-folder-body' });
+    const details = el(
+      'details',
+      { cls: path.includes('/') ? 'lps-folder' : 'lps-project', attrs: { 'data-project': path } },
+      el('summary', { text: path.split('/').pop() ?? path }),
+      this.ctx.me.can.view
+        ? el(
+            'div',
+            { cls: 'lps-actions lps-folder-actions' },
+            button('Export', () => this.exportFolder(path), 'lps-export', `project ${path}`)
+          )
+        : null,
+      body
+    );
+    details.open = !this.closed.has(path); // kept when it is drawn again (after an error)
+    details.addEventListener('toggle', () => (details.open ? this.closed.delete(path) : this.closed.add(path)));
+    this.newRows(path, body);
+    return details;
   }
 
   private recipeRow(row: RecipeRow): HTMLElement {
@@ -119,6 +144,8 @@ export class RecipesPanel extends LivePanel {
     const of = `recipe ${row.recipe.replace(/\.ipynb$/, '')}`;
     const actions = el('div', { cls: 'lps-actions' });
     if (can.operate) {
+      // First of the row's controls: after a Start or Stop, the focus goes to the first one
+      // of the row drawn again (`restoreFocus`), the Stop or Start that replaced it.
       actions.append(
         row.state === 'started'
           ? button('Stop', () => this.act(row, () => api.stop(row.recipe)), 'lps-stop', of)
@@ -306,8 +333,8 @@ export class RecipesPanel extends LivePanel {
   }
 
   private closed = new Set<string>();
-  /** the rows the tree shows, as text */
-  private drawn = '';
+  /** the rows of each folder shown, by its path ('' the tree's own) */
+  private folders = new Map<string, Rows<Entry>>();
   private fetch = latest(api.recipes);
   private message = el('div', { cls: 'lps-message' });
   /** the jobs of the Poll now the message reports, as last asked, while any still runs */
