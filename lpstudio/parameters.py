@@ -15,7 +15,7 @@ import json
 import math
 import re
 import shlex
-from collections.abc import Collection, Iterator
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path, PurePath, PurePosixPath
@@ -25,8 +25,9 @@ import jsonschema
 import yaml
 
 from . import strictjson
-from .errors import ParameterError
+from .errors import LpstudioError, ParameterError
 from .jsonschemas import E164_SAID, E164_START
+from .redaction import scrub_text
 from .templating import lookup, preview, record_fields, required_fields
 
 _SIMPLE_TYPES = {
@@ -674,6 +675,7 @@ def coerce(
     recipe: str = "the recipe",
     projects: Path | None = None,
     raw: Collection[str] = (),
+    hidden: Callable[[], Collection[str]] | None = None,
 ) -> dict[str, Any]:
     """Turns raw values into typed, validated parameters, or raises `ParameterError`.
 
@@ -683,7 +685,39 @@ def coerce(
     parameter is not text.
     Given the workspace's `projects` folder, a `Path` parameter (read from the recipe's
     folder, where its job runs) must name a file under it (see `_check_path`).
+    A refusal quotes what was given (a value, a parameter's name, a key), and a value that
+    holds a secret is refused by its type or pattern before anything looks for one: `hidden`
+    gives the workspace's secrets, read only then, and they are masked in it (`mask_error`).
+    So the Python API and the form say what the CLI and the REST API print, and the
+    traceback a notebook keeps of it holds no secret.
     """
+    try:
+        return _coerced(schema, values, parse, recipe, projects, raw)
+    except ParameterError as exc:
+        if hidden is not None:
+            mask_error(exc, hidden())
+        raise
+
+
+def mask_error(error: LpstudioError, secrets: Collection[str]) -> LpstudioError:
+    """`error` with `secrets` masked in its message, field and fix (`MASK`), as the CLI and
+    the REST API print errors: each may quote what a user gave."""
+    error.message = scrub_text(error.message, secrets)
+    error.field = scrub_text(error.field, secrets) if error.field else error.field
+    error.fix = scrub_text(error.fix, secrets) if error.fix else error.fix
+    error.args = (error.message,)
+    return error
+
+
+def _coerced(
+    schema: dict[str, Any],
+    values: dict[str, Any],
+    parse: frozenset[str] | set[str],
+    recipe: str,
+    projects: Path | None,
+    raw: Collection[str],
+) -> dict[str, Any]:
+    """`coerce`'s checks, whose refusals quote values as they were given."""
     properties: dict[str, Any] = schema.get("properties", {})
     coerced: dict[str, Any] = {}
     for name, sent in values.items():

@@ -33,7 +33,7 @@ from .gallery import Template, copy_template, find_template, list_templates, try
 from .idempotency import IdempotentCalls
 from .jsonschemas import first_problem
 from .models import Job, utcnow
-from .parameters import as_declared, coerce, date_defaults
+from .parameters import as_declared, coerce, date_defaults, mask_error
 from .recipe import MAX_TIMEOUT, Recipe
 from .runner import injects_declared_types, write_notebook
 from .settings import read_settings, saved_settings, update_settings
@@ -629,6 +629,15 @@ class Studio:
                     "lpstudio.kernel.connection(...)",
                 )
 
+    def held_secrets(self) -> set[str]:
+        """The workspace's secrets (its connections' and its store's password), masked in
+        what a refusal quotes of a value given, as the CLI masks them in what it prints. A
+        secret.key that opens none of the connections' leaves the store's to mask."""
+        try:
+            return self.connections.secret_values() | self.store.secrets
+        except LpstudioError:
+            return set(self.store.secrets)
+
     def _masked(self, event: Any) -> Any:
         """Events from outside (a call's, a webhook delivery's) as their jobs keep them, and
         saved values that cannot run as they are shown: a connection's secret in them is
@@ -989,14 +998,12 @@ class Studio:
     def _saved_parameters(self, recipe: Recipe, saved: dict[str, Any]) -> dict[str, Any]:
         """The saved parameter values that a job of the recipe starts from, checked against
         it as it is now. One that no longer fits is refused with how to save another, its
-        value masked where a connection's secret came to equal it since it was saved: the
-        refusal is shown (a recipe's `settings_problem`, `lpstudio settings`, a trigger's
-        error) where the value itself never is."""
+        value masked where a connection's secret came to equal it since it was saved (as
+        `coerce` masks any refusal): the refusal is shown (a recipe's `settings_problem`,
+        `lpstudio settings`, a trigger's error) where the value itself never is."""
         try:
             return self._checked_parameters(recipe, saved)
         except InputError as exc:
-            exc.message, exc.field = self._masked([exc.message, exc.field])
-            exc.args = (exc.message,)
             name = (exc.field or "NAME").split(".", 1)[0]  # `weights.a`: a dict's item
             exc.fix = (
                 f"save another value with `lpstudio settings {recipe.name} -p {name} ...`, "
@@ -1113,7 +1120,12 @@ class Studio:
         values = {**kept, **(parameters or {})}
         parsed = (parse or set()) & set(parameters or {})
         coerced = coerce(
-            recipe.schema, values, parsed, recipe=recipe.name, projects=self.workspace.projects
+            recipe.schema,
+            values,
+            parsed,
+            recipe=recipe.name,
+            projects=self.workspace.projects,
+            hidden=lambda: secrets | self.store.secrets,  # `held_secrets`, read before the lock
         )
         self._refuse_secrets(coerced, secrets)
         chosen = {**kept_slots, **(connections or {})}
@@ -1189,6 +1201,7 @@ class Studio:
             parse or set(),
             recipe=recipe.name,
             projects=self.workspace.projects,
+            hidden=self.held_secrets,
         )
         self._refuse_secrets(values)  # the saved ones are checked by `settings`
         return recipe, values
@@ -1228,7 +1241,11 @@ class Studio:
         sample trigger event."""
         recipe, values = self.validate(ref, parameters or {}, parse)
         if trigger == "manual":  # a person's event (a call's body fits its input schema)
-            check_run_event(recipe, event)
+            try:
+                check_run_event(recipe, event)
+            except InputError as exc:  # checked before `_refuse_secrets`, it quotes the event
+                mask_error(exc, self.held_secrets())
+                raise
             if event is None and not test and recipe.needs_event:
                 # Its cells work on what was posted: a job with nothing would fail, or act
                 # on a sample as if a real person had asked.
@@ -1596,6 +1613,7 @@ class Studio:
             saved.get("parameters", {}),
             recipe=recipe.name,
             projects=self.workspace.projects,
+            hidden=self.held_secrets,
         )
         self._refuse_secrets(values, saved=True)
         return values
@@ -1879,11 +1897,7 @@ class Studio:
         holds a secret of the workspace: listings, answers and the audit log show names."""
         from .connections import refuse_held_secret
 
-        try:
-            hidden = self.connections.secret_values() | self.store.secrets
-        except LpstudioError:  # a secret.key that opens none of them: none known to compare
-            hidden = set(self.store.secrets)
-        refuse_held_secret(name, field, what, hidden, fix)
+        refuse_held_secret(name, field, what, self.held_secrets(), fix)
 
     def callable_paths(self) -> set[str]:
         """The endpoint path of every callable recipe that loads, started or not."""

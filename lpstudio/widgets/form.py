@@ -771,6 +771,7 @@ class RecipeForm(w.VBox):
                 {editor.name} if parse else set(),
                 recipe=self.recipe.name,
                 projects=self.studio.workspace.projects,
+                hidden=self.studio.held_secrets,  # masked as the CLI says it
             )
         except LpstudioError as exc:
             return _said(exc)

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import ipywidgets as w
 
+from ..redaction import scrub_text
 from ..templating import preview, record_fields, required_fields, sms_segments
 
 if TYPE_CHECKING:
@@ -44,6 +45,7 @@ class ProactiveSection(w.VBox):
         recipe = form.recipe
         props = recipe.schema["properties"]
         self.editable = form.editable  # read-only for a role that may not change settings
+        self.held_secrets = form.studio.held_secrets
         self.fields_available, self.sample = record_fields(recipe.metadata.get("record"))
         self.fields_required = required_fields(recipe.metadata.get("record"))
         names = {
@@ -166,6 +168,14 @@ class ProactiveSection(w.VBox):
         button.on_click(insert)
         return button
 
+    def _masked(self, problems: list[str]) -> list[str]:
+        """What is said of a template, masked as `coerce`'s refusal of it is: each quotes a
+        placeholder as written, and the form's status joins them."""
+        if not problems:
+            return problems  # nothing said: the secrets are not read on each key typed
+        hidden = self.held_secrets()
+        return [scrub_text(problem, hidden) for problem in problems]
+
     def body(self) -> dict[str, str]:
         return {key: area.value for key, area in self.variables.items()}
 
@@ -186,6 +196,7 @@ class ProactiveSection(w.VBox):
             rendered, problems = preview(template, self.fields_required, self.sample)
             open_record = not self.fields_required  # a closed one's problems say it all
             named = preview(template, self.fields_available, self.sample)[1] if open_record else []
+            problems, named = self._masked(problems), self._masked(named)
             segments, encoding = sms_segments(rendered)
             # Counted as the encoding counts: UCS-2 takes an emoji as two characters.
             count = (
