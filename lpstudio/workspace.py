@@ -786,16 +786,24 @@ class Workspace:
         was polled twice a tick). A broken link, a folder named `x.ipynb` and JupyterLab's
         checkpoints are no recipes either."""
         projects = self.projects.resolve()
-        found = {
-            path.resolve() for path in (folder or self.projects).rglob("*.ipynb") if path.is_file()
-        }
+        found = {path.resolve() for path in (folder or self.projects).rglob("*.ipynb")}
         # Named under `projects/` as the workspace has it (a link itself, to a shared disk):
         # a recipe finds its workspace's own connectors from there (`recipe._workspace_of`).
         return sorted(
             self.projects / path.relative_to(projects)
             for path in found
-            if path.is_relative_to(projects)
-            and ".ipynb_checkpoints" not in path.relative_to(projects).parts
+            if self.is_recipe_file(path)
+        )
+
+    def is_recipe_file(self, path: Path) -> bool:
+        """Whether `path` is a recipe's notebook: a file `*.ipynb` whose real path is under
+        `projects/`, not a JupyterLab checkpoint (`recipe_files`' rule, and a save's)."""
+        real, projects = path.resolve(), self.projects.resolve()
+        return (
+            real.suffix == ".ipynb"
+            and real.is_file()
+            and real.is_relative_to(projects)
+            and ".ipynb_checkpoints" not in real.relative_to(projects).parts
         )
 
     def recipe_name(self, path: Path) -> str:

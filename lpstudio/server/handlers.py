@@ -446,7 +446,7 @@ class BaseHandler(ExtensionHandlerMixin, APIHandler):
             status, headers = 503, {"Retry-After": "5"}
             error = {
                 "code": "StoreUnavailable",
-                "message": f"the store cannot be reached: {_first_line(exc)}",
+                "message": f"the store cannot be reached: {first_line(exc)}",
                 "field": "store.url",
                 "fix": "try again shortly; if it lasts, check that the database server runs "
                 "and this machine may reach it ([store] url in lpstudio.toml)",
@@ -510,7 +510,7 @@ class BaseHandler(ExtensionHandlerMixin, APIHandler):
             self.__dict__["hidden"] = self.app.service.store.secrets
         where = scrub_text(f"{self.request.method} {self.request.path}", self.hidden)
         if isinstance(value, OperationalError):
-            said = scrub_text(_first_line(value), self.hidden)
+            said = scrub_text(first_line(value), self.hidden)
             self.log.warning("503 %s: the store cannot be reached: %s", where, said)
         elif isinstance(value, ApiError | LpstudioError):
             self.log.info("%s: %s", where, scrub_text(str(value), self.hidden))
@@ -538,7 +538,7 @@ class BaseHandler(ExtensionHandlerMixin, APIHandler):
         super()._log()
 
 
-def _first_line(exc: OperationalError) -> str:
+def first_line(exc: OperationalError) -> str:
     """The database's own reason, without SQLAlchemy's statement and parameters."""
     lines = str(exc.orig or exc).strip().splitlines()
     return lines[0] if lines else type(exc).__name__

@@ -31,7 +31,7 @@ _ERRORS = {
         "413": "The body is larger than the server takes",
         "410": "The job's answer was purged after the retention period (error.job)",
         "422": "The job failed (its id is in error.job)",
-        "429": "Over the client's rate limit (see Retry-After)",
+        "429": "Over the client's rate limit or daily quota (see Retry-After)",
         "502": "The recipe answered nothing, or off its response schema",
         "503": "The recipe's own settings are incomplete or broken (retry later), or the "
         "store stayed busy past the call timeout: nothing queued (see Retry-After)",

@@ -22,7 +22,7 @@ from ..errors import LpstudioError
 from ..recipe import parsed
 from ..redaction import scrub_text
 from ..settings import saved_settings
-from .handlers import _first_line
+from .handlers import first_line
 
 if TYPE_CHECKING:
     from ..recipe import Recipe
@@ -68,12 +68,7 @@ class SavedVersions:
         if workspace is None or (self.app.workspace_error is not None and not self.app.store_down):
             return None  # no workspace served: the server said why when it started
         path = Path(os_path).resolve()
-        projects = workspace.projects.resolve()
-        if path.suffix != ".ipynb" or not path.is_relative_to(projects):
-            return None
-        if ".ipynb_checkpoints" in path.relative_to(projects).parts:
-            return None
-        return path
+        return path if workspace.is_recipe_file(path) else None
 
     def _saver(self) -> str:
         """The lpstudio user the saving request acts as, as the REST API names it
@@ -111,7 +106,7 @@ class SavedVersions:
         if isinstance(exc, str):
             reason = exc
         elif isinstance(exc, DBAPIError):  # the database's reason, not the statement's values
-            reason = f"the store cannot be written: {_first_line(exc)}"
+            reason = f"the store cannot be written: {first_line(exc)}"
         elif isinstance(exc, LpstudioError):
             reason = exc.message + (f"; fix: {exc.fix}" if exc.fix else "")
         else:  # lpstudio's own failure: its traceback, as tornado logs a handler's
