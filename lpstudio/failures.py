@@ -36,6 +36,9 @@ PASSING_4XX = frozenset({408, 425, 429})
 #: ran out of time, whose process or kernel died. With no retry left, its report says so
 #: and names the rerun, as a connector's retryable error's does.
 TRANSIENT = frozenset({"Timeout", "WorkerLost", "DeadKernelError"})
+#: Stops at an app's limit per day (the LivePerson connector's recipients per day per
+#: channel): a retry that day meets it again, with recipients left to send or not.
+DAILY_LIMITS = frozenset({"DailyLimitReached"})
 
 
 def refused_for_good(error: dict[str, Any]) -> bool:
@@ -60,13 +63,22 @@ def left_uncertain(error: dict[str, Any]) -> bool:
     return error.get("uncertain") is True or bool(error.get("uncertain_sends"))
 
 
-def nothing_left_to_retry(error: dict[str, Any]) -> bool:
-    """Whether a retry could only send again what may have been carried out: a request in
-    doubt that no ledger guards (the http connector's POST answered 500), or a campaign
-    whose every recipient is sent, refused or in doubt (its ledger keeps a retry from
-    resending those, so the retry would only fail on them again). A campaign with
-    recipients left to send (`retryable`) is retried for them."""
-    return error.get("uncertain") is True and error.get("retryable") is not True
+def nothing_left_to_retry(error: dict[str, Any]) -> str | None:
+    """Why a retry would be in vain, or None when it may pass. A stop at a daily limit
+    (`DAILY_LIMITS`): a retry that day meets it again, whatever is left to send, and the
+    next day's run sends the rest. A request in doubt that no ledger guards (the http
+    connector's POST answered 500), or a campaign whose every recipient is sent, refused or
+    in doubt: a retry could only send again what may have been carried out (a campaign's
+    ledger keeps it from resending those, so it would only fail on them again). A campaign
+    with recipients left to send (`retryable`) is retried for them."""
+    if error.get("ename") in DAILY_LIMITS:
+        return (
+            "it stopped at a daily limit, which a retry today would meet again: run it again "
+            "tomorrow, which sends only the rest"
+        )
+    if error.get("uncertain") is True and error.get("retryable") is not True:
+        return "its request may have been carried out, and a retry would have nothing else to send"
+    return None
 
 
 def describe_trigger(job: Job) -> str:
@@ -101,9 +113,9 @@ def after_failure(studio: Studio, job: Job, now: datetime | None = None) -> int 
     it, whichever process ran or reaped it. A job an app refused for good
     (`refused_for_good`) is reported at once: a retry would be refused the same way, and
     only delay the news; so is one whose retry could only send again what may have been
-    carried out (`nothing_left_to_retry`). A job that left sends uncertain
-    (`left_uncertain`) is reported at once, whether it is retried (for what it did not
-    send) or not, and so is a cancelled one."""
+    carried out, or meet the same daily limit (`nothing_left_to_retry`). A job that left
+    sends uncertain (`left_uncertain`) is reported at once, whether it is retried (for what
+    it did not send) or not, and so is a cancelled one."""
     error = job.error or {}
     if job.trigger not in UNATTENDED:
         return None
@@ -124,12 +136,8 @@ def after_failure(studio: Studio, job: Job, now: datetime | None = None) -> int 
             job.id,
             f" (HTTP {error['status']})" if error.get("status") is not None else "",
         )
-    elif allowed and nothing_left_to_retry(error):
-        log.info(
-            "job %s is not retried: its request may have been carried out, and a retry "
-            "would have nothing else to send",
-            job.id,
-        )
+    elif allowed and (in_vain := nothing_left_to_retry(error)):
+        log.info("job %s is not retried: %s", job.id, in_vain)
     elif allowed:
         interval = float(retries.get("interval", 60))
         with studio.store.write() as s:

@@ -94,15 +94,24 @@ def _end_unanswered(s: Session, job_id: int, status: str, error: dict[str, Any] 
 
     deliveries = Delivery.__table__
     left = (deliveries.c.job_id == job_id, deliveries.c.status == "sending")
-    ledgers = list(s.scalars(select(deliveries.c.ledger).where(*left)))
-    if not ledgers:
+    day = deliveries.c.detail["day"].as_string()
+    found = s.execute(select(deliveries.c.ledger, day).where(*left)).all()
+    if not found:
         return False
-    s.execute(
-        update(deliveries)
-        .where(*left)
-        .values(status="uncertain", detail={"reason": UNANSWERED}, updated_at=utcnow())
-    )
-    ended: dict[str, Any] = {"error": _unanswered(error, ledgers)}
+    now = utcnow()
+    # Each keeps the day it was claimed (`StoreLedger`), the day it may have gone out: a
+    # daily limit counts it against that day.
+    for claimed in {row[1] for row in found}:
+        s.execute(
+            update(deliveries)
+            .where(*left, day.is_(None) if claimed is None else day == claimed)
+            .values(
+                status="uncertain",
+                detail={"reason": UNANSWERED, **({"day": claimed} if claimed else {})},
+                updated_at=now,
+            )
+        )
+    ended: dict[str, Any] = {"error": _unanswered(error, [row[0] for row in found])}
     if status == SUCCEEDED:
         ended["status"] = FAILED
         ended["error"]["uncertain"] = True
@@ -120,7 +129,9 @@ def _unanswered(error: dict[str, Any] | None, ledgers: list[str]) -> dict[str, A
         "may have gone out and are never sent again (uncertain): check them in the app"
     )
     error = dict(error or {"ename": "UnansweredSends", "evalue": "", "cell": None})
-    error["evalue"] = f"{error['evalue']}; {said}" if error.get("evalue") else said
+    # Told with what happened, before the fix that ends an `LpstudioError`'s text.
+    message, fix, how = (error.get("evalue") or "").partition("\n  fix: ")
+    error["evalue"] = "; ".join(filter(None, (message, said))) + fix + how
     error["uncertain_sends"] = count
     return error
 

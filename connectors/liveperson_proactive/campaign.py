@@ -58,9 +58,11 @@ good per request; a retry later sends the rest.
 
 A campaign stops before it would pass LivePerson's recipients per day per channel
 (`DailyLimit`): the recipients left are `not_sent`, and the job fails, not retried (a retry
-that day meets the limit again). The ledger dates what it accepts (or may have), so a run of
-the job later that day counts what its earlier runs sent today, and a run the next day sends
-the rest; other campaigns' sends that day are not counted (no ledger counts by connection).
+that day meets the limit again). The ledger dates what it accepts (or may have: each claim
+is dated, and a send whose answer never came keeps that day, however its job ended), so a
+run of the job later that day counts what its earlier runs sent today, the batch a killed
+run had out too, and a run the next day sends the rest; other campaigns' sends that day are
+not counted (no ledger counts by connection).
 """
 
 from __future__ import annotations
@@ -158,7 +160,8 @@ class DailyLimit:
         return self.limit - self.used
 
     def count_earlier(self, records: Iterable[dict[str, Any]]) -> None:
-        """Counts the ledger's records of sends accepted, or maybe, today."""
+        """Counts the ledger's records of sends accepted, or maybe, today (their `day`: an
+        unanswered one's is that of its claim, kept however its job ended)."""
         self.used += sum(
             1
             for record in records
@@ -275,6 +278,23 @@ REQUEST_REFUSALS = {
     403: "give the connection's app the Proactive Messaging permission in LivePerson",
     404: "check the connection's account id",
 }
+#: Fields LivePerson names missing ("Fields missing in request: ...") that the campaign's
+#: input gives -> that input, and how: the connector sends every other field itself.
+MISSING_FIELDS = {
+    "outboundNumber": (
+        "outbound_number",
+        "give outbound_number (the send-from number): a WhatsApp or SMS template id, unlike a "
+        "handoff, carries none",
+    ),
+}
+
+
+def _missing_input(reason: str) -> tuple[str | None, str | None]:
+    """The input and its fix when a refusal says a field of the campaign's input is missing
+    (a template id sent without `outbound_number`), else (None, None)."""
+    _, said, fields = reason.partition("Fields missing in request:")
+    named = [name.strip() for name in fields.split(",")] if said else []
+    return next((MISSING_FIELDS[name] for name in named if name in MISSING_FIELDS), (None, None))
 
 
 class RequestRefused(ConnectorError):
@@ -287,11 +307,13 @@ class RequestRefused(ConnectorError):
     def __init__(
         self, status: int, reason: str, number: int, data: dict[str, Any], result: dict[str, Any]
     ) -> None:
+        field, fix = _missing_input(reason)
         super().__init__(
             f"LivePerson refused batch {number} whole ({reason}); every batch would be "
             f"refused alike. {_stopped(result)}",
             status=status,
-            fix=REQUEST_REFUSALS[status],
+            field=field,
+            fix=fix or REQUEST_REFUSALS[status],
             result=result,
         )
 
@@ -730,13 +752,18 @@ def _send_batch(
             # value, claimed just now, is recorded as that attempt left its recipient.
             # (One a rerun running beside its job finds under way there is recorded
             # uncertain: this job never sends it, and nobody else would settle the value.)
-            before = {
-                once[a]: "uncertain" if earlier[k]["status"] == "sending" else earlier[k]["status"]
-                for a, k in asked.items()
-                if k in earlier
-            }
-            if before:
-                recipe.settle_many(before, {"reason": "sent before by an attempt of the job"})
+            # On the day that attempt sent it, or may have: the daily limit counts it there.
+            days: dict[Any, dict[str, str]] = {}
+            for a, k in asked.items():
+                record = earlier.get(k)
+                if record is not None:
+                    status = "uncertain" if record["status"] == "sending" else record["status"]
+                    days.setdefault((record.get("detail") or {}).get("day"), {})[once[a]] = status
+            for day, before in days.items():
+                dated = {"day": day} if day else {}
+                recipe.settle_many(
+                    before, {"reason": "sent before by an attempt of the job", **dated}
+                )
         if not held:
             raise NothingToSend
         return _body(data, [consumers[address] for address in fresh])

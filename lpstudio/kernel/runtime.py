@@ -104,7 +104,12 @@ class StoreLedger:
 
     def claim_many(self, keys: Sequence[str]) -> dict[str, dict[str, Any]]:
         """As `Ledger.claim_many`; a key another job claimed and still runs with (not
-        settled yet, not died) is reported `sending`, not `uncertain`: that job will say."""
+        settled yet, not died) is reported `sending`, not `uncertain`: that job will say.
+
+        A claim's detail is the UTC `day` it was made: a send whose answer never comes (its
+        process killed, its job cancelled or put back in the queue) may have gone out that
+        day, and a daily limit counts it there, as its settled sends are (their detail
+        gives the day again)."""
         from sqlalchemy import insert, select, update
 
         from ..models import Delivery
@@ -114,7 +119,9 @@ class StoreLedger:
         with self.store.write() as s:
             # By the store's clock, as its job's start: a claim is of this run of the job if
             # it is dated after that start (`_under_way`), whichever machine made either.
-            claimed = {"status": "sending", "job_id": self.job_id, "updated_at": self.store.now(s)}
+            now = self.store.now(s)
+            claimed = {"status": "sending", "job_id": self.job_id, "updated_at": now}
+            dated = {"day": now.date().isoformat()}
             rows = s.execute(
                 select(
                     table.c.key, table.c.status, table.c.detail, table.c.job_id, table.c.updated_at
@@ -148,11 +155,11 @@ class StoreLedger:
                 s.execute(
                     update(table)
                     .where(*mine, table.c.status == "rejected")
-                    .values(**claimed, detail={})
+                    .values(**claimed, detail=dated)
                 )
             known = {row.key for row in rows}
             new = [
-                {"ledger": self.ledger, "key": key, "detail": {}, **claimed}
+                {"ledger": self.ledger, "key": key, "detail": dated, **claimed}
                 for key in keys
                 if key not in known
             ]
