@@ -16,7 +16,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from functools import cached_property, lru_cache
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import jsonschema
 import nbformat
@@ -27,6 +27,9 @@ from referencing.jsonschema import DRAFT202012
 from .connections import NAME_PATTERN
 from .errors import InputError, LpstudioError, NotFoundError, RecipeError
 from .parameters import Parameter, build_schema, inspect_parameters
+
+if TYPE_CHECKING:
+    from .sdk import Connector
 
 #: The keys each trigger kind reads (the scheduler, the poll and webhook triggers, the
 #: callable endpoints): any other is refused, as a misspelt one would be ignored without a
@@ -389,6 +392,7 @@ class Recipe:
         self._check_refinements()
         self._check_picklists()
         self._check_connector_types()
+        self._check_trigger_name()
         self._check_trigger_schemas()
         if self.trigger_kind == "schedule":
             self._check_schedule()
@@ -439,21 +443,88 @@ class Recipe:
     def _no_slot(self, where: str, slot: str) -> RecipeError:
         """The refusal of `where` in the metadata naming `slot`, no connection slot of the
         recipe: no connection could ever be bound to it."""
-        slots = self.metadata.get("connections", {})
         return RecipeError(
             f"recipe {self.name}: {where} '{slot}' is no connection slot of the recipe",
             field=where,
-            fix="name one of the recipe's connection slots: "
-            + (", ".join(slots) or "(none yet: declare it in metadata.lpstudio.connections)"),
+            fix=self._name_a_slot(),
+        )
+
+    def _name_a_slot(self) -> str:
+        """The fix of a trigger or pick list that names no slot of the recipe."""
+        slots = self.metadata.get("connections", {})
+        return "name one of the recipe's connection slots: " + (
+            ", ".join(slots) or "(none yet: declare it in metadata.lpstudio.connections)"
         )
 
     def _check_trigger_connection(self) -> None:
         """A trigger's connection must be a slot of the recipe: a webhook recipe would
         otherwise start and refuse every delivery (503), and a poll one be refused only at
-        Start, after runs by hand that seemed fine."""
-        slot = self.metadata.get("trigger", {}).get("connection")
+        Start, after runs by hand that seemed fine. A poll needs one, and so does a webhook
+        that names a trigger: without it the name was ignored and unsigned deliveries taken."""
+        trigger = self.metadata.get("trigger", {})
+        slot, kind = trigger.get("connection"), self.trigger_kind
         if slot and slot not in self.metadata.get("connections", {}):
             raise self._no_slot("metadata.lpstudio.trigger.connection", slot)
+        if slot or not (kind == "poll" or (kind == "webhook" and trigger.get("trigger"))):
+            return
+        why = (
+            "nothing could be polled"
+            if kind == "poll"
+            else f"its trigger '{trigger['trigger']}' would be ignored and unsigned deliveries "
+            "taken"
+        )
+        raise RecipeError(
+            f"recipe {self.name}: its {kind} trigger names no connection slot "
+            f"(metadata.lpstudio.trigger.connection), so {why}",
+            field="metadata.lpstudio.trigger.connection",
+            fix=self._name_a_slot()
+            + ("" if kind == "poll" else "; or remove 'trigger' to take unsigned deliveries"),
+        )
+
+    def _check_trigger_name(self) -> None:
+        """A poll or webhook trigger must be one its slot's connector offers: it was
+        refused only at Start, a poll or a delivery, with a fix to bind another connection,
+        which the slot's type forbids. A connector not found here (a stored version, one
+        that does not load) is left to where the recipe runs, as `_check_connector_types`
+        leaves it; a poll that names no trigger is refused all the same."""
+        trigger, kind = self.metadata.get("trigger", {}), self.trigger_kind
+        slot, where = trigger.get("connection"), "metadata.lpstudio.trigger.trigger"
+        if kind not in ("poll", "webhook") or not slot:
+            return
+        name = trigger.get("trigger", "webhook" if kind == "webhook" else "")  # as read
+        connectors = self._connectors()
+        connector = connectors.get(self.metadata["connections"][slot]["type"])
+        if name and (connector is None or name in _triggers_of(connector, kind)):
+            return
+        if not name:
+            said = f"its poll trigger names no trigger of its connector ({where})"
+        elif "trigger" not in trigger:
+            said = (
+                f"its webhook trigger names no trigger, and the {connector.name} connector "
+                f"(slot {slot}) has no webhook trigger '{name}', the one read then"
+            )
+        else:
+            said = (
+                f"{where} '{name}' is no {kind} trigger of the {connector.name} connector "
+                f"(slot {slot})"
+            )
+        raise RecipeError(
+            f"recipe {self.name}: {said}",
+            field=where,
+            fix=_trigger_fix(connectors, connector, kind, slot)
+            if connector is not None
+            else f"name in {where} a poll trigger of the connector of slot {slot} "
+            "(`lpstudio connectors` lists them)",
+        )
+
+    def _connectors(self) -> dict[str, Connector]:
+        """The connectors that load where the recipe is (bundled, installed and its
+        workspace's own); none for a recipe read without its file."""
+        if self.path is None:
+            return {}
+        from .registry import load_connectors  # here: loading connectors imports their code
+
+        return load_connectors(_workspace_of(self.path, self.name))
 
     def _check_connector_types(self) -> None:
         """Each slot's connector type must be one lpstudio has (bundled, installed or the
@@ -651,6 +722,27 @@ class Recipe:
     def canonical_json(self) -> str:
         """The notebook's content in a stable form, for content-addressed versions."""
         return json.dumps(self.notebook, sort_keys=True, ensure_ascii=False, indent=1)
+
+
+def _triggers_of(connector: Connector, kind: str) -> dict[str, Any]:
+    """The connector's triggers a trigger of `kind` (poll or webhook) may name."""
+    return connector.poll_triggers if kind == "poll" else connector.webhook_triggers
+
+
+def _trigger_fix(
+    connectors: dict[str, Connector], connector: Connector, kind: str, slot: str
+) -> str:
+    """How to name a trigger of `kind` that `slot`'s connector offers; when it offers
+    none, the slot's type must change (no connection of its type could ever do)."""
+    offered = _triggers_of(connector, kind)
+    if offered:
+        return f"name one of the {kind} triggers of {connector.name}: {', '.join(offered)}"
+    types = sorted(c.name for c in connectors.values() if _triggers_of(c, kind))
+    return (
+        f"the {connector.name} connector has no {kind} trigger: give slot {slot} a type that "
+        f"has one ({', '.join(types) or 'none is installed'}) in "
+        f"metadata.lpstudio.connections.{slot}.type, or use another trigger kind"
+    )
 
 
 def _workspace_of(path: Path, name: str) -> Path | None:

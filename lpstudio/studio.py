@@ -24,7 +24,7 @@ from sqlalchemy import select, update
 
 from . import strictjson
 from .api_clients import ApiClients
-from .connections import Connections, bind_connections, check_bound_exist
+from .connections import ConnectionInfo, Connections, bind_connections, check_bound_exist
 from .endpoints import check_call_timeout, endpoint_path, holder, serving
 from .errors import ConflictError, InputError, LpstudioError, RecipeError, WorkspaceError
 from .executor import Executor, executor_for
@@ -339,6 +339,37 @@ def _error_kind(error: dict[str, Any] | None) -> dict[str, Any] | None:
     if not error:
         return None
     return {key: error[key] for key in ("ename", "cell", "execution_count") if key in error}
+
+
+def _restored_choice(
+    slots: dict[str, dict[str, Any]],
+    then: dict[str, str],
+    chosen: dict[str, str],
+    available: list[ConnectionInfo],
+) -> dict[str, str]:
+    """The connections to save for a restored version that ran with `then` (the one each
+    slot resolved to), `chosen` being those saved now. A version does not say whether a
+    slot was chosen or automatic: one that resolves now as it did then keeps the current
+    choice (an automatic one stays so), one the automatic choice now fills as it did then
+    becomes automatic, and any other is chosen as it was; one the version has none for was
+    automatic, and is again."""
+
+    def resolved(slot: str, choice: dict[str, str]) -> str | None:
+        if slot not in slots:
+            return None
+        try:
+            return bind_connections({slot: slots[slot]}, choice, available, ready=False)[slot]
+        except InputError:  # none fits: nothing it could resolve to now
+            return None
+
+    kept = {}
+    for slot, connection in then.items():
+        if connection == resolved(slot, chosen):
+            if slot in chosen:
+                kept[slot] = chosen[slot]
+        elif connection != resolved(slot, {}):
+            kept[slot] = connection
+    return kept
 
 
 class Studio:
@@ -866,9 +897,10 @@ class Studio:
         ]
 
     def restore(self, ref: str | os.PathLike[str], version: str) -> dict[str, Any]:
-        """Writes an old version's notebook and settings back as the recipe's current ones.
-        Versions are content-addressed, so the restored content keeps that version's id. It
-        is how a recipe whose notebook broke is mended, so the notebook is not loaded."""
+        """Writes an old version's notebook and parameters back as the recipe's current
+        ones, and its connections as `_restored_choice` chooses them. Versions are
+        content-addressed, so the restored content keeps that version's id. It is how a
+        recipe whose notebook broke is mended, so the notebook is not loaded first."""
         path, name = self.recipe_file(ref)
         if len(version) < 4:  # as the REST API's schema says: two letters pick by luck
             raise InputError(
@@ -890,25 +922,59 @@ class Studio:
         tmp = path.with_name(f".{path.name}.restore")
         tmp.write_text(content)
         os.replace(tmp, path)
-        update_settings(self.store, name, lambda saved: {**saved, **chosen["settings"]}, self.user)
+        then = chosen["settings"]
+        try:
+            slots = self.recipe(name).metadata.get("connections", {})
+        except LpstudioError:  # its version's settings are the ones saved (`_keep_current`)
+            slots = None
+        available = self.connections.list()  # read before the write lock (`update_settings`)
+
+        def restored(saved: dict[str, Any]) -> dict[str, Any]:
+            connections = then.get("connections", {})
+            if slots is not None:
+                connections = _restored_choice(
+                    slots, connections, saved.get("connections", {}), available
+                )
+            return {**saved, "parameters": then.get("parameters", {}), "connections": connections}
+
+        update_settings(self.store, name, restored, self.user)
+        # The version restored is the newest again: `versions` lists the current one first.
+        self.store.snapshot(name, content, then, self.user, saved=True)
         self.store.audit(self.user, "restore", name, version=chosen["id"], kept=kept)
-        return {**chosen, "kept": kept}
+        return {**chosen, "recipe": name, "kept": kept}
 
     def _keep_current(self, path: Path, name: str) -> str | None:
         """Snapshots the recipe as it is before a restore writes over it: versions are made
-        by runs, starts and saves, so edits saved since the last were lost for good. A
+        by runs, starts and saves, so edits saved since the last were lost for good. Its
+        settings are stored as a run stores them (each slot's connection as it resolves),
+        and content a version holds already is that version, also one whose settings are
+        stored as saved (a settings save's): content unchanged since makes no other. A
         notebook that no longer loads is kept as its file's text (restoring that version
-        writes the same text back); an unreadable file, as nothing."""
+        writes the same text back) with its saved settings; an unreadable file, as
+        nothing."""
         saved = saved_settings(self.store, name)
-        settings = {key: saved.get(key, {}) for key in ("parameters", "connections")}
+        as_saved = {key: saved.get(key, {}) for key in ("parameters", "connections")}
         try:
-            content = self.recipe(name).canonical_json
+            recipe = self.recipe(name)
         except LpstudioError:
             try:
-                content = path.read_text()
+                text = path.read_text()
             except (OSError, UnicodeDecodeError):
                 return None
-        return self.store.snapshot(name, content, settings, self.user)
+            return self.store.snapshot(name, text, as_saved, self.user)
+        try:
+            resolved = self.settings(recipe)
+        except LpstudioError:  # settings that cannot run yet: as saved, as a save keeps them
+            resolved = saved
+        as_run = {key: resolved.get(key, {}) for key in ("parameters", "connections")}
+        content = recipe.canonical_json
+        for version in self.versions(name):
+            if (
+                version["settings"] == as_saved
+                and self.store.version_notebook(version["id"]) == content
+            ):
+                return str(version["id"])
+        return self.store.snapshot(name, content, as_run, self.user)
 
     def _retention(self, older_than_days: float | None) -> tuple[float, datetime]:
         """The retention period in days (the workspace's `jobs.retention_days` unless given)

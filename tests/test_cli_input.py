@@ -7,6 +7,7 @@ import time
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -113,7 +114,25 @@ def test_rerunning_a_job_that_does_not_exist_names_it_without_a_warning(ws: Path
 
 # -- the trigger event of a run ------------------------------------------------------------
 
-BATCH = {"title": "batch", "trigger": {"kind": "poll", "batch_size": 10}}
+#: A poll trigger of a CSV file's rows: no app to ask, and its connection is added at once.
+POLLED = {"kind": "poll", "connection": "rows", "trigger": "new_rows"}
+
+
+def write_polled(
+    ws: Path, name: str, cells: tuple[str, ...] = ("print(x)",), **trigger: Any
+) -> None:
+    """A poll recipe, and the connection its slot needs (a poll names one)."""
+    with Studio.open(ws, user="alice") as studio:
+        if not studio.connections.list():
+            studio.connections.add("rows", "csv_file", {"path": "data/in.csv"}, "alice")
+    metadata = {
+        "title": name,
+        "trigger": {**POLLED, **trigger},
+        "connections": {"rows": {"type": "csv_file"}},
+    }
+    write_recipe(ws, name, cells=cells, metadata=metadata)
+
+
 EVENT_CELL = "import lpstudio.kernel as lp\nlp.set_result({'records': len(lp.event)})"
 
 
@@ -231,7 +250,7 @@ def test_the_python_api_refuses_an_event_that_is_not_an_object(ws: Path, event: 
 
 
 def test_a_batch_recipe_takes_a_list_of_records_and_refuses_a_single_one(ws: Path, cli) -> None:
-    write_recipe(ws, "p/batch", cells=(EVENT_CELL,), metadata=BATCH)
+    write_polled(ws, "p/batch", cells=(EVENT_CELL,), batch_size=10)
     single = cli("run", "p/batch", "--event", '{"phone": "+14155550100"}')
     assert single.exit_code == 2, single.output
     assert "--event must be a JSON list of objects" in single.stderr
@@ -366,7 +385,7 @@ def test_every_time_the_cli_prints_is_in_the_zone_jobs_prints_in(ws: Path, cli, 
     # `jobs` printed local times, while `show`, `versions`, `audit` and `settings` printed
     # UTC: a `--since` copied from one of them meant another moment.
     job_id = finished_job(ws, minutes_ago=0)
-    write_recipe(ws, "p/done", metadata={"title": "done", "trigger": {"kind": "poll"}})
+    write_polled(ws, "p/done")
     assert cli("settings", "p/done", "--since", "2026-11-29T09:00").exit_code == 0
     with Studio.open(ws, user="alice") as studio:
         created = studio.job(job_id).created_at
@@ -395,7 +414,7 @@ def test_a_since_is_refused_for_a_recipe_that_does_not_poll_and_when_empty(
     """It was saved and shown for a manual recipe, which never reads it; and an empty one
     was taken for no option at all (the REST API refuses both)."""
     write_recipe(ws, "p/manual")
-    write_recipe(ws, "p/poll", metadata={"title": "poll", "trigger": {"kind": "poll"}})
+    write_polled(ws, "p/poll")
     result = cli("settings", recipe, "--since", since, "--json")
     assert result.exit_code == 2, result.output
     assert json.loads(result.stdout)["error"]["field"] == field
@@ -446,14 +465,14 @@ def test_a_bad_moment_is_refused_by_its_options_name(
     ws: Path, cli, args: list[str], option: str
 ) -> None:
     # The studio named it `since`, an option neither command has.
-    write_recipe(ws, "p/poll", metadata={"title": "poll", "trigger": {"kind": "poll"}})
+    write_polled(ws, "p/poll")
     result = cli(*args, "--json")
     assert result.exit_code == 2, result.output
     error = json.loads(result.stdout)["error"]
     assert error["field"] == option and error["message"].startswith(f"{option} '"), error
     assert json.loads(cli("settings", "p/poll", "--json").stdout) == {
         "parameters": {},
-        "connections": {},
+        "connections": {"rows": "rows"},
     }
 
 
@@ -461,7 +480,7 @@ def test_a_bad_moment_is_refused_by_its_options_name(
 def test_a_since_in_the_future_is_quoted_as_it_was_typed(ws: Path, cli, typed: str) -> None:
     """It was quoted as the ISO time the command line made of it in the machine's zone
     ('2099-01-01T00:00:00+00:00'), not as the user typed it."""
-    write_recipe(ws, "p/poll", metadata={"title": "poll", "trigger": {"kind": "poll"}})
+    write_polled(ws, "p/poll")
     for command, option in (("settings", "--since"), ("start", "--reset-since")):
         result = cli(command, "p/poll", option, typed, "--json")
         assert result.exit_code == 2, result.output

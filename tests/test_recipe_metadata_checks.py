@@ -1,6 +1,7 @@
 """`metadata.lpstudio` is checked when a recipe is read: metadata that is no object, a
 trigger key its kind does not read, a trigger naming a slot the recipe does not declare, a
-slot of a connector type lpstudio lacks, or a slot name no connection could have is refused
+poll or webhook trigger its slot's connector does not offer (or naming no slot), a slot of a
+connector type lpstudio lacks, or a slot name no connection could have is refused
 naming the field and the fix, and `lpstudio recipes` lists the recipe as broken and the
 others as usual."""
 
@@ -170,6 +171,60 @@ def test_a_trigger_naming_a_slot_the_recipe_does_not_declare_is_refused(
     assert job_rows(ws) == 0
 
 
+# -- the trigger a poll or webhook recipe reads -------------------------------------------
+
+SHOP = "new_or_updated_abandoned_checkout"  # the Shopify connector's only poll trigger
+
+
+@pytest.mark.parametrize(
+    ("trigger", "field", "fixed_by"),
+    [
+        ({"kind": "poll", "trigger": SHOP}, "connection", "shop"),
+        ({"kind": "poll", "connection": "shop"}, "trigger", SHOP),
+        ({"kind": "poll", "connection": "shop", "trigger": SHOP[:-2] + "ot"}, "trigger", SHOP),
+        # The LivePerson connector has no poll trigger: no connection could fill the slot.
+        ({"kind": "poll", "connection": "lp", "trigger": SHOP}, "trigger", "csv_file, shopify"),
+        # Unsigned deliveries were taken, the trigger's name ignored.
+        ({"kind": "webhook", "trigger": "x"}, "connection", "hook"),
+        ({"kind": "webhook", "connection": "hook", "trigger": "webook"}, "trigger", "webhook"),
+        ({"kind": "webhook", "connection": "shop", "trigger": SHOP}, "trigger", "http"),
+    ],
+)
+def test_a_trigger_its_slot_s_connector_does_not_offer_is_refused(
+    ws: Path, cli: Any, trigger: dict[str, Any], field: str, fixed_by: str
+) -> None:
+    """Each was listed fine, and refused only at run, start, poll or delivery, some with a
+    fix (bind another connection) that the slot's type made impossible."""
+    slots = {
+        "shop": {"type": "shopify"},
+        "lp": {"type": "liveperson_proactive"},
+        "hook": {"type": "http"},
+    }
+    write_recipe(ws, "lab/x", metadata={"title": "x", "trigger": trigger, "connections": slots})
+    where = f"metadata.lpstudio.trigger.{field}"
+    problem = listed(cli)["lab/x.ipynb"]["problem"]
+    assert problem is not None and where in problem, problem
+    for command in ("run", "start"):
+        error = refused(cli, command, "lab/x")
+        assert error["field"] == where and fixed_by in error["fix"], error
+        assert "bind the slot to a connection" not in error["fix"], error
+    assert job_rows(ws) == 0
+
+
+def test_a_poll_trigger_of_the_workspace_s_own_connector_is_checked_too(ws: Path, cli: Any) -> None:
+    (ws / "connectors").mkdir()
+    (ws / "connectors" / "acme.py").write_text(ACME + ACME_POLL)
+    for name, polled in (("lab/good", "new_lead"), ("lab/typo", "new_leed")):
+        trigger = {"kind": "poll", "connection": "crm", "trigger": polled}
+        slots = {"crm": {"type": "acme"}}
+        write_recipe(ws, name, metadata={"title": name, "trigger": trigger, "connections": slots})
+    rows = listed(cli)
+    assert rows["lab/good.ipynb"]["problem"] is None
+    error = refused(cli, "run", "lab/typo")
+    assert error["field"] == "metadata.lpstudio.trigger.trigger", error
+    assert "'new_leed'" in error["message"] and "new_lead" in error["fix"], error
+
+
 # -- connection slots ----------------------------------------------------------------------
 
 #: A workspace's own connector (`connectors/acme.py`), which only that workspace has.
@@ -177,6 +232,14 @@ ACME = """
 from lpstudio.sdk import Connector, Field
 
 connector = Connector("acme", title="Acme", fields=[Field("base_url", "API base URL", type="url")])
+"""
+#: A poll trigger of that connector.
+ACME_POLL = """
+from lpstudio.sdk import Page
+
+@connector.poll_trigger("new_lead", title="New lead", key=lambda lead: str(lead["id"]))
+def new_lead(conn, since, cursor):
+    return Page([])
 """
 
 

@@ -543,7 +543,11 @@ def test_the_lab_recovers_from_a_failed_page_and_never_acts_on_stale_settings(
         "lab/polled",
         metadata={
             "title": "lab/polled",
-            "trigger": {"kind": "poll", "connection": "shop", "trigger": "abandoned_checkouts"},
+            "trigger": {
+                "kind": "poll",
+                "connection": "shop",
+                "trigger": "new_or_updated_abandoned_checkout",
+            },
             "connections": {"shop": {"type": "shopify"}},
         },
     )

@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
-from lpstudio.errors import InputError
+from lpstudio.errors import InputError, RecipeError
 from lpstudio.registry import get_connector
 from lpstudio.sdk import Connector, Field
 from lpstudio.studio import Studio
@@ -187,18 +187,23 @@ def test_a_hook_whose_trigger_is_not_the_connectors_takes_no_delivery(
     ws: Path, trigger: dict[str, str], field: str
 ) -> None:
     """Either was read as the http connector's generic webhook, unsigned: a typo in the
-    trigger's name let any delivery in."""
+    trigger's name let any delivery in. Such a recipe is refused when read now, and one
+    started before its notebook broke refuses every delivery."""
     _connector_file(ws, "acmehook")
     _hook_recipe(ws, "crm/hook", "hooks", "acmehook", "lead_created")
     recipe = ws / "projects/crm/hook.ipynb"
-    notebook = json.loads(recipe.read_text())
-    notebook["metadata"]["lpstudio"]["trigger"].update(trigger)
-    recipe.write_text(json.dumps(notebook))
     with Studio.open(ws, user="alice") as studio:
         studio.connections.add("hooks", "acmehook", {"signing_secret": HOOK_SECRET}, "alice")
-        with pytest.raises(InputError) as refused:
+        studio.start("crm/hook.ipynb")
+        notebook = json.loads(recipe.read_text())
+        notebook["metadata"]["lpstudio"]["trigger"].update(trigger)
+        recipe.write_text(json.dumps(notebook))
+        with pytest.raises(RecipeError) as broken:
+            studio.recipe("crm/hook.ipynb")
+        assert broken.value.field == f"metadata.lpstudio.{field}"
+        with pytest.raises(RecipeError) as refused:
             studio.receive_webhook(studio.webhook_id("crm/hook.ipynb"), {}, b'{"email": "e"}')
-        assert refused.value.field == field
+        assert refused.value.field == "recipe" and broken.value.message in refused.value.message
         assert studio.jobs() == []
 
 

@@ -317,7 +317,8 @@ def restore(recipe: str, version: str, workspace: Path | None, as_json: bool) ->
         recipe = _typed_recipe(studio, recipe)
         restored = studio.restore(recipe, version)
     kept = restored["kept"]
-    said = f"restored {recipe} to version {restored['id'][:12]}"
+    name = restored["recipe"]  # by its name under projects/, as `versions` takes it
+    said = f"restored {name} to version {restored['id'][:12]}"
     if kept and kept != restored["id"]:
-        said += f"; as it was, it is version {kept[:12]} (`lpstudio restore {recipe} {kept[:12]}`)"
+        said += f"; as it was, it is version {kept[:12]} (`lpstudio restore {name} {kept[:12]}`)"
     _echo_or_json(as_json, restored, said)
