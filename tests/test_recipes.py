@@ -531,7 +531,8 @@ def test_a_restore_keeps_the_recipe_as_it_was_as_a_version_it_can_go_back_to(
     )
     code, versions = run_json("versions", "p/edited", "--workspace", str(ws))
     assert code == 0 and len(versions) == 3, versions
-    broken = versions[0]["id"]
+    assert versions[0]["id"] == first["version"]  # the one restored, listed newest again
+    (broken,) = [v["id"] for v in versions if v["id"] not in (first["version"], kept)]
     assert run_cli("restore", "p/edited", broken[:12], "--workspace", str(ws)).returncode == 0
     assert path.read_text() == '{"half": '
 
