@@ -15,6 +15,8 @@ import pytest
 
 from lpstudio.sandbox import SandboxSettings
 
+from .test_sandbox import campaign
+
 ACCOUNT = "12345678"
 TOKEN_PATH = f"/sentinel/api/account/{ACCOUNT}/app/token?v=1.0&grant_type=client_credentials"
 CAMPAIGN_PATH = f"/api/v2/account/{ACCOUNT}/campaign"
@@ -32,17 +34,6 @@ def bearer(control: httpx.Client) -> dict[str, str]:
     answer = control.post(TOKEN_PATH, data=credentials)
     assert answer.status_code == 200, answer.text
     return {"Authorization": f"Bearer {answer.json()['access_token']}"}
-
-
-def campaign(consumers: list[dict[str, Any]], **fields: Any) -> dict[str, Any]:
-    body = {
-        "campaignName": "Spring sale",
-        "skill": "sales",
-        "templateId": "H1000000001",
-        "consent": True,
-        "consumers": consumers,
-    }
-    return {**body, **fields}
 
 
 def person(channel: str, number: str, *values: str) -> dict[str, Any]:

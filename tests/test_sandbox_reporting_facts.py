@@ -14,6 +14,9 @@ from typing import Any
 import httpx
 import pytest
 
+from .test_sandbox import campaign
+from .test_sandbox_campaign_facts import person
+
 ACCOUNT = "12345678"
 TOKEN_PATH = f"/sentinel/api/account/{ACCOUNT}/app/token?v=1.0&grant_type=client_credentials"
 CAMPAIGN_PATH = f"/api/v2/account/{ACCOUNT}/campaign"
@@ -36,22 +39,6 @@ def delivering(control: httpx.Client) -> None:
     changes = {"campaign_progress_seconds": 0, "sms_window_start_hour": 0}
     answer = control.patch("/_sandbox/settings", json={**changes, "sms_window_end_hour": 24})
     assert answer.status_code == 200, answer.text
-
-
-def campaign(consumers: list[dict[str, Any]], **fields: Any) -> dict[str, Any]:
-    body = {
-        "campaignName": "Spring sale",
-        "skill": "sales",
-        "templateId": "H1000000001",
-        "consent": True,
-        "consumers": consumers,
-    }
-    return {**body, **fields}
-
-
-def person(channel: str, number: str, *values: str) -> dict[str, Any]:
-    variables = {str(index): value for index, value in enumerate(values, start=1)}
-    return {"consumerContent": {channel: number}, "variables": variables}
 
 
 def send(control: httpx.Client, auth: dict[str, str], body: dict[str, Any]) -> dict[str, Any]:
