@@ -123,7 +123,9 @@ def test_a_rerun_after_a_run_stopped_mid_request_stops_at_the_daily_limit(
         rerun = studio.rerun(stopped.id)
 
     assert rerun.error["ename"] == "DailyLimitReached", rerun.error
-    assert accepted_by_the_sandbox(control) == CAP
+    # The batch out may have reached LivePerson or not (killed in flight): either way it
+    # counts, and nothing is sent past the cap (7 were).
+    assert CAP - PER_REQUEST <= accepted_by_the_sandbox(control) <= CAP
     result = rerun.result
     earlier = sum(e["recipients"] for e in result["already_sent"] + result["uncertain"])
     assert result["accepted"] == CAP - earlier, result
@@ -152,7 +154,9 @@ def test_a_job_run_again_after_its_scheduler_stopped_mid_request_stops_at_the_da
         assert [j.id for j in studio.jobs(recipe=f"{RECIPE}.ipynb")] == [job.id]  # no retry
 
     assert ended.error["ename"] == "DailyLimitReached", ended.error
-    assert accepted_by_the_sandbox(control) == CAP
+    # The batch out may have reached LivePerson or not (killed in flight): either way it
+    # counts, and nothing is sent past the cap (7 were).
+    assert CAP - PER_REQUEST <= accepted_by_the_sandbox(control) <= CAP
     message, fix = ended.error["evalue"].split("\n  fix: ")
     assert message.endswith("are never sent again (uncertain): check them in the app"), message
     assert fix.startswith("send the rest tomorrow (UTC)"), fix

@@ -193,7 +193,9 @@ def test_keyboard_interrupt_in_the_last_cell_cancels_the_job(ws: Path, tmp_path:
         signal.signal(signal.SIGINT, before)
     assert job.status == "cancelled", job.error
     assert job.error["evalue"] == "cancelled by SIGINT" and job.error["cell"] == 1, job.error
-    assert job.error["execution_count"] == 2, job.error  # In [2] marks it, as an exception's
+    # In [2] marks it, as an exception's, once the client had the kernel's word that the cell
+    # started; a Ctrl-C may beat that word to the client (seen under CI's load): then none.
+    assert job.error["execution_count"] in (2, None), job.error
     assert (job.cells_done, job.cells_total) == (1, 2)  # the parameters cell; not the last
 
 
