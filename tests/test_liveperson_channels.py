@@ -6,7 +6,7 @@ loopback. What was really sent is read back from the sandbox's control API.
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -16,41 +16,18 @@ from lpstudio.client import ConnectionClient
 from lpstudio.errors import InputError
 from lpstudio.kernel.runtime import StoreLedger
 from lpstudio.registry import get_connector
-from lpstudio.sandbox import Sandbox
-from lpstudio.sdk import Connection, ConnectorError, Ledger, MemoryLedger
+from lpstudio.sdk import Connection, ConnectorError, Ledger
 from lpstudio.studio import Studio
 
-ACCOUNT = "12345678"
+from . import test_liveperson
+
 #: The sandbox's WhatsApp handoff with SMS as fallback: {{1}} a name, {{2}} an order.
 MULTI = "H1000000002"
 CAP = "recipients_per_day_per_channel"
 
 
-@pytest.fixture
-def connect(sandbox: Sandbox) -> Iterator[Callable[..., Connection]]:
-    opened: list[Connection] = []
-
-    def make(*, ledger: Ledger | None = None, dry_run: bool = False, **config: Any) -> Connection:
-        values = {
-            "account_id": ACCOUNT,
-            "client_id": "sandbox-client",
-            "client_secret": "sandbox-secret",
-            "base_url": sandbox.url,
-            **config,
-        }
-        conn = Connection(
-            "lp",
-            get_connector("liveperson_proactive"),
-            values,
-            dry_run=dry_run,
-            ledger=ledger if ledger is not None else MemoryLedger(),
-        )
-        opened.append(conn)
-        return conn
-
-    yield make
-    for conn in opened:
-        conn.close()
+#: test_liveperson's connections to the sandbox (one fixture, not a copy of it).
+connect = test_liveperson.connect
 
 
 def customer(n: int, **fields: Any) -> dict[str, Any]:
