@@ -36,9 +36,6 @@ PASSING_4XX = frozenset({408, 425, 429})
 #: ran out of time, whose process or kernel died. With no retry left, its report says so
 #: and names the rerun, as a connector's retryable error's does.
 TRANSIENT = frozenset({"Timeout", "WorkerLost", "DeadKernelError"})
-#: Stops at an app's limit per day (the LivePerson connector's recipients per day per
-#: channel): a retry that day meets it again, with recipients left to send or not.
-DAILY_LIMITS = frozenset({"DailyLimitReached"})
 
 
 def refused_for_good(error: dict[str, Any]) -> bool:
@@ -64,14 +61,15 @@ def left_uncertain(error: dict[str, Any]) -> bool:
 
 
 def nothing_left_to_retry(error: dict[str, Any]) -> str | None:
-    """Why a retry would be in vain, or None when it may pass. A stop at a daily limit
-    (`DAILY_LIMITS`): a retry that day meets it again, whatever is left to send, and the
+    """Why a retry would be in vain, or None when it may pass. A stop at an app's limit per
+    day (a `ConnectorError` with `not_today`: the LivePerson connector's recipients per day
+    per channel): a retry that day meets it again, whatever is left to send, and the
     next day's run sends the rest. A request in doubt that no ledger guards (the http
     connector's POST answered 500), or a campaign whose every recipient is sent, refused or
     in doubt: a retry could only send again what may have been carried out (a campaign's
     ledger keeps it from resending those, so it would only fail on them again). A campaign
     with recipients left to send (`retryable`) is retried for them."""
-    if error.get("ename") in DAILY_LIMITS:
+    if error.get("not_today") is True:
         return (
             "it stopped at a daily limit, which a retry today would meet again: run it again "
             "tomorrow, which sends only the rest"

@@ -409,8 +409,9 @@ class NotebookWriter:
             status = found.get("status")
             if isinstance(status, int) and not isinstance(status, bool):
                 details["status"] = status
-            if isinstance(found.get("uncertain"), bool):
-                details["uncertain"] = found["uncertain"]
+            for flag in ("uncertain", "not_today"):
+                if isinstance(found.get(flag), bool):
+                    details[flag] = found[flag]
         return details
 
 

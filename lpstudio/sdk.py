@@ -156,6 +156,7 @@ class ConnectorError(LpstudioError):
     again may help, and `uncertain` that it may have been carried out (a POST answered 500
     or not at all): a job failing on such an error is not retried either, as its retry
     would send the request again (`lpstudio.kernel.errors`, `lpstudio.failures`).
+    `not_today` says the app's limit per day stopped it: a retry that day meets it again.
 
     `result` is what an action did before it failed (a campaign's accounting of every
     recipient): in a job it becomes the job's result, so a failed job still tells what was
@@ -171,12 +172,14 @@ class ConnectorError(LpstudioError):
         fix: str | None = None,
         result: dict[str, Any] | None = None,
         uncertain: bool = False,
+        not_today: bool = False,
     ):
         super().__init__(message, field=field, fix=fix)
         self.retryable = retryable
         self.status = status
         self.result = result
         self.uncertain = uncertain
+        self.not_today = not_today
 
 
 @dataclass(frozen=True)

@@ -154,6 +154,7 @@ def test_a_job_run_again_after_its_scheduler_stopped_mid_request_stops_at_the_da
         assert [j.id for j in studio.jobs(recipe=f"{RECIPE}.ipynb")] == [job.id]  # no retry
 
     assert ended.error["ename"] == "DailyLimitReached", ended.error
+    assert ended.error["not_today"] is True  # what keeps it from being retried
     # The batch out may have reached LivePerson or not (killed in flight): either way it
     # counts, and nothing is sent past the cap (7 were).
     assert CAP - PER_REQUEST <= accepted_by_the_sandbox(control) <= CAP
@@ -181,6 +182,7 @@ def test_a_daily_limit_stop_with_nothing_in_doubt_is_not_retried_either(
         "day on sms",
         "retryable": False,
         "uncertain": False,
+        "not_today": True,
     }
     with Studio.open(ws, user="alice") as studio:
         job = queue_unattended(studio, "p/capped")

@@ -203,6 +203,7 @@ class DailyLimitReached(ConnectorError):
             f"{DAILY_LIMIT} on the connection",
             result=result,
             uncertain=uncertain > 0,
+            not_today=True,
         )
 
 

@@ -1,11 +1,11 @@
 """Whether a job's failure is worth a retry, told from inside its kernel.
 
 papermill reports a failing cell by its error's text (ename, evalue, traceback), which
-loses what a `ConnectorError` knows: whether trying again may help (`retryable`) and the
-HTTP `status`, which together tell a refusal for good (`failures.refused_for_good`). After
-a cell that raised one, the kernel publishes them as display data of the MIME type
-`ERROR_MIME`, beside the unchanged traceback; the runner adds them to the job's error, and
-a job the app refused for good is not retried.
+loses what a `ConnectorError` knows: whether trying again may help (`retryable`; not
+before tomorrow: `not_today`) and the HTTP `status`, which together tell a refusal for
+good (`failures.refused_for_good`). After a cell that raised one, the kernel publishes
+them as display data of the MIME type `ERROR_MIME`, beside the unchanged traceback; the
+runner adds them to the job's error, and a job the app refused for good is not retried.
 """
 
 from __future__ import annotations
@@ -40,6 +40,8 @@ def publish_connector_error(result: ExecutionResult | None) -> None:
 
     status = f"HTTP {error.status}" if error.status is not None else "no HTTP status"
     verdict = "a retry may pass" if error.retryable else "not to be sent again as it was"
+    if error.not_today:
+        verdict = "stopped at a limit per day: not retried today"
     if error.uncertain:
         verdict = "it may have been carried out: neither sent again nor retried"
     publish_display_data(
@@ -48,6 +50,7 @@ def publish_connector_error(result: ExecutionResult | None) -> None:
                 "retryable": bool(error.retryable),
                 "status": error.status,
                 "uncertain": bool(error.uncertain),
+                "not_today": bool(error.not_today),
             },
             "text/plain": f"lpstudio: {verdict} ({status})",
         }
