@@ -127,15 +127,18 @@ def after_failure(studio: Studio, job: Job, now: datetime | None = None) -> int 
     except LpstudioError:  # the recipe is gone or broken: no retry, but say so
         retries = {}
     allowed = job.attempt <= int(retries.get("count", 0))
+    next_step = None
     if allowed and refused_for_good(error):
-        log.info(
-            "job %s is not retried: the app refused the request%s, and a retry would be "
-            "refused the same way",
-            job.id,
-            f" (HTTP {error['status']})" if error.get("status") is not None else "",
+        in_vain = (
+            f"the app refused the request (HTTP {error['status']}), and a retry would be "
+            "refused the same way"
         )
-    elif allowed and (in_vain := nothing_left_to_retry(error)):
+    else:
+        in_vain = nothing_left_to_retry(error) if allowed else None
+    if in_vain:
+        # Its contacts hear why too: they would otherwise wait for a retry that never comes.
         log.info("job %s is not retried: %s", job.id, in_vain)
+        next_step = f"no retry follows: {in_vain}"
     elif allowed:
         interval = float(retries.get("interval", 60))
         with studio.store.write() as s:
@@ -162,7 +165,6 @@ def after_failure(studio: Studio, job: Job, now: datetime | None = None) -> int 
         if left_uncertain(error):
             notify(studio, job)
         return retry.id
-    next_step = None
     if not allowed and (error.get("retryable") is True or error.get("ename") in TRANSIENT):
         # Its error may say that a retry sends what is left (a campaign's): none comes.
         count = int(retries.get("count", 0))

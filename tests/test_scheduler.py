@@ -977,6 +977,28 @@ def test_a_last_attempt_a_retry_might_have_passed_says_what_next_and_its_true_en
         assert "next" not in post
 
 
+def test_a_daily_limit_stop_tells_its_contacts_why_no_retry_follows(ws: Path, webhook: Any) -> None:
+    """Its log said why no retry followed; its report to the contacts said nothing of it,
+    so they waited for a retry that never came (a refusal for good: the test below)."""
+    error = {"ename": "DailyLimitReached", "retryable": False, "not_today": True}
+    why = "it stopped at a daily limit, which a retry today would meet again"
+    from lpstudio.failures import after_failure
+
+    recipe = poll_recipe(ws, "capped", ("pass",), retries={"count": 2, "interval": 0})
+    with Studio.open(ws, user="alice") as studio:
+        notify(studio, recipe, webhook.url)
+        found = studio.recipe(recipe)
+        version = studio.store.snapshot(found.name, found.canonical_json, {}, "alice")
+        job = studio.store.create_job(
+            recipe=found.name, version_id=version, trigger="poll", user="alice"
+        )
+        set_job(studio.store, job.id, status="failed", error={**error, "evalue": "stopped"})
+
+        assert after_failure(studio, studio.job(job.id)) is None
+    (post,) = webhook.posts
+    assert post["next"].startswith(f"no retry follows: {why}"), post
+
+
 @pytest.mark.parametrize(
     ("raised", "ename", "retryable"),
     [
@@ -1033,6 +1055,8 @@ def test_a_job_the_app_refused_is_reported_at_once_not_retried(
             "recipe": recipe,
             "status": "failed",
             "error": {"ename": "ConnectorError", "evalue": "refused"},
+            "next": "no retry follows: the app refused the request (HTTP 400), and a retry "
+            "would be refused the same way",
         }
     ]
     error = job.error
