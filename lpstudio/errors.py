@@ -21,6 +21,11 @@ CLI (exit code 2), the REST API (400) and the widget forms can all show the same
 
 from __future__ import annotations
 
+from collections.abc import Collection
+from typing import Self
+
+from .redaction import scrub_text
+
 
 class LpstudioError(Exception):
     """Base class: something lpstudio refused or could not do."""
@@ -33,6 +38,16 @@ class LpstudioError(Exception):
 
     def __str__(self) -> str:
         return f"{self.message}\n  fix: {self.fix}" if self.fix else self.message
+
+    def mask(self, secrets: Collection[str]) -> Self:
+        """Masks `secrets` in the message, field and fix, in place: each may quote what a
+        user gave, and the CLI, the REST API and a notebook's traceback print all three."""
+        if secrets:
+            self.message = scrub_text(self.message, secrets)
+            self.field = scrub_text(self.field, secrets) if self.field else self.field
+            self.fix = scrub_text(self.fix, secrets) if self.fix else self.fix
+            self.args = (self.message,)
+        return self
 
     def to_dict(self) -> dict[str, str | None]:
         """The JSON shape of an error, shared by `--json` output and the REST API."""

@@ -25,9 +25,8 @@ import jsonschema
 import yaml
 
 from . import strictjson
-from .errors import LpstudioError, ParameterError
+from .errors import ParameterError
 from .jsonschemas import E164_SAID, E164_START
-from .redaction import scrub_text
 from .templating import lookup, preview, record_fields, required_fields
 
 _SIMPLE_TYPES = {
@@ -687,7 +686,7 @@ def coerce(
     folder, where its job runs) must name a file under it (see `_check_path`).
     A refusal quotes what was given (a value, a parameter's name, a key), and a value that
     holds a secret is refused by its type or pattern before anything looks for one: `hidden`
-    gives the workspace's secrets, read only then, and they are masked in it (`mask_error`).
+    gives the workspace's secrets, read only then, and they are masked in it (`LpstudioError.mask`).
     So the Python API and the form say what the CLI and the REST API print, and the
     traceback a notebook keeps of it holds no secret.
     """
@@ -695,18 +694,8 @@ def coerce(
         return _coerced(schema, values, parse, recipe, projects, raw)
     except ParameterError as exc:
         if hidden is not None:
-            mask_error(exc, hidden())
+            exc.mask(hidden())
         raise
-
-
-def mask_error(error: LpstudioError, secrets: Collection[str]) -> LpstudioError:
-    """`error` with `secrets` masked in its message, field and fix (`MASK`), as the CLI and
-    the REST API print errors: each may quote what a user gave."""
-    error.message = scrub_text(error.message, secrets)
-    error.field = scrub_text(error.field, secrets) if error.field else error.field
-    error.fix = scrub_text(error.fix, secrets) if error.fix else error.fix
-    error.args = (error.message,)
-    return error
 
 
 def _coerced(

@@ -561,8 +561,7 @@ def mask_error(error: BaseException, secrets: Iterable[str]) -> BaseException:
         seen.add(id(link))
         link.args = tuple(scrub_text(a, secrets) if isinstance(a, str) else a for a in link.args)
         if isinstance(link, LpstudioError):
-            link.message = scrub_text(link.message, secrets)
-            link.fix = scrub_text(link.fix, secrets) if link.fix else link.fix
+            link.mask(secrets)
         cause, context = link.__cause__, link.__context__
         if _shows_secret(link, secrets):  # the masked copy keeps the error's own place
             masked = ConnectorError(

@@ -33,7 +33,7 @@ from .gallery import Template, copy_template, find_template, list_templates, try
 from .idempotency import IdempotentCalls
 from .jsonschemas import first_problem
 from .models import Job, utcnow
-from .parameters import as_declared, coerce, date_defaults, mask_error
+from .parameters import as_declared, coerce, date_defaults
 from .recipe import MAX_TIMEOUT, Recipe
 from .runner import injects_declared_types, write_notebook
 from .settings import read_settings, saved_settings, update_settings
@@ -1310,7 +1310,7 @@ class Studio:
             try:
                 check_run_event(recipe, event)
             except InputError as exc:  # checked before `_refuse_secrets`, it quotes the event
-                mask_error(exc, self.held_secrets())
+                exc.mask(self.held_secrets())
                 raise
             if event is None and not test and recipe.needs_event:
                 # Its cells work on what was posted: a job with nothing would fail, or act

@@ -17,7 +17,6 @@ import click
 from ..errors import InputError, LpstudioError, NotFoundError
 from ..failures import describe_error
 from ..models import Job
-from ..redaction import scrub_text
 from ..store import SUCCEEDED
 from ..studio import Studio, job_to_dict, plain_error
 
@@ -116,24 +115,15 @@ def _workspace_secrets(workspace: Path | None) -> frozenset[str]:
         return frozenset()
 
 
-def _mask(exc: LpstudioError, workspace: Path | None) -> None:
-    """Masks the workspace's secrets in an error's message, field and fix: an error quotes
-    what was typed (a parameter's value or name, an event's key), and what the CLI prints
-    ends in cron mail and CI logs. Read only here, once a command has failed."""
-    secrets = _workspace_secrets(workspace)
-    if not secrets:
-        return
-    exc.message = scrub_text(exc.message, secrets)
-    exc.field = scrub_text(exc.field, secrets) if exc.field else exc.field
-    exc.fix = scrub_text(exc.fix, secrets) if exc.fix else exc.fix
-    exc.args = (exc.message,)
-
-
 def _fail(exc: LpstudioError, as_json: bool, workspace: Path | None = None) -> NoReturn:
     """Prints `exc` (and exits): the command's own workspace (`workspace`, else the one it
-    was given) has its secrets masked in it."""
+    was given) has its secrets masked in it, read only now that it failed: an error quotes
+    what was typed (a parameter's value or name, an event's key), and what the CLI prints
+    ends in cron mail and CI logs."""
     _as_option(exc)
-    _mask(exc, workspace or _given_workspace(click.get_current_context(silent=True)))
+    exc.mask(
+        _workspace_secrets(workspace or _given_workspace(click.get_current_context(silent=True)))
+    )
     if as_json:
         _emit({"error": exc.to_dict()})
     click.echo(f"lpstudio: error: {exc}", err=True)
