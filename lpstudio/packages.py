@@ -38,6 +38,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 import nbformat
 
+from . import strictjson
 from .connections import NAME_PATTERN, PLACEHOLDER, authorise_fix, bind_connections
 from .errors import ConflictError, InputError, LpstudioError
 from .jsonschemas import first_problem
@@ -153,10 +154,8 @@ def export_project(
     members: dict[str, bytes] = {}
     used: set[str] = set()
     for path in sorted(base.rglob("*.ipynb")):
-        if ".ipynb_checkpoints" in path.parts or not path.resolve().is_relative_to(
-            workspace.projects.resolve()
-        ):
-            continue  # a link out of projects/ is no recipe of it
+        if not workspace.is_recipe_file(path):
+            continue  # a link out of projects/, a folder named x.ipynb: no recipe of it
         rel = path.relative_to(base).as_posix()
         name = workspace.recipe_name(path)
         members[rel] = _refuse_secret_in(_without_outputs(path), f"recipes.{rel}", secrets)
@@ -429,7 +428,7 @@ def _read(source: Path | IO[bytes]) -> tuple[dict[str, bytes], dict[str, Any]]:
     except (zipfile.BadZipFile, OSError, EOFError) as exc:
         raise _refused(f"the package is not a readable zip: {exc}", fix) from None
     try:
-        manifest = json.loads(raw.pop(MANIFEST))
+        manifest = strictjson.loads(raw.pop(MANIFEST))
     except (ValueError, UnicodeDecodeError) as exc:
         raise _refused(f"{MANIFEST} is not valid JSON: {exc}", field=MANIFEST) from None
     if not isinstance(manifest, dict):

@@ -319,6 +319,7 @@ def small(tmp_path: Path) -> Path:
         write_recipe(root, "p/a", "x: int = 1  # a number", metadata=meta)
         (root / "projects/p/rows.csv").write_text("id\n1\n")
         write_recipe(root, "p/sub/b", "text: str = 'hi'")
+        (root / "projects/p/odd.ipynb").mkdir()  # a folder, no recipe: export crashed on it
         studio.save_settings("p/a", {"x": 5}, connections={"web": "api"})
     package = tmp_path / "p.zip"
     assert invoke(root, "export", "p", "-o", str(package)).exit_code == 0
@@ -355,6 +356,8 @@ def symlink_member(name: str, points_to: str) -> tuple[zipfile.ZipInfo, bytes]:
 
 def test_the_small_package_imports(small: Path, target: Path) -> None:
     """The package the refusals below spoil imports as it is."""
+    with zipfile.ZipFile(small) as zipped:
+        assert not [name for name in zipped.namelist() if "odd" in name]
     imported = answer(invoke(target, "import", str(small), "--into", "q/r", "--json"))
 
     assert sorted(r["recipe"] for r in imported["recipes"]) == ["q/r/a.ipynb", "q/r/sub/b.ipynb"]
@@ -384,6 +387,20 @@ def _slip(name: str) -> Callable[[Path], Path]:
 
 def _symlink(package: Path) -> Path:
     return with_member(package, *symlink_member("project/link.csv", "/etc/passwd"))
+
+
+def _a_name_twice(package: Path) -> Path:
+    """The manifest with its first name given twice (the last one won, unseen)."""
+    with zipfile.ZipFile(package) as zipped:
+        members = {name: zipped.read(name) for name in zipped.namelist()}
+    text = members.pop(MANIFEST).decode()
+    first = next(iter(json.loads(text)))
+    copy = package.with_name(f"twice-{package.name}")
+    with zipfile.ZipFile(copy, "w") as zipped:
+        zipped.writestr(MANIFEST, "{" + json.dumps(first) + ": null, " + text.lstrip()[1:])
+        for name, data in members.items():
+            zipped.writestr(name, data)
+    return copy
 
 
 def _unknown_type(manifest: dict[str, Any], members: dict[str, bytes]) -> None:
@@ -434,6 +451,7 @@ def _long_call_timeout(manifest: dict[str, Any], members: dict[str, bytes]) -> N
         (lambda p: rewritten(p, _secret_field), "connections.api.fields.password"),
         (lambda p: rewritten(p, _unknown_parameter), "recipes.p/a.settings.parameters.skill"),
         (lambda p: rewritten(p, _long_call_timeout), "recipes.a.ipynb.settings.call_timeout"),
+        (_a_name_twice, MANIFEST),
     ],
     ids=[
         "dotdot",
@@ -448,6 +466,7 @@ def _long_call_timeout(manifest: dict[str, Any], members: dict[str, bytes]) -> N
         "secret-field",
         "parameter",
         "call-timeout",
+        "name-twice",
     ],
 )
 def test_a_bad_package_is_refused_whole(
