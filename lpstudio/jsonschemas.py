@@ -3,14 +3,28 @@ the kernel's checks of action inputs, which must not load the server's modules."
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import jsonschema
 
-#: How an E.164 `pattern` starts (the SDK's `E164_PATTERN`, and the ways recipes write it):
-#: a value it refuses is said to be no E.164 phone number, not shown the regular expression.
+#: How an E.164 `pattern` starts (the SDK's `E164_PATTERN`, and the ways recipes write it).
 E164_START = ("^\\+[1-9]", "^[+][1-9]")
 E164_SAID = "a phone number in E.164 (+, the country code and the number, digits only)"
+#: The number refusals give as an example of E.164.
+E164_EXAMPLE = "+14155550100"
+
+
+def is_e164_pattern(pattern: Any) -> bool:
+    """Whether a schema's `pattern` asks for an E.164 number: a value it refuses is then
+    said to be no E.164 phone number, not shown the regular expression. It must start as
+    E.164 patterns do and take `E164_EXAMPLE`: a pattern of the recipe's own (a space after
+    the country code) refused a valid E.164 number saying it was none, with that example."""
+    text = str(pattern)
+    try:
+        return text.startswith(E164_START) and re.search(text, E164_EXAMPLE) is not None
+    except re.error:
+        return False
 
 
 #: The formats a schema's `format` asks for are checked, not only annotations (as JSON
@@ -37,6 +51,6 @@ def first_problem(schema: dict[str, Any], instance: Any) -> tuple[str | None, st
         extra = sorted(str(k) for k in error.instance if k not in known)
         path.append(extra[0] if extra else "")
     field = ".".join(p for p in path if p) or None
-    if error.validator == "pattern" and str(error.validator_value).startswith(E164_START):
-        return field, f"{error.instance!r} is not {E164_SAID}, such as +14155550100"
+    if error.validator == "pattern" and is_e164_pattern(error.validator_value):
+        return field, f"{error.instance!r} is not {E164_SAID}, such as {E164_EXAMPLE}"
     return field, error.message

@@ -26,7 +26,7 @@ import yaml
 
 from . import strictjson
 from .errors import ParameterError
-from .jsonschemas import E164_SAID, E164_START
+from .jsonschemas import E164_EXAMPLE, E164_SAID, is_e164_pattern
 from .templating import lookup, preview, record_fields, required_fields
 
 _SIMPLE_TYPES = {
@@ -881,9 +881,9 @@ def _refused(error: jsonschema.ValidationError) -> ParameterError:
         fix = f"give {wanted} at {name}"
     elif keyword in _BOUNDS:
         fix = f"give a value {_BOUNDS[str(keyword)].format(limit)}"
-    elif keyword == "pattern" and str(limit).startswith(E164_START):
+    elif keyword == "pattern" and is_e164_pattern(limit):
         message = f"parameter '{name}' expects {E164_SAID}, got {error.instance!r}"
-        fix = "write it as + then digits only, for example: +14155550100"
+        fix = f"write it as + then digits only, for example: {E164_EXAMPLE}"
     elif keyword == "pattern":
         fix = f"give a value that matches the regular expression {limit}"
     return ParameterError(message, field=name, fix=fix)

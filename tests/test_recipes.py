@@ -851,6 +851,25 @@ def test_a_phone_that_is_not_e164_is_refused_with_an_example(ws: Path, cli) -> N
     assert job_rows(ws) == 0
 
 
+def test_a_phone_pattern_of_the_recipe_s_own_is_not_called_e164(ws: Path, cli) -> None:
+    """A pattern that starts as E.164's but wants a space after the country code refused a
+    valid E.164 number as "no E.164 number", its fix the very value typed."""
+    pattern = "^\\+[1-9][0-9]{0,2} [0-9]{4,12}$"
+    write_recipe(
+        ws,
+        "p/spaced",
+        parameters='phone: str = "+44 7700900123"  # with a space',
+        metadata={"title": "P", "parameters": {"phone": {"pattern": pattern}}},
+    )
+    result = cli("run", "p/spaced", "-p", "phone", "+447700900123", "--json")
+    assert result.exit_code == 2, result.output
+    error = json.loads(result.stdout)["error"]
+    assert error["field"] == "phone"
+    assert "E.164" not in error["message"], error
+    assert error["fix"] == f"give a value that matches the regular expression {pattern}"
+    assert job_rows(ws) == 0
+
+
 def test_two_parameters_cells_are_refused(ws: Path, cli) -> None:
     """papermill injects after the first one only: the second silently undid a value given."""
     path = write_recipe(ws, "p/two", parameters="n: int = 1")
