@@ -572,6 +572,32 @@ def test_init_again_keeps_the_admin_and_refuses_another_one(ws: Path) -> None:
     assert quiet.exit_code == 0 and json.loads(quiet.stdout)["admin"] == "alice"
 
 
+def test_init_again_with_sandbox_asks_no_terms_and_says_which_connections_it_added(
+    ws: Path,
+) -> None:
+    """`init . --sandbox URL` on an active workspace asked for the terms again (refused with
+    no terminal); with --accept-terms it added connections and said only "already active":
+    a new `liveperson` connection may fill an unbound slot, unannounced."""
+    from click.testing import CliRunner
+
+    from lpstudio.cli import main
+
+    with Studio.open(ws, user="alice") as studio:
+        studio.connections.add("shopify", "http", {"base_url": "http://127.0.0.1:9"}, "alice")
+    url = "http://127.0.0.1:9"  # never asked: the connections only point at it
+    again = CliRunner().invoke(main, ["init", str(ws), "--sandbox", url])
+    assert again.exit_code == 0, again.output
+    assert "terms" not in again.stderr
+    assert again.stdout.splitlines() == [
+        f"workspace already active: {ws} (admin: alice)",
+        f"added connection liveperson (liveperson_proactive) to the sandbox at {url}",
+        "kept connection shopify: a connection of that name exists",
+    ]
+    quiet = CliRunner().invoke(main, ["init", str(ws), "--sandbox", url, "--json"])
+    said = json.loads(quiet.stdout)
+    assert (said["connections_added"], said["connections_kept"]) == ([], ["liveperson", "shopify"])
+
+
 @pytest.mark.parametrize(
     ("option", "value", "field"),
     [

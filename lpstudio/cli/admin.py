@@ -48,6 +48,12 @@ def _active_admin(path: Path) -> str | None:
     return activation.accepted_by if activation else None
 
 
+def _connection_names(path: Path) -> set[str]:
+    """The connections of the active workspace at `path`: those `init --sandbox` keeps."""
+    with Studio.open(path) as studio:
+        return {info.name for info in studio.connections.list()}
+
+
 @main.command()
 @click.argument("path", type=click.Path(path_type=Path))
 @click.option("--accept-terms", is_flag=True, help="Accept the terms without being asked.")
@@ -68,7 +74,7 @@ def init(
             f"`LPSTUDIO_USER={active} lpstudio users role {admin} admin` (REST: PUT "
             "/lpstudio/api/v1/users/NAME/role)",
         )
-    if not accept_terms:
+    if not accept_terms and not active:  # an active workspace's terms were accepted
         click.echo(TERMS, err=True)
         if not base._has_terminal():
             raise InputError(
@@ -77,7 +83,9 @@ def init(
                 fix=f"read the terms above, then run `lpstudio init {path} --accept-terms`",
             )
         accept_terms = click.confirm("Do you accept these terms?", default=False, err=True)
-    with Studio.init(path, accept_terms=accept_terms, admin=admin, sandbox=sandbox) as studio:
+    kept = _connection_names(path) if active and sandbox else set()
+    accepted = accept_terms or active is not None
+    with Studio.init(path, accept_terms=accepted, admin=admin, sandbox=sandbox) as studio:
         activation = studio.store.activation()
         assert activation is not None
         info = {
@@ -85,11 +93,21 @@ def init(
             "admin": activation.accepted_by,
             "accepted_at": activation.accepted_at.isoformat(),
         }
+    if sandbox:  # a connection it adds may fill a recipe's unbound slot: say which
+        from ..sandbox import sandbox_connections
+
+        offered = sandbox_connections(sandbox)
+        info["connections_added"] = sorted(set(offered) - kept)
+        info["connections_kept"] = sorted(set(offered) & kept)
     if as_json:
         _emit(info)
-    else:
-        ready = "already active" if active else "ready"
-        click.echo(f"workspace {ready}: {info['workspace']} (admin: {info['admin']})")
+        return
+    ready = "already active" if active else "ready"
+    click.echo(f"workspace {ready}: {info['workspace']} (admin: {info['admin']})")
+    for name in info.get("connections_added", []):
+        click.echo(f"added connection {name} ({offered[name][0]}) to the sandbox at {sandbox}")
+    for name in info.get("connections_kept", []):
+        click.echo(f"kept connection {name}: a connection of that name exists")
 
 
 @main.command()
