@@ -957,15 +957,29 @@ class Store:
                 )
             ).all()
 
-        def gone(worker: str, beat: datetime | None) -> bool:
-            silent = deadline is not None and beat is not None and beat < deadline
-            return _worker_is_gone(worker) or silent
+        def lost_because(
+            worker: str, beat: datetime | None, doing: str, tail: str = ""
+        ) -> str | None:
+            """Why the job's process is taken for lost, or None: a process alive but silent
+            (stopped, or on a machine that is down) is not said to be gone, or an operator
+            might start a second scheduler beside one only paused."""
+            if _worker_is_gone(worker):
+                return f"the process {doing} is gone{tail}"
+            if deadline is not None and beat is not None and beat < deadline:
+                assert stale_after is not None
+                return (
+                    f"the process {doing} gave no heartbeat for {stale_after.total_seconds():g} "
+                    f"s{tail} ([jobs] stale_after_seconds): stopped, hung, or on a machine that is "
+                    "down; if it comes back, it finds the job taken and writes nothing"
+                )
+            return None
 
         # A running job ended, as far as anyone can tell, when it last beat: reaped hours
         # later (the next start after a reboot), it did not run for those hours.
         lost: list[tuple[int, str, tuple[ColumnElement[bool], ...], datetime | None]] = []
         for job_id, worker, beat, cells_done, trigger, cancel in running:
-            if not gone(worker, beat):
+            reason = lost_because(worker, beat, "running this job")
+            if reason is None:
                 continue
             # Only as this call saw it: meanwhile another reaper may have requeued it and a
             # scheduler claimed it, or its worker may have beaten again.
@@ -976,17 +990,12 @@ class Store:
             elif cells_done == 0 and trigger in SCHEDULED_TRIGGERS:
                 self.requeue(job_id, *seen)  # no cell ran: nothing happened yet, run it again
             else:
-                lost.append((job_id, "the process running this job is gone", seen, beat))
-        lost += [
-            (
-                job_id,
-                "the process that queued this job is gone before it started",
-                (Job.status == QUEUED, Job.worker == worker, Job.heartbeat_at == beat),
-                None,
-            )
-            for job_id, worker, beat in queued
-            if gone(worker, beat)
-        ]
+                lost.append((job_id, reason, seen, beat))
+        for job_id, worker, beat in queued:
+            reason = lost_because(worker, beat, "that queued this job", " before it started")
+            if reason is not None:
+                seen = (Job.status == QUEUED, Job.worker == worker, Job.heartbeat_at == beat)
+                lost.append((job_id, reason, seen, None))
         return [
             job_id
             for job_id, reason, seen, last_seen in lost
