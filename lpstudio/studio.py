@@ -633,9 +633,10 @@ class Studio:
         saved: bool = False,
     ) -> None:
         """Refuses a parameter value, or an event given by hand, that holds a connection's
-        secret (in a text, a number or an object's key): both are kept on the job, shown by
-        `lpstudio show` and the API, and handed to its notebook, while a connection hands
-        its secrets to the recipe's code only. `saved`: the values are saved settings."""
+        secret or the store's password (in a text, a number or an object's key): both are
+        kept on the job, shown by `lpstudio show` and the API, and handed to its notebook,
+        while a connection hands its secrets to the recipe's code only. `saved`: the values
+        are saved settings."""
         from .redaction import scrub
 
         what = "the saved value of parameter" if saved else "parameter"
@@ -659,6 +660,13 @@ class Studio:
                     "bind it to the recipe's slot; the recipe reads it through "
                     "lpstudio.kernel.connection(...)",
                 )
+            if scrub(value, self.store.secrets) != value:  # as a connection's plain field
+                raise InputError(
+                    f"{what} holds the password of the workspace's store",
+                    field=field,
+                    fix="give another value: the store's password is for lpstudio alone, "
+                    "never handed to a recipe",
+                )
 
     def held_secrets(self) -> set[str]:
         """The workspace's secrets (its connections' and its store's password), masked in
@@ -672,10 +680,10 @@ class Studio:
     def _masked(self, event: Any) -> Any:
         """Events from outside (a call's, a webhook delivery's) as their jobs keep them, and
         saved values that cannot run as they are shown: a connection's secret in them is
-        masked, as in the events a poll keeps."""
+        masked (the store's password too), as in the events a poll keeps."""
         from .redaction import scrub
 
-        return scrub(event, self.connections.secret_values())
+        return scrub(event, self.held_secrets())
 
     def _check_connectors(self, recipe: Recipe) -> None:
         """Refuses a recipe whose slots need a connector that does not load (a brand's own
@@ -941,7 +949,9 @@ class Studio:
         # The version restored is the newest again: `versions` lists the current one first.
         self.store.snapshot(name, content, then, self.user, saved=True)
         self.store.audit(self.user, "restore", name, version=chosen["id"], kept=kept)
-        return {**chosen, "recipe": name, "kept": kept}
+        # As `versions` lists it now: restored by whom, and when (not when first made).
+        now = next((v for v in self.versions(ref) if v["id"] == chosen["id"]), chosen)
+        return {**now, "recipe": name, "kept": kept}
 
     def _keep_current(self, path: Path, name: str) -> str | None:
         """Snapshots the recipe as it is before a restore writes over it: versions are made

@@ -36,6 +36,7 @@ import lpstudio.scheduler
 import lpstudio.store
 import lpstudio.triggers
 from lpstudio.connections import MASK
+from lpstudio.errors import InputError
 from lpstudio.kernel.runtime import StoreLedger
 from lpstudio.leader import StoreLease
 from lpstudio.metrics import dashboard_metrics, recipes_with_jobs
@@ -112,6 +113,32 @@ def test_the_store_s_password_never_reaches_an_output_notebook(pg_ws: Path) -> N
     written = (pg_ws / job.output_path).read_text()
     assert "Pg%40ss-w0rd" not in written and "Pg@ss-w0rd" not in written
     assert written.count(f"postgres:{MASK}@") == 2  # the URL from the runtime and from the file
+
+
+def test_the_store_s_password_is_a_secret_in_parameters_and_events_too(pg_ws: Path) -> None:
+    """A connection's secret given as a parameter was refused; the store's password was run,
+    saved and shown in clear (`lpstudio show`, the REST answer, the kernel's context), and a
+    call's event kept it: only its plain-field check and the notebooks knew it as a secret."""
+    config = pg_ws / "lpstudio.toml"
+    url = re.search(r'url = "(.+)"', config.read_text()).group(1)  # type: ignore[union-attr]
+    config.write_text(f'[store]\nurl = "{url.replace("postgres@", "postgres:pw-Secret-77@")}"\n')
+    write_recipe(pg_ws, "p/tick", "label: str = 'x'  # a label", cells=("print(label)",))
+    with Studio.open(pg_ws, user="alice") as studio:
+        for act in (
+            lambda: studio.run("p/tick", {"label": "x pw-Secret-77 y"}),
+            lambda: studio.save_settings("p/tick", {"label": "pw-Secret-77"}),
+        ):
+            with pytest.raises(InputError) as refused:
+                act()
+            assert refused.value.field == "label"
+            assert "password of the workspace's store" in refused.value.message
+        job, finished = studio.dispatch(
+            "p/tick", event={"note": "pw-Secret-77"}, trigger="callable"
+        )
+        ended = finished.result(timeout=120)
+        assert ended.status == "succeeded", ended.error
+        assert studio.job(job.id).event == {"note": MASK}
+        assert [j.id for j in studio.jobs()] == [job.id]  # nothing else was queued
 
 
 def test_racing_claims_on_postgresql_never_exceed_a_recipe_concurrency(pg_ws: Path) -> None:

@@ -537,6 +537,24 @@ def test_a_restore_keeps_the_recipe_as_it_was_as_a_version_it_can_go_back_to(
     assert path.read_text() == '{"half": '
 
 
+def test_a_restore_answers_the_version_as_the_list_then_shows_it(ws: Path) -> None:
+    """The answer kept the version's first date and author; the list, read right after,
+    showed it restored now, by whoever restored it."""
+    write_recipe(ws, "p/back", cells=("print('first')",))
+    with Studio.open(ws, user="alice") as studio:
+        found = studio.recipe("p/back")
+        first = studio.store.snapshot(found.name, found.canonical_json, {}, "alice")
+    write_recipe(ws, "p/back", cells=("print('second')",))
+    with Studio.open(ws, user="alice") as studio:
+        answer = studio.restore("p/back", first[:8])
+        (newest, *_) = studio.versions("p/back")
+    assert newest["id"] == answer["id"] == first
+    assert (answer["created_at"], answer["created_by"]) == (
+        newest["created_at"],
+        newest["created_by"],
+    )
+
+
 def test_settings_tell_where_a_webhook_or_callable_recipe_is_reached(ws: Path) -> None:
     """A webhook's URL holds an id made with the workspace key: only the REST API told it,
     so a CLI user could not give it to Shopify."""

@@ -415,7 +415,7 @@ class BaseHandler(ExtensionHandlerMixin, APIHandler):
         if getattr(self.app, "lpstudio_workspace", None) is None:
             return frozenset()
         try:
-            return frozenset(self.app.service.connections.secret_values())
+            return frozenset(self.app.service.held_secrets())
         except Exception:  # the store's own failure: the error being answered says it
             return frozenset()
 
@@ -1005,7 +1005,7 @@ class PicklistHandler(UserHandler):
             except LpstudioError:
                 raise
             except Exception as exc:  # the app's or the network's failure, secrets scrubbed
-                message = scrub_text(str(exc), self.studio.connections.secret_values())
+                message = scrub_text(str(exc), self.studio.held_secrets())
                 raise ApiError(
                     502,
                     "AppError",

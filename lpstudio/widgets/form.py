@@ -503,7 +503,7 @@ class RecipeForm(w.VBox):
                 else f"`lpstudio connections test {picker.value}` (or Test in the Connections "
                 "panel) says what is wrong; correct the connection"
             )
-            secrets = self.studio.connections.secret_values()
+            secrets = self.studio.held_secrets()
             raise LpstudioError(
                 f"connection '{picker.value}' could not list {name}: {scrub_text(said, secrets)}",
                 field=f"connections.{slot}",
