@@ -294,11 +294,13 @@ def _admin_journey(page: Any, url: str, token: str, sandbox_url: str, root: Path
     # Rerun a job: a new job on the latest version, its sends kept from going out twice.
     command(page, "lpstudio:open-jobs", {"recipe": RECIPE})
     jobs = page.locator(".lps-jobs:visible")
-    done_id = jobs.locator("tr.lps-job[data-status=succeeded]").first.get_attribute("data-job")
+    tested = page.locator("td:nth-child(6)", has_text=re.compile(r"^test"))  # a rerun asks not
+    done = jobs.locator("tr.lps-job[data-status=succeeded]", has_not=tested).first
+    done_id = done.get_attribute("data-job")
     jobs.get_by_role("button", name=f"Rerun job {done_id}", exact=True).click()
-    jobs.locator("tr.lps-job[data-status=succeeded]", has_text="rerun").first.wait_for(
-        timeout=120_000
-    )
+    page.locator(".jp-Dialog").get_by_role("button", name="Rerun").click()  # side effects repeat
+    rerun_row = page.locator("td:nth-child(6)", has_text=re.compile(r"^rerun$"))
+    jobs.locator("tr.lps-job[data-status=succeeded]", has=rerun_row).first.wait_for(timeout=120_000)
 
     # A failing recipe, run now: the failed job's error and traceback, shown as text.
     command(page, "lpstudio:open-recipes")
@@ -586,6 +588,7 @@ def test_the_lab_recovers_from_a_failed_page_and_never_acts_on_stale_settings(
         rerun = re.compile(r"/lpstudio/api/v1/jobs/\d+/rerun(\?|$)")
         page.route(rerun, lambda route: route.fulfill(status=503, body="busy"))
         jobs.locator(".lps-rerun").first.click()
+        page.locator(".jp-Dialog").get_by_role("button", name="Rerun").click()
         jobs.locator(".lps-notice", has_text="503").wait_for()
         with page.expect_response(page_one) as refreshed:
             pass

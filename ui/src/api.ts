@@ -135,6 +135,8 @@ export interface Job {
   status: JobStatus;
   trigger: string;
   parameters?: Record<string, unknown>;
+  /** The cached trigger event (a poll's checkouts, a call's body), secrets masked. */
+  event?: unknown;
   user?: string;
   rerun_of?: number | null;
   created_at?: string;

@@ -1,12 +1,16 @@
 /**
  * The Jobs panel: a table of jobs (status, recipe, start, duration, trigger, user) with
  * filters, paging and live updates; progress of running jobs; the output notebook; rerun
- * and cancel; the error of a failed or cancelled job. A job purged after the retention period
- * keeps its status, times and the error's kind and cell: its row says so and offers nothing
- * that needs what was erased.
+ * (after a warning: its side effects repeat) and cancel; the error of a failed or cancelled
+ * job. Each row opens onto the job's view, as `lpstudio show` says it: recipe version,
+ * trigger, parameters, trigger event, result, progress and the failing cell. A job purged
+ * after the retention period keeps its status, times and the error's kind and cell: its row
+ * and view say so and offer nothing that needs what was erased.
  */
 
-import { api, ApiError, Job, JOB_STATES, latest } from './api';
+import { Dialog, showDialog } from '@jupyterlab/apputils';
+
+import { api, ApiError, Job, JobError, JOB_STATES, latest } from './api';
 import { StudioContext } from './context';
 import { button, el, errorBox, fill, formatDuration, formatTime, markField, Rows, statusBadge } from './dom';
 import { LivePanel } from './panel';
@@ -15,6 +19,21 @@ const PAGE = 20;
 const REFRESH_MS = 2000;
 /** As `lpstudio show` says it of a purged job. */
 const PURGED = 'data and output erased after the retention period (no rerun)';
+/** As the notebook's JobsView warns of a rerun (`RERUN_WARNING`), and the API: "side effects
+ * repeat". */
+const RERUN_WARNING =
+  "A rerun executes every cell again with the job's parameters and trigger event, on the " +
+  "recipe's latest version: side effects outside the delivery ledger (REST calls, opt-ins, " +
+  'written files) happen again. Campaign batches the job already delivered are not sent twice.';
+/** JSON up to this long is shown on one line (`compactJson`). */
+const ONE_LINE = 80;
+
+/** A line of the table: a job's row (`open` when its view is shown), or the view under it. */
+interface Line {
+  job: Job;
+  open?: boolean;
+  view?: boolean;
+}
 
 export class JobsPanel extends LivePanel {
   constructor(private ctx: StudioContext) {
@@ -100,9 +119,8 @@ export class JobsPanel extends LivePanel {
       fill(this.message);
       markField(this.node, null);
       const jobs = answer.jobs.slice(0, PAGE);
-      // Only the jobs that changed are drawn again (a running job's progress, say): the
-      // others keep their buttons, and the one a user tabbed to keeps the focus.
-      this.rows.show(jobs, () => el('tr', {}, el('td', { cls: 'lps-hint', text: 'No jobs.', attrs: { colspan: '9' } })));
+      this.jobs = jobs;
+      this.draw();
       this.rows.node.dataset.count = String(jobs.length);
       this.shown = this.offset;
       this.more = answer.jobs.length > PAGE;
@@ -129,8 +147,32 @@ export class JobsPanel extends LivePanel {
     this.next.disabled = !this.more;
   }
 
+  /**
+   * The jobs shown, each followed by its view if opened. Only the lines that changed are
+   * drawn again (a running job's progress, say): the others keep their buttons, the one a
+   * user tabbed to keeps the focus, and an open view stays open (and scrolled) through the
+   * live refresh.
+   */
+  private draw(): void {
+    const lines = this.jobs.flatMap((job): Line[] =>
+      this.opened.has(job.id) ? [{ job, open: true }, { job, view: true }] : [{ job }]
+    );
+    keepScroll(this.rows.node, () =>
+      this.rows.show(lines, () => el('tr', {}, el('td', { cls: 'lps-hint', text: 'No jobs.', attrs: { colspan: '9' } })))
+    );
+  }
+
+  /** Opens or closes a job's view. */
+  private toggle(job: Job): void {
+    if (!this.opened.delete(job.id)) {
+      this.opened.add(job.id);
+    }
+    this.draw();
+  }
+
   /** No rows and no pages: the filter was refused. */
   private refused(): void {
+    this.jobs = [];
     this.rows.clear();
     this.rows.node.dataset.count = '0';
     this.offset = this.shown = 0;
@@ -153,10 +195,16 @@ export class JobsPanel extends LivePanel {
     void this.refresh();
   }
 
-  private row(job: Job): HTMLElement {
+  private row(job: Job, open: boolean): HTMLElement {
     const can = this.ctx.me.can;
     const actions = el('td', { cls: 'lps-actions' });
     const of = `job ${job.id}`; // every row has its Rerun: each names its job
+    const details = button('Details', () => this.toggle(job), 'lps-details-button', `of ${of}`);
+    details.setAttribute('aria-expanded', String(open));
+    if (open) {
+      details.setAttribute('aria-controls', viewId(job));
+    }
+    actions.append(details);
     if (job.purged) {
       // A rerun needs its parameters and event, Open output its notebook: both are gone.
       actions.append(el('span', { cls: 'lps-hint lps-purged', text: 'purged', title: PURGED }));
@@ -167,7 +215,7 @@ export class JobsPanel extends LivePanel {
       actions.append(button('Error', () => this.showError(job), 'lps-error-button', of));
     }
     if (can.operate && !job.purged && ['succeeded', 'failed', 'cancelled'].includes(job.status)) {
-      actions.append(button('Rerun', () => this.act(() => api.rerun(job.id)), 'lps-rerun', of));
+      actions.append(button('Rerun', () => this.rerun(job), 'lps-rerun', of));
     }
     if (can.operate && (job.status === 'queued' || job.status === 'running')) {
       actions.append(button('Cancel', () => this.act(() => api.cancel(job.id)), 'lps-cancel', of));
@@ -231,6 +279,70 @@ export class JobsPanel extends LivePanel {
     );
   }
 
+  /**
+   * The job's view, under its row: what `lpstudio show` says of it. A purged job's data is
+   * gone: its view says so, keeping what the job keeps (version, trigger, progress, the
+   * error's kind and cell).
+   */
+  private view(job: Job): HTMLElement {
+    const done = job.progress?.done ?? 0;
+    const total = job.progress?.total ?? 0;
+    const version = job.version ?? '';
+    const trigger = job.rerun_of ? `${job.trigger} of job ${job.rerun_of}` : job.trigger;
+    const facts: [string, HTMLElement | string][] = [
+      ['version', el('code', { text: version.slice(0, 12), title: version })],
+      ['trigger', job.user ? `${trigger} by ${job.user}` : trigger],
+      ['progress', total ? `${done} of ${total} cells done` : 'no cell run yet']
+    ];
+    if (job.purged) {
+      facts.push(['purged', el('span', { cls: 'lps-hint', text: PURGED })]);
+    } else {
+      facts.push(
+        ['parameters', jsonBox(job.parameters ?? {}, 'parameters', `parameters of job ${job.id}`)],
+        ['trigger event', job.event == null ? hint('none') : jsonBox(job.event, 'event', `trigger event of job ${job.id}`)]
+      );
+      if (job.result != null) {
+        facts.push(['result', resultView(job)]);
+      } else if (['succeeded', 'failed', 'cancelled'].includes(job.status)) {
+        facts.push(['result', hint('none set')]);
+      }
+    }
+    if (job.error) {
+      const label = job.status === 'cancelled' ? 'stopped' : job.status === 'failed' ? 'failing step' : 'error';
+      facts.push([label, errorView(job, total)]);
+    }
+    return el(
+      'tr',
+      { cls: 'lps-job-view-row' },
+      el(
+        'td',
+        { attrs: { colspan: '9' } },
+        el(
+          'section',
+          { cls: 'lps-job-view', attrs: { id: viewId(job), 'data-job': String(job.id), 'aria-label': `Details of job ${job.id}` } },
+          el('dl', {}, ...facts.flatMap(([name, value]) => [el('dt', { text: name }), el('dd', {}, value)]))
+        )
+      )
+    );
+  }
+
+  /** A rerun repeats what the job did, so it is asked for twice. A test job's rerun is a test
+   * again (the server keeps its trigger): its actions send nothing, as Settings' Test, which
+   * asks nothing first either. */
+  private async rerun(job: Job): Promise<void> {
+    if (job.trigger !== 'test') {
+      const answer = await showDialog({
+        title: `Rerun job ${job.id} of ${job.recipe}?`,
+        body: RERUN_WARNING,
+        buttons: [Dialog.cancelButton(), Dialog.warnButton({ label: 'Rerun' })]
+      });
+      if (!answer.button.accept) {
+        return;
+      }
+    }
+    await this.act(() => api.rerun(job.id));
+  }
+
   /** A rerun or cancel: its error stays until the next one (refreshes do not clear it). */
   private async act(action: () => Promise<unknown>): Promise<void> {
     fill(this.notice);
@@ -246,7 +358,14 @@ export class JobsPanel extends LivePanel {
   private recipe = el('input', { cls: 'lps-input', attrs: { name: 'recipe', 'aria-label': 'Recipe' } });
   private status = el('select', { cls: 'lps-input', attrs: { name: 'status', 'aria-label': 'Status' } });
   private since = el('select', { cls: 'lps-input', attrs: { name: 'since', 'aria-label': 'Started' } });
-  private rows = new Rows<Job>(el('tbody'), job => String(job.id), job => this.row(job));
+  private rows = new Rows<Line>(
+    el('tbody'),
+    line => (line.view ? `${line.job.id}-view` : String(line.job.id)),
+    line => (line.view ? this.view(line.job) : this.row(line.job, !!line.open))
+  );
+  /** the jobs on screen, and those whose view is open (kept open through refreshes) */
+  private jobs: Job[] = [];
+  private opened = new Set<number>();
   /** why the list cannot be refreshed (until it can), and what a click could not do */
   private message = el('div', { cls: 'lps-message' });
   private notice = el('div', { cls: 'lps-message lps-notice' });
@@ -266,4 +385,133 @@ export class JobsPanel extends LivePanel {
 function inLabTerms(err: ApiError): ApiError {
   const fix = err.fix?.replace('as GET /lpstudio/api/v1/recipes lists it', "as the jobs' rows name it") ?? null;
   return new ApiError(err.status, err.code, err.message, err.field, fix);
+}
+
+function viewId(job: Job): string {
+  return `lps-job-view-${job.id}`;
+}
+
+function hint(text: string): HTMLElement {
+  return el('span', { cls: 'lps-hint', text });
+}
+
+/**
+ * A value as `compactJson` in a box that scrolls when long, which the keyboard can reach (to
+ * scroll it) and a screen reader names (`name`). `box` tells a redrawn view's boxes apart
+ * (`keepScroll`).
+ */
+function jsonBox(value: unknown, box: string, name: string): HTMLElement {
+  const text = compactJson(value);
+  return el('pre', { cls: 'lps-json', text, attrs: { 'data-box': box, tabindex: '0', role: 'region', 'aria-label': name } });
+}
+
+/** JSON with each object or list that fits on a line (a poll's checkout, say) on one line,
+ * the others indented, one entry a line. */
+function compactJson(value: unknown, indent = ''): string {
+  const flat = JSON.stringify(value) ?? String(value);
+  if (typeof value !== 'object' || value === null || indent.length + flat.length <= ONE_LINE) {
+    return flat;
+  }
+  const inner = `${indent}  `;
+  const [open, entries, close] = Array.isArray(value)
+    ? ['[', value.map(v => compactJson(v, inner)), ']']
+    : ['{', Object.entries(value).map(([k, v]) => `${JSON.stringify(k)}: ${compactJson(v, inner)}`), '}'];
+  return entries.length ? `${open}\n${entries.map(e => inner + e).join(',\n')}\n${indent}${close}` : flat;
+}
+
+/**
+ * A job's result: its counts (`accepted 1 · failed 2`, the numbers and list lengths of its
+ * own keys, zeros left out), then each entry that says what went wrong (a campaign's failed
+ * recipients with LivePerson's `errorMessage`, checkouts skipped with a `reason`), then the
+ * whole of it.
+ */
+function resultView(job: Job): HTMLElement {
+  const result = job.result ?? {};
+  const counts: string[] = [];
+  const problems: HTMLElement[] = [];
+  for (const [key, value] of Object.entries(result)) {
+    const name = key.replace(/_/g, ' ');
+    const count = typeof value === 'number' ? value : Array.isArray(value) ? value.length : 0;
+    if (count) {
+      counts.push(`${name} ${count}`);
+    } else if (value === true) {
+      counts.push(name); // dry run
+    }
+    const said = Array.isArray(value) ? value.map(problem).filter((p): p is string => p !== null) : [];
+    if (said.length) {
+      problems.push(el('div', { text: `${name}:` }), el('ul', {}, ...said.map(text => el('li', { text }))));
+    }
+  }
+  return el(
+    'div',
+    {},
+    el('div', { cls: 'lps-result-summary', text: counts.join(' · ') || 'nothing counted' }),
+    problems.length
+      ? el(
+          'div',
+          { cls: 'lps-result-problems', attrs: { 'data-box': 'problems', tabindex: '0', role: 'region', 'aria-label': `what went wrong in job ${job.id}` } },
+          ...problems
+        )
+      : null,
+    jsonBox(result, 'result', `result of job ${job.id}`)
+  );
+}
+
+/** `0612345678: INVALID_NUMBER`: whom an entry of a result is about, and what went wrong;
+ * null for an entry that says nothing went wrong. */
+function problem(entry: unknown): string | null {
+  if (typeof entry !== 'object' || entry === null) {
+    return null;
+  }
+  const e = entry as Record<string, unknown>;
+  const why = e.errorMessage ?? e.message ?? e.reason;
+  if (why === undefined || why === null) {
+    return null;
+  }
+  const who = e.address ?? e.checkout_id ?? (e.batch != null ? `batch ${e.batch}` : null);
+  return who == null ? String(why) : `${String(who)}: ${String(why)}`;
+}
+
+/** The job's error as `lpstudio show` says it (`describe_error`): `KeyError in cell 4 of 5
+ * (In [3]): 'phone'`, counting cells from 1 as JupyterLab does; then its traceback. A purged
+ * job's error kept only its kind and cell. */
+function errorView(job: Job, total: number): HTMLElement {
+  const e: JobError = job.error ?? {};
+  let where = '';
+  if (typeof e.cell === 'number') {
+    where = ` in cell ${e.cell + 1}` + (total > e.cell ? ` of ${total}` : '');
+    where += e.execution_count != null ? ` (In [${e.execution_count}])` : '';
+  }
+  const traceback = Array.isArray(e.traceback) ? e.traceback.join('\n') : String(e.traceback ?? '');
+  return el(
+    'div',
+    {},
+    el('div', { cls: 'lps-failed-step', text: `${e.ename || 'Error'}${where}` + (e.evalue ? `: ${e.evalue}` : '') }),
+    job.purged ? hint("its message and traceback were purged with the job's data") : null,
+    traceback
+      ? el('pre', {
+          cls: 'lps-traceback',
+          text: traceback,
+          attrs: { 'data-box': 'traceback', tabindex: '0', role: 'region', 'aria-label': `traceback of job ${job.id}` }
+        })
+      : null
+  );
+}
+
+/** Runs `show`, which may draw a job's view again (a running job's, on every refresh), and
+ * scrolls each of its boxes back where it was. */
+function keepScroll(node: HTMLElement, show: () => void): void {
+  const boxes = (): [string, HTMLElement][] =>
+    [...node.querySelectorAll<HTMLElement>('[data-box]')].map(b => [
+      `${b.closest<HTMLElement>('[data-job]')?.dataset.job}/${b.dataset.box}`,
+      b
+    ]);
+  const was = new Map(boxes().map(([key, b]) => [key, [b.scrollTop, b.scrollLeft]]));
+  show();
+  for (const [key, b] of boxes()) {
+    const at = was.get(key);
+    if (at && (b.scrollTop !== at[0] || b.scrollLeft !== at[1])) {
+      [b.scrollTop, b.scrollLeft] = at;
+    }
+  }
 }
