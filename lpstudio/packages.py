@@ -4,19 +4,21 @@ workspace (Workato's "export/import a project as a package").
 A package holds every recipe notebook under the folder (as stored on disk), the data files
 their metadata `files` names, and `lpstudio-package.json`: who exported it, when, with which
 lpstudio, each recipe's saved settings (parameter values, the connection bound to each slot,
-since, the failure e-mail) and each connection those bindings name with its plain fields
-only. A package never holds a secret, the encrypted blob, a failure webhook (its URL often
-holds a token), whether a recipe was started, jobs, output notebooks, the outputs of its
-notebooks' cells (a recipe run by hand shows customers' data there), webhook ids or API
-clients.
+a poll's since as its first start or poll fixed it, the failure e-mail) and each connection
+those bindings name with its plain fields only. A package never holds a secret, the
+encrypted blob, a failure webhook (its URL often holds a token), whether a recipe was
+started, jobs, output notebooks, the outputs of its notebooks' cells (a recipe run by hand
+shows customers' data there), webhook ids or API clients.
 
     lpstudio-package.json
     project/<path under the folder>    each notebook and data file
 
-An import checks the whole package before it writes anything, stages its files in a hidden
-folder of the workspace, writes the settings and connections in one transaction, then moves
-the files into place. A connection the workspace lacks is created as a placeholder, refused
-by anything that would use it until `lpstudio connections update` gives its secrets.
+An import checks the whole package before it writes anything and stages its files in a
+hidden folder of the workspace; then, holding the store's write lock (imports take turns,
+on every server of the store), checks its targets again, writes the settings and
+connections and moves the files into place in one transaction. A connection the workspace
+lacks is created as a placeholder, refused by anything that would use it until `lpstudio
+connections update` gives its secrets.
 """
 
 from __future__ import annotations
@@ -296,9 +298,16 @@ def _carried(
 ) -> dict[str, Any]:
     """The recipe's saved settings a package carries, each slot bound by name: the saved
     binding, else the connection that fills it by default here (pinned, so that it keeps
-    filling it in a workspace with others of its type)."""
+    filling it in a workspace with others of its type). A poll's since is the one its
+    first start or poll fixed, if one did (a Poll now saves none): its importer's first
+    start polls from there, not from its own now, which would skip the events between."""
     saved = saved_settings(studio.store, recipe.name)
     carried = {key: saved[key] for key in CARRIED if key in saved}
+    if recipe.trigger_kind == "poll":
+        with studio.store.read() as s:
+            polled = s.get(TriggerState, recipe.name)
+        if polled is not None:
+            carried["since"] = polled.since
     notify = dict(carried.pop("notify", None) or {})
     if notify.pop("webhook", None):
         notes.append(
@@ -375,7 +384,9 @@ class _Plan:
     """What an import will write, once every check has passed."""
 
     into: str
+    replace: bool = False
     files: dict[str, bytes] = field(default_factory=dict)  # target path under projects/
+    fields: dict[str, str] = field(default_factory=dict)  # what a file's refusals name
     recipes: list[dict[str, Any]] = field(default_factory=list)
     settings: dict[str, dict[str, Any]] = field(default_factory=dict)
     connections: list[dict[str, Any]] = field(default_factory=list)
@@ -513,7 +524,7 @@ def _plan(
         refuse_held_secret(into, "into", "project folder", hidden, "give the folder its name")
         base, folder = project_folder(studio, into, False, "into", typed=True)
     prefix = "" if folder == "." else f"{folder}/"
-    plan = _Plan(folder)
+    plan = _Plan(folder, replace)
     listed: dict[str, str] = {}  # path in the package -> what lists it
     for rel, entry in manifest["recipes"].items():
         listed[rel] = f"recipes.{rel}"
@@ -536,11 +547,10 @@ def _plan(
         where = f"recipes.{label.removesuffix('.ipynb')}" if rel in manifest["recipes"] else ""
         where = where or f"files.{label}"
         _check_target(studio, target, data, where, replace, rel in manifest["recipes"])
-        plan.files[label] = data
+        plan.files[label], plan.fields[label] = data, where
     available = _check_connections(studio, manifest, plan)
     for rel, entry in manifest["recipes"].items():
         _plan_recipe(studio, plan, prefix + rel, members[rel], entry, manifest, available)
-        plan.recipes[-1]["replaced"] = (base / rel).exists()
     return plan
 
 
@@ -818,19 +828,25 @@ def _replacing(
 
 
 def _write(studio: Studio, plan: _Plan, source: Path | IO[bytes]) -> None:
-    """Stages the files in a hidden folder of the workspace, writes the connections and
-    settings in one transaction, then moves the files into place: a failure before the move
-    leaves the workspace as it was, and a crash during it no half-written file."""
+    """Stages the files in a hidden folder of the workspace; then, holding the store's write
+    lock, checks the targets again, writes the connections and settings and moves the files
+    into place, all before the transaction commits. Imports take turns on that lock, on
+    every server of the store: one that ran at the same time is refused (or replaces) as if
+    it came after, never mixing its files or settings with another's. A failure before the
+    commit puts back the files it moved, and a crash during the move leaves no half-written
+    file."""
     root = studio.workspace.root
-    projects = studio.workspace.projects
     staging = root / f".lpstudio-import-{uuid.uuid4().hex[:12]}"
     package = source.name if isinstance(source, Path) else "upload"
+    moved: list[tuple[Path, Path | None]] = []
     try:
         for label, data in plan.files.items():
-            staged = staging / label
+            staged = staging / "new" / label
             staged.parent.mkdir(parents=True, exist_ok=True)
             staged.write_bytes(data)
         with _unchanged_meanwhile(), studio.store.write() as s:
+            s.connection()  # the store's write lock, held from here to the commit
+            _check_again(studio, plan)
             for name, type_, fields, withheld in plan.placeholders:
                 studio.connections.add_placeholder(name, type_, fields, withheld, studio.user, s)
             shown_as = {shown["recipe"]: shown for shown in plan.recipes}
@@ -853,10 +869,57 @@ def _write(studio: Studio, plan: _Plan, source: Path | IO[bytes]) -> None:
                     package=package,
                     replaced=shown["replaced"],
                 )
-        # Data files first: a recipe appears with the files it reads.
-        for label in sorted(plan.files, key=lambda lab: lab.endswith(".ipynb")):
-            target = projects / label
-            target.parent.mkdir(parents=True, exist_ok=True)
-            os.replace(staging / label, target)
+            s.flush()  # a connection created meanwhile is refused before any file moves
+            _move(plan, studio.workspace.projects, staging, moved)
+    except BaseException:
+        _put_back(moved)
+        raise
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+
+
+def _check_again(studio: Studio, plan: _Plan) -> None:
+    """The targets, checked again under the store's write lock as `_plan` checked them:
+    another import may have written them meanwhile (at once, on this server or another).
+    Refused as a sequential import is; whether each recipe is replaced is said here, as it
+    is under the lock."""
+    projects = studio.workspace.projects
+    shown_as = {shown["recipe"]: shown for shown in plan.recipes}
+    for label, data in plan.files.items():
+        target = projects / label
+        is_recipe = label in shown_as
+        _check_target(studio, target, data, plan.fields[label], plan.replace, is_recipe)
+        if is_recipe:
+            shown_as[label]["replaced"] = target.exists()
+
+
+def _move(
+    plan: _Plan, projects: Path, staging: Path, moved: list[tuple[Path, Path | None]]
+) -> None:
+    """Moves the staged files into place, data files first (a recipe appears with the files
+    it reads), each in one rename; `moved` says how to put each back: a file it replaced is
+    kept (hard-linked, in no time under the lock) until the import commits."""
+    for label in sorted(plan.files, key=lambda lab: lab.endswith(".ipynb")):
+        target = projects / label
+        target.parent.mkdir(parents=True, exist_ok=True)
+        kept = None
+        if target.exists():
+            kept = staging / "old" / label
+            kept.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                os.link(target, kept)
+            except OSError:  # a file system without hard links
+                shutil.copy2(target, kept)
+        moved.append((target, kept))
+        os.replace(staging / "new" / label, target)
+
+
+def _put_back(moved: list[tuple[Path, Path | None]]) -> None:
+    """Undoes `_move` of an import that failed before its commit: what it replaced comes
+    back, what it added goes."""
+    for target, kept in reversed(moved):
+        with contextlib.suppress(OSError):
+            if kept is None:
+                target.unlink(missing_ok=True)
+            else:
+                os.replace(kept, target)
