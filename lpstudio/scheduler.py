@@ -153,6 +153,90 @@ def _log_end(job: Job) -> None:
     log.info("job %s %s (%s)%s", job.id, job.status, job.recipe, why)
 
 
+# -- runs of trigger errors --------------------------------------------------------------------
+
+
+def poll_counted(studio: Studio, recipe: Recipe) -> list[int]:
+    """`poll_once`, counted towards the auto-stop whoever asked for it (a scheduler's tick,
+    `lpstudio poll`, a Poll now): a poll that works ends the run of trigger errors, one that
+    fails is one more (and is raised on, for the caller to say or to log)."""
+    from .triggers import poll_once
+
+    try:
+        ids = poll_once(studio, recipe)
+    except Exception as exc:
+        if recipe.trigger_kind == "poll":  # another kind, polled by hand, is only refused
+            count_trigger_error(studio, recipe.name, exc)
+        raise
+    end_trigger_errors(studio, recipe.name)
+    return ids
+
+
+def end_trigger_errors(studio: Studio, name: str) -> None:
+    """A trigger that worked ends a started recipe's run of errors (a stopped one keeps the
+    run that stopped it on show until it starts again)."""
+    with studio.store.read() as s:  # a read, not a write, on every tick of every schedule
+        errors = s.scalar(select(TriggerState.errors).where(TriggerState.recipe == name))
+    if errors and saved_settings(studio.store, name).get("state") == "started":
+        studio.store.clear_trigger_errors(name)
+
+
+def count_trigger_error(
+    studio: Studio, name: str, exc: Exception, found_at: datetime | None = None
+) -> None:
+    """Counts a trigger error of a started recipe towards the auto-stop (a stopped one cannot
+    be stopped: its failed polls count nothing). A failed poll counts once; an error found on
+    every tick (`found_at`) counts once per `ERROR_EVERY` among all the schedulers of the
+    store (the trigger's `next_poll_at` says when it counts again)."""
+    settings = saved_settings(studio.store, name)
+    if settings.get("state") != "started":
+        return
+    message = f"{type(exc).__name__}: {exc}"
+    # Checked when the workspace was read (`workspace.KNOWN_SETTINGS`).
+    limit = studio.workspace.setting("triggers", "auto_stop_after")
+    # The start these errors count against: one made while they are counted clears them
+    # (`Studio.start`) and is not stopped by this count.
+    counted_start = settings.get("started_at")
+    with studio.store.write() as s:
+        state = s.get(TriggerState, name)
+        if state is None:
+            state = TriggerState(recipe=name, since=utcnow().isoformat(), seen=[])
+            s.add(state)
+        if found_at is not None:
+            if state.errors and state.next_poll_at is not None and state.next_poll_at > found_at:
+                return  # counted already within the minute
+            state.next_poll_at = found_at + ERROR_EVERY
+            # Logged once a minute, not once a tick. A failed poll is said by its caller (the
+            # daemon's log, or the person who polled: once, not twice).
+            log.warning("trigger of %s failed: %s", name, message)
+        errors = (state.errors or 0) + 1
+        # Kept through the stop, so the recipe's listing says why it stopped; starting
+        # it again clears the count (`Studio.start`): it gets `limit` more tries.
+        state.errors, state.last_error = errors, message
+    stopped: list[bool] = []
+
+    def stop(settings: dict[str, Any]) -> dict[str, Any] | None:
+        """Only a recipe still started, by the start the errors counted against, is
+        stopped (read and written in one turn)."""
+        if settings.get("state") != "started" or settings.get("started_at") != counted_start:
+            return None
+        stopped.append(True)
+        return {**settings, "state": "stopped"}
+
+    if errors >= limit:
+        update_settings(studio.store, name, stop, "scheduler")
+    if stopped:
+        studio.store.audit(
+            "scheduler",
+            "auto-stop",
+            name,
+            reason=f"{errors} consecutive trigger errors",
+            last_error=message,
+        )
+        log.warning("stopped %s after %d consecutive trigger errors", name, errors)
+        notify_stopped(studio, name, errors, message)
+
+
 class Scheduler:
     """One scheduler process: `tick()` fires what is due; workers run the queue."""
 
@@ -217,7 +301,7 @@ class Scheduler:
                 try:
                     found.append((self.studio.recipe(name), settings))
                 except LpstudioError as exc:  # edited into a broken recipe since it started
-                    self._trigger_error(name, exc, now)
+                    count_trigger_error(self.studio, name, exc, now)
         return found
 
     # -- firing ------------------------------------------------------------------------
@@ -244,7 +328,7 @@ class Scheduler:
                 elif kind == "poll":
                     queued += self._fire_poll(recipe, now)
             except Exception as exc:  # one recipe's trigger never stops the others
-                self._trigger_error(recipe.name, exc, now)
+                count_trigger_error(self.studio, recipe.name, exc, now)
         self._last_tick = now
         if self._last_purge is None or now - self._last_purge > timedelta(days=1):
             self._last_purge = now
@@ -271,7 +355,7 @@ class Scheduler:
             )
         started = datetime.fromisoformat(settings.get("started_at", now.isoformat()))
         due = due_times(cron, timezone, max(last or started, started), now)
-        self._trigger_ok(recipe)
+        end_trigger_errors(self.studio, recipe.name)
         if not due:
             return []
         # Only the latest due run is written: it fires when on time (or, missed, under
@@ -339,7 +423,7 @@ class Scheduler:
                     if self._fire_poll(recipe, now):
                         self._wake.set()  # its jobs start now, not at the queue's next look
                 except Exception as exc:
-                    self._trigger_error(recipe.name, exc, now)
+                    count_trigger_error(self.studio, recipe.name, exc, now)
 
             thread = threading.Thread(target=poll, name=f"lpstudio-poll-{recipe.name}", daemon=True)
             self._polling[recipe.name] = thread
@@ -364,77 +448,11 @@ class Scheduler:
             ).rowcount
         if not claimed:
             return []
-        from .triggers import poll_once
-
         try:
-            ids = poll_once(self.studio, recipe)
-        except Exception as exc:  # a failed poll: one error per poll, however often it ticks
-            self._trigger_error(recipe.name, exc, now, attempt=True)
+            return poll_counted(self.studio, recipe)
+        except Exception as exc:  # counted by `poll_counted`: the next poll tries again
+            log.warning("trigger of %s failed: %s: %s", recipe.name, type(exc).__name__, exc)
             return []
-        self._trigger_ok(recipe)
-        return ids
-
-    def _trigger_ok(self, recipe: Recipe) -> None:
-        """A trigger that worked ends the run of consecutive errors."""
-        with self.store.read() as s:
-            errors = s.scalar(select(TriggerState.errors).where(TriggerState.recipe == recipe.name))
-        if errors:
-            with self.store.write() as s:
-                s.execute(
-                    update(TriggerState)
-                    .where(TriggerState.recipe == recipe.name)
-                    .values(errors=0, last_error=None)
-                )
-
-    def _trigger_error(
-        self, name: str, exc: Exception, now: datetime, attempt: bool = False
-    ) -> None:
-        """Counts a trigger error towards the auto-stop. A failed poll (`attempt`) counts
-        once per poll; any other error is found on every tick, and counts once per
-        `ERROR_EVERY` among all the schedulers of the store (the trigger's `next_poll_at`
-        says when it counts again)."""
-        message = f"{type(exc).__name__}: {exc}"
-        # Checked when the workspace was read (`workspace.KNOWN_SETTINGS`).
-        limit = self.studio.workspace.setting("triggers", "auto_stop_after")
-        # The start these errors count against: one made while they are counted clears them
-        # (`Studio.start`) and is not stopped by this count.
-        counted_start = saved_settings(self.store, name).get("started_at")
-        with self.store.write() as s:
-            state = s.get(TriggerState, name)
-            if state is None:
-                state = TriggerState(recipe=name, since=utcnow().isoformat(), seen=[])
-                s.add(state)
-            if not attempt:
-                if state.errors and state.next_poll_at is not None and state.next_poll_at > now:
-                    return  # counted already within the minute
-                state.next_poll_at = now + ERROR_EVERY
-            log.warning("trigger of %s failed: %s", name, message)
-            errors = (state.errors or 0) + 1
-            # Kept through the stop, so the recipe's listing says why it stopped; starting
-            # it again clears the count (`Studio.start`): it gets `limit` more tries.
-            state.errors, state.last_error = errors, message
-        stopped: list[bool] = []
-
-        def stop(settings: dict[str, Any]) -> dict[str, Any] | None:
-            """Only a recipe still started, by the start the errors counted against, is
-            stopped (read and written in one turn)."""
-            if settings.get("state") != "started" or settings.get("started_at") != counted_start:
-                return None
-            stopped.append(True)
-            return {**settings, "state": "stopped"}
-
-        if errors >= limit:
-            update_settings(self.store, name, stop, "scheduler")
-        if stopped:
-            self.store.audit(
-                "scheduler",
-                "auto-stop",
-                name,
-                reason=f"{errors} consecutive trigger errors",
-                last_error=message,
-            )
-            log.warning("stopped %s after %d consecutive trigger errors", name, errors)
-            notify_stopped(self.studio, name, errors, message)
 
     # -- the queue ---------------------------------------------------------------------
 

@@ -1405,12 +1405,13 @@ class Studio:
 
     def poll(self, ref: str | os.PathLike[str], run: bool = True) -> list[Job]:
         """Runs the recipe's poll trigger once: queues a job per new event (or batch) and,
-        with `run`, runs them oldest first."""
-        from .triggers import poll_once
+        with `run`, runs them oldest first. A started recipe's poll counts towards its
+        auto-stop as a scheduler's does."""
+        from .scheduler import poll_counted
 
         recipe = self.recipe(ref)
         with self._trigger_faults(recipe, "the poll"):
-            ids = poll_once(self, recipe)
+            ids = poll_counted(self, recipe)
         self.store.audit(self.user, "poll", recipe.name, jobs=ids)
         if not run:
             return [self.store.job(job_id) for job_id in ids]
