@@ -97,10 +97,14 @@ def job_to_dict(job: Job, workspace: Workspace | None = None) -> dict[str, Any]:
     """The JSON shape of a job, shared by `--json` output and the REST API. Its error names
     the workspace's files by their path in it, as REST error answers do (`shown_error`);
     the job's stored row and its output notebook keep the full paths, for the server's log
-    and its admin."""
+    and its admin. `output_missing`: the job ended with a notebook written at `output_path`
+    that is no longer there (moved or deleted from history/), which a reader would otherwise
+    take for present; without a workspace nothing is checked."""
     output = job.output_path
+    missing = False
     if output and workspace is not None:
         output = str(workspace.root / output)
+        missing = job.status in FINAL_STATES and not Path(output).is_file()
     duration = None
     if job.started_at and job.finished_at:
         duration = round((job.finished_at - job.started_at).total_seconds(), 3)
@@ -122,6 +126,7 @@ def job_to_dict(job: Job, workspace: Workspace | None = None) -> dict[str, Any]:
         "error": shown_error(job.error, workspace),
         "result": job.result,
         "output_path": output,
+        "output_missing": missing,
         "purged": job.purged,  # its data and output erased after the retention period
     }
 
@@ -145,8 +150,19 @@ JOB_COLUMNS = [
     "error",
     "result",
     "output_path",
+    "output_missing",
     "purged",
 ]
+
+
+def rerun_warning(job_id: int) -> str:
+    """What rerunning a job risks, in one wording: the CLI prints it before the rerun, the
+    REST API answers it with the new job (API-FACTS: a rerun may create duplicates)."""
+    return (
+        f"rerunning job {job_id} runs every cell again, on the recipe's latest version: side "
+        "effects outside the delivery ledger (REST calls, opt-ins, written files) happen "
+        "again; campaign batches it already delivered are not sent twice"
+    )
 
 
 @functools.lru_cache(maxsize=4096)

@@ -179,7 +179,7 @@ def test_a_rerun_of_a_partly_sent_job_sends_nothing_twice(ws, cli, control):
     assert rerun_code == 1  # the 100 recipients are still uncertain: someone must look
     assert "accepted 50, rejected 0, uncertain 100, already sent 100" in rerun["error"]["evalue"]
     assert rerun["rerun_of"] == first["id"]
-    assert "repeats what its recipe does" in rerun_output  # the warning
+    assert "runs every cell again" in rerun_output  # the warning
     again = rerun["result"]
     assert again["accepted"] == 50 and [c["batch"] for c in again["campaigns"]] == [3]
     assert [entry["batch"] for entry in again["already_sent"]] == [1]

@@ -17,7 +17,7 @@ import click
 from ..errors import InputError, LpstudioError, NotFoundError
 from ..failures import describe_error
 from ..models import Job
-from ..store import SUCCEEDED
+from ..store import FINAL_STATES, SUCCEEDED
 from ..studio import Studio, job_to_dict, plain_error
 
 
@@ -191,8 +191,12 @@ def _print_job(studio: Studio, job: Job, as_json: bool, verbose: bool = False) -
             click.echo(f"  rerun of: job {job.rerun_of}")
     if job.purged:
         click.echo("  purged:   data and output erased after the retention period (no rerun)")
-    if data["output_path"]:
+    if data["output_missing"]:  # not to be taken for there
+        click.echo(f"  output:   {data['output_path']} (missing: moved or deleted from history/)")
+    elif data["output_path"]:
         click.echo(f"  output:   {data['output_path']}")
+    elif job.status in FINAL_STATES and not job.purged:  # said, not left out unexplained
+        click.echo("  output:   none written (it ended before its notebook ran)")
     if job.result is not None:
         click.echo(f"  result:   {json.dumps(job.result, ensure_ascii=False)}")
     if job.error:

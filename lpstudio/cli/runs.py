@@ -18,7 +18,7 @@ from ..failures import describe_trigger
 from ..parameters import coerce
 from ..recipe import MAX_TIMEOUT
 from ..store import FINAL_STATES, MAX_LISTED
-from ..studio import Studio, check_run_event, job_to_dict
+from ..studio import Studio, check_run_event, job_to_dict, rerun_warning
 from ..times import parse_moment
 from .base import (
     JOB_ID,
@@ -368,11 +368,7 @@ def rerun(job_id: int, workspace: Path | None, as_json: bool) -> None:
     """Run a job again: same parameters and event, latest recipe version."""
     with _studio(workspace) as studio:
         studio.check_rerun(job_id)  # a job it would refuse is named before any warning
-        click.echo(
-            f"warning: rerunning job {job_id} repeats what its recipe does "
-            "(messages may be sent again)",
-            err=True,
-        )
+        click.echo(f"warning: {rerun_warning(job_id)}", err=True)
         _cancel_on_signals()
         with _saying_turns():
             job = studio.rerun(job_id, progress_bar=not as_json and sys.stderr.isatty())

@@ -25,7 +25,7 @@ import re
 import traceback
 from http.client import responses
 from pathlib import PurePosixPath
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 from urllib.parse import quote
 
 from jupyter_server.auth.decorator import allow_unauthenticated
@@ -50,16 +50,21 @@ from ..jsonschemas import first_problem
 from ..redaction import scrub, scrub_text
 from ..roles import PERMISSIONS
 from ..sdk import ConnectorError
-from ..studio import Studio, job_to_dict
+from ..store import FINAL_STATES
+from ..studio import Studio, job_to_dict, rerun_warning
 from .auth import ApiError, api_token, check_role
 from .output_html import OUTPUT_HTML_CSP, render_output_html
 from .schemas import expected, field_schema
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from ..models import Job
     from .app import LpstudioApp
     from .routes import Operation, Route
 
 PREFIX = "/lpstudio/api/v1"
+T = TypeVar("T")
 
 
 def parse_json(raw: bytes, what: str, fix: str) -> Any:
@@ -872,13 +877,64 @@ def _recipe_filter_fix(exc: WorkspaceError) -> str | None:
     )
 
 
-class JobHandler(UserHandler):
+class JobRouteHandler(UserHandler):
+    """A route of one job: a refusal's fix in this API's terms, where the store's and the
+    studio's name the CLI's commands (which the CLI keeps): `lpstudio jobs` for an unknown
+    job, `lpstudio run` for a purged job's rerun."""
+
+    async def of_job(self, action: Callable[[int], T], job_id: str) -> T:
+        """`action` done on the job, off the IOLoop."""
+
+        def act() -> T:
+            number = int(job_id)
+            try:
+                return action(number)
+            except LpstudioError as exc:
+                if exc.fix and "`lpstudio jobs`" in exc.fix:
+                    exc.fix = f"GET {PREFIX}/jobs lists jobs"
+                elif exc.fix and "`lpstudio run`" in exc.fix:
+                    recipe = self.studio.job(number).recipe
+                    exc.fix = f"POST {PREFIX}/recipes/{recipe}/run runs the recipe anew"
+                raise
+
+        return cast(T, await self.blocking(act))
+
+
+class JobHandler(JobRouteHandler):
     @web.authenticated
     async def get(self, job_id: str) -> None:
-        self.answer(self.job(await self.blocking(self.studio.job, int(job_id))))
+        self.answer(self.job(await self.of_job(self.studio.job, job_id)))
 
 
-class JobOutputHandler(UserHandler):
+def _no_output(job: Job) -> NotFoundError:
+    """Why a job has no output notebook to fetch, and the fix its state calls for: one still
+    to run is waited for, a purged one's was erased, one moved away can be put back, and one
+    that ended before its notebook ran never had any (its error says why)."""
+    said = f"job {job.id} has no output notebook"
+    if job.purged:
+        fix = (
+            "none to fetch: a purged job's output was erased after the retention period "
+            "([jobs] retention_days)"
+        )
+        return NotFoundError(f"{said} ({job.status}, purged)", field="job", fix=fix)
+    if job.status not in FINAL_STATES:
+        fix = f"wait until the job runs: GET {PREFIX}/jobs/{job.id} shows its progress"
+        return NotFoundError(f"{said} yet ({job.status})", field="job", fix=fix)
+    if job.output_path:
+        return NotFoundError(
+            f"job {job.id}'s output notebook {job.output_path} is missing ({job.status})",
+            field="job",
+            fix="it was moved or deleted from history/: put it back there to fetch it",
+        )
+    why = (job.error or {}).get("evalue")
+    return NotFoundError(
+        f"{said} ({job.status}): it ended before its notebook ran" + (f" ({why})" if why else ""),
+        field="job",
+        fix=f"none was written; to run its notebook, POST {PREFIX}/jobs/{job.id}/rerun",
+    )
+
+
+class JobOutputHandler(JobRouteHandler):
     """The output notebook, as the .ipynb file or rendered by nbconvert's HTMLExporter.
 
     The HTML page is served under its own policy (`OUTPUT_HTML_CSP`), not the API's
@@ -887,21 +943,16 @@ class JobOutputHandler(UserHandler):
 
     @web.authenticated
     async def get(self, job_id: str, kind: str) -> None:
-        def read() -> str:
-            job = self.studio.job(int(job_id))
+        def read(number: int) -> str:
+            job = self.studio.job(number)
             path = self.studio.workspace.root / job.output_path if job.output_path else None
             if path is None or not path.is_file():
-                raise NotFoundError(
-                    f"job {job.id} has no output notebook ({job.status}"
-                    f"{', purged' if job.purged else ''})",
-                    field="job",
-                    fix="wait until the job runs; purged jobs keep no output",
-                )
+                raise _no_output(job)
             if kind == "ipynb":
                 return path.read_text(encoding="utf-8")
             return render_output_html(path)
 
-        content = await self.blocking(read)
+        content = await self.of_job(read, job_id)
         kinds = {"ipynb": "application/x-ipynb+json", "html": "text/html; charset=UTF-8"}
         if kind == "html":
             self.set_header("Content-Security-Policy", OUTPUT_HTML_CSP)
@@ -909,17 +960,19 @@ class JobOutputHandler(UserHandler):
         self.finish(content, set_content_type=kinds[kind])
 
 
-class JobRerunHandler(UserHandler):
+class JobRerunHandler(JobRouteHandler):
     @web.authenticated
     async def post(self, job_id: str) -> None:
-        job, _ = await self.blocking(self.studio.dispatch_rerun, int(job_id))
-        self.answer(self.job(job), 202, {"Location": f"{PREFIX}/jobs/{job.id}"})
+        """The new job, with the warning the CLI prints before a rerun: it may repeat sends."""
+        job, _ = await self.of_job(self.studio.dispatch_rerun, job_id)
+        answer = {**self.job(job), "warning": rerun_warning(int(job_id))}
+        self.answer(answer, 202, {"Location": f"{PREFIX}/jobs/{job.id}"})
 
 
-class JobCancelHandler(UserHandler):
+class JobCancelHandler(JobRouteHandler):
     @web.authenticated
     async def post(self, job_id: str) -> None:
-        self.answer(self.job(await self.blocking(self.studio.cancel, int(job_id))))
+        self.answer(self.job(await self.of_job(self.studio.cancel, job_id)))
 
 
 # -- gallery -------------------------------------------------------------------------------

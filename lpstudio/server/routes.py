@@ -369,7 +369,7 @@ ROUTES: tuple[Route, ...] = (
             action="rerun jobs",
             permission="operate",
             body=s.EMPTY_BODY,
-            answer=s.JOB,
+            answer=s.RERUN,
             status=202,
         ),
         tag="jobs",

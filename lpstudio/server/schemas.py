@@ -69,10 +69,32 @@ JOB: dict[str, Any] = {
         "progress": {"type": "object"},
         "error": {"type": ["object", "null"]},
         "result": {"type": ["object", "null"]},
-        "output_path": {"type": ["string", "null"]},
+        "output_path": {
+            "type": ["string", "null"],
+            "description": "where its output notebook was written; null: none was (yet), "
+            "or it was purged",
+        },
+        "output_missing": {
+            "type": "boolean",
+            "description": "it ended with its output notebook written at output_path, which "
+            "is no longer there (moved or deleted from history/)",
+        },
         "purged": {
             "type": "boolean",
             "description": "its data and output were erased after the retention period",
+        },
+    },
+}
+
+#: A rerun's answer: the new job, and the warning the CLI prints before a rerun.
+RERUN: dict[str, Any] = {
+    **JOB,
+    "required": [*JOB["required"], "warning"],
+    "properties": {
+        **JOB["properties"],
+        "warning": {
+            "type": "string",
+            "description": "what the rerun may repeat: the recipe's sends (duplicates)",
         },
     },
 }

@@ -1,0 +1,209 @@
+"""What `lpstudio show` and the REST API say of a job's output notebook and of a rerun: a
+notebook moved away or never written is said so (not shown as if there), a 404's fix
+follows the job's state, a fix names the surface's own way (a route, not a CLI command),
+and a rerun's answer carries the warning the CLI prints.
+
+One real `lpstudio serve` on loopback (its scheduler off, so a queued job stays queued),
+real kernels and SQLite: job `moved` ran and its notebook was moved out of history/, `lost`
+was queued by a process that died before starting it, `purged` is past the retention
+period, `waiting` is queued.
+"""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import openapi_spec_validator
+import pytest
+from click.testing import CliRunner, Result
+
+from lpstudio.cli import main
+from lpstudio.studio import Studio
+from tests.conftest import set_job, wait_for, write_recipe
+from tests.servers import API, Served, serving
+from tests.test_openapi_contract import assert_fits
+
+
+@pytest.fixture(scope="module")
+def ws(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("answers") / "ws"
+
+
+@pytest.fixture(scope="module")
+def jobs(ws: Path) -> dict[str, int]:
+    """The jobs by what became of their output notebook."""
+    with Studio.init(ws, accept_terms=True, admin="alice") as studio:
+        studio.store.ensure_user("otto", "operator")
+        write_recipe(ws, "p/x")
+        ran = studio.run("p/x", {"x": 2})
+        assert ran.status == "succeeded" and ran.output_path
+        shutil.move(ws / ran.output_path, ws.parent / "elsewhere.ipynb")
+        gone = subprocess.Popen(["true"])
+        gone.wait()  # a process id on this host that no longer runs
+        made = {
+            name: studio.store.create_job(
+                recipe="p/x.ipynb",
+                version_id=ran.version_id,
+                trigger="poll" if name == "waiting" else "manual",
+                user="alice",
+                **({"worker": f"{socket.gethostname()}:{gone.pid}"} if name == "lost" else {}),
+            ).id
+            for name in ("lost", "purged", "waiting")
+        }
+        set_job(
+            studio.store,
+            made["purged"],
+            status="succeeded",
+            finished_at=datetime.now(UTC),
+            purged=True,
+            parameters={},
+        )
+    with Studio.open(ws, user="alice"):  # any opening reaps the lost job
+        pass
+    return {"moved": ran.id, **made}
+
+
+@pytest.fixture(scope="module")
+def server(ws: Path, jobs: dict[str, int]) -> Iterator[Served]:
+    with serving(ws, "--LpstudioApp.scheduler=False") as served:
+        yield served
+
+
+@pytest.fixture(scope="module")
+def doc(server: Served) -> dict[str, Any]:
+    served = server.api("alice", "GET", "/openapi.json").json()
+    openapi_spec_validator.validate(served)
+    return served
+
+
+def cli(ws: Path, *args: str) -> Result:
+    return CliRunner().invoke(main, [*args, "--workspace", str(ws)])
+
+
+def ended(server: Served, job_id: int) -> dict[str, Any]:
+    """The job once it ended, as the API answers it (polled: its row, not a clock)."""
+
+    def final() -> dict[str, Any] | None:
+        job = dict(server.api("otto", "GET", f"/jobs/{job_id}").json())
+        return job if job["status"] in ("succeeded", "failed", "cancelled") else None
+
+    return dict(wait_for(final, what=f"job {job_id}'s end"))
+
+
+def error_of(answer: httpx.Response, status: int) -> dict[str, Any]:
+    assert answer.status_code == status, answer.text
+    return dict(answer.json()["error"])
+
+
+# -- a notebook moved or deleted -------------------------------------------------------------
+
+
+def test_a_moved_output_notebook_is_said_missing_by_show_and_the_api(
+    ws: Path, jobs: dict[str, int], server: Served, doc: dict[str, Any]
+) -> None:
+    job = jobs["moved"]
+    shown = cli(ws, "show", str(job))
+    line = next(x for x in shown.output.splitlines() if x.strip().startswith("output:"))
+    assert line.endswith(".ipynb (missing: moved or deleted from history/)"), shown.output
+
+    answer = server.api("otto", "GET", f"/jobs/{job}")
+    assert answer.json()["output_missing"] is True
+    assert_fits(doc, "/jobs/{job_id}", "get", answer)
+
+    error = error_of(server.api("otto", "GET", f"/jobs/{job}/output.ipynb"), 404)
+    assert "missing" in error["message"] and "history/" in error["message"]
+    assert "moved or deleted from history/" in error["fix"]
+    assert "wait until the job runs" not in error["fix"]
+
+
+def test_a_present_output_notebook_is_not_said_missing(ws: Path, server: Served) -> None:
+    started = server.api("alice", "POST", "/recipes/p/x.ipynb/run", json={"parameters": {"x": 3}})
+    assert started.status_code == 202, started.text
+    done = ended(server, started.json()["id"])
+    assert done["status"] == "succeeded" and done["output_missing"] is False
+    shown = cli(ws, "show", str(done["id"]))
+    assert f"output:   {done['output_path']}\n" in shown.output
+    assert server.api("otto", "GET", f"/jobs/{done['id']}/output.ipynb").status_code == 200
+
+
+# -- no notebook ever written, or not yet ------------------------------------------------------
+
+
+def test_a_job_lost_while_queued_says_it_wrote_no_notebook_and_why(
+    ws: Path, jobs: dict[str, int], server: Served
+) -> None:
+    job = jobs["lost"]
+    shown = cli(ws, "show", str(job))
+    assert "output:   none written (it ended before its notebook ran)" in shown.output
+
+    answer = server.api("otto", "GET", f"/jobs/{job}").json()
+    assert answer["status"] == "failed" and answer["output_path"] is None
+    assert answer["output_missing"] is False  # none was written: nothing went missing
+
+    error = error_of(server.api("otto", "GET", f"/jobs/{job}/output.ipynb"), 404)
+    assert "ended before its notebook ran" in error["message"]
+    assert "the process that queued this job is gone before it started" in error["message"]
+    assert "wait until the job runs" not in error["fix"] and "purged" not in error["fix"]
+    assert f"POST {API}/jobs/{job}/rerun" in error["fix"]
+
+
+def test_a_404_for_a_queued_or_purged_job_s_notebook_follows_its_state(
+    jobs: dict[str, int], server: Served
+) -> None:
+    queued = error_of(server.api("otto", "GET", f"/jobs/{jobs['waiting']}/output.html"), 404)
+    assert "(queued)" in queued["message"] and queued["fix"].startswith("wait until the job runs")
+    assert "purged" not in queued["fix"]
+
+    purged = error_of(server.api("otto", "GET", f"/jobs/{jobs['purged']}/output.ipynb"), 404)
+    assert "purged" in purged["message"] and "retention period" in purged["fix"]
+    assert "wait until" not in purged["fix"]
+
+
+# -- fixes in each surface's terms -------------------------------------------------------------
+
+
+def test_the_api_s_fixes_name_its_routes_and_the_cli_its_commands(
+    ws: Path, jobs: dict[str, int], server: Served
+) -> None:
+    for method, path in (
+        ("GET", "/jobs/999999"),
+        ("GET", "/jobs/999999/output.ipynb"),
+        ("POST", "/jobs/999999/rerun"),
+        ("POST", "/jobs/999999/cancel"),
+    ):
+        fix = error_of(server.api("otto", method, path), 404)["fix"]
+        assert fix == f"GET {API}/jobs lists jobs", (method, path)
+    purged = error_of(server.api("otto", "POST", f"/jobs/{jobs['purged']}/rerun"), 400)
+    assert purged["fix"] == f"POST {API}/recipes/p/x.ipynb/run runs the recipe anew"
+
+    assert "list jobs with `lpstudio jobs`" in cli(ws, "show", "999999").output
+    refused = cli(ws, "rerun", str(jobs["purged"]))
+    assert refused.exit_code == 2 and "run the recipe anew with `lpstudio run`" in refused.output
+
+
+# -- a rerun's warning ----------------------------------------------------------------------
+
+
+def test_a_rerun_s_answer_warns_as_the_cli_does(
+    ws: Path, jobs: dict[str, int], server: Served, doc: dict[str, Any]
+) -> None:
+    job = jobs["moved"]
+    answer = server.api("otto", "POST", f"/jobs/{job}/rerun")
+    assert answer.status_code == 202, answer.text
+    assert answer.json()["rerun_of"] == job
+    assert answer.json()["warning"].startswith(f"rerunning job {job} runs every cell again")
+    assert_fits(doc, "/jobs/{job_id}/rerun", "post", answer)
+    schema = doc["paths"]["/jobs/{job_id}/rerun"]["post"]["responses"]["202"]["content"]
+    assert "warning" in schema["application/json"]["schema"]["required"]
+    assert ended(server, answer.json()["id"])["status"] == "succeeded"
+
+    said = CliRunner().invoke(main, ["rerun", str(job), "--workspace", str(ws)])
+    assert said.exit_code == 0, said.output
+    assert f"warning: {answer.json()['warning']}\n" in said.output
