@@ -27,9 +27,15 @@ that is already started and connected, used by this one notebook and then shut d
 kernel then runs in the pool's folder and is first moved to the folder papermill would
 have started it in. A kernel forked on the fork server's prepared shell is moved and bound
 by the metadata of the notebook's first execute request (`forkserver.bind_requested`);
-any other kernel gets a silent bootstrap request first. An empty pool, or none
-(`papermill --engine lpstudio` in a process without a `Studio`), falls back to a normal
-start.
+any other kernel gets a silent bootstrap request first, which it must answer within the
+start timeout (a pooled kernel may have been stopped or hung since it started). An empty
+pool, or none (`papermill --engine lpstudio` in a process without a `Studio`), falls back
+to a normal start. The bootstrap is Python: a kernel of another language is never pooled,
+gets none, and runs the notebook as papermill's own engine runs it (no lpstudio job runs
+on one: its recipe is refused).
+
+A run that ends before its last cell, however it ends, leaves the cells it never ran
+pending (`keep_pending`), never "completed".
 """
 
 from __future__ import annotations
@@ -63,6 +69,7 @@ from papermill.log import logger  # noqa: E402 (after __getattr__)
 from papermill.utils import merge_kwargs, remove_args  # noqa: E402 (after __getattr__)
 
 from . import pool as kernel_pool  # noqa: E402 (after __getattr__)
+from .errors import LpstudioError  # noqa: E402 (after __getattr__)
 from .pool import QuietOnStop  # noqa: E402 (after __getattr__)
 
 SAVE_EVERY = 1.0  # seconds between two writes of a running job's output notebook
@@ -184,16 +191,7 @@ class StudioNotebookClient(PapermillNotebookClient):
         if self.first_request_metadata is not None:
             self._send_metadata_first(self.first_request_metadata)
         if self._bootstrap:
-            assert self.kc is not None
-            reply = self.wait_for_reply(
-                self.kc.execute(self._bootstrap, silent=True, store_history=False)
-            )
-            if reply is None or reply["content"]["status"] != "ok":
-                content = reply["content"] if reply else {}
-                raise RuntimeError(
-                    "lpstudio could not bind the job context in the kernel: "
-                    f"{content.get('ename', 'no reply')}: {content.get('evalue', '')}"
-                )
+            self._run_bootstrap()
         total = len(self.nb.cells)
         start, complete = self.nb_man.cell_start, self.nb_man.cell_complete
         started: list[int | None] = [None]
@@ -216,6 +214,55 @@ class StudioNotebookClient(PapermillNotebookClient):
             super().papermill_execute_cells()
         finally:
             del self.nb_man.cell_start, self.nb_man.cell_complete
+
+    def _run_bootstrap(self) -> None:
+        """Runs the bootstrap, which is lpstudio's code, not the notebook's: its failure
+        says which kernel refused it and how to fix that, and never quotes it (a job's
+        bootstrap holds the job's context: its store's URL, its connections)."""
+        assert self.kc is not None
+        reply = self.wait_for_reply(
+            self.kc.execute(self._bootstrap, silent=True, store_history=False)
+        )
+        assert reply is not None  # none only after a timeout, which raises here
+        content = reply["content"]
+        if content["status"] == "ok":
+            return
+        ename, evalue = content.get("ename", "error"), content.get("evalue", "")
+        if quotes(evalue, self._bootstrap or ""):
+            said = f"{ename}, its message left out: it quotes that code, which may hold secrets"
+        else:
+            said = f"{ename}: {evalue}"
+        raise LpstudioError(
+            f"the {self.kernel_name} kernel failed the code lpstudio runs before the first "
+            f"cell, so no cell ran ({said})",
+            field="metadata.kernelspec.name",
+            fix="run the notebook on a Python kernel of an environment where lpstudio is "
+            "installed (python3 is lpstudio's own)",
+        )
+
+    def _get_timeout(self, cell: Any) -> int | None:
+        """nbclient's, bounding a request outside any cell (lpstudio's bootstrap, the last
+        kernel_info) by the start timeout: nbclient gives it the cells' timeout, none by
+        default, and a pooled kernel that was stopped or hung since it started would never
+        answer, nor be found dead."""
+        if cell is None:
+            return self.startup_timeout or None
+        return super()._get_timeout(cell)
+
+    async def _async_handle_timeout(self, timeout: int, cell: Any = None) -> Any:
+        """nbclient's, for a request outside any cell too (nbclient asserts it has a cell)."""
+        if cell is not None:
+            return await super()._async_handle_timeout(timeout, cell)
+        pid = getattr(getattr(self.km, "provisioner", None), "pid", None)
+        process = f"process {pid}" if pid else "its process"
+        raise LpstudioError(
+            f"the {self.kernel_name} kernel ({process}) did not answer in {timeout:g} s (the "
+            "start timeout): it is stopped, hung or starved of CPU",
+            field="start_timeout",
+            fix=f"see what {process} is doing (a kernel stopped by SIGSTOP or Ctrl-Z, a "
+            "machine out of CPU or memory) and run the notebook again; on a machine this "
+            "loaded, give kernels longer (papermill --start-timeout)",
+        ) from None  # raised while nbclient handles its `queue.Empty`: no part of this
 
 
 class StudioEngine(NBClientEngine):
@@ -295,64 +342,77 @@ class StudioEngine(NBClientEngine):
         # process); False: no pool.
         if pool is None:
             pool = kernel_pool.active()
-        if before_cell is not None:
-            before_cell = pending_after_stop(nb_man, before_cell)
-            before_cell()  # a job stopped already takes no kernel (a cold start costs 0.7 s)
-        km, ready = cls._kernel_manager(kernel_name, pool or None)
-        bootstrap = [bind_code(job_context)] if job_context is not None else []
-        metadata = None
-        if ready is not None:
-            # papermill starts a kernel in the resources' path, else in this process's folder.
-            resources = final_kwargs.get("resources") or {}
-            cwd = str(resources.get("metadata", {}).get("path") or os.getcwd())
-            if ready.prepared:
-                metadata, bootstrap = {"lpstudio": {"cwd": cwd, "context": job_context}}, []
-            else:
-                bootstrap.insert(0, chdir_code(cwd))
-        if job_context is None and notebook is not None:
-            # Not a job: the kernel finds the recipe, its workspace and the connections its
-            # settings bind from the notebook's path, as JupyterLab's kernels do. Told in
-            # the bootstrap, as a pooled kernel's environment was set when it was started.
-            bootstrap.append(session_code(notebook))
-        if on_kernel is not None:
-            on_kernel(km)  # the caller owns this kernel: it can stop it, and shuts it down
-        client = StudioNotebookClient(
-            nb_man,
-            km=km,
-            bootstrap="\n".join(bootstrap) or None,
-            on_cell=on_cell,
-            before_cell=before_cell,
-            secrets=secrets,
-            **final_kwargs,
-        )
-        if ready is not None:
-            client.kc = ready.kc
-            client.kernel_info = ready.info
-            client.first_request_metadata = metadata
         try:
-            client.execute()
-            if secrets:  # what papermill writes last: the notebook returned, with its banner
-                from .runner import node_copy
+            if before_cell is not None:
+                before_cell()  # a job stopped already takes no kernel (a cold start costs 0.7 s)
+            km, ready = cls._kernel_manager(kernel_name, pool or None)
+            # lpstudio's bootstrap is Python: a kernel of another language (the pool hands
+            # out none) gets none, and runs the notebook as papermill's own engine does; a
+            # job, which needs it, is refused before its kernel starts.
+            python = ready is not None or kernel_pool.runs_python(km.kernel_spec)
+            if not python and job_context is not None:
+                from .recipe import check_kernel_language
 
-                nb_man.nb = node_copy(nb_man.nb, secrets)
-            return nb_man.nb
-        finally:
-            if client.kc is not None:
-                client.kc.stop_channels()
-            if on_kernel is None:  # nobody else will: each kernel serves one notebook
-                kernel_pool.discard(km)
-                if pool:
-                    pool.replenish(kernel_name)
+                check_kernel_language(kernel_name, km.kernel_spec, "this job's recipe")
+            bootstrap = [bind_code(job_context)] if job_context is not None else []
+            metadata = None
+            if ready is not None:
+                # papermill starts a kernel in the resources' path, else in this process's folder.
+                resources = final_kwargs.get("resources") or {}
+                cwd = str(resources.get("metadata", {}).get("path") or os.getcwd())
+                if ready.prepared:
+                    metadata, bootstrap = {"lpstudio": {"cwd": cwd, "context": job_context}}, []
+                else:
+                    bootstrap.insert(0, chdir_code(cwd))
+            if python and job_context is None and notebook is not None:
+                # Not a job: the kernel finds the recipe, its workspace and the connections its
+                # settings bind from the notebook's path, as JupyterLab's kernels do. Told in
+                # the bootstrap, as a pooled kernel's environment was set when it was started.
+                bootstrap.append(session_code(notebook))
+            if on_kernel is not None:
+                on_kernel(km)  # the caller owns this kernel: it can stop it, and shuts it down
+            client = StudioNotebookClient(
+                nb_man,
+                km=km,
+                bootstrap="\n".join(bootstrap) or None,
+                on_cell=on_cell,
+                before_cell=before_cell,
+                secrets=secrets,
+                **final_kwargs,
+            )
+            if ready is not None:
+                client.kc = ready.kc
+                client.kernel_info = ready.info
+                client.first_request_metadata = metadata
+            try:
+                client.execute()
+                if secrets:  # what papermill writes last: the notebook returned, with its banner
+                    from .runner import node_copy
+
+                    nb_man.nb = node_copy(nb_man.nb, secrets)
+                return nb_man.nb
+            finally:
+                if client.kc is not None:
+                    client.kc.stop_channels()
+                if on_kernel is None:  # nobody else will: each kernel serves one notebook
+                    kernel_pool.discard(km)
+                    if pool:
+                        pool.replenish(kernel_name)
+        except BaseException:
+            keep_pending(nb_man)  # the run did not end: what it never ran did not complete
+            raise
 
 
-def pending_after_stop(nb_man: Any, before_cell: Callable[[], None]) -> Callable[[], None]:
-    """`before_cell`, which keeps the cells it stopped pending: papermill's last step
+def keep_pending(nb_man: Any) -> None:
+    """Keeps the cells a run that did not end never ran pending: papermill's last step
     (`notebook_complete`) marks every cell still pending completed, unless a failed cell
-    is before it, and a stop before a cell (a timeout or a cancel that landed while the
-    kernel started, or between two cells) fails none. The notebook is marked with an
-    exception, as for a cell cut off: the run did not end."""
+    is before it, and a run that ended before a cell (a timeout or a cancel that landed
+    while the kernel started, or between two cells; a kernel that failed or never answered
+    lpstudio's bootstrap) failed none. The notebook is marked with an exception, as for a
+    cell cut off: the run did not end."""
+    papermill_complete = nb_man.notebook_complete
 
-    def stopped_run_complete(**kwargs: Any) -> None:
+    def unended_run_complete(**kwargs: Any) -> None:
         pending = [c for c in nb_man.nb.cells if c.metadata.papermill["status"] == "pending"]
         save, nb_man.save = nb_man.save, lambda **_: None  # its last save, once mended
         try:
@@ -364,16 +424,13 @@ def pending_after_stop(nb_man: Any, before_cell: Callable[[], None]) -> Callable
             nb_man.nb.metadata.papermill["exception"] = True
             save()
 
-    papermill_complete = nb_man.notebook_complete
+    nb_man.notebook_complete = unended_run_complete
 
-    def check() -> None:
-        try:
-            before_cell()
-        except BaseException:
-            nb_man.notebook_complete = stopped_run_complete
-            raise
 
-    return check
+def quotes(text: str, code: str, run: int = 16) -> bool:
+    """Whether `text` holds `run` characters in a row of `code`: a kernel's error quoting
+    code it was sent, whole or in part."""
+    return any(text[i : i + run] in code for i in range(len(text) - run + 1))
 
 
 def chdir_code(path: str) -> str:
@@ -407,16 +464,33 @@ def notebook_file(input_path: Any) -> str | None:
     """The absolute path of the notebook papermill read, when it read a local file (not a
     URL, standard input or a notebook given as an object).
 
-    papermill reads a relative path from the folder it is in, then calls the engine from
-    `--cwd`'s: such a path is found from the folder papermill's command started in, or
-    the shell's (`$PWD`, which a script's `subprocess.run(cwd=...)` does not change).
+    papermill reads a relative path from the folder it was called in, then calls the engine
+    from `--cwd`'s, where a namesake may lie: such a path is found from the folder its
+    local file handler read it from, else (a handler that does not say) from the folder
+    papermill's command started in, or the shell's (`$PWD`, which a script's
+    `subprocess.run(cwd=...)` does not change).
     """
     if not isinstance(input_path, str):
         return None
-    for folder in (os.getcwd(), _STARTED_IN, os.environ.get("PWD")):
+    read_in = _read_in(input_path)
+    for folder in (read_in,) if read_in else (_STARTED_IN, os.environ.get("PWD")):
         if folder and os.path.isfile(path := os.path.join(folder, input_path)):
             return os.path.abspath(path)
     return None
+
+
+def _read_in(input_path: str) -> str | None:
+    """The folder papermill's handler of `input_path` reads relative paths from: the one
+    `execute_notebook` was called in (its `local_file_io_cwd`, not public otherwise)."""
+    from papermill.exceptions import PapermillException
+    from papermill.iorw import papermill_io
+
+    try:
+        handler = papermill_io.get_handler(input_path)
+    except PapermillException:
+        return None
+    folder = getattr(handler, "_cwd", None)
+    return folder if isinstance(folder, str) else None
 
 
 def workspace_secrets(notebook: str | None) -> frozenset[str]:

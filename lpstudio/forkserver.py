@@ -68,10 +68,29 @@ class ForkServerError(RuntimeError):
     """The fork server could not start a kernel (it died, or refused the request)."""
 
 
-def forkable(argv: list[str]) -> bool:
-    """True for a kernel spec that runs ipykernel on this very interpreter: the only kind a
-    fork of this server can stand in for."""
-    if len(argv) < 3 or argv[1:3] not in (["-m", "ipykernel_launcher"], ["-m", "ipykernel"]):
+#: The kernel spec's argv a fork of the server stands in for: ipykernel's launcher on the
+#: connection file, and nothing else (an option would configure the kernel differently
+#: from the server's prepared one, or be lost: `--IPKernelApp.exec_lines=...`).
+LAUNCHERS = (["-m", "ipykernel_launcher"], ["-m", "ipykernel"])
+
+# Environment variables read only as a process starts (by the interpreter: sys.path, the
+# hash seed, the I/O encoding; by the dynamic loader; by the locale and time modules and by
+# the numeric libraries the server imports, as they load): a fork inherits the server's
+# values, whatever its environment says. A kernel spec that sets one otherwise is started
+# as a new process.
+START_ENV = ("PYTHON", "LD_", "LC_", "LANG", "TZ", "OMP_", "OPENBLAS_", "MKL_")
+
+
+def forkable(argv: list[str], env: dict[str, str] | None = None) -> bool:
+    """True for a kernel spec that runs ipykernel on this very interpreter, in its standard
+    form and with the environment a new interpreter would start alike: the only kind a fork
+    of this server can stand in for, so that a forked kernel behaves as a cold one."""
+    if argv[1:3] not in LAUNCHERS or argv[3:] != ["-f", "{connection_file}"]:
+        return False
+    if any(
+        key.startswith(START_ENV) and value != os.environ.get(key)
+        for key, value in (env or {}).items()
+    ):
         return False
     exe = argv[0]
     if exe in ("python", "python3", "{python}"):

@@ -10,8 +10,10 @@ working directory) can reach another job. An empty pool answers None and the eng
 a kernel the normal way.
 
 Kernels are forked from a `ForkServer` when their spec runs ipykernel on this interpreter
-(the common case), which costs a fraction of a cold start; other specs are pre-started the
-normal way, which still takes the start off the job's critical path.
+in its standard form (the common case: `forkserver.forkable`), which costs a fraction of a
+cold start; other specs of Python (launcher options, an environment only a new interpreter
+reads) are pre-started the normal way, which still takes the start off the job's critical
+path. Kernels of other languages are never pooled (`runs_python`).
 
 A kernel that dies while it waits in the pool is noticed at once (its pidfd becomes
 readable), discarded and replaced; `take()` checks again before handing one out.
@@ -44,7 +46,7 @@ from pathlib import Path
 from typing import Any
 
 import zmq.asyncio
-from jupyter_client.kernelspec import KernelSpec
+from jupyter_client.kernelspec import KernelSpec, KernelSpecManager, NoSuchKernel
 from jupyter_client.manager import AsyncKernelManager
 from jupyter_core.paths import jupyter_runtime_dir
 from traitlets.log import get_logger
@@ -153,12 +155,19 @@ def new_kernel_manager(
     ip = str(runtime / f"lpstudio-{uuid.uuid4().hex[:12]}")
     km = AsyncKernelManager(kernel_name=kernel_name, transport="ipc", ip=ip, **kw)
     km._kernel_spec = find_kernel_spec(km.kernel_spec_manager, kernel_name)
-    if server is not None and forkable(km.kernel_spec.argv):
+    if server is not None and forkable(km.kernel_spec.argv, km.kernel_spec.env):
         km.kernel_id = str(uuid.uuid4())
         provisioner = ForkProvisioner(kernel_id=km.kernel_id, kernel_spec=km.kernel_spec, parent=km)
         provisioner.server = server
         km.provisioner = provisioner
     return km
+
+
+def runs_python(spec: KernelSpec) -> bool:
+    """Whether a kernel spec's kernels run Python (its `language`): lpstudio moves a pooled
+    kernel to its notebook's folder and binds a job in it with Python code, which a kernel
+    of another language cannot run."""
+    return spec.language.lower().startswith("python")
 
 
 def _never() -> bool:
@@ -246,6 +255,7 @@ class KernelPool:
         self._ready: dict[str, deque[ReadyKernel]] = {}
         self._starting: dict[str, int] = {}
         self._wanted: set[str] = set()
+        self._python: dict[str, bool] = {}  # per spec, whether it is pooled (`_pools`)
         self._cond = threading.Condition()
         self._closed = False
         self._started = False
@@ -270,6 +280,7 @@ class KernelPool:
             self._fill(name)
 
     def _want(self, names: tuple[str, ...]) -> None:
+        names = tuple(name for name in names if self._pools(name))
         with self._cond:
             if self._closed:
                 return
@@ -288,7 +299,12 @@ class KernelPool:
         a pool it will not use.
 
         While other kernels remain ready the refill waits for `replenish` (the end of the
-        job): starting a kernel takes CPU from the job that just began."""
+        job): starting a kernel takes CPU from the job that just began.
+
+        A kernel of another language than Python is never pooled (`runs_python`): it would
+        wait in the pool's folder, and only Python code could move it to its notebook's."""
+        if not self._pools(kernel_name):
+            return None
         self._want((kernel_name,))
         found = None
         dead = []
@@ -336,12 +352,20 @@ class KernelPool:
             return len(self._ready.get(kernel_name, ()))
 
     def wait_full(self, kernel_name: str, timeout: float) -> bool:
-        """Blocks until `size` kernels of this spec are ready (benchmarks, tests)."""
+        """Blocks until `size` kernels of this spec are ready (benchmarks, tests); False at
+        once for a spec the pool never pools."""
         self.warm((kernel_name,))
         with self._cond:
-            return self._cond.wait_for(
-                lambda: self._closed or len(self._ready.get(kernel_name, ())) >= self.settings.size,
-                timeout,
+            return (
+                self._cond.wait_for(
+                    lambda: (
+                        self._closed
+                        or kernel_name not in self._wanted
+                        or len(self._ready.get(kernel_name, ())) >= self.settings.size
+                    ),
+                    timeout,
+                )
+                and kernel_name in self._wanted
             )
 
     def close(self) -> None:
@@ -371,6 +395,18 @@ class KernelPool:
             os.close(self._wake_r)
             os.close(self._wake_w)
             self._wake_r = self._wake_w = -1
+
+    def _pools(self, kernel_name: str) -> bool:
+        """Whether kernels of this spec are pooled: those of Python (`runs_python`) only;
+        known once per spec (a look-up on disk costs a millisecond)."""
+        pools = self._python.get(kernel_name)
+        if pools is None:
+            try:
+                spec = find_kernel_spec(KernelSpecManager(), kernel_name)
+            except NoSuchKernel:  # not installed: the job's own start fails, as papermill's
+                return False
+            pools = self._python[kernel_name] = runs_python(spec)
+        return pools
 
     # -- filling ---------------------------------------------------------------------------
 

@@ -209,13 +209,36 @@ def missing_kernels(names: Sequence[str]) -> str | None:
 
     from .pool import find_kernel_spec
 
-    manager = _kernel_specs(*(os.environ.get(v) for v in ("JUPYTER_PATH", "JUPYTER_DATA_DIR")))
+    manager = _installed_kernel_specs()
     try:
         for name in names:
             find_kernel_spec(manager, name)  # looked up on disk at most every few seconds
     except NoSuchKernel:
         return ", ".join(sorted(manager.find_kernel_specs())) or "none"
     return None
+
+
+def _installed_kernel_specs() -> Any:
+    """The kernel spec manager of the Jupyter folders this process's environment names."""
+    return _kernel_specs(*(os.environ.get(v) for v in ("JUPYTER_PATH", "JUPYTER_DATA_DIR")))
+
+
+def check_kernel_language(name: str, spec: Any, what: str) -> None:
+    """Refuses a recipe whose kernel is not Python (`pool.runs_python`): lpstudio binds each
+    job in its kernel with Python code (its connections, event, ledger), which a kernel of
+    another language cannot run. `what` names the recipe."""
+    from .pool import runs_python
+
+    if not runs_python(spec):
+        raise RecipeError(
+            f"{what} runs on kernel '{name}' (metadata.kernelspec.name), whose language is "
+            f"{spec.language}: lpstudio runs recipes on Python kernels only (it binds each "
+            "job in the kernel with Python)",
+            field="metadata.kernelspec.name",
+            fix="choose a Python kernel (such as python3) in JupyterLab (Kernel > Change "
+            f"Kernel...) and save it; a {spec.language} notebook runs with papermill itself "
+            "(`papermill --engine lpstudio` too), outside any job",
+        )
 
 
 #: Keywords whose values are data, not schemas: a `$ref` there is no reference.
@@ -553,8 +576,11 @@ class Recipe:
                 continue
 
     def _check_kernel(self) -> None:
-        """The kernel the notebook names must be installed here: papermill would otherwise
-        fail the job it had already made (NoSuchKernel)."""
+        """The kernel the notebook names must be installed here, and run Python: papermill
+        would otherwise fail the job it had already made (NoSuchKernel, or lpstudio's
+        bootstrap refused)."""
+        from .pool import find_kernel_spec
+
         name = self.notebook.metadata.kernelspec.name
         installed = missing_kernels([name])
         if installed is not None:
@@ -565,6 +591,8 @@ class Recipe:
                 fix=f"choose an installed kernel ({installed}) in JupyterLab (Kernel > Change "
                 f"Kernel...) and save it, or install '{name}'",
             ) from None
+        spec = find_kernel_spec(_installed_kernel_specs(), name)
+        check_kernel_language(name, spec, f"recipe {self.name}")
 
     def _check_refinements(self) -> None:
         """The refinements must be JSON Schema themselves: a `minimum` that is not a number
