@@ -122,17 +122,20 @@ def test_placeholders_preview_and_unknown_placeholder(shop: Studio) -> None:
     section.variables["1"].value = "Hi {nickname}"
     assert "unknown placeholder {nickname}" in section.preview.value
     assert form.save() is False
+    # Counted as sent: the handoff's message (H1000000001: "{{1}} Reply STOP to opt out.",
+    # 23 characters after {{1}}) filled.
     section.variables["1"].value = "x" * 200
     assert "2 SMS" in section.preview.value and "several SMS" in section.preview.value
-    section.variables["1"].value = "x" * 140  # LivePerson sends up to 140 as one SMS
-    assert "1 SMS" in section.preview.value and "several SMS" not in section.preview.value
-    section.variables["1"].value = "x" * 150  # said "1 SMS" and "sent as several SMS" at once
+    section.variables["1"].value = "x" * 117  # LivePerson sends up to 140 as one SMS
+    assert "140 characters, 1 SMS" in section.preview.value
+    assert "several SMS" not in section.preview.value
+    section.variables["1"].value = "x" * 127  # said "1 SMS" and "sent as several SMS" at once
     assert "2 SMS" in section.preview.value and "several SMS" in section.preview.value
     section.variables["1"].value = "Привет" * 12  # UCS-2 fits 70 characters in one SMS
     assert "2 SMS (utf_16_be)" in section.preview.value
     assert "several SMS" in section.preview.value
     section.variables["1"].value = "Hi \U0001f600"  # an emoji is two UCS-2 characters
-    assert "5 characters, 1 SMS (utf_16_be)" in section.preview.value
+    assert "28 characters, 1 SMS (utf_16_be)" in section.preview.value
 
 
 def test_a_placeholder_is_checked_alike_by_the_form_and_the_cli(shop: Studio) -> None:
@@ -484,9 +487,9 @@ def test_a_nullable_flag_is_sent_as_the_cli_reads_it_and_can_go_back_to_none(
     form.fields["flag"].input.value = "true"
     assert form.save() is True, form.status.value
     assert saved_settings(studio.store, "p/flagged.ipynb")["parameters"] == {"flag": True}
-    form.fields["flag"].input.value = "None"
+    form.fields["flag"].input.value = "None"  # the notebook's default: True is forgotten
     assert form.save() is True, form.status.value
-    assert saved_settings(studio.store, "p/flagged.ipynb")["parameters"] == {"flag": None}
+    assert saved_settings(studio.store, "p/flagged.ipynb")["parameters"] == {}
     assert RecipeForm("p/flagged", studio).fields["flag"].input.value == "None"
 
 

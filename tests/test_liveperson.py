@@ -999,7 +999,12 @@ def test_dry_run_sends_nothing_and_returns_the_requests(connect, control, sandbo
         "variables": {"1": everyone[0]["name"]},
     }
     assert SECRET not in json.dumps(result)
-    assert control.get("/_sandbox/requests").json()["requests"] == []
+    # It only reads: the handoff list, to check the variables against the handoff's text.
+    log = control.get("/_sandbox/requests").json()["requests"]
+    assert {(entry["method"], entry["path"]) for entry in log} == {
+        ("POST", TOKEN_PATH),
+        ("GET", f"/api/account/{ACCOUNT}/app/prmsg/handoffs/list"),
+    }
     assert recipients(control) == {}
 
 

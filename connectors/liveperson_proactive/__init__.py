@@ -7,8 +7,11 @@ else from LivePerson's domain API.
 
 from __future__ import annotations
 
+import re
+from functools import partial
 from typing import Any
 
+from lpstudio.errors import LpstudioError
 from lpstudio.sdk import Connection, Connector, Field, Option
 
 from . import reporting
@@ -230,8 +233,10 @@ def send_campaign(conn: Connection, data: dict[str, Any]) -> dict[str, Any]:
     `once_per="checkout_id"` sends each value of that record field once across every job of
     the recipe and their retries, whatever the address: a checkout that comes back as a new
     event after its customer edited it, or that Run now takes again, is not messaged twice.
-    The scope is the recipe's name (a renamed recipe starts afresh); Test claims nothing."""
-    return _send_campaign(conn, data)
+    The scope is the recipe's name (a renamed recipe starts afresh); Test claims nothing.
+    A dry run refuses variables that do not fit the handoff's {{n}} placeholders, as
+    LivePerson refuses every recipient of the real send, when the handoff list says them."""
+    return _send_campaign(conn, data, placeholders=partial(handoff_placeholders, conn))
 
 
 #: A campaign id: it goes into a URL, so no separator or dot segment may take it elsewhere.
@@ -253,7 +258,7 @@ _CAMPAIGN_ID = {
 )
 def campaign_status(conn: Connection, data: dict[str, Any]) -> dict[str, Any]:
     """The campaign's state and each recipient's delivery status (polled, no callbacks).
-    A dry run (a Test, a cell run by hand) asks nothing, as every action's."""
+    A dry run (a Test, a cell run by hand) asks nothing."""
     client = LivePersonClient(conn)
     path = f"/api/v2/account/{client.account}/campaign/{data['campaign_id']}/conversations"
     if conn.dry_run:
@@ -336,18 +341,57 @@ def campaign_report(conn: Connection, data: dict[str, Any]) -> Any:
     return reporting.campaign_report(conn, data)
 
 
+def _channel_name(item: Any) -> str | None:
+    """A channel's name in the handoff list, whose exact shape LivePerson does not publish."""
+    name = (
+        item
+        if isinstance(item, str)
+        else (item or {}).get("channel") or (item or {}).get("type") or (item or {}).get("name")
+    )
+    return str(name) if name else None
+
+
 def _channels(raw: Any) -> list[str]:
-    """Channel names from the handoff list, whose exact shape LivePerson does not publish."""
-    names = []
-    for item in raw or []:
-        name = (
-            item
-            if isinstance(item, str)
-            else (item or {}).get("channel") or (item or {}).get("type") or (item or {}).get("name")
-        )
-        if name:
-            names.append(str(name))
-    return names
+    """Channel names from the handoff list."""
+    return [name for name in map(_channel_name, raw or []) if name]
+
+
+#: Where a channel of the handoff list may give its message text (the shape is not public;
+#: the sandbox's is `template`).
+MESSAGE_KEYS = ("template", "text", "message", "body")
+#: LivePerson's placeholders in a handoff's message: {{1}}, {{2}}...
+HANDOFF_PLACEHOLDER = re.compile(r"\{\{\s*(\w+)\s*\}\}")
+
+
+def _messages(raw: Any) -> dict[str, str] | None:
+    """Each channel's message text, when the handoff list gives every channel's; None when
+    it gives none, or not all: then the placeholders a recipient must fill are unknown."""
+    messages: dict[str, str] = {}
+    for item in raw if isinstance(raw, list) else []:
+        name = _channel_name(item)
+        found = item if isinstance(item, dict) else {}
+        text = next((found[k] for k in MESSAGE_KEYS if isinstance(found.get(k), str)), None)
+        if name is None or text is None:
+            return None
+        messages[name] = text
+    return messages or None
+
+
+def _placeholders(messages: dict[str, str]) -> list[str]:
+    """The {{n}} placeholders over all of a handoff's channels, in order: the variables
+    each recipient must be given, as LivePerson counts them."""
+    names = {name for text in messages.values() for name in HANDOFF_PLACEHOLDER.findall(text)}
+    return sorted(names, key=lambda name: (len(name), name))
+
+
+def _extra(item: dict[str, Any], title: Any) -> dict[str, Any]:
+    """What a handoff's option carries besides its label: its channels and title, and each
+    channel's message with the placeholders over them when the list gives every text."""
+    extra: dict[str, Any] = {"channels": _channels(item.get("channels")), "title": title}
+    messages = _messages(item.get("channels"))
+    if messages is not None:
+        extra.update(messages=messages, placeholders=_placeholders(messages))
+    return extra
 
 
 HANDOFF_PAGE = 30
@@ -369,7 +413,9 @@ def _handoff_items(answer: Any) -> list[dict[str, Any]]:
 def handoffs(conn: Connection) -> list[Option]:
     """Every handoff, page by page. The answer's shape is not public: a page is read
     tolerantly, and the list ends at `total` when it is given, else at the first page that
-    is not full (or that brings no handoff not seen yet)."""
+    is not full (or that brings no handoff not seen yet). An option's `extra` holds its
+    `channels` and `title`, and, when the list gives every channel's text, `messages`
+    (channel -> text) and their `placeholders` ("1", "2"...)."""
     client = LivePersonClient(conn)
     options: dict[str, Option] = {}
     offset = 0
@@ -386,9 +432,10 @@ def handoffs(conn: Connection) -> list[Option]:
             if value is None or str(value) in options:
                 continue
             title = item.get("title") or item.get("name") or value
-            channels = _channels(item.get("channels"))
+            extra = _extra(item, title)
+            channels = extra["channels"]
             label = f"{title} ({', '.join(channels)})" if channels else str(title)
-            options[str(value)] = Option(str(value), label, {"channels": channels, "title": title})
+            options[str(value)] = Option(str(value), label, extra)
             new += 1
         offset += len(items)
         total = answer.get("total") if isinstance(answer, dict) else None
@@ -396,6 +443,19 @@ def handoffs(conn: Connection) -> list[Option]:
         if not new or ended:
             break
     return list(options.values())
+
+
+def handoff_placeholders(conn: Connection, handoff: str) -> list[str] | None:
+    """The {{n}} placeholders of a handoff's message, from the handoff list; None when they
+    are unknown: the list gives no text for a channel of it, does not hold it, or cannot be
+    read (the send itself then finds out, as before)."""
+    try:
+        options = handoffs(conn)
+    except (LpstudioError, ValueError) as exc:
+        conn.log(f"the handoff list could not be read, so the variables are not checked: {exc}")
+        return None
+    found = next((option for option in options if option.value == handoff), None)
+    return None if found is None else found.extra.get("placeholders")
 
 
 @connector.picklist("skills", title="Skill")

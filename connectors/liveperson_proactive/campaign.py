@@ -255,19 +255,49 @@ class HandoffMismatch(ConnectorError):
     """LivePerson refused every recipient of a batch for a reason that is the request's,
     not theirs (`HANDOFF_MISFITS`): every later batch would fail alike, so nothing more is
     sent and the job fails naming the input, rather than succeed having sent nobody. The
-    refused recipients were not sent: a run with the input fixed sends them."""
+    refused recipients were not sent: a run with the input fixed sends them.
+
+    A dry run raises it too, foreseen from the handoff's `placeholders` (`variables_misfit`):
+    a Test that succeeded with them was followed by a real send refused whole."""
 
     def __init__(
-        self, code: str, number: int, data: dict[str, Any], result: dict[str, Any]
+        self,
+        code: str,
+        number: int,
+        data: dict[str, Any],
+        result: dict[str, Any],
+        placeholders: list[str] | None = None,
     ) -> None:
         field, fix = HANDOFF_MISFITS[code.split("=", 1)[0]]
-        super().__init__(
-            f"LivePerson refused every recipient of batch {number} with {code}: the "
-            f"campaign's {field} do not fit handoff {data['handoff']}. {_stopped(result)}",
-            field=field,
-            fix=fix,
-            result=result,
-        )
+        misfit = f"the campaign's {field} do not fit handoff {data['handoff']}"
+        if placeholders is None:
+            said = f"LivePerson refused every recipient of batch {number} with {code}: {misfit}"
+            done = _stopped(result)
+        else:
+            has = ", ".join(f"{{{{{name}}}}}" for name in placeholders) or "no placeholder"
+            given = ", ".join(sorted(data.get("variables") or {}, key=_numbered)) or "none"
+            said = (
+                f"LivePerson would refuse every recipient with {code}: {misfit}, whose message "
+                f"has {has} (variables given: {given})"
+            )
+            done = "A dry run: nothing was sent"
+        super().__init__(f"{said}. {done}", field=field, fix=fix, result=result)
+
+
+def _numbered(name: str) -> tuple[int, str]:
+    """Variables in their placeholders' order: 2 before 10."""
+    return len(name), name
+
+
+def variables_misfit(variables: Collection[str], placeholders: Collection[str]) -> str | None:
+    """The code LivePerson refuses each recipient with when its variables are not the
+    handoff's placeholders: their count first, then the first placeholder not given."""
+    if len(variables) > len(placeholders):
+        return "TOO_MANY_VARIABLES"
+    if len(variables) < len(placeholders):
+        return "INSUFFICIENT_VARIABLES"
+    missing = sorted(set(placeholders) - set(variables), key=_numbered)
+    return f"MISSING_VARIABLE={missing[0]}" if missing else None
 
 
 #: Statuses of a whole-request refusal that no batch's recipients cause -> what to check.
@@ -567,9 +597,15 @@ def send_key(*parts: str) -> str:
     return hashlib.sha256(json.dumps(list(parts)).encode()).hexdigest()
 
 
-def send_campaign(conn: Connection, data: dict[str, Any]) -> dict[str, Any]:
+def send_campaign(
+    conn: Connection,
+    data: dict[str, Any],
+    placeholders: Callable[[str], list[str] | None] | None = None,
+) -> dict[str, Any]:
     """Every recipient accounted for once (see the module); raises `CampaignIncomplete` at
-    the end rather than succeed with recipients rejected or uncertain."""
+    the end rather than succeed with recipients rejected or uncertain. A dry run that would
+    send someone asks `placeholders` for the handoff's (None: unknown) and raises
+    `HandoffMismatch` when the variables do not fit them, as the real send would end."""
     _check_templates(data.get("variables") or {})
     fields = address_fields(data)
     size = setting(conn, "recipients_per_request", 100, 1, MAX_RECIPIENTS_PER_REQUEST)
@@ -621,6 +657,10 @@ def send_campaign(conn: Connection, data: dict[str, Any]) -> dict[str, Any]:
         result["not_sent"] = left + len(waiting)
         raise DailyLimitReached(limit, result["batches"] + 1, data, result)
     if conn.dry_run:
+        expected = placeholders(data["handoff"]) if placeholders and would_send else None
+        code = None if expected is None else variables_misfit(data.get("variables") or {}, expected)
+        if code:
+            raise HandoffMismatch(code, 1, data, result, placeholders=expected)
         return result
     _wait_for_other_jobs(conn, client, path, data, result, waiting, limit)
     if result["rejected"] or result["uncertain"] or result.get("in_progress"):

@@ -102,6 +102,11 @@ def _changes(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
     return changed + [k for k in sorted(rest) if before.get(k) != after.get(k)]
 
 
+def _extras_key(picklist: dict[str, Any]) -> str:
+    """A pick list's key in `RecipeForm.extras`: its connection slot and list."""
+    return f"{picklist.get('connection')}.{picklist.get('list')}"
+
+
 def _titled(label: str | None, value: str) -> str:
     """A pick list's choice as the lab's form shows it: its title with its value (`SMS
     message (H1000000001)`), so that the value the empty choice names as the default can be
@@ -325,6 +330,8 @@ class RecipeForm(w.VBox):
         self._threads: list[threading.Thread] = []  # Test and Run now
         self._loads: list[threading.Thread] = []  # pick lists
         self.fields: dict[str, FieldEditor] = {}
+        #: What each pick list said of its options, by list (`_options_for`): value -> extra.
+        self.extras: dict[str, dict[str, dict[str, Any]]] = {}
         self.studio = studio or Studio.open()
         self.recipe = self.studio.recipe(recipe)
         self.role = self.studio.role
@@ -473,11 +480,25 @@ class RecipeForm(w.VBox):
             ]
         picklist = spec.get("x-picklist")
         if isinstance(picklist, dict):
-            return lambda: [
-                (_titled(option.label, option.value), option.value)
-                for option in self.picklist(picklist["connection"], picklist["list"])
-            ]
+            return lambda: self._load_picklist(picklist)
         return None
+
+    def _load_picklist(self, picklist: dict[str, Any]) -> Options:
+        """A pick list's choices, keeping what it says of each (a handoff's message text,
+        which the proactive section checks the body variables against)."""
+        key = _extras_key(picklist)
+        self.extras.pop(key, None)  # a list that cannot load says nothing of its values
+        options = self.picklist(picklist["connection"], picklist["list"])
+        self.extras[key] = {option.value: option.extra for option in options}
+        return [(_titled(option.label, option.value), option.value) for option in options]
+
+    def choice_extra(self, name: str, value: Any) -> dict[str, Any] | None:
+        """What the pick list of parameter `name` says of its choice `value`; None until
+        the list has loaded, or when it does not hold the value."""
+        picklist = self.recipe.schema["properties"][name].get("x-picklist")
+        if not isinstance(picklist, dict):
+            return None
+        return self.extras.get(_extras_key(picklist), {}).get(value)
 
     def picklist(self, slot: str, name: str) -> list[Any]:
         """A pick list (handoffs, skills) of the connection chosen for `slot`."""
@@ -797,7 +818,24 @@ class RecipeForm(w.VBox):
             return saved[editor.name] in (None, "")
         if editor.name not in saved and "default" in editor.schema and self._as_shown(editor):
             return False  # the default it shows stays the notebook's, not a saved copy of it
+        if editor.empty is None and self._holds_default(editor):
+            return False  # set back to the notebook's default: a saved value is forgotten
         return not editor.unset
+
+    def _holds_default(self, editor: FieldEditor) -> bool:
+        """Whether the field was set to exactly the notebook's default, read as the CLI
+        reads it (`7` in a number field is the default 7): nothing is stored for it, so a
+        later change of the default applies (a drop-down has its empty choice for that)."""
+        if "default" not in editor.schema:
+            return False
+        name, schema = editor.name, self.recipe.schema
+        options = {"recipe": self.recipe.name, "projects": self.studio.workspace.projects}
+        try:
+            given = coerce(schema, {name: editor.raw}, {name} if editor.parse else set(), **options)
+            default = coerce(schema, {name: editor.schema["default"]}, set(), **options)
+        except LpstudioError:
+            return False  # refused (its field says why), or a default the CLI would refuse
+        return _same(given[name], default[name])
 
     def _as_shown(self, editor: FieldEditor) -> bool:
         """Whether the field holds what the form showed (the user left it)."""
@@ -857,6 +895,9 @@ class RecipeForm(w.VBox):
                 found.pop(self.proactive.body_param or "", None)
             for issue in self.proactive.issues:
                 found[f"body:{issue}"] = issue
+            misfit = self.proactive.misfit
+            if misfit is not None and not self.proactive.text:  # a text's is a warning
+                found["body:handoff"] = _said(misfit)
         return found
 
     def connections(self) -> dict[str, str]:
@@ -934,7 +975,11 @@ class RecipeForm(w.VBox):
         def act() -> None:
             self._store()
             problem = self.settings_problem
-            if problem is None:
+            text = self.proactive is not None and self.proactive.text
+            warning = self.proactive.misfit if self.proactive is not None and text else None
+            if problem is None and warning is not None:  # a text template's: said, saved
+                self._say(f"saved by {self.studio.user}, but: {_said(warning)}", error=True)
+            elif problem is None:
                 self._say(f"saved by {self.studio.user}")
             else:  # Save stores incomplete settings: Start, Run now and triggers refuse them
                 self._say(

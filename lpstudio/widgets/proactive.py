@@ -7,22 +7,37 @@ The template is the recipe's first message-template parameter (`x-template`, as
 one editor each) or one text (the payment reminder's `body_template`, edited in its own
 field). Both get the same preview, and the same note on a placeholder an open record's
 schema does not name.
+
+When the handoff list gives the chosen handoff's message text (`extra["messages"]` and
+its `placeholders`), the body variables are checked against its {{n}} placeholders, as
+LivePerson checks each recipient's: a variable it has no placeholder for, or a
+placeholder with no variable, is refused on Save (a text template, which the recipe sends
+as {{1}}, is warned of); and the preview counts the handoff's SMS message, filled, as
+LivePerson sends it. Unknown text checks nothing.
 """
 
 from __future__ import annotations
 
 import html
 import json
+import re
+import threading
 from typing import TYPE_CHECKING, Any
 
 import ipywidgets as w
 
+from ..errors import ParameterError
 from ..redaction import scrub_text
 from ..templating import preview, record_fields, required_fields, sms_segments
 
 if TYPE_CHECKING:
     from ..recipe import Recipe
     from .form import FieldEditor, RecipeForm
+
+#: LivePerson's placeholders in a handoff's message ({{1}}), as the connector reads them.
+_HANDOFF_PLACEHOLDER = re.compile(r"\{\{\s*(\w+)\s*\}\}")
+#: The variable a text template fills (the payment reminder sends `{"1": body_template}`).
+TEXT_VARIABLE = "1"
 
 
 def _picklist_param(recipe: Recipe, name: str) -> str | None:
@@ -55,6 +70,8 @@ class ProactiveSection(w.VBox):
             "consumer_id": next((p for p, s in props.items() if s.get("x-object-field")), None),
             "channel": "channel" if "channel" in props else None,
         }
+        self.form = form
+        self.handoff_param = names["handoff"]
         self.body_param = next(
             (
                 p
@@ -68,14 +85,25 @@ class ProactiveSection(w.VBox):
         #: One text (`body_template: str`), shown in its own field, not body variables.
         self.text = self.body_editor is not None and self.body_editor.kind == "string"
         self.variables: dict[str, w.Textarea] = {}
+        self.removers: dict[str, w.Button] = {}  # a Remove button per variable
+        self.rows: dict[str, w.HBox] = {}  # a variable's editor beside its Remove button
+        #: Why the body does not fit the handoff's placeholders (None: it does, or unknown);
+        #: body variables are refused for it, a text template is warned of it.
+        self.misfit: ParameterError | None = None
+        self.fit = w.HTML()
         self.target = w.Dropdown(description="Insert into", options=[], disabled=not self.editable)
         self.preview = w.HTML()
         self.issues: list[str] = []
+        #: A refresh at a time: the handoff list loads in a thread, and refreshes too.
+        self._refreshing = threading.RLock()
         self.variable_box = w.VBox()
         children: list[w.Widget] = [w.HTML("<b>Proactive message</b>")]
         for key in ("handoff", "campaign_name", "skill", "consumer_id", "channel"):
             if names[key]:
                 children.append(fields[names[key]].box)
+        if self.body_editor is not None and self.handoff_param:
+            handoff = fields[self.handoff_param].input  # chosen, or its list loaded
+            handoff.observe(lambda _change: self.refresh(), names=["value", "options"])
         if self.body_editor is not None:
             inserts = [self._insert_button(field) for field in self.fields_available]
             sample = ", ".join(f"{k}={v!r}" for k, v in list(self.sample.items())[:4])
@@ -100,6 +128,7 @@ class ProactiveSection(w.VBox):
                 "<b>Body variables</b> <small>(LivePerson fills {{1}}, {{2}}... of the "
                 "handoff's message with them)</small>"
             ),
+            self.fit,
             self.variable_box,
             add,
             w.HBox([self.target, w.HTML("<small>placeholders:</small>")]),
@@ -109,7 +138,7 @@ class ProactiveSection(w.VBox):
         """One text template: its own field (with the CLI's refusal under it), previewed as
         it changes."""
         editor.input.observe(lambda _change: self.refresh(), names="value")
-        return [editor.box, w.HTML("<small>placeholders:</small>")]
+        return [editor.box, self.fit, w.HTML("<small>placeholders:</small>")]
 
     def show_body(self) -> None:
         """One editor per variable of the body parameter's value (when the form opens, and
@@ -122,14 +151,12 @@ class ProactiveSection(w.VBox):
             current = {}
         if not isinstance(current, dict) or current == self.body():
             return
-        for area in self.variables.values():
-            area.close()
-        self.variables = {}
+        for key in list(self.variables):
+            self._drop(key)
         for key in sorted(current, key=lambda k: int(k) if str(k).isdigit() else 0):
             self._add_variable(str(key), str(current[key]))
         if not current:
-            self.variable_box.children = []
-            self.target.options = []
+            self._show_variables()
             self.refresh()
 
     def _next_key(self) -> str:
@@ -146,11 +173,36 @@ class ProactiveSection(w.VBox):
             layout=w.Layout(width="90%", height="70px"),
         )
         area.observe(lambda _change: self.refresh(), names="value")
-        self.variables[key] = area
-        self.variable_box.children = list(self.variables.values())
-        self.target.options = list(self.variables)
+        # Its text names it for a screen reader, as "Add variable" is; a button takes Tab.
+        remove = w.Button(
+            description=f"Remove variable {key}",
+            icon="trash",
+            tooltip=f"Take {{{{{key}}}}} out of the body variables",
+            disabled=not self.editable,
+            layout=w.Layout(width="auto"),
+        )
+        remove.on_click(lambda _: self._remove_variable(key))
+        self.variables[key], self.removers[key] = area, remove
+        self.rows[key] = w.HBox([area, remove])
+        self._show_variables()
         self.target.value = key
         self.refresh()
+
+    def _remove_variable(self, key: str) -> None:
+        """A variable taken out: no longer sent (an emptied one is not sent either)."""
+        if self.editable and key in self.variables:
+            self._drop(key)
+            self._show_variables()
+            self.refresh()
+
+    def _drop(self, key: str) -> None:
+        """Closes a variable's editor, its Remove button and their row."""
+        for widget in (self.variables.pop(key), self.removers.pop(key), self.rows.pop(key)):
+            widget.close()
+
+    def _show_variables(self) -> None:
+        self.variable_box.children = list(self.rows.values())
+        self.target.options = list(self.variables)
 
     def _insert_button(self, field: str) -> w.Button:
         button = w.Button(
@@ -177,49 +229,145 @@ class ProactiveSection(w.VBox):
         return [scrub_text(problem, hidden) for problem in problems]
 
     def body(self) -> dict[str, str]:
-        return {key: area.value for key, area in self.variables.items()}
+        """The body variables to send: an emptied one is none (LivePerson would count it,
+        and refuse every recipient when the handoff has no placeholder for it)."""
+        return {key: area.value for key, area in self.variables.items() if area.value.strip()}
+
+    def handoff(self) -> tuple[str, dict[str, Any]] | None:
+        """The handoff the form shows (its empty choice: the notebook's default), and what
+        its pick list says of it; None until the list has loaded, or when it lacks it."""
+        if not self.handoff_param:
+            return None
+        editor = self.form.fields[self.handoff_param]
+        value = editor.raw or editor.schema.get("default")
+        extra = self.form.choice_extra(self.handoff_param, value)
+        return None if extra is None else (str(value), extra)
+
+    def _check_fit(self, names: list[str]) -> None:
+        """Whether the variables `names` are the chosen handoff's placeholders, when its
+        text is known: `misfit` says why not, with the fix, and `fit` shows it."""
+        self.misfit = None
+        chosen = self.handoff()
+        expected = chosen[1].get("placeholders") if chosen else None
+        if chosen is not None and isinstance(expected, list):
+            self.misfit = self._misfit(chosen[0], [str(p) for p in expected], names)
+        colour = "#8a6d00" if self.text else "#c62828"  # a text's is a warning
+        self.fit.value = (
+            ""
+            if self.misfit is None
+            else f'<div style="color:{colour}">{html.escape(self.misfit.message)}<br>'
+            f"fix: {html.escape(self.misfit.fix or '')}</div>"
+        )
+
+    def _misfit(self, handoff: str, expected: list[str], names: list[str]) -> ParameterError | None:
+        """Why variables `names` do not fit a handoff whose message has `expected`."""
+        extra = [name for name in names if name not in expected]
+        missing = [name for name in expected if name not in names]
+        if not extra and not missing:
+            return None
+        has = ", ".join(_braced(name) for name in expected) or "no placeholder"
+        if self.text:
+            return ParameterError(
+                f"the message of handoff {handoff} has {has}, and {self.body_param} fills "
+                f"{_braced(TEXT_VARIABLE)} only (as the payment reminder sends it): LivePerson "
+                "would refuse every recipient",
+                field=self.body_param,
+                fix=f"choose a handoff whose message has {_braced(TEXT_VARIABLE)} only",
+            )
+        said, fixes = [], []
+        if extra:
+            said.append(f"{_variables(extra)} {_verb(extra, 'is', 'are')} not in it")
+            fixes.append("click " + ", ".join(f"Remove variable {name}" for name in extra))
+        if missing:
+            braces = ", ".join(_braced(name) for name in missing)
+            said.append(f"{braces} {_verb(missing, 'has', 'have')} no variable")
+            fixes.append(f"give {braces} a variable with Add variable")
+        given = ", ".join(_braced(name) for name in names) or "no placeholder"
+        return ParameterError(
+            f"Body variables do not fit handoff {handoff}: its message has {has}, and "
+            f"{' and '.join(said)}, so LivePerson would refuse every recipient",
+            field=self.body_param,
+            fix=f"{' and '.join(fixes)}, or choose a handoff whose message has {given}",
+        )
 
     def refresh(self) -> None:
-        """Writes the variables into the body parameter, and previews them (or the text)."""
+        """Writes the variables into the body parameter, checks them against the chosen
+        handoff, and previews them (or the text): with the handoff's SMS text known, the
+        message as LivePerson sends it, counted whole."""
         if self.body_editor is None:
             return
-        if self.text:
-            body = {"": str(self.body_editor.input.value or "")}
-        else:
-            body = self.body()
-            self.body_editor.input.value = json.dumps(body, ensure_ascii=False)
-        rows = []
-        self.issues = []
-        for key, template in body.items():
-            # What `run` and `settings` refuse too; an open record's placeholder that its
-            # schema does not name is said, and may be saved (the record may hold it).
-            rendered, problems = preview(template, self.fields_required, self.sample)
-            open_record = not self.fields_required  # a closed one's problems say it all
-            named = preview(template, self.fields_available, self.sample)[1] if open_record else []
-            problems, named = self._masked(problems), self._masked(named)
-            segments, encoding = sms_segments(rendered)
-            # Counted as the encoding counts: UCS-2 takes an emoji as two characters.
-            count = (
-                len(rendered.encode("utf-16-be")) // 2 if encoding != "gsm0338" else len(rendered)
-            )
-            note = f"{count} characters, {segments} SMS ({encoding})"
-            if segments > 1:  # over 140 characters, or over 70 in UCS-2
-                note += " · sent as several SMS"
-            errors = ""
-            if not self.text:  # a text's field shows its refusal itself, in the CLI's words
-                self.issues += [f"variable {key}: {p}" for p in problems]
-                errors = "".join(
-                    f'<div style="color:#c62828">{html.escape(p)}</div>' for p in problems
+        with self._refreshing:  # the handoff list's load refreshes too
+            if self.text:
+                body = {"": str(self.body_editor.input.value or "")}
+            else:
+                body = self.body()
+                self.body_editor.input.value = json.dumps(body, ensure_ascii=False)
+            self._check_fit([TEXT_VARIABLE] if self.text else list(body))
+            chosen = self.handoff()
+            sms = (chosen[1].get("messages") or {}).get("sms") if chosen else None
+            rows = []
+            filled: dict[str, str] = {}
+            self.issues = []
+            for key, template in body.items():
+                # What `run` and `settings` refuse too; an open record's placeholder that its
+                # schema does not name is said, and may be saved (the record may hold it).
+                rendered, problems = preview(template, self.fields_required, self.sample)
+                filled[key or TEXT_VARIABLE] = rendered
+                open_record = not self.fields_required  # a closed one's problems say it all
+                named = (
+                    preview(template, self.fields_available, self.sample)[1] if open_record else []
                 )
-            errors += "".join(
-                f'<div style="color:#8a6d00">{html.escape(p)} (not named by the record\'s '
-                "schema: each record must hold it, or its recipient fails)</div>"
-                for p in named
-                if p not in problems
-            )
-            label = f"<b>{{{{{html.escape(key)}}}}}</b> " if key else ""
-            rows.append(
-                f"<div>{label}{html.escape(rendered)}"
-                f"<br><small>{html.escape(note)}</small>{errors}</div>"
-            )
-        self.preview.value = "".join(rows)
+                problems, named = self._masked(problems), self._masked(named)
+                errors = ""
+                if not self.text:  # a text's field shows its refusal itself, in the CLI's words
+                    self.issues += [f"variable {key}: {p}" for p in problems]
+                    errors = "".join(
+                        f'<div style="color:#c62828">{html.escape(p)}</div>' for p in problems
+                    )
+                errors += "".join(
+                    f'<div style="color:#8a6d00">{html.escape(p)} (not named by the record\'s '
+                    "schema: each record must hold it, or its recipient fails)</div>"
+                    for p in named
+                    if p not in problems
+                )
+                label = f"<b>{{{{{html.escape(key)}}}}}</b> " if key else ""
+                # Counted here when the message the handoff makes of it is unknown.
+                note = "" if isinstance(sms, str) else f"<br><small>{_counted(rendered)}</small>"
+                rows.append(f"<div>{label}{html.escape(rendered)}{note}{errors}</div>")
+            if chosen is not None and isinstance(sms, str):
+                message = _fill(sms, filled)
+                rows.append(
+                    f"<div><b>SMS of handoff {html.escape(chosen[0])}</b> {html.escape(message)}"
+                    f"<br><small>{_counted(message)}</small></div>"
+                )
+            self.preview.value = "".join(rows)
+
+
+def _counted(text: str) -> str:
+    """A text's characters and SMS, as the encoding counts them (UCS-2 takes an emoji as
+    two characters), for the preview."""
+    segments, encoding = sms_segments(text)
+    count = len(text.encode("utf-16-be")) // 2 if encoding != "gsm0338" else len(text)
+    note = f"{count} characters, {segments} SMS ({encoding})"
+    if segments > 1:  # over 140 characters, or over 70 in UCS-2
+        note += " · sent as several SMS"
+    return html.escape(note)
+
+
+def _fill(message: str, variables: dict[str, str]) -> str:
+    """A handoff's message with its {{n}} filled, as LivePerson sends it; a placeholder
+    with no variable stays as it is."""
+    return _HANDOFF_PLACEHOLDER.sub(lambda m: variables.get(m.group(1), m.group(0)), message)
+
+
+def _braced(name: str) -> str:
+    return f"{{{{{name}}}}}"
+
+
+def _variables(names: list[str]) -> str:
+    """`Variable 2`, or `Variables 2, 3`, as the form labels them."""
+    return f"Variable{'s' if len(names) > 1 else ''} {', '.join(names)}"
+
+
+def _verb(names: list[str], one: str, more: str) -> str:
+    return one if len(names) == 1 else more

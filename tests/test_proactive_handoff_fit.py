@@ -1,0 +1,292 @@
+"""Body variables that do not fit the chosen handoff's `{{n}}` placeholders are refused by
+the form's Save and by a dry run (Test), as LivePerson refuses every recipient of the real
+send; the preview counts the handoff's own text; a variable can be removed, and one
+emptied is not saved. Against the sandbox on loopback, through real kernels for Test."""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+import pytest
+
+from lpstudio.client import ConnectionClient
+from lpstudio.sandbox import Sandbox
+from lpstudio.sdk import Connection, ConnectorError
+from lpstudio.settings import saved_settings
+from lpstudio.studio import Studio
+from lpstudio.widgets import RecipeForm
+
+from . import test_forms, test_liveperson
+from .test_liveperson import CAMPAIGN_PATH, ForwardingProxy, people, send
+
+#: The fixtures of the tests next door: connections to the sandbox, a workspace on it with
+#: the cart template in project `shop`.
+connect = test_liveperson.connect
+shop = test_forms.shop
+loaded = test_forms.loaded
+
+CART = "shop/cart_abandonment"
+REMINDER = "shop/payment_reminder"
+HANDOFFS_LIST = "/app/prmsg/handoffs/list"
+#: What the sandbox's H1000000001 adds after {{1}}: LivePerson sends it with the variable.
+OPT_OUT = " Reply STOP to opt out."
+
+
+class HandoffsWithoutText(ForwardingProxy):
+    """LivePerson's handoff list without the message text (its shape is not public): the
+    handoffs and their channels only, or `status` instead of a list. Every other request
+    goes on to the sandbox."""
+
+    def __init__(self, sandbox_url: str, status: int = 200) -> None:
+        super().__init__(sandbox_url)
+        self.status = status
+
+    def answer(self, path: str) -> httpx.Response | None:
+        if not path.endswith(HANDOFFS_LIST):
+            return None
+        if self.status != 200:
+            return httpx.Response(self.status, json={"message": "not allowed"})
+        items = [{"id": f"H100000000{n}", "channels": [{"channel": "sms"}]} for n in (1, 2, 3)]
+        return httpx.Response(200, json={"handoffs": items, "total": len(items)})
+
+
+def campaigns_posted(control: httpx.Client) -> list[Any]:
+    log = control.get("/_sandbox/requests").json()["requests"]
+    return [entry for entry in log if entry["path"] == CAMPAIGN_PATH]
+
+
+def said(widget: Any) -> str:
+    return html.unescape(widget.value)
+
+
+def parameters(studio: Studio, recipe: str) -> dict[str, Any]:
+    return saved_settings(studio.store, f"{recipe}.ipynb").get("parameters", {})
+
+
+# -- the pick list -----------------------------------------------------------------------------
+
+
+def test_the_handoff_list_carries_each_channel_s_message_and_its_placeholders(
+    connect: Callable[..., Connection],
+) -> None:
+    handoffs = {o.value: o.extra for o in ConnectionClient(connect()).picklist("handoffs")}
+
+    assert handoffs["H1000000001"]["messages"] == {"sms": "{{1}} Reply STOP to opt out."}
+    assert handoffs["H1000000001"]["placeholders"] == ["1"]
+    assert set(handoffs["H1000000002"]["messages"]) == {"wa", "sms"}
+    assert handoffs["H1000000002"]["placeholders"] == ["1", "2"]
+    assert handoffs["H1000000003"]["placeholders"] == ["1", "2"]
+    assert handoffs["H1000000002"]["channels"] == ["wa", "sms"]  # as before
+
+
+# -- the dry run -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("handoff", "variables", "code"),
+    [
+        ("H1000000001", {"1": "{name}", "2": "188.90 USD"}, "TOO_MANY_VARIABLES"),
+        ("H1000000003", {"1": "{name}"}, "INSUFFICIENT_VARIABLES"),
+        ("H1000000003", {"1": "{name}", "3": "$10"}, "MISSING_VARIABLE=2"),
+    ],
+)
+def test_a_dry_run_refuses_variables_the_handoff_refuses_as_the_real_send_does(
+    connect: Callable[..., Connection],
+    control: httpx.Client,
+    handoff: str,
+    variables: dict[str, str],
+    code: str,
+) -> None:
+    """A Test succeeded with variables that the real send then had refused for every
+    recipient: it now fails alike, with the same error, and sends nothing."""
+    with pytest.raises(ConnectorError) as dry:
+        send(connect(dry_run=True), people(3), handoff=handoff, variables=variables)
+    assert campaigns_posted(control) == []
+    with pytest.raises(ConnectorError) as real:
+        send(connect(), people(3), handoff=handoff, variables=variables)
+
+    assert type(dry.value).__name__ == type(real.value).__name__ == "HandoffMismatch"
+    assert dry.value.field == real.value.field == "variables"
+    assert dry.value.fix == real.value.fix
+    assert code in dry.value.message and f"do not fit handoff {handoff}" in dry.value.message
+    assert "{{1}}" in dry.value.message  # the handoff's placeholders, named
+    assert not dry.value.retryable
+
+
+def test_a_dry_run_that_fits_the_handoff_still_answers_what_it_would_send(
+    connect: Callable[..., Connection], control: httpx.Client
+) -> None:
+    variables = {"1": "{name}", "2": "$10"}
+    result = send(connect(dry_run=True), people(3), handoff="H1000000003", variables=variables)
+
+    assert result["dry_run"] is True and result["recipients"] == 3
+    assert campaigns_posted(control) == []
+
+
+@pytest.mark.parametrize("status", [200, 403])
+def test_a_dry_run_refuses_nothing_when_the_handoff_s_text_is_unknown(
+    connect: Callable[..., Connection],
+    control: httpx.Client,
+    sandbox: Sandbox,
+    serve: Callable[[Any], Any],
+    status: int,
+) -> None:
+    """A real LivePerson list may not carry the message text, or may not be readable by the
+    app: the variables cannot be checked then, and are not refused."""
+    proxy = serve(HandoffsWithoutText(sandbox.url, status))
+    conn = connect(dry_run=True, handoff_base_url=proxy.url)
+    variables = {"1": "{name}", "2": "188.90 USD"}
+
+    result = send(conn, people(3), handoff="H1000000001", variables=variables)
+
+    assert result["dry_run"] is True and result["recipients"] == 3
+    assert any(path.endswith(HANDOFFS_LIST) for path in proxy.paths)
+    assert campaigns_posted(control) == []
+
+
+def test_a_test_job_of_the_cart_recipe_fails_on_a_variable_its_handoff_lacks(
+    shop: Studio,
+) -> None:
+    """The reviewer's cart: Variable 2 added for handoff H1000000001 ({{1}} only). Test
+    said it succeeded; Run now then failed at LivePerson."""
+    variables = {"1": "Hi {first_name}", "2": "{total_price} {currency}"}
+
+    job = shop.run(CART, {"body_variables": variables}, test=True)
+
+    assert job.status == "failed", job.error
+    assert job.error["ename"] == "HandoffMismatch"
+    assert "TOO_MANY_VARIABLES" in job.error["evalue"]
+    assert "H1000000001" in job.error["evalue"]
+
+
+# -- the form ------------------------------------------------------------------------------
+
+
+def test_save_refuses_body_variables_that_do_not_fit_the_handoff(shop: Studio) -> None:
+    form = loaded(CART, shop)
+    section = form.proactive
+    assert section is not None
+    add = next(b for b in section.children if getattr(b, "description", "") == "Add variable")
+    add.click()
+    section.variables["2"].value = "{total_price} {currency}"
+
+    assert form.save() is False
+    status = said(form.status)
+    assert "fix the fields first" in status and "Body variables" in status, status
+    assert "H1000000001" in status and "{{2}}" in status and "Remove variable 2" in status
+    assert "Body variables" in said(section.fit)
+    assert parameters(shop, CART) == {}
+
+    form.fields["handoff"].input.value = "H1000000002"  # {{1}} and {{2}}
+    assert section.fit.value == ""
+    assert form.save() is True, form.status.value
+    assert parameters(shop, CART)["body_variables"]["2"] == "{total_price} {currency}"
+
+    form.fields["handoff"].input.value = "H1000000003"
+    form.fields["handoff"].input.value = ""  # the notebook's default: H1000000001 again
+    assert form.save() is False and "{{2}}" in said(form.status)
+    form.close()
+
+
+def test_save_refuses_too_few_body_variables_saying_which_to_add(shop: Studio) -> None:
+    form = loaded(CART, shop)
+    form.fields["handoff"].input.value = "H1000000003"  # Hi {{1}}, a payment of {{2}}...
+
+    assert form.save() is False
+    status = said(form.status)
+    assert "Body variables" in status and "{{2}}" in status and "Add variable" in status
+    assert parameters(shop, CART) == {}
+    form.close()
+
+
+def test_a_variable_can_be_removed_from_the_keyboard_and_an_emptied_one_is_not_saved(
+    shop: Studio,
+) -> None:
+    form = loaded(CART, shop)
+    section = form.proactive
+    assert section is not None
+    form.fields["handoff"].input.value = "H1000000002"
+    add = next(b for b in section.children if getattr(b, "description", "") == "Add variable")
+    add.click()
+    section.variables["2"].value = "A-1"
+    assert form.save() is True, form.status.value
+
+    # Emptied: not saved as "" (which LivePerson counts, and refuses every recipient for).
+    section.variables["2"].value = ""
+    form.fields["handoff"].input.value = ""  # H1000000001: {{1}} only
+    assert form.save() is True, form.status.value
+    assert "body_variables" not in parameters(shop, CART)  # the notebook's default again
+
+    add.click()
+    remove = section.removers["3"]
+    # A button (reached by Tab), named for a screen reader by its text, as Add variable is.
+    assert remove.description == "Remove variable 3" and not remove.disabled
+    remove.click()
+    assert list(section.variables) == ["1", "2"]
+    assert "Variable 3" not in [area.description for area in section.variables.values()]
+    section.removers["2"].click()
+    assert list(section.variables) == ["1"] and list(section.target.options) == ["1"]
+    assert form.save() is True, form.status.value
+    assert "body_variables" not in parameters(shop, CART)
+    form.close()
+
+
+def test_the_preview_counts_the_handoff_s_message_filled(shop: Studio) -> None:
+    """The preview said 120 characters, 1 SMS: LivePerson sends the handoff's message,
+    {{1}} filled, 143 characters, 2 SMS."""
+    form = loaded(CART, shop)
+    section = form.proactive
+    assert section is not None
+    section.variables["1"].value = "x" * 120
+
+    shown = said(section.preview)
+    assert "x" * 120 + OPT_OUT in shown
+    assert "143 characters, 2 SMS (gsm0338)" in shown, shown
+    assert "120 characters" not in shown
+    form.close()
+
+
+def test_a_text_template_that_cannot_fill_the_handoff_is_said_and_its_test_fails(
+    shop: Studio,
+) -> None:
+    """The payment reminder sends its `body_template` as {{1}}: handoff H1000000003 has
+    {{2}} too. Its Test succeeded; Run now failed with INSUFFICIENT_VARIABLES."""
+    shop.try_template("payment_reminder", "shop")
+    form = loaded(REMINDER, shop)
+    section = form.proactive
+    assert section is not None and section.fit.value == ""
+    form.fields["handoff"].input.value = "H1000000003"
+    assert "{{2}}" in said(section.fit) and "body_template" in said(section.fit)
+
+    form.test()
+    form.wait()
+
+    job = form.last_job
+    assert job is not None and job.status == "failed", form.status.value
+    assert "HandoffMismatch" in said(form.status) and "INSUFFICIENT_VARIABLES" in said(form.status)
+    form.close()
+
+
+def test_body_template_set_back_to_the_default_stores_nothing(shop: Studio) -> None:
+    """Saved, then set back to exactly the notebook's default and saved again: it stayed
+    saved, so a later change of the notebook's default did not apply."""
+    shop.try_template("payment_reminder", "shop")
+    form = loaded(REMINDER, shop)
+    editor = form.fields["body_template"]
+    default = editor.schema["default"]
+    editor.input.value = "Hi {first_name}, invoice {invoice_id} is due."
+    assert form.save() is True, form.status.value
+    assert parameters(shop, REMINDER) == {"body_template": editor.input.value}
+
+    editor.input.value = default
+    assert form.save() is True, form.status.value
+
+    assert parameters(shop, REMINDER) == {}
+    assert editor.input.value == default
+    form.close()
+    again = RecipeForm(REMINDER, shop)
+    assert "differ from the notebook" not in again.differences.value
+    again.close()
