@@ -272,8 +272,16 @@ def api_clients_list(workspace: Path | None, as_json: bool) -> None:
     if as_json:
         _emit(clients)
         return
-    for client in clients:
-        click.echo(json.dumps(client, default=str))
+    if not clients:
+        click.echo("no API clients yet: `lpstudio api-clients create NAME --endpoint PATH`")
+    for client in clients:  # a line each, as `lpstudio jobs` lists jobs
+        quota = f"{client['quota_per_day']}/day" if client["quota_per_day"] else "no quota"
+        state = f"revoked {_local_time(client['revoked_at'])}" if client["revoked"] else "active"
+        click.echo(
+            f"{client['name']:<16} {','.join(client['endpoints']):<20} "
+            f"{client['rate_per_minute']}/min  {quota:<10} {state:<8} "
+            f"made {_local_time(client['created_at'])} by {client['created_by']}"
+        )
 
 
 @api_clients.command("revoke")
