@@ -8,6 +8,7 @@ prints what the job sent and where its output notebook is. The same steps by han
     lpstudio sandbox --port 8765 &
     lpstudio init demo-workspace --accept-terms --sandbox http://127.0.0.1:8765
     lpstudio gallery try cart_abandonment --project demo -w demo-workspace
+    lpstudio settings demo/cart_abandonment --since 1d -w demo-workspace
     lpstudio poll demo/cart_abandonment -w demo-workspace
 """
 
@@ -62,6 +63,9 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"connection: {info.name} ({info.type}): {tested.status}{said}")
             recipe = studio.try_template("cart_abandonment", "demo")
             print(f"recipe:     {studio.workspace.recipe_name(recipe)}")
+            # The sandbox's carts were abandoned in the last hours: a first poll would start
+            # from now (as a start does), and find none of them.
+            studio.save_settings("demo/cart_abandonment", since="1d")
             jobs = studio.poll("demo/cart_abandonment")
             if not jobs:
                 print("no abandoned checkouts found")

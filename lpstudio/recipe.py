@@ -77,6 +77,9 @@ METADATA_SCHEMA: dict[str, Any] = {
                     "[{'field': 'total_price', 'op': '>=', 'value': 50}]}",
                     "type": "object",
                     "required": ["rules"],
+                    # A misspelt key is refused, not ignored: a rule's `vaule` compared every
+                    # event with no value, and a poll dropped them all without a word.
+                    "additionalProperties": False,
                     "properties": {
                         "match": {"enum": ["all", "any"]},
                         "rules": {
@@ -84,8 +87,9 @@ METADATA_SCHEMA: dict[str, Any] = {
                             "items": {
                                 "type": "object",
                                 "required": ["field", "op"],
+                                "additionalProperties": False,
                                 "properties": {
-                                    "field": {"type": "string"},
+                                    "field": {"type": "string", "minLength": 1},
                                     "op": {
                                         "enum": [
                                             "==",
@@ -98,8 +102,24 @@ METADATA_SCHEMA: dict[str, Any] = {
                                             "exists",
                                         ]
                                     },
-                                    "value": {},
+                                    "value": {"type": ["string", "number", "boolean", "null"]},
                                 },
+                                # Every op but `exists` compares with a value; `<`, `>`... with
+                                # a number or a text (as a number when it reads as one).
+                                "allOf": [
+                                    {
+                                        "if": {"properties": {"op": {"const": "exists"}}},
+                                        "else": {"required": ["value"]},
+                                    },
+                                    {
+                                        "if": {
+                                            "properties": {"op": {"enum": ["<", "<=", ">", ">="]}}
+                                        },
+                                        "then": {
+                                            "properties": {"value": {"type": ["string", "number"]}}
+                                        },
+                                    },
+                                ],
                             },
                         },
                     },

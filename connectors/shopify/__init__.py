@@ -7,8 +7,9 @@ bucket has room for it by `X-Shopify-Shop-Api-Call-Limit` (`32/40`: the bucket e
 answers are waited out for their `Retry-After` (unless it is longer than `MAX_WAIT`: the
 poll then fails as retryable and the next one picks up). Reading changes nothing, so a lost
 answer or a 5xx is simply asked again (`NETWORK_TRIES` times in all, then the poll fails as
-retryable). The cursor is an `updated_at` window start (see `_next_start`) and, between
-polls of one window, the next page's link with the shop it leads into.
+retryable). The cursor is an `updated_at` window start (see `_next_start`), while a backlog
+is read the width of its windows (`span`), and, between polls of a window read across polls,
+the next page's link with the shop it leads into (see `poll_checkouts`).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from __future__ import annotations
 import email.utils
 import re
 import time
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -26,6 +28,9 @@ from lpstudio.sdk import Connection, Connector, ConnectorError, Field, Page, ret
 
 MAX_PAGES_PER_POLL = 10
 PAGE_SIZE = 250
+#: Reads of one window a poll may make, each of `MAX_PAGES_PER_POLL` pages at most: the
+#: window it asks for first, then narrower ones while that holds more.
+MAX_READS_PER_POLL = 4
 MAX_TRIES = 8
 MAX_WAIT = 30.0
 NETWORK_TRIES = 3
@@ -40,6 +45,9 @@ LEAK_PER_SECOND = 2.0
 _CALL_LIMIT = re.compile(r"\s*(\d+)\s*/\s*(\d+)\s*")
 #: Seconds between the shop's `Date` header (whole seconds) and its `updated_at` clocks.
 CLOCK_MARGIN = 2.0
+#: A window no wider is not narrowed but read in id order across polls: its checkouts were
+#: updated within seconds of each other, as close as the cursor's own margin.
+NARROWEST = timedelta(seconds=2 * CLOCK_MARGIN)
 
 #: What the `shop` field takes (`base_url` reads it): a *.myshopify.com name, or a URL.
 _SHOP_FIELD = r"^\s*(?:[a-z0-9][a-z0-9-]*\.myshopify\.com|https?://\S+?)/?\s*$"
@@ -277,31 +285,106 @@ def _room_in(response: httpx.Response) -> float:
     return wait if wait <= MAX_WAIT else 0.0
 
 
-def _served_at(response: httpx.Response) -> str | None:
-    """When the shop answered (its `Date` header), as ISO 8601; None without one."""
+def _served_at(response: httpx.Response) -> datetime | None:
+    """When the shop answered (its `Date` header); None without one."""
     try:
         moment = email.utils.parsedate_to_datetime(response.headers.get("Date", ""))
     except (TypeError, ValueError, IndexError):
         return None
-    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).isoformat()
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
-def _next_start(updated_min: str, found: list[dict[str, Any]], started: str | None) -> str:
-    """Where the next window starts: the newest update seen, but, when the window took
-    several pages, no later than when its first page was served (`started`, less
-    `CLOCK_MARGIN`). Pages come in id order, so a checkout edited while later pages were
+def _second(moment: datetime) -> datetime:
+    """A window's end to the second, as Shopify keeps its times."""
+    return moment.replace(microsecond=0)
+
+
+@dataclass
+class _Read:
+    """A window's pages read in one go: its open checkouts, the next page's link when the
+    page cap stopped the read, when the shop served the first page (this machine's clock
+    without a `Date` header), how many pages, and the last answer (for the bucket's room)."""
+
+    found: list[dict[str, Any]]
+    next: str | None
+    served: datetime
+    pages: int
+    last: httpx.Response
+
+
+def _read(conn: Connection, url: str, params: dict[str, Any] | None) -> _Read:
+    found: list[dict[str, Any]] = []
+    pages, served = 0, None
+    next_url: str | None = url
+    while True:
+        assert next_url is not None
+        response = _get(conn, next_url, params)
+        pages += 1
+        served = served or _served_at(response)
+        found.extend(c for c in _checkouts(response) if not c.get("completed_at"))
+        next_url, params = response.links.get("next", {}).get("url"), None
+        if next_url is None or pages >= MAX_PAGES_PER_POLL:
+            return _Read(found, next_url, served or datetime.now(UTC), pages, response)
+        time.sleep(_room_in(response))
+
+
+def _window(start: str, end: datetime | None) -> dict[str, Any]:
+    """The filters of the open checkouts updated from `start` to `end` (both included;
+    no end: up to now)."""
+    params: dict[str, Any] = {"status": "open", "limit": PAGE_SIZE, "updated_at_min": start}
+    if end is not None:
+        params["updated_at_max"] = end.isoformat()
+    return params
+
+
+def _next_start(
+    start: str, end: str | None, found: list[dict[str, Any]], served: datetime, snapshot: bool
+) -> tuple[str, bool]:
+    """Where the next window starts, and whether it is due at once (`more`).
+
+    A window that ends before the shop's clock when its first page was served (less
+    `CLOCK_MARGIN`) was read whole: a checkout edited while it was read moved out of it,
+    to a later window. The next one starts at its end, now. A window up to now starts the
+    next at its newest update but, when it took several pages, no later than when its first
+    page was served: pages come in id order, so a checkout edited while later pages were
     read sits on a page already read, with an update older than newer ones seen on later
-    pages: starting from the newest would skip it. What the next window reads twice, the
-    trigger's key (id and `updated_at`) drops."""
-    newest = found[-1]["updated_at"] if found else updated_min
-    newest_at, start_at = _moment(newest), _moment(started)
-    if newest_at is None or start_at is None:
-        return newest
-    bound = start_at - timedelta(seconds=CLOCK_MARGIN)
-    if newest_at <= bound:
-        return newest
-    floor = _moment(updated_min)
-    return (bound if floor is None else max(floor, bound)).isoformat()
+    pages, and starting from the newest would skip it. What the next window reads twice,
+    the trigger's key (id and `updated_at`) drops."""
+    bound = served - timedelta(seconds=CLOCK_MARGIN)
+    end_at = _moment(end) if end is not None else None
+    if end is not None and end_at is not None and end_at <= bound:
+        return end, True
+    newest = found[-1]["updated_at"] if found else start
+    newest_at = _moment(newest)
+    if snapshot or newest_at is None or newest_at <= bound:
+        return newest, False
+    floor = _moment(start)
+    return (bound if floor is None else max(floor, bound)).isoformat(), False
+
+
+def _narrower(
+    start: datetime, upper: datetime, found: list[dict[str, Any]], guess: bool
+) -> datetime | None:
+    """The end of a window from `start` narrower than the one to `upper`, which held more
+    than a poll reads; None when it is too narrow to split (`NARROWEST`).
+
+    The pages read of it are its lowest ids, and a shop's ids mostly follow its updates:
+    the first try ends where most of those read were updated (`guess`); a later one at most
+    halfway, so that a guess the shop's data belies still narrows quickly."""
+    upper = _second(upper)
+    if upper - start <= NARROWEST:
+        return None
+    times = sorted(
+        moment
+        for moment in (_moment(c.get("updated_at")) for c in found)
+        if moment is not None and start < moment < upper
+    )
+    halfway = start + (upper - start) / 2
+    likely = times[int(len(times) * 0.9)] if times else halfway
+    end = _second(likely if guess else min(likely, halfway))
+    if end <= start:
+        end = _second(halfway)
+    return end if start < end < upper else None
 
 
 @connector.poll_trigger(
@@ -313,6 +396,13 @@ def _next_start(updated_min: str, found: list[dict[str, Any]], started: str | No
 def poll_checkouts(conn: Connection, since: str, cursor: Any) -> Page:
     """Checkouts updated at or after the cursor (first: `since`), still open, oldest first.
 
+    Pages come in id order, not in update order, so a poll returns every checkout of its
+    window of updates or none: one that holds more than `MAX_PAGES_PER_POLL` pages is
+    narrowed (`updated_at_max`) until it fits, and returned with `more`; the next poll
+    starts at its end. So the polls of a long backlog come oldest first, each after the
+    one before. A window no wider than `NARROWEST` that still holds more (a bulk edit) is
+    read across polls, from its next page's link, in id order.
+
     A window's next-page link is the shop's own, in the API version it was asked in: once
     the connection names another shop or another version (edited, or another connection
     bound to the slot; a version is changed when the old one leaves Shopify's support), the
@@ -320,42 +410,76 @@ def poll_checkouts(conn: Connection, since: str, cursor: Any) -> Page:
     drop what it had fired already. A cursor kept before versions were noted in it counts
     as in the current version."""
     cursor = dict(cursor or {})
-    url: str | None = _checkouts_url(conn)
     shop, version = base_url(conn), _api_version(conn)
     moved = cursor.get("shop") != shop or cursor.get("version", version) != version
-    if cursor.get("next") and moved:
-        cursor = {"updated_at": cursor.get("updated_at")}
-    updated_min = cursor.get("updated_at") or since
-    params: dict[str, Any] | None = {
-        "status": "open",
-        "limit": PAGE_SIZE,
-        "updated_at_min": updated_min,
-    }
-    started = cursor.get("started")
-    pages = 0
-    if cursor.get("next"):
-        url, params, pages = cursor["next"], None, 1  # the window's earlier pages were read
-    found: list[dict[str, Any]] = []
-    for _ in range(MAX_PAGES_PER_POLL):
-        assert url is not None
-        pages += 1
-        response = _get(conn, url, params)
-        started = started or _served_at(response)
-        found.extend(c for c in _checkouts(response) if not c.get("completed_at"))
-        url, params = response.links.get("next", {}).get("url"), None
-        if url is None:
-            break
-        time.sleep(_room_in(response))
-    found.sort(key=_order)
-    if url is not None:  # more pages wait: resume from this page link, same window
-        resume = {
-            "updated_at": updated_min,
-            "next": url,
-            "started": started,
-            "shop": shop,
-            "version": version,
-        }
-        return Page(found, resume, more=True)
-    # One page is one snapshot: its newest update is a safe start. Several are not.
-    next_start = _next_start(updated_min, found, started if pages > 1 else None)
-    return Page(found, {"updated_at": next_start})
+    if cursor.get("next") and not moved:
+        return _go_on(conn, cursor)
+    start = cursor.get("updated_at") or since
+    return _poll_window(conn, start, cursor, shop, version)
+
+
+def _go_on(conn: Connection, cursor: dict[str, Any]) -> Page:
+    """The next pages of a window read across polls (see `poll_checkouts`)."""
+    read = _read(conn, cursor["next"], None)
+    found = sorted(read.found, key=_order)
+    if read.next is not None:
+        return Page(found, {**cursor, "next": read.next}, more=True)
+    served = _moment(cursor.get("started")) or read.served  # when its first page was
+    start, more = _next_start(cursor["updated_at"], cursor.get("until"), found, served, False)
+    return Page(found, {"updated_at": start}, more=more)
+
+
+def _poll_window(
+    conn: Connection, start: str, cursor: dict[str, Any], shop: str, version: str
+) -> Page:
+    """The checkouts of the window from `start`: up to now, or, while a backlog is read,
+    as wide as the last that fitted (`span`; twice when it held little) and no further
+    than where the last poll found too many (`crowded`); narrowed while it holds too many,
+    `MAX_READS_PER_POLL` reads at most."""
+    url = _checkouts_url(conn)
+    start_at = _moment(start)
+    end: datetime | None = None
+    if start_at is not None:
+        # An end past the shop's clock reads as no end: the window is up to now.
+        ends = [_moment(cursor.get("crowded"))]
+        if cursor.get("span"):
+            ends.append(_second(start_at + timedelta(seconds=float(cursor["span"]))))
+        end = min((e for e in ends if e is not None and e > start_at), default=None)
+    read: _Read | None = None
+    crowded: datetime | None = None  # the narrowest end found to hold too many
+    for tried in range(MAX_READS_PER_POLL):
+        if read is not None:
+            time.sleep(_room_in(read.last))
+        read = _read(conn, url, _window(start, end))
+        if read.next is None:  # the whole window
+            found = sorted(read.found, key=_order)
+            until = end.isoformat() if end is not None else None
+            next_start, more = _next_start(start, until, found, read.served, read.pages == 1)
+            resume: dict[str, Any] = {"updated_at": next_start}
+            if more and end is not None and start_at is not None:
+                width = (end - start_at).total_seconds()
+                little = len(found) < MAX_PAGES_PER_POLL * PAGE_SIZE // 2
+                resume["span"] = width * 2 if little else width
+                if crowded is not None:
+                    resume["crowded"] = crowded.isoformat()
+            return Page(found, resume, more=more)
+        bound = read.served - timedelta(seconds=CLOCK_MARGIN)
+        crowded = bound if end is None else min(end, bound)
+        narrower = None if start_at is None else _narrower(start_at, crowded, read.found, not tried)
+        if narrower is None:  # too narrow to split: read across polls, in id order
+            return Page(
+                sorted(read.found, key=_order),
+                {
+                    "updated_at": start,
+                    "until": end.isoformat() if end is not None else None,
+                    "next": read.next,
+                    "started": read.served.isoformat(),
+                    "shop": shop,
+                    "version": version,
+                },
+                more=True,
+            )
+        end = narrower
+    # Still too many: the next poll goes on narrowing from the last window tried.
+    assert start_at is not None and end is not None
+    return Page([], {"updated_at": start, "span": (end - start_at).total_seconds()}, more=True)

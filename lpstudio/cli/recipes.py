@@ -241,8 +241,11 @@ def settings(
         click.echo(f"connection:  {slot} = {name}{chosen}")
     for kind, contact in (current.get("notify") or {}).items():
         click.echo(f"on failure:  {kind} {contact}")
-    if current.get("since"):
-        click.echo(f"since:       {_local_time(current['since'])}")
+    # Where its poll goes from once a first start or poll fixed it (`lpstudio poll` saves
+    # no since), else the since saved for its first start.
+    since = detail["since_fixed"] or current.get("since")
+    if since:
+        click.echo(f"since:       {_local_time(since)}")
     if problem:  # saved, but not ready to run or start until this is mended
         fix = f"\n  fix: {problem['fix']}" if problem.get("fix") else ""
         click.echo(f"not ready:   {problem['message']}{fix}")
