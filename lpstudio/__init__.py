@@ -48,7 +48,7 @@ _HOMES = {
     "Studio": "studio",
     "Workspace": "workspace",
     "WorkspaceError": "errors",
-    "job_to_dict": "studio",
+    "job_to_dict": "jobviews",
 }
 
 

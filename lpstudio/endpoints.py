@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import logging
+import weakref
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
@@ -27,6 +28,12 @@ if TYPE_CHECKING:
     from .studio import Studio
 
 log = logging.getLogger("lpstudio.endpoints")
+
+#: The endpoint conflicts each studio has logged (`_serving_told`): each once, not once per
+#: call; forgotten with the studio.
+_told: weakref.WeakKeyDictionary[Studio, dict[tuple[str, str], object]] = (
+    weakref.WeakKeyDictionary()
+)
 
 
 def endpoint_path(recipe: Recipe) -> str:
@@ -112,7 +119,7 @@ def _callables(studio: Studio) -> list[Recipe]:
     """Every callable recipe that loads (broken ones are left out)."""
     return [
         recipe
-        for _, recipe in studio._recipe_files()
+        for _, recipe in studio.recipe_files()
         if isinstance(recipe, Recipe) and recipe.trigger_kind == "callable"
     ]
 
@@ -141,7 +148,7 @@ def _started_callables(studio: Studio) -> list[_Claim]:
 
     files = [
         (name, found)
-        for name, found in studio._recipe_files()
+        for name, found in studio.recipe_files()
         if not isinstance(found, Recipe) or found.trigger_kind == "callable"
     ]
     if not files:
@@ -233,7 +240,7 @@ def _settle(studio: Studio) -> _Served:
         name, _, recipe, saved = claimants[0]
         found.holders[path] = name
         if not isinstance(recipe, Recipe):
-            broken = studio._broken_started(name, recipe)
+            broken = studio.broken_started(name, recipe)
             if broken is not None:
                 found.broken[path] = broken
             continue
@@ -266,11 +273,12 @@ def serving(studio: Studio) -> tuple[dict[str, dict[str, Any]], dict[str, Recipe
 
 def _serving_told(studio: Studio) -> _Served:
     """`_settle`, with each conflict it finds logged the first time this studio finds it
-    (`Studio._conflicts_told`): the server's log says it once, when a call first meets it."""
+    (`_told`): the server's log says it once, when a call first meets it."""
     found = _settle(studio)
+    told = _told.setdefault(studio, {})
     for name, conflict in found.conflicts.items():
         mark = object()
-        if studio._conflicts_told.setdefault((name, conflict.message), mark) is mark:
+        if told.setdefault((name, conflict.message), mark) is mark:
             log.warning(
                 "callable recipes in conflict: %s\n  fix: %s", conflict.message, conflict.fix
             )

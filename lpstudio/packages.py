@@ -41,6 +41,7 @@ from typing import IO, TYPE_CHECKING, Any
 import nbformat
 
 from . import strictjson
+from .checks import check_file_name, typed_project
 from .connections import NAME_PATTERN, PLACEHOLDER, authorise_fix, bind_connections
 from .errors import ConflictError, InputError, LpstudioError
 from .jsonschemas import first_problem
@@ -227,8 +228,6 @@ def project_folder(
     """The folder under projects/ named (`.` or empty: projects/ itself), and its name as a
     package keeps it; `typed` (by a user, not read from a package) reads it as Try recipe
     reads a project. Refusals name `field`, as the caller called the folder."""
-    from .studio import _check_file_name, typed_project
-
     projects = studio.workspace.projects
     if folder.strip("/") in ("", "."):
         return projects, "."
@@ -238,7 +237,7 @@ def project_folder(
     if typed:
         folder = typed_project(projects, folder.rstrip("/"), field, fix)
     for part in folder.strip("/").split("/"):
-        _check_file_name(part, field, "project folder", fix)
+        check_file_name(part, field, "project folder", fix)
     path = studio.workspace.inside(projects / folder, projects, "folder", field)
     if (must_exist and not path.is_dir()) or (path.exists() and not path.is_dir()):
         raise InputError(
@@ -513,7 +512,6 @@ def _plan(
 ) -> _Plan:
     """Every check of an import, in order: paths, what exists, connections, recipes."""
     from .connections import refuse_held_secret
-    from .studio import _check_file_name
 
     # Names are shown in clear (listings, answers, the audit log): none may hold a secret.
     hidden = studio.connections.secret_values() | studio.store.secrets
@@ -535,7 +533,7 @@ def _plan(
         field = "recipes" if rel in manifest["recipes"] else "files"
         refuse_held_secret(rel, field, "path", hidden, "rename it before exporting it again")
         for part in rel.split("/"):
-            _check_file_name(part, where, "path", _AGAIN)
+            check_file_name(part, where, "path", _AGAIN)
         if rel not in members:
             raise _refused(f"{where} lists {rel}, which the package lacks")
     for rel in members:
@@ -723,7 +721,7 @@ def _plan_recipe(
             recipe=name,
             projects=studio.workspace.projects,
         )
-        studio._refuse_secrets(parameters)
+        studio.refuse_secrets(parameters)
     except InputError as exc:
         raise refuse(exc, "parameters") from None
     slots = recipe.metadata.get("connections", {})

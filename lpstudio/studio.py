@@ -9,10 +9,8 @@ from __future__ import annotations
 import contextlib
 import copy
 import functools
-import json
 import math
 import os
-import re
 from collections.abc import Iterator
 from concurrent.futures import Future
 from datetime import UTC, datetime, timedelta
@@ -22,8 +20,8 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select, update
 
-from . import strictjson
 from .api_clients import ApiClients
+from .checks import check_defaults, check_event, check_file_name, check_run_event, typed_project
 from .connections import ConnectionInfo, Connections, bind_connections, check_bound_exist
 from .endpoints import check_call_timeout, endpoint_path, holder, serving
 from .errors import ConflictError, InputError, LpstudioError, RecipeError, WorkspaceError
@@ -31,7 +29,7 @@ from .executor import Executor, executor_for
 from .failures import after_failure
 from .gallery import Template, copy_template, find_template, list_templates, trying
 from .idempotency import IdempotentCalls
-from .jsonschemas import first_problem
+from .jobviews import JOB_COLUMNS, job_to_dict
 from .models import Job, utcnow
 from .parameters import as_declared, coerce, date_defaults
 from .recipe import MAX_TIMEOUT, Recipe
@@ -63,106 +61,8 @@ By activating this workspace you confirm that:
 """
 
 
-#: A terminal's escape sequences: CSI (colours: `ESC [ 0;31 m`, or its 8-bit form), OSC
-#: (`ESC ] ... BEL`), a character set's choice (`ESC ( B`, which `tput sgr0` writes), and an
-#: escape cut off at the end of a line.
-_ANSI = re.compile(
-    r"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)|[()*+][0-9A-Za-z]|$)"
-    r"|\x9b[0-?]*[ -/]*[@-~]"
-)
-
-
-def plain_error(error: dict[str, Any] | None) -> dict[str, Any] | None:
-    """A job's error for readers of JSON: IPython colours its traceback for a terminal, and
-    a bot or script would get `\\u001b[0;31m` in its text. The output notebook keeps the
-    colours, as Jupyter does."""
-    if not error or not error.get("traceback"):
-        return error
-    return {**error, "traceback": [_ANSI.sub("", line) for line in error["traceback"]]}
-
-
 #: The settings a save may change, as the audit log names them.
 SAVED_KEYS = ("parameters", "connections", "since", "notify", "call_timeout")
-
-
-def shown_error(error: dict[str, Any] | None, workspace: Workspace | None) -> dict[str, Any] | None:
-    """A job's error as given out (`plain_error`), its text naming the workspace's files by
-    their path in it when the workspace is known (`Workspace.shown_in`): a recipe that
-    opens a missing file fails with the server's folders in its `evalue` and traceback."""
-    error = plain_error(error)
-    return workspace.shown_in(error) if error and workspace is not None else error
-
-
-def job_to_dict(job: Job, workspace: Workspace | None = None) -> dict[str, Any]:
-    """The JSON shape of a job, shared by `--json` output and the REST API. Its error names
-    the workspace's files by their path in it, as REST error answers do (`shown_error`);
-    the job's stored row and its output notebook keep the full paths, for the server's log
-    and its admin. `output_missing`: the job ended with a notebook written at `output_path`
-    that is no longer there (moved or deleted from history/), which a reader would otherwise
-    take for present; without a workspace nothing is checked."""
-    output = job.output_path
-    missing = False
-    if output and workspace is not None:
-        output = str(workspace.root / output)
-        missing = job.status in FINAL_STATES and not Path(output).is_file()
-    duration = None
-    if job.started_at and job.finished_at:
-        duration = round((job.finished_at - job.started_at).total_seconds(), 3)
-    return {
-        "id": job.id,
-        "recipe": job.recipe,
-        "version": job.version_id,
-        "status": job.status,
-        "trigger": job.trigger,
-        "parameters": job.parameters,
-        "event": job.event,
-        "user": job.user,
-        "rerun_of": job.rerun_of,
-        "created_at": job.created_at.isoformat() if job.created_at else None,
-        "started_at": job.started_at.isoformat() if job.started_at else None,
-        "finished_at": job.finished_at.isoformat() if job.finished_at else None,
-        "duration": duration,
-        "progress": {"done": job.cells_done, "total": job.cells_total},
-        "error": shown_error(job.error, workspace),
-        "result": job.result,
-        "output_path": output,
-        "output_missing": missing,
-        "purged": job.purged,  # its data and output erased after the retention period
-    }
-
-
-#: The columns of `job_to_dict`, in order, so an empty history still has its columns.
-JOB_COLUMNS = [
-    "id",
-    "recipe",
-    "version",
-    "status",
-    "trigger",
-    "parameters",
-    "event",
-    "user",
-    "rerun_of",
-    "created_at",
-    "started_at",
-    "finished_at",
-    "duration",
-    "progress",
-    "error",
-    "result",
-    "output_path",
-    "output_missing",
-    "purged",
-]
-
-
-def rerun_warning(job_id: int) -> str:
-    """What rerunning a job risks, in one wording: the CLI prints it before the rerun, the
-    REST API answers it with the new job (API-FACTS: a rerun may create duplicates)."""
-    return (
-        f"rerunning job {job_id} runs every cell again, on the recipe's latest version: side "
-        "effects outside the delivery ledger (REST calls, opt-ins, written files) happen "
-        "again; campaign batches it already delivered are not sent twice"
-    )
 
 
 @functools.lru_cache(maxsize=4096)
@@ -172,182 +72,13 @@ def _recipe_as_of(path: Path, name: str, mtime_ns: int, size: int) -> Recipe:
     return Recipe.load(path, name)
 
 
-def _check_file_name(name: str, field: str, what: str, fix: str) -> None:
-    """A file or folder name a user typed: one plain, visible name the file system takes."""
-    if (
-        not name
-        or name != name.strip()
-        or name.startswith(".")
-        or "/" in name
-        or len(name.encode()) > 100
-        or not name.isprintable()
-    ):
-        raise InputError(f"invalid {what} {name!r}", field=field, fix=fix)
-
-
-def typed_project(projects: Path, project: str, field: str, fix: str) -> str:
-    """The project a person typed, by its path under `projects`: `projects/shop`, as
-    JupyterLab's file browser shows it, is the project `shop` (refused, naming both
-    readings, when the workspace also has a project named `projects`)."""
-    top, _, rest = project.partition("/")
-    if top != projects.name:
-        return project
-    if not rest:
-        raise InputError(
-            f"project {project} is the workspace's folder of projects, not one in it",
-            field=field,
-            fix=fix,
-        )
-    ambiguous = rest != top and not rest.startswith(f"{top}/")  # projects/projects: it
-    if (projects / top).is_dir() and ambiguous:
-        raise InputError(
-            f"project {project} could be {top}/{rest} or {top}/{top}/{rest}: the workspace "
-            f"has a project named {top}",
-            field=field,
-            fix=f"give {rest} for {top}/{rest}, or {top}/{top}/{rest} for the other",
-        )
-    return rest
-
-
-def _check_event(event: Any) -> None:
-    """Events are stored as JSON: NaN or Infinity would make every answer unreadable, and
-    one nested too deep fails whatever walks it."""
-    if strictjson.depth(event) > strictjson.MAX_DEPTH:
-        raise InputError(
-            f"the event nests arrays and objects deeper than {strictjson.MAX_DEPTH} levels",
-            field="event",
-            fix="give a flatter event",
-        )
-    try:
-        json.dumps(event, allow_nan=False, default=str)
-    except ValueError:
-        raise InputError(
-            "the event holds NaN or Infinity, which JSON cannot hold",
-            field="event",
-            fix="give finite numbers only, or null",
-        ) from None
-
-
-def input_problem(recipe: Recipe, event: Any) -> tuple[str | None, str, str] | None:
-    """How `event` breaks the recipe's `trigger.input_schema` (what a webhook recipe
-    takes), as (field, message, what to give there: the field's `description`); None when
-    it fits or there is no schema. The field is named as a call's is (`first_problem`)."""
-    schema = recipe.metadata.get("trigger", {}).get("input_schema")
-    problem = None if schema is None else first_problem(schema, event)
-    if problem is None:
-        return None
-    field, message = problem
-    wanted = schema
-    for part in field.split(".") if field else ():
-        if not isinstance(wanted, dict):
-            break
-        items = wanted.get("items") if part.isdigit() else None
-        wanted = wanted.get("properties", {}).get(part, items)
-    described = wanted.get("description") if isinstance(wanted, dict) else None
-    return field, message, described or f"see trigger.input_schema of recipe {recipe.name}"
-
-
-def _check_defaults(recipe: Recipe, given: dict[str, Any]) -> None:
-    """The parameters cell's defaults that a job runs with (no value given or saved) must
-    pass the recipe's refinements as given values do: a default out of them (say, an empty
-    name where one is required) means the parameter needs a value."""
-    properties = recipe.schema.get("properties", {})
-    defaults = {
-        name: spec["default"]
-        for name, spec in properties.items()
-        if "default" in spec and name not in given
-    }
-    if not defaults:
-        return  # every parameter given: nothing to check on a job's path
-    try:
-        coerce(recipe.schema, defaults, recipe=recipe.name)
-    except InputError as exc:
-        raise InputError(
-            f"{exc.message} (the default of the parameters cell, as no value was given)",
-            field=exc.field,
-            fix=f"give {exc.field} a value: {exc.fix}; or save one in the recipe's settings",
-        ) from None
-
-
 def _job_parameters(recipe: Recipe, given: dict[str, Any]) -> dict[str, Any]:
     """The parameters a job of the recipe gets from the values given and saved (`given`):
     those, and the defaults of its date parameters as text (`date_defaults`), once the
     defaults it runs with pass the recipe's refinements. A run and its `--prepare-only`
     notebook share them."""
-    _check_defaults(recipe, given)
+    check_defaults(recipe, given)
     return {**date_defaults(recipe.schema), **given}
-
-
-def check_run_event(recipe: Recipe, event: Any, name: str = "event") -> None:
-    """An event given by hand (`--event`, `event=`) has the shape its trigger gives the
-    recipe: one JSON object (a record), or a list of them for a poll trigger that dispatches
-    batches; a webhook recipe's must fit its input schema, as its deliveries must. A
-    callable recipe's input schema may say otherwise; a call checks it anyway (and a run by
-    hand tries the recipe's own answer to a bad request). `name` is what the user typed it
-    as."""
-    if event is None:
-        return
-    trigger = recipe.metadata.get("trigger", {})
-    schema = trigger.get("input_schema", {})
-    if trigger.get("kind") == "callable" and schema.get("type", "object") != "object":
-        return
-    kinds = {dict: "an object", list: "a list", str: "a string", bool: "a boolean"}
-    given = kinds.get(type(event), "a number")
-    if trigger.get("kind") == "poll" and trigger.get("batch_size"):
-        if isinstance(event, list) and all(isinstance(item, dict) for item in event):
-            return
-        if isinstance(event, list):
-            given = "a list holding something other than objects"
-        raise InputError(
-            f"{name} must be a JSON list of objects (recipe {recipe.name} gets its trigger's "
-            f"records in batches), not {given}",
-            field="event",
-            fix='give a list of records such as [{"phone": "+14155550100"}]',
-        )
-    if not isinstance(event, dict):
-        raise InputError(
-            f"{name} must be a JSON object (one record of the recipe's trigger), not {given}",
-            field="event",
-            fix='give one record such as {"phone": "+14155550100"}',
-        )
-    if recipe.trigger_kind == "webhook":
-        _check_input(recipe, event, name)
-    elif recipe.trigger_kind == "schedule":
-        _check_due_at(event, name)
-
-
-def _check_due_at(event: dict[str, Any], name: str) -> None:
-    """A schedule recipe's event given by hand is one its scheduler would give: the run's
-    due time, `{"due_at": ISO 8601}` (a recipe reads it with `datetime.fromisoformat`; text
-    it cannot read failed the job in its cell, after it started)."""
-    due = event.get("due_at")
-    try:
-        readable = isinstance(due, str) and bool(datetime.fromisoformat(due))
-    except ValueError:
-        readable = False
-    if not readable:
-        shown = "it has none" if due is None else f"not {due!r}"
-        raise InputError(
-            f"{name} of a schedule recipe holds the run's due time as ISO 8601 text in "
-            f"due_at, {shown}",
-            field="event.due_at",
-            fix='give it as the scheduler does, e.g. {"due_at": "2027-01-11T09:00:00+13:00"}, '
-            "or run the recipe without an event",
-        )
-
-
-def _check_input(recipe: Recipe, event: Any, name: str) -> None:
-    """Refuses an event given by hand that its recipe's input schema refuses, naming the
-    field as `event.<field>` (`event.phone`): the path in what the user gave."""
-    problem = input_problem(recipe, event)
-    if problem is not None:
-        field, message, wanted = problem
-        raise InputError(
-            f"{name} does not fit the input schema of recipe {recipe.name}: "
-            f"{field or 'the event'}: {message}",
-            field=f"event.{field}" if field else "event",
-            fix=f"give {field or 'the event'} as the recipe takes it ({wanted})",
-        )
 
 
 def _error_kind(error: dict[str, Any] | None) -> dict[str, Any] | None:
@@ -582,66 +313,11 @@ class Studio:
             rows.append(row)
         return rows
 
-    # -- running ---------------------------------------------------------------------------
+    # -- secrets and connectors ------------------------------------------------------------
+    # What settings, runs, starts, webhooks and packages check alike: secrets in the values
+    # given (refused, or masked in what bots send) and the connectors a recipe's slots need.
 
-    def _queue(
-        self,
-        recipe: Recipe,
-        parameters: dict[str, Any],
-        event: Any,
-        trigger: str,
-        timeout: float | None,
-        rerun_of: int | None = None,
-        then: Callable[[Session, Job], None] | None = None,
-    ) -> Job:
-        """Queues the job; `then` (what records it elsewhere) is written with it, or neither."""
-        row = self._job_fields(recipe, parameters, event, trigger, timeout, rerun_of)
-        if then is None:
-            return self.store.create_job(**row)
-        return self.store.create_jobs([row], then=lambda s, jobs: then(s, jobs[0]))[0]
-
-    def _job_fields(
-        self,
-        recipe: Recipe,
-        parameters: dict[str, Any],
-        event: Any,
-        trigger: str,
-        timeout: float | None,
-        rerun_of: int | None = None,
-    ) -> dict[str, Any]:
-        """A new job's row, checked, on a snapshot of the recipe and its settings."""
-        if timeout is not None and not (math.isfinite(timeout) and 0 < timeout <= MAX_TIMEOUT):
-            raise InputError(
-                f"timeout must be a positive number of seconds up to {MAX_TIMEOUT:g}, "
-                f"got {timeout}",
-                field="timeout",
-                fix="give the timeout as a number of seconds above 0",
-            )
-        _check_event(event)
-        self._check_connectors(recipe)  # before the slots are bound: one no type can fill
-        settings = self.settings(recipe)
-        values = _job_parameters(recipe, {**settings["parameters"], **parameters})
-        version = self.store.snapshot(
-            recipe.name,
-            recipe.canonical_json,
-            {"parameters": settings["parameters"], "connections": settings["connections"]},
-            self.user,
-        )
-        return dict(
-            recipe=recipe.name,
-            version_id=version,
-            trigger=trigger,
-            parameters=values,
-            event=event,
-            user=self.user,
-            timeout=timeout,
-            rerun_of=rerun_of,
-            # This process runs it: if it dies first, the reaper fails the job (no scheduler
-            # would take it). Schedulers claim the others.
-            worker=None if trigger in SCHEDULED_TRIGGERS else worker_id(),
-        )
-
-    def _refuse_secrets(
+    def refuse_secrets(
         self,
         values: dict[str, Any],
         secrets: set[str] | None = None,
@@ -652,7 +328,7 @@ class Studio:
         secret or the store's password (in a text, a number or an object's key): both are
         kept on the job, shown by `lpstudio show` and the API, and handed to its notebook,
         while a connection hands its secrets to the recipe's code only. `saved`: the values
-        are saved settings."""
+        are saved settings. `packages` checks an imported recipe's settings with it too."""
         from .redaction import scrub
 
         what = "the saved value of parameter" if saved else "parameter"
@@ -693,13 +369,21 @@ class Studio:
         except LpstudioError:
             return set(self.store.secrets)
 
-    def _masked(self, event: Any) -> Any:
+    def masked(self, event: Any) -> Any:
         """Events from outside (a call's, a webhook delivery's) as their jobs keep them, and
         saved values that cannot run as they are shown: a connection's secret in them is
-        masked (the store's password too), as in the events a poll keeps."""
+        masked (the store's password too), as in the events a poll keeps. Used by
+        `webhooks.receive_webhook` on a delivery's events."""
         from .redaction import scrub
 
         return scrub(event, self.held_secrets())
+
+    def refuse_held_secret(self, name: str, field: str, what: str, fix: str) -> None:
+        """Refuses a name people type (a project, a recipe, a user, an API client) that
+        holds a secret of the workspace: listings, answers and the audit log show names."""
+        from .connections import refuse_held_secret
+
+        refuse_held_secret(name, field, what, self.held_secrets(), fix)
 
     def _check_connectors(self, recipe: Recipe) -> None:
         """Refuses a recipe whose slots need a connector that does not load (a brand's own
@@ -729,14 +413,14 @@ class Studio:
                     fix=exc.fix or "correct the connector's code",
                 ) from None
 
-    @property
-    def role(self) -> str:
-        """The acting user's role: admin, analyst or operator."""
-        from .models import User
+    def connectors(self) -> dict[str, list[dict[str, Any]]]:
+        """The connectors that load, and under `broken` those that do not, with their errors."""
+        from .registry import connector_listing
 
-        with self.store.read() as s:
-            user = s.get(User, self.user)
-        return user.role if user is not None else "operator"
+        return connector_listing(self.workspace.root)
+
+    # -- lifecycle -------------------------------------------------------------------------
+    # Starting and stopping a recipe, its versions, and erasing old jobs' data.
 
     def start(self, ref: str | os.PathLike[str], reset_since: str | None = None) -> dict[str, Any]:
         """Marks a recipe started, once its settings are complete (connections bound and
@@ -745,7 +429,7 @@ class Studio:
         recipe = self.recipe(ref)
         self._check_connectors(recipe)  # before binding: a type no connection can be
         settings = self.settings(recipe)
-        _check_defaults(recipe, settings["parameters"])  # its triggers' jobs run with them
+        check_defaults(recipe, settings["parameters"])  # its triggers' jobs run with them
         for slot, name in settings["connections"].items():
             info = self.connections.get(name)
             if info.status != "connected":
@@ -1103,6 +787,21 @@ class Studio:
             )
             raise
 
+    def _checked_parameters(self, recipe: Recipe, saved: dict[str, Any]) -> dict[str, Any]:
+        """The saved parameter values, checked against the recipe and the connections as
+        they are now: a value saved before a connection's secret came to equal it would go
+        into every job's row and notebook (each run, schedule, poll and delivery reads its
+        settings here)."""
+        values = coerce(
+            recipe.schema,
+            saved.get("parameters", {}),
+            recipe=recipe.name,
+            projects=self.workspace.projects,
+            hidden=self.held_secrets,
+        )
+        self.refuse_secrets(values, saved=True)
+        return values
+
     def save_settings(
         self,
         ref: str | os.PathLike[str],
@@ -1219,7 +918,7 @@ class Studio:
             projects=self.workspace.projects,
             hidden=lambda: secrets | self.store.secrets,  # `held_secrets`, read before the lock
         )
-        self._refuse_secrets(coerced, secrets)
+        self.refuse_secrets(coerced, secrets)
         chosen = {**kept_slots, **(connections or {})}
         slots = recipe.metadata.get("connections", {})
         unknown = set(connections or {}) - set(slots)
@@ -1282,6 +981,10 @@ class Studio:
         }
         return kept, kept_slots
 
+    # -- runs ------------------------------------------------------------------------------
+    # Checking a run's input, queueing its job and running it: now, in the background
+    # (`dispatch`: an API answers with the job's id at once), from a poll, again.
+
     def validate(
         self, ref: str | os.PathLike[str], parameters: dict[str, Any], parse: set[str] | None = None
     ) -> tuple[Recipe, dict[str, Any]]:
@@ -1295,7 +998,7 @@ class Studio:
             projects=self.workspace.projects,
             hidden=self.held_secrets,
         )
-        self._refuse_secrets(values)  # the saved ones are checked by `settings`
+        self.refuse_secrets(values)  # the saved ones are checked by `settings`
         return recipe, values
 
     def run(
@@ -1335,7 +1038,7 @@ class Studio:
         if trigger == "manual":  # a person's event (a call's body fits its input schema)
             try:
                 check_run_event(recipe, event)
-            except InputError as exc:  # checked before `_refuse_secrets`, it quotes the event
+            except InputError as exc:  # checked before `refuse_secrets`, it quotes the event
                 exc.mask(self.held_secrets())
                 raise
             if event is None and not test and recipe.needs_event:
@@ -1351,9 +1054,9 @@ class Studio:
                     "nothing sent)",
                 )
         if trigger == "manual" and event is not None:  # a person's, who can take it out
-            self._refuse_secrets({}, event=event)
+            self.refuse_secrets({}, event=event)
         elif event is not None:  # a bot's call: kept on the job, masked as a poll's events
-            event = self._masked(event)
+            event = self.masked(event)
         if test:
             trigger = "test"
             if event is None:
@@ -1369,6 +1072,64 @@ class Studio:
             then = audited
         return self._queue(recipe, values, event, trigger, timeout, then=then)
 
+    def _queue(
+        self,
+        recipe: Recipe,
+        parameters: dict[str, Any],
+        event: Any,
+        trigger: str,
+        timeout: float | None,
+        rerun_of: int | None = None,
+        then: Callable[[Session, Job], None] | None = None,
+    ) -> Job:
+        """Queues the job; `then` (what records it elsewhere) is written with it, or neither."""
+        row = self.job_fields(recipe, parameters, event, trigger, timeout, rerun_of)
+        if then is None:
+            return self.store.create_job(**row)
+        return self.store.create_jobs([row], then=lambda s, jobs: then(s, jobs[0]))[0]
+
+    def job_fields(
+        self,
+        recipe: Recipe,
+        parameters: dict[str, Any],
+        event: Any,
+        trigger: str,
+        timeout: float | None,
+        rerun_of: int | None = None,
+    ) -> dict[str, Any]:
+        """A new job's row, checked, on a snapshot of the recipe and its settings; also how
+        `webhooks.receive_webhook` queues a delivery's jobs, in one transaction."""
+        if timeout is not None and not (math.isfinite(timeout) and 0 < timeout <= MAX_TIMEOUT):
+            raise InputError(
+                f"timeout must be a positive number of seconds up to {MAX_TIMEOUT:g}, "
+                f"got {timeout}",
+                field="timeout",
+                fix="give the timeout as a number of seconds above 0",
+            )
+        check_event(event)
+        self._check_connectors(recipe)  # before the slots are bound: one no type can fill
+        settings = self.settings(recipe)
+        values = _job_parameters(recipe, {**settings["parameters"], **parameters})
+        version = self.store.snapshot(
+            recipe.name,
+            recipe.canonical_json,
+            {"parameters": settings["parameters"], "connections": settings["connections"]},
+            self.user,
+        )
+        return dict(
+            recipe=recipe.name,
+            version_id=version,
+            trigger=trigger,
+            parameters=values,
+            event=event,
+            user=self.user,
+            timeout=timeout,
+            rerun_of=rerun_of,
+            # This process runs it: if it dies first, the reaper fails the job (no scheduler
+            # would take it). Schedulers claim the others.
+            worker=None if trigger in SCHEDULED_TRIGGERS else worker_id(),
+        )
+
     def submit(
         self,
         ref: str | os.PathLike[str],
@@ -1380,6 +1141,36 @@ class Studio:
     ) -> Future[Job]:
         """Queues a run and returns at once; the future gives the finished job."""
         return self.dispatch(ref, parameters, parse=parse, event=event, timeout=timeout)[1]
+
+    def dispatch(
+        self,
+        ref: str | os.PathLike[str],
+        parameters: dict[str, Any] | None = None,
+        *,
+        parse: set[str] | None = None,
+        event: Any = None,
+        timeout: float | None = None,
+        trigger: str = "manual",
+        test: bool = False,
+        then: Callable[[Session, Job], None] | None = None,
+    ) -> tuple[Job, Future[Job]]:
+        """Queues a run and gives the queued job at once (an API answers with its id) and
+        the future of the finished job. With `test`, as `run(test=True)`: nothing is sent.
+        `then` is written in the job's transaction (a callable call's claim records it)."""
+        job = self._queue_run(ref, parameters, parse, event, timeout, trigger, test, then)
+        return job, self.executor.submit(job.id)
+
+    def dispatch_poll(self, ref: str | os.PathLike[str]) -> list[tuple[Job, Future[Job]]]:
+        """A person's Poll now in the background: `poll`'s jobs at once, queued, each with
+        the future of its run. This process runs them, as `lpstudio poll` does, whether or
+        not the recipe is started: the poll moved its cursor past their events, and a
+        scheduler holds a stopped recipe's jobs until it starts again."""
+        return [(job, self.executor.submit(job.id)) for job in self.poll(ref, run=False)]
+
+    def dispatch_rerun(self, job_id: int) -> tuple[Job, Future[Job]]:
+        """`rerun` in the background: the new job at once, and its future."""
+        job = self._queue_rerun(job_id)
+        return job, self.executor.submit(job.id)
 
     def prepare(
         self,
@@ -1642,7 +1433,7 @@ class Studio:
             self.workspace.projects / project, self.workspace.projects, "project", "project"
         )
         for part in project.split("/"):
-            _check_file_name(part, "project", "project folder", fix)
+            check_file_name(part, "project", "project folder", fix)
         if folder.exists() and not folder.is_dir():
             raise InputError(
                 f"project {project} is a file, not a folder",
@@ -1652,7 +1443,7 @@ class Studio:
         stem = template.name if new_name is None else new_name  # "" is refused, as by REST
         self.refuse_held_secret(stem, "name", "recipe name", "name the recipe for what it does")
         stem = stem.removesuffix(".ipynb")  # "reminder.v2" is a name, not a suffix to drop
-        _check_file_name(stem, "name", "recipe name", "give a plain file name such as my_reminder")
+        check_file_name(stem, "name", "recipe name", "give a plain file name such as my_reminder")
         with trying(self.workspace.root):  # no other try picks the same free endpoint
             endpoint = None
             if template.recipe.trigger_kind == "callable":
@@ -1668,10 +1459,9 @@ class Studio:
         )
         return destination
 
-    # -- server ----------------------------------------------------------------------------
-    # What the REST API (lpstudio.server) needs beyond the operations above: recipes found
-    # with a 404, background runs that give their job id at once, users and roles, callable
-    # endpoints, webhooks, API clients and idempotent calls. Role checks are the caller's.
+    # -- recipes for the REST API ----------------------------------------------------------
+    # A recipe that does not exist is a `NotFoundError` (a 404), and one recipe is given in
+    # full as its page and form show it. Role checks are the caller's.
 
     def find_recipe(self, ref: str | os.PathLike[str]) -> Recipe:
         """`recipe`, but a recipe that does not exist is a `NotFoundError`."""
@@ -1696,21 +1486,6 @@ class Studio:
             )
         return self.recipe_file(path)
 
-    def _checked_parameters(self, recipe: Recipe, saved: dict[str, Any]) -> dict[str, Any]:
-        """The saved parameter values, checked against the recipe and the connections as
-        they are now: a value saved before a connection's secret came to equal it would go
-        into every job's row and notebook (each run, schedule, poll and delivery reads its
-        settings here)."""
-        values = coerce(
-            recipe.schema,
-            saved.get("parameters", {}),
-            recipe=recipe.name,
-            projects=self.workspace.projects,
-            hidden=self.held_secrets,
-        )
-        self._refuse_secrets(values, saved=True)
-        return values
-
     def _settings_that_hold(self, recipe: Recipe, saved: dict[str, Any]) -> dict[str, Any]:
         """Saved settings that cannot run yet, with what holds of them: each slot that can
         be filled bound (one slot lacking a connection hid the automatic choice and the pick
@@ -1718,7 +1493,7 @@ class Studio:
         try:
             parameters = self._checked_parameters(recipe, saved)
         except InputError:
-            parameters = self._masked(saved.get("parameters", {}))
+            parameters = self.masked(saved.get("parameters", {}))
         chosen, available = saved.get("connections", {}), self.connections.list()
         connections = {}
         for slot, spec in recipe.metadata.get("connections", {}).items():
@@ -1778,35 +1553,16 @@ class Studio:
             "last_job": job_to_dict(last, self.workspace) if last else None,
         }
 
-    def dispatch(
-        self,
-        ref: str | os.PathLike[str],
-        parameters: dict[str, Any] | None = None,
-        *,
-        parse: set[str] | None = None,
-        event: Any = None,
-        timeout: float | None = None,
-        trigger: str = "manual",
-        test: bool = False,
-        then: Callable[[Session, Job], None] | None = None,
-    ) -> tuple[Job, Future[Job]]:
-        """Queues a run and gives the queued job at once (an API answers with its id) and
-        the future of the finished job. With `test`, as `run(test=True)`: nothing is sent.
-        `then` is written in the job's transaction (a callable call's claim records it)."""
-        job = self._queue_run(ref, parameters, parse, event, timeout, trigger, test, then)
-        return job, self.executor.submit(job.id)
+    # -- users and audit -------------------------------------------------------------------
 
-    def dispatch_poll(self, ref: str | os.PathLike[str]) -> list[tuple[Job, Future[Job]]]:
-        """A person's Poll now in the background: `poll`'s jobs at once, queued, each with
-        the future of its run. This process runs them, as `lpstudio poll` does, whether or
-        not the recipe is started: the poll moved its cursor past their events, and a
-        scheduler holds a stopped recipe's jobs until it starts again."""
-        return [(job, self.executor.submit(job.id)) for job in self.poll(ref, run=False)]
+    @property
+    def role(self) -> str:
+        """The acting user's role: admin, analyst or operator."""
+        from .models import User
 
-    def dispatch_rerun(self, job_id: int) -> tuple[Job, Future[Job]]:
-        """`rerun` in the background: the new job at once, and its future."""
-        job = self._queue_rerun(job_id)
-        return job, self.executor.submit(job.id)
+        with self.store.read() as s:
+            user = s.get(User, self.user)
+        return user.role if user is not None else "operator"
 
     def users(self) -> list[dict[str, Any]]:
         """The people of the workspace: API clients (`api:NAME`) and lpstudio's own
@@ -1884,12 +1640,6 @@ class Studio:
                 "the endpoints it may call instead (`lpstudio api-clients create`)",
             )
 
-    def connectors(self) -> dict[str, list[dict[str, Any]]]:
-        """The connectors that load, and under `broken` those that do not, with their errors."""
-        from .registry import connector_listing
-
-        return connector_listing(self.workspace.root)
-
     def audit_entries(self, limit: int = 100) -> list[dict[str, Any]]:
         return [
             {
@@ -1903,10 +1653,15 @@ class Studio:
             for e in self.store.audit_log(limit)
         ]
 
-    def _recipe_files(self) -> list[tuple[str, Recipe | LpstudioError]]:
+    # -- endpoints, webhooks and API clients -----------------------------------------------
+    # What serves callers from outside: callable recipes' endpoints, the API clients and
+    # idempotent calls they take, and webhooks (`lpstudio.endpoints`, `lpstudio.webhooks`).
+
+    def recipe_files(self) -> list[tuple[str, Recipe | LpstudioError]]:
         """Every recipe file by name, parsed, or the error that keeps it from loading. Each
         call looks at the files again, but parses only those that changed: a callable's
-        lookup must cost little more than a `stat` per recipe."""
+        lookup must cost little more than a `stat` per recipe. Shared by `endpoints` and
+        `webhooks`, which look a call's or a delivery's recipe up in it."""
         found: list[tuple[str, Recipe | LpstudioError]] = []
         for path in self.workspace.recipe_files():
             try:
@@ -1920,9 +1675,10 @@ class Studio:
                 found.append((name, exc))
         return found
 
-    def _broken_started(self, name: str, problem: LpstudioError) -> RecipeError | None:
+    def broken_started(self, name: str, problem: LpstudioError) -> RecipeError | None:
         """A started recipe's notebook that broke since: the error its callers get (the
-        recipe, not their request, is at fault), else None for a stopped one."""
+        recipe, not their request, is at fault), else None for a stopped one. Shared by
+        `endpoints` and `webhooks`."""
         if saved_settings(self.store, name).get("state") != "started":
             return None
         return RecipeError(
@@ -1930,12 +1686,6 @@ class Studio:
             field="recipe",
             fix=f"its admin fixes {name} (lpstudio recipes shows why it is broken)",
         )
-
-    @cached_property
-    def _conflicts_told(self) -> dict[tuple[str, str], object]:
-        """The endpoint conflicts this studio has logged (`endpoints._serving_told`): each
-        once, not once per call."""
-        return {}
 
     def endpoint_problem(self, name: str) -> dict[str, Any] | None:
         """Why a started callable recipe serves nothing (another holds its path), or None."""
@@ -1984,13 +1734,6 @@ class Studio:
         """The workspace's API clients (changes audited as this user); they are given only
         endpoints that callable recipes serve."""
         return ApiClients(self.store, self.user, self.callable_paths, self.refuse_held_secret)
-
-    def refuse_held_secret(self, name: str, field: str, what: str, fix: str) -> None:
-        """Refuses a name people type (a project, a recipe, a user, an API client) that
-        holds a secret of the workspace: listings, answers and the audit log show names."""
-        from .connections import refuse_held_secret
-
-        refuse_held_secret(name, field, what, self.held_secrets(), fix)
 
     def callable_paths(self) -> set[str]:
         """The endpoint path of every callable recipe that loads, started or not."""

@@ -14,6 +14,7 @@ import hashlib
 import hmac
 from typing import TYPE_CHECKING, Any
 
+from .checks import check_event, input_problem
 from .errors import (
     ConflictError,
     DeliveryError,
@@ -24,7 +25,6 @@ from .errors import (
 )
 from .idempotency import delivery_id
 from .recipe import Recipe
-from .studio import _check_event, input_problem
 
 if TYPE_CHECKING:
     from .models import Job
@@ -105,12 +105,12 @@ def receive_webhook(
     """`Studio.receive_webhook`: the recipe, the delivery's jobs, and whether they are a
     repeated delivery's. Nothing is written until the delivery passed every check."""
     recipe = None
-    for name, found in studio._recipe_files():
+    for name, found in studio.recipe_files():
         if hmac.compare_digest(webhook_id(studio.workspace, name), hook_id):
             if isinstance(found, Recipe) and found.trigger_kind == "webhook":
                 recipe = found
             elif isinstance(found, LpstudioError):
-                broken = studio._broken_started(name, found)
+                broken = studio.broken_started(name, found)
                 if broken is not None:
                     raise broken
             break
@@ -146,7 +146,7 @@ def receive_webhook(
     # one event off the recipe's input schema refuses it whole, before its id is
     # claimed, so the sender's corrected redelivery under the same id is queued.
     for index, event in enumerate(events):
-        _check_event(event)
+        check_event(event)
         problem = input_problem(recipe, event)
         if problem is not None:
             field, message, wanted = problem
@@ -161,8 +161,8 @@ def receive_webhook(
                 "then deliver it again (under the same delivery id, if it has one)",
             )
     # One snapshot for the delivery: its jobs differ only by their event.
-    base = studio._job_fields(recipe, {}, None, "webhook", None)
-    rows = [{**base, "event": event} for event in studio._masked(events)]
+    base = studio.job_fields(recipe, {}, None, "webhook", None)
+    rows = [{**base, "event": event} for event in studio.masked(events)]
     if named is None:
         return recipe, studio.store.create_jobs(rows), False
     header, delivery = named

@@ -43,7 +43,7 @@ def test_json_answers_give_a_failed_job_its_traceback_without_terminal_colours(
 def test_rarer_terminal_escapes_are_taken_out_of_a_traceback_too() -> None:
     """`tput sgr0` ends colours with `ESC ( B`, some terminals' programs write the 8-bit CSI,
     and a line may end in the middle of an escape: none of it is text for a JSON reader."""
-    from lpstudio.studio import plain_error
+    from lpstudio.jobviews import plain_error
 
     error = {
         "ename": "ValueError",

@@ -16,9 +16,10 @@ import click
 
 from ..errors import InputError, LpstudioError, NotFoundError
 from ..failures import describe_error
+from ..jobviews import job_to_dict, plain_error
 from ..models import Job
 from ..store import FINAL_STATES, SUCCEEDED
-from ..studio import Studio, job_to_dict, plain_error
+from ..studio import Studio
 
 
 class FiniteRange(click.FloatRange):

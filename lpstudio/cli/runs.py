@@ -13,12 +13,14 @@ from typing import Any
 import click
 
 from .. import strictjson
+from ..checks import check_run_event
 from ..errors import InputError
 from ..failures import describe_trigger
+from ..jobviews import job_to_dict, rerun_warning
 from ..parameters import coerce
 from ..recipe import MAX_TIMEOUT
 from ..store import FINAL_STATES, MAX_LISTED
-from ..studio import Studio, check_run_event, job_to_dict, rerun_warning
+from ..studio import Studio
 from ..times import parse_moment
 from .base import (
     JOB_ID,

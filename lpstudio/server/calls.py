@@ -60,11 +60,11 @@ from referencing.exceptions import Unresolvable
 from .. import strictjson
 from ..errors import ConflictError, InputError, NotFoundError, RecipeError
 from ..idempotency import check_key
+from ..jobviews import shown_error
 from ..jsonschemas import FORMATS, first_problem
 from ..kernel import answer_status
 from ..models import utcnow
 from ..store import FINAL_STATES, SUCCEEDED
-from ..studio import shown_error
 from .auth import ApiError
 from .handlers import PREFIX, parse_json, recipe_not_ready
 from .schemas import expected

@@ -46,12 +46,13 @@ from ..errors import (
     WorkspaceError,
 )
 from ..idempotency import DELIVERY_ID_HEADERS
+from ..jobviews import job_to_dict, rerun_warning
 from ..jsonschemas import first_problem
 from ..redaction import scrub, scrub_text
 from ..roles import PERMISSIONS
 from ..sdk import ConnectorError
 from ..store import FINAL_STATES
-from ..studio import Studio, job_to_dict, rerun_warning
+from ..studio import Studio
 from .auth import ApiError, api_token, check_role
 from .output_html import OUTPUT_HTML_CSP, render_output_html
 from .schemas import expected, field_schema

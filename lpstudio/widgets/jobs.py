@@ -20,10 +20,10 @@ import ipywidgets as widgets
 
 from ..errors import InputError, LpstudioError
 from ..failures import describe_error, describe_trigger
+from ..jobviews import job_to_dict
 from ..metrics import recipes_with_jobs
 from ..models import utcnow
 from ..store import FAILED, MAX_LISTED
-from ..studio import job_to_dict
 from .common import (
     STATUSES,
     count_argument,

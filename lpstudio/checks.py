@@ -1,0 +1,189 @@
+"""Checks of what people and senders give, made at the edge before anything is written:
+names typed for files and projects, events (given by hand or delivered to a webhook) and
+the defaults a job would run with. Each refusal is an `InputError` naming the field and
+the fix. Shared by `Studio`, the CLI, webhooks and packages.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from . import strictjson
+from .errors import InputError
+from .jsonschemas import first_problem
+from .parameters import coerce
+
+if TYPE_CHECKING:
+    from .recipe import Recipe
+
+
+def check_file_name(name: str, field: str, what: str, fix: str) -> None:
+    """A file or folder name a user typed: one plain, visible name the file system takes."""
+    if (
+        not name
+        or name != name.strip()
+        or name.startswith(".")
+        or "/" in name
+        or len(name.encode()) > 100
+        or not name.isprintable()
+    ):
+        raise InputError(f"invalid {what} {name!r}", field=field, fix=fix)
+
+
+def typed_project(projects: Path, project: str, field: str, fix: str) -> str:
+    """The project a person typed, by its path under `projects`: `projects/shop`, as
+    JupyterLab's file browser shows it, is the project `shop` (refused, naming both
+    readings, when the workspace also has a project named `projects`)."""
+    top, _, rest = project.partition("/")
+    if top != projects.name:
+        return project
+    if not rest:
+        raise InputError(
+            f"project {project} is the workspace's folder of projects, not one in it",
+            field=field,
+            fix=fix,
+        )
+    ambiguous = rest != top and not rest.startswith(f"{top}/")  # projects/projects: it
+    if (projects / top).is_dir() and ambiguous:
+        raise InputError(
+            f"project {project} could be {top}/{rest} or {top}/{top}/{rest}: the workspace "
+            f"has a project named {top}",
+            field=field,
+            fix=f"give {rest} for {top}/{rest}, or {top}/{top}/{rest} for the other",
+        )
+    return rest
+
+
+def check_event(event: Any) -> None:
+    """Events are stored as JSON: NaN or Infinity would make every answer unreadable, and
+    one nested too deep fails whatever walks it."""
+    if strictjson.depth(event) > strictjson.MAX_DEPTH:
+        raise InputError(
+            f"the event nests arrays and objects deeper than {strictjson.MAX_DEPTH} levels",
+            field="event",
+            fix="give a flatter event",
+        )
+    try:
+        json.dumps(event, allow_nan=False, default=str)
+    except ValueError:
+        raise InputError(
+            "the event holds NaN or Infinity, which JSON cannot hold",
+            field="event",
+            fix="give finite numbers only, or null",
+        ) from None
+
+
+def input_problem(recipe: Recipe, event: Any) -> tuple[str | None, str, str] | None:
+    """How `event` breaks the recipe's `trigger.input_schema` (what a webhook recipe
+    takes), as (field, message, what to give there: the field's `description`); None when
+    it fits or there is no schema. The field is named as a call's is (`first_problem`)."""
+    schema = recipe.metadata.get("trigger", {}).get("input_schema")
+    problem = None if schema is None else first_problem(schema, event)
+    if problem is None:
+        return None
+    field, message = problem
+    wanted = schema
+    for part in field.split(".") if field else ():
+        if not isinstance(wanted, dict):
+            break
+        items = wanted.get("items") if part.isdigit() else None
+        wanted = wanted.get("properties", {}).get(part, items)
+    described = wanted.get("description") if isinstance(wanted, dict) else None
+    return field, message, described or f"see trigger.input_schema of recipe {recipe.name}"
+
+
+def check_defaults(recipe: Recipe, given: dict[str, Any]) -> None:
+    """The parameters cell's defaults that a job runs with (no value given or saved) must
+    pass the recipe's refinements as given values do: a default out of them (say, an empty
+    name where one is required) means the parameter needs a value."""
+    properties = recipe.schema.get("properties", {})
+    defaults = {
+        name: spec["default"]
+        for name, spec in properties.items()
+        if "default" in spec and name not in given
+    }
+    if not defaults:
+        return  # every parameter given: nothing to check on a job's path
+    try:
+        coerce(recipe.schema, defaults, recipe=recipe.name)
+    except InputError as exc:
+        raise InputError(
+            f"{exc.message} (the default of the parameters cell, as no value was given)",
+            field=exc.field,
+            fix=f"give {exc.field} a value: {exc.fix}; or save one in the recipe's settings",
+        ) from None
+
+
+def check_run_event(recipe: Recipe, event: Any, name: str = "event") -> None:
+    """An event given by hand (`--event`, `event=`) has the shape its trigger gives the
+    recipe: one JSON object (a record), or a list of them for a poll trigger that dispatches
+    batches; a webhook recipe's must fit its input schema, as its deliveries must. A
+    callable recipe's input schema may say otherwise; a call checks it anyway (and a run by
+    hand tries the recipe's own answer to a bad request). `name` is what the user typed it
+    as."""
+    if event is None:
+        return
+    trigger = recipe.metadata.get("trigger", {})
+    schema = trigger.get("input_schema", {})
+    if trigger.get("kind") == "callable" and schema.get("type", "object") != "object":
+        return
+    kinds = {dict: "an object", list: "a list", str: "a string", bool: "a boolean"}
+    given = kinds.get(type(event), "a number")
+    if trigger.get("kind") == "poll" and trigger.get("batch_size"):
+        if isinstance(event, list) and all(isinstance(item, dict) for item in event):
+            return
+        if isinstance(event, list):
+            given = "a list holding something other than objects"
+        raise InputError(
+            f"{name} must be a JSON list of objects (recipe {recipe.name} gets its trigger's "
+            f"records in batches), not {given}",
+            field="event",
+            fix='give a list of records such as [{"phone": "+14155550100"}]',
+        )
+    if not isinstance(event, dict):
+        raise InputError(
+            f"{name} must be a JSON object (one record of the recipe's trigger), not {given}",
+            field="event",
+            fix='give one record such as {"phone": "+14155550100"}',
+        )
+    if recipe.trigger_kind == "webhook":
+        _check_input(recipe, event, name)
+    elif recipe.trigger_kind == "schedule":
+        _check_due_at(event, name)
+
+
+def _check_due_at(event: dict[str, Any], name: str) -> None:
+    """A schedule recipe's event given by hand is one its scheduler would give: the run's
+    due time, `{"due_at": ISO 8601}` (a recipe reads it with `datetime.fromisoformat`; text
+    it cannot read failed the job in its cell, after it started)."""
+    due = event.get("due_at")
+    try:
+        readable = isinstance(due, str) and bool(datetime.fromisoformat(due))
+    except ValueError:
+        readable = False
+    if not readable:
+        shown = "it has none" if due is None else f"not {due!r}"
+        raise InputError(
+            f"{name} of a schedule recipe holds the run's due time as ISO 8601 text in "
+            f"due_at, {shown}",
+            field="event.due_at",
+            fix='give it as the scheduler does, e.g. {"due_at": "2027-01-11T09:00:00+13:00"}, '
+            "or run the recipe without an event",
+        )
+
+
+def _check_input(recipe: Recipe, event: Any, name: str) -> None:
+    """Refuses an event given by hand that its recipe's input schema refuses, naming the
+    field as `event.<field>` (`event.phone`): the path in what the user gave."""
+    problem = input_problem(recipe, event)
+    if problem is not None:
+        field, message, wanted = problem
+        raise InputError(
+            f"{name} does not fit the input schema of recipe {recipe.name}: "
+            f"{field or 'the event'}: {message}",
+            field=f"event.{field}" if field else "event",
+            fix=f"give {field or 'the event'} as the recipe takes it ({wanted})",
+        )

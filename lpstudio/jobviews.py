@@ -1,0 +1,114 @@
+"""A job as lpstudio gives it out: its JSON shape (`--json` output, the REST API, the
+widgets' rows, `Studio.jobs_frame`), its error as a reader of JSON gets it, and the warning
+a rerun gives. Shared by the CLI, the server and the widgets, which import it from here.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .store import FINAL_STATES
+
+if TYPE_CHECKING:
+    from .models import Job
+    from .workspace import Workspace
+
+
+#: A terminal's escape sequences: CSI (colours: `ESC [ 0;31 m`, or its 8-bit form), OSC
+#: (`ESC ] ... BEL`), a character set's choice (`ESC ( B`, which `tput sgr0` writes), and an
+#: escape cut off at the end of a line.
+_ANSI = re.compile(
+    r"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)|[()*+][0-9A-Za-z]|$)"
+    r"|\x9b[0-?]*[ -/]*[@-~]"
+)
+
+
+def plain_error(error: dict[str, Any] | None) -> dict[str, Any] | None:
+    """A job's error for readers of JSON: IPython colours its traceback for a terminal, and
+    a bot or script would get `\\u001b[0;31m` in its text. The output notebook keeps the
+    colours, as Jupyter does."""
+    if not error or not error.get("traceback"):
+        return error
+    return {**error, "traceback": [_ANSI.sub("", line) for line in error["traceback"]]}
+
+
+def shown_error(error: dict[str, Any] | None, workspace: Workspace | None) -> dict[str, Any] | None:
+    """A job's error as given out (`plain_error`), its text naming the workspace's files by
+    their path in it when the workspace is known (`Workspace.shown_in`): a recipe that
+    opens a missing file fails with the server's folders in its `evalue` and traceback."""
+    error = plain_error(error)
+    return workspace.shown_in(error) if error and workspace is not None else error
+
+
+def job_to_dict(job: Job, workspace: Workspace | None = None) -> dict[str, Any]:
+    """The JSON shape of a job, shared by `--json` output and the REST API. Its error names
+    the workspace's files by their path in it, as REST error answers do (`shown_error`);
+    the job's stored row and its output notebook keep the full paths, for the server's log
+    and its admin. `output_missing`: the job ended with a notebook written at `output_path`
+    that is no longer there (moved or deleted from history/), which a reader would otherwise
+    take for present; without a workspace nothing is checked."""
+    output = job.output_path
+    missing = False
+    if output and workspace is not None:
+        output = str(workspace.root / output)
+        missing = job.status in FINAL_STATES and not Path(output).is_file()
+    duration = None
+    if job.started_at and job.finished_at:
+        duration = round((job.finished_at - job.started_at).total_seconds(), 3)
+    return {
+        "id": job.id,
+        "recipe": job.recipe,
+        "version": job.version_id,
+        "status": job.status,
+        "trigger": job.trigger,
+        "parameters": job.parameters,
+        "event": job.event,
+        "user": job.user,
+        "rerun_of": job.rerun_of,
+        "created_at": job.created_at.isoformat() if job.created_at else None,
+        "started_at": job.started_at.isoformat() if job.started_at else None,
+        "finished_at": job.finished_at.isoformat() if job.finished_at else None,
+        "duration": duration,
+        "progress": {"done": job.cells_done, "total": job.cells_total},
+        "error": shown_error(job.error, workspace),
+        "result": job.result,
+        "output_path": output,
+        "output_missing": missing,
+        "purged": job.purged,  # its data and output erased after the retention period
+    }
+
+
+#: The columns of `job_to_dict`, in order, so an empty history still has its columns.
+JOB_COLUMNS = [
+    "id",
+    "recipe",
+    "version",
+    "status",
+    "trigger",
+    "parameters",
+    "event",
+    "user",
+    "rerun_of",
+    "created_at",
+    "started_at",
+    "finished_at",
+    "duration",
+    "progress",
+    "error",
+    "result",
+    "output_path",
+    "output_missing",
+    "purged",
+]
+
+
+def rerun_warning(job_id: int) -> str:
+    """What rerunning a job risks, in one wording: the CLI prints it before the rerun, the
+    REST API answers it with the new job (API-FACTS: a rerun may create duplicates)."""
+    return (
+        f"rerunning job {job_id} runs every cell again, on the recipe's latest version: side "
+        "effects outside the delivery ledger (REST calls, opt-ins, written files) happen "
+        "again; campaign batches it already delivered are not sent twice"
+    )
