@@ -297,16 +297,17 @@ def _carried(
 ) -> dict[str, Any]:
     """The recipe's saved settings a package carries, each slot bound by name: the saved
     binding, else the connection that fills it by default here (pinned, so that it keeps
-    filling it in a workspace with others of its type). A poll's since is the one its
-    first start or poll fixed, if one did (a Poll now saves none): its importer's first
-    start polls from there, not from its own now, which would skip the events between."""
+    filling it in a workspace with others of its type). A poll that has polled carries
+    where its polls reached (its last poll), not where they began: its importer's first
+    start polls from there, neither sending again what this workspace's jobs sent (its
+    ledger does not travel) nor skipping what came after."""
     saved = saved_settings(studio.store, recipe.name)
     carried = {key: saved[key] for key in CARRIED if key in saved}
     if recipe.trigger_kind == "poll":
         with studio.store.read() as s:
             polled = s.get(TriggerState, recipe.name)
-        if polled is not None:
-            carried["since"] = polled.since
+        if polled is not None and (polled.seen or polled.cursor is not None):
+            carried["since"] = polled.updated_at.isoformat()
     notify = dict(carried.pop("notify", None) or {})
     if notify.pop("webhook", None):
         notes.append(

@@ -9,10 +9,9 @@ SQLite table through the `sql` connector.
 from __future__ import annotations
 
 import hashlib
-import json
 import multiprocessing
+import shutil
 import sqlite3
-import zipfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
@@ -255,46 +254,56 @@ def test_a_replacing_import_whose_transaction_fails_puts_back_the_files_it_moved
 # -- a poll's since --------------------------------------------------------------------------
 
 
-def _orders_workspace(root: Path, placed: list[datetime]) -> None:
-    """A workspace whose connection `shop` reads its own orders table, one row per time."""
+def _orders_workspace(root: Path) -> Path:
+    """A workspace whose connection `shop` reads the orders table of its `shop.db`."""
     Studio.init(root, accept_terms=True, admin="alice").close()
-    with sqlite3.connect(root / "shop.db") as db:
-        db.execute("CREATE TABLE orders (id integer primary key, email text, at text)")
+    with Studio.open(root, user="alice") as studio:
+        values = {"url": "sqlite:///shop.db", "poll_table": "orders", "poll_column": "at"}
+        studio.connections.add("shop", "sql", values, "alice")
+    return root / "shop.db"
+
+
+def _place(orders: Path, *placed: datetime) -> None:
+    with sqlite3.connect(orders) as db:
+        db.execute(
+            "CREATE TABLE IF NOT EXISTS orders (id integer primary key, email text, at timestamp)"
+        )
+        first = db.execute("SELECT count(*) FROM orders").fetchone()[0]
         db.executemany(
             "INSERT INTO orders (email, at) VALUES (?, ?)",
             [
-                (f"buyer{n}@example.com", at.strftime("%Y-%m-%d %H:%M:%S"))
+                (f"buyer{first + n}@example.com", at.strftime("%Y-%m-%d %H:%M:%S"))
                 for n, at in enumerate(placed)
             ],
         )
     db.close()
-    with Studio.open(root, user="alice") as studio:
-        values = {"url": "sqlite:///shop.db", "poll_table": "orders", "poll_column": "at"}
-        studio.connections.add("shop", "sql", values, "alice")
 
 
-def test_a_since_a_poll_now_fixed_travels_and_the_importer_polls_from_it(tmp_path: Path) -> None:
+def test_a_poll_recipe_moved_goes_on_from_where_its_polls_reached(tmp_path: Path) -> None:
+    """Exported after a poll, a recipe carried no since (its importer polled from its own
+    now, skipping what came between); then the since its first poll fixed, so the importer
+    polled every order again, its ledger empty: each customer messaged twice. It carries
+    where its polls reached: the importer takes only what came after."""
     now = datetime.now(UTC).replace(tzinfo=None)
     source, other = tmp_path / "source", tmp_path / "other"
-    _orders_workspace(source, [now - timedelta(hours=1)])
+    orders = _orders_workspace(source)
+    _place(orders, now - timedelta(hours=1))
     trigger = {"kind": "poll", "connection": "shop", "trigger": "new_rows"}
     metadata = {"title": "Orders", "trigger": trigger, "connections": {"shop": {"type": "sql"}}}
     write_recipe(source, "shop3/orders", metadata=metadata)
     with Studio.open(source, user="alice") as studio:
-        assert len(studio.poll("shop3/orders", run=False)) == 1  # Poll now: never started
-        fixed = studio.recipe_detail("shop3/orders")["since_fixed"]
+        studio.save_settings("shop3/orders", since="3h")
+        (handled,) = studio.poll("shop3/orders", run=False)  # Poll now: never started
         package = tmp_path / "shop3.zip"
         packages.export_project(studio, "shop3", package)
-    with zipfile.ZipFile(package) as zipped:
-        carried = json.loads(zipped.read(MANIFEST))["recipes"]["orders.ipynb"]["settings"]
-    assert fixed is not None and carried.get("since") == fixed, carried
+    assert handled.event["email"] == "buyer0@example.com"
+    # The other workspace reads the same shop (its copy of the table), which then takes
+    # one more order.
+    shutil.copy(orders, _orders_workspace(other))
+    _place(other / "shop.db", now + timedelta(minutes=1))
 
-    # Elsewhere, an order placed after that since but before the import: started, its
-    # first poll finds it (from now, it would skip it).
-    _orders_workspace(other, [now - timedelta(hours=2)])
     with Studio.open(other, user="alice") as studio:
         packages.import_project(studio, package)
         studio.start("shop3/orders")
-        assert studio.recipe_detail("shop3/orders")["since_fixed"] == fixed
         jobs = studio.poll("shop3/orders", run=False)
-    assert [job.event["email"] for job in jobs] == ["buyer0@example.com"]
+    assert [job.event["email"] for job in jobs] == ["buyer1@example.com"]
