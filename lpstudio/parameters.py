@@ -27,6 +27,7 @@ import yaml
 from . import strictjson
 from .errors import ParameterError
 from .jsonschemas import E164_EXAMPLE, E164_SAID, is_e164_pattern
+from .scalars import SCALARS, NotFinite, parse_scalar
 from .templating import lookup, preview, record_fields, required_fields
 
 _SIMPLE_TYPES = {
@@ -87,8 +88,6 @@ _TEMPLATE_FIX = (
 #: has no tuple, so a value is kept as a list and given to the recipe as a tuple again
 #: (`as_declared`).
 _TUPLE = {"x-tuple": True}
-_TRUE = {"true", "yes", "y", "on", "1"}
-_FALSE = {"false", "no", "n", "off", "0"}
 
 
 @dataclass(frozen=True)
@@ -555,23 +554,13 @@ def _from_text(name: str, kind: str | None, nullable: bool, text: str) -> Any:
         return _check_typed(name, kind, nullable, _resolve_type(text), "text")
     if kind == "string":
         return text
-    if kind == "integer":
+    if kind in SCALARS:  # as a connection's field reads it
         try:
-            return int(stripped, 10)
+            return parse_scalar(kind, text)
+        except NotFinite as exc:
+            raise _not_finite(name, exc.value) from None
         except ValueError:
             raise _wrong_type(name, kind, text) from None
-    if kind == "number":
-        try:
-            number = float(stripped)
-        except ValueError:
-            raise _wrong_type(name, kind, text) from None
-        return _check_typed(name, kind, nullable, number, "text")
-    if kind == "boolean":
-        if stripped.lower() in _TRUE:
-            return True
-        if stripped.lower() in _FALSE:
-            return False
-        raise _wrong_type(name, kind, text)
     try:  # JSON first: YAML 1.1 reads JSON's 1e-05 as a string
         value = strictjson.loads(text)
     except ValueError:
@@ -599,6 +588,15 @@ def _finite(value: Any) -> bool:
     if isinstance(value, list | tuple):
         return all(_finite(item) for item in value)
     return True
+
+
+def _not_finite(name: str, value: Any) -> ParameterError:
+    """Parameters are stored as JSON, which has no NaN or Infinity."""
+    return ParameterError(
+        f"parameter '{name}' holds NaN or Infinity ({value!r}), which JSON cannot hold",
+        field=name,
+        fix="give finite numbers only (no nan, inf, .nan or .inf)",
+    )
 
 
 def _as_json(name: str, value: Any) -> Any:
@@ -637,12 +635,8 @@ def _check_typed(name: str, kind: str | None, nullable: bool, value: Any, given:
             fix="give a flatter value",
         )
     value = _as_json(name, value)
-    if not _finite(value):  # parameters are stored as JSON, which has no NaN or Infinity
-        raise ParameterError(
-            f"parameter '{name}' holds NaN or Infinity ({value!r}), which JSON cannot hold",
-            field=name,
-            fix="give finite numbers only (no nan, inf, .nan or .inf)",
-        )
+    if not _finite(value):
+        raise _not_finite(name, value)
     if kind is None:
         return value
     if kind == "number" and isinstance(value, int) and not isinstance(value, bool):

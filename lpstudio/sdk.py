@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import functools
 import json
-import math
 import os
 import re
 import threading
@@ -46,6 +45,7 @@ from .redaction import MASK, derived_secrets, scrub, scrub_text
 from .redaction import MIN_ENCODED_CORE as MIN_ENCODED_CORE  # as the SDK offered them
 from .redaction import SENSITIVE_OPTION as SENSITIVE_OPTION
 from .redaction import scrubbed_keys as scrubbed_keys
+from .scalars import parse_scalar
 from .workspace import own_file
 
 #: An E.164 phone number, as a JSON Schema `pattern` (read alike by ECMA and Python): ASCII
@@ -1141,18 +1141,10 @@ def _coerce_field(spec: Field, value: Any) -> Any:
     read as another value (`ture` was false)."""
     if not isinstance(value, str) or spec.type in ("string", "url"):
         return value
-    from .parameters import _FALSE, _TRUE  # the words a recipe's boolean parameter takes
-
-    word = value.strip().lower()
-    try:  # not Python's `1_0` (10), nor float's nan and inf, which JSON cannot store
-        if spec.type == "integer" and "_" not in value:
-            return int(value)
-        if spec.type == "number" and "_" not in value and math.isfinite(float(value)):
-            return float(value)
+    try:  # as a recipe's parameter reads it: not `1_0`, nor nan and inf
+        return parse_scalar(spec.type, value)
     except ValueError:
         pass
-    if spec.type == "boolean" and (word in _TRUE or word in _FALSE):
-        return word in _TRUE
     got = "the value given" if spec.secret else repr(value)
     fix = f"give {'an' if spec.type[0] in 'aeiou' else 'a'} {spec.type}"
     if spec.type == "boolean":

@@ -1,0 +1,53 @@
+"""Text a person typed, read as an integer, a number or a boolean: one reading for a recipe's
+parameters (`-p`, a form's field) and a connection's fields (`--field`), which say alike that
+a value is "parsed into its declared type".
+
+Python's `int()` and `float()` are too lenient for it: they take `1_0` (10), the digit
+separator of Python's source, which no form or command line user means; and `float()` takes
+nan and inf, which JSON (the store, the REST API) cannot hold. papermill's `-p` passes text to
+them as it is, so it would inject 10. Kept free of heavy imports: kernels load the SDK.
+"""
+
+from __future__ import annotations
+
+import math
+
+__all__ = ["SCALARS", "NotFinite", "parse_scalar"]
+
+#: The JSON Schema types `parse_scalar` reads.
+SCALARS = frozenset({"integer", "number", "boolean"})
+#: The words a boolean takes, in any case.
+_TRUE = frozenset({"true", "yes", "y", "on", "1"})
+_FALSE = frozenset({"false", "no", "n", "off", "0"})
+
+
+class NotFinite(ValueError):
+    """Text that reads as NaN or an infinity (`nan`, `-Infinity`, `1e400`): a number JSON
+    has no form for, kept as `value` for the refusal to show."""
+
+    def __init__(self, text: str, value: float) -> None:
+        super().__init__(f"{text!r} is not a finite number")
+        self.value = value
+
+
+def parse_scalar(kind: str, text: str) -> int | float | bool:
+    """`text` as a JSON Schema `integer`, `number` or `boolean`, around any spaces; ValueError
+    for text that is none (NotFinite, one, for NaN and infinities), worded for the caller to
+    replace by its own refusal naming its field."""
+    word = text.strip()
+    if "_" in word:  # read by int() and float() as a digit separator
+        raise ValueError(f"{text!r} holds an underscore")
+    if kind == "integer":
+        return int(word, 10)
+    if kind == "number":
+        number = float(word)
+        if not math.isfinite(number):
+            raise NotFinite(text, number)
+        return number
+    if kind == "boolean":
+        if word.lower() in _TRUE:
+            return True
+        if word.lower() in _FALSE:
+            return False
+        raise ValueError(f"{text!r} is not one of the words for true or false")
+    raise TypeError(f"{kind!r} is none of {sorted(SCALARS)}")  # a caller's mistake
