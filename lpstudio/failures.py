@@ -127,18 +127,18 @@ def after_failure(studio: Studio, job: Job, now: datetime | None = None) -> int 
     except LpstudioError:  # the recipe is gone or broken: no retry, but say so
         retries = {}
     allowed = job.attempt <= int(retries.get("count", 0))
-    next_step = None
-    if allowed and refused_for_good(error):
-        in_vain = (
+    if refused_for_good(error):
+        in_vain: str | None = (
             f"the app refused the request (HTTP {error['status']}), and a retry would be "
             "refused the same way"
         )
     else:
-        in_vain = nothing_left_to_retry(error) if allowed else None
-    if in_vain:
-        # Its contacts hear why too: they would otherwise wait for a retry that never comes.
+        in_vain = nothing_left_to_retry(error)
+    # Its contacts hear why no retry follows, retries left or not: they would otherwise
+    # wait for one that never comes, or not know that tomorrow's run sends the rest.
+    next_step = f"no retry follows: {in_vain}" if in_vain else None
+    if allowed and in_vain:
         log.info("job %s is not retried: %s", job.id, in_vain)
-        next_step = f"no retry follows: {in_vain}"
     elif allowed:
         interval = float(retries.get("interval", 60))
         with studio.store.write() as s:
@@ -165,7 +165,7 @@ def after_failure(studio: Studio, job: Job, now: datetime | None = None) -> int 
         if left_uncertain(error):
             notify(studio, job)
         return retry.id
-    if not allowed and (error.get("retryable") is True or error.get("ename") in TRANSIENT):
+    if not in_vain and (error.get("retryable") is True or error.get("ename") in TRANSIENT):
         # Its error may say that a retry sends what is left (a campaign's): none comes.
         count = int(retries.get("count", 0))
         why = f"its {count} retries are used up" if count else "its recipe sets no retries"

@@ -977,14 +977,18 @@ def test_a_last_attempt_a_retry_might_have_passed_says_what_next_and_its_true_en
         assert "next" not in post
 
 
-def test_a_daily_limit_stop_tells_its_contacts_why_no_retry_follows(ws: Path, webhook: Any) -> None:
+@pytest.mark.parametrize("retries", [2, 0], ids=["retries-left", "no-retries"])
+def test_a_daily_limit_stop_tells_its_contacts_why_no_retry_follows(
+    ws: Path, webhook: Any, retries: int
+) -> None:
     """Its log said why no retry followed; its report to the contacts said nothing of it,
-    so they waited for a retry that never came (a refusal for good: the test below)."""
+    so they waited for a retry that never came (a refusal for good: the test below); with
+    no retries (every template's), nothing said to run it again tomorrow either."""
     error = {"ename": "DailyLimitReached", "retryable": False, "not_today": True}
     why = "it stopped at a daily limit, which a retry today would meet again"
     from lpstudio.failures import after_failure
 
-    recipe = poll_recipe(ws, "capped", ("pass",), retries={"count": 2, "interval": 0})
+    recipe = poll_recipe(ws, "capped", ("pass",), retries={"count": retries, "interval": 0})
     with Studio.open(ws, user="alice") as studio:
         notify(studio, recipe, webhook.url)
         found = studio.recipe(recipe)
