@@ -104,11 +104,16 @@ JOB_COLUMNS = [
 ]
 
 
+#: What a rerun risks (API-FACTS: a rerun may create duplicates), in one wording: the
+#: notebook's JobsView shows it, and the lab's Jobs panel says it in its Rerun dialog.
+RERUN_RISK = (
+    "runs every cell again, on the recipe's latest version: side effects outside the "
+    "delivery ledger (REST calls, opt-ins, written files) happen again; campaign batches "
+    "it already delivered are not sent twice"
+)
+
+
 def rerun_warning(job_id: int) -> str:
-    """What rerunning a job risks, in one wording: the CLI prints it before the rerun, the
-    REST API answers it with the new job (API-FACTS: a rerun may create duplicates)."""
-    return (
-        f"rerunning job {job_id} runs every cell again, on the recipe's latest version: side "
-        "effects outside the delivery ledger (REST calls, opt-ins, written files) happen "
-        "again; campaign batches it already delivered are not sent twice"
-    )
+    """`RERUN_RISK` of one job: the CLI prints it before the rerun, the REST API answers it
+    with the new job."""
+    return f"rerunning job {job_id} {RERUN_RISK}"

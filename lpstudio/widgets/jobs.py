@@ -20,7 +20,7 @@ import ipywidgets as widgets
 
 from ..errors import InputError, LpstudioError
 from ..failures import describe_error, describe_trigger
-from ..jobviews import job_to_dict
+from ..jobviews import RERUN_RISK, job_to_dict
 from ..metrics import recipes_with_jobs
 from ..models import utcnow
 from ..store import FAILED, MAX_LISTED
@@ -45,11 +45,7 @@ ALL = "all"
 SINCE = {"1h": timedelta(hours=1), "24h": timedelta(days=1), "7d": timedelta(days=7)}
 SINCE |= {"30d": timedelta(days=30), ALL: None}
 
-RERUN_WARNING = (
-    "A rerun executes every cell again with the job's parameters and trigger event: side "
-    "effects outside the delivery ledger (REST calls, opt-ins, written files) happen again. "
-    "Campaign batches the job already delivered are not sent twice."
-)
+RERUN_WARNING = f"A rerun {RERUN_RISK}."
 
 COLUMNS = ("id", "status", "recipe", "started", "duration", "trigger", "user", "output", "error")
 

@@ -19,12 +19,12 @@ const PAGE = 20;
 const REFRESH_MS = 2000;
 /** As `lpstudio show` says it of a purged job. */
 const PURGED = 'data and output erased after the retention period (no rerun)';
-/** As the notebook's JobsView warns of a rerun (`RERUN_WARNING`), and the API: "side effects
- * repeat". */
+/** As the notebook's JobsView warns of a rerun: `A rerun ` + jobviews.RERUN_RISK (the CLI and
+ * the REST API say it of the job). */
 const RERUN_WARNING =
-  "A rerun executes every cell again with the job's parameters and trigger event, on the " +
-  "recipe's latest version: side effects outside the delivery ledger (REST calls, opt-ins, " +
-  'written files) happen again. Campaign batches the job already delivered are not sent twice.';
+  "A rerun runs every cell again, on the recipe's latest version: side effects outside the " +
+  'delivery ledger (REST calls, opt-ins, written files) happen again; campaign batches it ' +
+  'already delivered are not sent twice.';
 /** JSON up to this long is shown on one line (`compactJson`). */
 const ONE_LINE = 80;
 
