@@ -499,6 +499,8 @@ def test_a_recipe_broken_after_its_start_before_any_run_is_restored_to_what_star
     path.write_text("{not json")
     code, versions = run_json("versions", "p/started", "--workspace", str(ws))
     assert code == 0 and len(versions) == 1, versions
+    (line,) = run_cli("versions", "p/started", "--workspace", str(ws)).stdout.splitlines()
+    assert line.endswith("  no parameter set"), line  # its settings' JSON was cut at 60
     restored = run_cli("restore", "p/started", versions[0]["id"][:8], "--workspace", str(ws))
     assert restored.returncode == 0, restored.stderr
     code, job = run_json("run", "p/started", "-p", "x", "5", "--workspace", str(ws))

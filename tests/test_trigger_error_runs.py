@@ -131,7 +131,7 @@ async def test_a_poll_someone_asked_for_that_works_ends_the_run_of_errors(
         assert trigger_errors(db, recipe) == 1
         assert saved_settings(db, recipe)["state"] == "started"
     assert webhook.posts == []
-    assert "1 trigger errors in a row" in listed(ws)
+    assert "1 trigger error in a row" in listed(ws)
 
 
 async def test_failed_polls_anyone_asked_for_count_towards_the_auto_stop(

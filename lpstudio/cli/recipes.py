@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -77,7 +78,8 @@ def recipes(workspace: Path | None, as_json: bool) -> None:
         errors = row["trigger_errors"]
         if errors["count"]:
             # Kept through an auto-stop: a stopped recipe with errors was stopped by them.
-            run = f"{errors['count']} trigger errors in a row"
+            count = errors["count"]
+            run = f"{count} trigger error{'s' if count != 1 else ''} in a row"
             said = f"stopped after {run}" if row["state"] == "stopped" else run
             click.echo(f"    {said}; last: {errors['last']}")
         conflict = row.get("endpoint_problem")
@@ -298,14 +300,26 @@ def versions(recipe: str, workspace: Path | None, as_json: bool) -> None:
         return
     if not found:
         click.echo(
-            f"no versions of {recipe} yet: one is made when it is started or run, and when "
-            "its settings are saved"
+            f"no versions of {recipe} yet: one is made when it is started or run, when its "
+            "settings are saved, and when JupyterLab saves it"
         )
     for version in found:
         click.echo(
             f"{version['id'][:12]}  {_local_time(version['created_at'])}  "
-            f"{version['created_by']:<12} {json.dumps(version['settings'])[:60]}"
+            f"{version['created_by']:<12} {_settings_said(version['settings'])}"
         )
+
+
+def _settings_said(settings: dict[str, Any]) -> str:
+    """A version's settings on its line, whole words only (its JSON was cut at 60
+    characters, mid-name): which parameters it sets, and each slot's connection. `--json`
+    gives their values."""
+    named = sorted(settings.get("parameters") or {})
+    said = [f"parameters: {', '.join(named)}" if named else "no parameter set"]
+    slots = settings.get("connections") or {}
+    if slots:
+        said.append("connections: " + ", ".join(f"{k}={v}" for k, v in sorted(slots.items())))
+    return "; ".join(said)
 
 
 @main.command()
