@@ -452,6 +452,29 @@ def test_checkouts_without_a_phone_or_an_email_are_reported_and_render_no_nan(
     }
 
 
+def test_a_checkout_with_null_line_items_does_not_fail_its_batch(
+    workspace: Path, sandbox: Sandbox
+) -> None:
+    """`"line_items": null` (or an item's quantity) failed the whole batch with a TypeError:
+    the other checkouts of it were not messaged, and nothing retried them."""
+    checkouts = [
+        {"id": 1, "phone": "+14155550111", "line_items": None},
+        {"id": 2, "phone": "+14155550112", "line_items": [{"title": "Cap", "quantity": None}]},
+    ]
+    body = {"1": "{item_count} item(s)"}
+    job = run(
+        workspace, "cart_abandonment", "-p", "body_variables", json.dumps(body), event=checkouts
+    )
+
+    assert job["status"] == "succeeded" and job["result"]["accepted"] == 2, job
+    campaigns = httpx.get(f"{sandbox.url}/_sandbox/liveperson/campaigns").json()["campaigns"]
+    texts = {
+        c["consumerContent"]["sms"]: c["variables"]["1"]
+        for c in campaigns[0]["request"]["consumers"]
+    }
+    assert texts == {"+14155550111": "0 item(s)", "+14155550112": "1 item(s)"}
+
+
 @pytest.mark.parametrize("recipe", ["cart_abandonment", "new_lead"])
 @pytest.mark.parametrize(
     ("body", "field"),
