@@ -6,6 +6,10 @@ text included; a format that no value could take is refused when the template is
 (`placeholders`), and one that a record's value does not take raises `TemplateError` naming
 the placeholder, what the field holds and what to write instead. SMS length uses smsutil's
 GSM 03.38 / UCS-2 segment rules.
+
+A handoff's own message has LivePerson's `{{1}}`, `{{2}}`... filled by the body variables:
+whether the variables fit them (`variables_misfit`) is decided here too, once for the dry
+run and for the form's Save, so both refuse what LivePerson refuses, with its code.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ import math
 import re
 import string
 import sys
+from collections.abc import Collection
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -257,6 +262,27 @@ def sms_segments(text: str) -> tuple[int, str]:
         return 0, "gsm0338"
     result = smsutil.split(text)
     return max(len(result.parts), 2 if len(text) > SMS_BODY else 1), result.encoding
+
+
+#: LivePerson's placeholders in a handoff's message: {{1}}, {{2}}...
+HANDOFF_PLACEHOLDER = re.compile(r"\{\{\s*(\w+)\s*\}\}")
+
+
+def numbered(name: str) -> tuple[int, str]:
+    """A sort key for body variables in their placeholders' order: 2 before 10."""
+    return len(name), name
+
+
+def variables_misfit(variables: Collection[str], expected: Collection[str]) -> str | None:
+    """The code LivePerson refuses each recipient with when the body variables are not the
+    handoff's placeholders `expected`: their count first, then the first placeholder not
+    given; None when they fit."""
+    if len(variables) > len(expected):
+        return "TOO_MANY_VARIABLES"
+    if len(variables) < len(expected):
+        return "INSUFFICIENT_VARIABLES"
+    missing = sorted(set(expected) - set(variables), key=numbered)
+    return f"MISSING_VARIABLE={missing[0]}" if missing else None
 
 
 def record_fields(record: dict[str, Any] | None) -> tuple[list[str], dict[str, Any]]:

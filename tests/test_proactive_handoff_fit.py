@@ -33,6 +33,13 @@ REMINDER = "shop/payment_reminder"
 HANDOFFS_LIST = "/app/prmsg/handoffs/list"
 #: What the sandbox's H1000000001 adds after {{1}}: LivePerson sends it with the variable.
 OPT_OUT = " Reply STOP to opt out."
+#: Variables that do not fit a handoff, and the code LivePerson refuses each recipient with:
+#: the dry run and the form's Save say the same one.
+MISFITS = [
+    ("H1000000001", {"1": "{name}", "2": "188.90 USD"}, "TOO_MANY_VARIABLES"),
+    ("H1000000003", {"1": "{name}"}, "INSUFFICIENT_VARIABLES"),
+    ("H1000000003", {"1": "{name}", "3": "$10"}, "MISSING_VARIABLE=2"),
+]
 
 
 class HandoffsWithoutText(ForwardingProxy):
@@ -85,14 +92,7 @@ def test_the_handoff_list_carries_each_channel_s_message_and_its_placeholders(
 # -- the dry run -------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    ("handoff", "variables", "code"),
-    [
-        ("H1000000001", {"1": "{name}", "2": "188.90 USD"}, "TOO_MANY_VARIABLES"),
-        ("H1000000003", {"1": "{name}"}, "INSUFFICIENT_VARIABLES"),
-        ("H1000000003", {"1": "{name}", "3": "$10"}, "MISSING_VARIABLE=2"),
-    ],
-)
+@pytest.mark.parametrize(("handoff", "variables", "code"), MISFITS)
 def test_a_dry_run_refuses_variables_the_handoff_refuses_as_the_real_send_does(
     connect: Callable[..., Connection],
     control: httpx.Client,
@@ -191,6 +191,32 @@ def test_save_refuses_body_variables_that_do_not_fit_the_handoff(shop: Studio) -
     form.close()
 
 
+@pytest.mark.parametrize(("handoff", "variables", "code"), MISFITS)
+def test_save_refuses_with_the_code_the_dry_run_and_liveperson_give(
+    shop: Studio, handoff: str, variables: dict[str, str], code: str
+) -> None:
+    """The form and the connector each had their own rule: Save now says the code that
+    Test, and LivePerson, would refuse the same variables with."""
+    form = loaded(CART, shop)
+    section = form.proactive
+    assert section is not None
+    add = next(b for b in section.children if getattr(b, "description", "") == "Add variable")
+    for _ in range(max(map(int, variables)) - 1):
+        add.click()
+    for key in [key for key in section.variables if key not in variables]:
+        section.removers[key].click()
+    for key, area in section.variables.items():
+        area.value = f"A-{key}"
+    form.fields["handoff"].input.value = handoff
+
+    assert form.save() is False
+    status = said(form.status)
+    assert "Body variables" in status and f"do not fit handoff {handoff}" in status, status
+    assert code in status and code in said(section.fit)
+    assert parameters(shop, CART) == {}
+    form.close()
+
+
 def test_save_refuses_too_few_body_variables_saying_which_to_add(shop: Studio) -> None:
     form = loaded(CART, shop)
     form.fields["handoff"].input.value = "H1000000003"  # Hi {{1}}, a payment of {{2}}...
@@ -260,6 +286,7 @@ def test_a_text_template_that_cannot_fill_the_handoff_is_said_and_its_test_fails
     assert section is not None and section.fit.value == ""
     form.fields["handoff"].input.value = "H1000000003"
     assert "{{2}}" in said(section.fit) and "body_template" in said(section.fit)
+    assert "INSUFFICIENT_VARIABLES" in said(section.fit)  # as its Test then fails
 
     form.test()
     form.wait()

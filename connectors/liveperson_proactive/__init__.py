@@ -7,12 +7,12 @@ else from LivePerson's domain API.
 
 from __future__ import annotations
 
-import re
 from functools import partial
 from typing import Any
 
 from lpstudio.errors import LpstudioError
 from lpstudio.sdk import Connection, Connector, Field, Option
+from lpstudio.templating import HANDOFF_PLACEHOLDER, numbered
 
 from . import reporting
 from .campaign import DAILY_LIMIT, MAX_RECIPIENTS_PER_REQUEST
@@ -236,7 +236,7 @@ def send_campaign(conn: Connection, data: dict[str, Any]) -> dict[str, Any]:
     The scope is the recipe's name (a renamed recipe starts afresh); Test claims nothing.
     A dry run refuses variables that do not fit the handoff's {{n}} placeholders, as
     LivePerson refuses every recipient of the real send, when the handoff list says them."""
-    return _send_campaign(conn, data, placeholders=partial(handoff_placeholders, conn))
+    return _send_campaign(conn, data, handoff_placeholders=partial(handoff_placeholders, conn))
 
 
 #: A campaign id: it goes into a URL, so no separator or dot segment may take it elsewhere.
@@ -359,8 +359,6 @@ def _channels(raw: Any) -> list[str]:
 #: Where a channel of the handoff list may give its message text (the shape is not public;
 #: the sandbox's is `template`).
 MESSAGE_KEYS = ("template", "text", "message", "body")
-#: LivePerson's placeholders in a handoff's message: {{1}}, {{2}}...
-HANDOFF_PLACEHOLDER = re.compile(r"\{\{\s*(\w+)\s*\}\}")
 
 
 def _messages(raw: Any) -> dict[str, str] | None:
@@ -381,7 +379,7 @@ def _placeholders(messages: dict[str, str]) -> list[str]:
     """The {{n}} placeholders over all of a handoff's channels, in order: the variables
     each recipient must be given, as LivePerson counts them."""
     names = {name for text in messages.values() for name in HANDOFF_PLACEHOLDER.findall(text)}
-    return sorted(names, key=lambda name: (len(name), name))
+    return sorted(names, key=numbered)
 
 
 def _extra(item: dict[str, Any], title: Any) -> dict[str, Any]:

@@ -78,7 +78,7 @@ from typing import Any
 
 from lpstudio.errors import InputError
 from lpstudio.sdk import Connection, ConnectorError, chunks, is_e164
-from lpstudio.templating import lookup, placeholders, render
+from lpstudio.templating import lookup, numbered, placeholders, render, variables_misfit
 
 from .client import (
     LivePersonClient,
@@ -257,7 +257,7 @@ class HandoffMismatch(ConnectorError):
     sent and the job fails naming the input, rather than succeed having sent nobody. The
     refused recipients were not sent: a run with the input fixed sends them.
 
-    A dry run raises it too, foreseen from the handoff's `placeholders` (`variables_misfit`):
+    A dry run raises it too, foreseen from the handoff's placeholders (`variables_misfit`):
     a Test that succeeded with them was followed by a real send refused whole."""
 
     def __init__(
@@ -266,38 +266,22 @@ class HandoffMismatch(ConnectorError):
         number: int,
         data: dict[str, Any],
         result: dict[str, Any],
-        placeholders: list[str] | None = None,
+        handoff_placeholders: list[str] | None = None,
     ) -> None:
         field, fix = HANDOFF_MISFITS[code.split("=", 1)[0]]
         misfit = f"the campaign's {field} do not fit handoff {data['handoff']}"
-        if placeholders is None:
+        if handoff_placeholders is None:
             said = f"LivePerson refused every recipient of batch {number} with {code}: {misfit}"
             done = _stopped(result)
         else:
-            has = ", ".join(f"{{{{{name}}}}}" for name in placeholders) or "no placeholder"
-            given = ", ".join(sorted(data.get("variables") or {}, key=_numbered)) or "none"
+            has = ", ".join(f"{{{{{n}}}}}" for n in handoff_placeholders) or "no placeholder"
+            given = ", ".join(sorted(data.get("variables") or {}, key=numbered)) or "none"
             said = (
                 f"LivePerson would refuse every recipient with {code}: {misfit}, whose message "
                 f"has {has} (variables given: {given})"
             )
             done = "A dry run: nothing was sent"
         super().__init__(f"{said}. {done}", field=field, fix=fix, result=result)
-
-
-def _numbered(name: str) -> tuple[int, str]:
-    """Variables in their placeholders' order: 2 before 10."""
-    return len(name), name
-
-
-def variables_misfit(variables: Collection[str], placeholders: Collection[str]) -> str | None:
-    """The code LivePerson refuses each recipient with when its variables are not the
-    handoff's placeholders: their count first, then the first placeholder not given."""
-    if len(variables) > len(placeholders):
-        return "TOO_MANY_VARIABLES"
-    if len(variables) < len(placeholders):
-        return "INSUFFICIENT_VARIABLES"
-    missing = sorted(set(placeholders) - set(variables), key=_numbered)
-    return f"MISSING_VARIABLE={missing[0]}" if missing else None
 
 
 #: Statuses of a whole-request refusal that no batch's recipients cause -> what to check.
@@ -600,11 +584,11 @@ def send_key(*parts: str) -> str:
 def send_campaign(
     conn: Connection,
     data: dict[str, Any],
-    placeholders: Callable[[str], list[str] | None] | None = None,
+    handoff_placeholders: Callable[[str], list[str] | None] | None = None,
 ) -> dict[str, Any]:
     """Every recipient accounted for once (see the module); raises `CampaignIncomplete` at
     the end rather than succeed with recipients rejected or uncertain. A dry run that would
-    send someone asks `placeholders` for the handoff's (None: unknown) and raises
+    send someone asks `handoff_placeholders` for the handoff's (None: unknown) and raises
     `HandoffMismatch` when the variables do not fit them, as the real send would end."""
     _check_templates(data.get("variables") or {})
     fields = address_fields(data)
@@ -657,10 +641,11 @@ def send_campaign(
         result["not_sent"] = left + len(waiting)
         raise DailyLimitReached(limit, result["batches"] + 1, data, result)
     if conn.dry_run:
-        expected = placeholders(data["handoff"]) if placeholders and would_send else None
+        asked = handoff_placeholders and would_send
+        expected = handoff_placeholders(data["handoff"]) if asked else None
         code = None if expected is None else variables_misfit(data.get("variables") or {}, expected)
         if code:
-            raise HandoffMismatch(code, 1, data, result, placeholders=expected)
+            raise HandoffMismatch(code, 1, data, result, handoff_placeholders=expected)
         return result
     _wait_for_other_jobs(conn, client, path, data, result, waiting, limit)
     if result["rejected"] or result["uncertain"] or result.get("in_progress"):

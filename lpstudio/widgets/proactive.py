@@ -9,18 +9,18 @@ field). Both get the same preview, and the same note on a placeholder an open re
 schema does not name.
 
 When the handoff list gives the chosen handoff's message text (`extra["messages"]` and
-its `placeholders`), the body variables are checked against its {{n}} placeholders, as
-LivePerson checks each recipient's: a variable it has no placeholder for, or a
-placeholder with no variable, is refused on Save (a text template, which the recipe sends
-as {{1}}, is warned of); and the preview counts the handoff's SMS message, filled, as
-LivePerson sends it. Unknown text checks nothing.
+its `placeholders`), the body variables are checked against its {{n}} placeholders by the
+dry run's rule (`templating.variables_misfit`), as LivePerson checks each recipient's: a
+variable it has no placeholder for, or a placeholder with no variable, is refused on Save
+with LivePerson's code (a text template, which the recipe sends as {{1}}, is warned of);
+and the preview counts the handoff's SMS message, filled, as LivePerson sends it. Unknown
+text checks nothing.
 """
 
 from __future__ import annotations
 
 import html
 import json
-import re
 import threading
 from typing import TYPE_CHECKING, Any
 
@@ -28,14 +28,20 @@ import ipywidgets as w
 
 from ..errors import ParameterError
 from ..redaction import scrub_text
-from ..templating import preview, record_fields, required_fields, sms_segments
+from ..templating import (
+    HANDOFF_PLACEHOLDER,
+    numbered,
+    preview,
+    record_fields,
+    required_fields,
+    sms_segments,
+    variables_misfit,
+)
 
 if TYPE_CHECKING:
     from ..recipe import Recipe
     from .form import FieldEditor, RecipeForm
 
-#: LivePerson's placeholders in a handoff's message ({{1}}), as the connector reads them.
-_HANDOFF_PLACEHOLDER = re.compile(r"\{\{\s*(\w+)\s*\}\}")
 #: The variable a text template fills (the payment reminder sends `{"1": body_template}`).
 TEXT_VARIABLE = "1"
 
@@ -153,8 +159,8 @@ class ProactiveSection(w.VBox):
             return
         for key in list(self.variables):
             self._drop(key)
-        for key in sorted(current, key=lambda k: int(k) if str(k).isdigit() else 0):
-            self._add_variable(str(key), str(current[key]))
+        for key in sorted(map(str, current), key=numbered):
+            self._add_variable(key, str(current[key]))
         if not current:
             self._show_variables()
             self.refresh()
@@ -260,20 +266,23 @@ class ProactiveSection(w.VBox):
         )
 
     def _misfit(self, handoff: str, expected: list[str], names: list[str]) -> ParameterError | None:
-        """Why variables `names` do not fit a handoff whose message has `expected`."""
-        extra = [name for name in names if name not in expected]
-        missing = [name for name in expected if name not in names]
-        if not extra and not missing:
+        """Why variables `names` do not fit a handoff whose message has `expected`: the
+        dry run's rule and LivePerson's code, worded for the form (which variable to
+        remove, which placeholder to add)."""
+        code = variables_misfit(names, expected)
+        if code is None:
             return None
         has = ", ".join(_braced(name) for name in expected) or "no placeholder"
         if self.text:
             return ParameterError(
                 f"the message of handoff {handoff} has {has}, and {self.body_param} fills "
                 f"{_braced(TEXT_VARIABLE)} only (as the payment reminder sends it): LivePerson "
-                "would refuse every recipient",
+                f"would refuse every recipient with {code}",
                 field=self.body_param,
                 fix=f"choose a handoff whose message has {_braced(TEXT_VARIABLE)} only",
             )
+        extra = [name for name in names if name not in expected]
+        missing = [name for name in expected if name not in names]
         said, fixes = [], []
         if extra:
             said.append(f"{_variables(extra)} {_verb(extra, 'is', 'are')} not in it")
@@ -285,7 +294,7 @@ class ProactiveSection(w.VBox):
         given = ", ".join(_braced(name) for name in names) or "no placeholder"
         return ParameterError(
             f"Body variables do not fit handoff {handoff}: its message has {has}, and "
-            f"{' and '.join(said)}, so LivePerson would refuse every recipient",
+            f"{' and '.join(said)}, so LivePerson would refuse every recipient with {code}",
             field=self.body_param,
             fix=f"{' and '.join(fixes)}, or choose a handoff whose message has {given}",
         )
@@ -357,7 +366,7 @@ def _counted(text: str) -> str:
 def _fill(message: str, variables: dict[str, str]) -> str:
     """A handoff's message with its {{n}} filled, as LivePerson sends it; a placeholder
     with no variable stays as it is."""
-    return _HANDOFF_PLACEHOLDER.sub(lambda m: variables.get(m.group(1), m.group(0)), message)
+    return HANDOFF_PLACEHOLDER.sub(lambda m: variables.get(m.group(1), m.group(0)), message)
 
 
 def _braced(name: str) -> str:
