@@ -25,6 +25,8 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
+from .times import as_utc  # the rule for naive times is one, in .times
+
 
 def utcnow() -> datetime:
     """Timestamps are stored as aware UTC datetimes."""
@@ -63,11 +65,6 @@ def unbounded(length: int) -> TypeEngine[str]:
 #: 64-bit, as SQLite's row ids (INTEGER there) always are; PostgreSQL's SERIAL stops at
 #: 2**31 (migration 0007).
 BIG_ID = BigInteger().with_variant(Integer(), "sqlite")
-
-
-def as_utc(value: datetime) -> datetime:
-    """`value` in UTC; a naive value is taken to be UTC already."""
-    return value.astimezone(UTC) if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
 
 class Base(DeclarativeBase):

@@ -46,6 +46,7 @@ from .redaction import MIN_ENCODED_CORE as MIN_ENCODED_CORE  # as the SDK offere
 from .redaction import SENSITIVE_OPTION as SENSITIVE_OPTION
 from .redaction import scrubbed_keys as scrubbed_keys
 from .scalars import parse_scalar
+from .times import aware  # a naive time is UTC: connectors read the apps' times with it
 from .workspace import own_file
 
 #: An E.164 phone number, as a JSON Schema `pattern` (read alike by ECMA and Python): ASCII
@@ -77,9 +78,42 @@ def retry_after(value: str | None) -> float | None:
             moment = email.utils.parsedate_to_datetime(text)
         except (TypeError, ValueError, IndexError):
             return None
-        moment = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-        seconds = (moment - datetime.now(UTC)).total_seconds()
+        seconds = (aware(moment) - datetime.now(UTC)).total_seconds()
     return max(0.0, seconds) if math.isfinite(seconds) else None
+
+
+class Again(Exception):
+    """A failure after which the same request may simply be sent again, once `wait` seconds
+    have passed (a 429's `Retry-After`, a second after a 5xx to a read): raised by a try
+    that `retrying` runs. `reason` says what happened, for the connector's error once the
+    tries are spent; `status` is the app's HTTP status, when it answered."""
+
+    def __init__(self, wait: float, reason: str, status: int | None = None) -> None:
+        super().__init__(reason)
+        self.wait = wait
+        self.reason = reason
+        self.status = status
+
+
+Returned = TypeVar("Returned")
+
+
+def retrying(attempt: Callable[[], Returned], tries: int) -> Returned:
+    """What `attempt` returns, calling it up to `tries` times: after each `Again` it raises,
+    the wait that carries; the last try's `Again` is raised (the connector turns it into its
+    own error). Any other exception ends the tries at once: which failures may be sent again,
+    after how long, is the connector's to say."""
+    from tenacity import Retrying, retry_if_exception_type, stop_after_attempt
+
+    for tried in Retrying(
+        retry=retry_if_exception_type(Again),
+        wait=lambda state: state.outcome.exception().wait,
+        stop=stop_after_attempt(tries),
+        reraise=True,
+    ):
+        with tried:
+            return attempt()
+    raise AssertionError("unreachable")  # pragma: no cover
 
 
 def inside_workspace(conn: Connection, raw_path: str, field: str, what: str, example: str) -> Path:

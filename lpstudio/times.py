@@ -1,4 +1,5 @@
-"""Moments given by users: an ISO date or time, or a duration back from now (2h, 7d)."""
+"""Moments given by users: an ISO date or time, or a duration back from now (2h, 7d); and
+the one rule for a time without an offset (a naive datetime): it is UTC."""
 
 from __future__ import annotations
 
@@ -7,9 +8,19 @@ import re
 from datetime import UTC, datetime, timedelta
 
 from .errors import InputError
-from .models import as_utc
 
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
+
+
+def aware(value: datetime) -> datetime:
+    """`value` with a zone: a naive value is taken to be UTC, an aware one is kept as it is
+    (an app's own offset, quoted back to it in a cursor; no year-1 time moved out of range)."""
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+def as_utc(value: datetime) -> datetime:
+    """`value` in UTC; a naive value is taken to be UTC already."""
+    return aware(value).astimezone(UTC)
 
 
 def parse_moment(text: str, field: str, local: bool = False) -> datetime:

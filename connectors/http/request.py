@@ -41,8 +41,7 @@ import tenacity
 
 from lpstudio import strictjson
 from lpstudio.errors import InputError
-from lpstudio.sdk import Connection, ConnectorError, scrub_text
-from lpstudio.sdk import retry_after as parse_retry_after
+from lpstudio.sdk import Connection, ConnectorError, retry_after, scrub_text
 
 from . import config
 from .auth import auth_headers, masked_headers, merge_headers
@@ -276,10 +275,10 @@ def _receive(client: httpx.Client, req: Prepared) -> httpx.Response:
     return response
 
 
-def retry_after(response: httpx.Response) -> float | None:
+def _wait_asked(response: httpx.Response) -> float | None:
     """Seconds from a `Retry-After` header (delta-seconds, a fraction, or an HTTP date), or
     None."""
-    return parse_retry_after(response.headers.get("retry-after"))
+    return retry_after(response.headers.get("retry-after"))
 
 
 def send(conn: Connection, req: Prepared, expected: list[int] | None) -> httpx.Response:
@@ -294,7 +293,7 @@ def send(conn: Connection, req: Prepared, expected: list[int] | None) -> httpx.R
     def attempt() -> httpx.Response:
         response = _receive(client, req)
         if response.status_code in statuses:
-            raise RetryableAnswer(response, retry_after(response))
+            raise RetryableAnswer(response, _wait_asked(response))
         return response
 
     def should_retry(error: BaseException) -> bool:
@@ -442,7 +441,7 @@ def _redirect_note(response: httpx.Response) -> str:
 
 def _wait_note(response: httpx.Response) -> str:
     """The wait a 429 or 503 asked for, and why it was not waited for here."""
-    wait = retry_after(response)
+    wait = _wait_asked(response)
     if wait is None:
         return ""
     why = ", longer than a job waits" if wait > MAX_RETRY_AFTER else ""

@@ -51,11 +51,9 @@ from collections.abc import Callable
 from typing import Any
 
 import httpx
-from tenacity import Retrying, retry_if_exception_type, stop_after_attempt
 
 from lpstudio.errors import InputError
-from lpstudio.sdk import Connection, ConnectorError
-from lpstudio.sdk import retry_after as parse_retry_after
+from lpstudio.sdk import Again, Connection, ConnectorError, retry_after, retrying
 
 #: LivePerson's domain API, plain http as LivePerson documents it: what it names is checked
 #: (`LIVEPERSON_HOST`) before the secret or a token goes there.
@@ -155,15 +153,6 @@ class Unavailable(ConnectorError):
         self.wait = wait
 
 
-class _Again(Exception):
-    """An answer or failure after which sending again is safe (not accepted, or a read)."""
-
-    def __init__(self, wait: float, reason: str) -> None:
-        super().__init__(reason)
-        self.wait = wait
-        self.reason = reason
-
-
 class NotNow(ConnectorError):
     """LivePerson asks for a wait longer than a job waits (`Retry-After`), or refused the
     request for every try: nothing was accepted, and a request sent now would meet the same.
@@ -183,15 +172,10 @@ def _check_wait(wait: float, who: str, status: int | None = 429) -> None:
         )
 
 
-def _wait(retry_state: Any) -> float:
-    exc = retry_state.outcome.exception()
-    return exc.wait if isinstance(exc, _Again) else 1.0
-
-
-def retry_after(response: httpx.Response, default: float) -> float:
+def _wait_asked(response: httpx.Response, default: float) -> float:
     """Seconds to wait before asking again: `Retry-After` in either of its forms, `default`
     when it is missing or unreadable."""
-    seconds = parse_retry_after(response.headers.get("Retry-After"))
+    seconds = retry_after(response.headers.get("Retry-After"))
     return default if seconds is None else seconds
 
 
@@ -302,7 +286,7 @@ class LivePersonClient:
             raise Unavailable(
                 f"LivePerson domain lookup for {service} answered HTTP {response.status_code} "
                 f"{error_message(response, self.conn)}: nothing was sent",
-                wait=retry_after(response, 1.0),
+                wait=_wait_asked(response, 1.0),
                 status=response.status_code,
             )
         if response.status_code != 200:
@@ -365,7 +349,7 @@ class LivePersonClient:
             raise Unavailable(
                 f"LivePerson's token server answered HTTP {response.status_code}: "
                 f"{error_message(response, self.conn)}",
-                wait=retry_after(response, 2.0),
+                wait=_wait_asked(response, 2.0),
                 status=response.status_code,
             )
         if response.status_code != 200:
@@ -415,7 +399,7 @@ class LivePersonClient:
         def attempt() -> httpx.Response:
             try:
                 return one_try()
-            except _Again:
+            except Again:
                 if refused is not None:
                     refused()
                 raise
@@ -436,14 +420,14 @@ class LivePersonClient:
                 if not refreshed[0]:
                     refreshed[0] = True
                     self.forget_token(token)
-                    raise _Again(0.0, f"token refused: {error_message(response, self.conn)}")
+                    raise Again(0.0, f"token refused: {error_message(response, self.conn)}")
                 if "jwt expired" in response.text:
                     raise ConnectorError("LivePerson keeps answering 'jwt expired'", status=401)
             if response.status_code == 429:
-                wait = retry_after(response, 1.0)
+                wait = _wait_asked(response, 1.0)
                 _check_wait(wait, "LivePerson's rate limit (HTTP 429)")
                 self.conn.log(f"LivePerson rate limit: waiting {wait:g} s")
-                raise _Again(wait, "HTTP 429")
+                raise Again(wait, "HTTP 429")
             if response.status_code >= 500:
                 said = f"HTTP {response.status_code} {error_message(response, self.conn)}"
                 if not (read or method in SAFE_METHODS):  # an answer came: never resent
@@ -451,24 +435,16 @@ class LivePersonClient:
                         f"LivePerson answered {said}: the request may have been accepted, "
                         "so it is not sent again"
                     )
-                raise _Again(2.0, said)
+                raise Again(2.0, said)
             return response
 
         try:
-            for tried in Retrying(
-                retry=retry_if_exception_type(_Again),
-                wait=_wait,
-                stop=stop_after_attempt(MAX_TRIES),
-                reraise=True,
-            ):
-                with tried:
-                    return attempt()
-        except _Again as exc:
+            return retrying(attempt, MAX_TRIES)
+        except Again as exc:
             raise NotNow(
                 f"LivePerson did not accept the request after {MAX_TRIES} tries: {exc.reason}",
                 retryable=True,
             ) from None
-        raise AssertionError("unreachable")  # pragma: no cover
 
     def _send(
         self,
@@ -480,26 +456,26 @@ class LivePersonClient:
         **kwargs: Any,
     ) -> tuple[str, httpx.Response]:
         """One request within the shared rate limit, with a token: the token and the answer.
-        Raises `_Again` when sending again is safe, `Uncertain` when it may have been
+        Raises `Again` when sending again is safe, `Uncertain` when it may have been
         accepted."""
         self.conn.limiter.acquire(self.rate_key, self.per_second)
         try:
             token = self.token()
         except httpx.TransportError as exc:  # fetching a token is safe to repeat
-            raise _Again(1.0, f"token request failed: {type(exc).__name__}") from exc
+            raise Again(1.0, f"token request failed: {type(exc).__name__}") from exc
         except Unavailable as exc:
             _check_wait(exc.wait, "LivePerson's token server", exc.status)
-            raise _Again(exc.wait, str(exc)) from exc
+            raise Again(exc.wait, str(exc)) from exc
         headers = {"Authorization": f"Bearer {token}"}
         if prepare is not None:  # the last moment before the request goes out
             kwargs = {**kwargs, "json": prepare()}
         try:
             return token, self.conn.http().request(method, url, headers=headers, **kwargs)
         except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
-            raise _Again(1.0, f"could not connect: {type(exc).__name__}") from exc
+            raise Again(1.0, f"could not connect: {type(exc).__name__}") from exc
         except httpx.TransportError as exc:
             if read or method in SAFE_METHODS:  # a read changes nothing: ask again
-                raise _Again(1.0, f"no answer: {type(exc).__name__}") from exc
+                raise Again(1.0, f"no answer: {type(exc).__name__}") from exc
             raise Uncertain(
                 f"no answer from LivePerson ({type(exc).__name__}): the request may "
                 "have been accepted"

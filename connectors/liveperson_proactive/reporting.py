@@ -9,11 +9,11 @@ LivePerson would refuse a longer one only after the token and the rate limit wer
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from lpstudio.errors import InputError
-from lpstudio.sdk import Connection, ConnectorError
+from lpstudio.sdk import Connection, ConnectorError, aware
 
 from .client import LivePersonClient
 
@@ -45,8 +45,7 @@ def _millis(value: Any, field: str) -> int:
             field=field,
             fix="give epoch milliseconds or an ISO 8601 time such as 2026-11-01T00:00:00Z",
         ) from None
-    moment = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-    return int(moment.timestamp() * 1000)
+    return int(aware(moment).timestamp() * 1000)
 
 
 def _window(data: dict[str, Any], longest_ms: int, longest: str) -> dict[str, int]:

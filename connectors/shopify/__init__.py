@@ -22,9 +22,18 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
-from tenacity import Retrying, retry_if_exception_type, stop_after_attempt
 
-from lpstudio.sdk import Connection, Connector, ConnectorError, Field, Page, retry_after
+from lpstudio.sdk import (
+    Again,
+    Connection,
+    Connector,
+    ConnectorError,
+    Field,
+    Page,
+    aware,
+    retry_after,
+    retrying,
+)
 
 MAX_PAGES_PER_POLL = 10
 PAGE_SIZE = 250
@@ -122,16 +131,6 @@ _SHOP = re.compile(r"^[a-z0-9][a-z0-9-]*\.myshopify\.com$")
 #: Shopify's API versions: a quarter's YYYY-MM, or `unstable` (ASCII digits, whole text).
 
 
-class _Again(Exception):
-    """An answer or failure after which the same read may simply be tried again."""
-
-    def __init__(self, wait: float, reason: str, status: int | None = None) -> None:
-        super().__init__(reason)
-        self.wait = wait
-        self.reason = reason
-        self.status = status
-
-
 def base_url(conn: Connection) -> str:
     shop = str(conn.config["shop"]).strip().rstrip("/")
     if shop.startswith(("http://", "https://")):
@@ -156,7 +155,7 @@ def _get(conn: Connection, url: str, params: dict[str, Any] | None) -> httpx.Res
 
     failures = [0]
 
-    def passing(reason: str, status: int | None = None) -> _Again:
+    def passing(reason: str, status: int | None = None) -> Again:
         """A failure a read may simply repeat (no answer, a 5xx): again in a second, until
         the last of `NETWORK_TRIES` ends the poll as retryable."""
         failures[0] += 1
@@ -166,7 +165,7 @@ def _get(conn: Connection, url: str, params: dict[str, Any] | None) -> httpx.Res
                 retryable=True,
                 status=status,
             )
-        return _Again(1.0, reason, status=status)
+        return Again(1.0, reason, status=status)
 
     def attempt() -> httpx.Response:
         try:
@@ -182,7 +181,7 @@ def _get(conn: Connection, url: str, params: dict[str, Any] | None) -> httpx.Res
                     retryable=True,
                     status=429,
                 )
-            raise _Again(wait, "HTTP 429 (rate limit)", status=429)
+            raise Again(wait, "HTTP 429 (rate limit)", status=429)
         if response.status_code >= 500:  # Shopify's edge, passing: a read is safe to repeat
             raise passing(f"Shopify answered HTTP {response.status_code}", response.status_code)
         if response.status_code != 200:
@@ -193,21 +192,13 @@ def _get(conn: Connection, url: str, params: dict[str, Any] | None) -> httpx.Res
         return response
 
     try:
-        for tried in Retrying(
-            retry=retry_if_exception_type(_Again),
-            wait=lambda state: state.outcome.exception().wait,
-            stop=stop_after_attempt(MAX_TRIES),
-            reraise=True,
-        ):
-            with tried:
-                return attempt()
-    except _Again as exc:
+        return retrying(attempt, MAX_TRIES)
+    except Again as exc:
         raise ConnectorError(
             f"Shopify did not answer after {MAX_TRIES} tries: {exc.reason}",
             retryable=True,
             status=exc.status,
         ) from None
-    raise AssertionError("unreachable")  # pragma: no cover
 
 
 def _checkouts(response: httpx.Response) -> list[dict[str, Any]]:
@@ -264,7 +255,7 @@ def _moment(text: Any) -> datetime | None:
         moment = datetime.fromisoformat(str(text))
     except ValueError:
         return None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    return aware(moment)
 
 
 def _order(checkout: dict[str, Any]) -> tuple[datetime, int]:
@@ -291,7 +282,7 @@ def _served_at(response: httpx.Response) -> datetime | None:
         moment = email.utils.parsedate_to_datetime(response.headers.get("Date", ""))
     except (TypeError, ValueError, IndexError):
         return None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    return aware(moment)
 
 
 def _second(moment: datetime) -> datetime:

@@ -12,6 +12,8 @@ import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from ..times import aware
+
 SHOP_DOMAIN = "sandbox-shop.myshopify.com"
 
 HANDOFFS: tuple[dict[str, Any], ...] = (
@@ -114,8 +116,7 @@ def parse_time(text: str) -> datetime:
 
     Raises ValueError (or TypeError for a non-string) on anything else.
     """
-    moment = datetime.fromisoformat(text)
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    return aware(datetime.fromisoformat(text))
 
 
 def _phone(rng: random.Random) -> str:
