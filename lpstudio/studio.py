@@ -1361,7 +1361,17 @@ class Studio:
         if len(readings) == 1:
             with contextlib.suppress(WorkspaceError):
                 return self._one_recipe(ref, readings, ())
-        return self._one_recipe(ref, readings, recipes_with_jobs(self.store))
+        try:
+            return self._one_recipe(ref, readings, recipes_with_jobs(self.store))
+        except WorkspaceError as exc:
+            if exc.fix == "list recipes with `lpstudio recipes`":  # the two ways to name it
+                exc.fix = (
+                    "give the recipe's path under projects/, as `lpstudio recipes` lists it "
+                    "(shop/cart.ipynb), or as JupyterLab's file browser shows it "
+                    "(projects/shop/cart.ipynb); a deleted recipe's jobs are listed by its "
+                    "old path"
+                )
+            raise
 
     def _one_recipe(
         self, ref: str | os.PathLike[str], readings: list[str], kept: Sequence[str]

@@ -171,7 +171,7 @@ def test_a_hook_whose_connection_lacks_the_secret_refuses_every_delivery(served:
     for headers in ({}, {"X-Lpstudio-Signature": _signed("guess")(body)}):
         error = _error(_post(server, hooks["plain"], body, **headers), 503)
         assert error["field"] == "token", error
-        assert "lpstudio connections update plain --secret token" in error["fix"], error
+        assert 'PUT /lpstudio/api/v1/connections/plain {"fields": {"token": ...}}' in error["fix"]
     assert _queued(server, "plain") == []
 
 

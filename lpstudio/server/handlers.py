@@ -9,9 +9,10 @@ their role (403), the query and the body (400)). So a refused request never reac
 (`APIHandler.options`), before any credential: it carries none.
 
 Every error answer has one shape, `{"error": {"code", "message", "field", "fix"}}`, and never
-a traceback: `InputError` is 400, `NotFoundError` 404, a forbidden role 403, no user 401. It
-and the lines the server logs of it show no connection's secret, even where they quote what
-the caller sent (`BaseHandler.hidden`).
+a traceback: `InputError` is 400, `NotFoundError` 404, a forbidden role 403, no user 401. Its
+fix names this API's routes where the error's names the CLI's commands (`fixes.py`). It and
+the lines the server logs of it show no connection's secret, even where they quote what the
+caller sent (`BaseHandler.hidden`).
 """
 
 from __future__ import annotations
@@ -129,6 +130,9 @@ class BaseHandler(ExtensionHandlerMixin, APIHandler):
     origin_checked: bool = False
     #: Jupyter's origin check refused the Origin header (its answer: a bare 404).
     origin_refused: bool = False
+    #: The recipe a refusal is about where its route names none (a job's): its fix may need
+    #: it (`fixes.in_rest_terms`).
+    recipe_refused: str | None = None
 
     def initialize(self, name: str, route: Route | None = None) -> None:  # type: ignore[override]
         super().initialize(name)
@@ -483,6 +487,10 @@ class BaseHandler(ExtensionHandlerMixin, APIHandler):
             status = 401  # Jupyter refuses an unknown user with 403: the API says 401
             error = self.unauthenticated().to_dict()
             headers = {"WWW-Authenticate": "token"}
+        from .fixes import in_rest_terms
+
+        recipe = self.recipe_refused or (self.path_kwargs or {}).get("recipe")
+        error["fix"] = in_rest_terms(error.get("fix"), recipe)  # before it is masked
         error = scrub(error, self.hidden)
         # Naming the workspace's files by their path in it, and the workspace itself as
         # such: a caller (a bot, a browser app) learns nothing of the server's folders. The
@@ -811,22 +819,13 @@ class PackagesHandler(UserHandler):
     async def post(self) -> None:
         from ..packages import import_project
 
-        try:
-            done = await self.blocking(
-                import_project,
-                self.studio,
-                io.BytesIO(self.request.body),
-                into=self.query.get("into"),
-                replace=self.query["replace"],
-            )
-        except InputError as exc:  # its fix in this API's terms, not the CLI's options
-            if exc.fix:
-                exc.fix = (
-                    exc.fix.replace("import with --replace", "post it again with replace=true")
-                    .replace("import it --into", "post it again with --into")
-                    .replace("--into another folder", "into=FOLDER (another folder)")
-                )
-            raise
+        done = await self.blocking(
+            import_project,
+            self.studio,
+            io.BytesIO(self.request.body),
+            into=self.query.get("into"),
+            replace=self.query["replace"],
+        )
         done.pop("package")  # the file's path: an upload has none
         where = f"{PREFIX}/recipes?project={quote(done['into'])}"
         self.answer(done, 201, {"Location": where})
@@ -858,44 +857,27 @@ class JobsHandler(UserHandler):
         except WorkspaceError as exc:  # a recipe filter that names no recipe lists no jobs
             if exc.field != "recipe":
                 raise
-            raise ApiError(
-                400, "InputError", exc.message, field="recipe", fix=_recipe_filter_fix(exc)
-            ) from None
+            raise ApiError(400, "InputError", exc.message, field="recipe", fix=exc.fix) from None
         self.answer(
             {"jobs": [self.job(j) for j in jobs], "limit": q["limit"], "offset": q["offset"]}
         )
 
 
-def _recipe_filter_fix(exc: WorkspaceError) -> str | None:
-    """The fix of a jobs filter's refusal in this API's terms: the CLI's names its
-    `lpstudio recipes`."""
-    if exc.fix and "`lpstudio recipes`" not in exc.fix:
-        return exc.fix
-    return (
-        "give the recipe's path under projects/, as GET /lpstudio/api/v1/recipes lists it "
-        "(shop/cart.ipynb), or as JupyterLab's file browser shows it "
-        "(projects/shop/cart.ipynb); a deleted recipe's jobs are listed by its old path"
-    )
-
-
 class JobRouteHandler(UserHandler):
-    """A route of one job: a refusal's fix in this API's terms, where the store's and the
-    studio's name the CLI's commands (which the CLI keeps): `lpstudio jobs` for an unknown
-    job, `lpstudio run` for a purged job's rerun."""
+    """A route of one job, which names no recipe: a refusal's fix may need the job's (a
+    purged job's rerun says to run its recipe anew)."""
 
     async def of_job(self, action: Callable[[int], T], job_id: str) -> T:
-        """`action` done on the job, off the IOLoop."""
+        """`action` done on the job, off the IOLoop; refused, the job's recipe is kept for
+        the fix (`recipe_refused`)."""
 
         def act() -> T:
             number = int(job_id)
             try:
                 return action(number)
-            except LpstudioError as exc:
-                if exc.fix and "`lpstudio jobs`" in exc.fix:
-                    exc.fix = f"GET {PREFIX}/jobs lists jobs"
-                elif exc.fix and "`lpstudio run`" in exc.fix:
-                    recipe = self.studio.job(number).recipe
-                    exc.fix = f"POST {PREFIX}/recipes/{recipe}/run runs the recipe anew"
+            except LpstudioError:
+                with contextlib.suppress(LpstudioError, OperationalError):  # none: no job
+                    self.recipe_refused = self.studio.job(number).recipe
                 raise
 
         return cast(T, await self.blocking(act))

@@ -1,0 +1,168 @@
+"""A refusal's fix in the REST API's terms.
+
+lpstudio's errors word their fix once, for the command line (list recipes with `lpstudio
+recipes`), which the CLI, the Python API and a notebook's traceback show. A REST caller has
+no such command: `in_rest_terms` says each command that has a route as that route (its
+method, its path, and the body that does what the command's options do: `PUT
+.../connections/lp {"fields": {"token": ...}}`), and the CLI's options as the route's
+fields, in every error answer (`BaseHandler.write_error`). Where a fix names both, the route
+is kept. A command with no route (`lpstudio init`, `lpstudio import` on the server's
+workspace, `lpstudio store-copy`) stays as it is.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import re
+from types import EllipsisType
+from typing import Any
+
+from .handlers import PREFIX
+
+#: A command that a fix names.
+COMMAND = re.compile(r"`lpstudio ([^`]*)`")
+
+#: The recipe where a fix names none (`lpstudio run`, `RECIPE`) and the request names none.
+SOME_RECIPE = "RECIPE"
+
+#: Phrases said otherwise than by their command's route, with their REST words, a template
+#: (`{1}`: the phrase's first group; `{recipe}`: the request's; `{api}`: the API's prefix):
+#: the README's `GET .../jobs lists jobs`, fixes that name both surfaces (the route is
+#: kept), and the CLI's options, said as the route's fields.
+PHRASES: tuple[tuple[re.Pattern[str], str], ...] = tuple(
+    (re.compile(pattern), template)
+    for pattern, template in (
+        (r"list jobs with `lpstudio jobs`", "GET {api}/jobs lists jobs"),
+        (
+            r"run the recipe anew with `lpstudio run`",
+            "POST {api}/recipes/{recipe}/run runs the recipe anew",
+        ),
+        (r"`(?:\w+=\S* )*lpstudio [^`]*` \(REST: ([^)]*)\)", "{1}"),
+        (
+            r"`lpstudio start (\S+) --reset-since (\S+)` \(or reset_since when starting; ",
+            'POST {api}/recipes/{1}/start {{"reset_since": "{2}"}} (',
+        ),
+        (
+            r"`lpstudio run (\S+) --test --event-file \S+`, or `event` in the REST API's test",
+            'POST {api}/recipes/{1}/test {{"event": ...}}',
+        ),
+        (
+            r"`lpstudio run --event '\{\.\.\.\}'` or --event-file",
+            'POST {api}/recipes/{recipe}/run {{"event": ...}}',
+        ),
+        (r"\(`--test`: ", "(POST {api}/recipes/{recipe}/test: "),
+        (r"forget it with --reset (\w+)", 'forget it with {{"reset": ["{1}"]}}'),
+        # A secret is read from the environment or a prompt by the CLI; over REST, it is sent.
+        (r" \(each secret is read from [^)]*\)", ""),
+        (r", given with `--secret FIELD`| \(`--secret FIELD` for secrets\)", ""),
+        (r"choose another --name or project", "choose another name or project"),
+        (r"import with --replace", "post it again with replace=true"),
+        (
+            r"import it --into (another folder|a folder of another name)",
+            "post it again with into=FOLDER ({1})",
+        ),
+        (r"--into another folder", "into=FOLDER (another folder)"),
+        (r"a larger --quota\b", "a larger quota_per_day"),
+    )
+)
+
+
+def in_rest_terms(fix: str | None, recipe: str | None = None) -> str | None:
+    """`fix` with each command and option of the CLI that this API has a route or a field
+    for said as that route or field. `recipe` is the one the request is about (its
+    route's, or its job's), for a fix that names it `RECIPE` or not at all."""
+    if not fix:
+        return fix
+    about = recipe or SOME_RECIPE
+    for pattern, template in PHRASES:
+        fix = pattern.sub(functools.partial(_said, template, about), fix)
+    return COMMAND.sub(lambda command: route(command[1].split(), about) or command[0], fix)
+
+
+def _said(template: str, recipe: str, phrase: re.Match[str]) -> str:
+    return template.format(phrase[0], *phrase.groups(), api=PREFIX, recipe=recipe)
+
+
+def route(words: list[str], recipe: str = SOME_RECIPE) -> str | None:
+    """The route, with its body, that does what `lpstudio <words>` does; None for a command
+    that has none, or an option that no route's body takes."""
+    match words:
+        case ["jobs", *_]:
+            return f"GET {PREFIX}/jobs"
+        case ["recipes", *_]:
+            return f"GET {PREFIX}/recipes"
+        case ["versions", name]:
+            return f"GET {PREFIX}/recipes/{name}/versions"
+        case ["run"]:
+            return f"POST {PREFIX}/recipes/{recipe}/run"
+        case ["run", name, *options] if not name.startswith("-"):
+            return f"POST {PREFIX}/recipes/{name}/{'test' if '--test' in options else 'run'}"
+        case ["start", name, *options]:
+            return _with_body(f"POST {PREFIX}/recipes/{name}/start", options)
+        case ["stop", name]:
+            return f"POST {PREFIX}/recipes/{name}/stop"
+        case ["settings", name, *options]:
+            name = recipe if name == SOME_RECIPE else name
+            return _with_body(f"PUT {PREFIX}/recipes/{name}/settings", options)
+        case ["connections", "list"]:
+            return f"GET {PREFIX}/connections"
+        case ["connections", "add"]:
+            return f"POST {PREFIX}/connections"
+        case ["connections", "add", name, *options]:
+            return _with_body(f"POST {PREFIX}/connections", options, {"name": name})
+        case ["connections", "update", name, *options]:
+            return _with_body(f"PUT {PREFIX}/connections/{name}", options)
+        case ["connections", "test", name]:
+            return f"POST {PREFIX}/connections/{name}/test"
+        case ["connections", "remove", name]:
+            return f"DELETE {PREFIX}/connections/{name}"
+        case ["connectors", *_]:
+            return f"GET {PREFIX}/connectors"
+        case ["gallery"]:
+            return f"GET {PREFIX}/gallery"
+        case ["gallery", "try", template, "--project", folder]:
+            body = {"template": template, "project": folder}
+            return _with_body(f"POST {PREFIX}/gallery/try", [], body)
+        case ["export"]:
+            return f"GET {PREFIX}/packages"
+        case ["export", folder]:
+            return f"GET {PREFIX}/packages?project={folder}"
+        case ["api-clients", "create", *_]:
+            return f"POST {PREFIX}/api-clients"
+    return None
+
+
+def _with_body(said: str, options: list[str], body: dict[str, Any] | None = None) -> str | None:
+    """`said` (a route) with the body that gives what the CLI's `options` give, a value the
+    fix leaves open (`...`) left open; None for an option no body takes."""
+    body = dict(body or {})
+    words = iter(options)
+    for option in words:
+        value = next(words, "...")
+        key, _, given = value.partition("=")
+        if option == "--connection":
+            body.setdefault("connections", {})[key] = given
+        elif option == "-p":
+            body.setdefault("parameters", {})[value] = ...
+            next(words, None)  # its value, which the fix leaves open
+        elif option in ("--secret", "--field"):
+            fields = body.setdefault("fields", {})
+            if key != "...":  # `--field ...`: fields the fix leaves open
+                fields[key] = given if given not in ("", "...") else ...
+        elif option in ("--type", "--reset-since"):
+            body[option.removeprefix("--").replace("-", "_")] = value
+        else:
+            return None
+    return f"{said} {_json(body)}" if body else said
+
+
+def _json(value: Any) -> str:
+    """`value` as JSON, but a value the fix leaves open (`...`) said as `...`, and an object
+    whose members it leaves open as `{...}`."""
+    if isinstance(value, EllipsisType):
+        return "..."
+    if isinstance(value, dict):
+        members = ", ".join(f"{json.dumps(key)}: {_json(item)}" for key, item in value.items())
+        return f"{{{members or '...'}}}"
+    return json.dumps(value)

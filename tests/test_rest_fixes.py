@@ -1,0 +1,191 @@
+"""The REST API's fixes name its own routes, not the CLI's commands (README: Bots and other
+systems): a refusal whose fix the CLI words as `lpstudio recipes` or `lpstudio connections
+update lp --secret token` answers with `GET /lpstudio/api/v1/recipes` or `PUT
+/lpstudio/api/v1/connections/lp {"fields": {"token": ...}}`, each route one the server
+serves; a command with no route (`lpstudio init`, `lpstudio import`) stays; the CLI keeps
+its own words.
+
+One real `lpstudio serve` on loopback (its scheduler off) on a workspace of recipes that are
+refused before any job starts: no kernel runs.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from click.testing import CliRunner
+
+from lpstudio.cli import main
+from lpstudio.studio import Studio
+from tests.conftest import write_recipe
+from tests.servers import API, Served, serving
+
+#: A route a fix names: its method and path (a query, a body or words may follow).
+NAMED_ROUTE = re.compile(rf"\b(GET|POST|PUT|DELETE) {API}(/[^\s?,;:)]*)")
+CALLABLE = {"title": "hello", "trigger": {"kind": "callable", "path": "hello"}}
+
+
+@pytest.fixture(scope="module")
+def ws(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A workspace where `shop/cart_abandonment` has a job but its notebook was moved away;
+    `p/x` a manual recipe, `b/hello` a callable one, `p/uses` a recipe whose slot is bound
+    to the connection `rows`."""
+    ws = tmp_path_factory.mktemp("fixes") / "ws"
+    with Studio.init(ws, accept_terms=True, admin="alice") as studio:
+        write_recipe(ws, "shop/cart_abandonment")
+        version = studio.store.snapshot("shop/cart_abandonment.ipynb", "{}", {}, "alice")
+        studio.store.create_job(
+            recipe="shop/cart_abandonment.ipynb", version_id=version, trigger="manual", user="alice"
+        )
+        write_recipe(ws, "p/x")
+        write_recipe(ws, "b/hello", metadata=CALLABLE)
+        write_recipe(
+            ws, "p/uses", metadata={"title": "uses", "connections": {"rows": {"type": "csv_file"}}}
+        )
+        studio.connections.add("rows", "csv_file", {"path": "rows.csv"}, "alice")
+        studio.save_settings("p/uses", {}, connections={"rows": "rows"})
+    shutil.move(ws / "projects/shop", ws.parent / "shop-elsewhere")
+    return ws
+
+
+@pytest.fixture(scope="module")
+def server(ws: Path) -> Iterator[Served]:
+    with serving(ws, "--LpstudioApp.scheduler=False") as served:
+        yield served
+
+
+@pytest.fixture(scope="module")
+def routes(server: Served) -> list[tuple[str, re.Pattern[str]]]:
+    """Each method and path the server's OpenAPI document declares, as a pattern (a
+    `{recipe}` holds `/`)."""
+    paths = server.api("alice", "GET", "/openapi.json").json()["paths"]
+    return [
+        (method.upper(), re.compile(re.sub(r"\\\{[^}]*\\\}", ".+", re.escape(path))))
+        for path, item in paths.items()
+        for method in item
+    ]
+
+
+def fix_of(answer: httpx.Response, status: int, routes: list[tuple[str, re.Pattern[str]]]) -> str:
+    """The refusal's fix, once it is seen to name no CLI command and only routes the server
+    serves."""
+    assert answer.status_code == status, answer.text
+    fix = str(answer.json()["error"]["fix"])
+    assert "`lpstudio " not in fix and "--" not in fix, fix
+    for method, path in NAMED_ROUTE.findall(fix):
+        assert any(m == method and p.fullmatch(path) for m, p in routes), (method, path, fix)
+    return fix
+
+
+def test_a_rerun_of_a_job_whose_recipe_moved_names_the_recipes_route(
+    ws: Path, server: Served, routes: Any
+) -> None:
+    job = server.api("alice", "GET", "/jobs").json()["jobs"][-1]
+    assert job["recipe"] == "shop/cart_abandonment.ipynb"
+
+    answer = server.api("alice", "POST", f"/jobs/{job['id']}/rerun")
+
+    assert answer.json()["error"]["message"] == (
+        "recipe shop/cart_abandonment.ipynb not found in projects"
+    )
+    assert fix_of(answer, 400, routes) == f"list recipes with GET {API}/recipes"
+    said = CliRunner().invoke(main, ["rerun", str(job["id"]), "--workspace", str(ws)])
+    assert said.exit_code == 2 and "list recipes with `lpstudio recipes`" in said.output
+
+
+def test_a_connection_s_fixes_name_its_routes_and_the_body_they_take(
+    server: Served, routes: Any
+) -> None:
+    gone = server.api("alice", "GET", "/connections/nosuch")
+    assert fix_of(gone, 404, routes) == f"list them with GET {API}/connections"
+
+    again = {"name": "rows", "type": "csv_file", "fields": {"path": "other.csv"}}
+    taken = server.api("alice", "POST", "/connections", json=again)
+    assert fix_of(taken, 400, routes) == f"choose another name, or use PUT {API}/connections/rows"
+
+    used = server.api("alice", "DELETE", "/connections/rows")
+    assert fix_of(used, 400, routes) == (
+        "bind another connection to each of these slots first, e.g. "
+        f'PUT {API}/recipes/p/uses.ipynb/settings {{"connections": {{"rows": "OTHER"}}}}; '
+        "then remove 'rows'"
+    )
+
+
+def test_a_recipe_s_fixes_name_its_routes(server: Served, routes: Any) -> None:
+    polled = server.api("alice", "POST", "/recipes/p/x.ipynb/poll")
+    assert fix_of(polled, 400, routes).startswith(
+        f"run it now with POST {API}/recipes/p/x.ipynb/run, or declare "
+    )
+
+    eventless = server.api("alice", "POST", "/recipes/b/hello.ipynb/run", json={})
+    assert fix_of(eventless, 400, routes) == (
+        f'give the event as JSON (POST {API}/recipes/b/hello.ipynb/run {{"event": ...}}), '
+        f"or try the recipe with Test (POST {API}/recipes/b/hello.ipynb/test: a sample "
+        "event, nothing sent)"
+    )
+
+    restored = server.api("alice", "POST", "/recipes/p/x.ipynb/restore", json={"version": "zzzz"})
+    assert fix_of(restored, 400, routes) == f"list them with GET {API}/recipes/p/x.ipynb/versions"
+
+
+def test_a_saved_value_that_no_longer_fits_names_the_settings_route(
+    ws: Path, server: Served, routes: Any
+) -> None:
+    write_recipe(ws, "p/later")
+    saved = server.api(
+        "alice", "PUT", "/recipes/p/later.ipynb/settings", json={"parameters": {"x": 5}}
+    )
+    assert saved.status_code == 200, saved.text
+    write_recipe(ws, "p/later", parameters="x: str = 'a'  # a word")
+
+    refused = server.api("alice", "POST", "/recipes/p/later.ipynb/run", json={})
+
+    assert fix_of(refused, 400, routes) == (
+        f'save another value with PUT {API}/recipes/p/later.ipynb/settings {{"parameters": '
+        '{"x": ...}}, or forget it with {"reset": ["x"]}'
+    )
+
+
+def test_the_gallery_s_and_a_package_s_fixes_name_their_routes_and_fields(
+    server: Served, routes: Any
+) -> None:
+    unknown = server.api("alice", "POST", "/gallery/try", json={"template": "no", "project": "g"})
+    assert fix_of(unknown, 404, routes) == f"list them with GET {API}/gallery"
+    tried = {"template": "cb_optin", "project": "g"}
+    assert server.api("alice", "POST", "/gallery/try", json=tried).status_code == 201
+    taken = server.api("alice", "POST", "/gallery/try", json=tried)
+    assert fix_of(taken, 400, routes) == "choose another name or project"
+
+    garbage = server.api(
+        "alice",
+        "POST",
+        "/packages",
+        content=b"not a zip",
+        headers={"Content-Type": "application/zip"},
+    )
+    assert fix_of(garbage, 400, routes) == f"give a .zip written by GET {API}/packages"
+
+
+def test_a_client_over_its_quota_is_told_the_api_s_field(server: Served, routes: Any) -> None:
+    made = server.api(
+        "alice",
+        "POST",
+        "/api-clients",
+        json={"name": "once", "endpoints": ["*"], "rate_per_minute": 60, "quota_per_day": 1},
+    )
+    assert made.status_code == 201, made.text
+    token = {"API-TOKEN": made.json()["token"]}
+    first = httpx.post(f"{server.url}{API}/call/nothing", headers=token, timeout=30)
+    assert first.status_code == 404, first.text  # counted all the same
+
+    over = httpx.post(f"{server.url}{API}/call/nothing", headers=token, timeout=30)
+
+    assert fix_of(over, 429, routes).endswith(
+        "ask an admin to raise the quota (a new API client with a larger quota_per_day)"
+    )
