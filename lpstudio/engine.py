@@ -14,7 +14,9 @@ It is registered on papermill's `papermill.engine` entry point as `lpstudio`, so
   caller says it stopped the job (`stopped`), nbclient's "Kernel died ..." errors about
   that kernel are not logged: the death is the stop, which the caller reports itself;
 - writes the output notebook through its caller (`writer`), who scrubs secrets from it,
-  when papermill would save it (at most once a second; the caller writes the last one).
+  when papermill would save it: at most once a second, a save put off by that second
+  written once it has passed, while the next cell runs (`Saves`); the caller writes the
+  last one.
 
 Run by papermill itself (`papermill --engine lpstudio`, no lpstudio job), a notebook of a
 workspace is run as in JupyterLab: its kernel is told the notebook's path
@@ -40,6 +42,7 @@ pending (`keep_pending`), never "completed".
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import time
@@ -48,6 +51,7 @@ from typing import Any
 
 import nbformat
 from jupyter_client.manager import AsyncKernelManager
+from jupyter_core.utils import run_sync
 
 
 def __getattr__(name: str) -> Any:
@@ -75,6 +79,49 @@ from .pool import QuietOnStop  # noqa: E402 (after __getattr__)
 SAVE_EVERY = 1.0  # seconds between two writes of a running job's output notebook
 
 
+class Saves:
+    """papermill's saves of a running job's output notebook (`nb_man.save`), through the
+    job's writer: the first at once (the job's output exists while it runs), then one a
+    second at most, counted from the end of the last: writing and scrubbing costs more
+    than a short cell, and a large notebook's save may take longer than a second (counted
+    from its start, every cell would then save it again).
+
+    A save asked for within that second is owed, not dropped: the cells that end within it
+    were otherwise written only by the next save after it, and a long cell after them left
+    the file without them for as long as it ran (what Open output showed, and all a
+    `kill -9` left). The owed save is written once its second has passed, while the next
+    cell runs (`catch_up`), on the event loop that runs it: nothing changes the notebook
+    meanwhile. A job whose cells all end within the second writes no more than before."""
+
+    def __init__(self, nb_man: Any, writer: Callable[[Any], None]) -> None:
+        self.nb_man = nb_man
+        self.writer = writer
+        self.last = -SAVE_EVERY
+        self.owed = False
+
+    def __call__(self, **_: Any) -> None:
+        if time.monotonic() - self.last >= SAVE_EVERY:
+            self.write()
+        else:
+            self.owed = True
+
+    def write(self) -> None:
+        self.writer(self.nb_man.nb)
+        self.last = time.monotonic()
+        self.owed = False
+        self.nb_man.last_save_time = self.nb_man.now()
+
+    def due_in(self) -> float:
+        """Seconds until a save may be written again."""
+        return max(0.0, self.last + SAVE_EVERY - time.monotonic())
+
+    def catch_up(self) -> None:
+        """Writes the owed save, its second passed. One that fails stays owed: papermill's
+        next save writes it, or fails the job as any failed save does."""
+        if self.owed:
+            self.write()
+
+
 class StudioNotebookClient(PapermillNotebookClient):
     """papermill's client, with a silent bootstrap and callbacks around each cell.
 
@@ -92,11 +139,13 @@ class StudioNotebookClient(PapermillNotebookClient):
         on_cell: Callable[[int, int], None] | None = None,
         before_cell: Callable[[], None] | None = None,
         secrets: frozenset[str] = frozenset(),
+        saves: Saves | None = None,
         **kw: Any,
     ) -> None:
         super().__init__(nb_man, **kw)
         self._bootstrap = bootstrap
         self._secrets = secrets
+        self._saves = saves
         self._on_cell = on_cell
         self._before_cell = before_cell
         self._held: dict[str, str] = {}  # a stream's partial last line (`log_output_message`)
@@ -139,7 +188,7 @@ class StudioNotebookClient(PapermillNotebookClient):
         cell printed last without ending its line is passed on as the cell ends, however
         it ends."""
         try:
-            return super().execute_cell(cell, cell_index, *args, **kwargs)
+            return run_sync(self.async_execute_cell)(cell, cell_index, *args, **kwargs)
         except CellExecutionError:
             raise  # the cell's own error: papermill marks it
         except BaseException:
@@ -147,6 +196,20 @@ class StudioNotebookClient(PapermillNotebookClient):
             raise
         finally:
             self._pass_held()
+
+    async def async_execute_cell(
+        self, cell: Any, cell_index: int, *args: Any, **kwargs: Any
+    ) -> Any:
+        """nbclient's, writing meanwhile the save the cells before it left owed (`Saves`)."""
+        saves = self._saves
+        if saves is None or not saves.owed:
+            return await super().async_execute_cell(cell, cell_index, *args, **kwargs)
+        # A timer, not a task: cancelled at once, even once an interrupted run's loop closed.
+        catch_up = asyncio.get_running_loop().call_later(saves.due_in(), saves.catch_up)
+        try:
+            return await super().async_execute_cell(cell, cell_index, *args, **kwargs)
+        finally:
+            catch_up.cancel()
 
     def log_output_message(self, output: Any) -> None:
         """papermill's (`--log-output`, `--stdout-file`, `--stderr-file`), passing each
@@ -320,22 +383,10 @@ class StudioEngine(NBClientEngine):
         # Without lpstudio's writer papermill writes the output notebook itself: scrubbed
         # of the secrets of the notebook's workspace, if it is in one.
         secrets = workspace_secrets(notebook) if writer is None else frozenset()
-        if writer is not None:
-            # The first save at once (the job's output exists while it runs), then one a
-            # second at most, counted from the end of the last: writing and scrubbing costs
-            # more than a short cell, and a large notebook's save may take longer than a
-            # second (counted from its start, every cell would then save it again). The
-            # caller writes the final notebook.
-            last = [-SAVE_EVERY]
-
-            def save(**_: Any) -> None:
-                if time.monotonic() - last[0] >= SAVE_EVERY:
-                    writer(nb_man.nb)
-                    last[0] = time.monotonic()
-                nb_man.last_save_time = nb_man.now()
-
-            nb_man.save = save
-            save()
+        saves = None
+        if writer is not None:  # the caller writes the final notebook
+            nb_man.save = saves = Saves(nb_man, writer)
+            saves()
         elif secrets:
             scrub_saves(nb_man, secrets)
         # None: this process's pool, if any (`papermill --engine lpstudio` in a Studio's
@@ -378,6 +429,7 @@ class StudioEngine(NBClientEngine):
                 on_cell=on_cell,
                 before_cell=before_cell,
                 secrets=secrets,
+                saves=saves,
                 **final_kwargs,
             )
             if ready is not None:

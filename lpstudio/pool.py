@@ -18,6 +18,13 @@ path. Kernels of other languages are never pooled (`runs_python`).
 A kernel that dies while it waits in the pool is noticed at once (its pidfd becomes
 readable), discarded and replaced; `take()` checks again before handing one out.
 
+Every kernel dies with the process that started it, even killed by `kill -9`: a forked one
+with its fork server (`lpstudio.forkserver`), one started the normal way (here or for a
+job the pool could not serve) with its guard (`GuardedProvisioner`), which kills its whole
+process group, a wrapper's children too. Neither waits on the kernel: one that hangs while
+it starts, or whose cell holds the GIL so that its own parent poller never runs, ends all
+the same.
+
 Each kernel is prepared in its own short-lived event loop (`asyncio.run`), closed before
 the hand-out: the client's zmq sockets then register with the job's loop on first use
 and no other loop is left watching them.
@@ -35,6 +42,8 @@ import contextlib
 import logging
 import os
 import select
+import signal
+import subprocess
 import threading
 import time
 import uuid
@@ -46,8 +55,10 @@ from pathlib import Path
 from typing import Any
 
 import zmq.asyncio
+from jupyter_client.connect import KernelConnectionInfo
 from jupyter_client.kernelspec import KernelSpec, KernelSpecManager, NoSuchKernel
 from jupyter_client.manager import AsyncKernelManager
+from jupyter_client.provisioning import LocalProvisioner
 from jupyter_core.paths import jupyter_runtime_dir
 from traitlets.log import get_logger
 
@@ -145,21 +156,82 @@ def find_kernel_spec(manager: Any, kernel_name: str) -> KernelSpec:
     return KernelSpec(**found[1])  # a copy per kernel manager
 
 
+#: A kernel's guard (`GuardedProvisioner`): it waits for the end of its standard input,
+#: whose other end only this process holds, then kills the kernel's process group.
+GUARD = ["/bin/sh", "-c", 'read _; kill -9 -"$1"', "lpstudio-kernel-guard"]
+
+
+class GuardedProvisioner(LocalProvisioner):
+    """jupyter_client's local provisioner, whose kernel dies with this process, however
+    this process ends.
+
+    jupyter_client starts a kernel in a session of its own and counts on the kernel to
+    notice its parent's death (ipykernel's parent poller, a thread): a kernel that hangs as
+    it starts, or whose cell holds the GIL, outlived a killed `lpstudio run` or `serve` for
+    hours, and so did a kernel spec's wrapper's children. A guard process per kernel
+    (`GUARD`, in a session of its own: a terminal's Ctrl-C does not end it) kills the
+    kernel's whole process group once this process's end of its standard input closes, as
+    every descriptor does when a process dies. `PR_SET_PDEATHSIG` in the kernel (as forked
+    kernels have it) would end the kernel alone, and would fire when the thread that
+    started it ends (a pool's threads end as the pool closes, when jobs may still run on
+    kernels they started).
+
+    The guard ends with the kernel's resources (`cleanup`), and so does anything left in
+    the kernel's process group: jupyter_client shuts a kernel down by interrupting its
+    group and waiting for the kernel alone (nbclient does so for a kernel that did not
+    answer in its start timeout), and a wrapper's child that ignores SIGINT, as a shell's
+    background job does, was left running."""
+
+    guard: subprocess.Popen[bytes] | None = None
+
+    async def launch_kernel(self, cmd: list[str], **kwargs: Any) -> KernelConnectionInfo:
+        info = await super().launch_kernel(cmd, **kwargs)
+        if self.pgid is not None and self.pgid == self.pid:  # it leads its own group
+            self.guard = subprocess.Popen(
+                [*GUARD, str(self.pgid)],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                start_new_session=True,
+            )
+        return info
+
+    async def cleanup(self, restart: bool = False) -> None:
+        guard, self.guard = self.guard, None
+        if guard is not None:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(self.pid, signal.SIGKILL)  # its group: it led one (`launch_kernel`)
+            guard.kill()
+            guard.wait()
+            assert guard.stdin is not None
+            guard.stdin.close()
+        await super().cleanup(restart)
+
+
 def new_kernel_manager(
     kernel_name: str, server: ForkServer | None = None, **kw: Any
 ) -> AsyncKernelManager:
     """A kernel manager on IPC sockets in the private runtime folder (no TCP port),
-    launching through `server` when the spec allows it."""
+    launching through `server` when the spec allows it, else guarded
+    (`GuardedProvisioner`) unless its spec names a provisioner of its own."""
     runtime = Path(jupyter_runtime_dir())
     runtime.mkdir(parents=True, exist_ok=True)
     ip = str(runtime / f"lpstudio-{uuid.uuid4().hex[:12]}")
     km = AsyncKernelManager(kernel_name=kernel_name, transport="ipc", ip=ip, **kw)
     km._kernel_spec = find_kernel_spec(km.kernel_spec_manager, kernel_name)
-    if server is not None and forkable(km.kernel_spec.argv, km.kernel_spec.env):
-        km.kernel_id = str(uuid.uuid4())
-        provisioner = ForkProvisioner(kernel_id=km.kernel_id, kernel_spec=km.kernel_spec, parent=km)
+    km.kernel_id = str(uuid.uuid4())
+    spec = km.kernel_spec
+    if server is not None and forkable(spec.argv, spec.env):
+        provisioner = ForkProvisioner(kernel_id=km.kernel_id, kernel_spec=spec, parent=km)
         provisioner.server = server
         km.provisioner = provisioner
+        return km
+    wanted = spec.metadata.get("kernel_provisioner", {})
+    if wanted.get("provisioner_name", "local-provisioner") == "local-provisioner":
+        config = wanted.get("config", {})
+        km.provisioner = GuardedProvisioner(
+            kernel_id=km.kernel_id, kernel_spec=spec, parent=km, **config
+        )
     return km
 
 

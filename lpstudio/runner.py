@@ -417,12 +417,26 @@ class NotebookWriter:
 
 def mark_lost(workspace: Workspace, job: Job) -> None:
     """Puts a reaped job's reason atop its partial output notebook, as its worker would have
-    had it lived: the notebook alone then says why it stops where it does."""
+    had it lived: the notebook alone then says why it stops where it does. A job whose
+    process died before its notebook was first written names none, as a job that failed
+    before papermill wrote anything: it would otherwise be said moved or deleted."""
     if not job.output_path or not job.error:
         return
     path = workspace.root / job.output_path
     try:
         nb = nbformat.read(path, as_version=4)  # written whole or not at all (`replace_file`)
+    except FileNotFoundError:
+        from sqlalchemy import update
+
+        store = Store(workspace.store_url)  # the reaper's is not at hand; a loss this early is rare
+        try:
+            with store.write() as s:
+                named = (Job.id == job.id, Job.output_path == job.output_path)
+                s.execute(update(Job).where(*named).values(output_path=None))
+        finally:
+            store.close()
+        job.output_path = None
+        return
     except (OSError, ValueError):
         return
     writer = NotebookWriter(path, workspace.projects / job.recipe)

@@ -947,6 +947,7 @@ class Store:
                     Job.worker,
                     Job.heartbeat_at,
                     Job.cells_done,
+                    Job.cells_total,
                     Job.trigger,
                     Job.cancel_requested,
                 ).where(Job.status == RUNNING)
@@ -976,8 +977,11 @@ class Store:
 
         # A running job ended, as far as anyone can tell, when it last beat: reaped hours
         # later (the next start after a reboot), it did not run for those hours.
-        lost: list[tuple[int, str, tuple[ColumnElement[bool], ...], datetime | None]] = []
-        for job_id, worker, beat, cells_done, trigger, cancel in running:
+        # A running job died in the cell after those its progress counts done (`cell`, papermill's
+        # index into the notebook that ran, as other errors'), unless none or all were done.
+        lost: list[tuple[int, str, tuple[ColumnElement[bool], ...], datetime | None, int | None]]
+        lost = []
+        for job_id, worker, beat, cells_done, cells_total, trigger, cancel in running:
             reason = lost_because(worker, beat, "running this job")
             if reason is None:
                 continue
@@ -990,15 +994,16 @@ class Store:
             elif cells_done == 0 and trigger in SCHEDULED_TRIGGERS:
                 self.requeue(job_id, *seen)  # no cell ran: nothing happened yet, run it again
             else:
-                lost.append((job_id, reason, seen, beat))
+                cell = cells_done if 0 < cells_done < cells_total else None
+                lost.append((job_id, reason, seen, beat, cell))
         for job_id, worker, beat in queued:
             reason = lost_because(worker, beat, "that queued this job", " before it started")
             if reason is not None:
                 seen = (Job.status == QUEUED, Job.worker == worker, Job.heartbeat_at == beat)
-                lost.append((job_id, reason, seen, None))
+                lost.append((job_id, reason, seen, None, None))
         return [
             job_id
-            for job_id, reason, seen, last_seen in lost
+            for job_id, reason, seen, last_seen, cell in lost
             if self.finish_job(
                 job_id,
                 FAILED,
@@ -1009,7 +1014,7 @@ class Store:
                 error={
                     "ename": "WorkerLost",
                     "evalue": f"worker lost: {reason}",
-                    "cell": None,
+                    "cell": cell,
                     "traceback": [],
                 },
             )

@@ -111,5 +111,5 @@ def test_the_standard_spec_and_a_plain_environment_are_still_forked(
         assert ready.prepared, name
     for name in ("execline", "pythonpath"):
         (ready,) = pool._ready[name]
-        assert type(ready.km.provisioner).__name__ == "LocalProvisioner", name
+        assert type(ready.km.provisioner).__name__ == "GuardedProvisioner", name
     assert run(tmp_path, "specvar", specs).split()[-1] == "from-spec"

@@ -215,7 +215,7 @@ def test_a_fork_server_that_cannot_start_leaves_normal_kernel_starts() -> None:
         pool.warm()
         assert pool.wait_full("python3", timeout=120)
         (entry,) = pool._ready["python3"]
-        assert type(entry.km.provisioner).__name__ == "LocalProvisioner"
+        assert type(entry.km.provisioner).__name__ == "GuardedProvisioner"
         ready = pool.take("python3")
         assert ready is not None
         reply = asyncio.run(ready.kc.execute_interactive("1 + 1", timeout=60))

@@ -263,7 +263,7 @@ def test_rerun_uses_the_same_parameters_and_event_on_the_latest_version(ws: Path
     nbformat.write(nb, path)
     proc = run_cli("rerun", str(first.id), "--workspace", str(ws), "--json")
     assert proc.returncode == 0, proc.stderr
-    assert "may be sent again" in proc.stderr
+    assert "runs every cell again" in proc.stderr
     second = json.loads(proc.stdout)
     assert second["rerun_of"] == first.id
     assert second["parameters"] == {"x": 5}
@@ -356,7 +356,7 @@ def test_the_cli_shows_a_job_s_history_as_workato_s_job_view_does(
     assert cli("show", str(first.id), "--json").output.count('"purged": true') == 1
     refused = cli("rerun", str(first.id))
     assert refused.exit_code == 2 and "purged after the retention period" in refused.output
-    assert "may be sent again" not in refused.output
+    assert "runs every cell again" not in refused.output
     assert cli("jobs", "--recipe", "p/never").exit_code == 2
 
 

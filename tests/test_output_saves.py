@@ -1,0 +1,131 @@
+"""A running job's output notebook keeps up with its progress (a second behind at most),
+so that what Open output shows while it runs, and what is left of it after a `kill -9`,
+holds the cells it finished; a reaped job's error names the cell it died in, and one that
+died before its notebook was first written names no notebook.
+
+Each test waits on the store's state or on the notebook's file, never on sleeps.
+"""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import nbformat
+
+from lpstudio.studio import Studio
+
+from .conftest import LPSTUDIO, run_json, set_job, wait_for, write_recipe
+
+
+def wait_file(path: Path) -> str:
+    """A cell that runs until the test creates `path`."""
+    return f"import os, time\nwhile not os.path.exists({str(path)!r}):\n    time.sleep(0.01)"
+
+
+def saved(path: Path) -> Any:
+    """The output notebook as last written (each write replaces it whole), or None."""
+    return nbformat.read(path, as_version=4) if path.exists() else None
+
+
+def printed(cell: Any) -> str:
+    return "".join(out.get("text", "") for out in cell.get("outputs", []))
+
+
+def statuses(nb: Any) -> list[str]:
+    return [cell.metadata.papermill["status"] for cell in nb.cells if "papermill" in cell.metadata]
+
+
+def test_a_running_job_s_output_notebook_holds_the_cells_it_finished(
+    studio: Studio, ws: Path, tmp_path: Path
+) -> None:
+    """Cells that end within a second of the last save were written only with the next
+    save after that second: a long cell after them left the file with none of them, for as
+    long as it ran."""
+    gate = tmp_path / "gate"
+    write_recipe(ws, "p/long", cells=("print('before')", wait_file(gate), "print('after')"))
+    job, finished = studio.dispatch("p/long")
+    try:
+        wait_for(lambda: studio.job(job.id).output_path, timeout=60, what="the job to start")
+        path = ws / studio.job(job.id).output_path
+
+        def caught_up() -> Any:
+            nb = saved(path)
+            return nb if nb is not None and printed(nb.cells[1]) == "before\n" else None
+
+        nb = wait_for(caught_up, timeout=20, what="the output notebook to show 'before'")
+        assert statuses(nb) == ["completed", "completed", "running", "pending"]
+    finally:
+        gate.touch()
+    done = finished.result(timeout=120)
+    assert done.status == "succeeded", done.error
+    assert printed(saved(path).cells[3]) == "after\n"
+
+
+def test_a_run_killed_in_a_long_cell_leaves_its_finished_cells_and_names_that_cell(
+    ws: Path, tmp_path: Path
+) -> None:
+    """After a `kill -9` the notebook held only the reaper's banner over cells that never
+    showed as run, and the error named no cell. Its `cell` counts as other errors' do:
+    papermill's 0-based index into the notebook that ran, its injected parameters cell
+    included."""
+    gate = tmp_path / "gate"  # never created: the cell runs until the process dies
+    write_recipe(ws, "p/long", parameters="n: int = 1", cells=("print('before')", wait_file(gate)))
+    with (tmp_path / "log").open("w") as log:
+        proc = subprocess.Popen(
+            [LPSTUDIO, "run", "p/long", "-p", "n", "2", "--workspace", str(ws)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        with Studio.open(ws, user="alice") as studio:
+
+            def in_the_long_cell() -> Any:
+                jobs = studio.jobs(status="running")
+                return jobs[0] if jobs and jobs[0].cells_done == 3 else None
+
+            job = wait_for(in_the_long_cell, timeout=60, what="the job in its long cell")
+            path = ws / job.output_path
+            wait_for(
+                lambda: (nb := saved(path)) is not None and printed(nb.cells[2]) == "before\n",
+                timeout=20,
+                what="the output notebook to show 'before'",
+            )
+    finally:
+        proc.kill()
+        proc.wait(timeout=60)
+    code, shown = run_json("show", str(job.id), "--workspace", str(ws))  # any command reaps
+    assert code == 0 and shown["status"] == "failed", shown
+    error = shown["error"]
+    assert error["ename"] == "WorkerLost" and error["cell"] == 3, error
+    assert shown["progress"] == {"done": 3, "total": 4}
+    nb = saved(path)
+    banner, cells = nb.cells[0], nb.cells[1:]
+    assert "lpstudio: worker lost: the process running this job is gone" in banner.source
+    # By its In [N] once the kernel said it started it, else counted from 1 under the banner.
+    assert banner.source.endswith((" at In [4]</span>", " in cell 5</span>")), banner.source
+    assert printed(cells[2]) == "before\n"
+    assert [cell.metadata.papermill["status"] for cell in cells] == ["completed"] * 3 + ["running"]
+
+
+def test_a_job_lost_before_its_notebook_was_written_names_no_notebook(ws: Path) -> None:
+    """A process that died before papermill first wrote the job's notebook (while it read
+    the job's secrets, say) left the job's `output_path` set: the job was then said to have
+    lost its notebook, "moved or deleted from history/"."""
+    write_recipe(ws, "p/early")
+    gone = subprocess.Popen(["true"])
+    gone.wait()  # a process id on this host that no longer runs
+    with Studio.open(ws, user="alice") as studio:
+        found = studio.recipe("p/early")
+        version = studio.store.snapshot(found.name, found.canonical_json, {}, "alice")
+        job = studio.store.create_job(
+            recipe=found.name, version_id=version, trigger="manual", user="alice"
+        )
+        assert studio.store.start_job(job.id, 3, f"history/{job.id}-early.ipynb")
+        set_job(studio.store, job.id, worker=f"{socket.gethostname()}:{gone.pid}")
+    code, shown = run_json("show", str(job.id), "--workspace", str(ws))  # any command reaps
+    assert code == 0 and shown["status"] == "failed", shown
+    assert shown["error"]["cell"] is None  # no cell had run
+    assert (shown["output_path"], shown["output_missing"]) == (None, False)
