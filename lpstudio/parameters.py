@@ -894,6 +894,13 @@ def _check_numbered(name: str, variables: dict[str, Any]) -> None:
             field=name,
             fix=fix,
         )
+    empty = next((k for k, v in variables.items() if isinstance(v, str) and not v.strip()), None)
+    if empty is not None:  # LivePerson counts it: TOO_MANY_VARIABLES, MISSING_VARIABLE...
+        raise ParameterError(
+            f"parameter '{name}' variable {empty} is empty: an empty variable is never sent",
+            field=name,
+            fix=f"give variable {empty} a text, or take it out of {name} (and {fix})",
+        )
     numbers = sorted(int(key) for key in variables)
     missing = next((n for n, key in enumerate(numbers, 1) if key != n), None)
     if missing is not None:

@@ -13,6 +13,7 @@ import httpx
 import pytest
 
 from lpstudio.client import ConnectionClient
+from lpstudio.errors import ParameterError
 from lpstudio.sandbox import Sandbox
 from lpstudio.sdk import Connection, ConnectorError
 from lpstudio.settings import saved_settings
@@ -71,6 +72,19 @@ def said(widget: Any) -> str:
 
 def parameters(studio: Studio, recipe: str) -> dict[str, Any]:
     return saved_settings(studio.store, f"{recipe}.ipynb").get("parameters", {})
+
+
+def test_an_empty_body_variable_is_refused_by_the_cli_s_rules_naming_it(shop: Studio) -> None:
+    """`lpstudio settings ... -p body_variables '{"1": "Hi {first_name}", "2": ""}'` was
+    stored, and every Test and Run then failed TOO_MANY_VARIABLES: an empty variable is
+    never sent (as the form never saves one), so it is refused where it is given."""
+    with pytest.raises(ParameterError) as refused:
+        shop.save_settings(CART, {"body_variables": {"1": "Hi {first_name}", "2": " "}})
+
+    assert refused.value.field == "body_variables"
+    assert "variable 2" in refused.value.message and "empty" in refused.value.message
+    assert "2" in (refused.value.fix or "")
+    assert parameters(shop, CART) == {}
 
 
 # -- the pick list -----------------------------------------------------------------------------

@@ -107,9 +107,6 @@ class ProactiveSection(w.VBox):
         for key in ("handoff", "campaign_name", "skill", "consumer_id", "channel"):
             if names[key]:
                 children.append(fields[names[key]].box)
-        if self.body_editor is not None and self.handoff_param:
-            handoff = fields[self.handoff_param].input  # chosen, or its list loaded
-            handoff.observe(lambda _change: self.refresh(), names=["value", "options"])
         if self.body_editor is not None:
             inserts = [self._insert_button(field) for field in self.fields_available]
             sample = ", ".join(f"{k}={v!r}" for k, v in list(self.sample.items())[:4])
@@ -121,6 +118,12 @@ class ProactiveSection(w.VBox):
                 w.HTML(f"<small>Preview for the sample record: {html.escape(sample)}</small>"),
                 self.preview,
             ]
+            # Watched once the variables' editors hold the body: the handoff list loads in a
+            # thread, and a refresh from it before then wrote an empty body into the field,
+            # which the editors were then built from (the variables lost).
+            if self.handoff_param:
+                handoff = fields[self.handoff_param].input  # chosen, or its list loaded
+                handoff.observe(lambda _change: self.refresh(), names=["value", "options"])
             self.refresh()
         super().__init__(children)
 
