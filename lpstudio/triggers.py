@@ -35,6 +35,9 @@ SEEN_LIMIT = 20_000
 #: Where Test and a recipe run by hand look for the latest events: back from now, the
 #: narrowest window that has one (a store's month of checkouts is many pages).
 RECENT = (timedelta(hours=1), timedelta(days=1), timedelta(days=7), timedelta(days=30))
+#: How many polls that look may make in all: a store with thousands of events and none
+#: passing had Test read every window to its end (minutes, a thousand requests).
+LOOKS = 12
 #: How many keys of events a condition could not compare a poll's warning names.
 SHOWN_KEYS = 10
 
@@ -194,7 +197,10 @@ def sample_event(studio: Studio, recipe: Recipe) -> Any:
         conn.close()
     batch = bool(spec.get("batch_size"))
     if not found:
-        days = f"of the last {RECENT[-1].days} days ({trigger.title})"
+        days = (
+            f"of the last {RECENT[-1].days} days ({trigger.title}; {LOOKS} polls at most, "
+            "the last hour first)"
+        )
         raise InputError(
             f"no event {days} passes the trigger conditions of {recipe.name}: a test would "
             "run it on nothing"
@@ -221,16 +227,18 @@ def latest(
     the narrowest window of `RECENT` back from now that has `count` (else as many as the
     widest has: a cart edited a minute ago is not all "the latest 3"). A poll gives its
     window oldest first, in as many polls as it says (`more`): each window is read to its
-    end.
+    end, `LOOKS` polls at most in all (what they found is what there is).
 
         shopify = lp.connection("shopify")
         latest(partial(shopify.poll, "new_or_updated_abandoned_checkout"), 3)
     """
     now = datetime.now(UTC)
+    looks = LOOKS
     for back in RECENT:
         since, cursor = _whole_second((now - back).isoformat()), None
         kept: deque[dict[str, Any]] = deque(maxlen=count)
-        while True:
+        while looks:
+            looks -= 1
             page = poll(since, cursor)
             for event in page.events:
                 if passes is None or passes(event):
@@ -240,7 +248,7 @@ def latest(
             if not page.more:
                 break
             cursor = page.cursor
-        if len(kept) == count:
+        if len(kept) == count or not looks:
             return list(kept)
     return list(kept)
 

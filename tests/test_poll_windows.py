@@ -247,6 +247,26 @@ def test_test_with_no_event_its_conditions_pass_is_refused_naming_the_event(
         assert studio.jobs() == []
 
 
+def test_test_with_no_passing_event_in_a_crowded_store_is_refused_after_a_few_polls(
+    ws: Path, sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """It read every window back to 30 days through the narrowing poll before refusing:
+    7 to 9 minutes and about a thousand Shopify requests in a store with thousands of
+    checkouts and none passing."""
+    import lpstudio.triggers as triggers
+
+    one_page_per_read(monkeypatch)  # 250 a read: the store below needs 8 polls a window
+    monkeypatch.setattr(triggers, "LOOKS", 3)
+    impossible = {"rules": [{"field": "total_price", "op": ">=", "value": 10**9}]}
+    cart_recipe(ws, conditions=impossible)
+    add(sandbox, [{} for _ in range(2000)])
+    asked = checkout_reads(sandbox)
+    with Studio.open(ws, user="alice") as studio, pytest.raises(InputError) as refused:
+        studio.run(CART, test=True)
+    assert refused.value.field == "event" and "3 polls at most" in refused.value.message
+    assert checkout_reads(sandbox) - asked <= 3 * 5  # a poll reads 4 times at most to narrow
+
+
 def test_the_cart_template_run_now_takes_the_latest_checkouts(
     sandbox_ws: Path, sandbox: Sandbox
 ) -> None:
