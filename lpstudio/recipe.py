@@ -75,6 +75,12 @@ METADATA_SCHEMA: dict[str, Any] = {
                 "conditions": {
                     "description": "filters on trigger records, e.g. {'match': 'all', 'rules': "
                     "[{'field': 'total_price', 'op': '>=', 'value': 50}]}",
+                    "examples": [
+                        {
+                            "match": "all",
+                            "rules": [{"field": "total_price", "op": ">=", "value": 50}],
+                        }
+                    ],
                     "type": "object",
                     "required": ["rules"],
                     # A misspelt key is refused, not ignored: a rule's `vaule` compared every
@@ -188,13 +194,16 @@ METADATA_SCHEMA: dict[str, Any] = {
 
 
 def _example_of(path: Any) -> str:
-    """An example of the metadata key an error is in (its own, say `"retries": {...}`, not
-    a whole recipe's), else of the metadata as a whole."""
-    key = path[0] if path else None
-    examples = METADATA_SCHEMA["properties"].get(key, {}).get("examples")
-    if not examples:
-        return _METADATA_EXAMPLE
-    return f'"{key}": {json.dumps(examples[0])}'
+    """An example of the innermost metadata key on the error's path that has one (its own,
+    say `"conditions": {...}` for a rule's typo, not the trigger's cron example), else of the
+    metadata as a whole."""
+    found, node = _METADATA_EXAMPLE, METADATA_SCHEMA
+    for key in path or ():
+        node = node.get("items", {}) if isinstance(key, int) else node.get("properties", {})
+        node = node if isinstance(key, int) else node.get(key, {})
+        if node.get("examples") and not isinstance(key, int):
+            found = f'"{key}": {json.dumps(node["examples"][0])}'
+    return found
 
 
 _ANNOTATIONS = (

@@ -125,6 +125,8 @@ def test_a_condition_that_would_drop_every_event_is_refused_when_the_recipe_is_r
         studio.recipe(CART)
     assert refused.value.field == field, refused.value
     assert said in refused.value.message and refused.value.fix
+    # Its example is a condition's, not the trigger's cron (the outer key's).
+    assert '(example: "conditions": {"match": "all", "rules"' in refused.value.fix
     assert "BROKEN" in cli(ws, "recipes").output
     polled = cli(ws, "poll", "p/cart", "--json")
     assert polled.exit_code == 2 and json.loads(polled.stdout)["error"]["field"] == field
