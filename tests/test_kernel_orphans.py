@@ -83,6 +83,26 @@ def start(
         )
 
 
+def guarded(pids: list[int]) -> None:
+    """Waits until each kernel's shell (the first of its pair: it leads its process group)
+    has its guard: the guard starts just after the kernel, and a kill between the two is a
+    window these tests do not aim at (the note of the session that made them says so)."""
+    shells = pids[0::2]
+
+    def guards() -> set[int]:
+        found = set()
+        for entry in Path("/proc").iterdir():
+            try:
+                argv = (entry / "cmdline").read_bytes().split(b"\0")
+            except OSError:
+                continue
+            if b"lpstudio-kernel-guard" in argv:
+                found.add(int(argv[argv.index(b"lpstudio-kernel-guard") + 1]))
+        return found
+
+    wait_for(lambda: set(shells) <= guards(), timeout=DEADLINE, what="the kernels' guards")
+
+
 def kill_and_wait(proc: subprocess.Popen[str], pids: list[int]) -> None:
     proc.kill()
     proc.wait(timeout=60)
@@ -100,6 +120,7 @@ def test_a_killed_run_leaves_no_kernel_that_hangs_as_it_starts(
     nbformat.write(nb, path)
     proc = start([LPSTUDIO, "run", "p/hangs", "--workspace", str(ws)], tmp_path / "log", env)
     killed += started(pids, 1)  # the kernel's shell, and the child it waits for
+    guarded(killed)
     kill_and_wait(proc, killed)
 
 
@@ -133,6 +154,7 @@ def test_a_killed_process_leaves_no_kernel_its_pool_started_the_normal_way(
     )
     proc = start([sys.executable, "-c", script], tmp_path / "log", env)
     killed += started(pids, 2)  # the pool's size
+    guarded(killed)
     kill_and_wait(proc, killed)
 
 
