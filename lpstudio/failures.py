@@ -196,6 +196,7 @@ def checked_contacts(
     fails, which is when it is needed. One holding any of the `hidden` secrets (the
     workspace's) is refused first, unquoted: listings show a contact to every role (a
     webhook by its host), and the store keeps it in clear."""
+    import unicodedata
     from email.utils import parseaddr
 
     import httpx
@@ -213,8 +214,14 @@ def checked_contacts(
             contacts.pop(kind, None)
             continue
         field = f"notify.{kind}"
-        if not isinstance(value, str) or any(c in value for c in "\r\n"):
+        if not isinstance(value, str):
             raise InputError(f"{field} must be one line of text", field=field, fix="give text")
+        if any(unicodedata.category(c) == "Cc" for c in value):  # a line break, NUL, tab...
+            raise InputError(
+                f"{field} holds a control character (a line break, tab or NUL)",
+                field=field,
+                fix=CONTACT_FIXES[kind],
+            )
         refuse_held_secret(
             value, field, f"failure {CONTACT_NAMES[kind]}", hidden, CONTACT_FIXES[kind]
         )

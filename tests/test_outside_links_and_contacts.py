@@ -169,6 +169,28 @@ async def test_the_rest_api_refuses_a_failure_contact_holding_a_secret(ws, jp_fe
     assert status == 200 and LP_SECRET not in text and "notify" not in json.loads(text)["settings"]
 
 
+@pytest.mark.parametrize(
+    ("kind", "value"),
+    [
+        ("email", "ops@brand.example\u0000"),
+        ("email", "ops@brand.example\t"),
+        ("webhook", "https://hooks.example.com/x\u007f"),
+    ],
+)
+async def test_a_failure_contact_holding_a_control_character_is_refused(ws, jp_fetch, kind, value):
+    # A NUL passed the address check, which refused line breaks alone: stored, and failing
+    # only once a failure report was due.
+    body = {"notify": {kind: value}}
+
+    status, text = await rest(jp_fetch, "alice", "PUT", "recipes", RECIPE, "settings", body=body)
+
+    assert status == 400, text
+    error = json.loads(text)["error"]
+    assert error["field"] == f"notify.{kind}" and "control character" in error["message"], error
+    status, text = await rest(jp_fetch, "olga", "GET", "recipes", RECIPE)
+    assert status == 200 and "notify" not in json.loads(text)["settings"], text
+
+
 # -- 3. a sql connection's secret url --------------------------------------------------------
 
 
