@@ -4,8 +4,9 @@ A hook is named by an id no one can guess from the recipe's name (`webhook_id`).
 delivery is checked before anything is queued: its signature, with the secret of the
 connection its trigger names; then each of its events, against the recipe's input schema.
 Its jobs are queued together or not at all, and a delivery repeated under the same delivery
-id gets the first one's jobs instead of new ones: senders retry, and a recipient must never
-get a message twice.
+id, or a signed body sent again, gets the first one's jobs instead of new ones: senders
+retry, a captured delivery may be replayed, and a recipient must never get a message
+twice.
 """
 
 from __future__ import annotations
@@ -127,19 +128,27 @@ def receive_webhook(
             + (f": {trigger.description}" if trigger.description else ""),
         )
     events = _events(trigger, recipe, headers, body)
-    named = delivery_id(headers)
     digest = hashlib.sha256(body).hexdigest()
+    # The keys a delivery is queued once under: the sender's delivery id, and a signed
+    # body's digest. A delivery id is not signed: one who captured a signed delivery could
+    # send it again under a new id, or none, and message its recipients again.
+    keys: list[tuple[str, str, str]] = []  # (client, header, key)
+    named = delivery_id(headers)
+    if named is not None:
+        keys.append((f"webhook:{recipe.name}", *named))
+    if secret is not None:
+        keys.append((f"webhook-body:{recipe.name}", "body", f"sha256:{digest}"))
 
     def repeated(claim: dict[str, Any] | None) -> list[Job] | None:
-        """The jobs of a delivery queued before under this id with this body."""
+        """The jobs of a delivery queued before under this key with this body."""
         if claim is None or claim["request_sha256"] != digest or not claim.get("answer"):
             return None
         return [studio.store.job(i) for i in claim["answer"]["jobs"]]
 
     # A redelivery of one that was queued is answered as such before anything is
     # checked again: a schema tightened since must not refuse what was accepted.
-    if named is not None:
-        before = repeated(studio.calls.find(f"webhook:{recipe.name}", named[1]))
+    for client, _, key in keys:
+        before = repeated(studio.calls.find(client, key))
         if before is not None:
             return recipe, before, True
     # A delivery's jobs are queued together, in one transaction, or none of them is:
@@ -163,36 +172,41 @@ def receive_webhook(
     # One snapshot for the delivery: its jobs differ only by their event.
     base = studio.job_fields(recipe, {}, None, "webhook", None)
     rows = [{**base, "event": event} for event in studio.masked(events)]
-    if named is None:
-        return recipe, studio.store.create_jobs(rows), False
-    header, delivery = named
-    claim, made = studio.calls.claim(f"webhook:{recipe.name}", delivery, recipe.name, digest)
-    if not made:
-        before = repeated(claim)
-        if before is not None:
-            return recipe, before, True
-        if claim["request_sha256"] != digest:  # the sender's to fix, as an event off the schema
-            raise DeliveryError(
-                f"{header} {delivery[:64]!r} was delivered before with another body; "
-                "nothing was queued",
-                field=header,
-                fix=f"give each new delivery its own {header}; a redelivery repeats the "
-                "first delivery's body unchanged",
-            )
-        raise ConflictError(
-            f"delivery {delivery[:64]!r} is being queued by another request",
-            field=header,
-            fix="retry the delivery in a few seconds",
-        )
-
-    def settle(session: Any, jobs: list[Job]) -> None:  # with the jobs, or not at all
-        answer = {"jobs": [job.id for job in jobs]}
-        studio.calls.settle(claim, status=202, answer=answer, session=session)
-
+    claims: list[dict[str, Any]] = []
     try:
-        jobs = studio.store.create_jobs(rows, then=settle)
+        for client, header, key in keys:
+            claim, made = studio.calls.claim(client, key, recipe.name, digest)
+            if made:
+                claims.append(claim)
+                continue
+            before = repeated(claim)
+            if before is not None:
+                for held in claims:
+                    studio.calls.release(held)
+                return recipe, before, True
+            if claim["request_sha256"] != digest:  # the sender's to fix, as an event off the schema
+                raise DeliveryError(
+                    f"{header} {key[:64]!r} was delivered before with another body; "
+                    "nothing was queued",
+                    field=header,
+                    fix=f"give each new delivery its own {header}; a redelivery repeats the "
+                    "first delivery's body unchanged",
+                )
+            raise ConflictError(
+                f"delivery {key[:64]!r} is being queued by another request",
+                field=header,
+                fix="retry the delivery in a few seconds",
+            )
+
+        def settle(session: Any, jobs: list[Job]) -> None:  # with the jobs, or not at all
+            answer = {"jobs": [job.id for job in jobs]}
+            for claim in claims:
+                studio.calls.settle(claim, status=202, answer=answer, session=session)
+
+        jobs = studio.store.create_jobs(rows, then=settle if claims else None)
     except BaseException:
-        studio.calls.release(claim)  # nothing was queued: a redelivery queues it all
+        for held in claims:
+            studio.calls.release(held)  # nothing was queued: a redelivery queues it all
         raise
     return recipe, jobs, False
 

@@ -151,6 +151,27 @@ def test_a_delivery_its_connector_cannot_read_is_refused_naming_the_body(served:
     assert all(event == {"email": "kim@example.com"} for event in _queued(server, "hook"))
 
 
+def test_a_signed_delivery_sent_again_queues_nothing_whatever_its_delivery_id(
+    served: Any,
+) -> None:
+    """A delivery id is not signed: a captured signed delivery sent again without one, or
+    under a new one, queued its jobs again (each lead messaged as often as it was sent)."""
+    server, hooks = served
+    body = json.dumps({"email": "replayed@example.com"}).encode()
+    signed = {"X-Acme-Signature": _signed(HOOK_SECRET)(body)}
+    first = _post(server, hooks["hook"], body, **signed)
+    assert first.status_code == 202 and first.json()["repeated"] is False, first.text
+    for again in ({}, {"X-Delivery-Id": "a-new-id-1"}, {"X-Delivery-Id": "a-new-id-2"}):
+        answer = _post(server, hooks["hook"], body, **signed, **again)
+        assert answer.status_code == 200 and answer.json()["repeated"] is True, answer.text
+        assert answer.json()["jobs"] == first.json()["jobs"]
+    assert _queued(server, "hook").count({"email": "replayed@example.com"}) == 1
+    other = json.dumps({"email": "replayed@example.com", "at": 2}).encode()
+    signed = {"X-Acme-Signature": _signed(HOOK_SECRET)(other)}
+    answer = _post(server, hooks["hook"], other, **signed)
+    assert answer.status_code == 202 and answer.json()["repeated"] is False, answer.text
+
+
 def test_verify_is_given_the_secret_field_its_trigger_names(served: Any) -> None:
     """Of two secret fields, the one `secret_field=` names: a body signed with the other
     (the API key) is refused."""
