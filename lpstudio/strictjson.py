@@ -12,10 +12,15 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from typing import Any
 
 #: How deep arrays and objects may nest in input: far beyond any real payload.
 MAX_DEPTH = 100
+
+
+#: A UTF-16 surrogate: JSON's `\\ud800` escape reads as one when no pair follows it.
+SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def _refuse(name: str) -> Any:
@@ -56,10 +61,28 @@ def _unique(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return found
 
 
+def _unpaired_surrogate(value: Any) -> str | None:
+    """The first text in `value` (a name or a string) holding an unpaired surrogate: no
+    Unicode text, it fails whatever encodes it later (the kernel's messages, a file)."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            if SURROGATE.search(item):
+                return item
+        elif isinstance(item, dict):
+            stack.extend(item)
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return None
+
+
 def loads(raw: str | bytes) -> Any:
     """`json.loads` without NaN, Infinity and -Infinity, written or reached by a number too
     large for a float, nor a name given twice in one object, nor arrays and objects nested
-    deeper than `MAX_DEPTH` (`ValueError`, as malformed JSON)."""
+    deeper than `MAX_DEPTH`, nor an unpaired surrogate (`\\ud800` alone) in a string
+    (`ValueError`, as malformed JSON)."""
     try:
         value = json.loads(
             raw, parse_constant=_refuse, parse_float=_finite, object_pairs_hook=_unique
@@ -68,5 +91,12 @@ def loads(raw: str | bytes) -> Any:
         value = None
     else:
         if depth(value) <= MAX_DEPTH:
+            text = _unpaired_surrogate(value)
+            if text is not None:
+                raise ValueError(
+                    f"the string {text.encode('utf-8', 'backslashreplace').decode()[:40]!r} "
+                    "holds an unpaired surrogate (\\ud800 to \\udfff alone), which is no "
+                    "Unicode text"
+                )
             return value
     raise ValueError(f"arrays and objects nest deeper than {MAX_DEPTH} levels")

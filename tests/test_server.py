@@ -1344,6 +1344,16 @@ def test_bad_numbers_times_and_names_are_refused_and_nothing_changes(
     ):
         error = assert_error(answer, 400, "body")
         assert "is given twice in one object" in error["message"], error
+    # A lone surrogate: no Unicode text, read by Python, failing the job that printed or
+    # answered it (`UnicodeEncodeError`), stored as given.
+    lone = json.dumps({**OPTIN, "consumer_id": "X"}).replace('"X"', '"a\\ud800b"').encode()
+    for answer in (
+        call(server, tokens["all"], "optin", lone),
+        httpx.post(f"{server}{hook}", content=b'{"name": "\\udfff"}', timeout=30),
+        httpx.post(f"{server}{hook}", content=b'{"a\\ud83d": 1}', timeout=30),
+    ):
+        error = assert_error(answer, 400, "body")
+        assert "unpaired surrogate" in error["message"], error
     # An integer no float holds, and arrays nested past what anything walks (a 500 each).
     too_large = b'{"parameters": {"pause": 1' + b"0" * 400 + b"}}"
     run = api(server, "ana", "POST", "/recipes/bots/slow.ipynb/run", content=too_large)
