@@ -445,6 +445,7 @@ class Recipe:
         self._check_picklists()
         self._check_connector_types()
         self._check_trigger_name()
+        self._check_condition_fields()
         self._check_trigger_schemas()
         if self.trigger_kind == "schedule":
             self._check_schedule()
@@ -568,6 +569,36 @@ class Recipe:
             else f"name in {where} a poll trigger of the connector of slot {slot} "
             "(`lpstudio connectors` lists them)",
         )
+
+    def _check_condition_fields(self) -> None:
+        """A poll trigger's conditions must name fields its records have, where its
+        connector declares them all (the schema of the trigger's `object` closes them with
+        `additionalProperties: false`, as Shopify's checkout does): on a misspelt one
+        (`totl_price`) every event failed the rule, and the poll dropped them all without a
+        word. A path may go down into a field that is an object (`customer.first_name`, as
+        `triggers.matches` reads it), not into a list or a text; below a field whose own
+        fields are not all declared, and for records whose fields no connector can know (a
+        SQL table's rows, a CSV file's), any field is taken."""
+        trigger = self.metadata.get("trigger", {})
+        rules = trigger.get("conditions", {}).get("rules", [])
+        slot = self.metadata.get("connections", {}).get(trigger.get("connection"), {})
+        connector = self._connectors().get(slot.get("type")) if rules else None
+        polled = connector.poll_triggers.get(trigger.get("trigger", "")) if connector else None
+        record = connector.objects.get(polled.object or "") if connector and polled else None
+        if connector is None or polled is None or record is None:
+            return
+        for index, rule in enumerate(rules):
+            where = f"metadata.lpstudio.trigger.conditions.rules.{index}.field"
+            problem = _unknown_field(record, rule["field"], polled.object or "record")
+            if problem is not None:
+                said, fix = problem
+                raise RecipeError(
+                    f"recipe {self.name}: {where} '{rule['field']}' {said} (the records of "
+                    f"the {connector.name} trigger {polled.name}): no event has it, so the "
+                    "rule would compare nothing, and a poll would pass or drop every event alike",
+                    field=where,
+                    fix=f"correct {where}: {fix}",
+                )
 
     def _connectors(self) -> dict[str, Connector]:
         """The connectors that load where the recipe is (bundled, installed and its
@@ -784,6 +815,50 @@ class Recipe:
 def _triggers_of(connector: Connector, kind: str) -> dict[str, Any]:
     """The connector's triggers a trigger of `kind` (poll or webhook) may name."""
     return connector.poll_triggers if kind == "poll" else connector.webhook_triggers
+
+
+#: How a condition's refusal calls a record field of a JSON type that holds no fields.
+_NO_FIELDS = {
+    "array": "a list",
+    "string": "a text",
+    "number": "a number",
+    "integer": "a number",
+    "boolean": "true or false",
+}
+
+
+def _unknown_field(schema: dict[str, Any], path: str, record: str) -> tuple[str, str] | None:
+    """Why no record of `schema` (a `record`, say a checkout) has the dotted field `path`,
+    and the fix naming the nearest fields it has; None when one may have it."""
+    node, parts = schema, path.split(".")
+    for depth, part in enumerate(parts):
+        above = ".".join(parts[:depth])
+        kinds = node.get("type", "object")
+        kinds = [kinds] if isinstance(kinds, str) else list(kinds)
+        if "object" not in kinds:
+            holds = next((_NO_FIELDS[k] for k in kinds if k in _NO_FIELDS), "null")
+            return (
+                f"reads inside '{above}', which is {holds} in a {record}, not an object with "
+                "fields",
+                f"compare '{above}' itself (`contains` finds a text in it), or name another "
+                f"field of a {record}",
+            )
+        known = node.get("properties", {})
+        if part in known:
+            node = known[part]
+            continue
+        if node.get("additionalProperties", True) is not False or node.get("patternProperties"):
+            return None
+        names = sorted(known)
+        close = difflib.get_close_matches(part, names, n=3, cutoff=0.5)
+        prefix = f"{above}." if above else ""
+        listed = [prefix + name for name in (close or names)]
+        named = ", ".join(listed[:-1]) + " or " + listed[-1] if len(listed) > 1 else listed[0]
+        return (
+            f"is no field of a {record}" if not above else f"is no field of a {record}'s {above}",
+            f"name a field a {record} has, " + (f"perhaps {named}" if close else f"one of {named}"),
+        )
+    return None
 
 
 def _trigger_fix(

@@ -104,7 +104,7 @@ def test_a_trigger_key_its_kind_does_not_read_is_refused(
 
 def test_every_key_each_trigger_kind_reads_is_accepted(ws: Path, cli: Any) -> None:
     schema = {"type": "object"}
-    conditions = {"match": "any", "rules": [{"field": "total", "op": ">", "value": 5}]}
+    conditions = {"match": "any", "rules": [{"field": "total_price", "op": ">", "value": 5}]}
     slots = {"shop": {"type": "shopify"}, "hook": {"type": "http"}}
     triggers = {
         "manual": {"kind": "manual"},

@@ -88,6 +88,38 @@ connector = Connector(
     ],
 )
 
+#: The fields of Shopify's REST checkouts beside those the templates use (declared below),
+#: by type: with them, all a checkout has, so that a condition naming another is refused.
+_MORE_CHECKOUT_FIELDS = {
+    "object": ("billing_address", "shipping_address"),
+    "array": ("discount_codes", "note_attributes", "shipping_lines", "tax_lines"),
+    "boolean": ("buyer_accepts_marketing", "buyer_accepts_sms_marketing", "taxes_included"),
+    "integer": ("device_id", "location_id", "total_weight", "user_id"),
+    "string": (
+        "cart_token",
+        "closed_at",
+        "customer_locale",
+        "gateway",
+        "landing_site",
+        "name",
+        "note",
+        "presentment_currency",
+        "reference",
+        "referring_site",
+        "sms_marketing_phone",
+        "source",
+        "source_identifier",
+        "source_name",
+        "source_url",
+        "subtotal_price",
+        "token",
+        "total_discounts",
+        "total_duties",
+        "total_line_items_price",
+        "total_tax",
+    ),
+}
+
 connector.object(
     "checkout",
     {
@@ -123,7 +155,14 @@ connector.object(
             },
             "total_price": {"type": "string"},
             "currency": {"type": "string"},
+            **{
+                name: {"type": [kind, "null"]}
+                for kind, names in _MORE_CHECKOUT_FIELDS.items()
+                for name in names
+            },
         },
+        # Every field of a checkout: a trigger condition naming another is refused.
+        "additionalProperties": False,
     },
 )
 

@@ -57,7 +57,8 @@ connector = Connector(
             "poll_column",
             "Increasing column",
             required=False,
-            hint="for the 'New rows' trigger: a column that grows with each new row (an id)",
+            hint="for the 'New rows' trigger: a column that grows with each new row, such as "
+            "an id or the time it was added (rows may share a time)",
         ),
     ],
 )
@@ -236,20 +237,38 @@ def _row_key(event: dict[str, Any]) -> str:
     """A row's identity for de-duplication: its column value and a digest of the whole row,
     as rows often share the column's value (orders placed in the same second) and each is
     its own event. Two rows equal in every column are one event."""
-    digest = hashlib.sha256(json.dumps(event, sort_keys=True).encode()).hexdigest()
-    return f"{event['_cursor']}|{digest[:32]}"
+    return f"{event['_cursor']}|{_digest(event)}"
+
+
+def _digest(event: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(event, sort_keys=True).encode()).hexdigest()[:32]
+
+
+#: The label of the value the poll orders rows by (`database.poll_key`) in its query.
+_KEY = "_lpstudio_poll_key"
 
 
 @connector.poll_trigger("new_rows", title="New rows by an increasing column", key=_row_key)
 def new_rows(conn: Connection, since: str, cursor: Any) -> Page:
-    """Rows of the connection's `poll_table` whose `poll_column` is above the cursor, in the
-    column's order, at most 1000 per page. Each event is the row (values as JSON) with its
-    column value repeated as `_cursor`; the cursor is the last value seen. On the first poll
-    a date or time column starts at `since`; any other column starts from its first row.
+    """Rows of the connection's `poll_table` in the order of its `poll_column`, at most 1000
+    per page. Each event is the row (values as JSON) with its column value repeated as
+    `_cursor`. On the first poll a date or time column starts at `since`; any other column
+    starts from its first row.
+
+    Rows may share a value (orders placed in the same second), and one may be committed
+    with the value of the last row a poll read after that poll. So the cursor is that
+    value with the rows read at it, `{"value": ..., "seen": [...]}` (told apart by the
+    table's primary key, else by all their values), and the next poll reads from that
+    value on, leaving those rows out: none is lost, and none comes twice, even updated in
+    place (but for a table without a primary key: all its values are then another row). A
+    column that is the table's primary key holds no value twice: its cursor is the last
+    value read, and the next poll reads above it (as a cursor kept before cursors held
+    rows is read, once). A page ends before a value its last rows share, unless they fill
+    it: they then come in as many pages as they fill.
     """
     import sqlalchemy as sa
 
-    from .database import connect, name, reflect, since_value, to_column, to_json
+    from .database import connect, name, poll_key, reflect
 
     table_name, column_name = conn.config.get("poll_table"), conn.config.get("poll_column")
     for field, value in (("poll_table", table_name), ("poll_column", column_name)):
@@ -268,26 +287,76 @@ def new_rows(conn: Connection, since: str, cursor: Any) -> Page:
                 fix=f"use one of: {', '.join(table.columns.keys())}",
             )
         column = table.columns[column_name]
-        statement = sa.select(table).where(column.is_not(None)).order_by(column)
-        if cursor is not None:
-            statement = statement.where(column > to_column(column, cursor))
-        elif (start := since_value(column, since)) is not None:
-            statement = statement.where(column >= start)
-        fetched = connection.execute(statement.limit(PAGE_SIZE + 1)).mappings().all()
-        page = list(fetched[:PAGE_SIZE])
-        more = len(fetched) > PAGE_SIZE
-        if more and fetched[PAGE_SIZE][column_name] == page[-1][column_name]:
-            # Rows sharing the last value must come in one page, or the cursor skips some.
-            tie = page[-1][column_name]
-            page = [row for row in page if row[column_name] != tie]
-            if not page:
-                page = list(connection.execute(statement.where(column == tie)).mappings())
+        primary = list(table.primary_key.columns)
+        shared = not (len(primary) == 1 and primary[0] is column)  # rows may share values
+        value, seen = _resumed(cursor, shared)
+        key = poll_key(column, connection.dialect.name)
+        statement = (
+            sa.select(table, key.label(_KEY))
+            .where(column.is_not(None))
+            .order_by(*dict.fromkeys([key, column, *primary]))
+        )
+        if (where := _where(column, key, since, cursor, seen)) is not None:
+            statement = statement.where(where)
+        # The rows seen at the cursor's value come again first, to be left out.
+        limit = len(seen or ()) + PAGE_SIZE + 1
+        fetched = connection.execute(statement.limit(limit)).mappings().all()
         connection.rollback()
-    events = [
-        {**{str(k): to_json(v) for k, v in row.items()}, "_cursor": to_json(row[column_name])}
-        for row in page
-    ]
-    return Page(events=events, cursor=events[-1]["_cursor"] if events else cursor, more=more)
+    ids = [c.name for c in primary]
+    read = [_keyed_event(row, str(column_name)) for row in fetched]
+    fresh = [(k, e) for k, e in read if seen is None or k != value or _id(e, ids) not in seen]
+    page, more = fresh[:PAGE_SIZE], len(fresh) > PAGE_SIZE
+    if more and fresh[PAGE_SIZE][0] == page[-1][0]:  # the rows of a value come together
+        page = [(k, e) for k, e in page if k != page[-1][0]] or page
+    events = [event for _, event in page]
+    if not page:
+        return Page(events=events, cursor=cursor, more=more)
+    if not shared:
+        return Page(events=events, cursor=events[-1]["_cursor"], more=more)
+    last = page[-1][0]
+    kept = (seen or set()) if last == value else set()
+    kept |= {_id(event, ids) for k, event in page if k == last}
+    return Page(events=events, cursor={"value": last, "seen": sorted(kept)}, more=more)
+
+
+def _where(
+    column: sa.Column, key: sa.ColumnElement[Any], since: str, cursor: Any, seen: set[str] | None
+) -> sa.ColumnElement[bool] | None:
+    """Which rows a poll reads: on the first, a date or time column's from `since`; then
+    those above the cursor's value when every row at it was read (`seen` is None), else
+    those from it on (`key`: `database.poll_key`)."""
+    from .database import since_value, to_column
+
+    if cursor is None:
+        start = since_value(column, since)
+        return None if start is None else column >= start
+    value = cursor.get("value") if isinstance(cursor, dict) else cursor
+    if seen is None:
+        return column > to_column(column, value)
+    return key >= (to_column(column, value) if key is column else value)
+
+
+def _resumed(cursor: Any, shared: bool) -> tuple[Any, set[str] | None]:
+    """The value a poll resumes at, and the rows read at it (None: read above it, every
+    row at it was read: a column whose rows never share a value, or a cursor kept before
+    cursors held rows)."""
+    if not isinstance(cursor, dict):
+        return cursor, None
+    return cursor.get("value"), set(cursor.get("seen") or ()) if shared else None
+
+
+def _keyed_event(row: Any, column: str) -> tuple[Any, dict[str, Any]]:
+    """A fetched row as its poll key (as JSON, as a cursor keeps it) and its event."""
+    from .database import to_json
+
+    event = {str(k): to_json(v) for k, v in row.items() if k != _KEY}
+    return to_json(row[_KEY]), {**event, "_cursor": to_json(row[column])}
+
+
+def _id(event: dict[str, Any], primary: list[str]) -> str:
+    """Which row an event is, as a cursor keeps those it read: by the table's primary key
+    (a row updated in place is the same row), else by all its values."""
+    return json.dumps([event[name] for name in primary]) if primary else _digest(event)
 
 
 __all__ = ["connector", "dispose"]

@@ -263,6 +263,18 @@ def to_json(value: Any) -> Any:
     return str(value)
 
 
+def poll_key(column: sa.Column, dialect: str) -> sa.ColumnElement[Any]:
+    """What the `new_rows` poll orders rows by and compares with its cursor: the column,
+    but a SQLite date-time column by its whole second as SQLite's `datetime()` reads it.
+    SQLite keeps such times as text, as each writer formats them (`CURRENT_TIMESTAMP`
+    writes 2024-06-01 10:00:00, SQLAlchemy adds .000000): compared as text, one time in
+    the two forms is not equal, and a row written in the other form than the cursor's is
+    not found at the cursor's value."""
+    if dialect == "sqlite" and python_type(column) is datetime:
+        return sa.func.datetime(column)
+    return column
+
+
 def since_value(column: sa.Column, since: str) -> Any:
     """`since` as the column's type for a date or time column, else None."""
     kind = python_type(column)
