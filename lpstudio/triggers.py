@@ -9,6 +9,7 @@ while the page was on its way wins, and the page is dropped (the next poll fetch
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import math
@@ -229,28 +230,49 @@ def latest(
     window oldest first, in as many polls as it says (`more`): each window is read to its
     end, `LOOKS` polls at most in all (what they found is what there is).
 
+    A wider look reads only what the narrower ones did not: its polls stop at the first
+    page that brings an event they read, the rest of its window being theirs. Read again,
+    a crowded last hour spent the polls before the week's look reached an older event.
+
         shopify = lp.connection("shopify")
         latest(partial(shopify.poll, "new_or_updated_abandoned_checkout"), 3)
     """
     now = datetime.now(UTC)
     looks = LOOKS
+    kept: deque[dict[str, Any]] = deque(maxlen=count)  # of the looks so far: the newest
+    read: set[bytes] = set()  # every event the looks so far read, by `_digest`
     for back in RECENT:
         since, cursor = _whole_second((now - back).isoformat()), None
-        kept: deque[dict[str, Any]] = deque(maxlen=count)
+        older: deque[dict[str, Any]] = deque(maxlen=count)
+        digests: set[bytes] = set()
         while looks:
             looks -= 1
             page = poll(since, cursor)
+            reached = False
             for event in page.events:
-                if passes is None or passes(event):
-                    if event in kept:  # read again where two polls' windows meet
-                        kept.remove(event)
-                    kept.append(event)
-            if not page.more:
+                digest = _digest(event)
+                digests.add(digest)
+                if digest in read:  # the narrower looks' part of the window
+                    reached = True
+                elif passes is None or passes(event):
+                    if event in older:  # read again where two polls' windows meet
+                        older.remove(event)
+                    older.append(event)
+            if reached or not page.more:
                 break
             cursor = page.cursor
+        kept = deque([*older, *kept], maxlen=count)
+        read |= digests
         if len(kept) == count or not looks:
             return list(kept)
     return list(kept)
+
+
+def _digest(event: dict[str, Any]) -> bytes:
+    """What tells an event read again (its JSON, keys sorted), in 16 bytes: a look may read
+    thousands, each of a few kilobytes at Shopify."""
+    text = json.dumps(event, sort_keys=True, default=str)
+    return hashlib.blake2b(text.encode(), digest_size=16).digest()
 
 
 def _whole_second(since: str) -> str:

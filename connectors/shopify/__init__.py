@@ -1,9 +1,11 @@
 """Shopify: abandoned checkouts, polled through the Admin REST API.
 
 A checkout is abandoned once the customer gave contact details but did not pay; each new or
-updated one is an event. Pages follow the `Link` header, each sent once the shop's leaky
-bucket has room for it by `X-Shopify-Shop-Api-Call-Limit` (`32/40`: the bucket empties by
-`LEAK_PER_SECOND`), so a poll does not run into the limit the shop's other apps share; 429
+updated one is an event. Pages follow the `Link` header, each request sent once the shop's
+leaky bucket has room for it by `X-Shopify-Shop-Api-Call-Limit` (`32/40`: the bucket
+empties by `LEAK_PER_SECOND`), so a poll does not run into the limit the shop's other apps
+share. The connection keeps that room (`ROOM_KEY`): the next poll of a backlog, on the same
+connection, waits for it too, where it met a 429 from the bucket the last one filled. 429
 answers are waited out for their `Retry-After` (unless it is longer than `MAX_WAIT`: the
 poll then fails as retryable and the next one picks up). Reading changes nothing, so a lost
 answer or a 5xx is simply asked again (`NETWORK_TRIES` times in all, then the poll fails as
@@ -17,6 +19,7 @@ from __future__ import annotations
 import email.utils
 import re
 import time
+from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -52,6 +55,8 @@ _VERSION = re.compile(r"^(?:[0-9]{4}-(?:01|04|07|10)|unstable)(?!\n)$")  # `$` t
 #: standard rate waits a little longer there, never too little).
 LEAK_PER_SECOND = 2.0
 _CALL_LIMIT = re.compile(r"\s*(\d+)\s*/\s*(\d+)\s*")
+#: Where a connection keeps when the shop's bucket has room again (`time.monotonic()`).
+ROOM_KEY = "shopify.room_at"
 #: Seconds between the shop's `Date` header (whole seconds) and its `updated_at` clocks.
 CLOCK_MARGIN = 2.0
 #: A window no wider is not narrowed but read in id order across polls: its checkouts were
@@ -207,10 +212,12 @@ def _get(conn: Connection, url: str, params: dict[str, Any] | None) -> httpx.Res
         return Again(1.0, reason, status=status)
 
     def attempt() -> httpx.Response:
+        time.sleep(max(0.0, conn.cache.get(ROOM_KEY, 0.0) - time.monotonic()))
         try:
             response = conn.http().get(url, params=params, headers=headers)
         except httpx.TransportError as exc:
             raise passing(f"no answer from Shopify ({type(exc).__name__})") from exc
+        conn.cache[ROOM_KEY] = time.monotonic() + _room_in(response)
         if response.status_code == 429:
             wait = retry_after(response.headers.get("Retry-After"))
             wait = 2.0 if wait is None else wait
@@ -333,13 +340,12 @@ def _second(moment: datetime) -> datetime:
 class _Read:
     """A window's pages read in one go: its open checkouts, the next page's link when the
     page cap stopped the read, when the shop served the first page (this machine's clock
-    without a `Date` header), how many pages, and the last answer (for the bucket's room)."""
+    without a `Date` header), and how many pages."""
 
     found: list[dict[str, Any]]
     next: str | None
     served: datetime
     pages: int
-    last: httpx.Response
 
 
 def _read(conn: Connection, url: str, params: dict[str, Any] | None) -> _Read:
@@ -354,8 +360,13 @@ def _read(conn: Connection, url: str, params: dict[str, Any] | None) -> _Read:
         found.extend(c for c in _checkouts(response) if not c.get("completed_at"))
         next_url, params = response.links.get("next", {}).get("url"), None
         if next_url is None or pages >= MAX_PAGES_PER_POLL:
-            return _Read(found, next_url, served or datetime.now(UTC), pages, response)
-        time.sleep(_room_in(response))
+            return _Read(found, next_url, served or datetime.now(UTC), pages)
+
+
+def _after(end: datetime) -> str:
+    """The first second after a window's `end`: Shopify keeps its times to the second, so
+    a window read whole to `end` holds every checkout of that second."""
+    return (_second(end) + timedelta(seconds=1)).isoformat()
 
 
 def _window(start: str, end: datetime | None) -> dict[str, Any]:
@@ -374,7 +385,9 @@ def _next_start(
 
     A window that ends before the shop's clock when its first page was served (less
     `CLOCK_MARGIN`) was read whole: a checkout edited while it was read moved out of it,
-    to a later window. The next one starts at its end, now. A window up to now starts the
+    to a later window. The next one starts now, at the second after its end: the end is
+    included (`updated_at_max`), and starting at it read its second again, all of a bulk
+    edit's checkouts when it was crowded (`_after`). A window up to now starts the
     next at its newest update but, when it took several pages, no later than when its first
     page was served: pages come in id order, so a checkout edited while later pages were
     read sits on a page already read, with an update older than newer ones seen on later
@@ -382,8 +395,8 @@ def _next_start(
     the trigger's key (id and `updated_at`) drops."""
     bound = served - timedelta(seconds=CLOCK_MARGIN)
     end_at = _moment(end) if end is not None else None
-    if end is not None and end_at is not None and end_at <= bound:
-        return end, True
+    if end_at is not None and end_at <= bound:
+        return _after(end_at), True
     newest = found[-1]["updated_at"] if found else start
     newest_at = _moment(newest)
     if snapshot or newest_at is None or newest_at <= bound:
@@ -400,21 +413,37 @@ def _narrower(
 
     The pages read of it are its lowest ids, and a shop's ids mostly follow its updates:
     the first try ends where most of those read were updated (`guess`); a later one at most
-    halfway, so that a guess the shop's data belies still narrows quickly."""
+    halfway, so that a guess the shop's data belies still narrows quickly. Pages mostly of
+    one second (a bulk edit) end it just before that second, or at it when it comes first:
+    halving towards it, each window up to it held it, too full again (`_crowd`)."""
     upper = _second(upper)
     if upper - start <= NARROWEST:
         return None
-    times = sorted(
-        moment
-        for moment in (_moment(c.get("updated_at")) for c in found)
-        if moment is not None and start < moment < upper
-    )
+    moments = [m for m in (_moment(c.get("updated_at")) for c in found) if m is not None]
+    crowd = _crowd(start, moments)
+    if crowd is not None and start <= crowd < upper:
+        return crowd
+    times = sorted(moment for moment in moments if start < moment < upper)
     halfway = start + (upper - start) / 2
     likely = times[int(len(times) * 0.9)] if times else halfway
     end = _second(likely if guess else min(likely, halfway))
     if end <= start:
         end = _second(halfway)
     return end if start < end < upper else None
+
+
+def _crowd(start: datetime, moments: list[datetime]) -> datetime | None:
+    """When most of the pages read of a window from `start` were updated in one second (a
+    bulk edit): the end of the window before that second or, when nothing can come before
+    it, that second (a window of it alone: read in id order when it holds more than a poll
+    reads). None when no second holds most of them."""
+    if not moments:
+        return None
+    crowded, count = Counter(_second(moment) for moment in moments).most_common(1)[0]
+    if count * 2 <= len(moments):
+        return None
+    before = crowded - timedelta(seconds=1)
+    return before if before >= start else crowded
 
 
 @connector.poll_trigger(
@@ -429,9 +458,10 @@ def poll_checkouts(conn: Connection, since: str, cursor: Any) -> Page:
     Pages come in id order, not in update order, so a poll returns every checkout of its
     window of updates or none: one that holds more than `MAX_PAGES_PER_POLL` pages is
     narrowed (`updated_at_max`) until it fits, and returned with `more`; the next poll
-    starts at its end. So the polls of a long backlog come oldest first, each after the
-    one before. A window no wider than `NARROWEST` that still holds more (a bulk edit) is
-    read across polls, from its next page's link, in id order.
+    starts at the second after its end. So the polls of a long backlog come oldest first,
+    each after the one before. A window no wider than `NARROWEST` that still holds more (a
+    bulk edit: a second of its own, see `_crowd`) is read across polls, from its next
+    page's link, in id order.
 
     A window's next-page link is the shop's own, in the API version it was asked in: once
     the connection names another shop or another version (edited, or another connection
@@ -475,11 +505,8 @@ def _poll_window(
         if cursor.get("span"):
             ends.append(_second(start_at + timedelta(seconds=float(cursor["span"]))))
         end = min((e for e in ends if e is not None and e > start_at), default=None)
-    read: _Read | None = None
     crowded: datetime | None = None  # the narrowest end found to hold too many
     for tried in range(MAX_READS_PER_POLL):
-        if read is not None:
-            time.sleep(_room_in(read.last))
         read = _read(conn, url, _window(start, end))
         if read.next is None:  # the whole window
             found = sorted(read.found, key=_order)
