@@ -37,7 +37,14 @@ from .runner import injects_declared_types, write_notebook
 from .settings import read_settings, saved_settings, update_settings
 from .store import FINAL_STATES, SCHEDULED_TRIGGERS, Store, audit_in, worker_id
 from .times import parse_moment, poll_start
-from .workspace import CONFIG_NAME, TERMS_VERSION, Workspace, current_user, notebook_path
+from .workspace import (
+    CONFIG_NAME,
+    TERMS_VERSION,
+    Workspace,
+    current_user,
+    notebook_path,
+    recipe_name_checked,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
@@ -1478,22 +1485,20 @@ class Studio:
         return Recipe.load(*self.find_recipe_file(ref))
 
     def find_recipe_file(self, ref: str | os.PathLike[str]) -> tuple[Path, str]:
-        """`recipe_file`, but a recipe that does not exist is a `NotFoundError`."""
+        """`recipe_file` by a name under projects/ only (`refuse_server_path`), and a recipe
+        that does not exist is a `NotFoundError`."""
         from .errors import NotFoundError
 
-        if "\0" in str(ref):
-            raise InputError(
-                f"invalid recipe name {ref!r}", field="recipe", fix="give a recipe's path"
-            )
-        name = Path(ref)
-        path = self.workspace.projects / notebook_path(name)
-        path = self.workspace.inside(path, self.workspace.projects, "recipe", "recipe")
-        if not path.is_file():
-            raise NotFoundError(
-                f"recipe {ref} does not exist",
-                field="recipe",
-                fix="list recipes with GET /lpstudio/api/v1/recipes",
-            )
+        self.workspace.refuse_server_path(os.fspath(ref))
+        with recipe_name_checked(ref):
+            path = self.workspace.projects / notebook_path(ref)
+            path = self.workspace.inside(path, self.workspace.projects, "recipe", "recipe")
+            if not path.is_file():
+                raise NotFoundError(
+                    f"recipe {ref} does not exist",
+                    field="recipe",
+                    fix="list recipes with GET /lpstudio/api/v1/recipes",
+                )
         return self.recipe_file(path)
 
     def _settings_that_hold(self, recipe: Recipe, saved: dict[str, Any]) -> dict[str, Any]:

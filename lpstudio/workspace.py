@@ -5,18 +5,24 @@ projects/       recipes, in folders and sub-folders
 history/        output notebooks, one per job
 lpstudio.db     the SQLite store (unless `store.url` points elsewhere)
 secret.key      the key that encrypts connection secrets, readable by its owner only
+
+The folder itself is its owner's only (0700): its files hold customers' data and passwords.
 """
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import functools
 import getpass
 import importlib.util
 import json
 import os
 import re
+import stat
+import sys
 import tomllib
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -193,6 +199,31 @@ def notebook_path(ref: str | os.PathLike[str]) -> Path:
     if not path.name or path.suffix == ".ipynb":  # `.`, `/`: a folder, said as such by the lookup
         return path
     return path.with_name(path.name + ".ipynb")
+
+
+#: How a recipe is named where a name is refused: the CLI's words, which the REST API's
+#: error answers say as its route (`in_rest_terms`).
+RECIPE_NAME_FIX = "give a recipe's path under projects/, as `lpstudio recipes` lists it"
+
+
+@contextlib.contextmanager
+def recipe_name_checked(ref: str | os.PathLike[str]) -> Iterator[None]:
+    """Refuses `ref` as a recipe name no file can have, for the look-up run inside: a NUL
+    in it, or a name longer than the file system takes (its own limit, as the look-up
+    meets it). Either failed inside the file system's calls: a 500 over REST, a traceback
+    from the CLI."""
+    if "\0" in os.fspath(ref):
+        raise WorkspaceError(f"invalid recipe name {ref!r}", field="recipe", fix=RECIPE_NAME_FIX)
+    try:
+        yield
+    except OSError as exc:
+        if exc.errno != errno.ENAMETOOLONG:
+            raise
+        raise WorkspaceError(
+            f"invalid recipe name {ref!r}: too long for the file system",
+            field="recipe",
+            fix=RECIPE_NAME_FIX,
+        ) from None
 
 
 def _table(config: dict[str, Any], name: str, config_path: Path) -> dict[str, Any]:
@@ -377,6 +408,34 @@ def _check_runtime(root: Path) -> None:
         raise _runtime_refused(folder)
 
 
+def _owner_only(root: Path) -> None:
+    """Closes a workspace other users of the machine can read (one an older lpstudio made,
+    0755) to all but its owner, saying so once: it holds the store, output notebooks and
+    settings with passwords, whose files are made as the umask says (0644). Several
+    machines share a workspace as one service user (the README's Scaling out), whom this
+    leaves as it was; a workspace of another user's is only warned of."""
+    info = root.stat()
+    was = stat.S_IMODE(info.st_mode)
+    if not was & 0o077:
+        return
+    if info.st_uid == os.geteuid():
+        with contextlib.suppress(OSError):  # a read-only file system: warned of below
+            root.chmod(was & 0o700)
+            print(
+                f"lpstudio: the workspace {root} could be read by other users of this machine "
+                f"(mode {was:o}): made it its owner's only ({was & 0o700:o})",
+                file=sys.stderr,
+                flush=True,
+            )
+            return
+    print(
+        f"lpstudio: warning: the workspace {root} can be read by other users of this machine "
+        f"(mode {was:o}): its owner should run `chmod go= {root}`",
+        file=sys.stderr,
+        flush=True,
+    )
+
+
 def runtime_folder(folder: Path) -> Path:
     """`folder` (a workspace's `.runtime`) made if missing, for files only this machine's
     processes share; refused as `_check_runtime` does should it have broken since the
@@ -501,6 +560,7 @@ class Workspace:
         _check_history(config, config_path)
         _checked_smtp(config, config_path)
         _check_runtime(root)
+        _owner_only(root)
         return cls(root, config)
 
     @classmethod
@@ -532,7 +592,9 @@ class Workspace:
         from cryptography.fernet import Fernet
 
         try:
-            root.mkdir(parents=True, exist_ok=True)
+            root.mkdir(mode=0o700, parents=True, exist_ok=True)
+            if not (root / CONFIG_NAME).exists():  # a folder made beforehand becomes one too
+                root.chmod(0o700)  # its owner's only (`_owner_only`), before anything is in it
             (root / "projects").mkdir(exist_ok=True)
             (root / "history").mkdir(exist_ok=True)
             key_path = root / "secret.key"
@@ -706,38 +768,56 @@ class Workspace:
                 field="recipe",
                 fix="give one, e.g. shop/cart (`lpstudio recipes` lists them)",
             )
-        readings = self._readings(notebook_path(ref), str(ref), typed)
-        projects = self.projects.resolve()
-        found = list(dict.fromkeys(path.resolve() for path in readings if path.is_file()))
-        gone = (path.resolve() for path in readings if kept and not path.is_file())
-        recipes = [path for path in found if path.is_relative_to(projects)]
-        recipes += list(
-            dict.fromkeys(  # each once, in order
-                path
-                for path in gone
-                if path.is_relative_to(projects) and path.relative_to(projects).as_posix() in kept
+        with recipe_name_checked(ref):
+            readings = self._readings(notebook_path(ref), str(ref), typed)
+            projects = self.projects.resolve()
+            found = list(dict.fromkeys(path.resolve() for path in readings if path.is_file()))
+            gone = (path.resolve() for path in readings if kept and not path.is_file())
+            recipes = [path for path in found if path.is_relative_to(projects)]
+            recipes += list(
+                dict.fromkeys(  # each once, in order
+                    path
+                    for path in gone
+                    if path.is_relative_to(projects)
+                    and path.relative_to(projects).as_posix() in kept
+                )
             )
+            if len(recipes) > 1:
+                shown = " or ".join(str(path) for path in recipes)
+                raise WorkspaceError(
+                    f"recipe {ref} could be {shown}",
+                    field="recipe",
+                    fix=f"give the one you mean by its absolute path: {shown}",
+                )
+            if not recipes or str(ref).endswith(("/", os.sep)):  # `shop/` names a folder
+                folder = self._folder_named(ref, typed)
+                if folder is not None:
+                    raise self._not_a_recipe(ref, folder, recipes[0] if recipes else None)
+            if not recipes:
+                named = next((path for path in readings if path.is_file()), readings[0])
+                self.inside(named, self.projects, "recipe", "recipe")
+                raise WorkspaceError(
+                    f"recipe {ref} not found in {self.projects}",
+                    field="recipe",
+                    fix="list recipes with `lpstudio recipes`",
+                )
+            return self.projects / recipes[0].relative_to(projects)  # as `recipe_files` names it
+
+    def refuse_server_path(self, ref: str) -> None:
+        """Refuses a recipe named by its absolute path: the REST API names one by its path
+        under `projects/` only (the README), as a caller knows nothing of the server's
+        folders; the CLI, on the server's own machine, takes such a path."""
+        if not Path(ref).is_absolute():
+            return
+        path = Path(os.path.normpath(ref))
+        bases = (self.projects, self.projects.resolve())
+        name = next((path.relative_to(b).as_posix() for b in bases if path.is_relative_to(b)), None)
+        raise WorkspaceError(
+            "the REST API names a recipe by its path under projects/, not by its path on the "
+            "server",
+            field="recipe",
+            fix=f"give its path under projects/: {name}" if name else RECIPE_NAME_FIX,
         )
-        if len(recipes) > 1:
-            shown = " or ".join(str(path) for path in recipes)
-            raise WorkspaceError(
-                f"recipe {ref} could be {shown}",
-                field="recipe",
-                fix=f"give the one you mean by its absolute path: {shown}",
-            )
-        if not recipes or str(ref).endswith(("/", os.sep)):  # `shop/` names a folder
-            folder = self._folder_named(ref, typed)
-            if folder is not None:
-                raise self._not_a_recipe(ref, folder, recipes[0] if recipes else None)
-        if not recipes:
-            named = next((path for path in readings if path.is_file()), readings[0])
-            self.inside(named, self.projects, "recipe", "recipe")
-            raise WorkspaceError(
-                f"recipe {ref} not found in {self.projects}",
-                field="recipe",
-                fix="list recipes with `lpstudio recipes`",
-            )
-        return self.projects / recipes[0].relative_to(projects)  # as `recipe_files` names it
 
     def _readings(self, path: Path, given: str, typed: bool) -> tuple[Path, ...]:
         """What a recipe's path may be relative to: `projects/`; when `typed`, also the

@@ -851,6 +851,8 @@ class JobsHandler(UserHandler):
         q = self.query
         since = parse_moment(q["since"], "since") if q.get("since") else None
         try:
+            if q.get("recipe"):  # a path on the server: `jobs --recipe` takes one, REST not
+                self.studio.workspace.refuse_server_path(q["recipe"])
             jobs = await self.blocking(
                 self.studio.jobs, q.get("recipe"), q.get("status"), since, q["limit"], q["offset"]
             )

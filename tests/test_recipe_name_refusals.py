@@ -1,0 +1,107 @@
+"""Recipe names that name no file, or a file by the server's own path: each is refused at
+the edge naming the field `recipe`, not answered 500 (or a traceback from the CLI)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import pytest
+from traitlets.config import Config
+
+from tests.conftest import write_recipe
+from tests.servers import API, extension_config
+
+#: A name longer than any file system takes (255 bytes a name on ext4, APFS, NTFS).
+LONG = "a" * 300 + ".ipynb"
+
+
+@pytest.fixture
+def jp_server_config(ws: Path) -> Config:
+    return extension_config(ws)
+
+
+async def call(
+    http_server_client: Any, jp_base_url: str, method: str, path: str
+) -> tuple[int, dict[str, Any]]:
+    """`method` on the API's `path`, sent as it is (`%2F` stays `%2F`), as alice."""
+    answer = await http_server_client.fetch(
+        f"{jp_base_url.rstrip('/')}{API}{path}",
+        method=method,
+        body="{}" if method == "POST" else None,
+        headers={"X-Test-User": "alice"},
+        raise_error=False,
+    )
+    return answer.code, json.loads(answer.body)
+
+
+def assert_refused(code: int, answer: dict[str, Any], what: Any) -> dict[str, Any]:
+    error = answer.get("error", {})
+    assert code == 400 and error.get("field") == "recipe" and error.get("fix"), (what, answer)
+    return dict(error)
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("GET", f"/recipes/{LONG}"),
+        ("POST", f"/recipes/{LONG}/run"),
+        ("POST", f"/recipes/{LONG}/start"),
+        ("GET", f"/recipes/{LONG}/versions"),
+        ("GET", f"/jobs?recipe={LONG}"),
+        ("GET", "/jobs?recipe=a%00b"),
+        ("GET", "/recipes/a%00b.ipynb"),
+    ],
+)
+async def test_a_name_no_file_can_have_is_refused_naming_the_field(
+    http_server_client: Any, jp_base_url: str, method: str, path: str
+) -> None:
+    """A name too long for the file system, or with a NUL, was a 500 (`OSError: [Errno 36]
+    File name too long`, `ValueError: embedded null byte` in the server's log)."""
+    code, answer = await call(http_server_client, jp_base_url, method, path)
+    error = assert_refused(code, answer, path)
+    assert error["message"].startswith("invalid recipe name"), error
+    assert "GET /lpstudio/api/v1/recipes" in error["fix"], error
+
+
+async def test_the_rest_api_refuses_a_recipe_named_by_its_server_path(
+    http_server_client: Any, jp_base_url: str, ws: Path
+) -> None:
+    """The README: the REST API names a recipe by its path under projects/ only. Its
+    absolute path on the server was answered 200 with the recipe, by every route."""
+    path = write_recipe(ws, "leads/new_lead")
+    code, found = await call(
+        http_server_client, jp_base_url, "GET", "/recipes/leads/new_lead.ipynb"
+    )
+    assert code == 200 and found["recipe"] == "leads/new_lead.ipynb", found
+    absolute = quote(str(path), safe="")
+    for method, route in (
+        ("GET", f"/recipes/{absolute}"),
+        ("POST", f"/recipes/{absolute}/run"),
+        ("GET", f"/recipes/{absolute}/versions"),
+        ("GET", f"/jobs?recipe={absolute}"),
+    ):
+        code, answer = await call(http_server_client, jp_base_url, method, route)
+        error = assert_refused(code, answer, route)
+        assert "under projects/" in error["fix"] and "leads/new_lead.ipynb" in error["fix"], error
+        assert str(ws) not in json.dumps(error), error  # the server's folders stay unsaid
+    code, listed = await call(http_server_client, jp_base_url, "GET", "/jobs")
+    assert code == 200 and listed["jobs"] == [], listed  # nothing ran
+
+
+@pytest.mark.parametrize("command", [("run",), ("jobs", "--recipe"), ("versions",)])
+def test_the_cli_refuses_a_name_too_long_with_exit_2(cli: Any, command: tuple[str, ...]) -> None:
+    result = cli(*command, "a" * 300)
+    assert result.exit_code == 2, (result.output, result.exception)
+    assert "invalid recipe name" in result.output and "Traceback" not in result.output
+    assert "`lpstudio recipes`" in result.output, result.output
+
+
+def test_the_cli_still_takes_a_recipe_s_absolute_path(cli: Any, ws: Path) -> None:
+    path = write_recipe(ws, "leads/new_lead")
+    listed = cli("jobs", "--recipe", str(path), "--json")
+    assert listed.exit_code == 0 and json.loads(listed.stdout) == [], listed.output
+    stopped = cli("stop", str(path))
+    assert stopped.exit_code == 0, stopped.output
