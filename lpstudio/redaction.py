@@ -124,9 +124,7 @@ def _secret_pattern(secrets: frozenset[str], caseless: bool = False) -> re.Patte
     takes `s` for `ſ` and `i` for `ı`, so two branches of a trie could both match and the
     first, not the longest, would win."""
     written = {f for v in secrets for f in _forms(v)}
-    lowered = {f.lower() for f in written}
-    # lower() writes a final Σ as ς, and a Σ a letter follows in the text as σ.
-    lowered |= {f.replace("ς", "σ") for f in lowered if "ς" in f}
+    lowered = _lowered(written)
     # Case-blind, a form as written too: "İ" lower-cases to two letters ("i̇"), which
     # IGNORECASE never takes for the one.
     forms = sorted(lowered | written if caseless else lowered)
@@ -143,6 +141,13 @@ def _secret_pattern(secrets: frozenset[str], caseless: bool = False) -> re.Patte
             return re.compile(_trie(trie))
     longest_first = sorted(forms, key=len, reverse=True)
     return re.compile("|".join(map(re.escape, longest_first)), re.IGNORECASE if caseless else 0)
+
+
+def _lowered(forms: set[str]) -> set[str]:
+    """`forms` in lower case, as the text searched is lowered. lower() writes a final Σ as
+    ς, and a Σ a letter follows in the text as σ: both."""
+    lowered = {f.lower() for f in forms}
+    return lowered | {f.replace("ς", "σ") for f in lowered if "ς" in f}
 
 
 def _trie(node: dict[str, Any]) -> str:
@@ -176,6 +181,57 @@ def scrub_text(text: str, secrets: Collection[str]) -> str:
         parts += [text[start : found.start()], MASK]
         start = found.end()
     return "".join([*parts, text[start:]]) if parts else text
+
+
+#: The fewest characters of a secret's beginning, at the end of a text still being written,
+#: that are masked (`begun_secret`); of a form of a secret shorter than twice that, half of
+#: it, rounded up. As few give nothing away that matters (a few characters of a token, or the
+#: scheme that opens a secret URL), and ordinary text ends in as few now and then.
+MIN_BEGUN = 4
+
+
+def scrub_unfinished(text: str, secrets: Collection[str]) -> str:
+    """`scrub_text` for text still being written (a running cell's stream, saved while it
+    runs): a secret it ends in the middle of is masked too, from the beginning shown. The
+    chunk that will finish it may never come (the process killed), and what is shown
+    meanwhile is all but the secret."""
+    masked = scrub_text(text, secrets)
+    start = begun_secret(masked, secrets)
+    return masked if start is None else masked[:start] + MASK
+
+
+def begun_secret(text: str, secrets: Collection[str]) -> int | None:
+    """Where the longest end of `text` begins that begins a secret too, in any of its forms
+    (`_forms`) and any case, and stops short of its end; None when there is none of
+    `MIN_BEGUN` characters at least (or of half of a shorter form)."""
+    longest, by_start = _beginnings(frozenset(secrets)) if secrets else (0, {})
+    if not longest:
+        return None
+    window = text[-longest:]  # a form's beginning is shorter than it
+    if len(window.lower()) == len(window):
+        folded = window.lower()
+    else:  # a letter whose lower case is two ("İ"): kept, so that places stay
+        folded = "".join(c.lower() if len(c.lower()) == 1 else c for c in window)
+    for at in range(len(folded) - 1):
+        for form in by_start.get(folded[at : at + 2], ()):
+            shown = len(folded) - at
+            enough = min(MIN_BEGUN, (len(form) + 1) // 2)
+            if enough <= shown < len(form) and form.startswith(folded[at:]):
+                return len(text) - len(window) + at
+    return None
+
+
+@functools.lru_cache(maxsize=32)
+def _beginnings(secrets: frozenset[str]) -> tuple[int, dict[str, tuple[str, ...]]]:
+    """Every form of every secret in lower case, by its first two characters (no form is
+    shorter: `derived_secrets` leaves out secrets under 3), and the longest's length; built
+    once per set of secrets, not once per save."""
+    forms = _lowered({f for v in secrets for f in _forms(v)})
+    by_start: dict[str, list[str]] = {}
+    for form in forms:
+        by_start.setdefault(form[:2], []).append(form)
+    longest = max(map(len, forms), default=0)
+    return longest, {start: tuple(found) for start, found in by_start.items()}
 
 
 def scrub(data: Any, secrets: Collection[str]) -> Any:

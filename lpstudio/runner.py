@@ -41,7 +41,7 @@ from .models import Job
 from .parameters import PathText, as_declared
 from .pool import KernelPool, active
 from .recipe import parsed
-from .redaction import scrub, scrub_text, scrubbed_keys
+from .redaction import begun_secret, scrub, scrub_text, scrub_unfinished, scrubbed_keys
 from .store import CANCELLED, FAILED, QUEUED, SUCCEEDED, Store, worker_id
 from .workspace import Workspace
 
@@ -444,27 +444,44 @@ def mark_lost(workspace: Workspace, job: Job) -> None:
     writer.add_banner(job.error)
 
 
-def node_copy(data: Any, secrets: frozenset[str]) -> Any:
+def node_copy(data: Any, secrets: frozenset[str], running: bool = False) -> Any:
     """A deep copy of a notebook (or any part of one) with secrets masked in its strings,
-    its objects' keys too (a result or an answer keyed by one, in its output's data)."""
+    its objects' keys too (a result or an answer keyed by one, in its output's data).
+    `running`: `data` is the outputs of a cell still running (`_streams_joined`)."""
     if isinstance(data, dict):
         keys = scrubbed_keys(list(data), secrets) if secrets else data.keys()
+        ran = bool(secrets) and _running(data)
         return nbformat.NotebookNode(
-            {k: node_copy(v, secrets) for k, v in zip(keys, data.values(), strict=True)}
+            {
+                k: node_copy(v, secrets, ran and key == "outputs")
+                for k, key, v in zip(keys, data.keys(), data.values(), strict=True)
+            }
         )
     if isinstance(data, list):
-        items = _streams_joined(data, secrets) if secrets else data
+        items = _streams_joined(data, secrets, running) if secrets else data
         return [node_copy(item, secrets) for item in items]
     if isinstance(data, str) and secrets:
         return scrub_text(data, secrets)
     return data
 
 
-def _streams_joined(outputs: list[Any], secrets: frozenset[str]) -> list[Any]:
+def _running(cell: dict[str, Any]) -> bool:
+    """Whether `cell` is one papermill marks running: its outputs may end mid-line."""
+    metadata = cell.get("metadata")
+    recorded = metadata.get("papermill") if isinstance(metadata, dict) else None
+    return isinstance(recorded, dict) and recorded.get("status") == "running"
+
+
+def _streams_joined(outputs: list[Any], secrets: frozenset[str], running: bool) -> list[Any]:
     """A cell's outputs, a stream's joined into its first when a secret spans them: the
     kernel sends what a cell prints in chunks, each masked alone, and a secret printed in
     pieces would be whole again where JupyterLab shows them joined, or a reader joins them
-    (as nbclient's `coalesce_streams` does). Other outputs are kept as they are."""
+    (as nbclient's `coalesce_streams` does). Other outputs are kept as they are.
+
+    A cell still `running` may have printed all of a secret but its end, its next chunk to
+    come: a stream that ends in a secret's beginning is joined too, that beginning masked
+    (`scrub_unfinished`). The save may be all that is left of the run (a `kill -9`); the
+    cell's outputs once it ends are masked as a finished cell's."""
     streams: dict[str, list[int]] = {}
     for at, output in enumerate(outputs):
         if isinstance(output, dict) and output.get("output_type") == "stream":
@@ -474,9 +491,13 @@ def _streams_joined(outputs: list[Any], secrets: frozenset[str]) -> list[Any]:
     for first, *rest in streams.values():
         texts = [_stream_text(outputs[at]) for at in (first, *rest)]
         whole = "".join(texts)
-        if rest and scrub_text(whole, secrets) != "".join(scrub_text(t, secrets) for t in texts):
+        if running and begun_secret(whole, secrets) is not None:
+            joined[first] = {**outputs[first], "text": scrub_unfinished(whole, secrets)}
+        elif rest and scrub_text(whole, secrets) != "".join(scrub_text(t, secrets) for t in texts):
             joined[first] = {**outputs[first], "text": whole}
-            dropped.update(rest)
+        else:
+            continue
+        dropped.update(rest)
     if not joined:
         return outputs
     return [joined.get(at, output) for at, output in enumerate(outputs) if at not in dropped]
