@@ -6,10 +6,14 @@ the fix. Shared by `Studio`, the CLI, webhooks and packages.
 
 from __future__ import annotations
 
+import copy
 import json
+from collections import deque
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from jsonschema import Draft202012Validator, validators
 
 from . import strictjson
 from .errors import InputError
@@ -93,6 +97,46 @@ def input_problem(recipe: Recipe, event: Any) -> tuple[str | None, str, str] | N
         wanted = wanted.get("properties", {}).get(part, items)
     described = wanted.get("description") if isinstance(wanted, dict) else None
     return field, message, described or f"see trigger.input_schema of recipe {recipe.name}"
+
+
+def _only_ints(checker: Any, instance: Any) -> bool:
+    return isinstance(instance, int) and not isinstance(instance, bool)
+
+
+#: JSON Schema's validator, but an `integer` is an int only: where it finds 3.0 of the
+#: wrong type, the schema types that place `integer` (JSON Schema's own takes 3.0 for one).
+_IntsOnly = validators.extend(
+    Draft202012Validator,
+    type_checker=Draft202012Validator.TYPE_CHECKER.redefine("integer", _only_ints),
+)
+
+
+def integers_as_ints(schema: dict[str, Any], value: Any) -> Any:
+    """`value` with each integral float that `schema` types `integer` as an int (3.0 and
+    3e2 as 3 and 300), wherever the schema declares it (a `$ref`, an `allOf`, a branch of
+    an `anyOf`, an array's items): JSON has one number type and a bot's JSON library may
+    write 3 as 3.0, which JSON Schema takes as an integer while a recipe's `range(n)` fails
+    on it. A float with a fraction stays, for the input check to refuse; `value` is not
+    changed. Raises `referencing`'s `Unresolvable` as the check does."""
+    errors, places = deque(_IntsOnly(schema).iter_errors(value)), []
+    while errors:  # the schema's own errors, then each branch's
+        error = errors.popleft()
+        errors.extend(error.context or ())
+        kinds = error.validator_value if error.validator == "type" else ()
+        integral = isinstance(error.instance, float) and error.instance.is_integer()
+        if integral and "integer" in ([kinds] if isinstance(kinds, str) else kinds):
+            places.append(list(error.absolute_path))
+    if not places:
+        return value
+    if [] in places:  # the value itself
+        return int(value)
+    value = copy.deepcopy(value)
+    for *way, last in places:
+        holder = value
+        for part in way:
+            holder = holder[part]
+        holder[last] = int(holder[last])
+    return value
 
 
 def check_defaults(recipe: Recipe, given: dict[str, Any]) -> None:

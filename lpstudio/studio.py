@@ -322,7 +322,8 @@ class Studio:
 
     # -- secrets and connectors ------------------------------------------------------------
     # What settings, runs, starts, webhooks and packages check alike: secrets in the values
-    # given (refused, or masked in what bots send) and the connectors a recipe's slots need.
+    # given (refused, or masked in what webhooks deliver) and the connectors a recipe's
+    # slots need.
 
     def refuse_secrets(
         self,
@@ -377,10 +378,10 @@ class Studio:
             return set(self.store.secrets)
 
     def masked(self, event: Any) -> Any:
-        """Events from outside (a call's, a webhook delivery's) as their jobs keep them, and
-        saved values that cannot run as they are shown: a connection's secret in them is
-        masked (the store's password too), as in the events a poll keeps. Used by
-        `webhooks.receive_webhook` on a delivery's events."""
+        """A webhook delivery's events as their jobs keep them (a call holding a secret is
+        refused instead), and saved values that cannot run as they are shown: a
+        connection's secret in them is masked (the store's password too), as in the events
+        a poll keeps."""
         from .redaction import scrub
 
         return scrub(event, self.held_secrets())
@@ -1060,10 +1061,10 @@ class Studio:
                     "--event-file), or try the recipe with Test (`--test`: a sample event, "
                     "nothing sent)",
                 )
-        if trigger == "manual" and event is not None:  # a person's, who can take it out
+        if event is not None:  # a person's or a bot's call (refused first, naming its field)
+            # Kept on the job and handed to the recipe as given: masked, it would act on
+            # what nobody sent.
             self.refuse_secrets({}, event=event)
-        elif event is not None:  # a bot's call: kept on the job, masked as a poll's events
-            event = self.masked(event)
         if test:
             trigger = "test"
             if event is None:

@@ -124,21 +124,22 @@ def test_the_store_s_password_is_a_secret_in_parameters_and_events_too(pg_ws: Pa
     config.write_text(f'[store]\nurl = "{url.replace("postgres@", "postgres:pw-Secret-77@")}"\n')
     write_recipe(pg_ws, "p/tick", "label: str = 'x'  # a label", cells=("print(label)",))
     with Studio.open(pg_ws, user="alice") as studio:
-        for act in (
-            lambda: studio.run("p/tick", {"label": "x pw-Secret-77 y"}),
-            lambda: studio.save_settings("p/tick", {"label": "pw-Secret-77"}),
+        for act, field in (
+            (lambda: studio.run("p/tick", {"label": "x pw-Secret-77 y"}), "label"),
+            (lambda: studio.save_settings("p/tick", {"label": "pw-Secret-77"}), "label"),
+            # A call's event too: it was run masked, on what nobody sent.
+            (
+                lambda: studio.dispatch(
+                    "p/tick", event={"note": "pw-Secret-77"}, trigger="callable"
+                ),
+                None,
+            ),
         ):
             with pytest.raises(InputError) as refused:
                 act()
-            assert refused.value.field == "label"
+            assert field is None or refused.value.field == field
             assert "password of the workspace's store" in refused.value.message
-        job, finished = studio.dispatch(
-            "p/tick", event={"note": "pw-Secret-77"}, trigger="callable"
-        )
-        ended = finished.result(timeout=120)
-        assert ended.status == "succeeded", ended.error
-        assert studio.job(job.id).event == {"note": MASK}
-        assert [j.id for j in studio.jobs()] == [job.id]  # nothing else was queued
+        assert studio.jobs() == []  # nothing was queued
 
 
 def test_racing_claims_on_postgresql_never_exceed_a_recipe_concurrency(pg_ws: Path) -> None:

@@ -1,11 +1,12 @@
 """Callable recipes as REST endpoints, for bots such as Conversation Builder.
 
 A call is checked whole before any job exists: the client may call the endpoint, its input
-fits the recipe's `input_schema` (400 naming the field). The input is the JSON body, and the
-query's fields besides the route's own `mode`, typed by the input schema (a query holds only
-text; Conversation Builder embeds bot variables in the URL); a GET's is its query alone.
-Then one job runs the recipe with the input as its event, and its `respond()` answer,
-checked against the `response_schema`, is the call's answer:
+fits the recipe's `input_schema` and holds no secret of the workspace (400 naming the
+field). The input is the JSON body, and the query's fields besides the route's own `mode`,
+typed by the input schema (a query holds only text; Conversation Builder embeds bot
+variables in the URL); a GET's is its query alone; a number the schema types `integer` is
+an int. Then one job runs the recipe with the input as its event, as sent, and its
+`respond()` answer, checked against the `response_schema`, is the call's answer:
 
     200..599 from respond()   the recipe's own status and body (not 204 or 304)
     422                       the job failed or was cancelled (with the job id)
@@ -58,6 +59,7 @@ from jsonschema import Draft202012Validator, ValidationError
 from referencing.exceptions import Unresolvable
 
 from .. import strictjson
+from ..checks import integers_as_ints
 from ..errors import ConflictError, InputError, NotFoundError, RecipeError
 from ..idempotency import check_key
 from ..jobviews import shown_error
@@ -492,11 +494,13 @@ def _input_fix(
 
 
 def _checked_input(path: str, schema: dict[str, Any], sent: Any, query: dict[str, str]) -> Any:
-    """The call's input (`_call_input`), checked against the input schema: 400 naming the
-    field. A reference of the schema that leads nowhere is the recipe's fault, not the
-    caller's (503): a recipe's check follows each `$ref`, not a `$dynamicRef`."""
+    """The call's input (`_call_input`), each number the input schema types `integer` an
+    int (`integers_as_ints`), checked against the input schema: 400 naming the field. A
+    reference of the schema that leads nowhere is the recipe's fault, not the caller's
+    (503): a recipe's check follows each `$ref`, not a `$dynamicRef`."""
     event = _call_input(schema, sent, query)
     try:
+        event = integers_as_ints(schema, event)  # 3.0 as 3, where the schema says integer
         problem = first_problem(schema, event)
     except Unresolvable:
         where = "metadata.lpstudio.trigger.input_schema"
@@ -518,6 +522,27 @@ def _checked_input(path: str, schema: dict[str, Any], sent: Any, query: dict[str
             fix=_input_fix(path, schema, field or "body", event, query),
         )
     return event
+
+
+def _refuse_secrets(service: Studio, event: Any) -> None:
+    """Refuses an input that holds a secret of the workspace as a person's event is refused
+    (`Studio.refuse_secrets`), naming the field that holds it (400): its job would keep
+    it, show it to operators and hand it to the recipe, and masked it is not what the bot
+    sent (a consumer id `whole****-42` recorded as such)."""
+    if isinstance(event, dict):
+        parts = [(str(name), {name: value}) for name, value in sorted(event.items())]
+    elif isinstance(event, list):
+        parts = [(str(at), [item]) for at, item in enumerate(event)]
+    else:
+        parts = [("body", event)]
+    secrets = service.connections.secret_values()  # read once, for every field
+    for field, part in parts:
+        try:
+            service.refuse_secrets({}, secrets, event=part)
+        except InputError as exc:
+            raise ApiError(
+                400, "InputError", f"{field}: {exc.message}", field=field, fix=exc.fix
+            ) from None
 
 
 async def call(
@@ -561,6 +586,7 @@ async def call(
     schema = endpoint["input_schema"]
     sent = _sent(body, method)
     event = _checked_input(path, schema, sent, query)
+    await app.blocking(_refuse_secrets, service, event)
     timeout = float(endpoint["call_timeout"] or app.call_timeout)
     deadline = began + timeout
     if key:
