@@ -78,3 +78,11 @@ async def test_error_answers_name_the_workspace_s_files_by_their_path_in_it(
     assert "projects/billing/payment_reminder.ipynb already exists" in error["message"], error
     shown = json.dumps(error)
     assert str(ws) not in shown and str(ws.resolve()) not in shown, error
+
+
+async def test_every_404_has_one_error_code(jp_fetch: Any, ws: Path) -> None:
+    """A route no one has answered `NotFound`, a recipe or job no one has `NotFoundError`:
+    a bot branching on the code had to know both."""
+    for path in (("no-such-route",), ("recipes", "shop", "none.ipynb"), ("jobs", "99999")):
+        code, answer = await get(jp_fetch, *path)
+        assert code == 404 and answer["error"]["code"] == "NotFoundError", (path, answer)

@@ -1072,6 +1072,7 @@ def test_a_client_polls_its_own_calls_and_learns_nothing_of_other_jobs(
     for job in (others, 10**11):
         error = poll(job)
         assert error["message"] == f"no call job {job} of this client"
+        assert error["code"] == "NotFoundError", error  # as every 404: one code to branch on
         assert "lpstudio jobs" not in str(error) and "Lpstudio-Job" in error["fix"]
 
 

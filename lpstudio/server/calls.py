@@ -767,7 +767,7 @@ async def poll(app: LpstudioApp, client: dict[str, Any], job_id: int) -> Answer:
     if job is None or job.user != f"api:{client['name']}" or job.trigger != "callable":
         raise ApiError(
             404,
-            "NotFound",
+            NotFoundError.__name__,
             f"no call job {job_id} of this client",
             field="job",
             fix="poll the job of one of this client's calls: its Lpstudio-Job header",

@@ -109,7 +109,11 @@ def recipe_not_ready(exc: InputError) -> ApiError:
 
 
 def _code(status: int) -> str:
-    """`Not Found` -> `NotFound`: the error code of a plain HTTP error."""
+    """`Method Not Allowed` -> `MethodNotAllowed`: the error code of a plain HTTP error;
+    a 404's is `NotFoundError`, as every other 404's (`NotFoundError`), so that a client
+    branches on one code."""
+    if status == 404:
+        return NotFoundError.__name__
     return "".join(responses.get(status, "Error").title().split()).replace("-", "")
 
 
@@ -1289,7 +1293,7 @@ class NotFoundHandler(NoXsrfHandler):
         slash = path.endswith("/") and any(re.fullmatch(r.pattern, rest) for r in ROUTES)
         raise ApiError(
             404,
-            "NotFound",
+            _code(404),
             f"no route {path}",
             field="path",
             fix=(f"drop the trailing / ({path.rstrip('/')}); " if slash else "")
