@@ -1700,7 +1700,7 @@ class Studio:
         return RecipeError(
             f"the started recipe {name} cannot be loaded: {problem}",
             field="recipe",
-            fix=f"its admin fixes {name} (lpstudio recipes shows why it is broken)",
+            fix=f"its admin fixes {name} (`lpstudio recipes` shows why it is broken)",
         )
 
     def endpoint_problem(self, name: str) -> dict[str, Any] | None:

@@ -149,6 +149,8 @@ def test_a_holder_whose_notebook_broke_keeps_its_path_until_it_stops(
     for _ in range(2):
         broken = error_of(post(served, token, "echo", {}), 503)
         assert broken["code"] == "RecipeNotReady" and "mine/echo.ipynb" in broken["fix"], broken
+        # In the API's terms: a bot's admin has its routes, maybe no command line.
+        assert "GET /lpstudio/api/v1/recipes shows why" in broken["fix"], broken
     assert jobs_of(served, "mine/echo3.ipynb") == []
     shown = problem(served, "echo3")
     assert shown is not None and "mine/echo.ipynb" in shown["message"], shown
