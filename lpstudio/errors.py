@@ -88,6 +88,12 @@ class NotFoundError(LpstudioError):
     """A job, recipe or template that does not exist."""
 
 
+class StoreUnavailable(LpstudioError):
+    """The store could not be written or read now (locked by another writer past the busy
+    timeout, or its database server gone): nothing was done, and the same request may
+    succeed once it is back."""
+
+
 class ConflictError(LpstudioError):
     """The same request (an idempotency key, a webhook delivery) is in progress elsewhere,
     or a change was made on settings that changed since (their `revision`)."""

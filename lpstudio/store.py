@@ -48,7 +48,7 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from .errors import NotFoundError, WorkspaceError
+from .errors import NotFoundError, StoreUnavailable, WorkspaceError
 from .models import Activation, AuditEntry, Job, Notebook, RecipeVersion, User, as_utc, utcnow
 
 #: The newest migration; a store at this revision needs no Alembic at start-up.
@@ -77,6 +77,29 @@ FINAL_STATES = (SUCCEEDED, FAILED, CANCELLED)
 #: writers (`Store.write`), and PostgreSQL's lock_timeout on its writers' advisory lock,
 #: so that no wait is without end.
 BUSY_TIMEOUT = 60.0
+
+
+def first_line(exc: OperationalError) -> str:
+    """The database's own reason, without SQLAlchemy's statement and parameters."""
+    lines = str(exc.orig or exc).strip().splitlines()
+    return lines[0] if lines else type(exc).__name__
+
+
+def unavailable(exc: OperationalError) -> StoreUnavailable:
+    """What a request that met `exc` (a store locked past `BUSY_TIMEOUT`, a database server
+    gone) is told, by the CLI and the REST API alike."""
+    reason = first_line(exc)
+    locked = "database is locked" in reason
+    return StoreUnavailable(
+        f"the store cannot be {'written' if locked else 'reached'}: {reason}",
+        field="store.url",
+        fix="try again once the other write ends (a purge of a long history, a copy of the "
+        "store, a process stopped in the middle of a write)"
+        if locked
+        else "try again shortly; if it lasts, check that the database server runs and this "
+        "machine may reach it ([store] url in lpstudio.toml)",
+    )
+
 
 #: The jobs table, for its updates: a Core UPDATE costs half what an ORM-enabled one does
 #: (no objects of a store's short sessions need synchronising), on every job's path.

@@ -13,12 +13,13 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 import click
+from sqlalchemy.exc import OperationalError
 
-from ..errors import InputError, LpstudioError, NotFoundError
+from ..errors import InputError, LpstudioError, NotFoundError, StoreUnavailable
 from ..failures import describe_error
 from ..jobviews import job_to_dict, plain_error
 from ..models import Job
-from ..store import FINAL_STATES, SUCCEEDED
+from ..store import FINAL_STATES, SUCCEEDED, unavailable
 from ..studio import Studio
 
 
@@ -52,6 +53,10 @@ class JobId(click.ParamType):
 
 
 JOB_ID = JobId()
+
+#: The exit code of a command the store kept from acting (locked, or gone): nothing was
+#: done, and it may succeed when run again (sysexits' EX_TEMPFAIL, as cron and CI know it).
+STORE_BUSY = 75
 
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
 workspace_option = click.option(
@@ -128,6 +133,8 @@ def _fail(exc: LpstudioError, as_json: bool, workspace: Path | None = None) -> N
     if as_json:
         _emit({"error": exc.to_dict()})
     click.echo(f"lpstudio: error: {exc}", err=True)
+    if isinstance(exc, StoreUnavailable):
+        sys.exit(STORE_BUSY)
     sys.exit(2 if isinstance(exc, (InputError, NotFoundError)) else 1)
 
 
@@ -140,6 +147,8 @@ def handles_errors(func: Callable[..., Any]) -> Callable[..., Any]:
             return func(*args, **kwargs)
         except LpstudioError as exc:
             _fail(exc, kwargs.get("as_json", False))
+        except OperationalError as exc:  # a store locked past its busy timeout, or gone
+            _fail(unavailable(exc), kwargs.get("as_json", False))
 
     return wrapper
 

@@ -52,7 +52,7 @@ from ..jsonschemas import first_problem
 from ..redaction import scrub, scrub_text
 from ..roles import PERMISSIONS
 from ..sdk import ConnectorError
-from ..store import FINAL_STATES
+from ..store import FINAL_STATES, first_line, unavailable
 from ..studio import Studio
 from .auth import ApiError, api_token, check_role
 from .output_html import OUTPUT_HTML_CSP, render_output_html
@@ -456,15 +456,8 @@ class BaseHandler(ExtensionHandlerMixin, APIHandler):
             error["code"] = type(exc).__name__
         elif isinstance(exc, OperationalError) and (refusal := self.outsider_refusal()):
             status, error, headers = refusal.status, refusal.to_dict(), refusal.headers
-        elif isinstance(exc, OperationalError):  # the database stopped, or is restarting
-            status, headers = 503, {"Retry-After": "5"}
-            error = {
-                "code": "StoreUnavailable",
-                "message": f"the store cannot be reached: {first_line(exc)}",
-                "field": "store.url",
-                "fix": "try again shortly; if it lasts, check that the database server runs "
-                "and this machine may reach it ([store] url in lpstudio.toml)",
-            }
+        elif isinstance(exc, OperationalError):  # the database stopped, or stayed locked
+            status, headers, error = 503, {"Retry-After": "5"}, unavailable(exc).to_dict()
         elif isinstance(exc, web.HTTPError) and status_code == 404 and self.origin_refused:
             origin = self.request.headers.get("Origin", "")
             status, error = 403, self.origin_not_allowed(origin).to_dict()
@@ -554,12 +547,6 @@ class BaseHandler(ExtensionHandlerMixin, APIHandler):
             if referer:
                 self.request.headers["Referer"] = scrub_text(referer, self.hidden)
         super()._log()
-
-
-def first_line(exc: OperationalError) -> str:
-    """The database's own reason, without SQLAlchemy's statement and parameters."""
-    lines = str(exc.orig or exc).strip().splitlines()
-    return lines[0] if lines else type(exc).__name__
 
 
 class UserHandler(BaseHandler):

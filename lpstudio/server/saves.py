@@ -22,7 +22,7 @@ from ..errors import LpstudioError
 from ..recipe import parsed
 from ..redaction import scrub_text
 from ..settings import saved_settings
-from .handlers import first_line
+from ..store import first_line
 
 if TYPE_CHECKING:
     from ..recipe import Recipe

@@ -1,0 +1,48 @@
+"""A store another process keeps locked, as the CLI meets it: a clear error naming
+`store.url`, in `--json` too, and an exit code a script tells from a failed job. It was an
+uncaught SQLAlchemy traceback and exit 1, which `run` uses for a job that failed."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from click.testing import Result
+
+import lpstudio.store
+from tests.conftest import write_recipe
+
+#: `lpstudio`'s exit code for a store it could not write: sysexits' EX_TEMPFAIL.
+STORE_BUSY = 75
+
+
+@pytest.fixture
+def locked(ws: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """The workspace's store held by another writer, waited for a moment, not a minute."""
+    monkeypatch.setattr(lpstudio.store, "BUSY_TIMEOUT", 0.2)
+    holder = sqlite3.connect(ws / "lpstudio.db", isolation_level=None)
+    holder.execute("BEGIN EXCLUSIVE")
+    yield
+    holder.execute("ROLLBACK")
+    holder.close()
+
+
+def test_a_write_to_a_locked_store_is_refused_naming_it_with_its_own_exit_code(
+    ws: Path, cli: Callable[..., Result], locked: None
+) -> None:
+    write_recipe(ws, "ops/every")
+    for args in (("stop", "ops/every"), ("run", "ops/every")):
+        result = cli(*args, "--json")
+        assert result.exit_code == STORE_BUSY, result.output
+        assert not isinstance(result.exception, Exception) or isinstance(
+            result.exception, SystemExit
+        ), result.exception
+        error = json.loads(result.stdout)["error"]
+        assert error["code"] == "StoreUnavailable" and error["field"] == "store.url", error
+        assert "locked" in error["message"] and "try again" in error["fix"], error
+        plain = cli(*args)
+        assert plain.exit_code == STORE_BUSY and "Traceback" not in plain.output
+        assert "lpstudio: error: " in plain.output, plain.output
