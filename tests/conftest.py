@@ -191,6 +191,17 @@ def wait_for(predicate: Callable[[], Any], timeout: float = 60, what: str = "con
     raise AssertionError(f"timed out waiting for {what}")
 
 
+def printed(cell: Any) -> str:
+    """What a cell printed to stdout: its stream outputs joined, as JupyterLab shows them.
+    The kernel flushes a print in as many outputs as its IOPub thread's timer splits it (a
+    loaded machine can send "acme2" and its "\\n" apart)."""
+    return "".join(
+        "".join(o.text) if isinstance(o.text, list) else o.text
+        for o in cell.get("outputs", [])
+        if o.get("output_type") == "stream" and o.get("name") == "stdout"
+    )
+
+
 def job_rows(ws: Path) -> int:
     with Studio.open(ws, user="alice") as opened:
         return len(opened.jobs(limit=10_000))

@@ -24,7 +24,7 @@ from lpstudio.errors import LpstudioError, RecipeError
 from lpstudio.pool import KernelPool, PoolSettings
 from lpstudio.studio import Studio
 
-from .conftest import job_rows, write_recipe
+from .conftest import job_rows, printed, write_recipe
 
 PAPERMILL = str(Path(sys.executable).parent / "papermill")
 
@@ -297,7 +297,7 @@ def test_a_relative_notebook_is_the_one_papermill_read_not_the_one_in_cwd(
         "nb.ipynb", str(out), engine_name="lpstudio", progress_bar=False, cwd="../b"
     )
 
-    assert nbformat.read(out, as_version=4).cells[0].outputs[0].text == f"{mine}\n"
+    assert printed(nbformat.read(out, as_version=4).cells[0]) == f"{mine}\n"
 
 
 def test_papermills_command_with_cwd_tells_the_kernel_the_notebook_it_read(
@@ -320,5 +320,5 @@ def test_papermills_command_with_cwd_tells_the_kernel_the_notebook_it_read(
     )
 
     assert ran.returncode == 0, ran.stderr
-    printed = nbformat.read(out, as_version=4).cells[0].outputs[0].text
-    assert printed == f"{mine} {tmp_path / 'b'}\n"
+    shown = printed(nbformat.read(out, as_version=4).cells[0])
+    assert shown == f"{mine} {tmp_path / 'b'}\n"

@@ -17,6 +17,8 @@ import pytest
 from lpstudio import pool as kernel_pool
 from lpstudio.pool import KernelPool, PoolSettings
 
+from .conftest import printed
+
 LAUNCHER = [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"]
 PROBE = (
     "import os, sys\n"
@@ -80,7 +82,7 @@ def run(notebook_folder: Path, kernel: str, extra: Path) -> str:
     out = papermill.execute_notebook(
         str(path), None, engine_name="lpstudio", progress_bar=False, kernel_name=kernel
     )
-    return str(out.cells[-1].outputs[0].text)
+    return printed(out.cells[-1])
 
 
 def seeded_hash() -> str:

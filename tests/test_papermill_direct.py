@@ -16,7 +16,7 @@ import pytest
 
 from lpstudio.studio import Studio
 
-from .conftest import write_recipe
+from .conftest import printed, write_recipe
 
 PAPERMILL = str(Path(sys.executable).parent / "papermill")
 
@@ -149,7 +149,7 @@ def test_a_relative_notebook_with_cwd_is_run_as_its_workspaces(
     ran = papermill_cli(slotcrm, out, "--cwd", str(elsewhere), where=slotcrm.parent.parent)
 
     assert ran.returncode == 0, ran.stderr
-    assert nbformat.read(out, as_version=4).cells[-1].outputs[0].text == "acme2\n"
+    assert printed(nbformat.read(out, as_version=4).cells[-1]) == "acme2\n"
 
 
 def test_a_relative_notebook_with_cwd_is_found_whatever_pwd_says(
@@ -167,7 +167,7 @@ def test_a_relative_notebook_with_cwd_is_found_whatever_pwd_says(
     )
 
     assert ran.returncode == 0, ran.stderr
-    assert nbformat.read(out, as_version=4).cells[-1].outputs[0].text == "acme2\n"
+    assert printed(nbformat.read(out, as_version=4).cells[-1]) == "acme2\n"
 
 
 def test_outside_a_workspace_the_output_notebook_is_papermills(tmp_path: Path) -> None:
@@ -179,7 +179,7 @@ def test_outside_a_workspace_the_output_notebook_is_papermills(tmp_path: Path) -
     ran = papermill_cli(notebook, out)
 
     assert ran.returncode == 0, ran.stderr
-    assert nbformat.read(out, as_version=4).cells[-1].outputs[0].text == KEY + "\n"
+    assert printed(nbformat.read(out, as_version=4).cells[-1]) == KEY + "\n"
 
 
 def test_a_script_importing_lpstudios_engine_first_runs_with_it(tmp_path: Path) -> None:
@@ -199,7 +199,7 @@ def test_a_script_importing_lpstudios_engine_first_runs_with_it(tmp_path: Path) 
     )
     assert ran.returncode == 0, ran.stderr
     out = nbformat.read(tmp_path / "out.ipynb", as_version=4)
-    assert out.cells[-1].outputs[0].text == "42\n"
+    assert printed(out.cells[-1]) == "42\n"
 
 
 def test_a_recipe_uses_the_connection_its_settings_bind(slotcrm: Path, tmp_path: Path) -> None:
@@ -210,7 +210,7 @@ def test_a_recipe_uses_the_connection_its_settings_bind(slotcrm: Path, tmp_path:
     ran = papermill_cli(slotcrm, out)
 
     assert ran.returncode == 0, ran.stderr
-    assert nbformat.read(out, as_version=4).cells[-1].outputs[0].text == "acme2\n"
+    assert printed(nbformat.read(out, as_version=4).cells[-1]) == "acme2\n"
 
 
 @pytest.fixture
@@ -236,4 +236,4 @@ def test_a_pooled_kernel_knows_the_notebook_it_runs(
 
     papermill.execute_notebook(str(slotcrm), str(out), engine_name="lpstudio", progress_bar=False)
 
-    assert nbformat.read(out, as_version=4).cells[-1].outputs[0].text == "acme2\n"
+    assert printed(nbformat.read(out, as_version=4).cells[-1]) == "acme2\n"

@@ -30,7 +30,7 @@ from lpstudio.pool import KernelPool, PoolSettings
 from lpstudio.studio import Studio
 from lpstudio.workspace import Workspace
 
-from .conftest import alive, gone, wait_for, write_recipe
+from .conftest import alive, gone, printed, wait_for, write_recipe
 
 # Each job reports its kernel's pid and what it can see of earlier jobs.
 PROBE = """\
@@ -306,8 +306,8 @@ def test_papermill_engine_uses_the_process_pool_and_discards_the_kernel(
     )
     (pid,) = taken.pids
     assert pid is not None
-    printed = nbformat.read(out, as_version=4).cells[-1].outputs[0].text.split()
-    assert printed == [str(pid), str(Path.cwd())]
+    shown = printed(nbformat.read(out, as_version=4).cells[-1]).split()
+    assert shown == [str(pid), str(Path.cwd())]
     wait_for(lambda: gone(pid), what="the kernel to be shut down")
 
 
