@@ -285,6 +285,14 @@ def variables_misfit(variables: Collection[str], expected: Collection[str]) -> s
     return f"MISSING_VARIABLE={missing[0]}" if missing else None
 
 
+def channels_misfit(given: Collection[str], channels: Collection[str]) -> str | None:
+    """The code LivePerson refuses each recipient with when the campaign gives no address
+    on a channel of the handoff (`channels`, in the handoff's order): the first such one;
+    None when every channel has one."""
+    missing = next((channel for channel in channels if channel not in given), None)
+    return None if missing is None else f"MISSING_CONSUMER_INFORMATION=={missing.upper()}"
+
+
 def record_fields(record: dict[str, Any] | None) -> tuple[list[str], dict[str, Any]]:
     """The fields a recipe's record schema (`metadata.lpstudio.record`) offers templates,
     and its first example, the sample record templates are previewed and checked on."""

@@ -100,6 +100,25 @@ def test_a_saved_choice_is_forgotten_by_the_empty_choice_that_names_the_default(
     assert "skill" not in saved_settings(shop.store, f"{recipe}.ipynb")["parameters"]
 
 
+def test_a_drop_down_chosen_back_to_the_default_s_value_stores_nothing(shop: Studio) -> None:
+    """The README: a field set back to exactly the notebook's default stores nothing. A
+    drop-down chosen back to the default's own value (not its empty choice) stayed saved,
+    so a later change of the notebook's default did not apply."""
+    recipe = "shop/cart_abandonment"
+    form = loaded(recipe, shop)
+    skill = form.fields["skill"]
+    skill.input.value = "support"
+    assert form.save() is True, form.status.value
+    assert saved_settings(shop.store, f"{recipe}.ipynb")["parameters"] == {"skill": "support"}
+
+    skill.input.value = "sales"  # the notebook's default, chosen by its value
+
+    assert form.save() is True, form.status.value
+    assert "skill" not in saved_settings(shop.store, f"{recipe}.ipynb")["parameters"]
+    assert skill.input.value == ""  # shown as the default that stands
+    form.close()
+
+
 def test_inline_errors_use_the_cli_rules_and_block_saving(shop: Studio) -> None:
     form = loaded("shop/cart_abandonment", shop)
     form.fields["campaign_name"].input.value = ""
@@ -321,7 +340,7 @@ def test_a_template_the_sender_refuses_is_shown_and_add_variable_keeps_the_other
     assert form.save() is False
     add = next(b for b in section.children if getattr(b, "description", "") == "Add variable")
     add.click()
-    assert list(section.variables) == ["1", "3", "4"]
+    assert list(section.variables) == ["1", "2", "3"]  # the gap filled first, {{3}} kept
     assert section.variables["3"].value == "Hi {first_name:.2}"
 
 

@@ -1,11 +1,14 @@
 """Body variables that do not fit the chosen handoff's `{{n}}` placeholders are refused by
-the form's Save and by a dry run (Test), as LivePerson refuses every recipient of the real
-send; the preview counts the handoff's own text; a variable can be removed, and one
-emptied is not saved. Against the sandbox on loopback, through real kernels for Test."""
+the form's Save (also while the list reloads) and by a dry run (Test), as LivePerson refuses
+every recipient of the real send, and so is a channel of the handoff given no address (the
+form warns of it); the preview counts the handoff's own text; a variable can be removed,
+one emptied is not saved, and Add variable fills the lowest gap. Against the sandbox on
+loopback, through real kernels for Test."""
 
 from __future__ import annotations
 
 import html
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -59,6 +62,22 @@ class HandoffsWithoutText(ForwardingProxy):
             return httpx.Response(self.status, json={"message": "not allowed"})
         items = [{"id": f"H100000000{n}", "channels": [{"channel": "sms"}]} for n in (1, 2, 3)]
         return httpx.Response(200, json={"handoffs": items, "total": len(items)})
+
+
+class HeldHandoffs(ForwardingProxy):
+    """The sandbox's handoff list, held while `hold` is clear (a slow LivePerson): `asked`
+    is set when a request for it waits."""
+
+    def __init__(self, sandbox_url: str) -> None:
+        super().__init__(sandbox_url)
+        self.hold, self.asked = threading.Event(), threading.Event()
+        self.hold.set()
+
+    def answer(self, path: str) -> httpx.Response | None:
+        if path.endswith(HANDOFFS_LIST) and not self.hold.is_set():
+            self.asked.set()
+            self.hold.wait(30)
+        return None  # forwarded
 
 
 def campaigns_posted(control: httpx.Client) -> list[Any]:
@@ -195,7 +214,7 @@ def test_save_refuses_body_variables_that_do_not_fit_the_handoff(shop: Studio) -
     assert parameters(shop, CART) == {}
 
     form.fields["handoff"].input.value = "H1000000002"  # {{1}} and {{2}}
-    assert section.fit.value == ""
+    assert "Body variables" not in said(section.fit)  # its wa channel is warned of
     assert form.save() is True, form.status.value
     assert parameters(shop, CART)["body_variables"]["2"] == "{total_price} {currency}"
 
@@ -331,3 +350,116 @@ def test_body_template_set_back_to_the_default_stores_nothing(shop: Studio) -> N
     again = RecipeForm(REMINDER, shop)
     assert "differ from the notebook" not in again.differences.value
     again.close()
+
+
+# -- Add variable's number, the handoff's channels, a list reloading ---------------------------
+
+
+def test_add_variable_gives_the_lowest_missing_number_so_the_fix_can_be_followed(
+    shop: Studio,
+) -> None:
+    """Variable 1 removed, Save said to give {{1}} a variable with Add variable, which added
+    {{3}}: the fix the form gave could not be followed."""
+    form = loaded(CART, shop)
+    section = form.proactive
+    assert section is not None
+    form.fields["handoff"].input.value = "H1000000003"  # {{1}} and {{2}}
+    add = next(b for b in section.children if getattr(b, "description", "") == "Add variable")
+    add.click()
+    section.variables["2"].value = "$10"
+    section.removers["1"].click()
+    assert "give {{1}} a variable with Add variable" in said(section.fit)
+
+    add.click()
+
+    assert list(section.variables) == ["1", "2"]
+    rows = [row.children[0].description for row in section.variable_box.children]
+    assert rows == ["Variable 1", "Variable 2"]  # in the placeholders' order
+    section.variables["1"].value = "Hi {first_name}"
+    assert section.fit.value == ""
+    assert form.save() is True, form.status.value
+    assert parameters(shop, CART)["body_variables"] == {"1": "Hi {first_name}", "2": "$10"}
+    form.close()
+
+
+def test_a_dry_run_refuses_a_channel_of_the_handoff_the_campaign_gives_no_address(
+    connect: Callable[..., Connection], control: httpx.Client
+) -> None:
+    """Handoff H1000000002 is on wa and sms: a campaign on sms alone passed Test, and the
+    real send was refused whole, MISSING_CONSUMER_INFORMATION==WA."""
+    variables = {"1": "{name}", "2": "$10"}
+    with pytest.raises(ConnectorError) as dry:
+        send(connect(dry_run=True), people(2), handoff="H1000000002", variables=variables)
+    assert campaigns_posted(control) == []
+    with pytest.raises(ConnectorError) as real:
+        send(connect(), people(2), handoff="H1000000002", variables=variables)
+
+    assert type(dry.value).__name__ == type(real.value).__name__ == "HandoffMismatch"
+    assert dry.value.field == real.value.field == "channels"
+    assert dry.value.fix == real.value.fix
+    assert "MISSING_CONSUMER_INFORMATION==WA" in dry.value.message
+    assert "wa, sms" in dry.value.message  # the handoff's channels, named
+
+    both = {"sms": "phone", "wa": "phone"}
+    dry_run = connect(dry_run=True)
+    result = send(dry_run, people(2), handoff="H1000000002", variables=variables, consumer_id=both)
+    assert result["dry_run"] is True and result["recipients"] == 2
+
+
+def test_the_cart_s_test_fails_on_a_channel_of_its_handoff_and_save_warns_of_it(
+    shop: Studio,
+) -> None:
+    """The cart recipe sends on its Channel alone: with handoff H1000000002 (wa and sms)
+    its Test succeeded, and Run now was refused by LivePerson for every recipient."""
+    form = loaded(CART, shop)
+    section = form.proactive
+    assert section is not None
+    form.fields["handoff"].input.value = "H1000000002"  # wa and sms, {{1}} and {{2}}
+    add = next(b for b in section.children if getattr(b, "description", "") == "Add variable")
+    add.click()
+    section.variables["2"].value = "$10"
+    assert "MISSING_CONSUMER_INFORMATION==WA" in said(section.fit)
+
+    assert form.save() is True, form.status.value  # saved: the recipe decides its channels
+    status = said(form.status)
+    assert "but:" in status and "MISSING_CONSUMER_INFORMATION==WA" in status, status
+
+    form.test()
+    form.wait()
+    job = form.last_job
+    assert job is not None and job.status == "failed", form.status.value
+    assert job.error["ename"] == "HandoffMismatch"
+    assert "MISSING_CONSUMER_INFORMATION==WA" in job.error["evalue"]
+
+    form.fields["channel"].input.value = "wa"  # still not sms: warned of alike
+    assert "MISSING_CONSUMER_INFORMATION==SMS" in said(section.fit)
+    form.close()
+
+
+def test_save_while_the_handoff_list_reloads_still_checks_the_variables(
+    shop: Studio, sandbox: Sandbox, serve: Callable[[Any], Any]
+) -> None:
+    """Refresh lists forgot what the list said of each handoff until it came again: a Save
+    meanwhile stored variables the handoff refuses."""
+    proxy = serve(HeldHandoffs(sandbox.url))
+    shop.connections.update("liveperson", {"handoff_base_url": proxy.url})
+    form = loaded(CART, shop)
+    section = form.proactive
+    assert section is not None
+    add = next(b for b in section.children if getattr(b, "description", "") == "Add variable")
+    add.click()
+    section.variables["2"].value = "$10"  # H1000000001 has {{1}} only
+    assert "TOO_MANY_VARIABLES" in said(section.fit)
+
+    proxy.hold.clear()
+    form.buttons["refresh"].click()
+    assert proxy.asked.wait(30)  # the list is being asked again, and held
+    try:
+        assert form.save() is False
+        assert "TOO_MANY_VARIABLES" in said(form.status), said(form.status)
+        assert parameters(shop, CART) == {}
+    finally:
+        proxy.hold.set()
+    form.wait()
+    assert "TOO_MANY_VARIABLES" in said(section.fit)
+    form.close()

@@ -234,9 +234,10 @@ def send_campaign(conn: Connection, data: dict[str, Any]) -> dict[str, Any]:
     the recipe and their retries, whatever the address: a checkout that comes back as a new
     event after its customer edited it, or that Run now takes again, is not messaged twice.
     The scope is the recipe's name (a renamed recipe starts afresh); Test claims nothing.
-    A dry run refuses variables that do not fit the handoff's {{n}} placeholders, as
-    LivePerson refuses every recipient of the real send, when the handoff list says them."""
-    return _send_campaign(conn, data, handoff_placeholders=partial(handoff_placeholders, conn))
+    A dry run refuses a channel of the handoff given no address, and variables that do not
+    fit its {{n}} placeholders, as LivePerson refuses every recipient of the real send, when
+    the handoff list says them."""
+    return _send_campaign(conn, data, handoff_facts=partial(handoff_facts, conn))
 
 
 #: A campaign id: it goes into a URL, so no separator or dot segment may take it elsewhere.
@@ -443,17 +444,20 @@ def handoffs(conn: Connection) -> list[Option]:
     return list(options.values())
 
 
-def handoff_placeholders(conn: Connection, handoff: str) -> list[str] | None:
-    """The {{n}} placeholders of a handoff's message, from the handoff list; None when they
-    are unknown: the list gives no text for a channel of it, does not hold it, or cannot be
-    read (the send itself then finds out, as before)."""
+def handoff_facts(conn: Connection, handoff: str) -> dict[str, Any] | None:
+    """What the handoff list says of a handoff (its option's `extra`: its `channels`, and its
+    `placeholders` when the list gives every channel's text); None when the list does not
+    hold it, or cannot be read (the send itself then finds out, as before)."""
     try:
         options = handoffs(conn)
     except (LpstudioError, ValueError) as exc:
-        conn.log(f"the handoff list could not be read, so the variables are not checked: {exc}")
+        conn.log(
+            f"the handoff list could not be read, so the channels and variables are not "
+            f"checked: {exc}"
+        )
         return None
     found = next((option for option in options if option.value == handoff), None)
-    return None if found is None else found.extra.get("placeholders")
+    return None if found is None else found.extra
 
 
 @connector.picklist("skills", title="Skill")

@@ -78,7 +78,14 @@ from typing import Any
 
 from lpstudio.errors import InputError
 from lpstudio.sdk import Connection, ConnectorError, chunks, is_e164
-from lpstudio.templating import lookup, numbered, placeholders, render, variables_misfit
+from lpstudio.templating import (
+    channels_misfit,
+    lookup,
+    numbered,
+    placeholders,
+    render,
+    variables_misfit,
+)
 
 from .client import (
     LivePersonClient,
@@ -257,8 +264,9 @@ class HandoffMismatch(ConnectorError):
     sent and the job fails naming the input, rather than succeed having sent nobody. The
     refused recipients were not sent: a run with the input fixed sends them.
 
-    A dry run raises it too, foreseen from the handoff's placeholders (`variables_misfit`):
-    a Test that succeeded with them was followed by a real send refused whole."""
+    A dry run raises it too, `foreseen` from what the handoff list says of the handoff (its
+    channels, `channels_misfit`; its placeholders, `variables_misfit`): a Test that succeeded
+    with them was followed by a real send refused whole."""
 
     def __init__(
         self,
@@ -266,20 +274,15 @@ class HandoffMismatch(ConnectorError):
         number: int,
         data: dict[str, Any],
         result: dict[str, Any],
-        handoff_placeholders: list[str] | None = None,
+        foreseen: str | None = None,
     ) -> None:
         field, fix = HANDOFF_MISFITS[code.split("=", 1)[0]]
         misfit = f"the campaign's {field} do not fit handoff {data['handoff']}"
-        if handoff_placeholders is None:
+        if foreseen is None:
             said = f"LivePerson refused every recipient of batch {number} with {code}: {misfit}"
             done = _stopped(result)
         else:
-            has = ", ".join(f"{{{{{n}}}}}" for n in handoff_placeholders) or "no placeholder"
-            given = ", ".join(sorted(data.get("variables") or {}, key=numbered)) or "none"
-            said = (
-                f"LivePerson would refuse every recipient with {code}: {misfit}, whose message "
-                f"has {has} (variables given: {given})"
-            )
+            said = f"LivePerson would refuse every recipient with {code}: {misfit}, {foreseen}"
             done = "A dry run: nothing was sent"
         super().__init__(f"{said}. {done}", field=field, fix=fix, result=result)
 
@@ -584,12 +587,13 @@ def send_key(*parts: str) -> str:
 def send_campaign(
     conn: Connection,
     data: dict[str, Any],
-    handoff_placeholders: Callable[[str], list[str] | None] | None = None,
+    handoff_facts: Callable[[str], dict[str, Any] | None] | None = None,
 ) -> dict[str, Any]:
     """Every recipient accounted for once (see the module); raises `CampaignIncomplete` at
     the end rather than succeed with recipients rejected or uncertain. A dry run that would
-    send someone asks `handoff_placeholders` for the handoff's (None: unknown) and raises
-    `HandoffMismatch` when the variables do not fit them, as the real send would end."""
+    send someone asks `handoff_facts` what the handoff list says of the handoff (None:
+    nothing) and raises `HandoffMismatch` when the campaign gives no address on one of its
+    `channels`, or variables that do not fit its `placeholders`, as the real send would end."""
     _check_templates(data.get("variables") or {})
     fields = address_fields(data)
     size = setting(conn, "recipients_per_request", 100, 1, MAX_RECIPIENTS_PER_REQUEST)
@@ -641,16 +645,36 @@ def send_campaign(
         result["not_sent"] = left + len(waiting)
         raise DailyLimitReached(limit, result["batches"] + 1, data, result)
     if conn.dry_run:
-        asked = handoff_placeholders and would_send
-        expected = handoff_placeholders(data["handoff"]) if asked else None
-        code = None if expected is None else variables_misfit(data.get("variables") or {}, expected)
-        if code:
-            raise HandoffMismatch(code, 1, data, result, handoff_placeholders=expected)
+        facts = handoff_facts(data["handoff"]) if handoff_facts and would_send else None
+        foreseen = _foreseen(facts or {}, data, list(fields))
+        if foreseen is not None:
+            raise HandoffMismatch(foreseen[0], 1, data, result, foreseen=foreseen[1])
         return result
     _wait_for_other_jobs(conn, client, path, data, result, waiting, limit)
     if result["rejected"] or result["uncertain"] or result.get("in_progress"):
         raise CampaignIncomplete(result)
     return result
+
+
+def _foreseen(
+    facts: dict[str, Any], data: dict[str, Any], channels: list[str]
+) -> tuple[str, str] | None:
+    """The code LivePerson would refuse every recipient with, and what the handoff list says
+    that shows it, checked in the order LivePerson checks a recipient (a channel's address
+    before the variables); None when nothing known misfits."""
+    expected = facts.get("channels")
+    code = channels_misfit(channels, expected) if isinstance(expected, list) else None
+    if code is not None:
+        has = ", ".join(map(str, expected))
+        return code, f"whose channels are {has} (channels given: {', '.join(channels)})"
+    expected = facts.get("placeholders")
+    variables = data.get("variables") or {}
+    code = variables_misfit(variables, expected) if isinstance(expected, list) else None
+    if code is not None:
+        has = ", ".join(f"{{{{{n}}}}}" for n in expected) or "no placeholder"
+        given = ", ".join(sorted(variables, key=numbered)) or "none"
+        return code, f"whose message has {has} (variables given: {given})"
+    return None
 
 
 def _wait_for_other_jobs(

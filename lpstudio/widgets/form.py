@@ -487,8 +487,11 @@ class RecipeForm(w.VBox):
         """A pick list's choices, keeping what it says of each (a handoff's message text,
         which the proactive section checks the body variables against)."""
         key = _extras_key(picklist)
-        self.extras.pop(key, None)  # a list that cannot load says nothing of its values
-        options = self.picklist(picklist["connection"], picklist["list"])
+        try:  # what the list said before stands while it reloads: Save checks by it
+            options = self.picklist(picklist["connection"], picklist["list"])
+        except LpstudioError:
+            self.extras.pop(key, None)  # a list that cannot load says nothing of its values
+            raise
         self.extras[key] = {option.value: option.extra for option in options}
         return [(_titled(option.label, option.value), option.value) for option in options]
 
@@ -818,14 +821,15 @@ class RecipeForm(w.VBox):
             return saved[editor.name] in (None, "")
         if editor.name not in saved and "default" in editor.schema and self._as_shown(editor):
             return False  # the default it shows stays the notebook's, not a saved copy of it
-        if editor.empty is None and self._holds_default(editor):
+        if self._holds_default(editor):
             return False  # set back to the notebook's default: a saved value is forgotten
         return not editor.unset
 
     def _holds_default(self, editor: FieldEditor) -> bool:
         """Whether the field was set to exactly the notebook's default, read as the CLI
         reads it (`7` in a number field is the default 7): nothing is stored for it, so a
-        later change of the default applies (a drop-down has its empty choice for that)."""
+        later change of the default applies (a drop-down's default value, as its empty
+        choice)."""
         if "default" not in editor.schema:
             return False
         name, schema = editor.name, self.recipe.schema
@@ -975,10 +979,10 @@ class RecipeForm(w.VBox):
         def act() -> None:
             self._store()
             problem = self.settings_problem
-            text = self.proactive is not None and self.proactive.text
-            warning = self.proactive.misfit if self.proactive is not None and text else None
-            if problem is None and warning is not None:  # a text template's: said, saved
-                self._say(f"saved by {self.studio.user}, but: {_said(warning)}", error=True)
+            warnings = self.proactive.warnings() if self.proactive is not None else []
+            if problem is None and warnings:  # a text template's misfit, a channel's: saved
+                said = "; ".join(_said(warning) for warning in warnings)
+                self._say(f"saved by {self.studio.user}, but: {said}", error=True)
             elif problem is None:
                 self._say(f"saved by {self.studio.user}")
             else:  # Save stores incomplete settings: Start, Run now and triggers refuse them

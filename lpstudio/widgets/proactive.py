@@ -14,7 +14,9 @@ dry run's rule (`templating.variables_misfit`), as LivePerson checks each recipi
 variable it has no placeholder for, or a placeholder with no variable, is refused on Save
 with LivePerson's code (a text template, which the recipe sends as {{1}}, is warned of);
 and the preview counts the handoff's SMS message, filled, as LivePerson sends it. Unknown
-text checks nothing.
+text checks nothing. A recipe with a `channel` sends each recipient's address on it alone:
+a handoff on another channel too is warned of by the dry run's rule
+(`templating.channels_misfit`), and saved (the recipe decides what it sends).
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from ..errors import ParameterError
 from ..redaction import scrub_text
 from ..templating import (
     HANDOFF_PLACEHOLDER,
+    channels_misfit,
     numbered,
     preview,
     record_fields,
@@ -78,6 +81,7 @@ class ProactiveSection(w.VBox):
         }
         self.form = form
         self.handoff_param = names["handoff"]
+        self.channel_param = names["channel"]
         self.body_param = next(
             (
                 p
@@ -96,6 +100,8 @@ class ProactiveSection(w.VBox):
         #: Why the body does not fit the handoff's placeholders (None: it does, or unknown);
         #: body variables are refused for it, a text template is warned of it.
         self.misfit: ParameterError | None = None
+        #: Why the Channel cannot reach the handoff (None: it can, or unknown): warned of.
+        self.channel_misfit: ParameterError | None = None
         self.fit = w.HTML()
         self.target = w.Dropdown(description="Insert into", options=[], disabled=not self.editable)
         self.preview = w.HTML()
@@ -124,6 +130,9 @@ class ProactiveSection(w.VBox):
             if self.handoff_param:
                 handoff = fields[self.handoff_param].input  # chosen, or its list loaded
                 handoff.observe(lambda _change: self.refresh(), names=["value", "options"])
+            if self.channel_param:
+                channel = fields[self.channel_param].input
+                channel.observe(lambda _change: self.refresh(), names="value")
             self.refresh()
         super().__init__(children)
 
@@ -169,10 +178,11 @@ class ProactiveSection(w.VBox):
             self.refresh()
 
     def _next_key(self) -> str:
-        """The number after the highest: {{1}} and {{3}} are followed by {{4}}, never by a
-        second {{3}} that would replace the first."""
-        numbers = [int(key) for key in self.variables if key.isdigit()]
-        return str(max(numbers, default=0) + 1)
+        """The lowest number no variable has: {{1}} and {{3}} are followed by {{2}}, so the
+        fix "give {{2}} a variable with Add variable" can be followed (and never by a second
+        {{3}}, which would replace the first)."""
+        taken = {int(key) for key in self.variables if key.isdigit()}
+        return str(next(n for n in range(1, len(taken) + 2) if n not in taken))
 
     def _add_variable(self, key: str, text: str) -> None:
         area = w.Textarea(
@@ -210,8 +220,11 @@ class ProactiveSection(w.VBox):
             widget.close()
 
     def _show_variables(self) -> None:
-        self.variable_box.children = list(self.rows.values())
-        self.target.options = list(self.variables)
+        """The variables in their placeholders' order, one added in a gap among them too."""
+        order = sorted(self.variables, key=numbered)
+        self.variables = {key: self.variables[key] for key in order}
+        self.variable_box.children = [self.rows[key] for key in order]
+        self.target.options = order
 
     def _insert_button(self, field: str) -> w.Button:
         button = w.Button(
@@ -252,20 +265,53 @@ class ProactiveSection(w.VBox):
         extra = self.form.choice_extra(self.handoff_param, value)
         return None if extra is None else (str(value), extra)
 
+    def warnings(self) -> list[ParameterError]:
+        """What Save says but stores anyway: a text template's misfit, and a Channel that
+        cannot reach the handoff (the recipe, not the form, decides what it sends)."""
+        found = [self.misfit] if self.text and self.misfit is not None else []
+        return found + ([self.channel_misfit] if self.channel_misfit is not None else [])
+
     def _check_fit(self, names: list[str]) -> None:
         """Whether the variables `names` are the chosen handoff's placeholders, when its
-        text is known: `misfit` says why not, with the fix, and `fit` shows it."""
+        text is known, and whether the Channel reaches it: `misfit` and `channel_misfit` say
+        why not, with the fix, and `fit` shows them."""
         self.misfit = None
         chosen = self.handoff()
         expected = chosen[1].get("placeholders") if chosen else None
         if chosen is not None and isinstance(expected, list):
             self.misfit = self._misfit(chosen[0], [str(p) for p in expected], names)
+        self.channel_misfit = self._channel_misfit(chosen)
         colour = "#8a6d00" if self.text else "#c62828"  # a text's is a warning
-        self.fit.value = (
-            ""
-            if self.misfit is None
-            else f'<div style="color:{colour}">{html.escape(self.misfit.message)}<br>'
-            f"fix: {html.escape(self.misfit.fix or '')}</div>"
+        said = [(self.misfit, colour), (self.channel_misfit, "#8a6d00")]
+        self.fit.value = "".join(
+            f'<div style="color:{tint}">{html.escape(error.message)}<br>'
+            f"fix: {html.escape(error.fix or '')}</div>"
+            for error, tint in said
+            if error is not None
+        )
+
+    def _channel_misfit(self, chosen: tuple[str, dict[str, Any]] | None) -> ParameterError | None:
+        """Why the Channel cannot reach the chosen handoff, by the dry run's rule: the
+        recipe gives each recipient an address on that channel alone, and LivePerson
+        refuses every recipient without one on each channel of the handoff. None when it
+        can, or when either is unknown."""
+        channels = chosen[1].get("channels") if chosen else None
+        if chosen is None or not self.channel_param or not isinstance(channels, list):
+            return None
+        editor = self.form.fields[self.channel_param]
+        given = str(editor.raw or editor.schema.get("default") or "")
+        code = channels_misfit([given], [str(c) for c in channels]) if given else None
+        if code is None:
+            return None
+        label = str(editor.input.description or self.channel_param)
+        other = f", or choose {label} {channels[0]}" if len(channels) == 1 else ""
+        return ParameterError(
+            f"{label} {given} cannot reach handoff {chosen[0]}: it is on "
+            f"{', '.join(map(str, channels))}, and the recipe gives each recipient an address "
+            f"on {given} alone, so LivePerson would refuse every recipient with {code}",
+            field=self.channel_param,
+            fix=f"choose a handoff on {given} alone{other}: the handoff drop-down shows each "
+            "one's channels",
         )
 
     def _misfit(self, handoff: str, expected: list[str], names: list[str]) -> ParameterError | None:
