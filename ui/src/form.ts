@@ -36,6 +36,23 @@ export interface FieldOptions {
 /** A drop-down option's value for null, which is no text a user could give: not "null". */
 const NULL_CHOICE = '\u2400null';
 
+/** A whole number held as its digits: `JSON.stringify` writes them as they are (a number past
+ * 2**53 is no JavaScript number: 9007199254740993 reads as 9007199254740992). */
+type ExactInteger = { readonly rawJSON: string };
+
+/** JSON with `rawJSON` and `isRawJSON` (ES2024: Chrome 114, Firefox 135, Safari 18.4): an
+ * older browser has neither. */
+const exactJson = JSON as unknown as { rawJSON?: (text: string) => ExactInteger; isRawJSON?: (value: unknown) => boolean };
+
+function isExact(value: unknown): value is ExactInteger {
+  return exactJson.isRawJSON?.(value) ?? false;
+}
+
+/** A value as a text input shows it: an exact whole number as its digits, nothing as ''. */
+function asText(value: unknown): string {
+  return value === undefined || value === null ? '' : isExact(value) ? value.rawJSON : String(value);
+}
+
 /** What each field's example says when the browser refuses its text. */
 const EXAMPLES: Record<string, string> = {
   integer: 'a whole number, e.g. 7',
@@ -81,7 +98,7 @@ function fits(prop: JsonSchema, value: unknown): boolean {
   }
   switch (kind(prop)) {
     case 'integer':
-      return Number.isInteger(value);
+      return Number.isInteger(value) || isExact(value);
     case 'number':
       return typeof value === 'number';
     case 'boolean':
@@ -173,6 +190,10 @@ export class SchemaForm {
     for (const [name, input] of this.inputs) {
       const prop = this.schema.properties![name];
       const saved = name in this.values;
+      const typed = this.exact.get(name);
+      if (saved && typed && this.values[name] === Number(typed.rawJSON)) {
+        this.values[name] = typed; // the whole number saved as typed, read back rounded
+      }
       const current = saved ? this.values[name] : prop.default;
       if (prop.writeOnly) {
         input.value = '';
@@ -197,10 +218,24 @@ export class SchemaForm {
           input.value = current === undefined || current === null ? '' : JSON.stringify(current, null, 1);
         }
       } else {
-        input.value = current === undefined || current === null ? '' : String(current);
+        input.value = asText(current);
       }
       this.shown.set(name, raw(input));
     }
+  }
+
+  /**
+   * The fields left as shown whose saved value is a whole number past 2**53, which the
+   * browser read rounded (saved by `lpstudio settings`, or shown again since): sent, the
+   * rounded number would be saved. A save that keeps what it is not sent leaves them out.
+   */
+  rounded(): string[] {
+    return [...this.inputs]
+      .filter(([name, input]) => {
+        const saved = this.values[name];
+        return raw(input) === this.shown.get(name) && typeof saved === 'number' && Number.isInteger(saved) && !Number.isSafeInteger(saved);
+      })
+      .map(([name]) => name);
   }
 
   /**
@@ -232,9 +267,12 @@ export class SchemaForm {
       if (given === '') {
         return undefined;
       }
+      if (k === 'integer') {
+        return { value: this.integer(name, prop, String(given).trim()) };
+      }
       const n = Number(given);
-      if (isNaN(n) || (k === 'integer' && !Number.isInteger(n))) {
-        throw bad(k === 'integer' ? 'a whole number' : 'a number');
+      if (isNaN(n)) {
+        throw bad('a number');
       }
       return { value: n };
     }
@@ -262,6 +300,31 @@ export class SchemaForm {
       return undefined;
     }
     return { value: given };
+  }
+
+  /**
+   * A whole number as `lpstudio settings -p` reads it (Python's `int(text, 10)`: digits and a
+   * sign, not 1e3 or 1.0), sent as typed: past 2**53 as its digits (`JSON.rawJSON`; the
+   * server reads JSON's whole numbers exactly), which a browser without it cannot send.
+   */
+  private integer(name: string, prop: JsonSchema, typed: string): number | ExactInteger {
+    if (!/^[+-]?[0-9]+$/.test(typed)) {
+      throw this.refusal(name, prop, 'integer', 'give a whole number');
+    }
+    const digits = BigInt(typed).toString(); // JSON's form: no plus sign, no leading zeros
+    if (Number.isSafeInteger(Number(digits))) {
+      return Number(digits);
+    }
+    const exact = exactJson.rawJSON?.(digits);
+    if (!exact) {
+      throw new FieldError(
+        `${prop.title ?? name}: ${digits} is longer than this browser can send exactly`,
+        name,
+        `type a whole number from -${Number.MAX_SAFE_INTEGER} to ${Number.MAX_SAFE_INTEGER}, or save it with \`lpstudio settings RECIPE -p ${name} ${digits}\``
+      );
+    }
+    this.exact.set(name, exact);
+    return exact;
   }
 
   /** A field's text refused before it is sent (`why`), with the fix for its kind `k`. */
@@ -321,7 +384,7 @@ export class SchemaForm {
       cls: 'lps-input',
       attrs: { name, type: k === 'integer' || k === 'number' ? 'number' : prop.format === 'date' ? 'date' : 'text' }
     });
-    input.value = current === undefined || current === null ? '' : String(current);
+    input.value = asText(current);
     const options = prop['x-picklist'] && !this.options.readOnly ? this.options.picklist?.(prop) : null;
     if (options) {
       // A drop-down once the pick list arrives; the text input stays if it cannot be fetched
@@ -395,6 +458,8 @@ export class SchemaForm {
   }
 
   private inputs = new Map<string, Input>();
+  /** the whole numbers past 2**53 typed and sent, shown as typed once saved (`show`) */
+  private exact = new Map<string, ExactInteger>();
   /** what each input held when the form showed the values: unchanged, it sends no text */
   private shown = new Map<string, string | boolean>();
 }

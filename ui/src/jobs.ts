@@ -27,6 +27,8 @@ const RERUN_WARNING =
   'already delivered are not sent twice.';
 /** JSON up to this long is shown on one line (`compactJson`). */
 const ONE_LINE = 80;
+/** A batch's addresses named in its problem line, the rest counted. */
+const ADDRESSES_SHOWN = 5;
 
 /** A line of the table: a job's row (`open` when its view is shown), or the view under it. */
 interface Line {
@@ -420,10 +422,10 @@ function compactJson(value: unknown, indent = ''): string {
 }
 
 /**
- * A job's result: its counts (`accepted 1 · failed 2`, the numbers and list lengths of its
- * own keys, zeros left out), then each entry that says what went wrong (a campaign's failed
- * recipients with LivePerson's `errorMessage`, checkouts skipped with a `reason`), then the
- * whole of it.
+ * A job's result: its counts (`accepted 1 · failed 2`, the numbers of its own keys and the
+ * recipients or entries of its lists, zeros left out), then each entry that says what went
+ * wrong (a campaign's failed recipients with LivePerson's `errorMessage`, a request refused
+ * whole with the addresses it held, checkouts skipped with a `reason`), then the whole of it.
  */
 function resultView(job: Job): HTMLElement {
   const result = job.result ?? {};
@@ -431,7 +433,7 @@ function resultView(job: Job): HTMLElement {
   const problems: HTMLElement[] = [];
   for (const [key, value] of Object.entries(result)) {
     const name = key.replace(/_/g, ' ');
-    const count = typeof value === 'number' ? value : Array.isArray(value) ? value.length : 0;
+    const count = typeof value === 'number' ? value : Array.isArray(value) ? value.reduce((n: number, v) => n + counted(v), 0) : 0;
     if (count) {
       counts.push(`${name} ${count}`);
     } else if (value === true) {
@@ -457,7 +459,15 @@ function resultView(job: Job): HTMLElement {
   );
 }
 
-/** `0612345678: INVALID_NUMBER`: whom an entry of a result is about, and what went wrong;
+/** How many recipients an entry of a result's list stands for: a batch's entry (a request
+ * refused whole, recipients sent before) says how many, any other entry is one. */
+function counted(entry: unknown): number {
+  const recipients = typeof entry === 'object' && entry !== null ? (entry as Record<string, unknown>).recipients : undefined;
+  return typeof recipients === 'number' ? recipients : 1;
+}
+
+/** `0612345678: INVALID_NUMBER`, or `+14155550111, +14155550112 (batch 1): invalid
+ * template` for a batch's entry: whom an entry of a result is about, and what went wrong;
  * null for an entry that says nothing went wrong. */
 function problem(entry: unknown): string | null {
   if (typeof entry !== 'object' || entry === null) {
@@ -468,8 +478,19 @@ function problem(entry: unknown): string | null {
   if (why === undefined || why === null) {
     return null;
   }
-  const who = e.address ?? e.checkout_id ?? (e.batch != null ? `batch ${e.batch}` : null);
+  const batch = e.batch != null ? `batch ${e.batch}` : null;
+  const named = Array.isArray(e.addresses) && e.addresses.length ? addresses(e.addresses) : null;
+  // The ledger's account of a job that ended early counts its recipients, naming none.
+  const many = typeof e.recipients === 'number' ? `${e.recipients} recipients` : null;
+  const who = e.address ?? e.checkout_id ?? (named && batch ? `${named} (${batch})` : (named ?? batch ?? many));
   return who == null ? String(why) : `${String(who)}: ${String(why)}`;
+}
+
+/** A batch's addresses, the first `ADDRESSES_SHOWN` of them (as the campaign's error names
+ * its campaigns), then how many more. */
+function addresses(all: unknown[]): string {
+  const more = all.length > ADDRESSES_SHOWN ? ` and ${all.length - ADDRESSES_SHOWN} more` : '';
+  return all.slice(0, ADDRESSES_SHOWN).map(String).join(', ') + more;
 }
 
 /** The job's error as `lpstudio show` says it (`describe_error`): `KeyError in cell 4 of 5

@@ -63,6 +63,26 @@ function asSince(err: unknown): unknown {
     : err;
 }
 
+/**
+ * A since no reading of the API's takes, refused as the API refuses it (`times.parse_moment`):
+ * neither a duration (`2h`) nor a date, every form of which begins with its year, nor a local
+ * date and time `readMoment` finds no day of the calendar for (2026-02-30). Fixed, the poll's
+ * since is not sent by a Save, only by the next Start: refused then, the Save would have said
+ * it was kept for that Start. Other text beginning with a year is left for the API to read.
+ */
+function unreadableSince(text: string): FieldError | null {
+  const typed = text.trim();
+  const local = /^\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?)?$/.test(typed);
+  const readable = /^\p{Nd}+\s*[smhd]$/u.test(typed) || (/^\d{4}/.test(typed) && !(local && readMoment(typed) === typed));
+  return readable
+    ? null
+    : new FieldError(
+        `since '${typed}' is neither a date nor a duration`,
+        'since',
+        'give an ISO date such as 2026-11-01 or a duration such as 2h or 7d'
+      );
+}
+
 /** Why a pick list could not be loaded, with the fix in the lab's terms (as the notebook's
  * form says it): which connection could not list what; the API's fix for a failure of the
  * app names its REST route, and a Refresh of the panel loads the list again. */
@@ -314,11 +334,23 @@ export class SettingsPanel extends Widget {
       fill(message);
       markField(this.body, null);
       let parameters: Record<string, unknown>;
+      let rounded: string[];
       try {
+        // A since that will not be sent (fixed: it waits for the next Start) is read here.
+        const unread = fixedSince && sinceChanged() ? unreadableSince(since.value) : null;
+        if (unread) {
+          throw unread;
+        }
         parameters = form.value();
+        // Left out, a whole number saved past what the browser reads exactly stays as saved
+        // (a Save joins what it is given to what is saved); sent, it would be saved rounded.
+        rounded = form.rounded();
+        for (const name of rounded) {
+          delete parameters[name];
+        }
       } catch (err) {
-        // Refused before it is sent (not a whole number, not JSON, text the browser cannot
-        // read such as 3e): marked as the API's are.
+        // Refused before it is sent (a since no Start could read, not a whole number, not
+        // JSON, text the browser cannot read such as 3e): marked as the API's are.
         fill(message, errorBox(err));
         markField(this.body, err instanceof FieldError ? err.field : null);
         return false;
@@ -341,7 +373,7 @@ export class SettingsPanel extends Widget {
         // (leaving it out would keep the saved value); so is the connection of a slot set
         // to automatic.
         const cleared = [
-          ...savedNames.filter(name => !(name in parameters)),
+          ...savedNames.filter(name => !(name in parameters) && !rounded.includes(name)),
           ...savedSlots.filter(slot => !chosen[slot]).map(slot => `connections.${slot}`)
         ];
         if (cleared.length) {
@@ -389,7 +421,7 @@ export class SettingsPanel extends Widget {
           // the user changed here kept (as the notebook's form does).
           const kept: Kept = {
             parameters: Object.fromEntries(Object.entries(parameters).filter(([name]) => touched.has(name))),
-            cleared: [...touched].filter(name => !(name in parameters)),
+            cleared: [...touched].filter(name => !(name in parameters) && !rounded.includes(name)),
             slots: Object.fromEntries([...slots].filter(([, s]) => s.dataset.chosen).map(([slot, s]) => [slot, s.value])),
             since: sinceChanged() ? since.value : undefined,
             contacts: Object.fromEntries(
