@@ -24,8 +24,11 @@ recipe's jobs that run anywhere and older ones processes queued for themselves
 parks it, and one thread (the looker) tries it again when a job of this process ends and
 each heartbeat period (other processes' jobs end unseen), meanwhile beating the waiting
 jobs and reaping those whose worker is gone (one may hold the turn); `run` waits so in its
-caller's thread. Ctrl-C or SIGTERM (`process_jobs`) cancels a waiting job. A job sent to
-Dask starts at once: there a recipe's concurrency binds only the scheduler's jobs.
+caller's thread. Ctrl-C or SIGTERM (`process_jobs`) cancels a waiting job. A server that
+stops (`release_queued`) puts its calls' jobs that have not started back in the queue, for a
+scheduler on the store (its own, restarted, or another's) to run: the bot was told they were
+queued, and cannot tell them to run again. A job sent to Dask starts at once: there a
+recipe's concurrency binds only the scheduler's jobs.
 """
 
 from __future__ import annotations
@@ -42,10 +45,21 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy import or_, update
+
 from . import pool as kernel_pool
 from .models import Job
 from .runner import NotItsTurn, Stop, execute_job, job_ends, process_jobs
-from .store import CANCELLED, FAILED, FINAL_STATES, QUEUED, RUNNING, Store, worker_id
+from .store import (
+    CANCELLED,
+    FAILED,
+    FINAL_STATES,
+    QUEUED,
+    RUNNING,
+    SCHEDULED_TRIGGERS,
+    Store,
+    worker_id,
+)
 from .workspace import Workspace
 
 log = logging.getLogger("lpstudio.executor")
@@ -70,6 +84,10 @@ class Executor(ABC):
 
     def warm(self) -> None:  # noqa: B027  (optional: executors without kernels to prepare)
         """Prepares for jobs ahead of the first one (long-lived processes call it)."""
+
+    def release_queued(self) -> None:  # noqa: B027  (optional: Dask runs what it was sent)
+        """For a server that stops: puts the jobs it queued for calls and has not started
+        back in the queue, for a scheduler to run; `close` then ends the rest."""
 
 
 class QueuedBeat:
@@ -113,6 +131,12 @@ class QueuedBeat:
 
 #: Why a job waiting for its recipe's turn ends when its executor closes.
 CLOSING = Stop("cancelled", "cancelled as its process stopped")
+#: Why a job its server queued and never started goes back to the queue (`release_queued`).
+RELEASED = Stop("requeue", "put back in the queue as its server stopped")
+#: The jobs a stopping server leaves to the schedulers: a bot's calls, whose caller cannot
+#: tell them to run again, and the jobs of triggers (a Poll now's), which were theirs anyway.
+#: A person's run (Run now, a rerun, a test) is cancelled: its person sees it and may run it.
+LEFT_TO_SCHEDULERS = ("callable", *SCHEDULED_TRIGGERS)
 
 
 @dataclass(eq=False)
@@ -130,7 +154,7 @@ class _Waiting:
     stop: Stop | None = None
 
     def halt(self, stop: Stop) -> None:
-        if stop.reason == "cancelled" and self.stop is None:
+        if stop.reason in ("cancelled", "requeue") and self.stop is None:
             self.stop = stop
             job_ends.notify()  # wakes its waiter
 
@@ -158,10 +182,11 @@ class LocalExecutor(Executor):
         # Shared with every executor of this process that has the same settings; nothing
         # starts until the first job ends or `warm()`.
         self.kernels = kernel_pool.acquire(workspace.pool_settings())
-        self._submitted: list[Future[Job]] = []
+        self._submitted: list[_Waiting] = []
         self._parked: list[_Waiting] = []
         self._looker: threading.Thread | None = None
         self._closing = False
+        self._released = False  # its server stops: the calls not started go back (`release_queued`)
         self._lock = threading.Lock()
 
     def warm(self) -> None:
@@ -216,13 +241,14 @@ class LocalExecutor(Executor):
             if self._pool is None:
                 self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="lpstudio-job")
             if self._looker is None:
-                self._closing = False
+                self._closing = self._released = False
                 self._looker = threading.Thread(
                     target=self._look, name="lpstudio-looker", daemon=True
                 )
                 self._looker.start()
-            self._submitted.append(future)
-            self._pool.submit(self._attempt, _Waiting(job_id, future))
+            waiting = _Waiting(job_id, future)
+            self._submitted.append(waiting)
+            self._pool.submit(self._attempt, waiting)
         return future
 
     def _attempt(self, waiting: _Waiting) -> None:
@@ -231,7 +257,7 @@ class LocalExecutor(Executor):
         assert waiting.future is not None
         try:
             if waiting.stop is not None:
-                job = self._cancel_waiting(waiting.job_id, waiting.stop)
+                job = self._end_waiting(waiting.job_id, waiting.stop)
             else:
                 job = execute_job(
                     self.workspace, self.store, waiting.job_id, pool=self.kernels, in_turn=True
@@ -244,7 +270,7 @@ class LocalExecutor(Executor):
                 if not closing:
                     self._parked.append(waiting)
             if closing:  # its process stops: it would wait for a turn nobody here gives
-                self._resolve(waiting, self._cancel_waiting(waiting.job_id, CLOSING))
+                self._resolve(waiting, self._end_waiting(waiting.job_id, self._stopped_by()))
                 return
             if first:  # then a stop finds it parked, and its looker ends it
                 process_jobs.add(waiting)
@@ -274,7 +300,7 @@ class LocalExecutor(Executor):
             with self._lock:  # closed: once its submitted jobs ended (`close`)
                 if self._closing and self._looker is None and not self._parked:
                     return
-                self._submitted = [f for f in self._submitted if not f.done()]
+                self._submitted = [w for w in self._submitted if not w.future.done()]
                 parked = sorted(self._parked, key=lambda each: each.job_id)
                 waiting = len(self._submitted) - len(parked) > self.workers
             periodic = time.monotonic() >= tended + self.every
@@ -294,7 +320,7 @@ class LocalExecutor(Executor):
         tried: Counter[str] = Counter()
         for waiting in parked:
             if waiting.stop is not None:
-                self._unpark(waiting, self._cancel_waiting(waiting.job_id, waiting.stop))
+                self._unpark(waiting, self._end_waiting(waiting.job_id, waiting.stop))
             elif tried[waiting.recipe] < waiting.concurrency:
                 tried[waiting.recipe] += 1
                 self._unpark(waiting, None)
@@ -311,7 +337,7 @@ class LocalExecutor(Executor):
                     assert self._pool is not None
                     self._pool.submit(self._attempt, waiting)
                 except (AssertionError, RuntimeError):  # the workers are gone: never lost
-                    ended = self._cancel_waiting(waiting.job_id, CLOSING)
+                    ended = self._end_waiting(waiting.job_id, self._stopped_by())
         if ended is not None:
             self._resolve(waiting, ended)
 
@@ -325,6 +351,54 @@ class LocalExecutor(Executor):
                 self.reap()
         except Exception:  # a busy store must not end the wait
             log.exception("heartbeat of waiting jobs failed")
+
+    def _stopped_by(self) -> Stop:
+        """How a job that would wait now ends, its executor stopping."""
+        return RELEASED if self._released else CLOSING
+
+    def _end_waiting(self, job_id: int, stop: Stop) -> Job:
+        """Ends the wait of a job stopped before it started: back in the queue when its
+        server stops and a scheduler may run it (`release_queued`), else cancelled."""
+        if stop.reason == "requeue":
+            if self._requeue([job_id]):
+                return self.store.job(job_id)
+            stop = CLOSING  # a person's run: cancelled, as when its process stops
+        return self._cancel_waiting(job_id, stop)
+
+    def _requeue(self, job_ids: list[int]) -> set[int]:
+        """Leaves to the schedulers those of the jobs, still queued here, that they may run
+        (`LEFT_TO_SCHEDULERS`): queued, of no process. One write; the ids it left."""
+        if not job_ids:
+            return set()
+        with self.store.write() as s:
+            return set(
+                s.scalars(
+                    update(Job)
+                    .where(
+                        Job.id.in_(job_ids),
+                        Job.status == QUEUED,
+                        Job.trigger.in_(LEFT_TO_SCHEDULERS),
+                        or_(Job.worker == worker_id(), Job.worker.is_(None)),
+                    )
+                    .values(worker=None, heartbeat_at=None)
+                    .returning(Job.id)
+                    .execution_options(synchronize_session=False)
+                )
+            )
+
+    def release_queued(self) -> None:
+        """For a server that stops: nothing starts from now on, and the calls' jobs that
+        have not started (waiting for their recipe's turn, or for a worker) go back to the
+        queue at once, for a scheduler on the store to run (this server's, once restarted,
+        or another's), as a scheduler daemon requeues its jobs on SIGTERM: accepted calls
+        are never lost. A person's runs are left to `close`; running jobs go on."""
+        with self._lock:
+            self._closing = self._released = True
+            waiting = [each for each in self._submitted if not each.future.done()]
+        released = self._requeue([each.job_id for each in waiting])
+        for each in waiting:
+            if each.job_id in released:
+                each.halt(RELEASED)  # its looker, or its worker, resolves it
 
     def _cancel_waiting(self, job_id: int, stop: Stop) -> Job:
         """Ends a job stopped while it waited for its turn, cancelled with why (if it is
@@ -365,8 +439,8 @@ class LocalExecutor(Executor):
             submitted, parked = list(self._submitted), list(self._parked)
         for waiting in parked:
             waiting.halt(CLOSING)  # its looker ends it
-        for future in submitted:  # each resolves with its final row
-            future.exception()
+        for waiting in submitted:  # each resolves with its final row (or queued, released)
+            waiting.future.exception()
         with self._lock:
             looker, self._looker = self._looker, None
         job_ends.notify()

@@ -28,7 +28,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from croniter import CroniterBadDateError, croniter
-from sqlalchemy import or_, select, update
+from sqlalchemy import and_, or_, select, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from .errors import InputError, LpstudioError
@@ -466,15 +466,20 @@ class Scheduler:
         """The oldest queued trigger jobs that may start now, leaving out recipes that can
         take no more: however long one recipe's backlog, other recipes' jobs are seen.
 
-        Only jobs of triggers are the daemon's: a job queued by `lpstudio run`, a rerun or a
-        test is run by the process that queued it, which claims it a moment later.
+        Only jobs of triggers are the daemon's, and calls a stopping server put back in the
+        queue (no process's: `LocalExecutor.release_queued`): a job queued by `lpstudio run`,
+        a call, a rerun or a test is run by the process that queued it, which claims it a
+        moment later.
         """
         with self.store.read() as s:
             rows = s.execute(
                 select(Job.id, Job.recipe, Job.trigger)
                 .where(
                     Job.status == QUEUED,
-                    Job.trigger.in_(SCHEDULED_TRIGGERS),
+                    or_(
+                        Job.trigger.in_(SCHEDULED_TRIGGERS),
+                        and_(Job.trigger == "callable", Job.worker.is_(None)),
+                    ),
                     Job.recipe.not_in(blocked),
                     or_(Job.not_before.is_(None), Job.not_before <= self.clock()),
                 )

@@ -312,10 +312,18 @@ class LpstudioApp(ExtensionApp):
         return await loop.run_in_executor(self.pool, functools.partial(func, *args, **kwargs))
 
     async def stop_extension(self) -> None:
+        """Stops as the scheduler daemon does on SIGTERM: takes no more work, puts the calls
+        it accepted and has not started back in the queue (a scheduler on the store runs
+        them, this server's once restarted), and lets running jobs end."""
         scheduler = getattr(self, "_scheduler", None)
         if scheduler is not None:
+            scheduler.stop()  # claims nothing more, the calls put back below included
+        with self._lock:
+            studios = list(self._studios.values())
+        for studio in studios:
+            await asyncio.get_running_loop().run_in_executor(None, studio.executor.release_queued)
+        if scheduler is not None:
             # Running jobs finish within the grace period or are requeued; the lease is freed.
-            scheduler.stop()
             await asyncio.get_running_loop().run_in_executor(None, self._scheduler_thread.join)
         saves = getattr(self, "saves", None)
         if saves is not None:  # the saves of the last moments are versions too

@@ -299,7 +299,10 @@ def _handed_job(claim: dict[str, Any]) -> bool:
 def _job_answer(app: LpstudioApp, job: Job) -> tuple[int, Any]:
     """A finished job's answer, to its call, a repeat or a poll alike: checked against the
     response schema of the version it ran, however the notebook changed since; gone once
-    the job was purged."""
+    the job was purged. A call's job its server put back in the queue as it stopped has
+    none yet: its caller is handed the job, as in async mode, and a repeat waits for it."""
+    if job.status not in FINAL_STATES:
+        return _queued(job.id, job.status)
     if job.purged:
         return _purged(job)
     return answer_for(job, _response_schema(app.service, job), app.lpstudio_workspace)
