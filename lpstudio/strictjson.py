@@ -78,11 +78,12 @@ def _unpaired_surrogate(value: Any) -> str | None:
     return None
 
 
-def loads(raw: str | bytes) -> Any:
+def loads(raw: str | bytes, whole_text: bool = True) -> Any:
     """`json.loads` without NaN, Infinity and -Infinity, written or reached by a number too
     large for a float, nor a name given twice in one object, nor arrays and objects nested
-    deeper than `MAX_DEPTH`, nor an unpaired surrogate (`\\ud800` alone) in a string
-    (`ValueError`, as malformed JSON)."""
+    deeper than `MAX_DEPTH`, nor (`whole_text`) an unpaired surrogate (`\\ud800` alone) in a
+    string (`ValueError`, as malformed JSON). An app's answer is read without that last
+    check: its text cut inside an emoji is the app's, and a recipe may still use the rest."""
     try:
         value = json.loads(
             raw, parse_constant=_refuse, parse_float=_finite, object_pairs_hook=_unique
@@ -91,7 +92,7 @@ def loads(raw: str | bytes) -> Any:
         value = None
     else:
         if depth(value) <= MAX_DEPTH:
-            text = _unpaired_surrogate(value)
+            text = _unpaired_surrogate(value) if whole_text else None
             if text is not None:
                 raise ValueError(
                     f"the string {text.encode('utf-8', 'backslashreplace').decode()[:40]!r} "

@@ -407,7 +407,7 @@ def parse(conn: Connection, req: Prepared, response: httpx.Response, expect_json
         problem = "an empty body"
     else:
         try:
-            return strictjson.loads(response.content)
+            return strictjson.loads(response.content, whole_text=False)  # the app's text
         except (ValueError, UnicodeDecodeError):
             problem = f"a body that is not JSON ({kind or 'no Content-Type'})"
     message = f"{req.method} {shown_url(req.url)} answered {response.status_code} with {problem}"
