@@ -64,6 +64,7 @@ async def test_a_name_no_file_can_have_is_refused_naming_the_field(
     error = assert_refused(code, answer, path)
     assert error["message"].startswith("invalid recipe name"), error
     assert "GET /lpstudio/api/v1/recipes" in error["fix"], error
+    assert error["code"] == "WorkspaceError", error  # one code by every route, jobs' too
 
 
 async def test_the_rest_api_refuses_a_recipe_named_by_its_server_path(
@@ -87,6 +88,7 @@ async def test_the_rest_api_refuses_a_recipe_named_by_its_server_path(
         error = assert_refused(code, answer, route)
         assert "under projects/" in error["fix"] and "leads/new_lead.ipynb" in error["fix"], error
         assert str(ws) not in json.dumps(error), error  # the server's folders stay unsaid
+        assert error["code"] == "WorkspaceError", error  # one code by every route
     code, listed = await call(http_server_client, jp_base_url, "GET", "/jobs")
     assert code == 200 and listed["jobs"] == [], listed  # nothing ran
 

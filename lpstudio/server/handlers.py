@@ -850,7 +850,10 @@ class JobsHandler(UserHandler):
         except WorkspaceError as exc:  # a recipe filter that names no recipe lists no jobs
             if exc.field != "recipe":
                 raise
-            raise ApiError(400, "InputError", exc.message, field="recipe", fix=exc.fix) from None
+            # Its code as a recipe route's answer says it (one refusal, one code to branch on).
+            raise ApiError(
+                400, type(exc).__name__, exc.message, field="recipe", fix=exc.fix
+            ) from None
         self.answer(
             {"jobs": [self.job(j) for j in jobs], "limit": q["limit"], "offset": q["offset"]}
         )
