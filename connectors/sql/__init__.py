@@ -264,7 +264,9 @@ def new_rows(conn: Connection, since: str, cursor: Any) -> Page:
     column that is the table's primary key holds no value twice: its cursor is the last
     value read, and the next poll reads above it (as a cursor kept before cursors held
     rows is read, once). A page ends before a value its last rows share, unless they fill
-    it: they then come in as many pages as they fill.
+    it: they then come in as many pages as they fill. A SQLite time is text, in whatever
+    form its writer gave it: rows are read in the order of that text (the column's index
+    finds them), and the value they share is their second, as `database.to_second` cuts it.
     """
     import sqlalchemy as sa
 
@@ -294,16 +296,16 @@ def new_rows(conn: Connection, since: str, cursor: Any) -> Page:
         statement = (
             sa.select(table, key.label(_KEY))
             .where(column.is_not(None))
-            .order_by(*dict.fromkeys([key, column, *primary]))
+            .order_by(*dict.fromkeys([column, *primary]))
         )
         if (where := _where(column, key, since, cursor, seen)) is not None:
             statement = statement.where(where)
         # The rows seen at the cursor's value come again first, to be left out.
         limit = len(seen or ()) + PAGE_SIZE + 1
-        fetched = connection.execute(statement.limit(limit)).mappings().all()
+        fetched = _fetched(connection, statement.limit(limit), str(table_name))
         connection.rollback()
     ids = [c.name for c in primary]
-    read = [_keyed_event(row, str(column_name)) for row in fetched]
+    read = [_keyed_event(row, str(column_name), key is not column) for row in fetched]
     fresh = [(k, e) for k, e in read if seen is None or k != value or _id(e, ids) not in seen]
     page, more = fresh[:PAGE_SIZE], len(fresh) > PAGE_SIZE
     if more and fresh[PAGE_SIZE][0] == page[-1][0]:  # the rows of a value come together
@@ -324,16 +326,35 @@ def _where(
 ) -> sa.ColumnElement[bool] | None:
     """Which rows a poll reads: on the first, a date or time column's from `since`; then
     those above the cursor's value when every row at it was read (`seen` is None), else
-    those from it on (`key`: `database.poll_key`)."""
-    from .database import since_value, to_column
+    those from it on. `key` (`database.poll_key`) is the column, or on SQLite its text:
+    the column's index finds the rows either way; as text, from the second's own text,
+    which sorts at or below every form of that second."""
+    from .database import since_value, to_column, to_second
 
     if cursor is None:
         start = since_value(column, since)
-        return None if start is None else column >= start
+        if start is None:
+            return None
+        return key >= (start if key is column else to_second(str(start)))
     value = cursor.get("value") if isinstance(cursor, dict) else cursor
     if seen is None:
         return column > to_column(column, value)
     return key >= (to_column(column, value) if key is column else value)
+
+
+def _fetched(connection: sa.Connection, statement: sa.Select[Any], table: str) -> list[Any]:
+    """The rows a poll reads. A value its column's type cannot read (a time written
+    2024-06-02 9:00:00) stops the poll, naming it: the row is neither lost nor sent
+    without its value."""
+    try:
+        return list(connection.execute(statement).mappings().all())
+    except ValueError as error:
+        raise InputError(
+            f"a row of table '{table}' holds a value its column's type cannot read ({error})",
+            field="poll_table",
+            fix="write that row's dates and times as ISO 8601 text (2024-06-01 10:00:00), "
+            "as the table's other rows are",
+        ) from None
 
 
 def _resumed(cursor: Any, shared: bool) -> tuple[Any, set[str] | None]:
@@ -345,12 +366,15 @@ def _resumed(cursor: Any, shared: bool) -> tuple[Any, set[str] | None]:
     return cursor.get("value"), set(cursor.get("seen") or ()) if shared else None
 
 
-def _keyed_event(row: Any, column: str) -> tuple[Any, dict[str, Any]]:
-    """A fetched row as its poll key (as JSON, as a cursor keeps it) and its event."""
-    from .database import to_json
+def _keyed_event(row: Any, column: str, text: bool) -> tuple[Any, dict[str, Any]]:
+    """A fetched row as its poll key (as JSON, as a cursor keeps it; a time kept as
+    `text`, its second) and its event."""
+    from .database import to_json, to_second
 
     event = {str(k): to_json(v) for k, v in row.items() if k != _KEY}
-    return to_json(row[_KEY]), {**event, "_cursor": to_json(row[column])}
+    kept = row[_KEY]
+    key = to_second(kept) if text and isinstance(kept, str) else to_json(kept)
+    return key, {**event, "_cursor": to_json(row[column])}
 
 
 def _id(event: dict[str, Any], primary: list[str]) -> str:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 import urllib.parse
 import weakref
 from collections.abc import Iterator
@@ -265,14 +266,26 @@ def to_json(value: Any) -> Any:
 
 def poll_key(column: sa.Column, dialect: str) -> sa.ColumnElement[Any]:
     """What the `new_rows` poll orders rows by and compares with its cursor: the column,
-    but a SQLite date-time column by its whole second as SQLite's `datetime()` reads it.
-    SQLite keeps such times as text, as each writer formats them (`CURRENT_TIMESTAMP`
-    writes 2024-06-01 10:00:00, SQLAlchemy adds .000000): compared as text, one time in
-    the two forms is not equal, and a row written in the other form than the cursor's is
-    not found at the cursor's value."""
+    but a SQLite date-time column as the text SQLite keeps, which its index orders (the
+    column compared as a time is bound as 2024-06-01 10:00:00.000000, above the
+    2024-06-01 10:00:00 that `CURRENT_TIMESTAMP` writes; `datetime(column)` no index
+    holds, and it is NULL for a form it cannot read, such as Python's ...10:00:00+0000)."""
     if dialect == "sqlite" and python_type(column) is datetime:
-        return sa.func.datetime(column)
+        return sa.type_coerce(column, sa.String())
     return column
+
+
+#: A time kept as text, up to its second (or the last part it has).
+_UP_TO_SECOND = re.compile(r"\d+-\d+-\d+(?:[ T]\d+:\d+(?::\d+)?)?")
+
+
+def to_second(text: str) -> str:
+    """A time kept as text cut after its second, in its own form (2024-06-01 10:00:00 of
+    2024-06-01 10:00:00.000000+0000, 2024-06-01T10:00:00 of 2024-06-01T10:00:00Z): it
+    sorts at or below every text that second is written in with that form, so rows read
+    from it on hold all the second's rows, whatever each writer added to it."""
+    found = _UP_TO_SECOND.match(text)
+    return found.group() if found else text
 
 
 def since_value(column: sa.Column, since: str) -> Any:
