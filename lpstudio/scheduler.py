@@ -181,6 +181,15 @@ def end_trigger_errors(studio: Studio, name: str) -> None:
         studio.store.clear_trigger_errors(name)
 
 
+def said_masked(studio: Studio, exc: Exception) -> str:
+    """A trigger's error as kept and logged, the workspace's secrets masked: an app may
+    echo the credential it was called with, and a connector's code quote what it was given
+    (its `key` function's `int(...)` of an event holding one)."""
+    from .redaction import scrub_text
+
+    return scrub_text(f"{type(exc).__name__}: {exc}", studio.held_secrets())
+
+
 def count_trigger_error(
     studio: Studio, name: str, exc: Exception, found_at: datetime | None = None
 ) -> None:
@@ -191,7 +200,7 @@ def count_trigger_error(
     settings = saved_settings(studio.store, name)
     if settings.get("state") != "started":
         return
-    message = f"{type(exc).__name__}: {exc}"
+    message = said_masked(studio, exc)
     # Checked when the workspace was read (`workspace.KNOWN_SETTINGS`).
     limit = studio.workspace.setting("triggers", "auto_stop_after")
     # The start these errors count against: one made while they are counted clears them
@@ -451,7 +460,7 @@ class Scheduler:
         try:
             return poll_counted(self.studio, recipe)
         except Exception as exc:  # counted by `poll_counted`: the next poll tries again
-            log.warning("trigger of %s failed: %s: %s", recipe.name, type(exc).__name__, exc)
+            log.warning("trigger of %s failed: %s", recipe.name, said_masked(self.studio, exc))
             return []
 
     # -- the queue ---------------------------------------------------------------------
