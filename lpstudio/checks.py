@@ -18,7 +18,7 @@ from jsonschema import Draft202012Validator, validators
 from . import strictjson
 from .errors import InputError
 from .jsonschemas import first_problem
-from .parameters import coerce
+from .parameters import check_required, coerce
 
 if TYPE_CHECKING:
     from .recipe import Recipe
@@ -142,7 +142,9 @@ def integers_as_ints(schema: dict[str, Any], value: Any) -> Any:
 def check_defaults(recipe: Recipe, given: dict[str, Any]) -> None:
     """The parameters cell's defaults that a job runs with (no value given or saved) must
     pass the recipe's refinements as given values do: a default out of them (say, an empty
-    name where one is required) means the parameter needs a value."""
+    name where one is required) means the parameter needs a value, as one declared with no
+    default (`days: int`) does."""
+    check_required(recipe.schema, given, recipe.name)
     properties = recipe.schema.get("properties", {})
     defaults = {
         name: spec["default"]

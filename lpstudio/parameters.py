@@ -107,6 +107,9 @@ class Parameter:
     unchecked: str | None = None
     #: The JSON Schema of a typed container's items (`list[int]`: `{"items": ...}`).
     contents: dict[str, Any] | None = None
+    #: Declared with no value (`days: int`): only papermill's injection assigns it, so a job
+    #: needs one given or saved (`check_required`).
+    required: bool = False
 
     def schema(self) -> dict[str, Any]:
         schema: dict[str, Any] = {
@@ -272,11 +275,12 @@ def _is_none(node: ast.expr) -> bool:
 
 @dataclass(frozen=True)
 class _Declared:
-    """A parameter as written: its name, annotation, default and help, all as source text."""
+    """A parameter as written: its name, annotation, default and help, all as source text;
+    no default for an annotation alone (`days: int`)."""
 
     name: str
     annotation: str | None
-    default: str
+    default: str | None
     help: str
 
 
@@ -290,8 +294,10 @@ def _python_declarations(source: str) -> list[_Declared]:
     any line holding a second `=` (`"https://x?a=b"`, a help text saying `0 = today`), every
     `str | None` annotation, and does not notice a syntax error, so those parameters would
     be unknown to the CLI and the form. Its conventions are kept: the help is the comment
-    ending the assignment's last line, and `# type: int` is read as an annotation. A cell
-    that is not valid Python raises SyntaxError.
+    ending the assignment's last line, and `# type: int` is read as an annotation. An
+    annotation alone (`days: int`) declares a parameter with no default, which papermill
+    injects as it does any (`-p days 3`); one after an assignment of its name changes nothing.
+    A cell that is not valid Python raises SyntaxError.
     """
     try:
         tree = ast.parse(source)
@@ -308,12 +314,10 @@ def _python_declarations(source: str) -> list[_Declared]:
     lines = source.splitlines()
     found: list[_Declared] = []
     for node in tree.body:
-        if (  # `x: int` alone assigns nothing: not a parameter, as for papermill
-            isinstance(node, ast.AnnAssign)
-            and isinstance(node.target, ast.Name)
-            and node.value is not None
-        ):
+        if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
             name, annotation = node.target.id, ast.get_source_segment(source, node.annotation)
+            if node.value is None and any(known.name == name for known in found):
+                continue  # `days = 3` then `days: int`: still 3
         elif (
             isinstance(node, ast.Assign)
             and len(node.targets) == 1
@@ -322,7 +326,8 @@ def _python_declarations(source: str) -> list[_Declared]:
             name, annotation = node.targets[0].id, None
         else:
             continue
-        default = ast.get_source_segment(source, node.value) or ""
+        value = node.value
+        default = None if value is None else ast.get_source_segment(source, value) or ""
         # Offsets count UTF-8 bytes: the rest of the statement's last line, as text.
         rest = lines[node.end_lineno - 1].encode()[node.end_col_offset :].decode().strip()
         comment = rest[1:].strip() if rest.startswith("#") else ""
@@ -406,7 +411,8 @@ def inspect_parameters(nb: Any) -> dict[str, Parameter]:
     parameters: dict[str, Parameter] = {}
     python = _is_python(nb)  # other languages' type names are papermill's inferences
     for raw in _declarations(nb):
-        default, has_default = _literal_default(raw.default)
+        required = raw.default is None
+        default, has_default = (None, False) if required else _literal_default(raw.default)
         read = _annotation_type(raw.annotation) if raw.annotation else _Annotation()
         kind, form, nullable, contents = read.type, read.format, read.nullable, read.contents
         if not raw.annotation and has_default and type(default) in _PY_FORMATS:
@@ -433,6 +439,7 @@ def inspect_parameters(nb: Any) -> dict[str, Parameter]:
             enum=read.enum,
             unchecked=raw.annotation if python and not read.checked else None,
             contents=contents,
+            required=required,
         )
     return parameters
 
@@ -442,8 +449,9 @@ def build_schema(
     refinements: dict[str, Any],
     record: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The recipe's parameters as a JSON Schema object; `x-template` marks the message
-    templates, and `x-record` holds the record schema they render over (with its sample)."""
+    """The recipe's parameters as a JSON Schema object; `required` names those a job needs a
+    value for (declared with none), `x-template` marks the message templates, and `x-record`
+    holds the record schema they render over (with its sample)."""
     properties = {}
     for name, parameter in parameters.items():
         spec = {**parameter.schema(), **refinements.get(name, {})}
@@ -456,6 +464,9 @@ def build_schema(
         "properties": properties,
         "additionalProperties": False,
     }
+    required = [name for name, parameter in parameters.items() if parameter.required]
+    if required:
+        schema["required"] = required
     if record:
         schema["x-record"] = record
         # Its fields with their sample's values, as forms offer them (a record field's
@@ -724,7 +735,9 @@ def _coerced(
         if projects is not None:
             for where, path in _paths(properties[name], coerced[name], name):
                 _check_path(where, path, projects / Path(recipe).parent, projects)
-    validator = jsonschema.Draft202012Validator(schema)
+    # Values arrive in parts (given over saved): a job's whole set is `check_required`'s.
+    whole = {key: value for key, value in schema.items() if key != "required"}
+    validator = jsonschema.Draft202012Validator(whole)
     for error in sorted(validator.iter_errors(coerced), key=lambda e: list(e.absolute_path)):
         raise _refused(error)
     fields = required_fields(schema.get("x-record"))
@@ -735,6 +748,23 @@ def _coerced(
         for name in templates:
             _check_template(name, coerced[name], fields, sample)
     return coerced
+
+
+def check_required(schema: dict[str, Any], values: Collection[str], recipe: str) -> None:
+    """Refuses a job whose `values` (given and saved) lack a parameter the cell declares
+    with no value (`days: int`): nothing but papermill's injection assigns it, so the job
+    failed in its cell with a NameError."""
+    missing = [name for name in schema.get("required", []) if name not in values]
+    if not missing:
+        return
+    name = missing[0]
+    raise ParameterError(
+        f"parameter '{name}' of {recipe} needs a value: its parameters cell declares it with "
+        "no default" + (f" ({', '.join(missing[1:])} too)" if missing[1:] else ""),
+        field=name,
+        fix=f"give it with `lpstudio run {recipe} -p {name} VALUE`, or save one with "
+        f"`lpstudio settings {recipe} -p {name} VALUE`",
+    )
 
 
 def as_declared(schema: dict[str, Any], values: dict[str, Any]) -> dict[str, Any]:
