@@ -110,16 +110,19 @@ UNANSWERED = "the job ended before its request was answered: it may have been ac
 
 def _end_unanswered(s: Session, job_id: int, status: str, error: dict[str, Any] | None) -> bool:
     """In the transaction that ends a job: its sends still "sending" (this run's, or a run
-    of it put back in the queue since) become uncertain, and its error says how many. A job
-    that leaves some so did not succeed, and is not retried (`uncertain`): its cells ran to
-    the end, and would all run again. Says whether it changed the job."""
+    of it put back in the queue since) become uncertain, and its error says how many, with
+    those its connectors had already left uncertain (`_left_in_doubt`: a recipe that caught
+    the error and went on). A job that leaves some so did not succeed, and is not retried
+    (`uncertain`): its cells ran to the end, and would all run again. Says whether it
+    changed the job."""
     from .models import Delivery
 
     deliveries = Delivery.__table__
     left = (deliveries.c.job_id == job_id, deliveries.c.status == "sending")
     day = deliveries.c.detail["day"].as_string()
     found = s.execute(select(deliveries.c.ledger, day).where(*left)).all()
-    if not found:
+    doubtful = _left_in_doubt(s, job_id)
+    if not found and not doubtful:
         return False
     now = utcnow()
     # Each keeps the day it was claimed (`StoreLedger`), the day it may have gone out: a
@@ -134,7 +137,8 @@ def _end_unanswered(s: Session, job_id: int, status: str, error: dict[str, Any] 
                 updated_at=now,
             )
         )
-    ended: dict[str, Any] = {"error": _unanswered(error, [row[0] for row in found])}
+    said = _unanswered(error, [row[0] for row in found], doubtful)
+    ended: dict[str, Any] = {"error": said}
     if status == SUCCEEDED:
         ended["status"] = FAILED
         ended["error"]["uncertain"] = True
@@ -142,14 +146,50 @@ def _end_unanswered(s: Session, job_id: int, status: str, error: dict[str, Any] 
     return True
 
 
-def _unanswered(error: dict[str, Any] | None, ledgers: list[str]) -> dict[str, Any]:
-    """A job's error, saying how many of its sends ended unanswered. Each send may be in two
-    ledgers (a recipient in the job's, its `once_per` value in the recipe's): counted once."""
+def _left_in_doubt(s: Session, job_id: int) -> int:
+    """How many of the job's own sends its connectors settled uncertain (an answer lost, a
+    5xx) and that stay so: rows it claimed in its chain's ledger, where a retry or rerun
+    never takes over an earlier job's row (the recipe's ledger may hold what it recorded
+    of an earlier job's sends, which that job's end reported). Read by the ledger's index:
+    a job that sent nothing pays a lookup or two."""
+    from .models import Delivery
+
+    root, parent = job_id, s.scalar(select(Job.rerun_of).where(Job.id == job_id))
+    while parent is not None:  # a rerun chain shares its first job's ledger
+        root, parent = parent, s.scalar(select(Job.rerun_of).where(Job.id == parent))
+    deliveries = Delivery.__table__
+    return int(
+        s.scalar(
+            select(func.count()).where(
+                deliveries.c.ledger == f"job:{root}",
+                deliveries.c.job_id == job_id,
+                deliveries.c.status == "uncertain",
+            )
+        )
+        or 0
+    )
+
+
+def _unanswered(
+    error: dict[str, Any] | None, ledgers: list[str], doubtful: int = 0
+) -> dict[str, Any]:
+    """A job's error, saying how many of its sends ended unanswered (`ledgers`: the ledger of
+    each one left "sending") or were left in doubt before (`doubtful`). Each send may be in
+    two ledgers (a recipient in the job's, its `once_per` value in the recipe's): counted
+    once."""
     own = [ledger for ledger in ledgers if not ledger.startswith("recipe:")]
-    count = len(own) or len(ledgers)
+    unanswered = len(own) or len(ledgers)
+    count = unanswered + doubtful
+    plural = "s" if count > 1 else ""
+    if not doubtful:
+        fate = "got no answer before it ended"
+    elif not unanswered:
+        fate = "got no answer or a server error"
+    else:
+        fate = f"got no answer ({unanswered} before it ended) or a server error"
     said = (
-        f"{count} send{'s' if count > 1 else ''} it began got no answer before it ended: they "
-        "may have gone out and are never sent again (uncertain): check them in the app"
+        f"{count} send{plural} it began {fate}: they may have gone out and are never sent "
+        "again (uncertain): check them in the app"
     )
     error = dict(error or {"ename": "UnansweredSends", "evalue": "", "cell": None})
     # Told with what happened, before the fix that ends an `LpstudioError`'s text.
