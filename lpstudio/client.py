@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any
+from weakref import WeakKeyDictionary
 
 from .errors import InputError
 from .jsonschemas import first_problem
@@ -19,6 +20,10 @@ from .redaction import scrub
 from .sdk import Connection, ConnectorError, Option, Page
 
 SEE_SCHEMA = "see the action's input schema in `lpstudio connectors --json`"
+#: What each action did so far in each run of a job, added up, by the job's ledger (one per
+#: run, shared by its connections): a failed action's result, which becomes the job's, then
+#: still counts the recipients the job's earlier campaigns reached.
+_DONE_IN_RUN: WeakKeyDictionary[Any, dict[str, dict[str, Any]]] = WeakKeyDictionary()
 
 
 def _for_validation(data: dict[str, Any]) -> dict[str, Any]:
@@ -82,9 +87,23 @@ def _input_problem(
     return InputError(f"{call}: '{field}' is invalid: {message}", field=field, fix=fix)
 
 
+def _added(earlier: dict[str, Any], later: dict[str, Any]) -> dict[str, Any]:
+    """Two accountings of one action as one (two campaigns': `accepted` adds up, `campaigns`
+    and `failed` join); any other value is the later one's."""
+    total = {**earlier, **later}
+    for key, value in later.items():
+        before = earlier.get(key)
+        if isinstance(value, list) and isinstance(before, list):
+            total[key] = [*before, *value]
+        elif type(value) is int and type(before) is int:  # not bool: a flag is not summed
+            total[key] = before + value
+    return total
+
+
 class ConnectionClient:
     """`keep_result` receives what a failed action did (`ConnectorError.result`) before the
-    error goes on: a job records it as its result."""
+    error goes on, added to what that action did before in the job (`_DONE_IN_RUN`): a job
+    records it as its result, which then accounts for every campaign the job sent."""
 
     def __init__(
         self,
@@ -131,13 +150,27 @@ class ConnectionClient:
         # Masked here, as pick lists are: a token the connector obtained and `hold`s is a
         # secret only this connection knows, which no job's scrubbing of its output can find.
         try:
-            return scrub(spec.run(self.connection, data), self.connection.secrets())
+            answer = scrub(spec.run(self.connection, data), self.connection.secrets())
         except ConnectorError as exc:
             if exc.result is not None:
                 exc.result = scrub(exc.result, self.connection.secrets())
-            if self.keep_result is not None and exc.result is not None:
-                self.keep_result(exc.result)
+                done = self._account(action, exc.result)
+                if self.keep_result is not None:
+                    self.keep_result(done)
             raise
+        self._account(action, answer)
+        return answer
+
+    def _account(self, action: str, result: Any) -> Any:
+        """`result` added to what `action` did before in this run of the job; outside a job
+        (by hand, where each cell's answer is shown alone) `result` itself."""
+        ledger = self.connection.ledger
+        if ledger.job_id is None or not isinstance(result, dict):
+            return result
+        done = _DONE_IN_RUN.setdefault(ledger, {})
+        key = f"{self.connection.connector.name}.{action}"
+        done[key] = _added(done.get(key, {}), result)
+        return done[key]
 
     def picklist(self, name: str) -> list[Option]:
         connector = self.connection.connector

@@ -75,6 +75,7 @@ from datetime import UTC, datetime
 from functools import partial
 from itertools import islice
 from typing import Any
+from weakref import WeakKeyDictionary
 
 from lpstudio.errors import InputError
 from lpstudio.sdk import Connection, ConnectorError, chunks, is_e164
@@ -115,6 +116,10 @@ UNANSWERED_BEFORE = "an earlier attempt got no answer: it may have been accepted
 #: running job of the recipe is sending (that job's request waits out a 429 up to 60 s).
 IN_PROGRESS_WAIT = 120.0
 IN_PROGRESS_POLL = 0.5
+#: The campaigns each run of a job created, by the job's ledger (a run's own: a job put back
+#: in the queue runs again in a new kernel): a recipient the job's ledger holds accepted by
+#: one of them was sent by an earlier campaign of this run, not by an earlier run.
+_CREATED_IN_RUN: WeakKeyDictionary[Any, set[str]] = WeakKeyDictionary()
 
 
 class CampaignIncomplete(ConnectorError):
@@ -760,6 +765,7 @@ def _send_batch(
         if value is not None
     }
     recipe = conn.ledger.across_recipe() if once else None
+    created = _CREATED_IN_RUN.setdefault(conn.ledger, set())
     fresh: list[str] = []  # the recipients of the last try
     held: list[str] = []  # those of them claimed now, not settled
 
@@ -778,6 +784,7 @@ def _send_batch(
                 result,
                 waited=True,
                 own=conn.ledger.job_id,
+                this_run=created,
                 once_per=data["once_per"],
             )
             for item in batch:  # under way in another job: waited for at the end
@@ -795,7 +802,7 @@ def _send_batch(
                 recipe.settle_many({once[a]: "rejected" for a in asked}, {"reason": "not sent"})
             raise
         limit.count_earlier(earlier.values())
-        _report_earlier(number, asked, earlier, result, own=conn.ledger.job_id)
+        _report_earlier(number, asked, earlier, result, own=conn.ledger.job_id, this_run=created)
         fresh[:] = held[:] = [address for address, key in asked.items() if key not in earlier]
         if recipe is not None:
             # Sent (or maybe) by an attempt of this job before it said `once_per`: the
@@ -895,6 +902,8 @@ def _send_batch(
         {"proactiveCampaignId": summary["proactiveCampaignId"], "day": today()},
         refused={f["address"] for f in failures},
     )
+    if accepted and summary["proactiveCampaignId"] is not None:
+        created.add(summary["proactiveCampaignId"])
     result["campaigns"].append(summary)
     result["accepted"] += len(accepted)
     result["failed"].extend(failures)
@@ -926,6 +935,7 @@ def _report_earlier(
     result: dict[str, Any],
     waited: bool = False,
     own: int | None = None,
+    this_run: Collection[str] = (),
     **scope: Any,
 ) -> None:
     """Reports the batch's recipients that an earlier attempt accepted (`already_sent`, how
@@ -934,7 +944,8 @@ def _report_earlier(
     job is sending are `waited` for (`_wait_for_other_jobs`: not reported here), else (in
     the job's own ledger, which only a rerun running beside its job shares) uncertain.
     Those an earlier run of this very job (`own`: put back in the queue by a scheduler that
-    stopped) accepted are its own: accepted, with their campaign (`earlier_run`)."""
+    stopped) accepted are its own: accepted, with their campaign (`earlier_run`); those a
+    campaign of this run accepted (`this_run`) were counted there: `already_sent`."""
     groups: dict[tuple[str, Any, Any], list[str]] = {}
     for address, key in keys.items():
         record = earlier.get(key)
@@ -945,7 +956,12 @@ def _report_earlier(
         kind = "already_sent" if sent else "uncertain"
         groups.setdefault((kind, record.get("job_id"), campaign), []).append(address)
     for (kind, job_id, campaign), addresses in groups.items():
-        if kind == "already_sent" and own is not None and job_id == own:
+        if (
+            kind == "already_sent"
+            and own is not None
+            and job_id == own
+            and campaign not in this_run
+        ):
             result["accepted"] += len(addresses)
             result["campaigns"].append(
                 {
