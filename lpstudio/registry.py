@@ -9,14 +9,16 @@ half-written connector never stops the recipes that use the others. A name belon
 place read first: an installed package cannot take a bundled connector's, nor a workspace
 file a bundled or installed one's (the package or file is kept aside, and the connector of
 that name keeps working); two files of one folder, or two packages, that give one name are
-both kept aside, so that neither silently replaces the other. The workspace's folder is read
-again whenever one of its files changes, so a long-running server or scheduler sees a
-connector added or edited in JupyterLab without a restart.
+both kept aside, so that neither silently replaces the other, even once one of them stops
+loading (the name a file that did not load gives is read from its text). The workspace's
+folder is read again whenever one of its files changes, so a long-running server or
+scheduler sees a connector added or edited in JupyterLab without a restart.
 """
 
 from __future__ import annotations
 
 import importlib.util
+import re
 import sys
 import threading
 import types
@@ -44,22 +46,47 @@ class _Found:
     #: What each connector that loaded is listed under if a place read before it holds its
     #: name: its file's stem, or its entry point's name (by connector name).
     listed_as: dict[str, str] = field(default_factory=dict)
+    #: The places that did not load, with their errors, by each name they may give.
+    unloaded: dict[str, list[tuple[str, LpstudioError]]] = field(default_factory=dict)
 
     def add(self, connector: Connector, listed_as: str) -> None:
         name = connector.name
-        earlier = self.connectors.pop(name, None)
-        places = self.twice.get(name) or ([earlier.source] if earlier is not None else [])
+        places = self._places(name)
         if not places:
             self.connectors[name] = connector
             self.listed_as[name] = listed_as
             return
         self.twice[name] = [*places, connector.source]
+        self._refuse(name)
+
+    def failed(self, listed_as: str, names: set[str], where: str, error: LpstudioError) -> None:
+        """A place that did not load, listed with its error. A connector of a name it may
+        give (`names`) is not used either: it is often the old copy of the file that broke,
+        which would otherwise silently run in its place."""
+        self.broken.setdefault(listed_as, error)
+        for name in sorted(names):
+            self.unloaded.setdefault(name, []).append((where, error))
+            if name in self.connectors or name in self.twice:
+                self.twice[name] = [*self._places(name), where]
+                self._refuse(name)
+
+    def _places(self, name: str) -> list[str]:
+        """The places giving `name` so far (its connector, if one was added, is taken out)."""
+        earlier = self.connectors.pop(name, None)
+        if earlier is not None:
+            return [earlier.source]
+        return self.twice.get(name) or [where for where, _ in self.unloaded.get(name, [])]
+
+    def _refuse(self, name: str) -> None:
+        """Keeps every place giving `name` aside, naming them all (and why those that did
+        not load failed): none of them is used, so that none silently replaces another."""
+        failures = "".join(f"; {error.message}" for _, error in self.unloaded.get(name, []))
         self.broken[name] = InputError(
             f"connector '{name}' is defined more than once: {' and '.join(self.twice[name])}; "
-            "none of them is used, so that none silently replaces another",
+            f"none of them is used, so that none silently replaces another{failures}",
             field="type",
             fix="rename all but one of them (the name given to `Connector(...)`), or remove "
-            "the copies",
+            "the copies" + ("; correct any that fails to load" if failures else ""),
         )
 
     def merged(self, later: _Found) -> _Found:
@@ -163,6 +190,24 @@ def _failed(where: str, exc: Exception, fix: str) -> LpstudioError:
     )
 
 
+#: How a connector file gives its name: `Connector("acme", ...)`, as the README writes it.
+_DECLARED = re.compile(r"""\bConnector\(\s*(?:name\s*=\s*)?(["'])([a-z][a-z0-9_]*)\1""")
+
+
+def _names_in(path: Path) -> set[str]:
+    """The connector names a file or package that did not load may give: those its text
+    declares (a syntax error elsewhere leaves them readable), else its file's stem."""
+    files = [path] if path.is_file() else sorted(path.rglob("*.py"))
+    declared: set[str] = set()
+    for file in files:
+        try:
+            text = file.read_text(errors="replace")
+        except OSError:  # gone since the listing: the stem is all there is
+            continue
+        declared |= {match[2] for match in _DECLARED.finditer(text)}
+    return declared or {path.stem if path.is_file() else path.name}
+
+
 def _load_files(folder: Path, prefix: str, check: bool) -> _Found:
     found = _Found()
     for path in _candidates(folder):
@@ -172,7 +217,8 @@ def _load_files(folder: Path, prefix: str, check: bool) -> _Found:
                 connector.check()
         except Exception as exc:
             name = path.stem if path.is_file() else path.name
-            found.broken[name] = _failed(str(path), exc, "correct the connector's code")
+            error = _failed(str(path), exc, "correct the connector's code")
+            found.failed(name, _names_in(path), str(path), error)
             continue
         connector.source = str(path)
         found.add(connector, path.stem if path.is_file() else path.name)
@@ -188,7 +234,7 @@ def _load_entry_points() -> _Found:
             connector.check()
         except Exception as exc:
             fix = "correct or reinstall the package that provides it"
-            found.broken[entry.name] = _failed(where, exc, fix)
+            found.failed(entry.name, {entry.name}, where, _failed(where, exc, fix))
             continue
         connector.source = f"entry point {entry.value}"
         found.add(connector, entry.name)

@@ -82,17 +82,37 @@ def retry_after(value: str | None) -> float | None:
     return max(0.0, seconds) if math.isfinite(seconds) else None
 
 
+#: Seconds `Again` waits when it is given no wait: an answer without `Retry-After`.
+DEFAULT_WAIT = 1.0
+
+
 class Again(Exception):
     """A failure after which the same request may simply be sent again, once `wait` seconds
     have passed (a 429's `Retry-After`, a second after a 5xx to a read): raised by a try
-    that `retrying` runs. `reason` says what happened, for the connector's error once the
-    tries are spent; `status` is the app's HTTP status, when it answered."""
+    that `retrying` runs. `wait` may be None, as `retry_after` reads a missing header: the
+    default wait, `DEFAULT_WAIT`. `reason` says what happened, for the connector's error
+    once the tries are spent; `status` is the app's HTTP status, when it answered."""
 
-    def __init__(self, wait: float, reason: str, status: int | None = None) -> None:
+    def __init__(self, wait: float | None, reason: str, status: int | None = None) -> None:
         super().__init__(reason)
-        self.wait = wait
+        self.wait = DEFAULT_WAIT if wait is None else _seconds(wait)
         self.reason = reason
         self.status = status
+
+
+def _seconds(wait: Any) -> float:
+    """A wait `retrying` can sleep, refused where the connector gives it: one that is none
+    failed inside the tries with Python's words, after the first."""
+    import math
+
+    if isinstance(wait, bool) or not isinstance(wait, int | float) or not 0 <= wait < math.inf:
+        raise InputError(
+            f"Again's wait {wait!r} is not a number of seconds, 0 or more",
+            field="wait",
+            fix="give the seconds to wait, e.g. Again(retry_after(answer.headers.get("
+            '"Retry-After")), reason), or None for the default wait',
+        )
+    return float(wait)
 
 
 Returned = TypeVar("Returned")
@@ -801,8 +821,19 @@ class Connector:
                 fix=f"rename one of the two {kind}s",
             )
 
+    def _callable(self, value: Any, field: str, example: str) -> None:
+        """Refuses, when the connector is declared, what it would otherwise call at its
+        first use (and fail there with Python's words, far from the file)."""
+        if not callable(value):
+            raise InputError(
+                f"connector {self.name}: {field} is {_a(value)}, not a function",
+                field=field,
+                fix=f"give a function, e.g. {example}",
+            )
+
     def test(self, func: Callable[[Connection], str]) -> Callable[[Connection], str]:
         """Declares the connection test: returns a short message, raises when it fails."""
+        self._callable(func, "test", "def test(conn): ...")
         self._test = _guarded(func)
         return func
 
@@ -826,6 +857,7 @@ class Connector:
 
         def register(func: Callable[[Connection, dict[str, Any]], Any]) -> Any:
             self._declare("action", name, self.actions)
+            self._callable(func, f"actions.{name}", f"def {name}(conn, data): ...")
             self.actions[name] = Action(
                 name,
                 title,
@@ -847,10 +879,11 @@ class Connector:
         object: str | None = None,
         description: str = "",
     ) -> Callable[[Callable[[Connection, str, Any], Page]], Any]:
-        _callable(key, f"triggers.{name}.key", "key=lambda event: str(event['id'])")
+        self._callable(key, f"triggers.{name}.key", "key=lambda event: str(event['id'])")
 
         def register(func: Callable[[Connection, str, Any], Page]) -> Any:
             self._declare("trigger", name, {**self.poll_triggers, **self.webhook_triggers})
+            self._callable(func, f"triggers.{name}", f"def {name}(conn, since, cursor): ...")
             self.poll_triggers[name] = PollTrigger(
                 name,
                 title,
@@ -875,11 +908,14 @@ class Connector:
         secret_field: str | None = None,
     ) -> Callable[[Callable[[dict[str, str], bytes], list[dict[str, Any]]]], Any]:
         if verify is not None:
-            _callable(verify, f"triggers.{name}.verify", "verify(headers, body, secret) -> bool")
+            self._callable(
+                verify, f"triggers.{name}.verify", "verify(headers, body, secret) -> bool"
+            )
         secret_field = self._verify_secret(name, verify, secret_field)
 
         def register(func: Callable[[dict[str, str], bytes], list[dict[str, Any]]]) -> Any:
             self._declare("trigger", name, {**self.poll_triggers, **self.webhook_triggers})
+            self._callable(func, f"triggers.{name}", f"def {name}(headers, body): ...")
             self.webhook_triggers[name] = WebhookTrigger(
                 name,
                 title,
@@ -940,6 +976,7 @@ class Connector:
     def picklist(self, name: str, *, title: str) -> Callable[[Callable[..., Any]], Any]:
         def register(func: Callable[[Connection], list[Option]]) -> Any:
             self._declare("picklist", name, self.picklists)
+            self._callable(func, f"picklists.{name}", f"def {name}(conn): ...")
             checked = _returning_options(f"{self.name}.{name}", name, func)
             self.picklists[name] = PickList(name, title, _guarded(checked))
             return func
@@ -974,6 +1011,15 @@ class Connector:
                     fix="give a valid JSON Schema (draft 2020-12), "
                     'e.g. {"type": "object", "properties": {...}}',
                 ) from None
+            ref = _dangling_ref(schema)
+            if ref is not None:
+                raise InputError(
+                    f"connector {self.name}: {where} has a $ref {ref!r} that leads nowhere "
+                    "in the schema",
+                    field=where,
+                    fix="point the $ref at a definition of the same schema, such as "
+                    "'#/$defs/email' (other documents are not fetched)",
+                )
 
     # -- using -----------------------------------------------------------------------------
 
@@ -1083,15 +1129,29 @@ class Connector:
         }
 
 
-def _callable(value: Any, field: str, example: str) -> None:
-    """Refuses, when a connector is declared, what it would otherwise call at its first
-    poll or delivery (and fail there, far from the file)."""
-    if not callable(value):
-        raise InputError(
-            f"{field} is {_a(value)}, not a function",
-            field=field,
-            fix=f"give a function, e.g. {example}",
-        )
+def _dangling_ref(schema: Any) -> str | None:
+    """The first `$ref` of `schema` that resolves to nothing: jsonschema follows a `$ref`
+    only when a value is checked, so one leading nowhere failed every job with its
+    PointerToNowhere. Walked as jsonschema reads it (`referencing`: subschemas only, not
+    data such as `default`; a nested `$id` is a base of its own), with the meta-schemas it
+    knows (a `$ref` to the 2020-12 one is valid)."""
+    from jsonschema_specifications import REGISTRY
+    from referencing.exceptions import Unresolvable
+    from referencing.jsonschema import DRAFT202012
+
+    uri = "urn:lpstudio:schema"
+    root = DRAFT202012.create_resource(schema)
+    pending = [(root, REGISTRY.with_resource(uri, root).resolver(base_uri=uri))]
+    while pending:
+        resource, resolver = pending.pop()
+        ref = resource.contents.get("$ref") if isinstance(resource.contents, dict) else None
+        if isinstance(ref, str):
+            try:
+                resolver.lookup(ref)
+            except Unresolvable:
+                return ref
+        pending.extend((sub, resolver.in_subresource(sub)) for sub in resource.subresources())
+    return None
 
 
 def _a(value: Any) -> str:
