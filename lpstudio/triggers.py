@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from .errors import InputError
 from .redaction import scrub
-from .sdk import Page, chunks
+from .sdk import ConnectorError, Page, chunks
 from .templating import lookup
 
 if TYPE_CHECKING:  # the store's modules load with a poll: a kernel imports `latest` fast
@@ -41,6 +41,11 @@ RECENT = (timedelta(hours=1), timedelta(days=1), timedelta(days=7), timedelta(da
 LOOKS = 12
 #: How many keys of events a condition could not compare a poll's warning names.
 SHOWN_KEYS = 10
+#: How many pages one poll reads at most; the next poll goes on from the cursor kept. A
+#: poll whose cursor moves on for ever (more=True, new cursors, no events) held a scheduler's
+#: thread, `lpstudio poll` or a REST Poll now for ever; 100 pages are 25,000 events of
+#: Shopify's largest pages, more than `SEEN_LIMIT` can tell apart again.
+PAGES = 100
 
 _ORDERING = {">": operator.gt, ">=": operator.ge, "<": operator.lt, "<=": operator.le}
 
@@ -312,9 +317,21 @@ def poll_once(studio: Studio, recipe: Recipe) -> list[int]:
         {"parameters": settings["parameters"], "connections": settings["connections"]},
         studio.user,
     )
+    given = {json.dumps(cursor, sort_keys=True)}  # the cursors this poll was given
     try:
-        while True:
+        for _ in range(PAGES):
             page = trigger.poll(conn, _whole_second(since), cursor)
+            moved = json.dumps(page.cursor, sort_keys=True)
+            if page.more and moved in given:  # A, B, A...: polled round for ever
+                raise ConnectorError(
+                    f"{conn.connector.name}.{trigger.name} returned more=True with a cursor "
+                    f"it was given before in this poll ({moved[:80]}): its pages go round "
+                    "for ever",
+                    field=f"triggers.{trigger.name}",
+                    fix="return the cursor just past the page's last event with more=True: "
+                    "one that only moves forward",
+                )
+            given.add(moved)
             doubted: dict[str, list[str]] = {}
             with store.write() as s:
                 now = store.now(s)  # its jobs are dated as every job is, by the store's clock
@@ -365,9 +382,15 @@ def poll_once(studio: Studio, recipe: Recipe) -> list[int]:
                 created.extend(job.id for job in jobs)
             for rule, keys in doubted.items():  # once the events they name are recorded
                 doubts.setdefault(rule, []).extend(keys)
-            cursor = json.loads(json.dumps(page.cursor))  # as the store gives it back
+            cursor = json.loads(moved)  # as the store gives it back
             if not page.more:
                 break
+        else:
+            log.warning(
+                "poll of %s read %d pages, the most a poll reads: the next goes on from its cursor",
+                recipe.name,
+                PAGES,
+            )
     finally:
         conn.close()
         _say_doubts(recipe.name, doubts)

@@ -13,6 +13,10 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
+import sys
+import traceback
+from collections.abc import Collection
 from typing import TYPE_CHECKING, Any
 
 from .checks import check_event, input_problem
@@ -26,12 +30,15 @@ from .errors import (
 )
 from .idempotency import delivery_id
 from .recipe import Recipe
+from .redaction import scrub_text
 
 if TYPE_CHECKING:
     from .models import Job
     from .sdk import WebhookTrigger
     from .studio import Studio
     from .workspace import Workspace
+
+log = logging.getLogger("lpstudio.webhooks")
 
 
 def webhook_id(workspace: Workspace, recipe: str) -> str:
@@ -61,12 +68,51 @@ def _signature_header(
 
 
 def _verified(trigger: WebhookTrigger, headers: dict[str, str], body: bytes, secret: str) -> bool:
-    """The connector's `verify`; a signature it fails on (a header it cannot compare, not
-    ASCII) is a wrong one, not the server's failure."""
+    """The connector's `verify`. A signature it cannot read (not hex or base64: ValueError;
+    not ASCII, which `hmac.compare_digest` refuses with TypeError) is a wrong one; any other
+    exception is a bug in its code, the recipe's to fix and not the sender's (503, which
+    senders retry): it answered 401, and the exception was nowhere."""
     try:
         return bool(trigger.verify is not None and trigger.verify(headers, body, secret))
-    except Exception:
+    except ValueError:
         return False
+    except Exception as exc:
+        if isinstance(exc, TypeError) and not all(value.isascii() for value in headers.values()):
+            return False
+        fault = _connector_fault(trigger, "verify", exc, {secret})
+    raise fault  # outside the handler: no unmasked context chained to it
+
+
+def _connector_fault(
+    trigger: WebhookTrigger, part: str, exc: Exception, secrets: Collection[str]
+) -> InputError:
+    """A bug in a webhook trigger's `part` (`parse`, `verify`), logged with its traceback
+    for the connector's author, `secrets` masked; the refusal quotes no code (a sender
+    learns nothing of it) and answers 503, as a recipe that cannot run: senders retry."""
+    from .sdk import Connector
+
+    func = getattr(trigger, part)
+    module, connector = func.__module__, func.__module__
+    while module:  # the module (or package) that defines the `connector`, as README says
+        found = getattr(sys.modules.get(module), "connector", None)
+        if isinstance(found, Connector):
+            connector = found.name
+            break
+        module = module.rpartition(".")[0]
+    where = f"connector {connector}'s {trigger.name} trigger"
+    said = "".join(traceback.format_exception(exc)).rstrip()
+    log.error(
+        "a webhook delivery was refused (503): the %s of %s failed: %s",
+        part,
+        where,
+        scrub_text(said, secrets),
+    )
+    return InputError(
+        f"the {part} of {where} failed on a delivery",
+        field=f"triggers.{trigger.name}",
+        fix=f"correct the {part} of connector {connector} (the server's log has its "
+        "traceback): the sender's retries are taken once it works",
+    )
 
 
 def _events(trigger: WebhookTrigger, recipe: Recipe, headers: dict[str, str], body: bytes) -> Any:
@@ -79,13 +125,15 @@ def _events(trigger: WebhookTrigger, recipe: Recipe, headers: dict[str, str], bo
         events = trigger.parse(headers, body)
     except LpstudioError:
         raise
-    except Exception as exc:
+    except ValueError as exc:  # invalid JSON, text not UTF-8: a body it cannot read
         raise DeliveryError(
             f"the body cannot be read as the {trigger.title} trigger reads it: "
             f"{type(exc).__name__}: {exc}",
             field="body",
             fix=fix,
         ) from None
+    except Exception as exc:  # a bug in `parse` (a NameError...): its author's to fix
+        raise _connector_fault(trigger, "parse", exc, ()) from None
     if not isinstance(events, list):
         raise InputError(
             f"the {trigger.title} trigger of recipe {recipe.name} read the delivery as "

@@ -398,6 +398,31 @@ def cancel(job_id: int, workspace: Path | None, as_json: bool) -> None:
             click.echo(f"job {job.id}: cancel requested; its worker stops it within seconds")
 
 
+def _stop_polling(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
+
+
+def _polled(studio: Studio, recipe: str) -> list[Any]:
+    """The jobs of the recipe's new events, queued. Ctrl-C or SIGTERM stop the poll where it
+    is, exit 130 (they did nothing while it polled: one whose pages never ended ran for
+    ever): each page is written in one transaction with its cursor, so the pages before
+    are kept, their jobs queued for a scheduler, and the next poll goes on from there."""
+    signal.signal(signal.SIGINT, _stop_polling)
+    signal.signal(signal.SIGTERM, _stop_polling)
+    try:
+        return studio.poll(recipe, run=False)
+    except KeyboardInterrupt:
+        click.echo(
+            "lpstudio: interrupted; the poll stopped: the pages it read are kept, and the "
+            "next poll goes on from there",
+            err=True,
+        )
+        sys.exit(130)
+    finally:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
 @main.command()
 @click.argument("recipe")
 @click.option("--no-run", is_flag=True, help="Only queue the jobs.")
@@ -408,10 +433,13 @@ def poll(recipe: str, no_run: bool, workspace: Path | None, as_json: bool) -> No
     """Run RECIPE's poll trigger once: a job for each new event (or batch), oldest first."""
     with _studio(workspace) as studio:
         recipe = _typed_recipe(studio, recipe)
-        if not no_run:
+        queued = _polled(studio, recipe)
+        if no_run:
+            found = queued
+        else:
             _cancel_on_signals()
-        with _saying_turns():  # each job it runs may wait for its recipe's turn, as `run`'s
-            found = studio.poll(recipe, run=not no_run)
+            with _saying_turns():  # each job it runs may wait for its recipe's turn, as `run`'s
+                found = [studio.executor.run(job.id) for job in queued]
         if as_json:
             _emit([job_to_dict(job, studio.workspace) for job in found])
         elif not found:
