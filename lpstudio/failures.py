@@ -68,7 +68,9 @@ def nothing_left_to_retry(error: dict[str, Any]) -> str | None:
     connector's POST answered 500), or a campaign whose every recipient is sent, refused or
     in doubt: a retry could only send again what may have been carried out (a campaign's
     ledger keeps it from resending those, so it would only fail on them again). A campaign
-    with recipients left to send (`retryable`) is retried for them."""
+    with recipients left to send (`retryable`) is retried for them, as its ledger keeps the
+    ones in doubt (`uncertain_sends`); a connector's `retryable` error in doubt that no
+    ledger row holds is not: its retry would run the same request again."""
     if error.get("not_today") is True:
         return (
             "it stopped at a daily limit, which a retry today would meet again: run it again "
@@ -76,6 +78,11 @@ def nothing_left_to_retry(error: dict[str, Any]) -> str | None:
         )
     if error.get("uncertain") is True and error.get("retryable") is not True:
         return "its request may have been carried out, and a retry would have nothing else to send"
+    if error.get("uncertain") is True and not error.get("uncertain_sends"):
+        return (
+            "its request may have been carried out, and no delivery ledger keeps a retry "
+            "from sending it again"
+        )
     return None
 
 

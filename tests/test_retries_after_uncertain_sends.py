@@ -184,3 +184,52 @@ def test_the_last_retry_s_report_says_no_retry_follows_and_how_to_send_the_rest(
         f"its 2 retries are used up, so no retry follows: `lpstudio rerun {last.id}` runs it "
         "again once the cause is fixed"
     )
+
+
+NO_LEDGER = """
+from pathlib import Path
+
+from lpstudio.sdk import Connector, ConnectorError
+
+connector = Connector("noledger", title="No ledger")
+
+
+@connector.action("create", title="Create")
+def create(conn, data):
+    with open(data["log"], "a") as log:  # the app's side: what it was asked to do
+        log.write("created\\n")
+    raise ConnectorError("may exist", uncertain=True, retryable=True, status=500)
+"""
+
+
+def test_an_uncertain_send_no_ledger_guards_is_not_retried_even_if_retryable(
+    ws: Path, webhook: Any
+) -> None:
+    """A connector's error `uncertain=True, retryable=True` (some sent, some in doubt, some
+    left) was retried, and ran its request again: only a send the delivery ledger keeps
+    (`uncertain_sends`, the LivePerson campaign's) lets a retry pass it by."""
+    (ws / "connectors").mkdir(exist_ok=True)
+    (ws / "connectors" / "noledger.py").write_text(NO_LEDGER)
+    log = ws / "created.log"
+    write_recipe(
+        ws,
+        "ops/create",
+        cells=(f"import lpstudio.kernel as lp\nlp.connection('app').create(log={str(log)!r})",),
+        metadata={
+            "title": "create",
+            "connections": {"app": {"type": "noledger"}},
+            "retries": RETRIES,
+        },
+    )
+    with Studio.open(ws, user="alice") as studio:
+        studio.connections.add("app", "noledger", {}, "alice")
+        studio.start("ops/create")
+        studio.save_settings("ops/create.ipynb", notify={"webhook": webhook.url})
+        job = queue_unattended(studio, "ops/create")
+        with scheduler_running(studio):
+            wait_for(lambda: webhook.posts, timeout=120, what="the failure report")
+        ended = jobs_of(studio, "ops/create.ipynb")
+
+    assert [j.id for j in ended] == [job.id], [(j.id, j.trigger) for j in ended]  # no retry
+    assert log.read_text() == "created\n"  # asked once
+    assert "no retry follows" in json.dumps(webhook.posts[0]), webhook.posts[0]

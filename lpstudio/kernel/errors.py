@@ -44,6 +44,11 @@ def publish_connector_error(result: ExecutionResult | None) -> None:
         verdict = "stopped at a limit per day: not retried today"
     if error.uncertain:
         verdict = "it may have been carried out: neither sent again nor retried"
+        if error.retryable:  # a campaign's: its ledger keeps the ones in doubt
+            verdict = (
+                "some of it may have been carried out: not sent again; a retry sends only "
+                "what its delivery ledger shows unsent"
+            )
     publish_display_data(
         {
             ERROR_MIME: {
