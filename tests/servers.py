@@ -125,6 +125,7 @@ def serving(ws: Path, *extra: str, name: str = "server") -> Iterator[Served]:
                 command,
                 cwd=REPO,
                 env={**os.environ, "PYTHONPATH": str(REPO)},
+                stdin=subprocess.DEVNULL,  # as a service runs it: no terminal to ask
                 stdout=out,
                 stderr=subprocess.STDOUT,
             )

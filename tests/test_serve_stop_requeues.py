@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 
 from lpstudio.models import Job
 from lpstudio.studio import Studio
@@ -78,9 +79,13 @@ def jobs_of(ws: Path, recipe: str) -> list[Job]:
         return sorted(studio.jobs(recipe=recipe), key=lambda job: job.id)
 
 
+@pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
 def test_calls_waiting_when_the_server_stops_run_once_after_its_restart(
-    ws: Path, tmp_path: Path
+    ws: Path, tmp_path: Path, stop: signal.Signals
 ) -> None:
+    """SIGINT too, without a terminal (a service manager's stop): Jupyter's default ended
+    the server without stopping lpstudio, and the waiting calls were failed as worker
+    lost."""
     recipe = slow_callable(ws)
     folder = tmp_path / "calls"
     folder.mkdir()
@@ -102,7 +107,7 @@ def test_calls_waiting_when_the_server_stops_run_once_after_its_restart(
             )
 
         wait_for(held, what="the first call running, the others waiting")
-        first.proc.send_signal(signal.SIGTERM)
+        first.proc.send_signal(stop)
 
         def let_go() -> list[Job] | None:  # by the stop, before the running job ends
             jobs = jobs_of(ws, recipe)[1:]

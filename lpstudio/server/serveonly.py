@@ -10,6 +10,9 @@ where the extension also runs, is made by JupyterLab and keeps all of Jupyter.
 
 from __future__ import annotations
 
+import signal
+import sys
+
 from jupyter_server.serverapp import ServerApp
 
 
@@ -25,6 +28,16 @@ class ServeOnlyServerApp(ServerApp):
         super().init_configurables()
         # The contents manager serves `/files/` by itself, besides the services.
         self.contents_manager.files_handler_class = None
+
+    def init_signal(self) -> None:
+        """Jupyter's, and a SIGINT without a terminal (a service manager, a script, a
+        container's stop) stops the server as SIGTERM does, as JupyterHub has it: Jupyter
+        leaves Python's own, whose KeyboardInterrupt ended the server without stopping
+        lpstudio (the calls it had accepted were failed as worker lost, not put back in the
+        queue; its scheduler's lease held). With a terminal, Jupyter asks first."""
+        super().init_signal()
+        if not (sys.stdin and sys.stdin.isatty()):
+            signal.signal(signal.SIGINT, self._signal_stop)
 
     def running_server_info(self, kernel_count: bool = True) -> str:
         """Jupyter's start-up lines without "Serving notebooks from local directory" and its
