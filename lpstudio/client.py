@@ -162,10 +162,14 @@ class ConnectionClient:
         return answer
 
     def _account(self, action: str, result: Any) -> Any:
-        """`result` added to what `action` did before in this run of the job; outside a job
-        (by hand, where each cell's answer is shown alone) `result` itself."""
+        """`result` (a send's accounting) added to what `action` did before in this run of
+        the job; outside a job (by hand, where each cell's answer is shown alone), or any
+        other result, `result` itself."""
         ledger = self.connection.ledger
-        if ledger.job_id is None or not isinstance(result, dict):
+        # Only a send's accounting (its `accepted` count, as the delivery ledger's sends
+        # report): an app's answer (an http request's) is not added up, nor kept, on the path
+        # of every call a job makes.
+        if ledger.job_id is None or not isinstance(result, dict) or "accepted" not in result:
             return result
         done = _DONE_IN_RUN.setdefault(ledger, {})
         key = f"{self.connection.connector.name}.{action}"
