@@ -45,25 +45,39 @@ PLACEHOLDER = "placeholder"
 
 
 class Vault:
-    """Encrypts a mapping of secret values with the workspace key."""
+    """Encrypts JSON with the workspace key: a connection's secret values, and the events a
+    job keeps sealed (`Studio.kept_event`)."""
 
     def __init__(self, key_path: Path) -> None:
         self._fernet = Fernet(key_path.read_bytes().strip())
 
-    def seal(self, secrets: dict[str, str]) -> str:
-        return self._fernet.encrypt(json.dumps(secrets).encode()).decode()
+    def seal(self, value: Any) -> str:
+        return self._fernet.encrypt(json.dumps(value).encode()).decode()
 
     def open(self, token: str | None) -> dict[str, str]:
+        """A connection's secret values."""
         if not token:
             return {}
+        return self._opened(
+            token,
+            "a connection's secrets cannot be decrypted with this workspace's secret.key",
+            "restore the workspace's original secret.key, or re-enter the secrets "
+            "with `lpstudio connections update NAME --secret FIELD`",
+        )
+
+    def open_event(self, token: str) -> Any:
+        """A job's event as it was sent, for its kernel."""
+        return self._opened(
+            token,
+            "the job's event, kept sealed, cannot be decrypted with this workspace's secret.key",
+            "restore the workspace's original secret.key, or run the recipe anew",
+        )
+
+    def _opened(self, token: str, message: str, fix: str) -> Any:
         try:
             return json.loads(self._fernet.decrypt(token.encode()))
         except InvalidToken:
-            raise LpstudioError(
-                "a connection's secrets cannot be decrypted with this workspace's secret.key",
-                fix="restore the workspace's original secret.key, or re-enter the secrets "
-                "with `lpstudio connections update NAME --secret FIELD`",
-            ) from None
+            raise LpstudioError(message, fix=fix) from None
 
 
 @dataclass(frozen=True)

@@ -157,6 +157,7 @@ def after_failure(studio: Studio, job: Job, now: datetime | None = None) -> int 
                 trigger="retry",
                 parameters=job.parameters,
                 event=job.event,
+                sealed_event=job.sealed_event,
                 user=job.user,
                 rerun_of=job.id,
                 created_at=clock,

@@ -133,6 +133,9 @@ class Job(Base):
     trigger: Mapped[str] = mapped_column(String(32), default="manual")
     parameters: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     event: Mapped[Any] = mapped_column(JSON, nullable=True)
+    #: The event as a system sent it, where `event` shows it masked: a Fernet token of its
+    #: JSON (the workspace key), opened for its kernel alone (0014).
+    sealed_event: Mapped[str | None] = mapped_column(Text, nullable=True)
     user: Mapped[str] = mapped_column(String(255))
     rerun_of: Mapped[int | None] = mapped_column(BIG_ID, ForeignKey("jobs.id"), nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

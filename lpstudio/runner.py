@@ -724,7 +724,10 @@ def execute_job(
             "job_id": job.id,
             "recipe": job.recipe,
             "parameters": job.parameters,
-            "event": job.event,
+            # As it was sent: `event` shows it masked where it holds a secret (0014).
+            "event": connections.vault.open_event(job.sealed_event)
+            if job.sealed_event
+            else job.event,
             "test_mode": job.trigger == "test",
             "runtime": runtime,
         }

@@ -11,7 +11,7 @@ import copy
 import functools
 import math
 import os
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from concurrent.futures import Future
 from datetime import UTC, datetime, timedelta
 from functools import cached_property
@@ -377,14 +377,24 @@ class Studio:
         except LpstudioError:
             return set(self.store.secrets)
 
-    def masked(self, event: Any) -> Any:
-        """A webhook delivery's events as their jobs keep them (a call holding a secret is
-        refused instead), and saved values that cannot run as they are shown: a
-        connection's secret in them is masked (the store's password too), as in the events
-        a poll keeps."""
+    def masked(self, value: Any) -> Any:
+        """Saved values that cannot run, as they are shown: a connection's secret in them
+        is masked (the store's password too)."""
         from .redaction import scrub
 
-        return scrub(event, self.held_secrets())
+        return scrub(value, self.held_secrets())
+
+    def kept_event(self, event: Any, secrets: Collection[str] | None = None) -> dict[str, Any]:
+        """A new job's `event` and `sealed_event` for an event a system sent (a bot's call, a
+        webhook delivery, a poll): shown masked of the workspace's `secrets` (operators read
+        jobs), and, where that changed it, sealed whole with the workspace key for its
+        kernel: masked, its recipe would act on what nobody sent. A person's event holding
+        a secret is refused instead (`refuse_secrets`): they can put it in a connection."""
+        from .redaction import scrub
+
+        shown = scrub(event, self.held_secrets() if secrets is None else secrets)
+        sealed = None if shown == event else self.connections.vault.seal(event)
+        return {"event": shown, "sealed_event": sealed}
 
     def refuse_held_secret(self, name: str, field: str, what: str, fix: str) -> None:
         """Refuses a name people type (a project, a recipe, a user, an API client) that
@@ -745,7 +755,13 @@ class Studio:
         for _job_id, output, _error in old:
             if output:
                 (self.workspace.root / output).unlink(missing_ok=True)
-        erased = {"purged": True, "event": None, "parameters": {}, "result": None}
+        erased = {
+            "purged": True,
+            "event": None,
+            "sealed_event": None,
+            "parameters": {},
+            "result": None,
+        }
         rows = [
             {**erased, "id": job_id, "output_path": None, "error": _error_kind(error)}
             for job_id, _output, error in old
@@ -1061,14 +1077,16 @@ class Studio:
                     "--event-file), or try the recipe with Test (`--test`: a sample event, "
                     "nothing sent)",
                 )
-        if event is not None:  # a person's or a bot's call (refused first, naming its field)
-            # Kept on the job and handed to the recipe as given: masked, it would act on
-            # what nobody sent.
-            self.refuse_secrets({}, event=event)
+            if event is not None:  # kept and shown as given: they can use a connection
+                self.refuse_secrets({}, event=event)
+        kept = {"event": event, "sealed_event": None}
+        if event is not None and trigger == "callable":  # a bot's: whole for its recipe
+            kept = self.kept_event(event)
         if test:
             trigger = "test"
             if event is None:
                 event = self.sample_event(recipe)
+                kept = {"event": event, "sealed_event": None}
         if trigger in ("manual", "test"):  # a person's run (bots' calls are their jobs' log)
             action, earlier = ("run" if trigger == "manual" else "test"), then
 
@@ -1078,20 +1096,22 @@ class Studio:
                 audit_in(session, self.user, action, recipe.name, job=job.id)
 
             then = audited
-        return self._queue(recipe, values, event, trigger, timeout, then=then)
+        return self._queue(recipe, values, kept, trigger, timeout, then=then)
 
     def _queue(
         self,
         recipe: Recipe,
         parameters: dict[str, Any],
-        event: Any,
+        kept: dict[str, Any],
         trigger: str,
         timeout: float | None,
         rerun_of: int | None = None,
         then: Callable[[Session, Job], None] | None = None,
     ) -> Job:
-        """Queues the job; `then` (what records it elsewhere) is written with it, or neither."""
-        row = self.job_fields(recipe, parameters, event, trigger, timeout, rerun_of)
+        """Queues the job; `then` (what records it elsewhere) is written with it, or neither.
+        `kept`: its `event` and `sealed_event` (`kept_event`)."""
+        row = self.job_fields(recipe, parameters, kept["event"], trigger, timeout, rerun_of)
+        row["sealed_event"] = kept["sealed_event"]
         if then is None:
             return self.store.create_job(**row)
         return self.store.create_jobs([row], then=lambda s, jobs: then(s, jobs[0]))[0]
@@ -1270,7 +1290,8 @@ class Studio:
         old, recipe, values = self.check_rerun(job_id)
         # A test run's rerun is a test run too: rerunning a dry run must never send.
         trigger = "test" if old.trigger == "test" else "rerun"
-        job = self._queue(recipe, values, old.event, trigger, old.timeout, rerun_of=old.id)
+        kept = {"event": old.event, "sealed_event": old.sealed_event}
+        job = self._queue(recipe, values, kept, trigger, old.timeout, rerun_of=old.id)
         # What the chain sent stays known as long as this job may be rerun: the purge
         # forgets a ledger's rows by their age, and the first job's may be past it.
         self.store.keep_ledger(self.store.job_ledger(old))

@@ -220,7 +220,7 @@ def sample_event(studio: Studio, recipe: Recipe) -> Any:
             "such an event has come"
             + (" (metadata.lpstudio.trigger.conditions say which pass)" if conditions else ""),
         )
-    sample = scrub(found[-1], frozenset(conn.secrets()))  # as a poll keeps its events
+    sample = scrub(found[-1], frozenset(conn.secrets()))  # a Test's job shows it as it runs it
     return [sample] if batch else sample
 
 
@@ -308,8 +308,9 @@ def poll_once(studio: Studio, recipe: Recipe) -> list[int]:
         since, cursor = state.since, state.cursor
     created: list[int] = []
     doubts: dict[str, list[str]] = {}  # rule -> keys of events it could not compare
-    # An app may echo the credential it was called with: events are kept (job rows, the
-    # REST API, reruns) with the connection's secrets masked, as output notebooks are.
+    # An app may echo the credential it was called with: events are shown (job rows, the
+    # REST API) with the connection's secrets masked, as output notebooks are; their
+    # recipes get them whole (`Studio.kept_event`).
     secrets = frozenset(conn.secrets())
     version = store.snapshot(
         recipe.name,
@@ -355,7 +356,7 @@ def poll_once(studio: Studio, recipe: Recipe) -> list[int]:
                         seen.append(key)
                         rules: list[str] = []
                         if matches(event, spec.get("conditions"), rules):
-                            fresh.append(scrub(event, secrets))
+                            fresh.append(event)
                         for rule in rules:
                             doubted.setdefault(rule, []).append(key)
                 batches: list[Any] = (
@@ -368,7 +369,7 @@ def poll_once(studio: Studio, recipe: Recipe) -> list[int]:
                         status=QUEUED,
                         trigger="poll",
                         parameters=settings["parameters"],
-                        event=event,
+                        **studio.kept_event(event, secrets),
                         user=studio.user,
                         created_at=now,
                         cells_done=0,

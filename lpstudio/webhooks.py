@@ -219,7 +219,8 @@ def receive_webhook(
             )
     # One snapshot for the delivery: its jobs differ only by their event.
     base = studio.job_fields(recipe, {}, None, "webhook", None)
-    rows = [{**base, "event": event} for event in studio.masked(events)]
+    secrets = studio.held_secrets()  # read once for the delivery's events
+    rows = [{**base, **studio.kept_event(event, secrets)} for event in events]
     claims: list[dict[str, Any]] = []
     try:
         for client, header, key in keys:

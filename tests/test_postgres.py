@@ -20,13 +20,14 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import nbformat
 import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.config import Config
 from alembic.migration import MigrationContext
 from click.testing import Result
-from sqlalchemy import event, func, select, text
+from sqlalchemy import event, func, insert, select, text
 from sqlalchemy.exc import OperationalError
 
 import lpstudio.failures
@@ -45,7 +46,7 @@ from lpstudio.scheduler import Scheduler
 from lpstudio.store import RUNNING, SCHEMA_HEAD, Store
 from lpstudio.studio import Studio
 from tests.browser import free_port
-from tests.conftest import selects_on_jobs, set_job, wait_for, write_recipe
+from tests.conftest import printed, selects_on_jobs, set_job, wait_for, write_recipe
 from tests.postgres import create_database, postgres_server, restart_server, server_down
 from tests.servers import serving
 from tests.test_job_faults import queue_webhook_job
@@ -118,28 +119,34 @@ def test_the_store_s_password_never_reaches_an_output_notebook(pg_ws: Path) -> N
 def test_the_store_s_password_is_a_secret_in_parameters_and_events_too(pg_ws: Path) -> None:
     """A connection's secret given as a parameter was refused; the store's password was run,
     saved and shown in clear (`lpstudio show`, the REST answer, the kernel's context), and a
-    call's event kept it: only its plain-field check and the notebooks knew it as a secret."""
+    call's event kept it: only its plain-field check and the notebooks knew it as a secret.
+    A call's event holding it is shown masked, and its recipe gets it whole."""
     config = pg_ws / "lpstudio.toml"
     url = re.search(r'url = "(.+)"', config.read_text()).group(1)  # type: ignore[union-attr]
     config.write_text(f'[store]\nurl = "{url.replace("postgres@", "postgres:pw-Secret-77@")}"\n')
     write_recipe(pg_ws, "p/tick", "label: str = 'x'  # a label", cells=("print(label)",))
+    cells = ("import lpstudio.kernel as lp", "print(len(lp.event['note']))")
+    write_recipe(pg_ws, "p/note", "label: str = 'x'  # a label", cells=cells)
     with Studio.open(pg_ws, user="alice") as studio:
-        for act, field in (
-            (lambda: studio.run("p/tick", {"label": "x pw-Secret-77 y"}), "label"),
-            (lambda: studio.save_settings("p/tick", {"label": "pw-Secret-77"}), "label"),
-            # A call's event too: it was run masked, on what nobody sent.
-            (
-                lambda: studio.dispatch(
-                    "p/tick", event={"note": "pw-Secret-77"}, trigger="callable"
-                ),
-                None,
-            ),
+        for act in (
+            lambda: studio.run("p/tick", {"label": "x pw-Secret-77 y"}),
+            lambda: studio.save_settings("p/tick", {"label": "pw-Secret-77"}),
+            lambda: studio.run("p/tick", event={"note": "pw-Secret-77"}),  # a person's
         ):
             with pytest.raises(InputError) as refused:
                 act()
-            assert field is None or refused.value.field == field
+            assert refused.value.field in ("label", "event")
             assert "password of the workspace's store" in refused.value.message
         assert studio.jobs() == []  # nothing was queued
+        job, finished = studio.dispatch(
+            "p/note", event={"note": "pw-Secret-77"}, trigger="callable"
+        )
+        ended = finished.result(timeout=120)
+        assert ended.status == "succeeded", ended.error
+        kept = studio.job(job.id)
+        assert kept.event == {"note": MASK} and "Secret-77" not in (kept.sealed_event or "")
+        output = nbformat.read(pg_ws / ended.output_path, as_version=4)
+        assert printed(output.cells[-1]).strip() == "12"  # "pw-Secret-77", not "****"
 
 
 def test_racing_claims_on_postgresql_never_exceed_a_recipe_concurrency(pg_ws: Path) -> None:
@@ -860,8 +867,8 @@ def test_a_postgresql_store_of_the_previous_schema_upgrades_with_its_history(ser
 
         _upgrade(previous, "0006")
         version = previous.snapshot("p/one.ipynb", "{}", {}, "alice")
-        old = previous.create_job(recipe="p/one.ipynb", version_id=version, user="alice")
-        set_job(previous, old.id, status="succeeded", result={"accepted": 2})
+        old = job_at_0006(previous, version)
+        set_job(previous, old, status="succeeded", result={"accepted": 2})
         previous.migrate()
         assert previous.schema_revision() == SCHEMA_HEAD
         assert _schema_differences(previous) == []
@@ -869,7 +876,7 @@ def test_a_postgresql_store_of_the_previous_schema_upgrades_with_its_history(ser
         deep = "/".join(["folder"] * 200) + "/one.ipynb"
         new = previous.create_job(recipe=deep, version_id=version, user="alice")
         set_job(previous, new.id, status="failed")
-        set_job(previous, old.id, status="failed")  # the counts trigger still follows it
+        set_job(previous, old, status="failed")  # the counts trigger still follows it
         now = utcnow()
         metrics = dashboard_metrics(previous, now - timedelta(days=1), now + timedelta(hours=1))
         assert metrics["jobs_per_day"] == [
@@ -879,6 +886,22 @@ def test_a_postgresql_store_of_the_previous_schema_upgrades_with_its_history(ser
     finally:
         fresh.close()
         previous.close()
+
+
+def job_at_0006(store: Store, version: str) -> int:
+    """A job written by a version of schema 0006: its columns only (not 0014's)."""
+    with store.write() as s:
+        return s.execute(
+            insert(Job.__table__)
+            .values(
+                recipe="p/one.ipynb",
+                version_id=version,
+                status="queued",
+                user="alice",
+                created_at=utcnow(),
+            )
+            .returning(Job.id)
+        ).scalar_one()
 
 
 def test_a_postgresql_store_at_the_previous_schema_gives_its_settings_revisions(

@@ -222,12 +222,15 @@ async def test_rest_error_answers_and_their_log_lines_mask_what_the_caller_sent(
     assert TOKEN not in logged, logged
     assert job_rows(ws) == 0
 
-    # A call holding a secret, in a key too, is refused before any job (it was run masked:
-    # the recipe acted on what nobody sent).
+    # A call holding a secret, in a key too, is shown masked on its job, and sealed whole
+    # for its recipe (it was refused; before that, run masked).
     call = {"phone": "+14155550100", TOKEN: "v"}
     code, body = await post(bot, "call", "echo", body=call, params={"mode": "async"})
-    assert code == 400 and MASK in body and TOKEN not in body, body
-    assert job_rows(ws) == 0
+    assert code == 202 and TOKEN not in body, body
+    with Studio.open(ws, user="alice") as studio:
+        kept = studio.store.job(json.loads(body)["job"])
+        assert kept.event == {"phone": call["phone"], MASK: "v"}, kept.event
+        assert studio.connections.vault.open_event(kept.sealed_event or "") == call
 
 
 async def test_a_successful_request_s_log_line_masks_a_secret_in_its_query_too(

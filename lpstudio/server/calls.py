@@ -527,27 +527,6 @@ def _checked_input(path: str, schema: dict[str, Any], sent: Any, query: dict[str
     return event
 
 
-def _refuse_secrets(service: Studio, event: Any) -> None:
-    """Refuses an input that holds a secret of the workspace as a person's event is refused
-    (`Studio.refuse_secrets`), naming the field that holds it (400): its job would keep
-    it, show it to operators and hand it to the recipe, and masked it is not what the bot
-    sent (a consumer id `whole****-42` recorded as such)."""
-    if isinstance(event, dict):
-        parts = [(str(name), {name: value}) for name, value in sorted(event.items())]
-    elif isinstance(event, list):
-        parts = [(str(at), [item]) for at, item in enumerate(event)]
-    else:
-        parts = [("body", event)]
-    secrets = service.connections.secret_values()  # read once, for every field
-    for field, part in parts:
-        try:
-            service.refuse_secrets({}, secrets, event=part)
-        except InputError as exc:
-            raise ApiError(
-                400, "InputError", f"{field}: {exc.message}", field=field, fix=exc.fix
-            ) from None
-
-
 async def call(
     app: LpstudioApp,
     client: dict[str, Any],
@@ -589,7 +568,6 @@ async def call(
     schema = endpoint["input_schema"]
     sent = _sent(body, method)
     event = _checked_input(path, schema, sent, query)
-    await app.blocking(_refuse_secrets, service, event)
     timeout = float(endpoint["call_timeout"] or app.call_timeout)
     deadline = began + timeout
     if key:
