@@ -75,7 +75,9 @@ def port_taken(port: int) -> bool:
         return probe.connect_ex(("127.0.0.1", port)) == 0
 
 
-def jupyterlab_command(root: Path, port: int, token: str) -> list[str]:
+def jupyterlab_command(root: Path, port: int) -> list[str]:
+    """JupyterLab's command line: every local user can read it (`ps`), so its token is
+    given in a file only its user reads (`token_file`)."""
     command = [
         sys.executable,
         "-m",
@@ -84,12 +86,28 @@ def jupyterlab_command(root: Path, port: int, token: str) -> list[str]:
         "--ServerApp.ip=127.0.0.1",
         f"--ServerApp.port={port}",
         "--ServerApp.port_retries=0",
-        f"--IdentityProvider.token={token}",
         f"--ServerApp.root_dir={root}",
     ]
     if os.geteuid() == 0:
         command.append("--allow-root")  # a container running as root
     return command
+
+
+@contextlib.contextmanager
+def token_file(root: Path, token: str) -> Iterator[Path]:
+    """JupyterLab's token in a file of the workspace's `.runtime/` that only its user
+    reads, removed once JupyterLab ends. Not `JUPYTER_TOKEN`: its kernels inherit the
+    environment, and a recipe printing `os.environ` would show the token."""
+    runtime = root / ".runtime"
+    runtime.mkdir(mode=0o700, exist_ok=True)
+    path = runtime / f"lab-token-{os.getpid()}"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(token)
+    try:
+        yield path
+    finally:
+        path.unlink(missing_ok=True)
 
 
 def run_jupyterlab(command: list[str], env: dict[str, str]) -> int:
@@ -146,9 +164,9 @@ def main(argv: list[str] | None = None) -> int:
         token = secrets.token_hex(16)
         print(f"workspace: {root}", flush=True)
         print(f"studio:    http://127.0.0.1:{args.port}/lab?token={token}", flush=True)
-        return run_jupyterlab(
-            jupyterlab_command(root, args.port, token), {**os.environ, ENV_VAR: str(root)}
-        )
+        with token_file(root, token) as path:
+            env = {**os.environ, ENV_VAR: str(root), "JUPYTER_TOKEN_FILE": str(path)}
+            return run_jupyterlab(jupyterlab_command(root, args.port), env)
 
 
 if __name__ == "__main__":

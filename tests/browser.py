@@ -38,17 +38,19 @@ def jupyterlab(
     `args` are more Jupyter options, e.g. an identity provider for several users."""
     token = secrets.token_hex(16)
     home.mkdir(parents=True, exist_ok=True)
+    (home / "token").write_text(token)
     environ = {
         **os.environ,
         "JUPYTER_CONFIG_DIR": str(home / "config"),
         "JUPYTERLAB_WORKSPACES_DIR": str(home / "workspaces"),
+        "JUPYTER_TOKEN_FILE": str(home / "token"),  # as `make studio` gives it
         **(env or {}),
     }
     log = home / "jupyterlab.log"
 
     def start(port: int) -> tuple[subprocess.Popen[bytes], str]:
         command = [
-            *jupyterlab_command(root, port, token),
+            *jupyterlab_command(root, port),
             f"--LabApp.workspaces_dir={home / 'workspaces'}",
             *args,
         ]

@@ -45,6 +45,30 @@ def studio_answer(proc: subprocess.Popen[str], port: int, token: str, path: str)
     return wait_for(answered, timeout=120, what="JupyterLab")
 
 
+def command_lines() -> list[str]:
+    """Every process's command line, as `ps` shows them to any user."""
+    lines = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            lines.append(cmdline.read_bytes().replace(b"\0", b" ").decode(errors="replace"))
+        except OSError:  # ended meanwhile
+            continue
+    return lines
+
+
+def children(pid: int) -> list[Path]:
+    """The command line files of the processes `pid` started."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            parent = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+        if parent == pid:
+            found.append(stat.parent / "cmdline")
+    return found
+
+
 def test_make_studio_opens_jupyterlab_with_the_studio_on_the_sandbox(tmp_path: Path) -> None:
     port, sandbox_port = free_port(), free_port()
     proc = launch(tmp_path / "ws", port, sandbox_port)
@@ -57,6 +81,11 @@ def test_make_studio_opens_jupyterlab_with_the_studio_on_the_sandbox(tmp_path: P
         assert url.startswith(f"http://127.0.0.1:{port}/lab?token=")
         token = url.split("token=")[1]
         assert studio_answer(proc, port, token, "/me").json()["role"] == "admin"
+        # Not on a command line, which every local user reads: it made them the admin.
+        assert [line for line in command_lines() if token in line] == []
+        # Nor in the environment its kernels inherit (a recipe printing os.environ).
+        lab = [p for p in children(proc.pid) if "jupyterlab" in p.read_text(errors="replace")]
+        assert lab and all(token.encode() not in (p.parent / "environ").read_bytes() for p in lab)
         connections = studio_answer(proc, port, token, "/connections").json()
         fields = {c["name"]: c["fields"] for c in connections["connections"]}
         assert fields["liveperson"]["base_url"] == f"http://127.0.0.1:{sandbox_port}"
