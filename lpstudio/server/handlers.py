@@ -927,9 +927,25 @@ class JobOutputHandler(JobRouteHandler):
             path = self.studio.workspace.root / job.output_path if job.output_path else None
             if path is None or not path.is_file():
                 raise _no_output(job)
+            if not path.resolve().is_relative_to(self.studio.workspace.history.resolve()):
+                raise NotFoundError(  # a link put in its place (to secret.key, /etc/passwd)
+                    f"job {job.id}'s output notebook {job.output_path} leads out of the "
+                    "history folder ([history] path): only notebooks in it are served",
+                    field="job",
+                    fix="put the job's own output notebook back in its place in history/, "
+                    "not a link",
+                )
             if kind == "ipynb":
                 return path.read_text(encoding="utf-8")
-            return render_output_html(path)
+            try:
+                return render_output_html(path)
+            except ValueError:  # not JSON, or no notebook: said without quoting what it holds
+                raise NotFoundError(
+                    f"job {job.id}'s output notebook {job.output_path} is no notebook "
+                    "nbconvert can read",
+                    field="job",
+                    fix="put the job's own output notebook back in its place in history/",
+                ) from None
 
         content = await self.of_job(read, job_id)
         kinds = {"ipynb": "application/x-ipynb+json", "html": "text/html; charset=UTF-8"}
@@ -974,7 +990,8 @@ class GalleryTryHandler(UserHandler):
             return self.studio.recipe_detail(self.studio.workspace.recipe_name(path))
 
         detail = await self.blocking(try_)
-        self.answer(detail, 201, {"Location": f"{PREFIX}/recipes/{detail['recipe']}"})
+        # Quoted: a header is Latin-1, and a recipe's path may be any text (`営業/r.ipynb`).
+        self.answer(detail, 201, {"Location": f"{PREFIX}/recipes/{quote(detail['recipe'])}"})
 
 
 # -- connections ---------------------------------------------------------------------------
@@ -996,7 +1013,7 @@ class ConnectionsHandler(UserHandler):
             return info.to_dict()
 
         info = await self.blocking(add)
-        self.answer(info, 201, {"Location": f"{PREFIX}/connections/{info['name']}"})
+        self.answer(info, 201, {"Location": f"{PREFIX}/connections/{quote(info['name'])}"})
 
 
 class ConnectionHandler(UserHandler):
