@@ -518,10 +518,10 @@ def _plan(
     hidden = studio.connections.secret_values() | studio.store.secrets
     if into is None:  # as it was exported: a name under projects/ already
         refuse_held_secret(manifest["folder"], "folder", "project folder", hidden, _ELSEWHERE)
-        base, folder = project_folder(studio, manifest["folder"], False, "folder", typed=False)
+        folder = project_folder(studio, manifest["folder"], False, "folder", typed=False)[1]
     else:
         refuse_held_secret(into, "into", "project folder", hidden, "give the folder its name")
-        base, folder = project_folder(studio, into, False, "into", typed=True)
+        folder = project_folder(studio, into, False, "into", typed=True)[1]
     prefix = "" if folder == "." else f"{folder}/"
     plan = _Plan(folder, replace)
     listed: dict[str, str] = {}  # path in the package -> what lists it
@@ -541,11 +541,10 @@ def _plan(
         if rel not in listed:
             raise _refused(f"the package holds {rel}, which its manifest does not list")
     for rel, data in members.items():
-        target = base / rel
         label = prefix + rel
         where = f"recipes.{label.removesuffix('.ipynb')}" if rel in manifest["recipes"] else ""
         where = where or f"files.{label}"
-        _check_target(studio, target, data, where, replace, rel in manifest["recipes"])
+        _check_target(studio, label, data, where, replace, rel in manifest["recipes"])
         plan.files[label], plan.fields[label] = data, where
     available = _check_connections(studio, manifest, plan)
     for rel, entry in manifest["recipes"].items():
@@ -554,12 +553,14 @@ def _plan(
 
 
 def _check_target(
-    studio: Studio, target: Path, data: bytes, where: str, replace: bool, is_recipe: bool
-) -> None:
-    """A file may be written where nothing is, where a recipe is replaced, or where the
-    same data file already is; a folder (or a file where a folder must go) is in the way."""
-    projects = studio.workspace.projects
-    for parent in target.relative_to(projects).parents:
+    studio: Studio, label: str, data: bytes, where: str, replace: bool, is_recipe: bool
+) -> Path:
+    """Where the file `label` (its path under projects/) is written: where nothing is, where
+    a recipe is replaced, or where the same data file already is; a link on the way, a
+    folder (or a file where a folder must go) is in the way."""
+    projects = studio.workspace.projects.resolve()
+    target = _unlinked(projects, label, where)
+    for parent in PurePosixPath(label).parents:
         if (projects / parent).is_file():
             raise InputError(
                 f"projects/{parent} is a file, where the package needs a folder",
@@ -568,17 +569,41 @@ def _check_target(
             )
     if target.is_dir() or (target.exists() and not target.is_file()):
         raise InputError(
-            f"projects/{target.relative_to(projects)} is a folder, where the package has a file",
+            f"projects/{label} is a folder, where the package has a file",
             field=where,
             fix="import it --into another folder",
         )
     if target.is_file() and not replace and (is_recipe or target.read_bytes() != data):
         what = "the recipe" if is_recipe else "a different file"
         raise InputError(
-            f"{what} projects/{target.relative_to(projects)} already exists",
+            f"{what} projects/{label} already exists",
             field=where,
             fix="import with --replace to replace it, or --into another folder",
         )
+    return target
+
+
+def _unlinked(projects: Path, label: str, where: str) -> Path:
+    """The real path of `label` under projects/, refused when a link is on its way (a folder
+    of it, or the file itself): the file would be written through the link, outside the
+    folder imported into, or under another recipe's name than its settings'."""
+    projects = projects.resolve()
+    target = projects / label
+    try:
+        unlinked = target.resolve() == target
+    except (OSError, RuntimeError):  # a loop of links
+        unlinked = False
+    if unlinked:
+        return target
+    path = PurePosixPath(label)
+    ways = [*reversed(path.parents[:-1]), path]
+    link = next((way for way in ways if (projects / way).is_symlink()), path)
+    raise InputError(
+        f"projects/{link} is a link, where the package writes {label}: nothing is written "
+        "through a link",
+        field=where,
+        fix=f"remove the link projects/{link}, or import it --into another folder",
+    )
 
 
 def _check_connections(studio: Studio, manifest: dict[str, Any], plan: _Plan) -> dict[str, str]:
@@ -882,12 +907,10 @@ def _check_again(studio: Studio, plan: _Plan) -> None:
     another import may have written them meanwhile (at once, on this server or another).
     Refused as a sequential import is; whether each recipe is replaced is said here, as it
     is under the lock."""
-    projects = studio.workspace.projects
     shown_as = {shown["recipe"]: shown for shown in plan.recipes}
     for label, data in plan.files.items():
-        target = projects / label
         is_recipe = label in shown_as
-        _check_target(studio, target, data, plan.fields[label], plan.replace, is_recipe)
+        target = _check_target(studio, label, data, plan.fields[label], plan.replace, is_recipe)
         if is_recipe:
             shown_as[label]["replaced"] = target.exists()
 
@@ -897,9 +920,11 @@ def _move(
 ) -> None:
     """Moves the staged files into place, data files first (a recipe appears with the files
     it reads), each in one rename; `moved` says how to put each back: a file it replaced is
-    kept (hard-linked, in no time under the lock) until the import commits."""
+    kept (hard-linked, in no time under the lock) until the import commits. Each target is
+    checked for links once more before its folders are made: the store's lock holds no one
+    off the files, and a link made since `_check_again` is refused, what was moved put back."""
     for label in sorted(plan.files, key=lambda lab: lab.endswith(".ipynb")):
-        target = projects / label
+        target = _unlinked(projects, label, plan.fields[label])
         target.parent.mkdir(parents=True, exist_ok=True)
         kept = None
         if target.exists():
