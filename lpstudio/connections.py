@@ -474,10 +474,10 @@ class SlotUse:
         return f"{self.recipe} (slot {self.slot}{how})"
 
 
-def check_bound_exist(session: Session, bound: dict[str, str]) -> None:
-    """Refuses bindings (slot -> connection) to a connection deleted since they were
-    checked: read in the transaction that writes them, as `Connections.remove` reads the
-    bindings in its own."""
+def check_bound_exist(session: Session, bound: dict[str, str], recipe: str | None = None) -> None:
+    """Refuses bindings (slot -> connection) of `recipe` to a connection deleted since they
+    were checked: read in the transaction that writes them, as `Connections.remove` reads
+    the bindings in its own."""
     found = set(
         session.scalars(select(ConnectionRow.name).where(ConnectionRow.name.in_(bound.values())))
     )
@@ -486,9 +486,15 @@ def check_bound_exist(session: Session, bound: dict[str, str]) -> None:
             raise InputError(
                 f"slot '{slot}' is bound to connection '{name}', which was just deleted",
                 field=f"connections.{slot}",
-                fix="bind an existing connection with "
-                f"`lpstudio settings RECIPE --connection {slot}=NAME`",
+                fix=f"bind an existing connection with {_choose(slot, recipe)}",
             )
+
+
+def _choose(slot: str, recipe: str | None) -> str:
+    """The command that binds a connection to `recipe`'s slot. `RECIPE` where the caller
+    names no recipe: those callers only ask which connection would fill a slot, and drop
+    the refusal (`Connections.uses`, a package's import, a version's restore)."""
+    return f"`lpstudio settings {recipe or 'RECIPE'} --connection {slot}=NAME`"
 
 
 def workspace_secrets(workspace: Workspace) -> frozenset[str]:
@@ -627,11 +633,12 @@ def bind_connections(
     available: list[ConnectionInfo],
     *,
     ready: bool = True,
+    recipe: str | None = None,
 ) -> dict[str, str]:
-    """Which connection fills each slot: the chosen one, else the one named like the slot,
-    else the only connection of the slot's type. Refuses what does not fit, saying why, and
-    a placeholder unless `ready` is false (settings may be saved before it is authorised;
-    they cannot be used)."""
+    """Which connection fills each slot of `recipe`: the chosen one, else the one named like
+    the slot, else the only connection of the slot's type. Refuses what does not fit, saying
+    why and how to choose for that recipe, and a placeholder unless `ready` is false
+    (settings may be saved before it is authorised; they cannot be used)."""
     by_name = {info.name: info for info in available}
 
     def _ready(info: ConnectionInfo, slot: str) -> str:
@@ -648,8 +655,7 @@ def bind_connections(
                 raise InputError(
                     f"slot '{slot}' is bound to connection '{chosen[slot]}', which does not exist",
                     field=f"connections.{slot}",
-                    fix="bind an existing connection with "
-                    f"`lpstudio settings RECIPE --connection {slot}=NAME`",
+                    fix=f"bind an existing connection with {_choose(slot, recipe)}",
                 )
             if wanted and info.type != wanted:
                 raise InputError(
@@ -677,6 +683,6 @@ def bind_connections(
         raise InputError(
             f"several {wanted} connections could fill slot '{slot}': {', '.join(fitting)}",
             field=f"connections.{slot}",
-            fix=f"choose one with `lpstudio settings RECIPE --connection {slot}=NAME`",
+            fix=f"choose one with {_choose(slot, recipe)}",
         )
     return bound

@@ -497,7 +497,8 @@ class Studio:
         def started(saved: dict[str, Any]) -> dict[str, Any]:
             slots = recipe.metadata.get("connections", {})
             chosen = saved.get("connections", {})
-            if bind_connections(slots, chosen, available) != settings["connections"]:
+            bound = bind_connections(slots, chosen, available, recipe=recipe.name)
+            if bound != settings["connections"]:
                 raise ConflictError(
                     f"the connections of {recipe.name} were changed elsewhere while it started",
                     field="connections",
@@ -530,7 +531,7 @@ class Studio:
             recipe.name,
             started,
             self.user,
-            check=lambda s, _new: check_bound_exist(s, settings["connections"]),
+            check=lambda s, _new: check_bound_exist(s, settings["connections"], recipe.name),
         ).settings
         # A moved poll start re-sends or skips events: the audit log says where it went.
         moved = {"reset_since": since["since"]} if reset_since is not None else {}
@@ -789,7 +790,9 @@ class Studio:
         # Without slots nothing is bound: the connections are not read (one read fewer for
         # each job of such a recipe).
         connections = (
-            bind_connections(slots, saved.get("connections", {}), self.connections.list())
+            bind_connections(
+                slots, saved.get("connections", {}), self.connections.list(), recipe=recipe.name
+            )
             if slots
             else {}
         )
@@ -894,7 +897,7 @@ class Studio:
             expected_revision=expected_revision,
             # The connections given, checked against `available`: one deleted since?
             check=lambda s, new: check_bound_exist(
-                s, {slot: new["connections"][slot] for slot in connections or {}}
+                s, {slot: new["connections"][slot] for slot in connections or {}}, recipe.name
             ),
         ).settings
         # What the save changed, not what it was given: a form sends every field, and the
@@ -959,6 +962,7 @@ class Studio:
             chosen,
             available,
             ready=False,  # a placeholder may be chosen now and authorised later
+            recipe=recipe.name,
         )
         new = {**saved, "parameters": coerced, "connections": chosen}
         new.pop("notify", None)

@@ -667,7 +667,7 @@ def test_an_ambiguous_slot_is_refused_before_any_job_and_says_how_to_choose(cli,
     message = error["message"]
     assert "several liveperson_proactive connections could fill slot 'messaging'" in message
     assert "liveperson, lp-backup" in message
-    assert "lpstudio settings RECIPE --connection messaging=NAME" in error["fix"]
+    assert "lpstudio settings outbound/notify.ipynb --connection messaging=NAME" in error["fix"]
     assert as_json(cli("jobs", "--json")) == []
 
     chosen = cli("settings", "outbound/notify", "--connection", "messaging=lp-backup")

@@ -20,9 +20,10 @@ Waits grow exponentially with jitter (0.5 s, 1 s, 2 s ... up to 30 s), except th
 `Retry-After` header is honoured. A `Retry-After` longer than `MAX_RETRY_AFTER` is not
 waited for inside a job: the answer is reported as a retryable error instead.
 
-The connection's credentials go only to the origin (scheme, host and port) of its base_url:
-an absolute URL elsewhere is refused. A connection without a base_url sends them to any URL
-it is given.
+A connection with a base_url sends only to its origin (scheme, host and port), with its
+credentials or without: an absolute URL elsewhere is refused, as the base_url names the app
+the connection is for. A connection without a base_url sends to any URL it is given, its
+credentials too.
 """
 
 from __future__ import annotations
@@ -96,9 +97,10 @@ class RetryableAnswer(Exception):
         self.wait = wait
 
 
-def resolve_url(url: str, base: httpx.URL | None, auth: bool) -> str:
-    """An absolute URL as it is; a path joined to the connection's base_url. With
-    credentials to send, an absolute URL must be on the base_url's origin."""
+def resolve_url(url: str, base: httpx.URL | None) -> str:
+    """An absolute URL as it is; a path joined to the connection's base_url. With a
+    base_url, an absolute URL must be on its origin whether or not there are credentials
+    to send: the base_url names the app the connection is for."""
     found = SCHEME.match(url)
     scheme = found.group(1).lower() if found else None
     if scheme is not None and scheme not in config.DEFAULT_PORTS:
@@ -137,10 +139,10 @@ def resolve_url(url: str, base: httpx.URL | None, auth: bool) -> str:
             field="url",
             fix="remove them from the URL: the connection's auth_type and fields sign requests",
         )
-    if auth and base is not None and config.origin(parsed) != config.origin(base):
+    if base is not None and config.origin(parsed) != config.origin(base):
         raise InputError(
             f"'url' {shown_url(full)} is not on the connection's base_url "
-            f"({shown_url(str(base))}), and its credentials go nowhere else",
+            f"({shown_url(str(base))}), and the connection sends nowhere else",
             field="url",
             fix="give a path relative to base_url, or call that host through a connection "
             "whose base_url is on it",
@@ -179,7 +181,7 @@ def prepare(conn: Connection, data: dict[str, Any]) -> Prepared:
             ) from None
     return Prepared(
         method=data["method"].upper(),
-        url=resolve_url(data["url"], settings.base_url, bool(auth)),
+        url=resolve_url(data["url"], settings.base_url),
         headers=merge_headers(given, auth),
         auth=auth,
         params=data.get("query") or None,

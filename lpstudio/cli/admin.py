@@ -66,7 +66,9 @@ def init(
 ) -> None:
     """Create and activate a workspace at PATH (again: keeps it, adds --sandbox connections)."""
     active = _active_admin(path)
-    if active and admin and admin != active:
+    # A name with ':' (an API client, lpstudio's own process) can never be given a role:
+    # `Studio.init` refuses it below as on a new folder, before anything is written.
+    if active and admin and admin != active and ":" not in admin:
         raise InputError(
             f"{path} is already active, with {active} as the admin who accepted the terms",
             field="admin",

@@ -317,12 +317,15 @@ class Runtime:
             bound = self.bound[slot]
             return bound["name"], bound["type"], bound["config"], self.workspace
         if self._job_id is not None:  # the runner binds every declared slot
+            from . import context
+
             raise InputError(
                 f"this recipe declares no connection slot '{slot}' (its slots: "
                 f"{', '.join(self.bound) or 'none'})",
                 field="connections",
                 fix=f"use one of its slots, or declare '{slot}' in metadata.lpstudio.connections "
-                f"and bind it with `lpstudio settings RECIPE --connection {slot}=NAME`",
+                f"and bind it with `lpstudio settings {context().recipe} --connection "
+                f"{slot}=NAME`",
             )
         return _interactive(slot)
 
@@ -365,6 +368,7 @@ def _interactive(slot: str) -> tuple[str, str, dict[str, Any], str | None]:
         available = connections.list()
         slots: dict[str, Any] | None = None
         chosen: dict[str, str] = {}
+        recipe: Recipe | None = None
         if notebook:
             path = Path(notebook).resolve()
             if path.is_relative_to(workspace.projects.resolve()):
@@ -387,7 +391,8 @@ def _interactive(slot: str) -> tuple[str, str, dict[str, Any], str | None]:
                 f"`lpstudio connections add {slot} --type TYPE --field ...`",
             )
         spec = (slots or {}).get(slot, {})
-        name = bind_connections({slot: spec}, chosen, available)[slot]
+        named = recipe.name if recipe else None  # a notebook that is no recipe names none
+        name = bind_connections({slot: spec}, chosen, available, recipe=named)[slot]
         type_, config = connections.values(name)
     finally:
         store.close()
