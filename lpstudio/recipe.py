@@ -50,6 +50,9 @@ MAX_CALL_TIMEOUT = 600
 #: The longest wait before a failed job's retry, in seconds (a week): a retry any later is
 #: no retry, and past about 3e11 s no date can hold it.
 MAX_RETRY_INTERVAL = 7 * 24 * 3600
+#: The longest wait between a poll trigger's polls, in minutes (a year): past about 4e9 the
+#: next poll is after the year 9999, and every tick failed until the recipe stopped.
+MAX_POLL_INTERVAL = 365 * 24 * 60
 
 METADATA_SCHEMA: dict[str, Any] = {
     "$schema": "https://json-schema.org/draft/2020-12/schema",
@@ -68,10 +71,21 @@ METADATA_SCHEMA: dict[str, Any] = {
                 "kind": {"enum": list(TRIGGER_KINDS)},
                 "cron": {"type": "string"},
                 "timezone": {"type": "string"},
-                "connection": {"type": "string"},
-                "trigger": {"type": "string"},
-                "interval_minutes": {"type": "number", "exclusiveMinimum": 0},
-                "batch_size": {"type": "integer", "minimum": 1, "maximum": 10000},
+                # A poll's keys have examples of their own: the trigger's is a schedule's.
+                "connection": {"type": "string", "examples": ["shopify"]},
+                "trigger": {"type": "string", "examples": ["new_or_updated_abandoned_checkout"]},
+                "interval_minutes": {
+                    "type": "number",
+                    "exclusiveMinimum": 0,
+                    "maximum": MAX_POLL_INTERVAL,
+                    "examples": [10],
+                },
+                "batch_size": {
+                    "type": "integer",
+                    "minimum": 1,
+                    "maximum": 10000,
+                    "examples": [100],
+                },
                 "conditions": {
                     "description": "filters on trigger records, e.g. {'match': 'all', 'rules': "
                     "[{'field': 'total_price', 'op': '>=', 'value': 50}]}",

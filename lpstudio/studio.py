@@ -1338,7 +1338,9 @@ class Studio:
         is refused (a misspelt status listed nothing, as if no job had it), and so is a
         recipe that is neither a file under projects/ nor one with jobs (`_recipe_with_jobs`:
         the path JupyterLab's file browser shows is read too). `since` may be typed as
-        `lpstudio jobs --since` takes it (`2h`, `2026-11-01`, in this machine's zone)."""
+        `lpstudio jobs --since` takes it (`2h`, `2026-11-01`, in this machine's zone), and a
+        naive datetime is in that zone too, as `datetime.now()` gives it (read as UTC, it
+        listed jobs hours away from the same time typed)."""
         from .store import FINAL_STATES, QUEUED, RUNNING
 
         statuses = (QUEUED, RUNNING, *FINAL_STATES)
@@ -1361,9 +1363,9 @@ class Studio:
                 field="offset",
                 fix="give how many of the newest jobs to skip, e.g. offset=50",
             )
-        if isinstance(since, str):
+        if isinstance(since, str | datetime):
             since = parse_moment(since, "since", local=True)
-        elif since is not None and not isinstance(since, datetime):
+        elif since is not None:
             raise InputError(
                 f"since must be a datetime or text such as '2h', not {since!r}",
                 field="since",

@@ -1,5 +1,6 @@
 """Moments given by users: an ISO date or time, or a duration back from now (2h, 7d); and
-the one rule for a time without an offset (a naive datetime): it is UTC."""
+the one rule for a time without an offset (a naive datetime) from elsewhere: it is UTC
+(a user's own, on the command line or in Python, is in this machine's zone)."""
 
 from __future__ import annotations
 
@@ -23,21 +24,51 @@ def as_utc(value: datetime) -> datetime:
     return aware(value).astimezone(UTC)
 
 
-def parse_moment(text: str, field: str, local: bool = False) -> datetime:
+def parse_moment(value: str | datetime, field: str, local: bool = False) -> datetime:
     """An aware UTC datetime from `2026-11-01`, `2026-11-01T09:00:00+01:00` or `2h` (ago).
     A date or time without a zone is UTC, or with `local` in this machine's zone: the
-    command line prints times in it (the REST API, whose callers are elsewhere, does not).
-    Errors quote `text` as it was typed."""
+    command line prints times in it (the REST API, whose callers are elsewhere, does not);
+    a Python caller's datetime is read the same way (a naive one with `local` as
+    `datetime.now()` gives it). Errors quote `value` as it was typed."""
+    moment = _moment(value, field, local)
+    if moment is None:
+        raise InputError(
+            f"{field} {_typed(value)!r} is too far ahead: past the year 9999 in UTC",
+            field=field,
+            fix="give a moment before the year 10000 in UTC, such as 2026-11-01, or a "
+            "duration back from now such as 2h or 7d",
+        )
+    return moment
+
+
+def poll_start(text: str, field: str, local: bool = False) -> datetime:
+    """Where a poll trigger starts: a moment as `parse_moment` reads it, not in the future
+    (a poll from 2099 finds nothing until then, and says nothing meanwhile; one past the
+    year 9999 neither)."""
+    moment = _moment(text, field, local)
+    if moment is None or moment > datetime.now(UTC) + timedelta(minutes=1):
+        raise InputError(
+            f"{field} {text!r} is in the future: the poll would find nothing until then",
+            field=field,
+            fix="give a moment in the past, such as 2h, 7d or an earlier date",
+        )
+    return moment
+
+
+def _typed(value: str | datetime) -> str:
+    return value if isinstance(value, str) else value.isoformat()
+
+
+def _moment(value: str | datetime, field: str, local: bool) -> datetime | None:
+    """`value` as an aware UTC datetime, as `parse_moment` reads it; None past the year 9999
+    in UTC, which each caller refuses in its own words (for a poll, a start in the future)."""
+    text = _typed(value)
     match = re.fullmatch(r"(\d+)\s*([smhd])", text.strip())
     try:
         if match:
             delta = timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
             return datetime.now(UTC) - delta
-        moment = datetime.fromisoformat(text.strip())
-        if moment.tzinfo is None and local:
-            with contextlib.suppress(ValueError, OverflowError):  # the calendar's ends: UTC
-                moment = moment.astimezone()
-        return as_utc(moment)
+        return _in_utc(value if isinstance(value, datetime) else _iso(text), local)
     except OverflowError:  # before year 1 once made UTC, or a duration longer than that
         raise InputError(
             f"{field} {text!r} is too far back",
@@ -48,18 +79,40 @@ def parse_moment(text: str, field: str, local: bool = False) -> datetime:
         raise InputError(
             f"{field} {text!r} is neither a date nor a duration",
             field=field,
-            fix="give an ISO date such as 2026-11-01 or a duration such as 2h or 7d",
+            fix=_plus_fix(text)
+            or "give an ISO date such as 2026-11-01 or a duration such as 2h or 7d",
         ) from None
 
 
-def poll_start(text: str, field: str, local: bool = False) -> datetime:
-    """Where a poll trigger starts: a moment as `parse_moment` reads it, not in the future
-    (a poll from 2099 finds nothing until then, and says nothing meanwhile)."""
-    moment = parse_moment(text, field, local)
-    if moment > datetime.now(UTC) + timedelta(minutes=1):
-        raise InputError(
-            f"{field} {text!r} is in the future: the poll would find nothing until then",
-            field=field,
-            fix="give a moment in the past, such as 2h, 7d or an earlier date",
-        )
-    return moment
+def _iso(text: str) -> datetime:
+    return datetime.fromisoformat(text.strip())
+
+
+def _in_utc(moment: datetime, local: bool) -> datetime | None:
+    """`moment` in UTC, a naive one in this machine's zone with `local` (in UTC at the
+    calendar's ends, where the zone cannot be applied); None past the year 9999 in UTC.
+    Raises OverflowError before the year 1 in UTC."""
+    if moment.tzinfo is None and local:
+        with contextlib.suppress(ValueError, OverflowError):  # the calendar's ends: UTC
+            moment = moment.astimezone()
+    try:
+        return as_utc(moment)
+    except OverflowError:
+        if moment.year == datetime.max.year:
+            return None
+        raise
+
+
+def _plus_fix(text: str) -> str | None:
+    """The fix for a time whose offset's `+` became a space, as a `+` in a URL's query
+    does unless written `%2B` (`2026-12-02T02:05:00 00:00`); None for any other text."""
+    head, space, tail = text.strip().rpartition(" ")
+    try:
+        if not space or _iso(f"{head}+{tail}").tzinfo is None:
+            return None
+    except ValueError:
+        return None
+    return (
+        f"give the offset with its sign, {head}+{tail}; in a URL's query write the + as "
+        f"%2B ({head}%2B{tail}): a + there reads as a space"
+    )

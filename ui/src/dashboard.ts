@@ -33,14 +33,11 @@ export class DashboardPanel extends LivePanel {
     this.title.closable = true;
     this.addClass('lps-panel');
     this.addClass('lps-dashboard');
-    for (const [value, label] of [
-      ['1', 'today'],
-      ['7', 'last 7 days'],
-      ['30', 'last 30 days'],
-      ['90', 'last 90 days'],
-      ['366', 'last year']
-    ]) {
-      this.days.append(el('option', { text: label, attrs: { value } }));
+    // Its days are UTC days, as the server counts them: labelled as the notebook's
+    // Dashboard widget labels them (lpstudio/widgets/dashboard.py, range_label).
+    for (const days of [1, 7, 30, 90, 366]) {
+      const label = days === 1 ? 'today (UTC)' : `last ${days} days (UTC)`;
+      this.days.append(el('option', { text: label, attrs: { value: String(days) } }));
     }
     this.days.value = '7';
     this.days.addEventListener('change', () => void this.refresh());
