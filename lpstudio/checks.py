@@ -139,11 +139,11 @@ def integers_as_ints(schema: dict[str, Any], value: Any) -> Any:
     return value
 
 
-def check_defaults(recipe: Recipe, given: dict[str, Any]) -> None:
+def check_defaults(recipe: Recipe, given: dict[str, Any], projects: Path | None = None) -> None:
     """The parameters cell's defaults that a job runs with (no value given or saved) must
     pass the recipe's refinements as given values do: a default out of them (say, an empty
-    name where one is required) means the parameter needs a value, as one declared with no
-    default (`days: int`) does."""
+    name where one is required, or a `Path` that leads out of `projects`, links followed)
+    means the parameter needs a value, as one declared with no default (`days: int`) does."""
     check_required(recipe.schema, given, recipe.name)
     properties = recipe.schema.get("properties", {})
     defaults = {
@@ -154,7 +154,7 @@ def check_defaults(recipe: Recipe, given: dict[str, Any]) -> None:
     if not defaults:
         return  # every parameter given: nothing to check on a job's path
     try:
-        coerce(recipe.schema, defaults, recipe=recipe.name)
+        coerce(recipe.schema, defaults, recipe=recipe.name, projects=projects)
     except InputError as exc:
         raise InputError(
             f"{exc.message} (the default of the parameters cell, as no value was given)",

@@ -13,6 +13,7 @@ import ast
 import copy
 import json
 import math
+import posixpath
 import re
 import shlex
 from collections.abc import Callable, Collection, Iterator
@@ -687,8 +688,9 @@ def coerce(
     fields); the others already carry a type (`-y`/`-f` YAML, JSON bodies), but for those
     in `raw`: text passed as it is (papermill's `-r`), refused saying so where the
     parameter is not text.
-    Given the workspace's `projects` folder, a `Path` parameter (read from the recipe's
-    folder, where its job runs) must name a file under it (see `_check_path`).
+    A `Path` parameter (read from the recipe's folder, where its job runs) must name a file
+    under the workspace's `projects/`: given the `projects` folder, with its links followed;
+    without it, by its text (see `_check_path`).
     A refusal quotes what was given (a value, a parameter's name, a key), and a value that
     holds a secret is refused by its type or pattern before anything looks for one: `hidden`
     gives the workspace's secrets, read only then, and they are masked in it (`LpstudioError.mask`).
@@ -732,9 +734,8 @@ def _coerced(
             if _type_name(spec)[0] == "number" and type(item) is int:  # dict[str, float]
                 item = _check_typed(where, "number", False, item, "typed")
             holder[key] = _check_format(where, spec.get("format"), item)  # list[date] too
-        if projects is not None:
-            for where, path in _paths(properties[name], coerced[name], name):
-                _check_path(where, path, projects / Path(recipe).parent, projects)
+        for where, path in _paths(properties[name], coerced[name], name):
+            _check_path(where, path, recipe, projects)
     # Values arrive in parts (given over saved): a job's whole set is `check_required`'s.
     whole = {key: value for key, value in schema.items() if key != "required"}
     validator = jsonschema.Draft202012Validator(whole)
@@ -849,10 +850,13 @@ def _paths(spec: dict[str, Any], value: Any, where: str) -> Iterator[tuple[str, 
 _URL_LIKE = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:")
 
 
-def _check_path(name: str, value: str, folder: Path, projects: Path) -> None:
-    """Refuses a path given to a recipe that leads out of the workspace's `projects/`: an
-    API client or an operator could otherwise have a job read any file of the machine, or
-    the workspace's own secret key and database. `name` is where it is (`files.2`)."""
+def _check_path(name: str, value: str, recipe: str, projects: Path | None) -> None:
+    """Refuses a path for a recipe that leads out of the workspace's `projects/`: an API
+    client or an operator could otherwise have a job read any file of the machine, or the
+    workspace's own secret key and database; a default of the parameters cell as much (a
+    job runs with it, see `checks.check_defaults`). `name` is where it is (`files.2`).
+    Without `projects` (a check where the workspace is not known) the path is judged by its
+    text from the recipe's folder: links are followed only where it is known."""
     fix = (
         "give a file under projects/, relative to the recipe's folder, for example: "
         "data/invoices.csv"
@@ -868,12 +872,23 @@ def _check_path(name: str, value: str, folder: Path, projects: Path) -> None:
             field=name,
             fix=fix,
         )
-    if not (folder / value).resolve().is_relative_to(projects.resolve()):
+    folder = PurePosixPath(recipe).parent
+    if projects is None:
+        outside = _climbs_out(folder / value)
+    else:
+        outside = not (projects / folder / value).resolve().is_relative_to(projects.resolve())
+    if outside:
         raise ParameterError(
             f"parameter '{name}' leads outside the workspace's projects/ folder: {value!r}",
             field=name,
             fix=fix,
         )
+
+
+def _climbs_out(path: PurePosixPath) -> bool:
+    """Whether a path relative to `projects/` leads out of it by its text: absolute, or
+    with more `..` than folders before them."""
+    return path.is_absolute() or posixpath.normpath(path).split("/", 1)[0] == ".."
 
 
 _BOUNDS = {

@@ -143,8 +143,10 @@ def inside_workspace(conn: Connection, raw_path: str, field: str, what: str, exa
     path is the workspace's wherever the code runs (a job's kernel runs in its recipe's
     folder). Without a root (the SDK used outside a workspace) the working directory is the
     limit, and an absolute path is taken as given. Errors name `field` and `what` the path
-    is, with `example` (a path as the field takes it) in the fix. A NUL, which no file name
-    holds, is refused too: opening the file failed with a bare `embedded null byte`."""
+    is, with `example` (a path as the field takes it) in the fix, and quote the path as given,
+    never the folder it was read from: an API shows a connection's test to every role. A
+    NUL, which no file name holds, is refused too: opening the file failed with a bare
+    `embedded null byte`."""
     if "\0" in raw_path:
         raise InputError(
             f"{what} {raw_path!r} holds a NUL character",
@@ -167,7 +169,7 @@ def inside_workspace(conn: Connection, raw_path: str, field: str, what: str, exa
     if not real.is_relative_to(real_base):
         where = "the workspace" if root else "the working directory"
         raise InputError(
-            f"{what} '{raw_path}' leaves {where} ({base})",
+            f"{what} '{raw_path}' leaves {where}",
             field=field,
             fix=f"give a file inside the workspace, such as {example}, without '..' that "
             "climbs out of it; copy a file from elsewhere into it (links out of it are not "

@@ -79,12 +79,12 @@ def _recipe_as_of(path: Path, name: str, mtime_ns: int, size: int) -> Recipe:
     return Recipe.load(path, name)
 
 
-def _job_parameters(recipe: Recipe, given: dict[str, Any]) -> dict[str, Any]:
+def _job_parameters(recipe: Recipe, given: dict[str, Any], projects: Path) -> dict[str, Any]:
     """The parameters a job of the recipe gets from the values given and saved (`given`):
     those, and the defaults of its date parameters as text (`date_defaults`), once the
     defaults it runs with pass the recipe's refinements. A run and its `--prepare-only`
     notebook share them."""
-    check_defaults(recipe, given)
+    check_defaults(recipe, given, projects)
     return {**date_defaults(recipe.schema), **given}
 
 
@@ -447,7 +447,8 @@ class Studio:
         recipe = self.recipe(ref)
         self._check_connectors(recipe)  # before binding: a type no connection can be
         settings = self.settings(recipe)
-        check_defaults(recipe, settings["parameters"])  # its triggers' jobs run with them
+        # its triggers' jobs run with them
+        check_defaults(recipe, settings["parameters"], self.workspace.projects)
         for slot, name in settings["connections"].items():
             info = self.connections.get(name)
             if info.status != "connected":
@@ -1141,7 +1142,9 @@ class Studio:
         check_event(event)
         self._check_connectors(recipe)  # before the slots are bound: one no type can fill
         settings = self.settings(recipe)
-        values = _job_parameters(recipe, {**settings["parameters"], **parameters})
+        values = _job_parameters(
+            recipe, {**settings["parameters"], **parameters}, self.workspace.projects
+        )
         version = self.store.snapshot(
             recipe.name,
             recipe.canonical_json,
@@ -1220,7 +1223,7 @@ class Studio:
 
         recipe, given = self.validate(ref, parameters or {}, parse)
         saved = self._saved_parameters(recipe, saved_settings(self.store, recipe.name))
-        values = _job_parameters(recipe, {**saved, **given})
+        values = _job_parameters(recipe, {**saved, **given}, self.workspace.projects)
         # On a copy: papermill changes the notebook it parameterizes, and the parsed recipe
         # is shared (`parsed`): the process's next job of it would run these values.
         nb = recipe.notebook

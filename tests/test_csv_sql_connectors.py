@@ -134,7 +134,8 @@ def test_any_connector_keeps_a_path_inside_the_workspace_with_the_sdk_s_one_rule
         assert f"the JSON file '{raw}'" in caught.value.message
         assert "data/leads.json" in (caught.value.fix or "")
         if raw not in (".", ""):
-            assert f"leaves the workspace ({root})" in caught.value.message
+            assert caught.value.message.endswith("leaves the workspace")
+            assert str(root) not in caught.value.message
             assert "links out of it are not followed" in (caught.value.fix or "")
     assert inside_workspace(conn, "data/../x.json", "file", "it", "x") == root / "x.json"
     assert inside_workspace(conn, str(root / "x.json"), "file", "it", "x") == root / "x.json"
