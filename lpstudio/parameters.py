@@ -497,10 +497,17 @@ def _type_name(schema: dict[str, Any]) -> tuple[str | None, bool]:
 Given = Literal["text", "raw", "typed"]
 
 
-def _wrong_type(name: str, kind: str, got: Any, given: Given = "text") -> ParameterError:
+def _wrong_type(
+    name: str, kind: str, got: Any, given: Given = "text", form: str | None = None
+) -> ParameterError:
     """A value not of its parameter's type, with the fix for how it was `given`: text that
-    holds the value (`3` for an integer) is not wrong, the way it was sent is."""
+    holds the value (`3` for an integer) is not wrong, the way it was sent is. A date's
+    (`form`) is text in ISO 8601 (`20261101` was told to pass "a string, for example:
+    text")."""
     human, example = _HUMAN[kind], _EXAMPLES[kind]
+    if form in _FORMAT_HUMAN and kind == "string":
+        what, example = _FORMAT_HUMAN[form]
+        human = f"{what} as ISO 8601 text"
     if not isinstance(got, str) or given == "text":
         return ParameterError(
             f"parameter '{name}' expects {human}, got {got!r}",
@@ -635,9 +642,11 @@ def _as_json(name: str, value: Any) -> Any:
     )
 
 
-def _check_typed(name: str, kind: str | None, nullable: bool, value: Any, given: Given) -> Any:
+def _check_typed(
+    name: str, kind: str | None, nullable: bool, value: Any, given: Given, form: str | None = None
+) -> Any:
     """Checks a value that already has a type (YAML, JSON), or read from text as `given`
-    says; widens int to float."""
+    says; widens int to float. `form`: the parameter's format (a date's)."""
     if value is None and nullable:
         return None
     if strictjson.depth(value) > strictjson.MAX_DEPTH:  # what checks it next recurses
@@ -669,7 +678,7 @@ def _check_typed(name: str, kind: str | None, nullable: bool, value: Any, given:
         "object": dict,
     }[kind]
     if not isinstance(value, expected) or (kind == "integer" and isinstance(value, bool)):
-        raise _wrong_type(name, kind, value, given)
+        raise _wrong_type(name, kind, value, given, form)
     return value
 
 
@@ -728,7 +737,9 @@ def _coerced(
         if name in parse:
             value = _from_text(name, kind, nullable, str(sent))
         else:
-            value = _check_typed(name, kind, nullable, sent, "raw" if name in raw else "typed")
+            form = properties[name].get("format")
+            given = "raw" if name in raw else "typed"
+            value = _check_typed(name, kind, nullable, sent, given, form)
         coerced[name] = _check_format(name, properties[name].get("format"), value)
         for spec, holder, key, item, where in _nested(properties[name], coerced[name], name):
             if _type_name(spec)[0] == "number" and type(item) is int:  # dict[str, float]

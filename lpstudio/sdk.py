@@ -1086,7 +1086,9 @@ class Connector:
                 reason = f"{error.instance!r} is not an http:// or https:// URL"
                 fix = spec.hint or "give the full address, e.g. https://api.example.com"
             elif spec and error.validator == "pattern" and not spec.secret:
-                reason = f"{error.instance!r} is not of the field's form ({spec.pattern})"
+                # The form in words where the field has a hint (the fix), else its pattern.
+                form = "" if spec.hint else f" ({spec.pattern})"
+                reason = f"{error.instance!r} is not of the field's form{form}"
             raise InputError(
                 f"connection field '{name}' ({label}) is invalid: {reason}",
                 field=str(name),

@@ -1,0 +1,34 @@
+"""Fixes that say what to give: a date parameter given a number (YAML's `d: 20261101`, a
+JSON body's 20261101) was told to "pass a string, for example: text"; a connection field
+off its pattern quoted the pattern's regex where the field says its form in words."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+from click.testing import Result
+
+from tests.conftest import write_recipe
+
+DATES = "from datetime import date, datetime\nd: date = date(2026, 11, 1)  # a day"
+
+
+def test_a_date_given_a_number_is_told_to_give_iso_text(
+    ws: Path, cli: Callable[..., Result]
+) -> None:
+    write_recipe(ws, "t/m", DATES, cells=("print(d)",))
+    said = cli("run", "t/m", "-y", "d: 20261101", "--json")
+    assert said.exit_code == 2, said.output
+    error = json.loads(said.stdout)["error"]
+    assert error["field"] == "d" and "a date as ISO 8601 text" in error["message"], error
+    assert error["fix"] == "pass a date as ISO 8601 text, for example: 2026-11-29", error
+    assert json.loads(cli("jobs", "--json").stdout) == []
+
+
+def test_a_connection_field_off_its_form_says_it_in_words(cli: Callable[..., Result]) -> None:
+    said = cli("connections", "add", "f", "--type", "csv_file", "--field", "path=/etc/passwd")
+    assert said.exit_code == 2, said.output
+    assert "'/etc/passwd' is not of the field's form" in said.output
+    assert "(?!" not in said.output and "fix:" in said.output, said.output
