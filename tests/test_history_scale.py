@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import delete, select, text, update
+from sqlalchemy import delete, insert, select, text, update
 
 import lpstudio.store
 from lpstudio.metrics import dashboard_metrics, recipes_with_jobs
@@ -54,19 +54,23 @@ def add_jobs(store: Store, count: int, seed: int = 7) -> None:
     """`count` jobs over 10 days, at random times, with every kind of result."""
     rng = random.Random(seed)
     versions = {r: store.snapshot(r, "{}", {}, "alice") for r in RECIPES}
-    with store.write() as s:
-        for _ in range(count):
-            recipe = rng.choice(RECIPES)
-            s.add(
-                Job(
-                    recipe=recipe,
-                    version_id=versions[recipe],
-                    status=rng.choice(STATUSES),
-                    user="alice",
-                    created_at=T0 + timedelta(seconds=rng.randrange(10 * 86400)),
-                    result=rng.choice(RESULTS),
-                )
+    rows = []
+    for _ in range(count):
+        recipe = rng.choice(RECIPES)
+        rows.append(
+            dict(
+                recipe=recipe,
+                version_id=versions[recipe],
+                status=rng.choice(STATUSES),
+                user="alice",
+                created_at=T0 + timedelta(seconds=rng.randrange(10 * 86400)),
+                result=rng.choice(RESULTS),
             )
+        )
+    # Their own columns only (the ORM names every column): a store of schema 0004 has none
+    # of those added since.
+    with store.write() as s:
+        s.execute(insert(Job.__table__), rows)
 
 
 def reference(store: Store, start: datetime, end: datetime) -> dict[str, Any]:
