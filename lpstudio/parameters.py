@@ -925,10 +925,16 @@ def _refused(error: jsonschema.ValidationError) -> ParameterError:
         fix = "use one of: " + ", ".join(repr(choice) for choice in limit)
     elif keyword == "type":  # an item of a typed list or dict (the value's own type is read first)
         kinds = [limit] if isinstance(limit, str) else list(limit)
-        wanted = " or ".join(_HUMAN.get(kind, kind) for kind in kinds if kind != "null")
+        form = error.schema.get("format") if isinstance(error.schema, dict) else None
+        human = dict(_HUMAN)
+        example = ""
+        if form in _FORMAT_HUMAN:  # a `list[date]`'s item, as a date parameter is told
+            what, shown = _FORMAT_HUMAN[form]
+            human["string"], example = f"{what} as ISO 8601 text", f", for example: {shown}"
+        wanted = " or ".join(human.get(kind, kind) for kind in kinds if kind != "null")
         wanted += " or null" if "null" in kinds else ""
         message = f"parameter '{name}' expects {wanted}, got {error.instance!r}"
-        fix = f"give {wanted} at {name}"
+        fix = f"give {wanted} at {name}{example}"
     elif keyword in _BOUNDS:
         fix = f"give a value {_BOUNDS[str(keyword)].format(limit)}"
     elif keyword == "pattern" and is_e164_pattern(limit):

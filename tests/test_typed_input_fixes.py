@@ -12,7 +12,10 @@ from click.testing import Result
 
 from tests.conftest import write_recipe
 
-DATES = "from datetime import date, datetime\nd: date = date(2026, 11, 1)  # a day"
+DATES = (
+    "from datetime import date, datetime\nd: date = date(2026, 11, 1)  # a day\n"
+    "days: list[date] = []  # more days"
+)
 
 
 def test_a_date_given_a_number_is_told_to_give_iso_text(
@@ -25,6 +28,11 @@ def test_a_date_given_a_number_is_told_to_give_iso_text(
     assert error["field"] == "d" and "a date as ISO 8601 text" in error["message"], error
     assert error["fix"] == "pass a date as ISO 8601 text, for example: 2026-11-29", error
     assert json.loads(cli("jobs", "--json").stdout) == []
+    # A list's item too (it was told to give "a string at days.0").
+    said = cli("run", "t/m", "-y", "days: [20261101]", "--json")
+    error = json.loads(said.stdout)["error"]
+    assert error["field"] == "days.0" and "a date as ISO 8601 text" in error["message"], error
+    assert error["fix"].endswith("for example: 2026-11-29"), error
 
 
 def test_a_connection_field_off_its_form_says_it_in_words(cli: Callable[..., Result]) -> None:
