@@ -165,7 +165,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"workspace: {root}", flush=True)
         print(f"studio:    http://127.0.0.1:{args.port}/lab?token={token}", flush=True)
         with token_file(root, token) as path:
-            env = {**os.environ, ENV_VAR: str(root), "JUPYTER_TOKEN_FILE": str(path)}
+            # Without a JUPYTER_TOKEN of the caller's: it would win over the file, and the
+            # URL printed would not open the studio.
+            env = {k: v for k, v in os.environ.items() if k != "JUPYTER_TOKEN"}
+            env.update({ENV_VAR: str(root), "JUPYTER_TOKEN_FILE": str(path)})
             return run_jupyterlab(jupyterlab_command(root, args.port), env)
 
 

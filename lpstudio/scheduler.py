@@ -31,6 +31,7 @@ from croniter import CroniterBadDateError, croniter
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 
+from .checks import check_defaults
 from .errors import InputError, LpstudioError
 from .executor import DaskExecutor
 from .failures import after_failure, describe_error, notify_stopped
@@ -381,6 +382,8 @@ class Scheduler:
 
     def _claim_schedule_run(self, recipe: Recipe, due_at: datetime, skipped: bool) -> int | None:
         settings = self.studio.settings(recipe)
+        if not skipped:  # defaults its job would run with, as a run's are (a trigger error)
+            check_defaults(recipe, settings["parameters"], self.studio.workspace.projects)
         version = self.store.snapshot(
             recipe.name,
             recipe.canonical_json,

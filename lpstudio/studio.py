@@ -1090,8 +1090,7 @@ class Studio:
         if test:
             trigger = "test"
             if event is None:
-                event = self.sample_event(recipe)
-                kept = {"event": event, "sealed_event": None}
+                kept = self.sample_event(recipe) or kept
         if trigger in ("manual", "test"):  # a person's run (bots' calls are their jobs' log)
             action, earlier = ("run" if trigger == "manual" else "test"), then
 
@@ -1238,8 +1237,9 @@ class Studio:
         write_notebook(nb, path)
         return path
 
-    def sample_event(self, recipe: Recipe) -> Any:
-        """One recent event of the recipe's trigger, to test it on."""
+    def sample_event(self, recipe: Recipe) -> dict[str, Any] | None:
+        """One recent event of the recipe's trigger, to test it on, as its job keeps it
+        (`kept_event`); None for a trigger without samples."""
         from .triggers import sample_event
 
         with self._trigger_faults(recipe, "the sample poll"):

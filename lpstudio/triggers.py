@@ -21,7 +21,6 @@ from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from .errors import InputError
-from .redaction import scrub
 from .sdk import ConnectorError, Page, chunks
 from .templating import lookup
 
@@ -190,9 +189,10 @@ def open_trigger(studio: Studio, recipe: Recipe) -> tuple[Any, Any, dict[str, An
     return conn, trigger, spec
 
 
-def sample_event(studio: Studio, recipe: Recipe) -> Any:
-    """The latest trigger event its conditions pass, to test a recipe on (None for triggers
-    without samples). With none, the test is refused: a test on nothing proves nothing."""
+def sample_event(studio: Studio, recipe: Recipe) -> dict[str, Any] | None:
+    """The latest trigger event its conditions pass, to test a recipe on, as its job keeps
+    it (`Studio.kept_event`: shown masked, run whole); None for triggers without samples.
+    With none, the test is refused: a test on nothing proves nothing."""
     if recipe.trigger_kind != "poll":
         return None
     conn, trigger, spec = open_trigger(studio, recipe)
@@ -220,8 +220,8 @@ def sample_event(studio: Studio, recipe: Recipe) -> Any:
             "such an event has come"
             + (" (metadata.lpstudio.trigger.conditions say which pass)" if conditions else ""),
         )
-    sample = scrub(found[-1], frozenset(conn.secrets()))  # a Test's job shows it as it runs it
-    return [sample] if batch else sample
+    sample = [found[-1]] if batch else found[-1]
+    return studio.kept_event(sample, studio.held_secrets() | conn.secrets())
 
 
 def latest(
@@ -291,11 +291,15 @@ def _whole_second(since: str) -> str:
 
 def poll_once(studio: Studio, recipe: Recipe) -> list[int]:
     """Fetches what is new since the cursor and queues its jobs; returns their ids."""
+    from .checks import check_defaults
     from .models import Job, TriggerState
     from .store import QUEUED
 
-    conn, trigger, spec = open_trigger(studio, recipe)
     settings = studio.settings(recipe)
+    # Its jobs run with the defaults no value replaces: checked as a run's are, before the
+    # cursor moves (a `Path` default leading out of projects/ read secret.key).
+    check_defaults(recipe, settings["parameters"], studio.workspace.projects)
+    conn, trigger, spec = open_trigger(studio, recipe)
     store = studio.store
     with store.read() as s:
         state = s.get(TriggerState, recipe.name)
@@ -308,10 +312,10 @@ def poll_once(studio: Studio, recipe: Recipe) -> list[int]:
         since, cursor = state.since, state.cursor
     created: list[int] = []
     doubts: dict[str, list[str]] = {}  # rule -> keys of events it could not compare
-    # An app may echo the credential it was called with: events are shown (job rows, the
-    # REST API) with the connection's secrets masked, as output notebooks are; their
-    # recipes get them whole (`Studio.kept_event`).
-    secrets = frozenset(conn.secrets())
+    # An app may echo the credential it was called with, or hold another connection's
+    # secret: events are shown (job rows, the REST API) with the workspace's secrets
+    # masked, as output notebooks are; their recipes get them whole (`Studio.kept_event`).
+    secrets = frozenset(studio.held_secrets() | conn.secrets())
     version = store.snapshot(
         recipe.name,
         recipe.canonical_json,

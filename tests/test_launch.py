@@ -17,7 +17,11 @@ from tests.conftest import wait_for
 
 
 def launch(
-    ws: Path, port: int, sandbox_port: int, stderr: int = subprocess.DEVNULL
+    ws: Path,
+    port: int,
+    sandbox_port: int,
+    stderr: int = subprocess.DEVNULL,
+    env: dict[str, str] | None = None,
 ) -> subprocess.Popen[str]:
     """`make studio` as its Makefile line runs it, its output read by the test (its
     errors too with `stderr=PIPE`: JupyterLab's log, unread, would fill the pipe)."""
@@ -27,6 +31,7 @@ def launch(
         stdout=subprocess.PIPE,
         stderr=stderr,
         text=True,
+        env=env,
     )
 
 
@@ -71,7 +76,8 @@ def children(pid: int) -> list[Path]:
 
 def test_make_studio_opens_jupyterlab_with_the_studio_on_the_sandbox(tmp_path: Path) -> None:
     port, sandbox_port = free_port(), free_port()
-    proc = launch(tmp_path / "ws", port, sandbox_port)
+    # A token of the caller's own environment does not take over: the URL printed opens it.
+    proc = launch(tmp_path / "ws", port, sandbox_port, env={**os.environ, "JUPYTER_TOKEN": "x"})
     try:
         assert proc.stdout is not None
         lines = [proc.stdout.readline() for _ in range(3)]

@@ -51,11 +51,26 @@ def test_a_link_in_place_of_an_output_notebook_is_not_followed(served: Served, w
         assert "not a link" in error["fix"], error
 
 
-def test_an_output_file_that_is_no_notebook_is_said_so(served: Served, ws: Path) -> None:
-    output_of(ws, 2).write_text("not a notebook: sk-12345")
-    answer = served.api("otto", "GET", "/jobs/2/output.html")
-    assert answer.status_code == 404 and "sk-12345" not in answer.text, answer.text
-    assert "is no notebook nbconvert can read" in answer.json()["error"]["message"]
+@pytest.mark.parametrize(
+    "content",
+    [
+        b"not a notebook: sk-12345",
+        b'{"a": 1, "sk": "sk-12345"}',
+        b'[1, 2, "sk-12345"]',
+        b'{"nbformat": 4, "nbformat_minor": 5, "metadata": {"sk": "sk-12345"}, '
+        b'"cells": [{"cell_type": "code"}]}',
+        b"\xff\xfe sk-12345 \x00\x81",
+    ],
+    ids=["text", "object", "list", "invalid", "binary"],
+)
+def test_an_output_file_that_is_no_notebook_is_said_so(
+    served: Served, ws: Path, content: bytes
+) -> None:
+    output_of(ws, 2).write_bytes(content)
+    for kind in ("ipynb", "html"):  # served as a notebook, or a 500
+        answer = served.api("otto", "GET", f"/jobs/2/output.{kind}")
+        assert answer.status_code == 404 and "sk-12345" not in answer.text, answer.text
+        assert "is no notebook nbformat can read" in answer.json()["error"]["message"]
 
 
 def test_try_recipe_into_a_project_of_any_script_answers_where_it_is(served: Served) -> None:

@@ -11,14 +11,17 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from click.testing import Result
 
+from lpstudio.errors import InputError
 from lpstudio.studio import Studio
 from tests.conftest import job_rows, write_recipe
 from tests.servers import Served, serving
+from tests.test_secrets import ECHO_CONNECTOR
 
 READ = (
     "import lpstudio.kernel as lp\n"
@@ -135,3 +138,32 @@ def test_a_default_that_links_out_of_projects_is_refused(
         said = cli(*command[:1], "lk/pathy", *command[1:], "--json")
         assert said.exit_code == 2, said.output
         _refused_naming(json.loads(said.stdout), "data")
+
+
+def test_a_poll_or_a_schedule_does_not_run_a_default_leading_out(ws: Path) -> None:
+    """A recipe started before its default was changed: its poll and its schedule queued
+    jobs that read ../../secret.key (only runs and Start checked the defaults)."""
+    from lpstudio.scheduler import Scheduler
+
+    (ws / "connectors").mkdir(exist_ok=True)
+    (ws / "connectors" / "echo.py").write_text(ECHO_CONNECTOR)
+    poll = {"kind": "poll", "connection": "echo", "trigger": "rows", "interval_minutes": 1}
+    echo = {"title": "Rows", "connections": {"echo": {"type": "echo"}}, "trigger": poll}
+    cells = ("print(len(data.read_bytes()))",)
+    leading_out = "from pathlib import Path\ndata: Path = Path('../../secret.key')  # a file"
+    write_recipe(ws, "lk/polled", leading_out, cells, echo)
+    schedule = {"title": "Tick", "trigger": {"kind": "schedule", "cron": "* * * * *"}}
+    write_recipe(ws, "lk/ticked", leading_out, cells, schedule)
+    with Studio.open(ws, user="alice") as studio:
+        studio.connections.add("echo", "echo", {"key": "echo-key-5f3a9c"}, "alice")
+        with pytest.raises(InputError) as refused:
+            studio.poll("lk/polled")
+        assert refused.value.field == "data", refused.value
+        studio.save_settings("lk/ticked", {"data": "ok.csv"})
+        (ws / "projects" / "lk" / "ok.csv").write_text("x")
+        studio.start("lk/ticked")
+        studio.save_settings("lk/ticked", {}, reset=["data"])  # back to the default
+        scheduler = Scheduler(studio)
+        now = studio.store.now() + timedelta(minutes=2)
+        assert scheduler.tick(now) == []
+        assert studio.jobs() == []

@@ -23,6 +23,10 @@ from tests.test_secrets import ECHO_CONNECTOR
 KEY = "echo-key-5f3a9c"
 #: The note as the app sends it, and as jobs show it.
 NOTE = "called with token " + KEY
+#: The crm connection's token, which the note holds too.
+OTHER = "called"
+#: The note as jobs show it.
+SHOWN = f"{MASK} with token {MASK}"
 #: Prints how long the note its recipe got is: NOTE's length, not the masked one's.
 LENGTH = ("import lpstudio.kernel as lp", "print(len(lp.event['note']))")
 
@@ -35,6 +39,8 @@ def ws(tmp_path: Path) -> Path:
         (root / "connectors").mkdir(exist_ok=True)
         (root / "connectors" / "echo.py").write_text(ECHO_CONNECTOR)
         studio.connections.add("echo", "echo", {"key": KEY}, "alice")
+        # Another connection's secret, in the note too: masked as well (it was shown).
+        studio.connections.add("crm", "http", {"auth_type": "bearer", "token": OTHER}, "alice")
     poll = {"kind": "poll", "connection": "echo", "trigger": "rows", "interval_minutes": 1}
     echo = {"title": "Rows", "connections": {"echo": {"type": "echo"}}, "trigger": poll}
     write_recipe(root, "p/echo", "x: int = 1", LENGTH, echo)
@@ -55,12 +61,16 @@ def test_a_poll_s_event_is_shown_masked_and_run_whole_and_so_is_its_rerun(ws: Pa
     with Studio.open(ws, user="alice") as studio:
         (job,) = studio.poll("p/echo")
         assert job.status == "succeeded", job.error
-        assert job.event == {"id": 1, "note": f"called with token {MASK}"}
+        assert job.event == {"id": 1, "note": SHOWN}
         assert KEY not in (job.sealed_event or "-") and job.sealed_event
         assert length_printed(ws, job) == str(len(NOTE))  # was 22: "...token ****"
         again = studio.rerun(job.id)
         assert again.status == "succeeded", again.error
         assert again.event == job.event and length_printed(ws, again) == str(len(NOTE))
+        # A Test's sample too (it ran masked).
+        tested = studio.run("p/echo", test=True)
+        assert tested.status == "succeeded", tested.error
+        assert tested.event == job.event and length_printed(ws, tested) == str(len(NOTE))
         # The purge forgets it with the rest of the job's data.
         studio.purge(older_than_days=0)
         assert studio.job(job.id).sealed_event is None
@@ -71,7 +81,7 @@ def test_a_delivery_s_event_is_run_whole_and_its_retry_gets_it_whole_too(ws: Pat
         hook = studio.recipe_detail("p/hook.ipynb")["trigger"]["hook"].rsplit("/", 1)[-1]
         body = json.dumps({"note": NOTE}).encode()
         _, (queued,), _ = studio.receive_webhook(hook, {}, body)
-        assert queued.event == {"note": f"called with token {MASK}"}
+        assert queued.event == {"note": SHOWN}
         ended = studio.executor.run(queued.id)
         assert ended.status == "failed" and length_printed(ws, ended) == str(len(NOTE))
         retry_id = after_failure(studio, ended)

@@ -25,10 +25,11 @@ import logging
 import re
 import traceback
 from http.client import responses
-from pathlib import PurePosixPath
+from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 from urllib.parse import quote
 
+import nbformat
 from jupyter_server.auth.decorator import allow_unauthenticated
 from jupyter_server.base.handlers import APIHandler
 from jupyter_server.extension.handler import ExtensionHandlerMixin
@@ -913,6 +914,22 @@ def _no_output(job: Job) -> NotFoundError:
     )
 
 
+def _notebook_text(job: Job, path: Path) -> str:
+    """The output notebook's text, once read as a valid notebook: a file put in its place
+    that is none (text, binary, JSON of another shape) is said so, without quoting what it
+    holds (it was served as a notebook, or the HTML page answered 500)."""
+    try:
+        text = path.read_text(encoding="utf-8")
+        nbformat.validate(nbformat.reads(text, as_version=4))
+    except (ValueError, AttributeError, TypeError, KeyError, nbformat.ValidationError):
+        raise NotFoundError(
+            f"job {job.id}'s output notebook {job.output_path} is no notebook nbformat can read",
+            field="job",
+            fix="put the job's own output notebook back in its place in history/",
+        ) from None
+    return text
+
+
 class JobOutputHandler(JobRouteHandler):
     """The output notebook, as the .ipynb file or rendered by nbconvert's HTMLExporter.
 
@@ -935,17 +952,8 @@ class JobOutputHandler(JobRouteHandler):
                     fix="put the job's own output notebook back in its place in history/, "
                     "not a link",
                 )
-            if kind == "ipynb":
-                return path.read_text(encoding="utf-8")
-            try:
-                return render_output_html(path)
-            except ValueError:  # not JSON, or no notebook: said without quoting what it holds
-                raise NotFoundError(
-                    f"job {job.id}'s output notebook {job.output_path} is no notebook "
-                    "nbconvert can read",
-                    field="job",
-                    fix="put the job's own output notebook back in its place in history/",
-                ) from None
+            text = _notebook_text(job, path)
+            return text if kind == "ipynb" else render_output_html(path)
 
         content = await self.of_job(read, job_id)
         kinds = {"ipynb": "application/x-ipynb+json", "html": "text/html; charset=UTF-8"}
