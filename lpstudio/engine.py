@@ -26,10 +26,12 @@ workspace's secrets, as a job's is. Outside any workspace, the notebook is paper
 
 Kernels come from the process's kernel pool (`lpstudio.pool`) when there is one: a kernel
 that is already started and connected, used by this one notebook and then shut down. The
-kernel then runs in the pool's folder and is first moved to the folder papermill would
-have started it in. A kernel forked on the fork server's prepared shell is moved and bound
-by the metadata of the notebook's first execute request (`forkserver.bind_requested`);
-any other kernel gets a silent bootstrap request first, which it must answer within the
+kernel then runs in the pool's folder, in this process's environment of the moment it
+started: it is first moved to the folder papermill would have started it in (as if it had
+started there), and given the environment as it is now. A kernel forked on the fork
+server's prepared shell is moved and bound by the metadata of the notebook's first execute
+request (`forkserver.bind_requested`); any other kernel, and any kernel of a run by
+papermill itself, gets a silent bootstrap request first, which it must answer within the
 start timeout (a pooled kernel may have been stopped or hung since it started). An empty
 pool, or none (`papermill --engine lpstudio` in a process without a `Studio`), falls back
 to a normal start. The bootstrap is Python: a kernel of another language is never pooled,
@@ -37,7 +39,12 @@ gets none, and runs the notebook as papermill's own engine runs it (no lpstudio 
 on one: its recipe is refused).
 
 A run that ends before its last cell, however it ends, leaves the cells it never ran
-pending (`keep_pending`), never "completed".
+pending (`keep_pending`), never "completed". A cell cut off by papermill's execution
+timeout is interrupted first, and keeps the error that raises, as papermill's does.
+
+A kernel whose notebook ran to its end (or to a cell's error or timeout) is shut down as
+papermill's is, off the run's path: its notebook's open files are flushed and its atexit
+functions run (`runner.end_kernel`).
 """
 
 from __future__ import annotations
@@ -47,11 +54,14 @@ import json
 import os
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import nbformat
 from jupyter_client.manager import AsyncKernelManager
 from jupyter_core.utils import run_sync
+
+if TYPE_CHECKING:
+    from .workspace import Workspace
 
 
 def __getattr__(name: str) -> Any:
@@ -66,7 +76,7 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-from nbclient.exceptions import CellExecutionError  # noqa: E402 (after __getattr__)
+from nbclient.exceptions import CellExecutionError, CellTimeoutError  # noqa: E402 (after __getattr__)
 from papermill.clientwrap import PapermillNotebookClient  # noqa: E402 (after __getattr__)
 from papermill.engines import NBClientEngine, papermill_engines  # noqa: E402 (after __getattr__)
 from papermill.log import logger  # noqa: E402 (after __getattr__)
@@ -77,6 +87,7 @@ from .errors import LpstudioError  # noqa: E402 (after __getattr__)
 from .pool import QuietOnStop  # noqa: E402 (after __getattr__)
 
 SAVE_EVERY = 1.0  # seconds between two writes of a running job's output notebook
+INTERRUPT_WAIT = 2.0  # seconds a cell cut off by the timeout has to raise its interrupt
 
 
 class Saves:
@@ -149,6 +160,7 @@ class StudioNotebookClient(PapermillNotebookClient):
         self._on_cell = on_cell
         self._before_cell = before_cell
         self._held: dict[str, str] = {}  # a stream's partial last line (`log_output_message`)
+        self._outputs: asyncio.Task[Any] | None = None  # the running cell's output reader
         self.kernel_info: dict[str, Any] | None = None  # a pooled kernel's, asked already
         self.first_request_metadata: dict[str, Any] | None = None
 
@@ -200,16 +212,43 @@ class StudioNotebookClient(PapermillNotebookClient):
     async def async_execute_cell(
         self, cell: Any, cell_index: int, *args: Any, **kwargs: Any
     ) -> Any:
-        """nbclient's, writing meanwhile the save the cells before it left owed (`Saves`)."""
+        """nbclient's, writing meanwhile the save the cells before it left owed (`Saves`),
+        and keeping the error of a cell cut off by the execution timeout (`_interrupted`)."""
         saves = self._saves
-        if saves is None or not saves.owed:
-            return await super().async_execute_cell(cell, cell_index, *args, **kwargs)
         # A timer, not a task: cancelled at once, even once an interrupted run's loop closed.
-        catch_up = asyncio.get_running_loop().call_later(saves.due_in(), saves.catch_up)
+        catch_up = None
+        if saves is not None and saves.owed:
+            catch_up = asyncio.get_running_loop().call_later(saves.due_in(), saves.catch_up)
         try:
             return await super().async_execute_cell(cell, cell_index, *args, **kwargs)
+        except CellTimeoutError:
+            await self._interrupted()
+            raise
         finally:
-            catch_up.cancel()
+            if catch_up is not None:
+                catch_up.cancel()
+
+    async def _async_poll_output_msg(self, parent_msg_id: str, *args: Any) -> None:
+        """nbclient's, whose task is kept: a cell cut off by the timeout gets its last
+        outputs from it (`_interrupted`)."""
+        self._outputs = asyncio.current_task()
+        await super()._async_poll_output_msg(parent_msg_id, *args)
+
+    async def _interrupted(self) -> None:
+        """Interrupts a cell cut off by the execution timeout and records the error it then
+        raises, as papermill's client does while it shuts its kernel down (it interrupts
+        it first), for at most INTERRUPT_WAIT seconds: nbclient raises on the timeout and
+        leaves the cell's outputs to a task that reads them until the cell ends."""
+        outputs, self._outputs = self._outputs, None
+        if outputs is None or outputs.done() or self.km is None:
+            return
+        try:
+            await self.km.interrupt_kernel()
+            await asyncio.wait_for(asyncio.shield(outputs), INTERRUPT_WAIT)
+        except Exception:  # the kernel died or never answered: the cell keeps what it had
+            pass
+        finally:
+            outputs.cancel()
 
     def log_output_message(self, output: Any) -> None:
         """papermill's (`--log-output`, `--stdout-file`, `--stderr-file`), passing each
@@ -380,9 +419,11 @@ class StudioEngine(NBClientEngine):
             stdout_file=stdout_file,
             stderr_file=stderr_file,
         )
+        # Not a job: the notebook is run as in its workspace, if it is in one.
+        workspace = notebook_workspace(notebook) if writer is None or job_context is None else None
         # Without lpstudio's writer papermill writes the output notebook itself: scrubbed
-        # of the secrets of the notebook's workspace, if it is in one.
-        secrets = workspace_secrets(notebook) if writer is None else frozenset()
+        # of the secrets of the notebook's workspace.
+        secrets = workspace_secrets(workspace) if writer is None else frozenset()
         saves = None
         if writer is not None:  # the caller writes the final notebook
             nb_man.save = saves = Saves(nb_man, writer)
@@ -411,15 +452,25 @@ class StudioEngine(NBClientEngine):
                 # papermill starts a kernel in the resources' path, else in this process's folder.
                 resources = final_kwargs.get("resources") or {}
                 cwd = str(resources.get("metadata", {}).get("path") or os.getcwd())
+                # The environment as it is now, not as it was when the kernel started.
+                environ = ready.environ_changes()
                 if ready.prepared:
-                    metadata, bootstrap = {"lpstudio": {"cwd": cwd, "context": job_context}}, []
+                    bound: dict[str, Any] = {"cwd": cwd, "context": job_context}
+                    if environ:
+                        bound["environ"] = environ
+                    metadata, bootstrap = {"lpstudio": bound}, []
                 else:
-                    bootstrap.insert(0, chdir_code(cwd))
-            if python and job_context is None and notebook is not None:
+                    bootstrap[:0] = [chdir_code(cwd), *([environ_code(environ)] if environ else [])]
+            if python and job_context is None and notebook is not None and workspace is not None:
                 # Not a job: the kernel finds the recipe, its workspace and the connections its
                 # settings bind from the notebook's path, as JupyterLab's kernels do. Told in
                 # the bootstrap, as a pooled kernel's environment was set when it was started.
+                # Outside any workspace it is told nothing: the notebook is papermill's.
                 bootstrap.append(session_code(notebook))
+            if ready is not None and job_context is None and not bootstrap:
+                # A run by papermill itself waits for no cell longer than it says: a pooled
+                # kernel stopped or hung since it started fails within the start timeout.
+                bootstrap.append("pass")
             if on_kernel is not None:
                 on_kernel(km)  # the caller owns this kernel: it can stop it, and shuts it down
             client = StudioNotebookClient(
@@ -436,18 +487,23 @@ class StudioEngine(NBClientEngine):
                 client.kc = ready.kc
                 client.kernel_info = ready.info
                 client.first_request_metadata = metadata
+            ended = False  # the notebook ran to its end, or to a cell's error or timeout
             try:
                 client.execute()
+                ended = True
                 if secrets:  # what papermill writes last: the notebook returned, with its banner
                     from .runner import node_copy
 
                     nb_man.nb = node_copy(nb_man.nb, secrets)
                 return nb_man.nb
+            except CellTimeoutError:
+                ended = True  # its cell interrupted (`_interrupted`): shut down as papermill's
+                raise
             finally:
                 if client.kc is not None:
                     client.kc.stop_channels()
                 if on_kernel is None:  # nobody else will: each kernel serves one notebook
-                    kernel_pool.discard(km)
+                    end_kernel(km, ended)
                     if pool:
                         pool.replenish(kernel_name)
         except BaseException:
@@ -485,9 +541,39 @@ def quotes(text: str, code: str, run: int = 16) -> bool:
     return any(text[i : i + run] in code for i in range(len(text) - run + 1))
 
 
+def end_kernel(km: AsyncKernelManager, ended: bool) -> None:
+    """Ends the kernel of a notebook run by papermill itself, off its path: shut down as
+    papermill's is if the notebook ran to its end (`runner.end_kernel`), else (Ctrl-C, a
+    kernel that never answered) killed at once."""
+    from .runner import end_kernel, kill_kernel
+
+    if not ended:
+        kill_kernel(km)
+    end_kernel(km, graceful=ended)
+
+
 def chdir_code(path: str) -> str:
-    """Moves a pooled kernel to the notebook's folder, leaving no name behind."""
-    return f"import os as _o; _o.chdir({json.dumps(path)}); del _o"
+    """Moves a pooled kernel to the notebook's folder as if it had started there (IPython's
+    `starting_dir`, and `_dh`, which `%cd -` goes back through: `forkserver.started_here`,
+    which a kernel of another environment cannot import), leaving no name behind."""
+    return (
+        f"import os as _o, pathlib as _p; _o.chdir({json.dumps(path)})\n"
+        "_i = globals().get('get_ipython', lambda: None)()\n"
+        "if _i is not None:\n"
+        "    _i.starting_dir = _o.getcwd(); _i.history_manager.dir_hist[:] = [_p.Path.cwd()]\n"
+        "del _o, _p, _i"
+    )
+
+
+def environ_code(changes: dict[str, str | None]) -> str:
+    """Applies what the caller's environment changed since a pooled kernel started (None:
+    unset; `pool.ReadyKernel.environ_changes`), leaving no name behind."""
+    kept = {key: value for key, value in changes.items() if value is not None}
+    unset = [key for key, value in changes.items() if value is None]
+    return (
+        f"import os as _o; _o.environ.update({json.dumps(kept)}); "
+        f"[_o.environ.pop(_k, None) for _k in {json.dumps(unset)}]; del _o"
+    )
 
 
 def bind_code(context: str) -> str:
@@ -545,19 +631,23 @@ def _read_in(input_path: str) -> str | None:
     return folder if isinstance(folder, str) else None
 
 
-def workspace_secrets(notebook: str | None) -> frozenset[str]:
-    """The secrets of the workspace whose connections the kernel of a notebook run by
-    papermill itself would read (`notebook_workspace`), as a job's are gathered; none
-    outside any workspace."""
-    from . import connections
+def notebook_workspace(notebook: str | None) -> Workspace | None:
+    """The workspace whose connections the kernel of a notebook run by papermill itself
+    would read (`kernel.runtime.notebook_workspace`); None outside any."""
     from .errors import WorkspaceError
-    from .kernel.runtime import notebook_workspace
+    from .kernel import runtime
 
     try:
-        workspace = notebook_workspace(notebook)
+        return runtime.notebook_workspace(notebook)
     except WorkspaceError:  # none, or none the kernel could read its connections from
-        return frozenset()
-    return connections.workspace_secrets(workspace)
+        return None
+
+
+def workspace_secrets(workspace: Workspace | None) -> frozenset[str]:
+    """The secrets of a notebook's workspace, as a job's are gathered; none outside any."""
+    from . import connections
+
+    return connections.workspace_secrets(workspace) if workspace is not None else frozenset()
 
 
 def scrub_saves(nb_man: Any, secrets: frozenset[str]) -> None:

@@ -137,6 +137,24 @@ class ReadyKernel:
     # Forked from a prepared fork server: it binds a job's context from the metadata of
     # the job's first execute request (`lpstudio.forkserver.bind_requested`).
     prepared: bool = False
+    # This process's environment when the kernel was started (`environ_changes`).
+    environ: dict[str, str] = field(default_factory=dict, repr=False)
+
+    def environ_changes(self) -> dict[str, str | None]:
+        """What this process's environment changed since the kernel was started (None:
+        unset), for the kernel to apply as it is handed out: a kernel started now would
+        see the environment as it is now. The kernel spec's own `env` wins, as it does
+        when a kernel starts. Nothing, at the cost of comparing two dicts, when nothing
+        changed (the usual case)."""
+        now = dict(os.environ)
+        if now == self.environ:
+            return {}
+        own = self.km.kernel_spec.env if self.km.kernel_spec else {}
+        changes: dict[str, str | None] = {
+            key: value for key, value in now.items() if self.environ.get(key) != value
+        }
+        changes.update((key, None) for key in self.environ if key not in now)
+        return {key: value for key, value in changes.items() if key not in own}
 
 
 SPEC_TTL = 10.0  # seconds a kernel spec found on disk is used before it is looked up again
@@ -233,6 +251,16 @@ def new_kernel_manager(
             kernel_id=km.kernel_id, kernel_spec=spec, parent=km, **config
         )
     return km
+
+
+def papermill_arguments(km: AsyncKernelManager) -> list[str]:
+    """The options papermill's client (nbclient) gives the kernels it starts: the history
+    of an IPython kernel in memory. A pooled kernel gets them too, and so is configured,
+    and shows them in its sys.argv, as papermill's would be."""
+    from nbclient import NotebookClient
+
+    history = NotebookClient.ipython_hist_file.default_value
+    return [f"--HistoryManager.hist_file={history}"] if km.ipykernel and history else []
 
 
 def runs_python(spec: KernelSpec) -> bool:
@@ -442,7 +470,10 @@ class KernelPool:
 
     def close(self) -> None:
         """Shuts down every waiting kernel and the fork server. Kernels already handed
-        out belong to their jobs."""
+        out belong to their jobs; those being shut down after their job are waited for
+        first, as a forked kernel dies with its fork server."""
+        from .runner import wait_reaped
+
         with self._cond:
             if self._closed:
                 return
@@ -453,6 +484,7 @@ class KernelPool:
         self._wake()
         if self._monitor.is_alive():
             self._monitor.join(timeout=5)
+        wait_reaped()
         # The server first: a kernel being prepared then dies with it at once (its
         # preparation fails fast) instead of being waited for; one not started never is.
         if self.server is not None:
@@ -532,7 +564,8 @@ class KernelPool:
         # A start that `close()` cuts short is no failure to log (jupyter_client logs any).
         quiet = QuietOnStop(get_logger(), lambda: self._closed)
         km = new_kernel_manager(kernel_name, server, log=quiet)
-        await km.start_kernel(cwd=self.cwd)
+        environ = dict(os.environ)
+        await km.start_kernel(cwd=self.cwd, extra_arguments=papermill_arguments(km))
         kc = km.client(context=_CONTEXT)
         try:
             # No heartbeat thread per kernel: liveness is asked of the manager (its pidfd).
@@ -543,7 +576,7 @@ class KernelPool:
             kc.allow_stdin = False
             pid = km.provisioner.pid  # type: ignore[union-attr]
             prepared = bool(getattr(km.provisioner, "prepared", False))
-            return ReadyKernel(kernel_name, km, kc, os.pidfd_open(pid), info, prepared)
+            return ReadyKernel(kernel_name, km, kc, os.pidfd_open(pid), info, prepared, environ)
         except BaseException:
             discard(km, kc)
             raise

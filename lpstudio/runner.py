@@ -21,6 +21,7 @@ import json
 import logging
 import os
 import signal
+import subprocess
 import threading
 import time
 from collections.abc import Callable, Coroutine
@@ -260,15 +261,45 @@ def kill_kernel(km: Any) -> None:
         os.killpg(process.pid, signal.SIGKILL)
 
 
-# Finishes the shutdown of killed kernels off the job's critical path; its thread is joined
-# at interpreter exit, so no connection file is left behind.
+# Ends kernels off the job's critical path; its thread is joined at interpreter exit, so no
+# kernel is cut short in its shutdown and no connection file is left behind.
 _reaper = ThreadPoolExecutor(1, thread_name_prefix="lpstudio-reaper")
 
 
-def shutdown_kernel(km: Any) -> None:
-    """Ends a job's kernel: each kernel serves one job and is then discarded."""
-    kill_kernel(km)
+def end_kernel(km: Any, graceful: bool) -> None:
+    """Ends a kernel once its notebook is done with it, in the reaper. A kernel whose
+    notebook ran to its end, or to a cell's error, is shut down as papermill's is: asked
+    (`shutdown_request`) and given jupyter_client's `shutdown_wait_time`, so that its
+    notebook's open files are flushed and its atexit functions run. It is asked here, not
+    in the reaper: kernels ended together shut down side by side, however many the reaper
+    has yet to wait for. Any other kernel was killed already (a job stopped, timed out or
+    lost; a kernel that never answered)."""
+    if graceful:
+        try:
+            run_closed(km.request_shutdown())
+        except Exception:  # its files or sockets gone: the reaper kills it all the same
+            log.debug("could not ask kernel %s to shut down", km.kernel_id, exc_info=True)
+            graceful = False
+    _reaper.submit(reap_kernel, km, km.shutdown_wait_time if graceful else 0.0)
+
+
+def wait_reaped() -> None:
+    """Waits until the kernels handed to the reaper so far have ended (its one thread
+    takes them in turn): a pool that closes would end them mid-shutdown (a forked kernel
+    dies with its fork server). At interpreter exit the reaper has ended them already."""
+    with contextlib.suppress(RuntimeError):  # shut down: after its last kernel
+        _reaper.submit(lambda: None).result()
+
+
+def shutdown_kernel(km: Any, grace: float = 0.0) -> None:
+    """Ends a job's kernel: each kernel serves one job and is then discarded. One asked to
+    shut down is given `grace` seconds to end itself; then its process group is killed,
+    with whatever the notebook left running in it."""
     process = getattr(getattr(km, "provisioner", None), "process", None)
+    if grace and process is not None:
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            process.wait(timeout=grace)
+    kill_kernel(km)
     if process is not None:
         process.wait(timeout=10)
     run_closed(km.cleanup_resources())
@@ -316,9 +347,9 @@ def on_a_loop_of_its_own(func: Callable[..., T], *args: Any, **kwargs: Any) -> T
     return contextvars.Context().run(call)
 
 
-def reap_kernel(km: Any) -> None:
+def reap_kernel(km: Any, grace: float = 0.0) -> None:
     try:
-        shutdown_kernel(km)
+        shutdown_kernel(km, grace)
     except Exception:
         log.exception("could not clean up kernel %s", getattr(km, "kernel_id", "?"))
 
@@ -774,8 +805,9 @@ def execute_job(
         watchdog.finish()
         for joined in groups:
             joined.discard(watchdog)
-        for km in kernel_managers:
-            kill_kernel(km)  # at once: nothing of the job runs once its final state is set
+        if not finished:  # at once: nothing of a stopped job runs once its final state is set
+            for km in kernel_managers:
+                kill_kernel(km)
         try:
             stop = None if finished else watchdog.stop  # a stop after the end changes nothing
             mine = Job.worker == worker_id()  # never write over a job another worker took
@@ -831,7 +863,7 @@ def execute_job(
         finally:  # the rest comes after the final row, off the job's critical path
             job_ends.notify()  # the recipe's next job may start
             for km in kernel_managers:
-                _reaper.submit(reap_kernel, km)
+                end_kernel(km, graceful=finished)
                 if kernels is not None:
                     kernels.replenish(km.kernel_name)
     return final

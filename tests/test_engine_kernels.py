@@ -283,13 +283,14 @@ def test_a_job_on_a_pooled_kernel_that_never_answers_fails(
 
 
 def test_a_relative_notebook_is_the_one_papermill_read_not_the_one_in_cwd(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ws: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """`cd a && papermill --engine lpstudio nb.ipynb out --cwd ../b`: papermill reads a's
-    notebook and runs it in b; the kernel is told a's notebook, never b's namesake."""
+    """`cd a && papermill --engine lpstudio nb.ipynb out --cwd ../b`, in a workspace:
+    papermill reads a's notebook and runs it in b; the kernel is told a's notebook, never
+    b's namesake."""
     told = "import os\nprint(os.environ.get('JPY_SESSION_NAME'))"
-    mine = notebook(tmp_path / "a" / "nb.ipynb", "python3", told)
-    notebook(tmp_path / "b" / "nb.ipynb", "python3", "print('the other notebook')")
+    mine = notebook(ws / "a" / "nb.ipynb", "python3", told)
+    notebook(ws / "b" / "nb.ipynb", "python3", "print('the other notebook')")
     out = tmp_path / "out.ipynb"
     monkeypatch.chdir(mine.parent)
 
@@ -301,11 +302,11 @@ def test_a_relative_notebook_is_the_one_papermill_read_not_the_one_in_cwd(
 
 
 def test_papermills_command_with_cwd_tells_the_kernel_the_notebook_it_read(
-    tmp_path: Path,
+    ws: Path, tmp_path: Path
 ) -> None:
     told = "import os\nprint(os.environ.get('JPY_SESSION_NAME'), os.getcwd())"
-    mine = notebook(tmp_path / "a" / "nb.ipynb", "python3", told)
-    notebook(tmp_path / "b" / "nb.ipynb", "python3", "print('the other notebook')")
+    mine = notebook(ws / "a" / "nb.ipynb", "python3", told)
+    notebook(ws / "b" / "nb.ipynb", "python3", "print('the other notebook')")
     out = tmp_path / "out.ipynb"
     env = {**os.environ, "PWD": str(mine.parent)}
     env.pop("LPSTUDIO_WORKSPACE", None)
@@ -321,4 +322,4 @@ def test_papermills_command_with_cwd_tells_the_kernel_the_notebook_it_read(
 
     assert ran.returncode == 0, ran.stderr
     shown = printed(nbformat.read(out, as_version=4).cells[0])
-    assert shown == f"{mine} {tmp_path / 'b'}\n"
+    assert shown == f"{mine} {ws / 'b'}\n"
