@@ -43,7 +43,7 @@ from .parameters import PathText, as_declared
 from .pool import KernelPool, active
 from .recipe import parsed
 from .redaction import begun_secret, scrub, scrub_text, scrub_unfinished, scrubbed_keys
-from .store import CANCELLED, FAILED, QUEUED, SUCCEEDED, Store, worker_id
+from .store import CANCELLED, FAILED, QUEUED, STORE_WAIT, SUCCEEDED, Store, worker_id
 from .workspace import Workspace
 
 log = logging.getLogger("lpstudio.runner")
@@ -547,8 +547,12 @@ def write_notebook(nb: Any, path: Path) -> None:
 def replace_file(path: Path, text: str) -> None:
     """Writes a file atomically, through a temporary file beside it."""
     tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf8")
-    os.replace(tmp, path)
+    try:
+        tmp.write_text(text, encoding="utf8")
+        os.replace(tmp, path)
+    except OSError:  # a full disk: no half-written file is left beside it
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def run_notebook(nb: Any, parameters: dict[str, Any], **engine_kwargs: Any) -> Any:
@@ -629,13 +633,28 @@ def output_path_for(workspace: Workspace, job: Job) -> Path:
     return workspace.history / job.created_at.strftime("%Y-%m-%d") / f"{job.id}-{stem}.ipynb"
 
 
-#: How long a job's end waits for a store that cannot be reached (a database restarting,
-#: a failover): the process keeps what the job did meanwhile.
-STORE_WAIT = 600.0
-
-
 def _first(exc: BaseException) -> str:
     return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+
+
+def _saved_last(writer: NotebookWriter, banner: dict[str, Any] | None) -> dict[str, Any] | None:
+    """Saves the job's output notebook as it ends (with the `banner` of a job cut off, else
+    with papermill's error banner if any); the error to end the job with when it cannot be
+    saved (a full disk): the job was left running, then taken for lost."""
+    try:
+        if banner is not None:
+            writer.add_banner(banner)
+        elif writer.nb is not None:
+            writer(writer.nb)
+    except OSError as exc:
+        log.error("job's output notebook %s could not be saved: %s", writer.path, exc)
+        return {
+            "ename": "OutputNotSaved",
+            "evalue": f"its output notebook could not be saved: {exc.strerror or exc}",
+            "fix": "free space in (or give write access to) the workspace's history/ "
+            "folder, then rerun the job if its notebook is needed",
+        }
+    return None
 
 
 def _once_stored(job_id: int, write: Callable[[], T]) -> T:
@@ -802,6 +821,7 @@ def execute_job(
         status = FAILED
         error = {"ename": type(exc).__name__, "evalue": str(exc)}
     finally:
+        ended = time.monotonic()  # its end is dated so, however long the store takes
         watchdog.finish()
         for joined in groups:
             joined.discard(watchdog)
@@ -836,9 +856,11 @@ def execute_job(
                             # exception's error says (`describe_error`)
                             error["execution_count"] = cells[error["cell"]].get("execution_count")
                     error.setdefault("traceback", [])
-                    writer.add_banner(error)
-                elif writer.nb is not None:
-                    writer(writer.nb)  # the final state, with papermill's error banner if any
+                unsaved = _saved_last(writer, error if error is not None and not finished else None)
+                if unsaved is not None and error is None:  # its end is written, saying why
+                    status, error = FAILED, unsaved
+                elif unsaved is not None:  # the cause it ended with stays its error
+                    error["output"] = unsaved["evalue"]
                 if finished and error is not None and error.get("cell") is not None:
                     done = min(done, error["cell"])  # papermill completes the failing cell too
                 result = _once_stored(
@@ -853,6 +875,7 @@ def execute_job(
                         error=scrub(error, writer.secrets),
                         result=result,
                         cells_done=done,
+                        ended_ago=time.monotonic() - ended,
                         # A job that failed before papermill wrote anything has no output
                         # notebook.
                         **({"output_path": None} if writer.nb is None else {}),

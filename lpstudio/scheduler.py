@@ -32,7 +32,7 @@ from sqlalchemy import and_, or_, select, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from .checks import check_defaults
-from .errors import InputError, LpstudioError
+from .errors import InputError, LpstudioError, StoreUnavailable
 from .executor import DaskExecutor
 from .failures import after_failure, describe_error, notify_stopped
 from .leader import StoreLease
@@ -40,7 +40,16 @@ from .models import Job, ScheduleRun, TriggerState, utcnow
 from .recipe import Recipe
 from .runner import RunningJobs, execute_job
 from .settings import saved_settings, update_settings
-from .store import CANCELLED, FAILED, QUEUED, SCHEDULED_TRIGGERS, SCHEMA_HEAD, worker_id
+from .store import (
+    CANCELLED,
+    FAILED,
+    QUEUED,
+    SCHEDULED_TRIGGERS,
+    SCHEMA_HEAD,
+    unavailable,
+    unreachable,
+    worker_id,
+)
 from .studio import Studio
 
 log = logging.getLogger("lpstudio.scheduler")
@@ -55,6 +64,10 @@ ON_TIME = timedelta(minutes=1)
 #: cannot be read) counts as a trigger error: once a minute, a cron's finest step, never once
 #: a tick of each daemon, so a notebook broken for a minute of editing is not stopped.
 ERROR_EVERY = timedelta(minutes=1)
+
+#: The longest pause between a daemon's tries to open a workspace whose store it cannot
+#: reach as it starts (`open_when_reachable`).
+OPEN_RETRY_MAX = 10.0
 
 #: Files of the time zone database that `ZoneInfo` loads though they name no zone a schedule
 #: means: this machine's own zone (another server or a Dask worker may be in another), the
@@ -245,6 +258,33 @@ def count_trigger_error(
         )
         log.warning("stopped %s after %d consecutive trigger errors", name, errors)
         notify_stopped(studio, name, errors, message)
+
+
+def open_when_reachable(
+    open_studio: Callable[[], Studio], stopping: threading.Event
+) -> Studio | None:
+    """The daemon's workspace, opened once its store answers: a daemon started with its
+    database (by a service manager, or in a failover) waits for it, saying so once, as a
+    server does (`LpstudioApp.open_late`), rather than exit with its schedules unfired.
+    None when `stopping` is set meanwhile (SIGTERM, Ctrl-C); any other error is raised."""
+    pause, told = 0.5, False
+    while not stopping.is_set():
+        try:
+            studio = open_studio()
+        except (StoreUnavailable, OperationalError) as exc:
+            if isinstance(exc, OperationalError) and not unreachable(exc):
+                raise
+            if not told:
+                said = exc if isinstance(exc, StoreUnavailable) else unavailable(exc)
+                log.warning("%s: waiting for it (SIGTERM or Ctrl-C stops)", said.message)
+                told = True
+            stopping.wait(pause)
+            pause = min(pause * 2, OPEN_RETRY_MAX)
+            continue
+        if told:
+            log.info("the store answers")
+        return studio
+    return None
 
 
 class Scheduler:

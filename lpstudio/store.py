@@ -101,6 +101,36 @@ def unavailable(exc: OperationalError) -> StoreUnavailable:
     )
 
 
+#: How long a job's writes wait for a store that cannot be reached (a database restarting,
+#: a failover): its end (`runner._once_stored`), and its ledger's claims and settles
+#: (`kernel.runtime.StoreLedger`).
+STORE_WAIT = 600.0
+
+#: What a server that answered says when it takes no connection for now (starting, stopping,
+#: recovering, full): libpq gives the reason a connection was refused without its SQLSTATE.
+_NOT_NOW = re.compile(
+    r"the database system is (starting up|shutting down|in recovery mode|not yet accepting "
+    r"connections|not accepting connections)|too many clients|connection slots are reserved|"
+    r"terminating connection due to administrator command"
+)
+
+
+def unreachable(exc: DBAPIError) -> bool:
+    """Whether `exc` says PostgreSQL could not be reached or dropped the connection (no
+    answer, refused, reset, a server starting or stopping): what waiting for it may cure. A
+    server that answered with a refusal (a wrong password, no such role or database) is
+    not: the setting is to change. Nor is any SQLite error: its file is on this machine."""
+    if exc.connection_invalidated:
+        return True
+    if not type(exc.orig).__module__.startswith("psycopg"):
+        return False
+    state = getattr(exc.orig, "sqlstate", None)
+    if state is not None:  # a connection exception, no resources, a shutdown; not a timeout
+        return state[:2] in ("08", "53", "57") and state != "57014"
+    reason = str(exc.orig)
+    return "FATAL:" not in reason or _NOT_NOW.search(reason) is not None
+
+
 #: The jobs table, for its updates: a Core UPDATE costs half what an ORM-enabled one does
 #: (no objects of a store's short sessions need synchronising), on every job's path.
 JOBS = Job.__table__
@@ -540,20 +570,7 @@ class Store:
         try:
             revision = self.schema_revision()
         except OperationalError as exc:
-            reason = str(exc.orig).strip().splitlines()[0]
-            for password in url_passwords(self.engine.url):
-                reason = reason.replace(password, "***")
-            fix = (
-                "check that the folder of the SQLite file exists and that you may write to it"
-                if not self._shared_clock
-                else "check that the database server runs and this machine may reach it, "
-                "and the user, password and database of [store] url in lpstudio.toml"
-            )
-            raise WorkspaceError(
-                f"cannot open the store {shown_url(self.engine.url)}: {reason}",
-                field="store.url",
-                fix=fix,
-            ) from None
+            raise self._unopened(exc) from None
         except DBAPIError as exc:  # the driver refused the URL itself: waiting cannot help
             reason = str(exc.orig).strip().splitlines()[0]
             for password in url_passwords(self.engine.url):
@@ -590,6 +607,32 @@ class Store:
         with self.engine.execution_options(lpstudio_write=True).begin() as conn:
             upgrade_schema(conn)
 
+    def _unopened(self, exc: OperationalError) -> StoreUnavailable | WorkspaceError:
+        """Why the store could not be opened. A database that cannot be reached for now is
+        `StoreUnavailable`: a command may be run again once it answers (exit 75), a server
+        and a scheduler wait for it. One that answered with a refusal, or a SQLite file
+        that cannot be opened, is the setting's to fix (`WorkspaceError`, exit 2)."""
+        reason = str(exc.orig).strip().splitlines()[0]
+        for password in url_passwords(self.engine.url):
+            reason = reason.replace(password, "***")
+        said = f"cannot open the store {shown_url(self.engine.url)}: {reason}"
+        if not self._shared_clock:
+            fix = "check that the folder of the SQLite file exists and that you may write to it"
+            return WorkspaceError(said, field="store.url", fix=fix)
+        if unreachable(exc):
+            return StoreUnavailable(
+                said,
+                field="store.url",
+                fix="try again once the database answers; if it lasts, check that the database "
+                "server runs and this machine may reach it ([store] url in lpstudio.toml)",
+            )
+        return WorkspaceError(
+            said,
+            field="store.url",
+            fix="check that the database server runs and this machine may reach it, and the "
+            "user, password and database of [store] url in lpstudio.toml",
+        )
+
     def close(self) -> None:
         self.engine.dispose()
 
@@ -622,6 +665,10 @@ class Store:
     def _clock(self) -> Any:
         """`now()` to write in a statement: the database computes it, no round trip more."""
         return func.clock_timestamp() if self._shared_clock else utcnow()
+
+    def _clock_ago(self, seconds: float) -> Any:
+        """`_clock()` less `seconds` (none: the same statement as before)."""
+        return self._clock() - timedelta(seconds=seconds) if seconds > 0 else self._clock()
 
     # -- activation and users --------------------------------------------------------------
 
@@ -856,11 +903,18 @@ class Store:
             return done.rowcount == 1
 
     def finish_job(
-        self, job_id: int, status: str, *still: ColumnElement[bool], **fields: Any
+        self,
+        job_id: int,
+        status: str,
+        *still: ColumnElement[bool],
+        ended_ago: float = 0.0,
+        **fields: Any,
     ) -> Job | None:
         """Writes a final state, once: a job already final is left as it is, and so is one
         that no longer meets the conditions `still`. Returns the final row when this call
-        ended the job (in the same statement), else None.
+        ended the job (in the same statement), else None. Its end is dated by the store's
+        clock, less `ended_ago` seconds: how long its end waited for the store
+        (`runner._once_stored`), which is no part of the job's run.
 
         Sends the job began and never heard back about (its ledger rows still "sending": it
         was killed, timed out or lost mid-request) become uncertain with it, and its error
@@ -871,7 +925,7 @@ class Store:
             ended = s.scalars(
                 update(Job)
                 .where(Job.id == job_id, Job.status.not_in(FINAL_STATES), *still)
-                .values(status=status, **{"finished_at": self._clock(), **fields})
+                .values(status=status, **{"finished_at": self._clock_ago(ended_ago), **fields})
                 .returning(Job)
                 # A fresh session holds no loaded job to bring up to date: 0.2 ms less.
                 .execution_options(synchronize_session=False)

@@ -289,11 +289,13 @@ def _open_with_store(ws: Path, cli: Any, url: str) -> Result:
     return cli("jobs", "--json")
 
 
-def _refused(result: Result, says: str) -> dict[str, Any]:
-    assert result.exit_code == 2, result.output
+def _refused(result: Result, says: str, code: str = "WorkspaceError") -> dict[str, Any]:
+    """A store the command cannot use: 2 for a setting to correct, 75 for a database that
+    cannot be reached now (run it again)."""
+    assert result.exit_code == (75 if code == "StoreUnavailable" else 2), result.output
     assert "Traceback" not in result.output and PASSWORD[2:] not in result.output
     error = json.loads(result.stdout)["error"]
-    assert error["code"] == "WorkspaceError" and error["field"] == "store.url", error
+    assert error["code"] == code and error["field"] == "store.url", error
     assert says in error["message"], error
     assert "lpstudio.toml" in error["fix"], error
     return error
@@ -327,7 +329,7 @@ def test_a_store_url_that_is_no_text_is_refused_naming_the_setting(ws: Path, cli
 
 def test_an_unreachable_store_is_refused_naming_the_setting(ws: Path, cli: Any) -> None:
     url = f"postgresql+psycopg://alice:{PASSWORD}@127.0.0.1:{free_port()}/brand"
-    error = _refused(_open_with_store(ws, cli, url), "cannot open the store")
+    error = _refused(_open_with_store(ws, cli, url), "cannot open the store", "StoreUnavailable")
     assert "alice:***@127.0.0.1" in error["message"] and "refused" in error["message"]
     assert "database server runs" in error["fix"]
 
@@ -357,7 +359,7 @@ def test_a_password_given_in_the_store_url_s_query_is_never_shown(
     """libpq takes `?password=` as well as `user:password@`: it was quoted in the error."""
     port = free_port()
     url = f"postgresql+psycopg://alice@127.0.0.1:{port}/brand?{query}"
-    error = _refused(_open_with_store(ws, cli, url), "cannot open the store")
+    error = _refused(_open_with_store(ws, cli, url), "cannot open the store", "StoreUnavailable")
     assert "password=***" in error["message"] and PASSWORD not in json.dumps(error), error
     store = Store(url)
     try:

@@ -168,8 +168,9 @@ def audit(limit: int, workspace: Path | None, as_json: bool) -> None:
 def scheduler(workers: int, grace: float, workspace: Path | None) -> None:
     """Run schedules, polls and queued jobs until SIGTERM (or SIGINT, SIGHUP)."""
     import logging
+    import threading
 
-    from ..scheduler import Scheduler
+    from ..scheduler import Scheduler, open_when_reachable
 
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(name)s %(message)s", stream=sys.stderr
@@ -177,13 +178,26 @@ def scheduler(workers: int, grace: float, workspace: Path | None) -> None:
     logging.getLogger("httpx").setLevel(logging.WARNING)
     logging.getLogger("papermill").setLevel(logging.WARNING)
     logging.getLogger("traitlets").setLevel(logging.WARNING)
-    with _studio(workspace) as studio:
+    stopping = threading.Event()
+    daemon: Scheduler | None = None
+
+    def stop(*_: object) -> None:
+        stopping.set()
+        if daemon is not None:
+            daemon.stop()
+
+    # SIGHUP too: the terminal it ran in closed; its running jobs are drained and put back
+    # in the queue as a service manager's stop does, never killed mid-send. Set before the
+    # workspace opens: a daemon waiting for its store stops too.
+    for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(signum, stop)
+    studio = open_when_reachable(lambda: _studio(workspace), stopping)
+    if studio is None:
+        return  # stopped while it waited for the store
+    with studio:
         daemon = Scheduler(studio, workers=workers, grace_seconds=grace)
-        # SIGHUP too: the terminal it ran in closed; its running jobs are drained and put
-        # back in the queue as a service manager's stop does, never killed mid-send.
-        for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
-            signal.signal(signum, lambda *_: daemon.stop())
-        daemon.run_forever()
+        if not stopping.is_set():
+            daemon.run_forever()
 
 
 @main.group("api-clients")

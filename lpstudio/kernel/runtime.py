@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Mapping, Sequence
+import time
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from ..errors import InputError, WorkspaceError
 from ..sdk import Connection, Ledger, MemoryLedger, MemoryRateLimiter, RateLimiter
@@ -20,6 +21,51 @@ from ..sdk import Connection, Ledger, MemoryLedger, MemoryRateLimiter, RateLimit
 if TYPE_CHECKING:
     from ..store import Store
     from ..workspace import Workspace
+
+T = TypeVar("T")
+
+
+class StoreWaits:
+    """Carries a job's ledger calls through an outage of its store (a database restarting, a
+    failover), as the job's end is carried (`runner._once_stored`): a call that cannot reach
+    it is tried again, backing off, for `store.STORE_WAIT` at most per outage, counted once
+    for all the job's ledgers: a call after one that gave up does not wait again. Failed at
+    once, the job ended with a driver's traceback and its sends undone. The job's timeout,
+    cancel and Ctrl-C still stop it meanwhile: they kill its kernel. Past the wait,
+    `StoreUnavailable` says why, naming `[store] url`."""
+
+    def __init__(self, log: Callable[[str], None] | None = None) -> None:
+        self.log = log or (lambda _message: None)
+        self._since: float | None = None  # when the calls first failed to reach the store
+
+    def call(self, attempt: Callable[[], T]) -> T:
+        from sqlalchemy.exc import OperationalError
+
+        from .. import store
+
+        pause = 0.25
+        while True:
+            try:
+                done = attempt()
+            except OperationalError as exc:
+                if not store.unreachable(exc):
+                    raise
+                now = time.monotonic()
+                if self._since is None:
+                    self._since = now
+                    self.log(
+                        f"the store cannot be reached ({store.first_line(exc)}): waiting for "
+                        f"it, {store.STORE_WAIT:g} s at most"
+                    )
+                if now + pause - self._since > store.STORE_WAIT:
+                    raise store.unavailable(exc) from None
+                time.sleep(pause)  # a backoff against the database, not a synchronisation
+                pause = min(pause * 2, 2.0)
+                continue
+            if self._since is not None:
+                self.log(f"the store answers again, after {time.monotonic() - self._since:.1f} s")
+                self._since = None
+            return done
 
 
 class StoreLedger:
@@ -30,6 +76,7 @@ class StoreLedger:
     Each call is one write transaction of bulk Core statements (a select, an update and an
     insert for a claim; an update per status for a settle): the store is written twice per
     request, never per recipient, so a fan-out at the account's rate limit keeps its pace.
+    Each rides out an outage of the store (`StoreWaits`, logged with `log`).
     """
 
     def __init__(
@@ -40,6 +87,8 @@ class StoreLedger:
         recipe_ledger: str | None = None,
         *,
         store: Store | None = None,
+        log: Callable[[str], None] | None = None,
+        waits: StoreWaits | None = None,
     ) -> None:
         from ..store import Store
 
@@ -48,6 +97,7 @@ class StoreLedger:
         self.job_id = job_id
         self.recipe_ledger = recipe_ledger
         self._across: StoreLedger | None = None
+        self._waits = waits or StoreWaits(log)
 
     def across_recipe(self) -> StoreLedger:
         """The recipe's ledger (`recipe_ledger`), made on first use on the same store: only
@@ -56,7 +106,7 @@ class StoreLedger:
             return self
         if self._across is None:
             self._across = StoreLedger(
-                self.store.url, self.recipe_ledger, self.job_id, store=self.store
+                self.store.url, self.recipe_ledger, self.job_id, store=self.store, waits=self._waits
             )
         return self._across
 
@@ -88,6 +138,9 @@ class StoreLedger:
 
     def sending(self, keys: Sequence[str]) -> dict[str, Any]:
         """As `Ledger.sending`: one read, nothing claimed."""
+        return self._waits.call(lambda: self._sending(keys))
+
+    def _sending(self, keys: Sequence[str]) -> dict[str, Any]:
         from sqlalchemy import select
 
         from ..models import Delivery
@@ -106,10 +159,47 @@ class StoreLedger:
         """As `Ledger.claim_many`; a key another job claimed and still runs with (not
         settled yet, not died) is reported `sending`, not `uncertain`: that job will say.
 
+        A claim whose commit met an outage may have landed: made again, its keys would be
+        found "sending" by this very job, taken for uncertain and never sent. Its rows are
+        read back first (`_landed`): found, the claim is this run's and stands; else it is
+        made again.
+
         A claim's detail is the UTC `day` it was made: a send whose answer never comes (its
         process killed, its job cancelled or put back in the queue) may have gone out that
         day, and a daily limit counts it there, as its settled sends are (their detail
         gives the day again)."""
+        tried: dict[str, Any] = {}  # the last try's time and answer, once it sent its commit
+
+        def attempt() -> dict[str, dict[str, Any]]:
+            if tried and self._landed(keys, tried["at"]):
+                return tried["earlier"]
+            tried.clear()
+            return self._claim(keys, tried)
+
+        return self._waits.call(attempt)
+
+    def _landed(self, keys: Sequence[str], at: Any) -> bool:
+        """Whether a claim of `keys` made at `at` (by the store's clock) was committed: it
+        dated every row it claimed for this job with that moment, which no other claim
+        shares."""
+        from sqlalchemy import func, select
+
+        from ..models import Delivery
+
+        table = Delivery.__table__
+        with self.store.read() as s:
+            found = s.scalar(
+                select(func.count()).where(
+                    table.c.ledger == self.ledger,
+                    table.c.key.in_(keys),
+                    table.c.job_id == self.job_id,
+                    table.c.updated_at == at,
+                )
+            )
+        return bool(found)
+
+    def _claim(self, keys: Sequence[str], tried: dict[str, Any]) -> dict[str, dict[str, Any]]:
+        """One try of `claim_many`, noting in `tried` its time and answer before its commit."""
         from sqlalchemy import insert, select, update
 
         from ..models import Delivery
@@ -165,9 +255,11 @@ class StoreLedger:
             ]
             if new:
                 s.execute(insert(table), new)
+            tried.update(at=now, earlier=earlier)  # all sent but the commit
         return earlier
 
     def settle_many(self, outcomes: Mapping[str, str], detail: dict[str, Any]) -> None:
+        """As `Ledger.settle_many`: made again after an outage, it writes the same."""
         from sqlalchemy import update
 
         from ..models import Delivery, utcnow
@@ -177,13 +269,17 @@ class StoreLedger:
         for key, status in outcomes.items():
             by_status.setdefault(status, []).append(key)
         now = utcnow()
-        with self.store.write() as s:
-            for status, keys in by_status.items():
-                s.execute(
-                    update(table)
-                    .where(table.c.ledger == self.ledger, table.c.key.in_(keys))
-                    .values(status=status, detail=detail, updated_at=now)
-                )
+
+        def settle() -> None:
+            with self.store.write() as s:
+                for status, keys in by_status.items():
+                    s.execute(
+                        update(table)
+                        .where(table.c.ledger == self.ledger, table.c.key.in_(keys))
+                        .values(status=status, detail=detail, updated_at=now)
+                    )
+
+        self._waits.call(settle)
 
 
 class SQLiteRateLimiter:
@@ -270,6 +366,7 @@ class Runtime:
                     payload["ledger"],
                     self._job_id,
                     payload.get("recipe_ledger"),
+                    log=self.log,
                 )
                 if self.store_url and payload.get("ledger")
                 else MemoryLedger()

@@ -20,7 +20,7 @@ from typing import Any
 from jupyter_server.extension.application import ExtensionApp
 from traitlets import Bool, Float, Integer, Unicode, default
 
-from ..errors import LpstudioError
+from ..errors import LpstudioError, StoreUnavailable
 from ..leader import SCHEDULER, StoreLease
 from ..recipe import MAX_TIMEOUT
 from ..scheduler import Scheduler
@@ -225,7 +225,7 @@ class LpstudioApp(ExtensionApp):
             self.studio_for(SERVICE_USER)  # fails now if the workspace was never activated
         except LpstudioError as exc:
             self.workspace_error = {"message": exc.message, "field": exc.field, "fix": exc.fix}
-            self._store_down = exc.field == "store.url" and "cannot open the store" in exc.message
+            self._store_down = isinstance(exc, StoreUnavailable)  # opened once it answers
             self.log.warning("lpstudio: no workspace at %s: %s", self.workspace, exc)
             return False
         self.log.info("lpstudio: serving workspace %s", self.lpstudio_workspace.root)
