@@ -289,7 +289,7 @@ def worker_id() -> str:
     return f"{_process_space()}:{os.getpid()}"
 
 
-def _worker_is_gone(worker: str | None) -> bool:
+def worker_is_gone(worker: str | None) -> bool:
     """True when the worker ran in this process space and its process no longer exists."""
     if not worker or ":" not in worker:
         return False
@@ -1081,7 +1081,7 @@ class Store:
             """Why the job's process is taken for lost, or None: a process alive but silent
             (stopped, or on a machine that is down) is not said to be gone, or an operator
             might start a second scheduler beside one only paused."""
-            if _worker_is_gone(worker):
+            if worker_is_gone(worker):
                 return f"the process {doing} is gone{tail}"
             if deadline is not None and beat is not None and beat < deadline:
                 assert stale_after is not None

@@ -708,6 +708,29 @@ def test_a_job_put_back_in_the_queue_leaves_no_send_under_way(studio: Studio, ws
     assert studio.job(job.id).error["uncertain_sends"] == 2
 
 
+def test_a_job_whose_process_is_gone_leaves_no_send_under_way(studio: Studio, ws: Path) -> None:
+    """A job killed with `kill -9` stays running until reaped: its claims were taken for
+    sends under way, so another job of the recipe waited two minutes for them and then
+    reported them "still being sent by another job". Its worker's process is gone from
+    this machine: they are uncertain at once (never resent)."""
+    from lpstudio.kernel.runtime import StoreLedger
+    from lpstudio.store import worker_id
+
+    write_recipe(ws, "p/killed")
+    job = queue_webhook_job(studio, "p/killed")
+    assert studio.store.start_job(job.id, 2, "out.ipynb")
+    StoreLedger(studio.store.url, f"job:{job.id}", job.id).claim_many(["k"])
+    other = StoreLedger(studio.store.url, f"job:{job.id}", job.id + 1)
+    assert other.sending(["k"]) == {"k": job.id}  # under way while its process lives
+
+    ended = subprocess.Popen(["true"])
+    ended.wait()  # a process of this machine that has ended
+    space = worker_id().rpartition(":")[0]
+    set_job(studio.store, job.id, worker=f"{space}:{ended.pid}")
+    assert other.sending(["k"]) == {}
+    assert other.claim_many(["k"])["k"]["status"] == "uncertain"
+
+
 # -- 8. the output notebook of a stopped job ----------------------------------------------------
 
 

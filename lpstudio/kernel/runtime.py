@@ -113,20 +113,23 @@ class StoreLedger:
     def _under_way(self, s: Any, rows: Sequence[Any]) -> set[str]:
         """The keys of `rows` another job is sending now: it holds them "sending", runs, and
         claimed them in this run of it (one put back in the queue since left them so; its
-        end reports them, `Store.finish_job`). That job accounts for them."""
+        end reports them, `Store.finish_job`). That job accounts for them. A job whose
+        worker's process is gone from this machine sends nothing more: its keys are not
+        under way (they were waited on for minutes, then said "still being sent")."""
         from sqlalchemy import select
 
         from ..models import Job, as_utc
-        from ..store import RUNNING
+        from ..store import RUNNING, worker_is_gone
 
         others = {r.job_id for r in rows if r.status == "sending" and r.job_id != self.job_id}
         if not others:
             return set()
-        started = dict(
-            s.execute(
-                select(Job.id, Job.started_at).where(Job.id.in_(others), Job.status == RUNNING)
-            ).all()
-        )
+        found = s.execute(
+            select(Job.id, Job.started_at, Job.worker).where(
+                Job.id.in_(others), Job.status == RUNNING
+            )
+        ).all()
+        started = {job: at for job, at, worker in found if not worker_is_gone(worker)}
         return {
             row.key
             for row in rows
