@@ -125,3 +125,18 @@ def server_down(url: str) -> Iterator[None]:
             check=True,
             capture_output=True,
         )
+
+
+def workspace_on(server: str, root: Path, test_name: str) -> Path:
+    """An activated workspace at `root` whose store is a fresh PostgreSQL database named
+    after the test (a database name is at most 63 bytes)."""
+    import hashlib
+
+    from lpstudio.studio import Studio
+
+    name = test_name.lower()
+    url = create_database(server, f"{name[:48]}_{hashlib.sha1(name.encode()).hexdigest()[:12]}")
+    root.mkdir()
+    (root / "lpstudio.toml").write_text(f'[store]\nurl = "{url}"\n')
+    Studio.init(root, accept_terms=True, admin="alice").close()
+    return root

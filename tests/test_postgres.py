@@ -6,7 +6,6 @@ with their history, and atomic claims that two schedulers racing never both win.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
@@ -47,7 +46,13 @@ from lpstudio.store import RUNNING, SCHEMA_HEAD, Store
 from lpstudio.studio import Studio
 from tests.browser import free_port
 from tests.conftest import printed, selects_on_jobs, set_job, wait_for, write_recipe
-from tests.postgres import create_database, postgres_server, restart_server, server_down
+from tests.postgres import (
+    create_database,
+    postgres_server,
+    restart_server,
+    server_down,
+    workspace_on,
+)
 from tests.servers import serving
 from tests.test_job_faults import queue_webhook_job
 from tests.test_metrics import upgrade_leaves_test_runs_out
@@ -66,13 +71,7 @@ def server() -> Iterator[str]:
 @pytest.fixture
 def pg_ws(tmp_path: Path, server: str, request: pytest.FixtureRequest) -> Path:
     """A workspace whose store is a fresh PostgreSQL database."""
-    name = request.node.name.lower()  # a database name is at most 63 bytes
-    url = create_database(server, f"{name[:48]}_{hashlib.sha1(name.encode()).hexdigest()[:12]}")
-    root = tmp_path / "ws"
-    root.mkdir()
-    (root / "lpstudio.toml").write_text(f'[store]\nurl = "{url}"\n')
-    Studio.init(root, accept_terms=True, admin="alice").close()
-    return root
+    return workspace_on(server, tmp_path / "ws", request.node.name)
 
 
 def test_a_workspace_on_postgresql_runs_jobs_and_keeps_history(pg_ws: Path) -> None:

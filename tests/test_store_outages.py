@@ -12,7 +12,6 @@ Real PostgreSQL on loopback (`tests.postgres`), real kernels, the sandbox, the r
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import signal
@@ -35,7 +34,12 @@ from lpstudio.cli import main
 from lpstudio.models import Delivery, Job
 from lpstudio.studio import Studio
 from tests.conftest import LPSTUDIO, printed, wait_for, write_recipe
-from tests.postgres import create_database, postgres_server, restart_server, server_down
+from tests.postgres import (
+    postgres_server,
+    restart_server,
+    server_down,
+    workspace_on,
+)
 
 
 @pytest.fixture(scope="module")
@@ -47,13 +51,7 @@ def server() -> Iterator[str]:
 @pytest.fixture
 def pg_ws(tmp_path: Path, server: str, request: pytest.FixtureRequest) -> Path:
     """A workspace whose store is a fresh PostgreSQL database."""
-    name = request.node.name.lower()  # a database name is at most 63 bytes
-    url = create_database(server, f"{name[:48]}_{hashlib.sha1(name.encode()).hexdigest()[:12]}")
-    root = tmp_path / "ws"
-    root.mkdir()
-    (root / "lpstudio.toml").write_text(f'[store]\nurl = "{url}"\n')
-    Studio.init(root, accept_terms=True, admin="alice").close()
-    return root
+    return workspace_on(server, tmp_path / "ws", request.node.name)
 
 
 def lpstudio(ws: Path, *args: str) -> Result:
