@@ -230,10 +230,25 @@ _PARAMETERS_EXAMPLE = (
     '"channel": {"enum": ["sms", "whatsapp"]}, "code": {"pattern": "^[A-Z]{3}$"}}'
 )
 _PICKLIST_EXAMPLE = '"x-picklist": {"connection": "liveperson", "list": "handoffs"}'
+#: lpstudio's own keywords of a parameter's refinement: its pick list, and the marks of a
+#: message template (`x-body-variables` the older one) and of a record field's name.
+_LPSTUDIO_KEYWORDS = ("x-picklist", "x-template", "x-body-variables", "x-object-field")
 _SCHEMA_EXAMPLE = (
     '"input_schema": {"type": "object", "required": ["phone"], '
     '"properties": {"phone": {"type": "string"}}}'
 )
+
+
+@lru_cache(maxsize=1)
+def _refinement_keywords() -> frozenset[str]:
+    """The keywords a parameter's refinement may use: JSON Schema 2020-12's, as the
+    vocabularies its meta-schema is made of list them (validation, applicators, annotations
+    such as `title` and `examples`, `format`, core's `$ref`...), and `_LPSTUDIO_KEYWORDS`."""
+    base = "https://json-schema.org/draft/2020-12/"
+    vocabularies = SPECIFICATIONS.contents(f"{base}schema")["allOf"]
+    return frozenset(_LPSTUDIO_KEYWORDS).union(
+        *(SPECIFICATIONS.contents(base + part["$ref"])["properties"] for part in vocabularies)
+    )
 
 
 @lru_cache(maxsize=8)
@@ -671,10 +686,34 @@ class Recipe:
     def _check_refinements(self) -> None:
         """The refinements must be JSON Schema themselves: a `minimum` that is not a number
         or a `pattern` that is not a regular expression would otherwise break every check of
-        a value, at run time."""
+        a value, at run time; and a keyword none applies (`minimun`) would refine nothing
+        without a word."""
+        known = _refinement_keywords()
+        for name, spec in self.metadata.get("parameters", {}).items():
+            for keyword in spec:
+                if keyword not in known:
+                    raise self._unknown_keyword(name, keyword, known)
         # In the built schema the refinement sits at properties.<name>.<keyword>...
         self._check_json_schema(
             self.schema, "metadata.lpstudio.parameters", _PARAMETERS_EXAMPLE, skip=1
+        )
+
+    def _unknown_keyword(self, name: str, keyword: str, known: frozenset[str]) -> RecipeError:
+        """The refusal of a refinement keyword that is no JSON Schema keyword lpstudio
+        applies, with the one it may be a misspelling of."""
+        where = f"metadata.lpstudio.parameters.{name}"
+        close = difflib.get_close_matches(keyword, sorted(known), n=1)
+        change = (
+            f"rename '{keyword}' to '{close[0]}' in {where}"
+            if close
+            else f"remove '{keyword}' from {where}"
+        )
+        return RecipeError(
+            f"recipe {self.name}: {where}.{keyword} is no JSON Schema keyword lpstudio "
+            "applies (it would be ignored)",
+            field=f"{where}.{keyword}",
+            fix=f"{change}; a refinement takes JSON Schema 2020-12's keywords (such as "
+            f"minimum, maxLength, pattern, enum) and lpstudio's {', '.join(_LPSTUDIO_KEYWORDS)}",
         )
 
     def _check_picklists(self) -> None:

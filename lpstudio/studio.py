@@ -446,9 +446,7 @@ class Studio:
         what is missing otherwise."""
         recipe = self.recipe(ref)
         self._check_connectors(recipe)  # before binding: a type no connection can be
-        settings = self.settings(recipe)
-        # its triggers' jobs run with them
-        check_defaults(recipe, settings["parameters"], self.workspace.projects)
+        settings = self.ready_settings(recipe)  # its triggers' jobs run with them
         for slot, name in settings["connections"].items():
             info = self.connections.get(name)
             if info.status != "connected":
@@ -798,6 +796,16 @@ class Studio:
             else {}
         )
         return {**saved, "parameters": parameters, "connections": connections}
+
+    def ready_settings(self, recipe: Recipe) -> dict[str, Any]:
+        """`settings`, refused as Start and the triggers refuse them when a job could not
+        run with them alone: a parameter nothing is saved for runs with its default, which
+        must exist and pass the recipe's refinements (`check_defaults`). What is not ready
+        is said by this one rule wherever settings are shown (`lpstudio settings`, a
+        recipe's `settings_problem`, the forms)."""
+        settings = self.settings(recipe)
+        check_defaults(recipe, settings["parameters"], self.workspace.projects)
+        return settings
 
     def _saved_parameters(self, recipe: Recipe, saved: dict[str, Any]) -> dict[str, Any]:
         """The saved parameter values that a job of the recipe starts from, checked against
@@ -1559,7 +1567,7 @@ class Studio:
         stored = read_settings(self.store, recipe.name)
         saved = stored.settings
         try:
-            settings, problem = self.settings(recipe), None
+            settings, problem = self.ready_settings(recipe), None
         except InputError as exc:
             settings, problem = self._settings_that_hold(recipe, saved), exc.to_dict()
         last = self.store.last_jobs([recipe.name]).get(recipe.name)

@@ -227,17 +227,13 @@ def settings(
     if reach and not conflict:  # another recipe answers at its endpoint
         click.echo(f"receives:    POST {reach}  (on the server of `lpstudio serve`)")
     click.echo("parameters (saved, else the notebook's default; change with -p NAME VALUE):")
+    required = found.schema.get("required", [])
+    refused = ((problem or {}).get("field") or "").split(".")[0]  # `weights.a`: an item's
     for name, spec in found.schema.get("properties", {}).items():
-        values = current["parameters"]
-        saved = name in values
-        value = values[name] if saved else spec.get("default")
-        kind = spec.get("type", "any")
-        kind = "/".join(kind) if isinstance(kind, list) else kind
+        saved = current["parameters"].get(name, ...)
+        said = _parameter_said(spec, saved, name in required, refused=name == refused)
         help_ = f"  # {spec['description']}" if spec.get("description") else ""
-        click.echo(
-            f"  {name} = {json.dumps(value, ensure_ascii=False)}"
-            f"  [{kind}, {'saved' if saved else 'default'}]{help_}"
-        )
+        click.echo(f"  {name} = {said}{help_}")
     for slot, name in current["connections"].items():
         chosen = "  (automatic)" if slot in detail["automatic"] else ""
         click.echo(f"connection:  {slot} = {name}{chosen}")
@@ -253,6 +249,24 @@ def settings(
         click.echo(f"not ready:   {problem['message']}{fix}")
     if conflict:  # started, but another recipe serves its endpoint
         click.echo(f"conflict:    {conflict['message']}\n  fix: {conflict['fix']}")
+
+
+def _parameter_said(spec: dict[str, Any], saved: Any, required: bool, refused: bool) -> str:
+    """A parameter's value as `lpstudio settings` lists it, with its type and where it
+    comes from: saved (`saved`; ... when nothing is), else the notebook's default. One
+    declared with no value needs one (it showed as `null`, a default), as does a default
+    the settings problem names (`refused`); a default that is no literal is the notebook's
+    to compute."""
+    kind = spec.get("type", "any")
+    kind = "/".join(kind) if isinstance(kind, list) else kind
+    if saved is not ...:
+        return f"{json.dumps(saved, ensure_ascii=False)}  [{kind}, saved]"
+    if required:
+        return f"(none: required)  [{kind}]"
+    if "default" not in spec:
+        return f"(computed by the notebook)  [{kind}, default]"
+    source = "default refused: give a value" if refused else "default"
+    return f"{json.dumps(spec['default'], ensure_ascii=False)}  [{kind}, {source}]"
 
 
 @main.command()

@@ -304,14 +304,6 @@ class FieldEditor:
         return isinstance(self.input, w.DatePicker) and self.input.value is None
 
     @property
-    def unset(self) -> bool:
-        """Left empty while the notebook gives no literal default: the notebook's own value
-        stands, as when `-p` does not name it (nothing is sent for it)."""
-        if self.empty is not None and self.raw == "":
-            return True  # the empty choice: the notebook's default, whatever it is
-        return "default" not in self.schema and self.raw in (None, "")
-
-    @property
     def raw(self) -> Any:
         """What was entered; a picked date as the ISO text `-p` would give (none: empty)."""
         if isinstance(self.input, w.DatePicker):
@@ -693,10 +685,11 @@ class RecipeForm(w.VBox):
 
     def _show_problem(self) -> None:
         """Why the saved settings cannot run yet, with the fix in the studio's terms: the
-        check and the words the lab's Settings panel shows (`Studio.recipe_detail`'s
-        `settings_problem`), for settings Save stores but Start and the triggers refuse."""
+        check and the words the lab's Settings panel shows (`Studio.ready_settings`, as
+        `recipe_detail`'s `settings_problem`), for settings Save stores but Start and the
+        triggers refuse (a parameter with no value saved or declared is one)."""
         try:
-            self.studio.settings(self.recipe)
+            self.studio.ready_settings(self.recipe)
             self.settings_problem = None
         except InputError as exc:
             self.settings_problem = exc
@@ -802,10 +795,11 @@ class RecipeForm(w.VBox):
         return None
 
     def _sent(self, editor: FieldEditor) -> bool:
-        """Whether the field's value is sent: not when it is `unset` and nothing was saved
-        for it, nor when a saved value's field was emptied (`_cleared`: it is forgotten).
-        A saved value the field shows as it was shown is unchanged, and kept. A date picker
-        is emptied only by "Use default": one left empty otherwise is sent, to be refused."""
+        """Whether the field's value is sent: not when it was emptied, whether a value was
+        saved for it (`_cleared`: it is forgotten) or not (it sent "", saved over the
+        notebook's default), as the lab's form does. A saved value the field shows as it was
+        shown is unchanged, and kept (a saved "" too). A date picker is emptied only by "Use
+        default": one left empty otherwise is sent, to be refused."""
         saved = self.saved.get("parameters", {})
         if editor.forget:
             return False  # "Use default": the notebook's default, a saved date forgotten
@@ -817,13 +811,11 @@ class RecipeForm(w.VBox):
             return False  # the empty choice: the notebook's default, a saved value forgotten
         if None in editor.schema.get("enum", ()) and not editor.parse:
             return True  # None is one of the choices (a nullable Literal): picked, it is sent
-        if editor.name in saved and editor.raw in (None, ""):
-            return saved[editor.name] in (None, "")
+        if editor.raw in (None, ""):  # emptied: the notebook's default (a saved "" is kept)
+            return editor.name in saved and saved[editor.name] in (None, "")
         if editor.name not in saved and "default" in editor.schema and self._as_shown(editor):
             return False  # the default it shows stays the notebook's, not a saved copy of it
-        if self._holds_default(editor):
-            return False  # set back to the notebook's default: a saved value is forgotten
-        return not editor.unset
+        return not self._holds_default(editor)  # the notebook's default: a saved one forgotten
 
     def _holds_default(self, editor: FieldEditor) -> bool:
         """Whether the field was set to exactly the notebook's default, read as the CLI
