@@ -23,6 +23,7 @@ from lpstudio import runner
 from lpstudio.studio import Studio
 
 from .conftest import printed, wait_for, write_recipe
+from .test_job_faults import configure
 from .test_papermill_direct import papermill_cli
 
 LAUNCHER = [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"]
@@ -136,6 +137,23 @@ def test_a_pooled_kernel_is_shut_down_after_its_job_off_the_jobs_path(
     assert job.status == "succeeded" and (ws / job.output_path).is_file()
     gate.touch()
     reaped()
+    assert left(tmp_path) == (WRITTEN, "atexit ran")
+
+
+def test_a_kernel_shutting_down_after_its_job_is_left_to_end_by_its_fence(
+    ws: Path, tmp_path: Path
+) -> None:
+    """The fence, which kills a kernel whose job is no longer running under its worker,
+    took a job that had ended for one taken from it: it killed the kernel while it ran its
+    atexit functions (one slower than the fence's look, here)."""
+    configure(ws, heartbeat_seconds=0.5)  # the fence looks every 0.5 s
+    at_exit = "def at_exit():\n"
+    slow = leaves_files(tmp_path).replace(at_exit, at_exit + "    time.sleep(1.5)\n")
+    write_recipe(ws, "p/slow", cells=(slow,))
+    with Studio.open(ws, user="alice") as studio:
+        job = studio.run("p/slow")
+        assert job.status == "succeeded", job.error
+        reaped()
     assert left(tmp_path) == (WRITTEN, "atexit ran")
 
 

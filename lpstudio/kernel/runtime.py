@@ -307,12 +307,39 @@ class SQLiteRateLimiter:
         limiter.try_acquire(key, blocking=True)
 
 
+#: Set once this kernel is asked to shut down (`_told_of_shutdown`): its job ended, and its
+#: fence leaves it to end itself, its atexit functions and all.
+_ENDING = threading.Event()
+
+
+def _told_of_shutdown() -> None:
+    """Sets `_ENDING` when the kernel gets its shutdown request: a worker that shuts a
+    kernel down has ended its job, which the fence took for a job taken from it (it killed
+    the kernel mid-exit, and a file the notebook left open lost what it wrote)."""
+    try:
+        from IPython import get_ipython
+
+        kernel = getattr(get_ipython(), "kernel", None)
+    except ImportError:
+        return
+    if kernel is None or _ENDING.is_set():
+        return
+    original = kernel.do_shutdown
+
+    def do_shutdown(restart: bool) -> Any:
+        _ENDING.set()
+        return original(restart)
+
+    kernel.do_shutdown = do_shutdown
+
+
 def _fence(store_url: str, job_id: int, worker: str, every: float) -> None:
     """Ends this kernel once its job is no longer running under the worker that started it
     (looked up every `every` s). A worker frozen (stopped, paused, cut off from the store)
     cannot stop its kernel; reaped meanwhile, its job is failed, retried or requeued, and
     this kernel must not act on beside the job's next run. The first look comes after
-    `every` s: a short job never opens the store for it."""
+    `every` s: a short job never opens the store for it. A kernel asked to shut down
+    (`_ENDING`) is left to end itself."""
     import signal
     import time
 
@@ -320,13 +347,14 @@ def _fence(store_url: str, job_id: int, worker: str, every: float) -> None:
     from ..store import RUNNING, Store
 
     store: Store | None = None
-    while True:
+    while not _ENDING.is_set():
         try:
             store = store or Store(store_url)
             job = store.job(job_id)
         except Exception:  # the store is busy or away: the worker's watchdog decides then
             job = None
-        if job is not None and (job.status != RUNNING or job.worker != worker):
+        ended = _ENDING.is_set()  # asked meanwhile: the job ended under its worker
+        if job is not None and (job.status != RUNNING or job.worker != worker) and not ended:
             os.kill(os.getpid(), signal.SIGKILL)
         time.sleep(every)
 
@@ -351,6 +379,7 @@ class Runtime:
         self._resolved: dict[str, tuple[str, str, dict[str, Any], str | None]] = {}
         fence = payload.get("fence")
         if fence and self.store_url and job_id is not None:
+            _told_of_shutdown()
             threading.Thread(
                 target=_fence,
                 args=(self.store_url, job_id, fence["worker"], max(float(fence["every"]), 0.5)),
