@@ -266,6 +266,17 @@ def kill_kernel(km: Any) -> None:
 _reaper = ThreadPoolExecutor(1, thread_name_prefix="lpstudio-reaper")
 
 
+def _reaper_of_its_own() -> None:
+    """A forked child (multiprocessing's, a test's) gets a reaper of its own: the parent's
+    thread is not in it, and the copy of its executor, which believes it has one, never
+    ran what it was given (`wait_reaped` waited for ever as the child's Studio closed)."""
+    global _reaper
+    _reaper = ThreadPoolExecutor(1, thread_name_prefix="lpstudio-reaper")
+
+
+os.register_at_fork(after_in_child=_reaper_of_its_own)
+
+
 def end_kernel(km: Any, graceful: bool) -> None:
     """Ends a kernel once its notebook is done with it, in the reaper. A kernel whose
     notebook ran to its end, or to a cell's error, is shut down as papermill's is: asked

@@ -1098,7 +1098,7 @@ class Studio:
         if test:
             trigger = "test"
             if event is None:
-                kept = self.sample_event(recipe) or kept
+                kept = self.sample_kept(recipe) or kept
         if trigger in ("manual", "test"):  # a person's run (bots' calls are their jobs' log)
             action, earlier = ("run" if trigger == "manual" else "test"), then
 
@@ -1245,9 +1245,15 @@ class Studio:
         write_notebook(nb, path)
         return path
 
-    def sample_event(self, recipe: Recipe) -> dict[str, Any] | None:
-        """One recent event of the recipe's trigger, to test it on, as its job keeps it
-        (`kept_event`); None for a trigger without samples."""
+    def sample_event(self, recipe: Recipe) -> Any:
+        """One recent event of the recipe's trigger, to test it on, as its Test's job shows
+        it (masked of the workspace's secrets)."""
+        kept = self.sample_kept(recipe)
+        return None if kept is None else kept["event"]
+
+    def sample_kept(self, recipe: Recipe) -> dict[str, Any] | None:
+        """`sample_event` as its Test's job keeps it (`kept_event`: shown masked, and sealed
+        whole for its kernel); None for a trigger without samples."""
         from .triggers import sample_event
 
         with self._trigger_faults(recipe, "the sample poll"):
