@@ -21,7 +21,7 @@ from cryptography.fernet import Fernet, InvalidToken
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from .errors import InputError, LpstudioError, NotFoundError
+from .errors import InputError, LpstudioError, NotFoundError, word
 from .models import Connection as ConnectionRow
 from .models import RecipeSettings, utcnow
 from .redaction import MASK, derived_secrets, scrub, scrub_text
@@ -494,7 +494,7 @@ def _choose(slot: str, recipe: str | None) -> str:
     """The command that binds a connection to `recipe`'s slot. `RECIPE` where the caller
     names no recipe: those callers only ask which connection would fill a slot, and drop
     the refusal (`Connections.uses`, a package's import, a version's restore)."""
-    return f"`lpstudio settings {recipe or 'RECIPE'} --connection {slot}=NAME`"
+    return f"`lpstudio settings {word(recipe) if recipe else 'RECIPE'} --connection {slot}=NAME`"
 
 
 def workspace_secrets(workspace: Workspace) -> frozenset[str]:
@@ -615,11 +615,11 @@ def _in_use(name: str, uses: list[SlotUse]) -> InputError:
     first = uses[0]
     fix = (
         "bind another connection to each of these slots first, e.g. "
-        f"`lpstudio settings {first.recipe} --connection {first.slot}=OTHER`"
+        f"`lpstudio settings {word(first.recipe)} --connection {first.slot}=OTHER`"
     )
     stop = sorted({use.recipe for use in uses if use.by_default})
     if stop:
-        fix += f", or stop {', '.join(stop)} (`lpstudio stop {stop[0]}`)"
+        fix += f", or stop {', '.join(stop)} (`lpstudio stop {word(stop[0])}`)"
     return InputError(
         f"connection '{name}' is used by {count}: {', '.join(map(str, uses))}",
         field="connection",

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from sqlalchemy import select
 
-from .errors import InputError, LpstudioError, NotFoundError, RecipeError
+from .errors import InputError, LpstudioError, NotFoundError, RecipeError, word
 from .recipe import MAX_CALL_TIMEOUT, Recipe
 
 if TYPE_CHECKING:
@@ -71,7 +71,7 @@ def _path_taken(name: str, path: str, holder: str) -> RecipeError:
         f"/call/{path} of {holder}, which holds it",
         field="trigger.path",
         fix=f"change the trigger.path of {name} back to a path of its own, or stop one of "
-        f"them (`lpstudio stop {holder}` hands /call/{path} to {name})",
+        f"them (`lpstudio stop {word(holder)}` hands /call/{path} to {name})",
     )
 
 

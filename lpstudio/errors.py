@@ -21,6 +21,7 @@ CLI (exit code 2), the REST API (400) and the widget forms can all show the same
 
 from __future__ import annotations
 
+import shlex
 from collections.abc import Collection
 from typing import Self
 
@@ -97,3 +98,9 @@ class StoreUnavailable(LpstudioError):
 class ConflictError(LpstudioError):
     """The same request (an idempotency key, a webhook delivery) is in progress elsewhere,
     or a change was made on settings that changed since (their `revision`)."""
+
+
+def word(text: object) -> str:
+    """`text` (a recipe's path, a folder) as one word of the command a fix shows: a path
+    may hold a space or a quote, and a fix is pasted into a shell as it is."""
+    return shlex.quote(str(text))

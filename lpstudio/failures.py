@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from email.message import EmailMessage
 from typing import TYPE_CHECKING, Any
 
-from .errors import LpstudioError, WorkspaceError
+from .errors import LpstudioError, WorkspaceError, word
 from .models import Job
 from .settings import saved_settings
 from .store import CANCELLED, QUEUED
@@ -298,7 +298,7 @@ def notify_stopped(studio: Studio, recipe: str, errors: int, last_error: str) ->
         "error": {
             "ename": "AutoStopped",
             "evalue": f"stopped after {errors} trigger errors in a row; last: {last_error}; "
-            f"start it again once fixed (lpstudio start {recipe})",
+            f"start it again once fixed (lpstudio start {word(recipe)})",
         },
     }
     tell(studio, body, f"the stop of {recipe}", f"lpstudio: {recipe} was stopped")

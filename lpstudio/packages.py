@@ -43,7 +43,7 @@ import nbformat
 from . import strictjson
 from .checks import check_file_name, typed_project
 from .connections import NAME_PATTERN, PLACEHOLDER, authorise_fix, bind_connections
-from .errors import ConflictError, InputError, LpstudioError
+from .errors import ConflictError, InputError, LpstudioError, word
 from .jsonschemas import first_problem
 from .models import RecipeSettings, TriggerState, utcnow
 from .parameters import coerce
@@ -312,7 +312,8 @@ def _carried(
     if notify.pop("webhook", None):
         notes.append(
             "its failure webhook was not exported (its URL may hold a token): set it again "
-            f"with `lpstudio settings {recipe.name.removesuffix('.ipynb')} --notify-webhook URL`"
+            f"with `lpstudio settings {word(recipe.name.removesuffix('.ipynb'))} "
+            "--notify-webhook URL`"
         )
     if notify:
         carried["notify"] = notify
@@ -830,7 +831,9 @@ def _replacing(
 
     label = name.removesuffix(".ipynb")
     if old.get("state") == "started":
-        notes.append(f"it was started: now stopped; start it again with `lpstudio start {label}`")
+        notes.append(
+            f"it was started: now stopped; start it again with `lpstudio start {word(label)}`"
+        )
     kept = old.get("notify") or {}
     if not kept:
         return new

@@ -26,7 +26,7 @@ import jsonschema
 import yaml
 
 from . import strictjson
-from .errors import ParameterError
+from .errors import ParameterError, word
 from .jsonschemas import E164_EXAMPLE, E164_SAID, is_e164_pattern
 from .scalars import SCALARS, NotFinite, parse_scalar
 from .templating import lookup, preview, record_fields, required_fields
@@ -774,8 +774,8 @@ def check_required(schema: dict[str, Any], values: Collection[str], recipe: str)
         f"parameter '{name}' of {recipe} needs a value: its parameters cell declares it with "
         "no default" + (f" ({', '.join(missing[1:])} too)" if missing[1:] else ""),
         field=name,
-        fix=f"give it with `lpstudio run {recipe} -p {name} VALUE`, or save one with "
-        f"`lpstudio settings {recipe} -p {name} VALUE`",
+        fix=f"give it with `lpstudio run {word(recipe)} -p {name} VALUE`, or save one with "
+        f"`lpstudio settings {word(recipe)} -p {name} VALUE`",
     )
 
 

@@ -24,7 +24,7 @@ from .api_clients import ApiClients
 from .checks import check_defaults, check_event, check_file_name, check_run_event, typed_project
 from .connections import ConnectionInfo, Connections, bind_connections, check_bound_exist
 from .endpoints import check_call_timeout, endpoint_path, holder, serving
-from .errors import ConflictError, InputError, LpstudioError, RecipeError, WorkspaceError
+from .errors import ConflictError, InputError, LpstudioError, RecipeError, WorkspaceError, word
 from .executor import Executor, executor_for
 from .failures import after_failure
 from .gallery import Template, copy_template, find_template, list_templates, trying
@@ -557,7 +557,7 @@ class Studio:
                 f"{recipe.name} has polled from {since:%Y-%m-%d %H:%M:%S} UTC since it was "
                 "first started or polled; a saved since would not move it",
                 field="since",
-                fix=f"move it with `lpstudio start {recipe.name} --reset-since 2h` "
+                fix=f"move it with `lpstudio start {word(recipe.name)} --reset-since 2h` "
                 "(or reset_since when starting; stop it after if it should not run yet)",
             )
 
@@ -632,7 +632,7 @@ class Studio:
             raise InputError(
                 f"version {version!r} is too short to name one",
                 field="version",
-                fix=f"give at least 4 characters of its id (`lpstudio versions {name}`)",
+                fix=f"give at least 4 characters of its id (`lpstudio versions {word(name)}`)",
             )
         matches = [v for v in self.versions(ref) if v["id"].startswith(version)]
         if len(matches) != 1:
@@ -640,7 +640,7 @@ class Studio:
                 f"{'no' if not matches else 'more than one'} version of {name} "
                 f"starts with {version!r}",
                 field="version",
-                fix=f"list them with `lpstudio versions {name}`",
+                fix=f"list them with `lpstudio versions {word(name)}`",
             )
         chosen = matches[0]
         content = self.store.version_notebook(chosen["id"])
@@ -818,7 +818,7 @@ class Studio:
         except InputError as exc:
             name = (exc.field or "NAME").split(".", 1)[0]  # `weights.a`: a dict's item
             exc.fix = (
-                f"save another value with `lpstudio settings {recipe.name} -p {name} ...`, "
+                f"save another value with `lpstudio settings {word(recipe.name)} -p {name} ...`, "
                 f"or forget it with --reset {name}"
             )
             raise

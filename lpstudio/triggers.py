@@ -20,7 +20,7 @@ from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
-from .errors import InputError
+from .errors import InputError, word
 from .sdk import ConnectorError, Page, chunks
 from .templating import lookup
 
@@ -148,7 +148,7 @@ def _poll_spec(recipe: Recipe) -> dict[str, Any]:
         raise InputError(
             f"recipe {recipe.name} is triggered by {recipe.trigger_kind}, not polled",
             field="metadata.lpstudio.trigger.kind",
-            fix=f"run it now with `lpstudio run {recipe.name}`, or {declare}",
+            fix=f"run it now with `lpstudio run {word(recipe.name)}`, or {declare}",
         )
     if not trigger.get("connection"):
         raise InputError(
@@ -215,7 +215,8 @@ def sample_event(studio: Studio, recipe: Recipe) -> dict[str, Any] | None:
             "nothing",
             field="event",
             fix=f"give the test an event as the trigger would (a JSON "
-            f"{'list of objects' if batch else 'object'}): `lpstudio run {recipe.name} --test "
+            f"{'list of objects' if batch else 'object'}): "
+            f"`lpstudio run {word(recipe.name)} --test "
             "--event-file event.json`, or `event` in the REST API's test; or test it once "
             "such an event has come"
             + (" (metadata.lpstudio.trigger.conditions say which pass)" if conditions else ""),

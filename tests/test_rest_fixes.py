@@ -12,10 +12,12 @@ refused before any job starts: no kernel runs.
 from __future__ import annotations
 
 import re
+import shlex
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 import pytest
@@ -35,7 +37,8 @@ CALLABLE = {"title": "hello", "trigger": {"kind": "callable", "path": "hello"}}
 def ws(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A workspace where `shop/cart_abandonment` has a job but its notebook was moved away;
     `p/x` a manual recipe, `b/hello` a callable one, `p/uses` a recipe whose slot is bound
-    to the connection `rows`."""
+    to the connection `rows`, `my shop/Cart Recovery` one whose path holds spaces (as
+    JupyterLab lets an analyst name a notebook) and whose `count` has no default."""
     ws = tmp_path_factory.mktemp("fixes") / "ws"
     with Studio.init(ws, accept_terms=True, admin="alice") as studio:
         write_recipe(ws, "shop/cart_abandonment")
@@ -45,6 +48,7 @@ def ws(tmp_path_factory: pytest.TempPathFactory) -> Path:
         )
         write_recipe(ws, "p/x")
         write_recipe(ws, "b/hello", metadata=CALLABLE)
+        write_recipe(ws, "my shop/Cart Recovery", parameters="count: int  # how many")
         write_recipe(
             ws, "p/uses", metadata={"title": "uses", "connections": {"rows": {"type": "csv_file"}}}
         )
@@ -132,6 +136,31 @@ def test_a_recipe_s_fixes_name_its_routes(server: Served, routes: Any) -> None:
 
     restored = server.api("alice", "POST", "/recipes/p/x.ipynb/restore", json={"version": "zzzz"})
     assert fix_of(restored, 400, routes) == f"list them with GET {API}/recipes/p/x.ipynb/versions"
+
+
+def test_a_fix_for_a_recipe_whose_path_holds_spaces_is_a_command_a_shell_runs(
+    ws: Path, server: Served, routes: Any
+) -> None:
+    recipe = "my shop/Cart Recovery.ipynb"
+    said = CliRunner().invoke(main, ["run", recipe, "--workspace", str(ws)])
+    assert said.exit_code == 2, said.output
+    commands = re.findall(r"`(lpstudio [^`]*)`", said.output)
+    assert commands == [
+        "lpstudio run 'my shop/Cart Recovery.ipynb' -p count VALUE",
+        "lpstudio settings 'my shop/Cart Recovery.ipynb' -p count VALUE",
+    ]
+    pasted = shlex.split(commands[1].replace("VALUE", "3"))[1:]
+    saved = CliRunner().invoke(main, [*pasted, "--workspace", str(ws)])
+    assert saved.exit_code == 0, saved.output
+    CliRunner().invoke(main, ["settings", recipe, "--reset", "count", "--workspace", str(ws)])
+
+    refused = server.api("alice", "POST", f"/recipes/{quote(recipe)}/run", json={})
+
+    at = f"{API}/recipes/my%20shop/Cart%20Recovery.ipynb"
+    assert fix_of(refused, 400, routes) == (
+        f'give it with POST {at}/run {{"parameters": {{"count": ...}}}}, or save one with '
+        f'PUT {at}/settings {{"parameters": {{"count": ...}}}}'
+    )
 
 
 def test_a_saved_value_that_no_longer_fits_names_the_settings_route(

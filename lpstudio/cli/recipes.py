@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from ..errors import InputError
+from ..errors import InputError, word
 from ..times import poll_start
 from .base import (
     _echo_or_json,
@@ -351,5 +351,7 @@ def restore(recipe: str, version: str, workspace: Path | None, as_json: bool) ->
     name = restored["recipe"]  # by its name under projects/, as `versions` takes it
     said = f"restored {name} to version {restored['id'][:12]}"
     if kept and kept != restored["id"]:
-        said += f"; as it was, it is version {kept[:12]} (`lpstudio restore {name} {kept[:12]}`)"
+        said += (
+            f"; as it was, it is version {kept[:12]} (`lpstudio restore {word(name)} {kept[:12]}`)"
+        )
     _echo_or_json(as_json, restored, said)

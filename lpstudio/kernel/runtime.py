@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from ..errors import InputError, WorkspaceError
+from ..errors import InputError, WorkspaceError, word
 from ..sdk import Connection, Ledger, MemoryLedger, MemoryRateLimiter, RateLimiter
 
 if TYPE_CHECKING:
@@ -453,7 +453,7 @@ class Runtime:
                 f"{', '.join(self.bound) or 'none'})",
                 field="connections",
                 fix=f"use one of its slots, or declare '{slot}' in metadata.lpstudio.connections "
-                f"and bind it with `lpstudio settings {context().recipe} --connection "
+                f"and bind it with `lpstudio settings {word(context().recipe)} --connection "
                 f"{slot}=NAME`",
             )
         return _interactive(slot)

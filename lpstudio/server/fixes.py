@@ -15,13 +15,18 @@ from __future__ import annotations
 import functools
 import json
 import re
+import shlex
 from types import EllipsisType
 from typing import Any
+from urllib.parse import quote
 
 from .handlers import PREFIX
 
 #: A command that a fix names.
 COMMAND = re.compile(r"`lpstudio ([^`]*)`")
+
+#: One word of a command as a fix shows it, a shell-quoted one (`'my shop/cart.ipynb'`) too.
+WORD = r"((?:'[^']*'|[^\s'`])+)"
 
 #: The recipe where a fix names none (`lpstudio run`, `RECIPE`) and the request names none.
 SOME_RECIPE = "RECIPE"
@@ -40,12 +45,12 @@ PHRASES: tuple[tuple[re.Pattern[str], str], ...] = tuple(
         ),
         (r"`(?:\w+=\S* )*lpstudio [^`]*` \(REST: ([^)]*)\)", "{1}"),
         (
-            r"`lpstudio start (\S+) --reset-since (\S+)` \(or reset_since when starting; ",
-            'POST {api}/recipes/{1}/start {{"reset_since": "{2}"}} (',
+            rf"`lpstudio start {WORD} --reset-since (\S+)` \(or reset_since when starting; ",
+            'POST {api}/recipes/{path}/start {{"reset_since": "{2}"}} (',
         ),
         (
-            r"`lpstudio run (\S+) --test --event-file \S+`, or `event` in the REST API's test",
-            'POST {api}/recipes/{1}/test {{"event": ...}}',
+            rf"`lpstudio run {WORD} --test --event-file \S+`, or `event` in the REST API's test",
+            'POST {api}/recipes/{path}/test {{"event": ...}}',
         ),
         (
             r"`lpstudio run --event '\{\.\.\.\}'` or --event-file",
@@ -74,14 +79,44 @@ def in_rest_terms(fix: str | None, recipe: str | None = None) -> str | None:
     route's, or its job's), for a fix that names it `RECIPE` or not at all."""
     if not fix:
         return fix
-    about = recipe or SOME_RECIPE
+    about = _path(recipe) if recipe else SOME_RECIPE
     for pattern, template in PHRASES:
         fix = pattern.sub(functools.partial(_said, template, about), fix)
-    return COMMAND.sub(lambda command: route(command[1].split(), about) or command[0], fix)
+    return COMMAND.sub(lambda command: _routed(command, about), fix)
 
 
 def _said(template: str, recipe: str, phrase: re.Match[str]) -> str:
-    return template.format(phrase[0], *phrase.groups(), api=PREFIX, recipe=recipe)
+    """`template` filled from `phrase`: a shell-quoted word as the word it quotes, and the
+    first (a recipe's, where the template says `{path}`) as a URL's path says it."""
+    groups = [_unquoted(group) for group in phrase.groups()]
+    path = _path(groups[0]) if groups else ""
+    return template.format(phrase[0], *groups, api=PREFIX, recipe=recipe, path=path)
+
+
+def _routed(command: re.Match[str], recipe: str) -> str:
+    """The route for a command a fix names, or the command as it is (no route, or words
+    no shell would split)."""
+    try:
+        words = shlex.split(command[1])
+    except ValueError:
+        return command[0]
+    words = [_path(name) if index == 1 else name for index, name in enumerate(words)]
+    return route(words, recipe) or command[0]
+
+
+def _unquoted(word: str | None) -> str | None:
+    """A shell-quoted word (`'my shop/cart.ipynb'`) as the word it is."""
+    if not word or not word.startswith("'"):
+        return word
+    try:
+        return " ".join(shlex.split(word))
+    except ValueError:
+        return word
+
+
+def _path(name: str) -> str:
+    """A recipe's name (a path under projects/) as a URL's path says it."""
+    return quote(name, safe="/")
 
 
 def route(words: list[str], recipe: str = SOME_RECIPE) -> str | None:
@@ -97,7 +132,8 @@ def route(words: list[str], recipe: str = SOME_RECIPE) -> str | None:
         case ["run"]:
             return f"POST {PREFIX}/recipes/{recipe}/run"
         case ["run", name, *options] if not name.startswith("-"):
-            return f"POST {PREFIX}/recipes/{name}/{'test' if '--test' in options else 'run'}"
+            said = f"POST {PREFIX}/recipes/{name}/{'test' if '--test' in options else 'run'}"
+            return _with_body(said, [o for o in options if o != "--test"]) or said
         case ["start", name, *options]:
             return _with_body(f"POST {PREFIX}/recipes/{name}/start", options)
         case ["stop", name]:
