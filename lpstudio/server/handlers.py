@@ -914,20 +914,22 @@ def _no_output(job: Job) -> NotFoundError:
     )
 
 
-def _notebook_text(job: Job, path: Path) -> str:
-    """The output notebook's text, once read as a valid notebook: a file put in its place
-    that is none (text, binary, JSON of another shape) is said so, without quoting what it
-    holds (it was served as a notebook, or the HTML page answered 500)."""
+def _notebook_read(job: Job, path: Path) -> tuple[str, nbformat.NotebookNode]:
+    """The output notebook's text and what it parses to, read once as a valid notebook
+    (what is served is what was checked): a file put in its place that is none (text,
+    binary, JSON of another shape) is said so, without quoting what it holds (it was
+    served as a notebook, or the HTML page answered 500)."""
     try:
         text = path.read_text(encoding="utf-8")
-        nbformat.validate(nbformat.reads(text, as_version=4))
+        notebook = nbformat.reads(text, as_version=4)
+        nbformat.validate(notebook)
     except (ValueError, AttributeError, TypeError, KeyError, nbformat.ValidationError):
         raise NotFoundError(
             f"job {job.id}'s output notebook {job.output_path} is no notebook nbformat can read",
             field="job",
             fix="put the job's own output notebook back in its place in history/",
         ) from None
-    return text
+    return text, notebook
 
 
 class JobOutputHandler(JobRouteHandler):
@@ -952,8 +954,8 @@ class JobOutputHandler(JobRouteHandler):
                     fix="put the job's own output notebook back in its place in history/, "
                     "not a link",
                 )
-            text = _notebook_text(job, path)
-            return text if kind == "ipynb" else render_output_html(path)
+            text, notebook = _notebook_read(job, path)
+            return text if kind == "ipynb" else render_output_html(notebook)
 
         content = await self.of_job(read, job_id)
         kinds = {"ipynb": "application/x-ipynb+json", "html": "text/html; charset=UTF-8"}

@@ -7,7 +7,10 @@ styles that make it look like a notebook), and rendered without scripts.
 
 from __future__ import annotations
 
-from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from nbformat import NotebookNode
 
 #: The policy of a job's output notebook served as HTML. The page holds user data (event
 #: fields, API answers, anything a cell printed) and outputs nobody reviewed (HTML a cell
@@ -53,8 +56,9 @@ _OUTPUT_PRIORITY = [
 ]
 
 
-def render_output_html(path: Path) -> str:
-    """The output notebook at `path` as a static HTML page (see `OUTPUT_HTML_CSP`)."""
+def render_output_html(notebook: NotebookNode) -> str:
+    """An output notebook, as read once and checked by the route, as a static HTML page
+    (see `OUTPUT_HTML_CSP`)."""
     from jinja2 import DictLoader
     from nbconvert import HTMLExporter
     from traitlets.config import Config
@@ -64,5 +68,5 @@ def render_output_html(path: Path) -> str:
         extra_loaders=[DictLoader({"lpstudio-output.html.j2": _OUTPUT_TEMPLATE})],
         template_file="lpstudio-output.html.j2",
     )
-    html, _ = exporter.from_filename(str(path))
+    html, _ = exporter.from_notebook_node(notebook)
     return html
