@@ -570,7 +570,7 @@ class Store:
         try:
             revision = self.schema_revision()
         except OperationalError as exc:
-            raise self._unopened(exc) from None
+            raise self.unopened(exc) from None
         except DBAPIError as exc:  # the driver refused the URL itself: waiting cannot help
             reason = str(exc.orig).strip().splitlines()[0]
             for password in url_passwords(self.engine.url):
@@ -607,7 +607,7 @@ class Store:
         with self.engine.execution_options(lpstudio_write=True).begin() as conn:
             upgrade_schema(conn)
 
-    def _unopened(self, exc: OperationalError) -> StoreUnavailable | WorkspaceError:
+    def unopened(self, exc: OperationalError) -> StoreUnavailable | WorkspaceError:
         """Why the store could not be opened. A database that cannot be reached for now is
         `StoreUnavailable`: a command may be run again once it answers (exit 75), a server
         and a scheduler wait for it. One that answered with a refusal, or a SQLite file

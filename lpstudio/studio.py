@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select, update
+from sqlalchemy.exc import OperationalError
 
 from .api_clients import ApiClients
 from .checks import check_defaults, check_event, check_file_name, check_run_event, typed_project
@@ -145,10 +146,14 @@ class Studio:
         self.store = Store(workspace.store_url)
         try:
             self.store.migrate()
+            activated = self.store.activation() is not None
+        except OperationalError as exc:  # a store that went down since it was checked
+            self.store.close()
+            raise self.store.unopened(exc) from None
         except Exception:  # e.g. a store a newer lpstudio upgraded: no connection left open
             self.store.close()
             raise
-        if self.store.activation() is None:
+        if not activated:
             self.store.close()
             raise WorkspaceError(
                 # Read by Jupyter users with the folder shown as "the workspace".

@@ -12,6 +12,7 @@ Real PostgreSQL on loopback (`tests.postgres`), real kernels, the sandbox, the r
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import signal
@@ -31,7 +32,9 @@ from click.testing import CliRunner, Result
 from sqlalchemy import select
 
 from lpstudio.cli import main
+from lpstudio.errors import StoreUnavailable
 from lpstudio.models import Delivery, Job
+from lpstudio.store import Store
 from lpstudio.studio import Studio
 from tests.conftest import LPSTUDIO, printed, wait_for, write_recipe
 from tests.postgres import (
@@ -76,6 +79,27 @@ def test_a_command_meeting_a_stopped_database_says_run_it_again(pg_ws: Path, ser
         assert "again once the database answers" in error["fix"], error
         assert "lpstudio.toml" in error["fix"], error
     assert lpstudio(pg_ws, "jobs").exit_code == 0  # back: nothing was left half-done
+
+
+def test_a_database_that_stops_right_after_the_schema_check_is_waited_for(
+    pg_ws: Path, server: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A store that went down between its schema's check and the read of the workspace's
+    activation (a failover, a restart) gave the driver's OperationalError, which a server
+    opening its workspace does not take for an outage (`LpstudioApp._open_workspace` waits
+    for a `StoreUnavailable`): it failed to start."""
+    checked = Store.migrate
+    with contextlib.ExitStack() as outage:
+
+        def then_down(store: Store) -> None:
+            checked(store)
+            outage.enter_context(server_down(server))
+
+        monkeypatch.setattr(Store, "migrate", then_down)
+        with pytest.raises(StoreUnavailable) as refused:
+            Studio.open(pg_ws, user="alice")
+    assert refused.value.field == "store.url"
+    assert "again once the database answers" in str(refused.value.fix)
 
 
 def test_a_database_that_refuses_the_user_stays_bad_input(pg_ws: Path) -> None:
