@@ -118,6 +118,19 @@ def studio(ws: Path) -> Iterator[Studio]:
         yield opened
 
 
+@contextmanager
+def full_pool(root: Path) -> Iterator[Studio]:
+    """A studio of this process on the workspace at `root` whose pool of python3 kernels,
+    forked on the fork server's prepared shell, is full: a job takes a ready kernel."""
+    with Studio.open(root, user="alice") as studio:
+        kernels = studio.executor.kernels
+        assert kernels is not None, "the pool is on by default"
+        kernels.warm()
+        assert kernels.wait_full("python3", timeout=120)
+        assert kernels._ready["python3"][0].prepared
+        yield studio
+
+
 @pytest.fixture
 def cli(ws: Path) -> Callable[..., Result]:
     """Runs the CLI in-process against the workspace (fast: for checks that start no kernel)."""

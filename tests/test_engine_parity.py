@@ -22,7 +22,7 @@ from nbclient.exceptions import CellTimeoutError
 from lpstudio import runner
 from lpstudio.studio import Studio
 
-from .conftest import printed, wait_for, write_recipe
+from .conftest import full_pool, printed, wait_for, write_recipe
 from .test_job_faults import configure
 from .test_papermill_direct import papermill_cli
 
@@ -92,12 +92,7 @@ def specs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 def pooled(ws: Path) -> Iterator[Studio]:
     """A studio whose pool of python3 kernels, forked on the fork server's prepared shell,
     is full."""
-    with Studio.open(ws, user="alice") as studio:
-        kernels = studio.executor.kernels
-        assert kernels is not None
-        kernels.warm()
-        assert kernels.wait_full("python3", timeout=120)
-        assert kernels._ready["python3"][0].prepared
+    with full_pool(ws) as studio:
         yield studio
 
 

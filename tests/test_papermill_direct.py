@@ -16,7 +16,7 @@ import pytest
 
 from lpstudio.studio import Studio
 
-from .conftest import printed, write_recipe
+from .conftest import full_pool, printed, write_recipe
 
 PAPERMILL = str(Path(sys.executable).parent / "papermill")
 
@@ -218,12 +218,7 @@ def pooled(acme_ws: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Studio]:
     """A studio of this process whose pool (python3 kernels forked, prepared) is full: the
     engine takes its kernels for `papermill.execute_notebook` too."""
     monkeypatch.delenv("LPSTUDIO_WORKSPACE", raising=False)
-    with Studio.open(acme_ws, user="alice") as studio:
-        kernels = studio.executor.kernels
-        assert kernels is not None
-        kernels.warm()
-        assert kernels.wait_full("python3", timeout=120)
-        assert kernels._ready["python3"][0].prepared
+    with full_pool(acme_ws) as studio:
         yield studio
 
 

@@ -30,7 +30,7 @@ from lpstudio.pool import KernelPool, PoolSettings
 from lpstudio.studio import Studio
 from lpstudio.workspace import Workspace
 
-from .conftest import alive, gone, printed, wait_for, write_recipe
+from .conftest import alive, full_pool, gone, printed, wait_for, write_recipe
 
 # Each job reports its kernel's pid and what it can see of earlier jobs.
 PROBE = """\
@@ -54,11 +54,7 @@ lp.set_result(seen)
 @pytest.fixture
 def pooled(ws: Path) -> Iterator[Studio]:
     """A studio whose pool (two python3 kernels, fork server) is full."""
-    with Studio.open(ws, user="alice") as studio:
-        kernels = studio.executor.kernels
-        assert kernels is not None, "the pool is on by default"
-        kernels.warm()
-        assert kernels.wait_full("python3", timeout=120)
+    with full_pool(ws) as studio:
         yield studio
 
 
