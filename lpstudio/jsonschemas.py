@@ -3,7 +3,10 @@ the kernel's checks of action inputs, which must not load the server's modules."
 
 from __future__ import annotations
 
+import functools
 import re
+import sys
+from collections.abc import Callable
 from typing import Any
 
 import jsonschema
@@ -29,7 +32,28 @@ def is_e164_pattern(pattern: Any) -> bool:
 
 #: The formats a schema's `format` asks for are checked, not only annotations (as JSON
 #: Schema's default has them): an `email` or a `date-time` a recipe names is what it gets.
-FORMATS = jsonschema.Draft202012Validator.FORMAT_CHECKER
+FORMATS = jsonschema.FormatChecker(())
+FORMATS.checkers = dict(jsonschema.Draft202012Validator.FORMAT_CHECKER.checkers)
+
+
+@functools.cache
+def _iri_syntax() -> Callable[[str, str], bool]:
+    """rfc3987-syntax's check, imported at the first IRI a schema asks for: lpstudio's
+    processes go without it (`lpstudio/__init__.py`: its import costs seconds), so
+    jsonschema's own `iri` and `iri-reference` checks were missing and any text passed."""
+    if "rfc3987_syntax" in sys.modules and sys.modules["rfc3987_syntax"] is None:
+        del sys.modules["rfc3987_syntax"]
+    from rfc3987_syntax import is_valid_syntax
+
+    return is_valid_syntax
+
+
+for _format, _rule in (("iri", "iri"), ("iri-reference", "iri_reference")):
+
+    def _is(instance: object, rule: str = _rule) -> bool:
+        return not isinstance(instance, str) or _iri_syntax()(rule, instance)
+
+    FORMATS.checks(_format, raises=ValueError)(_is)
 
 
 def first_problem(schema: dict[str, Any], instance: Any) -> tuple[str | None, str] | None:
