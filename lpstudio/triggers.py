@@ -1,6 +1,8 @@
 """Poll triggers: from a durable cursor, oldest first, de-duplicated, one job per event or
 per batch. The jobs and the new cursor are written in one transaction, so an event turns
-into exactly one job whatever crashes, and a stop, start or restart repeats none.
+into exactly one job whatever crashes, and a stop, start or restart repeats none. A batch
+gathers the events of the poll's pages: the cursor stays before those of a batch not yet
+full until it is written (`poll_once`).
 
 A poll writes its page only if the trigger's since and cursor are still those it fetched
 from: a reset (`lpstudio start --reset-since`) or an overlapping poll that went further
@@ -18,13 +20,15 @@ from collections import deque
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from functools import partial
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from .errors import InputError, word
 from .sdk import ConnectorError, Page, chunks
 from .templating import lookup
 
 if TYPE_CHECKING:  # the store's modules load with a poll: a kernel imports `latest` fast
+    from sqlalchemy.orm import Session
+
     from .recipe import Recipe
     from .studio import Studio
 
@@ -290,11 +294,35 @@ def _whole_second(since: str) -> str:
         return since
 
 
+#: The attribute of an error that stopped a poll after it wrote jobs: their ids.
+QUEUED_BEFORE = "lpstudio_queued_before"
+
+
+def queued_before(exc: BaseException) -> list[int]:
+    """The ids of the jobs a poll wrote before `exc` stopped it, read through the errors
+    that wrap it (`Studio._trigger_faults`): their events are kept, the cursor past them, so
+    the caller runs or reports them as any poll's jobs (unsaid, a recipe never started kept
+    them queued for ever)."""
+    found: BaseException | None = exc
+    while found is not None:
+        ids = getattr(found, QUEUED_BEFORE, None)
+        if ids is not None:
+            return list(ids)
+        found = found.__cause__
+    return []
+
+
 def poll_once(studio: Studio, recipe: Recipe) -> list[int]:
-    """Fetches what is new since the cursor and queues its jobs; returns their ids."""
+    """Fetches what is new since the cursor and queues its jobs; returns their ids. An error
+    that stops it after pages it wrote names their jobs (`queued_before`).
+
+    A recipe's `batch_size` groups the events of the whole poll, not of each page: a batch
+    not yet full is carried to the next page, and written at the poll's last page (or its
+    page limit). The cursor written is always before the first event in no job yet, so a
+    poll stopped in between (an error, Ctrl-C, a crash) loses nothing: the next one reads
+    those events again, the keys of those written telling them apart."""
     from .checks import check_defaults
-    from .models import Job, TriggerState
-    from .store import QUEUED
+    from .models import TriggerState
 
     settings = studio.settings(recipe)
     # Its jobs run with the defaults no value replaces: checked as a run's are, before the
@@ -323,9 +351,21 @@ def poll_once(studio: Studio, recipe: Recipe) -> list[int]:
         {"parameters": settings["parameters"], "connections": settings["connections"]},
         studio.user,
     )
+    size: int | None = spec.get("batch_size")
+    queue = partial(
+        _queue_jobs,
+        studio,
+        recipe,
+        version=version,
+        parameters=settings["parameters"],
+        secrets=secrets,
+        size=size,
+    )
     given = {json.dumps(cursor, sort_keys=True)}  # the cursors this poll was given
+    kept = cursor  # the cursor stored, as the store gives it back
+    carried: list[_Passed] = []  # of a batch not yet full: in no job yet, their keys unseen
     try:
-        for _ in range(PAGES):
+        for number in range(PAGES):
             page = trigger.poll(conn, _whole_second(since), cursor)
             moved = json.dumps(page.cursor, sort_keys=True)
             if page.more and moved in given:  # A, B, A...: polled round for ever
@@ -339,10 +379,11 @@ def poll_once(studio: Studio, recipe: Recipe) -> list[int]:
                 )
             given.add(moved)
             doubted: dict[str, list[str]] = {}
+            last = not page.more or number == PAGES - 1
             with store.write() as s:
                 now = store.now(s)  # its jobs are dated as every job is, by the store's clock
                 row = s.get(TriggerState, recipe.name)
-                if row is not None and (row.since, row.cursor) != (since, cursor):
+                if row is not None and (row.since, row.cursor) != (since, kept):
                     log.info("poll of %s gave way: its cursor moved meanwhile", recipe.name)
                     break
                 if row is None:
@@ -353,39 +394,28 @@ def poll_once(studio: Studio, recipe: Recipe) -> list[int]:
                 # events first has recorded them, and only it queues their jobs.
                 seen = list(row.seen or [])
                 known = set(seen)
-                fresh = []
+                passed = [carry for carry in carried if carry.key not in known]
+                known.update(carry.key for carry in passed)
                 for event in page.events:
                     key = trigger.key(event)
                     if key not in known:
                         known.add(key)
-                        seen.append(key)
                         rules: list[str] = []
                         if matches(event, spec.get("conditions"), rules):
-                            fresh.append(event)
+                            passed.append(_Passed(key, event, cursor))
+                        else:
+                            seen.append(key)
                         for rule in rules:
                             doubted.setdefault(rule, []).append(key)
-                batches: list[Any] = (
-                    list(chunks(fresh, spec["batch_size"])) if spec.get("batch_size") else fresh
-                )
-                jobs = [
-                    Job(
-                        recipe=recipe.name,
-                        version_id=version,
-                        status=QUEUED,
-                        trigger="poll",
-                        parameters=settings["parameters"],
-                        **studio.kept_event(event, secrets),
-                        user=studio.user,
-                        created_at=now,
-                        cells_done=0,
-                        cells_total=0,
-                    )
-                    for event in batches
-                ]
-                s.add_all(jobs)
-                row.cursor, row.seen, row.updated_at = page.cursor, seen[-SEEN_LIMIT:], now
-                s.flush()
-                created.extend(job.id for job in jobs)
+                whole = len(passed) if last or not size else len(passed) // size * size
+                done, carried = passed[:whole], passed[whole:]
+                queued = queue(s, [carry.event for carry in done], now)
+                seen.extend(carry.key for carry in done)
+                # Before the first event in no job yet: the next poll reads it again.
+                after = carried[0].cursor if carried else json.loads(moved)
+                row.cursor, row.seen, row.updated_at = after, seen[-SEEN_LIMIT:], now
+            created.extend(queued)  # once written
+            kept = after
             for rule, keys in doubted.items():  # once the events they name are recorded
                 doubts.setdefault(rule, []).extend(keys)
             cursor = json.loads(moved)  # as the store gives it back
@@ -397,7 +427,60 @@ def poll_once(studio: Studio, recipe: Recipe) -> list[int]:
                 recipe.name,
                 PAGES,
             )
+    except BaseException as exc:
+        if created:
+            setattr(exc, QUEUED_BEFORE, list(created))
+            log.info(
+                "poll of %s stopped after it queued job(s) %s: their events are kept",
+                recipe.name,
+                ", ".join(map(str, created)),
+            )
+        raise
     finally:
         conn.close()
         _say_doubts(recipe.name, doubts)
     return created
+
+
+class _Passed(NamedTuple):
+    """An event that passed the trigger's conditions, with the cursor of its page."""
+
+    key: str
+    event: dict[str, Any]
+    cursor: Any
+
+
+def _queue_jobs(
+    studio: Studio,
+    recipe: Recipe,
+    s: Session,
+    events: list[dict[str, Any]],
+    now: datetime,
+    *,
+    version: str,
+    parameters: dict[str, Any],
+    secrets: frozenset[str],
+    size: int | None,
+) -> list[int]:
+    """Adds the queued jobs of `events` in `s`: one per event, or per batch of `size`."""
+    from .models import Job
+    from .store import QUEUED
+
+    jobs = [
+        Job(
+            recipe=recipe.name,
+            version_id=version,
+            status=QUEUED,
+            trigger="poll",
+            parameters=parameters,
+            **studio.kept_event(event, secrets),
+            user=studio.user,
+            created_at=now,
+            cells_done=0,
+            cells_total=0,
+        )
+        for event in (chunks(events, size) if size else events)
+    ]
+    s.add_all(jobs)
+    s.flush()
+    return [job.id for job in jobs]

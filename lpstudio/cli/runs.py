@@ -14,7 +14,7 @@ import click
 
 from .. import strictjson
 from ..checks import check_run_event
-from ..errors import InputError
+from ..errors import InputError, LpstudioError
 from ..failures import describe_trigger
 from ..jobviews import job_to_dict, rerun_warning
 from ..parameters import coerce
@@ -28,6 +28,7 @@ from .base import (
     _duration,
     _emit,
     _exit_for,
+    _fail,
     _local_time,
     _print_job,
     _studio,
@@ -402,22 +403,36 @@ def _stop_polling(signum: int, frame: Any) -> None:
     raise KeyboardInterrupt
 
 
-def _polled(studio: Studio, recipe: str) -> list[Any]:
-    """The jobs of the recipe's new events, queued. Ctrl-C or SIGTERM stop the poll where it
-    is, exit 130 (they did nothing while it polled: one whose pages never ended ran for
-    ever): each page is written in one transaction with its cursor, so the pages before
-    are kept, their jobs queued for a scheduler, and the next poll goes on from there."""
+def _jobs_named(ids: list[int]) -> str:
+    return f"job {ids[0]}" if len(ids) == 1 else f"jobs {', '.join(map(str, ids))}"
+
+
+def _polled(studio: Studio, recipe: str) -> tuple[list[Any], LpstudioError | None]:
+    """The jobs of the recipe's new events, queued, and the error that stopped the poll after
+    pages it wrote (their jobs are kept, the cursor past their events), else None. Ctrl-C or
+    SIGTERM stop the poll where it is, exit 130 (they did nothing while it polled: one whose
+    pages never ended ran for ever), naming the jobs it wrote, queued for a scheduler; the
+    next poll goes on from there."""
+    from ..triggers import queued_before
+
     signal.signal(signal.SIGINT, _stop_polling)
     signal.signal(signal.SIGTERM, _stop_polling)
     try:
-        return studio.poll(recipe, run=False)
-    except KeyboardInterrupt:
+        return studio.poll(recipe, run=False), None
+    except KeyboardInterrupt as exc:
+        ids = queued_before(exc)
+        queued = f", their {_jobs_named(ids)} queued" if ids else ""
         click.echo(
-            "lpstudio: interrupted; the poll stopped: the pages it read are kept, and the "
-            "next poll goes on from there",
+            f"lpstudio: interrupted; the poll stopped: the pages it read are kept{queued}, "
+            "and the next poll goes on from there",
             err=True,
         )
         sys.exit(130)
+    except LpstudioError as exc:
+        ids = queued_before(exc)
+        if not ids:
+            raise
+        return [studio.store.job(job_id) for job_id in ids], exc
     finally:
         signal.signal(signal.SIGINT, signal.default_int_handler)
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
@@ -433,7 +448,9 @@ def poll(recipe: str, no_run: bool, workspace: Path | None, as_json: bool) -> No
     """Run RECIPE's poll trigger once: a job for each new event (or batch), oldest first."""
     with _studio(workspace) as studio:
         recipe = _typed_recipe(studio, recipe)
-        queued = _polled(studio, recipe)
+        # A poll that failed after pages it wrote: their jobs run, as any poll's, then the
+        # error is said (a recipe never started kept them queued for ever, unsaid).
+        queued, failure = _polled(studio, recipe)
         if no_run:
             found = queued
         else:
@@ -441,7 +458,9 @@ def poll(recipe: str, no_run: bool, workspace: Path | None, as_json: bool) -> No
             with _saying_turns():  # each job it runs may wait for its recipe's turn, as `run`'s
                 found = [studio.executor.run(job.id) for job in queued]
         if as_json:
-            _emit([job_to_dict(job, studio.workspace) for job in found])
+            jobs = [job_to_dict(job, studio.workspace) for job in found]
+            said = failure.mask(studio.held_secrets()).to_dict() if failure else None
+            _emit(jobs if said is None else {"error": said, "jobs": jobs})
         elif not found:
             click.echo("no new events")
         else:
@@ -455,4 +474,12 @@ def poll(recipe: str, no_run: bool, workspace: Path | None, as_json: bool) -> No
                         f"follow it with `lpstudio show {job.id}`"
                     )
     _exit_if_interrupted(found)
+    if failure is not None:
+        click.echo(
+            f"lpstudio: the poll failed after it queued {_jobs_named([j.id for j in found])} "
+            "for the pages it read before (above): their events are kept, and the next poll "
+            "goes on past them",
+            err=True,
+        )
+        _fail(failure, as_json=False)
     sys.exit(1 if any(job.status in ("failed", "cancelled") for job in found) else 0)
