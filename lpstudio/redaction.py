@@ -169,18 +169,51 @@ def _trie(node: dict[str, Any]) -> str:
 def scrub_text(text: str, secrets: Collection[str]) -> str:
     """`text` with every form of every secret replaced by `MASK`, in any case: apps echo
     what they got lower-cased, and percent-encode with `%2f` as with `%2F`. The search runs
-    on the text lower-cased, and masks the same places in the text as it is."""
+    on the text lower-cased, and masks the same places in the text as it is; then on the
+    text with its percent-escapes decoded (`_escapes_masked`)."""
     pattern = _secret_pattern(frozenset(secrets)) if secrets else None
     if pattern is None:
         return text
     folded = text.lower()
     if len(folded) != len(text):  # a letter whose lower case is two ("İ"): places differ
-        return _secret_pattern(frozenset(secrets), caseless=True).sub(MASK, text)  # type: ignore[union-attr]
+        masked = _secret_pattern(frozenset(secrets), caseless=True).sub(MASK, text)  # type: ignore[union-attr]
+        return _escapes_masked(masked, pattern)
     parts, start = [], 0
     for found in pattern.finditer(folded):
         parts += [text[start : found.start()], MASK]
         start = found.end()
-    return "".join([*parts, text[start:]]) if parts else text
+    return _escapes_masked("".join([*parts, text[start:]]) if parts else text, pattern)
+
+
+#: A percent-escape of a printable ASCII character.
+_ESCAPE = re.compile(r"%([2-7][0-9a-fA-F])")
+
+
+def _escapes_masked(text: str, pattern: re.Pattern[str]) -> str:
+    """`text` with a secret that its percent-escapes spell masked: a URL may escape any
+    character of it, needed or not (`sandbox%2Dsecret`, `%73ecret`, `q%2BLp7=W` with only
+    its `+` escaped), where `_forms` holds the ways encoders write one. The search runs on
+    the text with each escape of a printable ASCII character decoded, and masks the
+    escapes and characters that spell the secret."""
+    if "%" not in text:
+        return text
+    decoded = _ESCAPE.sub(lambda escape: chr(int(escape[1], 16)), text)
+    folded = decoded.lower()
+    if len(folded) != len(decoded) or pattern.search(folded) is None:
+        return text
+    starts: list[int] = []  # where each character of `decoded` starts in `text`
+    at = 0
+    for escape in _ESCAPE.finditer(text):
+        starts.extend(range(at, escape.start()))
+        starts.append(escape.start())
+        at = escape.end()
+    starts.extend(range(at, len(text)))
+    starts.append(len(text))
+    parts, start = [], 0
+    for found in pattern.finditer(folded):
+        parts += [text[start : starts[found.start()]], MASK]
+        start = starts[found.end()]
+    return "".join([*parts, text[start:]])
 
 
 #: The fewest characters of a secret's beginning, at the end of a text still being written,

@@ -92,6 +92,10 @@ def test_update_refuses_a_plain_field_holding_another_connections_secret(cli):
         f"id-{LP_SECRET.upper()}",  # inside a longer text, in another case
         LP_SECRET.encode().hex(),
         base64.b64encode(LP_SECRET.encode()).decode(),
+        # escaped where no encoder needs to (a URL may escape any character): saved and
+        # shown in clear, to an operator too
+        "http://127.0.0.1:9/?k=sandbox%2Dsecret",
+        "%73andbox-secret",
     ],
 )
 def test_add_refuses_a_plain_field_holding_a_secret_in_any_masked_form(cli, value):

@@ -684,6 +684,23 @@ def test_a_secret_put_into_a_url_path_or_escaped_by_another_html_escaper_is_mask
         assert MASK in masked and "Lw3x" not in masked, masked
 
 
+def test_a_secret_escaped_where_no_encoder_would_is_masked_too() -> None:
+    """A URL may escape any character, needed or not: a query with only its `+` escaped (as
+    the README tells a caller), `%2D` for `-`, `%73` for `s`; such a form was shown whole (a
+    server's request log, a plain field). Each escape spelling the secret goes with it; a
+    `%` of ordinary text stays."""
+    from lpstudio.sdk import MASK, scrub_text
+
+    token, key = "Zk9/q+Lp7=Wx4mN2", "supersecretTok3n-XYZ987"
+    shown = (
+        "400 GET /call/echo?n=x&name=Zk9/q%2BLp7=Wx4mN2 and a=supersecretTok3n%2DXYZ987"
+        "&b=%73upersecretTok3n-XYZ987&c=%2dsupersecretTok3n%2DXYZ987%2D (50% off)"
+    )
+    assert scrub_text(shown, {token, key}) == (
+        f"400 GET /call/echo?n=x&name={MASK} and a={MASK}&b={MASK}&c=%2d{MASK}%2D (50% off)"
+    )
+
+
 REDIRECT_SHOWN = """\
 from urllib.parse import urlencode
 import lpstudio.kernel as lp
