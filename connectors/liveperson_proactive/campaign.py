@@ -17,11 +17,12 @@ each batch (one create-campaign request):
   (or left claimed when its process died mid-request) `uncertain`: neither is sent again;
 - the rest go out, and one ledger transaction settles them: accepted, or rejected when
   LivePerson refused them one by one (`failed`) or the request whole (`rejected`), or
-  uncertain when the answer was lost. Rejected recipients were not sent: a retry sends them.
-  A request refused whole that is tried again (a 401 with a fresh token, a 429) releases its
-  claim before the wait and claims again before the next try: a job killed while a batch
-  waits never leaves it uncertain. A 5xx answer leaves the batch uncertain (LivePerson may
-  have acted before it failed).
+  uncertain when the answer was lost, or named no campaign and no recipient (a proxy's
+  `{"status": "ok"}`: taken, it says, but not whom). Rejected recipients were not sent: a
+  retry sends them. A request refused whole that is tried again (a 401 with a fresh token,
+  a 429) releases its claim before the wait and claims again before the next try: a job
+  killed while a batch waits never leaves it uncertain. A 5xx answer leaves the batch
+  uncertain (LivePerson may have acted before it failed).
 
 With `once_per` (a record field, such as a checkout's id), a recipient is also claimed,
 first, by (account, that field and its value) in the ledger every job of the recipe
@@ -328,15 +329,23 @@ class RequestRefused(ConnectorError):
     it fixed sends everyone not accepted."""
 
     def __init__(
-        self, status: int, reason: str, number: int, data: dict[str, Any], result: dict[str, Any]
+        self,
+        status: int | None,
+        reason: str,
+        number: int,
+        data: dict[str, Any],
+        result: dict[str, Any],
+        *,
+        field: str | None = None,
+        fix: str | None = None,
     ) -> None:
-        field, fix = _missing_input(reason)
+        missing, how = _missing_input(reason)
         super().__init__(
             f"LivePerson refused batch {number} whole ({reason}); every batch would be "
             f"refused alike. {_stopped(result)}",
             status=status,
-            field=field,
-            fix=fix or REQUEST_REFUSALS[status],
+            field=field or missing,
+            fix=fix or how or REQUEST_REFUSALS.get(status or 0),
             result=result,
         )
 
@@ -351,7 +360,14 @@ class ServiceTrouble(ConnectorError):
     person checks it), and with nothing else left its job is not retried."""
 
     def __init__(
-        self, reason: str, number: int, data: dict[str, Any], result: dict[str, Any]
+        self,
+        reason: str,
+        number: int,
+        data: dict[str, Any],
+        result: dict[str, Any],
+        *,
+        field: str | None = None,
+        fix: str | None = None,
     ) -> None:
         uncertain = sum(entry["recipients"] for entry in result["uncertain"])
         rejected = sum(entry["recipients"] for entry in result["rejected"])
@@ -379,6 +395,8 @@ class ServiceTrouble(ConnectorError):
             retryable=left,
             result=result,
             uncertain=uncertain > 0,
+            field=field,
+            fix=fix,
         )
 
 
@@ -864,15 +882,20 @@ def _send_batch(
                 return None
         settle("rejected", {"message": exc.message})
         result["rejected"].append({**entry(), "message": exc.message})
-        if exc.status in REQUEST_REFUSALS:  # the app's credentials, the same for every batch
-            return partial(RequestRefused, exc.status, exc.message)
-        if isinstance(exc, NotNow):  # a long Retry-After, or refused for every try
-            return partial(ServiceTrouble, exc.message)
+        if isinstance(exc, NotNow):  # a long Retry-After, refused or unreached every try
+            return partial(ServiceTrouble, exc.message, field=exc.field, fix=exc.fix)
+        # The app's credentials, or a connection field (the account, a URL): every batch alike.
+        if exc.status in REQUEST_REFUSALS or exc.field:
+            return partial(RequestRefused, exc.status, exc.message, field=exc.field, fix=exc.fix)
         return None
     if response.status_code not in (200, 201):
         refusal = {"status": response.status_code, "message": error_message(response, conn)}
         settle("rejected", refusal)
         result["rejected"].append({**entry(), **refusal})
+        misdirected = _misdirected(client, response)
+        if misdirected is not None:  # the account, or the URL: a connection field to fix
+            said, field, fix = misdirected.message, misdirected.field, misdirected.fix
+            return partial(RequestRefused, response.status_code, said, field=field, fix=fix)
         if response.status_code in REQUEST_REFUSALS:
             return partial(RequestRefused, response.status_code, _reason(refusal))
         return None
@@ -880,7 +903,7 @@ def _send_batch(
         answer = response.json()
     except ValueError:
         answer = None
-    if not isinstance(answer, dict):  # accepted, it says, but not whom: may have been sent
+    if not _names_campaign(answer):  # accepted, it says, but not whom: may have been sent
         reason = f"LivePerson answered HTTP {response.status_code} with no campaign in it"
         unsure(reason)
         return partial(ServiceTrouble, reason)
@@ -911,6 +934,31 @@ def _send_batch(
     if not accepted and len(codes) == 1 and _misfit(next(iter(codes))):
         return partial(HandoffMismatch, codes.pop())
     return None
+
+
+def _names_campaign(answer: Any) -> bool:
+    """Whether a 200 answer says what came of the request: a campaign id, or the recipients
+    accepted or refused. Any other (a proxy's `{"status": "ok"}`) says it was taken, not
+    whom: its recipients may have been sent, and are uncertain, never accepted (a rerun
+    would take them for sent, naming no campaign)."""
+    if not isinstance(answer, dict):
+        return False
+    named = (answer.get(key) for key in ("acceptedConsumers", "failedConsumers"))
+    return bool(answer.get("proactiveCampaignId")) or any(
+        isinstance(consumers, list) and consumers for consumers in named
+    )
+
+
+def _misdirected(client: LivePersonClient, response: Any) -> ConnectorError | None:
+    """A campaign request refused for where it went, not what it carried (`misdirected`):
+    a 404 (no such account, or no such endpoint at the URL), or a 401/403 that is no answer
+    of LivePerson's (a web server's or proxy's page) name the connection field to fix."""
+    if response.status_code not in (401, 403, 404):
+        return None
+    who = "LivePerson's Proactive Messaging (campaigns)"
+    return client.misdirected(
+        response, who, client.host("proactive"), client.url_field("proactive")
+    )
 
 
 def _failure(item: dict[str, Any], number: int) -> dict[str, Any]:

@@ -25,9 +25,11 @@ right before each try goes out (after the waits for the rate limit and the token
 records as being sent is never left so by a process that died while waiting to send.
 
 Requests keep to the account's requests per second twice over: the connection's shared
-limiter counts them across every job of the machine, and within this process `_Pacer`
-keeps LivePerson's own count in mind. LivePerson counts requests by when they *arrive*, in a
-sliding second, and when a request arrives is known only to be between sending it and
+limiter counts them across every job of the machine, each from its permit, taken right
+before it is sent (after its token: a token fetched after the permit would let it arrive
+that much later, in the same second as another job's next ones); and within this process
+`_Pacer` keeps LivePerson's own count in mind. LivePerson counts requests by when they
+*arrive*, in a sliding second, and when a request arrives is known only to be between sending it and
 receiving its answer. So the pacer counts each request from when its answer came (or its
 failure was seen): a request goes out only when fewer than the limit were answered in the
 last `1 + RATE_MARGIN` seconds, and then it cannot arrive within a second of any of them,
@@ -57,7 +59,8 @@ from lpstudio.sdk import Again, Connection, ConnectorError, retry_after, retryin
 
 #: LivePerson's domain API, plain http as LivePerson documents it: what it names is checked
 #: (`LIVEPERSON_HOST`) before the secret or a token goes there.
-CSDS_URL = "http://api.liveperson.net/api/account/{account}/service/{service}/baseURI.json"
+DOMAIN_API = "http://api.liveperson.net"
+CSDS_URL = DOMAIN_API + "/api/account/{account}/service/{service}/baseURI.json"
 #: The connection field that stands in for the domain API's host (`CSDS_URL`'s).
 DOMAIN_API_FIELD = "domain_api_url"
 #: The domains under which a host the domain lookup names may receive the client secret or a
@@ -148,8 +151,16 @@ class Unavailable(ConnectorError):
     """A lookup that must come before a request (its host, its token) failed or answered
     429/5xx: nothing was sent, so trying again after `wait` s is safe."""
 
-    def __init__(self, message: str, *, wait: float, status: int | None = None) -> None:
-        super().__init__(message, retryable=True, status=status)
+    def __init__(
+        self,
+        message: str,
+        *,
+        wait: float,
+        status: int | None = None,
+        field: str | None = None,
+        fix: str | None = None,
+    ) -> None:
+        super().__init__(message, retryable=True, status=status, field=field, fix=fix)
         self.wait = wait
 
 
@@ -207,6 +218,36 @@ def answer_field(response: httpx.Response, key: str, who: str) -> str:
     return value
 
 
+def _liveperson_json(response: httpx.Response) -> bool:
+    """Whether an answer is LivePerson's JSON (an object: its error shape, or OAuth's), not
+    a page of a web server, proxy or portal standing where the connection points."""
+    try:
+        return isinstance(response.json(), dict)
+    except ValueError:
+        return False
+
+
+#: An account named as such in an error's text, not as a segment of a path it quotes
+#: ("Account 99999999 not found", not "No such endpoint: /api/account/99999999/...").
+NAMES_ACCOUNT = re.compile(r"(?<![/\w])account(?![/\w])", re.IGNORECASE)
+
+
+#: What an empty URL field means, for a fix that names it (a service's own field: "service").
+_EMPTY = {
+    "base_url": "LivePerson's own hosts, found by region",
+    DOMAIN_API_FIELD: f"LivePerson's own, {DOMAIN_API}",
+    "service": "base_url's, else LivePerson's own host found by region",
+}
+
+
+def shown_url(url: str) -> str:
+    """A base URL for a message: scheme, host, port and path, without a user, password,
+    query or fragment (a URL may carry credentials)."""
+    parsed = httpx.URL(url)
+    port = f":{parsed.port}" if parsed.port else ""
+    return f"{parsed.scheme}://{parsed.host}{port}{parsed.path.rstrip('/')}"
+
+
 def setting(conn: Connection, name: str, default: int, low: int, high: int | None) -> int:
     """An integer limit of the connection (`default` when empty), within [low, high]: an
     InputError naming it otherwise, before anything is sent (a rate below 1 would never let
@@ -249,6 +290,75 @@ class LivePersonClient:
         value = self.conn.config.get(field) or self.conn.config.get("base_url") or ""
         return str(value).rstrip("/")
 
+    def url_field(self, service: str) -> str | None:
+        """The connection field `service`'s base URL came from (its own, else `base_url`);
+        None when LivePerson's domain API named its host."""
+        own = SERVICE_URLS[service][0]
+        return next((f for f in (own, "base_url") if self.conn.config.get(f)), None)
+
+    def _update(self, field: str) -> str:
+        """The command that sets a field of this connection, as a fix shows it."""
+        return f"`lpstudio connections update {self.conn.name} --field {field}=...`"
+
+    def misdirected(
+        self, response: httpx.Response, who: str, base: str, field: str | None
+    ) -> ConnectorError | None:
+        """The error naming the connection field to fix when `who` at `base` refused a
+        request for where it went, not for what it carried: a 404 naming the account, or
+        from LivePerson's own host (`field` None: the account is all its path holds of the
+        connection), is `account_id`; another 404, or an answer that is not LivePerson's
+        JSON (a web server's, proxy's or portal's page), is `field`, the connection field
+        the URL came from. None for a refusal in LivePerson's words (the credentials, the
+        app's rights, the request's fields)."""
+        status, said = response.status_code, error_message(response, self.conn)
+        ours = _liveperson_json(response)
+        if ours and status == 404 and (field is None or NAMES_ACCOUNT.search(said)):
+            return ConnectorError(
+                f"{who} does not know the account {self.account} (HTTP 404: {said})",
+                status=status,
+                field="account_id",
+                fix="set the connection's account id to your LivePerson site id: "
+                + self._update("account_id"),
+            )
+        if ours and status != 404:
+            return None
+        if field is None:  # LivePerson's own host: something stands in between
+            return ConnectorError(
+                f"what answered at {shown_url(base)} is not {who} (HTTP {status}: {said})",
+                status=status,
+                fix="let this machine reach LivePerson's hosts (not a proxy's or portal's "
+                f"page), then `lpstudio connections test {self.conn.name}`",
+            )
+        return ConnectorError(
+            f"the connection's {field} ({shown_url(base)}) does not lead to {who}: it "
+            f"answered HTTP {status}: {said}",
+            status=status,
+            field=field,
+            fix=f"set {field} to the base URL of the service, without its path (empty: "
+            f"{_EMPTY.get(field, _EMPTY['service'])}): {self._update(field)}",
+        )
+
+    def unreachable(
+        self, exc: httpx.TransportError, who: str, base: str, field: str | None
+    ) -> Unavailable:
+        """A request to `who` at `base` that got no answer (no connection, or none in time)
+        and is safe to ask again, naming `field`, the connection field its URL came from
+        (None: LivePerson's own host), and the fix."""
+        said = self.conn.excerpt(f"{type(exc).__name__}: {exc}", 200)
+        test = f"`lpstudio connections test {self.conn.name}`"
+        fix = (
+            f"check that {field} is right and its host is up (empty: "
+            f"{_EMPTY.get(field, _EMPTY['service'])}): {self._update(field)}, then {test}"
+            if field
+            else f"check that this machine reaches {httpx.URL(base).host}, then {test}"
+        )
+        return Unavailable(
+            f"{who} at {shown_url(base)} could not be reached ({said}): nothing was sent",
+            wait=1.0,
+            field=field,
+            fix=fix,
+        )
+
     @staticmethod
     def _liveperson_host(service: str, host: Any) -> str:
         """`host` as the domain lookup named it, if it is LivePerson's: the lookup is plain
@@ -273,14 +383,15 @@ class LivePersonClient:
                 return cached[0]
         url = CSDS_URL.format(account=self.account, service=service)
         if lookup:  # a stand-in for the domain API (its answers are checked all the same)
-            url = lookup + url.removeprefix("http://api.liveperson.net")
+            url = lookup + url.removeprefix(DOMAIN_API)
         try:
             response = self.conn.http().get(url, params={"version": "1.0"})
         except httpx.TransportError as exc:
-            raise Unavailable(
-                f"LivePerson domain lookup for {service} failed ({type(exc).__name__}): "
-                "nothing was sent",
-                wait=1.0,
+            raise self.unreachable(
+                exc,
+                f"LivePerson's domain lookup for {service} failed: the domain API",
+                lookup or DOMAIN_API,
+                DOMAIN_API_FIELD if lookup else None,
             ) from exc
         if response.status_code == 429 or response.status_code >= 500:
             raise Unavailable(
@@ -290,7 +401,10 @@ class LivePersonClient:
                 status=response.status_code,
             )
         if response.status_code != 200:
-            raise ConnectorError(
+            where = DOMAIN_API_FIELD if lookup else None
+            raise self.misdirected(
+                response, "LivePerson's domain API", lookup or DOMAIN_API, where
+            ) or ConnectorError(
                 f"LivePerson domain lookup for {service} failed: HTTP {response.status_code} "
                 f"{error_message(response, self.conn)}",
                 status=response.status_code,
@@ -336,15 +450,19 @@ class LivePersonClient:
             cached = _tokens.get(key)
             if cached and not fresh and cached[1] > time.monotonic():
                 return self.conn.hold(cached[0])
-        url = f"{self.host('sentinel')}/sentinel/api/account/{self.account}/app/token"
-        response = self.conn.http().post(
-            url,
-            params={"v": "1.0", "grant_type": "client_credentials"},
-            data={
-                "client_id": self.conn.config["client_id"],
-                "client_secret": self.conn.config["client_secret"],
-            },
-        )
+        base = self.host("sentinel")
+        try:
+            response = self.conn.http().post(
+                f"{base}/sentinel/api/account/{self.account}/app/token",
+                params={"v": "1.0", "grant_type": "client_credentials"},
+                data={
+                    "client_id": self.conn.config["client_id"],
+                    "client_secret": self.conn.config["client_secret"],
+                },
+            )
+        except httpx.TransportError as exc:  # fetching a token is safe to repeat
+            who = "LivePerson's token server"
+            raise self.unreachable(exc, who, base, self.url_field("sentinel")) from exc
         if response.status_code == 429 or response.status_code >= 500:
             raise Unavailable(
                 f"LivePerson's token server answered HTTP {response.status_code}: "
@@ -353,7 +471,8 @@ class LivePersonClient:
                 status=response.status_code,
             )
         if response.status_code != 200:
-            raise ConnectorError(
+            sentinel = ("LivePerson's token server", base, self.url_field("sentinel"))
+            raise self.misdirected(response, *sentinel) or ConnectorError(
                 f"LivePerson refused the app credentials (HTTP {response.status_code}): "
                 f"{error_message(response, self.conn)}",
                 status=response.status_code,
@@ -409,7 +528,8 @@ class LivePersonClient:
             # answers of the `per_second` before it, so the shared limiter, which counts
             # from earlier moments, rarely holds it again (and when it does, for other
             # processes, it only delays it further), and a token fetched on the way only
-            # delays it too. A token fetched after the shared limiter never ages waiting.
+            # delays it too. The token comes before the shared limiter's permit (`_send`):
+            # it ages a permit's wait at most, and the permit's moment is the request's.
             pacer = _pacer(self.rate_key)
             ticket = pacer.wait(self.per_second, 1.0 + RATE_MARGIN)
             try:
@@ -441,10 +561,23 @@ class LivePersonClient:
         try:
             return retrying(attempt, MAX_TRIES)
         except Again as exc:
+            unreached = self._unreached(exc.__cause__, service)
             raise NotNow(
                 f"LivePerson did not accept the request after {MAX_TRIES} tries: {exc.reason}",
                 retryable=True,
+                field=unreached.field if unreached else None,
+                fix=unreached.fix if unreached else None,
             ) from None
+
+    def _unreached(self, cause: BaseException | None, service: str) -> ConnectorError | None:
+        """The error naming the URL's field when the last try never reached its host (its
+        token's, or its own): the fix of a request that could not connect for every try."""
+        if isinstance(cause, Unavailable) and cause.field:
+            return cause
+        if isinstance(cause, httpx.ConnectError | httpx.ConnectTimeout):
+            field = self.url_field(service)
+            return self.unreachable(cause, SERVICE_URLS[service][1], self.host(service), field)
+        return None
 
     def _send(
         self,
@@ -457,22 +590,26 @@ class LivePersonClient:
     ) -> tuple[str, httpx.Response]:
         """One request within the shared rate limit, with a token: the token and the answer.
         Raises `Again` when sending again is safe, `Uncertain` when it may have been
-        accepted."""
-        self.conn.limiter.acquire(self.rate_key, self.per_second)
+        accepted.
+
+        The shared limiter's permit is taken after the token, right before the request:
+        other processes count it from when it is taken, and LivePerson from when the request
+        arrives, so a token fetched in between (a whole request to Sentinel) would let this
+        one arrive in the same second as the next ones of another process."""
         try:
             token = self.token()
-        except httpx.TransportError as exc:  # fetching a token is safe to repeat
-            raise Again(1.0, f"token request failed: {type(exc).__name__}") from exc
-        except Unavailable as exc:
+        except Unavailable as exc:  # fetching a token is safe to repeat
             _check_wait(exc.wait, "LivePerson's token server", exc.status)
-            raise Again(exc.wait, str(exc)) from exc
+            raise Again(exc.wait, exc.message) from exc
+        self.conn.limiter.acquire(self.rate_key, self.per_second)
         headers = {"Authorization": f"Bearer {token}"}
         if prepare is not None:  # the last moment before the request goes out
             kwargs = {**kwargs, "json": prepare()}
         try:
             return token, self.conn.http().request(method, url, headers=headers, **kwargs)
         except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
-            raise Again(1.0, f"could not connect: {type(exc).__name__}") from exc
+            said = f"could not connect to {shown_url(url)}: {type(exc).__name__}"
+            raise Again(1.0, said) from exc
         except httpx.TransportError as exc:
             if read or method in SAFE_METHODS:  # a read changes nothing: ask again
                 raise Again(1.0, f"no answer: {type(exc).__name__}") from exc
