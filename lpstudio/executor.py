@@ -24,7 +24,11 @@ recipe's jobs that run anywhere and older ones processes queued for themselves
 parks it, and one thread (the looker) tries it again when a job of this process ends and
 each heartbeat period (other processes' jobs end unseen), meanwhile beating the waiting
 jobs and reaping those whose worker is gone (one may hold the turn); `run` waits so in its
-caller's thread. Ctrl-C or SIGTERM (`process_jobs`) cancels a waiting job. A server that
+caller's thread. Ctrl-C or SIGTERM (`process_jobs`) cancels a waiting job, and so does its
+recipe's stop a bot's call not yet started (waiting for its turn, at the looker's next look,
+or for a worker, as one takes it): a stopped recipe serves no call (its admin may have
+stopped it for what it sends), and the caller is answered now, not at some later start. A
+server that
 stops (`release_queued`) puts its calls' jobs that have not started back in the queue, for a
 scheduler on the store (its own, restarted, or another's) to run: the bot was told they were
 queued, and cannot tell them to run again. A job sent to Dask starts at once: there a
@@ -49,7 +53,15 @@ from sqlalchemy import or_, update
 
 from . import pool as kernel_pool
 from .models import Job
-from .runner import NotItsTurn, Stop, execute_job, job_ends, process_jobs
+from .runner import (
+    NotItsTurn,
+    RecipeStopped,
+    Stop,
+    execute_job,
+    job_ends,
+    process_jobs,
+    recipe_stopped,
+)
 from .store import (
     CANCELLED,
     FAILED,
@@ -131,6 +143,8 @@ class QueuedBeat:
 
 #: Why a job waiting for its recipe's turn ends when its executor closes.
 CLOSING = Stop("cancelled", "cancelled as its process stopped")
+#: Why a bot's call that has not started ends when its recipe is stopped (`RecipeStopped`).
+RECIPE_STOPPED = Stop("cancelled", "cancelled as its recipe was stopped")
 #: Why a job its server queued and never started goes back to the queue (`release_queued`).
 RELEASED = Stop("requeue", "put back in the queue as its server stopped")
 #: The jobs a stopping server leaves to the schedulers: a bot's calls, whose caller cannot
@@ -148,9 +162,11 @@ class _Waiting:
     job_id: int
     #: Its future, for a job `submit` parked; None for the one `run` waits for.
     future: Future[Job] | None = None
-    #: From its `NotItsTurn`: the recipe, and how many of its jobs may run at once.
+    #: From its `NotItsTurn`: the recipe, how many of its jobs may run at once, and the
+    #: job's trigger (a call ends when its recipe is stopped).
     recipe: str = ""
     concurrency: int = 1
+    trigger: str = ""
     stop: Stop | None = None
 
     def halt(self, stop: Stop) -> None:
@@ -215,6 +231,8 @@ class LocalExecutor(Executor):
                         waiting = _Waiting(job_id)
                         process_jobs.add(waiting)  # halted at once if the process was
                         self._say_waits(turn)
+                except RecipeStopped:
+                    return self._cancel_waiting(job_id, RECIPE_STOPPED)
                 while waiting.stop is None:
                     left = tended + self.every - time.monotonic()
                     if left <= 0:
@@ -262,9 +280,13 @@ class LocalExecutor(Executor):
                 job = execute_job(
                     self.workspace, self.store, waiting.job_id, pool=self.kernels, in_turn=True
                 )
+        except RecipeStopped:
+            self._resolve(waiting, self._cancel_waiting(waiting.job_id, RECIPE_STOPPED))
+            return
         except NotItsTurn as turn:
             first = not waiting.recipe
             waiting.recipe, waiting.concurrency = turn.job.recipe, turn.concurrency
+            waiting.trigger = turn.job.trigger
             with self._lock:
                 closing = self._closing
                 if not closing:
@@ -315,17 +337,26 @@ class LocalExecutor(Executor):
 
     def _retry(self, parked: list[_Waiting], all_of_them: bool) -> None:
         """Hands parked jobs back to the workers, oldest first and as many of a recipe as
-        may run at once; ends those stopped; with `all_of_them`, resolves those that ended
-        while parked (`lpstudio cancel`)."""
+        may run at once; ends those stopped, and the calls of a recipe stopped since they
+        parked (at its stop, not when their turn comes); with `all_of_them`, resolves those
+        that ended while parked (`lpstudio cancel`)."""
         tried: Counter[str] = Counter()
+        stopped = self._stopped_recipes(parked)
         for waiting in parked:
             if waiting.stop is not None:
                 self._unpark(waiting, self._end_waiting(waiting.job_id, waiting.stop))
+            elif waiting.trigger == "callable" and waiting.recipe in stopped:
+                self._unpark(waiting, self._cancel_waiting(waiting.job_id, RECIPE_STOPPED))
             elif tried[waiting.recipe] < waiting.concurrency:
                 tried[waiting.recipe] += 1
                 self._unpark(waiting, None)
             elif all_of_them and (job := self.store.job(waiting.job_id)).status != QUEUED:
                 self._unpark(waiting, job)
+
+    def _stopped_recipes(self, parked: list[_Waiting]) -> set[str]:
+        """Of the recipes whose calls are parked, those stopped (one read each)."""
+        recipes = {each.recipe for each in parked if each.trigger == "callable"}
+        return {recipe for recipe in recipes if recipe_stopped(self.store, recipe)}
 
     def _unpark(self, waiting: _Waiting, ended: Job | None) -> None:
         """Resolves a parked job's future with its row once it `ended`, else hands the job

@@ -43,6 +43,7 @@ from .parameters import PathText, as_declared
 from .pool import KernelPool, active
 from .recipe import parsed
 from .redaction import begun_secret, scrub, scrub_text, scrub_unfinished, scrubbed_keys
+from .settings import saved_settings
 from .store import CANCELLED, FAILED, QUEUED, STORE_WAIT, SUCCEEDED, Store, worker_id
 from .workspace import Workspace
 
@@ -77,6 +78,24 @@ class NotItsTurn(Exception):
         super().__init__(f"job {job.id} waits for the turn of recipe {job.recipe}")
         self.job = job
         self.concurrency = concurrency
+
+
+class RecipeStopped(Exception):
+    """Raised by `execute_job(in_turn=True)` for a bot's call whose recipe was stopped
+    before its job started: the job stays queued, untouched, for its executor to end
+    (`LocalExecutor`): a stopped recipe processes nothing, and the caller is told so."""
+
+    def __init__(self, job: Job) -> None:
+        super().__init__(f"job {job.id} is a call of recipe {job.recipe}, which was stopped")
+        self.job = job
+
+
+def recipe_stopped(store: Store, recipe: str) -> bool:
+    """Whether a recipe is stopped (never started, or stopped since), as `Scheduler.fill`
+    reads it. It serves no call then, so a call it accepted before does not start either;
+    a person's run or poll runs a stopped recipe, and a trigger's job waits for its start in
+    the schedulers' queue."""
+    return saved_settings(store, recipe).get("state") != "started"
 
 
 class JobEnds:
@@ -718,7 +737,8 @@ def execute_job(
     for the workspace's settings, else it is started for the job. Ctrl-C and SIGTERM stop
     every job of the process; `group` stops this one with others (a scheduler's). With
     `in_turn`, a queued job starts only in its recipe's turn (its `concurrency`): else
-    `NotItsTurn` is raised, the job left as it was.
+    `NotItsTurn` is raised, the job left as it was; and a call only while its recipe is
+    started: else `RecipeStopped`.
     """
     from nbclient.exceptions import DeadKernelError
     from papermill.exceptions import PapermillExecutionError
@@ -735,6 +755,8 @@ def execute_job(
     total = cells_to_run(recipe.notebook, job.parameters)
     # A test run sends nothing: it neither waits for the recipe's turn nor holds it.
     limit = recipe.concurrency if in_turn and job.trigger != "test" else None
+    if in_turn and job.trigger == "callable" and recipe_stopped(store, job.recipe):
+        raise RecipeStopped(job)
     if not store.start_job(job_id, total, stored, running_limit=limit):
         job = store.job(job_id)
         if limit is not None and job.status == QUEUED:
