@@ -97,7 +97,19 @@ class StoreUnavailable(LpstudioError):
 
 class ConflictError(LpstudioError):
     """The same request (an idempotency key, a webhook delivery) is in progress elsewhere,
-    or a change was made on settings that changed since (their `revision`)."""
+    or a change was made on settings that changed since (their `revision`). `retry_after`:
+    the seconds to wait before asking again, when known (a REST answer's `Retry-After`)."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        field: str | None = None,
+        fix: str | None = None,
+        retry_after: int | None = None,
+    ):
+        super().__init__(message, field=field, fix=fix)
+        self.retry_after = retry_after
 
 
 def word(text: object) -> str:

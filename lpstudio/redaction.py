@@ -187,33 +187,48 @@ def scrub_text(text: str, secrets: Collection[str]) -> str:
 
 #: A percent-escape of a printable ASCII character.
 _ESCAPE = re.compile(r"%([2-7][0-9a-fA-F])")
+#: How many times over escapes are read: a URL put into another URL's query (a redirect's
+#: `?next=`), and that one into a third's.
+ESCAPED_DEEP = 3
 
 
 def _escapes_masked(text: str, pattern: re.Pattern[str]) -> str:
     """`text` with a secret that its percent-escapes spell masked: a URL may escape any
     character of it, needed or not (`sandbox%2Dsecret`, `%73ecret`, `q%2BLp7=W` with only
-    its `+` escaped), where `_forms` holds the ways encoders write one. The search runs on
-    the text with each escape of a printable ASCII character decoded, and masks the
-    escapes and characters that spell the secret."""
-    if "%" not in text:
-        return text
-    decoded = _ESCAPE.sub(lambda escape: chr(int(escape[1], 16)), text)
-    folded = decoded.lower()
-    if len(folded) != len(decoded) or pattern.search(folded) is None:
-        return text
-    starts: list[int] = []  # where each character of `decoded` starts in `text`
+    its `+` escaped), and escape that again (`q%252BLp7`), where `_forms` holds the ways
+    encoders write one. The search runs on the text with each escape of a printable ASCII
+    character decoded, once, then again (`ESCAPED_DEEP`), and masks the escapes and
+    characters that spell the secret."""
+    decoded, starts = text, list(range(len(text) + 1))  # where each character starts in text
+    for _ in range(ESCAPED_DEEP):
+        if "%" not in decoded or not _ESCAPE.search(decoded):
+            return text
+        once = _ESCAPE.sub(lambda escape: chr(int(escape[1], 16)), decoded)
+        starts = [starts[at] for at in _escape_starts(decoded)]
+        decoded, folded = once, once.lower()
+        if len(folded) != len(decoded):  # a letter whose lower case is two: places differ
+            return text
+        spans = [(starts[found.start()], starts[found.end()]) for found in pattern.finditer(folded)]
+        if spans:
+            parts, start = [], 0
+            for begin, end in spans:
+                parts += [text[start:begin], MASK]
+                start = end
+            return _escapes_masked("".join([*parts, text[start:]]), pattern)  # any other
+    return text
+
+
+def _escape_starts(text: str) -> list[int]:
+    """Where each character of `text` with its escapes decoded starts in `text`, and its
+    end."""
+    starts: list[int] = []
     at = 0
     for escape in _ESCAPE.finditer(text):
         starts.extend(range(at, escape.start()))
         starts.append(escape.start())
         at = escape.end()
-    starts.extend(range(at, len(text)))
-    starts.append(len(text))
-    parts, start = [], 0
-    for found in pattern.finditer(folded):
-        parts += [text[start : starts[found.start()]], MASK]
-        start = starts[found.end()]
-    return "".join([*parts, text[start:]])
+    starts.extend(range(at, len(text) + 1))
+    return starts
 
 
 #: The fewest characters of a secret's beginning, at the end of a text still being written,

@@ -14,9 +14,11 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
+import math
 import sys
 import traceback
 from collections.abc import Collection
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from .checks import check_event, input_problem
@@ -26,11 +28,14 @@ from .errors import (
     InputError,
     LpstudioError,
     NotFoundError,
+    RecipeError,
     SignatureError,
 )
-from .idempotency import delivery_id
+from .idempotency import CLAIM_LEASE, delivery_id
+from .models import utcnow
 from .recipe import Recipe
 from .redaction import scrub_text
+from .store import BUSY_TIMEOUT
 
 if TYPE_CHECKING:
     from .models import Job
@@ -159,9 +164,7 @@ def receive_webhook(
             if isinstance(found, Recipe) and found.trigger_kind == "webhook":
                 recipe = found
             elif isinstance(found, LpstudioError):
-                broken = studio.broken_started(name, found)
-                if broken is not None:
-                    raise broken
+                raise studio.broken_started(name, found) or _broken_stopped(name, found)
             break
     if recipe is None:
         raise NotFoundError(f"no webhook {hook_id[:8]}...", field="hook", fix="check the URL")
@@ -241,11 +244,7 @@ def receive_webhook(
                     fix=f"give each new delivery its own {header}; a redelivery repeats the "
                     "first delivery's body unchanged",
                 )
-            raise ConflictError(
-                f"delivery {key[:64]!r} is being queued by another request",
-                field=header,
-                fix="retry the delivery in a few seconds",
-            )
+            raise _in_progress(header, key, claim)
 
         def settle(session: Any, jobs: list[Job]) -> None:  # with the jobs, or not at all
             answer = {"jobs": [job.id for job in jobs]}
@@ -258,6 +257,43 @@ def receive_webhook(
             studio.calls.release(held)  # nothing was queued: a redelivery queues it all
         raise
     return recipe, jobs, False
+
+
+def _in_progress(header: str, key: str, claim: dict[str, Any]) -> ConflictError:
+    """409 to a redelivery whose first request holds its claim and queued nothing yet, with
+    the seconds to wait (`retry_after`, the answer's `Retry-After`). A claim no older than
+    the store's `BUSY_TIMEOUT` may be a live request's, waiting for the store: a few
+    seconds. An older one was left by a request that died (its server killed), and is taken
+    over once `CLAIM_LEASE` old: the time left (told 5 s, a sender retried in vain for 5
+    minutes)."""
+    error = ConflictError(
+        f"delivery {key[:64]!r} is being queued by another request",
+        field=header,
+        fix="retry the delivery in a few seconds",
+    )
+    age = utcnow() - claim["claimed_at"]
+    if age > timedelta(seconds=BUSY_TIMEOUT):
+        wait = max(1, math.ceil((CLAIM_LEASE - age).total_seconds()))
+        error.retry_after = wait
+        error.fix = (
+            f"retry the delivery in {wait} s: the request that took it {int(age.total_seconds())} "
+            "s ago has queued nothing (its server may have stopped), and the first redelivery "
+            f"once {int(CLAIM_LEASE.total_seconds() // 60)} minutes have passed queues it"
+        )
+    return error
+
+
+def _broken_stopped(name: str, problem: LpstudioError) -> RecipeError:
+    """A stopped recipe's notebook that no longer loads, met by a delivery to its hook: a
+    `RecipeError` (503, which senders retry), as for a started one, for its events are kept
+    while it is stopped (a 404 told the sender to check the URL, and it dropped them). Its
+    sender is told no more than a started recipe's: the recipe, and that its admin fixes
+    it."""
+    return RecipeError(
+        f"the stopped recipe {name} cannot be loaded: {problem}",
+        field="recipe",
+        fix=f"its admin fixes {name} (`lpstudio recipes` shows why it is broken)",
+    )
 
 
 def _webhook_trigger(studio: Studio, recipe: Recipe) -> tuple[WebhookTrigger, str | None]:

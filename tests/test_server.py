@@ -1256,12 +1256,13 @@ def test_a_started_recipe_whose_notebook_broke_answers_503_not_404(
         assert restored.status_code == 200, restored.text
         answer = call(server, tokens["all"], "fragile", {"n": 2})
         assert answer.status_code == 200 and answer.json() == {"double": 4}, answer.text
-        # Stopped while broken, it is unknown again: nothing is started at that path.
+        # Stopped while broken, its hook still answers 503: a stopped recipe's events are
+        # kept, and a 404 told the sender to drop them (its callable path is unknown).
         stopped = api(server, "alice", "POST", "/recipes/hooks/fragile.ipynb/stop")
         assert stopped.status_code == 200 and stopped.json()["state"] == "stopped", stopped.text
         assert stopped.json()["problem"]["field"] == "parameters"  # what broke, with its fix
         hooked = httpx.post(f"{server}{hook}", json={"name": "Gil"}, timeout=30)
-        assert_error(hooked, 404, "hook")
+        assert_error(hooked, 503, "recipe")
     finally:
         fragile.unlink()
         lead.unlink()

@@ -198,6 +198,7 @@ def _get(conn: Connection, url: str, params: dict[str, Any] | None) -> httpx.Res
     headers = {"X-Shopify-Access-Token": str(conn.config["access_token"])}
 
     failures = [0]
+    later = _try_later(conn)
 
     def passing(reason: str, status: int | None = None) -> Again:
         """A failure a read may simply repeat (no answer, a 5xx): again in a second, until
@@ -208,6 +209,7 @@ def _get(conn: Connection, url: str, params: dict[str, Any] | None) -> httpx.Res
                 f"{reason}, {NETWORK_TRIES} tries; the next poll tries again",
                 retryable=True,
                 status=status,
+                fix=later,
             )
         return Again(1.0, reason, status=status)
 
@@ -226,15 +228,13 @@ def _get(conn: Connection, url: str, params: dict[str, Any] | None) -> httpx.Res
                     f"Shopify's rate limit asks to wait {wait:g} s; the next poll tries again",
                     retryable=True,
                     status=429,
+                    fix=later,
                 )
             raise Again(wait, "HTTP 429 (rate limit)", status=429)
         if response.status_code >= 500:  # Shopify's edge, passing: a read is safe to repeat
             raise passing(f"Shopify answered HTTP {response.status_code}", response.status_code)
         if response.status_code != 200:
-            raise ConnectorError(
-                f"Shopify answered HTTP {response.status_code}: {conn.excerpt(response.text, 200)}",
-                status=response.status_code,
-            )
+            raise _refused(conn, response)
         return response
 
     try:
@@ -244,7 +244,41 @@ def _get(conn: Connection, url: str, params: dict[str, Any] | None) -> httpx.Res
             f"Shopify did not answer after {MAX_TRIES} tries: {exc.reason}",
             retryable=True,
             status=exc.status,
+            fix=later,
         ) from None
+
+
+def _try_later(conn: Connection) -> str:
+    """The fix of a shop that failed or did not answer (its own fault, passing): a REST
+    caller had only `connections/NAME/test`, and the CLI no fix at all."""
+    return (
+        f"try again later: `lpstudio connections test {conn.name}` says whether Shopify "
+        "answers again"
+    )
+
+
+def _refused(conn: Connection, response: httpx.Response) -> ConnectorError:
+    """The shop's refusal of a read (not a 429 or 5xx), with what to do: a token it does
+    not take (401) or that lacks the read_orders scope (403) is the connection's to
+    update."""
+    status = response.status_code
+    said = f"Shopify answered HTTP {status}: {conn.excerpt(response.text, 200)}"
+    if status in (401, 403):
+        scope = " with the read_orders scope" if status == 403 else ""
+        return ConnectorError(
+            said,
+            status=status,
+            field="access_token",
+            fix=f"give connection {conn.name} an Admin API access token{scope} from the "
+            f"shop's custom app: `lpstudio connections update {conn.name} --secret "
+            "access_token`",
+        )
+    return ConnectorError(
+        said,
+        status=status,
+        fix=f"check the shop and api_version of connection {conn.name}: `lpstudio "
+        f"connections test {conn.name}` tries them",
+    )
 
 
 def _checkouts(response: httpx.Response) -> list[dict[str, Any]]:

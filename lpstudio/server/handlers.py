@@ -441,16 +441,20 @@ class BaseHandler(ExtensionHandlerMixin, APIHandler):
             status, error, headers = exc.status, exc.to_dict(), exc.headers
         elif isinstance(exc, NotFoundError):
             status, error = 404, exc.to_dict()
-        elif isinstance(exc, ConflictError):
-            status, error, headers = 409, exc.to_dict(), {"Retry-After": "5"}
+        elif isinstance(exc, ConflictError):  # its wait, when it knows it (a webhook's claim)
+            wait = exc.retry_after or 5
+            status, error, headers = 409, exc.to_dict(), {"Retry-After": str(wait)}
         elif isinstance(exc, ConnectorError):  # the app's failure or refusal, not the caller's
             status, error = 502, exc.to_dict()
             error["code"] = "AppError"
             error["field"] = error["field"] or "connection"
-            name = self.path_kwargs.get("name", "NAME")  # a connection's route names it
+            # A connection's route names it; elsewhere (a recipe's poll) the connector's own
+            # fix names it, else this one says where to find it (it said a made-up NAME).
+            name = (self.path_kwargs or {}).get("name")
             error["fix"] = error["fix"] or (
-                f"test the connection with POST {PREFIX}/connections/{name}/test, then try "
-                "again once the app answers"
+                f"test the connection with POST {PREFIX}/connections/{name or '<name>'}/test"
+                + ("" if name else f" (GET {PREFIX}/connections lists them)")
+                + ", then try again once the app answers"
             )
         elif isinstance(exc, LpstudioError):
             status, error = 400, exc.to_dict()
@@ -538,8 +542,9 @@ class BaseHandler(ExtensionHandlerMixin, APIHandler):
         """The server's line for each request (Jupyter's `log_request`), with the workspace's
         secrets masked in its URI and referer: a caller may have put one in its path
         (`/call/<secret>`) or its query (`/jobs?recipe=<secret>` lists nothing, and
-        succeeds). Jupyter logs successes at debug level: the secrets are read for them only
-        when that level is on. tornado keeps this method for applications to override."""
+        succeeds), escaped as it likes (`redaction._escapes_masked`). Jupyter logs successes
+        at debug level: the secrets are read for them only when that level is on. tornado
+        keeps this method for applications to override."""
         status = self.get_status()
         quiet = status < 300 or status == 304
         if (not quiet or self.log.isEnabledFor(logging.DEBUG)) and self.hidden:
