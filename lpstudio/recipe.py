@@ -12,6 +12,8 @@ from __future__ import annotations
 import difflib
 import json
 import os
+import posixpath
+import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from functools import cached_property, lru_cache
@@ -42,6 +44,16 @@ TRIGGER_KEYS: dict[str, tuple[str, ...]] = {
     "callable": ("kind", "path", "input_schema", "response_schema"),
 }
 TRIGGER_KINDS = tuple(TRIGGER_KEYS)
+
+#: The characters of a callable's `trigger.path` (its segments: `_check_call_path`).
+CALL_PATH = re.compile("^[A-Za-z0-9][A-Za-z0-9_./-]*$")
+#: The segments of a path that no URL reaches as written, and why: a client removes `.`
+#: and `..` (RFC 3986, section 5.2.4), and a proxy may merge `//` (nginx's `merge_slashes`).
+_UNREACHABLE_SEGMENTS = {
+    "": "an empty segment (// or a / at an end), which a proxy may merge away",
+    ".": "a . segment, which a client removes before sending (RFC 3986)",
+    "..": "a .. segment, which a client removes with the one before it (RFC 3986)",
+}
 
 #: The longest a job may be given, in seconds (about 31 years): every surface refuses more.
 MAX_TIMEOUT = 10**9
@@ -145,7 +157,7 @@ METADATA_SCHEMA: dict[str, Any] = {
                     },
                 },
                 "missed_runs": {"enum": ["run_once", "skip"]},
-                "path": {"type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9_./-]*$"},
+                "path": {"type": "string", "pattern": CALL_PATH.pattern},
                 "input_schema": {"type": "object"},
                 "response_schema": {"type": "object"},
             },
@@ -392,6 +404,7 @@ class Recipe:
                 field="metadata.lpstudio",
                 fix=f"make it an object in the notebook metadata: {_METADATA_EXAMPLE}",
             )
+        self._check_call_path()
         validator = jsonschema.Draft202012Validator(METADATA_SCHEMA)
         for error in sorted(
             validator.iter_errors(self.metadata), key=lambda e: list(e.absolute_path)
@@ -561,6 +574,32 @@ class Recipe:
             field="metadata.lpstudio.trigger.connection",
             fix=self._name_a_slot()
             + ("" if kind == "poll" else "; or remove 'trigger' to take unsigned deliveries"),
+        )
+
+    def _check_call_path(self) -> None:
+        """A callable's `trigger.path` must be reached by a URL as it is written: a client
+        sends `/call/v1/x/../y` as `/call/v1/y`, so a path with a `.` or `..` segment, or an
+        empty one (`v1//y`, `v1/`), would be listed in the OpenAPI document and started,
+        while its calls reach another path (404). Checked before the rest of the metadata,
+        to say so in words rather than as `CALL_PATH`'s regular expression."""
+        trigger = self.metadata.get("trigger")
+        if not isinstance(trigger, dict) or trigger.get("kind") != "callable":
+            return
+        path = trigger.get("path")
+        if not isinstance(path, str):
+            return  # none, or not text: `METADATA_SCHEMA` says so
+        found = _unreachable(path)
+        if found is None:
+            return
+        where = "metadata.lpstudio.trigger.path"
+        closest = posixpath.normpath(path)  # as a client normalises it, and `//` merged
+        example = closest if _unreachable(closest) is None else "v1/optin"
+        raise RecipeError(
+            f"recipe {self.name}: {where} {path!r} {found}",
+            field=where,
+            fix=f"write {where} as segments of letters, digits, '_', '.' and '-' separated "
+            f"by single slashes, no . or .., the first starting with a letter or digit (such "
+            f"as {example!r})",
         )
 
     def _check_trigger_name(self) -> None:
@@ -863,6 +902,20 @@ class Recipe:
     def canonical_json(self) -> str:
         """The notebook's content in a stable form, for content-addressed versions."""
         return json.dumps(self.notebook, sort_keys=True, ensure_ascii=False, indent=1)
+
+
+def _unreachable(path: str) -> str | None:
+    """Why no URL reaches a callable's path as written, in words; None when one does."""
+    segments = path.split("/")
+    found = next((_UNREACHABLE_SEGMENTS[s] for s in segments if s in _UNREACHABLE_SEGMENTS), None)
+    if found is not None:
+        return f"has {found}: its calls would reach another path"
+    if not CALL_PATH.match(path):
+        return (
+            "holds a character other than letters, digits, '_', '.', '/' and '-', or does "
+            "not start with a letter or digit"
+        )
+    return None
 
 
 def _triggers_of(connector: Connector, kind: str) -> dict[str, Any]:

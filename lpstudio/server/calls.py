@@ -58,14 +58,15 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from jsonschema import Draft202012Validator, ValidationError
 from referencing.exceptions import Unresolvable
 
-from .. import strictjson
 from ..checks import integers_as_ints
-from ..errors import ConflictError, InputError, NotFoundError, RecipeError
+from ..endpoints import holder
+from ..errors import ConflictError, InputError, LpstudioError, NotFoundError, RecipeError
 from ..idempotency import check_key
 from ..jobviews import shown_error
 from ..jsonschemas import FORMATS, first_problem
 from ..kernel import answer_status
 from ..models import utcnow
+from ..scalars import parse_scalar
 from ..store import FINAL_STATES, SUCCEEDED
 from .auth import ApiError
 from .handlers import PREFIX, parse_json, recipe_not_ready
@@ -397,8 +398,27 @@ def _sent(body: bytes, method: str) -> Any:
     )
 
 
-#: A JSON literal or number (RFC 8259), as a query value may spell one.
-_JSON_SCALAR = re.compile(r"true|false|null|-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?")
+#: The JSON literals (RFC 8259) a query value may spell.
+_LITERALS: dict[str, Any] = {"true": True, "false": False, "null": None}
+#: A decimal number as a bot variable may hold one: a sign, leading zeros, a fraction, an
+#: exponent (`+5`, `05`, `-0.50`, `.5`, `3e2`); ASCII digits, no space nor `_`.
+_DECIMAL = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+#: Text that spells no value (`_spelled`).
+_NO_VALUE = object()
+
+
+def _spelled(text: str) -> Any:
+    """The value a query's text spells: a JSON literal, or a decimal number read as
+    `lpstudio settings -p` reads one (`parse_scalar`): a whole number as `int(text, 10)`
+    reads it, `05` and `+5` too, else a float (`2.50`, `3e2`), none past a float's range;
+    else `_NO_VALUE`."""
+    if text in _LITERALS:
+        return _LITERALS[text]
+    if _DECIMAL.fullmatch(text):
+        for kind in ("integer", "number"):
+            with contextlib.suppress(ValueError):  # NotFinite too
+                return parse_scalar(kind, text)
+    return _NO_VALUE
 
 
 def _misfits(schema: dict[str, Any], event: dict[str, Any], name: str) -> list[ValidationError]:
@@ -421,15 +441,13 @@ def _wrong_type(errors: list[ValidationError]) -> bool:
 
 def _typed(schema: dict[str, Any], given: dict[str, Any], name: str, text: str) -> Any:
     """A query value in the type its field takes, in the input `given` so far: a query
-    holds text, so `3` is 3 for an integer field and `true` is true for a boolean one,
-    while `007` stays text for a string one. The text when it fits, else the JSON literal
-    it spells when that fits, or has the type the text lacks (out of its range, the input
-    check names the range); else the text, which the input check refuses, naming the type."""
-    if not _JSON_SCALAR.fullmatch(text):
-        return text
-    try:
-        value = strictjson.loads(text)
-    except ValueError:  # a number past a float's range
+    holds text, so `3` (or `03`, `+3`) is 3 for an integer field and `true` is true for a
+    boolean one, while `007` stays text for a string one. The text when it fits, else the
+    value it spells (`_spelled`) when that fits, or has the type the text lacks (out of its
+    range, the input check names the range); else the text, which the input check refuses,
+    naming the type."""
+    value = _spelled(text)
+    if value is _NO_VALUE:
         return text
     try:
         as_text = _misfits(schema, {**given, name: text}, name)
@@ -479,8 +497,8 @@ def _input_fix(
     path: str, schema: dict[str, Any], field: str, event: Any, query: dict[str, str]
 ) -> str:
     """The fix of an input that breaks the input schema: what a field from the query takes,
-    when its own schema (where the check found it) says so plainly (a + written as is in a
-    query reads as a space)."""
+    when its own schema (where the check found it) says so plainly, and the text the query
+    gave (a + written as is in a query reads as a space)."""
     fix = f"see the input schema of /call/{path} in {PREFIX}/openapi.json"
     if field not in query:
         return fix
@@ -491,6 +509,7 @@ def _input_fix(
     own = own if isinstance(own, dict) else {}
     if "enum" in own or "description" in own or own.get("type") in ("integer", "boolean"):
         fix = f"give {field} in the query as {expected(own)}"
+    fix += f" (the query gave {query[field]!r})"
     if " " in query[field]:
         fix += "; a + in a query reads as a space: send it as %2B"
     return fix
@@ -564,7 +583,7 @@ async def call(
             return repeated
         if isinstance(exc, NotFoundError):
             raise
-        raise recipe_not_ready(exc) from None
+        raise recipe_not_ready(await app.blocking(_why_not_ready, service, path, exc)) from None
     schema = endpoint["input_schema"]
     sent = _sent(body, method)
     event = _checked_input(path, schema, sent, query)
@@ -619,6 +638,31 @@ async def call(
     if claim:
         await _settle_answer(app, claim, status, answer, deadline)
     return status, answer, headers
+
+
+#: Where a recipe's trigger is declared: its calls' contract with their callers.
+_TRIGGER = "metadata.lpstudio.trigger."
+
+
+def _why_not_ready(service: Studio, path: str, refusal: InputError) -> InputError:
+    """What keeps the callable at `path` from running, for its callers' 503. A started
+    recipe whose notebook broke since is refused as a whole (field `recipe`); when its
+    trigger is at fault (its input schema's `$ref` that leads nowhere, say), the part at
+    fault and why are named, as the recipe's check names them: the trigger is the contract
+    of its calls, which their callers read. Any other refusal stands as it is."""
+    name = holder(service, path) if refusal.field == "recipe" else None
+    if name is None:
+        return refusal
+    try:
+        service.recipe(name)
+    except RecipeError as found:
+        if (found.field or "").startswith(_TRIGGER):
+            why = found.message.removeprefix(f"recipe {name}: ")
+            fix = f"its admin fixes {name}: {why}; {found.fix}"
+            return RecipeError(found.message, field=found.field, fix=fix)
+    except LpstudioError:  # gone since, or refused otherwise
+        pass
+    return refusal
 
 
 def _digest(path: str, sent: Any, query: dict[str, str] | None = None) -> str:

@@ -5,7 +5,11 @@ from __future__ import annotations
 
 import copy
 import re
-from typing import Any
+from typing import Any, NamedTuple
+
+from referencing import Registry
+from referencing.exceptions import Unresolvable
+from referencing.jsonschema import DRAFT202012
 
 from ..recipe import _refs
 from .handlers import PREFIX
@@ -213,37 +217,113 @@ def _textual(field: dict[str, Any]) -> bool:
     return not kinds or not kinds <= {"object", "array"}
 
 
-def _input_fields(schema: dict[str, Any], own: set[str], whole: bool) -> list[dict[str, Any]]:
-    """A callable's input fields that its query may give (those a query's text can hold, not
-    named as the route's own parameters), required when the query is the `whole` input
-    (GET)."""
-    required = set(schema.get("required", [])) if whole else set()
-    return [
-        {
-            "name": name,
-            "in": "query",
-            "required": name in required,
-            "schema": field,
-            "description": "an input field"
-            + ("" if whole else " (in the body or the query; a field in both has one value)"),
-        }
-        for name, field in schema.get("properties", {}).items()
-        if isinstance(field, dict) and _textual(field) and name not in own
-    ]
+#: The base URI an input schema's own `$ref`s resolve from (`_declarations`).
+_BASE = "urn:lpstudio:input"
 
 
-def _body(schema: dict[str, Any]) -> dict[str, Any]:
-    """A POST call's body: the input schema but its `required`, since a required field may
-    come in the query instead (the body and the query's fields are checked together)."""
-    required = ", ".join(schema.get("required", []))
+class _Part(NamedTuple):
+    """A part of an input schema that declares the input's own fields, and whether its
+    `$ref` leads to another such part (`_declarations`)."""
+
+    schema: dict[str, Any]
+    follows: bool
+
+
+def _declares(item: Any) -> bool:
+    """Whether a schema reached from the root is a part of the root's: not one with an `$id`,
+    the base of its own `$ref`s."""
+    return isinstance(item, dict) and "$id" not in item
+
+
+def _declarations(schema: dict[str, Any]) -> list[_Part]:
+    """The parts of an input schema that declare the input's own fields (`properties`,
+    `required`): the schema, what its `$ref` leads to, its `allOf`'s items, and theirs in
+    turn, each once. JSON Schema applies them all to the input, as the call's check does
+    (`calls._misfits`, which types the query's fields wherever they are declared), and a
+    `$ref` from the root is resolved by `referencing`, as jsonschema resolves it there. A
+    branch of an `anyOf` applies to some inputs only: its fields are left to the body."""
+    resolver = Registry().with_resource(_BASE, DRAFT202012.create_resource(schema))
+    lookup = resolver.resolver(base_uri=_BASE).lookup
+    found: list[_Part] = []
+    seen: set[int] = set()
+
+    def target(part: dict[str, Any]) -> dict[str, Any] | None:
+        ref = part.get("$ref")
+        if not isinstance(ref, str) or not (ref == "#" or ref.startswith("#/")):
+            return None
+        try:
+            contents = lookup(ref).contents
+        except Unresolvable:  # the recipe's check refuses it: never served
+            return None
+        return contents if _declares(contents) else None
+
+    def walk(part: dict[str, Any]) -> None:
+        seen.add(id(part))
+        led = target(part)
+        found.append(_Part(part, led is not None))
+        for item in (led, *part.get("allOf", ())):
+            if _declares(item) and id(item) not in seen:
+                walk(item)
+
+    walk(schema)
+    return found
+
+
+def _input_fields(parts: list[_Part], at: str, own: set[str], whole: bool) -> list[dict[str, Any]]:
+    """A callable's input fields that its query may give, wherever its input schema declares
+    them (`_declarations`; a field declared in several parts has all their schemas): those
+    a query's text can hold, not named as the route's own parameters, required when the
+    query is the `whole` input (GET). `at` is the input schema's place in the document."""
+    declared: dict[str, list[Any]] = {}
+    for part in parts:
+        for name, field in part.schema.get("properties", {}).items():
+            declared.setdefault(name, []).append(field)
+    required = {name for part in parts for name in part.schema.get("required", ())}
+    fields = []
+    for name, schemas in declared.items():
+        if name in own or not all(isinstance(f, dict) and _textual(f) for f in schemas):
+            continue
+        placed = [_located(field, at) for field in schemas]
+        fields.append(
+            {
+                "name": name,
+                "in": "query",
+                "required": whole and name in required,
+                "schema": placed[0] if len(placed) == 1 else {"allOf": placed},
+                "description": "an input field"
+                + ("" if whole else " (in the body or the query; a field in both has one value)"),
+            }
+        )
+    return fields
+
+
+def _unrequired(part: _Part, at: str) -> dict[str, Any]:
+    """A part of the input schema as a POST body holds it (`_body`): without its `required`,
+    nor what leads to its other parts (its `$ref`, its `allOf`), which the body holds beside
+    it."""
+    held = _located(part.schema, at)
+    kept = [item for item in held.get("allOf", ()) if not _declares(item)]
+    left = {"required", "allOf", *(("$ref",) if part.follows else ())}
+    return {k: v for k, v in held.items() if k not in left} | ({"allOf": kept} if kept else {})
+
+
+def _body(parts: list[_Part], at: str) -> dict[str, Any]:
+    """A POST call's body: the input schema with no field required, wherever it declares
+    them (`_declarations`), since a required field may come in the query instead (the body
+    and the query's fields are checked together). Each part that declares fields is held
+    beside the schema's own, in its `allOf`, as JSON Schema applies them all."""
+    required = ", ".join(
+        dict.fromkeys(name for part in parts for name in part.schema.get("required", ()))
+    )
+    root, *more = (_unrequired(part, at) for part in parts)
+    if more:
+        root["allOf"] = [*root.get("allOf", ()), *more]
     return {
         "required": True,
         "description": "the input as a JSON object ({} when the query gives it all)"
         + (f"; its required fields ({required}) come in the body or the query" if required else "")
         + ": the body with the query's fields is checked against the input schema",
-        "content": {
-            "application/json": {"schema": {k: v for k, v in schema.items() if k != "required"}}
-        },
+        "content": {"application/json": {"schema": root}},
     }
 
 
@@ -282,16 +362,18 @@ def _located(schema: dict[str, Any], at: str) -> dict[str, Any]:
     return placed
 
 
-def _input_schema(endpoint: dict[str, Any]) -> dict[str, Any]:
-    """A callable's input schema as the document holds it: its `$ref`s from its root point
-    at its whole copy in the document's components (`_input_schemas`), for its fields and
-    its body are copied out of it."""
-    return _located(endpoint["input_schema"], f"#/components/schemas/{_input_name(endpoint)}")
+def _input_at(endpoint: dict[str, Any]) -> str:
+    """Where the document holds a callable's whole input schema (`_input_schemas`): its
+    fields and its body are copied out of it, their `$ref`s from its root pointing there."""
+    return f"#/components/schemas/{_input_name(endpoint)}"
 
 
 def _input_schemas(endpoints: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     """The input schemas with `$ref`s from their root, by name, for the components."""
-    held = {_input_name(e): (_input_schema(e), e["input_schema"]) for e in endpoints}
+    held = {
+        _input_name(e): (_located(e["input_schema"], _input_at(e)), e["input_schema"])
+        for e in endpoints
+    }
     return {name: placed for name, (placed, schema) in held.items() if placed != schema}
 
 
@@ -300,7 +382,8 @@ def _endpoint(endpoint: dict[str, Any], repeat_window: float, route: Route) -> d
     route of every callable (`route`): its input fields in the query, and in a body."""
     doc: dict[str, Any] = {}
     ident = _ident(endpoint)
-    input_schema = _input_schema(endpoint)
+    parts = _declarations(endpoint["input_schema"])
+    at = _input_at(endpoint)
     for method, op in route.operations.items():
         doc[method.lower()] = {
             "operationId": f"call_{ident}" + ("" if method == "POST" else f"_{method.lower()}"),
@@ -320,14 +403,14 @@ def _endpoint(endpoint: dict[str, Any], repeat_window: float, route: Route) -> d
                     {"name": name, "in": "query", "required": False, "schema": schema}
                     for name, schema in op.query.items()
                 ),
-                *_input_fields(input_schema, set(op.query), op.body is None),
+                *_input_fields(parts, at, set(op.query), op.body is None),
             ],
             "responses": _call_answers(
                 endpoint["response_schema"] or {}, ASYNC_ANSWER, _error_texts(CLIENT)
             ),
         }
         if op.body is not None:
-            doc[method.lower()]["requestBody"] = _body(input_schema)
+            doc[method.lower()]["requestBody"] = _body(parts, at)
     return doc
 
 
