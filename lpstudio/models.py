@@ -280,6 +280,21 @@ class ScheduleRun(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
+class ScheduleForm(Base):
+    """A started schedule's cron and time zone, and since when: the moment the first
+    scheduler on the store saw them under its current start. Its due times count from no
+    earlier, so an edit never fires a time that had passed when it was made (migration
+    0015). Not a poll's `TriggerState`: a recipe switched between the two would read the
+    other's row."""
+
+    __tablename__ = "schedule_forms"
+
+    recipe: Mapped[str] = mapped_column(unbounded(1024), primary_key=True)
+    cron: Mapped[str] = mapped_column(Text)
+    timezone: Mapped[str] = mapped_column(String(255))
+    since: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
 class AuditEntry(Base):
     """Who changed what, and when."""
 

@@ -36,7 +36,7 @@ from .errors import InputError, LpstudioError, StoreUnavailable
 from .executor import DaskExecutor
 from .failures import after_failure, describe_error, notify_stopped
 from .leader import StoreLease
-from .models import Job, ScheduleRun, TriggerState, utcnow
+from .models import Job, ScheduleForm, ScheduleRun, TriggerState, utcnow
 from .recipe import Recipe
 from .runner import RunningJobs, execute_job
 from .settings import saved_settings, update_settings
@@ -396,15 +396,17 @@ class Scheduler:
         cron, timezone = trigger.get("cron"), trigger.get("timezone", "UTC")
         validate_cron(cron or "", timezone)
         missed = missed_runs_policy(trigger, settings)
-        with self.store.read() as s:
+        with self.store.read() as s:  # one read a tick: its last run and the form last seen
             last = s.scalar(
                 select(ScheduleRun.due_at)
                 .where(ScheduleRun.recipe == recipe.name)
                 .order_by(ScheduleRun.due_at.desc())
                 .limit(1)
             )
+            seen = s.get(ScheduleForm, recipe.name)
         started = datetime.fromisoformat(settings.get("started_at", now.isoformat()))
-        due = due_times(cron, timezone, max(last or started, started), now)
+        since = self._form_since(recipe.name, " ".join(cron.split()), timezone, seen, started, now)
+        due = due_times(cron, timezone, max(last or since, since), now)
         end_trigger_errors(self.studio, recipe.name)
         if not due:
             return []
@@ -419,6 +421,43 @@ class Scheduler:
         fire = ran or now - latest < ON_TIME or missed == "run_once"
         job_id = self._claim_schedule_run(recipe, latest, skipped=not fire)
         return [job_id] if job_id is not None else []
+
+    def _form_since(
+        self,
+        name: str,
+        cron: str,
+        timezone: str,
+        seen: ScheduleForm | None,
+        started: datetime,
+        now: datetime,
+    ) -> datetime:
+        """Since when the schedule has its form (cron and time zone), as the first scheduler
+        on the store to see it under this start saw it: its due times count from no earlier.
+        Counted from its last run with a cron edited since, a time that had passed when it
+        was edited fired at once (a daily reminder sent at 09:00, moved to 09:30 at 10:00,
+        was sent again). Written only when the form or the start is new to the store."""
+        if (
+            seen is not None
+            and (seen.cron, seen.timezone) == (cron, timezone)
+            and seen.since >= started
+        ):
+            return seen.since  # as seen under this start: no write
+        with self.store.write() as s:  # writers take turns: another may have written it since
+            row = s.get(ScheduleForm, name)
+            if row is None:
+                # Never seen (just started, or started before the upgrade that keeps forms):
+                # the form it started with.
+                row = ScheduleForm(recipe=name, cron=cron, timezone=timezone, since=started)
+                s.add(row)
+            elif row.since < started:
+                # Seen under an earlier start: no scheduler has seen it since this one (it
+                # would have written it), so nothing fired since then, under any form. Its
+                # form counts from this start, as the form of a schedule never seen does.
+                row.cron, row.timezone, row.since = cron, timezone, started
+            elif (row.cron, row.timezone) != (cron, timezone):
+                # Edited: from now (never back, whatever the clock of whoever wrote it).
+                row.cron, row.timezone, row.since = cron, timezone, max(now, row.since)
+            return row.since
 
     def _claim_schedule_run(self, recipe: Recipe, due_at: datetime, skipped: bool) -> int | None:
         settings = self.studio.settings(recipe)

@@ -27,6 +27,7 @@ from lpstudio.models import (
     Delivery,
     IdempotentCall,
     Lease,
+    ScheduleForm,
     ScheduleRun,
     TriggerState,
     utcnow,
@@ -170,6 +171,11 @@ def fill_every_table(ws: Path) -> list[int]:
             s.add(Delivery(ledger="recipe:p", key="k2", status="uncertain", detail={"n": 1}))
             s.add(ScheduleRun(recipe="p/double.ipynb", due_at=utcnow(), job_id=2))
             s.add(TriggerState(recipe="p/double.ipynb", since="2026-01-01", cursor={"page": 2}))
+            s.add(
+                ScheduleForm(
+                    recipe="p/double.ipynb", cron="0 9 * * *", timezone="UTC", since=utcnow()
+                )
+            )
             s.add(
                 IdempotentCall(
                     client="bot", key="abc", endpoint="p/double", request_sha256="0" * 64
