@@ -995,13 +995,28 @@ class Studio:
         connections: dict[str, str] | None,
     ) -> tuple[dict[str, Any], dict[str, str]]:
         """The saved parameter values and bindings left once `reset` is forgotten; a name
-        that is neither a parameter nor `connections.SLOT`, or is also given, is refused."""
+        that is neither a parameter nor `connections.SLOT`, or is also given, is refused (a
+        slot named bare, or a parameter as a slot, with the name to give instead)."""
         slots = recipe.metadata.get("connections", {})
-        known = [*recipe.schema.get("properties", {}), *(f"connections.{s}" for s in slots)]
+        properties = recipe.schema.get("properties", {})
+        known = [*properties, *(f"connections.{s}" for s in slots)]
         if recipe.trigger_kind == "callable" or "call_timeout" in saved:
             known.append("call_timeout")
         given = {*(parameters or {}), *(f"connections.{slot}" for slot in connections or {})}
         for name in reset:
+            bare = name.removeprefix("connections.")
+            if name not in known and (name in slots or bare in properties):
+                # One spelling for each: said, not taken, in the other's.
+                kind, meant = (
+                    ("a connection slot", f"connections.{name}")
+                    if name == bare
+                    else ("a parameter", bare)
+                )
+                raise InputError(
+                    f"{bare!r} is {kind}: reset it as {meant}",
+                    field="reset",
+                    fix=f"reset {meant} instead",
+                )
             if name not in known:
                 raise InputError(
                     f"recipe {recipe.name} has no parameter or slot {name!r} to reset",

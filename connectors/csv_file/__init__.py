@@ -24,6 +24,10 @@ from lpstudio.errors import InputError
 from lpstudio.sdk import Connection, Connector, Field, Page
 
 from .files import (
+    DELIMITER_HINT,
+    DELIMITER_PATTERN,
+    ENCODING_HINT,
+    ENCODING_PATTERN,
     CsvFile,
     Locked,
     check_file,
@@ -70,8 +74,13 @@ connector = Connector(
             + _NOT_OWN
             + r"[^\n\x00]+(?!\n)$",
         ),
-        Field("delimiter", "Delimiter", default=",", hint="one character; \\t for a tab"),
-        Field("encoding", "Encoding", default="utf-8", hint="e.g. utf-8 or latin-1"),
+        # Refused when the connection is saved, by the rules its file is read with.
+        Field(
+            "delimiter", "Delimiter", default=",", hint=DELIMITER_HINT, pattern=DELIMITER_PATTERN
+        ),
+        Field(
+            "encoding", "Encoding", default="utf-8", hint=ENCODING_HINT, pattern=ENCODING_PATTERN
+        ),
     ],
 )
 

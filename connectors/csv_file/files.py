@@ -7,6 +7,7 @@ appending at once never interleave or both write a header.
 
 from __future__ import annotations
 
+import codecs
 import csv
 import os
 import re
@@ -53,29 +54,73 @@ def resolve(conn: Connection) -> CsvFile:
     return CsvFile(path, name)
 
 
+#: Names a tab is given by as the delimiter: a tab itself is blank, which a connection's
+#: form takes for no value.
+TAB_NAMES = ("\\t", "tab", "TAB")
+#: The delimiter: one character other than a quote or a line break, or a tab's name.
+DELIMITER_PATTERN = "^(?:" + "|".join(map(re.escape, TAB_NAMES)) + r'|[^"\r\n])(?!\n)$'
+DELIMITER_HINT = "one character other than a quote or a line break, such as , ; or |; \\t for a tab"
+
+#: Python's codecs that read no file's text: bytes to bytes or text to text (`base64`,
+#: `rot13`), none at all (`undefined`), or Windows' only (`mbcs`, `oem`).
+_NOT_TEXT = frozenset(
+    {
+        *("base64_codec", "bz2_codec", "hex_codec", "quopri_codec", "uu_codec", "zlib_codec"),
+        *("rot_13", "undefined", "mbcs", "oem", "aliases"),
+    }
+)
+
+
+def _encodings() -> tuple[str, ...]:
+    """The names Python's codec registry reads a text encoding by (`utf_8` and its aliases
+    `utf8`, `u8`...), in the form it brings a name to (lower case, `_` between words), found
+    from the `encodings` package's modules and aliases without importing a codec: importing
+    all of them took a quarter of a second, in every process that loads the connector."""
+    import encodings
+    import pkgutil
+    from encodings.aliases import aliases
+
+    modules = {found.name for found in pkgutil.iter_modules(encodings.__path__)} - _NOT_TEXT
+    # An alias that is not in lower case (`csHPRoman8`) is one the registry never finds.
+    named = {alias for alias, module in aliases.items() if module in modules and alias.islower()}
+    return tuple(sorted(modules | named))
+
+
+ENCODINGS = _encodings()
+#: An encoding's name, in any case, with `-`, `_` or a space between its words (`UTF-8`,
+#: `Shift JIS`, `iso_8859_15`): each of them one Python reads. ASCII only: a letter that a
+#: case-blind match takes for an ASCII one (`ſ` for `s`) is one the registry drops.
+ENCODING_PATTERN = (
+    "^(?=[ -~]*$)(?i:"
+    + "|".join(re.escape(name).replace("_", "[-_ ]") for name in ENCODINGS)
+    + ")(?!\\n)$"
+)
+ENCODING_HINT = "a text encoding's name, such as utf-8, latin-1 or cp1252"
+
+
 def dialect(conn: Connection) -> tuple[str, str, str]:
-    """(delimiter, encoding to read with, encoding to write with)."""
+    """(delimiter, encoding to read with, encoding to write with), as the connection's
+    fields take them (`DELIMITER_PATTERN`, `ENCODING_PATTERN`): checked again here, for a
+    connection given without being saved (the SDK used directly)."""
     delimiter = str(conn.config.get("delimiter") or ",")
-    if delimiter in ("\\t", "tab", "TAB"):
-        delimiter = "\t"
-    if len(delimiter) != 1 or delimiter in '"\r\n':
+    if not re.search(DELIMITER_PATTERN, delimiter):
         raise InputError(
             f"the delimiter must be one character other than a quote or a line break, "
             f"not {delimiter!r}",
             field="delimiter",
-            fix="use ',', ';', '|' or \\t for a tab",
+            fix=f"use {DELIMITER_HINT}",
         )
+    if delimiter in TAB_NAMES:
+        delimiter = "\t"
     encoding = str(conn.config.get("encoding") or "utf-8")
-    try:
-        "".encode(encoding)
-    except LookupError:
+    if not re.search(ENCODING_PATTERN, encoding):
         raise InputError(
             f"unknown encoding {encoding!r}",
             field="encoding",
-            fix="use an encoding such as utf-8 or latin-1",
-        ) from None
+            fix=f"use {ENCODING_HINT}",
+        )
     # A UTF-8 file saved by Excel starts with a byte-order mark: read past it.
-    reading = "utf-8-sig" if encoding.lower().replace("_", "-") in ("utf-8", "utf8") else encoding
+    reading = "utf-8-sig" if codecs.lookup(encoding).name == "utf-8" else encoding
     return delimiter, reading, encoding
 
 
