@@ -6,6 +6,7 @@ and may carry data files listed in `metadata.lpstudio.files` that travel with th
 
 from __future__ import annotations
 
+import copy
 import fcntl
 import os
 import shutil
@@ -113,7 +114,8 @@ def _write_new(target: Path, write: Callable[[Path], None]) -> bool:
 def copy_template(template: Template, destination: Path, endpoint: str | None = None) -> Path:
     """Copies the notebook and its data files; checks every conflict before writing, and
     writes none over a file that appeared since (a try at the same time).
-    `endpoint` replaces a callable template's `trigger.path` in the copy."""
+    `endpoint` replaces a callable template's `trigger.path` in the copy, whose kernel
+    metadata is what its kernel reports here (`reported_kernel`)."""
     folder = destination.parent
     if destination.exists():
         raise _taken(destination)
@@ -136,16 +138,44 @@ def copy_template(template: Template, destination: Path, endpoint: str | None = 
             raise _clash(target)
 
     def write(tmp: Path) -> None:
-        if endpoint is None:
-            shutil.copyfile(template.path, tmp)
-        else:
-            notebook = nbformat.read(template.path, as_version=nbformat.NO_CONVERT)
+        shutil.copyfile(template.path, tmp)
+        notebook = nbformat.read(tmp, as_version=nbformat.NO_CONVERT)
+        notebook.metadata.update(reported_kernel(notebook.metadata.get("kernelspec", {})))
+        if endpoint is not None:
             notebook.metadata.lpstudio.trigger.path = endpoint
-            nbformat.write(notebook, tmp)
+        nbformat.write(notebook, tmp)
 
     if not _write_new(destination, write):
         raise _taken(destination)
     return destination
+
+
+def reported_kernel(kernelspec: dict[str, Any]) -> dict[str, Any]:
+    """The notebook metadata JupyterLab writes as it opens a notebook of this kernel here:
+    the installed spec's name, display_name and language, and the kernel's language_info
+    (its kernel_info reply's). A copy holding them opens clean: the template's minimal ones,
+    replaced, showed unsaved changes, whose save recorded a version nobody made. The
+    language_info only of ipykernel on lpstudio's own interpreter (as IPythonKernel has
+    it), none of a kernel not installed here: what another would report is not guessed."""
+    from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
+
+    from .forkserver import forkable
+
+    name = kernelspec.get("name")
+    if not isinstance(name, str):
+        return {}
+    try:
+        spec = KernelSpecManager().get_kernel_spec(name)
+    except (NoSuchKernel, OSError, ValueError):  # JupyterLab asks for a kernel, as before
+        return {}
+    found: dict[str, Any] = {
+        "kernelspec": {"name": name, "display_name": spec.display_name, "language": spec.language}
+    }
+    if forkable(spec.argv):  # its argv alone: a spec's environment changes no language_info
+        from ipykernel.ipkernel import IPythonKernel  # imports IPython: under a second, once
+
+        found["language_info"] = copy.deepcopy(IPythonKernel.language_info)
+    return found
 
 
 def _taken(destination: Path) -> InputError:
