@@ -44,6 +44,8 @@ TRIGGER_KEYS: dict[str, tuple[str, ...]] = {
     "callable": ("kind", "path", "input_schema", "response_schema"),
 }
 TRIGGER_KINDS = tuple(TRIGGER_KEYS)
+#: How a refusal names a part of a recipe's trigger (`metadata.lpstudio.trigger.path`).
+TRIGGER_FIELD = "metadata.lpstudio.trigger."
 
 #: The characters of a callable's `trigger.path` (its segments: `_check_call_path`).
 CALL_PATH = re.compile("^[A-Za-z0-9][A-Za-z0-9_./-]*$")

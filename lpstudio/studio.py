@@ -33,7 +33,7 @@ from .idempotency import IdempotentCalls
 from .jobviews import JOB_COLUMNS, job_to_dict
 from .models import Job, utcnow
 from .parameters import as_declared, coerce, date_defaults
-from .recipe import MAX_TIMEOUT, Recipe
+from .recipe import MAX_TIMEOUT, TRIGGER_FIELD, Recipe
 from .runner import injects_declared_types, write_notebook
 from .settings import read_settings, saved_settings, update_settings
 from .store import FINAL_STATES, SCHEDULED_TRIGGERS, Store, audit_in, worker_id
@@ -1756,15 +1756,24 @@ class Studio:
         return found
 
     def broken_started(self, name: str, problem: LpstudioError) -> RecipeError | None:
-        """A started recipe's notebook that broke since: the error its callers get (the
-        recipe, not their request, is at fault), else None for a stopped one. Shared by
-        `endpoints` and `webhooks`."""
+        """`broken` for a started recipe, else None (a stopped one serves no call)."""
         if saved_settings(self.store, name).get("state") != "started":
             return None
+        return self.broken(name, problem, "started")
+
+    def broken(self, name: str, problem: LpstudioError, state: str | None = None) -> RecipeError:
+        """A recipe's notebook that broke since it was started or saved: the error its
+        callers get (a bot's call, a webhook's sender: the recipe, not their request, is at
+        fault; 503, which they retry). A fault in its trigger is named, with why: the
+        trigger is the contract they read (an input schema's `$ref` that leads nowhere);
+        any other names the recipe alone. Shared by `endpoints` and `webhooks`."""
+        state = state or saved_settings(self.store, name).get("state", "stopped")
+        field, fix = "recipe", f"its admin fixes {name} (`lpstudio recipes` shows why it is broken)"
+        if (problem.field or "").startswith(TRIGGER_FIELD):
+            why = problem.message.removeprefix(f"recipe {name}: ")
+            field, fix = problem.field, f"its admin fixes {name}: {why}; {problem.fix}"
         return RecipeError(
-            f"the started recipe {name} cannot be loaded: {problem}",
-            field="recipe",
-            fix=f"its admin fixes {name} (`lpstudio recipes` shows why it is broken)",
+            f"the {state} recipe {name} cannot be loaded: {problem}", field=field, fix=fix
         )
 
     def endpoint_problem(self, name: str) -> dict[str, Any] | None:

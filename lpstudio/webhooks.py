@@ -28,7 +28,6 @@ from .errors import (
     InputError,
     LpstudioError,
     NotFoundError,
-    RecipeError,
     SignatureError,
 )
 from .idempotency import CLAIM_LEASE, delivery_id
@@ -164,7 +163,7 @@ def receive_webhook(
             if isinstance(found, Recipe) and found.trigger_kind == "webhook":
                 recipe = found
             elif isinstance(found, LpstudioError):
-                raise studio.broken_started(name, found) or _broken_stopped(name, found)
+                raise studio.broken(name, found)  # started or stopped: its events are kept
             break
     if recipe is None:
         raise NotFoundError(f"no webhook {hook_id[:8]}...", field="hook", fix="check the URL")
@@ -281,19 +280,6 @@ def _in_progress(header: str, key: str, claim: dict[str, Any]) -> ConflictError:
             f"once {int(CLAIM_LEASE.total_seconds() // 60)} minutes have passed queues it"
         )
     return error
-
-
-def _broken_stopped(name: str, problem: LpstudioError) -> RecipeError:
-    """A stopped recipe's notebook that no longer loads, met by a delivery to its hook: a
-    `RecipeError` (503, which senders retry), as for a started one, for its events are kept
-    while it is stopped (a 404 told the sender to check the URL, and it dropped them). Its
-    sender is told no more than a started recipe's: the recipe, and that its admin fixes
-    it."""
-    return RecipeError(
-        f"the stopped recipe {name} cannot be loaded: {problem}",
-        field="recipe",
-        fix=f"its admin fixes {name} (`lpstudio recipes` shows why it is broken)",
-    )
 
 
 def _webhook_trigger(studio: Studio, recipe: Recipe) -> tuple[WebhookTrigger, str | None]:

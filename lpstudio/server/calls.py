@@ -59,8 +59,7 @@ from jsonschema import Draft202012Validator, ValidationError
 from referencing.exceptions import Unresolvable
 
 from ..checks import integers_as_ints
-from ..endpoints import holder
-from ..errors import ConflictError, InputError, LpstudioError, NotFoundError, RecipeError
+from ..errors import ConflictError, InputError, NotFoundError, RecipeError
 from ..idempotency import check_key
 from ..jobviews import shown_error
 from ..jsonschemas import FORMATS, first_problem
@@ -583,7 +582,7 @@ async def call(
             return repeated
         if isinstance(exc, NotFoundError):
             raise
-        raise recipe_not_ready(await app.blocking(_why_not_ready, service, path, exc)) from None
+        raise recipe_not_ready(exc) from None
     schema = endpoint["input_schema"]
     sent = _sent(body, method)
     event = _checked_input(path, schema, sent, query)
@@ -638,31 +637,6 @@ async def call(
     if claim:
         await _settle_answer(app, claim, status, answer, deadline)
     return status, answer, headers
-
-
-#: Where a recipe's trigger is declared: its calls' contract with their callers.
-_TRIGGER = "metadata.lpstudio.trigger."
-
-
-def _why_not_ready(service: Studio, path: str, refusal: InputError) -> InputError:
-    """What keeps the callable at `path` from running, for its callers' 503. A started
-    recipe whose notebook broke since is refused as a whole (field `recipe`); when its
-    trigger is at fault (its input schema's `$ref` that leads nowhere, say), the part at
-    fault and why are named, as the recipe's check names them: the trigger is the contract
-    of its calls, which their callers read. Any other refusal stands as it is."""
-    name = holder(service, path) if refusal.field == "recipe" else None
-    if name is None:
-        return refusal
-    try:
-        service.recipe(name)
-    except RecipeError as found:
-        if (found.field or "").startswith(_TRIGGER):
-            why = found.message.removeprefix(f"recipe {name}: ")
-            fix = f"its admin fixes {name}: {why}; {found.fix}"
-            return RecipeError(found.message, field=found.field, fix=fix)
-    except LpstudioError:  # gone since, or refused otherwise
-        pass
-    return refusal
 
 
 def _digest(path: str, sent: Any, query: dict[str, str] | None = None) -> str:
