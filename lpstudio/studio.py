@@ -1226,8 +1226,24 @@ class Studio:
         """A person's Poll now in the background: `poll`'s jobs at once, queued, each with
         the future of its run. This process runs them, as `lpstudio poll` does, whether or
         not the recipe is started: the poll moved its cursor past their events, and a
-        scheduler holds a stopped recipe's jobs until it starts again."""
-        return [(job, self.executor.submit(job.id)) for job in self.poll(ref, run=False)]
+        scheduler holds a stopped recipe's jobs until it starts again. A poll that fails
+        after pages it wrote raises, its jobs submitted all the same and named."""
+        from .triggers import queued_before
+
+        try:
+            jobs = self.poll(ref, run=False)
+        except LpstudioError as exc:  # after pages it wrote: their jobs run all the same
+            ids = queued_before(exc)
+            for job_id in ids:
+                self.executor.submit(job_id)
+            if ids:
+                exc.message += (
+                    f" (before it failed, the poll queued job{'s' if len(ids) > 1 else ''} "
+                    f"{', '.join(map(str, ids))} for the pages it read: they run)"
+                )
+                exc.args = (exc.message,)
+            raise
+        return [(job, self.executor.submit(job.id)) for job in jobs]
 
     def dispatch_rerun(self, job_id: int) -> tuple[Job, Future[Job]]:
         """`rerun` in the background: the new job at once, and its future."""
@@ -1282,12 +1298,21 @@ class Studio:
     def poll(self, ref: str | os.PathLike[str], run: bool = True) -> list[Job]:
         """Runs the recipe's poll trigger once: queues a job per new event (or batch) and,
         with `run`, runs them oldest first. A started recipe's poll counts towards its
-        auto-stop as a scheduler's does."""
+        auto-stop as a scheduler's does. A poll that fails after pages it wrote raises, its
+        jobs kept (and run, with `run`: a recipe never started kept them queued for ever)."""
         from .scheduler import poll_counted
+        from .triggers import queued_before
 
         recipe = self.recipe(ref)
-        with self._trigger_faults(recipe, "the poll"):
-            ids = poll_counted(self, recipe)
+        try:
+            with self._trigger_faults(recipe, "the poll"):
+                ids = poll_counted(self, recipe)
+        except LpstudioError as exc:  # after pages it wrote (`queued_before`): kept, and run
+            if ids := queued_before(exc):
+                self.store.audit(self.user, "poll", recipe.name, jobs=ids)
+                for job_id in ids if run else ():
+                    self.executor.run(job_id)
+            raise
         self.store.audit(self.user, "poll", recipe.name, jobs=ids)
         if not run:
             return [self.store.job(job_id) for job_id in ids]

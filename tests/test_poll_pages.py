@@ -18,8 +18,10 @@ import pytest
 
 from lpstudio import triggers
 from lpstudio.models import TriggerState
+from lpstudio.store import FINAL_STATES
 from lpstudio.studio import Studio
 from tests.conftest import LPSTUDIO, run_cli, wait_for, write_recipe
+from tests.servers import serving
 
 PAGES = """
 import threading
@@ -152,6 +154,25 @@ def test_a_refused_poll_under_json_gives_the_error_and_the_jobs_it_queued(acme: 
     assert "cursor it was given" in said["error"]["message"], said
     assert said["error"]["field"] == "triggers.stuck", said
     assert [(job["status"], job["event"]) for job in said["jobs"]] == [("queued", {"id": 1})]
+
+
+def test_poll_now_refused_after_its_first_page_runs_and_names_the_job_it_queued(
+    acme: Path,
+) -> None:
+    """Over REST (Poll now) the same: the answer names the job the poll queued before it
+    failed, and the server runs it (it stayed queued, unsaid, the recipe never started)."""
+    recipe = _recipe(acme, "stuck")
+    with serving(acme, "--LpstudioApp.scheduler=False") as server:
+        answer = server.api("alice", "POST", f"/recipes/{recipe}/poll")
+
+        with Studio.open(acme, user="alice") as studio:
+            (queued,) = studio.jobs(recipe=recipe)
+            wait_for(lambda: studio.store.job(queued.id).status in FINAL_STATES, what="its end")
+            assert studio.store.job(queued.id).status == "succeeded"
+    assert answer.status_code >= 400, answer.text
+    error = answer.json()["error"]
+    assert "cursor it was given" in error["message"], error
+    assert f"queued job {queued.id} for the pages it read: they run" in error["message"], error
 
 
 # -- batch_size across pages ----------------------------------------------------------------
