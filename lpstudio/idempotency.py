@@ -25,6 +25,7 @@ raises (its caller was answered without it).
 from __future__ import annotations
 
 import contextlib
+import math
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
@@ -35,12 +36,25 @@ from sqlalchemy.orm import Session
 
 from .errors import ConflictError, InputError
 from .models import IdempotentCall, Job, utcnow
-from .store import FINAL_STATES, Store
+from .store import BUSY_TIMEOUT, FINAL_STATES, Store
 
 #: How long a claim may stay unanswered while its request queues its job(s): queueing takes
 #: well under a second (a minute if the store is very busy), so a claim older than this with
 #: no job was left by a request that died before queueing, and is taken over.
 CLAIM_LEASE = timedelta(minutes=5)
+
+
+def left_claim_wait(claimed_at: datetime) -> int | None:
+    """The seconds until a claim that queued nothing yet can be taken over, once it is older
+    than the store's `BUSY_TIMEOUT` (its request is taken for dead: its server stopped),
+    else None: a younger one may be a live request waiting for the store, and is worth
+    asking again in a moment. A repeat told "a few seconds" for a dead one retried in vain
+    for the whole lease."""
+    age = utcnow() - claimed_at
+    if age <= timedelta(seconds=BUSY_TIMEOUT):
+        return None
+    return max(1, math.ceil((CLAIM_LEASE - age).total_seconds()))
+
 
 #: Headers by which webhook senders name a delivery, so a redelivery can be recognised.
 DELIVERY_ID_HEADERS = ("Idempotency-Key", "X-Shopify-Webhook-Id", "X-Webhook-Id", "X-Delivery-Id")

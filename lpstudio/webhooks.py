@@ -14,11 +14,9 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
-import math
 import sys
 import traceback
 from collections.abc import Collection
-from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from .checks import check_event, input_problem
@@ -30,11 +28,9 @@ from .errors import (
     NotFoundError,
     SignatureError,
 )
-from .idempotency import CLAIM_LEASE, delivery_id
-from .models import utcnow
+from .idempotency import CLAIM_LEASE, delivery_id, left_claim_wait
 from .recipe import Recipe
 from .redaction import scrub_text
-from .store import BUSY_TIMEOUT
 
 if TYPE_CHECKING:
     from .models import Job
@@ -260,26 +256,24 @@ def receive_webhook(
 
 def _in_progress(header: str, key: str, claim: dict[str, Any]) -> ConflictError:
     """409 to a redelivery whose first request holds its claim and queued nothing yet, with
-    the seconds to wait (`retry_after`, the answer's `Retry-After`). A claim no older than
-    the store's `BUSY_TIMEOUT` may be a live request's, waiting for the store: a few
-    seconds. An older one was left by a request that died (its server killed), and is taken
-    over once `CLAIM_LEASE` old: the time left (told 5 s, a sender retried in vain for 5
-    minutes)."""
-    error = ConflictError(
+    the seconds to wait (`retry_after`, the answer's `Retry-After`): a few for a claim that
+    may be a live request's, else the time left until it is taken over (`left_claim_wait`:
+    told 5 s, a sender retried in vain for 5 minutes)."""
+    wait = left_claim_wait(claim["claimed_at"])
+    if wait is None:
+        fix = "retry the delivery in a few seconds"
+    else:
+        fix = (
+            f"retry the delivery in {wait} s: the request that took it has queued nothing (its "
+            f"server may have stopped), and the first redelivery once "
+            f"{int(CLAIM_LEASE.total_seconds() // 60)} minutes have passed queues it"
+        )
+    return ConflictError(
         f"delivery {key[:64]!r} is being queued by another request",
         field=header,
-        fix="retry the delivery in a few seconds",
+        fix=fix,
+        retry_after=wait,
     )
-    age = utcnow() - claim["claimed_at"]
-    if age > timedelta(seconds=BUSY_TIMEOUT):
-        wait = max(1, math.ceil((CLAIM_LEASE - age).total_seconds()))
-        error.retry_after = wait
-        error.fix = (
-            f"retry the delivery in {wait} s: the request that took it {int(age.total_seconds())} "
-            "s ago has queued nothing (its server may have stopped), and the first redelivery "
-            f"once {int(CLAIM_LEASE.total_seconds() // 60)} minutes have passed queues it"
-        )
-    return error
 
 
 def _webhook_trigger(studio: Studio, recipe: Recipe) -> tuple[WebhookTrigger, str | None]:

@@ -377,3 +377,29 @@ def test_the_answer_of_a_purged_call_is_gone_410(served: Served, token: str, ws:
         assert error["code"] == "AnswerPurged" and error["field"] == "job", error
         assert error["job"] == job and f"job {job} {status}" in error["message"], error
         assert "purged" in error["message"] and "retention" in error["fix"], error
+
+
+def test_a_repeat_of_a_call_whose_request_died_unstarted_is_told_the_real_wait(
+    ws: Path, served: Served, token: str
+) -> None:
+    """A keyed call whose first request died before starting its job (its server killed)
+    leaves a claim taken over once 5 minutes old: a repeat was told `Retry-After: 1` and
+    "retry in a moment" all that while."""
+    first = post(served, token, "paced", {"n": 4}, key="left-claim")
+    assert first.status_code == 200, first.text
+    with Studio.open(ws, user="alice") as studio, studio.store.write() as s:
+        # As a request killed after its claim and before its job leaves it, 2 minutes ago.
+        s.execute(
+            update(IdempotentCall)
+            .where(IdempotentCall.key == "left-claim")
+            .values(
+                job_id=None, status=None, answer=None, created_at=utcnow() - timedelta(minutes=2)
+            )
+        )
+
+    repeat = post(served, token, "paced", {"n": 4}, key="left-claim")
+
+    assert repeat.status_code == 409, repeat.text
+    wait = int(repeat.headers["Retry-After"])
+    assert 170 <= wait <= 180, wait
+    assert f"in {wait} s" in repeat.json()["error"]["fix"], repeat.text

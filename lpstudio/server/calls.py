@@ -60,7 +60,7 @@ from referencing.exceptions import Unresolvable
 
 from ..checks import integers_as_ints
 from ..errors import ConflictError, InputError, NotFoundError, RecipeError
-from ..idempotency import check_key
+from ..idempotency import check_key, left_claim_wait
 from ..jobviews import shown_error
 from ..jsonschemas import FORMATS, first_problem
 from ..kernel import answer_status
@@ -185,10 +185,13 @@ def _timed_out(job_id: int, timeout: float) -> tuple[int, Any]:
     )
 
 
-def _in_progress(message: str, fix: str, headers: dict[str, str], field: str) -> Answer:
-    """409 to a repeat whose first request has no job yet: retry soon, the same request."""
+def _in_progress(
+    message: str, fix: str, headers: dict[str, str], field: str, wait: int | None = None
+) -> Answer:
+    """409 to a repeat whose first request has no job yet: retry soon, the same request, or
+    in `wait` s, once a claim its dead request left can be taken over (`left_claim_wait`)."""
     status, body = _error(409, "InProgress", message, fix, field=field)
-    return status, body, {**headers, "Retry-After": "1"}
+    return status, body, {**headers, "Retry-After": str(wait or 1)}
 
 
 class _TooLate(Exception):
@@ -722,11 +725,17 @@ async def _repeat(
         deadline = time.monotonic() + timeout
     while claim["status"] is None and claim["job_id"] is None:
         if time.monotonic() >= deadline:  # the first request has not even started its job
+            wait = left_claim_wait(claim["claimed_at"])
             return _in_progress(
                 f"the first request with {same} is still starting",
-                f"retry {again} in a moment",
+                f"retry {again} in a moment"
+                if wait is None
+                else f"retry {again} in {wait} s: the first request started no job (its server "
+                "may have stopped), and the first retry once its claim is 5 minutes old runs "
+                "the call",
                 headers,
                 field,
+                wait,
             )
         await asyncio.sleep(POLL_SECONDS)
         claim = await app.blocking(app.service.calls.get, claim["id"])
