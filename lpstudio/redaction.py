@@ -171,18 +171,29 @@ def scrub_text(text: str, secrets: Collection[str]) -> str:
     what they got lower-cased, and percent-encode with `%2f` as with `%2F`. The search runs
     on the text lower-cased, and masks the same places in the text as it is; then on the
     text with its percent-escapes decoded (`_escapes_masked`)."""
-    pattern = _secret_pattern(frozenset(secrets)) if secrets else None
+    hidden = frozenset(secrets)
+    pattern = _secret_pattern(hidden) if hidden else None
     if pattern is None:
         return text
-    folded = text.lower()
-    if len(folded) != len(text):  # a letter whose lower case is two ("İ"): places differ
-        masked = _secret_pattern(frozenset(secrets), caseless=True).sub(MASK, text)  # type: ignore[union-attr]
-        return _escapes_masked(masked, pattern)
     parts, start = [], 0
-    for found in pattern.finditer(folded):
-        parts += [text[start : found.start()], MASK]
-        start = found.end()
-    return _escapes_masked("".join([*parts, text[start:]]) if parts else text, pattern)
+    for begin, end in _secret_spans(text, hidden, pattern):
+        parts += [text[start:begin], MASK]
+        start = end
+    masked = "".join([*parts, text[start:]]) if parts else text
+    return _escapes_masked(masked, hidden, pattern) if "%" in masked else masked
+
+
+def _secret_spans(
+    text: str, secrets: frozenset[str], pattern: re.Pattern[str]
+) -> list[tuple[int, int]]:
+    """Where `text` holds a form of a secret, in any case. The search runs on the text
+    lower-cased, the places the same; a letter whose lower case is two ("İ") would move
+    them, and such a text is searched as it is, case-blind (`caseless`)."""
+    folded = text.lower()
+    if len(folded) == len(text):
+        return [found.span() for found in pattern.finditer(folded)]
+    caseless = _secret_pattern(secrets, caseless=True)
+    return [found.span() for found in caseless.finditer(text)]  # type: ignore[union-attr]
 
 
 #: A percent-escape of a printable ASCII character.
@@ -192,29 +203,27 @@ _ESCAPE = re.compile(r"%([2-7][0-9a-fA-F])")
 ESCAPED_DEEP = 3
 
 
-def _escapes_masked(text: str, pattern: re.Pattern[str]) -> str:
+def _escapes_masked(text: str, secrets: frozenset[str], pattern: re.Pattern[str]) -> str:
     """`text` with a secret that its percent-escapes spell masked: a URL may escape any
     character of it, needed or not (`sandbox%2Dsecret`, `%73ecret`, `q%2BLp7=W` with only
     its `+` escaped), and escape that again (`q%252BLp7`), where `_forms` holds the ways
     encoders write one. The search runs on the text with each escape of a printable ASCII
     character decoded, once, then again (`ESCAPED_DEEP`), and masks the escapes and
-    characters that spell the secret."""
-    decoded, starts = text, list(range(len(text) + 1))  # where each character starts in text
+    characters that spell the secret. A text without an escape costs one search."""
+    decoded, starts = text, None  # where each character of `decoded` starts in `text`
     for _ in range(ESCAPED_DEEP):
-        if "%" not in decoded or not _ESCAPE.search(decoded):
+        if not _ESCAPE.search(decoded):
             return text
-        once = _ESCAPE.sub(lambda escape: chr(int(escape[1], 16)), decoded)
-        starts = [starts[at] for at in _escape_starts(decoded)]
-        decoded, folded = once, once.lower()
-        if len(folded) != len(decoded):  # a letter whose lower case is two: places differ
-            return text
-        spans = [(starts[found.start()], starts[found.end()]) for found in pattern.finditer(folded)]
+        at = _escape_starts(decoded)
+        starts = at if starts is None else [starts[place] for place in at]
+        decoded = _ESCAPE.sub(lambda escape: chr(int(escape[1], 16)), decoded)
+        spans = _secret_spans(decoded, secrets, pattern)
         if spans:
             parts, start = [], 0
             for begin, end in spans:
-                parts += [text[start:begin], MASK]
-                start = end
-            return _escapes_masked("".join([*parts, text[start:]]), pattern)  # any other
+                parts += [text[start : starts[begin]], MASK]
+                start = starts[end]
+            return _escapes_masked("".join([*parts, text[start:]]), secrets, pattern)
     return text
 
 

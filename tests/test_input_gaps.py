@@ -65,17 +65,29 @@ def refinements(template: str) -> dict[str, Any]:
 
 
 @pytest.mark.parametrize("template", CAMPAIGNS)
-@pytest.mark.parametrize("handoff", ["", "H 1", " H1"])
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("handoff", ""),
+        ("handoff", "H 1"),
+        ("handoff", " H1"),
+        # Python's `$` matches before a final line break, which JSON Schema's does not
+        ("handoff", "H1\n"),
+        # spaces alone: saved, then refused by the connector in the job
+        ("campaign_name", "   "),
+        ("skill", " "),
+    ],
+)
 def test_a_blank_or_spaced_handoff_is_refused_when_saved_and_before_any_job(
-    workspace: Path, template: str, handoff: str
+    workspace: Path, template: str, name: str, value: str
 ) -> None:
     cli = lpstudio(workspace)
-    saved = cli("settings", f"p/{template}", "-p", "handoff", handoff)
+    saved = cli("settings", f"p/{template}", "-p", name, value)
     assert saved.exit_code == 2, saved.output
-    assert "parameter 'handoff' is invalid" in saved.output and "fix:" in saved.output
-    assert "handoff" not in saved_parameters(workspace, f"p/{template}.ipynb")
-    ran = cli("run", f"p/{template}", "-p", "handoff", handoff)
-    assert ran.exit_code == 2 and "'handoff' is invalid" in ran.output, ran.output
+    assert f"parameter '{name}' is invalid" in saved.output and "fix:" in saved.output
+    assert name not in saved_parameters(workspace, f"p/{template}.ipynb")
+    ran = cli("run", f"p/{template}", "-p", name, value)
+    assert ran.exit_code == 2 and f"'{name}' is invalid" in ran.output, ran.output
     assert job_rows(workspace) == 0
 
 

@@ -699,6 +699,10 @@ def test_a_secret_escaped_where_no_encoder_would_is_masked_too() -> None:
     assert scrub_text(shown, {token, key}) == (
         f"400 GET /call/echo?n=x&name={MASK} and a={MASK}&b={MASK}&c=%2d{MASK}%2D (50% off)"
     )
+    # A letter whose lower case is two ("İ", a Turkish city's) anywhere in the text turned
+    # the escapes' search off for all of it.
+    city = "İstanbul: next=%73upersecretTok3n%2DXYZ987, Zk9%2Fq%252BLp7%3DWx4mN2"
+    assert scrub_text(city, {token, key}) == f"İstanbul: next={MASK}, {MASK}"
 
 
 REDIRECT_SHOWN = """\
