@@ -46,6 +46,7 @@ from .store import (
     QUEUED,
     SCHEDULED_TRIGGERS,
     SCHEMA_HEAD,
+    Store,
     unavailable,
     unreachable,
     worker_id,
@@ -287,6 +288,40 @@ def open_when_reachable(
     return None
 
 
+def form_since(
+    store: Store,
+    name: str,
+    cron: str,
+    timezone: str,
+    seen: ScheduleForm | None,
+    started: datetime,
+    now: datetime,
+) -> datetime:
+    """Since when the schedule has its form (cron and time zone), as the first to see it
+    under this start saw it (its `lpstudio start`, or a scheduler): its due times count from
+    no earlier. Counted from its last run with a cron edited since, a time that had passed
+    when it was edited fired at once (a daily reminder sent at 09:00, moved to 09:30 at
+    10:00, was sent again). Written only when the form or the start is new to the store;
+    `seen` is its row as read (None: none)."""
+    cron = " ".join(cron.split())  # spaces between fields are no edit
+    same = seen is not None and (seen.cron, seen.timezone) == (cron, timezone)
+    if same and seen is not None and seen.since >= started:
+        return seen.since  # as seen under this start: no write
+    with store.write() as s:  # writers take turns: another may have written it since
+        row = s.get(ScheduleForm, name)
+        if row is None:
+            # Never seen: started before the upgrade that keeps forms (a start writes one).
+            row = ScheduleForm(recipe=name, cron=cron, timezone=timezone, since=started)
+            s.add(row)
+        elif row.since < started:
+            # Seen under an earlier start: this start's form counts from it.
+            row.cron, row.timezone, row.since = cron, timezone, started
+        elif (row.cron, row.timezone) != (cron, timezone):
+            # Edited: from now (never back, whatever the clock of whoever wrote it).
+            row.cron, row.timezone, row.since = cron, timezone, max(now, row.since)
+        return row.since
+
+
 class Scheduler:
     """One scheduler process: `tick()` fires what is due; workers run the queue."""
 
@@ -405,7 +440,7 @@ class Scheduler:
             )
             seen = s.get(ScheduleForm, recipe.name)
         started = datetime.fromisoformat(settings.get("started_at", now.isoformat()))
-        since = self._form_since(recipe.name, " ".join(cron.split()), timezone, seen, started, now)
+        since = form_since(self.store, recipe.name, cron, timezone, seen, started, now)
         due = due_times(cron, timezone, max(last or since, since), now)
         end_trigger_errors(self.studio, recipe.name)
         if not due:
@@ -421,43 +456,6 @@ class Scheduler:
         fire = ran or now - latest < ON_TIME or missed == "run_once"
         job_id = self._claim_schedule_run(recipe, latest, skipped=not fire)
         return [job_id] if job_id is not None else []
-
-    def _form_since(
-        self,
-        name: str,
-        cron: str,
-        timezone: str,
-        seen: ScheduleForm | None,
-        started: datetime,
-        now: datetime,
-    ) -> datetime:
-        """Since when the schedule has its form (cron and time zone), as the first scheduler
-        on the store to see it under this start saw it: its due times count from no earlier.
-        Counted from its last run with a cron edited since, a time that had passed when it
-        was edited fired at once (a daily reminder sent at 09:00, moved to 09:30 at 10:00,
-        was sent again). Written only when the form or the start is new to the store."""
-        if (
-            seen is not None
-            and (seen.cron, seen.timezone) == (cron, timezone)
-            and seen.since >= started
-        ):
-            return seen.since  # as seen under this start: no write
-        with self.store.write() as s:  # writers take turns: another may have written it since
-            row = s.get(ScheduleForm, name)
-            if row is None:
-                # Never seen (just started, or started before the upgrade that keeps forms):
-                # the form it started with.
-                row = ScheduleForm(recipe=name, cron=cron, timezone=timezone, since=started)
-                s.add(row)
-            elif row.since < started:
-                # Seen under an earlier start: no scheduler has seen it since this one (it
-                # would have written it), so nothing fired since then, under any form. Its
-                # form counts from this start, as the form of a schedule never seen does.
-                row.cron, row.timezone, row.since = cron, timezone, started
-            elif (row.cron, row.timezone) != (cron, timezone):
-                # Edited: from now (never back, whatever the clock of whoever wrote it).
-                row.cron, row.timezone, row.since = cron, timezone, max(now, row.since)
-            return row.since
 
     def _claim_schedule_run(self, recipe: Recipe, due_at: datetime, skipped: bool) -> int | None:
         settings = self.studio.settings(recipe)

@@ -537,6 +537,8 @@ class Studio:
             self.user,
             check=lambda s, _new: check_bound_exist(s, settings["connections"], recipe.name),
         ).settings
+        if recipe.trigger_kind == "schedule":
+            self._note_schedule_form(recipe, new["started_at"])
         # A moved poll start re-sends or skips events: the audit log says where it went.
         moved = {"reset_since": since["since"]} if reset_since is not None else {}
         self.store.audit(self.user, "start", recipe.name, **moved)
@@ -1779,6 +1781,21 @@ class Studio:
             except LpstudioError as exc:
                 found.append((name, exc))
         return found
+
+    def _note_schedule_form(self, recipe: Recipe, started_at: str) -> None:
+        """The schedule's form (cron, time zone) as it starts, for the schedulers
+        (`scheduler.form_since`): an edit made before one first ticks counts from when one
+        sees it (a time already past when edited fired, taken for a form held since the
+        start)."""
+        from .models import ScheduleForm
+        from .scheduler import form_since
+
+        trigger = recipe.metadata.get("trigger", {})
+        with self.store.read() as s:
+            seen = s.get(ScheduleForm, recipe.name)
+        started = datetime.fromisoformat(started_at)
+        cron, zone = trigger.get("cron", ""), trigger.get("timezone", "UTC")
+        form_since(self.store, recipe.name, cron, zone, seen, started, self.store.now())
 
     def broken_started(self, name: str, problem: LpstudioError) -> RecipeError | None:
         """`broken` for a started recipe, else None (a stopped one serves no call)."""

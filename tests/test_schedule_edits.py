@@ -10,6 +10,7 @@ Time-dependent decisions use in-process `Scheduler`s with a clock the test sets.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -19,6 +20,7 @@ from sqlalchemy import inspect, text
 
 import lpstudio.models
 from lpstudio.scheduler import Scheduler
+from lpstudio.settings import saved_settings
 from lpstudio.store import SCHEMA_HEAD, Store
 from lpstudio.studio import Studio
 from lpstudio.workspace import Workspace
@@ -83,6 +85,27 @@ def test_a_daily_reminder_moved_later_in_its_day_is_not_sent_again(ws: Path, db:
         finally:
             scheduler.drain()
     assert due_of(jobs(db, recipe), day=True) == ["01-11T09:00", "01-12T09:30"]
+
+
+def test_a_cron_edited_after_its_start_before_any_scheduler_saw_it_fires_nothing_past(
+    ws: Path, db: Store
+) -> None:
+    """Started while no scheduler ran, then edited to a time past since the start: the first
+    scheduler took the edited form for the one it started with (a start wrote no form) and
+    fired that time at once (rs)."""
+    recipe = edit(ws, "early", "0 3 * * *")
+    with Studio.open(ws, user="alice") as studio:
+        studio.start(recipe)
+        started = datetime.fromisoformat(saved_settings(studio.store, recipe)["started_at"])
+        past = (started + timedelta(minutes=1)).replace(second=0, microsecond=0)
+        edit(ws, "early", f"{past.minute} {past.hour} * * *")  # due after the start, passed
+        scheduler = Scheduler(studio)
+        try:
+            assert scheduler.tick(past + timedelta(seconds=65)) == []
+            assert len(scheduler.tick(past + timedelta(days=1, seconds=1))) == 1
+        finally:
+            scheduler.drain()
+    assert len(jobs(db, recipe)) == 1
 
 
 def test_a_cron_edited_to_a_time_still_ahead_fires_then_once(ws: Path, db: Store) -> None:

@@ -37,7 +37,7 @@ from lpstudio.cli import main
 from lpstudio.errors import LpstudioError, WorkspaceError
 from lpstudio.failures import refused_for_good
 from lpstudio.leader import StoreLease
-from lpstudio.models import Job, ScheduleRun, TriggerState, utcnow
+from lpstudio.models import Job, ScheduleForm, ScheduleRun, TriggerState, utcnow
 from lpstudio.registry import get_connector
 from lpstudio.sandbox import Sandbox
 from lpstudio.scheduler import Scheduler, due_times
@@ -601,9 +601,12 @@ def at(moment: str) -> datetime:
 
 
 def back_date(studio: Studio, recipe: str, moment: datetime) -> None:
-    """Moves the recipe's start to `moment`: the test clock's time line begins there."""
+    """Moves the recipe's start to `moment`: the test clock's time line begins there (the
+    schedule's form, as its start wrote it, with it)."""
     saved = saved_settings(studio.store, recipe)
     save_settings(studio.store, recipe, {**saved, "started_at": moment.isoformat()}, "alice")
+    with studio.store.write() as s:
+        s.execute(update(ScheduleForm).where(ScheduleForm.recipe == recipe).values(since=moment))
 
 
 def due_of(found: list[Job], day: bool = False) -> list[str]:
