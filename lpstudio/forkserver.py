@@ -535,6 +535,7 @@ def _child(
         os.environ.clear()
         os.environ.update(request["env"])
         os.chdir(request["cwd"])
+        _fresh_randomness()
         connection_file = request["connection_file"]
         sys.argv = argv
         if use:
@@ -559,6 +560,17 @@ def _child(
             sys.stderr.flush()
         os._exit(1)
     exit_shut_down(forked_with)
+
+
+def _fresh_randomness() -> None:
+    """A forked kernel draws random numbers of its own, as a cold one does. The standard
+    library's `random` reseeds itself in a forked child; numpy's global generator, which a
+    pre-import (pandas) loaded in the server, does not: every job drew the same "random"
+    numbers (an A/B split's sample, a jitter). A string's hash stays the server's: an
+    interpreter's hash seed is set at its start (README: Speed)."""
+    generator = sys.modules.get("numpy.random")
+    if generator is not None:
+        generator.seed()  # from the operating system's entropy, as at numpy's import
 
 
 def exit_shut_down(forked_with: set[str]) -> NoReturn:

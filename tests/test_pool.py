@@ -34,10 +34,13 @@ from .conftest import alive, full_pool, gone, printed, wait_for, write_recipe
 
 # Each job reports its kernel's pid and what it can see of earlier jobs.
 PROBE = """\
-import os, sys
+import os, random, sys
+import numpy
 import lpstudio.kernel as lp
 seen = {
     "pid": os.getpid(),
+    "numpy_draw": float(numpy.random.rand()),
+    "random_draw": random.random(),
     "cwd": os.getcwd(),
     "leaked_global": "leak" in globals(),
     "leaked_env": os.environ.get("LPSTUDIO_TEST_LEAK"),
@@ -114,6 +117,9 @@ def test_each_job_gets_its_own_fresh_kernel_from_the_pool(
     assert one["pid"] != two["pid"]
     # Nothing the first job did reached the second one.
     assert two == {**two, "leaked_global": False, "leaked_env": None, "leaked_module": False}
+    # Each draws random numbers of its own: numpy's generator, loaded in the fork server by
+    # its pandas pre-import, was forked with its state, and every job drew the same ones.
+    assert one["numpy_draw"] != two["numpy_draw"] and one["random_draw"] != two["random_draw"]
     assert (one["job"], two["job"]) == (first.id, second.id)
     # Each ran in its recipe's folder, as papermill starts kernels; and each kernel is gone.
     assert one["cwd"] == two["cwd"] == str(ws / "projects" / "p")
