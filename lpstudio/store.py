@@ -115,6 +115,11 @@ _NOT_NOW = re.compile(
 )
 
 
+#: What libpq says, before it asks any server, of a connection option it cannot read
+#: (`?sslmode=bogus`, `?target_session_attrs=x`): the URL's to correct, not an outage.
+_UNREADABLE_OPTION = re.compile(r"invalid \w+ value|invalid connection option|invalid value for")
+
+
 def unreachable(exc: DBAPIError) -> bool:
     """Whether `exc` says PostgreSQL could not be reached or dropped the connection (no
     answer, refused, reset, a server starting or stopping): what waiting for it may cure. A
@@ -128,6 +133,8 @@ def unreachable(exc: DBAPIError) -> bool:
     if state is not None:  # a connection exception, no resources, a shutdown; not a timeout
         return state[:2] in ("08", "53", "57") and state != "57014"
     reason = str(exc.orig)
+    if _UNREADABLE_OPTION.search(reason):  # libpq's own refusal of the URL: no server asked
+        return False
     return "FATAL:" not in reason or _NOT_NOW.search(reason) is not None
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import re
 import signal
 import subprocess
 import threading
@@ -112,6 +113,21 @@ def test_a_database_that_refuses_the_user_stays_bad_input(pg_ws: Path) -> None:
     assert (error["code"], error["field"]) == ("WorkspaceError", "store.url"), error
     assert 'role "nobody" does not exist' in error["message"], error
     assert "user, password and database of [store] url" in error["fix"], error
+
+
+def test_a_store_url_option_the_driver_cannot_read_stays_bad_input(pg_ws: Path) -> None:
+    """`?sslmode=bogus` was taken for a database that cannot be reached: exit 75, "try
+    again", and a scheduler waited for it for ever."""
+    config = pg_ws / "lpstudio.toml"
+    text = config.read_text()
+    url = re.search(r"url = '([^']*)'", text) or re.search(r'url = "([^"]*)"', text)
+    assert url is not None, text
+    config.write_text(text.replace(url[1], f"{url[1]}?sslmode=bogus"))
+    result = lpstudio(pg_ws, "jobs")
+    assert result.exit_code == 2, result.output
+    error = json.loads(result.stdout)["error"]
+    assert (error["code"], error["field"]) == ("WorkspaceError", "store.url"), error
+    assert "sslmode" in error["message"] and "try again" not in error["fix"], error
 
 
 # -- the scheduler daemon ----------------------------------------------------------------------
