@@ -70,6 +70,7 @@ from .store import (
     RUNNING,
     SCHEDULED_TRIGGERS,
     Store,
+    log_failure,
     worker_id,
 )
 from .workspace import Workspace
@@ -130,8 +131,8 @@ class QueuedBeat:
             try:
                 if self.tend():
                     self.store.beat_queued()
-            except Exception:  # a busy store must not end the beats
-                log.exception("heartbeat of queued jobs failed")
+            except Exception as exc:  # a busy store must not end the beats
+                log_failure(log, exc, "heartbeat of queued jobs failed")
 
     def close(self) -> None:
         with self._lock:
@@ -380,8 +381,8 @@ class LocalExecutor(Executor):
             self.store.beat_queued()
             if reap and self.reap is not None:
                 self.reap()
-        except Exception:  # a busy store must not end the wait
-            log.exception("heartbeat of waiting jobs failed")
+        except Exception as exc:  # a busy store must not end the wait
+            log_failure(log, exc, "heartbeat of waiting jobs failed")
 
     def _stopped_by(self) -> Stop:
         """How a job that would wait now ends, its executor stopping."""

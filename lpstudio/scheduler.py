@@ -47,6 +47,7 @@ from .store import (
     SCHEDULED_TRIGGERS,
     SCHEMA_HEAD,
     Store,
+    log_failure,
     unavailable,
     unreachable,
     worker_id,
@@ -706,7 +707,7 @@ class Scheduler:
         except Exception as exc:  # the daemon keeps going; the error is in the log
             if isinstance(exc, OperationalError):  # the store cannot be reached (for now)
                 self._store_lost_at = time.monotonic()
-            log.exception("scheduler %s failed", step.__name__)
+            log_failure(log, exc, "scheduler %s failed", step.__name__)
             return None
 
     def _silence_reaps(self) -> bool:

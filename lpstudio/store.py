@@ -15,6 +15,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import logging
 import os
 import re
 import socket
@@ -83,6 +84,17 @@ def first_line(exc: OperationalError) -> str:
     """The database's own reason, without SQLAlchemy's statement and parameters."""
     lines = str(exc.orig or exc).strip().splitlines()
     return lines[0] if lines else type(exc).__name__
+
+
+def log_failure(logger: logging.Logger, exc: Exception, message: str, *args: Any) -> None:
+    """Logs what a background step (a heartbeat, a scheduler's tick) failed on: a store that
+    cannot be reached for now in one line, its reason (each beat of an outage wrote the
+    driver's whole traceback, three a second), anything else with its traceback."""
+    if isinstance(exc, OperationalError | StoreUnavailable):
+        reason = first_line(exc) if isinstance(exc, OperationalError) else exc.message
+        logger.warning(f"{message}: the store cannot be reached for now: %s", *args, reason)
+    else:
+        logger.error(message, *args, exc_info=exc)
 
 
 def unavailable(exc: OperationalError) -> StoreUnavailable:

@@ -403,3 +403,22 @@ def test_a_job_that_ended_while_the_store_was_down_keeps_its_own_end_time(
     assert job.status == "succeeded", job.error
     assert job.finished_at is not None and job.started_at is not None
     assert timedelta(0) < job.finished_at - ended < timedelta(seconds=1), (job.finished_at, ended)
+
+
+def test_a_background_step_meeting_an_outage_logs_one_line(
+    pg_ws: Path, server: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A heartbeat or a scheduler's step that met a stopped database logged the driver's
+    whole traceback, three a second through an outage (rs: 211 in a minute)."""
+    from lpstudio.executor import QueuedBeat
+
+    with Studio.open(pg_ws, user="alice") as studio:
+        beat = QueuedBeat(studio.store, every=0.05, tend=lambda: True)
+        with server_down(server), caplog.at_level(logging.WARNING, logger="lpstudio"):
+            beat.start()
+            wait_for(lambda: "heartbeat of queued jobs failed" in caplog.text, what="a beat")
+            beat.close()
+    said = [r for r in caplog.records if "heartbeat of queued jobs failed" in r.getMessage()]
+    assert said and all(r.exc_info is None for r in said), caplog.text
+    assert "the store cannot be reached for now" in said[0].getMessage()
+    assert "Traceback" not in caplog.text
