@@ -125,8 +125,10 @@ def test_the_store_s_password_is_a_secret_in_parameters_and_events_too(pg_ws: Pa
     config.write_text(f'[store]\nurl = "{url.replace("postgres@", "postgres:pw-Secret-77@")}"\n')
     write_recipe(pg_ws, "p/tick", "label: str = 'x'  # a label", cells=("print(label)",))
     cells = ("import lpstudio.kernel as lp", "print(len(lp.event['note']))")
-    write_recipe(pg_ws, "p/note", "label: str = 'x'  # a label", cells=cells)
+    callable_ = {"title": "note", "trigger": {"kind": "callable", "path": "note"}}
+    write_recipe(pg_ws, "p/note", "label: str = 'x'  # a label", cells=cells, metadata=callable_)
     with Studio.open(pg_ws, user="alice") as studio:
+        studio.start("p/note")  # a call reaches a started recipe only (a stopped one's: cancelled)
         for act in (
             lambda: studio.run("p/tick", {"label": "x pw-Secret-77 y"}),
             lambda: studio.save_settings("p/tick", {"label": "pw-Secret-77"}),
