@@ -369,7 +369,9 @@ def test_two_runs_at_once_in_two_processes_take_turns_and_both_succeed(ws: Path)
     for proc in procs:
         assert proc.returncode == 0, proc.stderr
     with Studio.open(ws, user="alice") as studio:
-        second, first = studio.jobs()
+        # In queue order: two processes stamp created_at before they insert, so the newest
+        # first of `jobs()` can differ from the order the turn goes by (the job's id).
+        first, second = sorted(studio.jobs(), key=lambda job: job.id)
     assert [first.status, second.status] == ["succeeded", "succeeded"]
     assert second.started_at >= first.finished_at
     assert sum("waits for the turn of recipe p/pair.ipynb" in p.stderr for p in procs) == 1
