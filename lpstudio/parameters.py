@@ -483,7 +483,7 @@ def _sample_text(sample: dict[str, Any], field: str) -> str:
     return "" if isinstance(value, dict | list) else str(value)
 
 
-def _type_name(schema: dict[str, Any]) -> tuple[str | None, bool]:
+def type_name(schema: dict[str, Any]) -> tuple[str | None, bool]:
     kind = schema.get("type")
     if isinstance(kind, list):
         kinds = [k for k in kind if k != "null"]
@@ -733,7 +733,7 @@ def _coerced(
                 field=name,
                 fix=f"use one of: {known}",
             )
-        kind, nullable = _type_name(properties[name])
+        kind, nullable = type_name(properties[name])
         if name in parse:
             value = _from_text(name, kind, nullable, str(sent))
         else:
@@ -742,7 +742,7 @@ def _coerced(
             value = _check_typed(name, kind, nullable, sent, given, form)
         coerced[name] = _check_format(name, properties[name].get("format"), value)
         for spec, holder, key, item, where in _nested(properties[name], coerced[name], name):
-            if _type_name(spec)[0] == "number" and type(item) is int:  # dict[str, float]
+            if type_name(spec)[0] == "number" and type(item) is int:  # dict[str, float]
                 item = _check_typed(where, "number", False, item, "typed")
             holder[key] = _check_format(where, spec.get("format"), item)  # list[date] too
         for where, path in _paths(properties[name], coerced[name], name):

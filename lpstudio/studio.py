@@ -29,6 +29,7 @@ from .errors import ConflictError, InputError, LpstudioError, RecipeError, Works
 from .executor import Executor, executor_for
 from .failures import after_failure
 from .gallery import Template, copy_template, find_template, list_templates, trying
+from .handoff_fit import check_run_fit, check_saved_fit
 from .idempotency import IdempotentCalls
 from .jobviews import JOB_COLUMNS, job_to_dict
 from .models import Job, utcnow
@@ -857,6 +858,7 @@ class Studio:
         notify: dict[str, Any] | None = None,
         expected_revision: int | None = None,
         call_timeout: float | None = None,
+        fit_checked: bool = False,
     ) -> dict[str, Any]:
         """Stores parameter values and connection bindings for a recipe, after checking them.
         Given values join the saved ones; `reset` names saved values to forget (a parameter
@@ -866,6 +868,8 @@ class Studio:
         `notify` sets the failure contacts of its unattended jobs (`webhook`, `email`; None
         or empty clears one). `expected_revision` is the revision of the settings a form
         showed: settings saved since are refused (`ConflictError`), not written over.
+        `fit_checked`: the caller checked the body variables against the handoff list it
+        holds (the notebook's form), and the list is not asked again (`handoff_fit`).
 
         The saved settings are read, checked against and written in one write transaction:
         two saves at once take turns, and neither loses the other's change."""
@@ -890,6 +894,8 @@ class Studio:
 
         if call_timeout is not None:  # a reset may forget one left from a callable past
             check_call_timeout(recipe, call_timeout)
+        if not fit_checked:
+            check_saved_fit(self, recipe, parameters, parse or set(), connections, reset)
 
         before: list[dict[str, Any]] = []  # the settings the write found
 
@@ -1114,6 +1120,8 @@ class Studio:
                 )
             if event is not None:  # kept and shown as given: they can use a connection
                 self.refuse_secrets({}, event=event)
+            if not test:  # a Test's dry run refuses them itself, as LivePerson would
+                check_run_fit(self, recipe, values)
         kept = {"event": event, "sealed_event": None}
         if event is not None and trigger == "callable":  # a bot's: whole for its recipe
             kept = self.kept_event(event)

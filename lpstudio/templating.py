@@ -9,7 +9,8 @@ GSM 03.38 / UCS-2 segment rules.
 
 A handoff's own message has LivePerson's `{{1}}`, `{{2}}`... filled by the body variables:
 whether the variables fit them (`variables_misfit`) is decided here too, once for the dry
-run and for the form's Save, so both refuse what LivePerson refuses, with its code.
+run and for `handoff_fit` (the form, saved settings, a run given them), so all refuse what
+LivePerson refuses, with its code.
 """
 
 from __future__ import annotations

@@ -24,6 +24,8 @@ from .conftest import run_json, wait_for, write_recipe
 from .test_liveperson import ForwardingProxy, HandoffsElsewhere
 
 HANDOFFS_LIST = "/app/prmsg/handoffs/list"
+#: Body variables that fit handoff H1000000002's {{1}}, {{2}}.
+TWO_VARIABLES = {"1": "Hi {first_name}", "2": "{abandoned_checkout_url}"}
 
 
 class HeldHandoffs(ForwardingProxy):
@@ -784,9 +786,9 @@ def test_the_form_shows_at_once_while_liveperson_is_slow_and_fills_its_lists_lat
     """The pick lists were loaded while the form was built: with LivePerson slow or down,
     the form cell showed nothing for as long as the connector's retries took."""
     recipe = "shop/cart_abandonment"
+    shop.save_settings(recipe, {"handoff": "H1000000002", "body_variables": TWO_VARIABLES})
     slow = serve(HeldHandoffs(sandbox.url))
     shop.connections.update("liveperson", {"base_url": slow.url})
-    shop.save_settings(recipe, {"handoff": "H1000000002"})
     try:
         form = RecipeForm(recipe, shop)  # returns while the handoff list is still asked
         handoff = form.fields["handoff"]

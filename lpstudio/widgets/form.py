@@ -958,6 +958,7 @@ class RecipeForm(w.VBox):
                 connections=self.connections(),
                 reset=self._cleared(),
                 expected_revision=self.revision,
+                fit_checked=True,  # by `ProactiveSection`, on the list this form holds
             )
         except ConflictError as exc:
             raise self._changed_elsewhere(exc) from None

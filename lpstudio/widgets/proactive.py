@@ -10,13 +10,14 @@ schema does not name.
 
 When the handoff list gives the chosen handoff's message text (`extra["messages"]` and
 its `placeholders`), the body variables are checked against its {{n}} placeholders by the
-dry run's rule (`templating.variables_misfit`), as LivePerson checks each recipient's: a
-variable it has no placeholder for, or a placeholder with no variable, is refused on Save
-with LivePerson's code (a text template, which the recipe sends as {{1}}, is warned of);
-and the preview counts the handoff's SMS message, filled, as LivePerson sends it. Unknown
-text checks nothing. A recipe with a `channel` sends each recipient's address on it alone:
-a handoff on another channel too is warned of by the dry run's rule
-(`templating.channels_misfit`), and saved (the recipe decides what it sends).
+rule that `lpstudio settings`, the REST API and a run given them share
+(`handoff_fit.body_misfit`, on the dry run's `templating.variables_misfit`), as LivePerson
+checks each recipient's: a variable it has no placeholder for, or a placeholder with no
+variable, is refused on Save with LivePerson's code (a text template, which the recipe
+sends as {{1}}, is warned of); and the preview counts the handoff's SMS message, filled,
+as LivePerson sends it. Unknown text checks nothing. A recipe with a `channel` sends each
+recipient's address on it alone: a handoff on another channel too is warned of by the dry
+run's rule (`templating.channels_misfit`), and saved (the recipe decides what it sends).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 import ipywidgets as w
 
 from ..errors import ParameterError
+from ..handoff_fit import HANDOFFS, TEXT_VARIABLE, body_misfit, body_param, picklist_param
 from ..redaction import scrub_text
 from ..templating import (
     HANDOFF_PLACEHOLDER,
@@ -38,28 +40,16 @@ from ..templating import (
     record_fields,
     required_fields,
     sms_segments,
-    variables_misfit,
 )
 
 if TYPE_CHECKING:
     from ..recipe import Recipe
     from .form import FieldEditor, RecipeForm
 
-#: The variable a text template fills (the payment reminder sends `{"1": body_template}`).
-TEXT_VARIABLE = "1"
-
-
-def _picklist_param(recipe: Recipe, name: str) -> str | None:
-    for param, spec in recipe.schema["properties"].items():
-        picklist = spec.get("x-picklist")
-        if isinstance(picklist, dict) and picklist.get("list") == name:
-            return param
-    return None
-
 
 def is_proactive(recipe: Recipe) -> bool:
     """Recipes whose parameters pick a LivePerson handoff get the grouped message form."""
-    return _picklist_param(recipe, "handoffs") is not None
+    return picklist_param(recipe.schema["properties"], HANDOFFS) is not None
 
 
 class ProactiveSection(w.VBox):
@@ -73,23 +63,16 @@ class ProactiveSection(w.VBox):
         self.fields_available, self.sample = record_fields(recipe.metadata.get("record"))
         self.fields_required = required_fields(recipe.metadata.get("record"))
         names = {
-            "handoff": _picklist_param(recipe, "handoffs"),
+            "handoff": picklist_param(props, HANDOFFS),
             "campaign_name": "campaign_name" if "campaign_name" in props else None,
-            "skill": _picklist_param(recipe, "skills"),
+            "skill": picklist_param(props, "skills"),
             "consumer_id": next((p for p, s in props.items() if s.get("x-object-field")), None),
             "channel": "channel" if "channel" in props else None,
         }
         self.form = form
         self.handoff_param = names["handoff"]
         self.channel_param = names["channel"]
-        self.body_param = next(
-            (
-                p
-                for p, s in props.items()
-                if s.get("x-template") and fields[p].kind in ("object", "string")
-            ),
-            None,
-        )
+        self.body_param = body_param(props)
         self.owned = {n for n in names.values() if n} | ({self.body_param} - {None})
         self.body_editor = fields.get(self.body_param) if self.body_param else None
         #: One text (`body_template: str`), shown in its own field, not body variables.
@@ -316,37 +299,11 @@ class ProactiveSection(w.VBox):
 
     def _misfit(self, handoff: str, expected: list[str], names: list[str]) -> ParameterError | None:
         """Why variables `names` do not fit a handoff whose message has `expected`: the
-        dry run's rule and LivePerson's code, worded for the form (which variable to
-        remove, which placeholder to add)."""
-        code = variables_misfit(names, expected)
-        if code is None:
+        rule and wording `lpstudio settings` and the REST API refuse them with, in the
+        form's labels and buttons."""
+        if self.body_param is None:
             return None
-        has = ", ".join(_braced(name) for name in expected) or "no placeholder"
-        if self.text:
-            return ParameterError(
-                f"the message of handoff {handoff} has {has}, and {self.body_param} fills "
-                f"{_braced(TEXT_VARIABLE)} only (as the payment reminder sends it): LivePerson "
-                f"would refuse every recipient with {code}",
-                field=self.body_param,
-                fix=f"choose a handoff whose message has {_braced(TEXT_VARIABLE)} only",
-            )
-        extra = [name for name in names if name not in expected]
-        missing = [name for name in expected if name not in names]
-        said, fixes = [], []
-        if extra:
-            said.append(f"{_variables(extra)} {_verb(extra, 'is', 'are')} not in it")
-            fixes.append("click " + ", ".join(f"Remove variable {name}" for name in extra))
-        if missing:
-            braces = ", ".join(_braced(name) for name in missing)
-            said.append(f"{braces} {_verb(missing, 'has', 'have')} no variable")
-            fixes.append(f"give {braces} a variable with Add variable")
-        given = ", ".join(_braced(name) for name in names) or "no placeholder"
-        return ParameterError(
-            f"Body variables do not fit handoff {handoff}: its message has {has}, and "
-            f"{' and '.join(said)}, so LivePerson would refuse every recipient with {code}",
-            field=self.body_param,
-            fix=f"{' and '.join(fixes)}, or choose a handoff whose message has {given}",
-        )
+        return body_misfit(handoff, expected, names, self.body_param, text=self.text, in_form=True)
 
     def refresh(self) -> None:
         """Writes the variables into the body parameter, checks them against the chosen
@@ -416,16 +373,3 @@ def _fill(message: str, variables: dict[str, str]) -> str:
     """A handoff's message with its {{n}} filled, as LivePerson sends it; a placeholder
     with no variable stays as it is."""
     return HANDOFF_PLACEHOLDER.sub(lambda m: variables.get(m.group(1), m.group(0)), message)
-
-
-def _braced(name: str) -> str:
-    return f"{{{{{name}}}}}"
-
-
-def _variables(names: list[str]) -> str:
-    """`Variable 2`, or `Variables 2, 3`, as the form labels them."""
-    return f"Variable{'s' if len(names) > 1 else ''} {', '.join(names)}"
-
-
-def _verb(names: list[str], one: str, more: str) -> str:
-    return one if len(names) == 1 else more
