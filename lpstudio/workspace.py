@@ -743,6 +743,12 @@ class Workspace:
         resolved = path.resolve()
         if not resolved.is_relative_to(base.resolve()):
             typed = path.relative_to(base) if path.is_relative_to(base) else os.path.abspath(path)
+            if Path(os.path.normpath(os.path.abspath(path))).is_relative_to(base.absolute()):
+                raise WorkspaceError(  # inside as written: a link leads out (its target unsaid)
+                    f"{what} {typed} is a link (or in a linked folder) leading outside {base}",
+                    field=field_name,
+                    fix=f"copy the file into {base} in place of the link",
+                )
             raise WorkspaceError(
                 f"{what} {typed} is outside {base}",
                 field=field_name,

@@ -156,6 +156,24 @@ def test_a_recipe_is_found_from_the_workspace_folder_and_from_its_own(
     assert error["fix"] == f"give a path inside {ws / 'projects'}", error
 
 
+def test_a_recipe_linked_from_outside_projects_is_refused_as_a_link(ws: Path) -> None:
+    """A link in projects/ to a notebook elsewhere was refused as `recipe p/link.ipynb is
+    outside .../projects`, a path plainly inside it, with the fix to give one inside."""
+    write_recipe(ws, "elsewhere")
+    target = ws / "projects" / "elsewhere.ipynb"
+    outside = target.rename(ws / "elsewhere.ipynb")
+    (ws / "projects" / "p").mkdir()
+    (ws / "projects" / "p" / "link.ipynb").symlink_to(outside)
+
+    code, shown = settings_shown("p/link", "--workspace", str(ws), "--json")
+
+    error = json.loads(shown)["error"]
+    assert code == 2 and error["field"] == "recipe", shown
+    assert "p/link.ipynb is a link" in error["message"] and "leading outside" in error["message"]
+    assert str(outside) not in shown  # where it leads is not said
+    assert error["fix"] == f"copy the file into {ws / 'projects'} in place of the link", error
+
+
 def test_a_folder_given_for_a_recipe_is_refused_naming_a_recipe_in_it(ws: Path, cli) -> None:
     """`lpstudio run shop/` said `recipe shop/ not found`, as if the project were not
     there; `lpstudio run .` or `''` ended in a traceback."""
