@@ -377,7 +377,8 @@ def test_api_clients_read_the_openapi_document_of_what_they_may_call(
     everything = httpx.get(url, headers={"API-TOKEN": tokens["all"]}, timeout=30).json()
     assert "/call/slow" in everything["paths"] and "/recipes" not in everything["paths"]
     assert_error(httpx.get(url, headers={"API-TOKEN": "nope"}, timeout=30), 401, "API-TOKEN")
-    assert_error(httpx.get(url, timeout=30), 401)
+    anonymous = assert_error(httpx.get(url, timeout=30), 401)
+    assert "API-TOKEN" in anonymous["fix"] and "Bearer" in anonymous["fix"], anonymous
 
 
 def test_unauthenticated_requests_are_401(server: str) -> None:

@@ -1185,6 +1185,15 @@ class OpenApiHandler(UserHandler):
 
     client: dict[str, Any] | None = None
 
+    def unauthenticated(self) -> ApiError:
+        """A bot's developer reads this document with the API client's token too."""
+        error = super().unauthenticated()
+        error.fix = (
+            "send an API client's token (`API-TOKEN: lps_...` or `Authorization: Bearer "
+            "lps_...`), or the Jupyter server's (`Authorization: token ...`)"
+        )
+        return error
+
     async def check_caller(self) -> None:
         token = api_token(self.request.headers)
         if token and self.current_user is None:
