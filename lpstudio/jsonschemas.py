@@ -4,6 +4,7 @@ the kernel's checks of action inputs, which must not load the server's modules."
 from __future__ import annotations
 
 import functools
+import json
 import re
 import sys
 from collections.abc import Callable
@@ -76,5 +77,24 @@ def first_problem(schema: dict[str, Any], instance: Any) -> tuple[str | None, st
         path.append(extra[0] if extra else "")
     field = ".".join(p for p in path if p) or None
     if error.validator == "pattern" and is_e164_pattern(error.validator_value):
-        return field, f"{error.instance!r} is not {E164_SAID}, such as {E164_EXAMPLE}"
-    return field, error.message
+        return field, f"{as_json(error.instance)} is not {E164_SAID}, such as {E164_EXAMPLE}"
+    return field, _said_in_json(error)
+
+
+def as_json(value: Any) -> str:
+    """A value as the JSON that gave it (`true`, `null`, `"a"`), its repr when it is none."""
+    try:
+        return json.dumps(value, ensure_ascii=False)
+    except (TypeError, ValueError):
+        return repr(value)
+
+
+def _said_in_json(error: jsonschema.ValidationError) -> str:
+    """jsonschema's message with the refused value (and an enum's choices) written as JSON:
+    its own quote Python (`True is not of type 'integer'`) to clients that sent `true`."""
+    message, said = error.message, repr(error.instance)
+    if not message.startswith(said):
+        return message
+    if error.validator == "enum" and isinstance(error.validator_value, list):
+        return f"{as_json(error.instance)} is not one of {as_json(error.validator_value)}"
+    return as_json(error.instance) + message[len(said) :]

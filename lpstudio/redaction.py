@@ -95,6 +95,7 @@ def _forms(value: str) -> set[str]:
         value,
         repr(value)[1:-1],
         json.dumps(value)[1:-1],
+        json.dumps(value, ensure_ascii=False)[1:-1],  # as error messages quote values
         html.escape(value),
         html.escape(value, quote=False),
         html.escape(value).replace("&#x27;", "&#39;"),  # as other escapers write `'`

@@ -150,6 +150,10 @@ def test_query_text_that_is_no_number_is_refused_naming_what_was_given(
         assert repr(sent) in error["fix"], (sent, error)
     error = error_of(send(served, token, "GET", "typed", count="-01"), 400, "count")
     assert error["message"] == "count: -1 is less than the minimum of 0", error
+    # A JSON body's values are quoted as JSON (re: `n: True is not of type 'integer'`).
+    for sent, said in ((True, "true"), (None, "null"), ("x", '"x"')):
+        error = error_of(send(served, token, "POST", "typed", {"n": sent}), 400, "n")
+        assert error["message"] == f"n: {said} is not of type 'integer'", error
     # A + written as is reads as a space: refused, saying how to send it.
     spaced = error_of(send(served, token, "GET", "typed?n=+5"), 400, "n")
     assert "%2B" in spaced["fix"] and "' 5'" in spaced["fix"], spaced

@@ -42,8 +42,8 @@ def test_an_iri_is_checked_as_json_schema_says_in_an_lpstudio_process() -> None:
     )
     said = json.loads(ran.stdout)
     assert said["problems"] == [
-        ["link", "'no scheme' is not a 'iri'"],
-        ["ref", "'a b' is not a 'iri-reference'"],
+        ["link", "\"no scheme\" is not a 'iri'"],
+        ["ref", "\"a b\" is not a 'iri-reference'"],
         None,
         None,
     ]

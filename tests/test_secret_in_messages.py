@@ -184,8 +184,8 @@ def test_an_event_given_by_hand_is_quoted_with_the_secret_masked(types_ws: Path)
     write_recipe(types_ws, "p/lead", metadata=lead)
     cases = [
         ("p/tick", {"due_at": SECRET}, "ISO 8601 text in due_at, not '****'"),
-        ("p/lead", {"email": f"ada.{SECRET}"}, "email: 'ada.****' is not a 'email'"),
-        ("p/lead", {"n": SECRET}, "n: '****' is not of type 'integer'"),
+        ("p/lead", {"email": f"ada.{SECRET}"}, "email: \"ada.****\" is not a 'email'"),
+        ("p/lead", {"n": SECRET}, "n: \"****\" is not of type 'integer'"),
     ]
     with Studio.open(types_ws, user="alice") as studio:
         for recipe, event, said in cases:

@@ -218,7 +218,7 @@ async def test_rest_error_answers_and_their_log_lines_mask_what_the_caller_sent(
     logged = "\n".join(record.getMessage() for record in caplog.records)
     assert f"/lpstudio/api/v1/call/{MASK}: no started callable recipe" in logged  # the error
     assert f"/lpstudio/api/v1/call/{MASK} (" in logged  # the request's own line
-    assert f"phone: '{MASK}' does not match" in logged
+    assert f'phone: "{MASK}" does not match' in logged
     assert TOKEN not in logged, logged
     assert job_rows(ws) == 0
 

@@ -1702,7 +1702,7 @@ def test_a_call_with_a_phone_that_is_not_e164_is_told_so(
     """Its answer quoted the input schema's regular expression to the bot's builder."""
     refused = call(server, tokens["all"], "optin", {**OPTIN, "phone": "14155550100"})
     error = assert_error(refused, 400, "phone")
-    assert "'14155550100' is not a phone number in E.164" in error["message"], error
+    assert '"14155550100" is not a phone number in E.164' in error["message"], error
     assert "does not match" not in error["message"]
 
 
