@@ -1080,6 +1080,10 @@ class Connector:
             reason = (
                 f"fails the '{error.validator}' rule" if spec and spec.secret else error.message
             )
+            if spec and error.validator == "type":  # its kind, never a secret's value
+                wanted = "text" if spec.type in ("string", "url") else f"a {spec.type}"
+                reason = f"expects {wanted}, got {_json_kind(error.instance)}"
+                fix = f"give {name} as {wanted}" + (f": {spec.hint}" if spec.hint else "")
             if spec and error.validator in ("minimum", "maximum", "exclusiveMinimum"):
                 fix = f"give {name} {spec.bounds()}"
             if spec and spec.type == "url" and error.validator == "pattern" and not spec.secret:
@@ -1231,6 +1235,16 @@ def _returning_options(where: str, picklist: str, func: Guarded) -> Guarded:
         )
 
     return fetch  # type: ignore[return-value]
+
+
+def _json_kind(value: Any) -> str:
+    """What kind of JSON value `value` is, in words (a refusal that may not quote it)."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true or false"
+    kinds = ((int | float, "a number"), (str, "text"), (list, "a list"), (dict, "an object"))
+    return next((said for kind, said in kinds if isinstance(value, kind)), type(value).__name__)
 
 
 def _coerce_field(spec: Field, value: Any) -> Any:

@@ -439,6 +439,29 @@ def test_a_badly_typed_secret_is_refused_without_echoing_it(ws):
     assert "pin-4u-77" not in proc.stderr + proc.stdout
 
 
+def test_a_json_value_of_the_wrong_type_is_refused_saying_its_kind_not_its_value(
+    ws: Path,
+) -> None:
+    """`{"token": 123}` over REST was "invalid: fails the 'type' rule", with the field's
+    help for a fix; a plain field quoted jsonschema's words."""
+    with Studio.open(ws, user="alice") as studio:
+        for fields, field, said in (
+            ({"token": 123}, "token", "expects text, got a number"),
+            ({"token": ["t0ken-123"]}, "token", "expects text, got a list"),
+            ({"base_url": "https://x.example", "timeout_seconds": True}, "timeout_seconds", None),
+        ):
+            with pytest.raises(InputError) as refused:
+                studio.connections.add("crm", "http", fields, "alice")
+            error = refused.value
+            assert error.field == field, error
+            if said is not None:
+                assert said in error.message and "t0ken-123" not in str(error), error
+                assert error.fix.startswith("give token as text"), error
+            else:
+                assert "got true or false" in error.message, error
+        assert "crm" not in {info.name for info in studio.connections.list()}
+
+
 SLOW = """
 import threading
 
