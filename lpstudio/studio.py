@@ -808,11 +808,17 @@ class Studio:
     def ready_settings(self, recipe: Recipe) -> dict[str, Any]:
         """`settings`, refused as Start and the triggers refuse them when a job could not
         run with them alone: a parameter nothing is saved for runs with its default, which
-        must exist and pass the recipe's refinements (`check_defaults`). What is not ready
-        is said by this one rule wherever settings are shown (`lpstudio settings`, a
+        must exist and pass the recipe's refinements (`check_defaults`); a webhook whose
+        deliveries would all be refused, its connection lacking the secret their signatures
+        are checked with (`webhooks.webhook_trigger`, the delivery's own check). What is not
+        ready is said by this one rule wherever settings are shown (`lpstudio settings`, a
         recipe's `settings_problem`, the forms)."""
         settings = self.settings(recipe)
         check_defaults(recipe, settings["parameters"], self.workspace.projects)
+        if recipe.trigger_kind == "webhook":
+            from .webhooks import webhook_trigger
+
+            webhook_trigger(self, recipe, settings["connections"])
         return settings
 
     def _saved_parameters(self, recipe: Recipe, saved: dict[str, Any]) -> dict[str, Any]:
@@ -1856,7 +1862,7 @@ class Studio:
     ) -> tuple[Recipe, list[Job], bool]:
         """Queues a `webhook` job per event of a POST to a hook; the scheduler runs them once
         the recipe is started. A trigger that verifies checks the body's signature with its
-        connection's secret (see `webhooks._webhook_trigger`): a wrong or missing one is a
+        connection's secret (see `webhooks.webhook_trigger`): a wrong or missing one is a
         `SignatureError` on the signature header.
         A delivery repeated with the same delivery id (`Idempotency-Key`,
         `X-Shopify-Webhook-Id`...) queues nothing: it gets the first delivery's jobs and True

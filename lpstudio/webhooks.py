@@ -16,7 +16,7 @@ import hmac
 import logging
 import sys
 import traceback
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from typing import TYPE_CHECKING, Any
 
 from .checks import check_event, input_problem
@@ -163,7 +163,7 @@ def receive_webhook(
             break
     if recipe is None:
         raise NotFoundError(f"no webhook {hook_id[:8]}...", field="hook", fix="check the URL")
-    trigger, secret = _webhook_trigger(studio, recipe)
+    trigger, secret = webhook_trigger(studio, recipe)
     if secret is not None and not _verified(trigger, headers, body, secret):
         slot = recipe.metadata["trigger"]["connection"]
         raise SignatureError(
@@ -276,20 +276,28 @@ def _in_progress(header: str, key: str, claim: dict[str, Any]) -> ConflictError:
     )
 
 
-def _webhook_trigger(studio: Studio, recipe: Recipe) -> tuple[WebhookTrigger, str | None]:
+def webhook_trigger(
+    studio: Studio, recipe: Recipe, connections: Mapping[str, str] | None = None
+) -> tuple[WebhookTrigger, str | None]:
     """A webhook recipe's trigger, and the secret its deliveries' signatures are checked
     with: the trigger's `secret_field` of the connection its trigger names (None: no
     check, for a trigger that names no connection or does not verify). A trigger that
     verifies and whose connection has no value for that field is refused, as is one its
     connector does not declare (an `InputError`, 503 to the sender, which retries): the
-    check was skipped, and forged deliveries queued jobs."""
+    check was skipped, and forged deliveries queued jobs. `Studio.ready_settings` runs it
+    with the recipe's bound `connections` (read from its settings when not given), so
+    Start refuses such a recipe and its `settings_problem` says why: started, it refused
+    every delivery until someone noticed. A delivery meets it again for a recipe changed
+    since its start."""
     from .registry import get_connector
 
     spec = recipe.metadata.get("trigger", {})
     slot, name = spec.get("connection"), spec.get("trigger", "webhook")
     if not slot:
         return get_connector("http").webhook_triggers["webhook"], None
-    bound = studio.settings(recipe)["connections"].get(slot)
+    if connections is None:
+        connections = studio.settings(recipe)["connections"]
+    bound = connections.get(slot)
     if bound is None:
         raise InputError(
             f"the trigger of recipe {recipe.name} names connection slot '{slot}', which "

@@ -71,7 +71,8 @@ def test_settings_that_cannot_run_say_why_with_the_fix_in_the_studios_terms(
     assert "no http connection for slot 'http'" in said and "Connections panel" in said, said
     assert "lpstudio connections add" not in said + text(form.slot_errors["http"].value)
 
-    sandboxed.connections.add("hooks", "http", {"base_url": "http://127.0.0.1:9"}, "alice")
+    hook = {"base_url": "http://127.0.0.1:9", "token": "t0ken-xyz-1"}  # signs deliveries
+    sandboxed.connections.add("hooks", "http", hook, "alice")
     form.buttons["refresh"].click()
     assert form.slots["http"].value == "hooks"
     shown = page(form)
