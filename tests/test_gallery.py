@@ -176,7 +176,8 @@ def test_a_project_typed_as_the_file_browser_shows_it_is_that_project(ws: Path, 
         card = GalleryView(studio).cards["new_lead"]
         card.project.value = "projects/leads"
         card.create_button.click()
-        assert 'href="projects/leads/new_lead.ipynb"' in card.result.value, card.result.value
+        made = Path(os.path.relpath(ws / "projects/leads/new_lead.ipynb")).as_posix()
+        assert f'href="{made}"' in card.result.value, card.result.value
     with serving(ws) as served:
         body = {"template": "payment_reminder", "project": "projects/shop/eu"}
         answer = served.api("alice", "POST", "/gallery/try", json=body)

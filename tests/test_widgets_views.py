@@ -47,8 +47,11 @@ def opened(ran: tuple[Path, dict[str, int]]) -> Iterator[Studio]:
         yield studio
 
 
-def test_jobs_view_shows_jobs_with_colours_links_and_escaped_text(opened: Studio, ran) -> None:
+def test_jobs_view_shows_jobs_with_colours_links_and_escaped_text(
+    opened: Studio, ran, monkeypatch: pytest.MonkeyPatch
+) -> None:
     root, _ids = ran
+    monkeypatch.chdir(root)  # a notebook at the workspace root: links are workspace paths
     view = JobsView(opened)
     try:
         shown = {row["recipe"]: row for row in view.rows}
@@ -176,8 +179,11 @@ def test_dashboard_draws_proactive_recipients(studio: Studio) -> None:
     assert bytes(dashboard.proactive_image.value).startswith(PNG)
 
 
-def test_gallery_try_recipe_creates_the_notebook(studio: Studio) -> None:
+def test_gallery_try_recipe_creates_the_notebook(
+    studio: Studio, monkeypatch: pytest.MonkeyPatch
+) -> None:
     root = studio.workspace.root
+    monkeypatch.chdir(root)  # a notebook at the workspace root: links are workspace paths
     gallery = GalleryView(studio)
     card = gallery.cards["payment_reminder"]
     assert card.form.layout.display == "none"

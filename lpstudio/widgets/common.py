@@ -1,11 +1,10 @@
 """What the widgets share: colours, escaping, links, charts, role rules, argument checks.
 
 Everything shown in an HTML widget passes through `esc` (names, messages and errors come
-from users). A link to a notebook is its path relative to the workspace root (for an
-output notebook, `history/<day>/<job id>-<recipe>.ipynb`), which is also its path in the
-file browser of `jupyter lab <workspace>`. The browser resolves the link against the page
-showing the widget, so it opens the notebook when that page is at the workspace root; from a
-notebook in a sub-folder, open the path shown in the link's tooltip through the file browser.
+from users). JupyterLab resolves a link in a notebook's output against the notebook's
+folder, which is also its kernel's working folder; so `notebook_link` takes a notebook's
+full path and links it from the working folder (`../../history/<day>/<job id>-<recipe>.ipynb`
+from a recipe two folders deep), which opens it from any notebook of the workspace.
 
 What a role may do is the REST API's rule (`lpstudio.roles`), read here, not restated:
 `refusal` says why a control is disabled, and its handler refuses the same way, since a
@@ -16,6 +15,7 @@ from __future__ import annotations
 
 import html
 import operator
+import os
 from datetime import datetime
 from io import BytesIO
 from pathlib import Path
@@ -75,11 +75,13 @@ def status_badge(status: str) -> str:
 
 
 def notebook_link(path: str | Path, label: str | None = None) -> str:
-    """An `<a>` to a workspace-relative notebook path (see the module docstring)."""
-    posix = Path(path).as_posix()
+    """An `<a>` to the notebook at `path` (absolute, or relative to the working folder, as
+    `open` takes it) that opens it when clicked in the output of the notebook whose kernel
+    works in this folder (see the module docstring). The link is quoted, so a `#` or `?` in
+    a name is part of the path; the tooltip shows the path it leads to."""
+    href = Path(os.path.relpath(path)).as_posix()
     return (
-        f'<a href="{esc(quote(posix))}" target="_blank" '
-        f'title="{esc(posix)}">{esc(label or posix)}</a>'
+        f'<a href="{esc(quote(href))}" target="_blank" title="{esc(href)}">{esc(label or href)}</a>'
     )
 
 

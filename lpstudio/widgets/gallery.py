@@ -90,7 +90,9 @@ class TemplateCard(widgets.VBox):
             self.result.value = message(str(exc), "error")
             return None
         relative = path.relative_to(self.studio.workspace.root)
-        self.result.value = f"{message('created', 'success')}{notebook_link(relative)}"
+        self.result.value = (
+            f"{message('created', 'success')}{notebook_link(path, relative.as_posix())}"
+        )
         # A callable's endpoint: its own when another recipe had the template's path.
         recipe = self.studio.workspace.recipe_name(path)
         endpoint = self.studio.recipe_detail(recipe)["trigger"].get("endpoint")

@@ -36,6 +36,8 @@ from .common import (
 )
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from ..models import Job
     from ..studio import Studio
 
@@ -58,14 +60,14 @@ def _error_text(job: Job) -> str:
     return said.removesuffix(": ") if job.purged else said
 
 
-def _row_html(row: dict[str, Any], job: Job, now: datetime) -> str:
+def _row_html(row: dict[str, Any], job: Job, now: datetime, root: Path) -> str:
     duration = row["duration"]
     if duration is None and job.started_at is not None and row["status"] == "running":
         duration = (now - job.started_at).total_seconds()
     if job.purged:
         output = "purged"  # the retention period erased the notebook with the job's data
     else:
-        output = notebook_link(row["output_path"], "notebook") if row["output_path"] else ""
+        output = notebook_link(root / row["output_path"], "notebook") if row["output_path"] else ""
     cells = (
         esc(row["id"]),
         status_badge(row["status"]),
@@ -212,8 +214,9 @@ class JobsView(widgets.VBox):
             )
             self.rows = [job_to_dict(job) for job in jobs]
             header = "".join(f"<th>{esc(name)}</th>" for name in COLUMNS)
+            root = self.studio.workspace.root
             body = "".join(
-                _row_html(row, job, now) for row, job in zip(self.rows, jobs, strict=True)
+                _row_html(row, job, now, root) for row, job in zip(self.rows, jobs, strict=True)
             )
             if not self.rows:
                 body = f'<tr><td colspan="{len(COLUMNS)}">no jobs match these filters</td></tr>'
