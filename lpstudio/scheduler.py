@@ -419,6 +419,7 @@ class Scheduler:
         if self._last_purge is None or now - self._last_purge > timedelta(days=1):
             self._last_purge = now
             self.studio.purge()
+            self.studio.purge_prepared()
         return queued
 
     def _fire_schedule(

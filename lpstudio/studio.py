@@ -725,7 +725,8 @@ class Studio:
     def purge_prepared(self, older_than_days: float | None = None) -> list[Path]:
         """Erases the notebooks `--prepare-only` wrote before the retention period, by their
         file's time: they hold a job's parameter values, as its output notebook does.
-        Returns those erased (`purge` does it too)."""
+        Returns those erased. Run after `purge` (by `lpstudio purge` and the scheduler's
+        daily purge): a store too busy for `purge` stops the command before any file goes."""
         days, cutoff = self._retention(older_than_days)
         folder = self.workspace.history / "prepared"
         erased = []
@@ -746,12 +747,17 @@ class Studio:
         """Erases the data of jobs older than the retention period (30 days by default):
         output notebooks, events, parameters, results and what an error said (its message
         and traceback may quote the data) go; id, status, times and the error's kind and
-        cell stay. So do idempotency keys of that age, the ledger's settled sends a day
-        older, and prepared notebooks of that age (`purge_prepared`)."""
+        cell stay. So do idempotency keys of that age, and the ledger's settled sends a day
+        older; prepared notebooks are `purge_prepared`'s, which its callers run after.
+
+        The store is written before any file goes, a batch at a time: a purge stopped
+        part-way (a store locked past its wait, a kill) leaves each job either as it was, or
+        purged with its notebook still on disk, which the next purge erases (its
+        `output_path` is cleared once the file is gone). Erasing the files first told a
+        locked store's caller nothing was done, with the notebooks gone and the jobs whole."""
         from .models import Job
 
         days, cutoff = self._retention(older_than_days)
-        self.purge_prepared(days)
         with self.store.read() as s:
             old = s.execute(
                 select(Job.id, Job.output_path, Job.error).where(
@@ -760,23 +766,22 @@ class Studio:
                     Job.finished_at < cutoff,
                 )
             ).all()
-        for _job_id, output, _error in old:
-            if output:
-                (self.workspace.root / output).unlink(missing_ok=True)
-        erased = {
-            "purged": True,
-            "event": None,
-            "sealed_event": None,
-            "parameters": {},
-            "result": None,
-        }
+            left = s.execute(  # purged by a purge stopped before it erased their notebooks
+                select(Job.id, Job.output_path).where(
+                    Job.purged.is_(True), Job.output_path.is_not(None)
+                )
+            ).all()
+        erased = {"purged": True, "event": None, "sealed_event": None, "parameters": {}}
         rows = [
-            {**erased, "id": job_id, "output_path": None, "error": _error_kind(error)}
+            {**erased, "result": None, "id": job_id, "error": _error_kind(error)}
             for job_id, _output, error in old
         ]
-        for start in range(0, len(rows), 500):
-            with self.store.write() as s:
-                s.execute(update(Job), rows[start : start + 500])  # by primary key
+        outputs = [(job_id, output) for job_id, output, _error in old] + list(left)
+        for start in range(0, max(len(rows), len(outputs)), 500):
+            if rows[start : start + 500]:
+                with self.store.write() as s:
+                    s.execute(update(Job), rows[start : start + 500])  # by primary key
+            self._erase_outputs(outputs[start : start + 500])
         ids = [row["id"] for row in rows]
         if ids:
             self.store.audit(self.user, "purge", f"{len(ids)} jobs", older_than_days=days)
@@ -785,6 +790,19 @@ class Studio:
         # on as it runs, and may end (and be purged) hours after.
         self.store.purge_deliveries(cutoff - timedelta(days=1))
         return ids
+
+    def _erase_outputs(self, outputs: list[tuple[int, str | None]]) -> None:
+        """Erases the notebooks of purged jobs, then forgets where they were."""
+        from .models import Job
+
+        for _job_id, output in outputs:
+            if output:
+                (self.workspace.root / output).unlink(missing_ok=True)
+        if outputs:
+            with self.store.write() as s:
+                s.execute(
+                    update(Job), [{"id": job_id, "output_path": None} for job_id, _ in outputs]
+                )
 
     # -- settings --------------------------------------------------------------------------
 

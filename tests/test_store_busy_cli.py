@@ -46,3 +46,47 @@ def test_a_write_to_a_locked_store_is_refused_naming_it_with_its_own_exit_code(
         plain = cli(*args)
         assert plain.exit_code == STORE_BUSY and "Traceback" not in plain.output
         assert "lpstudio: error: " in plain.output, plain.output
+
+
+def test_a_purge_that_meets_a_locked_store_erases_nothing(
+    ws: Path, cli: Callable[..., Result], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """It erased the output notebooks, then exited 75 ("nothing was done") with the jobs
+    whole: `show` blamed a missing file, and a rerun ran as if never purged (rh)."""
+    write_recipe(ws, "ops/old")
+    assert cli("run", "ops/old").exit_code == 0
+    (output,) = (ws / "history").rglob("*-old.ipynb")
+    monkeypatch.setattr(lpstudio.store, "BUSY_TIMEOUT", 0.2)
+    holder = sqlite3.connect(ws / "lpstudio.db", isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")  # another writer; reads go on
+    try:
+        refused = cli("purge", "--older-than", "0")
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+
+    assert refused.exit_code == STORE_BUSY, refused.output
+    assert output.exists()
+    shown = json.loads(cli("show", "1", "--json").stdout)
+    assert shown["purged"] is False and shown["output_missing"] is False, shown
+    purged = cli("purge", "--older-than", "0", "--json")
+    assert json.loads(purged.stdout)["purged"] == [1], purged.output
+    assert not output.exists()
+
+
+def test_a_notebook_left_by_a_purge_stopped_part_way_goes_with_the_next(
+    ws: Path, cli: Callable[..., Result]
+) -> None:
+    """A purge killed after its store write, before the files: the job is purged, its
+    notebook still on disk (its data, which the purge was to erase)."""
+    write_recipe(ws, "ops/old")
+    assert cli("run", "ops/old").exit_code == 0
+    (output,) = (ws / "history").rglob("*-old.ipynb")
+    with sqlite3.connect(ws / "lpstudio.db") as db:  # as the stopped purge left it
+        db.execute("UPDATE jobs SET purged = 1, parameters = '{}' WHERE id = 1")
+
+    again = cli("purge", "--older-than", "0", "--json")
+
+    assert again.exit_code == 0 and json.loads(again.stdout)["purged"] == [], again.output
+    assert not output.exists()
+    assert json.loads(cli("show", "1", "--json").stdout)["output_path"] is None

@@ -1,7 +1,7 @@
 """One meaning for each operation, wherever a user meets it.
 
 `--prepare-only` writes the notebook its run executes (saved settings, given values, a date
-default injected as text); `purge` erases prepared notebooks too, as they hold parameter
+default injected as text); a purge erases prepared notebooks too, as they hold parameter
 values; why saved settings cannot run never quotes a connection's secret; a person's Poll
 now runs the jobs it queued even while the recipe is stopped, as `lpstudio poll` does; the
 REST API and the Jobs panel read a recipe filter as the CLI does (the path JupyterLab's file
@@ -117,6 +117,7 @@ def test_purge_erases_prepared_notebooks_older_than_the_retention_period(
     os.utime(old, (month_ago, month_ago))
     with Studio.open(ws, user="alice") as studio:
         assert studio.purge() == []  # the daemon's daily purge: 30 days, no job that old
+        assert [path.name for path in studio.purge_prepared()] == [old.name]  # and then this
         assert not old.exists() and new.exists()
         said = studio.audit_entries()[0]
         assert (said["action"], said["target"]) == ("purge", "1 prepared notebooks")

@@ -126,8 +126,8 @@ def purge(older_than: float | None, workspace: Path | None, as_json: bool) -> No
     """Erase the data of old jobs: outputs and events go; ids, statuses and times stay.
     Notebooks `run --prepare-only` wrote before then go too."""
     with _studio(workspace) as studio:
-        prepared = studio.purge_prepared(older_than)  # counted here: `purge` erases them too
-        ids = studio.purge(older_than)
+        ids = studio.purge(older_than)  # the store first: a locked one leaves all as it was
+        prepared = studio.purge_prepared(older_than)
     _echo_or_json(
         as_json,
         {"purged": ids, "prepared": [path.name for path in prepared]},
