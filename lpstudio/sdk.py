@@ -84,6 +84,9 @@ def retry_after(value: str | None) -> float | None:
 
 #: Seconds `Again` waits when it is given no wait: an answer without `Retry-After`.
 DEFAULT_WAIT = 1.0
+#: A dry run's request in a job's output notebook (`Connection.would_send`): where a Test
+#: finds what its actions would send, whatever the recipe keeps of their answers.
+REQUEST_MIME = "application/vnd.lpstudio.request+json"
 
 
 class Again(Exception):
@@ -752,8 +755,21 @@ class Connection:
 
     def would_send(self, method: str, url: str, **request: Any) -> dict[str, Any]:
         """What a dry run returns: the request an action would have made, with this
-        connection's secrets masked (a cell run by hand shows it, and nothing scrubs it)."""
-        return scrub({"method": method, "url": url, **request}, frozenset(self.secrets()))
+        connection's secrets masked (a cell run by hand shows it, and nothing scrubs it). In
+        a job (a Test) it is kept in the output notebook too, as `REQUEST_MIME` display data:
+        a recipe's result may keep none of the answer that holds it."""
+        said = scrub({"method": method, "url": url, **request}, frozenset(self.secrets()))
+        if self.ledger.job_id is not None:
+            from IPython.display import publish_display_data
+
+            shown = json.dumps(said, indent=1, ensure_ascii=False, default=str)
+            publish_display_data(  # as JSON: what papermill writes, what a Test reads
+                {
+                    REQUEST_MIME: json.loads(shown),
+                    "text/plain": f"lpstudio dry run, would send:\n{shown}",
+                }
+            )
+        return said
 
     def close(self) -> None:
         """Closes the HTTP client and whatever the connector kept in `cache` (engines...)."""

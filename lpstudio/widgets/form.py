@@ -25,18 +25,20 @@ from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
 import ipywidgets as w
+import nbformat
 from traitlets import TraitError
 
 from ..connections import PLACEHOLDER
 from ..errors import ConflictError, InputError, LpstudioError, ParameterError
 from ..parameters import coerce
+from ..recipe import Recipe
 from ..redaction import scrub_text
+from ..sdk import REQUEST_MIME
 from ..settings import Saved, read_settings, saved_settings
 from ..templating import lookup, record_fields
-from .common import refusal
+from .common import notebook_link, refusal
 from .proactive import ProactiveSection, is_proactive
 
 #: What each button needs: the REST API's permission and action for the same request
@@ -100,6 +102,43 @@ def _changes(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
         changed += [f"{prefix}{k}" for k in sorted({*old, *new}) if old.get(k) != new.get(k)]
     rest = {*before, *after} - {"parameters", "connections", "started_at"}
     return changed + [k for k in sorted(rest) if before.get(k) != after.get(k)]
+
+
+def _parameter_changes(before: Recipe, after: Recipe) -> list[str]:
+    """What changed in a recipe's parameters and connection slots from `before` to `after`,
+    by the names a form shows: `added NAME`, `removed NAME`, `changed NAME` (its type,
+    default, rules or whether it is required)."""
+
+    def declared(recipe: Recipe) -> dict[str, Any]:
+        required = set(recipe.schema.get("required", ()))
+        params = {n: (s, n in required) for n, s in recipe.schema["properties"].items()}
+        slots = recipe.metadata.get("connections", {})
+        return params | {f"connections.{slot}": spec for slot, spec in slots.items()}
+
+    old, new = declared(before), declared(after)
+    return (
+        [f"added {name}" for name in new if name not in old]
+        + [f"removed {name}" for name in old if name not in new]
+        + [f"changed {name}" for name in new if name in old and old[name] != new[name]]
+    )
+
+
+def _close_tree(widget: w.Widget) -> None:
+    """Closes a widget and every widget in it."""
+    for child in getattr(widget, "children", ()):
+        _close_tree(child)
+    widget.close()
+
+
+def _requests(notebook: Path) -> list[Any]:
+    """The requests a Test's actions would have sent, as its output notebook keeps them
+    (`sdk.REQUEST_MIME`, in the order made); none when the notebook cannot be read."""
+    try:
+        nb = nbformat.read(notebook, as_version=4)
+    except (OSError, ValueError):
+        return []
+    outputs = [o for cell in nb.cells for o in cell.get("outputs", [])]
+    return [o["data"][REQUEST_MIME] for o in outputs if REQUEST_MIME in o.get("data", {})]
 
 
 def _extras_key(picklist: dict[str, Any]) -> str:
@@ -322,15 +361,15 @@ class RecipeForm(w.VBox):
         self._threads: list[threading.Thread] = []  # Test and Run now
         self._loads: list[threading.Thread] = []  # pick lists
         self.fields: dict[str, FieldEditor] = {}
+        self._built: list[w.Widget] = []  # the sections `_build` made (pickers, fields)
         #: What each pick list said of its options, by list (`_options_for`): value -> extra.
         self.extras: dict[str, dict[str, dict[str, Any]]] = {}
         self.studio = studio or Studio.open()
         self.recipe = self.studio.recipe(recipe)
         self.role = self.studio.role
         stored = read_settings(self.studio.store, self.recipe.name)
-        saved = self.saved = stored.settings
+        self.saved = stored.settings
         self.revision = stored.revision  # of the settings shown: sent back with a save
-        values = self._values(saved)
         self.slots: dict[str, w.Dropdown] = {}
         self.slot_errors: dict[str, w.HTML] = {}
         self.slot_notes: dict[str, w.HTML] = {}  # an empty picker's: how to make a connection
@@ -344,6 +383,41 @@ class RecipeForm(w.VBox):
         self.last_job: Any = None
         self.proactive: ProactiveSection | None = None
 
+        self.buttons = {
+            "test": w.Button(description="Test", icon="flask", tooltip="Dry run on a sample"),
+            "save": w.Button(description="Save", icon="save", button_style="primary"),
+            "run": w.Button(description="Run now", icon="play", button_style="success"),
+            "start": w.Button(description="Start", icon="toggle-on"),
+            "stop": w.Button(description="Stop", icon="toggle-off"),
+            "refresh": w.Button(
+                description="Refresh lists",
+                icon="refresh",
+                tooltip="Load the connections, handoffs and skills again, and the notebook's "
+                "fields if its parameters changed",
+            ),
+        }
+        self._tips = {key: button.tooltip for key, button in self.buttons.items()}
+        self._row = w.HBox(list(self.buttons.values()))
+        self.buttons["refresh"].on_click(lambda _: self.refresh())
+        self.buttons["test"].on_click(lambda _: self.test())
+        self.buttons["save"].on_click(lambda _: self.save())
+        self.buttons["run"].on_click(lambda _: self.run_now())
+        self.buttons["start"].on_click(lambda _: self._lifecycle("start"))
+        self.buttons["stop"].on_click(lambda _: self._lifecycle("stop"))
+        self.header = w.HTML()
+        self.differences = w.HTML()
+        self._build()
+        super().__init__(self._sections())
+        self._shown = self._entered()
+
+    def _build(self) -> None:
+        """The recipe's connection pickers and parameter fields, showing the saved settings,
+        and the buttons its trigger and the user's role allow: made when the form opens, and
+        again when the notebook's parameters changed (`refresh`)."""
+        saved = self.saved
+        values = self._values(saved)
+        self.slots, self.slot_errors, self.slot_notes = {}, {}, {}
+        self.fields = {}
         for slot, spec in self.recipe.metadata.get("connections", {}).items():
             self.slot_errors[slot] = w.HTML()
             self.slot_notes[slot] = w.HTML()
@@ -357,36 +431,15 @@ class RecipeForm(w.VBox):
                 self._options_for(spec),
                 (lambda work: self._background(work, load=True)) if slow else None,
             )
-
-        self.buttons = {
-            "test": w.Button(description="Test", icon="flask", tooltip="Dry run on a sample"),
-            "save": w.Button(description="Save", icon="save", button_style="primary"),
-            "run": w.Button(description="Run now", icon="play", button_style="success"),
-            "start": w.Button(description="Start", icon="toggle-on"),
-            "stop": w.Button(description="Stop", icon="toggle-off"),
-            "refresh": w.Button(
-                description="Refresh lists",
-                icon="refresh",
-                tooltip="Load the connections, handoffs and skills again",
-            ),
-        }
-        self.buttons["refresh"].on_click(lambda _: self.refresh())
-        self.buttons["test"].on_click(lambda _: self.test())
-        self.buttons["save"].on_click(lambda _: self.save())
-        self.buttons["run"].on_click(lambda _: self.run_now())
-        self.buttons["start"].on_click(lambda _: self._lifecycle("start"))
-        self.buttons["stop"].on_click(lambda _: self._lifecycle("stop"))
         for key, rule in BUTTON_RULES.items():
             reason = refusal(self.role, *rule)
-            if reason:
-                self.buttons[key].disabled = True
-                self.buttons[key].tooltip = reason
-        if self.recipe.needs_event and not self.buttons["run"].disabled:
-            self.buttons["run"].disabled = True
-            self.buttons["run"].tooltip = (
-                f"a {self.recipe.trigger_kind} recipe runs on what is posted to it: Test runs "
-                "it on a sample event and sends nothing"
-            )
+            if key == "run" and reason is None and self.recipe.needs_event:
+                reason = (
+                    f"a {self.recipe.trigger_kind} recipe runs on what is posted to it: Test "
+                    "runs it on a sample event and sends nothing"
+                )
+            self.buttons[key].disabled = reason is not None
+            self.buttons[key].tooltip = reason or self._tips[key]
         if not self.editable:
             resets = [e.reset for e in self.fields.values() if e.reset is not None]
             inputs = [e.input for e in self.fields.values()]
@@ -402,30 +455,40 @@ class RecipeForm(w.VBox):
             if editor.reset is not None:  # after the editor's own: its mark is set by then
                 editor.reset.on_click(lambda _, e=editor: self._check(e))
             self._check(editor)
-
-        self.header = w.HTML()
         self._show_state()
-        self.differences = w.HTML()
         self._show_differences()
         self._show_problem()
-        sections: list[w.Widget] = [self.header, self.differences, self.problem]
+
+    def _sections(self) -> list[w.Widget]:
+        """The form's parts, top to bottom, with those `_build` made (kept in `_built`)."""
+        self._built = []
         if self.slots:
             pickers = [
                 c
                 for s in self.slots
                 for c in (self.slots[s], self.slot_notes[s], self.slot_errors[s])
             ]
-            sections.append(w.VBox([w.HTML("<b>Connections</b>"), *pickers]))
+            self._built.append(w.VBox([w.HTML("<b>Connections</b>"), *pickers]))
         rest = dict(self.fields)
+        self.proactive = None
         if is_proactive(self.recipe):
             self.proactive = ProactiveSection(self, self.fields)
-            sections.append(self.proactive)
+            self._built.append(self.proactive)
             rest = {k: v for k, v in rest.items() if k not in self.proactive.owned}
         if rest:
-            sections.append(w.VBox([w.HTML("<b>Parameters</b>"), *(e.box for e in rest.values())]))
-        sections += [self.notice, w.HBox(list(self.buttons.values())), self.status, self.preview]
-        super().__init__(sections)
-        self._shown = self._entered()
+            fields = [e.box for e in rest.values()]
+            self._built.append(w.VBox([w.HTML("<b>Parameters</b>"), *fields]))
+        above = [self.header, self.differences, self.problem]
+        return [*above, *self._built, self.notice, self._row, self.status, self.preview]
+
+    def _close_built(self) -> None:
+        """Closes what `_build` made: the form is closing, or shows the notebook's new
+        fields. The answers of the pick lists still loading are dropped."""
+        for editor in self.fields.values():
+            editor.forget_loads()
+            _close_tree(editor.box)  # the proactive section shows some in its own place
+        for part in self._built:
+            _close_tree(part)
 
     # -- building --------------------------------------------------------------------------
 
@@ -589,12 +652,52 @@ class RecipeForm(w.VBox):
 
     def refresh(self) -> None:
         """Refresh lists: the connections (one added or removed since the form opened), the
-        handoffs and skills, and the recipe's state (started or stopped elsewhere)."""
-        for slot, picker in self.slots.items():
-            self._show_slot(slot, picker.value)
-        self._refresh_picklists()
+        handoffs and skills, the recipe's state (started or stopped elsewhere), and its
+        fields when the notebook's parameters changed since the form showed them (Save,
+        Test and Run now refuse until then: `_check_notebook`)."""
+        try:
+            recipe = self.studio.recipe(self.recipe.name)
+        except LpstudioError as exc:  # saved half-edited: the fields stay as they are
+            self._refuse(exc)
+            recipe = self.recipe
+        changes = _parameter_changes(self.recipe, recipe)
+        if changes:
+            self._rebuild(recipe, changes)
+        else:
+            self.recipe = recipe  # its title, description, record: shown as they are now
+            for slot, picker in self.slots.items():
+                self._show_slot(slot, picker.value)
+            self._refresh_picklists()
         self._show_state()
         self._show_problem()
+
+    def _rebuild(self, recipe: Recipe, changes: list[str]) -> None:
+        """Shows the fields and pickers of `recipe` (the notebook as it is now), each
+        holding what was typed in it if the form had it already; says what `changes` the
+        notebook made and what was typed in fields it no longer has (not kept). Rebuilt in
+        place rather than by running the form cell again, which would show the saved
+        settings only: what was typed and not saved would be lost."""
+        typed, forgotten = self._typed()
+        self._close_built()
+        self.recipe = recipe
+        self._shown = None  # while the fields are made: each holds what it shows
+        self._build()
+        self.children = self._sections()
+        self._shown = self._entered()
+        lost = {name: value for name, value in typed.items() if name not in self._shown}
+        kept = {name: value for name, value in typed.items() if name in self._shown}
+        self._put_back(kept, [name for name in forgotten if name in self.fields])
+        said = f"the notebook's parameters changed: {'; '.join(changes)}. The form shows its "
+        if not lost:
+            self._say(f"{said}fields now, with what you typed kept")
+            return
+        secrets = self.studio.held_secrets()
+        dropped = ", ".join(f"{n} ({scrub_text(str(v), secrets)})" for n, v in lost.items())
+        self._say(
+            f"{said}fields now; what you typed in {dropped} is not kept: the notebook has no "
+            "such parameter now",
+            error=True,
+        )
 
     def _values(self, saved: dict[str, Any]) -> dict[str, Any]:
         """Each parameter's value as `saved` has it, else the notebook's default (a
@@ -650,28 +753,38 @@ class RecipeForm(w.VBox):
         form, and says what changed elsewhere."""
         stored = read_settings(self.studio.store, self.recipe.name)
         changed = _changes(self.saved, stored.settings)
-        entered = self._entered()
-        typed = [n for n, value in entered.items() if not _same(value, self._shown.get(n))]
-        kept = {name: self._input(name).value for name in typed}
-        forgotten = [editor for editor in self.fields.values() if editor.forget]
+        typed, forgotten = self._typed()
         self.show_saved(stored)
-        for name, value in kept.items():
-            editor = self.fields.get(name)
-            if editor is not None and not editor.parse and isinstance(editor.input, w.Dropdown):
-                editor.show(value)  # a pick list: any load of the stored value is dropped
-                continue
-            with contextlib.suppress(TraitError):  # a connection deleted meanwhile
-                self._input(name).value = value
-        for editor in forgotten:  # "Use default" still asked for
-            editor.use_default()
-        if self.proactive is not None and kept:
-            self.proactive.show_body()
+        self._put_back(typed, forgotten)
         return ConflictError(
             f"{exc.message}: {', '.join(changed) or 'nothing the form shows'} changed",
             field=exc.field,
             fix="the form shows them as they are saved now, with your own changes kept: check "
             "them, then click again",
         )
+
+    def _typed(self) -> tuple[dict[str, Any], list[str]]:
+        """What the user changed in the form since it showed the saved settings: each
+        field's or picker's input value by name, and the date fields "Use default" was
+        clicked in."""
+        shown = self._shown or {}
+        typed = [n for n, value in self._entered().items() if not _same(value, shown.get(n))]
+        forgotten = [name for name, editor in self.fields.items() if editor.forget]
+        return {name: self._input(name).value for name in typed}, forgotten
+
+    def _put_back(self, typed: dict[str, Any], forgotten: list[str]) -> None:
+        """Puts what `_typed` kept back in the fields and pickers the form shows now."""
+        for name, value in typed.items():
+            editor = self.fields.get(name)
+            if editor is not None and not editor.parse and isinstance(editor.input, w.Dropdown):
+                editor.show(value)  # a pick list: any load of the stored value is dropped
+                continue
+            with contextlib.suppress(TraitError):  # a connection deleted, a field retyped
+                self._input(name).value = value
+        for name in forgotten:  # "Use default" still asked for
+            self.fields[name].use_default()
+        if self.proactive is not None and typed:
+            self.proactive.show_body()
 
     def _show_state(self) -> None:
         state = saved_settings(self.studio.store, self.recipe.name).get("state", "stopped")
@@ -914,6 +1027,12 @@ class RecipeForm(w.VBox):
     def _guarded(self, action: Callable[[], None], check_fields: bool = True) -> bool:
         """Runs `action` after checking the fields (when what it does uses them); shows the
         field errors, or the error `action` raised, instead."""
+        try:
+            if check_fields:  # before the fields are checked by parameters that are gone
+                self._check_notebook()
+        except LpstudioError as exc:
+            self._refuse(exc)
+            return False
         errors = self.errors() if check_fields else {}
         if errors:
             self._say("fix the fields first: " + "; ".join(errors.values()), error=True)
@@ -926,6 +1045,19 @@ class RecipeForm(w.VBox):
             self._refuse(exc)
             return False
         return True
+
+    def _check_notebook(self) -> None:
+        """Refuses what would save or run the fields once the notebook's parameters changed
+        since the form showed them: its fields were checked by the parameters it had, and
+        one renamed since was refused as unknown on every click."""
+        changes = _parameter_changes(self.recipe, self.studio.recipe(self.recipe.name))
+        if changes:
+            raise InputError(
+                f"the notebook's parameters changed since the form showed them: "
+                f"{'; '.join(changes)}; nothing was saved or run",
+                fix="click Refresh lists to show its fields as they are now (what you typed in "
+                "the others is kept), then click again",
+            )
 
     def _refuse(self, exc: LpstudioError) -> None:
         """Says the error with its fix in the studio's terms, and marks the field or
@@ -1098,18 +1230,9 @@ class RecipeForm(w.VBox):
         not waited for: their answers are dropped."""
         for thread in self._threads:
             thread.join()
-        for editor in self.fields.values():
-            editor.forget_loads()
-
-        def close_tree(widget: w.Widget) -> None:
-            for child in getattr(widget, "children", ()):
-                close_tree(child)
-            if widget is not self:
-                widget.close()
-
-        for editor in self.fields.values():  # the proactive section shows some elsewhere
-            close_tree(editor.box)
-        close_tree(self)
+        self._close_built()
+        for child in self.children:
+            _close_tree(child)
         super().close()
 
     def _follow(self, future: Any) -> None:
@@ -1118,11 +1241,10 @@ class RecipeForm(w.VBox):
 
     def _finish(self, job: Any, preview: bool) -> None:
         self.last_job = job
-        output = self.studio.workspace.root / job.output_path if job.output_path else None
         link = ""
-        if output is not None:
-            relative = quote(os.path.relpath(output, Path.cwd()))  # a '#' is not a fragment
-            link = f' · <a href="{html.escape(relative)}" target="_blank">output notebook</a>'
+        if job.output_path:
+            output = self.studio.workspace.root / job.output_path
+            link = f" · {notebook_link(output, 'output notebook')}"
         colour = "#1b5e20" if job.status == "succeeded" else "#c62828"
         detail = ""
         if job.error:
@@ -1134,9 +1256,22 @@ class RecipeForm(w.VBox):
         # A Test's dry run says what would be sent; a failed one's error is said above (it
         # kept no such answer), and a real job's outcome is its status and output notebook.
         self.preview.value = ""
-        if preview and job.status == "succeeded" and job.result is not None:
-            body = json.dumps(job.result, indent=1, ensure_ascii=False)
-            self.preview.value = (
-                "<b>What would be sent</b><pre style='max-height:400px;overflow:auto'>"
-                f"{html.escape(body)}</pre>"
-            )
+        if preview and job.status == "succeeded":
+            self.preview.value = self._previewed(job)
+
+    def _previewed(self, job: Any) -> str:
+        """A Test's requests, as its output notebook keeps them whatever the recipe kept of
+        its actions' answers, then the result it kept (a result alone is what a connector
+        that builds no request says it would do, e.g. the rows it would insert)."""
+        sent = _requests(self.studio.workspace.root / job.output_path) if job.output_path else []
+        result = job.result
+        if isinstance(result, dict) and sent and result.get("requests") == sent:
+            result = {k: v for k, v in result.items() if k != "requests"}  # shown above it
+        parts = [("What would be sent", sent)] if sent else []
+        if result is not None:
+            parts.append(("Its result" if sent else "What would be sent", result))
+        return "".join(
+            f"<b>{title}</b><pre style='max-height:400px;overflow:auto'>"
+            f"{html.escape(json.dumps(body, indent=1, ensure_ascii=False))}</pre>"
+            for title, body in parts
+        )
