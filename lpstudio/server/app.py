@@ -191,6 +191,8 @@ class LpstudioApp(ExtensionApp):
         self._studios: dict[str, Studio] = {}
         self._lock = threading.Lock()
         self.pool = ThreadPoolExecutor(self.threads, thread_name_prefix="lpstudio-api")
+        self._on_the_line: set[asyncio.Task[Any]] = set()  # `_answer_before_stop`
+        self._stopping = False
         self.workspace_error: dict[str, Any] | None = None
         self.store_upgraded: str | None = None  # the schema a newer lpstudio left, once seen
         self._store_looked = -math.inf
@@ -307,14 +309,39 @@ class LpstudioApp(ExtensionApp):
         return self.studio_for(SERVICE_USER)
 
     async def blocking(self, func: Any, *args: Any, **kwargs: Any) -> Any:
-        """Runs `func` in the extension's threads and awaits it."""
+        """Runs `func` in the extension's threads and awaits it; the request it serves is
+        answered before the server stops (`_answer_before_stop`)."""
+        self._answer_before_stop()
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self.pool, functools.partial(func, *args, **kwargs))
+
+    @property
+    def stopping(self) -> bool:
+        """The server is told to stop: it starts no queued job any more."""
+        return self._stopping
+
+    def _answer_before_stop(self) -> None:
+        """Has a stop of the server answer the running request before it shuts the threads
+        and the store the answer needs, and Jupyter drops the connections: a bot's call
+        waiting for its job was answered 500 without its job, or not at all."""
+        task = asyncio.current_task()
+        if task is not None and task not in self._on_the_line:
+            self._on_the_line.add(task)
+            task.add_done_callback(self._on_the_line.discard)
+
+    async def _answer_the_line(self) -> None:
+        """Waits until every request in progress is answered: a call within its call timeout
+        (its job's answer, else the 504 naming the job), one put back in the queue at once
+        (202 with the job)."""
+        while self._on_the_line:
+            await asyncio.wait(set(self._on_the_line))
 
     async def stop_extension(self) -> None:
         """Stops as the scheduler daemon does on SIGTERM: takes no more work, puts the calls
         it accepted and has not started back in the queue (a scheduler on the store runs
-        them, this server's once restarted), and lets running jobs end."""
+        them, this server's once restarted), lets running jobs end, and answers the requests
+        in progress, a bot's calls on the line among them (`_answer_the_line`)."""
+        self._stopping = True
         scheduler = getattr(self, "_scheduler", None)
         if scheduler is not None:
             scheduler.stop()  # claims nothing more, the calls put back below included
@@ -325,6 +352,7 @@ class LpstudioApp(ExtensionApp):
         if scheduler is not None:
             # Running jobs finish within the grace period or are requeued; the lease is freed.
             await asyncio.get_running_loop().run_in_executor(None, self._scheduler_thread.join)
+        await self._answer_the_line()
         saves = getattr(self, "saves", None)
         if saves is not None:  # the saves of the last moments are versions too
             await asyncio.get_running_loop().run_in_executor(None, saves.close)

@@ -66,7 +66,7 @@ from ..jsonschemas import FORMATS, first_problem
 from ..kernel import answer_status
 from ..models import utcnow
 from ..scalars import parse_scalar
-from ..store import FINAL_STATES, SUCCEEDED
+from ..store import FINAL_STATES, QUEUED, SUCCEEDED
 from .auth import ApiError
 from .handlers import PREFIX, parse_json, recipe_not_ready
 from .schemas import expected
@@ -163,11 +163,12 @@ def _purged(job: Job) -> tuple[int, Any]:
 
 
 async def _wait_final(app: LpstudioApp, job_id: int, timeout: float) -> Job | None:
-    """The job once final, read from the store; None past the timeout."""
+    """The job once final, read from the store; None past the timeout. A queued job, once
+    the server stops, at once: the server starts it no more (`_job_answer` hands it)."""
     deadline = time.monotonic() + timeout
     while True:
         job = await app.blocking(app.service.job, job_id)
-        if job.status in FINAL_STATES:
+        if job.status in FINAL_STATES or (app.stopping and job.status == QUEUED):
             return job
         if time.monotonic() >= deadline:
             return None
