@@ -69,6 +69,12 @@ const IN_LAB_TERMS: [RegExp, (where: string) => string][] = [
   [/fix it and test it with `lpstudio connections test (\S+?)`/g, () => 'test $1 in the Connections panel (and correct its fields there with Edit if the test fails)'],
   [/`lpstudio connections test (\S+?)` tries them/g, () => 'its Test in the Connections panel tries them'],
   [/`lpstudio connections test (\S+?)`/g, () => 'a Test of $1 in the Connections panel'],
+  // A connection lacking the secret its webhook trigger checks signatures with.
+  [
+    /PUT \/lpstudio\/api\/v1\/connections\/([\w-]+) \{"fields": \{"([\w-]+)": \.\.\.\}\}/g,
+    () => 'give $1 its $2 with Edit in the Connections panel'
+  ],
+  [/`lpstudio connections update (\S+) --secret ([\w-]+)`/g, () => 'give $1 its $2 with Edit in the Connections panel'],
   [/, given with `--secret FIELD`/g, () => ''],
   [/ \(`--secret FIELD` for secrets\)/g, () => ''],
   // Try recipe's: the form asks for the name and the project folder.
