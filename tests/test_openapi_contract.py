@@ -5,7 +5,10 @@ against the schemas of the document it serves, so a client generated from it dec
 
 from __future__ import annotations
 
+import re
+import sqlite3
 from collections.abc import Iterator
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -17,6 +20,8 @@ from jsonschema import Draft202012Validator, ValidationError
 from referencing import Registry
 from referencing.jsonschema import DRAFT202012
 
+from lpstudio.server.routes import ROUTES
+from lpstudio.store import SCHEMA_HEAD
 from lpstudio.studio import Studio
 from tests.conftest import wait_for, write_recipe
 from tests.servers import API, Served, serving
@@ -27,9 +32,12 @@ DOC = "urn:lpstudio:openapi"
 
 @pytest.fixture(scope="module")
 def ws(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return contract_workspace(tmp_path_factory.mktemp("contract") / "ws")
+
+
+def contract_workspace(root: Path) -> Path:
     """`bots/echo`, a started callable answering the status and body it is sent; a stopped
     webhook recipe; an empty project folder."""
-    root = tmp_path_factory.mktemp("contract") / "ws"
     with Studio.init(root, accept_terms=True, admin="alice") as studio:
         write_recipe(
             root,
@@ -110,7 +118,29 @@ def assert_fits(doc: dict[str, Any], path: str, method: str, answer: httpx.Respo
     assert media in content, (path, key, media, sorted(content))
     body = answer.json() if media.endswith("json") else answer.text
     validate(doc, body, "paths", path, method, "responses", key, "content", media, "schema")
+    assert_headers_documented(doc["paths"][path][method]["responses"][key], answer)
     return key
+
+
+#: Answer headers a client acts on: when to retry, which methods a path takes.
+ACTED_ON = ("Retry-After", "Allow")
+
+
+def assert_headers_documented(response: dict[str, Any], answer: httpx.Response) -> None:
+    """Each header a client acts on that the answer carries is documented, its value fitting
+    the documented schema."""
+    for name in ACTED_ON:
+        if name in answer.headers:
+            documented_headers = response.get("headers", {})
+            assert name in documented_headers, (
+                answer.status_code,
+                name,
+                sorted(documented_headers),
+            )
+            schema = documented_headers[name]["schema"]
+            value = answer.headers[name]
+            typed = int(value) if schema.get("type") == "integer" else value
+            Draft202012Validator(schema).validate(typed)
 
 
 def assert_body_fits(doc: dict[str, Any], path: str, method: str, body: Any) -> None:
@@ -230,3 +260,120 @@ def test_recipes_of_a_project_folder_are_listed_as_its_export_reads_it(
     assert listed("bots") == listed("projects/bots") == ["bots/echo.ipynb"]
     assert listed(".") == ["bots/echo.ipynb", "hooks/lead.ipynb"]
     assert listed("bots/") == ["bots/echo.ipynb"]
+
+
+# -- what any request of a route may be answered -----------------------------------------------
+
+#: Test values of the routes' path parameters (the recipe, the hook and the callable exist).
+PLACES = {
+    "recipe": "bots/echo.ipynb",
+    "job_id": "1",
+    "kind": "ipynb",
+    "name": "nothing",
+    "picklist": "nothing",
+    "path": "echo",
+}
+#: The methods a client may send by mistake (tornado answers others itself).
+METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
+
+
+def urls(server: Served, doc: dict[str, Any]) -> dict[str, str]:
+    """Each documented path's URL, its parameters given test values."""
+    hook = server.api("alice", "GET", "/recipes/hooks/lead.ipynb").json()["trigger"]["hook"]
+    places = {**PLACES, "hook_id": hook.rsplit("/", 1)[1]}
+    return {
+        path: server.url + API + re.sub(r"{(\w+)}", lambda m: places[m.group(1)], path)
+        for path in doc["paths"]
+    }
+
+
+def operations(doc: dict[str, Any]) -> list[tuple[str, str]]:
+    """Every documented (path, method)."""
+    return [
+        (path, method)
+        for path, item in doc["paths"].items()
+        for method in item
+        if method.upper() in METHODS
+    ]
+
+
+def test_the_tests_below_reach_every_route() -> None:
+    """The tests below reach every route (a new route's path parameter needs a test value)."""
+    names = {name for r in ROUTES for name in re.findall(r"{(\w+)}", r.path)}
+    assert names <= {*PLACES, "hook_id"}, names
+
+
+def test_a_method_a_path_does_not_take_is_answered_as_the_document_says(
+    server: Served, doc: dict[str, Any]
+) -> None:
+    """The document says what any other method gets on each path (`x-other-methods`): 405
+    with the error body and the methods it takes in `Allow`, before anything runs."""
+    url = urls(server, doc)
+    for path, item in doc["paths"].items():
+        taken = [m.upper() for m in item if m.upper() in METHODS]
+        for method in (m for m in METHODS if m not in taken):
+            answer = httpx.request(method, url[path], headers={"X-Test-User": "alice"}, timeout=30)
+            assert answer.status_code == 405, (method, path, answer.text)
+            other = doc.get("x-other-methods", {}).get(path, {})
+            assert "405" in other, path
+            assert_headers_documented(other["405"], answer)
+            assert {m.strip() for m in answer.headers["Allow"].split(",")} == set(taken)
+            if method != "HEAD":  # a HEAD answer has no body
+                validate(
+                    doc,
+                    answer.json(),
+                    "x-other-methods",
+                    path,
+                    "405",
+                    "content",
+                    "application/json",
+                    "schema",
+                )
+
+
+def test_an_origin_the_server_does_not_allow_is_refused_as_documented_on_every_route(
+    server: Served, doc: dict[str, Any]
+) -> None:
+    """A browser app's request from an origin Jupyter does not allow is refused (403, field
+    Origin) on every route, the bots' and webhook senders' too."""
+    url = urls(server, doc)
+    for path, method in operations(doc):
+        answer = httpx.request(
+            method,
+            url[path],
+            headers={"X-Test-User": "alice", "Origin": "https://elsewhere.example"},
+            timeout=30,
+        )
+        assert answer.status_code == 403, (method, path, answer.text)
+        assert answer.json()["error"]["field"] == "Origin"
+        assert assert_fits(doc, path, method, answer) == "403", (method, path)
+
+
+def test_a_store_upgraded_by_a_newer_lpstudio_is_answered_as_documented_on_every_route(
+    tmp_path: Path,
+) -> None:
+    """Every route answers 503 once a newer lpstudio upgraded the store: StoreUpgraded to a
+    Jupyter user, ServiceUnavailable with Retry-After to a bot or webhook sender."""
+    root = contract_workspace(tmp_path / "ws")
+    with serving(root, name="upgraded") as server:
+        token = server.client_token()
+        served = server.api("alice", "GET", "/openapi.json").json()
+        url = urls(server, served)
+        with closing(sqlite3.connect(root / "lpstudio.db")) as db, db:
+            db.execute("UPDATE alembic_version SET version_num = '0099'")
+        try:
+            wait_for(
+                lambda: server.api("alice", "GET", "/me").status_code == 503,
+                what="the server to see the upgrade",
+            )
+            for path, method in operations(served):
+                user = not path.startswith(("/call", "/hooks"))
+                headers = {"X-Test-User": "alice"} if user else {"API-TOKEN": token}
+                answer = httpx.request(method, url[path], headers=headers, timeout=30)
+                assert answer.status_code == 503, (method, path, answer.text)
+                code = answer.json()["error"]["code"]
+                assert code == ("StoreUpgraded" if user else "ServiceUnavailable"), code
+                assert assert_fits(served, path, method, answer) == "503", (method, path)
+        finally:
+            with closing(sqlite3.connect(root / "lpstudio.db")) as db, db:
+                db.execute("UPDATE alembic_version SET version_num = :h", {"h": SCHEMA_HEAD})

@@ -54,6 +54,46 @@ _ERRORS = {
     },
 }
 
+#: An origin the server does not allow, refused on every route before anything runs
+#: (`BaseHandler.origin_not_allowed`).
+_ORIGIN_REFUSED = (
+    "The request's Origin is not allowed by the server (field `Origin`, naming the option "
+    "that allows it): a browser app's own origin, never a script's or a bot's (they send none)"
+)
+#: A store that cannot be served, as a caller who is no Jupyter user is told it
+#: (`BaseHandler.outsider_refusal`): nothing of the store is named.
+_SERVICE_UNAVAILABLE = (
+    "The store cannot be reached or was upgraded by a newer lpstudio, or the workspace was "
+    "never activated: ServiceUnavailable, nothing done (see Retry-After)"
+)
+#: What any request of a route may be answered, whatever its operation or its own errors:
+#: Jupyter's origin check and the store's state (`BaseHandler.prepare`), and for a caller
+#: that is no Jupyter user the size of its body (`NoXsrfHandler.check_caller`).
+_ANY_REQUEST = {
+    USER: {
+        "403": _ORIGIN_REFUSED,
+        "503": "The store cannot be reached (StoreUnavailable, see Retry-After), was upgraded "
+        "by a newer lpstudio (StoreUpgraded: upgrade this server too), or the workspace was "
+        "never activated (NoWorkspace), each naming the field and the fix; to an API token "
+        "without a Jupyter login, ServiceUnavailable (see Retry-After)",
+    },
+    CLIENT: {
+        "403": _ORIGIN_REFUSED,
+        "413": _ERRORS[CLIENT]["413"],
+        "503": _SERVICE_UNAVAILABLE,
+    },
+    OPEN: {"403": _ORIGIN_REFUSED, "413": _ERRORS[OPEN]["413"], "503": _SERVICE_UNAVAILABLE},
+}
+
+#: The error statuses whose answer may say when to try again (`Retry-After`): a repeat
+#: still starting (409), a rate or quota (429), a store that is busy or out of reach (503).
+_RETRIED = ("409", "429", "503")
+_RETRY_AFTER: dict[str, Any] = {
+    "description": "the seconds to wait before sending the same request again, where the "
+    "server knows them",
+    "schema": {"type": "integer", "minimum": 0},
+}
+
 _SECURITY = {
     USER: [{"jupyterToken": []}],
     CLIENT: [{"apiToken": []}, {"bearer": []}],
@@ -79,15 +119,53 @@ def _path_parameters(route: Route) -> list[dict[str, Any]]:
 
 
 def _error_texts(auth: str, only: tuple[str, ...] | None = None) -> dict[str, str]:
-    return {code: text for code, text in _ERRORS[auth].items() if only is None or code in only}
+    """The errors of a route's operation: those it answers of its callers' (`only`, else
+    all), and those any request of the route may get (`_ANY_REQUEST`), each described once
+    with every reason for it."""
+    own = {code: text for code, text in _ERRORS[auth].items() if only is None or code in only}
+    every = _ANY_REQUEST[auth]
+    return {
+        code: "; or ".join(dict.fromkeys(text for text in (own.get(code), every.get(code)) if text))
+        for code in {**own, **every}
+    }
 
 
 def _errors(auth: str, only: tuple[str, ...] | None = None) -> dict[str, Any]:
-    return {code: _answer(text, ERROR_REF) for code, text in _error_texts(auth, only).items()}
+    return {code: _error(code, text) for code, text in _error_texts(auth, only).items()}
+
+
+def _error(status: str, description: str, schema: dict[str, Any] = ERROR_REF) -> dict[str, Any]:
+    """An error answer, with the `Retry-After` header its status may carry (`_RETRIED`)."""
+    answer = _answer(description, schema)
+    if status in _RETRIED:
+        answer["headers"] = {"Retry-After": _RETRY_AFTER}
+    return answer
 
 
 def _answer(description: str, schema: dict[str, Any]) -> dict[str, Any]:
     return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+def _other_methods(route: Route) -> dict[str, Any]:
+    """The answer to any method the route does not take (`BaseHandler.not_allowed`), with the
+    `Allow` header naming those it takes. OpenAPI lists a path's operations only, and a
+    client reads a path item's keys as its methods: it is held in an extension of the
+    document's own, by path (`x-other-methods`)."""
+    allowed = ", ".join(route.operations)
+    return {
+        "405": {
+            "description": "Any other method (a browser's CORS preflight from an allowed origin "
+            "aside): MethodNotAllowed (field `method`), nothing done",
+            "headers": {
+                "Allow": {
+                    "description": "the methods this path takes",
+                    "required": True,
+                    "schema": {"type": "string", "const": allowed},
+                }
+            },
+            "content": {"application/json": {"schema": ERROR_REF}},
+        }
+    }
 
 
 #: A callable recipe's own answer that is no success: its body is whatever the recipe
@@ -117,7 +195,8 @@ def _call_answers(
             for status, (text, schema) in more.items()
         },
         **{
-            status: _answer(
+            status: _error(
+                status,
                 f"{text}; or the recipe's own answer with this status",
                 {"anyOf": [ERROR_REF, own(status)]},
             )
@@ -430,23 +509,29 @@ def openapi_document(
     repeat_window: float = 60.0,
 ) -> dict[str, Any]:
     paths: dict[str, Any] = {}
+    other_methods: dict[str, Any] = {}
     for route in routes:
         paths[route.path] = {
             method.lower(): _operation(route, op) for method, op in route.operations.items()
         }
+        other_methods[route.path] = _other_methods(route)
     call = next((route for route in routes if _takes_input(route)), None)
     callables = endpoints if call is not None else []
     for endpoint in callables:
         paths[f"/call/{endpoint['path']}"] = _endpoint(endpoint, repeat_window, call)
+        other_methods[f"/call/{endpoint['path']}"] = _other_methods(call)
     return {
         "openapi": "3.1.0",
         "info": {
             "title": "lpstudio",
             "version": _version(),
-            "description": "Recipes, jobs, connections and callable recipes of one workspace.",
+            "description": "Recipes, jobs, connections and callable recipes of one workspace. "
+            "A method a path does not take is answered 405 with the error body and an `Allow` "
+            "header naming those it takes (`x-other-methods`, by path).",
         },
         "servers": [{"url": base_url.rstrip("/") + PREFIX}],
         "paths": paths,
+        "x-other-methods": other_methods,
         "components": {
             "schemas": {"Error": ERROR, **_input_schemas(callables)},
             "securitySchemes": {
