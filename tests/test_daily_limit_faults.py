@@ -263,8 +263,9 @@ def test_a_template_id_without_outbound_number_is_refused_naming_it(
 
     assert refused.value.field == "outbound_number"
     assert refused.value.fix == (
-        "give outbound_number (the send-from number): a WhatsApp or SMS template id, unlike a "
-        "handoff, carries none"
+        "choose a handoff from the handoff pick list rather than a WhatsApp or SMS template id: "
+        "a handoff carries the number it is sent from; or, in the recipe, give "
+        "`send_campaign(outbound_number=...)` the number a template id is sent from"
     )
     assert "Fields missing in request: outboundNumber" in refused.value.message
     assert sent["accepted"] == 2 and accepted_by_the_sandbox(control) == 2

@@ -75,6 +75,7 @@ from collections.abc import Callable, Collection, Iterable, Iterator
 from datetime import UTC, datetime
 from functools import partial
 from itertools import islice
+from string import Template
 from typing import Any
 from weakref import WeakKeyDictionary
 
@@ -222,35 +223,77 @@ class DailyLimitReached(ConnectorError):
 
 #: Per-recipient errors that say the request does not fit the handoff, whoever the
 #: recipient: every recipient gets the same variables, channels and header, so when one
-#: fails so, all do. Error code (or its prefix, up to "=") -> the input to fix, and how.
+#: fails so, all do. Error code (or its prefix, up to "=") -> the input of `send_campaign`
+#: it blames, then its fix in two parts (`_misfit_fix` fills them): the handoff to choose
+#: instead, which an admin changes (a recipe's parameters are not the action's inputs, and
+#: the connector cannot know them), and the change to the action's argument, which the
+#: recipe's author makes.
 HANDOFF_MISFITS = {
     "TOO_MANY_VARIABLES": (
         "variables",
-        "give `variables` only the {{n}} placeholders of the handoff's message",
+        "choose a handoff whose message has $placeholders",
+        "give `send_campaign(variables=...)` only the {{n}} placeholders of the handoff's message",
     ),
     "INSUFFICIENT_VARIABLES": (
         "variables",
-        "give `variables` every {{n}} placeholder of the handoff's message",
+        "choose a handoff whose message has $placeholders",
+        "give `send_campaign(variables=...)` a variable for every {{n}} placeholder of the "
+        "handoff's message",
     ),
     "MISSING_VARIABLE": (
         "variables",
-        "name `variables` by the handoff's {{n}} placeholders: 1, 2... with none skipped",
+        "choose a handoff whose message has $placeholders",
+        "number `send_campaign(variables=...)` as the handoff's {{n}} placeholders: 1, 2... "
+        "with none skipped",
     ),
     "MISSING_CONSUMER_INFORMATION": (
         "channels",
-        "give `channels` every channel of the handoff (its pick list shows them)",
+        "choose a handoff $on (the handoff pick list shows each one's channels)",
+        "add $missing to `send_campaign(channels=...)`, with the field of its address in "
+        "`consumer_id=`",
     ),
     "INVALID_HEADER_VARIABLE": (
         "header_variables",
-        "give `header_variables` only to a WhatsApp handoff, as an https:// URL",
+        "choose a handoff on wa: only WhatsApp takes a header's image, video or document",
+        "give `send_campaign(header_variables=...)` only with a WhatsApp handoff (wa in "
+        "`channels=`), each as an https:// URL",
     ),
 }
+
+
+def _fix(handoff: str, recipe: str) -> str:
+    """A fix for a misfit of the campaign's input and its handoff: the handoff to choose
+    first (an admin's change), then the recipe's change (its author's)."""
+    return f"{handoff}; or, in the recipe, {recipe}"
+
+
+def _misfit_fix(code: str, data: dict[str, Any]) -> tuple[str, str]:
+    """The input a `HANDOFF_MISFITS` code blames and its fix, said of the campaign as
+    given (its channels, its variables' placeholders) and of the channel the code names:
+    the same for a dry run's foreseen refusal as for LivePerson's."""
+    kind, _, named = code.partition("=")
+    field, handoff, recipe = HANDOFF_MISFITS[kind]
+    channels = list(address_fields(data))
+    variables = sorted(data.get("variables") or {}, key=numbered)
+    said = {
+        "placeholders": f"{_braced(variables)} only" if variables else "no placeholder",
+        "on": f"on {channels[0]} alone"
+        if len(channels) == 1
+        else f"whose channels are all among {', '.join(channels)}",
+        "missing": named.lstrip("=").lower() or "every channel of the handoff",
+    }
+    return field, _fix(Template(handoff).substitute(said), Template(recipe).substitute(said))
+
+
+def _braced(names: Iterable[Any]) -> str:
+    """LivePerson's placeholders of `names`: {{1}}, {{2}}."""
+    return ", ".join(f"{{{{{name}}}}}" for name in names)
 
 
 def _misfit(code: Any) -> str | None:
     """The input a per-recipient error code blames, when it blames the request itself."""
     text = str(code or "")
-    for prefix, (field, _fix) in HANDOFF_MISFITS.items():
+    for prefix, (field, *_) in HANDOFF_MISFITS.items():
         if text == prefix or text.startswith(prefix + "="):
             return field
     return None
@@ -282,7 +325,7 @@ class HandoffMismatch(ConnectorError):
         result: dict[str, Any],
         foreseen: str | None = None,
     ) -> None:
-        field, fix = HANDOFF_MISFITS[code.split("=", 1)[0]]
+        field, fix = _misfit_fix(code, data)
         misfit = f"the campaign's {field} do not fit handoff {data['handoff']}"
         if foreseen is None:
             said = f"LivePerson refused every recipient of batch {number} with {code}: {misfit}"
@@ -295,7 +338,8 @@ class HandoffMismatch(ConnectorError):
 
 #: Statuses of a whole-request refusal that no batch's recipients cause -> what to check.
 REQUEST_REFUSALS = {
-    400: "check the campaign's handoff, skill and campaign name, and the connection's "
+    400: "check the handoff, skill and campaign name the campaign was given (in the recipe, "
+    "`send_campaign(handoff=..., skill=..., campaign_name=...)`), and the connection's "
     "recipients_per_request (100 on current accounts): LivePerson's message names what it "
     "refused",
     401: "check the connection's client id and secret (`lpstudio connections test`)",
@@ -307,8 +351,11 @@ REQUEST_REFUSALS = {
 MISSING_FIELDS = {
     "outboundNumber": (
         "outbound_number",
-        "give outbound_number (the send-from number): a WhatsApp or SMS template id, unlike a "
-        "handoff, carries none",
+        _fix(
+            "choose a handoff from the handoff pick list rather than a WhatsApp or SMS "
+            "template id: a handoff carries the number it is sent from",
+            "give `send_campaign(outbound_number=...)` the number a template id is sent from",
+        ),
     ),
 }
 
@@ -694,7 +741,7 @@ def _foreseen(
     variables = data.get("variables") or {}
     code = variables_misfit(variables, expected) if isinstance(expected, list) else None
     if code is not None:
-        has = ", ".join(f"{{{{{n}}}}}" for n in expected) or "no placeholder"
+        has = _braced(expected) or "no placeholder"
         given = ", ".join(sorted(variables, key=numbered)) or "none"
         return code, f"whose message has {has} (variables given: {given})"
     return None
