@@ -30,9 +30,10 @@ kernel then runs in the pool's folder, in this process's environment of the mome
 started: it is first moved to the folder papermill would have started it in (as if it had
 started there), and given the environment as it is now. A kernel forked on the fork
 server's prepared shell is moved and bound by the metadata of the notebook's first execute
-request (`forkserver.bind_requested`); any other kernel, and any kernel of a run by
-papermill itself, gets a silent bootstrap request first, which it must answer within the
-start timeout (a pooled kernel may have been stopped or hung since it started). An empty
+request (`forkserver.bind_requested`); any other kernel gets a silent bootstrap request
+first. A pooled kernel may have been stopped or hung since it started: it must answer the
+bootstrap, or acknowledge the first cell (its `busy` status; the cell may then run as long
+as it needs), within the start timeout, or the run fails before any cell. An empty
 pool, or none (`papermill --engine lpstudio` in a process without a `Studio`), falls back
 to a normal start. The bootstrap is Python: a kernel of another language is never pooled,
 gets none, and runs the notebook as papermill's own engine runs it (no lpstudio job runs
@@ -76,7 +77,7 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-from nbclient.exceptions import CellExecutionError, CellTimeoutError  # noqa: E402 (after __getattr__)
+from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError  # noqa: E402 (after __getattr__)
 from papermill.clientwrap import PapermillNotebookClient  # noqa: E402 (after __getattr__)
 from papermill.engines import NBClientEngine, papermill_engines  # noqa: E402 (after __getattr__)
 from papermill.log import logger  # noqa: E402 (after __getattr__)
@@ -140,7 +141,9 @@ class StudioNotebookClient(PapermillNotebookClient):
     moving a pooled kernel to the notebook's folder). A kernel forked from a prepared fork
     server binds them itself from the metadata of the job's first execute request
     (`first_request_metadata`, read by `lpstudio.forkserver.bind_requested`): one request
-    fewer per job.
+    fewer per job. Such a kernel, pooled, has answered nothing of this run before its first
+    cell (`watch_first_answer`): the start timeout bounds its acknowledgement of that cell,
+    which nbclient would otherwise wait for as long as a cell may run, for ever by default.
     """
 
     def __init__(
@@ -163,6 +166,11 @@ class StudioNotebookClient(PapermillNotebookClient):
         self._outputs: asyncio.Task[Any] | None = None  # the running cell's output reader
         self.kernel_info: dict[str, Any] | None = None  # a pooled kernel's, asked already
         self.first_request_metadata: dict[str, Any] | None = None
+        self.watch_first_answer = False
+        self._unheard: asyncio.TimerHandle | None = None  # the first cell not acknowledged yet
+        self._silent = False  # nor was it within the start timeout: it never started
+        self._alive_poll: asyncio.Task[Any] | None = None  # nbclient's check of the kernel
+        self._started: int | None = None  # the cell papermill started last
 
     def execute(self, **kwargs: Any) -> Any:
         """papermill's `execute`, minus its last request (kernel_info, for the notebook's
@@ -178,19 +186,60 @@ class StudioNotebookClient(PapermillNotebookClient):
             self.set_widgets_metadata()
         return self.nb
 
-    def _send_metadata_first(self, metadata: dict[str, Any]) -> None:
-        """Adds `metadata` to the next execute request on the shell channel, and only it."""
+    def _hook_first_request(self) -> None:
+        """Adds `first_request_metadata` to the next execute request on the shell channel,
+        and only it, and starts the start timeout for its acknowledgement when the kernel
+        answered nothing yet (`watch_first_answer`; sent by a cell, in the event loop)."""
         assert self.kc is not None
         channel = self.kc.shell_channel
         send = channel.send
 
         def send_first(msg: dict[str, Any]) -> None:
             if msg["header"]["msg_type"] == "execute_request":
-                msg["metadata"].update(metadata)
+                msg["metadata"].update(self.first_request_metadata or {})
                 del channel.send  # back to the channel's own method
+                if self.watch_first_answer and self.startup_timeout:
+                    loop = asyncio.get_running_loop()
+                    self._unheard = loop.call_later(self.startup_timeout, self._not_heard)
             send(msg)
 
         channel.send = send_first
+
+    def process_message(self, msg: dict[str, Any], cell: Any, cell_index: int) -> Any:
+        """nbclient's, for each message about the running cell: the first (its `busy`
+        status) says the kernel took the cell."""
+        self._heard()
+        return super().process_message(msg, cell, cell_index)
+
+    def _heard(self) -> None:
+        """The kernel answered the first cell: its start timeout no longer runs."""
+        if self._unheard is not None:
+            self._unheard.cancel()
+            self._unheard = None
+
+    def _not_heard(self) -> None:
+        """The kernel did not acknowledge the first cell within the start timeout (stopped,
+        deadlocked, starved of CPU): nbclient stops waiting for the cell, which never
+        started, and the run fails with the start timeout's error (`async_execute_cell`).
+        The kernel's owner kills it, as it kills any kernel of a run that did not end."""
+        self._unheard = None
+        self._silent = True
+        for task in (self._alive_poll, self.task_poll_for_reply):
+            if task is not None:
+                task.cancel()
+
+    async def _async_poll_kernel_alive(self) -> None:
+        """nbclient's, whose task is kept: a kernel that never acknowledged the first cell
+        is no longer watched (`_not_heard`)."""
+        self._alive_poll = asyncio.current_task()
+        await super()._async_poll_kernel_alive()
+
+    def _never_started(self, cell: Any) -> None:
+        """Leaves pending a cell its kernel never acknowledged, as papermill found it: the
+        run failed before it (`cell_complete` then leaves it alone too)."""
+        pending = self.nb_man.PENDING
+        cell.metadata.papermill.update(status=pending, start_time=None, exception=None)
+        self._started = None
 
     def execute_cell(self, cell: Any, cell_index: int, *args: Any, **kwargs: Any) -> Any:
         """nbclient's, marking a cell that was cut off (its kernel killed by a timeout or a
@@ -204,7 +253,10 @@ class StudioNotebookClient(PapermillNotebookClient):
         except CellExecutionError:
             raise  # the cell's own error: papermill marks it
         except BaseException:
-            self.nb_man.cell_exception(cell, cell_index=cell_index)
+            if self._silent:
+                self._never_started(cell)
+            else:
+                self.nb_man.cell_exception(cell, cell_index=cell_index)
             raise
         finally:
             self._pass_held()
@@ -224,7 +276,12 @@ class StudioNotebookClient(PapermillNotebookClient):
         except CellTimeoutError:
             await self._interrupted()
             raise
+        except DeadKernelError:
+            if self._silent:  # nbclient stopped waiting for it (`_not_heard`)
+                raise self._unanswered(self.startup_timeout) from None
+            raise
         finally:
+            self._heard()  # a reply without any message on IOPub is an answer too
             if catch_up is not None:
                 catch_up.cancel()
 
@@ -290,22 +347,21 @@ class StudioNotebookClient(PapermillNotebookClient):
             self._pass_stream(name, text)
 
     def papermill_execute_cells(self) -> None:
-        if self.first_request_metadata is not None:
-            self._send_metadata_first(self.first_request_metadata)
+        if self.first_request_metadata is not None or self.watch_first_answer:
+            self._hook_first_request()
         if self._bootstrap:
             self._run_bootstrap()
         total = len(self.nb.cells)
         start, complete = self.nb_man.cell_start, self.nb_man.cell_complete
-        started: list[int | None] = [None]
 
         def cell_start(cell: Any, cell_index: int | None = None, **kwargs: Any) -> None:
             if self._before_cell is not None:
                 self._before_cell()  # may raise: then neither this cell nor any after runs
-            started[0] = cell_index
+            self._started = cell_index
             start(cell, cell_index=cell_index, **kwargs)
 
         def cell_complete(cell: Any, cell_index: int | None = None, **kwargs: Any) -> None:
-            if cell_index is None or cell_index != started[0]:
+            if cell_index is None or cell_index != self._started:
                 return  # papermill's `finally` for a cell that was stopped before it started
             complete(cell, cell_index=cell_index, **kwargs)
             if self._on_cell is not None:
@@ -355,16 +411,22 @@ class StudioNotebookClient(PapermillNotebookClient):
         """nbclient's, for a request outside any cell too (nbclient asserts it has a cell)."""
         if cell is not None:
             return await super()._async_handle_timeout(timeout, cell)
+        # Raised while nbclient handles its `queue.Empty`: no part of this.
+        raise self._unanswered(timeout) from None
+
+    def _unanswered(self, timeout: float) -> LpstudioError:
+        """The error of a kernel that did not answer lpstudio's bootstrap, or acknowledge
+        the first cell, within the start timeout, naming the kernel and its process."""
         pid = getattr(getattr(self.km, "provisioner", None), "pid", None)
         process = f"process {pid}" if pid else "its process"
-        raise LpstudioError(
+        return LpstudioError(
             f"the {self.kernel_name} kernel ({process}) did not answer in {timeout:g} s (the "
             "start timeout): it is stopped, hung or starved of CPU",
             field="start_timeout",
             fix=f"see what {process} is doing (a kernel stopped by SIGSTOP or Ctrl-Z, a "
             "machine out of CPU or memory) and run the notebook again; on a machine this "
             "loaded, give kernels longer (papermill --start-timeout)",
-        ) from None  # raised while nbclient handles its `queue.Empty`: no part of this
+        )
 
 
 class StudioEngine(NBClientEngine):
@@ -467,10 +529,6 @@ class StudioEngine(NBClientEngine):
                 # the bootstrap, as a pooled kernel's environment was set when it was started.
                 # Outside any workspace it is told nothing: the notebook is papermill's.
                 bootstrap.append(session_code(notebook))
-            if ready is not None and job_context is None and not bootstrap:
-                # A run by papermill itself waits for no cell longer than it says: a pooled
-                # kernel stopped or hung since it started fails within the start timeout.
-                bootstrap.append("pass")
             if on_kernel is not None:
                 on_kernel(km)  # the caller owns this kernel: it can stop it, and shuts it down
             client = StudioNotebookClient(
@@ -487,6 +545,7 @@ class StudioEngine(NBClientEngine):
                 client.kc = ready.kc
                 client.kernel_info = ready.info
                 client.first_request_metadata = metadata
+                client.watch_first_answer = not bootstrap  # else the bootstrap is bounded
             ended = False  # the notebook ran to its end, or to a cell's error or timeout
             try:
                 client.execute()
@@ -515,9 +574,9 @@ def keep_pending(nb_man: Any) -> None:
     """Keeps the cells a run that did not end never ran pending: papermill's last step
     (`notebook_complete`) marks every cell still pending completed, unless a failed cell
     is before it, and a run that ended before a cell (a timeout or a cancel that landed
-    while the kernel started, or between two cells; a kernel that failed or never answered
-    lpstudio's bootstrap) failed none. The notebook is marked with an exception, as for a
-    cell cut off: the run did not end."""
+    while the kernel started, or between two cells; a kernel that failed lpstudio's
+    bootstrap, or never answered it or the first cell) failed none. The notebook is marked
+    with an exception, as for a cell cut off: the run did not end."""
     papermill_complete = nb_man.notebook_complete
 
     def unended_run_complete(**kwargs: Any) -> None:

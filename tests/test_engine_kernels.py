@@ -24,7 +24,7 @@ from lpstudio.errors import LpstudioError, RecipeError
 from lpstudio.pool import KernelPool, PoolSettings
 from lpstudio.studio import Studio
 
-from .conftest import job_rows, printed, write_recipe
+from .conftest import full_pool, gone, job_rows, printed, wait_for, write_recipe
 
 PAPERMILL = str(Path(sys.executable).parent / "papermill")
 
@@ -247,21 +247,25 @@ def test_a_pooled_kernel_that_never_answers_fails_clearly_and_runs_no_cell(
     assert nb.metadata.papermill["exception"] is True
 
 
-def test_a_job_on_a_pooled_kernel_that_never_answers_fails(
-    ws: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """A job's kernel that is not forked on the prepared shell gets a bootstrap request; a
-    kernel that never answers it fails the job (in a final state, with a clear error)."""
+@pytest.fixture
+def two_second_start(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Jobs give their kernels a start timeout of 2 s."""
     from lpstudio.engine import StudioEngine
 
-    config = ws / "lpstudio.toml"
-    config.write_text(config.read_text().replace("fork = true", "fork = false"))
     execute = StudioEngine.execute_managed_notebook.__func__  # type: ignore[attr-defined]
 
     def start_in_two_seconds(cls: Any, *args: Any, **kwargs: Any) -> Any:
         return execute(cls, *args, **{**kwargs, "start_timeout": 2})
 
     monkeypatch.setattr(StudioEngine, "execute_managed_notebook", classmethod(start_in_two_seconds))
+
+
+@pytest.mark.usefixtures("two_second_start")
+def test_a_job_on_a_pooled_kernel_that_never_answers_fails(ws: Path) -> None:
+    """A job's kernel that is not forked on the prepared shell gets a bootstrap request; a
+    kernel that never answers it fails the job (in a final state, with a clear error)."""
+    config = ws / "lpstudio.toml"
+    config.write_text(config.read_text().replace("fork = true", "fork = false"))
     write_recipe(ws, "p/plain")
     with Studio.open(ws, user="alice") as studio:
         pool = studio.executor.kernels
@@ -280,6 +284,44 @@ def test_a_job_on_a_pooled_kernel_that_never_answers_fails(
     assert job.error["cell"] is None
     assert "did not answer in 2 s" in job.error["evalue"]
     assert job.cells_done == 0
+
+
+@pytest.mark.usefixtures("two_second_start")
+def test_a_job_on_a_stopped_forked_kernel_fails_at_the_start_timeout(ws: Path) -> None:
+    """A kernel forked on the prepared shell takes its job from the job's first cell: one
+    that never acknowledges that cell fails the job at the start timeout, before any cell,
+    naming the kernel and its process, and is killed (the recipe's own timeout, 60 s, is
+    only the test's guard)."""
+    write_recipe(ws, "p/plain", metadata={"title": "plain", "timeout": 60})
+    with full_pool(ws) as studio:
+        kernels = studio.executor.kernels
+        assert kernels is not None
+        pid = kernels._ready["python3"][0].km.provisioner.pid
+        os.kill(pid, signal.SIGSTOP)
+        try:
+            job = studio.run("p/plain")
+            wait_for(lambda: gone(pid), timeout=10, what="the stopped kernel killed")
+        finally:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+
+    assert job.status == "failed", job
+    assert job.error["cell"] is None and job.cells_done == 0
+    assert "did not answer in 2 s" in job.error["evalue"]
+    assert "python3" in job.error["evalue"] and f"process {pid}" in job.error["evalue"]
+    nb = nbformat.read(ws / job.output_path, as_version=4)
+    statuses = {c.metadata.papermill["status"] for c in nb.cells if c.cell_type == "code"}
+    assert statuses == {"pending"} and nb.metadata.papermill["exception"] is True
+
+
+@pytest.mark.usefixtures("two_second_start")
+def test_a_first_cell_longer_than_the_start_timeout_runs_on_a_forked_kernel(ws: Path) -> None:
+    """The start timeout bounds the kernel's acknowledgement of the first cell, not its run."""
+    write_recipe(ws, "p/slow", parameters="x: int = 1  # a number\nimport time\ntime.sleep(3)")
+    with full_pool(ws) as studio:
+        job = studio.run("p/slow")
+    assert job.status == "succeeded", job.error
+    assert job.cells_done == 3
 
 
 def test_a_relative_notebook_is_the_one_papermill_read_not_the_one_in_cwd(
