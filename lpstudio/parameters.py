@@ -29,7 +29,7 @@ from . import strictjson
 from .errors import ParameterError, word
 from .jsonschemas import E164_EXAMPLE, E164_SAID, is_e164_pattern
 from .scalars import SCALARS, NotFinite, parse_scalar
-from .templating import lookup, preview, record_fields, required_fields
+from .templating import MAX_VARIABLE, lookup, preview, record_fields, required_fields
 
 _SIMPLE_TYPES = {
     "int": "integer",
@@ -84,6 +84,10 @@ _TEMPLATE_FIX = (
     "write record fields in braces, such as {first_name} or {customer.first_name}, with a "
     "format of Python's format mini-language if any ({total_price:.2f}), and a literal brace "
     "as {{ or }}"
+)
+_SHORTEN_FIX = (
+    f"shorten it to at most {MAX_VARIABLE} characters, as the recipe's sample record fills "
+    "its placeholders"
 )
 #: The mark of a tuple among arrays (`tuple[str, int]`, `tuple`, a `("a", 1)` default): JSON
 #: has no tuple, so a value is kept as a list and given to the recipe as a tuple again
@@ -945,6 +949,19 @@ def _refused(error: jsonschema.ValidationError) -> ParameterError:
     return ParameterError(message, field=name, fix=fix)
 
 
+def _where(name: str, key: str | None) -> str:
+    """A template parameter, or one of its body variables, as a refusal names it."""
+    return f"parameter '{name}'" + (f" variable {key}" if key is not None else "")
+
+
+def _empty(name: str, key: str | None, fix: str) -> ParameterError:
+    """A blank text template, or body variable `key`, refused in one wording: LivePerson
+    would send each recipient an empty message (a text template goes as {{1}})."""
+    return ParameterError(
+        f"{_where(name, key)} is empty: an empty variable is never sent", field=name, fix=fix
+    )
+
+
 def _check_numbered(name: str, variables: dict[str, Any]) -> None:
     """LivePerson's body variables fill the handoff's {{1}}, {{2}}...: one skipped fails
     every recipient (MISSING_VARIABLE), so it is refused before any job."""
@@ -958,9 +975,9 @@ def _check_numbered(name: str, variables: dict[str, Any]) -> None:
         )
     empty = next((k for k, v in variables.items() if isinstance(v, str) and not v.strip()), None)
     if empty is not None:  # LivePerson counts it: TOO_MANY_VARIABLES, MISSING_VARIABLE...
-        raise ParameterError(
-            f"parameter '{name}' variable {empty} is empty: an empty variable is never sent",
-            field=name,
+        raise _empty(
+            name,
+            empty,
             fix=f"give variable {empty} a text, or take it out of {name} (and {fix})",
         )
     numbers = sorted(int(key) for key in variables)
@@ -975,20 +992,24 @@ def _check_numbered(name: str, variables: dict[str, Any]) -> None:
 
 
 def _check_template(name: str, value: Any, fields: list[str], sample: dict[str, Any]) -> None:
-    """Refuses a message template (or, for body variables, each one) that the form's preview
-    refuses: one that cannot be read, that the recipe's sample record cannot fill, or with a
-    placeholder none of `fields` (a closed record's, see `required_fields`)."""
+    """Refuses a message template (or, for body variables, each one) that is blank, or that
+    the form's preview refuses: one that cannot be read, that the recipe's sample record
+    cannot fill (or fills past LivePerson's length), or with a placeholder none of `fields`
+    (a closed record's, see `required_fields`)."""
     if isinstance(value, dict) and all(re.fullmatch(r"[0-9]+", str(key)) for key in value):
         _check_numbered(name, value)  # ASCII digits only: "²" is no number to LivePerson
+    if isinstance(value, str) and not value.strip():
+        raise _empty(name, None, fix=f"give {name} a text")
     texts = value.items() if isinstance(value, dict) else [(None, value)]
     for key, text in texts:
         if not isinstance(text, str):
             continue
-        _, problems = preview(text, fields, sample)
+        rendered, problems = preview(text, fields, sample)
         if problems:
-            where = f"parameter '{name}'" + (f" variable {key}" if key is not None else "")
+            # `preview` says the length last: first, it is the only problem.
+            too_long = len(problems) == 1 and len(rendered) > MAX_VARIABLE
             raise ParameterError(
-                f"{where}: {problems[0]}",
+                f"{_where(name, key)}: {problems[0]}",
                 field=name if key is None else f"{name}.{key}",
-                fix=_TEMPLATE_FIX,
+                fix=_SHORTEN_FIX if too_long else _TEMPLATE_FIX,
             )

@@ -1,0 +1,180 @@
+"""What an admin gives the gallery's templates (reviewer rg): a blank message template, one
+too long for LivePerson, an invoices file without the columns the reminder reads, an invoice
+without a due date, no invoices file at all. Each is refused before any job, naming the
+parameter and the fix that fits, or said by the job in the recipe's own terms.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from lpstudio.gallery import templates_dir
+from lpstudio.sandbox import Sandbox
+from lpstudio.studio import Studio
+from lpstudio.widgets import RecipeForm
+
+from .conftest import run_json
+from .servers import serving
+from .test_templates import recipients, run, workspace  # noqa: F401 (a fixture)
+
+REMINDER = "demo/payment_reminder"
+#: The reminder's invoices, each due soon after this day.
+TODAY = ("-p", "today", "2026-12-01", "-p", "days_ahead", "5")
+HEADER = "invoice_id,first_name,phone,amount,currency,due_date,status"
+
+
+def _invoices(root: Path, name: str, *rows: str, header: str = HEADER) -> str:
+    """An invoices file in the project `demo`, as `invoices_csv` names it."""
+    (root / "projects" / "demo" / name).write_text("\n".join([header, *rows]) + "\n")
+    return name
+
+
+def _failed(root: Path, *args: str) -> dict[str, str]:
+    """The error of a reminder job that must fail."""
+    code, job = run_json("run", REMINDER, *TODAY, *args, "--workspace", str(root))
+    assert code == 1 and job["status"] == "failed", job
+    return dict(job["error"])
+
+
+def test_a_blank_body_template_is_refused_as_a_blank_variable_is(
+    workspace: Path,  # noqa: F811 (the fixture)
+    sandbox: Sandbox,
+) -> None:
+    """An empty or all-spaces `body_template` was saved, and every customer got a blank
+    SMS; the cart's body variables refuse an empty one: the CLI, REST and the form refuse
+    a blank text template alike, in the same words."""
+    said = "is empty: an empty variable is never sent"
+    code, cart = run_json(
+        "settings", "demo/cart_abandonment", "-p", "body_variables", '{"1": " "}',
+        "--workspace", str(workspace),
+    )  # fmt: skip
+    assert code == 2 and said in cart["error"]["message"], cart
+    for blank in ("", "   "):
+        for command in ("settings", "run"):
+            code, answer = run_json(
+                command, REMINDER, "-p", "body_template", blank, "--workspace", str(workspace)
+            )
+            assert code == 2 and answer["error"]["field"] == "body_template", answer
+            assert f"parameter 'body_template' {said}" in answer["error"]["message"]
+            assert "give body_template a text" in answer["error"]["fix"]
+    with serving(workspace) as server:
+        for blank in ("", "   "):
+            put = server.api(
+                "alice",
+                "PUT",
+                f"/recipes/{REMINDER}.ipynb/settings",
+                json={"parameters": {"body_template": blank}},
+            )
+            assert put.status_code == 400, put.text
+            assert put.json()["error"]["field"] == "body_template"
+            assert said in put.json()["error"]["message"]
+    with Studio.open(workspace, user="alice") as studio:
+        form = RecipeForm(REMINDER, studio)
+        form.wait()
+        form.fields["body_template"].input.value = "   "  # emptied, it is the default again
+        assert form.save() is False
+        assert said in form.fields["body_template"].error.value
+    assert run_json("jobs", "--workspace", str(workspace)) == (0, [])
+    assert run_json("settings", REMINDER, "--workspace", str(workspace))[1]["parameters"] == {}
+    assert recipients(sandbox) == {}
+
+
+@pytest.mark.parametrize(
+    ("recipe", "parameter", "value", "field"),
+    [
+        ("payment_reminder", "body_template", "x" * 1600, "body_template"),
+        ("cart_abandonment", "body_variables", json.dumps({"1": "x" * 1600}), "body_variables.1"),
+    ],
+)
+def test_a_template_too_long_is_told_to_shorten(
+    workspace: Path,  # noqa: F811 (the fixture)
+    recipe: str,
+    parameter: str,
+    value: str,
+    field: str,
+) -> None:
+    """Its fix said how to write placeholders in braces; it says the length to keep to."""
+    code, answer = run_json(
+        "settings", f"demo/{recipe}", "-p", parameter, value, "--workspace", str(workspace)
+    )
+    assert code == 2 and answer["error"]["field"] == field, answer
+    assert "1600 characters: over LivePerson's 1550" in answer["error"]["message"]
+    assert "shorten it to at most 1550 characters" in answer["error"]["fix"]
+    assert "braces" not in answer["error"]["fix"]
+
+
+def test_an_invoices_file_without_a_column_the_reminder_reads_is_named(
+    workspace: Path,  # noqa: F811 (the fixture)
+    sandbox: Sandbox,
+) -> None:
+    """A file without `status` failed with `KeyError: 'status'`."""
+    header = "invoice_id,first_name,phone,amount,currency,due_date"
+    row = "INV-1,Ada,+14155550100,5.00,USD,2026-12-02"
+    name = _invoices(workspace, "no_status.csv", row, header=header)
+    error = _failed(workspace, "-p", "invoices_csv", name)
+    assert error["ename"] == "ValueError", error
+    said = error["evalue"]
+    assert "no_status.csv has no status column" in said, said
+    assert "give each invoice its invoice_id, phone (E.164), status" in said
+    assert f"its columns: {header.replace(',', ', ')}" in said
+    assert recipients(sandbox) == {}
+
+
+def test_an_invoice_without_a_readable_due_date_is_skipped_saying_why(
+    workspace: Path,  # noqa: F811 (the fixture)
+    sandbox: Sandbox,
+) -> None:
+    """One open invoice with an empty `due_date` failed the whole job with a TypeError
+    (NaT minus a date): it is skipped, as an invoice whose phone is not E.164 is."""
+    name = _invoices(
+        workspace,
+        "dated.csv",
+        "INV-1,Ada,+14155550100,5.00,USD,2026-12-02,open",
+        "INV-2,Bo,+14155550101,6.00,USD,,open",
+        "INV-3,Cy,+14155550102,7.00,USD,next week,open",
+        "INV-4,Di,+14155550103,8.00,USD,,paid",  # not reminded either way: not reported
+    )
+    job = run(workspace, "payment_reminder", *TODAY, "-p", "invoices_csv", name)
+    assert recipients(sandbox) == {"+14155550100": 1}
+    assert job["result"]["skipped"] == [
+        {"invoice_id": "INV-2", "phone": "+14155550101", "reason": "due_date is empty"},
+        {
+            "invoice_id": "INV-3",
+            "phone": "+14155550102",
+            "reason": "due_date 'next week' is not a date as YYYY-MM-DD",
+        },
+    ]
+
+
+@pytest.mark.parametrize("given", ["nosuch.csv", "."])
+def test_an_invoices_file_that_is_not_there_is_named_with_the_fix(
+    workspace: Path,  # noqa: F811 (the fixture)
+    sandbox: Sandbox,
+    given: str,
+) -> None:
+    """It failed with a bare FileNotFoundError (IsADirectoryError for `.`)."""
+    error = _failed(workspace, "-p", "invoices_csv", given)
+    assert error["ename"] == "FileNotFoundError", error
+    said = error["evalue"]
+    assert f"invoices_csv: {given!r} is no file in the recipe's folder" in said, said
+    assert "lpstudio settings demo/payment_reminder -p invoices_csv" in said
+    assert recipients(sandbox) == {}
+
+
+def test_the_new_lead_template_says_an_unsigned_webhook_takes_no_lead(
+    workspace: Path,  # noqa: F811 (the fixture)
+) -> None:
+    """Its markdown said that without a token anyone who knows the URL can post leads;
+    Start refuses the recipe naming `token`, as the markdown now says."""
+    nb = nbformat.read(templates_dir() / "new_lead.ipynb", as_version=4)
+    text = " ".join(cell.source for cell in nb.cells if cell.cell_type == "markdown")
+    assert "anyone who knows the URL" not in text
+    assert "Start refuses the recipe naming `token`" in " ".join(text.split())
+    code, refused = run_json(
+        "start", "demo/new_lead", "--workspace", str(workspace), env={"LPSTUDIO_USER": "alice"}
+    )
+    assert code == 2 and refused["error"]["field"] == "token", refused
