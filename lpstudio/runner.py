@@ -668,9 +668,10 @@ def _first(exc: BaseException) -> str:
 
 
 def _saved_last(writer: NotebookWriter, banner: dict[str, Any] | None) -> dict[str, Any] | None:
-    """Saves the job's output notebook as it ends (with the `banner` of a job cut off, else
-    with papermill's error banner if any); the error to end the job with when it cannot be
-    saved (a full disk): the job was left running, then taken for lost."""
+    """Saves the job's output notebook as it ends (with papermill's error banner if any), or
+    again with the `banner` of a job cut off, its stored error; the error to end the job
+    with when it cannot be saved (a full disk): the job was left running, then taken for
+    lost."""
     try:
         if banner is not None:
             writer.add_banner(banner)
@@ -889,7 +890,10 @@ def execute_job(
                             # exception's error says (`describe_error`)
                             error["execution_count"] = cells[error["cell"]].get("execution_count")
                     error.setdefault("traceback", [])
-                unsaved = _saved_last(writer, error if error is not None and not finished else None)
+                # A job cut off gets its reason atop its notebook once its end is stored,
+                # from the error stored: the end may add to it (sends left in doubt).
+                cut_off = error is not None and not finished
+                unsaved = _saved_last(writer, None)
                 if unsaved is not None and error is None:  # its end is written, saying why
                     status, error = FAILED, unsaved
                 elif unsaved is not None:  # the cause it ended with stays its error
@@ -914,6 +918,8 @@ def execute_job(
                         **({"output_path": None} if writer.nb is None else {}),
                     ),
                 )
+                if cut_off and unsaved is None and final is not None:
+                    _saved_last(writer, final.error)  # a failure is logged: its end is stored
             if final is None:
                 final = _once_stored(job_id, lambda: store.job(job_id))
         finally:  # the rest comes after the final row, off the job's critical path

@@ -1042,6 +1042,22 @@ class Store:
                 .values(heartbeat_at=self._clock())
             ).rowcount
 
+    def take_queued(self, job_ids: Sequence[int]) -> None:
+        """Makes this process's the jobs of `job_ids` still queued for no process: it runs
+        them itself (`lpstudio poll`), as it runs a job it queued for itself (`worker_id`
+        in `Studio`'s new jobs). Should it die before starting them, the reaper fails them
+        as "worker lost" (`reap_lost_jobs`), rather than leave them queued for a start of
+        their recipe, which would then send their old events. One write; a job a scheduler
+        claimed meanwhile stays its own."""
+        if not job_ids:
+            return
+        with self.write() as s:
+            s.execute(
+                update(JOBS)
+                .where(Job.id.in_(job_ids), Job.status == QUEUED, Job.worker.is_(None))
+                .values(worker=worker_id())
+            )
+
     def request_cancel(self, job_id: int) -> tuple[Job, bool]:
         """Cancels a queued job at once; asks the worker of a running job to stop it. Says
         whether this call ended the job (a queued one), with the job as it is now."""

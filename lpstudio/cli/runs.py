@@ -438,6 +438,29 @@ def _polled(studio: Studio, recipe: str) -> tuple[list[Any], LpstudioError | Non
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
+def _run_polled(studio: Studio, queued: list[Any]) -> list[Any]:
+    """Runs the poll's jobs here, oldest first, as `run` runs its one. They are this
+    process's once it runs them (`Store.take_queued`): killed, it leaves them to the next
+    command's reaper, failed as "worker lost", as Ctrl-C or SIGTERM cancels them; until
+    then (`--no-run`, a poll stopped midway) they are a scheduler's. While one runs, the
+    others are kept alive (`QueuedBeat`): silent, another process's reaper took them for
+    lost."""
+    from ..executor import QueuedBeat
+
+    if not queued:
+        return []
+    _cancel_on_signals()  # first: a signal from now on cancels the jobs, none left behind
+    studio.store.take_queued([job.id for job in queued])
+    every = studio.workspace.setting("jobs", "heartbeat_seconds")
+    beat = QueuedBeat(studio.store, every, tend=lambda: True)
+    beat.start()
+    try:
+        with _saying_turns():  # each job it runs may wait for its recipe's turn, as `run`'s
+            return [studio.executor.run(job.id) for job in queued]
+    finally:
+        beat.close()
+
+
 @main.command()
 @click.argument("recipe")
 @click.option("--no-run", is_flag=True, help="Only queue the jobs.")
@@ -451,12 +474,7 @@ def poll(recipe: str, no_run: bool, workspace: Path | None, as_json: bool) -> No
         # A poll that failed after pages it wrote: their jobs run, as any poll's, then the
         # error is said (a recipe never started kept them queued for ever, unsaid).
         queued, failure = _polled(studio, recipe)
-        if no_run:
-            found = queued
-        else:
-            _cancel_on_signals()
-            with _saying_turns():  # each job it runs may wait for its recipe's turn, as `run`'s
-                found = [studio.executor.run(job.id) for job in queued]
+        found = queued if no_run else _run_polled(studio, queued)
         if as_json:
             jobs = [job_to_dict(job, studio.workspace) for job in found]
             said = failure.mask(studio.held_secrets()).to_dict() if failure else None
