@@ -9,6 +9,7 @@ from pathlib import Path
 
 import httpx
 import nbformat
+from ipywidgets.widgets.widget import _instances
 
 from lpstudio.sandbox import Sandbox
 from lpstudio.settings import saved_settings
@@ -62,6 +63,22 @@ def test_a_form_whose_notebook_s_parameters_changed_refuses_then_refresh_shows_t
     saved = saved_settings(studio.store, "promo/stale.ipynb")["parameters"]
     assert saved == {"n_contacts": 7, "label": "winter"}
     form.close()
+
+
+def test_a_form_rebuilt_by_refresh_leaves_no_widget_open_once_closed(
+    studio: Studio, ws: Path
+) -> None:
+    """Each rebuild left about 120 layout and style models open (a comm each, in the
+    kernel and the browser), closed with nothing."""
+    write_recipe(ws, "promo/grows", parameters=BEFORE)
+    before = len(_instances)
+    form = RecipeForm("promo/grows", studio)
+    for extra in range(3):
+        write_recipe(ws, "promo/grows", parameters=f"{BEFORE}\nextra{extra}: int = {extra}")
+        form.buttons["refresh"].click()
+        assert f"extra{extra}" in form.fields
+    form.close()
+    assert len(_instances) == before, sorted({type(w).__name__ for w in _instances.values()})
 
 
 def test_test_shows_the_requests_when_the_recipe_keeps_only_some_of_the_answer(
