@@ -417,9 +417,9 @@ class Scheduler:
                 count_trigger_error(self.studio, recipe.name, exc, now)
         self._last_tick = now
         if self._last_purge is None or now - self._last_purge > timedelta(days=1):
-            self._last_purge = now
-            self.studio.purge()
+            self.studio.purge()  # one that fails is tried again at the next tick
             self.studio.purge_prepared()
+            self._last_purge = now
         return queued
 
     def _fire_schedule(

@@ -778,13 +778,13 @@ class Studio:
         ]
         outputs = [(job_id, output) for job_id, output, _error in old] + list(left)
         for start in range(0, max(len(rows), len(outputs)), 500):
-            if rows[start : start + 500]:
+            batch = rows[start : start + 500]
+            if batch:  # each batch audited as it is written: a later one may fail
                 with self.store.write() as s:
-                    s.execute(update(Job), rows[start : start + 500])  # by primary key
+                    s.execute(update(Job), batch)  # by primary key
+                self.store.audit(self.user, "purge", f"{len(batch)} jobs", older_than_days=days)
             self._erase_outputs(outputs[start : start + 500])
         ids = [row["id"] for row in rows]
-        if ids:
-            self.store.audit(self.user, "purge", f"{len(ids)} jobs", older_than_days=days)
         self.calls.purge(cutoff)  # idempotency keys are kept as long as the jobs' data
         # So is the ledger of what they sent, a day longer: a job dates the rows it relies
         # on as it runs, and may end (and be purged) hours after.
