@@ -45,6 +45,7 @@ def stopped_cleanly(served: Served) -> None:
     assert served.proc.wait(timeout=120) == 0
     said = served.log.read_text()
     assert "Uncaught exception" not in said and "Traceback" not in said, said
+    assert "request(s) in progress before stopping" in said, said  # what the stop waits for
 
 
 def test_calls_on_the_line_when_the_server_stops_are_answered(ws: Path, tmp_path: Path) -> None:

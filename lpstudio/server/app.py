@@ -333,6 +333,12 @@ class LpstudioApp(ExtensionApp):
         """Waits until every request in progress is answered: a call within its call timeout
         (its job's answer, else the 504 naming the job), one put back in the queue at once
         (202 with the job)."""
+        if self._on_the_line:  # said, or a stop waiting on a slow app looks hung
+            self.log.info(
+                "lpstudio: answering %d request(s) in progress before stopping (a call waits "
+                "for its job or its call timeout, a Poll now for its app)",
+                len(self._on_the_line),
+            )
         while self._on_the_line:
             await asyncio.wait(set(self._on_the_line))
 
