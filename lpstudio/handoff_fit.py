@@ -18,7 +18,7 @@ text, nothing is refused here: the campaign's own check (`HandoffMismatch`) stil
 from __future__ import annotations
 
 import threading
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from typing import TYPE_CHECKING, Any
 
 from .client import ConnectionClient
@@ -123,18 +123,21 @@ def check_saved_fit(
     parse: Collection[str],
     connections: dict[str, str] | None,
     reset: Collection[str],
-) -> None:
+) -> Callable[[dict[str, Any]], None] | None:
     """Refuses settings about to be saved whose body variables would not fit their handoff:
     when the save gives (or resets) either, or the connection that lists the handoffs. Run
-    before the store's write lock is taken: the list is asked of the app."""
+    before the store's write lock is taken: the list is asked of the app. Returns the same
+    check on the list read here, for the parameters the write commits (`Studio.save_settings`
+    runs it under the lock): another save between the two changed the handoff or the
+    variables, and the pair it left did not fit."""
     marks = _marks(recipe)
     if marks is None:
-        return
+        return None
     handoff, body, slot = marks
     given = {name: value for name, value in (parameters or {}).items() if name in (handoff, body)}
     touched = {handoff, body, f"connections.{slot}"}
     if not given and not touched & {*reset, *(f"connections.{s}" for s in connections or {})}:
-        return
+        return None
     properties = recipe.schema["properties"]
     typed = coerce(  # the values as the save stores them: `-p` gives text
         {**recipe.schema, "properties": {name: properties[name] for name in given}},
@@ -153,8 +156,10 @@ def check_saved_fit(
     try:  # the automatic choice when none is made; one that cannot bind is not checked
         bound = bind_connections({slot: spec}, chosen, studio.connections.list(), ready=False)
     except LpstudioError:
-        return
-    _refuse_misfit(studio, recipe, {**kept, **typed}, bound[slot])
+        return None
+    listed, hidden = _listed(studio, bound[slot]), studio.held_secrets()
+    _refuse_listed_misfit(listed, recipe, {**kept, **typed}, hidden)
+    return lambda committed: _refuse_listed_misfit(listed, recipe, committed, hidden)
 
 
 def check_run_fit(studio: Studio, recipe: Recipe, values: dict[str, Any]) -> None:
@@ -184,19 +189,29 @@ def _refuse_misfit(studio: Studio, recipe: Recipe, values: dict[str, Any], bindi
     """Raises `body_misfit` for the job's values (the given and saved ones over the
     notebook's defaults) when the handoff list of connection `binding` says the handoff's
     placeholders."""
+    _refuse_listed_misfit(_listed(studio, binding), recipe, values, studio.held_secrets())
+
+
+def _refuse_listed_misfit(
+    listed: dict[str, dict[str, Any]],
+    recipe: Recipe,
+    values: dict[str, Any],
+    hidden: Collection[str],
+) -> None:
+    """`_refuse_misfit` on a handoff list already read (`listed`), its error masked by the
+    secrets `hidden`: it neither reads the store nor asks the app."""
     handoff, body, _ = _marks(recipe) or ("", "", "")
     properties = recipe.schema["properties"]
     chosen = values.get(handoff, properties[handoff].get("default"))
     variables = values.get(body, properties[body].get("default"))
     if not chosen or not isinstance(variables, dict):
         return
-    extra = _listed(studio, binding).get(str(chosen), {})
-    expected = extra.get("placeholders")
+    expected = listed.get(str(chosen), {}).get("placeholders")
     if not isinstance(expected, list):
         return  # a handoff the list does not hold, or whose text it does not give
     error = body_misfit(str(chosen), [str(p) for p in expected], list(variables), body)
     if error is not None:
-        error.mask(studio.held_secrets())
+        error.mask(hidden)
         raise error
 
 

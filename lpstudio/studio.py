@@ -918,8 +918,9 @@ class Studio:
 
         if call_timeout is not None:  # a reset may forget one left from a callable past
             check_call_timeout(recipe, call_timeout)
+        refit = None
         if not fit_checked:
-            check_saved_fit(self, recipe, parameters, parse or set(), connections, reset)
+            refit = check_saved_fit(self, recipe, parameters, parse or set(), connections, reset)
 
         before: list[dict[str, Any]] = []  # the settings the write found
 
@@ -929,6 +930,8 @@ class Studio:
                 recipe, saved, parameters, parse, connections, since, reset, notify,
                 available, secrets,
             )  # fmt: skip
+            if refit is not None:  # over what another save wrote meanwhile, if any
+                refit(new["parameters"])
             if call_timeout is not None:
                 new["call_timeout"] = float(call_timeout)
             elif "call_timeout" in reset:

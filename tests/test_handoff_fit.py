@@ -20,6 +20,7 @@ from traitlets.config import Config
 
 from lpstudio import handoff_fit
 from lpstudio.cli import main
+from lpstudio.errors import ParameterError
 from lpstudio.sandbox import Sandbox
 from lpstudio.studio import Studio
 from tests.conftest import job_rows
@@ -134,6 +135,33 @@ def test_a_slow_handoff_list_lets_the_save_through_while_it_is_still_asked(
         proxy.hold.set()
     assert code == 0, answer
     assert parameters(shop, CART) == {"body_variables": TOO_MANY}
+
+
+def test_a_save_checks_the_pair_it_commits_over_one_made_meanwhile(
+    shop: Studio, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """rv: save B (variables 1 and 2, for the saved H1000000002) read the list while save A
+    changed the handoff to H1000000001 with one variable: both were taken, and the pair
+    left (H1000000001 with two variables) was the misfit the check refuses."""
+    two = {"1": "Hi {first_name}", "2": "{total_price}"}
+    shop.save_settings(CART, {"handoff": "H1000000002", "body_variables": two})
+    asked = handoff_fit._listed
+    meanwhile: list[str] = []
+
+    def listed_while_another_saves(studio: Studio, connection: str) -> Any:
+        listed = asked(studio, connection)
+        if not meanwhile:  # save A, between save B's look at the list and its write
+            meanwhile.append("A")
+            shop.save_settings(CART, {"handoff": "H1000000001", "body_variables": {"1": "A"}})
+        return listed
+
+    monkeypatch.setattr(handoff_fit, "_listed", listed_while_another_saves)
+    with pytest.raises(ParameterError) as refused:
+        shop.save_settings(CART, {"body_variables": {"1": "B", "2": "B2"}})
+
+    assert refused.value.field == "body_variables", refused.value
+    assert "TOO_MANY_VARIABLES" in refused.value.message, refused.value
+    assert parameters(shop, CART) == {"handoff": "H1000000001", "body_variables": {"1": "A"}}
 
 
 def test_a_save_of_other_values_asks_for_no_handoff_list(
