@@ -37,6 +37,7 @@ from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, S
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
+from urllib.parse import urlsplit
 
 from .errors import InputError, LpstudioError
 
@@ -1084,6 +1085,15 @@ class Connector:
         for name, value in merged.items():  # blank is no value (an empty line for a secret)
             if known[name].required and isinstance(value, str) and not value.strip():
                 raise required(name)
+        for name, value in merged.items():  # a plain field is kept and shown in clear
+            if not known[name].secret and _url_with_credentials(value):
+                raise InputError(
+                    f"connection field '{name}' ({known[name].label}) holds a user name or "
+                    "password in its URL: a plain field is kept and shown as it is",
+                    field=name,
+                    fix=f"give {name} without them (https://host/path), and the credentials "
+                    "in the connection's secret fields",
+                )
         validator = jsonschema.Draft202012Validator(self.config_schema())
         for error in validator.iter_errors(merged):
             if error.validator == "required":
@@ -1251,6 +1261,17 @@ def _returning_options(where: str, picklist: str, func: Guarded) -> Guarded:
         )
 
     return fetch  # type: ignore[return-value]
+
+
+def _url_with_credentials(value: Any) -> bool:
+    """Whether `value` is an http(s) URL holding a user name or password (`https://u:p@h`)."""
+    if not isinstance(value, str) or not value.strip().lower().startswith(("http://", "https://")):
+        return False
+    try:
+        parts = urlsplit(value.strip())
+    except ValueError:  # an unreadable URL: the field's own check says so
+        return False
+    return bool(parts.username or parts.password)
 
 
 def _json_kind(value: Any) -> str:

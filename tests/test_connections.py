@@ -462,6 +462,24 @@ def test_a_json_value_of_the_wrong_type_is_refused_saying_its_kind_not_its_value
         assert "crm" not in {info.name for info in studio.connections.list()}
 
 
+def test_a_url_holding_a_password_is_refused_in_a_plain_field(ws: Path) -> None:
+    """It was saved, listed and stored in clear; only the connection's test said so (rx)."""
+    with Studio.open(ws, user="alice") as studio:
+        for name, kind, fields, field in (
+            ("crm", "http", {"base_url": "https://bob:hunter2pw@api.example.com/v1"}, "base_url"),
+            ("crm", "http", {"base_url": "HTTPS://svc@api.example.com"}, "base_url"),
+            ("shop2", "shopify", {"shop": "https://admin:ShopPw9988@127.0.0.1:9"}, "shop"),
+        ):
+            with pytest.raises(InputError) as refused:
+                studio.connections.add(name, kind, fields, "alice")
+            error = refused.value
+            assert error.field == field and "user name or password" in error.message, error
+            assert "hunter2pw" not in str(error) and "ShopPw9988" not in str(error), error
+        names = {info.name for info in studio.connections.list()}
+        assert not {"crm", "shop2"} & names
+        studio.connections.add("crm", "http", {"base_url": "https://api.example.com/v1"}, "alice")
+
+
 SLOW = """
 import threading
 
