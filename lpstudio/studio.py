@@ -789,6 +789,8 @@ class Studio:
         # So is the ledger of what they sent, a day longer: a job dates the rows it relies
         # on as it runs, and may end (and be purged) hours after.
         self.store.purge_deliveries(cutoff - timedelta(days=1))
+        if ids or left:  # nothing of theirs is left in the store's log either
+            self.store.checkpoint()
         return ids
 
     def _erase_outputs(self, outputs: list[tuple[int, str | None]]) -> None:

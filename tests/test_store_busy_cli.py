@@ -90,3 +90,18 @@ def test_a_notebook_left_by_a_purge_stopped_part_way_goes_with_the_next(
     assert again.exit_code == 0 and json.loads(again.stdout)["purged"] == [], again.output
     assert not output.exists()
     assert json.loads(cli("show", "1", "--json").stdout)["output_path"] is None
+
+
+def test_a_purge_leaves_no_copy_of_a_job_s_data_in_the_store_s_log(
+    ws: Path, cli: Callable[..., Result]
+) -> None:
+    """A purged event stayed readable in lpstudio.db-wal until later writes overwrote its
+    pages (rx): the purge now writes the log into the database and empties it."""
+    write_recipe(ws, "ops/marked", parameters="who: str = ''", cells=("print(who)",))
+    assert cli("run", "ops/marked", "-p", "who", "Purgemarker").exit_code == 0
+    files = [ws / "lpstudio.db", ws / "lpstudio.db-wal"]
+    assert any(b"Purgemarker" in path.read_bytes() for path in files if path.exists())
+
+    assert cli("purge", "--older-than", "0").exit_code == 0
+
+    assert not any(b"Purgemarker" in path.read_bytes() for path in files if path.exists())
