@@ -90,12 +90,27 @@ def _forms(value: str) -> set[str]:
     digits, so inside a longer hex text the secret's digits stand as they are)."""
     raw = value.encode()
     encoded = [base64.b64encode(raw).decode("ascii"), base64.urlsafe_b64encode(raw).decode("ascii")]
+    escaped = {
+        repr(value)[1:-1],
+        json.dumps(value)[1:-1],
+        json.dumps(value, ensure_ascii=False)[1:-1],
+    }
+    # Escaped twice: a JSON text holding it, quoted in an error or printed as a repr (the
+    # same as once for a secret of letters and digits only).
+    twice = {
+        form
+        for once in escaped
+        for form in (
+            repr(once)[1:-1],
+            json.dumps(once)[1:-1],
+            json.dumps(once, ensure_ascii=False)[1:-1],
+        )
+    }
     in_url = [quote(value, safe=""), quote(value), quote_plus(value)]  # quote keeps `/`
     forms = {
         value,
-        repr(value)[1:-1],
-        json.dumps(value)[1:-1],
-        json.dumps(value, ensure_ascii=False)[1:-1],  # as error messages quote values
+        *escaped,  # repr'd, JSON-escaped (non-ASCII kept too, as error messages quote values)
+        *twice,
         html.escape(value),
         html.escape(value, quote=False),
         html.escape(value).replace("&#x27;", "&#39;"),  # as other escapers write `'`

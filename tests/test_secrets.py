@@ -705,6 +705,25 @@ def test_a_secret_escaped_where_no_encoder_would_is_masked_too() -> None:
     assert scrub_text(city, {token, key}) == f"İstanbul: next={MASK}, {MASK}"
 
 
+def test_a_secret_in_a_json_text_quoted_again_is_masked() -> None:
+    """A value holding a JSON text that holds the secret, refused and quoted (`"{\\"token\\":
+    ...}"`), printed as a repr, or nested in a record's JSON, escaped the secret's quotes and
+    backslashes twice: it was shown whole (rx)."""
+    from lpstudio.sdk import MASK, scrub_text
+
+    token, password = "Qz\"7\\k'<&>/+=%40tokENxyz", "pä'ss\"w\\rd\x7fQRST9"
+    for secret in (token, password):
+        inner = json.dumps({"token": secret})
+        for shown in (
+            f"phone: {json.dumps(inner)} is not a phone number",
+            f"parameter 'channel' is invalid: {inner!r} is not one of",
+            json.dumps({"note": inner}, ensure_ascii=False),
+            json.dumps({"note": inner}),
+        ):
+            masked = scrub_text(shown, {secret})
+            assert MASK in masked and "tokENxyz" not in masked and "QRST9" not in masked, masked
+
+
 REDIRECT_SHOWN = """\
 from urllib.parse import urlencode
 import lpstudio.kernel as lp
