@@ -124,6 +124,13 @@ class Job(Base):
         Index("ix_jobs_created_status_recipe", "created_at", "status", "recipe"),
         Index("ix_jobs_recipe_status_created", "recipe", "status", "created_at"),
         Index("ix_jobs_purged_finished", "purged", "finished_at"),  # the daily purge
+        # A purged job whose notebook a purge stopped part-way left on disk (migration 0016).
+        Index(
+            "ix_jobs_purged_left",
+            "id",
+            postgresql_where=text("purged AND output_path IS NOT NULL"),
+            sqlite_where=text("purged = 1 AND output_path IS NOT NULL"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(BIG_ID, primary_key=True, autoincrement=True)

@@ -767,10 +767,8 @@ class Studio:
                 )
             ).all()
             left = s.execute(  # purged by a purge stopped before it erased their notebooks
-                select(Job.id, Job.output_path).where(
-                    Job.purged.is_(True), Job.output_path.is_not(None)
-                )
-            ).all()
+                select(Job.id, Job.output_path).where(Job.purged, Job.output_path.is_not(None))
+            ).all()  # through `ix_jobs_purged_left`, which holds them only
         erased = {"purged": True, "event": None, "sealed_event": None, "parameters": {}}
         rows = [
             {**erased, "result": None, "id": job_id, "error": _error_kind(error)}
