@@ -7,14 +7,14 @@ kernels, the real store.
 
 from __future__ import annotations
 
-import sqlite3
 from pathlib import Path
 
 from lpstudio.studio import Studio
 
-from .conftest import wait_for, write_recipe
-from .test_concurrency import HOLD, PARAMETERS, released, saying_it_waits
+from .conftest import wait_for
+from .test_concurrency import released, saying_it_waits
 from .test_job_faults import configure
+from .test_poll_killed import rows_recipe
 
 
 def test_lpstudio_poll_says_once_that_a_job_it_runs_waits_for_its_turn(
@@ -23,27 +23,9 @@ def test_lpstudio_poll_says_once_that_a_job_it_runs_waits_for_its_turn(
     configure(ws, heartbeat_seconds=0.1)  # the waiting job looks for its turn often
     gates = tmp_path / "gates"
     gates.mkdir()
-    with sqlite3.connect(ws / "rows.db") as db:  # two new rows: two jobs, run one by one
-        db.execute("CREATE TABLE rows (id integer primary key)")
-        db.executemany("INSERT INTO rows (id) VALUES (?)", [(1,), (2,)])
-    db.close()
-    write_recipe(
-        ws,
-        "p/rows",
-        parameters=PARAMETERS,
-        cells=(HOLD,),
-        metadata={
-            "title": "rows",
-            "trigger": {"kind": "poll", "connection": "rows", "trigger": "new_rows"},
-            "connections": {"rows": {"type": "sql"}},
-            "concurrency": 1,
-        },
-    )
+    rows_recipe(ws, gates)  # two new rows: two jobs, run one by one
     stderr = tmp_path / "stderr"
     with Studio.open(ws, user="alice") as studio, released(gates):
-        table = {"url": "sqlite:///rows.db", "poll_table": "rows", "poll_column": "id"}
-        studio.connections.add("rows", "sql", table, "alice")
-        studio.save_settings("p/rows", {"folder": str(gates)})  # every job waits for gate-1
         holder, held = studio.dispatch("p/rows", {"folder": str(gates)})
         wait_for(lambda: studio.job(holder.id).status == "running", what="the turn's holder")
         command, said = saying_it_waits(["poll", "p/rows", "--workspace", str(ws)], stderr)
