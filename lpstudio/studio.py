@@ -1347,13 +1347,32 @@ class Studio:
         except LpstudioError as exc:  # after pages it wrote (`queued_before`): kept, and run
             if ids := queued_before(exc):
                 self.store.audit(self.user, "poll", recipe.name, jobs=ids)
-                for job_id in ids if run else ():
-                    self.executor.run(job_id)
+                if run:
+                    self.run_polled(ids)
             raise
         self.store.audit(self.user, "poll", recipe.name, jobs=ids)
         if not run:
             return [self.store.job(job_id) for job_id in ids]
-        return [self.executor.run(job_id) for job_id in ids]
+        return self.run_polled(ids)
+
+    def run_polled(self, ids: list[int]) -> list[Job]:
+        """Runs a poll's jobs here, oldest first, as `run` runs its one. They are this
+        process's once it runs them (`Store.take_queued`): killed, it leaves them to the next
+        command's reaper, failed as "worker lost"; until then (a poll that only queues, one
+        stopped midway) they are a scheduler's. While one runs, the others are kept alive
+        (`QueuedBeat`): silent, another process's reaper took them for lost."""
+        from .executor import QueuedBeat
+
+        if not ids:
+            return []
+        self.store.take_queued(ids)
+        every = self.workspace.setting("jobs", "heartbeat_seconds")
+        beat = QueuedBeat(self.store, every, tend=lambda: True)
+        beat.start()
+        try:
+            return [self.executor.run(job_id) for job_id in ids]
+        finally:
+            beat.close()
 
     @contextlib.contextmanager
     def _trigger_faults(self, recipe: Recipe, what: str) -> Iterator[None]:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import sqlite3
 import subprocess
+import sys
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -69,14 +70,26 @@ def polled(studio: Studio) -> list[Job]:
     )
 
 
+#: The poll's process: `lpstudio poll`, or Python's `Studio.poll` (a notebook's kernel).
+POLLERS = {
+    "cli": lambda ws: [LPSTUDIO, "poll", "p/rows", "--workspace", str(ws)],
+    "python": lambda ws: [
+        sys.executable,
+        "-c",
+        "import sys; from lpstudio.studio import Studio; "
+        "Studio.open(sys.argv[1], user='alice').poll('p/rows')",
+        str(ws),
+    ],
+}
+
+
+@pytest.mark.parametrize("poller", sorted(POLLERS))
 def test_a_killed_poll_fails_the_jobs_it_had_not_started(
-    ws: Path, gates: Path, tmp_path: Path
+    ws: Path, gates: Path, tmp_path: Path, poller: str
 ) -> None:
     rows_recipe(ws, gates)
     with (tmp_path / "log").open("w") as log:
-        command = subprocess.Popen(
-            [LPSTUDIO, "poll", "p/rows", "--workspace", str(ws)], stdout=log, stderr=log
-        )
+        command = subprocess.Popen(POLLERS[poller](ws), stdout=log, stderr=log)
     try:
         with Studio.open(ws, user="alice") as studio:
 

@@ -439,26 +439,13 @@ def _polled(studio: Studio, recipe: str) -> tuple[list[Any], LpstudioError | Non
 
 
 def _run_polled(studio: Studio, queued: list[Any]) -> list[Any]:
-    """Runs the poll's jobs here, oldest first, as `run` runs its one. They are this
-    process's once it runs them (`Store.take_queued`): killed, it leaves them to the next
-    command's reaper, failed as "worker lost", as Ctrl-C or SIGTERM cancels them; until
-    then (`--no-run`, a poll stopped midway) they are a scheduler's. While one runs, the
-    others are kept alive (`QueuedBeat`): silent, another process's reaper took them for
-    lost."""
-    from ..executor import QueuedBeat
-
+    """Runs the poll's jobs here (`Studio.run_polled`), a signal from then on cancelling
+    them, none left behind."""
     if not queued:
         return []
-    _cancel_on_signals()  # first: a signal from now on cancels the jobs, none left behind
-    studio.store.take_queued([job.id for job in queued])
-    every = studio.workspace.setting("jobs", "heartbeat_seconds")
-    beat = QueuedBeat(studio.store, every, tend=lambda: True)
-    beat.start()
-    try:
-        with _saying_turns():  # each job it runs may wait for its recipe's turn, as `run`'s
-            return [studio.executor.run(job.id) for job in queued]
-    finally:
-        beat.close()
+    _cancel_on_signals()
+    with _saying_turns():  # each job it runs may wait for its recipe's turn, as `run`'s
+        return studio.run_polled([job.id for job in queued])
 
 
 @main.command()
