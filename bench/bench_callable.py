@@ -274,7 +274,8 @@ def measure(requests: int, clients: int, baseline_runs: int, workers: int) -> di
 def render(result: dict[str, Any]) -> str:
     m, c, b = result["machine"], result["callable"], result["papermill_api"]
     lines = [
-        f"machine: nproc={m['nproc']}  python {m['python']}  papermill {m['papermill']}  "
+        f"machine: nproc={m['nproc']}  fork of 200 MB {m['fork_200mb_ms']} ms  "
+        f"python {m['python']}  papermill {m['papermill']}  "
         f"({m['platform']})",
         f"callable: {c['requests']} requests from {c['clients']} clients in {c['seconds']:.1f} s "
         f"({c['throughput_per_s']:.1f}/s, {c['workers']} workers, pool of {c['workers']}), "

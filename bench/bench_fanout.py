@@ -274,7 +274,8 @@ def render(result: dict[str, Any]) -> str:
     m = result["machine"]
     n = result["recipients"]
     lines = [
-        f"machine: nproc={m['nproc']}  python {m['python']}  pandas {m['pandas']}  "
+        f"machine: nproc={m['nproc']}  fork of 200 MB {m['fork_200mb_ms']} ms  "
+        f"python {m['python']}  pandas {m['pandas']}  "
         f"({m['platform']})",
         f"campaign: {n:,} recipients, sandbox at its defaults ({PER_SECOND} requests/s, "
         f"{PER_REQUEST} recipients/request): floor {n / PER_REQUEST / PER_SECOND:.1f} s",

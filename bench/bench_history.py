@@ -317,7 +317,8 @@ def measure(jobs: int, days: int, repeat: int, keep: Path | None) -> dict[str, A
 def render(result: dict[str, Any]) -> str:
     m = result["machine"]
     lines = [
-        f"machine: nproc={m['nproc']}  python {m['python']}  sqlite {m['sqlite']}  "
+        f"machine: nproc={m['nproc']}  fork of 200 MB {m['fork_200mb_ms']} ms  "
+        f"python {m['python']}  sqlite {m['sqlite']}  "
         f"({m['platform']})",
         f"store: {result['jobs']:,} jobs over {result['days']} days, {RECIPES} recipes; "
         f"seeded in {result['seed_seconds']:.1f} s; upgrade 0004 -> {SCHEMA_HEAD} took "

@@ -214,7 +214,8 @@ def render(result: dict[str, Any]) -> str:
     m = result["machine"]
     k = result["kernels"]
     lines = [
-        f"machine: nproc={m['nproc']}  python {m['python']}  papermill {m['papermill']}  "
+        f"machine: nproc={m['nproc']}  fork of 200 MB {m['fork_200mb_ms']} ms  "
+        f"python {m['python']}  papermill {m['papermill']}  "
         f"lpstudio {m['lpstudio']}  load average at start {result['loadavg_start']}  "
         f"at end {result['loadavg_end']}",
         "",

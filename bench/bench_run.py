@@ -175,9 +175,33 @@ def busy_cpu() -> float:
     return busy / os.sysconf("SC_CLK_TCK")
 
 
+#: The size of the process `fork_probe_ms` forks: about a pooled fork server's (pandas, httpx
+#: and ipykernel imported), whose kernels are forked the same way.
+FORK_PROBE_BYTES = 200 << 20
+
+
+def fork_probe_ms(runs: int = 5) -> float:
+    """Median wall ms to fork a process holding 200 MB and reap the child, which exits at
+    once: how fast this machine copies page tables. Two machines of the same kind differed
+    fourfold in it (a forked kernel's start-up 49 against 196 ms, at the same CPU), and
+    every figure with it; printed so that runs are compared on the machines they ran on."""
+    held = bytearray(FORK_PROBE_BYTES)
+    held[::4096] = b"x" * len(held[::4096])  # every page touched, so every page is mapped
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        pid = os.fork()
+        if pid == 0:
+            os._exit(0)
+        os.waitpid(pid, 0)
+        times.append((time.perf_counter() - start) * 1000)
+    del held
+    return statistics.median(times)
+
+
 def machine(**versions: str) -> dict[str, Any]:
     """The machine and the versions a benchmark's figures depend on (papermill's and
-    lpstudio's always, and `versions`)."""
+    lpstudio's always, and `versions`), and how fast it forks (`fork_probe_ms`)."""
     try:
         usable = len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux
@@ -190,6 +214,7 @@ def machine(**versions: str) -> dict[str, Any]:
         "python": platform.python_version(),
         "papermill": papermill.__version__,
         "lpstudio": importlib.metadata.version("lpstudio"),
+        "fork_200mb_ms": round(fork_probe_ms(), 1),
         **versions,
     }
 
@@ -251,7 +276,8 @@ def measure(runs: int) -> dict[str, Any]:
 def render(result: dict[str, Any]) -> str:
     m = result["machine"]
     lines = [
-        f"machine: nproc={m['nproc']}  python {m['python']}  papermill {m['papermill']}  "
+        f"machine: nproc={m['nproc']}  fork of 200 MB {m['fork_200mb_ms']} ms  "
+        f"python {m['python']}  papermill {m['papermill']}  "
         f"lpstudio {m['lpstudio']}  ({m['platform']})",
         f"runs: {result['runs']} per method after 1 warm-up  "
         f"(total {result['total_seconds']:.1f} s)",

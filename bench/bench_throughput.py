@@ -153,7 +153,8 @@ def render(result: dict[str, Any]) -> str:
     m = result["machine"]
     lp = result["lpstudio"]
     lines = [
-        f"machine: nproc={m['nproc']}  python {m['python']}  papermill {m['papermill']}  "
+        f"machine: nproc={m['nproc']}  fork of 200 MB {m['fork_200mb_ms']} ms  "
+        f"python {m['python']}  papermill {m['papermill']}  "
         f"lpstudio {m['lpstudio']}  load average at start {result['loadavg_start']}  "
         f"at end {result['loadavg_end']}",
         "",
