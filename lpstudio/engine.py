@@ -425,7 +425,8 @@ class StudioNotebookClient(PapermillNotebookClient):
             field="start_timeout",
             fix=f"see what {process} is doing (a kernel stopped by SIGSTOP or Ctrl-Z, a "
             "machine out of CPU or memory) and run the notebook again; on a machine this "
-            "loaded, give kernels longer (papermill --start-timeout)",
+            "loaded, give kernels longer (`start_timeout` under [kernels] in the workspace's "
+            "lpstudio.toml; papermill --start-timeout when papermill runs the notebook)",
         )
 
 

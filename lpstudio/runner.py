@@ -585,7 +585,9 @@ def replace_file(path: Path, text: str) -> None:
         raise
 
 
-def run_notebook(nb: Any, parameters: dict[str, Any], **engine_kwargs: Any) -> Any:
+def run_notebook(
+    nb: Any, parameters: dict[str, Any], start_timeout: float = 60, **engine_kwargs: Any
+) -> Any:
     """`papermill.execute_notebook` of a parsed recipe, with no input or output file: its
     steps (parameters injected, metadata prepared, an earlier run's error markers taken
     out, the engine, the error check) on a copy of the notebook. papermill's own would
@@ -615,7 +617,7 @@ def run_notebook(nb: Any, parameters: dict[str, Any], **engine_kwargs: Any) -> A
         input_path=None,
         output_path=None,
         log_output=False,
-        start_timeout=60,
+        start_timeout=start_timeout,
         stdout_file=None,
         stderr_file=None,
         **engine_kwargs,
@@ -821,6 +823,8 @@ def execute_job(
         run_notebook(
             recipe.notebook,
             as_declared(recipe.schema, job.parameters),
+            # how long the job waits for its kernel; the pool's own starts wait their own
+            start_timeout=workspace.setting("kernels", "start_timeout"),
             progress_bar=progress_bar,
             resources={"metadata": {"path": str(cwd)}},
             job_context=json.dumps(context),

@@ -114,6 +114,9 @@ created = {created!r}
 # Fork new kernels from a process that has imported ipykernel and `preimport` (false:
 # start each pooled kernel as a new Python process).
 {kernels[fork]}
+# Seconds a job's kernel may take to start, or a pooled one to take the job's first cell,
+# before the job fails (raise it on a machine too loaded to start kernels in time).
+{kernels[start_timeout]}
 """
 
 
@@ -164,6 +167,7 @@ KNOWN_SETTINGS: dict[str, dict[str, Setting]] = {
         "preimport": Setting(("pandas", "httpx")),
         "warm": Setting(("python3",)),
         "fork": Setting(True),
+        "start_timeout": Setting(60, Number(1, 3_600, "seconds")),
     },
     "executor": {
         "dask_scheduler": Setting(),

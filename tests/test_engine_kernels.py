@@ -248,16 +248,10 @@ def test_a_pooled_kernel_that_never_answers_fails_clearly_and_runs_no_cell(
 
 
 @pytest.fixture
-def two_second_start(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Jobs give their kernels a start timeout of 2 s."""
-    from lpstudio.engine import StudioEngine
-
-    execute = StudioEngine.execute_managed_notebook.__func__  # type: ignore[attr-defined]
-
-    def start_in_two_seconds(cls: Any, *args: Any, **kwargs: Any) -> Any:
-        return execute(cls, *args, **{**kwargs, "start_timeout": 2})
-
-    monkeypatch.setattr(StudioEngine, "execute_managed_notebook", classmethod(start_in_two_seconds))
+def two_second_start(ws: Path) -> None:
+    """Jobs give their kernels a start timeout of 2 s, as an admin sets it in lpstudio.toml."""
+    config = ws / "lpstudio.toml"
+    config.write_text(config.read_text().replace("start_timeout = 60", "start_timeout = 2"))
 
 
 @pytest.mark.usefixtures("two_second_start")
@@ -309,6 +303,7 @@ def test_a_job_on_a_stopped_forked_kernel_fails_at_the_start_timeout(ws: Path) -
     assert job.error["cell"] is None and job.cells_done == 0
     assert "did not answer in 2 s" in job.error["evalue"]
     assert "python3" in job.error["evalue"] and f"process {pid}" in job.error["evalue"]
+    assert "`start_timeout` under [kernels]" in job.error["evalue"]  # the setting, named
     nb = nbformat.read(ws / job.output_path, as_version=4)
     statuses = {c.metadata.papermill["status"] for c in nb.cells if c.cell_type == "code"}
     assert statuses == {"pending"} and nb.metadata.papermill["exception"] is True

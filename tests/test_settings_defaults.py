@@ -129,6 +129,7 @@ DOCUMENTED = [
     ("kernels", "pool_size", "pool_size = 2"),
     ("kernels", "preimport", 'preimport = ["pandas", "httpx"]'),
     ("kernels", "fork", "fork = true"),
+    ("kernels", "start_timeout", "start_timeout = 60"),
 ]
 
 

@@ -323,6 +323,18 @@ def test_a_heartbeat_too_short_to_wait_between_beats_is_refused(ws: Path, beat: 
     assert CliRunner().invoke(main, ["jobs", "--workspace", str(ws)]).exit_code == 0
 
 
+@pytest.mark.parametrize("value", ["0", "-5", '"60"', "7200"])
+def test_a_kernel_start_timeout_out_of_range_is_refused(ws: Path, value: str) -> None:
+    """`kernels.start_timeout`, how long a job waits for its kernel: seconds from 1 to 3600."""
+    config = ws / "lpstudio.toml"
+    config.write_text(config.read_text().replace("start_timeout = 60", f"start_timeout = {value}"))
+    result = CliRunner().invoke(main, ["jobs", "--json", "--workspace", str(ws)])
+    assert result.exit_code == 2, result.output
+    error = json.loads(result.stdout)["error"]
+    assert error["field"] == "kernels.start_timeout" and str(config) in error["message"], error
+    assert "start_timeout = 60" in error["fix"], error
+
+
 def test_a_job_taken_for_lost_between_two_of_its_heartbeats_is_refused(ws: Path) -> None:
     """`stale_after_seconds = 1` beside `heartbeat_seconds = 2` failed every job that ran
     longer than a second as "worker lost", while its worker ran it."""
