@@ -6,7 +6,9 @@ saved as they were, every job failed at its first send. So they are refused wher
 gives them, by one rule in one wording: the form as the variables are typed, saved settings
 (`lpstudio settings`, the REST API's settings route, the form's Save) and a run given its
 own values (`lpstudio run -p`, the REST API's run route). Jobs started by a schedule, a poll
-or a call give none, and so pay no request for the handoff list.
+or a call give none, and so pay no request for the handoff list. A text template (sent as
+{{1}}) that cannot fill its handoff is warned of and saved, by the form and by saved
+settings alike: the recipe decides what it sends.
 
 A recipe marks its handoff with `"x-picklist": {"connection": SLOT, "list": "handoffs"}` and
 its body with `x-template` (`lpstudio.parameters`): the handoff's message is what the
@@ -123,13 +125,14 @@ def check_saved_fit(
     parse: Collection[str],
     connections: dict[str, str] | None,
     reset: Collection[str],
-) -> Callable[[dict[str, Any]], None] | None:
+) -> Callable[[dict[str, Any]], ParameterError | None] | None:
     """Refuses settings about to be saved whose body variables would not fit their handoff:
     when the save gives (or resets) either, or the connection that lists the handoffs. Run
     before the store's write lock is taken: the list is asked of the app. Returns the same
     check on the list read here, for the parameters the write commits (`Studio.save_settings`
     runs it under the lock): another save between the two changed the handoff or the
-    variables, and the pair it left did not fit."""
+    variables, and the pair it left did not fit. A text template's misfit is no refusal: the
+    check returns it, the warning of what was committed."""
     marks = _marks(recipe)
     if marks is None:
         return None
@@ -158,61 +161,77 @@ def check_saved_fit(
     except LpstudioError:
         return None
     listed, hidden = _listed(studio, bound[slot]), studio.held_secrets()
-    _refuse_listed_misfit(listed, recipe, {**kept, **typed}, hidden)
-    return lambda committed: _refuse_listed_misfit(listed, recipe, committed, hidden)
+
+    def refit(values: dict[str, Any]) -> ParameterError | None:
+        misfit = _listed_misfit(listed, recipe, values, hidden)
+        if misfit is not None and not _is_text(recipe):
+            raise misfit
+        return misfit
+
+    refit({**kept, **typed})  # refused before the lock; a text's is said of what is committed
+    return refit
 
 
 def check_run_fit(studio: Studio, recipe: Recipe, values: dict[str, Any]) -> None:
     """Refuses a run given its own handoff or body variables (`values`, checked) that would
-    not fit, over the saved settings it runs with."""
+    not fit, over the saved settings it runs with. A text template's misfit is left to the
+    job (its first send fails with LivePerson's code, nothing sent)."""
     marks = _marks(recipe)
-    if marks is None or not {marks[0], marks[1]} & set(values):
+    if marks is None or _is_text(recipe) or not {marks[0], marks[1]} & set(values):
         return
     settings = studio.settings(recipe)
     binding = settings["connections"].get(marks[2])
-    if binding is not None:
-        _refuse_misfit(studio, recipe, {**settings["parameters"], **values}, binding)
+    if binding is None:
+        return
+    listed = _listed(studio, binding)
+    misfit = _listed_misfit(
+        listed, recipe, {**settings["parameters"], **values}, studio.held_secrets()
+    )
+    if misfit is not None:
+        raise misfit
 
 
 def _marks(recipe: Recipe) -> tuple[str, str, str] | None:
-    """The recipe's handoff parameter, its body variables (an object) and the connection
-    slot that lists the handoffs; None when it has not all of them."""
+    """The recipe's handoff parameter, its message template (body variables or one text) and
+    the connection slot that lists the handoffs; None when it has not all of them."""
     properties = recipe.schema.get("properties", {})
     handoff, body = picklist_param(properties, HANDOFFS), body_param(properties)
-    if handoff is None or body is None or type_name(properties[body])[0] != "object":
-        return None  # a text template's misfit is said by the form, and saved
+    if handoff is None or body is None:
+        return None
     slot = properties[handoff]["x-picklist"].get("connection")
     return (handoff, body, slot) if isinstance(slot, str) else None
 
 
-def _refuse_misfit(studio: Studio, recipe: Recipe, values: dict[str, Any], binding: str) -> None:
-    """Raises `body_misfit` for the job's values (the given and saved ones over the
-    notebook's defaults) when the handoff list of connection `binding` says the handoff's
-    placeholders."""
-    _refuse_listed_misfit(_listed(studio, binding), recipe, values, studio.held_secrets())
+def _is_text(recipe: Recipe) -> bool:
+    """Whether the recipe's message template is one text, sent as {{1}} (`body_param`)."""
+    properties = recipe.schema.get("properties", {})
+    body = body_param(properties)
+    return body is not None and type_name(properties[body])[0] == "string"
 
 
-def _refuse_listed_misfit(
+def _listed_misfit(
     listed: dict[str, dict[str, Any]],
     recipe: Recipe,
     values: dict[str, Any],
     hidden: Collection[str],
-) -> None:
-    """`_refuse_misfit` on a handoff list already read (`listed`), its error masked by the
-    secrets `hidden`: it neither reads the store nor asks the app."""
+) -> ParameterError | None:
+    """`body_misfit` of the job's values (the given and saved ones over the notebook's
+    defaults) on a handoff list already read (`listed`), masked by the secrets `hidden`: it
+    neither reads the store nor asks the app. None when they fit, or when the list does not
+    say the handoff's placeholders."""
     handoff, body, _ = _marks(recipe) or ("", "", "")
     properties = recipe.schema["properties"]
     chosen = values.get(handoff, properties[handoff].get("default"))
     variables = values.get(body, properties[body].get("default"))
-    if not chosen or not isinstance(variables, dict):
-        return
+    text = _is_text(recipe)
+    if not chosen or not (text or isinstance(variables, dict)):
+        return None
     expected = listed.get(str(chosen), {}).get("placeholders")
     if not isinstance(expected, list):
-        return  # a handoff the list does not hold, or whose text it does not give
-    error = body_misfit(str(chosen), [str(p) for p in expected], list(variables), body)
-    if error is not None:
-        error.mask(hidden)
-        raise error
+        return None  # a handoff the list does not hold, or whose text it does not give
+    names = [TEXT_VARIABLE] if text else list(variables)
+    error = body_misfit(str(chosen), [str(p) for p in expected], names, body, text=text)
+    return error.mask(hidden) if error is not None else None
 
 
 def _listed(studio: Studio, connection: str) -> dict[str, dict[str, Any]]:

@@ -895,6 +895,10 @@ class Studio:
         `fit_checked`: the caller checked the body variables against the handoff list it
         holds (the notebook's form), and the list is not asked again (`handoff_fit`).
 
+        Returns the settings saved, with `warnings`: what was saved and will fail, each a
+        `ParameterError` naming its field and fix (a text template that cannot fill the
+        handoff's placeholders, as the form warns of it), for the CLI and the REST API to say.
+
         The saved settings are read, checked against and written in one write transaction:
         two saves at once take turns, and neither loses the other's change."""
         recipe = self.recipe(ref)
@@ -923,6 +927,7 @@ class Studio:
             refit = check_saved_fit(self, recipe, parameters, parse or set(), connections, reset)
 
         before: list[dict[str, Any]] = []  # the settings the write found
+        warnings: list[LpstudioError] = []  # of the pair it commits (`ParameterError`)
 
         def change(saved: dict[str, Any]) -> dict[str, Any]:
             before[:] = [saved]
@@ -931,7 +936,7 @@ class Studio:
                 available, secrets,
             )  # fmt: skip
             if refit is not None:  # over what another save wrote meanwhile, if any
-                refit(new["parameters"])
+                warnings[:] = [misfit] if (misfit := refit(new["parameters"])) else []
             if call_timeout is not None:
                 new["call_timeout"] = float(call_timeout)
             elif "call_timeout" in reset:
@@ -960,7 +965,7 @@ class Studio:
             {"parameters": new["parameters"], "connections": new["connections"]},
             self.user,
         )
-        return new
+        return {**new, "warnings": warnings}
 
     def _changed_settings(
         self,

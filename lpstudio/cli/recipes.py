@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from ..errors import InputError, word
+from ..errors import InputError, LpstudioError, word
 from ..times import poll_start
 from .base import (
     _echo_or_json,
@@ -195,10 +195,11 @@ def settings(
     """Show or change RECIPE's saved settings (kept in the store, not in the notebook)."""
     chosen = dict(_pairs(bindings, "--connection"))
     notify = _contacts(webhook=notify_webhook, email=notify_email)
+    warnings: list[LpstudioError] = []  # saved, and said: what will fail as saved
     with _studio(workspace) as studio:
         recipe = _typed_recipe(studio, recipe)
         if params or chosen or since is not None or reset or notify:  # '' is refused
-            studio.save_settings(
+            warnings = studio.save_settings(
                 recipe,
                 dict(params),
                 parse={n for n, _ in params},
@@ -206,7 +207,7 @@ def settings(
                 since=_moment(since, "--since"),
                 reset=reset,
                 notify=notify or None,
-            )
+            )["warnings"]
         found = studio.recipe(recipe)
         detail = studio.recipe_detail(found.name)
     problem, conflict = detail["settings_problem"], detail["endpoint_problem"]
@@ -214,10 +215,13 @@ def settings(
     # Where others reach it: a webhook's hook (its id is a secret of the workspace's key,
     # so only lpstudio can tell it), a callable's endpoint; paths on the REST API's server.
     reach = detail["trigger"].get("hook") or detail["trigger"].get("endpoint")
+    for warning in warnings:  # as an error is said, on stderr: stdout stays the settings
+        click.echo(f"warning: {warning}", err=True)
     if as_json:  # named as the REST API's recipe names it
         _emit(
             {
                 **current,
+                **({"warnings": [warning.to_dict() for warning in warnings]} if warnings else {}),
                 **({"settings_problem": problem} if problem else {}),
                 **({"endpoint_problem": conflict} if conflict else {}),
                 **({"url": reach} if reach else {}),

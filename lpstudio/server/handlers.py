@@ -26,7 +26,7 @@ import re
 import traceback
 from http.client import responses
 from pathlib import Path, PurePosixPath
-from typing import TYPE_CHECKING, Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar, cast
 from urllib.parse import quote
 
 import nbformat
@@ -682,6 +682,18 @@ class RecipeHandler(UserHandler):
 
 
 class RecipeSettingsHandler(UserHandler):
+    #: What its answer holds besides the recipe (GET /recipes/{recipe}), as the OpenAPI
+    #: document describes it: what was saved and will fail, as `lpstudio settings` warns.
+    answer_fields: ClassVar[dict[str, Any]] = {
+        "warnings": {
+            "type": "array",
+            "items": {"$ref": "#/components/schemas/Error/properties/error"},
+            "description": "what was saved, and will fail as it is (e.g. a text template "
+            "that cannot fill the handoff's placeholders), each naming its field and fix; "
+            "empty when none",
+        }
+    }
+
     @web.authenticated
     async def put(self, recipe: str) -> None:
         body = self.body
@@ -692,7 +704,7 @@ class RecipeSettingsHandler(UserHandler):
             if "call_timeout" in body and body["call_timeout"] is None:
                 reset.append("call_timeout")  # null: back to the server's
             try:
-                self.studio.save_settings(
+                warnings = self.studio.save_settings(
                     name,
                     body.get("parameters"),
                     connections=body.get("connections"),
@@ -701,12 +713,13 @@ class RecipeSettingsHandler(UserHandler):
                     notify=body.get("notify"),
                     expected_revision=body.get("revision"),
                     call_timeout=body.get("call_timeout"),
-                )
+                )["warnings"]
             except ConflictError as exc:  # no Retry-After: the same body is refused again
                 raise ApiError(
                     409, "ConflictError", exc.message, field=exc.field, fix=exc.fix
                 ) from None
-            return self.studio.recipe_detail(name)
+            detail = self.studio.recipe_detail(name)
+            return {**detail, "warnings": [warning.to_dict() for warning in warnings]}
 
         self.answer(await self.blocking(save))
 

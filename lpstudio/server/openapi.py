@@ -209,10 +209,23 @@ def _call_answers(
     }
 
 
+def _answered(route: Route, op: Any) -> dict[str, Any]:
+    """The operation's answer, with the fields its handler adds to it (`answer_fields`),
+    each required: the handler answers them always."""
+    fields: dict[str, Any] = getattr(route.handler, "answer_fields", {})
+    if not fields:
+        return op.answer
+    return {
+        **op.answer,
+        "required": [*op.answer.get("required", ()), *fields],
+        "properties": {**op.answer.get("properties", {}), **fields},
+    }
+
+
 def _responses(route: Route, op: Any) -> dict[str, Any]:
     if op.recipe_answers:
         return _call_answers(op.answer, op.more, _error_texts(route.auth, op.errors))
-    content = op.content or {"application/json": op.answer}
+    content = op.content or {"application/json": _answered(route, op)}
     return {
         str(op.status): {
             "description": "Success",
