@@ -20,6 +20,7 @@ from typing import Any
 from jupyter_server.extension.application import ExtensionApp
 from traitlets import Bool, Float, Integer, Unicode, default
 
+from ..endpoints import serving
 from ..errors import LpstudioError, StoreUnavailable
 from ..leader import SCHEDULER, StoreLease
 from ..recipe import MAX_TIMEOUT
@@ -27,7 +28,7 @@ from ..scheduler import Scheduler
 from ..store import SCHEMA_HEAD
 from ..studio import Studio
 from ..workspace import ENV_VAR, Workspace, current_user
-from .auth import RateLimits
+from .auth import ApiError, RateLimits
 from .routes import ROUTES, Route, handlers
 from .saves import SavedVersions
 from .serveonly import ServeOnlyServerApp
@@ -38,6 +39,10 @@ SERVICE_USER = "lpstudio:server"
 STORE_LOOK_EVERY = 2.0
 #: Seconds between two attempts to open a workspace whose store was unreachable (`open_late`).
 STORE_RETRY_EVERY = 5.0
+#: Seconds a stop waits, by default, beyond the longest wait it expects (`stop_timeout`).
+STOP_MARGIN = 15.0
+#: Seconds a stop gives the requests it cut short to send their 503 before it goes on.
+CUT_ANSWER_SECONDS = 5.0
 
 
 class LpstudioApp(ExtensionApp):
@@ -122,6 +127,20 @@ class LpstudioApp(ExtensionApp):
         "leading): how long a dead leader's schedules wait before another server takes over.",
     )
 
+    stop_timeout = Float(
+        None,
+        allow_none=True,
+        config=True,
+        help="Seconds a stop of the server (SIGTERM; SIGINT without a terminal) waits for "
+        "the requests in progress and the running jobs before it stops without them: a "
+        "request still waiting on the server is answered 503 (ServerStopping, with "
+        "Retry-After), one waiting for its job has its connection closed, and a job still "
+        "running is left to the schedulers on the store, which end it as its worker is lost. "
+        "Default: the longest call timeout in effect (call_timeout, or a started callable "
+        "recipe's own) or the hosted scheduler's grace for its running jobs, whichever is "
+        "longer, plus 15 s. A second signal stops the server at once.",
+    )
+
     routes: tuple[Route, ...] = ROUTES
 
     @property
@@ -156,13 +175,21 @@ class LpstudioApp(ExtensionApp):
         log line naming the setting, exit 1): an extension's exception would only be logged
         while the server ran on without its API or scheduler. A lease of 0 or less would let
         every server lead in turn, NaN or infinity none ever (or keep a dead leader's for
-        good); a call timeout of 0, below or NaN answered every call 504 at once; no threads
-        or workers ran nothing."""
+        good); a call timeout of 0, below or NaN answered every call 504 at once; a stop
+        timeout below 0 or NaN means nothing, infinity is the unbounded stop it ends; no
+        threads or workers ran nothing."""
         seconds = "a number of seconds above 0"
-        checks = (
+        checks = (  # the setting, whether it works, what it takes, its default, an example
             ("scheduler_lease_seconds", 0 < self.scheduler_lease_seconds < math.inf, seconds, 30),
             ("call_timeout", 0 < self.call_timeout <= MAX_TIMEOUT, seconds, 15),
             ("repeat_window", 0 <= self.repeat_window < math.inf, "0 or more seconds", 60),
+            (
+                "stop_timeout",
+                self.stop_timeout is None or 0 <= self.stop_timeout < math.inf,
+                "0 or more seconds",
+                "the longest call timeout plus 15",
+                60,
+            ),
             ("threads", self.threads >= 1, "a whole number of threads from 1", 16),
             (
                 "scheduler_workers",
@@ -171,7 +198,7 @@ class LpstudioApp(ExtensionApp):
                 2,
             ),
         )
-        for name, good, what, usual in checks:
+        for name, good, what, usual, *example in checks:
             if not good:
                 self.log.critical(
                     "lpstudio: LpstudioApp.%s %r cannot be used: give %s (default %s), "
@@ -181,7 +208,7 @@ class LpstudioApp(ExtensionApp):
                     what,
                     usual,
                     name,
-                    usual,
+                    example[0] if example else usual,
                 )
                 self.exit(1)
 
@@ -192,7 +219,10 @@ class LpstudioApp(ExtensionApp):
         self._lock = threading.Lock()
         self.pool = ThreadPoolExecutor(self.threads, thread_name_prefix="lpstudio-api")
         self._on_the_line: set[asyncio.Task[Any]] = set()  # `_answer_before_stop`
+        self._working: dict[asyncio.Future[Any], asyncio.Task[Any]] = {}  # `blocking`
         self._stopping = False
+        self._cut = asyncio.Event()  # the stop no longer waits (`_cut_short`)
+        self.stopped_short = False  # the stop left work behind: the process ends without it
         self.workspace_error: dict[str, Any] | None = None
         self.store_upgraded: str | None = None  # the schema a newer lpstudio left, once seen
         self._store_looked = -math.inf
@@ -310,10 +340,23 @@ class LpstudioApp(ExtensionApp):
 
     async def blocking(self, func: Any, *args: Any, **kwargs: Any) -> Any:
         """Runs `func` in the extension's threads and awaits it; the request it serves is
-        answered before the server stops (`_answer_before_stop`)."""
+        answered before the server stops (`_answer_before_stop`), or 503 once the stop no
+        longer waits for it (`_cut_short`)."""
+        if self._cut.is_set():
+            raise server_stopping()
         self._answer_before_stop()
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self.pool, functools.partial(func, *args, **kwargs))
+        work = loop.run_in_executor(self.pool, functools.partial(func, *args, **kwargs))
+        task = asyncio.current_task()
+        if task is not None:
+            self._working[work] = task
+            work.add_done_callback(self._working.pop)
+        try:
+            return await work
+        except asyncio.CancelledError:
+            if self._cut.is_set() and task is not None and not task.cancelling():
+                raise server_stopping() from None  # cut by the stop, not by its request
+            raise
 
     @property
     def stopping(self) -> bool:
@@ -342,12 +385,29 @@ class LpstudioApp(ExtensionApp):
         while self._on_the_line:
             await asyncio.wait(set(self._on_the_line))
 
-    async def stop_extension(self) -> None:
+    def _stop_seconds(self) -> float:
+        """How long a stop waits (`stop_timeout`): by default the longest a request or job
+        it waits for is expected to take, plus STOP_MARGIN. Runs in a thread: it reads the
+        started callable recipes' own call timeouts from the store."""
+        if self.stop_timeout is not None:
+            return self.stop_timeout
+        longest = [self.call_timeout]
+        if getattr(self, "_scheduler", None) is not None:
+            longest.append(self._scheduler.grace_seconds)
+        if self.workspace_error is None:
+            try:
+                served, _ = serving(self.service)
+            except Exception as exc:  # a store down: the server's own timeout stands
+                self.log.warning("lpstudio: the recipes' call timeouts unread: %s", exc)
+            else:
+                longest += [each["call_timeout"] or 0 for each in served.values()]
+        return max(longest) + STOP_MARGIN
+
+    async def _stop_gracefully(self) -> None:
         """Stops as the scheduler daemon does on SIGTERM: takes no more work, puts the calls
         it accepted and has not started back in the queue (a scheduler on the store runs
         them, this server's once restarted), lets running jobs end, and answers the requests
         in progress, a bot's calls on the line among them (`_answer_the_line`)."""
-        self._stopping = True
         scheduler = getattr(self, "_scheduler", None)
         if scheduler is not None:
             scheduler.stop()  # claims nothing more, the calls put back below included
@@ -366,4 +426,56 @@ class LpstudioApp(ExtensionApp):
             studios, self._studios = list(self._studios.values()), {}
         for studio in studios:
             await asyncio.get_running_loop().run_in_executor(None, studio.close)
+
+    def _cut_short(self, why: str) -> None:
+        """Stops waiting: the requests waiting on the extension's threads are answered 503
+        (`blocking`); a call waiting for its job has its connection closed with the server;
+        a job still running is left to the schedulers on the store (its heartbeat stops
+        with the process, its kernel dies with it: it is reaped as its worker is lost)."""
+        if self._cut.is_set():
+            return
+        self.log.warning(
+            "lpstudio: %s: stopping without waiting for %d request(s) in progress (those "
+            "waiting on the server are answered 503) and the jobs still running (the "
+            "schedulers on the store end them as their worker is lost)",
+            why,
+            len(self._on_the_line),
+        )
+        self._cut.set()
+        self.stopped_short = True
+        for work in list(self._working):
+            work.cancel()
+
+    async def stop_extension(self) -> None:
+        """Stops gracefully (`_stop_gracefully`) within `stop_timeout`, then without waiting
+        (`_cut_short`): a service manager kills a server whose stop takes too long, and a
+        Poll now on an app that never answers held the stop for its client's retries. A
+        second stop (JupyterLab's server on a second signal) stops waiting at once."""
+        if self._stopping:
+            self._cut_short("told to stop again")
+            return
+        self._stopping = True
+        loop = asyncio.get_running_loop()
+        seconds = await loop.run_in_executor(None, self._stop_seconds)
+        graceful = asyncio.ensure_future(self._stop_gracefully())
+        cut = asyncio.ensure_future(self._cut.wait())
+        await asyncio.wait({graceful, cut}, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+        cut.cancel()
+        if not graceful.done():
+            self._cut_short(f"LpstudioApp.stop_timeout of {seconds:g} s passed")
+            answering = set(self._working.values())
+            if answering:  # their 503s, before the IOLoop stops
+                await asyncio.wait(answering, timeout=CUT_ANSWER_SECONDS)
         self.pool.shutdown(wait=False)
+
+
+def server_stopping() -> ApiError:
+    """What a request the stop cut short is answered: the server is going away, and its
+    restart (or another server on the store) takes the request again."""
+    return ApiError(
+        503,
+        "ServerStopping",
+        "the server is stopping: it stopped waiting for this request before it was answered",
+        fix="try again shortly (Retry-After), on this server once restarted or another one",
+        headers={"Retry-After": "5"},
+    )

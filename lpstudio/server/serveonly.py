@@ -10,8 +10,11 @@ where the extension also runs, is made by JupyterLab and keeps all of Jupyter.
 
 from __future__ import annotations
 
+import logging
+import os
 import signal
 import sys
+from typing import Any
 
 from jupyter_server.serverapp import ServerApp
 
@@ -38,6 +41,32 @@ class ServeOnlyServerApp(ServerApp):
         super().init_signal()
         if not (sys.stdin and sys.stdin.isatty()):
             signal.signal(signal.SIGINT, self._signal_stop)
+
+    def _signal_stop(self, sig: Any, frame: Any) -> None:
+        """Jupyter's stop on the first signal, graceful within `LpstudioApp.stop_timeout`;
+        on a second, the process ends by that signal at once, as without a handler: the
+        requests in progress lose their connections, and the jobs still running are ended
+        by the schedulers on the store as their worker is lost. Jupyter's own second stop
+        waited for the first."""
+        if not self._stopping:
+            super()._signal_stop(sig, frame)
+            return
+        self.log.critical(
+            "received signal %s again: stopping at once, without waiting for the requests "
+            "in progress and the running jobs",
+            sig,
+        )
+        signal.signal(sig, signal.SIG_DFL)
+        os.kill(os.getpid(), sig)
+
+    def start(self) -> None:
+        """Jupyter's, and an end without the work a stop cut short (`LpstudioApp.stop_timeout`
+        passed): Python would wait at exit for the threads still running it, a request to
+        an app that never answers among them."""
+        super().start()
+        if getattr(self.starter_app, "stopped_short", False):
+            logging.shutdown()
+            os._exit(0)
 
     def running_server_info(self, kernel_count: bool = True) -> str:
         """Jupyter's start-up lines without "Serving notebooks from local directory" and its
