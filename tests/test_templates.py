@@ -104,6 +104,19 @@ def test_the_optin_recipe_checks_requests_against_its_declared_input_schema() ->
     assert declared["properties"]["phone"]["pattern"] == E164_PATTERN  # the connector's check
 
 
+def test_a_callable_template_s_job_outlives_the_call_timeout_its_504_says_it_goes_on() -> None:
+    """A call past the server's call timeout is answered 504 "it goes on", and the bot's
+    retry gets the job's answer. The opt-in template's own timeout was that same 15 s: on a
+    loaded machine its job was ended as the 504 went out, and the retry got 422."""
+    from lpstudio.server.app import LpstudioApp
+
+    call_timeout = LpstudioApp.class_traits()["call_timeout"].default_value
+    for name in TEMPLATES:
+        recipe = find_template(name).recipe
+        if recipe.trigger_kind == "callable":
+            assert recipe.metadata["timeout"] >= 4 * call_timeout, name
+
+
 # -- payment reminder ------------------------------------------------------------------------
 
 
