@@ -2,9 +2,10 @@
 
 Starts the sandbox on `--sandbox-port` (or uses one already answering there), creates the
 workspace the first time (its connections point at the sandbox; later runs reuse it), and
-runs JupyterLab on 127.0.0.1 with the workspace as its root, printing the URL to open. A
-reused workspace's sandbox connections follow the sandbox of each launch. Ctrl-C (or
-SIGTERM, SIGHUP) stops JupyterLab and the sandbox it started. The same steps by hand:
+runs JupyterLab on 127.0.0.1 with the workspace as its root, printing the URL to open once
+JupyterLab answers there (it can take a minute on a loaded machine). A reused workspace's
+sandbox connections follow the sandbox of each launch. Ctrl-C (or SIGTERM, SIGHUP) stops
+JupyterLab and the sandbox it started. The same steps by hand:
 
     lpstudio sandbox --port 8765 &
     lpstudio init studio-workspace --accept-terms --sandbox http://127.0.0.1:8765
@@ -21,7 +22,8 @@ import signal
 import socket
 import subprocess
 import sys
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
@@ -110,10 +112,33 @@ def token_file(root: Path, token: str) -> Iterator[Path]:
         path.unlink(missing_ok=True)
 
 
-def run_jupyterlab(command: list[str], env: dict[str, str]) -> int:
+def lab_answers(lab: subprocess.Popen[bytes], url: str, token: str, timeout: float) -> bool:
+    """Whether JupyterLab answers its own token at `url` within `timeout` seconds (before it
+    ends). An authenticated route, so another server that took the port meanwhile does not
+    count; the token goes in a header, never in a URL an error could quote."""
+    deadline = time.monotonic() + timeout
+    headers = {"Authorization": f"token {token}"}
+    while lab.poll() is None and time.monotonic() < deadline:
+        try:
+            answer = httpx.get(f"{url}/api/status", headers=headers, timeout=2)
+            if answer.status_code == 200:
+                return True
+        except httpx.TransportError:
+            pass
+        with contextlib.suppress(subprocess.TimeoutExpired):  # returns at once if it ends
+            lab.wait(timeout=0.25)
+    return False
+
+
+def run_jupyterlab(
+    command: list[str],
+    env: dict[str, str],
+    answering: Callable[[subprocess.Popen[bytes]], bool] | None = None,
+) -> int:
     """Runs JupyterLab until it ends, or until Ctrl-C, SIGTERM or SIGHUP stops it. A stop
     signal that comes while it is being started is acted on once it has: raised inside
-    `Popen`, it left JupyterLab running alone, no process holding it."""
+    `Popen`, it left JupyterLab running alone, no process holding it. `answering` waits
+    for it to answer: false, it is stopped and the launch fails (1)."""
     caught: list[int] = []
     stops = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
     before = {stop: signal.signal(stop, lambda signum, _: caught.append(signum)) for stop in stops}
@@ -125,10 +150,30 @@ def run_jupyterlab(command: list[str], env: dict[str, str]) -> int:
     try:
         if caught:
             raise KeyboardInterrupt
+        if answering is not None and not answering(lab):
+            lab.terminate()  # a JupyterLab that ended already is left as it is
+            lab.wait()
+            return 1
         return lab.wait()
     except KeyboardInterrupt:
         lab.terminate()
         return lab.wait()
+
+
+def not_answering(lab: subprocess.Popen[bytes], url: str, timeout: float) -> str:
+    """Why no URL was printed, with the fix: JupyterLab's log (on stderr, above) says why
+    it ended or what it was doing."""
+    code = lab.poll()
+    said = (
+        f"did not answer at {url} within {timeout:g} s; stopped it"
+        if code is None
+        else f"ended (exit code {code}) before it answered at {url}"
+    )
+    return (
+        f"error: JupyterLab {said}; its log is above\n"
+        "  fix: mend what its log names; if it was only slow to start (a loaded machine), "
+        "give it longer with --start-timeout SECONDS"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -140,6 +185,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workspace", type=Path, default=Path("studio-workspace"))
     parser.add_argument("--port", type=int, default=8888, help="JupyterLab's port")
     parser.add_argument("--sandbox-port", type=int, default=8765)
+    parser.add_argument(
+        "--start-timeout",
+        type=float,
+        default=300,
+        metavar="SECONDS",
+        help="how long JupyterLab has to answer before the launch gives up (default: 300)",
+    )
     args = parser.parse_args(argv)
     if port_taken(args.port):  # else the URL printed would lead to whatever holds it
         print(
@@ -163,13 +215,24 @@ def main(argv: list[str] | None = None) -> int:
         root = args.workspace.resolve()
         token = secrets.token_hex(16)
         print(f"workspace: {root}", flush=True)
-        print(f"studio:    http://127.0.0.1:{args.port}/lab?token={token}", flush=True)
+        url = f"http://127.0.0.1:{args.port}"
+        # On stderr, among JupyterLab's log: stdout's lines are the ones to read.
+        print(f"starting JupyterLab at {url}: its URL follows once it answers", file=sys.stderr)
+
+        def announce(lab: subprocess.Popen[bytes]) -> bool:
+            """Prints the studio's URL once it opens the studio, else why not."""
+            if lab_answers(lab, url, token, args.start_timeout):
+                print(f"studio:    {url}/lab?token={token}", flush=True)
+                return True
+            print(not_answering(lab, url, args.start_timeout), file=sys.stderr)
+            return False
+
         with token_file(root, token) as path:
             # Without a JUPYTER_TOKEN of the caller's: it would win over the file, and the
             # URL printed would not open the studio.
             env = {k: v for k, v in os.environ.items() if k != "JUPYTER_TOKEN"}
             env.update({ENV_VAR: str(root), "JUPYTER_TOKEN_FILE": str(path)})
-            return run_jupyterlab(jupyterlab_command(root, args.port), env)
+            return run_jupyterlab(jupyterlab_command(root, args.port), env, announce)
 
 
 if __name__ == "__main__":

@@ -286,9 +286,23 @@ def _parameter_said(spec: dict[str, Any], saved: Any, required: bool, refused: b
 def start(recipe: str, reset_since: str | None, workspace: Path | None, as_json: bool) -> None:
     """Start RECIPE: its trigger fires in `lpstudio scheduler` from now on."""
     with _studio(workspace) as studio:
-        recipe = _typed_recipe(studio, recipe)
-        settings = studio.start(recipe, reset_since=_moment(reset_since, "--reset-since"))
-    _echo_or_json(as_json, settings, f"started {recipe}")
+        path = _typed_recipe(studio, recipe)
+        settings = studio.start(path, reset_since=_moment(reset_since, "--reset-since"))
+        name = studio.workspace.recipe_name(Path(path))
+        # Only a poll goes by its since: one saved while the notebook was a poll stays.
+        since = settings["since"] if studio.recipe(path).trigger_kind == "poll" else None
+    _echo_or_json(as_json, settings, _started_said(name, since, reset_since))
+
+
+def _started_said(name: str, since: str | None, reset_since: str | None) -> str:
+    """A start's line: a poll trigger's since too, where a reset moved it (it runs again
+    events already run, or skips some) or where its first start fixed it, in the time
+    `settings` shows and `--reset-since` takes back."""
+    if since is None:
+        return f"started {name}"
+    if reset_since is not None:
+        return f"started {name}; its poll starts again from {_local_time(since)}"
+    return f"started {name}; it polls for events since {_local_time(since)}"
 
 
 @main.command()
@@ -299,9 +313,10 @@ def start(recipe: str, reset_since: str | None, workspace: Path | None, as_json:
 def stop(recipe: str, workspace: Path | None, as_json: bool) -> None:
     """Stop RECIPE: its trigger processes nothing until it starts again."""
     with _studio(workspace) as studio:
-        recipe = _typed_recipe(studio, recipe)
-        settings = studio.stop(recipe)
-    _echo_or_json(as_json, settings, f"stopped {recipe}")
+        path = _typed_recipe(studio, recipe)
+        settings = studio.stop(path)
+        name = studio.workspace.recipe_name(Path(path))
+    _echo_or_json(as_json, settings, f"stopped {name}")
 
 
 @main.command()

@@ -1,0 +1,79 @@
+"""`make studio` prints the studio's URL once JupyterLab answers there, and says so when it
+never does (it printed the URL at once, a minute before JupyterLab answered on a loaded
+machine: the newcomer who clicked it got "connection refused")."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.browser import free_port
+from tests.test_launch import launch
+
+#: A JupyterLab whose start never ends (a machine too loaded), and one that ends at once.
+HANGS = "import threading\nthreading.Event().wait()\n"
+ENDS = "raise SystemExit(3)\n"
+
+
+def answers(url: str) -> bool:
+    """Whether anything answers at `url` now."""
+    try:
+        httpx.get(url, timeout=2)
+    except httpx.TransportError:
+        return False
+    return True
+
+
+def test_the_url_printed_answers_at_once(tmp_path: Path) -> None:
+    port, sandbox_port = free_port(), free_port()
+    with (tmp_path / "launch.log").open("w") as log:
+        proc = launch(tmp_path / "ws", port, sandbox_port, stderr=log.fileno())
+    try:
+        assert proc.stdout is not None
+        lines = [proc.stdout.readline() for _ in range(3)]
+        url = lines[2].split()[-1]
+        assert lines[2].startswith("studio:") and url.startswith(f"http://127.0.0.1:{port}/lab")
+        token = url.split("token=")[1]
+        # Clicked at once, as a newcomer does: it answers, no wait.
+        status = httpx.get(f"http://127.0.0.1:{port}/api/status", params={"token": token})
+        assert status.status_code == 200, status.text
+        assert "starting JupyterLab" in (tmp_path / "launch.log").read_text()
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=60)
+
+
+@pytest.mark.parametrize(
+    ("config", "timeout", "said"),
+    [
+        (HANGS, "2", "did not answer at http://127.0.0.1:{port} within 2 s; stopped it"),
+        (ENDS, "120", "ended (exit code 3) before it answered at http://127.0.0.1:{port}"),
+    ],
+)
+def test_a_jupyterlab_that_never_answers_is_told_with_its_log_and_stopped(
+    tmp_path: Path, config: str, timeout: str, said: str
+) -> None:
+    port, sandbox_port = free_port(), free_port()
+    (tmp_path / "config").mkdir()
+    (tmp_path / "config" / "jupyter_server_config.py").write_text(config)
+    command = [sys.executable, "-m", "lpstudio.launch", "--workspace", str(tmp_path / "ws")]
+    options = ["--port", str(port), "--sandbox-port", str(sandbox_port), "--start-timeout", timeout]
+    env = {**os.environ, "JUPYTER_CONFIG_DIR": str(tmp_path / "config")}
+    done = subprocess.run(
+        [*command, *options], capture_output=True, text=True, env=env, timeout=180
+    )
+    assert done.returncode == 1, done.stderr
+    assert "studio:" not in done.stdout, done.stdout  # no URL that leads nowhere
+    error = done.stderr[done.stderr.index("error: JupyterLab") :]
+    assert error.startswith(f"error: JupyterLab {said.format(port=port)}"), error
+    assert "its log is above" in error and "--start-timeout" in error, error
+    assert "token" not in error
+    # Neither JupyterLab nor the sandbox it started is left running.
+    assert not answers(f"http://127.0.0.1:{port}/api/status")
+    assert not answers(f"http://127.0.0.1:{sandbox_port}/_sandbox/settings")
