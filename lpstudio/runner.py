@@ -715,13 +715,17 @@ def _once_stored(job_id: int, write: Callable[[], T]) -> T:
 
 
 def final_result(store: Store, job: Job, writer: NotebookWriter, unfinished: bool) -> Any:
-    """The job's result: its recipe's own, else, for a job that did not succeed and may
-    have sent (`unfinished`: stopped, its kernel dead or a cell failed before its recipe
-    gave a result), what its ledger says it sent: the recipients it reached count all the
-    same. The ledger is read only then, never on a job's usual path."""
+    """The job's result: its recipe's own (with the accounting of a send that failed,
+    `lpstudio.kernel`); for a job that did not succeed and may have sent (`unfinished`:
+    stopped, its kernel dead or a cell failed) whose result accounts for no send (no
+    `accepted` count), what its ledger says it sent, merged over what its recipe stored:
+    the recipients it reached count all the same. The ledger is read only then, never on a
+    job's usual path."""
     result = writer.outputs()
-    if result is None and unfinished:
-        return store.ledger_result(job)
+    if unfinished and not isinstance((result or {}).get("accepted"), int):
+        sent = store.ledger_result(job)
+        if sent is not None:
+            return {**(result or {}), **sent}
     return result
 
 

@@ -142,14 +142,26 @@ class CampaignIncomplete(ConnectorError):
             f"LivePerson did not accept every recipient: accepted {result['accepted']}, "
             f"rejected {rejected}{reason}, uncertain {uncertain}, already sent {before}"
             + (f", still being sent by another job {busy}" if busy else "")
-            + f"; campaigns: {', '.join(ids[:IDS_SHOWN]) or 'none'}{more}. A retry or rerun "
-            "sends the rejected recipients again"
-            + (" and looks again at those another job was sending" if busy else "")
-            + "; uncertain ones are never resent: check them in LivePerson",
+            + f"; campaigns: {', '.join(ids[:IDS_SHOWN]) or 'none'}{more}. "
+            + _what_a_retry_does(rejected, uncertain, busy),
             retryable=rejected > 0 or busy > 0,
             result=result,
             uncertain=uncertain > 0,
         )
+
+
+def _what_a_retry_does(rejected: int, uncertain: int, busy: int) -> str:
+    """The advice of `CampaignIncomplete`, of what it holds alone: a retry sends nothing
+    again when nothing was rejected."""
+    again = [
+        *(["sends the rejected recipients again"] if rejected else []),
+        *(["looks again at those another job was sending"] if busy else []),
+    ]
+    said = [f"A retry or rerun {' and '.join(again)}"] if again else []
+    if uncertain:
+        said.append("uncertain ones are never resent: check them in LivePerson")
+    text = "; ".join(said)
+    return text[:1].upper() + text[1:]
 
 
 def today() -> str:
@@ -1023,6 +1035,14 @@ def _failure(item: dict[str, Any], number: int) -> dict[str, Any]:
     }
 
 
+def _earlier_doubt(record: dict[str, Any]) -> str:
+    """Why a recipient an earlier attempt sent is uncertain: what that attempt got, as its
+    ledger kept it (an HTTP 500, no answer, its job ended first), else `UNANSWERED_BEFORE`
+    (claimed, and its process gone before it could say)."""
+    why = (record.get("detail") or {}).get("reason") if record["status"] == "uncertain" else None
+    return f"sent by an earlier attempt: {why}" if why else UNANSWERED_BEFORE
+
+
 def _report_earlier(
     number: int,
     keys: dict[str, str],
@@ -1034,23 +1054,24 @@ def _report_earlier(
     **scope: Any,
 ) -> None:
     """Reports the batch's recipients that an earlier attempt accepted (`already_sent`, how
-    many) or left uncertain (which), one entry per earlier job and campaign; `scope` (the
-    `once_per` field, for the recipe's ledger) is added to each entry. Those another running
+    many) or left uncertain (which, and what that attempt got: `_earlier_doubt`), one entry
+    per earlier job and campaign (or reason); `scope` (the `once_per` field, for the
+    recipe's ledger) is added to each entry. Those another running
     job is sending are `waited` for (`_wait_for_other_jobs`: not reported here), else (in
     the job's own ledger, which only a rerun running beside its job shares) uncertain.
     Those an earlier run of this very job (`own`: put back in the queue by a scheduler that
     stopped) accepted are its own: accepted, with their campaign (`earlier_run`); those a
     campaign of this run accepted (`this_run`) were counted there: `already_sent`."""
-    groups: dict[tuple[str, Any, Any], list[str]] = {}
+    groups: dict[tuple[str, Any, Any, str | None], list[str]] = {}
     for address, key in keys.items():
         record = earlier.get(key)
         if record is None or (waited and record["status"] == "sending"):
             continue
         sent = record["status"] == "accepted"
         campaign = record["detail"].get("proactiveCampaignId") if sent else None
-        kind = "already_sent" if sent else "uncertain"
-        groups.setdefault((kind, record.get("job_id"), campaign), []).append(address)
-    for (kind, job_id, campaign), addresses in groups.items():
+        kind, why = ("already_sent", None) if sent else ("uncertain", _earlier_doubt(record))
+        groups.setdefault((kind, record.get("job_id"), campaign, why), []).append(address)
+    for (kind, job_id, campaign, why), addresses in groups.items():
         if (
             kind == "already_sent"
             and own is not None
@@ -1073,5 +1094,5 @@ def _report_earlier(
             # 100,000 kept every address in its result); uncertain ones need a person: named
             entry.update(job_id=job_id, proactiveCampaignId=campaign)
         else:
-            entry.update(addresses=addresses, job_id=job_id, reason=UNANSWERED_BEFORE)
+            entry.update(addresses=addresses, job_id=job_id, reason=why)
         result[kind].append(entry)

@@ -46,6 +46,8 @@ class JobContext:
 
 _context = JobContext(test_mode=True)  # by hand until the engine binds a job
 _runtime: Any = None
+#: The job's result so far, as last published: a failed send's accounting goes over it.
+_result: dict[str, Any] = {}
 
 
 def _bind(payload: str) -> None:
@@ -81,7 +83,7 @@ def connection(slot: str) -> Any:
         _runtime = _make_runtime(None)
     from ..client import ConnectionClient
 
-    return ConnectionClient(_runtime.connection(slot), keep_result=set_result)
+    return ConnectionClient(_runtime.connection(slot), keep_result=_keep_failed_send)
 
 
 def _not_stored(what: str) -> str:
@@ -139,7 +141,9 @@ def _as_json(value: Any, what: str) -> Any:
 
 
 def set_result(result: dict[str, Any]) -> None:
-    """Stores `result` (a JSON object) on the job; shown by `lpstudio show` and `--json`."""
+    """Stores `result` (a JSON object) on the job; shown by `lpstudio show` and `--json`.
+    Each call replaces the one before; a send that fails after it keeps it, with the
+    send's accounting beside it."""
     if not isinstance(result, dict):
         raise TypeError(f"set_result expects a dict, got {type(result).__name__}")
     if "response" in result:  # the job's result stores respond()'s answer under this key
@@ -147,7 +151,20 @@ def set_result(result: dict[str, Any]) -> None:
             "set_result: the key 'response' holds a callable recipe's respond() answer; "
             "name the value otherwise (for example 'reply')"
         )
-    body = _as_json(result, "set_result")
+    _publish_result(_as_json(result, "set_result"))
+
+
+def _keep_failed_send(accounting: dict[str, Any]) -> None:
+    """A connection's `keep_result`: what a send that failed did, merged over the result
+    so far (its keys winning), so that what the recipe stored before it (the checkouts it
+    skipped) stays in the failed job's result, as its output notebook shows it."""
+    _publish_result({**_result, **_as_json(accounting, "set_result")})
+
+
+def _publish_result(body: dict[str, Any]) -> None:
+    """Shows `body` as the job's result; the last one shown is the job's."""
+    global _result
+    _result = body
     from IPython.display import publish_display_data
 
     summary = json.dumps(body, indent=1, ensure_ascii=False) + _not_stored("result")
