@@ -876,7 +876,8 @@ def execute_job(
             if stop is not None and stop.reason == "lost":
                 log.warning("job %s was given to another worker: stopped, nothing written", job_id)
             elif stop is not None and stop.reason == "requeue":
-                _once_stored(job_id, lambda: store.requeue(job_id, mine))
+                if _once_stored(job_id, lambda: store.requeue(job_id, mine)):
+                    output.unlink(missing_ok=True)  # the cut run's, read as failed
             else:
                 done = watchdog.cells_done
                 if stop is not None:

@@ -989,25 +989,33 @@ class Store:
             )
             return done.rowcount == 1
 
-    def requeue(self, job_id: int, *still: ColumnElement[bool]) -> None:
+    def requeue(self, job_id: int, *still: ColumnElement[bool]) -> bool:
         """Puts a running job back in the queue (its worker stopped before it could finish),
-        if it still meets the conditions `still`. Sends it had out stay "sending": its next
-        run's end, or its cancel, reports them (`finish_job`), and meanwhile other jobs tell
-        them from that run's own (`StoreLedger`: claimed before it started). A job someone
-        asked to cancel is cancelled instead: run again, it would act after its cancel."""
+        if it still meets the conditions `still`; True when it did. Sends it had out stay
+        "sending": its next run's end, or its cancel, reports them (`finish_job`), and
+        meanwhile other jobs tell them from that run's own (`StoreLedger`: claimed before it
+        started). A job someone asked to cancel is cancelled instead: run again, it would act
+        after its cancel. A queued job has no output notebook: the interrupted run's, which
+        read as failed, is no longer named (its next run writes its own)."""
         with self.write() as s:
             requeued = s.execute(
                 update(JOBS)
                 .where(Job.id == job_id, Job.status == RUNNING, *still)
                 .where(Job.cancel_requested.is_(False))
                 .values(
-                    status=QUEUED, worker=None, started_at=None, heartbeat_at=None, cells_done=0
+                    status=QUEUED,
+                    worker=None,
+                    started_at=None,
+                    heartbeat_at=None,
+                    cells_done=0,
+                    output_path=None,
                 )
             ).rowcount
         if not requeued:  # what it sent before its cancel counts (`ledger_result`)
             asked = (Job.status == RUNNING, Job.cancel_requested.is_(True))
             sent = self.ledger_result(self.job(job_id))
             self.finish_job(job_id, CANCELLED, *asked, *still, error=_cancelled(), result=sent)
+        return bool(requeued)
 
     def audit(self, user: str, action: str, target: str, **detail: Any) -> None:
         with self.write() as s:

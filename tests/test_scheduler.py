@@ -455,6 +455,9 @@ def test_sigterm_requeues_a_job_past_the_grace_period_and_nothing_is_sent_twice(
     assert "waiting up to 1 s for 1 running job(s)" in said
     (job,) = jobs(db, recipe)
     assert (job.status, job.worker, job.cells_done) == ("queued", None, 0)
+    # Queued, it has no output yet: the cut run's notebook, which read as failed, is gone.
+    assert job.output_path is None
+    assert not list((ws / "history").rglob(f"{job.id}-*.ipynb"))
     # Its own requeue, not another worker's doing (as the log said).
     assert f"job {job.id} requeued: the scheduler stopped" in said, said
     assert "went to another worker" not in said
@@ -466,6 +469,7 @@ def test_sigterm_requeues_a_job_past_the_grace_period_and_nothing_is_sent_twice(
     # Its first run had sent it (the ledger says so): not again, and counted as its own.
     assert job.result == {"phone": phones(0, 1)[0], "accepted": 1}
     assert received(sandbox) == dict.fromkeys(phones(0, 1), 1)
+    assert job.output_path is not None and (ws / job.output_path).is_file()  # its own run's
 
 
 def test_a_daemon_stops_once_a_newer_lpstudio_upgraded_the_store(
