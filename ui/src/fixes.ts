@@ -84,6 +84,12 @@ const IN_LAB_TERMS: [RegExp, (where: string) => string][] = [
     /\(`lpstudio connections add`\) and bind it to the recipe's slot/g,
     where => `(create one in the Connections panel) and choose it for the recipe's slot under Connections ${where}`
   ],
+  // A value a recipe's own error says to save (the payment reminder's missing CSV: `lpstudio
+  // settings billing/reminder -p invoices_csv data/invoices.csv`), placeholders left alone.
+  [
+    /`?lpstudio settings \S+ -p ([\w.]+) (?!\.\.\.|VALUE\b)([^`\s]+)`?/g,
+    where => `set $1 to $2 ${where}, then Save`
+  ],
   // A since fixed by a first start or poll (`Studio._check_since_unfixed`).
   [
     /move it with `lpstudio start \S+ --reset-since 2h` \(or reset_since when starting; /g,
@@ -112,7 +118,12 @@ export function labFix(field: string | null, fix: string | null, c: FixContext):
   const slot = field?.startsWith('connections.') ? field.slice('connections.'.length) : '';
   const info = c.slots[slot];
   if (info) {
-    const chosen = c.connections.find(k => k.name === c.chosen(slot));
+    const name = c.chosen(slot);
+    const chosen = c.connections.find(k => k.name === name);
+    // Deleted meanwhile (in another tab, by the CLI): no test can mend it.
+    if (name && !chosen) {
+      return `create ${name} in the Connections panel, or choose another ${info.type} connection for ${slot} under Connections ${c.form}, then Save`;
+    }
     if (chosen?.type === info.type && chosen.status === 'placeholder') {
       return `give ${chosen.name} its secrets with Edit in the Connections panel (it was imported without them), Test it, then try again`;
     }

@@ -13,6 +13,7 @@ import { Dialog, showDialog } from '@jupyterlab/apputils';
 import { api, ApiError, Job, JobError, JOB_STATES, latest } from './api';
 import { StudioContext } from './context';
 import { button, el, errorBox, fill, formatDuration, formatTime, markField, Rows, statusBadge } from './dom';
+import { labText } from './fixes';
 import { LivePanel } from './panel';
 
 const PAGE = 20;
@@ -256,7 +257,7 @@ export class JobsPanel extends LivePanel {
     const e = job.error ?? {};
     const traceback = Array.isArray(e.traceback) ? e.traceback.join('\n') : String(e.traceback ?? '');
     // As `lpstudio show` says it: the exception, then what it said when there is anything.
-    const said = e.evalue ? `: ${e.evalue}` : '';
+    const said = e.evalue ? `: ${saidInLab(job)}` : '';
     fill(
       this.details,
       el('h3', { text: `Job ${job.id} ${job.status}` }),
@@ -466,8 +467,9 @@ function counted(entry: unknown): number {
   return typeof recipients === 'number' ? recipients : 1;
 }
 
-/** `0612345678: INVALID_NUMBER`, or `+14155550111, +14155550112 (batch 1): invalid
- * template` for a batch's entry: whom an entry of a result is about, and what went wrong;
+/** `0612345678: INVALID_NUMBER`, `0612345678 (invoice INV-1006): phone is not in E.164
+ * form`, or `+14155550111, +14155550112 (batch 1): invalid template` for a batch's entry:
+ * whom an entry of a result is about, and what went wrong;
  * null for an entry that says nothing went wrong. */
 function problem(entry: unknown): string | null {
   if (typeof entry !== 'object' || entry === null) {
@@ -482,8 +484,29 @@ function problem(entry: unknown): string | null {
   const named = Array.isArray(e.addresses) && e.addresses.length ? addresses(e.addresses) : null;
   // The ledger's account of a job that ended early counts its recipients, naming none.
   const many = typeof e.recipients === 'number' ? `${e.recipients} recipients` : null;
-  const who = e.address ?? e.checkout_id ?? (named && batch ? `${named} (${batch})` : (named ?? batch ?? many));
+  const who = recipient(e) ?? (named && batch ? `${named} (${batch})` : (named ?? batch ?? many));
   return who == null ? String(why) : `${String(who)}: ${String(why)}`;
+}
+
+/** The fields an entry names its recipient by (a campaign's failed ones their `address`, a
+ * template's skipped ones the contact they lacked or held badly), the first it has naming it. */
+const CONTACTS = ['address', 'phone', 'email', 'consumer_id', 'consumerId'];
+
+/**
+ * Whom an entry of a result is about: its contact, with the ids of its record (`0612345678
+ * (invoice INV-1006)`), or those ids alone (`checkout 3`, a checkout with no phone); null
+ * for an entry naming neither (a batch's, a count's).
+ */
+function recipient(e: Record<string, unknown>): string | null {
+  const given = (v: unknown): boolean => (typeof v === 'string' && v.trim() !== '') || typeof v === 'number';
+  const contact = CONTACTS.find(k => given(e[k]));
+  const ids = Object.entries(e)
+    .filter(([k, v]) => k.endsWith('_id') && !CONTACTS.includes(k) && given(v))
+    .map(([k, v]) => `${k.slice(0, -'_id'.length).replace(/_/g, ' ')} ${String(v)}`);
+  if (contact === undefined) {
+    return ids.length ? ids.join(', ') : null;
+  }
+  return ids.length ? `${String(e[contact])} (${ids.join(', ')})` : String(e[contact]);
 }
 
 /** A batch's addresses, the first `ADDRESSES_SHOWN` of them (as the campaign's error names
@@ -491,6 +514,13 @@ function problem(entry: unknown): string | null {
 function addresses(all: unknown[]): string {
   const more = all.length > ADDRESSES_SHOWN ? ` and ${all.length - ADDRESSES_SHOWN} more` : '';
   return all.slice(0, ADDRESSES_SHOWN).map(String).join(', ') + more;
+}
+
+/** What the job's error said, with a command line it names as the fix (a recipe's own error
+ * may: the payment reminder's missing CSV names `lpstudio settings ... -p`) in the lab's
+ * terms, as the settings form says its fixes; its traceback is left as the kernel wrote it. */
+function saidInLab(job: Job): string {
+  return labText(String(job.error?.evalue ?? ''), `in the Settings of ${job.recipe.replace(/\.ipynb$/, '')}`);
 }
 
 /** The job's error as `lpstudio show` says it (`describe_error`): `KeyError in cell 4 of 5
@@ -507,7 +537,7 @@ function errorView(job: Job, total: number): HTMLElement {
   return el(
     'div',
     {},
-    el('div', { cls: 'lps-failed-step', text: `${e.ename || 'Error'}${where}` + (e.evalue ? `: ${e.evalue}` : '') }),
+    el('div', { cls: 'lps-failed-step', text: `${e.ename || 'Error'}${where}` + (e.evalue ? `: ${saidInLab(job)}` : '') }),
     job.purged ? hint("its message and traceback were purged with the job's data") : null,
     traceback
       ? el('pre', {

@@ -222,6 +222,18 @@ export class SettingsPanel extends Widget {
         })
       );
     });
+    /** Each slot's choices offered again from `fixes.connections`, for the recipe as `now`
+     * is: the user's choice kept unless its connection was deleted meanwhile (the slot then
+     * shows what is saved, as when the panel is shown again after a 409). */
+    const offerAgain = (now: RecipeDetail): void => {
+      for (const [slot, select] of slots) {
+        const mine = !!select.dataset.chosen && (select.value === '' || fixes.connections.some(c => c.name === select.value));
+        if (!mine) {
+          delete select.dataset.chosen;
+        }
+        offer(select, detail.connections[slot].type, mine ? select.value : (chosenOf(now)[slot] ?? ''), automaticOf(now, slot));
+      }
+    };
     const values = { ...(detail.settings.parameters ?? {}), ...keep?.parameters };
     for (const name of keep?.cleared ?? []) {
       delete values[name];
@@ -442,7 +454,16 @@ export class SettingsPanel extends Widget {
           }, kept);
           return false;
         }
-        fill(message, failure(err));
+        const slotRefused = err instanceof ApiError && !!err.field?.startsWith('connections.');
+        if (slotRefused) {
+          // Its connection may have been deleted elsewhere (another tab): the fix is said
+          // from the connections as they are now, and the slots offer only those.
+          fixes.connections = await api.connections().catch(() => fixes.connections);
+        }
+        fill(message, failure(err)); // before the slots are offered again: it names the choice
+        if (slotRefused) {
+          offerAgain(this.shown ?? detail);
+        }
         markField(this.body, err instanceof ApiError ? err.field : null);
         return false;
       }
@@ -480,7 +501,8 @@ export class SettingsPanel extends Widget {
         fill(line, `test run (job ${job.id}): `, statusBadge(job.status));
         line.setAttribute('data-status', job.status);
         if (job.error) {
-          line.append(el('div', { cls: 'lps-error', text: `${job.error.ename}: ${job.error.evalue}` }));
+          // A recipe's own error may name a command line as its fix, said as the form does it.
+          line.append(el('div', { cls: 'lps-error', text: `${job.error.ename}: ${labText(String(job.error.evalue ?? ''), 'above')}` }));
         }
         if (job.result !== null && job.result !== undefined) {
           line.append(el('pre', { cls: 'lps-result', text: JSON.stringify(job.result, null, 2) }));
@@ -535,7 +557,12 @@ export class SettingsPanel extends Widget {
       );
     }
     if (can.operate) {
-      actions.append(
+      // Start and Stop take each other's place once done (the panel is drawn again): marked
+      // as one row (`restoreFocus`), the focus the pressed one held goes to the other, as in
+      // the Recipes sidebar.
+      const state = el('span', { attrs: { 'data-key': 'state' } });
+      actions.append(state);
+      state.append(
         detail.state === 'started'
           ? button('Stop', () => act('stopped', () => api.stop(this.recipe)), 'lps-stop')
           : button(
@@ -615,10 +642,7 @@ export class SettingsPanel extends Widget {
     this.showAround = (now, list) => {
       this.shown = now; // the same as shown, but for slots it left open and fills now
       fixes.connections = list;
-      for (const [slot, select] of slots) {
-        const kept = select.dataset.chosen ? select.value : (chosenOf(now)[slot] ?? '');
-        offer(select, detail.connections[slot].type, kept, automaticOf(now, slot));
-      }
+      offerAgain(now);
       showProblem(now.settings_problem);
     };
   }

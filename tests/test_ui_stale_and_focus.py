@@ -1,0 +1,156 @@
+"""The Settings form after a connection is deleted elsewhere, Start and Stop there from the
+keyboard, and a job's view of skipped recipients and of an error naming a CLI command, in a
+real JupyterLab in chromium.
+
+A Save naming a connection deleted meanwhile (in another tab) was refused with a fix to test
+it, and the form went on offering it. Start and Stop there dropped the keyboard's focus to
+the page. A job's skipped entries said why without saying whom; a failed job's error gave a
+CLI command as its fix.
+
+One JupyterLab and one sandbox serve the module's tests (each opens its own page).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from lpstudio.sandbox import Sandbox
+from lpstudio.studio import Studio
+
+from .test_lab_keyboard_and_fixes import press
+from .test_studio_bad_input import RECIPE, said, settings_of
+from .test_studio_job_view import view_of
+from .test_studio_ui import admin_pages, command
+
+SKIPPED = [
+    {"invoice_id": "INV-1006", "phone": "0612345678", "reason": "phone is not in E.164 form"},
+    {"checkout_id": 3, "reason": "no phone on the checkout"},
+    {"email": "ana@example.com", "reason": "no phone"},
+]
+# What the payment reminder raises when its invoices_csv is no file.
+MISSING_CSV = (
+    "invoices_csv: 'nofile.csv' is no file in the recipe's folder (nothing there); give the "
+    "CSV of invoices, from the recipe's folder under projects/: lpstudio settings "
+    "billing/reminder -p invoices_csv data/invoices.csv"
+)
+
+
+def seed_jobs(studio: Studio) -> dict[str, int]:
+    """A reminder job that skipped recipients, and one that failed on a missing CSV (ended by
+    hand: no kernel); returns their ids."""
+    recipe = studio.recipe(RECIPE)
+    version = studio.store.snapshot(RECIPE, recipe.canonical_json, {}, "alice")
+
+    def job(status: str, **fields: Any) -> int:
+        made = studio.store.create_job(
+            recipe=RECIPE, version_id=version, trigger="manual", parameters={}, user="alice"
+        )
+        studio.store.finish_job(made.id, status, cells_done=3, cells_total=9, **fields)
+        return made.id
+
+    error = {
+        "ename": "FileNotFoundError",
+        "evalue": MISSING_CSV,
+        "traceback": [f"FileNotFoundError: {MISSING_CSV}"],
+        "cell": 3,
+        "execution_count": 4,
+    }
+    return {
+        "skipped": job("succeeded", result={"accepted": 0, "skipped": SKIPPED}),
+        "failed": job("failed", error=error),
+    }
+
+
+def focused_button(page: Any) -> str | None:
+    """What the button holding the keyboard's focus shows (the Settings panel's are one of
+    each, named by what they show); None when the focus is elsewhere (the page)."""
+    return page.evaluate(  # type: ignore[no-any-return]
+        "() => { const e = document.activeElement;"
+        " return e?.tagName === 'BUTTON' ? e.textContent.trim() : null; }"
+    )
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, dict[str, int], Any]]:
+    """The payment reminder tried as billing/reminder on the sandbox, with a second
+    liveperson connection lp2 and two finished jobs; yields its root, the jobs' ids and
+    `admin_page()`, a fresh page of the admin alice's."""
+    tmp = tmp_path_factory.mktemp("stale-focus")
+    root = tmp / "ws"
+    with Sandbox() as sandbox:
+        Studio.init(root, accept_terms=True, admin="alice", sandbox=sandbox.url).close()
+        with Studio.open(root, user="alice") as studio:
+            studio.try_template("payment_reminder", "billing", "reminder")
+            fields = {
+                "account_id": "1",
+                "client_id": "c",
+                "base_url": sandbox.url,
+                "client_secret": "s",
+            }
+            studio.connections.add("lp2", "liveperson_proactive", fields, "alice")
+            ids = seed_jobs(studio)
+        with admin_pages(root, tmp / "jupyter") as admin_page:
+            yield root, ids, admin_page
+
+
+def test_a_connection_deleted_elsewhere_is_said_gone_and_no_longer_offered(
+    lab: tuple[Path, dict[str, int], Any],
+) -> None:
+    root, _, admin_page = lab
+    with admin_page() as page:
+        form = settings_of(page)
+        slot = form.locator("select[name=connection-liveperson]")
+        slot.select_option("lp2")
+        with Studio.open(root, user="alice") as studio:
+            studio.connections.remove("lp2")  # as another tab's Delete does
+        text = said(form.locator(".lps-message"), form.locator(".lps-save"))
+        assert "lp2" in text and "does not exist" in text, text
+        assert "fix: create lp2 in the Connections panel, or choose another" in text, text
+        assert "test lp2" not in text, text
+        offered = slot.locator("option").evaluate_all("os => os.map(o => o.value)")
+        assert "lp2" not in offered and "liveperson" in offered, offered
+
+
+def test_start_and_stop_in_settings_keep_the_focus_on_their_counterpart(
+    lab: tuple[Path, dict[str, int], Any],
+) -> None:
+    _, _, admin_page = lab
+    with admin_page() as page:
+        form = settings_of(page)
+        press(page, form.get_by_role("button", name="Start", exact=True))
+        form.locator("[data-state=started]").wait_for()
+        assert focused_button(page) == "Stop"
+        press(page, form.get_by_role("button", name="Stop", exact=True))
+        form.locator("[data-state=stopped]").wait_for()
+        assert focused_button(page) == "Start"
+
+
+def test_a_jobs_view_names_each_skipped_recipient_and_says_an_errors_fix_in_studio_terms(
+    lab: tuple[Path, dict[str, int], Any],
+) -> None:
+    _, ids, admin_page = lab
+    with admin_page() as page:
+        command(page, "lpstudio:open-jobs", {"recipe": RECIPE})
+        jobs = page.locator(".lps-jobs:visible")
+        jobs.get_by_role("button", name=f"Details of job {ids['skipped']}", exact=True).click()
+        problems = view_of(jobs, ids["skipped"]).locator(".lps-result-problems li")
+        problems.first.wait_for()
+        assert problems.all_inner_texts() == [
+            "0612345678 (invoice INV-1006): phone is not in E.164 form",
+            "checkout 3: no phone on the checkout",
+            "ana@example.com: no phone",
+        ]
+
+        fix = "set invoices_csv to data/invoices.csv in the Settings of billing/reminder, then Save"
+        jobs.get_by_role("button", name=f"Details of job {ids['failed']}", exact=True).click()
+        step = view_of(jobs, ids["failed"]).locator(".lps-failed-step")
+        step.wait_for()
+        text = step.inner_text()
+        assert f"under projects/: {fix}" in text and "lpstudio settings" not in text, text
+        jobs.get_by_role("button", name=f"Error job {ids['failed']}", exact=True).click()
+        text = jobs.locator(".lps-details .lps-error-message").inner_text()
+        assert f"under projects/: {fix}" in text and "lpstudio settings" not in text, text
