@@ -46,6 +46,10 @@ MAX_READS_PER_POLL = 4
 MAX_TRIES = 8
 MAX_WAIT = 30.0
 NETWORK_TRIES = 3
+#: What a poll's read that failed for now ends its message with.
+POLL_AGAIN = "the next poll tries again"
+#: What `recovered_checkouts`' read that failed for now ends its message with.
+CHECK_AGAIN = "which were paid is not known: message none of them until Shopify answers"
 #: A stable version inside Shopify's support window (each is supported for 12 months).
 API_VERSION = "2026-10"
 #: What an API version looks like: the form of a path segment of every request.
@@ -188,7 +192,11 @@ def base_url(conn: Connection) -> str:
     return f"https://{shop}"
 
 
-def _get(conn: Connection, url: str, params: dict[str, Any] | None) -> httpx.Response:
+def _get(
+    conn: Connection, url: str, params: dict[str, Any] | None, again: str = POLL_AGAIN
+) -> httpx.Response:
+    """One page of the shop's checkouts, its bucket's room and passing failures waited
+    out; `again` ends the message of a failure that lasts (what the caller does next)."""
     if _origin(url) != _origin(base_url(conn)):
         raise ConnectorError(
             f"Shopify's next page is on another host ({_origin(url)}), not the shop: the "
@@ -206,7 +214,7 @@ def _get(conn: Connection, url: str, params: dict[str, Any] | None) -> httpx.Res
         failures[0] += 1
         if failures[0] >= NETWORK_TRIES:
             raise ConnectorError(
-                f"{reason}, {NETWORK_TRIES} tries; the next poll tries again",
+                f"{reason}, {NETWORK_TRIES} tries; {again}",
                 retryable=True,
                 status=status,
                 fix=later,
@@ -225,7 +233,7 @@ def _get(conn: Connection, url: str, params: dict[str, Any] | None) -> httpx.Res
             wait = 2.0 if wait is None else wait
             if wait > MAX_WAIT:
                 raise ConnectorError(
-                    f"Shopify's rate limit asks to wait {wait:g} s; the next poll tries again",
+                    f"Shopify's rate limit asks to wait {wait:g} s; {again}",
                     retryable=True,
                     status=429,
                     fix=later,
@@ -281,9 +289,9 @@ def _refused(conn: Connection, response: httpx.Response) -> ConnectorError:
     )
 
 
-def _checkouts(response: httpx.Response) -> list[dict[str, Any]]:
+def _checkouts(response: httpx.Response, again: str = POLL_AGAIN) -> list[dict[str, Any]]:
     """A page's checkouts; a 200 that is not Shopify's JSON (a proxy's or a login page) is a
-    retryable error naming what came, not a JSONDecodeError (the poll read nothing)."""
+    retryable error naming what came, not a JSONDecodeError (nothing was read: `again`)."""
     try:
         checkouts = response.json().get("checkouts", [])
     except (ValueError, AttributeError):
@@ -292,7 +300,7 @@ def _checkouts(response: httpx.Response) -> list[dict[str, Any]]:
         kind = response.headers.get("Content-Type", "no content type").split(";")[0]
         raise ConnectorError(
             f"Shopify answered HTTP {response.status_code} with no checkouts list ({kind}); "
-            "nothing was read, the next poll asks again",
+            f"nothing was read; {again}",
             retryable=True,
             status=response.status_code,
         )
@@ -574,3 +582,81 @@ def _poll_window(
     # Still too many: the next poll goes on narrowing from the last window tried.
     assert start_at is not None and end is not None
     return Page([], {"updated_at": start, "span": (end - start_at).total_seconds()}, more=True)
+
+
+_CHECKOUT_IDS = {
+    "type": "object",
+    "required": ["checkouts"],
+    "properties": {
+        "checkouts": {
+            "type": "array",
+            "description": "the checkouts as an event holds them (id, created_at, updated_at)",
+            "items": {
+                "type": "object",
+                "required": ["id"],
+                "properties": {"id": {"type": "integer", "minimum": 1}},
+            },
+        }
+    },
+}
+_RECOVERED = {
+    "type": "object",
+    "properties": {
+        "recovered": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {
+                    "id": {"type": "integer"},
+                    "completed_at": {"type": ["string", "null"]},
+                },
+            },
+        }
+    },
+}
+
+
+@connector.action(
+    "recovered_checkouts",
+    title="Recovered checkouts",
+    description="Which of the given checkouts Shopify now lists as closed: their customer "
+    "completed the order since the event was taken.",
+    input_schema=_CHECKOUT_IDS,
+    output_schema=_RECOVERED,
+)
+def recovered_checkouts(conn: Connection, data: dict[str, Any]) -> dict[str, Any]:
+    """The checkouts of `data` that Shopify lists as closed now: a job's event may be older
+    than a payment (queued behind others, a rerun, a webhook's delivery), and a customer who
+    paid must not be told of their cart. One read of every closed checkout that can be one
+    of them (`_closed_among`), page by page. It only reads: a dry run (a Test) asks too."""
+    given = data["checkouts"]
+    if not given:
+        return {"recovered": []}
+    wanted = {checkout["id"] for checkout in given}
+    found: list[dict[str, Any]] = []
+    url: str | None = _checkouts_url(conn)
+    params: dict[str, Any] | None = _closed_among(given)
+    while url is not None:
+        response = _get(conn, url, params, CHECK_AGAIN)
+        found.extend(c for c in _checkouts(response, CHECK_AGAIN) if c.get("id") in wanted)
+        url, params = response.links.get("next", {}).get("url"), None
+    return {"recovered": [{"id": c["id"], "completed_at": c.get("completed_at")} for c in found]}
+
+
+def _closed_among(checkouts: list[dict[str, Any]]) -> dict[str, Any]:
+    """The filters of the closed checkouts that can be among `checkouts`, however old their
+    copies: ids from the lowest (`since_id`), created no later than the newest, updated no
+    earlier than the oldest (completing a checkout updates it). A time a copy lacks (a
+    hand-given event) leaves its filter out, never narrows it wrongly."""
+    params: dict[str, Any] = {
+        "status": "closed",
+        "limit": PAGE_SIZE,
+        "since_id": min(checkout["id"] for checkout in checkouts) - 1,
+    }
+    created = [_moment(checkout.get("created_at")) for checkout in checkouts]
+    if created and None not in created:
+        params["created_at_max"] = max(m for m in created if m is not None).isoformat()
+    updated = [_moment(checkout.get("updated_at")) for checkout in checkouts]
+    if updated and None not in updated:
+        params["updated_at_min"] = min(m for m in updated if m is not None).isoformat()
+    return params
