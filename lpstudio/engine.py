@@ -89,6 +89,9 @@ from .pool import QuietOnStop  # noqa: E402 (after __getattr__)
 
 SAVE_EVERY = 1.0  # seconds between two writes of a running job's output notebook
 INTERRUPT_WAIT = 2.0  # seconds a cell cut off by the timeout has to raise its interrupt
+#: Seconds of the slices a cell's last outputs are waited for in: a slice the event loop
+#: was kept from for longer (lpstudio writing a large notebook) counts as this long.
+SILENCE_SLICE = 0.25
 
 
 class Saves:
@@ -171,6 +174,7 @@ class StudioNotebookClient(PapermillNotebookClient):
         self._silent = False  # nor was it within the start timeout: it never started
         self._alive_poll: asyncio.Task[Any] | None = None  # nbclient's check of the kernel
         self._started: int | None = None  # the cell papermill started last
+        self._handled = 0  # messages about the running cell handled (`_outputs_end`)
 
     def execute(self, **kwargs: Any) -> Any:
         """papermill's `execute`, minus its last request (kernel_info, for the notebook's
@@ -209,7 +213,10 @@ class StudioNotebookClient(PapermillNotebookClient):
         """nbclient's, for each message about the running cell: the first (its `busy`
         status) says the kernel took the cell."""
         self._heard()
-        return super().process_message(msg, cell, cell_index)
+        try:
+            return super().process_message(msg, cell, cell_index)
+        finally:
+            self._handled += 1
 
     def _heard(self) -> None:
         """The kernel answered the first cell: its start timeout no longer runs."""
@@ -290,6 +297,51 @@ class StudioNotebookClient(PapermillNotebookClient):
         outputs from it (`_interrupted`)."""
         self._outputs = asyncio.current_task()
         await super()._async_poll_output_msg(parent_msg_id, *args)
+
+    async def _async_poll_for_reply(
+        self,
+        msg_id: str,
+        cell: Any,
+        timeout: int | None,
+        task_poll_output_msg: asyncio.Future[Any],
+        task_poll_kernel_alive: asyncio.Future[Any],
+    ) -> dict[str, Any]:
+        """nbclient's, the wait for the cell's last outputs after its reply left to
+        `_outputs_end`: nbclient gives them the IOPub timeout (4 s) of wall time from the
+        reply, on the loop where lpstudio handles them. A large output published last
+        reaches it after the reply, and its handling (a save of a 25 MB notebook took 9 s)
+        failed a job whose kernel had answered."""
+        replied = asyncio.get_running_loop().create_future()
+        replied.set_result(None)  # nbclient's own wait for the outputs returns at once
+        reply = await super()._async_poll_for_reply(
+            msg_id, cell, timeout, replied, task_poll_kernel_alive
+        )
+        await self._outputs_end(task_poll_output_msg, cell)
+        return reply
+
+    async def _outputs_end(self, outputs: asyncio.Future[Any], cell: Any) -> None:
+        """Waits for the cell's outputs to end (the kernel's `idle`) once it replied, as
+        long as the kernel is not silent for the IOPub timeout: each message of the cell
+        handled starts that count again, and time the loop was kept from the wait (by
+        lpstudio's own work) does not count (`SILENCE_SLICE`). A kernel that stops
+        publishing fails the cell as nbclient's timeout does."""
+        handled, silent = self._handled, 0.0
+        while not outputs.done():
+            if self._handled != handled:
+                handled, silent = self._handled, 0.0
+            if silent >= self.iopub_timeout:
+                outputs.cancel()  # as nbclient's `wait_for` cancels it
+                if not self.raise_on_iopub_timeout:
+                    self.log.warning("Timeout waiting for IOPub output")
+                    return
+                raise CellTimeoutError.error_from_timeout_and_cell(
+                    "Timeout waiting for IOPub output", self.iopub_timeout, cell
+                ) from None
+            step = min(SILENCE_SLICE, self.iopub_timeout - silent)
+            began = time.monotonic()
+            await asyncio.wait({outputs}, timeout=step)
+            silent += min(time.monotonic() - began, step)
+        outputs.result()
 
     async def _interrupted(self) -> None:
         """Interrupts a cell cut off by the execution timeout and records the error it then

@@ -208,13 +208,121 @@ def _print_job(studio: Studio, job: Job, as_json: bool, verbose: bool = False) -
     elif job.status in FINAL_STATES and not job.purged:  # said, not left out unexplained
         click.echo("  output:   none written (it ended before its notebook ran)")
     if job.result is not None:
-        click.echo(f"  result:   {json.dumps(job.result, ensure_ascii=False)}")
+        _print_result(job.id, job.result)
     if job.error:
         click.echo(f"  error:    {describe_error(job.error, job.cells_total)}")
         if verbose:  # without its colours, with the full paths of the line above: the
             # terminal's user works on the server's files (JSON names them in the workspace)
             for line in (plain_error(job.error) or {}).get("traceback") or []:
                 click.echo("    " + line.replace("\n", "\n    "))
+
+
+#: A campaign's counts, led with in this order (zeros too: `uncertain 0` is news).
+CAMPAIGN_COUNTS = ("accepted", "failed", "rejected", "uncertain", "not_sent", "skipped")
+#: The entries needing attention printed, of a result's lists; `--json` gives them all.
+PROBLEMS_SHOWN = 10
+#: The characters of a result without counts printed whole on its line.
+RESULT_LINE = 300
+#: The fields an entry names its recipient by, the first it has (as the Jobs panel reads them).
+ENTRY_CONTACTS = ("address", "phone", "email", "consumer_id", "consumerId")
+#: The addresses printed of a batch's entry (as the Jobs panel shows them).
+ADDRESSES_SHOWN = 5
+
+
+def _print_result(job_id: int, result: Any) -> None:
+    """A job's result as a person reads it: its counts first (a campaign's in
+    `CAMPAIGN_COUNTS` order), then a bounded sample of the entries that say what went wrong,
+    as the Jobs panel shows them; one line when it counts nothing and is short. A large
+    campaign's whole result (900 KB for 5,000 recipients) drowned both: `--json` has it."""
+    whole = f"`lpstudio show {job_id} --json` gives the whole result"
+    counts = _result_counts(result) if isinstance(result, dict) else []
+    if not counts:
+        text = json.dumps(result, ensure_ascii=False)
+        if len(text) <= RESULT_LINE:
+            click.echo(f"  result:   {text}")
+        else:
+            click.echo(f"  result:   {text[:RESULT_LINE]}... ({len(text)} characters; {whole})")
+        return
+    click.echo(f"  result:   {' · '.join(counts)}")
+    problems = [
+        (key, said)
+        for key, value in result.items()
+        if isinstance(value, list)
+        for said in map(_entry_problem, value)
+        if said is not None
+    ]
+    if problems:
+        shown = f", the first {PROBLEMS_SHOWN}" if len(problems) > PROBLEMS_SHOWN else ""
+        click.echo(f"  needs attention ({len(problems)}{shown}):")
+        for key, said in problems[:PROBLEMS_SHOWN]:
+            click.echo(f"    {key.replace('_', ' ')}: {said}")
+    click.echo(f"  {whole}")
+
+
+def _result_counts(result: dict[str, Any]) -> list[str]:
+    """`accepted 3`, `failed 2`...: a campaign's counts (those it has, zeros too), then the
+    result's other numbers and lists, zeros left out, as the Jobs panel counts them (an
+    entry standing for a batch counts its `recipients`)."""
+
+    def count(value: Any) -> int | None:
+        if isinstance(value, bool):
+            return None
+        if isinstance(value, int):
+            return value
+        if isinstance(value, list):
+            return sum(_entry_recipients(entry) for entry in value)
+        return None
+
+    named = [key for key in CAMPAIGN_COUNTS if count(result.get(key)) is not None]
+    others = [key for key in result if key not in CAMPAIGN_COUNTS]
+    said = [f"{key.replace('_', ' ')} {count(result[key])}" for key in named]
+    said += [f"{k.replace('_', ' ')} {count(result[k])}" for k in others if count(result[k])]
+    said += [key.replace("_", " ") for key in others if result[key] is True]  # dry run
+    return said if named else []
+
+
+def _entry_recipients(entry: Any) -> int:
+    """The recipients an entry of a result's list stands for: a batch's says how many."""
+    recipients = entry.get("recipients") if isinstance(entry, dict) else None
+    return recipients if isinstance(recipients, int) and not isinstance(recipients, bool) else 1
+
+
+def _entry_problem(entry: Any) -> str | None:
+    """`+14155550101: DUPLICATE_NUMBER`, `0612345678 (invoice INV-10): phone is not in E.164
+    form`, `+1..., +1... and 98 more (batch 3): HTTP 500`: whom an entry is about and what
+    went wrong; None for an entry saying nothing went wrong (a campaign's id)."""
+    if not isinstance(entry, dict):
+        return None
+    why = next((entry[k] for k in ("errorMessage", "message", "reason") if entry.get(k)), None)
+    if why is None:
+        return None
+    contact = next((k for k in ENTRY_CONTACTS if _given(entry.get(k))), None)
+    ids = [
+        f"{key.removesuffix('_id').replace('_', ' ')} {value}"
+        for key, value in entry.items()
+        if key.endswith("_id") and key not in ENTRY_CONTACTS and _given(value)
+    ]
+    addresses = entry.get("addresses") if isinstance(entry.get("addresses"), list) else []
+    batch = f"batch {entry['batch']}" if entry.get("batch") is not None else None
+    if contact is not None:
+        who: str | None = f"{entry[contact]} ({', '.join(ids)})" if ids else str(entry[contact])
+    elif addresses:
+        extra = len(addresses) - ADDRESSES_SHOWN
+        more = f" and {extra} more" if extra > 0 else ""
+        named = ", ".join(map(str, addresses[:ADDRESSES_SHOWN])) + more
+        who = f"{named} ({batch})" if batch else named
+    elif ids or batch:
+        who = ", ".join(ids) or batch
+    else:
+        recipients = entry.get("recipients")
+        who = f"{recipients} recipients" if isinstance(recipients, int) else None
+    return f"{who}: {why}" if who else str(why)
+
+
+def _given(value: Any) -> bool:
+    return (isinstance(value, str) and value.strip() != "") or (
+        isinstance(value, int) and not isinstance(value, bool)
+    )
 
 
 def _exit_for(job: Job) -> None:
