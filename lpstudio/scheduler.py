@@ -80,6 +80,21 @@ _NOT_ZONES = frozenset({"localtime", "posixrules", "Factory"})
 _NOT_ZONE_FOLDERS = ("posix/", "right/")
 
 
+def _backwards_range(fields: list[str]) -> str | None:
+    """The first range of a five-field cron whose start is past its end (`5-1`, `fri-mon`),
+    by the numbers croniter reads its names as; None when every range ascends."""
+    for position, text in enumerate(fields):
+        names = croniter.ALPHACONV[position]
+        for part in text.split(","):
+            bounds = part.split("/", 1)[0].split("-")
+            if len(bounds) != 2:
+                continue
+            start, end = (names.get(b.lower(), b) for b in bounds)
+            if str(start).isdigit() and str(end).isdigit() and int(start) > int(end):
+                return part
+    return None
+
+
 def validate_cron(cron: str, timezone: str, field: str = "trigger.cron") -> None:
     """Refuses a bad cron expression or time zone with the fix, before anything starts."""
     fix = "use five fields: minute hour day-of-month month day-of-week, e.g. '0 9 * * 1-5'"
@@ -97,6 +112,14 @@ def validate_cron(cron: str, timezone: str, field: str = "trigger.cron") -> None
             f"{field} {cron!r} uses R or H, which standard cron does not have",
             field=field,
             fix="give the minute and hour as numbers, e.g. '17 9 * * *' for 09:17",
+        )
+    # croniter runs a backwards range round the end of its field: `0 9 * * 5-1`, typed for
+    # Monday to Friday, fires Friday to Monday, and `5-1 * * * *` 57 minutes an hour.
+    if not macro and (backwards := _backwards_range(fields)) is not None:
+        raise InputError(
+            f"{field} {cron!r} has the range {backwards} backwards, which standard cron refuses",
+            field=field,
+            fix="write ranges in ascending order (1-5); split a range that wraps: 50-59,0-10",
         )
     try:
         zone: ZoneInfo | None = ZoneInfo(timezone)
@@ -379,16 +402,48 @@ class Scheduler:
             return None
 
     def _started(self, now: datetime) -> list[tuple[Recipe, dict[str, Any]]]:
+        """The started recipes that load, with their settings; those that broke count a
+        trigger error, and those whose notebook is gone are stopped (`_stop_gone`)."""
+        started = self.studio.started_settings()
         found = []
         for path in self.studio.workspace.recipe_files():
             name = self.studio.workspace.recipe_name(path)
-            settings = saved_settings(self.store, name)
-            if settings.get("state") == "started":
+            settings = started.pop(name, None)
+            if settings is not None:
                 try:
                     found.append((self.studio.recipe(name), settings))
                 except LpstudioError as exc:  # edited into a broken recipe since it started
                     count_trigger_error(self.studio, name, exc, now)
+        for name in started:  # left with no notebook
+            self._stop_gone(name)
         return found
+
+    def _stop_gone(self, name: str) -> None:
+        """Stops a started recipe whose notebook is gone: its settings, kept by path, would
+        fire for whatever notebook is written there next, which nobody started. A save
+        never leaves a notebook missing (JupyterLab writes a new file and renames it over
+        the old one); one missing as a tick looks is gone, whether deleted or moved away,
+        and is started again by hand once back. Nothing is stopped while `projects/` itself
+        is missing (a share not mounted): no notebook can be told gone then."""
+        workspace = self.studio.workspace
+        path = workspace.projects / name
+        stopped: list[bool] = []
+
+        def stop(settings: dict[str, Any]) -> dict[str, Any] | None:
+            """Only one still started and still without its notebook (read in one turn)."""
+            if settings.get("state") != "started" or not workspace.projects.is_dir():
+                return None
+            if workspace.is_recipe_file(path):
+                return None
+            stopped.append(True)
+            return {**settings, "state": "stopped"}
+
+        update_settings(self.store, name, stop, "scheduler")
+        if stopped:
+            self.store.audit("scheduler", "auto-stop", name, reason="its notebook is gone")
+            log.warning(
+                "stopped %s: its notebook is gone (one written there later starts stopped)", name
+            )
 
     # -- firing ------------------------------------------------------------------------
 

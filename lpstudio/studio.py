@@ -18,7 +18,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.exc import OperationalError
 
 from .api_clients import ApiClients
@@ -599,8 +599,9 @@ class Studio:
 
     def stop(self, ref: str | os.PathLike[str]) -> dict[str, Any]:
         """Marks a recipe stopped: its triggers process nothing until it starts again. A
-        recipe whose notebook broke can be stopped too."""
-        name = self.recipe_file(ref)[1]
+        recipe whose notebook broke can be stopped too, and so can a started one whose
+        notebook is gone (`started_gone`)."""
+        name = self.workspace.recipe_name(self.workspace.recipe_path(ref, kept=self.started_gone()))
         stopped = update_settings(
             self.store, name, lambda saved: {**saved, "state": "stopped"}, self.user
         ).settings
@@ -608,6 +609,25 @@ class Studio:
         self.store.clear_trigger_errors(name)
         self.store.audit(self.user, "stop", name)
         return stopped
+
+    def started_settings(self) -> dict[str, dict[str, Any]]:
+        """The saved settings of every started recipe, by name, in one read (a scheduler's
+        tick reads them all)."""
+        from .models import RecipeSettings
+
+        state = RecipeSettings.settings["state"].as_string()
+        with self.store.read() as s:
+            rows = s.scalars(
+                select(RecipeSettings).where(state == "started").order_by(RecipeSettings.recipe)
+            )
+            return {row.recipe: dict(row.settings) for row in rows}
+
+    def started_gone(self) -> list[str]:
+        """Started recipes whose notebook is gone (deleted, or moved away): settings are kept
+        by path and outlive their notebook, so a stop must still reach them, or they would
+        fire for whatever notebook is written at that path next (`Scheduler._stop_gone`)."""
+        present = {self.workspace.recipe_name(path) for path in self.workspace.recipe_files()}
+        return [name for name in self.started_settings() if name not in present]
 
     def versions(self, ref: str | os.PathLike[str]) -> list[dict[str, Any]]:
         """The recipe's versions, newest first: who made each, when, and its settings."""
@@ -1621,11 +1641,40 @@ class Studio:
                     endpoint = next(
                         f"{wanted}-{n}" for n in count(2) if f"{wanted}-{n}" not in taken
                     )
-            destination = copy_template(template, folder / f"{stem}.ipynb", endpoint)
+            destination = folder / f"{stem}.ipynb"
+            forgot = self._forget_former(destination)
+            destination = copy_template(template, destination, endpoint)
         self.store.audit(
-            self.user, "try_template", self.workspace.recipe_name(destination), template=name
+            self.user,
+            "try_template",
+            self.workspace.recipe_name(destination),
+            template=name,
+            **({"forgot": "the settings of a former recipe at this path"} if forgot else {}),
         )
         return destination
+
+    def _forget_former(self, destination: Path) -> bool:
+        """Forgets what a former recipe at a free path left in the store, before a copy is
+        written there: settings are kept by path and outlive their notebook, so the copy was
+        started (its schedule sent with nobody's Start) with the old values, bindings and
+        contacts, and a poll's since, cursor and run of errors. Says whether there were
+        settings to forget."""
+        from .models import TriggerState
+
+        name = self.workspace.recipe_name(destination)
+        forgot: list[bool] = []
+
+        def forget(saved: dict[str, Any]) -> dict[str, Any] | None:
+            if not saved or destination.exists():  # one there now is refused by the copy
+                return None
+            forgot.append(True)
+            return {}
+
+        update_settings(self.store, name, forget, self.user)
+        if not destination.exists():
+            with self.store.write() as s:
+                s.execute(delete(TriggerState).where(TriggerState.recipe == name))
+        return bool(forgot)
 
     # -- recipes for the REST API ----------------------------------------------------------
     # A recipe that does not exist is a `NotFoundError` (a 404), and one recipe is given in
@@ -1651,6 +1700,19 @@ class Studio:
                     fix="list recipes with GET /lpstudio/api/v1/recipes",
                 )
         return self.recipe_file(path)
+
+    def find_stoppable(self, ref: str | os.PathLike[str]) -> str:
+        """`find_recipe_file`'s name, or that of a started recipe whose notebook is gone
+        (`started_gone`): what a stop may name."""
+        from .errors import NotFoundError
+
+        try:
+            return self.find_recipe_file(ref)[1]
+        except NotFoundError:
+            name = self.workspace.recipe_name(self.workspace.projects / notebook_path(ref))
+            if name not in self.started_gone():
+                raise
+            return name
 
     def _settings_that_hold(self, recipe: Recipe, saved: dict[str, Any]) -> dict[str, Any]:
         """Saved settings that cannot run yet, with what holds of them: each slot that can

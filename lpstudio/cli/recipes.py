@@ -313,7 +313,7 @@ def _started_said(name: str, since: str | None, reset_since: str | None) -> str:
 def stop(recipe: str, workspace: Path | None, as_json: bool) -> None:
     """Stop RECIPE: its trigger processes nothing until it starts again."""
     with _studio(workspace) as studio:
-        path = _typed_recipe(studio, recipe)
+        path = _typed_recipe(studio, recipe, kept=studio.started_gone())
         settings = studio.stop(path)
         name = studio.workspace.recipe_name(Path(path))
     _echo_or_json(as_json, settings, f"stopped {name}")

@@ -752,12 +752,14 @@ class RecipeStartHandler(UserHandler):
 class RecipeStopHandler(UserHandler):
     @web.authenticated
     async def post(self, recipe: str) -> None:
-        name = (await self.blocking(self.studio.find_recipe_file, recipe))[1]
+        name = await self.blocking(self.studio.find_stoppable, recipe)
         stopped = await self.blocking(self.studio.stop, name)
         try:
             self.answer(await self.blocking(self.studio.recipe_detail, name))
         except RecipeError as exc:  # a broken recipe is stopped all the same
             self.answer({"recipe": name, "state": stopped["state"], "problem": exc.to_dict()})
+        except NotFoundError:  # so is one whose notebook is gone: only its settings are left
+            self.answer({"recipe": name, "state": stopped["state"], "problem": None})
 
 
 class RecipeRunHandler(UserHandler):
