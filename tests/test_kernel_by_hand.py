@@ -112,6 +112,19 @@ def test_results_and_answers_by_hand_are_shown_and_say_they_are_not_stored(by_ha
     assert "201" in text and '"recorded": true' in text and "no job" in text
 
 
+def test_a_large_result_is_shown_in_part_and_kept_whole(by_hand: Cell):
+    """The notebook showed a result's text whole beside the result itself: a campaign's
+    that lists 40,000 recipients doubled its output notebook (25 MB)."""
+    outputs, error = by_hand('lp.set_result({"rows": ["x" * 60] * 2000})')
+    assert error is None
+    mime = "application/vnd.lpstudio.result+json"
+    (data,) = [o["content"]["data"] for o in outputs if mime in o["content"].get("data", {})]
+    assert len(data[mime]["rows"]) == 2000  # kept whole
+    text = data["text/plain"]
+    assert len(text) < 21_000 and "characters more" in text and "--json" in text, text[-300:]
+    assert "not stored" in text  # and still said of a result shown by hand
+
+
 def test_an_unknown_slot_by_hand_names_the_recipe_s_slots(by_hand: Cell):
     _, error = by_hand('lp.connection("lp")')
     assert error is not None and error["ename"] == "InputError"

@@ -167,8 +167,25 @@ def _publish_result(body: dict[str, Any]) -> None:
     _result = body
     from IPython.display import publish_display_data
 
-    summary = json.dumps(body, indent=1, ensure_ascii=False) + _not_stored("result")
+    summary = _shown(json.dumps(body, indent=1, ensure_ascii=False)) + _not_stored("result")
     publish_display_data({RESULT_MIME: body, "text/plain": f"lpstudio result:\n{summary}"})
+
+
+#: The most of a result's text an output notebook shows beside the result itself.
+SHOWN_CHARS = 20_000
+
+
+def _shown(text: str) -> str:
+    """A result's text as the notebook shows it, its first `SHOWN_CHARS` characters: the
+    whole result is kept beside it (`RESULT_MIME`), and a large one shown whole as well
+    doubled the notebook (25 MB for a 40,000-recipient campaign)."""
+    if len(text) <= SHOWN_CHARS:
+        return text
+    more = len(text) - SHOWN_CHARS
+    return (
+        f"{text[:SHOWN_CHARS]}\n... ({more} characters more: `lpstudio show JOB --json`, or "
+        "the job's Details, give the whole result)"
+    )
 
 
 def respond(body: Any, status: int = 200) -> None:
