@@ -491,6 +491,8 @@ function problem(entry: unknown): string | null {
 /** The fields an entry names its recipient by (a campaign's failed ones their `address`, a
  * template's skipped ones the contact they lacked or held badly), the first it has naming it. */
 const CONTACTS = ['address', 'phone', 'email', 'consumer_id', 'consumerId'];
+/** Ids an entry may carry that are not its record's: the job or campaign it came from. */
+const NOT_RECORD_IDS = ['job_id', 'campaign_id'];
 
 /**
  * Whom an entry of a result is about: its contact, with the ids of its record (`0612345678
@@ -501,7 +503,7 @@ function recipient(e: Record<string, unknown>): string | null {
   const given = (v: unknown): boolean => (typeof v === 'string' && v.trim() !== '') || typeof v === 'number';
   const contact = CONTACTS.find(k => given(e[k]));
   const ids = Object.entries(e)
-    .filter(([k, v]) => k.endsWith('_id') && !CONTACTS.includes(k) && given(v))
+    .filter(([k, v]) => k.endsWith('_id') && !CONTACTS.includes(k) && !NOT_RECORD_IDS.includes(k) && given(v))
     .map(([k, v]) => `${k.slice(0, -'_id'.length).replace(/_/g, ' ')} ${String(v)}`);
   if (contact === undefined) {
     return ids.length ? ids.join(', ') : null;
