@@ -24,23 +24,21 @@ right before each try goes out (after the waits for the rate limit and the token
 `refused`, called when a try was certainly not accepted and another may follow: so what it
 records as being sent is never left so by a process that died while waiting to send.
 
-Requests keep to the account's requests per second twice over: the connection's shared
-limiter counts them across every job of the machine, each from its permit, taken right
-before it is sent (after its token: a token fetched after the permit would let it arrive
-that much later, in the same second as another job's next ones); and within this process
-`_Pacer` keeps LivePerson's own count in mind. LivePerson counts requests by when they
-*arrive*, in a sliding second, and when a request arrives is known only to be between sending it and
-receiving its answer. So the pacer counts each request from when its answer came (or its
-failure was seen): a request goes out only when fewer than the limit were answered in the
-last `1 + RATE_MARGIN` seconds, and then it cannot arrive within a second of any of them,
-however long those waited in a socket or on a busy server. A long campaign thus runs at the
-limit without drawing 429s, which cost a whole second each.
+Requests keep to the account's requests per second as LivePerson counts them: by when
+they *arrive*, in a sliding second, and when a request arrives is known only to be between
+sending it and receiving its answer. So each request is counted from when its answer came
+(or its failure was seen): a request goes out only when fewer than the limit were answered
+in the last `1 + RATE_MARGIN` seconds or are still awaited, and then it cannot arrive
+within a second of any of them, however long those waited in a socket, on a busy server or
+for their ledger's write. A long campaign thus runs at the limit without drawing 429s,
+which cost a whole second each. Within this process `_Pacer` keeps that count; across the
+jobs of the machine a job's shared limiter keeps it (`_shared_turn`), turn by turn in the
+order they were asked for.
 
 Both count by account (`rate_key`), not by connection: two connections to one account share
 one budget. Each request keeps to its own connection's `requests_per_second`, so when two
-connections of an account disagree, the pacer lets their requests together reach the
-higher value, and the shared limiter, which keeps one bucket per key *and rate*, counts
-each rate apart: give every connection of an account the same value.
+connections of an account disagree, their requests together reach the higher value: give
+every connection of an account the same value.
 """
 
 from __future__ import annotations
@@ -50,6 +48,7 @@ import re
 import threading
 import time
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
 import httpx
@@ -525,11 +524,10 @@ class LivePersonClient:
 
         def one_try() -> httpx.Response:
             # This process's pacing first: it lets a request go a full second after the
-            # answers of the `per_second` before it, so the shared limiter, which counts
-            # from earlier moments, rarely holds it again (and when it does, for other
-            # processes, it only delays it further), and a token fetched on the way only
-            # delays it too. The token comes before the shared limiter's permit (`_send`):
-            # it ages a permit's wait at most, and the permit's moment is the request's.
+            # answers of the `per_second` before it, so the shared limiter, counting the
+            # same way, holds it again only for other processes' requests. The token comes
+            # before the shared limiter's turn (`_send`): a token fetched on the way only
+            # delays the request.
             pacer = _pacer(self.rate_key)
             ticket = pacer.wait(self.per_second, 1.0 + RATE_MARGIN)
             try:
@@ -592,21 +590,37 @@ class LivePersonClient:
         Raises `Again` when sending again is safe, `Uncertain` when it may have been
         accepted.
 
-        The shared limiter's permit is taken after the token, right before the request:
-        other processes count it from when it is taken, and LivePerson from when the request
-        arrives, so a token fetched in between (a whole request to Sentinel) would let this
-        one arrive in the same second as the next ones of another process."""
+        The shared limiter's turn comes after the token (a whole request to Sentinel) and
+        before `prepare`: a process that dies while it waits has recorded nothing as being
+        sent. It holds its slot until the answer (`_shared_turn`), so the time `prepare`
+        takes (a write to the store) cannot bunch it with other processes' requests."""
         try:
             token = self.token()
         except Unavailable as exc:  # fetching a token is safe to repeat
             _check_wait(exc.wait, "LivePerson's token server", exc.status)
             raise Again(exc.wait, exc.message) from exc
-        self.conn.limiter.acquire(self.rate_key, self.per_second)
-        headers = {"Authorization": f"Bearer {token}"}
-        if prepare is not None:  # the last moment before the request goes out
-            kwargs = {**kwargs, "json": prepare()}
+        with self._shared_turn():
+            headers = {"Authorization": f"Bearer {token}"}
+            if prepare is not None:  # the last moment before the request goes out
+                kwargs = {**kwargs, "json": prepare()}
+            return token, self._sent(method, url, read=read, headers=headers, **kwargs)
+
+    def _shared_turn(self) -> AbstractContextManager[Any]:
+        """The connection's shared limiter's turn for one request: a job's (`sending`) holds
+        a slot until the answer and counts it `1 + RATE_MARGIN` s from then, as `_Pacer`
+        does, across processes; another limiter (outside a job, one process) gives a permit
+        alone, and `_Pacer` keeps the count."""
+        sending = getattr(self.conn.limiter, "sending", None)
+        if sending is None:
+            self.conn.limiter.acquire(self.rate_key, self.per_second)
+            return nullcontext()
+        return sending(self.rate_key, self.per_second, 1.0 + RATE_MARGIN)
+
+    def _sent(self, method: str, url: str, *, read: bool, **kwargs: Any) -> httpx.Response:
+        """The answer to one request that is ready to go: `Again` when it certainly did not
+        go out, `Uncertain` when it may have been accepted."""
         try:
-            return token, self.conn.http().request(method, url, headers=headers, **kwargs)
+            return self.conn.http().request(method, url, **kwargs)
         except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
             said = f"could not connect to {shown_url(url)}: {type(exc).__name__}"
             raise Again(1.0, said) from exc

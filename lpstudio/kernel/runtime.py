@@ -11,7 +11,8 @@ from __future__ import annotations
 import os
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -285,26 +286,170 @@ class StoreLedger:
         self._waits.call(settle)
 
 
+#: Seconds between two looks at the shared limiter while a turn waits for requests of other
+#: processes to be answered: nothing tells this one when they are.
+TURN_POLL = 0.01
+
+
 class SQLiteRateLimiter:
-    """Rate limits shared by every kernel of one machine (`lpstudio.ratelimit`): all jobs
-    together keep an account within its limit."""
+    """Rate limits shared by every kernel of one machine, in the SQLite file at `path`: all
+    jobs together keep an account within its limit.
+
+    A request holds a slot from its turn until its answer, and counts from its answer for a
+    `period` more (`sending`). An API counts a request when it arrives, some time between
+    the two, so however long it waited to go out (its ledger's write, a busy machine) or on
+    the way, it cannot arrive within a period of one let go after it, from any process. A
+    permit alone (`acquire`) counts from its moment. Turns go in the order they were asked
+    for, across processes: no job waits while later ones go. The slots of a process gone
+    (killed mid-request) count from when that was seen; its waits are dropped."""
 
     def __init__(self, path: Path) -> None:
-        from ..ratelimit import SharedBuckets
-
-        self.buckets = SharedBuckets(path)
-        self._limiters: dict[tuple[str, int], Any] = {}
-        self._lock = threading.Lock()
+        self.path = path
+        self._db: Any = None
+        self._lock = threading.Lock()  # the process's threads share one SQLite connection
 
     def acquire(self, key: str, per_second: int) -> None:
-        from pyrate_limiter import Duration, Limiter
+        """A permit, counted for one second from now (`RateLimiter`)."""
+        self._answered(self._turn(key, per_second, 1.0))
 
+    @contextmanager
+    def sending(self, key: str, limit: int, period: float) -> Iterator[None]:
+        """Holds one of `limit` slots of `key` while the request inside is sent and its
+        answer awaited, then counts it `period` seconds from when it ended (answered or
+        failed)."""
+        ticket = self._turn(key, limit, period)
+        try:
+            yield
+        finally:
+            self._answered(ticket)
+
+    def _connected(self) -> Any:
+        """The SQLite connection (made on first use), with its table."""
+        import sqlite3
+
+        from ..workspace import runtime_folder
+
+        if self._db is None:
+            runtime_folder(self.path.parent)
+            db = sqlite3.connect(
+                self.path, timeout=30, isolation_level=None, check_same_thread=False
+            )
+            db.execute("PRAGMA journal_mode=WAL")  # as the machine's other shared limits
+            db.execute("PRAGMA synchronous=NORMAL")  # no fsync per commit: counts live a second
+            db.execute(
+                "CREATE TABLE IF NOT EXISTS account_requests (id INTEGER PRIMARY KEY "
+                "AUTOINCREMENT, key TEXT NOT NULL, pid INTEGER NOT NULL, state TEXT NOT NULL, "
+                "at REAL NOT NULL, period REAL NOT NULL)"
+            )
+            self._db = db
+        return self._db
+
+    def _write(self, statement: str, *values: Any) -> Any:
+        """One statement in a write transaction of its own."""
         with self._lock:
-            limiter = self._limiters.get((key, per_second))
-            if limiter is None:
-                limiter = Limiter(self.buckets.get(key, per_second, Duration.SECOND))
-                self._limiters[(key, per_second)] = limiter
-        limiter.try_acquire(key, blocking=True)
+            db = self._connected()
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                done = db.execute(statement, values)
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            db.execute("COMMIT")
+            return done
+
+    def _turn(self, key: str, limit: int, period: float) -> int:
+        """Waits in line for a slot of `key`; its ticket once it holds one."""
+        ticket = self._write(
+            "INSERT INTO account_requests (key, pid, state, at, period) "
+            "VALUES (?, ?, 'waiting', ?, ?)",
+            key,
+            os.getpid(),
+            time.monotonic(),
+            period,
+        ).lastrowid
+        try:
+            while (wait := self._take(ticket, key, limit)) is not None:
+                time.sleep(wait)  # the other processes' requests: polled, not signalled
+        except BaseException:
+            self._write("DELETE FROM account_requests WHERE id = ?", ticket)
+            raise
+        return ticket
+
+    def _take(self, ticket: int, key: str, limit: int) -> float | None:
+        """One look: takes the slot (None) when fewer than `limit` of `key` are held or
+        counted and no earlier turn waits for one; else the seconds to wait."""
+        with self._lock:
+            db = self._connected()
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                now = time.monotonic()  # the machine's: every process reads the same
+                self._expire(db, key, now)
+                held, ahead, freed = db.execute(
+                    "SELECT SUM(state != 'waiting'), SUM(state = 'waiting' AND id < ?), "
+                    "MIN(CASE WHEN state = 'answered' THEN at + period END) "
+                    "FROM account_requests WHERE key = ?",
+                    (ticket, key),
+                ).fetchone()
+                if (held or 0) + (ahead or 0) < limit:
+                    db.execute(
+                        "UPDATE account_requests SET state = 'sending', at = ? WHERE id = ?",
+                        (now, ticket),
+                    )
+                    wait = None
+                else:
+                    wait = TURN_POLL if freed is None else min(max(freed - now, 0.0), TURN_POLL)
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            db.execute("COMMIT")
+        return wait
+
+    @staticmethod
+    def _expire(db: Any, key: str, now: float) -> None:
+        """Frees the slots of `key` counted long enough, and those of processes gone: their
+        requests count from now, their waits are dropped. A moment after `now` is of a
+        clock since restarted (the machine's): its row is dropped too."""
+        db.execute(
+            "DELETE FROM account_requests WHERE key = ? AND "
+            "((state = 'answered' AND at + period <= ?) OR at > ?)",
+            (key, now, now),
+        )
+        pids = [
+            pid
+            for (pid,) in db.execute(
+                "SELECT DISTINCT pid FROM account_requests WHERE key = ? AND state != 'answered'",
+                (key,),
+            )
+        ]
+        for pid in filter(_gone, pids):
+            db.execute(
+                "DELETE FROM account_requests WHERE key = ? AND pid = ? AND state = 'waiting'",
+                (key, pid),
+            )
+            db.execute(
+                "UPDATE account_requests SET state = 'answered', at = ? "
+                "WHERE key = ? AND pid = ? AND state = 'sending'",
+                (now, key, pid),
+            )
+
+    def _answered(self, ticket: int) -> None:
+        """The request is over: it counts from now for its period."""
+        self._write(
+            "UPDATE account_requests SET state = 'answered', at = ? WHERE id = ?",
+            time.monotonic(),
+            ticket,
+        )
+
+
+def _gone(pid: int) -> bool:
+    """Whether no process `pid` runs on this machine."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:  # another user's: it runs
+        return False
+    return False
 
 
 #: Set once this kernel is asked to shut down (`_told_of_shutdown`): its job ended, and its
