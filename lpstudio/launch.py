@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import math
 import os
 import secrets
 import signal
@@ -176,6 +177,20 @@ def not_answering(lab: subprocess.Popen[bytes], url: str, timeout: float) -> str
     )
 
 
+def seconds(text: str) -> float:
+    """`--start-timeout`'s value: seconds from 1 to 3600, refused before anything starts
+    (a wait of 0 or less gave up on JupyterLab at once, and blamed it)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not 1 <= value <= 3600:  # NaN too
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a number of seconds from 1 to 3600 (e.g. --start-timeout 300)"
+        )
+    return value
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m lpstudio.launch",
@@ -187,7 +202,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sandbox-port", type=int, default=8765)
     parser.add_argument(
         "--start-timeout",
-        type=float,
+        type=seconds,
         default=300,
         metavar="SECONDS",
         help="how long JupyterLab has to answer before the launch gives up (default: 300)",

@@ -77,3 +77,21 @@ def test_a_jupyterlab_that_never_answers_is_told_with_its_log_and_stopped(
     # Neither JupyterLab nor the sandbox it started is left running.
     assert not answers(f"http://127.0.0.1:{port}/api/status")
     assert not answers(f"http://127.0.0.1:{sandbox_port}/_sandbox/settings")
+
+
+@pytest.mark.parametrize("value", ["-5", "0", "nan", "soon"])
+def test_a_start_timeout_no_wait_can_keep_is_refused_before_anything_starts(
+    value: str, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """`--start-timeout -5` started the sandbox and JupyterLab, then gave up on JupyterLab
+    at once and blamed it (rv)."""
+    from lpstudio import launch
+
+    workspace = tmp_path / "ws"
+    with pytest.raises(SystemExit) as ended:
+        launch.main(["--workspace", str(workspace), "--start-timeout", value])
+
+    assert ended.value.code == 2
+    said = capsys.readouterr().err
+    assert "--start-timeout" in said and "from 1 to 3600" in said, said
+    assert not workspace.exists()  # nothing made, nothing started
