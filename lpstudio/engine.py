@@ -450,6 +450,21 @@ class StudioNotebookClient(PapermillNotebookClient):
             "installed (python3 is lpstudio's own)",
         )
 
+    async def async_start_new_kernel_client(self) -> Any:
+        """nbclient's, a kernel started for the job that does not answer within the start
+        timeout said as a pooled one is (`_unanswered`, naming the setting that gives it
+        longer), not as jupyter_client's bare `RuntimeError: Kernel didn't respond`."""
+        try:
+            return await super().async_start_new_kernel_client()
+        except RuntimeError as exc:
+            if not str(exc).startswith("Kernel didn't respond"):
+                raise
+            raise self._unanswered(self.startup_timeout) from None
+
+    def start_new_kernel_client(self) -> Any:
+        """nbclient binds its own coroutine to its sync name: this one's is run."""
+        return run_sync(self.async_start_new_kernel_client)()
+
     def _get_timeout(self, cell: Any) -> int | None:
         """nbclient's, bounding a request outside any cell (lpstudio's bootstrap, the last
         kernel_info) by the start timeout: nbclient gives it the cells' timeout, none by

@@ -24,7 +24,7 @@ from lpstudio.errors import LpstudioError, RecipeError
 from lpstudio.pool import KernelPool, PoolSettings
 from lpstudio.studio import Studio
 
-from .conftest import full_pool, gone, job_rows, printed, wait_for, write_recipe
+from .conftest import LPSTUDIO, full_pool, gone, job_rows, printed, wait_for, write_recipe
 
 PAPERMILL = str(Path(sys.executable).parent / "papermill")
 
@@ -360,3 +360,35 @@ def test_papermills_command_with_cwd_tells_the_kernel_the_notebook_it_read(
     assert ran.returncode == 0, ran.stderr
     shown = printed(nbformat.read(out, as_version=4).cells[0])
     assert shown == f"{mine} {ws / 'b'}\n"
+
+
+def test_a_kernel_that_does_not_start_in_the_start_timeout_names_the_setting(
+    ws: Path, tmp_path: Path
+) -> None:
+    """A kernel started for the job (no pool for its spec) that never answers failed it with
+    jupyter_client's bare `RuntimeError: Kernel didn't respond in 2 seconds` (rv), while a
+    pooled one named the setting that gives kernels longer."""
+    from .test_kernel_orphans import hanging_kernel
+
+    config = ws / "lpstudio.toml"
+    config.write_text(config.read_text().replace("start_timeout = 60", "start_timeout = 2"))
+    path = write_recipe(ws, "p/hangs", cells=("print('never')",))
+    nb = nbformat.read(path, as_version=4)
+    nb.metadata.kernelspec = {"name": "hangs", "display_name": "hangs", "language": "python"}
+    nbformat.write(nb, path)
+    env = hanging_kernel(tmp_path, tmp_path / "pids")
+
+    done = subprocess.run(
+        [LPSTUDIO, "run", "p/hangs", "--json", "--workspace", str(ws)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+    assert done.returncode == 1, done.stderr
+    job = json.loads(done.stdout)
+    assert job["status"] == "failed" and job["error"]["cell"] is None, job
+    said = job["error"]["evalue"]
+    assert "hangs kernel" in said and "did not answer in 2 s" in said, said
+    assert "`start_timeout` under [kernels]" in said, said
