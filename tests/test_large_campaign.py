@@ -27,7 +27,7 @@ from nbclient.exceptions import CellTimeoutError
 from lpstudio.sandbox import Sandbox, SandboxSettings
 from lpstudio.studio import Studio
 
-from .conftest import run_cli, run_json
+from .conftest import run_cli, run_json, write_recipe
 
 PER_SECOND = 100
 INVOICES = 3000
@@ -203,3 +203,35 @@ def test_a_kernel_that_stops_publishing_after_its_reply_still_times_the_cell_out
     assert time.monotonic() - began < 60
     out = nbformat.read(tmp_path / "out.ipynb", as_version=4)
     assert [c.metadata.papermill["status"] for c in out.cells] == ["completed", "failed"]
+
+
+def test_show_names_an_uncertain_batch_by_its_addresses_not_the_job_that_sent_it(
+    ws: Path,
+) -> None:
+    """A rerun's result names the batch an earlier attempt may have sent by its addresses,
+    which a manager checks in LivePerson; the earlier job's id is no id of the recipients."""
+    write_recipe(ws, "p/plain")
+    uncertain = {
+        "batch": 1,
+        "recipients": 2,
+        "addresses": ["+14155550111", "+14155550112"],
+        "job_id": 6,
+        "reason": "sent by an earlier attempt: it may have been accepted",
+    }
+    with Studio.open(ws, user="alice") as studio:
+        version = studio.store.snapshot("p/plain.ipynb", "{}", {}, "alice")
+        job = studio.store.create_job(
+            recipe="p/plain.ipynb",
+            version_id=version,
+            trigger="manual",
+            parameters={},
+            user="alice",
+        )
+        result = {"accepted": 0, "uncertain": [uncertain]}
+        studio.store.finish_job(job.id, "succeeded", cells_done=2, cells_total=2, result=result)
+
+    shown = run_cli("show", str(job.id), "--workspace", str(ws))
+
+    assert shown.returncode == 0, shown.stderr
+    said = "uncertain: +14155550111, +14155550112 (batch 1): sent by an earlier attempt"
+    assert said in shown.stdout, shown.stdout
