@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -22,22 +21,11 @@ from lpstudio.scheduler import Scheduler
 from lpstudio.store import Store
 from lpstudio.studio import Studio
 from tests.conftest import wait_for
-from tests.postgres import postgres_server, server_down, workspace_on
+from tests.postgres import server_down
+from tests.test_store_outages import pg_ws, server  # noqa: F401 (fixtures)
 
 LOST = "the store cannot be reached"
 BACK = "the store answers again, after"
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[str]:
-    with postgres_server() as url:
-        yield url
-
-
-@pytest.fixture
-def pg_ws(tmp_path: Path, server: str, request: pytest.FixtureRequest) -> Path:
-    """A workspace whose store is a fresh PostgreSQL database."""
-    return workspace_on(server, tmp_path / "ws", request.node.name)
 
 
 def _store_calls(store: Store) -> list[object]:
@@ -55,7 +43,10 @@ def _scheduler_log(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
 
 @pytest.mark.parametrize("hosted", [False, True], ids=["daemon", "server-hosted"])
 def test_an_outage_while_running_is_said_once_and_its_end_once(
-    pg_ws: Path, server: str, caplog: pytest.LogCaptureFixture, hosted: bool
+    pg_ws: Path,  # noqa: F811 (the fixture imported)
+    server: str,  # noqa: F811
+    caplog: pytest.LogCaptureFixture,
+    hosted: bool,
 ) -> None:
     with Studio.open(pg_ws, user="alice") as studio, caplog.at_level(logging.INFO, "lpstudio"):
         tries = _store_calls(studio.store)
