@@ -49,7 +49,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import or_, update
+from sqlalchemy import or_, select, update
 
 from . import pool as kernel_pool
 from .models import Job
@@ -72,6 +72,7 @@ from .store import (
     Store,
     log_failure,
     worker_id,
+    worker_is_gone,
 )
 from .workspace import Workspace
 
@@ -705,7 +706,8 @@ class DaskExecutor(Executor):
 
     def _tend(self) -> bool:
         """Each heartbeat period: beats the claimed jobs still waiting for a worker, ends
-        through the reaper the jobs whose worker died, and says whether jobs this process
+        through the reaper the jobs whose worker died, resolves those that ended or went
+        back to their scheduler's queue meanwhile, and says whether jobs this process
         queued wait in Dask's queue."""
         with self._lock:
             sent = list(self._sent)
@@ -713,11 +715,32 @@ class DaskExecutor(Executor):
             if each.claimed and self.store.heartbeat(each.job_id, 0) is None:
                 each.claimed = False  # a worker took it over: its watchdog beats it
         ended = [each for each in sent if each.ended is not None]
-        if ended:
+        # A worker that died unseen by Dask (its task rescheduled onto one that waits, or
+        # never ended) left its job running: the reaper ends it by its worker's process, and
+        # its future is resolved here, or it (and `close`) waited for ever.
+        working = [each for each in sent if each.ended is None and not each.claimed]
+        rows = self._rows([each.job_id for each in working])
+        if ended or any(r.status == RUNNING and worker_is_gone(r.worker) for r in rows):
             self.reap()
+            rows = self._rows([each.job_id for each in working])
         for each in ended:
             self._settle(each)
+        for row in rows:
+            each = next(each for each in working if each.job_id == row.id)
+            if row.status in FINAL_STATES:
+                self._resolve(each, row)
+            elif each.scheduled and row.status == QUEUED:  # requeued: its scheduler's again
+                if each.task is not None:  # a late task would find it not its own anyway
+                    each.task.cancel()
+                self._resolve(each, row)
         return any(not each.scheduled and each.ended is None for each in sent)
+
+    def _rows(self, job_ids: list[int]) -> list[Job]:
+        """Those jobs' rows, in one read."""
+        if not job_ids:
+            return []
+        with self.store.read() as s:
+            return list(s.scalars(select(Job).where(Job.id.in_(job_ids))))
 
     def release_claimed(self) -> None:
         """For a scheduler that stops: requeues the jobs it claimed that no worker took over
