@@ -70,7 +70,6 @@ from .store import (
     RUNNING,
     SCHEDULED_TRIGGERS,
     Store,
-    log_failure,
     worker_id,
     worker_is_gone,
 )
@@ -133,7 +132,7 @@ class QueuedBeat:
                 if self.tend():
                     self.store.beat_queued()
             except Exception as exc:  # a busy store must not end the beats
-                log_failure(log, exc, "heartbeat of queued jobs failed")
+                self.store.outage.failed(log, exc, "heartbeat of queued jobs failed")
 
     def close(self) -> None:
         with self._lock:
@@ -383,7 +382,7 @@ class LocalExecutor(Executor):
             if reap and self.reap is not None:
                 self.reap()
         except Exception as exc:  # a busy store must not end the wait
-            log_failure(log, exc, "heartbeat of waiting jobs failed")
+            self.store.outage.failed(log, exc, "heartbeat of waiting jobs failed")
 
     def _stopped_by(self) -> Stop:
         """How a job that would wait now ends, its executor stopping."""

@@ -145,7 +145,6 @@ class Watchdog(threading.Thread):
         self._lock = threading.Lock()  # a stop and the end of the watch exclude each other
         self._done = threading.Event()
         self._wake = threading.Event()
-        self._unreachable = False  # the last heartbeat found no store
 
     def attach(self, km: Any) -> None:
         self._km = km
@@ -187,15 +186,11 @@ class Watchdog(threading.Thread):
                         stop = Stop("lost", "the job is no longer this worker's to run")
                     elif asked:
                         stop = Stop("cancelled", "cancelled by request")
-                except OperationalError as exc:  # a database restarting: said once, not a
-                    # traceback each beat; the job's end waits for it (`_once_stored`)
-                    if not self._unreachable:
-                        log.warning("heartbeat of job %s failed: %s", self.job_id, _first(exc))
-                    self._unreachable = True
+                except Exception as exc:  # a busy store must not kill the watchdog; a
+                    # database restarting is said once for the process (`StoreOutage`), and
+                    # the job's end waits for it (`_once_stored`)
+                    self.store.outage.failed(log, exc, "heartbeat of job %s failed", self.job_id)
                     continue
-                except Exception:  # a busy store must not kill the watchdog
-                    log.exception("heartbeat of job %s failed", self.job_id)
-                self._unreachable = False
             if stop is not None:
                 self.halt(stop)
                 return

@@ -47,7 +47,6 @@ from .store import (
     SCHEDULED_TRIGGERS,
     SCHEMA_HEAD,
     Store,
-    log_failure,
     unavailable,
     unreachable,
     worker_id,
@@ -312,41 +311,6 @@ def open_when_reachable(
     return None
 
 
-class StoreOutage:
-    """An outage of the store a daemon's loops meet, said once as it begins, naming the
-    setting and the fix as a command meeting it does (`store.unavailable`), and once as it
-    ends, with how long it lasted: each step that met it said so, naming its own method,
-    three lines a tick for the whole outage. Shared by the loops' threads."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._since: float | None = None  # when the first step met it
-
-    def met(self, exc: Exception) -> bool:
-        """Whether `exc` is the store out of reach for now (said if no step had met it)."""
-        if isinstance(exc, OperationalError) and unreachable(exc):
-            said = unavailable(exc)
-        elif isinstance(exc, StoreUnavailable):
-            said = exc
-        else:
-            return False
-        with self._lock:
-            if self._since is None:
-                self._since = time.monotonic()
-                log.warning(
-                    "%s: waiting for it (SIGTERM or Ctrl-C stops); fix: %s", said.message, said.fix
-                )
-        return True
-
-    def over(self) -> None:
-        """A step reached the store: the outage under way, if any, is said to be over."""
-        with self._lock:
-            if self._since is None:
-                return
-            away, self._since = time.monotonic() - self._since, None
-        log.info("the store answers again, after %.1f s", away)
-
-
 def form_since(
     store: Store,
     name: str,
@@ -417,8 +381,6 @@ class Scheduler:
         self._lease_lock = threading.Lock()
         #: When a step of this scheduler last failed to reach the store (`_silence_reaps`).
         self._store_lost_at: float | None = None
-        #: The outage of the store the daemon's loops are in, if any (said once each way).
-        self._outage = StoreOutage()
         #: The poll under way in this process for each poll recipe (the daemon's ticks).
         self._polling: dict[str, threading.Thread] = {}
         self._polls_lock = threading.Lock()
@@ -796,20 +758,18 @@ class Scheduler:
 
     def _step(self, step: Callable[[], Any]) -> Any:
         try:
-            done = step()
+            return step()
         except Exception as exc:  # the daemon keeps going; the error is in the log
             self._failed(exc, "scheduler %s failed", step.__name__)
             return None
-        self._outage.over()
-        return done
 
     def _failed(self, exc: Exception, message: str, *args: Any) -> None:
         """Logs what one of the daemon's loops failed on: an outage of the store once for
-        all its steps (`StoreOutage`), any other failure each time it happens."""
+        all its steps and the process's other loops (`StoreOutage`), any other failure
+        each time it happens."""
         if isinstance(exc, OperationalError):  # the store cannot be reached (for now)
             self._store_lost_at = time.monotonic()
-        if not self._outage.met(exc):
-            log_failure(log, exc, message, *args)
+        self.store.outage.failed(log, exc, message, *args)
 
     def _silence_reaps(self) -> bool:
         """Whether jobs silent for `stale_after_seconds` may be taken for lost now: not
@@ -839,8 +799,6 @@ class Scheduler:
             except Exception as exc:  # the store is busy or away: not leading until it answers
                 self._failed(exc, "could not renew the scheduler lease")
                 leading = False
-            else:
-                self._outage.over()
         if not leading:
             self._last_tick = None  # others may tick meanwhile, or nobody: it cannot tell
         if leading != self._leading:

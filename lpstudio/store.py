@@ -22,6 +22,7 @@ import socket
 import sqlite3
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timedelta
@@ -148,6 +149,68 @@ def unreachable(exc: DBAPIError) -> bool:
     if _UNREADABLE_OPTION.search(reason):  # libpq's own refusal of the URL: no server asked
         return False
     return "FATAL:" not in reason or _NOT_NOW.search(reason) is not None
+
+
+log = logging.getLogger("lpstudio.store")
+
+
+class StoreOutage:
+    """An outage of the store, said once as it begins, naming the setting and the fix as a
+    command meeting it does (`unavailable`), and once as it ends, with how long it lasted.
+    One for each store a process uses (`outage_of`), shared by all its loops: a scheduler's
+    steps, its executors' beats of waiting jobs, each running job's watchdog. Each said it
+    on its own, a line a beat: hundreds through a five-minute outage with jobs running."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._since: float | None = None  # when the first step met it
+
+    def failed(self, logger: logging.Logger, exc: Exception, message: str, *args: Any) -> None:
+        """Logs what a background step failed on: the store out of reach for now once for
+        the whole outage (whichever loop met it first), anything else each time it happens
+        (`log_failure`)."""
+        if not self._met(exc):
+            log_failure(logger, exc, message, *args)
+
+    def _met(self, exc: Exception) -> bool:
+        """Whether `exc` is the store out of reach for now (said if no step had met it)."""
+        if isinstance(exc, OperationalError) and unreachable(exc):
+            said = unavailable(exc)
+        elif isinstance(exc, StoreUnavailable):
+            said = exc
+        else:
+            return False
+        with self._lock:
+            if self._since is None:
+                self._since = time.monotonic()
+                log.warning(
+                    "%s: waiting for it (SIGTERM or Ctrl-C stops); fix: %s", said.message, said.fix
+                )
+        return True
+
+    def over(self) -> None:
+        """The store answered (a connection of its pool checked out, pinged first): the
+        outage under way, if any, is said to be over. Said by the store, not by a step that
+        succeeded: a step may succeed without asking it (a scheduler's fill with every
+        worker busy), and said the outage over a tick while it lasted."""
+        if self._since is None:  # the common case, without the lock: no outage under way
+            return
+        with self._lock:
+            if self._since is None:
+                return
+            away, self._since = time.monotonic() - self._since, None
+        log.info("the store answers again, after %.1f s", away)
+
+
+_outages: dict[str, StoreOutage] = {}
+_outages_lock = threading.Lock()
+
+
+def outage_of(url: str) -> StoreOutage:
+    """The process's one `StoreOutage` of the store at `url`, for every `Store` opened on it
+    (a server opens one for each person acting)."""
+    with _outages_lock:
+        return _outages.setdefault(url, StoreOutage())
 
 
 #: The jobs table, for its updates: a Core UPDATE costs half what an ORM-enabled one does
@@ -541,6 +604,9 @@ class Store:
         # once is not looked for again.
         self._version = functools.lru_cache(maxsize=256)(self._read_version)
         self._stored_versions: set[str] = set()
+        #: This process's outage of the store, said over when a connection next answers.
+        self.outage = outage_of(url)
+        event.listen(self.engine, "checkout", lambda *_: self.outage.over())
 
     # -- sessions and schema -------------------------------------------------------------
 

@@ -3,8 +3,11 @@ each way, as a daemon started before its database does, not three lines a tick n
 internal steps (a reviewer's: 157 lines in 53 s of outage, and a server's hosted scheduler
 a traceback a second from its lease's renewal).
 
+Nor a line a beat from each running job's heartbeat and each beat of jobs waiting for a
+worker: the process says an outage once, whichever of its loops meets it first.
+
 Real PostgreSQL on loopback (`tests.postgres`), the daemon's own loop (`run_forever`) in a
-thread, as a server hosts it.
+thread, as a server hosts it; real kernels.
 """
 
 from __future__ import annotations
@@ -18,10 +21,11 @@ from sqlalchemy import event
 
 from lpstudio.leader import StoreLease
 from lpstudio.scheduler import Scheduler
-from lpstudio.store import Store
+from lpstudio.store import FINAL_STATES, Store
 from lpstudio.studio import Studio
-from tests.conftest import wait_for
+from tests.conftest import wait_for, write_recipe
 from tests.postgres import server_down
+from tests.test_job_faults import configure, queue_webhook_job
 from tests.test_store_outages import pg_ws, server  # noqa: F401 (fixtures)
 
 LOST = "the store cannot be reached"
@@ -38,7 +42,8 @@ def _store_calls(store: Store) -> list[object]:
 
 
 def _scheduler_log(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
-    return [r for r in caplog.records if r.name == "lpstudio.scheduler"]
+    """The scheduler's lines, and the store's outage it says (`StoreOutage`)."""
+    return [r for r in caplog.records if r.name in ("lpstudio.scheduler", "lpstudio.store")]
 
 
 @pytest.mark.parametrize("hosted", [False, True], ids=["daemon", "server-hosted"])
@@ -83,4 +88,72 @@ def test_an_outage_while_running_is_said_once_and_its_end_once(
     assert returned.levelno == logging.INFO and returned.getMessage().endswith(" s"), returned
     after = records[records.index(returned) + 1 :]
     assert not [r for r in after if r.levelno >= logging.WARNING], caplog.text
+    assert "Traceback" not in caplog.text, caplog.text
+
+
+def _lpstudio_log(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
+    return [r for r in caplog.records if r.name.startswith("lpstudio")]
+
+
+def _started(folder: Path) -> list[str]:
+    """The jobs whose cell runs, by the file each touched."""
+    return sorted(p.name for p in folder.glob("started-*"))
+
+
+def test_an_outage_met_by_running_jobs_is_said_once_for_the_process(
+    pg_ws: Path,  # noqa: F811 (the fixture imported)
+    server: str,  # noqa: F811
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Each running job's watchdog and the executor's beat of a job waiting for a worker
+    said the outage too, each on its own (one line a beat for the waiting job): a daemon
+    and a server with jobs running through a five-minute outage wrote hundreds of lines.
+    The process says it once, whichever of its parts meets it first, and its end once."""
+    configure(pg_ws, heartbeat_seconds=0.1)  # many beats through a short outage
+    go = tmp_path / "go"
+    wait = f"import pathlib, time\npathlib.Path({str(tmp_path)!r}, f'started-{{x}}').touch()\n"
+    wait += f"while not pathlib.Path({str(go)!r}).exists():\n    time.sleep(0.02)"
+    write_recipe(pg_ws, "p/waits", cells=(wait,), metadata={"title": "waits", "concurrency": 9})
+    with Studio.open(pg_ws, user="alice") as studio, caplog.at_level(logging.INFO, "lpstudio"):
+        studio.start("p/waits")  # the scheduler runs its webhook's jobs
+        tries = _store_calls(studio.store)
+        scheduler = Scheduler(studio, workers=1, idle_seconds=0.05)
+        daemon = threading.Thread(target=scheduler.run_forever, daemon=True)
+        daemon.start()
+        try:
+            scheduled = queue_webhook_job(studio, "p/waits")  # the scheduler's: x = 1
+            # The executor's two workers run two of them; the third waits for a worker.
+            submitted = [studio.submit("p/waits", {"x": x}) for x in (2, 3, 4)]
+            wait_for(lambda: len(_started(tmp_path)) == 3, timeout=180, what="three jobs running")
+            assert "started-1" in _started(tmp_path), _started(tmp_path)
+            with server_down(server):
+                wait_for(lambda: LOST in caplog.text, what="the outage said")
+                said = len(tries)
+                # Many beats of every loop meet the outage: none of them says more.
+                wait_for(lambda: len(tries) >= said + 60, what="the heartbeats to keep trying")
+                during = _lpstudio_log(caplog)
+            wait_for(lambda: BACK in caplog.text, what="the store's return said")
+            go.touch()
+            jobs = [future.result(timeout=180) for future in submitted]
+            wait_for(
+                lambda: studio.store.job(scheduled.id).status in FINAL_STATES,
+                timeout=120,
+                what="the scheduler's job to end",
+            )
+            jobs.append(studio.store.job(scheduled.id))
+        finally:
+            go.touch()
+            scheduler.stop()
+            daemon.join(120)
+    assert not daemon.is_alive()
+    assert [job.status for job in jobs] == ["succeeded"] * 4, [job.error for job in jobs]
+    warnings = [r for r in during if r.levelno >= logging.WARNING]
+    (lost,) = warnings  # one line for the whole process, not one a job or a beat
+    assert lost.getMessage().startswith(LOST), caplog.text
+    assert "[store] url in lpstudio.toml" in lost.getMessage(), lost.getMessage()
+    records = _lpstudio_log(caplog)
+    assert len([r for r in records if LOST in r.getMessage()]) == 1, caplog.text
+    (returned,) = [r for r in records if BACK in r.getMessage()]
+    assert returned.levelno == logging.INFO and returned.getMessage().endswith(" s"), returned
     assert "Traceback" not in caplog.text, caplog.text
