@@ -6,6 +6,7 @@ of calls per day."""
 from __future__ import annotations
 
 import threading
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -13,29 +14,38 @@ from .workspace import runtime_folder
 
 
 class SharedBuckets:
-    """The buckets in the SQLite file at `path`, one per (key, limit, period in ms)."""
+    """The buckets in the SQLite file at `path`, one per key and its rates (limit,
+    period in ms)."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self._buckets: dict[tuple[str, int, int], Any] = {}
+        self._buckets: dict[tuple[str, tuple[tuple[int, int], ...]], Any] = {}
         self._lock = threading.Lock()
 
     def get(self, key: str, limit: int, period: Any) -> Any:
         """The bucket allowing `limit` items per `period` (ms, or a pyrate-limiter
         `Duration`) under `key`, made on first use."""
+        return self.get_rates(key, [(limit, period)])
+
+    def get_rates(self, key: str, rates: Sequence[tuple[int, Any]]) -> Any:
+        """The bucket under `key` allowing an item only while each (limit, period) of `rates`
+        has room, made on first use: one table, so a put is counted in every rate or in
+        none. pyrate-limiter wants the rates ever longer, with ever larger limits and never
+        denser."""
         from pyrate_limiter import Rate, SQLiteBucket
 
-        period_ms = int(getattr(period, "value", period))
+        periods = tuple((limit, int(getattr(period, "value", period))) for limit, period in rates)
         with self._lock:
-            bucket = self._buckets.get((key, limit, period_ms))
+            bucket = self._buckets.get((key, periods))
             if bucket is None:
                 runtime_folder(self.path.parent)
                 safe = "".join(c if c.isalnum() else "_" for c in key)
+                counts = "_".join(f"{limit}_{period_ms}" for limit, period_ms in periods)
                 bucket = SQLiteBucket.init_from_file(
-                    [Rate(limit, period_ms)],
-                    table=f"rl_{safe}_{limit}_{period_ms}",
+                    [Rate(limit, period_ms) for limit, period_ms in periods],
+                    table=f"rl_{safe}_{counts}",
                     db_path=str(self.path),
                     use_file_lock=True,
                 )
-                self._buckets[(key, limit, period_ms)] = bucket
+                self._buckets[(key, periods)] = bucket
             return bucket

@@ -83,16 +83,20 @@ class RateLimits:
         self._calls = 0
 
     def check(self, client: str, per_minute: int, per_day: int | None = None) -> None:
-        """Counts one call against the client's rate, then its quota, if any (a call the
-        rate refuses is not counted in the quota); past either, refuses with 429 and
-        `Retry-After`, the seconds until a call is free again."""
+        """Counts one call against the client's rate and its quota, if any, at once: a call
+        either refuses is counted in neither (a bot retrying past its quota is not made to
+        wait for its rate too); past either, refuses with 429 and `Retry-After`, the
+        seconds until a call is free again."""
         from pyrate_limiter import Duration
 
         with self._lock:
             self._calls += 1
             leak = self._calls % self.LEAK_EVERY == 0
-        seconds = self._wait(client, per_minute, Duration.MINUTE, leak)
-        if seconds:
+        refused = self._refusal(client, counted_rates(per_minute, per_day), leak)
+        if refused is None:
+            return
+        period, seconds = refused
+        if period != Duration.DAY.value:
             raise ApiError(
                 429,
                 "TooManyRequests",
@@ -101,30 +105,44 @@ class RateLimits:
                 fix=f"retry after {seconds} s",
                 headers={"Retry-After": str(seconds)},
             )
-        seconds = self._wait(client, per_day, Duration.DAY, leak) if per_day else 0
-        if seconds:
-            raise ApiError(
-                429,
-                "QuotaExceeded",
-                f"API client {client} is over its quota of {per_day} calls per day (in any "
-                "24 hours)",
-                field="quota_per_day",
-                fix=f"wait {seconds} s, until its oldest call counted is a day old, or ask an "
-                "admin to raise the quota (a new API client with a larger --quota)",
-                headers={"Retry-After": str(seconds)},
-            )
+        raise ApiError(
+            429,
+            "QuotaExceeded",
+            f"API client {client} is over its quota of {per_day} calls per day (in any 24 hours)",
+            field="quota_per_day",
+            fix=f"wait {seconds} s, until its oldest call counted is a day old, or ask an "
+            "admin to raise the quota (a new API client with a larger --quota)",
+            headers={"Retry-After": str(seconds)},
+        )
 
-    def _wait(self, client: str, limit: int, period: Any, leak: bool) -> int:
-        """Counts one call in the client's bucket of `limit` calls per `period`: 0 when it
-        fits, else the seconds (at least 1) until the bucket frees a call."""
+    def _refusal(
+        self, client: str, rates: list[tuple[int, Any]], leak: bool
+    ) -> tuple[int, int] | None:
+        """Counts one call in the client's bucket of `rates`: None when it fits them all,
+        else the period (ms) of the rate refusing it and the seconds (at least 1) until
+        that rate frees a call."""
         from pyrate_limiter import RateItem
 
-        bucket = self.buckets.get(client, limit, period)
+        bucket = self.buckets.get_rates(client, rates)
         with self._lock:
             item = RateItem(client, bucket.now())
             if leak:
                 bucket.leak(item.timestamp)
             if bucket.put(item):
-                return 0
-            wait_ms = bucket.waiting(item)
-        return max(1, -(-int(wait_ms) // 1000))
+                return None
+            period, wait_ms = bucket.failing_rate.interval, bucket.waiting(item)
+        return period, max(1, -(-int(wait_ms) // 1000))
+
+
+def counted_rates(per_minute: int, per_day: int | None) -> list[tuple[int, Any]]:
+    """A client's rate and quota as one bucket's (limit, period) rates, which pyrate-limiter
+    wants ever larger and never denser: a quota no larger than the rate's count leaves the
+    rate nothing to refuse, and a quota above a day of full minutes is never reached, so
+    either limit that cannot refuse a call is left out."""
+    from pyrate_limiter import Duration
+
+    rate: tuple[int, Any] = (per_minute, Duration.MINUTE)
+    if per_day is None or per_day > per_minute * (Duration.DAY.value // Duration.MINUTE.value):
+        return [rate]
+    quota: tuple[int, Any] = (per_day, Duration.DAY)
+    return [quota] if per_day <= per_minute else [rate, quota]
