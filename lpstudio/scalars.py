@@ -3,8 +3,9 @@ parameters (`-p`, a form's field) and a connection's fields (`--field`), which s
 a value is "parsed into its declared type".
 
 Python's `int()` and `float()` are too lenient for it: they take `1_0` (10), the digit
-separator of Python's source, which no form or command line user means; and `float()` takes
-nan and inf, which JSON (the store, the REST API) cannot hold. papermill's `-p` passes text to
+separator of Python's source, which no form or command line user means; digits of any
+script (a full-width "３"), which JSON cannot carry; and `float()` takes nan and inf, which
+JSON (the store, the REST API) cannot hold. papermill's `-p` passes text to
 them as it is, so it would inject 10. Kept free of heavy imports: kernels load the SDK.
 """
 
@@ -37,6 +38,8 @@ def parse_scalar(kind: str, text: str) -> int | float | bool:
     word = text.strip()
     if "_" in word:  # read by int() and float() as a digit separator
         raise ValueError(f"{text!r} holds an underscore")
+    if not word.isascii():  # int() and float() read any script's digits ("３"), JSON none
+        raise ValueError(f"{text!r} holds a character that is not ASCII")
     if kind == "integer":
         return int(word, 10)
     if kind == "number":

@@ -29,10 +29,13 @@ READINGS = [
     ("integer", "1_0", REFUSED),  # Python's digit separator: int() reads 10
     ("integer", "7.0", REFUSED),
     ("integer", "1e3", REFUSED),
+    ("integer", "\uff13", REFUSED),  # a full-width 3: int() reads any script's digits
+    ("integer", "\u0663", REFUSED),  # an Arabic-Indic 3
     ("number", "2.5", 2.5),
     ("number", "10", 10.0),
     ("number", "1e-05", 1e-05),
     ("number", "1_0.5", REFUSED),  # float() reads 10.5
+    ("number", "\uff11.\uff15", REFUSED),  # full-width 1.5, which JSON cannot carry
     ("number", "nan", REFUSED),  # float() reads these, which JSON cannot store
     ("number", "-Infinity", REFUSED),
     ("number", "1e400", REFUSED),  # inf
