@@ -6,7 +6,8 @@ the credential it got. What is masked is each secret value and what it gives awa
 (`derived_secrets`: a secret URL's password, the HTTP Basic credentials a user name and
 password make), in every form output may write it (`_forms`: literal, repr'd, JSON- and
 HTML-escaped, URL-encoded once or twice, base64 and hex, in any case), inside text
-(`scrub_text`) and inside JSON-like data, keys included (`scrub`, `scrubbed_keys`).
+(`scrub_text`) and inside JSON-like data, keys included (`scrub`, `scrubbed_keys`); in what an
+app answered, the beginning of one that the app or a proxy cut short too (`scrub_answer`).
 
 It is the second line of defence: secrets are stored encrypted and never shown on purpose;
 masking catches what leaks anyway. The core masks what it shows with it; connectors reach it
@@ -147,16 +148,21 @@ def _secret_pattern(secrets: frozenset[str], caseless: bool = False) -> re.Patte
     if not forms:
         return None
     if not caseless:
-        trie: dict[str, Any] = {}
-        for form in forms:
-            node = trie
-            for char in form:
-                node = node.setdefault(char, {})
-            node[""] = {}  # a form ends here
         with contextlib.suppress(RecursionError):  # hundreds of forms each inside the next
-            return re.compile(_trie(trie))
+            return re.compile(_trie(_trie_of(forms)))
     longest_first = sorted(forms, key=len, reverse=True)
     return re.compile("|".join(map(re.escape, longest_first)), re.IGNORECASE if caseless else 0)
+
+
+def _trie_of(forms: Collection[str]) -> dict[str, Any]:
+    """`forms` as a trie of nested dicts, one per character; "" marks where a form ends."""
+    trie: dict[str, Any] = {}
+    for form in forms:
+        node = trie
+        for char in form:
+            node = node.setdefault(char, {})
+        node[""] = {}  # a form ends here
+    return trie
 
 
 def _lowered(forms: set[str]) -> set[str]:
@@ -281,17 +287,78 @@ def begun_secret(text: str, secrets: Collection[str]) -> int | None:
     if not longest:
         return None
     window = text[-longest:]  # a form's beginning is shorter than it
-    if len(window.lower()) == len(window):
-        folded = window.lower()
-    else:  # a letter whose lower case is two ("İ"): kept, so that places stay
-        folded = "".join(c.lower() if len(c.lower()) == 1 else c for c in window)
+    folded = _folded(window)
     for at in range(len(folded) - 1):
         for form in by_start.get(folded[at : at + 2], ()):
             shown = len(folded) - at
-            enough = min(MIN_BEGUN, (len(form) + 1) // 2)
-            if enough <= shown < len(form) and form.startswith(folded[at:]):
+            if _enough(form) <= shown < len(form) and form.startswith(folded[at:]):
                 return len(text) - len(window) + at
     return None
+
+
+def scrub_answer(text: str, secrets: Collection[str]) -> str:
+    """`scrub_text` for what an app answered, which the app or a proxy may have cut short
+    in the middle of a secret it echoed (an error's message cut to 50 characters, an echoed
+    header to 200): what is left of its beginning is masked too, as no later masking finds
+    it. A beginning is cut where the text ends, or where the character after it is neither a
+    letter nor a digit nor one the form holds; text that goes on there is a word that merely
+    begins like a secret (`sandbox-client` beside the secret `sandbox-secret`), and kept."""
+    masked = scrub_text(text, secrets)
+    hidden = frozenset(secrets)
+    pattern = _begun_pattern(hidden) if hidden else None
+    if pattern is None:
+        return masked
+    _, by_start = _beginnings(hidden)
+    folded = _folded(masked)
+    parts, start, found = [], 0, pattern.search(folded)
+    while found:
+        at = found.start()
+        forms = by_start.get(folded[at : at + 2], ())
+        shown = max((_cut_length(folded, at, form) for form in forms), default=0)
+        if shown:
+            parts += [masked[start:at], MASK]
+            start = at + shown
+        # From the next place: a beginning kept as a word that goes on may hold another.
+        found = pattern.search(folded, at + max(shown, 1))
+    return "".join([*parts, masked[start:]]) if parts else masked
+
+
+def _cut_length(folded: str, at: int, form: str) -> int:
+    """How many characters of `form`'s beginning `folded` holds at `at` if it is cut there
+    (`scrub_answer`), else 0: too few to tell, the whole form, or a word that goes on."""
+    held = folded[at : at + len(form)]
+    differ = (n for n, (want, got) in enumerate(zip(form, held, strict=False)) if want != got)
+    shown = next(differ, len(held))
+    if not _enough(form) <= shown < len(form):
+        return 0
+    after = folded[at + shown : at + shown + 1]
+    return 0 if after and (after.isalnum() or after in form) else shown
+
+
+def _enough(form: str) -> int:
+    """The fewest characters of `form`'s beginning that are masked (`MIN_BEGUN`)."""
+    return min(MIN_BEGUN, (len(form) + 1) // 2)
+
+
+def _folded(text: str) -> str:
+    """`text` in lower case, each character in its place: a letter whose lower case is two
+    ("İ") is kept as it is."""
+    folded = text.lower()
+    if len(folded) == len(text):
+        return folded
+    return "".join(c.lower() if len(c.lower()) == 1 else c for c in text)
+
+
+@functools.lru_cache(maxsize=32)
+def _begun_pattern(secrets: frozenset[str]) -> re.Pattern[str] | None:
+    """Where a text in lower case may hold a secret's beginning (`scrub_answer`): the
+    fewest characters masked of any form. Built once per set of secrets; None when there is
+    nothing to mask."""
+    _, by_start = _beginnings(secrets)
+    shortest = {form[: _enough(form)] for forms in by_start.values() for form in forms}
+    if not shortest:
+        return None
+    return re.compile(_trie(_trie_of(shortest)))
 
 
 @functools.lru_cache(maxsize=32)

@@ -42,7 +42,7 @@ from urllib.parse import urlsplit
 from .errors import InputError, LpstudioError
 
 # Redaction has its own module (the core uses it far more); connectors import it from here.
-from .redaction import MASK, derived_secrets, scrub, scrub_text
+from .redaction import MASK, derived_secrets, scrub, scrub_answer, scrub_text
 from .redaction import MIN_ENCODED_CORE as MIN_ENCODED_CORE  # as the SDK offered them
 from .redaction import SENSITIVE_OPTION as SENSITIVE_OPTION
 from .redaction import scrubbed_keys as scrubbed_keys
@@ -742,8 +742,9 @@ class Connection:
     def excerpt(self, text: str, limit: int) -> str:
         """The start of what an app answered, for an error message: this connection's
         secrets masked before it is cut (an app or a proxy may echo the credential it got,
-        and a secret cut in two is no longer found by any later masking)."""
-        return scrub_text(text, self.secrets())[:limit].strip()
+        and a secret cut in two is no longer found by any later masking), and what is left
+        of one the app cut itself (`scrub_answer`)."""
+        return scrub_answer(text, self.secrets())[:limit].strip()
 
     def http(self, **kwargs: Any) -> Any:
         """One httpx client per connection, with timeouts set (never wait for ever)."""

@@ -8,14 +8,16 @@
 Relative URLs are joined to the connection's base_url; the connection's credentials are
 added as headers (basic, bearer or an API key header), go only to the base_url's scheme,
 host and port (to any URL when there is no base_url), and never appear in a dry run's
-answer, a log line or an error message. See `request.py` for which failures are tried again.
+answer, a log line or an error message, nor in the text and headers of an answer that
+echoes them (whole, or cut short by the app). See `request.py` for which failures are tried
+again.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from lpstudio.sdk import Connection, Connector, ConnectorError, Field, scrub_text
+from lpstudio.sdk import Connection, Connector, ConnectorError, Field, scrub_answer, scrub_text
 
 from . import webhook as _webhook
 from .auth import AUTH_TYPES, auth_headers
@@ -191,11 +193,14 @@ def request(conn: Connection, data: dict[str, Any]) -> dict[str, Any]:
     with in_flight(conn, req):
         response = send(conn, req, expected)
     check(conn, req, response, expected)
+    # An app may echo the credentials it got, cut short: what is left of them is masked here,
+    # as no masking of the recipe's output finds a secret's beginning (`scrub_answer`).
+    hidden = conn.secrets()
     return {
         "status": response.status_code,
-        "headers": dict(response.headers),
+        "headers": {name: scrub_answer(value, hidden) for name, value in response.headers.items()},
         "json": parse(conn, req, response, bool(data.get("expect_json"))),
-        "text": response.text,
+        "text": scrub_answer(response.text, hidden),
     }
 
 
