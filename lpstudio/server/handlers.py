@@ -23,6 +23,7 @@ import io
 import json
 import logging
 import re
+import time
 import traceback
 from http.client import responses
 from pathlib import Path, PurePosixPath
@@ -63,6 +64,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
     from ..models import Job
+    from ..recipe import Recipe
     from .app import LpstudioApp
     from .routes import Operation, Route
 
@@ -179,6 +181,37 @@ class BaseHandler(ExtensionHandlerMixin, APIHandler):
         allowed = super().check_origin(origin_to_satisfy_tornado)
         self.origin_refused = not allowed
         return allowed
+
+    def check_xsrf_cookie(self) -> None:
+        """Jupyter's XSRF check, unchanged (skipped for a token in a header); its refusal
+        (tornado's words for a form: "'_xsrf' argument missing from POST") said as the
+        API says it, naming the header and the fix."""
+        try:
+            super().check_xsrf_cookie()
+        except web.HTTPError as exc:
+            if exc.status_code != 403:  # 404: an origin Jupyter refuses (`origin_refused`)
+                raise
+            if getattr(self, "_jupyter_current_user", None) is None:
+                raise  # no login cookie at all: 401, naming the token (`write_error`)
+            raise self.xsrf_refused() from None
+
+    def xsrf_refused(self) -> ApiError:
+        """A request authenticated by the login cookie, without the XSRF token that shows a
+        page of this server sent it (or with another session's)."""
+        headers = self.request.headers
+        sent = headers.get("X-XSRFToken") or headers.get("X-CSRFToken")
+        sent = sent or self.get_argument("_xsrf", None)
+        return ApiError(
+            403,
+            "Forbidden",
+            "the X-XSRFToken sent does not match this session's _xsrf cookie"
+            if sent
+            else "a request authenticated by the login cookie needs its XSRF token: none was sent",
+            field="X-XSRFToken",
+            fix="send the value of the `_xsrf` cookie in an X-XSRFToken header (as JupyterLab "
+            "does), or authenticate with `Authorization: token <jupyter server token>` "
+            "instead of the cookie",
+        )
 
     def origin_not_allowed(self, origin: str) -> ApiError:
         """Jupyter refuses an origin it does not allow with a bare 404, as if the route did
@@ -1290,9 +1323,7 @@ class HookHandler(NoXsrfHandler):
     async def post(self, hook_id: str) -> None:
         service = self.app.service
         try:
-            recipe, jobs, repeated = await self.blocking(
-                service.receive_webhook, hook_id, dict(self.request.headers), self.request.body
-            )
+            recipe, jobs, repeated = await self.received(hook_id)
         except SignatureError as exc:
             raise ApiError(401, "BadSignature", exc.message, field=exc.field, fix=exc.fix) from None
         except InputError as exc:
@@ -1323,6 +1354,43 @@ class HookHandler(NoXsrfHandler):
             },
             200 if repeated else 202,
         )
+
+    async def received(self, hook_id: str) -> tuple[Recipe, list[Job], bool]:
+        """`Studio.receive_webhook`, its store waits bounded as a call's are, by the server's
+        `call_timeout` (`calls._written`): the store's own busy timeout is 60 s, and senders
+        give up after 5 to 30 s (Shopify after 5), then redeliver."""
+        from .calls import _Gate, _Late, _written
+
+        timeout = self.app.call_timeout
+        receive = self.blocking(
+            self.app.service.receive_webhook,
+            hook_id,
+            dict(self.request.headers),
+            self.request.body,
+        )
+        try:
+            return await _written(time.monotonic() + timeout, _Gate(), receive)
+        except _Late:
+            raise delivery_store_busy(timeout) from None
+
+
+def delivery_store_busy(timeout: float) -> ApiError:
+    """503 to a delivery whose store writes waited past `timeout`, as a call is told
+    (`StoreBusy`, field `store`, nothing of the store's URL or folder): its signature was
+    checked before any write. The write goes on, and may queue the delivery once the store
+    is free: its redelivery under the same delivery id (or a signed body) is then answered
+    as a repeat, or queues it."""
+    return ApiError(
+        503,
+        "StoreBusy",
+        f"the store stayed busy with other writes past this delivery's wait ({timeout:g} s, "
+        "the server's call_timeout): it was not queued yet, and may be once the store is free",
+        field="store",
+        fix=f"deliver it again shortly under the same delivery id ({', '.join(DELIVERY_ID_HEADERS)}"
+        "): it is queued once, and a repeat of one queued meanwhile is answered 200 with "
+        '"repeated": true',
+        headers={"Retry-After": "5"},
+    )
 
 
 class NotFoundHandler(NoXsrfHandler):
