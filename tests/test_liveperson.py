@@ -2009,3 +2009,18 @@ def test_a_recipient_a_job_sent_before_it_said_once_per_keeps_its_value_from_oth
     assert rerun["accepted"] == 0 and [e["job_id"] for e in rerun["already_sent"]] == [1]
     assert later["accepted"] == 0 and [e["job_id"] for e in later["already_sent"]] == [2]
     assert recipients(control) == {ava["phone"]: 1}
+
+
+@pytest.mark.parametrize("status", [400, 403])
+def test_a_read_liveperson_refuses_says_to_check_the_app_s_credentials(connect, control, status):
+    """A refusal of a read (the handoff list, which `connections test` reads) said LivePerson's
+    words alone, with no fix, where the token's refusal says what to check."""
+    client = ConnectionClient(connect())
+    client.test()  # a token is in hand: the fault hits the next read
+    fault(control, error_rate=1.0, error_status=status, scope="liveperson", count=1)
+
+    with pytest.raises(ConnectorError) as refused:
+        client.picklist("handoffs")
+
+    assert f"LivePerson answered HTTP {status}" in refused.value.message
+    assert "check the client id and secret" in (refused.value.fix or "")

@@ -475,8 +475,7 @@ class LivePersonClient:
                 f"LivePerson refused the app credentials (HTTP {response.status_code}): "
                 f"{error_message(response, self.conn)}",
                 status=response.status_code,
-                fix=f"check the client id and secret of the connection {self.conn.name} "
-                f"(`lpstudio connections test {self.conn.name}` tries them)",
+                fix=self._credentials_fix(),
             )
         token = answer_field(response, "access_token", "LivePerson's token server")
         with _lock:
@@ -639,9 +638,20 @@ class LivePersonClient:
         """The JSON answer of a request that only reads; ConnectorError unless it is 200."""
         response = self.request(method, service, path, read=True, **kwargs)
         if response.status_code != 200:
-            said = error_message(response, self.conn)
-            raise ConnectorError(
-                f"LivePerson answered HTTP {response.status_code}: {said}",
-                status=response.status_code,
+            where = (SERVICE_URLS[service][1], self.host(service), self.url_field(service))
+            status = response.status_code
+            raise self.misdirected(response, *where) or ConnectorError(
+                f"LivePerson answered HTTP {status}: {error_message(response, self.conn)}",
+                status=status,
+                fix=self._credentials_fix() if status in (400, 401, 403) else None,
             )
         return response.json()
+
+    def _credentials_fix(self) -> str:
+        """The fix of a refusal in LivePerson's own words (400, 401, 403): the app's
+        credentials, or the rights LivePerson gave the app."""
+        name = self.conn.name
+        return (
+            f"check the client id and secret of the connection {name}, and that the app may "
+            f"use this API (`lpstudio connections test {name}` tries them)"
+        )
