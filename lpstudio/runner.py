@@ -3,10 +3,12 @@
 It takes a queued job from the store, runs its recipe version through papermill with the
 `lpstudio` engine, and always leaves the job in a true final state: succeeded, failed
 (cell error, kernel died, timeout, internal error) or cancelled (Ctrl-C, SIGTERM,
-`lpstudio cancel`). A watchdog thread heartbeats the job with its progress, enforces its
-timeout and notices cancel requests; it stops a job by killing the kernel's process group,
-and no cell starts once the job is stopped. A stop that lands after the last cell changes
-nothing: a job whose cells all ran keeps its outcome.
+`lpstudio cancel`). A bot's call whose cells all ran fails when they left its caller no
+answer it can take (`unanswered`), in the same write as its end. A watchdog thread
+heartbeats the job with its progress, enforces its timeout and notices cancel requests; it
+stops a job by killing the kernel's process group, and no cell starts once the job is
+stopped. A stop that lands after the last cell changes nothing: a job whose cells all ran
+keeps its outcome.
 """
 
 from __future__ import annotations
@@ -36,7 +38,8 @@ from nbformat.v4.rwbase import split_lines, strip_transient
 from sqlalchemy.exc import OperationalError
 
 from .connections import Connections
-from .kernel import RESPONSE_MIME, RESULT_MIME
+from .jsonschemas import first_problem
+from .kernel import RESPONSE_MIME, RESULT_MIME, answer_status
 from .kernel.errors import ERROR_MIME
 from .models import Job
 from .parameters import PathText, as_declared
@@ -709,15 +712,72 @@ def _once_stored(job_id: int, write: Callable[[], T]) -> T:
             pause = min(pause * 2, 2.0)
 
 
-def final_result(store: Store, job: Job, writer: NotebookWriter, unfinished: bool) -> Any:
+#: The errors of a call's job whose cells all ran without an answer its caller can take
+#: (`unanswered`): its caller gets them as 502, never as a failed job's 422.
+UNANSWERED = frozenset({"NoResponse", "InvalidResponse"})
+
+
+def unanswered(result: Any, response_schema: dict[str, Any]) -> dict[str, Any] | None:
+    """Why a call's job whose cells all ran leaves its caller without an answer, as the
+    job's error (`ename`, `evalue`, `field`, `fix`): its recipe never called respond(), or
+    answered with a status that carries no body, or a success off its response schema; None
+    when its answer stands. The job ends failed with it and its caller gets it as 502
+    (`server.calls.answer_for`): one text, where the admin and the bot read it."""
+    response = (result or {}).get("response") if isinstance(result, dict) else None
+    if not isinstance(response, dict) or "status" not in response:
+        return _unanswered(
+            "NoResponse",
+            "the recipe ended without calling respond(), so its caller has no answer",
+            "the recipe must call lpstudio.kernel.respond(body, status)",
+        )
+    status = response["status"]
+    if not answer_status(status):
+        return _unanswered(
+            "InvalidResponse",
+            f"the recipe answered with HTTP status {status!r}, which cannot carry a body",
+            "respond() with a status from 200 to 599 other than 204 and 304",
+        )
+    checked = 200 <= status < 300 and response_schema  # the schema describes successes
+    problem = first_problem(response_schema, response.get("body")) if checked else None
+    if problem is not None:
+        field, message = problem
+        return _unanswered(
+            "InvalidResponse",
+            f"the recipe answered off its response schema: {message}",
+            "make the recipe's respond() body fit trigger.response_schema",
+            field,
+        )
+    return None
+
+
+def _unanswered(ename: str, evalue: str, fix: str, field: str | None = None) -> dict[str, Any]:
+    return {"ename": ename, "evalue": evalue, "field": field, "fix": fix}
+
+
+def call_unanswered(job: Job, metadata: dict[str, Any], result: Any) -> dict[str, Any] | None:
+    """`unanswered` for a bot's call (its trigger `callable`) against the response schema of
+    the version it ran; None for any other job: nobody waits for its answer (a Test run, a
+    rerun). A schema that cannot be read (a `$dynamicRef` leading nowhere) is the job's
+    error all the same: the job still ends."""
+    if job.trigger != "callable":
+        return None
+    trigger = metadata.get("trigger", {})
+    try:
+        return unanswered(result, dict(trigger.get("response_schema") or {}))
+    except Exception as exc:
+        return {"ename": type(exc).__name__, "evalue": str(exc)}
+
+
+def final_result(store: Store, job: Job, writer: NotebookWriter, sends: bool) -> Any:
     """The job's result: its recipe's own (with the accounting of a send that failed,
-    `lpstudio.kernel`); for a job that did not succeed and may have sent (`unfinished`:
-    stopped, its kernel dead or a cell failed) whose result accounts for no send (no
-    `accepted` count), what its ledger says it sent, merged over what its recipe stored:
-    the recipients it reached count all the same. The ledger is read only then, never on a
-    job's usual path."""
+    `lpstudio.kernel`); for a job that may have sent (`sends`: its recipe binds a
+    connection) whose result accounts for no send (no `accepted` count), what its ledger
+    says it sent, merged over what its recipe stored: the recipients it reached count all
+    the same in `show` and on the dashboard, whether it was stopped, its kernel died, or it
+    succeeded with a result of its own making. A recipe that binds no connection never has
+    its ledger read."""
     result = writer.outputs()
-    if unfinished and not isinstance((result or {}).get("accepted"), int):
+    if sends and not isinstance((result or {}).get("accepted"), int):
         sent = store.ledger_result(job)
         if sent is not None:
             return {**(result or {}), **sent}
@@ -904,9 +964,10 @@ def execute_job(
                     error["output"] = unsaved["evalue"]
                 if finished and error is not None and error.get("cell") is not None:
                     done = min(done, error["cell"])  # papermill completes the failing cell too
-                result = _once_stored(
-                    job_id, lambda: final_result(store, job, writer, sends and status != SUCCEEDED)
-                )
+                result = _once_stored(job_id, lambda: final_result(store, job, writer, sends))
+                if status == SUCCEEDED:  # its end says whether its caller has an answer
+                    error = call_unanswered(job, recipe.metadata, result)
+                    status = SUCCEEDED if error is None else FAILED
                 final = _once_stored(
                     job_id,
                     lambda: store.finish_job(

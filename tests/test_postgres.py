@@ -124,7 +124,10 @@ def test_the_store_s_password_is_a_secret_in_parameters_and_events_too(pg_ws: Pa
     url = re.search(r'url = "(.+)"', config.read_text()).group(1)  # type: ignore[union-attr]
     config.write_text(f'[store]\nurl = "{url.replace("postgres@", "postgres:pw-Secret-77@")}"\n')
     write_recipe(pg_ws, "p/tick", "label: str = 'x'  # a label", cells=("print(label)",))
-    cells = ("import lpstudio.kernel as lp", "print(len(lp.event['note']))")
+    cells = (
+        "import lpstudio.kernel as lp",
+        "print(len(lp.event['note']))\nlp.respond({'n': len(lp.event['note'])})",
+    )
     callable_ = {"title": "note", "trigger": {"kind": "callable", "path": "note"}}
     write_recipe(pg_ws, "p/note", "label: str = 'x'  # a label", cells=cells, metadata=callable_)
     with Studio.open(pg_ws, user="alice") as studio:

@@ -216,3 +216,28 @@ def test_a_job_put_back_in_the_queue_then_cancelled_keeps_what_it_sent(ws: Path)
         assert ended.status == "cancelled" and ended.error["uncertain_sends"] == 1
         assert (ended.result or {}).get("accepted") == 1, ended.result
         assert proactive(studio) == (1, 0)
+
+
+def test_a_campaign_whose_recipe_keeps_no_counts_still_counts_what_it_sent(
+    sandbox_ws: Path, control: httpx.Client
+) -> None:
+    """A recipe an analyst wrote sends a campaign and stores a result of its own, without
+    the campaign's counts: the job succeeded, yet `show` said nobody was reached and the
+    dashboard counted none of its recipients. Its result now holds what its ledger says it
+    sent, over what the recipe stored."""
+    with Studio.open(sandbox_ws, user="alice") as studio:
+        path = studio.try_template("payment_reminder", "billing", "reminder")
+        notebook = json.loads(path.read_text())
+        last = notebook["cells"][-1]
+        source = "".join(last["source"])
+        last["source"] = source[: source.index("# The accounting")] + (
+            'lp.set_result({"note": "reminded"})\n'
+        )
+        path.write_text(json.dumps(notebook))
+        ended = studio.run(REMINDER)
+        assert ended.status == "succeeded", ended.error
+        assert ended.result["note"] == "reminded"  # the recipe's own, kept
+        assert ended.result["accepted"] == SENDABLE, ended.result
+        assert sum(c["accepted"] for c in ended.result["campaigns"]) == SENDABLE
+        assert proactive(studio) == (SENDABLE, 0)
+    assert len(recipients(control)) == SENDABLE

@@ -10,7 +10,8 @@ an int. Then one job runs the recipe with the input as its event, as sent, and i
 
     200..599 from respond()   the recipe's own status and body (not 204 or 304)
     422                       the job failed or was cancelled (with the job id)
-    502                       the recipe answered nothing, or off its response schema
+    502                       the recipe answered nothing, or off its response schema: its
+                              job failed for it (`runner.unanswered`), as its admin sees
     503                       the recipe's own settings keep it from running, or the store
                               stayed busy past the call timeout (no job)
     504                       no answer within the call timeout (15 s by default); the job
@@ -63,10 +64,10 @@ from ..errors import ConflictError, InputError, NotFoundError, RecipeError
 from ..idempotency import check_key, left_claim_wait
 from ..jobviews import shown_error
 from ..jsonschemas import FORMATS, first_problem
-from ..kernel import answer_status
 from ..models import utcnow
+from ..runner import UNANSWERED, unanswered
 from ..scalars import parse_scalar
-from ..store import FINAL_STATES, QUEUED, SUCCEEDED
+from ..store import FAILED, FINAL_STATES, QUEUED, SUCCEEDED
 from .auth import ApiError
 from .handlers import PREFIX, parse_json, recipe_not_ready
 from .schemas import expected
@@ -100,8 +101,14 @@ def answer_for(
     job: Job, response_schema: dict[str, Any], workspace: Workspace | None = None
 ) -> tuple[int, Any]:
     """A finished job's answer to its caller; a failed job's error names the workspace's
-    files by their path in it (`shown_error`), as every error answer does."""
-    if job.status != SUCCEEDED:
+    files by their path in it (`shown_error`), as every error answer does. A job that gave
+    its caller no answer it can take (`unanswered`) is a 502 with the job's own error: its
+    end recorded it, or, for a job that ended before its end checked it, its answer now."""
+    if job.status == SUCCEEDED:
+        problem = unanswered(job.result, response_schema)
+    elif _ended_unanswered(job):
+        problem = job.error
+    else:
         error = shown_error(job.error, workspace) or {}
         reason = f": {error.get('ename')}: {error.get('evalue')}" if error else ""
         return _error(
@@ -113,37 +120,24 @@ def answer_for(
             "a new Idempotency-Key runs the recipe again",
             job=job.id,
         )
-    response = (job.result or {}).get("response")
-    if not isinstance(response, dict) or "status" not in response:
+    if problem is not None:
         return _error(
             502,
-            "NoResponse",
-            f"job {job.id} succeeded without an answer",
-            "the recipe must call lpstudio.kernel.respond(body, status)",
+            problem["ename"],
+            f"job {job.id}: {problem['evalue']}",
+            problem["fix"],
             job=job.id,
+            field=problem.get("field"),
         )
-    status, body = response["status"], response.get("body")
-    if not answer_status(status):
-        return _error(
-            502,
-            "InvalidResponse",
-            f"job {job.id} answered with HTTP status {status!r}, which cannot carry a body",
-            "respond() with a status from 200 to 599 other than 204 and 304",
-            job=job.id,
-        )
-    if 200 <= status < 300 and response_schema:
-        problem = first_problem(response_schema, body)
-        if problem is not None:
-            field, message = problem
-            return _error(
-                502,
-                "InvalidResponse",
-                f"job {job.id} answered off its response schema: {message}",
-                "make the recipe's respond() body fit trigger.response_schema",
-                job=job.id,
-                field=field,
-            )
-    return status, body
+    response = job.result["response"]
+    return response["status"], response.get("body")
+
+
+def _ended_unanswered(job: Job) -> bool:
+    """Whether a failed job ran all its cells and failed only for its answer (`unanswered`),
+    not for an error of its own (a cell's, which names its cell)."""
+    error = job.error or {}
+    return job.status == FAILED and error.get("ename") in UNANSWERED and error.get("cell") is None
 
 
 def _purged(job: Job) -> tuple[int, Any]:
@@ -199,7 +193,7 @@ class _TooLate(Exception):
     """A call's store write that got its turn after its caller was answered without it."""
 
 
-class _Late(Exception):
+class Late(Exception):
     """The call's store write was not done within its call timeout, and never will be."""
 
 
@@ -233,7 +227,7 @@ def _consumed(task: asyncio.Future[Any]) -> None:
 
 
 async def _written(deadline: float, gate: _Gate, work: Awaitable[T]) -> T:
-    """What a store write (gated by `gate`) gives once done, by `deadline`; `_Late` past it,
+    """What a store write (gated by `gate`) gives once done, by `deadline`; `Late` past it,
     unless the write passed its gate in time: it commits, and stands."""
     task = asyncio.ensure_future(work)
     try:
@@ -241,8 +235,15 @@ async def _written(deadline: float, gate: _Gate, work: Awaitable[T]) -> T:
     except TimeoutError:
         if gate.shut():
             task.add_done_callback(_consumed)
-            raise _Late() from None
+            raise Late() from None
         return await task
+
+
+async def within(timeout: float, work: Awaitable[T]) -> T:
+    """What a store write no gate holds back gives within `timeout` seconds; `Late` past
+    it, the write going on (a webhook delivery's: its redelivery is answered as a repeat
+    once it is queued)."""
+    return await _written(time.monotonic() + timeout, _Gate(), work)
 
 
 def _store_busy(timeout: float) -> Answer:
@@ -624,7 +625,7 @@ async def call(
             gate,
             app.blocking(_dispatch, app, client, endpoint["recipe"], event, claim, then),
         )
-    except _Late:
+    except Late:
         return _store_busy(timeout)
     except InputError as exc:  # nothing started; the body was checked: the recipe is at fault
         raise recipe_not_ready(exc) from None
