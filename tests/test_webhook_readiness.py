@@ -52,7 +52,8 @@ def test_start_refuses_a_webhook_whose_connection_has_no_token(sandbox_ws: Path)
 
         shown = server.api("alice", "GET", f"/recipes/{RECIPE}").json()
         assert shown["settings_problem"] is not None, shown
-        _refuses_for_the_token(shown["settings_problem"], CLI_FIX)
+        # In the API's terms, as its Start refusal says it (it gave the CLI's command).
+        _refuses_for_the_token(shown["settings_problem"], REST_FIX)
         started = server.api("alice", "POST", f"/recipes/{RECIPE}/start", json={})
         _refuses_for_the_token(_error(started, 400), REST_FIX)
         assert server.api("alice", "GET", f"/recipes/{RECIPE}").json()["state"] == "stopped"

@@ -23,7 +23,6 @@ import io
 import json
 import logging
 import re
-import time
 import traceback
 from http.client import responses
 from pathlib import Path, PurePosixPath
@@ -598,6 +597,22 @@ class UserHandler(BaseHandler):
     async def check_caller(self) -> None:
         await self.prepare_user()
 
+    def recipe_detail(self, ref: str) -> dict[str, Any]:
+        """The studio's `recipe_detail`, its `settings_problem` fixed in the API's terms
+        (`in_rest_terms`), as a refused run of the same recipe says it. Blocking."""
+        detail = self.studio.recipe_detail(ref)
+        problem = self.rest_problem(detail["settings_problem"], detail["recipe"])
+        return {**detail, "settings_problem": problem}
+
+    @staticmethod
+    def rest_problem(problem: dict[str, Any] | None, recipe: str) -> dict[str, Any] | None:
+        """A problem an answer holds (not an error answer) with its fix in the API's terms."""
+        from .fixes import in_rest_terms
+
+        if problem is None:
+            return None
+        return {**problem, "fix": in_rest_terms(problem.get("fix"), recipe)}
+
     async def prepare_user(self) -> None:
         """The Jupyter user's studio and role, and the request's checked input."""
         if self.current_user is None:
@@ -711,7 +726,7 @@ class RecipesHandler(UserHandler):
 class RecipeHandler(UserHandler):
     @web.authenticated
     async def get(self, recipe: str) -> None:
-        self.answer(await self.blocking(self.studio.recipe_detail, recipe))
+        self.answer(await self.blocking(self.recipe_detail, recipe))
 
 
 class RecipeSettingsHandler(UserHandler):
@@ -751,8 +766,9 @@ class RecipeSettingsHandler(UserHandler):
                 raise ApiError(
                     409, "ConflictError", exc.message, field=exc.field, fix=exc.fix
                 ) from None
-            detail = self.studio.recipe_detail(name)
-            return {**detail, "warnings": [warning.to_dict() for warning in warnings]}
+            detail = self.recipe_detail(name)
+            shown = [self.rest_problem(warning.to_dict(), name) for warning in warnings]
+            return {**detail, "warnings": shown}
 
         self.answer(await self.blocking(save))
 
@@ -779,7 +795,7 @@ class RecipeStartHandler(UserHandler):
             check_role(role, "build", "move a poll trigger's since (reset_since) when starting")
         name = (await self.blocking(self.studio.find_recipe, recipe)).name
         await self.blocking(self.studio.start, name, self.body.get("reset_since"))
-        self.answer(await self.blocking(self.studio.recipe_detail, name))
+        self.answer(await self.blocking(self.recipe_detail, name))
 
 
 class RecipeStopHandler(UserHandler):
@@ -788,9 +804,10 @@ class RecipeStopHandler(UserHandler):
         name = await self.blocking(self.studio.find_stoppable, recipe)
         stopped = await self.blocking(self.studio.stop, name)
         try:
-            self.answer(await self.blocking(self.studio.recipe_detail, name))
+            self.answer(await self.blocking(self.recipe_detail, name))
         except RecipeError as exc:  # a broken recipe is stopped all the same
-            self.answer({"recipe": name, "state": stopped["state"], "problem": exc.to_dict()})
+            problem = self.rest_problem(exc.to_dict(), name)
+            self.answer({"recipe": name, "state": stopped["state"], "problem": problem})
         except NotFoundError:  # so is one whose notebook is gone: only its settings are left
             self.answer({"recipe": name, "state": stopped["state"], "problem": None})
 
@@ -1050,7 +1067,7 @@ class GalleryTryHandler(UserHandler):
 
         def try_() -> dict[str, Any]:
             path = self.studio.try_template(body["template"], body["project"], body.get("name"))
-            return self.studio.recipe_detail(self.studio.workspace.recipe_name(path))
+            return self.recipe_detail(self.studio.workspace.recipe_name(path))
 
         detail = await self.blocking(try_)
         # Quoted: a header is Latin-1, and a recipe's path may be any text (`営業/r.ipynb`).
@@ -1357,9 +1374,9 @@ class HookHandler(NoXsrfHandler):
 
     async def received(self, hook_id: str) -> tuple[Recipe, list[Job], bool]:
         """`Studio.receive_webhook`, its store waits bounded as a call's are, by the server's
-        `call_timeout` (`calls._written`): the store's own busy timeout is 60 s, and senders
+        `call_timeout` (`calls.within`): the store's own busy timeout is 60 s, and senders
         give up after 5 to 30 s (Shopify after 5), then redeliver."""
-        from .calls import _Gate, _Late, _written
+        from .calls import Late, within
 
         timeout = self.app.call_timeout
         receive = self.blocking(
@@ -1369,8 +1386,8 @@ class HookHandler(NoXsrfHandler):
             self.request.body,
         )
         try:
-            return await _written(time.monotonic() + timeout, _Gate(), receive)
-        except _Late:
+            return await within(timeout, receive)
+        except Late:
             raise delivery_store_busy(timeout) from None
 
 
