@@ -103,7 +103,11 @@ def test_a_campaign_left_in_doubt_and_caught_fails_the_job(sandbox_ws: Path, san
     assert job["error"]["uncertain_sends"] == 1, job["error"]
     assert "1 send it began" in job["error"]["evalue"]
     assert "check them in the app" in job["error"]["evalue"]
-    assert job["result"] == {"ok": True}  # the recipe's own result stays
+    # The recipe's own result stays, and what its ledger says it sent is added to it: the
+    # recipient accepted counts in `show` and on the dashboard, the one in doubt is named.
+    assert job["result"]["ok"] is True and job["result"]["from_ledger"] is True, job["result"]
+    assert job["result"]["accepted"] == 1, job["result"]
+    assert sum(e["recipients"] for e in job["result"]["uncertain"]) == 1, job["result"]
     with Studio.open(sandbox_ws, user="alice") as studio:
         rerun = studio.rerun(job["id"])
     assert rerun.status == "succeeded", rerun.error
