@@ -80,8 +80,27 @@ def chromium() -> Iterator[Any]:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
             yield browser
+        except Exception as failure:
+            for page in (p for c in browser.contexts for p in c.pages):
+                failure.add_note(what_the_page_showed(page))
+            raise
         finally:
             browser.close()
+
+
+def what_the_page_showed(page: Any) -> str:
+    """A failed wait's context: the dialogs open (a dialog queued behind another never
+    shows) and what the page's console said, so a flaky failure says why."""
+    try:
+        dialogs = page.locator(".jp-Dialog .jp-Dialog-header").all_inner_texts()
+        said = [f"{m.type}: {m.text}" for m in page.console_messages() if m.type != "log"]
+        errors = [str(e) for e in page.page_errors()]
+    except Exception as e:  # the page itself gone: say so rather than hide the failure
+        return f"page {page.url}: cannot be read ({e})"
+    lines = [f"page {page.url}", f"  dialogs open: {dialogs}"]
+    lines += [f"  console {line}" for line in said[-30:]]
+    lines += [f"  page error: {line}" for line in errors[-10:]]
+    return "\n".join(lines)
 
 
 @contextmanager
