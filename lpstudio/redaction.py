@@ -23,7 +23,7 @@ import functools
 import html
 import json
 import re
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
 from typing import Any
 from urllib.parse import parse_qsl, quote, quote_plus, unquote, urlsplit
 
@@ -374,34 +374,41 @@ def _beginnings(secrets: frozenset[str]) -> tuple[int, dict[str, tuple[str, ...]
     return longest, {start: tuple(found) for start, found in by_start.items()}
 
 
-def scrub(data: Any, secrets: Collection[str]) -> Any:
+Masker = Callable[[str, Collection[str]], str]  # `scrub_text` or `scrub_answer`
+
+
+def scrub(data: Any, secrets: Collection[str], text: Masker = scrub_text) -> Any:
     """Replaces every secret inside the strings of a JSON-like structure, its objects' keys
     too (`{token: 1}` shows the token as well as `{"t": token}` does), and a number that is
-    one whole (a PIN, a numeric key), with `MASK`."""
+    one whole (a PIN, a numeric key), with `MASK`. `text` masks each string: `scrub_answer`
+    for what an app answered, which may hold a secret it cut short."""
     if not secrets:
         return data
     if isinstance(data, str):
-        return scrub_text(data, secrets)
+        return text(data, secrets)
     if isinstance(data, int | float) and not isinstance(data, bool):
         whole = isinstance(data, float) and data.is_integer() and abs(data) < 1e16
         shown = {str(data), *([str(int(data))] if whole else [])}  # 123456.0 is "123456"
         return MASK if not shown.isdisjoint(secrets) else data
     if isinstance(data, list):
-        return [scrub(item, secrets) for item in data]
+        return [scrub(item, secrets, text) for item in data]
     if isinstance(data, tuple):
-        return tuple(scrub(item, secrets) for item in data)
+        return tuple(scrub(item, secrets, text) for item in data)
     if isinstance(data, dict):
-        keys = scrubbed_keys(list(data), secrets)
-        return {key: scrub(value, secrets) for key, value in zip(keys, data.values(), strict=True)}
+        keys = scrubbed_keys(list(data), secrets, text)
+        values = data.values()
+        return {key: scrub(value, secrets, text) for key, value in zip(keys, values, strict=True)}
     return data
 
 
-def scrubbed_keys(keys: list[Any], secrets: Collection[str]) -> list[Any]:
+def scrubbed_keys(
+    keys: list[Any], secrets: Collection[str], text: Masker = scrub_text
+) -> list[Any]:
     """`keys` with their secrets masked, each still distinct: two keys that mask alike (two
     secrets, or a secret beside a key that is `MASK` already) would otherwise be one, and
     the value of the first would be lost. A masked key that meets a key kept as it is, or
     one masked before it, is numbered: `**** (2)`."""
-    masked = [scrub(key, secrets) for key in keys]
+    masked = [scrub(key, secrets, text) for key in keys]
     if len(set(masked)) == len(masked):
         return masked
     taken = {new for key, new in zip(keys, masked, strict=True) if new == key}

@@ -98,7 +98,7 @@ class CuttingApp(ThreadingHTTPServer):
     """An app on loopback that echoes what it got cut short: LivePerson's token server
     refusing the credentials with `{"message": ("bad request: " + body)[:50]}`, and an API
     echoing the Authorization header cut after `keep` characters, in a header and in its
-    body (`/echo?keep=N&status=S`)."""
+    body (`/echo?keep=N&status=S`), a JSON one with `json=1`."""
 
     def __init__(self) -> None:
         super().__init__(("127.0.0.1", 0), _Cutting)
@@ -118,6 +118,8 @@ class _Cutting(BaseHTTPRequestHandler):
             seen = (self.headers["Authorization"] or "")[: int(query.get("keep", "15"))]
             status, kind = int(query.get("status", "200")), "text/plain"
             body, headers = f"you sent {seen} (cut)", {"X-Seen": seen}
+            if query.get("json"):
+                kind, body = "application/json", json.dumps({"you sent": [seen]})
         data = body.encode()
         self.send_response(status)
         for name, value in {**headers, "Content-Type": kind}.items():
@@ -162,11 +164,13 @@ def test_the_http_connector_hands_no_cut_credentials_to_the_recipe_or_its_errors
     )
 
     answer = api.request(method="GET", url="/echo?keep=15")
+    as_json = api.request(method="GET", url="/echo?keep=15&json=1")
     with pytest.raises(ConnectorError) as refused:
         api.request(method="GET", url="/echo?keep=15&status=400")
 
     assert answer["headers"]["x-seen"] == f"Basic {MASK}"
     assert answer["text"] == f"you sent Basic {MASK} (cut)"
+    assert as_json["json"] == {"you sent": [f"Basic {MASK}"]}  # the recipe's JSON too
     assert f"you sent Basic {MASK} (cut)" in str(refused.value)
-    for shown in (json.dumps(answer), str(refused.value)):
+    for shown in (json.dumps(answer), json.dumps(as_json), str(refused.value)):
         assert "Ym9i" not in shown

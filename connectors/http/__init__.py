@@ -17,7 +17,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from lpstudio.sdk import Connection, Connector, ConnectorError, Field, scrub_answer, scrub_text
+from lpstudio.sdk import (
+    Connection,
+    Connector,
+    ConnectorError,
+    Field,
+    scrub,
+    scrub_answer,
+    scrub_text,
+)
 
 from . import webhook as _webhook
 from .auth import AUTH_TYPES, auth_headers
@@ -194,12 +202,14 @@ def request(conn: Connection, data: dict[str, Any]) -> dict[str, Any]:
         response = send(conn, req, expected)
     check(conn, req, response, expected)
     # An app may echo the credentials it got, cut short: what is left of them is masked here,
-    # as no masking of the recipe's output finds a secret's beginning (`scrub_answer`).
+    # in its headers, text and JSON alike, as no masking of the recipe's output finds a
+    # secret's beginning (`scrub_answer`).
     hidden = conn.secrets()
+    body = parse(conn, req, response, bool(data.get("expect_json")))
     return {
         "status": response.status_code,
         "headers": {name: scrub_answer(value, hidden) for name, value in response.headers.items()},
-        "json": parse(conn, req, response, bool(data.get("expect_json"))),
+        "json": scrub(body, hidden, scrub_answer),
         "text": scrub_answer(response.text, hidden),
     }
 
