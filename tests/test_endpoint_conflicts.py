@@ -148,6 +148,12 @@ def test_calls_reach_the_holder_and_a_call_to_the_moved_recipe_s_path_says_why(
         assert "trigger.path" in error["fix"], error
     detail = server.api("alice", "GET", "/recipes/t/echo.ipynb").json()
     assert "t/ok.ipynb" in detail["endpoint_problem"]["message"], detail
+    # Its fix in the API's terms, in the recipe's detail and in the list alike: it named
+    # the CLI's `lpstudio stop t/ok.ipynb` to REST users.
+    rows = {r["recipe"]: r for r in server.api("alice", "GET", "/recipes").json()["recipes"]}
+    for problem in (detail["endpoint_problem"], rows["t/echo.ipynb"]["endpoint_problem"]):
+        assert f"POST {API}/recipes/t/ok.ipynb/stop hands /call/ok" in problem["fix"], problem
+        assert "lpstudio stop" not in problem["fix"], problem
     assert server.api("alice", "GET", "/openapi.json").status_code == 200
     # The server's log says it once, however often it is met.
     assert server.log.read_text().count("callable recipes in conflict:") == 1

@@ -598,11 +598,20 @@ class UserHandler(BaseHandler):
         await self.prepare_user()
 
     def recipe_detail(self, ref: str) -> dict[str, Any]:
-        """The studio's `recipe_detail`, its `settings_problem` fixed in the API's terms
-        (`in_rest_terms`), as a refused run of the same recipe says it. Blocking."""
+        """The studio's `recipe_detail`, its `settings_problem` and `endpoint_problem` fixed
+        in the API's terms (`in_rest_terms`), as a refused run of the same recipe says it.
+        Blocking."""
         detail = self.studio.recipe_detail(ref)
-        problem = self.rest_problem(detail["settings_problem"], detail["recipe"])
-        return {**detail, "settings_problem": problem}
+        return {**detail, **self.rest_problems(detail)}
+
+    @classmethod
+    def rest_problems(cls, recipe: dict[str, Any]) -> dict[str, Any]:
+        """The problems a recipe's detail or row holds, fixed in the API's terms."""
+        return {
+            key: cls.rest_problem(recipe[key], recipe["recipe"])
+            for key in ("settings_problem", "endpoint_problem")
+            if key in recipe
+        }
 
     @staticmethod
     def rest_problem(problem: dict[str, Any] | None, recipe: str) -> dict[str, Any] | None:
@@ -713,7 +722,7 @@ class RecipesHandler(UserHandler):
             folder = project_folder(
                 self.studio, self.query["project"], must_exist=True, field="project", typed=True
             )[1]
-            rows: list[dict[str, Any]] = self.studio.recipes()
+            rows = [{**r, **self.rest_problems(r)} for r in self.studio.recipes()]
             if folder == ".":
                 return rows
             return [
