@@ -78,7 +78,7 @@ def first_problem(schema: dict[str, Any], instance: Any) -> tuple[str | None, st
     field = ".".join(p for p in path if p) or None
     if error.validator == "pattern" and is_e164_pattern(error.validator_value):
         return field, f"{as_json(error.instance)} is not {E164_SAID}, such as {E164_EXAMPLE}"
-    return field, _said_in_json(error)
+    return field, said_in_json(error)
 
 
 def as_json(value: Any) -> str:
@@ -89,7 +89,7 @@ def as_json(value: Any) -> str:
         return repr(value)
 
 
-def _said_in_json(error: jsonschema.ValidationError) -> str:
+def said_in_json(error: jsonschema.ValidationError) -> str:
     """jsonschema's message with the refused value (and an enum's choices) written as JSON:
     its own quote Python (`True is not of type 'integer'`) to clients that sent `true`."""
     message, said = error.message, repr(error.instance)

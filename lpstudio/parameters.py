@@ -27,7 +27,7 @@ import yaml
 
 from . import strictjson
 from .errors import ParameterError, word
-from .jsonschemas import E164_EXAMPLE, E164_SAID, is_e164_pattern
+from .jsonschemas import E164_EXAMPLE, E164_SAID, as_json, is_e164_pattern, said_in_json
 from .scalars import SCALARS, NotFinite, parse_scalar
 from .templating import MAX_VARIABLE, lookup, preview, record_fields, required_fields
 
@@ -514,7 +514,7 @@ def _wrong_type(
         human = f"{what} as ISO 8601 text"
     if not isinstance(got, str) or given == "text":
         return ParameterError(
-            f"parameter '{name}' expects {human}, got {got!r}",
+            f"parameter '{name}' expects {human}, got {as_json(got)}",
             field=name,
             fix=f"pass {human}, for example: {example}",
         )
@@ -524,13 +524,13 @@ def _wrong_type(
         read = None
     if given == "raw":
         return ParameterError(
-            f"parameter '{name}' expects {human}, but -r passes its value as text: {got!r}",
+            f"parameter '{name}' expects {human}, but -r passes its value as text: {as_json(got)}",
             field=name,
             fix=f"pass it with -p, which reads it as {human}: "
             f"-p {name} {shlex.quote(got if read else example)}",
         )
     return ParameterError(
-        f"parameter '{name}' expects {human}, got the string {got!r}",
+        f"parameter '{name}' expects {human}, got the string {as_json(got)}",
         field=name,
         fix=f"give {human}, not a string"
         + (f": {read}, without quotes" if read else f", for example: {example}"),
@@ -560,7 +560,7 @@ def _check_format(name: str, form: str | None, value: Any) -> Any:
     except ValueError:
         what, example = _FORMAT_HUMAN[str(form)]
         raise ParameterError(
-            f"parameter '{name}' expects {what} like {example}, got {value!r}",
+            f"parameter '{name}' expects {what} like {example}, got {as_json(value)}",
             field=name,
             fix=f"pass {what} in ISO 8601, for example: {example}",
         ) from None
@@ -616,7 +616,7 @@ def _finite(value: Any) -> bool:
 def _not_finite(name: str, value: Any) -> ParameterError:
     """Parameters are stored as JSON, which has no NaN or Infinity."""
     return ParameterError(
-        f"parameter '{name}' holds NaN or Infinity ({value!r}), which JSON cannot hold",
+        f"parameter '{name}' holds NaN or Infinity ({as_json(value)}), which JSON cannot hold",
         field=name,
         fix="give finite numbers only (no nan, inf, .nan or .inf)",
     )
@@ -823,7 +823,7 @@ def _check_record_fields(
         named = properties[name].get("x-object-field") and isinstance(value, str)
         if named and value not in fields:
             raise ParameterError(
-                f"parameter '{name}': {value!r} is not a field of the recipe's record",
+                f"parameter '{name}': {as_json(value)} is not a field of the recipe's record",
                 field=name,
                 fix=f"use one of: {', '.join(fields)}",
             )
@@ -878,12 +878,12 @@ def _check_path(name: str, value: str, recipe: str, projects: Path | None) -> No
     )
     if not value.strip() or "\0" in value:
         raise ParameterError(
-            f"parameter '{name}' expects a file path, got {value!r}", field=name, fix=fix
+            f"parameter '{name}' expects a file path, got {as_json(value)}", field=name, fix=fix
         )
     if value.startswith("~") or _URL_LIKE.match(value):
         raise ParameterError(
             f"parameter '{name}' is read as a home folder or a URL by pandas and the like, "
-            f"not as a file under projects/: {value!r}",
+            f"not as a file under projects/: {as_json(value)}",
             field=name,
             fix=fix,
         )
@@ -894,7 +894,7 @@ def _check_path(name: str, value: str, recipe: str, projects: Path | None) -> No
         outside = not (projects / folder / value).resolve().is_relative_to(projects.resolve())
     if outside:
         raise ParameterError(
-            f"parameter '{name}' leads outside the workspace's projects/ folder: {value!r}",
+            f"parameter '{name}' leads outside the workspace's projects/ folder: {as_json(value)}",
             field=name,
             fix=fix,
         )
@@ -924,9 +924,9 @@ def _refused(error: jsonschema.ValidationError) -> ParameterError:
     name = ".".join(str(part) for part in error.absolute_path) or None
     keyword, limit = error.validator, error.validator_value
     fix = "give a value that satisfies the recipe's parameter schema (`lpstudio recipes --json`)"
-    message = f"parameter '{name}' is invalid: {error.message}"
+    message = f"parameter '{name}' is invalid: {said_in_json(error)}"
     if keyword == "enum":
-        fix = "use one of: " + ", ".join(repr(choice) for choice in limit)
+        fix = "use one of: " + ", ".join(as_json(choice) for choice in limit)
     elif keyword == "type":  # an item of a typed list or dict (the value's own type is read first)
         kinds = [limit] if isinstance(limit, str) else list(limit)
         form = error.schema.get("format") if isinstance(error.schema, dict) else None
@@ -937,12 +937,12 @@ def _refused(error: jsonschema.ValidationError) -> ParameterError:
             human["string"], example = f"{what} as ISO 8601 text", f", for example: {shown}"
         wanted = " or ".join(human.get(kind, kind) for kind in kinds if kind != "null")
         wanted += " or null" if "null" in kinds else ""
-        message = f"parameter '{name}' expects {wanted}, got {error.instance!r}"
+        message = f"parameter '{name}' expects {wanted}, got {as_json(error.instance)}"
         fix = f"give {wanted} at {name}{example}"
     elif keyword in _BOUNDS:
         fix = f"give a value {_BOUNDS[str(keyword)].format(limit)}"
     elif keyword == "pattern" and is_e164_pattern(limit):
-        message = f"parameter '{name}' expects {E164_SAID}, got {error.instance!r}"
+        message = f"parameter '{name}' expects {E164_SAID}, got {as_json(error.instance)}"
         fix = f"write it as + then digits only, for example: {E164_EXAMPLE}"
     elif keyword == "pattern":
         fix = f"give a value that matches the regular expression {limit}"
@@ -969,7 +969,7 @@ def _check_numbered(name: str, variables: dict[str, Any]) -> None:
     odd = next((key for key in variables if not re.fullmatch(r"[1-9][0-9]*", key)), None)
     if odd is not None:  # "0", "01"
         raise ParameterError(
-            f"parameter '{name}' has a variable named {odd!r}: LivePerson's are 1, 2...",
+            f"parameter '{name}' has a variable named {as_json(odd)}: LivePerson's are 1, 2...",
             field=name,
             fix=fix,
         )

@@ -40,6 +40,7 @@ from typing import Any, Protocol, TypeVar
 from urllib.parse import urlsplit
 
 from .errors import InputError, LpstudioError
+from .jsonschemas import as_json
 
 # Redaction has its own module (the core uses it far more); connectors import it from here.
 from .redaction import MASK, derived_secrets, scrub, scrub_answer, scrub_text
@@ -1295,7 +1296,7 @@ def _coerce_field(spec: Field, value: Any) -> Any:
         return parse_scalar(spec.type, value)
     except ValueError:
         pass
-    got = "the value given" if spec.secret else repr(value)
+    got = "the value given" if spec.secret else as_json(value)
     fix = f"give {'an' if spec.type[0] in 'aeiou' else 'a'} {spec.type}"
     if spec.type == "boolean":
         fix = "give true or false (yes and no, on and off, 1 and 0 are taken too)"

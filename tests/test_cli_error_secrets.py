@@ -71,7 +71,7 @@ def test_the_workspace_found_from_the_folder_masks_too(types_ws: Path) -> None:
 
     assert ran.returncode == 2
     assert json.loads(ran.stdout)["error"]["message"] == (
-        "parameter 'n' expects an integer, got '****'"
+        "parameter 'n' expects an integer, got \"****\""
     )
     assert SECRET not in ran.stdout + ran.stderr
 
@@ -86,7 +86,7 @@ def test_secrets_that_cannot_be_read_leave_the_error_as_it_is(types_ws: Path) ->
 
     assert result.exit_code == 2
     assert result.stderr == (
-        "lpstudio: error: parameter 'n' expects an integer, got '7x'\n"
+        "lpstudio: error: parameter 'n' expects an integer, got \"7x\"\n"
         "  fix: pass an integer, for example: 7\n"
     )
 

@@ -628,7 +628,7 @@ def test_raw_text_for_an_integer_says_that_r_passes_text_and_p_reads_it(ws: Path
     assert result.exit_code == 2, result.output
     assert json.loads(result.stdout)["error"] == {
         "code": "ParameterError",
-        "message": "parameter 'days' expects an integer, but -r passes its value as text: '3'",
+        "message": "parameter 'days' expects an integer, but -r passes its value as text: \"3\"",
         "field": "days",
         "fix": "pass it with -p, which reads it as an integer: -p days 3",
     }
@@ -651,7 +651,7 @@ def test_a_string_given_as_json_or_yaml_for_an_integer_says_to_give_the_number(
         studio.run("p/count", {"days": "3"})
     assert refused.value.to_dict() == {
         "code": "ParameterError",
-        "message": "parameter 'days' expects an integer, got the string '3'",
+        "message": "parameter 'days' expects an integer, got the string \"3\"",
         "field": "days",
         "fix": fix,
     }

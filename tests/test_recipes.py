@@ -787,7 +787,7 @@ def test_dates_are_coerced_to_iso_text(ws: Path) -> None:
 @pytest.mark.parametrize(
     ("name", "value", "parse", "expected"),
     [
-        ("start", "tomorrow", True, "expects a date like 2026-11-29, got 'tomorrow'"),
+        ("start", "tomorrow", True, 'expects a date like 2026-11-29, got "tomorrow"'),
         ("start", "2026-11-31", True, "expects a date like"),
         ("start", "2026-11-29T09:30:00", False, "expects a date like"),
         ("start", datetime(2026, 11, 29, 9, 30), False, "expects a date like"),
@@ -811,7 +811,7 @@ def test_a_date_from_the_cli_is_checked_before_the_job_and_arrives_as_iso_text(
     result = cli("run", "p/dated", "-p", "start", "tomorrow", "--json")
     assert result.exit_code == 2, result.output
     error = json.loads(result.stdout)["error"]
-    assert error["field"] == "start" and "got 'tomorrow'" in error["message"]
+    assert error["field"] == "start" and 'got "tomorrow"' in error["message"]
     assert job_rows(ws) == 0
 
     code, job = run_json(
@@ -843,8 +843,8 @@ def test_a_literal_annotation_is_a_choice_the_cli_enforces(ws: Path, cli) -> Non
         assert result.exit_code == 2, result.output
         error = json.loads(result.stdout)["error"]
         assert error["field"] == "channel"
-        assert "'email' is not one of" in error["message"]
-        assert "'sms', 'wa'" in error["fix"]
+        assert '"email" is not one of' in error["message"]
+        assert '"sms", "wa"' in error["fix"]
     assert json.loads(cli("settings", "p/lit", "-p", "level", "2", "--json").stdout)[
         "parameters"
     ] == {"level": 2}
@@ -942,7 +942,7 @@ def test_the_items_of_a_typed_list_or_dict_are_checked_before_any_job(ws: Path, 
         "ids": ('["7", "x"]', "ids.0", "an integer"),
         "limits": ('{"a": "lots"}', "limits.a", "a number"),
         "pair": ('["a", "b"]', "pair.1", "an integer"),
-        "channels": ('["email"]', "channels.0", "'sms', 'wa'"),
+        "channels": ('["email"]', "channels.0", '"sms", "wa"'),
     }
     for name, (value, where, wanted) in refused.items():
         for command in ("run", "settings"):

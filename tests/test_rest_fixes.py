@@ -31,6 +31,10 @@ from tests.servers import API, Served, serving
 #: A route a fix names: its method and path (a query, a body or words may follow).
 NAMED_ROUTE = re.compile(rf"\b(GET|POST|PUT|DELETE) {API}(/[^\s?,;:)]*)")
 CALLABLE = {"title": "hello", "trigger": {"kind": "callable", "path": "hello"}}
+LITERAL = (
+    'from typing import Literal, Optional\nchannel: Literal["sms", "wa"] = "sms"\n'
+    "level: Optional[Literal[1, 2]] = None\nn: int = 1"
+)
 
 
 @pytest.fixture(scope="module")
@@ -47,6 +51,7 @@ def ws(tmp_path_factory: pytest.TempPathFactory) -> Path:
             recipe="shop/cart_abandonment.ipynb", version_id=version, trigger="manual", user="alice"
         )
         write_recipe(ws, "p/x")
+        write_recipe(ws, "p/lit", parameters=LITERAL)
         write_recipe(ws, "b/hello", metadata=CALLABLE)
         write_recipe(ws, "my shop/Cart Recovery", parameters="count: int  # how many")
         write_recipe(
@@ -218,3 +223,28 @@ def test_a_client_over_its_quota_is_told_the_api_s_field(server: Served, routes:
     assert fix_of(over, 429, routes).endswith(
         "ask an admin to raise the quota (a new API client with a larger quota_per_day)"
     )
+
+
+def test_a_refused_parameter_is_quoted_as_the_json_that_sent_it(server: Served) -> None:
+    """A run or a settings PUT with `{"n": true}` was answered `expects an integer, got True`
+    and an enum's refusal `'x' is not one of ['sms', 'wa']`: Python's words to a JSON client
+    (rx), where a bot's call already said `true` and `"x"`."""
+    said = {
+        "n": (True, "parameter 'n' expects an integer, got true"),
+        "channel": ("fax", 'parameter \'channel\' is invalid: "fax" is not one of ["sms", "wa"]'),
+        "level": (3, "parameter 'level' is invalid: 3 is not one of [1, 2, null]"),
+    }
+    for name, (value, message) in said.items():
+        for method, route, body in (
+            ("POST", "/recipes/p/lit.ipynb/run", {"parameters": {name: value}}),
+            ("PUT", "/recipes/p/lit.ipynb/settings", {"parameters": {name: value}}),
+        ):
+            answer = server.api("alice", method, route, json=body)
+            assert answer.status_code == 400, answer.text
+            error = answer.json()["error"]
+            assert (error["field"], error["message"]) == (name, message), (route, error)
+    enum = server.api(
+        "alice", "PUT", "/recipes/p/lit.ipynb/settings", json={"parameters": {"channel": "fax"}}
+    )
+    assert enum.json()["error"]["fix"] == 'use one of: "sms", "wa"'
+    assert server.api("alice", "GET", "/jobs?recipe=p/lit.ipynb").json()["jobs"] == []

@@ -102,7 +102,7 @@ def test_run_refuses_an_integer_with_an_underscore_and_prepares_nothing(
 
     assert error == {
         "code": "ParameterError",
-        "message": "parameter 'days_ahead' expects an integer, got '1_0'",
+        "message": "parameter 'days_ahead' expects an integer, got \"1_0\"",
         "field": "days_ahead",
         "fix": "pass an integer, for example: 7",
     }
@@ -118,7 +118,7 @@ def test_connections_add_refuses_an_integer_with_an_underscore(
 
     assert error == {
         "code": "InputError",
-        "message": "connection field 'retries' expects integer, got '1_0'",
+        "message": "connection field 'retries' expects integer, got \"1_0\"",
         "field": "retries",
         "fix": "give an integer",
     }

@@ -73,10 +73,10 @@ def shown(widget_html: str) -> str:
 # -- the Python API --------------------------------------------------------------------------
 
 GIVEN = {
-    "a text of the wrong type": ({"limit": SECRET}, {"limit"}, "expects an integer, got '****'"),
-    "a value of the wrong type": ({"limit": SECRET}, set(), "an integer, got the string '****'"),
-    "a pattern's refusal": ({"phone": SECRET}, set(), f"expects {E164}, got '****'"),
-    "inside a text": ({"phone": f"+1{SECRET}"}, set(), f"expects {E164}, got '+1****'"),
+    "a text of the wrong type": ({"limit": SECRET}, {"limit"}, 'expects an integer, got "****"'),
+    "a value of the wrong type": ({"limit": SECRET}, set(), 'an integer, got the string "****"'),
+    "a pattern's refusal": ({"phone": SECRET}, set(), f'expects {E164}, got "****"'),
+    "inside a text": ({"phone": f"+1{SECRET}"}, set(), f'expects {E164}, got "+1****"'),
     "as a parameter's name": ({SECRET: 1}, set(), "unknown parameter '****' for multi/types"),
 }
 
@@ -105,14 +105,14 @@ def test_the_form_s_field_errors_and_buttons_quote_the_secret_masked(opened: Stu
     limit, phone = form.fields["limit"], form.fields["phone"]
 
     limit.input.value = SECRET
-    assert "got '****'" in shown(limit.error.value) and SECRET not in limit.error.value
+    assert 'got "****"' in shown(limit.error.value) and SECRET not in limit.error.value
     for press in (form.save, form.test, form.run_now):
         press()
-        assert "got '****'" in shown(form.status.value), press
+        assert 'got "****"' in shown(form.status.value), press
         assert SECRET not in form.status.value
     limit.input.value = ""
     phone.input.value = f"+1{SECRET}"
-    assert f"expects {E164}, got '+1****'" in shown(phone.error.value)
+    assert f'expects {E164}, got "+1****"' in shown(phone.error.value)
     assert form.save() is False and SECRET not in form.status.value
     form.close()
 
@@ -164,7 +164,7 @@ async def test_the_rest_api_and_the_python_api_say_the_same(
         assert error.to_dict() == answer["error"]
         code, answer = await rest(jp_fetch, "POST", *recipe, "run", body=body)
         assert code == 400 and error.to_dict() == answer["error"]
-    assert answer["error"]["message"].endswith("got '+1****'")
+    assert answer["error"]["message"].endswith('got "+1****"')
     assert job_rows(types_ws) == 0
 
 
@@ -208,9 +208,9 @@ def test_a_template_or_a_record_s_field_is_quoted_with_the_secret_masked(types_w
         studio.try_template("cart_abandonment", "shop")
         for values, said in (
             ({"body_variables": {"1": f"Hi {{{SECRET}}}"}}, "unknown placeholder {****}"),
-            ({"body_variables": {SECRET: "Hi"}}, "'****' does not match"),
-            ({"consumer_id": SECRET}, "'****' is not a field of the recipe's record"),
-            ({"channel": SECRET}, "'****' is not one of ['sms', 'wa']"),
+            ({"body_variables": {SECRET: "Hi"}}, '"****" does not match'),
+            ({"consumer_id": SECRET}, '"****" is not a field of the recipe\'s record'),
+            ({"channel": SECRET}, '"****" is not one of ["sms", "wa"]'),
         ):
             error = refusal(lambda: studio.save_settings(recipe, values))  # noqa: B023
             assert said in error.message, error.message
