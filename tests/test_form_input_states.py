@@ -147,7 +147,7 @@ def test_a_json_value_equal_to_the_default_only_by_python_is_checked(studio: Stu
     form = RecipeForm("p/weighted", studio)
     form.fields["weights"].input.value = '{"a": true}'
     said = html.unescape(form.fields["weights"].error.value)
-    assert "parameter 'weights.a' expects a number, got True" in said, said
+    assert "parameter 'weights.a' expects a number, got true" in said, said
     assert form.save() is False
     assert saved_settings(studio.store, "p/weighted.ipynb") == {}
 

@@ -153,14 +153,14 @@ async def test_why_saved_settings_cannot_run_never_quotes_a_connections_secret(
     code, detail = await api(jp_fetch, "GET", "recipes", "t", "types.ipynb")
     assert code == 200, detail
     problem = detail["settings_problem"]
-    assert problem["field"] == "name" and "'****'" in problem["message"], problem
+    assert problem["field"] == "name" and '"****"' in problem["message"], problem
     assert SECRET not in json.dumps(detail)
     for args in (("settings", "t/types"), ("settings", "t/types", "--json"), ("run", "t/types")):
         result = cli(*args)
-        assert "'****'" in result.output and SECRET not in result.output, result.output
+        assert '"****"' in result.output and SECRET not in result.output, result.output
     with Studio.open(ws, user="alice") as studio, pytest.raises(InputError) as refused:
         studio.settings(studio.recipe("t/types"))  # what runs, starts and triggers read
-    assert SECRET not in str(refused.value) and "'****'" in str(refused.value)
+    assert SECRET not in str(refused.value) and '"****"' in str(refused.value)
 
 
 # -- Poll now ----------------------------------------------------------------------------------
