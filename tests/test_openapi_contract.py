@@ -377,3 +377,27 @@ def test_a_store_upgraded_by_a_newer_lpstudio_is_answered_as_documented_on_every
         finally:
             with closing(sqlite3.connect(root / "lpstudio.db")) as db, db:
                 db.execute("UPDATE alembic_version SET version_num = :h", {"h": SCHEMA_HEAD})
+
+
+def test_a_fault_of_the_server_s_own_is_answered_500_as_documented(tmp_path: Path) -> None:
+    """A request the server fails of its own fault (here a job row whose parameters are no
+    JSON, as a store edited by hand holds) is answered 500 InternalError with the error body,
+    no traceback, and the document says so: no route documented 500, so a client generated
+    from it had no shape to read the answer by."""
+    root = contract_workspace(tmp_path / "ws")
+    with Studio.open(root, user="alice") as studio:
+        version = studio.store.snapshot("bots/echo.ipynb", "{}", {}, "alice")
+        job = studio.store.create_job(
+            recipe="bots/echo.ipynb", version_id=version, trigger="manual", user="alice"
+        )
+    with closing(sqlite3.connect(root / "lpstudio.db")) as db, db:
+        db.execute("UPDATE jobs SET parameters = '{\"n\": ' WHERE id = ?", (job.id,))
+    with serving(root, "--LpstudioApp.scheduler=False", name="fault") as server:
+        served = server.api("alice", "GET", "/openapi.json").json()
+        answer = server.api("alice", "GET", f"/jobs/{job.id}")
+        assert answer.status_code == 500, answer.text
+        assert answer.json()["error"]["code"] == "InternalError"
+        assert "Traceback" not in answer.text and "JSONDecodeError" not in answer.text
+        assert assert_fits(served, "/jobs/{job_id}", "get", answer) == "500"
+        for path, method in operations(served):  # every route's answer to a fault of its own
+            assert "500" in served["paths"][path][method]["responses"], (method, path)

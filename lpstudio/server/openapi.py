@@ -66,6 +66,12 @@ _SERVICE_UNAVAILABLE = (
     "The store cannot be reached or was upgraded by a newer lpstudio, or the workspace was "
     "never activated: ServiceUnavailable, nothing done (see Retry-After)"
 )
+#: What lpstudio answers of its own fault (`BaseHandler.write_error`): the error body, no
+#: traceback; what the request did is not known to the answer.
+_INTERNAL = (
+    "The server failed to answer: InternalError, its log holds why; what the request did is "
+    "not known, so read what it would have changed before you send it again"
+)
 #: What any request of a route may be answered, whatever its operation or its own errors:
 #: Jupyter's origin check and the store's state (`BaseHandler.prepare`), and for a caller
 #: that is no Jupyter user the size of its body (`NoXsrfHandler.check_caller`).
@@ -76,13 +82,20 @@ _ANY_REQUEST = {
         "by a newer lpstudio (StoreUpgraded: upgrade this server too), or the workspace was "
         "never activated (NoWorkspace), each naming the field and the fix; to an API token "
         "without a Jupyter login, ServiceUnavailable (see Retry-After)",
+        "500": _INTERNAL,
     },
     CLIENT: {
         "403": _ORIGIN_REFUSED,
         "413": _ERRORS[CLIENT]["413"],
+        "500": _INTERNAL,
         "503": _SERVICE_UNAVAILABLE,
     },
-    OPEN: {"403": _ORIGIN_REFUSED, "413": _ERRORS[OPEN]["413"], "503": _SERVICE_UNAVAILABLE},
+    OPEN: {
+        "403": _ORIGIN_REFUSED,
+        "413": _ERRORS[OPEN]["413"],
+        "500": _INTERNAL,
+        "503": _SERVICE_UNAVAILABLE,
+    },
 }
 
 #: The error statuses whose answer may say when to try again (`Retry-After`): a repeat
