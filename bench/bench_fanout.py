@@ -14,9 +14,9 @@ same campaign two ways, each in a fresh child process so that its peak memory
 
 1. `lpstudio`: the `liveperson_proactive` connector's `send_campaign` through
    `ConnectionClient`, with what a job gives it: the delivery ledger in a workspace store
-   (`StoreLedger`, one claim and one settle per batch) and the machine-wide SQLite rate
-   limiter. The recipients are a pandas DataFrame, which the connector reads 100 rows at a
-   time.
+   (`StoreLedger`: a reservation of the day's count, a claim and a settle per batch) and
+   the machine-wide SQLite rate limiter. The recipients are a pandas DataFrame, which the
+   connector reads 100 rows at a time.
 2. `naive loop`: the DataFrame turned into one list of dicts, then a POST per 100
    recipients as fast as the server answers, waiting out each 429's `Retry-After` and
    sending that request again (a 429 is a refusal, so resending is safe). No ledger.

@@ -258,6 +258,19 @@ class Delivery(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
+class DailyCount(Base):
+    """The sends of a day under an app's daily limit (`scope`: a LivePerson account's
+    channel), whichever job, recipe or process sent them: each campaign reserves its
+    recipients here before they go out, so that the campaigns of a day together stay
+    under the limit, not each on its own."""
+
+    __tablename__ = "daily_counts"
+
+    scope: Mapped[str] = mapped_column(String(255), primary_key=True)
+    day: Mapped[str] = mapped_column(String(10), primary_key=True)  # UTC, ISO 8601
+    used: Mapped[int] = mapped_column(Integer, default=0)
+
+
 class TriggerState(Base):
     """A poll trigger's durable cursor, its fixed "since", and the keys it has seen."""
 

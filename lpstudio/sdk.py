@@ -539,6 +539,22 @@ class Ledger(Protocol):
         that job accounts for them."""
         ...
 
+    def daily_used(self, scopes: Sequence[str], day: str) -> int:
+        """The most any of `scopes` (an account's channels, say) holds reserved on `day`."""
+        ...
+
+    def reserve_daily(self, scopes: Sequence[str], day: str, count: int, limit: int) -> int:
+        """Reserves up to `count` sends on every one of `scopes` for `day`, as many as keeps
+        each at most `limit`, in one transaction; returns how many. An app's daily limit
+        counts every job's sends, so a campaign reserves before it sends, whichever job or
+        process the others run in; what it then does not send it gives back
+        (`release_daily`), what may have gone out stays reserved."""
+        ...
+
+    def release_daily(self, scopes: Sequence[str], day: str, count: int) -> None:
+        """Gives back `count` sends reserved on `day` and never sent."""
+        ...
+
 
 class MemoryLedger:
     """A ledger for one process: used outside jobs (notebooks run by hand, tests)."""
@@ -547,6 +563,7 @@ class MemoryLedger:
 
     def __init__(self) -> None:
         self._records: dict[str, dict[str, Any]] = {}
+        self._daily: dict[tuple[str, str], int] = {}
         self._lock = threading.Lock()
 
     def claim_many(self, keys: Sequence[str]) -> dict[str, dict[str, Any]]:
@@ -575,6 +592,23 @@ class MemoryLedger:
         """None: no other job shares a process's ledger (its own unsettled keys count as
         uncertain, as `claim_many` reports them)."""
         return {}
+
+    def daily_used(self, scopes: Sequence[str], day: str) -> int:
+        with self._lock:
+            return max((self._daily.get((scope, day), 0) for scope in scopes), default=0)
+
+    def reserve_daily(self, scopes: Sequence[str], day: str, count: int, limit: int) -> int:
+        with self._lock:
+            used = max((self._daily.get((scope, day), 0) for scope in scopes), default=0)
+            granted = max(0, min(count, limit - used))
+            for scope in scopes:
+                self._daily[(scope, day)] = self._daily.get((scope, day), 0) + granted
+            return granted
+
+    def release_daily(self, scopes: Sequence[str], day: str, count: int) -> None:
+        with self._lock:
+            for scope in scopes:
+                self._daily[(scope, day)] = max(0, self._daily.get((scope, day), 0) - count)
 
 
 class RateLimiter(Protocol):

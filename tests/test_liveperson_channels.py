@@ -6,7 +6,9 @@ loopback. What was really sent is read back from the sandbox's control API.
 from __future__ import annotations
 
 import importlib
+import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import httpx
@@ -200,6 +202,56 @@ def test_a_rerun_the_same_day_sends_no_more_and_the_next_day_s_sends_the_rest(
     assert tomorrow["accepted"] == 15
     assert sum(e["recipients"] for e in tomorrow["already_sent"]) == 25
     assert len(sent_contents(control)) == 40
+
+
+def test_the_campaigns_of_a_day_together_stop_at_the_daily_limit(connect, control, ws):
+    """Two recipes' campaigns on one account the same day: each counted its own job's sends
+    only, so together they sent 40 past a cap of 25, and LivePerson would leave 15 of them
+    NOT_SENT while their job said them accepted."""
+    with Studio.open(ws, user="alice") as studio:
+        url = studio.store.url
+    first = send(capped(connect, StoreLedger(url, "job:11", 11)), crowd(20), **SMS)
+    others = [customer(n) for n in range(20, 40)]
+    with pytest.raises(ConnectorError) as second:
+        send(capped(connect, StoreLedger(url, "job:12", 12)), others, **SMS)
+
+    assert first["accepted"] == 20
+    error, result = second.value, second.value.result
+    assert error.field == CAP and result["accepted"] == 5 and result["not_sent"] == 15
+    assert "stopped before batch 2:" in str(error), error
+    assert [c["accepted"] for c in result["campaigns"]] == [5]
+    assert len(sent_contents(control)) == 25
+    # A dry run of a third counts what the day holds: it would send nothing.
+    conn = connect(dry_run=True, ledger=StoreLedger(url, "job:13", 13), **{CAP: 25})
+    with pytest.raises(ConnectorError) as dry:
+        send(conn, [customer(n) for n in range(40, 45)], **SMS)
+    assert dry.value.field == CAP and dry.value.result["not_sent"] == 5
+    assert len(sent_contents(control)) == 25
+
+
+def test_campaigns_in_several_processes_at_once_never_reserve_past_the_limit(ws):
+    """The day's count is reserved in one store transaction: eight ledgers on their own
+    connections to the store, taking 3 at a time together, get the cap exactly."""
+    with Studio.open(ws, user="alice") as studio:
+        url = studio.store.url
+    scopes, day, cap = ["liveperson:1:sms", "liveperson:1:wa"], "2026-12-04", 50
+    ledgers = [StoreLedger(url, f"job:{n}", n) for n in range(8)]
+    barrier = threading.Barrier(len(ledgers))
+
+    def take(ledger: StoreLedger) -> int:
+        barrier.wait()
+        got = 0
+        while step := ledger.reserve_daily(scopes, day, 3, cap):
+            got += step
+        return got
+
+    with ThreadPoolExecutor(len(ledgers)) as pool:
+        taken = list(pool.map(take, ledgers))
+
+    assert sum(taken) == cap and ledgers[0].daily_used(scopes, day) == cap
+    ledgers[1].release_daily(scopes, day, 7)
+    assert ledgers[2].daily_used(scopes, day) == cap - 7
+    assert ledgers[2].daily_used(["liveperson:1:sms"], "2026-12-05") == 0
 
 
 def test_a_dry_run_past_the_daily_limit_says_so_and_sends_nothing(connect, control):

@@ -59,11 +59,12 @@ good per request; a retry later sends the rest.
 
 A campaign stops before it would pass LivePerson's recipients per day per channel
 (`DailyLimit`): the recipients left are `not_sent`, and the job fails, not retried (a retry
-that day meets the limit again). The ledger dates what it accepts (or may have: each claim
-is dated, and a send whose answer never came keeps that day, however its job ended), so a
-run of the job later that day counts what its earlier runs sent today, the batch a killed
-run had out too, and a run the next day sends the rest; other campaigns' sends that day are
-not counted (no ledger counts by connection).
+that day meets the limit again). The limit counts every campaign of the account that day,
+whichever job, recipe or process sends it: each batch reserves its recipients in the
+ledger's daily count before it goes out and gives back those it did not send (found sent
+before, refused by LivePerson or never reached); what was accepted, or may have been (a
+send whose answer never came, the batch a killed run had out), stays counted. A run the
+next day sends the rest.
 """
 
 from __future__ import annotations
@@ -76,7 +77,7 @@ from datetime import UTC, datetime
 from functools import partial
 from itertools import islice
 from string import Template
-from typing import Any
+from typing import Any, TypeVar
 from weakref import WeakKeyDictionary
 
 from lpstudio.errors import InputError
@@ -164,36 +165,76 @@ def _what_a_retry_does(rejected: int, uncertain: int, busy: int) -> str:
     return text[:1].upper() + text[1:]
 
 
+T = TypeVar("T")
+
+
 def today() -> str:
     """The UTC day LivePerson's daily limits count by, as the ledger dates each send."""
     return datetime.now(UTC).date().isoformat()
 
 
 class DailyLimit:
-    """LivePerson's recipients per day per channel, as the campaign counts them: each
-    recipient it sends counts once on every channel it is given (accepted, or maybe:
-    uncertain), and so does one of its recipients that an earlier run of the job (or, with
-    `once_per`, a job of the recipe) sent that day, as the ledger dated it."""
+    """LivePerson's recipients per day per channel, as the account's campaigns together use
+    it: each recipient sent counts once on every channel it is given (accepted, or maybe:
+    uncertain), in the ledger's daily count of the account's channel (`Ledger.reserve_daily`),
+    which every job and process shares. A dry run reserves nothing: it counts what it would
+    send on top of what the day holds."""
 
-    def __init__(self, conn: Connection, channels: list[str]) -> None:
+    def __init__(self, conn: Connection, account: str, channels: list[str]) -> None:
         self.limit = setting(conn, DAILY_LIMIT, 100_000, 1, None)
         self.channels = channels
+        self.scopes = [f"liveperson:{account}:{channel}" for channel in channels]
+        self.ledger = conn.ledger
+        self.dry_run = conn.dry_run
         self.day = today()
-        self.used = 0
+        self.counted = 0  # this run's sends, accepted or maybe
+        self.budget = 0  # the batch's reserved room: how many of it may be sent
+        self.cut = 0  # recipients a batch found no room for: never sent, `not_sent`
+        self._planned = 0  # a dry run's
 
     def room(self) -> int:
-        """How many recipients more may be sent today."""
-        return self.limit - self.used
+        """How many recipients more may be sent today, as the day's count now holds."""
+        self.day = today()
+        return self.limit - self.ledger.daily_used(self.scopes, self.day) - self._planned
 
-    def count_earlier(self, records: Iterable[dict[str, Any]]) -> None:
-        """Counts the ledger's records of sends accepted, or maybe, today (their `day`: an
-        unanswered one's is that of its claim, kept however its job ended)."""
-        self.used += sum(
-            1
-            for record in records
-            if record["status"] in ("accepted", "uncertain")
-            and (record.get("detail") or {}).get("day") == self.day
-        )
+    def reserve(self, count: int) -> int:
+        """Reserves up to `count` recipients of today's room; returns how many."""
+        if self.dry_run:
+            granted = max(0, min(count, self.room()))
+            self._planned += granted
+            return granted
+        self.day = today()
+        return self.ledger.reserve_daily(self.scopes, self.day, count, self.limit)
+
+    def spend(self, reserved: int, send: Callable[[], T]) -> T:
+        """Sends a batch of `reserved` recipients, then gives back those it did not count
+        (`counted`) however it ended: those a killed process had out stay reserved."""
+        before = self.counted
+        try:
+            return send()
+        finally:
+            unsent = reserved - (self.counted - before)
+            if unsent > 0 and not self.dry_run:
+                self.ledger.release_daily(self.scopes, self.day, unsent)
+
+
+class _Queue:
+    """The recipients not yet in a batch, those a batch could not take first."""
+
+    def __init__(self, consumers: Iterator[Consumer]) -> None:
+        self._back: list[Consumer] = []
+        self._rest = consumers
+
+    def take(self, count: int) -> list[Consumer]:
+        taken, self._back = self._back[:count], self._back[count:]
+        return taken + list(islice(self._rest, count - len(taken)))
+
+    def give_back(self, consumers: list[Consumer]) -> None:
+        self._back[:0] = consumers
+
+    def count(self) -> int:
+        """How many are left (read to the end: the campaign sends none of them)."""
+        return len(self._back) + sum(1 for _ in self._rest)
 
 
 class DailyLimitReached(ConnectorError):
@@ -632,17 +673,13 @@ def _consumers(
         yield address, consumer, once
 
 
-def _batches(
-    consumers: Iterator[Consumer], size: int, limit: DailyLimit
-) -> Iterator[list[Consumer]]:
-    """Batches of at most `size` recipients and at most the room the daily limit leaves,
-    counted anew before each: the campaign never sends past it. Ends when the room is gone,
-    whether or not recipients are left."""
-    while (room := limit.room()) > 0:
-        batch = list(islice(consumers, min(size, room)))
-        if not batch:
-            return
-        yield batch
+def _batches(queue: _Queue, size: int, limit: DailyLimit) -> Iterator[tuple[list[Consumer], int]]:
+    """Batches of at most `size` recipients, each with the room reserved for it in the
+    day's count (`DailyLimit.reserve`, at most its size): the campaigns of the day never
+    send past the limit. A batch is taken whole though the room is short, so that those
+    of its recipients sent before (who need none) are found and reported as such."""
+    while batch := queue.take(size):
+        yield batch, limit.reserve(len(batch))
 
 
 def _body(data: dict[str, Any], consumers: list[dict[str, Any]]) -> dict[str, Any]:
@@ -679,8 +716,8 @@ def send_campaign(
     _check_templates(data.get("variables") or {})
     fields = address_fields(data)
     size = setting(conn, "recipients_per_request", 100, 1, MAX_RECIPIENTS_PER_REQUEST)
-    limit = DailyLimit(conn, list(fields))
     client = LivePersonClient(conn)
+    limit = DailyLimit(conn, client.account, list(fields))
     path = f"/api/v2/account/{client.account}/campaign"
     # Found before any recipient is claimed: a failed region lookup leaves none "sending".
     url = f"{client.host('proactive')}{path}"
@@ -701,23 +738,26 @@ def send_campaign(
     seen: set[str] = set()
     seen_once: set[str] = set()
     records = chunks(data["recipients"], READ_ROWS)
-    consumers = (
+    queue = _Queue(
         c for batch in records for c in _consumers(batch, data, fields, seen, seen_once, failed)
     )
-    for number, batch in enumerate(_batches(consumers, size, limit), start=1):
-        result["batches"] = number
+    for number, (batch, room) in enumerate(_batches(queue, size, limit), start=1):
         if conn.dry_run:  # claims nothing, in the job's ledger or the recipe's
+            queue.give_back(batch[room:])  # what it would find sent before is not known
+            if not room:
+                break
+            result["batches"] = number
             if len(requests) < DRY_RUN_REQUESTS:
-                body = _body(data, [consumer for _, consumer, _ in batch])
+                body = _body(data, [consumer for _, consumer, _ in batch[:room]])
                 requests.append(conn.would_send("POST", url, json=body))
-            would_send += len(batch)
-            limit.used += len(batch)
+            would_send += room
             continue
-        stop = _send_batch(conn, client, path, number, batch, data, result, waiting, limit)
+        result["batches"] = number
+        stop = _send_within(limit, room, conn, client, path, number, batch, data, result, waiting)
         if stop:  # accounted for, never claimed (nor sent by this job: those waited for)
-            result["not_sent"] = sum(1 for _ in consumers) + len(waiting)
+            result["not_sent"] = queue.count() + len(waiting) + limit.cut
             raise stop(number, data, result)
-    left = sum(1 for _ in consumers)  # no room for them today: never claimed
+    left = queue.count()  # no room for them today: never claimed
     codes = {str(f["errorMessage"]).split(": ", 1)[0] for f in failed}
     if result["batches"] == 0 and len(codes) == 1:
         raise NobodySendable(codes.pop(), data, result)
@@ -787,19 +827,14 @@ def _wait_for_other_jobs(
             again.setdefault(number, []).append(consumer)
         batches = list(again.items())
         for tried, (number, batch) in enumerate(batches, start=1):
-            room = max(limit.room(), 0)
-            stop = (
-                _send_batch(conn, client, path, number, batch[:room], data, result, waiting, limit)
-                if room
-                else None
+            room = limit.reserve(len(batch))
+            cut = limit.cut
+            stop = _send_within(
+                limit, room, conn, client, path, number, batch, data, result, waiting
             )
-            if stop is None and len(batch) > room:
-                stop = partial(DailyLimitReached, limit)
             if stop:  # accounted for, never claimed
                 result["not_sent"] += (
-                    max(len(batch) - room, 0)
-                    + sum(len(b) for _, b in batches[tried:])
-                    + len(waiting)
+                    limit.cut - cut + sum(len(b) for _, b in batches[tried:]) + len(waiting)
                 )
                 raise stop(number, data, result)
     groups: dict[tuple[int, Any], list[str]] = {}
@@ -815,6 +850,30 @@ def _wait_for_other_jobs(
                 "job_id": job_id,
             }
         )
+
+
+def _send_within(
+    limit: DailyLimit,
+    room: int,
+    conn: Connection,
+    client: LivePersonClient,
+    path: str,
+    number: int,
+    batch: list[Consumer],
+    data: dict[str, Any],
+    result: dict[str, Any],
+    waiting: list[Waiting],
+) -> Callable[[int, dict[str, Any], dict[str, Any]], ConnectorError] | None:
+    """Sends the batch within the `room` reserved for it (its recipients sent before need
+    none; those past it are cut, never sent), giving back the room it did not use; stops
+    the campaign at the daily limit when it cut any."""
+    limit.budget, cut, counted = room, limit.cut, limit.counted
+    send = partial(_send_batch, conn, client, path, number, batch, data, result, waiting, limit)
+    stop = limit.spend(room, send)
+    if stop is None and limit.cut > cut:
+        sent = limit.counted > counted  # the batch went, cut short: the next would pass
+        return lambda n, d, r: DailyLimitReached(limit, n + 1 if sent else n, d, r)
+    return stop
 
 
 def _send_batch(
@@ -853,7 +912,6 @@ def _send_batch(
         if recipe is not None:
             wide = {address: once[address] for address in asked}
             found = recipe.claim_many(list(wide.values()))
-            limit.count_earlier(found.values())
             _report_earlier(
                 number,
                 wide,
@@ -878,9 +936,16 @@ def _send_batch(
             if recipe is not None and asked:
                 recipe.settle_many({once[a]: "rejected" for a in asked}, {"reason": "not sent"})
             raise
-        limit.count_earlier(earlier.values())
         _report_earlier(number, asked, earlier, result, own=conn.ledger.job_id, this_run=created)
         fresh[:] = held[:] = [address for address, key in asked.items() if key not in earlier]
+        over = fresh[limit.budget :]  # no room today: never sent, free for a later run
+        if over:
+            del fresh[limit.budget :], held[limit.budget :]
+            limit.cut += len(over)
+            cut = {"reason": "not sent: the day's limit"}
+            conn.ledger.settle_many({keys[a]: "rejected" for a in over}, cut)
+            if recipe is not None:
+                recipe.settle_many({once[a]: "rejected" for a in over if a in once}, cut)
         if recipe is not None:
             # Sent (or maybe) by an attempt of this job before it said `once_per`: the
             # value, claimed just now, is recorded as that attempt left its recipient.
@@ -915,7 +980,7 @@ def _send_batch(
 
     def unsure(reason: str) -> None:
         """Sent, and what came of it is unknown: never resent, named for a person."""
-        limit.used += len(fresh)
+        limit.counted += len(fresh)
         settle("uncertain", {"reason": reason, "day": today()})
         result["uncertain"].append({**entry(), "reason": reason})
 
@@ -978,7 +1043,7 @@ def _send_batch(
     }
     failures = [_failure(item, number) for item in refused]
     # Only an address LivePerson named as refused may be sent again: any other is accepted.
-    limit.used += len(accepted)
+    limit.counted += len(accepted)
     settle(
         "accepted",
         {"proactiveCampaignId": summary["proactiveCampaignId"], "day": today()},

@@ -159,6 +159,90 @@ class StoreLedger:
             busy = self._under_way(s, rows)
         return {row.key: row.job_id for row in rows if row.key in busy}
 
+    def daily_used(self, scopes: Sequence[str], day: str) -> int:
+        """As `Ledger.daily_used`: one read."""
+        from sqlalchemy import func, select
+
+        from ..models import DailyCount
+
+        table = DailyCount.__table__
+
+        def read() -> int:
+            with self.store.read() as s:
+                used = s.scalar(
+                    select(func.max(table.c.used)).where(
+                        table.c.scope.in_(list(scopes)), table.c.day == day
+                    )
+                )
+            return int(used or 0)
+
+        return self._waits.call(read)
+
+    def reserve_daily(self, scopes: Sequence[str], day: str, count: int, limit: int) -> int:
+        """As `Ledger.reserve_daily`: one write transaction (the store's writers take turns,
+        so two processes never both take the last of the day), made again through an
+        outage of the store: one that committed before the outage leaves its sends
+        reserved twice, short of the limit, never past it."""
+        from sqlalchemy import insert, select, update
+
+        from ..models import DailyCount
+
+        table = DailyCount.__table__
+        if count <= 0:
+            return 0
+
+        def reserve() -> int:
+            with self.store.write() as s:
+                held = dict(
+                    s.execute(
+                        select(table.c.scope, table.c.used).where(
+                            table.c.scope.in_(list(scopes)), table.c.day == day
+                        )
+                    ).all()
+                )
+                granted = max(0, min(count, limit - max(held.values(), default=0)))
+                if not granted:
+                    return 0
+                if held:
+                    s.execute(
+                        update(table)
+                        .where(table.c.scope.in_(list(held)), table.c.day == day)
+                        .values(used=table.c.used + granted)
+                    )
+                new = [{"scope": x, "day": day, "used": granted} for x in scopes if x not in held]
+                if new:
+                    s.execute(insert(table), new)
+                return granted
+
+        return self._waits.call(reserve)
+
+    def release_daily(self, scopes: Sequence[str], day: str, count: int) -> None:
+        """As `Ledger.release_daily`, tried once: made again after an outage that may have
+        committed it, it could give back twice and let the day pass the limit. What it
+        could not give back stays reserved (short of the limit, never past), and is said."""
+        from sqlalchemy import case, update
+        from sqlalchemy.exc import OperationalError
+
+        from .. import store
+        from ..models import DailyCount
+
+        table = DailyCount.__table__
+        if count <= 0:
+            return
+
+        try:
+            with self.store.write() as s:
+                s.execute(
+                    update(table)
+                    .where(table.c.scope.in_(list(scopes)), table.c.day == day)
+                    .values(used=case((table.c.used > count, table.c.used - count), else_=0))
+                )
+        except OperationalError as exc:
+            self._waits.log(
+                f"{count} sends reserved for {day} and not sent stay counted against the "
+                f"day's limit: the store could not be written ({store.first_line(exc)})"
+            )
+
     def claim_many(self, keys: Sequence[str]) -> dict[str, dict[str, Any]]:
         """As `Ledger.claim_many`; a key another job claimed and still runs with (not
         settled yet, not died) is reported `sending`, not `uncertain`: that job will say.
