@@ -93,6 +93,59 @@ def test_a_200_naming_no_campaign_leaves_everyone_uncertain_and_a_rerun_sends_no
     assert recipients(control) == {}
 
 
+@pytest.mark.parametrize(
+    ("status", "body"),
+    [
+        (409, {"code": 409, "message": "Conflict", "requestTraceId": "t-409"}),
+        (422, {"code": 422, "message": "Unprocessable", "requestTraceId": "t-422"}),
+        (202, {"status": "accepted"}),
+    ],
+)
+def test_an_answer_liveperson_does_not_document_leaves_its_batch_uncertain_and_stops(
+    connect, control, sandbox, serve, status, body
+):
+    """LivePerson documents no 409 or 422 for a campaign and defines no error as safe to
+    send again: such an answer, or a 202 that names no campaign, came after a request it may
+    have acted on. That batch is uncertain (never resent), the campaign stops before it
+    leaves another so, and a run on a LivePerson answering again sends only those never
+    sent. They were taken for refused: every batch went, and a rerun sent them all again."""
+    stand_in = serve(Answering(sandbox.url, CAMPAIGN_PATH, status, body))
+    ledger = MemoryLedger()
+    everyone = people(150)
+
+    error, result = send_incomplete(
+        connect(ledger=ledger, proactive_base_url=stand_in.url), everyone
+    )
+    _, again = send_incomplete(connect(ledger=ledger), everyone)
+
+    assert type(error).__name__ == "ServiceTrouble" and error.uncertain and error.retryable
+    assert f"HTTP {status}" in str(error) and result["rejected"] == []
+    assert [u["recipients"] for u in result["uncertain"]] == [100] and result["not_sent"] == 50
+    assert stand_in.paths.count(CAMPAIGN_PATH) == 1
+    assert again["accepted"] == 50
+    assert [u["recipients"] for u in again["uncertain"]] == [100]
+    assert recipients(control) == {p["phone"]: 1 for p in everyone[100:]}
+
+
+@pytest.mark.parametrize("status", [301, 308])
+def test_a_campaign_url_that_redirects_names_its_field_and_sends_one_request(
+    connect, control, sandbox, serve, status
+):
+    """A web server moving the campaign's POST elsewhere (http to https) took nothing: the
+    batch is rejected, not uncertain, and the campaign stops at its first request naming
+    the URL's field. Each batch was refused alike, one request per batch."""
+    page = "<html><h1>Moved Permanently</h1></html>"
+    stand_in = serve(Answering(sandbox.url, CAMPAIGN_PATH, status, page))
+
+    error, result = send_incomplete(connect(proactive_base_url=stand_in.url), people(250))
+
+    assert error.field == "proactive_base_url", error
+    assert f"HTTP {status}" in error.message and "Moved Permanently" in error.message
+    assert [r["recipients"] for r in result["rejected"]] == [100] and result["uncertain"] == []
+    assert result["not_sent"] == 150 and stand_in.paths.count(CAMPAIGN_PATH) == 1
+    assert recipients(control) == {}
+
+
 # -- a token server's refusal names the field to fix -------------------------------------------
 
 

@@ -22,7 +22,9 @@ each batch (one create-campaign request):
   retry sends them. A request refused whole that is tried again (a 401 with a fresh token,
   a 429) releases its claim before the wait and claims again before the next try: a job
   killed while a batch waits never leaves it uncertain. A 5xx answer leaves the batch
-  uncertain (LivePerson may have acted before it failed).
+  uncertain (LivePerson may have acted before it failed), and so does any other answer
+  LivePerson does not document as a refusal (a 409, a 422: `NOT_TAKEN`); a 2xx is read
+  for what it names, whatever its code.
 
 With `once_per` (a record field, such as a checkout's id), a recipient is also claimed,
 first, by (account, that field and its value) in the ledger every job of the recipe
@@ -399,6 +401,12 @@ REQUEST_REFUSALS = {
     403: "give the connection's app the Proactive Messaging permission in LivePerson",
     404: "check the connection's account id",
 }
+#: Statuses HTTP defines as a request the server did not take (moved elsewhere, a method,
+#: body or header it will not take, a request not received whole): certainly not accepted,
+#: whoever answered. Any other answer but 2xx and `REQUEST_REFUSALS` (a 409, a 422: none
+#: that LivePerson documents for a campaign) leaves its batch uncertain, as a 5xx does: the
+#: API does not say which errors are safe to send again.
+NOT_TAKEN = frozenset({301, 307, 308, 405, 408, 411, 413, 414, 415, 431})
 #: Fields LivePerson names missing ("Fields missing in request: ...") that the campaign's
 #: input gives -> that input, and how: the connector sends every other field itself.
 MISSING_FIELDS = {
@@ -452,12 +460,13 @@ class RequestRefused(ConnectorError):
 
 class ServiceTrouble(ConnectorError):
     """LivePerson asked for a wait longer than a job waits, kept refusing a batch's request
-    for every try, or answered it with a fault after which it may have acted (5xx, no
-    answer, an answer that cannot be read): a later batch sent now would meet the same, and
-    each such answer leaves one more batch uncertain for good. The campaign stops there; the
-    recipients it never reached are `not_sent`, and a retry sends them (and the batch, when
-    it was certainly not accepted); an uncertain batch is never resent (`uncertain`: a
-    person checks it), and with nothing else left its job is not retried."""
+    for every try, or answered it with a fault after which it may have acted (5xx, another
+    status it does not document, no answer, an answer that cannot be read): a later batch
+    sent now would meet the same, and each such answer leaves one more batch uncertain for
+    good. The campaign stops there; the recipients it never reached are `not_sent`, and a
+    retry sends them (and the batch, when it was certainly not accepted); an uncertain batch
+    is never resent (`uncertain`: a person checks it), and with nothing else left its job is
+    not retried."""
 
     def __init__(
         self,
@@ -1012,17 +1021,26 @@ def _send_batch(
         if exc.status in REQUEST_REFUSALS or exc.field:
             return partial(RequestRefused, exc.status, exc.message, field=exc.field, fix=exc.fix)
         return None
-    if response.status_code not in (200, 201):
-        refusal = {"status": response.status_code, "message": error_message(response, conn)}
+    status = response.status_code
+    if not 200 <= status < 300 and status not in REQUEST_REFUSALS and status not in NOT_TAKEN:
+        reason = (
+            f"LivePerson answered HTTP {status}: {error_message(response, conn)}, an answer "
+            "it does not document for a campaign it refused, so the campaign may have been "
+            "accepted"
+        )
+        unsure(reason)
+        return partial(ServiceTrouble, reason)
+    if not 200 <= status < 300:
+        refusal = {"status": status, "message": error_message(response, conn)}
         settle("rejected", refusal)
         result["rejected"].append({**entry(), **refusal})
         misdirected = _misdirected(client, response)
         if misdirected is not None:  # the account, or the URL: a connection field to fix
             said, field, fix = misdirected.message, misdirected.field, misdirected.fix
-            return partial(RequestRefused, response.status_code, said, field=field, fix=fix)
-        if response.status_code in REQUEST_REFUSALS:
-            return partial(RequestRefused, response.status_code, _reason(refusal))
-        return None
+            return partial(RequestRefused, status, said, field=field, fix=fix)
+        if status in REQUEST_REFUSALS:
+            return partial(RequestRefused, status, _reason(refusal))
+        return None  # this request's alone (a body too large): the next batch goes
     try:
         answer = response.json()
     except ValueError:
@@ -1075,9 +1093,10 @@ def _names_campaign(answer: Any) -> bool:
 
 def _misdirected(client: LivePersonClient, response: Any) -> ConnectorError | None:
     """A campaign request refused for where it went, not what it carried (`misdirected`):
-    a 404 (no such account, or no such endpoint at the URL), or a 401/403 that is no answer
-    of LivePerson's (a web server's or proxy's page) name the connection field to fix."""
-    if response.status_code not in (401, 403, 404):
+    a 404 (no such account, or no such endpoint at the URL), or a 401/403, a redirect or a
+    405 that is no answer of LivePerson's (a web server's or proxy's page) name the
+    connection field to fix."""
+    if response.status_code not in (301, 307, 308, 401, 403, 404, 405):
         return None
     who = "LivePerson's Proactive Messaging (campaigns)"
     return client.misdirected(
