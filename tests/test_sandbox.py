@@ -87,10 +87,45 @@ def test_domain_lookup_answers_the_zone_and_the_sandbox_as_sentinel(client: http
 
 def test_domain_lookup_knows_the_account_config_host_the_skills_list_is_on(client: httpx.Client):
     """The connector finds the skills list's host as LivePerson's `accountConfigReadOnly`."""
-    answer = client.get(f"/api/account/{ACCOUNT}/service/accountConfigReadOnly/baseURI.json")
+    path = f"/api/account/{ACCOUNT}/service/accountConfigReadOnly/baseURI.json?version=1.0"
+    answer = client.get(path)
 
     assert answer.status_code == 200
     assert answer.json()["baseURI"] == client.base_url.netloc.decode()
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "name", "version"),
+    [
+        ("GET", f"/api/account/{ACCOUNT}/service/sentinel/baseURI.json", "version", "1.0"),
+        ("POST", f"/sentinel/api/account/{ACCOUNT}/app/token", "v", "1.0"),
+        ("GET", f"/api/account/{ACCOUNT}/app/prmsg/handoffs/list", "v", "1"),
+        ("POST", f"/api/account/{ACCOUNT}/app/prmsg/transactions/", "v", "2.0"),
+    ],
+)
+def test_an_api_version_missing_or_another_is_refused_naming_the_parameter(
+    client: httpx.Client, auth, method, path, name, version
+):
+    """Each LivePerson URL names its API version (API-FACTS): a connector that dropped it,
+    or asked another, would be refused by LivePerson, so the sandbox refuses it too, and
+    takes the version in either spelling (`v=1`, `v=1.0`)."""
+    now = int(time.time() * 1000)
+    window = {"attemptedStartTime": now - 60_000, "attemptedEndTime": now + 60_000}
+    window["grant_type"] = "client_credentials"  # what else each URL asks, unread by the rest
+    form = {"client_id": "sandbox-client", "client_secret": "sandbox-secret"}
+
+    def ask(params: dict[str, Any]) -> httpx.Response:
+        extra = {"data": form} if "token" in path else {"json": {}} if method == "POST" else {}
+        return client.request(method, path, params={**window, **params}, headers=auth, **extra)
+
+    missing, other = ask({}), ask({name: "9.9"})
+    same = ask({name: str(float(version)) if version == "1" else version})
+
+    assert missing.status_code == 400, missing.text
+    assert missing.json()["message"] == f"API version missing; send {name}={version}"
+    assert other.status_code == 400
+    assert other.json()["message"] == f"API version unsupported: {name}=9.9; send {name}={version}"
+    assert same.status_code == 200, same.text
 
 
 def test_token_is_issued_for_the_right_credentials_only(client: httpx.Client):

@@ -40,17 +40,23 @@ ALL_TIME_MS = (0, 2**63 - 1)
 
 
 class LivePersonHandler(SandboxHandler):
-    """Checks the account in the path, then the bearer token unless `public`, then counts
-    the call against the limit of `rate_limited` (an API of `RATE_LIMITED_APIS`), if any."""
+    """Checks the account in the path, then the API version its documented URL names
+    (`version`: a client that drops it or asks another is refused, as an upgrade of
+    LivePerson's would refuse it), then the bearer token unless `public`, then counts the
+    call against the limit of `rate_limited` (an API of `RATE_LIMITED_APIS`), if any."""
 
     scope = "liveperson"
     public: ClassVar[bool] = False
     rate_limited: ClassVar[str | None] = None
+    #: (query parameter, value) of the API version the route's documented URL gives.
+    version: ClassVar[tuple[str, str] | None] = None
 
     async def prepare(self) -> None:
         await super().prepare()
         if self.path_kwargs["account_id"] != self.state.settings.account_id:
             raise ApiError(404, f"Account {self.path_kwargs['account_id']} not found")
+        if self.version is not None:
+            self.check_version(*self.version)
         if not self.public:
             scheme, _, token = self.request.headers.get("Authorization", "").partition(" ")
             problem = self.state.token_error(token.strip() if scheme == "Bearer" else None)
@@ -61,6 +67,18 @@ class LivePersonHandler(SandboxHandler):
             if wait:
                 headers = {"Retry-After": str(retry_after(wait))}
                 raise ApiError(429, "Too many requests", headers=headers)
+
+    def check_version(self, name: str, expected: str) -> None:
+        """A 400 naming the query parameter when the API version is missing or another
+        (`v=1` and `v=1.0` are one version)."""
+        given = self.get_query_argument(name, None)
+        try:
+            same = given is not None and float(given) == float(expected)
+        except ValueError:
+            same = False
+        if not same:
+            said = "missing" if given is None else f"unsupported: {name}={given}"
+            raise ApiError(400, f"API version {said}; send {name}={expected}")
 
     def error_body(self, status: int, message: str) -> dict[str, Any]:
         return {"code": status, "requestTraceId": str(uuid.uuid4()), "message": message}
@@ -80,6 +98,7 @@ class DomainHandler(LivePersonHandler):
     """`GET /api/account/{id}/service/{service}/baseURI.json?version=1.0`."""
 
     public = True
+    version = ("version", "1.0")
 
     def get(self, account_id: str, service: str) -> None:
         if service not in DOMAIN_SERVICES:
@@ -92,6 +111,7 @@ class TokenHandler(LivePersonHandler):
     """Sentinel's client-credentials grant: form body in, AppJWT out."""
 
     public = True
+    version = ("v", "1.0")
 
     def post(self, account_id: str) -> None:
         if self.get_query_argument("grant_type", None) != "client_credentials":
@@ -146,6 +166,8 @@ class HandoffsHandler(LivePersonHandler):
 
     A WhatsApp channel also names its approved template in `templateId`.
     """
+
+    version = ("v", "1")
 
     def get(self, account_id: str) -> None:
         limit = self.int_argument("limit", 30)
@@ -227,6 +249,8 @@ class TransactionsHandler(ReportingHandler):
     `consumerId` is the recipient's `id` in the create answer and the conversations.
     An unknown body field or filter name is a 400 naming it and the known ones.
     """
+
+    version = ("v", "2.0")
 
     def post(self, account_id: str) -> None:
         start, end = self.window(MAX_TRANSACTIONS_WINDOW_MS, "24 hours")
