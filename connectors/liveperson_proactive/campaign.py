@@ -79,7 +79,7 @@ from datetime import UTC, datetime
 from functools import partial
 from itertools import islice
 from string import Template
-from typing import Any, TypeVar
+from typing import Any
 from weakref import WeakKeyDictionary
 
 from lpstudio.errors import InputError
@@ -167,7 +167,9 @@ def _what_a_retry_does(rejected: int, uncertain: int, busy: int) -> str:
     return text[:1].upper() + text[1:]
 
 
-T = TypeVar("T")
+#: How a batch's send stops the campaign: raises what it returns, given the batch's number,
+#: the campaign's input and its result.
+Stop = Callable[[int, dict[str, Any], dict[str, Any]], ConnectorError]
 
 
 def today() -> str:
@@ -208,16 +210,22 @@ class DailyLimit:
         self.day = today()
         return self.ledger.reserve_daily(self.scopes, self.day, count, self.limit)
 
-    def spend(self, reserved: int, send: Callable[[], T]) -> T:
-        """Sends a batch of `reserved` recipients, then gives back those it did not count
-        (`counted`) however it ended: those a killed process had out stay reserved."""
-        before = self.counted
+    def spend(self, room: int, send: Callable[[], Stop | None]) -> Stop | None:
+        """Sends a batch within the `room` reserved for it (its recipients sent before need
+        none; those past it are cut, never sent), then gives back the room it did not count
+        (`counted`) however it ended: what a killed process had out stays reserved. Stops the
+        campaign at the daily limit when it cut any."""
+        self.budget, cut, before = room, self.cut, self.counted
         try:
-            return send()
+            stop = send()
         finally:
-            unsent = reserved - (self.counted - before)
+            unsent = room - (self.counted - before)
             if unsent > 0 and not self.dry_run:
                 self.ledger.release_daily(self.scopes, self.day, unsent)
+        if stop is None and self.cut > cut:
+            sent = self.counted > before  # the batch went, cut short: the next would pass
+            return lambda n, d, r: DailyLimitReached(self, n + 1 if sent else n, d, r)
+        return stop
 
 
 class _Queue:
@@ -762,7 +770,8 @@ def send_campaign(
             would_send += room
             continue
         result["batches"] = number
-        stop = _send_within(limit, room, conn, client, path, number, batch, data, result, waiting)
+        send = partial(_send_batch, conn, client, path, number, batch, data, result, waiting, limit)
+        stop = limit.spend(room, send)
         if stop:  # accounted for, never claimed (nor sent by this job: those waited for)
             result["not_sent"] = queue.count() + len(waiting) + limit.cut
             raise stop(number, data, result)
@@ -838,8 +847,11 @@ def _wait_for_other_jobs(
         for tried, (number, batch) in enumerate(batches, start=1):
             room = limit.reserve(len(batch))
             cut = limit.cut
-            stop = _send_within(
-                limit, room, conn, client, path, number, batch, data, result, waiting
+            stop = limit.spend(
+                room,
+                partial(
+                    _send_batch, conn, client, path, number, batch, data, result, waiting, limit
+                ),
             )
             if stop:  # accounted for, never claimed
                 result["not_sent"] += (
@@ -861,30 +873,6 @@ def _wait_for_other_jobs(
         )
 
 
-def _send_within(
-    limit: DailyLimit,
-    room: int,
-    conn: Connection,
-    client: LivePersonClient,
-    path: str,
-    number: int,
-    batch: list[Consumer],
-    data: dict[str, Any],
-    result: dict[str, Any],
-    waiting: list[Waiting],
-) -> Callable[[int, dict[str, Any], dict[str, Any]], ConnectorError] | None:
-    """Sends the batch within the `room` reserved for it (its recipients sent before need
-    none; those past it are cut, never sent), giving back the room it did not use; stops
-    the campaign at the daily limit when it cut any."""
-    limit.budget, cut, counted = room, limit.cut, limit.counted
-    send = partial(_send_batch, conn, client, path, number, batch, data, result, waiting, limit)
-    stop = limit.spend(room, send)
-    if stop is None and limit.cut > cut:
-        sent = limit.counted > counted  # the batch went, cut short: the next would pass
-        return lambda n, d, r: DailyLimitReached(limit, n + 1 if sent else n, d, r)
-    return stop
-
-
 def _send_batch(
     conn: Connection,
     client: LivePersonClient,
@@ -895,7 +883,7 @@ def _send_batch(
     result: dict[str, Any],
     waiting: list[Waiting],
     limit: DailyLimit,
-) -> Callable[[int, dict[str, Any], dict[str, Any]], ConnectorError] | None:
+) -> Stop | None:
     """Claims the batch's recipients, sends those never sent before, settles what came of it
     (dated, for the daily limit) and counts it against `limit`; adds to `waiting` those whose
     `once_per` value another running job is sending. Returns how to raise, when LivePerson's
