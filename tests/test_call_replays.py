@@ -82,6 +82,8 @@ def ws(tmp_path_factory: pytest.TempPathFactory) -> Path:
             _paced(root, name)
             studio.start(f"bots/{name}.ipynb")
             studio.save_settings(f"bots/{name}.ipynb", call_timeout=1)
+        _paced(root, "patient")  # the server's call timeout: a bot gives up first
+        studio.start("bots/patient.ipynb")
     return root
 
 
@@ -203,6 +205,41 @@ def test_a_keyless_call_told_504_gets_its_job_s_answer_once_then_is_a_new_call(
     assert retried.headers["Idempotent-Replayed"] == "true" and job_of(retried) == late["job"]
     anew = post(served, token, "paced", body)
     assert "Idempotent-Replayed" not in anew.headers and job_of(anew) != late["job"]
+
+
+def test_a_keyless_call_whose_bot_hung_up_gets_its_job_s_answer_on_its_retry(
+    served: Served, token: str
+) -> None:
+    """Conversation Builder gives up on a request within its 20 s and sends it again. One
+    whose answer came after the bot hung up was recorded as had all the same, so its retry
+    ran the recipe a second time. Its retry gets the job's answer (and then the bot has
+    it: the same request again is a new call)."""
+    body = {"n": 8, "pause": 1.5}
+    with pytest.raises(httpx.ReadTimeout):
+        httpx.post(
+            f"{served.url}{API}/call/patient",
+            content=json.dumps(body).encode(),
+            headers={"API-TOKEN": token},
+            timeout=httpx.Timeout(10, read=0.3),
+        )
+    [job] = [
+        j["id"]
+        for j in served.api("alice", "GET", "/jobs", params={"recipe": "bots/patient"}).json()[
+            "jobs"
+        ]
+        if j["event"] == body
+    ]
+    assert wait_job(served, job) == "succeeded"
+    # The server has answered the hung-up request by the time it answers one sent after.
+    assert served.api("alice", "GET", f"/jobs/{job}").status_code == 200
+
+    retried = post(served, token, "patient", body)
+    anew = post(served, token, "patient", body)
+
+    assert retried.status_code == 200 and retried.json() == {"double": 16}, retried.text
+    assert retried.headers["Idempotent-Replayed"] == "true" and job_of(retried) == job
+    assert "Idempotent-Replayed" not in anew.headers and job_of(anew) != job
+    assert events(served, "bots/patient").count(body) == 2
 
 
 # -- defect 2: a retry after a 504 gets its job's answer, though the recipe stopped or broke --

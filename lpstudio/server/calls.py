@@ -559,10 +559,12 @@ async def call(
     mode: str,
     query: dict[str, str] | None = None,
     method: str = "POST",
+    delivered: Callable[[], bool] = lambda: True,
 ) -> Answer:
     """A call of the callable recipe at `path`, its input in the JSON `body`, the `query`'s
     input fields (as sent: the recipe's input schema types them), or both; a GET's in the
-    query alone."""
+    query alone. `delivered` says whether its caller is still there to be answered: one
+    that hung up (a bot's own timeout) is not recorded as answered (`_had_answer`)."""
     began = time.monotonic()
     query = query or {}
     service = app.service
@@ -581,7 +583,16 @@ async def call(
     except (InputError, NotFoundError) as exc:  # a recipe broken or stopped since
         # A repeat of a call gets its answer all the same: nothing needs to run.
         repeated = await _repeat_of_gone(
-            app, client, path, body, key, mode, began, query=query, method=method
+            app,
+            client,
+            path,
+            body,
+            key,
+            mode,
+            began,
+            query=query,
+            method=method,
+            delivered=delivered,
         )
         if repeated is not None:
             return repeated
@@ -617,7 +628,9 @@ async def call(
                 ),
             )
             if not made:
-                return await _repeat(app, claim, digest, timeout, mode, bool(key), deadline)
+                return await _repeat(
+                    app, claim, digest, timeout, mode, bool(key), deadline, delivered
+                )
         gate = _Gate()
         then = functools.partial(_record_job, service.calls, claim, mode == "async", gate)
         job, future = await _written(
@@ -639,9 +652,18 @@ async def call(
     except TimeoutError:
         return (*_timed_out(job.id, timeout), headers)
     status, answer = await app.blocking(_job_answer, app, final)
-    if claim:
+    if claim and _had_answer(bool(key), delivered):
         await _settle_answer(app, claim, status, answer, deadline)
     return status, answer, headers
+
+
+def _had_answer(keyed: bool, delivered: Callable[[], bool]) -> bool:
+    """Whether a call's answer is recorded on its claim as its caller's: always under an
+    Idempotency-Key (its repeats get that answer for good); without one, only while the
+    caller is there to be answered. A bot that hung up before its answer (Conversation
+    Builder gives up within 20 s, retrying) sends the same request again: recorded, its
+    answer would make that retry a new call, and the recipe would run twice."""
+    return keyed or delivered()
 
 
 def _digest(path: str, sent: Any, query: dict[str, str] | None = None) -> str:
@@ -679,6 +701,7 @@ async def _repeat_of_gone(
     *,
     query: dict[str, str],
     method: str,
+    delivered: Callable[[], bool],
 ) -> Answer | None:
     """A repeat of a call whose recipe stopped or broke since: the call's answer, or its job
     as it is now (nothing runs); None for any other request, which cannot run. The recipe's
@@ -697,7 +720,7 @@ async def _repeat_of_gone(
     if claim is None or claim["endpoint"] != path or claim["request_sha256"] != digest:
         return None
     timeout = app.call_timeout
-    return await _repeat(app, claim, digest, timeout, mode, bool(key), began + timeout)
+    return await _repeat(app, claim, digest, timeout, mode, bool(key), began + timeout, delivered)
 
 
 async def _repeat(
@@ -708,6 +731,7 @@ async def _repeat(
     mode: str,
     keyed: bool = True,
     deadline: float | None = None,
+    delivered: Callable[[], bool] = lambda: True,
 ) -> Answer:
     """A request whose Idempotency-Key was seen (`keyed`), or a repeat of a request without
     one within its window: the first request's answer, or its job's as it is now (its
@@ -762,11 +786,17 @@ async def _repeat(
         if final is None:
             return (*_timed_out(job_id, timeout), headers)
     status, answer = await app.blocking(_job_answer, app, final)
-    await _settle_answer(app, claim, status, answer, deadline)
+    if _had_answer(keyed, delivered):
+        await _settle_answer(app, claim, status, answer, deadline)
     return status, answer, headers
 
 
-async def poll(app: LpstudioApp, client: dict[str, Any], job_id: int) -> Answer:
+async def poll(
+    app: LpstudioApp,
+    client: dict[str, Any],
+    job_id: int,
+    delivered: Callable[[], bool] = lambda: True,
+) -> Answer:
     """The answer of a call's job: 202 while it runs, then what a synchronous call gives.
     A job that is not one of this client's calls, or none at all, is the same 404."""
     service = app.service
@@ -786,7 +816,8 @@ async def poll(app: LpstudioApp, client: dict[str, Any], job_id: int) -> Answer:
     if job.status not in FINAL_STATES:
         return (*_queued(job.id, job.status), headers)
     status, answer = await app.blocking(_job_answer, app, job)
-    await _record_polled(app, client, job, status, answer)
+    if delivered():
+        await _record_polled(app, client, job, status, answer)
     return status, answer, headers
 
 

@@ -1306,6 +1306,12 @@ class CallHandler(ClientHandler):
     answered as that POST would be."""
 
     input_query = True
+    #: The caller hung up before its answer (`calls._had_answer`).
+    gone = False
+
+    def on_connection_close(self) -> None:
+        self.gone = True
+        super().on_connection_close()
 
     @allow_unauthenticated
     async def post(self, path: str) -> None:
@@ -1327,6 +1333,7 @@ class CallHandler(ClientHandler):
             self.query["mode"],
             query=self.inputs,
             method=self.request.method or "POST",
+            delivered=lambda: not self.gone,
         )
         self.answer(body, status, headers)
 
@@ -1334,11 +1341,19 @@ class CallHandler(ClientHandler):
 class CallJobHandler(ClientHandler):
     """`GET /calls/<job>`: the answer of an asynchronous call, once its job is done."""
 
+    gone = False  # as `CallHandler.gone`
+
+    def on_connection_close(self) -> None:
+        self.gone = True
+        super().on_connection_close()
+
     @allow_unauthenticated
     async def get(self, job_id: str) -> None:
         from .calls import poll
 
-        status, body, headers = await poll(self.app, self.client, int(job_id))
+        status, body, headers = await poll(
+            self.app, self.client, int(job_id), lambda: not self.gone
+        )
         self.answer(body, status, headers)
 
 
