@@ -406,13 +406,52 @@ def import_project(
     recipe reads a project (`projects/shop` is `shop`)."""
     members, manifest = _read(source)
     plan = _plan(studio, members, manifest, into, replace)
+    if replace:
+        _keep_replaced(studio, plan)
     _write(studio, plan, source)
+    _after_replace(studio, plan)
     return {
         "package": str(source) if isinstance(source, Path) else None,
         "into": plan.into,
         "recipes": plan.recipes,
         "connections": plan.connections,
     }
+
+
+def _keep_replaced(studio: Studio, plan: _Plan) -> None:
+    """Snapshots each recipe the import will write over, as a restore keeps what it writes
+    over (`Studio._keep_current`): edits made since its last version would be lost for good.
+    Taken before the import's transaction, which holds the store's write lock; a recipe
+    another import wrote meanwhile is kept as this one found it, which was true then."""
+    for name in plan.settings:
+        path = studio.workspace.projects / name
+        if studio.workspace.is_recipe_file(path):
+            studio._keep_current(path, name)
+
+
+def _after_replace(studio: Studio, plan: _Plan) -> None:
+    """What a replace does once committed to each recipe it replaced: its run of trigger
+    errors ends, as a person's stop ends it (the import stopped it: its listing would say
+    it was stopped by them), and what it wrote is its newest version, by the importer, as a
+    save makes one (`versions` listed the settings from before the import as current).
+    A notebook that does not load is no version, as a save of it is none."""
+    for shown in plan.recipes:
+        if not shown.get("replaced"):
+            continue
+        name = shown["recipe"]
+        studio.store.clear_trigger_errors(name)
+        try:
+            recipe = studio.recipe(name)
+        except LpstudioError:
+            continue
+        settings = plan.settings[name]
+        studio.store.snapshot(
+            name,
+            recipe.canonical_json,
+            {key: settings.get(key, {}) for key in ("parameters", "connections")},
+            studio.user,
+            saved=True,
+        )
 
 
 def _refused(message: str, fix: str = _AGAIN, field: str = "package") -> InputError:

@@ -498,8 +498,8 @@ class Scheduler:
         started = datetime.fromisoformat(settings.get("started_at", now.isoformat()))
         since = form_since(self.store, recipe.name, cron, timezone, seen, started, now)
         due = due_times(cron, timezone, max(last or since, since), now)
-        end_trigger_errors(self.studio, recipe.name)
         if not due:
+            end_trigger_errors(self.studio, recipe.name)
             return []
         # Only the latest due run is written: it fires when on time (or, missed, under
         # `run_once`) and marks every earlier one as handled, so a week without a scheduler
@@ -511,6 +511,10 @@ class Scheduler:
         ran = running_since is not None and latest > running_since
         fire = ran or now - latest < ON_TIME or missed == "run_once"
         job_id = self._claim_schedule_run(recipe, latest, skipped=not fire)
+        # Only now: a due run that cannot be queued (a saved value its notebook refuses
+        # since) raises above on every tick, and must count towards the auto-stop as a
+        # poll that keeps failing does, not be cleared each tick and counted once again.
+        end_trigger_errors(self.studio, recipe.name)
         return [job_id] if job_id is not None else []
 
     def _claim_schedule_run(self, recipe: Recipe, due_at: datetime, skipped: bool) -> int | None:

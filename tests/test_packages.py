@@ -29,6 +29,7 @@ from lpstudio.errors import InputError
 from lpstudio.metrics import connection_states
 from lpstudio.models import Connection, Job, RecipeSettings
 from lpstudio.sandbox import Sandbox, SandboxSettings
+from lpstudio.scheduler import count_trigger_error
 from lpstudio.settings import saved_settings
 from lpstudio.studio import Studio
 from lpstudio.workspace import current_user
@@ -576,6 +577,51 @@ def test_an_existing_recipe_is_refused_without_replace_and_replaced_with_it(
     with Studio.open(target, user="bob") as studio:
         assert saved_settings(studio.store, "p/a.ipynb")["parameters"] == {"x": 5}
         assert saved_settings(studio.store, "p/sub/b.ipynb").get("state", "stopped") == "stopped"
+
+
+def test_a_replace_ends_the_run_of_trigger_errors_of_the_recipe_it_stops(
+    small: Path, target: Path
+) -> None:
+    """The import stopped the recipe but kept its run of trigger errors, so the listing
+    said it was "stopped after 1 trigger error in a row": a stop by a person ends the run
+    (`Studio.stop`), and so does a replace's."""
+    assert invoke(target, "import", str(small)).exit_code == 0
+    with Studio.open(target, user="bob") as studio:
+        studio.connections.update("api", {"password": "pw-new"})  # authorised
+        studio.start("p/sub/b")
+        count_trigger_error(studio, "p/sub/b.ipynb", RuntimeError("the app did not answer"))
+    assert "1 trigger error in a row" in invoke(target, "recipes").output
+
+    assert invoke(target, "import", str(small), "--replace").exit_code == 0
+
+    listed = invoke(target, "recipes").output
+    assert "trigger error" not in listed, listed
+    with Studio.open(target, user="bob") as studio:
+        assert saved_settings(studio.store, "p/sub/b.ipynb").get("state", "stopped") == "stopped"
+        assert studio.store.trigger_errors().get("p/sub/b.ipynb", {"count": 0})["count"] == 0
+
+
+def test_a_replace_keeps_the_local_notebook_and_makes_the_imported_one_the_newest_version(
+    small: Path, target: Path
+) -> None:
+    """`--replace` wrote over the recipe without a version: local edits were lost for good,
+    and `versions` listed the settings from before the import as the newest."""
+    assert invoke(target, "import", str(small)).exit_code == 0
+    with Studio.open(target, user="bob") as studio:
+        studio.connections.update("api", {"password": "pw-new"})  # authorised
+        studio.save_settings("p/a", {"x": 9})
+    path = target / "projects/p/a.ipynb"
+    path.write_text(path.read_text().replace("x: int = 1", "x: int = 2"))  # edited, unsaved
+
+    assert invoke(target, "import", str(small), "--replace").exit_code == 0
+
+    with Studio.open(target, user="bob") as studio:
+        imported, kept, *_ = studio.versions("p/a")
+        assert imported["created_by"] == current_user()
+        assert imported["settings"] == {"parameters": {"x": 5}, "connections": {"web": "api"}}
+        assert "x: int = 1" in studio.store.version_notebook(imported["id"])
+        assert "x: int = 2" in studio.store.version_notebook(kept["id"])
+        assert kept["settings"]["parameters"] == {"x": 9}
 
 
 def test_a_connection_created_while_the_package_is_imported_refuses_it_whole(

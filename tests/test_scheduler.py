@@ -1642,6 +1642,55 @@ def test_a_recipe_that_fails_on_every_tick_counts_one_trigger_error_a_minute(
     assert saved_settings(db, broken)["state"] == saved_settings(db, zoned)["state"] == "stopped"
 
 
+def test_a_schedule_whose_due_run_cannot_be_queued_is_stopped_after_its_errors(
+    ws: Path, db: Store
+) -> None:
+    """A saved value the notebook refuses since (its maximum lowered) failed every due run
+    as it was claimed, after the tick had ended the run of errors: each minute counted 1
+    again, and the recipe was never stopped. Only a claimed run (or none due) ends it."""
+    with (ws / "lpstudio.toml").open("a") as config:
+        config.write("\n[triggers]\nauto_stop_after = 5\n")
+
+    def reminder(maximum: int) -> str:
+        """Every minute, with a parameter of at most `maximum` days."""
+        write_recipe(
+            ws,
+            "b/rem",
+            "days_ahead: int = 3  # how far ahead",
+            metadata={
+                "title": "rem",
+                "trigger": {"kind": "schedule", "cron": "* * * * *", "timezone": "UTC"},
+                "parameters": {"days_ahead": {"maximum": maximum}},
+            },
+        )
+        return "b/rem.ipynb"
+
+    recipe = reminder(30)
+    with Studio.open(ws, user="alice") as studio, ticking(studio) as tick:
+        studio.save_settings(recipe, {"days_ahead": 10})
+        studio.start(recipe)
+        back_date(studio, recipe, at("2027-01-11T08:00"))
+        reminder(5)  # the saved 10 is refused from now on
+        for minute in range(1, 5):  # two ticks a minute: each minute counts one error
+            assert tick(f"2027-01-11T08:{minute:02d}:10") == []
+            assert tick(f"2027-01-11T08:{minute:02d}:40") == []
+            assert trigger_errors(db, recipe) == minute
+            assert saved_settings(db, recipe)["state"] == "started"
+        assert tick("2027-01-11T08:05:10") == []
+    assert saved_settings(db, recipe)["state"] == "stopped"
+    assert trigger_errors(db, recipe) == 5
+    listed = cli(ws, "recipes").output
+    assert "stopped after 5 trigger errors in a row; last: ParameterError" in listed, listed
+    assert "greater than the maximum of 5" in listed
+    (stop,) = [
+        e
+        for e in json.loads(cli(ws, "audit", "--json").stdout)
+        if e["target"] == recipe and e["action"] == "auto-stop"
+    ]
+    assert stop["detail"]["reason"] == "5 consecutive trigger errors"
+    assert jobs(db, recipe) == []
+
+
 def test_missed_runs_fire_once_or_not_at_all(ws: Path, db: Store) -> None:
     quarter = {"cron": "*/15 * * * *", "timezone": "UTC"}
     default = schedule_recipe(ws, "default", quarter)
