@@ -1429,6 +1429,16 @@ class Studio:
                 field="job",
                 fix="run the recipe anew with `lpstudio run`",
             )
+        if old.status not in FINAL_STATES:
+            # It runs yet, or will (a stopped recipe's kept event runs at its start): a
+            # rerun now would do its work a second time, beside it.
+            raise InputError(
+                f"job {job_id} is {old.status}: it has not ended, so there is nothing to run "
+                "again yet",
+                field="job",
+                fix=f"wait for it to end (`lpstudio show {job_id}`), or cancel it "
+                f"(`lpstudio cancel {job_id}`) and rerun it then",
+            )
         recipe, values = self.validate(old.recipe, old.parameters)
         return old, recipe, values
 

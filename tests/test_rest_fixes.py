@@ -47,9 +47,10 @@ def ws(tmp_path_factory: pytest.TempPathFactory) -> Path:
     with Studio.init(ws, accept_terms=True, admin="alice") as studio:
         write_recipe(ws, "shop/cart_abandonment")
         version = studio.store.snapshot("shop/cart_abandonment.ipynb", "{}", {}, "alice")
-        studio.store.create_job(
+        moved = studio.store.create_job(
             recipe="shop/cart_abandonment.ipynb", version_id=version, trigger="manual", user="alice"
         )
+        studio.store.finish_job(moved.id, "succeeded")  # ended: a rerun may be asked
         write_recipe(ws, "p/x")
         write_recipe(ws, "p/lit", parameters=LITERAL)
         write_recipe(ws, "b/hello", metadata=CALLABLE)

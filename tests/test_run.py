@@ -21,6 +21,8 @@ from lpstudio.errors import InputError
 from lpstudio.failures import describe_error
 from lpstudio.metrics import dashboard_metrics
 from lpstudio.models import Job, utcnow
+from lpstudio.server.fixes import in_rest_terms
+from lpstudio.server.handlers import PREFIX
 from lpstudio.store import worker_id
 from lpstudio.studio import Studio
 from lpstudio.widgets.dashboard import day_range
@@ -270,6 +272,31 @@ def test_rerun_uses_the_same_parameters_and_event_on_the_latest_version(ws: Path
     assert second["event"] == {"order": 7}
     assert second["version"] != first.version_id
     assert second["result"]["recipe"] == "v2"
+
+
+@pytest.mark.parametrize("started", [False, True], ids=["queued", "running"])
+def test_a_job_that_has_not_ended_is_not_rerun(ws: Path, started: bool) -> None:
+    """A job queued (a stopped recipe's kept event, run at its start) or running would do
+    its work twice beside its rerun: the CLI and the REST API refuse it, naming the job and
+    how to end it, and queue nothing. (The studio offers Rerun on ended jobs only.)"""
+    write_recipe(ws, "p/held", cells=(CONTEXT_CELL,))
+    with Studio.open(ws, user="alice") as studio:
+        version = studio.store.snapshot("p/held.ipynb", "{}", {}, "alice")
+        job = studio.store.create_job(recipe="p/held.ipynb", version_id=version, user="alice")
+        if started:
+            assert studio.store.start_job(job.id, 2, "out.ipynb")
+        status = "running" if started else "queued"
+
+    proc = run_cli("rerun", str(job.id), "--workspace", str(ws))
+
+    assert proc.returncode == 2, proc.stderr
+    assert f"job {job.id} is {status}: it has not ended" in proc.stderr
+    assert f"`lpstudio cancel {job.id}`" in proc.stderr
+    assert in_rest_terms(f"cancel it (`lpstudio cancel {job.id}`)") == (
+        f"cancel it (POST {PREFIX}/jobs/{job.id}/cancel)"
+    )
+    with Studio.open(ws, user="alice") as studio:
+        assert [j.id for j in studio.jobs(recipe="p/held.ipynb")] == [job.id]
 
 
 def test_reruns_share_one_ledger_and_a_purged_job_keeps_only_its_outline(

@@ -125,6 +125,10 @@ def route(words: list[str], recipe: str = SOME_RECIPE) -> str | None:
     match words:
         case ["jobs", *_]:
             return f"GET {PREFIX}/jobs"
+        case ["show", job] if job.isdigit():
+            return f"GET {PREFIX}/jobs/{job}"
+        case ["cancel", job] if job.isdigit():
+            return f"POST {PREFIX}/jobs/{job}/cancel"
         case ["recipes", *_]:
             return f"GET {PREFIX}/recipes"
         case ["versions", name]:
