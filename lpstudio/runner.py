@@ -874,6 +874,8 @@ def execute_job(
             if job.sealed_event
             else job.event,
             "test_mode": job.trigger == "test",
+            # The version's trigger: `lp.latest_events` applies its conditions.
+            "trigger": recipe.metadata.get("trigger"),
             "runtime": runtime,
         }
         cwd = (workspace.projects / job.recipe).parent

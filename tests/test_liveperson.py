@@ -21,6 +21,7 @@ from types import ModuleType, SimpleNamespace
 from typing import Any
 
 import httpx
+import nbformat
 import pytest
 
 from lpstudio.client import ConnectionClient
@@ -1604,6 +1605,31 @@ def test_run_now_and_the_next_poll_send_nothing_to_checkouts_a_poll_job_messaged
     assert sum(e["recipients"] for e in now["result"]["already_sent"]) == 3
     assert {e["job_id"] for e in now["result"]["already_sent"]} == {polled["id"]}
     assert recipients(control) == messaged
+
+
+def test_run_now_of_the_cart_template_takes_only_checkouts_its_conditions_pass(cart_ws, control):
+    """An analyst adds a trigger condition (carts of 100 or more) and presses Run now, which
+    takes the store's latest checkouts: it messaged the small carts the condition leaves
+    out, as Test (which applies it) never showed."""
+    path = cart_ws / "projects" / f"{CART}.ipynb"
+    notebook = nbformat.read(path, as_version=4)
+    rule = {"field": "total_price", "op": ">=", "value": 100}
+    notebook.metadata["lpstudio"]["trigger"]["conditions"] = {"rules": [rule]}
+    nbformat.write(notebook, path)
+    carts = [
+        {"phone": "+14155550181", "total_price": "5.00"},
+        {"phone": "+14155550182", "total_price": "250.00"},
+        {"phone": "+14155550183", "total_price": "6.00"},
+    ]
+    added = control.post("/_sandbox/shopify/checkouts", json=carts)
+    assert added.status_code in (200, 201), added.text
+
+    now = cart_job(cart_ws)
+
+    assert now["status"] == "succeeded", now
+    messaged = recipients(control)
+    assert messaged.get("+14155550182") == 1, messaged
+    assert "+14155550181" not in messaged and "+14155550183" not in messaged, messaged
 
 
 def test_a_failed_cart_job_s_rerun_sends_once_and_a_later_job_not_again(cart_ws, control):

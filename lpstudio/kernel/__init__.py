@@ -23,6 +23,7 @@ __all__ = [
     "context",
     "event",
     "job_id",
+    "latest_events",
     "log",
     "respond",
     "set_result",
@@ -42,6 +43,8 @@ class JobContext:
     parameters: dict[str, Any] = field(default_factory=dict)
     event: Any = None
     test_mode: bool = False
+    #: The trigger of the recipe's version the job runs (`metadata.lpstudio.trigger`).
+    trigger: dict[str, Any] | None = None
 
 
 _context = JobContext(test_mode=True)  # by hand until the engine binds a job
@@ -84,6 +87,28 @@ def connection(slot: str) -> Any:
     from ..client import ConnectionClient
 
     return ConnectionClient(_runtime.connection(slot), keep_result=_keep_failed_send)
+
+
+def latest_events(slot: str, trigger: str, count: int = 1) -> list[dict[str, Any]]:
+    """The `count` latest events of the poll trigger `trigger` of the connection in `slot`
+    that the recipe's trigger conditions pass, oldest first (`lpstudio.triggers.latest`):
+    what a job no event started (Run now, a run by hand) works on, as the trigger would
+    have given them. Read without the conditions, Run now messaged the customers they leave
+    out. The conditions are those of the version a job runs; by hand, the notebook's when it
+    is a recipe of its workspace (none for a notebook that is not)."""
+    from functools import partial
+
+    from ..triggers import latest, matches
+
+    spec = _context.trigger
+    if _context.job_id is None:
+        from .runtime import notebook_recipe
+
+        recipe = notebook_recipe()[1]
+        spec = recipe.metadata.get("trigger") if recipe is not None else None
+    conditions = spec.get("conditions") if isinstance(spec, dict) else None
+    poll = partial(connection(slot).poll, trigger)
+    return latest(poll, count, passes=lambda event: matches(event, conditions))
 
 
 def _not_stored(what: str) -> str:

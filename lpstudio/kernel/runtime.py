@@ -20,6 +20,7 @@ from ..errors import InputError, WorkspaceError, word
 from ..sdk import Connection, Ledger, MemoryLedger, MemoryRateLimiter, RateLimiter
 
 if TYPE_CHECKING:
+    from ..recipe import Recipe
     from ..store import Store
     from ..workspace import Workspace
 
@@ -688,6 +689,31 @@ class Runtime:
         return _interactive(slot)
 
 
+def notebook_recipe() -> tuple[Workspace, Recipe | None]:
+    """Outside a job: the workspace of the notebook this kernel runs, and its recipe (None
+    for a notebook that is no recipe of it, or one JupyterLab did not name)."""
+    from ..recipe import Recipe
+    from ..workspace import ENV_VAR
+
+    notebook = os.environ.get("JPY_SESSION_NAME")
+    if notebook and not Path(notebook).is_file():
+        notebook = None
+    try:
+        workspace = notebook_workspace(notebook)
+    except WorkspaceError as exc:
+        if "--workspace" in (exc.fix or ""):  # none found: a kernel has no such option
+            exc.fix = (
+                "open the notebook from a workspace's projects/ folder in JupyterLab, or set "
+                f"{ENV_VAR} to the workspace folder before starting JupyterLab"
+            )
+        raise
+    if notebook:
+        path = Path(notebook).resolve()
+        if path.is_relative_to(workspace.projects.resolve()):
+            return workspace, Recipe.load(path, workspace.recipe_name(path))
+    return workspace, None
+
+
 def notebook_workspace(notebook: str | None) -> Workspace:
     """The workspace of a notebook run outside a job: `$LPSTUDIO_WORKSPACE`, else the one
     around the notebook (JupyterLab starts its kernel in the notebook's folder, papermill
@@ -703,36 +729,19 @@ def _interactive(slot: str) -> tuple[str, str, dict[str, Any], str | None]:
     else the one named like the slot, else the only one of the slot's connector type. In a
     notebook that is no recipe (no slots declared), the slot names the connection."""
     from ..connections import Connections, bind_connections
-    from ..recipe import Recipe
     from ..settings import saved_settings
     from ..store import Store
-    from ..workspace import ENV_VAR
 
-    notebook = os.environ.get("JPY_SESSION_NAME")
-    if notebook and not Path(notebook).is_file():
-        notebook = None
-    try:
-        workspace = notebook_workspace(notebook)
-    except WorkspaceError as exc:
-        if "--workspace" in (exc.fix or ""):  # none found: a kernel has no such option
-            exc.fix = (
-                "open the notebook from a workspace's projects/ folder in JupyterLab, or set "
-                f"{ENV_VAR} to the workspace folder before starting JupyterLab"
-            )
-        raise
+    workspace, recipe = notebook_recipe()
     store = Store(workspace.store_url)
     try:
         connections = Connections(store, workspace.key_path, workspace.root)
         available = connections.list()
         slots: dict[str, Any] | None = None
         chosen: dict[str, str] = {}
-        recipe: Recipe | None = None
-        if notebook:
-            path = Path(notebook).resolve()
-            if path.is_relative_to(workspace.projects.resolve()):
-                recipe = Recipe.load(path, workspace.recipe_name(path))
-                slots = recipe.metadata.get("connections", {})
-                chosen = saved_settings(store, recipe.name).get("connections", {})
+        if recipe is not None:
+            slots = recipe.metadata.get("connections", {})
+            chosen = saved_settings(store, recipe.name).get("connections", {})
         if slots is not None and slot not in slots:
             raise InputError(
                 f"this recipe declares no connection slot '{slot}' (its slots: "
