@@ -5,6 +5,8 @@ of calls per day."""
 
 from __future__ import annotations
 
+import hashlib
+import json
 import threading
 from collections.abc import Sequence
 from pathlib import Path
@@ -39,13 +41,19 @@ class SharedBuckets:
             bucket = self._buckets.get((key, periods))
             if bucket is None:
                 runtime_folder(self.path.parent)
-                safe = "".join(c if c.isalnum() else "_" for c in key)
-                counts = "_".join(f"{limit}_{period_ms}" for limit, period_ms in periods)
                 bucket = SQLiteBucket.init_from_file(
                     [Rate(limit, period_ms) for limit, period_ms in periods],
-                    table=f"rl_{safe}_{counts}",
+                    table=_table(key, periods),
                     db_path=str(self.path),
                     use_file_lock=True,
                 )
                 self._buckets[(key, periods)] = bucket
             return bucket
+
+
+def _table(key: str, periods: tuple[tuple[int, int], ...]) -> str:
+    """The table of a key and its rates: named by a hash of both, as SQL names take neither
+    as they are, and a name made of them with their other characters replaced would give
+    two keys one count (`q-a` and `q_a`; `a` at 5 a minute and `a_5_60000`)."""
+    named = json.dumps([key, periods], separators=(",", ":"))
+    return "rl_" + hashlib.sha256(named.encode()).hexdigest()[:24]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import sqlite3
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -80,3 +81,23 @@ def test_a_request_either_limit_refuses_counts_in_neither(
         ]
     # The oldest counted call is a minute old: it leaves the day a minute sooner.
     assert all(DAY - 180 < w <= DAY - 60 for w in waits), waits
+
+
+def test_clients_whose_names_differ_only_in_punctuation_keep_their_own_counts(
+    server: str,  # noqa: F811 (the fixture)
+) -> None:
+    """The reviewer's clients: `q-a` spent its 2 calls a minute, `q_a` (the same rate) had
+    spent none, and its first call ever must be served. So must `a`'s, once `a_5_60000`
+    spent its quota: a name and its rates' numbers do not run together either."""
+
+    def statuses(client: dict[str, Any], calls: int) -> list[int]:
+        return [call(server, client["token"], "double", {"n": 1}).status_code for _ in range(calls)]
+
+    spent = make_client(server, "q-a", rate_per_minute=2)
+    fresh = make_client(server, "q_a", rate_per_minute=2)
+    assert statuses(spent, 2) == [200, 200]
+    assert statuses(fresh, 1) == [200]
+    spent = make_client(server, "a_5_60000", rate_per_minute=60, quota_per_day=6)
+    fresh = make_client(server, "a", rate_per_minute=5, quota_per_day=6)
+    assert statuses(spent, 6) == [200] * 6
+    assert statuses(fresh, 1) == [200]
