@@ -118,26 +118,44 @@ def assert_fits(doc: dict[str, Any], path: str, method: str, answer: httpx.Respo
     assert media in content, (path, key, media, sorted(content))
     body = answer.json() if media.endswith("json") else answer.text
     validate(doc, body, "paths", path, method, "responses", key, "content", media, "schema")
-    assert_headers_documented(doc["paths"][path][method]["responses"][key], answer)
+    every = path.startswith("/call")  # a call's or a poll's: a bot reads its headers
+    assert_headers_documented(doc["paths"][path][method]["responses"][key], answer, every)
     return key
 
 
 #: Answer headers a client acts on: when to retry, which methods a path takes.
 ACTED_ON = ("Retry-After", "Allow")
+#: HTTP's own answer headers, on any route: the body's type, size and caching, the server,
+#: the browser's handling of the body; none says what the request did.
+HTTP_OWN = frozenset(
+    {
+        "cache-control",
+        "connection",
+        "content-length",
+        "content-security-policy",
+        "content-type",
+        "date",
+        "etag",
+        "server",
+        "vary",
+        "x-content-type-options",
+    }
+)
 
 
-def assert_headers_documented(response: dict[str, Any], answer: httpx.Response) -> None:
-    """Each header a client acts on that the answer carries is documented, its value fitting
-    the documented schema."""
-    for name in ACTED_ON:
+def assert_headers_documented(
+    response: dict[str, Any], answer: httpx.Response, every: bool = False
+) -> None:
+    """Each header a client acts on that the answer carries is documented for its status,
+    its value fitting the documented schema; with `every`, each header it carries that is
+    not HTTP's own (`HTTP_OWN`), as a call's or a poll's, whatever header the server adds."""
+    names = {n for n in answer.headers if n.lower() not in HTTP_OWN} if every else ACTED_ON
+    for name in names:
         if name in answer.headers:
             documented_headers = response.get("headers", {})
-            assert name in documented_headers, (
-                answer.status_code,
-                name,
-                sorted(documented_headers),
-            )
-            schema = documented_headers[name]["schema"]
+            declared = {n.lower(): n for n in documented_headers}
+            assert name.lower() in declared, (answer.status_code, name, sorted(documented_headers))
+            schema = documented_headers[declared[name.lower()]]["schema"]
             value = answer.headers[name]
             typed = int(value) if schema.get("type") == "integer" else value
             Draft202012Validator(schema).validate(typed)
@@ -201,6 +219,26 @@ def test_an_async_call_s_answer_and_its_poll_s_refusal_are_documented(
     refused = httpx.get(url, params={"bogus": "1"}, headers={"API-TOKEN": token}, timeout=30)
     assert refused.status_code == 400 and refused.json()["error"]["field"] == "bogus"
     assert assert_fits(doc, "/calls/{job_id}", "get", refused) == "400"
+
+
+def test_a_repeated_call_s_headers_are_documented_for_its_status(
+    server: Served, token: str, doc: dict[str, Any]
+) -> None:
+    """A call names its job (`Lpstudio-Job`), and a repeat under its Idempotency-Key says
+    it is one (`Idempotent-Replayed`): a bot reads both, so each is declared where sent."""
+    body = {"status": 418, "body": {"teapot": True}}
+    keyed = {"API-TOKEN": token, "Idempotency-Key": "contract-repeat"}
+    first, again = (
+        httpx.post(f"{server.url}{API}/call/echo", json=body, headers=keyed, timeout=60)
+        for _ in range(2)
+    )
+    assert (first.status_code, again.status_code) == (418, 418), again.text
+    assert "Idempotent-Replayed" not in first.headers
+    assert again.headers["Idempotent-Replayed"] == "true"
+    assert again.headers["Lpstudio-Job"] == first.headers["Lpstudio-Job"]
+    for answer in (first, again):
+        assert_fits(doc, "/call/echo", "post", answer)
+        assert_fits(doc, "/call/{path}", "post", answer)
 
 
 # -- webhooks, outputs, recipes --------------------------------------------------------------

@@ -107,6 +107,22 @@ _RETRY_AFTER: dict[str, Any] = {
     "schema": {"type": "integer", "minimum": 0},
 }
 
+#: The job a call or a poll answers from (`calls.call`, `calls.poll`): on any status, as
+#: the recipe's own answer may have any; none on a refusal before a job started.
+_JOB_HEADER: dict[str, Any] = {
+    "description": "the id of the job this answer comes from (the recipe's answer, its 202 "
+    "to poll, its timeout or failure), to poll at /calls/{job_id}; absent when the request "
+    "was refused before any job started",
+    "schema": {"type": "integer", "minimum": 1},
+}
+#: A repeat of a call (`calls._repeat`), whatever its status: the first request's answer.
+_REPLAYED_HEADER: dict[str, Any] = {
+    "description": "`true` when the request repeats an earlier one (its Idempotency-Key, or "
+    "without one the same request within the repeat window): the answer is the first "
+    "request's, or its job's as it is now, and nothing ran again; absent on a first request",
+    "schema": {"type": "string", "const": "true"},
+}
+
 _SECURITY = {
     USER: [{"jupyterToken": []}],
     CLIENT: [{"apiToken": []}, {"bearer": []}],
@@ -189,16 +205,25 @@ _RECIPE_OWN: dict[str, Any] = {
 
 
 def _call_answers(
-    success: dict[str, Any], more: dict[str, tuple[str, dict[str, Any]]], errors: dict[str, str]
+    success: dict[str, Any],
+    more: dict[str, tuple[str, dict[str, Any]]],
+    errors: dict[str, str],
+    replays: bool = True,
 ) -> dict[str, Any]:
-    """The answers of a call: `respond(body, status)` answers any status from 200 to 599 (not
-    204 or 304), so each status the server answers itself may also be the recipe's own, and a
-    client must decode either; any 2xx is a success, whose body fits the response schema."""
+    """The answers of a call, or of a poll of its job (no `replays`): `respond(body, status)`
+    answers any status from 200 to 599 (not 204 or 304), so each status the server answers
+    itself may also be the recipe's own, and a client must decode either; any 2xx is a
+    success, whose body fits the response schema. Any of them may name its job, and a
+    call's repeat any of them its first request's."""
 
     def own(status: str) -> dict[str, Any]:
         return success if status.startswith("2") else _RECIPE_OWN
 
-    return {
+    sent = {
+        "Lpstudio-Job": _JOB_HEADER,
+        **({"Idempotent-Replayed": _REPLAYED_HEADER} if replays else {}),
+    }
+    answers = {
         "2XX": _answer(
             "The recipe's answer, with the success status it gave (200 unless it said otherwise)",
             success,
@@ -220,6 +245,10 @@ def _call_answers(
             {"anyOf": [ERROR_REF, _RECIPE_OWN]},
         ),
     }
+    return {
+        status: {**answer, "headers": {**answer.get("headers", {}), **sent}}
+        for status, answer in answers.items()
+    }
 
 
 def _answered(route: Route, op: Any) -> dict[str, Any]:
@@ -237,7 +266,9 @@ def _answered(route: Route, op: Any) -> dict[str, Any]:
 
 def _responses(route: Route, op: Any) -> dict[str, Any]:
     if op.recipe_answers:
-        return _call_answers(op.answer, op.more, _error_texts(route.auth, op.errors))
+        return _call_answers(
+            op.answer, op.more, _error_texts(route.auth, op.errors), replays=_takes_input(route)
+        )
     content = op.content or {"application/json": _answered(route, op)}
     return {
         str(op.status): {
