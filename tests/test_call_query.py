@@ -21,7 +21,7 @@ from referencing.jsonschema import DRAFT202012
 
 from lpstudio.studio import Studio
 from tests.conftest import wait_for, write_recipe
-from tests.servers import API, Served, serving
+from tests.servers import API, JUPYTER_TOKEN, Served, serving
 
 #: The opt-in template's input, but its consumer id (given in the query).
 CHOICE = {"phone": "+14155550109", "channel": "sms", "opt_in": True}
@@ -332,6 +332,28 @@ def test_fields_named_as_jupyter_s_query_parameters_are_input_fields_of_a_call(
     listed = doc["paths"]["/call/jupyter"]
     assert set(query_parameters(listed["post"])) == {"mode", "token", "_xsrf"}
     assert query_parameters(listed["get"])["token"]["required"]
+
+
+def test_an_api_token_given_as_input_is_refused_and_kept_nowhere(
+    served: Served, token: str
+) -> None:
+    """A bot's builder who also puts its token in the URL (`?token=`, beside the header),
+    or the server's: taken as the input field `token`, it was kept in the job's event and
+    output notebook and echoed in the answer, where operators read it."""
+    before = job_count(served, "bots/jupyter")
+    for target, body in (
+        (f"jupyter?token={token}", None),
+        ("jupyter", {"token": f"Bearer {token}"}),
+        (f"jupyter?token={JUPYTER_TOKEN}", None),
+    ):
+        method = "GET" if body is None else "POST"
+        answer = send(served, token, method, target, body)
+        error = error_of(answer, 400, "token")
+        assert "API-TOKEN header" in error["fix"], error
+        assert token not in answer.text and JUPYTER_TOKEN not in answer.text
+    assert job_count(served, "bots/jupyter") == before
+    fine = send(served, token, "GET", "jupyter?token=t-4")
+    assert fine.status_code == 200 and fine.json() == {"event": {"token": "t-4"}}, fine.text
 
 
 def test_the_openapi_document_lets_a_post_give_its_required_fields_in_the_query(

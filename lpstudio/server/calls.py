@@ -51,7 +51,7 @@ import re
 import threading
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection
 from concurrent.futures import Future
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -560,11 +560,13 @@ async def call(
     query: dict[str, str] | None = None,
     method: str = "POST",
     delivered: Callable[[], bool] = lambda: True,
+    credentials: Collection[str] = (),
 ) -> Answer:
     """A call of the callable recipe at `path`, its input in the JSON `body`, the `query`'s
     input fields (as sent: the recipe's input schema types them), or both; a GET's in the
     query alone. `delivered` says whether its caller is still there to be answered: one
-    that hung up (a bot's own timeout) is not recorded as answered (`_had_answer`)."""
+    that hung up (a bot's own timeout) is not recorded as answered (`_had_answer`). Input
+    holding one of `credentials` (the caller's API token, the server's) is refused."""
     began = time.monotonic()
     query = query or {}
     service = app.service
@@ -602,6 +604,7 @@ async def call(
     schema = endpoint["input_schema"]
     sent = _sent(body, method)
     event = _checked_input(path, schema, sent, query)
+    _refuse_credentials(sent, query, credentials)
     timeout = float(endpoint["call_timeout"] or app.call_timeout)
     deadline = began + timeout
     if key:
@@ -655,6 +658,31 @@ async def call(
     if claim and _had_answer(bool(key), delivered):
         await _settle_answer(app, claim, status, answer, deadline)
     return status, answer, headers
+
+
+def _refuse_credentials(sent: Any, query: dict[str, str], credentials: Collection[str]) -> None:
+    """A 400 naming the input field that holds a credential of lpstudio's (a token in the
+    URL beside the one in the header, `?token=...`): taken as input, it was kept in the
+    job's event and output notebook and echoed in the answer, where operators read it."""
+    tokens = [token for token in credentials if token]
+    if not tokens:
+        return
+    fields = [(name, value) for name, value in query.items()]
+    if isinstance(sent, dict):
+        fields += list(sent.items())
+    elif sent is not None:
+        fields.append(("body", sent))
+    for name, value in fields:
+        said = json.dumps([name, value], ensure_ascii=False)
+        if any(token in said for token in tokens):
+            raise ApiError(
+                400,
+                "InputError",
+                f"{name}: holds an API token, which is never a call's input",
+                field=name,
+                fix="send the token in the API-TOKEN header (or Authorization: Bearer) only, "
+                "not in the URL or the body",
+            )
 
 
 def _had_answer(keyed: bool, delivered: Callable[[], bool]) -> bool:

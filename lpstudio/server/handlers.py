@@ -1334,6 +1334,10 @@ class CallHandler(ClientHandler):
             query=self.inputs,
             method=self.request.method or "POST",
             delivered=lambda: not self.gone,
+            credentials=(
+                api_token(self.request.headers) or "",
+                getattr(self.identity_provider, "token", "") or "",
+            ),
         )
         self.answer(body, status, headers)
 
