@@ -174,7 +174,9 @@ def test_the_cursor_resumes_with_new_and_updated_checkouts_and_loses_none(connec
     # Only what was updated at or after the cursor comes again (the boundary checkout
     # may repeat: the trigger runner de-duplicates by id and updated_at).
     assert set(second_ids) - set(new_ids) <= {first.events[-1]["id"]}
-    assert [e["id"] for e in third.events] == [new_ids[-1]]
+    # Updated past the shop's clock at the read: the next poll starts from that clock (less
+    # its margin) and reads them again, each the same key as before, which the runner drops.
+    assert {e["id"] for e in third.events} <= set(new_ids)
     keys = {get_connector("shopify").poll_triggers[TRIGGER].key(e) for e in third.events}
     assert keys <= {get_connector("shopify").poll_triggers[TRIGGER].key(e) for e in new}
 

@@ -164,3 +164,25 @@ def test_the_latest_checkouts_come_from_the_narrower_looks_first(
     found = latest(partial(ConnectionClient(conn).poll, TRIGGER), 3)
 
     assert [c["id"] for c in found] == [day[1]["id"], day[0]["id"], recent["id"]]
+
+
+def test_a_checkout_saved_a_moment_before_the_newest_one_read_is_read_by_the_next_poll(
+    shop: httpx.Client, conn: Connection
+) -> None:
+    """A poll read in one page started the next at its newest update: a checkout saved
+    with an update a second older than that, but listed only once the page was served (a
+    save in flight, a shop's list that lags), was skipped for good. The next poll starts
+    `CLOCK_MARGIN` before the shop's clock at the read, as one of several pages does; what
+    it reads again, the trigger's key drops."""
+    now = datetime.now(UTC).replace(microsecond=0)
+    late, newest = add(shop, [{"updated_at": at(now - timedelta(minutes=5))}, {}])
+    first = ConnectionClient(conn).poll(TRIGGER, at(now - timedelta(hours=1)), None)
+    assert [e["id"] for e in first.events] == [late["id"], newest["id"]]
+    moment = datetime.fromisoformat(newest["updated_at"]) - timedelta(seconds=1)
+    edited = {"updated_at": moment.isoformat(), "email": "new@example.com"}
+    assert shop.patch(f"/_sandbox/shopify/checkouts/{late['id']}", json=edited).is_success
+
+    second = ConnectionClient(conn).poll(TRIGGER, at(now - timedelta(hours=1)), first.cursor)
+
+    assert late["id"] in [e["id"] for e in second.events], second.events
+    assert [e["email"] for e in second.events if e["id"] == late["id"]] == ["new@example.com"]

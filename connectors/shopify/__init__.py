@@ -421,7 +421,7 @@ def _window(start: str, end: datetime | None) -> dict[str, Any]:
 
 
 def _next_start(
-    start: str, end: str | None, found: list[dict[str, Any]], served: datetime, snapshot: bool
+    start: str, end: str | None, found: list[dict[str, Any]], served: datetime
 ) -> tuple[str, bool]:
     """Where the next window starts, and whether it is due at once (`more`).
 
@@ -430,18 +430,20 @@ def _next_start(
     to a later window. The next one starts now, at the second after its end: the end is
     included (`updated_at_max`), and starting at it read its second again, all of a bulk
     edit's checkouts when it was crowded (`_after`). A window up to now starts the
-    next at its newest update but, when it took several pages, no later than when its first
-    page was served: pages come in id order, so a checkout edited while later pages were
+    next at its newest update but no later than when its first page was served (less
+    `CLOCK_MARGIN`): pages come in id order, so a checkout edited while later pages were
     read sits on a page already read, with an update older than newer ones seen on later
-    pages, and starting from the newest would skip it. What the next window reads twice,
-    the trigger's key (id and `updated_at`) drops."""
+    pages; and one saved while a single page was served (a save in flight, a list that
+    lags) may be listed only after it with an update older than the newest it held.
+    Starting from the newest would skip either. What the next window reads twice, the
+    trigger's key (id and `updated_at`) drops."""
     bound = served - timedelta(seconds=CLOCK_MARGIN)
     end_at = _moment(end) if end is not None else None
     if end_at is not None and end_at <= bound:
         return _after(end_at), True
     newest = found[-1]["updated_at"] if found else start
     newest_at = _moment(newest)
-    if snapshot or newest_at is None or newest_at <= bound:
+    if newest_at is None or newest_at <= bound:
         return newest, False
     floor = _moment(start)
     return (bound if floor is None else max(floor, bound)).isoformat(), False
@@ -527,7 +529,7 @@ def _go_on(conn: Connection, cursor: dict[str, Any]) -> Page:
     if read.next is not None:
         return Page(found, {**cursor, "next": read.next}, more=True)
     served = _moment(cursor.get("started")) or read.served  # when its first page was
-    start, more = _next_start(cursor["updated_at"], cursor.get("until"), found, served, False)
+    start, more = _next_start(cursor["updated_at"], cursor.get("until"), found, served)
     return Page(found, {"updated_at": start}, more=more)
 
 
@@ -553,7 +555,7 @@ def _poll_window(
         if read.next is None:  # the whole window
             found = sorted(read.found, key=_order)
             until = end.isoformat() if end is not None else None
-            next_start, more = _next_start(start, until, found, read.served, read.pages == 1)
+            next_start, more = _next_start(start, until, found, read.served)
             resume: dict[str, Any] = {"updated_at": next_start}
             if more and end is not None and start_at is not None:
                 width = (end - start_at).total_seconds()
