@@ -420,13 +420,13 @@ def import_project(
 
 def _keep_replaced(studio: Studio, plan: _Plan) -> None:
     """Snapshots each recipe the import will write over, as a restore keeps what it writes
-    over (`Studio._keep_current`): edits made since its last version would be lost for good.
+    over (`Studio.keep_current`): edits made since its last version would be lost for good.
     Taken before the import's transaction, which holds the store's write lock; a recipe
     another import wrote meanwhile is kept as this one found it, which was true then."""
     for name in plan.settings:
         path = studio.workspace.projects / name
         if studio.workspace.is_recipe_file(path):
-            studio._keep_current(path, name)
+            studio.keep_current(path, name)
 
 
 def _after_replace(studio: Studio, plan: _Plan) -> None:

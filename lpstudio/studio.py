@@ -672,14 +672,14 @@ class Studio:
             )
         chosen = matches[0]
         content = self.store.version_notebook(chosen["id"])
-        kept = self._keep_current(path, name)
+        kept = self.keep_current(path, name)
         tmp = path.with_name(f".{path.name}.restore")
         tmp.write_text(content)
         os.replace(tmp, path)
         then = chosen["settings"]
         try:
             slots = self.recipe(name).metadata.get("connections", {})
-        except LpstudioError:  # its version's settings are the ones saved (`_keep_current`)
+        except LpstudioError:  # its version's settings are the ones saved (`keep_current`)
             slots = None
         available = self.connections.list()  # read before the write lock (`update_settings`)
 
@@ -699,7 +699,7 @@ class Studio:
         now = next((v for v in self.versions(ref) if v["id"] == chosen["id"]), chosen)
         return {**now, "recipe": name, "kept": kept}
 
-    def _keep_current(self, path: Path, name: str) -> str | None:
+    def keep_current(self, path: Path, name: str) -> str | None:
         """Snapshots the recipe as it is before a restore writes over it: versions are made
         by runs, starts and saves, so edits saved since the last were lost for good. Its
         settings are stored as a run stores them (each slot's connection as it resolves),

@@ -667,7 +667,7 @@ def _refuse_credentials(sent: Any, query: dict[str, str], credentials: Collectio
     tokens = [token for token in credentials if token]
     if not tokens:
         return
-    fields = [(name, value) for name, value in query.items()]
+    fields: list[tuple[str, Any]] = list(query.items())
     if isinstance(sent, dict):
         fields += list(sent.items())
     elif sent is not None:

@@ -669,6 +669,16 @@ class ClientHandler(NoXsrfHandler):
     #: rather than refused.
     input_query: bool = False
     inputs: dict[str, str]
+    #: The caller hung up before its answer (`calls._had_answer`).
+    gone = False
+
+    def on_connection_close(self) -> None:
+        self.gone = True
+        super().on_connection_close()
+
+    def delivered(self) -> bool:
+        """Whether the caller is still there to be answered."""
+        return not self.gone
 
     def set_default_headers(self) -> None:
         """Every answer, errors too, is one call's (or one poll's): no cache may keep it for
@@ -1306,12 +1316,6 @@ class CallHandler(ClientHandler):
     answered as that POST would be."""
 
     input_query = True
-    #: The caller hung up before its answer (`calls._had_answer`).
-    gone = False
-
-    def on_connection_close(self) -> None:
-        self.gone = True
-        super().on_connection_close()
 
     @allow_unauthenticated
     async def post(self, path: str) -> None:
@@ -1333,7 +1337,7 @@ class CallHandler(ClientHandler):
             self.query["mode"],
             query=self.inputs,
             method=self.request.method or "POST",
-            delivered=lambda: not self.gone,
+            delivered=self.delivered,
             credentials=(
                 api_token(self.request.headers) or "",
                 getattr(self.identity_provider, "token", "") or "",
@@ -1345,19 +1349,11 @@ class CallHandler(ClientHandler):
 class CallJobHandler(ClientHandler):
     """`GET /calls/<job>`: the answer of an asynchronous call, once its job is done."""
 
-    gone = False  # as `CallHandler.gone`
-
-    def on_connection_close(self) -> None:
-        self.gone = True
-        super().on_connection_close()
-
     @allow_unauthenticated
     async def get(self, job_id: str) -> None:
         from .calls import poll
 
-        status, body, headers = await poll(
-            self.app, self.client, int(job_id), lambda: not self.gone
-        )
+        status, body, headers = await poll(self.app, self.client, int(job_id), self.delivered)
         self.answer(body, status, headers)
 
 
