@@ -156,6 +156,7 @@ def after_failure(studio: Studio, job: Job, now: datetime | None = None) -> int 
                 status=QUEUED,
                 trigger="retry",
                 parameters=job.parameters,
+                given=job.given,
                 event=job.event,
                 sealed_event=job.sealed_event,
                 user=job.user,

@@ -139,6 +139,10 @@ class Job(Base):
     status: Mapped[str] = mapped_column(String(16))
     trigger: Mapped[str] = mapped_column(String(32), default="manual")
     parameters: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    #: Of `parameters`, the values given for this job (by hand, a bot's call, a rerun's
+    #: job), not the saved settings under them: a rerun gives these again over the settings
+    #: saved then. None for a job from before 0018.
+    given: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     event: Mapped[Any] = mapped_column(JSON, nullable=True)
     #: The event as a system sent it, where `event` shows it masked: a Fernet token of its
     #: JSON (the workspace key), opened for its kernel alone (0014).

@@ -543,6 +543,7 @@ class Scheduler:
                     status=QUEUED,
                     trigger="schedule",
                     parameters=settings["parameters"],
+                    given={},
                     # In the recipe's time zone: its date is the day the run was for there
                     # (09:00 in Auckland is the evening before in UTC).
                     event={"due_at": _local(due_at, recipe).isoformat()},

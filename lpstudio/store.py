@@ -54,7 +54,7 @@ from .errors import NotFoundError, StoreUnavailable, WorkspaceError
 from .models import Activation, AuditEntry, Job, Notebook, RecipeVersion, User, as_utc, utcnow
 
 #: The newest migration; a store at this revision needs no Alembic at start-up.
-SCHEMA_HEAD = "0017"
+SCHEMA_HEAD = "0018"
 
 #: The audit action of a person's dismissal of the studio's gallery pop-up, which then stays
 #: away for them in this workspace.

@@ -90,6 +90,15 @@ def _job_parameters(recipe: Recipe, given: dict[str, Any], projects: Path) -> di
     return {**date_defaults(recipe.schema), **given}
 
 
+def _given(job: Job) -> dict[str, Any]:
+    """The values given for a job, which its rerun gives again over the settings saved now.
+    A scheduled run's, a poll's and a webhook's were given none. A job from before they were
+    kept apart (0018) gives all its parameters, saved ones too, as its rerun did then."""
+    if job.given is not None:
+        return job.given
+    return {} if job.trigger in ("schedule", "poll", "webhook") else job.parameters
+
+
 def _error_kind(error: dict[str, Any] | None) -> dict[str, Any] | None:
     """What a purged job keeps of its error: which exception, in which cell, not what it said."""
     if not error:
@@ -789,7 +798,13 @@ class Studio:
             left = s.execute(  # purged by a purge stopped before it erased their notebooks
                 select(Job.id, Job.output_path).where(Job.purged, Job.output_path.is_not(None))
             ).all()  # through `ix_jobs_purged_left`, which holds them only
-        erased = {"purged": True, "event": None, "sealed_event": None, "parameters": {}}
+        erased = {
+            "purged": True,
+            "event": None,
+            "sealed_event": None,
+            "parameters": {},
+            "given": None,
+        }
         rows = [
             {**erased, "result": None, "id": job_id, "error": _error_kind(error)}
             for job_id, _output, error in old
@@ -1245,6 +1260,7 @@ class Studio:
             version_id=version,
             trigger=trigger,
             parameters=values,
+            given=parameters,
             event=event,
             user=self.user,
             timeout=timeout,
@@ -1439,11 +1455,12 @@ class Studio:
                 fix=f"wait for it to end (`lpstudio show {job_id}`), or cancel it "
                 f"(`lpstudio cancel {job_id}`) and rerun it then",
             )
-        recipe, values = self.validate(old.recipe, old.parameters)
+        recipe, values = self.validate(old.recipe, _given(old))
         return old, recipe, values
 
     def _queue_rerun(self, job_id: int) -> Job:
-        """Queues a job again with its parameters and cached event, on the latest version."""
+        """Queues a job again with the values given for it and its cached event, on the
+        latest version and its settings."""
         old, recipe, values = self.check_rerun(job_id)
         # A test run's rerun is a test run too: rerunning a dry run must never send.
         trigger = "test" if old.trigger == "test" else "rerun"
@@ -1456,7 +1473,8 @@ class Studio:
         return job
 
     def rerun(self, job_id: int, progress_bar: bool = False) -> Job:
-        """Runs a job again with its parameters and cached event, on the latest version."""
+        """Runs a job again with the values given for it and its cached event, on the latest
+        version and its settings."""
         job = self._queue_rerun(job_id)
         return self.executor.run(job.id, progress_bar=progress_bar)
 

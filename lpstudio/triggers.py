@@ -473,6 +473,7 @@ def _queue_jobs(
             status=QUEUED,
             trigger="poll",
             parameters=parameters,
+            given={},
             **studio.kept_event(event, secrets),
             user=studio.user,
             created_at=now,

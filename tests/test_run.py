@@ -274,6 +274,51 @@ def test_rerun_uses_the_same_parameters_and_event_on_the_latest_version(ws: Path
     assert second["result"]["recipe"] == "v2"
 
 
+def test_a_rerun_gives_its_job_s_given_values_over_the_settings_saved_now(ws: Path) -> None:
+    """A setting fixed since a job ran (a skill) is the one its rerun uses, and the values
+    given by hand are given again: a rerun gave the old settings over the new ones, and its
+    job named a version whose settings it had not run with. A scheduled run was given none."""
+    write_recipe(
+        ws,
+        "p/skill",
+        parameters='x: int = 1  # a number\nskill: str = "none"  # the skill',
+        cells=('import lpstudio.kernel as lp\nlp.set_result({"x": x, "skill": skill})',),
+    )
+    with Studio.open(ws, user="alice") as studio:
+        studio.save_settings("p/skill", {"skill": "sales-old"})
+        by_hand = studio.run("p/skill", {"x": 5})
+        version = studio.store.snapshot(
+            "p/skill.ipynb",
+            studio.recipe("p/skill").canonical_json,
+            {"parameters": {"skill": "sales-old"}, "connections": {}},
+            "alice",
+        )
+        scheduled = studio.store.create_job(
+            recipe="p/skill.ipynb",
+            version_id=version,
+            trigger="schedule",
+            parameters={"skill": "sales-old"},
+            given={},
+            user="alice",
+        )
+        studio.store.take_queued([scheduled.id])
+        scheduled = studio.executor.run(scheduled.id)
+        assert by_hand.result == {"x": 5, "skill": "sales-old"}
+        assert scheduled.result == {"x": 1, "skill": "sales-old"}
+
+        studio.save_settings("p/skill", {"skill": "sales-new"})
+        again = studio.rerun(by_hand.id)
+        once_more = studio.rerun(again.id)  # a rerun's rerun gives the same hand's values
+        scheduled_again = studio.rerun(scheduled.id)
+
+        for job in (again, once_more):
+            assert job.result == {"x": 5, "skill": "sales-new"}
+            assert job.parameters == {"x": 5, "skill": "sales-new"}
+        assert scheduled_again.result == {"x": 1, "skill": "sales-new"}
+        saved = studio.store.version_settings(again.version_id)["parameters"]
+        assert saved == {"skill": "sales-new"}
+
+
 @pytest.mark.parametrize("started", [False, True], ids=["queued", "running"])
 def test_a_job_that_has_not_ended_is_not_rerun(ws: Path, started: bool) -> None:
     """A job queued (a stopped recipe's kept event, run at its start) or running would do

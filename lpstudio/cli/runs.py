@@ -368,7 +368,8 @@ def show(job_id: int, workspace: Path | None, as_json: bool) -> None:
 @json_option
 @handles_errors
 def rerun(job_id: int, workspace: Path | None, as_json: bool) -> None:
-    """Run a job again: same parameters and event, latest recipe version."""
+    """Run a job again: the values given for it and its event, on the latest recipe version
+    and its saved settings."""
     with _studio(workspace) as studio:
         studio.check_rerun(job_id)  # a job it would refuse is named before any warning
         click.echo(f"warning: {rerun_warning(job_id)}", err=True)

@@ -365,7 +365,8 @@ ROUTES: tuple[Route, ...] = (
         Operation(
             "POST",
             "rerunJob",
-            "Run the job again with its event, on the latest version (side effects repeat)",
+            "Run the job again with the values given for it and its event, on the latest "
+            "version and settings (side effects repeat)",
             action="rerun jobs",
             permission="operate",
             body=s.EMPTY_BODY,
