@@ -31,7 +31,6 @@ from croniter import CroniterBadDateError, croniter
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 
-from .checks import check_defaults
 from .errors import InputError, LpstudioError, StoreUnavailable
 from .executor import DaskExecutor
 from .failures import after_failure, describe_error, notify_stopped
@@ -518,15 +517,12 @@ class Scheduler:
         return [job_id] if job_id is not None else []
 
     def _claim_schedule_run(self, recipe: Recipe, due_at: datetime, skipped: bool) -> int | None:
-        settings = self.studio.settings(recipe)
-        if not skipped:  # defaults its job would run with, as a run's are (a trigger error)
-            check_defaults(recipe, settings["parameters"], self.studio.workspace.projects)
-        version = self.store.snapshot(
-            recipe.name,
-            recipe.canonical_json,
-            {"parameters": settings["parameters"], "connections": settings["connections"]},
-            self.studio.user,
-        )
+        # Its job as every job is made (`Studio.job_fields`), on a snapshot of the recipe and
+        # its settings, its defaults checked (a trigger error otherwise) and its dates text.
+        # In the recipe's time zone: its date is the day the run was for there (09:00 in
+        # Auckland is the evening before in UTC).
+        event = {"due_at": _local(due_at, recipe).isoformat()}
+        row = None if skipped else self.studio.job_fields(recipe, {}, event, "schedule", None)
         try:
             with self.store.write() as s:
                 now = self.store.now(s)  # as every job is dated: by the store's clock
@@ -535,23 +531,10 @@ class Scheduler:
                 )
                 s.add(run)
                 s.flush()
-                if skipped:
+                if row is None:
                     return None
                 job = Job(
-                    recipe=recipe.name,
-                    version_id=version,
-                    status=QUEUED,
-                    trigger="schedule",
-                    parameters=settings["parameters"],
-                    given={},
-                    # In the recipe's time zone: its date is the day the run was for there
-                    # (09:00 in Auckland is the evening before in UTC).
-                    event={"due_at": _local(due_at, recipe).isoformat()},
-                    user=self.studio.user,
-                    created_at=now,
-                    cells_done=0,
-                    cells_total=0,
-                    attempt=1,
+                    **row, status=QUEUED, created_at=now, cells_done=0, cells_total=0, attempt=1
                 )
                 s.add(job)
                 s.flush()

@@ -37,7 +37,7 @@ from .parameters import as_declared, coerce, date_defaults
 from .recipe import MAX_TIMEOUT, TRIGGER_FIELD, Recipe
 from .runner import injects_declared_types, write_notebook
 from .settings import read_settings, saved_settings, update_settings
-from .store import FINAL_STATES, SCHEDULED_TRIGGERS, Store, audit_in, worker_id
+from .store import FINAL_STATES, QUEUED, SCHEDULED_TRIGGERS, Store, audit_in, worker_id
 from .times import parse_moment, poll_start
 from .workspace import (
     CONFIG_NAME,
@@ -90,13 +90,18 @@ def _job_parameters(recipe: Recipe, given: dict[str, Any], projects: Path) -> di
     return {**date_defaults(recipe.schema), **given}
 
 
+#: The triggers whose jobs a stopped recipe holds queued until it starts, given no values
+#: (`_given`): they run on the version it starts with. A retry keeps its job's.
+HELD_TRIGGERS = ("schedule", "poll", "webhook")
+
+
 def _given(job: Job) -> dict[str, Any]:
     """The values given for a job, which its rerun gives again over the settings saved now.
     A scheduled run's, a poll's and a webhook's were given none. A job from before they were
     kept apart (0018) gives all its parameters, saved ones too, as its rerun did then."""
     if job.given is not None:
         return job.given
-    return {} if job.trigger in ("schedule", "poll", "webhook") else job.parameters
+    return {} if job.trigger in HELD_TRIGGERS else job.parameters
 
 
 def _error_kind(error: dict[str, Any] | None) -> dict[str, Any] | None:
@@ -537,29 +542,41 @@ class Studio:
                 **({"started_path": endpoint_path(recipe)} if callable_ else {}),
             }
 
-        # Before the start is saved: a scheduler must never see it started with the run of
-        # errors that stopped it (its next error would stop it again at once).
-        self.store.clear_trigger_errors(recipe.name)
-        new = update_settings(
-            self.store,
-            recipe.name,
-            started,
-            self.user,
-            check=lambda s, _new: check_bound_exist(s, settings["connections"], recipe.name),
-        ).settings
-        if recipe.trigger_kind == "schedule":
-            self._note_schedule_form(recipe, new["started_at"])
-        # A moved poll start re-sends or skips events: the audit log says where it went.
-        moved = {"reset_since": since["since"]} if reset_since is not None else {}
-        self.store.audit(self.user, "start", recipe.name, **moved)
         # What it starts with is a version: a notebook that breaks before its first job is
         # restored to it (its trigger's errors and its auto-stop say to).
-        self.store.snapshot(
+        version = self.store.snapshot(
             recipe.name,
             recipe.canonical_json,
             {"parameters": settings["parameters"], "connections": settings["connections"]},
             self.user,
         )
+        held = _job_parameters(recipe, settings["parameters"], self.workspace.projects)
+
+        def check(s: Session, _new: dict[str, Any]) -> None:
+            check_bound_exist(s, settings["connections"], recipe.name)
+            # Its triggers' events kept while it was stopped run as it starts, with the
+            # start's notebook and settings (as Workato runs them): in the start's write, so
+            # no scheduler runs one on what the start replaced.
+            s.execute(
+                update(Job)
+                .where(
+                    Job.recipe == recipe.name,
+                    Job.status == QUEUED,
+                    Job.worker.is_(None),
+                    Job.trigger.in_(HELD_TRIGGERS),
+                )
+                .values(version_id=version, parameters=held)
+            )
+
+        # Before the start is saved: a scheduler must never see it started with the run of
+        # errors that stopped it (its next error would stop it again at once).
+        self.store.clear_trigger_errors(recipe.name)
+        new = update_settings(self.store, recipe.name, started, self.user, check=check).settings
+        if recipe.trigger_kind == "schedule":
+            self._note_schedule_form(recipe, new["started_at"])
+        # A moved poll start re-sends or skips events: the audit log says where it went.
+        moved = {"reset_since": since["since"]} if reset_since is not None else {}
+        self.store.audit(self.user, "start", recipe.name, **moved)
         return {**settings, **new}
 
     def _check_since_unfixed(self, recipe: Recipe) -> None:
@@ -1512,7 +1529,7 @@ class Studio:
         `lpstudio jobs --since` takes it (`2h`, `2026-11-01`, in this machine's zone), and a
         naive datetime is in that zone too, as `datetime.now()` gives it (read as UTC, it
         listed jobs hours away from the same time typed)."""
-        from .store import FINAL_STATES, QUEUED, RUNNING
+        from .store import RUNNING
 
         statuses = (QUEUED, RUNNING, *FINAL_STATES)
         if status is not None and status not in statuses:

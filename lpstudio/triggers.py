@@ -321,13 +321,14 @@ def poll_once(studio: Studio, recipe: Recipe) -> list[int]:
     page limit). The cursor written is always before the first event in no job yet, so a
     poll stopped in between (an error, Ctrl-C, a crash) loses nothing: the next one reads
     those events again, the keys of those written telling them apart."""
-    from .checks import check_defaults
     from .models import TriggerState
 
     settings = studio.settings(recipe)
-    # Its jobs run with the defaults no value replaces: checked as a run's are, before the
-    # cursor moves (a `Path` default leading out of projects/ read secret.key).
-    check_defaults(recipe, settings["parameters"], studio.workspace.projects)
+    # Its jobs' row but for their events, made as every job's is (`Studio.job_fields`), on
+    # one snapshot of the recipe and its settings: the defaults no value replaces checked as
+    # a run's are, before the cursor moves (a `Path` default leading out of projects/ read
+    # secret.key), and its dates given as text.
+    base = studio.job_fields(recipe, {}, None, "poll", None)
     conn, trigger, spec = open_trigger(studio, recipe)
     store = studio.store
     with store.read() as s:
@@ -345,22 +346,8 @@ def poll_once(studio: Studio, recipe: Recipe) -> list[int]:
     # secret: events are shown (job rows, the REST API) with the workspace's secrets
     # masked, as output notebooks are; their recipes get them whole (`Studio.kept_event`).
     secrets = frozenset(studio.held_secrets() | conn.secrets())
-    version = store.snapshot(
-        recipe.name,
-        recipe.canonical_json,
-        {"parameters": settings["parameters"], "connections": settings["connections"]},
-        studio.user,
-    )
     size: int | None = spec.get("batch_size")
-    queue = partial(
-        _queue_jobs,
-        studio,
-        recipe,
-        version=version,
-        parameters=settings["parameters"],
-        secrets=secrets,
-        size=size,
-    )
+    queue = partial(_queue_jobs, studio, base=base, secrets=secrets, size=size)
     given = {json.dumps(cursor, sort_keys=True)}  # the cursors this poll was given
     kept = cursor  # the cursor stored, as the store gives it back
     carried: list[_Passed] = []  # of a batch not yet full: in no job yet, their keys unseen
@@ -452,30 +439,23 @@ class _Passed(NamedTuple):
 
 def _queue_jobs(
     studio: Studio,
-    recipe: Recipe,
     s: Session,
     events: list[dict[str, Any]],
     now: datetime,
     *,
-    version: str,
-    parameters: dict[str, Any],
+    base: dict[str, Any],
     secrets: frozenset[str],
     size: int | None,
 ) -> list[int]:
-    """Adds the queued jobs of `events` in `s`: one per event, or per batch of `size`."""
+    """Adds the queued jobs of `events` in `s`: one per event, or per batch of `size`, each
+    `base` (`Studio.job_fields`) with its event."""
     from .models import Job
     from .store import QUEUED
 
     jobs = [
         Job(
-            recipe=recipe.name,
-            version_id=version,
+            **{**base, **studio.kept_event(event, secrets)},
             status=QUEUED,
-            trigger="poll",
-            parameters=parameters,
-            given={},
-            **studio.kept_event(event, secrets),
-            user=studio.user,
             created_at=now,
             cells_done=0,
             cells_total=0,

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import nbformat
 import pytest
 from click.testing import CliRunner, Result
 from sqlalchemy import func, select, text, update
@@ -678,6 +679,69 @@ def test_a_scheduled_job_s_event_names_its_due_time_in_the_recipe_s_zone(
     due = datetime.fromisoformat(db.job(job_id).event["due_at"])
     assert due.isoformat() == "2027-01-11T09:00:00+13:00"
     assert due.date().isoformat() == "2027-01-11"
+
+
+def test_a_scheduled_job_gets_a_date_default_as_text_as_a_run_does(ws: Path) -> None:
+    """README: a date parameter's default is injected as text, so a recipe always gets a
+    `str`. A scheduled job (and a poll's) got the notebook's `date(...)`: a recipe reading
+    it as text failed on its schedule only, never when run by hand or tested."""
+    write_recipe(
+        ws,
+        "p/dated",
+        parameters="from datetime import date\n\nday: date = date(2026, 11, 1)  # first day",
+        cells=(
+            "import lpstudio.kernel as lp\n"
+            "lp.set_result({'day': str(day), 'type': type(day).__name__})",
+        ),
+        metadata={"title": "dated", "trigger": {"kind": "schedule", "cron": "0 9 * * *"}},
+    )
+    with Studio.open(ws, user="alice") as studio, ticking(studio) as tick:
+        studio.start("p/dated")
+        back_date(studio, "p/dated.ipynb", at("2027-01-10T12:00"))
+        [job_id] = tick("2027-01-11T09:00:30")
+        studio.stop("p/dated")
+        studio.store.take_queued([job_id])
+        job = studio.executor.run(job_id)
+        by_hand = studio.run("p/dated")
+
+    assert job.parameters == by_hand.parameters == {"day": "2026-11-01"}
+    assert job.result == by_hand.result == {"day": "2026-11-01", "type": "str"}
+
+
+def test_events_kept_while_stopped_run_on_the_notebook_and_settings_it_starts_with(
+    ws: Path,
+) -> None:
+    """A webhook delivered while its recipe is stopped is kept and runs at its start, as
+    Workato's do: with the notebook and settings it starts with (a skill fixed meanwhile),
+    not those of its arrival. A retry keeps its job's version."""
+    path = write_recipe(
+        ws,
+        "p/held",
+        parameters='skill: str = "none"  # the skill',
+        cells=("import lpstudio.kernel as lp\nlp.set_result({'skill': skill, 'v': 1})",),
+        metadata={"title": "held", "trigger": {"kind": "webhook"}},
+    )
+    with Studio.open(ws, user="alice") as studio:
+        studio.save_settings("p/held", {"skill": "sales-old"})
+        _, (kept,), _ = studio.receive_webhook(studio.webhook_id("p/held.ipynb"), {}, b"{}")
+        arrival = kept.version_id
+        retry = studio.store.create_job(
+            recipe="p/held.ipynb", version_id=arrival, trigger="retry", user="alice"
+        )
+        nb = nbformat.read(path, as_version=4)
+        nb.cells[1].source = nb.cells[1].source.replace("'v': 1", "'v': 2")
+        nbformat.write(nb, path)
+        studio.save_settings("p/held", {"skill": "sales-new"})
+
+        studio.start("p/held")
+        studio.store.take_queued([kept.id])
+        ran = studio.executor.run(kept.id)
+
+        assert ran.result == {"skill": "sales-new", "v": 2}
+        assert ran.parameters == {"skill": "sales-new"}
+        assert ran.version_id != arrival
+        assert studio.store.version_settings(ran.version_id)["parameters"] == {"skill": "sales-new"}
+        assert studio.store.job(retry.id).version_id == arrival
 
 
 @pytest.mark.parametrize(
