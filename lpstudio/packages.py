@@ -409,7 +409,7 @@ def import_project(
     if replace:
         _keep_replaced(studio, plan)
     _write(studio, plan, source)
-    _after_replace(studio, plan)
+    _after_import(studio, plan)
     return {
         "package": str(source) if isinstance(source, Path) else None,
         "into": plan.into,
@@ -429,17 +429,17 @@ def _keep_replaced(studio: Studio, plan: _Plan) -> None:
             studio.keep_current(path, name)
 
 
-def _after_replace(studio: Studio, plan: _Plan) -> None:
-    """What a replace does once committed to each recipe it replaced: its run of trigger
-    errors ends, as a person's stop ends it (the import stopped it: its listing would say
-    it was stopped by them), and what it wrote is its newest version, by the importer, as a
-    save makes one (`versions` listed the settings from before the import as current).
-    A notebook that does not load is no version, as a save of it is none."""
+def _after_import(studio: Studio, plan: _Plan) -> None:
+    """What an import does once committed to each recipe it wrote: what it wrote is its
+    newest version, by the importer, as a save makes one (a new recipe had none to list or
+    restore until its first run; a replaced one listed the settings from before the import
+    as current); and a replaced recipe's run of trigger errors ends, as a person's stop ends
+    it (the import stopped it: its listing would say it was stopped by them). A notebook
+    that does not load is no version, as a save of it is none."""
     for shown in plan.recipes:
-        if not shown.get("replaced"):
-            continue
         name = shown["recipe"]
-        studio.store.clear_trigger_errors(name)
+        if shown.get("replaced"):
+            studio.store.clear_trigger_errors(name)
         try:
             recipe = studio.recipe(name)
         except LpstudioError:

@@ -601,6 +601,20 @@ def test_a_replace_ends_the_run_of_trigger_errors_of_the_recipe_it_stops(
         assert studio.store.trigger_errors().get("p/sub/b.ipynb", {"count": 0})["count"] == 0
 
 
+def test_a_first_import_makes_the_imported_recipe_its_first_version(
+    small: Path, target: Path
+) -> None:
+    """A recipe imported anew had no version to list or go back to until its first run: an
+    edit made before then could not be undone to the package's notebook."""
+    assert invoke(target, "import", str(small)).exit_code == 0
+
+    with Studio.open(target, user="bob") as studio:
+        [imported] = studio.versions("p/a")
+        assert imported["created_by"] == current_user()
+        assert imported["settings"] == {"parameters": {"x": 5}, "connections": {"web": "api"}}
+        assert "x: int = 1" in studio.store.version_notebook(imported["id"])
+
+
 def test_a_replace_keeps_the_local_notebook_and_makes_the_imported_one_the_newest_version(
     small: Path, target: Path
 ) -> None:
