@@ -213,6 +213,20 @@ def test_pages_wait_for_room_in_the_shop_s_leaky_bucket(connect, control):
     assert [e["status"] for e in checkout_requests(control)] == [200, 200]
 
 
+def test_a_poll_on_a_new_connection_waits_for_the_room_the_last_one_left(connect, control):
+    """Each poll (and each job) opens its own connection: the room the last poll's answer
+    reported was forgotten, and the next poll of a backlog ran into a 429 at once."""
+    answer = control.patch(
+        "/_sandbox/settings", json={"shopify_bucket_size": 1, "shopify_leak_per_second": 4.0}
+    )
+    assert answer.status_code == 200
+
+    poll(connect(), ago(days=1))
+    poll(connect(), ago(days=1))
+
+    assert [e["status"] for e in checkout_requests(control)] == [200, 200]
+
+
 def test_a_wrong_token_is_a_connector_error_without_the_token(connect):
     conn = connect(access_token="shpat_wrong_0815")
 

@@ -4,8 +4,9 @@ A checkout is abandoned once the customer gave contact details but did not pay; 
 updated one is an event. Pages follow the `Link` header, each request sent once the shop's
 leaky bucket has room for it by `X-Shopify-Shop-Api-Call-Limit` (`32/40`: the bucket
 empties by `LEAK_PER_SECOND`), so a poll does not run into the limit the shop's other apps
-share. The connection keeps that room (`ROOM_KEY`): the next poll of a backlog, on the same
-connection, waits for it too, where it met a 429 from the bucket the last one filled. 429
+share. The process keeps that room by shop and access token (`_ROOM`): the next poll of a
+backlog, on a connection of its own, waits for it too, where it met a 429 from the bucket the
+last one filled (a poll of another process may still meet one: it is waited out). 429
 answers are waited out for their `Retry-After` (unless it is longer than `MAX_WAIT`: the
 poll then fails as retryable and the next one picks up). Reading changes nothing, so a lost
 answer or a 5xx is simply asked again (`NETWORK_TRIES` times in all, then the poll fails as
@@ -17,6 +18,7 @@ the next page's link with the shop it leads into (see `poll_checkouts`).
 from __future__ import annotations
 
 import email.utils
+import hashlib
 import re
 import time
 from collections import Counter
@@ -59,8 +61,10 @@ _VERSION = re.compile(r"^(?:[0-9]{4}-(?:01|04|07|10)|unstable)(?!\n)$")  # `$` t
 #: standard rate waits a little longer there, never too little).
 LEAK_PER_SECOND = 2.0
 _CALL_LIMIT = re.compile(r"\s*(\d+)\s*/\s*(\d+)\s*")
-#: Where a connection keeps when the shop's bucket has room again (`time.monotonic()`).
-ROOM_KEY = "shopify.room_at"
+#: When each shop's bucket, by this process's last answer from it, has room again
+#: (`time.monotonic()`), by the shop's origin and a digest of the access token (Shopify
+#: keeps a bucket per app and shop): each poll and job opens its own connection.
+_ROOM: dict[tuple[str, str], float] = {}
 #: Seconds between the shop's `Date` header (whole seconds) and its `updated_at` clocks.
 CLOCK_MARGIN = 2.0
 #: A window no wider is not narrowed but read in id order across polls: its checkouts were
@@ -221,13 +225,15 @@ def _get(
             )
         return Again(1.0, reason, status=status)
 
+    bucket = (_origin(url), hashlib.sha256(headers["X-Shopify-Access-Token"].encode()).hexdigest())
+
     def attempt() -> httpx.Response:
-        time.sleep(max(0.0, conn.cache.get(ROOM_KEY, 0.0) - time.monotonic()))
+        time.sleep(max(0.0, _ROOM.get(bucket, 0.0) - time.monotonic()))
         try:
             response = conn.http().get(url, params=params, headers=headers)
         except httpx.TransportError as exc:
             raise passing(f"no answer from Shopify ({type(exc).__name__})") from exc
-        conn.cache[ROOM_KEY] = time.monotonic() + _room_in(response)
+        _ROOM[bucket] = time.monotonic() + _room_in(response)
         if response.status_code == 429:
             wait = retry_after(response.headers.get("Retry-After"))
             wait = 2.0 if wait is None else wait
