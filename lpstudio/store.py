@@ -1291,6 +1291,15 @@ class Store:
             )
         return int(found.rowcount or 0)  # type: ignore[attr-defined]
 
+    def purge_daily_counts(self, before: datetime) -> int:
+        """Forgets the counts of UTC days before `before`'s (`DailyCount`): a day's limit
+        matters only that day, and a row a day was kept for ever."""
+        from .models import DailyCount
+
+        with self.write() as s:
+            found = s.execute(delete(DailyCount).where(DailyCount.day < f"{before:%Y-%m-%d}"))
+        return int(found.rowcount or 0)  # type: ignore[attr-defined]
+
     def trigger_errors(self) -> dict[str, dict[str, Any]]:
         """Consecutive trigger errors and the last one, per recipe with a trigger state."""
         from .models import TriggerState

@@ -839,6 +839,9 @@ class Studio:
         # So is the ledger of what they sent, a day longer: a job dates the rows it relies
         # on as it runs, and may end (and be purged) hours after.
         self.store.purge_deliveries(cutoff - timedelta(days=1))
+        # The sends counted against each day's limit, kept as long, and over today's and
+        # yesterday's whatever the retention (a campaign sending across midnight counts both).
+        self.store.purge_daily_counts(min(cutoff, utcnow() - timedelta(days=1)))
         if ids or left:  # nothing of theirs is left in the store's log either
             self.store.checkpoint()
         return ids

@@ -19,15 +19,18 @@ import os
 import sqlite3
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import nbformat
 import pytest
 from click.testing import Result
+from sqlalchemy import select
 from traitlets.config import Config
 
 from lpstudio.errors import InputError
+from lpstudio.models import DailyCount
 from lpstudio.studio import Studio
 from tests.browser import screenshot
 from tests.conftest import wait_for, write_recipe
@@ -126,6 +129,28 @@ def test_purge_erases_prepared_notebooks_older_than_the_retention_period(
     assert purged.output.strip() == "purged 0 job(s) and 1 prepared notebook(s)"
     assert not new.exists()
     assert list((ws / "history" / "prepared").iterdir()) == []
+
+
+def test_purge_forgets_daily_counts_past_the_retention_but_today_s_and_yesterday_s(
+    ws: Path,
+) -> None:
+    """The counts of each day's sends under LivePerson's daily limit were kept for ever, a
+    row a day and channel; a purge with no retention at all must still keep the counts of
+    a campaign sending across midnight, or the day's limit could be passed."""
+    today = datetime.now(UTC).date()
+    days = [(today - timedelta(days=n)).isoformat() for n in (0, 1, 2, 40)]
+    with Studio.open(ws, user="alice") as studio:
+        with studio.store.write() as s:
+            s.add_all(DailyCount(scope="acct/sms", day=day, used=5) for day in days)
+
+        def kept() -> list[str]:
+            with studio.store.read() as s:
+                return sorted(s.scalars(select(DailyCount.day)), reverse=True)
+
+        studio.purge()  # 30 days
+        assert kept() == days[:3]
+        studio.purge(older_than_days=0)
+        assert kept() == days[:2]
 
 
 def prepared_path(cli: Callable[..., Result]) -> str:
