@@ -23,11 +23,23 @@ from .models import Lease
 from .store import Store
 
 SCHEDULER = "scheduler"
+#: The leases that say a scheduler works on the store, one each (`present`), are named so.
+PRESENCE = "scheduler at "
+#: How long a scheduler's presence lasts unless renewed: a killed one's is gone after it.
+PRESENCE_SECONDS = 60.0
 
 
 def holder_id() -> str:
     """A name for this process that no other process, here or on another host, shares."""
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+def present(store: Store) -> StoreLease:
+    """A lease of its own for one scheduler, which only it takes: held, it says that the
+    scheduler works on the store (`storecopy` refuses a store one works on)."""
+    lease = StoreLease(store, seconds=PRESENCE_SECONDS)
+    lease.name = f"{PRESENCE}{lease.holder}"[:64]
+    return lease
 
 
 class StoreLease:

@@ -34,7 +34,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from .errors import InputError, LpstudioError, StoreUnavailable
 from .executor import DaskExecutor
 from .failures import after_failure, describe_error, notify_stopped
-from .leader import StoreLease
+from .leader import PRESENCE_SECONDS, StoreLease, present
 from .models import Job, ScheduleForm, ScheduleRun, TriggerState, utcnow
 from .recipe import Recipe
 from .runner import RunningJobs, execute_job
@@ -362,6 +362,11 @@ class Scheduler:
         self.lease = lease
         self._leading = False
         self.store = studio.store
+        #: That this scheduler runs on the store, renewed as it ticks and given up as it
+        #: stops: `store-copy` refuses to copy a store a scheduler still works on (one
+        #: without the leader's lease, a daemon, ran on in the old store after a copy).
+        self.presence = present(self.store)
+        self._present_until = 0.0  # when this process renews it next (`time.monotonic()`)
         self.workers = workers
         #: The time of due runs, polls and retries: the store's clock by default (the
         #: database's on PostgreSQL), so that daemons on machines whose clocks disagree
@@ -710,12 +715,19 @@ class Scheduler:
 
     def _tick_forever(self) -> None:
         while not self._stopping.is_set():
+            self._step(self._say_present)
             if self._step(self._store_upgraded):
                 self.stop()  # its jobs would run this version's code on a schema it cannot read
                 break
             if self.leading() and self._step(self.tick_apart):
                 self._wake.set()  # what it queued starts now, not at the queue's next look
             self._stopping.wait(self.idle_seconds)
+
+    def _say_present(self) -> None:
+        """Renews `presence` once a third of its time has gone."""
+        if time.monotonic() >= self._present_until:
+            self.presence.acquire()
+            self._present_until = time.monotonic() + PRESENCE_SECONDS / 3
 
     def _store_upgraded(self) -> bool:
         """Whether a newer lpstudio upgraded the store since this one opened it (another
@@ -821,4 +833,6 @@ class Scheduler:
                 with contextlib.suppress(Exception):  # it expires anyway
                     self.lease.release()
                 self._leading = False
+        with contextlib.suppress(Exception):  # it expires anyway
+            self.presence.release()
         log.info("scheduler stopped")

@@ -48,6 +48,7 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import DBAPIError
 
 from .errors import InputError, LpstudioError, WorkspaceError
+from .leader import SCHEDULER
 from .models import Base, Job, Lease
 from .store import QUEUED, RUNNING, SCHEMA_HEAD, Store, shown_url, upgrade_schema, url_passwords
 from .workspace import CONFIG_NAME, SQLITE_SIDE_FILES, Workspace
@@ -234,10 +235,13 @@ def _copy(source: Store, target: Store) -> dict[str, int]:
 
 
 def _check_idle(source: Store, snapshot: Connection) -> None:
-    """Refuses a store that processes still use: a queued or running job, or a scheduler
-    that holds its lease, would go on in the old store while the new one is used."""
+    """Refuses a store that processes still use: a running job, one a process queued for
+    itself, or a scheduler at work (a leader's lease, or a scheduler's presence) would go
+    on in the old store while the new one is used. A job queued for no process (a stopped
+    recipe's kept event) is copied as it is, and waits for its recipe's start there."""
+    held = (Job.status == QUEUED) & Job.worker.is_not(None)
     busy = snapshot.execute(
-        select(Job.id, Job.status).where(Job.status.in_((QUEUED, RUNNING))).order_by(Job.id)
+        select(Job.id, Job.status).where((Job.status == RUNNING) | held).order_by(Job.id)
     ).all()
     if busy:
         named = ", ".join(f"job {job_id} ({status})" for job_id, status in busy[:5])
@@ -257,9 +261,9 @@ def _check_idle(source: Store, snapshot: Connection) -> None:
     if lease is not None:
         until = lease.expires_at.astimezone().strftime("%Y-%m-%d %H:%M:%S")
         raise WorkspaceError(
-            f"a {lease.name} of the workspace is running: {lease.holder} holds its lease "
+            f"a scheduler of the workspace is running: {lease.holder} holds its lease "
             f"until {until}",
-            field=lease.name,
+            field=SCHEDULER,
             fix="stop every process on the workspace (README, Upgrading); a process that was "
             f"killed gives its lease up at {until}: copy then",
         )

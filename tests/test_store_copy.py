@@ -11,6 +11,7 @@ import hashlib
 import json
 import re
 import sqlite3
+import threading
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -33,9 +34,10 @@ from lpstudio.models import (
     TriggerState,
     utcnow,
 )
+from lpstudio.scheduler import Scheduler
 from lpstudio.store import SCHEMA_HEAD, Store, worker_id
 from lpstudio.studio import Studio
-from tests.conftest import run_json, set_job, write_recipe
+from tests.conftest import run_json, set_job, wait_for, write_recipe
 from tests.postgres import create_database, postgres_server
 
 #: The password of the target's URL: never shown by any answer (the test server trusts
@@ -313,10 +315,14 @@ def test_a_store_copied_to_a_new_sqlite_file_says_what_and_what_next(ws: Path) -
 
 @pytest.mark.parametrize("status", ["queued", "running"])
 def test_a_store_with_jobs_queued_or_running_is_not_copied(ws: Path, status: str) -> None:
+    """A job running, or queued by a process that runs it itself (`lpstudio run`, a call,
+    Run now), would go on in the old store."""
     write_recipe(ws, "p/done")
     with Studio.open(ws, user="alice") as studio:
         version = studio.store.snapshot("p/done.ipynb", "{}", {}, "alice")
-        job = studio.store.create_job(recipe="p/done.ipynb", version_id=version, user="alice")
+        job = studio.store.create_job(
+            recipe="p/done.ipynb", version_id=version, user="alice", worker=worker_id()
+        )
         if status == "running":  # by a live process: this one
             set_job(
                 studio.store,
@@ -329,6 +335,44 @@ def test_a_store_with_jobs_queued_or_running_is_not_copied(ws: Path, status: str
     assert error["field"] == "jobs" and f"job {job.id}" in error["message"]
     assert "stop every process" in error["fix"] and "lpstudio cancel" in error["fix"]
     assert not (ws / "copy.db").exists()
+
+
+def test_a_stopped_recipe_s_kept_event_is_copied_and_waits_for_its_start_there(
+    ws: Path,
+) -> None:
+    """A webhook delivered while its recipe was stopped is queued for no process: the copy
+    refused the store, its fix to cancel the event the sender was told was kept."""
+    write_recipe(ws, "p/hook", metadata={"title": "hook", "trigger": {"kind": "webhook"}})
+    with Studio.open(ws, user="alice") as studio:
+        _, (kept,), _ = studio.receive_webhook(studio.webhook_id("p/hook.ipynb"), {}, b"{}")
+
+    copied = cli(ws, "store-copy", "sqlite:///moved.db")
+
+    assert copied.exit_code == 0, copied.output
+    point_at(ws, "sqlite:///moved.db")
+    with Studio.open(ws, user="alice") as studio:
+        moved = studio.store.job(kept.id)
+        assert (moved.status, moved.trigger, moved.worker) == ("queued", "webhook", None)
+
+
+def test_a_store_a_scheduler_daemon_works_on_is_not_copied(ws: Path) -> None:
+    """A daemon holds no leader's lease: the copy went ahead beside it, and both stores' due
+    runs sent their recipients."""
+    with Studio.open(ws, user="alice") as studio:
+        daemon = Scheduler(studio, idle_seconds=0.05)
+        running = threading.Thread(target=daemon.run_forever)
+        running.start()
+        try:
+            wait_for(lambda: daemon.presence.status()["is_leader"], what="its presence")
+            error = refusal(cli(ws, "store-copy", "sqlite:///copy.db", "--json"))
+            assert error["field"] == "scheduler", error
+            assert daemon.presence.holder in error["message"]
+            assert "stop every process" in error["fix"]
+            assert not (ws / "copy.db").exists()
+        finally:
+            daemon.stop()
+            running.join(30)
+    assert cli(ws, "store-copy", "sqlite:///copy.db").exit_code == 0  # gone with its stop
 
 
 def test_a_store_whose_scheduler_holds_its_lease_is_not_copied(ws: Path) -> None:
