@@ -35,7 +35,7 @@ PASSING_4XX = frozenset({408, 425, 429})
 #: Ends that say nothing of the recipe, which a run at another moment may pass: a job that
 #: ran out of time, whose process or kernel died. With no retry left, its report says so
 #: and names the rerun, as a connector's retryable error's does.
-TRANSIENT = frozenset({"Timeout", "WorkerLost", "DeadKernelError"})
+TRANSIENT = frozenset({"Timeout", "WorkerLost", "WorkerStopped", "DeadKernelError"})
 
 
 def refused_for_good(error: dict[str, Any]) -> bool:

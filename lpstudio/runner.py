@@ -260,6 +260,9 @@ class RunningJobs:
             watchdog.halt(stop)
 
 
+#: The error a job stopped for a reason ends with (by default: Cancelled).
+_STOP_NAMES = {"timeout": "Timeout", "requeue": "WorkerStopped"}
+
 #: The jobs this process runs or waits for: Ctrl-C and SIGTERM stop them all.
 process_jobs = RunningJobs()
 
@@ -932,14 +935,22 @@ def execute_job(
             mine = Job.worker == worker_id()  # never write over a job another worker took
             if stop is not None and stop.reason == "lost":
                 log.warning("job %s was given to another worker: stopped, nothing written", job_id)
-            elif stop is not None and stop.reason == "requeue":
+            elif (
+                stop is not None
+                and stop.reason == "requeue"
+                and between_cells
+                and not watchdog.cells_done
+            ):  # no cell of it ran: nothing happened yet, another worker runs it whole
                 if _once_stored(job_id, lambda: store.requeue(job_id, mine)):
                     output.unlink(missing_ok=True)  # the cut run's, read as failed
             else:
                 done = watchdog.cells_done
                 if stop is not None:
+                    # A job its scheduler's stop cut off after cells ran ends, as one whose
+                    # worker vanished does: run again in full, a cell's POST or written row
+                    # would happen twice (its retry, if the recipe has retries, or a rerun).
                     status = CANCELLED if stop.reason == "cancelled" else FAILED
-                    error = {"ename": "Timeout" if stop.reason == "timeout" else "Cancelled"}
+                    error = {"ename": _STOP_NAMES.get(stop.reason, "Cancelled")}
                     error["evalue"] = stop.detail
                 if error is not None and not finished:
                     # papermill ends a cell that was cut off too (`cell_complete`): it is the last

@@ -10,8 +10,10 @@ Every decision that two schedulers on one store could both make is one atomic wr
 Running jobs heartbeat; jobs whose worker vanished are failed (or requeued when no cell ran).
 Claimed jobs run in this process's workers, or on the Dask cluster the workspace names
 (`DaskExecutor.run_claimed`: a worker there takes the claim over).
-On SIGTERM it stops taking work, lets running jobs finish within a grace period, and
-requeues the rest of the jobs it claimed (never those of another executor in its process).
+On SIGTERM it stops taking work, lets running jobs finish within a grace period, then
+stops the rest of the jobs it claimed (never those of another executor in its process): one
+that ran no cell is requeued, one that did ends failed (`WorkerStopped`), as run again whole
+its cells' effects would happen twice.
 """
 
 from __future__ import annotations
@@ -367,6 +369,9 @@ class Scheduler:
         #: without the leader's lease, a daemon, ran on in the old store after a copy).
         self.presence = present(self.store)
         self._present_until = 0.0  # when this process renews it next (`time.monotonic()`)
+        #: Jobs whose end a tick's reaper logged: their run's end is not logged again.
+        self._said_ended: set[int] = set()
+        self._said_lock = threading.Lock()
         self.workers = workers
         #: The time of due runs, polls and retries: the store's clock by default (the
         #: database's on PostgreSQL), so that daemons on machines whose clocks disagree
@@ -461,6 +466,8 @@ class Scheduler:
         queued: list[int] = []
         for lost in self.studio.reap_lost_jobs(by_silence=self._silence_reaps()):
             _log_end(lost)
+            with self._said_lock:
+                self._said_ended.add(lost.id)
             self._after_failure(lost)  # retried or reported like any failure
         for recipe, settings in self._started(now):
             kind = recipe.trigger_kind
@@ -680,7 +687,11 @@ class Scheduler:
                 if job.worker != worker_id():  # put back in the queue while it was silent
                     log.warning("job %s went to another worker: its end is that one's", job_id)
                     return  # which reports and retries it, once
-            _log_end(job)
+            with self._said_lock:  # a tick's reaper said its end (a Dask worker's death)
+                said = job_id in self._said_ended
+                self._said_ended.discard(job_id)
+            if not said:
+                _log_end(job)
             # A job failed as "worker lost" was retried or reported by the reaper that
             # failed it (`Studio.reap_lost_jobs`): not a second time here.
             error = job.error or {}
@@ -815,7 +826,8 @@ class Scheduler:
         self._wake.set()
 
     def drain(self) -> None:
-        """Lets running jobs finish within the grace period, then requeues the rest."""
+        """Lets running jobs finish within the grace period, then stops the rest: requeued
+        when no cell of theirs ran, else failed (`WorkerStopped`)."""
         running = [f for f in self._running.values() if not f.done()]
         if running:
             log.info("waiting up to %g s for %d running job(s)", self.grace_seconds, len(running))

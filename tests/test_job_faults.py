@@ -287,7 +287,7 @@ def test_the_scheduler_logs_a_job_it_could_not_run(
 # -- 3. a scheduler that stops beside other executors -------------------------------------------
 
 
-def test_stopping_a_scheduler_requeues_only_the_jobs_it_claimed(
+def test_stopping_a_scheduler_stops_only_the_jobs_it_claimed(
     studio: Studio, ws: Path, tmp_path: Path
 ) -> None:
     gate, lines = tmp_path / "gate", tmp_path / "lines"
@@ -306,7 +306,9 @@ def test_stopping_a_scheduler_requeues_only_the_jobs_it_claimed(
                 lambda: lines.exists() and lines.read_text().count("started") == 2,
                 what="both jobs in their waiting cell",
             )
-        assert studio.job(scheduled.id).status == "queued"  # back in the queue
+        # Its cell ran (it wrote a line): failed, not put back to run that cell again.
+        stopped = studio.job(scheduled.id)
+        assert (stopped.status, stopped.error["ename"]) == ("failed", "WorkerStopped")
         assert studio.job(manual.id).status == "running"
     finally:
         gate.touch()

@@ -416,7 +416,8 @@ class LpstudioApp(ExtensionApp):
         for studio in studios:
             await asyncio.get_running_loop().run_in_executor(None, studio.executor.release_queued)
         if scheduler is not None:
-            # Running jobs finish within the grace period or are requeued; the lease is freed.
+            # Running jobs finish within the grace period or are stopped (requeued when no
+            # cell ran); the lease is freed.
             await asyncio.get_running_loop().run_in_executor(None, self._scheduler_thread.join)
         await self._answer_the_line()
         saves = getattr(self, "saves", None)
