@@ -25,8 +25,9 @@ from decimal import Decimal
 from typing import Any
 
 MAX_VARIABLE = 1550
-#: The SMS body LivePerson sends as one message; a longer one goes as several.
-SMS_BODY = 140
+#: The LivePerson connection's field that says how many characters LivePerson sends as one
+#: SMS (a longer body goes as several); its default is the connector's.
+CHARACTERS_PER_SMS = "characters_per_sms"
 
 
 #: Format types that take a number: `{total_price:.2f}` on the text "188.9" formats it.
@@ -254,15 +255,18 @@ def render(record: dict[str, Any], variables: dict[str, str]) -> tuple[dict[str,
     return rendered, None
 
 
-def sms_segments(text: str) -> tuple[int, str]:
+def sms_segments(text: str, characters: int | None) -> tuple[int, str]:
     """How many SMS a text takes, and its encoding (gsm0338 or utf_16_be): LivePerson sends
-    up to `SMS_BODY` characters as one and splits a longer body, even one GSM 03.38 fits."""
+    up to `characters` (a connection's `CHARACTERS_PER_SMS`) as one and splits a longer
+    body, even one GSM 03.38 fits; None counts by the encoding alone (a connection whose
+    connector sets no such limit)."""
     import smsutil
 
     if not text:
         return 0, "gsm0338"
     result = smsutil.split(text)
-    return max(len(result.parts), 2 if len(text) > SMS_BODY else 1), result.encoding
+    longer = characters is not None and len(text) > characters
+    return max(len(result.parts), 2 if longer else 1), result.encoding
 
 
 #: LivePerson's placeholders in a handoff's message: {{1}}, {{2}}...

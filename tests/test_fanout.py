@@ -8,6 +8,7 @@ same path with 100,000 recipients at the default limits.
 from __future__ import annotations
 
 import importlib
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from types import ModuleType
@@ -194,6 +195,34 @@ def test_at_the_sandbox_s_own_limit_no_request_is_refused(sandbox, control):
     log = campaign_log(control)
     assert [entry["status"] for entry in log] == [200] * 21
     assert received(control) == dict.fromkeys(phones(range(210)), 1)
+
+
+def test_handoff_lists_asked_while_a_campaign_sends_take_their_turns_without_a_429(
+    sandbox, control
+):
+    """LivePerson counts every Proactive call against the account's one rate, the handoff
+    list as much as a campaign: a form listing handoffs while a campaign fans out shares
+    the connection's 10 requests per second with it, and no call of either draws a 429."""
+    lister = connection(sandbox)
+    listed: list[int] = []
+
+    def list_handoffs() -> None:
+        for _ in range(10):
+            listed.append(len(ConnectionClient(lister).picklist("handoffs")))
+
+    thread = threading.Thread(target=list_handoffs)
+    thread.start()
+    conn = connection(sandbox)
+    result = send(conn, frame(110))
+    thread.join()
+    conn.close()
+    lister.close()
+
+    assert result["accepted"] == 110 and listed == [3] * 10
+    log = control.get("/_sandbox/requests").json()["requests"]
+    lists = [entry for entry in log if entry["path"].endswith("/app/prmsg/handoffs/list")]
+    assert len(lists) == 10 and len(campaign_log(control)) == 11
+    assert [entry for entry in log if entry["status"] != 200] == []
 
 
 def test_every_recipient_is_accounted_for_once_whatever_happens(sandbox, control):

@@ -159,6 +159,26 @@ def test_placeholders_preview_and_unknown_placeholder(shop: Studio) -> None:
     assert "28 characters, 1 SMS (utf_16_be)" in section.preview.value
 
 
+def test_the_preview_counts_sms_by_the_connection_s_characters_per_sms(shop: Studio) -> None:
+    """LivePerson's SMS length is a setting of the connection, like its other limits: the
+    preview counts by the connection the handoff list comes from, read again by Refresh
+    lists after it changed."""
+    shop.connections.update("liveperson", {"characters_per_sms": 160})
+    form = loaded("shop/cart_abandonment", shop)
+    section = form.proactive
+    assert section is not None
+    section.variables["1"].value = "x" * 127  # the handoff's message filled: 150 characters
+    assert "150 characters, 1 SMS (gsm0338)" in section.preview.value
+    assert "several SMS" not in section.preview.value
+
+    shop.connections.update("liveperson", {"characters_per_sms": ""})  # back to 140
+    form.refresh()
+    form.wait()
+    assert "150 characters, 2 SMS (gsm0338)" in section.preview.value
+    assert "several SMS" in section.preview.value
+    form.close()
+
+
 def test_a_placeholder_is_checked_alike_by_the_form_and_the_cli(shop: Studio) -> None:
     """The form refused a placeholder the CLI saved: a closed record (the cart's, built by
     the recipe) refuses one it lacks on both; an open one (a webhook's lead, which passes

@@ -314,6 +314,31 @@ def test_a_burst_past_the_rate_limit_gets_429_with_retry_after(client: httpx.Cli
     assert all(int(a.headers["Retry-After"]) >= 1 for a in limited)
 
 
+def test_every_proactive_call_counts_against_the_account_s_one_rate(client: httpx.Client, auth):
+    """LivePerson counts requests per second across all Proactive APIs together: handoff
+    lists use up what campaigns and their status may send. Tokens, domain lookups and
+    skills are other APIs, and count nothing."""
+    client.patch("/_sandbox/settings", json={"requests_per_second": 3})
+    handoffs = f"/api/account/{ACCOUNT}/app/prmsg/handoffs/list?v=1"
+
+    listed = [client.get(handoffs, headers=auth).status_code for _ in range(2)]
+    created = client.post(CAMPAIGN_PATH, json=campaign([sms("+14155550100", "A")]), headers=auth)
+    others = [
+        client.post(
+            TOKEN_PATH, data={"client_id": "sandbox-client", "client_secret": "sandbox-secret"}
+        ),
+        client.get(f"/api/account/{ACCOUNT}/service/sentinel/baseURI.json?version=1.0"),
+        client.get(f"/api/account/{ACCOUNT}/configuration/le-users/skills?v=2.0", headers=auth),
+    ]
+    path = f"{CAMPAIGN_PATH}/{created.json()['proactiveCampaignId']}/conversations"
+    past = [client.get(path, headers=auth), client.get(handoffs, headers=auth)]
+
+    assert listed == [200, 200] and created.status_code == 200
+    assert [answer.status_code for answer in others] == [200, 200, 200]
+    assert [answer.status_code for answer in past] == [429, 429]
+    assert all(int(answer.headers["Retry-After"]) >= 1 for answer in past)
+
+
 def test_conversation_status_progresses_and_respects_the_sms_window(client: httpx.Client, auth):
     created = client.post(CAMPAIGN_PATH, json=campaign([sms("+14155550100", "A")]), headers=auth)
     path = f"{CAMPAIGN_PATH}/{created.json()['proactiveCampaignId']}/conversations"

@@ -670,10 +670,14 @@ def test_an_unreadable_template_parameter_is_refused_before_any_job(
     assert run_json("jobs", "--workspace", str(workspace)) == (0, [])
 
 
-def test_more_than_140_characters_count_at_least_two_sms() -> None:
-    """LivePerson sends a body of up to 140 characters as one SMS and splits a longer one,
-    even where GSM 03.38 would fit 160 in one."""
-    assert sms_segments("x" * 140) == (1, "gsm0338")
-    assert sms_segments("x" * 150) == (2, "gsm0338")
-    assert sms_segments("Привет" * 12) == (2, "utf_16_be")  # UCS-2 fits 70 in one
-    assert sms_segments("") == (0, "gsm0338")
+def test_more_than_the_connection_s_characters_per_sms_count_at_least_two_sms() -> None:
+    """LivePerson sends a body of up to the connection's characters per SMS (140 by
+    default) as one SMS and splits a longer one, even where GSM 03.38 would fit 160 in one;
+    a connector that sets no such limit counts by the encoding alone."""
+    assert sms_segments("x" * 140, 140) == (1, "gsm0338")
+    assert sms_segments("x" * 150, 140) == (2, "gsm0338")
+    assert sms_segments("x" * 150, 160) == (1, "gsm0338")
+    assert sms_segments("x" * 150, None) == (1, "gsm0338")
+    assert sms_segments("x" * 161, None) == (2, "gsm0338")
+    assert sms_segments("Привет" * 12, 160) == (2, "utf_16_be")  # UCS-2 fits 70 in one
+    assert sms_segments("", 140) == (0, "gsm0338")

@@ -12,7 +12,7 @@ from typing import Any
 
 from lpstudio.errors import LpstudioError
 from lpstudio.sdk import Connection, Connector, Field, Option
-from lpstudio.templating import HANDOFF_PLACEHOLDER, numbered
+from lpstudio.templating import CHARACTERS_PER_SMS, HANDOFF_PLACEHOLDER, numbered
 
 from . import reporting
 from .campaign import DAILY_LIMIT, MAX_RECIPIENTS_PER_REQUEST
@@ -81,6 +81,16 @@ connector = Connector(
             minimum=1,
             hint="LivePerson's daily limit: a campaign stops before it would send more in a "
             "day (UTC)",
+        ),
+        Field(
+            CHARACTERS_PER_SMS,
+            "Characters per SMS",
+            type="integer",
+            default=140,
+            minimum=70,
+            maximum=160,
+            hint="LivePerson sends a longer body as several SMS; the recipe form's preview "
+            "counts by it (one SMS holds 70 to 160 characters)",
         ),
     ],
 )

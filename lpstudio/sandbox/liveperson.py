@@ -7,6 +7,12 @@ real zone-`va` host, and every other known service with the sandbox's own host: 
 exercise, not to follow, since lpstudio's connector sends its secret and tokens only to the
 LivePerson hosts a lookup names; a connection reaches the sandbox through `base_url` (or a
 service's own base URL) instead.
+
+Rates are counted per account as LivePerson counts them: every Proactive Messaging call
+(the handoff list, campaign create and campaign status) against the one
+`requests_per_second`, Outbound Reporting against its own `reporting_requests_per_second`.
+The domain lookup, Sentinel's tokens and the skills list (Account Configuration) are other
+APIs and count against neither.
 """
 
 from __future__ import annotations
@@ -126,10 +132,15 @@ class TokenHandler(LivePersonHandler):
         self.send_json({"access_token": token, "token_type": "Bearer"})
 
 
-class CampaignHandler(LivePersonHandler):
-    """`POST /api/v2/account/{id}/campaign`: strict checks, then accept and record."""
+class ProactiveHandler(LivePersonHandler):
+    """A Proactive Messaging API: each call counts against the account's one rate, whichever
+    of them it is (LivePerson's limit is across all Proactive APIs together)."""
 
     rate_limited = "proactive"
+
+
+class CampaignHandler(ProactiveHandler):
+    """`POST /api/v2/account/{id}/campaign`: strict checks, then accept and record."""
 
     def post(self, account_id: str) -> None:
         try:
@@ -141,10 +152,8 @@ class CampaignHandler(LivePersonHandler):
         self.send_json(campaign.answer())
 
 
-class ConversationsHandler(LivePersonHandler):
+class ConversationsHandler(ProactiveHandler):
     """`GET .../campaign/{proactiveCampaignId}/conversations`: status as of now."""
-
-    rate_limited = "proactive"
 
     def get(self, account_id: str, campaign_id: str) -> None:
         status = self.state.conversations(campaign_id)
@@ -153,7 +162,7 @@ class ConversationsHandler(LivePersonHandler):
         self.send_json(status)
 
 
-class HandoffsHandler(LivePersonHandler):
+class HandoffsHandler(ProactiveHandler):
     """The API handoffs, paged by `limit` (1-100, default 30) and `offset`.
 
     The real answer's field names are not public; the sandbox serves::

@@ -17,8 +17,9 @@ class SandboxSettings:
     """Everything the emulated LivePerson account and Shopify shop are configured with.
 
     Attributes:
-        requests_per_second: Proactive API calls allowed per account in any 1 s window
-            (campaign create and status together); more are answered 429.
+        requests_per_second: Proactive Messaging calls allowed per account in any 1 s
+            window, across all of its APIs together (the handoff list, campaign create and
+            campaign status); more are answered 429. Tokens and domain lookups do not count.
         reporting_requests_per_second: Outbound Reporting calls (analytics and
             transactions together) allowed per account in any 1 s window, counted apart
             from the Proactive calls; more are answered 429.

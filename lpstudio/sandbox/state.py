@@ -28,7 +28,9 @@ from .seed import HANDOFFS, TEMPLATES, make_checkout, parse_time, seed_checkouts
 from .settings import SandboxSettings
 
 LOG_SIZE = 10_000
-#: The LivePerson APIs that each count their own requests per second.
+#: The LivePerson APIs that each count their own requests per second: "proactive" every
+#: Proactive Messaging call (handoff list, campaign create and status) together, "reporting"
+#: Outbound Reporting's.
 RATE_LIMITED_APIS = ("proactive", "reporting")
 HANDOFFS_BY_ID = {handoff["id"]: handoff for handoff in HANDOFFS}
 TEMPLATES_BY_ID = {template["id"]: template for template in TEMPLATES}

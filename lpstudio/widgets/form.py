@@ -35,6 +35,7 @@ from ..errors import ConflictError, InputError, LpstudioError, ParameterError
 from ..parameters import coerce
 from ..recipe import Recipe
 from ..redaction import scrub_text
+from ..registry import get_connector
 from ..sdk import REQUEST_MIME
 from ..settings import Saved, read_settings, saved_settings
 from ..templating import lookup, record_fields
@@ -594,6 +595,20 @@ class RecipeForm(w.VBox):
             ) from None
         finally:
             conn.close()
+
+    def slot_settings(self, slot: str) -> dict[str, Any]:
+        """The plain fields of the connection chosen for `slot` over its connector's
+        defaults, as a run would have them (the defaults alone while none is chosen, or
+        the chosen one is gone): the limits it sets, which the form counts by."""
+        spec = self.recipe.metadata.get("connections", {}).get(slot, {})
+        picker = self.slots.get(slot)
+        settings: dict[str, Any] = {}
+        with contextlib.suppress(LpstudioError):  # a connector not installed: none
+            settings.update(get_connector(spec.get("type"), self.studio.workspace.root).defaults())
+        if picker is not None and picker.value:
+            with contextlib.suppress(LpstudioError):  # removed since it was listed
+                settings.update(self.studio.connections.get(picker.value).fields)
+        return settings
 
     def _slot_options(
         self, slot: str, spec: dict[str, Any], chosen: str | None

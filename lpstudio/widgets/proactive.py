@@ -15,9 +15,12 @@ rule that `lpstudio settings`, the REST API and a run given them share
 checks each recipient's: a variable it has no placeholder for, or a placeholder with no
 variable, is refused on Save with LivePerson's code (a text template, which the recipe
 sends as {{1}}, is warned of); and the preview counts the handoff's SMS message, filled,
-as LivePerson sends it. Unknown text checks nothing. A recipe with a `channel` sends each
-recipient's address on it alone: a handoff on another channel too is warned of by the dry
-run's rule (`templating.channels_misfit`), and saved (the recipe decides what it sends).
+as LivePerson sends it. SMS are counted by the `characters_per_sms` of the connection the
+handoff list comes from (its connector's default while none is chosen), read again whenever
+that list loads (Refresh lists, another connection chosen). Unknown text checks nothing.
+A recipe with a `channel` sends each recipient's address on it alone: a handoff on another
+channel too is warned of by the dry run's rule (`templating.channels_misfit`), and saved
+(the recipe decides what it sends).
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ from ..errors import ParameterError
 from ..handoff_fit import HANDOFFS, TEXT_VARIABLE, body_misfit, body_param, picklist_param
 from ..redaction import scrub_text
 from ..templating import (
+    CHARACTERS_PER_SMS,
     HANDOFF_PLACEHOLDER,
     channels_misfit,
     numbered,
@@ -71,6 +75,10 @@ class ProactiveSection(w.VBox):
         }
         self.form = form
         self.handoff_param = names["handoff"]
+        #: The connection slot the handoff list comes from, whose settings the preview counts by.
+        self.handoff_slot = (
+            props[names["handoff"]]["x-picklist"]["connection"] if names["handoff"] else None
+        )
         self.channel_param = names["channel"]
         self.body_param = body_param(props)
         self.owned = {n for n in names.values() if n} | ({self.body_param} - {None})
@@ -89,6 +97,9 @@ class ProactiveSection(w.VBox):
         self.target = w.Dropdown(description="Insert into", options=[], disabled=not self.editable)
         self.preview = w.HTML()
         self.issues: list[str] = []
+        #: The settings of the handoff list's connection (`slot_settings`), read when the
+        #: preview first needs them after the list (re)loads: None until then.
+        self._connection_settings: dict[str, Any] | None = None
         #: A refresh at a time: the handoff list loads in a thread, and refreshes too.
         self._refreshing = threading.RLock()
         self.variable_box = w.VBox()
@@ -112,12 +123,28 @@ class ProactiveSection(w.VBox):
             # which the editors were then built from (the variables lost).
             if self.handoff_param:
                 handoff = fields[self.handoff_param].input  # chosen, or its list loaded
-                handoff.observe(lambda _change: self.refresh(), names=["value", "options"])
+                handoff.observe(self._handoff_changed, names=["value", "options"])
             if self.channel_param:
                 channel = fields[self.channel_param].input
                 channel.observe(lambda _change: self.refresh(), names="value")
             self.refresh()
         super().__init__(children)
+
+    def _handoff_changed(self, change: dict[str, Any]) -> None:
+        """Another handoff chosen, or its list (re)loading: of the connection chosen now,
+        whose settings may have changed since (Refresh lists), so they are read again."""
+        if change["name"] == "options":
+            self._connection_settings = None
+        self.refresh()
+
+    def characters_per_sms(self) -> int | None:
+        """How many characters LivePerson sends as one SMS, as the handoff list's connection
+        sets it; None when its connector sets no such limit."""
+        if self._connection_settings is None:
+            slot = self.handoff_slot
+            self._connection_settings = self.form.slot_settings(slot) if slot else {}
+        value = self._connection_settings.get(CHARACTERS_PER_SMS)
+        return None if value is None else int(value)
 
     def _variables_editor(self) -> list[w.Widget]:
         """Body variables: one editor each, written into the body parameter's field."""
@@ -320,6 +347,7 @@ class ProactiveSection(w.VBox):
             self._check_fit([TEXT_VARIABLE] if self.text else list(body))
             chosen = self.handoff()
             sms = (chosen[1].get("messages") or {}).get("sms") if chosen else None
+            characters = self.characters_per_sms()
             rows = []
             filled: dict[str, str] = {}
             self.issues = []
@@ -347,24 +375,25 @@ class ProactiveSection(w.VBox):
                 )
                 label = f"<b>{{{{{html.escape(key)}}}}}</b> " if key else ""
                 # Counted here when the message the handoff makes of it is unknown.
-                note = "" if isinstance(sms, str) else f"<br><small>{_counted(rendered)}</small>"
+                counted = _counted(rendered, characters)
+                note = "" if isinstance(sms, str) else f"<br><small>{counted}</small>"
                 rows.append(f"<div>{label}{html.escape(rendered)}{note}{errors}</div>")
             if chosen is not None and isinstance(sms, str):
                 message = _fill(sms, filled)
                 rows.append(
                     f"<div><b>SMS of handoff {html.escape(chosen[0])}</b> {html.escape(message)}"
-                    f"<br><small>{_counted(message)}</small></div>"
+                    f"<br><small>{_counted(message, characters)}</small></div>"
                 )
             self.preview.value = "".join(rows)
 
 
-def _counted(text: str) -> str:
+def _counted(text: str, characters: int | None) -> str:
     """A text's characters and SMS, as the encoding counts them (UCS-2 takes an emoji as
-    two characters), for the preview."""
-    segments, encoding = sms_segments(text)
+    two characters), LivePerson sending up to `characters` as one, for the preview."""
+    segments, encoding = sms_segments(text, characters)
     count = len(text.encode("utf-16-be")) // 2 if encoding != "gsm0338" else len(text)
     note = f"{count} characters, {segments} SMS ({encoding})"
-    if segments > 1:  # over 140 characters, or over 70 in UCS-2
+    if segments > 1:  # over the connection's characters per SMS, or over 70 in UCS-2
         note += " · sent as several SMS"
     return html.escape(note)
 
