@@ -390,24 +390,44 @@ _UNREADABLE = (ValueError, SyntaxError, TypeError, OverflowError, MemoryError, R
 
 def _literal_default(source: str) -> tuple[Any, bool]:
     """A default written as a literal, or as a date, datetime or path made of literals
-    (`date(2026, 11, 1)`, `datetime.datetime(2026, 11, 1, 9, 30)`, `Path("leads.csv")`), and
-    whether it is one: anything else runs only in the kernel, and the default stays
-    unknown."""
+    (`date(2026, 11, 1)`, `datetime.datetime(2026, 11, 1, 9, 30)`, `Path("leads.csv")`), in
+    lists, tuples and dicts too (`[date(2026, 12, 25)]`), and whether it is one: anything
+    else runs only in the kernel, and the default stays unknown."""
     try:
-        return ast.literal_eval(source), True
+        return _made(ast.parse(source.strip(), mode="eval").body), True
     except _UNREADABLE:
-        pass
-    try:
-        node = ast.parse(source.strip(), mode="eval").body
-        if isinstance(node, ast.Call) and ast.unparse(node.func) in _MAKERS:
-            made = _MAKERS[ast.unparse(node.func)]
-            return made(
-                *(ast.literal_eval(arg) for arg in node.args),
-                **{str(k.arg): ast.literal_eval(k.value) for k in node.keywords},
-            ), True
-    except _UNREADABLE:
-        pass
-    return None, False
+        return None, False
+
+
+def _made(node: ast.expr) -> Any:
+    """What a literal node, or a call of one of `_MAKERS` on literals, makes, at any depth of
+    lists, tuples and dicts; ValueError for anything else."""
+    if isinstance(node, ast.Call) and ast.unparse(node.func) in _MAKERS:
+        return _MAKERS[ast.unparse(node.func)](
+            *(_made(arg) for arg in node.args),
+            **{str(k.arg): _made(k.value) for k in node.keywords},
+        )
+    if isinstance(node, ast.List):
+        return [_made(item) for item in node.elts]
+    if isinstance(node, ast.Tuple):
+        return tuple(_made(item) for item in node.elts)
+    if isinstance(node, ast.Dict) and None not in node.keys:  # no `**spread`
+        return {_made(k): _made(v) for k, v in zip(node.keys, node.values, strict=True)}  # type: ignore[arg-type]
+    return ast.literal_eval(node)
+
+
+def _as_given(value: Any) -> Any:
+    """A default as a value given for it is held (JSON): dates and paths as their text,
+    tuples as lists, at any depth."""
+    if isinstance(value, (list, tuple)):
+        return [_as_given(item) for item in value]
+    if isinstance(value, dict):
+        return {key: _as_given(item) for key, item in value.items()}
+    if isinstance(value, date):
+        return value.isoformat()  # as a job receives it
+    if isinstance(value, PurePath):
+        return str(value)  # as it is given and stored: its text
+    return value
 
 
 def inspect_parameters(nb: Any) -> dict[str, Parameter]:
@@ -427,12 +447,7 @@ def inspect_parameters(nb: Any) -> dict[str, Parameter]:
             contents = _TUPLE if isinstance(default, tuple) else None
         if has_default and default is None:
             nullable = True
-        if isinstance(default, tuple):
-            default = list(default)
-        if isinstance(default, date):
-            default = default.isoformat()  # as a job receives it
-        elif isinstance(default, PurePath):
-            default = str(default)  # as it is given and stored: its text
+        default = _as_given(default)
         parameters[raw.name] = Parameter(
             name=raw.name,
             type=kind,
@@ -538,14 +553,28 @@ def _wrong_type(
 
 
 def date_defaults(schema: dict[str, Any]) -> dict[str, Any]:
-    """The defaults of the date and date-time parameters, as ISO text. A job injects them
-    even when no value was given: the notebook's own `date(2026, 11, 1)` would reach the
-    recipe as a date, where a given value arrives as text (papermill injects text)."""
+    """The defaults of the parameters holding dates or date-times (`list[date]` too), as
+    ISO text. A job injects them even when no value was given: the notebook's own
+    `date(2026, 11, 1)` would reach the recipe as a date, where a given value arrives as
+    text (papermill injects text)."""
     return {
         name: spec["default"]
         for name, spec in schema.get("properties", {}).items()
-        if spec.get("format") in _FORMAT_PARSERS and "default" in spec
+        if "default" in spec and _holds_dates(spec)
     }
+
+
+def _holds_dates(spec: Any) -> bool:
+    """Whether a parameter's schema takes a date or date-time, at any depth (its items, a
+    tuple's, a dict's values, a choice of types)."""
+    if isinstance(spec, list):
+        return any(_holds_dates(item) for item in spec)
+    if not isinstance(spec, dict):
+        return False
+    if spec.get("format") in _FORMAT_PARSERS:
+        return True
+    inner = ("items", "prefixItems", "additionalProperties", "anyOf", "oneOf")
+    return any(_holds_dates(spec.get(key)) for key in inner)
 
 
 def _check_format(name: str, form: str | None, value: Any) -> Any:

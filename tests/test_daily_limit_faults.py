@@ -135,10 +135,10 @@ def test_a_rerun_after_a_run_stopped_mid_request_stops_at_the_daily_limit(
 def test_a_job_run_again_after_its_scheduler_stopped_mid_request_stops_at_the_daily_limit(
     sandbox_ws: Path, control: httpx.Client, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """A scheduler stopped with no grace put the job back in the queue, a batch out; its
-    next run took that batch for uncertain but counted it against no day, and sent past the
-    cap. Not retried, its log said "a retry would have nothing else to send" with 7 left,
-    and its error told of the sends left in doubt after the fix."""
+    """A scheduler stopped with no grace ends the job, a batch out (`WorkerStopped`); its
+    retry took that batch for uncertain but counted it against no day, and sent past the
+    cap. Not retried again, its log said "a retry would have nothing else to send" with 7
+    left, and its error told of the sends left in doubt after the fix."""
     caplog.set_level(logging.INFO, logger="lpstudio.failures")
     capped_recipe(sandbox_ws, control, retries={"count": 2, "interval": 0})
     with Studio.open(sandbox_ws, user="alice") as studio:
@@ -146,12 +146,15 @@ def test_a_job_run_again_after_its_scheduler_stopped_mid_request_stops_at_the_da
         job = queue_unattended(studio, RECIPE)
         with scheduler_running(studio, grace=0):
             wait_for(lambda: mid_request(studio), timeout=120, what="a batch out")
-        assert studio.job(job.id).status == "queued"  # put back, a batch out
+        stopped = studio.job(job.id)
+        assert (stopped.status, stopped.error["ename"]) == ("failed", "WorkerStopped")
         control.delete("/_sandbox/faults")
+        [retry] = [j for j in studio.jobs(recipe=f"{RECIPE}.ipynb") if j.id != job.id]
+        assert (retry.trigger, retry.rerun_of) == ("retry", job.id)
         with scheduler_running(studio):
-            wait_for(lambda: studio.job(job.id).status in FINAL_STATES, timeout=120, what="its end")
-        ended = studio.job(job.id)
-        assert [j.id for j in studio.jobs(recipe=f"{RECIPE}.ipynb")] == [job.id]  # no retry
+            wait_for(lambda: studio.job(retry.id).status in FINAL_STATES, timeout=120, what="it")
+        ended = studio.job(retry.id)
+        assert len(studio.jobs(recipe=f"{RECIPE}.ipynb")) == 2  # no retry of the retry
 
     assert ended.error["ename"] == "DailyLimitReached", ended.error
     assert ended.error["not_today"] is True  # what keeps it from being retried
@@ -159,14 +162,15 @@ def test_a_job_run_again_after_its_scheduler_stopped_mid_request_stops_at_the_da
     # counts, and nothing is sent past the cap (7 were).
     assert CAP - PER_REQUEST <= accepted_by_the_sandbox(control) <= CAP
     message, fix = ended.error["evalue"].split("\n  fix: ")
-    assert message.endswith("are never sent again (uncertain): check them in the app"), message
+    assert "uncertain 2 are never resent: check them in LivePerson" in message, message
     assert fix.startswith("send the rest tomorrow (UTC)"), fix
+    assert stopped.error.get("uncertain_sends"), stopped.error  # said by the stopped job too
     said = [
-        r.getMessage() for r in caplog.records if f"job {job.id} is not retried" in r.getMessage()
+        r.getMessage() for r in caplog.records if f"job {retry.id} is not retried" in r.getMessage()
     ]
     assert said == [
-        f"job {job.id} is not retried: it stopped at a daily limit, which a retry today would "
-        "meet again: run it again tomorrow, which sends only the rest"
+        f"job {retry.id} is not retried: it stopped at a daily limit, which a retry today "
+        "would meet again: run it again tomorrow, which sends only the rest"
     ]
 
 

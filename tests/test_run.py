@@ -274,6 +274,40 @@ def test_rerun_uses_the_same_parameters_and_event_on_the_latest_version(ws: Path
     assert second["result"]["recipe"] == "v2"
 
 
+def test_dates_and_paths_in_a_default_list_are_checked_and_injected_as_a_plain_one_is(
+    ws: Path,
+) -> None:
+    """README: a date default is injected as text, and a path default leading out of
+    projects/ makes the parameter one a run must be given. In a list, `[date(...)]` reached
+    the recipe as dates (it failed once a value was saved, as text), and
+    `[Path("../../secret.key")]` was read by the job, which printed the workspace's key."""
+    write_recipe(
+        ws,
+        "p/listed",
+        parameters="from datetime import date\n\nholidays: list[date] = [date(2026, 12, 25)]",
+        cells=(
+            "import lpstudio.kernel as lp\n"
+            "lp.set_result({'days': [str(d) for d in holidays], "
+            "'types': sorted({type(d).__name__ for d in holidays})})",
+        ),
+    )
+    write_recipe(
+        ws,
+        "p/escapes",
+        parameters='from pathlib import Path\n\nfiles: list[Path] = [Path("../../secret.key")]',
+        cells=("print([p.read_bytes() for p in files])",),
+    )
+    with Studio.open(ws, user="alice") as studio:
+        job = studio.run("p/listed")
+        assert job.result == {"days": ["2026-12-25"], "types": ["str"]}, job.error
+        assert job.parameters == {"holidays": ["2026-12-25"]}
+
+        with pytest.raises(InputError) as refused:
+            studio.run("p/escapes")
+        assert refused.value.field.startswith("files"), refused.value
+        assert studio.jobs(recipe="p/escapes.ipynb") == []
+
+
 def test_a_rerun_gives_its_job_s_given_values_over_the_settings_saved_now(ws: Path) -> None:
     """A setting fixed since a job ran (a skill) is the one its rerun uses, and the values
     given by hand are given again: a rerun gave the old settings over the new ones, and its
