@@ -113,7 +113,10 @@ RERUN_RISK = (
 )
 
 
-def rerun_warning(job_id: int) -> str:
-    """`RERUN_RISK` of one job: the CLI prints it before the rerun, the REST API answers it
-    with the new job."""
-    return f"rerunning job {job_id} {RERUN_RISK}"
+def rerun_warning(job: Job) -> str:
+    """What a rerun of `job` risks: the CLI prints it before the rerun, the REST API answers
+    it with the new job. A test's rerun is a test again, which sends nothing (the studio
+    does not ask either)."""
+    if job.trigger == "test":
+        return f"rerunning job {job.id} as the test run it was: nothing is sent"
+    return f"rerunning job {job.id} {RERUN_RISK}"

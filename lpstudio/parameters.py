@@ -656,6 +656,8 @@ def _as_json(name: str, value: Any) -> Any:
     any depth, and anything else JSON has no form for refused, naming the parameter."""
     if isinstance(value, date | datetime):
         return value.isoformat()
+    if isinstance(value, PurePath):  # the Python API's `Path("leads.csv")`: its text
+        return value.as_posix()
     if isinstance(value, dict):  # JSON's keys are text: YAML's `{1: a}` is {"1": "a"}
         if not all(isinstance(key, str | int) and not isinstance(key, bool) for key in value):
             raise ParameterError(

@@ -1358,6 +1358,7 @@ class Studio:
         """papermill's `--prepare-only`: the parameterized notebook, written but not run. It
         holds what a run's job would get: the saved settings, the values given over them,
         and the defaults a job injects (`_job_parameters`)."""
+        from papermill.execute import prepare_notebook_metadata
         from papermill.parameterize import parameterize_notebook
 
         from .runner import ENGINE_NAME
@@ -1367,14 +1368,17 @@ class Studio:
         values = _job_parameters(recipe, {**saved, **given}, self.workspace.projects)
         # On a copy: papermill changes the notebook it parameterizes, and the parsed recipe
         # is shared (`parsed`): the process's next job of it would run these values.
-        nb = recipe.notebook
+        nb = copy.deepcopy(recipe.notebook)
         if values:  # as a job injects them: a tuple[...] parameter as a tuple
             injects_declared_types()
             nb = parameterize_notebook(
-                copy.deepcopy(nb), as_declared(recipe.schema, values), engine_name=ENGINE_NAME
+                nb, as_declared(recipe.schema, values), engine_name=ENGINE_NAME
             )
         stamp = datetime.now().strftime("%Y%m%d-%H%M%S-%f")
         path = self.workspace.history / "prepared" / f"{Path(recipe.name).stem}-{stamp}.ipynb"
+        # Where it was read from and is written to, as papermill's --prepare-only records.
+        nb.metadata.setdefault("papermill", {})
+        prepare_notebook_metadata(nb, str(self.workspace.projects / recipe.name), str(path))
         path.parent.mkdir(parents=True, exist_ok=True)
         write_notebook(nb, path)
         return path

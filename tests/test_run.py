@@ -353,6 +353,25 @@ def test_a_rerun_gives_its_job_s_given_values_over_the_settings_saved_now(ws: Pa
         assert saved == {"skill": "sales-new"}
 
 
+def test_a_test_job_s_rerun_says_it_is_a_test_again_not_that_side_effects_repeat(
+    ws: Path,
+) -> None:
+    """The studio reruns a Test without asking (it sends nothing); the CLI warned that its
+    side effects happen again, and the REST API answered the same."""
+    write_recipe(ws, "p/tried", cells=(CONTEXT_CELL,))
+    code, tried = run_json("run", "p/tried", "--test", "--workspace", str(ws))
+    assert code == 0, tried
+
+    proc = run_cli("rerun", str(tried["id"]), "--workspace", str(ws), "--json")
+
+    assert proc.returncode == 0, proc.stderr
+    assert f"note: rerunning job {tried['id']} as the test run it was: nothing is sent" in (
+        proc.stderr
+    )
+    assert "happen again" not in proc.stderr
+    assert json.loads(proc.stdout)["trigger"] == "test"
+
+
 @pytest.mark.parametrize("started", [False, True], ids=["queued", "running"])
 def test_a_job_that_has_not_ended_is_not_rerun(ws: Path, started: bool) -> None:
     """A job queued (a stopped recipe's kept event, run at its start) or running would do
@@ -491,6 +510,9 @@ def test_prepare_only_writes_the_parameterized_notebook_and_runs_nothing(ws: Pat
     assert code == 0 and answer["status"] == "prepared" and answer["id"] is None
     nb = nbformat.read(answer["output_path"], as_version=4)
     assert any("x = 9" in cell.source for cell in nb.cells)
+    # Where it was read from and written to, as papermill's --prepare-only records them.
+    assert nb.metadata.papermill["input_path"] == str(ws / "projects" / "p" / "prep.ipynb")
+    assert nb.metadata.papermill["output_path"] == answer["output_path"]
     assert all(cell.get("outputs", []) == [] for cell in nb.cells if cell.cell_type == "code")
     assert job_rows(ws) == 0
 
@@ -559,6 +581,22 @@ def test_a_prepared_notebook_writes_a_path_parameter_as_a_job_does(ws: Path) -> 
     values: dict[str, object] = {}
     exec(injected.source, values)  # what the recipe's next cell sees
     assert values["src"] == Path("other.csv") and values["more"] == [Path("a.csv")]
+
+
+def test_the_python_api_takes_a_path_object_for_a_path_parameter(ws: Path) -> None:
+    """`studio.run(R, {"src": Path("other.csv")})` was refused: "holds a PosixPath, which
+    JSON cannot hold", where a date object is taken for a date."""
+    write_recipe(ws, "crm/pathapi", parameters=PATHS, cells=(READ_PATHS,))
+    with Studio.open(ws, user="alice") as studio:
+        prepared = studio.prepare("crm/pathapi", {"src": Path("other.csv")})
+        with pytest.raises(InputError) as refused:
+            studio.prepare("crm/pathapi", {"src": Path("../../secret.key")})
+    nb = nbformat.read(prepared, as_version=4)
+    (injected,) = [c for c in nb.cells if "injected-parameters" in c.metadata.get("tags", [])]
+    values: dict[str, object] = {}
+    exec(injected.source, values)
+    assert values["src"] == Path("other.csv")
+    assert refused.value.field == "src"
 
 
 def test_a_prepared_notebook_leaves_the_recipe_as_it_was_for_the_next_job(ws: Path) -> None:

@@ -371,8 +371,9 @@ def rerun(job_id: int, workspace: Path | None, as_json: bool) -> None:
     """Run a job again: the values given for it and its event, on the latest recipe version
     and its saved settings."""
     with _studio(workspace) as studio:
-        studio.check_rerun(job_id)  # a job it would refuse is named before any warning
-        click.echo(f"warning: {rerun_warning(job_id)}", err=True)
+        old = studio.check_rerun(job_id)[0]  # a job it would refuse is named before any warning
+        said = "note" if old.trigger == "test" else "warning"
+        click.echo(f"{said}: {rerun_warning(old)}", err=True)
         _cancel_on_signals()
         with _saying_turns():
             job = studio.rerun(job_id, progress_bar=not as_json and sys.stderr.isatty())

@@ -1059,7 +1059,7 @@ class JobRerunHandler(JobRouteHandler):
     async def post(self, job_id: str) -> None:
         """The new job, with the warning the CLI prints before a rerun: it may repeat sends."""
         job, _ = await self.of_job(self.studio.dispatch_rerun, job_id)
-        answer = {**self.job(job), "warning": rerun_warning(int(job_id))}
+        answer = {**self.job(job), "warning": rerun_warning(self.studio.store.job(int(job_id)))}
         self.answer(answer, 202, {"Location": f"{PREFIX}/jobs/{job.id}"})
 
 
