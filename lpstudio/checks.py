@@ -163,6 +163,19 @@ def check_defaults(recipe: Recipe, given: dict[str, Any], projects: Path | None 
         ) from None
 
 
+def refused_defaults(recipe: Recipe, given: dict[str, Any], projects: Path | None) -> set[str]:
+    """The parameters whose default `check_defaults` would refuse, all of them (it names
+    the first): `lpstudio settings` marks each, so they are mended in one go."""
+    refused = set()
+    for name, spec in recipe.schema.get("properties", {}).items():
+        if "default" in spec and name not in given:
+            try:
+                coerce(recipe.schema, {name: spec["default"]}, projects=projects)
+            except InputError:
+                refused.add(name)
+    return refused
+
+
 def check_run_event(recipe: Recipe, event: Any, name: str = "event") -> None:
     """An event given by hand (`--event`, `event=`) has the shape its trigger gives the
     recipe: one JSON object (a record), or a list of them for a poll trigger that dispatches

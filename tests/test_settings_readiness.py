@@ -90,6 +90,24 @@ def test_settings_says_a_default_the_refinements_refuse_is_not_ready(ws: Path, c
     assert job_rows(ws) == 0
 
 
+def test_settings_marks_every_default_refused_at_once_not_the_first_alone(
+    ws: Path, cli: Any
+) -> None:
+    """A parameter needing a value and a default its refinements refuse: `lpstudio settings`
+    named the first problem alone, and the other showed as a plain default until the first
+    was mended."""
+    write_recipe(
+        ws,
+        "lab/two",
+        parameters='days: int  # how far back\nname: str = ""  # a name',
+        metadata={"title": "two", "parameters": {"name": {"minLength": 1}}},
+    )
+    said = cli("settings", "lab/two")
+    assert said.exit_code == 0, said.output
+    assert "  days = (none: required)  [integer]" in said.output, said.output
+    assert '  name = ""  [string, default refused: give a value]  # a name' in said.output
+
+
 @pytest.fixture
 def jp_server_config(ws: Path) -> Config:
     return extension_config(ws)

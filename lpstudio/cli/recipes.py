@@ -8,6 +8,7 @@ from typing import Any
 
 import click
 
+from ..checks import refused_defaults
 from ..errors import InputError, LpstudioError, word
 from ..times import poll_start
 from .base import (
@@ -210,6 +211,7 @@ def settings(
             )["warnings"]
         found = studio.recipe(recipe)
         detail = studio.recipe_detail(found.name)
+        projects = studio.workspace.projects
     problem, conflict = detail["settings_problem"], detail["endpoint_problem"]
     current = {"parameters": {}, "connections": {}, **detail["settings"]}
     # Where others reach it: a webhook's hook (its id is a secret of the workspace's key,
@@ -232,10 +234,11 @@ def settings(
         click.echo(f"receives:    POST {reach}  (on the server of `lpstudio serve`)")
     click.echo("parameters (saved, else the notebook's default; change with -p NAME VALUE):")
     required = found.schema.get("required", [])
-    refused = ((problem or {}).get("field") or "").split(".")[0]  # `weights.a`: an item's
+    refused = refused_defaults(found, current["parameters"], projects)
+    refused.add(((problem or {}).get("field") or "").split(".")[0])  # `weights.a`: an item's
     for name, spec in found.schema.get("properties", {}).items():
         saved = current["parameters"].get(name, ...)
-        said = _parameter_said(spec, saved, name in required, refused=name == refused)
+        said = _parameter_said(spec, saved, name in required, refused=name in refused)
         help_ = f"  # {spec['description']}" if spec.get("description") else ""
         click.echo(f"  {name} = {said}{help_}")
     for slot, name in current["connections"].items():
