@@ -142,6 +142,22 @@ def test_an_integral_float_reaches_the_recipe_as_an_int_in_the_body_and_the_quer
     assert job_count(served, "bots/rng") == before
 
 
+def test_a_quoted_integer_in_the_body_reaches_the_recipe_as_an_int(
+    served: Served, token: str
+) -> None:
+    # A Conversation Builder bot quotes its variables ("{$botContext.n}"): {"n": "3"} was
+    # refused, though ?n=3 reached the recipe as 3.
+    answer = raw_call(served, token, '{"n": "3", "scale": "3e2", "ratio": "2.5", "note": "42"}')
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    assert body["picks"] == [0, 1, 2] and body["note"] == "42", body  # a string stays text
+    assert body["types"] == {"n": "int", "scale": "int", "ratio": "float", "note": "str"}, body
+    # Only the input's own fields are read so: an array's items are as sent.
+    before = job_count(served, "bots/rng")
+    error_of(raw_call(served, token, '{"n": 1, "counts": ["2"]}'), 400, "counts.0")
+    assert job_count(served, "bots/rng") == before
+
+
 def test_3_and_3_0_are_one_request_with_one_answer(served: Served, token: str) -> None:
     # The failed job of {"n": 3e0} was replayed to {"n": 3}: 422, Idempotent-Replayed.
     first = raw_call(served, token, '{"n": 4e0}')

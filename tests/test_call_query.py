@@ -229,9 +229,79 @@ def test_a_query_value_that_does_not_fit_its_field_is_refused_naming_it(
         error = error_of(send(served, token, "POST", "echo", {}, **params), 400, field)
         assert said in error["fix"], (params, error)
     assert job_count(served, "bots/echo") == before
-    # A POST has a body, its input's fields in the query or not; {} will do.
-    bare = error_of(send(served, token, "POST", "echo", n="3"), 400, "body")
-    assert "{}" in bare["fix"] and "GET" in bare["fix"], bare
+
+
+def test_a_post_with_no_body_takes_its_input_from_the_query(served: Served, token: str) -> None:
+    # A bot whose input is all in the URL sends no body: it was refused 400 "the request has
+    # no body" (fix: send {} as the body), though {} would do.
+    url = f"{served.url}{API}/call/echo"
+    headers = {"API-TOKEN": token}
+    empty = httpx.post(url, params={"n": "3"}, headers=headers, timeout=60)  # Content-Length: 0
+    assert empty.request.headers["Content-Length"] == "0"
+    assert empty.status_code == 200 and empty.json() == {"event": {"n": 3}}, empty.text
+    with httpx.Client(timeout=60) as client:  # no Content-Length at all
+        request = client.build_request("POST", url, params={"n": "4"}, headers=headers)
+        del request.headers["Content-Length"]
+        bare = client.send(request)
+    assert bare.status_code == 200 and bare.json() == {"event": {"n": 4}}, bare.text
+    # As {} is: a required field missing from the query is named, not the body.
+    before = job_count(served, "bots/echo")
+    error_of(httpx.post(url, headers=headers, timeout=60), 400, "n")
+    # A body that is no JSON is refused as before.
+    broken = httpx.post(url, params={"n": "5"}, content=b"{n", headers=headers, timeout=60)
+    assert "not valid JSON" in error_of(broken, 400, "body")["message"], broken.text
+    assert job_count(served, "bots/echo") == before
+    # No body and {} are one request: a repeat under its key may send either.
+    first = httpx.post(url, params={"n": "6"}, headers={**headers, "Idempotency-Key": "e-6"})
+    assert first.status_code == 200, first.text
+    again = send(served, token, "POST", "echo", {}, key="e-6", n="6")
+    assert again.status_code == 200 and again.headers["Idempotent-Replayed"] == "true"
+    assert again.headers["Lpstudio-Job"] == first.headers["Lpstudio-Job"]
+    other = send(served, token, "POST", "echo", {"name": "x"}, key="e-6", n="6")
+    error_of(other, 409, "Idempotency-Key")
+    # Without a key, a failed call's retry with no body is its repeat.
+    failed = httpx.post(url, params={"n": "7", "fail": "true"}, headers=headers, timeout=60)
+    retried = httpx.post(url, params={"n": "7", "fail": "true"}, headers=headers, timeout=60)
+    assert failed.status_code == retried.status_code == 422, retried.text
+    assert retried.headers["Idempotent-Replayed"] == "true"
+    assert retried.json()["error"]["job"] == failed.json()["error"]["job"]
+
+
+def test_a_body_s_quoted_values_are_typed_as_the_query_s_text_is(
+    served: Served, token: str
+) -> None:
+    # Conversation Builder's builders quote bot variables ("{$botContext.n}"): {"n": "3"}
+    # was refused "n: '3' is not of type 'integer'", while ?n=3 was taken as 3.
+    quoted = {"n": "3", "ratio": "2.50", "flag": "true", "name": "007"}
+    posted = send(served, token, "POST", "echo", quoted)
+    typed = {"n": 3, "ratio": 2.5, "flag": True, "name": "007"}  # "007" is text: a string
+    assert posted.status_code == 200 and posted.json() == {"event": typed}, posted.text
+    got = send(served, token, "GET", "echo", **quoted)
+    assert got.status_code == 200 and got.json() == posted.json(), got.text
+    # Declared through a `$ref` or an `allOf`, as in the query.
+    shared = send(served, token, "POST", "shared", {"n": "3", "m": "+4", "flag": "false"})
+    assert shared.status_code == 200, shared.text
+    assert shared.json() == {"event": {"n": 3, "m": 4, "flag": False}}
+    # Given in both, one value as each is read: "05" and 5 are one, "5" and 6 are two.
+    both = send(served, token, "POST", "echo", {"n": "05"}, n="5")
+    assert both.status_code == 200 and both.json() == {"event": {"n": 5}}, both.text
+    error_of(send(served, token, "POST", "echo", {"n": "5"}, n="6"), 400, "n")
+    # Text that spells no value its field takes is refused as the query's is, naming the
+    # field and what it takes; nothing runs.
+    before = job_count(served, "bots/echo")
+    for body, field, said in (
+        ({"n": "three"}, "n", "give n as a whole number"),
+        ({"n": "1_000"}, "n", "give n as a whole number"),
+        ({"n": "3.5"}, "n", "give n as a whole number"),
+        ({"n": "-1"}, "n", "give n as a whole number of at least 0"),
+        ({"n": 1, "flag": "yes"}, "flag", "give flag as true or false"),
+        ({"n": 1, "ratio": "1,5"}, "ratio", "/call/echo"),
+    ):
+        error = error_of(send(served, token, "POST", "echo", body), 400, field)
+        assert said in error["fix"], (body, error)
+        in_query = error_of(send(served, token, "GET", "echo", **body), 400, field)
+        assert in_query["message"] == error["message"], (body, error, in_query)
+    assert job_count(served, "bots/echo") == before
 
 
 def test_a_field_given_in_the_query_and_the_body_with_two_values_is_refused(
@@ -362,7 +432,7 @@ def test_the_openapi_document_lets_a_post_give_its_required_fields_in_the_query(
     # The body was documented as requiring n, while {} with n in the query is taken.
     doc = httpx.get(f"{served.url}{API}/openapi.json", headers={"API-TOKEN": token}).json()
     body = doc["paths"]["/call/echo"]["post"]["requestBody"]
-    assert body["required"] is True  # a POST has a body: {} will do
+    assert body["required"] is False  # none reads as {}
     schema = body["content"]["application/json"]["schema"]
     assert schema == {k: v for k, v in ECHO_INPUT.items() if k != "required"}
     assert "n" in body["description"] and "query" in body["description"], body

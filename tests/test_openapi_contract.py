@@ -118,7 +118,9 @@ def assert_fits(doc: dict[str, Any], path: str, method: str, answer: httpx.Respo
     assert media in content, (path, key, media, sorted(content))
     body = answer.json() if media.endswith("json") else answer.text
     validate(doc, body, "paths", path, method, "responses", key, "content", media, "schema")
-    every = path.startswith("/call")  # a call's or a poll's: a bot reads its headers
+    # A call's or a poll's (a bot reads its headers), or a download's (a file's name and
+    # how to show it): whatever header the server adds.
+    every = path.startswith("/call") or media != "application/json"
     assert_headers_documented(doc["paths"][path][method]["responses"][key], answer, every)
     return key
 
@@ -148,7 +150,8 @@ def assert_headers_documented(
 ) -> None:
     """Each header a client acts on that the answer carries is documented for its status,
     its value fitting the documented schema; with `every`, each header it carries that is
-    not HTTP's own (`HTTP_OWN`), as a call's or a poll's, whatever header the server adds."""
+    not HTTP's own (`HTTP_OWN`), as a call's, a poll's or a download's, whatever header the
+    server adds."""
     names = {n for n in answer.headers if n.lower() not in HTTP_OWN} if every else ACTED_ON
     for name in names:
         if name in answer.headers:
@@ -263,14 +266,22 @@ def test_a_webhook_delivery_of_a_list_of_events_fits_the_request_schema(
 def test_a_job_s_output_notebook_fits_the_document(
     server: Served, token: str, doc: dict[str, Any]
 ) -> None:
+    """Each header of a download is declared: its Content-Disposition (the file's name) was
+    sent but not in the document, so a generated client had no name to save it under."""
     job = call(server, token, {"status": 200, "body": {"ok": True}}).headers["Lpstudio-Job"]
     path = "/jobs/{job_id}/output.{kind}"
     notebook = server.api("alice", "GET", f"/jobs/{job}/output.ipynb")
     assert notebook.status_code == 200 and notebook.json()["nbformat"] == 4, notebook.text
+    assert notebook.headers["Content-Disposition"] == f'inline; filename="job-{job}.ipynb"'
     assert_fits(doc, path, "get", notebook)
     page = server.api("alice", "GET", f"/jobs/{job}/output.html")
     assert page.status_code == 200 and "<html" in page.text
+    assert page.headers["Content-Disposition"] == f'inline; filename="job-{job}.html"'
     assert_fits(doc, path, "get", page)
+    package = server.api("alice", "GET", "/packages", params={"project": "bots"})
+    assert package.status_code == 200, package.text
+    assert package.headers["Content-Disposition"] == 'attachment; filename="bots.zip"'
+    assert_fits(doc, "/packages", "get", package)
 
 
 @pytest.mark.parametrize("project", ["nope", "../..", "projects"])

@@ -2,11 +2,12 @@
 
 A call is checked whole before any job exists: the client may call the endpoint, its input
 fits the recipe's `input_schema` and holds no secret of the workspace (400 naming the
-field). The input is the JSON body, and the query's fields besides the route's own `mode`,
-typed by the input schema (a query holds only text; Conversation Builder embeds bot
-variables in the URL); a GET's is its query alone; a number the schema types `integer` is
-an int. Then one job runs the recipe with the input as its event, as sent, and its
-`respond()` answer, checked against the `response_schema`, is the call's answer:
+field). The input is the JSON body (`{}` when none is sent), and the query's fields besides
+the route's own `mode`, typed by the input schema, as are the body's fields given as text (a
+query holds only text; Conversation Builder embeds bot variables in the URL, and its bots'
+builders quote them in a body); a GET's is its query alone; a number the schema types
+`integer` is an int. Then one job runs the recipe with the input as its event, as sent, and
+its `respond()` answer, checked against the `response_schema`, is the call's answer:
 
     200..599 from respond()   the recipe's own status and body (not 204 or 304)
     422                       the job failed or was cancelled (with the job id)
@@ -376,19 +377,11 @@ def _queued(job_id: int, status: str = "queued") -> tuple[int, Any]:
 
 
 def _sent(body: bytes, method: str) -> Any:
-    """The request's JSON body; None for a GET, whose input is its query alone. A POST has
-    one, even with its input's fields in the query: `{}` will do."""
+    """The request's JSON body; None for a GET, whose input is its query alone. A POST with
+    none (Content-Length 0, as a bot's with its input in the URL sends) has `{}`, as a
+    user's route reads an empty body (`BaseHandler.read_body`): the same request as `{}`."""
     if not body or not body.strip():
-        if method == "GET":
-            return None
-        raise ApiError(
-            400,
-            "InputError",
-            "the request has no body",
-            field="body",
-            fix="send the input as a JSON object (its fields may come in the query, with {} as "
-            "the body), or call with GET and the input in the query",
-        )
+        return None if method == "GET" else {}
     if method == "GET":  # its body would be dropped unsaid
         raise ApiError(
             400,
@@ -412,10 +405,10 @@ _NO_VALUE = object()
 
 
 def _spelled(text: str) -> Any:
-    """The value a query's text spells: a JSON literal, or a decimal number read as
-    `lpstudio settings -p` reads one (`parse_scalar`): a whole number as `int(text, 10)`
-    reads it, `05` and `+5` too, else a float (`2.50`, `3e2`), none past a float's range;
-    else `_NO_VALUE`."""
+    """The value a query's text (or a body's field given as text) spells: a JSON literal, or
+    a decimal number read as `lpstudio settings -p` reads one (`parse_scalar`): a whole
+    number as `int(text, 10)` reads it, `05` and `+5` too, else a float (`2.50`, `3e2`),
+    none past a float's range; else `_NO_VALUE`."""
     if text in _LITERALS:
         return _LITERALS[text]
     if _DECIMAL.fullmatch(text):
@@ -425,17 +418,22 @@ def _spelled(text: str) -> Any:
     return _NO_VALUE
 
 
-def _misfits(schema: dict[str, Any], event: dict[str, Any], name: str) -> list[ValidationError]:
-    """How the input `event` breaks `schema` at its top-level field `name` (query names are
-    never dotted paths), read in the whole schema: a field may be declared through a `$ref`,
-    an `allOf` or a branch of an `anyOf`, whose schema means nothing taken out of it."""
+def _misfits(
+    schema: dict[str, Any], event: dict[str, Any], names: Collection[str]
+) -> dict[str, list[ValidationError]]:
+    """How the input `event` breaks `schema` at each of its top-level fields `names` (a
+    query's names are never dotted paths), read in the whole schema: a field may be declared
+    through a `$ref`, an `allOf` or a branch of an `anyOf`, whose schema means nothing taken
+    out of it."""
     validator = Draft202012Validator(schema, format_checker=FORMATS)
-    errors, found = deque(validator.iter_errors(event)), []
+    errors = deque(validator.iter_errors(event))
+    found: dict[str, list[ValidationError]] = {name: [] for name in names}
     while errors:  # the schema's own errors first, then those of each branch
         error = errors.popleft()
         errors.extend(error.context or ())
-        if list(error.absolute_path)[:1] == [name]:
-            found.append(error)
+        at = list(error.absolute_path)[:1]
+        if at and at[0] in found:
+            found[at[0]].append(error)
     return found
 
 
@@ -443,26 +441,31 @@ def _wrong_type(errors: list[ValidationError]) -> bool:
     return any(error.validator == "type" for error in errors)
 
 
-def _typed(schema: dict[str, Any], given: dict[str, Any], name: str, text: str) -> Any:
-    """A query value in the type its field takes, in the input `given` so far: a query
-    holds text, so `3` (or `03`, `+3`) is 3 for an integer field and `true` is true for a
-    boolean one, while `007` stays text for a string one. The text when it fits, else the
-    value it spells (`_spelled`) when that fits, or has the type the text lacks (out of its
-    range, the input check names the range); else the text, which the input check refuses,
-    naming the type."""
-    value = _spelled(text)
-    if value is _NO_VALUE:
-        return text
+def _typed(schema: dict[str, Any], given: dict[str, Any], texts: dict[str, str]) -> dict[str, Any]:
+    """The input `given` with the top-level fields `texts` in it, each in the type its field
+    takes: a query holds text, and a bot's builder quotes its variables in a body too
+    (`"{$botContext.count}"`), so `3` (or `03`, `+3`) is 3 for an integer field and `true`
+    is true for a boolean one, while `007` stays text for a string one. A field's text when
+    it fits, else the value it spells (`_spelled`) when that fits, or has the type the text
+    lacks (out of its range, the input check names the range); else its text, which the
+    input check refuses, naming the type. The input is checked at most twice, whatever the
+    number of its fields."""
+    event = {**given, **texts}
+    spelled = {name: _spelled(text) for name, text in texts.items()}
+    spelled = {name: value for name, value in spelled.items() if value is not _NO_VALUE}
+    if not spelled:
+        return event
     try:
-        as_text = _misfits(schema, {**given, name: text}, name)
-        as_value = _misfits(schema, {**given, name: value}, name) if as_text else []
+        as_text = {name: e for name, e in _misfits(schema, event, spelled).items() if e}
+        retyped = {name: spelled[name] for name in as_text}
+        as_value = _misfits(schema, {**event, **retyped}, retyped) if retyped else {}
     except Unresolvable:  # the input check answers it, as it does a body's (503)
-        return text
-    if not as_text:
-        return text
-    if not as_value or (_wrong_type(as_text) and not _wrong_type(as_value)):
-        return value
-    return text
+        return event
+    return event | {
+        name: value
+        for name, value in retyped.items()
+        if not as_value[name] or (_wrong_type(as_text[name]) and not _wrong_type(as_value[name]))
+    }
 
 
 def _as_json(value: Any) -> str:
@@ -471,10 +474,15 @@ def _as_json(value: Any) -> str:
 
 def _call_input(schema: dict[str, Any], sent: Any, query: dict[str, str]) -> Any:
     """The call's input: its body's fields and its query's, typed by the input schema
-    (`_typed`). A field given in both must have one value, as JSON reads it."""
+    (`_typed`): the query's text, and a body's field given as text, are read alike (a value
+    inside a body's field is left as sent, as the query has none). A field given in both
+    must have one value, as JSON reads it."""
+    body = sent
+    if isinstance(sent, dict):
+        body = _typed(schema, sent, {k: v for k, v in sent.items() if isinstance(v, str)})
     if not query:
-        return sent
-    if sent is not None and not isinstance(sent, dict):
+        return body
+    if body is not None and not isinstance(body, dict):
         raise ApiError(
             400,
             "InputError",
@@ -482,37 +490,39 @@ def _call_input(schema: dict[str, Any], sent: Any, query: dict[str, str]) -> Any
             field="body",
             fix="send the input as a JSON object, or all its fields in the query",
         )
-    event = dict(sent or {})
-    for name, text in query.items():
-        value = _typed(schema, event, name, text)
-        if name in event and _as_json(event[name]) != _as_json(value):
+    body = body or {}
+    event = _typed(schema, body, query)
+    for name in query.keys() & body.keys():
+        if _as_json(body[name]) != _as_json(event[name]):
             raise ApiError(
                 400,
                 "InputError",
-                f"{name} is {_as_json(value)} in the query and {_as_json(event[name])} in the body",
+                f"{name} is {_as_json(event[name])} in the query and {_as_json(body[name])} "
+                "in the body",
                 field=name,
                 fix=f"give {name} once, in the query or in the body",
             )
-        event[name] = value
     return event
 
 
 def _input_fix(
-    path: str, schema: dict[str, Any], field: str, event: Any, query: dict[str, str]
+    path: str, schema: dict[str, Any], field: str, event: Any, query: dict[str, str], sent: Any
 ) -> str:
-    """The fix of an input that breaks the input schema: what a field from the query takes,
-    when its own schema (where the check found it) says so plainly, and the text the query
-    gave (a + written as is in a query reads as a space)."""
+    """The fix of an input that breaks the input schema: what a field given as text (in the
+    query, or in the body) takes, when its own schema (where the check found it) says so
+    plainly, and the text the query gave (a + written as is in a query reads as a space;
+    the message quotes a body's)."""
     fix = f"see the input schema of /call/{path} in {PREFIX}/openapi.json"
-    if field not in query:
+    in_body = isinstance(sent, dict) and isinstance(sent.get(field), str)
+    if field not in query and not in_body:
         return fix
-    own = next(
-        (e.schema for e in _misfits(schema, event, field) if list(e.absolute_path) == [field]),
-        {},
-    )
+    errors = _misfits(schema, event, [field])[field]
+    own = next((e.schema for e in errors if list(e.absolute_path) == [field]), {})
     own = own if isinstance(own, dict) else {}
     if "enum" in own or "description" in own or own.get("type") in ("integer", "boolean"):
-        fix = f"give {field} in the query as {expected(own)}"
+        fix = f"give {field} {'in the query ' if field in query else ''}as {expected(own)}"
+    if field not in query:
+        return fix
     fix += f" (the query gave {query[field]!r})"
     if " " in query[field]:
         fix += "; a + in a query reads as a space: send it as %2B"
@@ -545,7 +555,7 @@ def _checked_input(path: str, schema: dict[str, Any], sent: Any, query: dict[str
             "InputError",
             f"{field or 'body'}: {message}",
             field=field or "body",
-            fix=_input_fix(path, schema, field or "body", event, query),
+            fix=_input_fix(path, schema, field or "body", event, query, sent),
         )
     return event
 

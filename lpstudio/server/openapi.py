@@ -273,6 +273,7 @@ def _responses(route: Route, op: Any) -> dict[str, Any]:
     return {
         str(op.status): {
             "description": "Success",
+            **({"headers": op.headers} if op.headers else {}),
             "content": {media: {"schema": schema} for media, schema in content.items()},
         },
         **{status: _answer(*answer) for status, answer in op.more.items()},
@@ -327,8 +328,9 @@ def _operation(route: Route, op: Any) -> dict[str, Any]:
         )
     if op.body is not None:
         doc["requestBody"] = {
-            # A user's empty body reads as {}; a bot's or a sender's is refused.
-            "required": route.auth != USER or bool(op.body.get("required")),
+            # A user's empty body reads as {}, as a call's does; a sender's is refused.
+            "required": not (route.auth == USER or _takes_input(route))
+            or bool(op.body.get("required")),
             "content": {"application/json": {"schema": op.body}},
         }
     return doc
@@ -444,10 +446,11 @@ def _unrequired(part: _Part, at: str) -> dict[str, Any]:
 
 
 def _body(parts: list[_Part], at: str) -> dict[str, Any]:
-    """A POST call's body: the input schema with no field required, wherever it declares
-    them (`_declarations`), since a required field may come in the query instead (the body
-    and the query's fields are checked together). Each part that declares fields is held
-    beside the schema's own, in its `allOf`, as JSON Schema applies them all."""
+    """A POST call's body, which may be left out (read as {}): the input schema with no
+    field required, wherever it declares them (`_declarations`), since a required field may
+    come in the query instead (the body and the query's fields are checked together). Each
+    part that declares fields is held beside the schema's own, in its `allOf`, as JSON
+    Schema applies them all."""
     required = ", ".join(
         dict.fromkeys(name for part in parts for name in part.schema.get("required", ()))
     )
@@ -455,10 +458,12 @@ def _body(parts: list[_Part], at: str) -> dict[str, Any]:
     if more:
         root["allOf"] = [*root.get("allOf", ()), *more]
     return {
-        "required": True,
-        "description": "the input as a JSON object ({} when the query gives it all)"
+        "required": False,
+        "description": "the input as a JSON object (none, or {}, when the query gives it all)"
         + (f"; its required fields ({required}) come in the body or the query" if required else "")
-        + ": the body with the query's fields is checked against the input schema",
+        + ": the body with the query's fields is checked against the input schema; a field "
+        'given as text where the schema takes a number or a boolean ("5", "true", as a '
+        "bot's quoted variable) is read as the query's text is",
         "content": {"application/json": {"schema": root}},
     }
 

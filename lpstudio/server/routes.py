@@ -45,6 +45,25 @@ NOTEBOOK: dict[str, Any] = {
         "nbformat_minor": {"type": "integer"},
     },
 }
+#: How an output notebook's answer names its file (`JobOutputHandler`).
+OUTPUT_FILE: dict[str, Any] = {
+    "Content-Disposition": {
+        "description": "inline, named job-<job_id>.ipynb or job-<job_id>.html: a browser "
+        "shows it, and saves it under that name",
+        "required": True,
+        "schema": {"type": "string", "pattern": r'^inline; filename="job-[0-9]+\.(ipynb|html)"$'},
+    }
+}
+#: How an exported package's answer names its file (`PackagesHandler`).
+PACKAGE_FILE: dict[str, Any] = {
+    "Content-Disposition": {
+        "description": "an attachment named after the project folder (<folder>.zip; the "
+        "workspace's folder for every project), in ASCII and, for a name that is not, also "
+        "as RFC 6266's filename*",
+        "required": True,
+        "schema": {"type": "string", "pattern": r'^attachment; filename="[^"]*\.zip"'},
+    }
+}
 #: A webhook delivery, as the generic webhook trigger reads it (`connectors/http`).
 HOOK_BODY: dict[str, Any] = {
     "anyOf": [
@@ -74,6 +93,8 @@ class Operation:
     status: int = 200
     #: Its successful answer's schema per media type, when it is not `answer` as JSON.
     content: dict[str, dict[str, Any]] | None = None
+    #: The headers its successful answer carries (OpenAPI header objects, by name).
+    headers: dict[str, dict[str, Any]] = field(default_factory=dict)
     #: Other successful answers: HTTP status -> (description, JSON Schema of the body).
     more: dict[str, tuple[str, dict[str, Any]]] = field(default_factory=dict)
     #: The error statuses it can answer, of those its route's callers get (None: all).
@@ -292,6 +313,7 @@ ROUTES: tuple[Route, ...] = (
             "their data files and settings, and the connections they use without secrets",
             query={"project": {**PROJECT, "default": "."}},
             content={"application/zip": s.PACKAGE},
+            headers=PACKAGE_FILE,
         ),
         Operation(
             "POST",
@@ -353,6 +375,7 @@ ROUTES: tuple[Route, ...] = (
                 "application/x-ipynb+json": NOTEBOOK,
                 "text/html": {"type": "string", "contentMediaType": "text/html"},
             },
+            headers=OUTPUT_FILE,
         ),
         tag="jobs",
         job_id=JOB_ID,
