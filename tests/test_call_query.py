@@ -421,6 +421,20 @@ def test_an_api_token_given_as_input_is_refused_and_kept_nowhere(
         error = error_of(answer, 400, "token")
         assert "API-TOKEN header" in error["fix"], error
         assert token not in answer.text and JUPYTER_TOKEN not in answer.text
+    # One the input check refuses anyway (not an integer, an unknown name) is refused as a
+    # token too: the check quoted it back, and the server's log line held it.
+    for target, body in (
+        (f"echo?n={token}", None),
+        (f"echo?n=1&tag={JUPYTER_TOKEN}", None),
+        ("echo", {"n": token}),
+        ("echo", {"n": 1, "tags": [JUPYTER_TOKEN]}),
+    ):
+        answer = send(served, token, "GET" if body is None else "POST", target, body)
+        assert answer.status_code == 400 and "API-TOKEN header" in answer.json()["error"]["fix"]
+        assert token not in answer.text and JUPYTER_TOKEN not in answer.text, answer.text
+    wait_for(lambda: "tag=****" in served.log.read_text(), what="the refused call's log line")
+    logged = served.log.read_text()
+    assert token not in logged and JUPYTER_TOKEN not in logged
     assert job_count(served, "bots/jupyter") == before
     fine = send(served, token, "GET", "jupyter?token=t-4")
     assert fine.status_code == 200 and fine.json() == {"event": {"token": "t-4"}}, fine.text

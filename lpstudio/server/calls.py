@@ -9,7 +9,7 @@ builders quote them in a body); a GET's is its query alone; a number the schema 
 `integer` is an int. Then one job runs the recipe with the input as its event, as sent, and
 its `respond()` answer, checked against the `response_schema`, is the call's answer:
 
-    200..599 from respond()   the recipe's own status and body (not 204 or 304)
+    200..599 from respond()   the recipe's own status and body (not 202, 204 or 304)
     422                       the job failed or was cancelled (with the job id)
     502                       the recipe answered nothing, or off its response schema: its
                               job failed for it (`runner.unanswered`), as its admin sees
@@ -613,8 +613,8 @@ async def call(
         raise recipe_not_ready(exc) from None
     schema = endpoint["input_schema"]
     sent = _sent(body, method)
+    _refuse_credentials(sent, query, credentials)  # before any check quotes what was sent
     event = _checked_input(path, schema, sent, query)
-    _refuse_credentials(sent, query, credentials)
     timeout = float(endpoint["call_timeout"] or app.call_timeout)
     deadline = began + timeout
     if key:

@@ -458,7 +458,18 @@ class BaseHandler(ExtensionHandlerMixin, APIHandler):
         lines logged of it quote what the caller sent (a body's value that an input schema
         refuses, an object's key, the path of `/call/...`), which is masked where it is kept
         (a call's or a delivery's event) and must be here too. Without a workspace, or with
-        a store that cannot be read, none is known to mask."""
+        a store that cannot be read, none is known to mask. The request's own credentials
+        (its API token, the server's token) are masked too: a caller that put one in its
+        query or body had it quoted back, and logged."""
+        return self._workspace_secrets() | self.request_credentials()
+
+    def request_credentials(self) -> frozenset[str]:
+        """The credentials this request carries, or might have put in its input: its API
+        token (`API-TOKEN`, `Authorization: Bearer`) and the Jupyter server's token."""
+        found = (api_token(self.request.headers), getattr(self.identity_provider, "token", ""))
+        return frozenset(token for token in found if token)
+
+    def _workspace_secrets(self) -> frozenset[str]:
         if getattr(self.app, "lpstudio_workspace", None) is None:
             return frozenset()
         try:
@@ -555,7 +566,7 @@ class BaseHandler(ExtensionHandlerMixin, APIHandler):
         if isinstance(value, OperationalError):
             # The connections' secrets cannot be read from a store that is down: what the
             # answer and this line quote is masked by the store's own password.
-            self.__dict__["hidden"] = self.app.service.store.secrets
+            self.__dict__["hidden"] = self.app.service.store.secrets | self.request_credentials()
         where = scrub_text(f"{self.request.method} {self.request.path}", self.hidden)
         if isinstance(value, OperationalError):
             said = scrub_text(first_line(value), self.hidden)
@@ -1338,10 +1349,7 @@ class CallHandler(ClientHandler):
             query=self.inputs,
             method=self.request.method or "POST",
             delivered=self.delivered,
-            credentials=(
-                api_token(self.request.headers) or "",
-                getattr(self.identity_provider, "token", "") or "",
-            ),
+            credentials=self.request_credentials(),
         )
         self.answer(body, status, headers)
 
