@@ -737,8 +737,9 @@ def unanswered(result: Any, response_schema: dict[str, Any]) -> dict[str, Any] |
     if not answer_status(status):
         return _unanswered(
             "InvalidResponse",
-            f"the recipe answered with HTTP status {status!r}, which cannot carry a body",
-            "respond() with a status from 200 to 599 other than 204 and 304",
+            f"the recipe answered with HTTP status {status!r}, which cannot carry a body or "
+            "(202) reads as a call still running",
+            "respond() with a status from 200 to 599 other than 202, 204 and 304",
         )
     checked = 200 <= status < 300 and response_schema  # the schema describes successes
     problem = first_problem(response_schema, response.get("body")) if checked else None

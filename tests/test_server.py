@@ -1142,8 +1142,9 @@ def test_the_openapi_document_lists_every_answer_a_bot_can_get(
     )
     (key,) = [p for p in optin["parameters"] if p["name"] == "Idempotency-Key"]
     assert "without" in key["description"] and "60 s" in key["description"]
-    queued = optin["responses"]["202"]["content"]["application/json"]["schema"]["anyOf"][0]
-    assert queued["required"] == ["job", "status", "poll"]
+    # A 202 is always the server's (queued or running): a recipe may not answer one.
+    queued = optin["responses"]["202"]["content"]["application/json"]["schema"]
+    assert queued["required"] == ["job", "status", "poll"] and "anyOf" not in queued
     # A call without a body reads as {} (its input in the query): the document says it may
     # be left out; a webhook delivery's may not (below).
     assert doc["paths"]["/call/{path}"]["post"]["requestBody"]["required"] is False
@@ -1511,7 +1512,7 @@ def test_answers_that_http_or_json_cannot_carry_are_refused() -> None:
     import lpstudio.kernel as lp
     from lpstudio.server.calls import answer_for
 
-    for status in (204, 304, 101, 600, True, "200"):
+    for status in (202, 204, 304, 101, 600, True, "200"):
         with pytest.raises(ValueError, match="status"):
             lp.respond({"double": 2}, status=status)
     with pytest.raises(ValueError, match="NaN or Infinity"):
@@ -1522,9 +1523,10 @@ def test_answers_that_http_or_json_cannot_carry_are_refused() -> None:
     with pytest.raises(ValueError, match=r"'response'.*respond"):
         lp.set_result({"response": {"status": 200, "body": {}}})
     # An answer stored by an older recipe run: the caller gets 502, never a broken answer.
-    old = SimpleNamespace(id=7, status="succeeded", result={"response": {"status": 204}})
-    status, body = answer_for(old, {})  # type: ignore[arg-type]
-    assert status == 502 and body["error"]["code"] == "InvalidResponse"
+    for stored in (204, 202):  # 202 would read as still running to a bot that polls
+        old = SimpleNamespace(id=7, status="succeeded", result={"response": {"status": stored}})
+        status, body = answer_for(old, {})  # type: ignore[arg-type]
+        assert status == 502 and body["error"]["code"] == "InvalidResponse"
 
 
 # -- webhooks --------------------------------------------------------------------------------

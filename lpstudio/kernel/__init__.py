@@ -131,12 +131,14 @@ def __getattr__(name: str) -> Any:
 
 
 def answer_status(status: Any) -> bool:
-    """Whether a callable may answer with `status`: its answer always has a JSON body."""
+    """Whether a callable may answer with `status`: its answer always has a JSON body, and
+    202 is lpstudio's own answer to a poll of a call still running (`GET /calls/<job>`): a
+    recipe's 202 would keep a bot polling for good."""
     return (
         isinstance(status, int)
         and not isinstance(status, bool)
         and 200 <= status <= 599
-        and status not in (204, 304)
+        and status not in (202, 204, 304)
     )
 
 
@@ -217,8 +219,9 @@ def respond(body: Any, status: int = 200) -> None:
     """The answer of a callable recipe: a JSON body and an HTTP status."""
     if not answer_status(status):
         raise ValueError(
-            "respond(status=...) must be an HTTP status from 200 to 599 that carries a body "
-            f"(not 204 or 304), got {status!r}"
+            "respond(status=...) must be an HTTP status from 200 to 599 that carries a body, "
+            "other than 202, which a polling caller takes for a call still running (not "
+            f"202, 204 or 304), got {status!r}"
         )
     data = {"status": status, "body": _as_json(body, "respond")}
     from IPython.display import publish_display_data

@@ -211,7 +211,7 @@ def _call_answers(
     replays: bool = True,
 ) -> dict[str, Any]:
     """The answers of a call, or of a poll of its job (no `replays`): `respond(body, status)`
-    answers any status from 200 to 599 (not 204 or 304), so each status the server answers
+    answers any status from 200 to 599 (not 202, 204 or 304), so each status the server answers
     itself may also be the recipe's own, and a client must decode either; any 2xx is a
     success, whose body fits the response schema. Any of them may name its job, and a
     call's repeat any of them its first request's."""
@@ -228,8 +228,10 @@ def _call_answers(
             "The recipe's answer, with the success status it gave (200 unless it said otherwise)",
             success,
         ),
-        **{
-            status: _answer(f"{text}; or the recipe's own answer", {"anyOf": [schema, own(status)]})
+        **{  # 202 is the server's alone: a recipe may not answer it (`answer_status`)
+            status: _answer(text, schema)
+            if status == "202"
+            else _answer(f"{text}; or the recipe's own answer", {"anyOf": [schema, own(status)]})
             for status, (text, schema) in more.items()
         },
         **{
