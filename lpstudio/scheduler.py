@@ -95,6 +95,28 @@ def _backwards_range(fields: list[str]) -> str | None:
     return None
 
 
+#: Each field of a five-field cron: its name, and the values it takes.
+_CRON_FIELDS = (
+    ("minute", "0-59"),
+    ("hour", "0-23"),
+    ("day-of-month", "1-31"),
+    ("month", "1-12 or jan-dec"),
+    ("day-of-week", "0-6 (0 is Sunday) or sun-sat"),
+)
+
+
+def _refused_field(fields: list[str]) -> tuple[str, str, str] | None:
+    """The first field of a five-field cron that croniter refuses on its own (`61` as the
+    minute, `*/0`): its name, its text and the values it takes; None when each passes
+    alone."""
+    for position, (name, values) in enumerate(_CRON_FIELDS):
+        alone = ["*"] * 5
+        alone[position] = fields[position]
+        if not croniter.is_valid(" ".join(alone)):
+            return name, fields[position], values
+    return None
+
+
 def validate_cron(cron: str, timezone: str, field: str = "trigger.cron") -> None:
     """Refuses a bad cron expression or time zone with the fix, before anything starts."""
     fix = "use five fields: minute hour day-of-month month day-of-week, e.g. '0 9 * * 1-5'"
@@ -102,6 +124,16 @@ def validate_cron(cron: str, timezone: str, field: str = "trigger.cron") -> None
     # croniter also takes a sixth field (seconds), which would fire up to 60 runs a minute.
     macro = len(fields) == 1 and cron.strip().startswith("@")
     if not (len(fields) == 5 or macro) or not croniter.is_valid(cron):
+        refused = _refused_field(fields) if len(fields) == 5 else None
+        if refused is not None:  # five fields, one of them out of its range
+            name, text, values = refused
+            raise InputError(
+                f"{field} {cron!r} is not a valid cron expression: its {name} {text!r} is "
+                "not one cron takes",
+                field=field,
+                fix=f"give the {name} as {values}, a list (1,15), a range (1-5) or a step "
+                "of at least 1 (*/15)",
+            )
         raise InputError(f"{field} {cron!r} is not a valid cron expression", field=field, fix=fix)
     # croniter's own R (random) is drawn anew each time a tick reads the cron: a daily job
     # would fire at several random minutes a day. H (hashed) it refuses without a seed.

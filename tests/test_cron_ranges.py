@@ -74,6 +74,27 @@ def test_ascending_ranges_and_a_split_wrap_around_still_start(
     assert "BROKEN" not in cli("recipes").output
 
 
+@pytest.mark.parametrize(
+    ("cron", "said"),
+    [
+        ("61 * * * *", "give the minute as 0-59"),
+        ("0 24 * * *", "give the hour as 0-23"),
+        ("0 9 32 * *", "give the day-of-month as 1-31"),
+        ("0 9 * 13 *", "give the month as 1-12 or jan-dec"),
+        ("0 9 * * 8", "give the day-of-week as 0-6 (0 is Sunday) or sun-sat"),
+        ("*/0 * * * *", "a step of at least 1"),
+    ],
+)
+def test_a_value_out_of_its_field_s_range_is_refused_naming_that_field(
+    ws: Path, cli: Callable[..., Result], cron: str, said: str
+) -> None:
+    """Each was told to "use five fields", which it had: the fix names the field at fault
+    and the values it takes."""
+    started = cli("start", schedule(ws, "out", cron))
+    assert started.exit_code == 2 and FIELD in started.output, started.output
+    assert said in started.output and "use five fields" not in started.output, started.output
+
+
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     root = tmp_path_factory.mktemp("cron") / "ws"
