@@ -56,6 +56,10 @@ from .studio import Studio
 
 log = logging.getLogger("lpstudio.scheduler")
 
+#: The acting user of a `lpstudio scheduler` daemon (a server's hosted scheduler acts as
+#: `lpstudio:server`): the jobs it queues are its own, whoever launched it.
+DAEMON_USER = "lpstudio:scheduler"
+
 MISSED_RUNS = ("run_once", "skip")
 #: How late a run may be fired by a scheduler that was not ticking when it fell due (its
 #: first tick, or its first after a failed tick or a lost lease: a restart, a new leader

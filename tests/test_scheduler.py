@@ -273,6 +273,9 @@ def test_each_checkout_becomes_one_job_across_stop_start_and_restart(
     wait_for(lambda: count(db, recipe, "succeeded") == 8, timeout=120, what="8 jobs")
     assert sorted(job.event["phone"] for job in jobs(db, recipe)) == phones(0, 8)
     assert {job.trigger for job in jobs(db, recipe)} == {"poll"}
+    # Queued by the daemon, not by whoever launched it (a service manager's root became a
+    # person with the default role).
+    assert {job.user for job in jobs(db, recipe)} == {"lpstudio:scheduler"}
 
     # Stopped and started again, the recipe goes on from its cursor: what came meanwhile is
     # queued once, nothing earlier again.

@@ -171,7 +171,7 @@ def scheduler(workers: int, grace: float, workspace: Path | None) -> None:
     import logging
     import threading
 
-    from ..scheduler import Scheduler, open_when_reachable
+    from ..scheduler import DAEMON_USER, Scheduler, open_when_reachable
 
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(name)s %(message)s", stream=sys.stderr
@@ -192,7 +192,9 @@ def scheduler(workers: int, grace: float, workspace: Path | None) -> None:
     # workspace opens: a daemon waiting for its store stops too.
     for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         signal.signal(signum, stop)
-    studio = open_when_reachable(lambda: _studio(workspace), stopping)
+    # Its jobs and changes are its own (`DAEMON_USER`), not those of whoever launched it:
+    # a service manager's root would have become a person with the default role.
+    studio = open_when_reachable(lambda: Studio.open(workspace, user=DAEMON_USER), stopping)
     if studio is None:
         return  # stopped while it waited for the store
     with studio:
