@@ -174,9 +174,10 @@ def after_failure(studio: Studio, job: Job, now: datetime | None = None) -> int 
         if left_uncertain(error):
             notify(studio, job)
         return retry.id
-    if not in_vain and (error.get("retryable") is True or error.get("ename") in TRANSIENT):
-        # Its error may say that a retry sends what is left (a campaign's): none comes.
-        count = int(retries.get("count", 0))
+    count = int(retries.get("count", 0))
+    if not in_vain and (count or error.get("retryable") is True or error.get("ename") in TRANSIENT):
+        # Its error may say that a retry sends what is left (a campaign's), or its recipe
+        # retried it for any error: none comes.
         why = f"its {count} retries are used up" if count else "its recipe sets no retries"
         log.info("job %s is not retried: %s", job.id, why)
         next_step = (
