@@ -166,15 +166,20 @@ class ApiClients:
         return [_as_dict(row) for row in rows]
 
     def revoke(self, name: str) -> dict[str, Any]:
-        """Stops the client's token from working, at once."""
+        """Stops the client's token from working, at once. Revoking it again changes
+        nothing, and is audited once (a retried DELETE is not a second revocation)."""
         with self.store.write() as s:
             row = s.get(ApiClient, name)
             if row is None:
                 raise NotFoundError(
-                    f"no API client named {name!r}", field="name", fix="list the API clients"
+                    f"no API client named {name!r}",
+                    field="name",
+                    fix="`lpstudio api-clients list` names them",
                 )
+            done = bool(row.revoked)
             row.revoked, row.revoked_at = True, row.revoked_at or utcnow()
-        self.store.audit(self.user, "revoke_api_client", name)
+        if not done:
+            self.store.audit(self.user, "revoke_api_client", name)
         return _as_dict(row)
 
     def for_token(self, token: str) -> dict[str, Any] | None:

@@ -249,3 +249,20 @@ def test_a_refused_parameter_is_quoted_as_the_json_that_sent_it(server: Served) 
     )
     assert enum.json()["error"]["fix"] == 'use one of: "sms", "wa"'
     assert server.api("alice", "GET", "/jobs?recipe=p/lit.ipynb").json()["jobs"] == []
+
+
+def test_a_revocation_names_the_clients_route_and_is_audited_once(
+    server: Served, routes: Any
+) -> None:
+    """An unknown client's fix said "list the API clients", which is no route; a repeated
+    DELETE (a retry) wrote a second revocation in the audit though nothing changed."""
+    ghost = server.api("alice", "DELETE", "/api-clients/ghost")
+    assert fix_of(ghost, 404, routes) == f"GET {API}/api-clients names them"
+    made = server.api("alice", "POST", "/api-clients", json={"name": "twice", "endpoints": ["*"]})
+    assert made.status_code == 201, made.text
+    for _ in range(2):
+        revoked = server.api("alice", "DELETE", "/api-clients/twice")
+        assert revoked.status_code == 200 and revoked.json()["revoked"] is True, revoked.text
+    entries = server.api("alice", "GET", "/audit", params={"limit": 500}).json()["entries"]
+    said = [e for e in entries if e["action"] == "revoke_api_client" and e["target"] == "twice"]
+    assert len(said) == 1, said

@@ -170,6 +170,8 @@ def route(words: list[str], recipe: str = SOME_RECIPE) -> str | None:
             return f"GET {PREFIX}/packages?project={folder}"
         case ["api-clients", "create", *_]:
             return f"POST {PREFIX}/api-clients"
+        case ["api-clients", "list"]:
+            return f"GET {PREFIX}/api-clients"
     return None
 
 
