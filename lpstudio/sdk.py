@@ -477,7 +477,9 @@ class PollTrigger:
 class WebhookTrigger:
     """An HTTP POST turned into events; `verify` checks a signature with a shared secret,
     the connection's `secret_field`, sent in one of `signature_headers` (named when a
-    signature is refused: the one the sender used is the one it can fix)."""
+    signature is refused: the one the sender used is the one it can fix, and declared in
+    the OpenAPI document, with how each writes its signature where `signature_formats`
+    says it)."""
 
     name: str
     title: str
@@ -487,6 +489,9 @@ class WebhookTrigger:
     verify: Callable[[dict[str, str], bytes, str], bool] | None = None
     signature_headers: tuple[str, ...] = ()
     secret_field: str | None = None
+    #: What a header of `signature_headers` holds ("the HMAC-SHA256 of the raw body as
+    #: base64"), by header, where the connector said it.
+    signature_formats: Mapping[str, str] = field(default_factory=dict, hash=False)
 
 
 @dataclass(frozen=True)
@@ -959,9 +964,12 @@ class Connector:
         object: str | None = None,
         description: str = "",
         verify: Callable[[dict[str, str], bytes, str], bool] | None = None,
-        signature_headers: Sequence[str] = (),
+        signature_headers: Sequence[str] | Mapping[str, str] = (),
         secret_field: str | None = None,
     ) -> Callable[[Callable[[dict[str, str], bytes], list[dict[str, Any]]]], Any]:
+        """`signature_headers` names the headers `verify` reads a signature in; a mapping
+        also says what each holds (`{"X-Acme-Signature": "the HMAC-SHA256 of the raw body
+        as hex"}`), as the OpenAPI document tells senders."""
         if verify is not None:
             self._callable(
                 verify, f"triggers.{name}.verify", "verify(headers, body, secret) -> bool"
@@ -980,6 +988,9 @@ class Connector:
                 verify,
                 tuple(signature_headers),
                 secret_field,
+                {str(k): str(v) for k, v in signature_headers.items()}
+                if isinstance(signature_headers, Mapping)
+                else {},
             )
             return func
 

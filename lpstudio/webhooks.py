@@ -33,6 +33,8 @@ from .recipe import Recipe
 from .redaction import scrub_text
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from .models import Job
     from .sdk import WebhookTrigger
     from .studio import Studio
@@ -46,6 +48,27 @@ def webhook_id(workspace: Workspace, recipe: str) -> str:
     cannot be guessed from the name and survives restarts."""
     key = workspace.key_path.read_bytes().strip()
     return hmac.new(key, f"webhook\0{recipe}".encode(), hashlib.sha256).hexdigest()[:40]
+
+
+def signature_readers(
+    workspace_root: Path | None = None,
+) -> dict[str, list[tuple[str, WebhookTrigger]]]:
+    """Each header a webhook trigger reads a delivery's signature in (its
+    `signature_headers`, which `_verified` and `_signature_header` read), with the
+    (connector, trigger) pairs that read it: every trigger that verifies, of the connectors
+    that load for the workspace (bundled, installed and its own), as a hook's recipe may bind
+    any of them. The OpenAPI document declares them."""
+    from .registry import load_connectors
+
+    readers: dict[str, list[tuple[str, WebhookTrigger]]] = {}
+    spelled: dict[str, str] = {}  # a header's name in any letter case: the first spelling
+    for name, connector in sorted(load_connectors(workspace_root).items()):
+        for trigger in connector.webhook_triggers.values():
+            if trigger.verify is not None:
+                for header in trigger.signature_headers:
+                    header = spelled.setdefault(header.lower(), header)
+                    readers.setdefault(header, []).append((name, trigger))
+    return readers
 
 
 def _signature_header(

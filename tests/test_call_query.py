@@ -673,3 +673,58 @@ def test_a_query_value_reaches_the_recipe_as_sent_as_a_body_s_does(
     # A field's name in UTF-8 is read as such (tornado reads names as Latin-1).
     got = send(served, token, "GET", "echo", **{"n": "1", "été": "x"})
     assert got.status_code == 200 and got.json() == {"event": {"n": 1, "été": "x"}}, got.text
+
+
+# -- a path percent-encoded, as a client generated from the document sends it ------------------
+
+
+def test_a_call_path_sent_percent_encoded_reaches_the_same_recipe(
+    served: Served, token: str
+) -> None:
+    # `/call/dup%2F2`, as a generated client sends the path parameter `dup/2`, answered 404
+    # "no route" (and `/call/ech%6F` too), while `/call/dup/2` reached the recipe.
+    made = served.api(
+        "alice",
+        "POST",
+        "/api-clients",
+        json={"name": "encoded", "endpoints": ["dup/2", "echo"], "rate_per_minute": 6},
+    )
+    assert made.status_code == 201, made.text
+    mine = made.json()["token"]
+    first = send(served, mine, "POST", "dup/2", {"n": 1}, key="encoded-1")
+    assert first.status_code == 200 and first.json() == {"event": {"n": 1}}, first.text
+    # The same request under its key: the same idempotency digest, so its first answer.
+    again = send(served, mine, "POST", "dup%2F2", {"n": 1}, key="encoded-1")
+    assert again.status_code == 200 and again.json() == first.json(), again.text
+    assert again.headers["Idempotent-Replayed"] == "true"
+    assert again.headers["Lpstudio-Job"] == first.headers["Lpstudio-Job"]
+    # Any character may come encoded (a lower-case escape too), by GET as by POST; the
+    # client may call it, as it may call dup/2.
+    for method, target in (("GET", "d%75p%2f2"), ("POST", "%64up/2")):
+        got = send(served, mine, method, target, {} if method == "POST" else None, n="2")
+        assert got.status_code == 200 and got.json() == {"event": {"n": 2}}, (target, got.text)
+    plain = send(served, mine, "GET", "echo", n="3")
+    encoded = send(served, mine, "GET", "ech%6F", n="3")
+    assert plain.status_code == encoded.status_code == 200, encoded.text
+    assert plain.json() == encoded.json() == {"event": {"n": 3}}
+    # Each form counted once against the client's rate (6 a minute): the next is refused.
+    over = send(served, mine, "POST", "dup%2F2", {"n": 4})
+    assert error_of(over, 429, "API-TOKEN")["code"] == "TooManyRequests", over.text
+    # A path no callable serves, encoded or not, is the same 404 naming the path; a poll
+    # of an encoded path's asynchronous call answers as any other's.
+    for target in ("dup%2F3", "dup/3"):
+        assert error_of(send(served, token, "POST", target, {"n": 1}), 404, "path")
+    queued = send(served, token, "POST", "dup%2F2", {"n": 5}, mode="async")
+    assert queued.status_code == 202, queued.text
+
+    def answered() -> httpx.Response | None:
+        url = f"{served.url}{API}/calls/{queued.json()['job']}"
+        polled = httpx.get(url, headers={"API-TOKEN": token})
+        return polled if polled.status_code != 202 else None
+
+    assert wait_for(answered, what="the call's answer").json() == {"event": {"n": 5}}
+    # The document names each callable by its path as is, and says how to send it encoded.
+    doc = httpx.get(f"{served.url}{API}/openapi.json", headers={"API-TOKEN": token}).json()
+    assert "/call/dup/2" in doc["paths"] and not any("%" in path for path in doc["paths"])
+    generic = doc["paths"]["/call/{path}"]["post"]["parameters"]
+    assert "%2F" in next(p for p in generic if p["in"] == "path")["description"]

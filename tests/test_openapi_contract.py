@@ -5,6 +5,10 @@ against the schemas of the document it serves, so a client generated from it dec
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
+import json
 import re
 import sqlite3
 from collections.abc import Iterator
@@ -20,6 +24,8 @@ from jsonschema import Draft202012Validator, ValidationError
 from referencing import Registry
 from referencing.jsonschema import DRAFT202012
 
+from lpstudio.idempotency import DELIVERY_ID_HEADERS
+from lpstudio.registry import load_connectors
 from lpstudio.server.routes import ROUTES
 from lpstudio.store import SCHEMA_HEAD
 from lpstudio.studio import Studio
@@ -28,6 +34,33 @@ from tests.servers import API, Served, serving
 
 #: The document, as the JSON Schema resource its `$ref`s resolve in.
 DOC = "urn:lpstudio:openapi"
+#: The secrets the signed hooks' connections hold, by field: the `http` connection's token,
+#: the workspace's own `acme` connector's signing secret.
+HOOK_SECRETS = {"token": "contract-hook-token-1f2e", "signing_secret": "contract-acme-secret-9d8c"}
+#: A connector of the workspace's own, whose webhook trigger reads its own signature header.
+ACME = """
+import hashlib, hmac, json
+from lpstudio.sdk import Connector, Field
+
+connector = Connector(
+    "acme", title="Acme", fields=[Field("signing_secret", "Signing secret", secret=True)]
+)
+
+
+def verify(headers, body, secret):
+    got = {k.lower(): v for k, v in headers.items()}.get("x-acme-signature", "")
+    return hmac.compare_digest(got, hmac.new(secret.encode(), body, hashlib.sha256).hexdigest())
+
+
+@connector.webhook_trigger(
+    "lead",
+    title="Lead",
+    verify=verify,
+    signature_headers={"X-Acme-Signature": "the HMAC-SHA256 of the raw body as hex"},
+)
+def parse(headers, body):
+    return [json.loads(body)]
+"""
 
 
 @pytest.fixture(scope="module")
@@ -37,8 +70,24 @@ def ws(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def contract_workspace(root: Path) -> Path:
     """`bots/echo`, a started callable answering the status and body it is sent; a stopped
-    webhook recipe; an empty project folder."""
+    webhook recipe, and two signed ones (`hooks/signed` by an http connection's token,
+    `hooks/acme` by the workspace's own connector); an empty project folder."""
     with Studio.init(root, accept_terms=True, admin="alice") as studio:
+        (root / "connectors").mkdir(exist_ok=True)
+        (root / "connectors" / "acme.py").write_text(ACME)
+        studio.connections.add("hook", "http", {"token": HOOK_SECRETS["token"]}, "alice")
+        secret = {"signing_secret": HOOK_SECRETS["signing_secret"]}
+        studio.connections.add("acme", "acme", secret, "alice")
+        for name, type_, trigger in (("signed", "http", "webhook"), ("acme", "acme", "lead")):
+            write_recipe(
+                root,
+                f"hooks/{name}",
+                metadata={
+                    "title": name,
+                    "trigger": {"kind": "webhook", "connection": "app", "trigger": trigger},
+                    "connections": {"app": {"type": type_}},
+                },
+            )
         write_recipe(
             root,
             "bots/echo",
@@ -263,6 +312,89 @@ def test_a_webhook_delivery_of_a_list_of_events_fits_the_request_schema(
             assert_body_fits(doc, "/hooks/{hook_id}", "post", wrong)
 
 
+def header_parameters(doc: dict[str, Any], path: str, method: str) -> dict[str, Any]:
+    parameters = doc["paths"][path][method]["parameters"]
+    return {p["name"]: p for p in parameters if p["in"] == "header"}
+
+
+def test_the_headers_a_delivery_or_a_call_is_read_by_are_declared(
+    ws: Path, doc: dict[str, Any]
+) -> None:
+    """A webhook's signature headers and delivery ids, and the route of every callable's
+    Idempotency-Key, were read by the server and declared nowhere: a client generated from
+    the document could not send them."""
+    declared = header_parameters(doc, "/hooks/{hook_id}", "post")
+    signatures = {
+        header
+        for connector in load_connectors(ws).values()
+        for trigger in connector.webhook_triggers.values()
+        if trigger.verify is not None
+        for header in trigger.signature_headers
+    }
+    bundled = {"X-Lpstudio-Signature", "X-Shopify-Hmac-Sha256", "X-Hub-Signature-256"}
+    assert signatures >= {*bundled, "X-Acme-Signature"}  # the workspace's own connector's too
+    assert set(declared) == signatures | set(DELIVERY_ID_HEADERS)
+    assert not any(p["required"] for p in declared.values())
+    for name in signatures:
+        said = declared[name]["description"]
+        assert "HMAC-SHA256 of the raw body" in said and "401" in said, said
+    for name in DELIVERY_ID_HEADERS:
+        said = declared[name]["description"]
+        assert "redelivery" in said and "queues nothing new" in said, said
+    for method in ("post", "get"):
+        generic = header_parameters(doc, "/call/{path}", method)
+        assert set(generic) == {"Idempotency-Key"} and not generic["Idempotency-Key"]["required"]
+        assert generic == header_parameters(doc, "/call/echo", method)
+
+
+def signed(body: bytes, secret: str, written: str) -> str:
+    """The HMAC-SHA256 of `body` with `secret`, written as the document says (`written`)."""
+    digest = hmac.new(secret.encode(), body, hashlib.sha256).digest()
+    if written.startswith("base64"):
+        return base64.b64encode(digest).decode()
+    if written.startswith("sha256=<hex>"):
+        return f"sha256={digest.hex()}"
+    assert written.startswith("hex"), written
+    return digest.hex()
+
+
+@pytest.mark.parametrize("recipe, connector", [("signed", "http"), ("acme", "acme")])
+def test_a_delivery_signed_as_the_document_says_is_queued_once(
+    recipe: str, connector: str, server: Served, doc: dict[str, Any]
+) -> None:
+    """Each signature header is sent as its description says (the trigger that reads it, how
+    its HMAC-SHA256 of the raw body is written, the connection field keying it), each
+    delivery named by one of the documented delivery ids: it is queued, and once."""
+    hook = server.api("alice", "GET", f"/recipes/hooks/{recipe}.ipynb").json()["trigger"]["hook"]
+    declared = header_parameters(doc, "/hooks/{hook_id}", "post")
+    reads = re.compile(
+        rf"connector {connector}'s \w+ trigger \([^)]*\) reads the HMAC-SHA256 of the raw "
+        r"body as (?P<written>.+?), keyed with the (?P<field>\w+) of the connection"
+    )
+    said = {name: reads.search(p["description"]) for name, p in declared.items()}
+    signing = {name: found for name, found in said.items() if found}
+    assert signing, declared
+    ids = [name for name, p in declared.items() if p["description"].startswith("the sender's id")]
+    assert ids == list(DELIVERY_ID_HEADERS)
+    for number, (name, found) in enumerate(signing.items()):
+        body = json.dumps({"lead": f"{recipe}-{number}"}).encode()
+        signature = signed(body, HOOK_SECRETS[found["field"]], found["written"])
+        Draft202012Validator(declared[name]["schema"]).validate(signature)
+        delivery = {ids[number % len(ids)]: f"{recipe}-delivery-{number}"}
+        wrong = signed(body + b" ", HOOK_SECRETS[found["field"]], found["written"])
+        refused = httpx.post(
+            f"{server.url}{hook}", content=body, headers={name: wrong, **delivery}, timeout=30
+        )
+        assert refused.status_code == 401 and refused.json()["error"]["field"] == name
+        assert_fits(doc, "/hooks/{hook_id}", "post", refused)
+        for status in (202, 200):  # the delivery, then its redelivery: nothing new
+            headers = {name: signature, **delivery, "Content-Type": "application/json"}
+            answer = httpx.post(f"{server.url}{hook}", content=body, headers=headers, timeout=30)
+            assert answer.status_code == status, (name, answer.text)
+            assert answer.json()["repeated"] is (status == 200)
+            assert_fits(doc, "/hooks/{hook_id}", "post", answer)
+
+
 def test_a_job_s_output_notebook_fits_the_document(
     server: Served, token: str, doc: dict[str, Any]
 ) -> None:
@@ -307,7 +439,8 @@ def test_recipes_of_a_project_folder_are_listed_as_its_export_reads_it(
 
     assert listed("empty") == []
     assert listed("bots") == listed("projects/bots") == ["bots/echo.ipynb"]
-    assert listed(".") == ["bots/echo.ipynb", "hooks/lead.ipynb"]
+    hooks = ["hooks/acme.ipynb", "hooks/lead.ipynb", "hooks/signed.ipynb"]
+    assert listed(".") == ["bots/echo.ipynb", *hooks]
     assert listed("bots/") == ["bots/echo.ipynb"]
 
 

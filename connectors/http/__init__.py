@@ -219,11 +219,10 @@ connector.webhook_trigger(
     title="Generic webhook",
     description=(
         "A POST with a JSON body: an object is one event, a list one event per item. With a "
-        "shared secret, the raw body's HMAC-SHA256 must come in X-Lpstudio-Signature (hex), "
-        "Shopify's X-Shopify-Hmac-Sha256 (base64) or X-Hub-Signature-256 (sha256=hex)."
+        f"shared secret, the raw body's HMAC-SHA256 must come in {_webhook.SIGNED_IN}."
     ),
     verify=_webhook.verify,
-    signature_headers=tuple(_webhook.SIGNATURE_HEADERS),
+    signature_headers=_webhook.SIGNATURE_FORMATS,
     secret_field="token",  # of its two secret fields (`password` is basic auth's)
 )(_webhook.parse)
 

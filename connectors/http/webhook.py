@@ -67,12 +67,21 @@ def _base64(given: str) -> bytes | None:
         return None
 
 
-#: The headers senders sign a body in, and how each writes the HMAC-SHA256 digest.
-SIGNATURE_HEADERS: dict[str, Callable[[str], bytes | None]] = {
-    SIGNATURE_HEADER: _hex,
-    "X-Shopify-Hmac-Sha256": _base64,  # Shopify's webhooks
-    "X-Hub-Signature-256": _prefixed_hex,
+#: The headers senders sign a body in: how each writes the HMAC-SHA256 digest (as the
+#: trigger's description and the OpenAPI document say it), and how it is read.
+SIGNATURE_HEADERS: dict[str, tuple[str, Callable[[str], bytes | None]]] = {
+    SIGNATURE_HEADER: ("hex, optionally prefixed sha256=", _hex),
+    "X-Shopify-Hmac-Sha256": ("base64", _base64),  # Shopify's webhooks
+    "X-Hub-Signature-256": ("sha256=<hex>", _prefixed_hex),
 }
+#: What each of `SIGNATURE_HEADERS` holds, by header (the trigger's `signature_headers`).
+SIGNATURE_FORMATS = {
+    name: f"the HMAC-SHA256 of the raw body as {written}"
+    for name, (written, _) in SIGNATURE_HEADERS.items()
+}
+_SIGNED = [f"{name} ({written})" for name, (written, _) in SIGNATURE_HEADERS.items()]
+#: Where the trigger's description says a signature comes: each header, and how it holds it.
+SIGNED_IN = f"{', '.join(_SIGNED[:-1])} or {_SIGNED[-1]}"
 
 
 def verify(headers: dict[str, str], body: bytes, secret: str) -> bool:
@@ -85,7 +94,7 @@ def verify(headers: dict[str, str], body: bytes, secret: str) -> bool:
     lowered = {name.lower(): value for name, value in headers.items()}
     given = [
         (read, lowered[name.lower()])
-        for name, read in SIGNATURE_HEADERS.items()
+        for name, (_, read) in SIGNATURE_HEADERS.items()
         if lowered.get(name.lower())
     ]
     if not given:

@@ -1306,16 +1306,22 @@ class OpenApiHandler(UserHandler):
 
     @allow_unauthenticated  # a Jupyter user or an API client, checked in check_caller()
     async def get(self) -> None:
+        from ..webhooks import signature_readers
         from .openapi import openapi_document
         from .routes import CLIENT
 
         endpoints = await self.blocking(self.app.service.endpoints)
         routes = self.app.routes
+        signatures = None  # a client's document has no webhook route
         if self.client is not None:
             allowed = self.client["endpoints"]
             endpoints = [e for e in endpoints if "*" in allowed or e["path"] in allowed]
             routes = tuple(r for r in routes if r.auth == CLIENT)
-        self.answer(openapi_document(routes, endpoints, self.base_url, self.app.repeat_window))
+        else:  # the signature headers of the workspace's connectors' webhook triggers too
+            signatures = await self.blocking(signature_readers, self.app.service.workspace.root)
+        self.answer(
+            openapi_document(routes, endpoints, self.base_url, self.app.repeat_window, signatures)
+        )
 
 
 # -- callers that are not users ------------------------------------------------------------

@@ -5,16 +5,24 @@ from __future__ import annotations
 
 import copy
 import re
-from typing import Any, NamedTuple
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from referencing import Registry
 from referencing.exceptions import Unresolvable
 from referencing.jsonschema import DRAFT202012
 
+from ..idempotency import DELIVERY_ID_HEADERS, MAX_KEY_LENGTH
 from ..recipe import _refs
 from .handlers import PREFIX
 from .routes import ASYNC_ANSWER, CLIENT, OPEN, USER, Route
 from .schemas import ERROR, ERROR_REF
+
+if TYPE_CHECKING:
+    from ..sdk import WebhookTrigger
+
+#: The webhook triggers that read each signature header, by header (`signature_readers`).
+Signatures = Mapping[str, Sequence[tuple[str, "WebhookTrigger"]]]
 
 _ERRORS = {
     USER: {
@@ -303,13 +311,90 @@ def _takes_input(route: Route) -> bool:
     return bool(getattr(route.handler, "input_query", False))
 
 
-def _operation(route: Route, op: Any) -> dict[str, Any]:
+def _idempotency_key(repeat_window: float) -> dict[str, Any]:
+    """A call's `Idempotency-Key` (`CallHandler`, `calls.call`), at the route of every
+    callable and at each callable's own path."""
+    return {
+        "name": "Idempotency-Key",
+        "in": "header",
+        "required": False,
+        "schema": {"type": "string", "maxLength": MAX_KEY_LENGTH},
+        "description": _repeats(repeat_window),
+    }
+
+
+def _delivery_id(name: str) -> dict[str, Any]:
+    """A header a webhook sender names its delivery in (`idempotency.delivery_id`)."""
+    return {
+        "name": name,
+        "in": "header",
+        "required": False,
+        "schema": {"type": "string", "maxLength": MAX_KEY_LENGTH},
+        "description": "the sender's id of this delivery (of "
+        f"{', '.join(DELIVERY_ID_HEADERS)}, the first the delivery carries is read): a "
+        "redelivery under the same id with the same body queues nothing new and is answered "
+        '200 with "repeated": true (as a signed body sent again is, under any id or none); '
+        "the same id with another body is refused 409, naming the header",
+    }
+
+
+def _signature(name: str, readers: Sequence[tuple[str, WebhookTrigger]]) -> dict[str, Any]:
+    """A header webhook triggers read a delivery's signature in (`webhooks._verified`), with
+    what each trigger that reads it takes there."""
+
+    def read(connector: str, trigger: WebhookTrigger) -> str:
+        held = trigger.signature_formats.get(name) or (
+            f"a signature as it reads it ({trigger.description.rstrip('.')})"
+            if trigger.description
+            else "a signature as it reads it"
+        )
+        return (
+            f"connector {connector}'s {trigger.name} trigger ({trigger.title}) reads "
+            f"{held}, keyed with the {trigger.secret_field} of the connection the recipe's "
+            "trigger names"
+        )
+
+    return {
+        "name": name,
+        "in": "header",
+        "required": False,
+        "schema": {"type": "string"},
+        "description": "the delivery's signature, checked when the hook's recipe has a webhook "
+        "trigger that names a connection (else deliveries are taken unsigned): "
+        + "; ".join(read(*reader) for reader in readers)
+        + ". Each signature header sent must match: a delivery with none, or with a wrong "
+        "one, is refused 401 naming the header, and nothing is queued",
+    }
+
+
+def _request_headers(route: Route, repeat_window: float, signatures: Signatures) -> list[Any]:
+    """The request headers the route's handler reads: a call's `Idempotency-Key`; a webhook
+    delivery's signatures and delivery id (OPEN is a webhook sender's route)."""
+    if _takes_input(route):
+        return [_idempotency_key(repeat_window)]
+    if route.auth != OPEN:
+        return []
+    ids = {name.lower() for name in DELIVERY_ID_HEADERS}
+    return [
+        *(
+            _signature(name, readers)
+            for name, readers in signatures.items()
+            if name.lower() not in ids
+        ),
+        *(_delivery_id(name) for name in DELIVERY_ID_HEADERS),
+    ]
+
+
+def _operation(
+    route: Route, op: Any, repeat_window: float = 60.0, signatures: Signatures | None = None
+) -> dict[str, Any]:
     doc: dict[str, Any] = {
         "operationId": op.operation_id,
         "summary": op.summary,
         "tags": [route.tag] if route.tag else [],
         "security": _SECURITY[route.auth],
         "parameters": _path_parameters(route)
+        + _request_headers(route, repeat_window, signatures or {})
         + [
             {"name": name, "in": "query", "required": False, "schema": schema}
             for name, schema in op.query.items()
@@ -535,13 +620,7 @@ def _endpoint(endpoint: dict[str, Any], repeat_window: float, route: Route) -> d
             "tags": ["callable recipes"],
             "security": _SECURITY[CLIENT],
             "parameters": [
-                {
-                    "name": "Idempotency-Key",
-                    "in": "header",
-                    "required": False,
-                    "schema": {"type": "string", "maxLength": 255},
-                    "description": _repeats(repeat_window),
-                },
+                _idempotency_key(repeat_window),
                 *(
                     {"name": name, "in": "query", "required": False, "schema": schema}
                     for name, schema in op.query.items()
@@ -571,12 +650,21 @@ def openapi_document(
     endpoints: list[dict[str, Any]],
     base_url: str = "/",
     repeat_window: float = 60.0,
+    signatures: Signatures | None = None,
 ) -> dict[str, Any]:
+    """The document of `routes` and the started callables (`endpoints`); `signatures`, the
+    webhook triggers reading each signature header (`webhooks.signature_readers` of the
+    workspace: else of the connectors bundled and installed), for the webhook route."""
+    if signatures is None and any(route.auth == OPEN for route in routes):
+        from ..webhooks import signature_readers
+
+        signatures = signature_readers()
     paths: dict[str, Any] = {}
     other_methods: dict[str, Any] = {}
     for route in routes:
         paths[route.path] = {
-            method.lower(): _operation(route, op) for method, op in route.operations.items()
+            method.lower(): _operation(route, op, repeat_window, signatures)
+            for method, op in route.operations.items()
         }
         other_methods[route.path] = _other_methods(route)
     call = next((route for route in routes if _takes_input(route)), None)

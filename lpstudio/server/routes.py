@@ -136,6 +136,13 @@ def route(
 
 
 _RECIPE = r"(?P<recipe>[^?#]+?\.ipynb)"
+#: A callable's `trigger.path` as a URL holds it: each character may come percent-encoded,
+#: `/` as %2F as a client generated from the document sends a path parameter, and tornado
+#: decodes it (as `{recipe}`'s) before the handler looks the path up, so every form of a
+#: path reaches the same recipe. An escape of a byte past ASCII names no path (a path is
+#: ASCII) and is no route, as before: tornado refused one that is no UTF-8 with an empty 400.
+_ESCAPED = "%[0-7][0-9A-Fa-f]"
+_CALL_PATH = rf"(?P<path>(?:[A-Za-z0-9]|{_ESCAPED})(?:[A-Za-z0-9_./-]|{_ESCAPED})*)"
 _JOB = r"(?P<job_id>[0-9]{1,12})"
 _NAME = r"(?P<name>[^/?#]+)"
 
@@ -686,7 +693,7 @@ ROUTES: tuple[Route, ...] = (
     ),
     # -- callers that are not users
     route(
-        "/call/(?P<path>[A-Za-z0-9][A-Za-z0-9_./-]*)",
+        f"/call/{_CALL_PATH}",
         "/call/{path}",
         h.CallHandler,
         Operation(
@@ -713,7 +720,11 @@ ROUTES: tuple[Route, ...] = (
         ),
         auth=CLIENT,
         tag="calls",
-        path={"type": "string", "description": "the recipe's trigger.path"},
+        path={
+            "type": "string",
+            "description": "the recipe's trigger.path; its / may be sent as %2F (bots/optin "
+            "or bots%2Foptin), and any character percent-encoded",
+        },
     ),
     route(
         f"/calls/{_JOB}",
