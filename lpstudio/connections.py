@@ -446,18 +446,55 @@ class Connections:
         if outcome:
             message, status = outcome[0]
         else:
-            where = f" ({conn.connector.source})" if conn.connector.source else ""
-            message, status = (
-                f"the test did not end within {TEST_TIMEOUT:g} s: check the app's URL, and "
-                f"the connector's test{where}",
-                "disconnected",
-            )
+            message, status = str(self._timed_out(conn)), "disconnected"
         message = message and scrub_text(message, self.secret_values())
         with self.store.write() as s:
             stored = s.get_one(ConnectionRow, name)
             stored.status, stored.status_message, stored.tested_at = status, message, utcnow()
         self._audit("test_connection", name, status=status)
         return self.get(name)
+
+    def _timed_out(self, conn: Connection) -> LpstudioError:
+        """Why a test did not end in time, naming the field that sets the URL its latest
+        request went to (the connector says which: `Connector.field_of_url`) with the
+        command that sets it. A test that sent nothing names the connector's URL fields,
+        and the connector's file when it is the workspace's own (the admin's to read)."""
+        said = f"the test did not end within {TEST_TIMEOUT:g} s"
+        test = f"`lpstudio connections test {word(conn.name)}`"
+        field = conn.connector.field_of_url(conn, conn.reaching) if conn.reaching else None
+        if field:
+            return LpstudioError(
+                f"{said}: {conn.reaching} did not answer in time (the connection's {field} "
+                "sets where it goes)",
+                field=field,
+                fix=f"check that {field} is right and its host is up: "
+                f"{_update_field(conn.name, field)}, then {test}",
+            )
+        urls = [
+            spec.name
+            for spec in conn.connector.fields
+            if spec.type == "url" and not spec.secret and conn.config.get(spec.name)
+        ]
+        reached = f": {conn.reaching} did not answer in time" if conn.reaching else ""
+        check = (
+            "check the URL in "
+            + " and ".join(f"{name} ({_update_field(conn.name, name)})" for name in urls)
+            + ", then "
+            if urls
+            else "check the app's URL, then "
+        )
+        source = Path(conn.connector.source) if conn.connector.source else None
+        own = source is not None and source.resolve().is_relative_to(Path(self.root).resolve())
+        return LpstudioError(
+            f"{said}{reached}",
+            field=urls[0] if len(urls) == 1 else None,
+            fix=check + test + (f"; the connector's test is in {source}" if own else ""),
+        )
+
+
+def _update_field(name: str, field: str) -> str:
+    """The command that sets a plain field of connection `name`."""
+    return f"`lpstudio connections update {word(name)} --field {field}=...`"
 
 
 @dataclass(frozen=True)

@@ -516,6 +516,8 @@ class Ledger(Protocol):
     makes the key uncertain and says so), and records every other key as being sent now.
     `settle_many` records how the claimed keys ended: accepted, rejected (never reached the
     app, may be sent again) or uncertain (sent, no answer: never resent blindly).
+    `earlier_many` reads what `claim_many` would return and claims nothing: a dry run (a
+    Test) finds what a real run would not send, and leaves the ledger as it was.
 
     `across_recipe` is the ledger every job of the job's recipe shares, for what is sent
     once whichever job gets it (a message per abandoned checkout, however often the
@@ -528,6 +530,10 @@ class Ledger(Protocol):
 
     def claim_many(self, keys: Sequence[str]) -> dict[str, dict[str, Any]]:
         """Claims distinct `keys` together; the earlier records of those not claimed."""
+        ...
+
+    def earlier_many(self, keys: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """The earlier records `claim_many` would return for `keys`, read: none is claimed."""
         ...
 
     def settle_many(self, outcomes: Mapping[str, str], detail: dict[str, Any]) -> None:
@@ -572,16 +578,27 @@ class MemoryLedger:
         self._lock = threading.Lock()
 
     def claim_many(self, keys: Sequence[str]) -> dict[str, dict[str, Any]]:
-        earlier: dict[str, dict[str, Any]] = {}
         with self._lock:
+            earlier = self._earlier(keys)
             for key in keys:
-                record = self._records.get(key)
-                if record is None or record["status"] == "rejected":
+                if key not in earlier:
                     self._records[key] = {"status": "sending", "detail": {}, "job_id": None}
-                elif record["status"] == "sending":
-                    earlier[key] = {**record, "status": "uncertain"}
-                else:
-                    earlier[key] = record
+        return earlier
+
+    def earlier_many(self, keys: Sequence[str]) -> dict[str, dict[str, Any]]:
+        with self._lock:
+            return self._earlier(keys)
+
+    def _earlier(self, keys: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """The records of `keys` a claim does not take (its caller holds the lock): a key
+        still being sent is this process's own, unsettled, so uncertain."""
+        earlier: dict[str, dict[str, Any]] = {}
+        for key in keys:
+            record = self._records.get(key)
+            if record is not None and record["status"] == "sending":
+                earlier[key] = {**record, "status": "uncertain"}
+            elif record is not None and record["status"] != "rejected":
+                earlier[key] = record
         return earlier
 
     def settle_many(self, outcomes: Mapping[str, str], detail: dict[str, Any]) -> None:
@@ -753,6 +770,9 @@ class Connection:
         self._http: Any = None
         self.cache: dict[str, Any] = {}
         self._held: set[str] = set()
+        #: Where the latest request of `http()`'s client went (scheme, host, port), for a
+        #: test that did not end in time: the connector's `url_field` names its field.
+        self.reaching: str | None = None
 
     def __repr__(self) -> str:
         shown = {
@@ -792,8 +812,15 @@ class Connection:
 
         if self._http is None:
             kwargs.setdefault("timeout", httpx.Timeout(30.0, connect=10.0))
-            self._http = httpx.Client(**kwargs)
+            hooks = dict(kwargs.pop("event_hooks", None) or {})
+            hooks["request"] = [*hooks.get("request", ()), self._sending]
+            self._http = httpx.Client(event_hooks=hooks, **kwargs)
         return self._http
+
+    def _sending(self, request: Any) -> None:
+        """Notes where a request goes (no user, path or query: they may carry secrets)."""
+        url = request.url
+        self.reaching = f"{url.scheme}://{url.host}" + (f":{url.port}" if url.port else "")
 
     def would_send(self, method: str, url: str, **request: Any) -> dict[str, Any]:
         """What a dry run returns: the request an action would have made, with this
@@ -869,6 +896,7 @@ class Connector:
         self.picklists: dict[str, PickList] = {}
         self.objects: dict[str, dict[str, Any]] = {}
         self._test: Callable[[Connection], str] | None = None
+        self._url_field: Callable[[Connection, str], str | None] | None = None
 
     # -- declaring -------------------------------------------------------------------------
 
@@ -896,6 +924,34 @@ class Connector:
         self._callable(func, "test", "def test(conn): ...")
         self._test = _guarded(func)
         return func
+
+    def url_field(
+        self, func: Callable[[Connection, str], str | None]
+    ) -> Callable[[Connection, str], str | None]:
+        """Declares which connection field sets where a URL goes (`func(conn, url)`, None:
+        none does), for a test that did not end in time. Without it, the plain field whose
+        value names the URL's host is taken (`field_of_url`)."""
+        self._callable(func, "url_field", "def url_field(conn, url): ...")
+        self._url_field = func
+        return func
+
+    def field_of_url(self, conn: Connection, url: str) -> str | None:
+        """The connection field that sets where `url` goes: the connector's `url_field`,
+        else the first plain field whose value (a URL, or a bare host name) names its host
+        and port; None when none does, or the connector's own answer fails."""
+        if self._url_field is not None:
+            try:
+                return self._url_field(conn, url)
+            except Exception:  # a broken hook only loses the field's name
+                return None
+        wanted = _host_port(url)
+        secret = self.secret_fields()
+        for spec in self.fields:
+            value = conn.config.get(spec.name)
+            plain = spec.name not in secret and isinstance(value, str) and value.strip()
+            if plain and wanted is not None and _host_port(value.strip()) == wanted:
+                return spec.name
+        return None
 
     def action(
         self,
@@ -1308,6 +1364,41 @@ def _returning_options(where: str, picklist: str, func: Guarded) -> Guarded:
         )
 
     return fetch  # type: ignore[return-value]
+
+
+def _host_port(url: str) -> tuple[str, int | None] | None:
+    """The host and port a URL or a bare host name (`shop.example.com`) leads to, https's
+    port when it names none; None when it names no host."""
+    try:
+        parts = urlsplit(url if "://" in url else f"https://{url}")
+        host, port = parts.hostname, parts.port
+    except ValueError:
+        return None
+    default = {"http": 80, "https": 443}.get(parts.scheme.lower())
+    return (host.lower(), port or default) if host else None
+
+
+def web_page(response: Any) -> str | None:
+    """What an app's answer is when it is not JSON (an httpx response): "a web page (HTML)
+    titled '403 Forbidden'" (its title, else its first heading), or "a text/plain answer",
+    for an error that says so instead of quoting a web server's, proxy's or portal's page;
+    None when it is JSON (the app's own words, to quote)."""
+    try:
+        response.json()
+        return None
+    except ValueError:
+        pass
+    text = response.text
+    kind = response.headers.get("Content-Type", "").split(";")[0].strip().lower()
+    if kind in ("text/html", "application/xhtml+xml") or text.lstrip()[:1] == "<":
+        found = re.search(r"<title[^>]*>([^<]{1,200})</title>", text, re.IGNORECASE) or re.search(
+            r"<h1[^>]*>([^<]{1,200})</h1>", text, re.IGNORECASE
+        )
+        title = " ".join(found[1].split())[:80] if found else ""
+        return "a web page (HTML)" + (f" titled {title!r}" if title else "")
+    if not text.strip():
+        return "an empty answer"
+    return f"a {kind} answer" if kind else "an answer that is not JSON"
 
 
 def _url_with_credentials(value: Any) -> bool:

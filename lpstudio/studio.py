@@ -59,6 +59,10 @@ if TYPE_CHECKING:
 #: names in 255 characters; PostgreSQL refuses a longer one where SQLite took it).
 USER_NAME_MAX = 128
 
+#: Where the REST API is served by a server at `/` (`lpstudio serve`'s default), as the command
+#: line names its links; a server under a base URL gives each studio its own (`api_root`).
+API_PATH = "/lpstudio/api/v1"
+
 TERMS = f"""\
 lpstudio terms of use (version {TERMS_VERSION})
 
@@ -146,8 +150,14 @@ class Studio:
     """A workspace opened for one acting user."""
 
     def __init__(
-        self, workspace: Workspace, user: str | None = None, executor: Executor | None = None
+        self,
+        workspace: Workspace,
+        user: str | None = None,
+        executor: Executor | None = None,
+        api_root: str = API_PATH,
     ) -> None:
+        """`api_root`: where the links and fixes this studio hands out find the REST API (a
+        recipe's hook and endpoint), under the base URL of the server that opened it."""
         acting = user or current_user()
         if not acting or len(acting) > USER_NAME_MAX:
             raise InputError(
@@ -158,6 +168,7 @@ class Studio:
                 f"person's name, at most {USER_NAME_MAX} characters",
             )
         self.workspace = workspace
+        self.api_root = api_root
         self.store = Store(workspace.store_url)
         try:
             self.store.migrate()
@@ -1749,7 +1760,7 @@ class Studio:
                 raise NotFoundError(
                     f"recipe {ref} does not exist",
                     field="recipe",
-                    fix="list recipes with GET /lpstudio/api/v1/recipes",
+                    fix=f"list recipes with GET {self.api_root}/recipes",
                 )
         return self.recipe_file(path)
 
@@ -1799,9 +1810,9 @@ class Studio:
         last = self.store.last_jobs([recipe.name]).get(recipe.name)
         trigger = dict(recipe.metadata.get("trigger", {"kind": "manual"}))
         if recipe.trigger_kind == "webhook":
-            trigger["hook"] = f"/lpstudio/api/v1/hooks/{self.webhook_id(recipe.name)}"
+            trigger["hook"] = f"{self.api_root}/hooks/{self.webhook_id(recipe.name)}"
         elif recipe.trigger_kind == "callable":
-            trigger["endpoint"] = f"/lpstudio/api/v1/call/{endpoint_path(recipe)}"
+            trigger["endpoint"] = f"{self.api_root}/call/{endpoint_path(recipe)}"
         if settings.get("notify"):
             from .failures import shown_contacts
 

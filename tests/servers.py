@@ -106,7 +106,9 @@ def answering(proc: subprocess.Popen[bytes], url: str, token: str, log: Path) ->
 @contextmanager
 def serving(ws: Path, *extra: str, name: str = "server") -> Iterator[Served]:
     """`lpstudio serve` on a free port, with Jupyter's options after lpstudio's; yields once
-    it answers."""
+    it answers. Its `url` holds the base URL an option gives (`--ServerApp.base_url=/u/ada/`)."""
+    given = (a.partition("=")[2] for a in extra if a.startswith("--ServerApp.base_url="))
+    base = next(given, "/").rstrip("/")
 
     def start(port: int) -> Served:
         command = [
@@ -129,7 +131,7 @@ def serving(ws: Path, *extra: str, name: str = "server") -> Iterator[Served]:
                 stdout=out,
                 stderr=subprocess.STDOUT,
             )
-        served = Served(f"http://127.0.0.1:{port}", proc, log)
+        served = Served(f"http://127.0.0.1:{port}{base}", proc, log)
         answering(proc, served.url, JUPYTER_TOKEN, log)
         return served
 

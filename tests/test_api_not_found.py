@@ -7,10 +7,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from jupyter_server.utils import url_path_join
 from traitlets.config import Config
 
 from tests.conftest import write_recipe
-from tests.servers import extension_config
+from tests.servers import API, extension_config
 
 
 @pytest.fixture
@@ -26,7 +27,7 @@ async def get(jp_fetch: Any, *path: str) -> tuple[int, dict[str, Any]]:
 
 
 async def test_a_recipe_path_with_a_trailing_slash_is_told_to_drop_it(
-    jp_fetch: Any, ws: Path
+    jp_fetch: Any, jp_base_url: str, ws: Path
 ) -> None:
     """`GET /recipes/shop/cart.ipynb/` answered "no route" with the OpenAPI document as its
     only fix, though the recipe is there: the fix is to drop the `/`."""
@@ -36,9 +37,10 @@ async def test_a_recipe_path_with_a_trailing_slash_is_told_to_drop_it(
     code, answer = await get(jp_fetch, "recipes", "shop", "cart.ipynb/")
     error = answer["error"]
     assert code == 404 and error["field"] == "path", answer
-    path = "/lpstudio/api/v1/recipes/shop/cart.ipynb"  # after the server's base URL
+    api = url_path_join(jp_base_url, API)  # fixes name the routes under the base URL
+    path = f"{api}/recipes/shop/cart.ipynb"
     assert error["message"].startswith("no route ") and error["message"].endswith(f"{path}/")
-    routes = "the routes are in /lpstudio/api/v1/openapi.json"
+    routes = f"the routes are in {api}/openapi.json"
     assert error["fix"].startswith("drop the trailing / (") and error["fix"].endswith(
         f"{path}); {routes}"
     ), error

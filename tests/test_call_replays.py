@@ -24,7 +24,7 @@ from sqlalchemy import select, update
 
 from lpstudio.models import IdempotentCall, Job, utcnow
 from lpstudio.server.calls import call
-from lpstudio.studio import Studio
+from lpstudio.studio import API_PATH, Studio
 from tests.conftest import wait_for, write_recipe
 from tests.servers import API, Served, serving
 
@@ -338,6 +338,7 @@ class _App:
 
     call_timeout = 1.0
     repeat_window = 60.0
+    api_root = API_PATH
 
     def __init__(self, root: Path, busy: Any) -> None:
         self.service = Studio.open(root, user="lpstudio:server")

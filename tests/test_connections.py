@@ -516,7 +516,31 @@ def test_a_connection_test_that_hangs_fails_after_the_time_limit(cli, ws, monkey
     assert info["status"] == "disconnected" and info["tested_at"]
     assert info["status_message"].startswith("the test did not end within 0.2 s")
     assert "URL" in info["status_message"] and "slow.py" in info["status_message"]
+    assert "`lpstudio connections update slow --field base_url=...`" in info["status_message"]
     assert listed(cli)["slow"]["status"] == "disconnected"
+
+
+@pytest.mark.parametrize(("name", "field"), [("liveperson", "base_url"), ("shopify", "shop")])
+def test_a_test_the_app_does_not_answer_in_time_names_the_url_s_field(
+    cli, control, sandbox, monkeypatch, name, field
+):
+    """The sandbox answering slower than the test's time limit: the message named the
+    bundled connector's source folder, which an admin cannot act on; it names the field the
+    silent host's URL came from, with the command that sets it."""
+    from lpstudio import connections
+
+    monkeypatch.setattr(connections, "TEST_TIMEOUT", 1.0)
+    faults = {"latency_ms": 4000, "scope": "all"}
+    assert control.post("/_sandbox/faults", json=faults).status_code == 200
+
+    tested = cli("connections", "test", name, "--json")
+
+    assert tested.exit_code == 1, tested.output
+    message = as_json(tested)["status_message"]
+    assert message.startswith("the test did not end within 1 s: "), message
+    assert f"{sandbox.url} did not answer in time" in message, message
+    assert f"`lpstudio connections update {name} --field {field}=...`" in message, message
+    assert "connectors/" not in message and "connector's test" not in message, message
 
 
 def test_the_process_exits_while_a_timed_out_connection_test_still_hangs(cli, ws):

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner, Result
+from jupyter_server.utils import url_path_join
 from traitlets.config import Config
 
 from lpstudio.cli import main
@@ -96,7 +97,9 @@ def jp_server_config(ws: Path) -> Config:
     return extension_config(ws)
 
 
-async def test_the_rest_answer_names_the_route_of_that_recipe(jp_fetch: Any, cart: Path):
+async def test_the_rest_answer_names_the_route_of_that_recipe(
+    jp_fetch: Any, jp_base_url: str, cart: Path
+):
     answer = await jp_fetch(
         "lpstudio",
         "api",
@@ -113,7 +116,8 @@ async def test_the_rest_answer_names_the_route_of_that_recipe(jp_fetch: Any, car
 
     error = json.loads(answer.body)["error"]
     assert answer.code == 400 and error["field"] == "connections.liveperson", error
-    route = f"PUT {API}/recipes/shop2/cart_abandonment.ipynb/settings"
+    # Under the server's base URL, as the caller reaches it.
+    route = f"PUT {url_path_join(jp_base_url, API)}/recipes/shop2/cart_abandonment.ipynb/settings"
     assert error["fix"] == (
         f'bind an existing connection with {route} {{"connections": {{"liveperson": "NAME"}}}}'
     )

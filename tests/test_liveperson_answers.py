@@ -176,8 +176,8 @@ def test_an_unknown_account_names_account_id_not_the_credentials(
     [
         ("base_url", 404, None, "No such endpoint"),  # the sandbox's own 404, under /nope
         ("sentinel_base_url", 404, {"code": 404, "message": "No such endpoint"}, "No such"),
-        ("sentinel_base_url", 403, "<html><h1>403 Forbidden</h1></html>", "403 Forbidden"),
-        ("base_url", 401, "<html>Sign in to the network</html>", "Sign in"),
+        ("sentinel_base_url", 403, "<html><h1>403 Forbidden</h1></html>", "titled '403 Forbidden'"),
+        ("base_url", 401, "<html>Sign in to the network</html>", "a web page (HTML)"),
     ],
 )
 def test_a_token_url_that_is_not_liveperson_s_names_its_field(
@@ -200,6 +200,7 @@ def test_a_token_url_that_is_not_liveperson_s_names_its_field(
         assert f"`lpstudio connections update lp --field {where}=...`" in str(refused.fix)
         assert "client id" not in str(refused) and "permission" not in str(refused)
         assert said in refused.message and SECRET not in str(refused)
+        assert "<html" not in str(refused)  # said to be a page, not pasted
     assert url.split("//")[1] in raised.value.message  # the URL it asked, named
     assert result["accepted"] == 0 and sum(r["recipients"] for r in result["rejected"]) == 3
     assert recipients(control) == {}
@@ -226,6 +227,62 @@ def test_a_campaign_url_with_no_such_endpoint_names_its_field(connect, control, 
     assert sum(r["recipients"] for r in result["rejected"]) == 3
 
 
+class WebServerPage(ThreadingHTTPServer):
+    """A web server that is not the app: answers every request with `status` and an HTML
+    page of many lines (a proxy's or a default site's), as a wrong URL field finds."""
+
+    PAGE = (
+        "<!DOCTYPE HTML>\n<html>\n<head><title>403 Forbidden</title>\n"
+        '<link rel="stylesheet" href="/assets/site.css" type="text/css" media="all">\n'
+        "</head>\n<body><h1>Forbidden</h1>\n<p>You don't have permission to access this "
+        "resource on this server, which serves a web site, not an API.</p>\n"
+        + "<p>More of the page.</p>\n" * 20
+        + "</body></html>\n"
+    )
+
+    def __init__(self, status: int = 403) -> None:
+        super().__init__(("127.0.0.1", 0), _PageHandler)
+        self.status = status
+        self.url = f"http://127.0.0.1:{self.server_address[1]}"
+
+
+class _PageHandler(BaseHTTPRequestHandler):
+    server: WebServerPage
+
+    def _page(self) -> None:
+        body = self.server.PAGE.encode()
+        self.send_response(self.server.status)
+        self.send_header("Content-Type", "text/html; charset=utf-8")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    do_GET = do_POST = _page
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+def test_a_url_leading_to_a_web_server_says_so_and_names_its_field(ws, serve):
+    """A base_url that leads to a web server (a 403 page): the stored test pasted the page's
+    HTML into its message, lines of it cut mid-attribute; it says it answered a web page,
+    naming the field and the command that sets it."""
+    site = serve(WebServerPage())
+    with Studio.open(ws, user="alice") as studio:
+        values = {"account_id": "12345678", "client_id": "c", "client_secret": SECRET}
+        studio.connections.add(
+            "lp", "liveperson_proactive", {**values, "base_url": site.url}, "alice"
+        )
+        tested = studio.connections.test("lp")
+
+    message = str(tested.status_message)
+    assert tested.status == "disconnected"
+    assert "HTTP 403: a web page (HTML) titled '403 Forbidden', not LivePerson's JSON" in message
+    assert "`lpstudio connections update lp --field base_url=...`" in message, message
+    assert "<" not in message and "DOCTYPE" not in message and "stylesheet" not in message
+    assert "client id" not in message and SECRET not in message
+
+
 # -- an unreachable host ---------------------------------------------------------------------
 
 
@@ -242,6 +299,29 @@ def test_an_unreachable_host_names_its_field_and_the_fix(connect, where):
     assert error.field == where, error
     assert dead.split("//")[1] in error.message and "ConnectError" in error.message
     assert f"`lpstudio connections update lp --field {where}=...`" in str(error.fix)
+    assert "`lpstudio connections test lp`" in str(error.fix)
+    assert error.retryable and SECRET not in str(error)
+
+
+def test_liveperson_s_own_domain_api_unreachable_names_domain_api_url(connect, monkeypatch):
+    """Set up as the README says (no base_url, LivePerson's own hosts), a machine that does
+    not reach the domain API was told only to check that it does: the fix names
+    domain_api_url, the field that stands in for it, with the command that sets it. (The
+    domain API is put on a loopback port nothing listens on: no network is used.)"""
+    dead = f"http://127.0.0.1:{free_port()}"
+    client = test_liveperson.client_module()
+    monkeypatch.setattr(client, "CSDS_URL", client.CSDS_URL.replace(client.DOMAIN_API, dead))
+    monkeypatch.setattr(client, "DOMAIN_API", dead)
+    conn = connect(base_url="", account_id="87654321")
+
+    with pytest.raises(ConnectorError) as raised:
+        ConnectionClient(conn).test()
+
+    error = raised.value
+    assert f"the domain API at {dead} could not be reached" in error.message, error
+    assert "Connection refused" in error.message  # asked on loopback, not by name
+    assert "this machine reaches 127.0.0.1" in str(error.fix)
+    assert "`lpstudio connections update lp --field domain_api_url=...`" in str(error.fix)
     assert "`lpstudio connections test lp`" in str(error.fix)
     assert error.retryable and SECRET not in str(error)
 

@@ -9,6 +9,7 @@ from typing import Any
 from urllib.parse import quote
 
 import pytest
+from jupyter_server.utils import url_path_join
 from traitlets.config import Config
 
 from tests.conftest import write_recipe
@@ -63,7 +64,7 @@ async def test_a_name_no_file_can_have_is_refused_naming_the_field(
     code, answer = await call(http_server_client, jp_base_url, method, path)
     error = assert_refused(code, answer, path)
     assert error["message"].startswith("invalid recipe name"), error
-    assert "GET /lpstudio/api/v1/recipes" in error["fix"], error
+    assert f"GET {url_path_join(jp_base_url, API)}/recipes" in error["fix"], error
     assert error["code"] == "WorkspaceError", error  # one code by every route, jobs' too
 
 

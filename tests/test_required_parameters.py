@@ -12,6 +12,7 @@ from typing import Any
 
 import nbformat
 import pytest
+from jupyter_server.utils import url_path_join
 from traitlets.config import Config
 
 from tests.conftest import job_rows, run_json, write_recipe
@@ -120,7 +121,7 @@ def jp_server_config(ws: Path) -> Config:
 
 
 async def test_the_rest_api_takes_it_typed_and_refuses_a_job_without_it(
-    jp_fetch: Any, ws: Path
+    jp_fetch: Any, jp_base_url: str, ws: Path
 ) -> None:
     need(ws)
 
@@ -146,7 +147,8 @@ async def test_the_rest_api_takes_it_typed_and_refuses_a_job_without_it(
             error = answer["error"]
             assert code == 400 and error["field"] == "days", (action, answer)
             assert "needs a value" in error["message"], (action, answer)
-            put = f'PUT {API}/recipes/p/need.ipynb/settings {{"parameters": {{"days": ...}}}}'
+            route = f"PUT {url_path_join(jp_base_url, API)}/recipes/p/need.ipynb/settings"
+            put = f'{route} {{"parameters": {{"days": ...}}}}'
             assert put in error["fix"] and "lpstudio settings" not in error["fix"], answer
     body = {"parameters": {"days": "3"}}  # JSON's text is no integer
     code, answer = await fetch("PUT", "recipes", "p", "need.ipynb", "settings", body=body)

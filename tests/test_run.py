@@ -16,11 +16,12 @@ from pathlib import Path
 import nbformat
 import pytest
 from click.testing import Result
+from sqlalchemy import select
 
 from lpstudio.errors import InputError
 from lpstudio.failures import describe_error
 from lpstudio.metrics import dashboard_metrics
-from lpstudio.models import Job, utcnow
+from lpstudio.models import DailyCount, Delivery, Job, utcnow
 from lpstudio.server.fixes import in_rest_terms
 from lpstudio.server.handlers import PREFIX
 from lpstudio.store import worker_id
@@ -834,3 +835,76 @@ def test_a_test_run_is_no_proactive_traffic_on_the_dashboard(sandbox_ws: Path, c
             assert shown["proactive"] == [{"day": day, "accepted": 2, "failed": 1}], (start, end)
         week = dashboard_metrics(studio.store, *day_range(7, real.created_at))
         assert sum(row["count"] for row in week["jobs_per_day"]) == 2
+
+
+SEND_ONCE_PER_CHECKOUT = """\
+import httpx
+import lpstudio.kernel as lp
+conn = lp.connection("liveperson")
+if fail:  # a token in hand first: the fault hits the campaign request, left uncertain
+    conn.test()
+    fault = {{"error_rate": 1.0, "error_status": 500, "scope": "liveperson", "count": 1}}
+    httpx.post({control!r} + "/_sandbox/faults", json=fault).raise_for_status()
+lp.set_result(conn.send_campaign(
+    handoff="H1000000001", campaign_name="Carts", skill="sales", consumer_id="phone",
+    recipients=[{{"phone": phone, "checkout_id": phone[-3:]}} for phone in phones],
+    variables={{"1": "Hi"}}, once_per="checkout_id",
+))
+"""
+
+
+def test_a_test_run_leaves_out_whom_a_real_run_would_not_send_and_writes_no_ledger(
+    sandbox_ws: Path, sandbox, control
+) -> None:
+    """A Test showed a request to checkouts a real run never sends: one left uncertain by
+    a run whose answer was lost (an HTTP 500 here; a run killed mid-send alike), one sent
+    already. Its requests hold only the checkout a real run sends now, and it reports the
+    others as that real run does; it reads the ledger and writes nothing there, so the real
+    run after it sends the new checkout."""
+    write_recipe(
+        sandbox_ws,
+        "shop/carts",
+        "phones: list = []  # one checkout per phone\nfail: bool = False  # answered 500",
+        (SEND_ONCE_PER_CHECKOUT.format(control=sandbox.url),),
+        CAMPAIGN_METADATA,
+    )
+    lost, sent, new = ["+14155550101", "+14155550102"], "+14155550103", "+14155550104"
+
+    def ledger_rows(studio: Studio) -> list[tuple]:
+        with studio.store.read() as s:
+            return [
+                tuple(row)
+                for table in (Delivery.__table__, DailyCount.__table__)
+                for row in s.execute(select(table)).all()
+            ]
+
+    with Studio.open(sandbox_ws, user="alice") as studio:
+        unanswered = studio.run("shop/carts", {"phones": lost, "fail": True})
+        assert unanswered.status == "failed" and unanswered.error["uncertain"], unanswered.error
+        first = studio.run("shop/carts", {"phones": [sent]})
+        assert (first.status, first.result["accepted"]) == ("succeeded", 1), first.error
+        ledger = ledger_rows(studio)
+        campaigns = control.get("/_sandbox/liveperson/campaigns").json()["campaigns"]
+
+        everyone = {"phones": [*lost, sent, new]}
+        tested = studio.run("shop/carts", everyone, test=True)
+        assert (tested.trigger, tested.status) == ("test", "succeeded"), tested.error
+        result = tested.result
+        assert result["dry_run"] is True and result["recipients"] == 1
+        [request] = result["requests"]
+        assert [c["consumerContent"] for c in request["json"]["consumers"]] == [{"sms": new}]
+        [already] = result["already_sent"]
+        assert (already["recipients"], already["job_id"]) == (1, first.id)
+        [unsure] = result["uncertain"]
+        assert (unsure["addresses"], unsure["job_id"]) == (lost, unanswered.id)
+        assert "HTTP 500" in unsure["reason"]
+        assert ledger_rows(studio) == ledger  # nothing claimed, settled or reserved
+        assert control.get("/_sandbox/liveperson/campaigns").json()["campaigns"] == campaigns
+
+        real = studio.run("shop/carts", everyone)
+        assert real.result["accepted"] == 1 and real.error["uncertain"], real.error
+        # The Test said what the real run then did, skipping the same checkouts alike.
+        for kind in ("already_sent", "uncertain"):
+            assert real.result[kind] == result[kind], kind
+    got = control.get("/_sandbox/liveperson/recipients").json()["recipients"]
+    assert {row["address"]: row["count"] for row in got}[new] == 1

@@ -22,6 +22,8 @@ from lpstudio.registry import get_connector
 from lpstudio.sandbox import Sandbox
 from lpstudio.sdk import Connection, ConnectorError, Page
 
+from .conftest import free_port
+
 TRIGGER = "new_or_updated_abandoned_checkout"
 CHECKOUTS_PATH = "/admin/api/2026-10/checkouts.json"
 
@@ -358,6 +360,41 @@ def test_an_unreachable_shop_is_a_retryable_connector_error(connect):
     assert "Shopify" in str(raised.value)
 
 
+def test_a_shop_that_cannot_be_reached_names_shop_and_the_command_that_sets_it(connect):
+    """No connection to the shop (a name that does not resolve, or, here, a loopback port
+    nothing listens on): most likely a wrong shop, not Shopify being down. Its test said
+    only to try again later; it names `shop` and the command that sets it."""
+    dead = f"http://127.0.0.1:{free_port()}"
+
+    with pytest.raises(ConnectorError) as raised:
+        ConnectionClient(connect(shop=dead)).test()
+
+    error = raised.value
+    assert error.field == "shop" and error.retryable, error
+    assert f"Shopify at {dead} could not be reached (ConnectError" in error.message, error
+    assert "`lpstudio connections update shop --field shop=...`" in str(error.fix)
+    assert "`lpstudio connections test shop`" in str(error.fix)
+    assert "try again later" not in str(error.fix) and "shpat_sandbox" not in str(error)
+
+
+def test_a_shop_url_leading_to_a_web_server_says_so_and_names_shop(connect, serve):
+    """A shop URL where a web server answers a 403 page: the test pasted the page's HTML
+    and told the admin to replace the access token. It says a web page answered, naming
+    `shop` and the command that sets it."""
+    from .test_liveperson_answers import WebServerPage
+
+    site = serve(WebServerPage())
+
+    with pytest.raises(ConnectorError) as raised:
+        ConnectionClient(connect(shop=site.url)).test()
+
+    error, said = raised.value, str(raised.value)
+    assert error.field == "shop" and error.status == 403, error
+    assert "HTTP 403 with a web page (HTML) titled '403 Forbidden'" in error.message, error
+    assert "`lpstudio connections update shop --field shop=...`" in str(error.fix)
+    assert "<" not in said and "DOCTYPE" not in said and "access_token" not in said
+
+
 def test_a_lost_answer_is_asked_again(connect, control):
     answer = control.post(
         "/_sandbox/faults", json={"drop_rate": 1.0, "scope": "shopify", "count": 1}
@@ -452,6 +489,8 @@ def test_a_server_error_that_lasts_is_a_retryable_connector_error(connect, contr
 
     assert raised.value.retryable is True and raised.value.status == 503
     assert "next poll" in str(raised.value)
+    assert str(raised.value.fix).startswith("try again later")  # the shop's own trouble
+    assert raised.value.field is None
 
 
 class _Between(BaseHTTPRequestHandler):

@@ -26,6 +26,7 @@ from typing import Any
 import nbformat
 import pytest
 from click.testing import Result
+from jupyter_server.utils import url_path_join
 from sqlalchemy import select
 from traitlets.config import Config
 
@@ -34,7 +35,7 @@ from lpstudio.models import DailyCount
 from lpstudio.studio import Studio
 from tests.browser import screenshot
 from tests.conftest import wait_for, write_recipe
-from tests.servers import extension_config
+from tests.servers import API, extension_config
 from tests.test_endpoint_conflicts import _two_started
 from tests.test_studio_ui import alice_lab, command
 
@@ -250,7 +251,9 @@ def recorded_job(ws: Path, name: str) -> int:
         return job.id
 
 
-async def test_the_rest_api_reads_a_recipe_filter_as_the_cli_does(jp_fetch: Any, ws: Path) -> None:
+async def test_the_rest_api_reads_a_recipe_filter_as_the_cli_does(
+    jp_fetch: Any, jp_base_url: str, ws: Path
+) -> None:
     """`GET /jobs?recipe=projects/lab/ok.ipynb` (as JupyterLab's file browser shows it)
     answered 200 with no jobs, and so did a misspelt recipe: the CLI lists the first, and
     names the second."""
@@ -273,7 +276,7 @@ async def test_the_rest_api_reads_a_recipe_filter_as_the_cli_does(jp_fetch: Any,
     error = refused["error"]
     assert code == 400 and error["field"] == "recipe", refused
     assert "lab/okk" in error["message"] and str(ws) not in json.dumps(error)
-    assert "GET /lpstudio/api/v1/recipes" in error["fix"], error
+    assert f"GET {url_path_join(jp_base_url, API)}/recipes" in error["fix"], error
 
     # With a project named `projects`, the path JupyterLab shows may be either recipe.
     write_recipe(ws, "projects/lab/ok")

@@ -233,6 +233,12 @@ def test(conn: Connection) -> str:
     return f"{len(handoffs(conn))} handoffs, {len(skills(conn))} skills"
 
 
+@connector.url_field
+def url_field(conn: Connection, url: str) -> str:
+    """The field that sets where a request that did not end in time went."""
+    return LivePersonClient(conn).field_for(url)
+
+
 @connector.action(
     "send_campaign", title="Send campaign", input_schema=SEND_INPUT, output_schema=SEND_OUTPUT
 )

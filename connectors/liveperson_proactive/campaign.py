@@ -41,6 +41,10 @@ comes back as a new event once its customer edited it, or that Run now takes aga
 messaged once. The scope is the recipe's name: a renamed recipe starts afresh. A record
 without a value for the field is not sent (`failed`, like one without an address).
 
+A dry run (a Test) reads both ledgers as a batch's claim does and claims nothing: its
+requests hold only the recipients a real run would send now, and those it would not are
+reported as a real run reports them (`already_sent`, `uncertain`, `in_progress`).
+
 Once every batch has been tried, rejected or uncertain recipients raise
 `CampaignIncomplete`, so the job fails: its retry can send what was not accepted and its
 failure contacts hear of it. Recipients refused one by one do not fail it, unless they are
@@ -83,7 +87,7 @@ from typing import Any
 from weakref import WeakKeyDictionary
 
 from lpstudio.errors import InputError
-from lpstudio.sdk import Connection, ConnectorError, chunks, is_e164
+from lpstudio.sdk import Connection, ConnectorError, Ledger, chunks, is_e164
 from lpstudio.templating import (
     channels_misfit,
     lookup,
@@ -220,31 +224,36 @@ class DailyLimit:
             stop = send()
         finally:
             unsent = room - (self.counted - before)
-            if unsent > 0 and not self.dry_run:
+            if unsent > 0 and self.dry_run:
+                self._planned -= unsent
+            elif unsent > 0:
                 self.ledger.release_daily(self.scopes, self.day, unsent)
         if stop is None and self.cut > cut:
             sent = self.counted > before  # the batch went, cut short: the next would pass
             return lambda n, d, r: DailyLimitReached(self, n + 1 if sent else n, d, r)
         return stop
 
+    def fit(self, addresses: list[str]) -> list[str]:
+        """Takes out of a batch's `addresses` to send those past its room (`budget`) and
+        returns them: never sent, counted as `cut`."""
+        over = addresses[self.budget :]
+        del addresses[self.budget :]
+        self.cut += len(over)
+        return over
+
 
 class _Queue:
-    """The recipients not yet in a batch, those a batch could not take first."""
+    """The recipients not yet in a batch."""
 
     def __init__(self, consumers: Iterator[Consumer]) -> None:
-        self._back: list[Consumer] = []
         self._rest = consumers
 
     def take(self, count: int) -> list[Consumer]:
-        taken, self._back = self._back[:count], self._back[count:]
-        return taken + list(islice(self._rest, count - len(taken)))
-
-    def give_back(self, consumers: list[Consumer]) -> None:
-        self._back[:0] = consumers
+        return list(islice(self._rest, count))
 
     def count(self) -> int:
         """How many are left (read to the end: the campaign sends none of them)."""
-        return len(self._back) + sum(1 for _ in self._rest)
+        return sum(1 for _ in self._rest)
 
 
 class DailyLimitReached(ConnectorError):
@@ -749,8 +758,8 @@ def send_campaign(
         "not_sent": 0,
         "batches": 0,
     }
-    requests: list[dict[str, Any]] = []
-    would_send = 0  # recipients a dry run would send
+    if conn.dry_run:  # a real run's keys (nothing accepted), and what it would send
+        result.update(dry_run=True, requests=[], recipients=0)
     waiting: list[Waiting] = []  # values another running job is sending
     seen: set[str] = set()
     seen_once: set[str] = set()
@@ -759,33 +768,22 @@ def send_campaign(
         c for batch in records for c in _consumers(batch, data, fields, seen, seen_once, failed)
     )
     for number, (batch, room) in enumerate(_batches(queue, size, limit), start=1):
-        if conn.dry_run:  # claims nothing, in the job's ledger or the recipe's
-            queue.give_back(batch[room:])  # what it would find sent before is not known
-            if not room:
-                break
-            result["batches"] = number
-            if len(requests) < DRY_RUN_REQUESTS:
-                body = _body(data, [consumer for _, consumer, _ in batch[:room]])
-                requests.append(conn.would_send("POST", url, json=body))
-            would_send += room
-            continue
         result["batches"] = number
-        send = partial(_send_batch, conn, client, path, number, batch, data, result, waiting, limit)
-        stop = limit.spend(room, send)
+        send = (
+            partial(_plan_batch, conn, client.account, url)
+            if conn.dry_run
+            else partial(_send_batch, conn, client, path)
+        )
+        stop = limit.spend(room, partial(send, number, batch, data, result, waiting, limit))
         if stop:  # accounted for, never claimed (nor sent by this job: those waited for)
             result["not_sent"] = queue.count() + len(waiting) + limit.cut
             raise stop(number, data, result)
-    left = queue.count()  # no room for them today: never claimed
     codes = {str(f["errorMessage"]).split(": ", 1)[0] for f in failed}
     if result["batches"] == 0 and len(codes) == 1:
         raise NobodySendable(codes.pop(), data, result)
-    if conn.dry_run:  # a real run's keys (nothing accepted), and what it would send
-        result = {**result, "dry_run": True, "requests": requests, "recipients": would_send}
-    if left:
-        result["not_sent"] = left + len(waiting)
-        raise DailyLimitReached(limit, result["batches"] + 1, data, result)
-    if conn.dry_run:
-        facts = handoff_facts(data["handoff"]) if handoff_facts and would_send else None
+    if conn.dry_run:  # another job's sends are not waited for: said under `in_progress`
+        _report_in_progress(data, result, waiting)
+        facts = handoff_facts(data["handoff"]) if handoff_facts and result["recipients"] else None
         foreseen = _foreseen(facts or {}, data, list(fields))
         if foreseen is not None:
             raise HandoffMismatch(foreseen[0], 1, data, result, foreseen=foreseen[1])
@@ -858,6 +856,14 @@ def _wait_for_other_jobs(
                     limit.cut - cut + sum(len(b) for _, b in batches[tried:]) + len(waiting)
                 )
                 raise stop(number, data, result)
+    _report_in_progress(data, result, waiting)
+
+
+def _report_in_progress(
+    data: dict[str, Any], result: dict[str, Any], waiting: list[Waiting]
+) -> None:
+    """Reports under `in_progress` the recipients whose `once_per` value another running
+    job is still sending, by batch and job."""
     groups: dict[tuple[int, Any], list[str]] = {}
     for number, (address, _, _), _, job_id in waiting:
         groups.setdefault((number, job_id), []).append(address)
@@ -888,57 +894,20 @@ def _send_batch(
     (dated, for the daily limit) and counts it against `limit`; adds to `waiting` those whose
     `once_per` value another running job is sending. Returns how to raise, when LivePerson's
     refusal blames the request: every batch would meet it."""
-    account, handoff = client.account, data["handoff"]
     consumers = {address: consumer for address, consumer, _ in batch}
-    keys = {address: send_key(account, handoff, address) for address in consumers}
-    # With `once_per`: each recipient's key in the recipe's ledger too, claimed first.
-    once = {
-        address: send_key(account, "once_per", data["once_per"], value)
-        for address, _, value in batch
-        if value is not None
-    }
+    keys, once = _keys(client.account, data, batch)
     recipe = conn.ledger.across_recipe() if once else None
     created = _CREATED_IN_RUN.setdefault(conn.ledger, set())
     fresh: list[str] = []  # the recipients of the last try
     held: list[str] = []  # those of them claimed now, not settled
 
     def claim() -> dict[str, Any]:
-        """Right before a try goes out: claims the batch's recipients not found sent, by
-        the recipe's other jobs first, then by the job's attempts."""
+        """Right before a try goes out: claims the batch's recipients not found sent."""
         asked = {address: keys[address] for address in fresh or keys}
-        if recipe is not None:
-            wide = {address: once[address] for address in asked}
-            found = recipe.claim_many(list(wide.values()))
-            _report_earlier(
-                number,
-                wide,
-                found,
-                result,
-                waited=True,
-                own=conn.ledger.job_id,
-                this_run=created,
-                once_per=data["once_per"],
-            )
-            for item in batch:  # under way in another job: waited for at the end
-                record = found.get(wide.get(item[0], ""))
-                if record is not None and record["status"] == "sending":
-                    waiting.append((number, item, wide[item[0]], record["job_id"]))
-            asked = {address: key for address, key in asked.items() if wide[address] not in found}
-        try:
-            earlier = conn.ledger.claim_many(list(asked.values())) if asked else {}
-        except Exception:
-            # Nothing was sent: the values claimed just now are free again, not "sending"
-            # for good (every later job would take them for uncertain). A process that
-            # dies here leaves them so: safe, never sent twice, and a person is told.
-            if recipe is not None and asked:
-                recipe.settle_many({once[a]: "rejected" for a in asked}, {"reason": "not sent"})
-            raise
-        _report_earlier(number, asked, earlier, result, own=conn.ledger.job_id, this_run=created)
-        fresh[:] = held[:] = [address for address, key in asked.items() if key not in earlier]
-        over = fresh[limit.budget :]  # no room today: never sent, free for a later run
+        fresh[:], found = _claim(conn, number, batch, asked, once, data, result, waiting)
+        over = limit.fit(fresh)  # no room today: never sent, free for a later run
+        held[:] = fresh
         if over:
-            del fresh[limit.budget :], held[limit.budget :]
-            limit.cut += len(over)
             cut = {"reason": "not sent: the day's limit"}
             conn.ledger.settle_many({keys[a]: "rejected" for a in over}, cut)
             if recipe is not None:
@@ -950,11 +919,9 @@ def _send_batch(
             # uncertain: this job never sends it, and nobody else would settle the value.)
             # On the day that attempt sent it, or may have: the daily limit counts it there.
             days: dict[Any, dict[str, str]] = {}
-            for a, k in asked.items():
-                record = earlier.get(k)
-                if record is not None:
-                    status = "uncertain" if record["status"] == "sending" else record["status"]
-                    days.setdefault((record.get("detail") or {}).get("day"), {})[once[a]] = status
+            for a, record in found.items():
+                status = "uncertain" if record["status"] == "sending" else record["status"]
+                days.setdefault((record.get("detail") or {}).get("day"), {})[once[a]] = status
             for day, before in days.items():
                 dated = {"day": day} if day else {}
                 recipe.settle_many(
@@ -1063,6 +1030,102 @@ def _send_batch(
     codes = {str(f["errorMessage"]) for f in failures}
     if not accepted and len(codes) == 1 and _misfit(next(iter(codes))):
         return partial(HandoffMismatch, codes.pop())
+    return None
+
+
+def _keys(
+    account: str, data: dict[str, Any], batch: list[Consumer]
+) -> tuple[dict[str, str], dict[str, str]]:
+    """Each recipient's key in the job's ledger, and, with `once_per`, its value's key in
+    the recipe's ledger (claimed first), by address."""
+    keys = {address: send_key(account, data["handoff"], address) for address, _, _ in batch}
+    once = {
+        address: send_key(account, "once_per", data["once_per"], value)
+        for address, _, value in batch
+        if value is not None
+    }
+    return keys, once
+
+
+def _claim(
+    conn: Connection,
+    number: int,
+    batch: list[Consumer],
+    asked: dict[str, str],
+    once: dict[str, str],
+    data: dict[str, Any],
+    result: dict[str, Any],
+    waiting: list[Waiting],
+) -> tuple[list[str], dict[str, dict[str, Any]]]:
+    """Claims the batch's recipients `asked` (address -> key in the job's ledger), by the
+    recipe's other jobs first (`once`: keys of `once_per` values), then by the job's
+    attempts; reports those sent before (`_report_earlier`) and adds to `waiting` those
+    whose value another running job is sending. Returns the addresses claimed, to send, and
+    the job's ledger's earlier records of the others, by address.
+
+    A dry run reads the same records (`earlier_many`) and claims nothing: it leaves out, and
+    reports, just the recipients a real run would not send now."""
+
+    def take(ledger: Ledger) -> Callable[[list[str]], dict[str, dict[str, Any]]]:
+        return ledger.earlier_many if conn.dry_run else ledger.claim_many
+
+    recipe = conn.ledger.across_recipe() if once else None
+    created = _CREATED_IN_RUN.get(conn.ledger, set())
+    if recipe is not None:
+        wide = {address: once[address] for address in asked}
+        found = take(recipe)(list(wide.values()))
+        _report_earlier(
+            number,
+            wide,
+            found,
+            result,
+            waited=True,
+            own=conn.ledger.job_id,
+            this_run=created,
+            once_per=data["once_per"],
+        )
+        for item in batch:  # under way in another job: waited for at the end
+            record = found.get(wide.get(item[0], ""))
+            if record is not None and record["status"] == "sending":
+                waiting.append((number, item, wide[item[0]], record["job_id"]))
+        asked = {address: key for address, key in asked.items() if wide[address] not in found}
+    try:
+        earlier = take(conn.ledger)(list(asked.values())) if asked else {}
+    except Exception:
+        # Nothing was sent: the values claimed just now are free again, not "sending"
+        # for good (every later job would take them for uncertain). A process that
+        # dies here leaves them so: safe, never sent twice, and a person is told.
+        if recipe is not None and asked and not conn.dry_run:
+            recipe.settle_many({once[a]: "rejected" for a in asked}, {"reason": "not sent"})
+        raise
+    _report_earlier(number, asked, earlier, result, own=conn.ledger.job_id, this_run=created)
+    fresh = [address for address, key in asked.items() if key not in earlier]
+    return fresh, {address: earlier[key] for address, key in asked.items() if key in earlier}
+
+
+def _plan_batch(
+    conn: Connection,
+    account: str,
+    url: str,
+    number: int,
+    batch: list[Consumer],
+    data: dict[str, Any],
+    result: dict[str, Any],
+    waiting: list[Waiting],
+    limit: DailyLimit,
+) -> Stop | None:
+    """A dry run's `_send_batch`: finds the batch's recipients sent before as a real run's
+    claim does (`_claim`, reading the same ledgers, claiming nothing), and notes the request
+    a real run would send the others, within the day's room (`limit`)."""
+    keys, once = _keys(account, data, batch)
+    fresh, _ = _claim(conn, number, batch, keys, once, data, result, waiting)
+    limit.fit(fresh)
+    limit.counted += len(fresh)
+    result["recipients"] += len(fresh)
+    if fresh and len(result["requests"]) < DRY_RUN_REQUESTS:
+        consumers = {address: consumer for address, consumer, _ in batch}
+        body = _body(data, [consumers[address] for address in fresh])
+        result["requests"].append(conn.would_send("POST", url, json=body))
     return None
 
 

@@ -54,7 +54,7 @@ from typing import Any
 import httpx
 
 from lpstudio.errors import InputError
-from lpstudio.sdk import Again, Connection, ConnectorError, retry_after, retrying
+from lpstudio.sdk import Again, Connection, ConnectorError, retry_after, retrying, web_page
 
 #: LivePerson's domain API, plain http as LivePerson documents it: what it names is checked
 #: (`LIVEPERSON_HOST`) before the secret or a token goes there.
@@ -190,11 +190,12 @@ def _wait_asked(response: httpx.Response, default: float) -> float:
 
 
 def error_message(response: httpx.Response, conn: Connection) -> str:
-    """LivePerson's error text (`{"code", "requestTraceId", "message"}`), or the body."""
-    try:
-        body = response.json()
-    except ValueError:
-        return conn.excerpt(response.text, 300)
+    """LivePerson's error text (`{"code", "requestTraceId", "message"}`); an answer that is
+    not JSON (a web server's, proxy's or portal's page) is said to be one, never quoted."""
+    page = web_page(response)
+    if page is not None:
+        return conn.excerpt(f"{page}, not LivePerson's JSON", 300)
+    body = response.json()
     if isinstance(body, dict):
         body = body.get("message") or body.get("error") or body
     return conn.excerpt(str(body), 300)
@@ -237,6 +238,12 @@ _EMPTY = {
     DOMAIN_API_FIELD: f"LivePerson's own, {DOMAIN_API}",
     "service": "base_url's, else LivePerson's own host found by region",
 }
+
+
+def _origin(url: str) -> tuple[str, str, int | None]:
+    """A URL's scheme, host and port, to tell which field a request's URL came from."""
+    parsed = httpx.URL(url)
+    return parsed.scheme, parsed.host, parsed.port
 
 
 def shown_url(url: str) -> str:
@@ -338,18 +345,25 @@ class LivePersonClient:
         )
 
     def unreachable(
-        self, exc: httpx.TransportError, who: str, base: str, field: str | None
+        self,
+        exc: httpx.TransportError,
+        who: str,
+        base: str,
+        field: str | None,
+        stand_in: str = DOMAIN_API_FIELD,
     ) -> Unavailable:
         """A request to `who` at `base` that got no answer (no connection, or none in time)
         and is safe to ask again, naming `field`, the connection field its URL came from
-        (None: LivePerson's own host), and the fix."""
+        (None: LivePerson's own host, whose fix names `stand_in`, the field that would
+        send it elsewhere), and the fix."""
         said = self.conn.excerpt(f"{type(exc).__name__}: {exc}", 200)
         test = f"`lpstudio connections test {self.conn.name}`"
         fix = (
-            f"check that {field} is right and its host is up (empty: "
-            f"{_EMPTY.get(field, _EMPTY['service'])}): {self._update(field)}, then {test}"
+            self._reach_fix(field, test)
             if field
-            else f"check that this machine reaches {httpx.URL(base).host}, then {test}"
+            else f"check that this machine reaches {httpx.URL(base).host} (LivePerson's own); "
+            f"if it reaches LivePerson through another host, set {stand_in} to it: "
+            f"{self._update(stand_in)}; then {test}"
         )
         return Unavailable(
             f"{who} at {shown_url(base)} could not be reached ({said}): nothing was sent",
@@ -357,6 +371,44 @@ class LivePersonClient:
             field=field,
             fix=fix,
         )
+
+    def _reach_fix(self, field: str, test: str) -> str:
+        """The fix of a host, set by `field`, that did not answer."""
+        empty = _EMPTY.get(field, _EMPTY["service"])
+        return (
+            f"check that {field} is right and its host is up (empty: {empty}): "
+            f"{self._update(field)}, then {test}"
+        )
+
+    def field_for(self, url: str) -> str:
+        """The connection field that sets where `url` (a request's) goes: a service's own
+        base URL field or `base_url` when one of them names its host, `domain_api_url` for
+        the domain API, else the own field of the service whose LivePerson host it is (as
+        found by region), else `base_url`, which stands in for every host."""
+        host = _origin(url)
+        for service, (own, _) in SERVICE_URLS.items():
+            if self.configured(service) and _origin(self.configured(service)) == host:
+                return self.url_field(service) or own
+        lookup = str(self.conn.config.get(DOMAIN_API_FIELD) or "")
+        if host == _origin(lookup or DOMAIN_API):
+            return DOMAIN_API_FIELD
+        with _lock:
+            found = {
+                service: value[0]
+                for (account, service, _), value in _domains.items()
+                if account == self.account
+            }
+        prefix = found.get("agentVep", "").split(".", 1)[0]
+        by_region = {
+            "proactive": f"proactive-messaging.{ZONES.get(prefix, '')}.fs.liveperson.com",
+            "handoff": f"{prefix}.handoff.liveperson.net",
+            "reporting": f"{prefix}.cx-reporting.liveperson.net",
+        }
+        for service, (own, _) in SERVICE_URLS.items():
+            name = found.get(service) if service not in by_region else by_region[service]
+            if name and host[1] == name.lower():
+                return own
+        return "base_url"
 
     @staticmethod
     def _liveperson_host(service: str, host: Any) -> str:
@@ -461,7 +513,8 @@ class LivePersonClient:
             )
         except httpx.TransportError as exc:  # fetching a token is safe to repeat
             who = "LivePerson's token server"
-            raise self.unreachable(exc, who, base, self.url_field("sentinel")) from exc
+            sentinel = SERVICE_URLS["sentinel"][0]
+            raise self.unreachable(exc, who, base, self.url_field("sentinel"), sentinel) from exc
         if response.status_code == 429 or response.status_code >= 500:
             raise Unavailable(
                 f"LivePerson's token server answered HTTP {response.status_code}: "
@@ -569,11 +622,11 @@ class LivePersonClient:
     def _unreached(self, cause: BaseException | None, service: str) -> ConnectorError | None:
         """The error naming the URL's field when the last try never reached its host (its
         token's, or its own): the fix of a request that could not connect for every try."""
-        if isinstance(cause, Unavailable) and cause.field:
+        if isinstance(cause, Unavailable) and (cause.field or cause.fix):
             return cause
         if isinstance(cause, httpx.ConnectError | httpx.ConnectTimeout):
-            field = self.url_field(service)
-            return self.unreachable(cause, SERVICE_URLS[service][1], self.host(service), field)
+            field, (own, who) = self.url_field(service), SERVICE_URLS[service]
+            return self.unreachable(cause, who, self.host(service), field, own)
         return None
 
     def _send(

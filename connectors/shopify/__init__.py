@@ -38,6 +38,7 @@ from lpstudio.sdk import (
     aware,
     retry_after,
     retrying,
+    web_page,
 )
 
 MAX_PAGES_PER_POLL = 10
@@ -212,16 +213,19 @@ def _get(
     failures = [0]
     later = _try_later(conn)
 
-    def passing(reason: str, status: int | None = None) -> Again:
+    def passing(reason: str, status: int | None = None, unreached: bool = False) -> Again:
         """A failure a read may simply repeat (no answer, a 5xx): again in a second, until
-        the last of `NETWORK_TRIES` ends the poll as retryable."""
+        the last of `NETWORK_TRIES` ends the poll as retryable. `unreached`: no connection
+        could be made (a name that does not resolve, a port nothing listens on), most
+        likely a wrong `shop`, which the fix names; silence or a 5xx is the shop's own."""
         failures[0] += 1
         if failures[0] >= NETWORK_TRIES:
             raise ConnectorError(
                 f"{reason}, {NETWORK_TRIES} tries; {again}",
                 retryable=True,
                 status=status,
-                fix=later,
+                field="shop" if unreached else None,
+                fix=_shop_fix(conn, "is right and the shop is up") if unreached else later,
             )
         return Again(1.0, reason, status=status)
 
@@ -231,6 +235,10 @@ def _get(
         time.sleep(max(0.0, _ROOM.get(bucket, 0.0) - time.monotonic()))
         try:
             response = conn.http().get(url, params=params, headers=headers)
+        except httpx.ConnectError as exc:  # no connection made (not a timeout)
+            said = conn.excerpt(f"{type(exc).__name__}: {exc}", 200)
+            where = f"Shopify at {_shown(url)} could not be reached ({said})"
+            raise passing(where, None, True) from exc
         except httpx.TransportError as exc:
             raise passing(f"no answer from Shopify ({type(exc).__name__})") from exc
         _ROOM[bucket] = time.monotonic() + _room_in(response)
@@ -271,11 +279,29 @@ def _try_later(conn: Connection) -> str:
     )
 
 
+def _shop_fix(conn: Connection, check: str) -> str:
+    """The fix that names the `shop` field, with the command that sets it."""
+    return (
+        f"check that shop (your-store.myshopify.com) {check}: `lpstudio connections update "
+        f"{conn.name} --field shop=...`, then `lpstudio connections test {conn.name}`"
+    )
+
+
 def _refused(conn: Connection, response: httpx.Response) -> ConnectorError:
     """The shop's refusal of a read (not a 429 or 5xx), with what to do: a token it does
     not take (401) or that lacks the read_orders scope (403) is the connection's to
-    update."""
+    update; an answer that is not JSON (a web server's page) is not the shop's, and
+    names `shop`."""
     status = response.status_code
+    page = web_page(response)
+    if page is not None:
+        return ConnectorError(
+            f"what answered at {_shown(base_url(conn))} is not a Shopify shop's Admin API: HTTP "
+            f"{status} with {conn.excerpt(page, 120)}, not Shopify's JSON",
+            status=status,
+            field="shop",
+            fix=_shop_fix(conn, "leads to your shop"),
+        )
     said = f"Shopify answered HTTP {status}: {conn.excerpt(response.text, 200)}"
     if status in (401, 403):
         scope = " with the read_orders scope" if status == 403 else ""
@@ -316,6 +342,12 @@ def _checkouts(response: httpx.Response, again: str = POLL_AGAIN) -> list[dict[s
 def _origin(url: str) -> tuple[str, str, int | None]:
     parsed = httpx.URL(url)
     return parsed.scheme, parsed.host, parsed.port
+
+
+def _shown(url: str) -> str:
+    """A URL for a message: its scheme, host and port only (no user, path or query)."""
+    scheme, host, port = _origin(url)
+    return f"{scheme}://{host}" + (f":{port}" if port else "")
 
 
 def _api_version(conn: Connection) -> str:

@@ -143,22 +143,52 @@ class StoreLedger:
 
     def sending(self, keys: Sequence[str]) -> dict[str, Any]:
         """As `Ledger.sending`: one read, nothing claimed."""
-        return self._waits.call(lambda: self._sending(keys))
+        earlier = self.earlier_many(keys)
+        return {k: r["job_id"] for k, r in earlier.items() if r["status"] == "sending"}
 
-    def _sending(self, keys: Sequence[str]) -> dict[str, Any]:
+    def earlier_many(self, keys: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """As `Ledger.earlier_many`: one read, as a claim reads (`_earlier`), nothing written."""
+
+        def read() -> dict[str, dict[str, Any]]:
+            with self.store.read() as s:
+                return self._earlier(s, keys)[1]
+
+        return self._waits.call(read)
+
+    def _earlier(
+        self, s: Any, keys: Sequence[str]
+    ) -> tuple[Sequence[Any], dict[str, dict[str, Any]]]:
+        """The rows of `keys` in session `s`, and the earlier record of each a claim does
+        not take: accepted or uncertain, "sending" while another job of this run sends it
+        (`_under_way`), else uncertain (its job ended, or its process died, unanswered).
+        A rejected key is free: it was never sent."""
         from sqlalchemy import select
 
         from ..models import Delivery
 
-        table = Delivery.__table__
-        with self.store.read() as s:
-            rows = s.execute(
-                select(table.c.key, table.c.status, table.c.job_id, table.c.updated_at).where(
-                    table.c.ledger == self.ledger, table.c.key.in_(keys)
-                )
-            ).all()
-            busy = self._under_way(s, rows)
-        return {row.key: row.job_id for row in rows if row.key in busy}
+        table = Delivery.__table__  # Core statements: no ORM work per row
+        rows = s.execute(
+            select(
+                table.c.key, table.c.status, table.c.detail, table.c.job_id, table.c.updated_at
+            ).where(table.c.ledger == self.ledger, table.c.key.in_(keys))
+        ).all()
+        busy = self._under_way(s, rows)
+        earlier = {
+            row.key: {
+                "status": (
+                    row.status
+                    if row.status != "sending"
+                    else "sending"
+                    if row.key in busy
+                    else "uncertain"
+                ),
+                "detail": row.detail,
+                "job_id": row.job_id,
+            }
+            for row in rows
+            if row.status != "rejected"
+        }
+        return rows, earlier
 
     def daily_used(self, scopes: Sequence[str], day: str) -> int:
         """As `Ledger.daily_used`: one read."""
@@ -289,7 +319,7 @@ class StoreLedger:
 
     def _claim(self, keys: Sequence[str], tried: dict[str, Any]) -> dict[str, dict[str, Any]]:
         """One try of `claim_many`, noting in `tried` its time and answer before its commit."""
-        from sqlalchemy import insert, select, update
+        from sqlalchemy import insert, update
 
         from ..models import Delivery
 
@@ -301,27 +331,7 @@ class StoreLedger:
             now = self.store.now(s)
             claimed = {"status": "sending", "job_id": self.job_id, "updated_at": now}
             dated = {"day": now.date().isoformat()}
-            rows = s.execute(
-                select(
-                    table.c.key, table.c.status, table.c.detail, table.c.job_id, table.c.updated_at
-                ).where(*mine)
-            ).all()
-            busy = self._under_way(s, rows)
-            earlier = {
-                row.key: {
-                    "status": (
-                        row.status
-                        if row.status != "sending"
-                        else "sending"
-                        if row.key in busy
-                        else "uncertain"
-                    ),
-                    "detail": row.detail,
-                    "job_id": row.job_id,
-                }
-                for row in rows
-                if row.status != "rejected"
-            }
+            rows, earlier = self._earlier(s, keys)
             if earlier:  # relied on now: kept by the purge as long as this job's data
                 # (not those still "sending": the purge keeps them, and their date says in
                 # which run of its job they were claimed)

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from jupyter_server.extension.application import ExtensionApp
+from jupyter_server.utils import url_path_join
 from traitlets import Bool, Float, Integer, Unicode, default
 
 from ..endpoints import serving
@@ -26,7 +27,7 @@ from ..leader import SCHEDULER, StoreLease
 from ..recipe import MAX_TIMEOUT
 from ..scheduler import Scheduler
 from ..store import SCHEMA_HEAD
-from ..studio import Studio
+from ..studio import API_PATH, Studio
 from ..workspace import ENV_VAR, Workspace, current_user
 from .auth import ApiError, RateLimits
 from .routes import ROUTES, Route, handlers
@@ -142,6 +143,12 @@ class LpstudioApp(ExtensionApp):
     )
 
     routes: tuple[Route, ...] = ROUTES
+
+    @property
+    def api_root(self) -> str:
+        """Where clients find the API: under the server's base URL (`/user/NAME/` in
+        JupyterHub), as every link, Location and fix it answers names it."""
+        return url_path_join(self.serverapp.base_url, API_PATH)
 
     @property
     def largest_body_bytes(self) -> int:
@@ -330,7 +337,7 @@ class LpstudioApp(ExtensionApp):
         with self._lock:
             studio = self._studios.get(user)
             if studio is None:
-                studio = Studio(self.lpstudio_workspace, user=user)
+                studio = Studio(self.lpstudio_workspace, user=user, api_root=self.api_root)
                 self._studios[user] = studio
             return studio
 

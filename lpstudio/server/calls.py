@@ -170,12 +170,12 @@ async def _wait_final(app: LpstudioApp, job_id: int, timeout: float) -> Job | No
         await asyncio.sleep(POLL_SECONDS)
 
 
-def _timed_out(job_id: int, timeout: float) -> tuple[int, Any]:
+def _timed_out(app: LpstudioApp, job_id: int, timeout: float) -> tuple[int, Any]:
     return _error(
         504,
         "Timeout",
         f"job {job_id} gave no answer within {timeout:g} s; it goes on",
-        f"GET {PREFIX}/calls/{job_id} later, or send the same request again (with its "
+        f"GET {app.api_root}/calls/{job_id} later, or send the same request again (with its "
         "Idempotency-Key, if it had one): it gets this job's answer",
         job=job_id,
     )
@@ -299,7 +299,7 @@ def _handed_job(claim: dict[str, Any]) -> bool:
     """Whether a claim records that its call's caller was handed the job (async mode), not
     the job's answer."""
     job_id = claim["job_id"]
-    return job_id is not None and (claim["status"], claim["answer"]) == _queued(job_id)
+    return job_id is not None and (claim["status"], claim["answer"]) == _handed(job_id)
 
 
 def _job_answer(app: LpstudioApp, job: Job) -> tuple[int, Any]:
@@ -308,7 +308,7 @@ def _job_answer(app: LpstudioApp, job: Job) -> tuple[int, Any]:
     the job was purged. A call's job its server put back in the queue as it stopped has
     none yet: its caller is handed the job, as in async mode, and a repeat waits for it."""
     if job.status not in FINAL_STATES:
-        return _queued(job.id, job.status)
+        return _queued(app, job.id, job.status)
     if job.purged:
         return _purged(job)
     return answer_for(job, _response_schema(app.service, job), app.lpstudio_workspace)
@@ -347,7 +347,7 @@ def _record_job(
     if claim is None:
         return
     if handed:
-        status, answer = _queued(job.id)
+        status, answer = _handed(job.id)
         calls.settle(claim, job_id=job.id, status=status, answer=answer, session=session)
     else:
         calls.settle(claim, job_id=job.id, session=session)
@@ -372,8 +372,16 @@ def _dispatch(
         raise
 
 
-def _queued(job_id: int, status: str = "queued") -> tuple[int, Any]:
-    return 202, {"job": job_id, "status": status, "poll": f"{PREFIX}/calls/{job_id}"}
+def _queued(app: LpstudioApp, job_id: int, status: str = "queued") -> tuple[int, Any]:
+    """202 to a caller handed the call's job: where to poll it, under the server's base URL."""
+    return 202, {"job": job_id, "status": status, "poll": f"{app.api_root}/calls/{job_id}"}
+
+
+def _handed(job_id: int) -> tuple[int, Any]:
+    """What a claim records of a call whose caller was handed its job (`_handed_job`): a
+    mark, as claims have always recorded it, never answered (a repeat or a poll answers the
+    job as it is now, `_queued`)."""
+    return 202, {"job": job_id, "status": "queued", "poll": f"{PREFIX}/calls/{job_id}"}
 
 
 def _sent(body: bytes, method: str) -> Any:
@@ -506,13 +514,19 @@ def _call_input(schema: dict[str, Any], sent: Any, query: dict[str, str]) -> Any
 
 
 def _input_fix(
-    path: str, schema: dict[str, Any], field: str, event: Any, query: dict[str, str], sent: Any
+    path: str,
+    schema: dict[str, Any],
+    field: str,
+    event: Any,
+    query: dict[str, str],
+    sent: Any,
+    api: str,
 ) -> str:
     """The fix of an input that breaks the input schema: what a field given as text (in the
     query, or in the body) takes, when its own schema (where the check found it) says so
     plainly, and the text the query gave (a + written as is in a query reads as a space;
     the message quotes a body's)."""
-    fix = f"see the input schema of /call/{path} in {PREFIX}/openapi.json"
+    fix = f"see the input schema of /call/{path} in {api}/openapi.json"
     in_body = isinstance(sent, dict) and isinstance(sent.get(field), str)
     if field not in query and not in_body:
         return fix
@@ -529,7 +543,9 @@ def _input_fix(
     return fix
 
 
-def _checked_input(path: str, schema: dict[str, Any], sent: Any, query: dict[str, str]) -> Any:
+def _checked_input(
+    path: str, schema: dict[str, Any], sent: Any, query: dict[str, str], api: str
+) -> Any:
     """The call's input (`_call_input`), each number the input schema types `integer` an
     int (`integers_as_ints`), checked against the input schema: 400 naming the field. A
     reference of the schema that leads nowhere is the recipe's fault, not the caller's
@@ -555,7 +571,7 @@ def _checked_input(path: str, schema: dict[str, Any], sent: Any, query: dict[str
             "InputError",
             f"{field or 'body'}: {message}",
             field=field or "body",
-            fix=_input_fix(path, schema, field or "body", event, query, sent),
+            fix=_input_fix(path, schema, field or "body", event, query, sent, api),
         )
     return event
 
@@ -614,7 +630,7 @@ async def call(
     schema = endpoint["input_schema"]
     sent = _sent(body, method)
     _refuse_credentials(sent, query, credentials)  # before any check quotes what was sent
-    event = _checked_input(path, schema, sent, query)
+    event = _checked_input(path, schema, sent, query, app.api_root)
     timeout = float(endpoint["call_timeout"] or app.call_timeout)
     deadline = began + timeout
     if key:
@@ -657,13 +673,13 @@ async def call(
         raise recipe_not_ready(exc) from None
     headers = {"Lpstudio-Job": str(job.id)}
     if mode == "async":
-        return (*_queued(job.id), headers)
+        return (*_queued(app, job.id), headers)
     try:
         final = await asyncio.wait_for(
             asyncio.shield(asyncio.wrap_future(future)), max(0.0, deadline - time.monotonic())
         )
     except TimeoutError:
-        return (*_timed_out(job.id, timeout), headers)
+        return (*_timed_out(app, job.id, timeout), headers)
     status, answer = await app.blocking(_job_answer, app, final)
     if claim and _had_answer(bool(key), delivered):
         await _settle_answer(app, claim, status, answer, deadline)
@@ -818,11 +834,11 @@ async def _repeat(
     if mode == "async":
         final = await app.blocking(app.service.job, job_id)
         if final.status not in FINAL_STATES:
-            return (*_queued(job_id, final.status), headers)
+            return (*_queued(app, job_id, final.status), headers)
     else:
         final = await _wait_final(app, job_id, max(0.0, deadline - time.monotonic()))
         if final is None:
-            return (*_timed_out(job_id, timeout), headers)
+            return (*_timed_out(app, job_id, timeout), headers)
     status, answer = await app.blocking(_job_answer, app, final)
     if _had_answer(keyed, delivered):
         await _settle_answer(app, claim, status, answer, deadline)
@@ -852,7 +868,7 @@ async def poll(
         )
     headers = {"Lpstudio-Job": str(job.id)}
     if job.status not in FINAL_STATES:
-        return (*_queued(job.id, job.status), headers)
+        return (*_queued(app, job.id, job.status), headers)
     status, answer = await app.blocking(_job_answer, app, job)
     if delivered():
         await _record_polled(app, client, job, status, answer)

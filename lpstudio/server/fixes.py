@@ -73,27 +73,28 @@ PHRASES: tuple[tuple[re.Pattern[str], str], ...] = tuple(
 )
 
 
-def in_rest_terms(fix: str | None, recipe: str | None = None) -> str | None:
+def in_rest_terms(fix: str | None, recipe: str | None = None, api: str = PREFIX) -> str | None:
     """`fix` with each command and option of the CLI that this API has a route or a field
     for said as that route or field. `recipe` is the one the request is about (its
-    route's, or its job's), for a fix that names it `RECIPE` or not at all."""
+    route's, or its job's), for a fix that names it `RECIPE` or not at all; `api` where
+    the caller finds the API (`LpstudioApp.api_root`: under the server's base URL)."""
     if not fix:
         return fix
     about = _path(recipe) if recipe else SOME_RECIPE
     for pattern, template in PHRASES:
-        fix = pattern.sub(functools.partial(_said, template, about), fix)
-    return COMMAND.sub(lambda command: _routed(command, about), fix)
+        fix = pattern.sub(functools.partial(_said, template, about, api), fix)
+    return COMMAND.sub(lambda command: _routed(command, about, api), fix)
 
 
-def _said(template: str, recipe: str, phrase: re.Match[str]) -> str:
+def _said(template: str, recipe: str, api: str, phrase: re.Match[str]) -> str:
     """`template` filled from `phrase`: a shell-quoted word as the word it quotes, and the
     first (a recipe's, where the template says `{path}`) as a URL's path says it."""
     groups = [_unquoted(group) for group in phrase.groups()]
     path = _path(groups[0]) if groups else ""
-    return template.format(phrase[0], *groups, api=PREFIX, recipe=recipe, path=path)
+    return template.format(phrase[0], *groups, api=api, recipe=recipe, path=path)
 
 
-def _routed(command: re.Match[str], recipe: str) -> str:
+def _routed(command: re.Match[str], recipe: str, api: str) -> str:
     """The route for a command a fix names, or the command as it is (no route, or words
     no shell would split)."""
     try:
@@ -101,7 +102,7 @@ def _routed(command: re.Match[str], recipe: str) -> str:
     except ValueError:
         return command[0]
     words = [_path(name) if index == 1 else name for index, name in enumerate(words)]
-    return route(words, recipe) or command[0]
+    return route(words, recipe, api) or command[0]
 
 
 def _unquoted(word: str | None) -> str | None:
@@ -119,59 +120,59 @@ def _path(name: str) -> str:
     return quote(name, safe="/")
 
 
-def route(words: list[str], recipe: str = SOME_RECIPE) -> str | None:
-    """The route, with its body, that does what `lpstudio <words>` does; None for a command
-    that has none, or an option that no route's body takes."""
+def route(words: list[str], recipe: str = SOME_RECIPE, api: str = PREFIX) -> str | None:
+    """The route under `api`, with its body, that does what `lpstudio <words>` does; None for
+    a command that has none, or an option that no route's body takes."""
     match words:
         case ["jobs", *_]:
-            return f"GET {PREFIX}/jobs"
+            return f"GET {api}/jobs"
         case ["show", job] if job.isdigit():
-            return f"GET {PREFIX}/jobs/{job}"
+            return f"GET {api}/jobs/{job}"
         case ["cancel", job] if job.isdigit():
-            return f"POST {PREFIX}/jobs/{job}/cancel"
+            return f"POST {api}/jobs/{job}/cancel"
         case ["recipes", *_]:
-            return f"GET {PREFIX}/recipes"
+            return f"GET {api}/recipes"
         case ["versions", name]:
-            return f"GET {PREFIX}/recipes/{name}/versions"
+            return f"GET {api}/recipes/{name}/versions"
         case ["run"]:
-            return f"POST {PREFIX}/recipes/{recipe}/run"
+            return f"POST {api}/recipes/{recipe}/run"
         case ["run", name, *options] if not name.startswith("-"):
-            said = f"POST {PREFIX}/recipes/{name}/{'test' if '--test' in options else 'run'}"
+            said = f"POST {api}/recipes/{name}/{'test' if '--test' in options else 'run'}"
             return _with_body(said, [o for o in options if o != "--test"]) or said
         case ["start", name, *options]:
-            return _with_body(f"POST {PREFIX}/recipes/{name}/start", options)
+            return _with_body(f"POST {api}/recipes/{name}/start", options)
         case ["stop", name]:
-            return f"POST {PREFIX}/recipes/{name}/stop"
+            return f"POST {api}/recipes/{name}/stop"
         case ["settings", name, *options]:
             name = recipe if name == SOME_RECIPE else name
-            return _with_body(f"PUT {PREFIX}/recipes/{name}/settings", options)
+            return _with_body(f"PUT {api}/recipes/{name}/settings", options)
         case ["connections", "list"]:
-            return f"GET {PREFIX}/connections"
+            return f"GET {api}/connections"
         case ["connections", "add"]:
-            return f"POST {PREFIX}/connections"
+            return f"POST {api}/connections"
         case ["connections", "add", name, *options]:
-            return _with_body(f"POST {PREFIX}/connections", options, {"name": name})
+            return _with_body(f"POST {api}/connections", options, {"name": name})
         case ["connections", "update", name, *options]:
-            return _with_body(f"PUT {PREFIX}/connections/{name}", options)
+            return _with_body(f"PUT {api}/connections/{name}", options)
         case ["connections", "test", name]:
-            return f"POST {PREFIX}/connections/{name}/test"
+            return f"POST {api}/connections/{name}/test"
         case ["connections", "remove", name]:
-            return f"DELETE {PREFIX}/connections/{name}"
+            return f"DELETE {api}/connections/{name}"
         case ["connectors", *_]:
-            return f"GET {PREFIX}/connectors"
+            return f"GET {api}/connectors"
         case ["gallery"]:
-            return f"GET {PREFIX}/gallery"
+            return f"GET {api}/gallery"
         case ["gallery", "try", template, "--project", folder]:
             body = {"template": template, "project": folder}
-            return _with_body(f"POST {PREFIX}/gallery/try", [], body)
+            return _with_body(f"POST {api}/gallery/try", [], body)
         case ["export"]:
-            return f"GET {PREFIX}/packages"
+            return f"GET {api}/packages"
         case ["export", folder]:
-            return f"GET {PREFIX}/packages?project={folder}"
+            return f"GET {api}/packages?project={folder}"
         case ["api-clients", "create", *_]:
-            return f"POST {PREFIX}/api-clients"
+            return f"POST {api}/api-clients"
         case ["api-clients", "list"]:
-            return f"GET {PREFIX}/api-clients"
+            return f"GET {api}/api-clients"
     return None
 
 

@@ -54,7 +54,7 @@ from ..redaction import scrub, scrub_text
 from ..roles import PERMISSIONS
 from ..sdk import ConnectorError
 from ..store import FINAL_STATES, first_line, unavailable
-from ..studio import Studio
+from ..studio import API_PATH, Studio
 from .auth import ApiError, api_token, check_role
 from .output_html import OUTPUT_HTML_CSP, render_output_html
 from .schemas import expected, field_schema
@@ -67,7 +67,9 @@ if TYPE_CHECKING:
     from .app import LpstudioApp
     from .routes import Operation, Route
 
-PREFIX = "/lpstudio/api/v1"
+#: The API's routes, under the server's base URL; what a caller is told names them under it
+#: (`LpstudioApp.api_root`).
+PREFIX = API_PATH
 T = TypeVar("T")
 
 
@@ -433,7 +435,7 @@ class BaseHandler(ExtensionHandlerMixin, APIHandler):
                 field=field or "body",
                 fix=f"give {field} as {expected(own)}"
                 if own is not None and "description" in own
-                else "see the request schema in /lpstudio/api/v1/openapi.json",
+                else f"see the request schema in {self.app.api_root}/openapi.json",
             )
         return data
 
@@ -495,8 +497,9 @@ class BaseHandler(ExtensionHandlerMixin, APIHandler):
             # fix names it, else this one says where to find it (it said a made-up NAME).
             name = (self.path_kwargs or {}).get("name")
             error["fix"] = error["fix"] or (
-                f"test the connection with POST {PREFIX}/connections/{name or '<name>'}/test"
-                + ("" if name else f" (GET {PREFIX}/connections lists them)")
+                f"test the connection with POST {self.app.api_root}/connections/"
+                f"{name or '<name>'}/test"
+                + ("" if name else f" (GET {self.app.api_root}/connections lists them)")
                 + ", then try again once the app answers"
             )
         elif isinstance(exc, LpstudioError):
@@ -535,7 +538,8 @@ class BaseHandler(ExtensionHandlerMixin, APIHandler):
         from .fixes import in_rest_terms
 
         recipe = self.recipe_refused or (self.path_kwargs or {}).get("recipe")
-        error["fix"] = in_rest_terms(error.get("fix"), recipe)  # before it is masked
+        # Before it is masked:
+        error["fix"] = in_rest_terms(error.get("fix"), recipe, self.app.api_root)
         error = scrub(error, self.hidden)
         # Naming the workspace's files by their path in it, and the workspace itself as
         # such: a caller (a bot, a browser app) learns nothing of the server's folders. The
@@ -615,23 +619,21 @@ class UserHandler(BaseHandler):
         detail = self.studio.recipe_detail(ref)
         return {**detail, **self.rest_problems(detail)}
 
-    @classmethod
-    def rest_problems(cls, recipe: dict[str, Any]) -> dict[str, Any]:
+    def rest_problems(self, recipe: dict[str, Any]) -> dict[str, Any]:
         """The problems a recipe's detail or row holds, fixed in the API's terms."""
         return {
-            key: cls.rest_problem(recipe[key], recipe["recipe"])
+            key: self.rest_problem(recipe[key], recipe["recipe"])
             for key in ("settings_problem", "endpoint_problem")
             if key in recipe
         }
 
-    @staticmethod
-    def rest_problem(problem: dict[str, Any] | None, recipe: str) -> dict[str, Any] | None:
+    def rest_problem(self, problem: dict[str, Any] | None, recipe: str) -> dict[str, Any] | None:
         """A problem an answer holds (not an error answer) with its fix in the API's terms."""
         from .fixes import in_rest_terms
 
         if problem is None:
             return None
-        return {**problem, "fix": in_rest_terms(problem.get("fix"), recipe)}
+        return {**problem, "fix": in_rest_terms(problem.get("fix"), recipe, self.app.api_root)}
 
     async def prepare_user(self) -> None:
         """The Jupyter user's studio and role, and the request's checked input."""
@@ -855,7 +857,7 @@ class RecipeRunHandler(UserHandler):
             return job
 
         job = await self.blocking(run)
-        self.answer(self.job(job), 202, {"Location": f"{PREFIX}/jobs/{job.id}"})
+        self.answer(self.job(job), 202, {"Location": f"{self.app.api_root}/jobs/{job.id}"})
 
 
 class RecipeTestHandler(UserHandler):
@@ -871,7 +873,7 @@ class RecipeTestHandler(UserHandler):
             return job
 
         job = await self.blocking(test)
-        self.answer(self.job(job), 202, {"Location": f"{PREFIX}/jobs/{job.id}"})
+        self.answer(self.job(job), 202, {"Location": f"{self.app.api_root}/jobs/{job.id}"})
 
 
 class RecipePollHandler(UserHandler):
@@ -919,7 +921,7 @@ class PackagesHandler(UserHandler):
             replace=self.query["replace"],
         )
         done.pop("package")  # the file's path: an upload has none
-        where = f"{PREFIX}/recipes?project={quote(done['into'])}"
+        where = f"{self.app.api_root}/recipes?project={quote(done['into'])}"
         self.answer(done, 201, {"Location": where})
 
 
@@ -986,10 +988,11 @@ class JobHandler(JobRouteHandler):
         self.answer(self.job(await self.of_job(self.studio.job, job_id)))
 
 
-def _no_output(job: Job) -> NotFoundError:
-    """Why a job has no output notebook to fetch, and the fix its state calls for: one still
-    to run is waited for, a purged one's was erased, one moved away can be put back, and one
-    that ended before its notebook ran never had any (its error says why)."""
+def _no_output(job: Job, api: str) -> NotFoundError:
+    """Why a job has no output notebook to fetch, and the fix its state calls for (naming
+    the routes under `api`): one still to run is waited for, a purged one's was erased, one
+    moved away can be put back, and one that ended before its notebook ran never had any
+    (its error says why)."""
     said = f"job {job.id} has no output notebook"
     if job.purged:
         fix = (
@@ -998,7 +1001,7 @@ def _no_output(job: Job) -> NotFoundError:
         )
         return NotFoundError(f"{said} ({job.status}, purged)", field="job", fix=fix)
     if job.status not in FINAL_STATES:
-        fix = f"wait until the job runs: GET {PREFIX}/jobs/{job.id} shows its progress"
+        fix = f"wait until the job runs: GET {api}/jobs/{job.id} shows its progress"
         return NotFoundError(f"{said} yet ({job.status})", field="job", fix=fix)
     if job.output_path:
         return NotFoundError(
@@ -1010,7 +1013,7 @@ def _no_output(job: Job) -> NotFoundError:
     return NotFoundError(
         f"{said} ({job.status}): it ended before its notebook ran" + (f" ({why})" if why else ""),
         field="job",
-        fix=f"none was written; to run its notebook, POST {PREFIX}/jobs/{job.id}/rerun",
+        fix=f"none was written; to run its notebook, POST {api}/jobs/{job.id}/rerun",
     )
 
 
@@ -1045,7 +1048,7 @@ class JobOutputHandler(JobRouteHandler):
             job = self.studio.job(number)
             path = self.studio.workspace.root / job.output_path if job.output_path else None
             if path is None or not path.is_file():
-                raise _no_output(job)
+                raise _no_output(job, self.app.api_root)
             if not path.resolve().is_relative_to(self.studio.workspace.history.resolve()):
                 raise NotFoundError(  # a link put in its place (to secret.key, /etc/passwd)
                     f"job {job.id}'s output notebook {job.output_path} leads out of the "
@@ -1071,7 +1074,7 @@ class JobRerunHandler(JobRouteHandler):
         """The new job, with the warning the CLI prints before a rerun: it may repeat sends."""
         job, _ = await self.of_job(self.studio.dispatch_rerun, job_id)
         answer = {**self.job(job), "warning": rerun_warning(self.studio.store.job(int(job_id)))}
-        self.answer(answer, 202, {"Location": f"{PREFIX}/jobs/{job.id}"})
+        self.answer(answer, 202, {"Location": f"{self.app.api_root}/jobs/{job.id}"})
 
 
 class JobCancelHandler(JobRouteHandler):
@@ -1101,7 +1104,8 @@ class GalleryTryHandler(UserHandler):
 
         detail = await self.blocking(try_)
         # Quoted: a header is Latin-1, and a recipe's path may be any text (`営業/r.ipynb`).
-        self.answer(detail, 201, {"Location": f"{PREFIX}/recipes/{quote(detail['recipe'])}"})
+        where = f"{self.app.api_root}/recipes/{quote(detail['recipe'])}"
+        self.answer(detail, 201, {"Location": where})
 
 
 # -- connections ---------------------------------------------------------------------------
@@ -1123,7 +1127,8 @@ class ConnectionsHandler(UserHandler):
             return info.to_dict()
 
         info = await self.blocking(add)
-        self.answer(info, 201, {"Location": f"{PREFIX}/connections/{quote(info['name'])}"})
+        where = f"{self.app.api_root}/connections/{quote(info['name'])}"
+        self.answer(info, 201, {"Location": where})
 
 
 class ConnectionHandler(UserHandler):
@@ -1157,6 +1162,8 @@ class PicklistHandler(UserHandler):
         from ..client import ConnectionClient
         from ..redaction import scrub_text
 
+        api = self.app.api_root
+
         def fetch() -> list[dict[str, Any]]:
             conn = self.studio.connections.open(name)
             try:
@@ -1170,7 +1177,7 @@ class PicklistHandler(UserHandler):
                     "AppError",
                     f"connection {name} could not list {picklist}: {type(exc).__name__}: {message}",
                     field="connection",
-                    fix=f"test the connection with POST {PREFIX}/connections/{name}/test",
+                    fix=f"test the connection with POST {api}/connections/{name}/test",
                 ) from None
             finally:
                 conn.close()
@@ -1458,7 +1465,7 @@ class NotFoundHandler(NoXsrfHandler):
         from .routes import ROUTES
 
         path = self.request.path
-        _, _, rest = path.rstrip("/").partition(PREFIX)
+        _, _, rest = path.rstrip("/").partition(self.app.api_root)
         slash = path.endswith("/") and any(re.fullmatch(r.pattern, rest) for r in ROUTES)
         raise ApiError(
             404,
@@ -1466,5 +1473,5 @@ class NotFoundHandler(NoXsrfHandler):
             f"no route {path}",
             field="path",
             fix=(f"drop the trailing / ({path.rstrip('/')}); " if slash else "")
-            + f"the routes are in {PREFIX}/openapi.json",
+            + f"the routes are in {self.app.api_root}/openapi.json",
         )

@@ -1,7 +1,8 @@
 /**
  * The fix for what is wrong with a recipe's settings, in the lab's terms. The API's fixes
- * name its routes (`PUT /lpstudio/api/v1/connections/lp {...}`), and what it answers besides
- * errors (a settings problem, a connection's status) the CLI's commands (`lpstudio
+ * name its routes (`PUT /lpstudio/api/v1/connections/lp {...}`, under the server's base URL:
+ * `/user/NAME/lpstudio/...` in JupyterHub, which the patterns take as `\S*`), and what it
+ * answers besides errors (a settings problem, a connection's status) the CLI's commands (`lpstudio
  * connections add ...`, `-p days 7`); in the lab a slot is
  * filled in the Connections panel and chosen in the recipe's settings form, a value corrected
  * there. Shared by the settings form and the Recipes sidebar, which say where the form is.
@@ -25,7 +26,7 @@ export interface FixContext {
  * \`lpstudio settings R -p x ...\`, or forget it with --reset x`): in the lab the field is
  * corrected in the form. Its other fixes for a parameter say more than that (what the value
  * takes, where a connection's secret goes) and stand as they are. */
-const SET_WITH_CLI = /`lpstudio settings |PUT \/lpstudio\/api\/v1\/recipes\/\S+\/settings \{"parameters"/;
+const SET_WITH_CLI = /`lpstudio settings |PUT \S*\/lpstudio\/api\/v1\/recipes\/\S+\/settings \{"parameters"/;
 
 /**
  * The API's words for the command line, and the lab's for each (`where`: where the recipe's
@@ -41,26 +42,26 @@ const IN_LAB_TERMS: [RegExp, (where: string) => string][] = [
   ],
   // The same in the REST API's terms (`server/fixes.py`), which the lab is answered in.
   [
-    /authorise it with PUT \/lpstudio\/api\/v1\/connections\/([\w-]+) \{"fields": \{[^}]*\}\}/g,
+    /authorise it with PUT \S*\/lpstudio\/api\/v1\/connections\/([\w-]+) \{"fields": \{[^}]*\}\}/g,
     () => 'give $1 its secrets with Edit in the Connections panel, then Test it'
   ],
   [
-    /give (it|them) with PUT \/lpstudio\/api\/v1\/connections\/([\w-]+) \{"fields": \{[^}]*\}\}/g,
+    /give (it|them) with PUT \S*\/lpstudio\/api\/v1\/connections\/([\w-]+) \{"fields": \{[^}]*\}\}/g,
     () => 'give $1 with Edit of $2 in the Connections panel'
   ],
-  [/choose another name, or use PUT \/lpstudio\/api\/v1\/connections\/([\w-]+)/g, () => 'choose another name, or change $1 with its Edit'],
+  [/choose another name, or use PUT \S*\/lpstudio\/api\/v1\/connections\/([\w-]+)/g, () => 'choose another name, or change $1 with its Edit'],
   [
-    /fix it and test it with POST \/lpstudio\/api\/v1\/connections\/([\w-]+)\/test/g,
+    /fix it and test it with POST \S*\/lpstudio\/api\/v1\/connections\/([\w-]+)\/test/g,
     () => 'test $1 in the Connections panel (and correct its fields there with Edit if the test fails)'
   ],
-  [/POST \/lpstudio\/api\/v1\/connections\/([\w-]+)\/test/g, () => 'a Test of $1 in the Connections panel'],
+  [/POST \S*\/lpstudio\/api\/v1\/connections\/([\w-]+)\/test/g, () => 'a Test of $1 in the Connections panel'],
   [/choose another name or project/g, () => 'choose another recipe name or project folder'],
   [
-    /\(POST \/lpstudio\/api\/v1\/connections\) and bind it to the recipe's slot/g,
+    /\(POST \S*\/lpstudio\/api\/v1\/connections\) and bind it to the recipe's slot/g,
     where => `(create one in the Connections panel) and choose it for the recipe's slot under Connections ${where}`
   ],
   [
-    /move it with POST \/lpstudio\/api\/v1\/recipes\/\S+\/start \{"reset_since": "2h"\} \(/g,
+    /move it with POST \S*\/lpstudio\/api\/v1\/recipes\/\S+\/start \{"reset_since": "2h"\} \(/g,
     () => 'type where it should poll from under Since and click Start, which polls again from there ('
   ],
   // A connection lacking a field its connector requires.
@@ -71,7 +72,7 @@ const IN_LAB_TERMS: [RegExp, (where: string) => string][] = [
   [/`lpstudio connections test (\S+?)`/g, () => 'a Test of $1 in the Connections panel'],
   // A connection lacking the secret its webhook trigger checks signatures with.
   [
-    /PUT \/lpstudio\/api\/v1\/connections\/([\w-]+) \{"fields": \{"([\w-]+)": \.\.\.\}\}/g,
+    /PUT \S*\/lpstudio\/api\/v1\/connections\/([\w-]+) \{"fields": \{"([\w-]+)": \.\.\.\}\}/g,
     () => 'give $1 its $2 with Edit in the Connections panel'
   ],
   [/`lpstudio connections update (\S+) --secret ([\w-]+)`/g, () => 'give $1 its $2 with Edit in the Connections panel'],

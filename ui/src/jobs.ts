@@ -384,9 +384,10 @@ export class JobsPanel extends LivePanel {
   private more = false;
 }
 
-/** A refused recipe filter's fix in the lab's terms: the API names its own list of recipes. */
+/** A refused recipe filter's fix in the lab's terms: the API names its own list of recipes
+ * (under the server's base URL). */
 function inLabTerms(err: ApiError): ApiError {
-  const fix = err.fix?.replace('as GET /lpstudio/api/v1/recipes lists it', "as the jobs' rows name it") ?? null;
+  const fix = err.fix?.replace(/as GET \S*\/lpstudio\/api\/v1\/recipes lists it/, "as the jobs' rows name it") ?? null;
   return new ApiError(err.status, err.code, err.message, err.field, fix);
 }
 
