@@ -256,3 +256,31 @@ async def test_a_successful_request_s_log_line_masks_a_secret_in_its_query_too(
     assert any(f"recipes?project={MASK}" in line for line in lines), lines
     assert any(f"lab?q={MASK}" in line for line in lines), lines
     assert all(TOKEN not in line for line in lines), lines
+
+
+def test_a_success_line_is_masked_only_where_a_handler_writes_it() -> None:
+    """traitlets leaves its loggers at DEBUG and filters at their handlers: the secrets are
+    read for a successful request's (debug) line only when `--debug` or a handler such as
+    pytest's writes it, not on every request of a server at its default level."""
+    from lpstudio.server.handlers import written_at
+
+    app = logging.getLogger("lpstudio-test-app")
+    parent = logging.getLogger("lpstudio-test-app-parent")
+    app.parent, app.propagate = parent, False
+    app.setLevel(logging.DEBUG)
+    server_handler = logging.StreamHandler()
+    server_handler.setLevel(logging.INFO)  # the server's default `--log-level`
+    app.addHandler(server_handler)
+    try:
+        assert not written_at(app, logging.DEBUG)
+        assert written_at(app, logging.INFO)
+        app.propagate = True
+        debug_handler = logging.StreamHandler()  # level 0: writes everything
+        parent.addHandler(debug_handler)
+        assert written_at(app, logging.DEBUG)
+        assert written_at(logging.LoggerAdapter(app), logging.DEBUG)
+        app.setLevel(logging.INFO)
+        assert not written_at(app, logging.DEBUG)
+    finally:
+        app.handlers.clear()
+        parent.handlers.clear()

@@ -590,16 +590,36 @@ class BaseHandler(ExtensionHandlerMixin, APIHandler):
         secrets masked in its URI and referer: a caller may have put one in its path
         (`/call/<secret>`) or its query (`/jobs?recipe=<secret>` lists nothing, and
         succeeds), escaped as it likes (`redaction._escapes_masked`). Jupyter logs successes
-        at debug level: the secrets are read for them only when that level is on. tornado
-        keeps this method for applications to override."""
+        at debug level: the secrets are read for them only when a handler writes that level
+        (`written_at`). tornado keeps this method for applications to override."""
         status = self.get_status()
         quiet = status < 300 or status == 304
-        if (not quiet or self.log.isEnabledFor(logging.DEBUG)) and self.hidden:
+        if (not quiet or written_at(self.log, logging.DEBUG)) and self.hidden:
             self.request.uri = scrub_text(self.request.uri or "", self.hidden)
             referer = self.request.headers.get("Referer")
             if referer:
                 self.request.headers["Referer"] = scrub_text(referer, self.hidden)
         super()._log()
+
+
+def written_at(log: logging.Logger | logging.LoggerAdapter[Any], level: int) -> bool:
+    """Whether a record of `level` sent to `log` is written by some handler. traitlets sets
+    its applications' loggers to DEBUG and leaves the level to their handlers (the server's
+    `--log-level`, INFO by default), so `isEnabledFor(DEBUG)` is true of every server: the
+    workspace's secrets were read from the store for each successful request's line, which
+    no handler wrote."""
+    logger = log.logger if isinstance(log, logging.LoggerAdapter) else log
+    if not logger.isEnabledFor(level):
+        return False
+    current: logging.Logger | None = logger
+    found = False  # with no handler at all, Python writes through `logging.lastResort`
+    while current is not None:
+        if any(level >= handler.level for handler in current.handlers):
+            return True
+        found = found or bool(current.handlers)
+        current = current.parent if current.propagate else None
+    resort = logging.lastResort
+    return not found and resort is not None and level >= resort.level
 
 
 class UserHandler(BaseHandler):
