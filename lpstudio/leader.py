@@ -62,6 +62,9 @@ class StoreLease:
                 select(Lease).where(Lease.name == self.name).with_for_update()
             ).one_or_none()
             if row is None:
+                if self.name.startswith(PRESENCE):  # a killed one's name is never taken again
+                    gone = Lease.name.startswith(PRESENCE), Lease.expires_at <= now
+                    s.execute(delete(Lease).where(*gone))
                 s.add(
                     Lease(
                         name=self.name,

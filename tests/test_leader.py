@@ -196,3 +196,19 @@ def test_a_setting_of_the_wrong_type_stops_lpstudio_serve_naming_it(ws: Path) ->
     serve` would be a server with no API at all."""
     refused = _serve_refused(ws, "--LpstudioApp.scheduler_lease_seconds=abc")
     assert "'scheduler_lease_seconds' trait" in refused.stderr and "'abc'" in refused.stderr
+
+
+def test_a_killed_scheduler_s_presence_is_cleared_by_the_next_one(studio: Studio) -> None:
+    """Each scheduler's presence is a lease of its own name: a killed one's expires and is
+    never taken again, so the next scheduler to start clears it rather than leave one row
+    per killed process in the store."""
+    from lpstudio.leader import present
+
+    killed, other = present(studio.store), present(studio.store)
+    assert killed.acquire() and other.acquire()
+    with studio.store.write() as s:  # the killed one stopped renewing long ago
+        s.get(Lease, killed.name).expires_at = utcnow() - timedelta(seconds=1)
+    assert present(studio.store).acquire()
+    with studio.store.read() as s:
+        names = {row.name for row in s.query(Lease).all()}
+    assert killed.name not in names and other.name in names and len(names) == 2
