@@ -11,13 +11,16 @@ clock of the machine asking, so servers whose clocks differ still agree on who l
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
 import socket
+import threading
 import uuid
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, or_, select
 
 from .models import Lease
 from .store import Store
@@ -25,8 +28,12 @@ from .store import Store
 SCHEDULER = "scheduler"
 #: The leases that say a scheduler works on the store, one each (`present`), are named so.
 PRESENCE = "scheduler at "
-#: How long a scheduler's presence lasts unless renewed: a killed one's is gone after it.
+#: The leases that say a server hosting no scheduler serves the store (`Presence`).
+SERVER_PRESENCE = "server at "
+#: How long a presence lasts unless renewed: a killed process's is gone after it.
 PRESENCE_SECONDS = 60.0
+
+log = logging.getLogger(__name__)
 
 
 def holder_id() -> str:
@@ -34,12 +41,46 @@ def holder_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
-def present(store: Store) -> StoreLease:
-    """A lease of its own for one scheduler, which only it takes: held, it says that the
-    scheduler works on the store (`storecopy` refuses a store one works on)."""
+def present(store: Store, prefix: str = PRESENCE) -> StoreLease:
+    """A lease of its own for one scheduler (or server: `Presence`), which only it takes:
+    held, it says that the process works on the store (`storecopy` refuses a store one
+    works on)."""
     lease = StoreLease(store, seconds=PRESENCE_SECONDS)
-    lease.name = f"{PRESENCE}{lease.holder}"[:64]
+    lease.name = f"{prefix}{lease.holder}"[:64]
     return lease
+
+
+class Presence:
+    """A server's presence (`present`), renewed on a thread of its own. A server that hosts
+    no scheduler still runs the calls and webhooks it takes: `storecopy` went ahead beside
+    it, and its next jobs went on in the old store."""
+
+    def __init__(self, store: Store) -> None:
+        self.lease = present(store, SERVER_PRESENCE)
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._renew, name="lpstudio-presence", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def _renew(self) -> None:
+        """Renews the lease once a third of its time has gone; a store that does not answer
+        meanwhile is tried again then (the lease expires only after three misses)."""
+        while True:
+            try:
+                self.lease.acquire()
+            except Exception as exc:
+                log.warning("this server's presence in the store was not renewed: %s", exc)
+            if self._stopping.wait(PRESENCE_SECONDS / 3):
+                return
+
+    def stop(self) -> None:
+        """Gives the presence up at once, on a clean stop (it expires anyway)."""
+        self._stopping.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout=PRESENCE_SECONDS)
+        with contextlib.suppress(Exception):
+            self.lease.release()
 
 
 class StoreLease:
@@ -62,9 +103,9 @@ class StoreLease:
                 select(Lease).where(Lease.name == self.name).with_for_update()
             ).one_or_none()
             if row is None:
-                if self.name.startswith(PRESENCE):  # a killed one's name is never taken again
-                    gone = Lease.name.startswith(PRESENCE), Lease.expires_at <= now
-                    s.execute(delete(Lease).where(*gone))
+                if self.name.startswith((PRESENCE, SERVER_PRESENCE)):  # never taken again
+                    named = or_(*(Lease.name.startswith(p) for p in (PRESENCE, SERVER_PRESENCE)))
+                    s.execute(delete(Lease).where(named, Lease.expires_at <= now))
                 s.add(
                     Lease(
                         name=self.name,

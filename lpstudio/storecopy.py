@@ -236,7 +236,7 @@ def _copy(source: Store, target: Store) -> dict[str, int]:
 
 def _check_idle(source: Store, snapshot: Connection) -> None:
     """Refuses a store that processes still use: a running job, one a process queued for
-    itself, or a scheduler at work (a leader's lease, or a scheduler's presence) would go
+    itself, or a scheduler or server at work (a leader's lease, a presence) would go
     on in the old store while the new one is used. A job queued for no process (a stopped
     recipe's kept event) is copied as it is, and waits for its recipe's start there."""
     held = (Job.status == QUEUED) & Job.worker.is_not(None)
@@ -261,7 +261,7 @@ def _check_idle(source: Store, snapshot: Connection) -> None:
     if lease is not None:
         until = lease.expires_at.astimezone().strftime("%Y-%m-%d %H:%M:%S")
         raise WorkspaceError(
-            f"a scheduler of the workspace is running: {lease.holder} holds its lease "
+            f"a scheduler or server of the workspace is running: {lease.holder} holds its lease "
             f"until {until}",
             field=SCHEDULER,
             fix="stop every process on the workspace (README, Upgrading); a process that was "

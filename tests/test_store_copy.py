@@ -39,6 +39,7 @@ from lpstudio.store import SCHEMA_HEAD, Store, worker_id
 from lpstudio.studio import Studio
 from tests.conftest import run_json, set_job, wait_for, write_recipe
 from tests.postgres import create_database, postgres_server
+from tests.servers import serving
 
 #: The password of the target's URL: never shown by any answer (the test server trusts
 #: loopback, so any password is taken).
@@ -373,6 +374,25 @@ def test_a_store_a_scheduler_daemon_works_on_is_not_copied(ws: Path) -> None:
             daemon.stop()
             running.join(30)
     assert cli(ws, "store-copy", "sqlite:///copy.db").exit_code == 0  # gone with its stop
+
+
+def test_a_store_a_server_without_its_scheduler_serves_is_not_copied(ws: Path) -> None:
+    """A server that hosts no scheduler (daemons run the schedules) still runs the calls and
+    webhooks it takes: the copy went ahead beside it, and its next jobs went on in the old
+    store."""
+
+    def presence() -> str | None:
+        with create_engine(workspace_url(ws)).connect() as conn:
+            named = text("SELECT holder FROM leases WHERE name LIKE 'server at %'")
+            return conn.execute(named).scalar()
+
+    with serving(ws, "--LpstudioApp.scheduler=False"):
+        holder = wait_for(presence, what="the server's presence")
+        error = refusal(cli(ws, "store-copy", "sqlite:///copy.db", "--json"))
+        assert error["field"] == "scheduler" and holder in error["message"], error
+        assert not (ws / "copy.db").exists()
+    assert presence() is None  # given up as it stopped
+    assert cli(ws, "store-copy", "sqlite:///copy.db").exit_code == 0
 
 
 def test_a_store_whose_scheduler_holds_its_lease_is_not_copied(ws: Path) -> None:

@@ -23,7 +23,7 @@ from traitlets import Bool, Float, Integer, Unicode, default
 
 from ..endpoints import serving
 from ..errors import LpstudioError, StoreUnavailable
-from ..leader import SCHEDULER, StoreLease
+from ..leader import SCHEDULER, Presence, StoreLease
 from ..recipe import MAX_TIMEOUT
 from ..scheduler import Scheduler
 from ..store import SCHEMA_HEAD
@@ -234,6 +234,7 @@ class LpstudioApp(ExtensionApp):
         self.store_upgraded: str | None = None  # the schema a newer lpstudio left, once seen
         self._store_looked = -math.inf
         self._scheduler: Scheduler | None = None
+        self._presence: Presence | None = None  # without a hosted scheduler (`Presence`)
         self._serving = False  # the server is up: a workspace opened later starts at once
         self._store_down = False  # the workspace failed to open on its store's connection
         self._opened_at = -math.inf
@@ -310,6 +311,9 @@ class LpstudioApp(ExtensionApp):
                 target=self._scheduler.run_forever, name="lpstudio-scheduler", daemon=True
             )
             self._scheduler_thread.start()
+        else:  # the store's schedulers run its schedules; it runs what it takes
+            self._presence = Presence(self.service.store)
+            self._presence.start()
 
     def store_look_due(self) -> bool:
         """Whether the store's schema is to be looked at again (`look_at_store`)."""
@@ -427,6 +431,8 @@ class LpstudioApp(ExtensionApp):
             # cell ran); the lease is freed.
             await asyncio.get_running_loop().run_in_executor(None, self._scheduler_thread.join)
         await self._answer_the_line()
+        if self._presence is not None:
+            await asyncio.get_running_loop().run_in_executor(None, self._presence.stop)
         saves = getattr(self, "saves", None)
         if saves is not None:  # the saves of the last moments are versions too
             await asyncio.get_running_loop().run_in_executor(None, saves.close)
