@@ -24,6 +24,7 @@ import html
 import json
 import re
 from collections.abc import Callable, Collection, Mapping
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl, quote, quote_plus, unquote, urlsplit
 
@@ -192,7 +193,8 @@ def scrub_text(text: str, secrets: Collection[str]) -> str:
     """`text` with every form of every secret replaced by `MASK`, in any case: apps echo
     what they got lower-cased, and percent-encode with `%2f` as with `%2F`. The search runs
     on the text lower-cased, and masks the same places in the text as it is; then on the
-    text with its percent-escapes decoded (`_escapes_masked`)."""
+    text with its escapes decoded (`_escapes_masked`: percent-escapes, JSON's and HTML's);
+    then a secret's beginning that an ellipsis follows, as a display cut it (`_elided`)."""
     hidden = frozenset(secrets)
     pattern = _secret_pattern(hidden) if hidden else None
     if pattern is None:
@@ -202,7 +204,10 @@ def scrub_text(text: str, secrets: Collection[str]) -> str:
         parts += [text[start:begin], MASK]
         start = end
     masked = "".join([*parts, text[start:]]) if parts else text
-    return _escapes_masked(masked, hidden, pattern) if "%" in masked else masked
+    for escapes in _ESCAPES:
+        if escapes.marker in masked:
+            masked = _escapes_masked(masked, hidden, pattern, escapes)
+    return _elided(masked, hidden)
 
 
 def _secret_spans(
@@ -218,48 +223,110 @@ def _secret_spans(
     return [found.span() for found in caseless.finditer(text)]  # type: ignore[union-attr]
 
 
-#: A percent-escape of a printable ASCII character.
-_ESCAPE = re.compile(r"%([2-7][0-9a-fA-F])")
-#: How many times over escapes are read: a URL put into another URL's query (a redirect's
-#: `?next=`), and that one into a third's.
-ESCAPED_DEEP = 3
+@dataclass(frozen=True)
+class _Escapes:
+    """A way of escaping characters that may spell a secret (`_escapes_masked`): the text
+    that every escape holds (`marker`: a text without it is not searched again), the
+    escape's pattern, what it stands for, and how many times over escapes are read."""
+
+    marker: str
+    pattern: re.Pattern[str]
+    decode: Callable[[re.Match[str]], str]
+    deep: int
 
 
-def _escapes_masked(text: str, secrets: frozenset[str], pattern: re.Pattern[str]) -> str:
-    """`text` with a secret that its percent-escapes spell masked: a URL may escape any
+def _json_escaped(escape: re.Match[str]) -> str:
+    code = escape[1]
+    if code[0] == "u":
+        return chr(int(code[1:], 16))
+    return {"b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t"}.get(code, code)
+
+
+def _one(decoded: str) -> str:
+    """An escape's character (`_escape_starts` takes each for one): a reference HTML does
+    not know, or one that stands for two characters, for none of a secret's."""
+    return decoded if len(decoded) == 1 else "\ufffd"
+
+
+#: The escapes read (`_escapes_masked`). Percent-escapes of printable ASCII characters, read
+#: three times over: a URL put into another URL's query (a redirect's `?next=`), and that one
+#: into a third's. JSON's, as encoders other than Python's write them (PHP's `\/`, Go's
+#: `\u0026` for `&`, `<` and `>`, or every character as `\uXXXX`), twice over. HTML's
+#: character references (`&#x2F;`, `&#47;`, `&amp;`), twice over.
+_ESCAPES = (
+    _Escapes("%", re.compile(r"%([2-7][0-9a-fA-F])"), lambda e: chr(int(e[1], 16)), 3),
+    _Escapes("\\", re.compile(r'\\(u[0-9a-fA-F]{4}|["\\/bfnrt])'), _json_escaped, 2),
+    _Escapes(
+        "&",
+        re.compile(r"&(?:#[xX][0-9a-fA-F]{1,6}|#[0-9]{1,7}|[a-zA-Z][a-zA-Z0-9]{1,31});"),
+        lambda e: _one(html.unescape(e[0])),
+        2,
+    ),
+)
+
+
+def _escapes_masked(
+    text: str, secrets: frozenset[str], pattern: re.Pattern[str], escapes: _Escapes
+) -> str:
+    """`text` with a secret that its `escapes` spell masked: a URL may escape any
     character of it, needed or not (`sandbox%2Dsecret`, `%73ecret`, `q%2BLp7=W` with only
-    its `+` escaped), and escape that again (`q%252BLp7`), where `_forms` holds the ways
-    encoders write one. The search runs on the text with each escape of a printable ASCII
-    character decoded, once, then again (`ESCAPED_DEEP`), and masks the escapes and
-    characters that spell the secret. A text without an escape costs one search."""
+    its `+` escaped), and escape that again (`q%252BLp7`); an app's JSON answer may write
+    its `/` as `\\/` or its `&` as `\\u0026`; where `_forms` holds the ways Python's encoders
+    write one. The search runs on the text with each escape decoded, once, then again
+    (`escapes.deep`), and masks the escapes and characters that spell the secret. A text
+    without an escape costs one search."""
     decoded, starts = text, None  # where each character of `decoded` starts in `text`
-    for _ in range(ESCAPED_DEEP):
-        if not _ESCAPE.search(decoded):
+    for _ in range(escapes.deep):
+        if not escapes.pattern.search(decoded):
             return text
-        at = _escape_starts(decoded)
+        at = _escape_starts(decoded, escapes.pattern)
         starts = at if starts is None else [starts[place] for place in at]
-        decoded = _ESCAPE.sub(lambda escape: chr(int(escape[1], 16)), decoded)
+        decoded = escapes.pattern.sub(escapes.decode, decoded)
         spans = _secret_spans(decoded, secrets, pattern)
         if spans:
             parts, start = [], 0
             for begin, end in spans:
                 parts += [text[start : starts[begin]], MASK]
                 start = starts[end]
-            return _escapes_masked("".join([*parts, text[start:]]), secrets, pattern)
+            return _escapes_masked("".join([*parts, text[start:]]), secrets, pattern, escapes)
     return text
 
 
-def _escape_starts(text: str) -> list[int]:
+def _escape_starts(text: str, escape: re.Pattern[str]) -> list[int]:
     """Where each character of `text` with its escapes decoded starts in `text`, and its
-    end."""
+    end. Each escape stands for one character (a JSON `\\uXXXX` of a character beyond
+    U+FFFF is two, each decoded alone)."""
     starts: list[int] = []
     at = 0
-    for escape in _ESCAPE.finditer(text):
-        starts.extend(range(at, escape.start()))
-        starts.append(escape.start())
-        at = escape.end()
+    for found in escape.finditer(text):
+        starts.extend(range(at, found.start()))
+        starts.append(found.start())
+        at = found.end()
     starts.extend(range(at, len(text) + 1))
     return starts
+
+
+#: The fewest characters of a secret's beginning that an ellipsis follows that are masked
+#: (`_elided`): a display cut it (a DataFrame's cell at its column width, a repr cut short
+#: to its first 13). Fewer would mask a secret URL's scheme in ordinary text (`https://...`).
+MIN_ELIDED = 12
+_ELLIPSIS = re.compile(r"\.\.\.|\u2026")
+
+
+def _elided(text: str, secrets: frozenset[str]) -> str:
+    """`text` with a secret's beginning masked where an ellipsis follows it (`MIN_ELIDED`
+    characters of it at least): pandas shows a long value's first 47 characters and `...`,
+    and no later masking finds them."""
+    if "..." not in text and "\u2026" not in text:
+        return text
+    parts, start = [], 0
+    for ellipsis in _ELLIPSIS.finditer(text):
+        at = ellipsis.start()
+        begun = begun_secret(text[start:at], secrets, fewest=MIN_ELIDED)
+        if begun is not None:
+            parts += [text[start : start + begun], MASK]
+            start = at
+    return "".join([*parts, text[start:]]) if parts else text
 
 
 #: The fewest characters of a secret's beginning, at the end of a text still being written,
@@ -279,10 +346,10 @@ def scrub_unfinished(text: str, secrets: Collection[str]) -> str:
     return masked if start is None else masked[:start] + MASK
 
 
-def begun_secret(text: str, secrets: Collection[str]) -> int | None:
+def begun_secret(text: str, secrets: Collection[str], fewest: int | None = None) -> int | None:
     """Where the longest end of `text` begins that begins a secret too, in any of its forms
     (`_forms`) and any case, and stops short of its end; None when there is none of
-    `MIN_BEGUN` characters at least (or of half of a shorter form)."""
+    `MIN_BEGUN` characters at least (or of half of a shorter form), or of `fewest`."""
     longest, by_start = _beginnings(frozenset(secrets)) if secrets else (0, {})
     if not longest:
         return None
@@ -291,7 +358,8 @@ def begun_secret(text: str, secrets: Collection[str]) -> int | None:
     for at in range(len(folded) - 1):
         for form in by_start.get(folded[at : at + 2], ()):
             shown = len(folded) - at
-            if _enough(form) <= shown < len(form) and form.startswith(folded[at:]):
+            least = _enough(form) if fewest is None else fewest
+            if least <= shown < len(form) and form.startswith(folded[at:]):
                 return len(text) - len(window) + at
     return None
 

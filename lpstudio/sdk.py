@@ -1379,10 +1379,11 @@ def _host_port(url: str) -> tuple[str, int | None] | None:
 
 
 def web_page(response: Any) -> str | None:
-    """What an app's answer is when it is not JSON (an httpx response): "a web page (HTML)
-    titled '403 Forbidden'" (its title, else its first heading), or "a text/plain answer",
-    for an error that says so instead of quoting a web server's, proxy's or portal's page;
-    None when it is JSON (the app's own words, to quote)."""
+    """What an app's answer is when it is a web page or nothing (an httpx response): "a web
+    page (HTML) titled '403 Forbidden'" (its title, else its first heading), or "an empty
+    answer", for an error that says so instead of quoting a web server's, proxy's or
+    portal's page; None when it is JSON or plain text (the app's or a proxy's own words, to
+    quote: masked and cut, `Connection.excerpt`)."""
     try:
         response.json()
         return None
@@ -1396,9 +1397,7 @@ def web_page(response: Any) -> str | None:
         )
         title = " ".join(found[1].split())[:80] if found else ""
         return "a web page (HTML)" + (f" titled {title!r}" if title else "")
-    if not text.strip():
-        return "an empty answer"
-    return f"a {kind} answer" if kind else "an answer that is not JSON"
+    return None if text.strip() else "an empty answer"
 
 
 def _url_with_credentials(value: Any) -> bool:

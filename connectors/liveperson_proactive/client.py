@@ -190,12 +190,15 @@ def _wait_asked(response: httpx.Response, default: float) -> float:
 
 
 def error_message(response: httpx.Response, conn: Connection) -> str:
-    """LivePerson's error text (`{"code", "requestTraceId", "message"}`); an answer that is
-    not JSON (a web server's, proxy's or portal's page) is said to be one, never quoted."""
+    """LivePerson's error text (`{"code", "requestTraceId", "message"}`); a web page (a web
+    server's, proxy's or portal's) is said to be one, never quoted; plain text is quoted."""
     page = web_page(response)
     if page is not None:
         return conn.excerpt(f"{page}, not LivePerson's JSON", 300)
-    body = response.json()
+    try:
+        body = response.json()
+    except ValueError:  # a proxy's words
+        return conn.excerpt(response.text, 300)
     if isinstance(body, dict):
         body = body.get("message") or body.get("error") or body
     return conn.excerpt(str(body), 300)
