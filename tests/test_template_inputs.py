@@ -156,12 +156,16 @@ def test_an_invoices_file_that_is_not_there_is_named_with_the_fix(
     sandbox: Sandbox,
     given: str,
 ) -> None:
-    """It failed with a bare FileNotFoundError (IsADirectoryError for `.`)."""
+    """It failed with a bare FileNotFoundError (IsADirectoryError for `.`); then its fix
+    gave `-p invoices_csv data/invoices.csv` whatever was saved, the value in use too."""
     error = _failed(workspace, "-p", "invoices_csv", given)
     assert error["ename"] == "FileNotFoundError", error
     said = error["evalue"]
     assert f"invoices_csv: {given!r} is no file in the recipe's folder" in said, said
-    assert "lpstudio settings demo/payment_reminder -p invoices_csv" in said
+    put = f"put the CSV of invoices at projects/demo/{given}, or give another"
+    assert (put in said) == (given != "."), said  # a folder is no place for it
+    assert "from the recipe's folder projects/demo/: " in said, said
+    assert said.endswith("lpstudio settings demo/payment_reminder -p invoices_csv PATH"), said
     assert recipients(sandbox) == {}
 
 

@@ -41,9 +41,10 @@ UNCERTAIN = {
 }
 # What the payment reminder raises when its invoices_csv is no file.
 MISSING_CSV = (
-    "invoices_csv: 'nofile.csv' is no file in the recipe's folder (nothing there); give the "
-    "CSV of invoices, from the recipe's folder under projects/: lpstudio settings "
-    "billing/reminder -p invoices_csv data/invoices.csv"
+    "invoices_csv: 'nofile.csv' is no file in the recipe's folder (nothing there); put the "
+    "CSV of invoices at projects/billing/nofile.csv, or give another CSV of invoices, from "
+    "the recipe's folder projects/billing/: lpstudio settings billing/reminder -p "
+    "invoices_csv PATH"
 )
 
 
