@@ -10,6 +10,8 @@ hours), as Workato's API policies hold theirs: `lpstudio.server.auth.RateLimits`
 from __future__ import annotations
 
 import hashlib
+import json
+import re
 import secrets
 from collections.abc import Callable, Collection
 from typing import Any
@@ -26,6 +28,10 @@ from .store import Store
 #: (about 2 ms at this quota): a larger one would slow every client's calls on the machine.
 #: A client that needs more goes without a quota.
 MAX_QUOTA_PER_DAY = 100_000
+
+#: What a client's token looks like (`ApiClients.create`): only text of this shape is looked
+#: up among the clients' tokens (`ApiClients.live_tokens`).
+TOKEN_SHAPE = re.compile(r"lps_[A-Za-z0-9_-]{43}")
 
 
 def _digest(token: str) -> str:
@@ -181,6 +187,24 @@ class ApiClients:
         if not done:
             self.store.audit(self.user, "revoke_api_client", name)
         return _as_dict(row)
+
+    def live_tokens(self, data: Any) -> set[str]:
+        """The tokens of live clients that `data` holds (text, or JSON-like data, its keys
+        too), as written: lpstudio's own credentials, masked wherever a secret of the
+        workspace is. Only text of a token's shape (`TOKEN_SHAPE`) is looked up, by its
+        digest, as a token is stored: the store is read only for such text, which a bot's
+        call or a webhook delivery seldom holds."""
+        text = data if isinstance(data, str) else json.dumps(data, default=str)
+        found = {_digest(token): token for token in TOKEN_SHAPE.findall(text)}
+        if not found:
+            return set()
+        with self.store.read() as s:
+            live = s.scalars(
+                select(ApiClient.token_sha256).where(
+                    ApiClient.token_sha256.in_(found), ApiClient.revoked.is_(False)
+                )
+            ).all()
+        return {found[digest] for digest in live}
 
     def for_token(self, token: str) -> dict[str, Any] | None:
         """The live (not revoked) client holding `token`, or None."""

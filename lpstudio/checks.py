@@ -9,6 +9,7 @@ from __future__ import annotations
 import copy
 import json
 from collections import deque
+from collections.abc import Callable, Collection
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -139,22 +140,34 @@ def integers_as_ints(schema: dict[str, Any], value: Any) -> Any:
     return value
 
 
-def check_defaults(recipe: Recipe, given: dict[str, Any], projects: Path | None = None) -> None:
+def unused_defaults(recipe: Recipe, given: Collection[str]) -> dict[str, Any]:
+    """The parameters cell's defaults that a job runs with: those of the parameters no
+    value is `given` (or saved) for."""
+    return {
+        name: spec["default"]
+        for name, spec in recipe.schema.get("properties", {}).items()
+        if "default" in spec and name not in given
+    }
+
+
+def check_defaults(
+    recipe: Recipe,
+    given: dict[str, Any],
+    projects: Path | None = None,
+    hidden: Callable[[], Collection[str]] | None = None,
+) -> None:
     """The parameters cell's defaults that a job runs with (no value given or saved) must
     pass the recipe's refinements as given values do: a default out of them (say, an empty
     name where one is required, or a `Path` that leads out of `projects`, links followed)
-    means the parameter needs a value, as one declared with no default (`days: int`) does."""
+    means the parameter needs a value, as one declared with no default (`days: int`) does.
+    `hidden` gives the workspace's secrets, masked in a refusal that quotes a default
+    (`coerce`)."""
     check_required(recipe.schema, given, recipe.name)
-    properties = recipe.schema.get("properties", {})
-    defaults = {
-        name: spec["default"]
-        for name, spec in properties.items()
-        if "default" in spec and name not in given
-    }
+    defaults = unused_defaults(recipe, given)
     if not defaults:
         return  # every parameter given: nothing to check on a job's path
     try:
-        coerce(recipe.schema, defaults, recipe=recipe.name, projects=projects)
+        coerce(recipe.schema, defaults, recipe=recipe.name, projects=projects, hidden=hidden)
     except InputError as exc:
         raise InputError(
             f"{exc.message} (the default of the parameters cell, as no value was given)",
@@ -167,12 +180,11 @@ def refused_defaults(recipe: Recipe, given: dict[str, Any], projects: Path | Non
     """The parameters whose default `check_defaults` would refuse, all of them (it names
     the first): `lpstudio settings` marks each, so they are mended in one go."""
     refused = set()
-    for name, spec in recipe.schema.get("properties", {}).items():
-        if "default" in spec and name not in given:
-            try:
-                coerce(recipe.schema, {name: spec["default"]}, projects=projects)
-            except InputError:
-                refused.add(name)
+    for name, default in unused_defaults(recipe, given).items():
+        try:
+            coerce(recipe.schema, {name: default}, projects=projects)
+        except InputError:
+            refused.add(name)
     return refused
 
 

@@ -671,11 +671,16 @@ def bind_connections(
     *,
     ready: bool = True,
     recipe: str | None = None,
+    trigger: dict[str, Any] | None = None,
+    root: Path | None = None,
 ) -> dict[str, str]:
     """Which connection fills each slot of `recipe`: the chosen one, else the one named like
     the slot, else the only connection of the slot's type. Refuses what does not fit, saying
     why and how to choose for that recipe, and a placeholder unless `ready` is false
-    (settings may be saved before it is authorised; they cannot be used)."""
+    (settings may be saved before it is authorised; they cannot be used). Slots that no
+    connection fills are refused together, with the commands that create what each needs
+    (`trigger`: the recipe's, whose webhook checks signatures with a secret of its slot's
+    connection; `root`: the workspace, whose own connectors may fill them)."""
     by_name = {info.name: info for info in available}
 
     def _ready(info: ConnectionInfo, slot: str) -> str:
@@ -683,8 +688,8 @@ def bind_connections(
             raise _placeholder(info.name, info.status_message, f"connections.{slot}")
         return info.name
 
-    bound: dict[str, str] = {}
-    for slot, spec in slots.items():
+    def _fill(slot: str, spec: dict[str, Any]) -> str | None:
+        """The connection filling `slot`, None when none could."""
         wanted = spec.get("type")
         if slot in chosen:
             info = by_name.get(chosen[slot])
@@ -700,26 +705,94 @@ def bind_connections(
                     field=f"connections.{slot}",
                     fix=f"bind a {wanted} connection",
                 )
-            bound[slot] = _ready(info, slot)
-            continue
+            return _ready(info, slot)
         if slot in by_name and (not wanted or by_name[slot].type == wanted):
-            bound[slot] = _ready(by_name[slot], slot)
-            continue
+            return _ready(by_name[slot], slot)
         fitting = [info.name for info in available if wanted and info.type == wanted]
         if len(fitting) == 1:
-            bound[slot] = _ready(by_name[fitting[0]], slot)
-            continue
+            return _ready(by_name[fitting[0]], slot)
         if not fitting:
-            kind = f"{wanted} " if wanted else ""
-            raise InputError(
-                f"no {kind}connection for slot '{slot}'",
-                field=f"connections.{slot}",
-                fix=f"create one with `lpstudio connections add {slot} --type {wanted or 'TYPE'} "
-                "--field ...`",
-            )
+            return None
         raise InputError(
             f"several {wanted} connections could fill slot '{slot}': {', '.join(fitting)}",
             field=f"connections.{slot}",
             fix=f"choose one with {_choose(slot, recipe)}",
         )
+
+    bound: dict[str, str] = {}
+    unfilled: list[str] = []
+    for slot, spec in slots.items():
+        try:
+            name = _fill(slot, spec)
+        except InputError:
+            if not unfilled:
+                raise
+            continue  # what is wrong with it is said once the missing ones exist
+        if name is None:
+            unfilled.append(slot)
+        else:
+            bound[slot] = name
+    if unfilled:
+        raise _no_connection({slot: slots[slot] for slot in unfilled}, trigger, root)
     return bound
+
+
+def _no_connection(
+    slots: dict[str, dict[str, Any]], trigger: dict[str, Any] | None, root: Path | None
+) -> InputError:
+    """Why `slots` (those of a recipe that no connection fills) cannot be used, with the
+    commands that create a connection for each, given what it needs: its connector's
+    required fields and the secret the recipe's webhook checks signatures with (a fix
+    naming neither led to a second refusal once followed)."""
+    said, commands, secrets = [], [], []
+    for slot, spec in slots.items():
+        wanted = spec.get("type")
+        needs, signs = _needed_fields(slot, wanted, trigger, root)
+        said.append(
+            f"{'a ' if said else ''}{wanted + ' ' if wanted else ''}connection for slot '{slot}'"
+            + (
+                f" (its webhook trigger checks each delivery's signature with the "
+                f"connection's {signs})"
+                if signs
+                else ""
+            )
+        )
+        given = [f"--secret {f.name}" if f.secret else f"--field {f.name}=..." for f in needs]
+        commands.append(
+            f"`lpstudio connections add {slot} --type {wanted or 'TYPE'} "
+            f"{' '.join(given) or '--field ...'}`"
+        )
+        secrets += [f"$LPSTUDIO_SECRET_{f.name.upper()}" for f in needs if f.secret]
+    read = (
+        f" (each secret is read from {', '.join(secrets)}, a hidden prompt or standard input)"
+        if secrets
+        else ""
+    )
+    return InputError(
+        f"no {', nor '.join(said)}",
+        field=f"connections.{next(iter(slots))}",
+        fix=f"create {'one' if len(commands) == 1 else 'them'} with {' and '.join(commands)}"
+        + read,
+    )
+
+
+def _needed_fields(
+    slot: str, wanted: str | None, trigger: dict[str, Any] | None, root: Path | None
+) -> tuple[list[Field], str | None]:
+    """The fields a new connection for `slot` must be given (those its connector requires
+    and has no default for, and the secret the recipe's webhook trigger checks each
+    delivery's signature with, if the trigger is on this slot), and the name of that
+    secret. Nothing for a connector that does not load (the recipe's reading says why)."""
+    if not wanted:
+        return [], None
+    try:
+        connector = get_connector(wanted, root)
+    except LpstudioError:
+        return [], None
+    signs = None
+    if trigger and trigger.get("kind") == "webhook" and trigger.get("connection") == slot:
+        hook = connector.webhook_triggers.get(trigger.get("trigger", "webhook"))
+        signs = hook.secret_field if hook is not None and hook.verify is not None else None
+    required = set(connector.config_schema()["required"])
+    needs = [f for f in connector.fields if f.name in required or f.name == signs]
+    return needs, signs

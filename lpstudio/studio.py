@@ -22,7 +22,15 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.exc import OperationalError
 
 from .api_clients import ApiClients
-from .checks import check_defaults, check_event, check_file_name, check_run_event, typed_project
+from .checks import (
+    check_defaults,
+    check_event,
+    check_file_name,
+    check_run_event,
+    refused_defaults,
+    typed_project,
+    unused_defaults,
+)
 from .connections import ConnectionInfo, Connections, bind_connections, check_bound_exist
 from .endpoints import check_call_timeout, endpoint_path, holder, serving
 from .errors import ConflictError, InputError, LpstudioError, RecipeError, WorkspaceError, word
@@ -63,6 +71,14 @@ USER_NAME_MAX = 128
 #: line names its links; a server under a base URL gives each studio its own (`api_root`).
 API_PATH = "/lpstudio/api/v1"
 
+
+def under_base_url(link: str, base_url: str) -> str:
+    """`link`, a path of the REST API as a server at `/` serves it (a recipe's hook or
+    endpoint from a studio opened without `api_root`), as a server whose base URL is
+    `base_url` serves it (`/user/NAME/` in JupyterHub)."""
+    return f"{base_url.rstrip('/')}{link}"
+
+
 TERMS = f"""\
 lpstudio terms of use (version {TERMS_VERSION})
 
@@ -83,15 +99,6 @@ def _recipe_as_of(path: Path, name: str, mtime_ns: int, size: int) -> Recipe:
     """A recipe file parsed once per version of it (its mtime and size); for reading its
     metadata only: jobs load their recipe afresh."""
     return Recipe.load(path, name)
-
-
-def _job_parameters(recipe: Recipe, given: dict[str, Any], projects: Path) -> dict[str, Any]:
-    """The parameters a job of the recipe gets from the values given and saved (`given`):
-    those, and the defaults of its date parameters as text (`date_defaults`), once the
-    defaults it runs with pass the recipe's refinements. A run and its `--prepare-only`
-    notebook share them."""
-    check_defaults(recipe, given, projects)
-    return {**date_defaults(recipe.schema), **given}
 
 
 #: The triggers whose jobs a stopped recipe holds queued until it starts, given no values
@@ -322,22 +329,26 @@ class Studio:
 
     def recipes(self) -> list[dict[str, Any]]:
         """Every recipe by project folder, with its trigger and last job (or its problem), and
-        whether a started callable serves nothing, another holding its path."""
+        whether a started callable serves nothing, another holding its path; each as it
+        leaves the process (`described`)."""
+        from .redaction import scrub_text
+
         rows: list[dict[str, Any]] = []
         paths = self.workspace.recipe_files()
         names = [self.workspace.recipe_name(p) for p in paths]
         last = self.store.last_jobs(names)
         errors = self.store.trigger_errors()
         conflicts = serving(self)[1]
+        secrets = self.held_secrets()  # read once for every row
         for path, name in zip(paths, names, strict=True):
             row: dict[str, Any] = {"recipe": name, "project": str(Path(name).parent)}
             try:
                 recipe = Recipe.load(path, name)
                 self._check_connectors(recipe)
-                row.update(recipe.describe())
+                row.update(self.described(recipe.describe(), secrets))
                 row["problem"] = None
             except InputError as exc:
-                row.update(title=None, trigger=None, problem=str(exc))
+                row.update(title=None, trigger=None, problem=scrub_text(str(exc), secrets))
             job = last.get(name)
             row["last_job"] = (
                 {"id": job.id, "status": job.status, "created_at": job.created_at.isoformat()}
@@ -359,18 +370,18 @@ class Studio:
     def refuse_secrets(
         self,
         values: dict[str, Any],
-        secrets: set[str] | None = None,
+        secrets: Collection[str] | None = None,
         event: Any = None,
-        saved: bool = False,
+        what: str = "parameter",
     ) -> None:
         """Refuses a parameter value, or an event given by hand, that holds a connection's
         secret or the store's password (in a text, a number or an object's key): both are
         kept on the job, shown by `lpstudio show` and the API, and handed to its notebook,
-        while a connection hands its secrets to the recipe's code only. `saved`: the values
-        are saved settings. `packages` checks an imported recipe's settings with it too."""
+        while a connection hands its secrets to the recipe's code only. `what` names the
+        values (`the saved value of parameter`, `the default of parameter`). `packages`
+        checks an imported recipe's settings with it too."""
         from .redaction import scrub
 
-        what = "the saved value of parameter" if saved else "parameter"
         given = {
             (f"{what} '{name}'", name): value
             for name, value in values.items()
@@ -383,6 +394,14 @@ class Studio:
         if secrets is None:
             secrets = self.connections.secret_values()
         for (what, field), value in given.items():
+            # The store's first: `secrets` may be all the workspace's (`held_secrets`).
+            if scrub(value, self.store.secrets) != value:  # as a connection's plain field
+                raise InputError(
+                    f"{what} holds the password of the workspace's store",
+                    field=field,
+                    fix="give another value: the store's password is for lpstudio alone, "
+                    "never handed to a recipe",
+                )
             if scrub(value, secrets) != value:
                 raise InputError(
                     f"{what} holds the secret of a connection",
@@ -391,13 +410,65 @@ class Studio:
                     "bind it to the recipe's slot; the recipe reads it through "
                     "lpstudio.kernel.connection(...)",
                 )
-            if scrub(value, self.store.secrets) != value:  # as a connection's plain field
-                raise InputError(
-                    f"{what} holds the password of the workspace's store",
-                    field=field,
-                    fix="give another value: the store's password is for lpstudio alone, "
-                    "never handed to a recipe",
-                )
+
+    def check_defaults(
+        self,
+        recipe: Recipe,
+        given: dict[str, Any],
+        hidden: Callable[[], Collection[str]] | None = None,
+    ) -> None:
+        """The parameters cell's defaults a job of `recipe` runs with (those the values
+        `given` or saved leave) as `checks.check_defaults` checks them, and one holding a
+        secret of the workspace refused as a value given holding one is (`refuse_secrets`),
+        naming its parameter: the job would keep it in its parameters (`lpstudio show`, the
+        API) and inject it into its notebook, where a connection hands its secret to the
+        recipe's code alone. As any refused default, it makes the parameter one a run must
+        be given (or have saved). The recipe's descriptions show it masked (`described`);
+        its notebook opens and saves as ever. `hidden` gives the workspace's secrets
+        (`held_secrets`), read only when a default is left to check."""
+        hidden = hidden or self.held_secrets
+        check_defaults(recipe, given, self.workspace.projects, hidden)
+        defaults = unused_defaults(recipe, given)
+        if not defaults:
+            return
+        try:
+            self.refuse_secrets(defaults, hidden(), what="the default of parameter")
+        except InputError as exc:
+            exc.fix = f"remove it from the notebook's parameters cell; {exc.fix}"
+            raise
+
+    def refused_defaults(self, recipe: Recipe, given: dict[str, Any]) -> set[str]:
+        """The parameters whose default `check_defaults` would refuse, all of them (it names
+        the first): `lpstudio settings` marks each, so they are mended in one go."""
+        refused = refused_defaults(recipe, given, self.workspace.projects)
+        secrets = self.held_secrets()
+        for name, default in unused_defaults(recipe, given).items():
+            try:
+                self.refuse_secrets({name: default}, secrets)
+            except InputError:
+                refused.add(name)
+        return refused
+
+    def described(
+        self,
+        description: dict[str, Any],
+        secrets: Collection[str] | None = None,
+        kept: Collection[str] = ("recipe",),
+    ) -> dict[str, Any]:
+        """A description of a recipe as it leaves the process (the REST API's recipes and
+        their OpenAPI schemas, `lpstudio recipes` and `settings`): the workspace's `secrets`
+        (`held_secrets` by default) masked in every value its notebook gives, its title,
+        description, parameters' defaults and help, and its metadata's schemas and
+        examples, as in whatever else lpstudio shows: an operator reads them, and an API
+        client the schemas of what it may call. The values named `kept` are how callers
+        address the recipe (its name, a callable's path)."""
+        from .redaction import scrub
+
+        secrets = self.held_secrets() if secrets is None else secrets
+        return {
+            key: value if key in kept else scrub(value, secrets)
+            for key, value in description.items()
+        }
 
     def held_secrets(self) -> set[str]:
         """The workspace's secrets (its connections' and its store's password), masked in
@@ -415,16 +486,36 @@ class Studio:
 
         return scrub(value, self.held_secrets())
 
-    def kept_event(self, event: Any, secrets: Collection[str] | None = None) -> dict[str, Any]:
+    def kept_event(
+        self,
+        event: Any,
+        secrets: Collection[str] | None = None,
+        credentials: Collection[str] = (),
+    ) -> dict[str, Any]:
         """A new job's `event` and `sealed_event` for an event a system sent (a bot's call, a
         webhook delivery, a poll): shown masked of the workspace's `secrets` (operators read
         jobs), and, where that changed it, sealed whole with the workspace key for its
         kernel: masked, its recipe would act on what nobody sent. A person's event holding
-        a secret is refused instead (`refuse_secrets`): they can put it in a connection."""
+        a secret is refused instead (`refuse_secrets`): they can put it in a connection.
+
+        lpstudio's own credentials in it, the `credentials` its request carried (the
+        Jupyter server's token) and any live API client's token (`ApiClients.live_tokens`),
+        are masked as the workspace's secrets are, not refused: an event a system sent is
+        run, whatever secret it holds, since its sender relays what it has (a refused
+        delivery is sent again and again, and never runs). Only a call's own API token,
+        and the server's, in its input are refused (`calls`): the caller put its own
+        credential in the wrong place. Unlike a connection's secret, lpstudio's credentials
+        are masked for the kernel too: a connection's secret may be ordinary text met by
+        chance (`sales` in `wholesales-42`), which the recipe must get as sent, while a
+        token is long and random and never a recipe's to use; and the worker that writes
+        the output notebook (a scheduler's, a Dask cluster's) may not know the server's
+        token, to mask it there."""
         from .redaction import scrub
 
-        shown = scrub(event, self.held_secrets() if secrets is None else secrets)
-        sealed = None if shown == event else self.connections.vault.seal(event)
+        held = {*credentials, *self.api_clients.live_tokens(event)}
+        ran = scrub(event, held) if held else event
+        shown = scrub(ran, self.held_secrets() if secrets is None else secrets)
+        sealed = None if shown == ran else self.connections.vault.seal(ran)
         return {"event": shown, "sealed_event": sealed}
 
     def refuse_held_secret(self, name: str, field: str, what: str, fix: str) -> None:
@@ -477,7 +568,8 @@ class Studio:
         what is missing otherwise."""
         recipe = self.recipe(ref)
         self._check_connectors(recipe)  # before binding: a type no connection can be
-        settings = self.ready_settings(recipe)  # its triggers' jobs run with them
+        hidden = functools.cache(self.held_secrets)  # read once, if a default needs them
+        settings = self.ready_settings(recipe, hidden)  # its triggers' jobs run with them
         for slot, name in settings["connections"].items():
             info = self.connections.get(name)
             if info.status != "connected":
@@ -561,7 +653,7 @@ class Studio:
             {"parameters": settings["parameters"], "connections": settings["connections"]},
             self.user,
         )
-        held = _job_parameters(recipe, settings["parameters"], self.workspace.projects)
+        held = self._job_parameters(recipe, settings["parameters"], hidden)
 
         def check(s: Session, _new: dict[str, Any]) -> None:
             check_bound_exist(s, settings["connections"], recipe.name)
@@ -882,23 +974,31 @@ class Studio:
         # each job of such a recipe).
         connections = (
             bind_connections(
-                slots, saved.get("connections", {}), self.connections.list(), recipe=recipe.name
+                slots,
+                saved.get("connections", {}),
+                self.connections.list(),
+                recipe=recipe.name,
+                trigger=recipe.metadata.get("trigger"),
+                root=self.workspace.root,
             )
             if slots
             else {}
         )
         return {**saved, "parameters": parameters, "connections": connections}
 
-    def ready_settings(self, recipe: Recipe) -> dict[str, Any]:
+    def ready_settings(
+        self, recipe: Recipe, hidden: Callable[[], Collection[str]] | None = None
+    ) -> dict[str, Any]:
         """`settings`, refused as Start and the triggers refuse them when a job could not
         run with them alone: a parameter nothing is saved for runs with its default, which
-        must exist and pass the recipe's refinements (`check_defaults`); a webhook whose
-        deliveries would all be refused, its connection lacking the secret their signatures
-        are checked with (`webhooks.webhook_trigger`, the delivery's own check). What is not
-        ready is said by this one rule wherever settings are shown (`lpstudio settings`, a
-        recipe's `settings_problem`, the forms)."""
+        must exist, pass the recipe's refinements and hold no secret (`check_defaults`,
+        `hidden` giving the secrets); a webhook whose deliveries would all be refused, its
+        connection lacking the secret their signatures are checked with
+        (`webhooks.webhook_trigger`, the delivery's own check). What is not ready is said by
+        this one rule wherever settings are shown (`lpstudio settings`, a recipe's
+        `settings_problem`, the forms)."""
         settings = self.settings(recipe)
-        check_defaults(recipe, settings["parameters"], self.workspace.projects)
+        self.check_defaults(recipe, settings["parameters"], hidden)
         if recipe.trigger_kind == "webhook":
             from .webhooks import webhook_trigger
 
@@ -933,8 +1033,21 @@ class Studio:
             projects=self.workspace.projects,
             hidden=self.held_secrets,
         )
-        self.refuse_secrets(values, saved=True)
+        self.refuse_secrets(values, what="the saved value of parameter")
         return values
+
+    def _job_parameters(
+        self,
+        recipe: Recipe,
+        given: dict[str, Any],
+        hidden: Callable[[], Collection[str]] | None = None,
+    ) -> dict[str, Any]:
+        """The parameters a job of the recipe gets from the values given and saved (`given`):
+        those, and the defaults of its date parameters as text (`date_defaults`), once the
+        defaults it runs with pass `check_defaults`. A run and its `--prepare-only` notebook
+        share them."""
+        self.check_defaults(recipe, given, hidden)
+        return {**date_defaults(recipe.schema), **given}
 
     def save_settings(
         self,
@@ -1221,8 +1334,9 @@ class Studio:
             if not test:  # a Test's dry run refuses them itself, as LivePerson would
                 check_run_fit(self, recipe, values)
         kept = {"event": event, "sealed_event": None}
-        if event is not None and trigger == "callable":  # a bot's: whole for its recipe
-            kept = self.kept_event(event)
+        hidden = functools.cache(self.held_secrets)  # read once for the event and defaults
+        if event is not None and trigger == "callable":  # a bot's: masked, sealed for its recipe
+            kept = self.kept_event(event, hidden())
         if test:
             trigger = "test"
             if event is None:
@@ -1236,7 +1350,7 @@ class Studio:
                 audit_in(session, self.user, action, recipe.name, job=job.id)
 
             then = audited
-        return self._queue(recipe, values, kept, trigger, timeout, then=then)
+        return self._queue(recipe, values, kept, trigger, timeout, then=then, hidden=hidden)
 
     def _queue(
         self,
@@ -1247,10 +1361,14 @@ class Studio:
         timeout: float | None,
         rerun_of: int | None = None,
         then: Callable[[Session, Job], None] | None = None,
+        hidden: Callable[[], Collection[str]] | None = None,
     ) -> Job:
         """Queues the job; `then` (what records it elsewhere) is written with it, or neither.
-        `kept`: its `event` and `sealed_event` (`kept_event`)."""
-        row = self.job_fields(recipe, parameters, kept["event"], trigger, timeout, rerun_of)
+        `kept`: its `event` and `sealed_event` (`kept_event`); `hidden`: the workspace's
+        secrets, if read already (`job_fields`)."""
+        row = self.job_fields(
+            recipe, parameters, kept["event"], trigger, timeout, rerun_of, hidden=hidden
+        )
         row["sealed_event"] = kept["sealed_event"]
         if then is None:
             return self.store.create_job(**row)
@@ -1264,9 +1382,12 @@ class Studio:
         trigger: str,
         timeout: float | None,
         rerun_of: int | None = None,
+        hidden: Callable[[], Collection[str]] | None = None,
     ) -> dict[str, Any]:
         """A new job's row, checked, on a snapshot of the recipe and its settings; also how
-        `webhooks.receive_webhook` queues a delivery's jobs, in one transaction."""
+        `webhooks.receive_webhook` queues a delivery's jobs, in one transaction. `hidden`
+        gives the workspace's secrets (`check_defaults`), read once by a caller that needs
+        them too."""
         if timeout is not None and not (math.isfinite(timeout) and 0 < timeout <= MAX_TIMEOUT):
             raise InputError(
                 f"timeout must be a positive number of seconds up to {MAX_TIMEOUT:g}, "
@@ -1277,9 +1398,7 @@ class Studio:
         check_event(event)
         self._check_connectors(recipe)  # before the slots are bound: one no type can fill
         settings = self.settings(recipe)
-        values = _job_parameters(
-            recipe, {**settings["parameters"], **parameters}, self.workspace.projects
-        )
+        values = self._job_parameters(recipe, {**settings["parameters"], **parameters}, hidden)
         version = self.store.snapshot(
             recipe.name,
             recipe.canonical_json,
@@ -1376,7 +1495,7 @@ class Studio:
 
         recipe, given = self.validate(ref, parameters or {}, parse)
         saved = self._saved_parameters(recipe, saved_settings(self.store, recipe.name))
-        values = _job_parameters(recipe, {**saved, **given}, self.workspace.projects)
+        values = self._job_parameters(recipe, {**saved, **given})
         # On a copy: papermill changes the notebook it parameterizes, and the parsed recipe
         # is shared (`parsed`): the process's next job of it would run these values.
         nb = copy.deepcopy(recipe.notebook)
@@ -1797,14 +1916,16 @@ class Studio:
 
     def recipe_detail(self, ref: str | os.PathLike[str]) -> dict[str, Any]:
         """One recipe for the API: its description, trigger, settings, state and last job,
-        and the revision of its settings, which a form sends back with its save."""
+        and the revision of its settings, which a form sends back with its save; as it
+        leaves the process (`described`)."""
         recipe = self.find_recipe(ref)
+        hidden = functools.cache(self.held_secrets)
         # Read first: settings saved meanwhile make the revision older than what is shown
         # (a form's save is refused), never newer (it would write over them).
         stored = read_settings(self.store, recipe.name)
         saved = stored.settings
         try:
-            settings, problem = self.ready_settings(recipe), None
+            settings, problem = self.ready_settings(recipe, hidden), None
         except InputError as exc:
             settings, problem = self._settings_that_hold(recipe, saved), exc.to_dict()
         last = self.store.last_jobs([recipe.name]).get(recipe.name)
@@ -1825,8 +1946,7 @@ class Studio:
             with self.store.read() as s:
                 polled = s.get(TriggerState, recipe.name)
         return {
-            **recipe.describe(),
-            "trigger": trigger,
+            **self.described({**recipe.describe(), "trigger": trigger}, hidden()),
             "settings": settings,
             # Where a poll goes on from once its first start or poll fixed it (a saved since
             # would not move it; a start's reset_since does), else null.
@@ -2009,8 +2129,14 @@ class Studio:
 
     def endpoints(self) -> list[dict[str, Any]]:
         """The started callable recipes, by endpoint path (a path two of them name is the
-        one's that held it: see `endpoints._claim_order`)."""
-        return list(serving(self)[0].values())
+        one's that held it: see `endpoints._claim_order`), as the OpenAPI document
+        describes them to API clients (`described`): a call is checked against `endpoint`'s
+        schemas, as written."""
+        served = list(serving(self)[0].values())
+        if not served:
+            return []
+        secrets = self.held_secrets()
+        return [self.described(e, secrets, kept=("path", "recipe", "call_timeout")) for e in served]
 
     def endpoint(self, path: str) -> dict[str, Any]:
         """The started callable recipe at `path`; unknown or stopped is a `NotFoundError`,
@@ -2028,7 +2154,11 @@ class Studio:
         return webhook_id(self.workspace, recipe)
 
     def receive_webhook(
-        self, hook_id: str, headers: dict[str, str], body: bytes
+        self,
+        hook_id: str,
+        headers: dict[str, str],
+        body: bytes,
+        credentials: Collection[str] = (),
     ) -> tuple[Recipe, list[Job], bool]:
         """Queues a `webhook` job per event of a POST to a hook; the scheduler runs them once
         the recipe is started. A trigger that verifies checks the body's signature with its
@@ -2039,10 +2169,12 @@ class Studio:
         (a `ConflictError` while the first is being queued, and a `DeliveryError` on the id's
         header if its body differs: 409; an id too long is a plain `InputError` on it: 400).
         A first delivery whose receiver died before queueing it is queued by the first
-        redelivery past `CLAIM_LEASE`."""
+        redelivery past `CLAIM_LEASE`. `credentials`: lpstudio's own that the request carried
+        (the Jupyter server's token), masked in its events as the workspace's secrets are
+        (`kept_event`)."""
         from .webhooks import receive_webhook
 
-        return receive_webhook(self, hook_id, headers, body)
+        return receive_webhook(self, hook_id, headers, body, credentials)
 
     @cached_property
     def api_clients(self) -> ApiClients:

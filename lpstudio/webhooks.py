@@ -172,10 +172,16 @@ def _events(trigger: WebhookTrigger, recipe: Recipe, headers: dict[str, str], bo
 
 
 def receive_webhook(
-    studio: Studio, hook_id: str, headers: dict[str, str], body: bytes
+    studio: Studio,
+    hook_id: str,
+    headers: dict[str, str],
+    body: bytes,
+    credentials: Collection[str] = (),
 ) -> tuple[Recipe, list[Job], bool]:
     """`Studio.receive_webhook`: the recipe, the delivery's jobs, and whether they are a
-    repeated delivery's. Nothing is written until the delivery passed every check."""
+    repeated delivery's. Nothing is written until the delivery passed every check. Its
+    events are kept masked of the workspace's secrets and of lpstudio's `credentials`
+    (`Studio.kept_event`)."""
     recipe = None
     for name, found in studio.recipe_files():
         if hmac.compare_digest(webhook_id(studio.workspace, name), hook_id):
@@ -239,9 +245,9 @@ def receive_webhook(
                 "then deliver it again (under the same delivery id, if it has one)",
             )
     # One snapshot for the delivery: its jobs differ only by their event.
-    base = studio.job_fields(recipe, {}, None, "webhook", None)
-    secrets = studio.held_secrets()  # read once for the delivery's events
-    rows = [{**base, **studio.kept_event(event, secrets)} for event in events]
+    secrets = studio.held_secrets()  # read once for the delivery's events and defaults
+    base = studio.job_fields(recipe, {}, None, "webhook", None, hidden=lambda: secrets)
+    rows = [{**base, **studio.kept_event(event, secrets, credentials)} for event in events]
     claims: list[dict[str, Any]] = []
     try:
         for client, header, key in keys:

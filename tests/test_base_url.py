@@ -16,7 +16,7 @@ import pytest
 
 from lpstudio.store import FINAL_STATES
 from lpstudio.studio import Studio
-from tests.conftest import wait_for, write_recipe
+from tests.conftest import run_cli, run_json, wait_for, write_recipe
 from tests.servers import Served, serving
 
 BASE = "/u/ada/"
@@ -143,3 +143,43 @@ def test_a_fix_names_the_route_that_works(served: Served) -> None:
     listed = follow(served, route[1], headers={"X-Test-User": "alice"})
     assert listed.status_code == 200, listed.text
     assert "recipes" in listed.json()
+
+
+def test_the_command_line_names_a_recipe_s_link_under_the_server_s_base_url(
+    served: Served, ws: Path, token: str
+) -> None:
+    """`lpstudio gallery try` and `lpstudio settings` said `receives: POST
+    /lpstudio/api/v1/call/...` while the server running on the workspace serves under
+    /u/ada/: the link led to 404. They read the base URL from the running server's info."""
+    workspace = ("--workspace", str(ws))
+    shown = run_cli("settings", "bots/echo", *workspace)
+    assert shown.returncode == 0, shown.stderr
+    said = re.search(r"receives: +POST (\S+)  \(on the server at (\S+)\)", shown.stdout)
+    assert said, shown.stdout
+    assert said[1] == f"{ROOT}call/echo" and said[2] == served.url + "/", shown.stdout
+    called = follow(served, said[1], "POST", json={"n": 4}, headers={"API-TOKEN": token})
+    assert called.status_code == 200 and called.json() == {"event": {"n": 4}}, called.text
+    code, settings = run_json("settings", "hooks/orders", *workspace)
+    assert code == 0 and settings["url"].startswith(f"{ROOT}hooks/"), settings
+    assert follow(served, settings["url"], "POST", json={"order": 2}).status_code == 202
+
+    tried = run_cli("gallery", "try", "cb_optin", "--project", "base", *workspace)
+    assert tried.returncode == 0, tried.stderr
+    assert f"receives: POST {ROOT}call/optin  (on the server at {served.url}/)" in tried.stdout
+    code, again = run_json("gallery", "try", "cb_optin", "--project", "base2", *workspace)
+    assert code == 0 and again["url"] == f"{ROOT}call/optin-2", again
+
+
+def test_with_no_server_running_the_command_line_says_its_link_is_under_a_base_url(
+    tmp_path: Path,
+) -> None:
+    """Nothing tells the base URL of a server that is not running: the link is said to be
+    under it, not as if a server at / served it."""
+    root = tmp_path / "ws"
+    Studio.init(root, accept_terms=True, admin="alice").close()
+    tried = run_cli("gallery", "try", "cb_optin", "--project", "bots", "--workspace", str(root))
+    assert tried.returncode == 0, tried.stderr
+    assert (
+        "receives: POST /lpstudio/api/v1/call/optin  (under the base URL of the server serving "
+        "this workspace: `lpstudio serve`, or JupyterLab)"
+    ) in tried.stdout, tried.stdout

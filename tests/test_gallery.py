@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import json
 import os
 import shutil
@@ -19,6 +20,7 @@ from lpstudio.errors import InputError, WorkspaceError
 from lpstudio.gallery import reported_kernel, templates_dir
 from lpstudio.studio import Studio
 from lpstudio.widgets.gallery import GalleryView
+from lpstudio.workspace import Workspace
 
 from .conftest import run_cli, run_json
 from .servers import serving
@@ -232,6 +234,40 @@ def test_each_try_of_a_callable_template_gets_an_endpoint_of_its_own(ws: Path, c
     template.metadata.lpstudio.trigger.path = "optin-2"
     template.metadata.update(reported_kernel(template.metadata.kernelspec))  # as the lab has it
     assert copy == template
+
+
+@pytest.mark.parametrize(
+    ("env", "said"),
+    [
+        ({"JUPYTERHUB_SERVICE_PREFIX": "/user/ada/"}, "POST /user/ada/lpstudio/api/v1/call/optin"),
+        ({"JPY_BASE_URL": "/user/bo/"}, "POST /user/bo/lpstudio/api/v1/call/optin"),
+        ({}, "POST /lpstudio/api/v1/call/optin (under the Jupyter server's base URL)"),
+    ],
+)
+def test_try_in_the_notebook_names_the_endpoint_under_the_server_s_base_url(
+    ws: Path, monkeypatch: pytest.MonkeyPatch, env: dict[str, str], said: str
+) -> None:
+    """The card said `receives: POST /lpstudio/api/v1/call/optin` in a JupyterHub kernel,
+    whose server serves under /user/NAME/ (a 404 there); where the kernel cannot know the
+    base URL, the path is said to be under it."""
+    for name in ("JUPYTERHUB_SERVICE_PREFIX", "JPY_BASE_URL"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    with Studio.open(ws, user="alice") as studio:
+        card = GalleryView(studio).cards["cb_optin"]
+        card.project.value = "bots"
+        card.create_button.click()
+    assert f"receives: {said}</div>" in html.unescape(card.result.value), card.result.value
+
+
+def test_try_in_the_notebook_names_the_endpoint_under_its_studio_s_api_root(ws: Path) -> None:
+    """A studio given the API's root (as the server gives its own) names it as given."""
+    with Studio(Workspace.find(ws), user="alice", api_root="/hub/lpstudio/api/v1") as studio:
+        card = GalleryView(studio).cards["cb_optin"]
+        card.project.value = "bots"
+        card.create_button.click()
+    assert "receives: POST /hub/lpstudio/api/v1/call/optin</div>" in card.result.value
 
 
 def test_a_project_typed_with_a_trailing_slash_is_that_project(ws: Path, cli) -> None:

@@ -183,6 +183,38 @@ def test_a_campaign_stops_before_the_daily_limit_and_names_the_rest_not_sent(con
     assert len(sent_contents(control)) == 25
 
 
+def test_a_daily_limit_stop_says_which_batch_it_cut_and_how_many_of_it_were_not_sent(
+    connect, control
+):
+    """Batch 1, cut to the day's 5 left of its 10, was said "stopped before batch 2", as
+    if batch 1 had gone whole: 5 of it were not sent. A batch the day has no room for at
+    all is still the one the campaign stopped before."""
+    cap = {CAP: 5, "recipients_per_request": 10}
+    with pytest.raises(ConnectorError) as cut:
+        send(connect(**cap), crowd(25), **SMS)
+    with pytest.raises(ConnectorError) as dry:
+        send(connect(dry_run=True, **cap), crowd(25), **SMS)
+    with pytest.raises(ConnectorError) as full:
+        send(connect(**{**cap, CAP: 10}), crowd(25), **SMS)
+
+    said = str(cut.value)
+    assert said.startswith(
+        "The campaign stopped: batch 1 was cut to the day's limit of 5 recipients a day on "
+        "sms (recipients_per_day_per_channel;"
+    ), said
+    assert "), 5 of its recipients and the 15 left not sent. " in said, said
+    assert "before batch 2" not in said, said
+    assert (cut.value.result["accepted"], cut.value.result["not_sent"]) == (5, 20)
+    assert "Nothing more was sent: accepted 5 before, 20 not sent" in said, said
+    assert "batch 1 was cut" in str(dry.value) and "A real run would send 5 and leave 20" in str(
+        dry.value
+    )
+    # Batch 1 went whole: the day had no room for any of batch 2.
+    assert "The campaign stopped before batch 2: sending it would pass 10" in str(full.value)
+    assert (full.value.result["accepted"], full.value.result["not_sent"]) == (10, 15)
+    assert len(sent_contents(control)) == 15
+
+
 def test_a_rerun_the_same_day_sends_no_more_and_the_next_day_s_sends_the_rest(
     connect, control, ws, monkeypatch
 ):
@@ -218,7 +250,7 @@ def test_the_campaigns_of_a_day_together_stop_at_the_daily_limit(connect, contro
     assert first["accepted"] == 20
     error, result = second.value, second.value.result
     assert error.field == CAP and result["accepted"] == 5 and result["not_sent"] == 15
-    assert "stopped before batch 2:" in str(error), error
+    assert "stopped: batch 1 was cut to the day's limit of 25 recipients" in str(error), error
     assert [c["accepted"] for c in result["campaigns"]] == [5]
     assert len(sent_contents(control)) == 25
     # A dry run of a third counts what the day holds: it would send nothing.

@@ -1961,6 +1961,27 @@ def test_no_route_answers_500_to_nonsense_paths(server: str) -> None:
         assert "Traceback" not in answer.text
 
 
+def test_a_recipe_path_that_is_not_utf_8_is_refused_naming_the_recipe(
+    server: str, ws: Path
+) -> None:
+    """`/recipes/lab/%FF.ipynb` got tornado's 400 with an empty body, where any other bad
+    input gets the API's error naming the field and the fix; on every route of a recipe,
+    after the caller is known (no user: 401, as on any user's route)."""
+    before = state(ws)
+    routes = [route for route in ROUTES if "{recipe}" in route.path]
+    assert len(routes) > 5
+    for route in routes:
+        path = _url(route).replace(PATH_VALUES["recipe"], "lab/%FF.ipynb")
+        for method, op in route.operations.items():
+            sent = {"json": {}} if op.body is not None else {}
+            error = assert_error(api(server, "alice", method, path, **sent), 400, "recipe")
+            assert error["code"] == "InputError", (method, path, error)
+            assert "the recipe in the path is not UTF-8 text: lab/%FF.ipynb" in error["message"]
+            assert error["fix"] == "percent-encode the UTF-8 bytes of its text (é as %C3%A9)"
+            assert_error(api(server, None, method, path, **sent), 401)
+    assert state(ws) == before
+
+
 def test_a_repeat_whose_first_request_let_the_key_go_is_told_to_retry(tmp_path: Path) -> None:
     # The first request with a key failed before its job (its recipe not ready) and released
     # the claim while a repeat was waiting on it: the repeat was answered 500.

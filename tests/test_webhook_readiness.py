@@ -11,9 +11,11 @@ give it; once given, the recipe starts and takes signed leads.
 from __future__ import annotations
 
 import json
+import re
+import shlex
 from pathlib import Path
 
-from tests.conftest import run_json
+from tests.conftest import run_cli, run_json
 from tests.servers import Served, serving
 from tests.test_webhook_verify import _error, _post, _signed
 
@@ -80,3 +82,53 @@ def test_start_refuses_a_webhook_whose_connection_has_no_token(sandbox_ws: Path)
         signed = {"X-Lpstudio-Signature": _signed(TOKEN)(lead)}
         sent = _post(server, hook, lead, **signed)
         assert sent.status_code == 202 and sent.json()["accepted"] == 1, sent.text
+
+
+def test_start_with_no_connection_names_the_token_its_webhook_needs(sandbox_ws: Path) -> None:
+    """`lpstudio start` of a tried new-lead template without an `http` connection said to
+    create one with `lpstudio connections add http --type http --field ...`: created so,
+    its start was refused again, for the token its deliveries are signed with. The first
+    refusal names the token, as `connections add` takes a secret, and following it starts
+    the recipe."""
+    workspace = ("--workspace", str(sandbox_ws))
+    as_alice = {"LPSTUDIO_USER": "alice"}
+    code, tried = run_json("gallery", "try", "new_lead", "--project", "hooks", *workspace)
+    assert code == 0, tried
+
+    code, refused = run_json("start", "hooks/new_lead", *workspace, env=as_alice)
+    assert code == 2, refused
+    error = refused["error"]
+    assert error["field"] == "connections.http", error
+    assert "signature with the connection's token" in error["message"], error
+    commands = re.findall(r"`lpstudio ([^`]*)`", error["fix"])
+    assert commands == ["connections add http --type http --secret token"], error
+    assert "read from $LPSTUDIO_SECRET_TOKEN, a hidden prompt or standard input" in error["fix"]
+
+    added = run_cli(
+        *shlex.split(commands[0]), *workspace, env={**as_alice, "LPSTUDIO_SECRET_TOKEN": TOKEN}
+    )
+    assert added.returncode == 0, added.stderr
+    code, started = run_json("start", "hooks/new_lead", *workspace, env=as_alice)
+    assert code == 0, started
+    assert started["state"] == "started", started
+    assert TOKEN not in added.stdout + added.stderr + json.dumps(started)
+
+
+def test_start_with_no_connections_names_each_one_and_its_secrets(ws: Path) -> None:
+    """On a fresh workspace both of the new-lead template's slots lack a connection: the
+    refusal named only the first, and each fix followed met the next refusal. It names
+    the fields each connector requires, and the secrets as `connections add` reads them."""
+    workspace = ("--workspace", str(ws))
+    code, tried = run_json("gallery", "try", "new_lead", "--project", "hooks", *workspace)
+    assert code == 0, tried
+    code, refused = run_json("start", "hooks/new_lead", *workspace, env={"LPSTUDIO_USER": "alice"})
+    assert code == 2, refused
+    error = refused["error"]
+    assert "no http connection for slot 'http'" in error["message"], error
+    assert "nor a liveperson_proactive connection for slot 'liveperson'" in error["message"]
+    assert re.findall(r"`lpstudio ([^`]*)`", error["fix"]) == [
+        "connections add http --type http --secret token",
+        "connections add liveperson --type liveperson_proactive --field account_id=... "
+        "--field client_id=... --secret client_secret",
+    ], error
+    assert "$LPSTUDIO_SECRET_TOKEN, $LPSTUDIO_SECRET_CLIENT_SECRET" in error["fix"], error

@@ -229,8 +229,8 @@ class DailyLimit:
             elif unsent > 0:
                 self.ledger.release_daily(self.scopes, self.day, unsent)
         if stop is None and self.cut > cut:
-            sent = self.counted > before  # the batch went, cut short: the next would pass
-            return lambda n, d, r: DailyLimitReached(self, n + 1 if sent else n, d, r)
+            # With room for some of it, those went: the batch was cut short, not skipped.
+            return partial(DailyLimitReached, self, cut=self.cut - cut if room else 0)
         return stop
 
     def fit(self, addresses: list[str]) -> list[str]:
@@ -257,12 +257,18 @@ class _Queue:
 
 
 class DailyLimitReached(ConnectorError):
-    """The next batch would pass the recipients per day per channel: the campaign stops
-    before it, and the recipients left are `not_sent`. Not retryable: a retry that day
-    meets the same limit; a run the next day (or with the limit raised) sends them."""
+    """Batch `number` would pass the recipients per day per channel: the campaign stops
+    before it, or, when the day had room for some of it, sends it `cut` short of that many
+    recipients; those and the recipients left are `not_sent`. Not retryable: a retry that
+    day meets the same limit; a run the next day (or with the limit raised) sends them."""
 
     def __init__(
-        self, limit: DailyLimit, number: int, data: dict[str, Any], result: dict[str, Any]
+        self,
+        limit: DailyLimit,
+        number: int,
+        data: dict[str, Any],
+        result: dict[str, Any],
+        cut: int = 0,
     ) -> None:
         uncertain = sum(entry["recipients"] for entry in result["uncertain"])
         rejected = sum(entry["recipients"] for entry in result["rejected"])
@@ -275,8 +281,15 @@ class DailyLimitReached(ConnectorError):
             if result.get("dry_run")
             else _stopped(result)
         )
+        left = result["not_sent"] - cut
+        where = (
+            f": batch {number} was cut to the day's limit of {allowed}, {cut} of its "
+            "recipients" + (f" and the {left} left" if left else "") + " not sent"
+            if cut
+            else f" before batch {number}: sending it would pass {allowed}"
+        )
         super().__init__(
-            f"The campaign stopped before batch {number}: sending it would pass {allowed}. {done}"
+            f"The campaign stopped{where}. {done}"
             + (f"; rejected {rejected}, sent by a later run" if rejected else "")
             + (
                 f"; uncertain {uncertain} are never resent: check them in LivePerson"

@@ -8,7 +8,6 @@ from typing import Any
 
 import click
 
-from ..checks import refused_defaults
 from ..errors import InputError, LpstudioError, word
 from ..times import poll_start
 from .base import (
@@ -45,6 +44,35 @@ def _contacts(**given: str | None) -> dict[str, str | None]:
             exc.message.replace(exc.field or "", option), field=option, fix=exc.fix
         ) from None
     return contacts
+
+
+def _reached_at(root: Path, link: str) -> tuple[str, str]:
+    """Where `link` (a recipe's hook or endpoint, as a server at `/` serves it) is reached,
+    and on which server: under the base URL of the Jupyter servers running on the
+    workspace at `root` (`lpstudio serve`, or a JupyterLab whose root folder it is), as
+    their info files tell it. With none, or several under different base URLs, the link
+    as a server at `/` serves it, said to be under the serving server's base URL: a bare
+    /lpstudio/... led to 404 under JupyterHub's /user/NAME/."""
+    from jupyter_server.serverapp import list_running_servers
+
+    from ..studio import under_base_url
+
+    try:
+        running = [
+            info
+            for info in list_running_servers()
+            if Path(str(info.get("root_dir", ""))).resolve() == root.resolve()
+        ]
+    except OSError:  # a runtime folder it cannot read: no server is known
+        running = []
+    bases = {str(info.get("base_url", "/")) for info in running}
+    if len(bases) == 1:
+        urls = ", ".join(sorted(str(info.get("url", "")) for info in running))
+        return under_base_url(link, bases.pop()), f"on the server at {urls}"
+    return (
+        link,
+        "under the base URL of the server serving this workspace: `lpstudio serve`, or JupyterLab",
+    )
 
 
 @main.command()
@@ -135,12 +163,14 @@ def try_(
         recipe = studio.workspace.recipe_name(path)
         # A callable's endpoint: its own when another recipe had the template's path.
         endpoint = studio.recipe_detail(recipe)["trigger"].get("endpoint")
+        root = studio.workspace.root
+    where = _reached_at(root, endpoint) if endpoint else None
     if as_json:
-        _emit({"recipe": recipe, "path": str(path), **({"url": endpoint} if endpoint else {})})
+        _emit({"recipe": recipe, "path": str(path), **({"url": where[0]} if where else {})})
     else:
         click.echo(f"created {recipe}\n  {path}")
-        if endpoint:
-            click.echo(f"  receives: POST {endpoint}  (on the server of `lpstudio serve`)")
+        if where:
+            click.echo(f"  receives: POST {where[0]}  ({where[1]})")
 
 
 @main.command()
@@ -211,12 +241,14 @@ def settings(
             )["warnings"]
         found = studio.recipe(recipe)
         detail = studio.recipe_detail(found.name)
-        projects = studio.workspace.projects
+        root = studio.workspace.root
+        current = {"parameters": {}, "connections": {}, **detail["settings"]}
+        refused = studio.refused_defaults(found, current["parameters"])
     problem, conflict = detail["settings_problem"], detail["endpoint_problem"]
-    current = {"parameters": {}, "connections": {}, **detail["settings"]}
     # Where others reach it: a webhook's hook (its id is a secret of the workspace's key,
     # so only lpstudio can tell it), a callable's endpoint; paths on the REST API's server.
-    reach = detail["trigger"].get("hook") or detail["trigger"].get("endpoint")
+    link = detail["trigger"].get("hook") or detail["trigger"].get("endpoint")
+    reach, server = _reached_at(root, link) if link else (None, "")
     for warning in warnings:  # as an error is said, on stderr: stdout stays the settings
         click.echo(f"warning: {warning}", err=True)
     if as_json:  # named as the REST API's recipe names it
@@ -231,12 +263,12 @@ def settings(
         )
         return
     if reach and not conflict:  # another recipe answers at its endpoint
-        click.echo(f"receives:    POST {reach}  (on the server of `lpstudio serve`)")
+        click.echo(f"receives:    POST {reach}  ({server})")
     click.echo("parameters (saved, else the notebook's default; change with -p NAME VALUE):")
-    required = found.schema.get("required", [])
-    refused = refused_defaults(found, current["parameters"], projects)
+    schema = detail["parameters"]  # the notebook's secrets masked in it
+    required = schema.get("required", [])
     refused.add(((problem or {}).get("field") or "").split(".")[0])  # `weights.a`: an item's
-    for name, spec in found.schema.get("properties", {}).items():
+    for name, spec in schema.get("properties", {}).items():
         saved = current["parameters"].get(name, ...)
         said = _parameter_said(spec, saved, name in required, refused=name in refused)
         help_ = f"  # {spec['description']}" if spec.get("description") else ""

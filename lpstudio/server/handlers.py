@@ -86,17 +86,23 @@ def parse_json(raw: bytes, what: str, fix: str) -> Any:
 
 def _utf8(raw: bytes, field: str, what: str) -> str:
     """`raw`, a query's percent-decoded name or value, as text: bytes that are no UTF-8 are
-    refused (400) naming the field, quoted percent-encoded as they were sent."""
+    refused (400) naming the field."""
     try:
         return raw.decode("utf-8")
     except UnicodeDecodeError:
-        raise ApiError(
-            400,
-            "InputError",
-            f"{what} is not UTF-8 text: {quote(raw[:60], safe='')}",
-            field=field,
-            fix="percent-encode the UTF-8 bytes of its text (é as %C3%A9)",
-        ) from None
+        raise _not_utf8(raw, field, what) from None
+
+
+def _not_utf8(raw: bytes, field: str, what: str, safe: str = "") -> ApiError:
+    """The refusal of `raw`, percent-decoded bytes that are no UTF-8, naming the field and
+    quoting them percent-encoded as they were sent (but the `safe` characters)."""
+    return ApiError(
+        400,
+        "InputError",
+        f"{what} is not UTF-8 text: {quote(raw[:60], safe=safe)}",
+        field=field,
+        fix="percent-encode the UTF-8 bytes of its text (é as %C3%A9)",
+    )
 
 
 def recipe_not_ready(exc: InputError) -> ApiError:
@@ -141,6 +147,8 @@ class BaseHandler(ExtensionHandlerMixin, APIHandler):
     #: The recipe a refusal is about where its route names none (a job's): its fix may need
     #: it (`fixes.in_rest_terms`).
     recipe_refused: str | None = None
+    #: A part of the path that is no UTF-8 (`decode_argument`), refused once the caller is.
+    path_refused: ApiError | None = None
 
     def initialize(self, name: str, route: Route | None = None) -> None:  # type: ignore[override]
         super().initialize(name)
@@ -290,6 +298,23 @@ class BaseHandler(ExtensionHandlerMixin, APIHandler):
         if route is not None and self.request.method not in route.operations:
             raise self.not_allowed()  # before any credential: tornado's 405 names nothing
         await self.check_caller()
+        if self.path_refused is not None:  # where `check_caller` did not refuse it
+            raise self.path_refused
+
+    def decode_argument(self, value: bytes, name: str | None = None) -> str:
+        """A part of the path (`{recipe}`, a connection's `{name}`), or a query argument
+        tornado reads, as text. tornado refused a path's part that is no UTF-8 (`%FF`)
+        before `prepare`, with an empty 400 naming neither its field nor the fix: it is
+        kept, percent-encoded as sent, and refused as the API refuses any input, once the
+        caller has been checked (`prepare`)."""
+        try:
+            return super().decode_argument(value, name)
+        except web.HTTPError:
+            route = getattr(self, "route", None)
+            if route is None or name not in re.findall(r"\{(\w+)\}", route.path):
+                raise
+            self.path_refused = _not_utf8(value, name, f"the {name} in the path", safe="/")
+            return quote(value, safe="/")
 
     def outsider_refusal(self) -> ApiError | None:
         """What a caller who is no Jupyter user is told while the workspace cannot be served
@@ -462,14 +487,27 @@ class BaseHandler(ExtensionHandlerMixin, APIHandler):
         (a call's or a delivery's event) and must be here too. Without a workspace, or with
         a store that cannot be read, none is known to mask. The request's own credentials
         (its API token, the server's token) are masked too: a caller that put one in its
-        query or body had it quoted back, and logged."""
-        return self._workspace_secrets() | self.request_credentials()
+        query or body had it quoted back, and logged; and so is another API client's token
+        it sent (`_tokens_sent`)."""
+        return self._workspace_secrets() | self.request_credentials() | self._tokens_sent()
 
     def request_credentials(self) -> frozenset[str]:
         """The credentials this request carries, or might have put in its input: its API
         token (`API-TOKEN`, `Authorization: Bearer`) and the Jupyter server's token."""
         found = (api_token(self.request.headers), getattr(self.identity_provider, "token", ""))
         return frozenset(token for token in found if token)
+
+    def _tokens_sent(self) -> frozenset[str]:
+        """The live API clients' tokens in the request's path, query and body, as a job's
+        event masks them (`Studio.kept_event`); the store is read only for text of a
+        token's shape."""
+        if getattr(self.app, "lpstudio_workspace", None) is None:
+            return frozenset()
+        sent = f"{self.request.uri}\n{self.request.body.decode('utf-8', 'replace')}"
+        try:
+            return frozenset(self.app.service.api_clients.live_tokens(sent))
+        except Exception:  # the store's own failure: the error being answered says it
+            return frozenset()
 
     def _workspace_secrets(self) -> frozenset[str]:
         if getattr(self.app, "lpstudio_workspace", None) is None:
@@ -495,7 +533,7 @@ class BaseHandler(ExtensionHandlerMixin, APIHandler):
             error["field"] = error["field"] or "connection"
             # A connection's route names it; elsewhere (a recipe's poll) the connector's own
             # fix names it, else this one says where to find it (it said a made-up NAME).
-            name = (self.path_kwargs or {}).get("name")
+            name = (getattr(self, "path_kwargs", None) or {}).get("name")
             error["fix"] = error["fix"] or (
                 f"test the connection with POST {self.app.api_root}/connections/"
                 f"{name or '<name>'}/test"
@@ -537,7 +575,9 @@ class BaseHandler(ExtensionHandlerMixin, APIHandler):
             headers = {"WWW-Authenticate": "token"}
         from .fixes import in_rest_terms
 
-        recipe = self.recipe_refused or (self.path_kwargs or {}).get("recipe")
+        # None before tornado read the path (a body it could not parse, say).
+        path = getattr(self, "path_kwargs", None) or {}
+        recipe = self.recipe_refused or (None if self.path_refused else path.get("recipe"))
         # Before it is masked:
         error["fix"] = in_rest_terms(error.get("fix"), recipe, self.app.api_root)
         error = scrub(error, self.hidden)
@@ -674,6 +714,8 @@ class UserHandler(BaseHandler):
         self.studio = await self.blocking(self.app.studio_for, name)
         role = await self.blocking(lambda: self.studio.role)
         check_role(role, op.permission, op.action)
+        if self.path_refused is not None:  # the path first, then the query and the body
+            raise self.path_refused
         self.query = self.read_query(op)
         self.body = self.read_body(op)
 
@@ -1449,6 +1491,7 @@ class HookHandler(NoXsrfHandler):
             hook_id,
             dict(self.request.headers),
             self.request.body,
+            self.request_credentials(),
         )
         try:
             return await within(timeout, receive)

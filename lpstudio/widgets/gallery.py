@@ -8,12 +8,14 @@ is shown under the form. Creating a recipe needs the REST API's "build" permissi
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import ipywidgets as widgets
 
 from ..errors import LpstudioError
+from ..studio import API_PATH, under_base_url
 from .common import esc, message, notebook_link, refusal
 
 if TYPE_CHECKING:
@@ -22,8 +24,27 @@ if TYPE_CHECKING:
 
 HIDDEN, SHOWN = "none", "flex"
 
+#: Where JupyterHub tells a single-user server, which its kernels inherit, the base URL it
+#: serves under (`/user/NAME/`): `JUPYTERHUB_SERVICE_PREFIX`, or `JPY_BASE_URL` from the
+#: spawners of older hubs. A plain Jupyter server sets neither.
+BASE_URL_VARS = ("JUPYTERHUB_SERVICE_PREFIX", "JPY_BASE_URL")
+
 #: What "Try recipe" needs: the REST API's permission and action for `POST /gallery/try`.
 TRY_RULE = ("build", "create recipes")
+
+
+def reached_at(studio: Studio, link: str) -> str:
+    """Where `link` (a recipe's endpoint, from `studio`) is reached from the kernel's server:
+    under the studio's own `api_root` when it was given one; else under the base URL that
+    JupyterHub gives the single-user server, and so its kernels (`BASE_URL_VARS`); else,
+    as a plain Jupyter server tells its kernels nothing of its base URL, said to be under
+    it. A bare /lpstudio/... led to 404 under JupyterHub's /user/NAME/."""
+    if studio.api_root != API_PATH:
+        return link
+    base = next((os.environ[name] for name in BASE_URL_VARS if os.environ.get(name)), None)
+    if base is not None:
+        return under_base_url(link, base)
+    return f"{link} (under the Jupyter server's base URL)"
 
 
 def card_html(card: dict[str, Any]) -> str:
@@ -97,7 +118,7 @@ class TemplateCard(widgets.VBox):
         recipe = self.studio.workspace.recipe_name(path)
         endpoint = self.studio.recipe_detail(recipe)["trigger"].get("endpoint")
         if endpoint:
-            self.result.value += message(f"receives: POST {endpoint}")
+            self.result.value += message(f"receives: POST {reached_at(self.studio, endpoint)}")
         return path
 
 
