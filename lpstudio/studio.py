@@ -1138,11 +1138,12 @@ class Studio:
         old = before[0] if before else {}
         changed = [key for key in SAVED_KEYS if (old.get(key) or None) != (new.get(key) or None)]
         self.store.audit(self.user, "settings", recipe.name, changed=changed)
-        self.store.snapshot(
+        self.store.snapshot(  # a save back to earlier settings lists that version newest
             recipe.name,
             recipe.canonical_json,
             {"parameters": new["parameters"], "connections": new["connections"]},
             self.user,
+            saved=True,
         )
         return {**new, "warnings": warnings}
 

@@ -1278,3 +1278,17 @@ def test_a_refused_signature_names_the_header_the_sender_signed_in(ws: Path) -> 
             studio.receive_webhook(hook, {"X-Webhook-Id": "unsigned"}, body)
         assert refused.value.field == "X-Lpstudio-Signature"
         assert studio.jobs() == []
+
+
+def test_a_settings_save_back_to_earlier_values_lists_that_version_newest(ws: Path) -> None:
+    """As a JupyterLab save back to earlier content does: the top of `lpstudio versions`
+    showed the values undone, and an admin restoring "the one before" picked the current."""
+    write_recipe(ws, "p/set", "n: int = 1")
+    for n in ("5", "6", "5"):
+        saved = run_cli("settings", "p/set", "-p", "n", n, "--workspace", str(ws))
+        assert saved.returncode == 0, saved.stderr
+    code, versions = run_json("versions", "p/set", "--workspace", str(ws))
+    assert code == 0 and len(versions) == 2, versions
+    with Studio.open(ws, user="alice") as studio:
+        newest = studio.store.version_settings(versions[0]["id"])
+    assert newest["parameters"] == {"n": 5}, versions
