@@ -3,10 +3,11 @@
 A call is checked whole before any job exists: the client may call the endpoint, and its
 input fits the recipe's `input_schema` and holds neither the caller's own API token nor the
 server's (400 naming the field). A secret of the workspace in it, or another client's
-token, is run as sent and shown masked (`Studio.kept_event`). The input is the JSON body (`{}` when none is sent), and the query's fields besides
-the route's own `mode`, typed by the input schema, as are the body's fields given as text (a
-query holds only text; Conversation Builder embeds bot variables in the URL, and its bots'
-builders quote them in a body); a GET's is its query alone; a number the schema types
+token, is run as sent and shown masked (`Studio.kept_event`). The input is the JSON body
+(`{}` when none is sent), and the query's fields besides the route's own `mode`, typed by
+the input schema, as are the body's fields given as text (a query holds only text;
+Conversation Builder embeds bot variables in the URL, and its bots' builders quote them in
+a body); a GET's is its query alone; a number the schema types
 `integer` is an int. Then one job runs the recipe with the input as its event, as sent, and
 its `respond()` answer, checked against the `response_schema`, is the call's answer:
 
