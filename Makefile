@@ -34,10 +34,12 @@ demo: setup
 STUDIO ?= studio-workspace
 STUDIO_PORT ?= 8888
 SANDBOX_PORT ?= 8765
+# Seconds JupyterLab has to answer (the module's own default, 300, when not set).
+START_TIMEOUT ?=
 
 studio: setup
 	$(BIN)/python -m lpstudio.launch --workspace $(STUDIO) --port $(STUDIO_PORT) \
-		--sandbox-port $(SANDBOX_PORT)
+		--sandbox-port $(SANDBOX_PORT) $(if $(START_TIMEOUT),--start-timeout $(START_TIMEOUT))
 
 lint: setup
 	$(BIN)/ruff check .

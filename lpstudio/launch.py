@@ -173,7 +173,7 @@ def not_answering(lab: subprocess.Popen[bytes], url: str, timeout: float) -> str
     return (
         f"error: JupyterLab {said}; its log is above\n"
         "  fix: mend what its log names; if it was only slow to start (a loaded machine), "
-        "give it longer with --start-timeout SECONDS"
+        "give it longer (make studio START_TIMEOUT=SECONDS, --start-timeout SECONDS)"
     )
 
 

@@ -208,7 +208,10 @@ def _names_in(path: Path) -> set[str]:
     return declared or {path.stem if path.is_file() else path.name}
 
 
-def _load_files(folder: Path, prefix: str, check: bool) -> _Found:
+def _load_files(folder: Path, prefix: str, check: bool, shown_as: str) -> _Found:
+    """The connectors of `folder`; each one's `shown_source` names it by its place in
+    `shown_as` (`connectors`, the workspace's, or `lpstudio:connectors`, the bundled), as
+    `lpstudio connectors --json` and the REST API answer it: none of the server's folders."""
     found = _Found()
     for path in _candidates(folder):
         try:
@@ -220,7 +223,7 @@ def _load_files(folder: Path, prefix: str, check: bool) -> _Found:
             error = _failed(str(path), exc, "correct the connector's code")
             found.failed(name, _names_in(path), str(path), error)
             continue
-        connector.source = str(path)
+        connector.source, connector.shown_source = str(path), f"{shown_as}/{path.name}"
         found.add(connector, path.stem if path.is_file() else path.name)
     return found
 
@@ -236,7 +239,7 @@ def _load_entry_points() -> _Found:
             fix = "correct or reinstall the package that provides it"
             found.failed(entry.name, {entry.name}, where, _failed(where, exc, fix))
             continue
-        connector.source = f"entry point {entry.value}"
+        connector.source = connector.shown_source = f"entry point {entry.value}"
         found.add(connector, entry.name)
     return found
 
@@ -276,7 +279,9 @@ def _found(workspace_root: Path | None) -> _Found:
     global _base
     with _loading:
         if _base is None:
-            bundled = _load_files(bundled_dir(), "lpstudio_connectors", check=False)
+            bundled = _load_files(
+                bundled_dir(), "lpstudio_connectors", check=False, shown_as="lpstudio:connectors"
+            )
             _base = bundled.merged(_load_entry_points())
         if workspace_root is None:
             return _base
@@ -288,7 +293,7 @@ def _found(workspace_root: Path | None) -> _Found:
         prefix = f"lpstudio_workspace_{abs(hash(workspace_root))}"
         for name in [m for m in sys.modules if m.startswith(f"{prefix}.")]:
             del sys.modules[name]  # edited since: run the files again
-        found = _base.merged(_load_files(folder, prefix, check=True))
+        found = _base.merged(_load_files(folder, prefix, check=True, shown_as="connectors"))
         _workspaces[workspace_root] = (fingerprint, found)
         return found
 

@@ -889,7 +889,12 @@ class Connector:
         self.title = title
         self.description = description
         self.fields = tuple(fields)
+        #: Where the registry found it: its file or folder, or its entry point.
         self.source = ""
+        #: Where it comes from as its listing (`source`) says it, naming none of the server's
+        #: folders: `lpstudio:connectors/http` (bundled), `connectors/acme.py` (the
+        #: workspace's own, relative to it), or its entry point.
+        self.shown_source = ""
         self.actions: dict[str, Action] = {}
         self.poll_triggers: dict[str, PollTrigger] = {}
         self.webhook_triggers: dict[str, WebhookTrigger] = {}
@@ -1240,7 +1245,7 @@ class Connector:
             "name": self.name,
             "title": self.title,
             "description": self.description,
-            "source": self.source,
+            "source": self.shown_source,
             "fields": self.config_schema(),
             "actions": {
                 a.name: {

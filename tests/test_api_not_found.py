@@ -88,3 +88,28 @@ async def test_every_404_has_one_error_code(jp_fetch: Any, ws: Path) -> None:
     for path in (("no-such-route",), ("recipes", "shop", "none.ipynb"), ("jobs", "99999")):
         code, answer = await get(jp_fetch, *path)
         assert code == 404 and answer["error"]["code"] == "NotFoundError", (path, answer)
+
+
+async def test_a_recipe_path_without_its_ipynb_is_told_to_add_it(
+    jp_fetch: Any, jp_base_url: str, ws: Path
+) -> None:
+    """`GET /recipes/shop/cart` answered "no route" with the OpenAPI document as its only
+    fix, though the command line takes the recipe so and the recipe is there: the fix is to
+    add `.ipynb`."""
+    write_recipe(ws, "shop/cart")
+    api = url_path_join(jp_base_url, API)
+    routes = f"the routes are in {api}/openapi.json"
+    for given, named in (
+        (("recipes", "shop", "cart"), "recipes/shop/cart.ipynb"),
+        (("recipes", "shop", "cart", "versions"), "recipes/shop/cart.ipynb/versions"),
+    ):
+        code, answer = await get(jp_fetch, *given)
+        error = answer["error"]
+        assert code == 404 and error["field"] == "path", (given, answer)
+        assert error["fix"] == f"add .ipynb to the recipe's path ({api}/{named}); {routes}", error
+        code, found = await get(jp_fetch, *named.split("/"))  # as the fix names it
+        assert code == 200, (named, found)
+    # A path no recipe route takes, with or without `.ipynb`, gets no such hint.
+    for nowhere in (("recipe", "shop", "cart"), ("recipes", "shop", "cart.ipynb", "nowhere")):
+        code, answer = await get(jp_fetch, *nowhere)
+        assert code == 404 and answer["error"]["fix"] == routes, (nowhere, answer)

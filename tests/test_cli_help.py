@@ -197,3 +197,11 @@ def test_the_demo_names_lpstudio_as_this_shell_reaches_it(
     assert lpstudio_command() == str(Path(bin_dir).relative_to(Path.cwd()) / "lpstudio")
     monkeypatch.setenv("PATH", f"{bin_dir}:/usr/bin:/bin")
     assert lpstudio_command() == "lpstudio"
+
+
+def test_start_s_help_names_every_scheduler_that_fires_its_trigger() -> None:
+    """`lpstudio start --help` said the trigger fires "in `lpstudio scheduler`", though a
+    server hosting the scheduler (`lpstudio serve`, JupyterLab) fires it too."""
+    said = " ".join(CliRunner().invoke(main, ["start", "--help"]).output.split())
+    assert "its trigger fires wherever a scheduler runs on the workspace" in said, said
+    assert "`lpstudio scheduler`" in said and "(`lpstudio serve`, JupyterLab)" in said, said

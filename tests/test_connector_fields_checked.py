@@ -376,7 +376,7 @@ def test_a_workspace_file_taking_a_bundled_name_is_broken_and_the_bundled_one_wo
 
     assert text.exit_code == 0, text.output
     http = next(c for c in listed["connectors"] if c["name"] == "http")
-    assert http["title"] == "HTTP" and http["source"] == str(bundled_dir() / "http")
+    assert http["title"] == "HTTP" and http["source"] == "lpstudio:connectors/http"
     (broken,) = listed["broken"]
     assert broken["name"] == "http2" and broken["field"] == "name"
     assert str(shadow) in broken["message"] and str(bundled_dir() / "http") in broken["message"]

@@ -237,6 +237,26 @@ async def test_the_rest_api_lists_broken_connectors_beside_the_others(jp_fetch: 
     assert broken["fix"]
 
 
+async def test_the_rest_api_names_where_each_connector_comes_from_without_the_server_s_folders(
+    jp_fetch: Any, ws: Path
+) -> None:
+    """`GET /connectors` answered each bundled connector's folder on the server
+    (`/srv/app/connectors/csv_file`) and a workspace's own by its full path: a caller learns
+    where lpstudio is installed and where the workspace lies, which no other answer says."""
+    _write(ws, "acme", ACME)
+
+    status, answer = await rest(jp_fetch, "GET", "connectors")
+
+    assert status == 200, answer
+    sources = {item["name"]: item["source"] for item in answer["connectors"]}
+    assert sources["csv_file"] == "lpstudio:connectors/csv_file", sources
+    assert sources["http"] == "lpstudio:connectors/http", sources
+    assert sources["acme"] == "connectors/acme.py", sources  # relative to the workspace
+    shown = json.dumps(answer["connectors"])
+    for folder in (ws, ws.resolve(), bundled_dir(), bundled_dir().resolve()):
+        assert str(folder) not in shown, folder
+
+
 @pytest.mark.parametrize(
     ("source", "field", "fix"),
     [

@@ -319,7 +319,9 @@ def _parameter_said(spec: dict[str, Any], saved: Any, required: bool, refused: b
 @json_option
 @handles_errors
 def start(recipe: str, reset_since: str | None, workspace: Path | None, as_json: bool) -> None:
-    """Start RECIPE: its trigger fires in `lpstudio scheduler` from now on."""
+    """Start RECIPE: from now on its trigger fires wherever a scheduler runs on the
+    workspace: an `lpstudio scheduler` daemon, or the one a server hosts (`lpstudio serve`,
+    JupyterLab)."""
     with _studio(workspace) as studio:
         path = _typed_recipe(studio, recipe)
         settings = studio.start(path, reset_since=_moment(reset_since, "--reset-since"))

@@ -1520,21 +1520,46 @@ def delivery_store_busy(timeout: float) -> ApiError:
 
 class NotFoundHandler(NoXsrfHandler):
     """Any other path under the API: a JSON 404. A route's path with a `/` added
-    (`/recipes/shop/cart.ipynb/`) is told to drop it: no route's path ends in one."""
+    (`/recipes/shop/cart.ipynb/`) is told to drop it: no route's path ends in one; a recipe
+    named without its `.ipynb` (`/recipes/shop/cart/run`), as the command line takes it, is
+    told to add it."""
 
     @allow_unauthenticated
     async def prepare(self) -> None:  # type: ignore[override]
         await super().prepare()
         from .routes import ROUTES
 
+        def routed(rest: str) -> bool:
+            return any(re.fullmatch(r.pattern, rest) for r in ROUTES)
+
         path = self.request.path
-        _, _, rest = path.rstrip("/").partition(self.app.api_root)
-        slash = path.endswith("/") and any(re.fullmatch(r.pattern, rest) for r in ROUTES)
+        api = self.app.api_root
+        _, _, rest = path.rstrip("/").partition(api)
+        if path.endswith("/") and routed(rest):
+            hint = f"drop the trailing / ({path.rstrip('/')}); "
+        elif (named := _with_ipynb(rest, routed)) is not None:
+            hint = f"add .ipynb to the recipe's path ({api}{named}); "
+        else:
+            hint = ""
         raise ApiError(
             404,
             _code(404),
             f"no route {path}",
             field="path",
-            fix=(f"drop the trailing / ({path.rstrip('/')}); " if slash else "")
-            + f"the routes are in {self.app.api_root}/openapi.json",
+            fix=f"{hint}the routes are in {api}/openapi.json",
         )
+
+
+def _with_ipynb(rest: str, routed: Callable[[str], bool]) -> str | None:
+    """`rest` (`/recipes/shop/cart/run`) with `.ipynb` added where a route takes a recipe
+    (`/recipes/shop/cart.ipynb/run`), the shortest recipe path first; None when no route
+    takes it so, or when it names a recipe with its `.ipynb` already."""
+    head, slash, tail = rest.partition("/recipes/")
+    parts = tail.split("/")
+    if head or not slash or any(part.endswith(".ipynb") for part in parts):
+        return None
+    for end in range(1, len(parts) + 1):
+        named = "/".join([f"/recipes/{'/'.join(parts[:end])}.ipynb", *parts[end:]])
+        if routed(named):
+            return named
+    return None
