@@ -397,7 +397,8 @@ WRITE_LOCK = 0x6C7073747564696F  # "lpstudio"
 #: What `[store] url` may be, for the errors that refuse it.
 URL_FIX = (
     "set [store] url in lpstudio.toml to sqlite:///lpstudio.db or "
-    "postgresql+psycopg://USER:PASSWORD@HOST/DATABASE (with `pip install 'lpstudio[postgres]'`; "
+    "postgresql+psycopg://USER:PASSWORD@HOST/DATABASE (with psycopg: `pip install -e "
+    "'.[postgres]'` in lpstudio's checkout; "
     "percent-encode @ : / in the password, e.g. @ as %40)"
 )
 
