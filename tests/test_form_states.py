@@ -58,7 +58,7 @@ def test_settings_that_cannot_run_say_why_with_the_fix_in_the_studios_terms(
     shown = page(form)
     assert "no http connection in the workspace yet" in shown, shown  # under the picker
     assert "incomplete: no http connection for slot 'http'" in shown
-    assert "fix: create a http connection in the Connections panel" in shown
+    assert "fix: create a http connection with its token in the Connections panel" in shown
     assert "lpstudio connections add" not in shown
 
     assert form.save() is True, form.status.value
@@ -77,6 +77,30 @@ def test_settings_that_cannot_run_say_why_with_the_fix_in_the_studios_terms(
     assert form.slots["http"].value == "hooks"
     shown = page(form)
     assert "in the workspace yet" not in shown and "incomplete" not in shown, shown
+    form.close()
+
+
+def test_the_fix_for_missing_connections_names_each_with_what_it_needs(studio: Studio) -> None:
+    """With no connection for either slot of the lead template, the fix said to create a
+    http connection in the Connections panel: made so, without the token its webhook checks
+    signatures with, Start was refused again, then once more for the liveperson slot. It
+    says every connection to create, with the fields each must be given, as the lab does."""
+    studio.try_template("new_lead", "leads")
+    form = RecipeForm("leads/new_lead", studio)
+    form.wait()
+    fix = (
+        "create a http connection with its token, and a liveperson_proactive connection with "
+        "its account_id, client_id and client_secret, in the Connections panel; then click "
+        "Refresh lists, choose each for its slot (http, liveperson) under Connections {} and Save"
+    )
+    shown = page(form)
+    assert f"fix: {fix.format('below')}" in shown, shown
+
+    form.buttons["start"].click()
+    said = text(form.status.value)
+    assert "no http connection for slot 'http'" in said, said
+    assert fix.format("above") in said, said
+    assert "lpstudio connections" not in said + text(form.slot_errors["http"].value)
     form.close()
 
 

@@ -569,7 +569,7 @@ def test_refresh_lists_offers_a_connection_added_later_and_the_state_changed_els
     form.wait()
     assert "no csv_file connection for slot 'rows'" in html.unescape(form.status.value)
     marked = html.unescape(form.slot_errors["rows"].value)  # marked, fixed in studio terms
-    assert "create a csv_file connection in the Connections panel" in marked, marked
+    assert "create a csv_file connection with its path in the Connections panel" in marked, marked
     assert studio.jobs() == []
     studio.connections.add("rows", "csv_file", {"path": "rows.csv"}, "alice")
     studio.start("p/slotted")  # elsewhere: the CLI, the lab studio

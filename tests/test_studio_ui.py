@@ -418,7 +418,9 @@ def _admin_journey(page: Any, url: str, token: str, sandbox_url: str, root: Path
     # Its settings cannot run yet: why, the fix, and the slot's input marked.
     problem = dated.locator(".lps-settings-problem")
     assert "no csv_file connection for slot 'files'" in problem.inner_text()
-    assert "fix: create a csv_file connection in the Connections panel" in problem.inner_text()
+    assert "fix: create a csv_file connection with its path in the Connections panel" in (
+        problem.inner_text()
+    )
     slot = dated.locator("[data-field=connection-files]")
     assert "lps-field-invalid" in (slot.get_attribute("class") or "")
     assert slot.locator(".lps-field-label").inner_text() == "files"
@@ -730,7 +732,7 @@ def test_the_lab_runs_what_the_form_shows_and_says_fixes_in_its_own_terms(tmp_pa
         refused.wait_for()
         text = refused.inner_text()
         assert "no csv_file connection for slot 'files'" in text, text
-        assert "fix: create a csv_file connection in the Connections panel" in text, text
+        assert "fix: create a csv_file connection with its path in the Connections panel" in text
         assert "lpstudio connections" not in text, text
         hook = sidebar.locator(".lps-recipe[data-recipe='lab/hook.ipynb'] .lps-run")
         assert hook.is_disabled() and "Test" in (hook.get_attribute("title") or "")
@@ -834,7 +836,7 @@ def test_the_settings_panel_keeps_the_apis_fix_and_points_to_its_fields_the_righ
         panel = page.locator(".lps-settings-body:visible")
         problem = panel.locator(".lps-settings-problem")
         expect(problem).to_contain_text(
-            "fix: create a csv_file connection in the Connections panel, "
+            "fix: create a csv_file connection with its path in the Connections panel, "
             "then choose it for files below and Save"
         )
         panel.locator("input[name=name]").fill(SECRET)

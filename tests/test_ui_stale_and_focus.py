@@ -161,12 +161,12 @@ def test_a_jobs_view_names_each_skipped_recipient_and_says_an_errors_fix_in_stud
             ]
         )
 
-        fix = "set invoices_csv to data/invoices.csv in the Settings of billing/reminder, then Save"
+        fix = "set invoices_csv to its path in the Settings of billing/reminder, then Save"
         jobs.get_by_role("button", name=f"Details of job {ids['failed']}", exact=True).click()
         step = view_of(jobs, ids["failed"]).locator(".lps-failed-step")
         step.wait_for()
         text = step.inner_text()
-        assert f"under projects/: {fix}" in text and "lpstudio settings" not in text, text
+        assert f"projects/billing/: {fix}" in text and "lpstudio settings" not in text, text
         jobs.get_by_role("button", name=f"Error job {ids['failed']}", exact=True).click()
         text = jobs.locator(".lps-details .lps-error-message").inner_text()
-        assert f"under projects/: {fix}" in text and "lpstudio settings" not in text, text
+        assert f"projects/billing/: {fix}" in text and "lpstudio settings" not in text, text

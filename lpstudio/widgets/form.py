@@ -20,6 +20,7 @@ import contextlib
 import html
 import json
 import os
+import re
 import threading
 from collections.abc import Callable
 from datetime import date
@@ -160,6 +161,48 @@ def _titled(label: str | None, value: str) -> str:
 
 #: An API fix that names the CLI's way to set a parameter: in the form, its field is the way.
 SET_WITH_CLI = "`lpstudio settings "
+
+#: A connection the API's fix says to create for a slot no connection fills
+#: (`connections._no_connection`: `lpstudio connections add http --type http --secret
+#: token`): its name (its slot's), its type, and the options giving what it needs.
+TO_CREATE = re.compile(r"`lpstudio connections add ([\w-]+) --type ([\w-]+)([^`]*)`")
+
+#: A field those options give (`--secret token`, `--field shop=...`).
+GIVEN = re.compile(r"--(?:secret|field) ([\w-]+)")
+
+
+def _listed(items: list[str]) -> str:
+    """`items` said as a list: `a`, `a and b`, `a, b and c`."""
+    return f"{', '.join(items[:-1])} and {items[-1]}" if len(items) > 1 else "".join(items)
+
+
+def _create_fix(slot: str, kind: str | None, fix: str | None, where: str) -> str:
+    """The fix for `slot` when the workspace holds no `kind` connection, as the lab words it
+    (`createFix` in ui/src/fixes.ts): every connection the API's `fix` says to create (one
+    for each slot no connection fills), with the fields each needs (a webhook's `token`
+    too), so that one made as said is not refused again; one `kind` connection for `slot`
+    where the fix names none (a slot shown without an error)."""
+    wanted: dict[str, str] = {}  # each slot's connection, as said
+    for name, type_, options in TO_CREATE.findall(fix or ""):
+        given = GIVEN.findall(options)
+        wanted[name] = f"{type_} connection" + (f" with its {_listed(given)}" if given else "")
+    if slot not in wanted:
+        return (
+            f"create a {kind} connection in the Connections panel, then click Refresh lists, "
+            f"choose it for {slot} {where} and Save"
+        )
+    said = list(wanted.values())
+    if len(said) == 1:
+        return (
+            f"create a {said[0]} in the Connections panel, then click Refresh lists, "
+            f"choose it for {slot} {where} and Save"
+        )
+    return (
+        f"create a {', a '.join(said[:-1])}, and a {said[-1]}, in the Connections panel; then "
+        f"click Refresh lists, choose each for its slot ({', '.join(wanted)}) under "
+        f"Connections {where} and Save"
+    )
+
 
 Options = list[tuple[str, Any]]
 
@@ -835,10 +878,11 @@ class RecipeForm(w.VBox):
 
     def _studio_fix(self, field: str | None, fix: str | None, where: str) -> str | None:
         """The fix for an error about `field` in the studio's terms, as the lab's settings
-        form words it (`labFix` in ui/src/fixes.ts): a connection is made or tested in the
-        Connections panel and chosen in this form, a parameter corrected in its field (the
-        API's fixes name CLI commands). `where` is where the form's fields are from the fix
-        shown (above, below). Other fixes stand as they are."""
+        form words it (`labFix` in ui/src/fixes.ts): a connection is made (with what each one
+        the API's fix names needs) or tested in the Connections panel and chosen in this form,
+        a parameter corrected in its field (the API's fixes name CLI commands). `where` is
+        where the form's fields are from the fix shown (above, below). Other fixes stand as
+        they are."""
         slot = field.removeprefix("connections.") if field else ""
         spec = self.recipe.metadata.get("connections", {}).get(slot) if slot != field else None
         if spec is not None:
@@ -858,10 +902,7 @@ class RecipeForm(w.VBox):
                 )
             if any(c.type == kind for c in found):
                 return f"choose a {kind} connection for {slot} under Connections {where}, then Save"
-            return (
-                f"create a {kind} connection in the Connections panel, then click Refresh lists, "
-                f"choose it for {slot} {where} and Save"
-            )
+            return _create_fix(slot, kind, fix, where)
         name = (field or "").removeprefix("parameters.").split(".")[0]
         if not name or name not in self.fields or (fix and SET_WITH_CLI not in fix):
             return fix

@@ -85,10 +85,13 @@ const IN_LAB_TERMS: [RegExp, (where: string) => string][] = [
     /\(`lpstudio connections add`\) and bind it to the recipe's slot/g,
     where => `(create one in the Connections panel) and choose it for the recipe's slot under Connections ${where}`
   ],
-  // A value a recipe's own error says to save (the payment reminder's missing CSV: `lpstudio
-  // settings billing/reminder -p invoices_csv data/invoices.csv`), placeholders left alone.
+  // A file a recipe's own error says to choose (the payment reminder's missing CSV: `lpstudio
+  // settings billing/reminder -p invoices_csv PATH`).
+  [/`?lpstudio settings \S+ -p ([\w.]+) PATH\b`?/g, where => `set $1 to its path ${where}, then Save`],
+  // A value a recipe's own error says to save (`lpstudio settings shop/cart -p days 7`),
+  // placeholders left alone.
   [
-    /`?lpstudio settings \S+ -p ([\w.]+) (?!\.\.\.|VALUE\b)([^`\s]+)`?/g,
+    /`?lpstudio settings \S+ -p ([\w.]+) (?!\.\.\.|VALUE\b|PATH\b)([^`\s]+)`?/g,
     where => `set $1 to $2 ${where}, then Save`
   ],
   // A since fixed by a first start or poll (`Studio._check_since_unfixed`).
@@ -111,10 +114,11 @@ export function labError(err: unknown, where?: string): unknown {
     : err;
 }
 
-/** The lab's fix for an error about `field`: for a slot, where a connection is made or
- * chosen in the lab; for a parameter the API's own fix, but where it says to set it with the
- * command line; the API's own fix when it is about none of the recipe's slots or parameters,
- * with the command lines it names in the lab's terms. */
+/** The lab's fix for an error about `field`: for a slot, where a connection is made (with
+ * what each one the API's fix names needs) or chosen in the lab; for a parameter the API's
+ * own fix, but where it says to set it with the command line; the API's own fix when it is
+ * about none of the recipe's slots or parameters, with the command lines it names in the
+ * lab's terms. */
 export function labFix(field: string | null, fix: string | null, c: FixContext): string | null {
   const slot = field?.startsWith('connections.') ? field.slice('connections.'.length) : '';
   const info = c.slots[slot];
@@ -133,13 +137,48 @@ export function labFix(field: string | null, fix: string | null, c: FixContext):
     }
     return c.connections.some(k => k.type === info.type)
       ? `choose a ${info.type} connection for ${slot} under Connections ${c.form}, then Save`
-      : `create a ${info.type} connection in the Connections panel, then choose it for ${slot} ${c.form} and Save`;
+      : createFix(slot, info.type, fix, c.form);
   }
   const name = (field ?? '').replace(/^parameters\./, '').split('.')[0];
   if (!name || !c.parameters.properties?.[name] || (fix && !SET_WITH_CLI.test(fix))) {
     return fix && labText(fix, c.form);
   }
   return `correct ${name} ${c.form}, then Save`;
+}
+
+/** A connection the API's fix says to create for a slot no connection fills
+ * (`connections._no_connection`, in the REST API's terms: `POST /lpstudio/api/v1/connections
+ * {"name": "http", "type": "http", "fields": {"token": ...}}`): its name (its slot's), its
+ * type and the fields it must be given. */
+const TO_CREATE = /POST \S*\/lpstudio\/api\/v1\/connections \{"name": "([\w-]+)", "type": "([\w-]+)", "fields": \{([^}]*)\}\}/g;
+
+/** `items` said as a list: `a`, `a and b`, `a, b and c`. */
+function listed(items: string[]): string {
+  return items.length > 1 ? `${items.slice(0, -1).join(', ')} and ${items[items.length - 1]}` : items.join('');
+}
+
+/** The lab's fix for `slot` when the workspace holds no `type` connection: every connection
+ * the API's `fix` says to create (one for each slot no connection fills), with the fields
+ * each needs (a webhook's `token` too), so that one made as said is not refused again;
+ * one `type` connection for `slot` where the fix names none (a slot shown without an error).
+ * The notebook's form says the same (`RecipeForm._studio_fix`). */
+function createFix(slot: string, type: string, fix: string | null, where: string): string {
+  const wanted = [...(fix ?? '').matchAll(TO_CREATE)].map(([, name, kind, fields]) => {
+    const given = [...fields.matchAll(/"([\w-]+)": /g)].map(([, field]) => field);
+    return { name, said: `${kind} connection${given.length ? ` with its ${listed(given)}` : ''}` };
+  });
+  if (!wanted.some(w => w.name === slot)) {
+    return `create a ${type} connection in the Connections panel, then choose it for ${slot} ${where} and Save`;
+  }
+  if (wanted.length === 1) {
+    return `create a ${wanted[0].said} in the Connections panel, then choose it for ${slot} ${where} and Save`;
+  }
+  const last = wanted[wanted.length - 1];
+  const slots = wanted.map(w => w.name).join(', ');
+  return (
+    `create a ${wanted.slice(0, -1).map(w => w.said).join(', a ')}, and a ${last.said}, in the Connections panel; ` +
+    `then choose each for its slot (${slots}) under Connections ${where} and Save`
+  );
 }
 
 /** The error with the lab's fix in place of the API's (and its message in the lab's terms:
