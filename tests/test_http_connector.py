@@ -347,6 +347,31 @@ def test_a_post_out_when_its_job_is_stopped_is_not_sent_again_by_the_job_s_chain
     assert f"POST {server.url}/hold was sent by job {first.id}" in again.error["evalue"]
 
 
+POST_500_CAUGHT = """\
+import lpstudio.kernel as lp
+from lpstudio.sdk import ConnectorError
+try:
+    lp.connection("crm").request(method="POST", url="/status/500", json={"order": 1})
+except ConnectorError as error:
+    print("caught:", error)
+"""
+
+
+def test_a_post_answered_500_is_in_doubt_even_when_its_recipe_catches_the_error(ws, server):
+    """A 500 may come after the work was done. It was recorded "rejected" (free to send
+    again): the job succeeded, and its rerun POSTed the order again."""
+    metadata = {"title": "Post", "connections": {"crm": {"type": "http"}}}
+    write_recipe(ws, "p/post500", cells=(POST_500_CAUGHT,), metadata=metadata)
+    with Studio.open(ws, user="alice") as studio:
+        studio.connections.add("crm", "http", {"base_url": server.url, "retries": 2}, "alice")
+        first = studio.submit("p/post500").result(timeout=120)
+        again = studio.rerun(first.id)
+    assert first.status == "failed" and first.error["uncertain_sends"] == 1
+    assert "may have gone out" in first.error["evalue"]
+    assert again.rerun_of == first.id
+    assert len(server.seen("/status/500")) == 1  # the rerun was refused it (and caught that)
+
+
 def test_a_get_whose_answer_is_lost_is_tried_again(server, connect):
     api = connect("http", {"base_url": server.url, "timeout_seconds": 0.3, "retries": 1})
     error = failed(api, method="GET", url="/hold")

@@ -198,14 +198,17 @@ def request(conn: Connection, data: dict[str, Any]) -> dict[str, Any]:
     if conn.dry_run:
         return would_send(conn, req)
     expected = data.get("expected_status")
+    # Checked and read in flight: a POST answered 5xx, or with no JSON where JSON was
+    # expected, may have been carried out, and its ledger entry says so (uncertain), so that
+    # no retry or rerun of the job sends it again.
     with in_flight(conn, req):
         response = send(conn, req, expected)
-    check(conn, req, response, expected)
+        check(conn, req, response, expected)
+        body = parse(conn, req, response, bool(data.get("expect_json")))
     # An app may echo the credentials it got, cut short: what is left of them is masked here,
     # in its headers, text and JSON alike, as no masking of the recipe's output finds a
     # secret's beginning (`scrub_answer`).
     hidden = conn.secrets()
-    body = parse(conn, req, response, bool(data.get("expect_json")))
     return {
         "status": response.status_code,
         "headers": {name: scrub_answer(value, hidden) for name, value in response.headers.items()},

@@ -351,8 +351,10 @@ def in_flight(conn: Connection, req: Prepared) -> Iterator[None]:
     """Records a POST or PATCH in the job's ledger while it is out: a job stopped then (its
     timeout, a cancel, a kill) ends with it uncertain (`uncertain_sends`), and the same
     request of its retry or rerun (the same method, URL and body, as often in the run) is
-    refused rather than sent again. One answered, or certainly never sent, may be sent again
-    by a retry, as ever: only what nobody knows the fate of is held back."""
+    refused rather than sent again. One answered (but for a server error, which may come
+    after the work was done), or certainly never sent, may be sent again by a retry, as
+    ever: only what nobody knows the fate of is held back. The caller checks the answer
+    inside the block, so that its error settles the entry."""
     if req.idempotent:
         yield
         return
@@ -375,7 +377,7 @@ def in_flight(conn: Connection, req: Prepared) -> Iterator[None]:
     detail = {"request": f"{req.method} {shown_url(req.url)}"}
     try:
         yield
-    except ConnectorError as exc:  # no answer (uncertain), or certainly not sent
+    except ConnectorError as exc:  # no answer or a 5xx (uncertain), or refused or not sent
         conn.ledger.settle_many({key: "uncertain" if exc.uncertain else "rejected"}, detail)
         raise
     except Exception:
