@@ -195,6 +195,27 @@ export class Rows<T> {
   private drawn = new Map<string, { data: string; row: HTMLElement }>();
 }
 
+/**
+ * Keeps the keyboard's focus in the field of a dialog's `body` a user was typing in.
+ * JupyterLab's dialog sends the focus to its first field whenever anything outside it takes
+ * the focus (a lab panel activated late, as one is after an earlier dialog closed), and what
+ * the user typed next went on in that field: a project named "shopcart_abandonment". Moves
+ * within the dialog (a click, Tab, its buttons) are the user's own and are kept.
+ */
+export function holdFieldFocus(body: HTMLElement): void {
+  let last: HTMLElement | null = null;
+  body.addEventListener('focusin', event => {
+    const target = event.target as HTMLElement;
+    const from = event.relatedTarget as Node | null;
+    const dialog = body.closest('.jp-Dialog') ?? body;
+    if (last && last !== target && last.isConnected && !(from && dialog.contains(from))) {
+      last.focus(); // pulled here from outside the dialog: back to where the user was
+      return;
+    }
+    last = target;
+  });
+}
+
 /** Moves the keyboard's focus to the first control under `node` it can use (a form just
  * shown), or to the control of accessible name `name` there. */
 export function focusIn(node: HTMLElement, name?: string): void {

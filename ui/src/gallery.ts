@@ -7,7 +7,7 @@ import { Widget } from '@lumino/widgets';
 
 import { api, Template } from './api';
 import { StudioContext } from './context';
-import { button, el, errorBox, fill } from './dom';
+import { button, el, errorBox, fill, holdFieldFocus } from './dom';
 import { labError } from './fixes';
 
 /** Asks for a project folder and a name, copies the template, opens the new notebook.
@@ -32,6 +32,7 @@ export async function tryTemplate(ctx: StudioContext, template: Template): Promi
     if (error) {
       body.node.append(errorBox(labError(error))); // `--name` is the form's Recipe name
     }
+    holdFieldFocus(body.node);
     const result = await showDialog({
       title: `Try recipe: ${template.title}`,
       body,
