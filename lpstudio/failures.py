@@ -7,6 +7,7 @@ A retry belongs to the job's chain, whose delivery ledger keeps it from sending 
 
 from __future__ import annotations
 
+import json
 import logging
 import smtplib
 from collections.abc import Collection
@@ -111,6 +112,21 @@ def describe_error(error: dict[str, Any], cells_total: int = 0) -> str:
     return f"{error.get('ename') or 'Error'}{where}" + (f": {said}" if said else "")
 
 
+def _retries_of(studio: Studio, job: Job) -> dict[str, Any]:
+    """The `retries` of the recipe's version that ran the job: an edit saved since (its
+    retries raised, or turned off) applies to the jobs that version runs, not to the retries
+    of one that ran before. A recipe deleted since, or a version that cannot be read,
+    allows none."""
+    try:
+        if not studio.recipe_file(job.recipe)[0].is_file():
+            return {}
+        notebook = json.loads(studio.store.version_notebook(job.version_id))
+    except (LpstudioError, ValueError):
+        return {}
+    retries = (notebook.get("metadata", {}).get("lpstudio") or {}).get("retries")
+    return retries if isinstance(retries, dict) else {}
+
+
 def after_failure(studio: Studio, job: Job, now: datetime | None = None) -> int | None:
     """Queues the job's retry if its recipe's `retries` allow one more (returns its id);
     else notifies the recipe's failure contacts. A cancelled job is left alone, and so is
@@ -128,11 +144,7 @@ def after_failure(studio: Studio, job: Job, now: datetime | None = None) -> int 
         if error.get("uncertain_sends"):
             notify(studio, job)
         return None
-    try:
-        recipe = studio.recipe(job.recipe)
-        retries = recipe.metadata.get("retries") or {}
-    except LpstudioError:  # the recipe is gone or broken: no retry, but say so
-        retries = {}
+    retries = _retries_of(studio, job)
     allowed = job.attempt <= int(retries.get("count", 0))
     if refused_for_good(error):
         in_vain: str | None = (

@@ -568,7 +568,8 @@ def test_a_retry_queued_on_a_machine_whose_clock_is_off_is_dated_by_the_store_s_
     write_recipe(pg_ws, "p/retried", metadata=metadata)
     with Studio.open(pg_ws, user="alice") as studio:
         store = studio.store
-        version = store.snapshot("p/retried.ipynb", "{}", {}, "alice")
+        notebook = studio.recipe("p/retried").canonical_json  # its retries are the version's
+        version = store.snapshot("p/retried.ipynb", notebook, {}, "alice")
         job = store.create_job(
             recipe="p/retried.ipynb", version_id=version, trigger="schedule", user="alice"
         )

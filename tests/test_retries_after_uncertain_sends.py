@@ -233,3 +233,27 @@ def test_an_uncertain_send_no_ledger_guards_is_not_retried_even_if_retryable(
     assert [j.id for j in ended] == [job.id], [(j.id, j.trigger) for j in ended]  # no retry
     assert log.read_text() == "created\n"  # asked once
     assert "no retry follows" in json.dumps(webhook.posts[0]), webhook.posts[0]
+
+
+@pytest.mark.parametrize(("ran", "now", "retried"), [(RETRIES, None, True), (None, RETRIES, False)])
+def test_a_failed_job_is_retried_as_the_version_that_ran_it_says(
+    ws: Path, ran: dict[str, Any] | None, now: dict[str, Any] | None, retried: bool
+) -> None:
+    """The notebook's retries were read as it is now: an edit saved after the job ran
+    (retries turned off, or on) decided whether that job was retried."""
+    metadata: dict[str, Any] = {"title": "t", **({"retries": ran} if ran else {})}
+    write_recipe(ws, "p/edited", metadata=metadata)
+    with Studio.open(ws, user="alice") as studio:
+        found = studio.recipe("p/edited")
+        version = studio.store.snapshot(found.name, found.canonical_json, {}, "alice")
+        job = studio.store.create_job(
+            recipe=found.name, version_id=version, trigger="webhook", user="alice", attempt=1
+        )
+        studio.store.finish_job(job.id, "failed", error={"ename": "ValueError", "evalue": "x"})
+        write_recipe(ws, "p/edited", metadata={"title": "t", **({"retries": now} if now else {})})
+        retry = after_failure(studio, studio.job(job.id))
+        queued = jobs_of(studio, found.name)
+    assert (retry is not None) is retried
+    assert [(j.trigger, j.version_id) for j in queued[1:]] == (
+        [("retry", version)] if retried else []
+    )

@@ -1199,7 +1199,8 @@ def queue_lost(ws: Path, studio: Studio, webhook: Any, trigger: str) -> Job:
     """A job queued by `trigger`, of a recipe with one retry and a failure contact."""
     write_recipe(ws, "p/lost", metadata={"title": "lost", "retries": {"count": 1, "interval": 0}})
     notify(studio, "p/lost.ipynb", webhook.url)
-    version = studio.store.snapshot("p/lost.ipynb", "{}", {}, "alice")
+    notebook = studio.recipe("p/lost").canonical_json  # its retries are the version's
+    version = studio.store.snapshot("p/lost.ipynb", notebook, {}, "alice")
     return studio.store.create_job(
         recipe="p/lost.ipynb", version_id=version, trigger=trigger, user="alice"
     )
