@@ -42,13 +42,16 @@ def shown_error(error: dict[str, Any] | None, workspace: Workspace | None) -> di
     return workspace.shown_in(error) if error and workspace is not None else error
 
 
-def job_to_dict(job: Job, workspace: Workspace | None = None) -> dict[str, Any]:
+def job_to_dict(
+    job: Job, workspace: Workspace | None = None, waits: str | None = None
+) -> dict[str, Any]:
     """The JSON shape of a job, shared by `--json` output and the REST API. Its error names
     the workspace's files by their path in it, as REST error answers do (`shown_error`);
     the job's stored row and its output notebook keep the full paths, for the server's log
     and its admin. `output_missing`: the job ended with a notebook written at `output_path`
     that is no longer there (moved or deleted from history/), which a reader would otherwise
-    take for present; without a workspace nothing is checked."""
+    take for present; without a workspace nothing is checked. `waits`: why a queued job has
+    not started (`Studio.waits`), where a single job is shown."""
     output = job.output_path
     missing = False
     if output and workspace is not None:
@@ -77,6 +80,7 @@ def job_to_dict(job: Job, workspace: Workspace | None = None) -> dict[str, Any]:
         "output_path": output,
         "output_missing": missing,
         "purged": job.purged,  # its data and output erased after the retention period
+        "waits": waits,
     }
 
 
@@ -101,6 +105,7 @@ JOB_COLUMNS = [
     "output_path",
     "output_missing",
     "purged",
+    "waits",
 ]
 
 

@@ -1652,6 +1652,25 @@ class Studio:
     def job(self, job_id: int) -> Job:
         return self.store.job(job_id)
 
+    def waits(self, job: Job) -> str | None:
+        """Why a queued job has not started, when it is more than its turn in the queue: a
+        retry not yet due, or a trigger's job (a retry too) whose recipe was stopped since,
+        which a scheduler holds until it is started again. `lpstudio show` and the REST
+        job's `waits` say it; it showed only "queued"."""
+        if job.status != QUEUED:
+            return None
+        due = job.not_before
+        if due is not None and due > self.store.now():
+            return f"a {job.trigger} due at {due.isoformat(timespec='seconds')}"
+        if job.trigger not in SCHEDULED_TRIGGERS:
+            return None
+        if saved_settings(self.store, job.recipe).get("state") == "started":
+            return None
+        return (
+            f"its recipe {job.recipe} is stopped: `lpstudio start {word(job.recipe)}` runs "
+            f"its queued jobs, `lpstudio cancel {job.id}` drops this one"
+        )
+
     def jobs(
         self,
         recipe: str | None = None,

@@ -57,6 +57,14 @@ def jobs(ws: Path) -> dict[str, int]:
             ).id
             for name in ("lost", "purged", "waiting")
         }
+        made["due"] = studio.store.create_job(  # a retry, its interval not yet passed
+            recipe="p/x.ipynb",
+            version_id=ran.version_id,
+            trigger="retry",
+            user="alice",
+            rerun_of=ran.id,
+            not_before=datetime(2999, 1, 1, 9, tzinfo=UTC),
+        ).id
         set_job(
             studio.store,
             made["purged"],
@@ -164,6 +172,30 @@ def test_a_404_for_a_queued_or_purged_job_s_notebook_follows_its_state(
     purged = error_of(server.api("otto", "GET", f"/jobs/{jobs['purged']}/output.ipynb"), 404)
     assert "purged" in purged["message"] and "retention period" in purged["fix"]
     assert "wait until" not in purged["fix"]
+
+
+# -- why a queued job waits -----------------------------------------------------------------
+
+
+def test_show_and_the_api_say_why_a_queued_job_waits(
+    ws: Path, jobs: dict[str, int], server: Served, doc: dict[str, Any]
+) -> None:
+    """A trigger's job (a retry too) of a recipe stopped since is held until it is started
+    again, and a retry waits out its interval: both showed only "queued"."""
+    held = jobs["waiting"]
+    said = (
+        "its recipe p/x.ipynb is stopped: `lpstudio start p/x.ipynb` runs its queued jobs, "
+        f"`lpstudio cancel {held}` drops this one"
+    )
+    assert f"job {held} queued (-)\n  waits:    {said}\n" in cli(ws, "show", str(held)).output
+    answer = server.api("otto", "GET", f"/jobs/{held}")
+    assert answer.json()["waits"] == said
+    assert_fits(doc, "/jobs/{job_id}", "get", answer)
+
+    due = server.api("otto", "GET", f"/jobs/{jobs['due']}").json()
+    assert due["waits"] == "a retry due at 2999-01-01T09:00:00+00:00"
+    ran = server.api("otto", "GET", f"/jobs/{jobs['moved']}").json()
+    assert ran["waits"] is None
 
 
 # -- fixes in each surface's terms -------------------------------------------------------------

@@ -1047,7 +1047,9 @@ class JobRouteHandler(UserHandler):
 class JobHandler(JobRouteHandler):
     @web.authenticated
     async def get(self, job_id: str) -> None:
-        self.answer(self.job(await self.of_job(self.studio.job, job_id)))
+        job = await self.of_job(self.studio.job, job_id)
+        waits = await self.blocking(self.studio.waits, job)
+        self.answer(job_to_dict(job, self.studio.workspace, waits))
 
 
 def _no_output(job: Job, api: str) -> NotFoundError:

@@ -83,6 +83,11 @@ JOB: dict[str, Any] = {
             "type": "boolean",
             "description": "its data and output were erased after the retention period",
         },
+        "waits": {
+            "type": ["string", "null"],
+            "description": "why a queued job has not started, beyond its turn: a retry not "
+            "yet due, or its recipe stopped since (given where one job is asked for)",
+        },
     },
 }
 
