@@ -1006,12 +1006,16 @@ class Store:
         was killed, timed out or lost mid-request) become uncertain with it, and its error
         says how many: they may have gone out, are never sent again, and a person hears of
         them from this job rather than from whichever job meets them next. Such a job did
-        not succeed, whatever its cells said."""
+        not succeed, whatever its cells said. The wait for its write (a store another process
+        holds locked) is no part of the run either."""
+        asked = time.monotonic()
         with self.write() as s:
+            waited = time.monotonic() - asked
+            ended_at = self._clock_ago(ended_ago + waited)
             ended = s.scalars(
                 update(Job)
                 .where(Job.id == job_id, Job.status.not_in(FINAL_STATES), *still)
-                .values(status=status, **{"finished_at": self._clock_ago(ended_ago), **fields})
+                .values(status=status, **{"finished_at": ended_at, **fields})
                 .returning(Job)
                 # A fresh session holds no loaded job to bring up to date: 0.2 ms less.
                 .execution_options(synchronize_session=False)
