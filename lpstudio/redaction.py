@@ -400,7 +400,20 @@ def _cut_length(folded: str, at: int, form: str) -> int:
     if not _enough(form) <= shown < len(form):
         return 0
     after = folded[at + shown : at + shown + 1]
-    return 0 if after and (after.isalnum() or after in form) else shown
+    if after and (after.isalnum() or after in form):
+        return 0
+    # A whole leading word of the secret (`sandbox` of `sandbox-secret`: a separator comes
+    # next in it) that the text goes on after, as a word does (a space, a bracket closed):
+    # the word, not a cut, as an app cuts a value where a quote, an ellipsis or the end of
+    # its text follows. The sandbox's "Injected fault (sandbox)" read "(****)".
+    if after in WORD_GOES_ON and not form[shown].isalnum():
+        return 0
+    return shown
+
+
+#: What follows a word in running text, where a cut secret is followed by the end of the text,
+#: a quote or an ellipsis (`_cut_length`).
+WORD_GOES_ON = frozenset(" )]},;:!?")
 
 
 def _enough(form: str) -> int:

@@ -78,11 +78,21 @@ def test_basic_credentials_cut_are_masked_whatever_follows(after):
         "sandy beaches, sandals and sand-castles",  # words of 4 letters and more going on
         "the sandboxes answered",
         "san: too few to tell",  # under MIN_BEGUN characters
+        # A whole leading word of it, then text going on (the sandbox's own answers).
+        "Injected fault (sandbox)",
+        "the sandbox said no; sandbox: ready, [sandbox]",
         "****",  # what was masked stays as it is
     ],
 )
 def test_text_that_begins_like_a_secret_and_goes_on_is_kept(text):
     assert scrub_answer(text, {"sandbox-secret"}) == text
+
+
+@pytest.mark.parametrize("text", ["sandbox", '"sandbox"', "'sandbox'", "sandbox...", "sandbox-se)"])
+def test_a_leading_word_of_a_secret_cut_where_an_app_cuts_is_masked(text):
+    """The leading word kept above (`sandbox` of `sandbox-secret`) is a cut where the text
+    ends, a quote closes or an ellipsis follows; cut past it, it is masked whatever follows."""
+    assert "sandbox" not in scrub_answer(text, {"sandbox-secret"})
 
 
 def test_a_short_secret_is_masked_from_half_of_it_and_kept_where_the_word_goes_on():
