@@ -49,7 +49,31 @@ def own_file(root: Path, path: Path) -> bool:
         changed = 0
     files, folders = _own_paths(str(root), changed)
     real = os.path.realpath(path)
-    return real in files or any(Path(real).is_relative_to(folder) for folder in folders)
+    if real in files or any(Path(real).is_relative_to(folder) for folder in folders):
+        return True
+    # The same file under another name: a hard link (`data/key.csv` to `secret.key`), or
+    # another case of its name where the file system ignores case (macOS, Windows), which
+    # the names above miss. Compared by identity, as `os.path.samefile` does.
+    own = _identities(files)
+    if _identity(real) in own:
+        return True
+    inside = _identities(folders)
+    return any(_identity(str(parent)) in inside for parent in Path(real).parents)
+
+
+def _identity(path: str) -> tuple[int, int] | None:
+    """A file's device and inode, or None when there is none to stat."""
+    try:
+        found = os.stat(path)
+    except (OSError, ValueError):
+        return None
+    return found.st_dev, found.st_ino
+
+
+def _identities(paths: Collection[str]) -> set[tuple[int, int]]:
+    """The identities of those `paths` that exist (stat each time: the store's side files
+    come and go)."""
+    return {found for found in map(_identity, paths) if found is not None}
 
 
 @functools.lru_cache(maxsize=16)

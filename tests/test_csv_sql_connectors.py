@@ -98,6 +98,25 @@ def test_the_workspace_s_own_files_are_no_connection_s_file(root, connect):
     )
 
 
+def test_the_workspace_s_own_files_under_another_name_are_no_connection_s_file(root, connect):
+    """A hard link to the key or the store (or, where names ignore case, `SECRET.KEY`) is the
+    same file under another name: its name was compared, so a connection read the key."""
+    (root / "secret.key").write_text("KEYKEYKEY\n")
+    sqlite_db(root / "lpstudio.db")
+    (root / "history").mkdir()
+    (root / "data").mkdir()
+    os.link(root / "secret.key", root / "data" / "key.csv")
+    os.link(root / "lpstudio.db", root / "data" / "copy.db")
+    for path in ("data/key.csv", "data/copy.db"):
+        with pytest.raises(InputError) as caught:
+            connect("csv_file", {"path": path, "root": str(root)}).read_rows()
+        assert "the workspace's own" in caught.value.message, path
+        assert "KEYKEYKEY" not in str(caught.value)
+    with pytest.raises(InputError) as caught:
+        connect("sql", {"url": "sqlite:///data/copy.db", "root": str(root)}).query(sql="SELECT 1")
+    assert caught.value.field == "url" and "the workspace's own" in caught.value.message
+
+
 def test_the_workspace_s_own_files_are_found_where_its_settings_put_them(tmp_path, connect):
     """A store at `sqlite:///state.db` and a history in `outputs/` were a connection's to
     read and write (only the default names were refused), and `lpstudio.db` was refused
