@@ -30,7 +30,7 @@ from collections.abc import Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol, TypeVar
+from typing import Any, NamedTuple, Protocol, TypeVar
 
 import nbformat
 from jupyter_core.utils import ensure_event_loop
@@ -44,7 +44,7 @@ from .kernel.errors import ERROR_MIME
 from .models import Job
 from .parameters import PathText, as_declared
 from .pool import KernelPool, active
-from .recipe import parsed
+from .recipe import Recipe, parsed
 from .redaction import begun_secret, scrub, scrub_text, scrub_unfinished, scrubbed_keys
 from .settings import saved_settings
 from .store import CANCELLED, FAILED, QUEUED, STORE_WAIT, SUCCEEDED, Store, worker_id
@@ -260,6 +260,83 @@ class RunningJobs:
             watchdog.halt(stop)
 
 
+#: Why a recipe's kernel dies under a cell, and what to do about it: nbclient's
+#: `DeadKernelError` says only "Kernel died" (and logged "Kernel died while waiting for
+#: execute reply." beside the job's own error).
+KERNEL_DIED_CAUSES = (
+    "it may have run out of memory (the system's out-of-memory killer ends the largest "
+    "process), been killed from outside (a `kill -9`), or ended its own process (os._exit, "
+    "a crash in a native library)"
+)
+KERNEL_DIED_FIX = (
+    "find what the cell does that can end its process (with large data: read it in chunks, "
+    "or give the machine more memory); the output notebook keeps what the cells before it "
+    "did; then rerun the job"
+)
+KERNEL_DIED_EARLY_FIX = (
+    "see whether the machine is out of memory, or what killed the kernel, then rerun the job"
+)
+
+
+class Deadline(NamedTuple):
+    """How long a job may run (None: for ever), whose limit that is, and how to change it:
+    its timeout's error says both."""
+
+    seconds: float | None
+    whose: str
+    fix: str
+
+
+def deadline(workspace: Workspace, job: Job, recipe: Recipe) -> Deadline:
+    """The job's own timeout (`lpstudio run --timeout`, a REST run's `timeout`, kept by its
+    reruns and retries), else its recipe's (`timeout` in its metadata), else the workspace's
+    `[jobs] timeout_seconds` (0: none). With none at all, a cell that hangs kept its job
+    running, heartbeating, and its recipe's queue blocked, for ever."""
+    if job.timeout:
+        return Deadline(
+            job.timeout,
+            "the job's own timeout",
+            "run the recipe again with a longer timeout (`lpstudio run --timeout SECONDS`, "
+            "`timeout` in a REST run's body), or with none to have the recipe's "
+            "(metadata.lpstudio.timeout) or the workspace's ([jobs] timeout_seconds)",
+        )
+    if recipe.timeout:
+        return Deadline(
+            recipe.timeout,
+            "the recipe's timeout, metadata.lpstudio.timeout",
+            "raise the recipe's timeout (metadata.lpstudio.timeout, in seconds) or make its "
+            "slow cell faster, then rerun the job",
+        )
+    default = workspace.setting("jobs", "timeout_seconds")
+    return Deadline(
+        default or None,
+        "the workspace's deadline for a recipe without a timeout of its own, [jobs] "
+        "timeout_seconds in lpstudio.toml",
+        "give the recipe a timeout of its own (metadata.lpstudio.timeout, in seconds), or "
+        "raise [jobs] timeout_seconds in the workspace's lpstudio.toml (0: no deadline), "
+        "then rerun the job",
+    )
+
+
+def _explained(error: dict[str, Any], stop: Stop | None, limit: Deadline) -> None:
+    """Says in a job's error, in place, why the job ended and what to do, as an
+    `LpstudioError`'s text does (`message\n  fix: ...`): for a timeout, whose deadline it
+    was; for a kernel that died by itself, while which cell, what may have killed it."""
+    said = error.get("evalue") or ""
+    if "\n  fix: " in said:  # an `LpstudioError`'s text: said already
+        return
+    fix = None
+    if stop is not None and stop.reason == "timeout":
+        fix = limit.fix
+    elif stop is None and error.get("ename") == "DeadKernelError":
+        ran = error.get("cell") is not None
+        when = "while the cell ran" if ran else "before its first cell started"
+        said = f"the recipe's kernel died {when}: {KERNEL_DIED_CAUSES}"
+        fix = KERNEL_DIED_FIX if ran else KERNEL_DIED_EARLY_FIX
+    if fix is not None:
+        error["evalue"] = f"{said}\n  fix: {fix}"
+
+
 #: The error a job stopped for a reason ends with (by default: Cancelled).
 _STOP_NAMES = {"timeout": "Timeout", "requeue": "WorkerStopped"}
 
@@ -427,8 +504,12 @@ class NotebookWriter:
             # cell's own mark, which no inserted cell shifts.
             count = self.nb.cells[cell].get("execution_count")
             where = f" at In [{count}]" if count is not None else f" in cell {cell + 2}"
+        # Where it stopped goes with what happened, before the fix an error's text may end
+        # with (`_explained`), which starts a line of its own.
+        said, _, fix = error["evalue"].partition("\n  fix: ")
+        fix = f"<br>fix: {fix}" if fix else ""
         banner = nbformat.v4.new_markdown_cell(
-            f'<span style="color:red; font-size:2em;">lpstudio: {error["evalue"]}{where}</span>'
+            f'<span style="color:red; font-size:2em;">lpstudio: {said}{where}{fix}</span>'
         )
         banner.metadata["tags"] = ["lpstudio-error"]
         self.nb.cells.insert(0, banner)
@@ -830,7 +911,8 @@ def execute_job(
         return job  # cancelled while it waited
 
     beat = workspace.setting("jobs", "heartbeat_seconds")
-    watchdog = Watchdog(store, job_id, job.timeout or recipe.timeout, beat)
+    limit = deadline(workspace, job, recipe)
+    watchdog = Watchdog(store, job_id, limit.seconds, beat)
     groups = [process_jobs, *([group] if group is not None else [])]
     for joined in groups:
         joined.add(watchdog)
@@ -917,9 +999,10 @@ def execute_job(
     except KeyboardInterrupt:  # Python code that is not the CLI: still a true final state
         watchdog.interrupt(Stop("cancelled", "cancelled by SIGINT"))
         raise
-    except DeadKernelError as exc:
+    except DeadKernelError:
         status = FAILED
-        error = {"ename": "DeadKernelError", "evalue": "kernel died", "detail": str(exc)}
+        # nbclient's "Kernel died" says no more: `_explained` says when, why, and the fix
+        error = {"ename": "DeadKernelError", "evalue": "the recipe's kernel died"}
     except Exception as exc:  # anything else is still a final state, never "running"
         status = FAILED
         error = {"ename": type(exc).__name__, "evalue": str(exc)}
@@ -953,6 +1036,8 @@ def execute_job(
                     status = CANCELLED if stop.reason == "cancelled" else FAILED
                     error = {"ename": _STOP_NAMES.get(stop.reason, "Cancelled")}
                     error["evalue"] = stop.detail
+                    if stop.reason == "timeout":
+                        error["evalue"] += f" ({limit.whose})"
                 if error is not None and not finished:
                     # papermill ends a cell that was cut off too (`cell_complete`): it is the last
                     # one counted, unless the job stopped between cells or before any started.
@@ -968,6 +1053,8 @@ def execute_job(
                             # exception's error says (`describe_error`)
                             error["execution_count"] = cells[error["cell"]].get("execution_count")
                     error.setdefault("traceback", [])
+                if error is not None:
+                    _explained(error, stop, limit)
                 # A job cut off gets its reason atop its notebook once its end is stored,
                 # from the error stored: the end may add to it (sends left in doubt).
                 cut_off = error is not None and not finished

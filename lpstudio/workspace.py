@@ -126,6 +126,8 @@ created = {created!r}
 {jobs[heartbeat_seconds]}
 # `lpstudio purge` (and the scheduler, daily) erases the data of jobs older than this.
 {jobs[retention_days]}
+# A job of a recipe without a `timeout` of its own fails once it has run this long (0: never).
+{jobs[timeout_seconds]}
 
 [kernels]
 # Kernels started and connected ahead of jobs, per kernel spec; each serves one job and
@@ -180,6 +182,7 @@ KNOWN_SETTINGS: dict[str, dict[str, Setting]] = {
         "heartbeat_seconds": Setting(2, Number(0.1, 3_600, "seconds")),
         "stale_after_seconds": Setting(60, Number(0, 86_400, "seconds", low_allowed=False)),
         "retention_days": Setting(30, Number(0, 36_500, "days")),
+        "timeout_seconds": Setting(3_600, Number(0, 10**9, "seconds")),
     },
     "triggers": {
         "auto_stop_after": Setting(

@@ -79,11 +79,12 @@ def test_a_timeout_during_kernel_start_runs_no_cell(ws: Path, tmp_path: Path) ->
     assert not lines.exists(), "a cell ran after the job had timed out"
     assert code == 1
     assert job["status"] == "failed" and job["error"]["ename"] == "Timeout"
-    assert job["error"]["evalue"] == "timed out after 0.05 s, before cell 1 started"
+    said = "timed out after 0.05 s (the job's own timeout), before cell 1 started"
+    assert job["error"]["evalue"].startswith(f"{said}\n  fix: run the recipe again with")
     assert job["error"]["cell"] is None
     assert job["progress"] == {"done": 0, "total": 3}
     nb = nbformat.read(job["output_path"], as_version=4)
-    assert "timed out after 0.05 s, before cell 1 started" in nb.cells[0].source
+    assert f"lpstudio: {said}<br>fix: run the recipe again with" in nb.cells[0].source
 
 
 def watching(job_id: int) -> bool:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -110,9 +111,9 @@ def test_a_dying_kernel_fails_the_job_and_does_not_hang(ws: Path) -> None:
     code, job = run_json("run", "p/die", "--workspace", str(ws), timeout=90)
     assert code == 1
     assert job["status"] == "failed"
-    assert job["error"]["evalue"] == "kernel died"
+    assert job["error"]["evalue"].startswith("the recipe's kernel died while the cell ran")
     nb = nbformat.read(job["output_path"], as_version=4)
-    assert "kernel died" in nb.cells[0].source
+    assert "the recipe's kernel died" in nb.cells[0].source
 
 
 def test_a_timeout_fails_the_job(ws: Path) -> None:
@@ -121,7 +122,12 @@ def test_a_timeout_fails_the_job(ws: Path) -> None:
     assert code == 1
     assert job["status"] == "failed"
     assert job["error"]["ename"] == "Timeout"
-    assert "timed out after 2 s" in job["error"]["evalue"]
+    assert job["error"]["evalue"] == (
+        "timed out after 2 s (the job's own timeout)\n  fix: run the recipe again with a "
+        "longer timeout (`lpstudio run --timeout SECONDS`, `timeout` in a REST run's body), or "
+        "with none to have the recipe's (metadata.lpstudio.timeout) or the workspace's ([jobs] "
+        "timeout_seconds)"
+    )
 
 
 def test_metadata_timeout_applies_too(ws: Path) -> None:
@@ -765,12 +771,20 @@ def test_a_cancelled_run_says_it_was_cancelled_and_no_kernel_died(ws: Path) -> N
     assert "cancelled by request" in out, out
 
 
-def test_a_kernel_that_dies_by_itself_is_still_reported(ws: Path) -> None:
+def test_a_kernel_that_dies_by_itself_is_reported_once_with_its_causes_and_fix(ws: Path) -> None:
+    """nbclient's "Kernel died while waiting for execute reply." came on stderr above the
+    job's "DeadKernelError ...: kernel died", which gave no cause and no fix."""
     write_recipe(ws, "p/die", cells=("import os", "os._exit(1)", "never = True"))
     proc = run_cli("run", "p/die", "--workspace", str(ws), timeout=90)
     assert proc.returncode == 1
-    assert "Kernel died while waiting for execute reply" in proc.stderr, proc.stderr
-    assert "DeadKernelError" in proc.stdout and "kernel died" in proc.stdout, proc.stdout
+    assert "Kernel died while waiting" not in proc.stderr, proc.stderr
+    assert re.search(
+        r"\n  error:    DeadKernelError in cell 3 of 4( \(In \[3\]\))?: the recipe's kernel "
+        r"died while the cell ran: it may have run out of memory .*, or ended its own process "
+        r"\(os\._exit, a crash in a native library\)\n  fix: find what the cell does that can "
+        r"end its process",
+        proc.stdout,
+    ), proc.stdout
 
 
 def test_a_parameter_the_recipe_marks_as_a_template_is_read_before_any_job(ws: Path) -> None:
