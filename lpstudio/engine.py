@@ -10,10 +10,10 @@ It is registered on papermill's `papermill.engine` entry point as `lpstudio`, so
   landed while the kernel was starting runs no cell);
 - hands the kernel manager to its caller (`on_kernel`), who owns the kernel: it may kill it
   on a timeout or a cancel, shuts it down after the job, and refills the pool once the
-  job is recorded (a refill started earlier competes with the job's last steps); once the
-  caller gives `stopped` (lpstudio's runner does), nbclient's "Kernel died ..." errors
-  about that kernel are not logged: the death is the stop, or the job's own error, which
-  the caller reports itself (the CLI printed it above the job's error, worded otherwise);
+  job is recorded (a refill started earlier competes with the job's last steps); a caller
+  that reports a kernel's death itself (`reports_deaths`: lpstudio's runner, in the job's
+  error or its stop) has nbclient's "Kernel died ..." errors left out of the log (the CLI
+  printed one above the job's own error, worded otherwise);
 - writes the output notebook through its caller (`writer`), who scrubs secrets from it,
   when papermill would save it: at most once a second, a save put off by that second
   written once it has passed, while the next cell runs (`Saves`); the caller writes the
@@ -532,7 +532,7 @@ class StudioEngine(NBClientEngine):
         on_cell: Callable[[int, int], None] | None = None,
         before_cell: Callable[[], None] | None = None,
         on_kernel: Callable[[AsyncKernelManager], None] | None = None,
-        stopped: Callable[[], bool] | None = None,
+        reports_deaths: bool = False,
         writer: Callable[[Any], None] | None = None,
         pool: kernel_pool.KernelPool | bool | None = None,
         **kwargs: Any,
@@ -545,7 +545,7 @@ class StudioEngine(NBClientEngine):
             timeout=execution_timeout if execution_timeout else kwargs.get("timeout"),
             startup_timeout=start_timeout,
             kernel_name=kernel_name,
-            log=logger if stopped is None else QuietOnStop(logger, lambda: True, "Kernel died"),
+            log=QuietOnStop(logger, lambda: True, "Kernel died") if reports_deaths else logger,
             log_output=log_output,
             stdout_file=stdout_file,
             stderr_file=stderr_file,

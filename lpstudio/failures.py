@@ -7,7 +7,6 @@ A retry belongs to the job's chain, whose delivery ledger keeps it from sending 
 
 from __future__ import annotations
 
-import json
 import logging
 import smtplib
 from collections.abc import Collection
@@ -17,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from .errors import LpstudioError, WorkspaceError, word
 from .models import Job
+from .recipe import parsed
 from .settings import saved_settings
 from .store import CANCELLED, QUEUED
 from .workspace import CONFIG_NAME
@@ -120,11 +120,10 @@ def _retries_of(studio: Studio, job: Job) -> dict[str, Any]:
     try:
         if not studio.recipe_file(job.recipe)[0].is_file():
             return {}
-        notebook = json.loads(studio.store.version_notebook(job.version_id))
-    except (LpstudioError, ValueError):
+        ran = parsed(studio.store.version_notebook(job.version_id), job.recipe)
+    except LpstudioError:
         return {}
-    retries = (notebook.get("metadata", {}).get("lpstudio") or {}).get("retries")
-    return retries if isinstance(retries, dict) else {}
+    return dict(ran.metadata.get("retries") or {})
 
 
 def after_failure(studio: Studio, job: Job, now: datetime | None = None) -> int | None:

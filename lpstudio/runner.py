@@ -978,7 +978,7 @@ def execute_job(
             on_cell=watchdog.progress,
             before_cell=watchdog.checkpoint,
             on_kernel=on_kernel,
-            stopped=lambda: watchdog.stop is not None,  # its kernel's death is no fault
+            reports_deaths=True,  # its stop, or its error, says its kernel died
             writer=writer,
             pool=kernels or False,
         )

@@ -719,8 +719,8 @@ class UserHandler(BaseHandler):
         self.query = self.read_query(op)
         self.body = self.read_body(op)
 
-    def job(self, job: Any) -> dict[str, Any]:
-        return job_to_dict(job, self.studio.workspace)
+    def job(self, job: Any, waits: str | None = None) -> dict[str, Any]:
+        return job_to_dict(job, self.studio.workspace, waits)
 
 
 class NoXsrfHandler(BaseHandler):
@@ -1049,7 +1049,7 @@ class JobHandler(JobRouteHandler):
     async def get(self, job_id: str) -> None:
         job = await self.of_job(self.studio.job, job_id)
         waits = await self.blocking(self.studio.waits, job)
-        self.answer(job_to_dict(job, self.studio.workspace, waits))
+        self.answer(self.job(job, waits))
 
 
 def _no_output(job: Job, api: str) -> NotFoundError:
