@@ -47,7 +47,13 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, OperationalError
+from sqlalchemy.exc import (
+    ArgumentError,
+    DBAPIError,
+    InvalidatePoolError,
+    NoSuchModuleError,
+    OperationalError,
+)
 from sqlalchemy.orm import Session, sessionmaker
 
 from .errors import NotFoundError, StoreUnavailable, WorkspaceError
@@ -188,15 +194,23 @@ class StoreOutage:
                 )
         return True
 
-    def over(self) -> None:
+    def over(self, ping: Callable[[], object]) -> None:
         """The store answered (a connection of its pool checked out, pinged first): the
         outage under way, if any, is said to be over. Said by the store, not by a step that
         succeeded: a step may succeed without asking it (a scheduler's fill with every
-        worker busy), and said the outage over a tick while it lasted."""
+        worker busy), and said the outage over a tick while it lasted.
+
+        The pool's own ping may have been answered before the outage began and its
+        checkout come after a step said it (threads take turns): an outage said over after
+        0.0 s, and said again by that connection's next statement. So a checkout during an
+        outage asks the server again (`ping`, which raises if it does not answer): only an
+        answer to a question asked after the outage began says it is over."""
         if self._since is None:  # the common case, without the lock: no outage under way
             return
+        asked = time.monotonic()
+        ping()
         with self._lock:
-            if self._since is None:
+            if self._since is None or self._since > asked:
                 return
             away, self._since = time.monotonic() - self._since, None
         log.info("the store answers again, after %.1f s", away)
@@ -607,7 +621,20 @@ class Store:
         self._stored_versions: set[str] = set()
         #: This process's outage of the store, said over when a connection next answers.
         self.outage = outage_of(url)
-        event.listen(self.engine, "checkout", lambda *_: self.outage.over())
+        event.listen(self.engine, "checkout", self._checked_out)
+
+    def _checked_out(self, dbapi_connection: Any, *_: Any) -> None:
+        """A connection of the pool checked out: the outage under way, if any, is over if
+        it answers (`StoreOutage.over`); if it does not, the pool is told it is gone and
+        connects again, as when its own ping fails."""
+
+        def ping() -> None:
+            try:
+                self.engine.dialect.do_ping(dbapi_connection)
+            except Exception as exc:
+                raise InvalidatePoolError(str(exc)) from exc
+
+        self.outage.over(ping)
 
     # -- sessions and schema -------------------------------------------------------------
 

@@ -14,14 +14,16 @@ from __future__ import annotations
 
 import logging
 import threading
+from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
-from sqlalchemy import event
+from sqlalchemy import create_engine, event, text
+from sqlalchemy.exc import OperationalError
 
 from lpstudio.leader import StoreLease
 from lpstudio.scheduler import Scheduler
-from lpstudio.store import FINAL_STATES, Store
+from lpstudio.store import FINAL_STATES, Store, unreachable
 from lpstudio.studio import Studio
 from tests.conftest import wait_for, write_recipe
 from tests.postgres import server_down
@@ -157,3 +159,41 @@ def test_an_outage_met_by_running_jobs_is_said_once_for_the_process(
     (returned,) = [r for r in records if BACK in r.getMessage()]
     assert returned.levelno == logging.INFO and returned.getMessage().endswith(" s"), returned
     assert "Traceback" not in caplog.text, caplog.text
+
+
+def test_a_connection_answered_just_before_the_outage_does_not_say_it_over(
+    pg_ws: Path,  # noqa: F811 (the fixture imported)
+    server: str,  # noqa: F811
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A step's connection whose ping the server answered just before it stopped, checked
+    out after another step said the outage (threads take turns): the outage was said over
+    "after 0.0 s", and said again by that connection's next statement (a CI run's three
+    lines for one outage). Here the other step's turn comes between the pool's ping and
+    the checkout, every time."""
+    with Studio.open(pg_ws, user="alice") as studio, caplog.at_level(logging.INFO, "lpstudio"):
+        store = studio.store
+        with store.read() as session:  # a connection in the pool, pinged at its next checkout
+            session.execute(text("SELECT 1"))
+        outage_begun: list[bool] = []
+        with ExitStack() as outage:
+
+            def another_step_meets_the_outage(*_: object) -> None:
+                if outage_begun:
+                    return
+                outage_begun.append(True)
+                outage.enter_context(server_down(server))
+                with pytest.raises(OperationalError) as refused:
+                    create_engine(store.url).connect()
+                store.outage.failed(logging.getLogger("lpstudio.scheduler"), refused.value, "x")
+
+            event.listen(store.engine, "checkout", another_step_meets_the_outage, insert=True)
+            with pytest.raises(OperationalError) as met, store.read() as session:
+                session.execute(text("SELECT 1"))
+            assert unreachable(met.value), met.value
+            assert BACK not in caplog.text, caplog.text
+        with store.read() as session:  # the server started again
+            session.execute(text("SELECT 1"))
+    lines = [r.getMessage() for r in _lpstudio_log(caplog)]
+    assert [line.split(":")[0] for line in lines if LOST in line] == [LOST], lines
+    assert len([line for line in lines if BACK in line]) == 1, lines  # once it answered
