@@ -6,7 +6,11 @@ connection its trigger names; then each of its events, against the recipe's inpu
 Its jobs are queued together or not at all, and a delivery repeated under the same delivery
 id, or a signed body sent again, gets the first one's jobs instead of new ones: senders
 retry, a captured delivery may be replayed, and a recipient must never get a message
-twice.
+twice. An unsigned delivery without a delivery id has only its body to be known by: the
+same body again within the workspace's repeat window (`[webhooks] repeat_window_seconds`)
+is taken as its sender's retry, and after it as a new delivery (a daily ping sends the same
+body each day). The window is read from the claim's time, never from a bucket of the clock:
+two retries a second apart could fall on either side of a bucket's edge.
 """
 
 from __future__ import annotations
@@ -16,7 +20,8 @@ import hmac
 import logging
 import sys
 import traceback
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from .checks import check_event, input_problem
@@ -28,7 +33,8 @@ from .errors import (
     NotFoundError,
     SignatureError,
 )
-from .idempotency import CLAIM_LEASE, delivery_id, left_claim_wait
+from .idempotency import CLAIM_LEASE, DELIVERY_ID_HEADERS, delivery_id, left_claim_wait
+from .models import utcnow
 from .recipe import Recipe
 from .redaction import scrub_text
 
@@ -206,13 +212,19 @@ def receive_webhook(
     digest = hashlib.sha256(body).hexdigest()
     # The keys a delivery is queued once under: the sender's delivery id, and a signed
     # body's digest. A delivery id is not signed: one who captured a signed delivery could
-    # send it again under a new id, or none, and message its recipients again.
-    keys: list[tuple[str, str, str]] = []  # (client, header, key)
+    # send it again under a new id, or none, and message its recipients again. An unsigned
+    # delivery without one is queued once per body within the repeat window: its claim is
+    # taken over by the first delivery of that body once the window has passed (`over`).
+    keys: list[tuple[str, str, str, Callable[[dict[str, Any]], bool] | None]] = []
     named = delivery_id(headers)
     if named is not None:
-        keys.append((f"webhook:{recipe.name}", *named))
+        keys.append((f"webhook:{recipe.name}", *named, None))  # (client, header, key, over)
     if secret is not None:
-        keys.append((f"webhook-body:{recipe.name}", "body", f"sha256:{digest}"))
+        keys.append((f"webhook-body:{recipe.name}", "body", f"sha256:{digest}", None))
+    window = _window(studio, named, secret)
+    if window:
+        over = _window_passed(utcnow() - timedelta(seconds=window))
+        keys.append((f"webhook-repeat:{recipe.name}", "body", f"sha256:{digest}", over))
 
     def repeated(claim: dict[str, Any] | None) -> list[Job] | None:
         """The jobs of a delivery queued before under this key with this body."""
@@ -222,8 +234,9 @@ def receive_webhook(
 
     # A redelivery of one that was queued is answered as such before anything is
     # checked again: a schema tightened since must not refuse what was accepted.
-    for client, _, key in keys:
-        before = repeated(studio.calls.find(client, key))
+    for client, _, key, over in keys:
+        found = studio.calls.find(client, key)
+        before = None if found is not None and over and over(found) else repeated(found)
         if before is not None:
             return recipe, before, True
     # A delivery's jobs are queued together, in one transaction, or none of them is:
@@ -250,8 +263,8 @@ def receive_webhook(
     rows = [{**base, **studio.kept_event(event, secrets, credentials)} for event in events]
     claims: list[dict[str, Any]] = []
     try:
-        for client, header, key in keys:
-            claim, made = studio.calls.claim(client, key, recipe.name, digest)
+        for client, header, key, over in keys:
+            claim, made = studio.calls.claim(client, key, recipe.name, digest, renew_answered=over)
             if made:
                 claims.append(claim)
                 continue
@@ -281,6 +294,46 @@ def receive_webhook(
             studio.calls.release(held)  # nothing was queued: a redelivery queues it all
         raise
     return recipe, jobs, False
+
+
+def _window(studio: Studio, named: tuple[str, str] | None, secret: str | None) -> float:
+    """The seconds an unsigned delivery without a delivery id is queued once per body
+    within (`[webhooks] repeat_window_seconds`); 0 for one whose repeats are known exactly
+    (by its delivery id, or forever by its signed body), or with the window off."""
+    if named is not None or secret is not None:
+        return 0.0
+    return float(studio.workspace.setting("webhooks", "repeat_window_seconds"))
+
+
+def _window_passed(since: datetime) -> Callable[[dict[str, Any]], bool]:
+    """Whether a repeat window's claim was made before `since` and answered: a delivery
+    of its body now is a new one, and takes the claim over (in one conditional update:
+    of two such deliveries at once, one queues). A claim not answered yet is its first
+    request's, still queueing (or dead: taken over after `CLAIM_LEASE`), whatever its age."""
+
+    def passed(claim: dict[str, Any]) -> bool:
+        return claim["status"] is not None and claim["claimed_at"] <= since
+
+    return passed
+
+
+def repeat_window(studio: Studio, recipe: Recipe, headers: dict[str, str]) -> float:
+    """The seconds within which the same body again is taken as a repeat of a delivery to
+    `recipe` with `headers` (see `_window`), for its answer to say: 0 when its repeats are
+    known exactly or the window is off."""
+    if delivery_id(headers) is not None or not _window(studio, None, None):
+        return 0.0  # known exactly, or the window is off: no need to read the trigger
+    return _window(studio, None, webhook_trigger(studio, recipe)[1])
+
+
+def repeat_advice(window: float) -> str:
+    """What an answer tells the sender of a delivery taken once per body within `window`
+    seconds: how to make its repeats exact."""
+    return (
+        f"without a delivery id, the same body again within {window:g} s is taken as a "
+        f"repeat of this delivery: send one ({', '.join(DELIVERY_ID_HEADERS)}) to make "
+        "repeats exact"
+    )
 
 
 def _in_progress(header: str, key: str, claim: dict[str, Any]) -> ConflictError:

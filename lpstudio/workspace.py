@@ -129,6 +129,11 @@ created = {created!r}
 # A job of a recipe without a `timeout` of its own fails once it has run this long (0: never).
 {jobs[timeout_seconds]}
 
+[webhooks]
+# An unsigned delivery without a delivery id is queued once per identical body within this
+# many seconds: a sender's retry of it is answered as a repeat (0: every delivery queued).
+{webhooks[repeat_window_seconds]}
+
 [kernels]
 # Kernels started and connected ahead of jobs, per kernel spec; each serves one job and
 # is then shut down. 0 turns the pool off (every job starts its own kernel).
@@ -189,6 +194,7 @@ KNOWN_SETTINGS: dict[str, dict[str, Setting]] = {
             60, Number(1, 1_000_000, "consecutive trigger errors", whole=True)
         )
     },
+    "webhooks": {"repeat_window_seconds": Setting(600, Number(0, 86_400, "seconds"))},
     "kernels": {
         "pool_size": Setting(2),
         "preimport": Setting(("pandas", "httpx")),

@@ -53,8 +53,9 @@ def _leader(servers: list[Served]) -> Served:
     return wait_for(one, timeout=60, what="a scheduler leader")
 
 
-def _webhook_job_succeeds(server: Served, hook: str) -> None:
-    posted = httpx.post(f"{server.url}{hook}", json={"n": 1}, timeout=30)
+def _webhook_job_succeeds(server: Served, hook: str, n: int) -> None:
+    """Event `n` (each its own: the same body again is taken as its sender's retry)."""
+    posted = httpx.post(f"{server.url}{hook}", json={"n": n}, timeout=30)
     assert posted.status_code == 202, posted.text
     (job_id,) = posted.json()["jobs"]
 
@@ -85,10 +86,10 @@ def test_servers_sharing_a_store_share_rate_limits_and_elect_one_scheduler(ws: P
         follower = b if leader is a else a
         assert follower.api("alice", "GET", "/scheduler").json()["hosted"]
         # An event that reaches either server is run by the leader's scheduler.
-        _webhook_job_succeeds(follower, hook)
+        _webhook_job_succeeds(follower, hook, 1)
         leader.kill()  # kill -9: no clean release; the lease must run out first
         assert _leader([follower]) is follower
-        _webhook_job_succeeds(follower, hook)
+        _webhook_job_succeeds(follower, hook, 2)
 
 
 def test_a_server_may_leave_the_scheduler_to_daemons(ws: Path) -> None:

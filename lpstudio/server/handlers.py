@@ -1447,7 +1447,6 @@ class HookHandler(NoXsrfHandler):
 
     @allow_unauthenticated
     async def post(self, hook_id: str) -> None:
-        service = self.app.service
         try:
             recipe, jobs, repeated = await self.received(hook_id)
         except SignatureError as exc:
@@ -1463,13 +1462,15 @@ class HookHandler(NoXsrfHandler):
             ):
                 raise recipe_not_ready(exc) from None  # its settings, not the sender, are at fault
             raise  # 400: the body, a delivery id too long, or an event off the input schema
-        state = await self.blocking(lambda: service.recipe_detail(recipe.name)["state"])
+        state, advice = await self.blocking(self.told, recipe, dict(self.request.headers))
         if repeated:
             message = f"a repeated delivery: its {len(jobs)} event(s) were queued before"
         elif state == "started":
             message = f"{len(jobs)} event(s) queued"
         else:
             message = f"the recipe is stopped: {len(jobs)} event(s) are kept until it starts"
+        if advice:
+            message += f"; {advice}"
         self.answer(
             {
                 "accepted": 0 if repeated else len(jobs),
@@ -1480,6 +1481,22 @@ class HookHandler(NoXsrfHandler):
             },
             200 if repeated else 202,
         )
+
+    def told(self, recipe: Recipe, headers: dict[str, str]) -> tuple[str, str]:
+        """What a delivery's answer says besides its jobs: the recipe's state, and, for a
+        delivery known by its body within a repeat window (`webhooks.repeat_window`: no
+        delivery id, unsigned), how to make its repeats exact ("" for others). A trigger
+        that cannot be read now (its connection changed since the delivery was queued)
+        leaves the advice unsaid."""
+        from ..webhooks import repeat_advice, repeat_window
+
+        service = self.app.service
+        state = service.recipe_detail(recipe.name)["state"]
+        try:
+            window = repeat_window(service, recipe, headers)
+        except LpstudioError:
+            window = 0.0
+        return state, repeat_advice(window) if window else ""
 
     async def received(self, hook_id: str) -> tuple[Recipe, list[Job], bool]:
         """`Studio.receive_webhook`, its store waits bounded as a call's are, by the server's

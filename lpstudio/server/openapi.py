@@ -334,7 +334,10 @@ def _delivery_id(name: str) -> dict[str, Any]:
         f"{', '.join(DELIVERY_ID_HEADERS)}, the first the delivery carries is read): a "
         "redelivery under the same id with the same body queues nothing new and is answered "
         '200 with "repeated": true (as a signed body sent again is, under any id or none); '
-        "the same id with another body is refused 409, naming the header",
+        "the same id with another body is refused 409, naming the header; an unsigned "
+        "delivery without one is known by its body alone: the same body again within "
+        "the workspace's `webhooks.repeat_window_seconds` (600 by default) is taken as a "
+        "repeat",
     }
 
 
