@@ -391,6 +391,11 @@ def scrub_answer(text: str, secrets: Collection[str]) -> str:
     return "".join([*parts, masked[start:]]) if parts else masked
 
 
+#: What follows a word in running text, where a cut secret is followed by the end of the text,
+#: a quote or an ellipsis (`_cut_length`).
+WORD_GOES_ON = frozenset(" )]},;:!?")
+
+
 def _cut_length(folded: str, at: int, form: str) -> int:
     """How many characters of `form`'s beginning `folded` holds at `at` if it is cut there
     (`scrub_answer`), else 0: too few to tell, the whole form, or a word that goes on."""
@@ -409,11 +414,6 @@ def _cut_length(folded: str, at: int, form: str) -> int:
     if after in WORD_GOES_ON and not form[shown].isalnum():
         return 0
     return shown
-
-
-#: What follows a word in running text, where a cut secret is followed by the end of the text,
-#: a quote or an ellipsis (`_cut_length`).
-WORD_GOES_ON = frozenset(" )]},;:!?")
 
 
 def _enough(form: str) -> int:

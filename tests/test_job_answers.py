@@ -165,9 +165,17 @@ def test_a_job_lost_while_queued_says_it_wrote_no_notebook_and_why(
 def test_a_404_for_a_queued_or_purged_job_s_notebook_follows_its_state(
     jobs: dict[str, int], server: Served
 ) -> None:
-    queued = error_of(server.api("otto", "GET", f"/jobs/{jobs['waiting']}/output.html"), 404)
-    assert "(queued)" in queued["message"] and queued["fix"].startswith("wait until the job runs")
-    assert "purged" not in queued["fix"]
+    due = error_of(server.api("otto", "GET", f"/jobs/{jobs['due']}/output.html"), 404)
+    assert "(queued: a retry due at 2999-01-01T09:00:00+00:00)" in due["message"], due
+    assert due["fix"].startswith("wait until the job runs") and "purged" not in due["fix"]
+    # Held by its stopped recipe: waiting is in vain, what starts it or drops it is said.
+    held = jobs["waiting"]
+    queued = error_of(server.api("otto", "GET", f"/jobs/{held}/output.html"), 404)
+    assert "(queued: its recipe p/x.ipynb is stopped)" in queued["message"], queued
+    assert queued["fix"] == (
+        f"POST {API}/recipes/p/x.ipynb/start runs its queued jobs, "
+        f"POST {API}/jobs/{held}/cancel drops this one"
+    ), queued
 
     purged = error_of(server.api("otto", "GET", f"/jobs/{jobs['purged']}/output.ipynb"), 404)
     assert "purged" in purged["message"] and "retention period" in purged["fix"]

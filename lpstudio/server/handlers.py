@@ -1052,12 +1052,16 @@ class JobHandler(JobRouteHandler):
         self.answer(self.job(job, waits))
 
 
-def _no_output(job: Job, api: str) -> NotFoundError:
+def _no_output(job: Job, api: str, waits: str | None) -> NotFoundError:
     """Why a job has no output notebook to fetch, and the fix its state calls for (naming
-    the routes under `api`): one still to run is waited for, a purged one's was erased, one
+    the routes under `api`): one still to run is waited for, unless it waits for its
+    stopped recipe (`Studio.waits`: waiting is in vain), a purged one's was erased, one
     moved away can be put back, and one that ended before its notebook ran never had any
     (its error says why)."""
     said = f"job {job.id} has no output notebook"
+    held, _, fix = (waits or "").partition(": ")  # a retry's due time has no ": "
+    if fix:  # its recipe stopped: what starts it or drops the job
+        return NotFoundError(f"{said} yet ({job.status}: {held})", field="job", fix=fix)
     if job.purged:
         fix = (
             "none to fetch: a purged job's output was erased after the retention period "
@@ -1066,7 +1070,8 @@ def _no_output(job: Job, api: str) -> NotFoundError:
         return NotFoundError(f"{said} ({job.status}, purged)", field="job", fix=fix)
     if job.status not in FINAL_STATES:
         fix = f"wait until the job runs: GET {api}/jobs/{job.id} shows its progress"
-        return NotFoundError(f"{said} yet ({job.status})", field="job", fix=fix)
+        state = f"{job.status}: {held}" if held else job.status  # a retry: when it is due
+        return NotFoundError(f"{said} yet ({state})", field="job", fix=fix)
     if job.output_path:
         return NotFoundError(
             f"job {job.id}'s output notebook {job.output_path} is missing ({job.status})",
@@ -1112,7 +1117,7 @@ class JobOutputHandler(JobRouteHandler):
             job = self.studio.job(number)
             path = self.studio.workspace.root / job.output_path if job.output_path else None
             if path is None or not path.is_file():
-                raise _no_output(job, self.app.api_root)
+                raise _no_output(job, self.app.api_root, self.studio.waits(job))
             if not path.resolve().is_relative_to(self.studio.workspace.history.resolve()):
                 raise NotFoundError(  # a link put in its place (to secret.key, /etc/passwd)
                     f"job {job.id}'s output notebook {job.output_path} leads out of the "
