@@ -488,6 +488,14 @@ def finish_kernel(app: Any, connection_file: str) -> None:
         app.kernel.shell_channel_thread = MainThreadShell()
     shell = app.kernel.shell
     shell.kernel = shell.parent = app.kernel  # ... which it would have been built for
+    # Exit functions run last registered first. A cold kernel's shell registers its own
+    # (which releases the notebook's names: its open files flushed) after the sockets' and
+    # threads' closing; the prepared shell's came before them, so a shut-down kernel shut
+    # its sockets and joined its threads before the notebook's files were flushed, and one
+    # slow at that (a loaded machine) was killed with them unwritten. Registered again here,
+    # it runs where a cold kernel's does.
+    atexit.unregister(shell.atexit_operations)
+    atexit.register(shell.atexit_operations)
     started_here(shell)  # the kernel's folder, not the server's
     app.init_path()
     app.init_shell()

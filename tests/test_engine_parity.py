@@ -161,6 +161,40 @@ def test_papermills_api_on_a_pooled_kernel_shuts_it_down(pooled: Studio, tmp_pat
     assert left(tmp_path) == (WRITTEN, "atexit ran")
 
 
+def released_with_its_names(folder: Path) -> str:
+    """A cell whose object, released with the notebook's names as its kernel exits (the
+    shell's exit function: what flushes the files it left open), writes whether the
+    kernel's sockets were closed by then (what it needs is its own: the names are released
+    in no given order)."""
+    said = str(folder / "released.txt")
+    return (
+        "from ipykernel.kernelapp import IPKernelApp\n"
+        "class Witness:\n"
+        "    def __init__(self):\n"
+        f"        self.app, self.said, self.open = IPKernelApp.instance(), {said!r}, open\n"
+        "    def __del__(self):\n"
+        "        closed = self.app.context.closed\n"
+        "        self.open(self.said, 'w').write('sockets closed' if closed else 'sockets open')\n"
+        "witness = Witness()"
+    )
+
+
+def test_a_pooled_kernel_releases_the_notebooks_names_first_as_papermills_does(
+    pooled: Studio, tmp_path: Path
+) -> None:
+    """A forked kernel's shell was built before its sockets: its exit function, registered
+    first, ran last, after the kernel closed its sockets and joined its threads, so that a
+    kernel slow at that (a loaded machine) was killed before the notebook's open files were
+    flushed (a CI run's `('', 'atexit ran')`)."""
+    cold, forked = tmp_path / "cold", tmp_path / "forked"
+    for folder, engine in ((cold, None), (forked, "lpstudio")):
+        nb = notebook(folder / "nb.ipynb", released_with_its_names(folder))
+        papermill.execute_notebook(str(nb), None, engine_name=engine, progress_bar=False)
+    reaped()
+    assert (cold / "released.txt").read_text() == "sockets open"  # papermill's own kernel
+    assert (forked / "released.txt").read_text() == "sockets open"
+
+
 def test_a_cancelled_jobs_kernel_is_still_killed_at_once(
     pooled: Studio, ws: Path, tmp_path: Path
 ) -> None:
