@@ -308,10 +308,10 @@ def count_trigger_error(
         return {**settings, "state": "stopped"}
 
     if errors >= limit:
-        update_settings(studio.store, name, stop, "scheduler")
+        update_settings(studio.store, name, stop, DAEMON_USER)
     if stopped:
         studio.store.audit(
-            "scheduler",
+            DAEMON_USER,  # lpstudio's rule, whoever polled: not a person's stop
             "auto-stop",
             name,
             reason=f"{errors} consecutive trigger errors",
@@ -482,9 +482,9 @@ class Scheduler:
             stopped.append(True)
             return {**settings, "state": "stopped"}
 
-        update_settings(self.store, name, stop, "scheduler")
+        update_settings(self.store, name, stop, DAEMON_USER)
         if stopped:
-            self.store.audit("scheduler", "auto-stop", name, reason="its notebook is gone")
+            self.store.audit(DAEMON_USER, "auto-stop", name, reason="its notebook is gone")
             log.warning(
                 "stopped %s: its notebook is gone (one written there later starts stopped)", name
             )

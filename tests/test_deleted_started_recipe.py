@@ -85,7 +85,7 @@ def test_a_scheduler_stops_a_started_recipe_whose_notebook_is_gone(
             assert scheduler.tick(now + timedelta(seconds=1)) == []
         assert state(studio) == "stopped"
         [entry] = entries(studio, "auto-stop")
-        assert entry["user"] == "scheduler" and "notebook" in str(entry["detail"])
+        assert entry["user"] == "lpstudio:scheduler" and "notebook" in str(entry["detail"])
         said = [r.getMessage() for r in caplog.records if RECIPE in r.getMessage()]
         assert len(said) == 1 and "stopped" in said[0], said
 

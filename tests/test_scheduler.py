@@ -1601,7 +1601,7 @@ def test_consecutive_trigger_errors_stop_the_recipe_and_say_why(
     assert result.exit_code == 0, result.output
     stops = [e for e in json.loads(result.stdout) if e["action"] == "auto-stop"]
     assert len(stops) == 1
-    assert stops[0]["target"] == recipe and stops[0]["user"] == "scheduler"
+    assert stops[0]["target"] == recipe and stops[0]["user"] == "lpstudio:scheduler"
     assert stops[0]["detail"]["reason"] == "3 consecutive trigger errors"
     assert "Invalid API key or access token" in stops[0]["detail"]["last_error"]
     assert jobs(db, recipe) == []

@@ -167,7 +167,7 @@ async def test_failed_polls_anyone_asked_for_count_towards_the_auto_stop(
     audit = cli(ws, "audit", "--json")
     stops = [e for e in json.loads(audit.stdout) if e["action"] == "auto-stop"]
     assert len(stops) == 1, stops
-    assert stops[0]["target"] == recipe and stops[0]["user"] == "scheduler"
+    assert stops[0]["target"] == recipe and stops[0]["user"] == "lpstudio:scheduler"
     assert stops[0]["detail"]["reason"] == "3 consecutive trigger errors"
     assert "Invalid API key or access token" in stops[0]["detail"]["last_error"]
 
