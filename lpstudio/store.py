@@ -375,9 +375,11 @@ def _process_space() -> str:
     return f"{host}/{hashlib.sha256(f'{boot}:{namespace}'.encode()).hexdigest()[:8]}"
 
 
-def _cancelled() -> dict[str, Any]:
-    """The error of a job someone cancelled, ended by the store (its worker gone or idle)."""
-    return {"ename": "Cancelled", "evalue": "cancelled by request", "cell": None}
+def _cancelled(queued: bool = False) -> dict[str, Any]:
+    """The error of a job someone cancelled, ended by the store (its worker gone or idle,
+    or it had not started: without one, nothing said why it ended)."""
+    said = "cancelled by request" + (" while it was queued" if queued else "")
+    return {"ename": "Cancelled", "evalue": said, "cell": None}
 
 
 def worker_id() -> str:
@@ -1177,11 +1179,12 @@ class Store:
                 .values(
                     status=CANCELLED,
                     finished_at=self._clock(),
+                    error=_cancelled(queued=True),
                     **({"result": sent} if sent is not None else {}),
                 )
             )
             if cancelled.rowcount == 1:  # put back in the queue mid-request, perhaps
-                _end_unanswered(s, job_id, CANCELLED, _cancelled())
+                _end_unanswered(s, job_id, CANCELLED, _cancelled(queued=True))
             s.execute(
                 update(JOBS)
                 .where(Job.id == job_id, Job.status == RUNNING)

@@ -55,8 +55,9 @@ def jobs(ws: Path) -> dict[str, int]:
                 user="alice",
                 **({"worker": f"{socket.gethostname()}:{gone.pid}"} if name == "lost" else {}),
             ).id
-            for name in ("lost", "purged", "waiting")
+            for name in ("lost", "purged", "waiting", "dropped")
         }
+        studio.cancel(made["dropped"])  # before it started
         made["due"] = studio.store.create_job(  # a retry, its interval not yet passed
             recipe="p/x.ipynb",
             version_id=ran.version_id,
@@ -160,6 +161,22 @@ def test_a_job_lost_while_queued_says_it_wrote_no_notebook_and_why(
     assert "the process that queued this job is gone before it started" in error["message"]
     assert "wait until the job runs" not in error["fix"] and "purged" not in error["fix"]
     assert f"POST {API}/jobs/{job}/rerun" in error["fix"]
+
+
+def test_a_job_cancelled_while_queued_says_so(
+    ws: Path, jobs: dict[str, int], server: Served
+) -> None:
+    """It had no error: `show` said it ended before its notebook ran, and nothing said why."""
+    job = jobs["dropped"]
+    shown = cli(ws, "show", str(job)).output
+    assert "output:   none written (it ended before its notebook ran)" in shown, shown
+    assert "cancelled by request while it was queued" in shown, shown
+    answer = server.api("otto", "GET", f"/jobs/{job}").json()
+    assert answer["status"] == "cancelled", answer
+    assert answer["error"]["evalue"] == "cancelled by request while it was queued", answer
+    error = error_of(server.api("otto", "GET", f"/jobs/{job}/output.ipynb"), 404)
+    said = "it ended before its notebook ran (cancelled by request while it was queued)"
+    assert said in error["message"], error
 
 
 def test_a_404_for_a_queued_or_purged_job_s_notebook_follows_its_state(

@@ -1431,7 +1431,8 @@ def test_a_queued_job_cancelled_with_sends_unanswered_is_reported(
         assert studio.cancel(job.id).status == "cancelled"
     [post] = webhook.posts
     assert post["job"] == job.id and post["error"]["ename"] == "Cancelled"
-    assert post["error"]["evalue"].startswith("cancelled by request; 1 send it began")
+    said = "cancelled by request while it was queued; 1 send it began"
+    assert post["error"]["evalue"].startswith(said), post
 
 
 def test_a_failure_report_the_webhook_refused_is_logged(
