@@ -140,7 +140,7 @@ created = {created!r}
 {kernels[pool_size]}
 # Modules the kernels' fork server imports once, so that each new kernel has them already.
 {kernels[preimport]}
-# Kernel specs kept warm from the first job on (others are pooled after their first job).
+# Kernel specs pooled from the start (others are pooled after their first job).
 {kernels[warm]}
 # Fork new kernels from a process that has imported ipykernel and `preimport` (false:
 # start each pooled kernel as a new Python process).

@@ -201,6 +201,20 @@ def test_a_project_typed_as_the_file_browser_shows_it_is_that_project(ws: Path, 
     assert not (ws / "projects" / "eu").exists()
 
 
+def test_a_try_of_a_webhook_template_says_where_it_receives(ws: Path, cli) -> None:
+    """It printed only the notebook's path: its hook was to be found with `settings`."""
+    tried = cli("gallery", "try", "new_lead", "--project", "leads", "--json")
+    assert tried.exit_code == 0, tried.output
+    hook = json.loads(tried.stdout)["url"]
+    assert hook.startswith("/lpstudio/api/v1/hooks/"), hook
+    assert f"receives:    POST {hook}  " in cli("settings", "leads/new_lead").output
+    with Studio.open(ws, user="alice") as studio:
+        card = GalleryView(studio).cards["new_lead"]
+        card.project.value = "crm"
+        card.create_button.click()
+        assert "receives: POST /lpstudio/api/v1/hooks/" in card.result.value
+
+
 def test_each_try_of_a_callable_template_gets_an_endpoint_of_its_own(ws: Path, cli) -> None:
     """Tried twice, the opt-in template's copies serve /call/optin and /call/optin-2: both
     start (a second copy at optin was refused at Start), and each try says where."""

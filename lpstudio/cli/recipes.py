@@ -161,10 +161,12 @@ def try_(
     with _studio(workspace or ctx.parent.params["workspace"]) as studio:
         path = studio.try_template(template, project, name)
         recipe = studio.workspace.recipe_name(path)
-        # A callable's endpoint: its own when another recipe had the template's path.
-        endpoint = studio.recipe_detail(recipe)["trigger"].get("endpoint")
+        # A webhook's hook, or a callable's endpoint (its own when another recipe had the
+        # template's path): where it receives, as `lpstudio settings` says.
+        trigger = studio.recipe_detail(recipe)["trigger"]
+        link = trigger.get("hook") or trigger.get("endpoint")
         root = studio.workspace.root
-    where = _reached_at(root, endpoint) if endpoint else None
+    where = _reached_at(root, link) if link else None
     if as_json:
         _emit({"recipe": recipe, "path": str(path), **({"url": where[0]} if where else {})})
     else:

@@ -114,11 +114,12 @@ class TemplateCard(widgets.VBox):
         self.result.value = (
             f"{message('created', 'success')}{notebook_link(path, relative.as_posix())}"
         )
-        # A callable's endpoint: its own when another recipe had the template's path.
-        recipe = self.studio.workspace.recipe_name(path)
-        endpoint = self.studio.recipe_detail(recipe)["trigger"].get("endpoint")
-        if endpoint:
-            self.result.value += message(f"receives: POST {reached_at(self.studio, endpoint)}")
+        # A webhook's hook, or a callable's endpoint (its own when another recipe had the
+        # template's path).
+        trigger = self.studio.recipe_detail(self.studio.workspace.recipe_name(path))["trigger"]
+        link = trigger.get("hook") or trigger.get("endpoint")
+        if link:
+            self.result.value += message(f"receives: POST {reached_at(self.studio, link)}")
         return path
 
 
