@@ -136,6 +136,10 @@ def test_the_payment_reminder_sends_each_due_invoice_once(
     assert code == 0, rerun
     assert rerun["result"]["sent"]["accepted"] == 0 and rerun["result"]["sent"]["already_sent"]
     assert recipients(sandbox) == due
+    # Its counts say why it sent none (they read "accepted 0" of 3 recipients, nothing more).
+    assert rerun["result"]["already_sent"] == rerun["result"]["sent"]["already_sent"]
+    shown = run_cli("show", str(rerun["id"]), "--workspace", str(workspace)).stdout
+    assert "accepted 0 · " in shown and " · already sent 3 · " in shown, shown
 
     tested = run(workspace, "payment_reminder", *dates, "--test")
     assert tested["result"]["sent"]["dry_run"] is True
