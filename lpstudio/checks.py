@@ -208,11 +208,19 @@ def check_run_event(recipe: Recipe, event: Any, name: str = "event") -> None:
             return
         if isinstance(event, list):
             given = "a list holding something other than objects"
+        fix = 'give a list of records such as [{"phone": "+14155550100"}]'
+        # An answer wrapping its list (the sandbox's `{"checkouts": [...]}`, a store's
+        # export): the list inside is the one to give.
+        lists = (
+            [k for k, v in event.items() if isinstance(v, list)] if isinstance(event, dict) else []
+        )
+        if len(lists) == 1:
+            fix = f"give the list under {lists[0]!r} inside it, not the object around it"
         raise InputError(
             f"{name} must be a JSON list of objects (recipe {recipe.name} gets its trigger's "
             f"records in batches), not {given}",
             field="event",
-            fix='give a list of records such as [{"phone": "+14155550100"}]',
+            fix=fix,
         )
     if not isinstance(event, dict):
         raise InputError(

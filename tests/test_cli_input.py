@@ -255,6 +255,13 @@ def test_a_batch_recipe_takes_a_list_of_records_and_refuses_a_single_one(ws: Pat
     assert single.exit_code == 2, single.output
     assert "--event must be a JSON list of objects" in single.stderr
     assert "batches" in single.stderr
+    assert 'such as [{"phone": "+14155550100"}]' in single.stderr
+    # The sandbox's answer as it comes (the README's): the list inside it is named.
+    wrapped = cli("run", "p/batch", "--event", '{"checkouts": [{"id": 1}], "count": 1}')
+    assert wrapped.exit_code == 2, wrapped.output
+    assert "fix: give the list under 'checkouts' inside it, not the object around it" in (
+        wrapped.stderr
+    )
     with (
         Studio.open(ws, user="alice") as studio,
         pytest.raises(InputError, match="list of objects"),
