@@ -231,7 +231,9 @@ def test_a_project_moves_to_another_workspace_and_runs_once_authorised(
 
 def test_a_package_holds_no_secret(source: Path, tmp_path: Path) -> None:
     package = tmp_path / "shop.zip"
-    assert invoke(source, "export", "shop", "-o", str(package)).exit_code == 0
+    exported = invoke(source, "export", "shop", "-o", str(package))
+    assert exported.exit_code == 0, exported.output
+    assert "  connection  http (http), without its secrets (token)\n" in exported.output
 
     settings = SandboxSettings()
     secrets = [settings.client_secret, settings.shopify_token, HOOK_TOKEN, "notify-token-55d1"]

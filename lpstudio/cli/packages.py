@@ -42,10 +42,9 @@ def export(folder: str, output: Path | None, workspace: Path | None, as_json: bo
     for path in done["files"]:
         click.echo(f"  data file   {path}")
     for conn in done["connections"]:
-        withheld = ", ".join(conn["secrets"]) or "none"
-        click.echo(
-            f"  connection  {conn['name']} ({conn['type']}), without its secrets ({withheld})"
-        )
+        withheld = ", ".join(conn["secrets"])
+        said = f"without its secrets ({withheld})" if withheld else "it has no secrets"
+        click.echo(f"  connection  {conn['name']} ({conn['type']}), {said}")
 
 
 @main.command("import")
