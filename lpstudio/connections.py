@@ -682,10 +682,11 @@ def bind_connections(
     (`trigger`: the recipe's, whose webhook checks signatures with a secret of its slot's
     connection; `root`: the workspace, whose own connectors may fill them)."""
     by_name = {info.name: info for info in available}
+    placeholders: dict[str, ConnectionInfo] = {}  # by slot: refused together, at the end
 
     def _ready(info: ConnectionInfo, slot: str) -> str:
         if ready and info.status == PLACEHOLDER:
-            raise _placeholder(info.name, info.status_message, f"connections.{slot}")
+            placeholders[slot] = info
         return info.name
 
     def _fill(slot: str, spec: dict[str, Any]) -> str | None:
@@ -734,7 +735,30 @@ def bind_connections(
             bound[slot] = name
     if unfilled:
         raise _no_connection({slot: slots[slot] for slot in unfilled}, trigger, root)
+    if placeholders:
+        raise _placeholders(placeholders)
     return bound
+
+
+def _placeholders(by_slot: dict[str, ConnectionInfo]) -> InputError:
+    """Why the connections filling `by_slot` cannot be used yet: each was imported without
+    its secrets. Named together, each with its fix (an imported project's start named one
+    a try, and the next only once that one was authorised)."""
+    if len(by_slot) == 1:
+        ((slot, info),) = by_slot.items()
+        return _placeholder(info.name, info.status_message, f"connections.{slot}")
+    named = [f"'{info.name}' (slot '{slot}')" for slot, info in by_slot.items()]
+    fixes = [
+        info.status_message
+        or f"authorise {info.name} with `lpstudio connections update {info.name} --secret FIELD`"
+        for info in by_slot.values()
+    ]
+    return InputError(
+        f"connections {', '.join(named[:-1])} and {named[-1]} are placeholders: they were "
+        "imported without their secrets",
+        field=f"connections.{next(iter(by_slot))}",
+        fix="; ".join(fixes),
+    )
 
 
 def _no_connection(

@@ -570,16 +570,32 @@ class Studio:
         self._check_connectors(recipe)  # before binding: a type no connection can be
         hidden = functools.cache(self.held_secrets)  # read once, if a default needs them
         settings = self.ready_settings(recipe, hidden)  # its triggers' jobs run with them
+        # Every connection that does not answer is named at once (one a try, before), each
+        # with its fix: its test's own (the connector's error said one), else a test again.
+        failing = []
         for slot, name in settings["connections"].items():
             info = self.connections.get(name)
             if info.status != "connected":
                 info = self.connections.test(name)
             if info.status != "connected":
-                raise InputError(
-                    f"connection '{name}' (slot '{slot}') is {info.status}: {info.status_message}",
-                    field=f"connections.{slot}",
-                    fix=f"fix it and test it with `lpstudio connections test {name}`",
+                said, _, fix = (info.status_message or "").partition("\n  fix: ")
+                fix = fix or f"fix it and test it with `lpstudio connections test {name}`"
+                failing.append(
+                    (
+                        f"connection '{name}' (slot '{slot}') is {info.status}: {said}",
+                        slot,
+                        name,
+                        fix,
+                    )
                 )
+        if failing:
+            raise InputError(
+                "; ".join(said for said, _, _, _ in failing),
+                field=f"connections.{failing[0][1]}",
+                fix=failing[0][3]
+                if len(failing) == 1
+                else "; ".join(f"{name}: {fix}" for _, _, name, fix in failing),
+            )
         if recipe.trigger_kind == "schedule":
             from .scheduler import validate_cron
 

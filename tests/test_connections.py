@@ -1041,3 +1041,24 @@ def test_a_slot_no_connection_fills_hides_nothing_of_the_other_slots(ws):
     assert detail["settings_problem"]["field"] == "connections.files"
     assert detail["settings"]["connections"] == {"liveperson": "liveperson"}
     assert detail["automatic"] == ["liveperson"]
+
+
+def test_a_start_names_every_connection_that_does_not_answer_with_one_fix(cli) -> None:
+    """It named the first, and the next only once that one answered: a start a try."""
+    tried = cli("gallery", "try", "cart_abandonment", "--project", "shop")
+    assert tried.exit_code == 0, tried.output
+    for name, secret in (("liveperson", "client_secret"), ("shopify", "access_token")):
+        env = {f"LPSTUDIO_SECRET_{secret.upper()}": f"wrong-{name}-5150"}
+        updated = cli("connections", "update", name, "--secret", secret, env=env)
+        assert updated.exit_code == 0, updated.output
+    started = cli("start", "shop/cart_abandonment")
+    assert started.exit_code == 2, started.output
+    said = started.stderr
+    assert "connection 'liveperson' (slot 'liveperson') is disconnected: " in said, said
+    assert "; connection 'shopify' (slot 'shopify') is disconnected: " in said, said
+    (fix,) = [line for line in said.splitlines() if "fix:" in line]  # one, for both
+    assert fix.startswith("  fix: liveperson: check the client id and secret of the connection"), (
+        fix
+    )
+    assert "; shopify: give connection shopify an Admin API access token" in fix, fix
+    assert "wrong-liveperson-5150" not in said and "wrong-shopify-5150" not in said

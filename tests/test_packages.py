@@ -187,6 +187,7 @@ def test_a_project_moves_to_another_workspace_and_runs_once_authorised(
         assert actions.count("import_recipe") == 6 and "create_connection" in actions
 
         # A placeholder is refused by a run, a start and its test, naming the fix; no job.
+        # The cart's two are named together, each with its fix (one a try, before).
         for attempt in (
             lambda: studio.run("shop/cart", test=True),
             lambda: studio.start("shop/cart"),
@@ -194,10 +195,13 @@ def test_a_project_moves_to_another_workspace_and_runs_once_authorised(
             with pytest.raises(InputError) as caught:
                 attempt()
             assert caught.value.field == "connections.liveperson"
-            assert "is a placeholder" in caught.value.message
-            assert "lpstudio connections update liveperson --secret client_secret" in (
-                caught.value.fix or ""
+            assert caught.value.message == (
+                "connections 'liveperson' (slot 'liveperson') and 'shopify' (slot 'shopify') "
+                "are placeholders: they were imported without their secrets"
             )
+            for name, secret in (("liveperson", "client_secret"), ("shopify", "access_token")):
+                command = f"lpstudio connections update {name} --secret {secret}"
+                assert command in (caught.value.fix or ""), caught.value.fix
         assert studio.jobs() == []
         # Its settings may still be changed before it is authorised: nothing uses it then.
         studio.save_settings("shop/cart", {"skill": "sales-fr"})
