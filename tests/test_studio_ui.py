@@ -1133,5 +1133,11 @@ def test_try_recipe_in_the_studio_takes_the_project_as_the_file_browser_shows_it
         said = "eu/cb_optin.ipynb receives: POST /lpstudio/api/v1/call/optin-2"
         page.get_by_text(said).wait_for()
         screenshot(page, "studio-try-callable")
+        # A webhook's try says its hook too (it said nothing: the hook was in its Settings).
+        command(page, "lpstudio:open-gallery")  # the pop-up closed as the recipe opened
+        page.locator(".lps-gallery .lps-card[data-template='new_lead'] .lps-try").first.click()
+        dialog.locator("input[name=project]").fill("eu")
+        dialog.get_by_role("button", name="Create recipe").click()
+        page.get_by_text("eu/new_lead.ipynb receives: POST /lpstudio/api/v1/hooks/").wait_for()
     assert (root / "projects/eu/cb_optin.ipynb").is_file()
     assert not (root / "projects/projects").exists()

@@ -48,9 +48,11 @@ export async function tryTemplate(ctx: StudioContext, template: Template): Promi
       const detail = await api.tryTemplate(template.name, project, name || undefined);
       ctx.notifyChanged();
       await ctx.openRecipe(detail.recipe);
-      if (typeof detail.trigger.endpoint === 'string') {
-        // A callable's endpoint: its own when another recipe had the template's path.
-        Notification.info(`${detail.recipe} receives: POST ${detail.trigger.endpoint}`, { autoClose: false });
+      // A webhook's hook, or a callable's endpoint (its own when another recipe had the
+      // template's path): where it receives, as `lpstudio gallery try` says.
+      const link = detail.trigger.hook ?? detail.trigger.endpoint;
+      if (typeof link === 'string') {
+        Notification.info(`${detail.recipe} receives: POST ${link}`, { autoClose: false });
       }
       return true;
     } catch (err) {
