@@ -23,7 +23,7 @@ import functools
 import html
 import json
 import re
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl, quote, quote_plus, unquote, urlsplit
@@ -33,6 +33,48 @@ MASK = "****"
 
 #: A URL query option that may hold a password (`?password=`, an ODBC string...).
 SENSITIVE_OPTION = re.compile(r"pass|pwd|secret|token|key|auth|credential|odbc", re.I)
+
+
+class Secrets(frozenset[str]):
+    """The secrets to mask in what a job shows, and what the job was `given` (its
+    parameters, its event: `given_text`), in which a secret's beginning is not masked.
+
+    A beginning masked or not tells who wrote the text whether it begins a secret: a bot
+    calling a recipe that passes its input on to an app that echoes it would learn a token
+    a character a guess at a time. What the caller wrote is no news to it, and is shown as
+    written; a whole secret is masked wherever it is. Carried with the secrets, as every
+    masking of a job's output (connector code's too) is handed them."""
+
+    given: str
+
+    def __new__(cls, values: Iterable[str] = (), given: str = "") -> Secrets:
+        made = super().__new__(cls, values)
+        made.given = given
+        return made
+
+
+def _given(secrets: Collection[str]) -> str:
+    return secrets.given if isinstance(secrets, Secrets) else ""
+
+
+def given_text(*given: Any) -> str:
+    """What a job was given, as the masking of a secret's beginning looks it up (`Secrets`):
+    every string and number in it, keys too, in lower case, apart."""
+    found: list[str] = []
+
+    def walk(value: Any) -> None:
+        if isinstance(value, dict):
+            for key, item in value.items():
+                walk(key)
+                walk(item)
+        elif isinstance(value, list | tuple):
+            for item in value:
+                walk(item)
+        elif isinstance(value, str | int | float) and not isinstance(value, bool):
+            found.append(_folded(str(value)))
+
+    walk(list(given))
+    return "\0".join(found)
 
 
 def derived_secrets(secrets: Mapping[str, Any], fields: Mapping[str, Any]) -> set[str]:
@@ -194,7 +236,8 @@ def scrub_text(text: str, secrets: Collection[str]) -> str:
     what they got lower-cased, and percent-encode with `%2f` as with `%2F`. The search runs
     on the text lower-cased, and masks the same places in the text as it is; then on the
     text with its escapes decoded (`_escapes_masked`: percent-escapes, JSON's and HTML's);
-    then a secret's beginning that an ellipsis follows, as a display cut it (`_elided`)."""
+    then a secret's beginning that an ellipsis follows, as a display cut it (`_elided`),
+    unless the job was given it (`Secrets`)."""
     hidden = frozenset(secrets)
     pattern = _secret_pattern(hidden) if hidden else None
     if pattern is None:
@@ -207,7 +250,7 @@ def scrub_text(text: str, secrets: Collection[str]) -> str:
     for escapes in _ESCAPES:
         if escapes.marker in masked:
             masked = _escapes_masked(masked, hidden, pattern, escapes)
-    return _elided(masked, hidden)
+    return _elided(masked, hidden, _given(secrets))
 
 
 def _secret_spans(
@@ -313,7 +356,7 @@ MIN_ELIDED = 12
 _ELLIPSIS = re.compile(r"\.\.\.|\u2026")
 
 
-def _elided(text: str, secrets: frozenset[str]) -> str:
+def _elided(text: str, secrets: frozenset[str], given: str) -> str:
     """`text` with a secret's beginning masked where an ellipsis follows it (`MIN_ELIDED`
     characters of it at least): pandas shows a long value's first 47 characters and `...`,
     and no later masking finds them."""
@@ -322,7 +365,7 @@ def _elided(text: str, secrets: frozenset[str]) -> str:
     parts, start = [], 0
     for ellipsis in _ELLIPSIS.finditer(text):
         at = ellipsis.start()
-        begun = begun_secret(text[start:at], secrets, fewest=MIN_ELIDED)
+        begun = _begun(text[start:at], secrets, MIN_ELIDED, given)
         if begun is not None:
             parts += [text[start : start + begun], MASK]
             start = at
@@ -349,8 +392,13 @@ def scrub_unfinished(text: str, secrets: Collection[str]) -> str:
 def begun_secret(text: str, secrets: Collection[str], fewest: int | None = None) -> int | None:
     """Where the longest end of `text` begins that begins a secret too, in any of its forms
     (`_forms`) and any case, and stops short of its end; None when there is none of
-    `MIN_BEGUN` characters at least (or of half of a shorter form), or of `fewest`."""
-    longest, by_start = _beginnings(frozenset(secrets)) if secrets else (0, {})
+    `MIN_BEGUN` characters at least (or of half of a shorter form), or of `fewest`, or when
+    the job was given it (`Secrets`)."""
+    return _begun(text, frozenset(secrets), fewest, _given(secrets))
+
+
+def _begun(text: str, secrets: frozenset[str], fewest: int | None, given: str) -> int | None:
+    longest, by_start = _beginnings(secrets) if secrets else (0, {})
     if not longest:
         return None
     window = text[-longest:]  # a form's beginning is shorter than it
@@ -360,7 +408,8 @@ def begun_secret(text: str, secrets: Collection[str], fewest: int | None = None)
             shown = len(folded) - at
             least = _enough(form) if fewest is None else fewest
             if least <= shown < len(form) and form.startswith(folded[at:]):
-                return len(text) - len(window) + at
+                # Any shorter end is in what the job was given too.
+                return None if folded[at:] in given else len(text) - len(window) + at
     return None
 
 
@@ -370,8 +419,10 @@ def scrub_answer(text: str, secrets: Collection[str]) -> str:
     header to 200): what is left of its beginning is masked too, as no later masking finds
     it. A beginning is cut where the text ends, or where the character after it is neither a
     letter nor a digit nor one the form holds; text that goes on there is a word that merely
-    begins like a secret (`sandbox-client` beside the secret `sandbox-secret`), and kept."""
+    begins like a secret (`sandbox-client` beside the secret `sandbox-secret`), and kept,
+    as is a beginning the job was given (`Secrets`)."""
     masked = scrub_text(text, secrets)
+    given = _given(secrets)
     hidden = frozenset(secrets)
     pattern = _begun_pattern(hidden) if hidden else None
     if pattern is None:
@@ -383,7 +434,7 @@ def scrub_answer(text: str, secrets: Collection[str]) -> str:
         at = found.start()
         forms = by_start.get(folded[at : at + 2], ())
         shown = max((_cut_length(folded, at, form) for form in forms), default=0)
-        if shown:
+        if shown and folded[at : at + shown] not in given:
             parts += [masked[start:at], MASK]
             start = at + shown
         # From the next place: a beginning kept as a word that goes on may hold another.

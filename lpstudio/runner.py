@@ -45,7 +45,15 @@ from .models import Job
 from .parameters import PathText, as_declared
 from .pool import KernelPool, active
 from .recipe import Recipe, parsed
-from .redaction import begun_secret, scrub, scrub_text, scrub_unfinished, scrubbed_keys
+from .redaction import (
+    Secrets,
+    begun_secret,
+    given_text,
+    scrub,
+    scrub_text,
+    scrub_unfinished,
+    scrubbed_keys,
+)
 from .settings import saved_settings
 from .store import CANCELLED, FAILED, QUEUED, STORE_WAIT, SUCCEEDED, Store, worker_id
 from .workspace import Workspace
@@ -964,6 +972,8 @@ def execute_job(
             "trigger": recipe.metadata.get("trigger"),
             "runtime": runtime,
         }
+        # A secret's beginning in what the job was given is no news to who gave it.
+        writer.secrets = Secrets(writer.secrets, given_text(job.parameters, context["event"]))
         cwd = (workspace.projects / job.recipe).parent
         output.parent.mkdir(parents=True, exist_ok=True)  # not before: a waiting job writes none
         kernels = pool or active(workspace.pool_settings())

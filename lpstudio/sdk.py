@@ -43,7 +43,7 @@ from .errors import InputError, LpstudioError
 from .jsonschemas import as_json
 
 # Redaction has its own module (the core uses it far more); connectors import it from here.
-from .redaction import MASK, derived_secrets, scrub, scrub_answer, scrub_text
+from .redaction import MASK, Secrets, derived_secrets, scrub, scrub_answer, scrub_text
 from .redaction import MIN_ENCODED_CORE as MIN_ENCODED_CORE  # as the SDK offered them
 from .redaction import SENSITIVE_OPTION as SENSITIVE_OPTION
 from .redaction import scrubbed_keys as scrubbed_keys
@@ -669,7 +669,7 @@ def mask_error(error: BaseException, secrets: Iterable[str]) -> BaseException:
     the connector raised. An error whose text is not built from its arguments (an
     `OSError`'s, a SQLAlchemy error's) and still shows a secret is replaced by a
     `ConnectorError` carrying its masked text."""
-    secrets = frozenset(secrets)
+    secrets = secrets if isinstance(secrets, frozenset) else frozenset(secrets)
     if not secrets:
         return error
     seen: set[int] = set()
@@ -759,6 +759,7 @@ class Connection:
         ledger: Ledger | None = None,
         limiter: RateLimiter | None = None,
         log: Callable[[str], None] | None = None,
+        given: str = "",
     ) -> None:
         self.name = name
         self.connector = connector
@@ -770,6 +771,9 @@ class Connection:
         self._http: Any = None
         self.cache: dict[str, Any] = {}
         self._held: set[str] = set()
+        #: What the job was given (`redaction.given_text`): a secret's beginning in it is
+        #: shown as given (`Secrets`).
+        self.given = given
         #: Where the latest request of `http()`'s client went (scheme, host, port), for a
         #: test that did not end in time: the connector's `url_field` names its field.
         self.reaching: str | None = None
@@ -780,15 +784,16 @@ class Connection:
         }
         return f"<Connection {self.name} ({self.connector.name}) {shown}>"
 
-    def secrets(self) -> set[str]:
+    def secrets(self) -> Secrets:
         """What of this connection output must never show (see `derived_secrets`), and
-        the credentials its connector obtained with them (`hold`)."""
+        the credentials its connector obtained with them (`hold`); with what the job was
+        given, whose beginnings of them are shown as given (`Secrets`)."""
         secret = self.connector.secret_fields()
         stored = derived_secrets(
             {k: v for k, v in self.config.items() if k in secret},
             {k: v for k, v in self.config.items() if k not in secret},
         )
-        return stored | self._held
+        return Secrets(stored | self._held, self.given)
 
     def hold(self, credential: str) -> str:
         """Marks a credential the connector obtained (an access token for the app) as a
@@ -827,7 +832,7 @@ class Connection:
         connection's secrets masked (a cell run by hand shows it, and nothing scrubs it). In
         a job (a Test) it is kept in the output notebook too, as `REQUEST_MIME` display data:
         a recipe's result may keep none of the answer that holds it."""
-        said = scrub({"method": method, "url": url, **request}, frozenset(self.secrets()))
+        said = scrub({"method": method, "url": url, **request}, self.secrets())
         if self.ledger.job_id is not None:
             from IPython.display import publish_display_data
 

@@ -510,11 +510,13 @@ class Studio:
         token is long and random and never a recipe's to use; and the worker that writes
         the output notebook (a scheduler's, a Dask cluster's) may not know the server's
         token, to mask it there."""
-        from .redaction import scrub
+        from .redaction import Secrets, given_text, scrub
 
         held = {*credentials, *self.api_clients.live_tokens(event)}
         ran = scrub(event, held) if held else event
-        shown = scrub(ran, self.held_secrets() if secrets is None else secrets)
+        # Its sender wrote it all: only a whole secret is news to anyone (`Secrets`).
+        hidden = Secrets(self.held_secrets() if secrets is None else secrets, given_text(event))
+        shown = scrub(ran, hidden)
         sealed = None if shown == ran else self.connections.vault.seal(ran)
         return {"event": shown, "sealed_event": sealed}
 

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from ..errors import InputError, WorkspaceError, word
+from ..redaction import given_text
 from ..sdk import Connection, Ledger, MemoryLedger, MemoryRateLimiter, RateLimiter
 
 if TYPE_CHECKING:
@@ -677,9 +678,20 @@ class Runtime:
                 ledger=ledger,
                 limiter=limiter,
                 log=self.log,
+                given=self._given(),
             )
             self._resolved[slot] = resolved
         return self._open[slot]
+
+    def _given(self) -> str:
+        """What the job was given (`given_text`); by hand, nothing: who runs the notebook
+        may read its connections anyway."""
+        if self._job_id is None:
+            return ""
+        from . import context
+
+        bound = context()
+        return given_text(bound.parameters, bound.event)
 
     def _resolve(self, slot: str) -> tuple[str, str, dict[str, Any], str | None]:
         if slot in self.bound:

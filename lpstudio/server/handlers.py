@@ -27,7 +27,7 @@ import traceback
 from http.client import responses
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar, cast
-from urllib.parse import quote
+from urllib.parse import quote, unquote
 
 import nbformat
 from jupyter_server.auth.decorator import allow_unauthenticated
@@ -50,7 +50,7 @@ from ..errors import (
 from ..idempotency import DELIVERY_ID_HEADERS
 from ..jobviews import job_to_dict, rerun_warning
 from ..jsonschemas import first_problem
-from ..redaction import scrub, scrub_text
+from ..redaction import Secrets, given_text, scrub, scrub_text
 from ..roles import PERMISSIONS
 from ..sdk import ConnectorError
 from ..store import FINAL_STATES, first_line, unavailable
@@ -488,8 +488,24 @@ class BaseHandler(ExtensionHandlerMixin, APIHandler):
         a store that cannot be read, none is known to mask. The request's own credentials
         (its API token, the server's token) are masked too: a caller that put one in its
         query or body had it quoted back, and logged; and so is another API client's token
-        it sent (`_tokens_sent`)."""
-        return self._workspace_secrets() | self.request_credentials() | self._tokens_sent()
+        it sent (`_tokens_sent`). A secret's beginning in what the caller sent is no news to
+        it, and shown as sent (`Secrets`)."""
+        found = self._workspace_secrets() | self.request_credentials() | self._tokens_sent()
+        return Secrets(found, self._sent())
+
+    def _sent(self) -> str:
+        """What the caller sent (its path, query and body, parsed and as sent), as
+        `given_text` has it."""
+        body = self.request.body.decode("utf-8", "replace")
+        try:
+            parsed = json.loads(body) if body else None
+        except ValueError:
+            parsed = None
+        query = {
+            key: [value.decode("utf-8", "replace") for value in values]
+            for key, values in self.request.query_arguments.items()
+        }
+        return given_text(unquote(self.request.path), query, body, parsed)
 
     def request_credentials(self) -> frozenset[str]:
         """The credentials this request carries, or might have put in its input: its API
@@ -610,7 +626,8 @@ class BaseHandler(ExtensionHandlerMixin, APIHandler):
         if isinstance(value, OperationalError):
             # The connections' secrets cannot be read from a store that is down: what the
             # answer and this line quote is masked by the store's own password.
-            self.__dict__["hidden"] = self.app.service.store.secrets | self.request_credentials()
+            found = self.app.service.store.secrets | self.request_credentials()
+            self.__dict__["hidden"] = Secrets(found, self._sent())
         where = scrub_text(f"{self.request.method} {self.request.path}", self.hidden)
         if isinstance(value, OperationalError):
             said = scrub_text(first_line(value), self.hidden)
