@@ -54,6 +54,7 @@ from .redaction import (
     scrub_unfinished,
     scrubbed_keys,
 )
+from .sdk import HELD_MIME
 from .settings import saved_settings
 from .store import CANCELLED, FAILED, QUEUED, STORE_WAIT, SUCCEEDED, Store, worker_id
 from .workspace import Workspace
@@ -483,6 +484,7 @@ class NotebookWriter:
 
     def __call__(self, nb: Any) -> None:
         self.nb = nb
+        self._held(nb)
         # papermill records the paths it was given; it is given the recipe's stored version
         # (a notebook, not a file), so the recipe's file stands for the input.
         recorded = nb.metadata.setdefault("papermill", {})
@@ -492,6 +494,9 @@ class NotebookWriter:
         # without the deep copy and schema validation of `nbformat.write` (papermill's
         # notebook is valid by construction), which cost more than a short job's cells.
         clean = node_copy(nb, self.secrets)
+        for cell in clean.cells:  # the credentials told (`_held`) are kept nowhere
+            if "outputs" in cell:
+                cell.outputs = [out for out in cell.outputs if HELD_MIME not in out.get("data", ())]
         text = json.dumps(
             strip_transient(split_lines(clean)),
             indent=1,
@@ -500,6 +505,20 @@ class NotebookWriter:
             ensure_ascii=False,
         )
         replace_file(self.path, text + "\n")
+
+    def _held(self, nb: Any) -> None:
+        """Adds to the secrets the credentials the recipe's connections obtained so far
+        (`Connection.hold`), which the kernel told as `HELD_MIME` display data: what the
+        recipe prints of them is masked as a stored secret is."""
+        held = {
+            output["data"][HELD_MIME].get("held")
+            for cell in nb.cells
+            for output in cell.get("outputs", ())
+            if HELD_MIME in output.get("data", ())
+        }
+        held = {value for value in held if isinstance(value, str)} - self.secrets
+        if held:
+            self.secrets = Secrets(self.secrets | held, getattr(self.secrets, "given", ""))
 
     def add_banner(self, error: dict[str, Any]) -> None:
         """Puts the reason a job stopped at the top of its partial output notebook."""

@@ -89,6 +89,10 @@ DEFAULT_WAIT = 1.0
 #: A dry run's request in a job's output notebook (`Connection.would_send`): where a Test
 #: finds what its actions would send, whatever the recipe keeps of their answers.
 REQUEST_MIME = "application/vnd.lpstudio.request+json"
+#: A credential a connector obtained in a job (`Connection.hold`), told to the runner that
+#: writes the output notebook, which masks it as it masks the stored secrets and keeps no
+#: output of this type.
+HELD_MIME = "application/vnd.lpstudio.held+json"
 
 
 class Again(Exception):
@@ -799,9 +803,16 @@ class Connection:
         """Marks a credential the connector obtained (an access token for the app) as a
         secret of this connection: an app that echoes the request in its error would
         otherwise show it in messages and results, which no job can scrub (only the
-        connection knows it). Returns it, for use in place."""
-        if len(credential) >= 3:
+        connection knows it). Returns it, for use in place.
+
+        In a job the runner is told it too (`HELD_MIME`): a recipe that prints it, or an
+        answer holding it, is masked in the output notebook, its result and its error."""
+        if len(credential) >= 3 and credential not in self._held:
             self._held.add(credential)
+            if self.ledger.job_id is not None:
+                from IPython.display import publish_display_data
+
+                publish_display_data({HELD_MIME: {"held": credential}})
         return credential
 
     def excerpt(self, text: str, limit: int) -> str:
