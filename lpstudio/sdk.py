@@ -195,6 +195,13 @@ def inside_workspace(conn: Connection, raw_path: str, field: str, what: str, exa
 
 
 FIELD_TYPES = ("string", "url", "integer", "number", "boolean")
+#: The fewest characters of a secret given as text: a shorter one is met in ordinary text
+#: (`abc`), where output masks it, giving it away, and a person's event holding it is
+#: refused. A numeric secret (a PIN) is a number field's.
+MIN_SECRET_LENGTH = 8
+#: One line of printable ASCII, no space at its ends: what an HTTP header carries, for a
+#: secret field sent as one (a bearer token, an access token) as a `Field.pattern`.
+HEADER_VALUE = r"^[!-~](?:[ -~]*[!-~])?$"
 #: A connector's name, as connections and recipes' slots give it (`--type acme_crm`).
 CONNECTOR_NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 #: A field's name: given as `--field NAME=VALUE`, a secret's read from
@@ -1231,7 +1238,7 @@ class Connector:
                 f"fails the '{error.validator}' rule" if spec and spec.secret else error.message
             )
             if spec and error.validator == "type":  # its kind, never a secret's value
-                wanted = "text" if spec.type in ("string", "url") else f"a {spec.type}"
+                wanted = _kind_of(spec)
                 reason = f"expects {wanted}, got {_json_kind(error.instance)}"
                 fix = f"give {name} as {wanted}" + (f": {spec.hint}" if spec.hint else "")
             if spec and error.validator in ("minimum", "maximum", "exclusiveMinimum"):
@@ -1239,15 +1246,33 @@ class Connector:
             if spec and spec.type == "url" and error.validator == "pattern" and not spec.secret:
                 reason = f"{error.instance!r} is not an http:// or https:// URL"
                 fix = spec.hint or "give the full address, e.g. https://api.example.com"
-            elif spec and error.validator == "pattern" and not spec.secret:
+            elif spec and error.validator == "pattern":
                 # The form in words where the field has a hint (the fix), else its pattern.
                 form = "" if spec.hint else f" ({spec.pattern})"
-                reason = f"{error.instance!r} is not of the field's form{form}"
+                shown = "the value given" if spec.secret else repr(error.instance)
+                reason = f"{shown} is not of the field's form{form}"
+                if spec.pattern == HEADER_VALUE:
+                    reason = (
+                        "holds a line break, a space at an end, or a character outside ASCII, "
+                        "which no HTTP header can carry"
+                    )
+                    fix = f"give {name} again, on one line, without spaces at its ends"
             raise InputError(
                 f"connection field '{name}' ({label}) is invalid: {reason}",
                 field=str(name),
                 fix=fix,
             )
+        for name, value in coerced.items():
+            short = isinstance(value, str) and 0 < len(value.strip()) < MIN_SECRET_LENGTH
+            if known[name].secret and known[name].type == "string" and short:
+                raise InputError(
+                    f"secret '{name}' ({known[name].label}) is shorter than "
+                    f"{MIN_SECRET_LENGTH} characters: text this short is met in ordinary "
+                    "output, where it would be masked (giving it away) and refused in events",
+                    field=name,
+                    fix=f"give {name} whole, as the app issued it ({MIN_SECRET_LENGTH} "
+                    "characters at least)",
+                )
         return coerced
 
     def run_test(self, conn: Connection) -> str:
@@ -1442,10 +1467,21 @@ def _json_kind(value: Any) -> str:
     return next((said for kind, said in kinds if isinstance(value, kind)), type(value).__name__)
 
 
+def _kind_of(spec: Field) -> str:
+    """What a field's values are, in words: "text", "an integer"."""
+    if spec.type in ("string", "url"):
+        return "text"
+    return f"{'an' if spec.type[0] in 'aeiou' else 'a'} {spec.type}"
+
+
 def _coerce_field(spec: Field, value: Any) -> Any:
-    """A value given as text (`--field n=5`) as its field's type; any other value is left to
-    the field's schema. Text that is no value of the type is refused naming the field, never
+    """A value given as text (`--field n=5`) as its field's type, and a whole number given
+    as a float (JSON's `2.0`) as an integer field's int; any other value is left to the
+    field's schema. Text that is no value of the type is refused naming the field, never
     read as another value (`ture` was false)."""
+    whole = isinstance(value, float) and value.is_integer() and abs(value) < 2**53
+    if spec.type == "integer" and whole:  # JSON has one number type: 2.0 is 2 (an input's too)
+        return int(value)
     if not isinstance(value, str) or spec.type in ("string", "url"):
         return value
     try:  # as a recipe's parameter reads it: not `1_0`, nor nan and inf
@@ -1453,7 +1489,7 @@ def _coerce_field(spec: Field, value: Any) -> Any:
     except ValueError:
         pass
     got = "the value given" if spec.secret else as_json(value)
-    fix = f"give {'an' if spec.type[0] in 'aeiou' else 'a'} {spec.type}"
+    fix = f"give {_kind_of(spec)}"
     if spec.type == "boolean":
         fix = "give true or false (yes and no, on and off, 1 and 0 are taken too)"
     raise InputError(

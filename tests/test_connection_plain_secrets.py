@@ -127,17 +127,46 @@ def test_a_secret_field_changed_or_given_again_is_not_refused(cli):
     assert listed(cli)["liveperson"]["client_id"] == "c2"
 
 
-def test_short_secrets_refuse_nothing_else(cli):
-    """Secrets shorter than 3 characters are not masked (they would mask ordinary text), so
-    they refuse no plain value that contains them."""
-    for name, secret in (("lp-x", "x"), ("lp-ab", "ab")):
-        assert add_lp(cli, name, secret).exit_code == 0
+def test_a_short_secret_is_refused_and_nothing_is_saved(cli):
+    """A 3-character secret was taken, then masked wherever its text met ordinary output
+    (giving itself away: `****` where `abc` was) and refused in people's events."""
+    refused = add_lp(cli, "lp-short", "abc")
 
-    result = add_lp(cli, "lp2", "another-secret", "client_id=xab-client", "base_url=http://x.ab")
+    assert refused.exit_code == 2, refused.output
+    assert "secret 'client_secret' (Client secret) is shorter than 8 characters" in refused.output
+    assert "fix: give client_secret whole, as the app issued it" in refused.output
+    assert "abc" not in refused.output.replace("abcd", "")  # never quoted
+    assert "lp-short" not in listed(cli)
+    assert add_lp(cli, "lp-long", "abc-app-secret").exit_code == 0
 
-    assert result.exit_code == 0, result.output
-    fields = listed(cli)["lp2"]
-    assert fields["client_id"] == "xab-client" and fields["base_url"] == "http://x.ab"
+
+async def test_the_rest_api_refuses_what_the_cli_refuses_in_connection_fields(jp_fetch):
+    """An integer field given JSON's 2.0 is 2, as a bot's input is (it was stored 2.0); a
+    token no HTTP header can carry was taken, and refused only by the connection's test; a
+    short secret was taken."""
+    http = {"base_url": "http://127.0.0.1:9", "auth_type": "bearer"}
+    post = {"name": "crm", "type": "http", "fields": {**http, "token": "tok-1234", "retries": 2.0}}
+    status, text = await rest(jp_fetch, "POST", "connections", body=post)
+    assert status == 201, text
+    assert json.loads(text)["fields"]["retries"] == 2 and '"retries": 2,' in text
+
+    refusals = [
+        ({"retries": 2.5}, "retries", "expects an integer, got a number"),
+        ({"token": "tok-1234\nX-Admin: 1"}, "token", "which no HTTP header can carry"),
+        ({"token": "tök-1234-5678"}, "token", "which no HTTP header can carry"),
+        ({"token": "tok"}, "token", "is shorter than 8 characters"),
+    ]
+    for fields, field, said in refusals:
+        post = {"name": "crm2", "type": "http", "fields": {**http, "token": "tok-1234", **fields}}
+        status, text = await rest(jp_fetch, "POST", "connections", body=post)
+        assert status == 400, text
+        error = json.loads(text)["error"]
+        assert error["field"] == field and said in error["message"], error
+        assert "tok-1234" not in text and "tök" not in text
+        status, text = await rest(jp_fetch, "PUT", "connections", "crm", body={"fields": fields})
+        assert status == 400 and json.loads(text)["error"]["field"] == field, text
+    status, text = await rest(jp_fetch, "GET", "connections")
+    assert "crm2" not in text
 
 
 def test_a_stored_plain_field_holding_a_secret_is_shown_masked(cli, ws):
@@ -189,7 +218,7 @@ async def test_the_rest_api_refuses_a_plain_field_holding_a_secret(jp_fetch, fie
     assert status == 200 and LP_SECRET not in text
     assert json.loads(text)["fields"]["client_id"] == "sandbox-client"
     post = {"name": "lp2", "type": LP_TYPE, "fields": {"account_id": "1", "client_id": "c"}}
-    post["fields"] |= {"client_secret": "s3cret", field: SHOPIFY_TOKEN}
+    post["fields"] |= {"client_secret": "s3cret-app-secret", field: SHOPIFY_TOKEN}
     status, text = await rest(jp_fetch, "POST", "connections", body=post)
     assert status == 400 and json.loads(text)["error"]["field"] == field, text
     assert SHOPIFY_TOKEN not in text

@@ -687,7 +687,7 @@ def test_a_field_out_of_its_bounds_is_refused_when_the_connection_is_saved(
     ws: Path, cli: Callable[..., Result], fields: list[str], field: str, fix: str
 ) -> None:
     """A rate of 0 or eleven retries was found only by the first job that used them."""
-    refused = cli("connections", "add", "c1", *fields, "--json", input="s3cret\n")
+    refused = cli("connections", "add", "c1", *fields, "--json", input="s3cret-app-secret\n")
     assert refused.exit_code == 2, refused.output
     error = _error(refused)
     assert error["field"] == field and error["fix"] == fix, error

@@ -486,7 +486,7 @@ def test_start_checks_connections_and_stop(shop: Studio, sandbox: Sandbox) -> No
     assert saved_settings(shop.store, "shop/cart_abandonment.ipynb")["state"] == "started"
     form.buttons["stop"].click()
     assert saved_settings(shop.store, "shop/cart_abandonment.ipynb")["state"] == "stopped"
-    shop.connections.update("liveperson", {"client_secret": "wrong"})
+    shop.connections.update("liveperson", {"client_secret": "wrong-secret"})
     form.buttons["start"].click()
     assert "disconnected" in form.status.value
     assert saved_settings(shop.store, "shop/cart_abandonment.ipynb")["state"] == "stopped"

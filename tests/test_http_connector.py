@@ -151,8 +151,8 @@ def failed(api: ConnectionClient, **data: Any) -> ConnectorError:
         ({"auth_type": "bearer", "token": "tok-123-secret-tail\n"}, "token"),
         ({"auth_type": "api_key", "token": " tok-123-secret-tail"}, "token"),
         ({"auth_type": "bearer", "token": "tok-123-sécret-tail"}, "token"),
-        ({"auth_type": "basic", "username": "ada\r\n", "password": "pw"}, "username"),
-        ({"auth_type": "basic", "username": "ada:x", "password": "pw"}, "username"),
+        ({"auth_type": "basic", "username": "ada\r\n", "password": "pw-secret-1"}, "username"),
+        ({"auth_type": "basic", "username": "ada:x", "password": "pw-secret-1"}, "username"),
         (
             {"auth_type": "api_key", "token": TOKEN, "api_key_header": "X Acme Key"},
             "api_key_header",

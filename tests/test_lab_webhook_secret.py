@@ -13,7 +13,7 @@ from lpstudio.studio import Studio
 
 from .test_studio_ui import alice_lab, command
 
-LIVEPERSON = {"account_id": "1", "client_id": "c", "client_secret": "s"}
+LIVEPERSON = {"account_id": "1", "client_id": "c", "client_secret": "s3cret-app-secret"}
 
 
 def test_the_settings_of_a_webhook_recipe_say_what_each_connection_needs_in_the_panel(

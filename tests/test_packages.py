@@ -552,9 +552,9 @@ def test_a_placeholder_stays_one_until_every_secret_held_back_is_given(
             assert "--secret password" in (info.status_message or "")
             with pytest.raises(InputError, match="is a placeholder"):
                 studio.connections.values("api")
-        info = studio.connections.update("api", {"password": "pw-new"})
+        info = studio.connections.update("api", {"password": "pw-new-secret"})
         assert info.status == "untested" and info.status_message is None
-        assert studio.connections.values("api")[1]["password"] == "pw-new"
+        assert studio.connections.values("api")[1]["password"] == "pw-new-secret"
 
 
 def test_an_existing_recipe_is_refused_without_replace_and_replaced_with_it(
@@ -562,7 +562,7 @@ def test_an_existing_recipe_is_refused_without_replace_and_replaced_with_it(
 ) -> None:
     assert invoke(target, "import", str(small)).exit_code == 0
     with Studio.open(target, user="bob") as studio:
-        studio.connections.update("api", {"password": "pw-new"})  # authorised
+        studio.connections.update("api", {"password": "pw-new-secret"})  # authorised
         studio.save_settings("p/a", {"x": 9})
         studio.start("p/sub/b")
     (target / "projects/p/a.ipynb").write_text(
@@ -593,7 +593,7 @@ def test_a_replace_ends_the_run_of_trigger_errors_of_the_recipe_it_stops(
     (`Studio.stop`), and so does a replace's."""
     assert invoke(target, "import", str(small)).exit_code == 0
     with Studio.open(target, user="bob") as studio:
-        studio.connections.update("api", {"password": "pw-new"})  # authorised
+        studio.connections.update("api", {"password": "pw-new-secret"})  # authorised
         studio.start("p/sub/b")
         count_trigger_error(studio, "p/sub/b.ipynb", RuntimeError("the app did not answer"))
     assert "1 trigger error in a row" in invoke(target, "recipes").output
@@ -628,7 +628,7 @@ def test_a_replace_keeps_the_local_notebook_and_makes_the_imported_one_the_newes
     and `versions` listed the settings from before the import as the newest."""
     assert invoke(target, "import", str(small)).exit_code == 0
     with Studio.open(target, user="bob") as studio:
-        studio.connections.update("api", {"password": "pw-new"})  # authorised
+        studio.connections.update("api", {"password": "pw-new-secret"})  # authorised
         studio.save_settings("p/a", {"x": 9})
     path = target / "projects/p/a.ipynb"
     path.write_text(path.read_text().replace("x: int = 1", "x: int = 2"))  # edited, unsaved
@@ -816,7 +816,7 @@ def test_a_replace_says_it_stops_a_started_recipe_and_keeps_its_failure_contacts
     assert invoke(target, "import", str(small)).exit_code == 0
     contacts = {"webhook": NOTIFY_HOOK, "email": "oncall@target.example"}
     with Studio.open(target, user="bob") as studio:
-        studio.connections.update("api", {"password": "pw-new"})  # authorised
+        studio.connections.update("api", {"password": "pw-new-secret"})  # authorised
         studio.save_settings("p/sub/b", notify=contacts)
         studio.start("p/sub/b")
 

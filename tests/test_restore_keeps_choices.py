@@ -30,7 +30,9 @@ SLOTS = {"title": "probe", "connections": {"crm": {"type": "http"}}}
 def add_connection(ws: Path, name: str) -> None:
     """An http connection that needs nothing but its token (as a webhook's)."""
     with Studio.open(ws, user="alice") as studio:
-        studio.connections.add(name, "http", {"auth_type": "bearer", "token": "tok-1"}, "alice")
+        studio.connections.add(
+            name, "http", {"auth_type": "bearer", "token": "tok-1-secret"}, "alice"
+        )
 
 
 def shown_connection(cli: Any) -> str:

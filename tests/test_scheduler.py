@@ -1566,14 +1566,14 @@ def test_consecutive_trigger_errors_stop_the_recipe_and_say_why(
         scheduler = Scheduler(studio)
         try:
             now = datetime.now(UTC)
-            studio.connections.update("shopify", {"access_token": "wrong"})
+            studio.connections.update("shopify", {"access_token": "wrong-token"})
             scheduler.tick(now)
             scheduler.tick(now + minute)
             assert trigger_errors(db, recipe) == 2
             studio.connections.update("shopify", {"access_token": "shpat_sandbox"})
             scheduler.tick(now + 2 * minute)  # a poll that works ends the run of errors
             assert trigger_errors(db, recipe) == 0
-            studio.connections.update("shopify", {"access_token": "wrong"})
+            studio.connections.update("shopify", {"access_token": "wrong-token"})
             scheduler.tick(now + 3 * minute)
             scheduler.tick(now + 4 * minute)
             assert saved_settings(db, recipe)["state"] == "started"
@@ -1620,7 +1620,7 @@ def test_a_start_made_while_the_last_error_is_counted_is_not_stopped(
     recipe = poll_recipe(ws, "cart", (SEND,))
     with Studio.open(ws, user="alice") as studio:
         studio.start("p/cart")
-        studio.connections.update("shopify", {"access_token": "wrong"})
+        studio.connections.update("shopify", {"access_token": "wrong-token"})
         update_settings = scheduling.update_settings
 
         def started_meanwhile(store: Store, name: str, change: Any, user: str) -> Any:

@@ -271,7 +271,11 @@ def test_an_api_version_shopify_does_not_have_is_named_before_asking(connect, co
 )
 def test_an_api_version_shopify_does_not_have_is_refused_when_the_connection_is_saved(version):
     """It was saved, and refused at the first poll only (by the scheduler, in its log)."""
-    values = {"shop": "brand.myshopify.com", "access_token": "shpat_x", "api_version": version}
+    values = {
+        "shop": "brand.myshopify.com",
+        "access_token": "shpat_x-test-token",
+        "api_version": version,
+    }
     with pytest.raises(InputError) as raised:
         get_connector("shopify").validate_config(values)
     assert raised.value.field == "api_version" and "YYYY-MM" in raised.value.fix
@@ -280,7 +284,7 @@ def test_an_api_version_shopify_does_not_have_is_refused_when_the_connection_is_
 @pytest.mark.parametrize("shop", ["not a shop!", "brand", "brand.shopify.com", "ftp://x.example"])
 def test_a_shop_that_is_no_myshopify_name_nor_url_is_refused_when_the_connection_is_saved(shop):
     """It was saved, and refused at the connection's test or first poll only."""
-    values = {"shop": shop, "access_token": "shpat_x"}
+    values = {"shop": shop, "access_token": "shpat_x-test-token"}
     with pytest.raises(InputError) as raised:
         get_connector("shopify").validate_config(values)
     assert raised.value.field == "shop" and "your-store.myshopify.com" in raised.value.fix
@@ -290,7 +294,9 @@ def test_a_shop_that_is_no_myshopify_name_nor_url_is_refused_when_the_connection
     "shop", ["brand.myshopify.com", "brand-2.myshopify.com/", "http://127.0.0.1:9/"]
 )
 def test_a_myshopify_name_or_a_url_is_a_shop(shop):
-    assert get_connector("shopify").validate_config({"shop": shop, "access_token": "x"})
+    assert get_connector("shopify").validate_config(
+        {"shop": shop, "access_token": "shpat_x-test-token"}
+    )
 
 
 def test_an_empty_api_version_is_the_default(connect):

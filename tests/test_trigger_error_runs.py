@@ -77,7 +77,9 @@ def stop_after(ws: Path, errors: int) -> None:
 
 def shop_token(studio: Studio, works: bool) -> None:
     """The sandbox's Shopify answers the trigger's polls, or refuses them all (401)."""
-    studio.connections.update("shopify", {"access_token": "shpat_sandbox" if works else "wrong"})
+    studio.connections.update(
+        "shopify", {"access_token": "shpat_sandbox" if works else "wrong-token"}
+    )
 
 
 @contextmanager

@@ -100,7 +100,7 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, dict[s
                 "account_id": "1",
                 "client_id": "c",
                 "base_url": sandbox.url,
-                "client_secret": "s",
+                "client_secret": "s3cret-app-secret",
             }
             studio.connections.add("lp2", "liveperson_proactive", fields, "alice")
             ids = seed_jobs(studio)

@@ -18,6 +18,7 @@ from __future__ import annotations
 from typing import Any
 
 from lpstudio.sdk import (
+    HEADER_VALUE,
     Connection,
     Connector,
     ConnectorError,
@@ -63,6 +64,7 @@ connector = Connector(
             required=False,
             secret=True,
             hint="the bearer token, or the API key's value",
+            pattern=HEADER_VALUE,  # sent in a header: refused when saved, not at its test
         ),
         Field(
             "api_key_header",

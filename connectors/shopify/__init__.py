@@ -29,6 +29,7 @@ from typing import Any
 import httpx
 
 from lpstudio.sdk import (
+    HEADER_VALUE,
     Again,
     Connection,
     Connector,
@@ -91,6 +92,7 @@ connector = Connector(
             "Admin API access token",
             secret=True,
             hint="From a custom app with the read_orders scope",
+            pattern=HEADER_VALUE,  # sent in a header: refused when saved, not at its test
         ),
         Field(
             "api_version",
