@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import json
+import unicodedata
 from collections import deque
 from collections.abc import Callable, Collection
 from datetime import datetime
@@ -36,6 +37,37 @@ def check_file_name(name: str, field: str, what: str, fix: str) -> None:
         or not name.isprintable()
     ):
         raise InputError(f"invalid {what} {name!r}", field=field, fix=fix)
+
+
+def distinct_name(folder: Path, name: str, field: str, what: str, suffix: str = "") -> str:
+    """`name` as a new entry of `folder` takes it: composed (NFC), refused when an entry
+    there (of the names ending in `suffix`, which is left off) differs from it only in case
+    or in how its accents are written. The two look alike wherever they are listed, and are
+    one file on a case-insensitive disk (a Mac's, where a project is cloned)."""
+    name = unicodedata.normalize("NFC", name)
+    key = name.casefold()
+    if not folder.is_dir() or (folder / f"{name}{suffix}").exists():  # that one, as it is
+        return name
+    for entry in folder.iterdir():
+        if suffix and not entry.name.endswith(suffix):
+            continue
+        other = entry.name.removesuffix(suffix) if suffix else entry.name
+        if other != name and unicodedata.normalize("NFC", other).casefold() == key:
+            raise InputError(
+                f"{what} {name!r} differs from the existing {other!r} only in case or in how "
+                "its accents are written",
+                field=field,
+                fix=f"give {other} for that one, or a name of its own",
+            )
+    return name
+
+
+def distinct_path(root: Path, path: str, field: str, what: str) -> str:
+    """Each folder of `path` (`shop/eu`) under `root`, as `distinct_name` takes it."""
+    parts: list[str] = []
+    for part in path.split("/"):
+        parts.append(distinct_name(root.joinpath(*parts), part, field, what))
+    return "/".join(parts)
 
 
 def typed_project(projects: Path, project: str, field: str, fix: str) -> str:

@@ -41,7 +41,7 @@ from typing import IO, TYPE_CHECKING, Any
 import nbformat
 
 from . import strictjson
-from .checks import check_file_name, typed_project
+from .checks import check_file_name, distinct_path, typed_project
 from .connections import NAME_PATTERN, PLACEHOLDER, authorise_fix, bind_connections
 from .errors import ConflictError, InputError, LpstudioError, word
 from .jsonschemas import first_problem
@@ -238,6 +238,7 @@ def project_folder(
         folder = typed_project(projects, folder.rstrip("/"), field, fix)
     for part in folder.strip("/").split("/"):
         check_file_name(part, field, "project folder", fix)
+    folder = distinct_path(projects, folder.strip("/"), field, "project folder")
     path = studio.workspace.inside(projects / folder, projects, "folder", field)
     if (must_exist and not path.is_dir()) or (path.exists() and not path.is_dir()):
         raise InputError(

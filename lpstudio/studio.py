@@ -27,6 +27,8 @@ from .checks import (
     check_event,
     check_file_name,
     check_run_event,
+    distinct_name,
+    distinct_path,
     refused_defaults,
     typed_project,
     unused_defaults,
@@ -1842,6 +1844,12 @@ class Studio:
         )
         for part in project.split("/"):
             check_file_name(part, "project", "project folder", fix)
+        composed = distinct_path(self.workspace.projects, project, "project", "project folder")
+        if composed != project:  # its accents written composed
+            project = composed
+            folder = self.workspace.inside(
+                self.workspace.projects / project, self.workspace.projects, "project", "project"
+            )
         if folder.exists() and not folder.is_dir():
             raise InputError(
                 f"project {project} is a file, not a folder",
@@ -1852,6 +1860,7 @@ class Studio:
         self.refuse_held_secret(stem, "name", "recipe name", "name the recipe for what it does")
         stem = stem.removesuffix(".ipynb")  # "reminder.v2" is a name, not a suffix to drop
         check_file_name(stem, "name", "recipe name", "give a plain file name such as my_reminder")
+        stem = distinct_name(folder, stem, "name", "recipe name", ".ipynb")
         with trying(self.workspace.root):  # no other try picks the same free endpoint
             endpoint = None
             if template.recipe.trigger_kind == "callable":

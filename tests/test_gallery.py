@@ -297,6 +297,43 @@ def test_a_project_typed_with_a_trailing_slash_is_that_project(ws: Path, cli) ->
     assert bare.exit_code == 2 and "folder of projects, not one in it" in bare.output
 
 
+def test_a_name_that_differs_from_one_there_only_in_case_or_accents_is_refused(
+    ws: Path, cli
+) -> None:
+    """`Shop` beside `shop` (or `CAFÉ` beside `café`) was a second project that looks the
+    same in listings, and is the same folder on a Mac's disk; `Payment_Reminder` beside
+    `payment_reminder.ipynb` a second recipe. `café` typed with a combining accent was a
+    second `café` folder: it is that one, its accent composed."""
+    made = cli("gallery", "try", "payment_reminder", "--project", "shop/caf\u00e9", "--json")
+    assert made.exit_code == 0, made.output
+    for project, existing in (("Shop", "shop"), ("shop/CAF\u00c9", "caf\u00e9")):
+        refused = cli("gallery", "try", "new_lead", "--project", project, "--json")
+        assert refused.exit_code == 2, refused.output
+        error = json.loads(refused.stdout)["error"]
+        assert "only in case or in how its accents are written" in error["message"], error
+        assert error["field"] == "--project", error
+        assert error["fix"] == f"give {existing} for that one, or a name of its own", error
+    with serving(ws) as served:
+        body = {"template": "payment_reminder", "project": "shop/caf\u00e9"}
+        body["name"] = "Payment_Reminder"
+        answer = served.api("alice", "POST", "/gallery/try", json=body)
+        assert answer.status_code == 400, answer.text
+        error = answer.json()["error"]
+        assert error["field"] == "name" and "'payment_reminder'" in error["message"], error
+    decomposed = cli("gallery", "try", "new_lead", "--project", "shop/cafe\u0301", "--json")
+    assert decomposed.exit_code == 0, decomposed.output
+    assert json.loads(decomposed.stdout)["recipe"] == "shop/caf\u00e9/new_lead.ipynb"
+    accented = cli("gallery", "try", "new_lead", "--project", "shop", "--name", "cre\u0300me")
+    assert accented.exit_code == 0, accented.output
+    assert [p.name for p in (ws / "projects").iterdir()] == ["shop"]
+    assert sorted(p.name for p in (ws / "projects/shop").iterdir()) == [
+        "caf\u00e9",
+        "cr\u00e8me.ipynb",
+    ]
+    recipes = sorted(p.name for p in (ws / "projects/shop/caf\u00e9").glob("*.ipynb"))
+    assert recipes == ["new_lead.ipynb", "payment_reminder.ipynb"]
+
+
 def test_a_try_never_writes_over_a_copy_made_since_its_check(
     ws: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
