@@ -399,7 +399,7 @@ def test_http_dry_run_sends_nothing_and_masks_secrets(server, connect):
         "method": "POST",
         "url": f"{server.url}/echo",
         "headers": {"X-Trace": "t1", "Authorization": "****"},
-        "params": {"a": "1"},
+        "query": {"a": "1"},  # as the recipe gave it: `query=`
         "json": {"x": 1},
     }
     assert TOKEN not in json.dumps(answer)

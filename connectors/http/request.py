@@ -197,7 +197,7 @@ def would_send(conn: Connection, req: Prepared) -> dict[str, Any]:
         req.method,
         req.url,  # `would_send` masks the connection's secrets wherever they are
         headers=masked_headers(conn, req.headers, req.auth),
-        params=req.params,
+        query=req.params,  # named as the recipe gave it (`query=`), not as httpx takes it
         **({"form": req.form} if req.form is not None else {"json": req.json}),
     )
 
