@@ -428,3 +428,21 @@ def test_two_workspace_files_of_one_name_are_both_refused_naming_both_and_the_fi
     assert str(first) in error["message"] and str(second) in error["message"]
     assert "none of them is used" in error["message"]
     assert "rename" in error["fix"] and "remove" in error["fix"]
+
+
+async def test_the_rest_api_names_a_broken_connector_s_files_by_their_path_in_the_workspace(
+    ws: Path, jp_fetch: Any
+) -> None:
+    """GET /connectors quoted the server's folders (`/srv/brand/ws/connectors/acme.py`) to
+    every caller, as no error answer does."""
+    _write(ws, "acme", ACME)
+    _write(ws, "acme_copy", ACME)
+
+    status, answer = await rest(jp_fetch, "GET", "connectors")
+
+    assert status == 200, answer
+    (broken,) = answer["broken"]
+    assert "connectors/acme.py" in broken["message"], broken
+    assert "connectors/acme_copy.py" in broken["message"], broken
+    text = json.dumps(answer)
+    assert str(ws) not in text and str(ws.resolve()) not in text

@@ -1275,7 +1275,10 @@ class PicklistHandler(UserHandler):
 class ConnectorsHandler(UserHandler):
     @web.authenticated
     async def get(self) -> None:
-        self.answer(await self.blocking(self.studio.connectors))
+        listing = await self.blocking(self.studio.connectors)
+        # A broken connector's error names its file: by its path in the workspace, as
+        # error answers name files (`Workspace.shown_in`).
+        self.answer(self.studio.workspace.shown_in(listing))
 
 
 # -- dashboard, users, audit, API clients --------------------------------------------------
