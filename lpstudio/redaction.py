@@ -57,10 +57,21 @@ def _given(secrets: Collection[str]) -> str:
     return secrets.given if isinstance(secrets, Secrets) else ""
 
 
-def given_text(*given: Any) -> str:
+def given_text(*given: Any, hiding: Collection[str] = ()) -> str:
     """What a job was given, as the masking of a secret's beginning looks it up (`Secrets`):
-    every string and number in it, keys too, in lower case, apart."""
+    every string and number in it, keys too, in lower case, apart, and each whole secret of
+    `hiding` in it cut out. A sender may relay a whole secret (the kernel gets it); it is
+    no news to the sender, but its beginnings are to whoever reads the job."""
     found: list[str] = []
+    hidden = frozenset(hiding)
+    pattern = _secret_pattern(hidden) if hidden else None
+
+    def add(text: str) -> None:
+        if pattern is not None:
+            spans = _secret_spans(text, hidden, pattern)
+            ends = [0, *(at for span in spans for at in span), len(text)]
+            text = "\0".join(text[ends[n] : ends[n + 1]] for n in range(0, len(ends), 2))
+        found.append(_folded(text))
 
     def walk(value: Any) -> None:
         if isinstance(value, dict):
@@ -71,7 +82,7 @@ def given_text(*given: Any) -> str:
             for item in value:
                 walk(item)
         elif isinstance(value, str | int | float) and not isinstance(value, bool):
-            found.append(_folded(str(value)))
+            add(str(value))
 
     walk(list(given))
     return "\0".join(found)

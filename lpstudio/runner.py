@@ -992,7 +992,8 @@ def execute_job(
             "runtime": runtime,
         }
         # A secret's beginning in what the job was given is no news to who gave it.
-        writer.secrets = Secrets(writer.secrets, given_text(job.parameters, context["event"]))
+        given = given_text(job.parameters, context["event"], hiding=writer.secrets)
+        writer.secrets = Secrets(writer.secrets, given)
         cwd = (workspace.projects / job.recipe).parent
         output.parent.mkdir(parents=True, exist_ok=True)  # not before: a waiting job writes none
         kernels = pool or active(workspace.pool_settings())

@@ -43,7 +43,15 @@ from .errors import InputError, LpstudioError
 from .jsonschemas import as_json
 
 # Redaction has its own module (the core uses it far more); connectors import it from here.
-from .redaction import MASK, Secrets, derived_secrets, scrub, scrub_answer, scrub_text
+from .redaction import (
+    MASK,
+    Secrets,
+    derived_secrets,
+    given_text,
+    scrub,
+    scrub_answer,
+    scrub_text,
+)
 from .redaction import MIN_ENCODED_CORE as MIN_ENCODED_CORE  # as the SDK offered them
 from .redaction import SENSITIVE_OPTION as SENSITIVE_OPTION
 from .redaction import scrubbed_keys as scrubbed_keys
@@ -770,7 +778,7 @@ class Connection:
         ledger: Ledger | None = None,
         limiter: RateLimiter | None = None,
         log: Callable[[str], None] | None = None,
-        given: str = "",
+        given: tuple[Any, ...] = (),
     ) -> None:
         self.name = name
         self.connector = connector
@@ -782,9 +790,10 @@ class Connection:
         self._http: Any = None
         self.cache: dict[str, Any] = {}
         self._held: set[str] = set()
-        #: What the job was given (`redaction.given_text`): a secret's beginning in it is
-        #: shown as given (`Secrets`).
-        self.given = given
+        #: What the job was given (its parameters, its event): a secret's beginning in it is
+        #: shown as given (`Secrets`); read as `given_text` once needed.
+        self._given = given
+        self._given_text: str | None = None
         #: Where the latest request of `http()`'s client went (scheme, host, port), for a
         #: test that did not end in time: the connector's `url_field` names its field.
         self.reaching: str | None = None
@@ -804,7 +813,9 @@ class Connection:
             {k: v for k, v in self.config.items() if k in secret},
             {k: v for k, v in self.config.items() if k not in secret},
         )
-        return Secrets(stored | self._held, self.given)
+        if self._given_text is None:
+            self._given_text = given_text(*self._given, hiding=stored) if self._given else ""
+        return Secrets(stored | self._held, self._given_text)
 
     def hold(self, credential: str) -> str:
         """Marks a credential the connector obtained (an access token for the app) as a

@@ -517,7 +517,8 @@ class Studio:
         held = {*credentials, *self.api_clients.live_tokens(event)}
         ran = scrub(event, held) if held else event
         # Its sender wrote it all: only a whole secret is news to anyone (`Secrets`).
-        hidden = Secrets(self.held_secrets() if secrets is None else secrets, given_text(event))
+        secrets = self.held_secrets() if secrets is None else secrets
+        hidden = Secrets(secrets, given_text(event, hiding=secrets))
         shown = scrub(ran, hidden)
         sealed = None if shown == ran else self.connections.vault.seal(ran)
         return {"event": shown, "sealed_event": sealed}

@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from ..errors import InputError, WorkspaceError, word
-from ..redaction import given_text
 from ..sdk import Connection, Ledger, MemoryLedger, MemoryRateLimiter, RateLimiter
 
 if TYPE_CHECKING:
@@ -683,15 +682,15 @@ class Runtime:
             self._resolved[slot] = resolved
         return self._open[slot]
 
-    def _given(self) -> str:
-        """What the job was given (`given_text`); by hand, nothing: who runs the notebook
-        may read its connections anyway."""
+    def _given(self) -> tuple[Any, ...]:
+        """What the job was given (`Secrets`); by hand, nothing: who runs the notebook may
+        read its connections anyway."""
         if self._job_id is None:
-            return ""
+            return ()
         from . import context
 
         bound = context()
-        return given_text(bound.parameters, bound.event)
+        return (bound.parameters, bound.event)
 
     def _resolve(self, slot: str) -> tuple[str, str, dict[str, Any], str | None]:
         if slot in self.bound:

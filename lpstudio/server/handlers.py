@@ -491,11 +491,11 @@ class BaseHandler(ExtensionHandlerMixin, APIHandler):
         it sent (`_tokens_sent`). A secret's beginning in what the caller sent is no news to
         it, and shown as sent (`Secrets`)."""
         found = self._workspace_secrets() | self.request_credentials() | self._tokens_sent()
-        return Secrets(found, self._sent())
+        return Secrets(found, self._sent(found))
 
-    def _sent(self) -> str:
+    def _sent(self, hiding: frozenset[str]) -> str:
         """What the caller sent (its path, query and body, parsed and as sent), as
-        `given_text` has it."""
+        `given_text` has it, `hiding` cut out."""
         body = self.request.body.decode("utf-8", "replace")
         try:
             parsed = json.loads(body) if body else None
@@ -505,7 +505,7 @@ class BaseHandler(ExtensionHandlerMixin, APIHandler):
             key: [value.decode("utf-8", "replace") for value in values]
             for key, values in self.request.query_arguments.items()
         }
-        return given_text(unquote(self.request.path), query, body, parsed)
+        return given_text(unquote(self.request.path), query, body, parsed, hiding=hiding)
 
     def request_credentials(self) -> frozenset[str]:
         """The credentials this request carries, or might have put in its input: its API
@@ -627,7 +627,7 @@ class BaseHandler(ExtensionHandlerMixin, APIHandler):
             # The connections' secrets cannot be read from a store that is down: what the
             # answer and this line quote is masked by the store's own password.
             found = self.app.service.store.secrets | self.request_credentials()
-            self.__dict__["hidden"] = Secrets(found, self._sent())
+            self.__dict__["hidden"] = Secrets(found, self._sent(found))
         where = scrub_text(f"{self.request.method} {self.request.path}", self.hidden)
         if isinstance(value, OperationalError):
             said = scrub_text(first_line(value), self.hidden)
