@@ -73,18 +73,15 @@ def given_text(*given: Any, hiding: Collection[str] = ()) -> str:
             text = "\0".join(text[ends[n] : ends[n + 1]] for n in range(0, len(ends), 2))
         found.append(_folded(text))
 
-    def walk(value: Any) -> None:
+    left: list[Any] = [list(given)]  # a stack, not recursion: a body may nest deep
+    while left:
+        value = left.pop()
         if isinstance(value, dict):
-            for key, item in value.items():
-                walk(key)
-                walk(item)
+            left.extend(item for pair in value.items() for item in pair)
         elif isinstance(value, list | tuple):
-            for item in value:
-                walk(item)
+            left.extend(value)
         elif isinstance(value, str | int | float) and not isinstance(value, bool):
             add(str(value))
-
-    walk(list(given))
     return "\0".join(found)
 
 

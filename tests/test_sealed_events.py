@@ -24,9 +24,9 @@ KEY = "echo-key-5f3a9c"
 #: The note as the app sends it, and as jobs show it.
 NOTE = "called with token " + KEY
 #: The crm connection's token, which the note holds too.
-OTHER = "called"
+OTHER = "called with"
 #: The note as jobs show it.
-SHOWN = f"{MASK} with token {MASK}"
+SHOWN = f"{MASK} token {MASK}"
 #: Prints how long the note its recipe got is: NOTE's length, not the masked one's.
 LENGTH = ("import lpstudio.kernel as lp", "print(len(lp.event['note']))")
 

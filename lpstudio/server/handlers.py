@@ -499,7 +499,7 @@ class BaseHandler(ExtensionHandlerMixin, APIHandler):
         body = self.request.body.decode("utf-8", "replace")
         try:
             parsed = json.loads(body) if body else None
-        except ValueError:
+        except (ValueError, RecursionError):  # refused by the request's own check
             parsed = None
         query = {
             key: [value.decode("utf-8", "replace") for value in values]
