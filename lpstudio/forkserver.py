@@ -67,6 +67,7 @@ KERNEL_IMPORTS = (
     "lpstudio.kernel",
     "lpstudio.kernel.runtime",  # the job bootstrap
     "lpstudio.kernel.errors",  # installed by the job bootstrap
+    "lpstudio.kernel.streams",  # every kernel's sys.stdout and sys.stderr
     "lpstudio.client",  # lpstudio.kernel.connection()
 )
 
@@ -440,6 +441,8 @@ def prepare_kernel(server_pid: int) -> Any:
     from ipykernel.kernelapp import IPKernelApp
     from IPython.core.application import BaseIPythonApplication
 
+    from lpstudio.kernel import streams
+
     for name in SHELL_IMPORTS:
         importlib.import_module(name)
     # A kernel's connection settings default its address to this machine's localhost,
@@ -453,6 +456,8 @@ def prepare_kernel(server_pid: int) -> Any:
     threadless = without_shell_channel_thread()
     app = IPKernelApp.instance()
     BaseIPythonApplication.initialize(app, kernel_argv(server_pid))
+    if app.outstream_class == IPKernelApp.outstream_class.default_value:  # not configured
+        app.outstream_class = streams.CLASS_NAME
     app.init_pdb()
     app.init_blackhole()
     shell_class = app.kernel_class.shell_class.default_value
@@ -563,7 +568,9 @@ def _child(
             signal.signal(signum, signal.SIG_DFL)
         devnull = os.open(os.devnull, os.O_RDWR)
         os.dup2(devnull, 0)
-        os.dup2(2, 1)  # stdout was the answer pipe: kernels print where the studio does
+        # stdout was the answer pipe. A job's output goes to its notebook (`streams`),
+        # never to the studio's stdout (`lpstudio run --json`'s answer).
+        os.dup2(devnull, 1)
         os.close(devnull)
         os.environ.clear()
         os.environ.update(request["env"])

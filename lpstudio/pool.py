@@ -203,6 +203,9 @@ class GuardedProvisioner(LocalProvisioner):
     guard: subprocess.Popen[bytes] | None = None
 
     async def launch_kernel(self, cmd: list[str], **kwargs: Any) -> KernelConnectionInfo:
+        # Not this process's stdout (`lpstudio run --json`'s answer): a kernel's output
+        # goes to its notebook (`lpstudio.kernel.streams`), as a forked kernel's does.
+        kwargs.setdefault("stdout", subprocess.DEVNULL)
         info = await super().launch_kernel(cmd, **kwargs)
         if self.pgid is not None and self.pgid == self.pid:  # it leads its own group
             self.guard = subprocess.Popen(

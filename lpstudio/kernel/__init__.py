@@ -56,6 +56,9 @@ _result: dict[str, Any] = {}
 def _bind(payload: str) -> None:
     """Called by lpstudio's engine, once, before the recipe's first cell."""
     global _context, _runtime
+    from .streams import keep_in_notebook
+
+    keep_in_notebook()  # first: nothing of the job may write where the studio reads
     data = json.loads(payload)
     runtime = data.pop("runtime", None)
     _context = JobContext(**data)
