@@ -717,6 +717,22 @@ def _check_typed(
     return value
 
 
+def _check_text(name: str, value: Any) -> None:
+    """Refuses text holding a control character (`_CONTROL`), however it was given."""
+    if isinstance(value, str) and (control := _CONTROL.search(value)):
+        raise ParameterError(
+            f"parameter '{name}' holds the control character U+{ord(control[0]):04X} at "
+            f"character {control.start() + 1}: no name, address or message carries one",
+            field=name,
+            fix=f"give {name} again without it (tabs and line breaks are kept)",
+        )
+
+
+#: A control character text may not hold (a NUL, an escape): all of Unicode's but the tab
+#: and line breaks a message or a template may have. A skill `\u0000` passed `\S`.
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+
+
 def coerce(
     schema: dict[str, Any],
     values: dict[str, Any],
@@ -776,9 +792,11 @@ def _coerced(
             given = "raw" if name in raw else "typed"
             value = _check_typed(name, kind, nullable, sent, given, form)
         coerced[name] = _check_format(name, properties[name].get("format"), value)
+        _check_text(name, value)
         for spec, holder, key, item, where in _nested(properties[name], coerced[name], name):
             if type_name(spec)[0] == "number" and type(item) is int:  # dict[str, float]
                 item = _check_typed(where, "number", False, item, "typed")
+            _check_text(where, item)
             holder[key] = _check_format(where, spec.get("format"), item)  # list[date] too
         for where, path in _paths(properties[name], coerced[name], name):
             _check_path(where, path, recipe, projects)

@@ -40,3 +40,25 @@ def test_a_connection_field_off_its_form_says_it_in_words(cli: Callable[..., Res
     assert said.exit_code == 2, said.output
     assert "'/etc/passwd' is not of the field's form" in said.output
     assert "(?!" not in said.output and "fix:" in said.output, said.output
+
+
+def test_text_holding_a_control_character_is_refused_before_any_job(
+    ws: Path, cli: Callable[..., Result]
+) -> None:
+    """A skill of `\\u0000` passed its `\\S` pattern, and the job failed at LivePerson (or
+    sent a campaign named with an escape sequence)."""
+    write_recipe(ws, "t/c", 'skill: str = "billing"  # the skill', cells=("print(skill)",))
+    for how in (
+        ["-p", "skill", "bill\x1b[31m"],
+        ["-y", 'skill: "\\0"'],
+        ["-f", str(ws / "s.json")],
+    ):
+        (ws / "s.json").write_text(json.dumps({"skill": "a\u0085b"}))
+        said = cli("run", "t/c", *how, "--json")
+        assert said.exit_code == 2, (how, said.output)
+        error = json.loads(said.stdout)["error"]
+        assert error["field"] == "skill" and "holds the control character U+" in error["message"]
+        assert error["fix"] == "give skill again without it (tabs and line breaks are kept)"
+    assert json.loads(cli("jobs", "--json").stdout) == []
+    kept = cli("run", "t/c", "-p", "skill", "line one\n\tline two", "--json")
+    assert kept.exit_code == 0, kept.output
