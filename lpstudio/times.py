@@ -12,6 +12,11 @@ from .errors import InputError
 
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
 
+#: The earliest moment taken: no job, version or event of lpstudio is older, and a year-1
+#: since west of UTC is no local time at all (printing it back crashed the command that
+#: had just saved it).
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+
 
 def aware(value: datetime) -> datetime:
     """`value` with a zone: a naive value is taken to be UTC, an aware one is kept as it is
@@ -61,20 +66,18 @@ def _typed(value: str | datetime) -> str:
 
 def _moment(value: str | datetime, field: str, local: bool) -> datetime | None:
     """`value` as an aware UTC datetime, as `parse_moment` reads it; None past the year 9999
-    in UTC, which each caller refuses in its own words (for a poll, a start in the future)."""
+    in UTC, which each caller refuses in its own words (for a poll, a start in the future).
+    Refuses a moment before 1970 in UTC (`EARLIEST`), by `field`."""
     text = _typed(value)
     match = re.fullmatch(r"(\d+)\s*([smhd])", text.strip())
     try:
         if match:
             delta = timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
-            return datetime.now(UTC) - delta
-        return _in_utc(value if isinstance(value, datetime) else _iso(text), local)
+            moment = datetime.now(UTC) - delta
+        else:
+            moment = _in_utc(value if isinstance(value, datetime) else _iso(text), local)
     except OverflowError:  # before year 1 once made UTC, or a duration longer than that
-        raise InputError(
-            f"{field} {text!r} is too far back",
-            field=field,
-            fix="give a date after the year 1 or a shorter duration such as 30d",
-        ) from None
+        moment = datetime.min.replace(tzinfo=UTC)  # before any, refused below
     except ValueError:
         raise InputError(
             f"{field} {text!r} is neither a date nor a duration",
@@ -82,6 +85,14 @@ def _moment(value: str | datetime, field: str, local: bool) -> datetime | None:
             fix=_plus_fix(text)
             or "give an ISO date such as 2026-11-01 or a duration such as 2h or 7d",
         ) from None
+    if moment is not None and moment < EARLIEST:
+        raise InputError(
+            f"{field} {text!r} is too far back: before 1970 in UTC",
+            field=field,
+            fix="give a moment from 1970-01-01T00:00:00+00:00 on, such as 2026-11-01, or a "
+            "shorter duration such as 30d",
+        )
+    return moment
 
 
 def _iso(text: str) -> datetime:

@@ -91,13 +91,74 @@ def test_a_since_past_the_year_9999_is_too_far_ahead_not_back(ws: Path, cli) -> 
         "from now such as 2h or 7d"
     )
     back = refusal(cli("jobs", "--since", "0001-01-01T00:00+05:00", "--json"))
-    assert back["message"].endswith("is too far back"), back
+    assert back["message"].endswith("is too far back: before 1970 in UTC"), back
 
     write_poll(ws)
     for command in (("start", "p/poll", "--reset-since"), ("settings", "p/poll", "--since")):
         poll = refusal(cli(*command, FAR_AHEAD, "--json"))
         assert "is in the future" in poll["message"], poll  # as for a since in 2099
     assert "started" not in cli("recipes").output
+
+
+# -- a since before 1970 ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "since", ["0001-01-01", "1969-12-31", "1969-12-31T23:59:59+00:00", "100000d"]
+)
+def test_a_since_before_1970_is_refused_by_its_option_before_anything_is_saved(
+    ws: Path, cli, los_angeles: None, since: str
+) -> None:
+    """`--since 0001-01-01` west of UTC was saved, then `settings` and `start` crashed
+    printing it (no local time holds it) and `jobs` took it; 1970 is the earliest taken."""
+    write_poll(ws)
+    for command, option in (
+        (("jobs", "--since"), "--since"),
+        (("settings", "p/poll", "--since"), "--since"),
+        (("start", "p/poll", "--reset-since"), "--reset-since"),
+    ):
+        error = refusal(cli(*command, since, "--json"))
+        assert error["field"] == option, error
+        assert error["message"] == f"{option} {since!r} is too far back: before 1970 in UTC"
+        assert error["fix"] == (
+            "give a moment from 1970-01-01T00:00:00+00:00 on, such as 2026-11-01, or a "
+            "shorter duration such as 30d"
+        )
+    assert json.loads(cli("settings", "p/poll", "--json").stdout) == {
+        "parameters": {},
+        "connections": {"rows": "rows"},
+    }
+    assert "started" not in cli("recipes").output
+    with serving(ws) as server:
+        put = server.api("alice", "PUT", "/recipes/p/poll.ipynb/settings", json={"since": since})
+    assert put.status_code == 400 and put.json()["error"]["field"] == "since", put.text
+
+
+@pytest.mark.parametrize("zone", ["Etc/GMT+8", "Etc/GMT-12", "UTC"])
+def test_the_cli_prints_any_datetime_in_any_zone(
+    monkeypatch: pytest.MonkeyPatch, zone: str
+) -> None:
+    """`_local_time(datetime.min)` raised OverflowError west of UTC: a time the zone cannot
+    show is printed with its own offset, a naive one read as UTC."""
+    from lpstudio.cli.base import _local_time
+
+    monkeypatch.setenv("TZ", zone)
+    time.tzset()
+    try:
+        east, west = timezone(timedelta(hours=14)), timezone(timedelta(hours=-12))
+        for moment in (
+            datetime.min,
+            datetime.max,
+            datetime.min.replace(tzinfo=east),
+            datetime.max.replace(tzinfo=west),
+            datetime.min.replace(tzinfo=UTC).isoformat(),
+        ):
+            printed = _local_time(moment)
+            assert datetime.fromisoformat(printed), (moment, printed)  # `--since` reads it
+        assert _local_time(datetime.min) == "0001-01-01 00:00:00" or zone != "UTC"
+    finally:
+        monkeypatch.undo()
+        time.tzset()
 
 
 # -- Studio.jobs: a naive datetime is a local time --------------------------------------------

@@ -21,6 +21,7 @@ from ..jobviews import job_to_dict, plain_error
 from ..models import Job
 from ..store import FINAL_STATES, SUCCEEDED, unavailable
 from ..studio import Studio
+from ..times import aware
 
 
 class FiniteRange(click.FloatRange):
@@ -170,10 +171,17 @@ def _typed_recipe(studio: Studio, recipe: str, kept: Collection[str] = ()) -> st
 
 def _local_time(moment: datetime | str) -> str:
     """A stored time (aware, UTC) as the CLI prints every time: in the machine's zone, to the
-    second, so that it reads like `jobs` and can be given back to `--since` as it is."""
+    second, so that it reads like `jobs` and can be given back to `--since` as it is. Never
+    raises: a time the zone cannot show (a year-1 time west of UTC, a year-9999 one east of
+    it) is printed with its own offset, and a naive one is UTC, as `times.aware` has it."""
     if isinstance(moment, str):
         moment = datetime.fromisoformat(moment)
-    return moment.astimezone().strftime("%Y-%m-%d %H:%M:%S")
+    moment = aware(moment)
+    try:
+        local = moment.astimezone().replace(tzinfo=None)
+    except (OverflowError, ValueError, OSError):  # past the calendar's ends in this zone
+        return moment.isoformat(sep=" ", timespec="seconds")
+    return local.isoformat(sep=" ", timespec="seconds")
 
 
 def _duration(job: Job) -> str:
