@@ -15,11 +15,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from jsonschema import Draft202012Validator, validators
-
 from . import strictjson
 from .errors import InputError
-from .jsonschemas import first_problem
+from .jsonschemas import IntsOnly, first_problem
 from .parameters import check_required, coerce
 
 if TYPE_CHECKING:
@@ -132,18 +130,6 @@ def input_problem(recipe: Recipe, event: Any) -> tuple[str | None, str, str] | N
     return field, message, described or f"see trigger.input_schema of recipe {recipe.name}"
 
 
-def _only_ints(checker: Any, instance: Any) -> bool:
-    return isinstance(instance, int) and not isinstance(instance, bool)
-
-
-#: JSON Schema's validator, but an `integer` is an int only: where it finds 3.0 of the
-#: wrong type, the schema types that place `integer` (JSON Schema's own takes 3.0 for one).
-_IntsOnly = validators.extend(
-    Draft202012Validator,
-    type_checker=Draft202012Validator.TYPE_CHECKER.redefine("integer", _only_ints),
-)
-
-
 def integers_as_ints(schema: dict[str, Any], value: Any) -> Any:
     """`value` with each integral float that `schema` types `integer` as an int (3.0 and
     3e2 as 3 and 300), wherever the schema declares it (a `$ref`, an `allOf`, a branch of
@@ -151,7 +137,7 @@ def integers_as_ints(schema: dict[str, Any], value: Any) -> Any:
     write 3 as 3.0, which JSON Schema takes as an integer while a recipe's `range(n)` fails
     on it. A float with a fraction stays, for the input check to refuse; `value` is not
     changed. Raises `referencing`'s `Unresolvable` as the check does."""
-    errors, places = deque(_IntsOnly(schema).iter_errors(value)), []
+    errors, places = deque(IntsOnly(schema).iter_errors(value)), []
     while errors:  # the schema's own errors, then each branch's
         error = errors.popleft()
         errors.extend(error.context or ())

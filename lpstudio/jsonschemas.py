@@ -31,6 +31,19 @@ def is_e164_pattern(pattern: Any) -> bool:
         return False
 
 
+def _only_ints(checker: Any, instance: Any) -> bool:
+    return isinstance(instance, int) and not isinstance(instance, bool)
+
+
+#: JSON Schema's validator, but an `integer` is an int only (JSON Schema's own takes 3.0 for
+#: one): a parameter's `list[int]` item as strictly as the parameter itself, and where a
+#: call's input has 3.0 of the wrong type, the place its schema types `integer`.
+IntsOnly = jsonschema.validators.extend(
+    jsonschema.Draft202012Validator,
+    type_checker=jsonschema.Draft202012Validator.TYPE_CHECKER.redefine("integer", _only_ints),
+)
+
+
 #: The formats a schema's `format` asks for are checked, not only annotations (as JSON
 #: Schema's default has them): an `email` or a `date-time` a recipe names is what it gets.
 FORMATS = jsonschema.FormatChecker(())

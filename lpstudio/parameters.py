@@ -27,7 +27,14 @@ import yaml
 
 from . import strictjson
 from .errors import ParameterError, word
-from .jsonschemas import E164_EXAMPLE, E164_SAID, as_json, is_e164_pattern, said_in_json
+from .jsonschemas import (
+    E164_EXAMPLE,
+    E164_SAID,
+    IntsOnly,
+    as_json,
+    is_e164_pattern,
+    said_in_json,
+)
 from .scalars import SCALARS, NotFinite, parse_scalar
 from .templating import MAX_VARIABLE, lookup, preview, record_fields, required_fields
 
@@ -802,7 +809,7 @@ def _coerced(
             _check_path(where, path, recipe, projects)
     # Values arrive in parts (given over saved): a job's whole set is `check_required`'s.
     whole = {key: value for key, value in schema.items() if key != "required"}
-    validator = jsonschema.Draft202012Validator(whole)
+    validator = IntsOnly(whole)  # a `list[int]`'s 2.0 refused as a top-level int's 7.0
     for error in sorted(validator.iter_errors(coerced), key=lambda e: list(e.absolute_path)):
         raise _refused(error)
     fields = required_fields(schema.get("x-record"))

@@ -1,16 +1,21 @@
 """Fixes that say what to give: a date parameter given a number (YAML's `d: 20261101`, a
 JSON body's 20261101) was told to "pass a string, for example: text"; a connection field
-off its pattern quoted the pattern's regex where the field says its form in words."""
+off its pattern quoted the pattern's regex where the field says its form in words; a
+`list[int]`'s item took 2.0 where an `int` refused 7.0."""
 
 from __future__ import annotations
 
+import html
 import json
 from collections.abc import Callable
 from pathlib import Path
 
 from click.testing import Result
 
+from lpstudio.studio import Studio
+from lpstudio.widgets import RecipeForm
 from tests.conftest import write_recipe
+from tests.servers import serving
 
 DATES = (
     "from datetime import date, datetime\nd: date = date(2026, 11, 1)  # a day\n"
@@ -62,3 +67,53 @@ def test_text_holding_a_control_character_is_refused_before_any_job(
     assert json.loads(cli("jobs", "--json").stdout) == []
     kept = cli("run", "t/c", "-p", "skill", "line one\n\tline two", "--json")
     assert kept.exit_code == 0, kept.output
+
+
+INTS = (
+    "n: int = 1\nxs: list[int] = []\nby_day: dict[str, int] = {}\npair: tuple[int, str] = (1, 'a')"
+)
+
+
+def test_an_integer_item_is_as_strict_as_an_integer_parameter(
+    ws: Path, cli: Callable[..., Result], tmp_path: Path
+) -> None:
+    """`-p n 7.0` was refused while `-p xs '[2.0]'` ran: a `list[int]`'s items (a dict's
+    values, a tuple's) were checked by JSON Schema's own rule, which takes 2.0 for an
+    integer. Every surface refuses it alike, naming the parameter and the item."""
+    write_recipe(ws, "t/ints", INTS, cells=("print(xs)",))
+    given = tmp_path / "given.yaml"
+    given.write_text("by_day: {mon: 2.0}\n")
+    for args, field in (
+        (["-p", "xs", "[1, 2.0]"], "xs.1"),
+        (["-y", "xs: [2.0]"], "xs.0"),
+        (["-f", str(given)], "by_day.mon"),
+        (["-p", "pair", '[2.0, "a"]'], "pair.0"),
+    ):
+        said = cli("run", "t/ints", *args, "--json")
+        assert said.exit_code == 2, (args, said.output)
+        error = json.loads(said.stdout)["error"]
+        assert error["field"] == field, (args, error)
+        assert error["message"] == f"parameter '{field}' expects an integer, got 2.0", error
+        assert error["fix"] == f"give an integer at {field}", error
+        if args[0] == "-p":  # settings takes -p only
+            said = cli("settings", "t/ints", *args, "--json")
+            assert json.loads(said.stdout)["error"]["field"] == field, (args, said.output)
+    assert json.loads(cli("jobs", "--json").stdout) == []
+    assert json.loads(cli("settings", "t/ints", "--json").stdout)["parameters"] == {}
+
+    with Studio.open(ws, user="alice") as studio:
+        form = RecipeForm("t/ints", studio)
+        form.fields["xs"].input.value = "[2.0]"
+        said = html.unescape(form.fields["xs"].error.value)
+        assert "parameter 'xs.0' expects an integer, got 2.0" in said, said
+        assert form.save() is False
+        form.close()
+
+    with serving(ws) as server:
+        for method, route in (("POST", "run"), ("PUT", "settings")):
+            body = {"parameters": {"xs": [2.0]}}
+            answer = server.api("alice", method, f"/recipes/t/ints.ipynb/{route}", json=body)
+            assert answer.status_code == 400, answer.text
+            assert answer.json()["error"]["field"] == "xs.0", answer.text
+    assert json.loads(cli("jobs", "--json").stdout) == []
+    assert cli("run", "t/ints", "-p", "xs", "[2]", "--prepare-only").exit_code == 0
