@@ -209,15 +209,16 @@ def refused_defaults(recipe: Recipe, given: dict[str, Any], projects: Path | Non
 def check_run_event(recipe: Recipe, event: Any, name: str = "event") -> None:
     """An event given by hand (`--event`, `event=`) has the shape its trigger gives the
     recipe: one JSON object (a record), or a list of them for a poll trigger that dispatches
-    batches; a webhook recipe's must fit its input schema, as its deliveries must. A
-    callable recipe's input schema may say otherwise; a call checks it anyway (and a run by
-    hand tries the recipe's own answer to a bad request). `name` is what the user typed it
-    as."""
+    batches; a webhook or callable recipe's must fit its input schema, as its deliveries
+    and calls must (a job on an input no call can send tries nothing a bot meets), and a
+    callable's input schema may take other JSON than an object. `name` is what the user
+    typed it as."""
     if event is None:
         return
     trigger = recipe.metadata.get("trigger", {})
     schema = trigger.get("input_schema", {})
     if trigger.get("kind") == "callable" and schema.get("type", "object") != "object":
+        _check_input(recipe, event, name)
         return
     kinds = {dict: "an object", list: "a list", str: "a string", bool: "a boolean"}
     given = kinds.get(type(event), "a number")
@@ -246,7 +247,7 @@ def check_run_event(recipe: Recipe, event: Any, name: str = "event") -> None:
             field="event",
             fix='give one record such as {"phone": "+14155550100"}',
         )
-    if recipe.trigger_kind == "webhook":
+    if recipe.trigger_kind in ("webhook", "callable"):
         _check_input(recipe, event, name)
     elif recipe.trigger_kind == "schedule":
         _check_due_at(event, name)
@@ -274,7 +275,8 @@ def _check_due_at(event: dict[str, Any], name: str) -> None:
 
 def _check_input(recipe: Recipe, event: Any, name: str) -> None:
     """Refuses an event given by hand that its recipe's input schema refuses, naming the
-    field as `event.<field>` (`event.phone`): the path in what the user gave."""
+    field as `event.<field>` (`event.phone`): the path in what the user gave. The
+    problem is the one a call or a delivery is refused with (`first_problem`)."""
     problem = input_problem(recipe, event)
     if problem is not None:
         field, message, wanted = problem

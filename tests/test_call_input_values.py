@@ -18,7 +18,7 @@ import httpx
 import pytest
 
 from lpstudio.studio import Studio
-from tests.conftest import write_recipe
+from tests.conftest import run_json, write_recipe
 from tests.servers import API, Served, serving
 from tests.test_call_query import error_of, job_count, send
 
@@ -165,3 +165,29 @@ def test_3_and_3_0_are_one_request_with_one_answer(served: Served, token: str) -
     second = raw_call(served, token, json.dumps({"n": 4}))
     assert second.status_code == 200, second.text
     assert second.json() == first.json() and first.json()["picks"] == [0, 1, 2, 3]
+
+
+def test_an_input_given_by_hand_is_refused_as_a_call_of_it_is(
+    served: Served, token: str, ws: Path
+) -> None:
+    """A run by hand of a callable recipe (`lpstudio run --event`, the REST run's event)
+    ran a job on an input its endpoint refuses with 400: only a webhook recipe's event was
+    checked against its input schema. It is refused before any job, with the call's words."""
+    optin = {**OPTIN, "consumer_id": "cb-42", "source": "welcome bot"}  # no secret in it
+    missing = {key: value for key, value in optin.items() if key != "opt_in"}
+    for path, recipe, event, field in (
+        ("optin", "bots/cb_optin", {**optin, "phone": "0612345678"}, "phone"),
+        ("optin", "bots/cb_optin", missing, "opt_in"),
+        ("rng", "bots/rng", {"n": 11}, "n"),
+        ("rng", "bots/rng", {"n": 3.5}, "n"),
+    ):
+        before = job_count(served, recipe)
+        call = error_of(send(served, token, "POST", path, event), 400, field)
+        run = served.api("alice", "POST", f"/recipes/{recipe}.ipynb/run", json={"event": event})
+        by_hand = error_of(run, 400, f"event.{field}")
+        said = f"does not fit the input schema of recipe {recipe}.ipynb: {call['message']}"
+        assert by_hand["message"] == f"event {said}", (by_hand, call)
+        code, answer = run_json("run", recipe, "--event", json.dumps(event), "-w", str(ws))
+        assert code == 2 and answer["error"]["field"] == "--event", answer
+        assert answer["error"]["message"] == f"--event {said}", answer
+        assert job_count(served, recipe) == before, recipe

@@ -383,11 +383,20 @@ def test_a_real_run_without_its_trigger_s_event_sends_and_records_nothing(
 @pytest.mark.parametrize(
     "phone", ["0612345678", "+14155550100\n", "+1415555\uff10\uff11\uff10\uff10"]
 )
-def test_a_bad_optin_is_answered_400_and_records_nothing(workspace: Path, phone: str) -> None:
-    job = run(workspace, "cb_optin", event={**OPTIN, "phone": phone})
-    response = job["result"]["response"]
-    assert response["status"] == 400
-    assert response["body"]["field"] == "phone" and repr(phone) in response["body"]["error"]
+def test_a_bad_optin_is_refused_as_its_call_is_and_records_nothing(
+    workspace: Path, phone: str
+) -> None:
+    """Given by hand, an opt-in the endpoint refuses (400 naming phone) ran a job, which
+    answered the recipe's own 400: it is refused before any job, in the call's words."""
+    event = {**OPTIN, "phone": phone}
+    code, answer = run_json(
+        "run", "demo/cb_optin", "--event", json.dumps(event), "--workspace", str(workspace)
+    )
+    assert code == 2 and answer["error"]["field"] == "--event", answer
+    schema = nbformat.read(templates_dir() / "cb_optin.ipynb", as_version=4).metadata
+    field, said = first_problem(schema.lpstudio.trigger.input_schema, event) or ("", "")
+    assert answer["error"]["message"].endswith(f": phone: {said}"), (answer, field)
+    assert field == "phone" and run_json("jobs", "--workspace", str(workspace)) == (0, [])
     assert optin_rows(workspace) == []
 
 
