@@ -25,7 +25,7 @@ from typing import Any, Literal
 import jsonschema
 import yaml
 
-from . import strictjson
+from . import strictjson, strictyaml
 from .errors import ParameterError, word
 from .jsonschemas import (
     E164_EXAMPLE,
@@ -624,9 +624,13 @@ def _from_text(name: str, kind: str | None, nullable: bool, text: str) -> Any:
         value = strictjson.loads(text)
     except ValueError:
         try:
-            from papermill.iorw import NoDatesSafeLoader  # as papermill's -y: dates stay text
-
-            value = yaml.load(text, Loader=NoDatesSafeLoader)
+            value = strictyaml.load(text)  # as papermill's -y: dates stay text
+        except strictyaml.DuplicateKey as exc:  # JSON's name given twice too
+            raise ParameterError(
+                f"parameter '{name}' gives the key {exc.key!r} twice in one mapping",
+                field=name,
+                fix=f"give {exc.key!r} once: only one of its values would be used",
+            ) from None
         except (yaml.YAMLError, RecursionError) as exc:  # PyYAML recurses as it nests
             said = str(exc).splitlines()[0] if isinstance(exc, yaml.YAMLError) else "too deep"
             raise ParameterError(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import json
 import time
 from collections.abc import Iterator
@@ -13,6 +14,7 @@ import pytest
 
 from lpstudio.errors import InputError, ParameterError
 from lpstudio.studio import Studio
+from lpstudio.widgets import RecipeForm
 
 from .conftest import finished_job, job_rows, purged, run_cli, run_json, set_job, write_recipe
 
@@ -723,3 +725,77 @@ def test_prepare_only_refuses_an_event_it_would_leave_out(
     assert f"{option} cannot be prepared" in result.output, result.output
     assert f"fix: drop {option}" in result.output
     assert not (ws / "history" / "prepared").exists()
+
+
+# -- a key given twice ------------------------------------------------------------------------
+
+TWICE = "n: int = 1\nlimits: dict[str, int] = {}"
+
+
+@pytest.mark.parametrize(
+    ("option", "text", "key"),
+    [
+        ("-y", "n: 2\nn: 3", "n"),
+        ("-y", "limits: {a: 1, a: 2}", "a"),  # nested too
+        ("-f", "n: 2\nn: 3\n", "n"),
+        ("-f", '{"n": 2, "n": 3}', "n"),  # a JSON file is read as YAML
+        ("-p", '{"a": 1, "a": 2}', "a"),
+        ("-p", "{a: 1, a: 2}", "a"),
+    ],
+)
+def test_a_key_given_twice_in_parameters_is_refused_naming_it(
+    ws: Path, cli, tmp_path: Path, option: str, text: str, key: str
+) -> None:
+    """YAML's (and a `-p` value's) last value won unsaid, where the REST API, `--event`
+    and webhooks refuse a name given twice in one object."""
+    write_recipe(ws, "p/twice", TWICE, ("print(n)",))
+    file = tmp_path / "given.yaml"
+    file.write_text(text)
+    args = {"-y": ["-y", text], "-f": ["-f", str(file)], "-p": ["-p", "limits", text]}[option]
+    field = {"-y": "-y", "-f": f"-f {file}", "-p": "limits"}[option]
+    commands = [["run", "p/twice"]] + ([["settings", "p/twice"]] if option == "-p" else [])
+    for command in commands:
+        result = cli(*command, *args, "--json")
+        assert result.exit_code == 2, result.output
+        error = json.loads(result.stdout)["error"]
+        assert error["field"] == field, error
+        assert error["message"].endswith(f"gives the key {key!r} twice in one mapping"), error
+        assert error["fix"] == f"give {key!r} once: only one of its values would be used"
+    assert json.loads(cli("jobs", "--json").stdout) == []
+    assert json.loads(cli("settings", "p/twice", "--json").stdout)["parameters"] == {}
+
+
+def test_a_field_or_slot_given_twice_is_refused_before_anything_is_saved(ws: Path, cli) -> None:
+    """`connections add c --field path=a.csv --field path=b.csv` added c on b.csv, and a
+    repeated `--connection` bound the last one, unsaid."""
+    slots = {"files": {"type": "csv_file"}}
+    write_recipe(ws, "p/slots", metadata={"title": "slots", "connections": slots})
+    cli("connections", "add", "a", "--type", "csv_file", "--field", "path=a.csv")
+    cli("connections", "add", "b", "--type", "csv_file", "--field", "path=b.csv")
+    for args, option, key in (
+        (["connections", "add", "c", "--type", "csv_file"], "--field", "path"),
+        (["connections", "update", "a"], "--field", "path"),
+        (["settings", "p/slots"], "--connection", "files"),
+    ):
+        given = ["path=a.csv", "path=b.csv"] if option == "--field" else ["files=a", "files=b"]
+        result = cli(*args, option, given[0], option, given[1], "--json")
+        assert result.exit_code == 2, result.output
+        error = json.loads(result.stdout)["error"]
+        assert error["field"] == option and error["message"] == f"{option} gives {key!r} twice"
+        assert error["fix"] == f"give {option} {key}=VALUE once, with the value you mean"
+    listed = {
+        row["name"]: row["fields"]
+        for row in json.loads(cli("connections", "list", "--json").stdout)
+    }
+    assert listed == {"a": {"path": "a.csv"}, "b": {"path": "b.csv"}}, listed
+    assert json.loads(cli("settings", "p/slots", "--json").stdout)["connections"] == {}
+
+
+def test_a_key_given_twice_in_a_form_field_is_refused_as_by_the_cli(studio: Studio) -> None:
+    write_recipe(studio.workspace.root, "p/twice", TWICE, ("print(n)",))
+    form = RecipeForm("p/twice", studio)
+    form.fields["limits"].input.value = '{"a": 1, "a": 2}'
+    said = html.unescape(form.fields["limits"].error.value)
+    assert "parameter 'limits' gives the key 'a' twice in one mapping" in said, said
+    assert form.save() is False
+    form.close()

@@ -430,7 +430,9 @@ def main() -> None:
 
 
 def _pairs(items: tuple[str, ...], option: str) -> list[tuple[str, str]]:
-    pairs = []
+    """The KEY=VALUE pairs of a repeated option, each key once: a second one would win
+    unsaid, as a name given twice does in JSON (`strictjson` refuses it)."""
+    pairs: dict[str, str] = {}
     for item in items:
         key, sep, value = item.partition("=")
         if not sep or not key:
@@ -439,8 +441,15 @@ def _pairs(items: tuple[str, ...], option: str) -> list[tuple[str, str]]:
                 field=option,
                 fix=f"write {option} name=value",
             )
-        pairs.append((key.strip(), value))
-    return pairs
+        key = key.strip()
+        if key in pairs:
+            raise InputError(
+                f"{option} gives {key!r} twice",  # not its values: one may be a secret
+                field=option,
+                fix=f"give {option} {key}=VALUE once, with the value you mean",
+            )
+        pairs[key] = value
+    return list(pairs.items())
 
 
 def _echo_or_json(as_json: bool, data: Any, text: str) -> None:

@@ -12,7 +12,7 @@ from typing import Any
 
 import click
 
-from .. import strictjson
+from .. import strictjson, strictyaml
 from ..checks import check_run_event
 from ..errors import InputError, LpstudioError
 from ..failures import describe_trigger
@@ -42,10 +42,15 @@ from .base import (
 
 def _load_yaml(text: str, where: str) -> dict[str, Any]:
     import yaml
-    from papermill.iorw import NoDatesSafeLoader
 
     try:
-        data = yaml.load(text, Loader=NoDatesSafeLoader) or {}
+        data = strictyaml.load(text) or {}
+    except strictyaml.DuplicateKey as exc:
+        raise InputError(
+            f"{where} gives the key {exc.key!r} twice in one mapping",
+            field=where,
+            fix=f"give {exc.key!r} once: only one of its values would be used",
+        ) from None
     except (yaml.YAMLError, RecursionError) as exc:  # PyYAML recurses as it nests
         said = str(exc).splitlines()[0] if isinstance(exc, yaml.YAMLError) else "nested too deep"
         raise InputError(
