@@ -12,7 +12,6 @@ from __future__ import annotations
 import ast
 import copy
 import json
-import math
 import posixpath
 import re
 import shlex
@@ -642,17 +641,6 @@ def _from_text(name: str, kind: str | None, nullable: bool, text: str) -> Any:
     return _check_typed(name, kind, nullable, value, "text")
 
 
-def _finite(value: Any) -> bool:
-    """No NaN or infinity anywhere in the value (YAML's .nan and .inf nest in lists too)."""
-    if isinstance(value, float):
-        return math.isfinite(value)
-    if isinstance(value, dict):
-        return all(_finite(item) for item in value.values())
-    if isinstance(value, list | tuple):
-        return all(_finite(item) for item in value)
-    return True
-
-
 def _not_finite(name: str, value: Any) -> ParameterError:
     """Parameters are stored as JSON, which has no NaN or Infinity."""
     return ParameterError(
@@ -702,7 +690,7 @@ def _check_typed(
             fix="give a flatter value",
         )
     value = _as_json(name, value)
-    if not _finite(value):
+    if strictjson.non_finite(value) is not None:  # YAML's .nan and .inf nest in lists too
         raise _not_finite(name, value)
     if kind is None:
         return value

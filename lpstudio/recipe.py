@@ -26,6 +26,7 @@ from jsonschema_specifications import REGISTRY as SPECIFICATIONS
 from referencing.exceptions import Unresolvable
 from referencing.jsonschema import DRAFT202012
 
+from . import strictjson
 from .connections import NAME_PATTERN
 from .errors import InputError, LpstudioError, NotFoundError, RecipeError
 from .parameters import Parameter, build_schema, inspect_parameters
@@ -406,6 +407,7 @@ class Recipe:
                 field="metadata.lpstudio",
                 fix=f"make it an object in the notebook metadata: {_METADATA_EXAMPLE}",
             )
+        self._check_finite()
         self._check_call_path()
         validator = jsonschema.Draft202012Validator(METADATA_SCHEMA)
         for error in sorted(
@@ -493,6 +495,27 @@ class Recipe:
         self._check_trigger_schemas()
         if self.trigger_kind == "schedule":
             self._check_schedule()
+
+    def _check_finite(self) -> None:
+        """Refuses NaN and Infinity anywhere in the metadata, which the notebook's JSON
+        reader takes (JSON has neither): NaN passes every bound, as it compares false, so a
+        `timeout` or a retry's `interval` of NaN disabled the job's deadline, and a rule's
+        `value` of NaN dropped every event; an infinite `timeout` is no deadline either."""
+        found = strictjson.non_finite(self.metadata)
+        if found is None:
+            return
+        path, number = found
+        where = ".".join(["metadata.lpstudio", *map(str, path)])
+        example = _example_of(path)  # a JSON Schema's own, as its other refusals show
+        if path[:1] == ["parameters"]:
+            example = _PARAMETERS_EXAMPLE
+        elif path[:2] in (["trigger", "input_schema"], ["trigger", "response_schema"]):
+            example = _SCHEMA_EXAMPLE
+        raise RecipeError(
+            f"recipe {self.name}: {where} is {json.dumps(number)}, not a finite number",
+            field=where,
+            fix=f"give {where} a finite number in the notebook metadata (example: {example})",
+        )
 
     def _metadata_error(self, error: jsonschema.ValidationError) -> RecipeError:
         """The refusal of metadata off `METADATA_SCHEMA`, naming the field and the fix; a

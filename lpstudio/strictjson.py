@@ -47,6 +47,22 @@ def depth(value: Any) -> int:
     return deepest
 
 
+def non_finite(value: Any) -> tuple[list[str | int], float] | None:
+    """The first NaN or infinity in `value` (a float, or in a dict, list or tuple at any
+    depth), as (its path: keys and indexes, the number); None when it holds none. Python's
+    own readers take them (a notebook's metadata, YAML's `.nan`), which JSON has no form
+    for; found without recursion."""
+    stack: list[tuple[list[str | int], Any]] = [([], value)]
+    while stack:
+        path, item = stack.pop()
+        if isinstance(item, float) and not math.isfinite(item):
+            return path, item
+        if isinstance(item, dict | list | tuple):  # the first child on top: found first
+            children = item.items() if isinstance(item, dict) else enumerate(item)
+            stack.extend(([*path, at], child) for at, child in reversed(list(children)))
+    return None
+
+
 def _unique(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     """An object whose names are all different: of two values under one name Python's
     parser keeps the last unsaid, where another reader may keep the first (RFC 8259 leaves

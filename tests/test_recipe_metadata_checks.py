@@ -357,3 +357,70 @@ async def test_the_rest_api_lists_a_broken_recipe_and_serves_the_others(
     code, answer = await fetch("PUT", "recipes", "lab", "odd.ipynb", "settings", body=settings)
     assert code == 400, answer
     assert answer["error"]["field"] == "metadata.lpstudio.connections.crm.type", answer
+
+
+# -- numbers JSON has no form for ----------------------------------------------------------
+
+NAN, INF = float("nan"), float("inf")
+POLL = {"kind": "poll", "connection": "rows", "trigger": "new_rows"}
+
+
+@pytest.mark.parametrize(
+    ("metadata", "field", "said", "example"),
+    [
+        ({"timeout": NAN}, "timeout", "NaN", '"timeout": 600'),
+        ({"timeout": INF}, "timeout", "Infinity", '"timeout": 600'),
+        ({"retries": {"count": 1, "interval": NAN}}, "retries.interval", "NaN", '"retries": '),
+        (
+            {"trigger": {**POLL, "interval_minutes": NAN}},
+            "trigger.interval_minutes",
+            "NaN",
+            '"interval_minutes": 10',
+        ),
+        (
+            {
+                "trigger": {
+                    **POLL,
+                    "conditions": {"rules": [{"field": "t", "op": ">", "value": NAN}]},
+                }
+            },
+            "trigger.conditions.rules.0.value",
+            "NaN",
+            '"conditions": ',
+        ),
+        ({"parameters": {"x": {"maximum": NAN}}}, "parameters.x.maximum", "NaN", '"parameters": '),
+        (
+            {"parameters": {"x": {"minimum": -INF}}},
+            "parameters.x.minimum",
+            "-Infinity",
+            '"parameters": ',
+        ),
+        (
+            {"trigger": {"kind": "callable", "input_schema": {"maxProperties": INF}}},
+            "trigger.input_schema.maxProperties",
+            "Infinity",
+            '"input_schema": ',
+        ),
+    ],
+)
+def test_a_number_that_is_not_finite_is_refused_naming_its_field(
+    ws: Path, cli: Any, metadata: dict[str, Any], field: str, said: str, example: str
+) -> None:
+    """`"timeout": NaN` (the notebook's JSON reader takes it) passed the schema's bounds, as
+    NaN compares false, and the recipe ran with no deadline at all; a retry's interval, a
+    poll's, a rule's value and a parameter's bounds of NaN each broke theirs in silence."""
+    write_recipe(ws, "lab/x", metadata={"title": "x", **metadata})
+    field = f"metadata.lpstudio.{field}"
+    assert f"{field} is {said}, not a finite number" in listed(cli)["lab/x.ipynb"]["problem"]
+    for command in (("run", "lab/x"), ("start", "lab/x"), ("settings", "lab/x", "-p", "x", "3")):
+        error = refused(cli, *command)
+        assert error["field"] == field, (command, error)
+        assert error["message"] == f"recipe lab/x.ipynb: {field} is {said}, not a finite number"
+        assert error["fix"].startswith(f"give {field} a finite number in the notebook metadata")
+        assert f"(example: {example}" in error["fix"], error
+    with Studio.open(ws, user="alice") as studio:
+        assert saved_settings(studio.store, "lab/x.ipynb") == {}
+        with pytest.raises(RecipeError) as form:
+            RecipeForm("lab/x", studio)
+    assert form.value.field == field
+    assert job_rows(ws) == 0
