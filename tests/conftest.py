@@ -21,6 +21,7 @@ import nbformat
 import pytest
 from click.testing import CliRunner, Result
 from sqlalchemy import update
+from traitlets.config import Config
 
 from lpstudio import runner
 from lpstudio.cli import main
@@ -84,6 +85,20 @@ def ws(tmp_path: Path) -> Path:
     root = tmp_path / "ws"
     Studio.init(root, accept_terms=True, admin="alice").close()
     return root
+
+
+@pytest.fixture
+def served_workspace(ws: Path) -> Path:
+    """The workspace a test's Jupyter server serves: `ws`, unless a module names another."""
+    return ws
+
+
+@pytest.fixture
+def jp_server_config(served_workspace: Path) -> Config:
+    """pytest-jupyter's server configuration: lpstudio's extension on `served_workspace`."""
+    from .servers import extension_config  # servers.py imports this module's helpers
+
+    return extension_config(served_workspace)
 
 
 @pytest.fixture

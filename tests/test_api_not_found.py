@@ -6,17 +6,10 @@ import json
 from pathlib import Path
 from typing import Any
 
-import pytest
 from jupyter_server.utils import url_path_join
-from traitlets.config import Config
 
 from tests.conftest import write_recipe
-from tests.servers import API, extension_config
-
-
-@pytest.fixture
-def jp_server_config(ws: Path) -> Config:
-    return extension_config(ws)
+from tests.servers import API
 
 
 async def get(jp_fetch: Any, *path: str) -> tuple[int, dict[str, Any]]:

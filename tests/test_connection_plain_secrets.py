@@ -13,13 +13,10 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner, Result
-from traitlets.config import Config
 
 from lpstudio.cli import main
 from lpstudio.models import Connection as ConnectionRow
 from lpstudio.studio import Studio
-
-from .servers import extension_config
 
 LP_SECRET = "sandbox-secret"  # the sandbox connections' secrets (`init --sandbox`)
 SHOPIFY_TOKEN = "shpat_sandbox"
@@ -188,11 +185,6 @@ def test_a_stored_plain_field_holding_a_secret_is_shown_masked(cli, ws):
 
 
 # -- the REST API --------------------------------------------------------------------------
-
-
-@pytest.fixture
-def jp_server_config(ws: Path) -> Config:
-    return extension_config(ws)
 
 
 async def rest(jp_fetch: Any, method: str, *path: str, body: Any = None) -> tuple[int, str]:

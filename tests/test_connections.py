@@ -17,7 +17,6 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner, Result
-from traitlets.config import Config
 
 from lpstudio.cli import main
 from lpstudio.errors import InputError
@@ -26,7 +25,6 @@ from lpstudio.settings import saved_settings
 from lpstudio.studio import Studio
 
 from .conftest import run_cli, run_json, write_recipe
-from .servers import extension_config
 
 SECRET = "sandbox-secret"
 LP_TYPE = "liveperson_proactive"
@@ -939,11 +937,6 @@ def test_bindings_of_recipes_or_slots_that_are_gone_do_not_keep_a_connection(cli
 
 
 # -- through the REST API --------------------------------------------------------------------
-
-
-@pytest.fixture
-def jp_server_config(ws: Path) -> Config:
-    return extension_config(ws)
 
 
 async def rest(jp_fetch: Any, method: str, *path: str, body: Any = None) -> tuple[int, Any]:

@@ -24,9 +24,7 @@ from lpstudio.sdk import Connector, Field
 from lpstudio.studio import Studio
 
 from .conftest import write_recipe
-from .test_connections import jp_server_config, rest
-
-__all__ = ["jp_server_config"]  # the REST tests' fixture, shared with that module
+from .test_connections import rest
 
 ACME = """
 from lpstudio.sdk import Connector, Field

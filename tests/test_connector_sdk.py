@@ -28,10 +28,10 @@ from lpstudio.sdk import Connection, ConnectorError, MemoryLedger
 from lpstudio.studio import Studio
 
 from .conftest import write_recipe
-from .test_connections import jp_server_config, rest
+from .test_connections import rest
 from .test_connectors_generic import TOKEN, Recorder, server
 
-__all__ = ["jp_server_config", "server"]  # fixtures shared with those tests' modules
+__all__ = ["server"]  # a fixture shared with those tests' modules
 
 README = (Path(__file__).parent.parent / "README.md").read_text()
 

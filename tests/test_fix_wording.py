@@ -14,14 +14,13 @@ from typing import Any
 import pytest
 from click.testing import CliRunner, Result
 from jupyter_server.utils import url_path_join
-from traitlets.config import Config
 
 from lpstudio.cli import main
 from lpstudio.errors import InputError
 from lpstudio.studio import Studio
 from tests import test_connectors_generic as generic
 from tests.conftest import write_recipe
-from tests.servers import API, extension_config
+from tests.servers import API
 from tests.test_connectors_generic import Recorder
 from tests.test_kernel_by_hand import kernel_for
 
@@ -90,11 +89,6 @@ def test_settings_names_the_recipe_in_the_fix_for_a_missing_connection(cart):
     fix = "`lpstudio settings shop2/cart_abandonment.ipynb --connection liveperson=NAME`"
     assert fix in refused.stderr
     assert "RECIPE" not in refused.stderr
-
-
-@pytest.fixture
-def jp_server_config(ws: Path) -> Config:
-    return extension_config(ws)
 
 
 async def test_the_rest_answer_names_the_route_of_that_recipe(

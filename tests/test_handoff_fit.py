@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from click.testing import CliRunner, Result
-from traitlets.config import Config
 
 from lpstudio import handoff_fit
 from lpstudio.cli import main
@@ -24,7 +24,6 @@ from lpstudio.errors import ParameterError
 from lpstudio.sandbox import Sandbox
 from lpstudio.studio import Studio
 from tests.conftest import job_rows
-from tests.servers import extension_config
 
 from . import test_forms
 from .test_proactive_handoff_fit import (
@@ -179,8 +178,8 @@ def test_a_save_of_other_values_asks_for_no_handoff_list(
 
 
 @pytest.fixture
-def jp_server_config(shop: Studio) -> Config:
-    return extension_config(shop.workspace.root)
+def served_workspace(shop: Studio) -> Path:
+    return shop.workspace.root
 
 
 async def test_the_rest_api_refuses_them_on_save_and_on_run(jp_fetch: Any, shop: Studio) -> None:

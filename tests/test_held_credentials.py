@@ -19,11 +19,9 @@ from typing import Any
 import nbformat
 import pytest
 from sqlalchemy import event
-from traitlets.config import Config
 
 from lpstudio.studio import Studio
 from tests.conftest import write_recipe
-from tests.servers import extension_config
 
 MASK = "****"
 #: The shared secret of the webhook's signatures (the http connection's token).
@@ -55,11 +53,6 @@ def served(ws: Path) -> dict[str, str]:
         _, other = studio.api_clients.create("partner", ["*"], 1000)
         hook_id = studio.webhook_id("p/hook.ipynb")
     return {"bot": bot, "other": other, "hook": hook_id}
-
-
-@pytest.fixture
-def jp_server_config(ws: Path) -> Config:
-    return extension_config(ws)
 
 
 def output_text(ws: Path, studio: Studio, job_id: int) -> str:

@@ -11,18 +11,10 @@ from pathlib import Path
 from typing import Any
 
 import nbformat
-import pytest
 from click.testing import Result
-from traitlets.config import Config
 
 from lpstudio.studio import Studio
 from tests.conftest import run_cli, run_json, set_job, write_recipe
-from tests.servers import extension_config
-
-
-@pytest.fixture
-def jp_server_config(ws: Path) -> Config:
-    return extension_config(ws)
 
 
 async def get(jp_fetch: Any, *path: str) -> Any:

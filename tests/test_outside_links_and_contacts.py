@@ -14,7 +14,6 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner, Result
-from traitlets.config import Config
 
 from lpstudio.cli import main
 from lpstudio.errors import InputError
@@ -24,7 +23,6 @@ from lpstudio.settings import save_settings, saved_settings
 from lpstudio.studio import Studio
 
 from .conftest import write_recipe
-from .servers import extension_config
 from .test_connectors_generic import connect
 
 __all__ = ["connect"]  # a fixture shared with that test's module
@@ -57,11 +55,6 @@ def cli(ws: Path) -> Callable[..., Result]:
         return CliRunner().invoke(main, [*args, "--workspace", str(ws)], env=env)
 
     return invoke
-
-
-@pytest.fixture
-def jp_server_config(ws: Path) -> Config:
-    return extension_config(ws)
 
 
 async def rest(

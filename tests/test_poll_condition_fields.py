@@ -17,7 +17,6 @@ from typing import Any
 import httpx
 import pytest
 from click.testing import CliRunner, Result
-from traitlets.config import Config
 
 from lpstudio.cli import main
 from lpstudio.errors import RecipeError
@@ -26,7 +25,6 @@ from lpstudio.studio import Studio
 from lpstudio.widgets.form import RecipeForm
 
 from .conftest import job_rows, write_recipe
-from .servers import extension_config
 
 CART = "p/cart.ipynb"
 FIELD = "metadata.lpstudio.trigger.conditions.rules.1.field"
@@ -151,11 +149,6 @@ def test_a_condition_on_a_field_below_a_checkout_s_field_passes_the_checkouts_it
 
 
 # -- through the REST API ------------------------------------------------------------------
-
-
-@pytest.fixture
-def jp_server_config(ws: Path) -> Config:
-    return extension_config(ws)
 
 
 async def test_the_rest_api_refuses_to_start_it_naming_the_rule(jp_fetch: Any, ws: Path) -> None:

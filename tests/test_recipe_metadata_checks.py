@@ -12,14 +12,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from traitlets.config import Config
 
 from lpstudio.errors import RecipeError
 from lpstudio.settings import saved_settings
 from lpstudio.studio import Studio
 from lpstudio.widgets.form import RecipeForm
 from tests.conftest import job_rows, write_recipe
-from tests.servers import extension_config
 
 
 def write_metadata(ws: Path, name: str, lpstudio: Any) -> None:
@@ -302,11 +300,6 @@ def test_a_slot_name_no_connection_could_have_is_refused(ws: Path, cli: Any, slo
 
 
 # -- through the REST API ------------------------------------------------------------------
-
-
-@pytest.fixture
-def jp_server_config(ws: Path) -> Config:
-    return extension_config(ws)
 
 
 async def test_the_rest_api_lists_a_broken_recipe_and_serves_the_others(

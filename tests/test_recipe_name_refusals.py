@@ -10,18 +10,12 @@ from urllib.parse import quote
 
 import pytest
 from jupyter_server.utils import url_path_join
-from traitlets.config import Config
 
 from tests.conftest import write_recipe
-from tests.servers import API, extension_config
+from tests.servers import API
 
 #: A name longer than any file system takes (255 bytes a name on ext4, APFS, NTFS).
 LONG = "a" * 300 + ".ipynb"
-
-
-@pytest.fixture
-def jp_server_config(ws: Path) -> Config:
-    return extension_config(ws)
 
 
 async def call(

@@ -15,11 +15,9 @@ from typing import Any
 
 import nbformat
 import pytest
-from traitlets.config import Config
 
 from lpstudio.studio import Studio
 from tests.conftest import write_recipe
-from tests.servers import extension_config
 
 MASK = "****"
 #: The http connection's token: its first 4 are no secret (a vendor's prefix, say).
@@ -81,11 +79,6 @@ def bot(ws: Path, serve: Callable[[EchoingApp], EchoingApp]) -> str:
         studio.start("p/lookup.ipynb")
         _, token = studio.api_clients.create("bot", ["*"], 1000)
     return token
-
-
-@pytest.fixture
-def jp_server_config(ws: Path) -> Config:
-    return extension_config(ws)
 
 
 async def test_a_bot_cannot_tell_a_beginning_of_the_token_from_a_wrong_guess(

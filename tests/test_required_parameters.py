@@ -13,10 +13,9 @@ from typing import Any
 import nbformat
 import pytest
 from jupyter_server.utils import url_path_join
-from traitlets.config import Config
 
 from tests.conftest import job_rows, run_json, write_recipe
-from tests.servers import API, extension_config
+from tests.servers import API
 
 CELL = "days: int  # how far back\nname: str = 'x'"
 RESULT = "import lpstudio.kernel as lp\nlp.set_result({'days': days, 'name': name})"
@@ -113,11 +112,6 @@ def test_a_run_given_it_gets_it_as_an_int(ws: Path) -> None:
 
 
 # -- through the REST API ------------------------------------------------------------------
-
-
-@pytest.fixture
-def jp_server_config(ws: Path) -> Config:
-    return extension_config(ws)
 
 
 async def test_the_rest_api_takes_it_typed_and_refuses_a_job_without_it(

@@ -16,12 +16,10 @@ from typing import Any
 
 import pytest
 from click.testing import Result
-from traitlets.config import Config
 
 from lpstudio.settings import saved_settings
 from lpstudio.studio import Studio
 from tests.conftest import write_recipe
-from tests.servers import extension_config
 from tests.test_versions_on_save import notebook, save, versions
 
 SLOTS = {"title": "probe", "connections": {"crm": {"type": "http"}}}
@@ -53,8 +51,8 @@ def jp_root_dir(ws: Path) -> Path:
 
 
 @pytest.fixture
-def jp_server_config(jp_root_dir: Path) -> Config:
-    return extension_config(jp_root_dir)
+def served_workspace(jp_root_dir: Path) -> Path:
+    return jp_root_dir
 
 
 async def test_a_restore_of_a_jupyterlab_save_keeps_the_slot_automatic_and_adds_no_version(

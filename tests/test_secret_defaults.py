@@ -15,12 +15,9 @@ from pathlib import Path
 from typing import Any
 
 import nbformat
-import pytest
-from traitlets.config import Config
 
 from lpstudio.studio import Studio
 from tests.conftest import job_rows, write_recipe
-from tests.servers import extension_config
 
 TOKEN = "Kx9recipeSECRET5151"
 MASK = "****"
@@ -80,11 +77,6 @@ def test_a_default_holding_a_secret_is_shown_masked_and_refused_before_any_job(
     ran = cli("run", "p/keyed", "-p", "key", "other", "--json")
     assert ran.exit_code == 0, ran.output
     assert json.loads(ran.stdout)["parameters"]["key"] == "other"
-
-
-@pytest.fixture
-def jp_server_config(ws: Path) -> Config:
-    return extension_config(ws)
 
 
 async def test_the_rest_api_and_openapi_serve_a_recipe_s_secrets_masked(

@@ -18,7 +18,6 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
-from traitlets.config import Config
 
 from lpstudio.cli import main
 from lpstudio.errors import InputError, LpstudioError
@@ -26,7 +25,6 @@ from lpstudio.studio import Studio
 from lpstudio.widgets import RecipeForm
 
 from .conftest import job_rows, write_recipe
-from .servers import extension_config
 
 #: The sandbox's client secret, held by the `liveperson` connection of `sandbox_ws`.
 SECRET = "sandbox-secret"
@@ -134,8 +132,8 @@ def test_the_form_the_python_api_and_the_cli_say_the_same(opened: Studio, types_
 
 
 @pytest.fixture
-def jp_server_config(types_ws: Path) -> Config:
-    return extension_config(types_ws)
+def served_workspace(types_ws: Path) -> Path:
+    return types_ws
 
 
 async def rest(jp_fetch: Any, method: str, *path: str, body: Any) -> tuple[int, Any]:

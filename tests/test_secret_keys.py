@@ -13,11 +13,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from traitlets.config import Config
 
 from lpstudio.studio import Studio
 from tests.conftest import job_rows, run_cli, write_recipe
-from tests.servers import extension_config
 
 TOKEN = "Zq7secretTOKEN4242"
 OTHER = "other-Secret-7781"
@@ -156,11 +154,6 @@ def test_a_saved_value_that_became_a_secret_refuses_runs_and_is_not_exported(
 
 PHONE = {"type": "string", "pattern": "^[+][0-9]+$"}
 INPUT_SCHEMA = {"type": "object", "properties": {"phone": PHONE}}
-
-
-@pytest.fixture
-def jp_server_config(ws: Path) -> Config:
-    return extension_config(ws)
 
 
 @pytest.fixture

@@ -21,7 +21,7 @@ import pytest
 
 from lpstudio.studio import Studio
 from tests.conftest import wait_for, write_recipe
-from tests.servers import API, Served, extension_config, serving
+from tests.servers import API, Served, serving
 from tests.test_server import assert_error, wait_job
 
 #: `--LpstudioApp.max_package_bytes` of the server here: the largest body any route takes.
@@ -173,8 +173,8 @@ def lab_ws(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def jp_server_config(lab_ws: Path) -> Any:
-    return extension_config(lab_ws)
+def served_workspace(lab_ws: Path) -> Path:
+    return lab_ws
 
 
 @pytest.fixture

@@ -14,13 +14,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from traitlets.config import Config
 
 from lpstudio.roles import PERMISSIONS
 from lpstudio.server.routes import ROUTES, USER
 from lpstudio.studio import Studio
 from tests.conftest import write_recipe
-from tests.servers import extension_config
 from tests.test_server import state
 
 ROLES = {"alice": "admin", "ana": "analyst", "otto": "operator"}
@@ -42,8 +40,8 @@ def lp_ws(sandbox_ws: Path) -> Path:
 
 
 @pytest.fixture
-def jp_server_config(lp_ws: Path) -> Config:
-    return extension_config(lp_ws)
+def served_workspace(lp_ws: Path) -> Path:
+    return lp_ws
 
 
 class Api:

@@ -14,13 +14,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from traitlets.config import Config
 
 from lpstudio.settings import saved_settings
 from lpstudio.studio import Studio
 from lpstudio.widgets import RecipeForm
 from tests.conftest import job_rows, write_recipe
-from tests.servers import extension_config
 
 SCHEDULE = {
     "title": "S",
@@ -106,11 +104,6 @@ def test_settings_marks_every_default_refused_at_once_not_the_first_alone(
     assert said.exit_code == 0, said.output
     assert "  days = (none: required)  [integer]" in said.output, said.output
     assert '  name = ""  [string, default refused: give a value]  # a name' in said.output
-
-
-@pytest.fixture
-def jp_server_config(ws: Path) -> Config:
-    return extension_config(ws)
 
 
 async def test_the_rest_recipe_names_the_settings_problem(jp_fetch: Any, ws: Path) -> None:

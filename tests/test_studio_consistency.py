@@ -28,14 +28,13 @@ import pytest
 from click.testing import Result
 from jupyter_server.utils import url_path_join
 from sqlalchemy import select
-from traitlets.config import Config
 
 from lpstudio.errors import InputError
 from lpstudio.models import DailyCount
 from lpstudio.studio import Studio
 from tests.browser import screenshot
 from tests.conftest import wait_for, write_recipe
-from tests.servers import API, extension_config
+from tests.servers import API
 from tests.test_endpoint_conflicts import _two_started
 from tests.test_studio_ui import alice_lab, command
 
@@ -44,11 +43,6 @@ n: int = 1  # a number
 name: str = 'x'  # a name
 day: date = date(2026, 11, 1)  # a day"""
 SECRET = "mytoken999"
-
-
-@pytest.fixture
-def jp_server_config(ws: Path) -> Config:
-    return extension_config(ws)
 
 
 async def api(jp_fetch: Any, method: str, *path: str, **params: str) -> tuple[int, Any]:

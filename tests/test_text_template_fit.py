@@ -10,18 +10,17 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from click.testing import CliRunner, Result
-from traitlets.config import Config
 
 from lpstudio.cli import main
 from lpstudio.handoff_fit import body_misfit
 from lpstudio.sandbox import Sandbox
 from lpstudio.studio import Studio
-from tests.servers import extension_config
 
 from .test_handoff_fit import cli, handoff_lists_asked, shop  # noqa: F401 (a fixture)
 from .test_openapi_contract import validate
@@ -111,8 +110,8 @@ def test_a_reset_body_on_a_saved_misfit_is_warned_of(reminder: Studio) -> None:
 
 
 @pytest.fixture
-def jp_server_config(reminder: Studio) -> Config:
-    return extension_config(reminder.workspace.root)
+def served_workspace(reminder: Studio) -> Path:
+    return reminder.workspace.root
 
 
 async def test_the_rest_api_answers_the_warning_it_documents(

@@ -22,15 +22,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import pytest
-from traitlets.config import Config
-
 from lpstudio.sandbox import Sandbox
 from lpstudio.scheduler import Scheduler
 from lpstudio.settings import saved_settings
 from lpstudio.store import Store
 from lpstudio.studio import Studio
-from tests.servers import extension_config
 from tests.test_scheduler import (
     SEND,
     cli,
@@ -46,11 +42,6 @@ from tests.test_scheduler import (
 __all__ = ["db", "webhook", "ws"]  # fixtures of test_scheduler's, used here
 
 MINUTE = timedelta(minutes=1)  # past the poll interval: every tick polls
-
-
-@pytest.fixture
-def jp_server_config(ws: Path) -> Config:
-    return extension_config(ws)
 
 
 async def poll_now(jp_fetch: Any, recipe: str) -> tuple[int, Any]:

@@ -21,12 +21,10 @@ from typing import Any
 
 import nbformat
 import pytest
-from traitlets.config import Config
 
 from lpstudio.models import RecipeVersion
 from lpstudio.studio import Studio
 from tests.conftest import write_recipe
-from tests.servers import extension_config
 
 TOKEN = "tok-Zq81xwLk"  # a connection's secret
 
@@ -43,8 +41,8 @@ def jp_root_dir(ws: Path) -> Path:
 
 
 @pytest.fixture
-def jp_server_config(jp_root_dir: Path) -> Config:
-    return extension_config(jp_root_dir)
+def served_workspace(jp_root_dir: Path) -> Path:
+    return jp_root_dir
 
 
 class Kept(logging.Handler):
