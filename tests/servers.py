@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import signal
@@ -37,6 +38,23 @@ def extension_config(ws: Path) -> Config:
             "LpstudioApp": {"workspace": str(ws), "scheduler": False},
         }
     )
+
+
+async def call_recipe(jp_fetch: Any, path: str, body: Any, token: str) -> tuple[int, str]:
+    """A bot's call of the callable recipe at `path` (pytest-jupyter's `jp_fetch`): the
+    answer's status and its text, as the bot reads them."""
+    answer = await jp_fetch(
+        "lpstudio",
+        "api",
+        "v1",
+        "call",
+        path,
+        method="POST",
+        body=json.dumps(body),
+        headers={"API-TOKEN": token},
+        raise_error=False,
+    )
+    return answer.code, answer.body.decode()
 
 
 class HeaderIdentityProvider(IdentityProvider):

@@ -53,6 +53,15 @@ def loaded(recipe: str, studio: Studio) -> RecipeForm:
     return form
 
 
+def refused(form: RecipeForm, field: str, value: str) -> str:
+    """What the form shows under `field` once `value` is typed in it, which must keep the
+    form from saving."""
+    form.fields[field].input.value = value
+    shown = html.unescape(form.fields[field].error.value)
+    assert form.save() is False, shown
+    return shown
+
+
 def values_of(dropdown: Dropdown) -> list[object]:
     return [value for _, value in dropdown.options]
 
@@ -602,10 +611,8 @@ def test_a_text_template_parameter_is_checked_as_the_cli_checks_it(shop: Studio)
     under its field and blocks saving, as `lpstudio run` and the REST API refuse it."""
     shop.try_template("payment_reminder", "shop")
     form = loaded("shop/payment_reminder", shop)
-    form.fields["body_template"].input.value = "Hi {first_name:zz}"
-    error = html.unescape(form.fields["body_template"].error.value)
+    error = refused(form, "body_template", "Hi {first_name:zz}")
     assert "body_template" in error and "{first_name:zz}" in error
-    assert form.save() is False
     assert saved_settings(shop.store, "shop/payment_reminder.ipynb") == {}
 
 
@@ -654,10 +661,8 @@ def test_a_literal_is_a_drop_down_and_a_phone_is_checked_as_the_cli_checks_it(
         ("sms", "sms"),
         ("wa", "wa"),
     )
-    form.fields["phone"].input.value = "415 555 0100"
-    shown = html.unescape(form.fields["phone"].error.value)
+    shown = refused(form, "phone", "415 555 0100")
     assert "E.164" in shown and "+14155550100" in shown
-    assert form.save() is False
     assert saved_settings(studio.store, "p/choice.ipynb") == {}
 
 

@@ -22,6 +22,7 @@ from sqlalchemy import event
 
 from lpstudio.studio import Studio
 from tests.conftest import write_recipe
+from tests.servers import call_recipe
 
 MASK = "****"
 #: The shared secret of the webhook's signatures (the http connection's token).
@@ -99,18 +100,7 @@ async def test_a_call_holding_another_client_s_token_keeps_it_nowhere(
     other = served["other"]
 
     async def call(body: Any) -> tuple[int, str]:
-        answer = await jp_fetch(
-            "lpstudio",
-            "api",
-            "v1",
-            "call",
-            "echo",
-            method="POST",
-            body=json.dumps(body),
-            headers={"API-TOKEN": served["bot"]},
-            raise_error=False,
-        )
-        return answer.code, answer.body.decode()
+        return await call_recipe(jp_fetch, "echo", body, served["bot"])
 
     caplog.set_level(logging.DEBUG)
     code, said = await call({"note": f"relay {other}"})

@@ -18,6 +18,7 @@ import pytest
 
 from lpstudio.studio import Studio
 from tests.conftest import write_recipe
+from tests.servers import call_recipe
 
 MASK = "****"
 #: The http connection's token: its first 4 are no secret (a vendor's prefix, say).
@@ -85,17 +86,9 @@ async def test_a_bot_cannot_tell_a_beginning_of_the_token_from_a_wrong_guess(
     jp_fetch: Any, ws: Path, bot: str
 ) -> None:
     async def call(q: str) -> dict[str, Any]:
-        answer = await jp_fetch(
-            "lpstudio",
-            "api",
-            "v1",
-            "call",
-            "lookup",
-            method="POST",
-            body=json.dumps({"q": q}),
-            headers={"API-TOKEN": bot},
-        )
-        return json.loads(answer.body)
+        code, said = await call_recipe(jp_fetch, "lookup", {"q": q}, bot)
+        assert code == 200, said
+        return json.loads(said)
 
     right, wrong = TOKEN[:7], "tok_Zq8"  # the vendor's prefix and 3 more, and a miss
     # As a display cuts a value: 12 characters at least and an ellipsis.

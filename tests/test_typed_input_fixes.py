@@ -5,7 +5,6 @@ off its pattern quoted the pattern's regex where the field says its form in word
 
 from __future__ import annotations
 
-import html
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -16,6 +15,7 @@ from lpstudio.studio import Studio
 from lpstudio.widgets import RecipeForm
 from tests.conftest import write_recipe
 from tests.servers import serving
+from tests.test_forms import refused
 
 DATES = (
     "from datetime import date, datetime\nd: date = date(2026, 11, 1)  # a day\n"
@@ -103,10 +103,8 @@ def test_an_integer_item_is_as_strict_as_an_integer_parameter(
 
     with Studio.open(ws, user="alice") as studio:
         form = RecipeForm("t/ints", studio)
-        form.fields["xs"].input.value = "[2.0]"
-        said = html.unescape(form.fields["xs"].error.value)
+        said = refused(form, "xs", "[2.0]")
         assert "parameter 'xs.0' expects an integer, got 2.0" in said, said
-        assert form.save() is False
         form.close()
 
     with serving(ws) as server:
