@@ -791,6 +791,50 @@ def test_a_field_or_slot_given_twice_is_refused_before_anything_is_saved(ws: Pat
     assert json.loads(cli("settings", "p/slots", "--json").stdout)["connections"] == {}
 
 
+def test_a_parameter_given_twice_is_refused_before_any_job_or_save(ws: Path, cli) -> None:
+    """`run R -p n 2 -p n 3` ran with n=3, and `settings` saved it, the 2 dropped unsaid
+    (papermill's last one wins); -r too. Given by -y and by -p, -p wins as the README says."""
+    write_recipe(ws, "p/twice", "n: int = 1\nname: str = 'a'", ("print(n, name)",))
+    for args, option, key in (
+        (["run", "p/twice", "-p", "n", "2", "-p", "n", "3"], "-p", "n"),
+        (["run", "p/twice", "--prepare-only", "-p", "n", "2", "--parameters", "n", "3"], "-p", "n"),
+        (["run", "p/twice", "-r", "name", "b", "-r", "name", "c"], "-r", "name"),
+        (["settings", "p/twice", "-p", "n", "2", "-p", "n", "3"], "-p", "n"),
+    ):
+        result = cli(*args, "--json")
+        assert result.exit_code == 2, result.output
+        error = json.loads(result.stdout)["error"]
+        assert error["field"] == option and error["message"] == f"{option} gives {key!r} twice"
+        assert error["fix"] == f"give {option} {key} VALUE once, with the value you mean"
+    assert json.loads(cli("jobs", "--json").stdout) == []
+    assert not (ws / "history" / "prepared").exists()
+    assert json.loads(cli("settings", "p/twice", "--json").stdout)["parameters"] == {}
+    # Different options for one name merge in papermill's documented order: -p over -y.
+    prepared = cli("run", "p/twice", "--prepare-only", "-y", "n: 2", "-p", "n", "3", "--json")
+    assert prepared.exit_code == 0, prepared.output
+    notebook = Path(json.loads(prepared.stdout)["output_path"]).read_text()
+    assert "n = 3" in notebook and "n = 2" not in notebook
+
+
+def test_a_secret_given_twice_is_refused_before_it_is_read_or_saved(ws: Path, cli) -> None:
+    """`connections update crm --secret token --secret token` read two values and stored
+    the second, unsaid (a retyped prompt, or the next line of standard input)."""
+    http = ["--type", "http", "--field", "auth_type=bearer"]
+    added = cli("connections", "add", "crm", *http, "--secret", "token", input="tok-first-1\n")
+    assert added.exit_code == 0, added.output
+    given = "tok-second-2\ntok-third-33\n"
+    for args in (["connections", "add", "crm2", *http], ["connections", "update", "crm"]):
+        result = cli(*args, "--secret", "token", "--secret", "token", "--json", input=given)
+        assert result.exit_code == 2, result.output
+        error = json.loads(result.stdout)["error"]
+        assert error == {**error, "field": "--secret", "message": "--secret gives 'token' twice"}
+        assert error["fix"] == "give --secret token once, with the value you mean"
+        assert "tok-" not in result.output
+    with Studio.open(ws, user="alice") as studio:
+        assert [info.name for info in studio.connections.list()] == ["crm"]
+        assert studio.connections.values("crm")[1]["token"] == "tok-first-1"
+
+
 def test_a_key_given_twice_in_a_form_field_is_refused_as_by_the_cli(studio: Studio) -> None:
     write_recipe(studio.workspace.root, "p/twice", TWICE, ("print(n)",))
     form = RecipeForm("p/twice", studio)

@@ -7,7 +7,7 @@ import json
 import math
 import re
 import sys
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any, NoReturn
@@ -429,10 +429,24 @@ def main() -> None:
     """lpstudio: LivePerson recipes as parameterized notebooks."""
 
 
+def _once(keys: Iterable[str], option: str, usage: str = "=VALUE") -> None:
+    """Refuses a key given twice to a repeated option (`--field`, `-p`, `--secret`): the last
+    one would win unsaid, as a name given twice does in JSON (`strictjson` refuses it).
+    `usage` is what follows the key in the fix (`=VALUE`, ` VALUE`, or nothing)."""
+    seen: set[str] = set()
+    for key in keys:
+        if key in seen:
+            raise InputError(
+                f"{option} gives {key!r} twice",  # not its values: one may be a secret
+                field=option,
+                fix=f"give {option} {key}{usage} once, with the value you mean",
+            )
+        seen.add(key)
+
+
 def _pairs(items: tuple[str, ...], option: str) -> list[tuple[str, str]]:
-    """The KEY=VALUE pairs of a repeated option, each key once: a second one would win
-    unsaid, as a name given twice does in JSON (`strictjson` refuses it)."""
-    pairs: dict[str, str] = {}
+    """The KEY=VALUE pairs of a repeated option, each key once (see `_once`)."""
+    pairs: list[tuple[str, str]] = []
     for item in items:
         key, sep, value = item.partition("=")
         if not sep or not key:
@@ -441,15 +455,9 @@ def _pairs(items: tuple[str, ...], option: str) -> list[tuple[str, str]]:
                 field=option,
                 fix=f"write {option} name=value",
             )
-        key = key.strip()
-        if key in pairs:
-            raise InputError(
-                f"{option} gives {key!r} twice",  # not its values: one may be a secret
-                field=option,
-                fix=f"give {option} {key}=VALUE once, with the value you mean",
-            )
-        pairs[key] = value
-    return list(pairs.items())
+        pairs.append((key.strip(), value))
+    _once((key for key, _ in pairs), option)
+    return pairs
 
 
 def _echo_or_json(as_json: bool, data: Any, text: str) -> None:

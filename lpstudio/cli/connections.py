@@ -16,6 +16,7 @@ from . import base
 from .base import (
     _echo_or_json,
     _emit,
+    _once,
     _pairs,
     _studio,
     handles_errors,
@@ -109,6 +110,7 @@ def _field_values(
     from ..registry import get_connector
 
     secret_fields = get_connector(type_, studio.workspace.root).secret_fields()
+    _once(secrets, "--secret", "")  # before any is read: a second prompt's value would win
     values: dict[str, Any] = {}
     for key, value in _pairs(fields, "--field"):
         if key in secret_fields:

@@ -14,6 +14,7 @@ from .base import (
     _echo_or_json,
     _emit,
     _local_time,
+    _once,
     _pairs,
     _studio,
     _typed_recipe,
@@ -226,6 +227,7 @@ def settings(
     as_json: bool,
 ) -> None:
     """Show or change RECIPE's saved settings (kept in the store, not in the notebook)."""
+    _once((name for name, _ in params), "-p", " VALUE")
     chosen = dict(_pairs(bindings, "--connection"))
     notify = _contacts(webhook=notify_webhook, email=notify_email)
     warnings: list[LpstudioError] = []  # saved, and said: what will fail as saved

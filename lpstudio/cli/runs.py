@@ -30,6 +30,7 @@ from .base import (
     _exit_for,
     _fail,
     _local_time,
+    _once,
     _print_job,
     _studio,
     _typed_recipe,
@@ -92,7 +93,11 @@ def _collect_parameters(
     yamls: tuple[str, ...],
     files: tuple[Path, ...],
 ) -> tuple[dict[str, Any], set[str]]:
-    """Merges the options in papermill's order: -f, then -y, then -p, then -r."""
+    """Merges the options in papermill's order: -f, then -y, then -p, then -r (a later option
+    overrides an earlier one, as the README says); a name given twice to -p, or to -r, is
+    refused (`_once`), as papermill's last one won unsaid."""
+    _once((name for name, _ in params), "-p", " VALUE")
+    _once((name for name, _ in raw), "-r", " VALUE")
     values: dict[str, Any] = {}
     parse: set[str] = set()
     for file in files:
