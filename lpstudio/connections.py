@@ -137,17 +137,26 @@ class Connections:
             self.store.audit(self.user, action, name, **detail)
 
     def _split(
-        self, type_: str, values: dict[str, Any], withheld: Sequence[str] = ()
+        self,
+        type_: str,
+        values: dict[str, Any],
+        withheld: Sequence[str] = (),
+        kept: Collection[str] = (),
     ) -> tuple[dict[str, Any], dict[str, Any]]:
         """The checked plain fields and secrets of `values`; the `withheld` secrets of a
-        placeholder, not given yet, are not required (its plain fields may be edited first)."""
+        placeholder, not given yet, are not required (its plain fields may be edited first).
+        The `kept` ones, stored secrets an update does not change, are kept as they are,
+        unchecked: one saved before a rule was added (`sdk.MIN_SECRET_LENGTH`, a header's
+        `HEADER_VALUE`) blocked changing any other field until it was given again."""
         connector = get_connector(type_, self.root)
-        if withheld:
+        exempt = {*withheld, *kept}
+        if exempt:
             fields = [
-                replace(f, required=False) if f.name in withheld else f for f in connector.fields
+                replace(f, required=False) if f.name in exempt else f for f in connector.fields
             ]
             connector = Connector(connector.name, title=connector.title, fields=fields)
-        coerced = connector.validate_config(values)
+        checked = {k: v for k, v in values.items() if k not in kept}
+        coerced = {**connector.validate_config(checked), **{k: values[k] for k in kept}}
         secret = connector.secret_fields()
         return (
             {k: v for k, v in coerced.items() if k not in secret},
@@ -292,7 +301,8 @@ class Connections:
         # A placeholder stays one until every secret its package held back is given: an
         # imported webhook connection without its token would take unsigned deliveries.
         missing = [field for field in row.withheld or () if not merged.get(field)]
-        plain, secret = self._split(row.type, merged, missing)
+        kept = [k for k in current if k in secret_names and k not in values]
+        plain, secret = self._split(row.type, merged, missing, kept)
         with self.store.write() as s:
             stored = s.get_one(ConnectionRow, name)
             stored.fields = plain

@@ -20,6 +20,7 @@ from click.testing import CliRunner, Result
 
 from lpstudio.cli import main
 from lpstudio.errors import InputError
+from lpstudio.models import Connection as ConnectionRow
 from lpstudio.sandbox import Sandbox
 from lpstudio.settings import saved_settings
 from lpstudio.studio import Studio
@@ -280,6 +281,36 @@ def test_an_emptied_plain_field_is_cleared_and_a_required_one_refused(cli, sandb
     required = cli("connections", "update", "liveperson", "--field", "account_id=")
     assert required.exit_code == 2 and "account_id" in required.stderr
     assert listed(cli)["liveperson"]["fields"]["account_id"]  # nothing was written
+
+
+@pytest.mark.parametrize(
+    ("name", "secret", "legacy", "field"),
+    [
+        ("liveperson", "client_secret", "sec-123", ("requests_per_second", "5", 5)),
+        ("shopify", "access_token", "shpat_töken", ("api_version", "2024-10", "2024-10")),
+    ],
+)
+def test_a_secret_stored_before_its_rule_does_not_block_changing_another_field(
+    cli, ws, name, secret, legacy, field
+):
+    """A secret saved by an older lpstudio, shorter than `sdk.MIN_SECRET_LENGTH` or no
+    header's value, made `update --field` of any other field fail on it, naming a secret
+    the user did not give: an update checks what it changes. A new value is still checked."""
+    with Studio.open(ws, user="alice") as studio, studio.store.write() as s:
+        row = s.get_one(ConnectionRow, name)  # as `Connections.update` writes it
+        row.secrets = studio.connections.vault.seal({secret: legacy})
+    key, value, stored = field
+
+    updated = cli("connections", "update", name, "--field", f"{key}={value}", "--json")
+
+    assert updated.exit_code == 0, updated.output
+    assert as_json(updated)["fields"][key] == stored
+    assert as_json(updated)["fields"][secret] == "****" and legacy not in updated.output
+    with Studio.open(ws, user="alice") as studio:
+        assert studio.connections.values(name)[1][secret] == legacy  # kept as it was
+    env = {f"LPSTUDIO_SECRET_{secret.upper()}": legacy}
+    again = cli("connections", "update", name, "--secret", secret, "--json", env=env)
+    assert again.exit_code == 2 and as_json(again)["error"]["field"] == secret, again.output
 
 
 def test_the_store_never_holds_a_secret_in_clear(cli, sandbox, ws):
