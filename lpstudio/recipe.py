@@ -322,20 +322,28 @@ _DATA_KEYWORDS = frozenset({"default", "const", "enum", "examples"})
 _NAMED_SCHEMAS = frozenset({"properties", "$defs", "definitions", "patternProperties"})
 
 
+#: The keywords that refer to another part of a schema: jsonschema resolves a `$dynamicRef`
+#: from where it stands first, as a `$ref` (then, to a `$dynamicAnchor`, in the dynamic
+#: scope), so one that leads nowhere fails as a `$ref` does.
+_REFERENCES = ("$ref", "$dynamicRef")
+
+
 def _refs(
     node: Any, path: tuple[Any, ...] = (), named: bool = False
-) -> Iterator[tuple[tuple[Any, ...], str]]:
-    """Every `$ref` of a schema that resolves from its root, with the path to the object
-    holding it: not in data (`default`, `enum`...), nor under a nested `$id` (its own base).
-    `named`: `node` maps names to subschemas (a property may be named `default`)."""
+) -> Iterator[tuple[tuple[Any, ...], str, str]]:
+    """Every reference (`_REFERENCES`) of a schema that resolves from its root, with the
+    path to the object holding it and its keyword: not in data (`default`, `enum`...), nor
+    under a nested `$id` (its own base). `named`: `node` maps names to subschemas (a
+    property may be named `default`)."""
     if isinstance(node, dict) and named:
         for key, value in node.items():
             yield from _refs(value, (*path, key))
     elif isinstance(node, dict):
         if path and "$id" in node:
             return
-        if isinstance(node.get("$ref"), str):
-            yield path, node["$ref"]
+        for keyword in _REFERENCES:
+            if isinstance(node.get(keyword), str):
+                yield path, keyword, node[keyword]
         for key, value in node.items():
             if key not in _DATA_KEYWORDS:
                 yield from _refs(value, (*path, key), key in _NAMED_SCHEMAS)
@@ -841,16 +849,16 @@ class Recipe:
                 field=field,
                 fix=f"correct {field} in the notebook metadata (example: {example})",
             ) from None
-        # A `$ref` is followed only when a value is checked: one that leads nowhere would
+        # A reference is followed only when a value is checked: one that leads nowhere would
         # fail every delivery, call or run with jsonschema's error, not name the recipe.
         uri = "urn:lpstudio:schema"
         # With the meta-schemas jsonschema knows (a `$ref` to the 2020-12 one is valid).
         resolver = SPECIFICATIONS.with_resource(uri, DRAFT202012.create_resource(schema))
-        for path, ref in _refs(schema):
+        for path, keyword, ref in _refs(schema):
             try:
                 resolver.resolver(base_uri=uri).lookup(ref)
             except Unresolvable:
-                field = ".".join([where, *map(str, path[skip:]), "$ref"])
+                field = ".".join([where, *map(str, path[skip:]), keyword])
                 raise RecipeError(
                     f"recipe {self.name}: {field} {ref!r} leads nowhere in the schema",
                     field=field,

@@ -56,8 +56,7 @@ SHARED_INPUT: dict[str, Any] = {
     },
 }
 
-#: An input schema with a reference that leads nowhere: a recipe's check follows each
-#: `$ref`, not a `$dynamicRef`.
+#: An input schema with a reference that leads nowhere, given to `nowhere` once it started.
 NOWHERE: dict[str, Any] = {
     "type": "object",
     "properties": {"n": {"$dynamicRef": "#/$defs/nowhere"}},
@@ -122,10 +121,11 @@ def ws(tmp_path_factory: pytest.TempPathFactory) -> Path:
         for name, schema in (
             ("shared", SHARED_INPUT),
             ("jupyter", JUPYTER_NAMED),
-            ("nowhere", NOWHERE),
+            ("nowhere", {"type": "object"}),
         ):
             _echo(root, name, schema)
             studio.start(f"bots/{name}.ipynb")
+        _echo(root, "nowhere", NOWHERE)  # refused when read: started before it broke
         for number, (path, schema) in enumerate(LOOKALIKES.items()):
             _echo(root, f"lookalike{number}", schema, path)
             studio.start(f"bots/lookalike{number}.ipynb")
@@ -379,8 +379,10 @@ def test_a_schema_reference_that_leads_nowhere_is_the_recipe_s_fault(
         send(served, token, "POST", "nowhere", {"n": 3}),
         send(served, token, "GET", "nowhere", n="3"),
     ):
-        error = error_of(answer, 503, "metadata.lpstudio.trigger.input_schema")
-        assert error["code"] == "RecipeNotReady" and "$dynamicRef" in error["fix"], error
+        field = "metadata.lpstudio.trigger.input_schema.properties.n.$dynamicRef"
+        error = error_of(answer, 503, field)
+        assert error["code"] == "RecipeNotReady", error
+        assert "'#/$defs/nowhere' leads nowhere" in error["fix"], error
     assert job_count(served, "bots/nowhere") == before
 
 

@@ -280,8 +280,9 @@ def run(
         _check_raw(studio, recipe, {name: values[name] for name, _ in raw})
         if event is not None:  # refused by the option's name (`studio.run` checks it too)
             where = "--event" if event_file is None else f"--event-file {event_file}"
+            read = studio.recipe(recipe)  # a broken recipe is refused by its own field
             try:
-                check_run_event(studio.recipe(recipe), event, where)
+                check_run_event(read, event, where)
             except InputError as exc:
                 exc.field = where.split()[0]
                 raise

@@ -551,7 +551,7 @@ def _checked_input(
     """The call's input (`_call_input`), each number the input schema types `integer` an
     int (`integers_as_ints`), checked against the input schema: 400 naming the field. A
     reference of the schema that leads nowhere is the recipe's fault, not the caller's
-    (503): a recipe's check follows each `$ref`, not a `$dynamicRef`."""
+    (503): a recipe's check follows each from the root, not one under a nested `$id`."""
     event = _call_input(schema, sent, query)
     try:
         event = integers_as_ints(schema, event)  # 3.0 as 3, where the schema says integer

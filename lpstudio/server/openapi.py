@@ -579,17 +579,18 @@ def _input_name(endpoint: dict[str, Any]) -> str:
 
 def _located(schema: dict[str, Any], at: str) -> dict[str, Any]:
     """`schema` held at `at` (a JSON pointer) in the document: the document is the base of
-    the schemas it holds, so a `$ref` from the schema's root (`#/$defs/...`) must name its
-    place in the document (one with an `$id` is a base of its own)."""
+    the schemas it holds, so a `$ref` (or `$dynamicRef`) from the schema's root
+    (`#/$defs/...`) must name its place in the document (one with an `$id` is a base of its
+    own)."""
     if "$id" in schema:
         return schema
     placed = copy.deepcopy(schema)
-    for path, ref in _refs(schema):
+    for path, keyword, ref in _refs(schema):
         if ref == "#" or ref.startswith("#/"):
             node = placed
             for part in path:
                 node = node[part]
-            node["$ref"] = at + ref[1:]
+            node[keyword] = at + ref[1:]
     return placed
 
 

@@ -1,0 +1,113 @@
+"""A callable or webhook recipe's input schema met by an event given by hand (`lpstudio run
+--event`, REST's run, the form's Test) or delivered to a webhook, as a bot's call meets it:
+a `$dynamicRef` that leads nowhere refuses the recipe when it is read, naming the field and
+the fix (it raised referencing's `Unresolvable`: a traceback on the command line, a 500 to
+the REST client and the webhook's sender).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import Result
+
+from lpstudio.errors import RecipeError
+from lpstudio.studio import Studio
+from lpstudio.widgets import RecipeForm
+from tests.conftest import job_rows, write_recipe
+from tests.test_call_query import NOWHERE
+
+#: The field the refusal names: the `$dynamicRef` of `NOWHERE`.
+FIELD = "metadata.lpstudio.trigger.input_schema.properties.n.$dynamicRef"
+
+
+def _takes(ws: Path, name: str, kind: str, schema: dict[str, Any]) -> str:
+    """A recipe `name` of trigger `kind` taking `schema`, answering its event's `n` as a
+    count (`range`, which a float fails); its name as the CLI takes it."""
+    path = "n" if kind == "callable" else None
+    write_recipe(
+        ws,
+        name,
+        parameters="unused: int = 0  # the input is the event",
+        cells=(
+            "import lpstudio.kernel as lp",
+            "lp.set_result({'count': len(range(lp.event['n'])), 'n': repr(lp.event['n'])})",
+        ),
+        metadata={
+            "title": name,
+            "trigger": {"kind": kind, "input_schema": schema, **({"path": path} if path else {})},
+        },
+    )
+    return name
+
+
+def _refused(said: Result) -> dict[str, Any]:
+    assert said.exit_code == 2, said.output
+    error: dict[str, Any] = json.loads(said.stdout)["error"]
+    return error
+
+
+@pytest.mark.parametrize("kind", ["callable", "webhook"])
+def test_a_dynamic_ref_leading_nowhere_refuses_the_recipe_on_the_command_line(
+    ws: Path, cli: Callable[..., Result], kind: str
+) -> None:
+    # `run --event` ended in referencing's Unresolvable, a traceback; `--test` too.
+    name = _takes(ws, f"bots/{kind}", kind, NOWHERE)
+    for how in (["--event", '{"n": 3}'], ["--test", "--event", '{"n": 3}'], ["--test"]):
+        error = _refused(cli("run", name, *how, "--json"))
+        assert error["field"] == FIELD, (how, error)
+        assert "'#/$defs/nowhere' leads nowhere in the schema" in error["message"], error
+        assert error["fix"].startswith(f"point {FIELD} at a definition of the same schema"), error
+    problem = {row["recipe"]: row["problem"] for row in json.loads(cli("recipes", "--json").stdout)}
+    assert FIELD in problem[f"{name}.ipynb"], problem
+    assert job_rows(ws) == 0
+
+
+def test_a_dynamic_ref_leading_nowhere_refuses_the_form_s_test(ws: Path) -> None:
+    _takes(ws, "bots/form", "callable", NOWHERE)
+    with Studio.open(ws, user="alice") as studio, pytest.raises(RecipeError) as raised:
+        RecipeForm("bots/form.ipynb", studio)
+    assert raised.value.field == FIELD and "leads nowhere" in raised.value.message
+    assert job_rows(ws) == 0
+
+
+async def test_a_dynamic_ref_leading_nowhere_refuses_rest_runs_and_deliveries(
+    jp_fetch: Any, ws: Path
+) -> None:
+    # REST's run with an event, and a delivery to the started webhook recipe once its
+    # schema broke, answered 500 with referencing's Unresolvable in the server's log.
+    _takes(ws, "bots/rest", "callable", NOWHERE)
+    hook = _takes(ws, "hooks/lead", "webhook", {"type": "object"})
+    with Studio.open(ws, user="alice") as studio:
+        studio.start(f"{hook}.ipynb")
+        hook_id = studio.webhook_id(f"{hook}.ipynb")
+    _takes(ws, hook, "webhook", NOWHERE)
+
+    async def fetch(*path: str, body: Any) -> tuple[int, dict[str, Any]]:
+        answer = await jp_fetch(
+            "lpstudio",
+            "api",
+            "v1",
+            *path,
+            method="POST",
+            body=json.dumps(body),
+            headers={"X-Test-User": "alice"},
+            raise_error=False,
+        )
+        return answer.code, json.loads(answer.body)["error"]
+
+    for path, body in (
+        (("recipes", "bots", "rest.ipynb", "run"), {"event": {"n": 3}}),
+        (("recipes", "bots", "rest.ipynb", "test"), {"event": {"n": 3}}),
+    ):
+        code, error = await fetch(*path, body=body)
+        assert code == 400 and error["field"] == FIELD, (path, code, error)
+        assert error["fix"].startswith(f"point {FIELD} at a definition"), error
+    code, error = await fetch("hooks", hook_id, body={"n": 3})
+    assert code == 503 and error["field"] == FIELD, (code, error)
+    assert "'#/$defs/nowhere' leads nowhere" in error["fix"], error
+    assert job_rows(ws) == 0
