@@ -206,25 +206,24 @@ def refused_defaults(recipe: Recipe, given: dict[str, Any], projects: Path | Non
     return refused
 
 
-def check_run_event(recipe: Recipe, event: Any, name: str = "event") -> None:
+def check_run_event(recipe: Recipe, event: Any, name: str = "event") -> Any:
     """An event given by hand (`--event`, `event=`) has the shape its trigger gives the
     recipe: one JSON object (a record), or a list of them for a poll trigger that dispatches
     batches; a webhook or callable recipe's must fit its input schema, as its deliveries
     and calls must (a job on an input no call can send tries nothing a bot meets), and a
     callable's input schema may take other JSON than an object. `name` is what the user
-    typed it as."""
+    typed it as. Returns the event a job takes (`_check_input`)."""
     if event is None:
-        return
+        return None
     trigger = recipe.metadata.get("trigger", {})
     schema = trigger.get("input_schema", {})
     if trigger.get("kind") == "callable" and schema.get("type", "object") != "object":
-        _check_input(recipe, event, name)
-        return
+        return _check_input(recipe, event, name)
     kinds = {dict: "an object", list: "a list", str: "a string", bool: "a boolean"}
     given = kinds.get(type(event), "a number")
     if trigger.get("kind") == "poll" and trigger.get("batch_size"):
         if isinstance(event, list) and all(isinstance(item, dict) for item in event):
-            return
+            return event
         if isinstance(event, list):
             given = "a list holding something other than objects"
         fix = 'give a list of records such as [{"phone": "+14155550100"}]'
@@ -248,9 +247,10 @@ def check_run_event(recipe: Recipe, event: Any, name: str = "event") -> None:
             fix='give one record such as {"phone": "+14155550100"}',
         )
     if recipe.trigger_kind in ("webhook", "callable"):
-        _check_input(recipe, event, name)
-    elif recipe.trigger_kind == "schedule":
+        return _check_input(recipe, event, name)
+    if recipe.trigger_kind == "schedule":
         _check_due_at(event, name)
+    return event
 
 
 def _check_due_at(event: dict[str, Any], name: str) -> None:
@@ -273,10 +273,13 @@ def _check_due_at(event: dict[str, Any], name: str) -> None:
         )
 
 
-def _check_input(recipe: Recipe, event: Any, name: str) -> None:
+def _check_input(recipe: Recipe, event: Any, name: str) -> Any:
     """Refuses an event given by hand that its recipe's input schema refuses, naming the
     field as `event.<field>` (`event.phone`): the path in what the user gave. The
-    problem is the one a call or a delivery is refused with (`first_problem`)."""
+    problem is the one a call or a delivery is refused with (`first_problem`). Returns the
+    event a job takes: a callable's with its whole floats ints where the schema says
+    integer (`integers_as_ints`), as a bot's call makes them, so that a job's event is the
+    same whichever way it came (a webhook's delivery is kept as sent)."""
     problem = input_problem(recipe, event)
     if problem is not None:
         field, message, wanted = problem
@@ -286,3 +289,6 @@ def _check_input(recipe: Recipe, event: Any, name: str) -> None:
             field=f"event.{field}" if field else "event",
             fix=f"give {field or 'the event'} as the recipe takes it ({wanted})",
         )
+    if recipe.trigger_kind != "callable":
+        return event
+    return integers_as_ints(recipe.metadata["trigger"].get("input_schema", {}), event)

@@ -1334,8 +1334,8 @@ class Studio:
         sample trigger event."""
         recipe, values = self.validate(ref, parameters or {}, parse)
         if trigger == "manual":  # a person's event (a call's body fits its input schema)
-            try:
-                check_run_event(recipe, event)
+            try:  # a callable's as a bot's call gives it (3.0 as 3 for an integer field)
+                event = check_run_event(recipe, event)
             except InputError as exc:  # checked before `refuse_secrets`, it quotes the event
                 exc.mask(self.held_secrets())
                 raise

@@ -2,7 +2,8 @@
 --event`, REST's run, the form's Test) or delivered to a webhook, as a bot's call meets it:
 a `$dynamicRef` that leads nowhere refuses the recipe when it is read, naming the field and
 the fix (it raised referencing's `Unresolvable`: a traceback on the command line, a 500 to
-the REST client and the webhook's sender).
+the REST client and the webhook's sender), and a whole float given for an integer field is
+an int in the job's event, as a bot's call makes it.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from click.testing import Result
 from lpstudio.errors import RecipeError
 from lpstudio.studio import Studio
 from lpstudio.widgets import RecipeForm
-from tests.conftest import job_rows, write_recipe
+from tests.conftest import job_rows, run_json, write_recipe
 from tests.test_call_query import NOWHERE
 
 #: The field the refusal names: the `$dynamicRef` of `NOWHERE`.
@@ -111,3 +112,16 @@ async def test_a_dynamic_ref_leading_nowhere_refuses_rest_runs_and_deliveries(
     assert code == 503 and error["field"] == FIELD, (code, error)
     assert "'#/$defs/nowhere' leads nowhere" in error["fix"], error
     assert job_rows(ws) == 0
+
+
+def test_a_whole_float_given_by_hand_is_an_int_as_in_a_bot_s_call(ws: Path) -> None:
+    # A bot's call of 3.0 for an integer field ran on 3; `run --event` ran on 3.0 and the
+    # job failed in its cell (`range(3.0)`), on an input the input schema takes.
+    schema = {"type": "object", "properties": {"n": {"type": "integer"}}}
+    name = _takes(ws, "bots/count", "callable", schema)
+    for event in ('{"n": 3.0}', '{"n": 3e0}'):
+        code, job = run_json("run", name, "--event", event, "--workspace", str(ws))
+        assert code == 0 and job["status"] == "succeeded", job
+        assert job["result"] == {"count": 3, "n": "3"}, job
+        _, shown = run_json("show", str(job["id"]), "--workspace", str(ws))
+        assert shown["event"] == {"n": 3}, shown
