@@ -1,5 +1,6 @@
 """How a value that breaks a JSON Schema is named: one rule for the REST API's checks and
-the kernel's checks of action inputs, which must not load the server's modules."""
+the kernel's checks of action inputs, which must not load the server's modules; and where a
+schema's references lead, for the recipes' and connectors' checks of their schemas."""
 
 from __future__ import annotations
 
@@ -7,10 +8,16 @@ import functools
 import json
 import re
 import sys
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import jsonschema
+from jsonschema_specifications import REGISTRY as SPECIFICATIONS
+from referencing.exceptions import Unresolvable
+from referencing.jsonschema import DRAFT202012
+
+if TYPE_CHECKING:
+    from referencing._core import Resolver  # referencing exports it nowhere else
 
 #: How an E.164 `pattern` starts (the SDK's `E164_PATTERN`, and the ways recipes write it).
 E164_START = ("^\\+[1-9]", "^[+][1-9]")
@@ -111,3 +118,77 @@ def said_in_json(error: jsonschema.ValidationError) -> str:
     if error.validator == "enum" and isinstance(error.validator_value, list):
         return f"{as_json(error.instance)} is not one of {as_json(error.validator_value)}"
     return as_json(error.instance) + message[len(said) :]
+
+
+#: Keywords whose values are data, not schemas: a `$ref` there is no reference.
+_DATA_KEYWORDS = frozenset({"default", "const", "enum", "examples"})
+
+
+#: Keywords whose values map names (a property's, a definition's) to subschemas.
+_NAMED_SCHEMAS = frozenset(
+    {"properties", "$defs", "definitions", "patternProperties", "dependentSchemas"}
+)
+
+
+#: The keywords that refer to another part of a schema: jsonschema resolves a `$dynamicRef`
+#: from where it stands first, as a `$ref` (then, to a `$dynamicAnchor`, in the dynamic
+#: scope), so one that leads nowhere fails as a `$ref` does.
+_REFERENCES = ("$ref", "$dynamicRef")
+
+
+class Reference(NamedTuple):
+    """One reference of a schema (`references`)."""
+
+    #: The path to the object that holds it.
+    path: tuple[Any, ...]
+    #: Its keyword (`_REFERENCES`).
+    keyword: str
+    #: The reference itself.
+    ref: str
+    #: The path to the object whose `$id` it is resolved against: () for the root's base.
+    base: tuple[Any, ...]
+    #: It resolved from where it stands, as jsonschema resolves it when a value is checked.
+    resolver: Resolver
+
+
+def references(schema: Any) -> Iterator[Reference]:
+    """Every reference of a JSON Schema that jsonschema follows when it checks a value:
+    not in data (`default`, `enum`...), and under a nested `$id` too, resolved against that
+    base, as jsonschema's validator resolves it (with the meta-schemas it knows: a `$ref`
+    to the 2020-12 one resolves; other documents are not fetched)."""
+    resolver = SPECIFICATIONS.resolver_with_root(DRAFT202012.create_resource(schema))
+    yield from _references(schema, (), (), resolver, named=False)
+
+
+def _references(
+    node: Any, path: tuple[Any, ...], base: tuple[Any, ...], resolver: Resolver, named: bool
+) -> Iterator[Reference]:
+    """`references` of `node`, found at `path` in a resource whose `$id` is at `base`.
+    `named`: `node` maps names to subschemas (a property may be named `default`)."""
+    if isinstance(node, dict) and named:
+        for key, value in node.items():
+            yield from _references(value, (*path, key), base, resolver, named=False)
+    elif isinstance(node, dict):
+        if isinstance(node.get("$id"), str):  # its own base, for its own references too
+            resolver, base = resolver.in_subresource(DRAFT202012.create_resource(node)), path
+        for keyword in _REFERENCES:
+            if isinstance(node.get(keyword), str):
+                yield Reference(path, keyword, node[keyword], base, resolver)
+        for key, value in node.items():
+            if key not in _DATA_KEYWORDS:
+                yield from _references(value, (*path, key), base, resolver, key in _NAMED_SCHEMAS)
+    elif isinstance(node, list):
+        for index, value in enumerate(node):
+            yield from _references(value, (*path, index), base, resolver, named=False)
+
+
+def dangling_reference(schema: Any) -> Reference | None:
+    """The first reference of `schema` (`references`) that resolves to nothing: jsonschema
+    follows one only when a value is checked, so it would fail every check of a value with
+    referencing's `Unresolvable`, naming neither the schema nor its owner."""
+    for reference in references(schema):
+        try:
+            reference.resolver.lookup(reference.ref)
+        except Unresolvable:
+            return reference
+    return None

@@ -14,7 +14,7 @@ import json
 import os
 import posixpath
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property, lru_cache
 from pathlib import Path, PurePosixPath
@@ -23,12 +23,11 @@ from typing import TYPE_CHECKING, Any
 import jsonschema
 import nbformat
 from jsonschema_specifications import REGISTRY as SPECIFICATIONS
-from referencing.exceptions import Unresolvable
-from referencing.jsonschema import DRAFT202012
 
 from . import strictjson
 from .connections import NAME_PATTERN
 from .errors import InputError, LpstudioError, NotFoundError, RecipeError
+from .jsonschemas import dangling_reference
 from .parameters import Parameter, build_schema, inspect_parameters
 
 if TYPE_CHECKING:
@@ -312,44 +311,6 @@ def check_kernel_language(name: str, spec: Any, what: str) -> None:
             f"Kernel...) and save it; a {spec.language} notebook runs with papermill itself "
             "(`papermill --engine lpstudio` too), outside any job",
         )
-
-
-#: Keywords whose values are data, not schemas: a `$ref` there is no reference.
-_DATA_KEYWORDS = frozenset({"default", "const", "enum", "examples"})
-
-
-#: Keywords whose values map names (a property's, a definition's) to subschemas.
-_NAMED_SCHEMAS = frozenset({"properties", "$defs", "definitions", "patternProperties"})
-
-
-#: The keywords that refer to another part of a schema: jsonschema resolves a `$dynamicRef`
-#: from where it stands first, as a `$ref` (then, to a `$dynamicAnchor`, in the dynamic
-#: scope), so one that leads nowhere fails as a `$ref` does.
-_REFERENCES = ("$ref", "$dynamicRef")
-
-
-def _refs(
-    node: Any, path: tuple[Any, ...] = (), named: bool = False
-) -> Iterator[tuple[tuple[Any, ...], str, str]]:
-    """Every reference (`_REFERENCES`) of a schema that resolves from its root, with the
-    path to the object holding it and its keyword: not in data (`default`, `enum`...), nor
-    under a nested `$id` (its own base). `named`: `node` maps names to subschemas (a
-    property may be named `default`)."""
-    if isinstance(node, dict) and named:
-        for key, value in node.items():
-            yield from _refs(value, (*path, key))
-    elif isinstance(node, dict):
-        if path and "$id" in node:
-            return
-        for keyword in _REFERENCES:
-            if isinstance(node.get(keyword), str):
-                yield path, keyword, node[keyword]
-        for key, value in node.items():
-            if key not in _DATA_KEYWORDS:
-                yield from _refs(value, (*path, key), key in _NAMED_SCHEMAS)
-    elif isinstance(node, list):
-        for index, value in enumerate(node):
-            yield from _refs(value, (*path, index))
 
 
 @dataclass(frozen=True)
@@ -851,20 +812,16 @@ class Recipe:
             ) from None
         # A reference is followed only when a value is checked: one that leads nowhere would
         # fail every delivery, call or run with jsonschema's error, not name the recipe.
-        uri = "urn:lpstudio:schema"
-        # With the meta-schemas jsonschema knows (a `$ref` to the 2020-12 one is valid).
-        resolver = SPECIFICATIONS.with_resource(uri, DRAFT202012.create_resource(schema))
-        for path, keyword, ref in _refs(schema):
-            try:
-                resolver.resolver(base_uri=uri).lookup(ref)
-            except Unresolvable:
-                field = ".".join([where, *map(str, path[skip:]), keyword])
-                raise RecipeError(
-                    f"recipe {self.name}: {field} {ref!r} leads nowhere in the schema",
-                    field=field,
-                    fix=f"point {field} at a definition of the same schema, such as "
-                    "'#/$defs/phone' (other documents are not fetched)",
-                ) from None
+        reference = dangling_reference(schema)
+        if reference is not None:
+            path, keyword, ref = reference.path, reference.keyword, reference.ref
+            field = ".".join([where, *map(str, path[skip:]), keyword])
+            raise RecipeError(
+                f"recipe {self.name}: {field} {ref!r} leads nowhere in the schema",
+                field=field,
+                fix=f"point {field} at a definition of the same schema, such as "
+                "'#/$defs/phone' (other documents are not fetched)",
+            )
 
     def _check_schedule(self) -> None:
         """A schedule's cron and time zone, checked when the recipe is read rather than when

@@ -40,7 +40,7 @@ from typing import Any, Protocol, TypeVar
 from urllib.parse import urlsplit
 
 from .errors import InputError, LpstudioError
-from .jsonschemas import as_json
+from .jsonschemas import as_json, dangling_reference
 
 # Redaction has its own module (the core uses it far more); connectors import it from here.
 from .redaction import (
@@ -1172,14 +1172,18 @@ class Connector:
                     fix="give a valid JSON Schema (draft 2020-12), "
                     'e.g. {"type": "object", "properties": {...}}',
                 ) from None
-            ref = _dangling_ref(schema)
-            if ref is not None:
+            # jsonschema follows a reference only when a value is checked: one leading
+            # nowhere failed every job with referencing's Unresolvable.
+            reference = dangling_reference(schema)
+            if reference is not None:
+                at = "/".join(map(str, reference.path))
                 raise InputError(
-                    f"connector {self.name}: {where} has a $ref {ref!r} that leads nowhere "
-                    "in the schema",
+                    f"connector {self.name}: {where} has a {reference.keyword} "
+                    f"{reference.ref!r} that leads nowhere in the schema"
+                    + (f" (at {at})" if at else ""),
                     field=where,
-                    fix="point the $ref at a definition of the same schema, such as "
-                    "'#/$defs/email' (other documents are not fetched)",
+                    fix=f"point the {reference.keyword} at a definition of the same schema, "
+                    "such as '#/$defs/email' (other documents are not fetched)",
                 )
 
     # -- using -----------------------------------------------------------------------------
@@ -1321,31 +1325,6 @@ class Connector:
             "picklists": {p.name: p.title for p in self.picklists.values()},
             "objects": self.objects,
         }
-
-
-def _dangling_ref(schema: Any) -> str | None:
-    """The first `$ref` of `schema` that resolves to nothing: jsonschema follows a `$ref`
-    only when a value is checked, so one leading nowhere failed every job with its
-    PointerToNowhere. Walked as jsonschema reads it (`referencing`: subschemas only, not
-    data such as `default`; a nested `$id` is a base of its own), with the meta-schemas it
-    knows (a `$ref` to the 2020-12 one is valid)."""
-    from jsonschema_specifications import REGISTRY
-    from referencing.exceptions import Unresolvable
-    from referencing.jsonschema import DRAFT202012
-
-    uri = "urn:lpstudio:schema"
-    root = DRAFT202012.create_resource(schema)
-    pending = [(root, REGISTRY.with_resource(uri, root).resolver(base_uri=uri))]
-    while pending:
-        resource, resolver = pending.pop()
-        ref = resource.contents.get("$ref") if isinstance(resource.contents, dict) else None
-        if isinstance(ref, str):
-            try:
-                resolver.lookup(ref)
-            except Unresolvable:
-                return ref
-        pending.extend((sub, resolver.in_subresource(sub)) for sub in resource.subresources())
-    return None
 
 
 def _a(value: Any) -> str:

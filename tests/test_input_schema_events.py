@@ -2,8 +2,9 @@
 --event`, REST's run, the form's Test) or delivered to a webhook, as a bot's call meets it:
 a `$dynamicRef` that leads nowhere refuses the recipe when it is read, naming the field and
 the fix (it raised referencing's `Unresolvable`: a traceback on the command line, a 500 to
-the REST client and the webhook's sender), and a whole float given for an integer field is
-an int in the job's event, as a bot's call makes it.
+the REST client and the webhook's sender), under a nested `$id` too (a base of its own),
+and a whole float given for an integer field is an int in the job's event, as a bot's call
+makes it.
 """
 
 from __future__ import annotations
@@ -112,6 +113,83 @@ async def test_a_dynamic_ref_leading_nowhere_refuses_rest_runs_and_deliveries(
     assert code == 503 and error["field"] == FIELD, (code, error)
     assert "'#/$defs/nowhere' leads nowhere" in error["fix"], error
     assert job_rows(ws) == 0
+
+
+#: References to nowhere inside a subschema that is a resource of its own (`$id`), by the
+#: field their refusal names: jsonschema resolves them against that `$id`, not the root.
+NESTED_NOWHERE: dict[str, dict[str, Any]] = {
+    "properties.n.$dynamicRef": {
+        "type": "object",
+        "properties": {"n": {"$id": "urn:x", "$dynamicRef": "#/nope"}},
+    },
+    "properties.n.$ref": {
+        # `#/$defs/missing` is the nested resource's: the root's definition does not count.
+        "$defs": {"missing": {"type": "integer"}},
+        "properties": {"n": {"$id": "https://example.com/n", "$ref": "#/$defs/missing"}},
+    },
+}
+
+
+@pytest.mark.parametrize("kind", ["callable", "webhook"])
+@pytest.mark.parametrize("at", list(NESTED_NOWHERE))
+def test_a_reference_leading_nowhere_under_a_nested_id_refuses_the_recipe(
+    ws: Path, cli: Callable[..., Result], kind: str, at: str
+) -> None:
+    # Skipped when the recipe was read, it ended `run --event` in referencing's
+    # Unresolvable (a traceback; a 500 to REST runs and webhook deliveries).
+    name = _takes(ws, f"bots/{kind}", kind, NESTED_NOWHERE[at])
+    field = f"metadata.lpstudio.trigger.input_schema.{at}"
+    for how in (["--event", '{"n": 3}'], ["--test", "--event", '{"n": 3}']):
+        error = _refused(cli("run", name, *how, "--json"))
+        assert error["field"] == field, (how, error)
+        assert "leads nowhere in the schema" in error["message"], error
+        assert error["fix"].startswith(f"point {field} at a definition of the same schema"), error
+    assert job_rows(ws) == 0
+
+
+#: An input schema whose references each resolve from the resource they stand in: `n` is a
+#: resource of its own (`$id`) referring to its own definition, to its own anchor, and to
+#: the root by the root's `$id`; the root refers to `n` by its `$id`, relative to its own.
+NESTED_RESOLVING: dict[str, Any] = {
+    "$id": "https://example.com/lead",
+    "type": "object",
+    "required": ["n"],
+    "$defs": {"capped": {"maximum": 100}},
+    "properties": {
+        "n": {
+            "$id": "https://example.com/n",
+            "$defs": {
+                "whole": {"type": "integer"},
+                "positive": {"$anchor": "positive", "minimum": 0},
+            },
+            "allOf": [
+                {"$ref": "#/$defs/whole"},
+                {"$ref": "#positive"},
+                {"$dynamicRef": "lead#/$defs/capped"},
+            ],
+        },
+        "m": {"$ref": "n"},
+    },
+}
+
+
+def test_a_schema_whose_references_resolve_under_a_nested_id_runs(
+    ws: Path, cli: Callable[..., Result]
+) -> None:
+    # Each reference is followed from its own base: the event is checked through every one
+    # (an `n` past the root's cap or under the anchor's minimum, an `m` of text, is refused).
+    name = _takes(ws, "bots/nested", "callable", NESTED_RESOLVING)
+    for event, said in (
+        ('{"n": 101}', "n: 101 is greater than the maximum of 100"),
+        ('{"n": -1}', "n: -1 is less than the minimum of 0"),
+        ('{"n": 3, "m": "3"}', """m: "3" is not of type 'integer'"""),
+    ):
+        error = _refused(cli("run", name, "--event", event, "--json"))
+        assert error["field"] == "--event" and said in error["message"], (event, error)
+    assert job_rows(ws) == 0
+    code, job = run_json("run", name, "--event", '{"n": 3, "m": 4}', "--workspace", str(ws))
+    assert code == 0 and job["status"] == "succeeded", job
+    assert job["result"] == {"count": 3, "n": "3"}, job
 
 
 def test_a_whole_float_given_by_hand_is_an_int_as_in_a_bot_s_call(ws: Path) -> None:

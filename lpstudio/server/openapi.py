@@ -13,7 +13,7 @@ from referencing.exceptions import Unresolvable
 from referencing.jsonschema import DRAFT202012
 
 from ..idempotency import DELIVERY_ID_HEADERS, MAX_KEY_LENGTH
-from ..recipe import _refs
+from ..jsonschemas import references
 from .handlers import PREFIX
 from .routes import ASYNC_ANSWER, CLIENT, OPEN, USER, Route
 from .schemas import ERROR, ERROR_REF
@@ -585,8 +585,8 @@ def _located(schema: dict[str, Any], at: str) -> dict[str, Any]:
     if "$id" in schema:
         return schema
     placed = copy.deepcopy(schema)
-    for path, keyword, ref in _refs(schema):
-        if ref == "#" or ref.startswith("#/"):
+    for path, keyword, ref, base, _ in references(schema):
+        if base == () and (ref == "#" or ref.startswith("#/")):
             node = placed
             for part in path:
                 node = node[part]
