@@ -176,3 +176,58 @@ def test_an_action_whose_ref_resolves_loads_and_checks_its_input_through_it(ws: 
 
     assert answer == {"got": "a@example.com"}
     assert refused.value.field == "email" and "is not of type 'string'" in refused.value.message
+
+
+#: An action taking `schema` as its input.
+TAKING = HEAD + (
+    'connector = Connector("refs", title="Refs")\n'
+    '@connector.action("a", title="A", input_schema={schema!r})\n'
+    "def a(conn, data):\n"
+    '    return {{"got": data["email"]}}\n'
+)
+
+
+@pytest.mark.parametrize("keyword", ["$ref", "$dynamicRef"])
+def test_a_dangling_reference_under_a_nested_id_is_refused_at_load_naming_where(
+    ws: Path, cli: Callable[..., Result], keyword: str
+) -> None:
+    # `email` is a resource of its own: `#/$defs/email` is its own definition, which it
+    # lacks, not the root's. A `$dynamicRef` was not checked: every job failed with
+    # referencing's Unresolvable.
+    schema = {
+        "type": "object",
+        "properties": {"email": {"$id": "urn:email", keyword: "#/$defs/email"}},
+        "$defs": {"email": {"type": "string"}},
+    }
+    _write(ws, "refs", TAKING.format(schema=schema))
+
+    error = _listing(cli)[1]["refs"]
+
+    assert error["field"] == "actions.a.input_schema", error
+    said = f"has a {keyword} '#/$defs/email' that leads nowhere in the schema (at properties/email)"
+    assert said in error["message"], error
+    assert error["fix"].startswith(f"point the {keyword} at a definition"), error
+
+
+def test_references_resolved_from_a_nested_id_load_and_check_the_input(ws: Path) -> None:
+    # Against the nested resource's own base: its definition, and the root by the root's $id.
+    schema = {
+        "$id": "https://example.com/a",
+        "type": "object",
+        "$defs": {"short": {"maxLength": 20}},
+        "properties": {
+            "email": {
+                "$id": "https://example.com/email",
+                "$defs": {"text": {"type": "string"}},
+                "allOf": [{"$dynamicRef": "#/$defs/text"}, {"$ref": "a#/$defs/short"}],
+            }
+        },
+    }
+    _write(ws, "refs", TAKING.format(schema=schema))
+    client = ConnectionClient(Connection("r", load_connectors(ws)["refs"], {}))
+
+    assert client.a(email="a@example.com") == {"got": "a@example.com"}
+    for wrong, said in ((7, "is not of type 'string'"), ("a" * 21, "is too long")):
+        with pytest.raises(InputError) as refused:
+            client.a(email=wrong)
+        assert refused.value.field == "email" and said in refused.value.message
