@@ -38,6 +38,15 @@ def _digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
+def token_refused(what: str, field: str, use: str, fix: str) -> InputError:
+    """The refusal of `what` (a value named by its `field`) holding one of lpstudio's own
+    credentials, a live client's token or the Jupyter server's, as its `use`: kept as
+    input, it would be shown in clear in the job, its output notebook and the answers,
+    where operators (who must not hold secrets) read it and call recipes as its holder. A
+    bot's call and a person's run or settings say it alike."""
+    return InputError(f"{what} holds an API token, which is never {use}", field=field, fix=fix)
+
+
 def _as_dict(row: ApiClient) -> dict[str, Any]:
     return {
         "name": row.name,

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import delete, select, update
 from sqlalchemy.exc import OperationalError
 
-from .api_clients import ApiClients
+from .api_clients import ApiClients, token_refused
 from .checks import (
     check_defaults,
     check_event,
@@ -164,9 +164,13 @@ class Studio:
         user: str | None = None,
         executor: Executor | None = None,
         api_root: str = API_PATH,
+        credentials: Collection[str] = (),
     ) -> None:
         """`api_root`: where the links and fixes this studio hands out find the REST API (a
-        recipe's hook and endpoint), under the base URL of the server that opened it."""
+        recipe's hook and endpoint), under the base URL of the server that opened it.
+        `credentials`: lpstudio's own that its callers hold besides the API clients' tokens
+        (the Jupyter server's token), refused as input as those are (`refuse_secrets`)."""
+        self.credentials = frozenset(token for token in credentials if token)
         acting = user or current_user()
         if not acting or len(acting) > USER_NAME_MAX:
             raise InputError(
@@ -381,7 +385,13 @@ class Studio:
         kept on the job, shown by `lpstudio show` and the API, and handed to its notebook,
         while a connection hands its secrets to the recipe's code only. `what` names the
         values (`the saved value of parameter`, `the default of parameter`). `packages`
-        checks an imported recipe's settings with it too."""
+        checks an imported recipe's settings with it too.
+
+        lpstudio's own credentials are refused alike: a live API client's token
+        (`ApiClients.live_tokens`, which reads the store only for text of a token's shape)
+        and the studio's `credentials` (the Jupyter server's token): kept on the job, an
+        operator would read one and call recipes as its holder. A revoked client's token,
+        or text that only looks like a token, is an ordinary value."""
         from .redaction import scrub
 
         given = {
@@ -395,6 +405,7 @@ class Studio:
             return  # nothing that could hold one: no connection is read
         if secrets is None:
             secrets = self.connections.secret_values()
+        tokens = self.api_clients.live_tokens(list(given.values())) | self.credentials
         for (what, field), value in given.items():
             # The store's first: `secrets` may be all the workspace's (`held_secrets`).
             if scrub(value, self.store.secrets) != value:  # as a connection's plain field
@@ -411,6 +422,14 @@ class Studio:
                     fix="give the secret to a connection (`lpstudio connections add`) and "
                     "bind it to the recipe's slot; the recipe reads it through "
                     "lpstudio.kernel.connection(...)",
+                )
+            if tokens and scrub(value, tokens) != value:
+                raise token_refused(
+                    what,
+                    field,
+                    "a recipe's input",
+                    fix="give another value: an API token is for calling lpstudio, never "
+                    "handed to a recipe",
                 )
 
     def check_defaults(
@@ -1337,7 +1356,9 @@ class Studio:
             try:  # a callable's as a bot's call gives it (3.0 as 3 for an integer field)
                 event = check_run_event(recipe, event)
             except InputError as exc:  # checked before `refuse_secrets`, it quotes the event
-                exc.mask(self.held_secrets())
+                exc.mask(
+                    self.held_secrets() | self.api_clients.live_tokens(event) | self.credentials
+                )
                 raise
             if event is None and not test and recipe.needs_event:
                 # Its cells work on what was posted: a job with nothing would fail, or act

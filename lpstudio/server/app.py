@@ -341,9 +341,21 @@ class LpstudioApp(ExtensionApp):
         with self._lock:
             studio = self._studios.get(user)
             if studio is None:
-                studio = Studio(self.lpstudio_workspace, user=user, api_root=self.api_root)
+                studio = Studio(
+                    self.lpstudio_workspace,
+                    user=user,
+                    api_root=self.api_root,
+                    credentials=(self.server_token,),
+                )
                 self._studios[user] = studio
             return studio
+
+    @property
+    def server_token(self) -> str:
+        """The Jupyter server's token (empty when it has none): a request's credential
+        (`request_credentials`), refused as a recipe's input (`Studio.refuse_secrets`)."""
+        provider = getattr(self.serverapp, "identity_provider", None)
+        return str(getattr(provider, "token", "") or "")
 
     @property
     def service(self) -> Studio:

@@ -62,6 +62,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from jsonschema import Draft202012Validator, ValidationError
 from referencing.exceptions import Unresolvable
 
+from ..api_clients import token_refused
 from ..checks import integers_as_ints
 from ..errors import ConflictError, InputError, NotFoundError, RecipeError
 from ..idempotency import check_key, left_claim_wait
@@ -703,11 +704,10 @@ def _refuse_credentials(sent: Any, query: dict[str, str], credentials: Collectio
     for name, value in fields:
         said = json.dumps([name, value], ensure_ascii=False)
         if any(token in said for token in tokens):
-            raise ApiError(
-                400,
-                "InputError",
-                f"{name}: holds an API token, which is never a call's input",
-                field=name,
+            raise token_refused(
+                f"{name}:",
+                name,
+                "a call's input",
                 fix="send the token in the API-TOKEN header (or Authorization: Bearer) only, "
                 "not in the URL or the body",
             )
