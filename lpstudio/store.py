@@ -423,6 +423,11 @@ URL_FIX = (
 #: `--limit`, the widgets' `limit`.
 MAX_LISTED = 1000
 
+#: The largest integer the store's columns and queries hold (SQLite's INTEGER, PostgreSQL's
+#: BIGINT): past it the driver raises OverflowError rather than finding nothing, so a job id
+#: or a listing's offset beyond it is refused where it is given.
+MAX_INTEGER = 2**63 - 1
+
 # Query parameters of a database URL that hold a password (libpq's `password`,
 # `sslpassword`; a driver's `...key`, `token`): `?password=` works as well as `user:pw@`.
 _SECRET_QUERY = re.compile(r"pass|secret|token|key", re.IGNORECASE)

@@ -47,7 +47,15 @@ from .parameters import as_declared, coerce, date_defaults
 from .recipe import MAX_TIMEOUT, TRIGGER_FIELD, Recipe
 from .runner import injects_declared_types, write_notebook
 from .settings import read_settings, saved_settings, update_settings
-from .store import FINAL_STATES, QUEUED, SCHEDULED_TRIGGERS, Store, audit_in, worker_id
+from .store import (
+    FINAL_STATES,
+    MAX_INTEGER,
+    QUEUED,
+    SCHEDULED_TRIGGERS,
+    Store,
+    audit_in,
+    worker_id,
+)
 from .times import parse_moment, poll_start
 from .workspace import (
     CONFIG_NAME,
@@ -1744,9 +1752,10 @@ class Studio:
                 field="limit",
                 fix="give how many jobs to list, e.g. limit=50 (None: all of them)",
             )
-        if not (isinstance(offset, int) and not isinstance(offset, bool) and offset >= 0):
+        whole = isinstance(offset, int) and not isinstance(offset, bool)
+        if not (whole and 0 <= offset <= MAX_INTEGER):
             raise InputError(
-                f"offset must be a whole number, 0 or above, not {offset!r}",
+                f"offset must be a whole number from 0 to {MAX_INTEGER}, not {offset!r}",
                 field="offset",
                 fix="give how many of the newest jobs to skip, e.g. offset=50",
             )

@@ -1085,10 +1085,13 @@ def test_a_bot_is_told_which_values_a_query_or_header_takes(
     assert assert_error(mode, 400, "mode")["fix"] == "give mode as one of: sync, async"
     limit = api(server, "alice", "GET", "/jobs", params={"limit": "0"})
     assert assert_error(limit, 400, "limit")["fix"] == "give limit as a whole number from 1 to 1000"
-    offset = api(server, "alice", "GET", "/jobs", params={"offset": "x"})
-    assert (
-        assert_error(offset, 400, "offset")["fix"] == "give offset as a whole number of at least 0"
-    )
+    offsets = (str(2**63), "99999999999999999999", "-1", "x")  # past 2**63 - 1: was a 500
+    for sent in offsets:
+        offset = api(server, "alice", "GET", "/jobs", params={"offset": sent})
+        error = assert_error(offset, 400, "offset")
+        assert error["fix"] == f"give offset as a whole number from 0 to {2**63 - 1}", error
+    last = api(server, "alice", "GET", "/jobs", params={"offset": str(2**63 - 1)})
+    assert last.status_code == 200 and last.json()["jobs"] == [], last.text
     long_key = call(server, tokens["all"], "optin", OPTIN, headers={"Idempotency-Key": "k" * 256})
     assert "at most 255 characters" in assert_error(long_key, 400, "Idempotency-Key")["fix"]
 

@@ -11,7 +11,7 @@ from typing import Any
 
 from ..api_clients import MAX_QUOTA_PER_DAY
 from ..recipe import MAX_CALL_TIMEOUT, MAX_TIMEOUT, METADATA_SCHEMA
-from ..store import MAX_LISTED, ROLES
+from ..store import MAX_INTEGER, MAX_LISTED, ROLES
 
 JOB_STATES = ["queued", "running", "succeeded", "failed", "cancelled"]
 
@@ -434,7 +434,7 @@ API_CLIENT_BODY: dict[str, Any] = {
 # -- query strings ---------------------------------------------------------------------------
 
 LIMIT = {"type": "integer", "minimum": 1, "maximum": MAX_LISTED}
-OFFSET = {"type": "integer", "minimum": 0, "default": 0}
+OFFSET = {"type": "integer", "minimum": 0, "maximum": MAX_INTEGER, "default": 0}
 
 
 def expected(schema: dict[str, Any]) -> str:
