@@ -621,6 +621,33 @@ def test_settings_patch_is_checked_and_reset_restores_everything(client: httpx.C
     assert len(client.get(CHECKOUTS_PATH, headers=SHOPIFY).json()["checkouts"]) == 5
 
 
+@pytest.mark.parametrize(
+    ("name", "sent", "said"),
+    [
+        ("token_ttl_seconds", "1e400", "inf"),
+        ("campaign_progress_seconds", "NaN", "nan"),
+        ("shopify_leak_per_second", "-Infinity", "-inf"),
+        ("token_ttl_seconds", "1" + "0" * 400, "100000000000000000...0000000000000000000"),
+    ],
+)
+def test_a_setting_that_is_no_finite_number_is_refused_naming_it(
+    client: httpx.Client, name: str, sent: str, said: str
+):
+    # JSON's 1e400 (and Python's NaN) were taken and echoed as `Infinity`, which is no JSON,
+    # and every token request then answered 500 on `int(now + inf)`.
+    default = SandboxSettings().to_dict()[name]
+    body = f'{{"{name}": {sent}}}'
+    refused = client.patch(
+        "/_sandbox/settings", content=body, headers={"Content-Type": "application/json"}
+    )
+    assert refused.status_code == 400, refused.text
+    assert refused.json() == {
+        "error": f"{name} must be a finite number, such as its default {default}, not {said}"
+    }
+    assert client.get("/_sandbox/settings").json() == SandboxSettings().to_dict()
+    token(client)  # a token is still issued
+
+
 def test_reset_can_keep_the_settings_in_force(client: httpx.Client):
     client.patch("/_sandbox/settings", json={"seed_checkouts": 2})
 

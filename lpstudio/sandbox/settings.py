@@ -8,6 +8,8 @@ limit quickly (a bucket of 3 instead of 40, a token that lives 0 seconds).
 from __future__ import annotations
 
 import dataclasses
+import math
+import reprlib
 from dataclasses import dataclass
 from typing import Any, get_type_hints
 
@@ -69,6 +71,15 @@ class SandboxSettings:
     random_seed: int = 20240601
 
     def __post_init__(self) -> None:
+        # JSON's 1e400 and NaN reach a PATCH as Python floats (and a whole number past a
+        # float's range breaks the same sums): held, they were echoed as `Infinity`, which
+        # is no JSON, and every token request failed on `int(now + inf)`.
+        for name, hint in get_type_hints(type(self)).items():
+            if hint is float and not _finite(getattr(self, name)):
+                raise ValueError(
+                    f"{name} must be a finite number, such as its default "
+                    f"{getattr(type(self), name)}, not {reprlib.repr(getattr(self, name))}"
+                )
         for name in (
             "requests_per_second",
             "reporting_requests_per_second",
@@ -106,3 +117,11 @@ class SandboxSettings:
             if isinstance(value, bool) or not (isinstance(value, expected) or numeric_ok):
                 raise ValueError(f"{name} must be of type {expected.__name__}")
         return dataclasses.replace(self, **changes)
+
+
+def _finite(number: float) -> bool:
+    """Whether `number` is a float's finite value: an int too large for a float is not."""
+    try:
+        return math.isfinite(number)
+    except OverflowError:
+        return False
