@@ -106,3 +106,39 @@ async def test_a_recipe_path_without_its_ipynb_is_told_to_add_it(
     for nowhere in (("recipe", "shop", "cart"), ("recipes", "shop", "cart.ipynb", "nowhere")):
         code, answer = await get(jp_fetch, *nowhere)
         assert code == 404 and answer["error"]["fix"] == routes, (nowhere, answer)
+
+
+async def test_a_job_id_that_can_be_no_job_is_refused_on_every_job_route(
+    jp_fetch: Any, jp_base_url: str, ws: Path
+) -> None:
+    """`/jobs/99999999999999999999` and `/jobs/-1` answered "no route" with the OpenAPI
+    document as the fix, where `/jobs/0` said the job does not exist: any whole number is
+    the route's, and one that can be no job is refused as `lpstudio show` refuses it (past
+    2**63 - 1 the database raised OverflowError)."""
+    api = url_path_join(jp_base_url, API)
+    fix = f"give a job's number, from 1 to {2**63 - 1}, as GET {api}/jobs lists it"
+    for job_id in ("99999999999999999999", str(2**63), "-1", "0", "1" * 5000):
+        for method, *tail in (
+            ("GET",),
+            ("POST", "cancel"),
+            ("POST", "rerun"),
+            ("GET", "output.ipynb"),
+        ):
+            answer = await jp_fetch(
+                "lpstudio",
+                "api",
+                "v1",
+                "jobs",
+                job_id,
+                *tail,
+                method=method,
+                body="{}" if method == "POST" else None,
+                headers={"X-Test-User": "alice"},
+                raise_error=False,
+            )
+            error = json.loads(answer.body)["error"]
+            assert answer.code == 400 and error["code"] == "InputError", (job_id, tail, error)
+            assert error["message"] == f"{job_id} is not a job id", error
+            assert error["field"] == "job_id" and error["fix"] == fix, error
+    code, answer = await get(jp_fetch, "jobs", str(2**63 - 1))  # the largest: no such job
+    assert code == 404 and answer["error"]["message"] == f"job {2**63 - 1} does not exist"

@@ -1075,6 +1075,11 @@ def test_a_client_polls_its_own_calls_and_learns_nothing_of_other_jobs(
         assert error["message"] == f"no call job {job} of this client"
         assert error["code"] == "NotFoundError", error  # as every 404: one code to branch on
         assert "lpstudio jobs" not in str(error) and "Lpstudio-Job" in error["fix"]
+    for nonsense in ("-1", "0", "99999999999999999999"):  # "no route", or a database overflow
+        answer = httpx.get(f"{server}{API}/calls/{nonsense}", headers={"API-TOKEN": tokens["cb"]})
+        error = assert_error(answer, 400, "job_id")
+        assert error["message"] == f"{nonsense} is not a job id", error
+        assert error["fix"] == "poll the job of one of this client's calls: its Lpstudio-Job header"
 
 
 def test_a_bot_is_told_which_values_a_query_or_header_takes(

@@ -53,7 +53,7 @@ from ..jsonschemas import first_problem
 from ..redaction import Secrets, given_text, scrub, scrub_text
 from ..roles import PERMISSIONS
 from ..sdk import ConnectorError
-from ..store import FINAL_STATES, first_line, unavailable
+from ..store import FINAL_STATES, MAX_INTEGER, first_line, unavailable
 from ..studio import API_PATH, Studio
 from .auth import ApiError, api_token, check_role
 from .output_html import OUTPUT_HTML_CSP, render_output_html
@@ -1041,6 +1041,16 @@ class JobsHandler(UserHandler):
         )
 
 
+def job_number(job_id: str, fix: str) -> int:
+    """The job a path names (`routes._JOB`: any whole number): one that can be no job is
+    refused naming it, as `lpstudio show` refuses it, where past the store's largest integer
+    the database raised OverflowError."""
+    short = len(job_id.lstrip("-0")) <= len(str(MAX_INTEGER))  # int() of 4,300 digits raises
+    if not (short and 1 <= int(job_id) <= MAX_INTEGER):
+        raise ApiError(400, "InputError", f"{job_id} is not a job id", field="job_id", fix=fix)
+    return int(job_id)
+
+
 class JobRouteHandler(UserHandler):
     """A route of one job, which names no recipe: a refusal's fix may need the job's (a
     purged job's rerun says to run its recipe anew)."""
@@ -1048,9 +1058,13 @@ class JobRouteHandler(UserHandler):
     async def of_job(self, action: Callable[[int], T], job_id: str) -> T:
         """`action` done on the job, off the IOLoop; refused, the job's recipe is kept for
         the fix (`recipe_refused`)."""
+        number = job_number(
+            job_id,
+            f"give a job's number, from 1 to {MAX_INTEGER}, as GET "
+            f"{self.app.api_root}/jobs lists it",
+        )
 
         def act() -> T:
-            number = int(job_id)
             try:
                 return action(number)
             except LpstudioError:
@@ -1463,7 +1477,9 @@ class CallJobHandler(ClientHandler):
     async def get(self, job_id: str) -> None:
         from .calls import poll
 
-        status, body, headers = await poll(self.app, self.client, int(job_id), self.delivered)
+        fix = "poll the job of one of this client's calls: its Lpstudio-Job header"
+        number = job_number(job_id, fix)
+        status, body, headers = await poll(self.app, self.client, number, self.delivered)
         self.answer(body, status, headers)
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..store import MAX_INTEGER
 from . import handlers as h
 from . import schemas as s
 
@@ -19,7 +20,7 @@ RECIPE = {
     "type": "string",
     "description": "the recipe's path under projects/, e.g. bots/optin.ipynb",
 }
-JOB_ID = {"type": "integer", "description": "a job id"}
+JOB_ID = {"type": "integer", "minimum": 1, "maximum": MAX_INTEGER, "description": "a job id"}
 CONNECTION_NAME = {"type": "string", "description": "a connection's name"}
 PROJECT = {
     "type": "string",
@@ -143,7 +144,9 @@ _RECIPE = r"(?P<recipe>[^?#]+?\.ipynb)"
 #: ASCII) and is no route, as before: tornado refused one that is no UTF-8 with an empty 400.
 _ESCAPED = "%[0-7][0-9A-Fa-f]"
 _CALL_PATH = rf"(?P<path>(?:[A-Za-z0-9]|{_ESCAPED})(?:[A-Za-z0-9_./-]|{_ESCAPED})*)"
-_JOB = r"(?P<job_id>[0-9]{1,12})"
+#: Any whole number, so one that can be no job (0, -1, past the store's largest) is told so
+#: by its handler (`handlers.job_number`), not "no route".
+_JOB = r"(?P<job_id>-?[0-9]+)"
 _NAME = r"(?P<name>[^/?#]+)"
 
 ROUTES: tuple[Route, ...] = (
