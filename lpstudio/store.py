@@ -937,8 +937,10 @@ class Store:
         return jobs
 
     def job(self, job_id: int) -> Job:
-        with self.read() as s:
-            job = s.get(Job, job_id)
+        job = None
+        if -MAX_INTEGER - 1 <= job_id <= MAX_INTEGER:  # past it the driver overflows
+            with self.read() as s:
+                job = s.get(Job, job_id)
         if job is None:
             raise NotFoundError(
                 f"job {job_id} does not exist", field="job", fix="list jobs with `lpstudio jobs`"

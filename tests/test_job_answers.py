@@ -264,3 +264,16 @@ def test_a_rerun_s_answer_warns_as_the_cli_does(
     said = CliRunner().invoke(main, ["rerun", str(job), "--workspace", str(ws)])
     assert said.exit_code == 0, said.output
     assert f"warning: {answer.json()['warning']}\n" in said.output
+
+
+def test_a_job_id_past_the_store_s_integers_is_no_job_not_an_overflow(tmp_path: Path) -> None:
+    # `Studio.job(2**63)` (and `cancel`, `rerun`, which look it up) raised the driver's
+    # OverflowError where a job that does not exist raises NotFoundError.
+    from lpstudio.errors import NotFoundError
+
+    with Studio.init(tmp_path, accept_terms=True, admin="alice") as studio:
+        for job_id in (2**63, -(2**63) - 1, 10**20):
+            for act in (studio.job, studio.cancel):
+                with pytest.raises(NotFoundError, match=f"^job {job_id} does not exist") as e:
+                    act(job_id)
+                assert e.value.field == "job", e.value
