@@ -428,6 +428,17 @@ MAX_LISTED = 1000
 #: or a listing's offset beyond it is refused where it is given.
 MAX_INTEGER = 2**63 - 1
 
+
+def job_id_in(text: str) -> int | None:
+    """The job id `text` writes as `lpstudio jobs` shows one (ASCII digits, 1 to
+    MAX_INTEGER), or None; past 4,300 digits without asking int(), which raises there."""
+    digits = text.lstrip("0")
+    if not (text.isascii() and text.isdigit() and len(digits) <= len(str(MAX_INTEGER))):
+        return None
+    number = int(text)
+    return number if 1 <= number <= MAX_INTEGER else None
+
+
 # Query parameters of a database URL that hold a password (libpq's `password`,
 # `sslpassword`; a driver's `...key`, `token`): `?password=` works as well as `user:pw@`.
 _SECRET_QUERY = re.compile(r"pass|secret|token|key", re.IGNORECASE)

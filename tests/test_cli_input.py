@@ -55,7 +55,7 @@ def test_scheduler_refuses_a_bad_grace_period_before_it_starts(
 
 @pytest.mark.parametrize("command", ["show", "rerun", "cancel"])
 def test_a_job_id_too_large_for_the_store_is_refused(ws: Path, cli, command: str) -> None:
-    for given in ("99999999999999999999", "abc", "0"):
+    for given in ("99999999999999999999", "abc", "0", "1" * 5000):  # 5000: int() raised
         result = cli(command, given)
         assert result.exit_code == 2, result.output
         assert "JOB_ID" in result.output and "Traceback" not in result.output

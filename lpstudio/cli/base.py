@@ -19,7 +19,7 @@ from ..errors import InputError, LpstudioError, NotFoundError, StoreUnavailable
 from ..failures import describe_error
 from ..jobviews import job_to_dict, plain_error
 from ..models import Job
-from ..store import FINAL_STATES, SUCCEEDED, unavailable
+from ..store import FINAL_STATES, SUCCEEDED, job_id_in, unavailable
 from ..studio import Studio
 from ..times import aware
 
@@ -47,9 +47,9 @@ class JobId(click.ParamType):
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
         if isinstance(value, int):
             return value
-        text = str(value).strip()
-        if text.isascii() and text.isdigit() and 1 <= int(text) < 2**63:
-            return int(text)
+        number = job_id_in(str(value).strip())
+        if number is not None:
+            return number
         self.fail(f"{value!r} is not a job id: give a job's number, as `lpstudio jobs` shows it")
 
 

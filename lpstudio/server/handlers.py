@@ -53,7 +53,7 @@ from ..jsonschemas import first_problem
 from ..redaction import Secrets, given_text, scrub, scrub_text
 from ..roles import PERMISSIONS
 from ..sdk import ConnectorError
-from ..store import FINAL_STATES, MAX_INTEGER, first_line, unavailable
+from ..store import FINAL_STATES, MAX_INTEGER, first_line, job_id_in, unavailable
 from ..studio import API_PATH, Studio
 from .auth import ApiError, api_token, check_role
 from .output_html import OUTPUT_HTML_CSP, render_output_html
@@ -1045,10 +1045,10 @@ def job_number(job_id: str, fix: str) -> int:
     """The job a path names (`routes._JOB`: any whole number): one that can be no job is
     refused naming it, as `lpstudio show` refuses it, where past the store's largest integer
     the database raised OverflowError."""
-    short = len(job_id.lstrip("-0")) <= len(str(MAX_INTEGER))  # int() of 4,300 digits raises
-    if not (short and 1 <= int(job_id) <= MAX_INTEGER):
+    number = job_id_in(job_id)
+    if number is None:
         raise ApiError(400, "InputError", f"{job_id} is not a job id", field="job_id", fix=fix)
-    return int(job_id)
+    return number
 
 
 class JobRouteHandler(UserHandler):
