@@ -227,11 +227,14 @@ def project_folder(
 ) -> tuple[Path, str]:
     """The folder under projects/ named (`.` or empty: projects/ itself), and its name as a
     package keeps it; `typed` (by a user, not read from a package) reads it as Try recipe
-    reads a project. Refusals name `field`, as the caller called the folder."""
+    reads a project. Refusals name `field`, as the caller called the folder. An absolute
+    folder (`/etc`) is refused, as Try recipe refuses one, where its `/` was dropped."""
     projects = studio.workspace.projects
+    fix = "give a folder under projects/ such as shop or shop/eu, or . for every project"
+    if folder.startswith("/"):
+        raise InputError(f"project folder {folder} is outside projects/", field=field, fix=fix)
     if folder.strip("/") in ("", "."):
         return projects, "."
-    fix = "give a folder under projects/ such as shop or shop/eu, or . for every project"
     if not folder.isprintable():
         raise InputError(f"invalid project folder {folder!r}", field=field, fix=fix)
     if typed:

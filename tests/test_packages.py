@@ -806,6 +806,26 @@ def test_a_refused_folder_names_the_option_it_came_from(small: Path, target: Pat
     assert state(target) == before
 
 
+def test_an_absolute_folder_is_refused_not_read_under_projects(
+    small: Path, target: Path, tmp_path: Path
+) -> None:
+    """`import --into /tmp/evil` imported into projects/tmp/evil and `export /etc` exported
+    projects/etc: the leading `/` was dropped. As Try recipe refuses an absolute project,
+    both are refused naming the field and a folder under projects/ to give instead."""
+    (target / "projects/etc").mkdir()
+    before = state(target)
+
+    into = refused(invoke(target, "import", str(small), "--into", "/tmp/evil", "--json"))
+    exported = refused(invoke(target, "export", "/etc", "-o", str(tmp_path / "etc.zip"), "--json"))
+
+    assert into["field"] == "--into" and exported["field"] == "folder"
+    for error in (into, exported):
+        assert "outside projects/" in error["message"], error
+        assert "under projects/ such as shop" in error["fix"], error
+    assert state(target) == before
+    assert not (tmp_path / "etc.zip").exists()
+
+
 def test_a_replace_says_it_stops_a_started_recipe_and_keeps_its_failure_contacts(
     small: Path, target: Path
 ) -> None:

@@ -177,6 +177,8 @@ def test_a_bad_package_or_query_is_refused_and_nothing_is_written(server: str, w
     assert "true or false" in assert_error(maybe, 400, "replace")["fix"]
     outside = api(server, "alice", "POST", "/packages", params={"into": "../x"}, content=package)
     assert_error(outside, 400, "into")
+    absolute = api(server, "alice", "POST", "/packages", params={"into": "/etc"}, content=package)
+    assert "under projects/ such as shop" in assert_error(absolute, 400, "into")["fix"]
     assert state(ws) == before
 
 
