@@ -76,6 +76,19 @@ def check_key(header: str, key: str) -> str:
     return key
 
 
+def sent_once(header: str, values: list[str]) -> str | None:
+    """The value of a request's `header`, sent at most once: of two (`a1` and `b1`, which
+    Tornado reads as one key `a1,b1`), a retry under either would find no claim and run
+    the request again."""
+    if len(values) > 1:
+        raise InputError(
+            f"{header} is sent {len(values)} times",
+            field=header,
+            fix=f"send {header} once, with the one key that names this request",
+        )
+    return values[0] if values else None
+
+
 def delivery_id(headers: dict[str, str]) -> tuple[str, str] | None:
     """The header by which the sender named a webhook delivery, and its id (`check_key`),
     if it sent one."""

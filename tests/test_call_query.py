@@ -478,6 +478,33 @@ def test_a_repeated_key_is_told_from_another_request_by_its_query(
     assert new.status_code == 422 and new.json()["error"]["job"] != failed["job"]
 
 
+def test_an_idempotency_key_sent_twice_is_refused_as_a_query_parameter_given_twice_is(
+    served: Served, token: str
+) -> None:
+    """Sent as `Idempotency-Key: a1` and `Idempotency-Key: b1`, a call was claimed under
+    `a1,b1`: a retry under either key found no claim and ran the recipe again. Refused
+    before any job, naming the header; sent once, the key is claimed as before."""
+    before = job_count(served, "bots/echo")
+    keys = [("Idempotency-Key", "two-a1"), ("Idempotency-Key", "two-b1")]
+    for method in ("POST", "GET"):
+        twice = httpx.request(
+            method,
+            f"{served.url}{API}/call/echo",
+            params={"n": "9"},
+            headers=[("API-TOKEN", token), *keys],
+            timeout=60,
+        )
+        error = error_of(twice, 400, "Idempotency-Key")
+        assert error["message"] == "Idempotency-Key is sent 2 times", error
+        assert error["fix"].startswith("send Idempotency-Key once"), error
+    assert job_count(served, "bots/echo") == before
+    once = send(served, token, "POST", "echo", {}, key="two-a1", n="9")
+    again = send(served, token, "POST", "echo", {}, key="two-a1", n="9")
+    assert once.status_code == again.status_code == 200, again.text
+    assert again.headers["Idempotent-Replayed"] == "true"
+    assert job_count(served, "bots/echo") == before + 1
+
+
 def test_a_repeat_of_a_query_call_is_answered_once_its_recipe_stopped(
     served: Served, token: str
 ) -> None:

@@ -1453,14 +1453,16 @@ class CallHandler(ClientHandler):
         await self.call(path)
 
     async def call(self, path: str) -> None:
+        from ..idempotency import sent_once
         from .calls import call
 
+        key = sent_once("Idempotency-Key", self.request.headers.get_list("Idempotency-Key"))
         status, body, headers = await call(
             self.app,
             self.client,
             path,
             self.request.body,
-            self.request.headers.get("Idempotency-Key"),
+            key,
             self.query["mode"],
             query=self.inputs,
             method=self.request.method or "POST",
