@@ -77,6 +77,22 @@ if TYPE_CHECKING:
 #: names in 255 characters; PostgreSQL refuses a longer one where SQLite took it).
 USER_NAME_MAX = 128
 
+
+def refuse_new_user_name(name: str, field: str) -> None:
+    """Refuses a name no newcomer may be given (empty, spaced, unprintable or too long): an
+    admin's typo, whose user could never log in to use the role."""
+    if (
+        not name
+        or len(name) > USER_NAME_MAX
+        or any(c.isspace() or not c.isprintable() for c in name)
+    ):
+        raise InputError(
+            f"invalid user name {name!r}",
+            field=field,
+            fix=f"give the login name the person uses (no spaces or ':', at most {USER_NAME_MAX})",
+        )
+
+
 #: Where the REST API is served by a server at `/` (`lpstudio serve`'s default), as the command
 #: line names its links; a server under a base URL gives each studio its own (`api_root`).
 API_PATH = "/lpstudio/api/v1"
@@ -268,6 +284,8 @@ class Studio:
                 field="admin",
                 fix="give the login name of the person who administers the workspace",
             )
+        if admin is not None:  # `--admin ''` is a typo, not the OS user
+            refuse_new_user_name(admin, "admin")
         founder = admin or current_user()  # refused now, before anything is written
         if sandbox:  # a bad URL is refused before anything is written
             from .registry import get_connector
@@ -2086,18 +2104,8 @@ class Studio:
             # A name checked only for a newcomer: one a login already brought in (an IdP's
             # "Ada Lovelace", `LPSTUDIO_USER`) keeps whatever it is, and an admin must be
             # able to change its role.
-            if user is None and (
-                not name
-                or len(name) > USER_NAME_MAX
-                or any(c.isspace() or not c.isprintable() for c in name)
-            ):
-                raise InputError(
-                    f"invalid user name {name!r}",
-                    field="name",
-                    fix="give the login name the person uses (no spaces or ':', at most "
-                    f"{USER_NAME_MAX})",
-                )
             if user is None:
+                refuse_new_user_name(name, "name")
                 user = User(name=name, role=role)
                 s.add(user)
                 before = None

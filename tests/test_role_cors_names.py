@@ -227,3 +227,21 @@ def test_nobody_acts_or_founds_a_workspace_as_a_client_or_a_process(
     assert listed.exit_code == 2 and "LPSTUDIO_USER" in listed.output, listed.output
     with Studio.open(ws, user="api:bot2") as client:  # how the server acts for a client
         assert client.user == "api:bot2"
+
+
+def test_a_workspace_is_not_founded_with_an_admin_no_person_could_log_in_as(
+    tmp_path: Path,
+) -> None:
+    """`init --admin ''` made the OS user admin unsaid, where `users role ''` is refused as
+    an invalid user name: an empty, spaced or over-long admin is refused naming --admin,
+    before the workspace's folder is made."""
+    founded = tmp_path / "brand"
+    for admin in ("", "ada lovelace", "a" * 129):
+        init = CliRunner().invoke(
+            main, ["init", str(founded), "--accept-terms", "--admin", admin, "--json"]
+        )
+        assert init.exit_code == 2, init.output
+        error = json.loads(init.stdout)["error"]
+        assert error["field"] == "--admin" and error["message"] == f"invalid user name {admin!r}"
+        assert "login name" in error["fix"], error
+        assert not founded.exists()
