@@ -40,6 +40,15 @@ def extension_config(ws: Path) -> Config:
     )
 
 
+async def rest(jp_fetch: Any, method: str, *path: str, body: Any = None) -> tuple[int, Any]:
+    """A request of the admin (alice) to the REST API inside jupyter_server's test server."""
+    options: dict[str, Any] = {"method": method, "headers": {"X-Test-User": "alice"}}
+    if body is not None:
+        options["body"] = json.dumps(body)
+    answer = await jp_fetch("lpstudio", "api", "v1", *path, raise_error=False, **options)
+    return answer.code, json.loads(answer.body)
+
+
 async def call_recipe(jp_fetch: Any, path: str, body: Any, token: str) -> tuple[int, str]:
     """A bot's call of the callable recipe at `path` (pytest-jupyter's `jp_fetch`): the
     answer's status and its text, as the bot reads them."""

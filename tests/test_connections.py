@@ -26,6 +26,7 @@ from lpstudio.settings import saved_settings
 from lpstudio.studio import Studio
 
 from .conftest import run_cli, run_json, write_recipe
+from .servers import rest
 
 SECRET = "sandbox-secret"
 LP_TYPE = "liveperson_proactive"
@@ -968,15 +969,6 @@ def test_bindings_of_recipes_or_slots_that_are_gone_do_not_keep_a_connection(cli
 
 
 # -- through the REST API --------------------------------------------------------------------
-
-
-async def rest(jp_fetch: Any, method: str, *path: str, body: Any = None) -> tuple[int, Any]:
-    """A request of the admin to the REST API inside jupyter_server's test server."""
-    options: dict[str, Any] = {"method": method, "headers": {"X-Test-User": "alice"}}
-    if body is not None:
-        options["body"] = json.dumps(body)
-    answer = await jp_fetch("lpstudio", "api", "v1", *path, raise_error=False, **options)
-    return answer.code, json.loads(answer.body)
 
 
 async def test_the_rest_api_keeps_a_connection_that_a_recipe_uses(jp_fetch, cli, ws):

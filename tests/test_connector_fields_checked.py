@@ -24,7 +24,7 @@ from lpstudio.sdk import Connector, Field
 from lpstudio.studio import Studio
 
 from .conftest import write_recipe
-from .test_connections import rest
+from .servers import rest
 
 ACME = """
 from lpstudio.sdk import Connector, Field

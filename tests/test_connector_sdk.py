@@ -28,7 +28,7 @@ from lpstudio.sdk import Connection, ConnectorError, MemoryLedger
 from lpstudio.studio import Studio
 
 from .conftest import write_recipe
-from .test_connections import rest
+from .servers import rest
 from .test_connectors_generic import TOKEN, Recorder, server
 
 __all__ = ["server"]  # a fixture shared with those tests' modules

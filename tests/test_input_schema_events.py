@@ -21,6 +21,7 @@ from lpstudio.errors import RecipeError
 from lpstudio.studio import Studio
 from lpstudio.widgets import RecipeForm
 from tests.conftest import job_rows, run_json, write_recipe
+from tests.servers import rest
 from tests.test_call_query import NOWHERE
 
 #: The field the refusal names: the `$dynamicRef` of `NOWHERE`.
@@ -90,17 +91,8 @@ async def test_a_dynamic_ref_leading_nowhere_refuses_rest_runs_and_deliveries(
     _takes(ws, hook, "webhook", NOWHERE)
 
     async def fetch(*path: str, body: Any) -> tuple[int, dict[str, Any]]:
-        answer = await jp_fetch(
-            "lpstudio",
-            "api",
-            "v1",
-            *path,
-            method="POST",
-            body=json.dumps(body),
-            headers={"X-Test-User": "alice"},
-            raise_error=False,
-        )
-        return answer.code, json.loads(answer.body)["error"]
+        code, answer = await rest(jp_fetch, "POST", *path, body=body)
+        return code, answer["error"]
 
     for path, body in (
         (("recipes", "bots", "rest.ipynb", "run"), {"event": {"n": 3}}),

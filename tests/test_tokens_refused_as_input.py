@@ -18,6 +18,7 @@ from click.testing import Result
 from lpstudio.api_clients import TOKEN_SHAPE
 from lpstudio.studio import Studio
 from tests.conftest import job_rows, write_recipe
+from tests.servers import rest
 
 RECIPE = "shop/cart"
 PARAMETERS = "campaign_name: str = 'spring'  # the campaign's name"
@@ -98,31 +99,17 @@ def test_a_revoked_token_or_text_shaped_like_one_is_an_ordinary_value(
         assert saved_parameters(ws) == {"campaign_name": value}
 
 
-async def fetch(jp_fetch: Any, method: str, *path: str, body: Any) -> tuple[int, str]:
-    answer = await jp_fetch(
-        "lpstudio",
-        "api",
-        "v1",
-        *path,
-        method=method,
-        body=json.dumps(body),
-        headers={"X-Test-User": "alice"},
-        raise_error=False,
-    )
-    return answer.code, answer.body.decode()
-
-
 async def test_a_live_token_in_a_rest_run_s_event_is_refused_before_any_job(
     jp_fetch: Any, ws: Path, recipe: Path
 ) -> None:
     token = client_token(ws)
     event = {"consumer_id": token, "phone": "+14155550111", "channel": "sms", "opt_in": True}
     for route in ("run", "test"):
-        code, text = await fetch(
+        code, answer = await rest(
             jp_fetch, "POST", "recipes", f"{RECIPE}.ipynb", route, body={"event": event}
         )
-        assert code == 400 and token not in text, text
-        error = json.loads(text)["error"]
+        assert code == 400 and token not in json.dumps(answer), answer
+        error = answer["error"]
         assert error["field"] == "event" and "holds an API token" in error["message"], error
     assert job_rows(ws) == 0
 
@@ -135,9 +122,9 @@ async def test_the_server_s_token_as_a_rest_run_s_parameter_is_refused_before_an
     token = jp_serverapp.identity_provider.token
     assert token
     body = {"parameters": {"campaign_name": token}}
-    code, text = await fetch(jp_fetch, "POST", "recipes", f"{RECIPE}.ipynb", "run", body=body)
-    assert code == 400 and token not in text, text
-    assert json.loads(text)["error"]["field"] == "campaign_name", text
+    code, answer = await rest(jp_fetch, "POST", "recipes", f"{RECIPE}.ipynb", "run", body=body)
+    assert code == 400 and token not in json.dumps(answer), answer
+    assert answer["error"]["field"] == "campaign_name", answer
     assert job_rows(ws) == 0
 
 
@@ -146,13 +133,13 @@ async def test_a_live_token_saved_over_rest_is_refused_and_nothing_saved(
 ) -> None:
     token, revoked = client_token(ws), client_token(ws, "old-bot", revoked=True)
     path = ("recipes", f"{RECIPE}.ipynb", "settings")
-    code, text = await fetch(jp_fetch, "PUT", *path, body={"parameters": {"campaign_name": token}})
-    assert code == 400 and token not in text, text
-    error = json.loads(text)["error"]
+    code, answer = await rest(jp_fetch, "PUT", *path, body={"parameters": {"campaign_name": token}})
+    assert code == 400 and token not in json.dumps(answer), answer
+    error = answer["error"]
     assert error["field"] == "campaign_name" and "holds an API token" in error["message"], error
     assert saved_parameters(ws) == {}
-    code, text = await fetch(
+    code, answer = await rest(
         jp_fetch, "PUT", *path, body={"parameters": {"campaign_name": revoked}}
     )
-    assert code == 200, text
+    assert code == 200, answer
     assert saved_parameters(ws) == {"campaign_name": revoked}
