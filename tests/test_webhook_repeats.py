@@ -36,7 +36,7 @@ from tests.servers import API, Served, serving
 #: The default window, as a new workspace's lpstudio.toml writes it.
 WINDOW = 600
 DEFAULT_LINE = f"repeat_window_seconds = {WINDOW}"
-HOOKS = ("once", "two", "later", "race", "race-later", "named", "off")
+HOOKS = ("once", "two", "later", "race", "race-later", "named", "twice", "off")
 
 
 def _workspace(root: Path, window: float | None = None) -> Path:
@@ -233,6 +233,36 @@ def test_a_delivery_id_keeps_repeats_exact(ws: Path, server: Served) -> None:
     for answer in (first, second, again):
         assert "within" not in answer.json()["message"], answer.text
     assert _jobs(ws, "named") == sorted(first.json()["jobs"] + second.json()["jobs"])
+
+
+@pytest.mark.parametrize("header", DELIVERY_ID_HEADERS)
+def test_a_delivery_id_sent_twice_is_refused_before_any_job(
+    ws: Path, server: Served, header: str
+) -> None:
+    """Sent as `a1` and `b1`, a delivery id was read as one id `a1,b1`: a redelivery under
+    either found no claim and was queued again. Refused 400 naming the header, nothing
+    queued; sent once, the id is claimed as before."""
+    url = _url(ws, "twice")
+    before = _jobs(ws, "twice")
+    body = json.dumps({"lead": header}).encode()
+    twice = httpx.post(
+        f"{server.url}{url}",
+        content=body,
+        headers=[(header, f"{header}-a1"), (header, f"{header}-b1")],
+        timeout=60,
+    )
+    assert twice.status_code == 400, twice.text
+    error = twice.json()["error"]
+    assert error["field"] == header, error
+    assert error["message"] == f"{header} is sent 2 times", error
+    assert error["fix"].startswith(f"send {header} once"), error
+    assert _jobs(ws, "twice") == before
+
+    once = _post(server, url, {"lead": header}, **{header: f"{header}-a1"})
+    again = _post(server, url, {"lead": header}, **{header: f"{header}-a1"})
+    assert [once.status_code, again.status_code] == [202, 200], again.text
+    assert again.json()["repeated"] and again.json()["jobs"] == once.json()["jobs"]
+    assert _jobs(ws, "twice") == sorted(before + once.json()["jobs"])
 
 
 # -- the setting --------------------------------------------------------------------------

@@ -47,7 +47,7 @@ from ..errors import (
     SignatureError,
     WorkspaceError,
 )
-from ..idempotency import DELIVERY_ID_HEADERS
+from ..idempotency import DELIVERY_ID_HEADERS, sent_once
 from ..jobviews import job_to_dict, rerun_warning
 from ..jsonschemas import first_problem
 from ..redaction import Secrets, given_text, scrub, scrub_text
@@ -1453,7 +1453,6 @@ class CallHandler(ClientHandler):
         await self.call(path)
 
     async def call(self, path: str) -> None:
-        from ..idempotency import sent_once
         from .calls import call
 
         key = sent_once("Idempotency-Key", self.request.headers.get_list("Idempotency-Key"))
@@ -1490,6 +1489,8 @@ class HookHandler(NoXsrfHandler):
 
     @allow_unauthenticated
     async def post(self, hook_id: str) -> None:
+        for name in DELIVERY_ID_HEADERS:  # one id each, before any claim (`sent_once`)
+            sent_once(name, self.request.headers.get_list(name))
         try:
             recipe, jobs, repeated = await self.received(hook_id)
         except SignatureError as exc:
