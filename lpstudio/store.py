@@ -439,6 +439,17 @@ def job_id_in(text: str) -> int | None:
     return number if 1 <= number <= MAX_INTEGER else None
 
 
+#: How much of a refused job id a message echoes: 5,000 digits echoed whole buried the fix.
+SHOWN_ID = 20
+
+
+def not_a_job_id(text: str) -> str:
+    """The refusal of `text` as a job id, the CLI's and the REST API's, with a long one cut
+    to its start."""
+    shown = text if len(text) <= SHOWN_ID else text[:SHOWN_ID] + "\u2026"
+    return f"{shown} is not a job id"
+
+
 # Query parameters of a database URL that hold a password (libpq's `password`,
 # `sslpassword`; a driver's `...key`, `token`): `?password=` works as well as `user:pw@`.
 _SECRET_QUERY = re.compile(r"pass|secret|token|key", re.IGNORECASE)

@@ -55,12 +55,30 @@ def test_scheduler_refuses_a_bad_grace_period_before_it_starts(
 
 @pytest.mark.parametrize("command", ["show", "rerun", "cancel"])
 def test_a_job_id_too_large_for_the_store_is_refused(ws: Path, cli, command: str) -> None:
-    for given in ("99999999999999999999", "abc", "0", "1" * 5000):  # 5000: int() raised
+    # 5000: int() raised, then the refusal echoed all 5000 digits; -1: "No such option"
+    for given in ("99999999999999999999", "abc", "0", "1" * 5000, "-1"):
         result = cli(command, given)
         assert result.exit_code == 2, result.output
         assert "JOB_ID" in result.output and "Traceback" not in result.output
         # click said "'abc' is not a valid integer range"
         assert "is not a job id" in result.output and "integer range" not in result.output
+        shown = given if len(given) <= 20 else "1" * 20 + "\u2026"
+        assert f"{shown} is not a job id" in result.output and "1" * 21 not in result.output
+
+
+@pytest.mark.parametrize("given", ["-1", "-x", "--jsn"])
+def test_a_negative_job_id_is_refused_as_the_job_id_and_options_stay_options(
+    ws: Path, cli, given: str
+) -> None:
+    result = cli("show", "5", given)  # an argument already given: the token is refused
+    assert result.exit_code == 2, result.output
+    if given == "-1":
+        assert "-1 is not a job id" in result.output
+    else:
+        assert f"No such option '{given}'" in result.output
+    limit = cli("jobs", "--limit", "-1")  # an option's negative value is still its value
+    assert limit.exit_code == 2 and "--limit" in limit.output, limit.output
+    assert "No such option" not in limit.output
 
 
 def test_a_missing_secret_says_it_is_required_and_how_to_give_it(ws: Path, cli) -> None:

@@ -19,7 +19,7 @@ from ..errors import InputError, LpstudioError, NotFoundError, StoreUnavailable
 from ..failures import describe_error
 from ..jobviews import job_to_dict, plain_error
 from ..models import Job
-from ..store import FINAL_STATES, SUCCEEDED, job_id_in, unavailable
+from ..store import FINAL_STATES, SUCCEEDED, job_id_in, not_a_job_id, unavailable
 from ..studio import Studio
 from ..times import aware
 
@@ -50,7 +50,11 @@ class JobId(click.ParamType):
         number = job_id_in(str(value).strip())
         if number is not None:
             return number
-        self.fail(f"{value!r} is not a job id: give a job's number, as `lpstudio jobs` shows it")
+        self.fail(
+            f"{not_a_job_id(str(value))}: give a job's number, as `lpstudio jobs` shows it",
+            param,
+            ctx,
+        )
 
 
 JOB_ID = JobId()
@@ -374,6 +378,10 @@ def _refuse(exc: click.UsageError, args: Sequence[str]) -> NoReturn:
     _fail(_usage_error(exc), "--json" in args, _given_workspace(exc.ctx) or _typed_workspace(args))
 
 
+#: A negative whole number, which click's parser takes for an unknown option (`show -1`).
+_NEGATIVE = re.compile(r"-[0-9]+")
+
+
 class _Parsed(click.Command):
     """Click's parser raises an option's missing value without the command it belongs to,
     so that the fix would point at `lpstudio --help`: the error is given its command."""
@@ -381,9 +389,21 @@ class _Parsed(click.Command):
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
         try:
             return super().parse_args(ctx, args)
+        except click.NoSuchOption as exc:
+            exc.ctx = exc.ctx or ctx
+            self._refuse_as_argument(ctx, exc.option_name)
+            raise
         except click.UsageError as exc:
             exc.ctx = exc.ctx or ctx
             raise
+
+    def _refuse_as_argument(self, ctx: click.Context, given: str) -> None:
+        """A negative number that is no option is refused as the value of the command's
+        argument when its type refuses it (`show -1` as `show 0`), where click said "No such
+        option: -1"; one its type takes stays click's refusal."""
+        arguments = [p for p in self.get_params(ctx) if isinstance(p, click.Argument)]
+        if _NEGATIVE.fullmatch(given) and arguments:
+            arguments[0].type_cast_value(ctx, given)
 
 
 class _Group(_Parsed, click.Group):

@@ -53,7 +53,7 @@ from ..jsonschemas import first_problem
 from ..redaction import Secrets, given_text, scrub, scrub_text
 from ..roles import PERMISSIONS
 from ..sdk import ConnectorError
-from ..store import FINAL_STATES, MAX_INTEGER, first_line, job_id_in, unavailable
+from ..store import FINAL_STATES, MAX_INTEGER, first_line, job_id_in, not_a_job_id, unavailable
 from ..studio import API_PATH, Studio
 from .auth import ApiError, api_token, check_role
 from .output_html import OUTPUT_HTML_CSP, render_output_html
@@ -1047,7 +1047,7 @@ def job_number(job_id: str, fix: str) -> int:
     the database raised OverflowError."""
     number = job_id_in(job_id)
     if number is None:
-        raise ApiError(400, "InputError", f"{job_id} is not a job id", field="job_id", fix=fix)
+        raise ApiError(400, "InputError", not_a_job_id(job_id), field="job_id", fix=fix)
     return number
 
 
