@@ -29,7 +29,7 @@ from pathlib import Path
 
 import httpx
 
-from .sandbox import Sandbox, sandbox_connections
+from .sandbox import Sandbox, sandbox_answers, sandbox_connections
 from .studio import Studio
 from .workspace import CONFIG_NAME, ENV_VAR
 
@@ -38,12 +38,9 @@ from .workspace import CONFIG_NAME, ENV_VAR
 def sandbox_at(port: int) -> Iterator[str]:
     """The sandbox on `port`: one already answering there, else one started here."""
     url = f"http://127.0.0.1:{port}"
-    try:
-        httpx.get(f"{url}/_sandbox/settings", timeout=2).raise_for_status()
+    if sandbox_answers(url):
         yield url
         return
-    except httpx.HTTPError:
-        pass
     sandbox = Sandbox()
     sandbox.start(port)
     try:

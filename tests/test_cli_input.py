@@ -611,7 +611,7 @@ def test_init_again_with_sandbox_asks_no_terms_and_says_which_connections_it_add
 
     with Studio.open(ws, user="alice") as studio:
         studio.connections.add("shopify", "http", {"base_url": "http://127.0.0.1:9"}, "alice")
-    url = "http://127.0.0.1:9"  # never asked: the connections only point at it
+    url = "http://127.0.0.1:9"  # nothing answers: a warning on stderr, stdout as it was
     again = CliRunner().invoke(main, ["init", str(ws), "--sandbox", url])
     assert again.exit_code == 0, again.output
     assert "terms" not in again.stderr
@@ -623,6 +623,36 @@ def test_init_again_with_sandbox_asks_no_terms_and_says_which_connections_it_add
     quiet = CliRunner().invoke(main, ["init", str(ws), "--sandbox", url, "--json"])
     said = json.loads(quiet.stdout)
     assert (said["connections_added"], said["connections_kept"]) == ([], ["liveperson", "shopify"])
+
+
+def test_init_with_a_sandbox_url_nothing_answers_at_warns_and_succeeds(
+    tmp_path: Path, sandbox: Any
+) -> None:
+    """`init --sandbox http://127.0.0.1:1` said nothing: every later use of its connections
+    failed, far from the typo or the sandbox never started."""
+    from click.testing import CliRunner
+
+    from lpstudio.cli import main
+
+    nowhere = "http://127.0.0.1:1"
+    started = time.monotonic()
+    made = CliRunner().invoke(
+        main, ["init", str(tmp_path / "a"), "--accept-terms", "--sandbox", nowhere]
+    )
+    assert made.exit_code == 0, made.output
+    assert time.monotonic() - started < 30
+    assert made.stderr == (
+        f"warning: no sandbox answers at {nowhere}: start it with `lpstudio sandbox --port 1` "
+        "before using its connections\n"
+    )
+    assert "added connection liveperson" in made.stdout
+    quiet = CliRunner().invoke(main, ["init", str(tmp_path / "a"), "--sandbox", nowhere, "--json"])
+    assert quiet.exit_code == 0 and json.loads(quiet.stdout)["connections_kept"], quiet.output
+    assert "no sandbox answers" in quiet.stderr
+    running = CliRunner().invoke(
+        main, ["init", str(tmp_path / "b"), "--accept-terms", "--sandbox", sandbox.url]
+    )
+    assert running.exit_code == 0 and running.stderr == "", running.output
 
 
 @pytest.mark.parametrize(

@@ -54,6 +54,27 @@ def _connection_names(path: Path) -> set[str]:
         return {info.name for info in studio.connections.list()}
 
 
+def _warn_unless_sandbox_answers(url: str) -> None:
+    """Warns when no sandbox answers at `url` (a typo, or not started yet): init still
+    succeeds, its connections kept for one started later, but each use of them would fail."""
+    from urllib.parse import urlsplit
+
+    from ..sandbox import sandbox_answers
+
+    if sandbox_answers(url):
+        return
+    try:
+        port = urlsplit(url).port
+    except ValueError:
+        port = None
+    start = f"lpstudio sandbox --port {port}" if port else "lpstudio sandbox"
+    click.echo(
+        f"warning: no sandbox answers at {url}: start it with `{start}` before using "
+        "its connections",
+        err=True,
+    )
+
+
 @main.command()
 @click.argument("path", type=click.Path(path_type=Path))
 @click.option("--accept-terms", is_flag=True, help="Accept the terms without being asked.")
@@ -103,13 +124,15 @@ def init(
         info["connections_kept"] = sorted(set(offered) & kept)
     if as_json:
         _emit(info)
-        return
-    ready = "already active" if active else "ready"
-    click.echo(f"workspace {ready}: {info['workspace']} (admin: {info['admin']})")
-    for name in info.get("connections_added", []):
-        click.echo(f"added connection {name} ({offered[name][0]}) to the sandbox at {sandbox}")
-    for name in info.get("connections_kept", []):
-        click.echo(f"kept connection {name}: a connection of that name exists")
+    else:
+        ready = "already active" if active else "ready"
+        click.echo(f"workspace {ready}: {info['workspace']} (admin: {info['admin']})")
+        for name in info.get("connections_added", []):
+            click.echo(f"added connection {name} ({offered[name][0]}) to the sandbox at {sandbox}")
+        for name in info.get("connections_kept", []):
+            click.echo(f"kept connection {name}: a connection of that name exists")
+    if sandbox:
+        _warn_unless_sandbox_answers(sandbox)
 
 
 @main.command()

@@ -18,10 +18,22 @@ from __future__ import annotations
 
 from typing import Any
 
+import httpx
+
 from .app import Sandbox, serve
 from .settings import SandboxSettings
 
-__all__ = ["Sandbox", "SandboxSettings", "sandbox_connections", "serve"]
+__all__ = ["Sandbox", "SandboxSettings", "sandbox_answers", "sandbox_connections", "serve"]
+
+
+def sandbox_answers(url: str, timeout: float = 2.0) -> bool:
+    """Whether a sandbox answers at `url`, asked once with a short timeout: its control API
+    answers there, where anything else (nothing listening, another server) does not."""
+    try:
+        httpx.get(f"{url.rstrip('/')}/_sandbox/settings", timeout=timeout).raise_for_status()
+    except httpx.HTTPError:
+        return False
+    return True
 
 
 def sandbox_connections(url: str) -> dict[str, tuple[str, dict[str, Any]]]:
