@@ -6,6 +6,7 @@ Time-dependent behaviour is reached through settings and faults, never by sleepi
 
 from __future__ import annotations
 
+import json
 import signal
 import subprocess
 import sys
@@ -623,10 +624,10 @@ def test_settings_patch_is_checked_and_reset_restores_everything(client: httpx.C
 
 @pytest.mark.parametrize(
     ("name", "sent", "said"),
-    [
-        ("token_ttl_seconds", "1e400", "inf"),
-        ("campaign_progress_seconds", "NaN", "nan"),
-        ("shopify_leak_per_second", "-Infinity", "-inf"),
+    [  # NaN and infinities as every body refuses them; an int no float holds, by settings
+        ("token_ttl_seconds", "1e400", "Infinity"),
+        ("campaign_progress_seconds", "NaN", "NaN"),
+        ("shopify_leak_per_second", "-Infinity", "-Infinity"),
         ("token_ttl_seconds", "1" + "0" * 400, "100000000000000000...0000000000000000000"),
     ],
 )
@@ -641,11 +642,41 @@ def test_a_setting_that_is_no_finite_number_is_refused_naming_it(
         "/_sandbox/settings", content=body, headers={"Content-Type": "application/json"}
     )
     assert refused.status_code == 400, refused.text
-    assert refused.json() == {
-        "error": f"{name} must be a finite number, such as its default {default}, not {said}"
-    }
+    error = f"{name} must be a finite number, such as its default {default}, not {said}"
+    if said in ("NaN", "Infinity", "-Infinity"):
+        error = f"Request body is not valid JSON: {name} is {said}, not a finite number"
+    assert refused.json() == {"error": error}
     assert client.get("/_sandbox/settings").json() == SandboxSettings().to_dict()
     token(client)  # a token is still issued
+
+
+@pytest.mark.parametrize("sent", ["NaN", "Infinity", "-Infinity", "1e400"])
+def test_a_body_number_that_is_not_finite_is_refused_by_every_route(
+    client: httpx.Client, auth, sent: str
+):
+    # Only the settings refused them: a campaign with NaN for a variable was accepted and
+    # recorded (200), though NaN is no JSON at all.
+    said = {"NaN": "NaN", "Infinity": "Infinity", "-Infinity": "-Infinity", "1e400": "Infinity"}
+    message = f"{{}} is {said[sent]}, not a finite number"
+    now = int(time.time() * 1000)
+    window = {"attemptedStartTime": now - 60_000, "attemptedEndTime": now, "v": "2.0"}
+    json_type = {"Content-Type": "application/json"}
+    sends = [
+        (CAMPAIGN_PATH, {}, "consumers.0.variables.1", campaign([sms("+14155550100", "A")])),
+        (f"/api/account/{ACCOUNT}/app/prmsg/transactions/", window, "offset", {"offset": 0}),
+        ("/_sandbox/shopify/checkouts", {}, "total_price", {"total_price": 0}),
+    ]
+    for path, params, where, body in sends:
+        text = json.dumps(body).replace('"A"', sent).replace(": 0", f": {sent}")
+        answer = client.post(path, params=params, content=text, headers={**auth, **json_type})
+        assert answer.status_code == 400, (path, answer.text)
+        error = answer.json()
+        said_message = error.get("message", error.get("error"))
+        assert said_message == f"Request body is not valid JSON: {message.format(where)}"
+        if path == CAMPAIGN_PATH:  # LivePerson's error shape
+            assert set(error) == {"code", "requestTraceId", "message"} and error["code"] == 400
+    assert client.get("/_sandbox/liveperson/campaigns").json() == {"campaigns": []}
+    assert len(client.get(CHECKOUTS_PATH, headers=SHOPIFY).json()["checkouts"]) == 5
 
 
 def test_reset_can_keep_the_settings_in_force(client: httpx.Client):

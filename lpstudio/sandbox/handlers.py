@@ -16,6 +16,7 @@ from typing import Any, ClassVar
 from tornado.concurrent import Future
 from tornado.web import HTTPError, RequestHandler
 
+from .. import strictjson
 from .state import SandboxState
 
 
@@ -78,11 +79,23 @@ class SandboxHandler(RequestHandler):
         self.finish(json.dumps(body))
 
     def json_body(self) -> Any:
-        """The request body as JSON; a 400 in the API's shape when it is not JSON."""
+        """The request body as JSON; a 400 in the API's shape when it is not JSON, NaN,
+        Infinity and a number past a float's range (1e400) included: Python's reader takes
+        them, which the real APIs refuse, and held they broke later sums and answers."""
         try:
-            return json.loads(self.request.body or b"null")
+            body = json.loads(self.request.body or b"null")
         except ValueError as error:
             raise ApiError(400, f"Request body is not valid JSON: {error}") from error
+        found = strictjson.non_finite(body)
+        if found is not None:
+            path, number = found
+            where = ".".join(map(str, path)) or "the body"
+            raise ApiError(
+                400,
+                f"Request body is not valid JSON: {where} is {json.dumps(number)}, "
+                "not a finite number",
+            )
+        return body
 
     def write_error(self, status_code: int, **kwargs: Any) -> None:
         error = kwargs.get("exc_info", (None, None, None))[1]
