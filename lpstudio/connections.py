@@ -25,7 +25,7 @@ from .errors import InputError, LpstudioError, NotFoundError, word
 from .models import Connection as ConnectionRow
 from .models import RecipeSettings, utcnow
 from .redaction import MASK, derived_secrets, scrub, scrub_text
-from .registry import get_connector
+from .registry import get_connector, given_connector
 from .sdk import Connection, Connector, Field
 from .store import Store, audit_in
 
@@ -190,7 +190,7 @@ class Connections:
         return hidden
 
     def add(self, name: str, type_: str, values: dict[str, Any], user: str) -> ConnectionInfo:
-        hidden = self.refuse_held_secrets(get_connector(type_, self.root), values, values)
+        hidden = self.refuse_held_secrets(given_connector(type_, self.root), values, values)
         _check_name(name, hidden)
         plain, secret = self._split(type_, values)
         with self.store.write() as s:

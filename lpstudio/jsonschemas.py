@@ -24,6 +24,10 @@ E164_START = ("^\\+[1-9]", "^[+][1-9]")
 E164_SAID = "a phone number in E.164 (+, the country code and the number, digits only)"
 #: The number refusals give as an example of E.164.
 E164_EXAMPLE = "+14155550100"
+#: A schema's words for what its `pattern` asks (`"x-pattern-said": "an https:// URL"`): a
+#: value it refuses is said to be no such thing, as an E.164 number is, where quoting the
+#: regular expression (`^[1-9][0-9]*(?!\n)$`) told a user nothing they could act on.
+PATTERN_SAID = "x-pattern-said"
 
 
 def is_e164_pattern(pattern: Any) -> bool:
@@ -98,7 +102,24 @@ def first_problem(schema: dict[str, Any], instance: Any) -> tuple[str | None, st
     field = ".".join(p for p in path if p) or None
     if error.validator == "pattern" and is_e164_pattern(error.validator_value):
         return field, f"{as_json(error.instance)} is not {E164_SAID}, such as {E164_EXAMPLE}"
-    return field, said_in_json(error)
+    return field, said_in_words(error) or said_in_json(error)
+
+
+def pattern_words(error: jsonschema.ValidationError) -> str | None:
+    """The words a refused `pattern`'s schema gives for what it asks (`PATTERN_SAID`)."""
+    said = error.schema.get(PATTERN_SAID) if isinstance(error.schema, dict) else None
+    return said if error.validator == "pattern" and isinstance(said, str) and said else None
+
+
+def said_in_words(error: jsonschema.ValidationError) -> str | None:
+    """A refused `pattern` said by its schema's words, not its regular expression; None
+    where the schema gives none."""
+    said = pattern_words(error)
+    if said is None:
+        return None
+    # Under `propertyNames` the refused value is a key of the object the error is at.
+    named = list(error.schema_path)[-2:-1] == ["propertyNames"]
+    return f"{'the name ' if named else ''}{as_json(error.instance)} is not {said}"
 
 
 def as_json(value: Any) -> str:

@@ -32,7 +32,9 @@ from .jsonschemas import (
     IntsOnly,
     as_json,
     is_e164_pattern,
+    pattern_words,
     said_in_json,
+    said_in_words,
 )
 from .scalars import SCALARS, NotFinite, parse_scalar
 from .templating import MAX_VARIABLE, lookup, preview, record_fields, required_fields
@@ -992,6 +994,9 @@ def _refused(error: jsonschema.ValidationError) -> ParameterError:
     elif keyword == "pattern" and is_e164_pattern(limit):
         message = f"parameter '{name}' expects {E164_SAID}, got {as_json(error.instance)}"
         fix = f"write it as + then digits only, for example: {E164_EXAMPLE}"
+    elif keyword == "pattern" and (said := pattern_words(error)):
+        message = f"parameter '{name}' is invalid: {said_in_words(error)}"
+        fix = f"give {said}"
     elif keyword == "pattern":
         fix = f"give a value that matches the regular expression {limit}"
     return ParameterError(message, field=name, fix=fix)

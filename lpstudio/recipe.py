@@ -27,7 +27,7 @@ from jsonschema_specifications import REGISTRY as SPECIFICATIONS
 from . import strictjson
 from .connections import NAME_PATTERN
 from .errors import InputError, LpstudioError, NotFoundError, RecipeError
-from .jsonschemas import dangling_reference
+from .jsonschemas import PATTERN_SAID, dangling_reference
 from .parameters import Parameter, build_schema, inspect_parameters
 
 if TYPE_CHECKING:
@@ -244,9 +244,16 @@ _PARAMETERS_EXAMPLE = (
     '"channel": {"enum": ["sms", "whatsapp"]}, "code": {"pattern": "^[A-Z]{3}$"}}'
 )
 _PICKLIST_EXAMPLE = '"x-picklist": {"connection": "liveperson", "list": "handoffs"}'
-#: lpstudio's own keywords of a parameter's refinement: its pick list, and the marks of a
-#: message template (`x-body-variables` the older one) and of a record field's name.
-_LPSTUDIO_KEYWORDS = ("x-picklist", "x-template", "x-body-variables", "x-object-field")
+#: lpstudio's own keywords of a parameter's refinement: its pick list, the marks of a
+#: message template (`x-body-variables` the older one) and of a record field's name, and
+#: a `pattern` said in words (`jsonschemas.PATTERN_SAID`).
+_LPSTUDIO_KEYWORDS = (
+    "x-picklist",
+    "x-template",
+    "x-body-variables",
+    "x-object-field",
+    PATTERN_SAID,
+)
 _SCHEMA_EXAMPLE = (
     '"input_schema": {"type": "object", "required": ["phone"], '
     '"properties": {"phone": {"type": "string"}}}'

@@ -328,6 +328,16 @@ def get_connector(name: str, workspace_root: Path | None = None) -> Connector:
     )
 
 
+def given_connector(name: str, workspace_root: Path | None = None) -> Connector:
+    """`get_connector` for a type a user gives (a new connection's `type`): one lpstudio
+    lacks is that input's mistake, refused as bad input (a REST 400 naming `type`), where
+    elsewhere (a stored connection's) it is a connector gone missing."""
+    try:
+        return get_connector(name, workspace_root)
+    except NotFoundError as exc:
+        raise InputError(exc.message, field=exc.field, fix=exc.fix) from None
+
+
 def forget() -> None:
     """Drops the cache, so that every connector loads again."""
     global _base

@@ -284,6 +284,11 @@ class Field:
     #: A regular expression a string field's whole value must match (an account id of
     #: digits), checked when a connection is saved; the refusal's fix is the field's hint.
     pattern: str | None = None
+    #: Why a value `pattern` refuses is refused, for a pattern of several rules: (a regular
+    #: expression searched in the value, the reason) pairs, the first found said
+    #: (`("\\.\\.", "leads out of the workspace through '..'")`); else the value is said
+    #: not to be of the field's form, which names none of them.
+    reasons: tuple[tuple[str, str], ...] = ()
 
     def __post_init__(self) -> None:
         """Refuses, as the connector loads, a field no connection could be given or no
@@ -380,18 +385,25 @@ class Field:
                 field=f"fields.{self.name}.pattern",
                 fix="give a pattern to string fields only",
             )
-        try:
-            if not isinstance(self.pattern, str):
-                raise TypeError(f"it is {_a(self.pattern)}, not text")
-            re.compile(self.pattern)
-        except (re.error, TypeError) as exc:
-            raise InputError(
-                f"field '{self.name}' has the pattern {self.pattern!r}, which is not a "
-                f"regular expression: {exc}",
-                field=f"fields.{self.name}.pattern",
-                fix="give a regular expression (Python's), anchored as ^...$ to match the "
-                "whole value, e.g. ^[0-9]+$",
-            ) from None
+        rules = [("pattern", self.pattern)]
+        rules += [(f"reasons.{n}", rule) for n, (rule, _) in enumerate(self.reasons)]
+        for where, rule in rules:
+            try:
+                if not isinstance(rule, str):
+                    raise TypeError(f"it is {_a(rule)}, not text")
+                re.compile(rule)
+            except (re.error, TypeError) as exc:
+                raise InputError(
+                    f"field '{self.name}' has the pattern {rule!r}, which is not a "
+                    f"regular expression: {exc}",
+                    field=f"fields.{self.name}.{where}",
+                    fix="give a regular expression (Python's), anchored as ^...$ to match "
+                    "the whole value, e.g. ^[0-9]+$",
+                ) from None
+
+    def reason(self, value: str) -> str | None:
+        """Why `pattern` refuses `value`, where `reasons` says it."""
+        return next((said for rule, said in self.reasons if re.search(rule, value)), None)
 
     def _check_choices(self) -> None:
         """Refuses a choice the field itself refuses (text for an integer field, a value
@@ -1265,7 +1277,8 @@ class Connector:
                 # The form in words where the field has a hint (the fix), else its pattern.
                 form = "" if spec.hint else f" ({spec.pattern})"
                 shown = "the value given" if spec.secret else repr(error.instance)
-                reason = f"{shown} is not of the field's form{form}"
+                why = spec.reason(str(error.instance))
+                reason = f"{shown} {why}" if why else f"{shown} is not of the field's form{form}"
                 if spec.pattern == HEADER_VALUE:
                     reason = (
                         "holds a line break, a space at an end, or a character outside ASCII, "

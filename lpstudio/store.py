@@ -423,6 +423,10 @@ URL_FIX = (
 #: `--limit`, the widgets' `limit`.
 MAX_LISTED = 1000
 
+#: The fewest characters of a version's id that name it (`restore`): two would pick one by
+#: luck among a recipe's versions.
+MIN_VERSION_PREFIX = 4
+
 #: The largest integer the store's columns and queries hold (SQLite's INTEGER, PostgreSQL's
 #: BIGINT): past it the driver raises OverflowError rather than finding nothing, so a job id
 #: or a listing's offset beyond it is refused where it is given.

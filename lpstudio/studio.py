@@ -50,6 +50,7 @@ from .settings import read_settings, saved_settings, update_settings
 from .store import (
     FINAL_STATES,
     MAX_INTEGER,
+    MIN_VERSION_PREFIX,
     QUEUED,
     SCHEDULED_TRIGGERS,
     Store,
@@ -851,11 +852,12 @@ class Studio:
         content-addressed, so the restored content keeps that version's id. It is how a
         recipe whose notebook broke is mended, so the notebook is not loaded first."""
         path, name = self.recipe_file(ref)
-        if len(version) < 4:  # as the REST API's schema says: two letters pick by luck
+        if len(version) < MIN_VERSION_PREFIX:  # the REST API's refusal too (RESTORE_BODY)
             raise InputError(
                 f"version {version!r} is too short to name one",
                 field="version",
-                fix=f"give at least 4 characters of its id (`lpstudio versions {word(name)}`)",
+                fix=f"give at least {MIN_VERSION_PREFIX} characters of its id "
+                f"(`lpstudio versions {word(name)}`)",
             )
         matches = [v for v in self.versions(ref) if v["id"].startswith(version)]
         if len(matches) != 1:

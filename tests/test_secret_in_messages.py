@@ -206,7 +206,7 @@ def test_a_template_or_a_record_s_field_is_quoted_with_the_secret_masked(types_w
         studio.try_template("cart_abandonment", "shop")
         for values, said in (
             ({"body_variables": {"1": f"Hi {{{SECRET}}}"}}, "unknown placeholder {****}"),
-            ({"body_variables": {SECRET: "Hi"}}, '"****" does not match'),
+            ({"body_variables": {SECRET: "Hi"}}, 'the name "****" is not a variable\'s number'),
             ({"consumer_id": SECRET}, '"****" is not a field of the recipe\'s record'),
             ({"channel": SECRET}, '"****" is not one of ["sms", "wa"]'),
         ):

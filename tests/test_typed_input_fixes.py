@@ -43,7 +43,7 @@ def test_a_date_given_a_number_is_told_to_give_iso_text(
 def test_a_connection_field_off_its_form_says_it_in_words(cli: Callable[..., Result]) -> None:
     said = cli("connections", "add", "f", "--type", "csv_file", "--field", "path=/etc/passwd")
     assert said.exit_code == 2, said.output
-    assert "'/etc/passwd' is not of the field's form" in said.output
+    assert "'/etc/passwd' is absolute, where the file is named from the workspace" in said.output
     assert "(?!" not in said.output and "fix:" in said.output, said.output
 
 

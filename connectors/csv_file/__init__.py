@@ -65,14 +65,29 @@ connector = Connector(
             "path",
             "File path",
             hint="e.g. data/contacts.csv: a file of your own inside the workspace (relative "
-            "to it), not one of lpstudio's (lpstudio.toml, secret.key, lpstudio.db, history/, "
-            ".runtime/)",
+            "to it, without '..'), not one of lpstudio's (lpstudio.toml, secret.key, "
+            "lpstudio.db, history/, .runtime/)",
             # Refused when the connection is saved: not absolute, no `..`, none of the
             # workspace's own files, no NUL (which no file name holds) (a symbolic link
             # out of the workspace, or to one of them, is refused where the file is opened).
             pattern=r"^(?![/\\])(?![A-Za-z]:)(?!(?:.*[/\\])?\.\.(?:[/\\]|$))"
             + _NOT_OWN
             + r"[^\n\x00]+(?!\n)$",
+            reasons=(
+                (
+                    r"(?:^|[/\\])\.\.(?:[/\\]|$)",
+                    "holds '..', which leads out of its folder and can leave the workspace",
+                ),
+                (
+                    r"^(?:[/\\]|[A-Za-z]:)",
+                    "is absolute, where the file is named from the workspace",
+                ),
+                (
+                    rf"^\s*(?:\.[/\\]+)*(?:{_OWN_FILES}|{_OWN_FOLDERS})\s*$",
+                    "is one of lpstudio's own files",
+                ),
+                (r"[\n\x00]", "holds a line break or a NUL character"),
+            ),
         ),
         # Refused when the connection is saved, by the rules its file is read with.
         Field(

@@ -153,7 +153,11 @@ SEND_INPUT: dict[str, Any] = {
         "variables": {
             "type": "object",
             # LivePerson's placeholders are {{1}}, {{2}}...: a variable is named by its number.
-            "propertyNames": {"pattern": "^[1-9][0-9]*(?!\\n)$"},
+            "propertyNames": {
+                "pattern": "^[1-9][0-9]*(?!\\n)$",
+                "x-pattern-said": "a variable's number: body variables are numbered 1, 2, ... "
+                "as the handoff's {{1}}, {{2}}...",
+            },
             "additionalProperties": {"type": "string", "maxLength": 5000},
             "description": "body variables {{1}}, {{2}}... as templates with "
             "{field} placeholders over each record",
@@ -161,7 +165,7 @@ SEND_INPUT: dict[str, Any] = {
         "header_variables": {
             "type": "object",
             "properties": {
-                k: {"type": "string", "pattern": "^https://"}
+                k: {"type": "string", "pattern": "^https://", "x-pattern-said": "an https:// URL"}
                 for k in ("image", "video", "document")
             },
             "additionalProperties": False,

@@ -107,9 +107,9 @@ def _secret_values(names: tuple[str, ...]) -> dict[str, str]:
 def _field_values(
     studio: Studio, type_: str, fields: tuple[str, ...], secrets: tuple[str, ...]
 ) -> dict[str, Any]:
-    from ..registry import get_connector
+    from ..registry import given_connector
 
-    secret_fields = get_connector(type_, studio.workspace.root).secret_fields()
+    secret_fields = given_connector(type_, studio.workspace.root).secret_fields()
     _once(secrets, "--secret", "")  # before any is read: a second prompt's value would win
     values: dict[str, Any] = {}
     for key, value in _pairs(fields, "--field"):

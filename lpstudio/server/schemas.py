@@ -11,7 +11,7 @@ from typing import Any
 
 from ..api_clients import MAX_QUOTA_PER_DAY
 from ..recipe import MAX_CALL_TIMEOUT, MAX_TIMEOUT, METADATA_SCHEMA
-from ..store import MAX_INTEGER, MAX_LISTED, ROLES
+from ..store import MAX_INTEGER, MAX_LISTED, MIN_VERSION_PREFIX, ROLES
 
 JOB_STATES = ["queued", "running", "succeeded", "failed", "cancelled"]
 
@@ -337,7 +337,14 @@ RESTORE_BODY: dict[str, Any] = {
     "type": "object",
     "additionalProperties": False,
     "required": ["version"],
-    "properties": {"version": {"type": "string", "minLength": 4, "maxLength": 64}},
+    "properties": {
+        # No `minLength`: one too short is refused by `Studio.restore`, in the CLI's words.
+        "version": {
+            "type": "string",
+            "maxLength": 64,
+            "description": f"a version's id, or its first {MIN_VERSION_PREFIX} characters or more",
+        }
+    },
 }
 
 RUN_BODY: dict[str, Any] = {
