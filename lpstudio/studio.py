@@ -509,10 +509,17 @@ class Studio:
         description, parameters' defaults and help, and its metadata's schemas and
         examples, as in whatever else lpstudio shows: an operator reads them, and an API
         client the schemas of what it may call. The values named `kept` are how callers
-        address the recipe (its name, a callable's path)."""
+        address the recipe (its name, a callable's path).
+
+        lpstudio's own credentials are masked too, as `refuse_secrets` refuses them: a live
+        API client's token (`ApiClients.live_tokens`, which reads the store only for text of
+        a token's shape) and the studio's `credentials` (the Jupyter server's token). A
+        default holding one is refused when it runs, but shown it would let an operator
+        call recipes as its holder."""
         from .redaction import scrub
 
         secrets = self.held_secrets() if secrets is None else secrets
+        secrets = {*secrets, *self.api_clients.live_tokens(description), *self.credentials}
         return {
             key: value if key in kept else scrub(value, secrets)
             for key, value in description.items()

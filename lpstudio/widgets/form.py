@@ -470,7 +470,7 @@ class RecipeForm(w.VBox):
             self.slot_errors[slot] = w.HTML()
             self.slot_notes[slot] = w.HTML()
             self.slots[slot] = self._slot_picker(slot, spec, saved.get("connections", {}))
-        for name, spec in self.recipe.schema["properties"].items():
+        for name, spec in self.shown["parameters"]["properties"].items():
             slow = isinstance(spec.get("x-picklist"), dict)  # asked of an app, over the network
             self.fields[name] = FieldEditor(
                 name,
@@ -528,6 +528,19 @@ class RecipeForm(w.VBox):
             self._built.append(w.VBox([w.HTML("<b>Parameters</b>"), *fields]))
         above = [self.header, self.differences, self.problem]
         return [*above, *self._built, self.notice, self._row, self.status, self.preview]
+
+    @property
+    def recipe(self) -> Recipe:
+        return self._recipe
+
+    @recipe.setter
+    def recipe(self, recipe: Recipe) -> None:
+        """Keeps `shown` with it: the recipe as the lab's form gets it (`Studio.described`),
+        the workspace's secrets and lpstudio's tokens masked in its title, description and
+        parameters' defaults and help. The notebook's parameters cell is the analyst's, and
+        may hold one (refused when it runs), which a field would show to whoever reads the form."""
+        self._recipe = recipe
+        self.shown = self.studio.described(recipe.describe())
 
     def _close_built(self) -> None:
         """Closes what `_build` made: the form is closing, or shows the notebook's new
@@ -764,7 +777,7 @@ class RecipeForm(w.VBox):
     def _values(self, saved: dict[str, Any]) -> dict[str, Any]:
         """Each parameter's value as `saved` has it, else the notebook's default (a
         drop-down's empty choice, which names it)."""
-        props = self.recipe.schema["properties"]
+        props = self.shown["parameters"]["properties"]
         shown = {
             name: None if self._offers_empty(spec) else spec.get("default")
             for name, spec in props.items()
@@ -851,8 +864,8 @@ class RecipeForm(w.VBox):
     def _show_state(self) -> None:
         state = saved_settings(self.studio.store, self.recipe.name).get("state", "stopped")
         self.header.value = (
-            f"<h3>{html.escape(self.recipe.title)}</h3>"
-            f"<p>{html.escape(self.recipe.metadata.get('description', ''))}</p>"
+            f"<h3>{html.escape(self.shown['title'])}</h3>"
+            f"<p>{html.escape(self.shown['description'])}</p>"
             f"<p><small>{html.escape(self.recipe.name)} · trigger: "
             f"{html.escape(self.recipe.trigger_kind)} · state: "
             f"{html.escape(state)}</small></p>"
@@ -915,10 +928,10 @@ class RecipeForm(w.VBox):
 
     def _show_differences(self) -> None:
         saved = self.saved.get("parameters", {})
-        notes = []
+        notes, props = [], self.shown["parameters"]["properties"]
         for name, value in saved.items():
-            default = self.recipe.schema["properties"].get(name, {}).get("default")
-            if name in self.recipe.schema["properties"] and value != default:
+            default = props.get(name, {}).get("default")
+            if name in props and value != default:
                 notes.append(f"{name}: saved {value!r}, notebook {default!r}")
         items = "".join(f"<li>{html.escape(n)}</li>" for n in notes)
         self.differences.value = (
