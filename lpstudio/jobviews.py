@@ -1,13 +1,14 @@
 """A job as lpstudio gives it out: its JSON shape (`--json` output, the REST API, the
-widgets' rows, `Studio.jobs_frame`), its error as a reader of JSON gets it, and the warning
-a rerun gives. Shared by the CLI, the server and the widgets, which import it from here.
+widgets' rows, `Studio.jobs_frame`), its error as a reader of JSON gets it, the warning
+a rerun gives and what a cancel did. Shared by the CLI, the server and the widgets, which
+import it from here.
 """
 
 from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal, get_args
 
 from .store import FINAL_STATES
 
@@ -23,6 +24,23 @@ _ANSI = re.compile(
     r"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)|[()*+][0-9A-Za-z]|$)"
     r"|\x9b[0-?]*[ -/]*[@-~]"
 )
+
+
+#: What a cancel did, as `lpstudio cancel --json` and REST's cancel answer say it in their
+#: `cancel` field (the job's status alone leaves "asked to stop" and "had ended" alike):
+#: `cancelled` a queued job at once, `requested` its worker to stop a running one, or
+#: `nothing` as the job had already ended.
+CancelOutcome = Literal["cancelled", "requested", "nothing"]
+CANCEL_OUTCOMES: tuple[CancelOutcome, ...] = get_args(CancelOutcome)
+
+
+def cancel_said(job: Job, outcome: CancelOutcome) -> str:
+    """`lpstudio cancel`'s sentence for `outcome`, the word its `--json` gives."""
+    if outcome == "cancelled":
+        return f"job {job.id} is cancelled: it was still queued, so it ended at once"
+    if outcome == "nothing":
+        return f"job {job.id} had already ended ({job.status}): nothing to cancel"
+    return f"job {job.id}: cancel requested; its worker stops it within seconds"
 
 
 def plain_error(error: dict[str, Any] | None) -> dict[str, Any] | None:
@@ -82,6 +100,14 @@ def job_to_dict(
         "purged": job.purged,  # its data and output erased after the retention period
         "waits": waits,
     }
+
+
+def cancel_to_dict(
+    job: Job, outcome: CancelOutcome, workspace: Workspace | None = None
+) -> dict[str, Any]:
+    """A cancel's answer, the same for `--json` and REST: the job's keys, which scripts
+    read, and `cancel`, what the cancel did."""
+    return {**job_to_dict(job, workspace), "cancel": outcome}
 
 
 #: The columns of `job_to_dict`, in order, so an empty history still has its columns.

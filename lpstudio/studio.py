@@ -41,7 +41,7 @@ from .failures import after_failure
 from .gallery import Template, copy_template, find_template, list_templates, trying
 from .handoff_fit import check_run_fit, check_saved_fit
 from .idempotency import IdempotentCalls
-from .jobviews import JOB_COLUMNS, job_to_dict
+from .jobviews import JOB_COLUMNS, CancelOutcome, job_to_dict
 from .models import Job, utcnow
 from .parameters import as_declared, coerce, date_defaults
 from .recipe import MAX_TIMEOUT, TRIGGER_FIELD, Recipe
@@ -1711,18 +1711,24 @@ class Studio:
         return self.executor.run(job.id, progress_bar=progress_bar)
 
     def cancel(self, job_id: int) -> Job:
+        """The job after `request_cancel`, for callers that only want the job."""
+        return self.request_cancel(job_id)[0]
+
+    def request_cancel(self, job_id: int) -> tuple[Job, CancelOutcome]:
         """Cancels a queued job, or asks the worker running it to stop it; a finished job
-        stays as it ended (nothing to stop, nothing audited)."""
+        stays as it ended (nothing to stop, nothing audited). Says which it did, as the
+        job's status cannot: a running job asked to stop is still running. A job that
+        ended by itself as it was asked is `nothing`."""
         job = self.store.job(job_id)
         if job.status in FINAL_STATES:
-            return job
+            return job, "nothing"
         job, ended = self.store.request_cancel(job_id)
         self.store.audit(self.user, "cancel", job.recipe, job=job.id)
         if ended and (job.error or {}).get("uncertain_sends"):
-            from .failures import after_failure
-
             after_failure(self, job)  # queued again mid-request: its contacts hear of it
-        return job
+        if ended:
+            return job, "cancelled"
+        return job, "nothing" if job.status in FINAL_STATES else "requested"
 
     # -- history ---------------------------------------------------------------------------
 

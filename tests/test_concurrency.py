@@ -432,6 +432,8 @@ def test_lpstudio_cancel_of_a_parked_job_resolves_its_future_cancelled(
     waits(turns, parked.id)
     result = cli_of(studio.workspace.root, "cancel", str(parked.id))
     assert result.exit_code == 0, result.output
+    said = f"job {parked.id} is cancelled: it was still queued, so it ended at once\n"
+    assert result.output == said
     ended = waited.result(timeout=60)  # while the first job still holds the turn
     assert ended.status == "cancelled" and ended.started_at is None
     assert studio.job(running.id).status == "running"

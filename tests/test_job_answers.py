@@ -1,7 +1,7 @@
 """What `lpstudio show` and the REST API say of a job's output notebook and of a rerun: a
 notebook moved away or never written is said so (not shown as if there), a 404's fix
 follows the job's state, a fix names the surface's own way (a route, not a CLI command),
-and a rerun's answer carries the warning the CLI prints.
+a rerun's answer carries the warning the CLI prints, and a cancel's says what it did.
 
 One real `lpstudio serve` on loopback (its scheduler off, so a queued job stays queued),
 real kernels and SQLite: job `moved` ran and its notebook was moved out of history/, `lost`
@@ -11,6 +11,8 @@ period, `waiting` is queued.
 
 from __future__ import annotations
 
+import json
+import os
 import shutil
 import socket
 import subprocess
@@ -264,6 +266,64 @@ def test_a_rerun_s_answer_warns_as_the_cli_does(
     said = CliRunner().invoke(main, ["rerun", str(job), "--workspace", str(ws)])
     assert said.exit_code == 0, said.output
     assert f"warning: {answer.json()['warning']}\n" in said.output
+
+
+# -- what a cancel did ----------------------------------------------------------------------
+
+
+def made_job(ws: Path, jobs: dict[str, int], **fields: Any) -> int:
+    """A job of p/x set as `fields` say, which no worker runs (the scheduler is off)."""
+    with Studio.open(ws, user="alice") as studio:
+        version = studio.job(jobs["moved"]).version_id
+        job = studio.store.create_job(
+            recipe="p/x.ipynb", version_id=version, trigger="manual", user="alice"
+        )
+        if fields:
+            set_job(studio.store, job.id, **fields)
+    return job.id
+
+
+@pytest.mark.parametrize("surface", ["cli", "api"])
+def test_a_cancel_says_what_it_did(
+    ws: Path, jobs: dict[str, int], server: Served, doc: dict[str, Any], surface: str
+) -> None:
+    """`cancel --json` and REST gave the job alone: a running job asked to stop showed
+    `running`, as one never asked would, and an ended one its status, as if cancelled."""
+    now = datetime.now(UTC)
+    running = made_job(  # its worker is this process, alive and beating: not reaped
+        ws,
+        jobs,
+        status="running",
+        started_at=now,
+        heartbeat_at=now,
+        worker=f"{socket.gethostname()}:{os.getpid()}",
+    )
+    queued = made_job(ws, jobs)
+    expected = {
+        running: ("requested", "running"),
+        queued: ("cancelled", "cancelled"),
+        jobs["moved"]: ("nothing", "succeeded"),
+    }
+    try:
+        for job, (outcome, status) in expected.items():
+            if surface == "cli":
+                done = cli(ws, "cancel", str(job), "--json")
+                assert done.exit_code == 0, done.output
+                answer = json.loads(done.output)
+            else:
+                asked = server.api("otto", "POST", f"/jobs/{job}/cancel")
+                assert_fits(doc, "/jobs/{job_id}/cancel", "post", asked)
+                answer = asked.json()
+            assert (answer["id"], answer["cancel"], answer["status"]) == (job, outcome, status)
+            assert (
+                answer.keys() - {"cancel"}
+                == server.api("otto", "GET", f"/jobs/{job}").json().keys()
+            )
+    finally:
+        with Studio.open(ws, user="alice") as studio:
+            set_job(studio.store, running, status="cancelled", finished_at=datetime.now(UTC))
+    said = cli(ws, "cancel", str(queued)).output
+    assert said == f"job {queued} had already ended (cancelled): nothing to cancel\n"
 
 
 def test_a_job_id_past_the_store_s_integers_is_no_job_not_an_overflow(tmp_path: Path) -> None:

@@ -16,7 +16,7 @@ from .. import strictjson, strictyaml
 from ..checks import check_run_event
 from ..errors import InputError, LpstudioError
 from ..failures import describe_trigger
-from ..jobviews import job_to_dict, rerun_warning
+from ..jobviews import cancel_said, cancel_to_dict, job_to_dict, rerun_warning
 from ..parameters import coerce
 from ..recipe import MAX_TIMEOUT
 from ..store import FINAL_STATES, MAX_LISTED
@@ -401,15 +401,11 @@ def rerun(job_id: int, workspace: Path | None, as_json: bool) -> None:
 def cancel(job_id: int, workspace: Path | None, as_json: bool) -> None:
     """Cancel a queued job, or ask the process running a job to stop it."""
     with _studio(workspace) as studio:
-        job = studio.cancel(job_id)
+        job, outcome = studio.request_cancel(job_id)
         if as_json:
-            _emit(job_to_dict(job, studio.workspace))
-        elif job.status == "cancelled":
-            click.echo(f"job {job.id} is cancelled")
-        elif job.status in FINAL_STATES:
-            click.echo(f"job {job.id} had already ended ({job.status}): nothing to cancel")
+            _emit(cancel_to_dict(job, outcome, studio.workspace))
         else:
-            click.echo(f"job {job.id}: cancel requested; its worker stops it within seconds")
+            click.echo(cancel_said(job, outcome))
 
 
 def _stop_polling(signum: int, frame: Any) -> None:

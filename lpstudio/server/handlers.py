@@ -48,7 +48,7 @@ from ..errors import (
     WorkspaceError,
 )
 from ..idempotency import DELIVERY_ID_HEADERS, sent_once
-from ..jobviews import job_to_dict, rerun_warning
+from ..jobviews import cancel_to_dict, job_to_dict, rerun_warning
 from ..jsonschemas import first_problem
 from ..redaction import Secrets, given_text, scrub, scrub_text
 from ..roles import PERMISSIONS
@@ -1180,7 +1180,9 @@ class JobRerunHandler(JobRouteHandler):
 class JobCancelHandler(JobRouteHandler):
     @web.authenticated
     async def post(self, job_id: str) -> None:
-        self.answer(self.job(await self.of_job(self.studio.cancel, job_id)))
+        """The job and what the cancel did (`cancel`), as `lpstudio cancel --json` says it."""
+        job, outcome = await self.of_job(self.studio.request_cancel, job_id)
+        self.answer(cancel_to_dict(job, outcome, self.studio.workspace))
 
 
 # -- gallery -------------------------------------------------------------------------------

@@ -420,7 +420,7 @@ ROUTES: tuple[Route, ...] = (
             action="cancel jobs",
             permission="operate",
             body=s.EMPTY_BODY,
-            answer=s.JOB,
+            answer=s.CANCEL,
         ),
         tag="jobs",
         job_id=JOB_ID,

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..api_clients import MAX_QUOTA_PER_DAY
+from ..jobviews import CANCEL_OUTCOMES
 from ..recipe import MAX_CALL_TIMEOUT, MAX_TIMEOUT, METADATA_SCHEMA
 from ..store import MAX_INTEGER, MAX_LISTED, MIN_VERSION_PREFIX, ROLES
 
@@ -100,6 +101,21 @@ RERUN: dict[str, Any] = {
         "warning": {
             "type": "string",
             "description": "what the rerun may repeat: the recipe's sends (duplicates)",
+        },
+    },
+}
+
+#: A cancel's answer: the job, and what the cancel did (`lpstudio cancel --json` too).
+CANCEL: dict[str, Any] = {
+    **JOB,
+    "required": [*JOB["required"], "cancel"],
+    "properties": {
+        **JOB["properties"],
+        "cancel": {
+            "enum": list(CANCEL_OUTCOMES),
+            "description": "cancelled: it was queued and ended at once; requested: its "
+            "worker was asked to stop it (it is still running, and ends cancelled within "
+            "seconds); nothing: it had already ended",
         },
     },
 }
