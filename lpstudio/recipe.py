@@ -694,13 +694,7 @@ class Recipe:
             try:
                 get_connector(spec["type"], root)
             except NotFoundError as exc:
-                where = f"metadata.lpstudio.connections.{slot}.type"
-                raise RecipeError(
-                    f"recipe {self.name}: slot '{slot}' needs a connector of type "
-                    f"'{spec['type']}', which lpstudio does not have",
-                    field=where,
-                    fix=f"correct {where} in the notebook metadata: {exc.fix}",
-                ) from None
+                raise missing_connector(self.name, slot, spec["type"], exc) from None
             except LpstudioError:
                 continue
 
@@ -977,6 +971,19 @@ def _trigger_fix(
         f"the {connector.name} connector has no {kind} trigger: give slot {slot} a type that "
         f"has one ({', '.join(types) or 'none is installed'}) in "
         f"metadata.lpstudio.connections.{slot}.type, or use another trigger kind"
+    )
+
+
+def missing_connector(name: str, slot: str, kind: str, missing: NotFoundError) -> RecipeError:
+    """The refusal of recipe `name`, whose `slot` needs a connector of type `kind` that
+    lpstudio does not have (`missing`, the registry's answer): a misspelt type in its
+    metadata, which no connection could ever fill."""
+    where = f"metadata.lpstudio.connections.{slot}.type"
+    return RecipeError(
+        f"recipe {name}: slot '{slot}' needs a connector of type '{kind}', which lpstudio "
+        "does not have",
+        field=where,
+        fix=f"correct {where} in the notebook metadata: {missing.fix}",
     )
 
 

@@ -44,7 +44,7 @@ from .idempotency import IdempotentCalls
 from .jobviews import JOB_COLUMNS, CancelOutcome, job_to_dict
 from .models import Job, utcnow
 from .parameters import as_declared, coerce, date_defaults
-from .recipe import MAX_TIMEOUT, TRIGGER_FIELD, Recipe
+from .recipe import MAX_TIMEOUT, TRIGGER_FIELD, Recipe, missing_connector
 from .runner import injects_declared_types, write_notebook
 from .settings import read_settings, saved_settings, update_settings
 from .store import (
@@ -597,13 +597,7 @@ class Studio:
             try:
                 get_connector(kind, self.workspace.root)
             except NotFoundError as exc:
-                where = f"metadata.lpstudio.connections.{slot}.type"
-                raise RecipeError(
-                    f"recipe {recipe.name}: slot '{slot}' needs a connector of type '{kind}', "
-                    "which lpstudio does not have",
-                    field=where,
-                    fix=f"correct {where} in the notebook metadata: {exc.fix}",
-                ) from None
+                raise missing_connector(recipe.name, slot, kind, exc) from None
             except LpstudioError as exc:
                 raise InputError(
                     f"slot '{slot}' needs the {kind} connector, which does not load: {exc.message}",
