@@ -29,6 +29,7 @@ import time
 from collections.abc import Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any, NamedTuple, Protocol, TypeVar
 
@@ -585,33 +586,81 @@ class NotebookWriter:
         return details
 
 
-def mark_lost(workspace: Workspace, job: Job) -> None:
+def mark_lost(workspace: Workspace, job: Job, store: Store) -> None:
     """Puts a reaped job's reason atop its partial output notebook, as its worker would have
     had it lived: the notebook alone then says why it stops where it does. A job whose
     process died before its notebook was first written names none, as a job that failed
-    before papermill wrote anything: it would otherwise be said moved or deleted."""
+    before papermill wrote anything: it would otherwise be said moved or deleted. Its error
+    takes the In [N] marking its cell there, as a cut-off job's does: only the notebook
+    knows it."""
     if not job.output_path or not job.error:
         return
     path = workspace.root / job.output_path
     try:
         nb = nbformat.read(path, as_version=4)  # written whole or not at all (`replace_file`)
     except FileNotFoundError:
-        from sqlalchemy import update
-
-        store = Store(workspace.store_url)  # the reaper's is not at hand; a loss this early is rare
-        try:
-            with store.write() as s:
-                named = (Job.id == job.id, Job.output_path == job.output_path)
-                s.execute(update(Job).where(*named).values(output_path=None))
-        finally:
-            store.close()
-        job.output_path = None
+        _amend(store, job, output_path=None)
         return
     except (OSError, ValueError):
         return
+    cell = job.error.get("cell")
+    if cell is not None and 0 <= cell < len(nb.cells):
+        count = nb.cells[cell].get("execution_count")
+        if count is not None:
+            _amend(store, job, error={**job.error, "execution_count": count})
+    settle_cut_off(nb, job.finished_at)
     writer = NotebookWriter(path, workspace.projects / job.recipe)
     writer.nb = nb
     writer.add_banner(job.error)
+
+
+def _amend(store: Store, job: Job, **values: Any) -> None:
+    """Writes `values` to a reaped job's row (the reaper's store: no second connection), and
+    to `job`, unless another process moved its notebook meanwhile."""
+    from sqlalchemy import update
+
+    with store.write() as s:
+        named = (Job.id == job.id, Job.output_path == job.output_path)
+        s.execute(update(Job).where(*named).values(**values))
+    for key, value in values.items():
+        setattr(job, key, value)
+
+
+def settle_cut_off(nb: Any, last_seen: datetime | None) -> None:
+    """Ends the notebook of a run whose process died as papermill's engine ends a run cut
+    off (`engine.keep_pending`, from papermill's own steps): the cell it was running
+    failed, those it never ran stay pending, the notebook is marked with an exception. Its
+    end is when the job was last heard from, or when that cell started, if later (the last
+    heartbeat may precede it)."""
+    from papermill.engines import NotebookExecutionManager
+
+    from .engine import keep_pending
+
+    if "papermill" not in nb.metadata or any("papermill" not in c.metadata for c in nb.cells):
+        return  # not a notebook papermill started (`notebook_start`): nothing to settle
+    nb_man = NotebookExecutionManager(nb, progress_bar=False)
+    started = nb.metadata.papermill.get("start_time")
+    nb_man.start_time = datetime.fromisoformat(started) if started else None
+    cut = [
+        (at, cell)
+        for at, cell in enumerate(nb.cells)
+        if cell.metadata.papermill.get("status") == nb_man.RUNNING
+    ]
+    if last_seen is not None:
+        ended = max(
+            [last_seen]
+            + [
+                datetime.fromisoformat(c.metadata.papermill["start_time"])
+                for _, c in cut
+                if c.metadata.papermill.get("start_time")
+            ]
+        )
+        nb_man.now = lambda: ended
+    for at, cell in cut:
+        nb_man.cell_exception(cell, cell_index=at)
+        nb_man.cell_complete(cell, cell_index=at)
+    keep_pending(nb_man)
+    nb_man.notebook_complete()
 
 
 def node_copy(data: Any, secrets: frozenset[str], running: bool = False) -> Any:

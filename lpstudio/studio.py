@@ -254,7 +254,7 @@ class Studio:
         silence = timedelta(seconds=stale) if by_silence else None
         lost = [self.store.job(i) for i in self.store.reap_lost_jobs(silence)]
         for job in lost:
-            mark_lost(self.workspace, job)
+            mark_lost(self.workspace, job, self.store)
         return lost
 
     @classmethod

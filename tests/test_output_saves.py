@@ -17,7 +17,7 @@ import nbformat
 
 from lpstudio.studio import Studio
 
-from .conftest import LPSTUDIO, run_json, set_job, wait_for, write_recipe
+from .conftest import LPSTUDIO, run_cli, run_json, set_job, wait_for, write_recipe
 
 
 def wait_file(path: Path) -> str:
@@ -70,9 +70,13 @@ def test_a_run_killed_in_a_long_cell_leaves_its_finished_cells_and_names_that_ce
     """After a `kill -9` the notebook held only the reaper's banner over cells that never
     showed as run, and the error named no cell. Its `cell` counts as other errors' do:
     papermill's 0-based index into the notebook that ran, its injected parameters cell
-    included."""
+    included, and it names the cell's In [N] as a stopped job's does (`describe_error`). The
+    cell cut off was left "running" in a notebook whose job had ended: it is failed, as
+    papermill marks a cell cut off, and the notebook marked with an exception."""
     gate = tmp_path / "gate"  # never created: the cell runs until the process dies
-    write_recipe(ws, "p/long", parameters="n: int = 1", cells=("print('before')", wait_file(gate)))
+    # The long cell prints first: a save then holds the In [N] the kernel gave it.
+    long = "print('during')\n" + wait_file(gate)
+    write_recipe(ws, "p/long", parameters="n: int = 1", cells=("print('before')", long))
     with (tmp_path / "log").open("w") as log:
         proc = subprocess.Popen(
             [LPSTUDIO, "run", "p/long", "-p", "n", "2", "--workspace", str(ws)],
@@ -89,25 +93,32 @@ def test_a_run_killed_in_a_long_cell_leaves_its_finished_cells_and_names_that_ce
             job = wait_for(in_the_long_cell, timeout=60, what="the job in its long cell")
             path = ws / job.output_path
             wait_for(
-                lambda: (nb := saved(path)) is not None and printed(nb.cells[2]) == "before\n",
+                lambda: (nb := saved(path)) is not None and printed(nb.cells[3]) == "during\n",
                 timeout=20,
-                what="the output notebook to show 'before'",
+                what="the output notebook to show 'during'",
             )
     finally:
         proc.kill()
         proc.wait(timeout=60)
-    code, shown = run_json("show", str(job.id), "--workspace", str(ws))  # any command reaps
+    shown_text = run_cli("show", str(job.id), "--workspace", str(ws))  # any command reaps
+    assert shown_text.returncode == 0, shown_text.stderr
+    assert "error:    WorkerLost in cell 4 of 4 (In [4]): worker lost:" in shown_text.stdout
+    code, shown = run_json("show", str(job.id), "--workspace", str(ws))
     assert code == 0 and shown["status"] == "failed", shown
     error = shown["error"]
-    assert error["ename"] == "WorkerLost" and error["cell"] == 3, error
+    assert (error["ename"], error["cell"], error["execution_count"]) == ("WorkerLost", 3, 4)
     assert shown["progress"] == {"done": 3, "total": 4}
     nb = saved(path)
     banner, cells = nb.cells[0], nb.cells[1:]
     assert "lpstudio: worker lost: the process running this job is gone" in banner.source
-    # By its In [N] once the kernel said it started it, else counted from 1 under the banner.
-    assert banner.source.endswith((" at In [4]</span>", " in cell 5</span>")), banner.source
+    assert banner.source.endswith(" at In [4]</span>"), banner.source
     assert printed(cells[2]) == "before\n"
-    assert [cell.metadata.papermill["status"] for cell in cells] == ["completed"] * 3 + ["running"]
+    assert statuses(nb) == ["completed"] * 3 + ["failed"]
+    cut = cells[3].metadata.papermill
+    assert (cut["exception"], cut["end_time"] is not None) == (True, True), cut
+    assert cut["duration"] >= 0, cut
+    ran = nb.metadata.papermill
+    assert (ran["exception"], ran["end_time"] is not None) == (True, True), ran
 
 
 def test_a_job_lost_before_its_notebook_was_written_names_no_notebook(ws: Path) -> None:
