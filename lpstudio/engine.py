@@ -107,7 +107,10 @@ class Saves:
     the file without them for as long as it ran (what Open output showed, and all a
     `kill -9` left). The owed save is written once its second has passed, while the next
     cell runs (`catch_up`), on the event loop that runs it: nothing changes the notebook
-    meanwhile. A job whose cells all end within the second writes no more than before."""
+    meanwhile. A job whose cells all end within the second writes no more than before.
+
+    It is papermill's autosave during a cell too (`nb_man.autosave_cell`, asked at each of
+    the cell's messages), whose 30 s left a long cell's output that long out of the file."""
 
     def __init__(self, nb_man: Any, writer: Callable[[Any], None]) -> None:
         self.nb_man = nb_man
@@ -176,6 +179,7 @@ class StudioNotebookClient(PapermillNotebookClient):
         self._alive_poll: asyncio.Task[Any] | None = None  # nbclient's check of the kernel
         self._started: int | None = None  # the cell papermill started last
         self._handled = 0  # messages about the running cell handled (`_outputs_end`)
+        self._catch_up: asyncio.TimerHandle | None = None  # the owed save's (`Saves`)
 
     def execute(self, **kwargs: Any) -> Any:
         """papermill's `execute`, minus its last request (kernel_info, for the notebook's
@@ -218,6 +222,26 @@ class StudioNotebookClient(PapermillNotebookClient):
             return super().process_message(msg, cell, cell_index)
         finally:
             self._handled += 1
+            self._owe_save()  # papermill's autosave at each message may have owed one
+
+    def _owe_save(self) -> None:
+        """Writes an owed save (`Saves`) once its second has passed, by a timer on the loop
+        that runs the cell, cancelled when the cell ends (the next cell's start or the
+        caller's final write writes what is owed then): a timer left on the loop would
+        fire in whatever it runs next."""
+        saves = self._saves
+        if saves is None or not saves.owed or self._catch_up is not None:
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # not on the loop: the cell's end writes what is owed
+            return
+        self._catch_up = loop.call_later(saves.due_in(), self._caught_up)
+
+    def _caught_up(self) -> None:
+        self._catch_up = None
+        if self._saves is not None:
+            self._saves.catch_up()
 
     def _heard(self) -> None:
         """The kernel answered the first cell: its start timeout no longer runs."""
@@ -272,13 +296,10 @@ class StudioNotebookClient(PapermillNotebookClient):
     async def async_execute_cell(
         self, cell: Any, cell_index: int, *args: Any, **kwargs: Any
     ) -> Any:
-        """nbclient's, writing meanwhile the save the cells before it left owed (`Saves`),
+        """nbclient's, writing meanwhile the save the cells before it left owed, or its own
+        outputs did (`Saves`),
         and keeping the error of a cell cut off by the execution timeout (`_interrupted`)."""
-        saves = self._saves
-        # A timer, not a task: cancelled at once, even once an interrupted run's loop closed.
-        catch_up = None
-        if saves is not None and saves.owed:
-            catch_up = asyncio.get_running_loop().call_later(saves.due_in(), saves.catch_up)
+        self._owe_save()  # what the cells before it left owed
         try:
             return await super().async_execute_cell(cell, cell_index, *args, **kwargs)
         except CellTimeoutError:
@@ -290,8 +311,10 @@ class StudioNotebookClient(PapermillNotebookClient):
             raise
         finally:
             self._heard()  # a reply without any message on IOPub is an answer too
-            if catch_up is not None:
-                catch_up.cancel()
+            # A timer, not a task: cancelled at once, even once an interrupted run's loop closed.
+            if self._catch_up is not None:
+                self._catch_up.cancel()
+                self._catch_up = None
 
     async def _async_poll_output_msg(self, parent_msg_id: str, *args: Any) -> None:
         """nbclient's, whose task is kept: a cell cut off by the timeout gets its last
@@ -557,7 +580,7 @@ class StudioEngine(NBClientEngine):
         secrets = workspace_secrets(workspace) if writer is None else frozenset()
         saves = None
         if writer is not None:  # the caller writes the final notebook
-            nb_man.save = saves = Saves(nb_man, writer)
+            nb_man.save = nb_man.autosave_cell = saves = Saves(nb_man, writer)
             saves()
         elif secrets:
             scrub_saves(nb_man, secrets)

@@ -64,6 +64,36 @@ def test_a_running_job_s_output_notebook_holds_the_cells_it_finished(
     assert printed(saved(path).cells[3]) == "after\n"
 
 
+def test_what_a_long_cell_prints_is_in_its_output_notebook_while_it_runs(
+    studio: Studio, ws: Path, tmp_path: Path
+) -> None:
+    """What a cell printed after its start was written only by papermill's autosave, 30 s
+    later: Open output showed a long cell's progress that far behind."""
+    started, gate = tmp_path / "started", tmp_path / "gate"
+    long = f"{wait_file(started)}\nprint('half way', flush=True)\n{wait_file(gate)}"
+    write_recipe(ws, "p/long", cells=("print('before')", long))
+    job, finished = studio.dispatch("p/long")
+    try:
+        wait_for(lambda: studio.job(job.id).output_path, timeout=60, what="the job to start")
+        path = ws / studio.job(job.id).output_path
+        wait_for(
+            lambda: (nb := saved(path)) is not None and printed(nb.cells[1]) == "before\n",
+            timeout=20,
+            what="the output notebook to show 'before'",
+        )
+        started.touch()  # the cell prints now, a save or more after its start
+        nb = wait_for(
+            lambda: (nb := saved(path)) is not None and printed(nb.cells[2]) == "half way\n" and nb,
+            timeout=20,
+            what="the output notebook to show what the running cell printed",
+        )
+        assert statuses(nb) == ["completed", "completed", "running"]
+    finally:
+        started.touch()
+        gate.touch()
+    assert finished.result(timeout=120).status == "succeeded"
+
+
 def test_a_run_killed_in_a_long_cell_leaves_its_finished_cells_and_names_that_cell(
     ws: Path, tmp_path: Path
 ) -> None:
