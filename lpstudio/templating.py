@@ -19,7 +19,7 @@ import math
 import re
 import string
 import sys
-from collections.abc import Collection
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -237,6 +237,18 @@ def placeholders(template: str) -> list[str]:
             _check_format(name, spec or "", conversion)
             names.append(name)
     return names
+
+
+def fields_used(templates: Iterable[str]) -> list[str]:
+    """The fields some templates' placeholders name, each once in order of use; a template
+    that cannot be read names none (its preview says why)."""
+    used: dict[str, None] = {}
+    for template in templates:
+        try:
+            used.update(dict.fromkeys(placeholders(template)))
+        except ValueError:  # TemplateError too
+            continue
+    return list(used)
 
 
 def render(record: dict[str, Any], variables: dict[str, str]) -> tuple[dict[str, str], str | None]:

@@ -168,6 +168,20 @@ def test_placeholders_preview_and_unknown_placeholder(shop: Studio) -> None:
     assert "28 characters, 1 SMS (utf_16_be)" in section.preview.value
 
 
+def test_the_preview_caption_shows_the_sample_values_the_placeholders_take(shop: Studio) -> None:
+    """The caption named the sample record's first four fields, none of which the preview
+    used: it names the fields the variables use, with the values they were filled from."""
+    form = loaded("shop/cart_abandonment", shop)
+    section = form.proactive
+    assert section is not None
+    section.variables["1"].value = "Hi {first_name}, {item_count} items"
+    caption = section.children[-2].value  # above the preview
+    assert "Preview for the sample record: first_name=&#x27;Ava&#x27;, item_count=3" in caption
+    assert "checkout_id" not in caption
+    section.variables["1"].value = "Hello"  # no placeholder: the record's first fields
+    assert "checkout_id" in section.children[-2].value
+
+
 def test_the_preview_counts_sms_by_the_connection_s_characters_per_sms(shop: Studio) -> None:
     """LivePerson's SMS length is a setting of the connection, like its other limits: the
     preview counts by the connection the handoff list comes from, read again by Refresh

@@ -39,6 +39,8 @@ from ..templating import (
     CHARACTERS_PER_SMS,
     HANDOFF_PLACEHOLDER,
     channels_misfit,
+    fields_used,
+    lookup,
     numbered,
     preview,
     record_fields,
@@ -49,6 +51,11 @@ from ..templating import (
 if TYPE_CHECKING:
     from ..recipe import Recipe
     from .form import FieldEditor, RecipeForm
+
+#: How many of the sample record's fields are shown while the template uses none.
+_FIRST_FIELDS = 4
+#: A placeholder's field that the sample record lacks (its value may be None).
+_ABSENT = object()
 
 
 def is_proactive(recipe: Recipe) -> bool:
@@ -96,6 +103,8 @@ class ProactiveSection(w.VBox):
         self.fit = w.HTML()
         self.target = w.Dropdown(description="Insert into", options=[], disabled=not self.editable)
         self.preview = w.HTML()
+        #: The sample record's values the preview is made from, above it.
+        self.sample_shown = w.HTML()
         self.issues: list[str] = []
         #: The settings of the handoff list's connection (`slot_settings`), read when the
         #: preview first needs them after the list (re)loads: None until then.
@@ -109,13 +118,12 @@ class ProactiveSection(w.VBox):
                 children.append(fields[names[key]].box)
         if self.body_editor is not None:
             inserts = [self._insert_button(field) for field in self.fields_available]
-            sample = ", ".join(f"{k}={v!r}" for k, v in list(self.sample.items())[:4])
             children += (
                 self._text_editor(self.body_editor) if self.text else self._variables_editor()
             )
             children += [
                 w.HBox(inserts, layout=w.Layout(flex_flow="row wrap")),
-                w.HTML(f"<small>Preview for the sample record: {html.escape(sample)}</small>"),
+                self.sample_shown,
                 self.preview,
             ]
             # Watched once the variables' editors hold the body: the handoff list loads in a
@@ -385,6 +393,18 @@ class ProactiveSection(w.VBox):
                     f"<br><small>{_counted(message, characters)}</small></div>"
                 )
             self.preview.value = "".join(rows)
+            self.sample_shown.value = _sample_caption(self.sample, fields_used(body.values()))
+
+
+def _sample_caption(sample: dict[str, Any], used: list[str]) -> str:
+    """The sample record's values that the placeholders take, so that the preview can be
+    read against them; its first few fields while no placeholder takes one of its values."""
+    shown = {name: lookup(sample, name, missing=_ABSENT) for name in used}
+    shown = {name: value for name, value in shown.items() if value is not _ABSENT}
+    if not shown:
+        shown = dict(list(sample.items())[:_FIRST_FIELDS])
+    text = ", ".join(f"{name}={value!r}" for name, value in shown.items())
+    return f"<small>Preview for the sample record: {html.escape(text)}</small>"
 
 
 def _counted(text: str, characters: int | None) -> str:
