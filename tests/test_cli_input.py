@@ -889,3 +889,23 @@ def test_a_key_given_twice_in_a_form_field_is_refused_as_by_the_cli(studio: Stud
     said = refused(form, "limits", '{"a": 1, "a": 2}')
     assert "parameter 'limits' gives the key 'a' twice in one mapping" in said, said
     form.close()
+
+
+def test_sandbox_on_a_port_in_use_says_so_and_exits_2(sandbox: Any) -> None:
+    """`lpstudio sandbox --port N` on a busy port printed Python's traceback (OSError:
+    Address already in use): it names --port, and says whether a sandbox is there."""
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        proc = run_cli("sandbox", "--port", str(port), timeout=30)
+    assert proc.returncode == 2, proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert f"lpstudio: error: port {port} on 127.0.0.1 is taken by another program" in proc.stderr
+    assert "fix: give another --port" in proc.stderr
+    running = sandbox.url.rsplit(":", 1)[1]
+    proc = run_cli("sandbox", "--port", running, timeout=30)
+    assert proc.returncode == 2, proc.stderr
+    assert f"a sandbox is already running at {sandbox.url}" in proc.stderr

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import re
 import signal
@@ -439,11 +440,37 @@ def serve(
     show_default=True,
     help="Port on 127.0.0.1 (0 picks a free one).",
 )
+@handles_errors
 def sandbox(port: int) -> None:
     """Run the LivePerson and Shopify emulators on loopback (a brand's test mode)."""
     from ..sandbox import serve
 
-    serve(port)
+    try:
+        serve(port)
+    except OSError as exc:
+        if exc.errno != errno.EADDRINUSE:
+            raise
+        raise _port_taken(port) from None
+
+
+def _port_taken(port: int) -> InputError:
+    """Why the sandbox cannot listen on `port`: one already does there (use it), or another
+    program holds it; said as the CLI says bad input, where Python's traceback was printed."""
+    from ..sandbox import sandbox_answers
+    from ..sandbox.app import HOST
+
+    url = f"http://{HOST}:{port}"
+    if sandbox_answers(url):
+        return InputError(
+            f"a sandbox is already running at {url}",
+            field="port",
+            fix="use that one, or give another --port (0 picks a free one)",
+        )
+    return InputError(
+        f"port {port} on {HOST} is taken by another program",
+        field="port",
+        fix="give another --port (0 picks a free one)",
+    )
 
 
 if __name__ == "__main__":
