@@ -929,6 +929,12 @@ class Workspace:
             and ".ipynb_checkpoints" not in real.relative_to(projects).parts
         )
 
+    def is_history_file(self, path: Path) -> bool:
+        """Whether `path`'s real path is inside the history folder (the folder itself aside):
+        a job's output notebook or anything else there, which only jobs write."""
+        real, history = path.resolve(), self.history.resolve()
+        return real != history and real.is_relative_to(history)
+
     def recipe_name(self, path: Path) -> str:
         """The recipe's name in the store: its path under `projects/`, with `/`."""
         return path.resolve().relative_to(self.projects.resolve()).as_posix()

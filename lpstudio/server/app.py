@@ -30,6 +30,7 @@ from ..store import SCHEMA_HEAD
 from ..studio import API_PATH, Studio
 from ..workspace import ENV_VAR, Workspace, current_user
 from .auth import ApiError, RateLimits
+from .readonly import ReadOnlyHistory
 from .routes import ROUTES, Route, handlers
 from .saves import SavedVersions
 from .serveonly import ServeOnlyServerApp
@@ -242,6 +243,7 @@ class LpstudioApp(ExtensionApp):
         self._open_workspace()
         self.saves = SavedVersions(self)
         self.serverapp.contents_manager.register_post_save_hook(self.saves.saved)
+        ReadOnlyHistory(self).install(self.serverapp.contents_manager)
 
     def _log_through_the_server(self) -> None:
         """lpstudio's own loggers (the hosted scheduler's line per job start and end, the
