@@ -18,6 +18,11 @@ export namespace CommandIDs {
   export const tryTemplate = 'lpstudio:try-template';
 }
 
+/** What lpstudio uses of a document widget (JupyterLab's `IDocumentWidget`). */
+interface IOpenDocument {
+  context: { path: string; revert(): Promise<void> };
+}
+
 export class StudioContext {
   constructor(
     readonly app: JupyterFrontEnd,
@@ -36,6 +41,30 @@ export class StudioContext {
   /** Opens a file of the server's tree (a notebook opens as a notebook). */
   async openPath(path: string): Promise<void> {
     await this.app.commands.execute('docmanager:open', { path: this.relative(path) });
+  }
+
+  /**
+   * Opens a job's output notebook as it is now. Output notebooks are read-only (job history
+   * is written by its job alone), so one already open in a tab is reloaded from disk before
+   * it is shown: the tab kept the snapshot taken when it was first opened.
+   */
+  async openOutput(path: string): Promise<void> {
+    const open = this.openDocument(this.relative(path));
+    if (open) {
+      await open.context.revert();
+    }
+    await this.openPath(path);
+  }
+
+  /** The main area's document open at `path` (relative to JupyterLab's root), if any. */
+  private openDocument(path: string): IOpenDocument | undefined {
+    for (const widget of this.app.shell.widgets('main')) {
+      const context = (widget as Partial<IOpenDocument>).context;
+      if (context?.path === path && typeof context.revert === 'function') {
+        return widget as unknown as IOpenDocument;
+      }
+    }
+    return undefined;
   }
 
   /** A path the server may answer as absolute, relative to JupyterLab's root. */

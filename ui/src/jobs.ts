@@ -212,7 +212,7 @@ export class JobsPanel extends LivePanel {
       // A rerun needs its parameters and event, Open output its notebook: both are gone.
       actions.append(el('span', { cls: 'lps-hint lps-purged', text: 'purged', title: PURGED }));
     } else if (job.output_path) {
-      actions.append(button('Open output', () => this.ctx.openPath(job.output_path!), 'lps-output', of));
+      actions.append(button('Open output', () => this.ctx.openOutput(job.output_path!), 'lps-output', of));
     }
     if (job.status === 'failed' || job.error) {
       actions.append(button('Error', () => this.showError(job), 'lps-error-button', of));

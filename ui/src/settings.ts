@@ -508,7 +508,7 @@ export class SettingsPanel extends Widget {
           line.append(el('pre', { cls: 'lps-result', text: JSON.stringify(job.result, null, 2) }));
         }
         if (job.output_path) {
-          line.append(button('Open output', () => this.ctx.openPath(job.output_path!), 'lps-output'));
+          line.append(button('Open output', () => this.ctx.openOutput(job.output_path!), 'lps-output'));
         }
       } catch (err) {
         fill(line, 'test run: ', failure(err));
