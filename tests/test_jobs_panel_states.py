@@ -84,6 +84,9 @@ def test_the_jobs_panel_heads_an_error_with_the_jobs_status_and_says_what_was_pu
         assert row["cancelled"].get_attribute("data-status") == "cancelled"
         details = error_of(jobs, ids["cancelled"])
         assert details.locator("h3").inner_text() == f"Job {ids['cancelled']} cancelled"
+        # Drawn below the list, it is brought into view and focused: a click on a row high
+        # in a full page otherwise seemed to do nothing.
+        assert details.locator("h3").evaluate("h => h === document.activeElement")
         message = details.locator(".lps-error-message").inner_text()
         assert message == "Cancelled: cancelled by request", message
         assert "failed" not in details.inner_text()

@@ -28,6 +28,10 @@ def test_the_settings_of_a_webhook_recipe_say_what_each_connection_needs_in_the_
         form = page.locator(".lps-settings-body:visible")
         problem = form.locator(".lps-settings-problem")
         problem.wait_for()
+        # Its header names the trigger's plain settings, not its input schema's JSON.
+        chip = form.locator(".lps-recipe-meta .lps-chip").inner_text()
+        assert chip.startswith("trigger ") and "connection: http" in chip, chip
+        assert "input_schema" not in chip and "{" not in chip, chip
         # No connection for either slot: the fix said to create a http one, which made so
         # (without its token) was refused again, then for the liveperson slot. Each one to
         # create is named, with the fields it must be given.

@@ -258,9 +258,12 @@ export class JobsPanel extends LivePanel {
     const traceback = Array.isArray(e.traceback) ? e.traceback.join('\n') : String(e.traceback ?? '');
     // As `lpstudio show` says it: the exception, then what it said when there is anything.
     const said = e.evalue ? `: ${saidInLab(job)}` : '';
+    // Focused and scrolled to: the error is drawn below the list, out of sight of a row
+    // clicked high in a full page (the click seemed to do nothing).
+    const heading = el('h3', { text: `Job ${job.id} ${job.status}`, attrs: { tabindex: '-1' } });
     fill(
       this.details,
-      el('h3', { text: `Job ${job.id} ${job.status}` }),
+      heading,
       el('div', { cls: 'lps-error-message', text: `${e.ename ?? 'Error'}${said}` }),
       // `cell` is papermill's index from 0; people (and JupyterLab) count from 1.
       typeof e.cell === 'number'
@@ -280,6 +283,8 @@ export class JobsPanel extends LivePanel {
       traceback ? el('pre', { cls: 'lps-traceback', text: traceback }) : null,
       button('Close', () => fill(this.details))
     );
+    heading.scrollIntoView({ block: 'nearest' });
+    heading.focus();
   }
 
   /**

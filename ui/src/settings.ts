@@ -587,8 +587,11 @@ export class SettingsPanel extends Widget {
       button('Refresh', () => this.load(), 'lps-refresh')
     );
 
+    // Its plain settings (kind, cron, connection...): a callable's or webhook's schemas are
+    // the API's to show, and printed whole they buried the header in JSON.
     const trigger = Object.entries(detail.trigger ?? {})
-      .map(([k, v]) => `${k}: ${typeof v === 'object' ? JSON.stringify(v) : String(v)}`)
+      .filter(([, v]) => v === null || typeof v !== 'object')
+      .map(([k, v]) => `${k}: ${String(v)}`)
       .join(', ');
     fill(
       this.body,
