@@ -239,6 +239,9 @@ def _admin_journey(page: Any, url: str, token: str, sandbox_url: str, root: Path
     form.locator(".lps-test").click()
     for name in ("liveperson", "shopify"):
         form.locator(f"li[data-connection={name}] .lps-status-connected").wait_for(timeout=30_000)
+        # The slot's picker says what the test found, not the "(untested)" it showed.
+        picked = form.locator(f"select[name=connection-{name}] option[value={name}]")
+        assert picked.inner_text() == f"{name} (connected)", picked.inner_text()
     tested = form.locator(".lps-test-run[data-status]")
     tested.wait_for(timeout=120_000)  # a test run on a recent checkout: nothing is sent
     assert tested.get_attribute("data-status") == "succeeded", tested.inner_text()

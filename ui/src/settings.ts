@@ -481,6 +481,14 @@ export class SettingsPanel extends Widget {
       for (const name of new Set(Object.values((this.shown ?? detail).settings.connections ?? {}))) {
         try {
           const c = await api.testConnection(name);
+          // Each slot offering it says the state this test left, as the notebook's form does.
+          for (const select of slots.values()) {
+            for (const option of Array.from(select.options)) {
+              if (option.value === name) {
+                option.text = `${name} (${c.status})`;
+              }
+            }
+          }
           results.append(
             el('li', { attrs: { 'data-connection': name } }, `${name}: `, statusBadge(c.status), ` ${labText(c.status_message ?? '')}`)
           );
