@@ -95,6 +95,12 @@ class Executor(ABC):
     def close(self) -> None:
         """Releases workers; running jobs finish first."""
 
+    def ran(self, job: Job) -> bool:
+        """Whether this process's run ended the job it gave back, rather than another worker
+        it went to (put back in the queue while silent): only the one that ran it follows
+        it up (`failures.after_end`), once."""
+        return True
+
     def warm(self) -> None:  # noqa: B027  (optional: executors without kernels to prepare)
         """Prepares for jobs ahead of the first one (long-lived processes call it)."""
 
@@ -205,6 +211,9 @@ class LocalExecutor(Executor):
         self._closing = False
         self._released = False  # its server stops: the calls not started go back (`release_queued`)
         self._lock = threading.Lock()
+
+    def ran(self, job: Job) -> bool:
+        return job.worker == worker_id()
 
     def warm(self) -> None:
         """Starts filling the kernel pool now rather than at the first job."""

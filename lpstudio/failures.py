@@ -1,7 +1,8 @@
 """What follows a failed job: a retry when the recipe asks for one, else its failure contacts.
 
-Both the scheduler (a job that failed in its worker) and the reaper (a job whose worker
-vanished) come here, so a `kill -9` gets the same retries and notifications as an exception.
+The scheduler (a job that failed in its worker), a poll run here (`lpstudio poll`, Poll now)
+and the reaper (a job whose worker vanished) all come here, so a `kill -9` gets the same
+retries and notifications as an exception, whoever asked for the poll.
 A retry belongs to the job's chain, whose delivery ledger keeps it from sending twice.
 """
 
@@ -18,7 +19,7 @@ from .errors import LpstudioError, WorkspaceError, word
 from .models import Job
 from .recipe import parsed
 from .settings import saved_settings
-from .store import CANCELLED, QUEUED
+from .store import CANCELLED, FAILED, QUEUED
 from .workspace import CONFIG_NAME
 
 if TYPE_CHECKING:
@@ -124,6 +125,19 @@ def _retries_of(studio: Studio, job: Job) -> dict[str, Any]:
     except LpstudioError:
         return {}
     return dict(ran.metadata.get("retries") or {})
+
+
+def after_end(studio: Studio, job: Job, now: datetime | None = None) -> int | None:
+    """What follows the end of a job its runner ran to its end (`after_failure` for a
+    failure, or a cancel that left sends uncertain); returns the retry's id, if any. Only
+    the process that ran the job calls it, once: another's would report it twice. A job
+    failed as "worker lost" was followed up by the reaper that failed it."""
+    error = job.error or {}
+    failed = job.status == FAILED and error.get("ename") != "WorkerLost"
+    # A cancelled job is reported only when it may have sent what nobody knows of.
+    if failed or (job.status == CANCELLED and error.get("uncertain_sends")):
+        return after_failure(studio, job, now)
+    return None
 
 
 def after_failure(studio: Studio, job: Job, now: datetime | None = None) -> int | None:

@@ -30,20 +30,18 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from croniter import CroniterBadDateError, croniter
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import or_, select, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from .errors import InputError, LpstudioError, StoreUnavailable
 from .executor import DaskExecutor
-from .failures import after_failure, describe_error, notify_stopped
+from .failures import after_end, after_failure, describe_error, notify_stopped
 from .leader import PRESENCE_SECONDS, StoreLease, present
 from .models import Job, ScheduleForm, ScheduleRun, TriggerState, utcnow
 from .recipe import Recipe
 from .runner import RunningJobs, execute_job
 from .settings import saved_settings, update_settings
 from .store import (
-    CANCELLED,
-    FAILED,
     QUEUED,
     SCHEDULED_TRIGGERS,
     SCHEMA_HEAD,
@@ -648,19 +646,18 @@ class Scheduler:
         take no more: however long one recipe's backlog, other recipes' jobs are seen.
 
         Only jobs of triggers are the daemon's, and calls a stopping server put back in the
-        queue (no process's: `LocalExecutor.release_queued`): a job queued by `lpstudio run`,
-        a call, a rerun or a test is run by the process that queued it, which claims it a
-        moment later.
+        queue, while no process holds them: a job queued by `lpstudio run`, a call, a rerun
+        or a test is run by the process that queued it, which claims it a moment later, and
+        so are the jobs of a poll that `lpstudio poll` or a Poll now runs
+        (`Store.take_queued`), which that process retries or reports itself, once.
         """
         with self.store.read() as s:
             rows = s.execute(
                 select(Job.id, Job.recipe, Job.trigger)
                 .where(
                     Job.status == QUEUED,
-                    or_(
-                        Job.trigger.in_(SCHEDULED_TRIGGERS),
-                        and_(Job.trigger == "callable", Job.worker.is_(None)),
-                    ),
+                    Job.worker.is_(None),
+                    Job.trigger.in_((*SCHEDULED_TRIGGERS, "callable")),
                     Job.recipe.not_in(blocked),
                     or_(Job.not_before.is_(None), Job.not_before <= self.clock()),
                 )
@@ -728,13 +725,7 @@ class Scheduler:
                 self._said_ended.discard(job_id)
             if not said:
                 _log_end(job)
-            # A job failed as "worker lost" was retried or reported by the reaper that
-            # failed it (`Studio.reap_lost_jobs`): not a second time here.
-            error = job.error or {}
-            # A cancelled job is reported only when it may have sent what nobody knows of.
-            failed = job.status == FAILED and error.get("ename") != "WorkerLost"
-            if failed or (job.status == CANCELLED and error.get("uncertain_sends")):
-                self._after_failure(job)
+            after_end(self.studio, job, self.clock())
         except Exception:  # a worker thread's exception is otherwise lost with its future
             log.exception("scheduler failed on job %s", job_id)
         finally:

@@ -1183,20 +1183,24 @@ class Store:
                 .values(heartbeat_at=self._clock())
             ).rowcount
 
-    def take_queued(self, job_ids: Sequence[int]) -> None:
+    def take_queued(self, job_ids: Sequence[int]) -> set[int]:
         """Makes this process's the jobs of `job_ids` still queued for no process: it runs
         them itself (`lpstudio poll`), as it runs a job it queued for itself (`worker_id`
         in `Studio`'s new jobs). Should it die before starting them, the reaper fails them
         as "worker lost" (`reap_lost_jobs`), rather than leave them queued for a start of
         their recipe, which would then send their old events. One write; a job a scheduler
-        claimed meanwhile stays its own."""
+        claimed meanwhile stays its own, and so do its retry and report. Returns the ids
+        it took: from then on no scheduler claims them (`Scheduler._queued`)."""
         if not job_ids:
-            return
+            return set()
         with self.write() as s:
-            s.execute(
-                update(JOBS)
-                .where(Job.id.in_(job_ids), Job.status == QUEUED, Job.worker.is_(None))
-                .values(worker=worker_id())
+            return set(
+                s.scalars(
+                    update(JOBS)
+                    .where(Job.id.in_(job_ids), Job.status == QUEUED, Job.worker.is_(None))
+                    .values(worker=worker_id())
+                    .returning(Job.id)
+                )
             )
 
     def request_cancel(self, job_id: int) -> tuple[Job, bool]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import functools
+import logging
 import math
 import os
 from collections.abc import Collection, Iterator
@@ -37,7 +38,7 @@ from .connections import ConnectionInfo, Connections, bind_connections, check_bo
 from .endpoints import check_call_timeout, endpoint_path, holder, serving
 from .errors import ConflictError, InputError, LpstudioError, RecipeError, WorkspaceError, word
 from .executor import Executor, executor_for
-from .failures import after_failure
+from .failures import after_end, after_failure
 from .gallery import Template, copy_template, find_template, list_templates, trying
 from .handoff_fit import check_run_fit, check_saved_fit
 from .idempotency import IdempotentCalls
@@ -72,6 +73,8 @@ if TYPE_CHECKING:
 
     import pandas
     from sqlalchemy.orm import Session
+
+log = logging.getLogger("lpstudio.studio")
 
 
 #: The longest user name: what an admin may give a role, and what may act (the store keeps
@@ -1523,19 +1526,19 @@ class Studio:
         return job, self.executor.submit(job.id)
 
     def dispatch_poll(self, ref: str | os.PathLike[str]) -> list[tuple[Job, Future[Job]]]:
-        """A person's Poll now in the background: `poll`'s jobs at once, queued, each with
-        the future of its run. This process runs them, as `lpstudio poll` does, whether or
-        not the recipe is started: the poll moved its cursor past their events, and a
-        scheduler holds a stopped recipe's jobs until it starts again. A poll that fails
-        after pages it wrote raises, its jobs submitted all the same and named."""
+        """Poll now in the background: `poll`'s jobs at once, queued, each with the future
+        of its run. This process runs them, as `lpstudio poll` does, whether or not the
+        recipe is started: the poll moved its cursor past their events, and a scheduler
+        holds a stopped recipe's jobs until it starts again. Each is retried or reported as
+        a scheduler's is, once it ends (`_follow_polled`). A poll that fails after pages it
+        wrote raises, its jobs submitted all the same and named."""
         from .triggers import queued_before
 
         try:
             jobs = self.poll(ref, run=False)
         except LpstudioError as exc:  # after pages it wrote: their jobs run all the same
             ids = queued_before(exc)
-            for job_id in ids:
-                self.executor.submit(job_id)
+            self._submit_polled(ids)
             if ids:
                 exc.message += (
                     f" (before it failed, the poll queued job{'s' if len(ids) > 1 else ''} "
@@ -1543,7 +1546,24 @@ class Studio:
                 )
                 exc.args = (exc.message,)
             raise
-        return [(job, self.executor.submit(job.id)) for job in jobs]
+        return list(zip(jobs, self._submit_polled([job.id for job in jobs]), strict=True))
+
+    def _submit_polled(self, ids: list[int]) -> list[Future[Job]]:
+        """Submits a poll's jobs, this process's from now on (`run_polled`), each followed
+        up when its future is done: a callback's exception would be lost with it."""
+        taken = self.store.take_queued(ids)
+        futures = [self.executor.submit(job_id) for job_id in ids]
+        for future in futures:
+            future.add_done_callback(functools.partial(self._polled_done, taken))
+        return futures
+
+    def _polled_done(self, taken: Collection[int], done: Future[Job]) -> None:
+        """A submitted poll's job ended: followed up, or its run's error logged, as nobody
+        waits on its future (a Poll now answers at once)."""
+        if (exc := done.exception()) is not None:
+            log.error("a job of the poll failed to run", exc_info=exc)
+        else:
+            self._follow_polled(done.result(), taken)
 
     def dispatch_rerun(self, job_id: int) -> tuple[Job, Future[Job]]:
         """`rerun` in the background: the new job at once, and its future."""
@@ -1632,14 +1652,30 @@ class Studio:
 
         if not ids:
             return []
-        self.store.take_queued(ids)
+        taken = self.store.take_queued(ids)
         every = self.workspace.setting("jobs", "heartbeat_seconds")
         beat = QueuedBeat(self.store, every, tend=lambda: True)
         beat.start()
         try:
-            return [self.executor.run(job_id) for job_id in ids]
+            ran = []
+            for job_id in ids:
+                ran.append(self.executor.run(job_id))
+                self._follow_polled(ran[-1], taken)
+            return ran
         finally:
             beat.close()
+
+    def _follow_polled(self, job: Job, taken: Collection[int]) -> None:
+        """Retries or reports a poll's job as a scheduler would have (`after_end`), whoever
+        asked for the poll, if this process ran it: one that a scheduler claimed before it
+        was `taken`, or that went to another worker, is that one's to follow up, once. Its
+        failure is logged: it must stop neither the poll's next job nor a future's callback."""
+        if job.id not in taken or not self.executor.ran(job):
+            return
+        try:
+            after_end(self, job)
+        except Exception:
+            log.exception("could not retry or report job %s of the poll", job.id)
 
     @contextlib.contextmanager
     def _trigger_faults(self, recipe: Recipe, what: str) -> Iterator[None]:

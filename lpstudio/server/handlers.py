@@ -958,8 +958,9 @@ class RecipeTestHandler(UserHandler):
 class RecipePollHandler(UserHandler):
     @web.authenticated
     async def post(self, recipe: str) -> None:
-        """A person's Poll now, as `lpstudio poll`: the server runs the jobs it queues, as
-        it runs a Run now's, even while the recipe is stopped."""
+        """Poll now, as `lpstudio poll`: the server runs the jobs it queues, as it runs a
+        Run now's, even while the recipe is stopped, and retries or reports them as a
+        scheduler does its poll's (`Studio.dispatch_poll`)."""
 
         def poll() -> list[Any]:
             return self.studio.dispatch_poll(self.studio.find_recipe(recipe).name)
