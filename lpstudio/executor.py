@@ -49,7 +49,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import select
 
 from . import pool as kernel_pool
 from .models import Job
@@ -409,23 +409,7 @@ class LocalExecutor(Executor):
     def _requeue(self, job_ids: list[int]) -> set[int]:
         """Leaves to the schedulers those of the jobs, still queued here, that they may run
         (`LEFT_TO_SCHEDULERS`): queued, of no process. One write; the ids it left."""
-        if not job_ids:
-            return set()
-        with self.store.write() as s:
-            return set(
-                s.scalars(
-                    update(Job)
-                    .where(
-                        Job.id.in_(job_ids),
-                        Job.status == QUEUED,
-                        Job.trigger.in_(LEFT_TO_SCHEDULERS),
-                        or_(Job.worker == worker_id(), Job.worker.is_(None)),
-                    )
-                    .values(worker=None, heartbeat_at=None)
-                    .returning(Job.id)
-                    .execution_options(synchronize_session=False)
-                )
-            )
+        return self.store.release_queued(job_ids, Job.trigger.in_(LEFT_TO_SCHEDULERS))
 
     def release_queued(self) -> None:
         """For a server that stops: nothing starts from now on, and the calls' jobs that

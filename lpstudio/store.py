@@ -387,6 +387,11 @@ def worker_id() -> str:
     return f"{_process_space()}:{os.getpid()}"
 
 
+def _held_here() -> ColumnElement[bool]:
+    """A job of this process, or of none: one it may take, or leave to the schedulers."""
+    return or_(Job.worker == worker_id(), Job.worker.is_(None))
+
+
 def worker_is_gone(worker: str | None) -> bool:
     """True when the worker ran in this process space and its process no longer exists."""
     if not worker or ":" not in worker:
@@ -1184,7 +1189,8 @@ class Store:
             ).rowcount
 
     def take_queued(self, job_ids: Sequence[int]) -> set[int]:
-        """Makes this process's the jobs of `job_ids` still queued for no process: it runs
+        """Makes this process's the jobs of `job_ids` still queued for no process (or
+        already its own: a poll's it queued so, `poll_once`'s `owner`): it runs
         them itself (`lpstudio poll`), as it runs a job it queued for itself (`worker_id`
         in `Studio`'s new jobs). Should it die before starting them, the reaper fails them
         as "worker lost" (`reap_lost_jobs`), rather than leave them queued for a start of
@@ -1197,9 +1203,26 @@ class Store:
             return set(
                 s.scalars(
                     update(JOBS)
-                    .where(Job.id.in_(job_ids), Job.status == QUEUED, Job.worker.is_(None))
+                    .where(Job.id.in_(job_ids), Job.status == QUEUED, _held_here())
                     .values(worker=worker_id())
                     .returning(Job.id)
+                )
+            )
+
+    def release_queued(self, job_ids: Sequence[int], *still: ColumnElement[bool]) -> set[int]:
+        """Leaves to the schedulers the jobs of `job_ids` still queued for this process (or
+        for none) that meet `still`: it will not run them (its server stops, its poll was
+        interrupted). One write; returns the ids it left."""
+        if not job_ids:
+            return set()
+        with self.write() as s:
+            return set(
+                s.scalars(
+                    update(JOBS)
+                    .where(Job.id.in_(job_ids), Job.status == QUEUED, _held_here(), *still)
+                    .values(worker=None, heartbeat_at=None)
+                    .returning(Job.id)
+                    .execution_options(synchronize_session=False)
                 )
             )
 

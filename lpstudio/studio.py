@@ -1535,7 +1535,7 @@ class Studio:
         from .triggers import queued_before
 
         try:
-            jobs = self.poll(ref, run=False)
+            jobs = self.poll(ref, run=False, own=True)
         except LpstudioError as exc:  # after pages it wrote: their jobs run all the same
             ids = queued_before(exc)
             self._submit_polled(ids)
@@ -1619,23 +1619,33 @@ class Studio:
         with self._trigger_faults(recipe, "the sample poll"):
             return sample_event(self, recipe)
 
-    def poll(self, ref: str | os.PathLike[str], run: bool = True) -> list[Job]:
+    def poll(
+        self, ref: str | os.PathLike[str], run: bool = True, own: bool | None = None
+    ) -> list[Job]:
         """Runs the recipe's poll trigger once: queues a job per new event (or batch) and,
-        with `run`, runs them oldest first. A started recipe's poll counts towards its
-        auto-stop as a scheduler's does. A poll that fails after pages it wrote raises, its
-        jobs kept (and run, with `run`: a recipe never started kept them queued for ever)."""
+        with `run`, runs them oldest first. With `own` (`run` unless given: its caller runs
+        them, `run_polled`), they are this process's from the write that queues them, so
+        no scheduler takes them, or says they wait, meanwhile; a poll interrupted (Ctrl-C,
+        SIGTERM) leaves those it wrote to the schedulers. A started recipe's poll counts
+        towards its auto-stop as a scheduler's does. A poll that fails after pages it wrote
+        raises, its jobs kept (and run, with `run`: a recipe never started kept them queued
+        for ever)."""
         from .scheduler import poll_counted
         from .triggers import queued_before
 
         recipe = self.recipe(ref)
+        owner = worker_id() if (run if own is None else own) else None
         try:
             with self._trigger_faults(recipe, "the poll"):
-                ids = poll_counted(self, recipe)
+                ids = poll_counted(self, recipe, owner)
         except LpstudioError as exc:  # after pages it wrote (`queued_before`): kept, and run
             if ids := queued_before(exc):
                 self.store.audit(self.user, "poll", recipe.name, jobs=ids)
                 if run:
                     self.run_polled(ids)
+            raise
+        except BaseException as exc:  # interrupted: nothing here runs what it wrote
+            self.store.release_queued(queued_before(exc))
             raise
         self.store.audit(self.user, "poll", recipe.name, jobs=ids)
         if not run:

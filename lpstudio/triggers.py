@@ -312,9 +312,11 @@ def queued_before(exc: BaseException) -> list[int]:
     return []
 
 
-def poll_once(studio: Studio, recipe: Recipe) -> list[int]:
+def poll_once(studio: Studio, recipe: Recipe, owner: str | None = None) -> list[int]:
     """Fetches what is new since the cursor and queues its jobs; returns their ids. An error
-    that stops it after pages it wrote names their jobs (`queued_before`).
+    that stops it after pages it wrote names their jobs (`queued_before`). Its jobs are
+    `owner`'s (`worker_id`: a process that runs them itself) from the write that queues
+    them, so no scheduler sees them meanwhile as its own to run, or to say why they wait.
 
     A recipe's `batch_size` groups the events of the whole poll, not of each page: a batch
     not yet full is carried to the next page, and written at the poll's last page (or its
@@ -347,7 +349,7 @@ def poll_once(studio: Studio, recipe: Recipe) -> list[int]:
     # masked, as output notebooks are; their recipes get them whole (`Studio.kept_event`).
     secrets = frozenset(studio.held_secrets() | conn.secrets())
     size: int | None = spec.get("batch_size")
-    queue = partial(_queue_jobs, studio, base=base, secrets=secrets, size=size)
+    queue = partial(_queue_jobs, studio, base=base, secrets=secrets, size=size, owner=owner)
     given = {json.dumps(cursor, sort_keys=True)}  # the cursors this poll was given
     kept = cursor  # the cursor stored, as the store gives it back
     carried: list[_Passed] = []  # of a batch not yet full: in no job yet, their keys unseen
@@ -446,15 +448,16 @@ def _queue_jobs(
     base: dict[str, Any],
     secrets: frozenset[str],
     size: int | None,
+    owner: str | None,
 ) -> list[int]:
     """Adds the queued jobs of `events` in `s`: one per event, or per batch of `size`, each
-    `base` (`Studio.job_fields`) with its event."""
+    `base` (`Studio.job_fields`) with its event, held by `owner`."""
     from .models import Job
     from .store import QUEUED
 
     jobs = [
         Job(
-            **{**base, **studio.kept_event(event, secrets)},
+            **{**base, **studio.kept_event(event, secrets), "worker": owner},
             status=QUEUED,
             created_at=now,
             cells_done=0,

@@ -416,18 +416,19 @@ def _jobs_named(ids: list[int]) -> str:
     return f"job {ids[0]}" if len(ids) == 1 else f"jobs {', '.join(map(str, ids))}"
 
 
-def _polled(studio: Studio, recipe: str) -> tuple[list[Any], LpstudioError | None]:
-    """The jobs of the recipe's new events, queued, and the error that stopped the poll after
-    pages it wrote (their jobs are kept, the cursor past their events), else None. Ctrl-C or
-    SIGTERM stop the poll where it is, exit 130 (they did nothing while it polled: one whose
-    pages never ended ran for ever), naming the jobs it wrote, queued for a scheduler; the
-    next poll goes on from there."""
+def _polled(studio: Studio, recipe: str, own: bool) -> tuple[list[Any], LpstudioError | None]:
+    """The jobs of the recipe's new events, queued (this process's with `own`: it runs them),
+    and the error that stopped the poll after pages it wrote (their jobs are kept, the cursor
+    past their events), else None. Ctrl-C or SIGTERM stop the poll where it is, exit 130
+    (they did nothing while it polled: one whose pages never ended ran for ever), naming the
+    jobs it wrote, queued for a scheduler (`Studio.poll` leaves them so); the next poll goes
+    on from there."""
     from ..triggers import queued_before
 
     signal.signal(signal.SIGINT, _stop_polling)
     signal.signal(signal.SIGTERM, _stop_polling)
     try:
-        return studio.poll(recipe, run=False), None
+        return studio.poll(recipe, run=False, own=own), None
     except KeyboardInterrupt as exc:
         ids = queued_before(exc)
         queued = f", their {_jobs_named(ids)} queued" if ids else ""
@@ -469,7 +470,7 @@ def poll(recipe: str, no_run: bool, workspace: Path | None, as_json: bool) -> No
         recipe = _typed_recipe(studio, recipe)
         # A poll that failed after pages it wrote: their jobs run, as any poll's, then the
         # error is said (a recipe never started kept them queued for ever, unsaid).
-        queued, failure = _polled(studio, recipe)
+        queued, failure = _polled(studio, recipe, own=not no_run)
         found = queued if no_run else _run_polled(studio, queued)
         if as_json:
             jobs = [job_to_dict(job, studio.workspace) for job in found]
