@@ -68,7 +68,8 @@ const IN_LAB_TERMS: [RegExp, (where: string) => string][] = [
   [/give (it|them) with `lpstudio connections update (\S+)[^`]*`/g, () => 'give $1 with Edit of $2 in the Connections panel'],
   [/choose another name, or use `lpstudio connections update (\S+?)`/g, () => 'choose another name, or change $1 with its Edit'],
   [/fix it and test it with `lpstudio connections test (\S+?)`/g, () => 'test $1 in the Connections panel (and correct its fields there with Edit if the test fails)'],
-  [/`lpstudio connections test (\S+?)` tries them/g, () => 'its Test in the Connections panel tries them'],
+  // Said where its Test was just clicked too: what to do next, not the Test again.
+  [/`lpstudio connections test (\S+?)` tries them/g, () => 'correct them with Edit of $1 in the Connections panel, then Test it'],
   [/`lpstudio connections test (\S+?)`/g, () => 'a Test of $1 in the Connections panel'],
   // A connection lacking the secret its webhook trigger checks signatures with.
   [
