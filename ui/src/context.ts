@@ -16,6 +16,7 @@ export namespace CommandIDs {
   export const connections = 'lpstudio:open-connections';
   export const settings = 'lpstudio:open-settings';
   export const tryTemplate = 'lpstudio:try-template';
+  export const openPanel = 'lpstudio:open-panel';
 }
 
 /** What lpstudio uses of a document widget (JupyterLab's `IDocumentWidget`). */

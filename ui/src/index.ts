@@ -3,7 +3,7 @@
  * pop-up), the Recipes sidebar, and the Jobs, Dashboard and Connections panels.
  */
 import { ILayoutRestorer, JupyterFrontEnd, JupyterFrontEndPlugin } from '@jupyterlab/application';
-import { ICommandPalette, MainAreaWidget } from '@jupyterlab/apputils';
+import { ICommandPalette, MainAreaWidget, WidgetTracker } from '@jupyterlab/apputils';
 import { ILauncher } from '@jupyterlab/launcher';
 import {
   extensionIcon,
@@ -54,6 +54,10 @@ const plugin: JupyterFrontEndPlugin<void> = {
     }
     const ctx = new StudioContext(app, me);
     const main = new Map<string, MainAreaWidget<Widget>>();
+    // The main-area panels, by their key, for JupyterLab's layout restorer: a reload of the
+    // page opens them again, as it does notebooks (`CommandIDs.openPanel`).
+    const tracker = new WidgetTracker<MainAreaWidget<Widget>>({ namespace: 'lpstudio' });
+    const keys = new WeakMap<Widget, string>();
 
     /** Opens (or brings forward) one main-area panel. */
     const open = <T extends Widget>(key: string, make: () => T): T => {
@@ -67,7 +71,9 @@ const plugin: JupyterFrontEndPlugin<void> = {
         widget.title.icon = content.title.icon;
         widget.title.closable = true;
         main.set(key, widget);
+        keys.set(widget, key);
         app.shell.add(widget, 'main');
+        void tracker.add(widget);
       }
       app.shell.activateById(widget.id);
       return widget.content as T;
@@ -121,6 +127,26 @@ const plugin: JupyterFrontEndPlugin<void> = {
       label: args => `Recipe settings${args.recipe ? `: ${String(args.recipe)}` : ''}`,
       execute: args => openSettings(String(args.recipe))
     });
+    app.commands.addCommand(CommandIDs.openPanel, {
+      label: 'Open an lpstudio panel',
+      execute: args => {
+        const key = String(args.key ?? '');
+        if (key.startsWith('settings:')) {
+          openSettings(key.slice('settings:'.length));
+        } else if (key === 'jobs' || key === 'gallery' || key === 'dashboard' || key === 'connections') {
+          return app.commands.execute(
+            { jobs: CommandIDs.jobs, gallery: CommandIDs.gallery, dashboard: CommandIDs.dashboard, connections: CommandIDs.connections }[key]
+          );
+        }
+      }
+    });
+    if (restorer) {
+      void restorer.restore(tracker, {
+        command: CommandIDs.openPanel,
+        args: widget => ({ key: keys.get(widget) ?? '' }),
+        name: widget => keys.get(widget) ?? widget.id
+      });
+    }
     app.commands.addCommand(CommandIDs.tryTemplate, {
       label: args => (args.title ? `Try: ${String(args.title)}` : 'Try recipe'),
       caption: args => String(args.description ?? ''),
