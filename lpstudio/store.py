@@ -1197,22 +1197,19 @@ class Store:
         their recipe, which would then send their old events. One write; a job a scheduler
         claimed meanwhile stays its own, and so do its retry and report. Returns the ids
         it took: from then on no scheduler claims them (`Scheduler._queued`)."""
-        if not job_ids:
-            return set()
-        with self.write() as s:
-            return set(
-                s.scalars(
-                    update(JOBS)
-                    .where(Job.id.in_(job_ids), Job.status == QUEUED, _held_here())
-                    .values(worker=worker_id())
-                    .returning(Job.id)
-                )
-            )
+        return self._hand_queued(job_ids, worker=worker_id())
 
     def release_queued(self, job_ids: Sequence[int], *still: ColumnElement[bool]) -> set[int]:
         """Leaves to the schedulers the jobs of `job_ids` still queued for this process (or
         for none) that meet `still`: it will not run them (its server stops, its poll was
         interrupted). One write; returns the ids it left."""
+        return self._hand_queued(job_ids, *still, worker=None, heartbeat_at=None)
+
+    def _hand_queued(
+        self, job_ids: Sequence[int], *still: ColumnElement[bool], **values: Any
+    ) -> set[int]:
+        """Writes `values` to the jobs of `job_ids` still queued for this process or for
+        none that meet `still`, in one write; returns their ids."""
         if not job_ids:
             return set()
         with self.write() as s:
@@ -1220,7 +1217,7 @@ class Store:
                 s.scalars(
                     update(JOBS)
                     .where(Job.id.in_(job_ids), Job.status == QUEUED, _held_here(), *still)
-                    .values(worker=None, heartbeat_at=None)
+                    .values(**values)
                     .returning(Job.id)
                     .execution_options(synchronize_session=False)
                 )
