@@ -929,11 +929,17 @@ class Workspace:
             and ".ipynb_checkpoints" not in real.relative_to(projects).parts
         )
 
-    def is_history_file(self, path: Path) -> bool:
-        """Whether `path`'s real path is inside the history folder (the folder itself aside):
-        a job's output notebook or anything else there, which only jobs write."""
+    def is_in_history(self, path: Path) -> bool:
+        """Whether `path`'s real path is the history folder or inside it: a job's output
+        notebook or anything else there, which only jobs write (the folder too: made or
+        filled by hand, it would hold history no job wrote)."""
+        return path.resolve().is_relative_to(self.history.resolve())
+
+    def holds_history(self, path: Path) -> bool:
+        """Whether `path`'s real path is a folder the history folder is in, at any depth:
+        moved or deleted, it takes job history with it."""
         real, history = path.resolve(), self.history.resolve()
-        return real != history and real.is_relative_to(history)
+        return real != history and history.is_relative_to(real)
 
     def recipe_name(self, path: Path) -> str:
         """The recipe's name in the store: its path under `projects/`, with `/`."""
