@@ -101,7 +101,7 @@ def first_problem(schema: dict[str, Any], instance: Any) -> tuple[str | None, st
         path.append(extra[0] if extra else "")
     field = ".".join(p for p in path if p) or None
     if error.validator == "pattern" and is_e164_pattern(error.validator_value):
-        return field, f"{as_json(error.instance)} is not {E164_SAID}, such as {E164_EXAMPLE}"
+        return field, f"{refused_value(error.instance)} is not {E164_SAID}, such as {E164_EXAMPLE}"
     return field, said_in_words(error) or said_in_json(error)
 
 
@@ -119,7 +119,27 @@ def said_in_words(error: jsonschema.ValidationError) -> str | None:
         return None
     # Under `propertyNames` the refused value is a key of the object the error is at.
     named = list(error.schema_path)[-2:-1] == ["propertyNames"]
-    return f"{'the name ' if named else ''}{as_json(error.instance)} is not {said}"
+    return f"{'the name ' if named else ''}{refused_value(error.instance)} is not {said}"
+
+
+#: The longest refused value a message quotes as it is; a longer one is said by its size.
+SHOWN_VALUE = 60
+
+
+def refused_value(value: Any) -> str:
+    """A refused value as a message quotes it: as the JSON that gave it, a long one by its
+    kind and size alone (a 5000-character name filled the form's error). Not cut to its
+    start: a cut could end inside a secret, which masking then no longer finds whole."""
+    text = as_json(value)
+    if len(text) <= SHOWN_VALUE:
+        return text
+    if isinstance(value, str):
+        return f"a text of {len(value)} characters"
+    if isinstance(value, list):
+        return f"a list of {len(value)} items"
+    if isinstance(value, dict):
+        return f"an object of {len(value)} fields"
+    return f"a value of {len(text)} characters"
 
 
 def as_json(value: Any) -> str:
@@ -137,8 +157,8 @@ def said_in_json(error: jsonschema.ValidationError) -> str:
     if not message.startswith(said):
         return message
     if error.validator == "enum" and isinstance(error.validator_value, list):
-        return f"{as_json(error.instance)} is not one of {as_json(error.validator_value)}"
-    return as_json(error.instance) + message[len(said) :]
+        return f"{refused_value(error.instance)} is not one of {as_json(error.validator_value)}"
+    return refused_value(error.instance) + message[len(said) :]
 
 
 #: Keywords whose values are data, not schemas: a `$ref` there is no reference.

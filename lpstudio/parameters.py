@@ -33,6 +33,7 @@ from .jsonschemas import (
     as_json,
     is_e164_pattern,
     pattern_words,
+    refused_value,
     said_in_json,
     said_in_words,
 )
@@ -987,12 +988,12 @@ def _refused(error: jsonschema.ValidationError) -> ParameterError:
             human["string"], example = f"{what} as ISO 8601 text", f", for example: {shown}"
         wanted = " or ".join(human.get(kind, kind) for kind in kinds if kind != "null")
         wanted += " or null" if "null" in kinds else ""
-        message = f"parameter '{name}' expects {wanted}, got {as_json(error.instance)}"
+        message = f"parameter '{name}' expects {wanted}, got {refused_value(error.instance)}"
         fix = f"give {wanted} at {name}{example}"
     elif keyword in _BOUNDS:
         fix = f"give a value {_BOUNDS[str(keyword)].format(limit)}"
     elif keyword == "pattern" and is_e164_pattern(limit):
-        message = f"parameter '{name}' expects {E164_SAID}, got {as_json(error.instance)}"
+        message = f"parameter '{name}' expects {E164_SAID}, got {refused_value(error.instance)}"
         fix = f"write it as + then digits only, for example: {E164_EXAMPLE}"
     elif keyword == "pattern" and (said := pattern_words(error)):
         message = f"parameter '{name}' is invalid: {said_in_words(error)}"

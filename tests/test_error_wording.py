@@ -123,3 +123,46 @@ async def test_a_too_short_version_to_restore_is_refused_over_rest_in_the_cli_s_
     assert said["fix"] == "give at least 4 characters of its id (`lpstudio versions p/r.ipynb`)"
     assert error["fix"].startswith("give at least 4 characters of its id (GET /")
     assert error["fix"].endswith(f"{API}/recipes/p/r.ipynb/versions)")
+
+
+# -- a name a connection cannot have ---------------------------------------------------------
+
+
+async def test_a_connection_name_refused_over_rest_is_said_in_words_not_as_a_pattern(
+    jp_fetch: Any,
+) -> None:
+    for name in ("", "Bad name"):
+        status, answer = await rest(
+            jp_fetch, "POST", "connections", body={"name": name, "type": "http", "fields": {}}
+        )
+
+        assert status == 400, answer
+        error = answer["error"]
+        assert error["field"] == "name"
+        assert error["message"] == (
+            f"name: {json.dumps(name)} is not a name of lower-case letters, digits, - or _ "
+            "that starts with a letter or digit, at most 64 characters"
+        )
+        assert "[a-z0-9]" not in error["message"] + error["fix"]
+
+
+# -- a long value refused --------------------------------------------------------------------
+
+
+def test_a_long_value_refused_is_said_by_its_length_not_quoted_whole(
+    ws: Path, cli: Callable[..., Result]
+) -> None:
+    with Studio.open(ws, user="alice") as studio:
+        studio.try_template("cart_abandonment", "shop")
+        with pytest.raises(ParameterError) as caught:
+            studio.save_settings("shop/cart_abandonment", {"campaign_name": "x" * 5000})
+    said = cli_error(
+        cli("settings", "shop/cart_abandonment", "-p", "campaign_name", "y" * 5000, "--json")
+    )
+
+    for error in (caught.value.to_dict(), said):
+        assert error["field"] == "campaign_name"
+        assert error["message"] == (
+            "parameter 'campaign_name' is invalid: a text of 5000 characters is too long"
+        )
+        assert error["fix"] == "give a value of at most 255 character(s)"

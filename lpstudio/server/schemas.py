@@ -11,6 +11,7 @@ from typing import Any
 
 from ..api_clients import MAX_QUOTA_PER_DAY
 from ..jobviews import CANCEL_OUTCOMES
+from ..jsonschemas import PATTERN_SAID
 from ..recipe import MAX_CALL_TIMEOUT, MAX_TIMEOUT, METADATA_SCHEMA
 from ..store import MAX_INTEGER, MAX_LISTED, MIN_VERSION_PREFIX, ROLES
 
@@ -20,6 +21,8 @@ JOB_STATES = ["queued", "running", "succeeded", "failed", "cancelled"]
 NAME = {
     "type": "string",
     "pattern": "^[a-z0-9][a-z0-9_-]{0,63}$",
+    PATTERN_SAID: "a name of lower-case letters, digits, - or _ that starts with a letter or "
+    "digit, at most 64 characters",
     "description": "lower-case letters, digits, - or _, starting with a letter or digit (at "
     "most 64 characters), e.g. lp-prod",
 }
