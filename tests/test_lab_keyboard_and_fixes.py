@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from playwright.sync_api import expect
 
 from lpstudio.models import TriggerState
 from lpstudio.sandbox import Sandbox
@@ -126,6 +127,12 @@ def focused(page: Any) -> str:
     )
 
 
+def stored_connections(root: Path) -> list[str]:
+    """The connections' names the store holds now."""
+    with Studio.open(root, user="alice") as studio:
+        return [info.name for info in studio.connections.list()]
+
+
 def press(page: Any, control: Any, key: str = "Enter") -> None:
     """`key` pressed on `control`, which has the focus as if tabbed to."""
     control.focus()
@@ -214,7 +221,7 @@ def test_a_since_a_poll_fixed_is_shown_and_save_keeps_a_typed_one_for_the_next_s
 def test_the_connections_panel_keeps_the_keyboards_place_and_says_fixes_in_lab_terms(
     lab: tuple[Path, Any],
 ) -> None:
-    _, open_page = lab
+    root, open_page = lab
     with open_page() as page:
         command(page, "lpstudio:open-connections")
         panel = page.locator(".lps-connections:visible")
@@ -261,11 +268,22 @@ def test_the_connections_panel_keeps_the_keyboards_place_and_says_fixes_in_lab_t
         editor.locator("h3").wait_for(state="detached")
         assert focused(page) == "Edit connection rows"
 
+        # Delete asks in JupyterLab's dialog, saying what deleting does. Cancel keeps the
+        # connection (in the panel and the store), the focus back on its Delete.
+        press(page, button("Delete connection spare"))
+        dialog = page.locator(".jp-Dialog")
+        dialog.get_by_text("cannot run until another connection fills its slot").wait_for()
+        press(page, dialog.get_by_role("button", name="Cancel"))
+        dialog.wait_for(state="detached")
+        expect(button("Delete connection spare")).to_be_focused()
+        assert panel.locator("tr[data-connection=spare]").count() == 1
+        assert "spare" in stored_connections(root)
         # Deleted: the focus goes to the same control of the row in its place.
-        page.once("dialog", lambda dialog: dialog.accept())
         press(page, button("Delete connection shopify"))
+        press(page, dialog.get_by_role("button", name="Delete"))
         panel.locator("tr[data-connection=shopify]").wait_for(state="detached")
-        assert focused(page) == "Delete connection spare"
+        expect(button("Delete connection spare")).to_be_focused()
+        assert "shopify" not in stored_connections(root)
 
     with open_page("olga") as page:
         command(page, "lpstudio:open-connections")

@@ -779,9 +779,9 @@ def test_the_lab_runs_what_the_form_shows_and_says_fixes_in_its_own_terms(tmp_pa
         jobs.locator(".lps-hint", has_text="No jobs.").wait_for()
         # The connection the recipe now uses cannot be deleted: the fix in the lab's terms.
         command(page, "lpstudio:open-connections")
-        page.once("dialog", lambda dialog: dialog.accept())
         panel = page.locator(".lps-connections:visible")
         panel.get_by_role("button", name="Delete connection rows").click()
+        page.locator(".jp-Dialog").get_by_role("button", name="Delete").click()
         in_use = panel.locator(".lps-error")
         in_use.wait_for()
         said = in_use.inner_text()

@@ -9,6 +9,7 @@
  * placeholder (imported with a project package, without its secrets) says that Edit gives
  * them; nothing uses it until then.
  */
+import { Dialog, showDialog } from '@jupyterlab/apputils';
 import { Widget } from '@lumino/widgets';
 
 import { api, ApiError, BrokenConnector, Connection, Connector, latest } from './api';
@@ -16,6 +17,14 @@ import { StudioContext } from './context';
 import { button, el, errorBox, FieldError, fill, focusIn, formatTime, markField, Rows, statusBadge } from './dom';
 import { inUseFix, labError, labText } from './fixes';
 import { SchemaForm } from './form';
+
+/** What a Delete does, said before it is done: the server refuses to delete a connection a
+ * recipe's settings choose or a started recipe uses (`inUseFix` says how to free it); a
+ * stopped recipe whose slot it fills by the automatic choice is not asked. */
+const DELETE_WARNING =
+  'Its fields and secrets are deleted for good. A connection that recipes choose in their ' +
+  'Settings, or that a started recipe uses, is not deleted: those recipes are named. A stopped ' +
+  'recipe that picks it automatically cannot run until another connection fills its slot.';
 
 export class ConnectionsPanel extends Widget {
   constructor(private ctx: StudioContext) {
@@ -91,19 +100,7 @@ export class ConnectionsPanel extends Widget {
       actions.append(
         button('Test', () => this.act(() => api.testConnection(c.name)), 'lps-test', of),
         button('Edit', () => this.edit(c), 'lps-edit', of),
-        button(
-          'Delete',
-          () =>
-            window.confirm(`Delete the connection ${c.name}?`)
-              ? this.act(() =>
-                  api.deleteConnection(c.name).catch(err => {
-                    throw inUseFix(err, c.name);
-                  })
-                )
-              : undefined,
-          'lps-delete',
-          of
-        )
+        button('Delete', () => this.remove(c.name), 'lps-delete', of)
       );
     }
     const fields = Object.entries(c.fields ?? {}).map(([k, v]) => el('div', { text: `${k}: ${typeof v === 'object' ? JSON.stringify(v) : String(v)}` }));
@@ -225,6 +222,27 @@ export class ConnectionsPanel extends Widget {
   private closeEditor(): void {
     fill(this.editor);
     focusIn(this.node, this.opener);
+  }
+
+  /**
+   * Deletes a connection once the user says so in JupyterLab's own dialog (a browser's
+   * `confirm` looks foreign and takes the keyboard from the lab). Whatever the answer, the
+   * `button` gives the focus back: to this Delete on Cancel, else to the same control of the
+   * row now in its place, as after the panel's other actions.
+   */
+  private async remove(name: string): Promise<void> {
+    const answer = await showDialog({
+      title: `Delete the connection ${name}?`,
+      body: DELETE_WARNING,
+      buttons: [Dialog.cancelButton(), Dialog.warnButton({ label: 'Delete' })]
+    });
+    if (answer.button.accept) {
+      await this.act(() =>
+        api.deleteConnection(name).catch(err => {
+          throw inUseFix(err, name);
+        })
+      );
+    }
   }
 
   private async act(action: () => Promise<unknown>): Promise<void> {
