@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import Any, Protocol, TypeVar
 from urllib.parse import urlsplit
 
+from . import strictjson
 from .errors import InputError, LpstudioError
 from .jsonschemas import as_json, dangling_reference
 
@@ -1057,7 +1058,7 @@ class Connector:
                 description or (func.__doc__ or "").strip(),
                 object,
                 key,
-                _guarded(_returning_page(f"{self.name}.{name}", name, func)),
+                _guarded(_returning_page(f"{self.name}.{name}", name, key, func)),
             )
             return func
 
@@ -1346,10 +1347,13 @@ def _a(value: Any) -> str:
     return f"{'an' if name[0] in 'aeiou' else 'a'} {name}"
 
 
-def _returning_page(where: str, trigger: str, func: Guarded) -> Guarded:
-    """A poll function whose answer is checked: a Page of JSON objects with a cursor the
-    store can keep. Anything else failed later with Python's words, after the app was
-    asked, with no hint of the contract."""
+def _returning_page(
+    where: str, trigger: str, key: Callable[[dict[str, Any]], str], func: Guarded
+) -> Guarded:
+    """A poll function whose answer is checked: a Page of JSON objects, each with a key,
+    with a cursor the store can keep. Anything else failed later with Python's words, after
+    the app was asked, with no hint of the contract (or, an event's NaN, was stored and
+    broke every answer holding it); refused here, nothing of the page is written."""
 
     @functools.wraps(func)
     def poll(conn: Connection, since: str, cursor: Any) -> Page:
@@ -1370,6 +1374,8 @@ def _returning_page(where: str, trigger: str, func: Guarded) -> Guarded:
                 fix="return Page(events, cursor=...) from the poll function: the events as a "
                 "list of dicts, oldest first, and the cursor the next poll resumes from",
             )
+        for index, event in enumerate(page.events):
+            _check_event(where, trigger, key, index, event)
         try:
             kept = json.dumps(page.cursor, sort_keys=True)
         except (TypeError, ValueError):
@@ -1390,6 +1396,43 @@ def _returning_page(where: str, trigger: str, func: Guarded) -> Guarded:
         return page
 
     return poll  # type: ignore[return-value]
+
+
+def _check_event(
+    where: str, trigger: str, key: Callable[[dict[str, Any]], str], index: int, event: Any
+) -> None:
+    """Refuses a page's event (`index`) whose key the trigger's key function cannot give,
+    or that the store cannot keep as JSON, naming the field: the app's own values (pandas'
+    NaN, a driver's datetime) pass through connector code unseen."""
+    try:
+        named = f"event {index} (key {key(event)!r})"
+    except Exception as exc:
+        raise ConnectorError(
+            f"{where}'s key function failed on event {index} of the page "
+            f"(fields: {', '.join(map(str, event)) or 'none'}): {type(exc).__name__}: {exc}",
+            field=f"triggers.{trigger}.key",
+            fix="give key= a function that reads what every event holds, e.g. "
+            "key=lambda event: str(event['id']), or return events that hold it",
+        ) from exc
+    found = strictjson.non_finite(event)
+    if found is not None:
+        path, number = found
+        raise ConnectorError(
+            f"{where} returned {named} whose {'.'.join(map(str, path))} is "
+            f"{json.dumps(number)}, which JSON cannot carry",
+            field=f"triggers.{trigger}",
+            fix="give finite numbers only, or None (null) for a missing value",
+        )
+    found = strictjson.not_json(event)
+    if found is not None:
+        path, value = found
+        raise ConnectorError(
+            f"{where} returned {named} whose {'.'.join(map(str, path))} is "
+            f"{_a(value)}, which the store cannot keep: it takes JSON values",
+            field=f"triggers.{trigger}",
+            fix="give events of text, numbers, lists or dicts: a time as its isoformat(), "
+            "a Decimal or numpy number as float() or int()",
+        )
 
 
 def _returning_options(where: str, picklist: str, func: Guarded) -> Guarded:

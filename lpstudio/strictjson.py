@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import math
 import re
+from collections.abc import Callable
 from typing import Any
 
 #: How deep arrays and objects may nest in input: far beyond any real payload.
@@ -47,20 +48,51 @@ def depth(value: Any) -> int:
     return deepest
 
 
-def non_finite(value: Any) -> tuple[list[str | int], float] | None:
-    """The first NaN or infinity in `value` (a float, or in a dict, list or tuple at any
-    depth), as (its path: keys and indexes, the number); None when it holds none. Python's
-    own readers take them (a notebook's metadata, YAML's `.nan`), which JSON has no form
-    for; found without recursion."""
+def _first(value: Any, odd: Callable[[Any], bool]) -> tuple[list[str | int], Any] | None:
+    """The first item of `value` (itself, or in a dict, list or tuple at any depth) that is
+    `odd`, as (its path: keys and indexes, the item); None when none is. Found without
+    recursion."""
     stack: list[tuple[list[str | int], Any]] = [([], value)]
     while stack:
         path, item = stack.pop()
-        if isinstance(item, float) and not math.isfinite(item):
+        if odd(item):
             return path, item
         if isinstance(item, dict | list | tuple):  # the first child on top: found first
             children = item.items() if isinstance(item, dict) else enumerate(item)
             stack.extend(([*path, at], child) for at, child in reversed(list(children)))
     return None
+
+
+def non_finite(value: Any) -> tuple[list[str | int], float] | None:
+    """The first NaN or infinity in `value` (a float, or in a dict, list or tuple at any
+    depth), as (its path: keys and indexes, the number); None when it holds none. Python's
+    own readers take them (a notebook's metadata, YAML's `.nan`), which JSON has no form
+    for."""
+    return _first(value, lambda item: isinstance(item, float) and not math.isfinite(item))
+
+
+def not_json(value: Any) -> tuple[list[str | int], Any] | None:
+    """The first value in `value` that JSON has no form for (a datetime, a Decimal, numpy's
+    int64), as (its path, the value); None when it holds none. A dict's keys are not
+    checked: `json.dumps` writes numbers as text, and refuses the rest itself."""
+    return _first(value, lambda item: not isinstance(item, _JSON_TYPES))
+
+
+#: What `json.dumps` writes without a `default`: a tuple as a list.
+_JSON_TYPES = (str, int, float, type(None), dict, list, tuple)
+
+
+def dumps(value: Any, **options: Any) -> str:
+    """`json.dumps` that every JSON client reads: a NaN or infinity kept from before it was
+    refused (an event of an older poll) is written as null, where it made the whole answer
+    unreadable (a 500 for every Jobs list holding that job, NaN in `--json`)."""
+    try:
+        return json.dumps(value, allow_nan=False, **options)
+    except ValueError:
+        plain = json.loads(
+            json.dumps(value, default=options.get("default")), parse_constant=lambda _: None
+        )
+        return json.dumps(plain, allow_nan=False, **options)
 
 
 def _unique(pairs: list[tuple[str, Any]]) -> dict[str, Any]:

@@ -74,6 +74,25 @@ def crowded(conn, since, cursor):
     if BROKEN.exists():
         raise RuntimeError("the app fell over on page 2")
     return Page([], cursor=2, more=False)
+
+
+@connector.poll_trigger("priced", title="Priced", key=lambda e: str(e["id"]))
+def priced(conn, since, cursor):
+    if cursor is None:
+        return Page([{"id": 1, "amount": 3.5}], cursor=1, more=True)
+    return Page([{"id": 2, "lines": [{"amount": float("nan")}]}], cursor=2, more=False)
+
+
+@connector.poll_trigger("dated", title="Dated", key=lambda e: str(e["id"]))
+def dated(conn, since, cursor):
+    import datetime
+
+    return Page([{"id": 1, "meta": {"at": datetime.datetime(2024, 1, 2)}}], cursor=1)
+
+
+@connector.poll_trigger("keyless", title="Keyless", key=lambda e: str(e["id"]))
+def keyless(conn, since, cursor):
+    return Page([{"id": 1}, {"name": "no id"}], cursor=1)
 """
 
 
@@ -264,3 +283,49 @@ def test_ctrl_c_mid_poll_writes_no_partial_batch_and_the_next_poll_reads_it_agai
     (acme / "connectors" / "broken").unlink()
     code, said, _ = _poll_json(acme, recipe)
     assert code == 0 and [job["event"] for job in said] == [[{"id": 1}, {"id": 2}]], said
+
+
+# -- events the store cannot keep --------------------------------------------------------
+
+
+def test_an_event_holding_nan_is_refused_naming_its_field_and_its_page_is_not_written(
+    acme: Path,
+) -> None:
+    """pandas' NaN in an event was stored: `show --json` printed NaN and GET /jobs answered
+    500 for everybody. Now the page holding it is refused, naming the trigger, the event
+    and the field; the page before it is kept, the cursor not moved past it."""
+    recipe = _recipe(acme, "priced")
+
+    code, said, _ = _poll_json(acme, recipe)
+
+    message, fix = said["error"]["message"], said["error"]["fix"]
+    assert code == 1 and "acme.priced returned event 0 (key '2')" in message, said
+    assert "lines.0.amount is NaN" in message and "finite numbers" in fix, said
+    assert _events(acme, recipe) == [{"id": 1, "amount": 3.5}] and _cursor(acme, recipe) == 1
+
+
+def test_an_event_holding_a_datetime_is_refused_with_the_fix(acme: Path) -> None:
+    """A datetime in an event failed with Python's "not JSON serializable" and the generic
+    fix of an app that does not answer."""
+    recipe = _recipe(acme, "dated")
+
+    code, said, _ = _poll_json(acme, recipe)
+
+    message, fix = said["error"]["message"], said["error"]["fix"]
+    assert (
+        code == 1 and "acme.dated returned event 0 (key '1') whose meta.at is a datetime" in message
+    )
+    assert "isoformat()" in fix and "connections test" not in fix, said
+    assert _events(acme, recipe) == [] and _cursor(acme, recipe) is None
+
+
+def test_a_key_function_failing_on_an_event_is_named_with_the_event(acme: Path) -> None:
+    """`key=lambda e: str(e["id"])` on an event without `id` said only `KeyError: 'id'`."""
+    recipe = _recipe(acme, "keyless")
+
+    code, said, _ = _poll_json(acme, recipe)
+
+    message, fix = said["error"]["message"], said["error"]["fix"]
+    assert code == 1 and "acme.keyless's key function failed on event 1" in message, said
+    assert "(fields: name): KeyError: 'id'" in message and "key=lambda event" in fix, said
+    assert _events(acme, recipe) == [] and _cursor(acme, recipe) is None

@@ -15,6 +15,7 @@ from typing import Any, NoReturn
 import click
 from sqlalchemy.exc import OperationalError
 
+from .. import strictjson
 from ..errors import InputError, LpstudioError, NotFoundError, StoreUnavailable
 from ..failures import describe_error
 from ..jobviews import job_to_dict, plain_error
@@ -73,7 +74,7 @@ workspace_option = click.option(
 
 
 def _emit(data: Any) -> None:
-    click.echo(json.dumps(data, indent=2, default=str, ensure_ascii=False))
+    click.echo(strictjson.dumps(data, indent=2, default=str, ensure_ascii=False))
 
 
 def _as_option(exc: LpstudioError) -> None:

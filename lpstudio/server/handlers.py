@@ -351,7 +351,7 @@ class BaseHandler(ExtensionHandlerMixin, APIHandler):
         self.set_status(status)
         for name, value in (headers or {}).items():
             self.set_header(name, value)
-        self.finish(json.dumps(data, default=str, allow_nan=False))
+        self.finish(strictjson.dumps(data, default=str))
 
     # -- input -----------------------------------------------------------------------------
 
