@@ -1273,7 +1273,10 @@ class Connector:
                 fix = f"give {name} {spec.bounds()}"
             if spec and spec.type == "url" and error.validator == "pattern" and not spec.secret:
                 reason = f"{error.instance!r} is not an http:// or https:// URL"
-                fix = spec.hint or "give the full address, e.g. https://api.example.com"
+                # The field's hint is help (what it is for), not how to write a URL.
+                about = f" ({spec.hint})" if spec.hint else ""
+                fix = f"give {name} as a full address with http:// or https://, e.g. "
+                fix += f"https://api.example.com{about}"
             elif spec and error.validator == "pattern":
                 # The form in words where the field has a hint (the fix), else its pattern.
                 form = "" if spec.hint else f" ({spec.pattern})"

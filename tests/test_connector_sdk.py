@@ -602,6 +602,38 @@ def test_a_url_field_that_is_no_web_address_is_refused_in_plain_words(
     assert "https://" in error["fix"]
 
 
+def test_a_url_field_s_hint_is_not_given_as_the_fix_of_an_invalid_url(
+    ws: Path, cli: Callable[..., Result]
+) -> None:
+    """A URL field's hint (what the field is for) was the whole fix of a value that is no
+    URL: "fix: Overrides base_url ..." said nothing of how to write one."""
+    source = ACME.replace(
+        'type="url")', 'type="url", hint="Overrides the region lookup for this app only")'
+    )
+    _write(ws, "acme", source)
+
+    refused = cli(
+        "connections",
+        "add",
+        "acme-bare",
+        "--type",
+        "acme",
+        "--field",
+        "base_url=127.0.0.1:18930",
+        "--secret",
+        "api_key",
+        "--json",
+        input="acme-key-7781\n",
+    )
+
+    error = _error(refused)
+    assert refused.exit_code == 2 and error["field"] == "base_url", error
+    assert error["fix"].startswith(
+        "give base_url as a full address with http:// or https://, e.g. https://api.example.com"
+    ), error
+    assert error["fix"].endswith("(Overrides the region lookup for this app only)"), error
+
+
 # -- the README's example connector ----------------------------------------------------------
 
 
