@@ -101,14 +101,15 @@ def check_event(event: Any) -> None:
             field="event",
             fix="give a flatter event",
         )
-    try:
-        json.dumps(event, allow_nan=False, default=str)
-    except ValueError:
+    found = strictjson.non_finite(event)
+    if found is not None:
+        path, number = found
+        where = ".".join(map(str, path)) or "the event itself"
         raise InputError(
-            "the event holds NaN or Infinity, which JSON cannot hold",
+            f"the event holds {json.dumps(number)} at {where}, which JSON cannot hold",
             field="event",
             fix="give finite numbers only, or null",
-        ) from None
+        )
 
 
 def input_problem(recipe: Recipe, event: Any) -> tuple[str | None, str, str] | None:

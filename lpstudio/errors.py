@@ -81,6 +81,12 @@ class DeliveryError(InputError):
     """A webhook delivery its recipe refuses: the sender's to fix (a redelivery may follow)."""
 
 
+class ConnectorFault(InputError):
+    """A webhook trigger's own code (its connector's `parse` or `verify`) failed on a
+    delivery: neither the sender's to fix nor the recipe's settings, its connector's code
+    (503, which senders retry until it is corrected)."""
+
+
 class SignatureError(DeliveryError):
     """A webhook delivery whose signature is missing or wrong: the sender may not post it."""
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 import logging
 import sys
 import traceback
@@ -27,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 from .checks import check_event, input_problem
 from .errors import (
     ConflictError,
+    ConnectorFault,
     DeliveryError,
     InputError,
     LpstudioError,
@@ -114,7 +116,7 @@ def _verified(trigger: WebhookTrigger, headers: dict[str, str], body: bytes, sec
 
 def _connector_fault(
     trigger: WebhookTrigger, part: str, exc: Exception, secrets: Collection[str]
-) -> InputError:
+) -> ConnectorFault:
     """A bug in a webhook trigger's `part` (`parse`, `verify`), logged with its traceback
     for the connector's author, `secrets` masked; the refusal quotes no code (a sender
     learns nothing of it) and answers 503, as a recipe that cannot run: senders retry."""
@@ -136,8 +138,8 @@ def _connector_fault(
         where,
         scrub_text(said, secrets),
     )
-    return InputError(
-        f"the {part} of {where} failed on a delivery",
+    return ConnectorFault(
+        f"the {part} of {where} failed on a delivery: its code needs correcting",
         field=f"triggers.{trigger.name}",
         fix=f"correct the {part} of connector {connector} (the server's log has its "
         "traceback): the sender's retries are taken once it works",
@@ -146,15 +148,16 @@ def _connector_fault(
 
 def _events(trigger: WebhookTrigger, recipe: Recipe, headers: dict[str, str], body: bytes) -> Any:
     """The delivery's events as the connector's `parse` reads them, each a JSON object: a
-    body it cannot read (invalid JSON) or events that are no objects are the sender's to
-    correct (400), not the server's failure; a `parse` that answers no list, the
-    connector's (503, as a recipe whose trigger cannot run)."""
+    body it cannot read (invalid JSON: `json.loads`'s own error, or text not UTF-8) or
+    events that are no objects are the sender's to correct (400), not the server's
+    failure; any other exception in `parse` (a ValueError of its own code too) or one that
+    answers no list, the connector's (503, which the sender retries)."""
     fix = f"send the body the recipe's {trigger.title} trigger takes: a JSON object per event"
     try:
         events = trigger.parse(headers, body)
     except LpstudioError:
         raise
-    except ValueError as exc:  # invalid JSON, text not UTF-8: a body it cannot read
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:  # a body it cannot read
         raise DeliveryError(
             f"the body cannot be read as the {trigger.title} trigger reads it: "
             f"{type(exc).__name__}: {exc}",
@@ -164,7 +167,7 @@ def _events(trigger: WebhookTrigger, recipe: Recipe, headers: dict[str, str], bo
     except Exception as exc:  # a bug in `parse` (a NameError...): its author's to fix
         raise _connector_fault(trigger, "parse", exc, ()) from None
     if not isinstance(events, list):
-        raise InputError(
+        raise ConnectorFault(
             f"the {trigger.title} trigger of recipe {recipe.name} read the delivery as "
             f"{type(events).__name__}, not a list of events",
             field="trigger",
@@ -243,7 +246,11 @@ def receive_webhook(
     # one event off the recipe's input schema refuses it whole, before its id is
     # claimed, so the sender's corrected redelivery under the same id is queued.
     for index, event in enumerate(events):
-        check_event(event)
+        try:
+            check_event(event)
+        except InputError as exc:  # NaN in the body, as Python's `json` reads it
+            where = f"event {index}: " if len(events) > 1 else ""
+            raise DeliveryError(f"{where}{exc.message}", field="body", fix=exc.fix) from None
         problem = input_problem(recipe, event)
         if problem is not None:
             field, message, wanted = problem

@@ -189,8 +189,21 @@ def quoting(headers, body):
 @connector.webhook_trigger("careful", title="Careful", verify=good_verify)
 def careful(headers, body):
     return [json.loads(body)]
+
+
+@connector.webhook_trigger("batched", title="Batched", verify=good_verify)
+def batched(headers, body):
+    return json.loads(body)["events"]
+
+
+@connector.webhook_trigger("strict", title="Strict", verify=good_verify)
+def strict(headers, body):
+    event = json.loads(body)
+    if "amount" not in event:
+        raise ValueError("no amount in " + event["email"])
+    return [event]
 """
-TRIGGERS = ("misparsed", "misverified", "quoting", "careful")
+TRIGGERS = ("misparsed", "misverified", "quoting", "careful", "batched", "strict")
 
 
 @pytest.fixture(scope="module")
@@ -230,6 +243,8 @@ def _deliver(server: Served, hook: str, body: bytes) -> httpx.Response:
         ("misparsed", "NameError: name 'jsn' is not defined"),
         ("misverified", "TypeError"),
         ("quoting", "RuntimeError: cannot sign with ****"),
+        ("batched", "KeyError: 'events'"),
+        ("strict", "ValueError: no amount in kim@example.com"),
     ],
 )
 def test_a_bug_in_a_webhooks_code_is_the_recipes_fault_not_the_senders(
@@ -245,6 +260,11 @@ def test_a_bug_in_a_webhooks_code_is_the_recipes_fault_not_the_senders(
     error = answer.json()["error"]
     assert error["code"] == "RecipeNotReady" and error["field"] == f"triggers.{trigger}"
     assert "connector buggy" in error["fix"], error
+    part = "verify" if trigger in ("misverified", "quoting") else "parse"
+    assert error["message"] == (
+        f"the {part} of connector buggy's {trigger} trigger failed on a delivery: its code "
+        "needs correcting"
+    ), error
     logged = server.log.read_text()
     assert f"connector buggy's {trigger} trigger" in logged and said in logged, logged
     assert HOOK_SECRET not in logged and HOOK_SECRET not in answer.text
@@ -255,3 +275,15 @@ def test_a_body_the_trigger_cannot_read_is_still_the_senders_to_fix(hooks: Any) 
     answer = _deliver(server, urls["careful"], b"{oops")
     assert answer.status_code == 400 and answer.json()["error"]["field"] == "body", answer.text
     assert _deliver(server, urls["careful"], b'{"email": "kim@example.com"}').status_code == 202
+
+
+def test_nan_in_a_delivery_is_the_senders_to_fix_naming_the_body(hooks: Any) -> None:
+    """A body holding NaN (which Python's `json` reads) answered 503 RecipeNotReady, "until
+    its admin completes its settings", though only the sender can correct it."""
+    server, urls = hooks
+    answer = _deliver(server, urls["batched"], b'{"events": [{"id": 1}, {"id": 2, "n": NaN}]}')
+
+    error = answer.json()["error"]
+    assert answer.status_code == 400 and error["field"] == "body", answer.text
+    assert error["message"] == "event 1: the event holds NaN at n, which JSON cannot hold"
+    assert "finite numbers" in error["fix"], error

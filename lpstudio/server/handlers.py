@@ -39,6 +39,7 @@ from tornado import web
 from .. import strictjson
 from ..errors import (
     ConflictError,
+    ConnectorFault,
     DeliveryError,
     InputError,
     LpstudioError,
@@ -106,13 +107,16 @@ def _not_utf8(raw: bytes, field: str, what: str, safe: str = "") -> ApiError:
 
 
 def recipe_not_ready(exc: InputError) -> ApiError:
-    """A caller's request met a recipe whose own settings are incomplete or broken, or whose
-    notebook broke: not the caller's fault (503, which bots and webhook senders retry), and
-    named for its admin."""
+    """A caller's request met a recipe whose own settings are incomplete or broken, whose
+    notebook broke, or whose connector's code failed (`ConnectorFault`, said as it is): not
+    the caller's fault (503, which bots and webhook senders retry), and named for its
+    admin."""
     return ApiError(
         503,
         "RecipeNotReady",
-        "the recipe cannot run until its admin completes its settings or fixes its notebook",
+        exc.message
+        if isinstance(exc, ConnectorFault)
+        else "the recipe cannot run until its admin completes its settings or fixes its notebook",
         field=exc.field,
         fix=exc.fix,
     )

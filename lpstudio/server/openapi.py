@@ -58,7 +58,8 @@ _ERRORS = {
         "409": "A delivery id reused with another body, or a delivery still being queued "
         "(see Retry-After)",
         "413": "The body is larger than the server takes",
-        "503": "The recipe's settings are incomplete",
+        "503": "The recipe's settings are incomplete, or its connector's code failed on the "
+        "delivery (retry later)",
     },
 }
 
