@@ -209,21 +209,23 @@ def _names_in(path: Path) -> set[str]:
 
 
 def _load_files(folder: Path, prefix: str, check: bool, shown_as: str) -> _Found:
-    """The connectors of `folder`; each one's `shown_source` names it by its place in
-    `shown_as` (`connectors`, the workspace's, or `lpstudio:connectors`, the bundled), as
-    `lpstudio connectors --json` and the REST API answer it: none of the server's folders."""
+    """The connectors of `folder`; each one's `shown_source`, and the error of one that
+    does not load, names it by its place in `shown_as` (`connectors`, the workspace's, or
+    `lpstudio:connectors`, the bundled), as `lpstudio connectors` and the REST API say it
+    (README: relative to the workspace): none of the server's folders."""
     found = _Found()
     for path in _candidates(folder):
+        shown = f"{shown_as}/{path.name}"
         try:
-            connector = _connector_in(_module_of(path, prefix), str(path))
+            connector = _connector_in(_module_of(path, prefix), shown)
             if check:
                 connector.check()
         except Exception as exc:
             name = path.stem if path.is_file() else path.name
-            error = _failed(str(path), exc, "correct the connector's code")
+            error = _failed(shown, exc, "correct the connector's code")
             found.failed(name, _names_in(path), str(path), error)
             continue
-        connector.source, connector.shown_source = str(path), f"{shown_as}/{path.name}"
+        connector.source, connector.shown_source = str(path), shown
         found.add(connector, path.stem if path.is_file() else path.name)
     return found
 

@@ -73,12 +73,12 @@ def test_a_file_that_breaks_under_a_name_of_its_own_leaves_the_others_working(
     ws: Path, cli: Callable[..., Result]
 ) -> None:
     _write(ws, "acme", ACME.format(title="Acme"))
-    beta = _write(ws, "beta", HEAD + 'connector = Connector("beta", title="B"\n')
+    _write(ws, "beta", HEAD + 'connector = Connector("beta", title="B"\n')
 
     working, broken = _listing(cli)
 
     assert "acme" in working and get_connector("acme", ws).title == "Acme"
-    assert set(broken) == {"beta"} and str(beta) in broken["beta"]["message"]
+    assert set(broken) == {"beta"} and "connector connectors/beta.py" in broken["beta"]["message"]
 
 
 # -- Again: a missing wait is the SDK's default, a negative one is refused ------------------
@@ -137,7 +137,10 @@ def test_a_declaration_that_is_no_function_is_refused_at_load(
     assert "acme" not in working and "http" in working
     assert broken["acme"] == refused.value.to_dict() | {"name": "acme"}
     assert refused.value.field == field
-    assert str(path) in refused.value.message and "connector acme" in refused.value.message
+    assert (
+        f"connector connectors/{path.name}" in refused.value.message
+        and "connector acme" in refused.value.message
+    )
     assert "not a function" in refused.value.message and "def " in (refused.value.fix or "")
 
 
@@ -162,7 +165,10 @@ def test_a_dangling_ref_is_refused_at_load_naming_the_schema_and_the_ref(
     assert "refs" not in working and "http" in working
     error = broken["refs"]
     assert error["field"] == "actions.a.input_schema"
-    assert str(path) in error["message"] and "'#/$defs/missing'" in error["message"]
+    assert (
+        f"connector connectors/{path.name}" in error["message"]
+        and "'#/$defs/missing'" in error["message"]
+    )
     assert "$defs" in error["fix"]
 
 

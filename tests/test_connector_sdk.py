@@ -94,7 +94,7 @@ def _error(result: Result) -> dict[str, str]:
 def test_a_connector_with_a_syntax_error_breaks_no_other_and_is_refused_naming_its_line(
     ws: Path, cli: Callable[..., Result]
 ) -> None:
-    broken = _write(ws, "broken", HEAD + 'connector = Connector("broken", title="B"\n')
+    _write(ws, "broken", HEAD + 'connector = Connector("broken", title="B"\n')
     _write(ws, "acme", ACME)
 
     listed = cli("connectors", "--json")
@@ -107,7 +107,7 @@ def test_a_connector_with_a_syntax_error_breaks_no_other_and_is_refused_naming_i
     assert added.exit_code == 0, added.output
     assert refused.exit_code == 2
     error = _error(refused)
-    assert str(broken) in error["message"] and "line 2" in error["message"]
+    assert "connector connectors/broken.py" in error["message"] and "line 2" in error["message"]
     assert error["field"] == "type"
     assert "correct" in error["fix"]
 
@@ -152,7 +152,9 @@ def test_a_run_needing_a_connector_that_broke_is_refused_before_any_job(
 
     assert refused.exit_code == 2, refused.output
     error = _error(refused)
-    assert error["field"] == "connections.crm" and str(acme) in error["message"], error
+    assert (
+        error["field"] == "connections.crm" and "connector connectors/acme.py" in error["message"]
+    ), error
     assert "line 2" in error["message"] and "correct" in error["fix"]
     assert json.loads(cli("jobs", "--json").stdout) == []
 
@@ -194,7 +196,7 @@ def test_a_file_without_a_connector_is_refused_under_its_name(
     refused = _add_acme(cli)
 
     assert refused.exit_code == 2
-    assert str(path) in refused.stderr
+    assert f"connector connectors/{path.name}" in refused.stderr
     assert "connector = Connector(" in refused.stderr
 
 
@@ -211,7 +213,11 @@ def test_the_connectors_listing_shows_a_broken_one_with_its_error_and_fix(
 
     assert text.exit_code == 0, text.output
     line = next(line for line in text.stdout.splitlines() if line.startswith("acme "))
-    assert re.match(r"acme +broken: connector .*acme\.py failed to load: SyntaxError", line)
+    # By its path in the workspace, as README and GET /connectors say it.
+    assert re.match(
+        r"acme +broken: connector connectors/acme\.py failed to load: SyntaxError", line
+    )
+    assert str(ws) not in text.stdout, text.stdout
     assert "  fix: correct the connector's code" in text.stdout
     assert "http " in text.stdout  # the others are listed as before
     assert listed.exit_code == 0, listed.output
@@ -220,7 +226,9 @@ def test_the_connectors_listing_shows_a_broken_one_with_its_error_and_fix(
     assert "acme" not in {item["name"] for item in found["connectors"]}
     (broken,) = found["broken"]
     assert broken["name"] == "acme" and broken["field"] == "type"
-    assert str(path) in broken["message"] and "line 2" in broken["message"]
+    assert (
+        f"connector connectors/{path.name}" in broken["message"] and "line 2" in broken["message"]
+    )
     assert broken["fix"] == "correct the connector's code"
 
 
@@ -386,7 +394,7 @@ def test_a_declaration_lpstudio_cannot_use_is_refused_naming_file_field_and_fix(
         get_connector("acme", ws)
 
     assert caught.value.field == field
-    assert str(path) in caught.value.message
+    assert f"connector connectors/{path.name}" in caught.value.message
     assert fix in (caught.value.fix or "")
     assert "demo-key-1" not in str(caught.value)
     assert "http" in load_connectors(ws)  # the others still load
