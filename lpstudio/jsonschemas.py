@@ -81,16 +81,25 @@ for _format, _rule in (("iri", "iri"), ("iri-reference", "iri_reference")):
     FORMATS.checks(_format, raises=ValueError)(_is)
 
 
-def first_problem(schema: dict[str, Any], instance: Any) -> tuple[str | None, str] | None:
-    """The first way `instance` breaks `schema` as (field, message); None when it fits,
-    its `format`s included (`FORMATS`).
-
-    The field is the dotted path to the value, or the missing or unexpected property."""
+def first_error(schema: dict[str, Any], instance: Any) -> jsonschema.ValidationError | None:
+    """The first way `instance` breaks `schema` (the one nearest its root), its `format`s
+    included (`FORMATS`); None when it fits."""
     validator = jsonschema.Draft202012Validator(schema, format_checker=FORMATS)
     errors = validator.iter_errors(instance)
-    error = min(errors, key=lambda e: [str(p) for p in e.absolute_path], default=None)
-    if error is None:
-        return None
+    return min(errors, key=lambda e: [str(p) for p in e.absolute_path], default=None)
+
+
+def first_problem(schema: dict[str, Any], instance: Any) -> tuple[str | None, str] | None:
+    """The first way `instance` breaks `schema` as (field, message); None when it fits
+    (`first_error`).
+
+    The field is the dotted path to the value, or the missing or unexpected property."""
+    error = first_error(schema, instance)
+    return None if error is None else problem_of(error)
+
+
+def problem_of(error: jsonschema.ValidationError) -> tuple[str | None, str]:
+    """A schema's refusal as (field, message): `first_problem`'s words for `error`."""
     path = [str(p) for p in error.absolute_path]
     if error.validator == "required" and isinstance(error.instance, dict):
         missing = [p for p in error.validator_value if p not in error.instance]
@@ -103,6 +112,91 @@ def first_problem(schema: dict[str, Any], instance: Any) -> tuple[str | None, st
     if error.validator == "pattern" and is_e164_pattern(error.validator_value):
         return field, f"{refused_value(error.instance)} is not {E164_SAID}, such as {E164_EXAMPLE}"
     return field, said_in_words(error) or said_in_json(error)
+
+
+#: A JSON type in words, as a refusal's fix asks for it.
+TYPE_WORDS = {
+    "integer": "an integer",
+    "number": "a number",
+    "boolean": "true or false",
+    "string": "a string",
+    "array": "a list",
+    "object": "a mapping (JSON object)",
+}
+
+#: Each bound keyword of a number, a text or a list, as the fix for a value past it says it.
+_BOUNDS = {
+    "minimum": "at least {}",
+    "maximum": "at most {}",
+    "exclusiveMinimum": "more than {}",
+    "exclusiveMaximum": "less than {}",
+    "minLength": "of at least {} character(s)",
+    "maxLength": "of at most {} character(s)",
+    "minItems": "of at least {} item(s)",
+    "maxItems": "of at most {} item(s)",
+}
+
+
+def fix_in_words(error: jsonschema.ValidationError) -> str | None:
+    """What to give instead of the value `error` refuses, read from the schema that
+    refused it: a range (both its ends where the schema has both), a type with the
+    schema's example, the fields an object takes, the choices of an `enum`, what a
+    `pattern` asks for. None where the error says nothing more useful than the schema, so
+    the caller points at the schema itself: "see the request schema" told a client that
+    sent 0 for a rate from 1 to 100000 nothing it could act on."""
+    keyword, limit = error.validator, error.validator_value
+    own = error.schema if isinstance(error.schema, dict) else {}
+    if keyword == "enum" and isinstance(limit, list):
+        return "use one of: " + ", ".join(as_json(choice) for choice in limit)
+    if keyword == "type":
+        return "give " + _type_in_words(limit) + _example(own)
+    if keyword in ("minimum", "maximum") and "minimum" in own and "maximum" in own:
+        return f"give a number from {own['minimum']} to {own['maximum']}"
+    if keyword in _BOUNDS:
+        what = "a number" if str(keyword).endswith("imum") else "a value"
+        return f"give {what} {_BOUNDS[str(keyword)].format(limit)}"
+    if keyword == "additionalProperties" and isinstance(error.instance, dict):
+        known = list(own.get("properties", {}))
+        extra = next((k for k in sorted(map(str, error.instance)) if k not in known), None)
+        if extra is not None:
+            takes = ", ".join(known) if known else "none"
+            return f"leave out {extra!r}: the fields are {takes}"
+    if keyword == "required" and isinstance(error.instance, dict):
+        missing = next((str(k) for k in limit if k not in error.instance), None)
+        said = own.get("properties", {}).get(missing, {})
+        about = said.get("description") if isinstance(said, dict) else None
+        return f"add {missing!r}" + (f" ({about})" if about else "")
+    return _pattern_fix(error)
+
+
+def _pattern_fix(error: jsonschema.ValidationError) -> str | None:
+    """What a refused `pattern` asks for: an E.164 number, the schema's own words for it,
+    or its regular expression when it gives none."""
+    if error.validator != "pattern":
+        return None
+    if is_e164_pattern(error.validator_value):
+        return f"write it as + then digits only, for example: {E164_EXAMPLE}"
+    said = pattern_words(error)
+    if said is not None:
+        return f"give {said}"
+    return f"give a value that matches the regular expression {error.validator_value}"
+
+
+def _type_in_words(kinds: Any) -> str:
+    """A `type` keyword's value in words: `["integer", "null"]` as "an integer or null"."""
+    listed = [kinds] if isinstance(kinds, str) else list(kinds)
+    wanted = " or ".join(TYPE_WORDS.get(kind, kind) for kind in listed if kind != "null")
+    return wanted + (" or null" if "null" in listed else "")
+
+
+def _example(schema: dict[str, Any]) -> str:
+    """A schema's first example (or its default, if not null) as a fix shows it."""
+    examples = schema.get("examples")
+    if isinstance(examples, list) and examples:
+        return f", e.g. {as_json(examples[0])}"
+    if schema.get("default") is not None:
+        return f", e.g. {as_json(schema['default'])}"
+    return ""
 
 
 def pattern_words(error: jsonschema.ValidationError) -> str | None:

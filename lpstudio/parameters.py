@@ -27,10 +27,11 @@ import yaml
 from . import strictjson, strictyaml
 from .errors import ParameterError, word
 from .jsonschemas import (
-    E164_EXAMPLE,
     E164_SAID,
+    TYPE_WORDS,
     IntsOnly,
     as_json,
+    fix_in_words,
     is_e164_pattern,
     pattern_words,
     refused_value,
@@ -67,14 +68,6 @@ _FORMAT_PARSERS = {"date": date.fromisoformat, "date-time": datetime.fromisoform
 _FORMAT_HUMAN = {
     "date": ("a date", "2026-11-29"),
     "date-time": ("a date and time", "2026-11-29T09:30:00"),
-}
-_HUMAN = {
-    "integer": "an integer",
-    "number": "a number",
-    "boolean": "true or false",
-    "string": "a string",
-    "array": "a list",
-    "object": "a mapping (JSON object)",
 }
 _EXAMPLES = {
     "integer": "7",
@@ -532,7 +525,7 @@ def _wrong_type(
     holds the value (`3` for an integer) is not wrong, the way it was sent is. A date's
     (`form`) is text in ISO 8601 (`20261101` was told to pass "a string, for example:
     text")."""
-    human, example = _HUMAN[kind], _EXAMPLES[kind]
+    human, example = TYPE_WORDS[kind], _EXAMPLES[kind]
     if form in _FORMAT_HUMAN and kind == "string":
         what, example = _FORMAT_HUMAN[form]
         human = f"{what} as ISO 8601 text"
@@ -636,7 +629,7 @@ def _from_text(name: str, kind: str | None, nullable: bool, text: str) -> Any:
         except (yaml.YAMLError, RecursionError) as exc:  # PyYAML recurses as it nests
             said = str(exc).splitlines()[0] if isinstance(exc, yaml.YAMLError) else "too deep"
             raise ParameterError(
-                f"parameter '{name}' expects {_HUMAN[kind]} as JSON or YAML, but it does not "
+                f"parameter '{name}' expects {TYPE_WORDS[kind]} as JSON or YAML, but it does not "
                 f"parse: {said}",
                 field=name,
                 fix=f"pass valid JSON, for example: {_EXAMPLES[kind]}",
@@ -957,31 +950,19 @@ def _climbs_out(path: PurePosixPath) -> bool:
     return path.is_absolute() or posixpath.normpath(path).split("/", 1)[0] == ".."
 
 
-_BOUNDS = {
-    "minimum": "at least {}",
-    "maximum": "at most {}",
-    "exclusiveMinimum": "more than {}",
-    "exclusiveMaximum": "less than {}",
-    "minLength": "of at least {} character(s)",
-    "maxLength": "of at most {} character(s)",
-    "minItems": "of at least {} item(s)",
-    "maxItems": "of at most {} item(s)",
-}
-
-
 def _refused(error: jsonschema.ValidationError) -> ParameterError:
     """A value the recipe's refinements refuse, with a fix in the user's terms: the choices
     of an `enum`, the bound of a `minimum`, an example of an E.164 phone number."""
     name = ".".join(str(part) for part in error.absolute_path) or None
     keyword, limit = error.validator, error.validator_value
-    fix = "give a value that satisfies the recipe's parameter schema (`lpstudio recipes --json`)"
+    fix = fix_in_words(error) or (
+        "give a value that satisfies the recipe's parameter schema (`lpstudio recipes --json`)"
+    )
     message = f"parameter '{name}' is invalid: {said_in_json(error)}"
-    if keyword == "enum":
-        fix = "use one of: " + ", ".join(as_json(choice) for choice in limit)
-    elif keyword == "type":  # an item of a typed list or dict (the value's own type is read first)
+    if keyword == "type":  # an item of a typed list or dict (the value's own type is read first)
         kinds = [limit] if isinstance(limit, str) else list(limit)
         form = error.schema.get("format") if isinstance(error.schema, dict) else None
-        human = dict(_HUMAN)
+        human = dict(TYPE_WORDS)
         example = ""
         if form in _FORMAT_HUMAN:  # a `list[date]`'s item, as a date parameter is told
             what, shown = _FORMAT_HUMAN[form]
@@ -990,16 +971,10 @@ def _refused(error: jsonschema.ValidationError) -> ParameterError:
         wanted += " or null" if "null" in kinds else ""
         message = f"parameter '{name}' expects {wanted}, got {refused_value(error.instance)}"
         fix = f"give {wanted} at {name}{example}"
-    elif keyword in _BOUNDS:
-        fix = f"give a value {_BOUNDS[str(keyword)].format(limit)}"
     elif keyword == "pattern" and is_e164_pattern(limit):
         message = f"parameter '{name}' expects {E164_SAID}, got {refused_value(error.instance)}"
-        fix = f"write it as + then digits only, for example: {E164_EXAMPLE}"
-    elif keyword == "pattern" and (said := pattern_words(error)):
+    elif keyword == "pattern" and pattern_words(error):
         message = f"parameter '{name}' is invalid: {said_in_words(error)}"
-        fix = f"give {said}"
-    elif keyword == "pattern":
-        fix = f"give a value that matches the regular expression {limit}"
     return ParameterError(message, field=name, fix=fix)
 
 

@@ -11,6 +11,7 @@ refused before any job starts: no kernel runs.
 
 from __future__ import annotations
 
+import json
 import re
 import shlex
 import shutil
@@ -266,3 +267,48 @@ def test_a_revocation_names_the_clients_route_and_is_audited_once(
     entries = server.api("alice", "GET", "/audit", params={"limit": 500}).json()["entries"]
     said = [e for e in entries if e["action"] == "revoke_api_client" and e["target"] == "twice"]
     assert len(said) == 1, said
+
+
+def test_a_body_the_request_schema_refuses_is_told_what_to_give(
+    server: Served, routes: Any
+) -> None:
+    """A body refused by its schema is told what to give, read from the refusal (a range,
+    a type, the fields taken, one that is missing, the choices), where each was pointed at
+    the OpenAPI document; an API client's name is given a client's example."""
+    client = {"name": "x2", "endpoints": ["hello"]}
+    refused = {
+        ("/api-clients", json.dumps({**client, "rate_per_minute": 0})): (
+            "rate_per_minute",
+            "give a number from 1 to 100000",
+        ),
+        ("/api-clients", json.dumps({**client, "rate_per_minute": "abc"})): (
+            "rate_per_minute",
+            "give an integer, e.g. 60",
+        ),
+        ("/api-clients", json.dumps({"endpoints": ["hello"]})): (
+            "name",
+            "add 'name' (lower-case letters, digits, - or _, starting with a letter or digit "
+            "(at most 64 characters), e.g. cb-bot)",
+        ),
+        ("/api-clients", json.dumps({**client, "name": "X 2"})): (
+            "name",
+            "give name as lower-case letters, digits, - or _, starting with a letter or digit "
+            "(at most 64 characters), e.g. cb-bot",
+        ),
+        ("/recipes/p/x.ipynb/run", json.dumps({"parameters": [1]})): (
+            "parameters",
+            "give a mapping (JSON object)",
+        ),
+        ("/recipes/p/x.ipynb/run", json.dumps({"foo": 1})): (
+            "foo",
+            "leave out 'foo': the fields are",
+        ),
+        ("/users/bob/role", json.dumps({"role": "boss"})): ("role", "use one of: "),
+    }
+    for (route, body), (field, fix) in refused.items():
+        method = "PUT" if route.startswith("/users") else "POST"
+        answer = server.api("alice", method, route, content=body)
+        assert answer.json()["error"]["field"] == field, (route, body, answer.text)
+        assert fix_of(answer, 400, routes).startswith(fix), (route, body, answer.text)
+    connection = server.api("alice", "POST", "/connections", json={"name": "X", "type": "http"})
+    assert fix_of(connection, 400, routes).endswith("e.g. lp-prod")

@@ -50,7 +50,7 @@ from ..errors import (
 )
 from ..idempotency import DELIVERY_ID_HEADERS, sent_once
 from ..jobviews import cancel_to_dict, job_to_dict, rerun_warning
-from ..jsonschemas import first_problem
+from ..jsonschemas import first_error, first_problem, fix_in_words, pattern_words, problem_of
 from ..redaction import Secrets, given_text, scrub, scrub_text
 from ..roles import PERMISSIONS
 from ..sdk import ConnectorError
@@ -62,6 +62,8 @@ from .schemas import expected, field_schema
 
 if TYPE_CHECKING:
     from collections.abc import Callable
+
+    import jsonschema
 
     from ..models import Job
     from ..recipe import Recipe
@@ -453,20 +455,34 @@ class BaseHandler(ExtensionHandlerMixin, APIHandler):
         if op.body is None:
             return {}
         data = self.read_json() if self.request.body.strip() else {}
-        problem = first_problem(op.body, data)
-        if problem is not None:
-            field, message = problem
-            own = field_schema(op.body, field)
+        error = first_error(op.body, data)
+        if error is not None:
+            field, message = problem_of(error)
             raise ApiError(
                 400,
                 "InputError",
                 f"{field or 'body'}: {message}",
                 field=field or "body",
-                fix=f"give {field} as {expected(own)}"
-                if own is not None and "description" in own
-                else f"see the request schema in {self.app.api_root}/openapi.json",
+                fix=self._body_fix(op.body, error, field),
             )
         return data
+
+    def _body_fix(
+        self, schema: dict[str, Any], error: jsonschema.ValidationError, field: str | None
+    ) -> str:
+        """The fix for a body `schema` refuses at `field`: what the refusal itself says to
+        give (`fix_in_words`), else what the field's description says; the request schema
+        only where neither says more. A field that says what its pattern takes (a name's
+        letters, with an example) says it better than the regular expression."""
+        own = field_schema(schema, field)
+        described = f"give {field} as {expected(own)}" if own and "description" in own else None
+        if described and error.validator == "pattern" and pattern_words(error) is None:
+            return described
+        return (
+            fix_in_words(error)
+            or described
+            or f"see the request schema in {self.app.api_root}/openapi.json"
+        )
 
     def refuse_oversized(self, setting: str, fix: str) -> None:
         """Refuses (413) a body larger than the `LpstudioApp` setting allows, naming it,

@@ -17,15 +17,21 @@ from ..store import MAX_INTEGER, MAX_LISTED, MIN_VERSION_PREFIX, ROLES
 
 JOB_STATES = ["queued", "running", "succeeded", "failed", "cancelled"]
 
-#: A connection's or API client's name (as `lpstudio.connections.NAME_PATTERN`).
-NAME = {
-    "type": "string",
-    "pattern": "^[a-z0-9][a-z0-9_-]{0,63}$",
-    PATTERN_SAID: "a name of lower-case letters, digits, - or _ that starts with a letter or "
-    "digit, at most 64 characters",
-    "description": "lower-case letters, digits, - or _, starting with a letter or digit (at "
-    "most 64 characters), e.g. lp-prod",
-}
+
+def _name(example: str) -> dict[str, Any]:
+    """A connection's or API client's name (as `lpstudio.connections.NAME_PATTERN`), with
+    an example of its own kind: the CLI says e.g. cb-bot for a client, e.g. lp-prod for a
+    connection, and the REST API said lp-prod for both."""
+    return {
+        "type": "string",
+        "pattern": "^[a-z0-9][a-z0-9_-]{0,63}$",
+        PATTERN_SAID: "a name of lower-case letters, digits, - or _ that starts with a letter "
+        "or digit, at most 64 characters",
+        "description": "lower-case letters, digits, - or _, starting with a letter or digit "
+        f"(at most 64 characters), e.g. {example}",
+    }
+
+
 #: A callable recipe's endpoint path, as `metadata.lpstudio.trigger.path` allows.
 ENDPOINT_PATH = METADATA_SCHEMA["properties"]["trigger"]["properties"]["path"]
 
@@ -413,7 +419,7 @@ CONNECTION_BODY: dict[str, Any] = {
     "additionalProperties": False,
     "required": ["name", "type"],
     "properties": {
-        "name": NAME,
+        "name": _name("lp-prod"),
         "type": {"type": "string", "minLength": 1},
         "fields": {"type": "object", "description": "plain and secret fields (write-only)"},
     },
@@ -438,7 +444,7 @@ API_CLIENT_BODY: dict[str, Any] = {
     "additionalProperties": False,
     "required": ["name", "endpoints"],
     "properties": {
-        "name": NAME,
+        "name": _name("cb-bot"),
         "endpoints": {
             "type": "array",
             "minItems": 1,
