@@ -855,9 +855,12 @@ class Workspace:
         path = Path(os.path.normpath(ref))
         bases = (self.projects, self.projects.resolve())
         name = next((path.relative_to(b).as_posix() for b in bases if path.is_relative_to(b)), None)
+        # One outside the workspace is named as given: the caller's own text, no folder of
+        # the server's that it did not know.
+        outside = "" if name else f"recipe {path} is outside projects/: "
         raise WorkspaceError(
-            "the REST API names a recipe by its path under projects/, not by its path on the "
-            "server",
+            f"{outside}the REST API names a recipe by its path under projects/, not by its "
+            "path on the server",
             field="recipe",
             fix=f"give its path under projects/: {name}" if name else RECIPE_NAME_FIX,
         )

@@ -312,3 +312,23 @@ def test_a_body_the_request_schema_refuses_is_told_what_to_give(
         assert fix_of(answer, 400, routes).startswith(fix), (route, body, answer.text)
     connection = server.api("alice", "POST", "/connections", json={"name": "X", "type": "http"})
     assert fix_of(connection, 400, routes).endswith("e.g. lp-prod")
+
+
+def test_a_recipe_path_out_of_projects_is_refused_not_told_to_add_ipynb(server: Served) -> None:
+    """A recipe route's path with an absolute recipe path, or one leading out of
+    projects/, named without `.ipynb` was told to add it (a path outside projects/ as the
+    fix): it is refused as that route refuses the path with `.ipynb`, 400 naming it."""
+    for recipe, said in (
+        ("%2Fetc%2Fpasswd", "recipe /etc/passwd.ipynb is outside projects/: the REST API"),
+        ("..%2F..%2Fsecret.key", "recipe ../../secret.key.ipynb is outside projects"),
+        ("p%2F..%2F..%2Fx", "recipe p/../../x.ipynb is outside projects"),
+    ):
+        answer = server.api("alice", "POST", f"/recipes/{recipe}/run", json={})
+        assert answer.status_code == 400, (recipe, answer.text)
+        error = answer.json()["error"]
+        assert error["field"] == "recipe" and said in error["message"], (recipe, error)
+        assert "add .ipynb" not in error["fix"], (recipe, error)
+        assert re.search(r"under projects/|inside projects$", error["fix"]), (recipe, error)
+    # One under projects/ is still told to add it.
+    named = server.api("alice", "POST", "/recipes/p%2Fx/run", json={})
+    assert named.status_code == 404 and "add .ipynb" in named.json()["error"]["fix"], named.text

@@ -1624,6 +1624,7 @@ class NotFoundHandler(NoXsrfHandler):
         if path.endswith("/") and routed(rest):
             hint = f"drop the trailing / ({path.rstrip('/')}); "
         elif (named := _with_ipynb(rest, routed)) is not None:
+            self._refuse_outside(named)
             hint = f"add .ipynb to the recipe's path ({api}{named}); "
         else:
             hint = ""
@@ -1634,6 +1635,17 @@ class NotFoundHandler(NoXsrfHandler):
             field="path",
             fix=f"{hint}the routes are in {api}/openapi.json",
         )
+
+    def _refuse_outside(self, named: str) -> None:
+        """Refuses (400) the recipe of a route's path with `.ipynb` added (`_with_ipynb`) as
+        that route refuses it, when it is no path under projects/: an absolute path, or
+        one leading out (`..%2F..%2Fsecret.key`), was advised to add .ipynb to it."""
+        workspace = getattr(self.app, "lpstudio_workspace", None)
+        if workspace is None:
+            return
+        recipe = unquote(named.removeprefix("/recipes/").partition(".ipynb")[0]) + ".ipynb"
+        workspace.refuse_server_path(recipe)
+        workspace.inside(workspace.projects / recipe, workspace.projects, "recipe", "recipe")
 
 
 def _with_ipynb(rest: str, routed: Callable[[str], bool]) -> str | None:
