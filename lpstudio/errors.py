@@ -23,9 +23,20 @@ from __future__ import annotations
 
 import shlex
 from collections.abc import Collection
-from typing import Self
+from typing import Any, Self
 
 from .redaction import scrub_text
+
+#: How an `LpstudioError`'s text sets its fix apart from its message.
+FIX_SAID = "\n  fix: "
+
+
+def said_and_fix(error: dict[str, Any]) -> tuple[str, str | None]:
+    """A job's error as (what happened, its fix): the fix lpstudio gives in its own field
+    (a dead kernel's, a timeout's, an unsaved notebook's), else the one an `LpstudioError`
+    raised in a recipe's cell ends its text with."""
+    said, _, fix = str(error.get("evalue") or "").partition(FIX_SAID)
+    return said, error.get("fix") or fix or None
 
 
 class LpstudioError(Exception):
@@ -38,7 +49,7 @@ class LpstudioError(Exception):
         self.fix = fix
 
     def __str__(self) -> str:
-        return f"{self.message}\n  fix: {self.fix}" if self.fix else self.message
+        return f"{self.message}{FIX_SAID}{self.fix}" if self.fix else self.message
 
     def mask(self, secrets: Collection[str]) -> Self:
         """Masks `secrets` in the message, field and fix, in place: each may quote what a

@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from email.message import EmailMessage
 from typing import TYPE_CHECKING, Any
 
-from .errors import LpstudioError, WorkspaceError, word
+from .errors import FIX_SAID, LpstudioError, WorkspaceError, said_and_fix, word
 from .models import Job
 from .recipe import parsed
 from .settings import saved_settings
@@ -100,7 +100,9 @@ def describe_error(error: dict[str, Any], cells_total: int = 0) -> str:
     The stored `cell` stays papermill's 0-based index into the notebook that ran (its
     injected parameters included); people and JupyterLab count cells from 1, and the output
     notebook marks the failing cell with its execution count (`In [3]`, the cell papermill's
-    banner links to)."""
+    banner links to). Its fix follows on a line of its own, as an `LpstudioError`'s does
+    (`said_and_fix`): the error keeps it apart, for an API answer's message to quote the
+    error alone."""
     where = ""
     cell = error.get("cell")
     if isinstance(cell, int) and not isinstance(cell, bool):
@@ -109,8 +111,12 @@ def describe_error(error: dict[str, Any], cells_total: int = 0) -> str:
             where += f" of {cells_total}"
         if error.get("execution_count") is not None:
             where += f" (In [{error['execution_count']}])"
-    said = error.get("evalue")
-    return f"{error.get('ename') or 'Error'}{where}" + (f": {said}" if said else "")
+    said, fix = said_and_fix(error)
+    return (
+        f"{error.get('ename') or 'Error'}{where}"
+        + (f": {said}" if said else "")
+        + (f"{FIX_SAID}{fix}" if fix else "")
+    )
 
 
 def _retries_of(studio: Studio, job: Job) -> dict[str, Any]:
@@ -301,7 +307,12 @@ def notify(studio: Studio, job: Job, next_step: str | None = None) -> None:
         "job": job.id,
         "recipe": job.recipe,
         "status": job.status,
-        "error": {"ename": error.get("ename"), "evalue": error.get("evalue")},
+        "error": {
+            "ename": error.get("ename"),
+            "evalue": error.get("evalue"),
+            # the fix lpstudio keeps apart (`said_and_fix`): a dead kernel's, a timeout's
+            **({"fix": error["fix"]} if error.get("fix") else {}),
+        },
         **({"next": next_step} if next_step else {}),
     }
     tell(studio, body, f"job {job.id}", notify_subject(job))
@@ -363,7 +374,8 @@ def tell(studio: Studio, body: dict[str, Any], what: str, subject: str) -> None:
             message["Subject"] = subject
             message["From"] = smtp["from"]
             message["To"] = contacts["email"]
-            message.set_content(f"{subject}: {error['ename']}: {error['evalue']}\n{step}")
+            fix = f"{FIX_SAID}{error['fix']}" if error.get("fix") else ""
+            message.set_content(f"{subject}: {error['ename']}: {error['evalue']}{fix}\n{step}")
             with smtplib.SMTP(smtp["host"], smtp["port"], timeout=10) as client:
                 client.send_message(message)
         except OSError as exc:  # smtplib's errors too: which server, which setting, the fix

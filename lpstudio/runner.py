@@ -39,6 +39,7 @@ from nbformat.v4.rwbase import split_lines, strip_transient
 from sqlalchemy.exc import OperationalError
 
 from .connections import Connections
+from .errors import said_and_fix
 from .jsonschemas import first_problem
 from .kernel import RESPONSE_MIME, RESULT_MIME, answer_status
 from .kernel.errors import ERROR_MIME
@@ -329,11 +330,12 @@ def deadline(workspace: Workspace, job: Job, recipe: Recipe) -> Deadline:
 
 
 def _explained(error: dict[str, Any], stop: Stop | None, limit: Deadline) -> None:
-    """Says in a job's error, in place, why the job ended and what to do, as an
-    `LpstudioError`'s text does (`message\n  fix: ...`): for a timeout, whose deadline it
-    was; for a kernel that died by itself, while which cell, what may have killed it."""
+    """Says in a job's error, in place, why the job ended (its `evalue`) and what to do
+    (its `fix`, apart: the evalue is what an API answer's message quotes): for a timeout,
+    whose deadline it was; for a kernel that died by itself, while which cell, what may
+    have killed it."""
     said = error.get("evalue") or ""
-    if "\n  fix: " in said:  # an `LpstudioError`'s text: said already
+    if said_and_fix(error)[1] is not None:  # an `LpstudioError`'s text: said already
         return
     fix = None
     if stop is not None and stop.reason == "timeout":
@@ -344,7 +346,7 @@ def _explained(error: dict[str, Any], stop: Stop | None, limit: Deadline) -> Non
         said = f"the recipe's kernel died {when}: {KERNEL_DIED_CAUSES}"
         fix = KERNEL_DIED_FIX if ran else KERNEL_DIED_EARLY_FIX
     if fix is not None:
-        error["evalue"] = f"{said}\n  fix: {fix}"
+        error["evalue"], error["fix"] = said, fix
 
 
 #: The error a job stopped for a reason ends with (by default: Cancelled).
@@ -532,9 +534,8 @@ class NotebookWriter:
             # cell's own mark, which no inserted cell shifts.
             count = self.nb.cells[cell].get("execution_count")
             where = f" at In [{count}]" if count is not None else f" in cell {cell + 2}"
-        # Where it stopped goes with what happened, before the fix an error's text may end
-        # with (`_explained`), which starts a line of its own.
-        said, _, fix = error["evalue"].partition("\n  fix: ")
+        # Where it stopped goes with what happened, before its fix (`said_and_fix`).
+        said, fix = said_and_fix(error)
         fix = f"<br>fix: {fix}" if fix else ""
         banner = nbformat.v4.new_markdown_cell(
             f'<span style="color:red; font-size:2em;">lpstudio: {said}{where}{fix}</span>'

@@ -63,6 +63,6 @@ def test_the_banner_of_a_job_cut_off_mid_send_says_its_sends_are_uncertain(
     assert said.startswith(begins) and "1 send it began got no answer" in said, said
     banner = nbformat.read(ws / ended.output_path, as_version=4).cells[0]
     assert "lpstudio-error" in banner.metadata["tags"]
-    message, _, fix = said.partition("\n  fix: ")  # the fix on a line of its own
+    message, fix = said, ended.error.get("fix")  # the fix in a field of its own
     assert f"lpstudio: {message}" in banner.source, banner.source
     assert banner.source.endswith(f"<br>fix: {fix}</span>" if fix else "</span>"), banner.source

@@ -16,7 +16,7 @@ import pytest
 
 from lpstudio.failures import after_failure
 from lpstudio.studio import Studio
-from tests.conftest import run_json, wait_for, write_recipe
+from tests.conftest import run_cli, run_json, wait_for, write_recipe
 from tests.servers import API, Served, serving
 
 #: The answer every callable here promises.
@@ -55,7 +55,8 @@ def callables(tmp_path_factory: pytest.TempPathFactory) -> Path:
         _callable(root, "noanswer", "print('done')")
         _callable(root, "offschema", "lp.respond({'double': 'two'})")
         _callable(root, "answers", "lp.respond({'double': 2})")
-        for name in ("noanswer", "offschema", "answers"):
+        _callable(root, "dies", "import os; os._exit(3)")
+        for name in ("noanswer", "offschema", "answers", "dies"):
             studio.start(f"bots/{name}.ipynb")
     return root
 
@@ -180,3 +181,22 @@ def test_a_test_run_answers_no_caller_and_succeeds(served: Served) -> None:
     assert tested.status_code == 202, tested.text
     job = _job(served, tested.json()["id"])
     assert job["trigger"] == "test" and job["status"] == "succeeded", job
+
+
+def test_a_call_whose_kernel_dies_says_the_error_and_keeps_the_fix_apart(
+    served: Served, token: str, callables: Path
+) -> None:
+    """A bot is answered what happened, not the recipe admin's fix as command-line text
+    (`message\n  fix: ...`) inside its message; the job keeps that fix in its own field,
+    and `lpstudio show` still prints it on its own line."""
+    answer = _call(served, token, "dies")
+    assert answer.status_code == 422, answer.text
+    error = answer.json()["error"]
+    assert error["code"] == "JobFailed" and "\n" not in error["message"], error
+    assert error["message"].endswith("(os._exit, a crash in a native library)"), error
+    job = _job(served, error["job"])
+    stored = job["error"]
+    assert stored["ename"] == "DeadKernelError" and "fix:" not in stored["evalue"], stored
+    assert stored["fix"].startswith("find what the cell does that can end its process"), stored
+    shown = run_cli("show", str(error["job"]), "--workspace", str(callables))
+    assert f"(os._exit, a crash in a native library)\n  fix: {stored['fix']}\n" in shown.stdout

@@ -66,7 +66,7 @@ def test_a_hung_cell_of_a_recipe_without_a_timeout_ends_at_the_workspace_deadlin
     assert ended.status == "failed" and ended.finished_at is not None
     error = ended.error
     assert error["ename"] == "Timeout" and error["cell"] == 3, error  # the hung cell
-    said, _, fix = error["evalue"].partition("\n  fix: ")
+    said, fix = error["evalue"], error["fix"]
     assert said == (
         "timed out after 3 s (the workspace's deadline for a recipe without a timeout of its "
         "own, [jobs] timeout_seconds in lpstudio.toml)"
@@ -168,11 +168,11 @@ def test_a_kernel_killed_mid_job_is_said_once_with_its_cause_and_fix(ws: Path) -
     with Studio.open(ws, user="alice") as studio:
         (job,) = studio.jobs()
     assert job.status == "failed" and job.error["cell"] == 2 and job.cells_done == 2
-    assert set(job.error) == {"ename", "evalue", "cell", "execution_count", "traceback"}
+    assert set(job.error) == {"ename", "evalue", "fix", "cell", "execution_count", "traceback"}
     shown = run_cli("show", str(job.id), "--workspace", str(ws))
     assert KILLED.search(shown.stdout) and shown.stderr == "", shown.stdout + shown.stderr
     banner = nbformat.read(ws / job.output_path, as_version=4).cells[0].source
-    said, _, fix = job.error["evalue"].partition("\n  fix: ")
+    said, fix = job.error["evalue"], job.error["fix"]
     count = job.error["execution_count"]
     where = f"at In [{count}]" if count is not None else "in cell 4"  # below the banner
     assert f"lpstudio: {said} {where}<br>fix: {fix}</span>" in banner, banner

@@ -124,6 +124,8 @@ export interface JobError {
   execution_count?: number | null;
   ename?: string;
   evalue?: string;
+  /** what to do, where lpstudio says it apart from `evalue` (a dead kernel's, a timeout's) */
+  fix?: string | null;
   traceback?: string[] | string;
   [key: string]: unknown;
 }

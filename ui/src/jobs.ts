@@ -265,6 +265,7 @@ export class JobsPanel extends LivePanel {
       this.details,
       heading,
       el('div', { cls: 'lps-error-message', text: `${e.ename ?? 'Error'}${said}` }),
+      fixView(job),
       // `cell` is papermill's index from 0; people (and JupyterLab) count from 1.
       typeof e.cell === 'number'
         ? el('div', {
@@ -531,6 +532,14 @@ function saidInLab(job: Job): string {
   return labText(String(job.error?.evalue ?? ''), `in the Settings of ${job.recipe.replace(/\.ipynb$/, '')}`);
 }
 
+/** The fix lpstudio gives apart from what the job's error said (a dead kernel's, a
+ * timeout's: `lpstudio show` prints it on the line below), in the lab's terms. */
+function fixView(job: Job): HTMLElement | null {
+  const fix = job.error?.fix;
+  const where = `in the Settings of ${job.recipe.replace(/\.ipynb$/, '')}`;
+  return fix ? el('div', { cls: 'lps-error-fix', text: `fix: ${labText(String(fix), where)}` }) : null;
+}
+
 /** The job's error as `lpstudio show` says it (`describe_error`): `KeyError in cell 4 of 5
  * (In [3]): 'phone'`, counting cells from 1 as JupyterLab does; then its traceback. A purged
  * job's error kept only its kind and cell. */
@@ -546,6 +555,7 @@ function errorView(job: Job, total: number): HTMLElement {
     'div',
     {},
     el('div', { cls: 'lps-failed-step', text: `${e.ename || 'Error'}${where}` + (e.evalue ? `: ${saidInLab(job)}` : '') }),
+    fixView(job),
     job.purged ? hint("its message and traceback were purged with the job's data") : null,
     traceback
       ? el('pre', {
