@@ -50,7 +50,7 @@ from ..errors import (
 )
 from ..idempotency import DELIVERY_ID_HEADERS, sent_once
 from ..jobviews import cancel_to_dict, job_to_dict, rerun_warning
-from ..jsonschemas import first_error, first_problem, fix_in_words, pattern_words, problem_of
+from ..jsonschemas import first_error, first_problem, fix_in_words, problem_of
 from ..redaction import Secrets, given_text, scrub, scrub_text
 from ..roles import PERMISSIONS
 from ..sdk import ConnectorError
@@ -470,19 +470,14 @@ class BaseHandler(ExtensionHandlerMixin, APIHandler):
     def _body_fix(
         self, schema: dict[str, Any], error: jsonschema.ValidationError, field: str | None
     ) -> str:
-        """The fix for a body `schema` refuses at `field`: what the refusal itself says to
-        give (`fix_in_words`), else what the field's description says; the request schema
-        only where neither says more. A field that says what its pattern takes (a name's
-        letters, with an example) says it better than the regular expression."""
+        """The fix for a body `schema` refuses at `field`: what the field's description
+        says it takes (written for it: a quota's null for none, a name's example), else
+        what the refusal itself says to give (`fix_in_words`); the request schema only
+        where neither says more. A missing field is told to be added, with its description."""
         own = field_schema(schema, field)
-        described = f"give {field} as {expected(own)}" if own and "description" in own else None
-        if described and error.validator == "pattern" and pattern_words(error) is None:
-            return described
-        return (
-            fix_in_words(error)
-            or described
-            or f"see the request schema in {self.app.api_root}/openapi.json"
-        )
+        if own and "description" in own and error.validator != "required":
+            return f"give {field} as {expected(own)}"
+        return fix_in_words(error) or f"see the request schema in {self.app.api_root}/openapi.json"
 
     def refuse_oversized(self, setting: str, fix: str) -> None:
         """Refuses (413) a body larger than the `LpstudioApp` setting allows, naming it,
