@@ -2057,13 +2057,31 @@ class Studio:
             parameters = self.masked(saved.get("parameters", {}))
         chosen, available = saved.get("connections", {}), self.connections.list()
         connections = {}
-        for slot, spec in recipe.metadata.get("connections", {}).items():
-            try:
-                connections.update(bind_connections({slot: spec}, chosen, available))
-            except InputError:
-                if slot in chosen:  # shown as saved, with the problem
-                    connections[slot] = chosen[slot]
+        for slot in recipe.metadata.get("connections", {}):
+            bound = self.slot_connection(recipe, slot, chosen, available)
+            if bound is not None:
+                connections[slot] = bound
+            elif slot in chosen:  # shown as saved, with the problem
+                connections[slot] = chosen[slot]
         return {**saved, "parameters": parameters, "connections": connections}
+
+    def slot_connection(
+        self,
+        recipe: Recipe,
+        slot: str,
+        chosen: dict[str, str],
+        available: list[ConnectionInfo],
+    ) -> str | None:
+        """The connection a job binds to `slot` with `chosen` (the slots chosen for): the
+        chosen one, else the automatic choice's; None when it cannot bind one (none fits,
+        several do, a placeholder: the settings problem says why). One rule for a recipe's
+        detail (its `settings` and the `automatic` choices a form names) and the notebook's
+        form, whose automatic choice names the connection it picks now."""
+        spec = recipe.metadata.get("connections", {}).get(slot, {})
+        try:
+            return bind_connections({slot: spec}, chosen, available)[slot]
+        except InputError:
+            return None
 
     def recipe_detail(self, ref: str | os.PathLike[str]) -> dict[str, Any]:
         """One recipe for the API: its description, trigger, settings, state and last job,

@@ -13,6 +13,7 @@ from ipywidgets import HTML, Widget
 
 from lpstudio.errors import LpstudioError
 from lpstudio.sandbox import Sandbox
+from lpstudio.settings import saved_settings
 from lpstudio.studio import Studio
 from lpstudio.widgets import RecipeForm
 
@@ -32,6 +33,10 @@ def page(form: RecipeForm) -> str:
             yield from walk(child)
 
     return "\n".join(walk(form))
+
+
+#: The cart-abandonment template tried into project `shop`, as the store names it.
+RECIPE = "shop/cart_abandonment.ipynb"
 
 
 def labels(form: RecipeForm, slot: str) -> list[str]:
@@ -54,7 +59,7 @@ def test_settings_that_cannot_run_say_why_with_the_fix_in_the_studios_terms(
     sandboxed.try_template("new_lead", "leads")
     form = RecipeForm("leads/new_lead", sandboxed)
     form.wait()
-    assert form.slots["http"].options == ()
+    assert labels(form, "http") == ["(automatic)"]  # no connection it could pick
     shown = page(form)
     assert "no http connection in the workspace yet" in shown, shown  # under the picker
     assert "incomplete: no http connection for slot 'http'" in shown
@@ -74,7 +79,8 @@ def test_settings_that_cannot_run_say_why_with_the_fix_in_the_studios_terms(
     hook = {"base_url": "http://127.0.0.1:9", "token": "t0ken-xyz-1"}  # signs deliveries
     sandboxed.connections.add("hooks", "http", hook, "alice")
     form.buttons["refresh"].click()
-    assert form.slots["http"].value == "hooks"
+    assert labels(form, "http") == ["(automatic: hooks)", "hooks (untested)"]
+    assert form.slots["http"].value == ""  # the automatic choice, which picks it
     shown = page(form)
     assert "in the workspace yet" not in shown and "incomplete" not in shown, shown
     form.close()
@@ -135,14 +141,97 @@ def test_test_tests_the_connections_and_the_pickers_show_their_states(
     sandboxed.connections.update("shopify", {"access_token": "not-the-token"})
     form = RecipeForm("shop/cart_abandonment", sandboxed)
     form.wait()
-    assert labels(form, "liveperson") == ["liveperson (untested)"]
+    assert labels(form, "liveperson") == ["(automatic: liveperson)", "liveperson (untested)"]
 
     form.buttons["test"].click()
     form.wait()
-    assert labels(form, "liveperson") == ["liveperson (connected)"], form.status.value
-    assert labels(form, "shopify") == ["shopify (disconnected)"]
+    assert labels(form, "liveperson")[1:] == ["liveperson (connected)"], form.status.value
+    assert labels(form, "shopify")[1:] == ["shopify (disconnected)"]
     assert "disconnected" in text(form.slot_errors["shopify"].value)
     assert "Connections panel" in text(form.slot_errors["shopify"].value)
     assert form.slot_errors["liveperson"].value == ""
     assert "testing" not in text(form.status.value)  # the test run went on, and ended
+    form.close()
+
+
+def test_saving_a_parameter_leaves_the_slots_automatic_as_the_lab_shows_them(
+    sandboxed: Studio,
+) -> None:
+    """Save bound every slot to the connection its picker showed, though the user never
+    picked one: the lab's Settings panel then showed `liveperson (untested)` as chosen, and
+    its automatic choice as plain `(automatic)`. Each picker offers the automatic choice
+    first, named by the connection it picks now, as the lab's form does."""
+    sandboxed.try_template("cart_abandonment", "shop")
+    form = RecipeForm("shop/cart_abandonment", sandboxed)
+    form.wait()
+    assert labels(form, "liveperson") == ["(automatic: liveperson)", "liveperson (untested)"]
+    assert labels(form, "shopify")[0] == "(automatic: shopify)"
+    assert form.slots["liveperson"].value == "" and form.slots["shopify"].value == ""
+
+    form.fields["campaign_name"].input.value = "Winter carts"
+    assert form.save() is True, form.status.value
+
+    saved = saved_settings(sandboxed.store, RECIPE)
+    assert saved["parameters"] == {"campaign_name": "Winter carts"}
+    assert not saved.get("connections"), saved
+    detail = sandboxed.recipe_detail("shop/cart_abandonment")  # what the lab's panel shows
+    assert detail["automatic"] == ["liveperson", "shopify"]
+    assert labels(form, "liveperson")[0] == "(automatic: liveperson)"
+    assert form.slots["liveperson"].value == ""
+    form.close()
+
+
+def test_a_chosen_connection_is_forgotten_by_the_automatic_choice(sandboxed: Studio) -> None:
+    """Chosen and saved, then set back to the automatic choice and saved: the slot is no
+    longer bound (`--reset connections.SLOT`), and the form shows it automatic again."""
+    sandboxed.try_template("cart_abandonment", "shop")
+    kind, config = sandboxed.connections.values("liveperson")
+    sandboxed.connections.add("lp-second", kind, config, "alice")
+    form = RecipeForm("shop/cart_abandonment", sandboxed)
+    form.wait()
+    form.slots["liveperson"].value = "lp-second"
+    assert form.save() is True, form.status.value
+    assert saved_settings(sandboxed.store, RECIPE)["connections"] == {"liveperson": "lp-second"}
+    again = RecipeForm("shop/cart_abandonment", sandboxed)  # a chosen one shows as chosen
+    assert again.slots["liveperson"].value == "lp-second"
+    assert again.slots["shopify"].value == ""
+    again.close()
+
+    form.slots["liveperson"].value = ""
+    assert form.save() is True, form.status.value
+    assert not saved_settings(sandboxed.store, RECIPE).get("connections")
+    assert form.slots["liveperson"].value == ""
+    assert labels(form, "liveperson")[0] == "(automatic: liveperson)"
+    form.close()
+
+
+def test_the_automatic_choice_names_what_it_picks_and_start_binds_by_it(
+    sandboxed: Studio,
+) -> None:
+    """A slot saved automatic is bound at start by the automatic rule as it is then: a
+    connection named like the slot, added after the Save, is the one the recipe starts
+    with (the form had saved the only connection there was, and started with that)."""
+    sandboxed.try_template("cart_abandonment", "shop")
+    kind, config = sandboxed.connections.values("liveperson")
+    sandboxed.connections.remove("liveperson")
+    sandboxed.connections.add("lp-a", kind, config, "alice")  # the only one: picked
+    form = RecipeForm("shop/cart_abandonment", sandboxed)
+    form.wait()
+    assert labels(form, "liveperson") == ["(automatic: lp-a)", "lp-a (untested)"]
+    assert form.slot_connection("liveperson") == "lp-a"
+    assert form.save() is True, form.status.value
+    assert not saved_settings(sandboxed.store, RECIPE).get("connections")
+
+    sandboxed.connections.add("lp-b", kind, config, "alice")
+    form.buttons["refresh"].click()
+    assert labels(form, "liveperson")[0] == "(automatic)"  # two fit, none named like the slot
+    assert form.slot_connection("liveperson") is None
+    sandboxed.connections.add("liveperson", kind, config, "alice")  # named like the slot
+    form.buttons["refresh"].click()
+    assert labels(form, "liveperson")[0] == "(automatic: liveperson)"
+
+    form.buttons["start"].click()
+    assert "started" in text(form.status.value), form.status.value
+    assert saved_settings(sandboxed.store, RECIPE)["connections"]["liveperson"] == "liveperson"
+    assert form.slots["liveperson"].value == "liveperson"  # pinned by the start, as shown
     form.close()

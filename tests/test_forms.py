@@ -86,8 +86,8 @@ def test_the_form_offers_the_sandbox_handoffs_and_skills(shop: Studio) -> None:
     assert {"billing", "sales", "support"} <= set(skills)
     consumer = dict((v, label) for label, v in form.fields["consumer_id"].input.options)
     assert "+16465550177" in consumer["phone"]  # the sample's value is shown
-    assert form.slots["shopify"].value == "shopify"
-    assert form.slots["liveperson"].value == "liveperson"
+    assert form.slots["shopify"].value == ""  # the automatic choice, which picks shopify
+    assert form.slot_connection("liveperson") == "liveperson"
 
 
 def test_a_saved_choice_is_forgotten_by_the_empty_choice_that_names_the_default(
@@ -245,7 +245,7 @@ def test_save_stores_versioned_settings_and_the_form_shows_them(shop: Studio) ->
     assert saved["parameters"]["campaign_name"] == "Winter carts"
     # A field left showing the notebook's default saves nothing: a later default applies.
     assert "body_variables" not in saved["parameters"]
-    assert saved["connections"] == {"shopify": "shopify", "liveperson": "liveperson"}
+    assert not saved.get("connections")  # each slot left to its automatic choice
     again = loaded("shop/cart_abandonment", shop)
     assert again.fields["campaign_name"].input.value == "Winter carts"
     assert "differ from the notebook" in again.children[1].value
@@ -598,7 +598,7 @@ def test_refresh_lists_offers_a_connection_added_later_and_the_state_changed_els
     studio.start("p/slotted")  # elsewhere: the CLI, the lab studio
     assert "state: stopped" in form.header.value
     form.buttons["refresh"].click()
-    assert form.slots["rows"].value == "rows"
+    assert form.slots["rows"].options[0] == ("(automatic: rows)", "")
     assert "state: started" in form.header.value
     form.buttons["stop"].click()
     assert "state: stopped" in form.header.value, form.status.value

@@ -418,7 +418,11 @@ class RecipeForm(w.VBox):
         stored = read_settings(self.studio.store, self.recipe.name)
         self.saved = stored.settings
         self.revision = stored.revision  # of the settings shown: sent back with a save
+        #: Each slot's picker: its value is the connection chosen, "" the automatic choice
+        #: (none chosen: a job binds the one `automatic` names), None a chosen one gone.
         self.slots: dict[str, w.Dropdown] = {}
+        #: The connection each slot's automatic choice picks now (None: none can).
+        self.automatic: dict[str, str | None] = {}
         self.slot_errors: dict[str, w.HTML] = {}
         self.slot_notes: dict[str, w.HTML] = {}  # an empty picker's: how to make a connection
         self._relabelling: set[str] = set()  # slots whose options `_show_slot` is replacing
@@ -469,7 +473,7 @@ class RecipeForm(w.VBox):
         for slot, spec in self.recipe.metadata.get("connections", {}).items():
             self.slot_errors[slot] = w.HTML()
             self.slot_notes[slot] = w.HTML()
-            self.slots[slot] = self._slot_picker(slot, spec, saved.get("connections", {}))
+            self.slots[slot] = self._slot_picker(slot, spec, saved.get("connections", {}).get(slot))
         for name, spec in self.shown["parameters"]["properties"].items():
             slow = isinstance(spec.get("x-picklist"), dict)  # asked of an app, over the network
             self.fields[name] = FieldEditor(
@@ -619,33 +623,33 @@ class RecipeForm(w.VBox):
             return None
         return self.extras.get(_extras_key(picklist), {}).get(value)
 
-    def picklist(self, slot: str, name: str) -> list[Any]:
-        """A pick list (handoffs, skills) of the connection chosen for `slot`."""
+    def picklist(self, slot: str, listed: str) -> list[Any]:
+        """A pick list (handoffs, skills) of the connection filling `slot`."""
         from ..client import ConnectionClient
 
-        picker = self.slots.get(slot)
-        if picker is None or not picker.value:
+        name = self.slot_connection(slot)
+        if name is None:
             raise LpstudioError(
                 f"choose a connection for '{slot}' first",
                 field=f"connections.{slot}",
                 fix="pick one under Connections (or create one in the Connections panel), "
                 "then click Refresh lists",
             )
-        conn = self.studio.connections.open(picker.value)
+        conn = self.studio.connections.open(name)
         try:
-            return ConnectionClient(conn).picklist(name)
+            return ConnectionClient(conn).picklist(listed)
         except Exception as exc:  # the app's or the network's: which connection, what to do
             known = isinstance(exc, LpstudioError)
             said = exc.message if known else f"{type(exc).__name__}: {exc}"
             fix = (
                 exc.fix
                 if known and exc.fix
-                else f"`lpstudio connections test {picker.value}` (or Test in the Connections "
+                else f"`lpstudio connections test {name}` (or Test in the Connections "
                 "panel) says what is wrong; correct the connection"
             )
             secrets = self.studio.held_secrets()
             raise LpstudioError(
-                f"connection '{picker.value}' could not list {name}: {scrub_text(said, secrets)}",
+                f"connection '{name}' could not list {listed}: {scrub_text(said, secrets)}",
                 field=f"connections.{slot}",
                 fix=f"{scrub_text(fix, secrets)}, then click Refresh lists",
             ) from None
@@ -653,33 +657,47 @@ class RecipeForm(w.VBox):
             conn.close()
 
     def slot_settings(self, slot: str) -> dict[str, Any]:
-        """The plain fields of the connection chosen for `slot` over its connector's
-        defaults, as a run would have them (the defaults alone while none is chosen, or
+        """The plain fields of the connection filling `slot` over its connector's
+        defaults, as a run would have them (the defaults alone while none fills it, or
         the chosen one is gone): the limits it sets, which the form counts by."""
         spec = self.recipe.metadata.get("connections", {}).get(slot, {})
-        picker = self.slots.get(slot)
+        name = self.slot_connection(slot)
         settings: dict[str, Any] = {}
         with contextlib.suppress(LpstudioError):  # a connector not installed: none
             settings.update(get_connector(spec.get("type"), self.studio.workspace.root).defaults())
-        if picker is not None and picker.value:
+        if name is not None:
             with contextlib.suppress(LpstudioError):  # removed since it was listed
-                settings.update(self.studio.connections.get(picker.value).fields)
+                settings.update(self.studio.connections.get(name).fields)
         return settings
 
-    def _slot_options(
-        self, slot: str, spec: dict[str, Any], chosen: str | None
-    ) -> tuple[list[tuple[str, str]], str | None]:
-        """The connections fitting a slot, and the one to show: `chosen`, else the one named
-        like the slot, else the only one."""
-        fitting = [c for c in self.studio.connections.list() if c.type == spec.get("type")]
-        options = [(f"{c.name} ({c.status})", c.name) for c in fitting]
-        value = chosen or (slot if any(c.name == slot for c in fitting) else None)
-        if value is None and len(fitting) == 1:
-            value = fitting[0].name
-        return options, value if value in [v for _, v in options] else None
+    def slot_connection(self, slot: str) -> str | None:
+        """The connection the slot's picker has a job use: the one chosen, or the one its
+        automatic choice names; None while none does."""
+        picker = self.slots.get(slot)
+        if picker is None or picker.value is None:
+            return None
+        return picker.value or self.automatic.get(slot)
 
-    def _slot_picker(self, slot: str, spec: dict[str, Any], chosen: dict[str, str]) -> w.Dropdown:
-        options, value = self._slot_options(slot, spec, chosen.get(slot))
+    def _slot_options(
+        self, slot: str, spec: dict[str, Any], chosen: str
+    ) -> tuple[list[tuple[str, str]], str | None]:
+        """A slot's choices, as the lab's form offers them (`offer` in ui/src/settings.ts):
+        the automatic choice ("": none chosen, so a connection added or renamed later is
+        picked at start), named by the connection it picks now (the rule a job binds by,
+        `Studio.slot_connection`), then the connections of the slot's type; and the one to
+        show: `chosen`, None when its connection is gone."""
+        available = self.studio.connections.list()
+        automatic = self.studio.slot_connection(self.recipe, slot, {}, available)
+        self.automatic[slot] = automatic
+        fitting = [c for c in available if c.type == spec.get("type")]
+        options = [
+            (f"(automatic: {automatic})" if automatic else "(automatic)", ""),
+            *((f"{c.name} ({c.status})", c.name) for c in fitting),
+        ]
+        return options, chosen if chosen in [v for _, v in options] else None
+
+    def _slot_picker(self, slot: str, spec: dict[str, Any], chosen: str | None) -> w.Dropdown:
+        options, value = self._slot_options(slot, spec, chosen or "")
         picker = w.Dropdown(
             options=options,
             value=value,
@@ -702,7 +720,7 @@ class RecipeForm(w.VBox):
         kind = spec.get("type") or "fitting"
         self.slot_notes[slot].value = (
             ""
-            if options
+            if any(value for _, value in options)  # a connection besides the automatic choice
             else f'<small style="color:#555">no {html.escape(kind)} connection in the '
             "workspace yet: create one in the Connections panel, then click Refresh lists"
             "</small>"
@@ -710,9 +728,13 @@ class RecipeForm(w.VBox):
 
     def _show_slot(self, slot: str, chosen: str | None) -> None:
         """Shows the slot's connections as they are now (added, removed, or tested since),
-        keeping `chosen`: a new label around the same choice (a test's state) is no change."""
+        keeping `chosen` ("": the automatic choice; None: the saved choice, shown again if
+        its connection is back): a new label around the same choice (a test's state) is no
+        change."""
         picker = self.slots[slot]
         spec = self.recipe.metadata["connections"][slot]
+        if chosen is None:
+            chosen = self.saved.get("connections", {}).get(slot, "")
         options, value = self._slot_options(slot, spec, chosen)
         before = picker.value
         self._relabelling.add(slot)
@@ -800,7 +822,7 @@ class RecipeForm(w.VBox):
         for name, editor in self.fields.items():
             editor.show(values.get(name))
         for slot in self.slots:
-            self._show_slot(slot, saved.get("connections", {}).get(slot))
+            self._show_slot(slot, saved.get("connections", {}).get(slot, ""))
         if self.proactive is not None:
             self.proactive.show_body()
         self._show_differences()
@@ -901,7 +923,7 @@ class RecipeForm(w.VBox):
         if spec is not None:
             kind = spec.get("type")
             found = self.studio.connections.list()
-            name = self.slots[slot].value or self.saved.get("connections", {}).get(slot)
+            name = self.slot_connection(slot) or self.saved.get("connections", {}).get(slot)
             chosen = next((c for c in found if c.name == name and c.type == kind), None)
             if chosen is not None and chosen.status == PLACEHOLDER:
                 return (
@@ -1027,9 +1049,11 @@ class RecipeForm(w.VBox):
     def _cleared(self) -> list[str]:
         """Saved values whose fields were emptied (a date's by "Use default"): forgotten on
         save, so the notebook's default stands again (as the lab form and `lpstudio settings
-        --reset` do)."""
-        saved = self.saved.get("parameters", {})
-        return [n for n, e in self.fields.items() if n in saved and not self._sent(e)]
+        --reset` do); and the connections of slots set to the automatic choice, as
+        `connections.SLOT` (as the lab's form resets them)."""
+        saved, chosen = self.saved.get("parameters", {}), self.saved.get("connections", {})
+        slots = [f"connections.{s}" for s, p in self.slots.items() if s in chosen and p.value == ""]
+        return [n for n, e in self.fields.items() if n in saved and not self._sent(e)] + slots
 
     def _check(self, editor: FieldEditor) -> str | None:
         """Checks one field with the CLI's rules; shows and returns its error."""
@@ -1218,7 +1242,7 @@ class RecipeForm(w.VBox):
         test run goes on: it says what fails for want of it)."""
         self._say("testing the connections...")
         outcomes: dict[str, str] = {}
-        for name in sorted(set(self.connections().values())):
+        for name in sorted({n for slot in self.slots if (n := self.slot_connection(slot))}):
             try:
                 info = self.studio.connections.test(name)
             except LpstudioError as exc:  # a placeholder: nothing to test before its secrets
@@ -1228,9 +1252,10 @@ class RecipeForm(w.VBox):
                 outcomes[name] = f"connection '{name}' is {info.status}: {info.status_message}"
         for slot, picker in self.slots.items():
             self._show_slot(slot, picker.value)
-            if picker.value in outcomes:
+            name = self.slot_connection(slot)
+            if name in outcomes:
                 fix = self._studio_fix(f"connections.{slot}", None, "above")
-                said = f"{outcomes[picker.value]} (fix: {fix})" if fix else outcomes[picker.value]
+                said = f"{outcomes[name]} (fix: {fix})" if fix else outcomes[name]
                 self.slot_errors[slot].value = _error_html(said)
 
     def run_now(self) -> None:
