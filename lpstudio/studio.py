@@ -1960,7 +1960,14 @@ class Studio:
                 field="project",
                 fix="give a project folder, such as the part of a recipe's path before its name",
             )
-        stem = template.name if new_name is None else new_name  # "" is refused, as by REST
+        if new_name is not None and not new_name.strip():  # "" too, as REST refuses it
+            raise InputError(
+                f"the recipe name {new_name!r} is blank",
+                field="name",
+                fix="give a plain file name such as my_reminder, or none at all for the "
+                f"template's name ({template.name})",
+            )
+        stem = template.name if new_name is None else new_name
         self.refuse_held_secret(stem, "name", "recipe name", "name the recipe for what it does")
         stem = stem.removesuffix(".ipynb")  # "reminder.v2" is a name, not a suffix to drop
         check_file_name(stem, "name", "recipe name", "give a plain file name such as my_reminder")

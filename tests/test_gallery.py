@@ -85,6 +85,20 @@ def test_try_refuses_bad_targets_and_writes_nothing(ws: Path, cli) -> None:
     assert (conflict_dir / "invoices.csv").read_text() == "mine\n"
 
 
+def test_a_blank_name_is_refused_and_an_absent_one_is_the_template_s(ws: Path, cli) -> None:
+    """`--name "   "` copied the template under its own name without a word (the lab's
+    dialog did too): a blank name is refused naming it, with the way to the template's."""
+    for blank in ("   ", ""):
+        refused = cli("gallery", "try", "payment_reminder", "--project", "p", "--name", blank)
+        assert refused.exit_code == 2, refused.output
+        assert "recipe name" in refused.output and "is blank" in refused.output
+        assert "or none at all for the template's name (payment_reminder)" in refused.output
+    assert not (ws / "projects" / "p").exists()
+    tried = cli("gallery", "try", "payment_reminder", "--project", "p")
+    assert tried.exit_code == 0, tried.output
+    assert (ws / "projects" / "p" / "payment_reminder.ipynb").is_file()
+
+
 def test_the_payment_reminder_selects_due_invoices_and_sends_each_reminder(
     sandbox_ws: Path, sandbox: Any
 ) -> None:

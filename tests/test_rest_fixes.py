@@ -197,6 +197,12 @@ def test_the_gallery_s_and_a_package_s_fixes_name_their_routes_and_fields(
     assert server.api("alice", "POST", "/gallery/try", json=tried).status_code == 201
     taken = server.api("alice", "POST", "/gallery/try", json=tried)
     assert fix_of(taken, 400, routes) == "choose another name or project"
+    blank = server.api("alice", "POST", "/gallery/try", json={**tried, "name": "   "})
+    assert blank.json()["error"]["field"] == "name", blank.text
+    assert fix_of(blank, 400, routes) == (
+        "give a plain file name such as my_reminder, or none at all for the template's name "
+        "(cb_optin)"
+    )
 
     garbage = server.api(
         "alice",

@@ -147,3 +147,30 @@ def test_a_recipe_tried_in_the_lab_opens_without_unsaved_changes(tmp_path: Path)
     assert made.read_bytes() == written
     with Studio.open(root, user="alice") as studio:
         assert studio.versions("leads/lead.ipynb") == []
+
+
+def test_a_blank_recipe_name_in_the_try_dialog_is_refused_and_an_empty_one_is_the_template_s(
+    tmp_path: Path,
+) -> None:
+    """Spaces alone in the dialog's Recipe name were trimmed to nothing and the recipe
+    created under the template's name without a word. Its placeholder says what an empty
+    name gives."""
+    root = tmp_path / "ws"
+    Studio.init(root, accept_terms=True, admin="alice").close()
+    with alice_lab(root, tmp_path / "jupyter", close_gallery=False) as page:
+        popup = page.locator(".lps-gallery-popup")
+        popup.locator(".lps-card[data-template='new_lead'] .lps-try").click()
+        dialog = page.locator(".jp-Dialog", has=page.locator(".lps-try-dialog"))
+        name = dialog.locator("input[name=name]")
+        assert name.get_attribute("placeholder") == "new_lead"
+        dialog.locator("input[name=project]").fill("leads")
+        name.fill("   ")
+        dialog.get_by_role("button", name="Create recipe").click()
+        said = dialog.locator(".lps-try-dialog")
+        said.get_by_text("is blank").wait_for()
+        assert "none at all for the template's name (new_lead)" in said.inner_text()
+        assert not (root / "projects" / "leads").exists()
+        dialog.locator("input[name=name]").fill("")
+        dialog.get_by_role("button", name="Create recipe").click()
+        page.locator(".lm-TabBar-tab", has_text="new_lead.ipynb").wait_for()
+    assert (root / "projects" / "leads" / "new_lead.ipynb").is_file()

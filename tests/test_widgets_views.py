@@ -214,10 +214,15 @@ def test_gallery_shows_errors_escaped_and_writes_nothing(studio: Studio) -> None
     card.new_name.value = ".hidden"
     card.create_button.click()
     assert "invalid recipe name" in card.result.value
-    card.new_name.value = " "  # cleared: refused as the REST API does, not the template's name
+    card.new_name.value = " "  # blank: refused as the CLI and REST API do, not taken as empty
     card.create_button.click()
-    assert "invalid recipe name &#x27;&#x27;" in card.result.value
+    assert "the recipe name &#x27; &#x27; is blank" in card.result.value, card.result.value
+    assert "none at all for the template&#x27;s name (payment_reminder)" in card.result.value
+    assert card.new_name.placeholder == "payment_reminder"  # what an emptied name gives
     assert sorted(p.relative_to(root) for p in root.rglob("*")) == before
+    card.new_name.value = ""
+    card.create_button.click()
+    assert (root / "projects" / "billing" / "payment_reminder.ipynb").is_file()
 
 
 def _rest_query(path: str, name: str) -> dict:

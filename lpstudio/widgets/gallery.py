@@ -67,7 +67,10 @@ class TemplateCard(widgets.VBox):
         self.info = template.describe()
         self.try_button = widgets.Button(description="Try recipe", button_style="primary")
         self.project = widgets.Text(description="Project", placeholder="folder under projects/")
-        self.new_name = widgets.Text(value=template.name, description="Name")
+        # Its placeholder says what an emptied name gives, as the lab's dialog does.
+        self.new_name = widgets.Text(
+            value=template.name, description="Name", placeholder=template.name
+        )
         self.create_button = widgets.Button(description="Create", button_style="success")
         self.result = widgets.HTML()
         self.form = widgets.VBox(
@@ -99,13 +102,18 @@ class TemplateCard(widgets.VBox):
             return
         self.form.layout.display = HIDDEN if shown else SHOWN
 
+    def _name(self) -> str | None:
+        """The name typed, trimmed; none when emptied (the template's, as its placeholder
+        says); one of spaces alone as typed, which is refused (it was taken for empty)."""
+        return self.new_name.value.strip() or self.new_name.value or None
+
     def submit(self) -> Path | None:
         """Copies the template; returns the new recipe's path, or None after an error."""
         if self._refused():
             return None
         try:
             path = self.studio.try_template(
-                self.template.name, self.project.value.strip(), self.new_name.value.strip()
+                self.template.name, self.project.value.strip(), self._name()
             )
         except (LpstudioError, OSError) as exc:
             self.result.value = message(str(exc), "error")

@@ -43,7 +43,9 @@ export async function tryTemplate(ctx: StudioContext, template: Template): Promi
       return false;
     }
     project = projectInput.value.trim();
-    name = nameInput.value.trim();
+    // Empty: the template's name, as its placeholder says; spaces alone are sent as typed,
+    // to be refused naming the field (they were taken for empty).
+    name = nameInput.value.trim() || nameInput.value;
     try {
       const detail = await api.tryTemplate(template.name, project, name || undefined);
       ctx.notifyChanged();
