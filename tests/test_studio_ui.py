@@ -606,6 +606,16 @@ def test_the_lab_recovers_from_a_failed_page_and_never_acts_on_stale_settings(
         jobs.locator(".lps-pager", has_text=f"jobs {PAGE + 1}–").wait_for()
         assert jobs.locator(".lps-message .lps-error").count() == 0
 
+        # A Rerun the recipe as it is now refuses says its fix in the lab's terms, as the
+        # Recipes sidebar does: no REST call to make.
+        write_recipe(root, "lab/plain", parameters="days: int  # now required")
+        jobs.locator(".lps-rerun").first.click()
+        page.locator(".jp-Dialog").get_by_role("button", name="Rerun").click()
+        fix = jobs.locator(".lps-notice .lps-error-fix", has_text="days")
+        fix.wait_for()
+        assert fix.inner_text() == "fix: correct days in the Settings of lab/plain.ipynb, then Save"
+        write_recipe(root, "lab/plain")  # as the rest of the test has it
+
         # A settings problem's fix, in the lab's terms: the Connections panel, no CLI command.
         command(page, "lpstudio:open-settings", {"recipe": "lab/polled.ipynb"})
         polled = page.locator(".lps-settings-body:visible")

@@ -7,7 +7,7 @@
  * filled in the Connections panel and chosen in the recipe's settings form, a value corrected
  * there. Shared by the settings form and the Recipes sidebar, which say where the form is.
  */
-import { ApiError, Connection, JsonSchema, Slot } from './api';
+import { api, ApiError, Connection, JsonSchema, Slot } from './api';
 
 export interface FixContext {
   /** the recipe's connection slots and parameter schema */
@@ -56,6 +56,7 @@ const IN_LAB_TERMS: [RegExp, (where: string) => string][] = [
   ],
   [/POST \S*\/lpstudio\/api\/v1\/connections\/([\w-]+)\/test/g, () => 'a Test of $1 in the Connections panel'],
   [/choose another name or project/g, () => 'choose another recipe name or project folder'],
+  [/list recipes with GET \S*\/lpstudio\/api\/v1\/recipes\b/g, () => 'the Recipes sidebar lists the recipes there are'],
   [
     /\(POST \S*\/lpstudio\/api\/v1\/connections\) and bind it to the recipe's slot/g,
     where => `(create one in the Connections panel) and choose it for the recipe's slot under Connections ${where}`
@@ -188,6 +189,31 @@ export function withLabFix(err: unknown, c: FixContext): unknown {
   return err instanceof ApiError
     ? new ApiError(err.status, err.code, labText(err.message, c.form), err.field, labFix(err.field, err.fix, c))
     : err;
+}
+
+/**
+ * An error of an action on `recipe` taken away from its row and its Settings (the Jobs
+ * panel's Rerun): its fix as the Recipes sidebar says it, read from the recipe as it is now
+ * (a parameter it now requires: correct it in its Settings); a recipe gone since keeps the
+ * API's fix in the lab's terms.
+ */
+export async function recipeLabError(err: unknown, recipe: string): Promise<unknown> {
+  if (!(err instanceof ApiError)) {
+    return err;
+  }
+  const form = `in the Settings of ${recipe}`;
+  try {
+    const [detail, connections] = await Promise.all([api.recipe(recipe), api.connections()]);
+    return withLabFix(err, {
+      slots: detail.connections ?? {},
+      parameters: detail.parameters ?? {},
+      connections,
+      chosen: slot => detail.settings.connections?.[slot],
+      form
+    });
+  } catch {
+    return labError(err, form);
+  }
 }
 
 /**

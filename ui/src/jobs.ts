@@ -13,7 +13,7 @@ import { Dialog, showDialog } from '@jupyterlab/apputils';
 import { api, ApiError, Job, JobError, JOB_STATES, latest } from './api';
 import { StudioContext } from './context';
 import { button, el, errorBox, fill, formatDuration, formatTime, markField, Rows, statusBadge } from './dom';
-import { labText } from './fixes';
+import { labText, recipeLabError } from './fixes';
 import { LivePanel } from './panel';
 
 const PAGE = 20;
@@ -221,7 +221,7 @@ export class JobsPanel extends LivePanel {
       actions.append(button('Rerun', () => this.rerun(job), 'lps-rerun', of));
     }
     if (can.operate && (job.status === 'queued' || job.status === 'running')) {
-      actions.append(button('Cancel', () => this.act(() => api.cancel(job.id)), 'lps-cancel', of));
+      actions.append(button('Cancel', () => this.act(() => api.cancel(job.id), job.recipe), 'lps-cancel', of));
     }
     const done = job.progress?.done ?? 0;
     const total = job.progress?.total ?? 0;
@@ -349,17 +349,17 @@ export class JobsPanel extends LivePanel {
         return;
       }
     }
-    await this.act(() => api.rerun(job.id));
+    await this.act(() => api.rerun(job.id), job.recipe);
   }
 
-  /** A rerun or cancel: its error stays until the next one (refreshes do not clear it). */
-  private async act(action: () => Promise<unknown>): Promise<void> {
+  /** A rerun or cancel: its error, in the lab's terms, stays until the next one (refreshes do not clear it). */
+  private async act(action: () => Promise<unknown>, recipe?: string): Promise<void> {
     fill(this.notice);
     try {
       await action();
       this.ctx.notifyChanged();
     } catch (err) {
-      fill(this.notice, errorBox(err));
+      fill(this.notice, errorBox(recipe ? await recipeLabError(err, recipe) : err));
     }
   }
 
