@@ -1417,25 +1417,26 @@ def _check_event(
             fix="give key= a function that reads what every event holds, e.g. "
             "key=lambda event: str(event['id']), or return events that hold it",
         ) from exc
-    found = strictjson.non_finite(event)
-    if found is not None:
-        path, number = found
-        raise ConnectorError(
-            f"{where} returned {named} whose {'.'.join(map(str, path))} is "
-            f"{json.dumps(number)}, which JSON cannot carry",
-            field=f"triggers.{trigger}",
-            fix="give finite numbers only, or None (null) for a missing value",
+    found = strictjson.not_json(event)  # one walk of the event finds either kind
+    if found is None:
+        return
+    path, value = found
+    if isinstance(value, float):  # NaN or an infinity
+        said, fix = (
+            f"{json.dumps(value)}, which JSON cannot carry",
+            "give finite numbers only, or None (null) for a missing value",
         )
-    found = strictjson.not_json(event)
-    if found is not None:
-        path, value = found
-        raise ConnectorError(
-            f"{where} returned {named} whose {'.'.join(map(str, path))} is "
+    else:
+        said, fix = (
             f"{_a(value)}, which the store cannot keep: it takes JSON values",
-            field=f"triggers.{trigger}",
-            fix="give events of text, numbers, lists or dicts: a time as its isoformat(), "
+            "give events of text, numbers, lists or dicts: a time as its isoformat(), "
             "a Decimal or numpy number as float() or int()",
         )
+    raise ConnectorError(
+        f"{where} returned {named} whose {'.'.join(map(str, path))} is {said}",
+        field=f"triggers.{trigger}",
+        fix=fix,
+    )
 
 
 def _returning_options(where: str, picklist: str, func: Guarded) -> Guarded:

@@ -72,10 +72,16 @@ def non_finite(value: Any) -> tuple[list[str | int], float] | None:
 
 
 def not_json(value: Any) -> tuple[list[str | int], Any] | None:
-    """The first value in `value` that JSON has no form for (a datetime, a Decimal, numpy's
-    int64), as (its path, the value); None when it holds none. A dict's keys are not
-    checked: `json.dumps` writes numbers as text, and refuses the rest itself."""
-    return _first(value, lambda item: not isinstance(item, _JSON_TYPES))
+    """The first value in `value` that JSON has no form for (a NaN or infinity, a datetime,
+    a Decimal, numpy's int64), as (its path, the value); None when it holds none. A dict's
+    keys are not checked: `json.dumps` writes numbers as text, and refuses the rest itself."""
+    return _first(
+        value,
+        lambda item: (
+            not isinstance(item, _JSON_TYPES)
+            or (isinstance(item, float) and not math.isfinite(item))
+        ),
+    )
 
 
 #: What `json.dumps` writes without a `default`: a tuple as a list.
