@@ -152,10 +152,25 @@ def run_jupyterlab(
             lab.terminate()  # a JupyterLab that ended already is left as it is
             lab.wait()
             return 1
-        return lab.wait()
+        code = lab.wait()
     except KeyboardInterrupt:
         lab.terminate()
         return lab.wait()
+    if code != 0:  # ended by itself, not stopped here: the launch ended without a word
+        print(ended(code), file=sys.stderr)
+        return 1
+    return 0
+
+
+def ended(code: int) -> str:
+    """Why the launcher ends when its JupyterLab ended by itself (killed, crashed), with the
+    fix: the studio's URL no longer answers, and the sandbox started with it stops too."""
+    how = f"killed by {signal.Signals(-code).name}" if code < 0 else f"exit code {code}"
+    return (
+        f"error: JupyterLab ended ({how}); the studio's URL no longer answers and the sandbox "
+        "started with it stops too\n"
+        "  fix: its log above says why it ended; start the studio again with `make studio`"
+    )
 
 
 def not_answering(lab: subprocess.Popen[bytes], url: str, timeout: float) -> str:

@@ -810,6 +810,11 @@ def _coerced(
     return coerced
 
 
+#: How `check_required`'s fix begins: the forms read it as a value never given, to be set
+#: (not corrected) in their field.
+NOT_GIVEN = "give it with "
+
+
 def check_required(schema: dict[str, Any], values: Collection[str], recipe: str) -> None:
     """Refuses a job whose `values` (given and saved) lack a parameter the cell declares
     with no value (`days: int`): nothing but papermill's injection assigns it, so the job
@@ -822,7 +827,7 @@ def check_required(schema: dict[str, Any], values: Collection[str], recipe: str)
         f"parameter '{name}' of {recipe} needs a value: its parameters cell declares it with "
         "no default" + (f" ({', '.join(missing[1:])} too)" if missing[1:] else ""),
         field=name,
-        fix=f"give it with `lpstudio run {word(recipe)} -p {name} VALUE`, or save one with "
+        fix=f"{NOT_GIVEN}`lpstudio run {word(recipe)} -p {name} VALUE`, or save one with "
         f"`lpstudio settings {word(recipe)} -p {name} VALUE`",
     )
 

@@ -8,6 +8,7 @@ its details were purged, keeping the exception's kind and cell.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -47,12 +48,15 @@ def seed(root: Path) -> dict[str, int]:
         studio.store.finish_job(ids["purged succeeded"], "succeeded", cells_done=2)
         assert sorted(studio.purge(older_than_days=0)) == sorted(ids.values())
         ids["cancelled"] = _job(studio, version)
+        assert studio.store.claim_job(ids["cancelled"], running_limit=1)  # started
         # As the runner ends a job cancelled in its second cell (runner.execute_job's stop).
         stop = {"ename": "Cancelled", "evalue": "cancelled by request", "cell": 1}
         studio.store.finish_job(ids["cancelled"], "cancelled", error=stop, cells_done=1)
         ids["timed out"] = _job(studio, version)
         timeout = {"ename": "Timeout", "evalue": "timed out after 5 s", "cell": 1}  # likewise
         studio.store.finish_job(ids["timed out"], "failed", error=timeout, cells_done=1)
+        ids["cancelled queued"] = _job(studio, version)
+        studio.store.request_cancel(ids["cancelled queued"])  # before any worker took it
     return ids
 
 
@@ -91,6 +95,12 @@ def test_the_jobs_panel_heads_an_error_with_the_jobs_status_and_says_what_was_pu
         assert message == "Cancelled: cancelled by request", message
         assert "failed" not in details.inner_text()
         assert rerun["cancelled"].count() == 1  # its data is there: it can run again
+
+        # A job that never started says when it was queued, not a start it never had.
+        queued = row["cancelled queued"].locator("td").nth(3).inner_text()
+        assert re.fullmatch(r"queued \S.*", queued), queued
+        started = row["cancelled"].locator("td").nth(3).inner_text()
+        assert started and "queued" not in started, started
 
         # Timed out: the job failed, its exception says why.
         details = error_of(jobs, ids["timed out"])

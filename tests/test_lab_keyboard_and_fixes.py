@@ -278,12 +278,28 @@ def test_the_connections_panel_keeps_the_keyboards_place_and_says_fixes_in_lab_t
         expect(button("Delete connection spare")).to_be_focused()
         assert panel.locator("tr[data-connection=spare]").count() == 1
         assert "spare" in stored_connections(root)
-        # Deleted: the focus goes to the same control of the row in its place.
+        # Deleted: the focus goes to the same control of the row in its place. Its Edit form,
+        # open, goes with it: its Save would answer that no such connection exists.
+        press(page, button("Edit connection shopify"))
+        editor.locator("h3", has_text="Edit connection shopify").wait_for()
         press(page, button("Delete connection shopify"))
         press(page, dialog.get_by_role("button", name="Delete"))
         panel.locator("tr[data-connection=shopify]").wait_for(state="detached")
         expect(button("Delete connection spare")).to_be_focused()
+        assert editor.locator("h3").count() == 0
         assert "shopify" not in stored_connections(root)
+        # Deleted elsewhere (the command line, another tab) while its form is open: Save
+        # says so in the lab's terms, where it named a REST call.
+        press(page, button("Edit connection spare"))
+        editor.locator("h3", has_text="Edit connection spare").wait_for()
+        with Studio.open(root, user="alice") as studio:
+            studio.connections.remove("spare")
+        press(page, editor.get_by_role("button", name="Save connection"))
+        error = editor.locator(".lps-message .lps-error")
+        error.wait_for()
+        said = error.inner_text()
+        assert "no connection named 'spare'" in said and "GET" not in said, said
+        assert "one deleted meanwhile is made again with New connection" in said, said
 
     with open_page("olga") as page:
         command(page, "lpstudio:open-connections")

@@ -174,3 +174,19 @@ def test_ctrl_c_while_jupyterlab_is_being_started_stops_it(monkeypatch: Any) -> 
     assert code == -signal.SIGTERM  # stopped, not waited out
     assert started[0].poll() is not None
     assert signal.getsignal(signal.SIGINT) is before  # Ctrl-C acts as before once started
+
+
+def test_a_jupyterlab_killed_under_the_launcher_is_said_with_the_fix(capsys: Any) -> None:
+    """Killed (-9, the OOM killer), JupyterLab took the launcher and its sandbox with it
+    without a word: the terminal showed a prompt again, the URL no longer answering."""
+    kill_itself = "import os, signal; os.kill(os.getpid(), signal.SIGKILL)"
+    code = launch_module.run_jupyterlab([sys.executable, "-c", kill_itself], dict(os.environ))
+    assert code == 1
+    err = capsys.readouterr().err
+    assert "error: JupyterLab ended (killed by SIGKILL)" in err, err
+    assert "fix: its log above says why it ended; start the studio again with `make studio`" in err
+    crash = launch_module.run_jupyterlab(
+        [sys.executable, "-c", "raise SystemExit(3)"], dict(os.environ)
+    )
+    assert code == crash == 1
+    assert "JupyterLab ended (exit code 3)" in capsys.readouterr().err

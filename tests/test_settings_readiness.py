@@ -134,7 +134,7 @@ def test_the_form_says_why_and_save_says_it_cannot_run_yet(studio: Studio, ws: P
     form = RecipeForm("lab/sched", studio)
     box = shown(form.problem.value)
     assert f"incomplete: {NEEDS_DAYS}" in box, box
-    assert "fix: correct days below, then Save" in box, box
+    assert "fix: set days below, then Save" in box, box
     assert form.save() is True, form.status.value
     status = shown(form.status.value)
     assert "cannot run yet" in status and NEEDS_DAYS in status, status

@@ -318,7 +318,7 @@ def _admin_journey(page: Any, url: str, token: str, sandbox_url: str, root: Path
     assert message.inner_text() == f"ValueError: {BOOM}"  # markup shown, never rendered
     assert details.locator("b").count() == 0
     # Where, counted from 1 as JupyterLab counts: papermill's parameters cell, then this one.
-    assert "\nin cell 2 (In [2])\n" in details.inner_text()
+    assert "\nin cell 2 of 2 (In [2])\n" in details.inner_text()
     assert "ValueError" in details.locator(".lps-traceback").inner_text()
     screenshot(page, "studio-failed-job")
 
@@ -613,7 +613,7 @@ def test_the_lab_recovers_from_a_failed_page_and_never_acts_on_stale_settings(
         page.locator(".jp-Dialog").get_by_role("button", name="Rerun").click()
         fix = jobs.locator(".lps-notice .lps-error-fix", has_text="days")
         fix.wait_for()
-        assert fix.inner_text() == "fix: correct days in the Settings of lab/plain.ipynb, then Save"
+        assert fix.inner_text() == "fix: set days in the Settings of lab/plain.ipynb, then Save"
         write_recipe(root, "lab/plain")  # as the rest of the test has it
 
         # A settings problem's fix, in the lab's terms: the Connections panel, no CLI command.

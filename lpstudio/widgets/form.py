@@ -33,7 +33,7 @@ from traitlets import TraitError
 
 from ..connections import PLACEHOLDER
 from ..errors import ConflictError, InputError, LpstudioError, ParameterError
-from ..parameters import coerce
+from ..parameters import NOT_GIVEN, coerce
 from ..recipe import Recipe
 from ..redaction import scrub_text
 from ..registry import get_connector
@@ -915,9 +915,9 @@ class RecipeForm(w.VBox):
         """The fix for an error about `field` in the studio's terms, as the lab's settings
         form words it (`labFix` in ui/src/fixes.ts): a connection is made (with what each one
         the API's fix names needs) or tested in the Connections panel and chosen in this form,
-        a parameter corrected in its field (the API's fixes name CLI commands). `where` is
-        where the form's fields are from the fix shown (above, below). Other fixes stand as
-        they are."""
+        a parameter set (never given) or corrected in its field (the API's fixes name CLI
+        commands). `where` is where the form's fields are from the fix shown (above, below).
+        Other fixes stand as they are."""
         slot = field.removeprefix("connections.") if field else ""
         spec = self.recipe.metadata.get("connections", {}).get(slot) if slot != field else None
         if spec is not None:
@@ -941,7 +941,8 @@ class RecipeForm(w.VBox):
         name = (field or "").removeprefix("parameters.").split(".")[0]
         if not name or name not in self.fields or (fix and SET_WITH_CLI not in fix):
             return fix
-        return f"correct {name} {where}, then Save"
+        verb = "set" if fix and fix.startswith(NOT_GIVEN) else "correct"  # never given, or wrong
+        return f"{verb} {name} {where}, then Save"
 
     def _refresh_picklists(self) -> None:
         for editor in self.fields.values():

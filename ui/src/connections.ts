@@ -135,6 +135,7 @@ export class ConnectionsPanel extends Widget {
   private edit(c: Connection | null): void {
     fill(this.message);
     this.opener = c ? `Edit connection ${c.name}` : 'New connection';
+    this.editing = c?.name ?? null;
     const loaded = !c || this.connectors.some(k => k.name === c.type);
     const unusable = c && !loaded ? (this.broken.find(b => b.name === c.type) ?? missing(c.type)) : null;
     if (c && unusable) {
@@ -221,6 +222,7 @@ export class ConnectionsPanel extends Widget {
   /** Closes the editor, the focus back on the control that opened it (its Edit). */
   private closeEditor(): void {
     fill(this.editor);
+    this.editing = null;
     focusIn(this.node, this.opener);
   }
 
@@ -237,11 +239,16 @@ export class ConnectionsPanel extends Widget {
       buttons: [Dialog.cancelButton(), Dialog.warnButton({ label: 'Delete' })]
     });
     if (answer.button.accept) {
-      await this.act(() =>
-        api.deleteConnection(name).catch(err => {
+      await this.act(async () => {
+        await api.deleteConnection(name).catch(err => {
           throw inUseFix(err, name);
-        })
-      );
+        });
+        if (this.editing === name) {
+          // Its Edit form would save to a connection that is gone.
+          fill(this.editor);
+          this.editing = null;
+        }
+      });
     }
   }
 
@@ -264,6 +271,8 @@ export class ConnectionsPanel extends Widget {
   private rows = new Rows<Connection>(el('tbody'), c => c.name, c => this.row(c));
   /** the accessible name of what opened the editor, which gets the focus back */
   private opener = '';
+  /** the connection the editor changes (none: closed, or a new one) */
+  private editing: string | null = null;
   private problems = el('div', { cls: 'lps-connector-problems' });
   private message = el('div', { cls: 'lps-message' });
   private editor = el('div', { cls: 'lps-editor' });

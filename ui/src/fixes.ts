@@ -28,6 +28,10 @@ export interface FixContext {
  * takes, where a connection's secret goes) and stand as they are. */
 const SET_WITH_CLI = /`lpstudio settings |PUT \S*\/lpstudio\/api\/v1\/recipes\/\S+\/settings \{"parameters"/;
 
+/** How the API's fix for a parameter never given begins (`parameters.NOT_GIVEN`): set, not
+ * corrected. */
+const NOT_GIVEN = /^give it with /;
+
 /**
  * The API's words for the command line, and the lab's for each (`where`: where the recipe's
  * fields are, as `FixContext.form` says it). A connection's secrets are given with its Edit
@@ -57,6 +61,10 @@ const IN_LAB_TERMS: [RegExp, (where: string) => string][] = [
   [/POST \S*\/lpstudio\/api\/v1\/connections\/([\w-]+)\/test/g, () => 'a Test of $1 in the Connections panel'],
   [/choose another name or project/g, () => 'choose another recipe name or project folder'],
   [/list recipes with GET \S*\/lpstudio\/api\/v1\/recipes\b/g, () => 'the Recipes sidebar lists the recipes there are'],
+  [
+    /list them with GET \S*\/lpstudio\/api\/v1\/connections\b/g,
+    () => 'the Connections panel lists the connections there are (one deleted meanwhile is made again with New connection)'
+  ],
   [
     /\(POST \S*\/lpstudio\/api\/v1\/connections\) and bind it to the recipe's slot/g,
     where => `(create one in the Connections panel) and choose it for the recipe's slot under Connections ${where}`
@@ -145,7 +153,8 @@ export function labFix(field: string | null, fix: string | null, c: FixContext):
   if (!name || !c.parameters.properties?.[name] || (fix && !SET_WITH_CLI.test(fix))) {
     return fix && labText(fix, c.form);
   }
-  return `correct ${name} ${c.form}, then Save`;
+  // A value never given (a parameter its cell declares with no default) is set, not corrected.
+  return `${fix && NOT_GIVEN.test(fix) ? 'set' : 'correct'} ${name} ${c.form}, then Save`;
 }
 
 /** A connection the API's fix says to create for a slot no connection fills

@@ -242,7 +242,11 @@ export class JobsPanel extends LivePanel {
       el('td', { text: String(job.id) }),
       el('td', {}, statusBadge(job.status)),
       el('td', { text: job.recipe }),
-      el('td', { text: formatTime(job.started_at ?? job.created_at) }),
+      // A job not started (queued, or cancelled before it started) says when it was queued:
+      // its time shown as a start changed once it started.
+      job.started_at
+        ? el('td', { text: formatTime(job.started_at) })
+        : el('td', {}, el('span', { cls: 'lps-hint lps-queued-at', text: `queued ${formatTime(job.created_at)}` })),
       el('td', { text: formatDuration(job.duration) }),
       el('td', { text: job.trigger }),
       el('td', { text: job.user ?? '' }),
@@ -266,14 +270,7 @@ export class JobsPanel extends LivePanel {
       heading,
       el('div', { cls: 'lps-error-message', text: `${e.ename ?? 'Error'}${said}` }),
       fixView(job),
-      // `cell` is papermill's index from 0; people (and JupyterLab) count from 1.
-      typeof e.cell === 'number'
-        ? el('div', {
-            text:
-              `in cell ${e.cell + 1}` +
-              (e.execution_count != null ? ` (In [${e.execution_count}])` : '')
-          })
-        : null,
+      typeof e.cell === 'number' ? el('div', { text: cellWhere(e, job.progress?.total ?? 0).trim() }) : null,
       job.purged
         ? el('div', {
             cls: 'lps-hint lps-purged-error',
@@ -540,16 +537,23 @@ function fixView(job: Job): HTMLElement | null {
   return fix ? el('div', { cls: 'lps-error-fix', text: `fix: ${labText(String(fix), where)}` }) : null;
 }
 
+/** The error's cell as `lpstudio show` names it (` in cell 3 of 3 (In [3])`), the Error
+ * view and Details alike; none for an error of no cell. `cell` is papermill's index from 0:
+ * people (and JupyterLab) count from 1. */
+function cellWhere(e: JobError, total: number): string {
+  if (typeof e.cell !== 'number') {
+    return '';
+  }
+  const of = total > e.cell ? ` of ${total}` : '';
+  return ` in cell ${e.cell + 1}${of}` + (e.execution_count != null ? ` (In [${e.execution_count}])` : '');
+}
+
 /** The job's error as `lpstudio show` says it (`describe_error`): `KeyError in cell 4 of 5
  * (In [3]): 'phone'`, counting cells from 1 as JupyterLab does; then its traceback. A purged
  * job's error kept only its kind and cell. */
 function errorView(job: Job, total: number): HTMLElement {
   const e: JobError = job.error ?? {};
-  let where = '';
-  if (typeof e.cell === 'number') {
-    where = ` in cell ${e.cell + 1}` + (total > e.cell ? ` of ${total}` : '');
-    where += e.execution_count != null ? ` (In [${e.execution_count}])` : '';
-  }
+  const where = cellWhere(e, total);
   const traceback = Array.isArray(e.traceback) ? e.traceback.join('\n') : String(e.traceback ?? '');
   return el(
     'div',
