@@ -1379,16 +1379,15 @@ def _returning_page(
             )
         for index, event in enumerate(page.events):
             _check_event(where, trigger, key, index, event)
-        try:
-            kept = json.dumps(page.cursor, sort_keys=True)
-        except (TypeError, ValueError):
+        unkept = _unkept(page.cursor)
+        if unkept is not None:  # a NaN too: kept, the next poll resumed from null
+            path, said, fix = unkept
             raise ConnectorError(
-                f"{where} returned a cursor that is {_a(page.cursor)}, which the store cannot "
-                "keep: it takes JSON values",
+                f"{where} returned a cursor {f'whose {path} is' if path else 'that is'} {said}",
                 field=f"triggers.{trigger}",
-                fix="give a cursor of text, numbers, lists or dicts: a time as its "
-                "isoformat(), an id as it is",
-            ) from None
+                fix=fix,
+            )
+        kept = json.dumps(page.cursor, sort_keys=True)
         if page.more and kept == json.dumps(cursor, sort_keys=True, default=repr):  # same page
             raise ConnectorError(
                 f"{where} returned more=True with the cursor it was given: the next poll "
@@ -1417,25 +1416,34 @@ def _check_event(
             fix="give key= a function that reads what every event holds, e.g. "
             "key=lambda event: str(event['id']), or return events that hold it",
         ) from exc
-    found = strictjson.not_json(event)  # one walk of the event finds either kind
+    unkept = _unkept(event)
+    if unkept is not None:
+        path, said, fix = unkept
+        raise ConnectorError(
+            f"{where} returned {named} whose {path} is {said}", field=f"triggers.{trigger}", fix=fix
+        )
+
+
+def _unkept(value: Any) -> tuple[str, str, str] | None:
+    """The first part of a poll's `value` (an event, a cursor) that the store cannot keep as
+    JSON: its path (empty for `value` itself), what it is and the fix; None when all of it
+    can be kept. One walk finds either kind (`strictjson.not_json`)."""
+    found = strictjson.not_json(value)
     if found is None:
-        return
-    path, value = found
-    if isinstance(value, float):  # NaN or an infinity
-        said, fix = (
-            f"{json.dumps(value)}, which JSON cannot carry",
+        return None
+    path, odd = found
+    where = ".".join(map(str, path))
+    if isinstance(odd, float):  # NaN or an infinity
+        return (
+            where,
+            f"{json.dumps(odd)}, which JSON cannot carry",
             "give finite numbers only, or None (null) for a missing value",
         )
-    else:
-        said, fix = (
-            f"{_a(value)}, which the store cannot keep: it takes JSON values",
-            "give events of text, numbers, lists or dicts: a time as its isoformat(), "
-            "a Decimal or numpy number as float() or int()",
-        )
-    raise ConnectorError(
-        f"{where} returned {named} whose {'.'.join(map(str, path))} is {said}",
-        field=f"triggers.{trigger}",
-        fix=fix,
+    return (
+        where,
+        f"{_a(odd)}, which the store cannot keep: it takes JSON values",
+        "give text, numbers, lists or dicts: a time as its isoformat(), a Decimal or numpy "
+        "number as float() or int(), an id as it is",
     )
 
 

@@ -90,6 +90,13 @@ def dated(conn, since, cursor):
     return Page([{"id": 1, "meta": {"at": datetime.datetime(2024, 1, 2)}}], cursor=1)
 
 
+@connector.poll_trigger("nancursor", title="NaN cursor", key=lambda e: str(e["id"]))
+def nancursor(conn, since, cursor):
+    if cursor is None:
+        return Page([{"id": 1}], cursor=1, more=True)
+    return Page([{"id": 2}], cursor={"offset": float("nan")}, more=False)
+
+
 @connector.poll_trigger("keyless", title="Keyless", key=lambda e: str(e["id"]))
 def keyless(conn, since, cursor):
     return Page([{"id": 1}, {"name": "no id"}], cursor=1)
@@ -329,3 +336,16 @@ def test_a_key_function_failing_on_an_event_is_named_with_the_event(acme: Path) 
     assert code == 1 and "acme.keyless's key function failed on event 1" in message, said
     assert "(fields: name): KeyError: 'id'" in message and "key=lambda event" in fix, said
     assert _events(acme, recipe) == [] and _cursor(acme, recipe) is None
+
+
+def test_a_cursor_holding_nan_is_refused_and_the_cursor_kept_before_it_stays(acme: Path) -> None:
+    """A cursor of pandas' NaN was kept (json.dumps writes NaN): the next poll resumed from
+    a cursor the connector never gave, and the trigger's state broke JSON answers."""
+    recipe = _recipe(acme, "nancursor")
+
+    code, said, _ = _poll_json(acme, recipe)
+
+    message, fix = said["error"]["message"], said["error"]["fix"]
+    assert code == 1 and "acme.nancursor returned a cursor whose offset is NaN" in message, said
+    assert "finite numbers" in fix, said
+    assert _events(acme, recipe) == [{"id": 1}] and _cursor(acme, recipe) == 1
