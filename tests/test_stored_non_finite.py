@@ -40,6 +40,10 @@ def test_show_json_gives_the_nan_of_a_stored_event_as_null(ws: Path) -> None:
 
     assert done.returncode == 0, done.stderr
     assert _strict(done.stdout)["event"] == {"id": 1, "amount": None}
+    # Read by a person too (`show`), as the REST API and --json say it: null, not NaN.
+    shown = run_cli("show", str(job_id), "--workspace", str(ws), timeout=60)
+    assert shown.returncode == 0, shown.stderr
+    assert '  event:    {"id": 1, "amount": null}\n' in shown.stdout, shown.stdout
 
 
 async def test_the_jobs_list_and_the_job_answer_with_the_nan_as_null(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import json
 import math
 import re
 import sys
@@ -209,9 +208,9 @@ def _print_job(studio: Studio, job: Job, as_json: bool, verbose: bool = False) -
         click.echo(f"  created:  {_local_time(job.created_at)}")
         click.echo(f"  progress: {job.cells_done}/{job.cells_total} cells")
         if not job.purged:  # erased, not empty
-            click.echo(f"  params:   {json.dumps(job.parameters)}")
+            click.echo(f"  params:   {strictjson.dumps(job.parameters)}")
         if job.event is not None:
-            click.echo(f"  event:    {json.dumps(job.event, ensure_ascii=False)}")
+            click.echo(f"  event:    {strictjson.dumps(job.event, ensure_ascii=False)}")
         if job.rerun_of:
             click.echo(f"  rerun of: job {job.rerun_of}")
     if job.purged:
@@ -252,7 +251,7 @@ def _print_result(job_id: int, result: Any) -> None:
     whole = f"`lpstudio show {job_id} --json` gives the whole result"
     counts = _result_counts(result) if isinstance(result, dict) else []
     if not counts:
-        text = json.dumps(result, ensure_ascii=False)
+        text = strictjson.dumps(result, ensure_ascii=False)
         if len(text) <= RESULT_LINE:
             click.echo(f"  result:   {text}")
         else:
