@@ -2,7 +2,8 @@
 chromium: a poll's since moved in the Settings panel after its first start is kept in the
 form until Start polls from it (a Save does not drop it), and a Start refusing it names and
 marks Since; a pick list LivePerson cannot give says why beside its text box; the Recipes
-sidebar's Poll now report does not go on saying "running now" once its jobs ended.
+sidebar's Poll now report does not go on saying "running now" once its jobs ended; a
+Settings tab that could not show its recipe (its notebook broken) shows it once mended.
 
 One JupyterLab and one sandbox serve the module's tests (each opens its own page).
 """
@@ -21,6 +22,7 @@ from lpstudio.sandbox import Sandbox
 from lpstudio.settings import saved_settings
 from lpstudio.studio import Studio
 
+from .conftest import write_recipe
 from .test_studio_bad_input import marked, open_settings, said
 from .test_studio_consistency import rows_recipe
 from .test_studio_ui import admin_pages, command
@@ -155,3 +157,33 @@ def test_poll_nows_report_does_not_say_running_once_its_jobs_ended(
         # A Refresh clears the report: the rows say the rest.
         recipes.locator(".lps-toolbar .lps-refresh").click()
         report.locator("[role=status]").wait_for(state="detached")
+
+
+def test_a_settings_tab_that_showed_an_error_shows_the_recipe_once_it_is_mended(
+    lab: tuple[Path, str, Any],
+) -> None:
+    """A notebook broken while its Settings tab was open left the tab on the error with no
+    button at all: neither a Refresh nor showing the tab again showed the mended recipe."""
+    root, _, admin_page = lab
+    path = write_recipe(root, "lab/mended")
+    good = path.read_text()
+    with admin_page() as page:
+        panel = open_settings(page, "lab/mended.ipynb", "x").locator("xpath=..")
+        refresh = panel.get_by_role("button", name="Refresh", exact=True)
+        path.write_text("{ not a notebook")
+        refresh.click()
+        panel.locator(".lps-error", has_text="lab/mended").wait_for()
+        assert panel.locator("input[name=x]").count() == 0
+        path.write_text(good)
+        refresh.click()  # the error offers it
+        panel.locator("input[name=x]").wait_for()
+
+        # Broken again, and mended while another tab is in front: shown again, it is shown.
+        path.write_text("{ not a notebook")
+        refresh.click()
+        panel.locator(".lps-error", has_text="lab/mended").wait_for()
+        command(page, "lpstudio:open-jobs")
+        panel.wait_for(state="hidden")
+        path.write_text(good)
+        command(page, "lpstudio:open-settings", {"recipe": "lab/mended.ipynb"})
+        panel.locator("input[name=x]").wait_for()

@@ -4,7 +4,8 @@ A poll's Since that cannot be read is refused at Save, naming Since, once the po
 start fixed it (then it is not sent, and only the next Start read it). A job's Details count
 a campaign's recipients, not its result's entries, and name the rejected addresses. A whole
 number in the Settings form is saved as typed, past what JavaScript's numbers hold exactly
-too (as `lpstudio settings -p` saves it), and a Save of another field keeps it.
+too (as `lpstudio settings -p` saves it), and a Save of another field keeps it. A Save of
+what will fail as it is says so with the fix, as the CLI warns.
 
 One JupyterLab and one sandbox serve the module's tests (each opens its own page).
 """
@@ -27,6 +28,7 @@ from .test_studio_job_view import view_of
 from .test_studio_ui import admin_pages, command
 
 CART = "shop/cart.ipynb"
+REMINDER = "billing/reminder.ipynb"
 BIG = "lab/big.ipynb"
 # Beyond 2**53: JavaScript's numbers read them rounded (9007199254740992, 1e+23).
 PAST_EXACT = 9007199254740993
@@ -70,6 +72,7 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, Any, i
         write_recipe(root, "lab/big", parameters="x: int = 1  # how many\ny: int = 2  # how often")
         with Studio.open(root, user="alice") as studio:
             studio.try_template("cart_abandonment", "shop", "cart")
+            studio.try_template("payment_reminder", "billing", "reminder")
             studio.start(CART)
             studio.stop(CART)
             version = studio.store.snapshot(BIG, studio.recipe(BIG).canonical_json, {}, "alice")
@@ -174,3 +177,22 @@ def test_a_whole_number_is_saved_as_typed_and_kept_by_other_saves(
         assert "field: x" in text and "lpstudio settings" in text, text
         assert sent == []
     assert settings(root, BIG)["parameters"] == {"x": HUGE, "y": 6}
+
+
+def test_a_save_that_will_fail_as_it_is_says_so_with_the_fix(lab: tuple[Path, Any, int]) -> None:
+    """A handoff whose message has {{2}} too, which the reminder's template leaves empty:
+    saved, the form said only "Settings saved." where the CLI warned that LivePerson would
+    refuse every recipient."""
+    root, admin_page, _ = lab
+    with admin_page() as page:
+        form = open_settings(page, REMINDER, "days_ahead")
+        message, save = form.locator(".lps-message"), form.locator(".lps-save")
+        handoff = form.locator("select[name=handoff]")
+        handoff.locator("option[value=H1000000003]").wait_for(state="attached")
+        handoff.select_option("H1000000003")
+        text = said(message, save)
+        assert text.startswith("Settings saved.\nwarning: "), text
+        assert "INSUFFICIENT_VARIABLES" in text and "fix: choose a handoff" in text, text
+        assert "lpstudio " not in text and "/api/v1" not in text, text
+        assert message.locator(".lps-warning").get_attribute("role") == "alert"
+    assert settings(root, REMINDER)["parameters"]["handoff"] == "H1000000003"

@@ -357,7 +357,7 @@ export const api = {
       notify?: Record<string, string | null>;
       revision?: number;
     }
-  ) => call<RecipeDetail>('PUT', `recipes/${recipePath(recipe)}/settings`, body),
+  ) => call<RecipeDetail & { warnings?: Problem[] }>('PUT', `recipes/${recipePath(recipe)}/settings`, body),
   /** `resetSince`: a poll trigger polls again from there (its since is fixed otherwise). */
   start: (recipe: string, resetSince?: string) =>
     call<RecipeDetail>('POST', `recipes/${recipePath(recipe)}/start`, resetSince ? { reset_since: resetSince } : {}),

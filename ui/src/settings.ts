@@ -126,10 +126,15 @@ export class SettingsPanel extends Widget {
     try {
       const [detail, connections] = await Promise.all([api.recipe(this.recipe), api.connections()]);
       const shown = this.shown;
+      this.failed = false;
       this.render(detail, connections, keep);
       fill(this.message, typeof note === 'function' ? note(shown, detail) : note);
     } catch (err) {
-      fill(this.body, errorBox(err));
+      // The recipe cannot be shown (its notebook broken meanwhile, say): once mended, its
+      // Refresh (or showing the tab again) shows it; without one the tab stayed on the error.
+      this.shown = null;
+      this.failed = true;
+      fill(this.body, errorBox(err), el('div', { cls: 'lps-actions' }, button('Refresh', () => this.load(), 'lps-refresh')));
     }
   }
 
@@ -139,11 +144,16 @@ export class SettingsPanel extends Widget {
    * says) is offered, and why the settings cannot run is said again, keeping what was typed.
    */
   protected onAfterShow(): void {
-    if (this.shown !== null) {
-      Promise.all([this.current(), api.connections()])
-        .then(([detail, connections]) => detail && this.showAround(detail, connections))
-        .catch(err => fill(this.message, errorBox(err)));
+    if (this.failed) {
+      void this.load(); // it showed an error: the recipe may be mended since
+      return;
     }
+    if (this.shown === null) {
+      return; // its first load is under way
+    }
+    Promise.all([this.current(), api.connections()])
+      .then(([detail, connections]) => detail && this.showAround(detail, connections))
+      .catch(err => fill(this.message, errorBox(err)));
   }
 
   /**
@@ -421,7 +431,19 @@ export class SettingsPanel extends Widget {
           contacts[kind].value = savedContacts[kind];
         }
         const next = moved === null ? '' : ` Since (${moved}) applies at the next Start, which polls again from there.`;
-        fill(message, el('div', { cls: 'lps-ok', text: `Settings saved.${next}` }));
+        // Saved, but what will fail as it is (a template the handoff's message cannot take,
+        // refused by LivePerson for every recipient) is said with its fix, as the CLI warns.
+        const warned = (saved.warnings ?? []).map(w => {
+          const fix = labFix(w.field, w.fix, { ...fixes, form: 'above' });
+          return el(
+            'div',
+            { cls: 'lps-warning', attrs: { role: 'alert' } },
+            el('div', { text: `warning: ${labText(w.message, 'above')}` }),
+            fix ? el('div', { cls: 'lps-error-fix', text: `fix: ${fix}` }) : null
+          );
+        });
+        fill(message, el('div', { cls: 'lps-ok', text: `Settings saved.${next}` }), ...warned);
+        markField(this.body, saved.warnings?.[0]?.field ?? null);
         this.ctx.notifyChanged();
         return true;
       } catch (err) {
@@ -664,4 +686,6 @@ export class SettingsPanel extends Widget {
   private showAround: (detail: RecipeDetail, connections: Connection[]) => void = () => undefined;
   /** the recipe as the panel shows it, null until first shown */
   private shown: RecipeDetail | null = null;
+  /** whether the panel shows why the recipe could not be shown, in place of its form */
+  private failed = false;
 }
