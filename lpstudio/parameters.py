@@ -82,11 +82,6 @@ _EXAMPLES = {
 #: `metadata.lpstudio.parameters` makes any other parameter one (`false`: not one), and so
 #: does `"x-body-variables": true`, the form's older mark of body variables.
 _TEMPLATE_NAMES = frozenset({"body_template", "body_variables"})
-_TEMPLATE_FIX = (
-    "write record fields in braces, such as {first_name} or {customer.first_name}, with a "
-    "format of Python's format mini-language if any ({total_price:.2f}), and a literal brace "
-    "as {{ or }}"
-)
 _SHORTEN_FIX = (
     f"shorten it to at most {MAX_VARIABLE} characters, as the recipe's sample record fills "
     "its placeholders"
@@ -1045,5 +1040,22 @@ def _check_template(name: str, value: Any, fields: list[str], sample: dict[str, 
             raise ParameterError(
                 f"{_where(name, key)}: {problems[0]}",
                 field=name if key is None else f"{name}.{key}",
-                fix=_SHORTEN_FIX if too_long else _TEMPLATE_FIX,
+                fix=_SHORTEN_FIX if too_long else _template_fix(fields, sample),
             )
+
+
+def _template_fix(fields: list[str], sample: dict[str, Any]) -> str:
+    """How to write a template's placeholders, with examples from the recipe's own record
+    (`fields`, `sample`): a fixed example named fields a record may lack ({customer.first_name}
+    for a cart, whose record has none), suggesting the placeholder just refused."""
+    if not fields:  # an open record: any field of its events
+        said, number = "{first_name} or {customer.first_name}", "total_price"
+    else:
+        said = " or ".join(f"{{{field}}}" for field in fields[:2])
+        numbers = [f for f in fields if type(lookup(sample, f, None)) in (int, float)]
+        number = numbers[0] if numbers else None
+    formatted = f" ({{{number}:.2f}})" if number else ""
+    return (
+        f"write record fields in braces, such as {said}, with a format of Python's format "
+        f"mini-language if any{formatted}, and a literal brace as {{{{ or }}}}"
+    )
