@@ -1,10 +1,11 @@
 """The recipe form's inputs in the states a browser leaves them: a date typed in part, a
 Test's preview followed by a real run, a text template, a JSON value that only Python's
-`==` takes for the default."""
+`==` takes for the default, a nullable choice left at its None default."""
 
 from __future__ import annotations
 
 import html
+import json
 from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
@@ -16,7 +17,7 @@ from lpstudio.settings import saved_settings
 from lpstudio.studio import Studio
 from lpstudio.widgets import RecipeForm
 
-from .conftest import write_recipe
+from .conftest import run_json, write_recipe
 from .test_forms import loaded, refused
 
 RECIPE = "billing/reminder"
@@ -152,3 +153,52 @@ def test_a_json_value_equal_to_the_default_only_by_python_is_checked(studio: Stu
     form.fields["weights"].input.value = '{"a": 2}'  # a whole number is a number
     assert form.save() is True, form.status.value
     assert saved_settings(studio.store, "p/weighted.ipynb")["parameters"] == {"weights": {"a": 2.0}}
+
+
+def test_a_nullable_choice_shows_its_none_default_and_a_save_left_alone_stores_nothing(
+    studio: Studio,
+) -> None:
+    """`mode: Literal["a", "b"] | None = None` showed a drop-down with nothing selected, and
+    Save with nothing touched stored null as a saved value (`lpstudio settings` then said
+    `mode = null [string/null, saved]`), so a later default of the notebook's would not
+    apply. None chosen back, as any choice of the default's own value, stores nothing."""
+    root = studio.workspace.root
+    write_recipe(
+        root,
+        "lab/kinds",
+        parameters='from typing import Literal\nmode: Literal["a", "b"] | None = None',
+    )
+    form = RecipeForm("lab/kinds", studio)
+    mode = form.fields["mode"].input
+    assert [label for label, _ in mode.options] == ["a", "b", "None"]
+    assert mode.label == "None" and form.fields["mode"].raw is None  # selected, as shown
+    assert form.save() is True, form.status.value
+    assert saved_settings(studio.store, "lab/kinds.ipynb").get("parameters", {}) == {}
+    code, shown = run_json("settings", "lab/kinds", "--workspace", str(root))
+    assert code == 0 and "saved" not in json.dumps(shown), shown
+    assert mode.label == "None"  # as the settings are now
+
+    mode.value = "a"
+    assert form.save() is True, form.status.value
+    assert saved_settings(studio.store, "lab/kinds.ipynb")["parameters"] == {"mode": "a"}
+    mode.index = 2  # None, picked as the browser picks it
+    assert mode.label == "None"
+    assert form.save() is True, form.status.value
+    assert saved_settings(studio.store, "lab/kinds.ipynb")["parameters"] == {}
+    assert RecipeForm("lab/kinds", studio).fields["mode"].input.label == "None"
+
+
+def test_a_none_saved_elsewhere_is_named_as_a_change(studio: Studio) -> None:
+    """A save elsewhere of None over nothing saved was no change to the form ("nothing the
+    form shows changed"): a saved None is a value."""
+    write_recipe(
+        studio.workspace.root,
+        "lab/kinds",
+        parameters='from typing import Literal\nmode: Literal["a", "b"] | None = "a"',
+    )
+    form = RecipeForm("lab/kinds", studio)
+    studio.save_settings("lab/kinds", {"mode": None})  # in another tab
+    assert form.save() is False
+    said = html.unescape(form.status.value)
+    assert ": mode changed" in said, said
+    assert form.fields["mode"].input.label == "None"  # shown as saved now

@@ -101,9 +101,15 @@ def _changes(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
     changed = []
     for group, prefix in (("parameters", ""), ("connections", "connections.")):
         old, new = before.get(group) or {}, after.get(group) or {}
-        changed += [f"{prefix}{k}" for k in sorted({*old, *new}) if old.get(k) != new.get(k)]
+        changed += [f"{prefix}{k}" for k in sorted({*old, *new}) if _differs(old, new, k)]
     rest = {*before, *after} - {"parameters", "connections", "started_at"}
-    return changed + [k for k in sorted(rest) if before.get(k) != after.get(k)]
+    return changed + [k for k in sorted(rest) if _differs(before, after, k)]
+
+
+def _differs(before: dict[str, Any], after: dict[str, Any], key: str) -> bool:
+    """Whether `key` differs between two mappings of saved settings: a value saved as None
+    (a nullable parameter's) is a value, not the absence of one."""
+    return (key in before) != (key in after) or before.get(key) != after.get(key)
 
 
 def _parameter_changes(before: Recipe, after: Recipe) -> list[str]:
@@ -206,6 +212,11 @@ def _create_fix(slot: str, kind: str | None, fix: str | None, where: str) -> str
 
 Options = list[tuple[str, Any]]
 
+#: A drop-down's value for None, a nullable `Literal`'s choice: ipywidgets takes a value of
+#: None for no selection (None was never shown selected, and a None picked in the browser
+#: showed as nothing picked). No text a user could give, as the lab's `NULL_CHOICE`.
+NONE_CHOICE = "\u2400None"
+
 
 class FieldEditor:
     """One parameter: its input widget, help text and inline error.
@@ -301,6 +312,8 @@ class FieldEditor:
         if not self.parse and isinstance(self.input, w.Dropdown):
             if value is None and self.empty is not None:
                 value = ""  # nothing saved and no literal default: the notebook's stands
+            elif value is None and None in self.schema.get("enum", ()):
+                value = NONE_CHOICE
             with self._lock:
                 if value is not None and value in [v for _, v in self.input.options]:
                     self.input.value = value  # no need to load its pick list again
@@ -351,7 +364,7 @@ class FieldEditor:
         try:
             if self._options:
                 return self._options(), ""
-            return [(str(v), v) for v in self.schema["enum"]], ""
+            return [(str(v), NONE_CHOICE if v is None else v) for v in self.schema["enum"]], ""
         except LpstudioError as exc:  # a pick list that cannot load must not break the form
             return [], _error_html(f"could not load the list: {_said(exc)}")
         except Exception as exc:
@@ -395,7 +408,7 @@ class FieldEditor:
         """What was entered; a picked date as the ISO text `-p` would give (none: empty)."""
         if isinstance(self.input, w.DatePicker):
             return self.input.value.isoformat() if self.input.value else ""
-        return self.input.value
+        return None if self.input.value == NONE_CHOICE else self.input.value
 
 
 class RecipeForm(w.VBox):
@@ -1018,10 +1031,11 @@ class RecipeForm(w.VBox):
             return True  # no choice of the user's: refused by `_unreadable`, never forgotten
         if editor.empty is not None and editor.raw == "":
             return False  # the empty choice: the notebook's default, a saved value forgotten
-        if None in editor.schema.get("enum", ()) and not editor.parse:
-            return True  # None is one of the choices (a nullable Literal): picked, it is sent
-        if editor.raw in (None, ""):  # emptied: the notebook's default (a saved "" is kept)
-            return editor.name in saved and saved[editor.name] in (None, "")
+        # None is one of the choices of a nullable Literal, not an emptied field: sent as any
+        # choice is, unless it is the default left as shown (or chosen back to).
+        chosen = None in editor.schema.get("enum", ()) and not editor.parse
+        if editor.raw in (None, "") and not chosen:  # emptied: the notebook's default
+            return editor.name in saved and saved[editor.name] in (None, "")  # a saved "" kept
         if editor.name not in saved and "default" in editor.schema and self._as_shown(editor):
             return False  # the default it shows stays the notebook's, not a saved copy of it
         return not self._holds_default(editor)  # the notebook's default: a saved one forgotten
