@@ -235,3 +235,34 @@ def test_the_automatic_choice_names_what_it_picks_and_start_binds_by_it(
     assert saved_settings(sandboxed.store, RECIPE)["connections"]["liveperson"] == "liveperson"
     assert form.slots["liveperson"].value == "liveperson"  # pinned by the start, as shown
     form.close()
+
+
+def test_a_chosen_connection_deleted_meanwhile_is_offered_no_more_once_save_refuses_it(
+    sandboxed: Studio,
+) -> None:
+    """`lpstudio connections remove lp3` while lp3 was chosen: Save's refusal left it offered
+    and chosen, and its fix said to choose a connection, as if none were. The slot now offers
+    the connections there are (showing what is saved), and the fix says to make lp3 again or
+    choose another, as the lab's does."""
+    sandboxed.try_template("cart_abandonment", "shop")
+    kind, config = sandboxed.connections.values("liveperson")
+    sandboxed.connections.add("lp3", kind, config, "alice")
+    form = RecipeForm("shop/cart_abandonment", sandboxed)
+    form.wait()
+    form.slots["liveperson"].value = "lp3"
+    sandboxed.connections.remove("lp3")  # by the CLI, while the form is open
+
+    assert form.save() is False
+    said = text(form.status.value)
+    assert "slot 'liveperson' is bound to connection 'lp3', which does not exist" in said, said
+    fix = (
+        "create lp3 in the Connections panel, or choose another liveperson_proactive "
+        "connection for liveperson under Connections above, then Save"
+    )
+    assert f"fix: {fix}" in said, said
+    assert "lp3" not in [value for _, value in form.slots["liveperson"].options]
+    assert form.slots["liveperson"].value == ""  # what is saved: the automatic choice
+    assert fix in text(form.slot_errors["liveperson"].value)
+    assert form.save() is True, form.status.value
+    assert not saved_settings(sandboxed.store, RECIPE).get("connections")
+    form.close()

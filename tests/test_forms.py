@@ -452,20 +452,23 @@ def test_an_operator_may_start_and_stop_but_not_run_test_or_save(shop: Studio) -
 
 def test_run_now_test_and_start_do_nothing_when_the_save_is_refused(shop: Studio) -> None:
     """Run now, Test and Start save the form first; when the save is refused (here the
-    picked connection was deleted meanwhile), they must not go on with the old settings."""
+    picked connection was deleted meanwhile), they must not go on with the old settings;
+    the refusal offers the connections there are, the deleted one no more."""
     recipe = "shop/cart_abandonment.ipynb"
     kind, config = shop.connections.values("liveperson")
-    shop.connections.add("lp-second", kind, config, "alice")
     form = loaded("shop/cart_abandonment", shop)
-    form.slots["liveperson"].value = "lp-second"
-    shop.connections.remove("lp-second")  # by someone else, while the form is open
     for key in ("run", "test", "start"):
+        shop.connections.add("lp-second", kind, config, "alice")
+        form.buttons["refresh"].click()
+        form.slots["liveperson"].value = "lp-second"
+        shop.connections.remove("lp-second")  # by someone else, while the form is open
         form.buttons[key].click()
         form.wait()
         assert "lp-second" in form.status.value and "does not exist" in form.status.value, (
             key,
             form.status.value,
         )
+        assert "lp-second" not in values_of(form.slots["liveperson"])
     assert shop.jobs() == []
     assert saved_settings(shop.store, recipe) == {}
 

@@ -927,16 +927,21 @@ class RecipeForm(w.VBox):
     def _studio_fix(self, field: str | None, fix: str | None, where: str) -> str | None:
         """The fix for an error about `field` in the studio's terms, as the lab's settings
         form words it (`labFix` in ui/src/fixes.ts): a connection is made (with what each one
-        the API's fix names needs) or tested in the Connections panel and chosen in this form,
-        a parameter set (never given) or corrected in its field (the API's fixes name CLI
-        commands). `where` is where the form's fields are from the fix shown (above, below).
-        Other fixes stand as they are."""
+        the API's fix names needs; one chosen and deleted since, made again) or tested in the
+        Connections panel and chosen in this form, a parameter set (never given) or corrected
+        in its field (the API's fixes name CLI commands). `where` is where the form's fields
+        are from the fix shown (above, below). Other fixes stand as they are."""
         slot = field.removeprefix("connections.") if field else ""
         spec = self.recipe.metadata.get("connections", {}).get(slot) if slot != field else None
         if spec is not None:
             kind = spec.get("type")
             found = self.studio.connections.list()
             name = self.slot_connection(slot) or self.saved.get("connections", {}).get(slot)
+            if name and not any(c.name == name for c in found):  # deleted: no test mends it
+                return (
+                    f"create {name} in the Connections panel, or choose another {kind} "
+                    f"connection for {slot} under Connections {where}, then Save"
+                )
             chosen = next((c for c in found if c.name == name and c.type == kind), None)
             if chosen is not None and chosen.status == PLACEHOLDER:
                 return (
@@ -1174,16 +1179,27 @@ class RecipeForm(w.VBox):
     def _refuse(self, exc: LpstudioError) -> None:
         """Says the error with its fix in the studio's terms, and marks the field or
         connection it names."""
-        fix = self._studio_fix(exc.field, exc.fix, "above")
+        fix = self._studio_fix(exc.field, exc.fix, "above")  # before: it names the choice
         exc = LpstudioError(exc.message, field=exc.field, fix=fix)  # as shown: not raised
         self._say(str(exc), error=True)
         field = exc.field or ""
         slot = field.removeprefix("connections.")
+        if field.startswith("connections.") and slot in self.slots:
+            self._offer_again()  # before it is marked: a slot offered anew is unmarked
         marked = _error_html(_said(exc))
         if field in self.fields:
             self.fields[field].error.value = marked
         elif field.startswith("connections.") and slot in self.slot_errors:
             self.slot_errors[slot].value = marked
+
+    def _offer_again(self) -> None:
+        """Each slot's connections as they are now, once a slot is refused (its connection
+        may have been deleted elsewhere: it stayed offered, and chosen): the one chosen is
+        kept unless it is gone, and the slot then shows what is saved, as the lab's
+        `offerAgain` (ui/src/settings.ts) does."""
+        names = {info.name for info in self.studio.connections.list()}
+        for slot, picker in self.slots.items():
+            self._show_slot(slot, picker.value if picker.value in {"", *names} else None)
 
     # -- buttons ---------------------------------------------------------------------------
 
