@@ -65,7 +65,7 @@ _FORMATS = {"date": "date", "datetime": "date-time", "path": "path", "purepath":
 _PY_FORMATS = {date: "date", datetime: "date-time", PurePosixPath: "path"}
 #: How each format is read, and an example for its error's fix.
 _FORMAT_PARSERS = {"date": date.fromisoformat, "date-time": datetime.fromisoformat}
-_FORMAT_HUMAN = {
+FORMAT_HUMAN = {
     "date": ("a date", "2026-11-29"),
     "date-time": ("a date and time", "2026-11-29T09:30:00"),
 }
@@ -521,8 +521,8 @@ def _wrong_type(
     (`form`) is text in ISO 8601 (`20261101` was told to pass "a string, for example:
     text")."""
     human, example = TYPE_WORDS[kind], _EXAMPLES[kind]
-    if form in _FORMAT_HUMAN and kind == "string":
-        what, example = _FORMAT_HUMAN[form]
+    if form in FORMAT_HUMAN and kind == "string":
+        what, example = FORMAT_HUMAN[form]
         human = f"{what} as ISO 8601 text"
     if not isinstance(got, str) or given == "text":
         return ParameterError(
@@ -584,7 +584,7 @@ def _check_format(name: str, form: str | None, value: Any) -> Any:
     try:
         return parse(value.strip()).isoformat()
     except ValueError:
-        what, example = _FORMAT_HUMAN[str(form)]
+        what, example = FORMAT_HUMAN[str(form)]
         raise ParameterError(
             f"parameter '{name}' expects {what} like {example}, got {as_json(value)}",
             field=name,
@@ -964,8 +964,8 @@ def _refused(error: jsonschema.ValidationError) -> ParameterError:
         form = error.schema.get("format") if isinstance(error.schema, dict) else None
         human = dict(TYPE_WORDS)
         example = ""
-        if form in _FORMAT_HUMAN:  # a `list[date]`'s item, as a date parameter is told
-            what, shown = _FORMAT_HUMAN[form]
+        if form in FORMAT_HUMAN:  # a `list[date]`'s item, as a date parameter is told
+            what, shown = FORMAT_HUMAN[form]
             human["string"], example = f"{what} as ISO 8601 text", f", for example: {shown}"
         wanted = " or ".join(human.get(kind, kind) for kind in kinds if kind != "null")
         wanted += " or null" if "null" in kinds else ""

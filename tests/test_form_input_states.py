@@ -1,16 +1,17 @@
 """The recipe form's inputs in the states a browser leaves them: a date typed in part, a
 Test's preview followed by a real run, a text template, a JSON value that only Python's
-`==` takes for the default, a nullable choice left at its None default."""
+`==` takes for the default, a nullable choice left at its None default, a date and time."""
 
 from __future__ import annotations
 
 import html
 import json
 from collections.abc import Iterator
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 
 import pytest
+from ipywidgets import NaiveDatetimePicker, Text
 
 from lpstudio.sandbox import Sandbox
 from lpstudio.settings import saved_settings
@@ -202,3 +203,53 @@ def test_a_none_saved_elsewhere_is_named_as_a_change(studio: Studio) -> None:
     said = html.unescape(form.status.value)
     assert ": mode changed" in said, said
     assert form.fields["mode"].input.label == "None"  # shown as saved now
+
+
+def test_a_datetime_parameter_gets_a_date_and_time_picker_and_keeps_iso_text(
+    studio: Studio,
+) -> None:
+    """`when: datetime` got a plain text box, though the README promises a picker. Its
+    picker sends ISO text as the text box did, seconds kept; a value it would change (a time
+    zone) keeps the text box; an emptied picker is refused, as a date's is, until Use
+    default."""
+    write_recipe(
+        studio.workspace.root,
+        "p/timed",
+        parameters="from datetime import datetime\n\nwhen: datetime = datetime(2026, 11, 1, 9, 0)",
+        cells=("import lpstudio.kernel as lp\nlp.set_result({type(when).__name__: when})",),
+    )
+    form = RecipeForm("p/timed", studio)
+    editor = form.fields["when"]
+    assert isinstance(editor.input, NaiveDatetimePicker)
+    assert editor.input.value == datetime(2026, 11, 1, 9, 0)
+    assert form.save() is True, form.status.value
+    assert saved_settings(studio.store, "p/timed.ipynb").get("parameters", {}) == {}
+
+    editor.input.value = datetime(2026, 11, 2, 18, 30, 15)
+    form.run_now()
+    form.wait()
+    assert form.last_job is not None and form.last_job.status == "succeeded", form.status.value
+    assert form.last_job.result == {"str": "2026-11-02T18:30:15"}
+    assert saved_settings(studio.store, "p/timed.ipynb")["parameters"] == {
+        "when": "2026-11-02T18:30:15"
+    }
+    assert RecipeForm("p/timed", studio).fields["when"].input.value == datetime(
+        2026, 11, 2, 18, 30, 15
+    )
+
+    editor.input.value = None  # typed in part, or emptied
+    said = html.unescape(editor.error.value)
+    assert "expects a date and time like 2026-11-29T09:30:00" in said, said
+    assert "Use default" in said and form.save() is False
+    editor.reset.click()
+    assert editor.input.value == datetime(2026, 11, 1, 9, 0) and editor.error.value == ""
+    assert form.save() is True, form.status.value
+    assert saved_settings(studio.store, "p/timed.ipynb")["parameters"] == {}
+
+    aware = "2026-11-02T18:30:15+02:00"  # shown in the kernel's zone by a picker: kept as text
+    studio.save_settings("p/timed", {"when": aware}, parse={"when"})
+    zoned = RecipeForm("p/timed", studio)
+    assert isinstance(zoned.fields["when"].input, Text)
+    assert zoned.fields["when"].input.value == aware
+    assert zoned.save() is True, zoned.status.value
+    assert saved_settings(studio.store, "p/timed.ipynb")["parameters"] == {"when": aware}

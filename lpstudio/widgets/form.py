@@ -23,7 +23,7 @@ import os
 import re
 import threading
 from collections.abc import Callable
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +33,7 @@ from traitlets import TraitError
 
 from ..connections import PLACEHOLDER
 from ..errors import ConflictError, InputError, LpstudioError, ParameterError
-from ..parameters import NOT_GIVEN, coerce
+from ..parameters import FORMAT_HUMAN, NOT_GIVEN, coerce
 from ..recipe import Recipe
 from ..redaction import scrub_text
 from ..registry import get_connector
@@ -86,13 +86,39 @@ def _same(a: Any, b: Any) -> bool:
     return type(a) is type(b) and a == b
 
 
-def _picked(value: Any) -> date | None:
-    """A date field's saved ISO text for its picker; a value that is no date (saved before
-    the parameter was one) leaves the picker empty, and the field's error asks for a date."""
+#: The picker of each date format, and the type it holds.
+PICKERS: dict[str, tuple[type[w.DatePicker | w.NaiveDatetimePicker], type[date]]] = {
+    "date": (w.DatePicker, date),
+    "date-time": (w.NaiveDatetimePicker, datetime),
+}
+
+
+def _picked(value: Any, form: str) -> date | None:
+    """A date (or date and time) field's saved ISO text for its picker; a value that is none
+    (saved before the parameter was one) leaves the picker empty, and the field's error
+    asks for one."""
     try:
-        return date.fromisoformat(value) if isinstance(value, str) else None
+        held = PICKERS[form][1].fromisoformat(value) if isinstance(value, str) else None
     except ValueError:
         return None
+    return held if _pickable(form, held) else None
+
+
+def _pickable(form: str, value: Any) -> bool:
+    """Whether a field of a date `form` shows `value` (ISO text, or as read) in its picker
+    as it is. A date and time does only without a time zone and to the second: ipywidgets'
+    naive picker refuses a zone, and its aware one shows the time in the kernel's zone, the
+    offset lost (`...T09:00:00+02:00` read back as `...T07:00:00+00:00`); the browser's
+    picker holds milliseconds at most, which the widget sends as a float. Such a value, or
+    one that is no date and time, keeps the text box, read as `-p` reads it (as the lab's
+    form keeps it). A date picker takes any value: one that is no date leaves it empty."""
+    if form == "date" or value in (None, ""):
+        return True
+    try:
+        held = datetime.fromisoformat(value) if isinstance(value, str) else value
+    except ValueError:
+        return False
+    return isinstance(held, datetime) and held.tzinfo is None and held.microsecond == 0
 
 
 def _changes(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
@@ -246,7 +272,9 @@ class FieldEditor:
         self._options = options
         self.error = w.HTML()
         self.note = w.HTML()
-        #: A date field's "Use default" button, and whether it was clicked since the field
+        #: The format of a date (or date and time) field shown as a picker (`PICKERS`).
+        self.picker: str | None = None
+        #: A picker's "Use default" button, and whether it was clicked since the field
         #: last changed: the one way to forget a saved date (see `blank_date`).
         self.reset: w.Button | None = None
         self.forget = False
@@ -273,8 +301,13 @@ class FieldEditor:
         elif kind == "boolean":
             self.input = w.Checkbox(description=label, indent=False)
             self.parse = False
-        elif kind == "string" and schema.get("format") == "date":
-            self.input = w.DatePicker(description=label, style=style)
+        elif (
+            kind == "string"
+            and schema.get("format") in PICKERS
+            and _pickable(schema["format"], value)
+        ):
+            self.picker = schema["format"]
+            self.input = PICKERS[self.picker][0](description=label, style=style)
             self.reset = w.Button(
                 description="Use default",
                 icon="undo",
@@ -323,8 +356,8 @@ class FieldEditor:
             self.input.value = bool(value)
         elif isinstance(self.input, w.Dropdown):
             self.input.value = {None: "None", True: "true", False: "false"}.get(value, "None")
-        elif isinstance(self.input, w.DatePicker):
-            self.input.value = _picked(value)
+        elif self.picker is not None:
+            self.input.value = _picked(value, self.picker)
             self.forget = False  # what is saved now: nothing to forget yet
         elif self.kind in ("array", "object"):
             shown = "" if value is None else json.dumps(value, indent=1, ensure_ascii=False)
@@ -388,7 +421,7 @@ class FieldEditor:
         self._resetting = True
         try:
             self.forget = True
-            self.input.value = _picked(self.schema.get("default"))
+            self.input.value = _picked(self.schema.get("default"), str(self.picker))
         finally:
             self._resetting = False
 
@@ -398,15 +431,16 @@ class FieldEditor:
 
     @property
     def blank_date(self) -> bool:
-        """A date picker holding no date. A browser reports a date typed in part (the day
-        deleted) as none, exactly as it reports an emptied picker, so an empty picker is
-        no choice of the user's: only "Use default" forgets a saved date."""
-        return isinstance(self.input, w.DatePicker) and self.input.value is None
+        """A date (or date and time) picker holding none. A browser reports a date typed in
+        part (the day deleted) as none, exactly as it reports an emptied picker, so an empty
+        picker is no choice of the user's: only "Use default" forgets a saved date."""
+        return self.picker is not None and self.input.value is None
 
     @property
     def raw(self) -> Any:
-        """What was entered; a picked date as the ISO text `-p` would give (none: empty)."""
-        if isinstance(self.input, w.DatePicker):
+        """What was entered; a picked date (and time) as the ISO text `-p` would give (none:
+        empty)."""
+        if self.picker is not None:
             return self.input.value.isoformat() if self.input.value else ""
         return None if self.input.value == NONE_CHOICE else self.input.value
 
@@ -987,7 +1021,8 @@ class RecipeForm(w.VBox):
         """Whether the field holds a saved value as the form showed it (the user left it):
         then the stored value itself is sent, not the field's text read back, which may be
         another value (a list saved for an untyped parameter shows as text, a date saved as
-        text before the parameter was a date shows an empty picker)."""
+        text before the parameter was a date shows an empty picker, as does a date and time
+        with a time zone saved elsewhere since the form showed its picker: `_pickable`)."""
         return editor.name in self.saved.get("parameters", {}) and self._as_shown(editor)
 
     def _given(self, editor: FieldEditor) -> tuple[Any, bool]:
@@ -1093,13 +1128,14 @@ class RecipeForm(w.VBox):
         saved = self.saved.get("parameters", {})
         default = editor.schema.get("default") if "default" in editor.schema else "its own value"
         forgets = f"forget the saved {saved[editor.name]} and " if editor.name in saved else ""
+        what, example = FORMAT_HUMAN[str(editor.picker)]  # "a date", "2026-11-29"
         return _said(
             ParameterError(
-                f"parameter '{editor.name}' expects a date like 2026-11-29; its picker holds "
-                "none (a date typed in part is read as none)",
+                f"parameter '{editor.name}' expects {what} like {example}; its picker holds "
+                f"none ({what} typed in part is read as none)",
                 field=editor.name,
-                fix=f"type or pick the whole date, or click Use default to {forgets}use the "
-                f"notebook's default ({default})",
+                fix=f"type or pick the whole {what.removeprefix('a ')}, or click Use default to "
+                f"{forgets}use the notebook's default ({default})",
             )
         )
 

@@ -2,9 +2,10 @@
  * Forms generated from JSON Schemas: a recipe's parameters and a connector's fields.
  *
  * Each property becomes one input by its type (`enum` a drop-down, numbers a number input,
- * a `date` format a date input, objects and arrays JSON text); `writeOnly` properties
- * (secrets) are password inputs that never show a value: left empty, they are not sent, so
- * the stored secret is kept. A drop-down (an `enum`, a pick list, a field of the recipe's
+ * a `date` format a date input, a `date-time` one a date-and-time input (to the second; a
+ * value with a time zone or a fraction of a second stays text), objects and arrays JSON
+ * text); `writeOnly` properties (secrets) are password inputs that never show a value: left
+ * empty, they are not sent, so the stored secret is kept. A drop-down (an `enum`, a pick list, a field of the recipe's
  * record) that may be left unset starts with an empty choice naming the default: chosen,
  * nothing is sent, as for an emptied text input, so a saved value can be forgotten from the
  * form. An optional `Literal` (`enum` holding null) offers no "null": when null is the
@@ -59,8 +60,25 @@ const EXAMPLES: Record<string, string> = {
   number: 'a number, e.g. 2.5',
   array: 'a JSON list, e.g. ["a", "b"]',
   object: 'a JSON object, e.g. {"key": "value"}',
-  date: 'a whole date: its day, month and year'
+  date: 'a whole date: its day, month and year',
+  'date-time': 'a whole date and time: its day, month, year, hour and minute'
 };
+
+/** A date and time a browser's date-and-time picker holds as it is: local, to the second. */
+const LOCAL_MOMENT = /^\d{4}-\d\d-\d\dT\d\d:\d\d(:\d\d)?$/;
+
+/**
+ * Makes a `date-time` field's input a date-and-time picker (to the second) for `value` when it
+ * holds it as it is, else a text input: a picker has no time zone (it would take
+ * `2026-11-01T09:00:00+02:00` for no value) and cuts a fraction of a second to milliseconds.
+ * The notebook's form keeps such a value as text too (`_pickable` in
+ * lpstudio/widgets/form.py). What it sends is the ISO text either way.
+ */
+function fitMoment(input: HTMLInputElement, value: unknown): void {
+  const picked = value === undefined || value === null || value === '' || (typeof value === 'string' && LOCAL_MOMENT.test(value));
+  input.type = picked ? 'datetime-local' : 'text';
+  input.step = '1';
+}
 
 function kind(schema: JsonSchema): string {
   const t = Array.isArray(schema.type) ? schema.type.find(x => x !== 'null') : schema.type;
@@ -159,7 +177,9 @@ export class SchemaForm {
       if (input instanceof HTMLInputElement && input.validity.badInput) {
         throw input.type === 'date'
           ? this.refusal(name, prop, 'date', 'not a whole date')
-          : this.refusal(name, prop, kind(prop), 'not a number');
+          : input.type === 'datetime-local'
+            ? this.refusal(name, prop, 'date-time', 'not a whole date and time')
+            : this.refusal(name, prop, kind(prop), 'not a number');
       }
       const given = raw(input);
       if (prop.writeOnly && given === '') {
@@ -218,6 +238,9 @@ export class SchemaForm {
           input.value = current === undefined || current === null ? '' : JSON.stringify(current, null, 1);
         }
       } else {
+        if (prop.format === 'date-time' && input instanceof HTMLInputElement) {
+          fitMoment(input, current); // a value saved since may need the other input
+        }
         input.value = asText(current);
       }
       this.shown.set(name, raw(input));
@@ -384,6 +407,9 @@ export class SchemaForm {
       cls: 'lps-input',
       attrs: { name, type: k === 'integer' || k === 'number' ? 'number' : prop.format === 'date' ? 'date' : 'text' }
     });
+    if (prop.format === 'date-time' && k === 'string') {
+      fitMoment(input, current);
+    }
     input.value = asText(current);
     const options = prop['x-picklist'] && !this.options.readOnly ? this.options.picklist?.(prop) : null;
     if (options) {
