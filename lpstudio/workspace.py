@@ -473,6 +473,14 @@ def _owner_only(root: Path) -> None:
     )
 
 
+def session_file(root: Path, kernel_id: str) -> Path:
+    """Where the studio's server keeps the path the notebook of its kernel `kernel_id` has
+    now (`server.sessions`), which that kernel reads (`kernel.runtime.notebook_path`):
+    `$JPY_SESSION_NAME` is the path it had when the kernel started, and a notebook renamed
+    in JupyterLab keeps its kernel."""
+    return root / ".runtime" / "sessions" / kernel_id
+
+
 def runtime_folder(folder: Path) -> Path:
     """`folder` (a workspace's `.runtime`) made if missing, for files only this machine's
     processes share; refused as `_check_runtime` does should it have broken since the

@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from ..errors import InputError, WorkspaceError, word
+from ..errors import InputError, LpstudioError, WorkspaceError, word
 from ..sdk import Connection, Ledger, MemoryLedger, MemoryRateLimiter, RateLimiter
 
 if TYPE_CHECKING:
@@ -716,7 +716,7 @@ def notebook_recipe() -> tuple[Workspace, Recipe | None]:
     from ..recipe import Recipe
     from ..workspace import ENV_VAR
 
-    notebook = os.environ.get("JPY_SESSION_NAME")
+    notebook = notebook_path()
     if notebook and not Path(notebook).is_file():
         notebook = None
     try:
@@ -733,6 +733,40 @@ def notebook_recipe() -> tuple[Workspace, Recipe | None]:
         if path.is_relative_to(workspace.projects.resolve()):
             return workspace, Recipe.load(path, workspace.recipe_name(path))
     return workspace, None
+
+
+def notebook_path() -> str | None:
+    """The notebook this kernel runs, as it is named now (None: JupyterLab named none), for
+    the recipe form and `notebook_recipe`: the path the studio's server keeps for this
+    kernel (`workspace.session_file`), which follows a rename or move in JupyterLab, else
+    `$JPY_SESSION_NAME`, the path it had when the kernel started (jupyter_server's, or the
+    one lpstudio's engine gives a notebook papermill runs), which a rename leaves as it was:
+    the old path showed no form, or the recipe created there since."""
+    from ..workspace import session_file
+
+    started = os.environ.get("JPY_SESSION_NAME")
+    kernel_id = _kernel_id()
+    if kernel_id is None:
+        return started
+    try:  # the workspace around where it started: its server's (`$LPSTUDIO_WORKSPACE`)
+        now = session_file(notebook_workspace(started).root, kernel_id).read_text("utf-8")
+    except (LpstudioError, OSError, UnicodeDecodeError):  # no studio's server keeps it
+        return started
+    return now or started
+
+
+def _kernel_id() -> str | None:
+    """This kernel's id, as Jupyter names its connection file (`kernel-ID.json`); None
+    outside a kernel, or for a file named otherwise."""
+    try:
+        from ipykernel.connect import get_connection_file
+
+        name = Path(get_connection_file()).name
+    except (ImportError, RuntimeError, OSError):  # no kernel, or its file gone
+        return None
+    if name.startswith("kernel-") and name.endswith(".json"):
+        return name.removeprefix("kernel-").removesuffix(".json")
+    return None
 
 
 def notebook_workspace(notebook: str | None) -> Workspace:

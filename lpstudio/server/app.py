@@ -34,6 +34,7 @@ from .readonly import ReadOnlyHistory
 from .routes import ROUTES, Route, handlers
 from .saves import SavedVersions
 from .serveonly import ServeOnlyServerApp
+from .sessions import KernelNotebooks
 
 #: The acting user of what no person does: API-client lookups and webhook jobs.
 SERVICE_USER = "lpstudio:server"
@@ -244,6 +245,8 @@ class LpstudioApp(ExtensionApp):
         self.saves = SavedVersions(self)
         self.serverapp.contents_manager.register_post_save_hook(self.saves.saved)
         ReadOnlyHistory(self).install(self.serverapp.contents_manager)
+        self.kernel_notebooks = KernelNotebooks(self)  # a renamed notebook's kernel follows it
+        self.kernel_notebooks.install(self.serverapp.session_manager)
 
     def _log_through_the_server(self) -> None:
         """lpstudio's own loggers (the hosted scheduler's line per job start and end, the
@@ -494,6 +497,7 @@ class LpstudioApp(ExtensionApp):
             answering = set(self._working.values())
             if answering:  # their 503s, before the IOLoop stops
                 await asyncio.wait(answering, timeout=CUT_ANSWER_SECONDS)
+        self.kernel_notebooks.close()
         self.pool.shutdown(wait=False)
 
 

@@ -19,7 +19,6 @@ from __future__ import annotations
 import contextlib
 import html
 import json
-import os
 import re
 import threading
 from collections.abc import Callable
@@ -612,11 +611,12 @@ class RecipeForm(w.VBox):
         notebook) gets a line saying why and how, not a traceback: its other cells still run."""
         import lpstudio.kernel as lp
 
+        from ..kernel.runtime import notebook_path
         from ..studio import Studio
 
         if lp.context().job_id is not None:
             return None
-        notebook = os.environ.get("JPY_SESSION_NAME")
+        notebook = notebook_path()  # as it is named now: JupyterLab may have renamed it
         if not notebook or not Path(notebook).is_file():
             print("Open this recipe in JupyterLab, inside a workspace, to see its form.")
             return None
