@@ -170,3 +170,18 @@ def test_a_connections_number_the_browser_cannot_read_is_refused(lab: tuple[Path
         assert sent == []
         with Studio.open(root, user="alice") as studio:
             assert studio.connections.values("http") == ("http", {"retries": 2})
+
+
+def test_a_field_set_to_the_notebooks_default_stores_nothing(lab: tuple[Path, Any]) -> None:
+    """Typed back to the notebook's default, a field was saved as a copy of it, pinned: a
+    later change of the default did not apply (the notebook's form stored nothing)."""
+    root, admin_page = lab
+    with Studio.open(root, user="alice") as studio:
+        studio.save_settings(RECIPE, {"campaign_name": "Other", "days_ahead": 30})
+    with admin_page() as page:
+        form = settings_of(page)
+        message, save = form.locator(".lps-message"), form.locator(".lps-save")
+        retype(form.locator("input[name=campaign_name]"), "Payment reminder")
+        retype(form.locator("input[name=days_ahead]"), "7")
+        assert said(message, save) == "Settings saved."
+    assert saved(root) == {}

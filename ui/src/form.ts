@@ -193,7 +193,9 @@ export class SchemaForm {
         continue; // the default it shows stays the default, not a saved copy of it
       }
       const read = this.read(name, prop, given);
-      if (read !== undefined) {
+      if (read !== undefined && !(prop.default !== undefined && same(read.value, prop.default))) {
+        // Set to exactly the default (typed, or its choice picked): nothing is stored, so a
+        // later change of the default applies, as the notebook's form does (`_holds_default`).
         out[name] = read.value;
       }
     }
@@ -491,6 +493,20 @@ export class SchemaForm {
 }
 
 /** An error on one line, as the notebook's form shows it: what went wrong, then the fix. */
+/** Whether two values read from fields are the same JSON value (a dict's keys in any order;
+ * a whole number past 2**53, kept exact, written as its digits by `JSON.stringify`). */
+function same(a: unknown, b: unknown): boolean {
+  const canonical = (v: unknown): unknown =>
+    isExact(v)
+      ? v
+      : Array.isArray(v)
+        ? v.map(canonical)
+        : v !== null && typeof v === 'object'
+          ? Object.fromEntries(Object.entries(v as Record<string, unknown>).sort(([x], [y]) => (x < y ? -1 : 1)).map(([k, x]) => [k, canonical(x)]))
+          : v;
+  return JSON.stringify(canonical(a)) === JSON.stringify(canonical(b));
+}
+
 function said(err: unknown): string {
   const message = err instanceof Error ? err.message : String(err);
   const fix = err instanceof ApiError || err instanceof FieldError ? err.fix : null;
