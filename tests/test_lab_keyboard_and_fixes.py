@@ -6,8 +6,8 @@ keeps a Since typed for the next Start instead of being refused in full. Acting 
 Connections and Jobs panels leaves the keyboard's focus on the control acted on (or its
 row's replacement), not on the page; the connection editor takes the focus and gives it
 back on Escape; Tab reaches every Try recipe of the gallery pop-up. Fixes the API words for
-the CLI (`lpstudio connections update ...`, `--name`, `--reset-since`) are said as the lab
-does them.
+the CLI (`lpstudio connections update ...`, `--name`, `--reset-since`) or the REST API (a
+test's event) are said as the lab does them.
 
 One JupyterLab and one sandbox serve the module's tests (each opens its own page).
 """
@@ -216,6 +216,24 @@ def test_a_since_a_poll_fixed_is_shown_and_save_keeps_a_typed_one_for_the_next_s
         assert "holds the secret of a connection" in text, text
         assert "fix: give the secret to a connection (create one in the Connections panel)" in text
         assert not any(cli in text for cli in CLI), text
+
+
+def test_a_test_with_no_event_says_its_fix_in_lab_terms(lab: tuple[Path, Any]) -> None:
+    """Its fix gave the REST route (`POST .../recipes/lab/rows2.ipynb/test {"event": ...}`),
+    which the lab's Test has no way to send."""
+    _, open_page = lab
+    with open_page() as page:
+        form = open_settings(page, ROWS2, "since")
+        form.locator(".lps-test").click()
+        error = form.locator(".lps-test-run .lps-error")
+        error.wait_for()
+        text = error.inner_text()
+        assert "a test would run it on nothing" in text, text
+        assert (
+            "fix: test it on an event you give from the command line or the REST API, or click "
+            "Test again once such an event has come"
+        ) in text, text
+        assert not any(cli in text for cli in CLI) and "POST" not in text, text
 
 
 def test_the_connections_panel_keeps_the_keyboards_place_and_says_fixes_in_lab_terms(

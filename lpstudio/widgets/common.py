@@ -9,14 +9,22 @@ from a recipe two folders deep), which opens it from any notebook of the workspa
 What a role may do is the REST API's rule (`lpstudio.roles`), read here, not restated:
 `refusal` says why a control is disabled, and its handler refuses the same way, since a
 disabled button can still be clicked from code.
+
+The API's errors word their fixes for the command line; the widgets say them in the
+studio's terms (Edit and Test in the Connections panel, a field of the form), as the lab
+does, by the one table both read (`lab_terms.json`, `lab_text`).
 """
 
 from __future__ import annotations
 
+import functools
 import html
+import json
 import operator
 import os
+import re
 from datetime import datetime
+from importlib import resources
 from io import BytesIO
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -39,6 +47,35 @@ STATUS_COLOURS = {
 
 #: The order statuses are listed and stacked in.
 STATUSES = tuple(STATUS_COLOURS)
+
+
+#: A placeholder of a `lab_terms.json` rule's text: a group of its match, or `{where}`.
+LAB_PLACEHOLDER = re.compile(r"\{(\d+|where)\}")
+
+
+@functools.cache
+def lab_terms() -> tuple[tuple[re.Pattern[str], str], ...]:
+    """The rules of `lab_terms.json`, which the lab's `labText` (ui/src/fixes.ts) reads too:
+    one table of the studio's terms, not a copy for each side. ASCII: `\\w` and `\\b` as
+    JavaScript reads them."""
+    terms = json.loads(resources.files("lpstudio").joinpath("lab_terms.json").read_text("utf-8"))
+    return tuple((re.compile(rule["pattern"], re.ASCII), rule["lab"]) for rule in terms["rules"])
+
+
+def lab_text(text: str, where: str = "in the recipe's Settings") -> str:
+    """`text` (an error's message or fix, a connection's status) with the command lines and
+    REST routes it names in the studio's terms, as the lab says them (`labText`); `where`
+    the recipe's fields are from where it is shown (`above`, `below`, `in the Settings of
+    shop/cart`), for a fix that is about them."""
+
+    def filled(lab: str, match: re.Match[str]) -> str:
+        return LAB_PLACEHOLDER.sub(
+            lambda key: where if key[1] == "where" else match[int(key[1])] or "", lab
+        )
+
+    for pattern, lab in lab_terms():
+        text = pattern.sub(functools.partial(filled, lab), text)
+    return text
 
 
 def esc(value: Any) -> str:

@@ -8,6 +8,7 @@
  * there. Shared by the settings form and the Recipes sidebar, which say where the form is.
  */
 import { api, ApiError, Connection, JsonSchema, Slot } from './api';
+import LAB_TERMS from '../../lpstudio/lab_terms.json';
 
 export interface FixContext {
   /** the recipe's connection slots and parameter schema */
@@ -33,88 +34,31 @@ const SET_WITH_CLI = /`lpstudio settings |PUT \S*\/lpstudio\/api\/v1\/recipes\/\
 const NOT_GIVEN = /^give it with /;
 
 /**
- * The API's words for the command line, and the lab's for each (`where`: where the recipe's
- * fields are, as `FixContext.form` says it). A connection's secrets are given with its Edit
- * and tried with its Test in the Connections panel; a recipe's name and project in Try
+ * The API's words for the command line and its REST routes, and the lab's for each: one
+ * table (`lpstudio/lab_terms.json`, bundled at build time) that the notebook's widgets read
+ * too (`lab_text` in lpstudio/widgets/common.py). A connection's secrets are given with its
+ * Edit and tried with its Test in the Connections panel; a recipe's name and project in Try
  * recipe's form; a poll's since moved by Start, from the Since typed in its Settings.
  */
-const IN_LAB_TERMS: [RegExp, (where: string) => string][] = [
-  // A placeholder's (`connections.authorise_fix`): `update` reads each secret it names.
-  [
-    /authorise it with `lpstudio connections update (\S+)[^`]*`(?: \(each secret is read from [^)]*\))?/g,
-    () => 'give $1 its secrets with Edit in the Connections panel, then Test it'
-  ],
-  // The same in the REST API's terms (`server/fixes.py`), which the lab is answered in.
-  [
-    /authorise it with PUT \S*\/lpstudio\/api\/v1\/connections\/([\w-]+) \{"fields": \{[^}]*\}\}/g,
-    () => 'give $1 its secrets with Edit in the Connections panel, then Test it'
-  ],
-  [
-    /give (it|them) with PUT \S*\/lpstudio\/api\/v1\/connections\/([\w-]+) \{"fields": \{[^}]*\}\}/g,
-    () => 'give $1 with Edit of $2 in the Connections panel'
-  ],
-  [/choose another name, or use PUT \S*\/lpstudio\/api\/v1\/connections\/([\w-]+)/g, () => 'choose another name, or change $1 with its Edit'],
-  [
-    /fix it and test it with POST \S*\/lpstudio\/api\/v1\/connections\/([\w-]+)\/test/g,
-    () => 'test $1 in the Connections panel (and correct its fields there with Edit if the test fails)'
-  ],
-  [/POST \S*\/lpstudio\/api\/v1\/connections\/([\w-]+)\/test/g, () => 'a Test of $1 in the Connections panel'],
-  [/choose another name or project/g, () => 'choose another recipe name or project folder'],
-  [/list recipes with GET \S*\/lpstudio\/api\/v1\/recipes\b/g, () => 'the Recipes sidebar lists the recipes there are'],
-  [
-    /list them with GET \S*\/lpstudio\/api\/v1\/connections\b/g,
-    () => 'the Connections panel lists the connections there are (one deleted meanwhile is made again with New connection)'
-  ],
-  [
-    /\(POST \S*\/lpstudio\/api\/v1\/connections\) and bind it to the recipe's slot/g,
-    where => `(create one in the Connections panel) and choose it for the recipe's slot under Connections ${where}`
-  ],
-  [
-    /move it with POST \S*\/lpstudio\/api\/v1\/recipes\/\S+\/start \{"reset_since": "2h"\} \(/g,
-    () => 'type where it should poll from under Since and click Start, which polls again from there ('
-  ],
-  // A connection lacking a field its connector requires.
-  [/give (it|them) with `lpstudio connections update (\S+)[^`]*`/g, () => 'give $1 with Edit of $2 in the Connections panel'],
-  [/choose another name, or use `lpstudio connections update (\S+?)`/g, () => 'choose another name, or change $1 with its Edit'],
-  [/fix it and test it with `lpstudio connections test (\S+?)`/g, () => 'test $1 in the Connections panel (and correct its fields there with Edit if the test fails)'],
-  // Said where its Test was just clicked too: what to do next, not the Test again.
-  [/`lpstudio connections test (\S+?)` tries them/g, () => 'correct them with Edit of $1 in the Connections panel, then Test it'],
-  [/`lpstudio connections test (\S+?)`/g, () => 'a Test of $1 in the Connections panel'],
-  // A connection lacking the secret its webhook trigger checks signatures with.
-  [
-    /PUT \S*\/lpstudio\/api\/v1\/connections\/([\w-]+) \{"fields": \{"([\w-]+)": \.\.\.\}\}/g,
-    () => 'give $1 its $2 with Edit in the Connections panel'
-  ],
-  [/`lpstudio connections update (\S+) --secret ([\w-]+)`/g, () => 'give $1 its $2 with Edit in the Connections panel'],
-  [/, given with `--secret FIELD`/g, () => ''],
-  [/ \(`--secret FIELD` for secrets\)/g, () => ''],
-  // Try recipe's: the form asks for the name and the project folder.
-  [/choose another --name or project/g, () => 'choose another recipe name or project folder'],
-  // A parameter holding a connection's secret.
-  [
-    /\(`lpstudio connections add`\) and bind it to the recipe's slot/g,
-    where => `(create one in the Connections panel) and choose it for the recipe's slot under Connections ${where}`
-  ],
-  // A file a recipe's own error says to choose (the payment reminder's missing CSV: `lpstudio
-  // settings billing/reminder -p invoices_csv PATH`).
-  [/`?lpstudio settings \S+ -p ([\w.]+) PATH\b`?/g, where => `set $1 to its path ${where}, then Save`],
-  // A value a recipe's own error says to save (`lpstudio settings shop/cart -p days 7`),
-  // placeholders left alone.
-  [
-    /`?lpstudio settings \S+ -p ([\w.]+) (?!\.\.\.|VALUE\b|PATH\b)([^`\s]+)`?/g,
-    where => `set $1 to $2 ${where}, then Save`
-  ],
-  // A since fixed by a first start or poll (`Studio._check_since_unfixed`).
-  [
-    /move it with `lpstudio start \S+ --reset-since 2h` \(or reset_since when starting; /g,
-    () => 'type where it should poll from under Since and click Start, which polls again from there ('
-  ]
-];
+const IN_LAB_TERMS: [RegExp, string][] = LAB_TERMS.rules.map(rule => [new RegExp(rule.pattern, 'g'), rule.lab]);
 
 /** `text` (an error's fix or message, a connection's status message) with the command
  * lines it names in the lab's terms; `where` the recipe's fields are, if it is about them. */
 export function labText(text: string, where = "in the recipe's Settings"): string {
-  return IN_LAB_TERMS.reduce((said, [cli, lab]) => said.replace(cli, lab(where)), text);
+  return IN_LAB_TERMS.reduce(
+    (said, [pattern, lab]) => said.replace(pattern, (...match: unknown[]) => filled(lab, where, match)),
+    text
+  );
+}
+
+/** A rule's `lab` text for one match (a replacer's arguments: the match, its groups, then
+ * its offset): `{1}`, `{2}`... its groups (one that took no part: empty), `{where}` where
+ * the recipe's fields are. */
+function filled(lab: string, where: string, match: unknown[]): string {
+  const groups = match.slice(1, match.findIndex(arg => typeof arg === 'number'));
+  return lab.replace(/\{(\d+|where)\}/g, (_, key: string) =>
+    key === 'where' ? where : String(groups[Number(key) - 1] ?? '')
+  );
 }
 
 /** An error with its message and fix in the lab's terms (`labText`). */
