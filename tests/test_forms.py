@@ -504,17 +504,26 @@ def test_the_form_cell_of_a_notebook_outside_the_projects_says_why_and_how(
     shop: Studio, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """A template opened from the gallery's folder, or an output notebook under history/,
-    is no recipe of the workspace: its form cell says so and how to fix it, no traceback."""
+    is no recipe of the workspace: its form cell says so and how to fix it in the studio's
+    terms (it named `lpstudio gallery try` for both), no traceback."""
+    recipe = (shop.workspace.projects / "shop" / "cart_abandonment.ipynb").read_bytes()
     output = shop.workspace.root / "history" / "old.ipynb"
-    output.parent.mkdir(exist_ok=True)
-    output.write_bytes((shop.workspace.projects / "shop" / "cart_abandonment.ipynb").read_bytes())
+    template = shop.workspace.root / "templates" / "cart.ipynb"
+    for notebook in (output, template):
+        notebook.parent.mkdir(exist_ok=True)
+        notebook.write_bytes(recipe)
     monkeypatch.setenv("LPSTUDIO_WORKSPACE", str(shop.workspace.root))
     monkeypatch.setenv("JPY_SESSION_NAME", str(output))
     assert RecipeForm.here() is None
     said = capsys.readouterr()
-    assert "is outside" in said.out and "projects" in said.out
-    assert "lpstudio gallery try" in said.out
-    assert said.err == ""
+    assert "is a job's output notebook, outside" in said.out and "projects" in said.out
+    assert "copy it to a folder under projects/ with File > Save Notebook As..." in said.out
+    assert "lpstudio" not in said.out.replace(str(shop.workspace.root), "") and said.err == ""
+    monkeypatch.setenv("JPY_SESSION_NAME", str(template))
+    assert RecipeForm.here() is None
+    said = capsys.readouterr()
+    assert "is outside" in said.out and "(a template: Try recipe in the gallery)" in said.out
+    assert "lpstudio" not in said.out.replace(str(shop.workspace.root), "") and said.err == ""
 
 
 def test_start_checks_connections_and_stop(shop: Studio, sandbox: Sandbox) -> None:
@@ -824,7 +833,9 @@ def test_a_pick_list_that_cannot_load_says_which_connection_and_the_fix(shop: St
     for name in ("handoff", "skill"):
         note = html.unescape(form.fields[name].note.value)
         assert "connection 'liveperson'" in note and "HTTP 401" in note, note
-        assert "lpstudio connections test liveperson" in note and "Refresh lists" in note
+        fix = "correct them with Edit of liveperson in the Connections panel, then Test it"
+        assert f"{fix}), then click Refresh lists" in note, note
+        assert "lpstudio" not in note, note  # it said `lpstudio connections test liveperson`
         assert "s3cr3t-typo" not in note
     assert form.fields["handoff"].input.options == (("(default: H1000000001)", ""),)
     shop.connections.update("liveperson", {"client_secret": "sandbox-secret"})  # corrected

@@ -31,7 +31,7 @@ import nbformat
 from traitlets import TraitError
 
 from ..connections import PLACEHOLDER
-from ..errors import ConflictError, InputError, LpstudioError, ParameterError
+from ..errors import ConflictError, InputError, LpstudioError, ParameterError, said_and_fix
 from ..parameters import FORMAT_HUMAN, NOT_GIVEN, coerce
 from ..recipe import Recipe
 from ..redaction import scrub_text
@@ -39,7 +39,7 @@ from ..registry import get_connector
 from ..sdk import REQUEST_MIME
 from ..settings import Saved, read_settings, saved_settings
 from ..templating import lookup, record_fields
-from .common import notebook_link, refusal
+from .common import lab_text, notebook_link, refusal
 from .proactive import ProactiveSection, is_proactive
 
 #: What each button needs: the REST API's permission and action for the same request
@@ -54,8 +54,11 @@ BUTTON_RULES = {
 
 
 def _said(exc: LpstudioError) -> str:
-    """An error as the form shows it, on one line: what went wrong, then the fix."""
-    return f"{exc.message} (fix: {exc.fix})" if exc.fix else exc.message
+    """An error as the form shows it, on one line: what went wrong, then the fix, in the
+    studio's terms (the form's fields are above where it is said: under them, or below the
+    Connections)."""
+    said = lab_text(exc.message, "above")
+    return f"{said} (fix: {lab_text(exc.fix, 'above')})" if exc.fix else said
 
 
 def _error_html(message: str) -> str:
@@ -626,17 +629,24 @@ class RecipeForm(w.VBox):
             projects = studio.workspace.projects
             if not Path(notebook).resolve().is_relative_to(projects.resolve()):
                 studio.close()
-                print(
-                    f"No form: {notebook} is outside {projects}, where a workspace's recipes "
-                    "are. Copy it into a project to use it as a recipe (a template: Try recipe "
-                    "in the gallery, or `lpstudio gallery try TEMPLATE --project PROJECT`)."
-                )
+                if studio.workspace.is_in_history(Path(notebook)):  # a job's output notebook
+                    print(
+                        f"No form: {notebook} is a job's output notebook, outside {projects}, "
+                        "where a workspace's recipes are. To use it as a recipe, copy it to a "
+                        "folder under projects/ with File > Save Notebook As... and open the copy."
+                    )
+                else:
+                    print(
+                        f"No form: {notebook} is outside {projects}, where a workspace's recipes "
+                        "are. Copy it into a project to use it as a recipe (a template: Try "
+                        "recipe in the gallery)."
+                    )
                 return None
             return cls(notebook, studio)
         except LpstudioError as exc:
             if studio is not None:
                 studio.close()
-            print(f"No form: {exc}")
+            print(f"No form: {lab_text(str(exc))}")
             return None
 
     def _options_for(self, spec: dict[str, Any]) -> Callable[[], list[tuple[str, Any]]] | None:
@@ -691,8 +701,8 @@ class RecipeForm(w.VBox):
             fix = (
                 exc.fix
                 if known and exc.fix
-                else f"`lpstudio connections test {name}` (or Test in the Connections "
-                "panel) says what is wrong; correct the connection"
+                else f"test {name} in the Connections panel (and correct its fields there if "
+                "the test fails)"
             )
             secrets = self.studio.held_secrets()
             raise LpstudioError(
@@ -954,7 +964,8 @@ class RecipeForm(w.VBox):
         self.problem.value = (
             ""
             if exc is None
-            else f'<div style="color:#c62828">incomplete: {html.escape(exc.message)}</div>'
+            else f'<div style="color:#c62828">incomplete: '
+            f"{html.escape(lab_text(exc.message, 'below'))}</div>"
             f"<div>fix: {html.escape(self._studio_fix(exc.field, exc.fix, 'below') or '')}</div>"
         )
 
@@ -964,7 +975,8 @@ class RecipeForm(w.VBox):
         the API's fix names needs; one chosen and deleted since, made again) or tested in the
         Connections panel and chosen in this form, a parameter set (never given) or corrected
         in its field (the API's fixes name CLI commands). `where` is where the form's fields
-        are from the fix shown (above, below). Other fixes stand as they are."""
+        are from the fix shown (above, below). Other fixes say the command lines they name in
+        the studio's terms (`lab_text`)."""
         slot = field.removeprefix("connections.") if field else ""
         spec = self.recipe.metadata.get("connections", {}).get(slot) if slot != field else None
         if spec is not None:
@@ -992,7 +1004,7 @@ class RecipeForm(w.VBox):
             return _create_fix(slot, kind, fix, where)
         name = (field or "").removeprefix("parameters.").split(".")[0]
         if not name or name not in self.fields or (fix and SET_WITH_CLI not in fix):
-            return fix
+            return fix and lab_text(fix, where)
         verb = "set" if fix and fix.startswith(NOT_GIVEN) else "correct"  # never given, or wrong
         return f"{verb} {name} {where}, then Save"
 
@@ -1167,7 +1179,9 @@ class RecipeForm(w.VBox):
 
     def _say(self, message: str, error: bool = False) -> None:
         colour = "#c62828" if error else "#1b5e20"
-        self.status.value = f'<span style="color:{colour}">{html.escape(message)}</span>'
+        self.status.value = (
+            f'<span style="color:{colour};white-space:pre-wrap">{html.escape(message)}</span>'
+        )
 
     def _refused(self, button: str) -> bool:
         """Checks the button's rule again when it is used: a disabled button can still be
@@ -1217,7 +1231,8 @@ class RecipeForm(w.VBox):
         connection it names."""
         fix = self._studio_fix(exc.field, exc.fix, "above")  # before: it names the choice
         exc = LpstudioError(exc.message, field=exc.field, fix=fix)  # as shown: not raised
-        self._say(str(exc), error=True)
+        said = lab_text(exc.message, "above")
+        self._say(f"{said}\nfix: {fix}" if fix else said, error=True)  # the fix on its own line
         field = exc.field or ""
         slot = field.removeprefix("connections.")
         if field.startswith("connections.") and slot in self.slots:
@@ -1277,7 +1292,7 @@ class RecipeForm(w.VBox):
             else:  # Save stores incomplete settings: Start, Run now and triggers refuse them
                 self._say(
                     f"saved by {self.studio.user}, but these settings cannot run yet: "
-                    f"{problem.message} (the fix is above)",
+                    f"{lab_text(problem.message, 'above')} (the fix is above)",
                     error=True,
                 )
 
@@ -1313,10 +1328,11 @@ class RecipeForm(w.VBox):
             try:
                 info = self.studio.connections.test(name)
             except LpstudioError as exc:  # a placeholder: nothing to test before its secrets
-                outcomes[name] = exc.message
+                outcomes[name] = lab_text(exc.message, "above")
                 continue
             if info.status != "connected":
-                outcomes[name] = f"connection '{name}' is {info.status}: {info.status_message}"
+                status = lab_text(info.status_message or "", "above")
+                outcomes[name] = f"connection '{name}' is {info.status}: {status}"
         for slot, picker in self.slots.items():
             self._show_slot(slot, picker.value)
             name = self.slot_connection(slot)
@@ -1413,11 +1429,13 @@ class RecipeForm(w.VBox):
             link = f" · {notebook_link(output, 'output notebook')}"
         colour = "#1b5e20" if job.status == "succeeded" else "#c62828"
         detail = ""
-        if job.error:
-            detail = f": {job.error.get('ename')}: {job.error.get('evalue')}"
+        if job.error:  # a command line its error names (a recipe's own may) in the form's terms
+            said, fix = said_and_fix(job.error)
+            detail = f": {job.error.get('ename')}: {lab_text(said, 'above')}"
+            detail += f"\nfix: {lab_text(fix, 'above')}" if fix else ""
         self.status.value = (
-            f'<span style="color:{colour}">job {job.id} {html.escape(job.status)}'
-            f"{html.escape(detail)}</span>{link}"
+            f'<span style="color:{colour};white-space:pre-wrap">job {job.id} '
+            f"{html.escape(job.status)}{html.escape(detail)}</span>{link}"
         )
         # A Test's dry run says what would be sent; a failed one's error is said above (it
         # kept no such answer), and a real job's outcome is its status and output notebook.

@@ -16,7 +16,7 @@ import ipywidgets as widgets
 
 from ..errors import LpstudioError
 from ..studio import API_PATH, under_base_url
-from .common import esc, message, notebook_link, refusal
+from .common import esc, lab_text, message, notebook_link, refusal
 
 if TYPE_CHECKING:
     from ..gallery import Template
@@ -115,8 +115,8 @@ class TemplateCard(widgets.VBox):
             path = self.studio.try_template(
                 self.template.name, self.project.value.strip(), self._name()
             )
-        except (LpstudioError, OSError) as exc:
-            self.result.value = message(str(exc), "error")
+        except (LpstudioError, OSError) as exc:  # its fix in the form's terms (`--name`: Name)
+            self.result.value = message(lab_text(str(exc)), "error")
             return None
         relative = path.relative_to(self.studio.workspace.root)
         self.result.value = (

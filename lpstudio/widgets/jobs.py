@@ -30,6 +30,7 @@ from .common import (
     esc,
     format_duration,
     format_time,
+    lab_text,
     message,
     notebook_link,
     status_badge,
@@ -53,10 +54,13 @@ COLUMNS = ("id", "status", "recipe", "started", "duration", "trigger", "user", "
 
 
 def _error_text(job: Job) -> str:
-    """As `lpstudio show` says it; a purged job kept only the error's kind and cell."""
+    """As `lpstudio show` says it, a command line it names (a recipe's own error may) in the
+    studio's terms, as the lab's Jobs panel says it; a purged job kept only the error's
+    kind and cell."""
     if not job.error:
         return ""
-    said = describe_error(job.error, job.cells_total)
+    where = f"in the Settings of {job.recipe.removesuffix('.ipynb')}"
+    said = lab_text(describe_error(job.error, job.cells_total), where)
     return said.removesuffix(": ") if job.purged else said
 
 
@@ -274,7 +278,8 @@ class JobsView(widgets.VBox):
         try:
             job = self.studio.rerun(job_id)
         except LpstudioError as exc:
-            self.notice.value = message(f"rerun of job {job_id} refused: {exc}", "error")
+            said = lab_text(str(exc))  # its fix in the studio's terms
+            self.notice.value = message(f"rerun of job {job_id} refused: {said}", "error")
             return
         except Exception as exc:  # shown to the user instead of dying silently in a thread
             self.notice.value = message(
