@@ -943,6 +943,28 @@ def test_the_same_campaign_twice_on_one_ledger_sends_nothing_the_second_time(con
     assert_each_once(control, everyone)
 
 
+class FreedAfterTheLook(MemoryLedger):
+    """A ledger whose every recipient another job is sending when a batch looks whether it
+    has any left to send (read), and free again (that job's try refused whole) when the
+    batch claims them."""
+
+    def earlier_many(self, keys: Sequence[str]) -> dict[str, dict[str, Any]]:
+        return {key: {"status": "sending", "detail": {}, "job_id": 7} for key in keys}
+
+
+def test_recipients_freed_after_a_batch_looked_are_sent_once_as_any_batch(connect, control):
+    """A batch that looks first (so that one with nobody left asks for no token) and finds
+    its recipients freed when it claims them sends them as any batch does: accepted once,
+    none said uncertain for its own claim."""
+    everyone = people(3)
+
+    result = send(connect(ledger=FreedAfterTheLook()), everyone)
+
+    assert result["accepted"] == 3 and len(result["campaigns"]) == 1, result
+    assert result["uncertain"] == result["already_sent"] == result["rejected"] == []
+    assert_each_once(control, everyone)
+
+
 def test_a_request_refused_whole_stops_the_campaign_and_a_fixed_run_sends_everyone(
     connect, control
 ):
@@ -1649,6 +1671,27 @@ def test_a_failed_cart_job_s_rerun_sends_once_and_a_later_job_not_again(cart_ws,
     assert recipients(control) == {"+14155550172": 1}
 
 
+def test_a_rerun_with_nobody_left_to_send_asks_no_token_while_liveperson_fails(cart_ws, control):
+    """The reviewer's case: a cart job sent to every checkout, then LivePerson's token
+    server answered 500; the job's rerun had nobody left to send, yet asked for a token 6
+    times a batch and failed without naming the outage. It asks LivePerson nothing and ends
+    as a rerun with nothing to send ends: succeeded, counting those the job sent."""
+    carts = [checkout(7003, "+14155550173"), checkout(7004, "+14155550174")]
+    sent = cart_job(cart_ws, event=carts)
+    assert sent["status"] == "succeeded" and sent["result"]["accepted"] == 2, sent
+    fault(control, error_rate=1.0, error_status=500, scope="liveperson")
+    tokens = len(requests_to(control, TOKEN_PATH))
+
+    rerun = cart_job(cart_ws, "rerun", str(sent["id"]))
+
+    assert rerun["status"] == "succeeded", rerun
+    assert rerun["result"]["accepted"] == 0 and rerun["result"]["campaigns"] == [], rerun
+    assert sum(e["recipients"] for e in rerun["result"]["already_sent"]) == 2, rerun
+    assert len(requests_to(control, TOKEN_PATH)) == tokens
+    assert len(requests_to(control, CAMPAIGN_PATH)) == 1
+    assert recipients(control) == {"+14155550173": 1, "+14155550174": 1}
+
+
 def test_once_per_is_shared_by_the_jobs_of_a_recipe_and_their_retries(connect, control, ws):
     """Two jobs' ledgers in one recipe's scope (the runner's payload): a value claimed by
     one is not sent by the other, whoever the recipient; another value is; a retry of either
@@ -1861,8 +1904,9 @@ def test_a_value_still_under_way_at_the_end_of_the_wait_fails_to_be_retried(
 
     wait = campaign_module().IN_PROGRESS_WAIT
     assert 0 < len(asked) <= wait and sum(asked) <= wait + 1
-    # Waiting takes none of the account's requests (each one a rate-limit permit).
-    assert tries == ["proactive"], tries
+    # Waiting takes none of the account's requests (each one a rate-limit permit), nor
+    # does the batch that found its one recipient under way: it had nobody to send.
+    assert tries == [], tries
     assert error.retryable and "still being sent by another job 1" in str(error)
     [busy] = result["in_progress"]
     assert busy["job_id"] == running and busy["addresses"] == [ava["phone"]]

@@ -14,7 +14,9 @@ each batch (one create-campaign request):
 - its recipients are claimed together, in one ledger transaction, at the last moment
   before the request goes out (after its waits for the rate limit and the token); those
   accepted before are reported `already_sent`, those an earlier attempt got no answer for
-  (or left claimed when its process died mid-request) `uncertain`: neither is sent again;
+  (or left claimed when its process died mid-request) `uncertain`: neither is sent again.
+  A batch found to have none left to send (read first: a rerun of a campaign sent whole) is
+  claimed at once and asks LivePerson for nothing, not even a token;
 - the rest go out, and one ledger transaction settles them: accepted, or rejected when
   LivePerson refused them one by one (`failed`) or the request whole (`rejected`), or
   uncertain when the answer was lost, or named no campaign and no recipient (a proxy's
@@ -965,6 +967,15 @@ def _send_batch(
         """Refused whole, to be tried again after a wait: not sent until then."""
         settle("rejected", {"message": "refused whole; to be tried again"})
 
+    if not _left_to_send(conn, number, batch, keys, once, data, limit):
+        # Claimed now (the claim reports them, and keeps what they rely on): no token or turn
+        # of the rate limit is asked for a request that never goes out.
+        try:
+            claim()
+        except NothingToSend:
+            return None
+        # Freed since the look (another job's try refused whole): sent as any batch is.
+        settle("rejected", {"reason": "not sent"})
     try:
         response = client.request("POST", "proactive", path, prepare=claim, refused=release)
     except NothingToSend:
@@ -1069,6 +1080,8 @@ def _claim(
     data: dict[str, Any],
     result: dict[str, Any],
     waiting: list[Waiting],
+    *,
+    read: bool = False,
 ) -> tuple[list[str], dict[str, dict[str, Any]]]:
     """Claims the batch's recipients `asked` (address -> key in the job's ledger), by the
     recipe's other jobs first (`once`: keys of `once_per` values), then by the job's
@@ -1076,11 +1089,12 @@ def _claim(
     whose value another running job is sending. Returns the addresses claimed, to send, and
     the job's ledger's earlier records of the others, by address.
 
-    A dry run reads the same records (`earlier_many`) and claims nothing: it leaves out, and
-    reports, just the recipients a real run would not send now."""
+    `read` reads the same records (`earlier_many`) and claims nothing: a dry run leaves out,
+    and reports, just the recipients a real run would not send now; a real run looks
+    whether a batch has any left to send (`_left_to_send`)."""
 
     def take(ledger: Ledger) -> Callable[[list[str]], dict[str, dict[str, Any]]]:
-        return ledger.earlier_many if conn.dry_run else ledger.claim_many
+        return ledger.earlier_many if read else ledger.claim_many
 
     recipe = conn.ledger.across_recipe() if once else None
     created = _CREATED_IN_RUN.get(conn.ledger, set())
@@ -1108,12 +1122,30 @@ def _claim(
         # Nothing was sent: the values claimed just now are free again, not "sending"
         # for good (every later job would take them for uncertain). A process that
         # dies here leaves them so: safe, never sent twice, and a person is told.
-        if recipe is not None and asked and not conn.dry_run:
+        if recipe is not None and asked and not read:
             recipe.settle_many({once[a]: "rejected" for a in asked}, {"reason": "not sent"})
         raise
     _report_earlier(number, asked, earlier, result, own=conn.ledger.job_id, this_run=created)
     fresh = [address for address, key in asked.items() if key not in earlier]
     return fresh, {address: earlier[key] for address, key in asked.items() if key in earlier}
+
+
+def _left_to_send(
+    conn: Connection,
+    number: int,
+    batch: list[Consumer],
+    keys: dict[str, str],
+    once: dict[str, str],
+    data: dict[str, Any],
+    limit: DailyLimit,
+) -> bool:
+    """Whether a batch has a recipient to send, as its claim would find it (read, nothing
+    claimed or reported) within the day's room reserved for it: a batch with none asks
+    LivePerson for nothing, not even a token (a rerun of a campaign sent whole, while the
+    token server failed, tried 6 times a batch and ended failed for it)."""
+    seen: dict[str, Any] = {"accepted": 0, "campaigns": [], "already_sent": [], "uncertain": []}
+    fresh, _ = _claim(conn, number, batch, keys, once, data, seen, [], read=True)
+    return bool(fresh) and limit.budget > 0
 
 
 def _plan_batch(
@@ -1131,7 +1163,7 @@ def _plan_batch(
     claim does (`_claim`, reading the same ledgers, claiming nothing), and notes the request
     a real run would send the others, within the day's room (`limit`)."""
     keys, once = _keys(account, data, batch)
-    fresh, _ = _claim(conn, number, batch, keys, once, data, result, waiting)
+    fresh, _ = _claim(conn, number, batch, keys, once, data, result, waiting, read=True)
     limit.fit(fresh)
     limit.counted += len(fresh)
     result["recipients"] += len(fresh)
