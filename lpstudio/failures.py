@@ -342,6 +342,24 @@ def notify_stopped(studio: Studio, recipe: str, errors: int, last_error: str) ->
     tell(studio, body, f"the stop of {recipe}", f"lpstudio: {recipe} was stopped")
 
 
+def _webhook_failed(what: str, said: str, recipe: str, url: str) -> None:
+    """Logs that the failure webhook did not take the report of `what`, naming the setting
+    that sent it there (its URL shown as listings show it: it often holds a token) and the
+    fix, as the e-mail's failure names `[smtp]`."""
+    name = recipe.removesuffix(".ipynb")
+    log.warning(
+        "failure webhook for %s %s (%s, notify.webhook of %s)%scheck that its server runs "
+        "and takes a JSON POST from this machine, or give the right URL with "
+        "`lpstudio settings %s --notify-webhook URL` ('' clears it)",
+        what,
+        said,
+        shown_contacts({"webhook": url})["webhook"],
+        name,
+        FIX_SAID,
+        word(name),
+    )
+
+
 def tell(studio: Studio, body: dict[str, Any], what: str, subject: str) -> None:
     """Sends `body` to the failure contacts of its recipe: POSTed to the webhook, and
     written to the e-mail address as `subject` and one line."""
@@ -349,18 +367,16 @@ def tell(studio: Studio, body: dict[str, Any], what: str, subject: str) -> None:
     if contacts.get("webhook"):
         import httpx
 
-        # Neither its URL (it may hold a token) nor its answer is logged: only its status.
+        # Neither its whole URL (it may hold a token) nor its answer is logged: its host,
+        # its setting, its status.
         try:
             answer = httpx.post(contacts["webhook"], json=body, timeout=10)
         except httpx.HTTPError as exc:
-            log.warning("failure webhook for %s failed: %s", what, exc)
+            _webhook_failed(what, f"failed: {exc}", body["recipe"], contacts["webhook"])
         else:
             if not answer.is_success:
-                log.warning(
-                    "failure webhook for %s answered HTTP %s: the report was not taken",
-                    what,
-                    answer.status_code,
-                )
+                said = f"answered HTTP {answer.status_code}: the report was not taken"
+                _webhook_failed(what, said, body["recipe"], contacts["webhook"])
     if contacts.get("email"):
         error = body["error"]
         step = f"\nNext: {body['next']}\n" if body.get("next") else ""

@@ -36,7 +36,7 @@ from sqlalchemy import func, select, text, update
 
 from lpstudio.cli import main
 from lpstudio.errors import LpstudioError, WorkspaceError
-from lpstudio.failures import refused_for_good
+from lpstudio.failures import refused_for_good, tell
 from lpstudio.leader import StoreLease
 from lpstudio.models import Job, ScheduleForm, ScheduleRun, TriggerState, utcnow
 from lpstudio.registry import get_connector
@@ -47,7 +47,16 @@ from lpstudio.store import FINAL_STATES, Store
 from lpstudio.studio import Studio
 from lpstudio.workspace import Workspace
 
-from .conftest import LPSTUDIO, gone, run_cli, scheduler_running, set_job, wait_for, write_recipe
+from .conftest import (
+    LPSTUDIO,
+    free_port,
+    gone,
+    run_cli,
+    scheduler_running,
+    set_job,
+    wait_for,
+    write_recipe,
+)
 
 POLL = {
     "kind": "poll",
@@ -1452,7 +1461,32 @@ def test_a_failure_report_the_webhook_refused_is_logged(
             Scheduler(studio).tick()
     assert len(webhook.posts) == 1
     assert f"failure webhook for job {retry.id} answered HTTP 500" in caplog.text
+    assert "/****, notify.webhook of p/lost)" in caplog.text, caplog.text
+    assert "`lpstudio settings p/lost --notify-webhook URL`" in caplog.text, caplog.text
     assert webhook.url not in caplog.text
+
+
+def test_a_failure_webhook_that_cannot_be_reached_is_logged_naming_the_setting_and_the_fix(
+    ws: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The operator read a bare `[Errno 111] Connection refused`, where the e-mail's failure
+    names `[smtp]` and its fix: which setting sent the report there, and how to change it
+    (its URL shown without its path, which often holds a token)."""
+    host = f"127.0.0.1:{free_port()}"  # nothing listens there
+    url = f"http://{host}/hooks/s3cr3t-token"
+    write_recipe(ws, "p/told")
+    with Studio.open(ws, user="alice") as studio, caplog.at_level(logging.WARNING):
+        notify(studio, "p/told.ipynb", url)
+        body = {"recipe": "p/told.ipynb", "error": {"ename": "ValueError", "evalue": "boom"}}
+        tell(studio, body, "job 1", "lpstudio: job 1 of p/told failed")
+    (said,) = [r.getMessage() for r in caplog.records if "failure webhook" in r.getMessage()]
+    assert said.startswith("failure webhook for job 1 failed: "), said
+    assert "refused" in said.lower() and "s3cr3t-token" not in said, said
+    assert f"(http://{host}/****, notify.webhook of p/told)" in said, said
+    assert said.endswith(
+        "fix: check that its server runs and takes a JSON POST from this machine, or give the "
+        "right URL with `lpstudio settings p/told --notify-webhook URL` ('' clears it)"
+    ), said
 
 
 @pytest.mark.parametrize("trigger", ["manual", "callable", "rerun", "test"])
