@@ -564,8 +564,13 @@ def _plan(
         refuse_held_secret(manifest["folder"], "folder", "project folder", hidden, _ELSEWHERE)
         folder = project_folder(studio, manifest["folder"], False, "folder", typed=False)[1]
     else:
-        refuse_held_secret(into, "into", "project folder", hidden, "give the folder its name")
-        folder = project_folder(studio, into, False, "into", typed=True)[1]
+        try:
+            refuse_held_secret(into, "into", "project folder", hidden, "give the folder its name")
+            folder = project_folder(studio, into, False, "into", typed=True)[1]
+        except InputError as exc:  # named as given (the CLI says `--into`): the CLI prints
+            exc.message = f"`into`: {exc.message}"  # the message alone, not the field
+            exc.args = (exc.message,)
+            raise
     prefix = "" if folder == "." else f"{folder}/"
     plan = _Plan(folder, replace)
     listed: dict[str, str] = {}  # path in the package -> what lists it
@@ -592,7 +597,7 @@ def _plan(
         plan.files[label], plan.fields[label] = data, where
     available = _check_connections(studio, manifest, plan)
     for rel, entry in manifest["recipes"].items():
-        _plan_recipe(studio, plan, prefix + rel, members[rel], entry, manifest, available)
+        _plan_recipe(studio, plan, prefix + rel, members[rel], entry, rel, available)
     return plan
 
 
@@ -752,11 +757,11 @@ def _plan_recipe(
     name: str,
     data: bytes,
     entry: dict[str, Any],
-    manifest: dict[str, Any],
+    rel: str,
     types: dict[str, str],
 ) -> None:
-    """Checks one recipe as this workspace reads it, and its settings as `save_settings`
-    checks them; every refusal names `recipes.<its name here>....`."""
+    """Checks one recipe (`rel` in the package) as this workspace reads it, and its settings
+    as `save_settings` checks them; every refusal names `recipes.<its name here>....`."""
     from .endpoints import check_call_timeout
     from .failures import checked_contacts
     from .times import poll_start
@@ -780,8 +785,13 @@ def _plan_recipe(
         ) from None
     settings = entry["settings"]
 
-    def refuse(exc: InputError, under: str) -> InputError:
-        exc.field = f"{where}.settings.{under}" + (f".{exc.field}" if exc.field else "")
+    def refuse(exc: InputError, under: str = "") -> InputError:
+        """`exc`, a refusal of the recipe's settings (`under` one of them), naming the
+        recipe in its message as its field does: a package holds several, and the CLI
+        prints the message alone."""
+        exc.field = ".".join(part for part in (f"{where}.settings", under, exc.field) if part)
+        exc.message = f"recipe {label}: {exc.message}"
+        exc.args = (exc.message,)
         return exc
 
     try:
@@ -791,8 +801,17 @@ def _plan_recipe(
             recipe=name,
             projects=studio.workspace.projects,
         )
-        studio.refuse_secrets(parameters)
     except InputError as exc:
+        raise refuse(exc, "parameters") from None
+    try:
+        studio.refuse_secrets(parameters)
+    except InputError as exc:  # the package's value: given here once imported, if at all
+        exc.fix = (
+            f"the package must not carry it: remove {exc.field} from recipes.{rel}.settings."
+            f"parameters in its {MANIFEST} (or clear it where it was exported, and export "
+            f"again) and import it again; then give it its value here with `lpstudio "
+            f"settings {word(label)} -p {exc.field} VALUE`"
+        )
         raise refuse(exc, "parameters") from None
     slots = recipe.metadata.get("connections", {})
     chosen = settings.get("connections", {})
@@ -806,15 +825,16 @@ def _plan_recipe(
             )
         if connection not in types:
             raise InputError(
-                f"slot {slot} is bound to connection {connection}, which the package does "
-                "not describe",
+                f"recipe {label}'s slot {slot} is bound to connection {connection}, which the "
+                "package does not describe",
                 field=field_name,
                 fix=_AGAIN,
             )
         wanted = slots[slot].get("type")
         if wanted and types[connection] != wanted:
             raise InputError(
-                f"slot {slot} needs a {wanted} connection, but {connection} is {types[connection]}",
+                f"recipe {label}'s slot {slot} needs a {wanted} connection, but {connection} "
+                f"is {types[connection]}",
                 field=field_name,
                 fix=_AGAIN,
             )
@@ -824,16 +844,14 @@ def _plan_recipe(
             hidden = studio.connections.secret_values() | studio.store.secrets
             new["notify"] = checked_contacts(settings["notify"], {}, hidden)
         except InputError as exc:
-            exc.field = f"{where}.settings.{exc.field}"
-            raise
+            raise refuse(exc) from None
     if "call_timeout" in settings and recipe.trigger_kind != "callable":
         shown["notes"].append("call_timeout left out: the recipe is not callable")
     elif "call_timeout" in settings:
         try:
             check_call_timeout(recipe, settings["call_timeout"])
         except InputError as exc:
-            exc.field = f"{where}.settings.call_timeout"
-            raise
+            raise refuse(exc) from None
         new["call_timeout"] = float(settings["call_timeout"])
     if settings.get("since") and recipe.trigger_kind == "poll":
         with studio.store.read() as s:

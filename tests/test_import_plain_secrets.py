@@ -1,7 +1,8 @@
 """A package whose connection carries a secret of the importing workspace in a plain field:
 `connections add` refuses such a value (plain fields are shown as they are), and `import`
 created the placeholder with it, in clear in the store and in every listing. The import is
-refused whole, naming the package's connection and field, the value never said.
+refused whole, naming the package's connection and field, the value never said. So is a
+package whose recipe saved such a secret as a parameter's value, naming the recipe.
 
 Two real workspaces with the README's `acme` connector in their `connectors/`, the CLI
 in-process.
@@ -114,3 +115,38 @@ def test_a_package_whose_plain_fields_hold_no_secret_still_imports(
     assert {c["name"]: c["status"] for c in imported["connections"]} == {"crm3": "placeholder"}
     with Studio.open(target, user="bob") as studio:
         assert studio.connections.get("crm3").fields == {"base_url": "http://127.0.0.1:9/v2"}
+
+
+def test_a_recipe_s_saved_value_holding_a_secret_is_refused_naming_the_recipe(
+    target: Path, tmp_path: Path
+) -> None:
+    """The reviewer's case: recipe f429's saved campaign_name held a secret of the importing
+    workspace, and the text said `parameter 'campaign_name' holds the secret of a
+    connection`, not which of the package's recipes (only --json's field did), with a run's
+    fix (give the secret to a connection). It names the recipe, and an import's fix."""
+    root = acme_workspace(tmp_path / "source", "other-key-5120")
+    write_recipe(root, "crm/f429", parameters="campaign_name: str = 'Spring'  # its name")
+    with Studio.open(root, user="alice") as studio:
+        studio.save_settings("crm/f429", {"campaign_name": SECRET})  # no secret there
+    package = tmp_path / "crm.zip"
+    assert invoke(root, "export", "crm", "-o", str(package)).exit_code == 0
+    before = state(target)
+
+    result = invoke(target, "import", str(package), "--into", "newshop")
+
+    assert result.exit_code == 2 and result.stdout == "", result.output
+    said, fix = result.stderr.split("\n  fix: ")
+    assert said == (
+        "lpstudio: error: recipe newshop/f429: parameter 'campaign_name' holds the secret of "
+        "a connection"
+    ), said
+    assert fix == (
+        "the package must not carry it: remove campaign_name from recipes.f429.ipynb."
+        "settings.parameters in its lpstudio-package.json (or clear it where it was "
+        "exported, and export again) and import it again; then give it its value here with "
+        "`lpstudio settings newshop/f429 -p campaign_name VALUE`\n"
+    ), fix
+    error = refused(invoke(target, "import", str(package), "--into", "newshop", "--json"))
+    assert error["field"] == "recipes.newshop/f429.settings.parameters.campaign_name", error
+    assert SECRET not in result.output
+    assert state(target) == before

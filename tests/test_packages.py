@@ -822,6 +822,12 @@ def test_an_absolute_folder_is_refused_not_read_under_projects(
     for error in (into, exported):
         assert "outside projects/" in error["message"], error
         assert "under projects/ such as shop" in error["fix"], error
+    # Printed as text (the message and its fix, no field), it names the option too.
+    printed = invoke(target, "import", str(small), "--into", "/tmp/evil")
+    assert printed.exit_code == 2 and printed.stdout == "", printed.output
+    assert printed.stderr.startswith(
+        "lpstudio: error: `--into`: project folder /tmp/evil is outside projects/\n"
+    ), printed.stderr
     assert state(target) == before
     assert not (tmp_path / "etc.zip").exists()
 

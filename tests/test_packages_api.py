@@ -15,8 +15,10 @@ from pathlib import Path
 import openapi_spec_validator
 import pytest
 
+from lpstudio.packages import export_project
 from lpstudio.studio import Studio
 from tests import test_server
+from tests.conftest import write_recipe
 from tests.servers import Served, serving
 from tests.test_server import HOOK_SECRET, api, assert_error, state
 
@@ -178,7 +180,49 @@ def test_a_bad_package_or_query_is_refused_and_nothing_is_written(server: str, w
     outside = api(server, "alice", "POST", "/packages", params={"into": "../x"}, content=package)
     assert_error(outside, 400, "into")
     absolute = api(server, "alice", "POST", "/packages", params={"into": "/etc"}, content=package)
-    assert "under projects/ such as shop" in assert_error(absolute, 400, "into")["fix"]
+    error = assert_error(absolute, 400, "into")
+    assert error["message"] == "`into`: project folder /etc is outside projects/", error
+    assert "under projects/ such as shop" in error["fix"]
+    assert state(ws) == before
+
+
+def test_a_recipe_s_saved_value_holding_a_secret_is_refused_naming_the_recipe(
+    server: str, ws: Path, tmp_path: Path
+) -> None:
+    """A package (of a workspace where it was no secret) whose recipe f429 saved the server
+    workspace's connection secret as its campaign_name: the answer's message names the
+    recipe, as its field does, and its fix fits an import, said with the API's route."""
+    root = tmp_path / "source"
+    Studio.init(root, accept_terms=True, admin="alice").close()
+    write_recipe(root, "shop/f429", parameters="campaign_name: str = 'Spring'  # its name")
+    with Studio.open(root, user="alice") as studio:
+        studio.save_settings("shop/f429", {"campaign_name": HOOK_SECRET})
+        buffer = io.BytesIO()
+        export_project(studio, "shop", buffer)
+    before = state(ws)
+
+    answer = api(
+        server,
+        "alice",
+        "POST",
+        "/packages",
+        params={"into": "newshop"},
+        content=buffer.getvalue(),
+        headers=ZIP,
+    )
+
+    error = assert_error(answer, 400, "recipes.newshop/f429.settings.parameters.campaign_name")
+    assert error["message"] == (
+        "recipe newshop/f429: parameter 'campaign_name' holds the secret of a connection"
+    ), error
+    assert error["fix"].startswith(
+        "the package must not carry it: remove campaign_name from recipes.f429.ipynb."
+        "settings.parameters in its lpstudio-package.json"
+    ), error
+    assert error["fix"].endswith(
+        '/recipes/newshop/f429/settings {"parameters": {"campaign_name": ...}}'
+    ), error
+    assert HOOK_SECRET not in answer.text
     assert state(ws) == before
 
 

@@ -78,18 +78,19 @@ def _emit(data: Any) -> None:
 
 def _as_option(exc: LpstudioError) -> None:
     """Names the command's option where the studio named its own field for it (the REST
-    API's name, `reset_since`): the CLI's user typed `--reset-since`."""
+    API's name, `reset_since`, or `into` quoted so): the CLI's user typed `--reset-since`."""
     ctx = click.get_current_context(silent=True)
     params = {p.name: p for p in ctx.command.params} if ctx is not None else {}
     param = params.get(exc.field or "")
     if not isinstance(param, click.Option) or exc.field is None:
         return
     option = max(param.opts, key=len)
-    if "_" in exc.field:  # a name no sentence uses: said as the option wherever it appears
-        pattern = re.compile(rf"\b{re.escape(exc.field)}\b")
-        exc.message = pattern.sub(option, exc.message)
-        exc.fix = pattern.sub(option, exc.fix) if exc.fix else exc.fix
-        exc.args = (exc.message,)
+    # A name no sentence uses, or one quoted as a name: said as the option wherever it is.
+    named = re.escape(exc.field)
+    pattern = re.compile(rf"\b{named}\b" if "_" in exc.field else rf"(?<=`){named}(?=`)")
+    exc.message = pattern.sub(option, exc.message)
+    exc.fix = pattern.sub(option, exc.fix) if exc.fix else exc.fix
+    exc.args = (exc.message,)
     exc.field = option
 
 
