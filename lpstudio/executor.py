@@ -44,7 +44,7 @@ import time
 import uuid
 from abc import ABC, abstractmethod
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -195,11 +195,13 @@ class LocalExecutor(Executor):
         store: Store,
         workers: int = 2,
         reap: Callable[[], object] | None = None,
+        credentials: Collection[str] = (),
     ) -> None:
         self.workspace = workspace
         self.store = store
         self.workers = workers
         self.reap = reap
+        self.credentials = credentials  # masked in its jobs' output (`execute_job`)
         self.every = workspace.setting("jobs", "heartbeat_seconds")
         self._pool: ThreadPoolExecutor | None = None
         # Shared with every executor of this process that has the same settings; nothing
@@ -235,6 +237,7 @@ class LocalExecutor(Executor):
                         progress_bar=progress_bar,
                         pool=self.kernels,
                         in_turn=True,
+                        credentials=self.credentials,
                     )
                 except NotItsTurn as turn:
                     if waiting is None:
@@ -288,7 +291,12 @@ class LocalExecutor(Executor):
                 job = self._end_waiting(waiting.job_id, waiting.stop)
             else:
                 job = execute_job(
-                    self.workspace, self.store, waiting.job_id, pool=self.kernels, in_turn=True
+                    self.workspace,
+                    self.store,
+                    waiting.job_id,
+                    pool=self.kernels,
+                    in_turn=True,
+                    credentials=self.credentials,
                 )
         except RecipeStopped:
             self._resolve(waiting, self._cancel_waiting(waiting.job_id, RECIPE_STOPPED))
@@ -759,11 +767,17 @@ class DaskExecutor(Executor):
             client.close()
 
 
-def executor_for(workspace: Workspace, store: Store, reap: Callable[[], object]) -> Executor:
+def executor_for(
+    workspace: Workspace,
+    store: Store,
+    reap: Callable[[], object],
+    credentials: Collection[str] = (),
+) -> Executor:
     """The executor the workspace's settings name: Dask's when `[executor] dask_scheduler`
-    is set (checked when the workspace was read), else local workers."""
+    is set (checked when the workspace was read), else local workers, which mask
+    `credentials` in their jobs' output (the cluster's workers are not given them)."""
     address = workspace.setting("executor", "dask_scheduler")
     if address is None:
         workers = workspace.setting("executor", "workers")
-        return LocalExecutor(workspace, store, workers=workers, reap=reap)
+        return LocalExecutor(workspace, store, workers, reap, credentials)
     return DaskExecutor(workspace, store, address, reap)

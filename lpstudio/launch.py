@@ -96,8 +96,10 @@ def jupyterlab_command(root: Path, port: int) -> list[str]:
 @contextlib.contextmanager
 def token_file(root: Path, token: str) -> Iterator[Path]:
     """JupyterLab's token in a file of the workspace's `.runtime/` that only its user
-    reads, removed once JupyterLab ends. Not `JUPYTER_TOKEN`: its kernels inherit the
-    environment, and a recipe printing `os.environ` would show the token."""
+    reads, removed once JupyterLab answers (`main`), or ends. Not `JUPYTER_TOKEN`: it
+    would stay in the environment of JupyterLab's process (`/proc/PID/environ`) for the
+    user's processes to read. lpstudio's server extension drops `JUPYTER_TOKEN_FILE` from
+    it once read, before any kernel starts (`LpstudioApp._forget_token_source`)."""
     runtime = root / ".runtime"
     runtime.mkdir(mode=0o700, exist_ok=True)
     path = runtime / f"lab-token-{os.getpid()}"
@@ -246,15 +248,19 @@ def main(argv: list[str] | None = None) -> int:
         # On stderr, among JupyterLab's log: stdout's lines are the ones to read.
         print(f"starting JupyterLab at {url}: its URL follows once it answers", file=sys.stderr)
 
-        def announce(lab: subprocess.Popen[bytes]) -> bool:
-            """Prints the studio's URL once it opens the studio, else why not."""
-            if lab_answers(lab, url, token, args.start_timeout):
-                print(f"studio:    {url}/lab?token={token}", flush=True)
-                return True
-            print(not_answering(lab, url, args.start_timeout), file=sys.stderr)
-            return False
-
         with token_file(root, token) as path:
+
+            def announce(lab: subprocess.Popen[bytes]) -> bool:
+                """Prints the studio's URL once it opens the studio, else why not. Its token
+                file goes as soon as JupyterLab answers: it has read it, and every process of
+                the user could read it meanwhile (a recipe's kernel among them)."""
+                if lab_answers(lab, url, token, args.start_timeout):
+                    path.unlink(missing_ok=True)
+                    print(f"studio:    {url}/lab?token={token}", flush=True)
+                    return True
+                print(not_answering(lab, url, args.start_timeout), file=sys.stderr)
+                return False
+
             # Without a JUPYTER_TOKEN of the caller's: it would win over the file, and the
             # URL printed would not open the studio.
             env = {k: v for k, v in os.environ.items() if k != "JUPYTER_TOKEN"}

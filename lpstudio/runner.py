@@ -26,7 +26,7 @@ import signal
 import subprocess
 import threading
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Collection, Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
@@ -954,6 +954,7 @@ def execute_job(
     pool: KernelPool | None = None,
     group: RunningJobs | None = None,
     in_turn: bool = False,
+    credentials: Collection[str] = (),
 ) -> Job:
     """Runs a queued (or claimed) job to a final state and returns its final row.
 
@@ -962,7 +963,10 @@ def execute_job(
     every job of the process; `group` stops this one with others (a scheduler's). With
     `in_turn`, a queued job starts only in its recipe's turn (its `concurrency`): else
     `NotItsTurn` is raised, the job left as it was; and a call only while its recipe is
-    started: else `RecipeStopped`.
+    started: else `RecipeStopped`. `credentials`, lpstudio's own that the process holds
+    (a server's Jupyter token, `Studio.credentials`), are masked in its output notebook,
+    result and error as the workspace's secrets are: its kernel is never given one, but
+    may find one all the same (the server's user's files).
     """
     from nbclient.exceptions import DeadKernelError
     from papermill.exceptions import PapermillExecutionError
@@ -1009,7 +1013,7 @@ def execute_job(
     sends = False  # its recipe may send through a connection, and so claim in its ledger
     try:
         connections = Connections(store, workspace.key_path, workspace.root)
-        writer.secrets = frozenset(connections.secret_values()) | store.secrets
+        writer.secrets = frozenset(connections.secret_values() | store.secrets | set(credentials))
         bound = store.version_settings(job.version_id).get("connections", {})
         sends = bool(bound) and job.trigger != "test"  # a test run's actions send nothing
         runtime = {

@@ -713,7 +713,13 @@ class Scheduler:
             if self._cluster is not None:
                 job = self._cluster.run_claimed(job_id)
             else:
-                job = execute_job(self.studio.workspace, self.store, job_id, group=self._claimed)
+                job = execute_job(
+                    self.studio.workspace,
+                    self.store,
+                    job_id,
+                    group=self._claimed,
+                    credentials=self.studio.credentials,
+                )
                 if job.status == QUEUED and job.worker is None:  # this scheduler stopped
                     log.info("job %s requeued: the scheduler stopped before it ended", job_id)
                     return  # the next scheduler runs it

@@ -197,7 +197,8 @@ class Studio:
         """`api_root`: where the links and fixes this studio hands out find the REST API (a
         recipe's hook and endpoint), under the base URL of the server that opened it.
         `credentials`: lpstudio's own that its callers hold besides the API clients' tokens
-        (the Jupyter server's token), refused as input as those are (`refuse_secrets`)."""
+        (the Jupyter server's token), refused as input as those are (`refuse_secrets`), and
+        masked in the output of the jobs it runs here (`execute_job`)."""
         self.credentials = frozenset(token for token in credentials if token)
         acting = user or current_user()
         if not acting or len(acting) > USER_NAME_MAX:
@@ -239,7 +240,9 @@ class Studio:
                 self.store.close()
                 raise
         self.user = self.store.ensure_user(acting, default_role).name
-        self.executor = executor or executor_for(workspace, self.store, self._reap)
+        self.executor = executor or executor_for(
+            workspace, self.store, self._reap, self.credentials
+        )
         self._reap()
 
     def _reap(self) -> None:

@@ -131,11 +131,19 @@ def answering(proc: subprocess.Popen[bytes], url: str, token: str, log: Path) ->
 
 
 @contextmanager
-def serving(ws: Path, *extra: str, name: str = "server") -> Iterator[Served]:
+def serving(
+    ws: Path, *extra: str, name: str = "server", environ: dict[str, str] | None = None
+) -> Iterator[Served]:
     """`lpstudio serve` on a free port, with Jupyter's options after lpstudio's; yields once
-    it answers. Its `url` holds the base URL an option gives (`--ServerApp.base_url=/u/ada/`)."""
+    it answers. Its `url` holds the base URL an option gives (`--ServerApp.base_url=/u/ada/`).
+    `environ` adds to its environment: a token given there as a service gives it (this
+    module's `JUPYTER_TOKEN`, in `JUPYTER_TOKEN` or `JUPYTER_TOKEN_FILE`) takes the place
+    of the command line's."""
     given = (a.partition("=")[2] for a in extra if a.startswith("--ServerApp.base_url="))
     base = next(given, "/").rstrip("/")
+    environ = environ or {}
+    in_environ = {"JUPYTER_TOKEN", "JUPYTER_TOKEN_FILE"} & set(environ)
+    token = [] if in_environ else [f"--IdentityProvider.token={JUPYTER_TOKEN}"]
 
     def start(port: int) -> Served:
         command = [
@@ -144,7 +152,7 @@ def serving(ws: Path, *extra: str, name: str = "server") -> Iterator[Served]:
             f"--port={port}",
             "--allow-root",
             f"--workspace={ws}",
-            f"--IdentityProvider.token={JUPYTER_TOKEN}",
+            *token,
             "--ServerApp.identity_provider_class=tests.servers.HeaderIdentityProvider",
             *extra,
         ]
@@ -153,7 +161,7 @@ def serving(ws: Path, *extra: str, name: str = "server") -> Iterator[Served]:
             proc = subprocess.Popen(
                 command,
                 cwd=REPO,
-                env={**os.environ, "PYTHONPATH": str(REPO)},
+                env={**os.environ, "PYTHONPATH": str(REPO), **environ},
                 stdin=subprocess.DEVNULL,  # as a service runs it: no terminal to ask
                 stdout=out,
                 stderr=subprocess.STDOUT,

@@ -46,6 +46,8 @@ STORE_RETRY_EVERY = 5.0
 STOP_MARGIN = 15.0
 #: Seconds a stop gives the requests it cut short to send their 503 before it goes on.
 CUT_ANSWER_SECONDS = 5.0
+#: Where Jupyter reads its token from as it starts (`IdentityProvider.token`'s default).
+TOKEN_ENV = ("JUPYTER_TOKEN", "JUPYTER_TOKEN_FILE")
 
 
 class LpstudioApp(ExtensionApp):
@@ -223,6 +225,7 @@ class LpstudioApp(ExtensionApp):
 
     def initialize_settings(self) -> None:
         self._refuse_bad_settings()
+        self._forget_token_source()
         self._log_through_the_server()
         self._studios: dict[str, Studio] = {}
         self._lock = threading.Lock()
@@ -247,6 +250,18 @@ class LpstudioApp(ExtensionApp):
         ReadOnlyHistory(self).install(self.serverapp.contents_manager)
         self.kernel_notebooks = KernelNotebooks(self)  # a renamed notebook's kernel follows it
         self.kernel_notebooks.install(self.serverapp.session_manager)
+
+    def _forget_token_source(self) -> None:
+        """Drops `TOKEN_ENV` from the server's environment, once Jupyter read its token from
+        them (read here, should it not have yet): every kernel (JupyterLab's, the kernel
+        pool's, the fork server and its forks) and terminal inherits that environment, and
+        a recipe run as a job printed the token, or the file it names, into its output
+        notebook, which every role reads: the token logs in as the server's admin. Nothing
+        the server starts has started yet: kernels start once it serves."""
+        held = bool(self.server_token)  # read now, from them if they give it
+        for name in TOKEN_ENV:
+            os.environ.pop(name, None)
+        self.log.debug("lpstudio: %s dropped from the environment (a token: %s)", TOKEN_ENV, held)
 
     def _log_through_the_server(self) -> None:
         """lpstudio's own loggers (the hosted scheduler's line per job start and end, the
