@@ -255,7 +255,7 @@ def test_a_success_line_is_masked_only_where_a_handler_writes_it() -> None:
     """traitlets leaves its loggers at DEBUG and filters at their handlers: the secrets are
     read for a successful request's (debug) line only when `--debug` or a handler such as
     pytest's writes it, not on every request of a server at its default level."""
-    from lpstudio.server.handlers import written_at
+    from lpstudio.server.serverlog import written_at
 
     app = logging.getLogger("lpstudio-test-app")
     parent = logging.getLogger("lpstudio-test-app-parent")

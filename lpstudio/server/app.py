@@ -7,6 +7,7 @@ Jupyter decides who a user is; the workspace's store decides what their role all
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import logging
 import math
@@ -34,6 +35,7 @@ from .readonly import ReadOnlyHistory
 from .routes import ROUTES, Route, handlers
 from .saves import SavedVersions
 from .serveonly import ServeOnlyServerApp
+from .serverlog import mask_records, mask_request_lines
 from .sessions import KernelNotebooks
 
 #: The acting user of what no person does: API-client lookups and webhook jobs.
@@ -245,6 +247,7 @@ class LpstudioApp(ExtensionApp):
         self._opened_at = -math.inf
         self._opening = threading.Lock()
         self._open_workspace()
+        mask_request_lines(self)
         self.saves = SavedVersions(self)
         self.serverapp.contents_manager.register_post_save_hook(self.saves.saved)
         ReadOnlyHistory(self).install(self.serverapp.contents_manager)
@@ -314,7 +317,10 @@ class LpstudioApp(ExtensionApp):
     async def _start_jupyter_server_extension(self, serverapp: Any) -> None:
         """Once the server serves (its port bound, its start-up checks passed): a server
         refused at start took the scheduler's lease and fired due schedules as it exited,
-        and the server that did start stood by for the lease's length."""
+        and the server that did start stood by for the lease's length. Its log is masked
+        from now on (`mask_records`), once Jupyter's start-up lines gave the token it made,
+        if it made one, to log in with."""
+        mask_records(self)
         with self._opening:
             self._serving = True
             if self.workspace_error is None:
@@ -380,6 +386,19 @@ class LpstudioApp(ExtensionApp):
     @property
     def service(self) -> Studio:
         return self.studio_for(SERVICE_USER)
+
+    def held_secrets(self) -> frozenset[str]:
+        """What nothing the server answers or logs may show: the workspace's secrets (its
+        connections' and its store's password, as far as they can be read: none without a
+        workspace, the store's password alone from a store that is down) and the server's
+        token. Blocking: it reads the store."""
+        found = {self.server_token} - {""}
+        if self.workspace_error is None and hasattr(self, "lpstudio_workspace"):
+            with contextlib.suppress(Exception):  # the store's own failure: its error says it
+                service = self.service
+                found |= service.store.secrets
+                found |= service.held_secrets()
+        return frozenset(found)
 
     async def blocking(self, func: Any, *args: Any, **kwargs: Any) -> Any:
         """Runs `func` in the extension's threads and awaits it; the request it serves is

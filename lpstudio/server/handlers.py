@@ -21,7 +21,6 @@ import contextlib
 import functools
 import io
 import json
-import logging
 import re
 import traceback
 from http.client import responses
@@ -64,6 +63,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
     import jsonschema
+    from tornado.httputil import HTTPServerRequest
 
     from ..models import Job
     from ..recipe import Recipe
@@ -140,6 +140,48 @@ EXPOSED_HEADERS = "Lpstudio-Job, Idempotent-Replayed, Retry-After, Content-Dispo
 #: Query parameters any request may carry for Jupyter's own checks (a token login, the
 #: XSRF form field), beside those its route takes.
 JUPYTER_QUERY = frozenset({"token", "_xsrf"})
+
+
+def request_secrets(app: LpstudioApp, request: HTTPServerRequest) -> Secrets:
+    """What an answer to `request`, and the server's lines of it, must not show, read once
+    a request has failed or its line is written: they quote what the caller sent (a body's
+    value that an input schema refuses, an object's key, the path of `/call/...`, a path or
+    query no route takes), which is masked where it is kept (a call's or a delivery's event)
+    and must be here too. The workspace's secrets and the server's token
+    (`LpstudioApp.held_secrets`), the request's own API token (a caller that put it in its
+    query or body had it quoted back, and logged), and another API client's token it sent
+    (`_tokens_sent`). A secret's beginning in what the caller sent is no news to it, and is
+    shown as sent (`Secrets`)."""
+    found = app.held_secrets() | _tokens_sent(app, request)
+    found |= {token for token in (api_token(request.headers),) if token}
+    return Secrets(found, _sent(request, found))
+
+
+def _sent(request: HTTPServerRequest, hiding: frozenset[str]) -> str:
+    """What the caller sent (its path, query and body, parsed and as sent), as
+    `given_text` has it, `hiding` cut out."""
+    body = request.body.decode("utf-8", "replace")
+    try:
+        parsed = json.loads(body) if body else None
+    except (ValueError, RecursionError):  # refused by the request's own check
+        parsed = None
+    query = {
+        key: [value.decode("utf-8", "replace") for value in values]
+        for key, values in request.query_arguments.items()
+    }
+    return given_text(unquote(request.path), query, body, parsed, hiding=hiding)
+
+
+def _tokens_sent(app: LpstudioApp, request: HTTPServerRequest) -> frozenset[str]:
+    """The live API clients' tokens in the request's path, query and body, as a job's event
+    masks them (`Studio.kept_event`); the store is read only for text of a token's shape."""
+    if app.workspace_error is not None or not hasattr(app, "lpstudio_workspace"):
+        return frozenset()
+    sent = f"{request.uri}\n{request.body.decode('utf-8', 'replace')}"
+    try:
+        return frozenset(app.service.api_clients.live_tokens(sent))
+    except Exception:  # the store's own failure: the error being answered says it
+        return frozenset()
 
 
 class BaseHandler(ExtensionHandlerMixin, APIHandler):
@@ -496,57 +538,15 @@ class BaseHandler(ExtensionHandlerMixin, APIHandler):
 
     @functools.cached_property
     def hidden(self) -> frozenset[str]:
-        """The workspace's secrets, read once a request has failed: its error answer and the
-        lines logged of it quote what the caller sent (a body's value that an input schema
-        refuses, an object's key, the path of `/call/...`), which is masked where it is kept
-        (a call's or a delivery's event) and must be here too. Without a workspace, or with
-        a store that cannot be read, none is known to mask. The request's own credentials
-        (its API token, the server's token) are masked too: a caller that put one in its
-        query or body had it quoted back, and logged; and so is another API client's token
-        it sent (`_tokens_sent`). A secret's beginning in what the caller sent is no news to
-        it, and shown as sent (`Secrets`)."""
-        found = self._workspace_secrets() | self.request_credentials() | self._tokens_sent()
-        return Secrets(found, self._sent(found))
-
-    def _sent(self, hiding: frozenset[str]) -> str:
-        """What the caller sent (its path, query and body, parsed and as sent), as
-        `given_text` has it, `hiding` cut out."""
-        body = self.request.body.decode("utf-8", "replace")
-        try:
-            parsed = json.loads(body) if body else None
-        except (ValueError, RecursionError):  # refused by the request's own check
-            parsed = None
-        query = {
-            key: [value.decode("utf-8", "replace") for value in values]
-            for key, values in self.request.query_arguments.items()
-        }
-        return given_text(unquote(self.request.path), query, body, parsed, hiding=hiding)
+        """The secrets this request's error answer and the lines logged of it must not
+        show (`request_secrets`), read once a request has failed (or its line is logged)."""
+        return request_secrets(self.app, self.request)
 
     def request_credentials(self) -> frozenset[str]:
         """The credentials this request carries, or might have put in its input: its API
         token (`API-TOKEN`, `Authorization: Bearer`) and the Jupyter server's token."""
         found = (api_token(self.request.headers), getattr(self.identity_provider, "token", ""))
         return frozenset(token for token in found if token)
-
-    def _tokens_sent(self) -> frozenset[str]:
-        """The live API clients' tokens in the request's path, query and body, as a job's
-        event masks them (`Studio.kept_event`); the store is read only for text of a
-        token's shape."""
-        if getattr(self.app, "lpstudio_workspace", None) is None:
-            return frozenset()
-        sent = f"{self.request.uri}\n{self.request.body.decode('utf-8', 'replace')}"
-        try:
-            return frozenset(self.app.service.api_clients.live_tokens(sent))
-        except Exception:  # the store's own failure: the error being answered says it
-            return frozenset()
-
-    def _workspace_secrets(self) -> frozenset[str]:
-        if getattr(self.app, "lpstudio_workspace", None) is None:
-            return frozenset()
-        try:
-            return frozenset(self.app.service.held_secrets())
-        except Exception:  # the store's own failure: the error being answered says it
-            return frozenset()
 
     def write_error(self, status_code: int, **kwargs: Any) -> None:
         exc = (kwargs.get("exc_info") or (None, None, None))[1]
@@ -642,7 +642,7 @@ class BaseHandler(ExtensionHandlerMixin, APIHandler):
             # The connections' secrets cannot be read from a store that is down: what the
             # answer and this line quote is masked by the store's own password.
             found = self.app.service.store.secrets | self.request_credentials()
-            self.__dict__["hidden"] = Secrets(found, self._sent(found))
+            self.__dict__["hidden"] = Secrets(found, _sent(self.request, found))
         where = scrub_text(f"{self.request.method} {self.request.path}", self.hidden)
         if isinstance(value, OperationalError):
             said = scrub_text(first_line(value), self.hidden)
@@ -656,42 +656,6 @@ class BaseHandler(ExtensionHandlerMixin, APIHandler):
         else:
             said = "".join(traceback.format_exception(typ, value, tb))
             self.log.error("Uncaught exception %s\n%s", where, scrub_text(said, self.hidden))
-
-    def _log(self) -> None:
-        """The server's line for each request (Jupyter's `log_request`), with the workspace's
-        secrets masked in its URI and referer: a caller may have put one in its path
-        (`/call/<secret>`) or its query (`/jobs?recipe=<secret>` lists nothing, and
-        succeeds), escaped as it likes (`redaction._escapes_masked`). Jupyter logs successes
-        at debug level: the secrets are read for them only when a handler writes that level
-        (`written_at`). tornado keeps this method for applications to override."""
-        status = self.get_status()
-        quiet = status < 300 or status == 304
-        if (not quiet or written_at(self.log, logging.DEBUG)) and self.hidden:
-            self.request.uri = scrub_text(self.request.uri or "", self.hidden)
-            referer = self.request.headers.get("Referer")
-            if referer:
-                self.request.headers["Referer"] = scrub_text(referer, self.hidden)
-        super()._log()
-
-
-def written_at(log: logging.Logger | logging.LoggerAdapter[Any], level: int) -> bool:
-    """Whether a record of `level` sent to `log` is written by some handler. traitlets sets
-    its applications' loggers to DEBUG and leaves the level to their handlers (the server's
-    `--log-level`, INFO by default), so `isEnabledFor(DEBUG)` is true of every server: the
-    workspace's secrets were read from the store for each successful request's line, which
-    no handler wrote."""
-    logger = log.logger if isinstance(log, logging.LoggerAdapter) else log
-    if not logger.isEnabledFor(level):
-        return False
-    current: logging.Logger | None = logger
-    found = False  # with no handler at all, Python writes through `logging.lastResort`
-    while current is not None:
-        if any(level >= handler.level for handler in current.handlers):
-            return True
-        found = found or bool(current.handlers)
-        current = current.parent if current.propagate else None
-    resort = logging.lastResort
-    return not found and resort is not None and level >= resort.level
 
 
 class UserHandler(BaseHandler):

@@ -113,7 +113,7 @@ class SavedVersions:
             level, reason = logging.ERROR, "".join(traceback.format_exception(exc)).rstrip()
         by = f" by {user}" if user is not None else ""
         line = f"the save of {what}{by} made no version: {reason}"
-        log.log(level, scrub_text(line, _hidden(self.app)))
+        log.log(level, scrub_text(line, self.app.held_secrets()))
 
 
 def _version_settings(studio: Studio, recipe: Recipe) -> dict[str, Any]:
@@ -125,15 +125,3 @@ def _version_settings(studio: Studio, recipe: Recipe) -> dict[str, Any]:
     except LpstudioError:
         settings = saved_settings(studio.store, recipe.name)
     return {key: settings.get(key, {}) for key in ("parameters", "connections")}
-
-
-def _hidden(app: LpstudioApp) -> frozenset[str]:
-    """The workspace's secrets, as far as they can be read (not from a store that is down)."""
-    try:
-        service = app.service
-    except Exception:  # no store open: none known to mask
-        return frozenset()
-    try:
-        return frozenset(service.connections.secret_values()) | service.store.secrets
-    except Exception:  # the store's own failure
-        return service.store.secrets

@@ -1,0 +1,175 @@
+"""The server's log, masked of the workspace's secrets and of the server's token, whoever writes
+it.
+
+lpstudio's routes masked the lines they log; a request outside them was logged as it was sent
+(`404 GET /api/nothere?x=SECRET`, JupyterLab's own routes' too), and so was what Jupyter's
+handlers say of it (the contents API's `No such file or directory: SECRET.txt`). Both are
+masked with `redaction`'s masking, as lpstudio's routes mask theirs:
+
+- `log_requests`: every handler's request line (tornado's `log_function`, Jupyter's
+  `log_request` inside it), its URI and Referer masked of what the request's own error answer
+  would be (`handlers.request_secrets`), read only when the line is written (`written_at`);
+- `MaskingFilter`: every record the server's log handlers write, its message and traceback
+  masked: of the request's secrets within its line, else of the workspace's secrets and the
+  server's token (`LpstudioApp.held_secrets`), read for each record written. lpstudio's own
+  loggers mask what they write (a job's lines with the job's secrets) and are left to it:
+  they write from the scheduler's threads, when the store they would read may be down.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import logging
+from collections.abc import Callable, Collection
+from typing import TYPE_CHECKING, Any
+
+from tornado.log import access_log
+
+from ..redaction import scrub_text
+from .handlers import BaseHandler, request_secrets
+
+if TYPE_CHECKING:
+    from tornado.web import RequestHandler
+
+    from .app import LpstudioApp
+
+LogFunction = Callable[["RequestHandler"], None]
+
+#: The secrets of the request whose line is being written (`log_requests`), for the records
+#: of that line (`MaskingFilter`); None outside one.
+_request_hidden: contextvars.ContextVar[Collection[str] | None] = contextvars.ContextVar(
+    "lpstudio_request_hidden", default=None
+)
+#: Whether `MaskingFilter` is reading the workspace's secrets: a record the reading logs is
+#: masked of the server's token alone, rather than read them again, and again.
+_reading = contextvars.ContextVar("lpstudio_reading_secrets", default=False)
+#: Set on a record once masked: a record that several handlers write is masked once.
+MASKED = "lpstudio_masked"
+
+
+def mask_request_lines(app: LpstudioApp) -> None:
+    """Has every request's line of the server go through `log_requests`: in the extension's
+    settings, which hold the server's while it loads, and go into the server's once loaded."""
+    app.settings["log_function"] = log_requests(app, app.settings["log_function"])
+
+
+def log_requests(app: LpstudioApp, inner: LogFunction) -> LogFunction:
+    """`inner` (Jupyter's `log_request`) with the request's URI and Referer masked, as
+    lpstudio's routes had theirs: a caller may put a secret in its path (`/call/<secret>`,
+    a file of the contents API) or its query (`/jobs?recipe=<secret>` lists nothing, and
+    succeeds), escaped as it likes (`redaction._escapes_masked`); Jupyter masks only the
+    values of query fields named like a token."""
+
+    def log_request(handler: RequestHandler) -> None:
+        hidden = _hidden(app, handler) if _written(handler) else None
+        if hidden:
+            request = handler.request
+            request.uri = scrub_text(request.uri or "", hidden)
+            referer = request.headers.get("Referer")
+            if referer:
+                request.headers["Referer"] = scrub_text(referer, hidden)
+        token = _request_hidden.set(hidden)
+        try:
+            inner(handler)
+        finally:
+            _request_hidden.reset(token)
+
+    return log_request
+
+
+def _hidden(app: LpstudioApp, handler: RequestHandler) -> Collection[str]:
+    """The request's secrets: those its lpstudio route read for its error answer already
+    (`BaseHandler.hidden`, which holds less where the store is down), else read now."""
+    if isinstance(handler, BaseHandler):
+        return handler.hidden
+    return request_secrets(app, handler.request)
+
+
+def _written(handler: RequestHandler) -> bool:
+    """Whether the request's line is written: Jupyter logs successes at debug level, and
+    the secrets are read for them only when a handler writes that level."""
+    status = handler.get_status()
+    if status >= 300 and status != 304:
+        return True
+    return written_at(getattr(handler, "log", access_log), logging.DEBUG)
+
+
+def written_at(log: logging.Logger | logging.LoggerAdapter[Any], level: int) -> bool:
+    """Whether a record of `level` sent to `log` is written by some handler. traitlets sets
+    its applications' loggers to DEBUG and leaves the level to their handlers (the server's
+    `--log-level`, INFO by default), so `isEnabledFor(DEBUG)` is true of every server: the
+    workspace's secrets were read from the store for each successful request's line, which
+    no handler wrote."""
+    logger = log.logger if isinstance(log, logging.LoggerAdapter) else log
+    if not logger.isEnabledFor(level):
+        return False
+    current: logging.Logger | None = logger
+    found = False  # with no handler at all, Python writes through `logging.lastResort`
+    while current is not None:
+        if any(level >= handler.level for handler in current.handlers):
+            return True
+        found = found or bool(current.handlers)
+        current = current.parent if current.propagate else None
+    resort = logging.lastResort
+    return not found and resort is not None and level >= resort.level
+
+
+class MaskingFilter(logging.Filter):
+    """Masks the secrets in each record a handler of the server's log writes (`mask_records`).
+    A filter of the handlers, not of the loggers: tornado's loggers write through the
+    server's handlers, and a logger's filters leave the records of its children alone."""
+
+    def __init__(self, app: LpstudioApp) -> None:
+        super().__init__()
+        self.app = app
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.name.partition(".")[0] == "lpstudio" or getattr(record, MASKED, False):
+            return True
+        hidden = _request_hidden.get()
+        masked(record, self._held() if hidden is None else hidden)
+        setattr(record, MASKED, True)
+        return True
+
+    def _held(self) -> Collection[str]:
+        if _reading.get():
+            return {self.app.server_token} - {""}
+        reading = _reading.set(True)
+        try:
+            return self.app.held_secrets()
+        finally:
+            _reading.reset(reading)
+
+
+def masked(record: logging.LogRecord, hidden: Collection[str]) -> None:
+    """Masks `hidden` in `record`'s message, traceback and stack, as a handler would write
+    them (its formatter takes the traceback as set here)."""
+    if not hidden:
+        return
+    try:
+        text = record.getMessage()
+    except Exception:  # arguments that do not fit the message: the handler says so
+        return
+    shown = scrub_text(text, hidden)
+    if shown != text:
+        record.msg, record.args = shown, None
+    if record.exc_info and not record.exc_text:
+        record.exc_text = logging.Formatter().formatException(record.exc_info)
+    if record.exc_text:
+        record.exc_text = scrub_text(record.exc_text, hidden)
+    if record.stack_info:
+        record.stack_info = scrub_text(record.stack_info, hidden)
+
+
+def mask_records(app: LpstudioApp) -> None:
+    """Puts a `MaskingFilter` on every handler of the server's log and of its extensions'
+    (JupyterLab's handlers log through LabApp's), in place of one a server of this process
+    put there before (a test's)."""
+    server = app.serverapp
+    apps = (each for found in server.extension_manager.extension_apps.values() for each in found)
+    logs = [server.log, *(each.log for each in apps)]
+    handlers = {h for log in logs for h in getattr(log, "logger", log).handlers}
+    for handler in handlers:
+        for old in [f for f in handler.filters if isinstance(f, MaskingFilter)]:
+            handler.removeFilter(old)
+        handler.addFilter(MaskingFilter(app))
