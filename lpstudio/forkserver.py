@@ -50,6 +50,7 @@ import signal
 import subprocess
 import sys
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -545,6 +546,22 @@ def launcher_file(module: str) -> str:
     return spec.origin if spec is not None and spec.origin else module
 
 
+def death_signal(signum: int, parent: int) -> Callable[[], None]:
+    """What a child of `parent` calls first (a fork's first step, a `preexec_fn`): Linux then
+    sends it `signum` as `parent` dies (as the thread of it that started the child ends), by
+    SIGKILL too; a child whose parent died before that, and so is watched by nobody, ends at
+    once. `prctl` is looked up now, by the caller: the child of a process with threads must
+    load no library."""
+    prctl = ctypes.CDLL(None, use_errno=True).prctl
+
+    def die_with_parent() -> None:
+        prctl(PR_SET_PDEATHSIG, signum)
+        if os.getppid() != parent:  # it died between the fork and prctl
+            os._exit(1)
+
+    return die_with_parent
+
+
 def kernel_sys_argv(argv: list[str]) -> list[str]:
     """The sys.argv of a kernel started cold as `python -m MODULE ARGS` (`argv`, which
     `forkable` vouches for): the module's file, then its arguments."""
@@ -561,9 +578,7 @@ def _child(
     server_backend = os.environ.get("MPLBACKEND")
     try:
         os.setsid()
-        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-        if os.getppid() != server_pid:  # the server died between fork and prctl
-            os._exit(1)
+        death_signal(signal.SIGKILL, server_pid)()
         for signum in (signal.SIGCHLD, signal.SIGINT, signal.SIGTERM, signal.SIGPIPE):
             signal.signal(signum, signal.SIG_DFL)
         devnull = os.open(os.devnull, os.O_RDWR)

@@ -5,7 +5,8 @@ workspace the first time (its connections point at the sandbox; later runs reuse
 runs JupyterLab on 127.0.0.1 with the workspace as its root, printing the URL to open once
 JupyterLab answers there (it can take a minute on a loaded machine). A reused workspace's
 sandbox connections follow the sandbox of each launch. Ctrl-C (or SIGTERM, SIGHUP) stops
-JupyterLab and the sandbox it started. The same steps by hand:
+JupyterLab and the sandbox it started, and so does the launcher's death on Linux (`kill -9`:
+`ends_with_launcher`). The same steps by hand:
 
     lpstudio sandbox --port 8765 &
     lpstudio init studio-workspace --accept-terms --sandbox http://127.0.0.1:8765
@@ -29,6 +30,7 @@ from pathlib import Path
 
 import httpx
 
+from .forkserver import death_signal
 from .sandbox import Sandbox, sandbox_answers, sandbox_connections
 from .studio import Studio
 from .workspace import CONFIG_NAME, ENV_VAR
@@ -137,13 +139,14 @@ def run_jupyterlab(
 ) -> int:
     """Runs JupyterLab until it ends, or until Ctrl-C, SIGTERM or SIGHUP stops it. A stop
     signal that comes while it is being started is acted on once it has: raised inside
-    `Popen`, it left JupyterLab running alone, no process holding it. `answering` waits
-    for it to answer: false, it is stopped and the launch fails (1)."""
+    `Popen`, it left JupyterLab running alone, no process holding it; so did a launcher
+    killed (`ends_with_launcher`). `answering` waits for it to answer: false, it is stopped
+    and the launch fails (1)."""
     caught: list[int] = []
     stops = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
     before = {stop: signal.signal(stop, lambda signum, _: caught.append(signum)) for stop in stops}
     try:
-        lab = subprocess.Popen(command, env=env)
+        lab = subprocess.Popen(command, env=env, preexec_fn=ends_with_launcher())
     finally:
         for stop, handler in before.items():
             signal.signal(stop, handler)
@@ -162,6 +165,16 @@ def run_jupyterlab(
         print(ended(code), file=sys.stderr)
         return 1
     return 0
+
+
+def ends_with_launcher() -> Callable[[], None] | None:
+    """JupyterLab's `preexec_fn` on Linux: it is sent SIGTERM, its stop, as the launcher
+    dies. Killed (`kill -9`, the OOM killer), the launcher left JupyterLab running headless
+    with its hosted scheduler, and no terminal to stop it. The sandbox is a thread of the
+    launcher, and ends with it. Elsewhere, none."""
+    if not sys.platform.startswith("linux"):
+        return None
+    return death_signal(signal.SIGTERM, os.getpid())
 
 
 def ended(code: int) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -144,15 +145,39 @@ def test_a_reused_studio_follows_its_new_sandbox_and_sigterm_stops_it_all(tmp_pa
     finally:
         second.send_signal(signal.SIGTERM)  # a supervisor's stop: JupyterLab goes too
         second.communicate(timeout=60)
+    wait_for(lambda: stopped(port), timeout=60, what="JupyterLab to stop with the launcher")
 
-    def lab_stopped() -> bool:
-        try:
-            httpx.get(f"http://127.0.0.1:{port}/api/status", timeout=2)
-        except httpx.TransportError:
-            return True
-        return False
 
-    wait_for(lab_stopped, timeout=60, what="JupyterLab to stop with the launcher")
+def stopped(port: int) -> bool:
+    """Whether nothing answers on 127.0.0.1:`port` any more."""
+    try:
+        httpx.get(f"http://127.0.0.1:{port}/api/status", timeout=2)
+    except httpx.TransportError:
+        return True
+    return False
+
+
+def test_a_launcher_killed_takes_jupyterlab_with_it(tmp_path: Path) -> None:
+    """`kill -9` of the launcher (`python -m lpstudio.launch`) left JupyterLab running
+    headless with its hosted scheduler, and no terminal to stop it."""
+    ws, port, sandbox_port = tmp_path / "ws", free_port(), free_port()
+    proc = launch(ws, port, sandbox_port)
+    lab: list[Path] = []
+    try:
+        assert proc.stdout is not None
+        lines = [proc.stdout.readline() for _ in range(3)]
+        assert lines[2].startswith("studio:"), lines
+        lab = children(proc.pid)
+        proc.kill()
+        proc.wait()
+        wait_for(lambda: stopped(port), timeout=90, what="JupyterLab to stop with its launcher")
+        assert stopped(sandbox_port)  # a thread of the launcher
+        assert list((ws / ".runtime").glob("lab-token-*")) == []
+    finally:
+        for cmdline in lab:  # this test's JupyterLab, should it be left running
+            with contextlib.suppress(OSError):
+                if b"jupyterlab" in cmdline.read_bytes():
+                    os.kill(int(cmdline.parent.name), signal.SIGKILL)
 
 
 def test_ctrl_c_while_jupyterlab_is_being_started_stops_it(monkeypatch: Any) -> None:
