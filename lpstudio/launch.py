@@ -79,7 +79,10 @@ def port_taken(port: int) -> bool:
 
 def jupyterlab_command(root: Path, port: int) -> list[str]:
     """JupyterLab's command line: every local user can read it (`ps`), so its token is
-    given in a file only its user reads (`token_file`)."""
+    given in a file only its user reads (`token_file`). Its layout (the tabs open again
+    after a reload) is kept in the workspace's `.runtime/`: JupyterLab keeps one per OS
+    user by default, and two studios of one user (a production workspace and a sandbox
+    one) each opened the other's tabs, whose notebooks it does not hold (404)."""
     command = [
         sys.executable,
         "-m",
@@ -89,6 +92,7 @@ def jupyterlab_command(root: Path, port: int) -> list[str]:
         f"--ServerApp.port={port}",
         "--ServerApp.port_retries=0",
         f"--ServerApp.root_dir={root}",
+        f"--LabApp.workspaces_dir={root / '.runtime' / 'lab-workspaces'}",
     ]
     if os.geteuid() == 0:
         command.append("--allow-root")  # a container running as root

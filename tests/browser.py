@@ -42,18 +42,14 @@ def jupyterlab(
     environ = {
         **os.environ,
         "JUPYTER_CONFIG_DIR": str(home / "config"),
-        "JUPYTERLAB_WORKSPACES_DIR": str(home / "workspaces"),
         "JUPYTER_TOKEN_FILE": str(home / "token"),  # as `make studio` gives it
         **(env or {}),
     }
     log = home / "jupyterlab.log"
 
     def start(port: int) -> tuple[subprocess.Popen[bytes], str]:
-        command = [
-            *jupyterlab_command(root, port),
-            f"--LabApp.workspaces_dir={home / 'workspaces'}",
-            *args,
-        ]
+        # Its layout is kept in the workspace's `.runtime/`, as `make studio` has it.
+        command = [*jupyterlab_command(root, port), *args]
         with log.open("w") as out:
             process = subprocess.Popen(command, env=environ, stdout=out, stderr=subprocess.STDOUT)
         url = f"http://127.0.0.1:{port}"

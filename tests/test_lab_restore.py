@@ -15,9 +15,11 @@ from .test_studio_ui import alice_lab, command
 PANELS = ("lps-jobs", "lps-dashboard", "lps-connections")
 
 
-def saved_layout(home: Path) -> str:
-    """JupyterLab's saved workspaces (its layout, as its restorer writes it), as text."""
-    return "".join(p.read_text() for p in (home / "workspaces").glob("*.jupyterlab-workspace"))
+def saved_layout(root: Path) -> str:
+    """JupyterLab's saved workspaces (its layout, as its restorer writes it) in the
+    workspace's `.runtime/`, where `make studio` keeps them, as text."""
+    saved = (root / ".runtime" / "lab-workspaces").glob("*.jupyterlab-workspace")
+    return "".join(p.read_text() for p in saved)
 
 
 def test_the_studio_s_tabs_are_open_again_after_a_reload(tmp_path: Path) -> None:
@@ -31,7 +33,7 @@ def test_the_studio_s_tabs_are_open_again_after_a_reload(tmp_path: Path) -> None
         page.locator(".lps-settings-body:visible").wait_for()
         # The layout is saved a moment after it changes: the reload waits for it, not a time.
         wait_for(
-            lambda: "lpstudio:settings:p/nightly.ipynb" in saved_layout(home),
+            lambda: "lpstudio:settings:p/nightly.ipynb" in saved_layout(root),
             what="JupyterLab to save the layout with the studio's tabs",
         )
         page.reload()

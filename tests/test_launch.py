@@ -98,6 +98,15 @@ def test_make_studio_opens_jupyterlab_with_the_studio_on_the_sandbox(tmp_path: P
         assert fields["liveperson"]["base_url"] == f"http://127.0.0.1:{sandbox_port}"
         page = httpx.get(f"http://127.0.0.1:{port}/lab", params={"token": token})
         assert "lpstudio-studio" in page.text  # the studio is among JupyterLab's extensions
+        # Its layout, as the browser saves it, is the workspace's own (`jupyterlab_command`).
+        layout = {"data": {}, "metadata": {"id": "default"}}
+        saved = httpx.put(
+            f"http://127.0.0.1:{port}/lab/api/workspaces/default",
+            params={"token": token},
+            json=layout,
+        )
+        assert saved.status_code == 204, saved.text
+        assert list((tmp_path / "ws" / ".runtime" / "lab-workspaces").iterdir()), "no layout"
     finally:
         proc.send_signal(signal.SIGINT)  # Ctrl-C: JupyterLab and the sandbox stop
         assert proc.wait(timeout=60) is not None
@@ -178,6 +187,16 @@ def test_a_launcher_killed_takes_jupyterlab_with_it(tmp_path: Path) -> None:
             with contextlib.suppress(OSError):
                 if b"jupyterlab" in cmdline.read_bytes():
                     os.kill(int(cmdline.parent.name), signal.SIGKILL)
+
+
+def test_two_studios_keep_their_own_jupyterlab_layout(tmp_path: Path) -> None:
+    """Two studios of one OS user (production, a sandbox test) shared JupyterLab's layout
+    (`~/.jupyter/lab/workspaces/`): a reload opened the other's tabs, their notebooks 404."""
+    production, sandbox = tmp_path / "production", tmp_path / "sandbox"
+    first = launch_module.jupyterlab_command(production, 8888)
+    second = launch_module.jupyterlab_command(sandbox, 8889)
+    assert f"--LabApp.workspaces_dir={production / '.runtime' / 'lab-workspaces'}" in first
+    assert f"--LabApp.workspaces_dir={sandbox / '.runtime' / 'lab-workspaces'}" in second
 
 
 def test_ctrl_c_while_jupyterlab_is_being_started_stops_it(monkeypatch: Any) -> None:
