@@ -12,8 +12,9 @@ masked with `redaction`'s masking, as lpstudio's routes mask theirs:
 - `MaskingFilter`: every record the server's log handlers write, its message and traceback
   masked: of the request's secrets within its line, else of the workspace's secrets and the
   server's token (`LpstudioApp.held_secrets`), read for each record written. lpstudio's own
-  loggers mask what they write (a job's lines with the job's secrets) and are left to it:
-  they write from the scheduler's threads, when the store they would read may be down.
+  loggers and its extension's mask what they write (a job's lines with the job's secrets, a
+  route's with its request's) and are left to it: the scheduler's threads write when the
+  store they would read may be down.
 """
 
 from __future__ import annotations
@@ -124,14 +125,25 @@ class MaskingFilter(logging.Filter):
         self.app = app
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if record.name.partition(".")[0] == "lpstudio" or getattr(record, MASKED, False):
+        if self._masked_by_lpstudio(record) or getattr(record, MASKED, False):
             return True
         hidden = _request_hidden.get()
         masked(record, self._held() if hidden is None else hidden)
         setattr(record, MASKED, True)
         return True
 
+    def _masked_by_lpstudio(self, record: logging.LogRecord) -> bool:
+        """A record of lpstudio's own loggers, or of its extension's (its routes' lines,
+        masked of the request's secrets, unless it is the server's own): masked as written,
+        not read again."""
+        own = self.app.log.name
+        return record.name.partition(".")[0] == "lpstudio" or (
+            record.name == own != self.app.serverapp.log.name
+        )
+
     def _held(self) -> Collection[str]:
+        """The workspace's secrets and the server's token, read for each record: a record
+        the reading itself logs gets the token alone (`_reading`)."""
         if _reading.get():
             return {self.app.server_token} - {""}
         reading = _reading.set(True)
