@@ -261,10 +261,10 @@ class LpstudioApp(ExtensionApp):
         a recipe run as a job printed the token, or the file it names, into its output
         notebook, which every role reads: the token logs in as the server's admin. Nothing
         the server starts has started yet: kernels start once it serves."""
-        held = bool(self.server_token)  # read now, from them if they give it
+        told = "a token" if self.server_token else "no token"  # read now, from them if set
         for name in TOKEN_ENV:
             os.environ.pop(name, None)
-        self.log.debug("lpstudio: %s dropped from the environment (a token: %s)", TOKEN_ENV, held)
+        self.log.debug("lpstudio: %s read (%s), dropped from the environment", TOKEN_ENV, told)
 
     def _log_through_the_server(self) -> None:
         """lpstudio's own loggers (the hosted scheduler's line per job start and end, the

@@ -152,8 +152,8 @@ def request_secrets(app: LpstudioApp, request: HTTPServerRequest) -> Secrets:
     query or body had it quoted back, and logged), and another API client's token it sent
     (`_tokens_sent`). A secret's beginning in what the caller sent is no news to it, and is
     shown as sent (`Secrets`)."""
-    found = app.held_secrets() | _tokens_sent(app, request)
-    found |= {token for token in (api_token(request.headers),) if token}
+    own = api_token(request.headers)
+    found = app.held_secrets() | _tokens_sent(app, request) | ({own} if own else set())
     return Secrets(found, _sent(request, found))
 
 
