@@ -8,6 +8,10 @@ method, its path, and the body that does what the command's options do: `PUT
 fields, in every error answer (`BaseHandler.write_error`). Where a fix names both, the route
 is kept. A command with no route (`lpstudio init`, `lpstudio import` on the server's
 workspace, `lpstudio store-copy`) stays as it is.
+
+What lpstudio stored in the CLI's terms and an answer carries besides errors (a connection's
+test status, a recipe's problem and trigger errors, a job's error) is said the same way, in
+every answer of a Jupyter user's route (`answer_in_rest_terms`, `UserHandler.answer`).
 """
 
 from __future__ import annotations
@@ -84,6 +88,55 @@ def in_rest_terms(fix: str | None, recipe: str | None = None, api: str = PREFIX)
     for pattern, template in PHRASES:
         fix = pattern.sub(functools.partial(_said, template, about, api), fix)
     return COMMAND.sub(lambda command: _routed(command, about, api), fix)
+
+
+#: The keys of the texts in the CLI's terms (stored, most of them) that an answer carries
+#: besides an error: a connection's `status_message` (its last test's outcome, and
+#: an import's `fix` for a placeholder), a recipe's `problem` (a row's text) and its
+#: `trigger_errors`' `last`, a job's `error` (`evalue`, `fix`) and the `fix` of each
+#: problem in the error's shape (`settings_problem`, a save's `warnings`).
+STORED_TEXTS = frozenset({"status_message", "problem", "last", "evalue", "fix"})
+
+#: What holds those texts in an answer, and the JSON type it has there: a recipe's slots
+#: (`connections` as an object), parameters, settings, a job's event and result are what a
+#: notebook or a user gave, never walked.
+HOLDERS: dict[str, type] = {
+    "recipes": list,
+    "jobs": list,
+    "connections": list,
+    "broken": list,
+    "warnings": list,
+    "last_job": dict,
+    "error": dict,
+    "trigger_errors": dict,
+    "problem": dict,
+    "settings_problem": dict,
+    "endpoint_problem": dict,
+}
+
+
+def answer_in_rest_terms(answer: Any, api: str = PREFIX, recipe: str | None = None) -> Any:
+    """`answer` (a route's JSON) with each text it holds that lpstudio stored in the CLI's
+    terms (`STORED_TEXTS`, where `HOLDERS` nest them) said in the API's (`in_rest_terms`),
+    for the recipe of the object holding it (a recipe's row, a job): a REST caller, and the
+    lab (which says them in its own terms), have no command line."""
+    if isinstance(answer, list):
+        return [answer_in_rest_terms(item, api, recipe) for item in answer]
+    if not isinstance(answer, dict):
+        return answer
+    recipe = answer["recipe"] if isinstance(answer.get("recipe"), str) else recipe
+    return {key: _held_in_rest_terms(key, value, api, recipe) for key, value in answer.items()}
+
+
+def _held_in_rest_terms(key: str, value: Any, api: str, recipe: str | None) -> Any:
+    """An answer's `value` under `key`, in the API's terms where it is a stored text or
+    holds some."""
+    if isinstance(value, str):
+        return in_rest_terms(value, recipe, api) if key in STORED_TEXTS else value
+    holder = HOLDERS.get(key)
+    if holder is not None and isinstance(value, holder):
+        return answer_in_rest_terms(value, api, recipe)
+    return value
 
 
 def _said(template: str, recipe: str, api: str, phrase: re.Match[str]) -> str:

@@ -668,28 +668,13 @@ class UserHandler(BaseHandler):
     async def check_caller(self) -> None:
         await self.prepare_user()
 
-    def recipe_detail(self, ref: str) -> dict[str, Any]:
-        """The studio's `recipe_detail`, its `settings_problem` and `endpoint_problem` fixed
-        in the API's terms (`in_rest_terms`), as a refused run of the same recipe says it.
-        Blocking."""
-        detail = self.studio.recipe_detail(ref)
-        return {**detail, **self.rest_problems(detail)}
+    def answer(self, data: Any, status: int = 200, headers: dict[str, str] | None = None) -> None:
+        """`data` with what lpstudio stored in the CLI's terms (a settings problem's fix, a
+        connection's test status, a recipe's trigger errors, a job's error) said in the
+        API's, as an error answer's fix is (`fixes.answer_in_rest_terms`)."""
+        from .fixes import answer_in_rest_terms
 
-    def rest_problems(self, recipe: dict[str, Any]) -> dict[str, Any]:
-        """The problems a recipe's detail or row holds, fixed in the API's terms."""
-        return {
-            key: self.rest_problem(recipe[key], recipe["recipe"])
-            for key in ("settings_problem", "endpoint_problem")
-            if key in recipe
-        }
-
-    def rest_problem(self, problem: dict[str, Any] | None, recipe: str) -> dict[str, Any] | None:
-        """A problem an answer holds (not an error answer) with its fix in the API's terms."""
-        from .fixes import in_rest_terms
-
-        if problem is None:
-            return None
-        return {**problem, "fix": in_rest_terms(problem.get("fix"), recipe, self.app.api_root)}
+        super().answer(answer_in_rest_terms(data, self.app.api_root), status, headers)
 
     async def prepare_user(self) -> None:
         """The Jupyter user's studio and role, and the request's checked input."""
@@ -803,7 +788,7 @@ class RecipesHandler(UserHandler):
             folder = project_folder(
                 self.studio, self.query["project"], must_exist=True, field="project", typed=True
             )[1]
-            rows = [{**r, **self.rest_problems(r)} for r in self.studio.recipes()]
+            rows = self.studio.recipes()
             if folder == ".":
                 return rows
             return [
@@ -816,7 +801,7 @@ class RecipesHandler(UserHandler):
 class RecipeHandler(UserHandler):
     @web.authenticated
     async def get(self, recipe: str) -> None:
-        self.answer(await self.blocking(self.recipe_detail, recipe))
+        self.answer(await self.blocking(self.studio.recipe_detail, recipe))
 
 
 class RecipeSettingsHandler(UserHandler):
@@ -856,9 +841,8 @@ class RecipeSettingsHandler(UserHandler):
                 raise ApiError(
                     409, "ConflictError", exc.message, field=exc.field, fix=exc.fix
                 ) from None
-            detail = self.recipe_detail(name)
-            shown = [self.rest_problem(warning.to_dict(), name) for warning in warnings]
-            return {**detail, "warnings": shown}
+            detail = self.studio.recipe_detail(name)
+            return {**detail, "warnings": [warning.to_dict() for warning in warnings]}
 
         self.answer(await self.blocking(save))
 
@@ -885,7 +869,7 @@ class RecipeStartHandler(UserHandler):
             check_role(role, "build", "move a poll trigger's since (reset_since) when starting")
         name = (await self.blocking(self.studio.find_recipe, recipe)).name
         await self.blocking(self.studio.start, name, self.body.get("reset_since"))
-        self.answer(await self.blocking(self.recipe_detail, name))
+        self.answer(await self.blocking(self.studio.recipe_detail, name))
 
 
 class RecipeStopHandler(UserHandler):
@@ -894,10 +878,9 @@ class RecipeStopHandler(UserHandler):
         name = await self.blocking(self.studio.find_stoppable, recipe)
         stopped = await self.blocking(self.studio.stop, name)
         try:
-            self.answer(await self.blocking(self.recipe_detail, name))
+            self.answer(await self.blocking(self.studio.recipe_detail, name))
         except RecipeError as exc:  # a broken recipe is stopped all the same
-            problem = self.rest_problem(exc.to_dict(), name)
-            self.answer({"recipe": name, "state": stopped["state"], "problem": problem})
+            self.answer({"recipe": name, "state": stopped["state"], "problem": exc.to_dict()})
         except NotFoundError:  # so is one whose notebook is gone: only its settings are left
             self.answer({"recipe": name, "state": stopped["state"], "problem": None})
 
@@ -1182,7 +1165,7 @@ class GalleryTryHandler(UserHandler):
 
         def try_() -> dict[str, Any]:
             path = self.studio.try_template(body["template"], body["project"], body.get("name"))
-            return self.recipe_detail(self.studio.workspace.recipe_name(path))
+            return self.studio.recipe_detail(self.studio.workspace.recipe_name(path))
 
         detail = await self.blocking(try_)
         # Quoted: a header is Latin-1, and a recipe's path may be any text (`営業/r.ipynb`).
