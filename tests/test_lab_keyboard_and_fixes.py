@@ -35,6 +35,15 @@ from .test_studio_bad_input import open_settings, said
 from .test_studio_ui import command, seed_finished_jobs, studio_lab
 
 ROWS, ROWS2, SLOW = "lab/rows.ipynb", "lab/rows2.ipynb", "lab/slow.ipynb"
+SHOP = "lab/shop.ipynb"
+#: The last of two failed polls of lab/shop, as the store keeps it: the shop's refusal, with
+#: the CLI's command as its fix.
+SHOP_ERROR = (
+    'ConnectorError: Shopify answered HTTP 401: {"errors": "[API] Invalid API key or access '
+    'token (unrecognized login or wrong password)"}\n  fix: give connection shopify an Admin '
+    "API access token from the shop's custom app: `lpstudio connections update shopify "
+    "--secret access_token`"
+)
 WRONG = "wrong-secret-4711-xyz"  # liveperson's client secret, which the sandbox refuses
 CLI = ("lpstudio ", "--name", "--reset-since", "--secret")
 
@@ -59,7 +68,8 @@ def poll_recipe(root: Path, name: str) -> None:
 def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, Any]]:
     """A workspace on the sandbox, its liveperson connection given a wrong secret; lp-eu a
     placeholder (imported without its secret), spare a connection to delete; lab/rows
-    polled once (its since fixed, never started) and lab/rows2 never polled; lab/slow, which
+    polled once (its since fixed, never started) and lab/rows2 never polled; lab/shop, whose
+    two polls failed (`SHOP_ERROR`) before it was stopped; lab/slow, which
     runs until cancelled, with two finished jobs; olga an operator; adam an admin, who
     has not dismissed the gallery pop-up (alice has). Yields its root and `open_page(user)`,
     a page of that user's."""
@@ -89,6 +99,7 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, Any]]:
                     "lp-eu", "liveperson_proactive", fields, ["client_secret"], "alice", s
                 )
             assert studio.poll(ROWS) == []  # its since fixed now, as a Poll now fixes it
+            failed_polls(studio, root)
             seed_finished_jobs(studio, SLOW, 2)
         with studio_lab(root, home) as (url, token):
 
@@ -106,6 +117,24 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, Any]]:
                     yield page
 
             yield root, open_page
+
+
+def failed_polls(studio: Studio, root: Path) -> None:
+    """lab/shop, a poll of the shop, stopped with the run of trigger errors that stopped it,
+    as an auto-stop leaves it."""
+    metadata = {
+        "title": "shop",
+        "trigger": {
+            "kind": "poll",
+            "connection": "shopify",
+            "trigger": "new_or_updated_abandoned_checkout",
+        },
+        "connections": {"shopify": {"type": "shopify"}},
+    }
+    write_recipe(root, SHOP.removesuffix(".ipynb"), cells=("print(1)",), metadata=metadata)
+    since = "2024-01-01T00:00:00+00:00"
+    with studio.store.write() as s:
+        s.add(TriggerState(recipe=SHOP, since=since, seen=[], errors=2, last_error=SHOP_ERROR))
 
 
 def polled_from(root: Path, recipe: str) -> str | None:
@@ -326,6 +355,23 @@ def test_the_connections_panel_keeps_the_keyboards_place_and_says_fixes_in_lab_t
         placeholder.wait_for()
         text = panel.locator("tbody").inner_text()
         assert "an analyst or admin gives them with Edit" in text and "lpstudio" not in text
+
+
+def test_the_recipes_sidebar_says_a_trigger_errors_fix_in_lab_terms(
+    lab: tuple[Path, Any],
+) -> None:
+    """The API words the fix the store keeps as its route (`PUT .../connections/shopify`):
+    the row says where the lab does that."""
+    _, open_page = lab
+    with open_page() as page:
+        command(page, "lpstudio:open-recipes")
+        row = page.locator(f".lps-recipes .lps-recipe[data-recipe='{SHOP}']")
+        problem = row.locator(".lps-problem", has_text="trigger error(s)")
+        problem.wait_for()
+        text = problem.inner_text()
+        assert text.startswith("2 trigger error(s): ConnectorError: Shopify answered"), text
+        assert "give shopify its access_token with Edit in the Connections panel" in text, text
+        assert "lpstudio" not in text and "PUT " not in text, text
 
 
 def test_cancel_in_the_jobs_panel_keeps_the_focus_in_its_row_and_redraws_no_other(

@@ -7,6 +7,7 @@ import { Chart, ChartConfiguration, registerables } from 'chart.js';
 import { api, Dashboard, JOB_STATES, latest } from './api';
 import { StudioContext } from './context';
 import { button, el, errorBox, fill } from './dom';
+import { labError } from './fixes';
 import { LivePanel } from './panel';
 
 Chart.register(...registerables);
@@ -79,7 +80,7 @@ export class DashboardPanel extends LivePanel {
       }
       fill(this.message);
     } catch (err) {
-      fill(this.message, errorBox(err));
+      fill(this.message, errorBox(labError(err)));
       return;
     }
     this.renderTotals(data);

@@ -7,7 +7,7 @@
 import { api, ApiError, ImportSummary, Job, latest, RecipeRow } from './api';
 import { StudioContext } from './context';
 import { button, el, errorBox, fill, Rows, runNow, saveDownload, statusBadge } from './dom';
-import { FixContext, withLabFix } from './fixes';
+import { FixContext, labError, labText, withLabFix } from './fixes';
 import { LivePanel } from './panel';
 
 const REFRESH_MS = 4000;
@@ -188,6 +188,9 @@ export class RecipesPanel extends LivePanel {
       button('Open', () => this.ctx.openRecipe(row.recipe), 'lps-open', of)
     );
     const last = row.last_job;
+    // What the server stored (its problem, its trigger's last error) names the API's routes
+    // as its fix: said in the lab's terms, as the row's actions say theirs.
+    const inLab = (text: string): string => labText(text, `in the Settings of ${row.recipe}`);
     return el(
       'div',
       { cls: 'lps-recipe', attrs: { 'data-recipe': row.recipe, 'data-state': row.state } },
@@ -206,7 +209,7 @@ export class RecipesPanel extends LivePanel {
         last ? statusBadge(last.status) : el('span', { cls: 'lps-hint', text: 'none' }),
         last ? el('span', { cls: 'lps-hint', text: `#${last.id}` }) : null
       ),
-      row.problem ? el('div', { cls: 'lps-problem', text: String(row.problem) }) : null,
+      row.problem ? el('div', { cls: 'lps-problem', text: inLab(String(row.problem)) }) : null,
       row.endpoint_problem
         ? el('div', {
             cls: 'lps-problem lps-endpoint-problem',
@@ -217,7 +220,7 @@ export class RecipesPanel extends LivePanel {
       row.trigger_errors?.count
         ? el('div', {
             cls: 'lps-problem',
-            text: `${row.trigger_errors.count} trigger error(s): ${row.trigger_errors.last ?? ''}`
+            text: `${row.trigger_errors.count} trigger error(s): ${inLab(row.trigger_errors.last ?? '')}`
           })
         : null,
       actions
@@ -308,7 +311,7 @@ export class RecipesPanel extends LivePanel {
         fill(result, importSummary(done, this.ctx.me.can.build));
         this.ctx.notifyChanged();
       } catch (err) {
-        fill(result, errorBox(inLabTerms(err)));
+        fill(result, errorBox(labError(inLabTerms(err))));
       }
     };
     fill(
@@ -397,7 +400,8 @@ function importSummary(done: ImportSummary, canEdit: boolean): HTMLElement {
   );
 }
 
-/** An import's refusal with its fix in the form's terms, not the REST API's parameters. */
+/** An import's refusal with its fix in the form's terms, not the REST API's parameters
+ * (`labError` then says the routes it names in the lab's). */
 function inLabTerms(err: unknown): unknown {
   if (!(err instanceof ApiError) || !err.fix) {
     return err;
