@@ -1052,7 +1052,8 @@ def _template_fix(fields: list[str], sample: dict[str, Any]) -> str:
         said, number = "{first_name} or {customer.first_name}", "total_price"
     else:
         said = " or ".join(f"{{{field}}}" for field in fields[:2])
-        numbers = [f for f in fields if type(lookup(sample, f, None)) in (int, float)]
+        # A float's field for the format (a price), not an id's that happens to be a number.
+        numbers = [f for f in fields if type(lookup(sample, f, None)) is float]
         number = numbers[0] if numbers else None
     formatted = f" ({{{number}:.2f}})" if number else ""
     return (

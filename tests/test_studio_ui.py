@@ -231,8 +231,8 @@ def _admin_journey(page: Any, url: str, token: str, sandbox_url: str, root: Path
     form = page.locator(".lps-settings-body").first
     form.locator("input[name=campaign_name]").wait_for()
     form.locator("input[name=campaign_name]").fill("Cart recovery (studio)")
-    form.locator("select[name=skill] option[value=sales]").wait_for(state="attached")  # live list
-    form.locator("select[name=skill]").select_option("sales")
+    form.locator("select[name=skill] option[value=support]").wait_for(state="attached")  # live
+    form.locator("select[name=skill]").select_option("support")  # not the default (sales)
     form.locator("input[name=since]").fill("1m")
     form.locator(".lps-save").click()
     form.locator("text=Settings saved.").wait_for()
@@ -483,7 +483,7 @@ def _admin_journey(page: Any, url: str, token: str, sandbox_url: str, root: Path
     # The skill picked from the live list goes back to the notebook's: the list's empty
     # choice names that default, and choosing it forgets the saved value.
     skill = form.locator("select[name=skill]")
-    assert skill.input_value() == "sales"
+    assert skill.input_value() == "support"
     default = skill.locator("option[value='']").inner_text()
     assert default.startswith("(default: ") and "sales" in default, default
     skill.select_option("")

@@ -666,7 +666,7 @@ def test_an_unreadable_template_parameter_is_refused_before_any_job(
     code, answer = run_json("run", f"demo/{recipe}", *args)
     assert code == 2 and answer["error"]["field"] == field, answer
     assert named in answer["error"]["message"] and parameter in answer["error"]["message"]
-    assert "{first_name}" in answer["error"]["fix"]
+    assert "write record fields in braces, such as {" in answer["error"]["fix"]
     with serving(workspace) as server:
         refused = server.api(
             "alice",
