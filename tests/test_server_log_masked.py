@@ -10,7 +10,6 @@ from __future__ import annotations
 import signal
 from collections.abc import Iterator
 from pathlib import Path
-from urllib.parse import unquote, unquote_plus
 
 import httpx
 import pytest
@@ -21,22 +20,12 @@ from tests.browser import free_port
 from tests.conftest import wait_for
 from tests.servers import JUPYTER_TOKEN, Served, serving
 from tests.test_launch import launch
+from tests.test_webhook_answers import _decodings as decodings
 
 #: The secrets of the workspace's connections: an http connection's token, and a Shopify
 #: access token.
 SECRET = "SEKRET-lpclient-abc123"
 SHOP_TOKEN = "shpat_0a1b2c3d4e5f60718293"
-
-
-def decodings(text: str) -> set[str]:
-    """`text` and what each percent-decoding of it (with `+` as a space or not) gives."""
-    found, todo = set(), [text]
-    while todo:
-        seen = todo.pop()
-        if seen not in found:
-            found.add(seen)
-            todo += [unquote(seen), unquote_plus(seen)]
-    return found
 
 
 def logged(log: Path, *lines: str) -> str:
