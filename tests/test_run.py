@@ -10,7 +10,6 @@ import socket
 import subprocess
 import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -494,21 +493,43 @@ def test_the_cli_shows_a_job_s_history_as_workato_s_job_view_does(
     assert cli("jobs", "--recipe", "p/never").exit_code == 2
 
 
-def test_two_runs_at_once_in_two_processes_take_turns_and_both_succeed(ws: Path) -> None:
+def test_two_runs_at_once_in_two_processes_take_turns_and_both_succeed(
+    ws: Path, tmp_path: Path
+) -> None:
     """The recipe's concurrency (1) binds `lpstudio run` across processes: one runs, the
     other waits for its turn, queued, and says so."""
-    write_recipe(ws, "p/pair", cells=("import time", "time.sleep(0.5)", "print(x)"))
-    with ThreadPoolExecutor(2) as pool:
-        procs = list(pool.map(lambda _: run_cli("run", "p/pair", "--workspace", str(ws)), range(2)))
-    for proc in procs:
-        assert proc.returncode == 0, proc.stderr
+    gate = tmp_path / "gate"  # the job that holds the turn runs until the other waits
+    hold = f"import os, time\nwhile not os.path.exists({str(gate)!r}):\n    time.sleep(0.01)"
+    write_recipe(ws, "p/pair", cells=(hold, "print(x)"))
+    said = [tmp_path / f"stderr-{n}" for n in range(2)]
+    procs = []
+    try:
+        for stderr in said:
+            with stderr.open("w") as err:
+                procs.append(
+                    subprocess.Popen(
+                        [LPSTUDIO, "run", "p/pair", "--workspace", str(ws)],
+                        stdout=subprocess.DEVNULL,
+                        stderr=err,
+                        text=True,
+                    )
+                )
+        wait_for(
+            lambda: any("waits for the turn" in stderr.read_text() for stderr in said),
+            what="one of the runs to wait for its turn",
+        )
+    finally:
+        gate.touch()
+        codes = [proc.wait(120) for proc in procs]
+    assert codes == [0, 0], [stderr.read_text() for stderr in said]
     with Studio.open(ws, user="alice") as studio:
         # In queue order: two processes stamp created_at before they insert, so the newest
         # first of `jobs()` can differ from the order the turn goes by (the job's id).
         first, second = sorted(studio.jobs(), key=lambda job: job.id)
     assert [first.status, second.status] == ["succeeded", "succeeded"]
     assert second.started_at >= first.finished_at
-    assert sum("waits for the turn of recipe p/pair.ipynb" in p.stderr for p in procs) == 1
+    waited = ["waits for the turn of recipe p/pair.ipynb" in s.read_text() for s in said]
+    assert sum(waited) == 1
 
 
 def test_prepare_only_writes_the_parameterized_notebook_and_runs_nothing(ws: Path) -> None:

@@ -578,9 +578,11 @@ def test_two_schedulers_fire_each_due_run_once(ws: Path, db: Store) -> None:
 
 
 def test_a_killed_daemon_leaves_every_job_final_and_sends_nobody_twice(
-    ws: Path, sandbox: Sandbox, db: Store, daemons: Callable[..., Daemon]
+    ws: Path, sandbox: Sandbox, db: Store, daemons: Callable[..., Daemon], tmp_path: Path
 ) -> None:
-    recipe = poll_recipe(ws, "slow", (SEND, "import time\ntime.sleep(2)"), concurrency=2)
+    gate = tmp_path / "gate"  # a job holds after its send until the first daemon is killed
+    hold = f"import os, time\nwhile not os.path.exists({str(gate)!r}):\n    time.sleep(0.01)"
+    recipe = poll_recipe(ws, "slow", (SEND, hold), concurrency=2)
     assert cli(ws, "start", "p/slow").exit_code == 0
     add_checkouts(sandbox, phones(0, 6))
     first = daemons()
@@ -591,8 +593,11 @@ def test_a_killed_daemon_leaves_every_job_final_and_sends_nobody_twice(
             j.id for j in jobs(db, recipe) if j.status == "running" and j.event["phone"] in sent
         ]
 
-    wait_for(sent_and_running, timeout=120, what="a job running after its send")
-    first.kill()
+    try:
+        wait_for(sent_and_running, timeout=120, what="a job running after its send")
+        first.kill()
+    finally:
+        gate.touch()  # the killed daemon's kernels, and every job after, go on
     in_flight = {job.id for job in jobs(db, recipe) if job.status == "running"}
     assert in_flight
 
