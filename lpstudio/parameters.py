@@ -22,7 +22,6 @@ from pathlib import Path, PurePath, PurePosixPath
 from typing import Any, Literal
 
 import jsonschema
-import yaml
 
 from . import strictjson, strictyaml
 from .errors import ParameterError, word
@@ -612,23 +611,14 @@ def _from_text(name: str, kind: str | None, nullable: bool, text: str) -> Any:
             raise _wrong_type(name, kind, text) from None
     try:  # JSON first: YAML 1.1 reads JSON's 1e-05 as a string
         value = strictjson.loads(text)
-    except ValueError:
-        try:
-            value = strictyaml.load(text)  # as papermill's -y: dates stay text
-        except strictyaml.DuplicateKey as exc:  # JSON's name given twice too
-            raise ParameterError(
-                f"parameter '{name}' gives the key {exc.key!r} twice in one mapping",
-                field=name,
-                fix=f"give {exc.key!r} once: only one of its values would be used",
-            ) from None
-        except (yaml.YAMLError, RecursionError) as exc:  # PyYAML recurses as it nests
-            said = str(exc).splitlines()[0] if isinstance(exc, yaml.YAMLError) else "too deep"
-            raise ParameterError(
-                f"parameter '{name}' expects {TYPE_WORDS[kind]} as JSON or YAML, but it does not "
-                f"parse: {said}",
-                field=name,
-                fix=f"pass valid JSON, for example: {_EXAMPLES[kind]}",
-            ) from None
+    except ValueError:  # a JSON name given twice too: YAML refuses it naming the key
+        value = strictyaml.load_given(  # as papermill's -y: dates stay text
+            text,
+            f"parameter '{name}'",
+            name,
+            f"{TYPE_WORDS[kind]} as JSON or YAML",
+            f"pass valid JSON, for example: {_EXAMPLES[kind]}",
+        )
     return _check_typed(name, kind, nullable, value, "text")
 
 

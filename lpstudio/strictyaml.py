@@ -12,6 +12,8 @@ from typing import Any
 
 import yaml
 
+from .errors import ParameterError
+
 
 class DuplicateKey(yaml.YAMLError):
     """A key given twice in one mapping; `key` is the key, as YAML read it."""
@@ -49,3 +51,23 @@ def load(text: str) -> Any:
     in one mapping, `yaml.YAMLError` for anything else that is no YAML, and RecursionError
     when it nests deeper than PyYAML can recurse."""
     return yaml.load(text, Loader=_loader())
+
+
+def load_given(text: str, subject: str, field: str, expected: str, fix: str) -> Any:
+    """`text`, parameters a user gave (`-f`, `-y`, a `-p` value, a form's field), read as
+    `load` reads it. What it refuses raises ParameterError naming `field`, worded alike
+    wherever the text came from: `subject` gave a key twice, or `subject` expects
+    `expected` but it does not parse (`fix` says what to give instead)."""
+    try:
+        return load(text)
+    except DuplicateKey as exc:
+        raise ParameterError(
+            f"{subject} gives the key {exc.key!r} twice in one mapping",
+            field=field,
+            fix=f"give {exc.key!r} once: only one of its values would be used",
+        ) from None
+    except (yaml.YAMLError, RecursionError) as exc:  # PyYAML recurses as it nests
+        said = str(exc).splitlines()[0] if isinstance(exc, yaml.YAMLError) else "nested too deep"
+        raise ParameterError(
+            f"{subject} expects {expected}, but it does not parse: {said}", field=field, fix=fix
+        ) from None

@@ -813,6 +813,32 @@ def test_a_key_given_twice_in_parameters_is_refused_naming_it(
     assert json.loads(cli("settings", "p/twice", "--json").stdout)["parameters"] == {}
 
 
+def test_parameters_that_do_not_parse_are_refused_alike_by_y_f_and_p(
+    ws: Path, cli, tmp_path: Path
+) -> None:
+    """`-y` and `-f` said "is not valid YAML" as an InputError, a `-p` value "does not parse"
+    as a ParameterError, and nesting too deep was "too deep" for one, "nested too deep" for
+    the other: one reader says both alike now."""
+    write_recipe(ws, "p/deep", TWICE, ("print(n)",))
+    deep = "[" * 3000 + "]" * 3000  # PyYAML recurses as it nests
+    file = tmp_path / "deep.yaml"
+    file.write_text(f"limits: {deep}")
+    for args, field, expected in (
+        (["-y", "limits: ["], "-y", "-y expects a YAML mapping"),
+        (["-y", f"limits: {deep}"], "-y", "-y expects a YAML mapping"),
+        (["-f", str(file)], f"-f {file}", f"-f {file} expects a YAML mapping"),
+        (["-p", "limits", deep], "limits", "parameter 'limits' expects"),
+    ):
+        result = cli("run", "p/deep", *args, "--json")
+        assert result.exit_code == 2, result.output
+        error = json.loads(result.stdout)["error"]
+        assert error["code"] == "ParameterError" and error["field"] == field, error
+        assert error["message"].startswith(expected), error
+        said = "while parsing a flow" if args[1] == "limits: [" else "nested too deep"
+        assert f", but it does not parse: {said}" in error["message"], error
+    assert job_rows(ws) == 0
+
+
 def test_a_field_or_slot_given_twice_is_refused_before_anything_is_saved(ws: Path, cli) -> None:
     """`connections add c --field path=a.csv --field path=b.csv` added c on b.csv, and a
     repeated `--connection` bound the last one, unsaid."""

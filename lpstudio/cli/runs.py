@@ -14,7 +14,7 @@ import click
 
 from .. import strictjson, strictyaml
 from ..checks import check_run_event
-from ..errors import InputError, LpstudioError
+from ..errors import InputError, LpstudioError, ParameterError
 from ..failures import describe_trigger
 from ..jobviews import cancel_said, cancel_to_dict, job_to_dict, rerun_warning
 from ..parameters import coerce
@@ -42,28 +42,11 @@ from .base import (
 
 
 def _load_yaml(text: str, where: str) -> dict[str, Any]:
-    import yaml
-
-    try:
-        data = strictyaml.load(text) or {}
-    except strictyaml.DuplicateKey as exc:
-        raise InputError(
-            f"{where} gives the key {exc.key!r} twice in one mapping",
-            field=where,
-            fix=f"give {exc.key!r} once: only one of its values would be used",
-        ) from None
-    except (yaml.YAMLError, RecursionError) as exc:  # PyYAML recurses as it nests
-        said = str(exc).splitlines()[0] if isinstance(exc, yaml.YAMLError) else "nested too deep"
-        raise InputError(
-            f"{where} is not valid YAML: {said}",
-            field=where,
-            fix="give a YAML mapping such as 'days_ahead: 7'",
-        ) from None
+    fix = "give a YAML mapping such as 'days_ahead: 7'"
+    data = strictyaml.load_given(text, where, where, "a YAML mapping", fix) or {}
     if not isinstance(data, dict):
-        raise InputError(
-            f"{where} must be a mapping of parameter names to values",
-            field=where,
-            fix="give a YAML mapping such as 'days_ahead: 7'",
+        raise ParameterError(
+            f"{where} must be a mapping of parameter names to values", field=where, fix=fix
         )
     return data
 
