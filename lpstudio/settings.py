@@ -103,10 +103,3 @@ def update_settings(
         row.settings, row.updated_by, row.updated_at = new, user, utcnow()
         s.flush()  # counts the revision up (the model's version_id_col)
         return _saved(row)
-
-
-def save_settings(store: Store, recipe: str, settings: dict[str, Any], user: str) -> Saved:
-    """Replaces the recipe's settings with `settings` whole. A caller that made them from
-    settings it read before loses what was saved in between: change them with
-    `update_settings` instead."""
-    return update_settings(store, recipe, lambda _current: settings, user)

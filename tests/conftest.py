@@ -27,6 +27,7 @@ from lpstudio import runner
 from lpstudio.cli import main
 from lpstudio.models import Job
 from lpstudio.scheduler import Scheduler
+from lpstudio.settings import update_settings
 from lpstudio.store import Store
 from lpstudio.studio import Studio
 
@@ -180,6 +181,12 @@ def set_job(store: Store, job_id: int, **fields: Any) -> None:
     (start, finish, claim): a test's way to set up a state those reach only with time."""
     with store.write() as s:
         s.execute(update(Job.__table__).where(Job.id == job_id).values(**fields))
+
+
+def set_settings(store: Store, recipe: str, user: str = "alice", **fields: Any) -> None:
+    """Writes `fields` over a recipe's saved settings, past the checks of `Studio`'s saves:
+    a test's way to set up settings an earlier lpstudio saved, or a start back in time."""
+    update_settings(store, recipe, lambda saved: {**saved, **fields}, user)
 
 
 T = TypeVar("T")

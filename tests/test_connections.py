@@ -25,7 +25,7 @@ from lpstudio.sandbox import Sandbox
 from lpstudio.settings import saved_settings
 from lpstudio.studio import Studio
 
-from .conftest import run_cli, run_json, write_recipe
+from .conftest import run_cli, run_json, set_settings, write_recipe
 from .servers import rest
 
 SECRET = "sandbox-secret"
@@ -930,7 +930,6 @@ def test_start_pins_the_connections_a_recipe_uses_by_default(cli, ws, sandbox):
 
 
 def test_a_recipe_started_before_pinning_keeps_the_connection_it_uses_by_default(cli, ws):
-    from lpstudio.settings import save_settings
     from lpstudio.store import Store
     from lpstudio.workspace import Workspace
 
@@ -938,7 +937,7 @@ def test_a_recipe_started_before_pinning_keeps_the_connection_it_uses_by_default
     write_recipe(ws, "shop/watch", metadata=watch)
     write_recipe(ws, "shop/idle", metadata={**watch, "title": "Idle"})  # never started
     store = Store(Workspace.load(ws).store_url)  # started by an earlier lpstudio: no pins
-    save_settings(store, "shop/watch.ipynb", {"state": "started"}, "ana")
+    set_settings(store, "shop/watch.ipynb", "ana", state="started")
     store.close()
 
     refused = cli("connections", "remove", "shopify", "--json")

@@ -15,12 +15,11 @@ from ipywidgets import DatePicker, Dropdown
 
 from lpstudio.models import User
 from lpstudio.sandbox import Sandbox
-from lpstudio.settings import save_settings as store_settings
 from lpstudio.settings import saved_settings
 from lpstudio.studio import Studio
 from lpstudio.widgets import RecipeForm
 
-from .conftest import run_json, wait_for, write_recipe
+from .conftest import run_json, set_settings, wait_for, write_recipe
 from .test_liveperson import ForwardingProxy, HandoffsElsewhere
 
 HANDOFFS_LIST = "/app/prmsg/handoffs/list"
@@ -383,9 +382,7 @@ def test_a_template_the_sender_refuses_is_shown_and_add_variable_keeps_the_other
     # itself fail to open.
     # Saved before `save_settings` checked templates: the store holds them as they were.
     variables = {"1": "Total {first_name:.2f}", "3": "Hi {first_name:.2}"}
-    store_settings(
-        shop.store, f"{recipe}.ipynb", {"parameters": {"body_variables": variables}}, "alice"
-    )
+    set_settings(shop.store, f"{recipe}.ipynb", parameters={"body_variables": variables})
     form = loaded(recipe, shop)
     section = form.proactive
     assert section is not None

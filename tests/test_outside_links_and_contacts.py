@@ -19,10 +19,9 @@ from lpstudio.cli import main
 from lpstudio.errors import InputError
 from lpstudio.scheduler import Scheduler
 from lpstudio.sdk import ConnectorError
-from lpstudio.settings import save_settings, saved_settings
 from lpstudio.studio import Studio
 
-from .conftest import write_recipe
+from .conftest import set_settings, write_recipe
 from .test_connectors_generic import connect
 
 __all__ = ["connect"]  # a fixture shared with that test's module
@@ -44,8 +43,7 @@ def ws(tmp_path: Path) -> Path:
     with Studio.open(root, user="alice") as studio:
         studio.start("shop/reminder")
         begun = datetime(2027, 1, 11, 8, 0, tzinfo=UTC).isoformat()
-        saved = saved_settings(studio.store, RECIPE)
-        save_settings(studio.store, RECIPE, {**saved, "started_at": begun}, "alice")
+        set_settings(studio.store, RECIPE, started_at=begun)
     return root
 
 

@@ -42,7 +42,7 @@ from lpstudio.models import Job, ScheduleForm, ScheduleRun, TriggerState, utcnow
 from lpstudio.registry import get_connector
 from lpstudio.sandbox import Sandbox
 from lpstudio.scheduler import Scheduler, due_times
-from lpstudio.settings import save_settings, saved_settings
+from lpstudio.settings import saved_settings
 from lpstudio.store import FINAL_STATES, Store
 from lpstudio.studio import Studio
 from lpstudio.workspace import Workspace
@@ -54,6 +54,7 @@ from .conftest import (
     run_cli,
     scheduler_running,
     set_job,
+    set_settings,
     wait_for,
     write_recipe,
 )
@@ -626,8 +627,7 @@ def at(moment: str) -> datetime:
 def back_date(studio: Studio, recipe: str, moment: datetime) -> None:
     """Moves the recipe's start to `moment`: the test clock's time line begins there (the
     schedule's form, as its start wrote it, with it)."""
-    saved = saved_settings(studio.store, recipe)
-    save_settings(studio.store, recipe, {**saved, "started_at": moment.isoformat()}, "alice")
+    set_settings(studio.store, recipe, started_at=moment.isoformat())
     with studio.store.write() as s:
         s.execute(update(ScheduleForm).where(ScheduleForm.recipe == recipe).values(since=moment))
 
@@ -1812,8 +1812,7 @@ def test_missed_runs_fire_once_or_not_at_all(ws: Path, db: Store) -> None:
             studio.start(recipe)
             back_date(studio, recipe, at("2027-01-11T08:01"))
         for recipe, policy in ((chosen, "skip"), (wrong, "sometimes")):
-            saved = saved_settings(studio.store, recipe)
-            save_settings(studio.store, recipe, {**saved, "missed_runs": policy}, "alice")
+            set_settings(studio.store, recipe, missed_runs=policy)
         # Back after missing 08:15 to 10:00 (eight runs).
         tick("2027-01-11T10:07")
         assert due_of(jobs(db, default)) == ["10:00"]
