@@ -79,6 +79,10 @@ QUEUED, RUNNING, SUCCEEDED, FAILED, CANCELLED = (
     "cancelled",
 )
 FINAL_STATES = (SUCCEEDED, FAILED, CANCELLED)
+#: Every job state, in the order of a job's life: the one list the REST API's schemas, the
+#: CLI's `--status`, the widgets and the lab's `JOB_STATES` (ui/src/api.ts, a test checks)
+#: give.
+JOB_STATES = (QUEUED, RUNNING, *FINAL_STATES)
 
 #: How long (seconds) a writer waits for the write lock before it fails: SQLite's busy
 #: timeout (another process writing: "database is locked"), the turn of this process's

@@ -19,7 +19,7 @@ from ..failures import describe_trigger
 from ..jobviews import cancel_said, cancel_to_dict, job_to_dict, rerun_warning
 from ..parameters import coerce
 from ..recipe import MAX_TIMEOUT
-from ..store import FINAL_STATES, MAX_LISTED
+from ..store import JOB_STATES, MAX_LISTED
 from ..studio import Studio
 from ..times import parse_moment
 from .base import (
@@ -302,7 +302,7 @@ def run(
 
 @main.command()
 @click.option("--recipe", help="Only jobs of this recipe.")
-@click.option("--status", type=click.Choice(["queued", "running", *FINAL_STATES]))
+@click.option("--status", type=click.Choice(JOB_STATES))
 @click.option("--since", help="Only jobs created since an ISO date or a duration (2h, 7d).")
 @click.option("--limit", type=click.IntRange(1, MAX_LISTED), default=20, show_default=True)
 @workspace_option

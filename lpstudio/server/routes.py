@@ -364,7 +364,7 @@ ROUTES: tuple[Route, ...] = (
                     "JupyterLab's file browser names it (`projects/shop/cart.ipynb`); one "
                     "that is no recipe is refused with 400",
                 },
-                "status": {"enum": s.JOB_STATES},
+                "status": s.JOB_STATUS,
                 "since": {"type": "string", "description": "ISO time or a duration (2h, 7d)"},
                 "limit": {**s.LIMIT, "default": 50},
                 "offset": s.OFFSET,

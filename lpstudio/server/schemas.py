@@ -13,9 +13,10 @@ from ..api_clients import MAX_QUOTA_PER_DAY
 from ..jobviews import CANCEL_OUTCOMES
 from ..jsonschemas import PATTERN_SAID
 from ..recipe import MAX_CALL_TIMEOUT, MAX_TIMEOUT, METADATA_SCHEMA
-from ..store import MAX_INTEGER, MAX_LISTED, MIN_VERSION_PREFIX, ROLES
+from ..store import JOB_STATES, MAX_INTEGER, MAX_LISTED, MIN_VERSION_PREFIX, QUEUED, ROLES, RUNNING
 
-JOB_STATES = ["queued", "running", "succeeded", "failed", "cancelled"]
+#: A job's status, as the store keeps it.
+JOB_STATUS: dict[str, Any] = {"enum": list(JOB_STATES)}
 
 
 def _name(example: str) -> dict[str, Any]:
@@ -66,7 +67,7 @@ JOB: dict[str, Any] = {
         "id": {"type": "integer"},
         "recipe": {"type": "string"},
         "version": {"type": "string"},
-        "status": {"enum": JOB_STATES},
+        "status": JOB_STATUS,
         "trigger": {"type": "string"},
         "parameters": {"type": "object"},
         "event": {},
@@ -135,7 +136,7 @@ CALL_QUEUED: dict[str, Any] = {
     "required": ["job", "status", "poll"],
     "properties": {
         "job": {"type": "integer"},
-        "status": {"enum": ["queued", "running"]},
+        "status": {"enum": [QUEUED, RUNNING]},
         "poll": {"type": "string", "description": "where to GET the answer"},
     },
 }

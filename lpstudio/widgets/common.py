@@ -32,21 +32,22 @@ from urllib.parse import quote
 
 from .. import roles
 from ..errors import InputError
+from ..store import CANCELLED, FAILED, JOB_STATES, QUEUED, RUNNING, SUCCEEDED
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
 #: One colour per job status, in the tables and the charts alike.
 STATUS_COLOURS = {
-    "succeeded": "green",
-    "failed": "red",
-    "running": "blue",
-    "queued": "grey",
-    "cancelled": "orange",
+    QUEUED: "grey",
+    RUNNING: "blue",
+    SUCCEEDED: "green",
+    FAILED: "red",
+    CANCELLED: "orange",
 }
 
-#: The order statuses are listed and stacked in.
-STATUSES = tuple(STATUS_COLOURS)
+#: The order statuses are listed and stacked in: a job's life, as the lab lists them.
+STATUSES = JOB_STATES
 
 
 #: A placeholder of a `lab_terms.json` rule's text: a group of its match, or `{where}`.

@@ -10,7 +10,7 @@
 
 import { Dialog, showDialog } from '@jupyterlab/apputils';
 
-import { api, ApiError, Job, JobError, JOB_STATES, latest } from './api';
+import { api, ApiError, FINAL_STATES, Job, JobError, JOB_STATES, latest } from './api';
 import { StudioContext } from './context';
 import { button, el, errorBox, fill, formatDuration, formatTime, markField, Rows, statusBadge } from './dom';
 import { labText, recipeLabError } from './fixes';
@@ -217,7 +217,7 @@ export class JobsPanel extends LivePanel {
     if (job.status === 'failed' || job.error) {
       actions.append(button('Error', () => this.showError(job), 'lps-error-button', of));
     }
-    if (can.operate && !job.purged && ['succeeded', 'failed', 'cancelled'].includes(job.status)) {
+    if (can.operate && !job.purged && FINAL_STATES.includes(job.status)) {
       actions.append(button('Rerun', () => this.rerun(job), 'lps-rerun', of));
     }
     if (can.operate && (job.status === 'queued' || job.status === 'running')) {
@@ -309,7 +309,7 @@ export class JobsPanel extends LivePanel {
       );
       if (job.result != null) {
         facts.push(['result', resultView(job)]);
-      } else if (['succeeded', 'failed', 'cancelled'].includes(job.status)) {
+      } else if (FINAL_STATES.includes(job.status)) {
         facts.push(['result', hint('none set')]);
       }
     }
