@@ -316,6 +316,9 @@ def test_the_jobs_filter_and_poll_now_in_the_studio(tmp_path: Path) -> None:
         error = jobs.locator(".lps-message .lps-error")
         error.wait_for()
         assert "lab/okk" in error.inner_text() and "field: recipe" in error.inner_text()
+        # The fix in the panel's terms (lab_terms.json's rule for its `where`), not the API's.
+        assert "as the jobs' rows name it" in error.inner_text(), error.inner_text()
+        assert "/lpstudio/api/v1" not in error.inner_text()
         assert listed.count() == 0  # not the jobs of the filter before
         assert "No jobs." not in jobs.inner_text()
         screenshot(page, "studio-jobs-unknown-recipe")

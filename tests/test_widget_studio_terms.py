@@ -23,7 +23,7 @@ from lpstudio.jsonschemas import PATTERN_SAID, is_e164_pattern
 from lpstudio.sandbox import Sandbox
 from lpstudio.studio import Studio
 from lpstudio.widgets import GalleryView, JobsView, RecipeForm
-from lpstudio.widgets.common import lab_terms
+from lpstudio.widgets.common import lab_terms, lab_text
 
 from .conftest import write_recipe
 
@@ -203,7 +203,20 @@ def test_the_studios_terms_are_regular_expressions_both_languages_read_alike() -
     """The lab compiles the same rules in JavaScript: only the syntax both share (no
     named groups, inline flags or anchors of one language), and no placeholder of a group
     the pattern does not have."""
-    for pattern, lab in lab_terms():
+    for pattern, lab, _where in lab_terms():
         assert not re.search(r"\(\?[^:=!]|\\[AZz]", pattern.pattern), pattern.pattern
         used = [int(n) for n in re.findall(r"\{(\d+)\}", lab)]
         assert max(used, default=0) <= pattern.groups, (pattern.pattern, lab)
+
+
+def test_a_rule_with_a_where_of_its_own_applies_there_only() -> None:
+    """The lab's Jobs panel said a refused recipe filter's fix with a rule of its own code,
+    outside the shared table: the table's rule for its `where` says it now, and nowhere
+    else (the Recipes sidebar, the notebook's forms: no jobs' rows there)."""
+    fix = (
+        "give the recipe's path under projects/, as GET /user/ana/lpstudio/api/v1/recipes "
+        "lists it (shop/cart.ipynb)"
+    )
+    said = "give the recipe's path under projects/, as the jobs' rows name it (shop/cart.ipynb)"
+    assert lab_text(fix, "in the Jobs panel") == said
+    assert lab_text(fix) == lab_text(fix, "above") == fix

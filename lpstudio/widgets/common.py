@@ -55,12 +55,15 @@ LAB_PLACEHOLDER = re.compile(r"\{(\d+|where)\}")
 
 
 @functools.cache
-def lab_terms() -> tuple[tuple[re.Pattern[str], str], ...]:
+def lab_terms() -> tuple[tuple[re.Pattern[str], str, str | None], ...]:
     """The rules of `lab_terms.json`, which the lab's `labText` (ui/src/fixes.ts) reads too:
-    one table of the studio's terms, not a copy for each side. ASCII: `\\w` and `\\b` as
-    JavaScript reads them."""
+    one table of the studio's terms, not a copy for each side; each with the one `where` it
+    applies at, if it has one. ASCII: `\\w` and `\\b` as JavaScript reads them."""
     terms = json.loads(resources.files("lpstudio").joinpath("lab_terms.json").read_text("utf-8"))
-    return tuple((re.compile(rule["pattern"], re.ASCII), rule["lab"]) for rule in terms["rules"])
+    return tuple(
+        (re.compile(rule["pattern"], re.ASCII), rule["lab"], rule.get("where"))
+        for rule in terms["rules"]
+    )
 
 
 def lab_text(text: str, where: str = "in the recipe's Settings") -> str:
@@ -74,8 +77,9 @@ def lab_text(text: str, where: str = "in the recipe's Settings") -> str:
             lambda key: where if key[1] == "where" else match[int(key[1])] or "", lab
         )
 
-    for pattern, lab in lab_terms():
-        text = pattern.sub(functools.partial(filled, lab), text)
+    for pattern, lab, only in lab_terms():
+        if only in (None, where):
+            text = pattern.sub(functools.partial(filled, lab), text)
     return text
 
 

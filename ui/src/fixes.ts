@@ -40,13 +40,19 @@ const NOT_GIVEN = /^give it with /;
  * Edit and tried with its Test in the Connections panel; a recipe's name and project in Try
  * recipe's form; a poll's since moved by Start, from the Since typed in its Settings.
  */
-const IN_LAB_TERMS: [RegExp, string][] = LAB_TERMS.rules.map(rule => [new RegExp(rule.pattern, 'g'), rule.lab]);
+const IN_LAB_TERMS: [RegExp, string, string | undefined][] = LAB_TERMS.rules.map((rule: { pattern: string; lab: string; where?: string }) => [
+  new RegExp(rule.pattern, 'g'),
+  rule.lab,
+  rule.where
+]);
 
 /** `text` (an error's fix or message, a connection's status message) with the command
- * lines it names in the lab's terms; `where` the recipe's fields are, if it is about them. */
+ * lines it names in the lab's terms; `where` the recipe's fields are, if it is about them
+ * (a rule with a `where` of its own applies there only). */
 export function labText(text: string, where = "in the recipe's Settings"): string {
   return IN_LAB_TERMS.reduce(
-    (said, [pattern, lab]) => said.replace(pattern, (...match: unknown[]) => filled(lab, where, match)),
+    (said, [pattern, lab, only]) =>
+      only === undefined || only === where ? said.replace(pattern, (...match: unknown[]) => filled(lab, where, match)) : said,
     text
   );
 }

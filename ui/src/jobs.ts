@@ -13,11 +13,14 @@ import { Dialog, showDialog } from '@jupyterlab/apputils';
 import { api, ApiError, FINAL_STATES, Job, JobError, JOB_STATES, latest } from './api';
 import { StudioContext } from './context';
 import { button, el, errorBox, fill, formatDuration, formatTime, markField, Rows, statusBadge } from './dom';
-import { labText, recipeLabError } from './fixes';
+import { labError, labText, recipeLabError } from './fixes';
 import { LivePanel } from './panel';
 
 const PAGE = 20;
 const REFRESH_MS = 2000;
+/** `labText`'s where for what the panel says of its filters: selects lab_terms.json's rules
+ * for them (a refused recipe filter's fix names the jobs' rows, not the API's list). */
+const JOBS_PANEL = 'in the Jobs panel';
 /** As `lpstudio show` says it of a purged job. */
 const PURGED = 'data and output erased after the retention period (no rerun)';
 /** As the notebook's JobsView warns of a rerun: `A rerun ` + jobviews.RERUN_RISK (the CLI and
@@ -136,7 +139,7 @@ export class JobsPanel extends LivePanel {
         // filter, which is marked, and no rows (they were another filter's), not "No jobs.".
         this.refused();
         markField(this.node, err.field);
-        fill(this.message, errorBox(inLabTerms(err)));
+        fill(this.message, errorBox(labError(err, JOBS_PANEL)));
       } else if (this.offset !== this.shown) {
         // The page asked for did not come: said until the next click (the timer's refresh
         // of the page on screen would wipe it at once), and the pager goes on from there.
@@ -387,12 +390,6 @@ export class JobsPanel extends LivePanel {
   private more = false;
 }
 
-/** A refused recipe filter's fix in the lab's terms: the API names its own list of recipes
- * (under the server's base URL). */
-function inLabTerms(err: ApiError): ApiError {
-  const fix = err.fix?.replace(/as GET \S*\/lpstudio\/api\/v1\/recipes lists it/, "as the jobs' rows name it") ?? null;
-  return new ApiError(err.status, err.code, err.message, err.field, fix);
-}
 
 function viewId(job: Job): string {
   return `lps-job-view-${job.id}`;
