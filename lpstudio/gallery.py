@@ -22,7 +22,7 @@ import nbformat
 
 from .errors import InputError, NotFoundError, RecipeError
 from .recipe import Recipe
-from .workspace import runtime_folder
+from .workspace import Workspace, runtime_folder
 
 DEFAULT_GROUP = "LivePerson Proactive Recipe Templates"
 
@@ -78,11 +78,11 @@ def find_template(name: str, folder: Path | None = None) -> Template:
 
 
 @contextmanager
-def trying(root: Path) -> Iterator[None]:
+def trying(workspace: Workspace) -> Iterator[None]:
     """Holds the workspace's Try recipe lock, in every process: picking a callable copy's
     free endpoint (`optin-2`) and writing the copy are one step, so two tries at once never
     both pick it (the later copy's Start would be refused for it)."""
-    lock = runtime_folder(root / ".runtime") / "try-recipe.lock"
+    lock = runtime_folder(workspace.runtime) / "try-recipe.lock"
     with lock.open("a") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)  # let go when the file is closed
         yield

@@ -33,7 +33,7 @@ import httpx
 from .forkserver import death_signal
 from .sandbox import Sandbox, sandbox_answers, sandbox_connections
 from .studio import Studio
-from .workspace import CONFIG_NAME, ENV_VAR
+from .workspace import CONFIG_NAME, ENV_VAR, RUNTIME
 
 
 @contextlib.contextmanager
@@ -92,7 +92,7 @@ def jupyterlab_command(root: Path, port: int) -> list[str]:
         f"--ServerApp.port={port}",
         "--ServerApp.port_retries=0",
         f"--ServerApp.root_dir={root}",
-        f"--LabApp.workspaces_dir={root / '.runtime' / 'lab-workspaces'}",
+        f"--LabApp.workspaces_dir={root / RUNTIME / 'lab-workspaces'}",
     ]
     if os.geteuid() == 0:
         command.append("--allow-root")  # a container running as root
@@ -106,7 +106,7 @@ def token_file(root: Path, token: str) -> Iterator[Path]:
     would stay in the environment of JupyterLab's process (`/proc/PID/environ`) for the
     user's processes to read. lpstudio's server extension drops `JUPYTER_TOKEN_FILE` from
     it once read, before any kernel starts (`LpstudioApp._forget_token_source`)."""
-    runtime = root / ".runtime"
+    runtime = root / RUNTIME
     runtime.mkdir(mode=0o700, exist_ok=True)
     path = runtime / f"lab-token-{os.getpid()}"
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)

@@ -1975,7 +1975,7 @@ class Studio:
         stem = stem.removesuffix(".ipynb")  # "reminder.v2" is a name, not a suffix to drop
         check_file_name(stem, "name", "recipe name", "give a plain file name such as my_reminder")
         stem = distinct_name(folder, stem, "name", "recipe name", ".ipynb")
-        with trying(self.workspace.root):  # no other try picks the same free endpoint
+        with trying(self.workspace):  # no other try picks the same free endpoint
             endpoint = None
             if template.recipe.trigger_kind == "callable":
                 wanted = endpoint_path(replace(template.recipe, name=f"{stem}.ipynb"))

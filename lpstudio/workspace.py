@@ -34,6 +34,10 @@ if TYPE_CHECKING:
     from .pool import PoolSettings
 
 CONFIG_NAME = "lpstudio.toml"
+#: A workspace's folder of what only one machine's processes share (rate limits, locks, the
+#: server's sessions, JupyterLab's layout and token): `Workspace.runtime`, or this name where
+#: no Workspace is at hand (a kernel's runtime, a connector).
+RUNTIME = ".runtime"
 #: SQLite's files beside a database (`lpstudio.db-wal`...): the store's own too.
 SQLITE_SIDE_FILES = ("", "-wal", "-shm", "-journal")
 
@@ -92,7 +96,7 @@ def _own_paths(root: str, changed: int) -> tuple[frozenset[str], tuple[str, ...]
         database = store[len("sqlite:///") :].split("?")[0]
         files += [Path(database + side) for side in SQLITE_SIDE_FILES]
     real_files = frozenset(os.path.realpath(file) for file in files)
-    return real_files, (os.path.realpath(history), os.path.realpath(base / ".runtime"))
+    return real_files, (os.path.realpath(history), os.path.realpath(base / RUNTIME))
 
 
 ENV_VAR = "LPSTUDIO_WORKSPACE"
@@ -423,7 +427,7 @@ def _runtime_refused(folder: Path) -> WorkspaceError:
         return WorkspaceError(
             f"{folder} is a symbolic link to a folder that does not exist on this machine: "
             "lpstudio keeps this machine's rate limits and locks there",
-            field=".runtime",
+            field=RUNTIME,
             fix="create the folder it links to on this machine: `mkdir -p "
             f"\"$(readlink {folder.name})\"` in the workspace's folder (see the README's "
             "Scaling out), or remove the link to keep them in the workspace",
@@ -431,7 +435,7 @@ def _runtime_refused(folder: Path) -> WorkspaceError:
     return WorkspaceError(
         f"{folder} is a file, not a folder: lpstudio keeps this machine's rate limits and "
         "locks there",
-        field=".runtime",
+        field=RUNTIME,
         fix=f"remove the file {folder.name} (lpstudio creates the folder), or make it a "
         "symbolic link to a folder of this machine's own disk",
     )
@@ -440,7 +444,7 @@ def _runtime_refused(folder: Path) -> WorkspaceError:
 def _check_runtime(root: Path) -> None:
     """Refuses a `.runtime` that cannot be a folder when the workspace is read, before any
     job: its first user (a job's send cell, Try recipe) failed with `FileExistsError`."""
-    folder = root / ".runtime"
+    folder = root / RUNTIME
     if os.path.lexists(folder) and not folder.is_dir():
         raise _runtime_refused(folder)
 
@@ -478,7 +482,7 @@ def session_file(root: Path, kernel_id: str) -> Path:
     now (`server.sessions`), which that kernel reads (`kernel.runtime.notebook_path`):
     `$JPY_SESSION_NAME` is the path it had when the kernel started, and a notebook renamed
     in JupyterLab keeps its kernel."""
-    return root / ".runtime" / "sessions" / kernel_id
+    return root / RUNTIME / "sessions" / kernel_id
 
 
 def runtime_folder(folder: Path) -> Path:
@@ -724,6 +728,12 @@ class Workspace:
     @property
     def projects(self) -> Path:
         return self.root / "projects"
+
+    @property
+    def runtime(self) -> Path:
+        """This machine's folder of the workspace (`RUNTIME`), as it is: `runtime_folder`
+        makes it, or says why it cannot be used."""
+        return self.root / RUNTIME
 
     @property
     def history(self) -> Path:

@@ -17,11 +17,13 @@ answers, which name none of the server's folders.
 
 from __future__ import annotations
 
+import re
 from itertools import islice
 from typing import TYPE_CHECKING, Any
 
 from lpstudio.errors import InputError
 from lpstudio.sdk import Connection, Connector, Field, Page
+from lpstudio.workspace import RUNTIME
 
 from .files import (
     DELIMITER_HINT,
@@ -53,7 +55,7 @@ CHUNK_ROWS = 10_000
 # first test or job refused it. Where `[store] url` and `[history] path` put them elsewhere,
 # only the check where the file is opened (`resolve`) knows.
 _OWN_FILES = r"(?:lpstudio\.toml|secret\.key|lpstudio\.db(?:-wal|-shm|-journal)?)(?:[/\\]+\.?)*"
-_OWN_FOLDERS = r"(?:history|\.runtime)(?:[/\\].*)?"
+_OWN_FOLDERS = rf"(?:history|{re.escape(RUNTIME)})(?:[/\\].*)?"
 _NOT_OWN = rf"(?!\s*(?:\.[/\\]+)*(?:{_OWN_FILES}|{_OWN_FOLDERS})\s*$)"
 
 connector = Connector(
@@ -66,7 +68,7 @@ connector = Connector(
             "File path",
             hint="e.g. data/contacts.csv: a file of your own inside the workspace (relative "
             "to it, without '..'), not one of lpstudio's (lpstudio.toml, secret.key, "
-            "lpstudio.db, history/, .runtime/)",
+            f"lpstudio.db, history/, {RUNTIME}/)",
             # Refused when the connection is saved: not absolute, no `..`, none of the
             # workspace's own files, no NUL (which no file name holds) (a symbolic link
             # out of the workspace, or to one of them, is refused where the file is opened).

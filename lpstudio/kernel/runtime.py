@@ -644,8 +644,10 @@ class Runtime:
                 else MemoryLedger()
             )
         if self._limiter is None:
+            from ..workspace import RUNTIME
+
             self._limiter = (
-                SQLiteRateLimiter(Path(self.workspace) / ".runtime" / "rate-limits.sqlite")
+                SQLiteRateLimiter(Path(self.workspace) / RUNTIME / "rate-limits.sqlite")
                 if self.workspace
                 else MemoryRateLimiter()
             )

@@ -284,7 +284,7 @@ class LpstudioApp(ExtensionApp):
         self._opened_at = time.monotonic()
         try:
             self.lpstudio_workspace = Workspace.load(Path(self.workspace).expanduser())
-            self.limits = RateLimits(self.lpstudio_workspace.root / ".runtime" / "api-rates.sqlite")
+            self.limits = RateLimits(self.lpstudio_workspace.runtime / "api-rates.sqlite")
             self.studio_for(SERVICE_USER)  # fails now if the workspace was never activated
         except LpstudioError as exc:
             self.workspace_error = {"message": exc.message, "field": exc.field, "fix": exc.fix}
