@@ -19,22 +19,7 @@ from typing import Any
 # checks no IRI formats, so its processes go without it (when nothing imported it first).
 sys.modules.setdefault("rfc3987_syntax", None)  # type: ignore[arg-type]
 
-__all__ = [
-    "DaskExecutor",
-    "Executor",
-    "InputError",
-    "LocalExecutor",
-    "LpstudioError",
-    "NotFoundError",
-    "ParameterError",
-    "Recipe",
-    "RecipeError",
-    "Studio",
-    "Workspace",
-    "WorkspaceError",
-    "job_to_dict",
-]
-
+#: Each public name, by the module it is loaded from on first use.
 _HOMES = {
     "DaskExecutor": "executor",
     "Executor": "executor",
@@ -50,6 +35,8 @@ _HOMES = {
     "WorkspaceError": "errors",
     "job_to_dict": "jobviews",
 }
+#: The public names are those with a home: one list, which cannot drift from the other.
+__all__ = sorted(_HOMES)
 
 
 def __getattr__(name: str) -> Any:
@@ -59,4 +46,4 @@ def __getattr__(name: str) -> Any:
 
 
 def __dir__() -> list[str]:
-    return sorted(__all__)
+    return list(__all__)
