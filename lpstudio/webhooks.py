@@ -148,13 +148,19 @@ def _connector_fault(
 
 def _events(trigger: WebhookTrigger, recipe: Recipe, headers: dict[str, str], body: bytes) -> Any:
     """The delivery's events as the connector's `parse` reads them, each a JSON object: a
-    body it cannot read (invalid JSON: `json.loads`'s own error, or text not UTF-8) or
-    events that are no objects are the sender's to correct (400), not the server's
+    body it cannot read (invalid JSON: `json.loads`'s own error, or text not UTF-8, or an
+    `InputError` of its own, given a fix to send the body the trigger takes if it has none)
+    or events that are no objects are the sender's to correct (400), not the server's
     failure; any other exception in `parse` (a ValueError of its own code too) or one that
     answers no list, the connector's (503, which the sender retries)."""
     fix = f"send the body the recipe's {trigger.title} trigger takes: a JSON object per event"
     try:
         events = trigger.parse(headers, body)
+    except DeliveryError as exc:
+        exc.fix = exc.fix or fix
+        raise
+    except InputError as exc:  # the parse refusing the body, as README shows: the sender's
+        raise DeliveryError(exc.message, field=exc.field or "body", fix=exc.fix or fix) from None
     except LpstudioError:
         raise
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:  # a body it cannot read

@@ -151,7 +151,7 @@ HOOK_SECRET = "hooksecret-QWERTY-77"
 HOOKS = """
 import hashlib, hmac, json
 
-from lpstudio.sdk import Connector, Field
+from lpstudio.sdk import Connector, Field, InputError
 
 connector = Connector(
     "buggy", title="Buggy", fields=[Field("signing_secret", "Signing secret", secret=True)]
@@ -202,8 +202,18 @@ def strict(headers, body):
     if "amount" not in event:
         raise ValueError("no amount in " + event["email"])
     return [event]
+
+
+@connector.webhook_trigger("picky", title="Picky", verify=good_verify)
+def picky(headers, body):
+    event = json.loads(body)
+    if "lead" not in event:
+        raise InputError("no lead in the body", field="body")
+    if "email" not in event["lead"]:
+        raise InputError("the lead has no email", field="lead.email", fix="send the lead's email")
+    return [event["lead"]]
 """
-TRIGGERS = ("misparsed", "misverified", "quoting", "careful", "batched", "strict")
+TRIGGERS = ("misparsed", "misverified", "quoting", "careful", "batched", "strict", "picky")
 
 
 @pytest.fixture(scope="module")
@@ -287,3 +297,25 @@ def test_nan_in_a_delivery_is_the_senders_to_fix_naming_the_body(hooks: Any) -> 
     assert answer.status_code == 400 and error["field"] == "body", answer.text
     assert error["message"] == "event 1: the event holds NaN at n, which JSON cannot hold"
     assert "finite numbers" in error["fix"], error
+
+
+def test_a_parse_refusing_the_body_as_readme_shows_is_the_senders_to_fix(hooks: Any) -> None:
+    """README's `raise InputError(field="body")` answered 503 (a TypeError: no message) and
+    the sender retried for ever; with a message, the 400 carried no fix. README now shows the
+    message; a refusal without a fix gets one, and one of another field is the sender's too
+    (it answered 503 RecipeNotReady, as the recipe's settings)."""
+    server, urls = hooks
+
+    answer = _deliver(server, urls["picky"], b'{"nolead": 2}')
+    error = answer.json()["error"]
+    assert answer.status_code == 400, answer.text
+    assert (error["message"], error["field"]) == ("no lead in the body", "body"), error
+    assert error["fix"] == (
+        "send the body the recipe's Picky trigger takes: a JSON object per event"
+    ), error
+
+    answer = _deliver(server, urls["picky"], b'{"lead": {}}')
+    error = answer.json()["error"]
+    assert answer.status_code == 400, answer.text
+    assert (error["field"], error["fix"]) == ("lead.email", "send the lead's email"), error
+    assert _deliver(server, urls["picky"], b'{"lead": {"email": "a@b.c"}}').status_code == 202
