@@ -21,6 +21,7 @@ import importlib.util
 import re
 import sys
 import threading
+import traceback
 import types
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
@@ -178,16 +179,45 @@ def _connector_in(value: Any, where: str) -> Connector:
     return connector
 
 
-def _failed(where: str, exc: Exception, fix: str) -> LpstudioError:
+def _failed(
+    where: str, exc: Exception, fix: str, at: tuple[str, int] | None = None
+) -> LpstudioError:
     """A connector's load error, naming where it is: its own field and fix when lpstudio
-    refused a declaration, else the exception (a SyntaxError names its line)."""
+    refused a declaration, else the exception, with the file and line it failed at (`at`,
+    where known) in its fix: a TypeError of a declaration (`@connector.action("go")`
+    without its title) named neither, where a SyntaxError names its line."""
     if isinstance(exc, LpstudioError):
         return InputError(
             f"connector {where}: {exc.message}", field=exc.field or "type", fix=exc.fix or fix
         )
-    return InputError(
-        f"connector {where} failed to load: {type(exc).__name__}: {exc}", field="type", fix=fix
-    )
+    said = f"{type(exc).__name__}: {exc}"
+    if at is not None:
+        file, line = at
+        said += "" if isinstance(exc, SyntaxError) else f" ({file}, line {line})"
+        fix = f"{fix}: line {line} of {file}"
+    return InputError(f"connector {where} failed to load: {said}", field="type", fix=fix)
+
+
+def _failed_at(exc: BaseException, path: Path, shown: str) -> tuple[str, int] | None:
+    """Where a connector's file (or package folder) `path`, shown as `shown`, failed to
+    load: a SyntaxError's line, else the innermost frame of the traceback in its files
+    (the line that called the SDK, not the SDK's own); None when none of them is in it."""
+    if isinstance(exc, SyntaxError):
+        places = [(exc.filename, exc.lineno)]
+    else:
+        places = [
+            (frame.filename, frame.lineno) for frame in traceback.extract_tb(exc.__traceback__)
+        ]
+    root = path.resolve()
+    for filename, line in reversed(places):
+        if not filename or not line:
+            continue
+        file = Path(filename).resolve()
+        if file == root:
+            return shown, line
+        if file.is_relative_to(root):
+            return f"{shown}/{file.relative_to(root).as_posix()}", line
+    return None
 
 
 #: How a connector file gives its name: `Connector("acme", ...)`, as the README writes it.
@@ -222,7 +252,8 @@ def _load_files(folder: Path, prefix: str, check: bool, shown_as: str) -> _Found
                 connector.check()
         except Exception as exc:
             name = path.stem if path.is_file() else path.name
-            error = _failed(shown, exc, "correct the connector's code")
+            at = _failed_at(exc, path, shown)
+            error = _failed(shown, exc, "correct the connector's code", at)
             found.failed(name, _names_in(path), str(path), error)
             continue
         connector.source, connector.shown_source = str(path), shown

@@ -229,7 +229,48 @@ def test_the_connectors_listing_shows_a_broken_one_with_its_error_and_fix(
     assert (
         f"connector connectors/{path.name}" in broken["message"] and "line 2" in broken["message"]
     )
-    assert broken["fix"] == "correct the connector's code"
+    assert broken["fix"] == "correct the connector's code: line 2 of connectors/acme.py"
+
+
+@pytest.mark.parametrize(
+    ("declaration", "said"),
+    [
+        ('@connector.action("go")', "action() missing 1 required keyword-only argument: 'title'"),
+        ("@connector.test()", "test() missing 1 required positional argument: 'func'"),
+    ],
+)
+def test_a_connector_failing_as_it_loads_is_listed_with_the_line_it_failed_at(
+    ws: Path, cli: Callable[..., Result], declaration: str, said: str
+) -> None:
+    """A declaration Python refuses (`@connector.action("go")` without its title) named
+    neither a line nor where to look, where a SyntaxError names its line: the innermost
+    line of the connector's own file is named, in its message and its fix."""
+    source = HEAD + 'connector = Connector("acme", title="A")\n\n\n' + declaration
+    _write(ws, "acme", source + "\ndef go(conn):\n    pass\n")
+
+    listed = cli("connectors", "--json")
+
+    (broken,) = json.loads(listed.stdout)["broken"]
+    assert broken["message"] == (
+        "connector connectors/acme.py failed to load: TypeError: "
+        f"Connector.{said} (connectors/acme.py, line 5)"
+    ), broken
+    assert broken["fix"] == "correct the connector's code: line 5 of connectors/acme.py"
+
+
+def test_a_connector_package_failing_as_it_loads_names_the_file_of_its_own_it_failed_in(
+    ws: Path, cli: Callable[..., Result]
+) -> None:
+    """In a package, the line is in the module that failed, not its `__init__.py`."""
+    package = ws / "connectors" / "acme"
+    package.mkdir(parents=True)
+    (package / "__init__.py").write_text("from .declared import connector\n")
+    (package / "declared.py").write_text(HEAD + 'connector = Connector("acme")\n')
+
+    (broken,) = json.loads(cli("connectors", "--json").stdout)["broken"]
+
+    assert "(connectors/acme/declared.py, line 2)" in broken["message"], broken
+    assert broken["fix"] == "correct the connector's code: line 2 of connectors/acme/declared.py"
 
 
 async def test_the_rest_api_lists_broken_connectors_beside_the_others(jp_fetch: Any, ws: Path):
