@@ -26,6 +26,7 @@ from click.testing import CliRunner
 
 from lpstudio.cli import main
 from lpstudio.studio import Studio
+from lpstudio.widgets.common import lab_text
 from tests.conftest import write_recipe
 from tests.servers import API, Served, serving
 
@@ -125,6 +126,36 @@ def test_a_connection_s_fixes_name_its_routes_and_the_body_they_take(
         "bind another connection to each of these slots first, e.g. "
         f'PUT {API}/recipes/p/uses.ipynb/settings {{"connections": {{"rows": "OTHER"}}}}; '
         "then remove 'rows'"
+    )
+
+
+def test_a_connector_field_s_name_is_said_as_the_body_gives_it(ws: Path, server: Served) -> None:
+    """A workspace connector declaring `Field("base url", ...)`: `GET /connectors`'s
+    `broken` and a new connection of its type answered how the CLI gives a field (`--field
+    api_key=VALUE`, `$LPSTUDIO_SECRET_API_KEY`); the API says its body, the lab neither,
+    and the CLI keeps its own words."""
+    wanted = (
+        "rename the field to letters, digits, '_' and '-', starting with a letter, e.g. "
+        'api_key (given as {"fields": {"api_key": ...}})'
+    )
+    source = 'from lpstudio.sdk import Connector, Field\n\nconnector = Connector("badfield", '
+    bad = ws / "connectors" / "badfield.py"
+    bad.parent.mkdir(exist_ok=True)
+    bad.write_text(source + 'title="Bad", fields=[Field("base url", "URL")])\n')
+    try:
+        listed = server.api("alice", "GET", "/connectors").json()["broken"]
+        new = {"name": "zz", "type": "badfield", "fields": {}}
+        refused = server.api("alice", "POST", "/connections", json=new)
+        said = CliRunner().invoke(main, ["connectors", "--workspace", str(ws)])
+    finally:
+        bad.unlink()
+
+    (broken,) = [b for b in listed if b["name"] == "badfield"]
+    assert broken["fix"] == wanted, broken
+    assert refused.status_code == 400 and refused.json()["error"]["fix"] == wanted, refused.text
+    assert lab_text(wanted) == wanted.partition(" (given")[0]
+    assert (
+        "(given as --field api_key=VALUE, or a secret as $LPSTUDIO_SECRET_API_KEY)" in said.output
     )
 
 

@@ -65,6 +65,11 @@ PHRASES: tuple[tuple[re.Pattern[str], str], ...] = tuple(
         # A secret is read from the environment or a prompt by the CLI; over REST, it is sent.
         (r" \(each secret is read from [^)]*\)", ""),
         (r", given with `--secret FIELD`| \(`--secret FIELD` for secrets\)", ""),
+        # How a field a connector declares is given (`sdk.Field`): in a connection's body.
+        (
+            r"\(given as --field (\w+)=VALUE, or a secret as \$LPSTUDIO_SECRET_\w+\)",
+            '(given as {{"fields": {{"{1}": ...}}}})',
+        ),
         (r"choose another --name or project", "choose another name or project"),
         (r"import with --replace", "post it again with replace=true"),
         (

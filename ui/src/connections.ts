@@ -278,13 +278,14 @@ export class ConnectionsPanel extends Widget {
   private editor = el('div', { cls: 'lps-editor' });
 }
 
-/** Why a connector does not load, with the fix (its error names the file and line). */
+/** Why a connector does not load, with the fix (its error names the file and line), in the
+ * lab's terms: the API says how a field is given in its own. */
 function brokenNotice(b: BrokenConnector): HTMLElement {
   return el(
     'div',
     { cls: 'lps-problem lps-connector-problem', attrs: { 'data-connector': b.name, role: 'status' } },
-    el('div', {}, el('strong', { text: `Connector ${b.name} does not load` }), `: ${b.message}`),
-    b.fix ? el('div', { cls: 'lps-error-fix', text: `fix: ${b.fix}` }) : null
+    el('div', {}, el('strong', { text: `Connector ${b.name} does not load` }), `: ${labText(b.message)}`),
+    b.fix ? el('div', { cls: 'lps-error-fix', text: `fix: ${labText(b.fix)}` }) : null
   );
 }
 
