@@ -468,7 +468,8 @@ class Connections:
         """Why a test did not end in time, naming the field that sets the URL its latest
         request went to (the connector says which: `Connector.field_of_url`) with the
         command that sets it. A test that sent nothing names the connector's URL fields,
-        and the connector's file when it is the workspace's own (the admin's to read)."""
+        and the connector's file when it is the workspace's own (the admin's to read), by
+        its path in the workspace (`connectors/hang.py`) as every answer names one."""
         said = f"the test did not end within {TEST_TIMEOUT:g} s"
         test = f"`lpstudio connections test {word(conn.name)}`"
         field = conn.connector.field_of_url(conn, conn.reaching) if conn.reaching else None
@@ -495,10 +496,11 @@ class Connections:
         )
         source = Path(conn.connector.source) if conn.connector.source else None
         own = source is not None and source.resolve().is_relative_to(Path(self.root).resolve())
+        shown = conn.connector.shown_source  # by its path in the workspace, not the server's
         return LpstudioError(
             f"{said}{reached}",
             field=urls[0] if len(urls) == 1 else None,
-            fix=check + test + (f"; the connector's test is in {source}" if own else ""),
+            fix=check + test + (f"; the connector's test is in {shown}" if own else ""),
         )
 
 

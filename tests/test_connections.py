@@ -545,9 +545,55 @@ def test_a_connection_test_that_hangs_fails_after_the_time_limit(cli, ws, monkey
     info = as_json(tested)
     assert info["status"] == "disconnected" and info["tested_at"]
     assert info["status_message"].startswith("the test did not end within 0.2 s")
-    assert "URL" in info["status_message"] and "slow.py" in info["status_message"]
+    assert "URL" in info["status_message"], info
+    # By its path in the workspace, as answers name its files: not the server's folders.
+    assert "; the connector's test is in connectors/slow.py" in info["status_message"], info
+    assert str(ws) not in info["status_message"], info
     assert "`lpstudio connections update slow --field base_url=...`" in info["status_message"]
     assert listed(cli)["slow"]["status"] == "disconnected"
+
+
+HANG = """
+import threading
+
+from lpstudio.sdk import Connector, Field
+
+connector = Connector("hang", title="Hang", fields=[Field("k", "Key")])
+connector.release = threading.Event()
+
+
+@connector.test
+def test(conn):
+    connector.release.wait()
+"""
+
+
+async def test_a_rest_test_that_hangs_names_the_connector_s_file_in_the_workspace(
+    jp_fetch, ws, monkeypatch
+):
+    """`POST /connections/hg/test` of a workspace connector whose test hangs: the status
+    message named the connector's file by the server's absolute folder."""
+    from lpstudio import connections
+    from lpstudio.registry import get_connector
+
+    (ws / "connectors").mkdir()
+    (ws / "connectors" / "hang.py").write_text(HANG)
+    new = {"name": "hg", "type": "hang", "fields": {"k": "abc"}}
+    assert (await rest(jp_fetch, "POST", "connections", body=new))[0] == 201
+    monkeypatch.setattr(connections, "TEST_TIMEOUT", 0.2)
+    try:
+        status, info = await rest(jp_fetch, "POST", "connections", "hg", "test", body={})
+    finally:
+        get_connector("hang", ws).release.set()
+
+    assert status == 200 and info["status"] == "disconnected", info
+    said, _, fix = info["status_message"].partition("\n  fix: ")
+    assert said == "the test did not end within 0.2 s", info
+    assert fix.startswith("check the app's URL, then POST /"), info  # under the base URL
+    assert fix.endswith(
+        "/lpstudio/api/v1/connections/hg/test; the connector's test is in connectors/hang.py"
+    ), info
+    assert str(ws) not in fix, info
 
 
 @pytest.mark.parametrize(("name", "field"), [("liveperson", "base_url"), ("shopify", "shop")])
