@@ -625,7 +625,6 @@ class Studio:
         connected, values valid), with the connections it uses bound in its settings; says
         what is missing otherwise."""
         recipe = self.recipe(ref)
-        self._check_connectors(recipe)  # before binding: a type no connection can be
         hidden = functools.cache(self.held_secrets)  # read once, if a default needs them
         settings = self.ready_settings(recipe, hidden)  # its triggers' jobs run with them
         # Every connection that does not answer is named at once (one a try, before), each
@@ -1065,13 +1064,16 @@ class Studio:
         self, recipe: Recipe, hidden: Callable[[], Collection[str]] | None = None
     ) -> dict[str, Any]:
         """`settings`, refused as Start and the triggers refuse them when a job could not
-        run with them alone: a parameter nothing is saved for runs with its default, which
-        must exist, pass the recipe's refinements and hold no secret (`check_defaults`,
-        `hidden` giving the secrets); a webhook whose deliveries would all be refused, its
-        connection lacking the secret their signatures are checked with
-        (`webhooks.webhook_trigger`, the delivery's own check). What is not ready is said by
-        this one rule wherever settings are shown (`lpstudio settings`, a recipe's
-        `settings_problem`, the forms)."""
+        run with them alone: a slot whose connector does not load or does not exist
+        (`_check_connectors`, before binding: a type no connection can be); a parameter
+        nothing is saved for runs with its default, which must exist, pass the recipe's
+        refinements and hold no secret (`check_defaults`, `hidden` giving the secrets); a
+        webhook whose deliveries would all be refused, its connection lacking the secret
+        their signatures are checked with (`webhooks.webhook_trigger`, the delivery's own
+        check). What is not ready is said by this one rule wherever settings are shown
+        (`lpstudio settings`, a recipe's `settings_problem`, the forms), as `lpstudio
+        recipes` says it."""
+        self._check_connectors(recipe)
         settings = self.settings(recipe)
         self.check_defaults(recipe, settings["parameters"], hidden)
         if recipe.trigger_kind == "webhook":

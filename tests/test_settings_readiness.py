@@ -19,6 +19,7 @@ from lpstudio.settings import saved_settings
 from lpstudio.studio import Studio
 from lpstudio.widgets import RecipeForm
 from tests.conftest import job_rows, write_recipe
+from tests.servers import call_recipe
 
 SCHEDULE = {
     "title": "S",
@@ -220,3 +221,58 @@ def test_keywords_lpstudio_applies_are_taken(ws: Path, cli: Any) -> None:
     (row,) = answered(cli("recipes", "--json"), 0)
     assert row["problem"] is None, row
     assert cli("settings", "lab/keys").exit_code == 0
+
+
+ACME = """from lpstudio.sdk import Connector, Field
+
+connector = Connector("acme", title="Acme", fields=[Field("base_url", "URL")])
+
+
+@connector.test
+def test(conn):
+    return "ok"
+"""
+
+
+async def test_a_slot_whose_connector_stopped_loading_is_not_ready_wherever_shown(
+    jp_fetch: Any, ws: Path, cli: Any
+) -> None:
+    """A started callable whose workspace connector broke since: `lpstudio recipes` and
+    `GET /recipes` said why it is broken, and run and start refused, but its detail's
+    `settings_problem` was null, `lpstudio settings` said nothing was wrong, and a bot's
+    call was told to "correct the connector's code" without a file."""
+    (ws / "connectors").mkdir()
+    (ws / "connectors" / "acme.py").write_text(ACME)
+    trigger = {"kind": "callable", "path": "lead"}
+    metadata = {"title": "lead", "trigger": trigger, "connections": {"acme": {"type": "acme"}}}
+    write_recipe(ws, "crm/lead", "x: int = 1", ("print(x)",), metadata)
+    with Studio.open(ws, user="alice") as studio:
+        studio.connections.add("acme", "acme", {"base_url": "https://acme.test"}, "alice")
+        studio.start("crm/lead.ipynb")
+        _, bot = studio.api_clients.create("bot", ["*"], 1000)
+    with (ws / "connectors" / "acme.py").open("a") as broken:
+        broken.write("def broken(:\n")
+    wanted = "correct the connector's code: line 9 of connectors/acme.py"
+
+    listed = answered(cli("recipes", "--json"), 0)
+    (row,) = [r for r in listed if r["recipe"] == "crm/lead.ipynb"]
+    refused = answered(cli("start", "crm/lead", "--json"), 2)["error"]
+    problem = answered(cli("settings", "crm/lead", "--json"), 0)["settings_problem"]
+    said = cli("settings", "crm/lead").output
+    answer = await jp_fetch(
+        "lpstudio", "api", "v1", "recipes", "crm", "lead.ipynb", headers={"X-Test-User": "alice"}
+    )
+    detail = json.loads(answer.body)["settings_problem"]
+    status, called = await call_recipe(jp_fetch, "lead", {}, bot)
+
+    assert problem == refused and problem["field"] == "connections.acme", problem
+    assert problem["message"].startswith("slot 'acme' needs the acme connector, which does "), (
+        problem
+    )
+    assert "SyntaxError" in problem["message"] and problem["fix"] == wanted, problem
+    assert row["problem"] == f"{problem['message']}\n  fix: {wanted}", row
+    assert f"not ready:   {problem['message']}\n  fix: {wanted}" in said, said
+    assert detail == problem, detail
+    error = json.loads(called)["error"]
+    assert status == 503 and error["code"] == "RecipeNotReady", called
+    assert (error["field"], error["fix"]) == ("connections.acme", wanted), error
