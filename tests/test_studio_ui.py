@@ -896,13 +896,18 @@ def test_the_connections_panel_says_why_a_workspace_connector_is_missing(tmp_pat
     not an empty form whose Save would clear its fields."""
     root = tmp_path / "ws"
     source = crm_workspace(root, CRM_BROKEN)
+    bad = 'connector = Connector("badfield", title="B", fields=[Field("base url", "URL")])\n'
+    (root / "connectors" / "badfield.py").write_text(CRM_HEAD + bad)
     with connections_page(root, tmp_path / "jupyter") as page:
         panel = page.locator(".lps-connections:visible")
         notice = panel.locator(".lps-connector-problem[data-connector=crm]")
         notice.wait_for()
         text = notice.inner_text()
         assert "crm" in text and "connectors/crm.py failed" in text and "line 2" in text, text
-        assert "fix: correct the connector's code" in text, text
+        assert "fix: correct the connector's code: line 2 of connectors/crm.py" in text, text
+        # How a field is given, said by the API in its terms, is the form's business here.
+        named = panel.locator(".lps-connector-problem[data-connector=badfield]").inner_text()
+        assert named.endswith("starting with a letter, e.g. api_key"), named
         screenshot(page, "studio-connections-broken-connector")
         panel.locator(".lps-new-connection").click()
         offered = panel.locator("select[name=type] option").evaluate_all(
