@@ -56,6 +56,9 @@ SHARED_INPUT: dict[str, Any] = {
     },
 }
 
+#: An input schema whose every field is optional: `{}` is an input.
+OPTIONAL_INPUT: dict[str, Any] = {"type": "object", "properties": {"name": {"type": "string"}}}
+
 #: An input schema with a reference that leads nowhere, given to `nowhere` once it started.
 NOWHERE: dict[str, Any] = {
     "type": "object",
@@ -121,6 +124,7 @@ def ws(tmp_path_factory: pytest.TempPathFactory) -> Path:
         for name, schema in (
             ("shared", SHARED_INPUT),
             ("jupyter", JUPYTER_NAMED),
+            ("optional", OPTIONAL_INPUT),
             ("nowhere", {"type": "object"}),
         ):
             _echo(root, name, schema)
@@ -601,6 +605,20 @@ def test_the_opt_in_template_is_called_with_get_and_its_phone_in_the_query(
         send(served, token, "GET", "optin", {"consumer_id": "c13"}, **query), 400, "body"
     )
     assert "query" in error["fix"], error
+
+
+def test_a_get_with_an_empty_query_is_answered_as_a_post_of_nothing(
+    served: Served, token: str
+) -> None:
+    # A GET with nothing in its query was refused 400 "body: null is not of type 'object'",
+    # where a POST with no body is read as {}: a lookup with no input could not be made.
+    got = send(served, token, "GET", "optional")
+    assert got.status_code == 200 and got.json() == {"event": {}}, got.text
+    posted = httpx.post(f"{served.url}{API}/call/optional", headers={"API-TOKEN": token})
+    assert posted.status_code == 200 and posted.json() == got.json(), posted.text
+    # A required field is named, as a POST of {} names it, not the body.
+    error_of(send(served, token, "GET", "optin"), 400, "consumer_id")
+    error_of(send(served, token, "GET", "echo"), 400, "n")
 
 
 # -- answers that are no cache's: calls and polls -----------------------------------------------

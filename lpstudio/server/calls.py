@@ -388,11 +388,12 @@ def _handed(job_id: int) -> tuple[int, Any]:
 
 
 def _sent(body: bytes, method: str) -> Any:
-    """The request's JSON body; None for a GET, whose input is its query alone. A POST with
-    none (Content-Length 0, as a bot's with its input in the URL sends) has `{}`, as a
-    user's route reads an empty body (`BaseHandler.read_body`): the same request as `{}`."""
+    """The request's JSON body. A request with none (a GET, whose input is its query alone;
+    a POST with Content-Length 0, as a bot's with its input in the URL sends) has `{}`, as a
+    user's route reads an empty body (`BaseHandler.read_body`): the same request as `{}`, so
+    a GET with an empty query is answered as a POST of `{}` is."""
     if not body or not body.strip():
-        return None if method == "GET" else {}
+        return {}
     if method == "GET":  # its body would be dropped unsaid
         raise ApiError(
             400,
