@@ -5,7 +5,8 @@ once stored, makes every later answer that includes it unreadable to a browser o
 Input from outside (request bodies, webhook deliveries) is read with `loads`, which refuses
 them like any other malformed JSON, a name given twice in one object, and a value nested
 deeper than `MAX_DEPTH`: what walks it later (checks, masking, storing) recurses, and would
-fail on it far from the edge.
+fail on it far from the edge. Each of those refusals, and bytes that are no UTF-8, is a
+`NotJson` carrying the fix for its cause, where "send JSON" would not help its sender.
 """
 
 from __future__ import annotations
@@ -24,15 +25,37 @@ MAX_DEPTH = 100
 SURROGATE = re.compile("[\ud800-\udfff]")
 
 
+class NotJson(ValueError):
+    """Input that JSON's grammar may take but `loads` refuses (text that is no UTF-8, NaN, a
+    name given twice, nesting too deep), with the `fix` for that cause: a caller's own fix
+    ("send a JSON object") answers malformed JSON only (`fix_for`)."""
+
+    def __init__(self, message: str, fix: str) -> None:
+        super().__init__(message)
+        self.fix = fix
+
+
+def fix_for(error: ValueError, otherwise: str) -> str:
+    """The fix for input `loads` refused with `error`: its cause's (`NotJson`), else
+    `otherwise`, the reader's fix for malformed JSON."""
+    return error.fix if isinstance(error, NotJson) else otherwise
+
+
 def _refuse(name: str) -> Any:
-    raise ValueError(f"{name} is not a JSON number")
+    raise NotJson(
+        f"{name} is not a JSON number",
+        "write no NaN, Infinity or -Infinity, which JSON has no form for: use null",
+    )
 
 
 def _finite(text: str) -> float:
     """A JSON number as a float; one past a float's range (1e400) would be infinity."""
     number = float(text)
     if not math.isfinite(number):
-        raise ValueError(f"{text} is not a JSON number a float holds (too large)")
+        raise NotJson(
+            f"{text} is not a JSON number a float holds (too large)",
+            "give numbers within a float's range (about ±1.8e308), or the value as a string",
+        )
     return number
 
 
@@ -110,7 +133,10 @@ def _unique(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
         seen: set[str] = set()
         for name, _ in pairs:
             if name in seen:
-                raise ValueError(f"the name {name!r} is given twice in one object")
+                raise NotJson(
+                    f"the name {name!r} is given twice in one object",
+                    "give each name once in an object",
+                )
             seen.add(name)
     return found
 
@@ -136,22 +162,32 @@ def loads(raw: str | bytes, whole_text: bool = True) -> Any:
     """`json.loads` without NaN, Infinity and -Infinity, written or reached by a number too
     large for a float, nor a name given twice in one object, nor arrays and objects nested
     deeper than `MAX_DEPTH`, nor (`whole_text`) an unpaired surrogate (`\\ud800` alone) in a
-    string (`ValueError`, as malformed JSON). An app's answer is read without that last
-    check: its text cut inside an emoji is the app's, and a recipe may still use the rest."""
+    string (`NotJson`, a `ValueError` as malformed JSON is). An app's answer is read without
+    that last check: its text cut inside an emoji is the app's, and a recipe may still use
+    the rest."""
     try:
         value = json.loads(
             raw, parse_constant=_refuse, parse_float=_finite, object_pairs_hook=_unique
         )
+    except UnicodeDecodeError as exc:  # bytes in another charset (ISO-8859-1's é is E9)
+        raise NotJson(
+            str(exc), "encode the JSON text as UTF-8, as JSON requires (é as the bytes C3 A9)"
+        ) from None
     except RecursionError:  # the parser's own limit, about a thousand levels
         value = None
     else:
         if depth(value) <= MAX_DEPTH:
             text = _unpaired_surrogate(value) if whole_text else None
             if text is not None:
-                raise ValueError(
+                raise NotJson(
                     f"the string {text.encode('utf-8', 'backslashreplace').decode()[:40]!r} "
                     "holds an unpaired surrogate (\\ud800 to \\udfff alone), which is no "
-                    "Unicode text"
+                    "Unicode text",
+                    "escape a character beyond \\uffff as its pair (\\ud83d\\ude00 is one "
+                    "emoji), or write it as itself in UTF-8",
                 )
             return value
-    raise ValueError(f"arrays and objects nest deeper than {MAX_DEPTH} levels")
+    raise NotJson(
+        f"arrays and objects nest deeper than {MAX_DEPTH} levels",
+        f"nest arrays and objects at most {MAX_DEPTH} levels deep",
+    )

@@ -1,8 +1,9 @@
 """A callable recipe's contract with its callers as a Conversation Builder bot meets it,
 through a real `lpstudio serve` on loopback: whole numbers in the query as a bot variable
 holds them (`05`, `+5`), the OpenAPI document of an input schema that declares its fields
-through a `$ref` or an `allOf`, the 503 of an input schema whose `$ref` leads nowhere, and
-a `trigger.path` that no URL reaches.
+through a `$ref` or an `allOf`, the 503 of an input schema whose `$ref` leads nowhere,
+a `trigger.path` that no URL reaches, and a body refused as JSON told the fix for its
+cause.
 """
 
 from __future__ import annotations
@@ -266,3 +267,41 @@ def test_a_trigger_path_with_dot_or_empty_segments_is_refused_when_read(
         started = cli("start", "bots/dots")
         assert started.exit_code == 0, (path, started.output)
         assert cli("stop", "bots/dots").exit_code == 0
+
+
+# -- E: a body refused as JSON is told the fix for its cause -------------------------------------
+
+#: Bodies a JSON client may send that are refused, each with what its fix says: bytes in
+#: another charset, a name twice, NaN, a number past a float's, nesting past the limit, a
+#: lone surrogate.
+REFUSED_BODIES: dict[bytes, str] = {
+    '{"name": "José"}'.encode("latin-1"): "encode the JSON text as UTF-8",
+    b'{"n": 1, "n": 2}': "give each name once in an object",
+    b'{"ratio": NaN}': "write no NaN, Infinity or -Infinity, which JSON has no form for: use null",
+    b'{"ratio": 1e400}': "give numbers within a float's range",
+    b"[" * 101 + b"]" * 101: "nest arrays and objects at most 100 levels deep",
+    b'{"name": "\\ud800"}': "escape a character beyond \\uffff as its pair",
+}
+
+
+def test_a_body_refused_as_json_is_told_the_fix_for_its_cause(served: Served, token: str) -> None:
+    # Each was told "send the input as a JSON object with Content-Type: application/json",
+    # which the bot had done: a Latin-1 body, a name twice, NaN, nesting too deep.
+    before = job_count(served, "bots/typed")
+    for body, fix in REFUSED_BODIES.items():
+        charset = "ISO-8859-1" if b"Jos" in body else "UTF-8"
+        headers = {"API-TOKEN": token, "Content-Type": f"application/json; charset={charset}"}
+        called = httpx.post(f"{served.url}{API}/call/typed", content=body, headers=headers)
+        error = error_of(called, 400, "body")
+        assert "is not valid JSON" in error["message"] and error["fix"].startswith(fix), error
+        # A user's route reads its body by the same rule.
+        saved = served.api("alice", "PUT", "/recipes/bots/typed.ipynb/settings", content=body)
+        error = error_of(saved, 400, "body")
+        assert "is not valid JSON" in error["message"] and error["fix"].startswith(fix), error
+    # Malformed JSON is told to send JSON.
+    broken = httpx.post(
+        f"{served.url}{API}/call/typed", content=b"{n", headers={"API-TOKEN": token}
+    )
+    error = error_of(broken, 400, "body")
+    assert error["fix"] == "send the input as a JSON object with Content-Type: application/json"
+    assert job_count(served, "bots/typed") == before

@@ -13,6 +13,8 @@ from lpstudio import strictjson
 from lpstudio.errors import InputError
 
 SIGNATURE_HEADER = "X-Lpstudio-Signature"
+#: The fix for a body that is no JSON, or JSON of another shape.
+WHAT_TO_SEND = "send a JSON object (one event) or a JSON list (one event per item)"
 
 
 def parse(headers: dict[str, str], body: bytes) -> list[dict[str, Any]]:
@@ -20,11 +22,11 @@ def parse(headers: dict[str, str], body: bytes) -> list[dict[str, Any]]:
     item that is not was wrapped as `{"value": item}`, and its job failed on it)."""
     try:
         payload = strictjson.loads(body)
-    except (ValueError, UnicodeDecodeError) as error:
+    except ValueError as error:  # UnicodeDecodeError too
         raise InputError(
             f"the webhook body is not valid JSON: {error}",
             field="body",
-            fix="send a JSON object (one event) or a JSON list (one event per item)",
+            fix=strictjson.fix_for(error, WHAT_TO_SEND),
         ) from None
     if isinstance(payload, dict):
         return [payload]
@@ -41,7 +43,7 @@ def parse(headers: dict[str, str], body: bytes) -> list[dict[str, Any]]:
     raise InputError(
         f"the webhook body is a JSON {type(payload).__name__}, not an object or a list",
         field="body",
-        fix="send a JSON object (one event) or a JSON list (one event per item)",
+        fix=WHAT_TO_SEND,
     )
 
 

@@ -78,12 +78,17 @@ T = TypeVar("T")
 
 def parse_json(raw: bytes, what: str, fix: str) -> Any:
     """`raw` as strict JSON: Python's parser also takes NaN and Infinity, which no JSON
-    client can read back, so a value holding them is refused like malformed JSON (400)."""
+    client can read back, so a value holding them is refused like malformed JSON (400),
+    with the fix for its cause (`strictjson.fix_for`); `fix` answers malformed JSON."""
     try:
         return strictjson.loads(raw)
-    except (UnicodeDecodeError, ValueError) as exc:
+    except ValueError as exc:  # UnicodeDecodeError too
         raise ApiError(
-            400, "InputError", f"the {what} is not valid JSON: {exc}", field=what, fix=fix
+            400,
+            "InputError",
+            f"the {what} is not valid JSON: {exc}",
+            field=what,
+            fix=strictjson.fix_for(exc, fix),
         ) from None
 
 
