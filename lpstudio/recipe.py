@@ -14,6 +14,7 @@ import json
 import os
 import posixpath
 import re
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property, lru_cache
@@ -593,14 +594,14 @@ class Recipe:
         if found is None:
             return
         where = "metadata.lpstudio.trigger.path"
-        closest = posixpath.normpath(path)  # as a client normalises it, and `//` merged
-        example = closest if _unreachable(closest) is None else "v1/optin"
+        closest = _closest_path(path)
+        example = "such as 'v1/optin'" if closest is None else f"closest: {closest!r}"
         raise RecipeError(
             f"recipe {self.name}: {where} {path!r} {found}",
             field=where,
             fix=f"write {where} as segments of letters, digits, '_', '.' and '-' separated "
-            f"by single slashes, no . or .., the first starting with a letter or digit (such "
-            f"as {example!r})",
+            f"by single slashes, no . or .., the first starting with a letter or digit "
+            f"({example})",
         )
 
     def _check_trigger_name(self) -> None:
@@ -907,6 +908,25 @@ def _unreachable(path: str) -> str | None:
             "not start with a letter or digit"
         )
     return None
+
+
+def _closest_path(path: str) -> str | None:
+    """The valid callable path nearest `path`, for its refusal's fix; None when none is
+    near. Its segments as a client sends them (`.` and `..` resolved, `//` merged, as
+    `posixpath.normpath` does) with their accents dropped (`café` as `cafe`) and each run
+    of other characters as one `-`, none at a segment's ends (`Opt In!` as `Opt-In`), and
+    what leads it that is no letter or digit (`/lead` as `lead`) dropped."""
+    plain = "".join(
+        c
+        for c in unicodedata.normalize("NFKD", posixpath.normpath(path))
+        if not unicodedata.combining(c)
+    )
+    segments = [
+        re.sub(r"[^A-Za-z0-9_.-]+", "-", segment).strip("-") for segment in plain.split("/")
+    ]
+    closest = "/".join(s for s in segments if s not in _UNREACHABLE_SEGMENTS)
+    closest = re.sub("^[^A-Za-z0-9]+", "", closest)
+    return closest if closest and _unreachable(closest) is None else None
 
 
 def _triggers_of(connector: Connector, kind: str) -> dict[str, Any]:

@@ -269,6 +269,30 @@ def test_a_trigger_path_with_dot_or_empty_segments_is_refused_when_read(
         assert cli("stop", "bots/dots").exit_code == 0
 
 
+def test_a_trigger_path_is_refused_naming_the_closest_valid_path(
+    served: Served, callables: Path
+) -> None:
+    # "/lead" and "Opt In!" were given the generic "(such as 'v1/optin')": only "a//b" was
+    # told its own path.
+    misnamed = callables / "projects/bots/misnamed.ipynb"
+    try:
+        for path, closest in (("/lead", "lead"), ("Opt In!", "Opt-In"), ("v1/café", "v1/cafe")):
+            write_recipe(
+                callables,
+                "bots/misnamed",
+                parameters="unused: int = 0  # the call's input is its event",
+                cells=("import lpstudio.kernel as lp", "lp.respond({})"),
+                metadata={"title": "misnamed", "trigger": {"kind": "callable", "path": path}},
+            )
+            started = served.api("alice", "POST", "/recipes/bots/misnamed.ipynb/start")
+            assert started.status_code == 400, (path, started.text)
+            error = started.json()["error"]
+            assert error["field"] == "metadata.lpstudio.trigger.path", error
+            assert error["fix"].endswith(f"(closest: {closest!r})"), (path, error)
+    finally:
+        misnamed.unlink()
+
+
 # -- E: a body refused as JSON is told the fix for its cause -------------------------------------
 
 #: Bodies a JSON client may send that are refused, each with what its fix says: bytes in
