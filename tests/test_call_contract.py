@@ -2,8 +2,8 @@
 through a real `lpstudio serve` on loopback: whole numbers in the query as a bot variable
 holds them (`05`, `+5`), the OpenAPI document of an input schema that declares its fields
 through a `$ref` or an `allOf`, the 503 of an input schema whose `$ref` leads nowhere,
-a `trigger.path` that no URL reaches, and a body refused as JSON told the fix for its
-cause.
+a `trigger.path` that no URL reaches, a body refused as JSON told the fix for its cause,
+and an API client given an endpoint that is no callable path.
 """
 
 from __future__ import annotations
@@ -329,3 +329,23 @@ def test_a_body_refused_as_json_is_told_the_fix_for_its_cause(served: Served, to
     error = error_of(broken, 400, "body")
     assert error["fix"] == "send the input as a JSON object with Content-Type: application/json"
     assert job_count(served, "bots/typed") == before
+
+
+# -- F: an API client given an endpoint that is no callable path --------------------------------
+
+
+def test_an_api_client_s_endpoint_that_is_no_callable_path_is_told_the_paths(
+    served: Served,
+) -> None:
+    # "/call/typed" and "opt in" got the schema's "is not valid under any of the given
+    # schemas" (fix: see the request schema), where "call/typed" was told the paths.
+    for endpoint in ("/call/typed", "opt in", "call/typed", "typed/", ""):
+        made = served.api(
+            "alice", "POST", "/api-clients", json={"name": "mistyped", "endpoints": [endpoint]}
+        )
+        error = error_of(made, 400, "endpoints")
+        assert repr(endpoint) in error["message"], error
+        assert error["fix"].startswith("give one of the callable paths ("), error
+        assert "typed" in error["fix"] and error["fix"].endswith(", or * for all"), error
+    made = served.api("alice", "POST", "/api-clients", json={"name": "ok", "endpoints": ["typed"]})
+    assert made.status_code == 201, made.text
