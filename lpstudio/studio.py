@@ -124,6 +124,12 @@ By activating this workspace you confirm that:
 SAVED_KEYS = ("parameters", "connections", "since", "notify", "call_timeout")
 
 
+def _changed_keys(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
+    """The `SAVED_KEYS` whose values differ between the settings `old` and `new`; an empty
+    value is none (`{}` parameters are no parameters saved)."""
+    return [key for key in SAVED_KEYS if (old.get(key) or None) != (new.get(key) or None)]
+
+
 @functools.lru_cache(maxsize=4096)
 def _recipe_as_of(path: Path, name: str, mtime_ns: int, size: int) -> Recipe:
     """A recipe file parsed once per version of it (its mtime and size); for reading its
@@ -1185,7 +1191,10 @@ class Studio:
         before: list[dict[str, Any]] = []  # the settings the write found
         warnings: list[LpstudioError] = []  # of the pair it commits (`ParameterError`)
 
-        def change(saved: dict[str, Any]) -> dict[str, Any]:
+        def change(saved: dict[str, Any]) -> dict[str, Any] | None:
+            """The settings to write; None for a save that changes none of them (a form's
+            Save with nothing touched, `{}`): its revision stays, or a save made elsewhere
+            from the settings read before it would be refused for no change at all."""
             before[:] = [saved]
             new = self._changed_settings(
                 recipe, saved, parameters, parse, connections, since, reset, notify,
@@ -1197,7 +1206,7 @@ class Studio:
                 new["call_timeout"] = float(call_timeout)
             elif "call_timeout" in reset:
                 new.pop("call_timeout", None)
-            return new
+            return new if _changed_keys(saved, new) else None
 
         new = update_settings(
             self.store,
@@ -1211,9 +1220,11 @@ class Studio:
             ),
         ).settings
         # What the save changed, not what it was given: a form sends every field, and the
-        # CLI an empty set of parameters with a new contact.
-        old = before[0] if before else {}
-        changed = [key for key in SAVED_KEYS if (old.get(key) or None) != (new.get(key) or None)]
+        # CLI an empty set of parameters with a new contact. A save that changed nothing is
+        # recorded nowhere (`change`).
+        changed = _changed_keys(before[0] if before else {}, new)
+        if not changed:
+            return {**new, "warnings": warnings}
         self.store.audit(self.user, "settings", recipe.name, changed=changed)
         self.store.snapshot(  # a save back to earlier settings lists that version newest
             recipe.name,

@@ -459,7 +459,8 @@ def test_audit_json_has_the_rest_apis_fields(ws: Path, cli) -> None:
 
 
 def test_the_audit_log_names_the_settings_a_save_changed_and_only_those(ws: Path, cli) -> None:
-    """A new failure contact was audited as a change of parameters and connections too."""
+    """A new failure contact was audited as a change of parameters and connections too; a
+    save of no change is no change, and is not audited."""
     write_recipe(
         ws,
         "p/tick",
@@ -468,13 +469,16 @@ def test_the_audit_log_names_the_settings_a_save_changed_and_only_those(ws: Path
     steps = (
         (["--notify-email", "ops@brand.example"], ["notify"]),
         (["-p", "x", "2"], ["parameters"]),
-        (["-p", "x", "2"], []),  # saved again as it was
+        (["-p", "x", "2"], ["parameters"]),  # saved again as it was: the entry before
         (["--reset", "x", "--notify-email", ""], ["parameters", "notify"]),
     )
+    ids = []
     for args, changed in steps:
         assert cli("settings", "p/tick", *args).exit_code == 0
         (entry,) = json.loads(cli("audit", "--limit", "1", "--json").stdout)
         assert entry["action"] == "settings" and entry["detail"]["changed"] == changed, entry
+        ids.append(entry["id"])
+    assert ids[1] == ids[2] and len(set(ids)) == 3, ids
 
 
 @pytest.mark.parametrize(

@@ -595,6 +595,36 @@ def test_a_settings_save_made_on_an_old_revision_is_refused_with_409(server: str
     assert again.json()["settings"]["parameters"] == {"x": 4}
 
 
+def test_a_settings_save_that_changes_nothing_keeps_the_revision(server: str) -> None:
+    """A save of no change (`{}`, the values already saved) counted the revision up and
+    wrote an audit entry `changed: []`: another client holding the revision before it was
+    refused 409 for a change nobody made."""
+
+    def put(body: dict[str, Any]) -> httpx.Response:
+        return api(server, "ana", "PUT", "/recipes/lab/double.ipynb/settings", json=body)
+
+    def audited() -> list[dict[str, Any]]:
+        entries = api(server, "alice", "GET", "/audit", params={"limit": 500}).json()["entries"]
+        return [
+            e for e in entries if (e["action"], e["target"]) == ("settings", "lab/double.ipynb")
+        ]
+
+    shown = api(server, "otto", "GET", "/recipes/lab/double.ipynb").json()
+    before = audited()
+    for body in ({}, {"parameters": {}}, {"parameters": shown["settings"]["parameters"]}):
+        saved = put({**body, "revision": shown["revision"]} if body else body)
+        assert saved.status_code == 200, (body, saved.text)
+        assert saved.json()["revision"] == shown["revision"], (body, saved.text)
+        assert saved.json()["settings"] == shown["settings"] and saved.json()["warnings"] == []
+    assert audited() == before
+    x = shown["settings"]["parameters"].get("x", 1) + 1
+    changed = put({"parameters": {"x": x}, "revision": shown["revision"]})
+    assert changed.status_code == 200, changed.text
+    assert changed.json()["revision"] == shown["revision"] + 1
+    after = audited()  # newest first
+    assert [e["detail"] for e in after[: len(after) - len(before)]] == [{"changed": ["parameters"]}]
+
+
 def test_connections_never_show_secrets(server: str) -> None:
     made = api(
         server,
