@@ -168,6 +168,27 @@ def test_run_refuses_an_event_that_is_not_a_json_object(ws: Path, cli, event: st
     assert json.loads(cli("jobs", "--json").stdout) == []
 
 
+@pytest.mark.parametrize(
+    ("event", "fix"),
+    [
+        ('{"a": NaN}', "use null"),
+        ('{"a": 1, "a": 2}', "give each name once"),
+        ("{not json", '{"phone": "+14155550100"}'),
+    ],
+)
+def test_an_event_that_is_no_json_is_told_the_fix_for_its_cause(
+    ws: Path, cli, event: str, fix: str
+) -> None:
+    # A NaN or a name given twice was told to "give a JSON object such as ...", which it was.
+    write_recipe(ws, "p/one")
+    result = cli("run", "p/one", "--event", event, "--json")
+    assert result.exit_code == 2, result.output
+    error = json.loads(result.stdout)["error"]
+    assert error["message"].startswith("--event is not valid JSON"), error
+    assert fix in error["fix"], error
+    assert json.loads(cli("jobs", "--json").stdout) == []
+
+
 def test_an_event_file_that_holds_a_list_is_refused_by_its_name(
     ws: Path, tmp_path: Path, cli
 ) -> None:

@@ -123,7 +123,7 @@ def _load_event(text: str | None, file: Path | None) -> Any:
         raise InputError(
             f"{where} is not valid JSON: {exc}",
             field=option,
-            fix='give a JSON object such as \'{"phone": "+14155550100"}\'',
+            fix=strictjson.fix_for(exc, 'give a JSON object such as \'{"phone": "+14155550100"}\''),
         ) from None
 
 
