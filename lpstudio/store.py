@@ -28,6 +28,7 @@ from contextlib import contextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from sqlalchemy import (
     ColumnElement,
@@ -510,7 +511,15 @@ def _check_url(url: str) -> None:
         raise refuse(f"{shown} needs a database driver that is not installed") from None
 
 
-def _make_engine(url: str) -> Engine:
+def in_memory(url: URL) -> bool:
+    """Whether a SQLite URL names no file (`sqlite://`, `sqlite:///:memory:`): a database
+    gone as its process ends."""
+    return url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:")
+
+
+def _make_engine(url: str, create: bool) -> Engine:
+    """The engine of the store at `url`; unless `create`, a SQLite file that is not there is
+    never made (`Store`)."""
     if url.startswith("postgresql"):
         engine = create_engine(url, pool_pre_ping=True)
 
@@ -529,6 +538,13 @@ def _make_engine(url: str) -> Engine:
     if not url.startswith("sqlite"):
         return create_engine(url, pool_pre_ping=True)
     engine = create_engine(url, connect_args={"timeout": BUSY_TIMEOUT})
+
+    @event.listens_for(engine, "do_connect")
+    def _existing_only(_dialect, _record, cargs, cparams):  # type: ignore[no-untyped-def]
+        # sqlite3 makes the file it is asked to open: opened read-write only, a mistyped
+        # `[store] url` fails (`Store.unopened`) rather than becoming a new, empty store.
+        if not create and not cparams.get("uri") and cargs[0] != ":memory:":
+            cargs[0], cparams["uri"] = f"file:{quote(cargs[0])}?mode=rw", True
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection, _record):  # type: ignore[no-untyped-def]
@@ -643,10 +659,15 @@ def _claim_statement(shared_clock: bool) -> Any:
 class Store:
     """Typed access to the tables; each method is one short transaction."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, create: bool = False) -> None:
+        """`create`: make the store (its SQLite file, its tables) if it is not there, as only
+        `lpstudio init` and `store-copy` do. Any other use of a store that is not there is
+        refused naming `[store] url` (`absent`): a mistyped one made a new, empty store that
+        every command then said was never activated."""
         self.url = url
+        self.create = create
         _check_url(url)
-        self.engine = _make_engine(url)
+        self.engine = _make_engine(url, create)
         self._reader = sessionmaker(self.engine, expire_on_commit=False)
         self._writer = sessionmaker(
             self.engine.execution_options(lpstudio_write=True), expire_on_commit=False
@@ -711,7 +732,10 @@ class Store:
             self._write_turn.release()
 
     def schema_revision(self) -> str | None:
-        """The Alembic revision the database is at (None for an empty database)."""
+        """The Alembic revision the database is at (None for an empty database, or a SQLite
+        file that is not there)."""
+        if self.missing_file():
+            return None
         with self.engine.connect() as conn:
             if not inspect(conn).has_table("alembic_version"):
                 return None
@@ -738,6 +762,8 @@ class Store:
             ) from None
         if revision == SCHEMA_HEAD:
             return
+        if revision is None and not self.create:
+            raise self.absent()
         from alembic.script import ScriptDirectory
 
         config = _migrations()
@@ -771,6 +797,8 @@ class Store:
         for password in url_passwords(self.engine.url):
             reason = reason.replace(password, "***")
         said = f"cannot open the store {shown_url(self.engine.url)}: {reason}"
+        if self.missing_file():
+            return self.absent()
         if not self._shared_clock:
             fix = "check that the folder of the SQLite file exists and that you may write to it"
             return WorkspaceError(said, field="store.url", fix=fix)
@@ -786,6 +814,34 @@ class Store:
             field="store.url",
             fix="check that the database server runs and this machine may reach it, and the "
             "user, password and database of [store] url in lpstudio.toml",
+        )
+
+    def missing_file(self) -> bool:
+        """Whether the store is a SQLite file that is not there (and may not be made)."""
+        url = self.engine.url
+        database = url.database or ":memory:"
+        return (
+            not self.create
+            and url.get_backend_name() == "sqlite"
+            and database != ":memory:"
+            and not url.query.get("uri")
+            and not os.path.lexists(database)
+        )
+
+    def absent(self) -> WorkspaceError:
+        """Why a store that is not there is not opened: no SQLite file, or a database
+        without lpstudio's tables. Only `lpstudio init` (a new workspace's store) and
+        `store-copy` (a copy) make one; a URL naming none is a typo, or a database meant
+        for one of those."""
+        return WorkspaceError(
+            f"no lpstudio store at {shown_url(self.engine.url)}: lpstudio makes a store only "
+            "at `lpstudio init` or `lpstudio store-copy`, and [store] url in lpstudio.toml "
+            "names none that either made",
+            field="store.url",
+            fix="correct [store] url in lpstudio.toml to the workspace's store (e.g. "
+            'url = "sqlite:///lpstudio.db"); for a new store there, copy the workspace\'s '
+            "into it with `lpstudio store-copy URL` (README: Scaling out) or make an empty "
+            "one with `lpstudio init . --accept-terms` in the workspace's folder",
         )
 
     def close(self) -> None:

@@ -50,7 +50,16 @@ from sqlalchemy.exc import DBAPIError
 from .errors import InputError, LpstudioError, WorkspaceError
 from .leader import SCHEDULER
 from .models import Base, Job, Lease
-from .store import QUEUED, RUNNING, SCHEMA_HEAD, Store, shown_url, upgrade_schema, url_passwords
+from .store import (
+    QUEUED,
+    RUNNING,
+    SCHEMA_HEAD,
+    Store,
+    in_memory,
+    shown_url,
+    upgrade_schema,
+    url_passwords,
+)
 from .workspace import CONFIG_NAME, SQLITE_SIDE_FILES, Workspace
 
 #: Rows read and written at a time.
@@ -113,7 +122,7 @@ def copy_store(workspace: Workspace, source: Store, url: str) -> CopiedStore:
     scheduler holding its lease."""
     moved = dataclasses.replace(workspace, config={**workspace.config, "store": {"url": url}})
     try:
-        target = Store(moved.store_url)  # the store's own checks of its URL
+        target = Store(moved.store_url, create=True)  # the store's own checks of its URL
     except WorkspaceError as exc:
         raise InputError(
             exc.message.replace("[store] url", "the target URL", 1),
@@ -123,7 +132,7 @@ def copy_store(workspace: Workspace, source: Store, url: str) -> CopiedStore:
     shown = shown_url(target.engine.url)
     try:
         # As given, too: a relative `sqlite:///:memory:` is read as a file in the workspace.
-        if _in_memory(target.engine.url) or _in_memory(make_url(url)):
+        if in_memory(target.engine.url) or in_memory(make_url(url)):
             raise InputError(
                 f"the target {shown} is a database in memory: the copy would be gone once "
                 "this command ends",
@@ -176,11 +185,6 @@ def _same_database(a: URL, b: URL) -> bool:
         return ("localhost" if host in _LOOPBACK else host, url.port or 5432, url.database)
 
     return server(a) == server(b)
-
-
-def _in_memory(url: URL) -> bool:
-    """Whether a SQLite URL names no file (`sqlite://`, `sqlite:///:memory:`)."""
-    return url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:")
 
 
 def _new_sqlite_file(url: URL) -> str | None:

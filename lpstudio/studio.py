@@ -189,6 +189,16 @@ def _restored_choice(
     return kept
 
 
+def _never_activated(root: Path) -> WorkspaceError:
+    """Why a workspace whose terms no admin accepted is not opened."""
+    return WorkspaceError(
+        # Read by Jupyter users with the folder shown as "the workspace".
+        f"{root} was never activated: no admin accepted its terms",
+        field="workspace",
+        fix=f"an admin runs `lpstudio init . --accept-terms` in {root}",
+    )
+
+
 class Studio:
     """A workspace opened for one acting user."""
 
@@ -224,17 +234,19 @@ class Studio:
         except OperationalError as exc:  # a store that went down since it was checked
             self.store.close()
             raise self.store.unopened(exc) from None
+        except WorkspaceError:
+            self.store.close()
+            # No file where a new workspace has its store (`Workspace.write_new` makes none):
+            # one never activated. A store missing elsewhere is `[store] url`'s (`absent`).
+            if workspace.default_store and self.store.missing_file():
+                raise _never_activated(workspace.root) from None
+            raise
         except Exception:  # e.g. a store a newer lpstudio upgraded: no connection left open
             self.store.close()
             raise
         if not activated:
             self.store.close()
-            raise WorkspaceError(
-                # Read by Jupyter users with the folder shown as "the workspace".
-                f"{workspace.root} was never activated: no admin accepted its terms",
-                field="workspace",
-                fix=f"an admin runs `lpstudio init . --accept-terms` in {workspace.root}",
-            )
+            raise _never_activated(workspace.root)
         default_role = workspace.setting("users", "default_role")
         self.connections = Connections(self.store, workspace.key_path, workspace.root, user=acting)
         if not self.store.has_user(acting):  # a newcomer: users and the audit log show names
@@ -334,7 +346,7 @@ class Studio:
             )
         Workspace.write_new(root)
         workspace = Workspace.load(root)
-        store = Store(workspace.store_url)
+        store = Store(workspace.store_url, create=True)  # a new workspace's store is made here
         try:
             store.migrate()
             if store.activation() is None:

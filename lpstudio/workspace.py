@@ -363,18 +363,57 @@ def _check_executor(config: dict[str, Any], config_path: Path) -> None:
         )
 
 
+#: The workspace's folders that are not the history's to share, with what they hold.
+OWN_FOLDERS = {
+    "projects": "recipes: output notebooks there would be listed, run and exported as "
+    "recipes, customers' data and all",
+    "connectors": "the workspace's connectors, whose code lpstudio imports",
+    RUNTIME: "this machine's rate limits, locks and sessions",
+}
+
+
+def history_folder(root: Path, path: str) -> Path:
+    """`[history] path` as a folder: relative to the workspace at `root`, or absolute."""
+    return root / Path(path).expanduser()
+
+
 def _check_history(config: dict[str, Any], config_path: Path) -> None:
     """Refuses a `[history] path` that is no folder when the workspace is read: a URL
-    (`s3://...`, `file:///...`) was taken for a folder of that name in the workspace."""
+    (`s3://...`, `file:///...`) was taken for a folder of that name in the workspace; a file
+    (`secret.key`) failed every job with `NotADirectoryError`; and a folder that is (or
+    holds) one of the workspace's own (`OWN_FOLDERS`) mixed output notebooks into it."""
     path = _value(config, config_path, "history", "path")
+    fix = (
+        "give a folder, relative to the workspace or absolute (a shared file "
+        'system\'s, e.g. path = "/mnt/shared/history"); object storage is used mounted '
+        f"as a folder, under [history] in {config_path}"
+    )
     if not isinstance(path, str) or not path.strip() or "://" in path or "\0" in path:
         raise WorkspaceError(
             f"{config_path} [history] path must be a folder, not {path!r}",
             field="history.path",
-            fix="give a folder, relative to the workspace or absolute (a shared file "
-            'system\'s, e.g. path = "/mnt/shared/history"); object storage is used mounted '
-            f"as a folder, under [history] in {config_path}",
+            fix=fix,
         )
+    root = config_path.parent
+    folder = history_folder(root, path)
+    there = next(p for p in (folder, *folder.parents) if os.path.exists(p))
+    if not there.is_dir():
+        raise WorkspaceError(
+            f"{config_path} [history] path {path!r} must be a folder: {there} is a file",
+            field="history.path",
+            fix=f'{fix} (the default is path = "history")',
+        )
+    real = Path(os.path.realpath(folder))
+    for name, holds in OWN_FOLDERS.items():
+        own = Path(os.path.realpath(root / name))
+        if real.is_relative_to(own) or own.is_relative_to(real):
+            where = "is in" if real.is_relative_to(own) else "holds"
+            raise WorkspaceError(
+                f"{config_path} [history] path {path!r} {where} the workspace's {name}/, "
+                f"which holds {holds}",
+                field="history.path",
+                fix=f'{fix}, outside {name}/ (the default is path = "history")',
+            )
 
 
 def _checked_smtp(config: dict[str, Any], config_path: Path) -> dict[str, Any]:
@@ -610,7 +649,9 @@ class Workspace:
         _checked_smtp(config, config_path)
         _check_runtime(root)
         _owner_only(root)
-        return cls(root, config)
+        workspace = cls(root, config)
+        workspace._check_store()
+        return workspace
 
     @classmethod
     def find(
@@ -739,7 +780,7 @@ class Workspace:
     def history(self) -> Path:
         """Where output notebooks go: `[history] path`, relative to the workspace or
         absolute (a folder every machine of the brand shares, when scaled out)."""
-        return self.root / Path(self.setting("history", "path")).expanduser()
+        return history_folder(self.root, self.setting("history", "path"))
 
     def stored_path(self, path: Path) -> str:
         """A path as the store keeps it: relative to the workspace when inside it (the
@@ -787,6 +828,54 @@ class Workspace:
         if url.startswith(prefix) and not url[len(prefix) :].startswith("/"):
             return prefix + str(self.root / url[len(prefix) :])
         return url
+
+    def _check_store(self) -> None:
+        """Refuses, when the workspace is read, a SQLite `[store] url` that keeps no store
+        of the workspace's: one in memory (`sqlite://`; `sqlite:///:memory:` made a file of
+        that name in the workspace), which forgets every job, user and setting as each
+        command ends, or a file in projects/ or the history folder, among recipes (listed,
+        exported) or output notebooks."""
+        from sqlalchemy.engine import make_url
+        from sqlalchemy.exc import ArgumentError
+
+        from .store import in_memory
+
+        config_path = self.root / CONFIG_NAME
+        fix = (
+            f"give the store's file, e.g. {default_lines()['store']['url']} under [store] in "
+            f"{config_path}"
+        )
+        try:
+            given, url = make_url(self.setting("store", "url")), make_url(self.store_url)
+        except (ArgumentError, ValueError):  # the store's own checks say why
+            return
+        if in_memory(given):
+            raise WorkspaceError(
+                f"{config_path} [store] url names a database in memory: a store that forgets "
+                "every job, user and setting as each lpstudio process ends",
+                field="store.url",
+                fix=fix,
+            )
+        if url.get_backend_name() != "sqlite" or not url.database:
+            return
+        real = Path(os.path.realpath(url.database))
+        folders = (
+            ("projects/", self.projects, "recipes, which are listed and exported"),
+            ("the history folder ([history] path)", self.history, "output notebooks"),
+        )
+        for name, folder, among in folders:
+            if real.is_relative_to(os.path.realpath(folder)):
+                raise WorkspaceError(
+                    f"{config_path} [store] url puts the store in {name}: its users, jobs and "
+                    f"connections would lie among {among}",
+                    field="store.url",
+                    fix=f"{fix}, outside {folder} (move the file there first to keep its data)",
+                )
+
+    @property
+    def default_store(self) -> bool:
+        """Whether `[store] url` is the default, a new workspace's (`sqlite:///lpstudio.db`)."""
+        return self.setting("store", "url") == KNOWN_SETTINGS["store"]["url"].default
 
     # -- paths -----------------------------------------------------------------------------
 

@@ -206,7 +206,7 @@ def clients_gain_quotas(store: Store) -> None:
 
 
 def test_existing_clients_upgrade_to_no_quota_on_sqlite(tmp_path: Path) -> None:
-    store = Store(f"sqlite:///{tmp_path / 'old.db'}")
+    store = Store(f"sqlite:///{tmp_path / 'old.db'}", create=True)
     try:
         clients_gain_quotas(store)
     finally:
@@ -215,7 +215,7 @@ def test_existing_clients_upgrade_to_no_quota_on_sqlite(tmp_path: Path) -> None:
 
 def test_existing_clients_upgrade_to_no_quota_on_postgresql() -> None:
     with postgres_server() as url:
-        store = Store(create_database(url, "api_client_quota"))
+        store = Store(create_database(url, "api_client_quota"), create=True)
         try:
             clients_gain_quotas(store)
         finally:

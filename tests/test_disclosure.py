@@ -15,6 +15,7 @@ from lpstudio.errors import InputError
 from lpstudio.registry import get_connector
 from lpstudio.sdk import Connection, inside_workspace
 from lpstudio.studio import Studio
+from lpstudio.workspace import SQLITE_SIDE_FILES
 from tests.browser import free_port
 from tests.postgres import postgres_server, server_down
 from tests.servers import API, Served, serving
@@ -77,9 +78,9 @@ def test_a_store_that_cannot_be_reached_is_named_to_jupyter_users_only(ws: Path)
 
 
 def test_a_workspace_never_activated_is_named_to_jupyter_users_only(ws: Path) -> None:
-    """A new store (`[store] url` changed) leaves the workspace to activate again."""
-    config = ws / "lpstudio.toml"
-    config.write_text(config.read_text().replace("sqlite:///lpstudio.db", "sqlite:///new.db"))
+    """A workspace's folder without its store (copied without it) is one to activate."""
+    for side in SQLITE_SIDE_FILES:
+        (ws / f"lpstudio.db{side}").unlink(missing_ok=True)
     with serving(ws) as server:
         _outsiders_learn_nothing(server, "activated", "init", str(ws))
         told = server.api("alice", "GET", "/jobs")

@@ -74,7 +74,7 @@ class HookedStoreLedger(StoreLedger):
 @pytest.fixture
 def store_url(tmp_path: Path) -> str:
     url = f"sqlite:///{tmp_path / 'lpstudio.db'}"
-    store = Store(url)
+    store = Store(url, create=True)
     store.migrate()
     store.close()
     return url

@@ -44,7 +44,7 @@ RESULTS: tuple[Any, ...] = (
 
 @pytest.fixture
 def store(tmp_path: Path) -> Store:
-    store = Store(f"sqlite:///{tmp_path / 'lpstudio.db'}")
+    store = Store(f"sqlite:///{tmp_path / 'lpstudio.db'}", create=True)
     store.migrate()
     yield store
     store.close()
@@ -260,7 +260,7 @@ def test_a_jobs_page_reads_an_index_in_order_without_sorting(
 
 def test_a_0004_store_is_upgraded_with_its_jobs_counted(tmp_path: Path) -> None:
     path = tmp_path / "old.db"
-    store = Store(f"sqlite:///{path}")
+    store = Store(f"sqlite:///{path}", create=True)
     config = Config()
     config.set_main_option(
         "script_location", str(Path(lpstudio.store.__file__).parent / "migrations")

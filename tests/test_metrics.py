@@ -308,7 +308,7 @@ def upgrade_leaves_test_runs_out(store: Store) -> None:
 
 
 def test_an_upgraded_store_takes_test_runs_out_of_its_proactive_figures(tmp_path: Path) -> None:
-    store = Store(f"sqlite:///{tmp_path / 'old.db'}")
+    store = Store(f"sqlite:///{tmp_path / 'old.db'}", create=True)
     try:
         upgrade_leaves_test_runs_out(store)
     finally:

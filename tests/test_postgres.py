@@ -255,7 +255,7 @@ def test_daemons_starting_together_on_an_empty_database_migrate_it_once(server: 
     """Machines deployed at once each open the new store: one creates its tables, the
     others wait for it and find them made, none fails."""
     url = create_database(server, "deployed_together")
-    stores = [Store(url) for _ in range(6)]
+    stores = [Store(url, create=True) for _ in range(6)]
     try:
         for store in stores:  # connected first: the race is in the migration itself
             assert store.schema_revision() is None
@@ -380,11 +380,27 @@ def test_a_database_that_does_not_exist_is_refused_naming_the_setting(
     assert 'database "nowhere" does not exist' in error["message"], error
 
 
+def test_a_database_without_lpstudio_s_tables_is_refused_untouched(
+    ws: Path, cli: Any, server: str
+) -> None:
+    """A database with no store in it (a typo of another's name, one made for a copy) was
+    given lpstudio's tables by the first command, a read, which then said the workspace was
+    never activated."""
+    url = create_database(server, "no_store").replace("postgres@", f"postgres:{PASSWORD}@")
+    error = _refused(_open_with_store(ws, cli, url), "no lpstudio store at")
+    assert "store-copy" in error["fix"] and "--accept-terms" in error["fix"], error
+    store = Store(url)
+    try:
+        assert store.schema_revision() is None
+    finally:
+        store.close()
+
+
 def test_a_postgresql_store_a_newer_lpstudio_upgraded_is_refused_untouched(
     ws: Path, cli: Any, server: str
 ) -> None:
     url = create_database(server, "newer").replace("postgres@", f"postgres:{PASSWORD}@")
-    store = Store(url)
+    store = Store(url, create=True)
     try:
         store.migrate()
         with store.write() as s:
@@ -639,7 +655,7 @@ def test_times_are_utc_whatever_the_server_s_time_zone(server: str) -> None:
     url = create_database(server, "kiritimati")
     with psycopg.connect(url.replace("+psycopg", ""), autocommit=True) as conn:
         conn.execute("ALTER DATABASE kiritimati SET timezone TO 'Pacific/Kiritimati'")  # +14
-    store = Store(url)
+    store = Store(url, create=True)
     try:
         store.migrate()
         version = store.snapshot("p/one.ipynb", "{}", {}, "alice")
@@ -867,7 +883,9 @@ def _schema_differences(store: Store) -> list[Any]:
 def test_a_postgresql_store_of_the_previous_schema_upgrades_with_its_history(server: str) -> None:
     """A brand already on PostgreSQL upgrades lpstudio: its store, with jobs and their
     counts, reaches the schema of the models, and the counts go on following its jobs."""
-    fresh, previous = (Store(create_database(server, name)) for name in ("fresh", "previous"))
+    fresh, previous = (
+        Store(create_database(server, name), create=True) for name in ("fresh", "previous")
+    )
     try:
         fresh.migrate()
         assert _schema_differences(fresh) == []
@@ -914,7 +932,7 @@ def job_at_0006(store: Store, version: str) -> int:
 def test_a_postgresql_store_at_the_previous_schema_gives_its_settings_revisions(
     server: str,
 ) -> None:
-    store = Store(create_database(server, "settings_revisions"))
+    store = Store(create_database(server, "settings_revisions"), create=True)
     try:
         settings_gain_revisions(store)
     finally:
@@ -924,7 +942,7 @@ def test_a_postgresql_store_at_the_previous_schema_gives_its_settings_revisions(
 def test_a_postgresql_store_upgraded_takes_test_runs_out_of_its_proactive_figures(
     server: str,
 ) -> None:
-    store = Store(create_database(server, "test_runs_upgraded"))
+    store = Store(create_database(server, "test_runs_upgraded"), create=True)
     try:
         upgrade_leaves_test_runs_out(store)
     finally:
@@ -1138,7 +1156,7 @@ def test_recipes_are_listed_in_sqlite_s_order_whatever_the_database_s_locale(
 ) -> None:
     """A managed server's databases are often in en_US, which orders "p/abandoned" before
     "p/Winback": the dashboard and the jobs filter list recipes as SQLite (and Python) do."""
-    store = Store(create_database(server, "en_us", icu_locale="en-US"))
+    store = Store(create_database(server, "en_us", icu_locale="en-US"), create=True)
     try:
         store.migrate()
         version = store.snapshot("p/one.ipynb", "{}", {}, "alice")
@@ -1157,7 +1175,7 @@ def test_a_result_with_a_number_past_64_bits_still_ends_its_job(server: str) -> 
     """Recipes write their results freely: an `accepted` that no 64-bit integer holds (an id
     put there by mistake) is left out of the dashboard's counts, whose columns could not
     hold it; the job ends, and the other results are counted."""
-    store = Store(create_database(server, "huge"))
+    store = Store(create_database(server, "huge"), create=True)
     try:
         store.migrate()
         version = store.snapshot("p/one.ipynb", "{}", {}, "alice")

@@ -89,7 +89,7 @@ def sandbox() -> Iterator[Sandbox]:
 @pytest.fixture
 def store_url(tmp_path: Path) -> str:
     url = f"sqlite:///{tmp_path / 'lpstudio.db'}"
-    store = Store(url)
+    store = Store(url, create=True)
     store.migrate()
     store.close()
     return url

@@ -244,7 +244,7 @@ def schedules_gain_forms(store: Store) -> None:
 
 
 def test_a_sqlite_store_of_the_previous_schema_upgrades(tmp_path: Path) -> None:
-    store = Store(f"sqlite:///{tmp_path / 'old.db'}")
+    store = Store(f"sqlite:///{tmp_path / 'old.db'}", create=True)
     try:
         schedules_gain_forms(store)
     finally:
@@ -253,7 +253,7 @@ def test_a_sqlite_store_of_the_previous_schema_upgrades(tmp_path: Path) -> None:
 
 def test_a_postgresql_store_of_the_previous_schema_upgrades() -> None:
     with postgres_server() as url:
-        store = Store(create_database(url, "schedule_forms"))
+        store = Store(create_database(url, "schedule_forms"), create=True)
         try:
             schedules_gain_forms(store)
         finally:

@@ -2031,7 +2031,7 @@ def test_a_repeat_whose_first_request_let_the_key_go_is_told_to_retry(tmp_path: 
     from lpstudio.server.calls import _repeat
     from lpstudio.store import Store
 
-    store = Store(f"sqlite:///{tmp_path / 'lpstudio.db'}")
+    store = Store(f"sqlite:///{tmp_path / 'lpstudio.db'}", create=True)
     store.migrate()
     calls = IdempotentCalls(store)
     claim, made = calls.claim("cb-bot", "42", "crm", "d" * 64)

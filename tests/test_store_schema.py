@@ -103,7 +103,7 @@ def settings_gain_revisions(store: Store) -> None:
 
 
 def test_settings_saved_before_revisions_upgrade_to_revision_1(tmp_path: Path) -> None:
-    store = Store(f"sqlite:///{tmp_path / 'old.db'}")
+    store = Store(f"sqlite:///{tmp_path / 'old.db'}", create=True)
     try:
         settings_gain_revisions(store)
     finally:

@@ -39,7 +39,7 @@ class WatchedTurn:
 
 @pytest.fixture
 def store(tmp_path: Path) -> Iterator[Store]:
-    opened = Store(f"sqlite:///{tmp_path / 'lpstudio.db'}")
+    opened = Store(f"sqlite:///{tmp_path / 'lpstudio.db'}", create=True)
     opened.migrate()
     yield opened
     opened.close()

@@ -98,6 +98,25 @@ def test_a_workspace_never_activated_is_refused(tmp_path: Path) -> None:
     result = CliRunner().invoke(main, ["recipes", "--workspace", str(root)])
     assert result.exit_code == 2
     assert "never activated" in result.output and "--accept-terms" in result.output
+    assert not (root / "lpstudio.db").exists()  # a read makes no store
+    assert CliRunner().invoke(main, ["init", str(root), "--accept-terms"]).exit_code == 0
+    assert CliRunner().invoke(main, ["recipes", "--workspace", str(root)]).exit_code == 0
+
+
+@pytest.mark.parametrize("url", ["sqlite:///lpstuido.db", "sqlite:///:memory:", "sqlite://"])
+def test_a_store_url_naming_no_store_is_refused_and_makes_none(ws: Path, url: str) -> None:
+    """A mistyped `[store] url` made a new, empty store at the first command (a read), which
+    then said the workspace was never activated, its fix activating the empty store; one in
+    memory was a file named `:memory:`."""
+    config = ws / "lpstudio.toml"
+    config.write_text(config.read_text().replace("sqlite:///lpstudio.db", url))
+    before = sorted(ws.iterdir())
+    result = CliRunner().invoke(main, ["recipes", "--json", "--workspace", str(ws)])
+    assert result.exit_code == 2, result.output
+    error = json.loads(result.stdout)["error"]
+    assert error["field"] == "store.url" and "never activated" not in error["message"], error
+    assert "[store] url" in error["message"] and "sqlite:///lpstudio.db" in error["fix"], error
+    assert sorted(ws.iterdir()) == before
 
 
 @pytest.mark.parametrize("ref", ["../../etc/passwd", "/etc/passwd", "../lpstudio.toml"])
@@ -365,6 +384,16 @@ def test_a_job_taken_for_lost_between_two_of_its_heartbeats_is_refused(ws: Path)
         ("history", "path", '"s3://brand/history"', "history.path", "mounted as a folder"),
         ("history", "path", '"file:///mnt/history"', "history.path", "/mnt/shared/history"),
         ("history", "path", "7", "history.path", "absolute"),
+        # Output notebooks listed as recipes, startable and exportable, customers' data and all.
+        ("history", "path", '"projects/out"', "history.path", "outside projects/"),
+        ("history", "path", '"."', "history.path", "outside projects/"),
+        ("history", "path", '"connectors/out"', "history.path", "outside connectors/"),
+        ("history", "path", '".runtime/out"', "history.path", "outside .runtime/"),
+        # An existing file: every job failed with a raw NotADirectoryError.
+        ("history", "path", '"secret.key"', "history.path", 'path = "history"'),
+        ("history", "path", '"secret.key/out"', "history.path", 'path = "history"'),
+        ("store", "url", '"sqlite:///history/lpstudio.db"', "store.url", "outside"),
+        ("store", "url", '"sqlite:///projects/lpstudio.db"', "store.url", "outside"),
     ],
 )
 def test_a_misspelt_or_unknown_setting_is_refused_naming_it_and_the_fix(

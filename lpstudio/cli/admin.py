@@ -42,6 +42,8 @@ def _active_admin(path: Path) -> str | None:
         return None
     store = Store(Workspace.load(root).store_url)
     try:
+        if store.schema_revision() is None:  # no store yet (`init` makes it): none activated
+            return None
         store.migrate()
         activation = store.activation()
     finally:
