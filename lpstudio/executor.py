@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import socket
 import threading
 import time
 import uuid
@@ -73,7 +74,7 @@ from .store import (
     worker_id,
     worker_is_gone,
 )
-from .workspace import Workspace
+from .workspace import CONFIG_NAME, Workspace
 
 log = logging.getLogger("lpstudio.executor")
 #: Says once that a job waits for its recipe's turn (`lpstudio run` shows it on stderr).
@@ -537,6 +538,8 @@ class _Sent:
     claimed: bool = False
     #: Set when Dask's task ends: the reason a job it never started fails with.
     ended: str | None = None
+    #: What to do about `ended`, when it is this machine's to mend.
+    fix: str | None = None
     #: Dask's future of its task, once sent.
     task: Any = None
     #: Stops it with this process's jobs until it is resolved.
@@ -555,6 +558,28 @@ class _CancelOnHalt:
     def halt(self, stop: Stop) -> None:
         if stop.reason == "cancelled":
             self.executor.cancel(self.sent)
+
+
+def _refused_at_once(address: str) -> None:
+    """Raises `ConnectionRefusedError` when nothing listens at a scheduler's TCP address:
+    Dask tries a refused connection again for its whole connect timeout (30 s), as it waits
+    for a host that does not answer, and every job waited that long to fail. A host that
+    does not answer at once is left to Dask, which waits for it."""
+    from distributed.comm import parse_address
+    from distributed.comm.addressing import parse_host_port
+
+    scheme, location = parse_address(address)
+    if scheme not in ("tcp", "tls", "ws", "wss"):  # over TCP: ucx is not
+        return
+    host, port = parse_host_port(location)
+    try:
+        socket.create_connection((host, port), timeout=1).close()
+    except ConnectionRefusedError:
+        raise ConnectionRefusedError(
+            f"connection refused: no Dask scheduler listens at {host}:{port}"
+        ) from None
+    except OSError:  # slow, or no route: Dask's own wait says
+        return
 
 
 class DaskExecutor(Executor):
@@ -591,6 +616,7 @@ class DaskExecutor(Executor):
                 # Built in two steps so that one that fails part way (a tls:// address with
                 # no TLS configured) is closed now: left to its `__del__`, it held the
                 # process's exit for 60 s and printed a traceback.
+                _refused_at_once(self.address)
                 client = Client.__new__(Client)
                 try:
                     client.__init__(self.address, set_as_default=False)  # type: ignore[misc]
@@ -639,6 +665,11 @@ class DaskExecutor(Executor):
             )
         except Exception as exc:  # never left queued (or claimed) with nobody to run it
             sent.ended = f"cannot reach the Dask scheduler at {self.address}: {exc}"
+            sent.fix = (
+                f"start `dask scheduler` at {self.address} (and its workers, which share the "
+                f"workspace's folder), correct [executor] dask_scheduler in "
+                f"{self.workspace.root / CONFIG_NAME}, or remove it to run jobs on this machine"
+            )
             self._settle(sent)
             return future
         sent.task = task
@@ -687,6 +718,7 @@ class DaskExecutor(Executor):
                     "evalue": sent.ended,
                     "cell": None,
                     "traceback": [],
+                    **({"fix": sent.fix} if sent.fix else {}),
                 },
             )
             job = self.store.job(sent.job_id)
