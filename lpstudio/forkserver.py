@@ -77,6 +77,10 @@ class ForkServerError(RuntimeError):
     """The fork server could not start a kernel (it died, or refused the request)."""
 
 
+#: How a `ForkServerError` of a server that could not start begins.
+NOT_STARTED = "the fork server did not start"
+
+
 #: The kernel spec's argv a fork of the server stands in for: ipykernel's launcher on the
 #: connection file, and nothing else (an option would configure the kernel differently
 #: from the server's prepared one, or be lost: `--IPKernelApp.exec_lines=...`).
@@ -146,7 +150,7 @@ class ForkServer:
         if "ready" not in hello:
             proc.kill()
             proc.wait()
-            raise ForkServerError(f"the fork server did not start: {hello.get('error', 'EOF')}")
+            raise ForkServerError(f"{NOT_STARTED}: {hello.get('error', 'EOF')}")
         return proc
 
     @property
@@ -660,13 +664,19 @@ def serve(preimports: list[str]) -> None:
     os.environ.setdefault("PYDEVD_DISABLE_FILE_VALIDATION", "1")
     out = sys.stdout
     kernel_backend_default()
-    try:
-        for name in (*KERNEL_IMPORTS, *preimports):
+    for name in (*KERNEL_IMPORTS, *preimports):
+        try:
             importlib.import_module(name)
-    except Exception as exc:
-        out.write(json.dumps({"error": f"cannot import {exc}"}) + "\n")
-        out.flush()
-        return
+        except Exception as exc:  # a module that fails as it is imported, or is gone since
+            said = f"cannot import {name}: {type(exc).__name__}: {exc}"
+            if name in preimports and name not in KERNEL_IMPORTS:
+                said += (
+                    "; fix: correct or remove it in [kernels] preimport of the workspace's "
+                    "lpstudio.toml (each job's kernel starts cold meanwhile)"
+                )
+            out.write(json.dumps({"error": said}) + "\n")
+            out.flush()
+            return
     server_pid = os.getpid()
     try:
         prepared = prepare_kernel(server_pid)

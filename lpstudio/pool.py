@@ -62,7 +62,14 @@ from jupyter_client.provisioning import LocalProvisioner
 from jupyter_core.paths import jupyter_runtime_dir
 from traitlets.log import get_logger
 
-from .forkserver import ForkProvisioner, ForkServer, ForkServerError, forkable, readable
+from .forkserver import (
+    NOT_STARTED,
+    ForkProvisioner,
+    ForkServer,
+    ForkServerError,
+    forkable,
+    readable,
+)
 from .workspace import KNOWN_SETTINGS
 
 log = logging.getLogger("lpstudio.pool")
@@ -537,11 +544,14 @@ class KernelPool:
         try:
             entry = asyncio.run(self._prepare(kernel_name))
         except Exception as exc:
-            if not self._closed:  # else it was stopped on purpose by `close()`
+            # The fork server's failure is said once, by the first to meet it; each kernel
+            # it failed is started again, the normal way.
+            retry = isinstance(exc, ForkServerError)
+            with self._cond:
+                said = retry and self._server_failed
+                self._server_failed |= retry  # from now on, normal starts
+            if not self._closed and not said:  # else stopped on purpose by `close()`
                 log.warning("could not pre-start a %s kernel: %s", kernel_name, exc)
-                if isinstance(exc, ForkServerError) and not self._server_failed:
-                    self._server_failed = True  # from now on, normal starts
-                    retry = True
         with self._cond:
             self._starting[kernel_name] -= 1
             keep = entry is not None and not self._closed
@@ -564,8 +574,11 @@ class KernelPool:
 
     async def _prepare(self, kernel_name: str) -> ReadyKernel:
         server = None if self._server_failed else self.server
-        # A start that `close()` cuts short is no failure to log (jupyter_client logs any).
-        quiet = QuietOnStop(get_logger(), lambda: self._closed)
+        # A start that `close()` cuts short is no failure to log (jupyter_client logs any),
+        # nor is a fork server that did not start: `_prepare_one` says it once.
+        quiet = QuietOnStop(
+            QuietOnStop(get_logger(), lambda: self._closed), lambda: True, NOT_STARTED
+        )
         km = new_kernel_manager(kernel_name, server, log=quiet)
         environ = dict(os.environ)
         await km.start_kernel(cwd=self.cwd, extra_arguments=papermill_arguments(km))

@@ -15,6 +15,7 @@ import contextlib
 import errno
 import functools
 import getpass
+import importlib.machinery
 import importlib.util
 import json
 import os
@@ -535,6 +536,30 @@ def runtime_folder(folder: Path) -> Path:
     return folder
 
 
+def _module_found(name: str) -> bool:
+    """Whether the module `name` (`pandas.io.json`) is installed for this Python, found
+    without importing it or the packages it is in: lpstudio's own process never runs what
+    only kernels use (`[kernels] preimport`). A package not imported yet is searched where
+    its spec says its modules are, as importing it would."""
+    parts = name.split(".")
+    try:
+        spec = importlib.util.find_spec(parts[0])
+        for depth in range(2, len(parts) + 1):
+            package, dotted = ".".join(parts[: depth - 1]), ".".join(parts[:depth])
+            if package in sys.modules:  # its own import machinery (`os.path`)
+                spec = importlib.util.find_spec(dotted)
+            elif spec is None or spec.submodule_search_locations is None:
+                return False  # a module holds no modules
+            else:
+                locations = list(spec.submodule_search_locations)
+                spec = importlib.machinery.PathFinder.find_spec(dotted, locations)
+            if spec is None:
+                return False
+    except (ImportError, ValueError):  # a parent that is no package, a module without spec
+        return False
+    return spec is not None
+
+
 def _check_known(config: dict[str, Any], config_path: Path) -> None:
     """Refuses tables and keys lpstudio does not read, naming the closest known one, and a
     default role that is not a role: every new user would get it, and could do nothing."""
@@ -748,9 +773,10 @@ class Workspace:
             part.isidentifier() for name in preimport for part in name.split(".")
         ):
             raise bad("preimport", "a list of module names")
-        # The fork server imports them with this Python: one it lacks (a misspelling) made
-        # every kernel start cold, with a line in the log per job.
-        absent = [name for name in preimport if not importlib.util.find_spec(name.split(".")[0])]
+        # The fork server imports them with this Python: one it lacks (a misspelling, of a
+        # package or of a module in it) made every kernel start cold, with a line in the log
+        # per job.
+        absent = [name for name in preimport if not _module_found(name)]
         if absent:
             raise bad("preimport", f"a list of modules installed here ({', '.join(absent)} is not)")
         warm = self.setting("kernels", "warm")

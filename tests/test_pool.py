@@ -228,6 +228,26 @@ def test_a_fork_server_that_cannot_start_leaves_normal_kernel_starts() -> None:
         pool.close()
 
 
+def test_a_preimport_failing_as_it_is_imported_is_said_once_naming_the_setting(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Found, but failing in the fork server: each kernel logged that the fork server did not
+    start, naming no setting, and started cold."""
+    (tmp_path / "lpstudio_breaks_on_import.py").write_text("raise RuntimeError('broken')\n")
+    monkeypatch.setenv("PYTHONPATH", f"{tmp_path}{os.pathsep}{os.environ.get('PYTHONPATH', '')}")
+    caplog.set_level(logging.WARNING)
+    pool = KernelPool(PoolSettings(size=2, preimport=("lpstudio_breaks_on_import",)))
+    try:
+        pool.warm()
+        assert pool.wait_full("python3", timeout=120)
+    finally:
+        pool.close()
+    said = [r.getMessage() for r in caplog.records if "lpstudio_breaks" in r.getMessage()]
+    assert len(said) == 1, said
+    assert "lpstudio_breaks_on_import: RuntimeError: broken" in said[0], said
+    assert "[kernels] preimport" in said[0] and "lpstudio.toml" in said[0], said
+
+
 def test_papermill_output_notebooks_have_the_same_structure(
     pooled: Studio, ws: Path, tmp_path: Path
 ) -> None:
@@ -457,6 +477,8 @@ def test_the_pool_settings_are_checked(tmp_path: Path) -> None:
         ('warm = "python3"', "kernels.warm"),
         ('warm = ["pyhton3"]', "kernels.warm"),  # kept nothing warm, without a word
         ('preimport = ["pandsa"]', "kernels.preimport"),  # every kernel then started cold
+        ('preimport = ["pandas", "pandas.nosuch"]', "kernels.preimport"),  # a module of one
+        ('preimport = ["json.decoder.nosuch"]', "kernels.preimport"),  # in a module, no package
         ('fork = "yes"', "kernels.fork"),
     ):
         key = bad.split(" =")[0]
@@ -465,6 +487,10 @@ def test_the_pool_settings_are_checked(tmp_path: Path) -> None:
         with pytest.raises(WorkspaceError) as caught:
             Workspace.load(root).pool_settings()
         assert caught.value.field == field and "lpstudio.toml" in caught.value.fix
+    config.write_text(
+        text.replace('preimport = ["pandas"', 'preimport = ["pandas.io.json", "os.path"')
+    )
+    assert Workspace.load(root).pool_settings().preimport == ("pandas.io.json", "os.path", "httpx")
     config.write_text(text.replace("pool_size = 2", "pool_size = 0"))
     assert kernel_pool.acquire(Workspace.load(root).pool_settings()) is None
 
