@@ -32,7 +32,9 @@ from .store import Store, audit_in
 if TYPE_CHECKING:
     from .workspace import Workspace
 
-NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+#: A connection's (or an API client's) name, whole: `(?!\n)`, as Python's `$` alone lets a
+#: final line break through.
+NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}(?!\n)$")
 
 #: Seconds a connection test may take: past them it fails, and the CLI, the REST API and a
 #: server's exit stop waiting for it (`conn.http()` has its own timeouts; other clients and

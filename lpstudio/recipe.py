@@ -49,7 +49,7 @@ TRIGGER_KINDS = tuple(TRIGGER_KEYS)
 TRIGGER_FIELD = "metadata.lpstudio.trigger."
 
 #: The characters of a callable's `trigger.path` (its segments: `_check_call_path`).
-CALL_PATH = re.compile("^[A-Za-z0-9][A-Za-z0-9_./-]*$")
+CALL_PATH = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_./-]*(?!\n)$")
 #: The segments of a path that no URL reaches as written, and why: a client removes `.`
 #: and `..` (RFC 3986, section 5.2.4), and a proxy may merge `//` (nginx's `merge_slashes`).
 _UNREACHABLE_SEGMENTS = {

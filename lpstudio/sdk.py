@@ -209,15 +209,22 @@ FIELD_TYPES = ("string", "url", "integer", "number", "boolean")
 #: refused. A numeric secret (a PIN) is a number field's.
 MIN_SECRET_LENGTH = 8
 #: One line of printable ASCII, no space at its ends: what an HTTP header carries, for a
-#: secret field sent as one (a bearer token, an access token) as a `Field.pattern`.
-HEADER_VALUE = r"^[!-~](?:[ -~]*[!-~])?$"
+#: secret field sent as one (a bearer token, an access token) as a `Field.pattern`. Read
+#: alike by ECMA and Python, whose `$` alone lets a final line break through.
+HEADER_VALUE = r"^[!-~](?:[ -~]*[!-~])?(?!\n)$"
+#: Why `HEADER_VALUE` refuses a value, the first found said (never the value: a secret's).
+_HEADER_FAULTS = (
+    (r"[\r\n]", "holds a line break"),
+    (r"^\s|\s$", "has a space at an end"),
+    (r"[^ -~]", "holds a character outside printable ASCII"),
+)
 #: A connector's name, as connections and recipes' slots give it (`--type acme_crm`).
-CONNECTOR_NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
+CONNECTOR_NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}(?!\n)$")
 #: A field's name: given as `--field NAME=VALUE`, a secret's read from
 #: `$LPSTUDIO_SECRET_<NAME>` upper-cased (so two names of one connector may not differ only
 #: in case); an app's own spelling (`apiKey`, `api-key`) is kept, but no space, punctuation
 #: or empty name, which no option or prompt could name.
-FIELD_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,63}$")
+FIELD_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,63}(?!\n)$")
 #: Fields the runtime sets on every connection (the workspace's folder): never declared.
 RESERVED_FIELDS = frozenset({"root"})
 #: `ConnectionClient`'s own methods: an action of one of these names would be hidden by it
@@ -1284,10 +1291,9 @@ class Connector:
                 why = spec.reason(str(error.instance))
                 reason = f"{shown} {why}" if why else f"{shown} is not of the field's form{form}"
                 if spec.pattern == HEADER_VALUE:
-                    reason = (
-                        "holds a line break, a space at an end, or a character outside ASCII, "
-                        "which no HTTP header can carry"
-                    )
+                    value = str(error.instance)
+                    faults = (said for rule, said in _HEADER_FAULTS if re.search(rule, value))
+                    reason = f"{next(faults, 'is empty')}, which no HTTP header can carry"
                     fix = f"give {name} again, on one line, without spaces at its ends"
             raise InputError(
                 f"connection field '{name}' ({label}) is invalid: {reason}",

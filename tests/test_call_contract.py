@@ -254,6 +254,7 @@ def test_a_trigger_path_with_dot_or_empty_segments_is_refused_when_read(
         ("v1/x/..", "v1"),
         ("v1/", "v1"),
         ("v1/..", None),
+        ("v1/y\n", None),  # Python's `$` lets a final line break through
     ):
         _at_path(ws, path)
         started = cli("start", "bots/dots")

@@ -28,7 +28,7 @@ connector = Connector(
             "account_id",
             "Account id",
             hint="Your LivePerson account (site) id, digits",
-            pattern=r"^[0-9]+$",
+            pattern=r"^[0-9]+(?!\n)$",
         ),
         Field("client_id", "Client id", hint="From the API key (AppJWT) of the Proactive app"),
         Field("client_secret", "Client secret", secret=True),

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..api_clients import MAX_QUOTA_PER_DAY
+from ..connections import NAME_PATTERN
 from ..jobviews import CANCEL_OUTCOMES
 from ..jsonschemas import PATTERN_SAID
 from ..recipe import MAX_CALL_TIMEOUT, MAX_TIMEOUT
@@ -25,7 +26,7 @@ def _name(example: str) -> dict[str, Any]:
     connection, and the REST API said lp-prod for both."""
     return {
         "type": "string",
-        "pattern": "^[a-z0-9][a-z0-9_-]{0,63}$",
+        "pattern": NAME_PATTERN.pattern,
         PATTERN_SAID: "a name of lower-case letters, digits, - or _ that starts with a letter "
         "or digit, at most 64 characters",
         "description": "lower-case letters, digits, - or _, starting with a letter or digit "

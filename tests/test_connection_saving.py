@@ -1,0 +1,130 @@
+"""What an admin saving a real account's connection meets: a value the connector cannot use
+(a header token ending in a line break, a base address with a query string) is refused when
+the connection is saved, naming the field, from the CLI and the REST API alike, rather than
+by its first test; a secret typed as `--secret FIELD=VALUE` is never repeated; and an update
+given nothing changes nothing."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner, Result
+
+from lpstudio.cli import main
+from lpstudio.errors import InputError
+from lpstudio.studio import Studio
+
+from .servers import rest
+
+TOKEN = "shpat_RevCShop0123456789abcdef"
+SHOP = "http://127.0.0.1:9"  # the sandbox's address in `init`: nothing here reaches it
+
+
+@pytest.fixture
+def ws(tmp_path: Path) -> Path:
+    """A workspace with the sandbox's two connections, `liveperson` and `shopify`."""
+    root = tmp_path / "ws"
+    Studio.init(root, accept_terms=True, admin="alice", sandbox=SHOP).close()
+    return root
+
+
+@pytest.fixture
+def cli(ws: Path) -> Callable[..., Result]:
+    def invoke(*args: str, env: dict[str, str] | None = None) -> Result:
+        return CliRunner().invoke(main, [*args, "--workspace", str(ws)], env=env, input="")
+
+    return invoke
+
+
+def listed(cli: Callable[..., Result]) -> dict[str, dict[str, Any]]:
+    result = cli("connections", "list", "--json")
+    assert result.exit_code == 0, result.output
+    return {row["name"]: row for row in json.loads(result.stdout)}
+
+
+def add_shop(cli: Callable[..., Result], name: str, shop: str, token: str) -> Result:
+    """`connections add` of a Shopify connection, its token read from the environment."""
+    return cli(
+        "connections",
+        "add",
+        name,
+        "--type",
+        "shopify",
+        "--field",
+        f"shop={shop}",
+        "--secret",
+        "access_token",
+        env={"LPSTUDIO_SECRET_ACCESS_TOKEN": token},
+    )
+
+
+# -- a header token ending in a line break -----------------------------------------------
+
+
+@pytest.mark.parametrize("ending", ["\n", "\r\n"])
+def test_a_header_token_ending_in_a_line_break_is_refused_when_saved(cli, ending):
+    """$LPSTUDIO_SECRET_<FIELD> is taken as it is: `$` let the final line break through,
+    and the connection's test failed with "no answer from Shopify (LocalProtocolError)"."""
+    added = add_shop(cli, "shop-nl", SHOP, TOKEN + ending)
+    updated = cli(
+        "connections",
+        "update",
+        "shopify",
+        "--secret",
+        "access_token",
+        env={"LPSTUDIO_SECRET_ACCESS_TOKEN": TOKEN + ending},
+    )
+
+    for result in (added, updated):
+        assert result.exit_code == 2, result.output
+        assert "connection field 'access_token'" in result.stderr
+        assert "holds a line break, which no HTTP header can carry" in result.stderr
+        assert "fix: give access_token again, on one line" in result.stderr
+        assert TOKEN not in result.output
+    assert "shop-nl" not in listed(cli)
+    assert add_shop(cli, "shop-nl", SHOP, TOKEN).exit_code == 0
+
+
+async def test_the_rest_api_refuses_a_header_token_ending_in_a_line_break(jp_fetch):
+    fields = {"base_url": SHOP, "auth_type": "bearer", "token": "RestTok-D1D1D1\n"}
+
+    status, answer = await rest(
+        jp_fetch, "POST", "connections", body={"name": "crm", "type": "http", "fields": fields}
+    )
+    assert status == 400, answer
+    assert answer["error"]["field"] == "token"
+    assert "holds a line break" in answer["error"]["message"]
+    assert "RestTok" not in json.dumps(answer)
+
+    put = {"fields": {"access_token": TOKEN + "\n"}}
+    status, answer = await rest(jp_fetch, "PUT", "connections", "shopify", body=put)
+    assert status == 400 and answer["error"]["field"] == "access_token", answer
+    status, answer = await rest(jp_fetch, "GET", "connections")
+    assert "crm" not in {row["name"] for row in answer["connections"]}
+
+
+def test_a_name_or_account_id_ending_in_a_line_break_is_refused(ws):
+    """The same `$` let them through: a name that lists as two lines, an id LivePerson
+    does not know."""
+    account = {"account_id": "12345678\n", "client_id": "c", "client_secret": "app-secret-1"}
+    with Studio.open(ws, user="alice") as studio:
+        for name, kind, fields, field in (
+            ("crm\n", "http", {}, "name"),
+            ("lp2", "liveperson_proactive", account, "account_id"),
+        ):
+            with pytest.raises(InputError) as refused:
+                studio.connections.add(name, kind, fields, "alice")
+            assert refused.value.field == field, refused.value
+        assert {"crm\n", "lp2"}.isdisjoint(info.name for info in studio.connections.list())
+
+
+async def test_the_rest_api_refuses_a_name_ending_in_a_line_break(jp_fetch):
+    post = {"name": "crm\n", "type": "http", "fields": {}}
+
+    status, answer = await rest(jp_fetch, "POST", "connections", body=post)
+
+    assert status == 400 and answer["error"]["field"] == "name", answer
