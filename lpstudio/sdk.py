@@ -1252,13 +1252,13 @@ class Connector:
             if known[name].required and isinstance(value, str) and not value.strip():
                 raise required(name)
         for name, value in merged.items():  # a plain field is kept and shown in clear
-            if not known[name].secret and _url_with_credentials(value):
+            problem = None if known[name].secret else plain_url_problem(value)
+            if problem is not None:
                 raise InputError(
-                    f"connection field '{name}' ({known[name].label}) holds a user name or "
-                    "password in its URL: a plain field is kept and shown as it is",
+                    f"connection field '{name}' ({known[name].label}) {problem}",
                     field=name,
-                    fix=f"give {name} without them (https://host/path), and the credentials "
-                    "in the connection's secret fields",
+                    fix=f"give {name} as the address alone (https://host/path), and any "
+                    "credential in the connection's secret fields",
                 )
         validator = jsonschema.Draft202012Validator(self.config_schema())
         for error in validator.iter_errors(merged):
@@ -1510,15 +1510,28 @@ def web_page(response: Any) -> str | None:
     return None if text.strip() else "an empty answer"
 
 
-def _url_with_credentials(value: Any) -> bool:
-    """Whether `value` is an http(s) URL holding a user name or password (`https://u:p@h`)."""
+def plain_url_problem(value: Any) -> str | None:
+    """What a plain field's http(s) URL holds that it may not, in words (None: nothing, or
+    no such URL). A user name or password (`https://u:p@h`) is a credential kept and shown
+    in clear, and so may a query string be (`?api_key=...`); a query or fragment also
+    leaves no place for the path a request joins after a base address. Refused when a
+    connection is saved; a connector reading a value saved before may refuse it the same."""
     if not isinstance(value, str) or not value.strip().lower().startswith(("http://", "https://")):
-        return False
+        return None
+    text = value.strip()
     try:
-        parts = urlsplit(value.strip())
+        parts = urlsplit(text)
     except ValueError:  # an unreadable URL: the field's own check says so
-        return False
-    return bool(parts.username or parts.password)
+        return None
+    shown = "a plain field is kept and shown as it is"
+    if parts.username or parts.password:
+        return f"holds a user name or password in its URL: {shown}"
+    if "?" in text or "#" in text:  # even empty: a request's path would follow it
+        return (
+            f"has a query string or fragment in its URL: {shown} (a key in it too), and no "
+            "request's path can follow it"
+        )
+    return None
 
 
 def _json_kind(value: Any) -> str:

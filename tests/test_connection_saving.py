@@ -16,6 +16,7 @@ from click.testing import CliRunner, Result
 
 from lpstudio.cli import main
 from lpstudio.errors import InputError
+from lpstudio.models import Connection as ConnectionRow
 from lpstudio.studio import Studio
 
 from .servers import rest
@@ -128,3 +129,59 @@ async def test_the_rest_api_refuses_a_name_ending_in_a_line_break(jp_fetch):
     status, answer = await rest(jp_fetch, "POST", "connections", body=post)
 
     assert status == 400 and answer["error"]["field"] == "name", answer
+
+
+# -- a base address with a query string ---------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("kind", "field", "value"),
+    [
+        ("http", "base_url", "http://127.0.0.1:18942/?api_key=Passw0rd"),
+        ("http", "base_url", "http://127.0.0.1:18942/v1#Passw0rd"),
+        ("http", "base_url", "http://127.0.0.1:18942/?"),
+        ("shopify", "shop", "http://127.0.0.1:18942/?key=Passw0rd"),
+    ],
+)
+def test_a_base_address_with_a_query_or_fragment_is_refused_when_saved(cli, kind, field, value):
+    """It was saved, listed and exported in clear, and refused only by the test. (The
+    sandbox's `liveperson` connection has a base URL too.)"""
+    env = {"LPSTUDIO_SECRET_ACCESS_TOKEN": TOKEN}
+    secret = ("--secret", "access_token") if kind == "shopify" else ()
+    add = ("connections", "add", "acct", "--type", kind, "--field", f"{field}={value}", *secret)
+    existing = "shopify" if kind == "shopify" else "liveperson"
+    update = ("connections", "update", existing, "--field", f"{field}={value}")
+    before = listed(cli)
+
+    for result in (cli(*add, env=env), cli(*update)):
+        assert result.exit_code == 2, result.output
+        assert f"connection field '{field}'" in result.stderr
+        assert "has a query string or fragment in its URL" in result.stderr
+        assert f"fix: give {field} as the address alone (https://host/path)" in result.stderr
+        assert "Passw0rd" not in result.output
+    assert listed(cli) == before
+
+
+async def test_the_rest_api_refuses_a_base_address_with_a_query_string(jp_fetch):
+    fields = {"base_url": "http://127.0.0.1:18942/?api_key=Passw0rd"}
+    post = {"name": "crm", "type": "http", "fields": fields}
+
+    status, answer = await rest(jp_fetch, "POST", "connections", body=post)
+    assert status == 400 and answer["error"]["field"] == "base_url", answer
+    assert "query string" in answer["error"]["message"]
+    put = {"fields": {"shop": "http://127.0.0.1:9/?key=Passw0rd"}}
+    status, answer = await rest(jp_fetch, "PUT", "connections", "shopify", body=put)
+    assert status == 400 and answer["error"]["field"] == "shop", answer
+
+
+def test_a_base_address_saved_before_the_rule_is_refused_at_its_test_with_the_command(cli, ws):
+    with Studio.open(ws, user="alice") as studio:
+        studio.connections.add("crm", "http", {"base_url": "http://127.0.0.1:9/v1"}, "alice")
+        with studio.store.write() as s:
+            s.get_one(ConnectionRow, "crm").fields = {"base_url": "http://127.0.0.1:9/?k=v"}
+
+    result = cli("connections", "test", "crm", "--json")
+
+    said = json.loads(result.stdout)["status_message"]
+    assert "connection field 'base_url' has a query string or fragment in its URL" in said
+    assert "`lpstudio connections update crm --field base_url=...`" in said

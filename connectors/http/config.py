@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 
 from lpstudio.errors import InputError
-from lpstudio.sdk import Connection
+from lpstudio.sdk import Connection, plain_url_problem
 
 MAX_RETRIES = 3  # API-FACTS: an action is retried at most 3 times, by default never
 MAX_TIMEOUT = 3600.0
@@ -61,8 +61,7 @@ def _number(
 
 
 def _base_url(conn: Connection) -> httpx.URL | None:
-    """The base URL, which must be a plain http(s) address: credentials in it would be a
-    secret in a plain field, and a query string cannot have paths joined after it."""
+    """The base URL, which must be a plain http(s) address (`sdk.plain_url_problem`)."""
     text = conn.config.get("base_url")
     if not text:
         return None
@@ -75,15 +74,14 @@ def _base_url(conn: Connection) -> httpx.URL | None:
         problem = "must be an http:// or https:// URL"
     elif not url.host:
         problem = "has no host"
-    elif url.userinfo:
-        problem = "holds a user name or password"
-    elif url.query or url.fragment:
-        problem = "has a query string or fragment"
+    else:  # as a connection is saved: this one may have been saved before the rule
+        problem = plain_url_problem(str(text))
     if problem is None:
         return url
     raise InputError(
         f"connection field 'base_url' {problem}",
         field="base_url",
-        fix="give the API's address such as https://api.example.com/v1; put credentials in "
-        "auth_type and its fields, and query parameters in each request's `query`",
+        fix="give the API's address such as https://api.example.com/v1 with `lpstudio "
+        f"connections update {conn.name} --field base_url=...`; put credentials in auth_type "
+        "and its fields, and query parameters in each request's `query`",
     )
