@@ -131,6 +131,43 @@ async def test_the_rest_api_refuses_a_name_ending_in_a_line_break(jp_fetch):
     assert status == 400 and answer["error"]["field"] == "name", answer
 
 
+# -- a secret typed on the command line --------------------------------------------------
+
+
+def test_a_secret_given_as_field_equals_value_is_refused_without_repeating_it(cli, ws):
+    typed = "shpat_TypedOnCmdLine999"
+    before = listed(cli)
+    shop = ("--field", f"shop={SHOP}")
+    runs = [
+        cli(
+            "connections",
+            "add",
+            "x9",
+            "--type",
+            "shopify",
+            *shop,
+            "--secret",
+            f"access_token={typed}",
+        ),
+        cli("connections", "update", "shopify", "--secret", f"access_token={typed}"),
+        # given twice: the refusal of a repeated option quoted what it was given
+        cli("connections", "update", "shopify", *["--secret", f"access_token={typed}"] * 2),
+    ]
+
+    for result in runs:
+        assert result.exit_code == 2, result.output
+        assert typed not in result.output
+        assert "--secret takes a field name only, never its value" in result.stderr
+        assert "fix: use --secret access_token (its value is read from " in result.stderr
+        assert "$LPSTUDIO_SECRET_ACCESS_TOKEN, a hidden prompt or standard input)" in result.stderr
+    other = cli("connections", "update", "shopify", "--secret", f"token={typed}", "--json")
+    assert other.exit_code == 2 and typed not in other.output
+    assert json.loads(other.stdout)["error"]["field"] == "--secret"
+    assert "secret fields: access_token" in json.loads(other.stdout)["error"]["fix"]
+    assert listed(cli) == before
+    assert typed.encode() not in (ws / "lpstudio.db").read_bytes()
+
+
 # -- a base address with a query string ---------------------------------------------------
 
 

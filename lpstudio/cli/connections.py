@@ -110,6 +110,17 @@ def _field_values(
     from ..registry import given_connector
 
     secret_fields = given_connector(type_, studio.workspace.root).secret_fields()
+    listed = f"secret fields: {', '.join(sorted(secret_fields)) or 'none'}"
+    for item in secrets:  # before anything quotes one: `KEY=VALUE` holds a secret's value
+        key, typed, _ = item.partition("=")
+        if typed:
+            known = key in secret_fields
+            raise InputError(
+                "--secret takes a field name only, never its value: a secret is never taken "
+                "from the command line",
+                field=key if known else "--secret",
+                fix=_how_to_give(key, secret=True) if known else f"use --secret FIELD ({listed})",
+            )
     _once(secrets, "--secret", "")  # before any is read: a second prompt's value would win
     values: dict[str, Any] = {}
     for key, value in _pairs(fields, "--field"):
@@ -125,7 +136,7 @@ def _field_values(
             raise InputError(
                 f"'{key}' is not a secret field of {type_}",
                 field=key,
-                fix=f"secret fields: {', '.join(sorted(secret_fields)) or 'none'}",
+                fix=listed,
             )
     values.update(_secret_values(secrets))
     return values
