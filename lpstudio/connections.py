@@ -282,7 +282,9 @@ class Connections:
         form shows) keeps its stored value: secrets are write-only, never read back. Any
         other field given empty (or null) is cleared, back to its default (a required one
         is then refused, naming it). Stored fields the connector no longer has (renamed or
-        removed in its code) are dropped, so that giving the renamed field fixes it."""
+        removed in its code) are dropped, so that giving the renamed field fixes it. Given
+        nothing to change (`{}`, a form saved as it was shown), the connection is left as it
+        is, tested or not: it was reset to untested, and audited as changed."""
         row = self._row(name)
         connector = get_connector(row.type, self.root)
         secret_names = connector.secret_fields()
@@ -295,6 +297,8 @@ class Connections:
             for k, v in values.items()
             if k not in cleared and not (k in secret_names and v in ("", None, MASK))
         }
+        if not values and not cleared:
+            return self.get(name)
         saved = {**row.fields, **self.vault.open(row.secrets)}
         dropped = sorted(k for k in saved if k not in known)
         current = {k: v for k, v in saved.items() if k in known and k not in cleared}

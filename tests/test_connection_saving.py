@@ -63,6 +63,12 @@ def add_shop(cli: Callable[..., Result], name: str, shop: str, token: str) -> Re
     )
 
 
+def mark_connected(ws: Path, name: str) -> None:
+    """As a test that reached the app leaves it (nothing here reaches one)."""
+    with Studio.open(ws, user="alice") as studio, studio.store.write() as s:
+        s.get_one(ConnectionRow, name).status = "connected"
+
+
 # -- a header token ending in a line break -----------------------------------------------
 
 
@@ -222,3 +228,34 @@ def test_a_base_address_saved_before_the_rule_is_refused_at_its_test_with_the_co
     said = json.loads(result.stdout)["status_message"]
     assert "connection field 'base_url' has a query string or fragment in its URL" in said
     assert "`lpstudio connections update crm --field base_url=...`" in said
+
+
+# -- an update given nothing ---------------------------------------------------------------
+
+
+def test_an_update_given_nothing_is_refused_and_changes_nothing(cli, ws):
+    mark_connected(ws, "shopify")
+
+    result = cli("connections", "update", "shopify")
+
+    assert result.exit_code == 2, result.output
+    assert "nothing to update" in result.stderr
+    assert "fix: give --field NAME=VALUE or --secret NAME" in result.stderr
+    assert listed(cli)["shopify"]["status"] == "connected"
+    audit = json.loads(cli("audit", "--json").stdout)
+    assert "update_connection" not in {entry["action"] for entry in audit}
+
+
+async def test_the_rest_api_answers_an_update_giving_nothing_unchanged(jp_fetch, ws):
+    """What the Connections panel's Save sends when nothing changed: it made a connected
+    connection untested, and was audited as a change."""
+    mark_connected(ws, "shopify")
+    status, before = await rest(jp_fetch, "GET", "connections", "shopify")
+
+    for body in ({"fields": {}}, {"fields": {"access_token": "****"}}):
+        status, answer = await rest(jp_fetch, "PUT", "connections", "shopify", body=body)
+        assert status == 200 and answer == before, answer
+    status, answer = await rest(jp_fetch, "PUT", "connections", "shopify", body={})
+    assert status == 400 and answer["error"]["field"] == "fields", answer
+    status, audit = await rest(jp_fetch, "GET", "audit")
+    assert "update_connection" not in json.dumps(audit)

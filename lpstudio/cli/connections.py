@@ -188,6 +188,12 @@ def connections_update(
     as_json: bool,
 ) -> None:
     """Change fields of connection NAME (it must be tested again)."""
+    if not fields and not secrets:
+        raise InputError(
+            f"nothing to update: connection {name} is left as it is",
+            field="--field",
+            fix="give --field NAME=VALUE or --secret NAME (see `lpstudio connections list`)",
+        )
     with _studio(workspace) as studio:
         type_ = studio.connections.get(name).type
         values = _field_values(studio, type_, fields, secrets)
