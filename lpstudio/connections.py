@@ -695,8 +695,9 @@ def bind_connections(
     """Which connection fills each slot of `recipe`: the chosen one, else the one named like
     the slot, else the only connection of the slot's type. Refuses what does not fit, saying
     why and how to choose for that recipe, and a placeholder unless `ready` is false
-    (settings may be saved before it is authorised; they cannot be used). Slots that no
-    connection fills are refused together, with the commands that create what each needs
+    (settings may be saved before it is authorised; they cannot be used). Every slot's
+    problem is said in one refusal: slots that no connection fills together, with the
+    commands that create what each needs
     (`trigger`: the recipe's, whose webhook checks signatures with a secret of its slot's
     connection; `root`: the workspace, whose own connectors may fill them)."""
     by_name = {info.name: info for info in available}
@@ -740,22 +741,36 @@ def bind_connections(
 
     bound: dict[str, str] = {}
     unfilled: list[str] = []
+    problems: list[InputError] = []  # every slot's, said together
     for slot, spec in slots.items():
         try:
             name = _fill(slot, spec)
-        except InputError:
-            if not unfilled:
-                raise
-            continue  # what is wrong with it is said once the missing ones exist
+        except InputError as exc:
+            problems.append(exc)
+            continue
         if name is None:
             unfilled.append(slot)
         else:
             bound[slot] = name
     if unfilled:
-        raise _no_connection({slot: slots[slot] for slot in unfilled}, trigger, root)
+        problems.append(_no_connection({slot: slots[slot] for slot in unfilled}, trigger, root))
     if placeholders:
-        raise _placeholders(placeholders)
+        problems.append(_placeholders(placeholders))
+    if problems:
+        raise _together(problems)
     return bound
+
+
+def _together(problems: list[InputError]) -> InputError:
+    """The problems of several slots as one refusal, each with its fix, naming the first's
+    field: one said alone hid the others until it was mended."""
+    if len(problems) == 1:
+        return problems[0]
+    return InputError(
+        "; ".join(problem.message for problem in problems),
+        field=problems[0].field,
+        fix="; ".join(problem.fix for problem in problems if problem.fix),
+    )
 
 
 def _placeholders(by_slot: dict[str, ConnectionInfo]) -> InputError:

@@ -824,6 +824,46 @@ def test_an_ambiguous_slot_is_refused_before_any_job_and_says_how_to_choose(cli,
     assert len(as_json(cli("jobs", "--json"))) == 1
 
 
+def test_every_slot_s_problem_is_named_at_once_and_the_filled_slots_listed(tmp_path):
+    """Two http connections and no LivePerson one: `lpstudio settings` named only the
+    ambiguous slot, and the missing one only once it was chosen. It names both, each with
+    its fix (in the REST API's terms too), and lists the slots a connection fills."""
+    from lpstudio.server.fixes import in_rest_terms
+
+    root = tmp_path / "ws"
+    Studio.init(root, accept_terms=True, admin="alice").close()
+    with Studio.open(root, user="alice") as studio:
+        for name, url in (("h1", "https://a.example"), ("h2", "https://b.example")):
+            studio.connections.add(name, "http", {"base_url": url}, "alice")
+        studio.try_template("new_lead", "p")
+
+    def settings() -> Result:
+        return CliRunner().invoke(main, ["settings", "p/new_lead", "--workspace", str(root)])
+
+    both = settings()
+    with Studio.open(root, user="alice") as studio:
+        problem = studio.recipe_detail("p/new_lead")["settings_problem"]
+        lp = {"account_id": "12345678", "client_id": "c", "client_secret": SECRET}
+        studio.connections.add("lp", LP_TYPE, lp, "alice")
+    one = settings()
+
+    assert both.exit_code == 0, both.output
+    assert (
+        "not ready:   several http connections could fill slot 'http': h1, h2; "
+        "no liveperson_proactive connection for slot 'liveperson'"
+    ) in both.output
+    choose = "choose one with `lpstudio settings p/new_lead.ipynb --connection http=NAME`"
+    create = "create one with `lpstudio connections add liveperson --type liveperson_proactive"
+    assert f"  fix: {choose}; {create}" in both.output
+    assert "connection:" not in both.output  # neither slot is filled
+    assert problem["field"] == "connections.http"
+    rest = str(in_rest_terms(problem["fix"]))
+    assert 'settings {"connections": {"http": "NAME"}}; create one with POST ' in rest, rest
+    assert '{"name": "liveperson", "type": "liveperson_proactive"' in rest
+    assert "connection:  liveperson = lp  (automatic)" in one.output, one.output
+    assert "not ready:   several http connections could fill slot 'http': h1, h2\n" in one.output
+
+
 def test_a_slot_named_like_a_connection_needs_no_binding(cli, ws):
     slot_recipe(ws, slot="liveperson")
 
