@@ -831,8 +831,8 @@ def test_a_pick_list_that_cannot_load_says_which_connection_and_the_fix(shop: St
     for name in ("handoff", "skill"):
         note = html.unescape(form.fields[name].note.value)
         assert "connection 'liveperson'" in note and "HTTP 401" in note, note
-        fix = "correct them with Edit of liveperson in the Connections panel, then Test it"
-        assert f"{fix}), then click Refresh lists" in note, note
+        fix = "give them with Edit of liveperson in the Connections panel, then Test liveperson"
+        assert f"{fix} in the Connections panel, then click Refresh lists)" in note, note
         assert "lpstudio" not in note, note  # it said `lpstudio connections test liveperson`
         assert "s3cr3t-typo" not in note
     assert form.fields["handoff"].input.options == (("(default: H1000000001)", ""),)

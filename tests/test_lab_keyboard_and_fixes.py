@@ -294,8 +294,9 @@ def test_the_connections_panel_keeps_the_keyboards_place_and_says_fixes_in_lab_t
         row.wait_for()
         text = row.inner_text()
         assert "check the client id and secret of the connection liveperson" in text, text
-        # What to do next where Test was just clicked: not "its Test ... tries them".
-        assert "correct them with Edit of liveperson in the Connections panel, then Test it" in text
+        # What to do next where Test was just clicked: give them again, then Test.
+        fix = "give them with Edit of liveperson in the Connections panel, then Test liveperson"
+        assert fix in text, text
         assert "tries them" not in text, text
         assert "lpstudio" not in text, text
         assert focused(page) == "Test connection liveperson"

@@ -1022,11 +1022,13 @@ def test_dry_run_sends_nothing_and_returns_the_requests(connect, control, sandbo
         "variables": {"1": everyone[0]["name"]},
     }
     assert SECRET not in json.dumps(result)
-    # It only reads: the handoff list, to check the variables against the handoff's text.
+    # It only reads: the handoff list, to check the variables against the handoff's text,
+    # and the status of no campaign, to check the campaigns' host answers.
     log = control.get("/_sandbox/requests").json()["requests"]
     assert {(entry["method"], entry["path"]) for entry in log} == {
         ("POST", TOKEN_PATH),
         ("GET", f"/api/account/{ACCOUNT}/app/prmsg/handoffs/list"),
+        ("GET", f"{CAMPAIGN_PATH}/00000000-0000-0000-0000-000000000000/conversations"),
     }
     assert recipients(control) == {}
 
@@ -1457,6 +1459,11 @@ def test_a_lookup_naming_a_host_outside_liveperson_gets_neither_secret_nor_token
     message = str(raised.value)
     assert service in message and named in message and field in message
     assert raised.value.field == field and SECRET not in message
+    # The fix gives the command that sets the field, then the test (it named the field only).
+    fix = (
+        f"`lpstudio connections update lp --field {field}=...`, then `lpstudio connections test lp`"
+    )
+    assert fix in str(raised.value.fix), raised.value.fix
     # Only lookups went out: nothing to the host named, nor any secret or token anywhere.
     assert {r.url.host for r in fake.requests} == {"api.liveperson.net"}
     assert all(r.url.path.endswith("/baseURI.json") and not r.content for r in fake.requests)

@@ -366,6 +366,29 @@ def test_an_unreachable_shop_is_a_retryable_connector_error(connect):
     assert "Shopify" in str(raised.value)
 
 
+def test_a_shop_answering_404_gives_the_command_that_sets_shop_and_api_version(connect, sandbox):
+    """A 404 in JSON from where the shop should be (here the sandbox under a wrong path):
+    the fix said to check shop and api_version and to run the test, which only tries them
+    again; it gives the command that sets them, then the test, said in every surface's
+    terms."""
+    from lpstudio.server.fixes import in_rest_terms
+    from lpstudio.widgets.common import lab_text
+
+    with pytest.raises(ConnectorError) as raised:
+        ConnectionClient(connect(shop=f"{sandbox.url}/shop")).test()
+
+    error = raised.value
+    assert error.status == 404, error
+    fix = str(error.fix)
+    command = "`lpstudio connections update shop --field shop=... --field api_version=...`"
+    assert f"{command}, then `lpstudio connections test shop`" in fix, fix
+    rest = 'PUT /lpstudio/api/v1/connections/shop {"fields": {"shop": ..., "api_version": ...}}'
+    assert f"{rest}, then POST /lpstudio/api/v1/connections/shop/test" in str(in_rest_terms(fix))
+    lab = "give them with Edit of shop in the Connections panel, then Test shop in the Connections"
+    assert lab in lab_text(fix) and lab in lab_text(str(in_rest_terms(fix)))
+    assert "lpstudio" not in lab_text(fix) and "shpat_sandbox" not in str(error)
+
+
 def test_a_shop_that_cannot_be_reached_names_shop_and_the_command_that_sets_it(connect):
     """No connection to the shop (a name that does not resolve, or, here, a loopback port
     nothing listens on): most likely a wrong shop, not Shopify being down. Its test said

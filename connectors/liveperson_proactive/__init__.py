@@ -15,7 +15,7 @@ from lpstudio.sdk import Connection, Connector, Field, Option
 from lpstudio.templating import CHARACTERS_PER_SMS, HANDOFF_PLACEHOLDER, numbered
 
 from . import reporting
-from .campaign import DAILY_LIMIT, MAX_RECIPIENTS_PER_REQUEST
+from .campaign import DAILY_LIMIT, MAX_RECIPIENTS_PER_REQUEST, reach, status_path
 from .campaign import send_campaign as _send_campaign
 from .client import SERVICE_URLS, LivePersonClient
 
@@ -232,9 +232,15 @@ SEND_OUTPUT: dict[str, Any] = {
 
 @connector.test
 def test(conn: Connection) -> str:
+    """A fresh token, both pick lists, and a harmless read on each other host a job uses
+    (campaigns, reporting): a host that cannot be reached fails the test, naming its field,
+    not the first real run."""
     client = LivePersonClient(conn)
     client.token(fresh=True)
-    return f"{len(handoffs(conn))} handoffs, {len(skills(conn))} skills"
+    found = f"{len(handoffs(conn))} handoffs, {len(skills(conn))} skills"
+    reach(conn)
+    reporting.reach(conn)
+    return found
 
 
 @connector.url_field
@@ -281,7 +287,7 @@ def campaign_status(conn: Connection, data: dict[str, Any]) -> dict[str, Any]:
     """The campaign's state and each recipient's delivery status (polled, no callbacks).
     A dry run (a Test, a cell run by hand) asks nothing."""
     client = LivePersonClient(conn)
-    path = f"/api/v2/account/{client.account}/campaign/{data['campaign_id']}/conversations"
+    path = status_path(client.account, data["campaign_id"])
     if conn.dry_run:
         answer = {"campaignStatus": None, "conversations": []}
         return reporting.dry_run(conn, answer, "GET", f"{client.host('proactive')}{path}")

@@ -100,6 +100,7 @@ from lpstudio.templating import (
 )
 
 from .client import (
+    NAMES_ACCOUNT,
     LivePersonClient,
     NothingToSend,
     NotNow,
@@ -736,6 +737,69 @@ def _body(data: dict[str, Any], consumers: list[dict[str, Any]]) -> dict[str, An
     return body
 
 
+#: A campaign id no campaign has (LivePerson's are UUIDs: this is the nil one), whose status
+#: `reach` asks for.
+NO_CAMPAIGN = "00000000-0000-0000-0000-000000000000"
+
+
+def status_path(account: str, campaign_id: str) -> str:
+    """Where a campaign's status is read (API-FACTS.md, "Campaign status")."""
+    return f"/api/v2/account/{account}/campaign/{campaign_id}/conversations"
+
+
+def reach(conn: Connection) -> None:
+    """Proves that Proactive Messaging's host answers and takes the connection's token,
+    changing nothing. Its API has no harmless GET besides a campaign's status (API-FACTS.md,
+    "Campaign status"), so this asks the status of a campaign no one has (`NO_CAMPAIGN`),
+    which is answered 404 in the API's own error shape (`{"code", "requestTraceId",
+    "message"}`, API-FACTS.md, "Create a campaign"). Raises the error naming the connection
+    field to fix otherwise: a host that cannot be reached, or is not LivePerson's (a page, a
+    404 of another shape), or an account it does not know."""
+    client = LivePersonClient(conn)
+    response = client.request("GET", "proactive", status_path(client.account, NO_CAMPAIGN))
+    if response.status_code != 200 and not _no_such_campaign(response):
+        raise client.refusal(response, "proactive")
+
+
+def _no_such_campaign(response: Any) -> bool:
+    """Whether an answer is Proactive Messaging's 404 for a campaign it does not have: its
+    error shape, with the `requestTraceId` a web server's or another API's 404 lacks, and
+    not naming the account (one it does not know is the connection's to fix)."""
+    try:
+        body = response.json()
+    except ValueError:
+        return False
+    return (
+        response.status_code == 404
+        and isinstance(body, dict)
+        and "requestTraceId" in body
+        and not NAMES_ACCOUNT.search(str(body.get("message")))
+    )
+
+
+def _reach_dry(conn: Connection, result: dict[str, Any]) -> None:
+    """A dry run's check that the real run would reach Proactive Messaging (`reach`): an
+    error naming a connection field to fix (a host that cannot be reached or is not
+    LivePerson's, an account it does not know) fails it, as it would fail the real run,
+    with the `result` it would have answered; another (LivePerson's own host not reached
+    from here, a refusal in LivePerson's words, a service in trouble) is logged, and the
+    real send finds out, as with the handoff list."""
+    try:
+        reach(conn)
+    except ConnectorError as exc:
+        if not exc.field:
+            conn.log(f"Proactive Messaging's host could not be checked: {exc}")
+            return
+        raise ConnectorError(
+            f"a real run could not send this campaign to Proactive Messaging: {exc.message}",
+            retryable=exc.retryable,
+            status=exc.status,
+            field=exc.field,
+            fix=exc.fix,
+            result=result,
+        ) from None
+
+
 def send_key(*parts: str) -> str:
     """A key in a ledger, hashed to its 64 characters with no phone number or id in clear:
     a recipient's is (account, handoff, address), its address as `_identity` picks it; a
@@ -753,7 +817,9 @@ def send_campaign(
     the end rather than succeed with recipients rejected or uncertain. A dry run that would
     send someone asks `handoff_facts` what the handoff list says of the handoff (None:
     nothing) and raises `HandoffMismatch` when the campaign gives no address on one of its
-    `channels`, or variables that do not fit its `placeholders`, as the real send would end."""
+    `channels`, or variables that do not fit its `placeholders`, as the real send would end;
+    and it fails, as the real send would, when Proactive Messaging's host cannot be reached
+    or is not LivePerson's (`_reach_dry`)."""
     _check_templates(data.get("variables") or {})
     fields = address_fields(data)
     size = setting(conn, "recipients_per_request", 100, 1, MAX_RECIPIENTS_PER_REQUEST)
@@ -798,6 +864,8 @@ def send_campaign(
         raise NobodySendable(codes.pop(), data, result)
     if conn.dry_run:  # another job's sends are not waited for: said under `in_progress`
         _report_in_progress(data, result, waiting)
+        if result["recipients"]:
+            _reach_dry(conn, result)
         facts = handoff_facts(data["handoff"]) if handoff_facts and result["recipients"] else None
         foreseen = _foreseen(facts or {}, data, list(fields))
         if foreseen is not None:

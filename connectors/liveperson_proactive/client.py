@@ -413,8 +413,7 @@ class LivePersonClient:
                 return own
         return "base_url"
 
-    @staticmethod
-    def _liveperson_host(service: str, host: Any) -> str:
+    def _liveperson_host(self, service: str, host: Any) -> str:
         """`host` as the domain lookup named it, if it is LivePerson's: the lookup is plain
         http, and a tampered answer must not receive the client secret or a token."""
         if isinstance(host, str) and len(host) <= 253 and LIVEPERSON_HOST.fullmatch(host.lower()):
@@ -425,7 +424,9 @@ class LivePersonClient:
             f"the LivePerson domain lookup for {service} answered {str(host)[:100]!r}, not a "
             f"LivePerson host ({under}): neither the client secret nor a token was sent there",
             field=field,
-            fix=f"if the account's {service} really lives elsewhere, set the connection's {field}",
+            fix=f"if the account's {service} really lives elsewhere, set the connection's "
+            f"{field} to it: {self._update(field)}, then `lpstudio connections test "
+            f"{self.conn.name}`",
         )
 
     def _domain(self, service: str) -> str:
@@ -694,20 +695,27 @@ class LivePersonClient:
         """The JSON answer of a request that only reads; ConnectorError unless it is 200."""
         response = self.request(method, service, path, read=True, **kwargs)
         if response.status_code != 200:
-            where = (SERVICE_URLS[service][1], self.host(service), self.url_field(service))
-            status = response.status_code
-            raise self.misdirected(response, *where) or ConnectorError(
-                f"LivePerson answered HTTP {status}: {error_message(response, self.conn)}",
-                status=status,
-                fix=self._credentials_fix() if status in (400, 401, 403) else None,
-            )
+            raise self.refusal(response, service)
         return response.json()
+
+    def refusal(self, response: httpx.Response, service: str) -> ConnectorError:
+        """The error of a read `service` did not answer 200: the connection field to fix
+        when it went to the wrong place (`misdirected`), else LivePerson's own words."""
+        where = (SERVICE_URLS[service][1], self.host(service), self.url_field(service))
+        status = response.status_code
+        return self.misdirected(response, *where) or ConnectorError(
+            f"LivePerson answered HTTP {status}: {error_message(response, self.conn)}",
+            status=status,
+            fix=self._credentials_fix() if status in (400, 401, 403) else None,
+        )
 
     def _credentials_fix(self) -> str:
         """The fix of a refusal in LivePerson's own words (400, 401, 403): the app's
         credentials, or the rights LivePerson gave the app."""
         name = self.conn.name
         return (
-            f"check the client id and secret of the connection {name}, and that the app may "
-            f"use this API (`lpstudio connections test {name}` tries them)"
+            f"check the client id and secret of the connection {name}, which must be the "
+            "current ones of an app allowed this API (a secret rotated at LivePerson must be "
+            f"given again): give them with `lpstudio connections update {name} --field "
+            f"client_id=... --secret client_secret`, then `lpstudio connections test {name}`"
         )

@@ -9,6 +9,7 @@ LivePerson would refuse a longer one only after the token and the rate limit wer
 
 from __future__ import annotations
 
+import time
 from datetime import datetime
 from typing import Any
 
@@ -22,6 +23,8 @@ ANALYTICS_WINDOW_MS = 60 * 24 * 3600 * 1000
 #: Outbound Reporting's transactions: at most 24 hours per request, 5000 rows per page.
 TRANSACTIONS_WINDOW_MS = 24 * 3600 * 1000
 TRANSACTIONS_PAGE = 5000
+#: The window of the analytics a connection test reads (`reach`): the last minute.
+REACH_WINDOW_MS = 60 * 1000
 #: Where a campaign may come from, as the `source` filter names it.
 SOURCES = ["API", "UI", "LPWF"]
 #: Each filter input and its name in the request's `filters`.
@@ -136,3 +139,11 @@ def campaign_report(conn: Connection, data: dict[str, Any]) -> Any:
             fix="give a proactiveCampaignId that send_campaign answered (in its campaigns) "
             "on this account; a campaign sent in the last 20 minutes may not be reported yet",
         ) from None
+
+
+def reach(conn: Connection) -> None:
+    """Proves that Outbound Reporting's host answers and takes the connection's token, with
+    a read that changes nothing (API-FACTS.md, "Outbound Reporting 2.0"): the analytics of
+    the last minute. Raises the error naming the connection field to fix when it fails."""
+    end = int(time.time() * 1000)
+    analytics(conn, {"start": end - REACH_WINDOW_MS, "end": end})

@@ -318,8 +318,9 @@ def _refused(conn: Connection, response: httpx.Response) -> ConnectorError:
     return ConnectorError(
         said,
         status=status,
-        fix=f"check the shop and api_version of connection {conn.name}: `lpstudio "
-        f"connections test {conn.name}` tries them",
+        fix=f"check the shop (your-store.myshopify.com) and api_version of connection "
+        f"{conn.name}: give them with `lpstudio connections update {conn.name} --field "
+        f"shop=... --field api_version=...`, then `lpstudio connections test {conn.name}`",
     )
 
 
