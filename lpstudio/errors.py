@@ -31,6 +31,17 @@ from .redaction import scrub_text
 FIX_SAID = "\n  fix: "
 
 
+def rerun_fix(job_id: int, first: str | None = None) -> str:
+    """The fix of a job that a run again may pass (its process or kernel gone, an app that
+    did not answer): `first` (what to check), then the rerun of this job, by its own id
+    (REST answers and the lab say it as their Rerun). Run again whole: a send its delivery
+    ledger holds is not repeated."""
+    rerun = f"`lpstudio rerun {job_id}`"
+    if first:
+        return f"{first}; then {rerun}"
+    return f"{rerun} runs it again (a send its delivery ledger holds is not sent again)"
+
+
 def said_and_fix(error: dict[str, Any]) -> tuple[str, str | None]:
     """A job's error as (what happened, its fix): the fix lpstudio gives in its own field
     (a dead kernel's, a timeout's, an unsaved notebook's), else the one an `LpstudioError`

@@ -210,11 +210,11 @@ def after_failure(studio: Studio, job: Job, now: datetime | None = None) -> int 
         # Its error may say that a retry sends what is left (a campaign's), or its recipe
         # retried it for any error: none comes.
         why = f"its {count} retries are used up" if count else "its recipe sets no retries"
-        log.info("job %s is not retried: %s", job.id, why)
         next_step = (
             f"{why}, so no retry follows: `lpstudio rerun {job.id}` runs it again once the "
             "cause is fixed"
         )
+        log.info("job %s is not retried: %s", job.id, next_step)  # the webhook's `next`
     notify(studio, job, next_step)
     return None
 
@@ -325,6 +325,12 @@ def notify_subject(job: Job) -> str:
     return f"lpstudio: job {job.id} of {job.recipe} {ended}"
 
 
+def restart_fix(recipe: str) -> str:
+    """The fix of a recipe its trigger errors stopped: nothing polls or fires it until a
+    person starts it again."""
+    return f"start it again once the cause is fixed: `lpstudio start {word(recipe)}`"
+
+
 def notify_stopped(studio: Studio, recipe: str, errors: int, last_error: str) -> None:
     """Tells the recipe's failure contacts that the scheduler stopped it after `errors`
     trigger errors in a row: from then on it polls and fires nothing, and no job of it
@@ -335,8 +341,8 @@ def notify_stopped(studio: Studio, recipe: str, errors: int, last_error: str) ->
         "status": "stopped",
         "error": {
             "ename": "AutoStopped",
-            "evalue": f"stopped after {errors} trigger errors in a row; last: {last_error}; "
-            f"start it again once fixed (lpstudio start {word(recipe)})",
+            "evalue": f"stopped after {errors} trigger errors in a row; last: {last_error}",
+            "fix": restart_fix(recipe),
         },
     }
     tell(studio, body, f"the stop of {recipe}", f"lpstudio: {recipe} was stopped")

@@ -39,7 +39,7 @@ from nbformat.v4.rwbase import split_lines, strip_transient
 from sqlalchemy.exc import OperationalError
 
 from .connections import Connections
-from .errors import said_and_fix
+from .errors import rerun_fix, said_and_fix
 from .jsonschemas import first_problem
 from .kernel import RESPONSE_MIME, RESULT_MIME, answer_status
 from .kernel.errors import ERROR_MIME
@@ -282,11 +282,9 @@ KERNEL_DIED_CAUSES = (
 KERNEL_DIED_FIX = (
     "find what the cell does that can end its process (with large data: read it in chunks, "
     "or give the machine more memory); the output notebook keeps what the cells before it "
-    "did; then rerun the job"
+    "did"
 )
-KERNEL_DIED_EARLY_FIX = (
-    "see whether the machine is out of memory, or what killed the kernel, then rerun the job"
-)
+KERNEL_DIED_EARLY_FIX = "see whether the machine is out of memory, or what killed the kernel"
 
 
 class Deadline(NamedTuple):
@@ -329,22 +327,28 @@ def deadline(workspace: Workspace, job: Job, recipe: Recipe) -> Deadline:
     )
 
 
-def _explained(error: dict[str, Any], stop: Stop | None, limit: Deadline) -> None:
+def _explained(error: dict[str, Any], stop: Stop | None, limit: Deadline, job_id: int) -> None:
     """Says in a job's error, in place, why the job ended (its `evalue`) and what to do
     (its `fix`, apart: the evalue is what an API answer's message quotes): for a timeout,
     whose deadline it was; for a kernel that died by itself, while which cell, what may
-    have killed it."""
-    said = error.get("evalue") or ""
-    if said_and_fix(error)[1] is not None:  # an `LpstudioError`'s text: said already
+    have killed it, then its rerun; for a job its scheduler's stop cut off, its rerun; for
+    an app's error that a run again may pass (`retryable`), its rerun after the app's own
+    fix, if it gave one."""
+    said, fix = said_and_fix(error)
+    if error.get("retryable") is True:  # a connector's, raised in a cell
+        error["evalue"], error["fix"] = said, rerun_fix(job_id, fix)
         return
-    fix = None
+    if fix is not None:  # an `LpstudioError`'s text: said already
+        return
     if stop is not None and stop.reason == "timeout":
         fix = limit.fix
+    elif stop is not None and stop.reason == "requeue":
+        fix = rerun_fix(job_id)
     elif stop is None and error.get("ename") == "DeadKernelError":
         ran = error.get("cell") is not None
         when = "while the cell ran" if ran else "before its first cell started"
         said = f"the recipe's kernel died {when}: {KERNEL_DIED_CAUSES}"
-        fix = KERNEL_DIED_FIX if ran else KERNEL_DIED_EARLY_FIX
+        fix = rerun_fix(job_id, KERNEL_DIED_FIX if ran else KERNEL_DIED_EARLY_FIX)
     if fix is not None:
         error["evalue"], error["fix"] = said, fix
 
@@ -1138,7 +1142,7 @@ def execute_job(
                             error["execution_count"] = cells[error["cell"]].get("execution_count")
                     error.setdefault("traceback", [])
                 if error is not None:
-                    _explained(error, stop, limit)
+                    _explained(error, stop, limit, job_id)
                 # A job cut off gets its reason atop its notebook once its end is stored,
                 # from the error stored: the end may add to it (sends left in doubt).
                 cut_off = error is not None and not finished

@@ -540,6 +540,17 @@ class PickList:
     fetch: Callable[[Connection], list[Option]]
 
 
+#: What a poll's error that may pass ends its message with (`...; the next poll tries
+#: again`): a recipe its trigger errors stopped polls no more, so its stop quotes the
+#: error without it (`scheduler.count_trigger_error`).
+POLL_AGAIN = "the next poll tries again"
+#: How the `reason` of a ledger's `rejected` row begins when that send never reached the
+#: app (a try refused whole, to be tried again after a wait; the day's limit): a job that
+#: ends without its recipe's result counts it `not_sent` (`Store.ledger_result`), as the
+#: campaign's own result would have, not refused.
+NOT_SENT = "not sent"
+
+
 class Ledger(Protocol):
     """What a job already sent, so that a retry or rerun never sends it twice.
 
@@ -553,8 +564,9 @@ class Ledger(Protocol):
     whose process died mid-request, counts as uncertain), or that another job is sending
     now (`sending`: it runs, and accounts for it; should it end unanswered, its final state
     makes the key uncertain and says so), and records every other key as being sent now.
-    `settle_many` records how the claimed keys ended: accepted, rejected (never reached the
-    app, may be sent again) or uncertain (sent, no answer: never resent blindly).
+    `settle_many` records how the claimed keys ended: accepted, rejected (refused, or never
+    reached the app, `NOT_SENT`: either may be sent again) or uncertain (sent, no answer:
+    never resent blindly).
     `earlier_many` reads what `claim_many` would return and claims nothing: a dry run (a
     Test) finds what a real run would not send, and leaves the ledger as it was.
 

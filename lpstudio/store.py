@@ -57,8 +57,9 @@ from sqlalchemy.exc import (
 )
 from sqlalchemy.orm import Session, sessionmaker
 
-from .errors import NotFoundError, StoreUnavailable, WorkspaceError
+from .errors import NotFoundError, StoreUnavailable, WorkspaceError, rerun_fix
 from .models import Activation, AuditEntry, Job, Notebook, RecipeVersion, User, as_utc, utcnow
+from .sdk import NOT_SENT
 
 #: The newest migration; a store at this revision needs no Alembic at start-up.
 SCHEMA_HEAD = "0018"
@@ -333,10 +334,11 @@ def _unanswered(
 def _ledger_accounting(rows: Sequence[Any]) -> dict[str, Any]:
     """A campaign's accounting from a job's ledger rows (status, campaign id, reason or
     message, how many), in its result's shape: a recipient a campaign's answer refused is
-    `failed`, one refused whole or never sent `rejected`, one still "sending" `uncertain`,
-    as the job's end makes it."""
+    `failed`, one refused whole `rejected`, one that never reached the app (`NOT_SENT`: a
+    try answered 429 it was waiting out when the job was killed) `not_sent`, one still
+    "sending" `uncertain`, as the job's end makes it."""
     campaigns: dict[str, dict[str, Any]] = {}
-    result: dict[str, Any] = {"campaigns": [], "accepted": 0, "failed": []}
+    result: dict[str, Any] = {"campaigns": [], "accepted": 0, "failed": [], "not_sent": 0}
     left: dict[tuple[str, str | None], int] = {}  # (kind, message or reason): recipients
     for status, campaign, why, count in rows:
         if status == "accepted":
@@ -351,6 +353,8 @@ def _ledger_accounting(rows: Sequence[Any]) -> dict[str, Any]:
                     {"address": None, "errorMessage": None, "proactiveCampaignId": campaign}
                     for _ in range(count)
                 ]
+        elif status == "rejected" and str(why).startswith(NOT_SENT):
+            result["not_sent"] += count
         elif status == "rejected":
             left[status, why] = left.get((status, why), 0) + count
         elif status in ("uncertain", "sending"):
@@ -1392,6 +1396,7 @@ class Store:
                 error={
                     "ename": "WorkerLost",
                     "evalue": f"worker lost: {reason}",
+                    "fix": rerun_fix(job_id),
                     "cell": cell,
                     "traceback": [],
                 },

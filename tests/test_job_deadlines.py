@@ -151,8 +151,9 @@ KILLED = re.compile(
         "(a `kill -9`), or ended its own process (os._exit, a crash in a native library)\n"
         "  fix: find what the cell does that can end its process (with large data: read it "
         "in chunks, or give the machine more memory); the output notebook keeps what the "
-        "cells before it did; then rerun the job\n"
+        "cells before it did; then `lpstudio rerun "
     )
+    + r"(\d+)`\n"  # the job's own id
 )
 
 
@@ -170,7 +171,9 @@ def test_a_kernel_killed_mid_job_is_said_once_with_its_cause_and_fix(ws: Path) -
     assert job.status == "failed" and job.error["cell"] == 2 and job.cells_done == 2
     assert set(job.error) == {"ename", "evalue", "fix", "cell", "execution_count", "traceback"}
     shown = run_cli("show", str(job.id), "--workspace", str(ws))
-    assert KILLED.search(shown.stdout) and shown.stderr == "", shown.stdout + shown.stderr
+    said_shown = KILLED.search(shown.stdout)
+    assert said_shown and shown.stderr == "", shown.stdout + shown.stderr
+    assert said_shown[2] == str(job.id), shown.stdout
     banner = nbformat.read(ws / job.output_path, as_version=4).cells[0].source
     said, fix = job.error["evalue"], job.error["fix"]
     count = job.error["execution_count"]

@@ -445,6 +445,8 @@ def test_a_job_queued_by_a_machine_that_died_fails_once_its_heartbeat_is_stale(w
         "worker lost: the process that queued this job gave no heartbeat for 60 s before it "
         "started ([jobs] stale_after_seconds)"
     )
+    # Its fix reruns it, by its own id.
+    assert shown["error"]["fix"].startswith(f"`lpstudio rerun {job.id}` runs it again"), shown
 
 
 def test_a_running_job_whose_machine_died_ends_when_it_was_last_seen_not_when_reaped(

@@ -89,7 +89,7 @@ from typing import Any
 from weakref import WeakKeyDictionary
 
 from lpstudio.errors import InputError
-from lpstudio.sdk import Connection, ConnectorError, Ledger, chunks, is_e164
+from lpstudio.sdk import NOT_SENT, Connection, ConnectorError, Ledger, chunks, is_e164
 from lpstudio.templating import (
     channels_misfit,
     lookup,
@@ -991,7 +991,7 @@ def _send_batch(
         over = limit.fit(fresh)  # no room today: never sent, free for a later run
         held[:] = fresh
         if over:
-            cut = {"reason": "not sent: the day's limit"}
+            cut = {"reason": f"{NOT_SENT}: the day's limit"}
             conn.ledger.settle_many({keys[a]: "rejected" for a in over}, cut)
             if recipe is not None:
                 recipe.settle_many({once[a]: "rejected" for a in over if a in once}, cut)
@@ -1033,7 +1033,7 @@ def _send_batch(
 
     def release() -> None:
         """Refused whole, to be tried again after a wait: not sent until then."""
-        settle("rejected", {"message": "refused whole; to be tried again"})
+        settle("rejected", {"reason": f"{NOT_SENT}: refused whole, to be tried again"})
 
     if not _left_to_send(conn, number, batch, keys, once, data, limit):
         # Claimed now (the claim reports them, and keeps what they rely on): no token or turn
@@ -1043,7 +1043,7 @@ def _send_batch(
         except NothingToSend:
             return None
         # Freed since the look (another job's try refused whole): sent as any batch is.
-        settle("rejected", {"reason": "not sent"})
+        settle("rejected", {"reason": NOT_SENT})
     try:
         response = client.request("POST", "proactive", path, prepare=claim, refused=release)
     except NothingToSend:
@@ -1191,7 +1191,7 @@ def _claim(
         # for good (every later job would take them for uncertain). A process that
         # dies here leaves them so: safe, never sent twice, and a person is told.
         if recipe is not None and asked and not read:
-            recipe.settle_many({once[a]: "rejected" for a in asked}, {"reason": "not sent"})
+            recipe.settle_many({once[a]: "rejected" for a in asked}, {"reason": NOT_SENT})
         raise
     _report_earlier(number, asked, earlier, result, own=conn.ledger.job_id, this_run=created)
     fresh = [address for address, key in asked.items() if key not in earlier]

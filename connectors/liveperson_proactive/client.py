@@ -616,11 +616,12 @@ class LivePersonClient:
             return retrying(attempt, MAX_TRIES)
         except Again as exc:
             unreached = self._unreached(exc.__cause__, service)
+            test = f"`lpstudio connections test {self.conn.name}`"
             raise NotNow(
                 f"LivePerson did not accept the request after {MAX_TRIES} tries: {exc.reason}",
                 retryable=True,
                 field=unreached.field if unreached else None,
-                fix=unreached.fix if unreached else None,
+                fix=unreached.fix if unreached else f"check that LivePerson answers ({test})",
             ) from None
 
     def _unreached(self, cause: BaseException | None, service: str) -> ConnectorError | None:

@@ -188,6 +188,8 @@ def route(words: list[str], recipe: str = SOME_RECIPE, api: str = PREFIX) -> str
             return f"GET {api}/jobs/{job}"
         case ["cancel", job] if job.isdigit():
             return f"POST {api}/jobs/{job}/cancel"
+        case ["rerun", job] if job.isdigit():
+            return f"POST {api}/jobs/{job}/rerun"
         case ["recipes", *_]:
             return f"GET {api}/recipes"
         case ["versions", name]:
