@@ -30,6 +30,7 @@ import httpx
 
 from lpstudio.sdk import (
     HEADER_VALUE,
+    POLL_AGAIN,
     Again,
     Connection,
     Connector,
@@ -50,8 +51,6 @@ MAX_READS_PER_POLL = 4
 MAX_TRIES = 8
 MAX_WAIT = 30.0
 NETWORK_TRIES = 3
-#: What a poll's read that failed for now ends its message with.
-POLL_AGAIN = "the next poll tries again"
 #: What `recovered_checkouts`' read that failed for now ends its message with.
 CHECK_AGAIN = "which were paid is not known: message none of them until Shopify answers"
 #: A stable version inside Shopify's support window (each is supported for 12 months).

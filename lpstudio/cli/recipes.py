@@ -112,6 +112,10 @@ def recipes(workspace: Path | None, as_json: bool) -> None:
             run = f"{count} trigger error{'s' if count != 1 else ''} in a row"
             said = f"stopped after {run}" if row["state"] == "stopped" else run
             click.echo(f"    {said}; last: {errors['last']}")
+            if row["state"] == "stopped":
+                from ..failures import restart_fix
+
+                click.echo(f"    fix: {restart_fix(row['recipe'])}")
         conflict = row.get("endpoint_problem")
         if conflict:
             click.echo(f"    {conflict['message']}\n    fix: {conflict['fix']}")
