@@ -627,12 +627,32 @@ class DaskExecutor(Executor):
                 self._client = client
             return self._client
 
+    def _unreachable(self, exc: Exception) -> tuple[str, str]:
+        """Why the scheduler cannot be reached, and the fix: a job fails with them, and a
+        daemon's `warm` says them in one line (a traceback named no setting)."""
+        return (
+            f"cannot reach the Dask scheduler at {self.address}: {exc}",
+            f"start `dask scheduler` at {self.address} (and its workers, which share the "
+            f"workspace's folder), correct [executor] dask_scheduler in "
+            f"{self.workspace.root / CONFIG_NAME}, or remove it to run jobs on this machine",
+        )
+
     def warm(self) -> None:
         """Connects, and starts filling the kernel pool of every worker of the cluster."""
         try:
-            self._connect().run(warm_worker, str(self.workspace.root))
-        except Exception:  # jobs then start their kernels, or fail with the reason
-            log.exception("could not warm the Dask workers at %s", self.address)
+            client = self._connect()
+        except Exception as exc:  # each job then fails at once with the same reason and fix
+            log.warning("could not warm the Dask workers: %s; fix: %s", *self._unreachable(exc))
+            return
+        try:
+            client.run(warm_worker, str(self.workspace.root))
+        except Exception as exc:  # jobs then start their kernels, or fail with the reason
+            log.warning(
+                "could not warm the Dask workers at %s: %s: %s",
+                self.address,
+                type(exc).__name__,
+                exc,
+            )
 
     def run(self, job_id: int, progress_bar: bool = False) -> Job:
         return self.submit(job_id).result()
@@ -664,12 +684,7 @@ class DaskExecutor(Executor):
                 pure=False,
             )
         except Exception as exc:  # never left queued (or claimed) with nobody to run it
-            sent.ended = f"cannot reach the Dask scheduler at {self.address}: {exc}"
-            sent.fix = (
-                f"start `dask scheduler` at {self.address} (and its workers, which share the "
-                f"workspace's folder), correct [executor] dask_scheduler in "
-                f"{self.workspace.root / CONFIG_NAME}, or remove it to run jobs on this machine"
-            )
+            sent.ended, sent.fix = self._unreachable(exc)
             self._settle(sent)
             return future
         sent.task = task
@@ -796,7 +811,27 @@ class DaskExecutor(Executor):
         with self._connecting:
             client, self._client = self._client, None
         if client is not None:
+            self._close_client(client)
+
+    def _close_client(self, client: Any) -> None:
+        """Closes the client; one that lost the scheduler says so in one line. Its jobs
+        ended all the same (their workers wrote their ends to the store, read by `_tend`),
+        but the close cancelled Dask's reconnecting, which logged some 30 lines of chained
+        tracebacks after the job's end."""
+        if client.status == "running":
             client.close()
+            return
+        log.warning(
+            "the Dask scheduler at %s went away: its workers finish the jobs they run and "
+            "write their ends; fix: start `dask scheduler` there again for the next jobs",
+            self.address,
+        )
+        quiet = logging.getLogger("distributed.client")
+        disabled, quiet.disabled = quiet.disabled, True
+        try:
+            client.close()
+        finally:
+            quiet.disabled = disabled
 
 
 def executor_for(

@@ -157,6 +157,77 @@ def test_a_job_fails_at_once_with_the_reason_and_fix_when_nothing_listens_at_the
     assert job.output_path is None and job.finished_at is not None
 
 
+def test_warming_workers_at_a_scheduler_nobody_runs_says_one_line_naming_the_setting_and_fix(
+    ws: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A daemon's log held a 40-line traceback of Dask's, naming no setting."""
+    with socket.socket() as unused:
+        unused.bind(("127.0.0.1", 0))
+        address = f"tcp://127.0.0.1:{unused.getsockname()[1]}"
+    use_dask(ws, address)
+    with Studio.open(ws, user="alice") as studio, caplog.at_level("INFO", "lpstudio.executor"):
+        studio.executor.warm()
+    (said,) = [r for r in caplog.records if r.name == "lpstudio.executor"]
+    assert said.levelname == "WARNING" and said.exc_info is None
+    message = said.getMessage()
+    assert "\n" not in message and f"cannot reach the Dask scheduler at {address}" in message
+    assert f"fix: start `dask scheduler` at {address}" in message
+    assert "[executor] dask_scheduler" in message and "remove it" in message
+
+
+@pytest.fixture
+def own_cluster(tmp_path: Path) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """A `dask scheduler` and one `dask worker` of the test's own (one test kills the
+    scheduler): its address, and the scheduler's process."""
+    dask, file = str(Path(sys.executable).parent / "dask"), tmp_path / "scheduler.json"
+    on = ("--scheduler-file", str(file))
+    loopback = ("--host", "127.0.0.1", "--port", "0", "--dashboard-address", "127.0.0.1:0")
+    scheduler = subprocess.Popen([dask, "scheduler", *loopback, *on], stderr=subprocess.DEVNULL)
+    worker = subprocess.Popen(
+        [dask, "worker", *on, "--nthreads", "1", "--no-nanny"], stderr=subprocess.DEVNULL
+    )
+    try:
+        address = wait_for(
+            lambda: file.is_file() and json.loads(file.read_text() or "{}").get("address"),
+            timeout=60,
+            what="the Dask scheduler",
+        )
+        with Client(address, set_as_default=False) as client:
+            client.wait_for_workers(1, timeout=120)
+        yield address, scheduler
+    finally:
+        for process in (worker, scheduler):
+            process.kill()
+            process.wait()
+
+
+def test_a_run_whose_dask_scheduler_goes_away_ends_with_one_line_and_no_traceback(
+    ws: Path, own_cluster: tuple[str, subprocess.Popen[bytes]], tmp_path: Path
+) -> None:
+    """The job succeeded (its worker ran it on, and wrote its end), then `lpstudio run`
+    printed ~30 lines of Dask's chained tracebacks as its client, reconnecting, was closed."""
+    address, scheduler = own_cluster
+    use_dask(ws, address)
+    started, gate = tmp_path / "started", tmp_path / "gate"
+    write_recipe(ws, "p/slow", cells=(append(started, "started"), wait_file(gate)))
+    proc = subprocess.Popen(
+        [LPSTUDIO, "run", "p/slow", "--workspace", str(ws)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    wait_for(started.is_file, timeout=120, what="the job running on the worker")
+    scheduler.kill()
+    scheduler.wait()
+    gate.touch()
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err
+    assert "succeeded" in out
+    assert "Traceback" not in err and "distributed" not in err, err
+    (said,) = err.splitlines()
+    assert said.startswith(f"the Dask scheduler at {address} went away"), said
+
+
 def test_a_dask_address_that_fails_as_it_connects_fails_the_job_and_lets_the_command_end(
     ws: Path,
 ) -> None:
