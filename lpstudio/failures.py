@@ -19,7 +19,7 @@ from .errors import FIX_SAID, LpstudioError, WorkspaceError, said_and_fix, word
 from .models import Job
 from .recipe import parsed
 from .settings import saved_settings
-from .store import CANCELLED, FAILED, QUEUED
+from .store import CANCELLED, FAILED, QUEUED, reaped
 from .workspace import CONFIG_NAME
 
 if TYPE_CHECKING:
@@ -139,7 +139,7 @@ def after_end(studio: Studio, job: Job, now: datetime | None = None) -> int | No
     the process that ran the job calls it, once: another's would report it twice. A job
     failed as "worker lost" was followed up by the reaper that failed it."""
     error = job.error or {}
-    failed = job.status == FAILED and error.get("ename") != "WorkerLost"
+    failed = job.status == FAILED and not reaped(job)
     # A cancelled job is reported only when it may have sent what nobody knows of.
     if failed or (job.status == CANCELLED and error.get("uncertain_sends")):
         return after_failure(studio, job, now)

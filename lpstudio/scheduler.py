@@ -47,6 +47,7 @@ from .store import (
     SCHEDULED_TRIGGERS,
     SCHEMA_HEAD,
     Store,
+    reaped,
     unavailable,
     unreachable,
     worker_id,
@@ -406,9 +407,6 @@ class Scheduler:
         #: without the leader's lease, a daemon, ran on in the old store after a copy).
         self.presence = present(self.store)
         self._present_until = 0.0  # when this process renews it next (`time.monotonic()`)
-        #: Jobs whose end a tick's reaper logged: their run's end is not logged again.
-        self._said_ended: set[int] = set()
-        self._said_lock = threading.Lock()
         self.workers = workers
         #: The time of due runs, polls and retries: the store's clock by default (the
         #: database's on PostgreSQL), so that daemons on machines whose clocks disagree
@@ -423,6 +421,8 @@ class Scheduler:
         self._claimed = RunningJobs()
         #: Where claimed jobs run when the workspace names a Dask cluster; else here.
         self._cluster = studio.executor if isinstance(studio.executor, DaskExecutor) else None
+        if self._cluster is not None:  # its reaper ends the jobs whose Dask worker died
+            self._cluster.reap = self._reap
         self._stopping = threading.Event()
         self._lease_lock = threading.Lock()
         #: When a step of this scheduler last failed to reach the store (`_silence_reaps`).
@@ -501,11 +501,7 @@ class Scheduler:
         # Until this tick gets through, the scheduler has not ticked without a break.
         running_since, self._last_tick = self._last_tick, None
         queued: list[int] = []
-        for lost in self.studio.reap_lost_jobs(by_silence=self._silence_reaps()):
-            _log_end(lost)
-            with self._said_lock:
-                self._said_ended.add(lost.id)
-            self._after_failure(lost)  # retried or reported like any failure
+        self._reap()
         for recipe, settings in self._started(now):
             kind = recipe.trigger_kind
             try:
@@ -729,16 +725,22 @@ class Scheduler:
                 if job.worker != worker_id():  # put back in the queue while it was silent
                     log.warning("job %s went to another worker: its end is that one's", job_id)
                     return  # which reports and retries it, once
-            with self._said_lock:  # a tick's reaper said its end (a Dask worker's death)
-                said = job_id in self._said_ended
-                self._said_ended.discard(job_id)
-            if not said:
+            if not reaped(job):  # else the reaper whose write ended it logged it
                 _log_end(job)
             after_end(self.studio, job, self.clock())
         except Exception:  # a worker thread's exception is otherwise lost with its future
             log.exception("scheduler failed on job %s", job_id)
         finally:
             self._wake.set()
+
+    def _reap(self) -> None:
+        """Ends the jobs whose worker is gone (a tick's, and its Dask executor's as a worker
+        dies), each logged and retried or reported like any failure: only here, where the
+        write that ended it was made. Its run (`_run`), another daemon's reaper and this
+        one's other reaper each found it ended by another, and logged it twice."""
+        for lost in self.studio.reap_lost_jobs(by_silence=self._silence_reaps()):
+            _log_end(lost)
+            self._after_failure(lost)
 
     def _after_failure(self, job: Job) -> None:
         after_failure(self.studio, job, self.clock())

@@ -401,6 +401,13 @@ def _held_here() -> ColumnElement[bool]:
     return or_(Job.worker == worker_id(), Job.worker.is_(None))
 
 
+def reaped(job: Job) -> bool:
+    """Whether a reaper ended the job ("worker lost", `Store.reap_lost_jobs`): the reaper
+    whose write won logs and follows up its end, once; the process that ran or waited for
+    it does neither."""
+    return job.status == FAILED and (job.error or {}).get("ename") == "WorkerLost"
+
+
 def worker_is_gone(worker: str | None) -> bool:
     """True when the worker ran in this process space and its process no longer exists."""
     if not worker or ":" not in worker:

@@ -543,3 +543,45 @@ def test_a_scheduled_job_requeued_while_its_task_waits_goes_back_to_its_schedule
         finally:
             os.kill(worker, signal.SIGCONT)
     assert ended.status == "queued" and studio.job(job.id).error is None
+
+
+def test_a_job_whose_dask_worker_dies_is_logged_ended_once_by_the_reaper_that_ended_it(
+    dask_ws: Path, cluster: Client, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Another daemon's tick reaped it, and logged it failed; so did the daemon that ran it,
+    as its run returned (in one daemon, its run and its tick did so 34 ms apart, the second
+    line naming In [N], the first not)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from lpstudio.scheduler import Scheduler
+
+    pid_file = tmp_path / "kernel.pid"
+    write_recipe(
+        dask_ws, "p/lost", cells=("x = 1", _kernel_pid_then_wait(pid_file, tmp_path / "never"))
+    )
+    # Beats too slow to reap it first: its run ends as Dask's task ends (run again, it finds
+    # the job ended and runs nothing).
+    configure(dask_ws, heartbeat_seconds=60, stale_after_seconds=120)
+    with (
+        Studio.open(dask_ws, user="alice") as ran,
+        Studio.open(dask_ws, user="alice") as other,
+        ThreadPoolExecutor(1) as thread,
+        caplog.at_level("INFO", "lpstudio.scheduler"),
+    ):
+        job = queue_webhook_job(ran, "p/lost")
+        assert ran.store.claim_job(job.id, 10)
+        running = thread.submit(Scheduler(ran, workers=1)._run, job.id)
+        try:
+            wait_for(lambda: pid_file.is_file() and pid_file.read_text(), what="the kernel")
+            worker = dask_worker_pid(cluster)
+            os.kill(worker, signal.SIGKILL)
+            wait_for(lambda: not alive(worker), what="the worker's end")
+            Scheduler(other, workers=1).tick()  # another daemon's
+            running.result(timeout=120)
+        finally:
+            with contextlib.suppress(FileNotFoundError, ValueError, ProcessLookupError):
+                os.kill(int(pid_file.read_text()), signal.SIGKILL)
+        assert ran.job(job.id).error["ename"] == "WorkerLost"
+    ends = [r.getMessage() for r in caplog.records if f"job {job.id} failed" in r.getMessage()]
+    assert len(ends) == 1, ends
+    assert "WorkerLost in cell 2 of 3: worker lost" in ends[0], ends
