@@ -1125,12 +1125,15 @@ def test_a_failing_job_is_retried_then_reported_to_the_webhook(
         f"its 2 retries are used up, so no retry follows: `lpstudio rerun {attempts[-1].id}` "
         "runs it again once the cause is fixed"
     )
+    # An error a run again may pass names the job's own rerun as its fix.
+    again = f"`lpstudio rerun {attempts[-1].id}` runs it again"
+    fix = {"fix": f"{again} (a send its delivery ledger holds is not sent again)"}
     assert webhook.posts == [
         {
             "job": attempts[-1].id,
             "recipe": recipe,
             "status": "failed",
-            "error": {"ename": ename, "evalue": "the CRM is down"},
+            "error": {"ename": ename, "evalue": "the CRM is down", **(fix if retryable else {})},
             "next": rerun,
         }
     ]
@@ -1341,7 +1344,8 @@ def test_a_job_whose_worker_vanished_is_retried_then_reported(
         # The daemon that found it ended says so, as for a job it ran itself.
         assert (
             f"job {first.id} failed ({recipe}): WorkerLost: worker lost: the process running "
-            "this job is gone" in caplog.messages
+            f"this job is gone\n  fix: `lpstudio rerun {first.id}` runs it again (a send its "
+            "delivery ledger holds is not sent again)" in caplog.messages
         )
         assert (retry.status, retry.trigger, retry.rerun_of, retry.attempt) == (
             "queued",
@@ -1361,6 +1365,8 @@ def test_a_job_whose_worker_vanished_is_retried_then_reported(
             "error": {
                 "ename": "WorkerLost",
                 "evalue": "worker lost: the process running this job is gone",
+                "fix": f"`lpstudio rerun {retry.id}` runs it again (a send its delivery ledger "
+                "holds is not sent again)",
             },
             # A run at another moment may pass: none follows, and the rerun is named.
             "next": f"its 1 retries are used up, so no retry follows: `lpstudio rerun "
