@@ -199,4 +199,9 @@ def test_a_call_whose_kernel_dies_says_the_error_and_keeps_the_fix_apart(
     assert stored["ename"] == "DeadKernelError" and "fix:" not in stored["evalue"], stored
     assert stored["fix"].startswith("find what the cell does that can end its process"), stored
     shown = run_cli("show", str(error["job"]), "--workspace", str(callables))
-    assert f"(os._exit, a crash in a native library)\n  fix: {stored['fix']}\n" in shown.stdout
+    # The REST answer says the fix's rerun as its route; the CLI as its command.
+    assert stored["fix"].endswith(f"then POST /lpstudio/api/v1/jobs/{error['job']}/rerun"), stored
+    said = stored["fix"].replace(
+        f"POST /lpstudio/api/v1/jobs/{error['job']}/rerun", f"`lpstudio rerun {error['job']}`"
+    )
+    assert f"(os._exit, a crash in a native library)\n  fix: {said}\n" in shown.stdout

@@ -141,7 +141,10 @@ def test_a_run_killed_in_a_long_cell_leaves_its_finished_cells_and_names_that_ce
     nb = saved(path)
     banner, cells = nb.cells[0], nb.cells[1:]
     assert "lpstudio: worker lost: the process running this job is gone" in banner.source
-    assert banner.source.endswith(" at In [4]</span>"), banner.source
+    assert banner.source.endswith(
+        f" at In [4]<br>fix: `lpstudio rerun {job.id}` runs it again (a send its delivery ledger "
+        "holds is not sent again)</span>"
+    ), banner.source
     assert printed(cells[2]) == "before\n"
     assert statuses(nb) == ["completed"] * 3 + ["failed"]
     cut = cells[3].metadata.papermill
