@@ -1335,6 +1335,7 @@ def test_a_job_whose_worker_vanished_is_retried_then_reported(
     recipe = "p/lost.ipynb"
     vanished = vanishing(db)
     caplog.set_level(logging.INFO, logger="lpstudio.scheduler")
+    caplog.set_level(logging.INFO, logger="lpstudio.failures")
     with Studio.open(ws, user="alice") as studio:
         first = queue_lost(ws, studio, webhook, "schedule")
         vanished(first.id)
@@ -1357,6 +1358,12 @@ def test_a_job_whose_worker_vanished_is_retried_then_reported(
         vanished(retry.id)
         Scheduler(studio).tick()  # its last attempt lost too: reported, not retried
     assert len(jobs(db, recipe)) == 2
+    # The daemon's log says the next step as the webhook does: README's "the scheduler's log
+    # says it too" (it said only "its 1 retries are used up").
+    assert (
+        f"job {retry.id} is not retried: its 1 retries are used up, so no retry follows: "
+        f"`lpstudio rerun {retry.id}` runs it again once the cause is fixed" in caplog.messages
+    ), caplog.messages
     assert webhook.posts == [
         {
             "job": retry.id,

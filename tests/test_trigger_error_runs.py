@@ -22,6 +22,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import httpx
+
 from lpstudio.sandbox import Sandbox
 from lpstudio.scheduler import Scheduler
 from lpstudio.settings import saved_settings
@@ -183,3 +185,28 @@ def test_polls_of_a_recipe_not_started_or_not_polled_count_no_trigger_error(
     assert trigger_errors(db, recipe) == trigger_errors(db, daily) == 0
     assert saved_settings(db, daily)["state"] == "started"
     assert "trigger errors" not in listed(ws)
+
+
+def test_an_auto_stop_promises_no_next_poll_and_says_how_to_start_again(
+    ws: Path, sandbox: Sandbox, db: Store, webhook: Any
+) -> None:
+    # The stop quoted its last error as it was ("...; the next poll tries again"), though no
+    # poll follows a stop; the log said nothing of rerunning, the webhook no fix of its own.
+    stop_after(ws, 2)
+    recipe = poll_recipe(ws, "cart", (SEND,))
+    fault = {"error_rate": 1.0, "error_status": 500, "scope": "shopify"}
+    with Studio.open(ws, user="alice") as studio, ticking(studio) as tick:
+        studio.start(recipe)
+        notify(studio, recipe, webhook.url)
+        httpx.post(f"{sandbox.url}/_sandbox/faults", json=fault).raise_for_status()
+        tick()
+        assert "the next poll tries again" in listed(ws)  # started: one follows
+        tick()
+        assert saved_settings(db, recipe)["state"] == "stopped"
+    shown = listed(ws)
+    assert "stopped after 2 trigger errors in a row; last: " in shown, shown
+    assert "Shopify answered HTTP 500" in shown and "next poll" not in shown, shown
+    assert "fix: start it again once the cause is fixed: `lpstudio start p/cart.ipynb`" in shown
+    (told,) = webhook.posts
+    assert "next poll" not in told["error"]["evalue"], told
+    assert told["error"]["fix"].startswith("start it again once the cause is fixed"), told
