@@ -147,9 +147,10 @@ class Connections:
     ) -> tuple[dict[str, Any], dict[str, Any]]:
         """The checked plain fields and secrets of `values`; the `withheld` secrets of a
         placeholder, not given yet, are not required (its plain fields may be edited first).
-        The `kept` ones, stored secrets an update does not change, are kept as they are,
-        unchecked: one saved before a rule was added (`sdk.MIN_SECRET_LENGTH`, a header's
-        `HEADER_VALUE`) blocked changing any other field until it was given again."""
+        The `kept` ones, stored fields and secrets an update does not change, are kept as
+        they are, unchecked: one saved before a rule was added (`sdk.MIN_SECRET_LENGTH`, a
+        header's `HEADER_VALUE`, a plain URL's query) blocked changing any other field until
+        it was given again."""
         connector = get_connector(type_, self.root)
         exempt = {*withheld, *kept}
         if exempt:
@@ -307,7 +308,7 @@ class Connections:
         # A placeholder stays one until every secret its package held back is given: an
         # imported webhook connection without its token would take unsigned deliveries.
         missing = [field for field in row.withheld or () if not merged.get(field)]
-        kept = [k for k in current if k in secret_names and k not in values]
+        kept = [k for k in current if k not in values]  # as stored: checked when given
         plain, secret = self._split(row.type, merged, missing, kept)
         with self.store.write() as s:
             stored = s.get_one(ConnectionRow, name)

@@ -230,6 +230,26 @@ def test_a_base_address_saved_before_the_rule_is_refused_at_its_test_with_the_co
     assert "`lpstudio connections update crm --field base_url=...`" in said
 
 
+def test_a_base_address_saved_before_the_rule_leaves_other_fields_free_to_change(cli, ws):
+    # An update re-checked the stored base_url: no other field (not even a new token) could
+    # be saved until the address was given again.
+    with Studio.open(ws, user="alice") as studio:
+        studio.connections.add("crm", "http", {"base_url": "http://127.0.0.1:9/v1"}, "alice")
+        with studio.store.write() as s:
+            s.get_one(ConnectionRow, "crm").fields = {"base_url": "http://127.0.0.1:9/?k=v"}
+
+    changed = cli("connections", "update", "crm", "--field", "timeout_seconds=20")
+    assert changed.exit_code == 0, changed.output
+    token = {"LPSTUDIO_SECRET_TOKEN": "abcdefghijk"}
+    assert cli("connections", "update", "crm", "--secret", "token", env=token).exit_code == 0
+    with Studio.open(ws, user="alice") as studio:
+        fields = studio.connections.get("crm").fields
+    assert fields["timeout_seconds"] == 20 and fields["base_url"] == "http://127.0.0.1:9/?k=v"
+    # Given again, it is checked as any value given.
+    again = cli("connections", "update", "crm", "--field", "base_url=http://127.0.0.1:9/?k=w")
+    assert again.exit_code == 2 and "query string or fragment" in again.output, again.output
+
+
 # -- an update given nothing ---------------------------------------------------------------
 
 
