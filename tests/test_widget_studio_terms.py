@@ -17,7 +17,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from lpstudio.errors import ParameterError
+from lpstudio.errors import ParameterError, rerun_fix
 from lpstudio.gallery import templates_dir
 from lpstudio.jsonschemas import PATTERN_SAID, is_e164_pattern
 from lpstudio.sandbox import Sandbox
@@ -25,7 +25,7 @@ from lpstudio.studio import Studio
 from lpstudio.widgets import GalleryView, JobsView, RecipeForm
 from lpstudio.widgets.common import lab_terms, lab_text
 
-from .conftest import write_recipe
+from .conftest import set_job, write_recipe
 
 #: A CLI command, one of its options, or a REST route, as the API's fixes name them.
 CLI_OR_REST = re.compile(r"`|lpstudio [a-z]|(?<!\w)--[a-z]|\b(?:GET|POST|PUT|DELETE) |/api/v1/")
@@ -113,8 +113,8 @@ def test_a_pick_list_the_app_cannot_give_says_to_test_its_connection_in_the_pane
         note = shown(form.fields[name].note.value)
         assert f"could not load the list: connection 'liveperson' could not list {name}s" in note
         assert note.endswith(
-            "(fix: test liveperson in the Connections panel (and correct its fields there if "
-            "the test fails), then click Refresh lists)"
+            "(fix: check that LivePerson answers (a Test of liveperson in the Connections "
+            "panel), then click Refresh lists)"
         ), note
         in_studio_terms(note)
     form.close()
@@ -143,6 +143,34 @@ def test_a_run_now_whose_recipe_names_a_cli_fix_says_it_in_the_form_and_the_jobs
         )
     finally:
         view.close()
+
+
+def test_the_jobs_view_says_a_rerun_and_a_field_to_correct_in_the_studios_terms(
+    sandboxed: Studio,
+) -> None:
+    """A job's own rerun and a LivePerson field to correct before a Test were said as
+    `lpstudio rerun 4` and `lpstudio connections update lp --field domain_api_url=...`."""
+    write_recipe(sandboxed.workspace.root, "p/lost")
+    version = sandboxed.store.snapshot("p/lost.ipynb", "{}", {}, "alice")
+    job = sandboxed.store.create_job(
+        recipe="p/lost.ipynb", version_id=version, trigger="manual", user="alice"
+    )
+    first = (
+        "set domain_api_url to it: `lpstudio connections update lp --field domain_api_url=...`; "
+        "then `lpstudio connections test lp`"
+    )
+    error = {"ename": "Unavailable", "evalue": "no answer", "fix": rerun_fix(job.id, first)}
+    set_job(sandboxed.store, job.id, status="failed", error=error)
+    view = JobsView(sandboxed)
+    try:
+        table = in_studio_terms(shown(view.table.value))
+    finally:
+        view.close()
+    assert (
+        "set domain_api_url to it: correct domain_api_url with Edit of lp in the Connections "
+        f"panel; then Test lp in the Connections panel; then Rerun of job {job.id} in the Jobs "
+        "panel"
+    ) in table, table
 
 
 def test_the_gallery_says_a_taken_name_in_its_forms_terms(studio: Studio) -> None:
