@@ -126,7 +126,11 @@ def test_a_pick_list_liveperson_cannot_give_says_why_beside_its_text_box(
                 text = note.inner_text()
                 assert text.startswith("could not load the list: connection liveperson"), text
                 assert f"could not list {name}s" in text and "HTTP 500" in text, text
-                assert "fix: test liveperson in the Connections panel" in text, text
+                assert (
+                    "fix: check that LivePerson answers (a Test of liveperson in the Connections "
+                    "panel), then click Refresh)" in text
+                ), text
+                assert "POST " not in text and "lpstudio" not in text, text
                 assert text.endswith("then click Refresh)"), text
                 # A known id can still be typed: the text box stays.
                 assert field.locator(f"input[name={name}]").is_editable()

@@ -85,14 +85,15 @@ function unreadableSince(text: string): FieldError | null {
 
 /** Why a pick list could not be loaded, with the fix in the lab's terms (as the notebook's
  * form says it): which connection could not list what; the API's fix for a failure of the
- * app names its REST route, and a Refresh of the panel loads the list again. */
+ * app names its REST route (said in the lab's terms, `labText`), and a Refresh of the panel
+ * loads the list again. */
 function listFailure(err: unknown, connection: string, list: string): ApiError {
   const known = err instanceof ApiError ? err : null;
   const said = err instanceof Error ? err.message : String(err);
   const which = `connection ${connection} could not list ${list}`;
   const fix =
     known?.fix && !known.fix.includes(' with POST ')
-      ? known.fix
+      ? labText(known.fix)
       : `test ${connection} in the Connections panel (and correct its fields there if the test fails)`;
   return new ApiError(
     known?.status ?? 0,
