@@ -7,6 +7,7 @@ Time-dependent behaviour is reached through settings and faults, never by sleepi
 from __future__ import annotations
 
 import json
+import logging
 import signal
 import subprocess
 import sys
@@ -908,3 +909,26 @@ def test_an_unknown_transactions_filter_is_refused_naming_it_and_the_known_ones(
     error = answer.json()
     assert set(error) == {"code", "requestTraceId", "message"}
     assert (error["code"], error["message"]) == (400, message)
+
+
+def test_an_emulated_refusal_is_no_warning_but_a_429_and_a_fault_are(
+    client: httpx.Client, auth, caplog: pytest.LogCaptureFixture
+):
+    """A connection's test asks for a campaign that does not exist, to see the host answer
+    404: tornado logged it as a warning, which printed in the middle of `make demo`."""
+    caplog.set_level(logging.INFO, logger="tornado.access")
+    nil = f"{CAMPAIGN_PATH}/00000000-0000-0000-0000-000000000000/conversations"
+    assert client.get(nil, headers=auth).status_code == 404
+    client.patch("/_sandbox/settings", json={"requests_per_second": 1})
+    answers = [client.get(nil, headers=auth).status_code for _ in range(3)]
+    assert 429 in answers, answers
+    fault = {"error_rate": 1.0, "error_status": 500, "scope": "liveperson"}
+    client.post("/_sandbox/faults", json=fault).raise_for_status()
+    assert client.get(nil, headers=auth).status_code == 500
+    # A request is logged as its answer has gone out; the sandbox's one thread has logged
+    # it before it answers the next.
+    client.get("/_sandbox/requests").raise_for_status()
+
+    levels = {(r.getMessage().split()[0], r.levelno) for r in caplog.records}
+    assert ("404", logging.INFO) in levels and ("404", logging.WARNING) not in levels, levels
+    assert ("429", logging.WARNING) in levels and ("500", logging.ERROR) in levels, levels
