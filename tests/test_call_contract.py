@@ -233,13 +233,14 @@ def test_a_ref_leading_nowhere_answers_503_naming_the_input_schema(
 # -- D: a trigger.path no URL reaches ------------------------------------------------------------
 
 
-def _at_path(ws: Path, path: str) -> None:
+def _at_path(ws: Path, path: str, name: str = "dots") -> None:
+    """bots/`name`, a callable recipe at `path`."""
     write_recipe(
         ws,
-        "bots/dots",
+        f"bots/{name}",
         parameters="unused: int = 0  # the call's input is its event",
         cells=("import lpstudio.kernel as lp", "lp.respond({})"),
-        metadata={"title": "dots", "trigger": {"kind": "callable", "path": path}},
+        metadata={"title": name, "trigger": {"kind": "callable", "path": path}},
     )
 
 
@@ -278,13 +279,7 @@ def test_a_trigger_path_is_refused_naming_the_closest_valid_path(
     misnamed = callables / "projects/bots/misnamed.ipynb"
     try:
         for path, closest in (("/lead", "lead"), ("Opt In!", "Opt-In"), ("v1/café", "v1/cafe")):
-            write_recipe(
-                callables,
-                "bots/misnamed",
-                parameters="unused: int = 0  # the call's input is its event",
-                cells=("import lpstudio.kernel as lp", "lp.respond({})"),
-                metadata={"title": "misnamed", "trigger": {"kind": "callable", "path": path}},
-            )
+            _at_path(callables, path, "misnamed")
             started = served.api("alice", "POST", "/recipes/bots/misnamed.ipynb/start")
             assert started.status_code == 400, (path, started.text)
             error = started.json()["error"]
