@@ -313,17 +313,22 @@ def deadline(workspace: Workspace, job: Job, recipe: Recipe) -> Deadline:
         return Deadline(
             recipe.timeout,
             "the recipe's timeout, metadata.lpstudio.timeout",
-            "raise the recipe's timeout (metadata.lpstudio.timeout, in seconds) or make its "
-            "slow cell faster, then rerun the job",
+            rerun_fix(
+                job.id,
+                "raise the recipe's timeout (metadata.lpstudio.timeout, in seconds) or make "
+                "its slow cell faster",
+            ),
         )
     default = workspace.setting("jobs", "timeout_seconds")
     return Deadline(
         default or None,
         "the workspace's deadline for a recipe without a timeout of its own, [jobs] "
         "timeout_seconds in lpstudio.toml",
-        "give the recipe a timeout of its own (metadata.lpstudio.timeout, in seconds), or "
-        "raise [jobs] timeout_seconds in the workspace's lpstudio.toml (0: no deadline), "
-        "then rerun the job",
+        rerun_fix(
+            job.id,
+            "give the recipe a timeout of its own (metadata.lpstudio.timeout, in seconds), or "
+            "raise [jobs] timeout_seconds in the workspace's lpstudio.toml (0: no deadline)",
+        ),
     )
 
 
@@ -832,7 +837,9 @@ def _first(exc: BaseException) -> str:
     return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
 
 
-def _saved_last(writer: NotebookWriter, banner: dict[str, Any] | None) -> dict[str, Any] | None:
+def _saved_last(
+    writer: NotebookWriter, banner: dict[str, Any] | None, job_id: int
+) -> dict[str, Any] | None:
     """Saves the job's output notebook as it ends (with papermill's error banner if any), or
     again with the `banner` of a job cut off, its stored error; the error to end the job
     with when it cannot be saved (a full disk): the job was left running, then taken for
@@ -847,8 +854,10 @@ def _saved_last(writer: NotebookWriter, banner: dict[str, Any] | None) -> dict[s
         return {
             "ename": "OutputNotSaved",
             "evalue": f"its output notebook could not be saved: {exc.strerror or exc}",
-            "fix": "free space in (or give write access to) the workspace's history/ "
-            "folder, then rerun the job if its notebook is needed",
+            "fix": rerun_fix(
+                job_id, "free space in (or give write access to) the workspace's history/ folder"
+            )
+            + " if its notebook is needed",
         }
     return None
 
@@ -1146,7 +1155,7 @@ def execute_job(
                 # A job cut off gets its reason atop its notebook once its end is stored,
                 # from the error stored: the end may add to it (sends left in doubt).
                 cut_off = error is not None and not finished
-                unsaved = _saved_last(writer, None)
+                unsaved = _saved_last(writer, None, job_id)
                 if unsaved is not None and error is None:  # its end is written, saying why
                     status, error = FAILED, unsaved
                 elif unsaved is not None:  # the cause it ended with stays its error
@@ -1173,7 +1182,9 @@ def execute_job(
                     ),
                 )
                 if cut_off and unsaved is None and final is not None:
-                    _saved_last(writer, final.error)  # a failure is logged: its end is stored
+                    _saved_last(
+                        writer, final.error, job_id
+                    )  # a failure is logged: its end is stored
             if final is None:
                 final = _once_stored(job_id, lambda: store.job(job_id))
         finally:  # the rest comes after the final row, off the job's critical path

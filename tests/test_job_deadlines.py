@@ -73,8 +73,8 @@ def test_a_hung_cell_of_a_recipe_without_a_timeout_ends_at_the_workspace_deadlin
     )
     assert fix == (
         "give the recipe a timeout of its own (metadata.lpstudio.timeout, in seconds), or "
-        "raise [jobs] timeout_seconds in the workspace's lpstudio.toml (0: no deadline), "
-        "then rerun the job"
+        "raise [jobs] timeout_seconds in the workspace's lpstudio.toml (0: no deadline); "
+        f"then `lpstudio rerun {hung.id}`"
     )
     assert ended.cells_done == 3  # the cells before the hung one (parameters injected too)
     assert next_one.status == "succeeded", next_one.error
@@ -102,11 +102,12 @@ def test_the_deadline_in_effect_is_the_job_s_else_the_recipe_s_else_the_workspac
         own, none = studio.recipe("p/own"), studio.recipe("p/none")
         workspace = studio.workspace
         given = deadline(workspace, Job(timeout=5.0), own)
-        recipe_s = deadline(workspace, Job(timeout=None), own)
+        recipe_s = deadline(workspace, Job(id=7, timeout=None), own)
         workspace_s = deadline(workspace, Job(timeout=None), none)
     assert given.seconds == 5 and given.whose == "the job's own timeout"
     assert "--timeout" in given.fix
     assert recipe_s.seconds == 30 and "metadata.lpstudio.timeout" in recipe_s.whose
+    assert recipe_s.fix.endswith("; then `lpstudio rerun 7`")  # the job's own rerun
     assert workspace_s.seconds == 90 and "[jobs] timeout_seconds" in workspace_s.whose
 
     set_timeout_seconds(ws, "0")  # no deadline, as the README says

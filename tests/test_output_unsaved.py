@@ -26,4 +26,8 @@ def test_a_job_whose_notebook_cannot_be_saved_ends_failed_saying_why(ws: Path) -
     assert job["status"] == "failed", job
     said = json.dumps(job["error"])
     assert "could not be saved" in said, job["error"]
+    assert job["error"]["fix"] == (  # this job's own rerun, once there is room again
+        "free space in (or give write access to) the workspace's history/ folder; then "
+        f"`lpstudio rerun {job['id']}` if its notebook is needed"
+    )
     assert list((ws / "history").glob("*/.*.tmp")) == []
