@@ -77,7 +77,8 @@ def update_settings(
     read would wait for a pool connection the writers waiting for it hold), but `check`
     may, through the transaction's own session, and refuse the new settings. Given
     `expected_revision`, settings at another revision are refused with a `ConflictError`.
-    Returns the settings as stored now."""
+    Settings changed to what they were are not written (their revision stays). Returns the
+    settings as stored now."""
     with store.write() as s:
         row = s.scalars(
             select(RecipeSettings).where(RecipeSettings.recipe == recipe).with_for_update()
@@ -97,6 +98,8 @@ def update_settings(
             return current
         if check is not None:  # what must hold as they are written, read in this turn
             check(s, new)
+        if new == current.settings:  # a start of a started recipe, a stop of a stopped one:
+            return current  # a form holding this revision may still save over it
         if row is None:
             row = RecipeSettings(recipe=recipe)
             s.add(row)

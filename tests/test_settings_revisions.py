@@ -110,19 +110,42 @@ def test_a_save_of_a_stale_revision_is_refused_and_writes_nothing(studio: Studio
 def test_every_write_of_the_settings_counts_the_revision_up(studio: Studio) -> None:
     """A start or stop elsewhere is a change a form did not see, as a save is."""
     write_recipe(studio.workspace.root, "p/one")
+    studio.save_settings("p/one", {"x": 7})
+    older = studio.versions("p/one")[0]["id"]  # its x is 7
     revisions = [studio.recipe_detail("p/one")["revision"]]
     for write in (
         lambda: studio.save_settings("p/one", {"x": 2}),
         lambda: studio.start("p/one"),
         lambda: studio.stop("p/one"),
-        lambda: studio.restore("p/one", studio.versions("p/one")[0]["id"]),
+        lambda: studio.restore("p/one", older),
     ):
         write()
         revisions.append(studio.recipe_detail("p/one")["revision"])
-    assert revisions == [0, 1, 2, 3, 4]
+    assert revisions == [1, 2, 3, 4, 5]
     with pytest.raises(ConflictError):
-        studio.save_settings("p/one", {"x": 3}, expected_revision=2)  # shown before the stop
-    assert read_settings(studio.store, "p/one.ipynb").settings["parameters"] == {"x": 2}
+        studio.save_settings("p/one", {"x": 3}, expected_revision=3)  # shown before the stop
+    assert read_settings(studio.store, "p/one.ipynb").settings["parameters"] == {"x": 7}
+
+
+def test_a_start_stop_or_restore_that_changes_nothing_keeps_the_revision(
+    studio: Studio,
+) -> None:
+    """A deploy script's start of a started recipe (a stop of a stopped one, a restore of
+    the settings in force) writes nothing: a form showing the settings saves over it."""
+    write_recipe(studio.workspace.root, "p/one")
+    studio.save_settings("p/one", {"x": 2})
+    studio.start("p/one")
+    shown = studio.recipe_detail("p/one")["revision"]
+    studio.start("p/one")
+    studio.restore("p/one", studio.versions("p/one")[0]["id"])  # the settings in force
+    assert studio.recipe_detail("p/one")["revision"] == shown
+    studio.stop("p/one")
+    stopped = studio.recipe_detail("p/one")["revision"]
+    assert stopped == shown + 1
+    studio.stop("p/one")
+    studio.save_settings("p/one", {"x": 3}, expected_revision=stopped)  # no ConflictError
+    saved = read_settings(studio.store, "p/one.ipynb")
+    assert saved.settings["parameters"] == {"x": 3} and saved.revision == stopped + 1
 
 
 def test_a_start_never_pins_connections_other_than_those_it_checked(
