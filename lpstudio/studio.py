@@ -663,13 +663,14 @@ class Studio:
                         fix,
                     )
                 )
-        if failing:
+        if len(failing) == 1:
+            said, slot, _, fix = failing[0]
+            raise InputError(said, field=f"connections.{slot}", fix=fix)
+        if failing:  # no one slot's field: the forms say each connection's own fix
             raise InputError(
                 "; ".join(said for said, _, _, _ in failing),
-                field=f"connections.{failing[0][1]}",
-                fix=failing[0][3]
-                if len(failing) == 1
-                else "; ".join(f"{name}: {fix}" for _, _, name, fix in failing),
+                field="connections",
+                fix="; ".join(f"{name}: {fix}" for _, _, name, fix in failing),
             )
         if recipe.trigger_kind == "schedule":
             from .scheduler import validate_cron

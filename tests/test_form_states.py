@@ -154,6 +154,32 @@ def test_test_tests_the_connections_and_the_pickers_show_their_states(
     form.close()
 
 
+def test_a_start_with_two_connections_that_fail_says_each_ones_fix_in_the_studios_terms(
+    sandboxed: Studio,
+) -> None:
+    """Start names every connection that does not answer; its fix in the form covered only
+    the first slot's ("test liveperson in the Connections panel"), so the second was met
+    only at the next Start."""
+    sandboxed.try_template("cart_abandonment", "shop")
+    sandboxed.connections.update("liveperson", {"client_secret": "wrong-5150"})
+    sandboxed.connections.update("shopify", {"access_token": "wrong-5150"})
+    form = RecipeForm("shop/cart_abandonment", sandboxed)
+    form.wait()
+
+    form.buttons["start"].click()
+    said = text(form.status.value)
+    assert "connection 'liveperson' (slot 'liveperson') is disconnected" in said, said
+    assert "connection 'shopify' (slot 'shopify') is disconnected" in said, said
+    fix = said.split("fix: ", 1)[1]
+    assert fix.startswith("liveperson: check the client id and secret"), fix
+    assert "give them with Edit of liveperson in the Connections panel" in fix, fix
+    assert "; shopify: give connection shopify an Admin API access token" in fix, fix
+    assert "give shopify its access_token with Edit in the Connections panel" in fix, fix
+    assert "lpstudio " not in said and "wrong-5150" not in said
+    assert saved_settings(sandboxed.store, RECIPE).get("state") != "started"
+    form.close()
+
+
 def test_saving_a_parameter_leaves_the_slots_automatic_as_the_lab_shows_them(
     sandboxed: Studio,
 ) -> None:

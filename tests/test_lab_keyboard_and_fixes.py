@@ -265,6 +265,45 @@ def test_a_test_with_no_event_says_its_fix_in_lab_terms(lab: tuple[Path, Any]) -
         assert not any(cli in text for cli in CLI) and "POST" not in text, text
 
 
+def test_a_start_with_two_connections_that_fail_says_each_ones_fix_in_lab_terms(
+    lab: tuple[Path, Any],
+) -> None:
+    """Start names every connection that does not answer; the lab's fix covered only the
+    first slot's, so the second was met only at the next Start."""
+    root, open_page = lab
+    slots = {"liveperson": {"type": "liveperson_proactive"}, "crm": {"type": "http"}}
+    notebook = write_recipe(
+        root,
+        "lab/two",
+        parameters="note: str = ''  # a note",
+        metadata={"title": "two", "connections": slots},
+    )
+    # Its own connections (the module's are other tests'): lp2 with a wrong secret, and crm
+    # whose host never answers.
+    with Studio.open(root, user="alice") as studio:
+        kind, config = studio.connections.values("liveperson")
+        studio.connections.add("lp2", kind, {**config, "client_secret": WRONG}, "alice")
+        studio.connections.add("crm", "http", {"base_url": "http://127.0.0.1:9/"}, "alice")
+        studio.save_settings("lab/two", connections={"liveperson": "lp2", "crm": "crm"})
+    with open_page() as page:
+        form = open_settings(page, "lab/two.ipynb", "note")
+        form.locator(".lps-start").click()  # its save says so first, then the refusal
+        error = form.locator(".lps-message .lps-error")
+        error.wait_for()
+        text = error.inner_text()
+        assert "connection 'lp2' (slot 'liveperson') is disconnected" in text, text
+        assert "connection 'crm' (slot 'crm') is disconnected" in text, text
+        assert "give them with Edit of lp2 in the Connections panel" in text, text
+        assert "crm: test crm in the Connections panel (and correct its fields there" in text
+        assert not any(cli in text for cli in CLI) and WRONG not in text, text
+    with Studio.open(root, user="alice") as studio:
+        assert saved_settings(studio.store, "lab/two.ipynb").get("state") != "started"
+    notebook.unlink()  # and its connections: the other tests' lab is as was
+    with Studio.open(root, user="alice") as studio:
+        for name in ("lp2", "crm"):
+            studio.connections.remove(name)
+
+
 def test_the_connections_panel_keeps_the_keyboards_place_and_says_fixes_in_lab_terms(
     lab: tuple[Path, Any],
 ) -> None:
