@@ -247,14 +247,15 @@ class Studio:
         if not activated:
             self.store.close()
             raise _never_activated(workspace.root)
-        default_role = workspace.setting("users", "default_role")
         self.connections = Connections(self.store, workspace.key_path, workspace.root, user=acting)
+        default_role = workspace.setting("users", "default_role")  # a newcomer's: read again
         if not self.store.has_user(acting):  # a newcomer: users and the audit log show names
             try:
                 self.refuse_held_secret(
                     acting, "user", "user name", "act under the login name the person uses"
                 )
-            except InputError:
+                default_role = workspace.current_default_role()  # as the file says it now
+            except LpstudioError:
                 self.store.close()
                 raise
         self.user = self.store.ensure_user(acting, default_role).name

@@ -740,16 +740,29 @@ class Workspace:
         number = KNOWN_SETTINGS[section][key].number
         return float(value) if number is not None and not number.whole else value
 
-    def current_smtp(self) -> dict[str, Any]:
-        """`[smtp]` as lpstudio.toml says it now, each key with its default, checked as when
-        the workspace is read: read again for each failure e-mail (rare, and cheap), since a
-        long-running server or scheduler would else send through the settings it started
-        with, ignoring an `[smtp]` set since. Only `[smtp]` is checked: another setting
-        broken since cannot hold up the e-mail."""
+    def _current(self, table: str) -> dict[str, Any]:
+        """`[table]` alone as lpstudio.toml says it now, checked as when the workspace is
+        read (a misspelt key, a default role that is none): what a long-running server or
+        scheduler reads again where the value it started with would be out of date. Only
+        `[table]` is checked: another setting broken since holds up nothing here."""
         config_path = self.root / CONFIG_NAME
-        smtp = {"smtp": _table(_read_config(self.root), "smtp", config_path)}
-        _check_known(smtp, config_path)  # a misspelt key, as when the workspace is read
-        return _checked_smtp(smtp, config_path)
+        current = {table: _table(_read_config(self.root), table, config_path)}
+        _check_known(current, config_path)
+        return current
+
+    def current_smtp(self) -> dict[str, Any]:
+        """`[smtp]` as lpstudio.toml says it now, each key with its default: read again for
+        each failure e-mail (rare, and cheap), since a long-running server or scheduler
+        would else send through the settings it started with."""
+        return _checked_smtp(self._current("smtp"), self.root / CONFIG_NAME)
+
+    def current_default_role(self) -> str:
+        """`[users] default_role` as lpstudio.toml says it now: read again for each
+        newcomer, since a running server kept giving the role it started with (an admin
+        who set `operator` so that not everyone may build recipes saw newcomers of the
+        server come in as analysts, and the CLI's as operators)."""
+        current = self._current("users")
+        return str(_value(current, self.root / CONFIG_NAME, "users", "default_role"))
 
     def pool_settings(self) -> PoolSettings:
         """The `[kernels]` section, checked: how many ready kernels, what they pre-import."""

@@ -245,3 +245,32 @@ def test_a_workspace_is_not_founded_with_an_admin_no_person_could_log_in_as(
         assert error["field"] == "--admin" and error["message"] == f"invalid user name {admin!r}"
         assert "login name" in error["fix"], error
         assert not founded.exists()
+
+
+def test_a_running_server_gives_newcomers_the_default_role_the_file_says_now(ws: Path) -> None:
+    """The server read `[users] default_role` once, at its start: set to operator since, its
+    newcomers still came in as analysts (free to build recipes) while the CLI's came in as
+    operators."""
+    config = ws / "lpstudio.toml"
+    with serving(ws, name="default-role") as served:
+        assert served.api("first1", "GET", "/me").json()["role"] == "analyst"
+        config.write_text(
+            config.read_text().replace('default_role = "analyst"', 'default_role = "operator"')
+        )
+        assert served.api("first2", "GET", "/me").json()["role"] == "operator"
+        tried = served.api(
+            "first2", "POST", "/gallery/try", json={"template": "new_lead", "project": "x"}
+        )
+        assert tried.status_code == 403, tried.text
+        assert served.api("first1", "GET", "/me").json()["role"] == "analyst"  # kept
+
+        config.write_text(
+            config.read_text().replace('default_role = "operator"', 'default_role = "boss"')
+        )
+        refused = served.api("first3", "GET", "/me")  # no role to give: named
+        said = refused.json()["error"]
+        assert said["field"] == "users.default_role", said
+        assert "set it to one of admin, analyst, operator" in said["fix"], said
+        config.write_text(config.read_text().replace('"boss"', '"analyst"'))
+    with Studio.open(ws, user="alice") as studio:
+        assert "first3" not in {user["name"] for user in studio.users()}
