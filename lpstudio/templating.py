@@ -305,7 +305,8 @@ def variables_misfit(variables: Collection[str], expected: Collection[str]) -> s
 def channels_misfit(given: Collection[str], channels: Collection[str]) -> str | None:
     """The code LivePerson refuses each recipient with when the campaign gives no address
     on a channel of the handoff (`channels`, in the handoff's order): the first such one;
-    None when every channel has one."""
+    None when every channel has one. Both name channels as a campaign's `consumerContent`
+    does (`sms`, `wa`): the handoff list's names are made so where it is read."""
     missing = next((channel for channel in channels if channel not in given), None)
     return None if missing is None else f"MISSING_CONSUMER_INFORMATION=={missing.upper()}"
 

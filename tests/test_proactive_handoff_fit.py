@@ -18,6 +18,7 @@ import pytest
 from lpstudio.client import ConnectionClient
 from lpstudio.errors import ParameterError
 from lpstudio.sandbox import Sandbox
+from lpstudio.sandbox.seed import HANDOFFS
 from lpstudio.sdk import Connection, ConnectorError
 from lpstudio.settings import saved_settings
 from lpstudio.studio import Studio
@@ -78,6 +79,25 @@ class HeldHandoffs(ForwardingProxy):
             self.asked.set()
             self.hold.wait(30)
         return None  # forwarded
+
+
+class SpelledChannels(ForwardingProxy):
+    """The sandbox's handoff list with each channel named as `spell` says (LivePerson's own
+    codes say them in upper case, MISSING_CONSUMER_INFORMATION==WA, and the list's field
+    names are not public). Every other request goes on to the sandbox."""
+
+    def __init__(self, sandbox_url: str, spell: Callable[[str], str]) -> None:
+        super().__init__(sandbox_url)
+        self.spell = spell
+
+    def answer(self, path: str) -> httpx.Response | None:
+        if not path.endswith(HANDOFFS_LIST):
+            return None
+        items = [
+            {**h, "channels": [{**c, "channel": self.spell(c["channel"])} for c in h["channels"]]}
+            for h in HANDOFFS
+        ]
+        return httpx.Response(200, json={"handoffs": items, "total": len(items)})
 
 
 def campaigns_posted(control: httpx.Client) -> list[Any]:
@@ -433,6 +453,49 @@ def test_the_cart_s_test_fails_on_a_channel_of_its_handoff_and_save_warns_of_it(
 
     form.fields["channel"].input.value = "wa"  # still not sms: warned of alike
     assert "MISSING_CONSUMER_INFORMATION==SMS" in said(section.fit)
+    form.close()
+
+
+def test_channels_the_handoff_list_names_in_upper_case_are_the_campaign_s_own(
+    shop: Studio, sandbox: Sandbox, serve: Callable[[Any], Any]
+) -> None:
+    """A handoff list naming its channels SMS and WA (as LivePerson's codes do): the cart's
+    Test failed, its handoff H1000000001 'on SMS' given sms, while the real send succeeded;
+    the form warned of the same on Save, and its preview lost the handoff's SMS text."""
+    proxy = serve(SpelledChannels(sandbox.url, str.upper))
+    shop.connections.update("liveperson", {"handoff_base_url": proxy.url})
+
+    job = shop.run(CART, {}, test=True)
+
+    assert job.status == "succeeded", job.error
+    form = loaded(CART, shop)
+    section = form.proactive
+    assert section is not None
+    assert section.fit.value == ""  # H1000000001 is on sms
+    assert OPT_OUT in said(section.preview)  # its SMS text, found under sms
+    form.fields["handoff"].input.value = "H1000000002"  # WA and SMS: wa still has no address
+    assert "MISSING_CONSUMER_INFORMATION==WA" in said(section.fit)
+    form.close()
+
+
+def test_a_channel_name_the_connector_does_not_know_leaves_the_channels_unchecked(
+    shop: Studio, sandbox: Sandbox, serve: Callable[[Any], Any]
+) -> None:
+    """A handoff list naming a channel in words of its own (`whatsapp`, not LivePerson's
+    `wa`): no address can be foreseen missing on it, so neither Test nor the form refuses or
+    warns of it by its name; LivePerson's answer to the real send says."""
+    proxy = serve(SpelledChannels(sandbox.url, lambda c: "whatsapp" if c == "wa" else c))
+    shop.connections.update("liveperson", {"handoff_base_url": proxy.url})
+    variables = {"1": "Hi {first_name}", "2": "$10"}
+
+    job = shop.run(CART, {"handoff": "H1000000002", "body_variables": variables}, test=True)
+
+    assert job.status == "succeeded", job.error
+    form = loaded(CART, shop)
+    section = form.proactive
+    assert section is not None
+    form.fields["handoff"].input.value = "H1000000002"
+    assert "MISSING_CONSUMER_INFORMATION" not in said(section.fit)
     form.close()
 
 

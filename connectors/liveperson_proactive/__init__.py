@@ -369,13 +369,15 @@ def campaign_report(conn: Connection, data: dict[str, Any]) -> Any:
 
 
 def _channel_name(item: Any) -> str | None:
-    """A channel's name in the handoff list, whose exact shape LivePerson does not publish."""
+    """A channel's name in the handoff list, whose exact shape LivePerson does not publish,
+    in lower case as a campaign's `consumerContent` names it (LivePerson's own codes say it
+    in upper case: MISSING_CONSUMER_INFORMATION==WA)."""
     name = (
         item
         if isinstance(item, str)
         else (item or {}).get("channel") or (item or {}).get("type") or (item or {}).get("name")
     )
-    return str(name) if name else None
+    return str(name).lower() if name else None
 
 
 def _channels(raw: Any) -> list[str]:
@@ -409,10 +411,14 @@ def _placeholders(messages: dict[str, str]) -> list[str]:
     return sorted(names, key=numbered)
 
 
-def _extra(item: dict[str, Any], title: Any) -> dict[str, Any]:
-    """What a handoff's option carries besides its label: its channels and title, and each
+def _extra(channels: list[str], item: dict[str, Any], title: Any) -> dict[str, Any]:
+    """What a handoff's option carries besides its label: its title, its `channels` when
+    each is one a campaign gives addresses on (`CHANNELS`: a campaign's are checked against
+    them, and a name of the list's own, `whatsapp`, foretells no missing address), and each
     channel's message with the placeholders over them when the list gives every text."""
-    extra: dict[str, Any] = {"channels": _channels(item.get("channels")), "title": title}
+    extra: dict[str, Any] = {"title": title}
+    if set(channels) <= set(CHANNELS):
+        extra["channels"] = channels
     messages = _messages(item.get("channels"))
     if messages is not None:
         extra.update(messages=messages, placeholders=_placeholders(messages))
@@ -439,8 +445,9 @@ def handoffs(conn: Connection) -> list[Option]:
     """Every handoff, page by page. The answer's shape is not public: a page is read
     tolerantly, and the list ends at `total` when it is given, else at the first page that
     is not full (or that brings no handoff not seen yet). An option's `extra` holds its
-    `channels` and `title`, and, when the list gives every channel's text, `messages`
-    (channel -> text) and their `placeholders` ("1", "2"...)."""
+    `title`, its `channels` (in lower case) when the connector knows each, and, when the
+    list gives every channel's text, `messages` (channel -> text) and their `placeholders`
+    ("1", "2"...)."""
     client = LivePersonClient(conn)
     options: dict[str, Option] = {}
     offset = 0
@@ -457,8 +464,8 @@ def handoffs(conn: Connection) -> list[Option]:
             if value is None or str(value) in options:
                 continue
             title = item.get("title") or item.get("name") or value
-            extra = _extra(item, title)
-            channels = extra["channels"]
+            channels = _channels(item.get("channels"))
+            extra = _extra(channels, item, title)
             label = f"{title} ({', '.join(channels)})" if channels else str(title)
             options[str(value)] = Option(str(value), label, extra)
             new += 1
@@ -471,8 +478,9 @@ def handoffs(conn: Connection) -> list[Option]:
 
 
 def handoff_facts(conn: Connection, handoff: str) -> dict[str, Any] | None:
-    """What the handoff list says of a handoff (its option's `extra`: its `channels`, and its
-    `placeholders` when the list gives every channel's text); None when the list does not
+    """What the handoff list says of a handoff (its option's `extra`: its `channels` when the
+    connector knows each, and its `placeholders` when the list gives every channel's text);
+    None when the list does not
     hold it, or cannot be read (the send itself then finds out, as before)."""
     try:
         options = handoffs(conn)
