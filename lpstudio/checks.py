@@ -228,13 +228,8 @@ def check_run_event(recipe: Recipe, event: Any, name: str = "event") -> Any:
         if isinstance(event, list):
             given = "a list holding something other than objects"
         fix = 'give a list of records such as [{"phone": "+14155550100"}]'
-        # An answer wrapping its list (the sandbox's `{"checkouts": [...]}`, a store's
-        # export): the list inside is the one to give.
-        lists = (
-            [k for k, v in event.items() if isinstance(v, list)] if isinstance(event, dict) else []
-        )
-        if len(lists) == 1:
-            fix = f"give the list under {lists[0]!r} inside it, not the object around it"
+        if isinstance(event, dict):
+            fix = _one_record_fix(event)
         raise InputError(
             f"{name} must be a JSON list of objects (recipe {recipe.name} gets its trigger's "
             f"records in batches), not {given}",
@@ -252,6 +247,18 @@ def check_run_event(recipe: Recipe, event: Any, name: str = "event") -> Any:
     if recipe.trigger_kind == "schedule":
         _check_due_at(event, name)
     return event
+
+
+def _one_record_fix(event: dict[str, Any]) -> str:
+    """How an object given where a batch recipe takes a list is given: an answer wrapping
+    its list, whose only key it is (the sandbox's `{"checkouts": [...]}`, Shopify's
+    checkouts.json), as the list inside; any other as one record in a list, since a list
+    of its own (a checkout's `line_items`) holds no events."""
+    if len(event) == 1:
+        [(key, inner)] = event.items()
+        if isinstance(inner, list) and all(isinstance(item, dict) for item in inner):
+            return f"give the list under {key!r} inside it, not the object around it"
+    return "give a list of the event objects, this one as [{...}]"
 
 
 def _check_due_at(event: dict[str, Any], name: str) -> None:

@@ -3,19 +3,22 @@
 from __future__ import annotations
 
 import json
+import random
 import time
 from collections.abc import Iterator
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from lpstudio.errors import InputError, ParameterError
+from lpstudio.sandbox.seed import make_checkout
 from lpstudio.studio import Studio
 from lpstudio.widgets import RecipeForm
 
 from .conftest import finished_job, job_rows, purged, run_cli, run_json, set_job, write_recipe
+from .servers import rest
 from .test_forms import refused
 
 
@@ -296,9 +299,9 @@ def test_a_batch_recipe_takes_a_list_of_records_and_refuses_a_single_one(ws: Pat
     assert single.exit_code == 2, single.output
     assert "--event must be a JSON list of objects" in single.stderr
     assert "batches" in single.stderr
-    assert 'such as [{"phone": "+14155550100"}]' in single.stderr
+    assert "fix: give a list of the event objects, this one as [{...}]" in single.stderr
     # The sandbox's answer as it comes (the README's): the list inside it is named.
-    wrapped = cli("run", "p/batch", "--event", '{"checkouts": [{"id": 1}], "count": 1}')
+    wrapped = cli("run", "p/batch", "--event", '{"checkouts": [{"id": 1}]}')
     assert wrapped.exit_code == 2, wrapped.output
     assert "fix: give the list under 'checkouts' inside it, not the object around it" in (
         wrapped.stderr
@@ -312,6 +315,27 @@ def test_a_batch_recipe_takes_a_list_of_records_and_refuses_a_single_one(ws: Pat
     code, job = run_json("run", "p/batch", "--event", batch, "--workspace", str(ws))
     assert code == 0, job
     assert job["event"] == json.loads(batch) and job["result"] == {"records": 2}
+
+
+async def test_one_checkout_given_to_a_batch_recipe_is_to_be_put_in_a_list(
+    ws: Path, cli, jp_fetch: Any
+) -> None:
+    """A checkout holds one list, its `line_items`: the fix said to give that list instead
+    of the object around it, which would have made each line item an event. The REST API's
+    run route says the same."""
+    write_polled(ws, "p/batch", cells=(EVENT_CELL,), batch_size=10)
+    checkout = make_checkout(0, random.Random(1), datetime.now(UTC))  # as Shopify lists it
+
+    said = cli("run", "p/batch", "--event", json.dumps(checkout), "--json")
+
+    assert said.exit_code == 2, said.output
+    fix = json.loads(said.stdout)["error"]["fix"]
+    assert fix == "give a list of the event objects, this one as [{...}]"
+    body = {"event": checkout}
+    code, answer = await rest(jp_fetch, "POST", "recipes", "p/batch.ipynb", "run", body=body)
+    assert code == 400, answer
+    assert answer["error"]["fix"] == fix
+    assert job_rows(ws) == 0
 
 
 # -- where a job failed ----------------------------------------------------------------------
