@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import reprlib
 import signal
 import subprocess
 import sys
@@ -516,6 +517,33 @@ def test_a_checkout_can_be_edited_and_completed_and_is_updated_now(client: httpx
     assert done["updated_at"] == done["completed_at"] == "2026-01-02T03:04:05+00:00"
     assert (missing.status_code, bad.status_code) == (404, 400)
     assert first["id"] not in open_ids
+
+
+@pytest.mark.parametrize(
+    "price", ["NaN", "1e400", "-inf", "ten", pytest.param(10**400, id="10**400")]
+)
+def test_a_checkout_price_that_is_no_finite_number_is_refused_naming_it(
+    client: httpx.Client, price: Any
+):
+    """Shopify writes prices as text: a line item's "NaN" or "1e400" was added, and
+    checkouts.json then served `"total_price": "nan"` or `"inf"` (a number past a float's
+    range answered 500). Refused as the settings refuse such a number, added or edited."""
+    first = client.get(CHECKOUTS_PATH, headers=SHOPIFY).json()["checkouts"][0]
+    items = [
+        {"title": "Yoga mat", "quantity": 1, "price": "42.00"},
+        {"quantity": 2, "price": price},
+    ]
+
+    added = client.post("/_sandbox/shopify/checkouts", json={"line_items": items})
+    edited = client.patch(f"/_sandbox/shopify/checkouts/{first['id']}", json={"total_price": price})
+
+    for answer, name in ((added, "line_items[1].price"), (edited, "total_price")):
+        assert answer.status_code == 400, answer.text
+        fix = f'such as Shopify\'s "24.99", not {reprlib.repr(price)}'
+        error = f"Invalid checkout: {name} must be a finite number, {fix}"
+        assert answer.json() == {"error": error}
+    served = client.get(CHECKOUTS_PATH, headers=SHOPIFY).json()["checkouts"]
+    assert len(served) == 5 and served[0] == first
 
 
 def test_shopify_leaky_bucket_answers_429_when_full(client: httpx.Client):

@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from ..times import aware
+from .settings import require_finite
 
 SHOP_DOMAIN = "sandbox-shop.myshopify.com"
 
@@ -125,6 +126,22 @@ def _phone(rng: random.Random) -> str:
     return f"+447700900{rng.randrange(1000):03d}"
 
 
+def check_prices(checkout: dict[str, Any]) -> None:
+    """Refuses a price given (each line item's, the total) that is no finite number, naming
+    it (`line_items[0].price`): "NaN" or "1e400" were taken, and the checkout then served
+    `"total_price": "nan"` or `"inf"`. ValueError, as every invalid checkout."""
+    items = checkout.get("line_items") or []
+    prices = {
+        f"line_items[{index}].price": item.get("price")
+        for index, item in enumerate(items)
+        if isinstance(item, dict) and "price" in item
+    }
+    if "total_price" in checkout:
+        prices["total_price"] = checkout["total_price"]
+    for name, price in prices.items():
+        require_finite(name, price, 'Shopify\'s "24.99"')
+
+
 def make_checkout(
     index: int, rng: random.Random, created: datetime, given: dict[str, Any] | None = None
 ) -> dict[str, Any]:
@@ -133,6 +150,7 @@ def make_checkout(
     The checkout id always comes from `index`, so ids stay unique and ascending.
     """
     given = dict(given or {})
+    check_prices(given)
     given.pop("id", None)
     if "created_at" in given:
         created = parse_time(given.pop("created_at"))

@@ -75,10 +75,9 @@ class SandboxSettings:
         # float's range breaks the same sums): held, they were echoed as `Infinity`, which
         # is no JSON, and every token request failed on `int(now + inf)`.
         for name, hint in get_type_hints(type(self)).items():
-            if hint is float and not _finite(getattr(self, name)):
-                raise ValueError(
-                    f"{name} must be a finite number, such as its default "
-                    f"{getattr(type(self), name)}, not {reprlib.repr(getattr(self, name))}"
+            if hint is float:
+                require_finite(
+                    name, getattr(self, name), f"its default {getattr(type(self), name)}"
                 )
         for name in (
             "requests_per_second",
@@ -119,9 +118,19 @@ class SandboxSettings:
         return dataclasses.replace(self, **changes)
 
 
-def _finite(number: float) -> bool:
-    """Whether `number` is a float's finite value: an int too large for a float is not."""
+def require_finite(name: str, value: Any, example: str) -> None:
+    """Refuses a value that is no finite number (`_finite`), naming `name` and, as the fix,
+    an `example` of one: a setting's, or a price given to the control API."""
+    if not _finite(value):
+        raise ValueError(
+            f"{name} must be a finite number, such as {example}, not {reprlib.repr(value)}"
+        )
+
+
+def _finite(value: Any) -> bool:
+    """Whether `value` is a finite number, or the text of one (Shopify writes prices as
+    text): an int too large for a float is not, nor "NaN" or "1e400"."""
     try:
-        return math.isfinite(number)
-    except OverflowError:
+        return math.isfinite(float(value))
+    except (OverflowError, TypeError, ValueError):
         return False

@@ -24,7 +24,15 @@ from .campaigns import Campaign, Sending, check_request
 from .faults import FaultDecision, FaultPlan, decide
 from .limits import DailyQuota, LeakyBucket, PacedQueue, SlidingWindow
 from .reporting import analytics_rows, transaction_rows
-from .seed import HANDOFFS, TEMPLATES, make_checkout, parse_time, seed_checkouts, timestamp
+from .seed import (
+    HANDOFFS,
+    TEMPLATES,
+    check_prices,
+    make_checkout,
+    parse_time,
+    seed_checkouts,
+    timestamp,
+)
 from .settings import SandboxSettings
 
 LOG_SIZE = 10_000
@@ -250,13 +258,14 @@ class SandboxState:
 
     def update_checkout(self, checkout_id: int, changes: dict[str, Any]) -> dict[str, Any]:
         """Change a checkout in place (KeyError when there is none; ValueError, TypeError for
-        a bad time); its `updated_at` becomes now unless `changes` gives one."""
+        a bad time or price); its `updated_at` becomes now unless `changes` gives one."""
         with self._lock:
             found = [i for i, c in enumerate(self._checkouts) if c["id"] == checkout_id]
             if not found:
                 raise KeyError(checkout_id)
             index = found[0]
             changes = {k: v for k, v in changes.items() if k != "id"}
+            check_prices(changes)
             for name in ("created_at", "updated_at", "completed_at"):
                 if changes.get(name) is not None:
                     changes[name] = timestamp(parse_time(changes[name]))
