@@ -14,6 +14,7 @@ from lpstudio.errors import InputError
 from lpstudio.registry import get_connector
 from lpstudio.sdk import ConnectorError
 
+from .conftest import wait_for
 from .test_liveperson import (
     ACCOUNT,
     TOKEN_PATH,
@@ -129,6 +130,42 @@ def test_an_unknown_campaign_s_report_is_an_error_naming_it(connect, control):
     assert [path for _, path, _ in asked(control) if path != TOKEN_PATH] == [
         f"{REPORT_PATH}/no-such-campaign/"
     ]
+
+
+def test_a_campaign_is_reported_once_the_reporting_lag_has_passed(connect, control):
+    """LivePerson's Outbound Reporting is up to 20 minutes late (the README: a campaign
+    sent in the last 20 minutes fails naming campaign_id); the sandbox's reported every
+    campaign at once, so that failure was never met. Within the lag, no report, analytics
+    or transactions show the campaign; once it has passed (1 s, lowered from a minute so
+    that the first reads fall within it however slow the machine), they do."""
+    settings(control, reporting_lag_seconds=60)
+    conn = connect()
+    everyone = people(2)
+    campaign_id = send(conn, everyone)["campaigns"][0]["proactiveCampaignId"]
+    client = ConnectionClient(conn)
+
+    with pytest.raises(ConnectorError) as early:
+        client.campaign_report(campaign_id=campaign_id)
+    assert early.value.status == 404 and early.value.field == "campaign_id"
+    assert campaign_id in early.value.message and "20 minutes" in str(early.value.fix)
+    assert client.reporting_analytics(**window()) == {"data": []}
+    assert client.reporting_transactions(**window()) == {"data": []}
+
+    settings(control, reporting_lag_seconds=1)
+
+    def report() -> Any:
+        try:
+            return client.campaign_report(campaign_id=campaign_id)
+        except ConnectorError as exc:  # not reported yet: the same refusal
+            assert exc.status == 404 and exc.field == "campaign_id", exc
+            return None
+
+    reported = wait_for(report, what="the campaign's report once the lag has passed")
+    assert sorted(row["address"] for row in reported["data"]) == sorted(
+        person["phone"] for person in everyone
+    )
+    assert [row["attempted"] for row in client.reporting_analytics(**window())["data"]] == [2]
+    assert len(client.reporting_transactions(**window())["data"]) == 2
 
 
 def test_filtered_analytics_and_the_report_wait_out_the_reporting_rate_limit(connect, control):

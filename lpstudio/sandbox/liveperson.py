@@ -285,7 +285,8 @@ class CampaignReportHandler(ReportingHandler):
                                                   "errorMessage": "DAILY_LIMIT_REACHED: ...",
                                                   "attemptedTime": 1764400000000, ...}]}
 
-    An unknown campaign is a 404.
+    An unknown campaign is a 404, as is one received within `reporting_lag_seconds`
+    (LivePerson's reports lag up to 20 minutes).
     """
 
     def get(self, account_id: str, campaign_id: str) -> None:

@@ -2,8 +2,9 @@
 
 Every report is built from one row per recipient (`transaction_rows`): analytics are their
 sums (`summarise`), so the analytics, transactions and per-campaign reports never disagree.
-Real reporting data lags up to 20 minutes; the sandbox's is immediate, so a test can
-compare what it sent with what the dashboard would show.
+Real reporting data lags up to 20 minutes; the sandbox's lags by its
+`reporting_lag_seconds`, 0 by default (immediate, so that a test can compare what it sent
+with what the dashboard would show).
 """
 
 from __future__ import annotations
@@ -126,11 +127,14 @@ def transaction_rows(
     `handoffids` and `source` filters (an absent or empty filter keeps all). Every campaign
     the sandbox holds came through the API, so its source is "API" (not "UI" or "LPWF").
     The sandbox defines the row's shape: `address` is the recipient's on the campaign's
-    channel (null when the request gave none)."""
+    channel (null when the request gave none). Reporting lags `reporting_lag_seconds`
+    behind `now`: a campaign received since is not reported yet, the others as they stood
+    then."""
     rows: list[dict[str, Any]] = []
+    reported = now - settings.reporting_lag_seconds
     for campaign in campaigns:
         attempted = int(campaign.received_at * 1000)
-        if not start_ms <= attempted <= end_ms:
+        if campaign.received_at > reported or not start_ms <= attempted <= end_ms:
             continue
         facts = {
             "channels": campaign.channel,
@@ -140,7 +144,7 @@ def transaction_rows(
         }
         if any(filters.get(name) and value not in filters[name] for name, value in facts.items()):
             continue
-        for consumer, status, error in campaign.outcomes(now, settings):
+        for consumer, status, error in campaign.outcomes(reported, settings):
             rows.append(
                 {
                     "proactiveCampaignId": campaign.id,

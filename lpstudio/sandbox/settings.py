@@ -45,6 +45,11 @@ class SandboxSettings:
             leave `DRAFT` (read at query time, so lowering it moves existing campaigns on).
             0 fast-forwards: recipients leave `DRAFT` at once, without waiting for their
             turn on the channel, which tests use instead of waiting.
+        reporting_lag_seconds: how far Outbound Reporting lags behind the sends (up to 20
+            minutes at LivePerson): a campaign's report, the analytics and the
+            transactions show only campaigns received longer ago, each recipient as it
+            stood then (read at query time, like `campaign_progress_seconds`). 0, the
+            default, reports at once, so that a test or demo sees what it sent.
         sms_window_start_hour, sms_window_end_hour: SMS is delivered only when the
             recipient's local hour h satisfies start <= h < end (no wrap past midnight;
             start >= end means never, which keeps SMS `SCHEDULED`).
@@ -66,6 +71,7 @@ class SandboxSettings:
     shopify_leak_per_second: float = 2
     seed_checkouts: int = 5
     campaign_progress_seconds: float = 2.0
+    reporting_lag_seconds: float = 0.0
     sms_window_start_hour: int = 8
     sms_window_end_hour: int = 21
     random_seed: int = 20240601
@@ -89,7 +95,12 @@ class SandboxSettings:
         ):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1")
-        for name in ("token_ttl_seconds", "seed_checkouts", "campaign_progress_seconds"):
+        for name in (
+            "token_ttl_seconds",
+            "seed_checkouts",
+            "campaign_progress_seconds",
+            "reporting_lag_seconds",
+        ):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must not be negative")
         if self.shopify_leak_per_second <= 0:
