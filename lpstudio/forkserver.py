@@ -411,7 +411,8 @@ def bind_requested() -> None:
     job's folder, the caller's changes to the environment and the job's context in its
     metadata (`engine.StudioNotebookClient`), so no separate bootstrap request is needed.
     A kernel that cannot bind its job ends at once, before any of the job's code runs: the
-    job fails as a dead kernel."""
+    job fails as a dead kernel. Its folder gone is found before the job takes a kernel
+    (`runner.FolderGone`), and said so."""
     from IPython import get_ipython
 
     shell = get_ipython()

@@ -83,6 +83,27 @@ class JobStopped(Exception):
     timeout or cancel that landed while its kernel started, or between two cells)."""
 
 
+class FolderGone(Exception):
+    """Raised in `execute_job`, before the job takes a kernel, when its recipe's folder is
+    gone (moved, renamed or deleted since the job was queued). The job runs the version of
+    its recipe it names, from the store, so its notebook file may be gone; but it runs in
+    its recipe's folder, as the notebook's kernel does in JupyterLab, and its cells read and
+    write files by paths relative to it (`data.csv`): run anywhere else, they would read
+    other files or leave theirs where nobody looks. A forked kernel that could not move
+    there ended itself (`forkserver.bind_requested`) and the job was said a dead kernel; a
+    cold one failed on its `Popen` with the folder's full path and no fix."""
+
+    def __init__(self, workspace: Workspace, job: Job, folder: Path) -> None:
+        shown = workspace.stored_path(folder)
+        super().__init__(f"job {job.id}'s recipe folder {shown} is gone")
+        self.error = {
+            "ename": "RecipeFolderGone",
+            "evalue": f"the recipe's folder {shown}, where the job runs {job.recipe}, is no "
+            "longer there (moved, renamed or deleted since the job was queued)",
+            "fix": rerun_fix(job.id, f"move the folder back to {shown}"),
+        }
+
+
 class NotItsTurn(Exception):
     """Raised by `execute_job(in_turn=True)` when jobs of the recipe go before this one (as
     many as its `concurrency`): the job stays queued, untouched (no kernel taken, no output
@@ -1062,6 +1083,8 @@ def execute_job(
         given = given_text(job.parameters, context["event"], hiding=writer.secrets)
         writer.secrets = Secrets(writer.secrets, given)
         cwd = (workspace.projects / job.recipe).parent
+        if not cwd.is_dir():
+            raise FolderGone(workspace, job, cwd)
         output.parent.mkdir(parents=True, exist_ok=True)  # not before: a waiting job writes none
         kernels = pool or active(workspace.pool_settings())
         run_notebook(
@@ -1096,6 +1119,8 @@ def execute_job(
     except KeyboardInterrupt:  # Python code that is not the CLI: still a true final state
         watchdog.interrupt(Stop("cancelled", "cancelled by SIGINT"))
         raise
+    except FolderGone as exc:
+        status, error = FAILED, exc.error
     except DeadKernelError:
         status = FAILED
         # nbclient's "Kernel died" says no more: `_explained` says when, why, and the fix

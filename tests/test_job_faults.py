@@ -21,6 +21,7 @@ import httpx
 import nbformat
 import papermill.execute
 import pytest
+from click.testing import Result
 from cryptography.fernet import Fernet
 from jupyter_client.asynchronous.client import AsyncKernelClient
 from jupyter_client.provisioning import LocalProvisioner
@@ -36,7 +37,16 @@ from lpstudio.store import FINAL_STATES, Store, worker_id
 from lpstudio.studio import Studio
 from lpstudio.workspace import Workspace
 
-from .conftest import LPSTUDIO, gone, run_json, scheduler_running, set_job, wait_for, write_recipe
+from .conftest import (
+    LPSTUDIO,
+    full_pool,
+    gone,
+    run_json,
+    scheduler_running,
+    set_job,
+    wait_for,
+    write_recipe,
+)
 
 
 def append(path: Path, line: str) -> str:
@@ -262,6 +272,53 @@ def test_a_job_whose_secrets_cannot_be_read_fails_with_the_reason(
     assert "cannot be decrypted" in ended.error["evalue"]
     assert ended.output_path is None  # no output notebook was written
     assert not lines.exists()
+
+
+@pytest.mark.parametrize("forked", [True, False], ids=["forked", "cold"])
+def test_a_queued_job_whose_recipe_folder_moved_fails_saying_so_before_taking_a_kernel(
+    ws: Path,
+    tmp_path: Path,
+    cli: Callable[..., Result],
+    monkeypatch: pytest.MonkeyPatch,
+    forked: bool,
+) -> None:
+    """The job runs the version it names, in its recipe's folder: moved away while the job
+    waited, a forked kernel could not move there and ended itself (the job said a dead
+    kernel that may have run out of memory), a cold one failed on the folder's full path
+    with no fix. Either way the job now fails before any kernel is taken, naming the folder
+    and how to run it again."""
+    lines = tmp_path / "lines"
+    write_recipe(ws, "billing/r2", cells=(append(lines, "ran"),))
+    if not forked:
+        configure(ws, pool_size=0)
+    taken: list[str] = []
+    take = StudioEngine._kernel_manager
+
+    def taking(*args: Any) -> Any:
+        taken.append(args[0])
+        return take(*args)
+
+    monkeypatch.setattr(StudioEngine, "_kernel_manager", taking)
+    with full_pool(ws) if forked else Studio.open(ws, user="alice") as studio:
+        job = queue_webhook_job(studio, "billing/r2")
+        (ws / "projects" / "billing").rename(ws / "projects" / "billing_tmp")
+        done = execute_job(studio.workspace, studio.store, job.id)
+        assert (done.status, done.cells_done, done.output_path) == ("failed", 0, None)
+        assert done.error["ename"] == "RecipeFolderGone", done.error
+        assert done.error["evalue"] == (
+            "the recipe's folder projects/billing, where the job runs billing/r2.ipynb, is "
+            "no longer there (moved, renamed or deleted since the job was queued)"
+        )
+        fix = f"move the folder back to projects/billing; then `lpstudio rerun {job.id}`"
+        assert done.error["fix"] == fix
+        assert (taken, lines.exists()) == ([], False)
+        shown = cli("show", str(job.id))
+        assert f"RecipeFolderGone: {done.error['evalue']}\n  fix: {fix}" in shown.output
+
+        (ws / "projects" / "billing_tmp").rename(ws / "projects" / "billing")  # the fix
+        rerun = studio.rerun(job.id)
+    assert rerun.status == "succeeded", rerun.error
+    assert lines.read_text() == "ran\n"
 
 
 def test_the_scheduler_logs_a_job_it_could_not_run(
