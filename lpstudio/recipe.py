@@ -27,7 +27,7 @@ from jsonschema_specifications import REGISTRY as SPECIFICATIONS
 
 from . import strictjson
 from .connections import NAME_PATTERN
-from .errors import InputError, LpstudioError, NotFoundError, RecipeError
+from .errors import InputError, LpstudioError, NotFoundError, RecipeError, word
 from .jsonschemas import PATTERN_SAID, dangling_reference
 from .parameters import Parameter, build_schema, inspect_parameters
 
@@ -321,6 +321,20 @@ def check_kernel_language(name: str, spec: Any, what: str) -> None:
         )
 
 
+def _not_json(name: str, exc: json.JSONDecodeError, restore: str) -> RecipeError:
+    """A recipe whose file is not JSON (a comma too many, cut short), said where JSON's
+    parser stopped: nbformat quotes only the file's first characters. JupyterLab cannot
+    open it as a notebook ("Unreadable Notebook"), so the fix is its text editor's, or a
+    restore."""
+    where = f"line {exc.lineno}, column {exc.colno}"
+    return RecipeError(
+        f"recipe {name} is not a valid notebook: its JSON is broken at {where}: {exc.msg}",
+        field="recipe",
+        fix=f"correct it at {where} (JupyterLab: right-click it in the file browser, Open "
+        f"With > Editor), or {restore}",
+    )
+
+
 @dataclass(frozen=True)
 class Recipe:
     """A validated recipe notebook; `name` is its path under `projects/`."""
@@ -342,12 +356,18 @@ class Recipe:
 
     @classmethod
     def parse(cls, text: str, name: str, path: Path | None = None) -> Recipe:
-        fix_nb = "open it in JupyterLab and save it again, or restore an earlier version"
+        restore = (
+            f"restore an earlier version (`lpstudio versions {word(name)}`, then "
+            f"`lpstudio restore {word(name)} VERSION`)"
+        )
+        fix_nb = f"open it in JupyterLab and save it again, or {restore}"
         try:
             nb = nbformat.reads(text, as_version=nbformat.NO_CONVERT)
             held_ids = nb.nbformat == 4 and nb.nbformat_minor >= 5
             nb = nbformat.convert(nb, 4)
         except Exception as exc:  # nbformat raises JSON, reader and version errors alike
+            if isinstance(exc.__cause__, json.JSONDecodeError):
+                raise _not_json(name, exc.__cause__, restore) from None
             raise RecipeError(
                 f"recipe {name} is not a valid notebook: {str(exc).splitlines()[0]}",
                 field="recipe",

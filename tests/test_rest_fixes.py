@@ -369,3 +369,53 @@ def test_a_recipe_path_out_of_projects_is_refused_not_told_to_add_ipynb(server: 
     # One under projects/ is still told to add it.
     named = server.api("alice", "POST", "/recipes/p%2Fx/run", json={})
     assert named.status_code == 404 and "add .ipynb" in named.json()["error"]["fix"], named.text
+
+
+def test_a_notebook_that_is_not_json_is_said_where_and_how_to_mend_it_there(
+    ws: Path, server: Served, routes: Any
+) -> None:
+    """A comma too many was said `Notebook does not appear to be JSON: '{\\n "cells": [...`
+    (nbformat's quote of the file's start), with the fix to open it in JupyterLab and save
+    it again, which JupyterLab cannot ("Unreadable Notebook"), or to restore an earlier
+    version, which named no command or route. It names where JSON's parser stopped, and
+    the restore as the CLI, the REST API and the lab each can do it."""
+    path = write_recipe(ws, "p/comma")
+    good = path.read_text()
+    with Studio.open(ws, user="alice") as studio:  # a version of it, as a save stores one
+        version = studio.store.snapshot("p/comma.ipynb", good, {}, "alice")
+    broken = good.replace('"cells": [', '"cells": [,', 1)
+    path.write_text(broken)
+    lines = broken.splitlines()
+    line = next(n for n, text in enumerate(lines, 1) if '"cells": [,' in text)
+    where = f"line {line}, column {lines[line - 1].index('[,') + 2}"
+    message = f"recipe p/comma.ipynb is not a valid notebook: its JSON is broken at {where}"
+    correct = (
+        f"correct it at {where} (JupyterLab: right-click it in the file browser, Open With > "
+        "Editor), or restore an earlier version"
+    )
+
+    said = CliRunner().invoke(main, ["run", "p/comma", "--workspace", str(ws)])
+    refused = server.api("alice", "POST", "/recipes/p/comma.ipynb/run", json={})
+
+    assert said.exit_code == 2 and message in said.output, said.output
+    cli_fix = (
+        f"{correct} (`lpstudio versions p/comma.ipynb`, then "
+        "`lpstudio restore p/comma.ipynb VERSION`)"
+    )
+    assert f"fix: {cli_fix}" in said.output, said.output
+    assert refused.json()["error"]["message"].startswith(message), refused.text
+    rest_fix = fix_of(refused, 400, routes)
+    at = f"{API}/recipes/p/comma.ipynb"
+    assert rest_fix == f'{correct} (GET {at}/versions, then POST {at}/restore {{"version": ...}})'
+    lab = (
+        f"{correct} from the command line or the REST API, which list its versions and restore one"
+    )
+    assert lab_text(rest_fix) == lab_text(cli_fix) == lab
+
+    listed = server.api("alice", "GET", "/recipes/p/comma.ipynb/versions").json()["versions"]
+    assert [v["id"] for v in listed] == [version]
+    restored = server.api(
+        "alice", "POST", "/recipes/p/comma.ipynb/restore", json={"version": version}
+    )
+    assert restored.status_code == 200, restored.text
+    assert path.read_text() == good

@@ -194,6 +194,9 @@ def route(words: list[str], recipe: str = SOME_RECIPE, api: str = PREFIX) -> str
             return f"GET {api}/recipes"
         case ["versions", name]:
             return f"GET {api}/recipes/{name}/versions"
+        case ["restore", name, version]:
+            body = {"version": ... if version == "VERSION" else version}
+            return _with_body(f"POST {api}/recipes/{name}/restore", [], body)
         case ["run"]:
             return f"POST {api}/recipes/{recipe}/run"
         case ["run", name, *options] if not name.startswith("-"):
