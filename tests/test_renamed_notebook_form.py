@@ -5,6 +5,7 @@ with a real kernel."""
 
 from __future__ import annotations
 
+import html
 import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -14,6 +15,8 @@ from typing import Any
 import pytest
 from jupyter_client.asynchronous.client import AsyncKernelClient
 
+from lpstudio.settings import saved_settings
+from lpstudio.widgets import RecipeForm
 from lpstudio.workspace import session_file
 
 from .conftest import write_recipe
@@ -101,3 +104,57 @@ async def test_a_renamed_notebook_s_form_is_its_own_not_the_one_made_at_its_old_
 
         await request(jp_fetch, "DELETE", "sessions", session["id"])  # the notebook closed
         assert not kept.exists()
+
+
+def test_a_form_shown_before_its_notebook_was_renamed_acts_on_no_recipe(
+    ws: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A form shown before File > Rename Notebook held the old path's name: its Save said
+    the recipe was not found (with a CLI command and the server's folder), and once a recipe
+    was made at the old path, its Save, Run now and Start acted on that one. Each button,
+    and Refresh lists, now says where the notebook is and to run the form's cell again."""
+    monkeypatch.setenv("LPSTUDIO_USER", "alice")
+    monkeypatch.setenv("LPSTUDIO_WORKSPACE", str(ws))
+    old = write_recipe(ws, "billing/ra")
+    monkeypatch.setenv("JPY_SESSION_NAME", str(old))  # the path the kernel is told
+    form = RecipeForm.here()
+    assert form is not None and form.recipe.name == "billing/ra.ipynb"
+    renamed = old.rename(old.with_name("rb.ipynb"))
+    monkeypatch.setenv("JPY_SESSION_NAME", str(renamed))  # as the server keeps it now
+    write_recipe(ws, "billing/ra")  # another recipe, made at the old path since
+    try:
+        form.fields["x"].input.value = "5"
+        clicks = {
+            "save": form.save,
+            "run": form.run_now,
+            "start": lambda: form._lifecycle("start"),
+            "stop": lambda: form._lifecycle("stop"),
+            "refresh": form.refresh,
+        }
+        for button, click in clicks.items():
+            form.status.value = ""
+            click()
+            form.wait()
+            said = html.unescape(form.status.value)
+            assert (
+                "this notebook was renamed or moved to projects/billing/rb.ipynb since the form "
+                "showed the settings of projects/billing/ra.ipynb: nothing was saved or run\n"
+                "fix: run the form's cell again to show the form of projects/billing/rb.ipynb"
+            ) in said, (button, said)
+            assert "lpstudio" not in said and str(ws) not in said, said
+        assert form.last_job is None and form.fields["x"].input.value == "5"
+        for name in ("billing/ra.ipynb", "billing/rb.ipynb"):
+            assert saved_settings(form.studio.store, name) == {}, name
+            assert form.studio.store.list_jobs(recipe=name) == []
+
+        form.studio.recipe("billing/ra").path.unlink()  # ...and deleted: the old path, and no file
+        monkeypatch.setenv("JPY_SESSION_NAME", str(old))
+        assert form.save() is False
+        assert html.unescape(form.status.value).endswith(
+            "this notebook is no longer at projects/billing/ra.ipynb, where the form showed it: "
+            "nothing was saved or run\nfix: run the form's cell again (a notebook deleted "
+            "since: File > Save Notebook first)</span>"
+        ), form.status.value
+    finally:
+        form.close()
+        form.studio.close()

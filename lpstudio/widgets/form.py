@@ -170,6 +170,13 @@ def _close_tree(widget: w.Widget) -> None:
     widget.close()
 
 
+def _browsed(notebook: Path, root: Path) -> str:
+    """A notebook's path as JupyterLab's file browser shows it, from the workspace's folder
+    it serves (`projects/billing/reminder.ipynb`)."""
+    root = root.resolve()
+    return str(notebook.relative_to(root) if notebook.is_relative_to(root) else notebook)
+
+
 def _requests(notebook: Path) -> list[Any]:
     """The requests a Test's actions would have sent, as its output notebook keeps them
     (`sdk.REQUEST_MIME`, in the order made); none when the notebook cannot be read."""
@@ -463,6 +470,9 @@ class RecipeForm(w.VBox):
         self.extras: dict[str, dict[str, dict[str, Any]]] = {}
         self.studio = studio or Studio.open()
         self.recipe = self.studio.recipe(recipe)
+        #: The notebook this kernel runs, where it was when `here()` showed its form (None: a
+        #: form of a recipe named in code, which no rename moves): `_check_path`.
+        self.notebook: Path | None = None
         self.role = self.studio.role
         stored = read_settings(self.studio.store, self.recipe.name)
         self.saved = stored.settings
@@ -642,7 +652,9 @@ class RecipeForm(w.VBox):
                         "recipe in the gallery)."
                     )
                 return None
-            return cls(notebook, studio)
+            form = cls(notebook, studio)
+            form.notebook = Path(notebook).resolve()
+            return form
         except LpstudioError as exc:
             if studio is not None:
                 studio.close()
@@ -809,6 +821,11 @@ class RecipeForm(w.VBox):
         handoffs and skills, the recipe's state (started or stopped elsewhere), and its
         fields when the notebook's parameters changed since the form showed them (Save,
         Test and Run now refuse until then: `_check_notebook`)."""
+        try:
+            self._check_path()
+        except LpstudioError as exc:
+            self._refuse(exc)
+            return
         try:
             recipe = self.studio.recipe(self.recipe.name)
         except LpstudioError as exc:  # saved half-edited: the fields stay as they are
@@ -1195,6 +1212,7 @@ class RecipeForm(w.VBox):
         """Runs `action` after checking the fields (when what it does uses them); shows the
         field errors, or the error `action` raised, instead."""
         try:
+            self._check_path()
             if check_fields:  # before the fields are checked by parameters that are gone
                 self._check_notebook()
         except LpstudioError as exc:
@@ -1212,6 +1230,35 @@ class RecipeForm(w.VBox):
             self._refuse(exc)
             return False
         return True
+
+    def _check_path(self) -> None:
+        """Refuses what would act on the recipe once the form's notebook is no longer at
+        the path `here()` showed it at (renamed or moved in JupyterLab while its kernel runs,
+        or deleted): settings are kept by path, so the form would act on no recipe, or on one
+        made at the old path since. The form's cell, run again, shows the notebook's own."""
+        from ..kernel.runtime import notebook_path
+
+        if self.notebook is None:
+            return
+        now = notebook_path()  # as JupyterLab's server has it now
+        moved = Path(now).resolve() if now else None
+        if moved == self.notebook and moved.is_file():
+            return
+        root = self.studio.workspace.root
+        shown = _browsed(self.notebook, root)
+        if moved is None or moved == self.notebook:
+            raise InputError(
+                f"this notebook is no longer at {shown}, where the form showed it: nothing "
+                "was saved or run",
+                fix="run the form's cell again (a notebook deleted since: File > Save "
+                "Notebook first)",
+            )
+        where = _browsed(moved, root)
+        raise InputError(
+            f"this notebook was renamed or moved to {where} since the form showed the settings "
+            f"of {shown}: nothing was saved or run",
+            fix=f"run the form's cell again to show the form of {where}",
+        )
 
     def _check_notebook(self) -> None:
         """Refuses what would save or run the fields once the notebook's parameters changed
