@@ -536,6 +536,33 @@ def test_start_checks_connections_and_stop(shop: Studio, sandbox: Sandbox) -> No
     assert saved_settings(shop.store, "shop/cart_abandonment.ipynb")["state"] == "stopped"
 
 
+def test_run_now_runs_the_saved_settings_so_its_rerun_runs_those_saved_since(
+    studio: Studio,
+) -> None:
+    """Run now saves first, then runs the settings saved, given no values, as the lab's Run
+    now: it gave every field's value for the job, so its rerun ran them over the settings
+    saved since (`lpstudio rerun` runs "the values given for the job ... over the settings
+    saved now")."""
+    write_recipe(
+        studio.workspace.root,
+        "p/rerun",
+        cells=("import lpstudio.kernel as lp\nlp.set_result({'x': x})",),
+    )
+    form = RecipeForm("p/rerun", studio)
+    form.fields["x"].input.value = "5"
+    form.run_now()
+    form.wait()
+    job = form.last_job
+    assert job is not None and job.status == "succeeded", form.status.value
+    assert job.result == {"x": 5}
+    assert saved_settings(studio.store, "p/rerun.ipynb")["parameters"] == {"x": 5}
+    studio.save_settings("p/rerun", {"x": "9"}, parse={"x"})  # elsewhere: the CLI, the lab
+    again = studio.rerun(job.id)
+    assert again.status == "succeeded" and again.result == {"x": 9}
+    assert job.given == {}  # as the lab's Run now gives none
+    form.close()
+
+
 def test_a_date_parameter_is_picked_checked_and_reaches_the_job_as_iso_text(
     studio: Studio,
 ) -> None:

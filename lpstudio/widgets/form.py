@@ -1389,14 +1389,15 @@ class RecipeForm(w.VBox):
                 self.slot_errors[slot].value = _error_html(said)
 
     def run_now(self) -> None:
-        """Submits a real job and follows it until it ends."""
+        """Submits a real job and follows it until it ends. It runs the settings its save
+        stored, given no values, as the lab's Run now: a rerun then runs the settings saved
+        by then, and the job's version names the settings it ran."""
         if self._refused("run"):
             return
 
         def act() -> None:
             self._store()  # as Test does: the job uses the connections the pickers show
-            values, parse = self.values()
-            future = self.studio.submit(self.recipe.name, values, parse=parse)
+            future = self.studio.submit(self.recipe.name)
             self._say("queued")
             self.preview.value = ""  # a Test's: not what this job sends
             self._background(lambda: self._follow(future))
