@@ -536,13 +536,14 @@ def test_start_checks_connections_and_stop(shop: Studio, sandbox: Sandbox) -> No
     assert saved_settings(shop.store, "shop/cart_abandonment.ipynb")["state"] == "stopped"
 
 
-def test_run_now_runs_the_saved_settings_so_its_rerun_runs_those_saved_since(
-    studio: Studio,
+@pytest.mark.parametrize("button", ["run", "test"])
+def test_run_now_and_test_run_the_saved_settings_so_a_rerun_runs_those_saved_since(
+    studio: Studio, button: str
 ) -> None:
-    """Run now saves first, then runs the settings saved, given no values, as the lab's Run
-    now: it gave every field's value for the job, so its rerun ran them over the settings
-    saved since (`lpstudio rerun` runs "the values given for the job ... over the settings
-    saved now")."""
+    """Run now and Test save first, then run the settings saved, given no values, as the
+    lab's do: they gave every field's value for the job, so its rerun (a Test's is a test
+    again) ran them over the settings saved since (`lpstudio rerun` runs "the values given
+    for the job ... over the settings saved now")."""
     write_recipe(
         studio.workspace.root,
         "p/rerun",
@@ -550,7 +551,7 @@ def test_run_now_runs_the_saved_settings_so_its_rerun_runs_those_saved_since(
     )
     form = RecipeForm("p/rerun", studio)
     form.fields["x"].input.value = "5"
-    form.run_now()
+    form.buttons[button].click()
     form.wait()
     job = form.last_job
     assert job is not None and job.status == "succeeded", form.status.value
@@ -559,7 +560,8 @@ def test_run_now_runs_the_saved_settings_so_its_rerun_runs_those_saved_since(
     studio.save_settings("p/rerun", {"x": "9"}, parse={"x"})  # elsewhere: the CLI, the lab
     again = studio.rerun(job.id)
     assert again.status == "succeeded" and again.result == {"x": 9}
-    assert job.given == {}  # as the lab's Run now gives none
+    assert again.trigger == {"run": "rerun", "test": "test"}[button]  # a Test's: a test again
+    assert job.given == {}  # as the lab's give none
     form.close()
 
 

@@ -1346,19 +1346,19 @@ class RecipeForm(w.VBox):
         return self._guarded(act)
 
     def test(self) -> None:
-        """A dry run on one sample trigger event: shows what would be sent."""
+        """A dry run on one sample trigger event: shows what would be sent. It runs the
+        settings its save stored, given no values, as Run now does."""
         if self._refused("test"):
             return
 
         def act() -> None:
             self._store()
-            values, parse = self.values()
             self.preview.value = ""  # an earlier Test's, until this one's comes
 
             def work() -> None:
                 self._test_connections()
                 self._say("testing on a sample event...")
-                job = self.studio.run(self.recipe.name, values, parse=parse, test=True)
+                job = self.studio.run(self.recipe.name, test=True)
                 self._finish(job, preview=True)
 
             self._background(work)
