@@ -546,6 +546,39 @@ def test_a_checkout_price_that_is_no_finite_number_is_refused_naming_it(
     assert len(served) == 5 and served[0] == first
 
 
+@pytest.mark.parametrize(
+    ("item", "error"),
+    [
+        ({"price": "1.00", "quantity": "x"}, "line_items[0].quantity must be a whole number"),
+        ({"price": "1.00", "quantity": 2.7}, "line_items[0].quantity must be a whole number"),
+        ({"price": "1.00", "quantity": 0}, "line_items[0].quantity must be a whole number"),
+        ({"price": "1.00"}, "line_items[0] must be an object with its price and quantity"),
+        ("mat", "line_items[0] must be an object with its price and quantity"),
+    ],
+)
+def test_a_line_item_without_a_whole_quantity_or_its_price_is_refused_naming_it(
+    client: httpx.Client, item: Any, error: str
+):
+    """A quantity "x" was refused in Python's own words, without the field; 2.7 was cut to
+    2; a line item without its quantity answered 500."""
+    first = client.get(CHECKOUTS_PATH, headers=SHOPIFY).json()["checkouts"][0]
+
+    added = client.post("/_sandbox/shopify/checkouts", json={"line_items": [item]})
+    edited = client.patch(f"/_sandbox/shopify/checkouts/{first['id']}", json={"line_items": [item]})
+
+    for answer in (added, edited):
+        assert answer.status_code == 400, answer.text
+        assert answer.json()["error"].startswith(f"Invalid checkout: {error}"), answer.text
+    served = client.get(CHECKOUTS_PATH, headers=SHOPIFY).json()["checkouts"]
+    assert len(served) == 5 and served[0] == first
+    assert (
+        client.post(  # text, as Shopify writes numbers, is a quantity too
+            "/_sandbox/shopify/checkouts", json={"line_items": [{"price": "2.50", "quantity": "2"}]}
+        ).json()["checkouts"][0]["total_price"]
+        == "5.00"
+    )
+
+
 def test_shopify_leaky_bucket_answers_429_when_full(client: httpx.Client):
     client.patch("/_sandbox/settings", json={"shopify_bucket_size": 3})
 

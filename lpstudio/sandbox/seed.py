@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import random
 import re
+import reprlib
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -126,20 +127,38 @@ def _phone(rng: random.Random) -> str:
     return f"+447700900{rng.randrange(1000):03d}"
 
 
-def check_prices(checkout: dict[str, Any]) -> None:
-    """Refuses a price given (each line item's, the total) that is no finite number, naming
-    it (`line_items[0].price`): "NaN" or "1e400" were taken, and the checkout then served
-    `"total_price": "nan"` or `"inf"`. ValueError, as every invalid checkout."""
+def check_amounts(checkout: dict[str, Any]) -> None:
+    """Refuses a line item given without its price or quantity, a price (each line item's,
+    the total) that is no finite number, and a quantity that is no whole number of at least
+    1, naming it (`line_items[0].price`): "NaN" or "1e400" were taken, and the checkout then
+    served `"total_price": "nan"` or `"inf"`; a quantity "x" failed with Python's own words,
+    and 2.7 was cut to 2. ValueError, as every invalid checkout."""
     items = checkout.get("line_items") or []
-    prices = {
-        f"line_items[{index}].price": item.get("price")
-        for index, item in enumerate(items)
-        if isinstance(item, dict) and "price" in item
-    }
+    if not isinstance(items, list):
+        raise ValueError("line_items must be a list of line items")
+    prices = {}
+    for index, item in enumerate(items):
+        name = f"line_items[{index}]"
+        if not isinstance(item, dict) or not {"price", "quantity"} <= item.keys():
+            raise ValueError(f"{name} must be an object with its price and quantity")
+        prices[f"{name}.price"] = item["price"]
+        require_whole(f"{name}.quantity", item["quantity"])
     if "total_price" in checkout:
         prices["total_price"] = checkout["total_price"]
     for name, price in prices.items():
         require_finite(name, price, 'Shopify\'s "24.99"')
+
+
+def require_whole(name: str, value: Any) -> None:
+    """Refuses a quantity that is no whole number of at least 1 (as text too: "2")."""
+    try:
+        whole = int(str(value)) if not isinstance(value, bool) else 0
+    except ValueError:
+        whole = 0
+    if whole < 1:
+        raise ValueError(
+            f"{name} must be a whole number of at least 1, such as 2, not {reprlib.repr(value)}"
+        )
 
 
 def make_checkout(
@@ -150,7 +169,7 @@ def make_checkout(
     The checkout id always comes from `index`, so ids stay unique and ascending.
     """
     given = dict(given or {})
-    check_prices(given)
+    check_amounts(given)
     given.pop("id", None)
     if "created_at" in given:
         created = parse_time(given.pop("created_at"))

@@ -27,7 +27,7 @@ from .reporting import analytics_rows, transaction_rows
 from .seed import (
     HANDOFFS,
     TEMPLATES,
-    check_prices,
+    check_amounts,
     make_checkout,
     parse_time,
     seed_checkouts,
@@ -265,7 +265,7 @@ class SandboxState:
                 raise KeyError(checkout_id)
             index = found[0]
             changes = {k: v for k, v in changes.items() if k != "id"}
-            check_prices(changes)
+            check_amounts(changes)
             for name in ("created_at", "updated_at", "completed_at"):
                 if changes.get(name) is not None:
                     changes[name] = timestamp(parse_time(changes[name]))
