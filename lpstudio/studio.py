@@ -36,7 +36,15 @@ from .checks import (
 )
 from .connections import ConnectionInfo, Connections, bind_connections, check_bound_exist
 from .endpoints import check_call_timeout, endpoint_path, holder, serving
-from .errors import ConflictError, InputError, LpstudioError, RecipeError, WorkspaceError, word
+from .errors import (
+    ConflictError,
+    InputError,
+    LpstudioError,
+    RecipeError,
+    WorkspaceError,
+    rerun_fix,
+    word,
+)
 from .executor import Executor, executor_for
 from .failures import after_end, after_failure
 from .gallery import Template, copy_template, find_template, list_templates, trying
@@ -380,8 +388,8 @@ class Studio:
         return Recipe.load(*self.recipe_file(ref))
 
     def recipe_file(self, ref: str | os.PathLike[str]) -> tuple[Path, str]:
-        """A recipe's file and name, whether or not it loads: what stopping a broken recipe,
-        listing its versions and restoring one of them need."""
+        """A recipe's file and name, whether or not it loads: what listing a broken recipe's
+        versions and restoring one of them need (`versioned_file`)."""
         path = self.workspace.recipe_path(ref)
         return path, self.workspace.recipe_name(path)
 
@@ -851,11 +859,25 @@ class Studio:
         present = {self.workspace.recipe_name(path) for path in self.workspace.recipe_files()}
         return [name for name in self.started_settings() if name not in present]
 
+    def versioned_recipes(self) -> list[str]:
+        """Every recipe with versions in the store, its notebook there or not: versions
+        outlive their notebook, and restoring one is how a deleted recipe comes back."""
+        from .models import RecipeVersion
+
+        with self.store.read() as s:
+            return list(s.scalars(select(RecipeVersion.recipe).distinct()))
+
+    def versioned_file(self, ref: str | os.PathLike[str]) -> tuple[Path, str]:
+        """`recipe_file`, or the old path and name of a recipe whose notebook is gone but
+        whose versions are kept (`versioned_recipes`): what `versions` and `restore` take."""
+        path = self.workspace.recipe_path(ref, kept=self.versioned_recipes())
+        return path, self.workspace.recipe_name(path)
+
     def versions(self, ref: str | os.PathLike[str]) -> list[dict[str, Any]]:
         """The recipe's versions, newest first: who made each, when, and its settings."""
         from .models import RecipeVersion
 
-        name = self.recipe_file(ref)[1]
+        name = self.versioned_file(ref)[1]
         with self.store.read() as s:
             rows = s.scalars(
                 select(RecipeVersion)
@@ -876,8 +898,9 @@ class Studio:
         """Writes an old version's notebook and parameters back as the recipe's current
         ones, and its connections as `_restored_choice` chooses them. Versions are
         content-addressed, so the restored content keeps that version's id. It is how a
-        recipe whose notebook broke is mended, so the notebook is not loaded first."""
-        path, name = self.recipe_file(ref)
+        recipe whose notebook broke is mended, so the notebook is not loaded first, and how
+        a deleted one comes back (its folder too)."""
+        path, name = self.versioned_file(ref)
         if len(version) < MIN_VERSION_PREFIX:  # the REST API's refusal too (RESTORE_BODY)
             raise InputError(
                 f"version {version!r} is too short to name one",
@@ -896,6 +919,7 @@ class Studio:
         chosen = matches[0]
         content = self.store.version_notebook(chosen["id"])
         kept = self.keep_current(path, name)
+        path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f".{path.name}.restore")
         tmp.write_text(content)
         os.replace(tmp, path)
@@ -1757,8 +1781,29 @@ class Studio:
                 fix=f"wait for it to end (`lpstudio show {job_id}`), or cancel it "
                 f"(`lpstudio cancel {job_id}`) and rerun it then",
             )
+        self._refuse_deleted(old)
         recipe, values = self.validate(old.recipe, _given(old))
         return old, recipe, values
+
+    def _refuse_deleted(self, job: Job) -> None:
+        """Refuses a rerun of a job whose recipe's notebook is gone but whose versions are
+        kept, saying how to restore one: 'not found, list recipes' told of a recipe no list
+        holds any more."""
+        name = job.recipe
+        if self.workspace.is_recipe_file(self.workspace.projects / name):
+            return
+        if name not in self.versioned_recipes():
+            return  # no version to bring back: `validate`'s refusal says it is not found
+        raise WorkspaceError(
+            f"job {job.id}'s recipe {name} is gone: its notebook was deleted from "
+            f"{self.workspace.projects} (or moved away)",
+            field="recipe",
+            fix=rerun_fix(
+                job.id,
+                f"bring it back from its versions: `lpstudio versions {word(name)}` lists "
+                f"them, `lpstudio restore {word(name)} VERSION` writes one back",
+            ),
+        )
 
     def _queue_rerun(self, job_id: int) -> Job:
         """Queues a job again with the values given for it and its cached event, on the
@@ -2074,13 +2119,23 @@ class Studio:
     def find_stoppable(self, ref: str | os.PathLike[str]) -> str:
         """`find_recipe_file`'s name, or that of a started recipe whose notebook is gone
         (`started_gone`): what a stop may name."""
+        return self._find_kept(ref, self.started_gone)
+
+    def find_versioned(self, ref: str | os.PathLike[str]) -> str:
+        """`find_recipe_file`'s name, or that of a recipe whose notebook is gone but whose
+        versions are kept (`versioned_recipes`): what listing versions and a restore name."""
+        return self._find_kept(ref, self.versioned_recipes)
+
+    def _find_kept(self, ref: str | os.PathLike[str], kept: Callable[[], Collection[str]]) -> str:
+        """`find_recipe_file`'s name, or the name of a recipe whose notebook is gone that
+        `kept` (read only then) still counts."""
         from .errors import NotFoundError
 
         try:
             return self.find_recipe_file(ref)[1]
         except NotFoundError:
             name = self.workspace.recipe_name(self.workspace.projects / notebook_path(ref))
-            if name not in self.started_gone():
+            if name not in kept():
                 raise
             return name
 

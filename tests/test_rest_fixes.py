@@ -95,7 +95,7 @@ def fix_of(answer: httpx.Response, status: int, routes: list[tuple[str, re.Patte
     return fix
 
 
-def test_a_rerun_of_a_job_whose_recipe_moved_names_the_recipes_route(
+def test_a_rerun_of_a_job_whose_recipe_moved_names_the_versions_and_restore_routes(
     ws: Path, server: Served, routes: Any
 ) -> None:
     job = server.api("alice", "GET", "/jobs").json()["jobs"][-1]
@@ -104,11 +104,19 @@ def test_a_rerun_of_a_job_whose_recipe_moved_names_the_recipes_route(
     answer = server.api("alice", "POST", f"/jobs/{job['id']}/rerun")
 
     assert answer.json()["error"]["message"] == (
-        "recipe shop/cart_abandonment.ipynb not found in projects"
+        f"job {job['id']}'s recipe shop/cart_abandonment.ipynb is gone: its notebook was "
+        "deleted from projects (or moved away)"
     )
-    assert fix_of(answer, 400, routes) == f"list recipes with GET {API}/recipes"
+    recipe = f"{API}/recipes/shop/cart_abandonment.ipynb"
+    assert fix_of(answer, 400, routes) == (
+        f"bring it back from its versions: GET {recipe}/versions lists them, POST "
+        f'{recipe}/restore {{"version": ...}} writes one back; then POST {API}/jobs/'
+        f"{job['id']}/rerun"
+    )
     said = CliRunner().invoke(main, ["rerun", str(job["id"]), "--workspace", str(ws)])
-    assert said.exit_code == 2 and "list recipes with `lpstudio recipes`" in said.output
+    assert said.exit_code == 2 and "`lpstudio restore shop/cart_abandonment.ipynb VERSION`" in (
+        said.output
+    )
 
 
 def test_a_connection_s_fixes_name_its_routes_and_the_body_they_take(

@@ -372,7 +372,7 @@ def stop(recipe: str, workspace: Path | None, as_json: bool) -> None:
 def versions(recipe: str, workspace: Path | None, as_json: bool) -> None:
     """List RECIPE's versions (notebook and settings), newest first."""
     with _studio(workspace) as studio:
-        found = studio.versions(_typed_recipe(studio, recipe))
+        found = studio.versions(_typed_recipe(studio, recipe, kept=studio.versioned_recipes()))
     if as_json:
         _emit(found)
         return
@@ -409,7 +409,7 @@ def _settings_said(settings: dict[str, Any]) -> str:
 def restore(recipe: str, version: str, workspace: Path | None, as_json: bool) -> None:
     """Make RECIPE's notebook and settings those of VERSION (an id or its first characters)."""
     with _studio(workspace) as studio:
-        recipe = _typed_recipe(studio, recipe)
+        recipe = _typed_recipe(studio, recipe, kept=studio.versioned_recipes())
         restored = studio.restore(recipe, version)
     kept = restored["kept"]
     name = restored["recipe"]  # by its name under projects/, as `versions` takes it

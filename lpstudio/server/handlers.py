@@ -855,14 +855,14 @@ class RecipeSettingsHandler(UserHandler):
 class RecipeVersionsHandler(UserHandler):
     @web.authenticated
     async def get(self, recipe: str) -> None:
-        name = (await self.blocking(self.studio.find_recipe_file, recipe))[1]
+        name = await self.blocking(self.studio.find_versioned, recipe)
         self.answer({"versions": await self.blocking(self.studio.versions, name)})
 
 
 class RecipeRestoreHandler(UserHandler):
     @web.authenticated
     async def post(self, recipe: str) -> None:
-        name = (await self.blocking(self.studio.find_recipe_file, recipe))[1]
+        name = await self.blocking(self.studio.find_versioned, recipe)
         self.answer(await self.blocking(self.studio.restore, name, self.body["version"]))
 
 
