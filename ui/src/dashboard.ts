@@ -1,6 +1,7 @@
 /**
  * The Dashboard: jobs per day by status, per-recipe successes and failures, Proactive
- * volumes and connection status over a chosen range, drawn with Chart.js.
+ * volumes and connection status over a chosen range, drawn with Chart.js. A chart's figures
+ * are also a table under it (its Figures): a canvas says them only on hover, to a mouse.
  */
 import { Chart, ChartConfiguration, registerables } from 'chart.js';
 
@@ -25,6 +26,11 @@ const COLOURS: Record<string, string> = {
   accepted: '#388e3c'
 };
 const REFRESH_MS = 5000;
+/** A chart's height (as .lps-chart-area's), and the room the per-recipe chart gives each
+ * recipe's bar and name beyond its axis. */
+const CHART_PX = 240;
+const RECIPE_ROW_PX = 22;
+const AXIS_PX = 48;
 
 export class DashboardPanel extends LivePanel {
   constructor(ctx: StudioContext) {
@@ -84,10 +90,11 @@ export class DashboardPanel extends LivePanel {
       return;
     }
     this.renderTotals(data);
-    this.draw('perDay', this.perDay(data));
-    this.draw('perRecipe', this.perRecipe(data));
-    this.draw('proactive', this.proactive(data));
-    this.draw('connections', this.connections(data));
+    this.draw('perDay', this.perDay(data), 'day (UTC)');
+    this.fitRecipes(data.recipes.length);
+    this.draw('perRecipe', this.perRecipe(data), 'recipe');
+    this.draw('proactive', this.proactive(data), 'day (UTC)');
+    this.draw('connections', this.connections(data), 'state', Object.keys(data.connections));
   }
 
   private renderTotals(data: Dashboard): void {
@@ -132,6 +139,13 @@ export class DashboardPanel extends LivePanel {
     };
   }
 
+  /** Grows the per-recipe chart with the number of recipes: Chart.js names only some bars
+   * where their names do not fit, and a bar no name labels says nothing. */
+  private fitRecipes(count: number): void {
+    const area = this.canvases.get('perRecipe')!.parentElement!;
+    area.style.height = `${Math.max(CHART_PX, AXIS_PX + count * RECIPE_ROW_PX)}px`;
+  }
+
   private perRecipe(data: Dashboard): ChartConfiguration {
     return {
       type: 'bar',
@@ -143,7 +157,7 @@ export class DashboardPanel extends LivePanel {
           data: data.recipes.map(r => r[k])
         }))
       },
-      options: { animation: false, responsive: true, maintainAspectRatio: false, indexAxis: 'y', scales: { x: { stacked: true, beginAtZero: true, ticks: { precision: 0 } }, y: { stacked: true } } }
+      options: { animation: false, responsive: true, maintainAspectRatio: false, indexAxis: 'y', scales: { x: { stacked: true, beginAtZero: true, ticks: { precision: 0 } }, y: { stacked: true, ticks: { autoSkip: false } } } }
     };
   }
 
@@ -177,10 +191,21 @@ export class DashboardPanel extends LivePanel {
   private chartBox(title: string, key: string): HTMLElement {
     const canvas = el('canvas', { attrs: { 'aria-label': title, role: 'img' } });
     this.canvases.set(key, canvas);
-    return el('div', { cls: 'lps-chart', attrs: { 'data-chart': key } }, el('h3', { text: title }), el('div', { cls: 'lps-chart-area' }, canvas));
+    const figures = el('div');
+    this.figures.set(key, figures);
+    return el(
+      'div',
+      { cls: 'lps-chart', attrs: { 'data-chart': key } },
+      el('h3', { text: title }),
+      el('div', { cls: 'lps-chart-area' }, canvas),
+      el('details', { cls: 'lps-figures' }, el('summary', { text: 'Figures' }), figures)
+    );
   }
 
-  private draw(key: string, config: ChartConfiguration): void {
+  /** Draws the chart at `key` and writes its figures, by `rows` (what its labels are), or
+   * by `names` where its labels say more (a doughnut's, with their counts). */
+  private draw(key: string, config: ChartConfiguration, rows: string, names?: string[]): void {
+    this.tabulate(key, figuresTable(config, rows, names ?? (config.data.labels as string[])));
     const chart = this.charts.get(key);
     if (chart) {
       chart.data = config.data;
@@ -190,10 +215,41 @@ export class DashboardPanel extends LivePanel {
     this.charts.set(key, new Chart(this.canvases.get(key)!, config));
   }
 
+  /** Puts `table` under the chart at `key` unless it says what the one there says: a refresh
+   * every few seconds would otherwise move a screen reader's place in it. */
+  private tabulate(key: string, table: HTMLElement): void {
+    const holder = this.figures.get(key)!;
+    if (!holder.firstElementChild?.isEqualNode(table)) {
+      fill(holder, table);
+    }
+  }
+
   private days = el('select', { cls: 'lps-input', attrs: { name: 'days', 'aria-label': 'Period' } });
   private fetch = latest(api.dashboard);
   private message = el('div', { cls: 'lps-message' });
   private totals = el('div', { cls: 'lps-totals' });
   private canvases = new Map<string, HTMLCanvasElement>();
+  private figures = new Map<string, HTMLElement>();
   private charts = new Map<string, Chart>();
+}
+
+/** A chart's figures as a table: a row for each of its `names` (`rows` says what they are),
+ * a column for each dataset; or that it has none. */
+function figuresTable(config: ChartConfiguration, rows: string, names: string[]): HTMLElement {
+  if (names.length === 0) {
+    return el('p', { text: 'none' });
+  }
+  const sets = config.data.datasets;
+  return el(
+    'table',
+    { cls: 'lps-table' },
+    el('thead', {}, el('tr', {}, ...[rows, ...sets.map(set => String(set.label))].map(name => el('th', { text: name, attrs: { scope: 'col' } })))),
+    el(
+      'tbody',
+      {},
+      ...names.map((name, i) =>
+        el('tr', {}, el('th', { text: name, attrs: { scope: 'row' } }), ...sets.map(set => el('td', { text: String(set.data[i] ?? 0) })))
+      )
+    )
+  );
 }
