@@ -49,11 +49,15 @@ def test_the_dashboard_names_every_recipe_s_bar_and_gives_its_figures_as_text(
         rows = figures.locator("tbody tr")
         expect(rows).to_have_count(RECIPES)
 
-        # Room for each bar's name: the chart grows with the recipes, its canvas with it.
-        area = chart.locator(".lps-chart-area").bounding_box()
-        canvas = chart.locator("canvas").bounding_box()
-        assert area is not None and area["height"] >= RECIPES * 22, area
-        assert canvas is not None and canvas["height"] >= RECIPES * 22, canvas
+        # Room for each bar's name: the chart grows with the recipes, its canvas with it
+        # (Chart.js resizes the canvas once it sees its area grow: waited for, not measured
+        # at once).
+        page.wait_for_function(
+            """n => ['.lps-chart-area', 'canvas'].every(part => document.querySelector(
+                `.lps-dashboard [data-chart=perRecipe] ${part}`
+            ).getBoundingClientRect().height >= n)""",
+            arg=RECIPES * 22,
+        )
 
         # The figures, from the keyboard: folded under the chart, opened by Enter.
         table = figures.get_by_role("table")
