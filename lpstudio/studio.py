@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import functools
+import json
 import logging
 import math
 import os
@@ -40,6 +41,7 @@ from .errors import (
     ConflictError,
     InputError,
     LpstudioError,
+    ParameterError,
     RecipeError,
     WorkspaceError,
     rerun_fix,
@@ -136,6 +138,13 @@ def _changed_keys(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
     """The `SAVED_KEYS` whose values differ between the settings `old` and `new`; an empty
     value is none (`{}` parameters are no parameters saved)."""
     return [key for key in SAVED_KEYS if (old.get(key) or None) != (new.get(key) or None)]
+
+
+def _gone_parameters(recipe: Recipe, saved: dict[str, Any]) -> list[str]:
+    """The parameters `saved` holds a value for that the recipe's notebook no longer
+    declares: renamed (`count` to `n_contacts`) or removed since the value was saved."""
+    properties = recipe.schema.get("properties", {})
+    return [name for name in saved.get("parameters", {}) if name not in properties]
 
 
 @functools.lru_cache(maxsize=4096)
@@ -1131,7 +1140,17 @@ class Studio:
         it as it is now. One that no longer fits is refused with how to save another, its
         value masked where a connection's secret came to equal it since it was saved (as
         `coerce` masks any refusal): the refusal is shown (a recipe's `settings_problem`,
-        `lpstudio settings`, a trigger's error) where the value itself never is."""
+        `lpstudio settings`, a trigger's error) where the value itself never is. One saved
+        for a parameter the notebook no longer declares (renamed or removed since) can only
+        be forgotten: its fix says so (any save of the settings forgets it too)."""
+        for name in _gone_parameters(recipe, saved):
+            known = ", ".join(recipe.schema.get("properties", {})) or "(none)"
+            raise ParameterError(
+                f"a value is saved for parameter '{name}', which {recipe.name} no longer "
+                f"declares (its parameters: {known})",
+                field=name,
+                fix=f"forget it with `lpstudio settings {word(recipe.name)} --reset {name}`",
+            )
         try:
             return self._checked_parameters(recipe, saved)
         except InputError as exc:
@@ -1195,9 +1214,14 @@ class Studio:
         `fit_checked`: the caller checked the body variables against the handoff list it
         holds (the notebook's form), and the list is not asked again (`handoff_fit`).
 
+        A saved value of a parameter the notebook no longer declares (renamed or removed
+        since) is forgotten by any save, or by name in `reset`: kept, it refused every save,
+        run and start, and no value given could mend it.
+
         Returns the settings saved, with `warnings`: what was saved and will fail, each a
         `ParameterError` naming its field and fix (a text template that cannot fill the
-        handoff's placeholders, as the form warns of it), for the CLI and the REST API to say.
+        handoff's placeholders, as the form warns of it), and each saved value the save
+        forgot unasked as its parameter is gone, for the CLI and the REST API to say.
 
         The saved settings are read, checked against and written in one write transaction:
         two saves at once take turns, and neither loses the other's change."""
@@ -1238,8 +1262,10 @@ class Studio:
                 recipe, saved, parameters, parse, connections, since, reset, notify,
                 available, secrets,
             )  # fmt: skip
-            if refit is not None:  # over what another save wrote meanwhile, if any
-                warnings[:] = [misfit] if (misfit := refit(new["parameters"])) else []
+            forgotten = self._forgotten(recipe, saved, reset, secrets)
+            # Over what another save wrote meanwhile, if any.
+            misfit = refit(new["parameters"]) if refit is not None else None
+            warnings[:] = [*forgotten, *([misfit] if misfit else [])]
             if call_timeout is not None:
                 new["call_timeout"] = float(call_timeout)
             elif "call_timeout" in reset:
@@ -1332,6 +1358,26 @@ class Studio:
             new["since"] = poll_start(since, "since").isoformat()
         return new
 
+    def _forgotten(
+        self, recipe: Recipe, saved: dict[str, Any], reset: Sequence[str], secrets: set[str]
+    ) -> list[LpstudioError]:
+        """What a save forgets unasked (`reset` names none of them): the saved values of
+        parameters the notebook no longer declares, each with its value (masked where it
+        holds a connection's secret, as `coerce` masks its refusals), to be given again to
+        the parameter that took its place, if one did."""
+        known = ", ".join(recipe.schema.get("properties", {})) or "(none)"
+        return [
+            ParameterError(
+                f"forgot the value saved for parameter '{name}' "
+                f"({json.dumps(saved['parameters'][name])}), which {recipe.name} no longer "
+                "declares",
+                field=name,
+                fix=f"if one of its parameters ({known}) took its place, save the value for it",
+            ).mask(secrets | self.store.secrets)
+            for name in _gone_parameters(recipe, saved)
+            if name not in reset
+        ]
+
     @staticmethod
     def _forget(
         recipe: Recipe,
@@ -1340,12 +1386,19 @@ class Studio:
         parameters: dict[str, Any] | None,
         connections: dict[str, str] | None,
     ) -> tuple[dict[str, Any], dict[str, str]]:
-        """The saved parameter values and bindings left once `reset` is forgotten; a name
-        that is neither a parameter nor `connections.SLOT`, or is also given, is refused (a
-        slot named bare, or a parameter as a slot, with the name to give instead)."""
+        """The saved parameter values and bindings left once `reset` is forgotten, and the
+        values of parameters the notebook no longer declares (`_gone_parameters`); a name
+        that is neither a parameter nor `connections.SLOT`, nor saved as one (a parameter
+        or slot gone since), or is also given, is refused (a slot named bare, or a parameter
+        as a slot, with the name to give instead)."""
         slots = recipe.metadata.get("connections", {})
         properties = recipe.schema.get("properties", {})
-        known = [*properties, *(f"connections.{s}" for s in slots)]
+        bound = {*slots, *saved.get("connections", {})}
+        known = [
+            *properties,
+            *_gone_parameters(recipe, saved),
+            *(f"connections.{s}" for s in bound),
+        ]
         if recipe.trigger_kind == "callable" or "call_timeout" in saved:
             known.append("call_timeout")
         given = {*(parameters or {}), *(f"connections.{slot}" for slot in connections or {})}
@@ -1376,7 +1429,11 @@ class Studio:
                     fix=f"give {name} a value or reset it, not both",
                 )
         dropped = set(reset)
-        kept = {k: v for k, v in saved.get("parameters", {}).items() if k not in dropped}
+        kept = {
+            k: v
+            for k, v in saved.get("parameters", {}).items()
+            if k not in dropped and k in properties
+        }
         kept_slots = {
             slot: name
             for slot, name in saved.get("connections", {}).items()

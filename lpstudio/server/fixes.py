@@ -258,6 +258,8 @@ def _with_body(said: str, options: list[str], body: dict[str, Any] | None = None
                 fields[key] = given if given not in ("", "...") else ...
         elif option in ("--type", "--reset-since"):
             body[option.removeprefix("--").replace("-", "_")] = value
+        elif option == "--reset":  # a saved value to forget
+            body.setdefault("reset", []).append(value)
         else:
             return None
     return f"{said} {_json(body)}" if body else said

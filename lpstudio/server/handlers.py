@@ -817,8 +817,9 @@ class RecipeSettingsHandler(UserHandler):
             "type": "array",
             "items": {"$ref": "#/components/schemas/Error/properties/error"},
             "description": "what was saved, and will fail as it is (e.g. a text template "
-            "that cannot fill the handoff's placeholders), each naming its field and fix; "
-            "empty when none",
+            "that cannot fill the handoff's placeholders), and each value saved for a "
+            "parameter the notebook no longer declares that the save forgot unasked, each "
+            "naming its field and fix; empty when none",
         }
     }
 

@@ -1301,15 +1301,16 @@ class RecipeForm(w.VBox):
 
     # -- buttons ---------------------------------------------------------------------------
 
-    def _store(self) -> None:
+    def _store(self) -> list[LpstudioError]:
         """Saves what the form shows; raises (and so stops Test, Run now and Start, which
         save first) when the store refuses it, e.g. a picked connection deleted meanwhile,
         or when the settings were changed elsewhere since the form showed them (saving
         would write the form's old values over them): it shows them as they are now, with
-        what the user changed kept."""
+        what the user changed kept. Returns the save's warnings: a value saved for a
+        parameter the notebook no longer declares, forgotten."""
         values, parse = self.values()
         try:
-            self.studio.save_settings(
+            warnings = self.studio.save_settings(
                 self.recipe.name,
                 values,
                 parse=parse,
@@ -1317,10 +1318,11 @@ class RecipeForm(w.VBox):
                 reset=self._cleared(),
                 expected_revision=self.revision,
                 fit_checked=True,  # by `ProactiveSection`, on the list this form holds
-            )
+            )["warnings"]
         except ConflictError as exc:
             raise self._changed_elsewhere(exc) from None
         self.show_saved(read_settings(self.studio.store, self.recipe.name))
+        return warnings
 
     def save(self) -> bool:
         """Stores the values and connection choices as the recipe's settings."""
@@ -1328,9 +1330,9 @@ class RecipeForm(w.VBox):
             return False
 
         def act() -> None:
-            self._store()
+            warnings = self._store()  # a forgotten value of a parameter gone
             problem = self.settings_problem
-            warnings = self.proactive.warnings() if self.proactive is not None else []
+            warnings += self.proactive.warnings() if self.proactive is not None else []
             if problem is None and warnings:  # a text template's misfit, a channel's: saved
                 said = "; ".join(_said(warning) for warning in warnings)
                 self._say(f"saved by {self.studio.user}, but: {said}", error=True)
