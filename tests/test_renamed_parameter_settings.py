@@ -14,9 +14,11 @@ from pathlib import Path
 
 from click.testing import Result
 
+from lpstudio.server.fixes import answer_in_rest_terms
 from lpstudio.settings import saved_settings
 from lpstudio.studio import Studio
 from lpstudio.widgets import RecipeForm
+from lpstudio.widgets.common import lab_text
 
 from .conftest import write_recipe
 from .servers import API, serving
@@ -118,3 +120,21 @@ def test_the_forms_save_forgets_it_and_its_run_now_runs(studio: Studio, ws: Path
     assert form.last_job is not None and form.last_job.status == "succeeded", form.status.value
     assert saved(ws, recipe) == {}
     form.close()
+
+
+def test_its_fix_is_said_in_the_studios_terms_where_the_user_is(studio: Studio, ws: Path) -> None:
+    """The notebook's form said `save another value with \\`lpstudio settings ... -p note
+    ...\\`, or forget it with --reset note`, the lab's Settings and Recipes sidebar the same
+    as REST routes: neither works there (a value for `note` is refused), nor is either the
+    studio's way. Save is: it forgets the value (the lab's sends its reset)."""
+    recipe = renamed(ws, "billing/r2")
+    form = RecipeForm("billing/r2", studio)
+    said = shown(form.problem.value)
+    assert said.endswith("fix: click Save below, which forgets the value saved for note"), said
+    form.close()
+
+    problem = answer_in_rest_terms(studio.recipe_detail(recipe))["settings_problem"]
+    assert "PUT " in problem["fix"], problem  # as the lab is answered
+    for where in ("below", f"in the Settings of {recipe}"):  # its Settings, its sidebar
+        fix = lab_text(problem["fix"], where)
+        assert fix == f"click Save {where}, which forgets the value saved for note", fix
