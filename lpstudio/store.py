@@ -1417,7 +1417,12 @@ class Store:
         since: datetime | None = None,
         limit: int | None = 50,
         offset: int = 0,
+        before: int | None = None,
     ) -> Sequence[Job]:
+        """The newest jobs, filtered; with `before` (a job's id, the last one of a page) the
+        jobs that follow it in that order: a page that stays put as new jobs arrive, where
+        an `offset` counts from the newest and shifts by each of them. Both read an index
+        (`created_at` bounds the scan, ties with the cursor's time are few)."""
         query = select(Job)
         if recipe:
             query = query.where(Job.recipe == recipe)
@@ -1427,6 +1432,15 @@ class Store:
             query = query.where(Job.created_at >= since)
         query = query.order_by(Job.created_at.desc(), Job.id.desc()).limit(limit).offset(offset)
         with self.read() as s:
+            if before is not None:
+                at = s.scalar(select(Job.created_at).where(Job.id == before))
+                if at is None:
+                    raise NotFoundError(
+                        f"job {before} does not exist, so no page follows it",
+                        field="before",
+                        fix="list from the newest jobs again (without before)",
+                    )
+                query = query.where(Job.created_at <= at, or_(Job.created_at < at, Job.id < before))
             return s.scalars(query).all()
 
     def checkpoint(self) -> None:

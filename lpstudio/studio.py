@@ -1933,14 +1933,16 @@ class Studio:
         since: datetime | str | None = None,
         limit: int | None = 50,
         offset: int = 0,
+        before: int | None = None,
     ) -> list[Job]:
-        """The newest jobs, filtered, from the `offset`th on; a filter no job could match
-        is refused (a misspelt status listed nothing, as if no job had it), and so is a
-        recipe that is neither a file under projects/ nor one with jobs (`_recipe_with_jobs`:
-        the path JupyterLab's file browser shows is read too). `since` may be typed as
-        `lpstudio jobs --since` takes it (`2h`, `2026-11-01`, in this machine's zone), and a
-        naive datetime is in that zone too, as `datetime.now()` gives it (read as UTC, it
-        listed jobs hours away from the same time typed)."""
+        """The newest jobs, filtered, from the `offset`th on, or after job `before` (the last
+        of a page: the next page, which jobs arriving meanwhile do not shift); a filter no
+        job could match is refused (a misspelt status listed nothing, as if no job had it),
+        and so is a recipe that is neither a file under projects/ nor one with jobs
+        (`_recipe_with_jobs`: the path JupyterLab's file browser shows is read too). `since`
+        may be typed as `lpstudio jobs --since` takes it (`2h`, `2026-11-01`, in this
+        machine's zone), and a naive datetime is in that zone too, as `datetime.now()` gives
+        it (read as UTC, it listed jobs hours away from the same time typed)."""
         from .store import RUNNING
 
         statuses = (QUEUED, RUNNING, *FINAL_STATES)
@@ -1964,6 +1966,14 @@ class Studio:
                 field="offset",
                 fix="give how many of the newest jobs to skip, e.g. offset=50",
             )
+        whole = isinstance(before, int) and not isinstance(before, bool)
+        if before is not None and not (whole and 1 <= before <= MAX_INTEGER):
+            raise InputError(
+                f"before must be a job's id, a whole number from 1 to {MAX_INTEGER}, "
+                f"not {before!r}",
+                field="before",
+                fix="give the id of the last job of the page shown, e.g. before=1234",
+            )
         if isinstance(since, str | datetime):
             since = parse_moment(since, "since", local=True)
         elif since is not None:
@@ -1977,7 +1987,7 @@ class Studio:
             recipe = self._recipe_with_jobs(recipe)
         return list(
             self.store.list_jobs(
-                recipe=recipe, status=status, since=since, limit=limit, offset=offset
+                recipe=recipe, status=status, since=since, limit=limit, offset=offset, before=before
             )
         )
 

@@ -513,6 +513,26 @@ def test_run_now_jobs_outputs_rerun_and_cancel(server: str, ws: Path) -> None:
     assert not [e for e in audit if e["action"] == "cancel" and e["detail"]["job"] == job["id"]]
 
 
+def test_jobs_after_a_job_are_the_next_page_whatever_was_queued_since(server: str) -> None:
+    """`before`: the page after the one shown, where an `offset` shifted by each new job."""
+
+    def run() -> int:
+        queued = api(server, "ana", "POST", "/recipes/lab/double.ipynb/run", json={})
+        assert queued.status_code == 202, queued.text
+        return int(queued.json()["id"])
+
+    ids = [run() for _ in range(3)]
+    newest = api(server, "alice", "GET", "/jobs", params={"limit": 3}).json()["jobs"]
+    ids.append(run())
+    after = api(server, "alice", "GET", "/jobs", params={"limit": 2, "before": newest[0]["id"]})
+    assert [j["id"] for j in after.json()["jobs"]] == [j["id"] for j in newest[1:]]
+    missing = api(server, "alice", "GET", "/jobs", params={"before": 2**62})
+    assert "without before" in assert_error(missing, 404, "before")["fix"]
+    assert_error(api(server, "alice", "GET", "/jobs", params={"before": 0}), 400, "before")
+    for job_id in ids:
+        wait_job(server, job_id)
+
+
 def test_settings_versions_restore_start_and_stop(server: str) -> None:
     saved = api(
         server, "ana", "PUT", "/recipes/lab/double.ipynb/settings", json={"parameters": {"x": 5}}

@@ -11,7 +11,7 @@ from urllib.parse import quote
 
 import pytest
 
-from lpstudio.errors import InputError
+from lpstudio.errors import InputError, NotFoundError
 from lpstudio.failures import describe_error
 from lpstudio.models import User
 from lpstudio.store import FINAL_STATES, MAX_LISTED
@@ -407,3 +407,56 @@ def test_jobs_view_pages_through_older_jobs(studio: Studio) -> None:
         assert view.newer_button.disabled
     finally:
         view.close()
+
+
+def test_jobs_view_older_pages_stay_put_as_jobs_arrive(studio: Studio) -> None:
+    """Paged by offset, an older page shifted by each job queued meanwhile, and Older showed
+    rows already seen: it now goes on after the last row shown, the newest page stays live."""
+    write_recipe(studio.workspace.root, "p/busy")
+    recipe = studio.recipe("p/busy")
+    version = studio.store.snapshot(recipe.name, recipe.canonical_json, {}, "alice")
+
+    def queue(count: int) -> list[int]:
+        return [
+            studio.store.create_job(recipe=recipe.name, version_id=version, user="alice").id
+            for _ in range(count)
+        ]
+
+    ids = queue(6)[::-1]  # newest first
+    view = JobsView(studio, limit=2)
+    view.recipe.value = recipe.name
+    try:
+        view.older_button.click()
+        assert [row["id"] for row in view.rows] == ids[2:4]
+        newer = queue(3)[::-1]
+        view.refresh()  # the timer's: the page shown does not shift
+        assert [row["id"] for row in view.rows] == ids[2:4]
+        view.older_button.click()
+        assert [row["id"] for row in view.rows] == ids[4:6]  # none seen before
+        assert "jobs 5 to 6" in view.page.value
+        view.newer_button.click()
+        view.newer_button.click()
+        assert [row["id"] for row in view.rows] == newer[:2]  # the newest page is live
+    finally:
+        view.close()
+
+
+def test_jobs_listed_after_a_job_are_those_older_than_it_and_a_job_not_there_is_refused(
+    studio: Studio,
+) -> None:
+    write_recipe(studio.workspace.root, "p/cursor")
+    recipe = studio.recipe("p/cursor")
+    version = studio.store.snapshot(recipe.name, recipe.canonical_json, {}, "alice")
+    ids = [
+        studio.store.create_job(recipe=recipe.name, version_id=version, user="alice").id
+        for _ in range(4)
+    ][::-1]
+    listed = studio.jobs(recipe=recipe.name, limit=2, before=ids[1])
+    assert [job.id for job in listed] == ids[2:4]
+    for wrong in (0, True, "3"):
+        with pytest.raises(InputError) as refused:
+            studio.jobs(before=wrong)  # type: ignore[arg-type]
+        assert refused.value.field == "before"
+    with pytest.raises(NotFoundError) as missing:
+        studio.jobs(before=ids[0] + 1000)
+    assert missing.value.field == "before" and "without before" in (missing.value.fix or "")

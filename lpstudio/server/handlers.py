@@ -996,7 +996,13 @@ class JobsHandler(UserHandler):
             if q.get("recipe"):  # a path on the server: `jobs --recipe` takes one, REST not
                 self.studio.workspace.refuse_server_path(q["recipe"])
             jobs = await self.blocking(
-                self.studio.jobs, q.get("recipe"), q.get("status"), since, q["limit"], q["offset"]
+                self.studio.jobs,
+                q.get("recipe"),
+                q.get("status"),
+                since,
+                q["limit"],
+                q["offset"],
+                q.get("before"),
             )
         except WorkspaceError as exc:  # a recipe filter that names no recipe lists no jobs
             if exc.field != "recipe":

@@ -368,6 +368,14 @@ ROUTES: tuple[Route, ...] = (
                 "since": {"type": "string", "description": "ISO time or a duration (2h, 7d)"},
                 "limit": {**s.LIMIT, "default": 50},
                 "offset": s.OFFSET,
+                "before": {
+                    "type": "integer",
+                    "minimum": 1,
+                    "maximum": s.MAX_INTEGER,
+                    "description": "the id of the last job of a page: the jobs after it "
+                    "(the next page, which jobs queued meanwhile do not shift); a job that "
+                    "does not exist is refused with 404",
+                },
             },
             answer=s.list_of("jobs", s.JOB),
         ),

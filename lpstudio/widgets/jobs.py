@@ -88,7 +88,9 @@ def _row_html(row: dict[str, Any], job: Job, now: datetime, root: Path) -> str:
 
 class JobsView(widgets.VBox):
     """Recent jobs, newest first: `limit` rows matching the filters per page; Older and
-    Newer turn the pages, and a change of filter starts again from the newest.
+    Newer turn the pages, and a change of filter starts again from the newest. The first
+    page is the newest jobs, live; an older page is the jobs after the last row of the page
+    before it as it was shown (`list_jobs`' `before`), so jobs arriving do not shift it.
 
     `rows` holds the jobs shown, as `job_to_dict` shapes them (with `output_path` relative to
     the workspace root). With `refresh_seconds`, the table refreshes itself until `close()`.
@@ -105,7 +107,8 @@ class JobsView(widgets.VBox):
         self._stop = threading.Event()
         self._filling = False
         self._failure = ""  # the notice of the last refresh that failed, until one succeeds
-        self.offset = 0  # jobs newer than the page shown
+        self.page_number = 0  # the page shown, 0 the newest
+        self._ends: list[int] = []  # the last job of each page up to it: the next's `before`
 
         self.status = widgets.Dropdown(options=[ALL, *STATUSES], value=ALL, description="Status")
         self.recipe = widgets.Dropdown(options=[ALL], value=ALL, description="Recipe")
@@ -172,11 +175,11 @@ class JobsView(widgets.VBox):
 
     def _on_filter(self, _change: dict[str, Any]) -> None:
         if not self._filling:
-            self.offset = 0
+            self.page_number = 0
             self._refresh_or_say()
 
     def _turn(self, pages: int) -> None:
-        self.offset = max(0, self.offset + pages * self.limit)
+        self.page_number = max(0, self.page_number + pages)
         self._refresh_or_say()
 
     def _fill_recipes(self) -> None:
@@ -199,18 +202,22 @@ class JobsView(widgets.VBox):
             self._fill_recipes()
             span = SINCE[self.since.value]
             now = utcnow()
+            number = min(self.page_number, len(self._ends))  # a page after one shown
             jobs = self.studio.store.list_jobs(
                 recipe=None if self.recipe.value == ALL else self.recipe.value,
                 status=None if self.status.value == ALL else self.status.value,
                 since=now - span if span is not None else None,
                 limit=self.limit + 1,  # one more: whether an older page exists
-                offset=self.offset,
+                before=self._ends[number - 1] if number else None,
             )
             older = len(jobs) > self.limit
             jobs = jobs[: self.limit]
+            self.page_number = number
+            self._ends[number:] = [jobs[-1].id] if jobs else []
             self.older_button.disabled = not older
-            self.newer_button.disabled = self.offset == 0
-            first, last = self.offset + 1, self.offset + len(jobs)
+            self.newer_button.disabled = number == 0
+            first = number * self.limit + 1  # as counted when the pages were turned
+            last = first + len(jobs) - 1
             self.page.value = (
                 esc(f"jobs {first} to {last}, newest first" + ("; more are older" if older else ""))
                 if jobs
