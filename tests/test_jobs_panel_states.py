@@ -9,8 +9,10 @@ its details were purged, keeping the exception's kind and cell.
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from lpstudio.studio import Studio
 
@@ -127,3 +129,143 @@ def test_the_jobs_panel_heads_an_error_with_the_jobs_status_and_says_what_was_pu
         assert "purged after the retention period" in text, text
         assert "no phone" not in text and "Traceback" not in text
         screenshot(page, "studio-jobs-purged-error")
+
+
+PAGED = "lab/paged.ipynb"
+PAGE = 20
+
+
+def _finished(studio: Studio, count: int, **fields: Any) -> list[int]:
+    """`count` jobs of lab/paged ended as `fields` say (succeeded unless told), oldest first."""
+    version = studio.store.snapshot(PAGED, studio.recipe(PAGED).canonical_json, {}, "alice")
+    ids = []
+    for _ in range(count):
+        job = studio.store.create_job(
+            recipe=PAGED, version_id=version, trigger="manual", parameters={}, user="alice"
+        )
+        studio.store.finish_job(job.id, fields.pop("status", "succeeded"), cells_done=1, **fields)
+        ids.append(job.id)
+    return ids
+
+
+def shown(jobs: Any) -> list[int]:
+    return [
+        int(i) for i in jobs.locator("tr.lps-job").evaluate_all("r => r.map(x => x.dataset.job)")
+    ]
+
+
+def refreshed(page: Any) -> Any:
+    """Waits for the panel's next refresh (its timer's) to be drawn; returns its request."""
+    listing = re.compile(r"/lpstudio/api/v1/jobs\?")
+    with page.expect_response(listing) as answer:
+        pass
+    answer.value.finished()
+    page.evaluate("() => new Promise(done => setTimeout(done))")  # the page handled it
+    return answer.value.request
+
+
+def test_the_jobs_panel_pages_stay_put_while_jobs_arrive_and_work_from_the_keyboard(
+    tmp_path: Path,
+) -> None:
+    root = tmp_path / "ws"
+    Studio.init(root, accept_terms=True, admin="alice").close()
+    write_recipe(root, "lab/paged")
+    (root / "history" / "lab").mkdir(parents=True, exist_ok=True)
+    there = root / "history/lab/there.ipynb"  # and none at history/lab/gone.ipynb
+    there.write_text('{"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}')
+    error = {"ename": "ValueError", "evalue": "no phone", "traceback": [], "cell": 0}
+    with Studio.open(root, user="alice") as studio:
+        oldest = _finished(studio, 2 * PAGE + 5)
+        failed = _finished(studio, 1, status="failed", error=error)[0]
+        missing = _finished(studio, 1, output_path="history/lab/gone.ipynb")[0]
+        removed = _finished(studio, 1, output_path="history/lab/there.ipynb")[0]
+    with alice_lab(root, tmp_path / "jupyter") as page:
+        command(page, "lpstudio:open-jobs", {"recipe": PAGED})
+        jobs = page.locator(".lps-jobs:visible")
+        jobs.locator("tr.lps-job").nth(PAGE - 1).wait_for()
+
+        # A job's notebook moved out of history/: said with the fix, no dead Open output.
+        row = jobs.locator(f"tr.lps-job[data-job='{missing}']")
+        assert row.locator(".lps-output").count() == 0
+        assert "put it back in history/" in row.locator(".lps-output-missing").get_attribute(
+            "title"
+        )
+        # One removed after the list was drawn: Open output says so, where it did nothing.
+        there.unlink()
+        jobs.get_by_role("button", name=f"Open output job {removed}", exact=True).click()
+        notice = jobs.locator(".lps-notice", has_text="lab/there.ipynb is missing")
+        notice.wait_for()
+        assert "put it back in history/ to open it" in notice.inner_text()
+
+        # The error view from the keyboard: Escape closes it, the focus back on its Error.
+        opener = jobs.get_by_role("button", name=f"Error job {failed}", exact=True)
+        opener.focus()
+        page.keyboard.press("Enter")
+        jobs.locator(".lps-details h3", has_text=f"Job {failed} failed").wait_for()
+        page.keyboard.press("Escape")
+        assert jobs.locator(".lps-details").inner_text() == ""
+        assert opener.evaluate("b => b === document.activeElement")
+        page.keyboard.press("Enter")  # and its Close, reached with Tab
+        jobs.get_by_role("button", name="Close", exact=True).focus()
+        page.keyboard.press("Enter")
+        assert jobs.locator(".lps-details").inner_text() == ""
+        assert opener.evaluate("b => b === document.activeElement")
+
+        # A recipe typed is not applied until Enter: the timer's refresh keeps the list.
+        recipe = jobs.locator("input[name=recipe]")
+        recipe.fill("lab/pag")
+        request = refreshed(page)
+        assert "recipe=lab%2Fpaged.ipynb" in request.url, request.url
+        refusal = jobs.locator(".lps-message:not(.lps-notice) .lps-error")
+        assert refusal.count() == 0 and len(shown(jobs)) == PAGE
+        recipe.press("Enter")
+        refusal.filter(has_text="lab/pag").wait_for()
+        recipe.fill(PAGED)
+        recipe.press("Enter")
+        jobs.locator("tr.lps-job").nth(PAGE - 1).wait_for()
+
+        # Page 2 stays put as jobs arrive, and Next goes on after its last row.
+        jobs.get_by_role("button", name="Next").click()
+        jobs.locator(".lps-pager", has_text=f"jobs {PAGE + 1}–{2 * PAGE}").wait_for()
+        second = shown(jobs)
+        with Studio.open(root, user="alice") as studio:
+            _finished(studio, 6)
+        assert "before=" in refreshed(page).url
+        assert shown(jobs) == second
+        jobs.get_by_role("button", name="Next").click()
+        jobs.locator(".lps-pager", has_text=f"jobs {2 * PAGE + 1}–").wait_for()
+        third = shown(jobs)
+        assert third == oldest[: len(third)][::-1] and not set(third) & set(second), third
+
+        # A rerun from a later page names the job it queued, and where it is.
+        target = third[0]
+        jobs.get_by_role("button", name=f"Rerun job {target}", exact=True).click()
+        page.locator(".jp-Dialog").get_by_role("button", name="Rerun").click()
+        said = jobs.locator(".lps-notice .lps-ok", has_text=f"rerun of job {target}: job ")
+        said.wait_for()
+        assert "first on page 1" in said.inner_text(), said.inner_text()
+
+        # Page 1 is live; a job whose Details is open stays shown when newer ones push it off.
+        jobs.get_by_role("button", name="Previous").click()
+        jobs.locator(".lps-pager", has_text=f"jobs {PAGE + 1}–").wait_for()
+        jobs.get_by_role("button", name="Previous").click()
+        jobs.locator(".lps-pager", has_text="jobs 1–").wait_for()
+        last = shown(jobs)[-1]
+        jobs.get_by_role("button", name=f"Details of job {last}", exact=True).click()
+        view = jobs.locator(f"section.lps-job-view[data-job='{last}']")
+        view.wait_for()
+        with Studio.open(root, user="alice") as studio:
+            _finished(studio, 2)
+        view.locator(".lps-kept").wait_for()
+        assert "no longer on this page" in view.inner_text().lower()
+        assert shown(jobs).count(last) == 1 and len(shown(jobs)) == PAGE + 1
+        screenshot(page, "studio-jobs-kept-view")
+
+        # The Dashboard's periods: UTC calendar days, today included.
+        since = jobs.locator("select[name=since]")
+        with page.expect_request(re.compile(r"/lpstudio/api/v1/jobs\?.*since=")) as asked:
+            since.select_option(label="today (UTC)")
+        midnight = datetime.now(UTC).strftime("%Y-%m-%dT00:00:00.000Z")
+        assert f"since={quote(midnight, safe='')}" in asked.value.url, asked.value.url
+        jobs.locator("tr.lps-job").nth(PAGE - 1).wait_for()
+        assert refusal.count() == 0

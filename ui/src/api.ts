@@ -152,6 +152,8 @@ export interface Job {
   error?: JobError | null;
   result?: Record<string, unknown> | null;
   output_path?: string | null;
+  /** The job's output notebook is no longer at `output_path` (moved or deleted from history/). */
+  output_missing?: boolean;
   /** Erased after the retention period: parameters, event, result, output notebook and the
    * error's message and traceback; its status, times and the error's kind and cell stay. */
   purged?: boolean;
@@ -163,6 +165,8 @@ export interface JobsQuery {
   since?: string;
   limit?: number;
   offset?: number;
+  /** the id of the last job of a page: the jobs after it (the next page) */
+  before?: number;
 }
 
 export interface Connector {

@@ -3,9 +3,15 @@
  */
 import { JupyterFrontEnd } from '@jupyterlab/application';
 import { PageConfig } from '@jupyterlab/coreutils';
+import { ServerConnection } from '@jupyterlab/services';
 import { ISignal, Signal } from '@lumino/signaling';
 
 import { Me } from './api';
+
+/** What became of a job's output notebook that is not where the job wrote it (the API's
+ * `output_missing`, which `lpstudio show` says as "missing: moved or deleted from history/"),
+ * and the fix. */
+export const OUTPUT_MISSING = 'moved or deleted from history/; put it back in history/ to open it';
 
 /** The studio's commands (the palette, the launcher and the panels run them). */
 export namespace CommandIDs {
@@ -47,10 +53,20 @@ export class StudioContext {
   /**
    * Opens a job's output notebook as it is now. Output notebooks are read-only (job history
    * is written by its job alone), so one already open in a tab is reloaded from disk before
-   * it is shown: the tab kept the snapshot taken when it was first opened.
+   * it is shown: the tab kept the snapshot taken when it was first opened. One moved or
+   * deleted is refused with the fix (JupyterLab opened an empty tab, a 404 in the console).
    */
   async openOutput(path: string): Promise<void> {
-    const open = this.openDocument(this.relative(path));
+    const relative = this.relative(path);
+    try {
+      await this.app.serviceManager.contents.get(relative, { content: false });
+    } catch (err) {
+      if (err instanceof ServerConnection.ResponseError && err.response.status === 404) {
+        throw new Error(`the output notebook ${relative} is missing: ${OUTPUT_MISSING}`);
+      }
+      throw err;
+    }
+    const open = this.openDocument(relative);
     if (open) {
       await open.context.revert();
     }

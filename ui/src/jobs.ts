@@ -10,9 +10,9 @@
 
 import { Dialog, showDialog } from '@jupyterlab/apputils';
 
-import { api, ApiError, FINAL_STATES, Job, JobError, JOB_STATES, latest } from './api';
-import { StudioContext } from './context';
-import { button, el, errorBox, fill, formatDuration, formatTime, markField, Rows, statusBadge } from './dom';
+import { api, ApiError, FINAL_STATES, Job, JobError, JobsQuery, JOB_STATES, latest } from './api';
+import { OUTPUT_MISSING, StudioContext } from './context';
+import { button, el, errorBox, fill, focusIn, formatDuration, formatTime, markField, Rows, statusBadge } from './dom';
 import { labError, labText, recipeLabError } from './fixes';
 import { LivePanel } from './panel';
 
@@ -29,16 +29,40 @@ const RERUN_WARNING =
   "A rerun runs every cell again, on the recipe's latest version: side effects outside the " +
   'delivery ledger (REST calls, opt-ins, written files) happen again; campaign batches it ' +
   'already delivered are not sent twice.';
+/** What the view of an opened job that left the page says (`Line.kept`). */
+const KEPT =
+  'No longer on this page (newer jobs came before it, or it no longer matches the filters): ' +
+  'kept here until its Details is closed.';
 /** JSON up to this long is shown on one line (`compactJson`). */
 const ONE_LINE = 80;
 /** A batch's addresses named in its problem line, the rest counted. */
 const ADDRESSES_SHOWN = 5;
 
-/** A line of the table: a job's row (`open` when its view is shown), or the view under it. */
+/** The Dashboard's periods (`day_range`), offered as `since` choices `utc1`, `utc7`...: its
+ * figures can be checked against the jobs they count. */
+const UTC_DAYS = [1, 7, 30, 90, 366];
+
+/** A line of the table: a job's row (`open` when its view is shown), or the view under it;
+ * `kept`: an opened job no longer on the page, drawn below it until its view is closed. */
 interface Line {
   job: Job;
   open?: boolean;
   view?: boolean;
+  kept?: boolean;
+}
+
+/** The filters as last applied (Enter, or a choice): what every refresh reads, never what
+ * is being typed. `since` is the choice's value (`24h`, `utc7`). */
+interface Filters {
+  recipe?: string;
+  status?: string;
+  since?: string;
+}
+
+/** A page and the opened jobs it no longer holds (`keep`), as they are now. */
+interface Page {
+  jobs: Job[];
+  kept: Job[];
 }
 
 export class JobsPanel extends LivePanel {
@@ -59,15 +83,25 @@ export class JobsPanel extends LivePanel {
       ['1h', 'last hour'],
       ['24h', 'last 24 hours'],
       ['7d', 'last 7 days'],
-      ['30d', 'last 30 days']
+      ['30d', 'last 30 days'],
+      // As the Dashboard counts them: UTC calendar days, today included.
+      ...UTC_DAYS.map(days => [`utc${days}`, days === 1 ? 'today (UTC)' : `last ${days} days (UTC)`])
     ]) {
       this.since.append(el('option', { text: label, attrs: { value } }));
     }
-    this.recipe.placeholder = 'recipe, e.g. shop/cart_abandonment';
-    for (const input of [this.status, this.since]) {
+    this.recipe.placeholder = 'recipe, e.g. shop/cart_abandonment (Enter)';
+    // A recipe typed applies on Enter (or leaving the field), a choice at once.
+    for (const input of [this.recipe, this.status, this.since]) {
       input.addEventListener('change', () => this.filter());
     }
-    this.recipe.addEventListener('change', () => this.filter());
+    // Escape closes the error view, as the connection editor's, the focus back on its Error.
+    this.details.addEventListener('keydown', event => {
+      if (event.key === 'Escape' && this.details.hasChildNodes()) {
+        event.preventDefault();
+        event.stopPropagation();
+        this.closeError();
+      }
+    });
 
     this.node.append(
       el(
@@ -110,15 +144,26 @@ export class JobsPanel extends LivePanel {
   }
 
 
+  /**
+   * The page asked for: the first is the newest jobs, live; each later one the jobs after
+   * the last row of the page before it as it was shown (`before`), so jobs arriving neither
+   * shift it nor show its rows again on the next. A job whose view is open and that left
+   * the page on screen stays drawn below it.
+   */
   async refresh(): Promise<void> {
+    const at = this.at;
+    const keep = at === this.shown ? [...this.jobs, ...this.kept].filter(j => this.opened.has(j.id)).map(j => j.id) : [];
     try {
-      const answer = await this.fetch({
-        recipe: this.recipe.value.trim() || undefined,
-        status: this.status.value || undefined,
-        since: this.since.value || undefined,
-        limit: PAGE + 1,
-        offset: this.offset
-      });
+      const answer = await this.fetch(
+        {
+          recipe: this.applied.recipe,
+          status: this.applied.status,
+          since: sinceOf(this.applied.since),
+          limit: PAGE + 1,
+          before: at ? this.ends[at - 1] : undefined
+        },
+        keep
+      );
       if (!answer) {
         return; // a newer refresh (another page or filter) is under way
       }
@@ -126,13 +171,17 @@ export class JobsPanel extends LivePanel {
       markField(this.node, null);
       const jobs = answer.jobs.slice(0, PAGE);
       this.jobs = jobs;
+      this.kept = answer.kept;
       this.draw();
       this.rows.node.dataset.count = String(jobs.length);
-      this.shown = this.offset;
+      this.shown = at;
+      this.ends.length = at;
+      if (jobs.length) {
+        this.ends.push(jobs[jobs.length - 1].id);
+      }
       this.more = answer.jobs.length > PAGE;
-      this.page.textContent = jobs.length
-        ? `jobs ${this.offset + 1}–${this.offset + jobs.length}`
-        : '';
+      const first = at * PAGE; // as counted when the pages were turned
+      this.page.textContent = jobs.length ? `jobs ${first + 1}–${first + jobs.length}` : '';
     } catch (err) {
       if (err instanceof ApiError && err.status === 400 && err.field === 'recipe') {
         // A recipe the server finds under no reading of the name typed: said under the
@@ -140,10 +189,10 @@ export class JobsPanel extends LivePanel {
         this.refused();
         markField(this.node, err.field);
         fill(this.message, errorBox(labError(err, JOBS_PANEL)));
-      } else if (this.offset !== this.shown) {
+      } else if (at !== this.shown) {
         // The page asked for did not come: said until the next click (the timer's refresh
         // of the page on screen would wipe it at once), and the pager goes on from there.
-        this.offset = this.shown;
+        this.at = this.shown;
         fill(this.notice, errorBox(err));
       } else {
         fill(this.message, errorBox(err));
@@ -163,6 +212,9 @@ export class JobsPanel extends LivePanel {
     const lines = this.jobs.flatMap((job): Line[] =>
       this.opened.has(job.id) ? [{ job, open: true }, { job, view: true }] : [{ job }]
     );
+    for (const job of this.kept.filter(j => this.opened.has(j.id))) {
+      lines.push({ job, open: true, kept: true }, { job, view: true, kept: true });
+    }
     keepScroll(this.rows.node, () =>
       this.rows.show(lines, () => el('tr', {}, el('td', { cls: 'lps-hint', text: 'No jobs.', attrs: { colspan: '9' } })))
     );
@@ -181,21 +233,29 @@ export class JobsPanel extends LivePanel {
     this.jobs = [];
     this.rows.clear();
     this.rows.node.dataset.count = '0';
-    this.offset = this.shown = 0;
+    this.kept = [];
+    this.at = this.shown = 0;
+    this.ends = [];
     this.more = false;
     this.page.textContent = '';
   }
 
   /** Another page: the pager waits for its answer, which says what lies either side. */
   private turn(delta: number): void {
-    this.offset = Math.max(0, this.offset + delta);
+    this.at = Math.max(0, this.shown + delta);
     this.prev.disabled = this.next.disabled = true;
     fill(this.notice);
     void this.refresh();
   }
 
+  /** The filters as they are now apply, from the first page. */
   private filter(): void {
-    this.offset = 0;
+    this.applied = {
+      recipe: this.recipe.value.trim() || undefined,
+      status: this.status.value || undefined,
+      since: this.since.value || undefined
+    };
+    this.at = 0;
     fill(this.notice);
     fill(this.details); // another selection: the details of a job shown before go
     void this.refresh();
@@ -214,8 +274,14 @@ export class JobsPanel extends LivePanel {
     if (job.purged) {
       // A rerun needs its parameters and event, Open output its notebook: both are gone.
       actions.append(el('span', { cls: 'lps-hint lps-purged', text: 'purged', title: PURGED }));
+    } else if (job.output_missing) {
+      // Opening it would only fail: said, with the fix, where the button would be.
+      actions.append(el('span', { cls: 'lps-hint lps-output-missing', text: 'output missing', title: OUTPUT_MISSING }));
     } else if (job.output_path) {
-      actions.append(button('Open output', () => this.ctx.openOutput(job.output_path!), 'lps-output', of));
+      const path = job.output_path;
+      // Its error (the notebook removed since the refresh) stays until the next action.
+      const open = (): Promise<void> => this.ctx.openOutput(path).catch(err => fill(this.notice, errorBox(err)));
+      actions.append(button('Open output', open, 'lps-output', of));
     }
     if (job.status === 'failed' || job.error) {
       actions.append(button('Error', () => this.showError(job), 'lps-error-button', of));
@@ -282,18 +348,25 @@ export class JobsPanel extends LivePanel {
         : null,
       // The API answers tracebacks as plain text (`plain_error`: no terminal colours).
       traceback ? el('pre', { cls: 'lps-traceback', text: traceback }) : null,
-      button('Close', () => fill(this.details))
+      button('Close', () => this.closeError())
     );
+    this.errorOf = job.id;
     heading.scrollIntoView({ block: 'nearest' });
     heading.focus();
+  }
+
+  /** Closes the error view, the focus back on the Error that opened it (still on the page). */
+  private closeError(): void {
+    fill(this.details);
+    focusIn(this.node, `Error job ${this.errorOf}`);
   }
 
   /**
    * The job's view, under its row: what `lpstudio show` says of it. A purged job's data is
    * gone: its view says so, keeping what the job keeps (version, trigger, progress, the
-   * error's kind and cell).
+   * error's kind and cell). A `kept` view, of a job no longer on the page, says where it went.
    */
-  private view(job: Job): HTMLElement {
+  private view(job: Job, kept = false): HTMLElement {
     const done = job.progress?.done ?? 0;
     const total = job.progress?.total ?? 0;
     const version = job.version ?? '';
@@ -305,7 +378,10 @@ export class JobsPanel extends LivePanel {
     ];
     if (job.purged) {
       facts.push(['purged', el('span', { cls: 'lps-hint', text: PURGED })]);
-    } else {
+    } else if (job.output_missing) {
+      facts.push(['output', el('span', { cls: 'lps-hint lps-output-missing', text: `${job.output_path}: ${OUTPUT_MISSING}` })]);
+    }
+    if (!job.purged) {
       facts.push(
         ['parameters', jsonBox(job.parameters ?? {}, 'parameters', `parameters of job ${job.id}`)],
         ['trigger event', job.event == null ? hint('none') : jsonBox(job.event, 'event', `trigger event of job ${job.id}`)]
@@ -329,6 +405,7 @@ export class JobsPanel extends LivePanel {
         el(
           'section',
           { cls: 'lps-job-view', attrs: { id: viewId(job), 'data-job': String(job.id), 'aria-label': `Details of job ${job.id}` } },
+          kept ? hint(KEPT, 'lps-kept') : null,
           el('dl', {}, ...facts.flatMap(([name, value]) => [el('dt', { text: name }), el('dd', {}, value)]))
         )
       )
@@ -349,45 +426,83 @@ export class JobsPanel extends LivePanel {
         return;
       }
     }
-    await this.act(() => api.rerun(job.id), job.recipe);
+    await this.act(async () => {
+      const queued = await api.rerun(job.id);
+      // The new job is the newest: on the first page, which a later page is not.
+      const where = this.shown ? ', first on page 1' : '';
+      return `rerun of job ${job.id}: job ${queued.id} ${queued.status}${where}`;
+    }, job.recipe);
   }
 
-  /** A rerun or cancel: its error, in the lab's terms, stays until the next one (refreshes do not clear it). */
+  /** A rerun or cancel: what it says, or its error in the lab's terms, stays until the next
+   * one (refreshes do not clear it). */
   private async act(action: () => Promise<unknown>, recipe?: string): Promise<void> {
     fill(this.notice);
     try {
-      await action();
+      const said = await action();
+      if (typeof said === 'string') {
+        fill(this.notice, el('div', { cls: 'lps-ok', text: said, attrs: { role: 'status' } }));
+      }
       this.ctx.notifyChanged();
     } catch (err) {
       fill(this.notice, errorBox(recipe ? await recipeLabError(err, recipe) : err));
     }
   }
 
-  private fetch = latest(api.jobs);
+  private fetch = latest(jobsPage);
   private recipe = el('input', { cls: 'lps-input', attrs: { name: 'recipe', 'aria-label': 'Recipe' } });
   private status = el('select', { cls: 'lps-input', attrs: { name: 'status', 'aria-label': 'Status' } });
   private since = el('select', { cls: 'lps-input', attrs: { name: 'since', 'aria-label': 'Started' } });
   private rows = new Rows<Line>(
     el('tbody'),
     line => (line.view ? `${line.job.id}-view` : String(line.job.id)),
-    line => (line.view ? this.view(line.job) : this.row(line.job, !!line.open))
+    line => (line.view ? this.view(line.job, !!line.kept) : this.row(line.job, !!line.open))
   );
-  /** the jobs on screen, and those whose view is open (kept open through refreshes) */
+  /** the jobs on screen, those whose view is open (kept open through refreshes), and the
+   * opened ones that left the page, drawn below it */
   private jobs: Job[] = [];
   private opened = new Set<number>();
+  private kept: Job[] = [];
+  private applied: Filters = {};
+  /** the job whose error is shown (its Error gets the focus back when it closes) */
+  private errorOf = 0;
   /** why the list cannot be refreshed (until it can), and what a click could not do */
   private message = el('div', { cls: 'lps-message' });
   private notice = el('div', { cls: 'lps-message lps-notice' });
   private details = el('div', { cls: 'lps-details' });
   // Not `button`s: those enable themselves again once the click's work is done, which
   // would undo the refresh disabling Next on the last page (or Previous on the first).
-  private prev = el('button', { cls: 'jp-Button lps-button', text: 'Previous', attrs: { type: 'button' }, onclick: () => this.turn(-PAGE) });
-  private next = el('button', { cls: 'jp-Button lps-button', text: 'Next', attrs: { type: 'button' }, onclick: () => this.turn(PAGE) });
+  private prev = el('button', { cls: 'jp-Button lps-button', text: 'Previous', attrs: { type: 'button' }, onclick: () => this.turn(-1) });
+  private next = el('button', { cls: 'jp-Button lps-button', text: 'Next', attrs: { type: 'button' }, onclick: () => this.turn(1) });
   private page = el('span', { cls: 'lps-hint' });
-  /** the page asked for, and the one on screen with whether another page follows it */
-  private offset = 0;
+  /** the page asked for and the one on screen (0: the newest), whether another follows it,
+   * and the last job of each page up to the one on screen: the next page's `before` */
+  private at = 0;
   private shown = 0;
   private more = false;
+  private ends: number[] = [];
+}
+
+/** A page of jobs, and the opened jobs in `keep` it does not hold (newer jobs pushed them
+ * off the first page, or they no longer match), each as it is now: their views stay open. */
+async function jobsPage(query: JobsQuery, keep: number[]): Promise<Page> {
+  const answer = await api.jobs(query);
+  const on = new Set(answer.jobs.slice(0, PAGE).map(j => j.id));
+  const kept = await Promise.all(keep.filter(id => !on.has(id)).map(id => api.job(id).catch(() => null)));
+  return { jobs: answer.jobs, kept: kept.filter((j): j is Job => j !== null) };
+}
+
+/** The API's `since` for the choice `value`: a rolling span as it is (`24h`), a Dashboard
+ * period (`utc7`) as its first UTC midnight, six days before today's. */
+function sinceOf(value?: string): string | undefined {
+  const days = /^utc(\d+)$/.exec(value ?? '');
+  if (!days) {
+    return value;
+  }
+  const start = new Date();
+  start.setUTCHours(0, 0, 0, 0);
+  start.setUTCDate(start.getUTCDate() - Number(days[1]) + 1);
+  return start.toISOString();
 }
 
 
@@ -395,8 +510,8 @@ function viewId(job: Job): string {
   return `lps-job-view-${job.id}`;
 }
 
-function hint(text: string): HTMLElement {
-  return el('span', { cls: 'lps-hint', text });
+function hint(text: string, cls = ''): HTMLElement {
+  return el('span', { cls: `lps-hint ${cls}`.trim(), text });
 }
 
 /**
