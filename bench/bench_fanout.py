@@ -92,7 +92,7 @@ def child_lpstudio(url: str, count: int, workdir: Path) -> dict[str, Any]:
     from lpstudio.store import Store
 
     store_url = f"sqlite:///{workdir / 'lpstudio.db'}"
-    Store(store_url).migrate()
+    Store(store_url, create=True).migrate()
     frame = recipients_frame(count)
     ready_mb = peak_mb()
     _, config = sandbox_connections(url)["liveperson"]
