@@ -10,19 +10,26 @@
                                            template, create/update/test/delete connections
     admin         x                        users and roles, API clients
 
-One table for every edge that checks roles: the REST API (each route names a permission) and
-the widgets (a control a role may not use is disabled, and its handler refuses too).
+One table for every edge that checks roles: the REST API (each route names a permission), the
+widgets (a control a role may not use is disabled, and its handler refuses too) and the lab,
+which reads it from `roles.json` as this module does. A fix whose action needs a permission
+the user's role lacks says who can (`asked`), in every interface.
 """
 
 from __future__ import annotations
 
+import json
+from collections.abc import Iterable
+from importlib import resources
+
 from .errors import InputError
 
+#: Each permission's roles, from the most permitted to the least (`roles.json`).
 PERMISSIONS: dict[str, tuple[str, ...]] = {
-    "view": ("admin", "analyst", "operator"),
-    "operate": ("admin", "analyst", "operator"),
-    "build": ("admin", "analyst"),
-    "admin": ("admin",),
+    permission: tuple(roles)
+    for permission, roles in json.loads(
+        resources.files("lpstudio").joinpath("roles.json").read_text("utf-8")
+    )["permissions"].items()
 }
 
 
@@ -31,9 +38,26 @@ def refusal(role: str, permission: str, action: str) -> InputError | None:
     allowed = PERMISSIONS[permission]
     if role in allowed:
         return None
-    article = "an" if role[:1] in "aeiou" else "a"
     return InputError(
-        f"{article} {role} cannot {action}",
+        f"{_article(role)} {role} cannot {action}",
         field="role",
         fix=f"ask an admin; this needs the role {' or '.join(allowed)}",
     )
+
+
+def asked(role: str, permissions: Iterable[str], fix: str) -> str:
+    """`fix` as a user of `role` can follow it: as it is where the role has each of the
+    `permissions` its action needs, else as a request to the roles that have them, the least
+    permitted first ("ask an analyst or admin to create ..."): an operator told to create a
+    connection met a 403, or found no control to do it with. The lab words it alike
+    (`asked` in ui/src/fixes.ts)."""
+    lacking = [PERMISSIONS[permission] for permission in permissions]
+    lacking = [allowed for allowed in lacking if role not in allowed]
+    if not lacking:
+        return fix
+    able = min(lacking, key=len)[::-1]  # the permissions nest: the fewest roles have them all
+    return f"ask {_article(able[0])} {' or '.join(able)} to {fix}"
+
+
+def _article(role: str) -> str:
+    return "an" if role[:1] in "aeiou" else "a"
