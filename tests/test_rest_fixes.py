@@ -25,6 +25,9 @@ import pytest
 from click.testing import CliRunner
 
 from lpstudio.cli import main
+from lpstudio.errors import rerun_fix
+from lpstudio.models import TriggerState
+from lpstudio.server.fixes import for_role, in_rest_terms
 from lpstudio.studio import Studio
 from lpstudio.widgets.common import lab_text
 from tests.conftest import write_recipe
@@ -135,6 +138,56 @@ def test_a_connection_s_fixes_name_its_routes_and_the_body_they_take(
         f'PUT {API}/recipes/p/uses.ipynb/settings {{"connections": {{"rows": "OTHER"}}}}; '
         "then remove 'rows'"
     )
+
+
+def row_of(server: Served, user: str, recipe: str) -> dict[str, Any]:
+    """`recipe`'s row in `GET /recipes`, as `user` is answered it."""
+    rows = server.api(user, "GET", "/recipes").json()["recipes"]
+    return next(row for row in rows if row["recipe"] == recipe)
+
+
+def test_a_fix_the_caller_s_role_cannot_carry_out_asks_a_role_that_can(
+    ws: Path, server: Served, routes: Any
+) -> None:
+    """An operator may start a recipe, not create the connection its refusal names (that
+    route answers them 403): its fix asks an analyst or admin to, naming the route still;
+    an analyst's is as it was. So is a text stored with its fix (a trigger's error), and a
+    fix an operator can follow (their rerun's: list the recipes) is theirs as it is."""
+    made = server.api("alice", "PUT", "/users/otto/role", json={"role": "operator"})
+    assert made.status_code == 200, made.text
+    write_recipe(ws, "p/crm", metadata={"title": "crm", "connections": {"crm": {"type": "http"}}})
+    error = (
+        "ConnectorError: Shopify answered HTTP 401: bad token\n  fix: give connection shopify "
+        "an Admin API access token: `lpstudio connections update shopify --secret access_token`"
+    )
+    with Studio.open(ws, user="alice") as studio, studio.store.write() as s:
+        since = "2024-01-01T00:00:00+00:00"
+        s.add(TriggerState(recipe="p/crm.ipynb", since=since, seen=[], errors=1, last_error=error))
+
+    analyst = fix_of(server.api("ana", "POST", "/recipes/p/crm.ipynb/start"), 400, routes)
+    operator = fix_of(server.api("otto", "POST", "/recipes/p/crm.ipynb/start"), 400, routes)
+
+    assert analyst.startswith(f'create one with POST {API}/connections {{"name": "crm", '), analyst
+    assert operator == f"ask an analyst or admin to {analyst}"
+    created = server.api("otto", "POST", "/connections", json={"name": "crm", "type": "http"})
+    assert created.status_code == 403, created.text
+    detail = server.api("otto", "GET", "/recipes/p/crm.ipynb").json()
+    assert detail["settings_problem"]["fix"] == operator
+    assert row_of(server, "otto", "p/crm.ipynb")["trigger_errors"]["last"] == (
+        "ConnectorError: Shopify answered HTTP 401: bad token\n  fix: ask an analyst or admin to "
+        "give connection shopify an Admin API access token: PUT "
+        f'{API}/connections/shopify {{"fields": {{"access_token": ...}}}}'
+    )
+    ana = row_of(server, "ana", "p/crm.ipynb")["trigger_errors"]["last"]
+    assert ana == error.replace(
+        "`lpstudio connections update shopify --secret access_token`",
+        f'PUT {API}/connections/shopify {{"fields": {{"access_token": ...}}}}',
+    )
+
+    jobs = server.api("alice", "GET", "/jobs").json()["jobs"]
+    moved = next(job["id"] for job in jobs if job["recipe"] == "shop/cart_abandonment.ipynb")
+    rerun = server.api("otto", "POST", f"/jobs/{moved}/rerun")  # its recipe moved away
+    assert fix_of(rerun, 400, routes) == f"list recipes with GET {API}/recipes"
 
 
 def test_a_connector_field_s_name_is_said_as_the_body_gives_it(ws: Path, server: Served) -> None:
@@ -427,3 +480,26 @@ def test_a_notebook_that_is_not_json_is_said_where_and_how_to_mend_it_there(
     )
     assert restored.status_code == 200, restored.text
     assert path.read_text() == good
+
+
+def test_each_step_of_a_fix_is_asked_of_who_can_take_it() -> None:
+    """A fix joins its steps with '; ': one the role may take (a rerun) stays as it is, one
+    it may not (a connection's test) is asked of who may, in the API's terms, the command
+    line's and the studio's alike."""
+    fix = rerun_fix(7, "check that lp's host is up; then `lpstudio connections test lp`")
+    rest = in_rest_terms(fix)
+
+    assert for_role(fix, "operator") == (
+        "check that lp's host is up; then ask an analyst or admin to `lpstudio connections test "
+        "lp`; then `lpstudio rerun 7`"
+    )
+    assert for_role(rest, "operator") == (
+        "check that lp's host is up; then ask an analyst or admin to POST "
+        f"{API}/connections/lp/test; then POST {API}/jobs/7/rerun"
+    )
+    for said in (for_role(fix, "operator"), for_role(rest, "operator")):
+        assert lab_text(said or "") == (
+            "check that lp's host is up; then ask an analyst or admin to Test lp in the "
+            "Connections panel; then Rerun of job 7 in the Jobs panel"
+        )
+    assert for_role(fix, "analyst") == fix and for_role(rest, "admin") == rest

@@ -12,6 +12,12 @@ workspace, `lpstudio store-copy`) stays as it is.
 What lpstudio stored in the CLI's terms and an answer carries besides errors (a connection's
 test status, a recipe's problem and trigger errors, a job's error) is said the same way, in
 every answer of a Jupyter user's route (`answer_in_rest_terms`, `UserHandler.answer`).
+
+A fix whose action the caller's role may not take (an operator told to create a connection,
+which answers them 403) is said as a request to the roles that may (`for_role`): what an
+action needs is what its route needs, in the route table (`routes.permissions`), whether
+the fix names the route or a command of the CLI's that has one. The notebook's form asks it
+of its fixes too.
 """
 
 from __future__ import annotations
@@ -24,7 +30,10 @@ from types import EllipsisType
 from typing import Any
 from urllib.parse import quote
 
+from .. import roles
+from ..errors import FIX_SAID
 from .handlers import PREFIX
+from .routes import permissions
 
 #: A command that a fix names.
 COMMAND = re.compile(r"`lpstudio ([^`]*)`")
@@ -120,28 +129,94 @@ HOLDERS: dict[str, type] = {
 }
 
 
-def answer_in_rest_terms(answer: Any, api: str = PREFIX, recipe: str | None = None) -> Any:
+def answer_in_rest_terms(
+    answer: Any, api: str = PREFIX, recipe: str | None = None, role: str | None = None
+) -> Any:
     """`answer` (a route's JSON) with each text it holds that lpstudio stored in the CLI's
     terms (`STORED_TEXTS`, where `HOLDERS` nest them) said in the API's (`in_rest_terms`),
     for the recipe of the object holding it (a recipe's row, a job): a REST caller, and the
-    lab (which says them in its own terms), have no command line."""
+    lab (which says them in its own terms), have no command line. Its fixes (a `fix`, and
+    the fix a text ends with) are said as a caller of `role` can follow them (`for_role`)."""
     if isinstance(answer, list):
-        return [answer_in_rest_terms(item, api, recipe) for item in answer]
+        return [answer_in_rest_terms(item, api, recipe, role) for item in answer]
     if not isinstance(answer, dict):
         return answer
     recipe = answer["recipe"] if isinstance(answer.get("recipe"), str) else recipe
-    return {key: _held_in_rest_terms(key, value, api, recipe) for key, value in answer.items()}
+    return {
+        key: _held_in_rest_terms(key, value, api, recipe, role) for key, value in answer.items()
+    }
 
 
-def _held_in_rest_terms(key: str, value: Any, api: str, recipe: str | None) -> Any:
+def _held_in_rest_terms(
+    key: str, value: Any, api: str, recipe: str | None, role: str | None
+) -> Any:
     """An answer's `value` under `key`, in the API's terms where it is a stored text or
     holds some."""
     if isinstance(value, str):
-        return in_rest_terms(value, recipe, api) if key in STORED_TEXTS else value
+        if key not in STORED_TEXTS:
+            return value
+        said = in_rest_terms(value, recipe, api) or ""
+        if key == "fix":
+            return for_role(said, role, api)
+        told, given, fix = said.partition(FIX_SAID)  # an error's text: its fix last
+        return f"{told}{given}{for_role(fix, role, api)}"
     holder = HOLDERS.get(key)
     if holder is not None and isinstance(value, holder):
-        return answer_in_rest_terms(value, api, recipe)
+        return answer_in_rest_terms(value, api, recipe, role)
     return value
+
+
+#: What leads a clause of a fix (`for_role`) before what it says to do: the connection it
+#: is about where a fix names several (`crm: test it ...`), and the word joining it to the
+#: clause before (`then ...`), if any.
+LEAD = re.compile(r"(?:[\w-]+: )?(?:then |or )?")
+
+
+def for_role(fix: str | None, role: str | None, api: str = PREFIX) -> str | None:
+    """`fix` as a user of `role` can follow it: each of its clauses (a fix joins its steps,
+    and each connection's fix, with '; ') whose action needs a permission the role lacks
+    (`needs`) said as a request to the roles that have it (`roles.asked`), after what leads
+    it. In the API's terms, or the command line's; as it is for no role (an API client's
+    call)."""
+    if not fix or role is None:
+        return fix
+    said: list[str] = []
+    for clause in fix.split("; "):
+        lead = LEAD.match(clause)
+        start = lead.end() if lead else 0
+        action = clause[start:]
+        said.append(clause[:start] + roles.asked(role, needs(action, api), action))
+    return "; ".join(said)
+
+
+def needs(fix: str, api: str = PREFIX) -> set[str]:
+    """The permissions the actions `fix` names need: those of the routes it names, and of
+    the CLI's commands it names that have one (`in_rest_terms`), as the route table has
+    them, a field of a route's body that needs more too (a start's reset_since)."""
+    said = in_rest_terms(fix, None, api) or ""
+    needed: set[str] = set()
+    for named in _route_said(api).finditer(said):
+        path = named["path"].split("?")[0].rstrip("),;.:")
+        body = _body(said, named.end()) if said.startswith(" {", named.end()) else ""
+        needed |= permissions(named["method"], path, re.findall(r'"([\w.]+)": ', body))
+    return needed
+
+
+@functools.cache
+def _route_said(api: str) -> re.Pattern[str]:
+    """A route as a fix names it (`POST /lpstudio/api/v1/connections`): its method and its
+    path under the API's prefix."""
+    return re.compile(rf"\b(?P<method>GET|POST|PUT|DELETE) {re.escape(api)}(?P<path>/\S*)")
+
+
+def _body(text: str, start: int) -> str:
+    """The JSON object a route's body is said as in `text`, from the space before it."""
+    depth = 0
+    for index in range(start + 1, len(text)):
+        depth += {"{": 1, "}": -1}.get(text[index], 0)
+        if depth == 0:
+            return text[start + 1 : index + 1]
+    return text[start + 1 :]
 
 
 def _said(template: str, recipe: str, api: str, phrase: re.Match[str]) -> str:

@@ -202,6 +202,9 @@ class BaseHandler(ExtensionHandlerMixin, APIHandler):
     recipe_refused: str | None = None
     #: A part of the path that is no UTF-8 (`decode_argument`), refused once the caller is.
     path_refused: ApiError | None = None
+    #: The caller's role, once known (a Jupyter user's): a fix whose action it may not take
+    #: is said as a request to a role that may (`fixes.for_role`).
+    role: str | None = None
 
     def initialize(self, name: str, route: Route | None = None) -> None:  # type: ignore[override]
         super().initialize(name)
@@ -609,13 +612,14 @@ class BaseHandler(ExtensionHandlerMixin, APIHandler):
             status = 401  # Jupyter refuses an unknown user with 403: the API says 401
             error = self.unauthenticated().to_dict()
             headers = {"WWW-Authenticate": "token"}
-        from .fixes import in_rest_terms
+        from .fixes import for_role, in_rest_terms
 
         # None before tornado read the path (a body it could not parse, say).
         path = getattr(self, "path_kwargs", None) or {}
         recipe = self.recipe_refused or (None if self.path_refused else path.get("recipe"))
         # Before it is masked:
-        error["fix"] = in_rest_terms(error.get("fix"), recipe, self.app.api_root)
+        fix = in_rest_terms(error.get("fix"), recipe, self.app.api_root)
+        error["fix"] = for_role(fix, self.role, self.app.api_root)
         error = scrub(error, self.hidden)
         # Naming the workspace's files by their path in it, and the workspace itself as
         # such: a caller (a bot, a browser app) learns nothing of the server's folders. The
@@ -676,10 +680,12 @@ class UserHandler(BaseHandler):
     def answer(self, data: Any, status: int = 200, headers: dict[str, str] | None = None) -> None:
         """`data` with what lpstudio stored in the CLI's terms (a settings problem's fix, a
         connection's test status, a recipe's trigger errors, a job's error) said in the
-        API's, as an error answer's fix is (`fixes.answer_in_rest_terms`)."""
+        API's, and as the caller's role can follow it, as an error answer's fix is
+        (`fixes.answer_in_rest_terms`)."""
         from .fixes import answer_in_rest_terms
 
-        super().answer(answer_in_rest_terms(data, self.app.api_root), status, headers)
+        said = answer_in_rest_terms(data, self.app.api_root, role=self.role)
+        super().answer(said, status, headers)
 
     async def prepare_user(self) -> None:
         """The Jupyter user's studio and role, and the request's checked input."""
@@ -698,12 +704,15 @@ class UserHandler(BaseHandler):
                 "names its users)",
             )
         self.studio = await self.blocking(self.app.studio_for, name)
-        role = await self.blocking(lambda: self.studio.role)
-        check_role(role, op.permission, op.action)
+        self.role = await self.blocking(lambda: self.studio.role)
+        check_role(self.role, op.permission, op.action)
         if self.path_refused is not None:  # the path first, then the query and the body
             raise self.path_refused
         self.query = self.read_query(op)
         self.body = self.read_body(op)
+        for given, (permission, action) in op.field_permissions.items():
+            if self.body.get(given) is not None:
+                check_role(self.role, permission, action)
 
     def job(self, job: Any, waits: str | None = None) -> dict[str, Any]:
         return job_to_dict(job, self.studio.workspace, waits)
@@ -870,9 +879,6 @@ class RecipeRestoreHandler(UserHandler):
 class RecipeStartHandler(UserHandler):
     @web.authenticated
     async def post(self, recipe: str) -> None:
-        if self.body.get("reset_since") is not None:  # moves the trigger's cursor: an edit
-            role = await self.blocking(lambda: self.studio.role)
-            check_role(role, "build", "move a poll trigger's since (reset_since) when starting")
         name = (await self.blocking(self.studio.find_recipe, recipe)).name
         await self.blocking(self.studio.start, name, self.body.get("reset_since"))
         self.answer(await self.blocking(self.studio.recipe_detail, name))

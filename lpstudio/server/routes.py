@@ -6,9 +6,13 @@ table, so what the server enforces and what it publishes cannot drift apart.
 
 from __future__ import annotations
 
+import functools
+import re
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..roles import PERMISSIONS
 from ..store import MAX_INTEGER
 from . import handlers as h
 from . import schemas as s
@@ -88,6 +92,10 @@ class Operation:
     #: What a refused user was trying to do: "an operator cannot <action>".
     action: str = ""
     permission: str = "view"
+    #: Body fields that need more than `permission` when given: each one's permission and
+    #: the action its refusal names (a start's reset_since moves a poll trigger's since: an
+    #: edit of the recipe).
+    field_permissions: dict[str, tuple[str, str]] = field(default_factory=dict)
     body: dict[str, Any] | None = None
     query: dict[str, dict[str, Any]] = field(default_factory=dict)
     answer: dict[str, Any] = field(default_factory=lambda: s.ANY_OBJECT)
@@ -224,6 +232,9 @@ ROUTES: tuple[Route, ...] = (
             "Start the recipe: its trigger runs jobs",
             action="start recipes",
             permission="operate",
+            field_permissions={
+                "reset_since": ("build", "move a poll trigger's since (reset_since) when starting")
+            },
             body=s.START_BODY,
         ),
         tag="recipes",
@@ -775,6 +786,26 @@ ROUTES: tuple[Route, ...] = (
         hook_id={"type": "string", "description": "the recipe's hook id (see its trigger)"},
     ),
 )
+
+
+def permissions(method: str, path: str, fields: Collection[str] = ()) -> set[str]:
+    """What a request of `method` on `path` (under the API's prefix, a part of it maybe a
+    placeholder: RECIPE, <name>) with a body giving `fields` needs: its route's permission
+    and that of each field that needs more; none for a route no role is checked on, or no
+    route. The route that takes the path is the first, as tornado takes it."""
+    route = next((r for r in ROUTES if _path_pattern(r.path).fullmatch(path)), None)
+    op = route.operations.get(method) if route is not None else None
+    if op is None or op.permission not in PERMISSIONS:
+        return set()
+    more = [permission for name, (permission, _) in op.field_permissions.items() if name in fields]
+    return {op.permission, *more}
+
+
+@functools.cache
+def _path_pattern(path: str) -> re.Pattern[str]:
+    """A route's OpenAPI path as a pattern: a recipe's part takes its folders too."""
+    escaped = re.escape(path).replace(r"\{recipe\}", ".+")
+    return re.compile(re.sub(r"\\\{\w+\\\}", "[^/]+", escaped))
 
 
 def handlers(routes: tuple[Route, ...] = ROUTES) -> list[tuple[str, type, dict[str, Any]]]:
