@@ -447,6 +447,47 @@ def test_an_operator_may_start_and_stop_but_not_run_test_or_save(shop: Studio) -
         assert not {a for u, a in actions if u == "otto"} & {"settings", "run", "test"}
 
 
+def test_an_operator_s_fixes_ask_who_can_carry_them_out(shop: Studio) -> None:
+    """An operator's form has no Save, and the Connections panel no New, Edit or Test for
+    them: a fix that needs them is asked of an analyst or admin (an admin's is as it was),
+    the form's own words for a slot and the API's fix for each of several connections
+    alike."""
+    shop.store.ensure_user("otto", "operator")
+    shop.try_template("new_lead", "leads")  # its http slot: no http connection
+    kind, config = shop.connections.values("shopify")
+    shop.connections.add("shop-bad", kind, {**config, "access_token": "shpat_wrong-4711"}, "alice")
+    kind, config = shop.connections.values("liveperson")
+    shop.connections.add("lp-bad", kind, {**config, "client_secret": "wrong-secret-4711"}, "alice")
+    bad = {"shopify": "shop-bad", "liveperson": "lp-bad"}
+    shop.save_settings("shop/cart_abandonment", connections=bad)
+    create = (
+        "create a http connection with its token in the Connections panel, then click Refresh "
+        "lists, choose it for http {} and Save"
+    )
+    with Studio.open(shop.workspace.root, user="otto") as studio:
+        form = loaded("leads/new_lead", studio)
+        problem = html.unescape(form.problem.value)
+        assert f"fix: ask an analyst or admin to {create.format('below')}" in problem, problem
+        form.buttons["start"].click()
+        said = html.unescape(form.status.value)
+        assert f"fix: ask an analyst or admin to {create.format('above')}<" in said, said
+
+        form = loaded("shop/cart_abandonment", studio)
+        form.buttons["start"].click()  # each connection's test fails: each one's fix
+        said = html.unescape(form.status.value)
+        assert "fix: lp-bad: ask an analyst or admin to check the client id and secret" in said
+        assert (
+            "; shop-bad: ask an analyst or admin to give connection shop-bad an Admin API "
+            "access token from the shop's custom app: give shop-bad its access_token with Edit "
+            "in the Connections panel"
+        ) in said, said
+        assert saved_settings(studio.store, "shop/cart_abandonment.ipynb").get("state") is None
+
+    form = loaded("leads/new_lead", shop)  # alice's: an admin creates it herself
+    assert f"fix: {create.format('below')}" in html.unescape(form.problem.value)
+    assert "ask an" not in form.problem.value
+
+
 def test_run_now_test_and_start_do_nothing_when_the_save_is_refused(shop: Studio) -> None:
     """Run now, Test and Start save the form first; when the save is refused (here the
     picked connection was deleted meanwhile), they must not go on with the old settings;

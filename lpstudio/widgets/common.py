@@ -8,7 +8,8 @@ from a recipe two folders deep), which opens it from any notebook of the workspa
 
 What a role may do is the REST API's rule (`lpstudio.roles`), read here, not restated:
 `refusal` says why a control is disabled, and its handler refuses the same way, since a
-disabled button can still be clicked from code.
+disabled button can still be clicked from code; `asked` says a fix the role cannot carry
+out as a request to a role that can.
 
 The API's errors word their fixes for the command line; the widgets say them in the
 studio's terms (Edit and Test in the Connections panel, a field of the form), as the lab
@@ -93,6 +94,15 @@ def refusal(role: str, permission: str, action: str) -> str | None:
     ("an operator cannot run recipes (ask an admin; ...)"); None when it may."""
     refused = roles.refusal(role, permission, action)
     return None if refused is None else f"{refused.message} ({refused.fix})"
+
+
+def asked(role: str, fix: str) -> str:
+    """`fix` (in the command line's terms) as a user of `role` can follow it: what it says to
+    do that the role may not is asked of a role that may, by the REST API's rule for its
+    own fixes (`lpstudio.server.fixes.for_role`: the route table knows what each needs)."""
+    from ..server.fixes import for_role
+
+    return for_role(fix, role) or fix
 
 
 def count_argument(value: object, field: str, most: int, unit: str, example: str) -> int:

@@ -30,6 +30,7 @@ import ipywidgets as w
 import nbformat
 from traitlets import TraitError
 
+from .. import roles
 from ..connections import PLACEHOLDER
 from ..errors import ConflictError, InputError, LpstudioError, ParameterError, said_and_fix
 from ..parameters import FORMAT_HUMAN, NOT_GIVEN, coerce
@@ -39,7 +40,7 @@ from ..registry import get_connector
 from ..sdk import REQUEST_MIME
 from ..settings import Saved, read_settings, saved_settings
 from ..templating import lookup, record_fields
-from .common import lab_text, notebook_link, refusal
+from .common import asked, lab_text, notebook_link, refusal
 from .proactive import ProactiveSection, is_proactive
 
 #: What each button needs: the REST API's permission and action for the same request
@@ -993,7 +994,18 @@ class RecipeForm(w.VBox):
         Connections panel and chosen in this form, a parameter set (never given) or corrected
         in its field (the API's fixes name CLI commands). `where` is where the form's fields
         are from the fix shown (above, below). Other fixes say the command lines they name in
-        the studio's terms (`lab_text`)."""
+        the studio's terms (`lab_text`). Each is said as the user's role can follow it (an
+        operator's form has no Save, and the Connections panel no New, Edit or Test for
+        them): asked of a role that can (`asked`), as the lab and the REST API ask it."""
+        role = self.studio.role
+        own = self._form_fix(field, fix, where)
+        if own is not None:  # a change of the settings, or of a connection: Save's permission
+            return roles.asked(role, [BUTTON_RULES["save"][0]], own)
+        return fix and lab_text(asked(role, fix), where)
+
+    def _form_fix(self, field: str | None, fix: str | None, where: str) -> str | None:
+        """`_studio_fix`'s own words for a slot or a field of this form; None where it says
+        the API's fix."""
         slot = field.removeprefix("connections.") if field else ""
         spec = self.recipe.metadata.get("connections", {}).get(slot) if slot != field else None
         if spec is not None:
@@ -1021,7 +1033,7 @@ class RecipeForm(w.VBox):
             return _create_fix(slot, kind, fix, where)
         name = (field or "").removeprefix("parameters.").split(".")[0]
         if not name or name not in self.fields or (fix and SET_WITH_CLI not in fix):
-            return fix and lab_text(fix, where)
+            return None
         verb = "set" if fix and fix.startswith(NOT_GIVEN) else "correct"  # never given, or wrong
         return f"{verb} {name} {where}, then Save"
 
