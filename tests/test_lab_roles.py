@@ -5,37 +5,55 @@ The lab leaves out a control a role may not use (it does not show it disabled): 
 operator sees no Run now, Save, Test, Try recipe, Import package, connection New, Test,
 Edit or Delete, and no Restore (the lab offers none to anyone). Every control it does offer
 (Start, Stop, Poll now, Rerun, Cancel) is clicked once, and the server refuses none (no 403).
+A fix that needs what an operator is not offered (a connection made, edited or tested, the
+settings saved) asks an analyst or admin to carry it out.
+
+One JupyterLab and one sandbox serve the module's tests (each opens its own page).
 """
 
 from __future__ import annotations
 
 import re
 import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import httpx
+import pytest
 
+from lpstudio.sandbox import Sandbox
 from lpstudio.studio import Studio
 
 from .browser import chromium
 from .conftest import write_recipe
 from .servers import API
 from .test_lab_keyboard_and_fixes import poll_recipe
+from .test_studio_bad_input import open_settings
 from .test_studio_ui import command, seed_finished_jobs, studio_lab
 
 QUICK, SLOW, ROWS = "lab/quick.ipynb", "lab/slow.ipynb", "lab/rows.ipynb"
+#: The new-lead template, whose http slot no connection fills; a poll of the shop through a
+#: connection whose token the shop refuses.
+LEAD, SHOP = "leads/new_lead.ipynb", "shop/bad.ipynb"
 
 
-def workspace(root: Path) -> None:
+def workspace(root: Path, sandbox: str) -> None:
     """lab/quick (a manual recipe) with a finished job, lab/slow (runs until cancelled),
-    lab/rows (a poll on an empty table); olga an operator."""
-    Studio.init(root, accept_terms=True, admin="alice").close()
+    lab/rows (a poll on an empty table), leads/new_lead and shop/bad (`LEAD`, `SHOP`), on
+    the sandbox; olga an operator."""
+    Studio.init(root, accept_terms=True, admin="alice", sandbox=sandbox).close()
     with sqlite3.connect(root / "rows.db") as db:
         db.execute("CREATE TABLE rows (id integer primary key)")
     db.close()
     poll_recipe(root, "lab/rows")
     write_recipe(root, "lab/quick")
     write_recipe(root, "lab/slow", cells=("import threading\nthreading.Event().wait()",))
+    checkouts = "new_or_updated_abandoned_checkout"
+    trigger = {"kind": "poll", "connection": "shopify", "trigger": checkouts}
+    metadata = {"title": "bad", "trigger": trigger, "connections": {"shopify": {"type": "shopify"}}}
+    write_recipe(root, SHOP.removesuffix(".ipynb"), cells=("print(1)",), metadata=metadata)
     with Studio.open(root, user="olga"):
         pass  # seen once, then made an operator
     with Studio.open(root, user="alice") as studio:
@@ -43,18 +61,40 @@ def workspace(root: Path) -> None:
         table = {"url": "sqlite:///rows.db", "poll_table": "rows", "poll_column": "id"}
         studio.connections.add("rows", "sql", table, "alice")
         seed_finished_jobs(studio, QUICK, 1)
+        studio.try_template("new_lead", "leads")
+        kind, config = studio.connections.values("shopify")
+        wrong = {**config, "access_token": "shpat_wrong-4711"}
+        studio.connections.add("shop-bad", kind, wrong, "alice")
+        studio.save_settings(SHOP, connections={"shopify": "shop-bad"})
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
+    """The workspace in JupyterLab: its URL and token."""
+    tmp = tmp_path_factory.mktemp("roles")
+    with Sandbox() as sandbox:
+        workspace(tmp / "ws", sandbox.url)
+        with studio_lab(tmp / "ws", tmp / "jupyter") as served:
+            yield served
+
+
+@contextmanager
+def user_page(user: str) -> Iterator[Any]:
+    """A new page of `user`'s, in a chromium of its own (one kept across tests holds an
+    event loop running, which pytest-jupyter's loop fixture then cannot close)."""
+    with chromium() as browser:
+        page = browser.new_context(
+            viewport={"width": 1280, "height": 900}, extra_http_headers={"X-Test-User": user}
+        ).new_page()
+        page.set_default_timeout(60_000)
+        yield page
 
 
 def test_an_operator_is_offered_what_operating_allows_and_each_of_it_works(
-    tmp_path: Path,
+    lab: tuple[str, str],
 ) -> None:
-    root = tmp_path / "ws"
-    workspace(root)
-    with studio_lab(root, tmp_path / "jupyter") as (url, token), chromium() as browser:
-        page = browser.new_context(
-            viewport={"width": 1280, "height": 900}, extra_http_headers={"X-Test-User": "olga"}
-        ).new_page()
-        page.set_default_timeout(60_000)
+    url, token = lab
+    with user_page("olga") as page:
         refused: list[str] = []
         page.on(
             "response",
@@ -128,3 +168,48 @@ def test_an_operator_is_offered_what_operating_allows_and_each_of_it_works(
         # No Restore anywhere: the lab offers it to no one.
         assert page.get_by_role("button", name=re.compile("Restore")).count() == 0
         assert refused == [], refused
+
+
+def test_an_operator_s_fixes_ask_an_analyst_or_admin_for_what_only_they_can_do(
+    lab: tuple[str, str],
+) -> None:
+    """A connection made, tested or given its token, and the settings saved, are not an
+    operator's to do (the lab offers them no New connection, Edit, Test or Save): the fix
+    asks who can, the lab's own words for a slot and the API's fix alike."""
+    url, token = lab
+    with user_page("olga") as page:
+        page.goto(f"{url}/lab?reset&token={token}")
+        command(page, "lpstudio:open-recipes")
+        sidebar = page.locator(".lps-recipes")
+        message = sidebar.locator(".lps-message")
+
+        # Start of a recipe whose slot no connection fills.
+        lead = sidebar.locator(f".lps-recipe[data-recipe='{LEAD}']")
+        lead.get_by_role("button", name="Start").click()
+        fix = message.locator(".lps-error-fix")
+        assert fix.inner_text() == (
+            "fix: ask an analyst or admin to create a http connection with its token in the "
+            f"Connections panel, then choose it for http in the Settings of {LEAD} and Save"
+        )
+
+        # Poll now through a connection whose token the shop refuses: the API's fix.
+        message.evaluate("m => m.replaceChildren()")
+        sidebar.get_by_role("button", name="Poll now recipe shop/bad").click()
+        text = message.locator(".lps-error-fix").inner_text()
+        assert text.startswith("fix: ask an analyst or admin to give connection shop-bad an"), text
+        assert text.endswith("give shop-bad its access_token with Edit in the Connections panel")
+
+        # The Settings, read-only: the problem of the saved settings, and a Start's refusal.
+        form = open_settings(page, LEAD, "campaign_name")
+        problem = form.locator(".lps-settings-problem .lps-error-fix")
+        assert problem.inner_text() == (
+            "fix: ask an analyst or admin to create a http connection with its token in the "
+            "Connections panel, then choose it for http below and Save"
+        )
+        form = open_settings(page, SHOP, "x")
+        form.locator(".lps-start").click()
+        refusal = form.locator(".lps-message .lps-error-fix")
+        assert refusal.inner_text() == (
+            "fix: ask an analyst or admin to test shop-bad in the Connections panel (and "
+            "correct its fields there if the test fails), then try again"
+        )

@@ -7,8 +7,9 @@
  * filled in the Connections panel and chosen in the recipe's settings form, a value corrected
  * there. Shared by the settings form and the Recipes sidebar, which say where the form is.
  */
-import { api, ApiError, Connection, JsonSchema, Slot } from './api';
+import { api, ApiError, Connection, JsonSchema, Permission, Slot } from './api';
 import LAB_TERMS from '../../lpstudio/lab_terms.json';
+import ROLES from '../../lpstudio/roles.json';
 
 export interface FixContext {
   /** the recipe's connection slots and parameter schema */
@@ -21,6 +22,21 @@ export interface FixContext {
   /** where the recipe's fields are from the fix, as the user sees it: `below` (a fix shown
    * above them), `above`, `in the Settings of shop/cart` */
   form: string;
+  /** what the user's role may do (`me.can`): a fix it cannot carry out is asked of a role
+   * that can */
+  can: Record<Permission, boolean>;
+}
+
+/** `fix` as the user can follow it: as it is where their role has `permission`, which its
+ * action needs, else as a request to the roles that have it, the least permitted first ("ask
+ * an analyst or admin to ..."), from the table the API reads (`lpstudio/roles.json`), as the
+ * API says its own fixes (`roles.asked` in lpstudio/roles.py). */
+export function asked(fix: string, permission: Permission, can: Record<Permission, boolean>): string {
+  if (can[permission]) {
+    return fix;
+  }
+  const able = [...ROLES.permissions[permission]].reverse();
+  return `ask ${/^[aeiou]/.test(able[0]) ? 'an' : 'a'} ${able.join(' or ')} to ${fix}`;
 }
 
 /** The API's fix for a parameter in the command line's terms (`save another value with
@@ -30,8 +46,8 @@ export interface FixContext {
 const SET_WITH_CLI = /`lpstudio settings |PUT \S*\/lpstudio\/api\/v1\/recipes\/\S+\/settings \{"parameters"/;
 
 /** How the API's fix for a parameter never given begins (`parameters.NOT_GIVEN`): set, not
- * corrected. */
-const NOT_GIVEN = /^give it with /;
+ * corrected; asked of a role that can save settings, where the user's cannot (`asked`). */
+const NOT_GIVEN = /^(?:ask [^;]*? to )?give it with /;
 
 /**
  * The API's words for the command line and its REST routes, and the lab's for each: one
@@ -78,8 +94,17 @@ export function labError(err: unknown, where?: string): unknown {
  * what each one the API's fix names needs) or chosen in the lab; for a parameter the API's
  * own fix, but where it says to set it with the command line; the API's own fix when it is
  * about none of the recipe's slots or parameters, with the command lines it names in the
- * lab's terms. */
+ * lab's terms (the API asked it of a role that can, where the user's cannot). The lab's own
+ * words need what the Connections panel's New, Edit and Test and the Settings' Save need,
+ * which the lab offers only to a role that may build: asked of one, to any other. */
 export function labFix(field: string | null, fix: string | null, c: FixContext): string | null {
+  const own = ownFix(field, fix, c);
+  return own === null ? fix && labText(fix, c.form) : asked(own, 'build', c.can);
+}
+
+/** `labFix`'s own words for a slot or a parameter of the recipe; null where it says the
+ * API's fix. */
+function ownFix(field: string | null, fix: string | null, c: FixContext): string | null {
   const slot = field?.startsWith('connections.') ? field.slice('connections.'.length) : '';
   const info = c.slots[slot];
   if (info) {
@@ -101,7 +126,7 @@ export function labFix(field: string | null, fix: string | null, c: FixContext):
   }
   const name = (field ?? '').replace(/^parameters\./, '').split('.')[0];
   if (!name || !c.parameters.properties?.[name] || (fix && !SET_WITH_CLI.test(fix))) {
-    return fix && labText(fix, c.form);
+    return null;
   }
   // A value never given (a parameter its cell declares with no default) is set, not corrected.
   return `${fix && NOT_GIVEN.test(fix) ? 'set' : 'correct'} ${name} ${c.form}, then Save`;
@@ -156,7 +181,7 @@ export function withLabFix(err: unknown, c: FixContext): unknown {
  * (a parameter it now requires: correct it in its Settings); a recipe gone since keeps the
  * API's fix in the lab's terms.
  */
-export async function recipeLabError(err: unknown, recipe: string): Promise<unknown> {
+export async function recipeLabError(err: unknown, recipe: string, can: Record<Permission, boolean>): Promise<unknown> {
   if (!(err instanceof ApiError)) {
     return err;
   }
@@ -168,7 +193,8 @@ export async function recipeLabError(err: unknown, recipe: string): Promise<unkn
       parameters: detail.parameters ?? {},
       connections,
       chosen: slot => detail.settings.connections?.[slot],
-      form
+      form,
+      can
     });
   } catch {
     return labError(err, form);

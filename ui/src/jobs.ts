@@ -445,7 +445,7 @@ export class JobsPanel extends LivePanel {
       }
       this.ctx.notifyChanged();
     } catch (err) {
-      fill(this.notice, errorBox(recipe ? await recipeLabError(err, recipe) : err));
+      fill(this.notice, errorBox(recipe ? await recipeLabError(err, recipe, this.ctx.me.can) : err));
     }
   }
 

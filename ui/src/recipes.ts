@@ -4,10 +4,10 @@
  * exported as a package, and packages imported (`lpstudio export` / `lpstudio import`).
  */
 
-import { api, ApiError, ImportSummary, Job, latest, RecipeRow } from './api';
+import { api, ApiError, ImportSummary, Job, latest, Permission, RecipeRow } from './api';
 import { StudioContext } from './context';
 import { button, el, errorBox, fill, Rows, runNow, saveDownload, statusBadge } from './dom';
-import { FixContext, labError, labText, withLabFix } from './fixes';
+import { asked, FixContext, labError, labText, withLabFix } from './fixes';
 import { LivePanel } from './panel';
 
 const REFRESH_MS = 4000;
@@ -271,7 +271,8 @@ export class RecipesPanel extends LivePanel {
         parameters: row.parameters ?? {},
         connections,
         chosen: () => undefined,
-        form: `in the Settings of ${row.recipe}`
+        form: `in the Settings of ${row.recipe}`,
+        can: this.ctx.me.can
       };
       fill(this.message, errorBox(withLabFix(err, fixes)));
     }
@@ -308,7 +309,7 @@ export class RecipesPanel extends LivePanel {
       }
       try {
         const done = await api.importPackage(chosen, into.value.trim(), replace.checked);
-        fill(result, importSummary(done, this.ctx.me.can.build));
+        fill(result, importSummary(done, this.ctx.me.can));
         this.ctx.notifyChanged();
       } catch (err) {
         fill(result, errorBox(labError(inLabTerms(err))));
@@ -364,11 +365,9 @@ function polled(jobs: Job[]): HTMLElement {
 }
 
 /** What an import wrote, and what is left to do, in the lab's terms. */
-function importSummary(done: ImportSummary, canEdit: boolean): HTMLElement {
+function importSummary(done: ImportSummary, can: Record<Permission, boolean>): HTMLElement {
   const count = done.recipes.length;
-  const authorise = canEdit
-    ? 'give its secrets with Edit in the Connections panel, then Test it'
-    : 'ask an analyst or admin to give its secrets in the Connections panel';
+  const authorise = asked('give its secrets with Edit in the Connections panel, then Test it', 'build', can);
   return el(
     'div',
     { cls: 'lps-import-summary', attrs: { role: 'status' } },

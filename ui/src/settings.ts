@@ -12,10 +12,10 @@
  */
 import { Widget } from '@lumino/widgets';
 
-import { api, ApiError, Connection, Problem, RecipeDetail } from './api';
+import { api, ApiError, Connection, Permission, Problem, RecipeDetail } from './api';
 import { StudioContext } from './context';
 import { button, el, errorBox, FieldError, fill, localZone, markField, momentInput, readMoment, runNow, statusBadge } from './dom';
-import { FixContext, labFix, labText, withLabFix } from './fixes';
+import { asked, FixContext, labFix, labText, withLabFix } from './fixes';
 import { SchemaForm } from './form';
 
 /** What the user changed in the panel, kept when it is shown again as the recipe is now. */
@@ -86,15 +86,16 @@ function unreadableSince(text: string): FieldError | null {
 /** Why a pick list could not be loaded, with the fix in the lab's terms (as the notebook's
  * form says it): which connection could not list what; the API's fix for a failure of the
  * app names its REST route (said in the lab's terms, `labText`), and a Refresh of the panel
- * loads the list again. */
-function listFailure(err: unknown, connection: string, list: string): ApiError {
+ * loads the list again. A test in the Connections panel is asked of a role that may build
+ * where the user's may not (`asked`), as the API asks its own fixes. */
+function listFailure(err: unknown, connection: string, list: string, can: Record<Permission, boolean>): ApiError {
   const known = err instanceof ApiError ? err : null;
   const said = err instanceof Error ? err.message : String(err);
   const which = `connection ${connection} could not list ${list}`;
   const fix =
     known?.fix && !known.fix.includes(' with POST ')
       ? labText(known.fix)
-      : `test ${connection} in the Connections panel (and correct its fields there if the test fails)`;
+      : asked(`test ${connection} in the Connections panel (and correct its fields there if the test fails)`, 'build', can);
   return new ApiError(
     known?.status ?? 0,
     known?.code ?? 'Error',
@@ -194,7 +195,8 @@ export class SettingsPanel extends Widget {
       parameters: detail.parameters ?? {},
       connections,
       chosen: slot => slots.get(slot)?.value || bound[slot],
-      form: 'below'
+      form: 'below',
+      can
     };
     /** A slot's choices: the automatic one (empty: the API picks the connection named like
      * the slot, else the only one of its type; named when it fills the slot now), then the
@@ -256,7 +258,7 @@ export class SettingsPanel extends Widget {
         const spec = prop['x-picklist']!;
         const name = slots.get(spec.connection)?.value || bound[spec.connection];
         return name && fixes.connections.some(c => c.name === name)
-          ? api.picklist(name, spec.list).catch(err => Promise.reject(listFailure(err, name, spec.list)))
+          ? api.picklist(name, spec.list).catch(err => Promise.reject(listFailure(err, name, spec.list, can)))
           : null;
       }
     });
