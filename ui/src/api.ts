@@ -115,6 +115,22 @@ export interface RecipeDetail {
   revision: number;
 }
 
+/** A snapshot of a recipe's notebook and settings (`GET recipes/R/versions`, newest first). */
+export interface RecipeVersion {
+  id: string;
+  created_at: string;
+  created_by: string;
+  /** the parameters saved, and the connection each slot used (not whether it was chosen) */
+  settings: { parameters?: Record<string, unknown>; connections?: Record<string, string> };
+}
+
+/** A restore's answer: the version restored (newest again), and the version the recipe as
+ * it was is kept as (null when its file could not be read). */
+export interface Restored extends RecipeVersion {
+  recipe: string;
+  kept: string | null;
+}
+
 export type JobStatus = 'queued' | 'running' | 'succeeded' | 'failed' | 'cancelled';
 /** In the order of a job's life, as lpstudio/store.py's JOB_STATES (a test checks both lists) */
 export const JOB_STATES: JobStatus[] = ['queued', 'running', 'succeeded', 'failed', 'cancelled'];
@@ -376,6 +392,12 @@ export const api = {
   /** The poll trigger polled now: the server runs its jobs at once, the recipe started or not. */
   poll: async (recipe: string) =>
     (await call<{ jobs: Job[] }>('POST', `recipes/${recipePath(recipe)}/poll`, {})).jobs,
+
+  versions: async (recipe: string) =>
+    (await call<{ versions: RecipeVersion[] }>('GET', `recipes/${recipePath(recipe)}/versions`)).versions,
+  /** Writes the version's notebook and settings back; the recipe as it was is kept as one. */
+  restore: (recipe: string, version: string) =>
+    call<Restored>('POST', `recipes/${recipePath(recipe)}/restore`, { version }),
 
   /** A project folder (`.`: every project) as a package, the zip `lpstudio export` writes. */
   exportPackage: async (project: string): Promise<Download> => {

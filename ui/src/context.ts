@@ -21,13 +21,14 @@ export namespace CommandIDs {
   export const dashboard = 'lpstudio:open-dashboard';
   export const connections = 'lpstudio:open-connections';
   export const settings = 'lpstudio:open-settings';
+  export const versions = 'lpstudio:open-versions';
   export const tryTemplate = 'lpstudio:try-template';
   export const openPanel = 'lpstudio:open-panel';
 }
 
 /** What lpstudio uses of a document widget (JupyterLab's `IDocumentWidget`). */
 interface IOpenDocument {
-  context: { path: string; revert(): Promise<void> };
+  context: { path: string; revert(): Promise<void>; model: { dirty: boolean } };
 }
 
 export class StudioContext {
@@ -66,22 +67,35 @@ export class StudioContext {
       }
       throw err;
     }
-    const open = this.openDocument(relative);
-    if (open) {
+    for (const open of this.openDocuments(relative)) {
       await open.context.revert();
     }
     await this.openPath(path);
   }
 
-  /** The main area's document open at `path` (relative to JupyterLab's root), if any. */
-  private openDocument(path: string): IOpenDocument | undefined {
-    for (const widget of this.app.shell.widgets('main')) {
+  /** How many tabs show a recipe's notebook, and how many of them hold unsaved changes
+   * (JupyterLab counts a kernel's start among them, as it writes the notebook's metadata). */
+  recipeTabs(recipe: string): { open: number; unsaved: number } {
+    const open = this.openDocuments(`projects/${recipe}`);
+    return { open: open.length, unsaved: open.filter(doc => doc.context.model.dirty).length };
+  }
+
+  /**
+   * Reloads the tabs showing a recipe's notebook from disk, which something else wrote (a
+   * restore, which says first that unsaved changes are lost): JupyterLab would notice only
+   * at a tab's next save, and its "File Changed" dialog offered to write the tab over it.
+   */
+  async reloadRecipe(recipe: string): Promise<void> {
+    await Promise.all(this.openDocuments(`projects/${recipe}`).map(doc => doc.context.revert()));
+  }
+
+  /** The main area's documents open at `path` (relative to JupyterLab's root): a notebook
+   * may be open as a notebook and in the editor at once. */
+  private openDocuments(path: string): IOpenDocument[] {
+    return [...this.app.shell.widgets('main')].filter(widget => {
       const context = (widget as Partial<IOpenDocument>).context;
-      if (context?.path === path && typeof context.revert === 'function') {
-        return widget as unknown as IOpenDocument;
-      }
-    }
-    return undefined;
+      return context?.path === path && typeof context.revert === 'function';
+    }) as unknown as IOpenDocument[];
   }
 
   /** A path the server may answer as absolute, relative to JupyterLab's root. */
@@ -100,6 +114,12 @@ export class StudioContext {
   /** Opens the Connections panel, where the lab creates, tests and edits connections. */
   async openConnections(): Promise<void> {
     await this.app.commands.execute(CommandIDs.connections);
+  }
+
+  /** Opens a recipe's versions, each with its Restore: how the lab mends a recipe whose
+   * notebook no longer loads (its Settings cannot show it). */
+  async openVersions(recipe: string): Promise<void> {
+    await this.app.commands.execute(CommandIDs.versions, { recipe });
   }
 
   /** Opens a recipe notebook: recipes live under the workspace's projects/ folder. */

@@ -1,6 +1,7 @@
 /**
  * lpstudio's studio in JupyterLab: the gallery (launcher section, panel and first-time
- * pop-up), the Recipes sidebar, and the Jobs, Dashboard and Connections panels.
+ * pop-up), the Recipes sidebar, the Jobs, Dashboard and Connections panels, and each
+ * recipe's Settings and Versions.
  */
 import { ILayoutRestorer, JupyterFrontEnd, JupyterFrontEndPlugin } from '@jupyterlab/application';
 import { ICommandPalette, MainAreaWidget, WidgetTracker } from '@jupyterlab/apputils';
@@ -23,6 +24,7 @@ import { GalleryPanel, showGalleryPopup, tryTemplate } from './gallery';
 import { JobsPanel } from './jobs';
 import { RecipesPanel } from './recipes';
 import { SettingsPanel } from './settings';
+import { VersionsPanel } from './versions';
 
 const PLUGIN_ID = 'lpstudio-studio:plugin';
 const CATEGORY = 'lpstudio';
@@ -89,6 +91,10 @@ const plugin: JupyterFrontEndPlugin<void> = {
       open(`settings:${recipe}`, () => new SettingsPanel(ctx, recipe, openJobs));
     };
 
+    const openVersions = (recipe: string): void => {
+      open(`versions:${recipe}`, () => new VersionsPanel(ctx, recipe));
+    };
+
     const recipes = new RecipesPanel(ctx, openSettings, openJobs);
     recipes.title.icon = listIcon;
     app.shell.add(recipes, 'left', { rank: 250 });
@@ -127,12 +133,19 @@ const plugin: JupyterFrontEndPlugin<void> = {
       label: args => `Recipe settings${args.recipe ? `: ${String(args.recipe)}` : ''}`,
       execute: args => openSettings(String(args.recipe))
     });
+    app.commands.addCommand(CommandIDs.versions, {
+      label: args => `Recipe versions${args.recipe ? `: ${String(args.recipe)}` : ''}`,
+      caption: "The recipe's versions, each with its Restore",
+      execute: args => openVersions(String(args.recipe))
+    });
     app.commands.addCommand(CommandIDs.openPanel, {
       label: 'Open an lpstudio panel',
       execute: args => {
         const key = String(args.key ?? '');
         if (key.startsWith('settings:')) {
           openSettings(key.slice('settings:'.length));
+        } else if (key.startsWith('versions:')) {
+          openVersions(key.slice('versions:'.length));
         } else if (key === 'jobs' || key === 'gallery' || key === 'dashboard' || key === 'connections') {
           return app.commands.execute(
             { jobs: CommandIDs.jobs, gallery: CommandIDs.gallery, dashboard: CommandIDs.dashboard, connections: CommandIDs.connections }[key]
