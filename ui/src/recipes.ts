@@ -187,6 +187,10 @@ export class RecipesPanel extends LivePanel {
       button('Jobs', () => this.openJobs(row.recipe), 'lps-open-jobs', of),
       button('Open', () => this.ctx.openRecipe(row.recipe), 'lps-open', of)
     );
+    if (row.problem) {
+      // Its notebook no longer loads, nor its Settings: an earlier version mends it.
+      actions.append(button('Versions', () => this.ctx.openVersions(row.recipe), 'lps-open-versions', of));
+    }
     const last = row.last_job;
     // What the server stored (its problem, its trigger's last error) names the API's routes
     // as its fix: said in the lab's terms, as the row's actions say theirs.

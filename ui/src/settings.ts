@@ -15,7 +15,7 @@ import { Widget } from '@lumino/widgets';
 import { api, ApiError, Connection, Permission, Problem, RecipeDetail } from './api';
 import { StudioContext } from './context';
 import { button, el, errorBox, FieldError, fill, localZone, markField, momentInput, readMoment, runNow, statusBadge } from './dom';
-import { asked, FixContext, labFix, labText, withLabFix } from './fixes';
+import { asked, FixContext, labError, labFix, labText, withLabFix } from './fixes';
 import { SchemaForm } from './form';
 
 /** What the user changed in the panel, kept when it is shown again as the recipe is now. */
@@ -136,7 +136,12 @@ export class SettingsPanel extends Widget {
       // Refresh (or showing the tab again) shows it; without one the tab stayed on the error.
       this.shown = null;
       this.failed = true;
-      fill(this.body, errorBox(err), el('div', { cls: 'lps-actions' }, button('Refresh', () => this.load(), 'lps-refresh')));
+      // Its fix in the lab's terms: a notebook that no longer loads is mended from Versions.
+      fill(
+        this.body,
+        errorBox(labError(err)),
+        el('div', { cls: 'lps-actions' }, this.versionsButton(), button('Refresh', () => this.load(), 'lps-refresh'))
+      );
     }
   }
 
@@ -617,6 +622,7 @@ export class SettingsPanel extends Widget {
     }
     actions.append(
       button('Open notebook', () => this.ctx.openRecipe(this.recipe), 'lps-open'),
+      this.versionsButton(),
       button('Refresh', () => this.load(), 'lps-refresh')
     );
 
@@ -681,6 +687,11 @@ export class SettingsPanel extends Widget {
       offerAgain(now);
       showProblem(now.settings_problem);
     };
+  }
+
+  /** Opens the recipe's versions, each with its Restore (for a role that may build). */
+  private versionsButton(): HTMLButtonElement {
+    return button('Versions', () => this.ctx.openVersions(this.recipe), 'lps-open-versions');
   }
 
   private body = el('div', { cls: 'lps-settings-body' });
