@@ -469,7 +469,8 @@ def test_a_notebook_that_is_not_json_is_said_where_and_how_to_mend_it_there(
     at = f"{API}/recipes/p/comma.ipynb"
     assert rest_fix == f'{correct} (GET {at}/versions, then POST {at}/restore {{"version": ...}})'
     lab = (
-        f"{correct} from the command line or the REST API, which list its versions and restore one"
+        f"{correct}: Versions (in the recipe's Settings, or its row in the Recipes sidebar), then "
+        "Restore on the version"
     )
     assert lab_text(rest_fix) == lab_text(cli_fix) == lab
 
