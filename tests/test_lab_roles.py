@@ -3,10 +3,10 @@ operator do (view and operate) and nothing that needs build, and what it offers 
 
 The lab leaves out a control a role may not use (it does not show it disabled): so an
 operator sees no Run now, Save, Test, Try recipe, Import package, connection New, Test,
-Edit or Delete, and no Restore (the lab offers none to anyone). Every control it does offer
-(Start, Stop, Poll now, Rerun, Cancel) is clicked once, and the server refuses none (no 403).
-A fix that needs what an operator is not offered (a connection made, edited or tested, the
-settings saved) asks an analyst or admin to carry it out.
+Edit or Delete, and no Restore (a recipe's Versions offer it to those who may build). Every
+control it does offer (Start, Stop, Poll now, Rerun, Cancel) is clicked once, and the server
+refuses none (no 403). A fix that needs what an operator is not offered (a connection made,
+edited or tested, the settings saved) asks an analyst or admin to carry it out.
 
 One JupyterLab and one sandbox serve the module's tests (each opens its own page).
 """
@@ -165,7 +165,7 @@ def test_an_operator_is_offered_what_operating_allows_and_each_of_it_works(
         command(page, "lpstudio:open-dashboard")
         page.locator(".lps-dashboard [data-total] .lps-total-count").first.wait_for()
 
-        # No Restore anywhere: the lab offers it to no one.
+        # No Restore anywhere: only a role that may build is offered it (`test_lab_versions`).
         assert page.get_by_role("button", name=re.compile("Restore")).count() == 0
         assert refused == [], refused
 
