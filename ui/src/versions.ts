@@ -124,7 +124,7 @@ export class VersionsPanel extends LivePanel {
         none
       );
     } catch (err) {
-      fill(this.list, errorBox(await recipeLabError(err, this.recipe)));
+      fill(this.list, errorBox(await recipeLabError(err, this.recipe, this.ctx.me.can)));
     }
   }
 
@@ -163,7 +163,7 @@ export class VersionsPanel extends LivePanel {
     try {
       restored = await api.restore(this.recipe, version.id);
     } catch (err) {
-      fill(this.message, errorBox(await recipeLabError(err, this.recipe)));
+      fill(this.message, errorBox(await recipeLabError(err, this.recipe, this.ctx.me.can)));
       return;
     }
     const kept = restored.kept && restored.kept !== restored.id ? ` As it was, it is version ${shortId(restored.kept)}: Restore it to go back.` : '';
