@@ -152,7 +152,7 @@ def test_a_fix_the_caller_s_role_cannot_carry_out_asks_a_role_that_can(
     """An operator may start a recipe, not create the connection its refusal names (that
     route answers them 403): its fix asks an analyst or admin to, naming the route still;
     an analyst's is as it was. So is a text stored with its fix (a trigger's error), and a
-    fix an operator can follow (their rerun's: list the recipes) is theirs as it is."""
+    rerun's of a job whose recipe moved away (its restore is an analyst's or admin's)."""
     made = server.api("alice", "PUT", "/users/otto/role", json={"role": "operator"})
     assert made.status_code == 200, made.text
     write_recipe(ws, "p/crm", metadata={"title": "crm", "connections": {"crm": {"type": "http"}}})
@@ -187,7 +187,12 @@ def test_a_fix_the_caller_s_role_cannot_carry_out_asks_a_role_that_can(
     jobs = server.api("alice", "GET", "/jobs").json()["jobs"]
     moved = next(job["id"] for job in jobs if job["recipe"] == "shop/cart_abandonment.ipynb")
     rerun = server.api("otto", "POST", f"/jobs/{moved}/rerun")  # its recipe moved away
-    assert fix_of(rerun, 400, routes) == f"list recipes with GET {API}/recipes"
+    recipe = f"{API}/recipes/shop/cart_abandonment.ipynb"
+    assert fix_of(rerun, 400, routes) == (  # its restore is an analyst's or admin's to do
+        f"ask an analyst or admin to bring it back from its versions: GET {recipe}/versions "
+        f'lists them, POST {recipe}/restore {{"version": ...}} writes one back; then POST '
+        f"{API}/jobs/{moved}/rerun"
+    )
 
 
 def test_a_connector_field_s_name_is_said_as_the_body_gives_it(ws: Path, server: Served) -> None:
