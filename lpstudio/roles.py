@@ -7,13 +7,15 @@
                                            recipes, poll now, rerun and cancel jobs
     build         x       x                edit settings (a poll trigger's since too, also
                                            when starting), restore versions, run now, try a
-                                           template, create/update/test/delete connections
+                                           template, create/update/test/delete connections,
+                                           change files under projects/ in JupyterLab
     admin         x                        users and roles, API clients
 
 One table for every edge that checks roles: the REST API (each route names a permission), the
-widgets (a control a role may not use is disabled, and its handler refuses too) and the lab,
-which reads it from `roles.json` as this module does. A fix whose action needs a permission
-the user's role lacks says who can (`asked`), in every interface.
+widgets (a control a role may not use is disabled, and its handler refuses too), the server's
+contents API, JupyterLab's file browser and editor (`server.readonly`), and the lab, which
+reads it from `roles.json` as this module does. A fix whose action needs a permission the
+user's role lacks says who can (`asked`), in every interface.
 """
 
 from __future__ import annotations

@@ -948,11 +948,15 @@ class Store:
         settings: dict[str, Any],
         user: str,
         saved: bool = False,
+        then: Callable[[Session, str], None] | None = None,
     ) -> str:
         """Stores a version of a recipe once per distinct content; returns its id. `saved`
         (the notebook saved in JupyterLab, or restored) makes content stored before the
         newest version again, by `user` and now: a notebook edited back to what it was lists
-        that content as the current one, not the edit it undid."""
+        that content as the current one, not the edit it undid. `then` (what records the
+        change elsewhere: a save's audit entry) runs in the same transaction, given the
+        version's id, when the version is new or made the newest again: never for content
+        that already was the newest (an autosave of what was saved)."""
         nb_sha = hashlib.sha256(notebook_json.encode()).hexdigest()
         settings_json = json.dumps(settings, sort_keys=True, separators=(",", ":"))
         version = hashlib.sha256(f"{recipe}\0{nb_sha}\0{settings_json}".encode()).hexdigest()
@@ -978,6 +982,10 @@ class Store:
                 )
             elif saved and s.scalar(_newest_version(recipe)) != version:
                 stored.created_at, stored.created_by = utcnow(), user
+            else:
+                return self._remember(version)
+            if then is not None:
+                then(s, version)
         return self._remember(version)
 
     def _remember(self, version: str) -> str:

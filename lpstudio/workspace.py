@@ -1090,6 +1090,17 @@ class Workspace:
         real, history = path.resolve(), self.history.resolve()
         return real != history and history.is_relative_to(real)
 
+    def is_in_projects(self, path: Path) -> bool:
+        """Whether `path`'s real path is the projects folder or inside it: a recipe, or a
+        file or folder beside recipes, which only a role that builds changes."""
+        return path.resolve().is_relative_to(self.projects.resolve())
+
+    def holds_projects(self, path: Path) -> bool:
+        """Whether `path`'s real path is a folder the projects folder is in, at any depth:
+        moved or deleted, it takes the recipes with it."""
+        real, projects = path.resolve(), self.projects.resolve()
+        return real != projects and projects.is_relative_to(real)
+
     def recipe_name(self, path: Path) -> str:
         """The recipe's name in the store: its path under `projects/`, with `/`."""
         return path.resolve().relative_to(self.projects.resolve()).as_posix()

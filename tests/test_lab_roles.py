@@ -4,9 +4,11 @@ operator do (view and operate) and nothing that needs build, and what it offers 
 The lab leaves out a control a role may not use (it does not show it disabled): so an
 operator sees no Run now, Save, Test, Try recipe, Import package, connection New, Test,
 Edit or Delete, and no Restore (a recipe's Versions offer it to those who may build). Every
-control it does offer (Start, Stop, Poll now, Rerun, Cancel) is clicked once, and the server
-refuses none (no 403). A fix that needs what an operator is not offered (a connection made,
-edited or tested, the settings saved) asks an analyst or admin to carry it out.
+control it does offer (Start, Stop, Poll now, Rerun, Cancel, Open) is clicked once, and the
+server refuses none (no 403). A recipe opens read-only (the server's contents API says so to
+an operator): the lab's Save says so, and a Save As into projects/ is refused in lpstudio's
+words. A fix that needs what an operator is not offered (a connection made, edited or tested,
+the settings saved) asks an analyst or admin to carry it out.
 
 One JupyterLab and one sandbox serve the module's tests (each opens its own page).
 """
@@ -37,6 +39,7 @@ QUICK, SLOW, ROWS = "lab/quick.ipynb", "lab/slow.ipynb", "lab/rows.ipynb"
 #: The new-lead template, whose http slot no connection fills; a poll of the shop through a
 #: connection whose token the shop refuses.
 LEAD, SHOP = "leads/new_lead.ipynb", "shop/bad.ipynb"
+COPY = "lab/quick-copy.ipynb"  # where the operator tries to save a copy
 
 
 def workspace(root: Path, sandbox: str) -> None:
@@ -69,13 +72,13 @@ def workspace(root: Path, sandbox: str) -> None:
 
 
 @pytest.fixture(scope="module")
-def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
-    """The workspace in JupyterLab: its URL and token."""
+def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str, Path]]:
+    """The workspace in JupyterLab: its URL and token, and its folder."""
     tmp = tmp_path_factory.mktemp("roles")
     with Sandbox() as sandbox:
         workspace(tmp / "ws", sandbox.url)
-        with studio_lab(tmp / "ws", tmp / "jupyter") as served:
-            yield served
+        with studio_lab(tmp / "ws", tmp / "jupyter") as (url, token):
+            yield url, token, tmp / "ws"
 
 
 @contextmanager
@@ -91,9 +94,9 @@ def user_page(user: str) -> Iterator[Any]:
 
 
 def test_an_operator_is_offered_what_operating_allows_and_each_of_it_works(
-    lab: tuple[str, str],
+    lab: tuple[str, str, Path],
 ) -> None:
-    url, token = lab
+    url, token, root = lab
     with user_page("olga") as page:
         refused: list[str] = []
         page.on(
@@ -146,6 +149,34 @@ def test_an_operator_is_offered_what_operating_allows_and_each_of_it_works(
         assert form.locator(".lps-save, .lps-test, .lps-run").count() == 0
         form.locator(".lps-start").wait_for()
 
+        # The recipe's notebook opens (Open notebook) read-only: Save says so, Save As
+        # into projects/ is refused, in lpstudio's words, and writes nothing.
+        form.locator(".lps-open").click()
+        notebook = page.locator(".jp-NotebookPanel:visible")
+        notebook.locator(".jp-NotebookPanel-toolbar", has_text="notebook is read-only").wait_for()
+        notebook.locator(".jp-Cell").first.click()
+        page.keyboard.press("Control+s")
+        page.get_by_text(f'projects/{QUICK} is read-only. Use "Save as…" instead.').wait_for()
+        command(page, "docmanager:save-as")
+        page.locator(".jp-Dialog input").fill(f"projects/{COPY}")
+        page.locator(".jp-Dialog").get_by_role("button", name="Save").click()
+        error = page.locator(".jp-Dialog", has_text="File Save Error")
+        error.get_by_text(
+            f"projects/{COPY} is in projects/: an operator cannot create recipes. "
+            "fix: ask an admin; this needs the role admin or analyst"
+        ).wait_for()
+        error.get_by_role("button", name="Close").click()
+        assert not (root / "projects" / COPY).exists()
+        saved_as = [r for r in refused if r.startswith(f"PUT {url}/api/contents/projects/{COPY}")]
+        assert len(saved_as) == 1, refused
+        refused.remove(saved_as[0])
+        # The Recipes sidebar's Open too.
+        sidebar.locator(f".lps-recipe[data-recipe='{SLOW}'] .lps-open").click()
+        page.locator(".lm-TabBar-tab.jp-mod-current", has_text="slow.ipynb").wait_for()
+        shown = page.locator(".jp-NotebookPanel:visible")
+        shown.locator(".jp-NotebookPanel-toolbar", has_text="notebook is read-only").wait_for()
+        shown.locator(".jp-Cell", has_text="threading.Event().wait()").wait_for()
+
         # Connections: listed, with no New, Test, Edit or Delete.
         command(page, "lpstudio:open-connections")
         connections = page.locator(".lps-connections:visible")
@@ -171,12 +202,12 @@ def test_an_operator_is_offered_what_operating_allows_and_each_of_it_works(
 
 
 def test_an_operator_s_fixes_ask_an_analyst_or_admin_for_what_only_they_can_do(
-    lab: tuple[str, str],
+    lab: tuple[str, str, Path],
 ) -> None:
     """A connection made, tested or given its token, and the settings saved, are not an
     operator's to do (the lab offers them no New connection, Edit, Test or Save): the fix
     asks who can, the lab's own words for a slot and the API's fix alike."""
-    url, token = lab
+    url, token, _ = lab
     with user_page("olga") as page:
         page.goto(f"{url}/lab?reset&token={token}")
         command(page, "lpstudio:open-recipes")

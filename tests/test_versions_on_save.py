@@ -22,7 +22,9 @@ from typing import Any
 import nbformat
 import pytest
 
+from lpstudio.errors import WorkspaceError
 from lpstudio.models import RecipeVersion
+from lpstudio.store import Store
 from lpstudio.studio import Studio
 from tests.conftest import write_recipe
 
@@ -185,16 +187,51 @@ async def test_saves_of_what_is_no_recipe_make_no_version(jp_fetch: Any, jp_root
 
 
 async def test_a_version_that_cannot_be_recorded_is_logged_once_and_the_save_stands(
-    jp_fetch: Any, jp_root_dir: Path, saves_log: list[logging.LogRecord]
+    jp_fetch: Any,
+    jp_root_dir: Path,
+    saves_log: list[logging.LogRecord],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     ws = jp_root_dir
     edit = notebook(ws, "t/probe", "print(y + 1)")
-    # A user name holding a connection's secret is refused as a user: no version names it.
-    assert await save(jp_fetch, f"ops-{TOKEN}", "projects/t/probe.ipynb", edit) == 200
+    snapshot = Store.snapshot
+
+    def failing(store: Store, recipe: str, *args: Any, **kwargs: Any) -> str:
+        if recipe == "t/probe.ipynb":  # a store that refuses it, saying a secret
+            raise WorkspaceError(f"cannot write {TOKEN}", field="store", fix="look at it")
+        return snapshot(store, recipe, *args, **kwargs)
+
+    monkeypatch.setattr(Store, "snapshot", failing)  # the test's server runs in this process
+    assert await save(jp_fetch, "bob", "projects/t/probe.ipynb", edit) == 200
     assert "print(y + 1)" in (ws / "projects" / "t" / "probe.ipynb").read_text()
 
     await barrier(jp_fetch, ws, "print('mark')")
     assert versioned(ws) == ["t/other.ipynb"]
     (logged,) = [record.getMessage() for record in saves_log]
-    assert "t/probe.ipynb" in logged and "no version" in logged
-    assert TOKEN not in logged and "ops-****" in logged
+    assert "t/probe.ipynb by bob made no version" in logged, logged
+    assert TOKEN not in logged and "cannot write ****" in logged
+
+
+async def test_a_user_name_holding_a_secret_saves_no_recipe(
+    jp_fetch: Any, jp_root_dir: Path
+) -> None:
+    ws = jp_root_dir
+    before = (ws / "projects" / "t" / "probe.ipynb").read_bytes()
+    edit = notebook(ws, "t/probe", "print(y + 1)")
+    # Refused as a user, as the REST API refuses them: no role to change recipes with.
+    answer = await jp_fetch(
+        "api",
+        "contents",
+        "projects",
+        "t",
+        "probe.ipynb",
+        method="PUT",
+        body=json.dumps(edit),
+        headers={"X-Test-User": f"ops-{TOKEN}"},
+        raise_error=False,
+    )
+    assert answer.code == 403
+    message = json.loads(answer.body)["message"]
+    assert message.startswith("projects/t/probe.ipynb is in projects/: "), message
+    assert TOKEN not in message and "fix: " in message, message
+    assert (ws / "projects" / "t" / "probe.ipynb").read_bytes() == before

@@ -31,9 +31,9 @@ from ..store import SCHEMA_HEAD
 from ..studio import API_PATH, Studio
 from ..workspace import ENV_VAR, Workspace, current_user
 from .auth import ApiError, RateLimits
-from .readonly import ReadOnlyHistory
+from .readonly import ReadOnlyContents
 from .routes import ROUTES, Route, handlers
-from .saves import SavedVersions
+from .saves import RecipeChanges
 from .serveonly import ServeOnlyServerApp
 from .serverlog import mask_records, mask_request_lines
 from .sessions import KernelNotebooks
@@ -248,9 +248,10 @@ class LpstudioApp(ExtensionApp):
         self._opening = threading.Lock()
         self._open_workspace()
         mask_request_lines(self)
-        self.saves = SavedVersions(self)
-        self.serverapp.contents_manager.register_post_save_hook(self.saves.saved)
-        ReadOnlyHistory(self).install(self.serverapp.contents_manager)
+        contents = self.serverapp.contents_manager
+        self.saves = RecipeChanges(self)
+        self.saves.install(contents)
+        ReadOnlyContents(self).install(contents)  # outermost: a refused change is not recorded
         self.kernel_notebooks = KernelNotebooks(self)  # a renamed notebook's kernel follows it
         self.kernel_notebooks.install(self.serverapp.session_manager)
 

@@ -56,6 +56,22 @@ def check_role(role: str, permission: str, action: str) -> None:
         raise ApiError(403, "Forbidden", refused.message, field=refused.field, fix=refused.fix)
 
 
+def no_person(name: str) -> ApiError | None:
+    """The refusal (403) of a Jupyter user whose name holds ':', which names no person:
+    `api:NAME` and `lpstudio:PROCESS` act for API clients and lpstudio itself."""
+    if ":" not in name:
+        return None
+    return ApiError(
+        403,
+        "Forbidden",
+        f"the user name {name!r} holds ':', which lpstudio keeps for API clients "
+        "(api:NAME) and its own processes",
+        field="user",
+        fix="sign in under a user name without ':' (the server's identity provider "
+        "names its users)",
+    )
+
+
 def api_token(headers: Any) -> str | None:
     """The API client token of a request: `API-TOKEN`, else `Authorization: Bearer`."""
     token = headers.get("API-TOKEN")

@@ -55,7 +55,7 @@ from ..roles import PERMISSIONS
 from ..sdk import ConnectorError
 from ..store import FINAL_STATES, MAX_INTEGER, first_line, job_id_in, not_a_job_id, unavailable
 from ..studio import API_PATH, Studio
-from .auth import ApiError, api_token, check_role
+from .auth import ApiError, api_token, check_role, no_person
 from .output_html import OUTPUT_HTML_CSP, render_output_html
 from .schemas import expected, field_schema
 
@@ -693,16 +693,9 @@ class UserHandler(BaseHandler):
             raise self.unauthenticated()
         op = self.operation
         name = self.app.user_name(self.current_user, self.identity_provider)
-        if ":" in name:  # api:NAME and lpstudio:PROCESS act for clients and lpstudio itself
-            raise ApiError(
-                403,
-                "Forbidden",
-                f"the user name {name!r} holds ':', which lpstudio keeps for API clients "
-                "(api:NAME) and its own processes",
-                field="user",
-                fix="sign in under a user name without ':' (the server's identity provider "
-                "names its users)",
-            )
+        refused = no_person(name)
+        if refused is not None:
+            raise refused
         self.studio = await self.blocking(self.app.studio_for, name)
         self.role = await self.blocking(lambda: self.studio.role)
         check_role(self.role, op.permission, op.action)

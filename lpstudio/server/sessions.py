@@ -37,7 +37,7 @@ class KernelNotebooks:
 
     def install(self, session_manager: Any) -> None:
         """Wraps the instance's `create_session`, `update_session` and `delete_session`
-        (jupyter_server has no hooks for sessions), as `ReadOnlyHistory` wraps the contents
+        (jupyter_server has no hooks for sessions), as `ReadOnlyContents` wraps the contents
         manager's methods: each stays a coroutine function, as Jupyter's handlers await it."""
         sm = session_manager
         create, update, delete = sm.create_session, sm.update_session, sm.delete_session
