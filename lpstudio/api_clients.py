@@ -21,6 +21,7 @@ from sqlalchemy import select
 from .connections import NAME_PATTERN
 from .errors import InputError, NotFoundError
 from .models import ApiClient, utcnow
+from .roles import CREATE_API_CLIENT, REVOKE_API_CLIENT
 from .store import Store
 
 #: The largest quota a client may be given. Each call a quota counts is a row of the
@@ -167,7 +168,7 @@ class ApiClients:
             s.add(row)
         self.store.audit(
             self.user,
-            "create_api_client",
+            CREATE_API_CLIENT,
             name,
             endpoints=endpoints,
             rate=rate_per_minute,
@@ -194,7 +195,7 @@ class ApiClients:
             done = bool(row.revoked)
             row.revoked, row.revoked_at = True, row.revoked_at or utcnow()
         if not done:
-            self.store.audit(self.user, "revoke_api_client", name)
+            self.store.audit(self.user, REVOKE_API_CLIENT, name)
         return _as_dict(row)
 
     def live_tokens(self, data: Any) -> set[str]:

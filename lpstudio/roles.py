@@ -16,6 +16,11 @@ widgets (a control a role may not use is disabled, and its handler refuses too),
 contents API, JupyterLab's file browser and editor (`server.readonly`), and the lab, which
 reads it from `roles.json` as this module does. A fix whose action needs a permission the
 user's role lacks says who can (`asked`), in every interface.
+
+The audit log is `view`'s, but its entries about users and API clients hold what only
+`admin` lists (a user's role, an API client's endpoints and limits): `shown_entry` keeps
+their action, actor, time and target, and withholds their detail, from the REST API's
+`GET /audit` and `lpstudio audit` alike.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 from importlib import resources
+from typing import Any
 
 from .errors import InputError
 
@@ -63,3 +69,26 @@ def asked(role: str, permissions: Iterable[str], fix: str) -> str:
 
 def _article(role: str) -> str:
     return "an" if role[:1] in "aeiou" else "a"
+
+
+#: The audit actions of `admin`'s changes (`Studio.set_role`, `ApiClients`).
+SET_ROLE, CREATE_API_CLIENT, REVOKE_API_CLIENT = (
+    "set_role",
+    "create_api_client",
+    "revoke_api_client",
+)
+#: The audit actions whose detail only `admin` reads: what `GET /users` and `/api-clients`
+#: answer to it alone (a role given and the one before, an API client's endpoints, rate and
+#: quota).
+ADMIN_DETAILS = frozenset({SET_ROLE, CREATE_API_CLIENT, REVOKE_API_CLIENT})
+
+
+def shown_entry(role: str, entry: dict[str, Any]) -> dict[str, Any]:
+    """An audit entry as `role` reads it: one about users or API clients keeps its action,
+    user, time and target for a role without `admin`, its detail said to be withheld."""
+    if entry["action"] not in ADMIN_DETAILS:
+        return entry
+    refused = refusal(role, "admin", "see the details of users and API clients")
+    if refused is None:
+        return entry
+    return {**entry, "detail": {"withheld": refused.message, "fix": refused.fix}}

@@ -56,6 +56,7 @@ from .jobviews import JOB_COLUMNS, CancelOutcome, job_to_dict
 from .models import Job, utcnow
 from .parameters import as_declared, coerce, date_defaults
 from .recipe import MAX_TIMEOUT, TRIGGER_FIELD, Recipe, missing_connector
+from .roles import SET_ROLE, shown_entry
 from .runner import injects_declared_types, write_notebook
 from .settings import read_settings, saved_settings, update_settings
 from .store import (
@@ -2351,7 +2352,7 @@ class Studio:
                         fix="make another user admin first",
                     )
                 before, user.role = user.role, role
-        self.store.audit(self.user, "set_role", name, role=role, before=before)
+        self.store.audit(self.user, SET_ROLE, name, role=role, before=before)
         return {"name": name, "role": role, "created": before is None}
 
     @staticmethod
@@ -2370,15 +2371,21 @@ class Studio:
             )
 
     def audit_entries(self, limit: int = 100) -> list[dict[str, Any]]:
+        """The audit log, newest first, as the acting user's role reads it
+        (`roles.shown_entry`): what the REST API and the CLI both answer."""
+        role = self.role
         return [
-            {
-                "id": e.id,
-                "at": e.at.isoformat(),
-                "user": e.user,
-                "action": e.action,
-                "target": e.target,
-                "detail": e.detail,
-            }
+            shown_entry(
+                role,
+                {
+                    "id": e.id,
+                    "at": e.at.isoformat(),
+                    "user": e.user,
+                    "action": e.action,
+                    "target": e.target,
+                    "detail": e.detail,
+                },
+            )
             for e in self.store.audit_log(limit)
         ]
 

@@ -660,7 +660,8 @@ ROUTES: tuple[Route, ...] = (
         Operation(
             "GET",
             "listAudit",
-            "The audit log, newest first: who changed what, and when",
+            "The audit log, newest first: who changed what, and when (the detail of an "
+            "entry about users or API clients withheld from a role without admin)",
             query={"limit": {**s.LIMIT, "default": 100}},
             answer=s.list_of("entries", s.ANY_OBJECT),
         ),
