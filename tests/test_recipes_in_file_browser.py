@@ -26,6 +26,7 @@ import pytest
 from traitlets.config import Config
 
 from lpstudio.models import RecipeVersion
+from lpstudio.settings import saved_settings
 from lpstudio.studio import Studio
 from tests.conftest import write_recipe
 from tests.servers import extension_config
@@ -207,6 +208,7 @@ async def test_an_operators_changes_of_recipes_are_refused_and_change_nothing(
     assert saved.code == 201, saved.body
     with Studio.open(ws, user="alice") as studio:
         assert studio.recipe(STARTED)  # still there, and started
+        assert saved_settings(studio.store, STARTED)["state"] == "started"
         assert studio.versions("p/b") == []  # no version of olga's
     assert await barrier(jp_fetch, ws) == []
 
