@@ -100,6 +100,21 @@ def what_the_page_showed(page: Any) -> str:
 
 
 @contextmanager
+def user_page(user: str, url: str | None = None, token: str | None = None) -> Iterator[Any]:
+    """A new page of `user`'s (the test servers' `X-Test-User`), in a chromium of its own (one
+    kept across tests holds an event loop running, which pytest-jupyter's loop fixture then
+    cannot close); with `url` and `token`, showing JupyterLab there, its layout reset."""
+    with chromium() as browser:
+        page = browser.new_context(
+            viewport={"width": 1280, "height": 900}, extra_http_headers={"X-Test-User": user}
+        ).new_page()
+        page.set_default_timeout(60_000)
+        if url is not None:
+            page.goto(f"{url}/lab?reset&token={token}")
+        yield page
+
+
+@contextmanager
 def browser_page() -> Iterator[Any]:
     """A Playwright page in Debian's chromium (never a downloaded browser)."""
     with chromium() as browser:

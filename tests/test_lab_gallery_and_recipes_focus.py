@@ -11,7 +11,6 @@ Start or Stop, and the focus fell to the page.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -20,7 +19,7 @@ import pytest
 
 from lpstudio.studio import Studio
 
-from .browser import chromium
+from .browser import user_page
 from .conftest import write_recipe
 from .servers import API, serving
 from .test_lab_keyboard_and_fixes import focused, press
@@ -78,17 +77,6 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
         yield served
 
 
-@contextmanager
-def page_of(user: str, url: str, token: str) -> Iterator[Any]:
-    with chromium() as browser:
-        page = browser.new_context(
-            viewport={"width": 1280, "height": 900}, extra_http_headers={"X-Test-User": user}
-        ).new_page()
-        page.set_default_timeout(60_000)
-        page.goto(f"{url}/lab?reset&token={token}")
-        yield page
-
-
 def path_of(response: Any) -> str:
     """A response's URL path (JupyterLab adds a cache buster to the query)."""
     return str(urlsplit(response.url).path)
@@ -108,10 +96,10 @@ def test_the_gallery_pops_up_once_per_admin_and_workspace_on_one_os_account(
 ) -> None:
     url, token = lab
     # Dismissed by this OS account in another workspace: it pops up in this one.
-    with page_of("alice", url, token) as page:
+    with user_page("alice", url, token) as page:
         close_popup(page)
     # Another admin of the workspace, in the same OS account's JupyterLab: the pop-up too.
-    with page_of("adam", url, token) as page:
+    with user_page("adam", url, token) as page:
         close_popup(page)
         # Dismissed, it stays away.
         with page.expect_response(lambda r: path_of(r) == f"{API}/me") as me:
@@ -128,7 +116,7 @@ def test_start_and_stop_in_the_recipes_sidebar_keep_the_focus_on_their_row(
     """An analyst's (no pop-up): the focus goes to the button that replaced the one pressed,
     and the rows that did not change are the ones drawn before."""
     url, token = lab
-    with page_of("ana", url, token) as page:
+    with user_page("ana", url, token) as page:
         # The launcher JupyterLab opens takes the focus once, from whatever held it then.
         page.wait_for_function("() => document.activeElement?.closest('.jp-Launcher')")
         command(page, "lpstudio:open-recipes")

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -29,7 +29,7 @@ from lpstudio.sandbox import Sandbox
 from lpstudio.settings import saved_settings
 from lpstudio.studio import Studio
 
-from .browser import chromium
+from .browser import user_page
 from .conftest import write_recipe
 from .test_studio_bad_input import open_settings, said
 from .test_studio_ui import command, seed_finished_jobs, studio_lab
@@ -103,18 +103,8 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, Any]]:
             seed_finished_jobs(studio, SLOW, 2)
         with studio_lab(root, home) as (url, token):
 
-            @contextmanager
-            def open_page(user: str = "alice") -> Iterator[Any]:
-                # A chromium per page: one kept across tests holds an event loop running,
-                # which pytest-jupyter's loop fixture then cannot close.
-                with chromium() as browser:
-                    page = browser.new_context(
-                        viewport={"width": 1280, "height": 900},
-                        extra_http_headers={"X-Test-User": user},
-                    ).new_page()
-                    page.set_default_timeout(60_000)
-                    page.goto(f"{url}/lab?reset&token={token}")
-                    yield page
+            def open_page(user: str = "alice") -> AbstractContextManager[Any]:
+                return user_page(user, url, token)
 
             yield root, open_page
 

@@ -18,9 +18,7 @@ from __future__ import annotations
 import re
 import sqlite3
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
@@ -28,7 +26,7 @@ import pytest
 from lpstudio.sandbox import Sandbox
 from lpstudio.studio import Studio
 
-from .browser import chromium
+from .browser import user_page
 from .conftest import write_recipe
 from .servers import API
 from .test_lab_keyboard_and_fixes import poll_recipe
@@ -79,18 +77,6 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str, Pa
         workspace(tmp / "ws", sandbox.url)
         with studio_lab(tmp / "ws", tmp / "jupyter") as (url, token):
             yield url, token, tmp / "ws"
-
-
-@contextmanager
-def user_page(user: str) -> Iterator[Any]:
-    """A new page of `user`'s, in a chromium of its own (one kept across tests holds an
-    event loop running, which pytest-jupyter's loop fixture then cannot close)."""
-    with chromium() as browser:
-        page = browser.new_context(
-            viewport={"width": 1280, "height": 900}, extra_http_headers={"X-Test-User": user}
-        ).new_page()
-        page.set_default_timeout(60_000)
-        yield page
 
 
 def test_an_operator_is_offered_what_operating_allows_and_each_of_it_works(

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +24,7 @@ import pytest
 from lpstudio.settings import saved_settings
 from lpstudio.studio import Studio
 
-from .browser import chromium
+from .browser import user_page
 from .conftest import wait_for, write_recipe
 from .test_studio_ui import command, studio_lab
 
@@ -69,16 +69,8 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, Any]]:
             studio.connections.add(name, "csv_file", {"path": f"{name}.csv"}, "alice")
     with studio_lab(root, home) as (url, token):
 
-        @contextmanager
-        def open_page(user: str = "alice") -> Iterator[Any]:
-            with chromium() as browser:
-                page = browser.new_context(
-                    viewport={"width": 1280, "height": 900},
-                    extra_http_headers={"X-Test-User": user},
-                ).new_page()
-                page.set_default_timeout(60_000)
-                page.goto(f"{url}/lab?reset&token={token}")
-                yield page
+        def open_page(user: str = "alice") -> AbstractContextManager[Any]:
+            return user_page(user, url, token)
 
         yield root, open_page
 
