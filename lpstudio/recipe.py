@@ -321,6 +321,20 @@ def check_kernel_language(name: str, spec: Any, what: str) -> None:
         )
 
 
+#: JSON's names of the values a notebook's text may hold instead of its object.
+_JSON_KINDS = {type(None): "null", list: "an array", str: "a string", bool: "true or false"}
+
+
+def _not_object(text: str) -> str | None:
+    """What JSON value `text` holds when it is no object (`[]`, `null`): nbformat's own error
+    for it was "'NoneType' object has no attribute 'get'". None for an object, or no JSON."""
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return None
+    return None if isinstance(value, dict) else _JSON_KINDS.get(type(value), "a number")
+
+
 def _not_json(name: str, exc: json.JSONDecodeError, restore: str) -> RecipeError:
     """A recipe whose file is not JSON (a comma too many, cut short), said where JSON's
     parser stopped: nbformat quotes only the file's first characters. JupyterLab cannot
@@ -368,6 +382,14 @@ class Recipe:
         except Exception as exc:  # nbformat raises JSON, reader and version errors alike
             if isinstance(exc.__cause__, json.JSONDecodeError):
                 raise _not_json(name, exc.__cause__, restore) from None
+            if kind := _not_object(text):
+                raise RecipeError(
+                    f"recipe {name} is not a valid notebook: its JSON is {kind}, where a "
+                    'notebook is an object ({"cells": [...], ...})',
+                    field="recipe",
+                    fix="write a notebook's object in its place (JupyterLab: right-click it in "
+                    f"the file browser, Open With > Editor), or {restore}",
+                ) from None
             raise RecipeError(
                 f"recipe {name} is not a valid notebook: {str(exc).splitlines()[0]}",
                 field="recipe",

@@ -284,6 +284,35 @@ def test_bad_yaml_and_unreadable_files_are_refused(ws: Path, cli, tmp_path: Path
     assert job_rows(ws) == 0
 
 
+@pytest.mark.parametrize(
+    ("text", "kind"), [("null", "null"), ("[]", "an array"), ("3", "a number")]
+)
+def test_a_notebook_whose_json_is_no_object_says_so_and_how_to_mend_it(
+    ws: Path, cli, text: str, kind: str
+) -> None:
+    """Valid JSON that is no object said nbformat's "'NoneType' object has no attribute
+    'get'", with the fix to open it in JupyterLab and save it again (JupyterLab cannot read
+    it either)."""
+    from lpstudio.widgets.common import lab_text
+
+    path = ws / "projects" / "p" / "empty.ipynb"
+    path.parent.mkdir(parents=True)
+    path.write_text(text)
+    result = cli("run", "p/empty")
+    assert result.exit_code == 2
+    said, fix = result.output.split("\n  fix: ")
+    assert said.endswith(
+        f"recipe p/empty.ipynb is not a valid notebook: its JSON is {kind}, where a notebook is "
+        'an object ({"cells": [...], ...})'
+    ), said
+    assert fix.startswith(
+        "write a notebook's object in its place (JupyterLab: right-click it in the file "
+        "browser, Open With > Editor), or restore an earlier version (`lpstudio versions"
+    ), fix
+    assert "lpstudio" not in lab_text(fix)  # the lab's Versions, then Restore
+    assert job_rows(ws) == 0
+
+
 def test_broken_notebook_is_refused(ws: Path, cli) -> None:
     path = ws / "projects" / "p" / "broken.ipynb"
     path.parent.mkdir(parents=True)
