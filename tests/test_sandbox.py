@@ -535,9 +535,9 @@ def test_a_checkout_price_that_is_no_finite_number_is_refused_naming_it(
     ]
 
     added = client.post("/_sandbox/shopify/checkouts", json={"line_items": items})
-    edited = client.patch(f"/_sandbox/shopify/checkouts/{first['id']}", json={"total_price": price})
+    edited = client.patch(f"/_sandbox/shopify/checkouts/{first['id']}", json={"line_items": items})
 
-    for answer, name in ((added, "line_items[1].price"), (edited, "total_price")):
+    for answer, name in ((added, "line_items[1].price"), (edited, "line_items[1].price")):
         assert answer.status_code == 400, answer.text
         fix = f'such as Shopify\'s "24.99", not {reprlib.repr(price)}'
         error = f"Invalid checkout: {name} must be a finite number, {fix}"
