@@ -241,7 +241,7 @@ def test_the_api_s_fixes_name_its_routes_and_the_cli_its_commands(
         assert fix == f"GET {API}/jobs lists jobs", (method, path)
     purged = error_of(server.api("otto", "POST", f"/jobs/{jobs['purged']}/rerun"), 400)
     assert purged["fix"] == (  # otto, an operator, may not run it: asked of who may
-        f"ask an analyst or admin to POST {API}/recipes/p/x.ipynb/run runs the recipe anew"
+        f"ask an analyst or admin to run the recipe anew with POST {API}/recipes/p/x.ipynb/run"
     )
 
     assert "list jobs with `lpstudio jobs`" in cli(ws, "show", "999999").output

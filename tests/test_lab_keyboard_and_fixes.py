@@ -255,6 +255,28 @@ def test_a_test_with_no_event_says_its_fix_in_lab_terms(lab: tuple[Path, Any]) -
         assert not any(cli in text for cli in CLI) and "POST" not in text, text
 
 
+def test_a_test_s_output_removed_since_says_so_with_its_fix(lab: tuple[Path, Any]) -> None:
+    """The Settings panel's Open output of a test run whose notebook is gone from history/
+    did nothing a user could see (an uncaught error in the console); the Jobs panel says it."""
+    root, open_page = lab
+    write_recipe(root, "lab/outgone", metadata={"title": "outgone"})
+    with open_page() as page:
+        form = open_settings(page, "lab/outgone.ipynb", "x")
+        form.locator(".lps-test").click()
+        tested = form.locator(".lps-test-run[data-status]")
+        tested.wait_for(timeout=120_000)
+        assert tested.get_attribute("data-status") == "succeeded", tested.inner_text()
+        job = int(tested.inner_text().split("job ")[1].split(")")[0])
+        with Studio.open(root, user="alice") as studio:
+            output = root / studio.job(job).output_path
+        output.unlink()
+        tested.get_by_role("button", name="Open output").click()
+        refused = tested.locator(".lps-output-refused .lps-error")
+        refused.wait_for()
+        text = refused.inner_text()
+        assert "is missing" in text and "put it back in history/ to open it" in text, text
+
+
 def test_a_start_with_two_connections_that_fail_says_each_ones_fix_in_lab_terms(
     lab: tuple[Path, Any],
 ) -> None:

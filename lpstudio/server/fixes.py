@@ -54,7 +54,7 @@ PHRASES: tuple[tuple[re.Pattern[str], str], ...] = tuple(
         (r"list jobs with `lpstudio jobs`", "GET {api}/jobs lists jobs"),
         (
             r"run the recipe anew with `lpstudio run`",
-            "POST {api}/recipes/{recipe}/run runs the recipe anew",
+            "run the recipe anew with POST {api}/recipes/{recipe}/run",
         ),
         (r"`(?:\w+=\S* )*lpstudio [^`]*` \(REST: ([^)]*)\)", "{1}"),
         (

@@ -546,7 +546,14 @@ export class SettingsPanel extends Widget {
           line.append(el('pre', { cls: 'lps-result', text: JSON.stringify(job.result, null, 2) }));
         }
         if (job.output_path) {
-          line.append(button('Open output', () => this.ctx.openOutput(job.output_path!), 'lps-output'));
+          // One removed since the run says so with its fix, below, until the next click.
+          const output = job.output_path;
+          const refused = el('div', { cls: 'lps-output-refused' });
+          const open = (): Promise<void> => {
+            fill(refused);
+            return this.ctx.openOutput(output).catch(err => fill(refused, failure(err)));
+          };
+          line.append(button('Open output', open, 'lps-output'), refused);
         }
       } catch (err) {
         fill(line, 'test run: ', failure(err));
