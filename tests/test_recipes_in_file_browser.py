@@ -307,3 +307,22 @@ async def test_a_checkpoint_restored_over_a_recipe_is_audited_as_its_save(
     with Studio.open(ws, user="alice") as studio:
         newest = studio.versions("p/b")[0]
     assert newest["created_by"] == "bob" and listed[1]["detail"] == {"version": newest["id"]}
+
+
+async def test_a_folder_copied_makes_each_recipe_s_version_audited_as_its_save(
+    jp_fetch: Any, ws: Path
+) -> None:
+    """The file browser's Copy and Paste of a project folder made recipes with no version to
+    restore and no audit entry (Jupyter copies a folder's files without a save)."""
+    copied = await contents(jp_fetch, "ann", "POST", "projects", {"copy_from": "projects/p"})
+    assert copied.code == 201, copied.body
+    folder = json.loads(copied.body)["path"]  # projects/p-Copy1
+    listed = await barrier(jp_fetch, ws)
+    names = [f"{folder.removeprefix('projects/')}/{name}" for name in ("a.ipynb", "b.ipynb")]
+    assert [(e["user"], e["action"], e["target"]) for e in listed] == [
+        ("ann", "save_recipe", name) for name in names
+    ]
+    with Studio.open(ws, user="alice") as studio:
+        for name, entry in zip(names, listed, strict=True):
+            (version,) = studio.versions(name)
+            assert version["created_by"] == "ann" and entry["detail"] == {"version": version["id"]}

@@ -10,8 +10,9 @@ Nor did the audit log see that API's changes: a recipe deleted, renamed or edite
 file browser left no entry (a started recipe's delete was seen only in the scheduler's
 auto-stop, under the scheduler's name). Each save that makes a version (new content, not an
 autosave of the same) is audited `save_recipe` with it, a checkpoint restored over a recipe
-as a save; a delete `delete_recipe` and a rename or move `rename_recipe`, once done, for
-each recipe it took (a folder's each), under the person who made the change.
+as a save, and so is each recipe of a folder copied; a delete `delete_recipe` and a rename or
+move `rename_recipe`, once done, for each recipe it took (a folder's each), under the person
+who made the change.
 """
 
 from __future__ import annotations
@@ -65,6 +66,14 @@ class RecipeChanges:
         guard(cm, "delete", lambda path: self._deleting(cm, path))
         guard(cm, "rename", lambda old_path, new_path: self._renaming(cm, old_path, new_path))
         guard(cm, "restore_checkpoint", lambda checkpoint_id, path: self._restoring(cm, path))
+        # A folder's copy (the file browser's Copy, then Paste) writes its files without a
+        # save; a notebook's copy is saved, and its hook records it. Jupyter's public `copy`
+        # does not say where a folder went: its `_copy_dir` is given the new folder's path.
+        guard(
+            cm,
+            "_copy_dir",
+            lambda from_path, to_path_original, to_name, to_path: self._copying(cm, to_path),
+        )
 
     def saved(self, os_path: str, model: dict[str, Any], contents_manager: Any) -> None:
         """Jupyter's post-save hook, run on the IOLoop once the file is written. It never
@@ -184,6 +193,21 @@ class RecipeChanges:
         if file is None:
             return None
         return lambda: self.saved(str(file), {}, contents_manager)
+
+    def _copying(self, contents_manager: Any, path: str) -> Callable[[], None] | None:
+        """A folder copied to `path`: once done, each recipe in it is recorded as its save
+        is (a version, audited `save_recipe`), where it had none and no entry."""
+        if self._workspace() is None:
+            return None
+
+        def record() -> None:
+            folder = served_file(contents_manager, path)
+            if folder is None:
+                return
+            for relative, _ in self._recipes_at(folder):
+                self.saved(str(folder / relative), {}, contents_manager)
+
+        return record
 
     def _recipes_at(self, file: Path, every_notebook: bool = False) -> list[tuple[str, str | None]]:
         """The recipes at `file` (itself, or each under the folder), by their path from
