@@ -408,7 +408,10 @@ def test_the_connections_panel_keeps_the_keyboards_place_and_says_fixes_in_lab_t
         placeholder = panel.locator("tr[data-connection=lp-eu]")
         placeholder.wait_for()
         text = panel.locator("tbody").inner_text()
-        assert "an analyst or admin gives them with Edit" in text and "lpstudio" not in text
+        assert (
+            "ask an analyst or admin to give them with Edit, then Test" in text
+            and "lpstudio" not in text
+        )
 
 
 def test_the_recipes_sidebar_says_a_trigger_errors_fix_in_lab_terms(

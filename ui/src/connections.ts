@@ -15,7 +15,7 @@ import { Widget } from '@lumino/widgets';
 import { api, ApiError, BrokenConnector, Connection, Connector, latest } from './api';
 import { StudioContext } from './context';
 import { button, el, errorBox, FieldError, fill, focusIn, formatTime, markField, Rows, statusBadge } from './dom';
-import { inUseFix, labError, labText } from './fixes';
+import { asked, inUseFix, labError, labText } from './fixes';
 import { SchemaForm } from './form';
 
 /** What a Delete does, said before it is done: the server refuses to delete a connection a
@@ -116,9 +116,7 @@ export class ConnectionsPanel extends Widget {
         c.status === 'placeholder'
           ? el('div', {
               cls: 'lps-problem',
-              text: this.ctx.me.can.build
-                ? 'imported without its secrets: give them with Edit, then Test'
-                : 'imported without its secrets: an analyst or admin gives them with Edit'
+              text: `imported without its secrets: ${asked('give them with Edit, then Test', 'build', this.ctx.me.can)}`
             })
           : null,
         // A placeholder's message is the command line's way to give its secrets: the lab's
