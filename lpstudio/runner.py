@@ -1140,7 +1140,13 @@ def execute_job(
             stop = None if finished else watchdog.stop  # a stop after the end changes nothing
             mine = Job.worker == worker_id()  # never write over a job another worker took
             if stop is not None and stop.reason == "lost":
-                log.warning("job %s was given to another worker: stopped, nothing written", job_id)
+                log.warning(
+                    "job %s is no longer this process's to run (taken for lost while this "
+                    "process gave no heartbeat, or by another worker): stopped, nothing "
+                    "written; `lpstudio show %s` says what became of it",
+                    job_id,
+                    job_id,
+                )
             elif (
                 stop is not None
                 and stop.reason == "requeue"

@@ -1368,7 +1368,8 @@ class Store:
                 return (
                     f"the process {doing} gave no heartbeat for {stale_after.total_seconds():g} "
                     f"s{tail} ([jobs] stale_after_seconds): stopped, hung, or on a machine that is "
-                    "down; if it comes back, it finds the job taken and writes nothing"
+                    "down; if it comes back, it finds the job ended and writes or sends nothing "
+                    "more"
                 )
             return None
 

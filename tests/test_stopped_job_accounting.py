@@ -21,6 +21,7 @@ from click.testing import CliRunner
 from sqlalchemy import select
 
 from lpstudio.cli import main
+from lpstudio.errors import LpstudioError
 from lpstudio.kernel.runtime import StoreLedger
 from lpstudio.metrics import dashboard_metrics
 from lpstudio.models import Delivery, Job
@@ -241,3 +242,26 @@ def test_a_campaign_whose_recipe_keeps_no_counts_still_counts_what_it_sent(
         assert sum(c["accepted"] for c in ended.result["campaigns"]) == SENDABLE
         assert proactive(studio) == (SENDABLE, 0)
     assert len(recipients(control)) == SENDABLE
+
+
+def test_a_job_failed_as_lost_while_its_process_was_frozen_claims_no_more_sends(
+    ws: Path,
+) -> None:
+    """A worker frozen (SIGSTOP, a stalled VM) past the heartbeat was failed as lost, its
+    result taken from its ledger; thawed, its kernel sent on for about a heartbeat, and those
+    recipients were on no count. Its ledger now refuses it, so nothing more goes out."""
+    write_recipe(ws, "p/frozen")
+    with Studio.open(ws, user="alice") as studio:
+        beat = studio.store.now() - timedelta(minutes=2)
+        job, ledger = running_job(
+            studio, "p/frozen", "manual", worker="w", started_at=beat, heartbeat_at=beat
+        )
+        ledger.claim_many([key(0)])
+        ledger.settle_many({key(0): "accepted"}, {"proactiveCampaignId": "c-1"})
+        assert studio.store.reap_lost_jobs(timedelta(seconds=60)) == [job.id]
+
+        with pytest.raises(LpstudioError) as refused:
+            ledger.claim_many([key(1)])
+        assert f"job {job.id} has ended (failed): it sends nothing more" in str(refused.value)
+        assert ledger_statuses(studio, job.id) == ["accepted"]  # key(1) never claimed
+        assert (studio.job(job.id).result or {}).get("accepted") == 1

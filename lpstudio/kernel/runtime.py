@@ -326,6 +326,7 @@ class StoreLedger:
         table = Delivery.__table__  # Core statements: no ORM work per row
         mine = (table.c.ledger == self.ledger, table.c.key.in_(keys))
         with self.store.write() as s:
+            self._still_running(s)
             # By the store's clock, as its job's start: a claim is of this run of the job if
             # it is dated after that start (`_under_way`), whichever machine made either.
             now = self.store.now(s)
@@ -356,6 +357,25 @@ class StoreLedger:
                 s.execute(insert(table), new)
             tried.update(at=now, earlier=earlier)  # all sent but the commit
         return earlier
+
+    def _still_running(self, s: Any) -> None:
+        """Refuses a claim of a job that has ended: one failed as lost while its process was
+        frozen, whose kernel has not yet been stopped. Its result was taken from the ledger
+        when it ended: what it sent after went to no count (the dashboard missed about a
+        heartbeat's sends), so it sends nothing more."""
+        from sqlalchemy import select
+
+        from ..models import Job
+        from ..store import FINAL_STATES
+
+        if self.job_id is None:
+            return
+        status = s.scalar(select(Job.status).where(Job.id == self.job_id))
+        if status in FINAL_STATES:
+            raise LpstudioError(
+                f"job {self.job_id} has ended ({status}): it sends nothing more",
+                fix=f"`lpstudio show {self.job_id}` says what became of it",
+            )
 
     def settle_many(self, outcomes: Mapping[str, str], detail: dict[str, Any]) -> None:
         """As `Ledger.settle_many`: made again after an outage, it writes the same."""
