@@ -201,6 +201,15 @@ def after_failure(studio: Studio, job: Job, now: datetime | None = None) -> int 
             )
             s.add(retry)
             s.flush()
+            # Its fix said to rerun it: followed, a second job ran beside the retry, doing
+            # again what the ledger does not guard (a REST call, a row written).
+            ended = s.get(Job, job.id)
+            if ended is not None and ended.error:
+                ended.error = {
+                    **ended.error,
+                    "fix": f"job {retry.id} retries it in {interval:g} s, as its recipe's "
+                    "retries say: rerun it by hand only if that retry fails too",
+                }
             log.info("job %s will be retried as job %s in %g s", job.id, retry.id, interval)
         if left_uncertain(error):
             notify(studio, job)

@@ -79,6 +79,8 @@ def test_a_job_of_lpstudio_poll_that_fails_is_retried_as_its_recipe_asks(
     # Queued for a scheduler (the recipe's start runs it), as a scheduler's retry is.
     assert (retry.status, retry.trigger, retry.rerun_of) == ("queued", "retry", failed.id)
     assert retry.worker is None
+    # Its fix names the retry: a rerun by hand would run beside it.
+    assert failed.error["fix"].startswith(f"job {retry.id} retries it in "), failed.error
     assert webhook.posts == []  # its contacts hear of it once its retries are used up
 
 
