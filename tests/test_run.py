@@ -459,6 +459,23 @@ def test_reruns_share_one_ledger_and_a_purged_job_keeps_only_its_outline(
     assert len(control.get("/_sandbox/liveperson/campaigns").json()["campaigns"]) == 1
 
 
+def test_show_bounds_a_large_event_as_it_bounds_a_result(
+    ws: Path, cli: Callable[..., Result]
+) -> None:
+    """A webhook's delivery may be a megabyte: `show` printed it as one line that flooded
+    the terminal, where a large result is cut with the way to the whole of it."""
+    write_recipe(ws, "p/big", cells=("print(x)",))
+    with Studio.open(ws, user="alice") as studio:
+        job = studio.run("p/big", event={"note": "r" * 5000})
+    shown = cli("show", str(job.id))
+    (line,) = [line for line in shown.output.splitlines() if line.startswith("  event:")]
+    assert len(line) < 500 and line.endswith(
+        f"(5012 characters; `lpstudio show {job.id} --json` gives the whole event)"
+    ), line
+    whole = json.loads(cli("show", str(job.id), "--json").output)
+    assert whole["event"] == {"note": "r" * 5000}
+
+
 def test_the_cli_shows_a_job_s_history_as_workato_s_job_view_does(
     ws: Path, cli: Callable[..., Result]
 ) -> None:

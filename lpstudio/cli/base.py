@@ -210,8 +210,12 @@ def _print_job(studio: Studio, job: Job, as_json: bool, verbose: bool = False) -
         click.echo(f"  progress: {job.cells_done}/{job.cells_total} cells")
         if not job.purged:  # erased, not empty
             click.echo(f"  params:   {strictjson.dumps(job.parameters)}")
-        if job.event is not None:
-            click.echo(f"  event:    {strictjson.dumps(job.event, ensure_ascii=False)}")
+        if job.event is not None:  # a webhook's delivery may be 1 MB: bounded as a result
+            event = strictjson.dumps(job.event, ensure_ascii=False)
+            if len(event) > RESULT_LINE:
+                whole = f"`lpstudio show {job.id} --json` gives the whole event"
+                event = f"{event[:RESULT_LINE]}... ({len(event)} characters; {whole})"
+            click.echo(f"  event:    {event}")
         if job.rerun_of:
             click.echo(f"  rerun of: job {job.rerun_of}")
     if job.purged:
