@@ -53,6 +53,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
 import time
 from collections.abc import Callable
@@ -88,6 +89,8 @@ from . import pool as kernel_pool  # noqa: E402 (after __getattr__)
 from .errors import LpstudioError  # noqa: E402 (after __getattr__)
 from .pool import QuietOnStop  # noqa: E402 (after __getattr__)
 
+log = logging.getLogger(__name__)
+
 SAVE_EVERY = 1.0  # seconds between two writes of a running job's output notebook
 INTERRUPT_WAIT = 2.0  # seconds a cell cut off by the timeout has to raise its interrupt
 #: Seconds of the slices a cell's last outputs are waited for in: a slice the event loop
@@ -110,13 +113,21 @@ class Saves:
     meanwhile. A job whose cells all end within the second writes no more than before.
 
     It is papermill's autosave during a cell too (`nb_man.autosave_cell`, asked at each of
-    the cell's messages), whose 30 s left a long cell's output that long out of the file."""
+    the cell's messages), whose 30 s left a long cell's output that long out of the file.
+
+    A save that fails once the first was written (history/ made unwritable, a full disk)
+    is logged, once, and stays owed: the run goes on, as its cells' sends do, and the
+    caller's final write says whether its notebook was saved. Raised out of papermill's
+    cell loop, it stopped the job at a cell that did nothing wrong, blamed for it. The
+    first save's failure is raised: the job's notebook can't be written, so none runs."""
 
     def __init__(self, nb_man: Any, writer: Callable[[Any], None]) -> None:
         self.nb_man = nb_man
         self.writer = writer
         self.last = -SAVE_EVERY
         self.owed = False
+        self.written = False  # a save was written: a later failure does not stop the run
+        self.failing = False  # the last save failed (said once in the log)
 
     def __call__(self, **_: Any) -> None:
         if time.monotonic() - self.last >= SAVE_EVERY:
@@ -125,7 +136,16 @@ class Saves:
             self.owed = True
 
     def write(self) -> None:
-        self.writer(self.nb_man.nb)
+        try:
+            self.writer(self.nb_man.nb)
+        except OSError as exc:
+            if not self.written:
+                raise
+            if not self.failing:
+                log.warning("a running job's output notebook could not be saved: %s", exc)
+            self.failing, self.last, self.owed = True, time.monotonic(), True
+            return
+        self.written, self.failing = True, False
         self.last = time.monotonic()
         self.owed = False
         self.nb_man.last_save_time = self.nb_man.now()
@@ -136,7 +156,7 @@ class Saves:
 
     def catch_up(self) -> None:
         """Writes the owed save, its second passed. One that fails stays owed: papermill's
-        next save writes it, or fails the job as any failed save does."""
+        next save writes it, else the caller's final write says it was not saved."""
         if self.owed:
             self.write()
 

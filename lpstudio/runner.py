@@ -514,6 +514,7 @@ class NotebookWriter:
         # Set once the job has read them (reading them may fail, and that error is shown).
         self.secrets: frozenset[str] = frozenset()
         self.nb: Any = None
+        self.saved = False  # a save was written: the job has a notebook at `path`
 
     def __call__(self, nb: Any) -> None:
         self.nb = nb
@@ -537,7 +538,10 @@ class NotebookWriter:
             separators=(",", ": "),
             ensure_ascii=False,
         )
+        if not self.saved:  # its day's folder, made by the job's first save
+            self.path.parent.mkdir(parents=True, exist_ok=True)
         replace_file(self.path, text + "\n")
+        self.saved = True
 
     def _held(self, nb: Any) -> None:
         """Adds to the secrets the credentials the recipe's connections obtained so far
@@ -871,16 +875,26 @@ def _saved_last(
         elif writer.nb is not None:
             writer(writer.nb)
     except OSError as exc:
-        log.error("job's output notebook %s could not be saved: %s", writer.path, exc)
+        return _not_saved(writer, exc, job_id, ran=True)
+    return None
+
+
+def _not_saved(writer: NotebookWriter, exc: OSError, job_id: int, ran: bool) -> dict[str, Any]:
+    """The error of a job whose output notebook could not be saved: as it ended (`ran`: its
+    cells did their work, only the notebook is lost), or at its first save, when none of
+    its cells ran. Either way the workspace's history/ folder is the fix, not a cell."""
+    log.error("job's output notebook %s could not be saved: %s", writer.path, exc)
+    said = f"its output notebook could not be saved: {exc.strerror or exc}"
+    fix = rerun_fix(
+        job_id, "free space in (or give write access to) the workspace's history/ folder"
+    )
+    if ran:
         return {
             "ename": "OutputNotSaved",
-            "evalue": f"its output notebook could not be saved: {exc.strerror or exc}",
-            "fix": rerun_fix(
-                job_id, "free space in (or give write access to) the workspace's history/ folder"
-            )
-            + " if its notebook is needed",
+            "evalue": said,
+            "fix": f"{fix} if its notebook is needed",
         }
-    return None
+    return {"ename": "OutputNotSaved", "evalue": f"{said}, so none of its cells ran", "fix": fix}
 
 
 def _once_stored(job_id: int, write: Callable[[], T]) -> T:
@@ -1085,7 +1099,6 @@ def execute_job(
         cwd = (workspace.projects / job.recipe).parent
         if not cwd.is_dir():
             raise FolderGone(workspace, job, cwd)
-        output.parent.mkdir(parents=True, exist_ok=True)  # not before: a waiting job writes none
         kernels = pool or active(workspace.pool_settings())
         run_notebook(
             recipe.notebook,
@@ -1128,6 +1141,9 @@ def execute_job(
     except Exception as exc:  # anything else is still a final state, never "running"
         status = FAILED
         error = {"ename": type(exc).__name__, "evalue": str(exc)}
+        if isinstance(exc, OSError) and writer.nb is not None and not writer.saved:
+            error = _not_saved(writer, exc, job_id, ran=False)  # its first save (`Saves`)
+            writer.nb = None  # never written: nothing to save again, as for a job not run
     finally:
         ended = time.monotonic()  # its end is dated so, however long the store takes
         watchdog.finish()
