@@ -12,7 +12,7 @@ import { Dialog, showDialog } from '@jupyterlab/apputils';
 
 import { api, ApiError, FINAL_STATES, Job, JobError, JobsQuery, JOB_STATES, latest } from './api';
 import { OUTPUT_MISSING, StudioContext } from './context';
-import { button, el, errorBox, fill, focusIn, formatDuration, formatTime, markField, Rows, statusBadge } from './dom';
+import { button, el, errorBox, fill, focusIn, FocusMark, formatDuration, formatTime, markField, markFocus, restoreFocus, Rows, statusBadge } from './dom';
 import { labError, labText, recipeLabError } from './fixes';
 import { LivePanel } from './panel';
 
@@ -131,7 +131,9 @@ export class JobsPanel extends LivePanel {
         ),
         this.rows.node
       ),
-      el('div', { cls: 'lps-pager' }, this.prev, this.page, this.next),
+      // One row (`data-key`) for `restoreFocus`: the focus a pressed one held goes to the
+      // other when it is disabled (Next on the last page), as Start and Stop in Settings.
+      el('div', { cls: 'lps-pager', attrs: { 'data-key': 'pager' } }, this.prev, this.page, this.next),
       this.details
     );
     void this.refresh();
@@ -200,6 +202,8 @@ export class JobsPanel extends LivePanel {
     }
     this.prev.disabled = this.shown === 0;
     this.next.disabled = !this.more;
+    restoreFocus(this.turned);
+    this.turned = null;
   }
 
   /**
@@ -242,6 +246,8 @@ export class JobsPanel extends LivePanel {
 
   /** Another page: the pager waits for its answer, which says what lies either side. */
   private turn(delta: number): void {
+    // Disabled until the page comes, the pressed one drops the keyboard's focus to the page.
+    this.turned = markFocus(this.node);
     this.at = Math.max(0, this.shown + delta);
     this.prev.disabled = this.next.disabled = true;
     fill(this.notice);
@@ -475,6 +481,8 @@ export class JobsPanel extends LivePanel {
   private prev = el('button', { cls: 'jp-Button lps-button', text: 'Previous', attrs: { type: 'button' }, onclick: () => this.turn(-1) });
   private next = el('button', { cls: 'jp-Button lps-button', text: 'Next', attrs: { type: 'button' }, onclick: () => this.turn(1) });
   private page = el('span', { cls: 'lps-hint' });
+  /** where the keyboard's focus was when a page was asked for: given back once it came */
+  private turned: FocusMark | null = null;
   /** the page asked for and the one on screen (0: the newest), whether another follows it,
    * and the last job of each page up to the one on screen: the next page's `before` */
   private at = 0;

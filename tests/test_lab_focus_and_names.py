@@ -1,0 +1,69 @@
+"""The lab's keyboard focus and what a screen reader is told, in a real JupyterLab in chromium.
+
+The Jobs panel's Next and Previous kept the keyboard's focus (they dropped it to the page on
+every press).
+
+One JupyterLab serves the module's tests (each opens its own page).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import AbstractContextManager
+from pathlib import Path
+from typing import Any
+
+import pytest
+from playwright.sync_api import expect
+
+from lpstudio.studio import Studio
+
+from .browser import user_page
+from .conftest import write_recipe
+from .test_studio_ui import command, seed_finished_jobs, studio_lab
+
+PAGED = "lab/paged.ipynb"
+PAGE = 20  # the Jobs panel's page (ui/src/jobs.ts)
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, Any]]:
+    """A workspace whose lab/paged has two pages and a half of finished jobs, alice having
+    dismissed the gallery pop-up. Yields its root and `open_page()`, a page of alice's."""
+    tmp = tmp_path_factory.mktemp("focus")
+    root, home = tmp / "ws", tmp / "jupyter"
+    Studio.init(root, accept_terms=True, admin="alice").close()
+    write_recipe(root, PAGED.removesuffix(".ipynb"))
+    with Studio.open(root, user="alice") as studio:
+        studio.store.dismiss_gallery_popup("alice")
+        seed_finished_jobs(studio, PAGED, 2 * PAGE + 5)
+    with studio_lab(root, home) as (url, token):
+
+        def open_page() -> AbstractContextManager[Any]:
+            return user_page("alice", url, token)
+
+        yield root, open_page
+
+
+def test_next_and_previous_keep_the_keyboards_focus(lab: tuple[Path, Any]) -> None:
+    """Pressed, each keeps the focus; the last page's Next (the first's Previous) disabled
+    gives it to the other."""
+    _, open_page = lab
+    with open_page() as page:
+        command(page, "lpstudio:open-jobs")
+        jobs = page.locator(".lps-jobs:visible")
+        pager = jobs.locator(".lps-pager")
+        next_, previous = (pager.get_by_role("button", name=n) for n in ("Next", "Previous"))
+        pager.get_by_text("jobs 1–").wait_for()
+        next_.focus()
+        steps = [
+            ("Next", f"jobs {PAGE + 1}–{2 * PAGE}", next_),
+            ("Next", f"jobs {2 * PAGE + 1}–{2 * PAGE + 5}", previous),
+            ("Previous", f"jobs {PAGE + 1}–{2 * PAGE}", previous),
+            ("Previous", f"jobs 1–{PAGE}", next_),
+        ]
+        for pressed, shown, holder in steps:
+            expect(pager.get_by_role("button", name=pressed)).to_be_focused()
+            page.keyboard.press("Enter")
+            pager.get_by_text(shown, exact=True).wait_for()
+            expect(holder).to_be_focused()
