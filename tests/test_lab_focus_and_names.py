@@ -1,13 +1,15 @@
 """The lab's keyboard focus and what a screen reader is told, in a real JupyterLab in chromium.
 
-The Jobs panel's Next and Previous kept the keyboard's focus (they dropped it to the page on
-every press).
+The Jobs panel's Next and Previous keep the keyboard's focus (they dropped it to the page on
+every press). A field an error is about is marked for a screen reader too (only its colour
+said so): its control invalid, described by the error.
 
 One JupyterLab serves the module's tests (each opens its own page).
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from contextlib import AbstractContextManager
 from pathlib import Path
@@ -22,18 +24,21 @@ from .browser import user_page
 from .conftest import write_recipe
 from .test_studio_ui import command, seed_finished_jobs, studio_lab
 
-PAGED = "lab/paged.ipynb"
+PAGED, COUNTED = "lab/paged.ipynb", "lab/counted.ipynb"
 PAGE = 20  # the Jobs panel's page (ui/src/jobs.ts)
 
 
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, Any]]:
-    """A workspace whose lab/paged has two pages and a half of finished jobs, alice having
-    dismissed the gallery pop-up. Yields its root and `open_page()`, a page of alice's."""
+    """A workspace whose lab/paged has two pages and a half of finished jobs and lab/counted
+    a whole number and a text parameter, alice having dismissed the gallery pop-up. Yields
+    its root and `open_page()`, a page of alice's."""
     tmp = tmp_path_factory.mktemp("focus")
     root, home = tmp / "ws", tmp / "jupyter"
     Studio.init(root, accept_terms=True, admin="alice").close()
     write_recipe(root, PAGED.removesuffix(".ipynb"))
+    parameters = "count: int = 1  # how many\nnote: str = ''  # a note"
+    write_recipe(root, COUNTED.removesuffix(".ipynb"), parameters=parameters)
     with Studio.open(root, user="alice") as studio:
         studio.store.dismiss_gallery_popup("alice")
         seed_finished_jobs(studio, PAGED, 2 * PAGE + 5)
@@ -67,3 +72,26 @@ def test_next_and_previous_keep_the_keyboards_focus(lab: tuple[Path, Any]) -> No
             page.keyboard.press("Enter")
             pager.get_by_text(shown, exact=True).wait_for()
             expect(holder).to_be_focused()
+
+
+def test_a_refused_field_is_invalid_for_a_screen_reader_described_by_its_error(
+    lab: tuple[Path, Any],
+) -> None:
+    """Refused, the field's control is `aria-invalid` and described by the error (the others
+    not); saved, both go."""
+    _, open_page = lab
+    with open_page() as page:
+        command(page, "lpstudio:open-settings", {"recipe": COUNTED})
+        form = page.locator(".lps-settings-body:visible")
+        count, note = form.locator("input[name=count]"), form.locator("input[name=note]")
+        count.fill("1.5")
+        form.locator(".lps-save").click()
+        form.locator(".lps-message .lps-error").wait_for()
+        expect(count).to_have_attribute("aria-invalid", "true")
+        expect(count).to_have_accessible_description(re.compile("count: give a whole number"))
+        expect(note).not_to_have_attribute("aria-invalid", re.compile(".*"))
+        count.fill("4")
+        form.locator(".lps-save").click()
+        form.locator(".lps-message .lps-ok").wait_for()
+        for attribute in ("aria-invalid", "aria-describedby"):
+            expect(count).not_to_have_attribute(attribute, re.compile(".*"))

@@ -178,7 +178,7 @@ export class ConnectionsPanel extends Widget {
         // Refused before it is sent (not a whole number, not JSON, text the browser cannot
         // read such as 3e): marked as the API's are.
         fill(message, errorBox(err));
-        markField(this.editor, err instanceof FieldError ? err.field : null);
+        markField(this.editor, err instanceof FieldError ? err.field : null, message);
         return;
       }
       try {
@@ -201,7 +201,7 @@ export class ConnectionsPanel extends Widget {
         this.closeEditor();
       } catch (err) {
         fill(message, errorBox(labError(err)));
-        markField(this.editor, err instanceof ApiError ? err.field : null);
+        markField(this.editor, err instanceof ApiError ? err.field : null, message);
       }
     };
 

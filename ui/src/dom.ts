@@ -273,23 +273,41 @@ export function errorBox(err: unknown): HTMLElement {
   return box;
 }
 
+/** How many nodes `markField` gave an id to, for its fields' `aria-describedby`. */
+let described = 0;
+
 /**
  * Marks the input an error is about (the label with that `data-field`) and unmarks the
  * others. The API names a parameter `days` or `parameters.days`, a connector's field
  * `fields.token` and a recipe's slot `connections.crm` (its select is `connection-crm`).
+ * The class shows it; a screen reader is told by its control's `aria-invalid`, and reads
+ * `said` (the node showing the error) as the control's description.
  */
-export function markField(form: HTMLElement, field: string | null | undefined): void {
+export function markField(form: HTMLElement, field: string | null | undefined, said?: HTMLElement | null): void {
   for (const node of form.querySelectorAll('.lps-field-invalid')) {
     node.classList.remove('lps-field-invalid');
   }
+  for (const control of form.querySelectorAll('[aria-invalid]')) {
+    control.removeAttribute('aria-invalid');
+    control.removeAttribute('aria-describedby');
+  }
   if (!field) {
     return;
+  }
+  if (said && !said.id) {
+    said.id = `lps-said-${++described}`;
   }
   const bare = field.replace(/^(parameters|fields)\./, '');
   const names = [field, bare, bare.split('.')[0], field.replace(/^connections\./, 'connection-')];
   for (const label of form.querySelectorAll<HTMLElement>('[data-field]')) {
     if (names.includes(label.dataset.field ?? '')) {
       label.classList.add('lps-field-invalid');
+      for (const control of label.querySelectorAll('input, select, textarea')) {
+        control.setAttribute('aria-invalid', 'true');
+        if (said) {
+          control.setAttribute('aria-describedby', said.id);
+        }
+      }
     }
   }
 }

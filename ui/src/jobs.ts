@@ -189,7 +189,7 @@ export class JobsPanel extends LivePanel {
         // A recipe the server finds under no reading of the name typed: said under the
         // filter, which is marked, and no rows (they were another filter's), not "No jobs.".
         this.refused();
-        markField(this.node, err.field);
+        markField(this.node, err.field, this.message);
         fill(this.message, errorBox(labError(err, JOBS_PANEL)));
       } else if (at !== this.shown) {
         // The page asked for did not come: said until the next click (the timer's refresh

@@ -356,7 +356,7 @@ export class SettingsPanel extends Widget {
           : null
       );
       problem.hidden = !p;
-      markField(this.body, p?.field);
+      markField(this.body, p?.field, problem);
     };
 
     /** Saves what the form shows; `refused` says what was not done if it changed elsewhere. */
@@ -382,7 +382,7 @@ export class SettingsPanel extends Widget {
         // Refused before it is sent (a since no Start could read, not a whole number, not
         // JSON, text the browser cannot read such as 3e): marked as the API's are.
         fill(message, errorBox(err));
-        markField(this.body, err instanceof FieldError ? err.field : null);
+        markField(this.body, err instanceof FieldError ? err.field : null, message);
         return false;
       }
       const chosen: Record<string, string> = {};
@@ -451,7 +451,7 @@ export class SettingsPanel extends Widget {
           );
         });
         fill(message, el('div', { cls: 'lps-ok', text: `Settings saved.${next}` }), ...warned);
-        markField(this.body, saved.warnings?.[0]?.field ?? null);
+        markField(this.body, saved.warnings?.[0]?.field ?? null, message);
         this.ctx.notifyChanged();
         return true;
       } catch (err) {
@@ -494,7 +494,7 @@ export class SettingsPanel extends Widget {
         if (slotRefused) {
           offerAgain(this.shown ?? detail);
         }
-        markField(this.body, err instanceof ApiError ? err.field : null);
+        markField(this.body, err instanceof ApiError ? err.field : null, message);
         return false;
       }
     };
@@ -580,7 +580,7 @@ export class SettingsPanel extends Widget {
         await this.load();
       } catch (err) {
         fill(message, failure(err));
-        markField(this.body, err instanceof ApiError ? err.field : null);
+        markField(this.body, err instanceof ApiError ? err.field : null, message);
       }
     };
 
