@@ -2,7 +2,9 @@
 
 The Jobs panel's Next and Previous keep the keyboard's focus (they dropped it to the page on
 every press). A field an error is about is marked for a screen reader too (only its colour
-said so): its control invalid, described by the error.
+said so): its control invalid, described by the error. The Recipes sidebar's Import package
+form takes the focus and closes on Escape, as the connection editor does, the focus back on
+Import package (its Close dropped it to the page).
 
 One JupyterLab serves the module's tests (each opens its own page).
 """
@@ -95,3 +97,30 @@ def test_a_refused_field_is_invalid_for_a_screen_reader_described_by_its_error(
         form.locator(".lps-message .lps-ok").wait_for()
         for attribute in ("aria-invalid", "aria-describedby"):
             expect(count).not_to_have_attribute(attribute, re.compile(".*"))
+
+
+def test_the_import_package_form_closes_on_escape_or_close_back_to_import_package(
+    lab: tuple[Path, Any],
+) -> None:
+    _, open_page = lab
+    with open_page() as page:
+        command(page, "lpstudio:open-recipes")
+        panel = page.locator(".lps-recipes:visible")
+        opener = panel.get_by_role("button", name="Import package", exact=True)
+        form = panel.locator(".lps-importer")
+
+        def open_form() -> None:
+            """Import package pressed: the focus goes to the form's first field."""
+            opener.focus()
+            page.keyboard.press("Enter")
+            expect(form.get_by_label("Package (.zip)")).to_be_focused()
+
+        open_form()
+        page.keyboard.press("Escape")
+        expect(form.locator("h3")).to_have_count(0)
+        expect(opener).to_be_focused()
+        open_form()
+        form.get_by_role("button", name="Close").focus()
+        page.keyboard.press("Enter")
+        expect(form.locator("h3")).to_have_count(0)
+        expect(opener).to_be_focused()

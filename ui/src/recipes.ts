@@ -6,7 +6,7 @@
 
 import { api, ApiError, ImportSummary, Job, latest, Permission, RecipeRow } from './api';
 import { StudioContext } from './context';
-import { button, el, errorBox, fill, Rows, runNow, saveDownload, statusBadge } from './dom';
+import { button, el, errorBox, fill, focusIn, Rows, runNow, saveDownload, statusBadge } from './dom';
 import { asked, FixContext, labError, labText, withLabFix } from './fixes';
 import { LivePanel } from './panel';
 
@@ -42,6 +42,15 @@ export class RecipesPanel extends LivePanel {
     }
     toolbar.append(button('Refresh', () => this.refresh(true), 'lps-refresh'));
     this.node.append(toolbar, this.importer, this.message, this.tree);
+    // Escape closes the import form, as the connection editor's, the focus back on what
+    // opened it.
+    this.importer.addEventListener('keydown', event => {
+      if (event.key === 'Escape' && this.importer.hasChildNodes()) {
+        event.preventDefault();
+        event.stopPropagation();
+        this.closeImport();
+      }
+    });
     void this.refresh();
   }
 
@@ -334,10 +343,18 @@ export class RecipesPanel extends LivePanel {
         'div',
         { cls: 'lps-actions' },
         button('Import', submit, 'lps-primary lps-import-submit'),
-        button('Close', () => fill(this.importer))
+        button('Close', () => this.closeImport())
       ),
       result
     );
+    focusIn(this.importer);
+  }
+
+  /** Closes the import form, the focus back on its Import package (closed, the form's
+   * Close took it to the page). */
+  private closeImport(): void {
+    fill(this.importer);
+    focusIn(this.node, 'Import package');
   }
 
   private closed = new Set<string>();
