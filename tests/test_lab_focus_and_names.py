@@ -4,7 +4,8 @@ The Jobs panel's Next and Previous keep the keyboard's focus (they dropped it to
 every press). A field an error is about is marked for a screen reader too (only its colour
 said so): its control invalid, described by the error. The Recipes sidebar's Import package
 form takes the focus and closes on Escape, as the connection editor does, the focus back on
-Import package (its Close dropped it to the page).
+Import package (its Close dropped it to the page). The Dashboard's four Figures are each
+named for their chart, and each table is captioned with it.
 
 One JupyterLab serves the module's tests (each opens its own page).
 """
@@ -28,6 +29,12 @@ from .test_studio_ui import command, seed_finished_jobs, studio_lab
 
 PAGED, COUNTED = "lab/paged.ipynb", "lab/counted.ipynb"
 PAGE = 20  # the Jobs panel's page (ui/src/jobs.ts)
+CHARTS = [
+    "Jobs per day (UTC), by status",
+    "Per recipe: succeeded and failed",
+    "Proactive recipients per day (UTC)",
+    "Connections",
+]
 
 
 @pytest.fixture(scope="module")
@@ -124,3 +131,16 @@ def test_the_import_package_form_closes_on_escape_or_close_back_to_import_packag
         page.keyboard.press("Enter")
         expect(form.locator("h3")).to_have_count(0)
         expect(opener).to_be_focused()
+
+
+def test_the_dashboard_s_figures_are_each_named_for_their_chart(lab: tuple[Path, Any]) -> None:
+    _, open_page = lab
+    with open_page() as page:
+        command(page, "lpstudio:open-dashboard")
+        charts = page.locator(".lps-dashboard .lps-chart")
+        expect(charts.locator("summary")).to_have_text([f"Figures: {c}" for c in CHARTS])
+        # Opened from the keyboard, a table is named by its caption, its chart's title.
+        for title in CHARTS[:2]:
+            charts.locator("summary", has_text=title).focus()
+            page.keyboard.press("Enter")
+            expect(page.get_by_role("table", name=title, exact=True)).to_be_visible()

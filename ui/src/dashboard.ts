@@ -193,19 +193,21 @@ export class DashboardPanel extends LivePanel {
     this.canvases.set(key, canvas);
     const figures = el('div');
     this.figures.set(key, figures);
+    this.titles.set(key, title);
     return el(
       'div',
       { cls: 'lps-chart', attrs: { 'data-chart': key } },
       el('h3', { text: title }),
       el('div', { cls: 'lps-chart-area' }, canvas),
-      el('details', { cls: 'lps-figures' }, el('summary', { text: 'Figures' }), figures)
+      // Named for its chart: a screen reader's list of the page's controls had four alike.
+      el('details', { cls: 'lps-figures' }, el('summary', { text: `Figures: ${title}` }), figures)
     );
   }
 
   /** Draws the chart at `key` and writes its figures, by `rows` (what its labels are), or
    * by `names` where its labels say more (a doughnut's, with their counts). */
   private draw(key: string, config: ChartConfiguration, rows: string, names?: string[]): void {
-    this.tabulate(key, figuresTable(config, rows, names ?? (config.data.labels as string[])));
+    this.tabulate(key, figuresTable(this.titles.get(key)!, config, rows, names ?? (config.data.labels as string[])));
     const chart = this.charts.get(key);
     if (chart) {
       chart.data = config.data;
@@ -230,12 +232,14 @@ export class DashboardPanel extends LivePanel {
   private totals = el('div', { cls: 'lps-totals' });
   private canvases = new Map<string, HTMLCanvasElement>();
   private figures = new Map<string, HTMLElement>();
+  private titles = new Map<string, string>();
   private charts = new Map<string, Chart>();
 }
 
-/** A chart's figures as a table: a row for each of its `names` (`rows` says what they are),
- * a column for each dataset; or that it has none. */
-function figuresTable(config: ChartConfiguration, rows: string, names: string[]): HTMLElement {
+/** A chart's figures as a table captioned `title` (the chart's, which a screen reader says
+ * on entering it): a row for each of its `names` (`rows` says what they are), a column for
+ * each dataset; or that it has none. */
+function figuresTable(title: string, config: ChartConfiguration, rows: string, names: string[]): HTMLElement {
   if (names.length === 0) {
     return el('p', { text: 'none' });
   }
@@ -243,6 +247,7 @@ function figuresTable(config: ChartConfiguration, rows: string, names: string[])
   return el(
     'table',
     { cls: 'lps-table' },
+    el('caption', { text: title }),
     el('thead', {}, el('tr', {}, ...[rows, ...sets.map(set => String(set.label))].map(name => el('th', { text: name, attrs: { scope: 'col' } })))),
     el(
       'tbody',
