@@ -299,7 +299,8 @@ def test_a_body_s_quoted_values_are_typed_as_the_query_s_text_is(
         ({"n": "3.5"}, "n", "give n as a whole number"),
         ({"n": "-1"}, "n", "give n as a whole number of at least 0"),
         ({"n": 1, "flag": "yes"}, "flag", "give flag as true or false"),
-        ({"n": 1, "ratio": "1,5"}, "ratio", "/call/echo"),
+        ({"n": 1, "ratio": "1,5"}, "ratio", "give ratio as a number"),
+        ({"n": 1, "ratio": "NaN"}, "ratio", "give ratio as a number"),
     ):
         error = error_of(send(served, token, "POST", "echo", body), 400, field)
         assert said in error["fix"], (body, error)

@@ -537,7 +537,7 @@ def _input_fix(
     errors = _misfits(schema, event, [field])[field]
     own = next((e.schema for e in errors if list(e.absolute_path) == [field]), {})
     own = own if isinstance(own, dict) else {}
-    if "enum" in own or "description" in own or own.get("type") in ("integer", "boolean"):
+    if "enum" in own or "description" in own or own.get("type") in ("integer", "number", "boolean"):
         fix = f"give {field} {'in the query ' if field in query else ''}as {expected(own)}"
     if field not in query:
         return fix

@@ -477,16 +477,17 @@ def expected(schema: dict[str, Any]) -> str:
         return "one of: " + ", ".join(map(str, schema["enum"]))
     if schema.get("type") == "boolean":
         return "true or false"
-    if schema.get("type") != "integer":
+    kind = {"integer": "a whole number", "number": "a number"}.get(schema.get("type"))
+    if kind is None:
         return str(schema.get("description") or schema.get("type", "text"))
     low, high = schema.get("minimum"), schema.get("maximum")
     if low is not None and high is not None:
-        return f"a whole number from {low} to {high}"
+        return f"{kind} from {low} to {high}"
     if low is not None:
-        return f"a whole number of at least {low}"
+        return f"{kind} of at least {low}"
     if high is not None:
-        return f"a whole number of at most {high}"
-    return "a whole number"
+        return f"{kind} of at most {high}"
+    return kind
 
 
 def field_schema(schema: dict[str, Any], field: str | None) -> dict[str, Any] | None:
