@@ -477,9 +477,9 @@ def expected(schema: dict[str, Any]) -> str:
         return "one of: " + ", ".join(map(str, schema["enum"]))
     if schema.get("type") == "boolean":
         return "true or false"
-    kind = {"integer": "a whole number", "number": "a number"}.get(schema.get("type"))
-    if kind is None:
+    if schema.get("type") not in ("integer", "number"):
         return str(schema.get("description") or schema.get("type", "text"))
+    kind = "a whole number" if schema["type"] == "integer" else "a number"
     low, high = schema.get("minimum"), schema.get("maximum")
     if low is not None and high is not None:
         return f"{kind} from {low} to {high}"
