@@ -124,8 +124,14 @@ def test_a_client_with_a_quota_is_still_held_to_its_rate(server: str) -> None:
     tight = make_client(server, "tight-bot", rate_per_minute=1, quota_per_day=5)
     first, second = (call(server, tight["token"], "double", {"bad": True}) for _ in range(2))
     assert first.status_code == 400
-    error = assert_error(second, 429, "API-TOKEN")
+    error = assert_error(second, 429, "rate_per_minute")
     assert error["code"] == "TooManyRequests" and int(second.headers["Retry-After"]) <= 60
+    # A client cannot be changed: a faster one is a new client, as for a larger quota.
+    waited = second.headers["Retry-After"]
+    assert error["fix"] == (
+        f"retry after {waited} s, or ask an admin for a new API client with a larger "
+        "rate_per_minute"
+    ), error
 
 
 @pytest.mark.parametrize("quota", [0, -5, "lots", 1.5, True, 100_001])

@@ -66,7 +66,7 @@ def test_a_request_either_limit_refuses_counts_in_neither(
     bad = {"bad": True}  # answered 400 by the recipe's input schema: served, and counted
     first = [call(server, bot["token"], "double", bad) for _ in range(5)]
     assert [a.status_code for a in first[:4]] == [400] * 4
-    assert refused_for(first[4], "TooManyRequests", "API-TOKEN") <= 60
+    assert refused_for(first[4], "TooManyRequests", "rate_per_minute") <= 60
     a_minute_passes(ws)
     second = [call(server, bot["token"], "double", bad) for _ in range(4)]
     # 4 + 2 served fill the quota: the rate's refusal above took none of it.

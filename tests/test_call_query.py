@@ -757,7 +757,7 @@ def test_a_call_path_sent_percent_encoded_reaches_the_same_recipe(
     assert plain.json() == encoded.json() == {"event": {"n": 3}}
     # Each form counted once against the client's rate (6 a minute): the next is refused.
     over = send(served, mine, "POST", "dup%2F2", {"n": 4})
-    assert error_of(over, 429, "API-TOKEN")["code"] == "TooManyRequests", over.text
+    assert error_of(over, 429, "rate_per_minute")["code"] == "TooManyRequests", over.text
     # A path no callable serves, encoded or not, is the same 404 naming the path; a poll
     # of an encoded path's asynchronous call answers as any other's.
     for target in ("dup%2F3", "dup/3"):

@@ -117,8 +117,9 @@ class RateLimits:
                 429,
                 "TooManyRequests",
                 f"API client {client} is limited to {per_minute} calls per minute",
-                field="API-TOKEN",
-                fix=f"retry after {seconds} s",
+                field="rate_per_minute",
+                fix=f"retry after {seconds} s, or ask an admin for a new API client with a "
+                "larger --rate",
                 headers={"Retry-After": str(seconds)},
             )
         raise ApiError(

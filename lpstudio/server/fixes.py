@@ -87,6 +87,7 @@ PHRASES: tuple[tuple[re.Pattern[str], str], ...] = tuple(
         ),
         (r"--into another folder", "into=FOLDER (another folder)"),
         (r"a larger --quota\b", "a larger quota_per_day"),
+        (r"a larger --rate\b", "a larger rate_per_minute"),
     )
 )
 
