@@ -24,7 +24,7 @@ from lpstudio.store import SCHEMA_HEAD, Store
 from lpstudio.studio import Studio
 from tests.conftest import write_recipe
 from tests.postgres import create_database, postgres_server
-from tests.servers import serving
+from tests.servers import API, serving
 from tests.test_server import api, assert_error, call
 from tests.test_store_schema import migrate_to
 
@@ -226,3 +226,14 @@ def test_existing_clients_upgrade_to_no_quota_on_postgresql() -> None:
             clients_gain_quotas(store)
         finally:
             store.close()
+
+
+def test_a_client_refused_an_endpoint_is_told_to_ask_for_a_new_client(server: str) -> None:
+    """It was told "an admin allows the endpoint for this client", which no admin can do:
+    a client cannot be changed once made, as for a larger quota."""
+    bot = make_client(server, "double-only-bot")
+    error = assert_error(call(server, bot["token"], "triple", {"n": 1}), 403, "path")
+    assert error["fix"] == (
+        "ask an admin for a new API client that may call triple (POST "
+        f"{API}/api-clients with it among its endpoints), then revoke this one"
+    ), error

@@ -608,7 +608,10 @@ async def call(
             "Forbidden",
             f"API client {client['name']} may not call {path}",
             field="path",
-            fix="an admin allows the endpoint for this client",
+            # A client cannot be changed once made: another one may call it, as for a
+            # larger quota (`RateLimits.check`).
+            fix=f"ask an admin for a new API client that may call {path} (POST "
+            f"{app.api_root}/api-clients with it among its endpoints), then revoke this one",
         )
     try:
         endpoint = await app.blocking(service.endpoint, path)
