@@ -237,3 +237,32 @@ def test_a_client_refused_an_endpoint_is_told_to_ask_for_a_new_client(server: st
         "ask an admin for a new API client that may call triple (POST "
         f"{API}/api-clients with it among its endpoints), then revoke this one"
     ), error
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [("GET", "/jobs"), ("GET", "/audit"), ("POST", "/recipes/bots/double.ipynb/run")],
+)
+def test_a_client_s_token_on_a_user_s_route_is_refused_not_sent_for_the_server_s(
+    server: str, method: str, path: str
+) -> None:
+    """It was answered 401 with fix "send `Authorization: token <jupyter server token>`":
+    a bot's engineer was told to give the bot the server's token, a user's every right."""
+    token = make_client(server, f"nosy-bot-{method.lower()}-{len(path)}")["token"]
+    for headers, field in (
+        ({"API-TOKEN": token}, "API-TOKEN"),
+        ({"Authorization": f"Bearer {token}"}, "Authorization"),
+    ):
+        answer = api(server, None, method, path, headers=headers)
+        error = assert_error(answer, 403, field)
+        assert error["code"] == "Forbidden" and f"{API}/call/<path>" in error["message"], error
+        assert error["fix"] == (
+            f"call a callable recipe at POST {API}/call/ENDPOINT; the other routes need a "
+            "user of the workspace"
+        ), error
+        assert "server's token" not in answer.text and "token <" not in answer.text, error
+    # A Bearer value no client's token is shaped as may be the server's, mistyped: asked
+    # for a login, as a request with no token is.
+    mistyped = api(server, None, method, path, headers={"Authorization": "Bearer nope"})
+    assert assert_error(mistyped, 401, "Authorization")["code"] == "Unauthenticated"
+    assert mistyped.headers["WWW-Authenticate"] == "token"

@@ -83,6 +83,20 @@ def api_token(headers: Any) -> str | None:
     return None
 
 
+def api_token_header(headers: Any) -> str | None:
+    """The header that carries an API client's token, if one does: `API-TOKEN` (Jupyter
+    reads no such header), or `Authorization` when its Bearer value is shaped as a
+    client's token (`TOKEN_SHAPE`: Jupyter takes its own token as Bearer too)."""
+    from ..api_clients import TOKEN_SHAPE
+
+    token = api_token(headers)
+    if token is None:
+        return None
+    if headers.get("API-TOKEN"):
+        return "API-TOKEN"
+    return "Authorization" if TOKEN_SHAPE.fullmatch(token) else None
+
+
 class RateLimits:
     """Calls per minute and per day (the quota) per API client, counted in one SQLite file
     of the workspace (`lpstudio.ratelimit`): every server process on the machine shares the

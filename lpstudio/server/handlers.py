@@ -55,7 +55,7 @@ from ..roles import PERMISSIONS
 from ..sdk import ConnectorError
 from ..store import FINAL_STATES, MAX_INTEGER, first_line, job_id_in, not_a_job_id, unavailable
 from ..studio import API_PATH, Studio
-from .auth import ApiError, api_token, check_role, no_person
+from .auth import ApiError, api_token, api_token_header, check_role, no_person
 from .output_html import OUTPUT_HTML_CSP, render_output_html
 from .schemas import expected, field_schema
 
@@ -609,9 +609,9 @@ class BaseHandler(ExtensionHandlerMixin, APIHandler):
             and exc.status_code == 403
             and getattr(self, "_jupyter_current_user", None) is None
         ):
-            status = 401  # Jupyter refuses an unknown user with 403: the API says 401
-            error = self.unauthenticated().to_dict()
-            headers = {"WWW-Authenticate": "token"}
+            # Jupyter refuses an unknown user with 403: the API says who it takes.
+            refusal = self.unauthenticated()
+            status, error, headers = refusal.status, refusal.to_dict(), refusal.headers
         from .fixes import for_role, in_rest_terms
 
         # None before tornado read the path (a body it could not parse, say).
@@ -641,6 +641,7 @@ class BaseHandler(ExtensionHandlerMixin, APIHandler):
             "no Jupyter user: log in, or send the server's token",
             field="Authorization",
             fix="send `Authorization: token <jupyter server token>`",
+            headers={"WWW-Authenticate": "token"},
         )
 
     def log_exception(self, typ: Any, value: Any, tb: Any) -> None:
@@ -676,6 +677,24 @@ class UserHandler(BaseHandler):
 
     async def check_caller(self) -> None:
         await self.prepare_user()
+
+    def unauthenticated(self) -> ApiError:
+        """An API client's token is refused here (403), not asked for a login (401): a
+        bot's engineer is never sent for the server's token, which would make the bot a
+        user of the workspace."""
+        header = api_token_header(self.request.headers)
+        if header is None:
+            return super().unauthenticated()
+        api = self.app.api_root
+        return ApiError(
+            403,
+            "Forbidden",
+            f"an API client's token reaches only {api}/call/<path>, {api}/calls/<job> and "
+            f"{api}/openapi.json",
+            field=header,
+            fix=f"call a callable recipe at POST {api}/call/ENDPOINT; the other routes need "
+            "a user of the workspace",
+        )
 
     def answer(self, data: Any, status: int = 200, headers: dict[str, str] | None = None) -> None:
         """`data` with what lpstudio stored in the CLI's terms (a settings problem's fix, a
@@ -1368,7 +1387,8 @@ class OpenApiHandler(UserHandler):
 
     def unauthenticated(self) -> ApiError:
         """A bot's developer reads this document with the API client's token too."""
-        error = super().unauthenticated()
+        # Not `UserHandler`'s 403 for an API client's token: this route takes one.
+        error = BaseHandler.unauthenticated(self)
         error.fix = (
             "send an API client's token (`API-TOKEN: lps_...` or `Authorization: Bearer "
             "lps_...`), or the Jupyter server's (`Authorization: token ...`)"
