@@ -28,7 +28,8 @@ _ERRORS = {
     USER: {
         "400": "Invalid input (the field is named)",
         "401": "No Jupyter user",
-        "403": "The user's role does not allow it",
+        "403": "The user's role does not allow it, or an API client's token was sent (it "
+        "reaches only the calls' routes)",
         "404": "Not found",
     },
     CLIENT: {
