@@ -227,7 +227,8 @@ def test_a_query_value_that_does_not_fit_its_field_is_refused_naming_it(
         ({"n": "three"}, "n", "a whole number"),
         ({"n": "-1"}, "n", "at least 0"),
         ({"n": "1", "flag": "yes"}, "flag", "true or false"),
-        ({"n": "1", "ratio": "1,5"}, "ratio", "/call/echo"),
+        ({"n": "1", "ratio": "1,5"}, "ratio", "give ratio in the query as a number"),
+        ({"n": "1", "ratio": "NaN"}, "ratio", "give ratio in the query as a number"),
         ({"n": "1", "tags": "a,b"}, "tags", "/call/echo"),
     ):
         error = error_of(send(served, token, "POST", "echo", {}, **params), 400, field)
