@@ -28,7 +28,7 @@ SURROGATE = re.compile("[\ud800-\udfff]")
 class NotJson(ValueError):
     """Input that JSON's grammar may take but `loads` refuses (text that is no UTF-8, NaN, a
     name given twice, nesting too deep), with the `fix` for that cause: a caller's own fix
-    ("send a JSON object") answers malformed JSON only (`fix_for`)."""
+    ("send a JSON object") answers other malformed JSON only (`fix_for`)."""
 
     def __init__(self, message: str, fix: str) -> None:
         super().__init__(message)
@@ -36,9 +36,26 @@ class NotJson(ValueError):
 
 
 def fix_for(error: ValueError, otherwise: str) -> str:
-    """The fix for input `loads` refused with `error`: its cause's (`NotJson`), else
-    `otherwise`, the reader's fix for malformed JSON."""
-    return error.fix if isinstance(error, NotJson) else otherwise
+    """The fix for input `loads` refused with `error`: its cause's (`NotJson`, a trailing
+    comma), else `otherwise`, the reader's fix for malformed JSON."""
+    if isinstance(error, NotJson):
+        return error.fix
+    return _trailing_comma(error) or otherwise
+
+
+def _trailing_comma(error: ValueError) -> str | None:
+    """The fix for a comma before the } or ] that closes an object or array, which
+    JavaScript and Python take and JSON does not: "send JSON" would not tell its sender,
+    who did, what to change. None for any other cause."""
+    if not isinstance(error, json.JSONDecodeError):
+        return None
+    closing = error.doc[error.pos : error.pos + 1]
+    if closing not in ("}", "]") or not error.doc[: error.pos].rstrip().endswith(","):
+        return None
+    return (
+        f"remove the comma before {closing} at line {error.lineno}, column {error.colno}: "
+        "JSON allows none after an object's or array's last item"
+    )
 
 
 def _refuse(name: str) -> Any:

@@ -293,7 +293,7 @@ def test_a_trigger_path_is_refused_naming_the_closest_valid_path(
 
 #: Bodies a JSON client may send that are refused, each with what its fix says: bytes in
 #: another charset, a name twice, NaN, a number past a float's, nesting past the limit, a
-#: lone surrogate.
+#: lone surrogate, a comma after the last item.
 REFUSED_BODIES: dict[bytes, str] = {
     '{"name": "José"}'.encode("latin-1"): "encode the JSON text as UTF-8",
     b'{"n": 1, "n": 2}': "give each name once in an object",
@@ -301,12 +301,15 @@ REFUSED_BODIES: dict[bytes, str] = {
     b'{"ratio": 1e400}': "give numbers within a float's range",
     b"[" * 101 + b"]" * 101: "nest arrays and objects at most 100 levels deep",
     b'{"name": "\\ud800"}': "escape a character beyond \\uffff as its pair",
+    b'{"parameters": {"count": 4,}}': "remove the comma before } at line 1, column 28",
+    b'{"tags": ["a",\n ]}': "remove the comma before ] at line 2, column 2",
 }
 
 
 def test_a_body_refused_as_json_is_told_the_fix_for_its_cause(served: Served, token: str) -> None:
     # Each was told "send the input as a JSON object with Content-Type: application/json",
-    # which the bot had done: a Latin-1 body, a name twice, NaN, nesting too deep.
+    # which the bot had done: a Latin-1 body, a name twice, NaN, nesting too deep, a comma
+    # after the last item.
     before = job_count(served, "bots/typed")
     for body, fix in REFUSED_BODIES.items():
         charset = "ISO-8859-1" if b"Jos" in body else "UTF-8"

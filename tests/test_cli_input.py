@@ -176,6 +176,7 @@ def test_run_refuses_an_event_that_is_not_a_json_object(ws: Path, cli, event: st
     [
         ('{"a": NaN}', "use null"),
         ('{"a": 1, "a": 2}', "give each name once"),
+        ('{"phone": "+14155550100",}', "remove the comma before } at line 1, column 26"),
         ("{not json", '{"phone": "+14155550100"}'),
     ],
 )
