@@ -76,6 +76,15 @@ _EXAMPLES = {
     "array": '["a", "b"]',
     "object": '{"key": "value"}',
 }
+#: Items for an example list of each item type: a `list[int]`'s fix gave ["a", "b"], which
+#: is refused too. A tuple's example takes the first of each of its items' types.
+_ITEM_EXAMPLES: dict[str, tuple[Any, ...]] = {
+    "integer": (1, 2),
+    "number": (1.5, 2),
+    "boolean": (True, False),
+    "string": ("a", "b"),
+    "object": ({"key": "value"},),
+}
 #: The gallery's message templates, by name: `body_template` is one text, `body_variables`
 #: LivePerson's {{1}}, {{2}}... each a text. `"x-template": true` in a recipe's
 #: `metadata.lpstudio.parameters` makes any other parameter one (`false`: not one), and so
@@ -512,14 +521,38 @@ def type_name(schema: dict[str, Any]) -> tuple[str | None, bool]:
 Given = Literal["text", "raw", "typed"]
 
 
+def _example(kind: str, spec: dict[str, Any] | None) -> str:
+    """An example value of `kind` for a fix, as JSON; a list's holds items of the type its
+    `spec` (the parameter's schema) declares, where a fix's example must be taken itself."""
+    items = (spec or {}).get("prefixItems") or [(spec or {}).get("items")]
+    examples = [_item_examples(item) for item in items]
+    if kind != "array" or None in examples:
+        return _EXAMPLES[kind]
+    if len(examples) == 1:  # a list of one type: two of its items
+        return json.dumps(list(examples[0]))
+    return json.dumps([example[0] for example in examples])  # a tuple: one of each
+
+
+def _item_examples(spec: Any) -> tuple[Any, ...] | None:
+    """Example items of the type `spec` declares (a date's as ISO text); None for one
+    without an example (a list of lists, a union)."""
+    if not isinstance(spec, dict):
+        return None
+    if spec.get("format") in FORMAT_HUMAN:
+        return (FORMAT_HUMAN[spec["format"]][1],)
+    kind, _ = type_name(spec)
+    return _ITEM_EXAMPLES.get(kind) if kind else None
+
+
 def _wrong_type(
-    name: str, kind: str, got: Any, given: Given = "text", form: str | None = None
+    name: str, kind: str, got: Any, given: Given = "text", spec: dict[str, Any] | None = None
 ) -> ParameterError:
-    """A value not of its parameter's type, with the fix for how it was `given`: text that
-    holds the value (`3` for an integer) is not wrong, the way it was sent is. A date's
-    (`form`) is text in ISO 8601 (`20261101` was told to pass "a string, for example:
+    """A value not of its parameter's type (`spec`: its schema), with the fix for how it was
+    `given`: text that holds the value (`3` for an integer) is not wrong, the way it was sent
+    is. A date's is text in ISO 8601 (`20261101` was told to pass "a string, for example:
     text")."""
-    human, example = TYPE_WORDS[kind], _EXAMPLES[kind]
+    human, example = TYPE_WORDS[kind], _example(kind, spec)
+    form = (spec or {}).get("format")
     if form in FORMAT_HUMAN and kind == "string":
         what, example = FORMAT_HUMAN[form]
         human = f"{what} as ISO 8601 text"
@@ -530,7 +563,7 @@ def _wrong_type(
             fix=f"pass {human}, for example: {example}",
         )
     try:  # the value the text holds, read as -p reads it
-        read: str | None = json.dumps(_from_text(name, kind, False, got))
+        read: str | None = json.dumps(_from_text(name, kind, False, got, spec))
     except ParameterError:
         read = None
     if given == "raw":
@@ -591,8 +624,11 @@ def _check_format(name: str, form: str | None, value: Any) -> Any:
         ) from None
 
 
-def _from_text(name: str, kind: str | None, nullable: bool, text: str) -> Any:
-    """Parses a value typed as text (`-p`, a form field) into the declared type."""
+def _from_text(
+    name: str, kind: str | None, nullable: bool, text: str, spec: dict[str, Any] | None = None
+) -> Any:
+    """Parses a value typed as text (`-p`, a form field) into the declared type (`spec`: the
+    parameter's schema, for its fixes' examples)."""
     stripped = text.strip()
     if nullable and stripped in ("None", "null", ""):
         return None
@@ -617,9 +653,9 @@ def _from_text(name: str, kind: str | None, nullable: bool, text: str) -> Any:
             f"parameter '{name}'",
             name,
             f"{TYPE_WORDS[kind]} as JSON or YAML",
-            f"pass valid JSON, for example: {_EXAMPLES[kind]}",
+            f"pass valid JSON, for example: {_example(kind, spec)}",
         )
-    return _check_typed(name, kind, nullable, value, "text")
+    return _check_typed(name, kind, nullable, value, "text", spec)
 
 
 def _not_finite(name: str, value: Any) -> ParameterError:
@@ -658,10 +694,16 @@ def _as_json(name: str, value: Any) -> Any:
 
 
 def _check_typed(
-    name: str, kind: str | None, nullable: bool, value: Any, given: Given, form: str | None = None
+    name: str,
+    kind: str | None,
+    nullable: bool,
+    value: Any,
+    given: Given,
+    spec: dict[str, Any] | None = None,
 ) -> Any:
     """Checks a value that already has a type (YAML, JSON), or read from text as `given`
-    says; widens int to float. `form`: the parameter's format (a date's)."""
+    says; widens int to float. `spec`: the parameter's schema, whose format (a date's) and
+    items its fix's example follows."""
     if value is None and nullable:
         return None
     if strictjson.depth(value) > strictjson.MAX_DEPTH:  # what checks it next recurses
@@ -693,7 +735,7 @@ def _check_typed(
         "object": dict,
     }[kind]
     if not isinstance(value, expected) or (kind == "integer" and isinstance(value, bool)):
-        raise _wrong_type(name, kind, value, given, form)
+        raise _wrong_type(name, kind, value, given, spec)
     return value
 
 
@@ -766,11 +808,10 @@ def _coerced(
             )
         kind, nullable = type_name(properties[name])
         if name in parse:
-            value = _from_text(name, kind, nullable, str(sent))
+            value = _from_text(name, kind, nullable, str(sent), properties[name])
         else:
-            form = properties[name].get("format")
             given = "raw" if name in raw else "typed"
-            value = _check_typed(name, kind, nullable, sent, given, form)
+            value = _check_typed(name, kind, nullable, sent, given, properties[name])
         coerced[name] = _check_format(name, properties[name].get("format"), value)
         _check_text(name, value)
         for spec, holder, key, item, where in _nested(properties[name], coerced[name], name):

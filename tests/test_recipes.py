@@ -993,6 +993,38 @@ def test_the_items_of_a_typed_list_or_dict_are_checked_before_any_job(ws: Path, 
     assert job_rows(ws) == 0
 
 
+def test_a_list_s_fix_gives_an_example_its_items_type_takes(ws: Path, cli) -> None:
+    """`counts: list[int]` given `3` was told "for example: ["a", "b"]", refused in turn."""
+    write_recipe(
+        ws,
+        "p/lists",
+        parameters="from datetime import date\n"
+        "counts: list[int] = [1]\n"
+        "ratios: list[float] = [0.5]\n"
+        "flags: list[bool] = [True]\n"
+        "days: list[date] = []\n"
+        "pair: tuple[str, int] = ('a', 1)",
+    )
+    examples = {
+        "counts": "[1, 2]",
+        "ratios": "[1.5, 2]",
+        "flags": "[true, false]",
+        "days": '["2026-11-29"]',
+        "pair": '["a", 1]',
+    }
+    for name, example in examples.items():
+        result = cli("settings", "p/lists", "-p", name, "3", "--json")
+        assert result.exit_code == 2, result.output
+        fix = json.loads(result.stdout)["error"]["fix"]
+        assert fix == f"pass a list, for example: {example}", fix
+        taken = cli("settings", "p/lists", "-p", name, example, "--json")
+        assert taken.exit_code == 0, taken.output
+    schema = Recipe.load(ws / "projects/p/lists.ipynb", "p/lists.ipynb").schema
+    with pytest.raises(ParameterError) as typed:  # a body's string, as REST sends it
+        coerce(schema, {"counts": "1,2"})
+    assert typed.value.fix == "give a list, not a string, for example: [1, 2]"
+
+
 def test_a_path_parameter_leading_out_of_projects_is_refused_before_any_job(ws: Path, cli) -> None:
     """`-p invoices_csv ../../secret.key` (or `/etc/passwd`) started a job that read it."""
     write_recipe(

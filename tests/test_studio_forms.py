@@ -31,6 +31,7 @@ from typing import Literal, Optional
 name: str = "Cart recovery"  # the campaign's name
 count: int = 3  # how many
 items: list = [1, 2]  # what to send
+counts: list[int] = [1]  # how many of each
 level: Optional[Literal["low", "high"]] = None  # how loud
 tone: Literal["calm", "bright"] | None = "calm"  # how it sounds
 consumer_id: str = "phone"  # field of the record that holds the phone number
@@ -182,6 +183,12 @@ def test_a_value_the_browser_refuses_marks_its_field(lab: tuple[Path, Any]) -> N
         said = save(form)
         assert "items: give valid JSON" in said and "fix: " in said, said
         assert invalid.evaluate_all("ls => ls.map(l => l.dataset.field)") == ["items"]
+        # A list of whole numbers is told an example it takes (it was told ["a", "b"]).
+        form.locator("textarea[name=items]").fill("[7]")
+        form.locator("textarea[name=counts]").fill("1 2")
+        said = save(form)
+        assert "type a JSON list, e.g. [1, 2]" in said, said
+        form.locator("textarea[name=counts]").fill("[1]")
         assert saved(root) == {}  # nothing was sent
         form.locator("textarea[name=items]").fill("[7]")
         assert save(form) == "Settings saved."

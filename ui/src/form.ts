@@ -64,6 +64,20 @@ const EXAMPLES: Record<string, string> = {
   'date-time': 'a whole date and time: its day, month, year, hour and minute'
 };
 
+/** A list's example, by its items' type (`list[int]`'s): ["a", "b"] would be refused too. */
+const LIST_EXAMPLES: Record<string, string> = {
+  integer: '[1, 2]',
+  number: '[1.5, 2]',
+  boolean: '[true, false]'
+};
+
+/** What a field of kind `k` is told to type: a list's example holds items of its type. */
+function example(k: string, prop: JsonSchema): string {
+  const items = prop.items as JsonSchema | undefined;
+  const list = k === 'array' && items && !items.format ? LIST_EXAMPLES[kind(items)] : undefined;
+  return list ? `a JSON list, e.g. ${list}` : EXAMPLES[k];
+}
+
 /** A date and time a browser's date-and-time picker holds as it is: local, to the second. */
 const LOCAL_MOMENT = /^\d{4}-\d\d-\d\dT\d\d:\d\d(:\d\d)?$/;
 
@@ -355,7 +369,7 @@ export class SchemaForm {
   /** A field's text refused before it is sent (`why`), with the fix for its kind `k`. */
   private refusal(name: string, prop: JsonSchema, k: string, why: string): FieldError {
     const optional = prop.default !== undefined || !(this.schema.required ?? []).includes(name);
-    return new FieldError(`${prop.title ?? name}: ${why}`, name, `type ${EXAMPLES[k]}` + (optional ? ', or empty the field for the default' : ''));
+    return new FieldError(`${prop.title ?? name}: ${why}`, name, `type ${example(k, prop)}` + (optional ? ', or empty the field for the default' : ''));
   }
 
   private input(name: string, prop: JsonSchema): Input {
