@@ -11,7 +11,7 @@ import contextlib
 import json
 import re
 import threading
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
@@ -169,8 +169,8 @@ class Connections:
     def _row(self, name: str) -> ConnectionRow:
         with self.store.read() as s:
             row = s.get(ConnectionRow, name)
-        if row is None:
-            raise _not_found(name)
+            if row is None:
+                raise _not_found(name, lambda lower: s.get(ConnectionRow, lower) is not None)
         return row
 
     def refuse_held_secrets(
@@ -331,7 +331,7 @@ class Connections:
         with self.store.write() as s:
             row = s.get(ConnectionRow, name)
             if row is None:
-                raise _not_found(name)
+                raise _not_found(name, lambda lower: s.get(ConnectionRow, lower) is not None)
             uses = self._uses(s, name)
             if uses:
                 raise _in_use(name, uses)
@@ -656,12 +656,23 @@ def _placeholder(name: str, fix: str | None, field: str) -> InputError:
     )
 
 
-def _not_found(name: str) -> NotFoundError:
+def _not_found(name: str, exists: Callable[[str], bool]) -> NotFoundError:
+    """Why no connection is named `name`; one named so in lower case is the one meant."""
     return NotFoundError(
         f"no connection named '{name}'",
         field="connection",
-        fix="list them with `lpstudio connections list`",
+        fix=_in_lower_case(name, exists) or "list them with `lpstudio connections list`",
     )
+
+
+def _in_lower_case(name: str, exists: Callable[[str], bool]) -> str | None:
+    """The fix for `name` given in another case (`LivePerson`) when it `exists` in lower
+    case: names are lower case only (`NAME_PATTERN`), so no other connection was meant, and
+    "list them" left its sender to find that out. None otherwise."""
+    lower = name.lower()
+    if lower == name or not exists(lower):
+        return None
+    return f"connection names are lower case: did you mean '{lower}'?"
 
 
 def _in_use(name: str, uses: list[SlotUse]) -> InputError:
@@ -718,7 +729,8 @@ def bind_connections(
                 raise InputError(
                     f"slot '{slot}' is bound to connection '{chosen[slot]}', which does not exist",
                     field=f"connections.{slot}",
-                    fix=f"bind an existing connection with {_choose(slot, recipe)}",
+                    fix=_in_lower_case(chosen[slot], by_name.__contains__)
+                    or f"bind an existing connection with {_choose(slot, recipe)}",
                 )
             if wanted and info.type != wanted:
                 raise InputError(

@@ -1340,7 +1340,9 @@ class Studio:
             raise InputError(
                 f"recipe {recipe.name} has no connection slot {', '.join(sorted(unknown))}",
                 field="connections",
-                fix=f"use one of: {', '.join(slots) or '(none)'}",
+                fix=f"use one of: {', '.join(slots)}"
+                if slots
+                else f"leave connections out: {recipe.name} declares no connection slots",
             )
         # Only what was chosen is checked: a slot nobody chose may wait for its connection
         # (values can be saved before the connections exist); running or starting needs it.

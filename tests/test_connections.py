@@ -750,6 +750,47 @@ def test_settings_binds_a_slot_and_refuses_a_connection_of_the_wrong_type(cli, w
     assert as_json(right)["connections"] == {"messaging": "liveperson"}
 
 
+#: The fix for a connection named in another case than its own (names are lower case only).
+LOWER_CASE = "connection names are lower case: did you mean 'liveperson'?"
+
+
+def test_a_connection_named_in_another_case_is_told_its_name(cli, ws):
+    """`LivePerson` was told to bind an existing connection, or to list them, where the one
+    meant exists in lower case."""
+    slot_recipe(ws)
+    bound = cli("settings", "outbound/notify", "--connection", "messaging=LivePerson", "--json")
+    tested = cli("connections", "test", "LivePerson", "--json")
+    for refused in (bound, tested):
+        assert refused.exit_code != 0, refused.output
+        assert as_json(refused)["error"]["fix"] == LOWER_CASE, refused.output
+    unknown = cli("connections", "test", "Nosuch", "--json")
+    assert as_json(unknown)["error"]["fix"] == "list them with `lpstudio connections list`"
+
+
+async def test_the_rest_api_tells_a_connection_named_in_another_case_its_name(jp_fetch, ws):
+    slot_recipe(ws)
+    for method, path, body in (
+        ("GET", ("connections", "LivePerson"), None),
+        ("POST", ("connections", "LivePerson", "test"), {}),
+        (
+            "PUT",
+            ("recipes", "outbound", "notify.ipynb", "settings"),
+            {"connections": {"messaging": "LivePerson"}},
+        ),
+    ):
+        status, answer = await rest(jp_fetch, method, *path, body=body)
+        assert status in (400, 404) and answer["error"]["fix"] == LOWER_CASE, answer
+
+
+def test_a_recipe_without_slots_is_told_to_leave_connections_out(cli, ws):
+    """It was told "use one of: (none)"."""
+    write_recipe(ws, "outbound/plain")
+    refused = cli("settings", "outbound/plain", "--connection", "x=liveperson", "--json")
+    assert refused.exit_code == 2, refused.output
+    fix = as_json(refused)["error"]["fix"]
+    assert fix == "leave connections out: outbound/plain.ipynb declares no connection slots", fix
+
+
 def test_values_are_saved_before_a_slot_has_its_connection_which_running_then_needs(cli, ws):
     write_recipe(
         ws,
