@@ -1066,16 +1066,24 @@ def _check_template(name: str, value: Any, fields: list[str], sample: dict[str, 
             continue
         rendered, problems = preview(text, fields, sample)
         if problems:
-            # `preview` says the length last: first, it is the only problem.
-            too_long = len(problems) == 1 and len(rendered) > MAX_VARIABLE
             raise ParameterError(
                 f"{_where(name, key)}: {problems[0]}",
                 field=name if key is None else f"{name}.{key}",
-                fix=_SHORTEN_FIX if too_long else _template_fix(fields, sample),
+                fix=template_fix(rendered, problems, fields, sample),
             )
 
 
-def _template_fix(fields: list[str], sample: dict[str, Any]) -> str:
+def template_fix(
+    rendered: str, problems: list[str], fields: list[str], sample: dict[str, Any]
+) -> str:
+    """The fix for the first of a template's `problems` (`preview`'s, which rendered it as
+    `rendered`): the notebook's form says it as the CLI and REST do."""
+    # `preview` says the length last: first, it is the only problem.
+    too_long = len(problems) == 1 and len(rendered) > MAX_VARIABLE
+    return _SHORTEN_FIX if too_long else _placeholders_fix(fields, sample)
+
+
+def _placeholders_fix(fields: list[str], sample: dict[str, Any]) -> str:
     """How to write a template's placeholders, with examples from the recipe's own record
     (`fields`, `sample`): a fixed example named fields a record may lack ({customer.first_name}
     for a cart, whose record has none), suggesting the placeholder just refused."""

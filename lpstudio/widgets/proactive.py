@@ -34,6 +34,7 @@ import ipywidgets as w
 
 from ..errors import ParameterError
 from ..handoff_fit import HANDOFFS, TEXT_VARIABLE, body_misfit, body_param, picklist_param
+from ..parameters import template_fix
 from ..redaction import scrub_text
 from ..templating import (
     CHARACTERS_PER_SMS,
@@ -260,6 +261,14 @@ class ProactiveSection(w.VBox):
         button.on_click(insert)
         return button
 
+    def _with_fix(self, rendered: str, problems: list[str]) -> list[str]:
+        """A variable's `problems`, the first with its fix as the CLI and REST give it: the
+        form said "malformed template" and left how to write one to be guessed."""
+        if not problems:
+            return problems
+        fix = template_fix(rendered, problems, self.fields_required, self.sample)
+        return [f"{problems[0]} (fix: {fix})", *problems[1:]]
+
     def _masked(self, problems: list[str]) -> list[str]:
         """What is said of a template, masked as `coerce`'s refusal of it is: each quotes a
         placeholder as written, and the form's status joins them."""
@@ -371,9 +380,10 @@ class ProactiveSection(w.VBox):
                 problems, named = self._masked(problems), self._masked(named)
                 errors = ""
                 if not self.text:  # a text's field shows its refusal itself, in the CLI's words
-                    self.issues += [f"variable {key}: {p}" for p in problems]
+                    said = self._with_fix(rendered, problems)
+                    self.issues += [f"variable {key}: {p}" for p in said]
                     errors = "".join(
-                        f'<div style="color:#c62828">{html.escape(p)}</div>' for p in problems
+                        f'<div style="color:#c62828">{html.escape(p)}</div>' for p in said
                     )
                 errors += "".join(
                     f'<div style="color:#8a6d00">{html.escape(p)} (not named by the record\'s '
