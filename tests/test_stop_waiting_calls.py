@@ -88,6 +88,11 @@ def test_calls_waiting_for_their_turn_never_start_once_their_recipe_stops(
         assert (error["code"], error["job"]) == ("JobFailed", job.id)
         assert STOPPED in error["message"], error
         assert STOPPED in job.error["evalue"]
+        # A new key would be answered 404 while the recipe is stopped: the fix says so.
+        assert error["fix"].startswith(
+            "its recipe was stopped before the call ran: send it again with a new "
+            "Idempotency-Key once the recipe's admin starts the recipe again"
+        ), error
 
 
 def test_a_call_waiting_for_a_worker_never_starts_once_its_recipe_stops(

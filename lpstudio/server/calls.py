@@ -65,6 +65,7 @@ from referencing.exceptions import Unresolvable
 from ..api_clients import token_refused
 from ..checks import integers_as_ints
 from ..errors import ConflictError, InputError, NotFoundError, RecipeError
+from ..executor import RECIPE_STOPPED
 from ..idempotency import check_key, left_claim_wait
 from ..jobviews import shown_error
 from ..jsonschemas import FORMATS, first_problem
@@ -75,6 +76,9 @@ from ..store import FAILED, FINAL_STATES, QUEUED, SUCCEEDED
 from .auth import ApiError
 from .handlers import PREFIX, parse_json, recipe_not_ready
 from .schemas import expected
+
+#: How the error of a call's job cancelled as its recipe stopped, before it ran, begins.
+STOPPED_BEFORE_ITS_TURN = RECIPE_STOPPED.detail
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -116,13 +120,7 @@ def answer_for(
         error = shown_error(job.error, workspace) or {}
         reason = f": {error.get('ename')}: {error.get('evalue')}" if error else ""
         return _error(
-            422,
-            "JobFailed",
-            f"job {job.id} {job.status}{reason}",
-            f"the recipe's admin finds why in job {job.id}; a repeat of this request (its "
-            "Idempotency-Key, or without one the same body soon after) answers this again, "
-            "a new Idempotency-Key runs the recipe again",
-            job=job.id,
+            422, "JobFailed", f"job {job.id} {job.status}{reason}", _failed_fix(job), job=job.id
         )
     if problem is not None:
         return _error(
@@ -135,6 +133,25 @@ def answer_for(
         )
     response = job.result["response"]
     return response["status"], response.get("body")
+
+
+def _failed_fix(job: Job) -> str:
+    """What a caller of a job that failed or was cancelled can do. One cancelled as its
+    recipe was stopped is answered 404 by a new call until the recipe starts again: its fix
+    said that a new Idempotency-Key runs the recipe."""
+    repeat = (
+        "a repeat of this request (its Idempotency-Key, or without one the same body soon "
+        "after) answers this again"
+    )
+    if STOPPED_BEFORE_ITS_TURN in str((job.error or {}).get("evalue", "")):
+        return (
+            f"its recipe was stopped before the call ran: send it again with a new "
+            f"Idempotency-Key once the recipe's admin starts the recipe again; {repeat}"
+        )
+    return (
+        f"the recipe's admin finds why in job {job.id}; {repeat}, a new Idempotency-Key runs "
+        "the recipe again"
+    )
 
 
 def _ended_unanswered(job: Job) -> bool:
