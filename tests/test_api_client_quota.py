@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
@@ -226,6 +227,21 @@ def test_existing_clients_upgrade_to_no_quota_on_postgresql() -> None:
             clients_gain_quotas(store)
         finally:
             store.close()
+
+
+def test_a_call_naming_its_client_twice_is_refused_naming_the_header(server: str) -> None:
+    """A valid token sent twice was "missing, unknown or revoked" (read as `t,t`), and one
+    in each header ran as the first client."""
+    bot = make_client(server, "twice-bot")
+    twice = [("API-TOKEN", bot["token"]), ("API-TOKEN", bot["token"])]
+    answer = httpx.post(f"{server}{API}/call/double", json={"n": 1}, headers=twice, timeout=30)
+    error = assert_error(answer, 400, "API-TOKEN")
+    assert error["message"] == "API-TOKEN is sent 2 times", error
+    both = {"API-TOKEN": bot["token"], "Authorization": f"Bearer {bot['token']}"}
+    answer = httpx.post(f"{server}{API}/call/double", json={"n": 1}, headers=both, timeout=30)
+    error = assert_error(answer, 400, "API-TOKEN")
+    assert error["fix"].startswith("send the API client's token once"), error
+    assert call(server, bot["token"], "double", {"n": 2}).json() == {"double": 4}
 
 
 def test_a_client_refused_an_endpoint_is_told_to_ask_for_a_new_client(server: str) -> None:

@@ -776,6 +776,7 @@ class ClientHandler(NoXsrfHandler):
     async def check_caller(self) -> None:
         await super().check_caller()
         op = self.operation
+        _one_credential(self.request.headers)
         token = api_token(self.request.headers)
         client = (
             await self.blocking(self.app.service.api_clients.for_token, token) if token else None
@@ -1634,3 +1635,24 @@ def _with_ipynb(rest: str, routed: Callable[[str], bool]) -> str | None:
         if routed(named):
             return named
     return None
+
+
+def _one_credential(headers: Any) -> None:
+    """Refuses a call that names its client twice: a token sent twice was read as one
+    (`a,a`), unknown, and answered as revoked; two tokens, one in each header, ran as the
+    first client, whatever the second's limits."""
+    sent = headers.get_list("API-TOKEN")
+    bearer = str(headers.get("Authorization") or "").lower().startswith("bearer ")
+    if len(sent) > 1 or (sent and bearer):
+        said = (
+            f"API-TOKEN is sent {len(sent)} times"
+            if len(sent) > 1
+            else "both API-TOKEN and Authorization: Bearer are sent"
+        )
+        raise ApiError(
+            400,
+            "InputError",
+            said,
+            field="API-TOKEN",
+            fix="send the API client's token once, in API-TOKEN or in Authorization: Bearer",
+        )
