@@ -77,10 +77,30 @@ def api_token(headers: Any) -> str | None:
     token = headers.get("API-TOKEN")
     if token:
         return str(token).strip()
+    return _bearer(headers)
+
+
+def _bearer(headers: Any) -> str | None:
+    """The token of an `Authorization: Bearer` header, if one is sent."""
     scheme, _, value = str(headers.get("Authorization") or "").partition(" ")
-    if scheme.lower() == "bearer" and value.strip():
-        return value.strip()
-    return None
+    return value.strip() if scheme.lower() == "bearer" and value.strip() else None
+
+
+def one_credential(headers: Any) -> None:
+    """Refuses a call that names its client twice: a token sent twice was read as one
+    (`a,a`), unknown, and answered as revoked; two tokens, one in each header, ran as the
+    first client, whatever the second's limits."""
+    sent = headers.get_list("API-TOKEN")
+    if len(sent) > 1 or (sent and _bearer(headers) is not None):
+        raise ApiError(
+            400,
+            "InputError",
+            f"API-TOKEN is sent {len(sent)} times"
+            if len(sent) > 1
+            else "both API-TOKEN and Authorization: Bearer are sent",
+            field="API-TOKEN",
+            fix="send the API client's token once, in API-TOKEN or in Authorization: Bearer",
+        )
 
 
 def api_token_header(headers: Any) -> str | None:

@@ -77,9 +77,6 @@ from .auth import ApiError
 from .handlers import PREFIX, parse_json, recipe_not_ready
 from .schemas import expected
 
-#: How the error of a call's job cancelled as its recipe stopped, before it ran, begins.
-STOPPED_BEFORE_ITS_TURN = RECIPE_STOPPED.detail
-
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
@@ -143,9 +140,9 @@ def _failed_fix(job: Job) -> str:
         "a repeat of this request (its Idempotency-Key, or without one the same body soon "
         "after) answers this again"
     )
-    if STOPPED_BEFORE_ITS_TURN in str((job.error or {}).get("evalue", "")):
+    if RECIPE_STOPPED.detail in str((job.error or {}).get("evalue", "")):
         return (
-            f"its recipe was stopped before the call ran: send it again with a new "
+            "its recipe was stopped before the call ran: send it again with a new "
             f"Idempotency-Key once the recipe's admin starts the recipe again; {repeat}"
         )
     return (

@@ -55,7 +55,7 @@ from ..roles import PERMISSIONS
 from ..sdk import ConnectorError
 from ..store import FINAL_STATES, MAX_INTEGER, first_line, job_id_in, not_a_job_id, unavailable
 from ..studio import API_PATH, Studio
-from .auth import ApiError, api_token, api_token_header, check_role, no_person
+from .auth import ApiError, api_token, api_token_header, check_role, no_person, one_credential
 from .output_html import OUTPUT_HTML_CSP, render_output_html
 from .schemas import expected, field_schema
 
@@ -776,7 +776,7 @@ class ClientHandler(NoXsrfHandler):
     async def check_caller(self) -> None:
         await super().check_caller()
         op = self.operation
-        _one_credential(self.request.headers)
+        one_credential(self.request.headers)
         token = api_token(self.request.headers)
         client = (
             await self.blocking(self.app.service.api_clients.for_token, token) if token else None
@@ -1635,24 +1635,3 @@ def _with_ipynb(rest: str, routed: Callable[[str], bool]) -> str | None:
         if routed(named):
             return named
     return None
-
-
-def _one_credential(headers: Any) -> None:
-    """Refuses a call that names its client twice: a token sent twice was read as one
-    (`a,a`), unknown, and answered as revoked; two tokens, one in each header, ran as the
-    first client, whatever the second's limits."""
-    sent = headers.get_list("API-TOKEN")
-    bearer = str(headers.get("Authorization") or "").lower().startswith("bearer ")
-    if len(sent) > 1 or (sent and bearer):
-        said = (
-            f"API-TOKEN is sent {len(sent)} times"
-            if len(sent) > 1
-            else "both API-TOKEN and Authorization: Bearer are sent"
-        )
-        raise ApiError(
-            400,
-            "InputError",
-            said,
-            field="API-TOKEN",
-            fix="send the API client's token once, in API-TOKEN or in Authorization: Bearer",
-        )
