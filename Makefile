@@ -18,9 +18,9 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 setup: $(STAMP)
 
 # The studio's sources too: pip builds them into the installed labextension (a copy), with
-# the table of the studio's terms it shares with the widgets.
+# the tables it shares with the API and the widgets (terms, roles, list examples).
 UI_SOURCES := $(wildcard ui/package.json ui/package-lock.json ui/src/*.ts ui/style/*.css ui/schema/*.json \
-	lpstudio/lab_terms.json)
+	lpstudio/lab_terms.json lpstudio/roles.json lpstudio/list_examples.json)
 
 $(STAMP): pyproject.toml $(UI_SOURCES)
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)

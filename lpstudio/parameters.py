@@ -18,6 +18,7 @@ import shlex
 from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime
+from importlib import resources
 from pathlib import Path, PurePath, PurePosixPath
 from typing import Any, Literal
 
@@ -76,14 +77,14 @@ _EXAMPLES = {
     "array": '["a", "b"]',
     "object": '{"key": "value"}',
 }
-#: Items for an example list of each item type: a `list[int]`'s fix gave ["a", "b"], which
-#: is refused too. A tuple's example takes the first of each of its items' types.
+#: Items for an example list of each item type (`list_examples.json`, which the lab's form
+#: reads too): a `list[int]`'s fix gave ["a", "b"], which is refused too. A tuple's example
+#: takes the first of each of its items' types.
 _ITEM_EXAMPLES: dict[str, tuple[Any, ...]] = {
-    "integer": (1, 2),
-    "number": (1.5, 2),
-    "boolean": (True, False),
-    "string": ("a", "b"),
-    "object": ({"key": "value"},),
+    kind: tuple(items)
+    for kind, items in json.loads(
+        resources.files("lpstudio").joinpath("list_examples.json").read_text("utf-8")
+    )["items"].items()
 }
 #: The gallery's message templates, by name: `body_template` is one text, `body_variables`
 #: LivePerson's {{1}}, {{2}}... each a text. `"x-template": true` in a recipe's

@@ -32,6 +32,7 @@ name: str = "Cart recovery"  # the campaign's name
 count: int = 3  # how many
 items: list = [1, 2]  # what to send
 counts: list[int] = [1]  # how many of each
+extras: list[dict] = []  # what else to say
 level: Optional[Literal["low", "high"]] = None  # how loud
 tone: Literal["calm", "bright"] | None = "calm"  # how it sounds
 consumer_id: str = "phone"  # field of the record that holds the phone number
@@ -189,6 +190,11 @@ def test_a_value_the_browser_refuses_marks_its_field(lab: tuple[Path, Any]) -> N
         said = save(form)
         assert "type a JSON list, e.g. [1, 2]" in said, said
         form.locator("textarea[name=counts]").fill("[1]")
+        # A list of objects is told one as the API tells it (`list_examples.json`).
+        form.locator("textarea[name=extras]").fill("{")
+        said = save(form)
+        assert 'type a JSON list, e.g. [{"key": "value"}]' in said, said
+        form.locator("textarea[name=extras]").fill("[]")
         assert saved(root) == {}  # nothing was sent
         form.locator("textarea[name=items]").fill("[7]")
         assert save(form) == "Settings saved."

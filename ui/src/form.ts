@@ -21,6 +21,7 @@
  */
 import { ApiError, JsonSchema, PicklistOption } from './api';
 import { el, FieldError } from './dom';
+import LIST_EXAMPLES from '../../lpstudio/list_examples.json';
 
 type Input = HTMLInputElement | HTMLSelectElement | HTMLTextAreaElement;
 
@@ -64,18 +65,28 @@ const EXAMPLES: Record<string, string> = {
   'date-time': 'a whole date and time: its day, month, year, hour and minute'
 };
 
-/** A list's example, by its items' type (`list[int]`'s): ["a", "b"] would be refused too. */
-const LIST_EXAMPLES: Record<string, string> = {
-  integer: '[1, 2]',
-  number: '[1.5, 2]',
-  boolean: '[true, false]'
-};
+/**
+ * JSON as Python's `json.dumps` writes it (`, ` and `: `), so that the form's example of a list
+ * reads as the API's fix does.
+ */
+function asPythonJson(value: unknown): string {
+  if (Array.isArray(value)) {
+    return `[${value.map(asPythonJson).join(', ')}]`;
+  }
+  if (value !== null && typeof value === 'object') {
+    return `{${Object.entries(value).map(([k, v]) => `${JSON.stringify(k)}: ${asPythonJson(v)}`).join(', ')}}`;
+  }
+  return JSON.stringify(value);
+}
 
-/** What a field of kind `k` is told to type: a list's example holds items of its type. */
+/**
+ * What a field of kind `k` is told to type: a list's example holds items of its type, from the
+ * table the API's fixes read (`lpstudio/list_examples.json`): ["a", "b"] would be refused too.
+ */
 function example(k: string, prop: JsonSchema): string {
   const items = prop.items as JsonSchema | undefined;
-  const list = k === 'array' && items && !items.format ? LIST_EXAMPLES[kind(items)] : undefined;
-  return list ? `a JSON list, e.g. ${list}` : EXAMPLES[k];
+  const listed = (LIST_EXAMPLES.items as Record<string, unknown[]>)[items ? kind(items) : ''];
+  return k === 'array' && items && !items.format && listed ? `a JSON list, e.g. ${asPythonJson(listed)}` : EXAMPLES[k];
 }
 
 /** A date and time a browser's date-and-time picker holds as it is: local, to the second. */
