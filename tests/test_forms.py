@@ -260,6 +260,10 @@ def test_save_stores_versioned_settings_and_the_form_shows_them(shop: Studio) ->
     again = loaded("shop/cart_abandonment", shop)
     assert again.fields["campaign_name"].input.value == "Winter carts"
     assert "differ from the notebook" in again.children[1].value
+    # Said in JSON, as the form's fields take values (it said 'Winter carts', Python's repr).
+    assert 'campaign_name: saved "Winter carts", notebook "' in html.unescape(
+        again.differences.value
+    )
 
 
 def test_test_button_previews_the_payload_and_sends_nothing(shop: Studio, sandbox: Sandbox) -> None:

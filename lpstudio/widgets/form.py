@@ -33,6 +33,7 @@ from traitlets import TraitError
 from .. import roles
 from ..connections import PLACEHOLDER
 from ..errors import ConflictError, InputError, LpstudioError, ParameterError, said_and_fix
+from ..jsonschemas import as_json
 from ..parameters import FORMAT_HUMAN, NOT_GIVEN, coerce
 from ..recipe import Recipe
 from ..redaction import scrub_text
@@ -1043,12 +1044,14 @@ class RecipeForm(w.VBox):
                 editor.refresh_options()
 
     def _show_differences(self) -> None:
+        """Lists the saved values the notebook's defaults differ from, as JSON as the user
+        types them in the form (`null`, `{"b": 2.0}`), not in Python's notation."""
         saved = self.saved.get("parameters", {})
         notes, props = [], self.shown["parameters"]["properties"]
         for name, value in saved.items():
             default = props.get(name, {}).get("default")
             if name in props and value != default:
-                notes.append(f"{name}: saved {value!r}, notebook {default!r}")
+                notes.append(f"{name}: saved {as_json(value)}, notebook {as_json(default)}")
         items = "".join(f"<li>{html.escape(n)}</li>" for n in notes)
         self.differences.value = (
             f"<p>Saved settings differ from the notebook's defaults:</p><ul>{items}</ul>"
