@@ -187,11 +187,11 @@ def check_defaults(
         return  # every parameter given: nothing to check on a job's path
     try:
         coerce(recipe.schema, defaults, recipe=recipe.name, projects=projects, hidden=hidden)
-    except InputError as exc:
-        raise InputError(
+    except InputError as exc:  # its kind kept: a default refused as a given value is
+        raise type(exc)(
             f"{exc.message} (the default of the parameters cell, as no value was given)",
             field=exc.field,
-            fix=f"give {exc.field} a value: {exc.fix}; or save one in the recipe's settings",
+            fix=f"give {exc.field} a value, or save one in the recipe's settings: {exc.fix}",
         ) from None
 
 

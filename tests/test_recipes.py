@@ -141,6 +141,12 @@ def test_a_default_out_of_the_refinements_needs_a_value_before_any_job(ws: Path,
     assert refused.exit_code == 2, refused.output
     error = json.loads(refused.stdout)["error"]
     assert error["field"] == "name" and "the default of the parameters cell" in error["message"]
+    # Refused as a given value is (its code too), with the ways to give one, then what to give.
+    assert error["code"] == "ParameterError", error
+    assert error["fix"] == (
+        "give name a value, or save one in the recipe's settings: give a value of at least "
+        "1 character(s)"
+    ), error
     assert job_rows(ws) == 0
     assert cli("run", "p/named", "-p", "name", "Ada").exit_code == 0
     assert cli("settings", "p/named", "-p", "name", "Bo").exit_code == 0
