@@ -5,15 +5,16 @@ from __future__ import annotations
 import html
 from collections import Counter
 from collections.abc import Iterator
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 from urllib.parse import quote
 
 import pytest
+from sqlalchemy import update
 
 from lpstudio.errors import InputError, NotFoundError
 from lpstudio.failures import describe_error
-from lpstudio.models import User
+from lpstudio.models import Job, User
 from lpstudio.store import FINAL_STATES, MAX_LISTED
 from lpstudio.studio import Studio
 from lpstudio.widgets.dashboard import MAX_DAYS, Dashboard
@@ -93,6 +94,44 @@ def test_jobs_view_filters_by_status_recipe_and_since(opened: Studio, ran) -> No
         assert view.rows == []
     finally:
         view.close()
+
+
+def test_jobs_view_offers_the_dashboard_s_utc_days(tmp_path: Path) -> None:
+    """Since offers the lab's choices, the Dashboard's UTC calendar days among them: today
+    (UTC) lists the jobs of today's chart, not one of 1 minute before UTC midnight that the
+    last 24 hours hold."""
+    root = tmp_path / "ws"
+    with Studio.init(root, accept_terms=True, admin="alice") as studio:
+        write_recipe(root, "p/ok")
+        late, today = studio.run("p/ok").id, studio.run("p/ok").id
+        midnight = datetime.combine(datetime.now(UTC).date(), time(), UTC)
+        with studio.store.write() as s:
+            s.execute(
+                update(Job).where(Job.id == late).values(created_at=midnight - timedelta(minutes=1))
+            )
+        view = JobsView(studio)
+        try:
+            labels = [label for label, _ in view.since.options]
+            assert labels == [
+                "any time",
+                "last hour",
+                "last 24 hours",
+                "last 7 days",
+                "last 30 days",
+                "today (UTC)",
+                "last 7 days (UTC)",
+                "last 30 days (UTC)",
+                "last 90 days (UTC)",
+                "last 366 days (UTC)",
+            ], labels
+            view.since.value = "24h"
+            assert [row["id"] for row in view.rows] == [today, late]
+            view.since.value = "utc1"
+            assert [row["id"] for row in view.rows] == [today]
+            view.since.value = "utc7"
+            assert [row["id"] for row in view.rows] == [today, late]
+        finally:
+            view.close()
 
 
 def test_rerun_of_a_failed_job_runs_it_again_in_the_background(opened: Studio, ran) -> None:

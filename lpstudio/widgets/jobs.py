@@ -35,6 +35,7 @@ from .common import (
     notebook_link,
     status_badge,
 )
+from .dashboard import RANGES, day_range, range_label
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -44,9 +45,29 @@ if TYPE_CHECKING:
 
 ALL = "all"
 
-#: The "since" choices: label, and how far back (None: the whole history).
-SINCE = {"1h": timedelta(hours=1), "24h": timedelta(days=1), "7d": timedelta(days=7)}
-SINCE |= {"30d": timedelta(days=30), ALL: None}
+#: The "since" windows back from now, by value: label, and how far back.
+SPANS = {
+    "1h": ("last hour", timedelta(hours=1)),
+    "24h": ("last 24 hours", timedelta(days=1)),
+    "7d": ("last 7 days", timedelta(days=7)),
+    "30d": ("last 30 days", timedelta(days=30)),
+}
+#: The "since" choices (label, value), as the lab's Jobs panel offers them: any time, the
+#: `SPANS`, then the Dashboard's periods (`utc7`: the last 7 UTC calendar days, today
+#: included), so that a day's jobs listed here are the ones its chart counts.
+SINCE = [
+    ("any time", ALL),
+    *((label, value) for value, (label, _) in SPANS.items()),
+    *((range_label(days), f"utc{days}") for days in RANGES),
+]
+
+
+def since_of(choice: str, now: datetime) -> datetime | None:
+    """Where the jobs listed for the "since" `choice` begin; None: the whole history."""
+    if choice.startswith("utc"):
+        return day_range(int(choice.removeprefix("utc")), now)[0]
+    return now - SPANS[choice][1] if choice in SPANS else None
+
 
 RERUN_WARNING = f"A rerun {RERUN_RISK}."
 
@@ -112,7 +133,7 @@ class JobsView(widgets.VBox):
 
         self.status = widgets.Dropdown(options=[ALL, *STATUSES], value=ALL, description="Status")
         self.recipe = widgets.Dropdown(options=[ALL], value=ALL, description="Recipe")
-        self.since = widgets.Dropdown(options=list(SINCE), value=ALL, description="Since")
+        self.since = widgets.Dropdown(options=SINCE, value=ALL, description="Since")
         self.refresh_button = widgets.Button(description="Refresh", icon="refresh")
         self.table = widgets.HTML()
         self.newer_button = widgets.Button(description="Newer", icon="arrow-left", disabled=True)
@@ -200,13 +221,12 @@ class JobsView(widgets.VBox):
         """Reads the jobs matching the filters again and redraws the table."""
         with self._lock:
             self._fill_recipes()
-            span = SINCE[self.since.value]
             now = utcnow()
             number = min(self.page_number, len(self._ends))  # a page after one shown
             jobs = self.studio.store.list_jobs(
                 recipe=None if self.recipe.value == ALL else self.recipe.value,
                 status=None if self.status.value == ALL else self.status.value,
-                since=now - span if span is not None else None,
+                since=since_of(self.since.value, now),
                 limit=self.limit + 1,  # one more: whether an older page exists
                 before=self._ends[number - 1] if number else None,
             )
