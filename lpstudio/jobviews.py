@@ -102,6 +102,18 @@ def job_to_dict(
     }
 
 
+#: What a list of jobs leaves out of each row (REST's GET /jobs, the lab's Jobs panel): a
+#: trigger event (a webhook delivery, up to `max_body_bytes`) and a result (a campaign's
+#: recipients) have no bound, and the panel lists 20 jobs every 2 s; one job's route has them.
+LISTED_WITHOUT = ("event", "result")
+
+
+def listed_job(job: Job, workspace: Workspace | None = None) -> dict[str, Any]:
+    """A job as a list shows it: `job_to_dict` without `LISTED_WITHOUT`."""
+    shown = job_to_dict(job, workspace)
+    return {key: value for key, value in shown.items() if key not in LISTED_WITHOUT}
+
+
 def cancel_to_dict(
     job: Job, outcome: CancelOutcome, workspace: Workspace | None = None
 ) -> dict[str, Any]:

@@ -57,5 +57,7 @@ async def test_the_jobs_list_and_the_job_answer_with_the_nan_as_null(
         )
         assert answer.code == 200, (path, answer.body)
         found = _strict(answer.body)
-        job = found if "event" in found else next(j for j in found["jobs"] if j["id"] == job_id)
-        assert job["event"] == {"id": 1, "amount": None}, found
+        if path == ["jobs"]:  # listed without its event (it has no bound in size)
+            assert "event" not in next(j for j in found["jobs"] if j["id"] == job_id), found
+        else:
+            assert found["event"] == {"id": 1, "amount": None}, found

@@ -114,8 +114,11 @@ def _error(answer: httpx.Response, status: int) -> dict[str, Any]:
 
 
 def _queued(server: Served, recipe: str) -> list[Any]:
+    """The events of the recipe's jobs, newest first (each job's own: a list leaves it out)."""
     found = server.api("alice", "GET", "/jobs", params={"recipe": f"crm/{recipe}.ipynb"})
-    return [job["event"] for job in found.json()["jobs"]]
+    return [
+        server.api("alice", "GET", f"/jobs/{j['id']}").json()["event"] for j in found.json()["jobs"]
+    ]
 
 
 def test_a_forged_delivery_to_a_custom_connectors_hook_is_refused(served: Any) -> None:

@@ -48,7 +48,7 @@ from ..errors import (
     WorkspaceError,
 )
 from ..idempotency import DELIVERY_ID_HEADERS, sent_once
-from ..jobviews import cancel_to_dict, job_to_dict, rerun_warning
+from ..jobviews import cancel_to_dict, job_to_dict, listed_job, rerun_warning
 from ..jsonschemas import first_error, first_problem, fix_in_words, problem_of
 from ..redaction import Secrets, given_text, scrub, scrub_text
 from ..roles import PERMISSIONS
@@ -1030,9 +1030,8 @@ class JobsHandler(UserHandler):
             raise ApiError(
                 400, type(exc).__name__, exc.message, field="recipe", fix=exc.fix
             ) from None
-        self.answer(
-            {"jobs": [self.job(j) for j in jobs], "limit": q["limit"], "offset": q["offset"]}
-        )
+        rows = [listed_job(j, self.studio.workspace) for j in jobs]
+        self.answer({"jobs": rows, "limit": q["limit"], "offset": q["offset"]})
 
 
 def job_number(job_id: str, fix: str) -> int:

@@ -367,7 +367,8 @@ ROUTES: tuple[Route, ...] = (
         Operation(
             "GET",
             "listJobs",
-            "Jobs, newest first, filtered and paged",
+            "Jobs, newest first, filtered and paged; each without its trigger event and "
+            "result, which have no bound in size (GET /jobs/{job_id} has them)",
             query={
                 "recipe": {
                     "type": "string",
@@ -388,7 +389,7 @@ ROUTES: tuple[Route, ...] = (
                     "does not exist is refused with 404",
                 },
             },
-            answer=s.list_of("jobs", s.JOB),
+            answer=s.list_of("jobs", s.LISTED_JOB),
         ),
         tag="jobs",
     ),

@@ -11,7 +11,7 @@ from typing import Any
 
 from ..api_clients import MAX_QUOTA_PER_DAY
 from ..connections import NAME_PATTERN
-from ..jobviews import CANCEL_OUTCOMES
+from ..jobviews import CANCEL_OUTCOMES, LISTED_WITHOUT
 from ..jsonschemas import PATTERN_SAID
 from ..recipe import MAX_CALL_TIMEOUT, MAX_TIMEOUT
 from ..store import JOB_STATES, MAX_INTEGER, MAX_LISTED, MIN_VERSION_PREFIX, QUEUED, ROLES, RUNNING
@@ -98,6 +98,13 @@ JOB: dict[str, Any] = {
             "yet due, or its recipe stopped since (given where one job is asked for)",
         },
     },
+}
+
+#: A job as GET /jobs lists it: no trigger event and no result, which have no bound (GET
+#: /jobs/{job_id} has them).
+LISTED_JOB: dict[str, Any] = {
+    **JOB,
+    "properties": {k: v for k, v in JOB["properties"].items() if k not in LISTED_WITHOUT},
 }
 
 #: A rerun's answer: the new job, and the warning the CLI prints before a rerun.
