@@ -28,6 +28,7 @@ from .test_lab_keyboard_and_fixes import focused, press
 from .test_studio_ui import admin_pages, command
 
 RECIPE = "lab/view.ipynb"
+DOOMED = "lab/doomed.ipynb"
 TRACEBACK = ["Traceback (most recent call last)", "KeyError: 'phone'"]
 # A poll's batch of checkouts: a long event, scrolled in its box.
 EVENT = {
@@ -89,6 +90,15 @@ def seed(root: Path) -> tuple[str, dict[str, int]]:
         ids["rerun"] = job("rerun", "succeeded", rerun_of=ids["campaign"], **done)
         dry = {"dry_run": True, "recipients": 3, "accepted": 0}
         ids["test"] = job("test", "succeeded", event={"id": 1}, result=dry, **done)
+        # A job of a recipe deleted since (its versions kept): its rerun says how to restore it.
+        doomed = write_recipe(root, "lab/doomed")
+        kept = studio.store.snapshot(DOOMED, doomed.read_text(), {}, "alice")
+        made = studio.store.create_job(
+            recipe=DOOMED, version_id=kept, trigger="manual", user="alice"
+        )
+        studio.store.finish_job(made.id, "succeeded")
+        ids["doomed"] = made.id
+        doomed.unlink()
     return version, ids
 
 
@@ -135,9 +145,16 @@ def test_a_jobs_details_show_its_version_trigger_data_result_and_failing_cell(
         details = jobs.get_by_role("button", name=f"Details of job {campaign}", exact=True)
         assert details.get_attribute("aria-expanded") == "false"
         assert view_of(jobs, campaign).count() == 0
+        # Listed without its event and result (they have no bound in size)...
+        with page.expect_response(JOBS) as listing:
+            pass
+        [row] = [j for j in listing.value.json()["jobs"] if j["id"] == campaign]
+        assert "event" not in row and "result" not in row, row
 
-        # Opened from the keyboard: the view under its row, the focus kept on its toggle.
-        press(page, details)
+        # Opened from the keyboard: the view under its row, the focus kept on its toggle; it
+        # shows the whole job, which Details fetched.
+        with page.expect_response(re.compile(rf"/lpstudio/api/v1/jobs/{campaign}(\?|$)")):
+            press(page, details)
         view = view_of(jobs, campaign)
         view.wait_for()
         assert details.get_attribute("aria-expanded") == "true"
@@ -204,6 +221,26 @@ def test_a_jobs_details_show_its_version_trigger_data_result_and_failing_cell(
         view_of(jobs, campaign).wait_for(state="detached")
         assert details.get_attribute("aria-expanded") == "false"
         assert view_of(jobs, failed).count() == 1
+
+
+def test_a_rerun_of_a_deleted_recipe_s_job_says_how_to_restore_it_in_lab_terms(
+    lab: tuple[Path, str, dict[str, int], Any],
+) -> None:
+    _root, _, ids, admin_page = lab
+    doomed = ids["doomed"]
+    with admin_page() as page:
+        command(page, "lpstudio:open-jobs")
+        jobs = page.locator(".lps-jobs:visible")
+        rerun = jobs.get_by_role("button", name=f"Rerun job {doomed}", exact=True)
+        rerun.click()
+        page.locator(".jp-Dialog").get_by_role("button", name="Rerun").click()
+        said = jobs.locator(".lps-notice .lps-error")
+        said.wait_for()
+        text = said.inner_text()
+        assert f"job {doomed}'s recipe {DOOMED} is gone" in text, text
+        assert f"`lpstudio restore {DOOMED} VERSION` writes one back" in text, text
+        assert f"then Rerun of job {doomed} in the Jobs panel" in text, text
+        assert "POST" not in text and "/api/" not in text, text
 
 
 def test_a_rerun_warns_that_side_effects_repeat_unless_it_is_a_test(

@@ -156,7 +156,8 @@ export interface Job {
   status: JobStatus;
   trigger: string;
   parameters?: Record<string, unknown>;
-  /** The cached trigger event (a poll's checkouts, a call's body), secrets masked. */
+  /** The cached trigger event (a poll's checkouts, a call's body), secrets masked; not in a
+   * list's rows (`api.jobs`), as it has no bound in size: `api.job` has it. */
   event?: unknown;
   user?: string;
   rerun_of?: number | null;
@@ -166,6 +167,7 @@ export interface Job {
   duration?: number | null;
   progress?: { done?: number; total?: number };
   error?: JobError | null;
+  /** What the recipe set (`set_result`); not in a list's rows either, as `event`. */
   result?: Record<string, unknown> | null;
   output_path?: string | null;
   /** The job's output notebook is no longer at `output_path` (moved or deleted from history/). */

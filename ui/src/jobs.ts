@@ -5,7 +5,9 @@
  * job. Each row opens onto the job's view, as `lpstudio show` says it: recipe version,
  * trigger, parameters, trigger event, result, progress and the failing cell. A job purged
  * after the retention period keeps its status, times and the error's kind and cell: its row
- * and view say so and offer nothing that needs what was erased.
+ * and view say so and offer nothing that needs what was erased. The list's rows leave out each
+ * job's trigger event and result (they have no bound in size): a view shows the whole job,
+ * fetched when its Details opens, and again only when its row changed.
  */
 
 import { Dialog, showDialog } from '@jupyterlab/apputils';
@@ -42,8 +44,9 @@ const ADDRESSES_SHOWN = 5;
  * figures can be checked against the jobs they count. */
 const UTC_DAYS = [1, 7, 30, 90, 366];
 
-/** A line of the table: a job's row (`open` when its view is shown), or the view under it;
- * `kept`: an opened job no longer on the page, drawn below it until its view is closed. */
+/** A line of the table: a job's row (`open` when its view is shown), or the view under it
+ * (of the whole job); `kept`: an opened job no longer on the page, drawn below it until its
+ * view is closed. */
 interface Line {
   job: Job;
   open?: boolean;
@@ -59,10 +62,10 @@ interface Filters {
   since?: string;
 }
 
-/** A page and the opened jobs it no longer holds (`keep`), as they are now. */
+/** A page, and the opened jobs asked for (`keep`), each whole as it is now. */
 interface Page {
   jobs: Job[];
-  kept: Job[];
+  opened: Job[];
 }
 
 export class JobsPanel extends LivePanel {
@@ -154,7 +157,7 @@ export class JobsPanel extends LivePanel {
    */
   async refresh(): Promise<void> {
     const at = this.at;
-    const keep = at === this.shown ? [...this.jobs, ...this.kept].filter(j => this.opened.has(j.id)).map(j => j.id) : [];
+    const keep = at === this.shown ? [...this.jobs, ...this.kept].flatMap(j => this.opened.get(j.id) ?? []) : [];
     try {
       const answer = await this.fetch(
         {
@@ -173,7 +176,11 @@ export class JobsPanel extends LivePanel {
       markField(this.node, null);
       const jobs = answer.jobs.slice(0, PAGE);
       this.jobs = jobs;
-      this.kept = answer.kept;
+      const on = new Set(jobs.map(j => j.id));
+      // Closed while the page came: it stays closed.
+      const opened = answer.opened.filter(j => this.opened.has(j.id));
+      opened.forEach(j => this.opened.set(j.id, j));
+      this.kept = opened.filter(j => !on.has(j.id));
       this.draw();
       this.rows.node.dataset.count = String(jobs.length);
       this.shown = at;
@@ -213,9 +220,10 @@ export class JobsPanel extends LivePanel {
    * live refresh.
    */
   private draw(): void {
-    const lines = this.jobs.flatMap((job): Line[] =>
-      this.opened.has(job.id) ? [{ job, open: true }, { job, view: true }] : [{ job }]
-    );
+    const lines = this.jobs.flatMap((job): Line[] => {
+      const whole = this.opened.get(job.id);
+      return whole ? [{ job, open: true }, { job: whole, view: true }] : [{ job }];
+    });
     for (const job of this.kept.filter(j => this.opened.has(j.id))) {
       lines.push({ job, open: true, kept: true }, { job, view: true, kept: true });
     }
@@ -224,10 +232,17 @@ export class JobsPanel extends LivePanel {
     );
   }
 
-  /** Opens or closes a job's view. */
-  private toggle(job: Job): void {
+  /** Opens a job's view, of the whole job (its row has no event or result), or closes it.
+   * A job that cannot be fetched says why until the next action. */
+  private async toggle(job: Job): Promise<void> {
     if (!this.opened.delete(job.id)) {
-      this.opened.add(job.id);
+      fill(this.notice);
+      try {
+        this.opened.set(job.id, await api.job(job.id));
+      } catch (err) {
+        fill(this.notice, errorBox(err));
+        return;
+      }
     }
     this.draw();
   }
@@ -464,10 +479,10 @@ export class JobsPanel extends LivePanel {
     line => (line.view ? `${line.job.id}-view` : String(line.job.id)),
     line => (line.view ? this.view(line.job, !!line.kept) : this.row(line.job, !!line.open))
   );
-  /** the jobs on screen, those whose view is open (kept open through refreshes), and the
-   * opened ones that left the page, drawn below it */
+  /** the jobs on screen, those whose view is open (kept open through refreshes), each whole,
+   * and the opened ones that left the page, drawn below it */
   private jobs: Job[] = [];
-  private opened = new Set<number>();
+  private opened = new Map<number, Job>();
   private kept: Job[] = [];
   private applied: Filters = {};
   /** the job whose error is shown (its Error gets the focus back when it closes) */
@@ -491,13 +506,30 @@ export class JobsPanel extends LivePanel {
   private ends: number[] = [];
 }
 
-/** A page of jobs, and the opened jobs in `keep` it does not hold (newer jobs pushed them
- * off the first page, or they no longer match), each as it is now: their views stay open. */
-async function jobsPage(query: JobsQuery, keep: number[]): Promise<Page> {
+/** A page of jobs, and the opened jobs in `keep` (each whole, as last fetched) as they are
+ * now: fetched again when the page no longer holds them (newer jobs pushed them off the first
+ * page, or they no longer match) or their row changed; the others as they were. Their views
+ * stay open; one that left the page and cannot be fetched is dropped. */
+async function jobsPage(query: JobsQuery, keep: Job[]): Promise<Page> {
   const answer = await api.jobs(query);
-  const on = new Set(answer.jobs.slice(0, PAGE).map(j => j.id));
-  const kept = await Promise.all(keep.filter(id => !on.has(id)).map(id => api.job(id).catch(() => null)));
-  return { jobs: answer.jobs, kept: kept.filter((j): j is Job => j !== null) };
+  const rows = new Map(answer.jobs.slice(0, PAGE).map(j => [j.id, j]));
+  const opened = await Promise.all(
+    keep.map(whole => {
+      const row = rows.get(whole.id);
+      if (row && !moved(row, whole)) {
+        return whole;
+      }
+      return api.job(whole.id).catch(() => row && whole);
+    })
+  );
+  return { jobs: answer.jobs, opened: opened.filter((j): j is Job => !!j) };
+}
+
+/** Whether a job's row says anything its whole record does not (a running job's progress,
+ * its end, its purge): the record is older. `waits` is said of one job only. */
+function moved(row: Job, whole: Job): boolean {
+  const fields = whole as unknown as Record<string, unknown>;
+  return Object.entries(row).some(([key, value]) => key !== 'waits' && JSON.stringify(value) !== JSON.stringify(fields[key]));
 }
 
 /** The API's `since` for the choice `value`: a rolling span as it is (`24h`), a Dashboard
