@@ -57,7 +57,7 @@ from sqlalchemy.exc import (
 )
 from sqlalchemy.orm import Session, sessionmaker
 
-from .errors import NotFoundError, StoreUnavailable, WorkspaceError, rerun_fix
+from .errors import FIX_SAID, NotFoundError, StoreUnavailable, WorkspaceError, rerun_fix
 from .models import Activation, AuditEntry, Job, Notebook, RecipeVersion, User, as_utc, utcnow
 from .sdk import NOT_SENT
 
@@ -238,6 +238,9 @@ def outage_of(url: str) -> StoreOutage:
 JOBS = Job.__table__
 #: Why a send a job left "sending" when it ended is uncertain (its ledger row's reason).
 UNANSWERED = "the job ended before its request was answered: it may have been accepted"
+#: How the store's word on a job's sends in doubt ends (`_unanswered`): told again as they
+#: settle after its end (`settled_after_end`).
+IN_DOUBT = "they may have gone out and are never sent again (uncertain): check them in the app"
 
 
 def _end_unanswered(s: Session, job_id: int, status: str, error: dict[str, Any] | None) -> bool:
@@ -286,14 +289,11 @@ def _left_in_doubt(s: Session, job_id: int) -> int:
     a job that sent nothing pays a lookup or two."""
     from .models import Delivery
 
-    root, parent = job_id, s.scalar(select(Job.rerun_of).where(Job.id == job_id))
-    while parent is not None:  # a rerun chain shares its first job's ledger
-        root, parent = parent, s.scalar(select(Job.rerun_of).where(Job.id == parent))
     deliveries = Delivery.__table__
     return int(
         s.scalar(
             select(func.count()).where(
-                deliveries.c.ledger == f"job:{root}",
+                deliveries.c.ledger == f"job:{_chain_root(s, job_id)}",
                 deliveries.c.job_id == job_id,
                 deliveries.c.status == "uncertain",
             )
@@ -319,16 +319,96 @@ def _unanswered(
         fate = "got no answer or a server error"
     else:
         fate = f"got no answer ({unanswered} before it ended) or a server error"
-    said = (
-        f"{count} send{plural} it began {fate}: they may have gone out and are never sent "
-        "again (uncertain): check them in the app"
-    )
+    said = f"{count} send{plural} it began {fate}: {IN_DOUBT}"
     error = dict(error or {"ename": "UnansweredSends", "evalue": "", "cell": None})
     # Told with what happened, before the fix that ends an `LpstudioError`'s text.
-    message, fix, how = (error.get("evalue") or "").partition("\n  fix: ")
+    message, fix, how = (error.get("evalue") or "").partition(FIX_SAID)
     error["evalue"] = "; ".join(filter(None, (message, said))) + fix + how
     error["uncertain_sends"] = count
     return error
+
+
+def _untold(error: dict[str, Any]) -> dict[str, Any]:
+    """A job's error without what `_unanswered` told of its sends: to be told again as
+    they settle after its end."""
+    error = {k: v for k, v in error.items() if k != "uncertain_sends"}
+    message, fix, how = (error.get("evalue") or "").partition(FIX_SAID)
+    before, _, said = message.rpartition("; ")  # the said is last, and holds no "; "
+    if said.endswith(IN_DOUBT):
+        error["evalue"] = before + fix + how
+    return error
+
+
+def _chain_root(s: Session, job_id: int) -> int:
+    """The first job of `job_id`'s rerun chain, whose ledger the chain shares."""
+    root, parent = job_id, s.scalar(select(Job.rerun_of).where(Job.id == job_id))
+    while parent is not None:
+        root, parent = parent, s.scalar(select(Job.rerun_of).where(Job.id == parent))
+    return root
+
+
+def _ledger_result(s: Session, ledger: str, job_id: int) -> dict[str, Any] | None:
+    """`Store.ledger_result` read in `s`: the job's own recipients in `ledger`, its chain's."""
+    from .models import Delivery
+
+    table = Delivery.__table__
+    campaign = table.c.detail["proactiveCampaignId"].as_string()
+    why = func.coalesce(table.c.detail["reason"].as_string(), table.c.detail["message"].as_string())
+    found = (
+        select(table.c.status, campaign, why, func.count())
+        .where(
+            table.c.ledger == ledger,
+            table.c.job_id == job_id,
+            # A recipient's key is a hash; a request's (`http:...`) or another named send's
+            # is no recipient.
+            table.c.key.not_like("%:%"),
+        )
+        .group_by(table.c.status, campaign, why)
+        .order_by(func.min(table.c.updated_at))  # campaigns in the order they were sent
+    )
+    rows = s.execute(found).all()
+    return _ledger_accounting(rows) if rows else None
+
+
+def settled_after_end(s: Session, job_id: int | None) -> None:
+    """In the transaction that settles sends of job `job_id`: a job already ended (failed
+    as lost while its process was frozen, cancelled by the reaper) that the process,
+    thawed, got answers for. Its result, taken from its ledger at its end, counts them by
+    their outcome, as its ledger does, and its error names only the sends still in doubt:
+    one it called uncertain, accepted after all, was never to be sent again by hand. It
+    keeps its status. A job still running: nothing (its end reads its ledger)."""
+    from .models import Delivery
+
+    if job_id is None:  # sends outside any job
+        return
+    found = s.execute(select(Job.status, Job.result, Job.error).where(Job.id == job_id)).first()
+    if found is None or found.status not in FINAL_STATES:
+        return
+    result, error = found.result, found.error
+    ledger = f"job:{_chain_root(s, job_id)}"
+    values: dict[str, Any] = {}
+    if isinstance(result, dict) and result.get("from_ledger"):
+        values["result"] = {**result, **(_ledger_result(s, ledger, job_id) or {})}
+    if (error or {}).get("uncertain_sends"):
+        deliveries = Delivery.__table__
+        reason = deliveries.c.detail["reason"].as_string()
+        doubts = s.execute(
+            select(reason, func.count())
+            .where(
+                deliveries.c.ledger == ledger,
+                deliveries.c.job_id == job_id,
+                deliveries.c.status == "uncertain",
+            )
+            .group_by(reason)
+        ).all()
+        # Those its end found unanswered, and those its connectors had settled uncertain.
+        unanswered = sum(n for why, n in doubts if why == UNANSWERED)
+        doubtful = sum(n for why, n in doubts if why != UNANSWERED)
+        values["error"] = _untold(error)
+        if unanswered or doubtful:
+            values["error"] = _unanswered(values["error"], [ledger] * unanswered, doubtful)
+    if values:
+        s.execute(update(JOBS).where(Job.id == job_id).values(**values))
 
 
 def _ledger_accounting(rows: Sequence[Any]) -> dict[str, Any]:
@@ -1080,41 +1160,17 @@ class Store:
         the shape of a campaign's result (`from_ledger`): for a job that ends without its
         recipe's result (stopped, its kernel dead, its worker lost), so that the recipients
         it reached count once, in `show` and on the dashboard. Only its own claims: an
-        earlier job of its rerun chain accounts for its own. None when it claimed none."""
-        from .models import Delivery
-
-        table = Delivery.__table__
-        campaign = table.c.detail["proactiveCampaignId"].as_string()
-        why = func.coalesce(
-            table.c.detail["reason"].as_string(), table.c.detail["message"].as_string()
-        )
-        found = (
-            select(table.c.status, campaign, why, func.count())
-            .where(
-                table.c.ledger == self.job_ledger(job),
-                table.c.job_id == job.id,
-                # A recipient's key is a hash; a request's (`http:...`) or another named
-                # send's is no recipient.
-                table.c.key.not_like("%:%"),
-            )
-            .group_by(table.c.status, campaign, why)
-            .order_by(func.min(table.c.updated_at))  # campaigns in the order they were sent
-        )
+        earlier job of its rerun chain accounts for its own. None when it claimed none.
+        Sends that settle after its end count too (`settled_after_end`)."""
         with self.read() as s:
-            rows = s.execute(found).all()
-        return _ledger_accounting(rows) if rows else None
+            return _ledger_result(s, self.job_ledger(job), job.id)
 
     def root_job(self, job: Job) -> int:
         """The first job of a rerun chain: reruns share its delivery ledger."""
         if job.rerun_of is None:
             return job.id
-        job_id = job.rerun_of
         with self.read() as s:
-            while True:
-                parent = s.scalar(select(Job.rerun_of).where(Job.id == job_id))
-                if parent is None:
-                    return job_id
-                job_id = parent
+            return _chain_root(s, job.rerun_of)
 
     def start_job(
         self, job_id: int, cells_total: int, output_path: str, running_limit: int | None = None

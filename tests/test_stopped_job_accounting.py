@@ -125,11 +125,12 @@ def postgres() -> Iterator[str]:
 @pytest.fixture(params=["sqlite", "postgresql"])
 def any_ws(request: pytest.FixtureRequest, tmp_path: Path) -> Path:
     """A workspace on each kind of store: the ledger's details are read by each one's JSON
-    functions."""
+    functions. Its database is the test's own (the server is the module's)."""
     root = tmp_path / "ws"
     root.mkdir()
     if request.param == "postgresql":
-        url = create_database(request.getfixturevalue("postgres"), "lost")
+        name = request.node.originalname.removeprefix("test_")[:63]
+        url = create_database(request.getfixturevalue("postgres"), name)
         (root / "lpstudio.toml").write_text(f'[store]\nurl = "{url}"\n')
     Studio.init(root, accept_terms=True, admin="alice").close()
     return root
@@ -265,3 +266,86 @@ def test_a_job_failed_as_lost_while_its_process_was_frozen_claims_no_more_sends(
         assert f"job {job.id} has ended (failed): it sends nothing more" in str(refused.value)
         assert ledger_statuses(studio, job.id) == ["accepted"]  # key(1) never claimed
         assert (studio.job(job.id).result or {}).get("accepted") == 1
+
+
+def frozen_job(studio: Studio, name: str) -> tuple[Job, StoreLedger]:
+    """A job of `name` whose worker froze (SIGSTOP, a stalled VM) with two recipients of
+    campaign c-1 out, after one was accepted: the reaper has failed it as lost, and its
+    ledger is the thawed process's, about to settle them."""
+    write_recipe(studio.workspace.root, name)
+    beat = studio.store.now() - timedelta(minutes=2)
+    job, ledger = running_job(
+        studio, name, "manual", worker="w", started_at=beat, heartbeat_at=beat, cells_done=2
+    )
+    ledger.claim_many([key(n) for n in range(3)])
+    ledger.settle_many({key(0): "accepted"}, {"proactiveCampaignId": "c-1"})
+    assert studio.store.reap_lost_jobs(timedelta(seconds=60)) == [job.id]
+    reaped = studio.job(job.id)
+    assert reaped.error["uncertain_sends"] == 2 and reaped.result["uncertain"] == [
+        {"recipients": 2, "reason": UNANSWERED}
+    ], (reaped.error, reaped.result)
+    return job, ledger
+
+
+async def rest_job(jp_fetch: Any, job_id: int) -> dict[str, Any]:
+    """GET /jobs/ID, as a bot or the lab reads the job."""
+    answer = await jp_fetch(
+        "lpstudio", "api", "v1", "jobs", str(job_id), headers={"X-Test-User": "alice"}
+    )
+    return dict(json.loads(answer.body))
+
+
+async def test_a_send_accepted_after_its_job_was_reaped_counts_accepted(
+    ws: Path, jp_fetch: Any
+) -> None:
+    """Thawed, the process of a job failed as lost got the answer to a request it had out:
+    accepted. The job's result, fixed at the reap, still called that recipient uncertain
+    and its error told to check it in the app, where a person might send it again. Now the
+    job counts it accepted, in `show`, REST and on the dashboard; it stays failed, and its
+    error names only the send still unanswered."""
+    with Studio.open(ws, user="alice") as studio:
+        job, ledger = frozen_job(studio, "p/thawed")
+
+        ledger.settle_many({key(1): "accepted"}, {"proactiveCampaignId": "c-1"})
+
+        ended = studio.job(job.id)
+        assert (ended.status, ended.error["ename"]) == ("failed", "WorkerLost")
+        result = ended.result or {}
+        assert result["accepted"] == 2, result
+        assert result["campaigns"] == [{"proactiveCampaignId": "c-1", "accepted": 2, "failed": 0}]
+        assert result["uncertain"] == [{"recipients": 1, "reason": UNANSWERED}]
+        assert ended.error["uncertain_sends"] == 1
+        said, _, fix = ended.error["evalue"].partition("; 1 send it began got no answer before")
+        assert said.startswith("worker lost: ") and "they may have gone out" in fix, ended.error
+        assert proactive(studio) == (2, 0)
+    shown = CliRunner().invoke(main, ["show", str(job.id), "--workspace", str(ws)])
+    assert "accepted 2 · failed 0 · rejected 0 · uncertain 1" in shown.stdout, shown.stdout
+    assert "needs attention (1):" in shown.stdout and "; 1 send it began" in shown.stdout
+    answered = await rest_job(jp_fetch, job.id)
+    assert answered["result"] == ended.result, answered["result"]
+    # Its fix said as REST says it (`POST .../jobs/ID/rerun`), the rest as stored.
+    assert {**answered["error"], "fix": None} == {**ended.error, "fix": None}
+
+
+def test_sends_refused_after_their_job_was_reaped_count_refused(any_ws: Path) -> None:
+    """Both recipients out at the reap were refused once the process thawed: one by the
+    campaign, one whole (HTTP 400). The job counts them refused, and its error, no send
+    left in doubt, is the worker's loss alone, as a lost job's with none out."""
+    with Studio.open(any_ws, user="alice") as studio:
+        job, ledger = frozen_job(studio, "p/refused")
+
+        ledger.settle_many({key(1): "rejected"}, {"proactiveCampaignId": "c-1"})
+        ledger.settle_many({key(2): "rejected"}, {"status": 400, "message": "HTTP 400: no"})
+
+        ended = studio.job(job.id)
+        assert (ended.status, ended.error["ename"]) == ("failed", "WorkerLost")
+        result = ended.result or {}
+        assert result["accepted"] == 1 and len(result["failed"]) == 1, result
+        assert result["campaigns"] == [{"proactiveCampaignId": "c-1", "accepted": 1, "failed": 1}]
+        assert result["rejected"] == [{"recipients": 1, "message": "HTTP 400: no"}]
+        assert result["uncertain"] == []
+        assert "uncertain_sends" not in ended.error, ended.error
+        assert ended.error["evalue"].startswith("worker lost: ") and "send" not in (
+            ended.error["evalue"].removesuffix("writes or sends nothing more")
+        ), ended.error
+        assert proactive(studio) == (1, 1)

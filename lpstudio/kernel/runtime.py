@@ -378,10 +378,13 @@ class StoreLedger:
             )
 
     def settle_many(self, outcomes: Mapping[str, str], detail: dict[str, Any]) -> None:
-        """As `Ledger.settle_many`: made again after an outage, it writes the same."""
+        """As `Ledger.settle_many`: made again after an outage, it writes the same. Sends of
+        a job that ended meanwhile (failed as lost while its process was frozen) count in
+        its result and error by their outcome (`store.settled_after_end`)."""
         from sqlalchemy import update
 
         from ..models import Delivery, utcnow
+        from ..store import settled_after_end
 
         table = Delivery.__table__
         by_status: dict[str, list[str]] = {}
@@ -397,6 +400,7 @@ class StoreLedger:
                         .where(table.c.ledger == self.ledger, table.c.key.in_(keys))
                         .values(status=status, detail=detail, updated_at=now)
                     )
+                settled_after_end(s, self.job_id)
 
         self._waits.call(settle)
 
