@@ -112,6 +112,11 @@ def test_a_campaign_answered_500_is_reported_at_once_and_not_retried(
     error = ended[0].error
     assert (error["ename"], error["uncertain"]) == ("ServiceTrouble", True)
     assert "HTTP 500" in error["evalue"] and "uncertain 2 are never resent" in error["evalue"]
+    # The answer's status is kept, and the output notebook's note says it ("no HTTP status").
+    assert error["status"] == 500, error
+    assert "lpstudio: it may have been carried out: neither sent again nor retried (HTTP 500)" in (
+        (sandbox_ws / str(ended[0].output_path)).read_text()
+    )
     assert webhook.posts[0]["error"]["ename"] == "ServiceTrouble"
     # Nobody was sent twice: the sandbox did not act on the request it answered 500.
     answer = httpx.get(f"{sandbox.url}/_sandbox/liveperson/recipients").json()

@@ -510,6 +510,7 @@ class ServiceTrouble(ConnectorError):
         *,
         field: str | None = None,
         fix: str | None = None,
+        status: int | None = None,
     ) -> None:
         uncertain = sum(entry["recipients"] for entry in result["uncertain"])
         rejected = sum(entry["recipients"] for entry in result["rejected"])
@@ -539,6 +540,7 @@ class ServiceTrouble(ConnectorError):
             uncertain=uncertain > 0,
             field=field,
             fix=fix,
+            status=status,  # the answer's, which the job's output says (none: no answer)
         )
 
 
@@ -1050,7 +1052,7 @@ def _send_batch(
         return None
     except Uncertain as exc:
         unsure(str(exc))
-        return partial(ServiceTrouble, exc.message)
+        return partial(ServiceTrouble, exc.message, status=exc.status)
     except ConnectorError as exc:
         # Claimed again when no try holds them: refused before any went out (the app's
         # credentials), as if sent; or released by a try refused whole, which said "to be
@@ -1063,7 +1065,9 @@ def _send_batch(
         settle("rejected", {"message": exc.message})
         result["rejected"].append({**entry(), "message": exc.message})
         if isinstance(exc, NotNow):  # a long Retry-After, refused or unreached every try
-            return partial(ServiceTrouble, exc.message, field=exc.field, fix=exc.fix)
+            return partial(
+                ServiceTrouble, exc.message, field=exc.field, fix=exc.fix, status=exc.status
+            )
         # The app's credentials, or a connection field (the account, a URL): every batch alike.
         if exc.status in REQUEST_REFUSALS or exc.field:
             return partial(RequestRefused, exc.status, exc.message, field=exc.field, fix=exc.fix)
@@ -1076,7 +1080,7 @@ def _send_batch(
             "accepted"
         )
         unsure(reason)
-        return partial(ServiceTrouble, reason)
+        return partial(ServiceTrouble, reason, status=status)
     if not 200 <= status < 300:
         refusal = {"status": status, "message": error_message(response, conn)}
         settle("rejected", refusal)
@@ -1095,7 +1099,7 @@ def _send_batch(
     if not _names_campaign(answer):  # accepted, it says, but not whom: may have been sent
         reason = f"LivePerson answered HTTP {response.status_code} with no campaign in it"
         unsure(reason)
-        return partial(ServiceTrouble, reason)
+        return partial(ServiceTrouble, reason, status=response.status_code)
     accepted = answer.get("acceptedConsumers") or []
     refused = answer.get("failedConsumers") or []
     summary = {

@@ -607,7 +607,8 @@ class LivePersonClient:
                 if not (read or method in SAFE_METHODS):  # an answer came: never resent
                     raise Uncertain(
                         f"LivePerson answered {said}: the request may have been accepted, "
-                        "so it is not sent again"
+                        "so it is not sent again",
+                        status=response.status_code,
                     )
                 raise Again(2.0, said)
             return response
