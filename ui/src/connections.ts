@@ -14,7 +14,7 @@ import { Widget } from '@lumino/widgets';
 
 import { api, ApiError, BrokenConnector, Connection, Connector, latest } from './api';
 import { StudioContext } from './context';
-import { button, el, errorBox, FieldError, fill, focusIn, formatTime, markField, Rows, statusBadge } from './dom';
+import { announced, button, el, errorBox, FieldError, fill, focusIn, formatTime, markField, Rows, statusBadge } from './dom';
 import { asked, inUseFix, labError, labText } from './fixes';
 import { SchemaForm } from './form';
 
@@ -98,7 +98,7 @@ export class ConnectionsPanel extends Widget {
     const of = `connection ${c.name}`; // every row has its Delete: each names its connection
     if (this.ctx.me.can.build) {
       actions.append(
-        button('Test', () => this.act(() => api.testConnection(c.name)), 'lps-test', of),
+        button('Test', () => this.act(() => this.test(c.name)), 'lps-test', of),
         button('Edit', () => this.edit(c), 'lps-edit', of),
         button('Delete', () => this.remove(c.name), 'lps-delete', of)
       );
@@ -250,11 +250,29 @@ export class ConnectionsPanel extends Widget {
     }
   }
 
+  /** Tests a connection and says how it went above the table, where a screen reader says
+   * it too (its row shows it, where nothing is said). */
+  private async test(name: string): Promise<HTMLElement> {
+    const c = await api.testConnection(name);
+    const message = c.status_message ? `: ${labText(c.status_message)}` : '';
+    return el(
+      'div',
+      { cls: c.status === 'connected' ? 'lps-ok' : 'lps-error', attrs: announced(c.status === 'connected') },
+      `Test of ${c.name}: `,
+      statusBadge(c.status),
+      message
+    );
+  }
+
+  /** An action on a connection: what it says (a Test's result) or its error, above the table. */
   private async act(action: () => Promise<unknown>): Promise<void> {
     fill(this.message);
     try {
-      await action();
+      const said = await action();
       await this.refresh();
+      if (said instanceof HTMLElement) {
+        fill(this.message, said);
+      }
     } catch (err) {
       fill(this.message, errorBox(labError(err)));
     }

@@ -273,6 +273,17 @@ export function errorBox(err: unknown): HTMLElement {
   return box;
 }
 
+/** A result shown as a screen reader says it: `role=status` (said once it is idle) for what
+ * went well, `role=alert` (said at once) for what failed, as `errorBox`'s errors. */
+export function announced(ok: boolean): Record<string, string> {
+  return { role: ok ? 'status' : 'alert' };
+}
+
+/** What an action did, said to a screen reader too (`announced`). */
+export function okBox(text: string): HTMLElement {
+  return el('div', { cls: 'lps-ok', text, attrs: announced(true) });
+}
+
 /** How many nodes `markField` gave an id to, for its fields' `aria-describedby`. */
 let described = 0;
 
@@ -291,25 +302,41 @@ export function markField(form: HTMLElement, field: string | null | undefined, s
     control.removeAttribute('aria-invalid');
     control.removeAttribute('aria-describedby');
   }
-  if (!field) {
-    return;
-  }
-  if (said && !said.id) {
+  if (said && field && !said.id) {
     said.id = `lps-said-${++described}`;
   }
-  const bare = field.replace(/^(parameters|fields)\./, '');
-  const names = [field, bare, bare.split('.')[0], field.replace(/^connections\./, 'connection-')];
-  for (const label of form.querySelectorAll<HTMLElement>('[data-field]')) {
-    if (names.includes(label.dataset.field ?? '')) {
-      label.classList.add('lps-field-invalid');
-      for (const control of label.querySelectorAll('input, select, textarea')) {
-        control.setAttribute('aria-invalid', 'true');
-        if (said) {
-          control.setAttribute('aria-describedby', said.id);
-        }
+  for (const label of fieldLabels(form, field)) {
+    label.classList.add('lps-field-invalid');
+    for (const control of label.querySelectorAll('input, select, textarea')) {
+      control.setAttribute('aria-invalid', 'true');
+      if (said) {
+        control.setAttribute('aria-describedby', said.id);
       }
     }
   }
+}
+
+/** The labels (`data-field`) under `form` of the API's `field`, as `markField` reads it. */
+function fieldLabels(form: HTMLElement, field: string | null | undefined): HTMLElement[] {
+  if (!field) {
+    return [];
+  }
+  const bare = field.replace(/^(parameters|fields)\./, '');
+  const names = [field, bare, bare.split('.')[0], field.replace(/^connections\./, 'connection-')];
+  return [...form.querySelectorAll<HTMLElement>('[data-field]')].filter(label => names.includes(label.dataset.field ?? ''));
+}
+
+/** What `form` shows as the label of the API's `field` (`Into folder` for `into`), without
+ * its `*`; null where it shows none: a refusal names the field as the user sees it. */
+export function labelOf(form: HTMLElement, field: string | null | undefined): string | null {
+  const shown = fieldLabels(form, field)[0]?.querySelector('.lps-field-label')?.textContent;
+  return shown ? shown.replace(/\s*\*$/, '') : null;
+}
+
+/** Moves the keyboard's focus to the first field `markField` marked under `form`, if any:
+ * a refusal is corrected there. */
+export function focusMarked(form: HTMLElement): void {
+  form.querySelector<HTMLElement>('[aria-invalid=true]')?.focus();
 }
 
 /** Replaces a node's children. */

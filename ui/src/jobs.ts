@@ -14,7 +14,7 @@ import { Dialog, showDialog } from '@jupyterlab/apputils';
 
 import { api, ApiError, FINAL_STATES, Job, JobError, JobsQuery, JOB_STATES, latest } from './api';
 import { OUTPUT_MISSING, StudioContext } from './context';
-import { button, el, errorBox, fill, focusIn, FocusMark, formatDuration, formatTime, markField, markFocus, restoreFocus, Rows, statusBadge } from './dom';
+import { button, el, errorBox, fill, focusIn, FocusMark, formatDuration, formatTime, markField, markFocus, okBox, restoreFocus, Rows, statusBadge } from './dom';
 import { labError, labText, recipeLabError } from './fixes';
 import { LivePanel } from './panel';
 
@@ -462,7 +462,7 @@ export class JobsPanel extends LivePanel {
     try {
       const said = await action();
       if (typeof said === 'string') {
-        fill(this.notice, el('div', { cls: 'lps-ok', text: said, attrs: { role: 'status' } }));
+        fill(this.notice, okBox(said));
       }
       this.ctx.notifyChanged();
     } catch (err) {

@@ -14,7 +14,7 @@ import { Widget } from '@lumino/widgets';
 
 import { api, ApiError, Connection, Permission, Problem, RecipeDetail } from './api';
 import { StudioContext } from './context';
-import { button, el, errorBox, FieldError, fill, localZone, markField, momentInput, readMoment, runNow, statusBadge } from './dom';
+import { announced, button, el, errorBox, FieldError, fill, localZone, markField, momentInput, okBox, readMoment, runNow, statusBadge } from './dom';
 import { asked, FixContext, labError, labFix, labText, withLabFix } from './fixes';
 import { SchemaForm } from './form';
 
@@ -450,7 +450,7 @@ export class SettingsPanel extends Widget {
             fix ? el('div', { cls: 'lps-error-fix', text: `fix: ${fix}` }) : null
           );
         });
-        fill(message, el('div', { cls: 'lps-ok', text: `Settings saved.${next}` }), ...warned);
+        fill(message, okBox(`Settings saved.${next}`), ...warned);
         markField(this.body, saved.warnings?.[0]?.field ?? null, message);
         this.ctx.notifyChanged();
         return true;
@@ -507,8 +507,19 @@ export class SettingsPanel extends Widget {
       }
       const results = el('ul', { cls: 'lps-test-results' });
       fill(message, results);
+      const bound = Object.entries((this.shown ?? detail).settings.connections ?? {});
+      /** The first failure, marked on the field it is about (`said` its description): a
+       * connection's on the slot it fills. */
+      let marked = false;
+      const mark = (field: string | null, said: HTMLElement): void => {
+        if (!marked && field) {
+          marked = true;
+          markField(this.body, field, said);
+        }
+      };
       // Those the saved settings bind, the automatic choice's too (what a job would use).
-      for (const name of new Set(Object.values((this.shown ?? detail).settings.connections ?? {}))) {
+      for (const name of new Set(bound.map(([, name]) => name))) {
+        const slot = `connections.${bound.find(([, n]) => n === name)?.[0]}`;
         try {
           const c = await api.testConnection(name);
           // Each slot offering it says the state this test left, as the notebook's form does.
@@ -519,11 +530,16 @@ export class SettingsPanel extends Widget {
               }
             }
           }
-          results.append(
-            el('li', { attrs: { 'data-connection': name } }, `${name}: `, statusBadge(c.status), ` ${labText(c.status_message ?? '')}`)
-          );
+          const ok = c.status === 'connected';
+          const said = el('span', { attrs: announced(ok) }, `${name}: `, statusBadge(c.status), ` ${labText(c.status_message ?? '')}`);
+          results.append(el('li', { attrs: { 'data-connection': name } }, said));
+          if (!ok) {
+            mark(slot, said);
+          }
         } catch (err) {
-          results.append(el('li', {}, `${name}: `, failure(err)));
+          const said = failure(err);
+          results.append(el('li', { attrs: { 'data-connection': name } }, `${name}: `, said));
+          mark(slot, said);
         }
       }
       const line = el('li', { cls: 'lps-test-run', text: 'test run: queued' });
@@ -536,11 +552,13 @@ export class SettingsPanel extends Widget {
           await new Promise(resolve => setTimeout(resolve, 500));
           job = await api.job(job.id);
         }
-        fill(line, `test run (job ${job.id}): `, statusBadge(job.status));
+        // How it ended, said once (not each state it went through): its error with it.
+        const said = el('div', { attrs: announced(job.status === 'succeeded') }, `test run (job ${job.id}): `, statusBadge(job.status));
+        fill(line, said);
         line.setAttribute('data-status', job.status);
         if (job.error) {
           // A recipe's own error may name a command line as its fix, said as the form does it.
-          line.append(el('div', { cls: 'lps-error', text: `${job.error.ename}: ${labText(String(job.error.evalue ?? ''), 'above')}` }));
+          said.append(el('div', { cls: 'lps-error', text: `${job.error.ename}: ${labText(String(job.error.evalue ?? ''), 'above')}` }));
         }
         if (job.result !== null && job.result !== undefined) {
           line.append(el('pre', { cls: 'lps-result', text: JSON.stringify(job.result, null, 2) }));
@@ -556,7 +574,9 @@ export class SettingsPanel extends Widget {
           line.append(button('Open output', open, 'lps-output'), refused);
         }
       } catch (err) {
-        fill(line, 'test run: ', failure(err));
+        const said = failure(err);
+        fill(line, 'test run: ', said);
+        mark(err instanceof ApiError ? err.field : null, said);
       }
     };
 

@@ -10,7 +10,7 @@ import { Widget } from '@lumino/widgets';
 
 import { api, latest, RecipeVersion, Restored } from './api';
 import { StudioContext } from './context';
-import { button, el, errorBox, fill, formatTime, Rows } from './dom';
+import { button, el, errorBox, fill, formatTime, okBox, Rows } from './dom';
 import { recipeLabError } from './fixes';
 import { LivePanel } from './panel';
 
@@ -167,7 +167,7 @@ export class VersionsPanel extends LivePanel {
       return;
     }
     const kept = restored.kept && restored.kept !== restored.id ? ` As it was, it is version ${shortId(restored.kept)}: Restore it to go back.` : '';
-    fill(this.message, el('div', { cls: 'lps-ok', attrs: { role: 'status' }, text: `Restored ${restored.recipe} to version ${id}.${kept}` }));
+    fill(this.message, okBox(`Restored ${restored.recipe} to version ${id}.${kept}`));
     await this.ctx.reloadRecipe(this.recipe).catch(err =>
       this.message.append(errorBox(`its open tab could not be reloaded (${String(err)}): close it and open the notebook again`))
     );
