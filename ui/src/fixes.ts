@@ -10,6 +10,7 @@
 import { api, ApiError, Connection, JsonSchema, Permission, Slot } from './api';
 import LAB_TERMS from '../../lpstudio/lab_terms.json';
 import ROLES from '../../lpstudio/roles.json';
+import { errorBox, labelOf, markField } from './dom';
 
 export interface FixContext {
   /** the recipe's connection slots and parameter schema */
@@ -88,6 +89,24 @@ export function labError(err: unknown, where?: string): unknown {
   return err instanceof ApiError
     ? new ApiError(err.status, err.code, labText(err.message, where), err.field, err.fix && labText(err.fix, where))
     : err;
+}
+
+/**
+ * A refusal of `form` (Import package's, Try recipe's) shown with its field named as the form
+ * labels it (`Into folder`, not the REST API's `into`, in its message too) and, with the lab's
+ * fix, marked on that field (`markField`), whose description it is.
+ */
+export function refusedIn(form: HTMLElement, err: unknown, where?: string): HTMLElement {
+  const lab = labError(err, where);
+  const field = lab instanceof ApiError ? lab.field : null;
+  const label = labelOf(form, field);
+  const box = errorBox(
+    lab instanceof ApiError && label
+      ? new ApiError(lab.status, lab.code, lab.message.split(`\`${field}\``).join(label), label, lab.fix)
+      : lab
+  );
+  markField(form, field, box);
+  return box;
 }
 
 /** The lab's fix for an error about `field`: for a slot, where a connection is made (with

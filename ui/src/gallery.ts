@@ -8,7 +8,7 @@ import { Widget } from '@lumino/widgets';
 import { api, Template } from './api';
 import { StudioContext } from './context';
 import { button, el, errorBox, fill, holdFieldFocus } from './dom';
-import { labError } from './fixes';
+import { refusedIn } from './fixes';
 
 /** Asks for a project folder and a name, copies the template, opens the new notebook.
  * A refused copy (say, a name already taken) asks again, with the server's error. */
@@ -26,18 +26,20 @@ export async function tryTemplate(ctx: StudioContext, template: Template): Promi
     nameInput.value = name;
     body.node.append(
       el('p', { text: template.description }),
-      el('label', { cls: 'lps-field' }, el('span', { text: 'Project folder' }), projectInput),
-      el('label', { cls: 'lps-field' }, el('span', { text: 'Recipe name' }), nameInput)
+      el('label', { cls: 'lps-field', attrs: { 'data-field': 'project' } }, el('span', { cls: 'lps-field-label', text: 'Project folder' }), projectInput),
+      el('label', { cls: 'lps-field', attrs: { 'data-field': 'name' } }, el('span', { cls: 'lps-field-label', text: 'Recipe name' }), nameInput)
     );
     if (error) {
-      body.node.append(errorBox(labError(error))); // `--name` is the form's Recipe name
+      // Named and marked as the form labels it (`--name`, `name`: its Recipe name).
+      body.node.append(refusedIn(body.node, error));
     }
     holdFieldFocus(body.node);
     const result = await showDialog({
       title: `Try recipe: ${template.title}`,
       body,
       buttons: [Dialog.cancelButton(), Dialog.okButton({ label: 'Create recipe' })],
-      focusNodeSelector: 'input[name=project]'
+      // The field a refusal named, where it is corrected; else the first.
+      focusNodeSelector: body.node.querySelector('[aria-invalid=true]') ? '[aria-invalid=true]' : 'input[name=project]'
     });
     if (!result.button.accept) {
       return false;

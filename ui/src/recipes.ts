@@ -6,8 +6,8 @@
 
 import { api, ApiError, ImportSummary, Job, latest, Permission, RecipeRow } from './api';
 import { StudioContext } from './context';
-import { button, el, errorBox, fill, focusIn, Rows, runNow, saveDownload, statusBadge } from './dom';
-import { asked, FixContext, labError, labText, withLabFix } from './fixes';
+import { button, el, errorBox, fill, focusIn, focusMarked, markField, Rows, runNow, saveDownload, statusBadge } from './dom';
+import { asked, FixContext, labText, refusedIn, withLabFix } from './fixes';
 import { LivePanel } from './panel';
 
 const REFRESH_MS = 4000;
@@ -315,6 +315,7 @@ export class RecipesPanel extends LivePanel {
     const result = el('div', { cls: 'lps-message lps-import-result' });
     const submit = async (): Promise<void> => {
       fill(result);
+      markField(this.importer, null);
       const chosen = file.files?.[0];
       if (!chosen) {
         fill(result, errorBox('choose a package (a .zip exported from a workspace) first'));
@@ -325,7 +326,8 @@ export class RecipesPanel extends LivePanel {
         fill(result, importSummary(done, this.ctx.me.can));
         this.ctx.notifyChanged();
       } catch (err) {
-        fill(result, errorBox(labError(inLabTerms(err))));
+        fill(result, refusedIn(this.importer, inLabTerms(err)));
+        focusMarked(this.importer);
       }
     };
     fill(
@@ -337,7 +339,7 @@ export class RecipesPanel extends LivePanel {
         'Recipes arrive stopped; connections this workspace lacks arrive as placeholders, without their secrets.'
       ),
       el('label', { cls: 'lps-field', attrs: { 'data-field': 'package' } }, el('span', { cls: 'lps-field-label', text: 'Package (.zip) *' }), file),
-      el('label', { cls: 'lps-field', attrs: { 'data-field': 'folder' } }, el('span', { cls: 'lps-field-label', text: 'Into folder' }), into),
+      el('label', { cls: 'lps-field', attrs: { 'data-field': 'into' } }, el('span', { cls: 'lps-field-label', text: 'Into folder' }), into),
       el('label', { cls: 'lps-field lps-check' }, replace, el('span', { text: 'Replace existing recipes (and their settings)' })),
       el(
         'div',
@@ -421,7 +423,7 @@ function importSummary(done: ImportSummary, can: Record<Permission, boolean>): H
 }
 
 /** An import's refusal with its fix in the form's terms, not the REST API's parameters
- * (`labError` then says the routes it names in the lab's). */
+ * (`refusedIn` then says the routes it names in the lab's). */
 function inLabTerms(err: unknown): unknown {
   if (!(err instanceof ApiError) || !err.fix) {
     return err;
