@@ -41,7 +41,7 @@ from urllib.parse import urlsplit
 
 from . import strictjson
 from .errors import InputError, LpstudioError
-from .jsonschemas import as_json, dangling_reference
+from .jsonschemas import dangling_reference, refused_value
 
 # Redaction has its own module (the core uses it far more); connectors import it from here.
 from .redaction import (
@@ -1285,9 +1285,7 @@ class Connector:
                 f"fails the '{error.validator}' rule" if spec and spec.secret else error.message
             )
             if spec and error.validator == "type":  # its kind, never a secret's value
-                wanted = _kind_of(spec)
-                reason = f"expects {wanted}, got {_json_kind(error.instance)}"
-                fix = f"give {name} as {wanted}" + (f": {spec.hint}" if spec.hint else "")
+                raise _not_of_kind(spec, error.instance)
             if spec and error.validator in ("minimum", "maximum", "exclusiveMinimum"):
                 fix = f"give {name} {spec.bounds()}"
             if spec and spec.type == "url" and error.validator == "pattern" and not spec.secret:
@@ -1564,27 +1562,37 @@ def _kind_of(spec: Field) -> str:
 
 
 def _coerce_field(spec: Field, value: Any) -> Any:
-    """A value given as text (`--field n=5`) as its field's type, and a whole number given
-    as a float (JSON's `2.0`) as an integer field's int; any other value is left to the
-    field's schema. Text that is no value of the type is refused naming the field, never
-    read as another value (`ture` was false)."""
+    """A value given as text (`--field n=5`) as its field's type, read as a recipe's
+    parameter reads it (`parse_scalar`: not `1_0`, nor nan and inf, nor `2.0` for an
+    integer), and a whole number given as a float (JSON's `2.0`) as an integer field's int;
+    any other value is left to the field's schema. Text that is no value of the type is
+    refused naming the field, never read as another value (`ture` was false), in the words
+    of a JSON value of the wrong type (`_not_of_kind`): the CLI's text and the REST API's
+    are one reading."""
     whole = isinstance(value, float) and value.is_integer() and abs(value) < 2**53
     if spec.type == "integer" and whole:  # JSON has one number type: 2.0 is 2 (an input's too)
         return int(value)
     if not isinstance(value, str) or spec.type in ("string", "url"):
         return value
-    try:  # as a recipe's parameter reads it: not `1_0`, nor nan and inf
+    try:
         return parse_scalar(spec.type, value)
     except ValueError:
-        pass
-    got = "the value given" if spec.secret else as_json(value)
-    fix = f"give {_kind_of(spec)}"
+        raise _not_of_kind(spec, value) from None
+
+
+def _not_of_kind(spec: Field, given: Any) -> InputError:
+    """The refusal of a value (text, or JSON) that is no value of its field's type: what was
+    given as the user gave it (a secret's by its kind alone), the kind the field takes, and
+    the field's hint."""
+    got = _json_kind(given) if spec.secret else refused_value(given)
+    fix = f"give {spec.name} as {_kind_of(spec)}"
     if spec.type == "boolean":
-        fix = "give true or false (yes and no, on and off, 1 and 0 are taken too)"
-    raise InputError(
-        f"connection field '{spec.name}' expects {spec.type}, got {got}",
+        fix = f"give {spec.name} as true or false (yes and no, on and off, 1 and 0 are taken too)"
+    return InputError(
+        f"connection field '{spec.name}' ({spec.label}) is invalid: expects {_kind_of(spec)}, "
+        f"got {got}",
         field=spec.name,
-        fix=fix,
+        fix=fix + (f": {spec.hint}" if spec.hint else ""),
     )
 
 

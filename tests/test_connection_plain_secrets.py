@@ -137,6 +137,27 @@ def test_a_short_secret_is_refused_and_nothing_is_saved(cli):
     assert add_lp(cli, "lp-long", "abc-app-secret").exit_code == 0
 
 
+def test_an_integer_field_refuses_text_quoting_it_in_the_rest_api_s_words(cli):
+    """`--field retries=2.0` said "expects integer, got "2.0"" while a JSON value of the wrong
+    type said "(Retries) is invalid: expects an integer, got a number", with another fix:
+    text is read as a recipe's `-p` reads it (2.0 is no integer), and refused in one set of
+    words that quote what was given and name the kind the field takes."""
+    http = ["--field", "base_url=http://127.0.0.1:9", "--field", "auth_type=bearer"]
+    secret = ["--secret", "token"]
+    env = {"LPSTUDIO_SECRET_TOKEN": "tok-1234"}
+    added = cli("connections", "add", "crm", "--type", "http", *http, *secret, env=env)
+    assert added.exit_code == 0, added.output
+    assert cli("connections", "update", "crm", "--field", "retries=3").exit_code == 0
+    for given in ("2.0", "2.5", "two"):
+        result = cli("connections", "update", "crm", "--field", f"retries={given}")
+        assert result.exit_code == 2, result.output
+        said = (
+            f"connection field 'retries' (Retries) is invalid: expects an integer, got \"{given}\""
+        )
+        assert said in result.output and "fix: give retries as an integer" in result.output
+    assert listed(cli)["crm"]["retries"] == 3
+
+
 async def test_the_rest_api_refuses_what_the_cli_refuses_in_connection_fields(jp_fetch):
     """An integer field given JSON's 2.0 is 2, as a bot's input is (it was stored 2.0); a
     token no HTTP header can carry was taken, and refused only by the connection's test; a
@@ -148,7 +169,8 @@ async def test_the_rest_api_refuses_what_the_cli_refuses_in_connection_fields(jp
     assert json.loads(text)["fields"]["retries"] == 2 and '"retries": 2,' in text
 
     refusals = [
-        ({"retries": 2.5}, "retries", "expects an integer, got a number"),
+        ({"retries": 2.5}, "retries", "expects an integer, got 2.5"),
+        ({"retries": "2.0"}, "retries", 'is invalid: expects an integer, got "2.0"'),
         ({"token": "tok-1234\nX-Admin: 1"}, "token", "which no HTTP header can carry"),
         ({"token": "tök-1234-5678"}, "token", "which no HTTP header can carry"),
         ({"token": "tok"}, "token", "is shorter than 8 characters"),

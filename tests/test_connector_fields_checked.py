@@ -124,7 +124,8 @@ def test_a_boolean_field_refuses_other_text_naming_the_field_and_saves_nothing(
 
     assert error["field"] == "verbose"
     assert (
-        error["message"] == f"connection field 'verbose' expects boolean, got {json.dumps(given)}"
+        error["message"] == "connection field 'verbose' (Verbose) is invalid: expects a boolean, "
+        f"got {json.dumps(given)}"
     )
     assert "true or false" in error["fix"]
     assert "crm" not in _listed(cli)
@@ -154,7 +155,7 @@ def test_a_secret_boolean_field_refuses_other_text_without_showing_it(
     error = _error(_add(cli, input="maybe-4f2a\n"))
 
     assert error["field"] == "sandboxed"
-    assert "expects boolean" in error["message"]
+    assert error["message"].endswith("expects a boolean, got text"), error
     assert "maybe-4f2a" not in json.dumps(error)
     assert "crm" not in _listed(cli)
 

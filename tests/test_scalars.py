@@ -118,9 +118,11 @@ def test_connections_add_refuses_an_integer_with_an_underscore(
 
     assert error == {
         "code": "InputError",
-        "message": "connection field 'retries' expects integer, got \"1_0\"",
+        "message": "connection field 'retries' (Retries) is invalid: expects an integer, "
+        'got "1_0"',
         "field": "retries",
-        "fix": "give an integer",
+        "fix": "give retries as an integer: how many times a failed request is tried again "
+        "(0 to 3; by default never)",
     }
     listed = cli("connections", "list", "--json")
     assert "h1" not in {c["name"] for c in json.loads(listed.stdout)}
