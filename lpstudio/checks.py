@@ -6,8 +6,10 @@ the fix. Shared by `Studio`, the CLI, webhooks and packages.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
+import re
 import unicodedata
 from collections import deque
 from collections.abc import Callable, Collection
@@ -15,10 +17,14 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from jsonschema import Draft202012Validator, ValidationError
+from referencing.exceptions import Unresolvable
+
 from . import strictjson
 from .errors import InputError
-from .jsonschemas import IntsOnly, first_problem
+from .jsonschemas import FORMATS, IntsOnly, expected, first_error, first_problem, fix_in_words
 from .parameters import check_required, coerce
+from .scalars import parse_scalar
 
 if TYPE_CHECKING:
     from .recipe import Recipe
@@ -159,6 +165,104 @@ def integers_as_ints(schema: dict[str, Any], value: Any) -> Any:
     return value
 
 
+#: The JSON literals (RFC 8259) a query value may spell.
+_LITERALS: dict[str, Any] = {"true": True, "false": False, "null": None}
+#: A decimal number as a bot variable may hold one: a sign, leading zeros, a fraction, an
+#: exponent (`+5`, `05`, `-0.50`, `.5`, `3e2`); ASCII digits, no space nor `_`.
+_DECIMAL = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+#: Text that spells no value (`_spelled`).
+_NO_VALUE = object()
+
+
+def _spelled(text: str) -> Any:
+    """The value a query's text (or a body's field given as text) spells: a JSON literal, or
+    a decimal number read as `lpstudio settings -p` reads one (`parse_scalar`): a whole
+    number as `int(text, 10)` reads it, `05` and `+5` too, else a float (`2.50`, `3e2`),
+    none past a float's range; else `_NO_VALUE`."""
+    if text in _LITERALS:
+        return _LITERALS[text]
+    if _DECIMAL.fullmatch(text):
+        for kind in ("integer", "number"):
+            with contextlib.suppress(ValueError):  # NotFinite too
+                return parse_scalar(kind, text)
+    return _NO_VALUE
+
+
+def _misfits(
+    schema: dict[str, Any], event: dict[str, Any], names: Collection[str]
+) -> dict[str, list[ValidationError]]:
+    """How the input `event` breaks `schema` at each of its top-level fields `names` (a
+    query's names are never dotted paths), read in the whole schema: a field may be declared
+    through a `$ref`, an `allOf` or a branch of an `anyOf`, whose schema means nothing taken
+    out of it."""
+    validator = Draft202012Validator(schema, format_checker=FORMATS)
+    errors = deque(validator.iter_errors(event))
+    found: dict[str, list[ValidationError]] = {name: [] for name in names}
+    while errors:  # the schema's own errors first, then those of each branch
+        error = errors.popleft()
+        errors.extend(error.context or ())
+        at = list(error.absolute_path)[:1]
+        if at and at[0] in found:
+            found[at[0]].append(error)
+    return found
+
+
+def _wrong_type(errors: list[ValidationError]) -> bool:
+    return any(error.validator == "type" for error in errors)
+
+
+def typed_input(
+    schema: dict[str, Any], given: dict[str, Any], texts: dict[str, str] | None = None
+) -> dict[str, Any]:
+    """The input `given` with the top-level fields `texts` in it (by default, those `given`
+    holds as text), each in the type its field takes: one reading of a callable's input,
+    whether a bot calls it or a user gives it by hand (Test, `run --event`, a REST run). A
+    query holds text, and a bot's builder quotes its variables in a body too
+    (`"{$botContext.count}"`), so `3` (or `03`, `+3`) is 3 for an integer field and `true`
+    is true for a boolean one, while `007` stays text for a string one. A field's text when
+    it fits, else the value it spells (`_spelled`) when that fits, or has the type the text
+    lacks (out of its range, the input check names the range); else its text, which the
+    input check refuses, naming the type. The input is checked at most twice, whatever the
+    number of its fields."""
+    if texts is None:
+        texts = {name: value for name, value in given.items() if isinstance(value, str)}
+    event = {**given, **texts}
+    spelled = {name: _spelled(text) for name, text in texts.items()}
+    spelled = {name: value for name, value in spelled.items() if value is not _NO_VALUE}
+    if not spelled:
+        return event
+    try:
+        as_text = {name: e for name, e in _misfits(schema, event, spelled).items() if e}
+        retyped = {name: spelled[name] for name in as_text}
+        as_value = _misfits(schema, {**event, **retyped}, retyped) if retyped else {}
+    except Unresolvable:  # the input check answers it, as it does a body's (503)
+        return event
+    return event | {
+        name: value
+        for name, value in retyped.items()
+        if not as_value[name] or (_wrong_type(as_text[name]) and not _wrong_type(as_value[name]))
+    }
+
+
+def input_fix(schema: dict[str, Any], event: Any, field: str | None, where: str = "") -> str | None:
+    """What to give where `event` breaks `schema` (at `field`, as `first_problem` names it),
+    in one set of words for a call and an event given by hand: what the field's own schema
+    says plainly (its choices, its range, its description: `expected`), else what the
+    refusal says to give (`fix_in_words`: a type, a format, a missing field); None where
+    neither says more than the schema. `where` ("in the query ") says where it was given."""
+    error = first_error(schema, event)
+    if error is None:
+        return None
+    if error.validator in ("anyOf", "oneOf"):  # a branch's words, not "see the schema"
+        at = list(error.absolute_path)
+        error = next((e for e in error.context or () if list(e.absolute_path) == at), error)
+    own = error.schema if isinstance(error.schema, dict) else {}
+    plain = own.get("type") in ("integer", "number", "boolean")
+    if field and error.absolute_path and ("enum" in own or "description" in own or plain):
+        return f"give {field} {where}as {expected(own)}"
+    return fix_in_words(error)
+
+
 def unused_defaults(recipe: Recipe, given: Collection[str]) -> dict[str, Any]:
     """The parameters cell's defaults that a job runs with: those of the parameters no
     value is `given` (or saved) for."""
@@ -284,19 +388,24 @@ def _check_due_at(event: dict[str, Any], name: str) -> None:
 def _check_input(recipe: Recipe, event: Any, name: str) -> Any:
     """Refuses an event given by hand that its recipe's input schema refuses, naming the
     field as `event.<field>` (`event.phone`): the path in what the user gave. The
-    problem is the one a call or a delivery is refused with (`first_problem`). Returns the
-    event a job takes: a callable's with its whole floats ints where the schema says
-    integer (`integers_as_ints`), as a bot's call makes them, so that a job's event is the
-    same whichever way it came (a webhook's delivery is kept as sent)."""
+    problem is the one a call or a delivery is refused with (`first_problem`), and its fix
+    the call's (`input_fix`). A callable's event is read as its call is: its fields given as
+    text typed by the schema (`typed_input`: a bot's quoted "5" is 5), its whole floats ints
+    where the schema says integer (`integers_as_ints`), so that it is taken and refused alike,
+    and a job's event is the same whichever way it came (a webhook's delivery is kept as
+    sent)."""
+    schema = recipe.metadata.get("trigger", {}).get("input_schema", {})
+    callable_ = recipe.trigger_kind == "callable"
+    if callable_ and isinstance(event, dict):  # "5" is 5 for an integer field, as in a call
+        event = typed_input(schema, event)
     problem = input_problem(recipe, event)
     if problem is not None:
         field, message, wanted = problem
+        fix = input_fix(schema, event, field)
         raise InputError(
             f"{name} does not fit the input schema of recipe {recipe.name}: "
             f"{field or 'the event'}: {message}",
             field=f"event.{field}" if field else "event",
-            fix=f"give {field or 'the event'} as the recipe takes it ({wanted})",
+            fix=fix or f"give {field or 'the event'} as the recipe takes it ({wanted})",
         )
-    if recipe.trigger_kind != "callable":
-        return event
-    return integers_as_ints(recipe.metadata["trigger"].get("input_schema", {}), event)
+    return integers_as_ints(schema, event) if callable_ else event

@@ -166,7 +166,29 @@ def fix_in_words(error: jsonschema.ValidationError) -> str | None:
         said = own.get("properties", {}).get(missing, {})
         about = said.get("description") if isinstance(said, dict) else None
         return f"add {missing!r}" + (f" ({about})" if about else "")
+    if keyword == "format":
+        return f"give text in the {limit} format" + _example(own)
     return _pattern_fix(error)
+
+
+def expected(schema: dict[str, Any]) -> str:
+    """What a query parameter, a body's field or a call's input field takes, for the fix of
+    its error: its values, its range, or what its description says."""
+    if "enum" in schema:
+        return "one of: " + ", ".join(map(str, schema["enum"]))
+    if schema.get("type") == "boolean":
+        return "true or false"
+    if schema.get("type") not in ("integer", "number"):
+        return str(schema.get("description") or schema.get("type", "text"))
+    kind = "a whole number" if schema["type"] == "integer" else "a number"
+    low, high = schema.get("minimum"), schema.get("maximum")
+    if low is not None and high is not None:
+        return f"{kind} from {low} to {high}"
+    if low is not None:
+        return f"{kind} of at least {low}"
+    if high is not None:
+        return f"{kind} of at most {high}"
+    return kind
 
 
 def _pattern_fix(error: jsonschema.ValidationError) -> str | None:

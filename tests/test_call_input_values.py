@@ -42,6 +42,7 @@ RNG_INPUT: dict[str, Any] = {
         "counts": {"type": "array", "items": {"$ref": "#/$defs/count"}},
         "ratio": {"type": "number"},
         "note": {"type": "string"},
+        "email": {"type": "string", "format": "email"},
     },
     "$defs": {"count": {"type": ["integer", "null"]}},
 }
@@ -180,6 +181,10 @@ def test_an_input_given_by_hand_is_refused_as_a_call_of_it_is(
         ("optin", "bots/cb_optin", missing, "opt_in"),
         ("rng", "bots/rng", {"n": 11}, "n"),
         ("rng", "bots/rng", {"n": 3.5}, "n"),
+        ("rng", "bots/rng", {"n": "three"}, "n"),  # refused by hand as text-for-number
+        ("rng", "bots/rng", {"n": "11"}, "n"),  # out of range once read as 11
+        ("rng", "bots/rng", {"n": 1, "counts": ["2"]}, "counts.0"),
+        ("rng", "bots/rng", {"n": 1, "email": "nobody"}, "email"),
     ):
         before = job_count(served, recipe)
         call = error_of(send(served, token, "POST", path, event), 400, field)
@@ -187,7 +192,34 @@ def test_an_input_given_by_hand_is_refused_as_a_call_of_it_is(
         by_hand = error_of(run, 400, f"event.{field}")
         said = f"does not fit the input schema of recipe {recipe}.ipynb: {call['message']}"
         assert by_hand["message"] == f"event {said}", (by_hand, call)
+        # One fix, which says what to give: the call's ended "see the input schema".
+        assert by_hand["fix"] == call["fix"] and "input schema" not in call["fix"], (by_hand, call)
         code, answer = run_json("run", recipe, "--event", json.dumps(event), "-w", str(ws))
         assert code == 2 and answer["error"]["field"] == "--event", answer
         assert answer["error"]["message"] == f"--event {said}", answer
+        assert answer["error"]["fix"] == call["fix"], (answer, call)
         assert job_count(served, recipe) == before, recipe
+    for body, field, fix in (
+        ({"n": 11}, "n", "give n as a whole number from 0 to 10"),
+        ({"n": 1, "counts": ["2"]}, "counts.0", "give an integer or null"),
+        ({"n": 1, "note": 5}, "note", "give a string"),
+        ({"n": 1, "email": "nobody"}, "email", "give text in the email format"),
+    ):
+        assert error_of(send(served, token, "POST", "rng", body), 400, field)["fix"] == fix
+
+
+def test_an_input_given_by_hand_is_read_as_a_call_reads_it(
+    served: Served, token: str, ws: Path
+) -> None:
+    """A bot's quoted "2" is 2 for an integer field; the same event given by hand (Test, the
+    REST run, `run --event`) was refused: "n: "2" is not of type 'integer'"."""
+    event = {"n": "2", "scale": "3e2", "note": "007"}
+    call = send(served, token, "POST", "rng", event)
+    assert call.status_code == 200, call.text
+    assert call.json()["picks"] == [0, 1] and call.json()["note"] == "007", call.text
+    run = served.api("alice", "POST", "/recipes/bots/rng.ipynb/run", json={"event": event})
+    assert run.status_code in (200, 201, 202), run.text
+    job = served.api("alice", "GET", f"/jobs/{run.json()['id']}").json()
+    assert job["event"] == {"n": 2, "scale": 300, "note": "007"}, job
+    code, answer = run_json("run", "bots/rng", "--event", json.dumps(event), "-w", str(ws))
+    assert code == 0, answer

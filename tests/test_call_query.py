@@ -229,7 +229,7 @@ def test_a_query_value_that_does_not_fit_its_field_is_refused_naming_it(
         ({"n": "1", "flag": "yes"}, "flag", "true or false"),
         ({"n": "1", "ratio": "1,5"}, "ratio", "give ratio in the query as a number"),
         ({"n": "1", "ratio": "NaN"}, "ratio", "give ratio in the query as a number"),
-        ({"n": "1", "tags": "a,b"}, "tags", "/call/echo"),
+        ({"n": "1", "tags": "a,b"}, "tags", "send tags in the JSON body, a query holding text"),
     ):
         error = error_of(send(served, token, "POST", "echo", {}, **params), 400, field)
         assert said in error["fix"], (params, error)

@@ -169,17 +169,18 @@ def test_a_schema_whose_references_resolve_under_a_nested_id_runs(
     ws: Path, cli: Callable[..., Result]
 ) -> None:
     # Each reference is followed from its own base: the event is checked through every one
-    # (an `n` past the root's cap or under the anchor's minimum, an `m` of text, is refused).
+    # (an `n` past the root's cap or under the anchor's minimum, an `m` of text that spells no
+    # integer, is refused; "3" is 3, as a bot's call of it is).
     name = _takes(ws, "bots/nested", "callable", NESTED_RESOLVING)
     for event, said in (
         ('{"n": 101}', "n: 101 is greater than the maximum of 100"),
         ('{"n": -1}', "n: -1 is less than the minimum of 0"),
-        ('{"n": 3, "m": "3"}', """m: "3" is not of type 'integer'"""),
+        ('{"n": 3, "m": "three"}', """m: "three" is not of type 'integer'"""),
     ):
         error = _refused(cli("run", name, "--event", event, "--json"))
         assert error["field"] == "--event" and said in error["message"], (event, error)
     assert job_rows(ws) == 0
-    code, job = run_json("run", name, "--event", '{"n": 3, "m": 4}', "--workspace", str(ws))
+    code, job = run_json("run", name, "--event", '{"n": "3", "m": 4}', "--workspace", str(ws))
     assert code == 0 and job["status"] == "succeeded", job
     assert job["result"] == {"count": 3, "n": "3"}, job
 

@@ -50,32 +50,27 @@ import contextlib
 import functools
 import hashlib
 import json
-import re
 import threading
 import time
-from collections import deque
 from collections.abc import Awaitable, Callable, Collection
 from concurrent.futures import Future
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from jsonschema import Draft202012Validator, ValidationError
 from referencing.exceptions import Unresolvable
 
 from ..api_clients import token_refused
-from ..checks import integers_as_ints
+from ..checks import input_fix, integers_as_ints, typed_input
 from ..errors import ConflictError, InputError, NotFoundError, RecipeError
 from ..executor import RECIPE_STOPPED
 from ..idempotency import check_key, left_claim_wait
 from ..jobviews import shown_error
-from ..jsonschemas import FORMATS, first_problem
+from ..jsonschemas import TYPE_WORDS, first_problem
 from ..models import utcnow
 from ..runner import UNANSWERED, unanswered
-from ..scalars import parse_scalar
 from ..store import FAILED, FINAL_STATES, QUEUED, SUCCEEDED
 from .auth import ApiError
 from .handlers import PREFIX, parse_json, recipe_not_ready
-from .schemas import expected
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -421,91 +416,16 @@ def _sent(body: bytes, method: str) -> Any:
     )
 
 
-#: The JSON literals (RFC 8259) a query value may spell.
-_LITERALS: dict[str, Any] = {"true": True, "false": False, "null": None}
-#: A decimal number as a bot variable may hold one: a sign, leading zeros, a fraction, an
-#: exponent (`+5`, `05`, `-0.50`, `.5`, `3e2`); ASCII digits, no space nor `_`.
-_DECIMAL = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
-#: Text that spells no value (`_spelled`).
-_NO_VALUE = object()
-
-
-def _spelled(text: str) -> Any:
-    """The value a query's text (or a body's field given as text) spells: a JSON literal, or
-    a decimal number read as `lpstudio settings -p` reads one (`parse_scalar`): a whole
-    number as `int(text, 10)` reads it, `05` and `+5` too, else a float (`2.50`, `3e2`),
-    none past a float's range; else `_NO_VALUE`."""
-    if text in _LITERALS:
-        return _LITERALS[text]
-    if _DECIMAL.fullmatch(text):
-        for kind in ("integer", "number"):
-            with contextlib.suppress(ValueError):  # NotFinite too
-                return parse_scalar(kind, text)
-    return _NO_VALUE
-
-
-def _misfits(
-    schema: dict[str, Any], event: dict[str, Any], names: Collection[str]
-) -> dict[str, list[ValidationError]]:
-    """How the input `event` breaks `schema` at each of its top-level fields `names` (a
-    query's names are never dotted paths), read in the whole schema: a field may be declared
-    through a `$ref`, an `allOf` or a branch of an `anyOf`, whose schema means nothing taken
-    out of it."""
-    validator = Draft202012Validator(schema, format_checker=FORMATS)
-    errors = deque(validator.iter_errors(event))
-    found: dict[str, list[ValidationError]] = {name: [] for name in names}
-    while errors:  # the schema's own errors first, then those of each branch
-        error = errors.popleft()
-        errors.extend(error.context or ())
-        at = list(error.absolute_path)[:1]
-        if at and at[0] in found:
-            found[at[0]].append(error)
-    return found
-
-
-def _wrong_type(errors: list[ValidationError]) -> bool:
-    return any(error.validator == "type" for error in errors)
-
-
-def _typed(schema: dict[str, Any], given: dict[str, Any], texts: dict[str, str]) -> dict[str, Any]:
-    """The input `given` with the top-level fields `texts` in it, each in the type its field
-    takes: a query holds text, and a bot's builder quotes its variables in a body too
-    (`"{$botContext.count}"`), so `3` (or `03`, `+3`) is 3 for an integer field and `true`
-    is true for a boolean one, while `007` stays text for a string one. A field's text when
-    it fits, else the value it spells (`_spelled`) when that fits, or has the type the text
-    lacks (out of its range, the input check names the range); else its text, which the
-    input check refuses, naming the type. The input is checked at most twice, whatever the
-    number of its fields."""
-    event = {**given, **texts}
-    spelled = {name: _spelled(text) for name, text in texts.items()}
-    spelled = {name: value for name, value in spelled.items() if value is not _NO_VALUE}
-    if not spelled:
-        return event
-    try:
-        as_text = {name: e for name, e in _misfits(schema, event, spelled).items() if e}
-        retyped = {name: spelled[name] for name in as_text}
-        as_value = _misfits(schema, {**event, **retyped}, retyped) if retyped else {}
-    except Unresolvable:  # the input check answers it, as it does a body's (503)
-        return event
-    return event | {
-        name: value
-        for name, value in retyped.items()
-        if not as_value[name] or (_wrong_type(as_text[name]) and not _wrong_type(as_value[name]))
-    }
-
-
 def _as_json(value: Any) -> str:
     return json.dumps(_as_json_values(value), sort_keys=True)
 
 
 def _call_input(schema: dict[str, Any], sent: Any, query: dict[str, str]) -> Any:
     """The call's input: its body's fields and its query's, typed by the input schema
-    (`_typed`): the query's text, and a body's field given as text, are read alike (a value
+    (`typed_input`): the query's text, and a body's field given as text, are read alike (a value
     inside a body's field is left as sent, as the query has none). A field given in both
     must have one value, as JSON reads it."""
-    body = sent
-    if isinstance(sent, dict):
-        body = _typed(schema, sent, {k: v for k, v in sent.items() if isinstance(v, str)})
+    body = typed_input(schema, sent) if isinstance(sent, dict) else sent
     if not query:
         return body
     if body is not None and not isinstance(body, dict):
@@ -517,7 +437,7 @@ def _call_input(schema: dict[str, Any], sent: Any, query: dict[str, str]) -> Any
             fix="send the input as a JSON object, or all its fields in the query",
         )
     body = body or {}
-    event = _typed(schema, body, query)
+    event = typed_input(schema, body, query)
     for name in query.keys() & body.keys():
         if _as_json(body[name]) != _as_json(event[name]):
             raise ApiError(
@@ -531,30 +451,29 @@ def _call_input(schema: dict[str, Any], sent: Any, query: dict[str, str]) -> Any
     return event
 
 
+#: The fixes (`fix_in_words`) that ask for a list or an object, which a query cannot hold.
+_STRUCTURES = tuple(f"give {TYPE_WORDS[kind]}" for kind in ("array", "object"))
+
+
 def _input_fix(
     path: str,
     schema: dict[str, Any],
     field: str,
     event: Any,
     query: dict[str, str],
-    sent: Any,
     api: str,
 ) -> str:
-    """The fix of an input that breaks the input schema: what a field given as text (in the
-    query, or in the body) takes, when its own schema (where the check found it) says so
-    plainly, and the text the query gave (a + written as is in a query reads as a space;
-    the message quotes a body's)."""
-    fix = f"see the input schema of /call/{path} in {api}/openapi.json"
-    in_body = isinstance(sent, dict) and isinstance(sent.get(field), str)
-    if field not in query and not in_body:
-        return fix
-    errors = _misfits(schema, event, [field])[field]
-    own = next((e.schema for e in errors if list(e.absolute_path) == [field]), {})
-    own = own if isinstance(own, dict) else {}
-    if "enum" in own or "description" in own or own.get("type") in ("integer", "number", "boolean"):
-        fix = f"give {field} {'in the query ' if field in query else ''}as {expected(own)}"
+    """The fix of an input that breaks the input schema: what to give for the field, in the
+    words an event given by hand is refused with (`input_fix`), the input schema where they
+    say nothing; and the text the query gave (a + written as is in a query reads as a
+    space; the message quotes a body's)."""
+    where = "in the query " if field in query else ""
+    fix = input_fix(schema, event, field, where)
+    fix = fix or f"see the input schema of /call/{path} in {api}/openapi.json"
     if field not in query:
         return fix
+    if fix.startswith(_STRUCTURES):  # no query text spells one
+        fix = f"send {field} in the JSON body, a query holding text only: {fix}"
     fix += f" (the query gave {query[field]!r})"
     if " " in query[field]:
         fix += "; a + in a query reads as a space: send it as %2B"
@@ -589,7 +508,7 @@ def _checked_input(
             "InputError",
             f"{field or 'body'}: {message}",
             field=field or "body",
-            fix=_input_fix(path, schema, field or "body", event, query, sent, api),
+            fix=_input_fix(path, schema, field or "body", event, query, api),
         )
     return event
 

@@ -49,7 +49,7 @@ from ..errors import (
 )
 from ..idempotency import DELIVERY_ID_HEADERS, sent_once
 from ..jobviews import cancel_to_dict, job_to_dict, listed_job, rerun_warning
-from ..jsonschemas import first_error, first_problem, fix_in_words, problem_of
+from ..jsonschemas import expected, first_error, first_problem, fix_in_words, problem_of
 from ..redaction import Secrets, given_text, scrub, scrub_text
 from ..roles import PERMISSIONS
 from ..sdk import ConnectorError
@@ -57,7 +57,7 @@ from ..store import FINAL_STATES, MAX_INTEGER, first_line, job_id_in, not_a_job_
 from ..studio import API_PATH, Studio
 from .auth import ApiError, api_token, api_token_header, check_role, no_person, one_credential
 from .output_html import OUTPUT_HTML_CSP, render_output_html
-from .schemas import expected, field_schema
+from .schemas import field_schema
 
 if TYPE_CHECKING:
     from collections.abc import Callable

@@ -477,26 +477,6 @@ LIMIT = {"type": "integer", "minimum": 1, "maximum": MAX_LISTED}
 OFFSET = {"type": "integer", "minimum": 0, "maximum": MAX_INTEGER, "default": 0}
 
 
-def expected(schema: dict[str, Any]) -> str:
-    """What a query parameter or a body's field takes, for the fix of its error: its values,
-    its range, or what its description says."""
-    if "enum" in schema:
-        return "one of: " + ", ".join(map(str, schema["enum"]))
-    if schema.get("type") == "boolean":
-        return "true or false"
-    if schema.get("type") not in ("integer", "number"):
-        return str(schema.get("description") or schema.get("type", "text"))
-    kind = "a whole number" if schema["type"] == "integer" else "a number"
-    low, high = schema.get("minimum"), schema.get("maximum")
-    if low is not None and high is not None:
-        return f"{kind} from {low} to {high}"
-    if low is not None:
-        return f"{kind} of at least {low}"
-    if high is not None:
-        return f"{kind} of at most {high}"
-    return kind
-
-
 def field_schema(schema: dict[str, Any], field: str | None) -> dict[str, Any] | None:
     """The schema of a body's field named as errors name it (`fields.x`), if it has one of
     its own."""
