@@ -1679,9 +1679,9 @@ class Studio:
         else:
             self._follow_polled(done.result(), taken)
 
-    def dispatch_rerun(self, job_id: int) -> tuple[Job, Future[Job]]:
+    def dispatch_rerun(self, job_id: int, timeout: float | None = None) -> tuple[Job, Future[Job]]:
         """`rerun` in the background: the new job at once, and its future."""
-        job = self._queue_rerun(job_id)
+        job = self._queue_rerun(job_id, timeout)
         return job, self.executor.submit(job.id)
 
     def prepare(
@@ -1865,24 +1865,29 @@ class Studio:
             ),
         )
 
-    def _queue_rerun(self, job_id: int) -> Job:
+    def _queue_rerun(self, job_id: int, timeout: float | None = None) -> Job:
         """Queues a job again with the values given for it and its cached event, on the
-        latest version and its settings."""
+        latest version and its settings; with the job's own timeout, or `timeout` (checked
+        as a run's) instead: a job that timed out is run again with a longer one, its
+        delivery ledger shared, where a new run of its recipe sent its recipients again."""
         old, recipe, values = self.check_rerun(job_id)
         # A test run's rerun is a test run too: rerunning a dry run must never send.
         trigger = "test" if old.trigger == "test" else "rerun"
         kept = {"event": old.event, "sealed_event": old.sealed_event}
-        job = self._queue(recipe, values, kept, trigger, old.timeout, rerun_of=old.id)
+        limit = old.timeout if timeout is None else timeout
+        job = self._queue(recipe, values, kept, trigger, limit, rerun_of=old.id)
         # What the chain sent stays known as long as this job may be rerun: the purge
         # forgets a ledger's rows by their age, and the first job's may be past it.
         self.store.keep_ledger(self.store.job_ledger(old))
         self.store.audit(self.user, "rerun", recipe.name, job=job.id, rerun_of=old.id)
         return job
 
-    def rerun(self, job_id: int, progress_bar: bool = False) -> Job:
+    def rerun(
+        self, job_id: int, progress_bar: bool = False, *, timeout: float | None = None
+    ) -> Job:
         """Runs a job again with the values given for it and its cached event, on the latest
-        version and its settings."""
-        job = self._queue_rerun(job_id)
+        version and its settings; with its own timeout, or `timeout` seconds instead."""
+        job = self._queue_rerun(job_id, timeout)
         return self.executor.run(job.id, progress_bar=progress_bar)
 
     def cancel(self, job_id: int) -> Job:

@@ -40,6 +40,10 @@ from .base import (
     workspace_option,
 )
 
+#: A job's own timeout, given to `run` or `rerun`: in seconds, above 0 (`Studio.job_fields`
+#: checks the Python API's and REST's the same way).
+TIMEOUT = FiniteRange(0, MAX_TIMEOUT, min_open=True)
+
 
 def _load_yaml(text: str, where: str) -> dict[str, Any]:
     fix = "give a YAML mapping such as 'days_ahead: 7'"
@@ -210,11 +214,7 @@ def _exit_if_interrupted(jobs: list[Any]) -> None:
     help="Parameters from a YAML file.",
 )
 @click.option("--prepare-only", is_flag=True, help="Write the parameterized notebook, run nothing.")
-@click.option(
-    "--timeout",
-    type=FiniteRange(0, MAX_TIMEOUT, min_open=True),
-    help="Fail the job after this many seconds.",
-)
+@click.option("--timeout", type=TIMEOUT, help="Fail the job after this many seconds.")
 @click.option(
     "--test",
     "test_mode",
@@ -358,19 +358,27 @@ def show(job_id: int, workspace: Path | None, as_json: bool) -> None:
 
 @main.command()
 @click.argument("job_id", type=JOB_ID)
+@click.option(
+    "--timeout",
+    type=TIMEOUT,
+    help="Fail the rerun after this many seconds, instead of the job's own timeout.",
+)
 @workspace_option
 @json_option
 @handles_errors
-def rerun(job_id: int, workspace: Path | None, as_json: bool) -> None:
+def rerun(job_id: int, timeout: float | None, workspace: Path | None, as_json: bool) -> None:
     """Run a job again: the values given for it and its event, on the latest recipe version
-    and its saved settings."""
+    and its saved settings. Its delivery ledger is shared: a send the job made is not made
+    again (a job that timed out: rerun it with a longer --timeout)."""
     with _studio(workspace) as studio:
         old = studio.check_rerun(job_id)[0]  # a job it would refuse is named before any warning
         said = "note" if old.trigger == "test" else "warning"
         click.echo(f"{said}: {rerun_warning(old)}", err=True)
         _cancel_on_signals()
         with _saying_turns():
-            job = studio.rerun(job_id, progress_bar=not as_json and sys.stderr.isatty())
+            job = studio.rerun(
+                job_id, progress_bar=not as_json and sys.stderr.isatty(), timeout=timeout
+            )
         _print_job(studio, job, as_json)
     _exit_if_interrupted([job])
     _exit_for(job)

@@ -1164,8 +1164,10 @@ class JobOutputHandler(JobRouteHandler):
 class JobRerunHandler(JobRouteHandler):
     @web.authenticated
     async def post(self, job_id: str) -> None:
-        """The new job, with the warning the CLI prints before a rerun: it may repeat sends."""
-        job, _ = await self.of_job(self.studio.dispatch_rerun, job_id)
+        """The new job, with the warning the CLI prints before a rerun: it may repeat sends.
+        A `timeout` in the body replaces the job's own (checked as a run's)."""
+        timeout = self.body.get("timeout")
+        job, _ = await self.of_job(lambda n: self.studio.dispatch_rerun(n, timeout), job_id)
         answer = {**self.job(job), "warning": rerun_warning(self.studio.store.job(int(job_id)))}
         self.answer(answer, 202, {"Location": f"{self.app.api_root}/jobs/{job.id}"})
 

@@ -419,10 +419,11 @@ ROUTES: tuple[Route, ...] = (
             "POST",
             "rerunJob",
             "Run the job again with the values given for it and its event, on the latest "
-            "version and settings (side effects repeat)",
+            "version and settings, and its timeout or a longer one (side effects repeat; "
+            "sends its delivery ledger holds do not)",
             action="rerun jobs",
             permission="operate",
-            body=s.EMPTY_BODY,
+            body=s.RERUN_BODY,
             answer=s.RERUN,
             status=202,
         ),

@@ -378,13 +378,30 @@ RESTORE_BODY: dict[str, Any] = {
     },
 }
 
+#: A job's own timeout, in seconds (`Studio.job_fields` checks the Python API's the same way).
+TIMEOUT: dict[str, Any] = {"type": "number", "exclusiveMinimum": 0, "maximum": MAX_TIMEOUT}
+
 RUN_BODY: dict[str, Any] = {
     "type": "object",
     "additionalProperties": False,
     "properties": {
         "parameters": {"type": "object"},
         "event": {"description": "the trigger event the job works on"},
-        "timeout": {"type": "number", "exclusiveMinimum": 0, "maximum": MAX_TIMEOUT},
+        "timeout": TIMEOUT,
+    },
+}
+
+#: A rerun's body: a longer timeout for a job that timed out (its ledger shared, where a new
+#: run sends its recipients again); none keeps the job's own.
+RERUN_BODY: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "properties": {
+        "timeout": {
+            **TIMEOUT,
+            "description": "seconds the rerun may run, instead of the job's own timeout "
+            "(kept without it)",
+        }
     },
 }
 
