@@ -319,16 +319,17 @@ class Deadline(NamedTuple):
 
 def deadline(workspace: Workspace, job: Job, recipe: Recipe) -> Deadline:
     """The job's own timeout (`lpstudio run --timeout`, a REST run's `timeout`, kept by its
-    reruns and retries), else its recipe's (`timeout` in its metadata), else the workspace's
-    `[jobs] timeout_seconds` (0: none). With none at all, a cell that hangs kept its job
-    running, heartbeating, and its recipe's queue blocked, for ever."""
+    reruns and retries unless a rerun gives another), else its recipe's (`timeout` in its
+    metadata), else the workspace's `[jobs] timeout_seconds` (0: none). With none at all, a
+    cell that hangs kept its job running, heartbeating, and its recipe's queue blocked, for
+    ever. A job's own is changed by its rerun, never by a new run of its recipe: that one
+    has a ledger of its own, and sent the recipients the job had reached again."""
     if job.timeout:
         return Deadline(
             job.timeout,
             "the job's own timeout",
-            "run the recipe again with a longer timeout (`lpstudio run --timeout SECONDS`, "
-            "`timeout` in a REST run's body), or with none to have the recipe's "
-            "(metadata.lpstudio.timeout) or the workspace's ([jobs] timeout_seconds)",
+            "rerun it with a longer timeout, in seconds, which sends nothing its delivery "
+            f"ledger holds again: `lpstudio rerun {job.id} --timeout SECONDS`",
         )
     if recipe.timeout:
         return Deadline(

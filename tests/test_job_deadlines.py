@@ -101,11 +101,11 @@ def test_the_deadline_in_effect_is_the_job_s_else_the_recipe_s_else_the_workspac
     with Studio.open(ws, user="alice") as studio:
         own, none = studio.recipe("p/own"), studio.recipe("p/none")
         workspace = studio.workspace
-        given = deadline(workspace, Job(timeout=5.0), own)
+        given = deadline(workspace, Job(id=6, timeout=5.0), own)
         recipe_s = deadline(workspace, Job(id=7, timeout=None), own)
         workspace_s = deadline(workspace, Job(timeout=None), none)
     assert given.seconds == 5 and given.whose == "the job's own timeout"
-    assert "--timeout" in given.fix
+    assert given.fix.endswith("`lpstudio rerun 6 --timeout SECONDS`")  # its ledger shared
     assert recipe_s.seconds == 30 and "metadata.lpstudio.timeout" in recipe_s.whose
     assert recipe_s.fix.endswith("; then `lpstudio rerun 7`")  # the job's own rerun
     assert workspace_s.seconds == 90 and "[jobs] timeout_seconds" in workspace_s.whose

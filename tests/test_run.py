@@ -123,11 +123,9 @@ def test_a_timeout_fails_the_job(ws: Path) -> None:
     assert job["status"] == "failed"
     assert job["error"]["ename"] == "Timeout"
     assert job["error"]["evalue"] == "timed out after 2 s (the job's own timeout)"
-    assert job["error"]["fix"] == (
-        "run the recipe again with a "
-        "longer timeout (`lpstudio run --timeout SECONDS`, `timeout` in a REST run's body), or "
-        "with none to have the recipe's (metadata.lpstudio.timeout) or the workspace's ([jobs] "
-        "timeout_seconds)"
+    assert job["error"]["fix"] == (  # its rerun: a new run would send its recipients again
+        "rerun it with a longer timeout, in seconds, which sends nothing its delivery ledger "
+        f"holds again: `lpstudio rerun {job['id']} --timeout SECONDS`"
     )
 
 

@@ -264,8 +264,8 @@ def route(words: list[str], recipe: str = SOME_RECIPE, api: str = PREFIX) -> str
             return f"GET {api}/jobs/{job}"
         case ["cancel", job] if job.isdigit():
             return f"POST {api}/jobs/{job}/cancel"
-        case ["rerun", job] if job.isdigit():
-            return f"POST {api}/jobs/{job}/rerun"
+        case ["rerun", job, *options] if job.isdigit():
+            return _with_body(f"POST {api}/jobs/{job}/rerun", options)
         case ["recipes", *_]:
             return f"GET {api}/recipes"
         case ["versions", name]:
@@ -336,6 +336,8 @@ def _with_body(said: str, options: list[str], body: dict[str, Any] | None = None
             body[option.removeprefix("--").replace("-", "_")] = value
         elif option == "--reset":  # a saved value to forget
             body.setdefault("reset", []).append(value)
+        elif option == "--timeout" and value == "SECONDS":  # a number the fix leaves open
+            body["timeout"] = ...
         else:
             return None
     return f"{said} {_json(body)}" if body else said
