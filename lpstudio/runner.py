@@ -985,11 +985,12 @@ def final_result(store: Store, job: Job, writer: NotebookWriter, sends: bool) ->
     connection) whose result accounts for no send (no `accepted` count), what its ledger
     says it sent, merged over what its recipe stored: the recipients it reached count all
     the same in `show` and on the dashboard, whether it was stopped, its kernel died, or it
-    succeeded with a result of its own making. A recipe that binds no connection never has
-    its ledger read."""
+    succeeded with a result of its own making; and the recipients its recipe said it was
+    to send (`store.TO_SEND`) that it never reached count as `not_sent`. A recipe that binds
+    no connection never has its ledger read."""
     result = writer.outputs()
     if sends and not isinstance((result or {}).get("accepted"), int):
-        sent = store.ledger_result(job)
+        sent = store.ledger_result(job, result)
         if sent is not None:
             return {**(result or {}), **sent}
     return result

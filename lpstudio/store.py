@@ -347,8 +347,26 @@ def _chain_root(s: Session, job_id: int) -> int:
     return root
 
 
-def _ledger_result(s: Session, ledger: str, job_id: int) -> dict[str, Any] | None:
-    """`Store.ledger_result` read in `s`: the job's own recipients in `ledger`, its chain's."""
+#: The key of a recipe's result, stored before it sends, that says how many recipients its
+#: campaigns are to send (a whole number): a job that ends without their accounting counts
+#: those it never reached as `not_sent` (`_ledger_result`).
+TO_SEND = "recipients"
+
+
+def _to_send(stored: Any) -> int | None:
+    """The recipients a recipe's stored result says its campaigns are to send (`TO_SEND`),
+    or None when it says none (not a whole number: a bool is no count)."""
+    count = stored.get(TO_SEND) if isinstance(stored, dict) else None
+    return count if type(count) is int and count >= 0 else None
+
+
+def _ledger_result(
+    s: Session, ledger: str, job_id: int, to_send: int | None = None
+) -> dict[str, Any] | None:
+    """`Store.ledger_result` read in `s`: the job's own recipients in `ledger`, its chain's.
+    With `to_send` (`TO_SEND`), the recipients the job never claimed count as `not_sent`,
+    but those an earlier job of its chain holds (accepted, in doubt): the job found them
+    `already_sent` or `uncertain`, never to send."""
     from .models import Delivery
 
     table = Delivery.__table__
@@ -367,7 +385,21 @@ def _ledger_result(s: Session, ledger: str, job_id: int) -> dict[str, Any] | Non
         .order_by(func.min(table.c.updated_at))  # campaigns in the order they were sent
     )
     rows = s.execute(found).all()
-    return _ledger_accounting(rows) if rows else None
+    if not rows and to_send is None:
+        return None
+    result = _ledger_accounting(rows)
+    if to_send is not None:
+        held = s.scalar(
+            select(func.count()).where(
+                table.c.ledger == ledger,
+                table.c.job_id < job_id,  # an earlier job of the chain: a smaller id
+                table.c.status != "rejected",  # refused or never reached: a later job's to send
+                table.c.key.not_like("%:%"),
+            )
+        )
+        claimed = sum(count for *_, count in rows)
+        result["not_sent"] += max(0, to_send - claimed - (held or 0))
+    return result
 
 
 def settled_after_end(s: Session, job_id: int | None) -> None:
@@ -388,7 +420,8 @@ def settled_after_end(s: Session, job_id: int | None) -> None:
     ledger = f"job:{_chain_root(s, job_id)}"
     values: dict[str, Any] = {}
     if isinstance(result, dict) and result.get("from_ledger"):
-        values["result"] = {**result, **(_ledger_result(s, ledger, job_id) or {})}
+        sent = _ledger_result(s, ledger, job_id, _to_send(result))
+        values["result"] = {**result, **(sent or {})}
     if (error or {}).get("uncertain_sends"):
         deliveries = Delivery.__table__
         reason = deliveries.c.detail["reason"].as_string()
@@ -1155,15 +1188,17 @@ class Store:
                 .values(updated_at=utcnow())
             )
 
-    def ledger_result(self, job: Job) -> dict[str, Any] | None:
+    def ledger_result(self, job: Job, stored: Any = None) -> dict[str, Any] | None:
         """What a job's campaign sends came to, from the rows it claimed in its ledger, in
         the shape of a campaign's result (`from_ledger`): for a job that ends without its
         recipe's result (stopped, its kernel dead, its worker lost), so that the recipients
         it reached count once, in `show` and on the dashboard. Only its own claims: an
-        earlier job of its rerun chain accounts for its own. None when it claimed none.
+        earlier job of its rerun chain accounts for its own. When `stored`, what its recipe
+        stored before sending, says how many it was to send (`TO_SEND`), those it never
+        reached count as `not_sent`. None when it claimed none and `stored` says no count.
         Sends that settle after its end count too (`settled_after_end`)."""
         with self.read() as s:
-            return _ledger_result(s, self.job_ledger(job), job.id)
+            return _ledger_result(s, self.job_ledger(job), job.id, _to_send(stored))
 
     def root_job(self, job: Job) -> int:
         """The first job of a rerun chain: reruns share its delivery ledger."""
