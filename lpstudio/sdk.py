@@ -71,6 +71,16 @@ def is_e164(text: Any) -> bool:
     return isinstance(text, str) and re.search(E164_PATTERN, text) is not None
 
 
+def csv_problem(detail: str) -> str:
+    """What a CSV reader (pandas's, or Python's csv) says of a row it cannot read, as a user
+    reads it: a row with more fields than the header is named by its line in the file."""
+    found = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", detail)
+    if found:
+        header, line, saw = found.groups()
+        return f"line {line} has {saw} fields, the header {header}"
+    return detail.strip()
+
+
 def retry_after(value: str | None) -> float | None:
     """Seconds to wait from a `Retry-After` header: delay-seconds or an HTTP date (RFC 9110
     allows both), also a fraction such as Shopify's `2.0`; None when it is missing or

@@ -20,7 +20,7 @@ from typing import Any
 import filelock
 
 from lpstudio.errors import InputError
-from lpstudio.sdk import Connection, ConnectorError, inside_workspace
+from lpstudio.sdk import Connection, ConnectorError, csv_problem, inside_workspace
 
 LOCK_TIMEOUT = 60.0
 # filelock polls a held lock (50 ms by default); appends hold it for about a millisecond.
@@ -180,12 +180,8 @@ def readable(file: CsvFile, encoding: str, delimiter: str) -> Iterator[None]:
 
 def malformed(file: CsvFile, delimiter: str, detail: str) -> ConnectorError:
     """A file whose rows cannot be read as CSV: not retried, as it would fail again."""
-    found = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", detail)
-    if found:
-        header, line, saw = found.groups()
-        detail = f"line {line} has {saw} fields, the header {header}"
     return ConnectorError(
-        f"{file.name} cannot be read as CSV: {detail.strip()}",
+        f"{file.name} cannot be read as CSV: {csv_problem(detail)}",
         field="path",
         fix=f"give every row the header's columns, quote values holding the delimiter "
         f"({delimiter!r}), or set the connection's delimiter to the file's",
