@@ -372,7 +372,8 @@ def test_bad_recipients_are_reported_one_by_one_and_the_rest_are_sent(connect, c
 
     assert result["accepted"] == 150
     assert [c["accepted"] for c in result["campaigns"]] == [100, 50]
-    failures = {(f["address"], f["errorMessage"]) for f in result["failed"]}
+    assert result["failed"] == []  # LivePerson refused none: it was sent none of them
+    failures = {(f["address"], f["errorMessage"].split(":")[0]) for f in result["unsendable"]}
     assert failures == {
         ("4155550101", "INVALID_NUMBER"),
         ("+1 415 555 0102", "INVALID_NUMBER"),
@@ -383,6 +384,50 @@ def test_bad_recipients_are_reported_one_by_one_and_the_rest_are_sent(connect, c
         (good[10]["phone"], "DUPLICATE_NUMBER"),
     }
     assert_each_once(control, good)
+
+
+def test_a_record_the_campaign_cannot_send_is_named_by_its_ids_and_a_twin_by_the_first(
+    connect, control
+):
+    """A second invoice of a number already reminded was listed as that number alone,
+    `DUPLICATE_NUMBER`: the address accepted for the first invoice, and the invoice not
+    reminded named nowhere. Each record the campaign drops is named by its ids (its fields
+    named like `invoice_id`, or those `record_id` names), and a twin says whose address it
+    has; LivePerson, sent none of them, refused none (`failed`)."""
+    first, other = (
+        {**person, "invoice_id": f"INV-{n}", "order": f"O-{n}"}
+        for n, person in enumerate(people(2), start=129)
+    )
+    twin = {**first, "invoice_id": "INV-00130", "order": "O-130"}
+    no_phone = {**other, "phone": None, "invoice_id": "INV-00131", "order": "O-131"}
+    said = (
+        f"DUPLICATE_NUMBER: {first['phone']} is the address of an earlier record "
+        "(invoice_id INV-129), which the campaign messages once"
+    )
+
+    for dry_run in (True, False):
+        result = send(connect(dry_run=dry_run), [first, other, twin, no_phone])
+
+        assert result["failed"] == [] and result["unsendable"] == [
+            {"address": first["phone"], "invoice_id": "INV-00130", "errorMessage": said},
+            {
+                "address": None,
+                "invoice_id": "INV-00131",
+                "errorMessage": "MISSING_CONSUMER_ID=phone",
+            },
+        ]
+    assert result["accepted"] == 2 and recipients(control) == {first["phone"]: 1, other["phone"]: 1}
+
+    named = send(connect(dry_run=True), [first, twin], record_id=["order", "invoice_id"])
+    assert named["unsendable"] == [
+        {
+            "address": first["phone"],
+            "order": "O-130",
+            "invoice_id": "INV-00130",
+            "errorMessage": f"DUPLICATE_NUMBER: {first['phone']} is the address of an earlier "
+            "record (order O-129, invoice_id INV-129), which the campaign messages once",
+        }
+    ]
 
 
 def test_a_field_under_an_empty_parent_renders_empty_and_a_typo_is_missing(connect, control):
@@ -402,7 +447,9 @@ def test_a_field_under_an_empty_parent_renders_empty_and_a_typo_is_missing(conne
     error, typo = send_incomplete(
         connect(), people(2, 5), variables={"1": "Hi {custmer.first_name}!"}
     )
-    assert [f["errorMessage"] for f in typo["failed"]] == ["MISSING_FIELD=custmer.first_name"] * 2
+    assert [f["errorMessage"] for f in typo["unsendable"]] == [
+        "MISSING_FIELD=custmer.first_name"
+    ] * 2
     assert (
         str(error).splitlines()[0]
         == "No recipient could be sent: all 2 failed with MISSING_FIELD=custmer.first_name"
@@ -419,7 +466,7 @@ def test_a_format_no_recipient_s_value_takes_fails_the_job_saying_what_to_write(
     message = str(error).splitlines()[0]
     assert message.startswith("No recipient could be sent: all 2 failed with BAD_TEMPLATE=1 (")
     assert "{total_price:d} cannot show total_price" in message and "{total_price:.2f}" in message
-    assert error.field == "variables.1" and len(result["failed"]) == 2
+    assert error.field == "variables.1" and len(result["unsendable"]) == 2
     assert control.get("/_sandbox/requests").json()["requests"] == []
 
 
@@ -452,7 +499,7 @@ def test_recipients_all_failing_for_one_reason_fail_the_job_naming_the_input(
         error, result = send_incomplete(connect(dry_run=dry_run), everyone, **overrides)
         assert str(error).splitlines()[0] == f"No recipient could be sent: all 3 failed with {code}"
         assert error.field == field and not error.retryable
-        assert [f["errorMessage"] for f in result["failed"]] == [code] * 3
+        assert [f["errorMessage"] for f in result["unsendable"]] == [code] * 3
     assert control.get("/_sandbox/requests").json()["requests"] == []
 
 
@@ -1935,7 +1982,8 @@ def accounted(result: dict[str, Any]) -> int:
     """How many recipients a campaign's result accounts for, in every field."""
     kinds = ("rejected", "uncertain", "already_sent", "in_progress")
     named = sum(entry["recipients"] for kind in kinds for entry in result.get(kind, []))
-    return result["accepted"] + result["not_sent"] + len(result["failed"]) + named
+    dropped = len(result["failed"]) + len(result["unsendable"])
+    return result["accepted"] + result["not_sent"] + dropped + named
 
 
 def test_a_campaign_stopped_accounts_for_the_values_it_waited_for(
@@ -2055,7 +2103,7 @@ def test_a_recipient_without_the_once_per_field_is_refused_and_the_rest_are_sent
     result = send(connect(), [*everyone, duplicate], once_per="checkout_id")
 
     assert result["accepted"] == 2
-    assert {(f["address"], f["errorMessage"]) for f in result["failed"]} == {
+    assert {(f["address"], f["errorMessage"]) for f in result["unsendable"]} == {
         (everyone[1]["phone"], "MISSING_ONCE_PER=checkout_id"),
         (duplicate["phone"], "DUPLICATE_ONCE_PER=checkout_id"),
     }

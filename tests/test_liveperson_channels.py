@@ -93,7 +93,7 @@ def test_an_in_app_id_is_no_phone_number_but_a_missing_one_fails_its_recipient(c
     result = send(connect(), [good, no_app, bad_phone])
 
     assert result["accepted"] == 1
-    assert result["failed"] == [
+    assert result["unsendable"] == [
         {"address": "+14155550153", "errorMessage": "MISSING_CONSUMER_ID=app_user"},
         {"address": "4155550154", "errorMessage": "INVALID_NUMBER"},
     ]
@@ -146,7 +146,13 @@ def test_a_recipient_is_known_by_its_phone_whatever_its_other_addresses(connect,
     assert first["accepted"] == 1 and first["campaigns"][0]["accepted"] == 1
     assert retry["accepted"] == 0 and retry["already_sent"][0]["recipients"] == 1
     assert twins["accepted"] == 1
-    assert twins["failed"] == [{"address": "+14155550160", "errorMessage": "DUPLICATE_NUMBER"}]
+    assert twins["unsendable"] == [
+        {
+            "address": "+14155550160",
+            "errorMessage": "DUPLICATE_NUMBER: user-159 is the address of an earlier record, "
+            "which the campaign messages once",
+        }
+    ]
     assert [c["sms"] for c in sent_contents(control)] == ["+14155550158", "+14155550159"]
 
 

@@ -178,6 +178,16 @@ SEND_INPUT: dict[str, Any] = {
             "across every job of the recipe (a renamed recipe starts afresh), whatever the "
             "address; a record without it is not sent",
         },
+        "record_id": {
+            "type": ["string", "array"],
+            "minLength": 1,
+            "pattern": _NOT_BLANK,
+            "minItems": 1,
+            "items": {"type": "string", "minLength": 1, "pattern": _NOT_BLANK},
+            "description": "the record fields naming a record the campaign cannot send, e.g. "
+            "invoice_id, in its unsendable entry (by default once_per's field and the "
+            "record's fields named like invoice_id)",
+        },
         # ASCII digits, no trailing newline: Python's \d and $ let others through.
         "outbound_number": {"type": "string", "pattern": "^\\+?[0-9]{1,16}(?!\\n)$"},
     },
@@ -194,7 +204,14 @@ SEND_OUTPUT: dict[str, Any] = {
         "accepted": {"type": "integer"},
         "failed": {
             "type": "array",
-            "description": "address and errorMessage per recipient refused one by one",
+            "description": "address and errorMessage per recipient LivePerson refused one by one",
+        },
+        "unsendable": {
+            "type": "array",
+            "description": "per record the campaign could not send, never sent to LivePerson "
+            "(no address, a number not in E.164, an address or once_per value an earlier "
+            "record has, a variable it cannot render): address, the record's ids "
+            "(record_id) and errorMessage",
         },
         "uncertain": {
             "type": "array",

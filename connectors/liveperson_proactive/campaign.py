@@ -41,7 +41,15 @@ end of the wait, reported under `in_progress` with that job, failing the campaig
 retried (its retry looks again). A checkout that
 comes back as a new event once its customer edited it, or that Run now takes again, is
 messaged once. The scope is the recipe's name: a renamed recipe starts afresh. A record
-without a value for the field is not sent (`failed`, like one without an address).
+without a value for the field is not sent (`unsendable`, like one without an address).
+
+A record the campaign cannot send (no address, a number not in E.164, an address or
+`once_per` value an earlier record of the send has, a variable it cannot render) is never
+claimed or sent: it is reported under `unsendable`, apart from those LivePerson refused
+(`failed`), named by its address and its record's ids (`record_fields`), and a duplicate
+names the earlier record its address is sent for. LivePerson never saw it, so no ledger
+holds it: a rerun reading the same records reports it again, and the dashboard, which
+counts LivePerson's refusals (`failed`), counts it in no run.
 
 A dry run (a Test) reads both ledgers as a batch's claim does and claims nothing: its
 requests hold only the recipients a real run would send now, and those it would not are
@@ -577,8 +585,8 @@ class NobodySendable(ConnectorError):
                 "write the placeholder as the message says, or without a format",
             ),
         }.get(kind, ("recipients", "check the recipients and the campaign's input"))
-        count = len(result["failed"])
-        first = str(result["failed"][0]["errorMessage"])
+        count = len(result["unsendable"])
+        first = str(result["unsendable"][0]["errorMessage"])
         detail = f" ({first.split(': ', 1)[1]})" if first != code else ""
         super().__init__(
             f"No recipient could be sent: all {count} failed with {code}{detail}",
@@ -675,38 +683,85 @@ def _addresses(record: Any, fields: dict[str, str]) -> tuple[dict[str, str], str
     return content, problem
 
 
+def record_fields(data: dict[str, Any], fields: dict[str, str]) -> Callable[[Any], list[str]]:
+    """The fields that name a record in `unsendable`, given a record: `record_id` (a field
+    or a list), else its fields named like `invoice_id` besides its addresses; `once_per`'s
+    field first either way. How the studio names a record's entry (its contact, then its
+    `_id` fields: `+14190000007 (invoice INV-12)`), as the templates name the rows they skip."""
+    named = data.get("record_id")
+    once_per = [data["once_per"]] if data.get("once_per") else []
+    if named is not None:
+        given = [named] if isinstance(named, str) else list(named)
+        chosen = once_per + [f for f in given if f not in once_per]
+        return lambda record: chosen
+    addresses = set(fields.values())
+    return lambda record: (
+        once_per
+        + [
+            str(key)
+            for key in (record if isinstance(record, dict) else {})
+            if str(key).endswith("_id") and key not in addresses and key not in once_per
+        ]
+    )
+
+
+def _unsendable(
+    record: Any, names: list[str], address: str | None, problem: str | None
+) -> dict[str, Any]:
+    """A record the campaign does not send, as `unsendable` reports it: its address (None
+    when it has none), the values of its `names` it has, and why."""
+    ids = {name: value for name in names if (value := _text(record, name))}
+    return {"address": address, **ids, "errorMessage": problem}
+
+
+def _named(entry: dict[str, Any]) -> str:
+    """` (invoice_id INV-11)`: a record's ids, as its `unsendable` entry holds them."""
+    ids = [f"{k} {v}" for k, v in entry.items() if k not in ("address", "errorMessage")]
+    return f" ({', '.join(ids)})" if ids else ""
+
+
 def _consumers(
     records: Any,
     data: dict[str, Any],
     fields: dict[str, str],
-    seen: set[str],
+    seen: dict[str, str],
     seen_once: set[str],
-    failed: list[dict[str, Any]],
+    unsendable: list[dict[str, Any]],
 ) -> Iterator[Consumer]:
-    """Each record as a `Consumer`; records that cannot be sent go to `failed`, named by
-    the address they have (None when they have none)."""
+    """Each record as a `Consumer`; records that cannot be sent go to `unsendable`, named
+    by the address they have and their record's ids (`record_fields`). `seen` holds each
+    address sent to, with the record it is sent for: a later record sharing one names it."""
     once_per = data.get("once_per")
+    names = record_fields(data, fields)
     for record in records:
         content, problem = _addresses(record, fields)
         address = _identity(content)
+        drop = partial(_unsendable, record, names(record), address)
         if problem or address is None:
-            failed.append({"address": address, "errorMessage": problem})
+            unsendable.append(drop(problem))
             continue
         once = _text(record, once_per) if once_per else None
         if once == "":
-            failed.append({"address": address, "errorMessage": f"MISSING_ONCE_PER={once_per}"})
+            unsendable.append(drop(f"MISSING_ONCE_PER={once_per}"))
             continue
-        if not seen.isdisjoint(content.values()):  # one recipient twice, by any address
-            failed.append({"address": address, "errorMessage": "DUPLICATE_NUMBER"})
+        shared = next((a for a in content.values() if a in seen), None)
+        if shared is not None:  # one recipient twice, by any address
+            unsendable.append(
+                drop(
+                    f"DUPLICATE_NUMBER: {shared} is the address of an earlier record"
+                    f"{seen[shared]}, which the campaign messages once"
+                )
+            )
             continue
         if once in seen_once:
-            failed.append({"address": address, "errorMessage": f"DUPLICATE_ONCE_PER={once_per}"})
+            unsendable.append(drop(f"DUPLICATE_ONCE_PER={once_per}"))
             continue
         variables, problem = render(record, data.get("variables") or {})
         if problem:
-            failed.append({"address": address, "errorMessage": problem})
+            unsendable.append(drop(problem))
             continue
-        seen.update(content.values())
+        named = _named(drop(""))
+        seen.update(dict.fromkeys(content.values(), named))
         if once is not None:
             seen_once.add(once)
         consumer: dict[str, Any] = {"consumerContent": content}
@@ -830,11 +885,12 @@ def send_campaign(
     path = f"/api/v2/account/{client.account}/campaign"
     # Found before any recipient is claimed: a failed region lookup leaves none "sending".
     url = f"{client.host('proactive')}{path}"
-    failed: list[dict[str, Any]] = []
+    unsendable: list[dict[str, Any]] = []
     result: dict[str, Any] = {
         "campaigns": [],
         "accepted": 0,
-        "failed": failed,
+        "failed": [],
+        "unsendable": unsendable,
         "uncertain": [],
         "already_sent": [],
         "rejected": [],
@@ -844,11 +900,11 @@ def send_campaign(
     if conn.dry_run:  # a real run's keys (nothing accepted), and what it would send
         result.update(dry_run=True, requests=[], recipients=0)
     waiting: list[Waiting] = []  # values another running job is sending
-    seen: set[str] = set()
+    seen: dict[str, str] = {}
     seen_once: set[str] = set()
     records = chunks(data["recipients"], READ_ROWS)
     queue = _Queue(
-        c for batch in records for c in _consumers(batch, data, fields, seen, seen_once, failed)
+        c for batch in records for c in _consumers(batch, data, fields, seen, seen_once, unsendable)
     )
     for number, (batch, room) in enumerate(_batches(queue, size, limit), start=1):
         result["batches"] = number
@@ -861,7 +917,7 @@ def send_campaign(
         if stop:  # accounted for, never claimed (nor sent by this job: those waited for)
             result["not_sent"] = queue.count() + len(waiting) + limit.cut
             raise stop(number, data, result)
-    codes = {str(f["errorMessage"]).split(": ", 1)[0] for f in failed}
+    codes = {str(f["errorMessage"]).split(": ", 1)[0] for f in unsendable}
     if result["batches"] == 0 and len(codes) == 1:
         raise NobodySendable(codes.pop(), data, result)
     if conn.dry_run:  # another job's sends are not waited for: said under `in_progress`
