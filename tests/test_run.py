@@ -846,7 +846,7 @@ def test_a_parameter_the_recipe_marks_as_a_template_is_read_before_any_job(ws: P
 SEND_WITH_A_BAD_NUMBER = """\
 import lpstudio.kernel as lp
 people = [{"phone": f"+1415555{n:04d}", "name": f"Person {n}"} for n in range(count)]
-people.append({"phone": "555", "name": "Nobody"})  # no E.164 number: reported `failed`
+people.append({"phone": "555", "name": "Nobody"})  # no E.164 number: reported `unsendable`
 lp.set_result(lp.connection("liveperson").send_campaign(
     handoff="H1000000001", campaign_name="Dry", skill="sales",
     recipients=people, consumer_id="phone", variables={"1": "{name}"},
@@ -871,7 +871,7 @@ def test_a_test_run_is_no_proactive_traffic_on_the_dashboard(sandbox_ws: Path, c
     with Studio.open(sandbox_ws, user="alice") as studio:
         tested = studio.run("campaign/dry", test=True)
         assert (tested.trigger, tested.status) == ("test", "succeeded"), tested.error
-        assert tested.result["dry_run"] and len(tested.result["failed"]) == 1
+        assert tested.result["dry_run"] and len(tested.result["unsendable"]) == 1
         assert control.get("/_sandbox/liveperson/campaigns").json()["campaigns"] == []
         day = tested.created_at.date().isoformat()
         for start, end in ranges(tested):
@@ -884,9 +884,51 @@ def test_a_test_run_is_no_proactive_traffic_on_the_dashboard(sandbox_ws: Path, c
         day = real.created_at.date().isoformat()
         for start, end in ranges(real):
             shown = dashboard_metrics(studio.store, start, end)
-            assert shown["proactive"] == [{"day": day, "accepted": 2, "failed": 1}], (start, end)
+            assert shown["proactive"] == [{"day": day, "accepted": 2, "failed": 0}], (start, end)
         week = dashboard_metrics(studio.store, *day_range(7, real.created_at))
         assert sum(row["count"] for row in week["jobs_per_day"]) == 2
+
+
+SEND_WITH_A_TWIN = """\
+import lpstudio.kernel as lp
+invoices = [
+    {"invoice_id": "INV-00129", "phone": "+14155550129", "name": "Ann"},
+    {"invoice_id": "INV-00130", "phone": "+14155550129", "name": "Ann"},  # the same number
+    {"invoice_id": "INV-00131", "phone": "0612345678", "name": "Bo"},  # not E.164
+]
+lp.set_result(lp.connection("liveperson").send_campaign(
+    handoff="H1000000001", campaign_name="Reminder", skill="billing",
+    recipients=invoices, consumer_id="phone", variables={"1": "{name}"},
+))
+"""
+
+
+def test_reruns_of_a_job_that_drops_records_count_on_the_dashboard_as_the_job(
+    sandbox_ws: Path, control
+) -> None:
+    """Each rerun read the same invoices and listed the same records the campaign dropped
+    itself under `failed` again: the dashboard's Proactive failed grew with every rerun for
+    messages never sent to LivePerson. Its rerun still names them (`unsendable`), and the
+    day's figures stay those of the job: its reminder accepted once, nobody refused."""
+    write_recipe(sandbox_ws, "billing/twin", "x: int = 0", (SEND_WITH_A_TWIN,), CAMPAIGN_METADATA)
+    with Studio.open(sandbox_ws, user="alice") as studio:
+        first = studio.run("billing/twin")
+        assert first.status == "succeeded", first.error
+        day = dashboard_metrics(studio.store, *day_range(1, first.created_at))["proactive"]
+        assert [(row["accepted"], row["failed"]) for row in day] == [(1, 0)]
+        again = studio.rerun(first.id)
+        last = studio.rerun(again.id)
+
+        for job in (first, again, last):
+            result = studio.job(job.id).result or {}
+            named = [(e["invoice_id"], e["errorMessage"][:16]) for e in result["unsendable"]]
+            assert named == [("INV-00130", "DUPLICATE_NUMBER"), ("INV-00131", "INVALID_NUMBER")]
+        assert studio.job(last.id).result["already_sent"][0]["recipients"] == 1
+        shown = dashboard_metrics(studio.store, *day_range(1, first.created_at))["proactive"]
+        assert shown == day
+    assert [
+        row["count"] for row in control.get("/_sandbox/liveperson/recipients").json()["recipients"]
+    ] == [1]
 
 
 SEND_ONCE_PER_CHECKOUT = """\
