@@ -141,8 +141,17 @@ _NOT_NOW = re.compile(
 
 
 #: What libpq says, before it asks any server, of a connection option it cannot read
-#: (`?sslmode=bogus`, `?target_session_attrs=x`): the URL's to correct, not an outage.
-_UNREADABLE_OPTION = re.compile(r"invalid \w+ value|invalid connection option|invalid value for")
+#: (`?sslmode=bogus`, `?target_session_attrs=x`, a port past 65535): the URL's to correct,
+#: not an outage.
+_UNREADABLE_OPTION = re.compile(
+    r"invalid \w+ value|invalid connection option|invalid value for|invalid port number"
+)
+
+#: The fix of a store URL the database driver refused before asking any server.
+_URL_FIX = (
+    "correct [store] url in lpstudio.toml: its port is a number up to 65535, and its options "
+    "(after `?`) are the database driver's connection options, e.g. ?sslmode=require"
+)
 
 
 def unreachable(exc: DBAPIError) -> bool:
@@ -881,8 +890,7 @@ class Store:
             raise WorkspaceError(
                 f"the store's URL {shown_url(self.engine.url)} was refused: {reason}",
                 field="store.url",
-                fix="correct [store] url in lpstudio.toml: its options (after `?`) are the "
-                "database driver's connection options, e.g. ?sslmode=require",
+                fix=_URL_FIX,
             ) from None
         if revision == SCHEMA_HEAD:
             return
@@ -926,6 +934,8 @@ class Store:
         if not self._shared_clock:
             fix = "check that the folder of the SQLite file exists and that you may write to it"
             return WorkspaceError(said, field="store.url", fix=fix)
+        if _UNREADABLE_OPTION.search(reason):  # refused before any server was asked
+            return WorkspaceError(said, field="store.url", fix=_URL_FIX)
         if unreachable(exc):
             return StoreUnavailable(
                 said,

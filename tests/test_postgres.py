@@ -350,6 +350,20 @@ def test_a_mistyped_option_in_the_store_url_is_refused_naming_the_setting(
 
 
 @pytest.mark.parametrize(
+    "where", ["127.0.0.1:99999/brand", "127.0.0.1/brand?port=99999"], ids=["port", "query"]
+)
+def test_a_port_past_65535_is_refused_as_a_setting_to_correct(
+    ws: Path, cli: Any, where: str
+) -> None:
+    """libpq's "invalid port number" was taken for a database that cannot be reached: exit
+    75, "try again once the database answers", and a scheduler waited for it for ever."""
+    url = f"postgresql+psycopg://alice:{PASSWORD}@{where}"
+    error = _refused(_open_with_store(ws, cli, url), "cannot open the store")
+    assert 'invalid port number: "99999"' in error["message"], error
+    assert "correct [store] url" in error["fix"] and "try again" not in error["fix"], error
+
+
+@pytest.mark.parametrize(
     "query",
     [
         f"password={PASSWORD}",
