@@ -975,7 +975,8 @@ class Store:
             fix="correct [store] url in lpstudio.toml to the workspace's store (e.g. "
             'url = "sqlite:///lpstudio.db"); for a new store there, copy the workspace\'s '
             "into it with `lpstudio store-copy URL` (README: Scaling out) or make an empty "
-            "one with `lpstudio init . --accept-terms` in the workspace's folder",
+            "one with `lpstudio init . --accept-terms` in the workspace's folder, its "
+            "history/ moved aside first (`mv history history.old`: job ids start at 1 again)",
         )
 
     def close(self) -> None:

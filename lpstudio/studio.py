@@ -67,6 +67,7 @@ from .store import (
     SCHEDULED_TRIGGERS,
     Store,
     audit_in,
+    shown_url,
     worker_id,
 )
 from .times import parse_moment, poll_start
@@ -214,6 +215,29 @@ def _never_activated(root: Path) -> WorkspaceError:
         f"{root} was never activated: no admin accepted its terms",
         field="workspace",
         fix=f"an admin runs `lpstudio init . --accept-terms` in {root}",
+    )
+
+
+def _refuse_old_history(workspace: Workspace, store: Store) -> None:
+    """Refuses to start a store that holds no job over a history folder that holds output
+    notebooks (the workspace's, its old store replaced): job ids start at 1 again, and a
+    new job's notebook would replace an old one of the same id."""
+    history = workspace.history
+    with store.read() as s:
+        if s.scalar(select(Job.id).limit(1)) is not None:
+            return
+    if next(history.rglob("*.ipynb"), None) is None:
+        return
+    shown = (
+        history.relative_to(workspace.root) if history.is_relative_to(workspace.root) else history
+    )
+    raise WorkspaceError(
+        f"{history} holds output notebooks of an earlier store's jobs, and the store "
+        f"{shown_url(store.engine.url)} holds no job: its job ids start at 1 again, and a new "
+        "job's output notebook would replace an old one of the same id",
+        field="history",
+        fix=f"move it aside first (`mv {shown} {shown}.old` in {workspace.root}), then run "
+        "`lpstudio init` again",
     )
 
 
@@ -368,6 +392,7 @@ class Studio:
         store = Store(workspace.store_url, create=True)  # a new workspace's store is made here
         try:
             store.migrate()
+            _refuse_old_history(workspace, store)
             if store.activation() is None:
                 store.activate(founder, TERMS_VERSION)
         finally:

@@ -259,6 +259,45 @@ def test_a_workspace_path_may_start_with_the_home_folder(
     assert result.exit_code == 0, result.output
 
 
+def test_init_of_a_new_store_over_old_output_notebooks_is_refused_until_history_moves_aside(
+    ws: Path,
+) -> None:
+    """The "no lpstudio store" fix led to `init` over a history/ of old notebooks: job ids
+    started at 1 again, and new jobs' notebooks replaced old ones of the same id."""
+    job_id = finished_job(ws, minutes_ago=1)
+    old = ws / "history" / "p" / f"done-{job_id}.ipynb"
+    old.parent.mkdir(parents=True, exist_ok=True)
+    old.write_text('{"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}')
+    config = ws / "lpstudio.toml"
+    config.write_text(config.read_text().replace("sqlite:///lpstudio.db", "sqlite:///new.db"))
+    absent = CliRunner().invoke(main, ["jobs", "--json", "--workspace", str(ws)])
+    assert absent.exit_code == 2, absent.output
+    assert "mv history history.old" in json.loads(absent.stdout)["error"]["fix"]
+
+    init = ["init", str(ws), "--accept-terms", "--admin", "alice", "--json"]
+    refused = CliRunner().invoke(main, init)
+    assert refused.exit_code == 2, refused.output
+    error = json.loads(refused.stdout)["error"]
+    assert error["code"] == "WorkspaceError" and error["field"] == "history", error
+    assert f"{ws / 'history'} holds output notebooks" in error["message"], error
+    assert "job ids start at 1 again" in error["message"], error
+    assert f"`mv history history.old` in {ws}" in error["fix"], error
+    assert old.is_file()
+
+    (ws / "history").rename(ws / "history.old")
+    result = CliRunner().invoke(main, init)
+    assert result.exit_code == 0, result.output
+    with Studio.open(ws, user="alice") as studio:
+        assert studio.store.activation() is not None
+
+
+def test_init_again_keeps_a_store_with_jobs_and_their_notebooks(ws: Path) -> None:
+    job_id = finished_job(ws, minutes_ago=1)
+    (ws / "history" / f"{job_id}.ipynb").write_text("{}")
+    result = CliRunner().invoke(main, ["init", str(ws), "--accept-terms", "--admin", "alice"])
+    assert result.exit_code == 0, result.output
+
+
 def test_init_where_no_folder_can_be_made_names_the_path(tmp_path: Path) -> None:
     blocker = tmp_path / "a-file"
     blocker.write_text("")
