@@ -58,6 +58,7 @@ from .conftest import (
     wait_for,
     write_recipe,
 )
+from .test_store_schema import migrate_to
 
 POLL = {
     "kind": "poll",
@@ -500,6 +501,19 @@ def test_a_daemon_stops_once_a_newer_lpstudio_upgraded_the_store(
     said = daemon.log.read_text()
     assert "upgraded by a newer lpstudio to schema revision 0099" in said, said
     assert "Traceback" not in said
+
+
+def test_a_daemon_that_upgrades_the_store_logs_lpstudio_s_line_only(
+    ws: Path, db: Store, daemons: Callable[..., Daemon]
+) -> None:
+    """Started first after an upgrade, it logged some ten of alembic's INFO lines (its
+    plugins, "Context impl SQLiteImpl", each migration) around lpstudio's own line."""
+    migrate_to(db, "0017", down=True)
+    daemon = daemons()
+    wait_for(lambda: "scheduler started" in daemon.log.read_text(), what="the daemon")
+    said = daemon.log.read_text()
+    assert f"upgrading the store sqlite:///{ws / 'lpstudio.db'} from schema 0017" in said, said
+    assert "alembic" not in said and "SQLiteImpl" not in said, said
 
 
 # -- 2. rival daemons on one store -----------------------------------------------------------

@@ -205,6 +205,8 @@ def scheduler(workers: int, grace: float, workspace: Path | None) -> None:
     logging.getLogger("httpx").setLevel(logging.WARNING)
     logging.getLogger("papermill").setLevel(logging.WARNING)
     logging.getLogger("traitlets").setLevel(logging.WARNING)
+    # A store's upgrade is said in lpstudio's one line (`Store.migrate`), not alembic's ten.
+    logging.getLogger("alembic").setLevel(logging.WARNING)
     stopping = threading.Event()
     daemon: Scheduler | None = None
 
