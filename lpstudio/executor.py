@@ -51,8 +51,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.exc import OperationalError
 
 from . import pool as kernel_pool
+from .errors import LpstudioError, NotFoundError, WorkspaceError
 from .models import Job
 from .runner import (
     NotItsTurn,
@@ -71,6 +73,7 @@ from .store import (
     RUNNING,
     SCHEDULED_TRIGGERS,
     Store,
+    shown_url,
     worker_id,
     worker_is_gone,
 )
@@ -497,15 +500,70 @@ _opened_lock = threading.Lock()
 
 
 def _open_on_worker(root: str) -> tuple[Workspace, Store, kernel_pool.KernelPool | None]:
+    """What this worker opened for the workspace folder `root`: opened at its first job,
+    from the lpstudio.toml this machine reads there. A store it cannot open is said with the
+    CLI's reason and fix, as this worker's (a job failed with the driver's bare error)."""
     with _opened_lock:
         if root not in _opened:
             workspace = Workspace.load(root)
-            _opened[root] = (
-                workspace,
-                Store(workspace.store_url),
-                kernel_pool.acquire(workspace.pool_settings()),
-            )
+            store = Store(workspace.store_url)
+            try:
+                if store.schema_revision() is None:
+                    raise store.absent()
+            except OperationalError as exc:
+                store.close()
+                raise _on_this_worker(store.unopened(exc), root) from None
+            except WorkspaceError as exc:
+                store.close()
+                raise _on_this_worker(exc, root) from None
+            _opened[root] = (workspace, store, kernel_pool.acquire(workspace.pool_settings()))
         return _opened[root]
+
+
+def _worker_name() -> str:
+    """This Dask worker as its operator knows it: its name, and its address."""
+    from distributed import get_worker
+
+    try:
+        worker = get_worker()
+    except ValueError:  # not in a worker's task (a test calls it directly)
+        return f"on {socket.gethostname()}"
+    name, address = str(worker.name), str(worker.address)
+    return address if name == address else f"{name} ({address})"
+
+
+def _on_this_worker(error: LpstudioError, root: str) -> LpstudioError:
+    """`error`, met by this worker about the store its own lpstudio.toml names, said as this
+    worker's: the server's store may be fine, and the fix is made on the worker's machine."""
+    return type(error)(
+        f"the Dask worker {_worker_name()}: {error.message}",
+        field=error.field,
+        fix=f"on the Dask worker's machine, in {root}/{CONFIG_NAME}: {error.fix}; then restart "
+        "the Dask workers",
+    )
+
+
+def _holds(store: Store, job_id: int) -> bool:
+    """Whether the store holds the job."""
+    try:
+        store.job(job_id)
+    except NotFoundError:
+        return False
+    return True
+
+
+def _other_store(store: Store, job_id: int, root: str) -> WorkspaceError:
+    """A job its sender stored that this worker's store does not hold: the worker reads
+    another store than its sender's (its lpstudio.toml names another `[store] url`)."""
+    return _on_this_worker(
+        WorkspaceError(
+            f"job {job_id} does not exist in the store {shown_url(store.engine.url)}: this "
+            "worker reads another store than the server's",
+            field="store.url",
+            fix="make [store] url there the same store as the server's lpstudio.toml names",
+        ),
+        root,
+    )
 
 
 def warm_worker(root: str) -> None:
@@ -521,9 +579,14 @@ def run_on_worker(root: str, job_id: int, claimed_by: str | None) -> str:
     by a conditional write: a task that comes late (the scheduler requeued the job meanwhile)
     or twice (Dask ran it again after its worker died) runs nothing."""
     workspace, store, kernels = _open_on_worker(root)
-    if claimed_by is not None and not store.hand_over(job_id, claimed_by):
-        return store.job(job_id).status  # requeued or taken meanwhile: not this task's
-    return execute_job(workspace, store, job_id, pool=kernels).status
+    try:
+        if claimed_by is not None and not store.hand_over(job_id, claimed_by):
+            return store.job(job_id).status  # requeued or taken meanwhile: not this task's
+        return execute_job(workspace, store, job_id, pool=kernels).status
+    except NotFoundError as exc:
+        if exc.field == "job" and not _holds(store, job_id):
+            raise _other_store(store, job_id, root) from None
+        raise
 
 
 @dataclass(eq=False)
@@ -704,7 +767,9 @@ class DaskExecutor(Executor):
     def _task_ended(self, sent: _Sent, task: Any) -> None:
         if task.cancelled():
             reason = "its task was cancelled"
-        elif (exc := task.exception()) is not None:
+        elif isinstance(exc := task.exception(), LpstudioError):  # the worker's, with its fix
+            reason, sent.fix = exc.message, exc.fix
+        elif exc is not None:
             reason = f"{type(exc).__name__}: {exc}"
         else:
             reason = "its task ended without starting it"

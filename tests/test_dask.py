@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -27,6 +28,7 @@ from lpstudio.studio import Studio
 from .conftest import (
     LPSTUDIO,
     alive,
+    free_port,
     run_cli,
     run_json,
     scheduler_running,
@@ -132,6 +134,55 @@ def test_a_failing_recipe_ends_failed_with_its_error(dask_ws: Path) -> None:
     assert job.error["cell"] == 2 and job.finished_at is not None
     output = nbformat.read(dask_ws / job.output_path, as_version=4)
     assert "no such phone" in json.dumps(output.cells[-1].outputs)
+
+
+def worker_reads_store(ws: Path, url: str) -> None:
+    """Gives the workers a `[store] url` other than the one the test's studio opened: as a
+    worker machine whose own lpstudio.toml differs (the worker reads it at its first job)."""
+    config = ws / "lpstudio.toml"
+    config.write_text(config.read_text().replace('"sqlite:///lpstudio.db"', json.dumps(url)))
+
+
+def test_a_worker_that_cannot_open_its_store_fails_the_job_with_the_cli_s_reason_and_fix(
+    dask_ws: Path, cluster: Client
+) -> None:
+    """The job failed with the driver's bare error and no fix, naming no Dask worker."""
+    write_recipe(dask_ws, "p/here")
+    with Studio.open(dask_ws, user="alice") as studio:
+        closed = free_port()
+        worker_reads_store(
+            dask_ws, f"postgresql+psycopg://lpstudio:Wr0ngPass@127.0.0.1:{closed}/db"
+        )
+        job = studio.run("p/here")
+    (address,) = cluster.scheduler_info()["workers"]
+    assert job.status == "failed" and job.error["ename"] == "ExecutorError", job.error
+    said = job.error["evalue"]
+    assert said.startswith("the Dask cluster did not run the job: the Dask worker "), said
+    assert address in said, said
+    assert f"cannot open the store postgresql+psycopg://lpstudio:***@127.0.0.1:{closed}/db" in said
+    assert "Wr0ngPass" not in json.dumps(job.error), job.error
+    fix = job.error["fix"]
+    assert f"in {dask_ws / 'lpstudio.toml'}" in fix and "[store] url" in fix, fix
+    assert fix.endswith("then restart the Dask workers"), fix
+
+
+def test_a_worker_that_reads_another_store_says_so_rather_than_no_such_job(
+    dask_ws: Path, tmp_path: Path
+) -> None:
+    """It said "job N does not exist; fix: list jobs with lpstudio jobs": misleading, as
+    the server's store holds the job."""
+    write_recipe(dask_ws, "p/here")
+    other = tmp_path / "old.db"
+    shutil.copy(dask_ws / "lpstudio.db", other)  # a store, without the job to come
+    with Studio.open(dask_ws, user="alice") as studio:
+        worker_reads_store(dask_ws, f"sqlite:///{other}")
+        job = studio.run("p/here")
+    assert job.status == "failed" and job.error["ename"] == "ExecutorError", job.error
+    said = job.error["evalue"]
+    assert f"job {job.id} does not exist in the store sqlite:///{other}" in said, said
+    assert "reads another store than the server's" in said and "Dask worker" in said, said
+    fix = job.error["fix"]
+    assert "same store as the server's" in fix and fix.endswith("restart the Dask workers"), fix
 
 
 def test_a_job_fails_at_once_with_the_reason_and_fix_when_nothing_listens_at_the_scheduler(
