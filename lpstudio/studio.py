@@ -1829,16 +1829,30 @@ class Studio:
     @contextlib.contextmanager
     def _trigger_faults(self, recipe: Recipe, what: str) -> Iterator[None]:
         """A poll trigger's own fault (its connector's code, or an app's answer it cannot
-        read), said with its fix, not a traceback: `what` of the recipe failed."""
+        read), said with its fix, not a traceback: `what` of the recipe failed. An app's
+        failure its connector raised with no fix of its own (a custom connector's `call`
+        answered 500) gets the test of the connection the trigger polls, by its name: the
+        CLI, `lpstudio recipes`, the REST API and the lab each say it in their terms (it had
+        none, or a made-up `<name>` over REST)."""
+        from .sdk import ConnectorError
+
+        def polled() -> str:
+            slot = recipe.metadata.get("trigger", {}).get("connection")
+            return str(self.settings(recipe)["connections"].get(slot, slot))
+
         try:
             yield
+        except ConnectorError as exc:
+            if exc.fix is None:
+                exc.fix = (
+                    f"try again once the app answers: `lpstudio connections test {polled()}` "
+                    "says whether it does"
+                )
+            raise
         except LpstudioError:
             raise
         except Exception as exc:
-            from .sdk import ConnectorError
-
-            slot = recipe.metadata.get("trigger", {}).get("connection")
-            name = self.settings(recipe)["connections"].get(slot, slot)
+            name = polled()
             raise ConnectorError(
                 f"{what} of {recipe.name} failed: {type(exc).__name__}: {exc}",
                 fix=f"`lpstudio connections test {name}` says whether the app answers; if it "

@@ -97,6 +97,13 @@ def nancursor(conn, since, cursor):
     return Page([{"id": 2}], cursor={"offset": float("nan")}, more=False)
 
 
+@connector.poll_trigger("down", title="Down", key=lambda e: str(e["id"]))
+def down(conn, since, cursor):
+    from lpstudio.sdk import ConnectorError
+
+    raise ConnectorError("Acme answered GET /leads with HTTP 500", status=500)
+
+
 @connector.poll_trigger("keyless", title="Keyless", key=lambda e: str(e["id"]))
 def keyless(conn, since, cursor):
     return Page([{"id": 1}, {"name": "no id"}], cursor=1)
@@ -180,6 +187,28 @@ def test_a_refused_poll_under_json_gives_the_error_and_the_jobs_it_queued(acme: 
     assert "cursor it was given" in said["error"]["message"], said
     assert said["error"]["field"] == "triggers.stuck", said
     assert [(job["status"], job["event"]) for job in said["jobs"]] == [("queued", {"id": 1})]
+
+
+def test_an_app_failure_a_connector_raised_without_a_fix_names_the_connection_to_test(
+    acme: Path,
+) -> None:
+    """A custom connector's `ConnectorError` with no fix of its own (its app answered 500):
+    the CLI gave none, and REST's Poll now a made-up `<name>`; each names the connection the
+    trigger polls, in its own terms."""
+    recipe = _recipe(acme, "down")
+
+    code, said, _ = _poll_json(acme, recipe)
+
+    assert code == 1, said
+    assert said["error"]["message"] == "Acme answered GET /leads with HTTP 500", said
+    assert said["error"]["fix"] == (
+        "try again once the app answers: `lpstudio connections test acme` says whether it does"
+    ), said
+    with serving(acme, "--LpstudioApp.scheduler=False") as server:
+        answer = server.api("alice", "POST", f"/recipes/{recipe}/poll")
+    error = answer.json()["error"]
+    assert answer.status_code == 502 and error["code"] == "AppError", answer.text
+    assert "POST /lpstudio/api/v1/connections/acme/test says whether it does" in error["fix"]
 
 
 def test_poll_now_refused_after_its_first_page_runs_and_names_the_job_it_queued(
