@@ -702,12 +702,16 @@ class Recipe:
         for index, rule in enumerate(rules):
             where = f"metadata.lpstudio.trigger.conditions.rules.{index}.field"
             problem = _unknown_field(record, rule["field"], polled.object or "record")
+            outcome = "no event has it, so the rule would compare nothing, and a poll would "
+            outcome += "pass or drop every event alike"
+            if problem is None:
+                problem = _unordered(record, rule, polled.object or "record")
+                outcome = "no event passes the rule, so a poll would drop every event"
             if problem is not None:
                 said, fix = problem
                 raise RecipeError(
                     f"recipe {self.name}: {where} '{rule['field']}' {said} (the records of "
-                    f"the {connector.name} trigger {polled.name}): no event has it, so the "
-                    "rule would compare nothing, and a poll would pass or drop every event alike",
+                    f"the {connector.name} trigger {polled.name}): {outcome}",
                     field=where,
                     fix=f"correct {where}: {fix}",
                 )
@@ -1018,6 +1022,40 @@ def _unknown_field(schema: dict[str, Any], path: str, record: str) -> tuple[str,
             f"name a field a {record} has, " + (f"perhaps {named}" if close else f"one of {named}"),
         )
     return None
+
+
+def _declared(schema: dict[str, Any], path: str) -> dict[str, Any] | None:
+    """The schema a record of `schema` declares for its dotted field `path`; None where it
+    declares none (a field below one whose own fields are not all declared)."""
+    node: Any = schema
+    for part in path.split("."):
+        node = node.get("properties", {}).get(part) if isinstance(node, dict) else None
+        if node is None:
+            return None
+    return node if isinstance(node, dict) else None
+
+
+def _unordered(schema: dict[str, Any], rule: dict[str, Any], record: str) -> tuple[str, str] | None:
+    """Why a rule that orders (`>`, `<=`...) can never order the field it names, which a
+    record of `schema` declares a list, an object or true or false (`line_items > 5`):
+    each event failed it, and a poll dropped them all for good, said only in the server's
+    log. None when the field may hold a number or a text."""
+    declared = (
+        _declared(schema, rule["field"]) if rule.get("op") in ("<", "<=", ">", ">=") else None
+    )
+    kinds = (declared or {}).get("type")
+    kinds = [kinds] if isinstance(kinds, str) else list(kinds or [])
+    held = [kind for kind in kinds if kind != "null"]
+    if not held or any(kind in ("string", "number", "integer") for kind in held):
+        return None
+    holds = " or ".join(
+        {"object": "an object"}.get(kind, _NO_FIELDS.get(kind, kind)) for kind in held
+    )
+    return (
+        f"is {holds} in a {record}, which `{rule['op']}` cannot order: it orders numbers and texts",
+        f"order a field that holds a number or a text, or compare '{rule['field']}' with == "
+        "or !=, or test it with exists",
+    )
 
 
 def _trigger_fix(

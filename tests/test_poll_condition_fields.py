@@ -74,8 +74,22 @@ def refused(ws: Path, *args: str) -> dict[str, Any]:
         ("Total_Price", "'Total_Price'", "total_price"),
         ("line_items.price", "line_items", "line_items"),
         ("total_price.amount", "total_price", "total_price"),
+        ("customer.frist_name", "'customer.frist_name'", "customer.first_name"),
+        # Ordered (`>= 50`), a list, an object or true or false never passes: all dropped.
+        ("line_items", "'line_items' is a list", "a number or a text"),
+        ("customer", "'customer' is an object", "a number or a text"),
+        ("buyer_accepts_marketing", "is true or false", "with == or !="),
     ],
-    ids=["misspelt", "cased", "inside a list", "inside a text"],
+    ids=[
+        "misspelt",
+        "cased",
+        "inside a list",
+        "inside a text",
+        "misspelt in an object",
+        "a list ordered",
+        "an object ordered",
+        "a boolean ordered",
+    ],
 )
 def test_a_condition_on_a_field_no_checkout_has_is_refused_wherever_the_recipe_is_read(
     ws: Path, field: str, said: str, fixed: str
@@ -113,16 +127,22 @@ def test_the_fix_names_the_nearest_fields_of_a_checkout(ws: Path) -> None:
     [
         "total_price",
         "note",  # a field of Shopify's checkouts the connector does not describe
-        "buyer_accepts_marketing",
         "customer.first_name",
-        "customer.email",  # below a field whose own fields are not all declared: any
-        "shipping_address.country_code",
+        "customer.email",
+        "shipping_address.country_code",  # below a field whose own fields are not all declared
     ],
 )
 def test_a_condition_on_a_field_a_checkout_has_is_accepted(ws: Path, field: str) -> None:
     cart_recipe(ws, field)
     with Studio.open(ws, user="alice") as studio:
         assert studio.recipe(CART).metadata["trigger"]["conditions"]["rules"][1]["field"] == field
+
+
+def test_a_field_no_op_orders_is_compared_with_equals(ws: Path) -> None:
+    """True or false is no number: `>= 50` on it is refused, `== true` taken."""
+    cart_recipe(ws, "buyer_accepts_marketing", op="==", value=True)
+    with Studio.open(ws, user="alice") as studio:
+        assert studio.recipe(CART).metadata["trigger"]["conditions"]["rules"][1]["op"] == "=="
 
 
 @pytest.mark.parametrize(("connector", "trigger"), [("sql", "new_rows"), ("csv_file", "new_rows")])

@@ -135,6 +135,30 @@ _MORE_CHECKOUT_FIELDS = {
     ),
 }
 
+#: The fields of Shopify's REST customer (as a checkout embeds it) beside those declared
+#: below, by type: a condition naming another (`customer.frist_name`) is refused.
+_MORE_CUSTOMER_FIELDS = {
+    "object": ("default_address", "email_marketing_consent", "sms_marketing_consent"),
+    "array": ("addresses", "tax_exemptions"),
+    "boolean": ("accepts_marketing", "tax_exempt", "verified_email"),
+    "integer": ("last_order_id", "orders_count"),
+    "string": (
+        "accepts_marketing_updated_at",
+        "admin_graphql_api_id",
+        "created_at",
+        "currency",
+        "email",
+        "last_order_name",
+        "marketing_opt_in_level",
+        "multipass_identifier",
+        "note",
+        "state",
+        "tags",
+        "total_spent",
+        "updated_at",
+    ),
+}
+
 connector.object(
     "checkout",
     {
@@ -155,7 +179,14 @@ connector.object(
                     "first_name": {"type": "string"},
                     "last_name": {"type": "string"},
                     "phone": {"type": ["string", "null"]},
+                    **{
+                        name: {"type": [kind, "null"]}
+                        for kind, names in _MORE_CUSTOMER_FIELDS.items()
+                        for name in names
+                    },
                 },
+                # Every field of a checkout's customer: `customer.frist_name` is refused too.
+                "additionalProperties": False,
             },
             "line_items": {
                 "type": "array",
