@@ -682,6 +682,15 @@ class Studio:
     # -- lifecycle -------------------------------------------------------------------------
     # Starting and stopping a recipe, its versions, and erasing old jobs' data.
 
+    def polled_on(self, recipe: str) -> bool:
+        """Whether a poll trigger's polls have read past its since (a cursor, or events seen):
+        a start goes on from there, not from its since."""
+        from .models import TriggerState
+
+        with self.store.read() as s:
+            state = s.get(TriggerState, recipe)
+        return state is not None and (state.cursor is not None or bool(state.seen))
+
     def start(self, ref: str | os.PathLike[str], reset_since: str | None = None) -> dict[str, Any]:
         """Marks a recipe started, once its settings are complete (connections bound and
         connected, values valid), with the connections it uses bound in its settings; says

@@ -50,3 +50,23 @@ def test_start_says_where_a_poll_goes_from_and_where_a_reset_moved_it(ws: Path, 
 
     by_json = json.loads(cli("start", "p/poll", "--reset-since", "2h", "--json").stdout)
     assert by_json["state"] == "started" and by_json["since"] != shown["since"]
+
+
+def test_a_start_after_polls_says_it_goes_on_from_its_last_poll(ws: Path, cli) -> None:
+    """A plain start after polls named the since of the first (`it polls for events since`
+    30 days ago), read as a replay of 30 days: it goes on from the last poll's end."""
+    write_polled(ws, "p/poll")
+    (ws / "data").mkdir(exist_ok=True)
+    (ws / "data" / "in.csv").write_text("phone\n+14155550100\n")
+    since = json.loads(cli("start", "p/poll", "--json").stdout)["since"]
+    assert cli("stop", "p/poll").exit_code == 0
+    polled = cli("poll", "p/poll", "--no-run")
+    assert polled.exit_code == 0, polled.output
+
+    again = cli("start", "p/poll")
+
+    assert again.exit_code == 0, again.output
+    assert again.output == (
+        "started p/poll.ipynb; it polls on from where its last poll ended (its polls began at "
+        f"{local(since)}; `--reset-since` starts them again)\n"
+    )

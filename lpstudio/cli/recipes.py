@@ -335,18 +335,26 @@ def start(recipe: str, reset_since: str | None, workspace: Path | None, as_json:
         settings = studio.start(path, reset_since=_moment(reset_since, "--reset-since"))
         name = studio.workspace.recipe_name(Path(path))
         # Only a poll goes by its since: one saved while the notebook was a poll stays.
-        since = settings["since"] if studio.recipe(path).trigger_kind == "poll" else None
-    _echo_or_json(as_json, settings, _started_said(name, since, reset_since))
+        started = studio.recipe(path)
+        since = settings["since"] if started.trigger_kind == "poll" else None
+        went_on = since is not None and studio.polled_on(started.name)
+    _echo_or_json(as_json, settings, _started_said(name, since, reset_since, went_on))
 
 
-def _started_said(name: str, since: str | None, reset_since: str | None) -> str:
+def _started_said(name: str, since: str | None, reset_since: str | None, went_on: bool) -> str:
     """A start's line: a poll trigger's since too, where a reset moved it (it runs again
     events already run, or skips some) or where its first start fixed it, in the time
-    `settings` shows and `--reset-since` takes back."""
+    `settings` shows and `--reset-since` takes back; once its polls read past it
+    (`went_on`), that it goes on from its last poll (a 30 days' since read as a replay)."""
     if since is None:
         return f"started {name}"
     if reset_since is not None:
         return f"started {name}; its poll starts again from {_local_time(since)}"
+    if went_on:
+        return (
+            f"started {name}; it polls on from where its last poll ended (its polls began at "
+            f"{_local_time(since)}; `--reset-since` starts them again)"
+        )
     return f"started {name}; it polls for events since {_local_time(since)}"
 
 
