@@ -628,7 +628,9 @@ def mark_lost(workspace: Workspace, job: Job, store: Store) -> None:
     process died before its notebook was first written names none, as a job that failed
     before papermill wrote anything: it would otherwise be said moved or deleted. Its error
     takes the In [N] marking its cell there, as a cut-off job's does: only the notebook
-    knows it."""
+    knows it. Its result, fixed by the reaper from its ledger alone, is read again over what
+    its recipe stored before sending (`final_result`), as a stopped job's is: the invoices it
+    skipped, and the recipients it never reached (`not_sent`), were counted nowhere."""
     if not job.output_path or not job.error:
         return
     path = workspace.root / job.output_path
@@ -647,6 +649,8 @@ def mark_lost(workspace: Workspace, job: Job, store: Store) -> None:
     settle_cut_off(nb, job.finished_at)
     writer = NotebookWriter(path, workspace.projects / job.recipe)
     writer.nb = nb
+    if writer.outputs() is not None and (job.result or {}).get("from_ledger", True):
+        _amend(store, job, result=final_result(store, job, writer, sends=True))
     writer.add_banner(job.error)
 
 

@@ -91,11 +91,11 @@ def test_a_timeout_during_kernel_start_runs_no_cell(ws: Path, tmp_path: Path) ->
     assert job["status"] == "failed" and job["error"]["ename"] == "Timeout"
     said = "timed out after 0.05 s (the job's own timeout), before cell 1 started"
     assert job["error"]["evalue"] == said
-    assert job["error"]["fix"].startswith("run the recipe again with")
+    assert job["error"]["fix"].startswith("rerun it with a longer timeout")
     assert job["error"]["cell"] is None
     assert job["progress"] == {"done": 0, "total": 3}
     nb = nbformat.read(job["output_path"], as_version=4)
-    assert f"lpstudio: {said}<br>fix: run the recipe again with" in nb.cells[0].source
+    assert f"lpstudio: {said}<br>fix: rerun it with a longer timeout" in nb.cells[0].source
 
 
 def watching(job_id: int) -> bool:

@@ -9,12 +9,15 @@ never on sleeps.
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 import httpx
+import nbformat
 from click.testing import CliRunner
 
 from lpstudio.cli import main
+from lpstudio.kernel import RESULT_MIME
 from lpstudio.kernel.runtime import StoreLedger
 from lpstudio.studio import Studio
 
@@ -126,6 +129,43 @@ def test_a_rerun_stopped_mid_send_counts_unsent_only_what_no_earlier_try_holds(
         assert studio.store.ledger_result(studio.job(idle.id)) is None
         nobody = studio.store.ledger_result(studio.job(idle.id), {"recipients": 7}) or {}
         assert (nobody.get("accepted"), nobody.get("not_sent")) == (0, 7), nobody
+
+
+def test_a_reminder_whose_worker_was_lost_keeps_what_its_recipe_stored_before_sending(
+    ws: Path,
+) -> None:
+    """Reaped as "worker lost" (its process killed mid-send), its result was its ledger's
+    alone: the invoices it skipped and the recipients it never reached, which its partial
+    output notebook holds, were counted nowhere, as a cancelled job's were before."""
+    write_recipe(ws, "p/lost")
+    stored = {"campaign": "reminder", "recipients": 5, "skipped": [SKIPPED]}
+    notebook = nbformat.v4.new_notebook()
+    notebook.cells = [
+        nbformat.v4.new_code_cell(
+            "lp.set_result(...)",
+            outputs=[nbformat.v4.new_output("display_data", data={RESULT_MIME: stored})],
+        ),
+        nbformat.v4.new_code_cell("lp.send_campaign(...)"),
+    ]
+    nbformat.write(notebook, ws / "out.ipynb")
+    with Studio.open(ws, user="alice") as studio:
+        beat = studio.store.now() - timedelta(minutes=2)
+        job, ledger = running_job(
+            studio, "p/lost", "manual", worker="gone/0123abcd:4242", heartbeat_at=beat
+        )
+        set_job(studio.store, job.id, output_path="out.ipynb", cells_total=2, cells_done=1)
+        ledger.claim_many([key(n) for n in range(3)])
+        ledger.settle_many({key(0): "accepted", key(1): "accepted"}, {"proactiveCampaignId": "c"})
+
+        [lost] = studio.reap_lost_jobs()
+
+    result = lost.result or {}
+    assert (lost.status, lost.error["ename"]) == ("failed", "WorkerLost")
+    assert result["skipped"] == [SKIPPED] and result["campaign"] == "reminder", result
+    # 5 to send: 2 accepted, 1 out when it died (uncertain), 2 never reached.
+    assert (result["accepted"], result["not_sent"]) == (2, 2), result
+    said = shown(ws, lost.id)
+    assert "not sent 2" in said and "skipped: 0612345678 (invoice INV-1006)" in said, said
 
 
 def test_a_ragged_invoices_csv_fails_before_any_send_naming_its_line_and_the_fix(
