@@ -1615,11 +1615,7 @@ def test_webhooks_queue_events_and_keep_them_while_stopped(server: str, ws: Path
     assert first.status_code == 202 and again.status_code == 200, again.text
     assert again.json()["repeated"] and again.json()["accepted"] == 0
     assert again.json()["jobs"] == first.json()["jobs"]
-    cy = [
-        j
-        for j in api(server, "alice", "GET", "/jobs", params={"limit": 1000}).json()["jobs"]
-        if j["trigger"] == "webhook" and j.get("event") == {"name": "Cy"}
-    ]
+    cy = [event for event in events_queued(server, "hooks/lead.ipynb") if event == {"name": "Cy"}]
     assert len(cy) == 1
     assert_error(httpx.post(f"{server}{hook}", content=b"{oops", timeout=30), 400, "body")
     assert_error(httpx.post(f"{server}{hook}", json=42, timeout=30), 400, "body")
