@@ -452,7 +452,7 @@ def test_a_field_under_an_empty_parent_renders_empty_and_a_typo_is_missing(conne
     ] * 2
     assert (
         str(error).splitlines()[0]
-        == "No recipient could be sent: all 2 failed with MISSING_FIELD=custmer.first_name"
+        == "No recipient could be sent: all 2 are unsendable, with MISSING_FIELD=custmer.first_name"
     )
     assert error.field == "variables" and "'custmer.first_name' is in none" in str(error.fix)
     assert len(campaigns(control)) == 1  # the first send's only
@@ -464,7 +464,8 @@ def test_a_format_no_recipient_s_value_takes_fails_the_job_saying_what_to_write(
         connect(), everyone, variables={"1": "Your cart: {total_price:d}"}
     )
     message = str(error).splitlines()[0]
-    assert message.startswith("No recipient could be sent: all 2 failed with BAD_TEMPLATE=1 (")
+    said = "No recipient could be sent: all 2 are unsendable, with BAD_TEMPLATE=1 ("
+    assert message.startswith(said), message
     assert "{total_price:d} cannot show total_price" in message and "{total_price:.2f}" in message
     assert error.field == "variables.1" and len(result["unsendable"]) == 2
     assert control.get("/_sandbox/requests").json()["requests"] == []
@@ -497,7 +498,8 @@ def test_recipients_all_failing_for_one_reason_fail_the_job_naming_the_input(
     everyone = [{**recipient, "n": n} for n in range(3)]
     for dry_run in (True, False):
         error, result = send_incomplete(connect(dry_run=dry_run), everyone, **overrides)
-        assert str(error).splitlines()[0] == f"No recipient could be sent: all 3 failed with {code}"
+        said = f"No recipient could be sent: all 3 are unsendable, with {code}"
+        assert str(error).splitlines()[0] == said
         assert error.field == field and not error.retryable
         assert [f["errorMessage"] for f in result["unsendable"]] == [code] * 3
     assert control.get("/_sandbox/requests").json()["requests"] == []

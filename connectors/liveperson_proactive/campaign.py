@@ -589,7 +589,7 @@ class NobodySendable(ConnectorError):
         first = str(result["unsendable"][0]["errorMessage"])
         detail = f" ({first.split(': ', 1)[1]})" if first != code else ""
         super().__init__(
-            f"No recipient could be sent: all {count} failed with {code}{detail}",
+            f"No recipient could be sent: all {count} are unsendable, with {code}{detail}",
             field=field,
             fix=fix,
             result=result,
