@@ -60,6 +60,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from .errors import FIX_SAID, NotFoundError, StoreUnavailable, WorkspaceError, rerun_fix
 from .models import Activation, AuditEntry, Job, Notebook, RecipeVersion, User, as_utc, utcnow
 from .sdk import NOT_SENT
+from .workspace import SQLITE_SIDE_FILES
 
 #: The newest migration; a store at this revision needs no Alembic at start-up.
 SCHEMA_HEAD = "0018"
@@ -642,6 +643,20 @@ def _check_url(url: str) -> None:
         parsed.get_dialect().import_dbapi()
     except (NoSuchModuleError, ImportError):
         raise refuse(f"{shown} needs a database driver that is not installed") from None
+
+
+def new_sqlite_file(url: URL) -> str | None:
+    """The SQLite file a store made at `url` would create, if it creates one: what a step
+    that fails after making it (`lpstudio init` refused, a store copy) removes again."""
+    if url.get_backend_name() != "sqlite" or in_memory(url) or url.query.get("uri"):
+        return None
+    return None if os.path.lexists(str(url.database)) else str(url.database)
+
+
+def remove_sqlite_file(path: str) -> None:
+    """Removes a SQLite file `new_sqlite_file` named, with its side files: as it was."""
+    for side in SQLITE_SIDE_FILES:
+        Path(f"{path}{side}").unlink(missing_ok=True)
 
 
 def in_memory(url: URL) -> bool:

@@ -56,6 +56,8 @@ from .store import (
     SCHEMA_HEAD,
     Store,
     in_memory,
+    new_sqlite_file,
+    remove_sqlite_file,
     shown_url,
     upgrade_schema,
     url_passwords,
@@ -145,14 +147,13 @@ def copy_store(workspace: Workspace, source: Store, url: str) -> CopiedStore:
                 field="url",
                 fix=NEW_DATABASE_FIX,
             )
-        created = _new_sqlite_file(target.engine.url)
+        created = new_sqlite_file(target.engine.url)
         try:
             tables = _copy(source, target)
         except BaseException:
             if created is not None:  # as it was: no file
                 target.close()
-                for side in SQLITE_SIDE_FILES:
-                    Path(f"{created}{side}").unlink(missing_ok=True)
+                remove_sqlite_file(created)
             raise
     finally:
         target.close()
@@ -185,13 +186,6 @@ def _same_database(a: URL, b: URL) -> bool:
         return ("localhost" if host in _LOOPBACK else host, url.port or 5432, url.database)
 
     return server(a) == server(b)
-
-
-def _new_sqlite_file(url: URL) -> str | None:
-    """The SQLite file the copy will create (removed again if it fails), if it creates one."""
-    if url.get_backend_name() != "sqlite" or not url.database or url.database == ":memory:":
-        return None
-    return None if os.path.lexists(url.database) else url.database
 
 
 def _copy(source: Store, target: Store) -> dict[str, int]:

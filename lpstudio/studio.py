@@ -67,6 +67,8 @@ from .store import (
     SCHEDULED_TRIGGERS,
     Store,
     audit_in,
+    new_sqlite_file,
+    remove_sqlite_file,
     shown_url,
     worker_id,
 )
@@ -390,11 +392,17 @@ class Studio:
         Workspace.write_new(root)
         workspace = Workspace.load(root)
         store = Store(workspace.store_url, create=True)  # a new workspace's store is made here
+        made = new_sqlite_file(store.engine.url)  # before its first connection makes it
         try:
             store.migrate()
             _refuse_old_history(workspace, store)
             if store.activation() is None:
                 store.activate(founder, TERMS_VERSION)
+        except BaseException:
+            store.close()
+            if made is not None:  # refused: no store file left behind to activate later
+                remove_sqlite_file(made)
+            raise
         finally:
             store.close()
         studio = cls(workspace, user=admin)

@@ -283,6 +283,10 @@ def test_init_of_a_new_store_over_old_output_notebooks_is_refused_until_history_
     assert "job ids start at 1 again" in error["message"], error
     assert f"`mv history history.old` in {ws}" in error["fix"], error
     assert old.is_file()
+    # nothing half-made: no empty store that a later command would call never activated
+    assert sorted(p.name for p in ws.glob("new.db*")) == []
+    again = CliRunner().invoke(main, ["jobs", "--json", "--workspace", str(ws)])
+    assert "mv history history.old" in json.loads(again.stdout)["error"]["fix"], again.output
 
     (ws / "history").rename(ws / "history.old")
     result = CliRunner().invoke(main, init)
