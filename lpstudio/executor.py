@@ -72,6 +72,7 @@ from .store import (
     QUEUED,
     RUNNING,
     SCHEDULED_TRIGGERS,
+    SCHEMA_HEAD,
     Store,
     shown_url,
     worker_id,
@@ -508,16 +509,36 @@ def _open_on_worker(root: str) -> tuple[Workspace, Store, kernel_pool.KernelPool
             workspace = Workspace.load(root)
             store = Store(workspace.store_url)
             try:
-                if store.schema_revision() is None:
-                    raise store.absent()
-            except OperationalError as exc:
+                _same_schema(store, root)
+            except BaseException:
                 store.close()
-                raise _on_this_worker(store.unopened(exc), root) from None
-            except WorkspaceError as exc:
-                store.close()
-                raise _on_this_worker(exc, root) from None
+                raise
             _opened[root] = (workspace, store, kernel_pool.acquire(workspace.pool_settings()))
         return _opened[root]
+
+
+def _same_schema(store: Store, root: str) -> None:
+    """Refuses a store this worker cannot open, or one at another schema revision than its
+    lpstudio's: a worker left on an older lpstudio (or given a newer one) would run jobs
+    on a schema its code does not know. Looked at before each job, as an upgrade made
+    while the worker runs (README: Upgrading) changes it."""
+    try:
+        revision = store.schema_revision()
+        if revision is None:
+            raise store.absent()
+    except OperationalError as exc:
+        raise _on_this_worker(store.unopened(exc), root) from None
+    except WorkspaceError as exc:
+        raise _on_this_worker(exc, root) from None
+    if revision != SCHEMA_HEAD:
+        raise WorkspaceError(
+            f"the Dask worker {_worker_name()} runs an lpstudio that knows the store's schema "
+            f"up to revision {SCHEMA_HEAD}, and the store {shown_url(store.engine.url)} is at "
+            f"revision {revision}: the server and every worker must run the same lpstudio",
+            field="store",
+            fix="install on the Dask worker's machine the lpstudio the server runs (README: "
+            "Upgrading), then restart the Dask workers",
+        )
 
 
 def _worker_name() -> str:
@@ -579,6 +600,7 @@ def run_on_worker(root: str, job_id: int, claimed_by: str | None) -> str:
     by a conditional write: a task that comes late (the scheduler requeued the job meanwhile)
     or twice (Dask ran it again after its worker died) runs nothing."""
     workspace, store, kernels = _open_on_worker(root)
+    _same_schema(store, root)
     try:
         if claimed_by is not None and not store.hand_over(job_id, claimed_by):
             return store.job(job_id).status  # requeued or taken meanwhile: not this task's

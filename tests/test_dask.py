@@ -185,6 +185,26 @@ def test_a_worker_that_reads_another_store_says_so_rather_than_no_such_job(
     assert "same store as the server's" in fix and fix.endswith("restart the Dask workers"), fix
 
 
+def test_a_worker_on_another_lpstudio_than_the_store_s_schema_runs_no_job(
+    dask_ws: Path, cluster: Client
+) -> None:
+    """A worker left on the old lpstudio after an upgrade (or given a newer one) ran jobs
+    on a schema its code did not know."""
+    write_recipe(dask_ws, "p/here", cells=("open('ran.txt', 'w').write('ran')",))
+    with Studio.open(dask_ws, user="alice") as studio:
+        with studio.store.engine.begin() as conn:  # as a newer lpstudio's upgrade leaves it
+            conn.exec_driver_sql("UPDATE alembic_version SET version_num = '0999_newer'")
+        job = studio.run("p/here")
+    (address,) = cluster.scheduler_info()["workers"]
+    assert job.status == "failed" and job.error["ename"] == "ExecutorError", job.error
+    said = job.error["evalue"]
+    assert address in said and "knows the store's schema up to revision" in said, said
+    assert "is at revision 0999_newer" in said and "must run the same lpstudio" in said, said
+    fix = job.error["fix"]
+    assert "install on the Dask worker's machine the lpstudio the server runs" in fix, fix
+    assert not list(dask_ws.rglob("ran.txt"))
+
+
 def test_a_job_fails_at_once_with_the_reason_and_fix_when_nothing_listens_at_the_scheduler(
     ws: Path,
 ) -> None:
