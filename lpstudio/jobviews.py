@@ -61,7 +61,10 @@ def shown_error(error: dict[str, Any] | None, workspace: Workspace | None) -> di
 
 
 def job_to_dict(
-    job: Job, workspace: Workspace | None = None, waits: str | None = None
+    job: Job,
+    workspace: Workspace | None = None,
+    waits: str | None = None,
+    sends: dict[str, int] | None = None,
 ) -> dict[str, Any]:
     """The JSON shape of a job, shared by `--json` output and the REST API. Its error names
     the workspace's files by their path in it, as REST error answers do (`shown_error`);
@@ -69,7 +72,8 @@ def job_to_dict(
     and its admin. `output_missing`: the job ended with a notebook written at `output_path`
     that is no longer there (moved or deleted from history/), which a reader would otherwise
     take for present; without a workspace nothing is checked. `waits`: why a queued job has
-    not started (`Studio.waits`), where a single job is shown."""
+    not started (`Studio.waits`), and `sends` what a running one has sent so far
+    (`Studio.sends`), where a single job is shown."""
     output = job.output_path
     missing = False
     if output and workspace is not None:
@@ -99,13 +103,15 @@ def job_to_dict(
         "output_missing": missing,
         "purged": job.purged,  # its data and output erased after the retention period
         "waits": waits,
+        "sends": sends,
     }
 
 
 #: What a list of jobs leaves out of each row (REST's GET /jobs, the lab's Jobs panel): a
 #: trigger event (a webhook delivery, up to `max_body_bytes`) and a result (a campaign's
-#: recipients) have no bound, and the panel lists 20 jobs every 2 s; one job's route has them.
-LISTED_WITHOUT = ("event", "result")
+#: recipients) have no bound, and the panel lists 20 jobs every 2 s; one job's route has them,
+#: and a running job's sends so far (a count over its ledger, made for one job at a time).
+LISTED_WITHOUT = ("event", "result", "sends")
 
 
 def listed_job(job: Job, workspace: Workspace | None = None) -> dict[str, Any]:

@@ -1226,6 +1226,35 @@ class Store:
         with self.read() as s:
             return _ledger_result(s, self.job_ledger(job), job.id, _to_send(stored))
 
+    def sends_so_far(self, job: Job) -> dict[str, int] | None:
+        """How many recipients a running job's sends have reached, by their state in its
+        ledger: accepted, refused (by the app, in a campaign's answer or whole), sending (a
+        request under way) and uncertain. What `show` and the lab's Details tell while a
+        campaign of 100,000 recipients runs (its cell alone said nothing for minutes). Only
+        its own claims; None when it claimed none."""
+        from .models import Delivery
+
+        table = Delivery.__table__
+        with self.read() as s:
+            rows = s.execute(
+                select(table.c.status, func.count())
+                .where(
+                    table.c.ledger == self.job_ledger(job),
+                    table.c.job_id == job.id,
+                    table.c.key.not_like("%:%"),  # recipients only (`_ledger_result`)
+                )
+                .group_by(table.c.status)
+            ).all()
+        if not rows:
+            return None
+        counts = {str(status): int(count) for status, count in rows}
+        return {
+            "accepted": counts.get("accepted", 0),
+            "refused": counts.get("rejected", 0),
+            "sending": counts.get("sending", 0),
+            "uncertain": counts.get("uncertain", 0),
+        }
+
     def root_job(self, job: Job) -> int:
         """The first job of a rerun chain: reruns share its delivery ledger."""
         if job.rerun_of is None:

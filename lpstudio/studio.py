@@ -64,6 +64,7 @@ from .store import (
     MAX_INTEGER,
     MIN_VERSION_PREFIX,
     QUEUED,
+    RUNNING,
     SCHEDULED_TRIGGERS,
     Store,
     audit_in,
@@ -1989,6 +1990,11 @@ class Studio:
             f"its recipe {job.recipe} is stopped: `lpstudio start {word(job.recipe)}` runs "
             f"its queued jobs, `lpstudio cancel {job.id}` drops this one"
         )
+
+    def sends(self, job: Job) -> dict[str, int] | None:
+        """What a running job's sends have reached so far (`Store.sends_so_far`), where one
+        job is shown; None for a job not running (its result says what it sent)."""
+        return self.store.sends_so_far(job) if job.status == RUNNING else None
 
     def jobs(
         self,

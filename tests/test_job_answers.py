@@ -27,6 +27,8 @@ import pytest
 from click.testing import CliRunner, Result
 
 from lpstudio.cli import main
+from lpstudio.kernel.runtime import StoreLedger
+from lpstudio.store import worker_id
 from lpstudio.studio import Studio
 from tests.conftest import set_job, wait_for, write_recipe
 from tests.servers import API, Served, serving
@@ -223,6 +225,39 @@ def test_show_and_the_api_say_why_a_queued_job_waits(
     assert due["waits"] == "a retry due at 2999-01-01T09:00:00+00:00"
     ran = server.api("otto", "GET", f"/jobs/{jobs['moved']}").json()
     assert ran["waits"] is None
+
+
+def test_show_and_the_api_count_a_running_job_s_sends_so_far(
+    ws: Path, jobs: dict[str, int], server: Served, doc: dict[str, Any]
+) -> None:
+    """A campaign of 100,000 recipients runs for minutes in one cell: its job showed only
+    "8 of 9 cells done", nothing of how far its sends had come."""
+    with Studio.open(ws, user="alice") as studio:
+        job = studio.store.create_job(
+            recipe="p/x.ipynb",
+            version_id=studio.job(jobs["moved"]).version_id,
+            trigger="manual",
+            user="alice",
+        )
+        set_job(studio.store, job.id, status="running", worker=worker_id())
+        ledger = StoreLedger("", f"job:{job.id}", job.id, store=studio.store)
+        ledger.claim_many([f"k{i}" for i in range(6)])
+        ledger.settle_many({"k0": "accepted", "k1": "accepted", "k2": "accepted"}, {})
+        ledger.settle_many({"k3": "rejected"}, {"message": "INVALID_NUMBER"})
+    try:
+        shown = cli(ws, "show", str(job.id)).output
+        assert "  sent:     accepted 3, refused 1, sending 2 so far\n" in shown, shown
+        answer = server.api("otto", "GET", f"/jobs/{job.id}")
+        sends = answer.json()["sends"]
+        assert sends == {"accepted": 3, "refused": 1, "sending": 2, "uncertain": 0}, sends
+        assert_fits(doc, "/jobs/{job_id}", "get", answer)
+        listed = server.api("otto", "GET", "/jobs").json()["jobs"]
+        (row,) = [j for j in listed if j["id"] == job.id]
+        assert "sends" not in row, row  # a count per job: one job's route has it
+    finally:  # its recipe's turn to the later tests' jobs
+        with Studio.open(ws, user="alice") as studio:
+            set_job(studio.store, job.id, status="failed", finished_at=datetime.now(UTC))
+    assert server.api("otto", "GET", f"/jobs/{jobs['moved']}").json()["sends"] is None
 
 
 # -- fixes in each surface's terms -------------------------------------------------------------

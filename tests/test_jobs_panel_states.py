@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+from lpstudio.kernel.runtime import StoreLedger
 from lpstudio.studio import Studio
 
 from .browser import screenshot
@@ -269,3 +270,30 @@ def test_the_jobs_panel_pages_stay_put_while_jobs_arrive_and_work_from_the_keybo
         assert f"since={quote(midnight, safe='')}" in asked.value.url, asked.value.url
         jobs.locator("tr.lps-job").nth(PAGE - 1).wait_for()
         assert refusal.count() == 0
+
+
+def test_a_running_job_s_details_count_its_sends_as_they_move(tmp_path: Path) -> None:
+    """A campaign of 100,000 recipients runs for minutes in one cell: its Details said only
+    "8 of 9 cells done", and its row does not change while the cell runs."""
+    root = tmp_path / "ws"
+    Studio.init(root, accept_terms=True, admin="alice").close()
+    write_recipe(root, "lab/report")
+    with Studio.open(root, user="alice") as studio:
+        version = studio.store.snapshot(RECIPE, studio.recipe(RECIPE).canonical_json, {}, "alice")
+        job_id = _job(studio, version)
+        assert studio.store.claim_job(job_id, running_limit=1)  # running, in this process
+        ledger = StoreLedger("", f"job:{job_id}", job_id, store=studio.store)
+        ledger.claim_many([f"k{i}" for i in range(5)])
+        ledger.settle_many({"k0": "accepted", "k1": "accepted"}, {})
+        with alice_lab(root, tmp_path / "jupyter") as page:
+            command(page, "lpstudio:open-jobs", {"recipe": RECIPE})
+            jobs = page.locator(".lps-jobs:visible")
+            jobs.get_by_role("button", name=f"Details of job {job_id}", exact=True).click()
+            view = jobs.locator(f"#lps-job-view-{job_id}")
+            view.locator("dd", has_text="accepted 2, sending 3").wait_for()
+            assert "sent so far" in view.inner_text()
+            ledger.settle_many({"k2": "accepted", "k3": "rejected"}, {"message": "INVALID"})
+            # The next refresh fetches the running job again: its count moves on screen.
+            view.locator("dd", has_text="accepted 3, refused 1, sending 1").wait_for()
+            screenshot(page, "studio-jobs-sends-so-far")
+        studio.store.finish_job(job_id, "succeeded", cells_done=1)

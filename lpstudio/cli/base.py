@@ -196,13 +196,16 @@ def _duration(job: Job) -> str:
 
 
 def _print_job(studio: Studio, job: Job, as_json: bool, verbose: bool = False) -> None:
-    data = job_to_dict(job, studio.workspace, studio.waits(job))
+    data = job_to_dict(job, studio.workspace, studio.waits(job), studio.sends(job))
     if as_json:
         _emit(data)
         return
     click.echo(f"job {job.id} {job.status} ({_duration(job)})")
     if data["waits"]:
         click.echo(f"  waits:    {data['waits']}")
+    if data["sends"]:
+        said = ", ".join(f"{key} {n}" for key, n in data["sends"].items() if n)
+        click.echo(f"  sent:     {said} so far")
     click.echo(f"  recipe:   {job.recipe}  (version {job.version_id[:12]})")
     if verbose:
         click.echo(f"  trigger:  {job.trigger} by {job.user}")

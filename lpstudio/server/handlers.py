@@ -726,8 +726,10 @@ class UserHandler(BaseHandler):
             if self.body.get(given) is not None:
                 check_role(self.role, permission, action)
 
-    def job(self, job: Any, waits: str | None = None) -> dict[str, Any]:
-        return job_to_dict(job, self.studio.workspace, waits)
+    def job(
+        self, job: Any, waits: str | None = None, sends: dict[str, int] | None = None
+    ) -> dict[str, Any]:
+        return job_to_dict(job, self.studio.workspace, waits, sends)
 
 
 class NoXsrfHandler(BaseHandler):
@@ -1073,7 +1075,8 @@ class JobHandler(JobRouteHandler):
     async def get(self, job_id: str) -> None:
         job = await self.of_job(self.studio.job, job_id)
         waits = await self.blocking(self.studio.waits, job)
-        self.answer(self.job(job, waits))
+        sends = await self.blocking(self.studio.sends, job)
+        self.answer(self.job(job, waits, sends))
 
 
 def _no_output(job: Job, api: str, waits: str | None) -> NotFoundError:

@@ -97,6 +97,16 @@ JOB: dict[str, Any] = {
             "description": "why a queued job has not started, beyond its turn: a retry not "
             "yet due, or its recipe stopped since (given where one job is asked for)",
         },
+        "sends": {
+            "type": ["object", "null"],
+            "description": "how many recipients a running job's sends have reached so far, "
+            "by their state in its delivery ledger (given where one job is asked for; null "
+            "when it is not running or has claimed none: its result tells what it sent)",
+            "properties": {
+                k: {"type": "integer", "minimum": 0}
+                for k in ("accepted", "refused", "sending", "uncertain")
+            },
+        },
     },
 }
 

@@ -166,6 +166,9 @@ export interface Job {
   finished_at?: string | null;
   duration?: number | null;
   progress?: { done?: number; total?: number };
+  /** How many recipients a running job's sends have reached so far, by state; only where one
+   * job is asked for (`api.job`), null when it is not running or has claimed none. */
+  sends?: Record<string, number> | null;
   error?: JobError | null;
   /** What the recipe set (`set_result`); not in a list's rows either, as `event`. */
   result?: Record<string, unknown> | null;

@@ -397,6 +397,10 @@ export class JobsPanel extends LivePanel {
       ['trigger', job.user ? `${trigger} by ${job.user}` : trigger],
       ['progress', total ? `${done} of ${total} cells done` : 'no cell run yet']
     ];
+    if (job.sends) {
+      const sent = Object.entries(job.sends).filter(([, n]) => n);
+      facts.push(['sent so far', sent.map(([state, n]) => `${state} ${n}`).join(', ')]);
+    }
     if (job.purged) {
       facts.push(['purged', el('span', { cls: 'lps-hint', text: PURGED })]);
     } else if (job.output_missing) {
@@ -516,8 +520,8 @@ async function jobsPage(query: JobsQuery, keep: Job[]): Promise<Page> {
   const opened = await Promise.all(
     keep.map(whole => {
       const row = rows.get(whole.id);
-      if (row && !moved(row, whole)) {
-        return whole;
+      if (row && !moved(row, whole) && row.status !== 'running') {
+        return whole; // a running one's sends move while its row does not
       }
       return api.job(whole.id).catch(() => row && whole);
     })
