@@ -107,10 +107,11 @@ def job_to_dict(
     }
 
 
-#: What a list of jobs leaves out of each row (REST's GET /jobs, the lab's Jobs panel): a
-#: trigger event (a webhook delivery, up to `max_body_bytes`) and a result (a campaign's
-#: recipients) have no bound, and the panel lists 20 jobs every 2 s; one job's route has them,
-#: and a running job's sends so far (a count over its ledger, made for one job at a time).
+#: What a list of jobs leaves out of each row (REST's GET /jobs and the lab's Jobs panel,
+#: `lpstudio jobs --json`, `Studio.jobs_frame`, `JobsView`): a trigger event (a webhook
+#: delivery, up to `max_body_bytes`) and a result (a campaign's recipients) have no bound,
+#: and the panel lists 20 jobs every 2 s; one job (GET /jobs/{id}, `lpstudio show --json`,
+#: `Studio.job`) has them, and a running job's sends so far (a count over its ledger).
 LISTED_WITHOUT = ("event", "result", "sends")
 
 
@@ -150,7 +151,11 @@ JOB_COLUMNS = [
     "output_missing",
     "purged",
     "waits",
+    "sends",
 ]
+
+#: The columns of `listed_job`, in order: `Studio.jobs_frame`'s.
+LISTED_COLUMNS = [column for column in JOB_COLUMNS if column not in LISTED_WITHOUT]
 
 
 #: What a rerun risks (API-FACTS: a rerun may create duplicates), in one wording: the

@@ -52,7 +52,7 @@ from .failures import after_end, after_failure
 from .gallery import Template, copy_template, find_template, list_templates, trying
 from .handoff_fit import check_run_fit, check_saved_fit
 from .idempotency import IdempotentCalls
-from .jobviews import JOB_COLUMNS, CancelOutcome, job_to_dict
+from .jobviews import LISTED_COLUMNS, CancelOutcome, job_to_dict, listed_job
 from .models import Job, utcnow
 from .parameters import as_declared, coerce, date_defaults
 from .recipe import MAX_TIMEOUT, TRIGGER_FIELD, Recipe, missing_connector
@@ -2122,11 +2122,14 @@ class Studio:
         return names[0]
 
     def jobs_frame(self, **filters: Any) -> pandas.DataFrame:
-        """The job history as a DataFrame, one row per job, newest first."""
+        """The job history as a DataFrame, one row per job as `lpstudio jobs --json` lists
+        it, newest first: its status, recipe, times and progress to chart, without the
+        trigger event and result (`listed_job`), which have no bound in size and would fill
+        memory with thousands of webhook deliveries; `job(id)` gives one job whole."""
         import pandas
 
-        rows = [job_to_dict(job, self.workspace) for job in self.jobs(**filters)]
-        frame = pandas.DataFrame(rows, columns=JOB_COLUMNS)
+        rows = [listed_job(job, self.workspace) for job in self.jobs(**filters)]
+        frame = pandas.DataFrame(rows, columns=LISTED_COLUMNS)
         for column in ("created_at", "started_at", "finished_at"):
             frame[column] = pandas.to_datetime(frame[column], utc=True)
         return frame.set_index("id")

@@ -1,6 +1,8 @@
 """A list of jobs leaves out each job's trigger event and result, which have no bound in size:
 the lab's Jobs panel lists 20 jobs every 2 s, and with 1 MB webhook deliveries a page of 50
-was 21 MB. GET /jobs/{id} still gives the whole job (the panel's Details fetches it).
+was 21 MB. GET /jobs/{id} still gives the whole job (the panel's Details fetches it). The
+other lists do the same: `lpstudio jobs --json` (`show --json` gives the whole job), the
+notebook's `Studio.jobs_frame` (`Studio.job` gives one whole) and `JobsView`'s rows.
 
 Jobs are written through the store: no kernel runs.
 """
@@ -8,10 +10,14 @@ Jobs are written through the store: no kernel runs.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from click.testing import Result
+
 from lpstudio.studio import Studio
+from lpstudio.widgets.jobs import JobsView
 from tests.conftest import write_recipe
 
 #: A webhook delivery near `max_body_bytes`, and a large campaign's result.
@@ -54,3 +60,47 @@ async def test_a_jobs_list_leaves_out_the_event_and_result_which_the_job_route_k
 
     _answer, job = await _get(jp_fetch, "jobs", str(job_id))
     assert job["event"] == EVENT and job["result"] == RESULT
+
+
+def test_jobs_json_lists_rows_as_get_jobs_and_show_json_gives_the_whole_job(
+    ws: Path, cli: Callable[..., Result]
+) -> None:
+    job_id = _big_job(ws)
+
+    listing = cli("jobs", "--json")
+    assert listing.exit_code == 0, listing.output
+    [row] = json.loads(listing.stdout)
+    assert row["id"] == job_id and row["status"] == "succeeded" and row["trigger"] == "webhook"
+    assert "event" not in row and "result" not in row, sorted(row)
+    assert len(listing.stdout) < 2_000, len(listing.stdout)
+
+    shown = cli("show", str(job_id), "--json")
+    assert shown.exit_code == 0, shown.output
+    job = json.loads(shown.stdout)
+    assert job["event"] == EVENT and job["result"] == RESULT
+
+
+def test_jobs_frame_has_no_event_or_result_column_and_job_gives_them(ws: Path) -> None:
+    job_id = _big_job(ws)
+    with Studio.open(ws, user="alice") as studio:
+        frame = studio.jobs_frame()
+        assert list(frame.index) == [job_id]
+        assert frame.loc[job_id, "status"] == "succeeded"
+        assert frame.loc[job_id, "trigger"] == "webhook"
+        assert "event" not in frame.columns and "result" not in frame.columns, list(frame)
+        assert "event" not in studio.jobs_frame(status="failed").columns  # an empty one too
+        job = studio.job(job_id)
+        assert job.event == EVENT and job.result == RESULT
+
+
+def test_jobs_view_rows_leave_out_the_event_and_result(ws: Path) -> None:
+    job_id = _big_job(ws)
+    with Studio.open(ws, user="alice") as studio:
+        view = JobsView(studio)
+        try:
+            [row] = view.rows
+            assert row["id"] == job_id and row["status"] == "succeeded"
+            assert "event" not in row and "result" not in row, sorted(row)
+            assert len(json.dumps(view.rows)) < 2_000
+        finally:
+            view.close()

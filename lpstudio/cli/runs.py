@@ -16,7 +16,7 @@ from .. import strictjson, strictyaml
 from ..checks import check_run_event
 from ..errors import InputError, LpstudioError, ParameterError
 from ..failures import describe_trigger
-from ..jobviews import cancel_said, cancel_to_dict, job_to_dict, rerun_warning
+from ..jobviews import cancel_said, cancel_to_dict, job_to_dict, listed_job, rerun_warning
 from ..parameters import coerce
 from ..recipe import MAX_TIMEOUT
 from ..store import JOB_STATES, MAX_LISTED
@@ -328,7 +328,7 @@ def jobs(
             recipe = _typed_recipe(studio, recipe, kept)
         found = studio.jobs(recipe=recipe, status=status, since=moment, limit=limit)
         if as_json:
-            _emit([job_to_dict(job, studio.workspace) for job in found])
+            _emit([listed_job(job, studio.workspace) for job in found])  # as GET /jobs
             return
         if not found:
             click.echo("no jobs")

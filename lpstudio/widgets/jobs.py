@@ -20,7 +20,7 @@ import ipywidgets as widgets
 
 from ..errors import InputError, LpstudioError
 from ..failures import describe_error, describe_trigger
-from ..jobviews import RERUN_RISK, job_to_dict
+from ..jobviews import RERUN_RISK, listed_job
 from ..metrics import recipes_with_jobs
 from ..models import utcnow
 from ..store import FAILED, MAX_LISTED
@@ -113,8 +113,10 @@ class JobsView(widgets.VBox):
     page is the newest jobs, live; an older page is the jobs after the last row of the page
     before it as it was shown (`list_jobs`' `before`), so jobs arriving do not shift it.
 
-    `rows` holds the jobs shown, as `job_to_dict` shapes them (with `output_path` relative to
-    the workspace root). With `refresh_seconds`, the table refreshes itself until `close()`.
+    `rows` holds the jobs shown, as a list of jobs shapes them (`listed_job`, with
+    `output_path` relative to the workspace root): no trigger event or result, which the
+    table does not show; `studio.job(id)` gives one job whole. With `refresh_seconds`, the
+    table refreshes itself until `close()`.
     """
 
     def __init__(
@@ -243,7 +245,7 @@ class JobsView(widgets.VBox):
                 if jobs
                 else ""
             )
-            self.rows = [job_to_dict(job) for job in jobs]
+            self.rows = [listed_job(job) for job in jobs]
             header = "".join(f"<th>{esc(name)}</th>" for name in COLUMNS)
             root = self.studio.workspace.root
             body = "".join(
