@@ -231,14 +231,19 @@ def _log_end(job: Job) -> None:
 # -- runs of trigger errors --------------------------------------------------------------------
 
 
-def poll_counted(studio: Studio, recipe: Recipe, owner: str | None = None) -> list[int]:
+def poll_counted(
+    studio: Studio,
+    recipe: Recipe,
+    owner: str | None = None,
+    warnings: list[InputError] | None = None,
+) -> list[int]:
     """`poll_once`, counted towards the auto-stop whoever asked for it (a scheduler's tick,
     `lpstudio poll`, a Poll now): a poll that works ends the run of trigger errors, one that
     fails is one more (and is raised on, for the caller to say or to log)."""
     from .triggers import poll_once
 
     try:
-        ids = poll_once(studio, recipe, owner)
+        ids = poll_once(studio, recipe, owner, warnings)
     except Exception as exc:
         if recipe.trigger_kind == "poll":  # another kind, polled by hand, is only refused
             count_trigger_error(studio, recipe.name, exc)

@@ -1682,17 +1682,19 @@ class Studio:
         job = self._queue_run(ref, parameters, parse, event, timeout, trigger, test, then)
         return job, self.executor.submit(job.id)
 
-    def dispatch_poll(self, ref: str | os.PathLike[str]) -> list[tuple[Job, Future[Job]]]:
+    def dispatch_poll(
+        self, ref: str | os.PathLike[str], warnings: list[InputError] | None = None
+    ) -> list[tuple[Job, Future[Job]]]:
         """Poll now in the background: `poll`'s jobs at once, queued, each with the future
-        of its run. This process runs them, as `lpstudio poll` does, whether or not the
-        recipe is started: the poll moved its cursor past their events, and a scheduler
-        holds a stopped recipe's jobs until it starts again. Each is retried or reported as
-        a scheduler's is, once it ends (`_follow_polled`). A poll that fails after pages it
-        wrote raises, its jobs submitted all the same and named."""
+        of its run (and its `warnings`). This process runs them, as `lpstudio poll` does,
+        whether or not the recipe is started: the poll moved its cursor past their events,
+        and a scheduler holds a stopped recipe's jobs until it starts again. Each is retried
+        or reported as a scheduler's is, once it ends (`_follow_polled`). A poll that fails
+        after pages it wrote raises, its jobs submitted all the same and named."""
         from .triggers import queued_before
 
         try:
-            jobs = self.poll(ref, run=False, own=True)
+            jobs = self.poll(ref, run=False, own=True, warnings=warnings)
         except LpstudioError as exc:  # after pages it wrote: their jobs run all the same
             ids = queued_before(exc)
             self._submit_polled(ids)
@@ -1777,7 +1779,11 @@ class Studio:
             return sample_event(self, recipe)
 
     def poll(
-        self, ref: str | os.PathLike[str], run: bool = True, own: bool | None = None
+        self,
+        ref: str | os.PathLike[str],
+        run: bool = True,
+        own: bool | None = None,
+        warnings: list[InputError] | None = None,
     ) -> list[Job]:
         """Runs the recipe's poll trigger once: queues a job per new event (or batch) and,
         with `run`, runs them oldest first. With `own` (`run` unless given: its caller runs
@@ -1786,7 +1792,8 @@ class Studio:
         SIGTERM) leaves those it wrote to the schedulers. A started recipe's poll counts
         towards its auto-stop as a scheduler's does. A poll that fails after pages it wrote
         raises, its jobs kept (and run, with `run`: a recipe never started kept them queued
-        for ever)."""
+        for ever). Events its conditions could not compare are added to `warnings`
+        (`triggers.doubt_warnings`): they did not pass, and no job says why."""
         from .scheduler import poll_counted
         from .triggers import queued_before
 
@@ -1794,7 +1801,7 @@ class Studio:
         owner = worker_id() if (run if own is None else own) else None
         try:
             with self._trigger_faults(recipe, "the poll"):
-                ids = poll_counted(self, recipe, owner)
+                ids = poll_counted(self, recipe, owner, warnings)
         except LpstudioError as exc:  # after pages it wrote (`queued_before`): kept, and run
             if ids := queued_before(exc):
                 self.store.audit(self.user, "poll", recipe.name, jobs=ids)

@@ -126,22 +126,25 @@ def _rule_text(rule: dict[str, Any]) -> str:
     return f"{rule['field']} {rule['op']} {json.dumps(rule.get('value'))}"
 
 
-def _say_doubts(recipe: str, doubts: dict[str, list[str]]) -> None:
-    """One warning for a poll's events a rule could not compare (see `matches`)."""
+def doubt_warnings(recipe: str, doubts: dict[str, list[str]]) -> list[InputError]:
+    """A warning for each rule of a poll's conditions that could not compare the value of
+    some events (see `matches`), which did not pass: the scheduler's log, `lpstudio poll`
+    and a Poll now's answer say it in these words."""
+    warnings = []
     for rule, keys in doubts.items():
         shown = ", ".join(keys[:SHOWN_KEYS]) + (
             f" and {len(keys) - SHOWN_KEYS} more" if len(keys) > SHOWN_KEYS else ""
         )
-        log.warning(
-            "poll of %s: its condition %s cannot compare the value of %d event%s (not a "
-            "number, nor a text that reads as one), which did not pass: %s; fix: compare a "
-            "field that holds numbers in metadata.lpstudio.trigger.conditions",
-            recipe,
-            rule,
-            len(keys),
-            "" if len(keys) == 1 else "s",
-            shown,
+        warnings.append(
+            InputError(
+                f"poll of {recipe}: its condition {rule} cannot compare the value of "
+                f"{len(keys)} event{'' if len(keys) == 1 else 's'} (not a number, nor a text "
+                f"that reads as one), which did not pass: {shown}",
+                field="metadata.lpstudio.trigger.conditions",
+                fix="compare a field that holds numbers in metadata.lpstudio.trigger.conditions",
+            )
         )
+    return warnings
 
 
 def _poll_spec(recipe: Recipe) -> dict[str, Any]:
@@ -312,11 +315,18 @@ def queued_before(exc: BaseException) -> list[int]:
     return []
 
 
-def poll_once(studio: Studio, recipe: Recipe, owner: str | None = None) -> list[int]:
+def poll_once(
+    studio: Studio,
+    recipe: Recipe,
+    owner: str | None = None,
+    warnings: list[InputError] | None = None,
+) -> list[int]:
     """Fetches what is new since the cursor and queues its jobs; returns their ids. An error
     that stops it after pages it wrote names their jobs (`queued_before`). Its jobs are
     `owner`'s (`worker_id`: a process that runs them itself) from the write that queues
     them, so no scheduler sees them meanwhile as its own to run, or to say why they wait.
+    Events its conditions could not compare are logged, and added to `warnings` for a
+    caller to answer them (`doubt_warnings`).
 
     A recipe's `batch_size` groups the events of the whole poll, not of each page: a batch
     not yet full is carried to the next page, and written at the poll's last page (or its
@@ -427,7 +437,12 @@ def poll_once(studio: Studio, recipe: Recipe, owner: str | None = None) -> list[
         raise
     finally:
         conn.close()
-        _say_doubts(recipe.name, doubts)
+        # Masked as its events are: a key is the app's text, which may quote a secret.
+        said = [warning.mask(secrets) for warning in doubt_warnings(recipe.name, doubts)]
+        for warning in said:
+            log.warning("%s", warning)
+        if warnings is not None:
+            warnings.extend(said)
     return created
 
 

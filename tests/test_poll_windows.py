@@ -24,9 +24,11 @@ from lpstudio.errors import InputError, RecipeError
 from lpstudio.models import TriggerState
 from lpstudio.registry import get_connector
 from lpstudio.sandbox import Sandbox
+from lpstudio.store import FINAL_STATES
 from lpstudio.studio import Studio
 
-from .conftest import run_json, write_recipe
+from .conftest import run_json, wait_for, write_recipe
+from .servers import serving
 
 TRIGGER = "new_or_updated_abandoned_checkout"
 POLL = {"kind": "poll", "connection": "shopify", "trigger": TRIGGER}
@@ -173,6 +175,44 @@ def test_an_event_a_condition_cannot_compare_does_not_pass_and_the_poll_says_so(
     said = warning.getMessage()
     assert "2 events" in said and "total_price >= 50" in said and CART in said
     assert all(f"{c['id']}@{c['updated_at']}" in said for c in odd), said
+
+
+def test_poll_now_answers_the_events_its_condition_cannot_compare_and_lists_its_jobs(
+    ws: Path, sandbox: Sandbox
+) -> None:
+    """REST's Poll now answered "0 jobs" for events its condition could not compare, the
+    warning saying why only in the server's log: it answers the warning, in the words
+    `lpstudio poll` says, and its jobs as GET /jobs lists them (no event, no result)."""
+    cart_recipe(ws, conditions=AT_LEAST_50)
+    with Studio.open(ws, user="alice") as studio:
+        studio.start(CART)  # its since fixed before the checkouts (no scheduler polls it)
+    passing, odd = add(sandbox, [{"total_price": "126.00"}, {"total_price": "n/a"}])
+    key = f"{odd['id']}@{odd['updated_at']}"
+    with serving(ws, "--LpstudioApp.scheduler=False") as server:
+        answer = server.api("alice", "POST", f"/recipes/{CART}/poll")
+        assert answer.status_code == 202, answer.text
+        polled = answer.json()
+        [job] = polled["jobs"]
+        assert "event" not in job and "result" not in job, job
+        assert job["trigger"] == "poll", job
+        shown = server.api("alice", "GET", f"/jobs/{job['id']}").json()
+        assert shown["event"]["id"] == passing["id"], shown
+        wait_for(
+            lambda: (
+                server.api("alice", "GET", f"/jobs/{job['id']}").json()["status"] in FINAL_STATES
+            ),
+            what="the polled job's end",
+        )
+    assert polled["warnings"] == [
+        {
+            "code": "InputError",
+            "message": f"poll of {CART}: its condition total_price >= 50 cannot compare the "
+            "value of 1 event (not a number, nor a text that reads as one), which did not "
+            f"pass: {key}",
+            "field": "metadata.lpstudio.trigger.conditions",
+            "fix": "compare a field that holds numbers in metadata.lpstudio.trigger.conditions",
+        }
+    ], polled
 
 
 # -- 2. oldest first across chunks -----------------------------------------------------------

@@ -119,7 +119,7 @@ async def test_a_poll_someone_asked_for_that_works_ends_the_run_of_errors(
         tick()
         assert trigger_errors(db, recipe) == 2
         shop_token(studio, works=True)
-        assert await poll_now(jp_fetch, recipe) == (202, {"jobs": []})
+        assert await poll_now(jp_fetch, recipe) == (202, {"jobs": [], "warnings": []})
         assert trigger_errors(db, recipe) == 0
         shop_token(studio, works=False)
         tick()  # one error after a poll that worked: the first of a new run, not the third
@@ -155,7 +155,7 @@ async def test_failed_polls_anyone_asked_for_count_towards_the_auto_stop(
         assert cli(ws, "poll", "p/cart").exit_code != 0
         shop_token(studio, works=True)
         assert cli(ws, "poll", "p/cart").exit_code == 0
-        assert await poll_now(jp_fetch, recipe) == (202, {"jobs": []})
+        assert await poll_now(jp_fetch, recipe) == (202, {"jobs": [], "warnings": []})
         assert trigger_errors(db, recipe) == 3
         assert "stopped after 3 trigger errors in a row; last: " in listed(ws)
     assert len(webhook.posts) == 1

@@ -57,7 +57,7 @@ from ..store import FINAL_STATES, MAX_INTEGER, first_line, job_id_in, not_a_job_
 from ..studio import API_PATH, Studio
 from .auth import ApiError, api_token, api_token_header, check_role, no_person, one_credential
 from .output_html import OUTPUT_HTML_CSP, render_output_html
-from .schemas import field_schema
+from .schemas import PROBLEM_REF, field_schema
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -839,7 +839,7 @@ class RecipeSettingsHandler(UserHandler):
     answer_fields: ClassVar[dict[str, Any]] = {
         "warnings": {
             "type": "array",
-            "items": {"$ref": "#/components/schemas/Error/properties/error"},
+            "items": PROBLEM_REF,
             "description": "what was saved, and will fail as it is (e.g. a text template "
             "that cannot fill the handoff's placeholders), and each value saved for a "
             "parameter the notebook no longer declares that the save forgot unasked, each "
@@ -951,11 +951,15 @@ class RecipePollHandler(UserHandler):
         Run now's, even while the recipe is stopped, and retries or reports them as a
         scheduler does its poll's (`Studio.dispatch_poll`)."""
 
-        def poll() -> list[Any]:
-            return self.studio.dispatch_poll(self.studio.find_recipe(recipe).name)
+        def poll() -> dict[str, Any]:
+            warnings: list[InputError] = []
+            polled = self.studio.dispatch_poll(self.studio.find_recipe(recipe).name, warnings)
+            return {
+                "jobs": [listed_job(job, self.studio.workspace) for job, _ in polled],
+                "warnings": [warning.to_dict() for warning in warnings],
+            }
 
-        polled = await self.blocking(poll)
-        self.answer({"jobs": [self.job(job) for job, _ in polled]}, 202)
+        self.answer(await self.blocking(poll), 202)
 
 
 class PackagesHandler(UserHandler):

@@ -303,7 +303,7 @@ ROUTES: tuple[Route, ...] = (
             action="poll recipes",
             permission="operate",
             body=s.EMPTY_BODY,
-            answer=s.list_of("jobs", s.JOB),
+            answer=s.POLLED,
             status=202,
             more={"502": (APP_FAILED, s.ERROR_REF)},
         ),

@@ -54,6 +54,8 @@ ERROR: dict[str, Any] = {
 
 #: The error answer, as the OpenAPI document refers to it.
 ERROR_REF: dict[str, Any] = {"$ref": "#/components/schemas/Error"}
+#: One problem, in an error answer's shape (its `error`): a warning an answer carries.
+PROBLEM_REF: dict[str, Any] = {"$ref": "#/components/schemas/Error/properties/error"}
 
 ANY_OBJECT: dict[str, Any] = {"type": "object"}
 EMPTY_BODY: dict[str, Any] = {"type": "object", "additionalProperties": False, "properties": {}}
@@ -115,6 +117,28 @@ JOB: dict[str, Any] = {
 LISTED_JOB: dict[str, Any] = {
     **JOB,
     "properties": {k: v for k, v in JOB["properties"].items() if k not in LISTED_WITHOUT},
+}
+
+#: A Poll now's answer: the jobs it started, as a list shows them, and why events it read
+#: started none where its conditions could not tell.
+POLLED: dict[str, Any] = {
+    "type": "object",
+    "required": ["jobs", "warnings"],
+    "properties": {
+        "jobs": {
+            "type": "array",
+            "items": LISTED_JOB,
+            "description": "a job per new event (or batch), queued or running: GET "
+            "/jobs/{job_id} has its event and, once it ends, its result",
+        },
+        "warnings": {
+            "type": "array",
+            "items": PROBLEM_REF,
+            "description": "a condition of the trigger that could not compare the value of "
+            'some events (e.g. total_price >= 50 on "n/a"), which did not pass, naming '
+            "them and the fix, as `lpstudio poll` warns; empty when none",
+        },
+    },
 }
 
 #: A rerun's answer: the new job, and the warning the CLI prints before a rerun.
