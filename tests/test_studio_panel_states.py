@@ -10,6 +10,7 @@ One JupyterLab and one sandbox serve the module's tests (each opens its own page
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -29,6 +30,7 @@ from .test_studio_ui import admin_pages, command
 
 CART = "shop/cart2.ipynb"
 BOOM = "lab/boom.ipynb"
+PRICED = "lab/priced.ipynb"
 
 
 @pytest.fixture(scope="module")
@@ -161,6 +163,61 @@ def test_poll_nows_report_does_not_say_running_once_its_jobs_ended(
         # A Refresh clears the report: the rows say the rest.
         recipes.locator(".lps-toolbar .lps-refresh").click()
         report.locator("[role=status]").wait_for(state="detached")
+
+
+def test_poll_nows_report_says_the_events_its_condition_could_not_compare(
+    lab: tuple[Path, str, Any],
+) -> None:
+    """A row whose total is "n/a" against `total >= 50` starts no job: the report said only
+    the other row's job, the warning why being in the server's log alone. It is said with
+    its fix (as an alert), and stays said once the job's end is."""
+    ws, _, admin_page = lab
+    with sqlite3.connect(ws / "prices.db") as db:
+        db.execute("CREATE TABLE prices (id integer primary key, total text)")
+        db.executemany("INSERT INTO prices VALUES (?, ?)", [(1, "126.00"), (2, "n/a")])
+    db.close()
+    rule = {"field": "total", "op": ">=", "value": 50}
+    write_recipe(
+        ws,
+        "lab/priced",
+        cells=("pass",),
+        metadata={
+            "title": "priced",
+            "trigger": {
+                "kind": "poll",
+                "connection": "prices",
+                "trigger": "new_rows",
+                "conditions": {"match": "all", "rules": [rule]},
+            },
+            "connections": {"prices": {"type": "sql"}},
+        },
+    )
+    with Studio.open(ws, user="alice") as studio:
+        table = {"url": "sqlite:///prices.db", "poll_table": "prices", "poll_column": "id"}
+        studio.connections.add("prices", "sql", table, "alice")
+    with admin_page() as page:
+        command(page, "lpstudio:open-recipes")
+        recipes = page.locator(".lps-recipes")
+        row = recipes.locator(f".lps-recipe[data-recipe='{PRICED}']")
+        row.get_by_role("button", name="Poll now recipe lab/priced", exact=True).click()
+        report = recipes.locator(".lps-message")
+        warning = report.locator(".lps-warning[role=alert]")
+        warning.wait_for()
+        said, fix = warning.inner_text().splitlines()
+        assert said.startswith(
+            f"warning: poll of {PRICED}: its condition total >= 50 cannot compare the value "
+            "of 1 event (not a number, nor a text that reads as one), which did not pass: 2|"
+        ), said  # the row's key: its column value, and a digest of the row
+        assert fix == (
+            "fix: compare a field that holds numbers in metadata.lpstudio.trigger.conditions"
+        )
+        with Studio.open(ws, user="alice") as studio:
+            (job,) = studio.jobs(recipe=PRICED)
+        command(page, "lpstudio:open-recipes")  # the sidebar in front of the Jobs panel opened
+        report.get_by_text(f"1 new job from the poll: #{job.id} succeeded").wait_for(
+            timeout=120_000
+        )
+        assert warning.count() == 1
 
 
 def test_a_settings_tab_that_showed_an_error_shows_the_recipe_once_it_is_mended(

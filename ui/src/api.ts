@@ -180,6 +180,13 @@ export interface Job {
   purged?: boolean;
 }
 
+/** A Poll now's answer: its jobs as a list's rows (no event, no result), and the warnings of
+ * its conditions that could not compare some events' values (which started no job). */
+export interface Polled {
+  jobs: Job[];
+  warnings: Problem[];
+}
+
 export interface JobsQuery {
   recipe?: string;
   status?: string;
@@ -395,8 +402,7 @@ export const api = {
    * requests its actions would have sent. */
   test: (recipe: string) => call<Job>('POST', `recipes/${recipePath(recipe)}/test`, {}),
   /** The poll trigger polled now: the server runs its jobs at once, the recipe started or not. */
-  poll: async (recipe: string) =>
-    (await call<{ jobs: Job[] }>('POST', `recipes/${recipePath(recipe)}/poll`, {})).jobs,
+  poll: (recipe: string) => call<Polled>('POST', `recipes/${recipePath(recipe)}/poll`, {}),
 
   versions: async (recipe: string) =>
     (await call<{ versions: RecipeVersion[] }>('GET', `recipes/${recipePath(recipe)}/versions`)).versions,

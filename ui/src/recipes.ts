@@ -4,9 +4,9 @@
  * exported as a package, and packages imported (`lpstudio export` / `lpstudio import`).
  */
 
-import { api, ApiError, ImportSummary, Job, latest, Permission, RecipeRow } from './api';
+import { api, ApiError, ImportSummary, Job, latest, Permission, Polled, RecipeRow } from './api';
 import { StudioContext } from './context';
-import { button, el, errorBox, fill, focusIn, focusMarked, markField, Rows, runNow, saveDownload, statusBadge } from './dom';
+import { announced, button, el, errorBox, fill, focusIn, focusMarked, markField, Rows, runNow, saveDownload, statusBadge } from './dom';
 import { asked, FixContext, labText, refusedIn, withLabFix } from './fixes';
 import { LivePanel } from './panel';
 
@@ -167,10 +167,10 @@ export class RecipesPanel extends LivePanel {
             () =>
               this.act(row, async () => {
                 // Its jobs run now, started or not, as `lpstudio poll` runs them.
-                const jobs = await api.poll(row.recipe);
+                const report = await api.poll(row.recipe);
                 this.openJobs(row.recipe);
-                this.polled = jobs.some(running) ? jobs : null; // followed until they end
-                return polled(jobs);
+                this.polled = report.jobs.some(running) ? report : null; // followed until they end
+                return polled(report);
               }),
             'lps-poll',
             of
@@ -250,14 +250,14 @@ export class RecipesPanel extends LivePanel {
     if (!report) {
       return;
     }
-    for (const [i, job] of report.entries()) {
+    for (const [i, job] of report.jobs.entries()) {
       if (running(job)) {
         try {
-          report[i] = await api.job(job.id);
+          report.jobs[i] = await api.job(job.id);
         } catch {
           return; // asked again at the next refresh
         }
-        if (this.polled !== report || running(report[i])) {
+        if (this.polled !== report || running(report.jobs[i])) {
           return; // another action's message, or said at a later refresh
         }
       }
@@ -364,8 +364,8 @@ export class RecipesPanel extends LivePanel {
   private folders = new Map<string, Rows<Entry>>();
   private fetch = latest(api.recipes);
   private message = el('div', { cls: 'lps-message' });
-  /** the jobs of the Poll now the message reports, as last asked, while any still runs */
-  private polled: Job[] | null = null;
+  /** the Poll now the message reports, its jobs as last asked, while any still runs */
+  private polled: Polled | null = null;
   private tree = el('div', { cls: 'lps-tree' });
   private importer = el('div', { cls: 'lps-editor lps-importer' });
 }
@@ -375,16 +375,31 @@ function running(job: Job): boolean {
 }
 
 /** What a Poll now queued: a job per new event (or batch), each running now; once they all
- * ended, how each ended. */
-function polled(jobs: Job[]): HTMLElement {
+ * ended, how each ended. Then the events its conditions could not compare, which started no
+ * job, each with its fix, as `lpstudio poll` warns of them. */
+function polled({ jobs, warnings }: Polled): HTMLElement {
   const count = `${jobs.length} new job${jobs.length === 1 ? '' : 's'} from the poll`;
   const text = !jobs.length
-    ? 'No new events.'
+    ? warnings.length
+      ? 'No new jobs from the poll.'
+      : 'No new events.'
     : jobs.some(running)
       ? `${count}, running now: ${jobs.map(j => `#${j.id}`).join(', ')}`
       : `${count}: ${jobs.map(j => `#${j.id} ${j.status}`).join(', ')}`;
-  const cls = jobs.every(j => j.status === 'succeeded' || running(j)) ? 'lps-ok' : 'lps-problem';
-  return el('div', { cls, attrs: { role: 'status' }, text });
+  const ok = jobs.every(j => j.status === 'succeeded' || running(j));
+  return el(
+    'div',
+    {},
+    el('div', { cls: ok ? 'lps-ok' : 'lps-problem', attrs: { role: 'status' }, text }),
+    ...warnings.map(w =>
+      el(
+        'div',
+        { cls: 'lps-warning', attrs: announced(false) },
+        el('div', { text: `warning: ${labText(w.message)}` }),
+        w.fix ? el('div', { cls: 'lps-error-fix', text: `fix: ${labText(w.fix)}` }) : null
+      )
+    )
+  );
 }
 
 /** What an import wrote, and what is left to do, in the lab's terms. */
