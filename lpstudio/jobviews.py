@@ -96,6 +96,7 @@ def job_to_dict(
         "started_at": job.started_at.isoformat() if job.started_at else None,
         "finished_at": job.finished_at.isoformat() if job.finished_at else None,
         "duration": duration,
+        "timeout": job.timeout,  # its own, given by its run or rerun: None, its recipe's
         "progress": {"done": job.cells_done, "total": job.cells_total},
         "error": shown_error(job.error, workspace),
         "result": job.result,
@@ -144,6 +145,7 @@ JOB_COLUMNS = [
     "started_at",
     "finished_at",
     "duration",
+    "timeout",
     "progress",
     "error",
     "result",

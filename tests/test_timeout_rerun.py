@@ -130,10 +130,9 @@ def test_a_timed_out_campaign_rerun_over_rest_with_a_longer_timeout_sends_only_t
             "rerun it with a longer timeout, in seconds, which sends nothing its delivery "
             f'ledger holds again: POST {rerun} {{"timeout": ...}}'
         )
-        # The lab's Rerun keeps the job's timeout: its fix is the command, for a terminal.
+        # The lab's Rerun takes a timeout: its fix names it.
         assert lab_text(fix).endswith(
-            f": `lpstudio rerun {first['id']} --timeout SECONDS` in a terminal (File > New > "
-            "Terminal; the Jobs panel's Rerun keeps the job's timeout)"
+            f": Rerun of job {first['id']} in the Jobs panel, with a longer Timeout (seconds)"
         ), lab_text(fix)
         assert recipients(control) == dict.fromkeys(REACHED, 1)
 

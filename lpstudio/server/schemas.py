@@ -77,6 +77,11 @@ JOB: dict[str, Any] = {
         "started_at": {"type": ["string", "null"]},
         "finished_at": {"type": ["string", "null"]},
         "duration": {"type": ["number", "null"]},
+        "timeout": {
+            "type": ["number", "null"],
+            "description": "seconds the job may run, given by its run or rerun; null: its "
+            "recipe's timeout, else the workspace's",
+        },
         "progress": {"type": "object"},
         "error": {"type": ["object", "null"]},
         "result": {"type": ["object", "null"]},

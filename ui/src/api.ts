@@ -165,6 +165,9 @@ export interface Job {
   started_at?: string | null;
   finished_at?: string | null;
   duration?: number | null;
+  /** Seconds the job may run, given for it (a run's or rerun's timeout); null: its recipe's
+   * or the workspace's. */
+  timeout?: number | null;
   progress?: { done?: number; total?: number };
   /** How many recipients a running job's sends have reached so far, by state; only where one
    * job is asked for (`api.job`), null when it is not running or has claimed none. */
@@ -429,7 +432,10 @@ export const api = {
   jobs: (query: JobsQuery) =>
     call<{ jobs: Job[]; limit: number; offset: number }>('GET', 'jobs', undefined, { ...query }),
   job: (id: number) => call<Job>('GET', `jobs/${id}`),
-  rerun: (id: number) => call<Job>('POST', `jobs/${id}/rerun`, {}),
+  /** `timeout`: seconds, instead of the job's own; sent as typed (text that is no number
+   * too), for the API to refuse it naming `timeout`, as it refuses a run's. */
+  rerun: (id: number, timeout?: number | string) =>
+    call<Job>('POST', `jobs/${id}/rerun`, timeout === undefined ? {} : { timeout }),
   cancel: (id: number) => call<Job>('POST', `jobs/${id}/cancel`, {}),
 
   dashboard: (days: number) => call<Dashboard>('GET', 'dashboard', undefined, { days }),

@@ -11,11 +11,12 @@
  */
 
 import { Dialog, showDialog } from '@jupyterlab/apputils';
+import { Widget } from '@lumino/widgets';
 
 import { api, ApiError, FINAL_STATES, Job, JobError, JobsQuery, JOB_STATES, latest } from './api';
 import { OUTPUT_MISSING, StudioContext } from './context';
-import { button, el, errorBox, fill, focusIn, FocusMark, formatDuration, formatTime, markField, markFocus, okBox, restoreFocus, Rows, statusBadge } from './dom';
-import { labError, labText, recipeLabError } from './fixes';
+import { button, el, errorBox, fill, focusIn, FocusMark, formatDuration, formatTime, holdFieldFocus, markField, markFocus, okBox, restoreFocus, Rows, statusBadge } from './dom';
+import { labError, labText, recipeLabError, refusedIn } from './fixes';
 import { LivePanel } from './panel';
 
 const PAGE = 20;
@@ -25,6 +26,10 @@ const REFRESH_MS = 2000;
 const JOBS_PANEL = 'in the Jobs panel';
 /** As `lpstudio show` says it of a purged job. */
 const PURGED = 'data and output erased after the retention period (no rerun)';
+/** What the rerun dialog's Timeout (seconds) does, as `lpstudio rerun --timeout` does it. */
+const TIMEOUT_HINT =
+  "Empty: the job's own timeout. Give a longer one to a job that timed out: its rerun sends " +
+  'nothing its delivery ledger holds again, where a new run would.';
 /** As the notebook's JobsView warns of a rerun: `A rerun ` + jobviews.RERUN_RISK (the CLI and
  * the REST API say it of the job). */
 const RERUN_WARNING =
@@ -401,6 +406,10 @@ export class JobsPanel extends LivePanel {
       const sent = Object.entries(job.sends).filter(([, n]) => n);
       facts.push(['sent so far', sent.map(([state, n]) => `${state} ${n}`).join(', ')]);
     }
+    if (job.timeout) {
+      // Its own (a run's or rerun's): kept by its reruns unless one gives another.
+      facts.push(['timeout', `${job.timeout} s, its own`]);
+    }
     if (job.purged) {
       facts.push(['purged', el('span', { cls: 'lps-hint', text: PURGED })]);
     } else if (job.output_missing) {
@@ -437,26 +446,44 @@ export class JobsPanel extends LivePanel {
     );
   }
 
-  /** A rerun repeats what the job did, so it is asked for twice. A test job's rerun is a test
-   * again (the server keeps its trigger): its actions send nothing, as Settings' Test, which
-   * asks nothing first either. */
+  /**
+   * A rerun repeats what the job did, so it is asked for twice; the dialog's Rerun (its
+   * default: Enter) keeps the job's timeout, and its Timeout (seconds) gives a longer one, as
+   * `lpstudio rerun N --timeout` does, for a job that timed out (its ledger shared, where a
+   * new run would send its recipients again). A test job's rerun is a test again (the server
+   * keeps its trigger): its actions send nothing, as Settings' Test, which asks nothing first
+   * either, unless it timed out. A timeout the API refuses asks again, its field marked.
+   */
   private async rerun(job: Job): Promise<void> {
-    if (job.trigger !== 'test') {
-      const answer = await showDialog({
-        title: `Rerun job ${job.id} of ${job.recipe}?`,
-        body: RERUN_WARNING,
-        buttons: [Dialog.cancelButton(), Dialog.warnButton({ label: 'Rerun' })]
-      });
-      if (!answer.button.accept) {
+    const ask = job.trigger !== 'test' || job.error?.ename === 'Timeout';
+    let timeout = '';
+    let refused: unknown = null;
+    for (;;) {
+      if (ask) {
+        const answer = await rerunDialog(job, timeout, refused);
+        if (answer === null) {
+          return;
+        }
+        timeout = answer;
+      }
+      refused = null;
+      await this.act(async () => {
+        try {
+          const queued = await api.rerun(job.id, secondsOf(timeout));
+          // The new job is the newest: on the first page, which a later page is not.
+          const where = this.shown ? ', first on page 1' : '';
+          return `rerun of job ${job.id}: job ${queued.id} ${queued.status}${where}`;
+        } catch (err) {
+          if (!(err instanceof ApiError && err.field === 'timeout')) {
+            throw err;
+          }
+          refused = err; // said in the dialog, asked again
+        }
+      }, job.recipe);
+      if (!refused) {
         return;
       }
     }
-    await this.act(async () => {
-      const queued = await api.rerun(job.id);
-      // The new job is the newest: on the first page, which a later page is not.
-      const where = this.shown ? ', first on page 1' : '';
-      return `rerun of job ${job.id}: job ${queued.id} ${queued.status}${where}`;
-    }, job.recipe);
   }
 
   /** A rerun or cancel: what it says, or its error in the lab's terms, stays until the next
@@ -547,6 +574,49 @@ function sinceOf(value?: string): string | undefined {
   start.setUTCHours(0, 0, 0, 0);
   start.setUTCDate(start.getUTCDate() - Number(days[1]) + 1);
   return start.toISOString();
+}
+
+
+/**
+ * Asks for a rerun of `job`: its warning (a test job's rerun sends nothing: none), and an
+ * optional Timeout (seconds), `timeout` as typed before and the API's refusal of it, if any,
+ * marked on the field, which then has the focus (else Rerun has it: Enter reruns). The
+ * timeout typed (empty: the job's own), or null when cancelled.
+ */
+async function rerunDialog(job: Job, timeout: string, refused: unknown): Promise<string | null> {
+  // A dialog disposes its body when it closes: each attempt gets a new one.
+  const body = new Widget();
+  body.addClass('lps-rerun-dialog');
+  const input = el('input', {
+    cls: 'lps-input',
+    attrs: { name: 'timeout', inputmode: 'decimal', placeholder: job.timeout ? `its own: ${job.timeout}` : "the job's own" }
+  });
+  input.value = timeout;
+  if (job.trigger !== 'test') {
+    body.node.append(el('p', { text: RERUN_WARNING }));
+  }
+  body.node.append(
+    el('label', { cls: 'lps-field', attrs: { 'data-field': 'timeout' } }, el('span', { cls: 'lps-field-label', text: 'Timeout (seconds)' }), input),
+    el('p', { cls: 'lps-hint', text: TIMEOUT_HINT })
+  );
+  if (refused) {
+    body.node.append(refusedIn(body.node, refused));
+  }
+  holdFieldFocus(body.node);
+  const answer = await showDialog({
+    title: `Rerun job ${job.id} of ${job.recipe}?`,
+    body,
+    buttons: [Dialog.cancelButton(), Dialog.warnButton({ label: 'Rerun' })],
+    focusNodeSelector: refused ? '[aria-invalid=true]' : undefined
+  });
+  return answer.button.accept ? input.value.trim() : null;
+}
+
+/** The timeout typed, for the API: none when empty (the job's own), a number, or the text as
+ * typed when it is none (refused by the API naming `timeout`, as a run's is). */
+function secondsOf(text: string): number | string | undefined {
+  const seconds = Number(text);
+  return text === '' ? undefined : Number.isNaN(seconds) ? text : seconds;
 }
 
 
