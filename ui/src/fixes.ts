@@ -10,7 +10,7 @@
 import { api, ApiError, Connection, JsonSchema, Permission, Slot } from './api';
 import LAB_TERMS from '../../lpstudio/lab_terms.json';
 import ROLES from '../../lpstudio/roles.json';
-import { errorBox, labelOf, markField } from './dom';
+import { errorBox, FieldError, labelOf, markField } from './dom';
 
 export interface FixContext {
   /** the recipe's connection slots and parameter schema */
@@ -92,19 +92,23 @@ export function labError(err: unknown, where?: string): unknown {
 }
 
 /**
- * A refusal of `form` (Import package's, Try recipe's) shown with its field named as the form
- * labels it (`Into folder`, not the REST API's `into`, in its message too) and, with the lab's
- * fix, marked on that field (`markField`), whose description it is.
+ * A refusal of `form` (Import package's, Try recipe's, the browser's own of a field left
+ * empty) shown with its field named as the form labels it (`Into folder`, not the REST API's
+ * `into`, in its message too) and, with the lab's fix, marked on that field (`markField`),
+ * whose description it is.
  */
 export function refusedIn(form: HTMLElement, err: unknown, where?: string): HTMLElement {
   const lab = labError(err, where);
-  const field = lab instanceof ApiError ? lab.field : null;
+  const field = lab instanceof ApiError || lab instanceof FieldError ? lab.field : null;
   const label = labelOf(form, field);
-  const box = errorBox(
-    lab instanceof ApiError && label
-      ? new ApiError(lab.status, lab.code, lab.message.split(`\`${field}\``).join(label), label, lab.fix)
-      : lab
-  );
+  const named = (message: string): string => (label ? message.split(`\`${field}\``).join(label) : message);
+  let shown = lab;
+  if (lab instanceof ApiError && label) {
+    shown = new ApiError(lab.status, lab.code, named(lab.message), label, lab.fix);
+  } else if (lab instanceof FieldError && label) {
+    shown = new FieldError(named(lab.message), label, lab.fix);
+  }
+  const box = errorBox(shown);
   markField(form, field, box);
   return box;
 }

@@ -6,7 +6,7 @@
 
 import { api, ApiError, ImportSummary, Job, latest, Permission, Polled, RecipeRow } from './api';
 import { StudioContext } from './context';
-import { announced, button, el, errorBox, fill, focusIn, focusMarked, markField, Rows, runNow, saveDownload, statusBadge } from './dom';
+import { announced, button, el, errorBox, FieldError, fill, focusIn, focusMarked, markField, Rows, runNow, saveDownload, statusBadge } from './dom';
 import { asked, FixContext, labText, refusedIn, withLabFix } from './fixes';
 import { LivePanel } from './panel';
 
@@ -318,7 +318,9 @@ export class RecipesPanel extends LivePanel {
       markField(this.importer, null);
       const chosen = file.files?.[0];
       if (!chosen) {
-        fill(result, errorBox('choose a package (a .zip exported from a workspace) first'));
+        const none = new FieldError('`package`: none chosen', 'package', 'choose a package (a .zip exported from a workspace), then Import');
+        fill(result, refusedIn(this.importer, none));
+        focusMarked(this.importer);
         return;
       }
       try {
