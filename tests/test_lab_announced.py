@@ -3,8 +3,9 @@ real JupyterLab in chromium.
 
 A Save's result is a status and a Test's failure an alert, the slot whose connection failed
 marked invalid and described by it; a connection's Test in the Connections panel is said
-above its table; Import package's and Try recipe's refusals name the field by the label the
-user sees (not the REST API's `into`, `name`), mark it and put the keyboard's focus on it.
+above its table, once (not again in its row); Import package's and Try recipe's refusals (a
+package not chosen too) name the field by the label the user sees (not the REST API's `into`,
+`name`), mark it and put the keyboard's focus on it.
 
 One JupyterLab serves the module's tests (each opens its own page), to spare the machine.
 """
@@ -88,6 +89,9 @@ def test_a_connection_s_test_is_said_above_the_table(lab: tuple[Path, Any]) -> N
         said = panel.locator(".lps-message").get_by_role("alert")
         expect(said).to_contain_text("Test of crm: disconnected")
         expect(said).to_contain_text("Connection refused")
+        # Said there once: its row, where nothing is said to a screen reader, leaves it out.
+        expect(panel.get_by_text("Connection refused")).to_have_count(1)
+        expect(panel.locator("tr[data-connection=crm]")).to_contain_text("disconnected")
 
 
 def test_an_import_into_a_bad_folder_names_and_marks_into_folder(lab: tuple[Path, Any]) -> None:
@@ -109,6 +113,28 @@ def test_an_import_into_a_bad_folder_names_and_marks_into_folder(lab: tuple[Path
         expect(into).to_have_attribute("aria-invalid", "true")
         expect(into).to_have_accessible_description(re.compile("Into folder: project folder"))
         expect(into).to_be_focused()
+
+
+def test_an_import_without_a_package_marks_and_focuses_the_package_field(
+    lab: tuple[Path, Any],
+) -> None:
+    _, admin_page = lab
+    with admin_page() as page:
+        settled(page)
+        command(page, "lpstudio:open-recipes")
+        panel = page.locator(".lps-recipes:visible")
+        panel.get_by_role("button", name="Import package", exact=True).click()
+        form = panel.locator(".lps-importer")
+        form.locator(".lps-import-submit").click()
+        refused = form.locator(".lps-import-result").get_by_role("alert")
+        expect(refused).to_contain_text("Package (.zip): none chosen")
+        expect(refused).to_contain_text("field: Package (.zip)")
+        package = form.get_by_label("Package (.zip)")
+        expect(package).to_have_attribute("aria-invalid", "true")
+        expect(package).to_have_accessible_description(
+            re.compile("Package \\(.zip\\): none chosen")
+        )
+        expect(package).to_be_focused()
 
 
 def test_try_recipe_s_refusal_names_marks_and_focuses_its_field(lab: tuple[Path, Any]) -> None:

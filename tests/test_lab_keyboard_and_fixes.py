@@ -338,12 +338,15 @@ def test_the_connections_panel_keeps_the_keyboards_place_and_says_fixes_in_lab_t
         assert not any(cli in text for cli in CLI), text
         assert focused(page) == "Test connection lp-eu"
 
-        # A wrong secret: the row says so in the lab's terms, and the focus is on the Test
-        # of the row that replaced it.
+        # A wrong secret: said above the table in the lab's terms (not again in its row),
+        # and the focus is on the Test of the row that replaced it.
         press(page, button("Test connection liveperson"))
         row = panel.locator("tr[data-connection=liveperson][data-status=disconnected]")
         row.wait_for()
-        text = row.inner_text()
+        said = panel.locator(".lps-message .lps-error", has_text="Test of liveperson")
+        said.wait_for()
+        text = said.inner_text()
+        assert "check the client id" not in row.inner_text(), row.inner_text()
         assert "check the client id and secret of the connection liveperson" in text, text
         # What to do next where Test was just clicked: give them again, then Test.
         fix = "give them with Edit of liveperson in the Connections panel, then Test liveperson"

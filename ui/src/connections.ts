@@ -86,19 +86,32 @@ export class ConnectionsPanel extends Widget {
       }
       // Only the connections that changed are drawn again (one tested, say): the others
       // keep their buttons, and the one a user tabbed to keeps the focus.
-      this.rows.show(this.list);
+      this.draw();
       this.rows.node.dataset.loaded = 'true';
     } catch (err) {
-      fill(this.message, errorBox(err));
+      this.tell(errorBox(err));
     }
   }
 
-  private row(c: Connection): HTMLElement {
+  /** The connections' rows, each with whether its Test's result is said above the table. */
+  private draw(): void {
+    this.rows.show(this.list.map(c => ({ c, saidAbove: c.name === this.said?.name && c.status_message === this.said.message })));
+  }
+
+  /** Says `said` above the table (what an action did; none: nothing), where a screen reader
+   * says it too: a Test's result is said there alone, not again in its row. */
+  private tell(said: HTMLElement | null, tested: Connection | null = null): void {
+    this.said = tested && { name: tested.name, message: tested.status_message };
+    fill(this.message, said);
+    this.draw();
+  }
+
+  private row({ c, saidAbove }: Line): HTMLElement {
     const actions = el('td', { cls: 'lps-actions' });
     const of = `connection ${c.name}`; // every row has its Delete: each names its connection
     if (this.ctx.me.can.build) {
       actions.append(
-        button('Test', () => this.act(() => this.test(c.name)), 'lps-test', of),
+        button('Test', () => this.act(() => api.testConnection(c.name)), 'lps-test', of),
         button('Edit', () => this.edit(c), 'lps-edit', of),
         button('Delete', () => this.remove(c.name), 'lps-delete', of)
       );
@@ -120,8 +133,9 @@ export class ConnectionsPanel extends Widget {
             })
           : null,
         // A placeholder's message is the command line's way to give its secrets: the lab's
-        // is said above. Others (a test's failure) are said with their fix in the lab's terms.
-        c.status_message && c.status !== 'placeholder' ? el('div', { cls: 'lps-hint', text: labText(c.status_message) }) : null
+        // is said above. Others (a test's failure) are said with their fix in the lab's terms,
+        // here unless the Test just clicked says it above the table.
+        c.status_message && c.status !== 'placeholder' && !saidAbove ? el('div', { cls: 'lps-hint', text: labText(c.status_message) }) : null
       ),
       el('td', { cls: 'lps-fields' }, ...fields),
       el('td', { text: formatTime(c.tested_at) }),
@@ -131,7 +145,7 @@ export class ConnectionsPanel extends Widget {
 
   /** The form for a new connection (null) or for changing one, the focus on its first field. */
   private edit(c: Connection | null): void {
-    fill(this.message);
+    this.tell(null);
     this.opener = c ? `Edit connection ${c.name}` : 'New connection';
     this.editing = c?.name ?? null;
     const loaded = !c || this.connectors.some(k => k.name === c.type);
@@ -250,31 +264,18 @@ export class ConnectionsPanel extends Widget {
     }
   }
 
-  /** Tests a connection and says how it went above the table, where a screen reader says
-   * it too (its row shows it, where nothing is said). */
-  private async test(name: string): Promise<HTMLElement> {
-    const c = await api.testConnection(name);
-    const message = c.status_message ? `: ${labText(c.status_message)}` : '';
-    return el(
-      'div',
-      { cls: c.status === 'connected' ? 'lps-ok' : 'lps-error', attrs: announced(c.status === 'connected') },
-      `Test of ${c.name}: `,
-      statusBadge(c.status),
-      message
-    );
-  }
-
-  /** An action on a connection: what it says (a Test's result) or its error, above the table. */
-  private async act(action: () => Promise<unknown>): Promise<void> {
-    fill(this.message);
+  /** An action on a connection, then the connections as they are now: above the table, the
+   * result of a Test (the connection it answers), or the action's error. */
+  private async act(action: () => Promise<Connection | void>): Promise<void> {
+    this.tell(null);
     try {
-      const said = await action();
+      const tested = await action();
       await this.refresh();
-      if (said instanceof HTMLElement) {
-        fill(this.message, said);
+      if (tested) {
+        this.tell(testResult(tested), tested);
       }
     } catch (err) {
-      fill(this.message, errorBox(labError(err)));
+      this.tell(errorBox(labError(err)));
     }
   }
 
@@ -284,7 +285,9 @@ export class ConnectionsPanel extends Widget {
   /** the broken connectors the notices show, as text */
   private problemsShown = '';
   private list: Connection[] = [];
-  private rows = new Rows<Connection>(el('tbody'), c => c.name, c => this.row(c));
+  private rows = new Rows<Line>(el('tbody'), line => line.c.name, line => this.row(line));
+  /** the connection whose Test's result is said above the table, and its message then */
+  private said: { name: string; message?: string | null } | null = null;
   /** the accessible name of what opened the editor, which gets the focus back */
   private opener = '';
   /** the connection the editor changes (none: closed, or a new one) */
@@ -292,6 +295,25 @@ export class ConnectionsPanel extends Widget {
   private problems = el('div', { cls: 'lps-connector-problems' });
   private message = el('div', { cls: 'lps-message' });
   private editor = el('div', { cls: 'lps-editor' });
+}
+
+/** A connection's row: `saidAbove` when the result of its Test is said above the table. */
+interface Line {
+  c: Connection;
+  saidAbove: boolean;
+}
+
+/** How a connection's Test went, said above the table, where a screen reader says it too
+ * (`announced`): its row leaves it out meanwhile, so it is said once. */
+function testResult(c: Connection): HTMLElement {
+  const message = c.status_message ? `: ${labText(c.status_message)}` : '';
+  return el(
+    'div',
+    { cls: c.status === 'connected' ? 'lps-ok' : 'lps-error', attrs: announced(c.status === 'connected') },
+    `Test of ${c.name}: `,
+    statusBadge(c.status),
+    message
+  );
 }
 
 /** Why a connector does not load, with the fix (its error names the file and line), in the
