@@ -77,8 +77,27 @@ def csv_problem(detail: str) -> str:
     found = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", detail)
     if found:
         header, line, saw = found.groups()
-        return f"line {line} has {saw} fields, the header {header}"
+        return _longer(int(line), int(saw), int(header))
     return detail.strip()
+
+
+def first_row_longer(path: str | Path, delimiter: str = ",", encoding: str = "utf-8") -> str | None:
+    """What `csv_problem` says of the first data row when it has more fields than the header,
+    else None. pandas refuses any later such row, but reads the first as naming an index
+    column: no error, and every column shifts by one. Read before pandas reads the file."""
+    import csv
+
+    with open(path, newline="", encoding=encoding) as handle:
+        reader = csv.reader(handle, delimiter=delimiter)
+        rows = (row for row in reader if row)  # blank lines are no rows, as pandas reads
+        header, first = next(rows, []), next(rows, None)
+        if first is not None and len(first) > len(header):
+            return _longer(reader.line_num, len(first), len(header))
+    return None
+
+
+def _longer(line: int, saw: int, header: int) -> str:
+    return f"line {line} has {saw} fields, the header {header}"
 
 
 def retry_after(value: str | None) -> float | None:

@@ -216,6 +216,18 @@ def test_csv_with_a_row_longer_than_its_header_names_the_file_and_line(root, con
     assert "delimiter" in (caught.value.fix or "")
 
 
+def test_csv_whose_first_row_is_longer_than_its_header_is_refused_not_shifted(root, connect):
+    """pandas read the first row's extra field as an index column: no error, and every
+    column held its right-hand neighbour's value."""
+    (root / "ragged.csv").write_text("a,b\n\n1,200.00,USD\n3,4\n")
+    with pytest.raises(ConnectorError) as caught:
+        connect("csv_file", {"path": "ragged.csv", "root": str(root)}).read_rows()
+    assert caught.value.field == "path" and not caught.value.retryable
+    said = "ragged.csv cannot be read as CSV: line 3 has 3 fields, the header 2"
+    assert caught.value.message == said, caught.value.message
+    assert "quote values holding the delimiter" in (caught.value.fix or "")
+
+
 def test_csv_with_an_unclosed_quote_names_the_file(root, connect):
     (root / "quote.csv").write_text('a,b\n"1,2\n3,4\n')
     with pytest.raises(ConnectorError) as caught:

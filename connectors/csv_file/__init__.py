@@ -22,7 +22,7 @@ from itertools import islice
 from typing import TYPE_CHECKING, Any
 
 from lpstudio.errors import InputError
-from lpstudio.sdk import Connection, Connector, Field, Page
+from lpstudio.sdk import Connection, Connector, Field, Page, first_row_longer
 from lpstudio.workspace import RUNTIME
 
 from .files import (
@@ -185,6 +185,10 @@ def read_rows(conn: Connection, data: dict[str, Any]) -> pd.DataFrame:
             return pd.DataFrame(columns=columns, dtype=str)
         _unknown(list(where), header, "where", file)
         _unknown(columns, header, "columns", file)
+        with readable(file, reading, delimiter):  # pandas would shift every column
+            longer = first_row_longer(file.path, delimiter, reading)
+        if longer:
+            raise malformed(file, delimiter, longer)
         found = 0
         # In chunks: a large file is never held whole, and reading stops at the limit.
         try:
