@@ -19,10 +19,12 @@ import math
 import re
 import string
 import sys
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
+
+from .errors import InputError
 
 MAX_VARIABLE = 1550
 #: The LivePerson connection's field that says how many characters LivePerson sends as one
@@ -237,6 +239,21 @@ def placeholders(template: str) -> list[str]:
             _check_format(name, spec or "", conversion)
             names.append(name)
     return names
+
+
+def check_placeholders(field: str, template: str, fields: Sequence[str], among: str) -> None:
+    """Refuses, as an `InputError` naming `field` (`body_template`, `body_variables.1`), a
+    template whose placeholders are not all `fields`, the ones `among` says (`the columns of
+    invoices.csv`): a recipe checks what it reads before sending, where each recipient would
+    fail one by one. The fix lists the placeholders it may use."""
+    unknown = [name for name in placeholders(template) if name not in fields]
+    if unknown:
+        named = ", ".join(f"{{{name}}}" for name in unknown)
+        raise InputError(
+            f"{field} uses {named}, not among {among}",
+            field=field,
+            fix=f"use any of: {', '.join(f'{{{name}}}' for name in fields)}",
+        )
 
 
 def fields_used(templates: Iterable[str]) -> list[str]:

@@ -116,7 +116,7 @@ def test_a_failed_test_shows_its_error_not_an_empty_preview(billing: Studio) -> 
     job = form.last_job
     assert job is not None and job.status == "failed", form.status.value
     said = html.unescape(form.status.value)
-    assert "ValueError" in said and "not columns of invoices.csv" in said, said
+    assert "InputError" in said and "not among the columns of invoices.csv" in said, said
     assert "What would be sent" not in form.preview.value
     assert "null" not in form.preview.value
 

@@ -161,7 +161,7 @@ def test_the_payment_reminder_refuses_an_unknown_placeholder(sandbox_ws: Path) -
         str(ws),
     )
     assert code == 1
-    assert job["error"]["ename"] == "ValueError"
+    assert job["error"]["ename"] == "InputError"
     assert "nickname" in job["error"]["evalue"] and "first_name" in job["error"]["evalue"]
 
 

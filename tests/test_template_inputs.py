@@ -111,16 +111,58 @@ def test_an_invoices_file_without_a_column_the_reminder_reads_is_named(
     workspace: Path,  # noqa: F811 (the fixture)
     sandbox: Sandbox,
 ) -> None:
-    """A file without `status` failed with `KeyError: 'status'`."""
+    """A file without `status` failed with `KeyError: 'status'`, then with a ValueError
+    that gave no `fix:`."""
     header = "invoice_id,first_name,phone,amount,currency,due_date"
     row = "INV-1,Ada,+14155550100,5.00,USD,2026-12-02"
     name = _invoices(workspace, "no_status.csv", row, header=header)
     error = _failed(workspace, "-p", "invoices_csv", name)
-    assert error["ename"] == "ValueError", error
+    assert error["ename"] == "InputError", error
     said = error["evalue"]
-    assert "no_status.csv has no status column" in said, said
-    assert "give each invoice its invoice_id, phone (E.164), status" in said
-    assert f"its columns: {header.replace(',', ', ')}" in said
+    columns = header.replace(",", ", ")
+    assert said.startswith(f"no_status.csv has no column status (its columns: {columns})\n"), said
+    assert "fix: add the column status to no_status.csv, or rename the one that holds it" in said
+    assert "each invoice needs its invoice_id, phone (E.164), status" in said
+    assert recipients(sandbox) == {}
+
+
+def test_a_placeholder_no_column_fills_names_the_placeholders_the_body_may_use(
+    workspace: Path,  # noqa: F811 (the fixture)
+    sandbox: Sandbox,
+) -> None:
+    """`{amount_due}` in a file whose column is `amount` (the recipe's sample invoice has
+    no closed schema, so no check before the job) failed with a ValueError and no `fix:`."""
+    name = _invoices(workspace, "plain.csv", "INV-1,Ada,+14155550100,5.00,USD,2026-12-02,open")
+    body = ("-p", "body_template", "Hi {first_name}, {amount_due} is due")
+    error = _failed(workspace, "-p", "invoices_csv", name, *body)
+    assert error["ename"] == "InputError", error
+    said = error["evalue"]
+    assert "body_template uses {amount_due}, not among the columns of plain.csv" in said, said
+    braced = ", ".join(f"{{{column}}}" for column in HEADER.split(","))
+    assert said.endswith(f"\n  fix: use any of: {braced}"), said
+    assert recipients(sandbox) == {}
+
+
+def test_a_first_row_longer_than_the_header_is_refused_not_read_shifted(
+    workspace: Path,  # noqa: F811 (the fixture)
+    sandbox: Sandbox,
+) -> None:
+    """pandas read the first row's extra field as an index column: no error, every column
+    shifted (the invoice id read as its first name, the phone as its amount...), so the
+    file stopped the job for a column it does have, or reminded the wrong data."""
+    name = _invoices(
+        workspace,
+        "first_ragged.csv",
+        "INV-1,Ada,+14155550100,1,200.00,USD,2026-12-02,open",  # line 2: a comma
+        "INV-2,Bo,+14155550101,5.00,USD,2026-12-02,open",
+    )
+    error = _failed(workspace, "-p", "invoices_csv", name)
+    assert error["ename"] == "InputError", error
+    said = error["evalue"]
+    assert "first_ragged.csv cannot be read as CSV: line 2 has 8 fields, the header 7" in said
+    assert 'fix: quote the field that holds a comma ("1,200.00"), or remove the extra one' in (
+        said
+    ), said
     assert recipients(sandbox) == {}
 
 
@@ -157,12 +199,14 @@ def test_an_invoices_file_that_is_not_there_is_named_with_the_fix(
     given: str,
 ) -> None:
     """It failed with a bare FileNotFoundError (IsADirectoryError for `.`); then its fix
-    gave `-p invoices_csv data/invoices.csv` whatever was saved, the value in use too."""
+    gave `-p invoices_csv data/invoices.csv` whatever was saved, the value in use too; then
+    a FileNotFoundError with no `fix:`, not naming the path it looked at."""
     error = _failed(workspace, "-p", "invoices_csv", given)
-    assert error["ename"] == "FileNotFoundError", error
+    assert error["ename"] == "InputError", error
     said = error["evalue"]
-    assert f"invoices_csv: {given!r} is no file in the recipe's folder" in said, said
-    put = f"put the CSV of invoices at projects/demo/{given}, or give another"
+    looked = "projects/demo is a folder" if given == "." else f"projects/demo/{given} is not there"
+    assert said.startswith(f"invoices_csv {given!r} is no file: {looked}\n  fix: "), said
+    put = f"fix: put the CSV of invoices at projects/demo/{given}, or give another"
     assert (put in said) == (given != "."), said  # a folder is no place for it
     assert "from the recipe's folder projects/demo/: " in said, said
     assert said.endswith("lpstudio settings demo/payment_reminder -p invoices_csv PATH"), said

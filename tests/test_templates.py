@@ -214,8 +214,8 @@ def test_an_unknown_placeholder_stops_the_reminder_before_anything_is_sent(
 ) -> None:
     args = ("-p", "today", "2026-12-01", "-p", "body_template", "Hi {nickname}")
     code, job = run_json("run", "demo/payment_reminder", *args, "--workspace", str(workspace))
-    assert code == 1 and job["error"]["ename"] == "ValueError"
-    assert "nickname" in job["error"]["evalue"] and "first_name" in job["error"]["evalue"]
+    assert code == 1 and job["error"]["ename"] == "InputError"
+    assert "{nickname}" in job["error"]["evalue"] and "{first_name}" in job["error"]["evalue"]
     assert recipients(sandbox) == {}
 
 

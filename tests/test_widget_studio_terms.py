@@ -131,7 +131,7 @@ def test_a_run_now_whose_recipe_names_a_cli_fix_says_it_in_the_form_and_the_jobs
     form.run_now()
     form.wait()
     said = shown(form.status.value)
-    assert "failed: FileNotFoundError: invoices_csv: 'nothere.csv' is no file" in said, said
+    assert "failed: InputError: invoices_csv 'nothere.csv' is no file" in said, said
     assert "set invoices_csv to its path above, then Save" in in_studio_terms(said)
     form.close()
 
