@@ -25,6 +25,7 @@ import nbformat
 import pytest
 
 from lpstudio.client import ConnectionClient
+from lpstudio.errors import InputError
 from lpstudio.kernel.runtime import StoreLedger
 from lpstudio.registry import get_connector
 from lpstudio.sandbox import Sandbox, SandboxSettings
@@ -428,6 +429,25 @@ def test_a_record_the_campaign_cannot_send_is_named_by_its_ids_and_a_twin_by_the
             "record (order O-129, invoice_id INV-129), which the campaign messages once",
         }
     ]
+
+
+@pytest.mark.parametrize("dry_run", [True, False])
+def test_a_record_id_an_unsendable_entry_holds_itself_is_refused_before_any_send(
+    connect, control, dry_run
+):
+    """`record_id="address"` (a customer's postal address field) replaced the recipient's
+    address in each unsendable entry: the number the campaign could not send was lost."""
+    person = {**people(1)[0], "address": "1 Main St"}
+    for named in ("address", ["invoice_id", "errorMessage"]):
+        with pytest.raises(InputError) as caught:
+            send(connect(dry_run=dry_run), [person], record_id=named)
+        taken = named if isinstance(named, str) else named[1]
+        assert caught.value.field == "record_id", caught.value
+        assert caught.value.message.startswith(f"record_id names the field {taken}, which each ")
+        assert caught.value.fix == (
+            f"take {taken} out of record_id; name records by fields such as invoice_id"
+        )
+    assert recipients(control) == {}
 
 
 def test_a_field_under_an_empty_parent_renders_empty_and_a_typo_is_missing(connect, control):

@@ -617,6 +617,25 @@ def _check_templates(variables: dict[str, str]) -> None:
             ) from None
 
 
+#: The keys an `unsendable` entry holds besides its record's ids (`_unsendable`).
+ENTRY_KEYS = ("address", "errorMessage")
+
+
+def _check_record_id(named: str | list[str] | None) -> None:
+    """A `record_id` field named as an `unsendable` entry's own key would hide it (a record's
+    `address` field in place of its recipient's address): refused now, naming it, before
+    anything is claimed or sent."""
+    given = [named] if isinstance(named, str) else list(named or [])
+    taken = next((field for field in given if field in ENTRY_KEYS), None)
+    if taken is not None:
+        raise InputError(
+            f"record_id names the field {taken}, which each unsendable entry holds itself "
+            f"({', '.join(ENTRY_KEYS)}: the recipient's address and why it was not sent)",
+            field="record_id",
+            fix=f"take {taken} out of record_id; name records by fields such as invoice_id",
+        )
+
+
 def _text(record: Any, field: str) -> str:
     """A record field's value as text, "" when missing or blank. A whole number reads the
     same whether a DataFrame held it as 1234 or, in a column with a gap, as 1234.0."""
@@ -716,7 +735,7 @@ def _unsendable(
 
 def _named(entry: dict[str, Any]) -> str:
     """` (invoice_id INV-11)`: a record's ids, as its `unsendable` entry holds them."""
-    ids = [f"{k} {v}" for k, v in entry.items() if k not in ("address", "errorMessage")]
+    ids = [f"{k} {v}" for k, v in entry.items() if k not in ENTRY_KEYS]
     return f" ({', '.join(ids)})" if ids else ""
 
 
@@ -878,6 +897,7 @@ def send_campaign(
     and it fails, as the real send would, when Proactive Messaging's host cannot be reached
     or is not LivePerson's (`_reach_dry`)."""
     _check_templates(data.get("variables") or {})
+    _check_record_id(data.get("record_id"))
     fields = address_fields(data)
     size = setting(conn, "recipients_per_request", 100, 1, MAX_RECIPIENTS_PER_REQUEST)
     client = LivePersonClient(conn)
