@@ -450,6 +450,18 @@ def test_a_record_id_an_unsendable_entry_holds_itself_is_refused_before_any_send
     assert recipients(control) == {}
 
 
+def test_once_per_a_field_named_address_keeps_the_recipient_s_address_in_unsendable(
+    connect, control
+):
+    """`once_per="address"` (once per postal address) put the record's address field in
+    place of the recipient's number in each unsendable entry, as `record_id` did."""
+    first, second = ({**p, "address": "1 Main St"} for p in people(2))
+    result = send(connect(dry_run=True), [first, second], once_per="address")
+    assert result["unsendable"] == [
+        {"address": second["phone"], "errorMessage": "DUPLICATE_ONCE_PER=address"}
+    ], result["unsendable"]
+
+
 def test_a_field_under_an_empty_parent_renders_empty_and_a_typo_is_missing(connect, control):
     # A guest checkout's `customer` is null: its first name rendered MISSING_FIELD, though a
     # null field renders as empty text.

@@ -728,8 +728,13 @@ def _unsendable(
     record: Any, names: list[str], address: str | None, problem: str | None
 ) -> dict[str, Any]:
     """A record the campaign does not send, as `unsendable` reports it: its address (None
-    when it has none), the values of its `names` it has, and why."""
-    ids = {name: value for name in names if (value := _text(record, name))}
+    when it has none), the values of its `names` it has, and why. A `once_per` field named
+    like the entry's own keys (`once_per="address"`) names no id: the entry's address stands."""
+    ids = {
+        name: value
+        for name in names
+        if name not in ENTRY_KEYS and (value := _text(record, name))
+    }
     return {"address": address, **ids, "errorMessage": problem}
 
 
