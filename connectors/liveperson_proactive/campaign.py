@@ -731,9 +731,7 @@ def _unsendable(
     when it has none), the values of its `names` it has, and why. A `once_per` field named
     like the entry's own keys (`once_per="address"`) names no id: the entry's address stands."""
     ids = {
-        name: value
-        for name in names
-        if name not in ENTRY_KEYS and (value := _text(record, name))
+        name: value for name in names if name not in ENTRY_KEYS and (value := _text(record, name))
     }
     return {"address": address, **ids, "errorMessage": problem}
 
