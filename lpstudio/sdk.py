@@ -323,8 +323,9 @@ class Field:
     pattern: str | None = None
     #: Why a value `pattern` refuses is refused, for a pattern of several rules: (a regular
     #: expression searched in the value, the reason) pairs, the first found said
-    #: (`("\\.\\.", "leads out of the workspace through '..'")`); else the value is said
-    #: not to be of the field's form, which names none of them.
+    #: (`("\\.\\.", "leads out of the workspace through '..'")`), with the rule's groups
+    #: filled in (`\\1`); else the value is said not to be of the field's form, which names
+    #: none of them.
     reasons: tuple[tuple[str, str], ...] = ()
 
     def __post_init__(self) -> None:
@@ -439,8 +440,13 @@ class Field:
                 ) from None
 
     def reason(self, value: str) -> str | None:
-        """Why `pattern` refuses `value`, where `reasons` says it."""
-        return next((said for rule, said in self.reasons if re.search(rule, value)), None)
+        """Why `pattern` refuses `value`, where `reasons` says it, the rule's groups filled
+        in (`\\1`: what to give instead, taken from the value)."""
+        for rule, said in self.reasons:
+            found = re.search(rule, value)
+            if found is not None:
+                return found.expand(said)
+        return None
 
     def _check_choices(self) -> None:
         """Refuses a choice the field itself refuses (text for an integer field, a value

@@ -304,17 +304,21 @@ def test_an_empty_api_version_is_the_default(connect):
 
 
 def fixed_page(
-    serve: Any, body: bytes, headers: dict[str, str], tokens: list[str | None] | None = None
+    serve: Any,
+    body: bytes,
+    headers: dict[str, str],
+    tokens: list[str | None] | None = None,
+    status: int = 200,
 ) -> str:
-    """A loopback server that answers every GET with 200, `headers` and `body`, recording in
-    `tokens` the access token each request carried; returns its URL."""
+    """A loopback server that answers every GET with `status`, `headers` and `body`,
+    recording in `tokens` the access token each request carried; returns its URL."""
     from http.server import ThreadingHTTPServer
 
     class Fixed(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
             if tokens is not None:
                 tokens.append(self.headers.get("X-Shopify-Access-Token"))
-            self.send_response(200)
+            self.send_response(status)
             for name, value in headers.items():
                 self.send_header(name, value)
             self.send_header("Content-Length", str(len(body)))
@@ -366,16 +370,16 @@ def test_an_unreachable_shop_is_a_retryable_connector_error(connect):
     assert "Shopify" in str(raised.value)
 
 
-def test_a_shop_answering_404_gives_the_command_that_sets_shop_and_api_version(connect, sandbox):
-    """A 404 in JSON from where the shop should be (here the sandbox under a wrong path):
-    the fix said to check shop and api_version and to run the test, which only tries them
-    again; it gives the command that sets them, then the test, said in every surface's
-    terms."""
+def test_a_shop_answering_404_gives_the_command_that_sets_shop_and_api_version(connect, serve):
+    """A 404 in JSON from where the shop should be: the fix said to check shop and
+    api_version and to run the test, which only tries them again; it gives the command
+    that sets them, then the test, said in every surface's terms."""
     from lpstudio.server.fixes import in_rest_terms
     from lpstudio.widgets.common import lab_text
 
+    elsewhere = fixed_page(serve, b'{"errors": "Not Found"}', {}, status=404)
     with pytest.raises(ConnectorError) as raised:
-        ConnectionClient(connect(shop=f"{sandbox.url}/shop")).test()
+        ConnectionClient(connect(shop=elsewhere)).test()
 
     error = raised.value
     assert error.status == 404, error

@@ -53,6 +53,8 @@ MAX_WAIT = 30.0
 NETWORK_TRIES = 3
 #: What `recovered_checkouts`' read that failed for now ends its message with.
 CHECK_AGAIN = "which were paid is not known: message none of them until Shopify answers"
+#: What the connection's test ends a failure that may pass with: no poll follows it.
+TEST_AGAIN = "test again later"
 #: A stable version inside Shopify's support window (each is supported for 12 months).
 API_VERSION = "2026-10"
 #: What an API version looks like: the form of a path segment of every request.
@@ -72,20 +74,45 @@ CLOCK_MARGIN = 2.0
 #: updated within seconds of each other, as close as the cursor's own margin.
 NARROWEST = timedelta(seconds=2 * CLOCK_MARGIN)
 
-#: What the `shop` field takes (`base_url` reads it): a *.myshopify.com name, or a URL.
-_SHOP_FIELD = r"^\s*(?:[a-z0-9][a-z0-9-]*\.myshopify\.com|https?://\S+?)/?\s*$"
+#: What the `shop` field takes (`base_url` reads it): a *.myshopify.com name, or the address
+#: alone (no path: requests join /admin/api/... to it) over https, or over plain http to this
+#: machine only (the sandbox): the access token goes in a header, in clear over http.
+_SHOP_FIELD = (
+    r"^\s*(?:[a-z0-9][a-z0-9-]*\.myshopify\.com|https://[^\s/?#@]+"
+    r"|http://(?:127\.0\.0\.1|localhost|\[::1\])(?::[0-9]+)?)/?\s*$"
+)
+#: Why a `shop` the field refuses is refused, the first found said (`Field.reasons`).
+_SHOP_REASONS = (
+    (
+        r"^\s*(?:https?://)?admin\.shopify\.com/store/([a-z0-9][a-z0-9-]*)",
+        r"is the shop's admin in a browser, not its Admin API: give the store's name, "
+        r"\1.myshopify.com",
+    ),
+    (
+        r"^\s*(?:https?://|(?!https?:))[^\s/]+/+[^\s/]",
+        "holds a path: give the shop's address alone, without /admin or any path",
+    ),
+    (
+        r"^\s*http://",
+        "is plain http, which would send the access token unencrypted: use https:// (plain "
+        "http only to this machine, 127.0.0.1 or localhost, as the sandbox)",
+    ),
+)
+
+_SHOP = Field(
+    "shop",
+    "Shop",
+    hint="your-store.myshopify.com (the sandbox's: http://127.0.0.1:PORT)",
+    pattern=_SHOP_FIELD,  # refused when the connection is saved, not at its test
+    reasons=_SHOP_REASONS,
+)
 
 connector = Connector(
     "shopify",
     title="Shopify",
     description="Abandoned checkouts of a Shopify store.",
     fields=[
-        Field(
-            "shop",
-            "Shop",
-            hint="your-store.myshopify.com (or a full URL, for the sandbox)",
-            pattern=_SHOP_FIELD,  # refused when the connection is saved, not at its test
-        ),
+        _SHOP,
         Field(
             "access_token",
             "Admin API access token",
@@ -212,21 +239,20 @@ connector.object(
     },
 )
 
-_SHOP = re.compile(r"^[a-z0-9][a-z0-9-]*\.myshopify\.com$")
-#: Shopify's API versions: a quarter's YYYY-MM, or `unstable` (ASCII digits, whole text).
-
 
 def base_url(conn: Connection) -> str:
-    shop = str(conn.config["shop"]).strip().rstrip("/")
-    if shop.startswith(("http://", "https://")):
-        return shop
-    if not _SHOP.match(shop):
+    """The shop's address; a `shop` the field refuses (saved before its rules, or given to a
+    connection made in code) is refused the same, before the token is sent anywhere."""
+    given = str(conn.config["shop"])
+    if not re.match(_SHOP_FIELD, given):
+        why = _SHOP.reason(given) or "is not a *.myshopify.com name"
         raise ConnectorError(
-            f"shop {shop!r} is not a *.myshopify.com name; use your-store.myshopify.com",
+            f"shop {given.strip()[:80]!r} {why}",
             field="shop",
-            fix="set shop to your-store.myshopify.com",
+            fix=_shop_fix(conn, "is your-store.myshopify.com"),
         )
-    return f"https://{shop}"
+    shop = given.strip().rstrip("/")
+    return shop if shop.startswith(("http://", "https://")) else f"https://{shop}"
 
 
 def _get(
@@ -354,9 +380,12 @@ def _refused(conn: Connection, response: httpx.Response) -> ConnectorError:
     )
 
 
-def _checkouts(response: httpx.Response, again: str = POLL_AGAIN) -> list[dict[str, Any]]:
-    """A page's checkouts; a 200 that is not Shopify's JSON (a proxy's or a login page) is a
-    retryable error naming what came, not a JSONDecodeError (nothing was read: `again`)."""
+def _checkouts(
+    conn: Connection, response: httpx.Response, again: str = POLL_AGAIN
+) -> list[dict[str, Any]]:
+    """A page's checkouts; a 200 that is not Shopify's JSON (a proxy's or a login page, a
+    web site's at a wrong `shop`) is a retryable error naming what came and the `shop`
+    field, not a JSONDecodeError (nothing was read: `again`)."""
     try:
         checkouts = response.json().get("checkouts", [])
     except (ValueError, AttributeError):
@@ -368,6 +397,8 @@ def _checkouts(response: httpx.Response, again: str = POLL_AGAIN) -> list[dict[s
             f"nothing was read; {again}",
             retryable=True,
             status=response.status_code,
+            field="shop",
+            fix=_shop_fix(conn, "leads to your shop"),
         )
     return checkouts
 
@@ -404,7 +435,10 @@ def _checkouts_url(conn: Connection) -> str:
 
 @connector.test
 def test(conn: Connection) -> str:
-    _get(conn, _checkouts_url(conn), {"limit": 1})
+    """The store, once its checkouts list answers as Shopify's does: a web site's page at
+    a wrong `shop` answers 200 too."""
+    response = _get(conn, _checkouts_url(conn), {"limit": 1}, TEST_AGAIN)
+    _checkouts(conn, response, TEST_AGAIN)
     return f"store {base_url(conn)}"
 
 
@@ -470,7 +504,7 @@ def _read(conn: Connection, url: str, params: dict[str, Any] | None) -> _Read:
         response = _get(conn, next_url, params)
         pages += 1
         served = served or _served_at(response)
-        found.extend(c for c in _checkouts(response) if not c.get("completed_at"))
+        found.extend(c for c in _checkouts(conn, response) if not c.get("completed_at"))
         next_url, params = response.links.get("next", {}).get("url"), None
         if next_url is None or pages >= MAX_PAGES_PER_POLL:
             return _Read(found, next_url, served or datetime.now(UTC), pages)
@@ -711,7 +745,7 @@ def recovered_checkouts(conn: Connection, data: dict[str, Any]) -> dict[str, Any
     params: dict[str, Any] | None = _closed_among(given)
     while url is not None:
         response = _get(conn, url, params, CHECK_AGAIN)
-        found.extend(c for c in _checkouts(response, CHECK_AGAIN) if c.get("id") in wanted)
+        found.extend(c for c in _checkouts(conn, response, CHECK_AGAIN) if c.get("id") in wanted)
         url, params = response.links.get("next", {}).get("url"), None
     return {"recovered": [{"id": c["id"], "completed_at": c.get("completed_at")} for c in found]}
 
