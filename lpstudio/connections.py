@@ -122,6 +122,14 @@ def _info(
     )
 
 
+def _blank_fields(connector: Connector, values: dict[str, Any]) -> set[str]:
+    """The plain fields of `values` given empty (or null): no value, so their default (a
+    required one without is refused, naming it), on `add` as on `update`. A secret given
+    empty is not among them: `update` keeps the stored one."""
+    plain = {f.name for f in connector.fields if not f.secret}
+    return {k for k, v in values.items() if k in plain and v in ("", None)}
+
+
 class Connections:
     """Create, read, test, update and remove connections of one workspace."""
 
@@ -193,7 +201,12 @@ class Connections:
         return hidden
 
     def add(self, name: str, type_: str, values: dict[str, Any], user: str) -> ConnectionInfo:
-        hidden = self.refuse_held_secrets(given_connector(type_, self.root), values, values)
+        """Creates connection `name`; a plain field given empty is not given (its default,
+        as `update` clears it)."""
+        connector = given_connector(type_, self.root)
+        blank = _blank_fields(connector, values)
+        values = {k: v for k, v in values.items() if k not in blank}
+        hidden = self.refuse_held_secrets(connector, values, values)
         _check_name(name, hidden)
         plain, secret = self._split(type_, values)
         with self.store.write() as s:
@@ -290,9 +303,7 @@ class Connections:
         connector = get_connector(row.type, self.root)
         secret_names = connector.secret_fields()
         known = {f.name for f in connector.fields}
-        cleared = {
-            k for k, v in values.items() if k in known and k not in secret_names and v in ("", None)
-        }
+        cleared = _blank_fields(connector, values)
         values = {
             k: v
             for k, v in values.items()
