@@ -833,6 +833,23 @@ class RecipeHandler(UserHandler):
         self.answer(await self.blocking(self.studio.recipe_detail, recipe))
 
 
+def parsed(body: dict[str, Any]) -> set[str]:
+    """The parameters `body` gives as text to read as `-p` reads it (its `parse`): each one
+    named must be given, as text, or `str()` would make text of a typed value."""
+    given = body.get("parameters") or {}
+    for name in body.get("parse", ()):
+        if not isinstance(given.get(name), str):
+            raise ApiError(
+                400,
+                "InputError",
+                f"parse names '{name}', which parameters "
+                + ("gives as no text" if name in given else "does not give"),
+                field=f"parameters.{name}",
+                fix=f"give parameters.{name} as text, or leave '{name}' out of parse",
+            )
+    return set(body.get("parse", ()))
+
+
 class RecipeSettingsHandler(UserHandler):
     #: What its answer holds besides the recipe (GET /recipes/{recipe}), as the OpenAPI
     #: document describes it: what was saved and will fail, as `lpstudio settings` warns.
@@ -860,6 +877,7 @@ class RecipeSettingsHandler(UserHandler):
                 warnings = self.studio.save_settings(
                     name,
                     body.get("parameters"),
+                    parse=parsed(body),
                     connections=body.get("connections"),
                     since=body.get("since"),
                     reset=reset,
@@ -920,7 +938,11 @@ class RecipeRunHandler(UserHandler):
         def run() -> Any:
             name = self.studio.find_recipe(recipe).name
             job, _ = self.studio.dispatch(
-                name, body.get("parameters"), event=body.get("event"), timeout=body.get("timeout")
+                name,
+                body.get("parameters"),
+                parse=parsed(body),
+                event=body.get("event"),
+                timeout=body.get("timeout"),
             )
             return job
 
@@ -936,7 +958,7 @@ class RecipeTestHandler(UserHandler):
         def test() -> Any:
             name = self.studio.find_recipe(recipe).name
             job, _ = self.studio.dispatch(
-                name, body.get("parameters"), event=body.get("event"), test=True
+                name, body.get("parameters"), parse=parsed(body), event=body.get("event"), test=True
             )
             return job
 

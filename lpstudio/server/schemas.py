@@ -350,6 +350,17 @@ def list_of(key: str, item: dict[str, Any]) -> dict[str, Any]:
 
 # -- request bodies --------------------------------------------------------------------------
 
+#: The parameters a body gives as text typed in a field, read as `lpstudio settings -p` reads
+#: it: the forms' text read by one rule, the server's (papermill's for an untyped parameter).
+PARSE: dict[str, Any] = {
+    "type": "array",
+    "items": {"type": "string"},
+    "uniqueItems": True,
+    "description": "names in parameters whose value is text to read as `-p` reads it: "
+    "into the declared type, and for a parameter with none as papermill does "
+    "(5 a number, True a boolean, None null, other text as it is)",
+}
+
 SETTINGS_BODY: dict[str, Any] = {
     "type": "object",
     "additionalProperties": False,
@@ -361,6 +372,7 @@ SETTINGS_BODY: dict[str, Any] = {
             "gives it): settings changed since are refused with 409, not written over",
         },
         "parameters": {"type": "object", "description": "parameter values, in their types"},
+        "parse": PARSE,
         "connections": {
             "type": "object",
             "description": "slot -> connection name",
@@ -425,6 +437,7 @@ RUN_BODY: dict[str, Any] = {
     "additionalProperties": False,
     "properties": {
         "parameters": {"type": "object"},
+        "parse": PARSE,
         "event": {"description": "the trigger event the job works on"},
         "timeout": TIMEOUT,
     },
@@ -449,6 +462,7 @@ TEST_BODY: dict[str, Any] = {
     "additionalProperties": False,
     "properties": {
         "parameters": {"type": "object"},
+        "parse": PARSE,
         "event": {"description": "the event to test on; default: a recent trigger event"},
     },
 }
