@@ -389,6 +389,8 @@ export const api = {
     recipe: string,
     body: {
       parameters?: Record<string, unknown>;
+      /** names in `parameters` whose value is text to read as `-p` reads it */
+      parse?: string[];
       connections?: Record<string, string>;
       since?: string;
       reset?: string[];

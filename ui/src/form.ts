@@ -17,7 +17,9 @@
  * `_sent`): a field the user left as shown sends nothing when it shows a default (the default
  * stays the notebook's or connector's, not a saved copy of it), and its stored value itself
  * when it shows a saved one (not its text read back); a field the user changed sends what it
- * holds.
+ * holds. The text typed for a parameter with no type (`maybe = None`, `days = 7 * 24`) is sent
+ * as text for the server to read as `lpstudio settings -p` does (`parsed`): 5 a number, True a
+ * boolean, None null, by papermill's rule, which the form does not copy.
  */
 import { ApiError, JsonSchema, PicklistOption } from './api';
 import { el, FieldError } from './dom';
@@ -33,6 +35,9 @@ export interface FieldOptions {
   readOnly?: boolean;
   /** The empty choice of a drop-down whose default is not known: what stands unset. */
   unset?: string;
+  /** Values given that are text typed for a parameter with no type, not saved yet (the
+   * user's changes kept when the form is shown again after a 409): still to be read. */
+  typed?: string[];
 }
 
 /** A drop-down option's value for null, which is no text a user could give: not "null". */
@@ -113,6 +118,12 @@ function kind(schema: JsonSchema): string {
   return t ?? 'string';
 }
 
+/** Whether a property declares no type (nor choices): its field's text is read as `-p` reads
+ * an untyped parameter's, by the server (papermill's `_resolve_type`). */
+function untyped(schema: JsonSchema): boolean {
+  return schema.type === undefined && !choices(schema);
+}
+
 /** What a drop-down of fixed values offers: an `enum`'s values, or a nullable boolean's. */
 function choices(schema: JsonSchema): unknown[] | undefined {
   const types = Array.isArray(schema.type) ? schema.type : [];
@@ -164,6 +175,7 @@ export class SchemaForm {
     private options: FieldOptions = {}
   ) {
     this.values = { ...values };
+    this.typed = new Set(options.typed ?? []);
     this.node = el('div', { cls: 'lps-form' });
     const required = new Set(schema.required ?? []);
     for (const [name, prop] of Object.entries(schema.properties ?? {})) {
@@ -197,6 +209,7 @@ export class SchemaForm {
    */
   value(): Record<string, unknown> {
     const out: Record<string, unknown> = {};
+    this.texts.clear();
     for (const [name, input] of this.inputs) {
       const prop = this.schema.properties![name];
       if (input instanceof HTMLInputElement && input.validity.badInput) {
@@ -212,6 +225,9 @@ export class SchemaForm {
       }
       if (given === this.shown.get(name) && name in this.values) {
         out[name] = this.kept(name, prop, given);
+        if (this.typed.has(name) && out[name] === this.values[name]) {
+          this.texts.add(name); // typed before a 409, still text to read
+        }
         continue;
       }
       if (given === this.shown.get(name) && prop.default !== undefined) {
@@ -222,9 +238,21 @@ export class SchemaForm {
         // Set to exactly the default (typed, or its choice picked): nothing is stored, so a
         // later change of the default applies, as the notebook's form does (`_holds_default`).
         out[name] = read.value;
+        if (untyped(prop) && input instanceof HTMLInputElement) {
+          this.texts.add(name); // a text box's text, not a drop-down's choice
+        }
       }
     }
     return out;
+  }
+
+  /**
+   * The fields whose value the last `value()` gave as the text typed for a parameter with no
+   * type: sent in `parse`, the server reads each as `lpstudio settings -p` does (5 a number,
+   * "abc" text), so the lab saves what the CLI and the notebook's form save.
+   */
+  parsed(): string[] {
+    return [...this.texts];
   }
 
   /**
@@ -234,6 +262,7 @@ export class SchemaForm {
    */
   show(values: Record<string, unknown>): void {
     this.values = { ...values };
+    this.typed.clear(); // saved: read by the server
     for (const [name, input] of this.inputs) {
       const prop = this.schema.properties![name];
       const saved = name in this.values;
@@ -511,6 +540,10 @@ export class SchemaForm {
   }
 
   private inputs = new Map<string, Input>();
+  /** the fields `value()` last gave as text for the server to read (`parsed`) */
+  private texts = new Set<string>();
+  /** the given values that are text typed and not yet read (`FieldOptions.typed`) */
+  private typed: Set<string>;
   /** the whole numbers past 2**53 typed and sent, shown as typed once saved (`show`) */
   private exact = new Map<string, ExactInteger>();
   /** what each input held when the form showed the values: unchanged, it sends no text */

@@ -22,6 +22,8 @@ import { SchemaForm } from './form';
 interface Kept {
   /** parameters given another value, and those emptied (the notebook's default again) */
   parameters: Record<string, unknown>;
+  /** those of them that are text typed for a parameter with no type, for the server to read */
+  parsed: string[];
   cleared: string[];
   /** slots the user chose for ('' is the automatic choice) */
   slots: Record<string, string>;
@@ -258,6 +260,7 @@ export class SettingsPanel extends Widget {
     }
     const form = new SchemaForm(detail.parameters ?? {}, values, {
       readOnly,
+      typed: keep?.parsed,
       unset: '(notebook default)',
       picklist: prop => {
         const spec = prop['x-picklist']!;
@@ -399,6 +402,11 @@ export class SettingsPanel extends Widget {
           connections: chosen,
           notify: unattended ? changedContacts() : undefined
         };
+        // Text typed for a parameter with no type: read by the server as `-p` reads it.
+        const parsed = form.parsed().filter(name => name in parameters);
+        if (parsed.length) {
+          body.parse = parsed;
+        }
         // A saved value whose field was cleared is forgotten: the notebook's default again
         // (leaving it out would keep the saved value); so is the connection of a slot set
         // to automatic.
@@ -463,6 +471,7 @@ export class SettingsPanel extends Widget {
           // the user changed here kept (as the notebook's form does).
           const kept: Kept = {
             parameters: Object.fromEntries(Object.entries(parameters).filter(([name]) => touched.has(name))),
+            parsed: form.parsed().filter(name => touched.has(name)),
             cleared: [...touched].filter(name => !(name in parameters) && !rounded.includes(name)),
             slots: Object.fromEntries([...slots].filter(([, s]) => s.dataset.chosen).map(([slot, s]) => [slot, s.value])),
             since: sinceChanged() ? since.value : undefined,
