@@ -76,6 +76,25 @@ def test_text_typed_for_an_untyped_parameter_is_read_as_the_cli_s_p_reads_it(
         assert settings_shown(page) == {"maybe": 2.5, "days": True, "note": None}
 
 
+def test_text_typed_before_a_save_refused_as_stale_is_still_read_when_saved_again(
+    lab: tuple[Path, Any],
+) -> None:
+    """Shown again after a 409 with the user's change kept, the typed text is a value the
+    form holds as saved: it must still be sent for the server to read, not as the text."""
+    root, admin_page = lab
+    with admin_page() as page:
+        form = open_settings(page, RECIPE, "maybe")
+        message, save = form.locator(".lps-message"), form.locator(".lps-save")
+        with Studio.open(root, user="alice") as studio:
+            studio.save_settings(RECIPE, {"note": "elsewhere"})  # after the form showed them
+        retype(form.locator("input[name=maybe]"), "7")
+        assert "changed" in said(message, save)
+        form = open_settings(page, RECIPE, "maybe")
+        assert form.locator("input[name=maybe]").input_value() == "7"
+        assert "Settings saved." in said(form.locator(".lps-message"), form.locator(".lps-save"))
+        assert settings_shown(page)["maybe"] == 7
+
+
 async def test_parse_over_rest_reads_text_as_p_and_refuses_a_value_that_is_no_text(
     jp_fetch: Any, ws: Path
 ) -> None:
