@@ -204,19 +204,21 @@ def error_message(response: httpx.Response, conn: Connection) -> str:
     return conn.excerpt(str(body), 300)
 
 
-def answer_field(response: httpx.Response, key: str, who: str) -> str:
-    """`key` of a 200 answer that must be JSON: a retryable ConnectorError naming `who` when
-    it is not (a proxy's or portal's page), never a crash that leaves a batch claimed."""
+def answer_field(response: httpx.Response, key: str, who: str, field: str | None, fix: str) -> str:
+    """`key` of a 200 answer in LivePerson's JSON: a retryable ConnectorError naming `who`,
+    `field` (the connection field its URL came from, if any) and `fix` when it has none (a
+    proxy's or portal's JSON), never a crash that leaves a batch claimed."""
     try:
         value = response.json()[key]
     except (ValueError, TypeError, KeyError, IndexError):
         value = None
     if not isinstance(value, str) or not value:
         raise ConnectorError(
-            f"{who} answered HTTP 200 without a {key}: nothing was sent; the job run again "
-            "(a retry or a rerun) sends it",
+            f"{who} answered HTTP 200 with no {key} in it: nothing was sent",
             retryable=True,
             status=response.status_code,
+            field=field,
+            fix=fix,
         )
     return value
 
@@ -316,11 +318,14 @@ class LivePersonClient:
         request for where it went, not for what it carried: a 404 naming the account, or
         from LivePerson's own host (`field` None: the account is all its path holds of the
         connection), is `account_id`; another 404, or an answer that is not LivePerson's
-        JSON (a web server's, proxy's or portal's page), is `field`, the connection field
-        the URL came from. None for a refusal in LivePerson's words (the credentials, the
-        app's rights, the request's fields)."""
+        JSON (a web server's, proxy's or portal's page), or a 2xx (asked what the service
+        answers 404, `reach`), is `field`, the connection field the URL came from. None for
+        a refusal in LivePerson's words (the credentials, the app's rights, the request's
+        fields). A page answering 2xx is retryable, as before it was named: a captive
+        portal's or a proxy's may be gone by the next try."""
         status, said = response.status_code, error_message(response, self.conn)
-        ours = _liveperson_json(response)
+        passing = 200 <= status < 300
+        ours = _liveperson_json(response) and not passing
         if ours and status == 404 and (field is None or NAMES_ACCOUNT.search(said)):
             return ConnectorError(
                 f"{who} does not know the account {self.account} (HTTP 404: {said})",
@@ -335,16 +340,29 @@ class LivePersonClient:
             return ConnectorError(
                 f"what answered at {shown_url(base)} is not {who} (HTTP {status}: {said})",
                 status=status,
-                fix="let this machine reach LivePerson's hosts (not a proxy's or portal's "
-                f"page), then `lpstudio connections test {self.conn.name}`",
+                fix=self._url_fix(None),
+                retryable=passing,
             )
         return ConnectorError(
             f"the connection's {field} ({shown_url(base)}) does not lead to {who}: it "
             f"answered HTTP {status}: {said}",
             status=status,
             field=field,
-            fix=f"set {field} to the base URL of the service, without its path (empty: "
-            f"{_EMPTY.get(field, _EMPTY['service'])}): {self._update(field)}",
+            fix=self._url_fix(field),
+            retryable=passing,
+        )
+
+    def _url_fix(self, field: str | None) -> str:
+        """The fix of a URL, set by `field`, that leads to something other than the service
+        (None: LivePerson's own host, reached through something that stands in between)."""
+        if field is None:
+            return (
+                "let this machine reach LivePerson's hosts (not a proxy's or portal's page), "
+                f"then `lpstudio connections test {self.conn.name}`"
+            )
+        return (
+            f"set {field} to the base URL of the service, without its path (empty: "
+            f"{_EMPTY.get(field, _EMPTY['service'])}): {self._update(field)}"
         )
 
     def unreachable(
@@ -381,6 +399,29 @@ class LivePersonClient:
         return (
             f"check that {field} is right and its host is up (empty: {empty}): "
             f"{self._update(field)}, then {test}"
+        )
+
+    def _later_fix(self, field: str | None) -> str:
+        """The fix of the domain API answering a fault (5xx, 429): LivePerson's, to wait
+        out; a stand-in that keeps failing may be the wrong URL (`field`)."""
+        test = f"`lpstudio connections test {self.conn.name}`"
+        fix = "LivePerson's domain API is failing or busy: try again later"
+        if field is None:
+            return f"{fix}, then {test}"
+        return f"{fix}; if it keeps failing, {self._reach_fix(field, test)}"
+
+    def _lookup_fix(self, field: str | None) -> str:
+        """The fix of the domain API refusing a lookup in its own JSON (401, 403): it takes
+        no credentials, so what it refused is the account, or where `field` sent it."""
+        test = f"`lpstudio connections test {self.conn.name}`"
+        account = "check the connection's account id (your LivePerson site id): " + self._update(
+            "account_id"
+        )
+        if field is None:
+            return f"{account}, then {test}"
+        return (
+            f"{account}; if it is right, {field} does not lead to LivePerson's domain API: "
+            f"{self._url_fix(field)}; then {test}"
         )
 
     def field_for(self, url: str) -> str:
@@ -448,23 +489,28 @@ class LivePersonClient:
                 lookup or DOMAIN_API,
                 DOMAIN_API_FIELD if lookup else None,
             ) from exc
+        who = f"LivePerson's domain lookup for {service}"
+        where = DOMAIN_API_FIELD if lookup else None
         if response.status_code == 429 or response.status_code >= 500:
             raise Unavailable(
-                f"LivePerson domain lookup for {service} answered HTTP {response.status_code} "
+                f"{who} answered HTTP {response.status_code} "
                 f"{error_message(response, self.conn)}: nothing was sent",
                 wait=_wait_asked(response, 1.0),
                 status=response.status_code,
+                field=where,
+                fix=self._later_fix(where),
             )
-        if response.status_code != 200:
-            where = DOMAIN_API_FIELD if lookup else None
+        if response.status_code != 200 or not _liveperson_json(response):
             raise self.misdirected(
                 response, "LivePerson's domain API", lookup or DOMAIN_API, where
             ) or ConnectorError(
-                f"LivePerson domain lookup for {service} failed: HTTP {response.status_code} "
-                f"{error_message(response, self.conn)}",
+                f"{who} at {shown_url(lookup or DOMAIN_API)} was refused: HTTP "
+                f"{response.status_code} {error_message(response, self.conn)}",
                 status=response.status_code,
+                field=where or "account_id",
+                fix=self._lookup_fix(where),
             )
-        domain = answer_field(response, "baseURI", f"LivePerson's domain lookup for {service}")
+        domain = answer_field(response, "baseURI", who, where, self._url_fix(where))
         with _lock:
             _domains[key] = (domain, time.monotonic() + DOMAIN_TTL)
         return domain
@@ -526,15 +572,16 @@ class LivePersonClient:
                 wait=_wait_asked(response, 2.0),
                 status=response.status_code,
             )
-        if response.status_code != 200:
-            sentinel = ("LivePerson's token server", base, self.url_field("sentinel"))
+        sentinel = ("LivePerson's token server", base, self.url_field("sentinel"))
+        if response.status_code != 200 or not _liveperson_json(response):
             raise self.misdirected(response, *sentinel) or ConnectorError(
                 f"LivePerson refused the app credentials (HTTP {response.status_code}): "
                 f"{error_message(response, self.conn)}",
                 status=response.status_code,
                 fix=self._credentials_fix(),
             )
-        token = answer_field(response, "access_token", "LivePerson's token server")
+        fix = self._url_fix(sentinel[2])
+        token = answer_field(response, "access_token", sentinel[0], sentinel[2], fix)
         with _lock:
             _tokens[key] = (token, time.monotonic() + TOKEN_TTL - 60)
         return self.conn.hold(token)
@@ -694,11 +741,15 @@ class LivePersonClient:
         return self.read_json("GET", service, path, **kwargs)
 
     def read_json(self, method: str, service: str, path: str, **kwargs: Any) -> Any:
-        """The JSON answer of a request that only reads; ConnectorError unless it is 200."""
+        """The JSON answer of a request that only reads; ConnectorError unless it is 200
+        and JSON (a web page answering 200 names the URL's field: `refusal`)."""
         response = self.request(method, service, path, read=True, **kwargs)
-        if response.status_code != 200:
-            raise self.refusal(response, service)
-        return response.json()
+        if response.status_code == 200:
+            try:
+                return response.json()
+            except ValueError:  # a web server's or proxy's page, not LivePerson's
+                pass
+        raise self.refusal(response, service)
 
     def refusal(self, response: httpx.Response, service: str) -> ConnectorError:
         """The error of a read `service` did not answer 200: the connection field to fix
