@@ -69,7 +69,8 @@ credentials, every recipient refused for the handoff's fit: `RequestRefused`,
 `HandoffMismatch`), would meet every later batch alike: the campaign stops there and the
 recipients it never reached are counted as `not_sent`. So it does when the service is in
 trouble (`ServiceTrouble`): a `Retry-After` longer than a job waits (honoured: nothing more
-goes before it), a request refused for every try, or an answer after which LivePerson may
+goes before it), a request refused for every try, a host that may answer later (its domain
+lookup failing, a page where its JSON was due), or an answer after which LivePerson may
 have acted (5xx, none, unreadable): sending on would leave one more batch uncertain for
 good per request; a retry later sends the rest.
 
@@ -97,7 +98,7 @@ from typing import Any
 from weakref import WeakKeyDictionary
 
 from lpstudio.errors import InputError
-from lpstudio.sdk import NOT_SENT, Connection, ConnectorError, Ledger, chunks, is_e164
+from lpstudio.sdk import NOT_SENT, Connection, ConnectorError, Ledger, chunks, is_e164, web_page
 from lpstudio.templating import (
     channels_misfit,
     lookup,
@@ -115,6 +116,7 @@ from .client import (
     Uncertain,
     error_message,
     setting,
+    shown_url,
 )
 
 PHONE_CHANNELS = ("sms", "wa")
@@ -832,11 +834,12 @@ def reach(conn: Connection) -> None:
     "Campaign status"), so this asks the status of a campaign no one has (`NO_CAMPAIGN`),
     which is answered 404 in the API's own error shape (`{"code", "requestTraceId",
     "message"}`, API-FACTS.md, "Create a campaign"). Raises the error naming the connection
-    field to fix otherwise: a host that cannot be reached, or is not LivePerson's (a page, a
-    404 of another shape), or an account it does not know."""
+    field to fix otherwise: a host that cannot be reached, or is not LivePerson's (a page or
+    any other 200: a campaign no one has has no status; a 404 of another shape), or an
+    account it does not know."""
     client = LivePersonClient(conn)
     response = client.request("GET", "proactive", status_path(client.account, NO_CAMPAIGN))
-    if response.status_code != 200 and not _no_such_campaign(response):
+    if not _no_such_campaign(response):
         raise client.refusal(response, "proactive")
 
 
@@ -1143,7 +1146,9 @@ def _send_batch(
                 return None
         settle("rejected", {"message": exc.message})
         result["rejected"].append({**entry(), "message": exc.message})
-        if isinstance(exc, NotNow):  # a long Retry-After, refused or unreached every try
+        # A long Retry-After, refused or unreached every try; or a host (named by a field)
+        # that may answer later: a fault, a portal's page where its JSON was due.
+        if isinstance(exc, NotNow) or (exc.field and exc.retryable):
             return partial(
                 ServiceTrouble, exc.message, field=exc.field, fix=exc.fix, status=exc.status
             )
@@ -1176,9 +1181,9 @@ def _send_batch(
     except ValueError:
         answer = None
     if not _names_campaign(answer):  # accepted, it says, but not whom: may have been sent
-        reason = f"LivePerson answered HTTP {response.status_code} with no campaign in it"
+        reason, field, fix = _no_campaign_named(client, response)
         unsure(reason)
-        return partial(ServiceTrouble, reason, status=response.status_code)
+        return partial(ServiceTrouble, reason, field=field, fix=fix, status=response.status_code)
     accepted = answer.get("acceptedConsumers") or []
     refused = answer.get("failedConsumers") or []
     summary = {
@@ -1336,6 +1341,33 @@ def _names_campaign(answer: Any) -> bool:
     return bool(answer.get("proactiveCampaignId")) or any(
         isinstance(consumers, list) and consumers for consumers in named
     )
+
+
+def _no_campaign_named(client: LivePersonClient, response: Any) -> tuple[str, str | None, str]:
+    """Why a 2xx naming no campaign leaves its batch uncertain, the URL's field and the fix:
+    a page there (a web server's) or JSON that is not LivePerson's (a proxy's) may still
+    come from something that forwarded the request, so its recipients are never resent;
+    but the URL is the likelier fault, and the connection's test finds it out (`reach`)."""
+    page = web_page(response)
+    said = f"{page}, not LivePerson's JSON" if page else "no campaign in it"
+    field = client.url_field("proactive")
+    test = f"`lpstudio connections test {client.conn.name}`"
+    where = f"the connection's {field} ({shown_url(client.host('proactive'))})"
+    reason = (
+        f"LivePerson answered HTTP {response.status_code} with {said}"
+        if field is None
+        else f"{where} answered HTTP {response.status_code} with {said}, which Proactive "
+        "Messaging never answers: it may not lead there, or something on the way may have "
+        "forwarded the request"
+    )
+    fix = (
+        f"check {field} with {test}: it fails, naming the fix, when {field} does not lead "
+        "to Proactive Messaging"
+        if field
+        else f"check with {test} that this machine reaches LivePerson's hosts, not a "
+        "proxy's or portal's page"
+    )
+    return reason, field, fix
 
 
 def _misdirected(client: LivePersonClient, response: Any) -> ConnectorError | None:
