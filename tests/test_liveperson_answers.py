@@ -229,7 +229,8 @@ def test_a_campaign_url_with_no_such_endpoint_names_its_field(connect, control, 
 
 class WebServerPage(ThreadingHTTPServer):
     """A web server that is not the app: answers every request with `status` and an HTML
-    page of many lines (a proxy's or a default site's), as a wrong URL field finds."""
+    page of many lines (a proxy's or a default site's), as a wrong URL field finds; or with
+    another fixed `page` of content type `kind`."""
 
     PAGE = (
         "<!DOCTYPE HTML>\n<html>\n<head><title>403 Forbidden</title>\n"
@@ -240,9 +241,11 @@ class WebServerPage(ThreadingHTTPServer):
         + "</body></html>\n"
     )
 
-    def __init__(self, status: int = 403) -> None:
+    def __init__(
+        self, status: int = 403, page: str = PAGE, kind: str = "text/html; charset=utf-8"
+    ) -> None:
         super().__init__(("127.0.0.1", 0), _PageHandler)
-        self.status = status
+        self.status, self.page, self.kind = status, page, kind
         self.url = f"http://127.0.0.1:{self.server_address[1]}"
 
 
@@ -250,9 +253,9 @@ class _PageHandler(BaseHTTPRequestHandler):
     server: WebServerPage
 
     def _page(self) -> None:
-        body = self.server.PAGE.encode()
+        body = self.server.page.encode()
         self.send_response(self.server.status)
-        self.send_header("Content-Type", "text/html; charset=utf-8")
+        self.send_header("Content-Type", self.server.kind)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)
