@@ -40,7 +40,7 @@ from .leader import PRESENCE_SECONDS, StoreLease, present
 from .models import Job, ScheduleForm, ScheduleRun, TriggerState, utcnow
 from .recipe import Recipe
 from .runner import RunningJobs, execute_job
-from .sdk import POLL_AGAIN
+from .sdk import no_next_poll
 from .settings import saved_settings, update_settings
 from .store import (
     QUEUED,
@@ -300,7 +300,7 @@ def count_trigger_error(
             log.warning("trigger of %s failed: %s", name, message)
         errors = (state.errors or 0) + 1
         if errors >= limit:  # no next poll follows the stop: its last error says none
-            message = message.replace(f"; {POLL_AGAIN}", "")
+            message = no_next_poll(message)
         # Kept through the stop, so the recipe's listing says why it stopped; starting
         # it again clears the count (`Studio.start`): it gets `limit` more tries.
         state.errors, state.last_error = errors, message

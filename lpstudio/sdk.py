@@ -579,6 +579,13 @@ class PickList:
 #: again`): a recipe its trigger errors stopped polls no more, so its stop quotes the
 #: error without it (`scheduler.count_trigger_error`).
 POLL_AGAIN = "the next poll tries again"
+
+
+def no_next_poll(message: str) -> str:
+    """A poll error's message where no next poll follows (a stopped recipe, a Test)."""
+    return message.replace(f"; {POLL_AGAIN}", "")
+
+
 #: How the `reason` of a ledger's `rejected` row begins when that send never reached the
 #: app (a try refused whole, to be tried again after a wait; the day's limit): a job that
 #: ends without its recipe's result counts it `not_sent` (`Store.ledger_result`), as the

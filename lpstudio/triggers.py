@@ -23,7 +23,7 @@ from functools import partial
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from .errors import InputError, word
-from .sdk import ConnectorError, Page, chunks
+from .sdk import ConnectorError, Page, chunks, no_next_poll
 from .templating import lookup
 
 if TYPE_CHECKING:  # the store's modules load with a poll: a kernel imports `latest` fast
@@ -232,6 +232,14 @@ def sample_event(studio: Studio, recipe: Recipe) -> dict[str, Any] | None:
     return studio.kept_event(sample, studio.held_secrets() | conn.secrets())
 
 
+def _no_next_poll(exc: ConnectorError) -> ConnectorError:
+    """A poll's error met by a look at the latest events: no next poll follows a Test or a
+    Run now, so its "the next poll tries again" is left out, as a stopped recipe's is."""
+    exc.message = no_next_poll(exc.message)
+    exc.args = (exc.message,)
+    return exc
+
+
 def latest(
     poll: Callable[[str, Any], Page],
     count: int = 1,
@@ -260,7 +268,10 @@ def latest(
         digests: set[bytes] = set()
         while looks:
             looks -= 1
-            page = poll(since, cursor)
+            try:
+                page = poll(since, cursor)
+            except ConnectorError as exc:  # a look (Test, Run now), not a started poll
+                raise _no_next_poll(exc) from None
             reached = False
             for event in page.events:
                 digest = _digest(event)

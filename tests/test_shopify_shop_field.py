@@ -162,6 +162,21 @@ async def test_a_rest_test_the_shop_fails_says_to_test_again(jp_fetch, ws, sandb
     assert "next poll" not in info["status_message"], info
 
 
+def test_a_test_run_the_shop_fails_says_no_poll_follows(cli, ws, sandbox):
+    """`run --test` of a poll recipe reads the latest events first: its error said "...; the
+    next poll tries again", where no poll follows a Test (the recipe may not be started)."""
+    with Studio.open(ws, user="alice") as studio:
+        studio.try_template("cart_abandonment", "demo")
+    faulty(sandbox)
+
+    tested = cli("run", "demo/cart_abandonment", "--test", "--json")
+
+    assert tested.exit_code != 0, tested.output
+    error = json.loads(tested.stdout)["error"]  # refused before any job: nothing to look at
+    assert error["message"] == "Shopify answered HTTP 503, 3 tries", error
+    assert "`lpstudio connections test shopify`" in error["fix"], error
+
+
 def test_an_empty_api_version_on_add_is_its_default_as_on_update(cli, sandbox):
     """Empty was refused as required on add, and taken as the default on update."""
     added = add_shop(cli, f"shop={sandbox.url}", "api_version=")
