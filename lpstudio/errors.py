@@ -94,6 +94,10 @@ class WorkspaceError(InputError):
 class RecipeError(InputError):
     """The recipe notebook cannot be used as it is."""
 
+    #: Its notebook does not read (not JSON, not a notebook): an earlier version mends it
+    #: too, which its fix offers where the recipe has one (`Studio.load_recipe`).
+    restorable: bool = False
+
 
 class ParameterError(InputError):
     """A parameter value is unknown, of the wrong type or unparsable."""

@@ -335,17 +335,33 @@ def _not_object(text: str) -> str | None:
     return None if isinstance(value, dict) else _JSON_KINDS.get(type(value), "a number")
 
 
-def _not_json(name: str, exc: json.JSONDecodeError, restore: str) -> RecipeError:
+def restore_advice(name: str) -> str:
+    """How to bring back an earlier version of recipe `name`: the other fix of a notebook that
+    does not read (`RecipeError.restorable`), offered where the recipe has a version."""
+    return (
+        f"restore an earlier version (`lpstudio versions {word(name)}`, then "
+        f"`lpstudio restore {word(name)} VERSION`)"
+    )
+
+
+def _unreadable(name: str, said: str, fix: str) -> RecipeError:
+    """A recipe whose notebook does not read: an earlier version of it, if it has one, mends
+    it too (`RecipeError.restorable`)."""
+    error = RecipeError(f"recipe {name} is not a valid notebook: {said}", field="recipe", fix=fix)
+    error.restorable = True
+    return error
+
+
+def _not_json(name: str, exc: json.JSONDecodeError) -> RecipeError:
     """A recipe whose file is not JSON (a comma too many, cut short), said where JSON's
     parser stopped: nbformat quotes only the file's first characters. JupyterLab cannot
-    open it as a notebook ("Unreadable Notebook"), so the fix is its text editor's, or a
-    restore."""
+    open it as a notebook ("Unreadable Notebook"), so the fix is its text editor's."""
     where = f"line {exc.lineno}, column {exc.colno}"
-    return RecipeError(
-        f"recipe {name} is not a valid notebook: its JSON is broken at {where}: {exc.msg}",
-        field="recipe",
-        fix=f"correct it at {where} (JupyterLab: right-click it in the file browser, Open "
-        f"With > Editor), or {restore}",
+    return _unreadable(
+        name,
+        f"its JSON is broken at {where}: {exc.msg}",
+        f"correct it at {where} (JupyterLab: right-click it in the file browser, Open With > "
+        "Editor)",
     )
 
 
@@ -370,39 +386,26 @@ class Recipe:
 
     @classmethod
     def parse(cls, text: str, name: str, path: Path | None = None) -> Recipe:
-        restore = (
-            f"restore an earlier version (`lpstudio versions {word(name)}`, then "
-            f"`lpstudio restore {word(name)} VERSION`)"
-        )
-        fix_nb = f"open it in JupyterLab and save it again, or {restore}"
+        fix_nb = "open it in JupyterLab and save it again"
         try:
             nb = nbformat.reads(text, as_version=nbformat.NO_CONVERT)
             held_ids = nb.nbformat == 4 and nb.nbformat_minor >= 5
             nb = nbformat.convert(nb, 4)
         except Exception as exc:  # nbformat raises JSON, reader and version errors alike
             if isinstance(exc.__cause__, json.JSONDecodeError):
-                raise _not_json(name, exc.__cause__, restore) from None
+                raise _not_json(name, exc.__cause__) from None
             if kind := _not_object(text):
-                raise RecipeError(
-                    f"recipe {name} is not a valid notebook: its JSON is {kind}, where a "
-                    'notebook is an object ({"cells": [...], ...})',
-                    field="recipe",
-                    fix="write a notebook's object in its place (JupyterLab: right-click it in "
-                    f"the file browser, Open With > Editor), or {restore}",
+                raise _unreadable(
+                    name,
+                    f'its JSON is {kind}, where a notebook is an object ({{"cells": [...], ...}})',
+                    "write a notebook's object in its place (JupyterLab: right-click it in the "
+                    "file browser, Open With > Editor)",
                 ) from None
-            raise RecipeError(
-                f"recipe {name} is not a valid notebook: {str(exc).splitlines()[0]}",
-                field="recipe",
-                fix=fix_nb,
-            ) from None
+            raise _unreadable(name, str(exc).splitlines()[0], fix_nb) from None
         try:
             nbformat.validate(nb)
         except nbformat.ValidationError as exc:
-            raise RecipeError(
-                f"recipe {name} is not a valid notebook: {exc.message}",
-                field="recipe",
-                fix=fix_nb,
-            ) from None
+            raise _unreadable(name, exc.message, fix_nb) from None
         if not held_ids:
             _add_cell_ids(nb)
         from papermill.iorw import load_notebook_node

@@ -55,7 +55,7 @@ from .idempotency import IdempotentCalls
 from .jobviews import LISTED_COLUMNS, CancelOutcome, job_to_dict, listed_job
 from .models import Job, utcnow
 from .parameters import as_declared, coerce, date_defaults
-from .recipe import MAX_TIMEOUT, TRIGGER_FIELD, Recipe, missing_connector
+from .recipe import MAX_TIMEOUT, TRIGGER_FIELD, Recipe, missing_connector, restore_advice
 from .roles import SET_ROLE, shown_entry
 from .runner import injects_declared_types, write_notebook
 from .settings import read_settings, saved_settings, update_settings
@@ -429,7 +429,22 @@ class Studio:
     # -- recipes ---------------------------------------------------------------------------
 
     def recipe(self, ref: str | os.PathLike[str]) -> Recipe:
-        return Recipe.load(*self.recipe_file(ref))
+        return self.load_recipe(*self.recipe_file(ref))
+
+    def load_recipe(self, path: Path, name: str) -> Recipe:
+        """`Recipe.load`, its notebook's error offering a restore where one mends it and the
+        recipe has a version to restore: one never versioned has none to list."""
+        try:
+            return Recipe.load(path, name)
+        except RecipeError as exc:
+            raise self.offer_restore(exc, name) from None
+
+    def offer_restore(self, exc: RecipeError, name: str) -> RecipeError:
+        """`exc`, its fix offering to restore an earlier version of recipe `name` if that mends
+        it (`RecipeError.restorable`) and the recipe has one (`versioned_recipes`)."""
+        if exc.restorable and name in self.versioned_recipes():
+            exc.fix = f"{exc.fix}, or {restore_advice(name)}"
+        return exc
 
     def recipe_file(self, ref: str | os.PathLike[str]) -> tuple[Path, str]:
         """A recipe's file and name, whether or not it loads: what listing a broken recipe's
@@ -453,7 +468,7 @@ class Studio:
         for path, name in zip(paths, names, strict=True):
             row: dict[str, Any] = {"recipe": name, "project": str(Path(name).parent)}
             try:
-                recipe = Recipe.load(path, name)
+                recipe = self.load_recipe(path, name)
                 self._check_connectors(recipe)
                 row.update(self.described(recipe.describe(), secrets))
                 row["problem"] = None
@@ -2244,7 +2259,7 @@ class Studio:
 
     def find_recipe(self, ref: str | os.PathLike[str]) -> Recipe:
         """`recipe`, but a recipe that does not exist is a `NotFoundError`."""
-        return Recipe.load(*self.find_recipe_file(ref))
+        return self.load_recipe(*self.find_recipe_file(ref))
 
     def find_recipe_file(self, ref: str | os.PathLike[str]) -> tuple[Path, str]:
         """`recipe_file` by a name under projects/ only (`refuse_server_path`), and a recipe
@@ -2486,6 +2501,8 @@ class Studio:
                 continue
             try:
                 found.append((name, _recipe_as_of(path, name, stat.st_mtime_ns, stat.st_size)))
+            except RecipeError as exc:
+                found.append((name, self.offer_restore(exc, name)))
             except LpstudioError as exc:
                 found.append((name, exc))
         return found

@@ -301,8 +301,8 @@ def test_a_notebook_whose_json_is_no_object_says_so_and_how_to_mend_it(
     it either)."""
     from lpstudio.widgets.common import lab_text
 
-    path = ws / "projects" / "p" / "empty.ipynb"
-    path.parent.mkdir(parents=True)
+    path = write_recipe(ws, "p/empty")
+    good = path.read_text()
     path.write_text(text)
     result = cli("run", "p/empty")
     assert result.exit_code == 2
@@ -311,11 +311,53 @@ def test_a_notebook_whose_json_is_no_object_says_so_and_how_to_mend_it(
         f"recipe p/empty.ipynb is not a valid notebook: its JSON is {kind}, where a notebook is "
         'an object ({"cells": [...], ...})'
     ), said
-    assert fix.startswith(
+    write = (
         "write a notebook's object in its place (JupyterLab: right-click it in the file "
-        "browser, Open With > Editor), or restore an earlier version (`lpstudio versions"
-    ), fix
+        "browser, Open With > Editor)"
+    )
+    assert fix == f"{write}\n", fix  # never versioned: no version to restore
+    with Studio.open(ws, user="alice") as studio:
+        studio.store.snapshot("p/empty.ipynb", good, {}, "alice")
+    fix = cli("run", "p/empty").output.split("\n  fix: ")[1]
+    assert fix.startswith(f"{write}, or restore an earlier version (`lpstudio versions"), fix
     assert "lpstudio" not in lab_text(fix)  # the lab's Versions, then Restore
+    assert job_rows(ws) == 0
+
+
+@pytest.mark.parametrize(
+    ("text", "said"),
+    [
+        ('{"cells": [ this is not json', "its JSON is broken at line 1, column 13"),
+        ("[]", "its JSON is an array"),
+        ('{"nbformat": 9, "nbformat_minor": 0, "metadata": {}, "cells": []}', "version 9"),
+        (
+            '{"nbformat": 4, "nbformat_minor": 5, "metadata": {}, "cells": [{"id": "a", '
+            '"cell_type": "bogus", "metadata": {}, "source": ""}]}',
+            "is not valid under any of the given schemas",
+        ),
+    ],
+)
+def test_a_broken_notebook_offers_a_restore_only_when_it_has_a_version(
+    ws: Path, cli, text: str, said: str
+) -> None:
+    """A notebook that does not read offered to restore an earlier version even if it had
+    none: `lpstudio versions` of a recipe never saved nor run answers that it has none."""
+    path = write_recipe(ws, "mine/notjson")
+    good = path.read_text()
+    path.write_text(text)
+    restore = (
+        "restore an earlier version (`lpstudio versions mine/notjson.ipynb`, then "
+        "`lpstudio restore mine/notjson.ipynb VERSION`)"
+    )
+    never = cli("run", "mine/notjson")
+    assert never.exit_code == 2 and said in never.output, never.output
+    assert "fix: " in never.output and "restore" not in never.output, never.output
+    assert "no versions of mine/notjson yet" in cli("versions", "mine/notjson").output
+    with Studio.open(ws, user="alice") as studio:
+        studio.store.snapshot("mine/notjson.ipynb", good, {}, "alice")
+    versioned = cli("run", "mine/notjson")
+    assert versioned.exit_code == 2 and said in versioned.output, versioned.output
+    assert versioned.output.rstrip().endswith(f", or {restore}"), versioned.output
     assert job_rows(ws) == 0
 
 

@@ -488,6 +488,38 @@ def test_a_notebook_that_is_not_json_is_said_where_and_how_to_mend_it_there(
     assert path.read_text() == good
 
 
+def test_a_broken_notebook_never_versioned_is_offered_no_restore(
+    ws: Path, server: Served, routes: Any
+) -> None:
+    """A notebook that does not read was offered a restore of an earlier version, by its run
+    and in the recipe list, though it had none: its versions route lists nothing to restore.
+    Once it has a version, that restore is offered."""
+    path = write_recipe(ws, "mine/notjson")
+    good = path.read_text()
+    path.write_text('{"cells": [ this is not json')
+    correct = (
+        "correct it at line 1, column 13 (JupyterLab: right-click it in the file browser, "
+        "Open With > Editor)"
+    )
+
+    def problems() -> tuple[str, str]:
+        """The run's fix and the recipe list's problem of mine/notjson."""
+        refused = server.api("alice", "POST", "/recipes/mine/notjson.ipynb/run", json={})
+        rows = server.api("alice", "GET", "/recipes").json()["recipes"]
+        (row,) = [row for row in rows if row["recipe"] == "mine/notjson.ipynb"]
+        return fix_of(refused, 400, routes), row["problem"]
+
+    fix, problem = problems()
+    assert fix == correct and problem.endswith(f"fix: {correct}"), (fix, problem)
+    listed = server.api("alice", "GET", "/recipes/mine/notjson.ipynb/versions")
+    assert listed.json()["versions"] == [], listed.text
+    with Studio.open(ws, user="alice") as studio:
+        studio.store.snapshot("mine/notjson.ipynb", good, {}, "alice")
+    fix, problem = problems()
+    assert fix.startswith(f"{correct}, or restore an earlier version (GET "), fix
+    assert f"{correct}, or restore an earlier version" in problem, problem
+
+
 def test_each_step_of_a_fix_is_asked_of_who_can_take_it() -> None:
     """A fix joins its steps with '; ': one the role may take (a rerun) stays as it is, one
     it may not (a connection's test) is asked of who may, in the API's terms, the command
