@@ -534,6 +534,23 @@ def _example(kind: str, spec: dict[str, Any] | None) -> str:
     return json.dumps([example[0] for example in examples])  # a tuple: one of each
 
 
+def mapping_example(schema: dict[str, Any]) -> str | None:
+    """`name: value` for the first of a recipe's parameters (`schema`) with a type: the example
+    of a mapping of its values (`-y`, `-f`), which named `days_ahead`, one recipe's. The value
+    is one it takes (one of its choices, a date in ISO 8601), as JSON, which YAML reads. None
+    for a recipe with no typed parameter."""
+    for name, spec in schema.get("properties", {}).items():
+        kind, _ = type_name(spec)
+        if kind not in _EXAMPLES:
+            continue
+        if spec.get("enum"):
+            return f"{name}: {json.dumps(spec['enum'][0])}"
+        if spec.get("format") in FORMAT_HUMAN:
+            return f"{name}: {FORMAT_HUMAN[spec['format']][1]}"
+        return f"{name}: {_example(kind, spec)}"
+    return None
+
+
 def _item_examples(spec: Any) -> tuple[Any, ...] | None:
     """Example items of the type `spec` declares (a date's as ISO text); None for one
     without an example (a list of lists, a union)."""

@@ -53,6 +53,24 @@ def load(text: str) -> Any:
     return yaml.load(text, Loader=_loader())
 
 
+def _mark(mark: Any) -> str:
+    """A PyYAML mark as people count: from line 1, column 1 (PyYAML counts from 0)."""
+    return f"line {mark.line + 1}, column {mark.column + 1}"
+
+
+def _said(exc: yaml.YAMLError) -> str:
+    """What PyYAML found wrong, and where: its text's first line named only what it was
+    parsing ('while parsing a flow sequence'), not what was wrong nor its line and column."""
+    if not isinstance(exc, yaml.MarkedYAMLError) or exc.problem is None:
+        return f": {str(exc).splitlines()[0]}"
+    where = f" at {_mark(exc.problem_mark)}" if exc.problem_mark else ""
+    said = f"{where}: {exc.problem}"
+    if exc.context:
+        begun = f" begun at {_mark(exc.context_mark)}" if exc.context_mark else ""
+        said += f" ({exc.context}{begun})"
+    return said
+
+
 def load_given(text: str, subject: str, field: str, expected: str, fix: str) -> Any:
     """`text`, parameters a user gave (`-f`, `-y`, a `-p` value, a form's field), read as
     `load` reads it. What it refuses raises ParameterError naming `field`, worded alike
@@ -67,7 +85,7 @@ def load_given(text: str, subject: str, field: str, expected: str, fix: str) -> 
             fix=f"give {exc.key!r} once: only one of its values would be used",
         ) from None
     except (yaml.YAMLError, RecursionError) as exc:  # PyYAML recurses as it nests
-        said = str(exc).splitlines()[0] if isinstance(exc, yaml.YAMLError) else "nested too deep"
+        said = _said(exc) if isinstance(exc, yaml.YAMLError) else ": nested too deep"
         raise ParameterError(
-            f"{subject} expects {expected}, but it does not parse: {said}", field=field, fix=fix
+            f"{subject} expects {expected}, but it does not parse{said}", field=field, fix=fix
         ) from None

@@ -884,8 +884,36 @@ def test_parameters_that_do_not_parse_are_refused_alike_by_y_f_and_p(
         error = json.loads(result.stdout)["error"]
         assert error["code"] == "ParameterError" and error["field"] == field, error
         assert error["message"].startswith(expected), error
-        said = "while parsing a flow" if args[1] == "limits: [" else "nested too deep"
-        assert f", but it does not parse: {said}" in error["message"], error
+        said = (
+            " at line 1, column 10: expected the node content, but found '<stream end>' "
+            "(while parsing a flow node begun at line 1, column 10)"
+            if args[1] == "limits: ["
+            else ": nested too deep"
+        )
+        assert error["message"].endswith(f", but it does not parse{said}"), error
+    assert job_rows(ws) == 0
+
+
+@pytest.mark.parametrize("option", ["-f", "-y"])
+def test_a_mapping_that_does_not_parse_is_said_where_with_an_example_of_the_recipe(
+    ws: Path, cli, tmp_path: Path, option: str
+) -> None:
+    """`-f` and `-y` said only what YAML was parsing ("while parsing a flow sequence"), not
+    where nor what was wrong, and gave the example 'days_ahead: 7', a parameter of another
+    recipe."""
+    write_recipe(ws, "mine/types", "n_items: list[int] = []\nlimit: int = 3")
+    file = tmp_path / "p2.yaml"
+    file.write_text("n_items: [1\n")
+    given = ["-f", str(file)] if option == "-f" else ["-y", "n_items: [1"]
+    where = "line 2, column 1" if option == "-f" else "line 1, column 12"
+    result = cli("run", "mine/types", *given)
+    assert result.exit_code == 2, result.output
+    said, fix = result.output.split("\n  fix: ")
+    assert said.endswith(
+        f"expects a YAML mapping, but it does not parse at {where}: expected ',' or ']', but "
+        "got '<stream end>' (while parsing a flow sequence begun at line 1, column 10)"
+    ), said
+    assert fix == "give a YAML mapping such as 'n_items: [1, 2]'\n", fix
     assert job_rows(ws) == 0
 
 

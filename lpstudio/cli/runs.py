@@ -17,7 +17,7 @@ from ..checks import check_run_event
 from ..errors import InputError, LpstudioError, ParameterError
 from ..failures import describe_trigger
 from ..jobviews import cancel_said, cancel_to_dict, job_to_dict, listed_job, rerun_warning
-from ..parameters import coerce
+from ..parameters import coerce, mapping_example
 from ..recipe import MAX_TIMEOUT
 from ..store import JOB_STATES, MAX_LISTED
 from ..studio import Studio
@@ -45,14 +45,23 @@ from .base import (
 TIMEOUT = FiniteRange(0, MAX_TIMEOUT, min_open=True)
 
 
-def _load_yaml(text: str, where: str) -> dict[str, Any]:
-    fix = "give a YAML mapping such as 'days_ahead: 7'"
+def _load_yaml(text: str, where: str, example: str) -> dict[str, Any]:
+    """The parameters `where` (`-y`, `-f FILE`) gives; `example` is a mapping such as they
+    give, for the fix of text that is none (`_mapping_example`)."""
+    fix = f"give a YAML mapping such as '{example}'"
     data = strictyaml.load_given(text, where, where, "a YAML mapping", fix) or {}
     if not isinstance(data, dict):
         raise ParameterError(
             f"{where} must be a mapping of parameter names to values", field=where, fix=fix
         )
     return data
+
+
+def _mapping_example(studio: Studio, recipe: str) -> str:
+    """An example of parameters as `-y` and `-f` give them, naming one of the recipe's own
+    (`mapping_example`); the manual's for a recipe that declares none. A recipe that does
+    not load is refused first, as the run would refuse it."""
+    return mapping_example(studio.recipe(recipe).schema) or "days_ahead: 7"
 
 
 def _read_file(file: Path, option: str, what: str, kind: str) -> str:
@@ -79,18 +88,21 @@ def _collect_parameters(
     raw: tuple[tuple[str, str], ...],
     yamls: tuple[str, ...],
     files: tuple[Path, ...],
+    example: str,
 ) -> tuple[dict[str, Any], set[str]]:
     """Merges the options in papermill's order: -f, then -y, then -p, then -r (a later option
     overrides an earlier one, as the README says); a name given twice to -p, or to -r, is
-    refused (`_once`), as papermill's last one won unsaid."""
+    refused (`_once`), as papermill's last one won unsaid. `example` is a mapping such as
+    -y and -f give (`_mapping_example`)."""
     _once((name for name, _ in params), "-p", " VALUE")
     _once((name for name, _ in raw), "-r", " VALUE")
     values: dict[str, Any] = {}
     parse: set[str] = set()
     for file in files:
-        values.update(_load_yaml(_read_file(file, "-f", "parameters file", "YAML"), f"-f {file}"))
+        text = _read_file(file, "-f", "parameters file", "YAML")
+        values.update(_load_yaml(text, f"-f {file}", example))
     for text in yamls:
-        values.update(_load_yaml(text, "-y"))
+        values.update(_load_yaml(text, "-y", example))
     for name, value in params:
         values[name] = value
         parse.add(name)
@@ -248,7 +260,6 @@ def run(
     as_json: bool,
 ) -> None:
     """Run RECIPE (a path under projects/) now, with papermill-style parameters."""
-    values, parse = _collect_parameters(params, raw, yamls, files)
     event = _load_event(event_json, event_file)
     if prepare_only and event is not None:  # it would be dropped unsaid, and unchecked
         option = "--event" if event_file is None else "--event-file"
@@ -260,6 +271,8 @@ def run(
         )
     with _studio(workspace) as studio:
         recipe = _typed_recipe(studio, recipe)
+        example = _mapping_example(studio, recipe) if yamls or files else ""
+        values, parse = _collect_parameters(params, raw, yamls, files, example)
         _check_raw(studio, recipe, {name: values[name] for name, _ in raw})
         if event is not None:  # refused by the option's name (`studio.run` checks it too)
             where = "--event" if event_file is None else f"--event-file {event_file}"
