@@ -525,6 +525,9 @@ Given = Literal["text", "raw", "typed"]
 def _example(kind: str, spec: dict[str, Any] | None) -> str:
     """An example value of `kind` for a fix, as JSON; a list's holds items of the type its
     `spec` (the parameter's schema) declares, where a fix's example must be taken itself."""
+    if kind == "object":  # a `dict[str, int]`'s values of their type: {"key": 1}
+        values = _item_examples((spec or {}).get("additionalProperties"))
+        return json.dumps({"key": values[0]}) if values else _EXAMPLES[kind]
     items = (spec or {}).get("prefixItems") or [(spec or {}).get("items")]
     examples = [_item_examples(item) for item in items]
     if kind != "array" or None in examples:

@@ -1073,6 +1073,19 @@ def test_a_list_s_fix_gives_an_example_its_items_type_takes(ws: Path, cli) -> No
     assert typed.value.fix == "give a list, not a string, for example: [1, 2]"
 
 
+def test_a_mapping_s_fix_gives_an_example_its_values_type_takes(ws: Path, cli) -> None:
+    """`limits: dict[str, int]` given `3` was told "for example: {"key": "value"}", refused
+    in turn."""
+    write_recipe(ws, "p/maps", parameters="limits: dict[str, int] = {}\nnotes: dict = {}")
+    for name, example in (("limits", '{"key": 1}'), ("notes", '{"key": "value"}')):
+        result = cli("settings", "p/maps", "-p", name, "3", "--json")
+        assert result.exit_code == 2, result.output
+        fix = json.loads(result.stdout)["error"]["fix"]
+        assert fix == f"pass a mapping (JSON object), for example: {example}", fix
+        taken = cli("settings", "p/maps", "-p", name, example, "--json")
+        assert taken.exit_code == 0, taken.output
+
+
 def test_a_path_parameter_leading_out_of_projects_is_refused_before_any_job(ws: Path, cli) -> None:
     """`-p invoices_csv ../../secret.key` (or `/etc/passwd`) started a job that read it."""
     write_recipe(

@@ -89,8 +89,14 @@ function asPythonJson(value: unknown): string {
  * table the API's fixes read (`lpstudio/list_examples.json`): ["a", "b"] would be refused too.
  */
 function example(k: string, prop: JsonSchema): string {
+  const examples = LIST_EXAMPLES.items as Record<string, unknown[]>;
+  const values = prop.additionalProperties as JsonSchema | undefined;
+  const valued = values && typeof values === 'object' && !values.format ? examples[kind(values)] : undefined;
+  if (k === 'object' && valued) {
+    return `a JSON object, e.g. ${asPythonJson({ key: valued[0] })}`; // a dict[str, int]'s: {"key": 1}
+  }
   const items = prop.items as JsonSchema | undefined;
-  const listed = (LIST_EXAMPLES.items as Record<string, unknown[]>)[items ? kind(items) : ''];
+  const listed = examples[items ? kind(items) : ''];
   return k === 'array' && items && !items.format && listed ? `a JSON list, e.g. ${asPythonJson(listed)}` : EXAMPLES[k];
 }
 
