@@ -42,6 +42,29 @@ def rerun_fix(job_id: int, first: str | None = None) -> str:
     return f"{rerun} runs it again (a send its delivery ledger holds is not sent again)"
 
 
+#: How a person finds out what an app did with sends left uncertain, when their connector
+#: says no better (`ConnectorError.check`): followed by when they were sent.
+CHECK_IN_THE_APP = "check in the app they went to what it did with them"
+
+
+def uncertain_fix(
+    job_id: int, windows: str, check: str | None, fix: str | None, rerun: bool
+) -> str:
+    """The fix of a job that left sends uncertain: how to find out what the app did with
+    them (`check`, its connector's, else `CHECK_IN_THE_APP`) in the `windows` they were
+    sent, the app's own fix, then what a run again sends: when it may still send some
+    (`rerun`), never an uncertain one, which the delivery ledger holds back; else nothing."""
+    said = [f"{check or CHECK_IN_THE_APP} {windows}", *([fix] if fix else [])]
+    if rerun:
+        said.append(
+            f"then `lpstudio rerun {job_id}` sends only those it never reached, never the "
+            "uncertain ones"
+        )
+    elif not fix:  # its connector's word: it reached every recipient
+        said.append("a rerun would send nothing: none is left to send but the uncertain ones")
+    return "; ".join(said)
+
+
 def said_and_fix(error: dict[str, Any]) -> tuple[str, str | None]:
     """A job's error as (what happened, its fix): the fix lpstudio gives in its own field
     (a dead kernel's, a timeout's, an unsaved notebook's), else the one an `LpstudioError`

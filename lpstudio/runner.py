@@ -362,6 +362,8 @@ def _explained(error: dict[str, Any], stop: Stop | None, limit: Deadline, job_id
     an app's error that a run again may pass (`retryable`), its rerun after the app's own
     fix, if it gave one."""
     said, fix = said_and_fix(error)
+    if error.get("uncertain") is True:  # its fix says what a rerun sends (`_end_unanswered`)
+        return
     if error.get("retryable") is True:  # a connector's, raised in a cell
         error["evalue"], error["fix"] = said, rerun_fix(job_id, fix)
         return
@@ -619,6 +621,8 @@ class NotebookWriter:
             for flag in ("uncertain", "not_today"):
                 if isinstance(found.get(flag), bool):
                     details[flag] = found[flag]
+            if isinstance(found.get("check"), str):  # how to check its uncertain sends
+                details["check"] = found["check"]
         return details
 
 

@@ -274,6 +274,8 @@ class ConnectorError(LpstudioError):
     or not at all): a job failing on such an error is not retried either, as its retry
     would send the request again (`lpstudio.kernel.errors`, `lpstudio.failures`).
     `not_today` says the app's limit per day stopped it: a retry that day meets it again.
+    `check` says how a person finds out what the app did with what it left uncertain (a
+    report to ask for): its job's fix adds when they were sent (`errors.uncertain_fix`).
 
     `result` is what an action did before it failed (a campaign's accounting of every
     recipient): in a job it becomes the job's result, so a failed job still tells what was
@@ -290,6 +292,7 @@ class ConnectorError(LpstudioError):
         result: dict[str, Any] | None = None,
         uncertain: bool = False,
         not_today: bool = False,
+        check: str | None = None,
     ):
         super().__init__(message, field=field, fix=fix)
         self.retryable = retryable
@@ -297,6 +300,7 @@ class ConnectorError(LpstudioError):
         self.result = result
         self.uncertain = uncertain
         self.not_today = not_today
+        self.check = check
 
 
 @dataclass(frozen=True)

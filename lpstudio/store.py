@@ -57,7 +57,15 @@ from sqlalchemy.exc import (
 )
 from sqlalchemy.orm import Session, sessionmaker
 
-from .errors import FIX_SAID, NotFoundError, StoreUnavailable, WorkspaceError, rerun_fix
+from .errors import (
+    FIX_SAID,
+    NotFoundError,
+    StoreUnavailable,
+    WorkspaceError,
+    rerun_fix,
+    said_and_fix,
+    uncertain_fix,
+)
 from .models import Activation, AuditEntry, Job, Notebook, RecipeVersion, User, as_utc, utcnow
 from .sdk import NOT_SENT
 from .workspace import SQLITE_SIDE_FILES
@@ -249,26 +257,34 @@ JOBS = Job.__table__
 #: Why a send a job left "sending" when it ended is uncertain (its ledger row's reason).
 UNANSWERED = "the job ended before its request was answered: it may have been accepted"
 #: How the store's word on a job's sends in doubt ends (`_unanswered`): told again as they
-#: settle after its end (`settled_after_end`).
-IN_DOUBT = "they may have gone out and are never sent again (uncertain): check them in the app"
+#: settle after its end (`settled_after_end`). How to check them is its fix's
+#: (`_doubt_fixed`), said once.
+IN_DOUBT = "they may have gone out and are never sent again (uncertain)"
 
 
-def _end_unanswered(s: Session, job_id: int, status: str, error: dict[str, Any] | None) -> bool:
+def _end_unanswered(s: Session, ended: Job, status: str, error: dict[str, Any] | None) -> bool:
     """In the transaction that ends a job: its sends still "sending" (this run's, or a run
     of it put back in the queue since) become uncertain, and its error says how many, with
     those its connectors had already left uncertain (`_left_in_doubt`: a recipe that caught
-    the error and went on). A job that leaves some so did not succeed, and is not retried
-    (`uncertain`): its cells ran to the end, and would all run again. Says whether it
-    changed the job."""
+    the error and went on), and how to check them (`_doubt_fixed`), as it does of those an
+    earlier job of its chain left uncertain that its connector's error names. A job that
+    leaves some so did not succeed, and is not retried (`uncertain`): its cells ran to the
+    end, and would all run again. Says whether it changed the job."""
     from .models import Delivery
 
+    job_id = ended.id
     deliveries = Delivery.__table__
     left = (deliveries.c.job_id == job_id, deliveries.c.status == "sending")
     day = deliveries.c.detail["day"].as_string()
     found = s.execute(select(deliveries.c.ledger, day).where(*left)).all()
     doubtful = _left_in_doubt(s, job_id)
     if not found and not doubtful:
-        return False
+        if not (error or {}).get("uncertain"):
+            return False
+        # Those an earlier job left uncertain, which its connector's error names.
+        fixed = _doubt_fixed(s, ended, error or {}, own=False)
+        s.execute(update(JOBS).where(Job.id == job_id).values(error=fixed))
+        return True
     now = utcnow()
     # Each keeps the day it was claimed (`StoreLedger`), the day it may have gone out: a
     # daily limit counts it against that day.
@@ -282,13 +298,73 @@ def _end_unanswered(s: Session, job_id: int, status: str, error: dict[str, Any] 
                 updated_at=now,
             )
         )
-    said = _unanswered(error, [row[0] for row in found], doubtful)
-    ended: dict[str, Any] = {"error": said}
+    said = _doubt_fixed(s, ended, _unanswered(error, [row[0] for row in found], doubtful))
+    ended_as: dict[str, Any] = {"error": said}
     if status == SUCCEEDED:
-        ended["status"] = FAILED
-        ended["error"]["uncertain"] = True
-    s.execute(update(JOBS).where(Job.id == job_id).values(**ended))
+        ended_as["status"] = FAILED
+        ended_as["error"]["uncertain"] = True
+    s.execute(update(JOBS).where(Job.id == job_id).values(**ended_as))
     return True
+
+
+def _doubt_fixed(s: Session, ended: Job, error: dict[str, Any], own: bool = True) -> dict[str, Any]:
+    """`error` with the fix of sends in doubt (`uncertain_fix`), kept apart from what it
+    says: how to check them in the windows they were sent (this job's, when `own`, and
+    those of the earlier jobs its result's `uncertain` names), then whatever else its own
+    fix asks, then what a rerun sends. A rerun is said unless the connector's error says
+    nothing is left to send (`uncertain` and not `retryable`); a job's bare rerun (a lost
+    one's) is said so, as what it sends."""
+    said, fix = said_and_fix(error)
+    if fix == rerun_fix(ended.id):
+        fix = None
+    named = (ended.result or {}).get("uncertain") if isinstance(ended.result, dict) else None
+    jobs = {entry.get("job_id") for entry in named or [] if isinstance(entry, dict)}
+    jobs = {job for job in jobs if type(job) is int and job != ended.id}
+    rerun = error.get("uncertain") is not True or error.get("retryable") is True
+    windows = _sent_windows(s, ended, sorted(jobs), own or not jobs)  # none named: its own
+    return {
+        **error,
+        "evalue": said,
+        "fix": uncertain_fix(ended.id, windows, error.get("check"), fix, rerun),
+    }
+
+
+def _sent_windows(s: Session, ended: Job, earlier: list[int], own: bool) -> str:
+    """When the sends in doubt were sent, in UTC to the second, as a report takes them
+    (ISO 8601): from each job's start to its end, or to the last of its sends made
+    uncertain after it (a lost job's end is its last heartbeat)."""
+    from .models import Delivery
+
+    deliveries = Delivery.__table__
+    ran = {
+        row.id: (row.started_at, row.finished_at)
+        for row in s.execute(
+            select(Job.id, Job.started_at, Job.finished_at).where(Job.id.in_(earlier))
+        )
+    }
+    if own:
+        ran[ended.id] = (ended.started_at, ended.finished_at)
+    latest = dict(
+        s.execute(
+            select(deliveries.c.job_id, func.max(deliveries.c.updated_at))
+            .where(deliveries.c.job_id.in_(list(ran)), deliveries.c.status == "uncertain")
+            .group_by(deliveries.c.job_id)
+        ).all()
+    )
+    said = []
+    for job_id in sorted(ran):
+        start, end = ran[job_id]
+        ends = [as_utc(when) for when in (end, latest.get(job_id)) if when is not None]
+        if start is None or not ends:
+            continue
+        last = max(ends) + timedelta(seconds=1)  # to the second after, taking its fraction
+        said.append(f"from {_stamp(as_utc(start))} to {_stamp(last)}, while job {job_id} ran")
+    return f"({'; '.join(said)}; UTC)" if said else "(when the job ran: its start and end)"
+
+
+def _stamp(when: datetime) -> str:
+    """A UTC time to the second, in the ISO 8601 form a report's window takes."""
+    return when.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _left_in_doubt(s: Session, job_id: int) -> int:
@@ -331,10 +407,12 @@ def _unanswered(
         fate = f"got no answer ({unanswered} before it ended) or a server error"
     said = f"{count} send{plural} it began {fate}: {IN_DOUBT}"
     error = dict(error or {"ename": "UnansweredSends", "evalue": "", "cell": None})
+    error["uncertain_sends"] = count
+    if error.get("check") and not unanswered:  # its connector's error told of them already
+        return error
     # Told with what happened, before the fix that ends an `LpstudioError`'s text.
     message, fix, how = (error.get("evalue") or "").partition(FIX_SAID)
     error["evalue"] = "; ".join(filter(None, (message, said))) + fix + how
-    error["uncertain_sends"] = count
     return error
 
 
@@ -1312,7 +1390,7 @@ class Store:
                 # A fresh session holds no loaded job to bring up to date: 0.2 ms less.
                 .execution_options(synchronize_session=False)
             ).one_or_none()
-            if ended is not None and _end_unanswered(s, job_id, status, fields.get("error")):
+            if ended is not None and _end_unanswered(s, ended, status, fields.get("error")):
                 s.refresh(ended)
             return ended
 
@@ -1466,7 +1544,10 @@ class Store:
                 )
             )
             if cancelled.rowcount == 1:  # put back in the queue mid-request, perhaps
-                _end_unanswered(s, job_id, CANCELLED, _cancelled(queued=True))
+                ended = s.scalars(
+                    select(Job).where(Job.id == job_id).execution_options(populate_existing=True)
+                ).one()
+                _end_unanswered(s, ended, CANCELLED, _cancelled(queued=True))
             s.execute(
                 update(JOBS)
                 .where(Job.id == job_id, Job.status == RUNNING)

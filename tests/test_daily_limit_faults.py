@@ -161,9 +161,11 @@ def test_a_job_run_again_after_its_scheduler_stopped_mid_request_stops_at_the_da
     # The batch out may have reached LivePerson or not (killed in flight): either way it
     # counts, and nothing is sent past the cap (7 were).
     assert CAP - PER_REQUEST <= accepted_by_the_sandbox(control) <= CAP
-    message, fix = ended.error["evalue"].split("\n  fix: ")
-    assert "uncertain 2 are never resent: check them in LivePerson" in message, message
-    assert fix.startswith("send the rest tomorrow (UTC)"), fix
+    message, fix = ended.error["evalue"], ended.error["fix"]
+    assert "uncertain 2 are never resent" in message and "check" not in message, message
+    # How to check them, in the window of the job that sent them, then the limit's fix.
+    assert fix.startswith("find what LivePerson did with them: `reporting_transactions("), fix
+    assert f"while job {stopped.id} ran; UTC); send the rest tomorrow (UTC)" in fix, fix
     assert stopped.error.get("uncertain_sends"), stopped.error  # said by the stopped job too
     said = [
         r.getMessage() for r in caplog.records if f"job {retry.id} is not retried" in r.getMessage()

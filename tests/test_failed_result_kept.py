@@ -162,9 +162,8 @@ def test_reruns_of_a_job_answered_500_say_what_the_earlier_attempt_got(
         assert job.error["ename"] == "CampaignIncomplete"
         assert "rejected 0" in job.error["evalue"]
         assert "rejected recipients again" not in job.error["evalue"]
-        assert job.error["evalue"].endswith(
-            ". Uncertain ones are never resent: check them in LivePerson"
-        )
+        assert job.error["evalue"].endswith(". Uncertain ones are never resent")
+        assert f"while job {first.id} ran; UTC)" in job.error["fix"], job.error
         [uncertain] = job.result["uncertain"]
         assert uncertain["job_id"] == first.id
         assert uncertain["reason"].startswith(

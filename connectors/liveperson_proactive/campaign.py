@@ -150,7 +150,7 @@ class CampaignIncomplete(ConnectorError):
     retry may help the rejected ones only (`retryable`); uncertain ones (`uncertain`) are
     for a person to check."""
 
-    def __init__(self, result: dict[str, Any]) -> None:
+    def __init__(self, result: dict[str, Any], data: dict[str, Any]) -> None:
         rejected, uncertain, before, busy = (
             sum(entry["recipients"] for entry in result.get(kind, []))
             for kind in ("rejected", "uncertain", "already_sent", "in_progress")
@@ -167,6 +167,7 @@ class CampaignIncomplete(ConnectorError):
             retryable=rejected > 0 or busy > 0,
             result=result,
             uncertain=uncertain > 0,
+            check=_check(data),
         )
 
 
@@ -179,9 +180,22 @@ def _what_a_retry_does(rejected: int, uncertain: int, busy: int) -> str:
     ]
     said = [f"A retry or rerun {' and '.join(again)}"] if again else []
     if uncertain:
-        said.append("uncertain ones are never resent: check them in LivePerson")
+        said.append("uncertain ones are never resent")
     text = "; ".join(said)
     return text[:1].upper() + text[1:]
+
+
+def _check(data: dict[str, Any]) -> str:
+    """How a person finds out what LivePerson did with recipients in doubt, whose campaign
+    no answer named (`campaign_report` needs its id): Outbound Reporting's row per
+    recipient attempted, narrowed to the campaign's handoff. Their job's fix adds when they
+    were sent (`ConnectorError.check`)."""
+    handoff = json.dumps([str(data["handoff"])])
+    return (
+        "find what LivePerson did with them: `reporting_transactions(start=..., end=..., "
+        f"handoff_ids={handoff})` of the connection that sent them, run in a job (by hand, "
+        "actions are dry runs), lists each recipient it attempted"
+    )
 
 
 #: How a batch's send stops the campaign: raises what it returns, given the batch's number,
@@ -304,11 +318,7 @@ class DailyLimitReached(ConnectorError):
         super().__init__(
             f"The campaign stopped{where}. {done}"
             + (f"; rejected {rejected}, sent by a later run" if rejected else "")
-            + (
-                f"; uncertain {uncertain} are never resent: check them in LivePerson"
-                if uncertain
-                else ""
-            ),
+            + (f"; uncertain {uncertain} are never resent" if uncertain else ""),
             field=DAILY_LIMIT,
             fix="send the rest tomorrow (UTC): the job run again then sends only the recipients "
             "not accepted; or, if your LivePerson account's daily limit is higher, raise "
@@ -316,6 +326,7 @@ class DailyLimitReached(ConnectorError):
             result=result,
             uncertain=uncertain > 0,
             not_today=True,
+            check=_check(data),
         )
 
 
@@ -525,11 +536,7 @@ class ServiceTrouble(ConnectorError):
         uncertain = sum(entry["recipients"] for entry in result["uncertain"])
         rejected = sum(entry["recipients"] for entry in result["rejected"])
         left = result["not_sent"] > 0 or rejected > 0  # what a later run may send
-        doubt = (
-            f"; uncertain {uncertain} are never resent: check them in LivePerson"
-            if uncertain
-            else ""
-        )
+        doubt = f"; uncertain {uncertain} are never resent" if uncertain else ""
         # Whether a retry follows is the recipe's and the trigger's (a person's run has
         # none): the job run again, either way, sends what is left.
         again = [
@@ -551,6 +558,7 @@ class ServiceTrouble(ConnectorError):
             field=field,
             fix=fix,
             status=status,  # the answer's, which the job's output says (none: no answer)
+            check=_check(data),
         )
 
 
@@ -957,7 +965,7 @@ def send_campaign(
         return result
     _wait_for_other_jobs(conn, client, path, data, result, waiting, limit)
     if result["rejected"] or result["uncertain"] or result.get("in_progress"):
-        raise CampaignIncomplete(result)
+        raise CampaignIncomplete(result, data)
     return result
 
 

@@ -56,6 +56,7 @@ def publish_connector_error(result: ExecutionResult | None) -> None:
                 "status": error.status,
                 "uncertain": bool(error.uncertain),
                 "not_today": bool(error.not_today),
+                "check": error.check if error.uncertain else None,
             },
             "text/plain": f"lpstudio: {verdict} ({status})",
         }

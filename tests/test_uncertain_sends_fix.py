@@ -1,0 +1,136 @@
+"""A job that leaves sends uncertain says how to check them, and no fix promises what a rerun
+cannot do (on-call reviewer): a payment reminder whose campaign got a 500 or no answer
+failed with "check them in LivePerson" and "check them in the app" and no fix at all (no
+campaign id to report on: the answer was lost); a job whose worker was lost mid-send had
+the fix `lpstudio rerun N` (a send its ledger holds is not sent again), and its rerun, and
+every rerun after, failed on the uncertain send with no fix.
+
+Real kernels, the sandbox over loopback with its fault injection, SQLite; one `lpstudio
+serve` for the REST answer. Nothing is ever sent twice (the sandbox's recipient counts).
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from lpstudio.kernel.runtime import StoreLedger
+from lpstudio.studio import Studio
+from tests.conftest import run_json, set_job
+from tests.servers import serving
+from tests.test_liveperson import campaign_module
+from tests.test_reminder_stopped_mid_send import shown
+from tests.test_stopped_job_accounting import REMINDER, recipients
+
+#: The sandbox's account and the reminder template's handoff, as its ledger keys them.
+ACCOUNT, HANDOFF = "12345678", "H1000000001"
+#: A window of the job's run, in the form a report takes it (ISO 8601, UTC, to the second).
+WINDOW = r"from (\S+Z) to (\S+Z), while job {job} ran; UTC"
+#: The sample invoices' reminders that go out.
+SENT = ("+14155550101", "+14155550102", "+4915112345678", "+61412345678")
+CHECK = (
+    "find what LivePerson did with them: `reporting_transactions(start=..., end=..., "
+    f'handoff_ids=["{HANDOFF}"])` of the connection that sent them, run in a job (by hand, '
+    "actions are dry runs), lists each recipient it attempted ("
+)
+
+
+def reminder(ws: Path) -> None:
+    with Studio.open(ws, user="alice") as studio:
+        studio.try_template("payment_reminder", "billing", "reminder")
+
+
+@pytest.mark.parametrize(
+    ("fault", "recipients_after"),
+    [
+        ({"error_rate": 0.5, "error_status": 500}, {}),  # not carried out
+        ({"drop_rate": 0.5}, dict.fromkeys(SENT, 1)),  # carried out, once
+    ],
+    ids=["answered-500", "no-answer"],
+)
+def test_a_reminder_left_uncertain_says_once_how_to_check_them_on_show_and_rest(
+    sandbox_ws: Path, control: httpx.Client, fault: dict[str, Any], recipients_after: Any
+) -> None:
+    """The reviewer's reminder: `... uncertain 4 are never resent: check them in LivePerson;
+    4 sends it began got no answer or a server error: ... check them in the app`, no fix."""
+    reminder(sandbox_ws)
+    plan = {**fault, "seed": 0, "scope": "liveperson", "count": 2}
+    assert control.post("/_sandbox/faults", json=plan).status_code == 200
+    code, job = run_json("run", REMINDER, "--workspace", str(sandbox_ws))
+
+    assert code == 1 and job["error"]["ename"] == "ServiceTrouble", job["error"]
+    error = job["error"]
+    said, fix = error["evalue"], error["fix"]
+    assert "uncertain 4 are never resent" in said, said
+    # Said once: the job's end does not tell them again, and how to check is the fix's.
+    assert said.count("never") == 1 and "check" not in said, said
+    assert fix.startswith(CHECK), fix
+    window = re.search(WINDOW.format(job=job["id"]), fix)
+    assert window is not None, fix
+    start, end = window.groups()
+    assert start <= job["started_at"][:19] + "Z" and end > job["finished_at"][:19] + "Z"
+    # The job reached every recipient: a rerun is promised nothing.
+    assert fix.endswith("a rerun would send nothing: none is left to send but the uncertain ones")
+    assert f"fix: {fix}" in shown(sandbox_ws, job["id"])
+    assert recipients(control) == recipients_after
+    with serving(sandbox_ws, "--LpstudioApp.scheduler=False") as server:
+        answer = server.api("alice", "GET", f"/jobs/{job['id']}").json()
+    assert answer["error"]["fix"] == fix, answer["error"]
+
+
+def test_a_lost_job_s_uncertain_send_is_checked_and_its_rerun_sends_only_the_rest(
+    sandbox_ws: Path, control: httpx.Client
+) -> None:
+    """Job 21's `WorkerLost ... 1 send it began got no answer` had the fix `lpstudio rerun
+    21 runs it again`; followed, each rerun failed `CampaignIncomplete ... uncertain 1` with
+    no fix. The lost job's fix says what its rerun sends, and the rerun's how to check the
+    one the lost job left, in the lost job's window; nobody is sent twice."""
+    reminder(sandbox_ws)
+    with Studio.open(sandbox_ws, user="alice") as studio:
+        found = studio.recipe(REMINDER)
+        settings = studio.settings(found)
+        bound = {key: settings[key] for key in ("parameters", "connections")}
+        version = studio.store.snapshot(found.name, found.canonical_json, bound, "alice")
+        lost = studio.store.create_job(
+            recipe=found.name, version_id=version, trigger="manual", user="alice"
+        )
+        now = studio.store.now()
+        set_job(
+            studio.store,
+            lost.id,
+            status="running",
+            worker="gone/0123abcd:4242",
+            started_at=now - timedelta(minutes=3),
+            heartbeat_at=now - timedelta(minutes=2),
+            cells_done=8,
+            cells_total=9,
+        )
+        ledger = StoreLedger(studio.store.url, f"job:{lost.id}", lost.id, store=studio.store)
+        ledger.claim_many([campaign_module().send_key(ACCOUNT, HANDOFF, "+14155550101")])
+        [reaped] = studio.reap_lost_jobs()
+        lost = studio.job(reaped.id)
+        rerun = studio.rerun(lost.id)
+
+    assert lost.error["ename"] == "WorkerLost" and lost.error["uncertain_sends"] == 1
+    fix = lost.error["fix"]
+    assert fix.startswith("check in the app they went to what it did with them ("), fix
+    assert re.search(WINDOW.format(job=lost.id), fix), fix
+    assert fix.endswith(
+        f"then `lpstudio rerun {lost.id}` sends only those it never reached, never the "
+        "uncertain ones"
+    ), fix
+    assert "runs it again" not in fix
+
+    # Followed: it sends the 3 the lost job never reached, never the uncertain one.
+    assert rerun.error["ename"] == "CampaignIncomplete", rerun.error
+    assert "accepted 3, rejected 0, uncertain 1" in rerun.error["evalue"], rerun.error
+    assert rerun.error["fix"].startswith(CHECK), rerun.error
+    # Checked in the lost job's window, the one that sent it; a rerun sends nothing more.
+    assert re.search(WINDOW.format(job=lost.id), rerun.error["fix"]), rerun.error
+    assert "`lpstudio rerun" not in rerun.error["fix"]
+    assert recipients(control) == dict.fromkeys(SENT[1:], 1)
