@@ -321,7 +321,8 @@ class DailyLimitReached(ConnectorError):
             + (f"; uncertain {uncertain} are never resent" if uncertain else ""),
             field=DAILY_LIMIT,
             fix="send the rest tomorrow (UTC): the job run again then sends only the recipients "
-            "not accepted; or, if your LivePerson account's daily limit is higher, raise "
+            "neither accepted nor uncertain; or, if your LivePerson account's daily limit is "
+            "higher, raise "
             f"{DAILY_LIMIT} on the connection",
             result=result,
             uncertain=uncertain > 0,
