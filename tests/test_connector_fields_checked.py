@@ -114,7 +114,19 @@ def test_a_boolean_field_takes_the_words_for_yes_and_no(
     assert _listed(cli)["crm"]["verbose"] is stored
 
 
-@pytest.mark.parametrize("given", ["ture", "nah", "2", "", "y es"])
+def test_a_boolean_field_given_empty_on_add_is_not_given_as_on_update(
+    ws: Path, cli: Callable[..., Result]
+) -> None:
+    """An empty value clears a field on `update`: on `add` it is the field's default too."""
+    _write(ws, "acme", ACME)
+
+    added = _add(cli, "verbose=")
+
+    assert added.exit_code == 0, added.output
+    assert "verbose" not in _listed(cli)["crm"]
+
+
+@pytest.mark.parametrize("given", ["ture", "nah", "2", "y es"])
 def test_a_boolean_field_refuses_other_text_naming_the_field_and_saves_nothing(
     ws: Path, cli: Callable[..., Result], given: str
 ) -> None:
