@@ -641,6 +641,36 @@ def test_recipients_refused_one_by_one_may_be_sent_later(connect, control):
     assert_each_once(control, everyone)
 
 
+def test_a_recipient_liveperson_refuses_is_named_by_its_record_as_an_unsendable_one_is(
+    connect, control
+):
+    """LivePerson's refusal names a number: the result names the record it was sent for
+    too (its `_id` fields, or `record_id`'s), so the campaign owner knows which to mend;
+    an unsendable one in the same run is named alike."""
+    records = [{**p, "invoice_id": f"INV-{n}"} for n, p in enumerate(people(2))]
+    records.append({"phone": "0612345678", "name": "Local", "invoice_id": "INV-9"})
+
+    _, refused = send_incomplete(connect(), records, variables={"1": "{name}", "2": "extra"})
+    _, named = send_incomplete(
+        connect(),
+        [{**r, "customer": f"C{n}"} for n, r in enumerate(records)],
+        variables={"1": "{name}", "2": "extra"},
+        record_id="customer",
+    )
+
+    assert [(f["address"], f["invoice_id"]) for f in refused["failed"]] == [
+        ("+14155550000", "INV-0"),
+        ("+14155550001", "INV-1"),
+    ]
+    assert refused["unsendable"] == [
+        {"address": "0612345678", "invoice_id": "INV-9", "errorMessage": "INVALID_NUMBER"}
+    ]
+    assert [{k: v for k, v in f.items() if k != "errorMessage"} for f in named["failed"]] == [
+        {"address": "+14155550000", "batch": 1, "customer": "C0"},
+        {"address": "+14155550001", "batch": 1, "customer": "C1"},
+    ]
+
+
 def test_a_batch_liveperson_keeps_refusing_stops_the_campaign_and_a_retry_sends_everyone(
     connect, control, monkeypatch
 ):

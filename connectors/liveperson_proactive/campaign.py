@@ -747,17 +747,34 @@ def _unsendable(
     return {"address": address, **ids, "errorMessage": problem}
 
 
-def _named(entry: dict[str, Any]) -> str:
-    """` (invoice_id INV-11)`: a record's ids, as its `unsendable` entry holds them."""
-    ids = [f"{k} {v}" for k, v in entry.items() if k not in ENTRY_KEYS]
-    return f" ({', '.join(ids)})" if ids else ""
+#: A record's ids as `record_fields` names them, (field, value) pairs: what the campaign
+#: keeps of each address it sends to (`seen`), to name its record again later.
+RecordIds = tuple[tuple[str, str], ...]
+
+
+def _record_ids(entry: dict[str, Any]) -> RecordIds:
+    """The ids of an `unsendable` entry's record (its keys but its own)."""
+    return tuple((k, v) for k, v in entry.items() if k not in ENTRY_KEYS)
+
+
+def _named(ids: RecordIds) -> str:
+    """` (invoice_id INV-11)`: a record's ids, as a message names them."""
+    return f" ({', '.join(f'{k} {v}' for k, v in ids)})" if ids else ""
+
+
+def _name_failed(failed: list[dict[str, Any]], seen: dict[str, RecordIds]) -> None:
+    """Each recipient LivePerson refused named, as an `unsendable` one is, by its record's
+    ids besides its address (`+33612345678 (invoice_id INV-6): INVALID_NUMBER`): whom to
+    mend in the records, not only which number."""
+    for entry in failed:
+        entry.update((k, v) for k, v in seen.get(str(entry.get("address")), ()) if k not in entry)
 
 
 def _consumers(
     records: Any,
     data: dict[str, Any],
     fields: dict[str, str],
-    seen: dict[str, str],
+    seen: dict[str, RecordIds],
     seen_once: set[str],
     unsendable: list[dict[str, Any]],
 ) -> Iterator[Consumer]:
@@ -782,7 +799,7 @@ def _consumers(
             unsendable.append(
                 drop(
                     f"DUPLICATE_NUMBER: {shared} is the address of an earlier record"
-                    f"{seen[shared]}, which the campaign messages once"
+                    f"{_named(seen[shared])}, which the campaign messages once"
                 )
             )
             continue
@@ -793,8 +810,7 @@ def _consumers(
         if problem:
             unsendable.append(drop(problem))
             continue
-        named = _named(drop(""))
-        seen.update(dict.fromkeys(content.values(), named))
+        seen.update(dict.fromkeys(content.values(), _record_ids(drop(""))))
         if once is not None:
             seen_once.add(once)
         consumer: dict[str, Any] = {"consumerContent": content}
@@ -935,39 +951,44 @@ def send_campaign(
     if conn.dry_run:  # a real run's keys (nothing accepted), and what it would send
         result.update(dry_run=True, requests=[], recipients=0)
     waiting: list[Waiting] = []  # values another running job is sending
-    seen: dict[str, str] = {}
+    seen: dict[str, RecordIds] = {}
     seen_once: set[str] = set()
     records = chunks(data["recipients"], READ_ROWS)
     queue = _Queue(
         c for batch in records for c in _consumers(batch, data, fields, seen, seen_once, unsendable)
     )
-    for number, (batch, room) in enumerate(_batches(queue, size, limit), start=1):
-        result["batches"] = number
-        send = (
-            partial(_plan_batch, conn, client.account, url)
-            if conn.dry_run
-            else partial(_send_batch, conn, client, path)
-        )
-        stop = limit.spend(room, partial(send, number, batch, data, result, waiting, limit))
-        if stop:  # accounted for, never claimed (nor sent by this job: those waited for)
-            result["not_sent"] = queue.count() + len(waiting) + limit.cut
-            raise stop(number, data, result)
-    codes = {str(f["errorMessage"]).split(": ", 1)[0] for f in unsendable}
-    if result["batches"] == 0 and len(codes) == 1:
-        raise NobodySendable(codes.pop(), data, result)
-    if conn.dry_run:  # another job's sends are not waited for: said under `in_progress`
-        _report_in_progress(data, result, waiting)
-        if result["recipients"]:
-            _reach_dry(conn, result)
-        facts = handoff_facts(data["handoff"]) if handoff_facts and result["recipients"] else None
-        foreseen = _foreseen(facts or {}, data, list(fields))
-        if foreseen is not None:
-            raise HandoffMismatch(foreseen[0], 1, data, result, foreseen=foreseen[1])
+    try:
+        for number, (batch, room) in enumerate(_batches(queue, size, limit), start=1):
+            result["batches"] = number
+            send = (
+                partial(_plan_batch, conn, client.account, url)
+                if conn.dry_run
+                else partial(_send_batch, conn, client, path)
+            )
+            stop = limit.spend(room, partial(send, number, batch, data, result, waiting, limit))
+            if stop:  # accounted for, never claimed (nor sent by this job: those waited for)
+                result["not_sent"] = queue.count() + len(waiting) + limit.cut
+                raise stop(number, data, result)
+        codes = {str(f["errorMessage"]).split(": ", 1)[0] for f in unsendable}
+        if result["batches"] == 0 and len(codes) == 1:
+            raise NobodySendable(codes.pop(), data, result)
+        if conn.dry_run:  # another job's sends are not waited for: said under `in_progress`
+            _report_in_progress(data, result, waiting)
+            if result["recipients"]:
+                _reach_dry(conn, result)
+            facts = (
+                handoff_facts(data["handoff"]) if handoff_facts and result["recipients"] else None
+            )
+            foreseen = _foreseen(facts or {}, data, list(fields))
+            if foreseen is not None:
+                raise HandoffMismatch(foreseen[0], 1, data, result, foreseen=foreseen[1])
+            return result
+        _wait_for_other_jobs(conn, client, path, data, result, waiting, limit)
+        if result["rejected"] or result["uncertain"] or result.get("in_progress"):
+            raise CampaignIncomplete(result, data)
         return result
-    _wait_for_other_jobs(conn, client, path, data, result, waiting, limit)
-    if result["rejected"] or result["uncertain"] or result.get("in_progress"):
-        raise CampaignIncomplete(result, data)
-    return result
+    finally:  # whatever ends it: its refusals name their records
+        _name_failed(result["failed"], seen)
 
 
 def _foreseen(
