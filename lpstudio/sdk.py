@@ -254,6 +254,9 @@ CONNECTOR_NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}(?!\n)$")
 #: in case); an app's own spelling (`apiKey`, `api-key`) is kept, but no space, punctuation
 #: or empty name, which no option or prompt could name.
 FIELD_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,63}(?!\n)$")
+#: A placeholder in a field's reason (`Field.reasons`): `{store}`, the text the rule's group
+#: `(?P<store>...)` found; one naming no group of the rule is shown as written.
+_PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 #: Fields the runtime sets on every connection (the workspace's folder): never declared.
 RESERVED_FIELDS = frozenset({"root"})
 #: `ConnectionClient`'s own methods: an action of one of these names would be hidden by it
@@ -327,9 +330,9 @@ class Field:
     pattern: str | None = None
     #: Why a value `pattern` refuses is refused, for a pattern of several rules: (a regular
     #: expression searched in the value, the reason) pairs, the first found said
-    #: (`("\\.\\.", "leads out of the workspace through '..'")`), with the rule's groups
-    #: filled in (`\\1`); else the value is said not to be of the field's form, which names
-    #: none of them.
+    #: (`("\\.\\.", "leads out of the workspace through '..'")`), as written but for
+    #: `{name}`, filled in with what the rule's group `(?P<name>...)` found (`reason`); else
+    #: the value is said not to be of the field's form, which names none of them.
     reasons: tuple[tuple[str, str], ...] = ()
 
     def __post_init__(self) -> None:
@@ -444,12 +447,14 @@ class Field:
                 ) from None
 
     def reason(self, value: str) -> str | None:
-        """Why `pattern` refuses `value`, where `reasons` says it, the rule's groups filled
-        in (`\\1`: what to give instead, taken from the value)."""
+        """Why `pattern` refuses `value`, where `reasons` says it: `{name}` filled in with
+        what the rule's group of that name found (what to give instead, taken from the
+        value), the rest shown as written, so that a reason's backslash or brace needs no
+        escaping (`re`'s `\\1` expansion read `\\n` as a line break, `\\u` as an error)."""
         for rule, said in self.reasons:
             found = re.search(rule, value)
             if found is not None:
-                return found.expand(said)
+                return _filled(said, found)
         return None
 
     def _check_choices(self) -> None:
@@ -1404,6 +1409,13 @@ class Connector:
             "picklists": {p.name: p.title for p in self.picklists.values()},
             "objects": self.objects,
         }
+
+
+def _filled(said: str, found: re.Match[str]) -> str:
+    """`said` with each `{name}` naming a group of `found`'s rule replaced by what that group
+    found (nothing, when it took no part); any other text as written."""
+    groups = found.groupdict(default="")
+    return _PLACEHOLDER.sub(lambda named: groups.get(named[1], named[0]), said)
 
 
 def _a(value: Any) -> str:

@@ -459,3 +459,34 @@ async def test_the_rest_api_names_a_broken_connector_s_files_by_their_path_in_th
     assert "connectors/acme_copy.py" in broken["message"], broken
     text = json.dumps(answer)
     assert str(ws) not in text and str(ws.resolve()) not in text
+
+
+def test_a_field_s_reason_is_shown_as_written_but_for_its_named_placeholders(
+    ws: Path, cli: Callable[..., Result]
+) -> None:
+    """A reason was expanded as `re` expands `\\1`: a backslash in a third-party reason
+    became a line break (`\\n`) or failed the save with `re`'s error (`\\u`); it is shown as
+    written, and `{name}` gives what the rule's group of that name found."""
+    _write(
+        ws,
+        "files",
+        _declaring(
+            "files",
+            'Field("folder", "Folder", pattern=r"^[^\\\\{}]+$", reasons=('
+            '(r"\\\\", r"holds a backslash (\\), as C:\\new\\users does: use / between folders"),'
+            '(r"^(?P<name>[a-z]+)\\{", "holds a brace after {name}, as in {set}"),'
+            "))",
+        ),
+    )
+
+    slash = _error(
+        cli("connections", "add", "f1", "--type", "files", "--field", "folder=a\\b", "--json")
+    )
+    brace = _error(
+        cli("connections", "add", "f2", "--type", "files", "--field", "folder=docs{x", "--json")
+    )
+
+    assert slash["field"] == "folder", slash
+    said = r"holds a backslash (\), as C:\new\users does: use / between folders"
+    assert said in slash["message"], slash
+    assert "'docs{x' holds a brace after docs, as in {set}" in brace["message"], brace
