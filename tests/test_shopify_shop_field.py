@@ -23,6 +23,12 @@ from .test_shopify import fixed_page
 TOKEN = {"LPSTUDIO_SECRET_ACCESS_TOKEN": SandboxSettings().shopify_token}
 UPDATE = "`lpstudio connections update shop --field shop=...`"
 SHPAT = "shpat_x-test-token"
+#: What a store's own domain is told: Shopify serves the Admin API at its myshopify.com one.
+STOREFRONT = (
+    "is not a *.myshopify.com domain, where Shopify serves a shop's Admin API (a store's own "
+    "domain serves only its storefront): give the store's myshopify.com domain, e.g. "
+    "acme.myshopify.com"
+)
 WEB_PAGE = b"<html><head><title>Welcome</title></head><body>A shop front</body></html>"
 
 
@@ -54,6 +60,8 @@ REFUSED = [
     ("https://brand.myshopify.com/admin/settings", "holds a path"),
     ("brand.myshopify.com/admin", "holds a path"),
     ("http://brand.myshopify.com", "is plain http, which would send the access token unencrypted"),
+    ("https://shop.example.com", STOREFRONT),
+    ("shop.example.com/", STOREFRONT),
 ]
 
 
@@ -69,7 +77,16 @@ def test_a_shop_shopify_cannot_be_reached_at_is_refused_when_saved(cli, shop, wh
     assert "shop" not in json.loads(cli("connections", "list", "--json").stdout)
 
 
-@pytest.mark.parametrize("shop", ["http://127.0.0.1:9", "http://localhost:9/", "b.myshopify.com"])
+@pytest.mark.parametrize(
+    "shop",
+    [
+        "http://127.0.0.1:9",
+        "http://localhost:9/",
+        "https://[::1]:9",
+        "b.myshopify.com",
+        "https://b-2.myshopify.com/",
+    ],
+)
 def test_the_sandbox_s_address_and_a_shop_name_are_saved(cli, shop):
     assert add_shop(cli, f"shop={shop}").exit_code == 0
 
@@ -85,6 +102,19 @@ async def test_the_rest_api_refuses_a_shop_s_admin_page_naming_the_store_to_give
     assert status == 400, answer
     error = answer["error"]
     assert error["field"] == "shop" and "brand.myshopify.com" in error["message"], error
+    assert error["fix"].startswith("your-store.myshopify.com"), error
+
+
+async def test_the_rest_api_refuses_a_store_s_own_domain_naming_the_myshopify_one(jp_fetch, ws):
+    """A brand's storefront domain was saved, and its token sent there at the first test,
+    which found no Admin API; the lab's Connections panel saves through this call."""
+    fields = {"shop": "https://shop.example.com", "access_token": SHPAT}
+    body = {"name": "shop", "type": "shopify", "fields": fields}
+    status, answer = await rest(jp_fetch, "POST", "connections", body=body)
+
+    assert status == 400, answer
+    error = answer["error"]
+    assert error["field"] == "shop" and STOREFRONT in error["message"], error
     assert error["fix"].startswith("your-store.myshopify.com"), error
 
 

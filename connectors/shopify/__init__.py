@@ -74,19 +74,21 @@ CLOCK_MARGIN = 2.0
 #: updated within seconds of each other, as close as the cursor's own margin.
 NARROWEST = timedelta(seconds=2 * CLOCK_MARGIN)
 
-#: What the `shop` field takes (`base_url` reads it): a *.myshopify.com name, or the address
-#: alone (no path: requests join /admin/api/... to it) over https, or over plain http to this
-#: machine only (the sandbox): the access token goes in a header, in clear over http.
+#: What the `shop` field takes (`base_url` reads it): a *.myshopify.com name, or its address
+#: alone (no path: requests join /admin/api/... to it) over https, where Shopify serves the
+#: Admin API (a store's own domain serves its storefront only); or this machine's address
+#: (the sandbox, an emulator), over plain http too: the access token goes in a header, in
+#: clear over http.
 _SHOP_FIELD = (
-    r"^\s*(?:[a-z0-9][a-z0-9-]*\.myshopify\.com|https://[^\s/?#@]+"
-    r"|http://(?:127\.0\.0\.1|localhost|\[::1\])(?::[0-9]+)?)/?\s*$"
+    r"^\s*(?:(?:https://)?[a-z0-9][a-z0-9-]*\.myshopify\.com"
+    r"|https?://(?:127\.0\.0\.1|localhost|\[::1\])(?::[0-9]+)?)/?\s*$"
 )
 #: Why a `shop` the field refuses is refused, the first found said (`Field.reasons`).
 _SHOP_REASONS = (
     (
-        r"^\s*(?:https?://)?admin\.shopify\.com/store/([a-z0-9][a-z0-9-]*)",
-        r"is the shop's admin in a browser, not its Admin API: give the store's name, "
-        r"\1.myshopify.com",
+        r"^\s*(?:https?://)?admin\.shopify\.com/store/(?P<store>[a-z0-9][a-z0-9-]*)",
+        "is the shop's admin in a browser, not its Admin API: give the store's name, "
+        "{store}.myshopify.com",
     ),
     (
         r"^\s*(?:https?://|(?!https?:))[^\s/]+/+[^\s/]",
@@ -96,6 +98,12 @@ _SHOP_REASONS = (
         r"^\s*http://",
         "is plain http, which would send the access token unencrypted: use https:// (plain "
         "http only to this machine, 127.0.0.1 or localhost, as the sandbox)",
+    ),
+    (
+        r"^\s*(?:https://)?[^\s/]+/?\s*$",
+        "is not a *.myshopify.com domain, where Shopify serves a shop's Admin API (a store's "
+        "own domain serves only its storefront): give the store's myshopify.com domain, "
+        "e.g. acme.myshopify.com (Shopify's admin lists it under Settings > Domains)",
     ),
 )
 
