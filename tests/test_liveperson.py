@@ -795,11 +795,13 @@ class PageProxy(ForwardingProxy):
         return httpx.Response(200, text="<html>Sign in to the network</html>")
 
 
-def test_a_token_answer_that_is_no_token_sends_nothing_and_a_retry_sends_everyone(
+def test_a_token_answer_that_is_a_page_sends_nothing_and_a_rerun_sends_everyone(
     connect, control, sandbox, serve
 ):
     """Nothing was sent without a token: the recipients are rejected (not left claimed, and
-    so never uncertain), the error names the token server, and a retry sends them all."""
+    so never uncertain), the error names the token server and the field that leads to the
+    page, and is not retried (the page stays until the field is fixed); a rerun then sends
+    them all."""
     proxy = serve(PageProxy(sandbox.url, TOKEN_PATH))
     ledger = MemoryLedger()
     everyone = people(5)
@@ -808,7 +810,8 @@ def test_a_token_answer_that_is_no_token_sends_nothing_and_a_retry_sends_everyon
         connect(ledger=ledger, sentinel_base_url=proxy.url, client_id="portal-client"), everyone
     )
 
-    assert "token server" in str(error) and error.retryable
+    assert "token server" in str(error) and not error.retryable
+    assert error.field == "sentinel_base_url" and "sentinel_base_url=..." in str(error.fix)
     assert result["uncertain"] == [] and sum(r["recipients"] for r in result["rejected"]) == 5
     assert SECRET not in str(error)
     retry = send(connect(ledger=ledger), everyone)

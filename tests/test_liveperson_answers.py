@@ -146,6 +146,48 @@ def test_a_campaign_url_that_redirects_names_its_field_and_sends_one_request(
     assert recipients(control) == {}
 
 
+# -- a web page where LivePerson's JSON is due ----------------------------------------------------
+
+WELCOME = "<!DOCTYPE html><html><head><title>Welcome to nginx!</title></head></html>"
+
+
+def test_a_web_page_answering_a_campaign_stops_it_for_good_and_a_rerun_sends_the_rest(
+    connect, control, sandbox, serve
+):
+    """A web server at proactive_base_url answering 200: its batch is uncertain (something
+    may have forwarded it), and the campaign was retryable for the 50 not sent, so each
+    retry sent one more batch there, uncertain for good. It is not retried: it names the
+    field to fix, and a rerun once it is fixed sends only the 50."""
+    site = serve(Answering(sandbox.url, CAMPAIGN_PATH, 200, WELCOME))
+    ledger = MemoryLedger()
+    everyone = people(150)
+
+    error, result = send_incomplete(connect(ledger=ledger, proactive_base_url=site.url), everyone)
+
+    assert not error.retryable and error.uncertain and error.field == "proactive_base_url"
+    assert "titled 'Welcome to nginx!'" in str(error) and "<" not in error.message, error
+    assert "once proactive_base_url is fixed, a rerun sends the 50 not sent" in str(error)
+    assert [u["recipients"] for u in result["uncertain"]] == [100] and result["not_sent"] == 50
+    assert site.paths.count(CAMPAIGN_PATH) == 1
+    _, again = send_incomplete(connect(ledger=ledger), everyone)  # fixed: the sandbox's
+    assert again["accepted"] == 50 and [u["recipients"] for u in again["uncertain"]] == [100]
+    assert recipients(control) == {p["phone"]: 1 for p in everyone[100:]}
+
+
+def test_a_web_page_answering_a_report_names_its_field_and_is_not_retried(connect, serve):
+    """A read answered by a page was retryable: the job ran again to meet the same page."""
+    site = serve(WebServerPage(200, WELCOME))
+
+    with pytest.raises(ConnectorError) as raised:
+        ConnectionClient(connect(reporting_base_url=site.url)).reporting_analytics(
+            start="2026-01-01T00:00:00", end="2026-01-02T00:00:00"
+        )
+
+    error = raised.value
+    assert not error.retryable and error.field == "reporting_base_url", error
+    assert "`lpstudio connections update lp --field reporting_base_url=...`" in str(error.fix)
+
+
 # -- a token server's refusal names the field to fix -------------------------------------------
 
 

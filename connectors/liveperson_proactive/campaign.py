@@ -521,7 +521,10 @@ class ServiceTrouble(ConnectorError):
     good. The campaign stops there; the recipients it never reached are `not_sent`, and a
     retry sends them (and the batch, when it was certainly not accepted); an uncertain batch
     is never resent (`uncertain`: a person checks it), and with nothing else left its job is
-    not retried."""
+    not retried. A `lasting` fault (a web page where LivePerson's JSON was due) is not
+    retried either: it stays until a person fixes the URL or the network (`field`, `fix`),
+    and each retry meanwhile would leave one more batch uncertain; a rerun then sends the
+    rest."""
 
     def __init__(
         self,
@@ -533,13 +536,21 @@ class ServiceTrouble(ConnectorError):
         field: str | None = None,
         fix: str | None = None,
         status: int | None = None,
+        lasting: bool = False,
     ) -> None:
         uncertain = sum(entry["recipients"] for entry in result["uncertain"])
         rejected = sum(entry["recipients"] for entry in result["rejected"])
         left = result["not_sent"] > 0 or rejected > 0  # what a later run may send
         doubt = f"; uncertain {uncertain} are never resent" if uncertain else ""
         # Whether a retry follows is the recipe's and the trigger's (a person's run has
-        # none): the job run again, either way, sends what is left.
+        # none): the job run again, either way, sends what is left (a lasting fault's once
+        # it is fixed).
+        fixed = field or "the way to LivePerson's hosts"
+        run_again = (
+            f"once {fixed} is fixed, a rerun"
+            if lasting
+            else "the job run again (a retry or a rerun)"
+        )
         again = [
             *([f"the {result['not_sent']} not sent"] if result["not_sent"] else []),
             *([f"the {rejected} rejected"] if rejected else []),
@@ -547,13 +558,9 @@ class ServiceTrouble(ConnectorError):
         super().__init__(
             f"The campaign stopped at batch {number}, as a batch sent now would meet the "
             f"same: {reason.rstrip('.')}. {_stopped(result)}"
-            + (
-                f"; the job run again (a retry or a rerun) sends {' and '.join(again)}"
-                if left
-                else ""
-            )
+            + (f"; {run_again} sends {' and '.join(again)}" if left else "")
             + doubt,
-            retryable=left,
+            retryable=left and not lasting,
             result=result,
             uncertain=uncertain > 0,
             field=field,
@@ -1177,7 +1184,7 @@ def _send_batch(
         settle("rejected", {"message": exc.message})
         result["rejected"].append({**entry(), "message": exc.message})
         # A long Retry-After, refused or unreached every try; or a host (named by a field)
-        # that may answer later: a fault, a portal's page where its JSON was due.
+        # that may answer later (a fault).
         if isinstance(exc, NotNow) or (exc.field and exc.retryable):
             return partial(
                 ServiceTrouble, exc.message, field=exc.field, fix=exc.fix, status=exc.status
@@ -1213,7 +1220,8 @@ def _send_batch(
     if not _names_campaign(answer):  # accepted, it says, but not whom: may have been sent
         reason, field, fix = _no_campaign_named(client, response)
         unsure(reason)
-        return partial(ServiceTrouble, reason, field=field, fix=fix, status=response.status_code)
+        page = web_page(response) is not None  # stays till fixed: a retry adds a batch in doubt
+        return partial(ServiceTrouble, reason, field=field, fix=fix, status=status, lasting=page)
     accepted = answer.get("acceptedConsumers") or []
     refused = answer.get("failedConsumers") or []
     summary = {

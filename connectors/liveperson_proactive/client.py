@@ -319,13 +319,15 @@ class LivePersonClient:
         from LivePerson's own host (`field` None: the account is all its path holds of the
         connection), is `account_id`; another 404, or an answer that is not LivePerson's
         JSON (a web server's, proxy's or portal's page), or a 2xx (asked what the service
-        answers 404, `reach`), is `field`, the connection field the URL came from. None for
-        a refusal in LivePerson's words (the credentials, the app's rights, the request's
-        fields). A page answering 2xx is retryable, as before it was named: a captive
-        portal's or a proxy's may be gone by the next try."""
+        answers 404, `reach`), is `field`, the connection field the URL came from (on
+        LivePerson's own host, the field that would send it elsewhere). None for a refusal
+        in LivePerson's words (the credentials, the app's rights, the request's fields).
+        Never retryable, a page answering 200 included: LivePerson answers JSON, so a page
+        stays until a person fixes the URL or the network, and a job run again meanwhile
+        would only repeat its notebook's other steps (and leave one more batch of a
+        campaign uncertain)."""
         status, said = response.status_code, error_message(response, self.conn)
-        passing = 200 <= status < 300
-        ours = _liveperson_json(response) and not passing
+        ours = _liveperson_json(response) and not 200 <= status < 300
         if ours and status == 404 and (field is None or NAMES_ACCOUNT.search(said)):
             return ConnectorError(
                 f"{who} does not know the account {self.account} (HTTP 404: {said})",
@@ -337,11 +339,12 @@ class LivePersonClient:
         if ours and status != 404:
             return None
         if field is None:  # LivePerson's own host: something stands in between
+            stand_in = self.field_for(base)
             return ConnectorError(
                 f"what answered at {shown_url(base)} is not {who} (HTTP {status}: {said})",
                 status=status,
-                fix=self._url_fix(None),
-                retryable=passing,
+                field=stand_in,
+                fix=self._url_fix(None, stand_in),
             )
         return ConnectorError(
             f"the connection's {field} ({shown_url(base)}) does not lead to {who}: it "
@@ -349,16 +352,20 @@ class LivePersonClient:
             status=status,
             field=field,
             fix=self._url_fix(field),
-            retryable=passing,
         )
 
-    def _url_fix(self, field: str | None) -> str:
+    def _url_fix(self, field: str | None, stand_in: str | None = None) -> str:
         """The fix of a URL, set by `field`, that leads to something other than the service
-        (None: LivePerson's own host, reached through something that stands in between)."""
+        (None: LivePerson's own host, reached through something that stands in between;
+        `stand_in` is then the field that would send it to another host)."""
         if field is None:
+            test = f"`lpstudio connections test {self.conn.name}`"
+            fix = "let this machine reach LivePerson's hosts (not a proxy's or portal's page)"
+            if stand_in is None:
+                return f"{fix}, then {test}"
             return (
-                "let this machine reach LivePerson's hosts (not a proxy's or portal's page), "
-                f"then `lpstudio connections test {self.conn.name}`"
+                f"{fix}; if it reaches LivePerson through another host, set {stand_in} to it: "
+                f"{self._update(stand_in)}; then {test}"
             )
         return (
             f"set {field} to the base URL of the service, without its path (empty: "
