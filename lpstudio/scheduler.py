@@ -99,6 +99,28 @@ def _backwards_range(fields: list[str]) -> str | None:
     return None
 
 
+def _as_croniter_reads(cron: str) -> str:
+    """`cron` as croniter must be given it to fire as standard cron does: each range of one
+    value (`9-9`, `sun-sun`, `58-58/2`) written as that value. croniter 7 reads such a range
+    as its whole field (`*`): `0 9-9 * * *` fired every hour, `58-58 23 * * *` every minute
+    of 23:00, where standard cron fires once."""
+    fields = cron.split()
+    if len(fields) != 5:
+        return cron
+    for position, text in enumerate(fields):
+        names = croniter.ALPHACONV[position]
+        parts = text.split(",")
+        for index, part in enumerate(parts):
+            bounds = part.split("/", 1)[0].split("-")
+            if len(bounds) != 2:
+                continue
+            start, end = (str(names.get(b.lower(), b)) for b in bounds)
+            if start.isdigit() and end.isdigit() and int(start) == int(end):
+                parts[index] = bounds[0]
+        fields[position] = ",".join(parts)
+    return " ".join(fields)
+
+
 #: Each field of a five-field cron: its name, and the values it takes.
 _CRON_FIELDS = (
     ("minute", "0-59"),
@@ -124,10 +146,11 @@ def _refused_field(fields: list[str]) -> tuple[str, str, str] | None:
 def validate_cron(cron: str, timezone: str, field: str = "trigger.cron") -> None:
     """Refuses a bad cron expression or time zone with the fix, before anything starts."""
     fix = "use five fields: minute hour day-of-month month day-of-week, e.g. '0 9 * * 1-5'"
-    fields = cron.split()
+    read = _as_croniter_reads(cron)
+    fields = read.split()
     # croniter also takes a sixth field (seconds), which would fire up to 60 runs a minute.
     macro = len(fields) == 1 and cron.strip().startswith("@")
-    if not (len(fields) == 5 or macro) or not croniter.is_valid(cron):
+    if not (len(fields) == 5 or macro) or not croniter.is_valid(read):
         refused = _refused_field(fields) if len(fields) == 5 else None
         if refused is not None:  # five fields, one of them out of its range
             name, text, values = refused
@@ -168,7 +191,7 @@ def validate_cron(cron: str, timezone: str, field: str = "trigger.cron") -> None
             fix="use an IANA name such as UTC or Europe/Paris",
         )
     try:
-        croniter(cron, datetime.now(zone)).get_next(datetime)
+        croniter(read, datetime.now(zone)).get_next(datetime)
     except CroniterBadDateError:
         raise InputError(
             f"{field} {cron!r} never fires: no month has that day",
@@ -205,7 +228,7 @@ def due_times(cron: str, timezone: str, after: datetime, until: datetime) -> lis
         fixed_time = fields[0].lower() != "@hourly"
     else:
         fixed_time = len(fields) == 5 and "*" not in (fields[0][0], fields[1][0])
-    itr = croniter(cron, after.astimezone(zone))
+    itr = croniter(_as_croniter_reads(cron), after.astimezone(zone))
     found = []
     while True:
         moment = itr.get_next(datetime).astimezone(UTC)

@@ -696,6 +696,32 @@ def test_cron_fires_at_the_due_minutes_of_the_recipe_s_time_zone(ws: Path, db: S
         assert due_of(jobs(db, late), day=True) == ["10-31T00:30", "11-01T01:30"]
 
 
+@pytest.mark.parametrize(
+    ("cron", "due"),
+    [
+        ("58-58 23 * * *", ["01-11T23:58", "01-12T23:58"]),  # read as every minute
+        ("0 9-9 * * *", ["01-11T09:00", "01-12T09:00"]),  # as every hour
+        ("0 9 * * mon-mon", ["01-11T09:00"]),  # as every day (11 January 2027 is a Monday)
+        ("0 9 12-12 * *", ["01-12T09:00"]),
+        ("30-30/5 9 * * *", ["01-11T09:30", "01-12T09:30"]),  # as every 5 minutes of 09:xx
+    ],
+)
+def test_a_range_of_one_value_fires_as_that_value_as_standard_cron_does(
+    ws: Path, db: Store, cron: str, due: list[str]
+) -> None:
+    """`9-9` is 9: a once-a-day schedule written with such a range fired every minute,
+    hour or day, a campaign sent to everyone each time."""
+    recipe = schedule_recipe(ws, "once", {"cron": cron, "timezone": "UTC"})
+    with Studio.open(ws, user="alice") as studio, ticking(studio) as tick:
+        studio.start("p/once")
+        back_date(studio, recipe, at("2027-01-11T00:00"))
+        for hour in range(1, 48):  # a tick each hour and at each due minute, for two days
+            tick(f"2027-01-{11 + hour // 24}T{hour % 24:02d}:00:10")
+            tick(f"2027-01-{11 + hour // 24}T{hour % 24:02d}:30:10")
+            tick(f"2027-01-{11 + hour // 24}T{hour % 24:02d}:58:10")
+        assert due_of(jobs(db, recipe), day=True) == due
+
+
 def test_a_scheduled_job_s_event_names_its_due_time_in_the_recipe_s_zone(
     ws: Path, db: Store
 ) -> None:
