@@ -441,10 +441,16 @@ class Studio:
 
     def offer_restore(self, exc: RecipeError, name: str) -> RecipeError:
         """`exc`, its fix offering to restore an earlier version of recipe `name` if that mends
-        it (`RecipeError.restorable`) and the recipe has one (`versioned_recipes`)."""
-        if exc.restorable and name in self.versioned_recipes():
+        it (`restorable`)."""
+        if self.restorable(exc, name):
             exc.fix = f"{exc.fix}, or {restore_advice(name)}"
         return exc
+
+    def restorable(self, exc: InputError, name: str) -> bool:
+        """Whether restoring an earlier version of recipe `name` mends `exc`: its notebook does
+        not read (`RecipeError.restorable`) and it has a version (`versioned_recipes`). A
+        recipe row says so, so the lab offers Versions only where they mend it."""
+        return isinstance(exc, RecipeError) and exc.restorable and name in self.versioned_recipes()
 
     def recipe_file(self, ref: str | os.PathLike[str]) -> tuple[Path, str]:
         """A recipe's file and name, whether or not it loads: what listing a broken recipe's
@@ -453,9 +459,9 @@ class Studio:
         return path, self.workspace.recipe_name(path)
 
     def recipes(self) -> list[dict[str, Any]]:
-        """Every recipe by project folder, with its trigger and last job (or its problem), and
-        whether a started callable serves nothing, another holding its path; each as it
-        leaves the process (`described`)."""
+        """Every recipe by project folder, with its trigger and last job (or its problem, and
+        whether restoring a version mends it), and whether a started callable serves nothing,
+        another holding its path; each as it leaves the process (`described`)."""
         from .redaction import scrub_text
 
         rows: list[dict[str, Any]] = []
@@ -472,8 +478,10 @@ class Studio:
                 self._check_connectors(recipe)
                 row.update(self.described(recipe.describe(), secrets))
                 row["problem"] = None
+                row["restorable"] = False
             except InputError as exc:
                 row.update(title=None, trigger=None, problem=scrub_text(str(exc), secrets))
+                row["restorable"] = self.restorable(exc, name)
             job = last.get(name)
             row["last_job"] = (
                 {"id": job.id, "status": job.status, "created_at": job.created_at.isoformat()}

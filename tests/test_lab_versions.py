@@ -187,3 +187,20 @@ def test_a_notebook_that_is_not_json_is_restored_from_the_recipes_sidebar(
         wait_for(lambda: row.locator(".lps-problem").count() == 0, what="the row's problem gone")
         assert row.locator(".lps-open-versions").count() == 0
     assert path.read_text() == good
+
+
+def test_a_broken_recipe_with_no_version_offers_no_versions(lab: tuple[Path, Any]) -> None:
+    """A notebook cut short that was never versioned has no version to restore: its row in
+    the Recipes sidebar said why, but offered Versions, which listed nothing to restore."""
+    root, open_page = lab
+    name = "lab/never-versioned.ipynb"
+    path = write_recipe(root, "lab/never-versioned")
+    path.write_text(path.read_text()[:40])  # cut short: no JSON, and no version of it
+    with open_page() as page:
+        command(page, "lpstudio:open-recipes")
+        row = page.locator(f".lps-recipes .lps-recipe[data-recipe='{name}']")
+        problem = row.locator(".lps-problem").inner_text()
+        assert "its JSON is broken at line" in problem, problem
+        assert "restore" not in problem, problem  # its fix is the text editor's alone
+        row.get_by_role("button", name="Open recipe lab/never-versioned", exact=True).wait_for()
+        assert row.locator(".lps-open-versions").count() == 0

@@ -77,6 +77,8 @@ export interface RecipeRow {
   connections: Record<string, Slot>;
   parameters: JsonSchema;
   problem: string | null;
+  /** its notebook does not read, and it has a version to restore that mends it */
+  restorable: boolean;
   last_job: JobSummary | null;
   state: 'started' | 'stopped';
   trigger_errors?: { count: number; last: string | null };

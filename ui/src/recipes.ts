@@ -196,8 +196,9 @@ export class RecipesPanel extends LivePanel {
       button('Jobs', () => this.openJobs(row.recipe), 'lps-open-jobs', of),
       button('Open', () => this.ctx.openRecipe(row.recipe), 'lps-open', of)
     );
-    if (row.problem) {
-      // Its notebook no longer loads, nor its Settings: an earlier version mends it.
+    if (row.restorable) {
+      // Its notebook no longer loads, nor its Settings: an earlier version mends it. One
+      // with no version has none to list: its problem's fix says what mends it.
       actions.append(button('Versions', () => this.ctx.openVersions(row.recipe), 'lps-open-versions', of));
     }
     const last = row.last_job;
