@@ -335,6 +335,17 @@ def _not_object(text: str) -> str | None:
     return None if isinstance(value, dict) else _JSON_KINDS.get(type(value), "a number")
 
 
+def timeout_refused(given: object) -> InputError:
+    """The refusal of a job's timeout that is no number of seconds above 0 up to
+    `MAX_TIMEOUT`: a run's and a rerun's (`Studio.job_fields`), and the text typed in the
+    JobsView's Timeout (seconds), said alike."""
+    return InputError(
+        f"timeout must be a positive number of seconds up to {MAX_TIMEOUT:g}, got {given}",
+        field="timeout",
+        fix="give the timeout as a number of seconds above 0",
+    )
+
+
 def restore_advice(name: str) -> str:
     """How to bring back an earlier version of recipe `name`: the other fix of a notebook that
     does not read (`RecipeError.restorable`), offered where the recipe has a version."""

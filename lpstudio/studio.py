@@ -55,7 +55,14 @@ from .idempotency import IdempotentCalls
 from .jobviews import LISTED_COLUMNS, CancelOutcome, job_to_dict, listed_job
 from .models import Job, utcnow
 from .parameters import as_declared, coerce, date_defaults
-from .recipe import MAX_TIMEOUT, TRIGGER_FIELD, Recipe, missing_connector, restore_advice
+from .recipe import (
+    MAX_TIMEOUT,
+    TRIGGER_FIELD,
+    Recipe,
+    missing_connector,
+    restore_advice,
+    timeout_refused,
+)
 from .roles import SET_ROLE, shown_entry
 from .runner import injects_declared_types, write_notebook
 from .settings import read_settings, saved_settings, update_settings
@@ -1644,12 +1651,7 @@ class Studio:
         gives the workspace's secrets (`check_defaults`), read once by a caller that needs
         them too."""
         if timeout is not None and not (math.isfinite(timeout) and 0 < timeout <= MAX_TIMEOUT):
-            raise InputError(
-                f"timeout must be a positive number of seconds up to {MAX_TIMEOUT:g}, "
-                f"got {timeout}",
-                field="timeout",
-                fix="give the timeout as a number of seconds above 0",
-            )
+            raise timeout_refused(timeout)
         check_event(event)
         self._check_connectors(recipe)  # before the slots are bound: one no type can fill
         settings = self.settings(recipe)

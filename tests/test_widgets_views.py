@@ -499,3 +499,41 @@ def test_jobs_listed_after_a_job_are_those_older_than_it_and_a_job_not_there_is_
     with pytest.raises(NotFoundError) as missing:
         studio.jobs(before=ids[0] + 1000)
     assert missing.value.field == "before" and "without before" in (missing.value.fix or "")
+
+
+def test_jobs_view_reruns_a_timed_out_job_with_the_longer_timeout_its_fix_names(
+    tmp_path: Path,
+) -> None:
+    """A job that timed out says to rerun it with a longer Timeout (seconds), as the lab's
+    Rerun dialog takes one: the view's Rerun had none, so its fix named a field it lacked.
+    Its Timeout (seconds) is checked as a run's, and empty keeps the job's own."""
+    root = tmp_path / "ws"
+    with Studio.init(root, accept_terms=True, admin="alice") as studio:
+        write_recipe(root, "p/slow", cells=("import time\ntime.sleep(4)",))
+        first = studio.run("p/slow", timeout=1)
+        assert first.status == "failed" and first.error["ename"] == "Timeout", first.error
+        view = JobsView(studio)
+        try:
+            error = html.unescape(view.table.value)
+            assert f"Rerun of job {first.id} in the Jobs panel, with a longer Timeout" in error
+            assert view.rerun_job.value == first.id
+            assert view.rerun_timeout.description == "Timeout (seconds)"
+            for bad in ("soon", "0", "nan", "2e9"):
+                view.rerun_timeout.value = bad
+                thread = view.rerun()
+                if thread is not None:
+                    thread.join()
+                notice = html.unescape(view.notice.value)
+                assert f"rerun of job {first.id} refused: timeout must be" in notice, notice
+                assert "give the timeout as a number of seconds above 0" in notice, notice
+            assert [row["id"] for row in view.rows] == [first.id]  # nothing queued
+
+            view.rerun_timeout.value = "120"
+            thread = view.rerun()
+            assert thread is not None
+            thread.join()
+            again = studio.job(view.rows[0]["id"])
+            assert again.rerun_of == first.id and again.timeout == 120, again
+            assert again.status == "succeeded", again.error
+        finally:
+            view.close()

@@ -23,6 +23,7 @@ from ..failures import describe_error, describe_trigger
 from ..jobviews import RERUN_RISK, listed_job
 from ..metrics import recipes_with_jobs
 from ..models import utcnow
+from ..recipe import timeout_refused
 from ..store import FAILED, MAX_LISTED
 from .common import (
     STATUSES,
@@ -145,6 +146,13 @@ class JobsView(widgets.VBox):
         self.rerun_button = widgets.Button(
             description="Rerun", icon="repeat", button_style="warning", disabled=True
         )
+        # As the lab's Rerun dialog and `lpstudio rerun --timeout`: a job that timed out is
+        # rerun with a longer one, which its fix names.
+        self.rerun_timeout = widgets.Text(
+            description="Timeout (seconds)",
+            placeholder="the job's own",
+            style={"description_width": "initial"},
+        )
         self.rerun_warning = widgets.HTML(message(RERUN_WARNING, "warning"))
         self.notice = widgets.HTML()
 
@@ -160,7 +168,7 @@ class JobsView(widgets.VBox):
                 widgets.HBox([self.status, self.recipe, self.since, self.refresh_button]),
                 self.table,
                 widgets.HBox([self.newer_button, self.older_button, self.page]),
-                widgets.HBox([self.rerun_job, self.rerun_button]),
+                widgets.HBox([self.rerun_job, self.rerun_timeout, self.rerun_button]),
                 self.rerun_warning,
                 self.notice,
             ]
@@ -286,10 +294,16 @@ class JobsView(widgets.VBox):
     # -- rerunning -------------------------------------------------------------------------
 
     def rerun(self) -> threading.Thread | None:
-        """Reruns the chosen failed job in a background thread, which it returns."""
+        """Reruns the chosen failed job in a background thread, which it returns; with the
+        Timeout (seconds) typed, or the job's own when it is empty."""
         job_id = self.rerun_job.value
         if job_id is None:
             self.notice.value = message("choose a failed job to rerun", "warning")
+            return None
+        try:
+            timeout = self._timeout()
+        except InputError as exc:
+            self.notice.value = message(f"rerun of job {job_id} refused: {exc}", "error")
             return None
         if job_id in self._rerunning:
             self.notice.value = message(f"job {job_id} is being rerun already", "warning")
@@ -297,15 +311,26 @@ class JobsView(widgets.VBox):
         self._rerunning.add(job_id)
         self.notice.value = message(f"rerunning job {job_id}...", "info")
         thread = threading.Thread(
-            target=self._rerun, args=(job_id,), name=f"lpstudio-rerun-{job_id}"
+            target=self._rerun, args=(job_id, timeout), name=f"lpstudio-rerun-{job_id}"
         )
         self._reruns.append(thread)
         thread.start()
         return thread
 
-    def _rerun(self, job_id: int) -> None:
+    def _timeout(self) -> float | None:
+        """The Timeout (seconds) typed: None when empty; text that is no number refused as
+        a number out of range is (`timeout_refused`), by the run's own check."""
+        text = self.rerun_timeout.value.strip()
+        if not text:
+            return None
         try:
-            job = self.studio.rerun(job_id)
+            return float(text)
+        except ValueError:
+            raise timeout_refused(repr(text)) from None
+
+    def _rerun(self, job_id: int, timeout: float | None) -> None:
+        try:
+            job = self.studio.rerun(job_id, timeout=timeout)
         except LpstudioError as exc:
             said = lab_text(str(exc))  # its fix in the studio's terms
             self.notice.value = message(f"rerun of job {job_id} refused: {said}", "error")
@@ -341,6 +366,7 @@ class JobsView(widgets.VBox):
             self.older_button,
             self.page,
             self.rerun_job,
+            self.rerun_timeout,
             self.rerun_button,
             self.rerun_warning,
             self.notice,
