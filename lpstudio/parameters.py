@@ -65,9 +65,13 @@ _FORMATS = {"date": "date", "datetime": "date-time", "path": "path", "purepath":
 _PY_FORMATS = {date: "date", datetime: "date-time", PurePosixPath: "path"}
 #: How each format is read, and an example for its error's fix.
 _FORMAT_PARSERS = {"date": date.fromisoformat, "date-time": datetime.fromisoformat}
+#: The examples of values of each type (`list_examples.json`, which the lab's form reads too).
+_VALUE_EXAMPLES = json.loads(
+    resources.files("lpstudio").joinpath("list_examples.json").read_text("utf-8")
+)
 FORMAT_HUMAN = {
-    "date": ("a date", "2026-11-29"),
-    "date-time": ("a date and time", "2026-11-29T09:30:00"),
+    "date": ("a date", _VALUE_EXAMPLES["formats"]["date"]),
+    "date-time": ("a date and time", _VALUE_EXAMPLES["formats"]["date-time"]),
 }
 _EXAMPLES = {
     "integer": "7",
@@ -77,14 +81,10 @@ _EXAMPLES = {
     "array": '["a", "b"]',
     "object": '{"key": "value"}',
 }
-#: Items for an example list of each item type (`list_examples.json`, which the lab's form
-#: reads too): a `list[int]`'s fix gave ["a", "b"], which is refused too. A tuple's example
-#: takes the first of each of its items' types.
+#: Items for an example list of each item type: a `list[int]`'s fix gave ["a", "b"], which is
+#: refused too. A tuple's example takes the first of each of its items' types.
 _ITEM_EXAMPLES: dict[str, tuple[Any, ...]] = {
-    kind: tuple(items)
-    for kind, items in json.loads(
-        resources.files("lpstudio").joinpath("list_examples.json").read_text("utf-8")
-    )["items"].items()
+    kind: tuple(items) for kind, items in _VALUE_EXAMPLES["items"].items()
 }
 #: The gallery's message templates, by name: `body_template` is one text, `body_variables`
 #: LivePerson's {{1}}, {{2}}... each a text. `"x-template": true` in a recipe's

@@ -18,6 +18,8 @@ from typing import Any
 
 import pytest
 
+from lpstudio.errors import ParameterError
+from lpstudio.parameters import coerce
 from lpstudio.settings import saved_settings
 from lpstudio.studio import Studio
 
@@ -288,3 +290,48 @@ def test_a_date_and_time_is_picked_to_the_second_and_saved_as_iso_text(
         assert form.locator("input[name=when]").input_value() == aware
         assert save(form) == "Settings saved."
         assert saved(root) == {"when": aware}
+
+
+def test_a_dict_or_list_of_dates_is_told_the_example_the_api_tells(lab: tuple[Path, Any]) -> None:
+    """A `dict[str, date]`'s field was told `{"key": "value"}`, which the server refuses
+    too: the lab reads the examples the API's fixes read (`list_examples.json`), a date's
+    among them, so it tells the example `lpstudio settings -p` tells, which saves."""
+    root, admin_page = lab
+    parameters = (
+        "from datetime import date\n\n"
+        "closing: dict[str, date] = {}  # when each shop closes\n"
+        "holidays: list[date] = []  # when none opens"
+    )
+    write_recipe(root, "lab/dated", parameters=parameters, cells=("print(closing)",))
+    with Studio.open(root, user="alice") as studio:
+        schema = studio.recipe("lab/dated").schema
+    told = {}
+    for name in ("closing", "holidays"):
+        with pytest.raises(ParameterError) as refused:
+            coerce(schema, {name: "not json"}, {name})
+        told[name] = refused.value.fix
+    with admin_page() as page:
+        command(page, "lpstudio:open-settings", {"recipe": "lab/dated.ipynb"})
+        form = page.locator(".lps-settings-body:visible")
+        closing, holidays = (
+            form.locator("textarea[name=closing]"),
+            form.locator("textarea[name=holidays]"),
+        )
+        closing.wait_for()
+        closing.fill("{")
+        said = save(form)
+        example = '{"key": "2026-11-29"}'
+        assert f"type a JSON object, e.g. {example}" in said, said
+        assert example in told["closing"], told
+        closing.fill(example)
+        holidays.fill("[")
+        said = save(form)
+        assert 'type a JSON list, e.g. ["2026-11-29"]' in said, said
+        assert '["2026-11-29"]' in told["holidays"], told
+        holidays.fill('["2026-11-29"]')
+        assert save(form) == "Settings saved."
+    with Studio.open(root, user="alice") as studio:
+        assert saved_settings(studio.store, "lab/dated.ipynb")["parameters"] == {
+            "closing": {"key": "2026-11-29"},
+            "holidays": ["2026-11-29"],
+        }

@@ -89,15 +89,32 @@ function asPythonJson(value: unknown): string {
  * table the API's fixes read (`lpstudio/list_examples.json`): ["a", "b"] would be refused too.
  */
 function example(k: string, prop: JsonSchema): string {
-  const examples = LIST_EXAMPLES.items as Record<string, unknown[]>;
-  const values = prop.additionalProperties as JsonSchema | undefined;
-  const valued = values && typeof values === 'object' && !values.format ? examples[kind(values)] : undefined;
+  const valued = itemExamples(prop.additionalProperties);
   if (k === 'object' && valued) {
     return `a JSON object, e.g. ${asPythonJson({ key: valued[0] })}`; // a dict[str, int]'s: {"key": 1}
   }
-  const items = prop.items as JsonSchema | undefined;
-  const listed = examples[items ? kind(items) : ''];
-  return k === 'array' && items && !items.format && listed ? `a JSON list, e.g. ${asPythonJson(listed)}` : EXAMPLES[k];
+  const listed = itemExamples(prop.items);
+  return k === 'array' && listed ? `a JSON list, e.g. ${asPythonJson(listed)}` : EXAMPLES[k];
+}
+
+/**
+ * Example items of the type `spec` declares, as the API's fixes take them (`_item_examples` in
+ * lpstudio/parameters.py): a date's as ISO text, which a `{"key": "value"}` is not; undefined
+ * for one without an example.
+ */
+function itemExamples(spec: unknown): unknown[] | undefined {
+  if (!spec || typeof spec !== 'object') {
+    return undefined;
+  }
+  const { format, type } = spec as JsonSchema;
+  if (type === undefined) {
+    return undefined; // of any type (`dict[str, Any]`'s values): the kind's own example
+  }
+  const formats = LIST_EXAMPLES.formats as Record<string, string>;
+  if (typeof format === 'string' && format in formats) {
+    return [formats[format]];
+  }
+  return (LIST_EXAMPLES.items as Record<string, unknown[]>)[kind(spec as JsonSchema)];
 }
 
 /** A date and time a browser's date-and-time picker holds as it is: local, to the second. */
