@@ -22,7 +22,7 @@ CLI (exit code 2), the REST API (400) and the widget forms can all show the same
 from __future__ import annotations
 
 import shlex
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from typing import Any, Self
 
 from .redaction import scrub_text
@@ -42,19 +42,33 @@ def rerun_fix(job_id: int, first: str | None = None) -> str:
     return f"{rerun} runs it again (a send its delivery ledger holds is not sent again)"
 
 
+#: The key of a job's error whose fix is its rerun (`rerun_error`): what that fix asks
+#: first (None: nothing). Internal (`jobviews.plain_error` gives it to no reader): whoever
+#: says the fix anew (`store._doubt_fixed`) reads it, never the fix's words.
+RERUN_FIRST = "rerun_first"
+
+
+def rerun_error(job_id: int, first: str | None = None) -> dict[str, Any]:
+    """The fields of a job's error whose fix is its rerun (`rerun_fix`): that fix, and what
+    it asks first (`RERUN_FIRST`), which a fix said anew keeps as it says the rerun its own
+    way (a job that left sends uncertain: what its rerun sends)."""
+    return {"fix": rerun_fix(job_id, first), RERUN_FIRST: first}
+
+
 #: How a person finds out what an app did with sends left uncertain, when their connector
 #: says no better (`ConnectorError.check`): followed by when they were sent.
 CHECK_IN_THE_APP = "check in the app they went to what it did with them"
 
 
 def uncertain_fix(
-    job_id: int, windows: str, check: str | None, fix: str | None, rerun: bool
+    job_id: int, windows: str, checks: Sequence[str], fix: str | None, rerun: bool
 ) -> str:
     """The fix of a job that left sends uncertain: how to find out what the app did with
-    them (`check`, its connector's, else `CHECK_IN_THE_APP`) in the `windows` they were
-    sent, the app's own fix, then what a run again sends: when it may still send some
+    them (`checks`, their connectors', else `CHECK_IN_THE_APP`), each in the `windows` they
+    were sent, the app's own fix, then what a run again sends: when it may still send some
     (`rerun`), never an uncertain one, which the delivery ledger holds back; else nothing."""
-    said = [f"{check or CHECK_IN_THE_APP} {windows}", *([fix] if fix else [])]
+    said = [f"{check} {windows}" for check in checks or [CHECK_IN_THE_APP]]
+    said += [fix] if fix else []
     if rerun:
         said.append(
             f"then `lpstudio rerun {job_id}` sends only those it never reached, never the "

@@ -10,6 +10,7 @@ import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, get_args
 
+from .errors import RERUN_FIRST
 from .store import FINAL_STATES
 
 if TYPE_CHECKING:
@@ -46,8 +47,11 @@ def cancel_said(job: Job, outcome: CancelOutcome) -> str:
 def plain_error(error: dict[str, Any] | None) -> dict[str, Any] | None:
     """A job's error for readers of JSON: IPython colours its traceback for a terminal, and
     a bot or script would get `\\u001b[0;31m` in its text. The output notebook keeps the
-    colours, as Jupyter does."""
-    if not error or not error.get("traceback"):
+    colours, as Jupyter does. What lpstudio keeps for itself (`RERUN_FIRST`) is left out."""
+    if not error:
+        return error
+    error = {key: value for key, value in error.items() if key != RERUN_FIRST}
+    if not error.get("traceback"):
         return error
     return {**error, "traceback": [_ANSI.sub("", line) for line in error["traceback"]]}
 

@@ -257,6 +257,8 @@ class Delivery(Base):
     ledger: Mapped[str] = mapped_column(String(255))
     key: Mapped[str] = mapped_column(unbounded(64))  # a connector's: not always a hash
     status: Mapped[str] = mapped_column(String(16))
+    # A claim's: the day it was made and its connector's check (`StoreLedger.claim_many`);
+    # a settled send's: what its connector said of it.
     detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     job_id: Mapped[int | None] = mapped_column(BIG_ID, nullable=True)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

@@ -39,7 +39,7 @@ from nbformat.v4.rwbase import split_lines, strip_transient
 from sqlalchemy.exc import OperationalError
 
 from .connections import Connections
-from .errors import rerun_fix, said_and_fix
+from .errors import rerun_error, rerun_fix, said_and_fix
 from .jsonschemas import first_problem
 from .kernel import RESPONSE_MIME, RESULT_MIME, answer_status
 from .kernel.errors import ERROR_MIME
@@ -100,7 +100,8 @@ class FolderGone(Exception):
             "ename": "RecipeFolderGone",
             "evalue": f"the recipe's folder {shown}, where the job runs {job.recipe}, is no "
             "longer there (moved, renamed or deleted since the job was queued)",
-            "fix": rerun_fix(job.id, f"move the folder back to {shown}"),
+            # A run of it put back in the queue may have left sends in doubt (`_doubt_fixed`).
+            **rerun_error(job.id, f"move the folder back to {shown}"),
         }
 
 
@@ -309,12 +310,13 @@ KERNEL_DIED_EARLY_FIX = "see whether the machine is out of memory, or what kille
 
 
 class Deadline(NamedTuple):
-    """How long a job may run (None: for ever), whose limit that is, and how to change it:
-    its timeout's error says both."""
+    """How long a job may run (None: for ever), whose limit that is, and how to change it
+    (`fixed`: its error's fix, and what else says it, `rerun_error`'s): its timeout's error
+    says both."""
 
     seconds: float | None
     whose: str
-    fix: str
+    fixed: dict[str, Any]
 
 
 def deadline(workspace: Workspace, job: Job, recipe: Recipe) -> Deadline:
@@ -328,14 +330,16 @@ def deadline(workspace: Workspace, job: Job, recipe: Recipe) -> Deadline:
         return Deadline(
             job.timeout,
             "the job's own timeout",
-            "rerun it with a longer timeout, in seconds, which sends nothing its delivery "
-            f"ledger holds again: `lpstudio rerun {job.id} --timeout SECONDS`",
+            {
+                "fix": "rerun it with a longer timeout, in seconds, which sends nothing its "
+                f"delivery ledger holds again: `lpstudio rerun {job.id} --timeout SECONDS`"
+            },
         )
     if recipe.timeout:
         return Deadline(
             recipe.timeout,
             "the recipe's timeout, metadata.lpstudio.timeout",
-            rerun_fix(
+            rerun_error(
                 job.id,
                 "raise the recipe's timeout (metadata.lpstudio.timeout, in seconds) or make "
                 "its slow cell faster",
@@ -346,7 +350,7 @@ def deadline(workspace: Workspace, job: Job, recipe: Recipe) -> Deadline:
         default or None,
         "the workspace's deadline for a recipe without a timeout of its own, [jobs] "
         "timeout_seconds in lpstudio.toml",
-        rerun_fix(
+        rerun_error(
             job.id,
             "give the recipe a timeout of its own (metadata.lpstudio.timeout, in seconds), or "
             "raise [jobs] timeout_seconds in the workspace's lpstudio.toml (0: no deadline)",
@@ -365,21 +369,22 @@ def _explained(error: dict[str, Any], stop: Stop | None, limit: Deadline, job_id
     if error.get("uncertain") is True:  # its fix says what a rerun sends (`_end_unanswered`)
         return
     if error.get("retryable") is True:  # a connector's, raised in a cell
-        error["evalue"], error["fix"] = said, rerun_fix(job_id, fix)
+        error.update(evalue=said, **rerun_error(job_id, fix))
         return
     if fix is not None:  # an `LpstudioError`'s text: said already
         return
+    fixed: dict[str, Any] | None = None
     if stop is not None and stop.reason == "timeout":
-        fix = limit.fix
+        fixed = limit.fixed
     elif stop is not None and stop.reason == "requeue":
-        fix = rerun_fix(job_id)
+        fixed = rerun_error(job_id)
     elif stop is None and error.get("ename") == "DeadKernelError":
         ran = error.get("cell") is not None
         when = "while the cell ran" if ran else "before its first cell started"
         said = f"the recipe's kernel died {when}: {KERNEL_DIED_CAUSES}"
-        fix = rerun_fix(job_id, KERNEL_DIED_FIX if ran else KERNEL_DIED_EARLY_FIX)
-    if fix is not None:
-        error["evalue"], error["fix"] = said, fix
+        fixed = rerun_error(job_id, KERNEL_DIED_FIX if ran else KERNEL_DIED_EARLY_FIX)
+    if fixed is not None:
+        error.update(evalue=said, **fixed)
 
 
 #: The error a job stopped for a reason ends with (by default: Cancelled).

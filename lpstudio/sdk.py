@@ -614,7 +614,10 @@ class Ledger(Protocol):
     was accepted or may have been (uncertain; a claim never settled, whose job ended or
     whose process died mid-request, counts as uncertain), or that another job is sending
     now (`sending`: it runs, and accounts for it; should it end unanswered, its final state
-    makes the key uncertain and says so), and records every other key as being sent now.
+    makes the key uncertain and says so), and records every other key as being sent now,
+    with its `check` (how a person finds out what the app did with it, as its
+    `ConnectorError.check` says it): should its job end before it is settled, the job's
+    fix says that check of it.
     `settle_many` records how the claimed keys ended: accepted, rejected (refused, or never
     reached the app, `NOT_SENT`: either may be sent again) or uncertain (sent, no answer:
     never resent blindly).
@@ -630,8 +633,11 @@ class Ledger(Protocol):
     #: earlier run of the same job, one put back in the queue, not of another job.
     job_id: int | None
 
-    def claim_many(self, keys: Sequence[str]) -> dict[str, dict[str, Any]]:
-        """Claims distinct `keys` together; the earlier records of those not claimed."""
+    def claim_many(
+        self, keys: Sequence[str], check: str | None = None
+    ) -> dict[str, dict[str, Any]]:
+        """Claims distinct `keys` together, with their `check`; the earlier records of
+        those not claimed."""
         ...
 
     def earlier_many(self, keys: Sequence[str]) -> dict[str, dict[str, Any]]:
@@ -679,12 +685,15 @@ class MemoryLedger:
         self._daily: dict[tuple[str, str], int] = {}
         self._lock = threading.Lock()
 
-    def claim_many(self, keys: Sequence[str]) -> dict[str, dict[str, Any]]:
+    def claim_many(
+        self, keys: Sequence[str], check: str | None = None
+    ) -> dict[str, dict[str, Any]]:
+        detail = {"check": check} if check else {}
         with self._lock:
             earlier = self._earlier(keys)
             for key in keys:
                 if key not in earlier:
-                    self._records[key] = {"status": "sending", "detail": {}, "job_id": None}
+                    self._records[key] = {"status": "sending", "detail": detail, "job_id": None}
         return earlier
 
     def earlier_many(self, keys: Sequence[str]) -> dict[str, dict[str, Any]]:

@@ -59,10 +59,11 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from .errors import (
     FIX_SAID,
+    RERUN_FIRST,
     NotFoundError,
     StoreUnavailable,
     WorkspaceError,
-    rerun_fix,
+    rerun_error,
     said_and_fix,
     uncertain_fix,
 )
@@ -276,7 +277,9 @@ def _end_unanswered(s: Session, ended: Job, status: str, error: dict[str, Any] |
     deliveries = Delivery.__table__
     left = (deliveries.c.job_id == job_id, deliveries.c.status == "sending")
     day = deliveries.c.detail["day"].as_string()
-    found = s.execute(select(deliveries.c.ledger, day).where(*left)).all()
+    # How to check each, as its connector said when it claimed it (`Ledger.claim_many`).
+    check = deliveries.c.detail["check"].as_string()
+    found = s.execute(select(deliveries.c.ledger, day, check).where(*left)).all()
     doubtful = _left_in_doubt(s, job_id)
     if not found and not doubtful:
         if not (error or {}).get("uncertain"):
@@ -298,7 +301,9 @@ def _end_unanswered(s: Session, ended: Job, status: str, error: dict[str, Any] |
                 updated_at=now,
             )
         )
-    said = _doubt_fixed(s, ended, _unanswered(error, [row[0] for row in found], doubtful))
+    checks = sorted({row[2] for row in found if row[2]})
+    unanswered = _unanswered(error, [row[0] for row in found], doubtful)
+    said = _doubt_fixed(s, ended, unanswered, checks=checks)
     ended_as: dict[str, Any] = {"error": said}
     if status == SUCCEEDED:
         ended_as["status"] = FAILED
@@ -307,32 +312,40 @@ def _end_unanswered(s: Session, ended: Job, status: str, error: dict[str, Any] |
     return True
 
 
-def _doubt_fixed(s: Session, ended: Job, error: dict[str, Any], own: bool = True) -> dict[str, Any]:
+def _doubt_fixed(
+    s: Session, ended: Job, error: dict[str, Any], own: bool = True, checks: Sequence[str] = ()
+) -> dict[str, Any]:
     """`error` with the fix of sends in doubt (`uncertain_fix`), kept apart from what it
-    says: how to check them in the windows they were sent (this job's, when `own`, and
-    those of the earlier jobs its result's `uncertain` names), then whatever else its own
-    fix asks, then what a rerun sends. A rerun is said unless the connector's error says
-    nothing is left to send (`uncertain` and not `retryable`); a job's bare rerun (a lost
-    one's) is said so, as what it sends."""
+    says: how to check them (its connector's error's `check`, and the `checks` their
+    ledger rows keep) in the windows they were sent (this job's, when `own`, and those of
+    the earlier jobs its result's `uncertain` names), then whatever else its own fix asks,
+    then what a rerun sends. A rerun is said unless the connector's error says nothing is
+    left to send (`uncertain` and not `retryable`); a fix that is the job's rerun
+    (`RERUN_FIRST`: a lost one's, a timed-out one's) keeps what it asks first, its rerun
+    said as what it sends."""
     said, fix = said_and_fix(error)
-    if fix == rerun_fix(ended.id):
-        fix = None
+    error = dict(error)
+    if RERUN_FIRST in error:
+        fix = error.pop(RERUN_FIRST)
     named = (ended.result or {}).get("uncertain") if isinstance(ended.result, dict) else None
     jobs = {entry.get("job_id") for entry in named or [] if isinstance(entry, dict)}
     jobs = {job for job in jobs if type(job) is int and job != ended.id}
     rerun = error.get("uncertain") is not True or error.get("retryable") is True
     windows = _sent_windows(s, ended, sorted(jobs), own or not jobs)  # none named: its own
-    return {
-        **error,
-        "evalue": said,
-        "fix": uncertain_fix(ended.id, windows, error.get("check"), fix, rerun),
-    }
+    told = list(dict.fromkeys([*filter(None, [error.get("check")]), *checks]))
+    return {**error, "evalue": said, "fix": uncertain_fix(ended.id, windows, told, fix, rerun)}
+
+
+#: The longest window said at once (`_sent_windows`): a report of sends takes no more
+#: (LivePerson's transactions refuse a longer one, `reporting.TRANSACTIONS_WINDOW_MS`).
+REPORT_WINDOW = timedelta(hours=24)
 
 
 def _sent_windows(s: Session, ended: Job, earlier: list[int], own: bool) -> str:
     """When the sends in doubt were sent, in UTC to the second, as a report takes them
     (ISO 8601): from each job's start to its end, or to the last of its sends made
-    uncertain after it (a lost job's end is its last heartbeat)."""
+    uncertain after it (a lost job's end is its last heartbeat), in windows a report
+    takes (`_report_windows`)."""
     from .models import Delivery
 
     deliveries = Delivery.__table__
@@ -358,8 +371,21 @@ def _sent_windows(s: Session, ended: Job, earlier: list[int], own: bool) -> str:
         if start is None or not ends:
             continue
         last = max(ends) + timedelta(seconds=1)  # to the second after, taking its fraction
-        said.append(f"from {_stamp(as_utc(start))} to {_stamp(last)}, while job {job_id} ran")
+        said.append(f"{_report_windows(as_utc(start), last)}, while job {job_id} ran")
     return f"({'; '.join(said)}; UTC)" if said else "(when the job ran: its start and end)"
+
+
+def _report_windows(start: datetime, end: datetime) -> str:
+    """From `start` to `end` in windows of at most `REPORT_WINDOW` each, one after another:
+    a job that ran longer sent in more than one report's window."""
+    start, end = start.replace(microsecond=0), end.replace(microsecond=0)  # as said
+    pieces = []
+    while True:
+        until = min(end, start + REPORT_WINDOW)
+        pieces.append(f"from {_stamp(start)} to {_stamp(until)}")
+        if until >= end:
+            return ", ".join(pieces)
+        start = until
 
 
 def _stamp(when: datetime) -> str:
@@ -1639,7 +1665,7 @@ class Store:
                 error={
                     "ename": "WorkerLost",
                     "evalue": f"worker lost: {reason}",
-                    "fix": rerun_fix(job_id),
+                    **rerun_error(job_id),
                     "cell": cell,
                     "traceback": [],
                 },

@@ -21,12 +21,12 @@ import pytest
 from click.testing import CliRunner
 
 from lpstudio.cli import main
-from lpstudio.errors import WorkspaceError
+from lpstudio.errors import RERUN_FIRST, WorkspaceError
 from lpstudio.models import Job
 from lpstudio.runner import deadline
 from lpstudio.studio import Studio
 
-from .conftest import job_rows, run_cli, write_recipe
+from .conftest import job_rows, run_cli, run_json, write_recipe
 
 
 def set_timeout_seconds(ws: Path, value: str) -> None:
@@ -62,8 +62,12 @@ def test_a_hung_cell_of_a_recipe_without_a_timeout_ends_at_the_workspace_deadlin
             for job in (hung, after):
                 studio.cancel(job.id)
         shown = CliRunner().invoke(main, ["show", str(hung.id), "--workspace", str(ws)])
+    _, as_json = run_json("show", str(hung.id), "--workspace", str(ws))
 
     assert ended.status == "failed" and ended.finished_at is not None
+    # What its fix asks before the rerun is kept apart for lpstudio alone.
+    assert as_json["error"]["fix"] == ended.error["fix"] and RERUN_FIRST in ended.error
+    assert RERUN_FIRST not in as_json["error"], as_json["error"]
     error = ended.error
     assert error["ename"] == "Timeout" and error["cell"] == 3, error  # the hung cell
     said, fix = error["evalue"], error["fix"]

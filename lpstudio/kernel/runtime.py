@@ -274,7 +274,9 @@ class StoreLedger:
                 f"day's limit: the store could not be written ({store.first_line(exc)})"
             )
 
-    def claim_many(self, keys: Sequence[str]) -> dict[str, dict[str, Any]]:
+    def claim_many(
+        self, keys: Sequence[str], check: str | None = None
+    ) -> dict[str, dict[str, Any]]:
         """As `Ledger.claim_many`; a key another job claimed and still runs with (not
         settled yet, not died) is reported `sending`, not `uncertain`: that job will say.
 
@@ -286,14 +288,15 @@ class StoreLedger:
         A claim's detail is the UTC `day` it was made: a send whose answer never comes (its
         process killed, its job cancelled or put back in the queue) may have gone out that
         day, and a daily limit counts it there, as its settled sends are (their detail
-        gives the day again)."""
+        gives the day again); and its `check`, which the fix of a job that ends before it is
+        answered says (`store._end_unanswered`)."""
         tried: dict[str, Any] = {}  # the last try's time and answer, once it sent its commit
 
         def attempt() -> dict[str, dict[str, Any]]:
             if tried and self._landed(keys, tried["at"]):
                 return tried["earlier"]
             tried.clear()
-            return self._claim(keys, tried)
+            return self._claim(keys, tried, check)
 
         return self._waits.call(attempt)
 
@@ -317,7 +320,9 @@ class StoreLedger:
             )
         return bool(found)
 
-    def _claim(self, keys: Sequence[str], tried: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    def _claim(
+        self, keys: Sequence[str], tried: dict[str, Any], check: str | None
+    ) -> dict[str, dict[str, Any]]:
         """One try of `claim_many`, noting in `tried` its time and answer before its commit."""
         from sqlalchemy import insert, update
 
@@ -331,7 +336,7 @@ class StoreLedger:
             # it is dated after that start (`_under_way`), whichever machine made either.
             now = self.store.now(s)
             claimed = {"status": "sending", "job_id": self.job_id, "updated_at": now}
-            dated = {"day": now.date().isoformat()}
+            dated = {"day": now.date().isoformat(), **({"check": check} if check else {})}
             rows, earlier = self._earlier(s, keys)
             if earlier:  # relied on now: kept by the purge as long as this job's data
                 # (not those still "sending": the purge keeps them, and their date says in
