@@ -164,7 +164,7 @@ def test_a_job_run_again_after_its_scheduler_stopped_mid_request_stops_at_the_da
     message, fix = ended.error["evalue"], ended.error["fix"]
     assert "uncertain 2 are never resent" in message and "check" not in message, message
     # How to check them, in the window of the job that sent them, then the limit's fix.
-    assert fix.startswith("find what LivePerson did with them: `reporting_transactions("), fix
+    assert fix.startswith("find what LivePerson did with them: `lp.connection(SLOT)."), fix
     assert f"while job {stopped.id} ran; UTC); send the rest tomorrow (UTC)" in fix, fix
     assert "sends only the recipients neither accepted nor uncertain" in fix, fix
     assert stopped.error.get("uncertain_sends"), stopped.error  # said by the stopped job too

@@ -46,9 +46,11 @@ class WatchingLedger(MemoryLedger):
         self.watch = watch
         self.seen: list[Any] = []
 
-    def claim_many(self, keys: Sequence[str]) -> dict[str, dict[str, Any]]:
+    def claim_many(
+        self, keys: Sequence[str], check: str | None = None
+    ) -> dict[str, dict[str, Any]]:
         self.seen.append(self.watch())
-        return super().claim_many(keys)
+        return super().claim_many(keys, check)
 
 
 class Killed(BaseException):
@@ -64,8 +66,10 @@ class HookedStoreLedger(StoreLedger):
         self.claimed = claimed
         self.claims = 0
 
-    def claim_many(self, keys: Sequence[str]) -> dict[str, dict[str, Any]]:
-        earlier = super().claim_many(keys)
+    def claim_many(
+        self, keys: Sequence[str], check: str | None = None
+    ) -> dict[str, dict[str, Any]]:
+        earlier = super().claim_many(keys, check)
         self.claims += 1
         self.claimed(self.claims)
         return earlier

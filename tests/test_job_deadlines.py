@@ -109,9 +109,9 @@ def test_the_deadline_in_effect_is_the_job_s_else_the_recipe_s_else_the_workspac
         recipe_s = deadline(workspace, Job(id=7, timeout=None), own)
         workspace_s = deadline(workspace, Job(timeout=None), none)
     assert given.seconds == 5 and given.whose == "the job's own timeout"
-    assert given.fix.endswith("`lpstudio rerun 6 --timeout SECONDS`")  # its ledger shared
+    assert given.fixed["fix"].endswith("`lpstudio rerun 6 --timeout SECONDS`")  # its ledger shared
     assert recipe_s.seconds == 30 and "metadata.lpstudio.timeout" in recipe_s.whose
-    assert recipe_s.fix.endswith("; then `lpstudio rerun 7`")  # the job's own rerun
+    assert recipe_s.fixed["fix"].endswith("; then `lpstudio rerun 7`")  # the job's own rerun
     assert workspace_s.seconds == 90 and "[jobs] timeout_seconds" in workspace_s.whose
 
     set_timeout_seconds(ws, "0")  # no deadline, as the README says
@@ -174,7 +174,8 @@ def test_a_kernel_killed_mid_job_is_said_once_with_its_cause_and_fix(ws: Path) -
     with Studio.open(ws, user="alice") as studio:
         (job,) = studio.jobs()
     assert job.status == "failed" and job.error["cell"] == 2 and job.cells_done == 2
-    assert set(job.error) == {"ename", "evalue", "fix", "cell", "execution_count", "traceback"}
+    said = {"ename", "evalue", "fix", "cell", "execution_count", "traceback"}
+    assert set(job.error) == {*said, RERUN_FIRST}  # what its fix asks before its rerun
     shown = run_cli("show", str(job.id), "--workspace", str(ws))
     said_shown = KILLED.search(shown.stdout)
     assert said_shown and shown.stderr == "", shown.stdout + shown.stderr

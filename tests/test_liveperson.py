@@ -49,19 +49,23 @@ class HookedLedger(MemoryLedger):
         self.before = before
         self.claims = 0
 
-    def claim_many(self, keys: Sequence[str]) -> dict[str, dict[str, Any]]:
+    def claim_many(
+        self, keys: Sequence[str], check: str | None = None
+    ) -> dict[str, dict[str, Any]]:
         self.claims += 1
         if self.before is not None:
             self.before(self.claims)
-        return super().claim_many(keys)
+        return super().claim_many(keys, check)
 
 
 class DyingLedger(StoreLedger):
     """A job's ledger in the store whose process dies once the batch is claimed, before
     its request goes out: its claims stay "being sent"."""
 
-    def claim_many(self, keys: Sequence[str]) -> dict[str, dict[str, Any]]:
-        super().claim_many(keys)
+    def claim_many(
+        self, keys: Sequence[str], check: str | None = None
+    ) -> dict[str, dict[str, Any]]:
+        super().claim_many(keys, check)
         raise SystemExit("killed while sending")
 
 
@@ -1471,6 +1475,8 @@ def test_transactions_come_every_page_within_24_hours(connect, control):
     assert len({row["consumerId"] for row in rows}) == 5050
     assert billing == {"data": []}
     assert raised.value.field == "start"
+    assert "from 'start' to 'end' is longer than LivePerson's 24 hours" in str(raised.value)
+    assert "pieces of at most 24 hours" in (raised.value.fix or ""), raised.value.fix
     assert [entry["status"] for entry in requests_to(control, path)] == [200, 200, 200]
 
 
@@ -1857,7 +1863,7 @@ def test_once_per_holds_across_a_new_handoff_and_a_failed_claim(connect, control
         url = studio.store.url
 
     class ClaimFails(StoreLedger):
-        def claim_many(self, keys: Any) -> dict[str, dict[str, Any]]:
+        def claim_many(self, keys: Any, check: Any = None) -> dict[str, dict[str, Any]]:
             raise OSError("database is locked")
 
     ava = {"phone": "+14155550182", "name": "Ava", "checkout_id": 1}

@@ -12,18 +12,25 @@ serve` for the REST answer. Nothing is ever sent twice (the sandbox's recipient 
 from __future__ import annotations
 
 import re
-from datetime import timedelta
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
+from unittest.mock import ANY
 
 import httpx
 import pytest
 
-from lpstudio.kernel.runtime import StoreLedger
+from lpstudio.client import ConnectionClient
+from lpstudio.registry import get_connector
+from lpstudio.sandbox import Sandbox
+from lpstudio.sdk import Connection, Ledger, MemoryLedger
 from lpstudio.studio import Studio
-from tests.conftest import run_json, set_job
+from lpstudio.widgets.common import lab_text
+from tests.conftest import run_json, set_job, write_recipe
 from tests.servers import serving
-from tests.test_liveperson import campaign_module
+from tests.test_liveperson import SECRET, DyingLedger, send
 from tests.test_reminder_stopped_mid_send import shown
 from tests.test_stopped_job_accounting import REMINDER, recipients
 
@@ -31,13 +38,42 @@ from tests.test_stopped_job_accounting import REMINDER, recipients
 ACCOUNT, HANDOFF = "12345678", "H1000000001"
 #: A window of the job's run, in the form a report takes it (ISO 8601, UTC, to the second).
 WINDOW = r"from (\S+Z) to (\S+Z), while job {job} ran; UTC"
+#: The windows of a job that ran over 24 hours: a report takes 24 hours at most.
+LONG_WINDOW = r"from (\S+Z) to (\S+Z), from (\S+Z) to (\S+Z), while job {job} ran; UTC"
 #: The sample invoices' reminders that go out.
 SENT = ("+14155550101", "+14155550102", "+4915112345678", "+61412345678")
+#: How to check them: the README's way to read an action, in a recipe run as a job.
 CHECK = (
-    "find what LivePerson did with them: `reporting_transactions(start=..., end=..., "
-    f'handoff_ids=["{HANDOFF}"])` of the connection that sent them, run in a job (by hand, '
-    "actions are dry runs), lists each recipient it attempted ("
+    "find what LivePerson did with them: `lp.connection(SLOT).reporting_transactions("
+    f'start=..., end=..., handoff_ids=["{HANDOFF}"])` (SLOT: the recipe\'s slot of the '
+    "connection that sent them), in a cell of a recipe run as a job, `lpstudio run REPORT` "
+    "(REPORT: that recipe; run by hand, a cell is a dry run and reads nothing), lists each "
+    "recipient it attempted ("
 )
+#: The same in the REST API's terms (GET /jobs/ID) and in the lab's.
+RUN_REPORT = "`lpstudio run REPORT`"
+REST_RUN_REPORT = "POST /lpstudio/api/v1/recipes/REPORT/run"
+LAB_CHECK = "in a cell of a recipe run as a job (its Run now in the Recipes sidebar; run by hand"
+
+
+@contextmanager
+def lp(sandbox: Sandbox, ledger: Ledger) -> Iterator[Connection]:
+    """A connection to the sandbox's LivePerson account, keeping its sends in `ledger`."""
+    config = {"account_id": ACCOUNT, "client_id": "sandbox-client", "client_secret": SECRET}
+    conn = Connection(
+        "liveperson",
+        get_connector("liveperson_proactive"),
+        {**config, "base_url": sandbox.url},
+        ledger=ledger,
+    )
+    try:
+        yield conn
+    finally:
+        conn.close()
+
+
+def parsed(stamp: str) -> datetime:
+    return datetime.fromisoformat(stamp)
 
 
 def reminder(ws: Path) -> None:
@@ -80,16 +116,22 @@ def test_a_reminder_left_uncertain_says_once_how_to_check_them_on_show_and_rest(
     assert recipients(control) == recipients_after
     with serving(sandbox_ws, "--LpstudioApp.scheduler=False") as server:
         answer = server.api("alice", "GET", f"/jobs/{job['id']}").json()
-    assert answer["error"]["fix"] == fix, answer["error"]
+    assert answer["error"]["fix"] == fix.replace(RUN_REPORT, REST_RUN_REPORT), answer["error"]
+    assert LAB_CHECK in lab_text(answer["error"]["fix"]), answer["error"]
+    assert LAB_CHECK in lab_text(fix), fix  # a notebook's widgets show the store's words
 
 
 def test_a_lost_job_s_uncertain_send_is_checked_and_its_rerun_sends_only_the_rest(
-    sandbox_ws: Path, control: httpx.Client
+    sandbox_ws: Path, sandbox: Sandbox, control: httpx.Client
 ) -> None:
     """Job 21's `WorkerLost ... 1 send it began got no answer` had the fix `lpstudio rerun
     21 runs it again`; followed, each rerun failed `CampaignIncomplete ... uncertain 1` with
     no fix. The lost job's fix says what its rerun sends, and the rerun's how to check the
-    one the lost job left, in the lost job's window; nobody is sent twice."""
+    one the lost job left, in the lost job's window; nobody is sent twice.
+
+    Then the lost job said "check in the app they went to" where its rerun named
+    `reporting_transactions`, and gave its 30 hours as one window, which that report
+    refuses: both say the campaign's check, in windows of at most 24 hours it takes."""
     reminder(sandbox_ws)
     with Studio.open(sandbox_ws, user="alice") as studio:
         found = studio.recipe(REMINDER)
@@ -105,21 +147,32 @@ def test_a_lost_job_s_uncertain_send_is_checked_and_its_rerun_sends_only_the_res
             lost.id,
             status="running",
             worker="gone/0123abcd:4242",
-            started_at=now - timedelta(minutes=3),
+            started_at=now - timedelta(hours=30),
             heartbeat_at=now - timedelta(minutes=2),
             cells_done=8,
             cells_total=9,
         )
-        ledger = StoreLedger(studio.store.url, f"job:{lost.id}", lost.id, store=studio.store)
-        ledger.claim_many([campaign_module().send_key(ACCOUNT, HANDOFF, "+14155550101")])
+        # Its campaign claimed the first reminder; its process died before the request.
+        dying = DyingLedger(studio.store.url, f"job:{lost.id}", lost.id, store=studio.store)
+        with pytest.raises(SystemExit), lp(sandbox, dying) as conn:
+            send(conn, [{"phone": SENT[0], "name": "Ada"}])
         [reaped] = studio.reap_lost_jobs()
         lost = studio.job(reaped.id)
         rerun = studio.rerun(lost.id)
 
     assert lost.error["ename"] == "WorkerLost" and lost.error["uncertain_sends"] == 1
     fix = lost.error["fix"]
-    assert fix.startswith("check in the app they went to what it did with them ("), fix
-    assert re.search(WINDOW.format(job=lost.id), fix), fix
+    assert fix.startswith(CHECK), fix
+    windows = re.search(LONG_WINDOW.format(job=lost.id), fix)
+    assert windows is not None, fix
+    first, cut, again, last = windows.groups()
+    assert cut == again and first < cut < last  # one after another, without a gap
+    assert parsed(cut) - parsed(first) == timedelta(hours=24) >= parsed(last) - parsed(cut)
+    with lp(sandbox, MemoryLedger()) as conn:  # each window is one the report takes
+        for start, end in ((first, cut), (cut, last)):
+            assert ConnectionClient(conn).reporting_transactions(start=start, end=end) == {
+                "data": []
+            }
     assert fix.endswith(
         f"then `lpstudio rerun {lost.id}` sends only those it never reached, never the "
         "uncertain ones"
@@ -130,7 +183,45 @@ def test_a_lost_job_s_uncertain_send_is_checked_and_its_rerun_sends_only_the_res
     assert rerun.error["ename"] == "CampaignIncomplete", rerun.error
     assert "accepted 3, rejected 0, uncertain 1" in rerun.error["evalue"], rerun.error
     assert rerun.error["fix"].startswith(CHECK), rerun.error
-    # Checked in the lost job's window, the one that sent it; a rerun sends nothing more.
-    assert re.search(WINDOW.format(job=lost.id), rerun.error["fix"]), rerun.error
+    # Checked in the lost job's windows, the one that sent it; a rerun sends nothing more.
+    assert f"(from {first} to {cut}, from {cut} to " in rerun.error["fix"], rerun.error
     assert "`lpstudio rerun" not in rerun.error["fix"]
     assert recipients(control) == dict.fromkeys(SENT[1:], 1)
+
+
+def test_a_job_timed_out_mid_send_says_its_connector_s_check_its_fix_and_its_rerun_once(
+    ws: Path,
+) -> None:
+    """A recipe's timeout that cut a send short said `...; raise the recipe's timeout ...;
+    then \\`lpstudio rerun N\\`; then \\`lpstudio rerun N\\` sends only those ...`: its fix was
+    told apart from a rerun by its words. The connector's check, given as it claimed the
+    send, is said of it too (any connector's, not a campaign's alone)."""
+    claims = (
+        "import lpstudio.kernel as lp\n"
+        "lp._runtime._shared()[0].claim_many(['acme:lead:1'], check='find it in Acme\\'s log')"
+    )
+    write_recipe(
+        ws,
+        "p/slow",
+        cells=(claims, "import threading\nthreading.Event().wait()"),
+        metadata={"title": "slow", "timeout": 3},
+    )
+    with Studio.open(ws, user="alice") as studio:
+        job, ended = studio.dispatch("p/slow", {})
+        try:
+            done = ended.result(timeout=90)
+        finally:
+            studio.cancel(job.id)
+    code, shown_json = run_json("show", str(job.id), "--workspace", str(ws))
+
+    assert done.error["ename"] == "Timeout" and done.error["uncertain_sends"] == 1, done.error
+    fix = done.error["fix"]
+    assert fix.startswith("find it in Acme's log ("), fix
+    assert re.search(WINDOW.format(job=job.id), fix), fix
+    assert fix.endswith(
+        "; raise the recipe's timeout (metadata.lpstudio.timeout, in seconds) or make its slow "
+        f"cell faster; then `lpstudio rerun {job.id}` sends only those it never reached, "
+        "never the uncertain ones"
+    ), fix
+    assert fix.count("`lpstudio rerun") == 1, fix
+    assert code == 0 and shown_json["error"] == {**done.error, "traceback": ANY}, shown_json

@@ -188,13 +188,17 @@ def _what_a_retry_does(rejected: int, uncertain: int, busy: int) -> str:
 def _check(data: dict[str, Any]) -> str:
     """How a person finds out what LivePerson did with recipients in doubt, whose campaign
     no answer named (`campaign_report` needs its id): Outbound Reporting's row per
-    recipient attempted, narrowed to the campaign's handoff. Their job's fix adds when they
-    were sent (`ConnectorError.check`)."""
+    recipient attempted, narrowed to the campaign's handoff, read as the README reads an
+    action: in a recipe's cell, run as a job (by hand, a dry run reads nothing). Their
+    job's fix adds when they were sent (`ConnectorError.check`, and their claims' check,
+    `Ledger.claim_many`, should the job end before they are answered)."""
     handoff = json.dumps([str(data["handoff"])])
     return (
-        "find what LivePerson did with them: `reporting_transactions(start=..., end=..., "
-        f"handoff_ids={handoff})` of the connection that sent them, run in a job (by hand, "
-        "actions are dry runs), lists each recipient it attempted"
+        "find what LivePerson did with them: `lp.connection(SLOT).reporting_transactions("
+        f"start=..., end=..., handoff_ids={handoff})` (SLOT: the recipe's slot of the "
+        "connection that sent them), in a cell of a recipe run as a job, `lpstudio run "
+        "REPORT` (REPORT: that recipe; run by hand, a cell is a dry run and reads nothing), "
+        "lists each recipient it attempted"
     )
 
 
@@ -1288,7 +1292,7 @@ def _claim(
     whether a batch has any left to send (`_left_to_send`)."""
 
     def take(ledger: Ledger) -> Callable[[list[str]], dict[str, dict[str, Any]]]:
-        return ledger.earlier_many if read else ledger.claim_many
+        return ledger.earlier_many if read else partial(ledger.claim_many, check=_check(data))
 
     recipe = conn.ledger.across_recipe() if once else None
     created = _CREATED_IN_RUN.get(conn.ledger, set())

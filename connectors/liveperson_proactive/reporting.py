@@ -60,7 +60,8 @@ def _window(data: dict[str, Any], longest_ms: int, longest: str) -> dict[str, in
         raise InputError(
             f"the window from 'start' to 'end' is longer than LivePerson's {longest}",
             field="start",
-            fix=f"ask for at most {longest} at a time",
+            fix=f"give an 'end' at most {longest} after 'start': ask for a longer window in "
+            f"pieces of at most {longest}, one after another",
         )
     return {"attemptedStartTime": start, "attemptedEndTime": end}
 
