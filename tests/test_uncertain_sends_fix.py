@@ -204,7 +204,7 @@ def test_a_job_timed_out_mid_send_says_its_connector_s_check_its_fix_and_its_rer
         ws,
         "p/slow",
         cells=(claims, "import threading\nthreading.Event().wait()"),
-        metadata={"title": "slow", "timeout": 3},
+        metadata={"title": "slow", "timeout": 15},  # time to claim, on a busy machine
     )
     with Studio.open(ws, user="alice") as studio:
         job, ended = studio.dispatch("p/slow", {})
@@ -214,7 +214,7 @@ def test_a_job_timed_out_mid_send_says_its_connector_s_check_its_fix_and_its_rer
             studio.cancel(job.id)
     code, shown_json = run_json("show", str(job.id), "--workspace", str(ws))
 
-    assert done.error["ename"] == "Timeout" and done.error["uncertain_sends"] == 1, done.error
+    assert done.error["ename"] == "Timeout" and done.error.get("uncertain_sends") == 1, done.error
     fix = done.error["fix"]
     assert fix.startswith("find it in Acme's log ("), fix
     assert re.search(WINDOW.format(job=job.id), fix), fix
