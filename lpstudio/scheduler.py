@@ -19,11 +19,12 @@ its cells' effects would happen twice.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import logging
 import re
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -216,7 +217,21 @@ def missed_runs_policy(trigger: dict[str, Any], settings: dict[str, Any]) -> str
 
 
 def due_times(cron: str, timezone: str, after: datetime, until: datetime) -> list[datetime]:
-    """The cron's due moments in (after, until], in UTC, computed in the recipe's zone.
+    """The cron's due moments in (after, until], in UTC, computed in the recipe's zone
+    (`_due_after`)."""
+    return list(
+        itertools.takewhile(lambda moment: moment <= until, _due_after(cron, timezone, after))
+    )
+
+
+def next_due(cron: str, timezone: str, after: datetime) -> datetime:
+    """The cron's first due moment after `after`, in UTC: when a started schedule fires
+    next, as `lpstudio settings`, the REST API and the Recipes sidebar say it."""
+    return next(_due_after(cron, timezone, after))
+
+
+def _due_after(cron: str, timezone: str, after: datetime) -> Iterator[datetime]:
+    """The cron's due moments after `after`, in UTC, computed in the recipe's zone.
 
     As in Vixie cron, a fixed-time job ("30 2 * * *") runs once when clocks go back and its
     wall-clock time happens twice; jobs with `*` in their minute or hour keep firing by the
@@ -229,14 +244,11 @@ def due_times(cron: str, timezone: str, after: datetime, until: datetime) -> lis
     else:
         fixed_time = len(fields) == 5 and "*" not in (fields[0][0], fields[1][0])
     itr = croniter(_as_croniter_reads(cron), after.astimezone(zone))
-    found = []
     while True:
         moment = itr.get_next(datetime).astimezone(UTC)
-        if moment > until:
-            return found
         if fixed_time and moment.astimezone(zone).fold:
             continue  # the second pass through a repeated wall-clock time
-        found.append(moment)
+        yield moment
 
 
 def _local(moment: datetime, recipe: Recipe) -> datetime:

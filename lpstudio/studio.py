@@ -453,6 +453,18 @@ class Studio:
             exc.fix = f"{exc.fix}, or {restore_advice(name)}"
         return exc
 
+    @staticmethod
+    def next_run(recipe: Recipe, state: str) -> str | None:
+        """When a started schedule fires next (ISO 8601, UTC), as its scheduler will: what
+        its owner checks after a start or a cron edited; None for any other recipe."""
+        if recipe.trigger_kind != "schedule" or state != "started":
+            return None
+        from .scheduler import next_due
+
+        trigger = recipe.metadata.get("trigger", {})
+        due = next_due(trigger.get("cron", ""), trigger.get("timezone", "UTC"), utcnow())
+        return due.isoformat()
+
     def restorable(self, exc: InputError, name: str) -> bool:
         """Whether restoring an earlier version of recipe `name` mends `exc`: its notebook does
         not read (`RecipeError.restorable`) and it has a version (`versioned_recipes`). A
@@ -496,6 +508,7 @@ class Studio:
                 else None
             )
             row["state"] = saved_settings(self.store, name).get("state", "stopped")
+            row["next_run"] = None if row["problem"] else self.next_run(recipe, row["state"])
             row["trigger_errors"] = errors.get(name, {"count": 0, "last": None})
             conflict = conflicts.get(name)
             row["endpoint_problem"] = conflict.to_dict() if conflict is not None else None
@@ -2394,6 +2407,7 @@ class Studio:
             else None,
             "revision": stored.revision,
             "state": saved.get("state", "stopped"),
+            "next_run": self.next_run(recipe, saved.get("state", "stopped")),
             "last_job": job_to_dict(last, self.workspace) if last else None,
         }
 

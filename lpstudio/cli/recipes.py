@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import click
 
@@ -267,6 +269,7 @@ def settings(
                 **({"settings_problem": problem} if problem else {}),
                 **({"endpoint_problem": conflict} if conflict else {}),
                 **({"url": reach} if reach else {}),
+                **({"next_run": detail["next_run"]} if detail["next_run"] else {}),
             }
         )
         return
@@ -291,6 +294,13 @@ def settings(
     since = detail["since_fixed"] or current.get("since")
     if since:
         click.echo(f"since:       {_local_time(since)}")
+    if detail["next_run"]:  # a started schedule: in this machine's time, and the schedule's
+        zone = ZoneInfo(detail["trigger"].get("timezone", "UTC"))
+        there = datetime.fromisoformat(detail["next_run"]).astimezone(zone)
+        click.echo(
+            f"next run:    {_local_time(detail['next_run'])} "
+            f"({there:%Y-%m-%d %H:%M} {zone.key}, the schedule's time zone)"
+        )
     if problem:  # saved, but not ready to run or start until this is mended
         fix = f"\n  fix: {problem['fix']}" if problem.get("fix") else ""
         click.echo(f"not ready:   {problem['message']}{fix}")

@@ -81,6 +81,8 @@ export interface RecipeRow {
   restorable: boolean;
   last_job: JobSummary | null;
   state: 'started' | 'stopped';
+  /** when a started schedule fires next (ISO 8601, UTC); null for any other recipe */
+  next_run: string | null;
   trigger_errors?: { count: number; last: string | null };
   /** a started callable edited onto a path another started recipe holds: it serves nothing */
   endpoint_problem?: Problem | null;

@@ -6,7 +6,7 @@
 
 import { api, ApiError, ImportSummary, Job, latest, Permission, Polled, RecipeRow } from './api';
 import { StudioContext } from './context';
-import { announced, button, el, errorBox, FieldError, fill, focusIn, focusMarked, markField, Rows, runNow, saveDownload, statusBadge } from './dom';
+import { announced, button, el, errorBox, FieldError, fill, focusIn, focusMarked, formatTime, markField, Rows, runNow, saveDownload, statusBadge } from './dom';
 import { asked, FixContext, labText, refusedIn, withLabFix } from './fixes';
 import { LivePanel } from './panel';
 
@@ -221,7 +221,9 @@ export class RecipesPanel extends LivePanel {
         el('span', { cls: 'lps-recipe-file', text: name }),
         el('span', { text: 'last job:' }),
         last ? statusBadge(last.status) : el('span', { cls: 'lps-hint', text: 'none' }),
-        last ? el('span', { cls: 'lps-hint', text: `#${last.id}` }) : null
+        last ? el('span', { cls: 'lps-hint', text: `#${last.id}` }) : null,
+        // A started schedule's next run, in the browser's time zone as every time the lab shows.
+        row.next_run ? el('span', { cls: 'lps-next-run', text: `next run: ${formatTime(row.next_run)}` }) : null
       ),
       row.problem ? el('div', { cls: 'lps-problem', text: inLab(String(row.problem)) }) : null,
       row.endpoint_problem
