@@ -70,14 +70,35 @@ def job_to_dict(
     waits: str | None = None,
     sends: dict[str, int] | None = None,
 ) -> dict[str, Any]:
-    """The JSON shape of a job, shared by `--json` output and the REST API. Its error names
-    the workspace's files by their path in it, as REST error answers do (`shown_error`);
-    the job's stored row and its output notebook keep the full paths, for the server's log
-    and its admin. `output_missing`: the job ended with a notebook written at `output_path`
-    that is no longer there (moved or deleted from history/), which a reader would otherwise
-    take for present; without a workspace nothing is checked. `waits`: why a queued job has
-    not started (`Studio.waits`), and `sends` what a running one has sent so far
+    """The JSON shape of a job, shared by `--json` output and the REST API: its list row
+    (`listed_job`) with its trigger event and result, and `waits`, why a queued job has not
+    started (`Studio.waits`), and `sends`, what a running one has sent so far
     (`Studio.sends`), where a single job is shown."""
+    row = listed_job(job, workspace, waits)
+    shown = {**row, "event": job.event, "result": job.result, "sends": sends}
+    return {column: shown[column] for column in JOB_COLUMNS}  # in the order scripts saw
+
+
+#: What a list of jobs leaves out of each row (REST's GET /jobs and the lab's Jobs panel,
+#: `lpstudio jobs --json` and `poll --json`, REST's Poll now and a recipe's `last_job`,
+#: `Studio.jobs_frame`, `JobsView`): a trigger event (a webhook delivery, up to
+#: `max_body_bytes`) and a result (a campaign's recipients) have no bound, and the panel
+#: lists 20 jobs every 2 s; the store does not even read them (`Store.list_jobs`). One job
+#: (GET /jobs/{id}, `lpstudio show --json`, `Studio.job`) has them, and a running job's
+#: sends so far (a count over its ledger).
+LISTED_WITHOUT = ("event", "result", "sends")
+
+
+def listed_job(
+    job: Job, workspace: Workspace | None = None, waits: str | None = None
+) -> dict[str, Any]:
+    """A job as a list shows it: `job_to_dict` without `LISTED_WITHOUT`, none of which it
+    reads (a job listed by the store has them unread). Its error names the workspace's files
+    by their path in it, as REST error answers do (`shown_error`); the job's stored row and
+    its output notebook keep the full paths, for the server's log and its admin.
+    `output_missing`: the job ended with a notebook written at `output_path` that is no
+    longer there (moved or deleted from history/), which a reader would otherwise take for
+    present; without a workspace nothing is checked."""
     output = job.output_path
     missing = False
     if output and workspace is not None:
@@ -93,7 +114,6 @@ def job_to_dict(
         "status": job.status,
         "trigger": job.trigger,
         "parameters": job.parameters,
-        "event": job.event,
         "user": job.user,
         "rerun_of": job.rerun_of,
         "created_at": job.created_at.isoformat() if job.created_at else None,
@@ -103,27 +123,20 @@ def job_to_dict(
         "timeout": job.timeout,  # its own, given by its run or rerun: None, its recipe's
         "progress": {"done": job.cells_done, "total": job.cells_total},
         "error": shown_error(job.error, workspace),
-        "result": job.result,
         "output_path": output,
         "output_missing": missing,
         "purged": job.purged,  # its data and output erased after the retention period
         "waits": waits,
-        "sends": sends,
     }
 
 
-#: What a list of jobs leaves out of each row (REST's GET /jobs and the lab's Jobs panel,
-#: `lpstudio jobs --json`, `Studio.jobs_frame`, `JobsView`): a trigger event (a webhook
-#: delivery, up to `max_body_bytes`) and a result (a campaign's recipients) have no bound,
-#: and the panel lists 20 jobs every 2 s; one job (GET /jobs/{id}, `lpstudio show --json`,
-#: `Studio.job`) has them, and a running job's sends so far (a count over its ledger).
-LISTED_WITHOUT = ("event", "result", "sends")
-
-
-def listed_job(job: Job, workspace: Workspace | None = None) -> dict[str, Any]:
-    """A job as a list shows it: `job_to_dict` without `LISTED_WITHOUT`."""
-    shown = job_to_dict(job, workspace)
-    return {key: value for key, value in shown.items() if key not in LISTED_WITHOUT}
+def refreshed_job(
+    job: Job, workspace: Workspace | None, waits: str | None, sends: dict[str, int] | None
+) -> dict[str, Any]:
+    """One job as a view open on it refreshes it (GET /jobs/{id}?listed=true): what moves,
+    its list row (`listed_job`) with `waits` and `sends` (the Jobs panel's "sent so far"),
+    not its event and result, read once as the view opened and fetched whole."""
+    return {**listed_job(job, workspace, waits), "sends": sends}
 
 
 def cancel_to_dict(

@@ -55,7 +55,7 @@ from sqlalchemy.exc import (
     NoSuchModuleError,
     OperationalError,
 )
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session, defer, sessionmaker
 
 from .errors import (
     FIX_SAID,
@@ -95,6 +95,14 @@ FINAL_STATES = (SUCCEEDED, FAILED, CANCELLED)
 #: CLI's `--status`, the widgets and the lab's `JOB_STATES` (ui/src/api.ts, a test checks)
 #: give.
 JOB_STATES = (QUEUED, RUNNING, *FINAL_STATES)
+
+#: A job as lists show it (`jobviews.LISTED_WITHOUT`): its trigger event (and the sealed copy
+#: its kernel opens) and its result have no bound in size, so a list does not read them
+#: (a page of a million webhook jobs read each delivery, only to drop it); one read by
+#: mistake raises rather than reading them row by row. `Store.job` reads a job whole.
+LISTED = tuple(
+    defer(column, raiseload=True) for column in (Job.event, Job.sealed_event, Job.result)
+)
 
 #: How long (seconds) a writer waits for the write lock before it fails: SQLite's busy
 #: timeout (another process writing: "database is locked"), the turn of this process's
@@ -1289,11 +1297,13 @@ class Store:
                 then(s, jobs)
         return jobs
 
-    def job(self, job_id: int) -> Job:
+    def job(self, job_id: int, listed: bool = False) -> Job:
+        """A job whole, or `listed`: as lists show it (`LISTED`), for a view that refreshes
+        what moves and keeps the event and result it read once."""
         job = None
         if -MAX_INTEGER - 1 <= job_id <= MAX_INTEGER:  # past it the driver overflows
             with self.read() as s:
-                job = s.get(Job, job_id)
+                job = s.get(Job, job_id, options=LISTED if listed else ())
         if job is None:
             raise NotFoundError(
                 f"job {job_id} does not exist", field="job", fix="list jobs with `lpstudio jobs`"
@@ -1684,8 +1694,9 @@ class Store:
         """The newest jobs, filtered; with `before` (a job's id, the last one of a page) the
         jobs that follow it in that order: a page that stays put as new jobs arrive, where
         an `offset` counts from the newest and shifts by each of them. Both read an index
-        (`created_at` bounds the scan, ties with the cursor's time are few)."""
-        query = select(Job)
+        (`created_at` bounds the scan, ties with the cursor's time are few). Each job as
+        lists show it (`LISTED`): `job` reads one whole."""
+        query = select(Job).options(*LISTED)
         if recipe:
             query = query.where(Job.recipe == recipe)
         if status:
@@ -1762,8 +1773,9 @@ class Store:
             )
 
     def last_jobs(self, recipes: Sequence[str]) -> dict[str, Job]:
-        """The latest job of each recipe (the first of its jobs list), for listings: one
-        search of `ix_jobs_recipe_created` per recipe, whatever the size of the history."""
+        """The latest job of each recipe (the first of its jobs list), for listings and as
+        they show it (`LISTED`): one search of `ix_jobs_recipe_created` per recipe, whatever
+        the size of the history."""
         names = list(dict.fromkeys(recipes))
         found: dict[str, Job] = {}
         with self.read() as s:
@@ -1777,7 +1789,8 @@ class Store:
                     for name in names[start : start + 200]
                 ]
                 found.update(
-                    (job.recipe, job) for job in s.scalars(select(Job).where(Job.id.in_(latest)))
+                    (job.recipe, job)
+                    for job in s.scalars(select(Job).options(*LISTED).where(Job.id.in_(latest)))
                 )
         return found
 

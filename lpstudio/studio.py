@@ -52,7 +52,7 @@ from .failures import after_end, after_failure
 from .gallery import Template, copy_template, find_template, list_templates, trying
 from .handoff_fit import check_run_fit, check_saved_fit
 from .idempotency import IdempotentCalls
-from .jobviews import LISTED_COLUMNS, CancelOutcome, job_to_dict, listed_job
+from .jobviews import LISTED_COLUMNS, CancelOutcome, listed_job
 from .models import Job, utcnow
 from .parameters import as_declared, coerce, date_defaults
 from .recipe import (
@@ -2014,8 +2014,9 @@ class Studio:
 
     # -- history ---------------------------------------------------------------------------
 
-    def job(self, job_id: int) -> Job:
-        return self.store.job(job_id)
+    def job(self, job_id: int, listed: bool = False) -> Job:
+        """A job whole, or `listed`: without its event and result (`Store.job`)."""
+        return self.store.job(job_id, listed)
 
     def waits(self, job: Job) -> str | None:
         """Why a queued job has not started, when it is more than its turn in the queue: a
@@ -2057,7 +2058,8 @@ class Studio:
         (`_recipe_with_jobs`: the path JupyterLab's file browser shows is read too). `since`
         may be typed as `lpstudio jobs --since` takes it (`2h`, `2026-11-01`, in this
         machine's zone), and a naive datetime is in that zone too, as `datetime.now()` gives
-        it (read as UTC, it listed jobs hours away from the same time typed)."""
+        it (read as UTC, it listed jobs hours away from the same time typed). Each job as
+        lists show it, its event and result unread (`Store.list_jobs`): `job` reads one whole."""
         from .store import RUNNING
 
         statuses = (QUEUED, RUNNING, *FINAL_STATES)
@@ -2408,7 +2410,7 @@ class Studio:
             "revision": stored.revision,
             "state": saved.get("state", "stopped"),
             "next_run": self.next_run(recipe, saved.get("state", "stopped")),
-            "last_job": job_to_dict(last, self.workspace) if last else None,
+            "last_job": listed_job(last, self.workspace) if last else None,  # as GET /jobs
         }
 
     # -- users and audit -------------------------------------------------------------------

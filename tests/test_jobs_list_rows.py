@@ -41,8 +41,10 @@ def _big_job(ws: Path) -> int:
         return job.id
 
 
-async def _get(jp_fetch: Any, *path: str) -> Any:
-    answer = await jp_fetch("lpstudio", "api", "v1", *path, headers={"X-Test-User": "alice"})
+async def _get(jp_fetch: Any, *path: str, **params: str) -> Any:
+    answer = await jp_fetch(
+        "lpstudio", "api", "v1", *path, params=params, headers={"X-Test-User": "alice"}
+    )
     assert answer.code == 200, answer.body
     return answer, json.loads(answer.body)
 
@@ -104,3 +106,77 @@ def test_jobs_view_rows_leave_out_the_event_and_result(ws: Path) -> None:
             assert len(json.dumps(view.rows)) < 2_000
         finally:
             view.close()
+
+
+def test_poll_json_lists_its_jobs_as_rest_s_poll_now_does(
+    ws: Path, tmp_path: Path, cli: Callable[..., Result]
+) -> None:
+    """`lpstudio poll --json` printed each job whole, a poll of 500 orders each with its
+    order, where REST's Poll now answers list rows."""
+    from lpstudio.jobviews import LISTED_COLUMNS
+    from tests.test_poll_killed import rows_recipe
+
+    rows_recipe(ws, tmp_path)  # two new rows: two jobs, queued (--no-run: no kernel)
+    polled = cli("poll", "p/rows", "--no-run", "--json")
+    assert polled.exit_code == 0, polled.output
+    rows = json.loads(polled.stdout)
+    assert [row["trigger"] for row in rows] == ["poll", "poll"], rows
+    assert all(list(row) == LISTED_COLUMNS for row in rows), rows
+    with Studio.open(ws, user="alice") as studio:  # the job itself keeps its event
+        assert studio.job(rows[0]["id"]).event is not None
+
+
+async def test_a_recipe_s_last_job_is_a_list_row(jp_fetch: Any, ws: Path) -> None:
+    """GET /recipes/{recipe} gave its last job whole: a webhook recipe's Settings fetched
+    its last delivery and result each time it was shown."""
+    job_id = _big_job(ws)
+    answer, detail = await _get(jp_fetch, "recipes", "hooks", "big.ipynb")
+    last = detail["last_job"]
+    assert last["id"] == job_id and last["status"] == "succeeded", last
+    assert "event" not in last and "result" not in last, sorted(last)
+    assert len(answer.body) < 20_000, len(answer.body)
+
+
+def test_a_list_of_jobs_reads_no_event_or_result_from_the_store(ws: Path) -> None:
+    """A page of jobs read each job's event and result (a million webhook jobs, 1 MB each)
+    only to drop them; a job by itself, and its rerun, still have them."""
+    from sqlalchemy import event
+
+    job_id = _big_job(ws)
+    with Studio.open(ws, user="alice") as studio:
+        said: list[str] = []
+
+        def seen(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+            said.append(statement)
+
+        event.listen(studio.store.engine, "before_cursor_execute", seen)
+        try:
+            [listed] = studio.jobs()
+            last = studio.store.last_jobs(["hooks/big.ipynb"])["hooks/big.ipynb"]
+        finally:
+            event.remove(studio.store.engine, "before_cursor_execute", seen)
+        reads = [s for s in said if "FROM jobs" in s]
+        assert len(reads) >= 2, said
+        for read in reads:
+            assert "jobs.event" not in read and "jobs.result" not in read, read
+            assert "sealed_event" not in read, read
+        assert listed.id == last.id == job_id
+        job = studio.job(job_id)
+        assert job.event == EVENT and job.result == RESULT
+        moving = studio.job(job_id, listed=True)
+        assert moving.status == "succeeded"
+
+
+async def test_a_job_asked_for_listed_gives_what_moves_without_its_event_and_result(
+    jp_fetch: Any, ws: Path
+) -> None:
+    """The Jobs panel fetched an open running job whole every 2 s for its "sent so far":
+    its megabyte event each time. `?listed=true` gives its row, `waits` and `sends`."""
+    job_id = _big_job(ws)
+    answer, job = await _get(jp_fetch, "jobs", str(job_id), listed="true")
+    assert job["id"] == job_id and job["status"] == "succeeded", job
+    assert "event" not in job and "result" not in job, sorted(job)
+    assert "sends" in job and "waits" in job, sorted(job)
+    assert len(answer.body) < 2_000, len(answer.body)
+    _answer, whole = await _get(jp_fetch, "jobs", str(job_id))
+    assert whole["event"] == EVENT and whole["result"] == RESULT

@@ -16,7 +16,7 @@ from .. import strictjson, strictyaml
 from ..checks import check_run_event
 from ..errors import InputError, LpstudioError, ParameterError
 from ..failures import describe_trigger
-from ..jobviews import cancel_said, cancel_to_dict, job_to_dict, listed_job, rerun_warning
+from ..jobviews import cancel_said, cancel_to_dict, listed_job, rerun_warning
 from ..parameters import coerce, mapping_example
 from ..recipe import MAX_TIMEOUT
 from ..store import JOB_STATES, MAX_LISTED
@@ -477,7 +477,7 @@ def poll(recipe: str, no_run: bool, workspace: Path | None, as_json: bool) -> No
         queued, failure = _polled(studio, recipe, own=not no_run)
         found = queued if no_run else _run_polled(studio, queued)
         if as_json:
-            jobs = [job_to_dict(job, studio.workspace) for job in found]
+            jobs = [listed_job(job, studio.workspace) for job in found]  # as REST's Poll now
             said = failure.mask(studio.held_secrets()).to_dict() if failure else None
             _emit(jobs if said is None else {"error": said, "jobs": jobs})
         elif not found:

@@ -48,7 +48,7 @@ from ..errors import (
     WorkspaceError,
 )
 from ..idempotency import DELIVERY_ID_HEADERS, sent_once
-from ..jobviews import cancel_to_dict, job_to_dict, listed_job, rerun_warning
+from ..jobviews import cancel_to_dict, job_to_dict, listed_job, refreshed_job, rerun_warning
 from ..jsonschemas import expected, first_error, first_problem, fix_in_words, problem_of
 from ..redaction import Secrets, given_text, scrub, scrub_text
 from ..roles import PERMISSIONS
@@ -1099,10 +1099,14 @@ class JobRouteHandler(UserHandler):
 class JobHandler(JobRouteHandler):
     @web.authenticated
     async def get(self, job_id: str) -> None:
-        job = await self.of_job(self.studio.job, job_id)
+        listed = self.query["listed"]
+        job = await self.of_job(functools.partial(self.studio.job, listed=listed), job_id)
         waits = await self.blocking(self.studio.waits, job)
         sends = await self.blocking(self.studio.sends, job)
-        self.answer(self.job(job, waits, sends))
+        if listed:
+            self.answer(refreshed_job(job, self.studio.workspace, waits, sends))
+        else:
+            self.answer(self.job(job, waits, sends))
 
 
 def _no_output(job: Job, api: str, waits: str | None) -> NotFoundError:

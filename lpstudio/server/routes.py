@@ -318,6 +318,7 @@ ROUTES: tuple[Route, ...] = (
             "GET",
             "getRecipe",
             "A recipe: parameters schema, settings, trigger, state and last job",
+            answer=s.RECIPE_DETAIL,
         ),
         tag="recipes",
         recipe=RECIPE,
@@ -450,7 +451,20 @@ ROUTES: tuple[Route, ...] = (
         f"/jobs/{_JOB}",
         "/jobs/{job_id}",
         h.JobHandler,
-        Operation("GET", "getJob", "A job", answer=s.JOB),
+        Operation(
+            "GET",
+            "getJob",
+            "A job",
+            query={
+                "listed": {
+                    "type": "boolean",
+                    "default": False,
+                    "description": "true: the job as GET /jobs lists it (no trigger event, no "
+                    "result) with its `waits` and `sends`, what moves while a view shows it",
+                }
+            },
+            answer=s.JOB,
+        ),
         tag="jobs",
         job_id=JOB_ID,
     ),

@@ -124,6 +124,22 @@ LISTED_JOB: dict[str, Any] = {
     "properties": {k: v for k, v in JOB["properties"].items() if k not in LISTED_WITHOUT},
 }
 
+#: A recipe as GET /recipes/{recipe} gives it: its last job as a list shows it (GET
+#: /jobs/{job_id} gives it whole).
+RECIPE_DETAIL: dict[str, Any] = {
+    "type": "object",
+    "required": ["recipe", "state", "revision", "last_job"],
+    "properties": {
+        "recipe": {"type": "string"},
+        "state": {"enum": ["started", "stopped"]},
+        "revision": {"type": "integer"},
+        "last_job": {
+            "description": "its newest job as GET /jobs lists it (null: none yet)",
+            "anyOf": [LISTED_JOB, {"type": "null"}],
+        },
+    },
+}
+
 #: A Poll now's answer: the jobs it started, as a list shows them, and why events it read
 #: started none where its conditions could not tell.
 POLLED: dict[str, Any] = {
