@@ -503,9 +503,11 @@ _opened_lock = threading.Lock()
 def _open_on_worker(root: str) -> tuple[Workspace, Store, kernel_pool.KernelPool | None]:
     """What this worker opened for the workspace folder `root`: opened at its first job,
     from the lpstudio.toml this machine reads there. A store it cannot open is said with the
-    CLI's reason and fix, as this worker's (a job failed with the driver's bare error)."""
+    CLI's reason and fix, as this worker's (a job failed with the driver's bare error). Its
+    schema revision is read once a call (`_same_schema`): as it is opened, else again."""
     with _opened_lock:
-        if root not in _opened:
+        opened = _opened.get(root)
+        if opened is None:
             workspace = Workspace.load(root)
             store = Store(workspace.store_url)
             try:
@@ -514,14 +516,16 @@ def _open_on_worker(root: str) -> tuple[Workspace, Store, kernel_pool.KernelPool
                 store.close()
                 raise
             _opened[root] = (workspace, store, kernel_pool.acquire(workspace.pool_settings()))
-        return _opened[root]
+            return _opened[root]
+    _same_schema(opened[1], root)
+    return opened
 
 
 def _same_schema(store: Store, root: str) -> None:
     """Refuses a store this worker cannot open, or one at another schema revision than its
     lpstudio's: a worker left on an older lpstudio (or given a newer one) would run jobs
-    on a schema its code does not know. Looked at before each job, as an upgrade made
-    while the worker runs (README: Upgrading) changes it."""
+    on a schema its code does not know. Looked at before each job (`_open_on_worker`), as
+    an upgrade made while the worker runs (README: Upgrading) changes it."""
     try:
         revision = store.schema_revision()
         if revision is None:
@@ -599,8 +603,7 @@ def run_on_worker(root: str, job_id: int, claimed_by: str | None) -> str:
     its state. A job a scheduler claimed (`claimed_by`, its process) is taken over first,
     by a conditional write: a task that comes late (the scheduler requeued the job meanwhile)
     or twice (Dask ran it again after its worker died) runs nothing."""
-    workspace, store, kernels = _open_on_worker(root)
-    _same_schema(store, root)
+    workspace, store, kernels = _open_on_worker(root)  # its schema looked at
     try:
         if claimed_by is not None and not store.hand_over(job_id, claimed_by):
             return store.job(job_id).status  # requeued or taken meanwhile: not this task's

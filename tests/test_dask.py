@@ -205,6 +205,37 @@ def test_a_worker_on_another_lpstudio_than_the_store_s_schema_runs_no_job(
     assert not list(dask_ws.rglob("ran.txt"))
 
 
+def test_a_worker_reads_the_store_s_schema_revision_once_for_each_job(
+    ws: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A worker's first job read it twice, as the worker opened the store and again before
+    the job: a round trip to a remote store for nothing. Called here as Dask calls it, on a
+    job this store does not hold (it runs no kernel)."""
+    from lpstudio import executor
+    from lpstudio.pool import release
+    from lpstudio.store import Store
+
+    reads: list[str] = []
+    read = Store.schema_revision
+
+    def counted(store: Store) -> str | None:
+        reads.append(store.url)
+        return read(store)
+
+    monkeypatch.setattr(Store, "schema_revision", counted)
+    monkeypatch.setattr(executor, "_opened", {})
+    try:
+        for jobs in (1, 2):  # the worker's first job, which opens the store, then another
+            with pytest.raises(WorkspaceError, match="does not exist in the store"):
+                executor.run_on_worker(str(ws), 999_999, None)
+            assert len(reads) == jobs, reads
+    finally:
+        for _workspace, store, kernels in executor._opened.values():
+            store.close()
+            if kernels is not None:
+                release(kernels)
+
+
 def test_a_job_fails_at_once_with_the_reason_and_fix_when_nothing_listens_at_the_scheduler(
     ws: Path,
 ) -> None:
