@@ -297,3 +297,47 @@ def test_a_running_job_s_details_count_its_sends_as_they_move(tmp_path: Path) ->
             view.locator("dd", has_text="accepted 3, refused 1, sending 1").wait_for()
             screenshot(page, "studio-jobs-sends-so-far")
         studio.store.finish_job(job_id, "succeeded", cells_done=1)
+
+
+def test_an_open_running_job_is_refreshed_without_its_event_which_its_details_keep(
+    tmp_path: Path,
+) -> None:
+    """Its Details fetched the whole job at every refresh (every 2 s) for its "sent so far":
+    a webhook's delivery of up to a megabyte each time. Only what moves is fetched while it
+    runs; its event stays as first fetched, and its result shows once it ends."""
+    root = tmp_path / "ws"
+    Studio.init(root, accept_terms=True, admin="alice").close()
+    write_recipe(root, "lab/report")
+    with Studio.open(root, user="alice") as studio:
+        version = studio.store.snapshot(RECIPE, studio.recipe(RECIPE).canonical_json, {}, "alice")
+        job_id = studio.store.create_job(
+            recipe=RECIPE,
+            version_id=version,
+            trigger="webhook",
+            event={"order": "A-1001"},
+            user="alice",
+        ).id
+        assert studio.store.claim_job(job_id, running_limit=1)  # running, in this process
+        ledger = StoreLedger("", f"job:{job_id}", job_id, store=studio.store)
+        ledger.claim_many(["k0", "k1"])
+        with alice_lab(root, tmp_path / "jupyter") as page:
+            asked: list[str] = []
+            job_url = re.compile(rf"/lpstudio/api/v1/jobs/{job_id}(?:\?.*)?$")
+            page.on("request", lambda request: asked.extend(job_url.findall(request.url)))
+            command(page, "lpstudio:open-jobs", {"recipe": RECIPE})
+            jobs = page.locator(".lps-jobs:visible")
+            jobs.get_by_role("button", name=f"Details of job {job_id}", exact=True).click()
+            view = jobs.locator(f"#lps-job-view-{job_id}")
+            view.locator("dd", has_text="sending 2").wait_for()
+            ledger.settle_many({"k0": "accepted"}, {})
+            view.locator("dd", has_text="accepted 1, sending 1").wait_for()
+            assert "A-1001" in view.inner_text()  # its event, as the Details first fetched it
+            opened, *refreshed = asked
+            assert "listed" not in opened and refreshed, asked
+            assert all("listed=true" in url for url in refreshed), asked
+
+            ledger.settle_many({"k1": "accepted"}, {})
+            studio.store.finish_job(job_id, "succeeded", result={"accepted": 2}, cells_done=2)
+            view.locator(".lps-result-summary", has_text="accepted 2").wait_for()
+            assert "A-1001" in view.inner_text() and "sent so far" not in view.inner_text()
+            assert "listed" not in asked[-1], asked  # ended: fetched whole, its result with it

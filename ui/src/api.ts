@@ -114,6 +114,7 @@ export interface RecipeDetail {
   /** why the saved settings cannot run yet (a bad value, a slot with no connection) */
   settings_problem: Problem | null;
   state: 'started' | 'stopped';
+  /** its newest job as `jobs` lists it (no event, no result) */
   last_job: JobSummary | null;
   /** of its settings: every write counts it up; a save sending an older one is refused (409) */
   revision: number;
@@ -437,7 +438,9 @@ export const api = {
 
   jobs: (query: JobsQuery) =>
     call<{ jobs: Job[]; limit: number; offset: number }>('GET', 'jobs', undefined, { ...query }),
-  job: (id: number) => call<Job>('GET', `jobs/${id}`),
+  /** `listed`: the job as `jobs` lists it (no event, no result) with its `waits` and `sends`,
+   * what moves while a view shows it. */
+  job: (id: number, listed = false) => call<Job>('GET', `jobs/${id}`, undefined, { listed: listed ? 'true' : undefined }),
   /** `timeout`: seconds, instead of the job's own; sent as typed (text that is no number
    * too), for the API to refuse it naming `timeout`, as it refuses a run's. */
   rerun: (id: number, timeout?: number | string) =>

@@ -7,7 +7,8 @@
  * after the retention period keeps its status, times and the error's kind and cell: its row
  * and view say so and offer nothing that needs what was erased. The list's rows leave out each
  * job's trigger event and result (they have no bound in size): a view shows the whole job,
- * fetched when its Details opens, and again only when its row changed.
+ * fetched when its Details opens; while it runs, only what moves is fetched again (its
+ * row and sends so far), and the whole job once more when it has ended.
  */
 
 import { Dialog, showDialog } from '@jupyterlab/apputils';
@@ -538,9 +539,9 @@ export class JobsPanel extends LivePanel {
 }
 
 /** A page of jobs, and the opened jobs in `keep` (each whole, as last fetched) as they are
- * now: fetched again when the page no longer holds them (newer jobs pushed them off the first
- * page, or they no longer match) or their row changed; the others as they were. Their views
- * stay open; one that left the page and cannot be fetched is dropped. */
+ * now (`current`): fetched again when the page no longer holds them (newer jobs pushed them off
+ * the first page, or they no longer match) or their row changed; the others as they were.
+ * Their views stay open; one that left the page and cannot be fetched is dropped. */
 async function jobsPage(query: JobsQuery, keep: Job[]): Promise<Page> {
   const answer = await api.jobs(query);
   const rows = new Map(answer.jobs.slice(0, PAGE).map(j => [j.id, j]));
@@ -550,10 +551,24 @@ async function jobsPage(query: JobsQuery, keep: Job[]): Promise<Page> {
       if (row && !moved(row, whole) && row.status !== 'running') {
         return whole; // a running one's sends move while its row does not
       }
-      return api.job(whole.id).catch(() => row && whole);
+      return current(whole, row).catch(() => row && whole);
     })
   );
   return { jobs: answer.jobs, opened: opened.filter((j): j is Job => !!j) };
+}
+
+/** An open job as it is now. Until it ends, only what moves (`api.job`'s `listed`: its row,
+ * `waits` and `sends`) over the job as first fetched: its trigger event never changes, and
+ * may be a megabyte fetched every 2 s. Once it has ended (`row`, or the answer, says so), it
+ * is fetched whole again: its result is set, or erased by a purge. */
+async function current(whole: Job, row?: Job): Promise<Job> {
+  if (!row || !FINAL_STATES.includes(row.status)) {
+    const moving = await api.job(whole.id, true);
+    if (!FINAL_STATES.includes(moving.status)) {
+      return { ...whole, ...moving };
+    }
+  }
+  return api.job(whole.id);
 }
 
 /** Whether a job's row says anything its whole record does not (a running job's progress,
