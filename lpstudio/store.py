@@ -97,9 +97,9 @@ FINAL_STATES = (SUCCEEDED, FAILED, CANCELLED)
 JOB_STATES = (QUEUED, RUNNING, *FINAL_STATES)
 
 #: A job as lists show it (`jobviews.LISTED_WITHOUT`): its trigger event (and the sealed copy
-#: its kernel opens) and its result have no bound in size, so a list does not read them
+#: its kernel opens) and its result have no bound in size, so a list's rows do not read them
 #: (a page of a million webhook jobs read each delivery, only to drop it); one read by
-#: mistake raises rather than reading them row by row. `Store.job` reads a job whole.
+#: mistake raises rather than reading them row by row.
 LISTED = tuple(
     defer(column, raiseload=True) for column in (Job.event, Job.sealed_event, Job.result)
 )
@@ -1690,13 +1690,14 @@ class Store:
         limit: int | None = 50,
         offset: int = 0,
         before: int | None = None,
+        listed: bool = False,
     ) -> Sequence[Job]:
         """The newest jobs, filtered; with `before` (a job's id, the last one of a page) the
         jobs that follow it in that order: a page that stays put as new jobs arrive, where
         an `offset` counts from the newest and shifts by each of them. Both read an index
-        (`created_at` bounds the scan, ties with the cursor's time are few). Each job as
-        lists show it (`LISTED`): `job` reads one whole."""
-        query = select(Job).options(*LISTED)
+        (`created_at` bounds the scan, ties with the cursor's time are few). `listed`: each
+        job as lists show it (`LISTED`), for a list's rows."""
+        query = select(Job).options(*(LISTED if listed else ()))
         if recipe:
             query = query.where(Job.recipe == recipe)
         if status:

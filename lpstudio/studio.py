@@ -2050,6 +2050,7 @@ class Studio:
         limit: int | None = 50,
         offset: int = 0,
         before: int | None = None,
+        listed: bool = False,
     ) -> list[Job]:
         """The newest jobs, filtered, from the `offset`th on, or after job `before` (the last
         of a page: the next page, which jobs arriving meanwhile do not shift); a filter no
@@ -2058,8 +2059,8 @@ class Studio:
         (`_recipe_with_jobs`: the path JupyterLab's file browser shows is read too). `since`
         may be typed as `lpstudio jobs --since` takes it (`2h`, `2026-11-01`, in this
         machine's zone), and a naive datetime is in that zone too, as `datetime.now()` gives
-        it (read as UTC, it listed jobs hours away from the same time typed). Each job as
-        lists show it, its event and result unread (`Store.list_jobs`): `job` reads one whole."""
+        it (read as UTC, it listed jobs hours away from the same time typed). `listed`: each
+        job as lists show it (`listed_job`), its event and result left unread (`LISTED`)."""
         from .store import RUNNING
 
         statuses = (QUEUED, RUNNING, *FINAL_STATES)
@@ -2104,7 +2105,13 @@ class Studio:
             recipe = self._recipe_with_jobs(recipe)
         return list(
             self.store.list_jobs(
-                recipe=recipe, status=status, since=since, limit=limit, offset=offset, before=before
+                recipe=recipe,
+                status=status,
+                since=since,
+                limit=limit,
+                offset=offset,
+                before=before,
+                listed=listed,
             )
         )
 
@@ -2175,7 +2182,7 @@ class Studio:
         memory with thousands of webhook deliveries; `job(id)` gives one job whole."""
         import pandas
 
-        rows = [listed_job(job, self.workspace) for job in self.jobs(**filters)]
+        rows = [listed_job(job, self.workspace) for job in self.jobs(**filters, listed=True)]
         frame = pandas.DataFrame(rows, columns=LISTED_COLUMNS)
         for column in ("created_at", "started_at", "finished_at"):
             frame[column] = pandas.to_datetime(frame[column], utc=True)

@@ -144,6 +144,13 @@ def _events(ws: Path, recipe: str) -> list[Any]:
         return [job.event for job in reversed(studio.jobs(recipe=recipe))]
 
 
+def _events_of(ws: Path, listed: list[dict[str, Any]]) -> list[Any]:
+    """The events of the jobs `poll --json` listed: its rows leave them out, as REST's Poll
+    now does (`show --json` has them)."""
+    with Studio.open(ws, user="alice") as studio:
+        return [studio.job(row["id"]).event for row in listed]
+
+
 def _cursor(ws: Path, recipe: str) -> Any:
     with Studio.open(ws, user="alice") as studio, studio.store.read() as s:
         state = s.get(TriggerState, recipe)
@@ -186,7 +193,8 @@ def test_a_refused_poll_under_json_gives_the_error_and_the_jobs_it_queued(acme: 
     assert code == 1, said
     assert "cursor it was given" in said["error"]["message"], said
     assert said["error"]["field"] == "triggers.stuck", said
-    assert [(job["status"], job["event"]) for job in said["jobs"]] == [("queued", {"id": 1})]
+    assert [job["status"] for job in said["jobs"]] == ["queued"], said
+    assert _events_of(acme, said["jobs"]) == [{"id": 1}]
 
 
 def test_an_app_failure_a_connector_raised_without_a_fix_names_the_connection_to_test(
@@ -242,7 +250,7 @@ def test_a_batch_gathers_the_events_of_all_the_pages_a_poll_reads(acme: Path, tr
     code, said, _ = _poll_json(acme, recipe)
 
     assert code == 0, said
-    assert [job["event"] for job in said] == [[{"id": 1}, {"id": 2}, {"id": 3}]]
+    assert _events_of(acme, said) == [[{"id": 1}, {"id": 2}, {"id": 3}]]
     assert _cursor(acme, recipe) == (5 if trigger == "three" else triggers.PAGES)
     assert _poll_json(acme, recipe)[:2] == (0, [])  # each event once
 
@@ -257,11 +265,11 @@ def test_full_batches_are_kept_and_a_partial_one_is_read_again_after_a_fault(acm
     code, said, _ = _poll_json(acme, recipe)
 
     assert code == 1 and "fell over on page 4" in said["error"]["message"], said
-    assert [job["event"] for job in said["jobs"]] == [[{"id": 1}, {"id": 2}]]
+    assert _events_of(acme, said["jobs"]) == [[{"id": 1}, {"id": 2}]]
     assert _cursor(acme, recipe) == 2
     (acme / "connectors" / "broken").unlink()
     code, said, _ = _poll_json(acme, recipe)
-    assert code == 0 and [job["event"] for job in said] == [[{"id": 3}]], said
+    assert code == 0 and _events_of(acme, said) == [[{"id": 3}]], said
     assert _events(acme, recipe) == [[{"id": 1}, {"id": 2}], [{"id": 3}]]
 
 
@@ -273,11 +281,11 @@ def test_a_page_split_between_a_full_batch_and_a_partial_one_is_read_again(acme:
 
     code, said, _ = _poll_json(acme, recipe)
 
-    assert code == 1 and [job["event"] for job in said["jobs"]] == [[{"id": 1}, {"id": 2}]]
+    assert code == 1 and _events_of(acme, said["jobs"]) == [[{"id": 1}, {"id": 2}]]
     assert _cursor(acme, recipe) is None
     (acme / "connectors" / "broken").unlink()
     code, said, _ = _poll_json(acme, recipe)
-    assert code == 0 and [job["event"] for job in said] == [[{"id": 3}]], said
+    assert code == 0 and _events_of(acme, said) == [[{"id": 3}]], said
     assert _events(acme, recipe) == [[{"id": 1}, {"id": 2}], [{"id": 3}]]
     assert _cursor(acme, recipe) == 2
 
@@ -294,7 +302,7 @@ def test_a_partial_batch_alone_is_written_at_the_polls_end_only(acme: Path) -> N
     assert _cursor(acme, recipe) is None and _events(acme, recipe) == []
     (acme / "connectors" / "broken").unlink()
     code, said, _ = _poll_json(acme, recipe)
-    assert code == 0 and [job["event"] for job in said] == [[{"id": 1}, {"id": 2}, {"id": 3}]]
+    assert code == 0 and _events_of(acme, said) == [[{"id": 1}, {"id": 2}, {"id": 3}]]
 
 
 def test_ctrl_c_mid_poll_writes_no_partial_batch_and_the_next_poll_reads_it_again(
@@ -318,7 +326,7 @@ def test_ctrl_c_mid_poll_writes_no_partial_batch_and_the_next_poll_reads_it_agai
     assert _cursor(acme, recipe) is None and _events(acme, recipe) == []
     (acme / "connectors" / "broken").unlink()
     code, said, _ = _poll_json(acme, recipe)
-    assert code == 0 and [job["event"] for job in said] == [[{"id": 1}, {"id": 2}]], said
+    assert code == 0 and _events_of(acme, said) == [[{"id": 1}, {"id": 2}]], said
 
 
 # -- events the store cannot keep --------------------------------------------------------

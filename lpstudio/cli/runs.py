@@ -339,7 +339,7 @@ def jobs(
             # Its path, which `Studio.jobs` reads as one recipe: a name under projects/
             # (`projects/x.ipynb` of a project named projects) it may read two ways.
             recipe = _typed_recipe(studio, recipe, kept)
-        found = studio.jobs(recipe=recipe, status=status, since=moment, limit=limit)
+        found = studio.jobs(recipe=recipe, status=status, since=moment, limit=limit, listed=True)
         if as_json:
             _emit([listed_job(job, studio.workspace) for job in found])  # as GET /jobs
             return

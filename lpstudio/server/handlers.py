@@ -1050,6 +1050,7 @@ class JobsHandler(UserHandler):
                 q["limit"],
                 q["offset"],
                 q.get("before"),
+                listed=True,
             )
         except WorkspaceError as exc:  # a recipe filter that names no recipe lists no jobs
             if exc.field != "recipe":

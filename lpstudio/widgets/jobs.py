@@ -239,6 +239,7 @@ class JobsView(widgets.VBox):
                 since=since_of(self.since.value, now),
                 limit=self.limit + 1,  # one more: whether an older page exists
                 before=self._ends[number - 1] if number else None,
+                listed=True,
             )
             older = len(jobs) > self.limit
             jobs = jobs[: self.limit]
