@@ -186,7 +186,7 @@ def fill_every_table(ws: Path) -> list[int]:
                 )
             )
             s.add(Lease(name="scheduler", holder="gone", expires_at=utcnow() - timedelta(hours=1)))
-            s.add(DailyCount(scope="liveperson:123:sms", day="2026-12-04", used=40))
+            s.add(DailyCount(scope="liveperson:123:sms", day=f"{utcnow():%Y-%m-%d}", used=40))
     assert cli(ws, "purge", "--older-than", "2").exit_code == 0  # its result goes, not its counts
     return [job.id for job in ran] + [old.id]
 

@@ -128,11 +128,16 @@ LISTED_JOB: dict[str, Any] = {
 #: /jobs/{job_id} gives it whole).
 RECIPE_DETAIL: dict[str, Any] = {
     "type": "object",
-    "required": ["recipe", "state", "revision", "last_job"],
+    "required": ["recipe", "state", "revision", "next_run", "last_job"],
     "properties": {
         "recipe": {"type": "string"},
         "state": {"enum": ["started", "stopped"]},
         "revision": {"type": "integer"},
+        "next_run": {
+            "description": "when a started schedule fires next (ISO 8601, UTC); null for a "
+            "stopped recipe or another trigger",
+            "anyOf": [{"type": "string", "format": "date-time"}, {"type": "null"}],
+        },
         "last_job": {
             "description": "its newest job as GET /jobs lists it (null: none yet)",
             "anyOf": [LISTED_JOB, {"type": "null"}],
