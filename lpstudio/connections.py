@@ -84,7 +84,9 @@ class Vault:
 
 @dataclass(frozen=True)
 class ConnectionInfo:
-    """A connection as users may see it: plain fields, and secrets only as masks."""
+    """A connection as users may see it: plain fields, and secrets only as masks.
+    `incomplete` says why it cannot be used as it is, lacking a value its connector now
+    requires (`_lacking`): shown as disconnected, whatever its last test said."""
 
     name: str
     type: str
@@ -93,6 +95,7 @@ class ConnectionInfo:
     status: str
     status_message: str | None
     tested_at: datetime | None
+    incomplete: InputError | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -106,19 +109,27 @@ class ConnectionInfo:
 
 
 def _info(
-    row: ConnectionRow, secret_names: list[str], hidden: Collection[str] = ()
+    row: ConnectionRow,
+    secret_names: list[str],
+    hidden: Collection[str] = (),
+    incomplete: InputError | None = None,
 ) -> ConnectionInfo:
     """The row as shown, a plain field's value masked where it holds one of the `hidden`
     secrets: `add` and `update` refuse such a value, but a row an older lpstudio wrote may
-    hold one."""
+    hold one. An `incomplete` one is disconnected, saying what it lacks: a test it passed
+    before its connector required more no longer tells whether it can run."""
+    status, message = row.status, row.status_message
+    if incomplete is not None:
+        status, message = "disconnected", str(incomplete)
     return ConnectionInfo(
         row.name,
         row.type,
         scrub(dict(row.fields), hidden),
         secret_names,
-        row.status,
-        row.status_message,
+        status,
+        message,
         row.tested_at,
+        incomplete,
     )
 
 
@@ -398,12 +409,28 @@ class Connections:
         hidden = self.store.secrets.union(
             *(derived_secrets(secrets, row.fields or {}) for row, secrets in opened)
         )
-        return [_info(row, sorted(secrets), hidden) for row, secrets in opened]
+        return [
+            _info(row, sorted(secrets), hidden, self._incomplete(row, secrets))
+            for row, secrets in opened
+        ]
 
     def get(self, name: str) -> ConnectionInfo:
         row = self._row(name)
         hidden = self.secret_values() | self.store.secrets
-        return _info(row, sorted(self.vault.open(row.secrets)), hidden)
+        secrets = self.vault.open(row.secrets)
+        return _info(row, sorted(secrets), hidden, self._incomplete(row, secrets))
+
+    def _incomplete(self, row: ConnectionRow, secrets: dict[str, str]) -> InputError | None:
+        """Why the connection of `row` (with its `secrets`) cannot run for want of a field
+        its connector requires (`_lacking`); None when it has them all, is a placeholder
+        (refused as such), or its connector does not load (the recipe's reading says why)."""
+        if row.status == PLACEHOLDER:
+            return None
+        try:
+            connector = get_connector(row.type, self.root)
+        except LpstudioError:
+            return None
+        return _lacking(row.name, connector, {**row.fields, **secrets})
 
     def values(self, name: str) -> tuple[str, dict[str, Any]]:
         """The connector type and every field value, secrets decrypted: for running only.
@@ -432,14 +459,9 @@ class Connections:
         """The connection's connector and values, refused when a required field lacks."""
         type_, config = self.values(name)
         connector = get_connector(type_, self.root)
-        known = {spec.name: spec for spec in connector.fields}
-        missing = [
-            spec
-            for spec in known.values()
-            if spec.required and spec.default is None and spec.name not in config
-        ]
-        if missing:
-            raise _incomplete(name, connector, missing, sorted(set(config) - set(known)))
+        incomplete = _lacking(name, connector, config)
+        if incomplete is not None:
+            raise incomplete
         return connector, config
 
     def secret_values(self) -> set[str]:
@@ -637,6 +659,23 @@ def authorise_fix(name: str, secrets: list[str]) -> str:
     )
 
 
+def _lacking(name: str, connector: Connector, config: dict[str, Any]) -> InputError | None:
+    """Why connection `name`, holding `config`, cannot be opened: it lacks fields its
+    connector requires with no default, renamed or added in the connector's code since it
+    was saved (an upgrade of its package). None when it has them all. The one rule of what
+    a connection lacks: its state (`_info`), a recipe's readiness (`bind_connections`) and
+    opening it for a job or a test all ask it."""
+    known = {spec.name for spec in connector.fields}
+    missing = [
+        spec
+        for spec in connector.fields
+        if spec.required and spec.default is None and spec.name not in config
+    ]
+    if not missing:
+        return None
+    return _incomplete(name, connector, missing, sorted(set(config) - known))
+
+
 def _incomplete(
     name: str, connector: Connector, missing: list[Field], unknown: list[str]
 ) -> InputError:
@@ -717,18 +756,24 @@ def bind_connections(
 ) -> dict[str, str]:
     """Which connection fills each slot of `recipe`: the chosen one, else the one named like
     the slot, else the only connection of the slot's type. Refuses what does not fit, saying
-    why and how to choose for that recipe, and a placeholder unless `ready` is false
-    (settings may be saved before it is authorised; they cannot be used). Every slot's
+    why and how to choose for that recipe, and, unless `ready` is false (settings may be
+    saved before it is authorised or completed; they cannot be used), a placeholder or a
+    connection lacking a field its connector now requires (`ConnectionInfo.incomplete`,
+    with the command that gives it: whatever its last test said). Every slot's
     problem is said in one refusal: slots that no connection fills together, with the
     commands that create what each needs
     (`trigger`: the recipe's, whose webhook checks signatures with a secret of its slot's
     connection; `root`: the workspace, whose own connectors may fill them)."""
     by_name = {info.name: info for info in available}
     placeholders: dict[str, ConnectionInfo] = {}  # by slot: refused together, at the end
+    incomplete: list[InputError] = []  # those lacking a field their connector requires
 
     def _ready(info: ConnectionInfo, slot: str) -> str:
         if ready and info.status == PLACEHOLDER:
             placeholders[slot] = info
+        elif ready and info.incomplete is not None:
+            said = info.incomplete
+            incomplete.append(InputError(said.message, field=f"connections.{slot}", fix=said.fix))
         return info.name
 
     def _fill(slot: str, spec: dict[str, Any]) -> str | None:
@@ -780,6 +825,7 @@ def bind_connections(
         problems.append(_no_connection({slot: slots[slot] for slot in unfilled}, trigger, root))
     if placeholders:
         problems.append(_placeholders(placeholders))
+    problems += incomplete
     if problems:
         raise _together(problems)
     return bound

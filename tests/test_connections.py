@@ -25,7 +25,7 @@ from lpstudio.sandbox import Sandbox
 from lpstudio.settings import saved_settings
 from lpstudio.studio import Studio
 
-from .conftest import run_cli, run_json, set_settings, write_recipe
+from .conftest import job_rows, run_cli, run_json, set_settings, write_recipe
 from .servers import rest
 
 SECRET = "sandbox-secret"
@@ -685,16 +685,17 @@ def test_a_connection_whose_connector_renamed_a_field_is_fixed_by_giving_it(cli,
     assert error["field"] == "api_key"
     assert "'api_key' (API key)" in error["message"] and "api-key" in error["message"]
     assert "lpstudio connections update dashy --secret api_key" in error["fix"]
-    # A job of a recipe using it ends before its first cell, saying the same.
+    # A run of a recipe using it is refused before any job, saying the same.
     uses = (
         "import lpstudio.kernel as lp\nprint(lp.connection('dashy').connection.config['api_key'])"
     )
     slots = {"dashy": {"type": "dashy"}}
     write_recipe(ws, "p/uses", cells=(uses,), metadata={"title": "uses", "connections": slots})
     ran = cli("run", "p/uses", "--json")
-    job = as_json(ran)
-    assert ran.exit_code == 1 and job["status"] == "failed", ran.output
-    assert "'api_key' (API key)" in job["error"]["evalue"] and job["progress"]["done"] == 0, job
+    refused = as_json(ran)["error"]
+    assert ran.exit_code == 2 and refused["field"] == "connections.dashy", ran.output
+    assert (refused["message"], refused["fix"]) == (error["message"], error["fix"]), refused
+    assert job_rows(ws) == 0
 
     updated = cli(
         "connections",

@@ -276,3 +276,58 @@ async def test_a_slot_whose_connector_stopped_loading_is_not_ready_wherever_show
     error = json.loads(called)["error"]
     assert status == 503 and error["code"] == "RecipeNotReady", called
     assert (error["field"], error["fix"]) == ("connections.acme", wanted), error
+
+
+async def test_a_connection_lacking_a_field_its_upgraded_connector_requires_is_not_ready(
+    jp_fetch: Any, ws: Path, cli: Any, studio: Studio
+) -> None:
+    """An upgrade of the connector adds a required field: the connection, whose last test
+    passed, was still `connected`, `lpstudio settings` and the recipe's `settings_problem`
+    said nothing, start was taken and a run queued a job that failed at once with the
+    field's name; only once the connection was untested did start refuse. Its state and
+    the recipe's readiness say it now, each with the command that gives the field."""
+    (ws / "connectors").mkdir()
+    (ws / "connectors" / "acme.py").write_text(ACME)
+    metadata = {"title": "lead", "connections": {"acme": {"type": "acme"}}}
+    write_recipe(ws, "crm/lead", 'email: str = "a@x.com"', ("print(email)",), metadata)
+    studio.connections.add("acme", "acme", {"base_url": "https://acme.test"}, "alice")
+    assert studio.connections.test("acme").status == "connected"
+    upgraded = ACME.replace(
+        'Field("base_url", "URL")', 'Field("base_url", "URL"), Field("seats3", "Seats3")'
+    )
+    (ws / "connectors" / "acme.py").write_text(upgraded)
+    message = (
+        "connection 'acme' has no value for field 'seats3' (Seats3), which connector acme requires"
+    )
+    fix = "give it with `lpstudio connections update acme --field seats3=...`"
+
+    (listed,) = answered(cli("connections", "list", "--json"), 0)
+    problem = answered(cli("settings", "crm/lead", "--json"), 0)["settings_problem"]
+    said = cli("settings", "crm/lead").output
+    refused = answered(cli("start", "crm/lead", "--json"), 2)["error"]
+    ran = answered(cli("run", "crm/lead", "-p", "email", "s3@x.com", "--json"), 2)["error"]
+    answer = await jp_fetch(
+        "lpstudio", "api", "v1", "recipes", "crm", "lead.ipynb", headers={"X-Test-User": "alice"}
+    )
+    detail = json.loads(answer.body)["settings_problem"]
+    form = RecipeForm("crm/lead", studio)
+    box = shown(form.problem.value)
+    form.close()
+
+    assert (listed["status"], listed["status_message"]) == (
+        "disconnected",
+        f"{message}\n  fix: {fix}",
+    ), listed
+    wanted = {"code": "InputError", "message": message, "field": "connections.acme", "fix": fix}
+    assert problem == wanted, problem
+    assert refused == problem and ran == problem, (refused, ran)
+    assert f"not ready:   {message}\n  fix: {fix}" in said, said
+    assert detail["message"] == message, detail  # the fix in REST's terms
+    assert detail["fix"].endswith('/connections/acme {"fields": {"seats3": ...}}'), detail
+    assert f"incomplete: {message}" in box, box
+    assert "fix: give it with Edit of acme in the Connections panel" in box, box
+    assert job_rows(ws) == 0
+    assert saved_settings(studio.store, "crm/lead.ipynb").get("state") != "started"
+
+    studio.connections.update("acme", {"seats3": "3"})
+    assert "settings_problem" not in answered(cli("settings", "crm/lead", "--json"), 0)

@@ -1012,6 +1012,8 @@ class RecipeForm(w.VBox):
         if spec is not None:
             kind = spec.get("type")
             found = self.studio.connections.list()
+            if any(c.incomplete is not None and c.incomplete.fix == fix for c in found):
+                return None  # it lacks a field: the API's fix, in the lab's terms, names it
             name = self.slot_connection(slot) or self.saved.get("connections", {}).get(slot)
             if name and not any(c.name == name for c in found):  # deleted: no test mends it
                 return (
