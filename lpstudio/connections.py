@@ -9,14 +9,17 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import re
 import threading
+import traceback
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import httpx
 from cryptography.fernet import Fernet, InvalidToken
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -25,12 +28,14 @@ from .errors import InputError, LpstudioError, NotFoundError, word
 from .models import Connection as ConnectionRow
 from .models import RecipeSettings, utcnow
 from .redaction import MASK, derived_secrets, scrub, scrub_text
-from .registry import get_connector, given_connector
+from .registry import code_place, get_connector, given_connector
 from .sdk import Connection, Connector, Field
 from .store import Store, audit_in
 
 if TYPE_CHECKING:
     from .workspace import Workspace
+
+log = logging.getLogger("lpstudio.connections")
 
 #: A connection's (or an API client's) name, whole: `(?!\n)`, as Python's `$` alone lets a
 #: final line break through.
@@ -478,15 +483,18 @@ class Connections:
         """Runs the connector's test and records connected or disconnected, and when. A
         placeholder is refused with the command that authorises it (nothing to test yet).
         A test still running after `TEST_TIMEOUT` is disconnected: it is left to end in a
-        daemon thread (Python cannot stop the connector's code), which holds no exit."""
+        daemon thread (Python cannot stop the connector's code), which holds no exit. A
+        test whose own code failed says where (`_test_failed`)."""
         conn = self.open(name)
         outcome: list[tuple[str | None, str]] = []
 
         def run() -> None:
             try:
                 outcome.append((conn.connector.run_test(conn) or None, "connected"))
-            except Exception as exc:  # any failure of the app or the network: "disconnected"
+            except (LpstudioError, OSError, httpx.HTTPError) as exc:  # the app or the network
                 outcome.append((f"{type(exc).__name__}: {exc}", "disconnected"))
+            except Exception as exc:  # a KeyError, a RuntimeError...: the test's code
+                outcome.append((str(self._test_failed(conn, exc)), "disconnected"))
             finally:
                 conn.close()
 
@@ -503,6 +511,25 @@ class Connections:
             stored.status, stored.status_message, stored.tested_at = status, message, utcnow()
         self._audit("test_connection", name, status=status)
         return self.get(name)
+
+    def _test_failed(self, conn: Connection, exc: Exception) -> LpstudioError:
+        """Why a test whose own code raised (not a `ConnectorError`: the app's refusal, said
+        as it is) failed: its file and line, as a load error names them (`code_place`), and
+        its traceback in the log, masked of the workspace's secrets as logs are. Said only
+        as `KeyError: 'account'`, its author could not find the line."""
+        connector = conn.connector
+        place = code_place(connector, connector._test or connector.run_test, exc)
+        at = f" ({place[0]}, line {place[1]})" if place else ""
+        shown = f"{place[0]}, line {place[1]}" if place else connector.shown_source
+        hidden = self.secret_values() | self.store.secrets
+        said = scrub_text("".join(traceback.format_exception(exc)).rstrip(), hidden)
+        log.error("the test of connection %s failed in its connector's code: %s", conn.name, said)
+        return LpstudioError(
+            f"the test of connector {connector.name} failed in its own code: "
+            f"{type(exc).__name__}: {exc}{at}",
+            fix=f"correct the connector's test in {shown} (the log has its traceback), then "
+            f"`lpstudio connections test {word(conn.name)}`",
+        )
 
     def _timed_out(self, conn: Connection) -> LpstudioError:
         """Why a test did not end in time, naming the field that sets the URL its latest

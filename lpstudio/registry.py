@@ -23,6 +23,7 @@ import sys
 import threading
 import traceback
 import types
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 from pathlib import Path
@@ -217,6 +218,25 @@ def _failed_at(exc: BaseException, path: Path, shown: str) -> tuple[str, int] | 
             return shown, line
         if file.is_relative_to(root):
             return f"{shown}/{file.relative_to(root).as_posix()}", line
+    return None
+
+
+def code_place(
+    connector: Connector, func: Callable[..., Any], exc: BaseException
+) -> tuple[str, int] | None:
+    """Where `exc` left `func`, code of `connector` (its test), as a load error names it
+    (`_failed_at`): the innermost line of the connector's files, a workspace's or bundled
+    one's by the path `source` shows (`connectors/acme.py`), a package's in its installed
+    folder (`acme_crm/__init__.py`); None when none of its lines is in the traceback."""
+    if connector.source and Path(connector.source).is_absolute():
+        return _failed_at(exc, Path(connector.source), connector.shown_source)
+    top = sys.modules.get(func.__module__.partition(".")[0])
+    folders = getattr(top, "__path__", None)
+    file = getattr(top, "__file__", None)
+    if folders:
+        return _failed_at(exc, Path(next(iter(folders))), top.__name__)  # type: ignore[union-attr]
+    if file:
+        return _failed_at(exc, Path(file), Path(file).name)
     return None
 
 

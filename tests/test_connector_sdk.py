@@ -951,3 +951,93 @@ def test_the_readme_example_never_creates_a_lead_twice_across_retries_of_a_job(
     assert all(e.uncertain and "may exist: check Acme" in e.message for e in unsure), unsure
     assert len(server.seen("/echo/leads")) == 1 and again == first
     assert len(server.seen("/status/422/leads")) == 2
+
+
+# -- a connector's test whose own code fails -----------------------------------------------
+
+FAILING_TEST = (
+    ACME
+    + """
+
+@connector.test
+def test(conn):
+    answer = {"user": "me", "key": conn.config["api_key"]}
+    return answer["account"] + conn.config["api_key"]
+"""
+)
+#: The line of `FAILING_TEST` that fails, counted as an editor counts it.
+FAILING_LINE = (
+    FAILING_TEST.splitlines().index('    return answer["account"] + conn.config["api_key"]') + 1
+)
+
+
+def test_a_test_whose_code_raises_says_where_with_its_traceback_in_the_log(
+    cli: Callable[..., Result], ws: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Its status said only `disconnected: KeyError: 'account'`, with no fix and no
+    traceback anywhere: its author could not find the failing line."""
+    _write(ws, "acme", FAILING_TEST)
+    assert _add_acme(cli).exit_code == 0
+
+    tested = cli("connections", "test", "acme-prod")
+    shown = json.loads(cli("connections", "list", "--json").stdout)[0]
+
+    place = f"connectors/acme.py, line {FAILING_LINE}"
+    assert tested.exit_code == 1, tested.output
+    assert shown["status"] == "disconnected", shown
+    assert shown["status_message"] == (
+        f"the test of connector acme failed in its own code: KeyError: 'account' ({place})\n"
+        f"  fix: correct the connector's test in {place} (the log has its traceback), then "
+        "`lpstudio connections test acme-prod`"
+    ), shown
+    logged = caplog.text  # the CLI's stderr, the server's log
+    assert "Traceback (most recent call last)" in logged and "KeyError: 'account'" in logged
+    assert f'acme.py", line {FAILING_LINE}, in test' in logged, logged
+
+
+def test_a_package_connector_s_failing_test_names_its_module_and_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, ws: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A package's connector is named by its installed file, not the entry point alone; the
+    connection's secret in what it raised is masked in its status and the log."""
+    _package(tmp_path, monkeypatch, {"acme": "acme_pkg:connector"})
+    quoting = FAILING_TEST.replace(
+        'answer["account"]', 'answer["account" + conn.config["api_key"]]'
+    )
+    (tmp_path / "site" / "acme_pkg.py").write_text(quoting)
+    with Studio.open(ws, user="alice") as studio:
+        studio.connections.add(
+            "acme-prod", "acme", {"base_url": "https://a.test", "api_key": "demo-key-1"}, "alice"
+        )
+        info = studio.connections.test("acme-prod")
+
+    place = f"acme_pkg.py, line {FAILING_LINE}"
+    assert info.status == "disconnected", info
+    assert f"KeyError: 'account****' ({place})" in (info.status_message or ""), info
+    assert f"fix: correct the connector's test in {place}" in (info.status_message or ""), info
+    assert "KeyError: 'account****'" in caplog.text and "demo-key-1" not in caplog.text
+
+
+def test_a_connector_error_of_a_test_is_said_as_it_is(cli: Callable[..., Result], ws: Path) -> None:
+    """The app's refusal, raised as a `ConnectorError`, keeps its own message and fix."""
+    refused = (
+        ACME
+        + """
+
+from lpstudio.sdk import ConnectorError
+
+
+@connector.test
+def test(conn):
+    raise ConnectorError("Acme answered HTTP 401", fix="give another api_key")
+"""
+    )
+    _write(ws, "acme", refused)
+    assert _add_acme(cli).exit_code == 0
+
+    tested = cli("connections", "test", "acme-prod", "--json")
+
+    assert json.loads(tested.stdout)["status_message"] == (
+        "ConnectorError: Acme answered HTTP 401\n  fix: give another api_key"
+    )
+    assert "Traceback" not in tested.output
