@@ -1348,6 +1348,8 @@ class Connector:
                 raise _not_of_kind(spec, error.instance)
             if spec and error.validator in ("minimum", "maximum", "exclusiveMinimum"):
                 fix = f"give {name} {spec.bounds()}"
+            if spec and error.validator == "enum":  # its choices are the fix, not its type
+                fix = f"use one of: {', '.join(map(str, spec.choices))}"
             if spec and spec.type == "url" and error.validator == "pattern" and not spec.secret:
                 reason = f"{error.instance!r} is not an http:// or https:// URL"
                 # The field's hint is help (what it is for), not how to write a URL.

@@ -183,6 +183,29 @@ def test_integer_choices_are_taken_as_integers(ws: Path, cli: Callable[..., Resu
     assert _listed(cli)["crm"]["tier"] == 2
 
 
+async def test_a_value_outside_a_field_s_choices_is_refused_with_the_choices(
+    jp_fetch: Any, ws: Path, cli: Callable[..., Result]
+) -> None:
+    """The refusal's fix said "give a value of the field's type", which 'asia' was."""
+    region = 'Field("region", "Region", required=False, choices=("eu", "us")),'
+    _write(ws, "acme", ACME.replace("    ],\n)", f"        {region}\n    ],\n)"))
+    assert _add(cli, "region=eu").exit_code == 0
+
+    updated = _error(cli("connections", "update", "crm", "--field", "region=asia", "--json"))
+    code, answered = await rest(
+        jp_fetch, "PUT", "connections", "crm", body={"fields": {"region": "asia"}}
+    )
+    tier = _error(cli("connections", "update", "crm", "--field", "tier=4", "--json"))
+
+    assert updated["message"] == (
+        "connection field 'region' (Region) is invalid: 'asia' is not one of ['eu', 'us']"
+    ), updated
+    assert (updated["field"], updated["fix"]) == ("region", "use one of: eu, us"), updated
+    assert code == 400 and answered["error"] == updated, answered
+    assert tier["fix"] == "use one of: 1, 2, 3", tier
+    assert _listed(cli)["crm"]["region"] == "eu"
+
+
 async def test_the_rest_api_takes_json_booleans_and_refuses_text_that_is_no_boolean(
     jp_fetch: Any, ws: Path
 ) -> None:
