@@ -117,15 +117,19 @@ def _info(
     row: ConnectionRow,
     secret_names: list[str],
     hidden: Collection[str] = (),
+    unusable: LpstudioError | None = None,
     incomplete: InputError | None = None,
 ) -> ConnectionInfo:
     """The row as shown, a plain field's value masked where it holds one of the `hidden`
     secrets: `add` and `update` refuse such a value, but a row an older lpstudio wrote may
-    hold one. An `incomplete` one is disconnected, saying what it lacks: a test it passed
-    before its connector required more no longer tells whether it can run."""
+    hold one. One that cannot run (its connector `unusable`: gone or failing to load; or
+    `incomplete`: lacking a field its connector now requires) is shown disconnected, with
+    that error and its fix, whatever its last test said: it showed connected, though
+    nothing could run it."""
     status, message = row.status, row.status_message
-    if incomplete is not None:
-        status, message = "disconnected", str(incomplete)
+    problem = unusable or incomplete
+    if problem is not None:
+        status, message = "disconnected", str(problem)
     return ConnectionInfo(
         row.name,
         row.type,
@@ -316,7 +320,7 @@ class Connections:
         nothing to change (`{}`, a form saved as it was shown), the connection is left as it
         is, tested or not: it was reset to untested, and audited as changed."""
         row = self._row(name)
-        connector = get_connector(row.type, self.root)
+        connector = self._connector_of(name, row.type)
         secret_names = connector.secret_fields()
         known = {f.name for f in connector.fields}
         cleared = _blank_fields(connector, values)
@@ -415,7 +419,7 @@ class Connections:
             *(derived_secrets(secrets, row.fields or {}) for row, secrets in opened)
         )
         return [
-            _info(row, sorted(secrets), hidden, self._incomplete(row, secrets))
+            _info(row, sorted(secrets), hidden, *self._problems(row, secrets))
             for row, secrets in opened
         ]
 
@@ -423,7 +427,14 @@ class Connections:
         row = self._row(name)
         hidden = self.secret_values() | self.store.secrets
         secrets = self.vault.open(row.secrets)
-        return _info(row, sorted(secrets), hidden, self._incomplete(row, secrets))
+        return _info(row, sorted(secrets), hidden, *self._problems(row, secrets))
+
+    def _problems(
+        self, row: ConnectionRow, secrets: dict[str, str]
+    ) -> tuple[LpstudioError | None, InputError | None]:
+        """Why the connection of `row` cannot run, as `list` and `get` show it: its connector
+        gone or failing to load (`_unusable`), and a field it requires lacking."""
+        return self._unusable(row.name, row.type), self._incomplete(row, secrets)
 
     def _incomplete(self, row: ConnectionRow, secrets: dict[str, str]) -> InputError | None:
         """Why the connection of `row` (with its `secrets`) cannot run for want of a field
@@ -436,6 +447,30 @@ class Connections:
         except LpstudioError:
             return None
         return _lacking(row.name, connector, {**row.fields, **secrets})
+
+    def _connector_of(self, name: str, type_: str) -> Connector:
+        """The connector of stored connection `name`, of type `type_`. One gone since (its
+        package uninstalled, its file deleted) is refused saying to install it again or
+        remove the connection: never to use another type, which a stored connection's
+        cannot be changed to."""
+        try:
+            return get_connector(type_, self.root)
+        except NotFoundError as exc:
+            raise NotFoundError(
+                f"connection '{name}': {exc.message}",
+                field="type",
+                fix=f"{exc.fix}; or remove the connection with `lpstudio connections remove "
+                f"{name}` and give the slots it filled another",
+            ) from None
+
+    def _unusable(self, name: str, type_: str) -> LpstudioError | None:
+        """Why connection `name` cannot run (its connector gone or failing to load), else
+        None: what `list` and `get` show it as instead of its last test's status."""
+        try:
+            self._connector_of(name, type_)
+        except LpstudioError as exc:
+            return exc
+        return None
 
     def values(self, name: str) -> tuple[str, dict[str, Any]]:
         """The connector type and every field value, secrets decrypted: for running only.
@@ -463,7 +498,7 @@ class Connections:
     def _complete(self, name: str) -> tuple[Connector, dict[str, Any]]:
         """The connection's connector and values, refused when a required field lacks."""
         type_, config = self.values(name)
-        connector = get_connector(type_, self.root)
+        connector = self._connector_of(name, type_)
         incomplete = _lacking(name, connector, config)
         if incomplete is not None:
             raise incomplete

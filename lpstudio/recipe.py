@@ -1090,14 +1090,15 @@ def _trigger_fix(
 
 def missing_connector(name: str, slot: str, kind: str, missing: NotFoundError) -> RecipeError:
     """The refusal of recipe `name`, whose `slot` needs a connector of type `kind` that
-    lpstudio does not have (`missing`, the registry's answer): a misspelt type in its
-    metadata, which no connection could ever fill."""
+    lpstudio does not have (`missing`, the registry's answer): most often one removed since
+    (its package uninstalled, its file deleted), which installing again mends, else a type
+    misspelt in its metadata, which no connection could ever fill."""
     where = f"metadata.lpstudio.connections.{slot}.type"
     return RecipeError(
         f"recipe {name}: slot '{slot}' needs a connector of type '{kind}', which lpstudio "
         "does not have",
         field=where,
-        fix=f"correct {where} in the notebook metadata: {missing.fix}",
+        fix=f"{missing.fix}; or, if '{kind}' is misspelt, correct {where} in the notebook metadata",
     )
 
 

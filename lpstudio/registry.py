@@ -58,7 +58,7 @@ class _Found:
             self.connectors[name] = connector
             self.listed_as[name] = listed_as
             return
-        self.twice[name] = [*places, connector.source]
+        self.twice[name] = [*places, connector.shown_source]
         self._refuse(name)
 
     def failed(self, listed_as: str, names: set[str], where: str, error: LpstudioError) -> None:
@@ -76,7 +76,7 @@ class _Found:
         """The places giving `name` so far (its connector, if one was added, is taken out)."""
         earlier = self.connectors.pop(name, None)
         if earlier is not None:
-            return [earlier.source]
+            return [earlier.shown_source]
         return self.twice.get(name) or [where for where, _ in self.unloaded.get(name, [])]
 
     def _refuse(self, name: str) -> None:
@@ -105,13 +105,17 @@ class _Found:
             both.broken.setdefault(name, error)
         for name, places in later.twice.items():
             if name in self.connectors:  # copies of a file that took a held name
-                both.broken[name] = _taken(name, places, self.connectors[name].source)
+                both.broken[name] = _taken(name, places, self.connectors[name].shown_source)
         for name, connector in later.connectors.items():
             if name in self.connectors:
-                error = _taken(name, [connector.source], self.connectors[name].source)
+                error = _taken(name, [connector.shown_source], self.connectors[name].shown_source)
                 both.broken.setdefault(later.listed_as[name], error)
             else:
                 both.add(connector, later.listed_as[name])
+        # Kept for lookups only (`get_connector`), once the names are settled: an earlier
+        # place's failure does not keep a later connector of its name aside.
+        for name in {*self.unloaded, *later.unloaded}:
+            both.unloaded[name] = [*self.unloaded.get(name, []), *later.unloaded.get(name, [])]
         return both
 
 
@@ -185,8 +189,9 @@ def _failed(
 ) -> LpstudioError:
     """A connector's load error, naming where it is: its own field and fix when lpstudio
     refused a declaration, else the exception, with the file and line it failed at (`at`,
-    where known) in its fix: a TypeError of a declaration (`@connector.action("go")`
-    without its title) named neither, where a SyntaxError names its line."""
+    where known) in its message and fix: a TypeError of a declaration
+    (`@connector.action("go")` without its title) named neither, and a SyntaxError names
+    its file bare (`__init__.py`), where `at` names it as `where` is named."""
     if isinstance(exc, LpstudioError):
         return InputError(
             f"connector {where}: {exc.message}", field=exc.field or "type", fix=exc.fix or fix
@@ -194,7 +199,8 @@ def _failed(
     said = f"{type(exc).__name__}: {exc}"
     if at is not None:
         file, line = at
-        said += "" if isinstance(exc, SyntaxError) else f" ({file}, line {line})"
+        text = exc.msg if isinstance(exc, SyntaxError) else exc
+        said = f"{type(exc).__name__}: {text} ({file}, line {line})"
         fix = f"{fix}: line {line} of {file}"
     return InputError(f"connector {where} failed to load: {said}", field="type", fix=fix)
 
@@ -274,14 +280,35 @@ def _load_files(folder: Path, prefix: str, check: bool, shown_as: str) -> _Found
             name = path.stem if path.is_file() else path.name
             at = _failed_at(exc, path, shown)
             error = _failed(shown, exc, "correct the connector's code", at)
-            found.failed(name, _names_in(path), str(path), error)
+            found.failed(name, _names_in(path), shown, error)
             continue
         connector.source, connector.shown_source = str(path), shown
         found.add(connector, path.stem if path.is_file() else path.name)
     return found
 
 
+def _installed_at(module: str) -> tuple[Path, Path] | None:
+    """Where an entry point's `module` is installed, found without running it: its
+    top-level package's folder (or its module file), which a developer knows its files by
+    (`acme_crm/__init__.py`), and `module`'s own file or folder; None when not found."""
+    top, *rest = module.split(".")
+    try:
+        spec = importlib.util.find_spec(top)
+    except (ImportError, ValueError):
+        return None
+    if spec is None or not spec.origin or not Path(spec.origin).is_file():
+        return None
+    root = Path(spec.origin).parent if spec.submodule_search_locations else Path(spec.origin)
+    own = root.joinpath(*rest)
+    return root, own if own.is_dir() or not rest else own.with_suffix(".py")
+
+
 def _load_entry_points() -> _Found:
+    """The connectors packages register. One that fails to load is filed under its entry
+    point's name and under the names its module's text declares (`_names_in`): an entry
+    point named otherwise than its connector (`acme_crm = acme_crm:connector` giving
+    `acme`) left what uses `acme` without its error. The error names the package's file
+    and line it failed at, by its module path (`acme_crm/__init__.py`)."""
     found = _Found()
     for entry in entry_points(group=ENTRY_POINT_GROUP):
         where = f"entry point {entry.name} = {entry.value}"
@@ -289,8 +316,15 @@ def _load_entry_points() -> _Found:
             connector = _connector_in(entry.load(), where)
             connector.check()
         except Exception as exc:
+            installed = _installed_at(entry.module)
+            names = {entry.name}
+            at = None
+            if installed is not None:
+                root, own = installed
+                at = _failed_at(exc, root, root.name)
+                names |= _names_in(own) if own.exists() else set()
             fix = "correct or reinstall the package that provides it"
-            found.failed(entry.name, {entry.name}, where, _failed(where, exc, fix))
+            found.failed(entry.name, names, where, _failed(where, exc, fix, at))
             continue
         connector.source = connector.shown_source = f"entry point {entry.value}"
         found.add(connector, entry.name)
@@ -368,27 +402,45 @@ def connector_listing(workspace_root: Path | None = None) -> dict[str, list[dict
 
 
 def get_connector(name: str, workspace_root: Path | None = None) -> Connector:
+    """The connector of type `name`. One that did not load raises its error, and so does a
+    name only a place that did not load may give (an entry point named otherwise than its
+    connector). A type no place gives, where it is stored (a connection's) or written (a
+    recipe's), is most often a connector since removed (its package uninstalled, its file
+    deleted): the NotFoundError says to install it again."""
     found = _found(workspace_root)
     if name in found.connectors:
         return found.connectors[name]
     if name in found.broken:
         raise found.broken[name]
+    failures = [error for _, error in found.unloaded.get(name, [])]
+    if len(failures) == 1:
+        raise failures[0]
+    if failures:
+        raise InputError(
+            "; ".join(error.message for error in failures),
+            field="type",
+            fix="; ".join(dict.fromkeys(error.fix or "" for error in failures)),
+        )
     others = "".join(f"; {error.message}" for error in found.broken.values())
     raise NotFoundError(
         f"unknown connector type '{name}'{others}",
         field="type",
-        fix=f"use one of: {', '.join(sorted(found.connectors))} (see `lpstudio connectors`)",
+        fix=f"install again the connector package, or restore the connectors/ file, that "
+        f"provided '{name}' (`lpstudio connectors` lists the connectors there are)",
     )
 
 
 def given_connector(name: str, workspace_root: Path | None = None) -> Connector:
     """`get_connector` for a type a user gives (a new connection's `type`): one lpstudio
-    lacks is that input's mistake, refused as bad input (a REST 400 naming `type`), where
-    elsewhere (a stored connection's) it is a connector gone missing."""
+    lacks is that input's mistake, refused as bad input (a REST 400 naming `type`) with the
+    types there are, where elsewhere (a stored connection's) it is a connector gone
+    missing."""
     try:
         return get_connector(name, workspace_root)
     except NotFoundError as exc:
-        raise InputError(exc.message, field=exc.field, fix=exc.fix) from None
+        known = ", ".join(sorted(load_connectors(workspace_root)))
+        fix = f"use one of: {known} (see `lpstudio connectors`)"
+        raise InputError(exc.message, field=exc.field, fix=fix) from None
 
 
 def forget() -> None:

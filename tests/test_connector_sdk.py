@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import subprocess
 import sys
 from collections.abc import Callable
@@ -23,7 +24,9 @@ from click.testing import Result
 from lpstudio import registry
 from lpstudio.client import ConnectionClient
 from lpstudio.errors import InputError
+from lpstudio.models import Connection as ConnectionRow
 from lpstudio.registry import bundled_dir, get_connector, load_connectors
+from lpstudio.registry import connector_listing as load_connectors_listing
 from lpstudio.sdk import Connection, ConnectorError, MemoryLedger
 from lpstudio.studio import Studio
 
@@ -184,8 +187,12 @@ def test_a_bundled_name_taken_by_a_file_breaks_only_that_file(
     assert added.exit_code == 0, added.output
     assert kept.exit_code == 0, kept.output  # the bundled http keeps working
     broken = {b["name"]: b for b in json.loads(listed.stdout)["broken"]}
-    assert str(shadow) in broken["my_http"]["message"] and "rename" in broken["my_http"]["fix"]
-    assert str(bundled_dir() / "http") in broken["my_http"]["message"]
+    # Each named as `source` names it (README), never by a server's folder.
+    assert broken["my_http"]["message"] == (
+        f"connector 'http' of connectors/{shadow.name} is not used: the name is already "
+        "taken by lpstudio:connectors/http, and no other file or package may replace it"
+    )
+    assert "rename" in broken["my_http"]["fix"]
 
 
 def test_a_file_without_a_connector_is_refused_under_its_name(
@@ -489,6 +496,118 @@ def test_a_package_whose_connector_fails_breaks_no_other(
     assert "acme_broken_pkg" in caught.value.message
     assert "half written" in caught.value.message
     assert "http" in load_connectors(None)
+
+
+def _uninstall(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`pip uninstall` of the package `_package` installed, as a process started after it
+    sees it (its workspaces' connectors read again too)."""
+    shutil.rmtree(tmp_path / "site" / "acme_connectors-1.0.dist-info")
+    monkeypatch.delitem(sys.modules, "acme_pkg", raising=False)
+    monkeypatch.setattr(registry, "_base", None)
+    monkeypatch.setattr(registry, "_workspaces", {})
+
+
+def test_a_connection_and_recipe_whose_package_was_uninstalled_say_to_install_it_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, ws: Path, cli: Callable[..., Result]
+) -> None:
+    """Once its package was uninstalled, a connection said `use one of: csv_file, ...` (a
+    stored connection's type cannot change), a recipe to correct its correct metadata, and
+    `connections list` still showed the connection connected."""
+    _package(tmp_path, monkeypatch, {"acme": "acme_pkg:connector"})
+    monkeypatch.setattr(registry, "_workspaces", {})
+    assert _add_acme(cli).exit_code == 0
+    write_recipe(
+        ws, "crm/lead", metadata={"title": "lead", "connections": {"crm": {"type": "acme"}}}
+    )
+    with Studio.open(ws, user="alice") as studio, studio.store.write() as session:
+        session.get_one(ConnectionRow, "acme-prod").status = "connected"  # a test passed
+    _uninstall(tmp_path, monkeypatch)
+
+    tested = cli("connections", "test", "acme-prod", "--json")
+    (listed,) = json.loads(cli("connections", "list", "--json").stdout)
+    run = cli("run", "crm/lead", "--json")
+
+    error = _error(tested)
+    assert error["message"] == "connection 'acme-prod': unknown connector type 'acme'", error
+    assert error["fix"].startswith(
+        "install again the connector package, or restore the connectors/ file, that provided 'acme'"
+    ), error
+    assert (
+        "lpstudio connections remove acme-prod" in error["fix"] and "use one of" not in error["fix"]
+    )
+    assert listed["status"] == "disconnected", listed
+    assert listed["status_message"] == f"{error['message']}\n  fix: {error['fix']}"
+    refused = _error(run)
+    assert refused["fix"].startswith("install again the connector package"), refused
+    assert "use one of" not in refused["fix"]
+
+
+def test_a_package_named_otherwise_than_its_connector_gives_its_load_error_where_it_is_used(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, ws: Path, cli: Callable[..., Result]
+) -> None:
+    """`acme_crm = acme_crm:connector` giving `acme` that failed to load: a slot or
+    connection of type `acme` was told lpstudio has no such type, to use another, where the
+    README promises whatever uses it gets its error, which names its file and line as the
+    package's developer knows it (never a bare `__init__.py`)."""
+    _package(tmp_path, monkeypatch, {"acme_crm": "acme_crm:connector"})
+    package = tmp_path / "site" / "acme_crm"
+    package.mkdir()
+    declaration = 'connector = Connector("acme", title="A")\n\n@connector.action("go")\n'
+    (package / "__init__.py").write_text(HEAD + declaration + "def go(conn):\n    pass\n")
+    monkeypatch.delitem(sys.modules, "acme_crm", raising=False)
+    monkeypatch.setattr(registry, "_workspaces", {})
+    write_recipe(
+        ws, "crm/lead", metadata={"title": "lead", "connections": {"crm": {"type": "acme"}}}
+    )
+
+    added = _error(cli("connections", "add", "a", "--type", "acme", "--json"))
+    run = _error(cli("run", "crm/lead", "--json"))
+
+    assert added["message"] == (
+        "connector entry point acme_crm = acme_crm:connector failed to load: TypeError: "
+        "Connector.action() missing 1 required keyword-only argument: 'title' "
+        "(acme_crm/__init__.py, line 4)"
+    ), added
+    assert added["fix"] == (
+        "correct or reinstall the package that provides it: line 4 of acme_crm/__init__.py"
+    )
+    assert run["field"] == "connections.crm" and added["message"] in run["message"], run
+    assert run["fix"] == added["fix"]
+
+
+def test_a_connector_package_with_a_syntax_error_names_its_file_by_its_module_path(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _package(tmp_path, monkeypatch, {"acme": "acme_crm:connector"})
+    package = tmp_path / "site" / "acme_crm"
+    package.mkdir()
+    (package / "__init__.py").write_text(HEAD + 'connector = Connector("acme", title="A"\n')
+    monkeypatch.delitem(sys.modules, "acme_crm", raising=False)
+
+    (broken,) = load_connectors_listing()["broken"]
+
+    assert broken["message"].startswith(
+        "connector entry point acme = acme_crm:connector failed to load: SyntaxError: "
+    ), broken
+    assert broken["message"].endswith(" (acme_crm/__init__.py, line 2)"), broken
+    assert broken["fix"].endswith(": line 2 of acme_crm/__init__.py")
+
+
+def test_a_package_taking_a_bundled_name_is_named_as_the_listing_names_sources(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The clash named the bundled connector by its folder on the server."""
+    _package(tmp_path, monkeypatch, {"my_http": "acme_pkg:connector"})
+    (tmp_path / "site" / "acme_pkg.py").write_text(
+        HEAD + 'connector = Connector("http", title="H")\n'
+    )
+
+    broken = {b["name"]: b for b in load_connectors_listing()["broken"]}
+
+    assert broken["my_http"]["message"] == (
+        "connector 'http' of entry point acme_pkg:connector is not used: the name is already "
+        "taken by lpstudio:connectors/http, and no other file or package may replace it"
+    )
 
 
 # -- a long-running process sees the workspace's connectors as they are now -----------------
