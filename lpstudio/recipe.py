@@ -755,7 +755,7 @@ class Recipe:
             try:
                 get_connector(spec["type"], root)
             except NotFoundError as exc:
-                raise missing_connector(self.name, slot, spec["type"], exc) from None
+                raise missing_connector(self.name, slot, spec["type"], exc, root) from None
             except LpstudioError:
                 continue
 
@@ -1088,17 +1088,22 @@ def _trigger_fix(
     )
 
 
-def missing_connector(name: str, slot: str, kind: str, missing: NotFoundError) -> RecipeError:
+def missing_connector(
+    name: str, slot: str, kind: str, missing: NotFoundError, root: Path | None
+) -> RecipeError:
     """The refusal of recipe `name`, whose `slot` needs a connector of type `kind` that
-    lpstudio does not have (`missing`, the registry's answer): most often one removed since
-    (its package uninstalled, its file deleted), which installing again mends, else a type
-    misspelt in its metadata, which no connection could ever fill."""
+    lpstudio does not have (`missing`, the registry's answer), in workspace `root`: most
+    often one removed since (its package uninstalled, its file deleted), which installing
+    again mends, else a type misspelt in its metadata, which no connection could fill."""
+    from .registry import known_types  # here: loading connectors imports their code
+
     where = f"metadata.lpstudio.connections.{slot}.type"
     return RecipeError(
         f"recipe {name}: slot '{slot}' needs a connector of type '{kind}', which lpstudio "
         "does not have",
         field=where,
-        fix=f"{missing.fix}; or, if '{kind}' is misspelt, correct {where} in the notebook metadata",
+        fix=f"{missing.fix}; or, if '{kind}' is misspelt, correct {where} in the notebook "
+        f"metadata: {known_types(root)}",
     )
 
 

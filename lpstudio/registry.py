@@ -438,9 +438,14 @@ def given_connector(name: str, workspace_root: Path | None = None) -> Connector:
     try:
         return get_connector(name, workspace_root)
     except NotFoundError as exc:
-        known = ", ".join(sorted(load_connectors(workspace_root)))
-        fix = f"use one of: {known} (see `lpstudio connectors`)"
-        raise InputError(exc.message, field=exc.field, fix=fix) from None
+        raise InputError(exc.message, field=exc.field, fix=known_types(workspace_root)) from None
+
+
+def known_types(workspace_root: Path | None = None) -> str:
+    """The fix of a connector type given wrong (a new connection's, a recipe's misspelt
+    one): the types there are."""
+    known = ", ".join(sorted(load_connectors(workspace_root)))
+    return f"use one of: {known} (see `lpstudio connectors`)"
 
 
 def forget() -> None:

@@ -717,7 +717,7 @@ class Studio:
             try:
                 get_connector(kind, self.workspace.root)
             except NotFoundError as exc:
-                raise missing_connector(recipe.name, slot, kind, exc) from None
+                raise missing_connector(recipe.name, slot, kind, exc, self.workspace.root) from None
             except LpstudioError as exc:
                 raise InputError(
                     f"slot '{slot}' needs the {kind} connector, which does not load: {exc.message}",

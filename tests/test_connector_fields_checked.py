@@ -19,7 +19,7 @@ from click.testing import CliRunner, Result
 from lpstudio import registry
 from lpstudio.cli import main
 from lpstudio.errors import InputError
-from lpstudio.registry import bundled_dir, get_connector
+from lpstudio.registry import get_connector
 from lpstudio.sdk import Connector, Field
 from lpstudio.studio import Studio
 
@@ -415,7 +415,9 @@ def test_a_workspace_file_taking_a_bundled_name_is_broken_and_the_bundled_one_wo
     assert http["title"] == "HTTP" and http["source"] == "lpstudio:connectors/http"
     (broken,) = listed["broken"]
     assert broken["name"] == "http2" and broken["field"] == "name"
-    assert str(shadow) in broken["message"] and str(bundled_dir() / "http") in broken["message"]
+    # Each named as `source` names it, never by a server's folder.
+    assert f"of connectors/{shadow.name} is not used" in broken["message"], broken
+    assert "taken by lpstudio:connectors/http," in broken["message"], broken
     assert "rename" in broken["fix"]
     assert "http2 " in text.stdout and "  fix: rename" in text.stdout
     assert added.exit_code == 0, added.output
@@ -461,7 +463,8 @@ def test_two_workspace_files_of_one_name_are_both_refused_naming_both_and_the_fi
     assert "acme" not in {c["name"] for c in listed["connectors"]}
     (broken,) = listed["broken"]
     assert broken == {**error, "name": "acme"}
-    assert str(first) in error["message"] and str(second) in error["message"]
+    said = f"connectors/{first.name} and connectors/{second.name}"
+    assert said in error["message"] and str(first) not in error["message"], error
     assert "none of them is used" in error["message"]
     assert "rename" in error["fix"] and "remove" in error["fix"]
 

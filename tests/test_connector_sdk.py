@@ -539,7 +539,7 @@ def test_a_connection_and_recipe_whose_package_was_uninstalled_say_to_install_it
     assert listed["status_message"] == f"{error['message']}\n  fix: {error['fix']}"
     refused = _error(run)
     assert refused["fix"].startswith("install again the connector package"), refused
-    assert "use one of" not in refused["fix"]
+    assert "; or, if 'acme' is misspelt, correct" in refused["fix"], refused
 
 
 def test_a_package_named_otherwise_than_its_connector_gives_its_load_error_where_it_is_used(
