@@ -22,6 +22,7 @@ import httpx
 import pytest
 from playwright.sync_api import expect
 
+from lpstudio.models import Connection as ConnectionRow
 from lpstudio.sandbox import Sandbox
 from lpstudio.settings import saved_settings
 from lpstudio.studio import Studio
@@ -946,14 +947,21 @@ def test_editing_a_connection_whose_connector_was_removed_says_so(tmp_path: Path
     source = crm_workspace(root, CRM)
     with Studio.open(root, user="alice") as studio:
         studio.connections.add("crm-prod", "crm", {"site": "brand"}, "alice")
+        with studio.store.write() as session:  # a test passed before the file was removed
+            session.get_one(ConnectionRow, "crm-prod").status = "connected"
     source.unlink()
     with connections_page(root, tmp_path / "jupyter") as page:
         panel = page.locator(".lps-connections:visible")
+        # Not connected: nothing could run it (its row says why, as the CLI and REST do).
+        row = panel.locator("tr[data-connection=crm-prod]")
+        row.locator(".lps-status-disconnected").wait_for()
+        assert "unknown connector type 'crm'" in row.inner_text()
         panel.locator("tr[data-connection=crm-prod] .lps-edit").click()
         notice = panel.locator(".lps-editor .lps-connector-problem[data-connector=crm]")
         notice.wait_for()
         text = notice.inner_text()
-        assert "crm" in text and "restore the connector's file" in text, text
+        assert "install again the connector package, or restore the connectors/ file" in text, text
+        assert "that provided crm" in text, text
         assert "delete this connection" in text, text
         assert panel.locator(".lps-editor .lps-save").count() == 0
         panel.locator(".lps-editor").get_by_role("button", name="Cancel").click()

@@ -327,13 +327,14 @@ function brokenNotice(b: BrokenConnector): HTMLElement {
   );
 }
 
-/** A connection's connector that neither loads nor fails to: its file was removed. */
+/** A connection's connector that neither loads nor fails to: its package was uninstalled, or
+ * its file removed (which of them provided it is not known any more). */
 function missing(name: string): BrokenConnector {
   return {
     name,
     code: 'NotFoundError',
     message: `no connector ${name} is installed (bundled, in the workspace's connectors/ folder, or from a package)`,
     field: 'type',
-    fix: "restore the connector's file under the workspace's connectors/ folder, or delete this connection"
+    fix: `install again the connector package, or restore the connectors/ file, that provided ${name}; or delete this connection`
   };
 }
