@@ -542,6 +542,25 @@ def test_a_connection_and_recipe_whose_package_was_uninstalled_say_to_install_it
     assert "; or, if 'acme' is misspelt, correct" in refused["fix"], refused
 
 
+async def test_the_rest_api_says_the_same_of_a_connection_whose_package_was_uninstalled(
+    jp_fetch: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, ws: Path, cli: Callable
+) -> None:
+    _package(tmp_path, monkeypatch, {"acme": "acme_pkg:connector"})
+    monkeypatch.setattr(registry, "_workspaces", {})
+    assert _add_acme(cli).exit_code == 0
+    _uninstall(tmp_path, monkeypatch)
+
+    status, answer = await rest(jp_fetch, "POST", "connections", "acme-prod", "test", body={})
+    _, listed = await rest(jp_fetch, "GET", "connections")
+
+    assert status == 404 and answer["error"]["field"] == "type", answer
+    assert answer["error"]["fix"].startswith("install again the connector package"), answer
+    assert "use one of" not in answer["error"]["fix"], answer
+    (row,) = listed if isinstance(listed, list) else listed["connections"]
+    assert row["status"] == "disconnected", row
+    assert "unknown connector type 'acme'" in row["status_message"], row
+
+
 def test_a_package_named_otherwise_than_its_connector_gives_its_load_error_where_it_is_used(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, ws: Path, cli: Callable[..., Result]
 ) -> None:
