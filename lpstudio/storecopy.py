@@ -120,7 +120,8 @@ def copy_store(workspace: Workspace, source: Store, url: str) -> CopiedStore:
     """Copies `source`, the store of `workspace`, into the new, empty database at `url`
     (read as `[store] url` is read: a relative SQLite path is in the workspace), in one
     transaction on it. Refused before anything is written: a URL that names no store, the
-    workspace's store itself, a store in use, and a source with jobs queued or running or a
+    workspace's store itself, a file where the workspace keeps no store (projects/, the
+    history folder), a store in use, and a source with jobs queued or running or a
     scheduler holding its lease."""
     moved = dataclasses.replace(workspace, config={**workspace.config, "store": {"url": url}})
     try:
@@ -146,6 +147,16 @@ def copy_store(workspace: Workspace, source: Store, url: str) -> CopiedStore:
                 f"the target {shown} is the workspace's store itself",
                 field="url",
                 fix=NEW_DATABASE_FIX,
+            )
+        misplaced = workspace.misplaced_store(target.engine.url)
+        if misplaced is not None:  # as `[store] url` there would be, by every command
+            name, folder, among = misplaced
+            raise InputError(
+                f"the target {shown} is in {name}: as [store] url, it would put the "
+                f"workspace's users, jobs and connections among {among}, and every command "
+                "would refuse it",
+                field="url",
+                fix=f"{NEW_DATABASE_FIX}, outside {folder}",
             )
         created = new_sqlite_file(target.engine.url)
         try:

@@ -32,6 +32,8 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from .errors import InputError, WorkspaceError
 
 if TYPE_CHECKING:
+    from sqlalchemy.engine import URL
+
     from .pool import PoolSettings
 
 CONFIG_NAME = "lpstudio.toml"
@@ -895,8 +897,23 @@ class Workspace:
                 field="store.url",
                 fix=fix,
             )
+        misplaced = self.misplaced_store(url)
+        if misplaced is not None:
+            name, folder, among = misplaced
+            raise WorkspaceError(
+                f"{config_path} [store] url puts the store in {name}: its users, jobs and "
+                f"connections would lie among {among}",
+                field="store.url",
+                fix=f"{fix}, outside {folder} (move the file there first to keep its data)",
+            )
+
+    def misplaced_store(self, url: URL) -> tuple[str, Path, str] | None:
+        """The folder of the workspace's that may keep no store but would keep the SQLite
+        store at `url` (its name as errors say it, the folder, what lies there), or None:
+        projects/ and the history folder, among recipes (listed, exported) or output
+        notebooks. `[store] url` is refused there, and a `store-copy` target with it."""
         if url.get_backend_name() != "sqlite" or not url.database:
-            return
+            return None
         real = Path(os.path.realpath(url.database))
         folders = (
             ("projects/", self.projects, "recipes, which are listed and exported"),
@@ -904,12 +921,8 @@ class Workspace:
         )
         for name, folder, among in folders:
             if real.is_relative_to(os.path.realpath(folder)):
-                raise WorkspaceError(
-                    f"{config_path} [store] url puts the store in {name}: its users, jobs and "
-                    f"connections would lie among {among}",
-                    field="store.url",
-                    fix=f"{fix}, outside {folder} (move the file there first to keep its data)",
-                )
+                return name, folder, among
+        return None
 
     @property
     def default_store(self) -> bool:

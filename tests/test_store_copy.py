@@ -452,6 +452,27 @@ def test_a_target_that_is_no_store_s_url_is_refused(ws: Path, given: str) -> Non
     assert not (ws / "no").exists() and (ws / "lpstudio.toml").read_bytes() == settings
 
 
+@pytest.mark.parametrize(
+    ("given", "folder"),
+    [
+        ("sqlite:///projects/x.db", "projects/"),
+        ("sqlite:///history/x.db", "the history folder"),
+        ("sqlite:///{ws}/projects/shop/../x.db", "projects/"),
+    ],
+)
+def test_a_target_where_the_workspace_keeps_no_store_is_refused_before_a_copy(
+    ws: Path, given: str, folder: str
+) -> None:
+    """A copy into projects/ or history/ was made whole, then its `next:` setting was
+    refused by every command: the store would lie among recipes or output notebooks."""
+    error = refusal(cli(ws, "store-copy", given.format(ws=ws), "--json"))
+    assert error["field"] == "url", error
+    assert f"the target sqlite:///{ws}/" in error["message"], error
+    assert f"x.db is in {folder}" in error["message"] and "would refuse it" in error["message"]
+    assert "new, empty database" in error["fix"] and "outside" in error["fix"], error
+    assert not list(ws.rglob("x.db*"))
+
+
 def test_only_admins_copy_the_store(ws: Path) -> None:
     error = refusal(cli(ws, "store-copy", "sqlite:///copy.db", "--json", user="bob"))
     assert error["field"] == "role" and "only admins" in error["message"]
