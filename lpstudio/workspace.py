@@ -630,17 +630,39 @@ def _library_folders() -> re.Pattern[str]:
     return _folder_pattern(*found, *(os.path.realpath(f) for f in found))
 
 
-def _read_config(root: Path) -> dict[str, Any]:
+def _no_workspace(root: Path, named_by: str | None) -> WorkspaceError:
+    """Why `root` is no workspace, with a fix that works: `lpstudio init` only where it can
+    make one (no such path, or a folder; it refuses a file); the setting that named `root`
+    (`named_by`: $LPSTUDIO_WORKSPACE) said, and its own fix first."""
+    there = next(p for p in (root, *root.parents) if os.path.exists(p))
+    why = f"{there} is a file, not a folder" if not there.is_dir() else f"no {CONFIG_NAME}"
+    init = f"`lpstudio init {root} --accept-terms`" if there.is_dir() else None
+    if named_by is None:
+        return WorkspaceError(
+            f"{root} is not an lpstudio workspace ({why})",
+            field="workspace",
+            fix=f"create one with {init}"
+            if init
+            else f"give the path of a workspace's folder (the one holding {CONFIG_NAME})",
+        )
+    fix = (
+        f"set {named_by} to a workspace's folder (the one holding {CONFIG_NAME}), or unset it "
+        f"(`unset {named_by}`) to use the workspace of the folder you are in"
+    )
+    return WorkspaceError(
+        f"{named_by} names {root}, which is not an lpstudio workspace ({why})",
+        field=named_by,
+        fix=f"{fix}; or make it one with {init}" if init else fix,
+    )
+
+
+def _read_config(root: Path, named_by: str | None = None) -> dict[str, Any]:
     """The workspace's lpstudio.toml as TOML reads it, or why it cannot be read."""
     config_path = root / CONFIG_NAME
     try:
         return tomllib.loads(config_path.read_text())
     except (FileNotFoundError, NotADirectoryError):
-        raise WorkspaceError(
-            f"{root} is not an lpstudio workspace (no {CONFIG_NAME})",
-            field="workspace",
-            fix=f"create one with `lpstudio init {root} --accept-terms`",
-        ) from None
+        raise _no_workspace(root, named_by) from None
     except OSError as exc:
         raise WorkspaceError(
             f"cannot read {config_path}: {exc.strerror}",
@@ -663,12 +685,13 @@ class Workspace:
     config: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
-    def load(cls, root: str | os.PathLike[str]) -> Workspace:
+    def load(cls, root: str | os.PathLike[str], named_by: str | None = None) -> Workspace:
         """Reads the workspace at `root`; `~` means the home folder, as in a shell (the
-        path may come from Python, `--workspace=~/x` or `$LPSTUDIO_WORKSPACE`)."""
+        path may come from Python, `--workspace=~/x` or `$LPSTUDIO_WORKSPACE`: `named_by`,
+        said where `root` is no workspace)."""
         root = Path(root).expanduser().resolve()
         config_path = root / CONFIG_NAME
-        config = _read_config(root)
+        config = _read_config(root, named_by)
         _check_known(config, config_path)
         _check_numbers(config, config_path)
         _check_executor(config, config_path)
@@ -689,7 +712,7 @@ class Workspace:
         if explicit:
             return cls.load(explicit)
         if os.environ.get(ENV_VAR):
-            return cls.load(os.environ[ENV_VAR])
+            return cls.load(os.environ[ENV_VAR], named_by=ENV_VAR)
         here = Path.cwd().resolve()
         for start in (*([around.resolve()] if around else []), here):
             for folder in (start, *start.parents):

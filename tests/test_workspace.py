@@ -92,6 +92,44 @@ def test_workspace_is_found_from_option_env_and_parents(
     assert "no lpstudio workspace" in result.output and "lpstudio init" in result.output
 
 
+def test_a_wrong_lpstudio_workspace_is_named_with_a_fix_that_works(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A file or a missing path in $LPSTUDIO_WORKSPACE was said to be no workspace without
+    naming where it came from, and the fix, `lpstudio init` of it, was refused for a file."""
+    monkeypatch.chdir(tmp_path)
+    afile = tmp_path / "afile"
+    afile.write_text("")
+    monkeypatch.setenv("LPSTUDIO_WORKSPACE", str(afile))
+    refused = CliRunner().invoke(main, ["jobs", "--json"])
+    assert refused.exit_code == 2, refused.output
+    error = json.loads(refused.stdout)["error"]
+    assert error["field"] == "LPSTUDIO_WORKSPACE", error
+    assert error["message"].startswith(f"LPSTUDIO_WORKSPACE names {afile}, which is not"), error
+    assert f"{afile} is a file, not a folder" in error["message"], error
+    assert "unset LPSTUDIO_WORKSPACE" in error["fix"] and "lpstudio init" not in error["fix"]
+
+    missing = tmp_path / "brand"
+    monkeypatch.setenv("LPSTUDIO_WORKSPACE", str(missing))
+    refused = CliRunner().invoke(main, ["jobs", "--json"])
+    error = json.loads(refused.stdout)["error"]
+    assert error["message"].startswith(f"LPSTUDIO_WORKSPACE names {missing}, which is not")
+    assert "set LPSTUDIO_WORKSPACE to a workspace's folder" in error["fix"], error
+    init = error["fix"].split("`")[-2].split()  # the fix's own command works
+    assert init[:3] == ["lpstudio", "init", str(missing)], error
+    assert CliRunner().invoke(main, [*init[1:], "--admin", "ada"]).exit_code == 0
+    assert CliRunner().invoke(main, ["jobs"], env={"LPSTUDIO_USER": "ada"}).exit_code == 0
+
+
+def test_a_file_given_as_the_workspace_is_not_offered_init(tmp_path: Path) -> None:
+    afile = tmp_path / "afile"
+    afile.write_text("")
+    with pytest.raises(WorkspaceError) as raised:
+        Studio.open(afile)
+    assert raised.value.field == "workspace" and "is a file" in raised.value.message
+    assert "lpstudio init" not in str(raised.value.fix)
+
+
 def test_a_workspace_never_activated_is_refused(tmp_path: Path) -> None:
     root = tmp_path / "copied"
     Workspace.write_new(root)
