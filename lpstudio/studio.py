@@ -231,13 +231,19 @@ def _never_activated(root: Path) -> WorkspaceError:
 def _refuse_old_history(workspace: Workspace, store: Store) -> None:
     """Refuses to start a store that holds no job over a history folder that holds output
     notebooks (the workspace's, its old store replaced): job ids start at 1 again, and a
-    new job's notebook would replace an old one of the same id."""
+    new job's notebook would replace an old one of the same id. Looked at before `init`
+    makes the store's schema (a database without it holds no job): refused, it leaves none
+    behind, which every command then took for a workspace never activated."""
     history = workspace.history
-    with store.read() as s:
-        if s.scalar(select(Job.id).limit(1)) is not None:
-            return
     if next(history.rglob("*.ipynb"), None) is None:
         return
+    try:
+        if store.schema_revision() is not None:
+            with store.read() as s:
+                if s.scalar(select(Job.id).limit(1)) is not None:
+                    return
+    except OperationalError as exc:
+        raise store.unopened(exc) from None
     shown = (
         history.relative_to(workspace.root) if history.is_relative_to(workspace.root) else history
     )
@@ -402,8 +408,8 @@ class Studio:
         store = Store(workspace.store_url, create=True)  # a new workspace's store is made here
         made = new_sqlite_file(store.engine.url)  # before its first connection makes it
         try:
+            _refuse_old_history(workspace, store)  # before the schema is made
             store.migrate()
-            _refuse_old_history(workspace, store)
             if store.activation() is None:
                 store.activate(founder, TERMS_VERSION)
         except BaseException:

@@ -25,8 +25,8 @@ from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.config import Config
 from alembic.migration import MigrationContext
-from click.testing import Result
-from sqlalchemy import event, func, insert, select, text
+from click.testing import CliRunner, Result
+from sqlalchemy import create_engine, event, func, insert, inspect, select, text
 from sqlalchemy.exc import OperationalError
 
 import lpstudio.failures
@@ -35,6 +35,7 @@ import lpstudio.models
 import lpstudio.scheduler
 import lpstudio.store
 import lpstudio.triggers
+from lpstudio.cli import main
 from lpstudio.connections import MASK
 from lpstudio.errors import InputError
 from lpstudio.kernel.runtime import StoreLedger
@@ -279,6 +280,36 @@ def test_daemons_starting_together_on_an_empty_database_migrate_it_once(server: 
     finally:
         for store in stores:
             store.close()
+
+
+def test_init_refused_on_an_empty_database_leaves_it_empty(ws: Path, cli: Any, server: str) -> None:
+    """`init` on a new PostgreSQL database, refused over history/'s old notebooks, left
+    lpstudio's tables behind: every command then called the workspace never activated
+    instead of naming `[store] url` (a refused init on a new SQLite file leaves no file)."""
+    old = ws / "history" / "p" / "done-1.ipynb"
+    old.parent.mkdir(parents=True, exist_ok=True)
+    old.write_text('{"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}')
+    url = create_database(server, "refused_init")
+    config = ws / "lpstudio.toml"
+    config.write_text(config.read_text().replace("sqlite:///lpstudio.db", url))
+
+    refused = CliRunner().invoke(main, ["init", str(ws), "--accept-terms", "--json"])
+    assert refused.exit_code == 2, refused.output
+    assert json.loads(refused.stdout)["error"]["field"] == "history", refused.output
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            assert inspect(conn).get_table_names() == []
+    finally:
+        engine.dispose()
+    error = json.loads(cli("jobs", "--json").stdout)["error"]
+    assert error["field"] == "store.url" and "never activated" not in error["message"], error
+    assert "mv history history.old" in error["fix"], error
+
+    (ws / "history").rename(ws / "history.old")
+    init = CliRunner().invoke(main, ["init", str(ws), "--accept-terms", "--admin", "alice"])
+    assert init.exit_code == 0, init.output
+    assert cli("jobs", "--json").exit_code == 0
 
 
 # -- a store that cannot serve -----------------------------------------------------------------
