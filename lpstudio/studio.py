@@ -88,6 +88,7 @@ from .workspace import (
     current_user,
     notebook_path,
     recipe_name_checked,
+    workspace_around,
 )
 
 if TYPE_CHECKING:
@@ -389,13 +390,13 @@ class Studio:
             raise WorkspaceError(
                 f"{root} exists and is not a folder", field="path", fix="choose another path"
             )
-        for outer in root.parents:  # commands run in its folders would find the inner one
-            if (outer / CONFIG_NAME).is_file():
-                raise WorkspaceError(
-                    f"{root} is inside the workspace {outer}: a workspace cannot hold another",
-                    field="path",
-                    fix=f"choose a folder outside {outer}, or use that workspace",
-                )
+        outer = workspace_around(root)  # commands run in its folders would find the inner one
+        if outer is not None:
+            raise WorkspaceError(
+                f"{root} is inside the workspace {outer}: a workspace cannot hold another",
+                field="path",
+                fix=f"choose a folder outside {outer}, or use that workspace",
+            )
         inner = next((p.parent for p in root.rglob(CONFIG_NAME) if p.parent != root), None)
         if inner is not None:  # and its recipes' paths could reach the inner one's key
             raise WorkspaceError(

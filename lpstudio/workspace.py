@@ -630,23 +630,32 @@ def _library_folders() -> re.Pattern[str]:
     return _folder_pattern(*found, *(os.path.realpath(f) for f in found))
 
 
+def workspace_around(root: Path) -> Path | None:
+    """The workspace a folder at `root` lies in (below its own), if any: one that `lpstudio
+    init` refuses to make there, as a workspace cannot hold another."""
+    return next((outer for outer in root.parents if (outer / CONFIG_NAME).is_file()), None)
+
+
 def _no_workspace(root: Path, named_by: str | None) -> WorkspaceError:
     """Why `root` is no workspace, with a fix that works: `lpstudio init` only where it can
-    make one (no such path, or a folder; it refuses a file); the setting that named `root`
-    (`named_by`: $LPSTUDIO_WORKSPACE) said, and its own fix first."""
+    make one (no such path, or a folder; it refuses a file, and a folder in a workspace,
+    whose own folder is offered instead); the setting that named `root` (`named_by`:
+    $LPSTUDIO_WORKSPACE) said, and its own fix first."""
     there = next(p for p in (root, *root.parents) if os.path.exists(p))
     why = f"{there} is a file, not a folder" if not there.is_dir() else f"no {CONFIG_NAME}"
-    init = f"`lpstudio init {root} --accept-terms`" if there.is_dir() else None
+    outer = workspace_around(root)
+    init = f"`lpstudio init {root} --accept-terms`" if there.is_dir() and not outer else None
+    folder = f"the workspace's folder {outer}" if outer else "a workspace's folder"
     if named_by is None:
         return WorkspaceError(
             f"{root} is not an lpstudio workspace ({why})",
             field="workspace",
             fix=f"create one with {init}"
             if init
-            else f"give the path of a workspace's folder (the one holding {CONFIG_NAME})",
+            else f"give the path of {folder} (the one holding {CONFIG_NAME})",
         )
     fix = (
-        f"set {named_by} to a workspace's folder (the one holding {CONFIG_NAME}), or unset it "
+        f"set {named_by} to {folder} (the one holding {CONFIG_NAME}), or unset it "
         f"(`unset {named_by}`) to use the workspace of the folder you are in"
     )
     return WorkspaceError(

@@ -120,6 +120,11 @@ def test_a_wrong_lpstudio_workspace_is_named_with_a_fix_that_works(
     assert CliRunner().invoke(main, [*init[1:], "--admin", "ada"]).exit_code == 0
     assert CliRunner().invoke(main, ["jobs"], env={"LPSTUDIO_USER": "ada"}).exit_code == 0
 
+    monkeypatch.setenv("LPSTUDIO_WORKSPACE", str(missing / "projects"))  # one of its folders
+    error = json.loads(CliRunner().invoke(main, ["jobs", "--json"]).stdout)["error"]
+    assert f"to the workspace's folder {missing} (" in error["fix"], error
+    assert "lpstudio init" not in error["fix"], error  # refused inside a workspace
+
 
 def test_a_file_given_as_the_workspace_is_not_offered_init(tmp_path: Path) -> None:
     afile = tmp_path / "afile"
