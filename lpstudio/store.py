@@ -67,7 +67,7 @@ from .errors import (
     said_and_fix,
     uncertain_fix,
 )
-from .models import Activation, AuditEntry, Job, Notebook, RecipeVersion, User, as_utc, utcnow
+from .models import Activation, AuditEntry, Base, Job, Notebook, RecipeVersion, User, as_utc, utcnow
 from .sdk import NOT_SENT
 from .workspace import SQLITE_SIDE_FILES
 
@@ -170,6 +170,17 @@ _URL_FIX = (
     "correct [store] url in lpstudio.toml: its port is a number up to 65535, and its options "
     "(after `?`) are the database driver's connection options, e.g. ?sslmode=require"
 )
+
+
+def refused_url(url: URL, reason: str) -> WorkspaceError:
+    """The store's URL refused by its driver, before or at its first question (an option it
+    cannot read, a port past 65535): the setting's to correct, never a traceback, and never
+    with its password."""
+    for password in url_passwords(url):
+        reason = reason.replace(password, "***")
+    return WorkspaceError(
+        f"the store's URL {shown_url(url)} was refused: {reason}", field="store.url", fix=_URL_FIX
+    )
 
 
 def unreachable(exc: DBAPIError) -> bool:
@@ -747,6 +758,10 @@ def _check_url(url: str) -> None:
     except (ArgumentError, ValueError):
         raise refuse("is not a database URL") from None
     shown = shown_url(parsed)
+    if parsed.get_backend_name() == "postgres":  # PostgreSQL's own (libpq's) scheme
+        raise refuse(
+            f"{shown} starts postgres://: SQLAlchemy reads PostgreSQL's URLs as postgresql+psycopg://"
+        )
     if parsed.get_backend_name() not in ("sqlite", "postgresql"):
         raise refuse(f"{shown} names a database lpstudio does not support (SQLite, PostgreSQL)")
     if "@" in (parsed.host or ""):  # an unencoded @ in the password: its end reads as host
@@ -775,6 +790,20 @@ def in_memory(url: URL) -> bool:
     """Whether a SQLite URL names no file (`sqlite://`, `sqlite:///:memory:`): a database
     gone as its process ends."""
     return url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:")
+
+
+def read_only_store(database: str) -> WorkspaceError:
+    """Why a SQLite store refuses to be written (a file, or a folder, this user may not
+    write; a file made immutable)."""
+    folder = os.path.dirname(os.path.abspath(database))
+    return WorkspaceError(
+        f"the store {database} ([store] url) cannot be written: attempt to write a readonly "
+        "database",
+        field="store.url",
+        fix=f"give the user lpstudio runs as write access to {database} and to its folder "
+        f"{folder} (SQLite writes its -wal and -shm files there), e.g. `chmod u+w`; a file "
+        "made immutable needs `chattr -i`",
+    )
 
 
 def _make_engine(url: str, create: bool) -> Engine:
@@ -815,6 +844,13 @@ def _make_engine(url: str, create: bool) -> Engine:
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.close()
+
+    @event.listens_for(engine, "handle_error")
+    def _read_only(context):  # type: ignore[no-untyped-def]
+        # A file this user may not write (or made immutable) refuses every write, whichever
+        # one meets it first: the setting's to mend, not an outage to wait out.
+        if "readonly database" in str(context.original_exception):
+            raise read_only_store(str(engine.url.database))
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn):  # type: ignore[no-untyped-def]
@@ -927,7 +963,10 @@ class Store:
         self.url = url
         self.create = create
         _check_url(url)
-        self.engine = _make_engine(url, create)
+        try:
+            self.engine = _make_engine(url, create)
+        except (TypeError, ValueError) as exc:  # an option (after `?`) of the wrong type
+            raise refused_url(make_url(url), str(exc)) from None
         self._reader = sessionmaker(self.engine, expire_on_commit=False)
         self._writer = sessionmaker(
             self.engine.execution_options(lpstudio_write=True), expire_on_commit=False
@@ -1011,18 +1050,17 @@ class Store:
         except OperationalError as exc:
             raise self.unopened(exc) from None
         except DBAPIError as exc:  # the driver refused the URL itself: waiting cannot help
-            reason = str(exc.orig).strip().splitlines()[0]
-            for password in url_passwords(self.engine.url):
-                reason = reason.replace(password, "***")
-            raise WorkspaceError(
-                f"the store's URL {shown_url(self.engine.url)} was refused: {reason}",
-                field="store.url",
-                fix=_URL_FIX,
-            ) from None
+            if not self._shared_clock:  # SQLite: "file is not a database"
+                raise self.not_a_store("is not a SQLite database") from None
+            raise refused_url(self.engine.url, first_line(exc)) from None
+        except (TypeError, ValueError) as exc:  # an option the driver took, of the wrong type
+            raise refused_url(self.engine.url, f"an option after `?`: {exc}") from None
         if revision == SCHEMA_HEAD:
             return
         if revision is None and not self.create:
             raise self.absent()
+        if revision is None:
+            self._refuse_taken_tables()
         from alembic.script import ScriptDirectory
 
         config = _migrations()
@@ -1047,6 +1085,33 @@ class Store:
         with self.engine.execution_options(lpstudio_write=True).begin() as conn:
             upgrade_schema(conn)
 
+    def _refuse_taken_tables(self) -> None:
+        """Refuses a database, about to be made a store, that holds tables named as
+        lpstudio's (another application's): its schema would stop at the first one, a
+        traceback on PostgreSQL, and told as an outage on SQLite."""
+        with self.engine.connect() as conn:
+            taken = sorted(set(inspect(conn).get_table_names()) & set(Base.metadata.tables))
+        if taken:
+            raise WorkspaceError(
+                f"the store {shown_url(self.engine.url)} ([store] url) holds tables of its own "
+                f"named as lpstudio's: {', '.join(taken)} (another application's database?). "
+                "Nothing was changed",
+                field="store.url",
+                fix="set [store] url in lpstudio.toml to an empty database (PostgreSQL: "
+                "`createdb lpstudio`; SQLite: a file of its own, e.g. "
+                'url = "sqlite:///lpstudio.db") or to one of lpstudio\'s own stores',
+            )
+
+    def not_a_store(self, what: str) -> WorkspaceError:
+        """Why a SQLite store's path that names something else (a folder, lpstudio.toml,
+        secret.key) is not opened."""
+        return WorkspaceError(
+            f"[store] url names {self.engine.url.database}, which {what}: not an lpstudio store",
+            field="store.url",
+            fix="set [store] url in lpstudio.toml to a SQLite file of the store's own, e.g. "
+            'url = "sqlite:///lpstudio.db"',
+        )
+
     def unopened(self, exc: OperationalError) -> StoreUnavailable | WorkspaceError:
         """Why the store could not be opened. A database that cannot be reached for now is
         `StoreUnavailable`: a command may be run again once it answers (exit 75), a server
@@ -1058,6 +1123,8 @@ class Store:
         said = f"cannot open the store {shown_url(self.engine.url)}: {reason}"
         if self.missing_file():
             return self.absent()
+        if not self._shared_clock and os.path.isdir(str(self.engine.url.database)):
+            return self.not_a_store("is a folder")
         if not self._shared_clock:
             fix = "check that the folder of the SQLite file exists and that you may write to it"
             return WorkspaceError(said, field="store.url", fix=fix)

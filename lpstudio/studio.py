@@ -404,9 +404,13 @@ class Studio:
                 field="path",
                 fix=f"choose a folder that holds no workspace, or use {inner}",
             )
-        Workspace.write_new(root)
-        workspace = Workspace.load(root)
-        store = Store(workspace.store_url, create=True)  # a new workspace's store is made here
+        written = Workspace.write_new(root)
+        try:
+            workspace = Workspace.load(root)
+            store = Store(workspace.store_url, create=True)  # a new workspace's store, here
+        except BaseException:
+            Workspace.remove_made(written)
+            raise
         made = new_sqlite_file(store.engine.url)  # before its first connection makes it
         try:
             _refuse_old_history(workspace, store)  # before the schema is made
@@ -417,6 +421,7 @@ class Studio:
             store.close()
             if made is not None:  # refused: no store file left behind to activate later
                 remove_sqlite_file(made)
+            Workspace.remove_made(written)  # nor the workspace's folders and key
             raise
         finally:
             store.close()

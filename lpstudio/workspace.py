@@ -735,11 +735,16 @@ class Workspace:
         )
 
     @staticmethod
-    def write_new(root: Path) -> None:
+    def write_new(root: Path) -> list[Path]:
         """Writes the folders, the key and, last, the settings file that marks a workspace,
-        so that a failure part way leaves no folder that passes for one."""
+        so that a failure part way leaves no folder that passes for one. Says what it made,
+        in order: what `lpstudio init` removes again if its store is refused
+        (`remove_made`)."""
         from cryptography.fernet import Fernet
 
+        made = [p for p in (*reversed(root.parents), root) if not p.exists()]
+        made += [root / name for name in ("projects", "history", "secret.key", CONFIG_NAME)]
+        made = [p for p in made if not p.exists()]
         try:
             root.mkdir(mode=0o700, parents=True, exist_ok=True)
             if not (root / CONFIG_NAME).exists():  # a folder made beforehand becomes one too
@@ -764,6 +769,15 @@ class Workspace:
                 field="path",
                 fix="choose a folder you may write to, e.g. `lpstudio init ~/brand --accept-terms`",
             ) from None
+        return made
+
+    @staticmethod
+    def remove_made(made: list[Path]) -> None:
+        """Removes what `write_new` made, last first: a refused `lpstudio init` leaves the
+        folder as it was. A folder something else was put in since is kept."""
+        for path in reversed(made):
+            with contextlib.suppress(OSError):
+                path.rmdir() if path.is_dir() else path.unlink(missing_ok=True)
 
     # -- settings --------------------------------------------------------------------------
 
