@@ -340,7 +340,7 @@ def _refused(result: Result, says: str, code: str = "WorkspaceError") -> dict[st
     ("url", "says"),
     [
         (f"postgresql+psycopg//alice:{PASSWORD}@db.internal/brand", "is not a database URL"),
-        (f"postgres://alice:{PASSWORD}@db.internal/brand", "does not support"),
+        (f"postgres://alice:{PASSWORD}@db.internal/brand", "as postgresql+psycopg://"),
         (f"mysql://alice:{PASSWORD}@db.internal/brand", "does not support"),
         (f"postgresql+asyncpg://alice:{PASSWORD}@db.internal/brand", "driver that is not"),
         (f"postgresql+psycopg://alice:Hu@{PASSWORD[2:]}@db.internal/brand", "percent-encoded"),
@@ -437,6 +437,48 @@ def test_a_database_without_lpstudio_s_tables_is_refused_untouched(
     store = Store(url)
     try:
         assert store.schema_revision() is None
+    finally:
+        store.close()
+
+
+def test_an_option_of_the_wrong_type_is_refused_as_a_setting(
+    ws: Path, cli: Any, server: str
+) -> None:
+    """psycopg takes `?prepare_threshold=abc` at connect, and its first query raised a
+    TypeError: a traceback."""
+    url = server.replace("postgres@", f"postgres:{PASSWORD}@") + "?prepare_threshold=abc"
+    error = _refused(_open_with_store(ws, cli, url), "was refused")
+    assert "postgres:***@" in error["message"] and "option after `?`" in error["message"], error
+    assert "options (after `?`)" in error["fix"], error
+
+
+def test_init_on_another_application_s_database_is_refused_leaving_nothing(
+    tmp_path: Path, server: str
+) -> None:
+    """A database holding a table named as one of lpstudio's (another application's
+    `users`) crashed `lpstudio init` with DuplicateTable's traceback, leaving the workspace's
+    key and folders behind. `store-copy` into it stopped at its schema."""
+    url = create_database(server, "another_app").replace("postgres@", f"postgres:{PASSWORD}@")
+    other = Store(url)  # the other application's
+    with other.engine.begin() as conn:
+        conn.execute(text("CREATE TABLE users (login text)"))
+    other.close()
+    root = tmp_path / "brand"
+    root.mkdir()
+    (root / "lpstudio.toml").write_text(f'[store]\nurl = "{url}"\n')
+
+    result = CliRunner().invoke(main, ["init", str(root), "--accept-terms", "--json"])
+
+    assert result.exit_code == 2 and "Traceback" not in result.output, result.output
+    error = json.loads(result.stdout)["error"]
+    assert error["field"] == "store.url" and "users" in error["message"], error
+    assert "postgres:***@" in error["message"] and PASSWORD not in json.dumps(error), error
+    assert "empty database" in error["fix"], error
+    assert [p.name for p in root.iterdir()] == ["lpstudio.toml"]
+    store = Store(url)
+    try:
+        with store.engine.connect() as conn:
+            assert inspect(conn).get_table_names() == ["users"]
     finally:
         store.close()
 
