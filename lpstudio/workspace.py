@@ -742,9 +742,10 @@ class Workspace:
         (`remove_made`)."""
         from cryptography.fernet import Fernet
 
-        made = [p for p in (*reversed(root.parents), root) if not p.exists()]
-        made += [root / name for name in ("projects", "history", "secret.key", CONFIG_NAME)]
-        made = [p for p in made if not p.exists()]
+        parts = ("projects", "history", "secret.key", CONFIG_NAME)
+        made = [
+            p for p in (*reversed(root.parents), root, *(root / n for n in parts)) if not p.exists()
+        ]
         try:
             root.mkdir(mode=0o700, parents=True, exist_ok=True)
             if not (root / CONFIG_NAME).exists():  # a folder made beforehand becomes one too
@@ -774,10 +775,13 @@ class Workspace:
     @staticmethod
     def remove_made(made: list[Path]) -> None:
         """Removes what `write_new` made, last first: a refused `lpstudio init` leaves the
-        folder as it was. A folder something else was put in since is kept."""
+        folder as it was."""
         for path in reversed(made):
-            with contextlib.suppress(OSError):
-                path.rmdir() if path.is_dir() else path.unlink(missing_ok=True)
+            with contextlib.suppress(OSError):  # kept: something else was put in it
+                if path.is_dir():
+                    path.rmdir()
+                else:
+                    path.unlink(missing_ok=True)
 
     # -- settings --------------------------------------------------------------------------
 
