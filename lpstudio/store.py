@@ -111,7 +111,7 @@ LISTED = tuple(
 BUSY_TIMEOUT = 60.0
 
 
-def first_line(exc: OperationalError) -> str:
+def first_line(exc: DBAPIError) -> str:
     """The database's own reason, without SQLAlchemy's statement and parameters."""
     lines = str(exc.orig or exc).strip().splitlines()
     return lines[0] if lines else type(exc).__name__
@@ -172,7 +172,7 @@ _URL_FIX = (
 )
 
 
-def refused_url(url: URL, reason: str) -> WorkspaceError:
+def _refused_url(url: URL, reason: str) -> WorkspaceError:
     """The store's URL refused by its driver, before or at its first question (an option it
     cannot read, a port past 65535): the setting's to correct, never a traceback, and never
     with its password."""
@@ -792,7 +792,7 @@ def in_memory(url: URL) -> bool:
     return url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:")
 
 
-def read_only_store(database: str) -> WorkspaceError:
+def _read_only_store(database: str) -> WorkspaceError:
     """Why a SQLite store refuses to be written (a file, or a folder, this user may not
     write; a file made immutable)."""
     folder = os.path.dirname(os.path.abspath(database))
@@ -850,7 +850,7 @@ def _make_engine(url: str, create: bool) -> Engine:
         # A file this user may not write (or made immutable) refuses every write, whichever
         # one meets it first: the setting's to mend, not an outage to wait out.
         if "readonly database" in str(context.original_exception):
-            raise read_only_store(str(engine.url.database))
+            raise _read_only_store(str(engine.url.database))
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn):  # type: ignore[no-untyped-def]
@@ -966,7 +966,7 @@ class Store:
         try:
             self.engine = _make_engine(url, create)
         except (TypeError, ValueError) as exc:  # an option (after `?`) of the wrong type
-            raise refused_url(make_url(url), str(exc)) from None
+            raise _refused_url(make_url(url), str(exc)) from None
         self._reader = sessionmaker(self.engine, expire_on_commit=False)
         self._writer = sessionmaker(
             self.engine.execution_options(lpstudio_write=True), expire_on_commit=False
@@ -1051,10 +1051,10 @@ class Store:
             raise self.unopened(exc) from None
         except DBAPIError as exc:  # the driver refused the URL itself: waiting cannot help
             if not self._shared_clock:  # SQLite: "file is not a database"
-                raise self.not_a_store("is not a SQLite database") from None
-            raise refused_url(self.engine.url, first_line(exc)) from None
+                raise self._not_a_store("is not a SQLite database") from None
+            raise _refused_url(self.engine.url, first_line(exc)) from None
         except (TypeError, ValueError) as exc:  # an option the driver took, of the wrong type
-            raise refused_url(self.engine.url, f"an option after `?`: {exc}") from None
+            raise _refused_url(self.engine.url, f"an option after `?`: {exc}") from None
         if revision == SCHEMA_HEAD:
             return
         if revision is None and not self.create:
@@ -1102,7 +1102,7 @@ class Store:
                 'url = "sqlite:///lpstudio.db") or to one of lpstudio\'s own stores',
             )
 
-    def not_a_store(self, what: str) -> WorkspaceError:
+    def _not_a_store(self, what: str) -> WorkspaceError:
         """Why a SQLite store's path that names something else (a folder, lpstudio.toml,
         secret.key) is not opened."""
         return WorkspaceError(
@@ -1124,7 +1124,7 @@ class Store:
         if self.missing_file():
             return self.absent()
         if not self._shared_clock and os.path.isdir(str(self.engine.url.database)):
-            return self.not_a_store("is a folder")
+            return self._not_a_store("is a folder")
         if not self._shared_clock:
             fix = "check that the folder of the SQLite file exists and that you may write to it"
             return WorkspaceError(said, field="store.url", fix=fix)
