@@ -80,7 +80,7 @@ from .store import (
     shown_url,
     worker_id,
 )
-from .times import parse_moment, poll_start
+from .times import parse_moment, poll_start, said_at
 from .workspace import (
     CONFIG_NAME,
     TERMS_VERSION,
@@ -891,16 +891,17 @@ class Studio:
         self.store.audit(self.user, "start", recipe.name, **moved)
         return {**settings, **new}
 
-    def _check_since_unfixed(self, recipe: Recipe) -> None:
-        """A poll trigger's "since" is a setting only until its first start fixes it."""
+    def _check_since_unfixed(self, recipe: Recipe, local: bool) -> None:
+        """A poll trigger's "since" is a setting only until its first start fixes it; where
+        it polls from is said in the caller's terms (`said_at`)."""
         from .models import TriggerState
 
         with self.store.read() as s:
             state = s.get(TriggerState, recipe.name)
         if state is not None:
-            since = datetime.fromisoformat(state.since).astimezone(UTC)
+            since = said_at(datetime.fromisoformat(state.since), local)
             raise InputError(
-                f"{recipe.name} has polled from {since:%Y-%m-%d %H:%M:%S} UTC since it was "
+                f"{recipe.name} has polled from {since} since it was "
                 "first started or polled; a saved since would not move it",
                 field="since",
                 fix=f"move it with `lpstudio start {word(recipe.name)} --reset-since 2h` "
@@ -1301,6 +1302,7 @@ class Studio:
         expected_revision: int | None = None,
         call_timeout: float | None = None,
         fit_checked: bool = False,
+        local: bool = False,
     ) -> dict[str, Any]:
         """Stores parameter values and connection bindings for a recipe, after checking them.
         Given values join the saved ones; `reset` names saved values to forget (a parameter
@@ -1312,6 +1314,9 @@ class Studio:
         showed: settings saved since are refused (`ConflictError`), not written over.
         `fit_checked`: the caller checked the body variables against the handoff list it
         holds (the notebook's form), and the list is not asked again (`handoff_fit`).
+        `local`: the caller's times are this machine's (the command line's): `since`
+        without a zone is read in its zone, and a refusal says a time as the CLI prints it
+        (as `parse_moment` reads them; else UTC, as the REST API's callers are elsewhere).
 
         A saved value of a parameter the notebook no longer declares (renamed or removed
         since) is forgotten by any save, or by name in `reset`: kept, it refused every save,
@@ -1333,7 +1338,7 @@ class Studio:
         # hold (sixteen saves at once stalled for the pool's 30 s).
         available, secrets = self.connections.list(), self.connections.secret_values()
         if since is not None:
-            poll_start(since, "since")  # a bad value first, by name
+            since = poll_start(since, "since", local).isoformat()  # a bad value first, by name
             if recipe.trigger_kind != "poll":  # it would be saved, shown, and never used
                 raise InputError(
                     f"since applies to poll triggers; {recipe.name} is triggered by "
@@ -1341,7 +1346,7 @@ class Studio:
                     field="since",
                     fix="save the settings without since",
                 )
-            self._check_since_unfixed(recipe)
+            self._check_since_unfixed(recipe, local)
 
         if call_timeout is not None:  # a reset may forget one left from a callable past
             check_call_timeout(recipe, call_timeout)
@@ -2030,16 +2035,17 @@ class Studio:
         """A job whole, or `listed`: without its event and result (`Store.job`)."""
         return self.store.job(job_id, listed)
 
-    def waits(self, job: Job) -> str | None:
+    def waits(self, job: Job, local: bool = False) -> str | None:
         """Why a queued job has not started, when it is more than its turn in the queue: a
         retry not yet due, or a trigger's job (a retry too) whose recipe was stopped since,
         which a scheduler holds until it is started again. `lpstudio show` and the REST
-        job's `waits` say it; it showed only "queued"."""
+        job's `waits` say it; it showed only "queued". A due time is said as `said_at` says
+        it: with `local` in this machine's time, as `show` prints its other times."""
         if job.status != QUEUED:
             return None
         due = job.not_before
         if due is not None and due > self.store.now():
-            return f"a {job.trigger} due at {due.isoformat(timespec='seconds')}"
+            return f"a {job.trigger} due at {said_at(due, local)}"
         if job.trigger not in SCHEDULED_TRIGGERS:
             return None
         if saved_settings(self.store, job.recipe).get("state") == "started":

@@ -4,9 +4,9 @@ the one rule for a time without an offset (a naive datetime) from elsewhere: it 
 
 from __future__ import annotations
 
-import contextlib
+import math
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 
 from .errors import InputError
 
@@ -27,6 +27,28 @@ def aware(value: datetime) -> datetime:
 def as_utc(value: datetime) -> datetime:
     """`value` in UTC; a naive value is taken to be UTC already."""
     return aware(value).astimezone(UTC)
+
+
+def local_text(moment: datetime | str) -> str:
+    """A stored time (aware, UTC) as the command line prints every time: in the machine's
+    zone, to the second, so that it reads like `jobs` and can be given back to `--since` as
+    it is. Never raises: a time the zone cannot show (a year-1 time west of UTC, a year-9999
+    one east of it) is printed with its own offset, and a naive one is UTC, as `aware` has
+    it."""
+    if isinstance(moment, str):
+        moment = datetime.fromisoformat(moment)
+    moment = aware(moment)
+    try:
+        local = moment.astimezone().replace(tzinfo=None)
+    except (OverflowError, ValueError, OSError):  # past the calendar's ends in this zone
+        return moment.isoformat(sep=" ", timespec="seconds")
+    return local.isoformat(sep=" ", timespec="seconds")
+
+
+def said_at(moment: datetime, local: bool) -> str:
+    """A time in a sentence: with `local` as the command line prints it (`local_text`), else
+    in ISO form in UTC, as the REST API gives times to callers in other zones."""
+    return local_text(moment) if local else as_utc(moment).isoformat(timespec="seconds")
 
 
 def parse_moment(value: str | datetime, field: str, local: bool = False) -> datetime:
@@ -100,18 +122,44 @@ def _iso(text: str) -> datetime:
 
 
 def _in_utc(moment: datetime, local: bool) -> datetime | None:
-    """`moment` in UTC, a naive one in this machine's zone with `local` (in UTC at the
-    calendar's ends, where the zone cannot be applied); None past the year 9999 in UTC.
-    Raises OverflowError before the year 1 in UTC."""
+    """`moment` in UTC, a naive one in this machine's zone with `local` (`_local`); None
+    past the year 9999 in UTC. Raises OverflowError before the year 1 in UTC."""
     if moment.tzinfo is None and local:
-        with contextlib.suppress(ValueError, OverflowError):  # the calendar's ends: UTC
-            moment = moment.astimezone()
+        moment = _local(moment)
     try:
         return as_utc(moment)
     except OverflowError:
         if moment.year == datetime.max.year:
             return None
         raise
+
+
+def _local(naive: datetime) -> datetime:
+    """`naive` as a time of this machine's zone, read as the scheduler reads a schedule's
+    (`scheduler.due_times`): a wall-clock time met twice as clocks go back is its first
+    pass, one skipped as they go forward is the first moment after the gap (`astimezone`
+    read 02:30 of a skipped hour as 01:30). At the calendar's ends, which `astimezone`
+    cannot reach, with the zone's offset there (read as UTC, 9999-12-31T23:00 in New York
+    was taken, though past the year 9999 in UTC)."""
+    try:
+        first = naive.replace(fold=0).astimezone()
+    except (ValueError, OverflowError):
+        late = naive.year == datetime.max.year
+        edge = datetime.max - timedelta(days=2) if late else datetime.min + timedelta(days=2)
+        offset = edge.replace(tzinfo=UTC).astimezone().utcoffset() or timedelta(0)
+        return naive.replace(tzinfo=timezone(offset))
+    if first.replace(tzinfo=None) == naive:
+        return first
+    # In a gap: between the two readings, the first second whose wall clock is past it.
+    ends = sorted((first.timestamp(), naive.replace(fold=1).astimezone().timestamp()))
+    before, after = math.floor(ends[0]), math.ceil(ends[1])
+    while after - before > 1:
+        middle = (before + after) // 2
+        if datetime.fromtimestamp(middle) < naive:
+            before = middle
+        else:
+            after = middle
+    return datetime.fromtimestamp(after, UTC)
 
 
 def _plus_fix(text: str) -> str | None:

@@ -16,6 +16,7 @@ import os
 import shutil
 import socket
 import subprocess
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -225,6 +226,23 @@ def test_show_and_the_api_say_why_a_queued_job_waits(
     assert due["waits"] == "a retry due at 2999-01-01T09:00:00+00:00"
     ran = server.api("otto", "GET", f"/jobs/{jobs['moved']}").json()
     assert ran["waits"] is None
+
+
+def test_show_says_a_retry_s_due_time_in_the_machine_s_time_as_its_other_times(
+    ws: Path, jobs: dict[str, int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """In Tokyo, `show -v` said `created: 2026-12-07 08:49:01` and `waits: a retry due at
+    2026-12-06T23:59:01+00:00`; `--json` and the REST API keep ISO form in UTC."""
+    monkeypatch.setenv("TZ", "Asia/Tokyo")
+    time.tzset()
+    try:
+        shown = cli(ws, "show", str(jobs["due"])).output
+        answer = json.loads(cli(ws, "show", str(jobs["due"]), "--json").output)
+    finally:
+        monkeypatch.undo()
+        time.tzset()
+    assert "\n  waits:    a retry due at 2999-01-01 18:00:00\n" in shown, shown
+    assert answer["waits"] == "a retry due at 2999-01-01T09:00:00+00:00", answer
 
 
 def test_show_and_the_api_count_a_running_job_s_sends_so_far(

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -138,9 +138,9 @@ def test_a_since_before_1970_is_refused_by_its_option_before_anything_is_saved(
 def test_the_cli_prints_any_datetime_in_any_zone(
     monkeypatch: pytest.MonkeyPatch, zone: str
 ) -> None:
-    """`_local_time(datetime.min)` raised OverflowError west of UTC: a time the zone cannot
+    """`local_text(datetime.min)` raised OverflowError west of UTC: a time the zone cannot
     show is printed with its own offset, a naive one read as UTC."""
-    from lpstudio.cli.base import _local_time
+    from lpstudio.times import local_text
 
     monkeypatch.setenv("TZ", zone)
     time.tzset()
@@ -153,9 +153,9 @@ def test_the_cli_prints_any_datetime_in_any_zone(
             datetime.max.replace(tzinfo=west),
             datetime.min.replace(tzinfo=UTC).isoformat(),
         ):
-            printed = _local_time(moment)
+            printed = local_text(moment)
             assert datetime.fromisoformat(printed), (moment, printed)  # `--since` reads it
-        assert _local_time(datetime.min) == "0001-01-01 00:00:00" or zone != "UTC"
+        assert local_text(datetime.min) == "0001-01-01 00:00:00" or zone != "UTC"
     finally:
         monkeypatch.undo()
         time.tzset()
@@ -230,3 +230,74 @@ def test_the_studio_dashboard_says_its_days_are_utc_days(tmp_path: Path, ws: Pat
     assert {int(days): label for days, label in offered} == {
         days: range_label(days) for days in (1, 7, 30, 90, 366)
     }
+
+
+# -- times said and read in this machine's zone ------------------------------------------------
+
+
+@pytest.fixture
+def machine_zone(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[str], None]]:
+    """Puts this process in a zone (`TZ`), as a machine set to it runs the CLI."""
+
+    def put(zone: str) -> None:
+        monkeypatch.setenv("TZ", zone)
+        time.tzset()
+
+    yield put
+    monkeypatch.undo()
+    time.tzset()
+
+
+def test_a_fixed_since_is_refused_in_the_machine_s_time_as_settings_shows_it(
+    ws: Path, cli, machine_zone: Callable[[str], None]
+) -> None:
+    """In Tokyo, `settings` showed `since: 2026-12-06 18:00:00` and `settings --since 2h`
+    was refused saying it "has polled from 2026-12-06 09:00:00 UTC"."""
+    machine_zone("Asia/Tokyo")
+    write_poll(ws)
+    assert cli("start", "p/poll", "--reset-since", "2025-06-01T18:00").exit_code == 0
+    assert "since:       2025-06-01 18:00:00\n" in cli("settings", "p/poll").output
+
+    error = refusal(cli("settings", "p/poll", "--since", "2h", "--json"))
+    assert error["message"] == (
+        "p/poll.ipynb has polled from 2025-06-01 18:00:00 since it was first started or "
+        "polled; a saved since would not move it"
+    )
+    # Callers elsewhere (the REST API's) are told it in ISO form, in UTC.
+    with Studio.open(ws, user="alice") as studio, pytest.raises(InputError) as raised:
+        studio.save_settings("p/poll", since="2h")
+    assert "has polled from 2025-06-01T09:00:00+00:00 since" in raised.value.message
+
+
+@pytest.mark.parametrize(
+    ("typed", "said", "utc"),
+    [
+        # 02:00 to 03:00 is skipped on 2025-03-30: the first moment after the gap, as a
+        # schedule due at 02:30 fires then (`scheduler.due_times`); it was 01:30.
+        ("2025-03-30T02:30", "2025-03-30 03:00:00", "2025-03-30T01:00:00+00:00"),
+        # 02:00 to 03:00 is met twice on 2024-10-27: its first pass, as a schedule fires.
+        ("2024-10-27T02:30", "2024-10-27 02:30:00", "2024-10-27T00:30:00+00:00"),
+    ],
+)
+def test_a_since_in_an_hour_clocks_skip_or_repeat_is_read_as_the_scheduler_reads_it(
+    ws: Path, cli, machine_zone: Callable[[str], None], typed: str, said: str, utc: str
+) -> None:
+    machine_zone("Europe/Paris")
+    write_poll(ws)
+    started = cli("start", "p/poll", "--reset-since", typed)
+    assert started.output == f"started p/poll.ipynb; its poll starts again from {said}\n"
+    assert json.loads(cli("settings", "p/poll", "--json").stdout)["since"] == utc
+
+
+def test_a_time_past_the_year_9999_in_utc_is_too_far_ahead_in_the_machine_s_zone(
+    ws: Path, cli, machine_zone: Callable[[str], None]
+) -> None:
+    """In New York, `--since 9999-12-31T23:00` (10000-01-01 04:00 in UTC) listed "no jobs",
+    read as UTC at the calendar's end; with its offset given it was refused."""
+    machine_zone("America/New_York")
+    error = refusal(cli("jobs", "--since", "9999-12-31T23:00", "--json"))
+    assert error["message"] == (
+        "--since '9999-12-31T23:00' is too far ahead: past the year 9999 in UTC"
+    )
+    machine_zone("Asia/Tokyo")  # 9999-12-31 14:00 in UTC: a time like any other
+    assert cli("jobs", "--since", "9999-12-31T23:00").output == "no jobs\n"

@@ -16,13 +16,13 @@ from ..api_clients import MAX_QUOTA_PER_DAY
 from ..errors import InputError
 from ..store import MAX_LISTED
 from ..studio import TERMS, Studio
+from ..times import local_text
 from ..workspace import Workspace
 from . import base
 from .base import (
     FiniteRange,
     _echo_or_json,
     _emit,
-    _local_time,
     _studio,
     handles_errors,
     json_option,
@@ -175,7 +175,7 @@ def audit(limit: int, workspace: Path | None, as_json: bool) -> None:
         return
     for entry in entries:
         click.echo(
-            f"{_local_time(entry['at'])}  {entry['user']:<12} {entry['action']:<12} "
+            f"{local_text(entry['at'])}  {entry['user']:<12} {entry['action']:<12} "
             f"{entry['target']} {json.dumps(entry['detail']) if entry['detail'] else ''}"
         )
 
@@ -323,11 +323,11 @@ def api_clients_list(workspace: Path | None, as_json: bool) -> None:
         click.echo("no API clients yet: `lpstudio api-clients create NAME --endpoint PATH`")
     for client in clients:  # a line each, as `lpstudio jobs` lists jobs
         quota = f"{client['quota_per_day']}/day" if client["quota_per_day"] else "no quota"
-        state = f"revoked {_local_time(client['revoked_at'])}" if client["revoked"] else "active"
+        state = f"revoked {local_text(client['revoked_at'])}" if client["revoked"] else "active"
         click.echo(
             f"{client['name']:<16} {','.join(client['endpoints']):<20} "
             f"{client['rate_per_minute']}/min  {quota:<10} {state:<8} "
-            f"made {_local_time(client['created_at'])} by {client['created_by']}"
+            f"made {local_text(client['created_at'])} by {client['created_by']}"
         )
 
 

@@ -7,7 +7,6 @@ import math
 import re
 import sys
 from collections.abc import Callable, Collection, Iterable, Sequence
-from datetime import datetime
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -21,7 +20,7 @@ from ..jobviews import job_to_dict, plain_error
 from ..models import Job
 from ..store import FINAL_STATES, SUCCEEDED, job_id_in, not_a_job_id, unavailable
 from ..studio import Studio
-from ..times import aware
+from ..times import local_text
 
 
 class FiniteRange(click.FloatRange):
@@ -174,21 +173,6 @@ def _typed_recipe(studio: Studio, recipe: str, kept: Collection[str] = ()) -> st
     return str(studio.workspace.recipe_path(recipe, typed=True, kept=kept))
 
 
-def _local_time(moment: datetime | str) -> str:
-    """A stored time (aware, UTC) as the CLI prints every time: in the machine's zone, to the
-    second, so that it reads like `jobs` and can be given back to `--since` as it is. Never
-    raises: a time the zone cannot show (a year-1 time west of UTC, a year-9999 one east of
-    it) is printed with its own offset, and a naive one is UTC, as `times.aware` has it."""
-    if isinstance(moment, str):
-        moment = datetime.fromisoformat(moment)
-    moment = aware(moment)
-    try:
-        local = moment.astimezone().replace(tzinfo=None)
-    except (OverflowError, ValueError, OSError):  # past the calendar's ends in this zone
-        return moment.isoformat(sep=" ", timespec="seconds")
-    return local.isoformat(sep=" ", timespec="seconds")
-
-
 def _duration(job: Job) -> str:
     if job.started_at and job.finished_at:
         return f"{(job.finished_at - job.started_at).total_seconds():.2f} s"
@@ -196,7 +180,9 @@ def _duration(job: Job) -> str:
 
 
 def _print_job(studio: Studio, job: Job, as_json: bool, verbose: bool = False) -> None:
-    data = job_to_dict(job, studio.workspace, studio.waits(job), studio.sends(job))
+    # Said in the machine's time as every time printed, in ISO form in UTC for `--json`.
+    waits = studio.waits(job, local=not as_json)
+    data = job_to_dict(job, studio.workspace, waits, studio.sends(job))
     if as_json:
         _emit(data)
         return
@@ -209,7 +195,7 @@ def _print_job(studio: Studio, job: Job, as_json: bool, verbose: bool = False) -
     click.echo(f"  recipe:   {job.recipe}  (version {job.version_id[:12]})")
     if verbose:
         click.echo(f"  trigger:  {job.trigger} by {job.user}")
-        click.echo(f"  created:  {_local_time(job.created_at)}")
+        click.echo(f"  created:  {local_text(job.created_at)}")
         click.echo(f"  progress: {job.cells_done}/{job.cells_total} cells")
         if not job.purged:  # erased, not empty
             click.echo(f"  params:   {strictjson.dumps(job.parameters)}")

@@ -11,11 +11,10 @@ from zoneinfo import ZoneInfo
 import click
 
 from ..errors import InputError, LpstudioError, word
-from ..times import poll_start
+from ..times import local_text, poll_start
 from .base import (
     _echo_or_json,
     _emit,
-    _local_time,
     _once,
     _pairs,
     _studio,
@@ -248,6 +247,7 @@ def settings(
                 since=_moment(since, "--since"),
                 reset=reset,
                 notify=notify or None,
+                local=True,
             )["warnings"]
         found = studio.recipe(recipe)
         detail = studio.recipe_detail(found.name)
@@ -293,12 +293,12 @@ def settings(
     # no since), else the since saved for its first start.
     since = detail["since_fixed"] or current.get("since")
     if since:
-        click.echo(f"since:       {_local_time(since)}")
+        click.echo(f"since:       {local_text(since)}")
     if detail["next_run"]:  # a started schedule: in this machine's time, and the schedule's
         zone = ZoneInfo(detail["trigger"].get("timezone", "UTC"))
         there = datetime.fromisoformat(detail["next_run"]).astimezone(zone)
         click.echo(
-            f"next run:    {_local_time(detail['next_run'])} "
+            f"next run:    {local_text(detail['next_run'])} "
             f"({there:%Y-%m-%d %H:%M} {zone.key}, the schedule's time zone)"
         )
     if problem:  # saved, but not ready to run or start until this is mended
@@ -359,13 +359,13 @@ def _started_said(name: str, since: str | None, reset_since: str | None, went_on
     if since is None:
         return f"started {name}"
     if reset_since is not None:
-        return f"started {name}; its poll starts again from {_local_time(since)}"
+        return f"started {name}; its poll starts again from {local_text(since)}"
     if went_on:
         return (
             f"started {name}; it polls on from where its last poll ended (its polls began at "
-            f"{_local_time(since)}; `--reset-since` starts them again)"
+            f"{local_text(since)}; `--reset-since` starts them again)"
         )
-    return f"started {name}; it polls for events since {_local_time(since)}"
+    return f"started {name}; it polls for events since {local_text(since)}"
 
 
 @main.command()
@@ -401,7 +401,7 @@ def versions(recipe: str, workspace: Path | None, as_json: bool) -> None:
         )
     for version in found:
         click.echo(
-            f"{version['id'][:12]}  {_local_time(version['created_at'])}  "
+            f"{version['id'][:12]}  {local_text(version['created_at'])}  "
             f"{version['created_by']:<12} {_settings_said(version['settings'])}"
         )
 

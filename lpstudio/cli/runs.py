@@ -21,7 +21,7 @@ from ..parameters import coerce, mapping_example
 from ..recipe import MAX_TIMEOUT
 from ..store import JOB_STATES, MAX_LISTED
 from ..studio import Studio
-from ..times import parse_moment
+from ..times import local_text, parse_moment
 from .base import (
     JOB_ID,
     FiniteRange,
@@ -29,7 +29,6 @@ from .base import (
     _emit,
     _exit_for,
     _fail,
-    _local_time,
     _once,
     _print_job,
     _studio,
@@ -353,7 +352,7 @@ def jobs(
         for job in found:
             trigger = describe_trigger(job)
             click.echo(
-                f"{job.id:>6}  {job.status:<10} {job.recipe:<40} {_local_time(job.created_at):<20} "
+                f"{job.id:>6}  {job.status:<10} {job.recipe:<40} {local_text(job.created_at):<20} "
                 f"{_duration(job):>9}  {trigger:<16} {job.user}"
             )
 
