@@ -128,8 +128,8 @@ TYPE_WORDS = {
 _BOUNDS = {
     "minimum": "at least {}",
     "maximum": "at most {}",
-    "exclusiveMinimum": "more than {}",
-    "exclusiveMaximum": "less than {}",
+    "exclusiveMinimum": "above {}",
+    "exclusiveMaximum": "below {}",
     "minLength": "of at least {} character(s)",
     "maxLength": "of at most {} character(s)",
     "minItems": "of at least {} item(s)",
@@ -268,8 +268,13 @@ def as_json(value: Any) -> str:
 
 def said_in_json(error: jsonschema.ValidationError) -> str:
     """jsonschema's message with the refused value (and an enum's choices) written as JSON:
-    its own quote Python (`True is not of type 'integer'`) to clients that sent `true`."""
+    its own quote Python (`True is not of type 'integer'`) to clients that sent `true`. An
+    exclusive bound is said as the README says it (`it must be above 0, not 0`): jsonschema
+    said 0 "is less than or equal to the minimum of 0", a minimum 0 itself would meet."""
     message, said = error.message, repr(error.instance)
+    if error.validator in ("exclusiveMinimum", "exclusiveMaximum"):
+        bound = _BOUNDS[str(error.validator)].format(as_json(error.validator_value))
+        return f"it must be {bound}, not {refused_value(error.instance)}"
     if not message.startswith(said):
         return message
     if error.validator == "enum" and isinstance(error.validator_value, list):

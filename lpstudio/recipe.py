@@ -28,7 +28,7 @@ from jsonschema_specifications import REGISTRY as SPECIFICATIONS
 from . import strictjson
 from .connections import NAME_PATTERN
 from .errors import InputError, LpstudioError, NotFoundError, RecipeError, word
-from .jsonschemas import PATTERN_SAID, dangling_reference
+from .jsonschemas import PATTERN_SAID, dangling_reference, said_in_json
 from .parameters import Parameter, build_schema, inspect_parameters
 
 if TYPE_CHECKING:
@@ -224,14 +224,15 @@ METADATA_SCHEMA: dict[str, Any] = {
 
 def _example_of(path: Any) -> str:
     """An example of the innermost metadata key on the error's path that has one (its own,
-    say `"conditions": {...}` for a rule's typo, not the trigger's cron example), else of the
-    metadata as a whole."""
+    say `"conditions": {...}` for a rule's typo, not the trigger's cron example; a choice's
+    first choice, `"missed_runs": "run_once"`), else of the metadata as a whole."""
     found, node = _METADATA_EXAMPLE, METADATA_SCHEMA
     for key in path or ():
         node = node.get("items", {}) if isinstance(key, int) else node.get("properties", {})
         node = node if isinstance(key, int) else node.get(key, {})
-        if node.get("examples") and not isinstance(key, int):
-            found = f'"{key}": {json.dumps(node["examples"][0])}'
+        example = node.get("examples") or node.get("enum")
+        if example and not isinstance(key, int):
+            found = f'"{key}": {json.dumps(example[0])}'
     return found
 
 
@@ -567,7 +568,7 @@ class Recipe:
                 "most 64), e.g. crm",
             )
         return RecipeError(
-            f"recipe {self.name}: {where} is invalid: {error.message}",
+            f"recipe {self.name}: {where} is invalid: {said_in_json(error)}",
             field=where,
             fix=f"correct {where} in the notebook metadata "
             f"(example: {_example_of(error.absolute_path)})",

@@ -417,3 +417,44 @@ def test_a_number_that_is_not_finite_is_refused_naming_its_field(
             RecipeForm("lab/x", studio)
     assert form.value.field == field
     assert job_rows(ws) == 0
+
+
+# -- a trigger key's value off the schema -----------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("trigger", "key", "said", "example"),
+    [
+        (
+            {"kind": "schedule", "cron": "0 9 * * *", "missed_runs": "catchup"},
+            "missed_runs",
+            '"catchup" is not one of ["run_once", "skip"]',
+            '"missed_runs": "run_once"',
+        ),
+        (
+            {"kind": "poll", "connection": "rows", "trigger": "new_rows", "interval_minutes": True},
+            "interval_minutes",
+            "true is not of type 'number'",
+            '"interval_minutes": 10',
+        ),
+        (
+            {"kind": "poll", "connection": "rows", "trigger": "new_rows", "interval_minutes": 0},
+            "interval_minutes",
+            "it must be above 0, not 0",
+            '"interval_minutes": 10',
+        ),
+    ],
+)
+def test_a_trigger_value_off_the_schema_is_said_in_json_with_an_example_of_its_key(
+    ws: Path, cli: Any, trigger: dict[str, Any], key: str, said: str, example: str
+) -> None:
+    """`"missed_runs": "catchup"` was refused "'catchup' is not one of ['run_once', 'skip']"
+    with the trigger's cron example, which has no missed_runs; `true` was `True`, and 0 "is
+    less than or equal to the minimum of 0" where the README says above 0."""
+    metadata = {"title": "x", "trigger": trigger, "connections": {"rows": {"type": "csv_file"}}}
+    write_recipe(ws, "lab/x", metadata=metadata)
+    field = f"metadata.lpstudio.trigger.{key}"
+    error = refused(cli, "start", "lab/x")
+    assert error["field"] == field, error
+    assert error["message"] == f"recipe lab/x.ipynb: {field} is invalid: {said}"
+    assert error["fix"] == f"correct {field} in the notebook metadata (example: {example})"
