@@ -29,6 +29,8 @@ of another range reads the purged jobs themselves, and finds no result there.
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Iterable
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -44,7 +46,7 @@ from sqlalchemy import (
     union_all,
 )
 
-from .models import Connection, Job, JobCountDaily, JobCountHourly, as_utc
+from .models import Job, JobCountDaily, JobCountHourly, as_utc
 from .store import FAILED, FINAL_STATES, SUCCEEDED, Store
 
 #: The statuses a connection can have; each is reported, with 0 when none has it (a
@@ -225,12 +227,13 @@ def recipe_outcomes(store: Store, start: datetime, end: datetime) -> list[dict[s
     ]
 
 
-def connection_states(store: Store) -> dict[str, int]:
-    """How many connections are connected, disconnected, untested or placeholders."""
-    query = select(Connection.status, func.count()).group_by(Connection.status)
-    with store.read() as s:
-        found = dict(s.execute(query).all())
-    return {state: int(found.pop(state, 0)) for state in CONNECTION_STATES} | found
+def connection_states(statuses: Iterable[str]) -> dict[str, int]:
+    """How many connections are connected, disconnected, untested or placeholders, by the
+    `statuses` users see (`Connections.list`: one whose connector is gone, or lacks a field
+    its connector now requires, is disconnected whatever its last test said), so that the
+    dashboard counts what the Connections panel shows."""
+    found = Counter(statuses)
+    return {state: found.pop(state, 0) for state in CONNECTION_STATES} | dict(found)
 
 
 def proactive_per_day(store: Store, start: datetime, end: datetime) -> list[dict[str, Any]]:
@@ -289,12 +292,12 @@ def recipes_with_jobs(store: Store) -> list[str]:
 
 
 def dashboard_metrics(store: Store, start: datetime, end: datetime) -> dict[str, Any]:
-    """Everything the dashboard shows for jobs created in [start, end)."""
+    """What the dashboard shows of jobs created in [start, end) (`Studio.dashboard` adds its
+    connections' states, as users see them)."""
     return {
         "start": start.isoformat(),
         "end": end.isoformat(),
         "jobs_per_day": jobs_per_day(store, start, end),
         "recipes": recipe_outcomes(store, start, end),
-        "connections": connection_states(store),
         "proactive": proactive_per_day(store, start, end),
     }

@@ -2193,6 +2193,15 @@ class Studio:
             raise refusal
         return names[0]
 
+    def dashboard(self, start: datetime, end: datetime) -> dict[str, Any]:
+        """The dashboard's figures for jobs created in [start, end) (`dashboard_metrics`),
+        and its connections counted as the Connections panel shows them: the REST API's, the
+        lab's and the notebook's Dashboard alike."""
+        from .metrics import connection_states, dashboard_metrics
+
+        states = connection_states(info.status for info in self.connections.list())
+        return {**dashboard_metrics(self.store, start, end), "connections": states}
+
     def jobs_frame(self, **filters: Any) -> pandas.DataFrame:
         """The job history as a DataFrame, one row per job as `lpstudio jobs --json` lists
         it, newest first: its status, recipe, times and progress to chart, without the

@@ -28,8 +28,9 @@ def at(day: int, hour: int = 0, minute: int = 0, second: int = 0) -> datetime:
 class History:
     """A workspace's store, and a way to add job rows with chosen fields."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, studio: Studio | None = None) -> None:
         self.store = store
+        self.studio = studio  # the workspace's, when the test opened it
         self.versions: dict[str, str] = {}
 
     def job(self, recipe: str, status: str, created_at: datetime, result: Any = None) -> int:
@@ -49,7 +50,7 @@ class History:
 @pytest.fixture
 def history(tmp_path: Path) -> History:
     with Studio.init(tmp_path / "ws", accept_terms=True, admin="alice") as studio:
-        yield History(studio.store)
+        yield History(studio.store, studio)
 
 
 @pytest.fixture
@@ -128,10 +129,20 @@ def test_recipes_count_outcomes_and_name_the_latest_job(history: History, filled
     ]
 
 
-def test_connections_are_counted_by_status(history: History, filled: dict) -> None:
-    metrics = dashboard_metrics(history.store, START, END)
-    states = {"connected": 2, "disconnected": 1, "untested": 1, "placeholder": 0}
+def test_connections_are_counted_by_status_as_the_connections_panel_shows_them(
+    history: History, filled: dict
+) -> None:
+    """A connection whose connector is gone was counted connected, as its last test left it,
+    while the Connections panel showed it disconnected."""
+    with history.store.write() as s:
+        s.add(Connection(name="crm", type="gone", fields={}, status="connected", created_by="a"))
+    assert history.studio is not None
+    metrics = history.studio.dashboard(START, END)
+    states = {"connected": 2, "disconnected": 2, "untested": 1, "placeholder": 0}
     assert metrics["connections"] == states
+    assert {info.status for info in history.studio.connections.list() if info.name == "crm"} == {
+        "disconnected"
+    }
 
 
 def test_proactive_sums_results_of_finished_jobs(history: History, filled: dict) -> None:
@@ -161,7 +172,8 @@ def test_range_boundaries_include_start_and_exclude_end(history: History, filled
 
 
 def test_an_empty_range_or_store_has_empty_figures(history: History) -> None:
-    metrics = dashboard_metrics(history.store, START, END)
+    assert history.studio is not None
+    metrics = history.studio.dashboard(START, END)
     assert metrics["jobs_per_day"] == [] and metrics["recipes"] == []
     assert metrics["proactive"] == []
     assert metrics["connections"] == dict.fromkeys(

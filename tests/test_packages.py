@@ -26,12 +26,12 @@ from sqlalchemy import select
 from lpstudio import packages
 from lpstudio.cli import main
 from lpstudio.errors import InputError
-from lpstudio.metrics import connection_states
 from lpstudio.models import Connection, Job, RecipeSettings
 from lpstudio.sandbox import Sandbox, SandboxSettings
 from lpstudio.scheduler import count_trigger_error
 from lpstudio.settings import saved_settings
 from lpstudio.studio import Studio
+from lpstudio.widgets.dashboard import day_range
 from lpstudio.workspace import current_user
 
 from .conftest import write_recipe
@@ -181,7 +181,7 @@ def test_a_project_moves_to_another_workspace_and_runs_once_authorised(
         )
         liveperson = studio.connections.get("liveperson")
         assert liveperson.status == "placeholder" and liveperson.secrets == []
-        assert connection_states(studio.store)["placeholder"] == 3  # the dashboard's count
+        assert studio.dashboard(*day_range(1))["connections"]["placeholder"] == 3
         assert liveperson.fields["account_id"] == SandboxSettings().account_id
         actions = [e["action"] for e in studio.audit_entries()]
         assert actions.count("import_recipe") == 6 and "create_connection" in actions

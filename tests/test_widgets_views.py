@@ -345,19 +345,16 @@ def test_dashboard_says_why_a_refresh_failed(
     studio: Studio, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A failing range change or Refresh click reached only JupyterLab's log console."""
-    import lpstudio.widgets.dashboard as dashboard_module
-
     dashboard = Dashboard(studio)
-    real = dashboard_module.dashboard_metrics
 
     def broken(*_args: object) -> dict:
         raise InputError("the store is locked", field="store", fix="try again")
 
-    monkeypatch.setattr(dashboard_module, "dashboard_metrics", broken)
+    monkeypatch.setattr(studio, "dashboard", broken)
     dashboard.range.value = 30
     assert "refresh failed: the store is locked" in dashboard.notice.value
     assert "fix: try again" in dashboard.notice.value
-    monkeypatch.setattr(dashboard_module, "dashboard_metrics", real)
+    monkeypatch.undo()
     dashboard.refresh_button.click()
     assert dashboard.notice.value == ""
 

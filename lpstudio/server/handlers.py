@@ -1332,11 +1332,10 @@ class ConnectorsHandler(UserHandler):
 class DashboardHandler(UserHandler):
     @web.authenticated
     async def get(self) -> None:
-        from ..metrics import dashboard_metrics
         from ..widgets.dashboard import day_range
 
         start, end = day_range(self.query["days"])
-        self.answer(await self.blocking(dashboard_metrics, self.studio.store, start, end))
+        self.answer(await self.blocking(self.studio.dashboard, start, end))
 
 
 class MeHandler(UserHandler):

@@ -16,7 +16,6 @@ from typing import TYPE_CHECKING, Any
 import ipywidgets as widgets
 from matplotlib.figure import Figure
 
-from ..metrics import dashboard_metrics
 from ..models import utcnow
 from .common import (
     STATUS_COLOURS,
@@ -237,7 +236,7 @@ class Dashboard(widgets.VBox):
     def refresh(self) -> None:
         """Recomputes the figures for the chosen range and redraws the charts."""
         start, end = day_range(self.range.value)
-        metrics = dashboard_metrics(self.studio.store, start, end)
+        metrics = self.studio.dashboard(start, end)
         days = _days(start, end)
         self.summary.value = summary_html(metrics)
         self.jobs_image.value = jobs_chart(metrics, days)
