@@ -443,6 +443,34 @@ def test_a_workspace_connector_is_listed_and_usable(ws):
     assert {r["name"]: r for r in rows}["acme-prod"]["fields"]["api_key"] == "****"
 
 
+def test_connections_list_says_why_a_connection_is_disconnected_and_the_fix(ws, cli):
+    """`list` printed `disconnected` alone: why (its connector gone, here) and the fix were
+    only in its --json or a test's answer."""
+    (ws / "connectors").mkdir()
+    (ws / "connectors" / "acme.py").write_text(ACME)
+    added = cli(
+        "connections",
+        "add",
+        "crm",
+        "--type",
+        "acme",
+        "--field",
+        "base_url=https://a.example",
+        "--secret",
+        "api_key",
+        input="acme-key-1234\n",
+    )
+    assert added.exit_code == 0, added.output
+    (ws / "connectors" / "acme.py").unlink()
+
+    listed = cli("connections", "list").output.splitlines()
+
+    row = next(i for i, line in enumerate(listed) if line.startswith("crm "))
+    assert "disconnected" in listed[row], listed
+    assert "unknown connector type 'acme'" in listed[row + 1], listed
+    assert listed[row + 2].startswith("    fix: ") and "acme" in listed[row + 2], listed
+
+
 def test_a_badly_typed_secret_is_refused_without_echoing_it(ws):
     (ws / "connectors").mkdir()
     (ws / "connectors" / "acme.py").write_text(ACME)

@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from ..errors import InputError
+from ..errors import FIX_SAID, InputError
 from ..studio import Studio
 from ..workspace import Workspace
 from . import base
@@ -217,6 +217,9 @@ def connections_list(workspace: Path | None, as_json: bool) -> None:
     for row in rows:
         fields = " ".join(f"{k}={v}" for k, v in row["fields"].items())
         click.echo(f"{row['name']:<20} {row['type']:<22} {row['status']:<13} {fields}")
+        if row["status"] == "disconnected" and row["status_message"]:  # why, and the fix
+            said, _, fix = row["status_message"].partition(FIX_SAID)
+            click.echo(f"    {said}" + (f"\n    fix: {fix}" if fix else ""))
 
 
 @connections.command("test")
