@@ -1743,8 +1743,9 @@ def test_run_now_and_the_next_poll_send_nothing_to_checkouts_a_poll_job_messaged
     edited = seeded[-1]
     more = [*edited["line_items"], {"title": "Socks", "quantity": 2, "price": "9.00"}]
     control.patch(f"/_sandbox/shopify/checkouts/{edited['id']}", json={"line_items": more})
-    code, [again] = run_json("poll", CART, "--workspace", str(cart_ws))
-    assert code == 0 and again["status"] == "succeeded", again
+    code, [listed] = run_json("poll", CART, "--workspace", str(cart_ws))
+    assert code == 0 and listed["status"] == "succeeded", listed
+    _, again = run_json("show", str(listed["id"]), "--workspace", str(cart_ws))  # its result
     assert again["result"]["checkouts"] == 1 and again["result"]["accepted"] == 0
     assert [e["job_id"] for e in again["result"]["already_sent"]] == [polled["id"]]
 

@@ -58,9 +58,9 @@ payload = {
 conn = Runtime(payload, False, job, print).connection("lp")
 claim = conn.ledger.claim_many
 
-def slow_claim(keys):
+def slow_claim(keys, **given):
     time.sleep(slow)  # the store's write, slow: not a synchronisation
-    return claim(keys)
+    return claim(keys, **given)
 
 conn.ledger.claim_many = slow_claim
 print("ready", flush=True)

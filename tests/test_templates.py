@@ -417,7 +417,8 @@ def test_polling_abandoned_carts_messages_each_checkout_once(
         code, jobs = run_json("poll", "demo/cart_abandonment", "--workspace", str(workspace))
         assert code == 0, jobs
         assert all(job["status"] == "succeeded" for job in jobs), jobs
-        return jobs
+        # Its rows as a list gives them; each job's result is in its own view.
+        return [run_json("show", str(job["id"]), "--workspace", str(workspace))[1] for job in jobs]
 
     # The seeded carts are hours old: a first poll from now (as a start) would skip them.
     since = run_cli("settings", "demo/cart_abandonment", "--since", "1d", "-w", str(workspace))
