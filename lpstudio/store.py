@@ -276,6 +276,11 @@ def outage_of(url: str) -> StoreOutage:
 JOBS = Job.__table__
 #: Why a send a job left "sending" when it ended is uncertain (its ledger row's reason).
 UNANSWERED = "the job ended before its request was answered: it may have been accepted"
+#: The ledger's statuses of sends in doubt: the purge keeps their rows for a person to see,
+#: and nothing but their sending dates them (a claim or a rerun that finds them does not):
+#: their date says when they may have gone out (`_sent_windows`), and one still "sending"
+#: in which run of its job it was claimed.
+DOUBTFUL = ("sending", "uncertain")
 #: How the store's word on a job's sends in doubt ends (`_unanswered`): told again as they
 #: settle after its end (`settled_after_end`). How to check them is its fix's
 #: (`_doubt_fixed`), said once.
@@ -1383,15 +1388,14 @@ class Store:
 
     def keep_ledger(self, ledger: str) -> None:
         """Dates a ledger's rows now, so the purge keeps them while a job that may send
-        through it (a rerun queued now) is within the retention. Not those still "sending":
-        the purge keeps them, and their date tells in which run of its job they were claimed
-        (`StoreLedger`)."""
+        through it (a rerun queued now) is within the retention. Not those in doubt
+        (`DOUBTFUL`): the purge keeps them, and their date tells when they were sent."""
         from .models import Delivery
 
         with self.write() as s:
             s.execute(
                 update(Delivery)
-                .where(Delivery.ledger == ledger, Delivery.status != "sending")
+                .where(Delivery.ledger == ledger, Delivery.status.not_in(DOUBTFUL))
                 .values(updated_at=utcnow())
             )
 
@@ -1805,7 +1809,7 @@ class Store:
         with self.write() as s:
             found = s.execute(
                 delete(Delivery).where(
-                    Delivery.updated_at < before, Delivery.status.not_in(("sending", "uncertain"))
+                    Delivery.updated_at < before, Delivery.status.not_in(DOUBTFUL)
                 )
             )
         return int(found.rowcount or 0)  # type: ignore[attr-defined]

@@ -21,11 +21,14 @@ from unittest.mock import ANY
 
 import httpx
 import pytest
+from sqlalchemy import update
 
 from lpstudio.client import ConnectionClient
+from lpstudio.models import Delivery, as_utc
 from lpstudio.registry import get_connector
 from lpstudio.sandbox import Sandbox
 from lpstudio.sdk import Connection, Ledger, MemoryLedger
+from lpstudio.store import _stamp
 from lpstudio.studio import Studio
 from lpstudio.widgets.common import lab_text
 from tests.conftest import run_json, set_job, write_recipe
@@ -131,7 +134,10 @@ def test_a_lost_job_s_uncertain_send_is_checked_and_its_rerun_sends_only_the_res
 
     Then the lost job said "check in the app they went to" where its rerun named
     `reporting_transactions`, and gave its 30 hours as one window, which that report
-    refuses: both say the campaign's check, in windows of at most 24 hours it takes."""
+    refuses: both say the campaign's check, in windows of at most 24 hours it takes.
+
+    Then the rerun's window for the lost job ran to the rerun's own time: queuing it and
+    claiming the send again dated the send anew. It ends where the lost job did."""
     reminder(sandbox_ws)
     with Studio.open(sandbox_ws, user="alice") as studio:
         found = studio.recipe(REMINDER)
@@ -158,6 +164,11 @@ def test_a_lost_job_s_uncertain_send_is_checked_and_its_rerun_sends_only_the_res
             send(conn, [{"phone": SENT[0], "name": "Ada"}])
         [reaped] = studio.reap_lost_jobs()
         lost = studio.job(reaped.id)
+        # Reaped an hour before its rerun: its end and its send in doubt dated then.
+        ended = as_utc(lost.finished_at) - timedelta(hours=1)
+        set_job(studio.store, lost.id, finished_at=ended)
+        with studio.store.write() as s:
+            s.execute(update(Delivery).where(Delivery.job_id == lost.id).values(updated_at=ended))
         rerun = studio.rerun(lost.id)
 
     assert lost.error["ename"] == "WorkerLost" and lost.error["uncertain_sends"] == 1
@@ -183,8 +194,10 @@ def test_a_lost_job_s_uncertain_send_is_checked_and_its_rerun_sends_only_the_res
     assert rerun.error["ename"] == "CampaignIncomplete", rerun.error
     assert "accepted 3, rejected 0, uncertain 1" in rerun.error["evalue"], rerun.error
     assert rerun.error["fix"].startswith(CHECK), rerun.error
-    # Checked in the lost job's windows, the one that sent it; a rerun sends nothing more.
-    assert f"(from {first} to {cut}, from {cut} to " in rerun.error["fix"], rerun.error
+    # Checked in the lost job's windows, the one that sent it, to its own end (its rerun,
+    # which claimed it again, dated it anew); a rerun sends nothing more.
+    own = f"(from {first} to {cut}, from {cut} to {_stamp(ended + timedelta(seconds=1))}, "
+    assert f"{own}while job {lost.id} ran; UTC)" in rerun.error["fix"], rerun.error
     assert "`lpstudio rerun" not in rerun.error["fix"]
     assert recipients(control) == dict.fromkeys(SENT[1:], 1)
 

@@ -327,6 +327,7 @@ class StoreLedger:
         from sqlalchemy import insert, update
 
         from ..models import Delivery
+        from ..store import DOUBTFUL
 
         table = Delivery.__table__  # Core statements: no ORM work per row
         mine = (table.c.ledger == self.ledger, table.c.key.in_(keys))
@@ -339,11 +340,11 @@ class StoreLedger:
             dated = {"day": now.date().isoformat(), **({"check": check} if check else {})}
             rows, earlier = self._earlier(s, keys)
             if earlier:  # relied on now: kept by the purge as long as this job's data
-                # (not those still "sending": the purge keeps them, and their date says in
-                # which run of its job they were claimed)
+                # (not those in doubt: the purge keeps them, and their date says when they
+                # were sent, `_sent_windows`; one still "sending", in which run of its job)
                 s.execute(
                     update(table)
-                    .where(*mine, table.c.key.in_(list(earlier)), table.c.status != "sending")
+                    .where(*mine, table.c.key.in_(list(earlier)), table.c.status.not_in(DOUBTFUL))
                     .values(updated_at=claimed["updated_at"])
                 )
             if len(earlier) < len(rows):  # rejected before: sent now after all
