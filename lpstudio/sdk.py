@@ -620,7 +620,7 @@ class Ledger(Protocol):
     fix says that check of it.
     `settle_many` records how the claimed keys ended: accepted, rejected (refused, or never
     reached the app, `NOT_SENT`: either may be sent again) or uncertain (sent, no answer:
-    never resent blindly).
+    never resent blindly; it keeps its claim's `check`, `settled_detail`).
     `earlier_many` reads what `claim_many` would return and claims nothing: a dry run (a
     Test) finds what a real run would not send, and leaves the ledger as it was.
 
@@ -675,6 +675,19 @@ class Ledger(Protocol):
         ...
 
 
+def keeps_check(status: str, detail: dict[str, Any]) -> bool:
+    """Whether a settle to `status` with `detail` keeps the check its claim gave
+    (`Ledger.claim_many`): a send left uncertain does, unless the settle gives one of its
+    own, for its job's fix says it (a recipe that caught the error and went on, a 5xx
+    mid-campaign); any other outcome needs none."""
+    return status == "uncertain" and "check" not in detail
+
+
+def settled_detail(status: str, detail: dict[str, Any], check: str | None) -> dict[str, Any]:
+    """The detail a settle records over a claim that kept `check` (`keeps_check`)."""
+    return {**detail, "check": check} if check and keeps_check(status, detail) else detail
+
+
 class MemoryLedger:
     """A ledger for one process: used outside jobs (notebooks run by hand, tests)."""
 
@@ -715,7 +728,9 @@ class MemoryLedger:
     def settle_many(self, outcomes: Mapping[str, str], detail: dict[str, Any]) -> None:
         with self._lock:
             for key, status in outcomes.items():
-                self._records[key] = {"status": status, "detail": detail, "job_id": None}
+                check = (self._records.get(key) or {}).get("detail", {}).get("check")
+                said = settled_detail(status, detail, check)
+                self._records[key] = {"status": status, "detail": said, "job_id": None}
 
     def across_recipe(self) -> MemoryLedger:
         """Itself: one process, by hand or in a test, is all the recipe it knows of."""

@@ -68,7 +68,7 @@ from .errors import (
     uncertain_fix,
 )
 from .models import Activation, AuditEntry, Base, Job, Notebook, RecipeVersion, User, as_utc, utcnow
-from .sdk import NOT_SENT
+from .sdk import NOT_SENT, settled_detail
 from .workspace import SQLITE_SIDE_FILES
 
 #: The newest migration; a store at this revision needs no Alembic at start-up.
@@ -304,7 +304,8 @@ def _end_unanswered(s: Session, ended: Job, status: str, error: dict[str, Any] |
     # How to check each, as its connector said when it claimed it (`Ledger.claim_many`).
     check = deliveries.c.detail["check"].as_string()
     found = s.execute(select(deliveries.c.ledger, day, check).where(*left)).all()
-    doubtful = _left_in_doubt(s, job_id)
+    in_doubt = _left_in_doubt(s, job_id)
+    doubtful = sum(in_doubt.values())
     if not found and not doubtful:
         if not (error or {}).get("uncertain"):
             return False
@@ -314,18 +315,23 @@ def _end_unanswered(s: Session, ended: Job, status: str, error: dict[str, Any] |
         return True
     now = utcnow()
     # Each keeps the day it was claimed (`StoreLedger`), the day it may have gone out: a
-    # daily limit counts it against that day.
-    for claimed in {row[1] for row in found}:
+    # daily limit counts it against that day; and its check (`settled_detail`).
+    for claimed, kept in {(row[1], row[2]) for row in found}:
+        reason = {"reason": UNANSWERED, **({"day": claimed} if claimed else {})}
         s.execute(
             update(deliveries)
-            .where(*left, day.is_(None) if claimed is None else day == claimed)
+            .where(
+                *left,
+                day.is_(None) if claimed is None else day == claimed,
+                check.is_(None) if kept is None else check == kept,
+            )
             .values(
                 status="uncertain",
-                detail={"reason": UNANSWERED, **({"day": claimed} if claimed else {})},
+                detail=settled_detail("uncertain", reason, kept),
                 updated_at=now,
             )
         )
-    checks = sorted({row[2] for row in found if row[2]})
+    checks = sorted({row[2] for row in found if row[2]} | {kept for kept in in_doubt if kept})
     unanswered = _unanswered(error, [row[0] for row in found], doubtful)
     said = _doubt_fixed(s, ended, unanswered, checks=checks)
     ended_as: dict[str, Any] = {"error": said}
@@ -417,25 +423,27 @@ def _stamp(when: datetime) -> str:
     return when.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _left_in_doubt(s: Session, job_id: int) -> int:
+def _left_in_doubt(s: Session, job_id: int) -> dict[str | None, int]:
     """How many of the job's own sends its connectors settled uncertain (an answer lost, a
-    5xx) and that stay so: rows it claimed in its chain's ledger, where a retry or rerun
-    never takes over an earlier job's row (the recipe's ledger may hold what it recorded
-    of an earlier job's sends, which that job's end reported). Read by the ledger's index:
-    a job that sent nothing pays a lookup or two."""
+    5xx) and that stay so, by the check each kept (`settled_detail`): rows it claimed in
+    its chain's ledger, where a retry or rerun never takes over an earlier job's row (the
+    recipe's ledger may hold what it recorded of an earlier job's sends, which that job's
+    end reported). Read by the ledger's index: a job that sent nothing pays a lookup or
+    two."""
     from .models import Delivery
 
     deliveries = Delivery.__table__
-    return int(
-        s.scalar(
-            select(func.count()).where(
-                deliveries.c.ledger == f"job:{_chain_root(s, job_id)}",
-                deliveries.c.job_id == job_id,
-                deliveries.c.status == "uncertain",
-            )
+    check = deliveries.c.detail["check"].as_string()
+    found = s.execute(
+        select(check, func.count())
+        .where(
+            deliveries.c.ledger == f"job:{_chain_root(s, job_id)}",
+            deliveries.c.job_id == job_id,
+            deliveries.c.status == "uncertain",
         )
-        or 0
+        .group_by(check)
     )
+    return {said: int(count) for said, count in found}
 
 
 def _unanswered(

@@ -12,6 +12,7 @@ Real kernels, the sandbox and a server that never answers, on loopback; real SQL
 from __future__ import annotations
 
 import json
+import re
 import threading
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -27,6 +28,8 @@ from lpstudio.kernel.runtime import StoreLedger
 from lpstudio.studio import Studio
 
 from .conftest import write_recipe
+from .test_stopped_job_accounting import recipients
+from .test_uncertain_sends_fix import CHECK, WINDOW
 
 CAMPAIGN = """\
 import httpx
@@ -37,7 +40,7 @@ campaign = dict(
 )
 first = [{{"phone": "+14155550800", "checkout_id": 1}}]
 lp.connection("liveperson").send_campaign(recipients=first, **campaign)
-fault = {{"drop_rate": 1.0, "scope": "liveperson", "count": 1}}
+fault = {{{fault}, "scope": "liveperson", "count": 1}}
 httpx.post({control!r} + "/_sandbox/faults", json=fault).raise_for_status()
 try:
     lp.connection("liveperson").send_campaign(
@@ -47,6 +50,9 @@ except Exception as e:
     lp.log(f"{{type(e).__name__}}: {{e}}")
 lp.set_result({{"ok": True}})
 """
+
+#: The fault the campaign's second send meets (`CAMPAIGN`): its answer lost, sent.
+DROP = '"drop_rate": 1.0'
 
 POST_CAUGHT = """\
 import lpstudio.kernel as lp
@@ -93,17 +99,18 @@ def test_a_campaign_left_in_doubt_and_caught_fails_the_job(sandbox_ws: Path, san
     once its recipe sends `once_per` (the rerun records in the recipe's ledger what the job
     before it left in doubt)."""
     metadata = {"title": "caught", "connections": {"liveperson": {"type": "liveperson_proactive"}}}
-    recipe = CAMPAIGN.format(control=sandbox.url, once="")
+    recipe = CAMPAIGN.format(control=sandbox.url, once="", fault=DROP)
     write_recipe(sandbox_ws, "ops/caught", cells=(recipe,), metadata=metadata)
     code, job = run_cli(sandbox_ws, "run", "ops/caught")
-    once = CAMPAIGN.format(control=sandbox.url, once=' once_per="checkout_id",')
+    once = CAMPAIGN.format(control=sandbox.url, once=' once_per="checkout_id",', fault=DROP)
     write_recipe(sandbox_ws, "ops/caught", cells=(once,), metadata=metadata)
 
     assert (code, job["status"]) == (1, "failed"), job
     assert job["error"]["uncertain_sends"] == 1, job["error"]
     assert "1 send it began" in job["error"]["evalue"]
     assert "check" not in job["error"]["evalue"]  # the fix's, said once
-    assert job["error"]["fix"].startswith("check in the app they went to what it did with them")
+    # How to check it, as the campaign said when it claimed it (its settle kept that).
+    assert job["error"]["fix"].startswith(CHECK), job["error"]
     # The recipe's own result stays, and what its ledger says it sent is added to it: the
     # recipient accepted counts in `show` and on the dashboard, the one in doubt is named.
     assert job["result"]["ok"] is True and job["result"]["from_ledger"] is True, job["result"]
@@ -117,6 +124,29 @@ def test_a_campaign_left_in_doubt_and_caught_fails_the_job(sandbox_ws: Path, san
         "+14155550800": 1,
         "+14155550801": 1,  # a dropped answer: the sandbox acted on it, once
     }
+
+
+def test_a_campaign_s_500_caught_by_its_recipe_says_the_campaign_s_check_in_the_job_s_window(
+    sandbox_ws: Path, sandbox: Any, control: httpx.Client
+) -> None:
+    """A recipe that caught the campaign's error (a 500 to its second send) and went on:
+    the job failed saying "check in the app they went to", though the campaign had said
+    how to check it as it claimed it; its settle as uncertain overwrote that."""
+    metadata = {"title": "caught", "connections": {"liveperson": {"type": "liveperson_proactive"}}}
+    fault = '"error_rate": 1.0, "error_status": 500'
+    recipe = CAMPAIGN.format(control=sandbox.url, once="", fault=fault)
+    write_recipe(sandbox_ws, "ops/caught", cells=(recipe,), metadata=metadata)
+    code, job = run_cli(sandbox_ws, "run", "ops/caught")
+
+    assert (code, job["status"], job["error"]["uncertain_sends"]) == (1, "failed", 1), job
+    fix = job["error"]["fix"]
+    assert fix.startswith(CHECK) and "check in the app" not in fix, fix
+    assert re.search(WINDOW.format(job=job["id"]), fix), fix
+    assert fix.endswith(
+        f"then `lpstudio rerun {job['id']}` sends only those it never reached, never the "
+        "uncertain ones"
+    ), fix
+    assert recipients(control) == {"+14155550800": 1}  # the 500's was not carried out
 
 
 def test_a_post_left_unanswered_and_caught_fails_the_job(ws: Path, silent: Any) -> None:

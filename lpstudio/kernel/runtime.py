@@ -17,7 +17,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from ..errors import InputError, LpstudioError, WorkspaceError, word
-from ..sdk import Connection, Ledger, MemoryLedger, MemoryRateLimiter, RateLimiter
+from ..sdk import (
+    Connection,
+    Ledger,
+    MemoryLedger,
+    MemoryRateLimiter,
+    RateLimiter,
+    keeps_check,
+    settled_detail,
+)
 
 if TYPE_CHECKING:
     from ..recipe import Recipe
@@ -364,6 +372,26 @@ class StoreLedger:
             tried.update(at=now, earlier=earlier)  # all sent but the commit
         return earlier
 
+    def _by_check(
+        self, s: Any, status: str, keys: list[str], detail: dict[str, Any]
+    ) -> dict[str | None, list[str]]:
+        """`keys` by the check their claims keep, where a settle to `status` with `detail`
+        keeps it (`settled_detail`); else all of them under None, read nothing."""
+        from sqlalchemy import select
+
+        from ..models import Delivery
+
+        if not keeps_check(status, detail):
+            return {None: keys}
+        table = Delivery.__table__
+        check = table.c.detail["check"].as_string()
+        found: dict[str | None, list[str]] = {}
+        for key, kept in s.execute(
+            select(table.c.key, check).where(table.c.ledger == self.ledger, table.c.key.in_(keys))
+        ):
+            found.setdefault(kept, []).append(key)
+        return found
+
     def _still_running(self, s: Any) -> None:
         """Refuses a claim of a job that has ended: one failed as lost while its process was
         frozen, whose kernel has not yet been stopped. Its result was taken from the ledger
@@ -386,7 +414,8 @@ class StoreLedger:
     def settle_many(self, outcomes: Mapping[str, str], detail: dict[str, Any]) -> None:
         """As `Ledger.settle_many`: made again after an outage, it writes the same. Sends of
         a job that ended meanwhile (failed as lost while its process was frozen) count in
-        its result and error by their outcome (`store.settled_after_end`)."""
+        its result and error by their outcome (`store.settled_after_end`). Those left
+        uncertain keep their claims' check (`settled_detail`): an update per check."""
         from sqlalchemy import update
 
         from ..models import Delivery, utcnow
@@ -401,11 +430,16 @@ class StoreLedger:
         def settle() -> None:
             with self.store.write() as s:
                 for status, keys in by_status.items():
-                    s.execute(
-                        update(table)
-                        .where(table.c.ledger == self.ledger, table.c.key.in_(keys))
-                        .values(status=status, detail=detail, updated_at=now)
-                    )
+                    for check, some in self._by_check(s, status, keys, detail).items():
+                        s.execute(
+                            update(table)
+                            .where(table.c.ledger == self.ledger, table.c.key.in_(some))
+                            .values(
+                                status=status,
+                                detail=settled_detail(status, detail, check),
+                                updated_at=now,
+                            )
+                        )
                 settled_after_end(s, self.job_id)
 
         self._waits.call(settle)
