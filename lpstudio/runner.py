@@ -39,7 +39,7 @@ from nbformat.v4.rwbase import split_lines, strip_transient
 from sqlalchemy.exc import OperationalError
 
 from .connections import Connections
-from .errors import rerun_error, rerun_fix, said_and_fix
+from .errors import rerun_error, said_and_fix
 from .jsonschemas import first_problem
 from .kernel import RESPONSE_MIME, RESULT_MIME, answer_status
 from .kernel.errors import ERROR_MIME
@@ -307,6 +307,8 @@ KERNEL_DIED_FIX = (
     "did"
 )
 KERNEL_DIED_EARLY_FIX = "see whether the machine is out of memory, or what killed the kernel"
+#: What the fix of a job whose output notebook could not be saved asks before its rerun.
+OUTPUT_NOT_SAVED_FIX = "free space in (or give write access to) the workspace's history/ folder"
 
 
 class Deadline(NamedTuple):
@@ -899,16 +901,11 @@ def _not_saved(writer: NotebookWriter, exc: OSError, job_id: int, ran: bool) -> 
     its cells ran. Either way the workspace's history/ folder is the fix, not a cell."""
     log.error("job's output notebook %s could not be saved: %s", writer.path, exc)
     said = f"its output notebook could not be saved: {exc.strerror or exc}"
-    fix = rerun_fix(
-        job_id, "free space in (or give write access to) the workspace's history/ folder"
-    )
-    if ran:
-        return {
-            "ename": "OutputNotSaved",
-            "evalue": said,
-            "fix": f"{fix} if its notebook is needed",
-        }
-    return {"ename": "OutputNotSaved", "evalue": f"{said}, so none of its cells ran", "fix": fix}
+    fixed = rerun_error(job_id, OUTPUT_NOT_SAVED_FIX)
+    if ran:  # a fix said anew (sends it left in doubt) says the rerun its own way, once
+        fixed["fix"] += " if its notebook is needed"
+        return {"ename": "OutputNotSaved", "evalue": said, **fixed}
+    return {"ename": "OutputNotSaved", "evalue": f"{said}, so none of its cells ran", **fixed}
 
 
 def _once_stored(job_id: int, write: Callable[[], T]) -> T:

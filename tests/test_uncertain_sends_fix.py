@@ -34,6 +34,7 @@ from lpstudio.widgets.common import lab_text
 from tests.conftest import run_json, set_job, write_recipe
 from tests.servers import serving
 from tests.test_liveperson import SECRET, DyingLedger, send
+from tests.test_output_unsaved import BLOCK
 from tests.test_reminder_stopped_mid_send import shown
 from tests.test_stopped_job_accounting import REMINDER, recipients
 
@@ -202,6 +203,14 @@ def test_a_lost_job_s_uncertain_send_is_checked_and_its_rerun_sends_only_the_res
     assert recipients(control) == dict.fromkeys(SENT[1:], 1)
 
 
+#: A cell that claims a send and never settles it, with a connector's check: the job ends
+#: with it unanswered (`claim_many`, as a connector calls it).
+CLAIMS = (
+    "import lpstudio.kernel as lp\n"
+    "lp._runtime._shared()[0].claim_many(['acme:lead:1'], check='find it in Acme\\'s log')"
+)
+
+
 def test_a_job_timed_out_mid_send_says_its_connector_s_check_its_fix_and_its_rerun_once(
     ws: Path,
 ) -> None:
@@ -209,14 +218,10 @@ def test_a_job_timed_out_mid_send_says_its_connector_s_check_its_fix_and_its_rer
     then \\`lpstudio rerun N\\`; then \\`lpstudio rerun N\\` sends only those ...`: its fix was
     told apart from a rerun by its words. The connector's check, given as it claimed the
     send, is said of it too (any connector's, not a campaign's alone)."""
-    claims = (
-        "import lpstudio.kernel as lp\n"
-        "lp._runtime._shared()[0].claim_many(['acme:lead:1'], check='find it in Acme\\'s log')"
-    )
     write_recipe(
         ws,
         "p/slow",
-        cells=(claims, "import threading\nthreading.Event().wait()"),
+        cells=(CLAIMS, "import threading\nthreading.Event().wait()"),
         metadata={"title": "slow", "timeout": 15},  # time to claim, on a busy machine
     )
     with Studio.open(ws, user="alice") as studio:
@@ -238,3 +243,25 @@ def test_a_job_timed_out_mid_send_says_its_connector_s_check_its_fix_and_its_rer
     ), fix
     assert fix.count("`lpstudio rerun") == 1, fix
     assert code == 0 and shown_json["error"] == {**done.error, "traceback": ANY}, shown_json
+
+
+def test_a_job_whose_notebook_was_not_saved_says_its_rerun_once_with_its_sends_in_doubt(
+    ws: Path,
+) -> None:
+    """Its cells ran, its output notebook could not be saved, and a send it began got no
+    answer: its fix said `...; then \\`lpstudio rerun N\\` if its notebook is needed; then
+    \\`lpstudio rerun N\\` sends only those ...`, the rerun twice."""
+    write_recipe(ws, "p/full", cells=(CLAIMS, BLOCK))
+    code, job = run_json("run", "p/full", "--workspace", str(ws))
+
+    assert code == 1 and job["error"]["ename"] == "OutputNotSaved", job["error"]
+    assert job["error"]["uncertain_sends"] == 1, job["error"]
+    fix = job["error"]["fix"]
+    assert fix.startswith("find it in Acme's log ("), fix
+    assert re.search(WINDOW.format(job=job["id"]), fix), fix
+    assert fix.endswith(
+        "; free space in (or give write access to) the workspace's history/ folder; then "
+        f"`lpstudio rerun {job['id']}` sends only those it never reached, never the uncertain "
+        "ones"
+    ), fix
+    assert fix.count("`lpstudio rerun") == 1, fix
