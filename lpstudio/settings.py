@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 from .errors import ConflictError, InputError
 from .models import RecipeSettings, utcnow
 from .store import Store
+from .times import said_at
 
 
 @dataclass(frozen=True)
@@ -50,9 +51,12 @@ def saved_settings(store: Store, recipe: str) -> dict[str, Any]:
     return read_settings(store, recipe).settings
 
 
-def _conflict(recipe: str, expected: int, current: Saved) -> ConflictError:
+def _conflict(recipe: str, expected: int, current: Saved, local: bool) -> ConflictError:
+    """The refusal of a save from settings read before another one: when that one was
+    saved, as its reader reads times (`said_at`: the REST API's and the notebook form's in
+    ISO form in UTC, a `local` caller's in this machine's zone)."""
     by = f" by {current.updated_by}" if current.updated_by else ""
-    when = f" at {current.updated_at:%Y-%m-%d %H:%M:%S} UTC" if current.updated_at else ""
+    when = f" at {said_at(current.updated_at, local)}" if current.updated_at else ""
     return ConflictError(
         f"not saved: the settings of {recipe} were changed elsewhere since revision "
         f"{expected}{by}{when} (they are at revision {current.revision})",
@@ -69,6 +73,7 @@ def update_settings(
     *,
     expected_revision: int | None = None,
     check: Callable[[Session, dict[str, Any]], None] | None = None,
+    local: bool = False,
 ) -> Saved:
     """Writes `change(current settings)` as the recipe's settings, reading and writing in
     one write transaction (the row locked where the database locks rows), so writers take
@@ -76,7 +81,8 @@ def update_settings(
     as they are; it must not read or write the store itself (the write lock is held: a
     read would wait for a pool connection the writers waiting for it hold), but `check`
     may, through the transaction's own session, and refuse the new settings. Given
-    `expected_revision`, settings at another revision are refused with a `ConflictError`.
+    `expected_revision`, settings at another revision are refused with a `ConflictError`
+    (saying when they were saved in this machine's zone with `local`, else in UTC).
     Settings changed to what they were are not written (their revision stays). Returns the
     settings as stored now."""
     with store.write() as s:
@@ -92,7 +98,7 @@ def update_settings(
                 fix="send the revision the settings were read at, as their answer gives it",
             )
         if expected_revision is not None and expected_revision != current.revision:
-            raise _conflict(recipe, expected_revision, current)
+            raise _conflict(recipe, expected_revision, current, local)
         new = change(dict(current.settings))
         if new is None:
             return current

@@ -1386,6 +1386,7 @@ class Studio:
             check=lambda s, new: check_bound_exist(
                 s, {slot: new["connections"][slot] for slot in connections or {}}, recipe.name
             ),
+            local=local,
         ).settings
         # What the save changed, not what it was given: a form sends every field, and the
         # CLI an empty set of parameters with a new contact. A save that changed nothing is

@@ -25,6 +25,7 @@ from sqlalchemy import select, update
 from lpstudio.models import IdempotentCall, Job, utcnow
 from lpstudio.server.calls import call
 from lpstudio.studio import API_PATH, Studio
+from lpstudio.times import as_utc
 from tests.conftest import wait_for, write_recipe
 from tests.servers import API, Served, serving
 
@@ -415,6 +416,9 @@ def test_the_answer_of_a_purged_call_is_gone_410(served: Served, token: str, ws:
         assert error["code"] == "AnswerPurged" and error["field"] == "job", error
         assert error["job"] == job and f"job {job} {status}" in error["message"], error
         assert "purged" in error["message"] and "retention" in error["fix"], error
+        # Its end in ISO form in UTC, as the REST API gives times (not "... UTC").
+        ended = as_utc(old).isoformat(timespec="seconds")
+        assert f"job {job} {status} at {ended}; its answer was purged" in error["message"]
 
 
 def test_a_repeat_of_a_call_whose_request_died_unstarted_is_told_the_real_wait(

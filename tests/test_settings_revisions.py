@@ -5,6 +5,7 @@ refused once the settings changed since."""
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -16,6 +17,7 @@ from lpstudio.errors import ConflictError, InputError
 from lpstudio.settings import read_settings
 from lpstudio.store import Store
 from lpstudio.studio import Studio
+from lpstudio.times import as_utc, local_text
 
 from .conftest import write_recipe
 
@@ -73,6 +75,32 @@ def test_two_saves_at_once_keep_both_changes(
     studio: Studio, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     both_saves_stay(studio, monkeypatch)
+
+
+def test_a_stale_save_says_when_the_settings_changed_as_its_caller_reads_times(
+    studio: Studio, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """It said "at 2026-12-07 00:30:10 UTC" to all: the REST API (the lab's panel) gives
+    times in ISO form in UTC, and a caller of this machine's times (the CLI's `local`) reads
+    them in its zone, here 12 hours from UTC."""
+    monkeypatch.setenv("TZ", "Etc/GMT-12")  # UTC+12 all year
+    time.tzset()
+    try:
+        write_recipe(studio.workspace.root, "p/one")
+        studio.save_settings("p/one", {"x": 2})
+        studio.save_settings("p/one", {"x": 3})  # after a form showed revision 1
+        saved = read_settings(studio.store, "p/one.ipynb").updated_at
+        assert saved is not None
+        for local, said in ((False, as_utc(saved).isoformat(timespec="seconds")),
+                            (True, local_text(saved))):  # fmt: skip
+            with pytest.raises(ConflictError) as raised:
+                studio.save_settings("p/one", {"x": 4}, expected_revision=1, local=local)
+            assert f"by alice at {said} (they are at revision 2)" in raised.value.message
+            assert "UTC" not in raised.value.message, raised.value.message
+        assert local_text(saved) != as_utc(saved).isoformat(sep=" ", timespec="seconds")
+    finally:
+        monkeypatch.undo()
+        time.tzset()
 
 
 def test_a_save_of_a_stale_revision_is_refused_and_writes_nothing(studio: Studio) -> None:

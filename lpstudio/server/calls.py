@@ -69,6 +69,7 @@ from ..jsonschemas import TYPE_WORDS, first_problem
 from ..models import utcnow
 from ..runner import UNANSWERED, unanswered
 from ..store import FAILED, FINAL_STATES, QUEUED, SUCCEEDED
+from ..times import said_at
 from .auth import ApiError
 from .handlers import PREFIX, parse_json, recipe_not_ready
 
@@ -156,7 +157,7 @@ def _ended_unanswered(job: Job) -> bool:
 def _purged(job: Job) -> tuple[int, Any]:
     """410: what a job answered was erased with its data (`Studio.purge`); its status and
     end are all that is left."""
-    ended = f" at {job.finished_at:%Y-%m-%d %H:%M:%S} UTC" if job.finished_at else ""
+    ended = f" at {said_at(job.finished_at, local=False)}" if job.finished_at else ""
     return _error(
         410,
         "AnswerPurged",
