@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 import jsonschema
+from jsonschema.exceptions import best_match
 from jsonschema_specifications import REGISTRY as SPECIFICATIONS
 from referencing.exceptions import Unresolvable
 from referencing.jsonschema import DRAFT202012
@@ -266,11 +267,18 @@ def as_json(value: Any) -> str:
         return repr(value)
 
 
-def said_in_json(error: jsonschema.ValidationError) -> str:
+def said_in_json(error: jsonschema.ValidationError | jsonschema.SchemaError) -> str:
     """jsonschema's message with the refused value (and an enum's choices) written as JSON:
     its own quote Python (`True is not of type 'integer'`) to clients that sent `true`. An
     exclusive bound is said as the README says it (`it must be above 0, not 0`): jsonschema
-    said 0 "is less than or equal to the minimum of 0", a minimum 0 itself would meet."""
+    said 0 "is less than or equal to the minimum of 0", a minimum 0 itself would meet.
+
+    A schema that is no JSON Schema (`SchemaError`) failing alternatives of the
+    meta-schema is said by the one nearest its value (`_nearest`): "'strin' is not valid
+    under any of the given schemas" named schemas its author never wrote, where
+    `"strin" is not one of ["array", ...]` says what `type` takes."""
+    if isinstance(error, jsonschema.SchemaError) and error.context:
+        return said_in_json(_nearest(error.context))
     message, said = error.message, repr(error.instance)
     if error.validator in ("exclusiveMinimum", "exclusiveMaximum"):
         bound = _BOUNDS[str(error.validator)].format(as_json(error.validator_value))
@@ -280,6 +288,13 @@ def said_in_json(error: jsonschema.ValidationError) -> str:
     if error.validator == "enum" and isinstance(error.validator_value, list):
         return f"{refused_value(error.instance)} is not one of {as_json(error.validator_value)}"
     return refused_value(error.instance) + message[len(said) :]
+
+
+def _nearest(errors: list[jsonschema.ValidationError]) -> jsonschema.ValidationError:
+    """Of the ways a value fails each alternative, the one at its deepest part (the item
+    `"strin"` of `"type": ["string", "strin"]`, not the list), then jsonschema's best."""
+    deepest = max(len(error.absolute_path) for error in errors)
+    return best_match(error for error in errors if len(error.absolute_path) == deepest)
 
 
 #: Keywords whose values are data, not schemas: a `$ref` there is no reference.

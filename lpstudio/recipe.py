@@ -869,7 +869,8 @@ class Recipe:
             field = ".".join([where, *map(str, list(error.path)[skip:])])
             cause = f" ({error.cause})" if error.cause else ""
             raise RecipeError(
-                f"recipe {self.name}: {field} is not valid JSON Schema: {error.message}{cause}",
+                f"recipe {self.name}: {field} is not valid JSON Schema: "
+                f"{said_in_json(error)}{cause}",
                 field=field,
                 fix=f"correct {field} in the notebook metadata (example: {example})",
             ) from None

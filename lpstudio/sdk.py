@@ -41,7 +41,7 @@ from urllib.parse import urlsplit
 
 from . import strictjson
 from .errors import InputError, LpstudioError
-from .jsonschemas import dangling_reference, refused_value
+from .jsonschemas import dangling_reference, refused_value, said_in_json
 
 # Redaction has its own module (the core uses it far more); connectors import it from here.
 from .redaction import (
@@ -1273,8 +1273,8 @@ class Connector:
             except jsonschema.SchemaError as exc:
                 at = "/".join(map(str, exc.absolute_path))
                 raise InputError(
-                    f"connector {self.name}: {where} is not a valid JSON Schema: {exc.message}"
-                    + (f" (at {at})" if at else ""),
+                    f"connector {self.name}: {where} is not a valid JSON Schema: "
+                    f"{said_in_json(exc)}" + (f" (at {at})" if at else ""),
                     field=where,
                     fix="give a valid JSON Schema (draft 2020-12), "
                     'e.g. {"type": "object", "properties": {...}}',

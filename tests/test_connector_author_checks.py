@@ -215,6 +215,23 @@ def test_a_dangling_reference_under_a_nested_id_is_refused_at_load_naming_where(
     assert error["fix"].startswith(f"point the {keyword} at a definition"), error
 
 
+def test_an_action_schema_that_is_no_json_schema_is_refused_at_load_in_json_terms(
+    ws: Path, cli: Callable[..., Result]
+) -> None:
+    # It said jsonschema's own words: "'strin' is not valid under any of the given schemas".
+    schema = {"type": "object", "properties": {"email": {"type": "strin"}}}
+    _write(ws, "refs", TAKING.format(schema=schema))
+
+    error = _listing(cli)[1]["refs"]
+
+    assert error["field"] == "actions.a.input_schema", error
+    said = (
+        'is not a valid JSON Schema: "strin" is not one of ["array", "boolean", "integer", '
+        '"null", "number", "object", "string"] (at properties/email/type)'
+    )
+    assert error["message"].endswith(said), error
+
+
 def test_references_resolved_from_a_nested_id_load_and_check_the_input(ws: Path) -> None:
     # Against the nested resource's own base: its definition, and the root by the root's $id.
     schema = {

@@ -458,3 +458,40 @@ def test_a_trigger_value_off_the_schema_is_said_in_json_with_an_example_of_its_k
     assert error["field"] == field, error
     assert error["message"] == f"recipe lab/x.ipynb: {field} is invalid: {said}"
     assert error["fix"] == f"correct {field} in the notebook metadata (example: {example})"
+
+
+# -- a trigger's schema that is no JSON Schema -------------------------------------------------
+
+TYPES = '["array", "boolean", "integer", "null", "number", "object", "string"]'
+
+
+@pytest.mark.parametrize(
+    ("key", "schema", "at", "said"),
+    [
+        (
+            "input_schema",
+            {"type": "object", "properties": {"n": {"type": "strin"}}},
+            "properties.n.type",
+            f'"strin" is not one of {TYPES}',
+        ),
+        ("input_schema", {"type": ["string", "strin"]}, "type", f'"strin" is not one of {TYPES}'),
+        ("response_schema", {"type": True}, "type", f"true is not one of {TYPES}"),
+        ("response_schema", {"properties": True}, "properties", "true is not of type 'object'"),
+    ],
+)
+def test_a_trigger_schema_that_is_no_json_schema_is_refused_in_json_terms(
+    ws: Path, cli: Any, key: str, schema: dict[str, Any], at: str, said: str
+) -> None:
+    """It was refused with jsonschema's own words, in Python: "'strin' is not valid under
+    any of the given schemas" (schemas of the meta-schema, which its author never wrote),
+    "True is not of type 'object'" of a `true` the notebook holds."""
+    trigger = {"kind": "callable", "path": "bot", key: schema}
+    write_recipe(ws, "lab/x", metadata={"title": "x", "trigger": trigger})
+    field = f"metadata.lpstudio.trigger.{key}.{at}"
+    message = f"recipe lab/x.ipynb: {field} is not valid JSON Schema: {said}"
+    assert listed(cli)["lab/x.ipynb"]["problem"].startswith(message)
+    for command in (("run", "lab/x"), ("start", "lab/x")):
+        error = refused(cli, *command)
+        assert (error["field"], error["message"]) == (field, message), (command, error)
+        assert error["fix"].startswith(f"correct {field} in the notebook metadata (example: ")
+    assert job_rows(ws) == 0
