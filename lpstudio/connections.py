@@ -828,14 +828,14 @@ def bind_connections(
     connection; `root`: the workspace, whose own connectors may fill them)."""
     by_name = {info.name: info for info in available}
     placeholders: dict[str, ConnectionInfo] = {}  # by slot: refused together, at the end
-    incomplete: list[InputError] = []  # those lacking a field their connector requires
+    # Those lacking a field their connector requires, by name, with the slots they fill.
+    incomplete: dict[str, tuple[InputError, list[str]]] = {}
 
     def _ready(info: ConnectionInfo, slot: str) -> str:
         if ready and info.status == PLACEHOLDER:
             placeholders[slot] = info
         elif ready and info.incomplete is not None:
-            said = info.incomplete
-            incomplete.append(InputError(said.message, field=f"connections.{slot}", fix=said.fix))
+            incomplete.setdefault(info.name, (info.incomplete, []))[1].append(slot)
         return info.name
 
     def _fill(slot: str, spec: dict[str, Any]) -> str | None:
@@ -887,10 +887,19 @@ def bind_connections(
         problems.append(_no_connection({slot: slots[slot] for slot in unfilled}, trigger, root))
     if placeholders:
         problems.append(_placeholders(placeholders))
-    problems += incomplete
+    problems += [_lacking_in(said, filled) for said, filled in incomplete.values()]
     if problems:
         raise _together(problems)
     return bound
+
+
+def _lacking_in(said: InputError, slots: list[str]) -> InputError:
+    """A connection's lack (`_lacking`) as a recipe's readiness says it: once, naming the
+    slots it fills when it fills several (said once per slot, the same message and fix
+    were repeated)."""
+    quoted = [f"'{slot}'" for slot in slots]
+    filled = f" (it fills slots {', '.join(quoted[:-1])} and {quoted[-1]})" if slots[1:] else ""
+    return InputError(said.message + filled, field=f"connections.{slots[0]}", fix=said.fix)
 
 
 def _together(problems: list[InputError]) -> InputError:

@@ -331,3 +331,38 @@ async def test_a_connection_lacking_a_field_its_upgraded_connector_requires_is_n
 
     studio.connections.update("acme", {"seats3": "3"})
     assert "settings_problem" not in answered(cli("settings", "crm/lead", "--json"), 0)
+
+
+def test_a_connection_lacking_a_field_in_two_slots_is_said_once_naming_both(
+    ws: Path, cli: Any, studio: Studio
+) -> None:
+    """The same connection filling two slots said "connection 'acme' has no value..." twice,
+    with the same fix twice: once per slot it fills."""
+    (ws / "connectors").mkdir()
+    (ws / "connectors" / "acme.py").write_text(ACME)
+    slots = {"acme": {"type": "acme"}, "backup": {"type": "acme"}}  # both filled by `acme`
+    write_recipe(
+        ws,
+        "crm/lead",
+        'email: str = "a@x.com"',
+        ("print(email)",),
+        {"title": "lead", "connections": slots},
+    )
+    studio.connections.add("acme", "acme", {"base_url": "https://acme.test"}, "alice")
+    upgraded = ACME.replace(
+        'Field("base_url", "URL")', 'Field("base_url", "URL"), Field("seats3", "Seats3")'
+    )
+    (ws / "connectors" / "acme.py").write_text(upgraded)
+    message = (
+        "connection 'acme' has no value for field 'seats3' (Seats3), which connector acme "
+        "requires (it fills slots 'acme' and 'backup')"
+    )
+    fix = "give it with `lpstudio connections update acme --field seats3=...`"
+
+    problem = answered(cli("settings", "crm/lead", "--json"), 0)["settings_problem"]
+    refused = answered(cli("start", "crm/lead", "--json"), 2)["error"]
+
+    wanted = {"code": "InputError", "message": message, "field": "connections.acme", "fix": fix}
+    assert problem == wanted, problem
+    assert refused == problem, refused
+    assert job_rows(ws) == 0
