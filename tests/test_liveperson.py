@@ -816,6 +816,10 @@ def test_a_token_answer_that_is_a_page_sends_nothing_and_a_rerun_sends_everyone(
 
     assert "token server" in str(error) and not error.retryable
     assert error.field == "sentinel_base_url" and "sentinel_base_url=..." in str(error.fix)
+    # Nothing reached LivePerson: it was said to have "refused batch 1 whole".
+    said = "batch 1 never reached Proactive Messaging (the connection's sentinel_base_url"
+    assert str(error).startswith(said) and "LivePerson's token server" in str(error), error
+    assert "refused" not in str(error), error
     assert result["uncertain"] == [] and sum(r["recipients"] for r in result["rejected"]) == 5
     assert SECRET not in str(error)
     retry = send(connect(ledger=ledger), everyone)
@@ -1245,7 +1249,10 @@ def test_a_wrong_client_secret_fails_without_showing_the_secret(connect, control
     # Said as a fix naming the connection (pick lists and `connections test` show it so).
     assert "(HTTP 401)" in raised.value.message and "secret" not in raised.value.message
     assert "lpstudio connections test lp" in str(raised.value.fix)
-    assert str(error).startswith("LivePerson refused batch 1 whole (LivePerson refused the app")
+    # The token was refused: the batch's request never went out.
+    assert str(error).startswith(
+        "batch 1 never reached Proactive Messaging (LivePerson refused the app credentials"
+    ), error
     assert "client id and secret" in str(error) and "50 not sent" in str(error)
     assert wrong not in str(error) and wrong not in repr(error)
     assert result["accepted"] == 0 and len(result["rejected"]) == 1 and result["not_sent"] == 50

@@ -490,10 +490,13 @@ def _missing_input(reason: str) -> tuple[str | None, str | None]:
 
 class RequestRefused(ConnectorError):
     """LivePerson refused a batch's request whole for a reason every batch shares (a field
-    missing or an unknown templateId, the app's credentials or rights, the account): the
-    campaign stops rather than send the same refused request once per batch (a thousand
-    for 100,000 recipients). Not retryable: the same input is refused again; a run with
-    it fixed sends everyone not accepted."""
+    missing or an unknown templateId, the app's credentials or rights, the account), or it
+    never `reached` Proactive Messaging for one (no try went out: its token could not be
+    had, the app's credentials refused or a web page where the token server's JSON was
+    due; said as LivePerson's refusal, it blamed a request LivePerson never saw): the campaign
+    stops rather than send the same refused request once per batch (a thousand for
+    100,000 recipients). Not retryable: the same input is refused again; a run with it
+    fixed sends everyone not accepted."""
 
     def __init__(
         self,
@@ -505,11 +508,18 @@ class RequestRefused(ConnectorError):
         *,
         field: str | None = None,
         fix: str | None = None,
+        reached: bool = True,
     ) -> None:
         missing, how = _missing_input(reason)
-        super().__init__(
+        said = (
             f"LivePerson refused batch {number} whole ({reason}); every batch would be "
-            f"refused alike. {_stopped(result)}",
+            "refused alike."
+            if reached
+            else f"batch {number} never reached Proactive Messaging ({reason}); every batch "
+            "would meet the same."
+        )
+        super().__init__(
+            f"{said} {_stopped(result)}",
             status=status,
             field=field or missing,
             fix=fix or how or REQUEST_REFUSALS.get(status or 0),
@@ -1108,6 +1118,7 @@ def _send_batch(
     created = _CREATED_IN_RUN.setdefault(conn.ledger, set())
     fresh: list[str] = []  # the recipients of the last try
     held: list[str] = []  # those of them claimed now, not settled
+    tried: list[bool] = []  # a try went out (its token was had): LivePerson saw the batch
 
     def claim() -> dict[str, Any]:
         """Right before a try goes out: claims the batch's recipients not found sent."""
@@ -1169,8 +1180,14 @@ def _send_batch(
             return None
         # Freed since the look (another job's try refused whole): sent as any batch is.
         settle("rejected", {"reason": NOT_SENT})
+
+    def prepare() -> dict[str, Any]:
+        """The body of a try about to go out, its token had (`claim`)."""
+        tried[:] = [True]
+        return claim()
+
     try:
-        response = client.request("POST", "proactive", path, prepare=claim, refused=release)
+        response = client.request("POST", "proactive", path, prepare=prepare, refused=release)
     except NothingToSend:
         return None
     except Uncertain as exc:
@@ -1193,9 +1210,17 @@ def _send_batch(
             return partial(
                 ServiceTrouble, exc.message, field=exc.field, fix=exc.fix, status=exc.status
             )
-        # The app's credentials, or a connection field (the account, a URL): every batch alike.
+        # The app's credentials, or a connection field (the account, a URL): every batch
+        # alike; with no try sent (no token could be had), never seen by Proactive Messaging.
         if exc.status in REQUEST_REFUSALS or exc.field:
-            return partial(RequestRefused, exc.status, exc.message, field=exc.field, fix=exc.fix)
+            return partial(
+                RequestRefused,
+                exc.status,
+                exc.message,
+                field=exc.field,
+                fix=exc.fix,
+                reached=bool(tried),
+            )
         return None
     status = response.status_code
     if not 200 <= status < 300 and status not in REQUEST_REFUSALS and status not in NOT_TAKEN:
