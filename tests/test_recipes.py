@@ -1248,7 +1248,7 @@ def lead_hook(ws: Path, **trigger: Any) -> str:
 @pytest.mark.parametrize(
     ("kind", "schema", "field", "reason"),
     [
-        ("webhook", {"input_schema": {"type": "objekt"}}, "input_schema.type", "'objekt'"),
+        ("webhook", {"input_schema": {"type": "objekt"}}, "input_schema.type", '"objekt"'),
         (
             "webhook",
             {"input_schema": {"properties": {"phone": {"pattern": "+1["}}}},
