@@ -432,21 +432,17 @@ class Connections:
     def _problems(
         self, row: ConnectionRow, secrets: dict[str, str]
     ) -> tuple[LpstudioError | None, InputError | None]:
-        """Why the connection of `row` cannot run, as `list` and `get` show it: its connector
-        gone or failing to load (`_unusable`), and a field it requires lacking."""
-        return self._unusable(row.name, row.type), self._incomplete(row, secrets)
-
-    def _incomplete(self, row: ConnectionRow, secrets: dict[str, str]) -> InputError | None:
-        """Why the connection of `row` (with its `secrets`) cannot run for want of a field
-        its connector requires (`_lacking`); None when it has them all, is a placeholder
-        (refused as such), or its connector does not load (the recipe's reading says why)."""
-        if row.status == PLACEHOLDER:
-            return None
+        """Why the connection of `row` (with its `secrets`) cannot run, as `list` and `get`
+        show it: its connector gone or failing to load, or a field the connector requires
+        lacking (`_lacking`; not asked of a placeholder, refused as such). One lookup of the
+        connector serves both: the dashboard asks this of every connection at each refresh."""
         try:
-            connector = get_connector(row.type, self.root)
-        except LpstudioError:
-            return None
-        return _lacking(row.name, connector, {**row.fields, **secrets})
+            connector = self._connector_of(row.name, row.type)
+        except LpstudioError as exc:
+            return exc, None
+        if row.status == PLACEHOLDER:
+            return None, None
+        return None, _lacking(row.name, connector, {**row.fields, **secrets})
 
     def _connector_of(self, name: str, type_: str) -> Connector:
         """The connector of stored connection `name`, of type `type_`. One gone since (its
@@ -462,15 +458,6 @@ class Connections:
                 fix=f"{exc.fix}; or remove the connection with `lpstudio connections remove "
                 f"{name}` and give the slots it filled another",
             ) from None
-
-    def _unusable(self, name: str, type_: str) -> LpstudioError | None:
-        """Why connection `name` cannot run (its connector gone or failing to load), else
-        None: what `list` and `get` show it as instead of its last test's status."""
-        try:
-            self._connector_of(name, type_)
-        except LpstudioError as exc:
-            return exc
-        return None
 
     def values(self, name: str) -> tuple[str, dict[str, Any]]:
         """The connector type and every field value, secrets decrypted: for running only.
