@@ -19,6 +19,7 @@ its cells' effects would happen twice.
 from __future__ import annotations
 
 import contextlib
+import functools
 import itertools
 import logging
 import re
@@ -100,11 +101,13 @@ def _backwards_range(fields: list[str]) -> str | None:
     return None
 
 
+@functools.lru_cache(maxsize=1024)
 def _as_croniter_reads(cron: str) -> str:
     """`cron` as croniter must be given it to fire as standard cron does: each range of one
     value (`9-9`, `sun-sun`, `58-58/2`) written as that value. croniter 7 reads such a range
     as its whole field (`*`): `0 9-9 * * *` fired every hour, `58-58 23 * * *` every minute
-    of 23:00, where standard cron fires once."""
+    of 23:00, where standard cron fires once. Cached: every tick reads each started
+    schedule's cron again, and listings read each one's next run."""
     fields = cron.split()
     if len(fields) != 5:
         return cron
