@@ -814,13 +814,14 @@ def bind_connections(
     (`trigger`: the recipe's, whose webhook checks signatures with a secret of its slot's
     connection; `root`: the workspace, whose own connectors may fill them)."""
     by_name = {info.name: info for info in available}
-    placeholders: dict[str, ConnectionInfo] = {}  # by slot: refused together, at the end
-    # Those lacking a field their connector requires, by name, with the slots they fill.
+    # Placeholders, and those lacking a field their connector requires, by name with the
+    # slots each fills: refused together at the end, each once (`_once_in`).
+    placeholders: dict[str, tuple[ConnectionInfo, list[str]]] = {}
     incomplete: dict[str, tuple[InputError, list[str]]] = {}
 
     def _ready(info: ConnectionInfo, slot: str) -> str:
         if ready and info.status == PLACEHOLDER:
-            placeholders[slot] = info
+            placeholders.setdefault(info.name, (info, []))[1].append(slot)
         elif ready and info.incomplete is not None:
             incomplete.setdefault(info.name, (info.incomplete, []))[1].append(slot)
         return info.name
@@ -874,19 +875,26 @@ def bind_connections(
         problems.append(_no_connection({slot: slots[slot] for slot in unfilled}, trigger, root))
     if placeholders:
         problems.append(_placeholders(placeholders))
-    problems += [_lacking_in(said, filled) for said, filled in incomplete.values()]
+    problems += [_once_in(said, filled) for said, filled in incomplete.values()]
     if problems:
         raise _together(problems)
     return bound
 
 
-def _lacking_in(said: InputError, slots: list[str]) -> InputError:
-    """A connection's lack (`_lacking`) as a recipe's readiness says it: once, naming the
-    slots it fills when it fills several (said once per slot, the same message and fix
-    were repeated)."""
-    quoted = [f"'{slot}'" for slot in slots]
-    filled = f" (it fills slots {', '.join(quoted[:-1])} and {quoted[-1]})" if slots[1:] else ""
+def _once_in(said: InputError, slots: list[str]) -> InputError:
+    """A connection's problem (a placeholder, a lack: `_lacking`) as a recipe's readiness
+    says it: once, naming the slots it fills when it fills several (said once per slot,
+    the same message and fix were repeated)."""
+    filled = f" (it fills {_slots(slots)})" if slots[1:] else ""
     return InputError(said.message + filled, field=f"connections.{slots[0]}", fix=said.fix)
+
+
+def _slots(slots: list[str]) -> str:
+    """`slots` named in a sentence: "slot 'a'", "slots 'a' and 'b'"."""
+    quoted = [f"'{slot}'" for slot in slots]
+    if not quoted[1:]:
+        return f"slot {quoted[0]}"
+    return f"slots {', '.join(quoted[:-1])} and {quoted[-1]}"
 
 
 def _together(problems: list[InputError]) -> InputError:
@@ -901,23 +909,23 @@ def _together(problems: list[InputError]) -> InputError:
     )
 
 
-def _placeholders(by_slot: dict[str, ConnectionInfo]) -> InputError:
-    """Why the connections filling `by_slot` cannot be used yet: each was imported without
-    its secrets. Named together, each with its fix (an imported project's start named one
-    a try, and the next only once that one was authorised)."""
-    if len(by_slot) == 1:
-        ((slot, info),) = by_slot.items()
-        return _placeholder(info.name, info.status_message, f"connections.{slot}")
-    named = [f"'{info.name}' (slot '{slot}')" for slot, info in by_slot.items()]
+def _placeholders(by_name: dict[str, tuple[ConnectionInfo, list[str]]]) -> InputError:
+    """Why the connections `by_name` (each with the slots it fills) cannot be used yet: each
+    was imported without its secrets. Named together, each once with its fix (an imported
+    project's start named one a try, and the next only once that one was authorised)."""
+    if len(by_name) == 1:
+        ((info, slots),) = by_name.values()
+        return _once_in(_placeholder(info.name, info.status_message, ""), slots)
+    named = [f"'{info.name}' ({_slots(slots)})" for info, slots in by_name.values()]
     fixes = [
         info.status_message
         or f"authorise {info.name} with `lpstudio connections update {info.name} --secret FIELD`"
-        for info in by_slot.values()
+        for info, _ in by_name.values()
     ]
     return InputError(
         f"connections {', '.join(named[:-1])} and {named[-1]} are placeholders: they were "
         "imported without their secrets",
-        field=f"connections.{next(iter(by_slot))}",
+        field=f"connections.{next(iter(by_name.values()))[1][0]}",
         fix="; ".join(fixes),
     )
 

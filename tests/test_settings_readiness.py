@@ -366,3 +366,33 @@ def test_a_connection_lacking_a_field_in_two_slots_is_said_once_naming_both(
     assert problem == wanted, problem
     assert refused == problem, refused
     assert job_rows(ws) == 0
+
+
+def test_a_placeholder_in_two_slots_is_said_once_naming_both(
+    ws: Path, cli: Any, studio: Studio
+) -> None:
+    """A placeholder filling two slots was named once per slot ("connections 'hooks'
+    (slot 'inbound') and 'hooks' (slot 'outbound') are placeholders"), its fix twice; it is
+    said as a connection lacking a field is: once, naming both slots."""
+    slots = {"inbound": {"type": "http"}, "outbound": {"type": "http"}}  # both filled by `hooks`
+    write_recipe(
+        ws,
+        "crm/relay",
+        'email: str = "a@x.com"',
+        ("print(email)",),
+        {"title": "relay", "connections": slots},
+    )
+    with studio.store.write() as s:
+        studio.connections.add_placeholder("hooks", "http", {}, ["token"], "alice", s)
+    message = (
+        "connection 'hooks' is a placeholder: it was imported without its secrets "
+        "(it fills slots 'inbound' and 'outbound')"
+    )
+
+    problem = answered(cli("settings", "crm/relay", "--json"), 0)["settings_problem"]
+    refused = answered(cli("start", "crm/relay", "--json"), 2)["error"]
+
+    assert (problem["message"], problem["field"]) == (message, "connections.inbound"), problem
+    assert problem["fix"].count("lpstudio connections update hooks --secret token") == 1, problem
+    assert refused == problem, refused
+    assert job_rows(ws) == 0
