@@ -335,3 +335,30 @@ def test_a_dict_or_list_of_dates_is_told_the_example_the_api_tells(lab: tuple[Pa
             "closing": {"key": "2026-11-29"},
             "holidays": ["2026-11-29"],
         }
+
+
+def test_a_tuple_is_told_the_example_the_api_tells(lab: tuple[Path, Any]) -> None:
+    """A `tuple[int, str]`'s field was told ["a", "b"], which the server refuses too (its
+    first item is no whole number): it is told one of each of its items' types, as
+    `lpstudio settings -p` tells it, which saves."""
+    root, admin_page = lab
+    parameters = 'pair: tuple[int, str] = (7, "x")  # a count and its name'
+    write_recipe(root, "lab/paired", parameters=parameters, cells=("print(pair)",))
+    with Studio.open(root, user="alice") as studio:
+        schema = studio.recipe("lab/paired").schema
+    with pytest.raises(ParameterError) as refused:
+        coerce(schema, {"pair": "not json"}, {"pair"})
+    example = '[1, "a"]'
+    assert (refused.value.fix or "").endswith(f"for example: {example}"), refused.value.fix
+    with admin_page() as page:
+        command(page, "lpstudio:open-settings", {"recipe": "lab/paired.ipynb"})
+        form = page.locator(".lps-settings-body:visible")
+        pair = form.locator("textarea[name=pair]")
+        pair.wait_for()
+        pair.fill("[")
+        said = save(form)
+        assert f"type a JSON list, e.g. {example}" in said, said
+        pair.fill(example)
+        assert save(form) == "Settings saved."
+    with Studio.open(root, user="alice") as studio:
+        assert saved_settings(studio.store, "lab/paired.ipynb")["parameters"] == {"pair": [1, "a"]}

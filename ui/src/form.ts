@@ -87,14 +87,22 @@ function asPythonJson(value: unknown): string {
 /**
  * What a field of kind `k` is told to type: a list's example holds items of its type, from the
  * table the API's fixes read (`lpstudio/list_examples.json`): ["a", "b"] would be refused too.
+ * A tuple's (`prefixItems`) takes the first of each of its items' types, as the API's fix does
+ * (`_example` in lpstudio/parameters.py): a `tuple[int, str]`'s was told ["a", "b"].
  */
 function example(k: string, prop: JsonSchema): string {
   const valued = itemExamples(prop.additionalProperties);
   if (k === 'object' && valued) {
     return `a JSON object, e.g. ${asPythonJson({ key: valued[0] })}`; // a dict[str, int]'s: {"key": 1}
   }
-  const listed = itemExamples(prop.items);
-  return k === 'array' && listed ? `a JSON list, e.g. ${asPythonJson(listed)}` : EXAMPLES[k];
+  const prefix = Array.isArray(prop.prefixItems) && prop.prefixItems.length ? prop.prefixItems : undefined;
+  const examples = (prefix ?? [prop.items]).map(itemExamples);
+  const known = examples.filter((items): items is unknown[] => items !== undefined);
+  if (k !== 'array' || known.length < examples.length) {
+    return EXAMPLES[k];
+  }
+  const listed = prefix ? known.map(items => items[0]) : known[0]; // a tuple: one of each
+  return `a JSON list, e.g. ${asPythonJson(listed)}`;
 }
 
 /**
