@@ -191,7 +191,8 @@ def test_a_notebook_that_is_not_json_is_restored_from_the_recipes_sidebar(
 
 def test_a_broken_recipe_with_no_version_offers_no_versions(lab: tuple[Path, Any]) -> None:
     """A notebook cut short that was never versioned has no version to restore: its row in
-    the Recipes sidebar said why, but offered Versions, which listed nothing to restore."""
+    the Recipes sidebar and its Settings said why, but offered Versions, which listed
+    nothing to restore."""
     root, open_page = lab
     name = "lab/never-versioned.ipynb"
     path = write_recipe(root, "lab/never-versioned")
@@ -204,3 +205,9 @@ def test_a_broken_recipe_with_no_version_offers_no_versions(lab: tuple[Path, Any
         assert "restore" not in problem, problem  # its fix is the text editor's alone
         row.get_by_role("button", name="Open recipe lab/never-versioned", exact=True).wait_for()
         assert row.locator(".lps-open-versions").count() == 0
+        # Its Settings say why as the row does, offering Refresh, not Versions.
+        command(page, "lpstudio:open-settings", {"recipe": name})
+        settings = page.locator(".lps-settings-body:visible")
+        settings.get_by_role("button", name="Refresh").wait_for()
+        assert "its JSON is broken at line" in settings.locator(".lps-error").inner_text()
+        assert settings.get_by_role("button", name="Versions").count() == 0

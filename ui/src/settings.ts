@@ -138,11 +138,19 @@ export class SettingsPanel extends Widget {
       // Refresh (or showing the tab again) shows it; without one the tab stayed on the error.
       this.shown = null;
       this.failed = true;
-      // Its fix in the lab's terms: a notebook that no longer loads is mended from Versions.
+      // Its fix in the lab's terms: a notebook that no longer loads is mended from Versions,
+      // offered as the Recipes sidebar offers it (its row's `restorable`): one never
+      // versioned has none to list, and its problem's fix says what mends it.
+      const restorable = await this.restorable();
       fill(
         this.body,
         errorBox(labError(err)),
-        el('div', { cls: 'lps-actions' }, this.versionsButton(), button('Refresh', () => this.load(), 'lps-refresh'))
+        el(
+          'div',
+          { cls: 'lps-actions' },
+          ...(restorable ? [this.versionsButton()] : []),
+          button('Refresh', () => this.load(), 'lps-refresh')
+        )
       );
     }
   }
@@ -723,6 +731,16 @@ export class SettingsPanel extends Widget {
       offerAgain(now);
       showProblem(now.settings_problem);
     };
+  }
+
+  /** Whether restoring a version mends the recipe, as its row in the recipes list says (the
+   * server decides it): false when even the list cannot be had. */
+  private async restorable(): Promise<boolean> {
+    try {
+      return (await api.recipes()).some(row => row.recipe === this.recipe && row.restorable);
+    } catch {
+      return false;
+    }
   }
 
   /** Opens the recipe's versions, each with its Restore (for a role that may build). */
