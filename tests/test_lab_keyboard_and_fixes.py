@@ -255,6 +255,29 @@ def test_a_test_with_no_event_says_its_fix_in_lab_terms(lab: tuple[Path, Any]) -
         assert not any(cli in text for cli in CLI) and "POST" not in text, text
 
 
+def test_a_test_that_times_out_shows_its_fix_as_the_jobs_panel_does(
+    lab: tuple[Path, Any],
+) -> None:
+    """The Settings panel's Test showed a failed job's error without its own fix (a
+    timeout's, a dead kernel's), which the Jobs panel shows below it."""
+    root, open_page = lab
+    write_recipe(
+        root,
+        "lab/sleepy",
+        cells=("import time", "time.sleep(60)"),
+        metadata={"title": "sleepy", "timeout": 1},
+    )
+    with open_page() as page:
+        form = open_settings(page, "lab/sleepy.ipynb", "x")
+        form.locator(".lps-test").click()
+        tested = form.locator(".lps-test-run[data-status]")
+        tested.wait_for(timeout=120_000)
+        assert tested.get_attribute("data-status") == "failed", tested.inner_text()
+        text = tested.inner_text()
+        assert "Timeout: timed out after 1 s" in text, text
+        assert "fix: raise the recipe's timeout" in text, text
+
+
 def test_a_test_s_output_removed_since_says_so_with_its_fix(lab: tuple[Path, Any]) -> None:
     """The Settings panel's Open output of a test run whose notebook is gone from history/
     did nothing a user could see (an uncaught error in the console); the Jobs panel says it."""

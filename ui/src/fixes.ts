@@ -7,10 +7,10 @@
  * filled in the Connections panel and chosen in the recipe's settings form, a value corrected
  * there. Shared by the settings form and the Recipes sidebar, which say where the form is.
  */
-import { api, ApiError, Connection, JsonSchema, Permission, Slot } from './api';
+import { api, ApiError, Connection, Job, JsonSchema, Permission, Slot } from './api';
 import LAB_TERMS from '../../lpstudio/lab_terms.json';
 import ROLES from '../../lpstudio/roles.json';
-import { errorBox, FieldError, labelOf, markField } from './dom';
+import { el, errorBox, FieldError, labelOf, markField } from './dom';
 
 export interface FixContext {
   /** the recipe's connection slots and parameter schema */
@@ -82,6 +82,14 @@ function filled(lab: string, where: string, match: unknown[]): string {
   return lab.replace(/\{(\d+|where)\}/g, (_, key: string) =>
     key === 'where' ? where : String(groups[Number(key) - 1] ?? '')
   );
+}
+
+/** A job error's own fix, apart from what its error said (a dead kernel's, a timeout's:
+ * `lpstudio show` prints it on the line below), in the lab's terms with `where` the recipe's
+ * form is: the Jobs panel and the Settings panel's Test show it alike. None without one. */
+export function jobErrorFix(job: Job, where: string): HTMLElement | null {
+  const fix = job.error?.fix;
+  return fix ? el('div', { cls: 'lps-error-fix', text: `fix: ${labText(String(fix), where)}` }) : null;
 }
 
 /** An error with its message and fix in the lab's terms (`labText`). */

@@ -17,7 +17,7 @@ import { Widget } from '@lumino/widgets';
 import { api, ApiError, FINAL_STATES, Job, JobError, JobsQuery, JOB_STATES, latest } from './api';
 import { OUTPUT_MISSING, StudioContext } from './context';
 import { button, el, errorBox, fill, focusIn, FocusMark, formatDuration, formatTime, holdFieldFocus, markField, markFocus, okBox, restoreFocus, Rows, statusBadge } from './dom';
-import { labError, labText, recipeLabError, refusedIn } from './fixes';
+import { jobErrorFix, labError, labText, recipeLabError, refusedIn } from './fixes';
 import { LivePanel } from './panel';
 
 const PAGE = 20;
@@ -770,12 +770,9 @@ function saidInLab(job: Job): string {
   return labText(String(job.error?.evalue ?? ''), `in the Settings of ${job.recipe.replace(/\.ipynb$/, '')}`);
 }
 
-/** The fix lpstudio gives apart from what the job's error said (a dead kernel's, a
- * timeout's: `lpstudio show` prints it on the line below), in the lab's terms. */
+/** The job error's own fix (`jobErrorFix`), its commands said in the Settings of its recipe. */
 function fixView(job: Job): HTMLElement | null {
-  const fix = job.error?.fix;
-  const where = `in the Settings of ${job.recipe.replace(/\.ipynb$/, '')}`;
-  return fix ? el('div', { cls: 'lps-error-fix', text: `fix: ${labText(String(fix), where)}` }) : null;
+  return jobErrorFix(job, `in the Settings of ${job.recipe.replace(/\.ipynb$/, '')}`);
 }
 
 /** The error's cell as `lpstudio show` names it (` in cell 3 of 3 (In [3])`), the Error

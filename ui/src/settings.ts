@@ -15,7 +15,7 @@ import { Widget } from '@lumino/widgets';
 import { api, ApiError, Connection, Permission, Problem, RecipeDetail } from './api';
 import { StudioContext } from './context';
 import { announced, button, el, errorBox, FieldError, fill, localZone, markField, momentInput, okBox, readMoment, runNow, statusBadge } from './dom';
-import { asked, FixContext, labError, labFix, labText, withLabFix } from './fixes';
+import { asked, FixContext, jobErrorFix, labError, labFix, labText, withLabFix } from './fixes';
 import { SchemaForm } from './form';
 
 /** What the user changed in the panel, kept when it is shown again as the recipe is now. */
@@ -575,7 +575,12 @@ export class SettingsPanel extends Widget {
         line.setAttribute('data-status', job.status);
         if (job.error) {
           // A recipe's own error may name a command line as its fix, said as the form does it.
+          // Its own fix too (a timeout's, a dead kernel's), as the Jobs panel shows it.
           said.append(el('div', { cls: 'lps-error', text: `${job.error.ename}: ${labText(String(job.error.evalue ?? ''), 'above')}` }));
+          const fix = jobErrorFix(job, 'above');
+          if (fix) {
+            said.append(fix);
+          }
         }
         if (job.result !== null && job.result !== undefined) {
           line.append(el('pre', { cls: 'lps-result', text: JSON.stringify(job.result, null, 2) }));
