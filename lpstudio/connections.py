@@ -51,6 +51,11 @@ TEST_TIMEOUT = 30.0
 PLACEHOLDER = "placeholder"
 
 
+#: How a sealed event kept with its delivery's headers and query begins (`Vault.seal_delivered`):
+#: a Fernet token, urlsafe base64, never holds a colon.
+DELIVERED = "delivery:"
+
+
 class Vault:
     """Encrypts JSON with the workspace key: a connection's secret values, and the events a
     job keeps sealed (`Studio.kept_event`)."""
@@ -60,6 +65,22 @@ class Vault:
 
     def seal(self, value: Any) -> str:
         return self._fernet.encrypt(json.dumps(value).encode()).decode()
+
+    def seal_delivered(self, event: Any, delivery: dict[str, Any]) -> str:
+        """A webhook job's event sealed with its delivery's headers and query
+        (`Studio.kept_event`), marked by `DELIVERED`: older seals hold the event alone."""
+        return DELIVERED + self.seal({"event": event, "delivery": delivery})
+
+    def open_sealed(self, token: str) -> tuple[Any, dict[str, Any] | None]:
+        """A job's sealed event as it was sent, for its kernel, and the headers and query
+        of the delivery it came in (None for a seal that has none)."""
+        delivered = token.startswith(DELIVERED)
+        opened = self._opened(
+            token.removeprefix(DELIVERED),
+            "the job's event, kept sealed, cannot be decrypted with this workspace's secret.key",
+            "restore the workspace's original secret.key, or run the recipe anew",
+        )
+        return (opened["event"], opened["delivery"]) if delivered else (opened, None)
 
     def open(self, token: str | None) -> dict[str, str]:
         """A connection's secret values."""
@@ -73,12 +94,8 @@ class Vault:
         )
 
     def open_event(self, token: str) -> Any:
-        """A job's event as it was sent, for its kernel."""
-        return self._opened(
-            token,
-            "the job's event, kept sealed, cannot be decrypted with this workspace's secret.key",
-            "restore the workspace's original secret.key, or run the recipe anew",
-        )
+        """A job's event as it was sent, for its kernel (`open_sealed`)."""
+        return self.open_sealed(token)[0]
 
     def _opened(self, token: str, message: str, fix: str) -> Any:
         try:

@@ -1092,21 +1092,26 @@ def execute_job(
                 for slot, name in bound.items()
             },
         }
+        # As it was sent: `event` shows it masked where it holds a secret (0014); a
+        # webhook's is sealed with its delivery's headers and query (`Studio.kept_event`).
+        event, delivery = (
+            connections.vault.open_sealed(job.sealed_event)
+            if job.sealed_event
+            else (job.event, None)
+        )
         context = {
             "job_id": job.id,
             "recipe": job.recipe,
             "parameters": job.parameters,
-            # As it was sent: `event` shows it masked where it holds a secret (0014).
-            "event": connections.vault.open_event(job.sealed_event)
-            if job.sealed_event
-            else job.event,
+            "event": event,
+            **({"delivery": delivery} if delivery is not None else {}),  # else JobContext's
             "test_mode": job.trigger == "test",
             # The version's trigger: `lp.latest_events` applies its conditions.
             "trigger": recipe.metadata.get("trigger"),
             "runtime": runtime,
         }
         # A secret's beginning in what the job was given is no news to who gave it.
-        given = given_text(job.parameters, context["event"], hiding=writer.secrets)
+        given = given_text(job.parameters, event, delivery, hiding=writer.secrets)
         writer.secrets = Secrets(writer.secrets, given)
         cwd = (workspace.projects / job.recipe).parent
         if not cwd.is_dir():

@@ -13,7 +13,7 @@ import json
 import logging
 import math
 import os
-from collections.abc import Collection, Iterator
+from collections.abc import Collection, Iterator, Mapping
 from concurrent.futures import Future
 from datetime import UTC, datetime, timedelta
 from functools import cached_property
@@ -678,6 +678,7 @@ class Studio:
         event: Any,
         secrets: Collection[str] | None = None,
         credentials: Collection[str] = (),
+        delivery: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
         """A new job's `event` and `sealed_event` for an event a system sent (a bot's call, a
         webhook delivery, a poll): shown masked of the workspace's `secrets` (operators read
@@ -696,16 +697,25 @@ class Studio:
         chance (`sales` in `wholesales-42`), which the recipe must get as sent, while a
         token is long and random and never a recipe's to use; and the worker that writes
         the output notebook (a scheduler's, a Dask cluster's) may not know the server's
-        token, to mask it there."""
+        token, to mask it there.
+
+        A webhook's `delivery` (its headers and query, `webhooks.delivery_seen`) is masked of
+        lpstudio's credentials as the event is and sealed with it, whole: the job has no
+        other place for it, and a rerun and a retry must see it as the first run did.
+        Shown nowhere, it needs no masked copy."""
         from .redaction import Secrets, given_text, scrub
 
-        held = {*credentials, *self.api_clients.live_tokens(event)}
+        held = {*credentials, *self.api_clients.live_tokens([event, delivery])}
         ran = scrub(event, held) if held else event
         # Its sender wrote it all: only a whole secret is news to anyone (`Secrets`).
         secrets = self.held_secrets() if secrets is None else secrets
         hidden = Secrets(secrets, given_text(event, hiding=secrets))
         shown = scrub(ran, hidden)
-        sealed = None if shown == ran else self.connections.vault.seal(ran)
+        vault = self.connections.vault
+        if delivery and (delivery["headers"] or delivery["query"]):
+            sealed = vault.seal_delivered(ran, scrub(delivery, held) if held else delivery)
+        else:
+            sealed = None if shown == ran else vault.seal(ran)
         return {"event": shown, "sealed_event": sealed}
 
     def refuse_held_secret(self, name: str, field: str, what: str, fix: str) -> None:
@@ -2641,6 +2651,7 @@ class Studio:
         headers: dict[str, str],
         body: bytes,
         credentials: Collection[str] = (),
+        query: Mapping[str, list[str]] | None = None,
     ) -> tuple[Recipe, list[Job], bool]:
         """Queues a `webhook` job per event of a POST to a hook; the scheduler runs them once
         the recipe is started. A trigger that verifies checks the body's signature with its
@@ -2653,10 +2664,11 @@ class Studio:
         A first delivery whose receiver died before queueing it is queued by the first
         redelivery past `CLAIM_LEASE`. `credentials`: lpstudio's own that the request carried
         (the Jupyter server's token), masked in its events as the workspace's secrets are
-        (`kept_event`)."""
+        (`kept_event`). Each job keeps the delivery's headers and `query` (its values by
+        name, as sent) for its recipe, less its credentials (`webhooks.delivery_seen`)."""
         from .webhooks import receive_webhook
 
-        return receive_webhook(self, hook_id, headers, body, credentials)
+        return receive_webhook(self, hook_id, headers, body, credentials, query)
 
     @cached_property
     def api_clients(self) -> ApiClients:

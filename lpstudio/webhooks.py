@@ -19,6 +19,7 @@ import hashlib
 import hmac
 import json
 import logging
+import re
 import sys
 import traceback
 from collections.abc import Callable, Collection, Mapping
@@ -77,6 +78,68 @@ def signature_readers(
                     header = spelled.setdefault(header.lower(), header)
                     readers.setdefault(header, []).append((name, trigger))
     return readers
+
+
+#: Headers a delivery's recipe never reads (`delivery_seen`): credentials, lpstudio's own
+#: among them (`API-TOKEN`, Jupyter's `Authorization: token` and `X-XSRFToken`), and what
+#: only the connection between sender and server means (hop-by-hop headers, `Host`, the
+#: body's length), which a proxy may change on the way.
+UNREAD_HEADERS = frozenset(
+    {
+        "authorization",
+        "proxy-authorization",
+        "cookie",
+        "api-token",
+        "x-api-key",
+        "x-xsrftoken",
+        "x-csrftoken",
+        "connection",
+        "keep-alive",
+        "proxy-connection",
+        "te",
+        "trailer",
+        "transfer-encoding",
+        "upgrade",
+        "host",
+        "content-length",
+    }
+)
+
+#: A header whose name says it carries a credential or a signature (`X-Acme-Token`,
+#: `Stripe-Signature`): not read either, whether or not a connector of the workspace
+#: declares it, as a signature is the shared secret's work and a token is one.
+CREDENTIAL_NAME = re.compile(r"authori[sz]|authenticat|cookie|token|secret|passw|api-?key|signature|hmac", re.I)
+
+#: Query parameters a recipe never reads: Jupyter's token and its XSRF token.
+UNREAD_QUERY = frozenset({"token", "_xsrf"})
+
+
+def delivery_seen(
+    trigger: WebhookTrigger,
+    headers: Mapping[str, str],
+    query: Mapping[str, list[str]],
+    workspace_root: Path | None = None,
+) -> dict[str, Any]:
+    """The delivery's headers and query as its recipe reads them (`lp.delivery`): what
+    senders put their meaning in (Shopify's `X-Shopify-Topic`, GitHub's `X-GitHub-Event`, a
+    delivery id), header names in lower case (HTTP's are in any case, and HTTP/2 sends
+    them so), a query parameter given once as its text and one given again as the list of
+    its values. Never a credential: `UNREAD_HEADERS`, names `CREDENTIAL_NAME` matches, the
+    signature headers of the trigger and of every webhook trigger of the workspace's
+    connectors (`signature_readers`), and `UNREAD_QUERY` are left out."""
+    signing = {name.lower() for name in trigger.signature_headers}
+    signing |= {name.lower() for name in signature_readers(workspace_root)}
+    kept = {
+        name.lower(): value
+        for name, value in headers.items()
+        if name.lower() not in UNREAD_HEADERS | signing and not CREDENTIAL_NAME.search(name)
+    }
+    asked = {
+        name: values[0] if len(values) == 1 else list(values)
+        for name, values in query.items()
+        if name not in UNREAD_QUERY and not CREDENTIAL_NAME.search(name)
+    }
+    return {"headers": kept, "query": asked}
 
 
 def _signature_header(
@@ -192,11 +255,13 @@ def receive_webhook(
     headers: dict[str, str],
     body: bytes,
     credentials: Collection[str] = (),
+    query: Mapping[str, list[str]] | None = None,
 ) -> tuple[Recipe, list[Job], bool]:
     """`Studio.receive_webhook`: the recipe, the delivery's jobs, and whether they are a
     repeated delivery's. Nothing is written until the delivery passed every check. Its
     events are kept masked of the workspace's secrets and of lpstudio's `credentials`
-    (`Studio.kept_event`)."""
+    (`Studio.kept_event`), each with the delivery's headers and `query` as its recipe
+    reads them (`delivery_seen`)."""
     recipe = None
     for name, found in studio.recipe_files():
         if hmac.compare_digest(webhook_id(studio.workspace, name), hook_id):
@@ -273,7 +338,10 @@ def receive_webhook(
     # One snapshot for the delivery: its jobs differ only by their event.
     secrets = studio.held_secrets()  # read once for the delivery's events and defaults
     base = studio.job_fields(recipe, {}, None, "webhook", None, hidden=lambda: secrets)
-    rows = [{**base, **studio.kept_event(event, secrets, credentials)} for event in events]
+    delivery = delivery_seen(trigger, headers, query or {}, studio.workspace.root)
+    rows = [
+        {**base, **studio.kept_event(event, secrets, credentials, delivery)} for event in events
+    ]
     claims: list[dict[str, Any]] = []
     try:
         for client, header, key, over in keys:

@@ -21,6 +21,7 @@ __all__ = [
     "answer_status",
     "connection",
     "context",
+    "delivery",
     "event",
     "job_id",
     "latest_events",
@@ -42,6 +43,11 @@ class JobContext:
     recipe: str | None = None
     parameters: dict[str, Any] = field(default_factory=dict)
     event: Any = None
+    #: The headers and query of the webhook delivery the event came in, as its sender
+    #: sent them less their credentials (`webhooks.delivery_seen`): `{"headers":
+    #: {"x-shopify-topic": "checkouts/create"}, "query": {"source": "shop"}}`, header names
+    #: in lower case; both empty for a job no delivery started, so a recipe reads them alike.
+    delivery: dict[str, Any] = field(default_factory=lambda: {"headers": {}, "query": {}})
     test_mode: bool = False
     #: The trigger of the recipe's version the job runs (`metadata.lpstudio.trigger`).
     trigger: dict[str, Any] | None = None
@@ -127,8 +133,8 @@ def context() -> JobContext:
 
 
 def __getattr__(name: str) -> Any:
-    # `lpstudio.kernel.event` and `.job_id` read the context bound at start.
-    if name in ("event", "job_id"):
+    # `lpstudio.kernel.event`, `.delivery` and `.job_id` read the context bound at start.
+    if name in ("event", "delivery", "job_id"):
         return getattr(_context, name)
     raise AttributeError(name)
 

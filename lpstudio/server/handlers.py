@@ -1586,6 +1586,7 @@ class HookHandler(NoXsrfHandler):
             dict(self.request.headers),
             self.request.body,
             self.request_credentials(),
+            self.sent_query(),  # for its recipe (`lp.delivery`), as is each header
         )
         try:
             return await within(timeout, receive)
