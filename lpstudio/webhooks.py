@@ -108,7 +108,9 @@ UNREAD_HEADERS = frozenset(
 #: A header whose name says it carries a credential or a signature (`X-Acme-Token`,
 #: `Stripe-Signature`): not read either, whether or not a connector of the workspace
 #: declares it, as a signature is the shared secret's work and a token is one.
-CREDENTIAL_NAME = re.compile(r"authori[sz]|authenticat|cookie|token|secret|passw|api-?key|signature|hmac", re.I)
+CREDENTIAL_NAME = re.compile(
+    r"authori[sz]|authenticat|cookie|token|secret|passw|api-?key|signature|hmac", re.I
+)
 
 #: Query parameters a recipe never reads: Jupyter's token and its XSRF token.
 UNREAD_QUERY = frozenset({"token", "_xsrf"})
