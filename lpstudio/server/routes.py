@@ -791,7 +791,9 @@ ROUTES: tuple[Route, ...] = (
             "POST",
             "receiveWebhook",
             "A webhook event for a webhook recipe: one job per event (kept while stopped); "
-            "a delivery whose events do not all fit the recipe's input schema queues none",
+            "a delivery whose events do not all fit the recipe's input schema queues none. "
+            "Its recipe reads the delivery's headers and query, credentials and signatures "
+            "left out, as `lp.delivery`",
             permission="",
             body=HOOK_BODY,
             answer=s.HOOK_ANSWER,
