@@ -66,12 +66,13 @@ def _final(server: Served, job_id: int) -> dict[str, Any]:
     return wait_for(ended, timeout=120, what=f"job {job_id}")
 
 
-def _notebook_text(root: Path, job: dict[str, Any]) -> str:
-    """What the job's recipe printed of its delivery, and the output notebook whole."""
+def _notebook_text(job: dict[str, Any]) -> str:
+    """What the job's recipe printed of its delivery, then its output notebook whole."""
     assert job["status"] == "succeeded", job["error"]
-    nb = nbformat.read(Path(job["output_path"]), as_version=4)
+    output = Path(job["output_path"])
+    nb = nbformat.read(output, as_version=4)
     shown = next(printed(cell) for cell in nb.cells if "lp.delivery, sort_keys" in cell.source)
-    return shown + "\n" + (Path(job["output_path"])).read_text()
+    return shown + "\n" + output.read_text()
 
 
 def test_a_delivery_s_headers_and_query_reach_its_recipe_without_credentials(
@@ -109,7 +110,7 @@ def test_a_delivery_s_headers_and_query_reach_its_recipe_without_credentials(
     assert job["event"] == {"id": 450789469, "email": "ana@example.com"}
 
     # Nowhere: not in the recipe's notebook, nor the job's row, nor the store.
-    seen = _notebook_text(root, job)
+    seen = _notebook_text(job)
     assert "checkouts/create" in seen
     row = server.api("alice", "GET", f"/jobs/{job_id}").text
     stored = b"".join(path.read_bytes() for path in root.glob("lpstudio.db*"))
@@ -122,7 +123,7 @@ def test_a_delivery_s_headers_and_query_reach_its_recipe_without_credentials(
     assert rerun.status_code in (200, 202), rerun.text
     again = _final(server, rerun.json()["id"])
     assert again["result"] == job["result"]
-    assert _notebook_text(root, again).splitlines()[0] == seen.splitlines()[0]
+    assert _notebook_text(again).splitlines()[0] == seen.splitlines()[0]
 
 
 def test_a_signature_header_a_connector_declares_is_never_read() -> None:
@@ -133,3 +134,10 @@ def test_a_signature_header_a_connector_declares_is_never_read() -> None:
     sent = {"X-Acme-Digest": "9f2c", "X-Acme-Event": "lead.created", "Connection": "close"}
     seen = delivery_seen(trigger, sent, {"page": ["2"]})
     assert seen == {"headers": {"x-acme-event": "lead.created"}, "query": {"page": "2"}}
+
+
+def test_a_recipe_run_by_hand_reads_an_empty_delivery() -> None:
+    """As a job no delivery started does: the recipe's code reads it alike, not None."""
+    import lpstudio.kernel as lp
+
+    assert lp.delivery == {"headers": {}, "query": {}} and lp.context().delivery == lp.delivery
