@@ -882,6 +882,25 @@ def _migrations() -> Any:
     return config
 
 
+def refuse_taken_tables(conn: Connection, named: str, field: str, fix: str) -> None:
+    """Refuses a database about to be made a store (`lpstudio init`'s, a `store-copy`
+    target), `named` as its command names it, that has no lpstudio schema yet but holds
+    tables named as lpstudio's (another application's): its schema would stop at the first
+    one, a traceback on PostgreSQL, told as an outage on SQLite. One that has lpstudio's
+    schema is a store, which each command takes or refuses by its own rules."""
+    present = set(inspect(conn).get_table_names())
+    if "alembic_version" in present:
+        return
+    taken = sorted(present & set(Base.metadata.tables))
+    if taken:
+        raise WorkspaceError(
+            f"{named} holds tables of its own named as lpstudio's: {', '.join(taken)} "
+            "(another application's database?). Nothing was changed",
+            field=field,
+            fix=fix,
+        )
+
+
 def upgrade_schema(conn: Connection) -> None:
     """Brings the schema of `conn`'s database to the newest migration, in `conn`'s
     transaction: a store's tables (`Store.migrate`, and `storecopy` in its copy's)."""
@@ -1099,16 +1118,12 @@ class Store:
             upgrade_schema(conn)
 
     def _refuse_taken_tables(self) -> None:
-        """Refuses a database, about to be made a store, that holds tables named as
-        lpstudio's (another application's): its schema would stop at the first one, a
-        traceback on PostgreSQL, and told as an outage on SQLite."""
+        """`refuse_taken_tables` for the database `[store] url` names, about to be made a
+        new workspace's store."""
         with self.engine.connect() as conn:
-            taken = sorted(set(inspect(conn).get_table_names()) & set(Base.metadata.tables))
-        if taken:
-            raise WorkspaceError(
-                f"the store {shown_url(self.engine.url)} ([store] url) holds tables of its own "
-                f"named as lpstudio's: {', '.join(taken)} (another application's database?). "
-                "Nothing was changed",
+            refuse_taken_tables(
+                conn,
+                f"the store {shown_url(self.engine.url)} ([store] url)",
                 field="store.url",
                 fix="set [store] url in lpstudio.toml to an empty database (PostgreSQL: "
                 "`createdb lpstudio`; SQLite: a file of its own, e.g. "

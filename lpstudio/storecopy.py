@@ -57,6 +57,7 @@ from .store import (
     Store,
     in_memory,
     new_sqlite_file,
+    refuse_taken_tables,
     remove_sqlite_file,
     shown_url,
     upgrade_schema,
@@ -279,8 +280,11 @@ def _check_idle(source: Store, snapshot: Connection) -> None:
 
 
 def _check_new(writing: Connection, shown: str) -> None:
-    """Refuses a target whose lpstudio tables hold a row (a store in use: this workspace's
-    or another's), or whose schema is not this lpstudio's."""
+    """Refuses a target that `lpstudio init` would refuse as a new store (another
+    application's tables named as lpstudio's: `refuse_taken_tables`), one whose lpstudio
+    tables hold a row (a store in use: this workspace's or another's), or one whose schema
+    is not this lpstudio's."""
+    refuse_taken_tables(writing, f"the target {shown}", field="url", fix=NEW_DATABASE_FIX)
     present = set(inspect(writing).get_table_names())
     used = [
         table.name

@@ -517,3 +517,38 @@ def test_a_copy_that_fails_part_way_leaves_the_target_as_it_was(
                 )
         finally:
             engine.dispose()
+
+
+@pytest.mark.parametrize("rows", [0, 1], ids=["empty", "with-a-row"])
+def test_another_application_s_database_is_refused_as_init_refuses_it(
+    ws: Path, tmp_path: Path, rows: int
+) -> None:
+    """A target holding another application's `users` table was "a store in use" when that
+    table held a row, and stopped at its schema (exit 1) when it held none, while `lpstudio
+    init` refused both as another application's database: one rule, said one way."""
+
+    def other_app(path: Path) -> Path:
+        with sqlite3.connect(path) as raw:
+            raw.execute("CREATE TABLE users (login TEXT)")
+            raw.executemany("INSERT INTO users VALUES (?)", [("olga",)] * rows)
+        return path
+
+    target = other_app(tmp_path / "app.db")
+    copied = refusal(cli(ws, "store-copy", f"sqlite:///{target}", "--json"))
+    brand = tmp_path / "brand"
+    brand.mkdir(mode=0o700)
+    other_app(brand / "app.db")
+    (brand / "lpstudio.toml").write_text('[store]\nurl = "sqlite:///app.db"\n')
+    initialised = refusal(
+        CliRunner().invoke(main, ["init", str(brand), "--accept-terms", "--json"])
+    )
+
+    assert copied["field"] == "url" and "new, empty database" in copied["fix"], copied
+    assert copied["message"].startswith(f"the target sqlite:///{target} holds tables"), copied
+    said = "holds tables of its own named as lpstudio's: users (another application's database?)"
+    assert said in copied["message"] and said in initialised["message"], initialised
+    same = initialised["message"].partition(" holds ")[2]
+    assert copied["message"].partition(" holds ")[2] == same
+    with sqlite3.connect(target) as raw:  # as it was
+        assert raw.execute("SELECT name FROM sqlite_master").fetchall() == [("users",)]
+        assert raw.execute("SELECT count(*) FROM users").fetchone() == (rows,)
