@@ -604,3 +604,41 @@ def test_a_runtime_that_broke_after_the_workspace_was_read_is_refused_where_it_i
     (ws / ".runtime").write_text("")
     with pytest.raises(WorkspaceError, match="is a file, not a folder"):
         Studio.open(ws)
+
+
+def test_init_again_completes_an_activation_that_failed_after_the_schema(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An init whose activation failed once the schema was made (a store it did not create,
+    here an empty SQLite file: its schema stays) left a store every command calls never
+    activated: `lpstudio init` again, as their fix says, completes it."""
+    root = tmp_path / "brand"
+    root.mkdir(mode=0o700)
+    (root / "app.db").touch()
+    (root / "lpstudio.toml").write_text('[store]\nurl = "sqlite:///app.db"\n')
+    activate = Store.activate
+
+    def fails(store: Store, admin: str, terms_version: str) -> None:
+        raise WorkspaceError("the activation's write failed", field="store", fix="try again")
+
+    monkeypatch.setattr(Store, "activate", fails)
+    failed = CliRunner().invoke(main, ["init", str(root), "--accept-terms", "--admin", "ada"])
+    assert failed.exit_code == 2 and "activation's write failed" in failed.output, failed.output
+    store = Store(f"sqlite:///{root / 'app.db'}")
+    try:
+        assert store.schema_revision() == SCHEMA_HEAD and store.activation() is None
+    finally:
+        store.close()
+    never = CliRunner().invoke(main, ["jobs", "--workspace", str(root)])
+    assert never.exit_code == 2 and "lpstudio init . --accept-terms" in never.output, never.output
+
+    monkeypatch.setattr(Store, "activate", activate)
+    again = CliRunner().invoke(main, ["init", str(root), "--accept-terms", "--admin", "ada"])
+    assert again.exit_code == 0, again.output
+    assert f"workspace ready: {root} (admin: ada)" in again.output
+    assert (
+        CliRunner()
+        .invoke(main, ["jobs", "--workspace", str(root)], env={"LPSTUDIO_USER": "ada"})
+        .exit_code
+        == 0
+    )
