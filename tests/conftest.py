@@ -80,6 +80,22 @@ def _empty_connector_caches(monkeypatch: pytest.MonkeyPatch) -> None:
             monkeypatch.setattr(client, cache, {})
 
 
+@contextmanager
+def read_only(path: Path) -> Iterator[None]:
+    """`path` as a file this user may not write: immutable for root, whom no mode stops."""
+    if os.geteuid() == 0:
+        subprocess.run(["chattr", "+i", str(path)], check=True)
+    else:
+        path.chmod(0o444)
+    try:
+        yield
+    finally:
+        if os.geteuid() == 0:
+            subprocess.run(["chattr", "-i", str(path)], check=True)
+        else:
+            path.chmod(0o644)
+
+
 @pytest.fixture
 def ws(tmp_path: Path) -> Path:
     """A fresh, activated workspace; alice is its admin."""

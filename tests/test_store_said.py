@@ -6,12 +6,9 @@ Configuration, Upgrading and Scaling out)."""
 from __future__ import annotations
 
 import json
-import os
 import re
 import sqlite3
-import subprocess
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +16,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from lpstudio.cli import main
-from tests.conftest import write_recipe
+from tests.conftest import read_only, write_recipe
 from tests.servers import rest
 
 
@@ -62,22 +59,6 @@ def test_init_on_a_database_holding_a_table_named_as_lpstudio_s_leaves_nothing(
     assert tables == [("users",)]
 
 
-@contextmanager
-def _read_only(path: Path) -> Iterator[None]:
-    """`path` as a file this user may not write: immutable for root, whom no mode stops."""
-    if os.geteuid() == 0:
-        subprocess.run(["chattr", "+i", str(path)], check=True)
-    else:
-        path.chmod(0o444)
-    try:
-        yield
-    finally:
-        if os.geteuid() == 0:
-            subprocess.run(["chattr", "-i", str(path)], check=True)
-        else:
-            path.chmod(0o644)
-
-
 @pytest.mark.parametrize(
     "args",
     [("users", "role", "bob", "operator"), ("settings", "ops/every", "-p", "x", "2")],
@@ -89,14 +70,14 @@ def test_a_read_only_store_is_refused_naming_the_file_not_as_an_outage(
     """Every writing command said exit 75 "the store cannot be reached: attempt to write a
     readonly database", fix "try again shortly"."""
     write_recipe(ws, "ops/every")
-    with _read_only(ws / "lpstudio.db"):
+    with read_only(ws / "lpstudio.db"):
         error = _refused(cli(*args, "--json"), str(ws / "lpstudio.db"))
     assert "cannot be written" in error["message"], error
     assert "write access" in error["fix"] and "try again" not in error["fix"], error
 
 
 async def test_a_read_only_store_is_no_503_in_the_rest_api(ws: Path, jp_fetch: Any) -> None:
-    with _read_only(ws / "lpstudio.db"):
+    with read_only(ws / "lpstudio.db"):
         code, answer = await rest(
             jp_fetch, "PUT", "users", "bob", "role", body={"role": "operator"}
         )

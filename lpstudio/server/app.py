@@ -15,7 +15,6 @@ import os
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 from typing import Any
 
 from jupyter_server.extension.application import ExtensionApp
@@ -161,10 +160,17 @@ class LpstudioApp(ExtensionApp):
         """The largest body any route takes: `lpstudio serve` refuses a larger one unread."""
         return max(self.max_body_bytes, self.max_package_bytes)
 
+    #: The setting that named `workspace`, when its default was read from one
+    #: ($LPSTUDIO_WORKSPACE): said, with its own fix, where it names no workspace, as the
+    #: CLI and a kernel say it (`Workspace.load`).
+    workspace_named_by: str | None = None
+
     @default("workspace")
     def _default_workspace(self) -> str:
-        root = self.serverapp.root_dir if self.serverapp is not None else os.getcwd()
-        return os.environ.get(ENV_VAR) or root
+        if os.environ.get(ENV_VAR):
+            self.workspace_named_by = ENV_VAR
+            return os.environ[ENV_VAR]
+        return self.serverapp.root_dir if self.serverapp is not None else os.getcwd()
 
     @default("anonymous_user")
     def _default_anonymous_user(self) -> str:
@@ -284,13 +290,16 @@ class LpstudioApp(ExtensionApp):
         """Opens the workspace; on failure keeps the error every request is answered with."""
         self._opened_at = time.monotonic()
         try:
-            self.lpstudio_workspace = Workspace.load(Path(self.workspace).expanduser())
+            given = self.workspace  # first: its default says what named it
+            self.lpstudio_workspace = Workspace.load(given, named_by=self.workspace_named_by)
             self.limits = RateLimits(self.lpstudio_workspace.runtime / "api-rates.sqlite")
             self.studio_for(SERVICE_USER)  # fails now if the workspace was never activated
         except LpstudioError as exc:
             self.workspace_error = {"message": exc.message, "field": exc.field, "fix": exc.fix}
             self._store_down = isinstance(exc, StoreUnavailable)  # opened once it answers
-            self.log.warning("lpstudio: no workspace at %s: %s", self.workspace, exc)
+            # What is wrong, as the CLI's error says it: a folder that is a workspace may
+            # still not be served (a store it cannot write, one never activated).
+            self.log.warning("lpstudio: cannot serve %s: %s", self.workspace, exc)
             return False
         self.log.info("lpstudio: serving workspace %s", self.lpstudio_workspace.root)
         self.lease = StoreLease(self.service.store, SCHEDULER, self.scheduler_lease_seconds)
