@@ -1,6 +1,6 @@
-"""What a server says of a workspace it cannot serve: the setting that named the path
-($LPSTUDIO_WORKSPACE, as `jupyter lab` is given it), and a store it cannot write, each as the
-CLI says it, in its log and its 503 answers."""
+"""What a server says of a workspace it cannot serve, as the CLI says it, in its log and its
+503 answers: the setting that named the path ($LPSTUDIO_WORKSPACE, as `jupyter lab` is given
+it; a notebook's kernel names it too), and a store it cannot write."""
 
 from __future__ import annotations
 
@@ -100,3 +100,22 @@ async def test_a_read_only_store_is_logged_as_the_cli_says_it_not_as_no_workspac
         said["message"] in line and said["fix"] in line and str(served_workspace) in line
         for line in logged
     ), logged
+
+
+def test_a_wrong_lpstudio_workspace_is_named_by_a_notebook_s_kernel_as_by_the_cli(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A notebook's kernel outside a job (`lpstudio.kernel` finding its workspace) says it
+    as the CLI and the server do."""
+    from lpstudio.errors import WorkspaceError
+    from lpstudio.kernel.runtime import notebook_recipe
+
+    folder = tmp_path / "elsewhere"
+    folder.mkdir()
+    said = _cli_error(folder)
+    monkeypatch.setenv(ENV_VAR, str(folder))
+    monkeypatch.delenv("JPY_SESSION_NAME", raising=False)
+    with pytest.raises(WorkspaceError) as refused:
+        notebook_recipe()
+    assert refused.value.field == ENV_VAR, refused.value
+    assert (refused.value.message, refused.value.fix) == (said["message"], said["fix"])
