@@ -457,7 +457,7 @@ def test_init_on_another_application_s_database_is_refused_leaving_nothing(
 ) -> None:
     """A database holding a table named as one of lpstudio's (another application's
     `users`) crashed `lpstudio init` with DuplicateTable's traceback, leaving the workspace's
-    key and folders behind. `store-copy` into it stopped at its schema."""
+    key and folders behind."""
     url = create_database(server, "another_app").replace("postgres@", f"postgres:{PASSWORD}@")
     other = Store(url)  # the other application's
     with other.engine.begin() as conn:
