@@ -83,6 +83,24 @@ def _identities(paths: Collection[str]) -> set[tuple[int, int]]:
     return {found for found in map(_identity, paths) if found is not None}
 
 
+def sqlite_file(root: Path, url: str | URL) -> Path | None:
+    """The SQLite file a store's URL names, whatever its driver (`sqlite+pysqlite:///`): a
+    relative one in the workspace at `root`, wherever the command runs. None for another
+    database, one in memory, or a URL SQLAlchemy cannot read (the store's checks say why)."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    from .store import in_memory
+
+    try:
+        parsed = make_url(url)
+    except (ArgumentError, ValueError):
+        return None
+    if parsed.get_backend_name() != "sqlite" or in_memory(parsed):
+        return None
+    return root / str(parsed.database)
+
+
 @functools.lru_cache(maxsize=16)
 def _own_paths(root: str, changed: int) -> tuple[frozenset[str], tuple[str, ...]]:
     """`own_file`'s real paths for a workspace's settings as of `changed`: a workspace
@@ -95,9 +113,9 @@ def _own_paths(root: str, changed: int) -> tuple[frozenset[str], tuple[str, ...]
         defaults = Workspace(base)
         store, history = defaults.store_url, defaults.history
     files = [base / CONFIG_NAME, base / "secret.key"]
-    if store.startswith("sqlite:///"):
-        database = store[len("sqlite:///") :].split("?")[0]
-        files += [Path(database + side) for side in SQLITE_SIDE_FILES]
+    database = sqlite_file(base, store)
+    if database is not None:
+        files += [Path(f"{database}{side}") for side in SQLITE_SIDE_FILES]
     real_files = frozenset(os.path.realpath(file) for file in files)
     return real_files, (os.path.realpath(history), os.path.realpath(base / RUNTIME))
 
@@ -908,6 +926,8 @@ class Workspace:
 
     @property
     def store_url(self) -> str:
+        """`[store] url`, its SQLite file (`sqlite_file`) named in full: every process,
+        wherever it runs, opens the one store."""
         url = self.setting("store", "url")
         if not isinstance(url, str):
             raise WorkspaceError(
@@ -915,10 +935,13 @@ class Workspace:
                 field="store.url",
                 fix=f"write it quoted, e.g. {default_lines()['store']['url']}",
             )
-        prefix = "sqlite:///"
-        if url.startswith(prefix) and not url[len(prefix) :].startswith("/"):
-            return prefix + str(self.root / url[len(prefix) :])
-        return url
+        database = sqlite_file(self.root, url)
+        if database is None:
+            return url
+        from sqlalchemy.engine import make_url
+
+        # Its driver and query kept: `sqlite+pysqlite:///x.db?timeout=5`.
+        return make_url(url).set(database=str(database)).render_as_string(hide_password=False)
 
     def _check_store(self) -> None:
         """Refuses, when the workspace is read, a SQLite `[store] url` that keeps no store
@@ -962,9 +985,10 @@ class Workspace:
         store at `url` (its name as errors say it, the folder, what lies there), or None:
         projects/ and the history folder, among recipes (listed, exported) or output
         notebooks. `[store] url` is refused there, and a `store-copy` target with it."""
-        if url.get_backend_name() != "sqlite" or not url.database:
+        database = sqlite_file(self.root, url)
+        if database is None:
             return None
-        real = Path(os.path.realpath(url.database))
+        real = Path(os.path.realpath(database))
         folders = (
             ("projects/", self.projects, "recipes, which are listed and exported"),
             ("the history folder ([history] path)", self.history, "output notebooks"),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import stat
 from pathlib import Path
 
@@ -10,13 +11,14 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from click.testing import CliRunner
+from sqlalchemy.engine import make_url
 
 from lpstudio.cli import main
 from lpstudio.errors import WorkspaceError
 from lpstudio.models import Base, Job, User
 from lpstudio.store import SCHEMA_HEAD, Store
 from lpstudio.studio import Studio
-from lpstudio.workspace import Workspace
+from lpstudio.workspace import Workspace, own_file
 
 from .conftest import finished_job, purged, write_recipe
 
@@ -160,6 +162,33 @@ def test_a_store_url_naming_no_store_is_refused_and_makes_none(ws: Path, url: st
     assert error["field"] == "store.url" and "never activated" not in error["message"], error
     assert "[store] url" in error["message"] and "sqlite:///lpstudio.db" in error["fix"], error
     assert sorted(ws.iterdir()) == before
+
+
+def test_a_store_url_naming_its_driver_is_found_in_the_workspace(
+    ws: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`sqlite+pysqlite:///lpstudio.db` was read from the current folder: commands run
+    elsewhere found no store, `lpstudio init` made one outside the workspace, and the
+    absolute form was no file of the workspace's own to a connection."""
+    config = ws / "lpstudio.toml"
+    driver = config.read_text().replace("sqlite:///", "sqlite+pysqlite:///")
+    config.write_text(driver)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    jobs = CliRunner().invoke(main, ["jobs", "--workspace", str(ws)])
+    assert jobs.exit_code == 0, jobs.output
+    new = tmp_path / "new"
+    new.mkdir()
+    (new / "lpstudio.toml").write_text(driver)
+    made = CliRunner().invoke(main, ["init", str(new), "--accept-terms"])
+    assert made.exit_code == 0, made.output
+    assert (new / "lpstudio.db").is_file() and not os.listdir(elsewhere)
+    workspace = Workspace.load(ws)
+    assert workspace.store_url == f"sqlite+pysqlite:///{ws}/lpstudio.db"
+    assert workspace.misplaced_store(make_url("sqlite+pysqlite:///projects/s.db")) is not None
+    config.write_text(driver.replace("sqlite+pysqlite:///", f"sqlite+pysqlite:///{ws}/"))
+    assert own_file(ws, ws / "lpstudio.db") and own_file(ws, ws / "lpstudio.db-wal")
 
 
 @pytest.mark.parametrize("ref", ["../../etc/passwd", "/etc/passwd", "../lpstudio.toml"])
