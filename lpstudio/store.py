@@ -69,7 +69,7 @@ from .errors import (
 )
 from .models import Activation, AuditEntry, Base, Job, Notebook, RecipeVersion, User, as_utc, utcnow
 from .sdk import NOT_SENT, settled_detail
-from .workspace import SQLITE_SIDE_FILES
+from .workspace import KNOWN_SETTINGS, SQLITE_SIDE_FILES, default_lines
 
 #: The newest migration; a store at this revision needs no Alembic at start-up.
 SCHEMA_HEAD = "0018"
@@ -690,9 +690,12 @@ def worker_is_gone(worker: str | None) -> bool:
 WRITE_LOCK = 0x6C7073747564696F  # "lpstudio"
 
 
+#: A new workspace's `[store] url` line (`url = "sqlite:///lpstudio.db"`), as fixes give it.
+_DEFAULT_URL = default_lines()["store"]["url"]
+
 #: What `[store] url` may be, for the errors that refuse it.
 URL_FIX = (
-    "set [store] url in lpstudio.toml to sqlite:///lpstudio.db or "
+    f"set [store] url in lpstudio.toml to {KNOWN_SETTINGS['store']['url'].default} or "
     "postgresql+psycopg://USER:PASSWORD@HOST/DATABASE (with psycopg: `pip install -e "
     "'.[postgres]'` in lpstudio's checkout; "
     "percent-encode @ : / in the password, e.g. @ as %40)"
@@ -1126,8 +1129,8 @@ class Store:
                 f"the store {shown_url(self.engine.url)} ([store] url)",
                 field="store.url",
                 fix="set [store] url in lpstudio.toml to an empty database (PostgreSQL: "
-                "`createdb lpstudio`; SQLite: a file of its own, e.g. "
-                'url = "sqlite:///lpstudio.db") or to one of lpstudio\'s own stores',
+                f"`createdb lpstudio`; SQLite: a file of its own, e.g. {_DEFAULT_URL}) or to "
+                "one of lpstudio's own stores",
             )
 
     def _not_a_store(self, what: str) -> WorkspaceError:
@@ -1137,7 +1140,7 @@ class Store:
             f"[store] url names {self.engine.url.database}, which {what}: not an lpstudio store",
             field="store.url",
             fix="set [store] url in lpstudio.toml to a SQLite file of the store's own, e.g. "
-            'url = "sqlite:///lpstudio.db"',
+            f"{_DEFAULT_URL}",
         )
 
     def unopened(self, exc: OperationalError) -> StoreUnavailable | WorkspaceError:
@@ -1195,8 +1198,8 @@ class Store:
             "names none that either made",
             field="store.url",
             fix="correct [store] url in lpstudio.toml to the workspace's store (e.g. "
-            'url = "sqlite:///lpstudio.db"); for a new store there, copy the workspace\'s '
-            "into it with `lpstudio store-copy URL` (README: Scaling out) or make an empty "
+            f"{_DEFAULT_URL}); for a new store there, copy the workspace's into it with "
+            "`lpstudio store-copy URL` (README: Scaling out) or make an empty "
             "one with `lpstudio init . --accept-terms` in the workspace's folder, its "
             "history/ moved aside first (`mv history history.old`: job ids start at 1 again)",
         )

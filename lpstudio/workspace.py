@@ -37,6 +37,10 @@ if TYPE_CHECKING:
     from .pool import PoolSettings
 
 CONFIG_NAME = "lpstudio.toml"
+#: The file of the key that encrypts connection secrets (`Workspace.key_path`).
+KEY_NAME = "secret.key"
+#: A new workspace's SQLite store, beside its settings (`[store] url`'s default).
+STORE_NAME = "lpstudio.db"
 #: A workspace's folder of what only one machine's processes share (rate limits, locks, the
 #: server's sessions, JupyterLab's layout and token): `Workspace.runtime`, or this name where
 #: no Workspace is at hand (a kernel's runtime, a connector).
@@ -112,7 +116,7 @@ def _own_paths(root: str, changed: int) -> tuple[frozenset[str], tuple[str, ...]
     except Exception:  # its own checks say what is wrong, where they are made
         defaults = Workspace(base)
         store, history = defaults.store_url, defaults.history
-    files = [base / CONFIG_NAME, base / "secret.key"]
+    files = [base / CONFIG_NAME, base / KEY_NAME]
     database = sqlite_file(base, store)
     if database is not None:
         files += [Path(f"{database}{side}") for side in SQLITE_SIDE_FILES]
@@ -205,7 +209,7 @@ class Setting(NamedTuple):
 #: spin, burning a core to beat the store.
 KNOWN_SETTINGS: dict[str, dict[str, Setting]] = {
     "workspace": {"name": Setting(), "created": Setting()},
-    "store": {"url": Setting("sqlite:///lpstudio.db")},
+    "store": {"url": Setting(f"sqlite:///{STORE_NAME}")},
     "history": {"path": Setting("history")},
     "users": {"default_role": Setting("analyst")},
     "jobs": {
@@ -760,7 +764,7 @@ class Workspace:
         (`remove_made`)."""
         from cryptography.fernet import Fernet
 
-        parts = ("projects", "history", "secret.key", CONFIG_NAME)
+        parts = ("projects", "history", KEY_NAME, CONFIG_NAME)
         made = [
             p for p in (*reversed(root.parents), root, *(root / n for n in parts)) if not p.exists()
         ]
@@ -770,7 +774,7 @@ class Workspace:
                 root.chmod(0o700)  # its owner's only (`_owner_only`), before anything is in it
             (root / "projects").mkdir(exist_ok=True)
             (root / "history").mkdir(exist_ok=True)
-            key_path = root / "secret.key"
+            key_path = root / KEY_NAME
             if not key_path.exists():
                 fd = os.open(key_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
                 with os.fdopen(fd, "wb") as handle:
@@ -922,7 +926,7 @@ class Workspace:
 
     @property
     def key_path(self) -> Path:
-        return self.root / "secret.key"
+        return self.root / KEY_NAME
 
     @property
     def store_url(self) -> str:
