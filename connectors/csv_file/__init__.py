@@ -23,7 +23,14 @@ from typing import TYPE_CHECKING, Any
 
 from lpstudio.errors import InputError
 from lpstudio.sdk import Connection, Connector, Field, Page, first_row_longer
-from lpstudio.workspace import RUNTIME
+from lpstudio.workspace import (
+    CONFIG_NAME,
+    KEY_NAME,
+    KNOWN_SETTINGS,
+    RUNTIME,
+    SQLITE_SIDE_FILES,
+    STORE_NAME,
+)
 
 from .files import (
     DELIMITER_HINT,
@@ -52,10 +59,16 @@ CHUNK_ROWS = 10_000
 
 # The workspace's own files by their default names (`lpstudio.workspace.own_file`), after
 # any `./` and before any trailing `/`: a connection saved on one looked ready, and its
-# first test or job refused it. Where `[store] url` and `[history] path` put them elsewhere,
-# only the check where the file is opened (`resolve`) knows.
-_OWN_FILES = r"(?:lpstudio\.toml|secret\.key|lpstudio\.db(?:-wal|-shm|-journal)?)(?:[/\\]+\.?)*"
-_OWN_FOLDERS = rf"(?:history|{re.escape(RUNTIME)})(?:[/\\].*)?"
+# first test or job refused it. The names are the workspace's (`lpstudio.workspace`); a
+# field's pattern knows no workspace, so where `[store] url` and `[history] path` put them
+# elsewhere, only the check where the file is opened (`resolve`, by `own_file`) knows.
+_HISTORY = KNOWN_SETTINGS["history"]["path"].default
+_SIDES = "|".join(side for side in SQLITE_SIDE_FILES if side)
+_OWN_FILES = (
+    rf"(?:{re.escape(CONFIG_NAME)}|{re.escape(KEY_NAME)}|{re.escape(STORE_NAME)}(?:{_SIDES})?)"
+    r"(?:[/\\]+\.?)*"
+)
+_OWN_FOLDERS = rf"(?:{re.escape(_HISTORY)}|{re.escape(RUNTIME)})(?:[/\\].*)?"
 _NOT_OWN = rf"(?!\s*(?:\.[/\\]+)*(?:{_OWN_FILES}|{_OWN_FOLDERS})\s*$)"
 
 connector = Connector(
@@ -67,8 +80,8 @@ connector = Connector(
             "path",
             "File path",
             hint="e.g. data/contacts.csv: a file of your own inside the workspace (relative "
-            "to it, without '..'), not one of lpstudio's (lpstudio.toml, secret.key, "
-            f"lpstudio.db, history/, {RUNTIME}/)",
+            f"to it, without '..'), not one of lpstudio's ({CONFIG_NAME}, {KEY_NAME}, "
+            f"{STORE_NAME}, {_HISTORY}/, {RUNTIME}/)",
             # Refused when the connection is saved: not absolute, no `..`, none of the
             # workspace's own files, no NUL (which no file name holds) (a symbolic link
             # out of the workspace, or to one of them, is refused where the file is opened).
