@@ -982,16 +982,28 @@ class Connection:
         return said
 
     def close(self) -> None:
-        """Closes the HTTP client and whatever the connector kept in `cache` (engines...)."""
-        if self._http is not None:
-            self._http.close()
-            self._http = None
-        for value in self.cache.values():
-            for method in ("close", "dispose"):
-                if callable(getattr(value, method, None)):
-                    getattr(value, method)()
-                    break
+        """Closes the HTTP client and whatever the connector kept in `cache` (by its
+        `close`, else its `dispose`: an engine), each whatever the others do: one that
+        failed left the rest open, and kept. The first failure is raised once all are
+        closed, as a close that failed alone was (a file's last rows may be lost: the
+        caller's to know), with the others noted on it."""
+        held, self._http = [self._http, *self.cache.values()], None
         self.cache.clear()
+        failures: list[Exception] = []
+        for value in held:
+            method = next(
+                (m for m in ("close", "dispose") if callable(getattr(value, m, None))), ""
+            )
+            try:
+                if method:
+                    getattr(value, method)()
+            except Exception as exc:  # the next one is closed all the same
+                failures.append(exc)
+        if failures:
+            first, *others = failures
+            for other in others:
+                first.add_note(f"closing another of the connection's objects failed too: {other!r}")
+            raise first
 
 
 class Connector:

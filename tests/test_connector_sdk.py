@@ -724,6 +724,32 @@ def test_a_token_the_connector_holds_is_masked_in_what_its_actions_answer() -> N
     assert kept == [{"headers": {"Authorization": "Bearer ****"}}]
 
 
+def test_closing_a_connection_closes_each_object_it_keeps_though_one_fails() -> None:
+    """One object of `conn.cache` failing to close left the others open (an engine's
+    database connections, a file's lock) and kept in the cache: each is closed, and the
+    first failure is still the caller's to see."""
+    from lpstudio.sdk import Connector
+
+    closed: list[str] = []
+
+    class Held:
+        def __init__(self, name: str, fails: bool) -> None:
+            self.name, self.fails = name, fails
+
+        def close(self) -> None:
+            closed.append(self.name)
+            if self.fails:
+                raise OSError(f"{self.name} would not close")
+
+    conn = Connection("e", Connector("keeper", title="Keeper"), {})
+    for name, fails in (("first", False), ("broken", True), ("engine", False), ("lock", True)):
+        conn.cache[name] = Held(name, fails)
+    with pytest.raises(OSError, match="broken would not close") as failed:
+        conn.close()
+    assert closed == ["first", "broken", "engine", "lock"] and conn.cache == {}
+    assert any("lock would not close" in note for note in failed.value.__notes__)
+
+
 def test_an_action_missing_a_required_input_names_that_input(ws: Path) -> None:
     _write(ws, "acme", ACME)
     conn = Connection("acme", get_connector("acme", ws), {"base_url": "https://acme.example"})
