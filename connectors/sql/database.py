@@ -3,9 +3,9 @@
 One engine is made per `Connection` and kept in `conn.cache["sql.engine"]`. It uses
 `NullPool`: every action checks a DBAPI connection out and closes it when done, so an
 engine never holds an open database connection between actions and nothing leaks when a
-`Connection` is dropped without ceremony (the SDK's `Connection.close()` only closes the
-HTTP client). `weakref.finalize` still disposes the engine when its `Connection` is
-collected, and `dispose(conn)` does it at once.
+`Connection` is dropped without `Connection.close()` (which disposes the engines in its
+cache). `weakref.finalize` still disposes the engine when its `Connection` is collected,
+and `dispose(conn)` does it at once.
 
 The url is a secret field, yet a connection's status message and its actions' errors are
 shown to every role: they name the database by its kind only (`the url's postgresql

@@ -144,7 +144,10 @@ def _fail(exc: LpstudioError, as_json: bool, workspace: Path | None = None) -> N
 
 
 def handles_errors(func: Callable[..., Any]) -> Callable[..., Any]:
-    """Turns lpstudio's errors into a clear message and exit code 2 (bad input)."""
+    """Turns lpstudio's errors, and a store that failed to answer, into a clear message
+    and the exit code a script tells apart (`_fail`): 2 for bad input or nothing found,
+    `STORE_BUSY` (75) for a store to try again, 1 for any other (a conflict, an app's
+    refusal)."""
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
