@@ -188,6 +188,31 @@ def test_a_web_page_answering_a_report_names_its_field_and_is_not_retried(connec
     assert "`lpstudio connections update lp --field reporting_base_url=...`" in str(error.fix)
 
 
+@pytest.mark.parametrize(
+    ("where", "key"), [("sentinel_base_url", "access_token"), ("domain_api_url", "baseURI")]
+)
+def test_json_without_the_token_or_host_names_its_field_and_is_not_retried(
+    connect, control, serve, where, key
+):
+    """A proxy's or portal's `{"status": "ok"}` answering 200 where the token server's (or
+    the domain lookup's) JSON was due was retryable: each retry of the job met the same
+    answer, as it does a page's."""
+    site = serve(WebServerPage(200, json.dumps({"status": "ok"}), "application/json"))
+    lookup = {"base_url": ""} if where == "domain_api_url" else {}
+    conn = connect(**{where: site.url}, **lookup)
+
+    with pytest.raises(ConnectorError) as raised:
+        ConnectionClient(conn).test()
+    error, result = send_incomplete(conn, people(3))
+
+    for failed in (raised.value, error):
+        assert not failed.retryable and failed.field == where, failed
+        assert f"`lpstudio connections update lp --field {where}=...`" in str(failed.fix)
+        assert f"answered HTTP 200 with no {key} in it" in failed.message, failed
+    assert result is None or result["accepted"] == 0  # None: no batch was claimed
+    assert recipients(control) == {}
+
+
 # -- a token server's refusal names the field to fix -------------------------------------------
 
 

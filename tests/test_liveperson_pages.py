@@ -162,3 +162,21 @@ def test_a_campaigns_url_leading_to_a_welcome_page_fails_the_test_run_and_sends_
     assert "`lpstudio connections test liveperson`" in str(fix), fix
     assert "uncertain 1 are never resent" in said, said
     assert recipients(control) == {}
+
+
+def test_a_token_server_answering_json_without_a_token_fails_the_job_for_good(
+    cart_ws: Path, serve: Any, control: Any
+) -> None:
+    """A portal's `{"status": "ok"}` where the token was due: the job's error was retryable,
+    its fix "rerun" the job (which meets the same answer); it names the field to fix."""
+    site = serve(answering_json(200, {"status": "ok"}))
+    with Studio.open(cart_ws, user="alice") as studio:
+        studio.connections.update("liveperson", {"sentinel_base_url": site.url})
+
+    job = cart_job(cart_ws, "run", CART, event=[checkout(7102, "+14155550182")])
+
+    said, fix = said_and_fix(job["error"])
+    assert job["status"] == "failed" and job["error"].get("retryable") is False, job["error"]
+    assert "HTTP 200 with no access_token in it" in said, said
+    assert UPDATE.format(field="sentinel_base_url") in str(fix) and "rerun" not in str(fix), fix
+    assert recipients(control) == {}

@@ -205,9 +205,11 @@ def error_message(response: httpx.Response, conn: Connection) -> str:
 
 
 def answer_field(response: httpx.Response, key: str, who: str, field: str | None, fix: str) -> str:
-    """`key` of a 200 answer in LivePerson's JSON: a retryable ConnectorError naming `who`,
-    `field` (the connection field its URL came from, if any) and `fix` when it has none (a
-    proxy's or portal's JSON), never a crash that leaves a batch claimed."""
+    """`key` of a 200 answer in LivePerson's JSON: a ConnectorError naming `who`, `field`
+    (the connection field its URL came from, if any) and `fix` when it has none (a proxy's
+    or portal's JSON), never a crash that leaves a batch claimed. Not retryable, as a page
+    is not (`misdirected`): what answers there answers the same until a person fixes the
+    URL or the network."""
     try:
         value = response.json()[key]
     except (ValueError, TypeError, KeyError, IndexError):
@@ -215,7 +217,6 @@ def answer_field(response: httpx.Response, key: str, who: str, field: str | None
     if not isinstance(value, str) or not value:
         raise ConnectorError(
             f"{who} answered HTTP 200 with no {key} in it: nothing was sent",
-            retryable=True,
             status=response.status_code,
             field=field,
             fix=fix,
