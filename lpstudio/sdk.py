@@ -1597,9 +1597,10 @@ def _host_port(url: str) -> tuple[str, int | None] | None:
 def web_page(response: Any) -> str | None:
     """What an app's answer is when it is a web page or nothing (an httpx response): "a web
     page (HTML) titled '403 Forbidden'" (its title, else its first heading), or "an empty
-    answer", for an error that says so instead of quoting a web server's, proxy's or
-    portal's page; None when it is JSON or plain text (the app's or a proxy's own words, to
-    quote: masked and cut, `Connection.excerpt`)."""
+    body" (said as such: an answer with no body is no page), for an error that says so
+    instead of quoting a web server's, proxy's or portal's page; None when it is JSON or
+    plain text (the app's or a proxy's own words, to quote: masked and cut,
+    `Connection.excerpt`)."""
     try:
         response.json()
         return None
@@ -1613,7 +1614,7 @@ def web_page(response: Any) -> str | None:
         )
         title = " ".join(found[1].split())[:80] if found else ""
         return "a web page (HTML)" + (f" titled {title!r}" if title else "")
-    return None if text.strip() else "an empty answer"
+    return None if text.strip() else "an empty body"
 
 
 def plain_url_problem(value: Any) -> str | None:

@@ -174,6 +174,28 @@ def test_a_web_page_answering_a_campaign_stops_it_for_good_and_a_rerun_sends_the
     assert recipients(control) == {p["phone"]: 1 for p in everyone[100:]}
 
 
+def test_an_empty_200_answering_a_campaign_is_said_as_empty_and_never_resent(
+    connect, control, sandbox, serve
+):
+    """An answer with no body was said to be a page ("an empty answer, not LivePerson's
+    JSON", as a page's title is). It is said as empty; its batch stays uncertain, and the
+    fix is a page's: the connection's test."""
+    site = serve(Answering(sandbox.url, CAMPAIGN_PATH, 200, ""))
+    ledger = MemoryLedger()
+    everyone = people(150)
+
+    error, _ = send_incomplete(connect(ledger=ledger, proactive_base_url=site.url), everyone)
+
+    assert "answered HTTP 200 with an empty body" in str(error), error
+    assert "empty answer" not in str(error) and "web page" not in str(error), error
+    assert error.uncertain and error.field == "proactive_base_url"
+    assert "check proactive_base_url with `lpstudio connections test lp`" in str(error.fix)
+    assert "uncertain 100 are never resent" in str(error), error
+    _, again = send_incomplete(connect(ledger=ledger), everyone)
+    assert again["accepted"] == 50 and [u["recipients"] for u in again["uncertain"]] == [100]
+    assert recipients(control) == {p["phone"]: 1 for p in everyone[100:]}
+
+
 def test_a_web_page_answering_a_report_names_its_field_and_is_not_retried(connect, serve):
     """A read answered by a page was retryable: the job ran again to meet the same page."""
     site = serve(WebServerPage(200, WELCOME))

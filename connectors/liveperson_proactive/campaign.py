@@ -1249,7 +1249,8 @@ def _send_batch(
     if not _names_campaign(answer):  # accepted, it says, but not whom: may have been sent
         reason, field, fix = _no_campaign_named(client, response)
         unsure(reason)
-        page = web_page(response) is not None  # stays till fixed: a retry adds a batch in doubt
+        # A page or an empty body stays till fixed: a retry adds a batch in doubt.
+        page = web_page(response) is not None
         return partial(ServiceTrouble, reason, field=field, fix=fix, status=status, lasting=page)
     accepted = answer.get("acceptedConsumers") or []
     refused = answer.get("failedConsumers") or []
@@ -1412,9 +1413,10 @@ def _names_campaign(answer: Any) -> bool:
 
 def _no_campaign_named(client: LivePersonClient, response: Any) -> tuple[str, str | None, str]:
     """Why a 2xx naming no campaign leaves its batch uncertain, the URL's field and the fix:
-    a page there (a web server's) or JSON that is not LivePerson's (a proxy's) may still
-    come from something that forwarded the request, so its recipients are never resent;
-    but the URL is the likelier fault, and the connection's test finds it out (`reach`)."""
+    a page there (a web server's), an empty body (each said as it is, `web_page`) or JSON
+    that is not LivePerson's (a proxy's) may still come from something that forwarded the
+    request, so its recipients are never resent; but the URL is the likelier fault, and the
+    connection's test finds it out (`reach`)."""
     page = web_page(response)
     said = f"{page}, not LivePerson's JSON" if page else "no campaign in it"
     field = client.url_field("proactive")

@@ -356,7 +356,7 @@ def _shop_fix(conn: Connection, check: str) -> str:
 def _refused(conn: Connection, response: httpx.Response) -> ConnectorError:
     """The shop's refusal of a read (not a 429 or 5xx), with what to do: a token it does
     not take (401) or that lacks the read_orders scope (403) is the connection's to
-    update; a web page (a web server's) or an empty answer is not the shop's, and
+    update; a web page (a web server's) or an empty body is not the shop's, and
     names `shop`."""
     status = response.status_code
     page = web_page(response)
