@@ -7,7 +7,6 @@ the fix. Shared by `Studio`, the CLI, webhooks and packages.
 from __future__ import annotations
 
 import contextlib
-import copy
 import json
 import re
 import unicodedata
@@ -22,7 +21,14 @@ from referencing.exceptions import Unresolvable
 
 from . import strictjson
 from .errors import InputError
-from .jsonschemas import FORMATS, IntsOnly, expected, first_error, first_problem, fix_in_words
+from .jsonschemas import (
+    FORMATS,
+    expected,
+    first_error,
+    first_problem,
+    fix_in_words,
+    integers_as_ints,
+)
 from .parameters import check_required, coerce
 from .scalars import parse_scalar
 
@@ -135,34 +141,6 @@ def input_problem(recipe: Recipe, event: Any) -> tuple[str | None, str, str] | N
         wanted = wanted.get("properties", {}).get(part, items)
     described = wanted.get("description") if isinstance(wanted, dict) else None
     return field, message, described or f"see trigger.input_schema of recipe {recipe.name}"
-
-
-def integers_as_ints(schema: dict[str, Any], value: Any) -> Any:
-    """`value` with each integral float that `schema` types `integer` as an int (3.0 and
-    3e2 as 3 and 300), wherever the schema declares it (a `$ref`, an `allOf`, a branch of
-    an `anyOf`, an array's items): JSON has one number type and a bot's JSON library may
-    write 3 as 3.0, which JSON Schema takes as an integer while a recipe's `range(n)` fails
-    on it. A float with a fraction stays, for the input check to refuse; `value` is not
-    changed. Raises `referencing`'s `Unresolvable` as the check does."""
-    errors, places = deque(IntsOnly(schema).iter_errors(value)), []
-    while errors:  # the schema's own errors, then each branch's
-        error = errors.popleft()
-        errors.extend(error.context or ())
-        kinds = error.validator_value if error.validator == "type" else ()
-        integral = isinstance(error.instance, float) and error.instance.is_integer()
-        if integral and "integer" in ([kinds] if isinstance(kinds, str) else kinds):
-            places.append(list(error.absolute_path))
-    if not places:
-        return value
-    if [] in places:  # the value itself
-        return int(value)
-    value = copy.deepcopy(value)
-    for *way, last in places:
-        holder = value
-        for part in way:
-            holder = holder[part]
-        holder[last] = int(holder[last])
-    return value
 
 
 #: The JSON literals (RFC 8259) a query value may spell.

@@ -4,10 +4,12 @@ schema's references lead, for the recipes' and connectors' checks of their schem
 
 from __future__ import annotations
 
+import copy
 import functools
 import json
 import re
 import sys
+from collections import deque
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -16,6 +18,8 @@ from jsonschema.exceptions import best_match
 from jsonschema_specifications import REGISTRY as SPECIFICATIONS
 from referencing.exceptions import Unresolvable
 from referencing.jsonschema import DRAFT202012
+
+from .scalars import whole
 
 if TYPE_CHECKING:
     from referencing._core import Resolver  # referencing exports it nowhere else
@@ -54,6 +58,34 @@ IntsOnly = jsonschema.validators.extend(
     jsonschema.Draft202012Validator,
     type_checker=jsonschema.Draft202012Validator.TYPE_CHECKER.redefine("integer", _only_ints),
 )
+
+
+def integers_as_ints(schema: dict[str, Any], value: Any) -> Any:
+    """`value` with each integral float that `schema` types `integer` as an int (3.0 and
+    3e2 as 3 and 300), wherever the schema declares it (a `$ref`, an `allOf`, a branch of
+    an `anyOf`, an array's items): JSON has one number type and a bot's JSON library may
+    write 3 as 3.0, which JSON Schema takes as an integer while a recipe's `range(n)` fails
+    on it. A float with a fraction stays, for the input check to refuse; `value` is not
+    changed. Raises `referencing`'s `Unresolvable` as the check does."""
+    errors, places = deque(IntsOnly(schema).iter_errors(value)), []
+    while errors:  # the schema's own errors, then each branch's
+        error = errors.popleft()
+        errors.extend(error.context or ())
+        kinds = error.validator_value if error.validator == "type" else ()
+        integral = whole(error.instance) is not None  # an int is no error: a float
+        if integral and "integer" in ([kinds] if isinstance(kinds, str) else kinds):
+            places.append(list(error.absolute_path))
+    if not places:
+        return value
+    if [] in places:  # the value itself
+        return whole(value)
+    value = copy.deepcopy(value)
+    for *way, last in places:
+        holder = value
+        for part in way:
+            holder = holder[part]
+        holder[last] = whole(holder[last])
+    return value
 
 
 #: The formats a schema's `format` asks for are checked, not only annotations (as JSON

@@ -32,13 +32,14 @@ from .jsonschemas import (
     IntsOnly,
     as_json,
     fix_in_words,
+    integers_as_ints,
     is_e164_pattern,
     pattern_words,
     refused_value,
     said_in_json,
     said_in_words,
 )
-from .scalars import SCALARS, NotFinite, parse_scalar
+from .scalars import SCALARS, NotFinite, parse_scalar, whole
 from .templating import MAX_VARIABLE, lookup, preview, record_fields, required_fields
 
 _SIMPLE_TYPES = {
@@ -723,8 +724,9 @@ def _check_typed(
     spec: dict[str, Any] | None = None,
 ) -> Any:
     """Checks a value that already has a type (YAML, JSON), or read from text as `given`
-    says; widens int to float. `spec`: the parameter's schema, whose format (a date's) and
-    items its fix's example follows."""
+    says; widens int to float, and takes a whole float as an integer (`whole`: 3.0 is 3).
+    `spec`: the parameter's schema, whose format (a date's) and items its fix's example
+    follows."""
     if value is None and nullable:
         return None
     if strictjson.depth(value) > strictjson.MAX_DEPTH:  # what checks it next recurses
@@ -738,6 +740,8 @@ def _check_typed(
         raise _not_finite(name, value)
     if kind is None:
         return value
+    if kind == "integer" and (integral := whole(value)) is not None:  # JSON's 3.0 is 3
+        return integral
     if kind == "number" and isinstance(value, int) and not isinstance(value, bool):
         try:
             return float(value)
@@ -843,8 +847,9 @@ def _coerced(
         for where, path in _paths(properties[name], coerced[name], name):
             _check_path(where, path, recipe, projects)
     # Values arrive in parts (given over saved): a job's whole set is `check_required`'s.
-    whole = {key: value for key, value in schema.items() if key != "required"}
-    validator = IntsOnly(whole)  # a `list[int]`'s 2.0 refused as a top-level int's 7.0
+    partial = {key: value for key, value in schema.items() if key != "required"}
+    coerced = integers_as_ints(partial, coerced)  # a `list[int]`'s 2.0 is 2, as an int's 7.0
+    validator = IntsOnly(partial)  # and its 2.5 refused
     for error in sorted(validator.iter_errors(coerced), key=lambda e: list(e.absolute_path)):
         raise _refused(error)
     fields = required_fields(schema.get("x-record"))

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 
-__all__ = ["SCALARS", "NotFinite", "parse_scalar"]
+__all__ = ["SCALARS", "NotFinite", "parse_scalar", "whole"]
 
 #: The JSON Schema types `parse_scalar` reads.
 SCALARS = frozenset({"integer", "number", "boolean"})
@@ -31,17 +31,38 @@ class NotFinite(ValueError):
         self.value = value
 
 
+def whole(value: object) -> int | None:
+    """`value` as an int when it is a number without a fraction (7, JSON's 7.0 or 7e0), else
+    None (7.5, a boolean, text): JSON has one number type, and JSON Schema's `integer` is any
+    number whose fraction is zero. The one rule for an integer given as a float, whichever
+    way it came (`-p`, a form, a REST body, a call's input, a connection's field)."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return None
+
+
 def parse_scalar(kind: str, text: str) -> int | float | bool:
     """`text` as a JSON Schema `integer`, `number` or `boolean`, around any spaces; ValueError
     for text that is none (NotFinite, one, for NaN and infinities), worded for the caller to
-    replace by its own refusal naming its field."""
+    replace by its own refusal naming its field. An integer may be written as a whole float
+    ("3.0", "3e2": `whole`), as JSON's 3.0 is one; "3.5" is none."""
     word = text.strip()
     if "_" in word:  # read by int() and float() as a digit separator
         raise ValueError(f"{text!r} holds an underscore")
     if not word.isascii():  # int() and float() read any script's digits ("３"), JSON none
         raise ValueError(f"{text!r} holds a character that is not ASCII")
     if kind == "integer":
-        return int(word, 10)
+        try:
+            return int(word, 10)
+        except ValueError:  # "3.0" or "3e2": a whole number written as a float (`whole`)
+            integral = whole(float(word))
+        if integral is None:
+            raise ValueError(f"{text!r} is not a whole number")
+        return integral
     if kind == "number":
         number = float(word)
         if not math.isfinite(number):

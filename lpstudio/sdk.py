@@ -56,7 +56,7 @@ from .redaction import (
 from .redaction import MIN_ENCODED_CORE as MIN_ENCODED_CORE  # as the SDK offered them
 from .redaction import SENSITIVE_OPTION as SENSITIVE_OPTION
 from .redaction import scrubbed_keys as scrubbed_keys
-from .scalars import parse_scalar
+from .scalars import parse_scalar, whole
 from .times import aware  # a naive time is UTC: connectors read the apps' times with it
 from .workspace import own_file
 
@@ -1660,15 +1660,15 @@ def _kind_of(spec: Field) -> str:
 
 def _coerce_field(spec: Field, value: Any) -> Any:
     """A value given as text (`--field n=5`) as its field's type, read as a recipe's
-    parameter reads it (`parse_scalar`: not `1_0`, nor nan and inf, nor `2.0` for an
+    parameter reads it (`parse_scalar`: not `1_0`, nor nan and inf, nor `2.5` for an
     integer), and a whole number given as a float (JSON's `2.0`) as an integer field's int;
     any other value is left to the field's schema. Text that is no value of the type is
     refused naming the field, never read as another value (`ture` was false), in the words
     of a JSON value of the wrong type (`_not_of_kind`): the CLI's text and the REST API's
     are one reading."""
-    whole = isinstance(value, float) and value.is_integer() and abs(value) < 2**53
-    if spec.type == "integer" and whole:  # JSON has one number type: 2.0 is 2 (an input's too)
-        return int(value)
+    integral = whole(value) if isinstance(value, float) else None
+    if spec.type == "integer" and integral is not None:  # JSON's 2.0 is 2 (an input's too)
+        return integral
     if not isinstance(value, str) or spec.type in ("string", "url"):
         return value
     try:

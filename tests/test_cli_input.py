@@ -1015,3 +1015,26 @@ def test_sandbox_on_a_port_in_use_says_so_and_exits_2(sandbox: Any) -> None:
     proc = run_cli("sandbox", "--port", running, timeout=30)
     assert proc.returncode == 2, proc.stderr
     assert f"a sandbox is already running at {sandbox.url}" in proc.stderr
+
+
+def test_a_whole_number_written_as_a_float_is_an_integer_parameter_s_value(ws: Path, cli) -> None:
+    """`run -p count 3.0` and `settings -p` refused "3.0" for an `int` parameter, while a
+    callable recipe's input (JSON Schema's `integer`) reads 3.0 as 3: one rule for both. A
+    fraction is still refused, naming the parameter and the fix."""
+    write_recipe(ws, "p/counted", parameters="count: int = 1  # how many\ncaps: list[int] = []")
+
+    prepared = cli("run", "p/counted", "--prepare-only", "-p", "count", "3.0", "--json")
+    saved = cli("settings", "p/counted", "-p", "count", "3e0", "-p", "caps", "[2.0, 4]")
+    refused = cli("run", "p/counted", "--prepare-only", "-p", "count", "3.5", "--json")
+
+    assert prepared.exit_code == 0, prepared.output
+    notebook = json.loads(Path(json.loads(prepared.stdout)["output_path"]).read_text())
+    injected = notebook["metadata"]["papermill"]["parameters"]
+    assert injected == {"count": 3} and type(injected["count"]) is int, injected
+    assert saved.exit_code == 0, saved.output
+    shown = json.loads(cli("settings", "p/counted", "--json").output)["parameters"]
+    assert shown == {"count": 3, "caps": [2, 4]} and type(shown["count"]) is int
+    assert refused.exit_code == 2, refused.output
+    error = json.loads(refused.stdout)["error"]
+    assert error["field"] == "count" and 'expects an integer, got "3.5"' in error["message"]
+    assert error["fix"] == "pass an integer, for example: 7", error

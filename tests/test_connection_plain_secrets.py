@@ -138,17 +138,21 @@ def test_a_short_secret_is_refused_and_nothing_is_saved(cli):
 
 
 def test_an_integer_field_refuses_text_quoting_it_in_the_rest_api_s_words(cli):
-    """`--field retries=2.0` said "expects integer, got "2.0"" while a JSON value of the wrong
+    """`--field retries=2.5` said "expects integer, got "2.5"" while a JSON value of the wrong
     type said "(Retries) is invalid: expects an integer, got a number", with another fix:
-    text is read as a recipe's `-p` reads it (2.0 is no integer), and refused in one set of
-    words that quote what was given and name the kind the field takes."""
+    text is read as a recipe's `-p` reads it (2.0 is 2, as JSON's 2.0 is; 2.5 is no
+    integer), and refused in one set of words that quote what was given and name the kind
+    the field takes."""
     http = ["--field", "base_url=http://127.0.0.1:9", "--field", "auth_type=bearer"]
     secret = ["--secret", "token"]
     env = {"LPSTUDIO_SECRET_TOKEN": "tok-1234"}
     added = cli("connections", "add", "crm", "--type", "http", *http, *secret, env=env)
     assert added.exit_code == 0, added.output
     assert cli("connections", "update", "crm", "--field", "retries=3").exit_code == 0
-    for given in ("2.0", "2.5", "two"):
+    assert cli("connections", "update", "crm", "--field", "retries=2.0").exit_code == 0
+    assert listed(cli)["crm"]["retries"] == 2
+    assert cli("connections", "update", "crm", "--field", "retries=3").exit_code == 0
+    for given in ("2.5", "two"):
         result = cli("connections", "update", "crm", "--field", f"retries={given}")
         assert result.exit_code == 2, result.output
         said = (
@@ -170,7 +174,7 @@ async def test_the_rest_api_refuses_what_the_cli_refuses_in_connection_fields(jp
 
     refusals = [
         ({"retries": 2.5}, "retries", "expects an integer, got 2.5"),
-        ({"retries": "2.0"}, "retries", 'is invalid: expects an integer, got "2.0"'),
+        ({"retries": "2.5"}, "retries", 'is invalid: expects an integer, got "2.5"'),
         ({"token": "tok-1234\nX-Admin: 1"}, "token", "which no HTTP header can carry"),
         ({"token": "tök-1234-5678"}, "token", "which no HTTP header can carry"),
         ({"token": "tok"}, "token", "is shorter than 8 characters"),

@@ -60,12 +60,12 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from referencing.exceptions import Unresolvable
 
 from ..api_clients import token_refused
-from ..checks import input_fix, integers_as_ints, typed_input
+from ..checks import input_fix, typed_input
 from ..errors import ConflictError, InputError, NotFoundError, RecipeError
 from ..executor import RECIPE_STOPPED
 from ..idempotency import check_key, left_claim_wait
 from ..jobviews import shown_error
-from ..jsonschemas import TYPE_WORDS, first_problem
+from ..jsonschemas import TYPE_WORDS, first_problem, integers_as_ints
 from ..models import utcnow
 from ..runner import UNANSWERED, unanswered
 from ..store import FAILED, FINAL_STATES, QUEUED, SUCCEEDED
