@@ -27,8 +27,9 @@ READINGS = [
     ("integer", " -7 ", -7),
     ("integer", "+7", 7),
     ("integer", "1_0", REFUSED),  # Python's digit separator: int() reads 10
-    ("integer", "7.0", REFUSED),
-    ("integer", "1e3", REFUSED),
+    ("integer", "7.0", 7),  # a whole number, as JSON's 7.0 is (`scalars.whole`)
+    ("integer", "1e3", 1000),
+    ("integer", "7.5", REFUSED),
     ("integer", "\uff13", REFUSED),  # a full-width 3: int() reads any script's digits
     ("integer", "\u0663", REFUSED),  # an Arabic-Indic 3
     ("number", "2.5", 2.5),
