@@ -413,12 +413,17 @@ export class SchemaForm {
   }
 
   /**
-   * A whole number as `lpstudio settings -p` reads it (Python's `int(text, 10)`: digits and a
-   * sign, not 1e3 or 1.0), sent as typed: past 2**53 as its digits (`JSON.rawJSON`; the
-   * server reads JSON's whole numbers exactly), which a browser without it cannot send.
+   * A whole number as `lpstudio settings -p` reads it (`scalars.whole`: digits and a sign, or
+   * a number without a fraction, 1e3 or 1.0, as JSON's 1.0 is one), sent as typed: digits past
+   * 2**53 as they are (`JSON.rawJSON`; the server reads JSON's whole numbers exactly), which
+   * a browser without it cannot send.
    */
   private integer(name: string, prop: JsonSchema, typed: string): number | ExactInteger {
     if (!/^[+-]?[0-9]+$/.test(typed)) {
+      const read = /^[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)(e[+-]?[0-9]+)?$/i.test(typed) ? Number(typed) : NaN;
+      if (Number.isSafeInteger(read)) {
+        return read;
+      }
       throw this.refusal(name, prop, 'integer', 'give a whole number');
     }
     const digits = BigInt(typed).toString(); // JSON's form: no plus sign, no leading zeros
