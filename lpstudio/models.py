@@ -257,11 +257,24 @@ class Delivery(Base):
     ledger: Mapped[str] = mapped_column(String(255))
     key: Mapped[str] = mapped_column(unbounded(64))  # a connector's: not always a hash
     status: Mapped[str] = mapped_column(String(16))
-    # A claim's: the day it was made and its connector's check (`StoreLedger.claim_many`);
-    # a settled send's: what its connector said of it.
+    # A claim's: the day it was made and its connector's check, by its digest
+    # (`DeliveryCheck`, `StoreLedger.claim_many`); a settled send's: what its connector said
+    # of it (a check by its digest too).
     detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     job_id: Mapped[int | None] = mapped_column(BIG_ID, nullable=True)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class DeliveryCheck(Base):
+    """A connector's check of sends in doubt (`Ledger.claim_many`: how to find out what the
+    app did with them), stored once: one per campaign, not per recipient. Each delivery row
+    that keeps it names it by `digest` (`store.kept_check`); a copy on every row made a
+    campaign to 100,000 recipients 40 MB larger. The purge drops those no row names."""
+
+    __tablename__ = "delivery_checks"
+
+    digest: Mapped[str] = mapped_column(String(32), primary_key=True)
+    text: Mapped[str] = mapped_column(Text)
 
 
 class DailyCount(Base):

@@ -23,7 +23,7 @@ import sqlite3
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -41,6 +41,7 @@ from sqlalchemy import (
     delete,
     event,
     func,
+    insert,
     inspect,
     or_,
     select,
@@ -72,7 +73,7 @@ from .sdk import NOT_SENT, settled_detail
 from .workspace import KNOWN_SETTINGS, SQLITE_SIDE_FILES, default_lines
 
 #: The newest migration; a store at this revision needs no Alembic at start-up.
-SCHEMA_HEAD = "0018"
+SCHEMA_HEAD = "0019"
 
 #: The audit action of a person's dismissal of the studio's gallery pop-up, which then stays
 #: away for them in this workspace.
@@ -302,7 +303,7 @@ def _end_unanswered(s: Session, ended: Job, status: str, error: dict[str, Any] |
     left = (deliveries.c.job_id == job_id, deliveries.c.status == "sending")
     day = deliveries.c.detail["day"].as_string()
     # How to check each, as its connector said when it claimed it (`Ledger.claim_many`).
-    check = deliveries.c.detail["check"].as_string()
+    check = deliveries.c.detail["check"].as_string()  # its digest (`kept_check`)
     found = s.execute(select(deliveries.c.ledger, day, check).where(*left)).all()
     in_doubt = _left_in_doubt(s, job_id)
     doubtful = sum(in_doubt.values())
@@ -331,7 +332,7 @@ def _end_unanswered(s: Session, ended: Job, status: str, error: dict[str, Any] |
                 updated_at=now,
             )
         )
-    checks = sorted({row[2] for row in found if row[2]} | {kept for kept in in_doubt if kept})
+    checks = check_texts(s, {row[2] for row in found} | set(in_doubt))
     unanswered = _unanswered(error, [row[0] for row in found], doubtful)
     said = _doubt_fixed(s, ended, unanswered, checks=checks)
     ended_as: dict[str, Any] = {"error": said}
@@ -423,9 +424,40 @@ def _stamp(when: datetime) -> str:
     return when.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def check_digest(check: str) -> str:
+    """The key delivery rows name a check by (`DeliveryCheck`): its SHA-256, cut to 128 bits
+    (migration 0019 computes the same in SQL)."""
+    return hashlib.sha256(check.encode()).hexdigest()[:32]
+
+
+def kept_check(s: Session, check: str | None) -> str | None:
+    """In a write transaction: `check` stored once (`DeliveryCheck`), and the digest a
+    delivery row's detail names it by. The store's writers take turns, so a look and then
+    an insert never race another's."""
+    from .models import DeliveryCheck
+
+    if not check:
+        return None
+    digest = check_digest(check)
+    if s.scalar(select(DeliveryCheck.digest).where(DeliveryCheck.digest == digest)) is None:
+        s.execute(insert(DeliveryCheck.__table__).values(digest=digest, text=check))
+    return digest
+
+
+def check_texts(s: Session, digests: Iterable[str | None]) -> list[str]:
+    """The checks delivery rows name by `digests` (`kept_check`), read at once, sorted."""
+    from .models import DeliveryCheck
+
+    wanted = sorted(filter(None, set(digests)))
+    if not wanted:
+        return []
+    return sorted(s.scalars(select(DeliveryCheck.text).where(DeliveryCheck.digest.in_(wanted))))
+
+
 def _left_in_doubt(s: Session, job_id: int) -> dict[str | None, int]:
     """How many of the job's own sends its connectors settled uncertain (an answer lost, a
-    5xx) and that stay so, by the check each kept (`settled_detail`): rows it claimed in
+    5xx) and that stay so, by the digest of the check each kept (`settled_detail`,
+    `kept_check`): rows it claimed in
     its chain's ledger, where a retry or rerun never takes over an earlier job's row (the
     recipe's ledger may hold what it recorded of an earlier job's sends, which that job's
     end reported). Read by the ledger's index: a job that sent nothing pays a lookup or
@@ -1829,13 +1861,23 @@ class Store:
         no job that may still be rerun relies on them (a rerun dates its chain's rows anew,
         `keep_ledger`, and a claim the rows it finds), and a recipe's `once_per` values are
         kept as long. A send still uncertain (or claimed by a job that died) stays for a
-        person to see."""
-        from .models import Delivery
+        person to see. The checks no send names any more go too (`DeliveryCheck`): a
+        campaign's is named by its sends in doubt alone once the rest are settled, and kept
+        while one is."""
+        from .models import Delivery, DeliveryCheck
 
+        named = Delivery.__table__.c.detail["check"].as_string()
         with self.write() as s:
             found = s.execute(
                 delete(Delivery).where(
                     Delivery.updated_at < before, Delivery.status.not_in(DOUBTFUL)
+                )
+            )
+            # One pass over the ledger, in the purge's transaction: a claim naming a check
+            # stores it in its own (`kept_check`), so none is dropped as it is named.
+            s.execute(
+                delete(DeliveryCheck).where(
+                    DeliveryCheck.digest.not_in(select(named).where(named.is_not(None)))
                 )
             )
         return int(found.rowcount or 0)  # type: ignore[attr-defined]

@@ -297,7 +297,8 @@ class StoreLedger:
         process killed, its job cancelled or put back in the queue) may have gone out that
         day, and a daily limit counts it there, as its settled sends are (their detail
         gives the day again); and its `check`, which the fix of a job that ends before it is
-        answered says (`store._end_unanswered`)."""
+        answered says (`store._end_unanswered`), by its digest: the text is stored once
+        (`store.kept_check`), not on each of a campaign's rows."""
         tried: dict[str, Any] = {}  # the last try's time and answer, once it sent its commit
 
         def attempt() -> dict[str, dict[str, Any]]:
@@ -335,7 +336,7 @@ class StoreLedger:
         from sqlalchemy import insert, update
 
         from ..models import Delivery
-        from ..store import DOUBTFUL
+        from ..store import DOUBTFUL, kept_check
 
         table = Delivery.__table__  # Core statements: no ORM work per row
         mine = (table.c.ledger == self.ledger, table.c.key.in_(keys))
@@ -345,7 +346,8 @@ class StoreLedger:
             # it is dated after that start (`_under_way`), whichever machine made either.
             now = self.store.now(s)
             claimed = {"status": "sending", "job_id": self.job_id, "updated_at": now}
-            dated = {"day": now.date().isoformat(), **({"check": check} if check else {})}
+            digest = kept_check(s, check)
+            dated = {"day": now.date().isoformat(), **({"check": digest} if digest else {})}
             rows, earlier = self._earlier(s, keys)
             if earlier:  # relied on now: kept by the purge as long as this job's data
                 # (not those in doubt: the purge keeps them, and their date says when they
@@ -375,8 +377,9 @@ class StoreLedger:
     def _by_check(
         self, s: Any, status: str, keys: list[str], detail: dict[str, Any]
     ) -> dict[str | None, list[str]]:
-        """`keys` by the check their claims keep, where a settle to `status` with `detail`
-        keeps it (`settled_detail`); else all of them under None, read nothing."""
+        """`keys` by the check their claims keep (its digest), where a settle to `status`
+        with `detail` keeps it (`settled_detail`); else all of them under None, read
+        nothing."""
         from sqlalchemy import select
 
         from ..models import Delivery
@@ -415,11 +418,12 @@ class StoreLedger:
         """As `Ledger.settle_many`: made again after an outage, it writes the same. Sends of
         a job that ended meanwhile (failed as lost while its process was frozen) count in
         its result and error by their outcome (`store.settled_after_end`). Those left
-        uncertain keep their claims' check (`settled_detail`): an update per check."""
+        uncertain keep their claims' check (`settled_detail`): an update per check. A check
+        of the settle's own is stored once too (`store.kept_check`)."""
         from sqlalchemy import update
 
         from ..models import Delivery, utcnow
-        from ..store import settled_after_end
+        from ..store import kept_check, settled_after_end
 
         table = Delivery.__table__
         by_status: dict[str, list[str]] = {}
@@ -429,14 +433,19 @@ class StoreLedger:
 
         def settle() -> None:
             with self.store.write() as s:
+                said = (
+                    {**detail, "check": kept_check(s, detail["check"])}
+                    if "check" in detail
+                    else detail
+                )
                 for status, keys in by_status.items():
-                    for check, some in self._by_check(s, status, keys, detail).items():
+                    for check, some in self._by_check(s, status, keys, said).items():
                         s.execute(
                             update(table)
                             .where(table.c.ledger == self.ledger, table.c.key.in_(some))
                             .values(
                                 status=status,
-                                detail=settled_detail(status, detail, check),
+                                detail=settled_detail(status, said, check),
                                 updated_at=now,
                             )
                         )
