@@ -55,6 +55,7 @@ from tests.postgres import (
     workspace_on,
 )
 from tests.servers import serving
+from tests.test_delivery_checks import old_check_carried, purge_drops_unnamed_checks
 from tests.test_job_faults import queue_webhook_job
 from tests.test_metrics import upgrade_leaves_test_runs_out
 from tests.test_scheduler import back_date, due_of, jobs, race_quarter_hours, schedule_recipe
@@ -1026,6 +1027,18 @@ def test_a_postgresql_store_at_the_previous_schema_gives_its_settings_revisions(
         settings_gain_revisions(store)
     finally:
         store.close()
+
+
+def test_a_postgresql_store_at_0018_keeps_its_claims_checks_when_upgraded(server: str) -> None:
+    store = Store(create_database(server, "checks_upgraded"), create=True)
+    try:
+        old_check_carried(store)
+    finally:
+        store.close()
+
+
+def test_the_purge_on_postgresql_drops_the_checks_no_send_names_any_more(pg_ws: Path) -> None:
+    purge_drops_unnamed_checks(pg_ws)
 
 
 def test_a_postgresql_store_upgraded_takes_test_runs_out_of_its_proactive_figures(
