@@ -35,7 +35,7 @@ from lpstudio.models import (
     utcnow,
 )
 from lpstudio.scheduler import Scheduler
-from lpstudio.store import SCHEMA_HEAD, Store, worker_id
+from lpstudio.store import SCHEMA_HEAD, Store, kept_check, worker_id
 from lpstudio.studio import Studio
 from tests.conftest import run_json, set_job, wait_for, write_recipe
 from tests.postgres import create_database, postgres_server
@@ -172,7 +172,10 @@ def fill_every_table(ws: Path) -> list[int]:
         )
         with store.write() as s:
             s.add(Delivery(ledger="job:1", key="k1", status="sent", detail={}, job_id=1))
-            s.add(Delivery(ledger="recipe:p", key="k2", status="uncertain", detail={"n": 1}))
+            check = kept_check(s, "look in the app")  # `delivery_checks`: the row names it
+            s.add(
+                Delivery(ledger="recipe:p", key="k2", status="uncertain", detail={"check": check})
+            )
             s.add(ScheduleRun(recipe="p/double.ipynb", due_at=utcnow(), job_id=2))
             s.add(TriggerState(recipe="p/double.ipynb", since="2026-01-01", cursor={"page": 2}))
             s.add(
