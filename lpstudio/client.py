@@ -195,7 +195,16 @@ class ConnectionClient:
         ]
 
     def poll(self, trigger: str, since: str, cursor: Any = None) -> Page:
-        return self.connection.connector.poll_triggers[trigger].poll(self.connection, since, cursor)
+        connector = self.connection.connector
+        if trigger not in connector.poll_triggers:
+            raise InputError(
+                f"connector {connector.name} has no poll trigger '{trigger}'",
+                field="trigger",
+                fix=f"use one of: {', '.join(connector.poll_triggers)}"
+                if connector.poll_triggers
+                else f"connector {connector.name} has no poll triggers",
+            )
+        return connector.poll_triggers[trigger].poll(self.connection, since, cursor)
 
     def test(self) -> str:
         return self.connection.connector.run_test(self.connection)

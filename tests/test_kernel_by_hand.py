@@ -131,6 +131,22 @@ def test_an_unknown_slot_by_hand_names_the_recipe_s_slots(by_hand: Cell):
     assert "'lp'" in error["evalue"] and "liveperson, shopify" in error["evalue"]
 
 
+def test_latest_events_refuses_a_misspelt_trigger_or_a_bad_count_by_name(by_hand: Cell):
+    """An analyst's slips in `lp.latest_events` surfaced as a bare KeyError, a TypeError and
+    "maxlen must be non-negative": each is refused naming the argument and what to give."""
+    _, error = by_hand('lp.latest_events("shopify", "abandoned_checkout", 3)')
+    assert error is not None and error["ename"] == "InputError", error
+    assert "no poll trigger 'abandoned_checkout'" in error["evalue"]
+    assert "use one of: new_or_updated_abandoned_checkout" in error["evalue"]
+    for count, said in (('"3"', "'3'"), ("-1", "-1"), ("0", "0"), ("2.5", "2.5")):
+        _, error = by_hand(
+            f'lp.latest_events("shopify", "new_or_updated_abandoned_checkout", {count})'
+        )
+        assert error is not None and error["ename"] == "InputError", (count, error)
+        assert f"count must be a whole number of events, at least 1, got {said}" in error["evalue"]
+        assert "fix: pass count as an integer" in error["evalue"]
+
+
 def test_a_slot_bound_again_by_hand_takes_the_new_connection(by_hand: Cell, sandbox_ws: Path):
     """Save in the form (or `lpstudio settings`) binds another connection: the next cell
     must use it, not the one the kernel opened first."""

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime
 import json
+import operator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -109,6 +110,8 @@ def latest_events(slot: str, trigger: str, count: int = 1) -> list[dict[str, Any
 
     from ..triggers import latest, matches
 
+    count = _count(count)
+
     spec = _context.trigger
     if _context.job_id is None:
         from .runtime import notebook_recipe
@@ -118,6 +121,25 @@ def latest_events(slot: str, trigger: str, count: int = 1) -> list[dict[str, Any
     conditions = spec.get("conditions") if isinstance(spec, dict) else None
     poll = partial(connection(slot).poll, trigger)
     return latest(poll, count, passes=lambda event: matches(event, conditions))
+
+
+def _count(count: Any) -> int:
+    """`latest_events`' `count` as a whole number of events from 1 (a numpy integer too), or
+    an `InputError` naming it: none (0) is no event to work on, and a text or a negative
+    count failed deep in the look, naming neither."""
+    try:
+        whole = None if isinstance(count, bool) else operator.index(count)
+    except TypeError:
+        whole = None
+    if whole is None or whole < 1:
+        from ..errors import InputError
+
+        raise InputError(
+            f"latest_events: count must be a whole number of events, at least 1, got {count!r}",
+            field="count",
+            fix="pass count as an integer of at least 1, e.g. lp.latest_events(slot, trigger, 3)",
+        )
+    return whole
 
 
 def _not_stored(what: str) -> str:
