@@ -26,9 +26,36 @@ SEE_SCHEMA = "see the action's input schema in `lpstudio connectors --json`"
 _DONE_IN_RUN: WeakKeyDictionary[Any, dict[str, dict[str, Any]]] = WeakKeyDictionary()
 
 
+def _is_frame(value: Any) -> bool:
+    """Whether `value` is a pandas DataFrame (a Series has `iloc` too, but no columns)."""
+    return hasattr(value, "iloc") and hasattr(value, "columns")
+
+
 def _for_validation(data: dict[str, Any]) -> dict[str, Any]:
     # A DataFrame of recipients is streamed, not listed: check it as an (empty) array.
-    return {k: ([] if hasattr(v, "iloc") else v) for k, v in data.items()}
+    return {k: ([] if _is_frame(v) else v) for k, v in data.items()}
+
+
+def _series_problem(
+    connector: str, action: str, schema: dict[str, Any], data: dict[str, Any]
+) -> InputError | None:
+    """A pandas Series given for records (an array of objects, as `recipients` is): it
+    failed deep in the send ("Series.to_dict() takes 1 positional argument"), while a
+    frame's column is what an analyst most often gives for one."""
+    for field, value in data.items():
+        wanted = _schema_at(schema, field) or {}
+        items = wanted.get("items")
+        records = isinstance(items, dict) and items.get("type") == "object"
+        if records and hasattr(value, "iloc") and not _is_frame(value):
+            return InputError(
+                f"{connector}.{action}: '{field}' is a pandas Series; give a DataFrame or a "
+                "list of records (dicts), one per row",
+                field=field,
+                fix=f"give {field}=series.to_frame() (one column, named as the Series), or "
+                f"{field}=frame[[column, ...]] for columns of a DataFrame (frame[column] is a "
+                "Series)",
+            )
+    return None
 
 
 def _schema_at(schema: dict[str, Any], field: str) -> dict[str, Any] | None:
@@ -144,7 +171,9 @@ class ConnectionClient:
                 field="action",
                 fix=f"use one of: {', '.join(connector.actions)}",
             )
-        problem = _input_problem(connector.name, action, spec.input_schema, _for_validation(data))
+        problem = _series_problem(
+            connector.name, action, spec.input_schema, data
+        ) or _input_problem(connector.name, action, spec.input_schema, _for_validation(data))
         if problem is not None:
             raise problem
         # Masked here, as pick lists are: a token the connector obtained and `hold`s is a

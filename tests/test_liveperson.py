@@ -360,6 +360,26 @@ def test_a_dataframe_of_recipients_is_sent_like_a_list(connect, control):
     assert_each_once(control, everyone)
 
 
+def test_a_series_of_recipients_is_refused_naming_recipients_and_the_frame_to_give(
+    connect, control
+):
+    """A frame's column (`frame["phone"]`) is a Series: it crashed deep in the send
+    ("Series.to_dict() takes 1 positional argument"), naming neither the input nor the fix."""
+    import pandas as pd
+
+    from lpstudio.errors import InputError
+
+    with pytest.raises(InputError) as raised:
+        send(connect(dry_run=True), pd.DataFrame(people(3))["phone"])
+
+    assert raised.value.field == "recipients"
+    assert "'recipients' is a pandas Series" in raised.value.message
+    assert "a DataFrame or a list of records" in raised.value.message
+    assert "series.to_frame()" in str(raised.value.fix)
+    assert "frame[[column, ...]]" in str(raised.value.fix)
+    assert control.get("/_sandbox/requests").json()["requests"] == []
+
+
 def test_bad_recipients_are_reported_one_by_one_and_the_rest_are_sent(connect, control):
     good = people(150)
     bad = [
