@@ -1154,6 +1154,7 @@ def test_dry_run_sends_nothing_and_returns_the_requests(connect, control, sandbo
     assert (result["already_sent"], result["rejected"], result["not_sent"]) == ([], [], 0)
     assert result["failed"] == []
     requests = result["requests"]
+    assert result["requests_total"] == 3
     assert [r["method"] for r in requests] == ["POST"] * 3
     assert {r["url"] for r in requests} == {f"{sandbox.url}{CAMPAIGN_PATH}"}
     assert [len(r["json"]["consumers"]) for r in requests] == [100, 100, 50]
@@ -1172,6 +1173,21 @@ def test_dry_run_sends_nothing_and_returns_the_requests(connect, control, sandbo
         ("GET", f"/api/account/{ACCOUNT}/app/prmsg/handoffs/list"),
         ("GET", f"{CAMPAIGN_PATH}/00000000-0000-0000-0000-000000000000/conversations"),
     }
+    assert recipients(control) == {}
+
+
+def test_a_dry_run_shows_its_first_requests_and_counts_them_all(connect, control):
+    """The README says a dry run returns the requests it would send: a long one shows the
+    first 20 (a 100,000-recipient test's thousand would bury the answer) and says how many
+    there are, so nobody takes 20 for all."""
+    everyone = people(50)
+
+    result = send(connect(dry_run=True, recipients_per_request=2), everyone)
+
+    assert result["recipients"] == 50 and result["batches"] == 25
+    assert result["requests_total"] == 25
+    assert len(result["requests"]) == 20
+    assert result["requests"][-1]["json"]["consumers"][0]["variables"] == {"1": "Person 38"}
     assert recipients(control) == {}
 
 

@@ -127,6 +127,8 @@ IDENTITY_ORDER = ("sms", "wa", "inapp", "email")
 DAILY_LIMIT = "recipients_per_day_per_channel"
 #: Current LivePerson documents allow 100 recipients per request, older ones 1000.
 MAX_RECIPIENTS_PER_REQUEST = 1000
+#: The requests a dry run's answer (and a Test's output) shows, the first ones: a 100,000
+#: recipient campaign's thousand would bury the answer; `requests_total` counts them all.
 DRY_RUN_REQUESTS = 20
 #: Rows of a DataFrame converted to records at once: large enough that pandas' per-call
 #: cost is spread thin, small enough that the records of one slice stay a few MB.
@@ -970,7 +972,7 @@ def send_campaign(
         "batches": 0,
     }
     if conn.dry_run:  # a real run's keys (nothing accepted), and what it would send
-        result.update(dry_run=True, requests=[], recipients=0)
+        result.update(dry_run=True, requests=[], requests_total=0, recipients=0)
     waiting: list[Waiting] = []  # values another running job is sending
     seen: dict[str, RecordIds] = {}
     seen_once: set[str] = set()
@@ -1385,13 +1387,17 @@ def _plan_batch(
 ) -> Stop | None:
     """A dry run's `_send_batch`: finds the batch's recipients sent before as a real run's
     claim does (`_claim`, reading the same ledgers, claiming nothing), and notes the request
-    a real run would send the others, within the day's room (`limit`)."""
+    a real run would send the others, within the day's room (`limit`): the first
+    `DRY_RUN_REQUESTS` in `requests`, each counted in `requests_total`."""
     keys, once = _keys(account, data, batch)
     fresh, _ = _claim(conn, number, batch, keys, once, data, result, waiting, read=True)
     limit.fit(fresh)
     limit.counted += len(fresh)
     result["recipients"] += len(fresh)
-    if fresh and len(result["requests"]) < DRY_RUN_REQUESTS:
+    if not fresh:
+        return None
+    result["requests_total"] += 1
+    if len(result["requests"]) < DRY_RUN_REQUESTS:
         consumers = {address: consumer for address, consumer, _ in batch}
         body = _body(data, [consumers[address] for address in fresh])
         result["requests"].append(conn.would_send("POST", url, json=body))
