@@ -17,7 +17,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from lpstudio.errors import ParameterError, rerun_fix
+from lpstudio.client import SEE_SCHEMA
+from lpstudio.errors import InputError, ParameterError, rerun_fix
 from lpstudio.gallery import templates_dir
 from lpstudio.jsonschemas import PATTERN_SAID, is_e164_pattern
 from lpstudio.sandbox import Sandbox
@@ -171,6 +172,48 @@ def test_the_jobs_view_says_a_rerun_and_a_field_to_correct_in_the_studios_terms(
         f"panel; then Test lp in the Connections panel; then Rerun of job {job.id} in the Jobs "
         "panel"
     ) in table, table
+
+
+def test_the_jobs_view_says_an_undeclared_slot_and_an_action_s_schema_in_the_studios_terms(
+    sandboxed: Studio,
+) -> None:
+    """A recipe naming a slot it does not declare failed saying `lpstudio settings
+    analysis/campaign.ipynb --connection nosuchslot=NAME`, and an action's input the schema
+    says nothing of `lpstudio connectors --json`: the Settings' Connections choose a slot's
+    connection, and no panel lists actions, so that command is said in a terminal."""
+    root = sandboxed.workspace.root
+    write_recipe(
+        root,
+        "analysis/campaign",
+        cells=('import lpstudio.kernel as lp\nlp.connection("nosuchslot")',),
+        metadata={
+            "title": "Campaign",
+            "connections": {"liveperson": {"type": "liveperson_proactive"}},
+        },
+    )
+    failed = sandboxed.run("analysis/campaign", {})
+    assert failed.status == "failed" and "nosuchslot" in failed.error["evalue"], failed.error
+    version = sandboxed.store.snapshot("analysis/campaign.ipynb", "{}", {}, "alice")
+    job = sandboxed.store.create_job(
+        recipe="analysis/campaign.ipynb", version_id=version, trigger="manual", user="alice"
+    )
+    refused = InputError("acme.create_lead: [] is not of type 'object'", fix=SEE_SCHEMA)
+    error = {"ename": "InputError", "evalue": str(refused)}
+    set_job(sandboxed.store, job.id, status="failed", error=error)
+    view = JobsView(sandboxed)
+    try:
+        table = shown(view.table.value)
+    finally:
+        view.close()
+    assert (
+        "declare 'nosuchslot' in metadata.lpstudio.connections and choose a connection for "
+        "nosuchslot under Connections in the Settings of analysis/campaign, then Save"
+    ) in table, table
+    assert (
+        "see the action's input schema in a terminal (File > New > Terminal) with `lpstudio "
+        "connectors --json`, which lists each connector's actions and their inputs"
+    ) in table, table
+    assert "lpstudio settings" not in table and "--connection" not in table, table
 
 
 def test_the_gallery_says_a_taken_name_in_its_forms_terms(studio: Studio) -> None:
