@@ -16,6 +16,7 @@ import functools
 import hashlib
 import json
 import logging
+import operator
 import os
 import re
 import socket
@@ -61,6 +62,7 @@ from sqlalchemy.orm import Session, defer, sessionmaker
 from .errors import (
     FIX_SAID,
     RERUN_FIRST,
+    InputError,
     NotFoundError,
     StoreUnavailable,
     WorkspaceError,
@@ -758,6 +760,24 @@ def job_id_in(text: str) -> int | None:
     return number if 1 <= number <= MAX_INTEGER else None
 
 
+def job_id_of(value: Any) -> int:
+    """A job id given in Python (`Studio.job`, `rerun`, `cancel`) as the int it is: any
+    integral number, such as the numpy int64 a `jobs_frame` index holds, which the store's
+    driver found no job by; not a bool (True is no job's number) nor text, which the CLI and
+    the REST API read with `job_id_in`."""
+    if not isinstance(value, bool):
+        try:
+            return operator.index(value)
+        except TypeError:
+            pass
+    raise InputError(
+        f"job_id must be a job's number, not {value!r}",
+        field="job_id",
+        fix="give it as a whole number, as `lpstudio jobs` and `studio.jobs_frame()` show it, "
+        "for example studio.job(12) (text as int(text))",
+    )
+
+
 #: How much of a refused job id a message echoes: 5,000 digits echoed whole buried the fix.
 SHOWN_ID = 20
 
@@ -1430,7 +1450,7 @@ class Store:
     def job(self, job_id: int, listed: bool = False) -> Job:
         """A job whole, or `listed`: as lists show it (`LISTED`), for a view that refreshes
         what moves and keeps the event and result it read once."""
-        job = None
+        job, job_id = None, job_id_of(job_id)
         if -MAX_INTEGER - 1 <= job_id <= MAX_INTEGER:  # past it the driver overflows
             with self.read() as s:
                 job = s.get(Job, job_id, options=LISTED if listed else ())
@@ -1695,6 +1715,7 @@ class Store:
         """Cancels a queued job at once; asks the worker of a running job to stop it. Says
         whether this call ended the job (a queued one), with the job as it is now."""
         job = self.job(job_id)
+        job_id = job.id  # as the store reads it (`job_id_of`)
         # A queued job put back mid-request had sent some: that counts (`ledger_result`).
         sent = self.ledger_result(job) if job.status == QUEUED else None
         with self.write() as s:

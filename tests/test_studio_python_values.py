@@ -1,0 +1,53 @@
+"""The Python API in a notebook takes the values pandas and numpy give it: a `jobs_frame`
+index's numpy int64 as a job id, a pandas Timestamp as `since`, numpy scalars as parameters
+and limits. What it cannot take it refuses naming the argument and the fix, where it raised
+Python's or SQLAlchemy's own errors, or read a wrong value ("job 22 does not exist").
+
+Jobs are written through the store: no kernel runs.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from lpstudio.errors import InputError
+from lpstudio.studio import Studio
+from tests.conftest import write_recipe
+
+
+def _jobs(studio: Studio, count: int) -> list[int]:
+    """The ids of `count` queued jobs of the recipe hooks/echo (their event: their number)."""
+    write_recipe(studio.workspace.root, "hooks/echo")
+    version = studio.store.snapshot("hooks/echo.ipynb", "{}", {}, "alice")
+    return [
+        studio.store.create_job(
+            recipe="hooks/echo.ipynb",
+            version_id=version,
+            trigger="webhook",
+            event={"n": n},
+            user="webhook",
+        ).id
+        for n in range(count)
+    ]
+
+
+def test_a_job_id_from_jobs_frame_finds_its_job_and_what_is_no_id_is_refused(ws: Path) -> None:
+    with Studio.open(ws, user="alice") as studio:
+        first, second = _jobs(studio, 2)
+        ids = studio.jobs_frame().reset_index()["id"]
+        assert isinstance(ids.min(), np.integer)
+        assert studio.job(ids.min()).id == first
+        assert studio.job(ids.max()).event == {"n": 1}
+        assert studio.cancel(np.int64(second)).status == "cancelled"
+        for given in ("1", True, 1.0, None):
+            with pytest.raises(InputError) as refused:
+                studio.job(given)  # type: ignore[arg-type]
+            assert refused.value.field == "job_id", given
+            assert "job_id must be a job's number" in str(refused.value)
+            assert "studio.job(12)" in (refused.value.fix or "")
+        with pytest.raises(InputError, match="job_id"):
+            studio.cancel("1")  # type: ignore[arg-type]
+        assert studio.job(first).status == "queued"
