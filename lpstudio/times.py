@@ -123,7 +123,9 @@ def _iso(text: str) -> datetime:
 
 def _in_utc(moment: datetime, local: bool) -> datetime | None:
     """`moment` in UTC, a naive one in this machine's zone with `local` (`_local`); None
-    past the year 9999 in UTC. Raises OverflowError before the year 1 in UTC."""
+    past the year 9999 in UTC. Raises OverflowError before the year 1 in UTC. A subclass
+    (pandas' Timestamp, whose `astimezone` needs a zone) is read as the datetime it holds."""
+    moment = datetime.combine(moment.date(), moment.timetz())  # to the microsecond
     if moment.tzinfo is None and local:
         moment = _local(moment)
     try:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from lpstudio.errors import InputError
@@ -51,3 +52,14 @@ def test_a_job_id_from_jobs_frame_finds_its_job_and_what_is_no_id_is_refused(ws:
         with pytest.raises(InputError, match="job_id"):
             studio.cancel("1")  # type: ignore[arg-type]
         assert studio.job(first).status == "queued"
+
+
+def test_a_pandas_timestamp_without_a_zone_is_a_since_in_this_machines_zone(ws: Path) -> None:
+    with Studio.open(ws, user="alice") as studio:
+        made = _jobs(studio, 2)
+        hour = pd.Timedelta(hours=1)
+        assert list(studio.jobs_frame(since=pd.Timestamp.now() - hour).index) == made[::-1]
+        assert studio.jobs_frame(since=pd.Timestamp.now() + hour).empty
+        assert [job.id for job in studio.jobs(since=pd.Timestamp.now() - hour)] == made[::-1]
+        midnight = pd.Timestamp.now().normalize()  # today at 0:00 here
+        assert len(studio.jobs_frame(since=midnight - pd.Timedelta(days=1))) == 2
