@@ -39,7 +39,7 @@ from .jsonschemas import (
     said_in_json,
     said_in_words,
 )
-from .scalars import SCALARS, NotFinite, parse_scalar, whole
+from .scalars import SCALARS, NotFinite, from_numpy, parse_scalar, whole
 from .templating import MAX_VARIABLE, lookup, preview, record_fields, required_fields
 
 _SIMPLE_TYPES = {
@@ -691,7 +691,9 @@ def _not_finite(name: str, value: Any) -> ParameterError:
 
 def _as_json(name: str, value: Any) -> Any:
     """The value as parameters are kept, in JSON: dates (YAML's, Python's) as ISO text, at
-    any depth, and anything else JSON has no form for refused, naming the parameter."""
+    any depth, numpy's numbers as Python's (`from_numpy`), and anything else JSON has no
+    form for refused, naming the parameter."""
+    value = from_numpy(value)
     if isinstance(value, date | datetime):
         return value.isoformat()
     if isinstance(value, PurePath):  # the Python API's `Path("leads.csv")`: its text

@@ -12,8 +12,9 @@ them as it is, so it would inject 10. Kept free of heavy imports: kernels load t
 from __future__ import annotations
 
 import math
+from typing import Any
 
-__all__ = ["SCALARS", "NotFinite", "parse_scalar", "whole"]
+__all__ = ["SCALARS", "NotFinite", "from_numpy", "parse_scalar", "whole"]
 
 #: The JSON Schema types `parse_scalar` reads.
 SCALARS = frozenset({"integer", "number", "boolean"})
@@ -75,3 +76,15 @@ def parse_scalar(kind: str, text: str) -> int | float | bool:
             return False
         raise ValueError(f"{text!r} is not one of the words for true or false")
     raise TypeError(f"{kind!r} is none of {sorted(SCALARS)}")  # a caller's mistake
+
+
+def from_numpy(value: Any) -> Any:
+    """numpy's scalars as the Python numbers and booleans they are, its arrays as lists:
+    pandas' counts, sums and index values are `numpy.int64` and `numpy.bool_`, neither int
+    nor bool, which JSON and the checks of ints refused. Its datetimes and durations, and
+    any other value, as they are (their `tolist()` gives nanoseconds as an int). Without
+    importing numpy: a value of it means numpy is loaded."""
+    numpy = type(value).__module__ == "numpy" and hasattr(value, "tolist")
+    if numpy and value.dtype.kind not in "mM":
+        return value.tolist()  # a scalar's is its Python value
+    return value

@@ -65,6 +65,7 @@ from .recipe import (
 )
 from .roles import SET_ROLE, shown_entry
 from .runner import injects_declared_types, write_notebook
+from .scalars import from_numpy
 from .settings import read_settings, saved_settings, update_settings
 from .store import (
     FINAL_STATES,
@@ -2099,6 +2100,8 @@ class Studio:
                 field="status",
                 fix=f"give one of: {', '.join(statuses)}",
             )
+        # A frame's numbers are numpy's (`len(df)` is not; `df["n"].max()` is).
+        limit, offset, before = (from_numpy(given) for given in (limit, offset, before))
         whole = isinstance(limit, int) and not isinstance(limit, bool)
         if limit is not None and not (whole and limit >= 1):
             raise InputError(

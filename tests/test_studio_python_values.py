@@ -15,6 +15,7 @@ import pandas as pd
 import pytest
 
 from lpstudio.errors import InputError
+from lpstudio.settings import saved_settings
 from lpstudio.studio import Studio
 from tests.conftest import write_recipe
 
@@ -63,3 +64,24 @@ def test_a_pandas_timestamp_without_a_zone_is_a_since_in_this_machines_zone(ws: 
         assert [job.id for job in studio.jobs(since=pd.Timestamp.now() - hour)] == made[::-1]
         midnight = pd.Timestamp.now().normalize()  # today at 0:00 here
         assert len(studio.jobs_frame(since=midnight - pd.Timedelta(days=1))) == 2
+
+
+def test_numpy_numbers_are_taken_as_the_numbers_they_are(ws: Path) -> None:
+    write_recipe(ws, "p/mix", "n: int = 1  # a count\nr: float = 0.5  # a rate\nok: bool = False")
+    with Studio.open(ws, user="alice") as studio:
+        counts = pd.DataFrame({"n": [3, 4], "r": [0.25, 1.5], "ok": [True, False]})
+        given = {"n": counts["n"].min(), "r": counts["r"].min(), "ok": counts["ok"].any()}
+        assert not isinstance(given["n"], int) and not isinstance(given["ok"], bool)
+        _, values = studio.validate("p/mix", given)
+        assert values == {"n": 3, "r": 0.25, "ok": True}
+        assert [type(values[name]) for name in ("n", "r", "ok")] == [int, float, bool]
+        studio.save_settings("p/mix", {"n": np.int64(7)})
+        assert saved_settings(studio.store, "p/mix.ipynb")["parameters"] == {"n": 7}
+
+        made = _jobs(studio, 3)
+        frame = studio.jobs_frame(limit=np.int64(2), offset=np.int64(1))
+        assert list(frame.index) == [made[1], made[0]]
+        assert [job.id for job in studio.jobs(before=frame.index.max())] == [made[0]]
+        with pytest.raises(InputError, match="limit must be a whole number") as refused:
+            studio.jobs_frame(limit=np.float64(2.5))
+        assert refused.value.field == "limit"

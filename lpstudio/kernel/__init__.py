@@ -15,6 +15,8 @@ import operator
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..scalars import from_numpy
+
 __all__ = [
     "RESPONSE_MIME",
     "RESULT_MIME",
@@ -179,11 +181,8 @@ def _plain(value: Any) -> Any:
     numbers, booleans and lists, dates and times in ISO 8601, any other object as its text."""
     if isinstance(value, datetime.date | datetime.time):
         return value.isoformat()
-    if type(value).__module__ == "numpy" and hasattr(value, "tolist"):
-        if value.dtype.kind in "mM":  # tolist() would give nanoseconds as an int
-            return str(value)
-        return value.tolist()  # a scalar's is its Python value
-    return str(value)
+    plain = from_numpy(value)
+    return str(value) if plain is value else plain
 
 
 def _as_json(value: Any, what: str) -> Any:
