@@ -1692,6 +1692,10 @@ class Studio:
         `webhooks.receive_webhook` queues a delivery's jobs, in one transaction. `hidden`
         gives the workspace's secrets (`check_defaults`), read once by a caller that needs
         them too."""
+        timeout = from_numpy(timeout)
+        number = isinstance(timeout, int | float) and not isinstance(timeout, bool)
+        if timeout is not None and not number:  # "60" said as text: 60 is taken
+            raise timeout_refused(repr(timeout))
         if timeout is not None and not (math.isfinite(timeout) and 0 < timeout <= MAX_TIMEOUT):
             raise timeout_refused(timeout)
         check_event(event)

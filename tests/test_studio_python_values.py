@@ -85,3 +85,33 @@ def test_numpy_numbers_are_taken_as_the_numbers_they_are(ws: Path) -> None:
         with pytest.raises(InputError, match="limit must be a whole number") as refused:
             studio.jobs_frame(limit=np.float64(2.5))
         assert refused.value.field == "limit"
+
+
+def test_a_timeout_or_a_studio_of_the_wrong_type_is_refused_naming_it(ws: Path) -> None:
+    from lpstudio.widgets.dashboard import Dashboard
+    from lpstudio.widgets.form import RecipeForm
+    from lpstudio.widgets.gallery import GalleryView
+    from lpstudio.widgets.jobs import JobsView
+
+    write_recipe(ws, "p/echo")
+    with Studio.open(ws, user="alice") as studio:
+        for timeout in ("60", True, [60]):
+            with pytest.raises(InputError, match="timeout must be a positive number") as refused:
+                studio.run("p/echo", timeout=timeout)  # type: ignore[arg-type]
+            assert refused.value.field == "timeout" and repr(timeout) in str(refused.value)
+        assert studio.jobs() == []  # nothing was queued
+        made = {
+            "JobsView(studio)": lambda given: JobsView(given),
+            "Dashboard(studio)": lambda given: Dashboard(given),
+            "GalleryView(studio)": lambda given: GalleryView(given),
+            "RecipeForm('p/echo', studio)": lambda given: RecipeForm("p/echo", given),
+        }
+        for example, make in made.items():
+            for given in (None, str(ws), ws):
+                if given is None and example.startswith("RecipeForm"):
+                    continue  # None: the workspace of the notebook it is shown in
+                with pytest.raises(InputError, match="studio must be a Studio") as refused:
+                    make(given)
+                assert refused.value.field == "studio", example
+                assert "lpstudio.Studio.open(PATH)" in (refused.value.fix or "")
+                assert example in (refused.value.fix or "")

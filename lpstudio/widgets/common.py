@@ -38,6 +38,8 @@ from ..store import CANCELLED, FAILED, JOB_STATES, QUEUED, RUNNING, SUCCEEDED
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
+    from ..studio import Studio
+
 #: One colour per job status, in the tables and the charts alike.
 STATUS_COLOURS = {
     QUEUED: "grey",
@@ -119,6 +121,21 @@ def count_argument(value: object, field: str, most: int, unit: str, example: str
             fix=f"pass {field} as an integer from 1 to {most}, e.g. {example}",
         )
     return whole
+
+
+def studio_argument(value: object, made: str) -> Studio:
+    """`value` as the Studio a widget shows, or an `InputError` naming `studio`: None or a
+    workspace's path given instead raised AttributeError from inside the widget. `made`:
+    how the widget is made with one, for the fix."""
+    from ..studio import Studio
+
+    if not isinstance(value, Studio):
+        raise InputError(
+            f"studio must be a Studio, got {value!r}",
+            field="studio",
+            fix=f"give a Studio: studio = lpstudio.Studio.open(PATH), then {made}",
+        )
+    return value
 
 
 def status_badge(status: str) -> str:

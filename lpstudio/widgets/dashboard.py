@@ -27,6 +27,7 @@ from .common import (
     message,
     png,
     status_badge,
+    studio_argument,
 )
 
 if TYPE_CHECKING:
@@ -193,8 +194,8 @@ class Dashboard(widgets.VBox):
 
     def __init__(self, studio: Studio, days: int = 7) -> None:
         # 2.5 started the range at noon and drew two days labelled "last 2.5 days"
+        self.studio = studio_argument(studio, "Dashboard(studio)")
         days = count_argument(days, "days", MAX_DAYS, "days", "Dashboard(studio, days=7)")
-        self.studio = studio
         self.metrics: dict[str, Any] = {}
         self.range = widgets.Dropdown(
             options=[(range_label(n), n) for n in sorted({*RANGES, days})],

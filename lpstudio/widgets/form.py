@@ -41,7 +41,7 @@ from ..registry import get_connector
 from ..sdk import REQUEST_MIME
 from ..settings import Saved, read_settings, saved_settings
 from ..templating import lookup, record_fields
-from .common import asked, lab_text, notebook_link, refusal
+from .common import asked, lab_text, notebook_link, refusal, studio_argument
 from .proactive import ProactiveSection, is_proactive
 
 #: What each button needs: the REST API's permission and action for the same request
@@ -470,7 +470,8 @@ class RecipeForm(w.VBox):
         self._built: list[w.Widget] = []  # the sections `_build` made (pickers, fields)
         #: What each pick list said of its options, by list (`_options_for`): value -> extra.
         self.extras: dict[str, dict[str, dict[str, Any]]] = {}
-        self.studio = studio or Studio.open()
+        made = f"RecipeForm({recipe!r}, studio), or none for this notebook's workspace"
+        self.studio = Studio.open() if studio is None else studio_argument(studio, made)
         self.recipe = self.studio.recipe(recipe)
         #: The notebook this kernel runs, where it was when `here()` showed its form (None: a
         #: form of a recipe named in code, which no rename moves): `_check_path`.

@@ -16,7 +16,7 @@ import ipywidgets as widgets
 
 from ..errors import LpstudioError
 from ..studio import API_PATH, under_base_url
-from .common import esc, lab_text, message, notebook_link, refusal
+from .common import esc, lab_text, message, notebook_link, refusal, studio_argument
 
 if TYPE_CHECKING:
     from ..gallery import Template
@@ -136,7 +136,7 @@ class GalleryView(widgets.VBox):
     `notice` says why Try recipe is disabled, for a role that may not create recipes."""
 
     def __init__(self, studio: Studio) -> None:
-        self.studio = studio
+        self.studio = studio_argument(studio, "GalleryView(studio)")
         self.cards = {t.name: TemplateCard(studio, t) for t in studio.templates()}
         groups: dict[str, list[TemplateCard]] = {}
         for card in self.cards.values():

@@ -35,6 +35,7 @@ from .common import (
     message,
     notebook_link,
     status_badge,
+    studio_argument,
 )
 from .dashboard import RANGES, day_range, range_label
 
@@ -175,6 +176,7 @@ class JobsView(widgets.VBox):
         )
         self._timer: threading.Thread | None = None
         try:  # SQLite reads a limit of -1 as "no limit", and 2.5 as a datatype mismatch
+            studio_argument(studio, "JobsView(studio)")
             self.limit = count_argument(
                 limit, "limit", MAX_LISTED, "jobs", "JobsView(studio, limit=50)"
             )
