@@ -102,10 +102,33 @@ JOB_STATES = (QUEUED, RUNNING, *FINAL_STATES)
 #: A job as lists show it (`jobviews.LISTED_WITHOUT`): its trigger event (and the sealed copy
 #: its kernel opens) and its result have no bound in size, so a list's rows do not read them
 #: (a page of a million webhook jobs read each delivery, only to drop it); one read by
-#: mistake raises rather than reading them row by row.
-LISTED = tuple(
-    defer(column, raiseload=True) for column in (Job.event, Job.sealed_event, Job.result)
-)
+#: mistake raises rather than reading them row by row (`_unread_refused`).
+_UNREAD = ("event", "sealed_event", "result")
+LISTED = tuple(defer(getattr(Job, name), raiseload=True) for name in _UNREAD)
+
+
+@event.listens_for(Job, "load")
+def _unread_refused(job: Job, _context: Any) -> None:
+    """A job read `LISTED` refuses a read of its event or result in lpstudio's words, with
+    the fix: SQLAlchemy's own error (DetachedInstanceError once out of its session, as a
+    `studio.jobs(listed=True)` job is) said nothing of why. Its loader of each column left
+    unread (a per-instance one, `InstanceState.callables`) becomes the refusal."""
+    callables = inspect(job).callables
+    for name in _UNREAD:
+        if name in callables:
+            callables[name] = _refuse_unread
+
+
+def _refuse_unread(state: Any, _passive: Any) -> Any:
+    """The loader of a listed job's column left unread (`_unread_refused`)."""
+    job_id = state.dict.get("id")
+    raise InputError(
+        f"job {job_id} was listed without its event and result: `jobs(listed=True)` leaves "
+        "them unread, as `jobs_frame` does",
+        field="listed",
+        fix=f"read the whole job with studio.job({job_id})",
+    )
+
 
 #: How long (seconds) a writer waits for the write lock before it fails: SQLite's busy
 #: timeout (another process writing: "database is locked"), the turn of this process's

@@ -115,3 +115,20 @@ def test_a_timeout_or_a_studio_of_the_wrong_type_is_refused_naming_it(ws: Path) 
                 assert refused.value.field == "studio", example
                 assert "lpstudio.Studio.open(PATH)" in (refused.value.fix or "")
                 assert example in (refused.value.fix or "")
+
+
+def test_a_listed_jobs_event_and_result_are_refused_with_the_way_to_read_them(ws: Path) -> None:
+    with Studio.open(ws, user="alice") as studio:
+        [made] = _jobs(studio, 1)
+        [listed] = studio.jobs(listed=True, limit=1)
+        moving = studio.job(made, listed=True)
+        last = studio.store.last_jobs(["hooks/echo.ipynb"])["hooks/echo.ipynb"]
+        for job in (listed, moving, last):
+            for name in ("event", "result"):
+                with pytest.raises(InputError) as refused:
+                    getattr(job, name)
+                said = str(refused.value)
+                assert f"job {made} was listed without its event and result" in said, said
+                assert refused.value.fix == f"read the whole job with studio.job({made})"
+            assert job.status == "queued"
+        assert studio.job(made).event == {"n": 0} and studio.jobs()[0].result is None
