@@ -1308,7 +1308,7 @@ class Studio:
         parse: set[str] | None = None,
         connections: dict[str, str] | None = None,
         since: str | None = None,
-        reset: Sequence[str] = (),
+        reset: str | Sequence[str] = (),
         notify: dict[str, Any] | None = None,
         expected_revision: int | None = None,
         call_timeout: float | None = None,
@@ -1318,8 +1318,10 @@ class Studio:
         """Stores parameter values and connection bindings for a recipe, after checking them.
         Given values join the saved ones; `reset` names saved values to forget (a parameter
         goes back to the notebook's default, `connections.SLOT` to the automatic choice,
-        `call_timeout` to the server's). `call_timeout` is how long a callable recipe's
-        caller waits for its answer, in seconds (up to `MAX_CALL_TIMEOUT`).
+        `call_timeout` to the server's): a list of names, or one name by itself, which no
+        one means as a list of its characters (`reset="days_ahead"`, as `--reset` takes one).
+        `call_timeout` is how long a callable recipe's caller waits for its answer, in seconds
+        (up to `MAX_CALL_TIMEOUT`).
         `notify` sets the failure contacts of its unattended jobs (`webhook`, `email`; None
         or empty clears one). `expected_revision` is the revision of the settings a form
         showed: settings saved since are refused (`ConflictError`), not written over.
@@ -1341,6 +1343,7 @@ class Studio:
         The saved settings are read, checked against and written in one write transaction:
         two saves at once take turns, and neither loses the other's change."""
         recipe = self.recipe(ref)
+        reset = [reset] if isinstance(reset, str) else reset
         if notify is not None and not isinstance(notify, dict):
             raise InputError("notify must be an object", field="notify", fix='give {"email": ...}')
 

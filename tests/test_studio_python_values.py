@@ -132,3 +132,13 @@ def test_a_listed_jobs_event_and_result_are_refused_with_the_way_to_read_them(ws
                 assert refused.value.fix == f"read the whole job with studio.job({made})"
             assert job.status == "queued"
         assert studio.job(made).event == {"n": 0} and studio.jobs()[0].result is None
+
+
+def test_one_name_to_reset_is_that_name_not_its_letters(ws: Path) -> None:
+    write_recipe(ws, "p/days", "days_ahead: int = 1  # days\nrate: float = 0.5  # a rate")
+    with Studio.open(ws, user="alice") as studio:
+        studio.save_settings("p/days", {"days_ahead": 4, "rate": 0.75})
+        assert studio.save_settings("p/days", reset="days_ahead")["parameters"] == {"rate": 0.75}
+        assert saved_settings(studio.store, "p/days.ipynb")["parameters"] == {"rate": 0.75}
+        with pytest.raises(InputError, match="no parameter or slot 'days' to reset"):
+            studio.save_settings("p/days", reset="days")
