@@ -486,9 +486,30 @@ class Studio:
 
     def recipe_file(self, ref: str | os.PathLike[str]) -> tuple[Path, str]:
         """A recipe's file and name, whether or not it loads: what listing a broken recipe's
-        versions and restoring one of them need (`versioned_file`)."""
-        path = self.workspace.recipe_path(ref)
+        versions and restoring one of them need (`versioned_file`). `ref` is its name under
+        projects/ or, naming none, the path JupyterLab's file browser shows and its Copy
+        Path gives (`projects/shop/cart.ipynb`), as the CLI and a jobs filter read it
+        (`_browsed_readings`). Its name first: the scheduler and the forms load recipes by
+        their names, and the recipe `projects/x` of a project named `projects` stays itself
+        when `x` is a recipe too."""
+        try:
+            path = self.workspace.recipe_path(ref)
+        except WorkspaceError:
+            readings = self._browsed_readings(ref)
+            if len(readings) == 1:
+                raise
+            path = self.workspace.recipe_path(self._one_recipe(ref, readings, ()))
         return path, self.workspace.recipe_name(path)
+
+    def _browsed_readings(self, ref: str | os.PathLike[str]) -> list[str]:
+        """What a recipe a person names may be: its path under projects/, and, beginning with
+        the projects folder, the path JupyterLab shows, from the workspace's folder
+        (`Workspace.recipe_path`'s `typed` readings, never from this process's working
+        folder: a server's is no person's)."""
+        readings = [os.fspath(ref)]
+        if Path(ref).parts[:1] == (self.workspace.projects.name,):
+            readings.append(os.fspath(self.workspace.root / ref))
+        return readings
 
     def recipes(self) -> list[dict[str, Any]]:
         """Every recipe by project folder, with its trigger and last job (or its problem, and
@@ -2164,9 +2185,7 @@ class Studio:
         filter every two seconds)."""
         from .metrics import recipes_with_jobs
 
-        readings = [os.fspath(ref)]
-        if Path(ref).parts[:1] == (self.workspace.projects.name,):
-            readings.append(os.fspath(self.workspace.root / ref))
+        readings = self._browsed_readings(ref)
         if len(readings) == 1:
             with contextlib.suppress(WorkspaceError):
                 return self._one_recipe(ref, readings, ())

@@ -142,3 +142,25 @@ def test_one_name_to_reset_is_that_name_not_its_letters(ws: Path) -> None:
         assert saved_settings(studio.store, "p/days.ipynb")["parameters"] == {"rate": 0.75}
         with pytest.raises(InputError, match="no parameter or slot 'days' to reset"):
             studio.save_settings("p/days", reset="days")
+
+
+def test_a_recipe_is_found_by_the_path_jupyterlab_copies(ws: Path) -> None:
+    from lpstudio.widgets.form import RecipeForm
+
+    write_recipe(ws, "p/echo")
+    copied = "projects/p/echo.ipynb"  # the file browser's Copy Path
+    with Studio.open(ws, user="alice") as studio:
+        assert studio.recipe(copied).name == "p/echo.ipynb"
+        assert studio.recipe("projects/p/echo").name == "p/echo.ipynb"
+        assert studio.validate(copied, {"x": 3})[1]["x"] == 3
+        assert studio.save_settings(copied, {"x": 2})["parameters"] == {"x": 2}
+        form = RecipeForm(copied, studio)
+        try:
+            assert form.recipe.name == "p/echo.ipynb"
+        finally:
+            form.close()
+        with pytest.raises(InputError, match=r"recipe projects/p/other\.ipynb not found"):
+            studio.recipe("projects/p/other.ipynb")
+        # A recipe of a project named `projects` is still found by its own name.
+        write_recipe(ws, "projects/p/echo")
+        assert studio.recipe(copied).name == copied
