@@ -472,13 +472,13 @@ def _read(source: Path | IO[bytes]) -> tuple[dict[str, bytes], dict[str, Any]]:
         with zipfile.ZipFile(source) as zipped:
             infos = zipped.infolist()
             _check_size(infos)
+            names = [info.filename for info in infos if not info.is_dir()]
+            if MANIFEST not in names:  # before its members: another zip is no altered package
+                raise _refused(f"the zip holds no {MANIFEST}: it is no lpstudio package", fix)
             for info in infos:
                 _check_member(info)
-            names = [info.filename for info in infos if not info.is_dir()]
             if len(set(names)) != len(names):
                 raise _refused("the package holds a file twice")
-            if MANIFEST not in names:
-                raise _refused(f"the zip holds no {MANIFEST}: it is no lpstudio package", fix)
             raw = {name: zipped.read(name) for name in names}
     except (zipfile.BadZipFile, OSError, EOFError) as exc:
         raise _refused(f"the package is not a readable zip: {exc}", fix) from None

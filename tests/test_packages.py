@@ -519,6 +519,18 @@ def test_a_file_that_is_no_package_is_refused(target: Path, tmp_path: Path, cont
     assert state(target) == before
 
 
+def test_a_zip_of_other_files_is_said_to_be_no_package(target: Path, tmp_path: Path) -> None:
+    """Any zip was refused for its first member, as a package altered to leave its folder."""
+    other = tmp_path / "x.zip"
+    with zipfile.ZipFile(other, "w") as zipped:
+        zipped.writestr("hello.txt", "hi")
+
+    error = refused(invoke(target, "import", str(other), "--json"))
+
+    assert error["message"] == f"the zip holds no {MANIFEST}: it is no lpstudio package", error
+    assert error["fix"] == "give a .zip written by `lpstudio export`"
+
+
 @pytest.mark.parametrize(
     "manifest", [None, b"{not json", b"[]"], ids=["no-manifest", "not-json", "not-object"]
 )
