@@ -781,7 +781,8 @@ def _plan_recipe(
         raise InputError(
             f"recipe {label} does not load here: {said}",
             field=where,
-            fix=getattr(exc, "fix", None) or _AGAIN,
+            fix="the package was altered after its export, or its notebook is broken where it "
+            f"was exported: mend it there, {_AGAIN} and import that",
         ) from None
     settings = entry["settings"]
 

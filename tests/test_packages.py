@@ -531,6 +531,25 @@ def test_a_zip_of_other_files_is_said_to_be_no_package(target: Path, tmp_path: P
     assert error["fix"] == "give a .zip written by `lpstudio export`"
 
 
+def test_a_broken_notebook_in_a_package_is_mended_where_it_was_exported(
+    small: Path, target: Path
+) -> None:
+    """The fix was the file browser's (Open With > Editor) for a file never written here."""
+
+    def broken(manifest: dict[str, Any], members: dict[str, bytes]) -> None:
+        members["project/sub/b.ipynb"] = b'{"cells": [ broken'
+
+    error = refused(invoke(target, "import", str(rewritten(small, broken)), "--json"))
+
+    assert error["field"] == "recipes.p/sub/b", error
+    assert error["message"].startswith("recipe p/sub/b does not load here: "), error
+    assert error["fix"] == (
+        "the package was altered after its export, or its notebook is broken where it was "
+        "exported: mend it there, export the project again with `lpstudio export FOLDER` and "
+        "import that"
+    )
+
+
 @pytest.mark.parametrize(
     "manifest", [None, b"{not json", b"[]"], ids=["no-manifest", "not-json", "not-object"]
 )
