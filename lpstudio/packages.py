@@ -716,7 +716,7 @@ def _check_connections(studio: Studio, manifest: dict[str, Any], plan: _Plan) ->
             studio.connections.check_placeholder(spec["type"], spec["fields"])
         except InputError as exc:
             exc.field = f"{where}.fields.{exc.field}" if exc.field else f"{where}.fields"
-            raise
+            raise _held_in(exc, f"connection {name} of the package", exc.field) from None
         withheld = sorted(spec["secrets"])
         plan.placeholders.append((name, spec["type"], spec["fields"], withheld))
         plan.connections.append(
@@ -788,12 +788,11 @@ def _plan_recipe(
 
     def refuse(exc: InputError, under: str = "") -> InputError:
         """`exc`, a refusal of the recipe's settings (`under` one of them), naming the
-        recipe in its message as its field does: a package holds several, and the CLI
-        prints the message alone."""
+        recipe as its field does (a package holds several) and the manifest's entry that
+        holds the value."""
+        held = ".".join(part for part in (f"recipes.{rel}.settings", under, exc.field) if part)
         exc.field = ".".join(part for part in (f"{where}.settings", under, exc.field) if part)
-        exc.message = f"recipe {label}: {exc.message}"
-        exc.args = (exc.message,)
-        return exc
+        return _held_in(exc, f"recipe {label}", held)
 
     try:
         parameters = coerce(
@@ -807,13 +806,15 @@ def _plan_recipe(
     try:
         studio.refuse_secrets(parameters)
     except InputError as exc:  # the package's value: given here once imported, if at all
-        exc.fix = (
+        fix = (
             f"the package must not carry it: remove {exc.field} from recipes.{rel}.settings."
             f"parameters in its {MANIFEST} (or clear it where it was exported, and export "
             f"again) and import it again; then give it its value here with `lpstudio "
             f"settings {word(label)} -p {exc.field} VALUE`"
         )
-        raise refuse(exc, "parameters") from None
+        refused = refuse(exc, "parameters")
+        refused.fix = fix
+        raise refused from None
     slots = recipe.metadata.get("connections", {})
     chosen = settings.get("connections", {})
     for slot, connection in chosen.items():
@@ -860,8 +861,24 @@ def _plan_recipe(
         if polled:
             shown["notes"].append("its poll goes on from where it was here: since not changed")
         else:
-            new["since"] = poll_start(settings["since"], f"{where}.settings.since").isoformat()
+            try:
+                new["since"] = poll_start(settings["since"], "since").isoformat()
+            except InputError as exc:
+                raise refuse(exc) from None
     plan.settings[name] = new
+
+
+def _held_in(exc: InputError, what: str, entry: str) -> InputError:
+    """`exc`, a connector's or parser's refusal of a value the package brings, saying whose
+    value it is (`what`: its connection or recipe) and that it is mended at `entry` of the
+    package's manifest: its own words name neither, and the CLI prints message and fix
+    alone."""
+    exc.message = f"{what}: {exc.message}"
+    exc.args = (exc.message,)
+    exc.fix = (
+        f"in the package's {MANIFEST}, at {entry}: {exc.fix or 'correct it'}; then import it again"
+    )
+    return exc
 
 
 @contextlib.contextmanager

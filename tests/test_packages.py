@@ -569,6 +569,67 @@ def test_a_zip_without_a_readable_manifest_is_refused(
     assert state(target) == before
 
 
+def _bogus_field(manifest: dict[str, Any], members: dict[str, bytes]) -> None:
+    manifest["connections"]["api"]["fields"]["bogus"] = "x"
+
+
+def _credentials_in_url(manifest: dict[str, Any], members: dict[str, bytes]) -> None:
+    manifest["connections"]["api"]["fields"]["base_url"] = "http://u:p@host/"
+
+
+def _text_for_int(manifest: dict[str, Any], members: dict[str, bytes]) -> None:
+    manifest["recipes"]["a.ipynb"]["settings"]["parameters"]["x"] = "abc"
+
+
+@pytest.mark.parametrize(
+    ("spoil", "said", "entry"),
+    [
+        (_bogus_field, "connection api of the package: ", "connections.api.fields.bogus"),
+        (_credentials_in_url, "connection api of the package: ", "connections.api.fields.base_url"),
+        (_text_for_int, "recipe q/a: ", "recipes.a.ipynb.settings.parameters.x"),
+    ],
+    ids=["unknown-field", "url-credentials", "parameter-type"],
+)
+def test_a_value_refused_by_its_own_check_names_the_manifest_entry_that_holds_it(
+    small: Path,
+    target: Path,
+    spoil: Callable[[dict[str, Any], dict[str, bytes]], None],
+    said: str,
+    entry: str,
+) -> None:
+    """A connector's or a parser's own refusal ("connector http has no field 'bogus'") named
+    neither the package's connection nor where to mend it."""
+    bad = rewritten(small, spoil)
+
+    error = refused(invoke(target, "import", str(bad), "--into", "q", "--json"))
+
+    assert error["message"].startswith(said), error
+    assert error["fix"].startswith(f"in the package's {MANIFEST}, at {entry}: "), error
+    assert error["fix"].endswith("; then import it again"), error
+
+
+def test_a_poll_start_refused_names_the_manifest_entry_that_holds_it(
+    source: Path, target: Path, tmp_path: Path
+) -> None:
+    """It was named by the recipe's path here, `recipes.t/x/cart.settings.since`."""
+    package = tmp_path / "shop.zip"
+    assert invoke(source, "export", "shop", "-o", str(package)).exit_code == 0
+
+    def spoil(manifest: dict[str, Any], members: dict[str, bytes]) -> None:
+        manifest["recipes"]["cart.ipynb"]["settings"]["since"] = "not-a-date"
+
+    bad = rewritten(package, spoil)
+    error = refused(invoke(target, "import", str(bad), "--into", "t/x", "--json"))
+
+    assert (
+        error["message"] == "recipe t/x/cart: since 'not-a-date' is neither a date nor a duration"
+    )
+    assert error["field"] == "recipes.t/x/cart.settings.since"
+    assert error["fix"].startswith(
+        f"in the package's {MANIFEST}, at recipes.cart.ipynb.settings.since: give an ISO date"
+    ), error
+
+
 def test_a_placeholder_stays_one_until_every_secret_held_back_is_given(
     small: Path, target: Path
 ) -> None:
