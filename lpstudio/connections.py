@@ -267,10 +267,10 @@ class Connections:
         self._audit("create_connection", name, type=type_, fields=sorted(values))
         return _info(row, sorted(secret), hidden)
 
-    def check_placeholder(self, type_: str, fields: dict[str, Any]) -> dict[str, Any]:
-        """The plain fields of a placeholder, coerced and checked as `add` checks them, its
-        secrets left out of the form (a placeholder has none yet). Refuses a secret given as
-        a plain field, naming it."""
+    def check_placeholder(self, name: str, type_: str, fields: dict[str, Any]) -> dict[str, Any]:
+        """The plain fields of placeholder `name`, coerced and checked as `add` checks them,
+        its secrets left out of the form (a placeholder has none yet). Refuses a secret
+        given as a plain field, naming it and how the connection is given it."""
         connector = get_connector(type_, self.root)
         secret = connector.secret_fields()
         for key in fields:
@@ -278,8 +278,8 @@ class Connections:
                 raise InputError(
                     f"'{key}' is a secret field of {type_}: a placeholder holds no secret",
                     field=key,
-                    fix=f"leave {key} out; give it later with `lpstudio connections update "
-                    f"NAME --secret {key}`",
+                    fix=f"leave {key} out; once imported, give it with `lpstudio connections "
+                    f"update {name} --secret {key}`",
                 )
         form = Connector(
             connector.name,
@@ -303,7 +303,7 @@ class Connections:
         (it is then an ordinary untested connection). With nothing withheld, it is complete:
         untested."""
         _check_name(name)
-        plain = self.check_placeholder(type_, fields)
+        plain = self.check_placeholder(name, type_, fields)
         session.add(
             ConnectionRow(
                 name=name,

@@ -713,7 +713,7 @@ def _check_connections(studio: Studio, manifest: dict[str, Any], plan: _Plan) ->
             )
         _refuse_held_secrets(studio, name, connector, spec["fields"])
         try:
-            studio.connections.check_placeholder(spec["type"], spec["fields"])
+            studio.connections.check_placeholder(name, spec["type"], spec["fields"])
         except InputError as exc:
             exc.field = f"{where}.fields.{exc.field}" if exc.field else f"{where}.fields"
             raise _held_in(exc, f"connection {name} of the package", exc.field) from None
@@ -875,8 +875,8 @@ def _held_in(exc: InputError, what: str, entry: str) -> InputError:
     alone."""
     exc.message = f"{what}: {exc.message}"
     exc.args = (exc.message,)
-    exc.fix = (
-        f"in the package's {MANIFEST}, at {entry}: {exc.fix or 'correct it'}; then import it again"
+    exc.fix = f"mend {entry} in the package's {MANIFEST} and import it again" + (
+        f": {exc.fix}" if exc.fix else ""
     )
     return exc
 

@@ -604,8 +604,30 @@ def test_a_value_refused_by_its_own_check_names_the_manifest_entry_that_holds_it
     error = refused(invoke(target, "import", str(bad), "--into", "q", "--json"))
 
     assert error["message"].startswith(said), error
-    assert error["fix"].startswith(f"in the package's {MANIFEST}, at {entry}: "), error
-    assert error["fix"].endswith("; then import it again"), error
+    assert error["fix"].startswith(
+        f"mend {entry} in the package's {MANIFEST} and import it again: "
+    )
+
+
+def test_a_secret_given_as_a_placeholder_field_is_given_to_that_connection_once_imported(
+    small: Path, target: Path
+) -> None:
+    """The fix named the connection `NAME`, and the lab's read "give it later with give
+    NAME its password with Edit in the Connections panel"."""
+    from lpstudio.server.fixes import in_rest_terms
+    from lpstudio.widgets.common import lab_text
+
+    bad = rewritten(small, _secret_field)
+
+    error = refused(invoke(target, "import", str(bad), "--json"))
+
+    assert error["fix"].endswith(
+        ": leave password out; once imported, give it with `lpstudio connections update api "
+        "--secret password`"
+    ), error
+    lab = "leave password out; once imported, give it with Edit of api in the Connections panel"
+    assert lab_text(error["fix"]).endswith(lab)
+    assert lab_text(str(in_rest_terms(error["fix"]))).endswith(lab)
 
 
 def test_a_poll_start_refused_names_the_manifest_entry_that_holds_it(
@@ -626,7 +648,8 @@ def test_a_poll_start_refused_names_the_manifest_entry_that_holds_it(
     )
     assert error["field"] == "recipes.t/x/cart.settings.since"
     assert error["fix"].startswith(
-        f"in the package's {MANIFEST}, at recipes.cart.ipynb.settings.since: give an ISO date"
+        f"mend recipes.cart.ipynb.settings.since in the package's {MANIFEST} and import it "
+        "again: give an ISO date"
     ), error
 
 
