@@ -115,6 +115,39 @@ def test_an_import_into_a_bad_folder_names_and_marks_into_folder(lab: tuple[Path
         expect(into).to_be_focused()
 
 
+def test_an_import_s_fix_for_a_saved_secret_says_where_the_lab_sets_it(
+    lab: tuple[Path, Any],
+) -> None:
+    """A package whose saved parameter holds a secret of this workspace: its fix ended "then
+    give it its value here with PUT /lpstudio/api/v1/recipes/lab/ps/reminder/settings {...}",
+    a REST route in JupyterLab."""
+    package, admin_page = lab
+    root, secret = package.parent / "ws", "tok-7e1c9a4f-secret"
+    write_recipe(root, "ps/reminder", "skill: str = 'sales'  # the skill")
+    with Studio.open(root, user="alice") as studio:
+        studio.save_settings("ps/reminder", {"skill": secret})
+        out = io.BytesIO()
+        export_project(studio, "ps", out, field="project")
+        studio.connections.add("vault", "http", {"token": secret}, "alice")
+    secreted = package.with_name("ps.zip")
+    secreted.write_bytes(out.getvalue())
+    with admin_page() as page:
+        settled(page)
+        command(page, "lpstudio:open-recipes")
+        panel = page.locator(".lps-recipes:visible")
+        panel.get_by_role("button", name="Import package", exact=True).click()
+        form = panel.locator(".lps-importer")
+        form.locator("input[name=package]").set_input_files(secreted)
+        form.get_by_label("Into folder").fill("lab/ps")
+        form.locator(".lps-import-submit").click()
+        refused = form.locator(".lps-import-result").get_by_role("alert")
+        expect(refused).to_contain_text("parameter 'skill' holds the secret of a connection")
+        expect(refused).to_contain_text(
+            "import it again; then set skill in the Settings of lab/ps/reminder, then Save"
+        )
+        expect(refused).not_to_contain_text("/lpstudio/api/v1")
+
+
 def test_an_import_without_a_package_marks_and_focuses_the_package_field(
     lab: tuple[Path, Any],
 ) -> None:
