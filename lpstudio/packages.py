@@ -223,16 +223,28 @@ def export_project(
 
 
 def project_folder(
-    studio: Studio, folder: str, must_exist: bool, field: str, typed: bool
+    studio: Studio, folder: str, must_exist: bool, field: str, typed: bool, every: bool = True
 ) -> tuple[Path, str]:
-    """The folder under projects/ named (`.` or empty: projects/ itself), and its name as a
-    package keeps it; `typed` (by a user, not read from a package) reads it as Try recipe
-    reads a project. Refusals name `field`, as the caller called the folder. An absolute
-    folder (`/etc`) is refused, as Try recipe refuses one, where its `/` was dropped."""
+    """The folder under projects/ named (`.` or empty: projects/ itself, every project, unless
+    not `every`: an import's target, where it would scatter one project's recipes among the
+    projects), and its name as a package keeps it; `typed` (by a user, not read from a
+    package) reads it as Try recipe reads a project. Refusals name `field`, as the caller
+    called the folder. An absolute folder (`/etc`) is refused, as Try recipe refuses one,
+    where its `/` was dropped."""
     projects = studio.workspace.projects
-    fix = "give a folder under projects/ such as shop or shop/eu, or . for every project"
+    fix = "give a folder under projects/ such as shop or shop/eu" + (
+        ", or . for every project"
+        if every
+        else ", or leave it out to import where the package was exported"
+    )
     if folder.startswith("/"):
         raise InputError(f"project folder {folder} is outside projects/", field=field, fix=fix)
+    if folder.strip("/") in ("", ".") and not every:
+        raise InputError(
+            f"project folder {folder!r} is projects/ itself, not a folder in it",
+            field=field,
+            fix=fix + " (a package of every project, exported as ., goes back into projects/ so)",
+        )
     if folder.strip("/") in ("", "."):
         return projects, "."
     if not folder.isprintable():
@@ -247,7 +259,8 @@ def project_folder(
         raise InputError(
             f"projects/{folder} is not a project folder",
             field=field,
-            fix="give a folder that `lpstudio recipes` lists, or . for every project",
+            fix="give a folder that `lpstudio recipes` lists"
+            + (", or . for every project" if every else ""),
         )
     return path, path.relative_to(projects.resolve()).as_posix()
 
@@ -566,7 +579,7 @@ def _plan(
     else:
         try:
             refuse_held_secret(into, "into", "project folder", hidden, "give the folder its name")
-            folder = project_folder(studio, into, False, "into", typed=True)[1]
+            folder = project_folder(studio, into, False, "into", typed=True, every=False)[1]
         except InputError as exc:  # named as given (the CLI says `--into`): the CLI prints
             exc.message = f"`into`: {exc.message}"  # the message alone, not the field
             exc.args = (exc.message,)

@@ -980,3 +980,52 @@ def test_a_replace_says_it_stops_a_started_recipe_and_keeps_its_failure_contacts
         assert saved.get("state", "stopped") == "stopped" and saved["notify"] == contacts
         stops = [e for e in studio.audit_entries() if e["action"] == "stop"]
         assert [(e["target"], e["user"]) for e in stops] == [("p/sub/b.ipynb", current_user())]
+
+
+@pytest.mark.parametrize("into", [".", "./", "projects"])
+def test_an_import_into_projects_itself_is_refused(small: Path, target: Path, into: str) -> None:
+    """`--into .` wrote project p's recipes among the projects, and its refusals' fix said
+    ". for every project", export's meaning."""
+    before = state(target)
+
+    error = refused(invoke(target, "import", str(small), "--into", into, "--json"))
+
+    assert error["field"] == "--into", error
+    assert "every project" not in error["fix"].partition(" (")[0], error
+    assert "leave it out to import where the package was exported" in error["fix"], error
+    assert state(target) == before
+
+
+def test_a_package_of_every_project_imports_into_projects_as_exported(
+    tmp_path: Path, target: Path
+) -> None:
+    """What `export .` holds (every project, and a recipe in none) goes back where it was."""
+    root = tmp_path / "all"
+    Studio.init(root, accept_terms=True, admin="alice").close()
+    for name in ("top", "shop/cart", "shop/eu/cart"):
+        write_recipe(root, name)
+    package = tmp_path / "all.zip"
+    assert invoke(root, "export", ".", "-o", str(package)).exit_code == 0
+
+    imported = answer(invoke(target, "import", str(package), "--json"))
+
+    assert imported["into"] == "."
+    assert sorted(r["recipe"] for r in imported["recipes"]) == [
+        "shop/cart.ipynb",
+        "shop/eu/cart.ipynb",
+        "top.ipynb",
+    ]
+
+
+def test_recipes_lists_each_project_once(tmp_path: Path) -> None:
+    """Sorted by full path, `./a`, `shop/x`, `./z` printed the header `./` twice."""
+    root = tmp_path / "ws"
+    Studio.init(root, accept_terms=True, admin="alice").close()
+    for name in ("a", "shop/x", "z"):
+        write_recipe(root, name)
+
+    listed = invoke(root, "recipes").output.splitlines()
+
+    headers = [line for line in listed if not line.startswith(" ")]
+    assert headers == ["./", "shop/"], listed
+    assert [line.split()[0] for line in listed] == ["./", "a.ipynb", "z.ipynb", "shop/", "x.ipynb"]

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 from datetime import datetime
+from operator import itemgetter
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -91,35 +93,43 @@ def recipes(workspace: Path | None, as_json: bool) -> None:
     if not rows:
         click.echo("no recipes yet: copy one from the gallery with `lpstudio gallery try`")
         return
-    project = None
-    for row in rows:
-        if row["project"] != project:
-            project = row["project"]
-            click.echo(f"{project}/")
-        last = row["last_job"]
-        last_text = f"job {last['id']} {last['status']}" if last else "never run"
-        name = Path(row["recipe"]).name
-        if row["problem"]:  # its state too: a started one still has its trigger fire, and fail
-            problem = row["problem"].splitlines()[0]
-            click.echo(f"  {name:<32} {'BROKEN':<9} {row['state']:<8} {problem}")
-        else:
-            click.echo(
-                f"  {name:<32} {row['trigger']:<9} {row['state']:<8} {last_text:<22} {row['title']}"
-            )
-        errors = row["trigger_errors"]
-        if errors["count"]:
-            # Kept through an auto-stop: a stopped recipe with errors was stopped by them.
-            count = errors["count"]
-            run = f"{count} trigger error{'s' if count != 1 else ''} in a row"
-            said = f"stopped after {run}" if row["state"] == "stopped" else run
-            click.echo(f"    {said}; last: {errors['last']}")
-            if row["state"] == "stopped":
-                from ..failures import restart_fix
+    # One header per project: sorted by full path, a project's recipes come apart around
+    # a sub-folder's (`./a`, `shop/x`, `./z`).
+    by_project = itertools.groupby(
+        sorted(rows, key=lambda row: row["project"]), itemgetter("project")
+    )
+    for project, listed in by_project:
+        click.echo(f"{project}/")
+        for row in listed:
+            _echo_recipe(row)
 
-                click.echo(f"    fix: {restart_fix(row['recipe'])}")
-        conflict = row.get("endpoint_problem")
-        if conflict:
-            click.echo(f"    {conflict['message']}\n    fix: {conflict['fix']}")
+
+def _echo_recipe(row: dict[str, Any]) -> None:
+    """One recipe's lines of `lpstudio recipes`, under its project's header."""
+    last = row["last_job"]
+    last_text = f"job {last['id']} {last['status']}" if last else "never run"
+    name = Path(row["recipe"]).name
+    if row["problem"]:  # its state too: a started one still has its trigger fire, and fail
+        problem = row["problem"].splitlines()[0]
+        click.echo(f"  {name:<32} {'BROKEN':<9} {row['state']:<8} {problem}")
+    else:
+        click.echo(
+            f"  {name:<32} {row['trigger']:<9} {row['state']:<8} {last_text:<22} {row['title']}"
+        )
+    errors = row["trigger_errors"]
+    if errors["count"]:
+        # Kept through an auto-stop: a stopped recipe with errors was stopped by them.
+        count = errors["count"]
+        run = f"{count} trigger error{'s' if count != 1 else ''} in a row"
+        said = f"stopped after {run}" if row["state"] == "stopped" else run
+        click.echo(f"    {said}; last: {errors['last']}")
+        if row["state"] == "stopped":
+            from ..failures import restart_fix
+
+            click.echo(f"    fix: {restart_fix(row['recipe'])}")
+    conflict = row.get("endpoint_problem")
+    if conflict:
+        click.echo(f"    {conflict['message']}\n    fix: {conflict['fix']}")
 
 
 @main.group(invoke_without_command=True)
