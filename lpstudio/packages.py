@@ -254,6 +254,8 @@ def project_folder(
     for part in folder.strip("/").split("/"):
         check_file_name(part, field, "project folder", fix)
     folder = distinct_path(projects, folder.strip("/"), field, "project folder")
+    if not every:  # an import's target: a link on its way is refused as a file's would be
+        _unlinked(projects, folder, field)
     path = studio.workspace.inside(projects / folder, projects, "folder", field)
     if (must_exist and not path.is_dir()) or (path.exists() and not path.is_dir()):
         raise InputError(

@@ -1021,7 +1021,8 @@ class Workspace:
                 raise WorkspaceError(  # inside as written: a link leads out (its target unsaid)
                     f"{what} {typed} is a link (or in a linked folder) leading outside {base}",
                     field=field_name,
-                    fix=f"copy the file into {base} in place of the link",
+                    fix=f"copy the {'folder' if resolved.is_dir() else 'file'} into {base} in "
+                    "place of the link",
                 )
             raise WorkspaceError(
                 f"{what} {typed} is outside {base}",

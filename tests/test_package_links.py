@@ -220,3 +220,33 @@ def test_a_workspace_whose_projects_folder_is_a_link_imports_as_before(
 
     assert [r["recipe"] for r in imported["recipes"]] == ["shop2/sub/flow.ipynb"]
     assert (out / "shop2/sub/rows.csv").read_bytes() == b"OVERWRITTEN"
+
+
+@pytest.mark.parametrize("into", ["lnk2", "lnk2/sub"])
+def test_an_import_into_a_folder_linked_outside_says_to_remove_the_link(
+    ws: Path, tmp_path: Path, out: Path, into: str
+) -> None:
+    """Its fix said to "copy the file into .../projects in place of the link": it is a
+    folder, and the README says to remove the link or import into another folder."""
+    (ws / "projects/lnk2").symlink_to(out, target_is_directory=True)
+    path = tmp_path / "pkg.zip"
+    path.write_bytes(package(tmp_path, {"flow.ipynb": ["rows.csv"]}))
+    there, before = contents(out), state(ws)
+
+    error = refused(invoke(ws, "import", str(path), "--into", into, "--json"))
+
+    assert error["field"] == "--into", error
+    assert error["message"].startswith("`--into`: projects/lnk2 is a link"), error
+    assert error["fix"] == "remove the link projects/lnk2, or import it --into another folder"
+    assert contents(out) == there
+    assert state(ws) == before
+
+
+def test_an_export_of_a_folder_linked_outside_says_to_copy_the_folder(
+    ws: Path, tmp_path: Path, out: Path
+) -> None:
+    (ws / "projects/lnk2").symlink_to(out, target_is_directory=True)
+
+    error = refused(invoke(ws, "export", "lnk2", "-o", str(tmp_path / "x.zip"), "--json"))
+
+    assert error["fix"] == f"copy the folder into {ws / 'projects'} in place of the link", error
