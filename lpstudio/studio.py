@@ -1988,7 +1988,8 @@ class Studio:
                 f"job {job_id} was purged after the retention period: its parameters and "
                 "event are gone, so it cannot be rerun",
                 field="job",
-                fix="run the recipe anew with `lpstudio run`",
+                fix="run the recipe anew with "
+                f"`lpstudio run {word(old.recipe.removesuffix('.ipynb'))}`",
             )
         if old.status not in FINAL_STATES:
             # It runs yet, or will (a stopped recipe's kept event runs at its start): a

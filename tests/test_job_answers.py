@@ -299,7 +299,9 @@ def test_the_api_s_fixes_name_its_routes_and_the_cli_its_commands(
 
     assert "list jobs with `lpstudio jobs`" in cli(ws, "show", "999999").output
     refused = cli(ws, "rerun", str(jobs["purged"]))
-    assert refused.exit_code == 2 and "run the recipe anew with `lpstudio run`" in refused.output
+    # It said `lpstudio run` alone, where the API's route names the recipe.
+    assert refused.exit_code == 2, refused.output
+    assert "fix: run the recipe anew with `lpstudio run p/x`" in refused.output
 
 
 # -- a rerun's warning ----------------------------------------------------------------------

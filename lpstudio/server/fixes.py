@@ -53,7 +53,7 @@ PHRASES: tuple[tuple[re.Pattern[str], str], ...] = tuple(
     for pattern, template in (
         (r"list jobs with `lpstudio jobs`", "GET {api}/jobs lists jobs"),
         (
-            r"run the recipe anew with `lpstudio run`",
+            rf"run the recipe anew with `lpstudio run(?: {WORD})?`",
             "run the recipe anew with POST {api}/recipes/{recipe}/run",
         ),
         (r"`(?:\w+=\S* )*lpstudio [^`]*` \(REST: ([^)]*)\)", "{1}"),
