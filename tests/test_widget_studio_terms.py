@@ -216,6 +216,16 @@ def test_the_jobs_view_says_an_undeclared_slot_and_an_action_s_schema_in_the_stu
     assert "lpstudio settings" not in table and "--connection" not in table, table
 
 
+def test_a_purged_job_s_rerun_says_to_run_its_recipe_in_the_studios_terms() -> None:
+    """Its fix named `lpstudio run shop/cart` (the CLI's) or `POST .../recipes/.../run`
+    (REST's, which the lab is answered in), neither of which the studio's panels show."""
+    for fix in (
+        "run the recipe anew with `lpstudio run shop/cart`",
+        "run the recipe anew with POST /lpstudio/api/v1/recipes/shop/cart.ipynb/run",
+    ):
+        assert lab_text(fix) == "run the recipe anew with its Run now in the Recipes sidebar"
+
+
 def test_the_gallery_says_a_taken_name_in_its_forms_terms(studio: Studio) -> None:
     """It said "fix: choose another --name or project": the card asks for a Name and a
     Project."""
