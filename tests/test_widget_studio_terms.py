@@ -226,6 +226,19 @@ def test_a_purged_job_s_rerun_says_to_run_its_recipe_in_the_studios_terms() -> N
         assert lab_text(fix) == "run the recipe anew with its Run now in the Recipes sidebar"
 
 
+def test_a_slot_to_fill_says_to_choose_its_connection_in_the_settings() -> None:
+    """A slot no connection or several fill (`connections._choose`) said `lpstudio settings
+    R --connection SLOT=NAME`, or REST's `PUT .../settings`, where the lab chooses it."""
+    said = "choose a connection for lp under Connections in the Settings of shop/cart, then Save"
+    for fix in (
+        "bind an existing connection with `lpstudio settings shop/cart --connection lp=NAME`",
+        "choose one with `lpstudio settings shop/cart --connection lp=NAME`",
+        'choose one with PUT /lpstudio/api/v1/recipes/shop/cart.ipynb/settings {"connections": '
+        '{"lp": "NAME"}}',
+    ):
+        assert lab_text(fix, "in the Settings of shop/cart") == said
+
+
 def test_the_gallery_says_a_taken_name_in_its_forms_terms(studio: Studio) -> None:
     """It said "fix: choose another --name or project": the card asks for a Name and a
     Project."""
