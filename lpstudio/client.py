@@ -10,14 +10,16 @@ by its field before anything is sent.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
 from weakref import WeakKeyDictionary
 
 from .errors import InputError
 from .jsonschemas import first_problem
 from .redaction import scrub
 from .sdk import Connection, ConnectorError, Option, Page
+
+T = TypeVar("T")
 
 SEE_SCHEMA = "see the action's input schema in `lpstudio connectors --json`"
 #: What each action did so far in each run of a job, added up, by the job's ledger (one per
@@ -56,6 +58,18 @@ def _series_problem(
                 "Series)",
             )
     return None
+
+
+def _one_of(connector: str, named: Mapping[str, T], name: str, field: str, kind: str) -> T:
+    """What `connector` declares as `name` among its `named` (actions, pick lists, poll
+    triggers), or an InputError naming `field` and the names it has (`kind`)."""
+    if name in named:
+        return named[name]
+    raise InputError(
+        f"connector {connector} has no {kind.removesuffix('s')} '{name}'",
+        field=field,
+        fix=f"use one of: {', '.join(named)}" if named else f"connector {connector} has no {kind}",
+    )
 
 
 def _schema_at(schema: dict[str, Any], field: str) -> dict[str, Any] | None:
@@ -164,13 +178,7 @@ class ConnectionClient:
 
     def run(self, action: str, data: dict[str, Any]) -> Any:
         connector = self.connection.connector
-        spec = connector.actions.get(action)
-        if spec is None:
-            raise InputError(
-                f"connector {connector.name} has no action '{action}'",
-                field="action",
-                fix=f"use one of: {', '.join(connector.actions)}",
-            )
+        spec = _one_of(connector.name, connector.actions, action, "action", "actions")
         problem = _series_problem(
             connector.name, action, spec.input_schema, data
         ) or _input_problem(connector.name, action, spec.input_schema, _for_validation(data))
@@ -207,33 +215,21 @@ class ConnectionClient:
 
     def picklist(self, name: str) -> list[Option]:
         connector = self.connection.connector
-        if name not in connector.picklists:
-            raise InputError(
-                f"connector {connector.name} has no pick list '{name}'",
-                field="picklist",
-                fix=f"use one of: {', '.join(connector.picklists)}"
-                if connector.picklists
-                else f"connector {connector.name} has no pick lists",
-            )
+        picklist = _one_of(connector.name, connector.picklists, name, "picklist", "pick lists")
         # Masked here, where the REST API and the forms take them: a careless list (an
         # option that is the API key) would otherwise show the connection's secret.
         secrets = self.connection.secrets()
         return [
             Option(scrub(o.value, secrets), scrub(o.label, secrets), scrub(o.extra, secrets))
-            for o in connector.picklists[name].fetch(self.connection)
+            for o in picklist.fetch(self.connection)
         ]
 
     def poll(self, trigger: str, since: str, cursor: Any = None) -> Page:
         connector = self.connection.connector
-        if trigger not in connector.poll_triggers:
-            raise InputError(
-                f"connector {connector.name} has no poll trigger '{trigger}'",
-                field="trigger",
-                fix=f"use one of: {', '.join(connector.poll_triggers)}"
-                if connector.poll_triggers
-                else f"connector {connector.name} has no poll triggers",
-            )
-        return connector.poll_triggers[trigger].poll(self.connection, since, cursor)
+        polled = _one_of(
+            connector.name, connector.poll_triggers, trigger, "trigger", "poll triggers"
+        )
+        return polled.poll(self.connection, since, cursor)
 
     def test(self) -> str:
         return self.connection.connector.run_test(self.connection)
