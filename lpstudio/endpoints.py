@@ -214,12 +214,11 @@ def _claim_order(
 
 class _Served(NamedTuple):
     """Who serves what (`serving`), and what only a call needs: the broken holders' errors
-    by path, and the path each recipe in conflict held (its old path, before it moved)."""
+    by path."""
 
     served: dict[str, dict[str, Any]]
     conflicts: dict[str, RecipeError]
     broken: dict[str, RecipeError]
-    held: dict[str, str | None]
     holders: dict[str, str]  # each path's holder, served or broken
 
 
@@ -229,14 +228,13 @@ def _settle(studio: Studio) -> _Served:
     claims: dict[str, list[_Claim]] = {}
     for claim in _started_callables(studio):
         claims.setdefault(claim.path, []).append(claim)
-    found = _Served({}, {}, {}, {}, {})
+    found = _Served({}, {}, {}, {})
     for path, claimants in claims.items():
         if len(claimants) > 1:
             held = {claim.name: _held(studio, claim) for claim in claimants}
             claimants.sort(key=lambda claim: _claim_order(held[claim.name], path, claim))
             for claim in claimants[1:]:
                 found.conflicts[claim.name] = _path_taken(claim.name, path, claimants[0].name)
-                found.held[claim.name] = held[claim.name][0]
         name, _, recipe, saved = claimants[0]
         found.holders[path] = name
         if not isinstance(recipe, Recipe):
@@ -287,20 +285,19 @@ def _serving_told(studio: Studio) -> _Served:
 
 def endpoint(studio: Studio, path: str) -> dict[str, Any]:
     """The started callable recipe at `path` (`Studio.endpoint`). One that holds `path`
-    but no longer loads is its own error, the recipe being at fault and not the caller;
-    else the `NotFoundError` names the conflict of the recipe that held `path` before it
-    moved onto another's, if one did, and nothing of any other path: its caller may be an
-    API client, which is told nothing of the endpoints it may not call."""
+    but no longer loads is its own error, the recipe being at fault and not the caller.
+    Else the `NotFoundError` says nothing but that the path is not served: its caller is an
+    API client (`calls.call`), which may neither read the recipes nor stop or edit one, and
+    is told nothing of other paths. A recipe that moved onto another's path is said to be in
+    conflict where those who can settle it look (`endpoint_problem`, the server's log)."""
     found = _serving_told(studio)
     if path in found.broken:
         raise found.broken[path]
     if path in found.served:
         return found.served[path]
-    moved = {name: c for name, c in found.conflicts.items() if found.held.get(name) == path}
     raise NotFoundError(
-        f"no started callable recipe at {path!r}"
-        + "".join(f"; {c.message}" for c in moved.values()),
+        f"no started callable recipe at {path!r}",
         field="path",
-        fix="check the path, and start the recipe"
-        + "".join(f"; for {name}: {c.fix}" for name, c in moved.items()),
+        fix="check the path; if it is right, ask the recipe's admin to start the recipe that "
+        "serves it",
     )

@@ -2661,9 +2661,8 @@ class Studio:
         return [self.described(e, secrets, kept=("path", "recipe", "call_timeout")) for e in served]
 
     def endpoint(self, path: str) -> dict[str, Any]:
-        """The started callable recipe at `path`; unknown or stopped is a `NotFoundError`,
-        which names the started recipes that serve nothing (one may have been at `path`
-        before an edit moved it onto another's)."""
+        """The started callable recipe at `path`; unknown or stopped is a `NotFoundError`
+        about `path` alone, told to an API client (`endpoints.endpoint`)."""
         from .endpoints import endpoint
 
         return endpoint(self, path)

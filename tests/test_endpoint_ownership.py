@@ -240,9 +240,14 @@ def test_a_client_is_told_only_of_the_path_it_called(served: Served, ws: Path) -
     assert gone["field"] == "path" and "'solo'" in gone["message"], gone
     for other in ("mine/c1", "mine/c2", "/call/c1", "'c1'", "'c2'", "ipynb"):
         assert other not in said, gone
-    # The path's own recipe, moved onto another's, is still said to be in conflict.
+    # The path's own recipe, moved onto another's, is not named either: the client was told
+    # of mine/c1's endpoint and to `POST .../recipes/mine/c1.ipynb/stop`, which answers a
+    # token 403. It asks the recipe's admin.
     moved = error_of(post(served, tokens["c2"], "c2", {}), 404)
-    assert "mine/c2.ipynb" in moved["message"] and "trigger.path" in moved["fix"], moved
+    assert moved == gone | {"message": "no started callable recipe at 'c2'"}, moved
+    assert "ask the recipe's admin" in moved["fix"], moved
+    for other in ("mine/c1", "mine/c2", "/call/c1", "'c1'", "ipynb", "stop"):
+        assert other not in json.dumps(moved), moved
     # People still see every conflict.
     shown = problem(served, "c2")
     assert shown is not None and "mine/c1.ipynb" in shown["message"], shown
