@@ -246,13 +246,18 @@ def test_a_call_naming_its_client_twice_is_refused_naming_the_header(server: str
 
 def test_a_client_refused_an_endpoint_is_told_to_ask_for_a_new_client(server: str) -> None:
     """It was told "an admin allows the endpoint for this client", which no admin can do:
-    a client cannot be changed once made, as for a larger quota."""
+    a client cannot be changed once made, as for a larger quota. A path no recipe serves (a
+    typo) was refused 403 with that fix, which the admin's POST refuses: it is the same 404
+    as a served one, so that the client learns nothing of the endpoints it may not call."""
     bot = make_client(server, "double-only-bot")
-    error = assert_error(call(server, bot["token"], "triple", {"n": 1}), 403, "path")
-    assert error["fix"] == (
-        "ask an admin for a new API client that may call triple (POST "
-        f"{API}/api-clients with it among its endpoints), then revoke this one"
-    ), error
+    for path in ("triple", "doubel"):
+        error = assert_error(call(server, bot["token"], path, {"n": 1}), 404, "path")
+        assert error["message"] == f"API client double-only-bot has no endpoint {path!r}", error
+        assert error["fix"] == (
+            "check the path (this client may call double); to call another endpoint, ask an "
+            f"admin for a new API client that may call it (POST {API}/api-clients with it "
+            "among its endpoints), then revoke this one"
+        ), error
 
 
 @pytest.mark.parametrize(

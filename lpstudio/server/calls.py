@@ -535,17 +535,21 @@ async def call(
     query = query or {}
     service = app.service
     # First: a client is told nothing of the endpoints it may not call (whether one exists,
-    # is started, or is broken).
+    # is started, or is broken). A path outside its own is one 404, served or not: a 403
+    # for the served ones would tell it which exist, and its fix (a new client for the
+    # path) is refused for a path no callable recipe serves, a typo's.
     if "*" not in client["endpoints"] and path not in client["endpoints"]:
         raise ApiError(
-            403,
-            "Forbidden",
-            f"API client {client['name']} may not call {path}",
+            404,
+            NotFoundError.__name__,
+            f"API client {client['name']} has no endpoint {path!r}",
             field="path",
             # A client cannot be changed once made: another one may call it, as for a
             # larger quota (`RateLimits.check`).
-            fix=f"ask an admin for a new API client that may call {path} (POST "
-            f"{app.api_root}/api-clients with it among its endpoints), then revoke this one",
+            fix=f"check the path (this client may call {', '.join(sorted(client['endpoints']))}"
+            "); to call another endpoint, ask an admin for a new API client that may call it "
+            f"(POST {app.api_root}/api-clients with it among its endpoints), then revoke this "
+            "one",
         )
     try:
         endpoint = await app.blocking(service.endpoint, path)

@@ -37,8 +37,7 @@ _ERRORS = {
         "given in both with two values, a GET call with a body, or a query parameter the "
         "route does not take or given twice (the field is named)",
         "401": "Missing, unknown or revoked API token",
-        "403": "The client may not call this endpoint",
-        "404": "Unknown or stopped endpoint",
+        "404": "Unknown or stopped endpoint, or one the client may not call",
         "409": "Idempotency-Key reused for another request, or a repeat whose first request "
         "is still starting (see Retry-After)",
         "413": "The body is larger than the server takes",
