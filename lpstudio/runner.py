@@ -941,8 +941,8 @@ def unanswered(result: Any, response_schema: dict[str, Any]) -> dict[str, Any] |
     """Why a call's job whose cells all ran leaves its caller without an answer, as the
     job's error (`ename`, `evalue`, `field`, `fix`): its recipe never called respond(), or
     answered with a status that carries no body, or a success off its response schema; None
-    when its answer stands. The job ends failed with it and its caller gets it as 502
-    (`server.calls.answer_for`): one text, where the admin and the bot read it."""
+    when its answer stands. The job ends failed with it, its fix the author's, and its
+    caller gets its text as 502 (`server.calls.answer_for`), told to ask the recipe's admin."""
     response = (result or {}).get("response") if isinstance(result, dict) else None
     if not isinstance(response, dict) or "status" not in response:
         return _unanswered(
@@ -962,9 +962,10 @@ def unanswered(result: Any, response_schema: dict[str, Any]) -> dict[str, Any] |
     problem = first_problem(response_schema, response.get("body")) if checked else None
     if problem is not None:
         field, message = problem
+        where = f" at the response field {field}" if field else ""
         return _unanswered(
             "InvalidResponse",
-            f"the recipe answered off its response schema: {message}",
+            f"the recipe answered off its response schema{where}: {message}",
             "make the recipe's respond() body fit trigger.response_schema",
             field,
         )

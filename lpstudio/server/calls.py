@@ -103,8 +103,11 @@ def answer_for(
 ) -> tuple[int, Any]:
     """A finished job's answer to its caller; a failed job's error names the workspace's
     files by their path in it (`shown_error`), as every error answer does. A job that gave
-    its caller no answer it can take (`unanswered`) is a 502 with the job's own error: its
-    end recorded it, or, for a job that ended before its end checked it, its answer now."""
+    its caller no answer it can take (`unanswered`) is a 502 with the job's own reason (its
+    end recorded it, or, for a job that ended before its end checked it, its answer now),
+    and the fix a failed job's caller is given (`_failed_fix`): the author's fix (edit the
+    recipe) and the response field it names stay on the job, for its admin, as the caller
+    can do neither."""
     if job.status == SUCCEEDED:
         problem = unanswered(job.result, response_schema)
     elif _ended_unanswered(job):
@@ -120,9 +123,8 @@ def answer_for(
             502,
             problem["ename"],
             f"job {job.id}: {problem['evalue']}",
-            problem["fix"],
+            _failed_fix(job),
             job=job.id,
-            field=problem.get("field"),
         )
     response = job.result["response"]
     return response["status"], response.get("body")
