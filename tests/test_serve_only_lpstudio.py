@@ -120,6 +120,25 @@ def test_lpstudio_serve_serves_lpstudio_and_none_of_jupyters_own(served: Served,
     assert served.proc.poll() is None
 
 
+def test_a_path_outside_the_api_is_a_json_404_naming_it(served: Served) -> None:
+    """A bot that called /call/optin, outside the API, was answered Jupyter's HTML: to a
+    POST "403 ... '_xsrf' argument missing", as if it had to log in; to a GET a 404 page."""
+    made = served.api(
+        "alice", "POST", "/api-clients", json={"name": "lost-bot", "endpoints": ["*"]}
+    )
+    assert made.status_code == 201, made.text
+    bot = {"API-TOKEN": made.json()["token"]}
+    for path in ("/call/optin", "/lpstudio/call/optin", "/api/v1/call/optin", "/nowhere"):
+        for method in ("POST", "GET"):
+            answer = httpx.request(method, f"{served.url}{path}", json={}, headers=bot, timeout=30)
+            error = assert_error(answer, 404, "path")
+            assert error["code"] == "NotFoundError", error
+            assert error["message"] == f"no route {path}", error
+            assert error["fix"] == f"the routes are in {API}/openapi.json", error
+    # Jupyter's own that stay, as they were.
+    assert jupyter(served, "GET", "/api/status").status_code == 200
+
+
 def test_lpstudio_s_own_lines_are_the_server_s_log_lines(ws: Path) -> None:
     """The hosted scheduler's lines (its lease, a line per job start and end) had no
     handler: Python dropped the info lines and printed the warnings bare."""

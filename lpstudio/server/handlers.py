@@ -1614,7 +1614,8 @@ def delivery_store_busy(timeout: float) -> ApiError:
 
 
 class NotFoundHandler(NoXsrfHandler):
-    """Any other path under the API: a JSON 404. A route's path with a `/` added
+    """Any other path under the API, and under `lpstudio serve` any path at all
+    (`serveonly.ServeOnlyServerApp`): a JSON 404. A route's path with a `/` added
     (`/recipes/shop/cart.ipynb/`) is told to drop it: no route's path ends in one; a recipe
     named without its `.ipynb` (`/recipes/shop/cart/run`), as the command line takes it, is
     told to add it."""

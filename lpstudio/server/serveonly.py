@@ -4,8 +4,10 @@
 over the REST API, bots): Jupyter's contents, files, view and nbconvert routes would hand
 them its `secret.key` and store, and its kernels, sessions and terminals would run any code
 as the server's user, whatever their lpstudio role. lpstudio runs its jobs' kernels itself,
-so this server serves none of them (404, as routes that do not exist). JupyterLab's server,
-where the extension also runs, is made by JupyterLab and keeps all of Jupyter.
+so this server serves none of them (404, as routes that do not exist), and any path no route
+takes is answered as one under lpstudio's API is (`handlers.NotFoundHandler`): JSON, to a
+POST too. JupyterLab's server, where the extension also runs, is made by JupyterLab and
+keeps all of Jupyter.
 """
 
 from __future__ import annotations
@@ -16,7 +18,9 @@ import signal
 import sys
 from typing import Any
 
+from jupyter_server.base.handlers import Template404
 from jupyter_server.serverapp import ServerApp
+from tornado.routing import Rule
 
 
 class ServeOnlyServerApp(ServerApp):
@@ -31,6 +35,20 @@ class ServeOnlyServerApp(ServerApp):
         super().init_configurables()
         # The contents manager serves `/files/` by itself, besides the services.
         self.contents_manager.files_handler_class = None
+
+    def init_webapp(self) -> None:
+        """Jupyter's, its handler of the paths no route takes (`Template404`) lpstudio's JSON
+        404 naming the path and where the routes are: a bot that called `/call/optin`,
+        outside the API, was answered an HTML page, and for a POST Jupyter's XSRF refusal
+        ("'_xsrf' argument missing"), as if it had to log in."""
+        super().init_webapp()
+        from .handlers import NotFoundHandler
+
+        rules = self.web_app.wildcard_router.rules
+        for index, rule in enumerate(rules):
+            if rule.target is Template404:
+                name = {"name": self.starter_app.name}
+                rules[index] = Rule(rule.matcher, NotFoundHandler, name, rule.name)
 
     def init_signal(self) -> None:
         """Jupyter's, and a SIGINT without a terminal (a service manager, a script, a
