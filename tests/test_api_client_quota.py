@@ -260,6 +260,29 @@ def test_a_client_refused_an_endpoint_is_told_to_ask_for_a_new_client(server: st
         ), error
 
 
+def test_a_refused_token_is_told_by_the_header_it_came_in_and_alike_on_every_route(
+    server: str,
+) -> None:
+    """A token sent as `Authorization: Bearer` was refused naming API-TOKEN, and the OpenAPI
+    document refused it in other words ("unknown or revoked API token", fix "send a live API
+    client token, or log in to Jupyter") than a call ("missing, unknown or revoked")."""
+    revoked = make_client(server, "gone-bot")["token"]
+    assert api(server, "alice", "DELETE", "/api-clients/gone-bot").status_code == 200
+    for token in (revoked, "lps_" + "x" * 40):
+        for headers, field in (
+            ({"API-TOKEN": token}, "API-TOKEN"),
+            ({"Authorization": f"Bearer {token}"}, "Authorization"),
+        ):
+            called = api(server, None, "POST", "/call/double", json={"n": 1}, headers=headers)
+            read = api(server, None, "GET", "/openapi.json", headers=headers)
+            refused = [assert_error(answer, 401, field) for answer in (called, read)]
+            assert refused[0] == refused[1], refused
+            assert refused[0]["message"] == "missing, unknown or revoked API token", refused
+            assert refused[0]["fix"] == (
+                "send a live API client's token in API-TOKEN or Authorization: Bearer"
+            ), refused
+
+
 @pytest.mark.parametrize(
     ("method", "path"),
     [("GET", "/jobs"), ("GET", "/audit"), ("POST", "/recipes/bots/double.ipynb/run")],

@@ -103,6 +103,21 @@ def one_credential(headers: Any) -> None:
         )
 
 
+def unknown_token(headers: Any) -> ApiError:
+    """401 to a request whose API client token is missing, unknown or revoked, on a call's
+    route and the OpenAPI document's alike (one text), naming the header the token came in:
+    one sent as `Authorization: Bearer` was said to be API-TOKEN's."""
+    sent_as_bearer = not headers.get("API-TOKEN") and _bearer(headers) is not None
+    return ApiError(
+        401,
+        "Unauthenticated",
+        "missing, unknown or revoked API token",
+        field="Authorization" if sent_as_bearer else "API-TOKEN",
+        fix="send a live API client's token in API-TOKEN or Authorization: Bearer",
+        headers={"WWW-Authenticate": 'Bearer realm="lpstudio"'},
+    )
+
+
 def api_token_header(headers: Any) -> str | None:
     """The header that carries an API client's token, if one does: `API-TOKEN` (Jupyter
     reads no such header), or `Authorization` when its Bearer value is shaped as a

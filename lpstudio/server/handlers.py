@@ -55,7 +55,15 @@ from ..roles import PERMISSIONS
 from ..sdk import ConnectorError
 from ..store import FINAL_STATES, MAX_INTEGER, first_line, job_id_in, not_a_job_id, unavailable
 from ..studio import API_PATH, Studio
-from .auth import ApiError, api_token, api_token_header, check_role, no_person, one_credential
+from .auth import (
+    ApiError,
+    api_token,
+    api_token_header,
+    check_role,
+    no_person,
+    one_credential,
+    unknown_token,
+)
 from .output_html import OUTPUT_HTML_CSP, render_output_html
 from .schemas import PROBLEM_REF, field_schema
 
@@ -784,14 +792,7 @@ class ClientHandler(NoXsrfHandler):
             await self.blocking(self.app.service.api_clients.for_token, token) if token else None
         )
         if client is None:
-            raise ApiError(
-                401,
-                "Unauthenticated",
-                "missing, unknown or revoked API token",
-                field="API-TOKEN",
-                fix="send the API client's token in API-TOKEN or Authorization: Bearer",
-                headers={"WWW-Authenticate": 'Bearer realm="lpstudio"'},
-            )
+            raise unknown_token(self.request.headers)
         await self.blocking(
             self.app.limits.check,
             client["name"],
@@ -1435,13 +1436,7 @@ class OpenApiHandler(UserHandler):
         if token and self.current_user is None:
             self.client = await self.blocking(self.app.service.api_clients.for_token, token)
             if self.client is None:
-                raise ApiError(
-                    401,
-                    "Unauthenticated",
-                    "unknown or revoked API token",
-                    field="API-TOKEN",
-                    fix="send a live API client token, or log in to Jupyter",
-                )
+                raise unknown_token(self.request.headers)
             return
         await self.prepare_user()
 
