@@ -22,6 +22,7 @@ from .connections import NAME_PATTERN
 from .errors import InputError, NotFoundError
 from .models import ApiClient, utcnow
 from .roles import CREATE_API_CLIENT, REVOKE_API_CLIENT
+from .scalars import whole
 from .store import Store
 
 #: The largest quota a client may be given. Each call a quota counts is a row of the
@@ -85,21 +86,22 @@ def _check_endpoints(endpoints: list[str], served: Collection[str]) -> list[str]
     return list(dict.fromkeys(endpoints))
 
 
-def _check_quota(quota_per_day: int | None) -> None:
-    """None (no quota) or 1 to `MAX_QUOTA_PER_DAY` calls: a quota of 0 would refuse every
-    call, as a revoked client's token does. One below the rate's per-minute count is a
-    client's whole day, which it may take in one minute."""
+def _checked_quota(quota_per_day: int | None) -> int | None:
+    """None (no quota) or 1 to `MAX_QUOTA_PER_DAY` calls, as an int (`whole`: JSON's 5000.0
+    is 5000): a quota of 0 would refuse every call, as a revoked client's token does. One
+    below the rate's per-minute count is a client's whole day, which it may take in one
+    minute."""
     if quota_per_day is None:
-        return
-    if isinstance(quota_per_day, bool) or not (
-        isinstance(quota_per_day, int) and 1 <= quota_per_day <= MAX_QUOTA_PER_DAY
-    ):
+        return None
+    quota = whole(quota_per_day)
+    if quota is None or not 1 <= quota <= MAX_QUOTA_PER_DAY:
         raise InputError(
             f"quota_per_day must be a whole number of calls per day, from 1 to "
             f"{MAX_QUOTA_PER_DAY}, not {quota_per_day!r}",
             field="quota_per_day",
             fix="give a quota such as 5000, or none (the default) for no quota",
         )
+    return quota
 
 
 class ApiClients:
@@ -134,16 +136,15 @@ class ApiClients:
                 field="name",
                 fix="use lower-case letters, digits, '-' and '_' (at most 64), e.g. cb-bot",
             )
-        if isinstance(rate_per_minute, bool) or not (
-            isinstance(rate_per_minute, int) and rate_per_minute >= 1
-        ):
+        rate = whole(rate_per_minute)  # JSON's 10.0 is 10, as JSON Schema's integer has it
+        if rate is None or rate < 1:
             raise InputError(
                 f"rate_per_minute must be a whole number of calls per minute, at least 1, "
                 f"not {rate_per_minute!r}",
                 field="rate_per_minute",
                 fix="give a rate such as 120 (the REST API and the CLI take 1 to 100000)",
             )
-        _check_quota(quota_per_day)
+        rate_per_minute, quota_per_day = rate, _checked_quota(quota_per_day)
         token = "lps_" + secrets.token_urlsafe(32)
         with self.store.write() as s:
             existing = s.get(ApiClient, name)

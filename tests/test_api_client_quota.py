@@ -260,6 +260,38 @@ def test_a_client_refused_an_endpoint_is_told_to_ask_for_a_new_client(server: st
         ), error
 
 
+def test_a_whole_rate_and_quota_given_as_floats_are_taken_as_json_schema_has_them(
+    server: str,
+) -> None:
+    """{"rate_per_minute": 10.0} was refused ("must be a whole number ..., not 10.0"),
+    though the OpenAPI document types it integer, which JSON Schema counts 10.0 as; and the
+    quota's fix said "none (the default)" where REST's word is null."""
+    made = api(
+        server,
+        "alice",
+        "POST",
+        "/api-clients",
+        json={
+            "name": "float-bot",
+            "endpoints": ["double"],
+            "rate_per_minute": 10.0,
+            "quota_per_day": 5e3,
+        },
+    )
+    assert made.status_code == 201, made.text
+    shown = made.json()
+    assert (shown["rate_per_minute"], shown["quota_per_day"]) == (10, 5000), shown
+    assert isinstance(shown["rate_per_minute"], int), shown  # JSON's 10, not 10.0
+    listed = api(server, "alice", "GET", "/api-clients").json()["api_clients"]
+    row = next(c for c in listed if c["name"] == "float-bot")
+    assert isinstance(row["quota_per_day"], int) and row["rate_per_minute"] == 10, row
+    for quota in (0, 10.5, "5000"):
+        body = {"name": "floaty", "endpoints": ["double"], "quota_per_day": quota}
+        error = assert_error(api(server, "alice", "POST", "/api-clients", json=body), 400)
+        assert error["field"] == "quota_per_day" and "null" in error["fix"], error
+        assert "none" not in error["fix"], error
+
+
 def test_a_refused_token_is_told_by_the_header_it_came_in_and_alike_on_every_route(
     server: str,
 ) -> None:
