@@ -264,6 +264,24 @@ def test_each_try_of_a_callable_template_gets_an_endpoint_of_its_own(ws: Path, c
     assert copy == template
 
 
+def test_the_opt_in_template_says_how_an_event_given_by_hand_is_refused(ws: Path, cli) -> None:
+    """Its first cell said an event given with --event "is checked by the recipe itself: 400
+    {error, field}", but lpstudio refuses it before any job, naming the field."""
+    told = cli("gallery", "try", "cb_optin", "--project", "byhand")
+    assert told.exit_code == 0, told.output
+    bad = {"consumer_id": "c1", "phone": "0612345678", "channel": "sms", "opt_in": True}
+    refused = cli("run", "byhand/cb_optin", "--event", json.dumps(bad), "--json")
+    assert refused.exit_code == 2, refused.output
+    error = json.loads(refused.stdout)["error"]
+    assert error["field"] == "--event" and "phone" in error["message"], error
+    with Studio.open(ws, user="alice") as studio:
+        assert studio.jobs(recipe="byhand/cb_optin.ipynb") == []
+    said = nbformat.read(ws / "projects/byhand/cb_optin.ipynb", as_version=4).cells[0].source
+    said = " ".join(said.split())
+    assert "checked by the recipe itself" not in said, said
+    assert "so is an event given by hand (`lpstudio run --event`, whose error names" in said
+
+
 @pytest.mark.parametrize(
     ("env", "said"),
     [
