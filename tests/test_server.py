@@ -1590,7 +1590,9 @@ def test_answers_that_http_or_json_cannot_carry_are_refused() -> None:
         lp.set_result({"response": {"status": 200, "body": {}}})
     # An answer stored by an older recipe run: the caller gets 502, never a broken answer.
     for stored in (204, 202):  # 202 would read as still running to a bot that polls
-        old = SimpleNamespace(id=7, status="succeeded", result={"response": {"status": stored}})
+        old = SimpleNamespace(
+            id=7, status="succeeded", result={"response": {"status": stored}}, error=None
+        )
         status, body = answer_for(old, {})  # type: ignore[arg-type]
         assert status == 502 and body["error"]["code"] == "InvalidResponse"
 
