@@ -1329,7 +1329,7 @@ class Studio:
         parse: set[str] | None = None,
         connections: dict[str, str] | None = None,
         since: str | None = None,
-        reset: str | Sequence[str] = (),
+        reset: str | Sequence[str] | None = (),
         notify: dict[str, Any] | None = None,
         expected_revision: int | None = None,
         call_timeout: float | None = None,
@@ -1364,7 +1364,7 @@ class Studio:
         The saved settings are read, checked against and written in one write transaction:
         two saves at once take turns, and neither loses the other's change."""
         recipe = self.recipe(ref)
-        reset = [reset] if isinstance(reset, str) else reset
+        reset = [reset] if isinstance(reset, str) else reset or ()  # None: nothing to forget
         if notify is not None and not isinstance(notify, dict):
             raise InputError("notify must be an object", field="notify", fix='give {"email": ...}')
 

@@ -142,6 +142,8 @@ def test_one_name_to_reset_is_that_name_not_its_letters(ws: Path) -> None:
         assert saved_settings(studio.store, "p/days.ipynb")["parameters"] == {"rate": 0.75}
         with pytest.raises(InputError, match="no parameter or slot 'days' to reset"):
             studio.save_settings("p/days", reset="days")
+        # None, as a caller passes an option it did not set: nothing forgotten.
+        assert studio.save_settings("p/days", reset=None)["parameters"] == {"rate": 0.75}
 
 
 def test_a_recipe_is_found_by_the_path_jupyterlab_copies(ws: Path) -> None:
