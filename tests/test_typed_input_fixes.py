@@ -74,26 +74,26 @@ INTS = (
 )
 
 
-def test_an_integer_item_is_as_strict_as_an_integer_parameter(
+def test_an_integer_item_is_read_as_an_integer_parameter_is(
     ws: Path, cli: Callable[..., Result], tmp_path: Path
 ) -> None:
-    """`-p n 7.0` was refused while `-p xs '[2.0]'` ran: a `list[int]`'s items (a dict's
-    values, a tuple's) were checked by JSON Schema's own rule, which takes 2.0 for an
-    integer. Every surface refuses it alike, naming the parameter and the item."""
+    """A `list[int]`'s items (a dict's values, a tuple's) follow the one rule for integers
+    (`scalars.whole`) that `-p n 7.0` does: 2.0 is 2, as JSON Schema's integer takes it, and
+    2.5 is refused by every surface alike, naming the parameter and the item."""
     write_recipe(ws, "t/ints", INTS, cells=("print(xs)",))
     given = tmp_path / "given.yaml"
-    given.write_text("by_day: {mon: 2.0}\n")
+    given.write_text("by_day: {mon: 2.5}\n")
     for args, field in (
-        (["-p", "xs", "[1, 2.0]"], "xs.1"),
-        (["-y", "xs: [2.0]"], "xs.0"),
+        (["-p", "xs", "[1, 2.5]"], "xs.1"),
+        (["-y", "xs: [2.5]"], "xs.0"),
         (["-f", str(given)], "by_day.mon"),
-        (["-p", "pair", '[2.0, "a"]'], "pair.0"),
+        (["-p", "pair", '[2.5, "a"]'], "pair.0"),
     ):
         said = cli("run", "t/ints", *args, "--json")
         assert said.exit_code == 2, (args, said.output)
         error = json.loads(said.stdout)["error"]
         assert error["field"] == field, (args, error)
-        assert error["message"] == f"parameter '{field}' expects an integer, got 2.0", error
+        assert error["message"] == f"parameter '{field}' expects an integer, got 2.5", error
         assert error["fix"] == f"give an integer at {field}", error
         if args[0] == "-p":  # settings takes -p only
             said = cli("settings", "t/ints", *args, "--json")
@@ -103,15 +103,22 @@ def test_an_integer_item_is_as_strict_as_an_integer_parameter(
 
     with Studio.open(ws, user="alice") as studio:
         form = RecipeForm("t/ints", studio)
-        said = refused(form, "xs", "[2.0]")
-        assert "parameter 'xs.0' expects an integer, got 2.0" in said, said
+        said = refused(form, "xs", "[2.5]")
+        assert "parameter 'xs.0' expects an integer, got 2.5" in said, said
         form.close()
 
     with serving(ws) as server:
         for method, route in (("POST", "run"), ("PUT", "settings")):
-            body = {"parameters": {"xs": [2.0]}}
+            body = {"parameters": {"xs": [2.5]}}
             answer = server.api("alice", method, f"/recipes/t/ints.ipynb/{route}", json=body)
             assert answer.status_code == 400, answer.text
             assert answer.json()["error"]["field"] == "xs.0", answer.text
     assert json.loads(cli("jobs", "--json").stdout) == []
     assert cli("run", "t/ints", "-p", "xs", "[2]", "--prepare-only").exit_code == 0
+    # A whole float is the integer it is, in a list, a mapping and a tuple alike.
+    saved = cli("settings", "t/ints", "-p", "xs", "[1, 2.0]", "-p", "pair", '[3.0, "a"]', "--json")
+    assert saved.exit_code == 0, saved.output
+    assert json.loads(cli("settings", "t/ints", "--json").stdout)["parameters"] == {
+        "xs": [1, 2],
+        "pair": [3, "a"],
+    }
