@@ -115,7 +115,7 @@ def test_an_integer_item_is_read_as_an_integer_parameter_is(
             assert answer.json()["error"]["field"] == "xs.0", answer.text
     assert json.loads(cli("jobs", "--json").stdout) == []
     assert cli("run", "t/ints", "-p", "xs", "[2]", "--prepare-only").exit_code == 0
-    # A whole float is the integer it is, in a list, a mapping and a tuple alike.
+    # A whole float is the integer it is, in a list and a tuple alike.
     saved = cli("settings", "t/ints", "-p", "xs", "[1, 2.0]", "-p", "pair", '[3.0, "a"]', "--json")
     assert saved.exit_code == 0, saved.output
     assert json.loads(cli("settings", "t/ints", "--json").stdout)["parameters"] == {
