@@ -6,12 +6,16 @@
     │   │                         a newer lpstudio upgraded
     │   ├── RecipeError           broken notebook, no parameters cell, bad metadata
     │   ├── ParameterError        unknown parameter, wrong type, unparsable value
-    │   └── DeliveryError         a webhook delivery its recipe refuses (a body it cannot
-    │       │                     read, an event no object or off its input schema, a
-    │       │                     delivery id reused with another body): the sender's to
-    │       │                     fix, nothing was queued
-    │       └── SignatureError    its signature is missing or wrong
+    │   ├── DeliveryError         a webhook delivery its recipe refuses (a body it cannot
+    │   │   │                     read, an event no object or off its input schema, a
+    │   │   │                     delivery id reused with another body): the sender's to
+    │   │   │                     fix, nothing was queued
+    │   │   └── SignatureError    its signature is missing or wrong
+    │   └── ConnectorFault        a webhook trigger's own code failed on a delivery: its
+    │                             connector's to correct (503, which senders retry)
     ├── NotFoundError             a job, recipe or template that does not exist
+    ├── StoreUnavailable          the store cannot be read or written now: nothing was done,
+    │                             the same request may succeed once it is back (exit 75, 503)
     └── ConflictError             the same request is being handled by another: retry later;
                                   or settings changed since the revision a form showed
 
