@@ -12,9 +12,10 @@ them as it is, so it would inject 10. Kept free of heavy imports: kernels load t
 from __future__ import annotations
 
 import math
+import operator
 from typing import Any
 
-__all__ = ["SCALARS", "NotFinite", "from_numpy", "parse_scalar", "whole"]
+__all__ = ["SCALARS", "NotFinite", "from_numpy", "integral", "parse_scalar", "whole"]
 
 #: The JSON Schema types `parse_scalar` reads.
 SCALARS = frozenset({"integer", "number", "boolean"})
@@ -32,18 +33,27 @@ class NotFinite(ValueError):
         self.value = value
 
 
+def integral(value: object) -> int | None:
+    """`value` as the int it is when it is an integral number given in Python (an int,
+    numpy's int64 from a frame, anything with `__index__`), else None: not a bool (True is
+    no job's number nor a count), a float or text. The one check behind job ids, counts,
+    limits and offsets passed to the Python API; each caller words its own refusal."""
+    if isinstance(value, bool):
+        return None
+    try:
+        return operator.index(value)  # type: ignore[arg-type]
+    except TypeError:
+        return None
+
+
 def whole(value: object) -> int | None:
     """`value` as an int when it is a number without a fraction (7, JSON's 7.0 or 7e0), else
     None (7.5, a boolean, text): JSON has one number type, and JSON Schema's `integer` is any
     number whose fraction is zero. The one rule for an integer given as a float, whichever
     way it came (`-p`, a form, a REST body, a call's input, a connection's field)."""
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return value
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    return None
+    if isinstance(value, float):
+        return int(value) if value.is_integer() else None
+    return integral(value)
 
 
 def parse_scalar(kind: str, text: str) -> int | float | bool:

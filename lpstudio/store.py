@@ -16,7 +16,6 @@ import functools
 import hashlib
 import json
 import logging
-import operator
 import os
 import re
 import socket
@@ -71,6 +70,7 @@ from .errors import (
     uncertain_fix,
 )
 from .models import Activation, AuditEntry, Base, Job, Notebook, RecipeVersion, User, as_utc, utcnow
+from .scalars import integral
 from .sdk import NOT_SENT, settled_detail
 from .workspace import KNOWN_SETTINGS, SQLITE_SIDE_FILES, default_lines
 
@@ -788,11 +788,9 @@ def job_id_of(value: Any) -> int:
     integral number, such as the numpy int64 a `jobs_frame` index holds, which the store's
     driver found no job by; not a bool (True is no job's number) nor text, which the CLI and
     the REST API read with `job_id_in`."""
-    if not isinstance(value, bool):
-        try:
-            return operator.index(value)
-        except TypeError:
-            pass
+    number = integral(value)
+    if number is not None:
+        return number
     raise InputError(
         f"job_id must be a job's number, not {value!r}",
         field="job_id",

@@ -65,7 +65,7 @@ from .recipe import (
 )
 from .roles import SET_ROLE, shown_entry
 from .runner import injects_declared_types, write_notebook
-from .scalars import from_numpy
+from .scalars import from_numpy, integral
 from .settings import read_settings, saved_settings, update_settings
 from .store import (
     FINAL_STATES,
@@ -2131,22 +2131,19 @@ class Studio:
             )
         # A frame's numbers are numpy's (`len(df)` is not; `df["n"].max()` is).
         limit, offset, before = (from_numpy(given) for given in (limit, offset, before))
-        whole = isinstance(limit, int) and not isinstance(limit, bool)
-        if limit is not None and not (whole and limit >= 1):
+        if limit is not None and (integral(limit) is None or limit < 1):
             raise InputError(
                 f"limit must be a whole number above 0, or None for every job, not {limit!r}",
                 field="limit",
                 fix="give how many jobs to list, e.g. limit=50 (None: all of them)",
             )
-        whole = isinstance(offset, int) and not isinstance(offset, bool)
-        if not (whole and 0 <= offset <= MAX_INTEGER):
+        if integral(offset) is None or not 0 <= offset <= MAX_INTEGER:
             raise InputError(
                 f"offset must be a whole number from 0 to {MAX_INTEGER}, not {offset!r}",
                 field="offset",
                 fix="give how many of the newest jobs to skip, e.g. offset=50",
             )
-        whole = isinstance(before, int) and not isinstance(before, bool)
-        if before is not None and not (whole and 1 <= before <= MAX_INTEGER):
+        if before is not None and (integral(before) is None or not 1 <= before <= MAX_INTEGER):
             raise InputError(
                 f"before must be a job's id, a whole number from 1 to {MAX_INTEGER}, "
                 f"not {before!r}",

@@ -11,11 +11,10 @@ from __future__ import annotations
 
 import datetime
 import json
-import operator
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..scalars import from_numpy
+from ..scalars import from_numpy, integral
 
 __all__ = [
     "RESPONSE_MIME",
@@ -129,10 +128,7 @@ def _count(count: Any) -> int:
     """`latest_events`' `count` as a whole number of events from 1 (a numpy integer too), or
     an `InputError` naming it: none (0) is no event to work on, and a text or a negative
     count failed deep in the look, naming neither."""
-    try:
-        whole = None if isinstance(count, bool) else operator.index(count)
-    except TypeError:
-        whole = None
+    whole = integral(count)
     if whole is None or whole < 1:
         from ..errors import InputError
 

@@ -21,7 +21,6 @@ from __future__ import annotations
 import functools
 import html
 import json
-import operator
 import os
 import re
 from datetime import datetime
@@ -33,6 +32,7 @@ from urllib.parse import quote
 
 from .. import roles
 from ..errors import InputError
+from ..scalars import integral
 from ..store import CANCELLED, FAILED, JOB_STATES, QUEUED, RUNNING, SUCCEEDED
 
 if TYPE_CHECKING:
@@ -110,10 +110,7 @@ def asked(role: str, fix: str) -> str:
 def count_argument(value: object, field: str, most: int, unit: str, example: str) -> int:
     """`value` as a whole number of `unit` from 1 to `most`, or an `InputError` naming
     `field` and the range (the REST API's bounds for the same query parameter)."""
-    try:
-        whole = None if isinstance(value, bool) else operator.index(value)  # type: ignore[arg-type]
-    except TypeError:
-        whole = None
+    whole = integral(value)
     if whole is None or not 1 <= whole <= most:
         raise InputError(
             f"{field} must be a whole number of {unit} from 1 to {most}, got {value!r}",
