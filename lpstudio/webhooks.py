@@ -129,12 +129,12 @@ def delivery_seen(
     its values. Never a credential: `UNREAD_HEADERS`, names `CREDENTIAL_NAME` matches, the
     signature headers of the trigger and of every webhook trigger of the workspace's
     connectors (`signature_readers`), and `UNREAD_QUERY` are left out."""
-    signing = {name.lower() for name in trigger.signature_headers}
-    signing |= {name.lower() for name in signature_readers(workspace_root)}
+    unread = UNREAD_HEADERS | {name.lower() for name in trigger.signature_headers}
+    unread |= {name.lower() for name in signature_readers(workspace_root)}
     kept = {
         name.lower(): value
         for name, value in headers.items()
-        if name.lower() not in UNREAD_HEADERS | signing and not CREDENTIAL_NAME.search(name)
+        if name.lower() not in unread and not CREDENTIAL_NAME.search(name)
     }
     asked = {
         name: values[0] if len(values) == 1 else list(values)
