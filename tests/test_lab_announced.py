@@ -57,6 +57,22 @@ def settled(page: Any) -> None:
     page.wait_for_function("() => document.activeElement?.closest('.jp-Launcher')")
 
 
+def import_package(page: Any, package: Path | None, into: str | None) -> Any:
+    """The Recipes panel's import form, given `package` and `into` (each left empty when
+    None) and submitted: the form, to read what it says."""
+    settled(page)
+    command(page, "lpstudio:open-recipes")
+    panel = page.locator(".lps-recipes:visible")
+    panel.get_by_role("button", name="Import package", exact=True).click()
+    form = panel.locator(".lps-importer")
+    if package is not None:
+        form.locator("input[name=package]").set_input_files(package)
+    if into is not None:
+        form.get_by_label("Into folder").fill(into)
+    form.locator(".lps-import-submit").click()
+    return form
+
+
 def test_a_save_is_a_status_and_a_failed_test_an_alert_on_the_slot_it_names(
     lab: tuple[Path, Any],
 ) -> None:
@@ -97,15 +113,8 @@ def test_a_connection_s_test_is_said_above_the_table(lab: tuple[Path, Any]) -> N
 def test_an_import_into_a_bad_folder_names_and_marks_into_folder(lab: tuple[Path, Any]) -> None:
     package, admin_page = lab
     with admin_page() as page:
-        settled(page)
-        command(page, "lpstudio:open-recipes")
-        panel = page.locator(".lps-recipes:visible")
-        panel.get_by_role("button", name="Import package", exact=True).click()
-        form = panel.locator(".lps-importer")
-        form.locator("input[name=package]").set_input_files(package)
+        form = import_package(page, package, "/etc")
         into = form.get_by_label("Into folder")
-        into.fill("/etc")
-        form.locator(".lps-import-submit").click()
         refused = form.locator(".lps-import-result").get_by_role("alert")
         expect(refused).to_contain_text("Into folder: project folder /etc is outside projects/")
         expect(refused).to_contain_text("field: Into folder")
@@ -132,18 +141,11 @@ def test_an_import_s_fix_for_a_saved_secret_says_where_the_lab_sets_it(
     secreted = package.with_name("ps.zip")
     secreted.write_bytes(out.getvalue())
     with admin_page() as page:
-        settled(page)
-        command(page, "lpstudio:open-recipes")
-        panel = page.locator(".lps-recipes:visible")
-        panel.get_by_role("button", name="Import package", exact=True).click()
-        form = panel.locator(".lps-importer")
-        form.locator("input[name=package]").set_input_files(secreted)
-        form.get_by_label("Into folder").fill("lab/ps")
-        form.locator(".lps-import-submit").click()
+        form = import_package(page, secreted, "lab/ps")
         refused = form.locator(".lps-import-result").get_by_role("alert")
         expect(refused).to_contain_text("parameter 'skill' holds the secret of a connection")
         expect(refused).to_contain_text(
-            "import it again; then set skill in the Settings of lab/ps/reminder, then Save"
+            "import it again; then set skill in the Settings of lab/ps/reminder and Save"
         )
         expect(refused).not_to_contain_text("/lpstudio/api/v1")
 
@@ -153,12 +155,7 @@ def test_an_import_without_a_package_marks_and_focuses_the_package_field(
 ) -> None:
     _, admin_page = lab
     with admin_page() as page:
-        settled(page)
-        command(page, "lpstudio:open-recipes")
-        panel = page.locator(".lps-recipes:visible")
-        panel.get_by_role("button", name="Import package", exact=True).click()
-        form = panel.locator(".lps-importer")
-        form.locator(".lps-import-submit").click()
+        form = import_package(page, None, None)
         refused = form.locator(".lps-import-result").get_by_role("alert")
         expect(refused).to_contain_text("Package (.zip): none chosen")
         expect(refused).to_contain_text("field: Package (.zip)")
