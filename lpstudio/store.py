@@ -27,7 +27,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, SupportsIndex
 from urllib.parse import quote
 
 from sqlalchemy import (
@@ -1468,7 +1468,7 @@ class Store:
                 then(s, jobs)
         return jobs
 
-    def job(self, job_id: int, listed: bool = False) -> Job:
+    def job(self, job_id: SupportsIndex, listed: bool = False) -> Job:
         """A job whole, or `listed`: as lists show it (`LISTED`), for a view that refreshes
         what moves and keeps the event and result it read once."""
         job, job_id = None, job_id_of(job_id)
@@ -1732,7 +1732,7 @@ class Store:
                 )
             )
 
-    def request_cancel(self, job_id: int) -> tuple[Job, bool]:
+    def request_cancel(self, job_id: SupportsIndex) -> tuple[Job, bool]:
         """Cancels a queued job at once; asks the worker of a running job to stop it. Says
         whether this call ended the job (a queued one), with the job as it is now."""
         job = self.job(job_id)

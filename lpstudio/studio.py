@@ -18,7 +18,7 @@ from concurrent.futures import Future
 from datetime import UTC, datetime, timedelta
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, SupportsIndex
 
 from sqlalchemy import delete, select, update
 from sqlalchemy.exc import OperationalError
@@ -1979,7 +1979,7 @@ class Studio:
                 "does, the connector's own code needs correcting",
             ) from exc
 
-    def check_rerun(self, job_id: int) -> tuple[Job, Recipe, dict[str, Any]]:
+    def check_rerun(self, job_id: SupportsIndex) -> tuple[Job, Recipe, dict[str, Any]]:
         """The job to rerun, its recipe as it is now and its parameters checked against it;
         raises what would refuse the rerun (before a caller warns that it repeats sends)."""
         old = self.store.job(job_id)
@@ -2025,7 +2025,7 @@ class Studio:
             ),
         )
 
-    def _queue_rerun(self, job_id: int, timeout: float | None = None) -> Job:
+    def _queue_rerun(self, job_id: SupportsIndex, timeout: float | None = None) -> Job:
         """Queues a job again with the values given for it and its cached event, on the
         latest version and its settings; with the job's own timeout, or `timeout` (checked
         as a run's) instead: a job that timed out is run again with a longer one, its
@@ -2043,18 +2043,18 @@ class Studio:
         return job
 
     def rerun(
-        self, job_id: int, progress_bar: bool = False, *, timeout: float | None = None
+        self, job_id: SupportsIndex, progress_bar: bool = False, *, timeout: float | None = None
     ) -> Job:
         """Runs a job again with the values given for it and its cached event, on the latest
         version and its settings; with its own timeout, or `timeout` seconds instead."""
         job = self._queue_rerun(job_id, timeout)
         return self.executor.run(job.id, progress_bar=progress_bar)
 
-    def cancel(self, job_id: int) -> Job:
+    def cancel(self, job_id: SupportsIndex) -> Job:
         """The job after `request_cancel`, for callers that only want the job."""
         return self.request_cancel(job_id)[0]
 
-    def request_cancel(self, job_id: int) -> tuple[Job, CancelOutcome]:
+    def request_cancel(self, job_id: SupportsIndex) -> tuple[Job, CancelOutcome]:
         """Cancels a queued job, or asks the worker running it to stop it; a finished job
         stays as it ended (nothing to stop, nothing audited). Says which it did, as the
         job's status cannot: a running job asked to stop is still running. A job that
@@ -2072,7 +2072,7 @@ class Studio:
 
     # -- history ---------------------------------------------------------------------------
 
-    def job(self, job_id: int, listed: bool = False) -> Job:
+    def job(self, job_id: SupportsIndex, listed: bool = False) -> Job:
         """A job whole, or `listed`: without its event and result (`Store.job`)."""
         return self.store.job(job_id, listed)
 
