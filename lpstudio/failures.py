@@ -292,8 +292,36 @@ def checked_contacts(
                 field=field,
                 fix=CONTACT_FIXES[kind],
             )
+        elif mail_address(value.strip()) is None:
+            raise InputError(
+                f"{field} {value!r} has a domain with no IDNA (ASCII) form, which mail "
+                "servers need",
+                field=field,
+                fix=CONTACT_FIXES[kind],
+            )
         contacts[kind] = value.strip()
     return contacts
+
+
+def mail_address(address: str) -> str | None:
+    """`address` (an addr-spec, or a "Name <addr>") with its domain in its IDNA (punycode)
+    form, as the failure webhook's host is shown (httpx encodes it): every relay takes
+    `ops@xn--bcher-kva.de`, where `ops@bücher.de` needs SMTPUTF8, which many relays lack.
+    Only a local part that is not ASCII still needs it. None for a domain with no such
+    form; an ASCII domain is kept as written."""
+    from email.utils import parseaddr
+
+    import httpx
+
+    spec = parseaddr(address)[1]
+    domain = spec.rpartition("@")[2]
+    if domain.isascii():
+        return address
+    try:
+        host = httpx.URL(scheme="http", host=domain).raw_host.decode("ascii")
+    except httpx.InvalidURL:
+        return None
+    return address.replace(spec, f"{spec.rpartition('@')[0]}@{host}")
 
 
 def shown_contacts(contacts: dict[str, str]) -> dict[str, str]:
@@ -375,6 +403,34 @@ def _webhook_failed(what: str, said: str, recipe: str, url: str) -> None:
     )
 
 
+def _not_ascii_refused(
+    studio: Studio, what: str, recipe: str, smtp: dict[str, Any], sender: str
+) -> None:
+    """Logs that the mail server lacks SMTPUTF8, which an address whose local part is not
+    ASCII (`josé@exemple.fr`) needs: naming the setting that holds it, not [smtp] host and
+    port, which work for every other address."""
+    name = recipe.removesuffix(".ipynb")
+    config = studio.workspace.root / CONFIG_NAME
+    if sender.isascii():
+        setting = f"notify.email of {name}"
+        how = f"`lpstudio settings {word(name)} --notify-email ADDRESS`"
+    else:
+        setting, how = f"[smtp] from in {config}", "set it there"
+    log.warning(
+        "failure e-mail for %s failed: the mail server %s:%s does not take addresses that "
+        "are not ASCII (SMTPUTF8), and %s is one%sgive an ASCII address for %s (%s), or a "
+        "relay that takes them ([smtp] in %s)",
+        what,
+        smtp["host"],
+        smtp["port"],
+        setting,
+        FIX_SAID,
+        setting,
+        how,
+        config,
+    )
+
+
 def tell(studio: Studio, body: dict[str, Any], what: str, subject: str) -> None:
     """Sends `body` to the failure contacts of its recipe: POSTed to the webhook, and
     written to the e-mail address as `subject` and one line."""
@@ -400,15 +456,21 @@ def tell(studio: Studio, body: dict[str, Any], what: str, subject: str) -> None:
         except WorkspaceError as exc:  # its message names the setting and the fix
             log.warning("failure e-mail for %s failed: %s", what, exc)
             return
+        # Both checked to have an IDNA form, when saved and when [smtp] was read.
+        sender = mail_address(smtp["from"]) or smtp["from"]
         try:
             message = EmailMessage()
             message["Subject"] = subject
-            message["From"] = smtp["from"]
-            message["To"] = contacts["email"]
+            message["From"] = sender
+            message["To"] = mail_address(contacts["email"]) or contacts["email"]
             fix = f"{FIX_SAID}{error['fix']}" if error.get("fix") else ""
             message.set_content(f"{subject}: {error['ename']}: {error['evalue']}{fix}\n{step}")
             with smtplib.SMTP(smtp["host"], smtp["port"], timeout=10) as client:
+                # With SMTPUTF8 when an address's local part is not ASCII and the server
+                # offers it; refused (SMTPNotSupportedError) when it does not.
                 client.send_message(message)
+        except smtplib.SMTPNotSupportedError:
+            _not_ascii_refused(studio, what, body["recipe"], smtp, sender)
         except OSError as exc:  # smtplib's errors too: which server, which setting, the fix
             log.warning(
                 "failure e-mail for %s failed: the mail server %s:%s ([smtp] host and port) "

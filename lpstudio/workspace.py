@@ -448,6 +448,8 @@ def _checked_smtp(config: dict[str, Any], config_path: Path) -> dict[str, Any]:
     then."""
     from email.utils import parseaddr
 
+    from .failures import mail_address
+
     smtp = {key: _value(config, config_path, "smtp", key) for key in KNOWN_SETTINGS["smtp"]}
     host, port, sender = smtp["host"], smtp["port"], smtp["from"]
     problems = (
@@ -467,7 +469,8 @@ def _checked_smtp(config: dict[str, Any], config_path: Path) -> dict[str, Any]:
             "from",
             not isinstance(sender, str)
             or "@" not in parseaddr(sender)[1]
-            or any(c in sender for c in "\r\n"),  # a header: one line
+            or any(c in sender for c in "\r\n")  # a header: one line
+            or mail_address(sender) is None,  # a domain mail servers cannot be given
             "an e-mail address",
             'from = "lpstudio@brand.example"',
         ),

@@ -1021,14 +1021,17 @@ class _Mailbox:
 
     def __init__(self) -> None:
         self.messages: list[Any] = []
+        self.envelopes: list[Any] = []  # as sent: their recipients, their raw content
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         self.messages.append(message_from_bytes(envelope.content))
+        self.envelopes.append(envelope)
         return "250 OK"
 
-    def serve(self) -> Any:
+    def serve(self, **options: Any) -> Any:
         """A started loopback SMTP server for this mailbox; its `port` is the one it bound
-        itself (port 0): a port chosen before it starts may be taken by the time it binds."""
+        itself (port 0): a port chosen before it starts may be taken by the time it binds.
+        `options` go to aiosmtpd's SMTP (`enable_SMTPUTF8=True`: a relay that offers it)."""
         from aiosmtpd.controller import Controller
 
         class OnItsOwnPort(Controller):
@@ -1036,7 +1039,7 @@ class _Mailbox:
                 self.port = self.server.sockets[0].getsockname()[1]
                 super()._trigger_server()
 
-        smtp = OnItsOwnPort(self, hostname="127.0.0.1", port=0)
+        smtp = OnItsOwnPort(self, hostname="127.0.0.1", port=0, **options)
         smtp.start()
         return smtp
 

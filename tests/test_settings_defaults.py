@@ -6,10 +6,11 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
+from click.testing import CliRunner, Result
 
 from lpstudio.cli import main
 from lpstudio.sandbox import Sandbox
@@ -97,6 +98,101 @@ def test_a_mail_server_that_refuses_is_logged_naming_it_the_setting_and_the_fix(
     assert said.startswith(f"failure e-mail for job 1 failed: the mail server 127.0.0.1:{port}")
     assert "([smtp] host and port)" in said and "refused" in said.lower(), said
     assert f"fix: check [smtp] in {config}" in said, said
+
+
+def told_by_e_mail(ws: Path, address: str, sender: str, port: int) -> None:
+    """Saves `address` as p/told's failure e-mail and tells it of job 1 through the mail
+    server on `port`, sending as `sender` ([smtp] from)."""
+    from lpstudio.failures import tell
+
+    with (ws / "lpstudio.toml").open("a") as written:
+        written.write(f'\n[smtp]\nhost = "127.0.0.1"\nport = {port}\nfrom = "{sender}"\n')
+    write_recipe(ws, "p/told")
+    with Studio.open(ws, user="alice") as studio:
+        studio.save_settings("p/told", notify={"email": address})
+        body = {"recipe": "p/told.ipynb", "error": {"ename": "ValueError", "evalue": "boom"}}
+        tell(studio, body, "job 1", "lpstudio: job 1 of p/told failed")
+
+
+@pytest.mark.parametrize(
+    ("address", "sender", "smtputf8", "sent_to", "sent_from"),
+    [
+        ("ops@bücher.de", "studio@brand.example", False, "ops@xn--bcher-kva.de", None),
+        ("ops@brand.example", "studio@bücher.de", False, None, "studio@xn--bcher-kva.de"),
+        ("josé@exemple.fr", "studio@brand.example", True, "josé@exemple.fr", None),
+    ],
+    ids=["idn-domain", "idn-sender-domain", "local-part-through-smtputf8"],
+)
+def test_a_failure_e_mail_to_an_international_address_is_sent(
+    ws: Path,
+    caplog: pytest.LogCaptureFixture,
+    address: str,
+    sender: str,
+    smtputf8: bool,
+    sent_to: str | None,
+    sent_from: str | None,
+) -> None:
+    """`ops@bücher.de` was saved, then never sent: a relay without SMTPUTF8 (many) refused
+    it, where its domain in IDNA form, as the webhook's host is shown, needs none; and a
+    local part that is not ASCII goes through a relay that offers SMTPUTF8."""
+    caplog.set_level(logging.WARNING, logger="lpstudio.failures")
+    mailbox = _Mailbox()
+    smtp = mailbox.serve(enable_SMTPUTF8=smtputf8)
+    try:
+        told_by_e_mail(ws, address, sender, smtp.port)
+    finally:
+        smtp.stop()
+    assert not e_mail_failures(caplog)
+    (envelope,) = mailbox.envelopes
+    to, by = sent_to or address, sent_from or sender
+    assert (envelope.rcpt_tos, envelope.mail_from) == ([to], by)
+    assert f"From: {by}\r\nTo: {to}\r\n".encode() in envelope.content, envelope.content
+
+
+@pytest.mark.parametrize(
+    ("address", "sender", "setting", "how"),
+    [
+        (
+            "josé@exemple.fr",
+            "studio@brand.example",
+            "notify.email of p/told",
+            "`lpstudio settings p/told --notify-email ADDRESS`",
+        ),
+        ("ops@brand.example", "studio-é@brand.example", "[smtp] from in {config}", "set it there"),
+    ],
+    ids=["contact", "sender"],
+)
+def test_a_local_part_a_relay_without_smtputf8_refuses_is_logged_naming_its_setting(
+    ws: Path, caplog: pytest.LogCaptureFixture, address: str, sender: str, setting: str, how: str
+) -> None:
+    """The log blamed `[smtp]` host and port, which send every other address: it names the
+    address's own setting, and the two fixes."""
+    caplog.set_level(logging.WARNING, logger="lpstudio.failures")
+    mailbox = _Mailbox()
+    smtp = mailbox.serve(enable_SMTPUTF8=False)  # aiosmtpd's Controller offers it unless told
+    try:
+        told_by_e_mail(ws, address, sender, smtp.port)
+    finally:
+        smtp.stop()
+    assert not mailbox.envelopes
+    config = ws / "lpstudio.toml"
+    setting = setting.format(config=config)
+    (said,) = e_mail_failures(caplog)
+    assert said == (
+        f"failure e-mail for job 1 failed: the mail server 127.0.0.1:{smtp.port} does not "
+        f"take addresses that are not ASCII (SMTPUTF8), and {setting} is one\n  fix: give an "
+        f"ASCII address for {setting} ({how}), or a relay that takes them ([smtp] in {config})"
+    )
+
+
+def test_an_e_mail_domain_with_no_idna_form_is_refused_when_saved(
+    cli: Callable[..., Result], ws: Path
+) -> None:
+    """Saved, it could only fail when a job failed, the moment its e-mail was needed."""
+    write_recipe(ws, "p/told")
+    result = cli("settings", "p/told", "--notify-email", "ops@☃.net")
+    assert result.exit_code != 0
+    assert "--notify-email 'ops@☃.net' has a domain with no IDNA (ASCII) form" in result.output
 
 
 @pytest.mark.parametrize("table", ["store", "users", "kernels"])
