@@ -189,3 +189,11 @@ def word(text: object) -> str:
     """`text` (a recipe's path, a folder) as one word of the command a fix shows: a path
     may hold a space or a quote, and a fix is pasted into a shell as it is."""
     return shlex.quote(str(text))
+
+
+def not_utf8(exc: UnicodeDecodeError) -> str:
+    """How a file that is no UTF-8 text is said, after its name: its first byte that is not,
+    by its offset and its line, for its owner to find it (Latin-1's é is 0xe9, as older
+    editors and Excel's plain "CSV" on Windows write it)."""
+    line = exc.object.count(b"\n", 0, exc.start) + 1
+    return f"is not UTF-8 text (byte {exc.start} is {exc.object[exc.start]:#04x}, line {line})"

@@ -166,6 +166,26 @@ def test_a_first_row_longer_than_the_header_is_refused_not_read_shifted(
     assert recipients(sandbox) == {}
 
 
+def test_a_latin_1_invoices_file_is_named_with_its_byte_and_the_fix(
+    workspace: Path,  # noqa: F811 (the fixture)
+    sandbox: Sandbox,
+) -> None:
+    """Excel's plain "CSV" on Windows is Latin-1: the job stopped with a bare
+    UnicodeDecodeError from the cell reading it, naming neither the parameter nor the fix."""
+    rows = [HEADER, "INV-1,José,+14155550100,5.00,EUR,2026-12-02,open"]
+    (workspace / "projects" / "demo" / "factures.csv").write_bytes(
+        "\n".join(rows).encode("latin-1") + b"\n"
+    )
+    error = _failed(workspace, "-p", "invoices_csv", "factures.csv")
+    assert error["ename"] == "InputError", error
+    byte = len(HEADER) + len("\nINV-1,Jos")  # the é
+    assert error["evalue"] == (
+        f"invoices_csv 'factures.csv' is not UTF-8 text (byte {byte} is 0xe9, line 2)\n"
+        "  fix: save factures.csv as UTF-8 (in Excel: Save As, CSV UTF-8), then run it again"
+    ), error
+    assert recipients(sandbox) == {}
+
+
 def test_an_invoice_without_a_readable_due_date_is_skipped_saying_why(
     workspace: Path,  # noqa: F811 (the fixture)
     sandbox: Sandbox,

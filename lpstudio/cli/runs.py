@@ -14,7 +14,7 @@ import click
 
 from .. import strictjson, strictyaml
 from ..checks import check_run_event
-from ..errors import InputError, LpstudioError, ParameterError
+from ..errors import InputError, LpstudioError, ParameterError, not_utf8
 from ..failures import describe_trigger
 from ..jobviews import cancel_said, cancel_to_dict, listed_job, rerun_warning
 from ..parameters import coerce, mapping_example
@@ -76,7 +76,7 @@ def _read_file(file: Path, option: str, what: str, kind: str) -> str:
         ) from None
     except UnicodeDecodeError as exc:
         raise InputError(
-            f"{what} {file} is not UTF-8 text (byte {exc.start} is {exc.object[exc.start]:#04x})",
+            f"{what} {file} {not_utf8(exc)}",
             field=option,
             fix=f"save the {kind} file as UTF-8 (your editor's encoding option), then try again",
         ) from None
