@@ -495,6 +495,7 @@ def test_a_job_taken_for_lost_between_two_of_its_heartbeats_is_refused(ws: Path)
         ("smtp", "host", "5", "smtp.host", "host = "),
         ("smtp", "from", '"not an address"', "smtp.from", "from = "),
         ("smtp", "from", '"a@brand.example\\nBcc: b@else.example"', "smtp.from", "from = "),
+        ("smtp", "from", '"studio@☃.net"', "smtp.from", "from = "),  # no IDNA form
         # A URL was taken for a folder of that name inside the workspace, without a word.
         ("history", "path", '"s3://brand/history"', "history.path", "mounted as a folder"),
         ("history", "path", '"file:///mnt/history"', "history.path", "/mnt/shared/history"),
