@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import errno
-import json
 import re
 import signal
 import sys
@@ -29,6 +28,7 @@ from .base import (
     main,
     workspace_option,
 )
+from .output import cell, value_text
 
 
 def _active_admin(path: Path) -> str | None:
@@ -175,8 +175,8 @@ def audit(limit: int, workspace: Path | None, as_json: bool) -> None:
         return
     for entry in entries:
         click.echo(
-            f"{local_text(entry['at'])}  {entry['user']:<12} {entry['action']:<12} "
-            f"{entry['target']} {json.dumps(entry['detail']) if entry['detail'] else ''}"
+            f"{local_text(entry['at'])}  {cell(entry['user'], 12)} {cell(entry['action'], 12)} "
+            f"{entry['target']} {value_text(entry['detail']) if entry['detail'] else ''}"
         )
 
 
@@ -325,8 +325,8 @@ def api_clients_list(workspace: Path | None, as_json: bool) -> None:
         quota = f"{client['quota_per_day']}/day" if client["quota_per_day"] else "no quota"
         state = f"revoked {local_text(client['revoked_at'])}" if client["revoked"] else "active"
         click.echo(
-            f"{client['name']:<16} {','.join(client['endpoints']):<20} "
-            f"{client['rate_per_minute']}/min  {quota:<10} {state:<8} "
+            f"{cell(client['name'], 16)} {cell(','.join(client['endpoints']), 20)} "
+            f"{client['rate_per_minute']}/min  {cell(quota, 10)} {cell(state, 8)} "
             f"made {local_text(client['created_at'])} by {client['created_by']}"
         )
 
@@ -397,7 +397,7 @@ def store_copy(url: str, workspace: Path | None, as_json: bool) -> None:
         return
     click.echo(f"copied the store {copied.source} into {copied.target}: {copied.rows} rows")
     for table, rows in copied.tables.items():
-        click.echo(f"  {table:<20} {rows}")
+        click.echo(f"  {cell(table, 20)} {rows}")
     click.echo(f"next: {copied.next_step}")
 
 

@@ -13,7 +13,6 @@ from typing import Any, NoReturn
 import click
 from sqlalchemy.exc import OperationalError
 
-from .. import strictjson
 from ..errors import InputError, LpstudioError, NotFoundError, StoreUnavailable
 from ..failures import describe_error
 from ..jobviews import job_to_dict, plain_error
@@ -21,6 +20,7 @@ from ..models import Job
 from ..store import FINAL_STATES, SUCCEEDED, job_id_in, not_a_job_id, unavailable
 from ..studio import Studio
 from ..times import local_text
+from .output import escaping_streams, json_document, value_text
 
 
 class FiniteRange(click.FloatRange):
@@ -72,7 +72,7 @@ workspace_option = click.option(
 
 
 def _emit(data: Any) -> None:
-    click.echo(strictjson.dumps(data, indent=2, default=str, ensure_ascii=False))
+    click.echo(json_document(data))
 
 
 def _as_option(exc: LpstudioError) -> None:
@@ -201,9 +201,9 @@ def _print_job(studio: Studio, job: Job, as_json: bool, verbose: bool = False) -
         click.echo(f"  created:  {local_text(job.created_at)}")
         click.echo(f"  progress: {job.cells_done}/{job.cells_total} cells")
         if not job.purged:  # erased, not empty
-            click.echo(f"  params:   {strictjson.dumps(job.parameters)}")
+            click.echo(f"  params:   {value_text(job.parameters)}")
         if job.event is not None:  # a webhook's delivery may be 1 MB: bounded as a result
-            event = strictjson.dumps(job.event, ensure_ascii=False)
+            event = value_text(job.event)
             if len(event) > RESULT_LINE:
                 whole = f"`lpstudio show {job.id} --json` gives the whole event"
                 event = f"{event[:RESULT_LINE]}... ({len(event)} characters; {whole})"
@@ -248,7 +248,7 @@ def _print_result(job_id: int, result: Any) -> None:
     whole = f"`lpstudio show {job_id} --json` gives the whole result"
     counts = _result_counts(result) if isinstance(result, dict) else []
     if not counts:
-        text = strictjson.dumps(result, ensure_ascii=False)
+        text = value_text(result)
         if len(text) <= RESULT_LINE:
             click.echo(f"  result:   {text}")
         else:
@@ -413,6 +413,10 @@ class _Main(_Group):
     (and `{"error": ...}` under `--json`), and Ctrl-C exits 130 wherever it lands."""
 
     group_class = _Group
+
+    def main(self, *args: Any, **kwargs: Any) -> Any:
+        escaping_streams()  # the streams the console script, or a test, runs it with
+        return super().main(*args, **kwargs)
 
     def make_context(
         self,

@@ -24,6 +24,7 @@ from .base import (
     main,
     workspace_option,
 )
+from .output import cell
 
 
 @main.command()
@@ -45,7 +46,7 @@ def connectors(workspace: Path | None, as_json: bool) -> None:
         _emit(found)
         return
     for item in found["connectors"]:
-        click.echo(f"{item['name']:<22} {item['title']}")
+        click.echo(f"{cell(item['name'], 22)} {item['title']}")
         fields = ", ".join(
             f"{name}{' (secret)' if spec.get('writeOnly') else ''}"
             for name, spec in item["fields"]["properties"].items()
@@ -59,7 +60,7 @@ def connectors(workspace: Path | None, as_json: bool) -> None:
             click.echo(f"  lists:    {', '.join(item['picklists'])}")
     for item in found["broken"]:
         message = item["message"].replace("\n", "\n  ")
-        click.echo(f"{item['name']:<22} broken: {message}")
+        click.echo(f"{cell(item['name'], 22)} broken: {message}")
         if item["fix"]:
             click.echo(f"  fix: {item['fix']}")
 
@@ -216,7 +217,9 @@ def connections_list(workspace: Path | None, as_json: bool) -> None:
         click.echo("no connections: add one with `lpstudio connections add`")
     for row in rows:
         fields = " ".join(f"{k}={v}" for k, v in row["fields"].items())
-        click.echo(f"{row['name']:<20} {row['type']:<22} {row['status']:<13} {fields}")
+        click.echo(
+            f"{cell(row['name'], 20)} {cell(row['type'], 22)} {cell(row['status'], 13)} {fields}"
+        )
         if row["status"] == "disconnected" and row["status_message"]:  # why, and the fix
             said, _, fix = row["status_message"].partition(FIX_SAID)
             click.echo(f"    {said}" + (f"\n    fix: {fix}" if fix else ""))

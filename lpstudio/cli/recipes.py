@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import itertools
-import json
 from datetime import datetime
 from operator import itemgetter
 from pathlib import Path
@@ -26,6 +25,7 @@ from .base import (
     main,
     workspace_option,
 )
+from .output import cell, value_text
 
 
 def _moment(text: str | None, option: str) -> str | None:
@@ -111,10 +111,11 @@ def _echo_recipe(row: dict[str, Any]) -> None:
     name = Path(row["recipe"]).name
     if row["problem"]:  # its state too: a started one still has its trigger fire, and fail
         problem = row["problem"].splitlines()[0]
-        click.echo(f"  {name:<32} {'BROKEN':<9} {row['state']:<8} {problem}")
+        click.echo(f"  {cell(name, 32)} {cell('BROKEN', 9)} {cell(row['state'], 8)} {problem}")
     else:
         click.echo(
-            f"  {name:<32} {row['trigger']:<9} {row['state']:<8} {last_text:<22} {row['title']}"
+            f"  {cell(name, 32)} {cell(row['trigger'], 9)} {cell(row['state'], 8)} "
+            f"{cell(last_text, 22)} {row['title']}"
         )
     errors = row["trigger_errors"]
     if errors["count"]:
@@ -153,7 +154,9 @@ def gallery(ctx: click.Context, workspace: Path | None, as_json: bool) -> None:
             group = card["group"]
             click.echo(group)
         connectors = ", ".join(card["connectors"]) or "no connections"
-        click.echo(f"  {card['name']:<28} {card['trigger']:<9} {card['title']} ({connectors})")
+        click.echo(
+            f"  {cell(card['name'], 28)} {cell(card['trigger'], 9)} {card['title']} ({connectors})"
+        )
 
 
 @gallery.command("try")
@@ -327,13 +330,13 @@ def _parameter_said(spec: dict[str, Any], saved: Any, required: bool, refused: b
     kind = spec.get("type", "any")
     kind = "/".join(kind) if isinstance(kind, list) else kind
     if saved is not ...:
-        return f"{json.dumps(saved, ensure_ascii=False)}  [{kind}, saved]"
+        return f"{value_text(saved)}  [{kind}, saved]"
     if required:
         return f"(none: required)  [{kind}]"
     if "default" not in spec:
         return f"(computed by the notebook)  [{kind}, default]"
     source = "default refused: give a value" if refused else "default"
-    return f"{json.dumps(spec['default'], ensure_ascii=False)}  [{kind}, {source}]"
+    return f"{value_text(spec['default'])}  [{kind}, {source}]"
 
 
 @main.command()
@@ -412,7 +415,7 @@ def versions(recipe: str, workspace: Path | None, as_json: bool) -> None:
     for version in found:
         click.echo(
             f"{version['id'][:12]}  {local_text(version['created_at'])}  "
-            f"{version['created_by']:<12} {_settings_said(version['settings'])}"
+            f"{cell(version['created_by'], 12)} {_settings_said(version['settings'])}"
         )
 
 

@@ -38,6 +38,7 @@ from .base import (
     main,
     workspace_option,
 )
+from .output import cell
 
 #: A job's own timeout, given to `run` or `rerun`: in seconds, above 0 (`Studio.job_fields`
 #: checks the Python API's and REST's the same way).
@@ -345,16 +346,19 @@ def jobs(
         if not found:
             click.echo("no jobs")
             return
-        click.echo(
-            f"{'ID':>6}  {'STATUS':<10} {'RECIPE':<40} {'CREATED':<20} {'DURATION':>9}  "
-            f"{'TRIGGER':<16} USER"
-        )
+        click.echo(_jobs_line("ID", "STATUS", "RECIPE", "CREATED", "DURATION", "TRIGGER", "USER"))
         for job in found:
-            trigger = describe_trigger(job)
-            click.echo(
-                f"{job.id:>6}  {job.status:<10} {job.recipe:<40} {local_text(job.created_at):<20} "
-                f"{_duration(job):>9}  {trigger:<16} {job.user}"
-            )
+            columns = (job.id, job.status, job.recipe, local_text(job.created_at), _duration(job))
+            click.echo(_jobs_line(*columns, describe_trigger(job), job.user))
+
+
+def _jobs_line(*columns: Any) -> str:
+    """A line of `lpstudio jobs`' table: its header, or a job's."""
+    id_, status, recipe, created, duration, trigger, user = columns
+    return (
+        f"{cell(id_, 6, '>')}  {cell(status, 10)} {cell(recipe, 40)} {cell(created, 20)} "
+        f"{cell(duration, 9, '>')}  {cell(trigger, 16)} {user}"
+    )
 
 
 @main.command()
