@@ -25,7 +25,7 @@ import pytest
 from click.testing import CliRunner
 
 from lpstudio.cli import main
-from lpstudio.errors import rerun_fix
+from lpstudio.errors import rerun_fix, word
 from lpstudio.models import TriggerState
 from lpstudio.server.fixes import for_role, in_rest_terms
 from lpstudio.studio import Studio
@@ -541,3 +541,44 @@ def test_each_step_of_a_fix_is_asked_of_who_can_take_it() -> None:
             "Connections panel; then Rerun of job 7 in the Jobs panel"
         )
     assert for_role(fix, "analyst") == fix and for_role(rest, "admin") == rest
+
+
+@pytest.mark.parametrize("recipe", ["l'été/relance d'été", "campañas été/rappel été", "campañas/x"])
+def test_a_recipe_named_with_quotes_spaces_or_accents_is_one_word_in_every_term(
+    recipe: str,
+) -> None:
+    """A name the shell quotes with a quote in it (`'l'"'"'été...'`) was misread: the REST
+    answer kept the CLI's words (`or reset_since when starting`), and the lab's rules took
+    no name with a space (`\\S+`) or an accent (`[\\w./-]+`)."""
+    name = word(recipe)
+    since = (
+        f"move it with `lpstudio start {name} --reset-since 2h` (or reset_since when "
+        "starting; stop it after if it should not run yet)"
+    )
+    assert in_rest_terms(since, recipe) == (
+        f'move it with POST {API}/recipes/{quote(recipe)}/start {{"reset_since": "2h"}} (stop '
+        "it after if it should not run yet)"
+    )
+    where = f"in the Settings of {recipe}"
+    moved = "type where it should poll from under Since and click Start, which polls again"
+    for said in (since, in_rest_terms(since, recipe) or ""):
+        assert lab_text(said, where).startswith(moved), said
+    told = {
+        f"from its folder: lpstudio settings {name} -p invoices_csv PATH": (
+            f"from its folder: set invoices_csv to its path {where}, then Save"
+        ),
+        f"bind it with `lpstudio settings {name} --connection lp=NAME`": (
+            f"choose a connection for lp under Connections {where}, then Save"
+        ),
+    }
+    for fix, lab in told.items():
+        assert lab_text(fix, where) == lab
+        assert lab_text(in_rest_terms(fix, recipe) or "", where) == lab
+    saved = f"or `lpstudio settings {name} -p days 7`"  # a notebook's form shows the CLI's
+    assert lab_text(saved, where) == f"or set days to 7 {where}, then Save"
+    given = f"then give it its value here with `lpstudio settings {name} -p token VALUE`"
+    named = "that recipe" if "'" in recipe else recipe  # the refusal's message names it
+    assert lab_text(given, where) == f"then set token in the Settings of {named} and Save"
+    assert lab_text(in_rest_terms(given, recipe) or "", where) == (
+        "then set token in the Settings of that recipe and Save"  # the URL escapes it
+    )

@@ -7,6 +7,7 @@ parameter and the fix that fits, or said by the job in the recipe's own terms.
 from __future__ import annotations
 
 import json
+import shlex
 from pathlib import Path
 
 import nbformat
@@ -16,6 +17,7 @@ from lpstudio.gallery import templates_dir
 from lpstudio.sandbox import Sandbox
 from lpstudio.studio import Studio
 from lpstudio.widgets import RecipeForm
+from lpstudio.widgets.common import lab_text
 
 from .conftest import run_json
 from .servers import serving
@@ -230,6 +232,28 @@ def test_an_invoices_file_that_is_not_there_is_named_with_the_fix(
     assert (put in said) == (given != "."), said  # a folder is no place for it
     assert "from the recipe's folder projects/demo/: " in said, said
     assert said.endswith("lpstudio settings demo/payment_reminder -p invoices_csv PATH"), said
+    assert recipients(sandbox) == {}
+
+
+def test_the_missing_invoices_file_s_fix_is_a_command_a_shell_takes_for_any_name(
+    workspace: Path,  # noqa: F811 (the fixture)
+    sandbox: Sandbox,
+) -> None:
+    """Its fix named the recipe unquoted (`lpstudio settings campañas été/rappel été -p
+    ...`): pasted, the shell split it; and the lab's rule took no name with a space."""
+    recipe = "campañas été/l'été rappel"
+    with Studio.open(workspace, user="alice") as studio:
+        studio.try_template("payment_reminder", "campañas été", new_name="l'été rappel")
+    code, job = run_json(
+        "run", recipe, *TODAY, "-p", "invoices_csv", "nosuch.csv", "--workspace", str(workspace)
+    )
+    assert code == 1 and job["status"] == "failed", job
+    fix = job["error"]["evalue"].split("\n  fix: ")[1]
+    command = fix.split("from the recipe's folder projects/campañas été/: ")[1]
+    assert shlex.split(command) == ["lpstudio", "settings", recipe, "-p", "invoices_csv", "PATH"]
+    assert lab_text(fix, f"in the Settings of {recipe}").endswith(
+        f"set invoices_csv to its path in the Settings of {recipe}, then Save"
+    )
     assert recipients(sandbox) == {}
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import shlex
 import stat
 from pathlib import Path
 
@@ -60,11 +62,17 @@ def test_init_inside_another_workspace_is_refused_and_writes_nothing(ws: Path) -
 def test_init_without_terms_and_without_terminal_refuses_and_writes_nothing(
     tmp_path: Path,
 ) -> None:
-    root = tmp_path / "brand"
+    """Its fix gave the path unquoted: a path with a space, pasted, was two arguments."""
+    root = tmp_path / "mes marques été"
     result = CliRunner().invoke(main, ["init", str(root)])
     assert result.exit_code == 2
     assert "terms" in result.output and "--accept-terms" in result.output
     assert not root.exists()
+    command = re.findall(r"`lpstudio ([^`]*)`", result.output)
+    assert [shlex.split(said) for said in command] == [["init", str(root), "--accept-terms"]]
+    pasted = CliRunner().invoke(main, shlex.split(command[0]))
+    assert pasted.exit_code == 0, pasted.output
+    assert (root / "lpstudio.toml").exists()
 
 
 def test_init_asks_on_a_terminal(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

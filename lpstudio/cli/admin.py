@@ -12,7 +12,7 @@ from pathlib import Path
 import click
 
 from ..api_clients import MAX_QUOTA_PER_DAY
-from ..errors import InputError
+from ..errors import InputError, word
 from ..store import MAX_LISTED
 from ..studio import TERMS, Studio
 from ..times import local_text
@@ -106,7 +106,7 @@ def init(
             raise InputError(
                 "the terms must be accepted, and there is no terminal to ask on",
                 field="accept_terms",
-                fix=f"read the terms above, then run `lpstudio init {path} --accept-terms`",
+                fix=f"read the terms above, then run `lpstudio init {word(path)} --accept-terms`",
             )
         accept_terms = click.confirm("Do you accept these terms?", default=False, err=True)
     kept = _connection_names(path) if active and sandbox else set()

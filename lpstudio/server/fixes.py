@@ -38,8 +38,10 @@ from .routes import permissions
 #: A command that a fix names.
 COMMAND = re.compile(r"`lpstudio ([^`]*)`")
 
-#: One word of a command as a fix shows it, a shell-quoted one (`'my shop/cart.ipynb'`) too.
-WORD = r"((?:'[^']*'|[^\s'`])+)"
+#: One word of a command as a fix shows it, a shell-quoted one (`'my shop/cart.ipynb'`) too,
+#: as `errors.word` quotes it: a quote in it closes the quoting and is said in double quotes
+#: (`'l'"'"'été/relance d'"'"'été'`). lab_terms.json's rules take a recipe's word alike.
+WORD = r"""((?:'[^']*'|"[^"`]*"|[^\s'"`])+)"""
 
 #: The recipe where a fix names none (`lpstudio run`, `RECIPE`) and the request names none.
 SOME_RECIPE = "RECIPE"
