@@ -46,33 +46,43 @@ MISSING_CSV = (
     "the recipe's folder projects/billing/: lpstudio settings billing/reminder -p "
     "invoices_csv PATH"
 )
+#: A recipe whose name the shell quotes (a space, an accent): the lab's rule took no such name.
+QUOTED = "campañas été/rappel été.ipynb"
+QUOTED_CSV = (
+    "invoices_csv: 'nofile.csv' is no file; give another CSV of invoices, from the recipe's "
+    "folder projects/campañas été/: lpstudio settings 'campañas été/rappel été' -p "
+    "invoices_csv PATH"
+)
 
 
 def seed_jobs(studio: Studio) -> dict[str, int]:
-    """A reminder job that skipped recipients, and one that failed on a missing CSV (ended by
-    hand: no kernel); returns their ids."""
-    recipe = studio.recipe(RECIPE)
-    version = studio.store.snapshot(RECIPE, recipe.canonical_json, {}, "alice")
+    """A reminder job that skipped recipients, and one of it and one of QUOTED that failed on
+    a missing CSV (ended by hand: no kernel); returns their ids."""
 
-    def job(status: str, **fields: Any) -> int:
+    def job(status: str, name: str = RECIPE, **fields: Any) -> int:
+        recipe = studio.recipe(name)
+        version = studio.store.snapshot(name, recipe.canonical_json, {}, "alice")
         made = studio.store.create_job(
-            recipe=RECIPE, version_id=version, trigger="manual", parameters={}, user="alice"
+            recipe=name, version_id=version, trigger="manual", parameters={}, user="alice"
         )
         studio.store.finish_job(made.id, status, cells_done=3, cells_total=9, **fields)
         return made.id
 
-    error = {
-        "ename": "FileNotFoundError",
-        "evalue": MISSING_CSV,
-        "traceback": [f"FileNotFoundError: {MISSING_CSV}"],
-        "cell": 3,
-        "execution_count": 4,
-    }
+    def error(said: str) -> dict[str, Any]:
+        return {
+            "ename": "FileNotFoundError",
+            "evalue": said,
+            "traceback": [f"FileNotFoundError: {said}"],
+            "cell": 3,
+            "execution_count": 4,
+        }
+
     return {
         "skipped": job(
             "succeeded", result={"accepted": 0, "skipped": SKIPPED, "uncertain": [UNCERTAIN]}
         ),
-        "failed": job("failed", error=error),
+        "failed": job("failed", error=error(MISSING_CSV)),
+        "quoted": job("failed", QUOTED, error=error(QUOTED_CSV)),
     }
 
 
@@ -96,6 +106,7 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, dict[s
         Studio.init(root, accept_terms=True, admin="alice", sandbox=sandbox.url).close()
         with Studio.open(root, user="alice") as studio:
             studio.try_template("payment_reminder", "billing", "reminder")
+            studio.try_template("payment_reminder", "campañas été", "rappel été")
             fields = {
                 "account_id": "1",
                 "client_id": "c",
@@ -170,3 +181,13 @@ def test_a_jobs_view_names_each_skipped_recipient_and_says_an_errors_fix_in_stud
         jobs.get_by_role("button", name=f"Error job {ids['failed']}", exact=True).click()
         text = jobs.locator(".lps-details .lps-error-message").inner_text()
         assert f"projects/billing/: {fix}" in text and "lpstudio settings" not in text, text
+
+    with admin_page() as page:  # a name the fix's command quotes: said as the lab shows it
+        command(page, "lpstudio:open-jobs", {"recipe": QUOTED})
+        jobs = page.locator(".lps-jobs:visible")
+        jobs.get_by_role("button", name=f"Error job {ids['quoted']}", exact=True).click()
+        text = jobs.locator(".lps-details .lps-error-message").inner_text()
+        assert (
+            "projects/campañas été/: set invoices_csv to its path in the Settings of campañas "
+            "été/rappel été, then Save"
+        ) in text, text
