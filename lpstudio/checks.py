@@ -36,17 +36,37 @@ if TYPE_CHECKING:
     from .recipe import Recipe
 
 
-def check_file_name(name: str, field: str, what: str, fix: str) -> None:
-    """A file or folder name a user typed: one plain, visible name the file system takes."""
-    if (
-        not name
-        or name != name.strip()
-        or name.startswith(".")
-        or "/" in name
-        or len(name.encode()) > 100
-        or not name.isprintable()
-    ):
-        raise InputError(f"invalid {what} {name!r}", field=field, fix=fix)
+#: The longest name of a file or folder a user gives, in UTF-8 bytes (what file systems
+#: count): a recipe's path holds several, and a file system takes 255 for the whole name.
+MAX_NAME_BYTES = 100
+
+
+def check_file_name(name: str, field: str, what: str, fix: str, typed: bool = True) -> None:
+    """A file or folder name a user typed: one plain, visible name the file system takes.
+    Each cause is said as it is, a length in the bytes the limit counts (a Japanese
+    character takes 3: 33 fill it), with its own fix where the user can change the name
+    (`typed`); else (a path a package holds) with `fix`, for any cause."""
+    size = len(name.encode())
+    hidden = next((char for char in name if not char.isprintable()), None)
+    if not name:
+        cause, own = "is empty", fix
+    elif name != name.strip():
+        cause, own = "begins or ends with a blank", "remove the blanks around it"
+    elif name.startswith("."):
+        cause, own = "begins with '.', which hides it", "remove the leading '.'"
+    elif "/" in name:
+        cause, own = "holds '/'", fix
+    elif size > MAX_NAME_BYTES:
+        cause = f"is {size} bytes in UTF-8, more than {MAX_NAME_BYTES}"
+        own = (
+            f"shorten it to at most {MAX_NAME_BYTES} bytes (a letter beyond ASCII takes 2 to 4: "
+            "33 Japanese or 50 Hebrew characters fill it)"
+        )
+    elif hidden is not None:
+        cause, own = f"holds {hidden!r}, a character that shows as nothing", "remove it"
+    else:
+        return
+    raise InputError(f"invalid {what} {name!r}: it {cause}", field=field, fix=own if typed else fix)
 
 
 def distinct_name(folder: Path, name: str, field: str, what: str, suffix: str = "") -> str:

@@ -598,7 +598,7 @@ def _plan(
         field = "recipes" if rel in manifest["recipes"] else "files"
         refuse_held_secret(rel, field, "path", hidden, "rename it before exporting it again")
         for part in rel.split("/"):
-            check_file_name(part, where, "path", _AGAIN)
+            check_file_name(part, where, "path", _AGAIN, typed=False)
         if rel not in members:
             raise _refused(f"{where} lists {rel}, which the package lacks")
     for rel in members:

@@ -85,6 +85,37 @@ def test_try_refuses_bad_targets_and_writes_nothing(ws: Path, cli) -> None:
     assert (conflict_dir / "invoices.csv").read_text() == "mine\n"
 
 
+def test_a_name_too_long_is_refused_saying_its_bytes_and_each_other_cause_its_own(
+    ws: Path, cli
+) -> None:
+    """A Japanese name of 34 characters (102 bytes) was refused as "invalid recipe name ...
+    give a plain file name such as my_reminder", as was a folder: nothing said the limit is
+    100 bytes in UTF-8, which 33 Japanese characters reach."""
+    fits = "お客様への支払いリマインダー（月末締め）第二版・東日本エリア向け２"  # 99 bytes
+    tried = cli("gallery", "try", "payment_reminder", "--project", "キャンペーン", "--name", fits)
+    assert tried.exit_code == 0, tried.output
+    longer = fits + "３"
+    refused = cli(
+        "gallery", "try", "payment_reminder", "--project", "キャンペーン", "--name", longer
+    )
+    assert refused.exit_code == 2, refused.output
+    assert f"invalid recipe name {longer!r}: it is 102 bytes in UTF-8, more than 100" in (
+        refused.output
+    )
+    assert "fix: shorten it to at most 100 bytes" in refused.output, refused.output
+    folder = cli("gallery", "try", "payment_reminder", "--project", f"キャンペーン/{longer}")
+    assert folder.exit_code == 2, folder.output
+    assert f"invalid project folder {longer!r}: it is 102 bytes in UTF-8" in folder.output
+    for name, cause, fix in (
+        (".été", "begins with '.', which hides it", "remove the leading '.'"),
+        ("été/x", "holds '/'", "give a plain file name such as my_reminder"),
+    ):
+        said = cli("gallery", "try", "payment_reminder", "--project", "p", "--name", name)
+        assert said.exit_code == 2, said.output
+        assert f"invalid recipe name {name!r}: it {cause}\n  fix: {fix}" in said.output
+    assert not (ws / "projects" / "p").exists()
+
+
 def test_a_blank_name_is_refused_and_an_absent_one_is_the_template_s(ws: Path, cli) -> None:
     """`--name "   "` copied the template under its own name without a word (the lab's
     dialog did too): a blank name is refused naming it, with the way to the template's."""
