@@ -18,7 +18,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from .connections import NAME_PATTERN
+from .connections import NAME_PATTERN, NAME_SAID
 from .errors import InputError, NotFoundError
 from .models import ApiClient, utcnow
 from .roles import CREATE_API_CLIENT, REVOKE_API_CLIENT
@@ -134,7 +134,7 @@ class ApiClients:
             raise InputError(
                 f"invalid API client name {name!r}",
                 field="name",
-                fix="use lower-case letters, digits, '-' and '_' (at most 64), e.g. cb-bot",
+                fix=f"use {NAME_SAID}, e.g. cb-bot",
             )
         rate = whole(rate_per_minute)  # JSON's 10.0 is 10, as JSON Schema's integer has it
         if rate is None or rate < 1:

@@ -40,6 +40,12 @@ log = logging.getLogger("lpstudio.connections")
 #: A connection's (or an API client's) name, whole: `(?!\n)`, as Python's `$` alone lets a
 #: final line break through.
 NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}(?!\n)$")
+#: What `NAME_PATTERN` takes, in words: its letters are ASCII's (`é` or `オ` are letters too,
+#: and refused), for a connection's, an API client's and a slot's name alike.
+NAME_SAID = (
+    "lower-case ASCII letters a-z, digits, '-' and '_', starting with a letter or digit (at "
+    "most 64)"
+)
 
 #: Seconds a connection test may take: past them it fails, and the CLI, the REST API and a
 #: server's exit stop waiting for it (`conn.http()` has its own timeouts; other clients and
@@ -710,7 +716,7 @@ def _check_name(name: str, hidden: Collection[str] = ()) -> None:
         raise InputError(
             f"invalid connection name {name!r}",
             field="name",
-            fix="use lower-case letters, digits, '-' and '_' (at most 64), e.g. lp-prod",
+            fix=f"use {NAME_SAID}, e.g. lp-prod",
         )
 
 

@@ -26,7 +26,7 @@ import nbformat
 from jsonschema_specifications import REGISTRY as SPECIFICATIONS
 
 from . import strictjson
-from .connections import NAME_PATTERN
+from .connections import NAME_PATTERN, NAME_SAID
 from .errors import InputError, LpstudioError, NotFoundError, RecipeError, word
 from .jsonschemas import PATTERN_SAID, dangling_reference, said_in_json
 from .parameters import Parameter, build_schema, inspect_parameters
@@ -50,6 +50,8 @@ TRIGGER_FIELD = "metadata.lpstudio.trigger."
 
 #: The characters of a callable's `trigger.path` (its segments: `_check_call_path`).
 CALL_PATH = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_./-]*(?!\n)$")
+#: What a segment of `CALL_PATH` holds, in words: its letters are ASCII's (`é`, `オ` are not).
+_CALL_PATH_SAID = "ASCII letters A-Z or a-z, digits, '_', '.' or '-'"
 #: The segments of a path that no URL reaches as written, and why: a client removes `.`
 #: and `..` (RFC 3986, section 5.2.4), and a proxy may merge `//` (nginx's `merge_slashes`).
 _UNREACHABLE_SEGMENTS = {
@@ -564,8 +566,7 @@ class Recipe:
                 "connection name (the connection named like a slot fills it)",
                 field=where,
                 fix=f"rename the slot in {where}, and where the recipe names it, with "
-                "lower-case letters, digits, '-' and '_', starting with a letter or digit (at "
-                "most 64), e.g. crm",
+                f"{NAME_SAID}, e.g. crm",
             )
         return RecipeError(
             f"recipe {self.name}: {where} is invalid: {said_in_json(error)}",
@@ -651,14 +652,11 @@ class Recipe:
         if found is None:
             return
         where = "metadata.lpstudio.trigger.path"
-        closest = _closest_path(path)
-        example = "such as 'v1/optin'" if closest is None else f"closest: {closest!r}"
         raise RecipeError(
             f"recipe {self.name}: {where} {path!r} {found}",
             field=where,
-            fix=f"write {where} as segments of letters, digits, '_', '.' and '-' separated "
-            f"by single slashes, no . or .., the first starting with a letter or digit "
-            f"({example})",
+            fix=f"write {where} as segments of {_CALL_PATH_SAID} separated by single slashes, "
+            f"no . or .., the first starting with a letter or digit ({_closest_said(path)})",
         )
 
     def _check_trigger_name(self) -> None:
@@ -966,29 +964,55 @@ def _unreachable(path: str) -> str | None:
         return f"has {found}: its calls would reach another path"
     if not CALL_PATH.match(path):
         return (
-            "holds a character other than letters, digits, '_', '.', '/' and '-', or does "
-            "not start with a letter or digit"
+            "holds a character other than ASCII letters A-Z or a-z, digits, '_', '.', '-' or "
+            "'/', or does not start with a letter or digit"
         )
     return None
 
 
-def _closest_path(path: str) -> str | None:
-    """The valid callable path nearest `path`, for its refusal's fix; None when none is
-    near. Its segments as a client sends them (`.` and `..` resolved, `//` merged, as
-    `posixpath.normpath` does) with their accents dropped (`café` as `cafe`) and each run
-    of other characters as one `-`, none at a segment's ends (`Opt In!` as `Opt-In`), and
-    what leads it that is no letter or digit (`/lead` as `lead`) dropped."""
+def _closest_said(path: str) -> str:
+    """The valid callable path nearest `path`, in its refusal's fix (`_closest_path`): each
+    segment it could not spell in ASCII (`オプトイン`) kept as a NAME to write, not dropped."""
+    closest, lost = _closest_path(path)
+    if closest is None:
+        return "such as 'v1/optin'"
+    if not lost:
+        return f"closest: {closest!r}"
+    names = ", ".join(f"{name}: {segment!r}" for name, segment in lost.items())
+    return f"closest: {closest!r}, {names} spelt in ASCII letters"
+
+
+def _closest_path(path: str) -> tuple[str | None, dict[str, str]]:
+    """The valid callable path nearest `path` (None when none is near), and the segments
+    it holds a NAME for (`NAME`, `NAME1`...: the segment each stands for). Its segments as
+    a client sends them (`.` and `..` resolved, `//` merged, as `posixpath.normpath` does)
+    with their accents dropped (`été` as `ete`) and each run of other characters as one
+    `-`, none at a segment's ends (`Opt In!` as `Opt-In`), and what leads it that is no
+    letter or digit (`/lead` as `lead`) dropped; a segment whose letters or digits none
+    are Latin (`オプトイン`) as a NAME, which a path holding it keeps in its place."""
+    segments = [s for s in posixpath.normpath(path).split("/") if s not in _UNREACHABLE_SEGMENTS]
+    plain = [_ascii_segment(segment) for segment in segments]
+    lost = [s for s, said in zip(segments, plain, strict=True) if not said and _named(s)]
+    names = {s: "NAME" if len(lost) == 1 else f"NAME{n}" for n, s in enumerate(lost, 1)}
+    closest = "/".join(said or names.get(s, "") for s, said in zip(segments, plain, strict=True))
+    closest = re.sub("^[^A-Za-z0-9]+", "", re.sub("//+", "/", closest).strip("/"))
+    if not closest or _unreachable(closest) is not None:
+        return None, {}
+    return closest, {name: segment for segment, name in names.items()}
+
+
+def _ascii_segment(segment: str) -> str:
+    """`segment` in the characters of `CALL_PATH`: its Latin letters without their accents
+    (NFKD, combining marks dropped), each run of other characters one `-`, none at its ends."""
     plain = "".join(
-        c
-        for c in unicodedata.normalize("NFKD", posixpath.normpath(path))
-        if not unicodedata.combining(c)
+        c for c in unicodedata.normalize("NFKD", segment) if not unicodedata.combining(c)
     )
-    segments = [
-        re.sub(r"[^A-Za-z0-9_.-]+", "-", segment).strip("-") for segment in plain.split("/")
-    ]
-    closest = "/".join(s for s in segments if s not in _UNREACHABLE_SEGMENTS)
-    closest = re.sub("^[^A-Za-z0-9]+", "", closest)
-    return closest if closest and _unreachable(closest) is None else None
+    return re.sub(r"[^A-Za-z0-9_.-]+", "-", plain).strip("-")
+
+
+def _named(segment: str) -> bool:
+    """Whether `segment` holds a letter or digit of any script: a name, not punctuation."""
+    return any(c.isalnum() for c in segment)
 
 
 def _triggers_of(connector: Connector, kind: str) -> dict[str, Any]:

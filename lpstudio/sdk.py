@@ -343,9 +343,9 @@ class Field:
             raise InputError(
                 f"field name {self.name!r} cannot be used as a connection field",
                 field=f"fields.{self.name}",
-                fix="rename the field to letters, digits, '_' and '-', starting with a "
-                "letter, e.g. api_key (given as --field api_key=VALUE, or a secret as "
-                "$LPSTUDIO_SECRET_API_KEY)",
+                fix="rename the field to ASCII letters A-Z or a-z, digits, '_' and '-', "
+                "starting with a letter, e.g. api_key (given as --field api_key=VALUE, or a "
+                "secret as $LPSTUDIO_SECRET_API_KEY)",
             )
         if self.type not in FIELD_TYPES:
             raise InputError(
@@ -1021,7 +1021,8 @@ class Connector:
             raise InputError(
                 f"connector name {name!r} cannot be used as a connection type",
                 field="name",
-                fix="use lower-case letters, digits and '_', starting with a letter, e.g. acme_crm",
+                fix="use lower-case ASCII letters a-z, digits and '_', starting with a letter, "
+                "e.g. acme_crm",
             )
         seen: set[str] = set()
         for spec in fields:

@@ -278,13 +278,26 @@ def test_a_trigger_path_is_refused_naming_the_closest_valid_path(
     # told its own path.
     misnamed = callables / "projects/bots/misnamed.ipynb"
     try:
-        for path, closest in (("/lead", "lead"), ("Opt In!", "Opt-In"), ("v1/café", "v1/cafe")):
+        # A segment of no Latin letter was dropped: 'オプトイン/été' was told 'ete'.
+        for path, closest in (
+            ("/lead", "'lead'"),
+            ("Opt In!", "'Opt-In'"),
+            ("v1/café", "'v1/cafe'"),
+            ("オプトイン/été", "'NAME/ete', NAME: 'オプトイン' spelt in ASCII letters"),
+            (
+                "v1/お客様/キャンペーン",
+                "'v1/NAME1/NAME2', NAME1: 'お客様', NAME2: 'キャンペーン' spelt",
+            ),
+        ):
             _at_path(callables, path, "misnamed")
             started = served.api("alice", "POST", "/recipes/bots/misnamed.ipynb/start")
             assert started.status_code == 400, (path, started.text)
             error = started.json()["error"]
             assert error["field"] == "metadata.lpstudio.trigger.path", error
-            assert error["fix"].endswith(f"(closest: {closest!r})"), (path, error)
+            assert f"(closest: {closest}" in error["fix"], (path, error)
+            assert "segments of ASCII letters A-Z or a-z, digits" in error["fix"], error
+            if path != "/lead":
+                assert "other than ASCII letters A-Z or a-z, digits" in error["message"], error
     finally:
         misnamed.unlink()
 

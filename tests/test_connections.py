@@ -182,6 +182,25 @@ def test_unknown_connector_type_and_unknown_field_are_refused_by_name(cli):
     assert "x" not in listed(cli)
 
 
+def test_a_name_with_a_letter_beyond_ascii_is_refused_saying_the_letters_are_ascii(cli, ws):
+    """`boutique-é` was refused with "use lower-case letters, ...": é is one, to a French
+    user; the rule is ASCII's a-z, for a connection's name and an API client's alike."""
+    rule = "use lower-case ASCII letters a-z, digits, '-' and '_', starting with a letter or"
+    connection = cli("connections", "add", "boutique-é", "--type", "http")
+    assert connection.exit_code == 2, connection.output
+    assert "invalid connection name 'boutique-é'" in connection.stderr
+    assert f"fix: {rule}" in connection.stderr, connection.stderr
+    client = CliRunner().invoke(
+        main,
+        ["api-clients", "create", "bot-é", "--endpoint", "x", "-w", str(ws)],
+        env={"LPSTUDIO_USER": "alice"},  # an admin's
+    )
+    assert client.exit_code == 2, client.output
+    assert "invalid API client name 'bot-é'" in client.stderr
+    assert f"fix: {rule}" in client.stderr, client.stderr
+    assert "boutique-é" not in listed(cli)
+
+
 def test_a_field_of_the_wrong_type_is_refused_by_name(cli, sandbox):
     result = add_lp(
         cli,

@@ -131,7 +131,7 @@ async def test_a_too_short_version_to_restore_is_refused_over_rest_in_the_cli_s_
 async def test_a_connection_name_refused_over_rest_is_said_in_words_not_as_a_pattern(
     jp_fetch: Any,
 ) -> None:
-    for name in ("", "Bad name"):
+    for name in ("", "Bad name", "boutique-é"):  # é is a lower-case letter, not an ASCII one
         status, answer = await rest(
             jp_fetch, "POST", "connections", body={"name": name, "type": "http", "fields": {}}
         )
@@ -140,8 +140,8 @@ async def test_a_connection_name_refused_over_rest_is_said_in_words_not_as_a_pat
         error = answer["error"]
         assert error["field"] == "name"
         assert error["message"] == (
-            f"name: {json.dumps(name)} is not a name of lower-case letters, digits, - or _ "
-            "that starts with a letter or digit, at most 64 characters"
+            f"name: {json.dumps(name, ensure_ascii=False)} is not a name of lower-case ASCII "
+            "letters a-z, digits, - or _ that starts with a letter or digit, at most 64 characters"
         )
         assert "[a-z0-9]" not in error["message"] + error["fix"]
 

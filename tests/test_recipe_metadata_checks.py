@@ -287,7 +287,7 @@ def test_the_workspace_s_own_connector_is_found_when_projects_is_a_link(
     assert cli("settings", "lab/x", "-p", "x", "3").exit_code == 0
 
 
-@pytest.mark.parametrize("slot", ["bad slot!", "CRM", "-crm"])
+@pytest.mark.parametrize("slot", ["bad slot!", "CRM", "-crm", "boutique-é"])
 def test_a_slot_name_no_connection_could_have_is_refused(ws: Path, cli: Any, slot: str) -> None:
     """It was accepted, and its fix (`lpstudio connections add bad slot! --type http`)
     could not be typed."""
@@ -296,7 +296,8 @@ def test_a_slot_name_no_connection_could_have_is_refused(ws: Path, cli: Any, slo
     assert f"slot '{slot}'" in problem, problem
     error = refused(cli, "run", "lab/x")
     assert error["field"] == "metadata.lpstudio.connections", error
-    assert "lower-case letters" in error["fix"] and "connections add" not in error["fix"]
+    assert "with lower-case ASCII letters a-z, digits, '-' and '_', starting" in error["fix"]
+    assert "connections add" not in error["fix"]
 
 
 # -- through the REST API ------------------------------------------------------------------

@@ -201,8 +201,8 @@ def test_a_connector_field_s_name_is_said_as_the_body_gives_it(ws: Path, server:
     api_key=VALUE`, `$LPSTUDIO_SECRET_API_KEY`); the API says its body, the lab neither,
     and the CLI keeps its own words."""
     wanted = (
-        "rename the field to letters, digits, '_' and '-', starting with a letter, e.g. "
-        'api_key (given as {"fields": {"api_key": ...}})'
+        "rename the field to ASCII letters A-Z or a-z, digits, '_' and '-', starting with a "
+        'letter, e.g. api_key (given as {"fields": {"api_key": ...}})'
     )
     source = 'from lpstudio.sdk import Connector, Field\n\nconnector = Connector("badfield", '
     bad = ws / "connectors" / "badfield.py"
@@ -390,13 +390,13 @@ def test_a_body_the_request_schema_refuses_is_told_what_to_give(
         ),
         ("/api-clients", json.dumps({"endpoints": ["hello"]})): (
             "name",
-            "add 'name' (lower-case letters, digits, - or _, starting with a letter or digit "
-            "(at most 64 characters), e.g. cb-bot)",
+            "add 'name' (lower-case ASCII letters a-z, digits, - or _, starting with a letter "
+            "or digit (at most 64 characters), e.g. cb-bot)",
         ),
-        ("/api-clients", json.dumps({**client, "name": "X 2"})): (
+        ("/api-clients", json.dumps({**client, "name": "bot-é"})): (
             "name",
-            "give name as lower-case letters, digits, - or _, starting with a letter or digit "
-            "(at most 64 characters), e.g. cb-bot",
+            "give name as lower-case ASCII letters a-z, digits, - or _, starting with a letter "
+            "or digit (at most 64 characters), e.g. cb-bot",
         ),
         ("/recipes/p/x.ipynb/run", json.dumps({"parameters": [1]})): (
             "parameters",

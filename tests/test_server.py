@@ -693,7 +693,7 @@ def test_connections_never_show_secrets(server: str) -> None:
     )
     # A field the body's schema refuses is fixed in the field's terms, not by the document.
     for path, body, field, fix in (
-        ("/connections", {"name": "", "type": "http"}, "name", "lower-case letters, digits"),
+        ("/connections", {"name": "", "type": "http"}, "name", "lower-case ASCII letters a-z"),
         ("/gallery/try", {"template": "new_lead", "project": ""}, "project", "project folder"),
     ):
         error = assert_error(api(server, "ana", "POST", path, json=body), 400, field)

@@ -27,9 +27,10 @@ def _name(example: str) -> dict[str, Any]:
     return {
         "type": "string",
         "pattern": NAME_PATTERN.pattern,
-        PATTERN_SAID: "a name of lower-case letters, digits, - or _ that starts with a letter "
-        "or digit, at most 64 characters",
-        "description": "lower-case letters, digits, - or _, starting with a letter or digit "
+        PATTERN_SAID: "a name of lower-case ASCII letters a-z, digits, - or _ that starts with "
+        "a letter or digit, at most 64 characters",
+        "description": "lower-case ASCII letters a-z, digits, - or _, starting with a letter or "
+        "digit "
         f"(at most 64 characters), e.g. {example}",
     }
 
