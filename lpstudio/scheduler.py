@@ -741,14 +741,7 @@ class Scheduler:
         if self._told_stopped.get(recipe) == job_id:
             return
         self._told_stopped[recipe] = job_id
-        log.info(
-            "job %s waits: its recipe %s is stopped (`lpstudio start %s` runs its queued "
-            "jobs; `lpstudio cancel %s` drops this one)",
-            job_id,
-            recipe,
-            recipe,
-            job_id,
-        )
+        log.info("job %s waits: %s", job_id, self.studio.held(recipe, job_id))
 
     def _run(self, job_id: int) -> None:
         try:

@@ -27,7 +27,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any, SupportsIndex
+from typing import Any, Literal, SupportsIndex
 from urllib.parse import quote
 
 from sqlalchemy import (
@@ -94,6 +94,10 @@ QUEUED, RUNNING, SUCCEEDED, FAILED, CANCELLED = (
     "cancelled",
 )
 FINAL_STATES = (SUCCEEDED, FAILED, CANCELLED)
+#: What one call of `Store.request_cancel` did: ended a queued job, or asked a running one's
+#: worker first; None when another caller, or the job's own end, came first.
+CancelDone = Literal["ended", "asked"] | None
+
 #: Every job state, in the order of a job's life: the one list the REST API's schemas, the
 #: CLI's `--status`, the widgets and the lab's `JOB_STATES` (ui/src/api.ts, a test checks)
 #: give.
@@ -1732,9 +1736,10 @@ class Store:
                 )
             )
 
-    def request_cancel(self, job_id: SupportsIndex) -> tuple[Job, bool]:
+    def request_cancel(self, job_id: SupportsIndex) -> tuple[Job, CancelDone]:
         """Cancels a queued job at once; asks the worker of a running job to stop it. Says
-        whether this call ended the job (a queued one), with the job as it is now."""
+        what this call did, with the job as it is now: `ended` it (a queued one), `asked`
+        its worker first, or None (it had ended, or another caller asked or ended it)."""
         job = self.job(job_id)
         job_id = job.id  # as the store reads it (`job_id_of`)
         # A queued job put back mid-request had sent some: that counts (`ledger_result`).
@@ -1755,12 +1760,15 @@ class Store:
                     select(Job).where(Job.id == job_id).execution_options(populate_existing=True)
                 ).one()
                 _end_unanswered(s, ended, CANCELLED, _cancelled(queued=True))
-            s.execute(
+            asked = s.execute(
                 update(JOBS)
-                .where(Job.id == job_id, Job.status == RUNNING)
+                .where(Job.id == job_id, Job.status == RUNNING, Job.cancel_requested.is_(False))
                 .values(cancel_requested=True)
             )
-        return self.job(job.id), cancelled.rowcount == 1
+        did: CancelDone = (
+            "ended" if cancelled.rowcount == 1 else "asked" if asked.rowcount == 1 else None
+        )
+        return self.job(job.id), did
 
     def reap_lost_jobs(self, stale_after: timedelta | None) -> list[int]:
         """Ends jobs whose process is gone (dead on this host, or silent too long: on another

@@ -154,6 +154,20 @@ def _changed_keys(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
     return [key for key in SAVED_KEYS if (old.get(key) or None) != (new.get(key) or None)]
 
 
+def _changed_names(
+    old: dict[str, Any], new: dict[str, Any], changed: list[str]
+) -> dict[str, list[str]]:
+    """Of each changed setting that holds named values (parameters, connection slots,
+    failure contacts), the names whose values differ: the audit log says who set which
+    one, never the value (a parameter's may be a secret)."""
+    named: dict[str, list[str]] = {}
+    for key in changed:
+        was, now = old.get(key) or {}, new.get(key) or {}
+        if isinstance(was, dict) and isinstance(now, dict):
+            named[key] = sorted(name for name in {*was, *now} if was.get(name) != now.get(name))
+    return named
+
+
 def _gone_parameters(recipe: Recipe, saved: dict[str, Any]) -> list[str]:
     """The parameters `saved` holds a value for that the recipe's notebook no longer
     declares: renamed (`count` to `n_contacts`) or removed since the value was saved."""
@@ -971,15 +985,25 @@ class Studio:
     def stop(self, ref: str | os.PathLike[str]) -> dict[str, Any]:
         """Marks a recipe stopped: its triggers process nothing until it starts again. A
         recipe whose notebook broke can be stopped too, and so can a started one whose
-        notebook is gone (`started_gone`)."""
+        notebook is gone (`started_gone`). A stop of a stopped recipe (one never started
+        too) does nothing: no write, so no form showing its settings is refused its next
+        save as changed elsewhere, and no audit entry, which would name someone who changed
+        nothing; an auto-stopped one keeps on show the errors that stopped it."""
         name = self.workspace.recipe_name(self.workspace.recipe_path(ref, kept=self.started_gone()))
-        stopped = update_settings(
-            self.store, name, lambda saved: {**saved, "state": "stopped"}, self.user
-        ).settings
-        # A person's stop ends a run of trigger errors too: only an auto-stop keeps one.
-        self.store.clear_trigger_errors(name)
-        self.store.audit(self.user, "stop", name)
-        return stopped
+        stopping: list[bool] = []
+
+        def stop(saved: dict[str, Any]) -> dict[str, Any] | None:
+            if saved.get("state") != "started":
+                return None
+            stopping.append(True)
+            return {**saved, "state": "stopped"}
+
+        stopped = update_settings(self.store, name, stop, self.user).settings
+        if stopping:
+            # A person's stop ends a run of trigger errors too: only an auto-stop keeps one.
+            self.store.clear_trigger_errors(name)
+            self.store.audit(self.user, "stop", name)
+        return {**stopped, "state": "stopped"}  # one never started has none saved
 
     def started_settings(self) -> dict[str, dict[str, Any]]:
         """The saved settings of every started recipe, by name, in one read (a scheduler's
@@ -1411,7 +1435,7 @@ class Studio:
                 new.pop("call_timeout", None)
             return new if _changed_keys(saved, new) else None
 
-        new = update_settings(
+        stored = update_settings(
             self.store,
             recipe.name,
             change,
@@ -1422,14 +1446,23 @@ class Studio:
                 s, {slot: new["connections"][slot] for slot in connections or {}}, recipe.name
             ),
             local=local,
-        ).settings
+        )
+        new = stored.settings
         # What the save changed, not what it was given: a form sends every field, and the
         # CLI an empty set of parameters with a new contact. A save that changed nothing is
         # recorded nowhere (`change`).
-        changed = _changed_keys(before[0] if before else {}, new)
+        old = before[0] if before else {}
+        changed = _changed_keys(old, new)
         if not changed:
             return {**new, "warnings": warnings}
-        self.store.audit(self.user, "settings", recipe.name, changed=changed)
+        self.store.audit(
+            self.user,
+            "settings",
+            recipe.name,
+            changed=changed,
+            **_changed_names(old, new, changed),
+            revision=stored.revision,
+        )
         self.store.snapshot(  # a save back to earlier settings lists that version newest
             recipe.name,
             recipe.canonical_json,
@@ -2058,17 +2091,25 @@ class Studio:
         """Cancels a queued job, or asks the worker running it to stop it; a finished job
         stays as it ended (nothing to stop, nothing audited). Says which it did, as the
         job's status cannot: a running job asked to stop is still running. A job that
-        ended by itself as it was asked is `nothing`."""
+        ended by itself as it was asked, or by another's cancel (two people cancelling it
+        at once), is `nothing`. Only the call that ended the job or first asked its worker
+        is audited: the log names who cancelled a job, not everyone who asked after."""
         job = self.store.job(job_id)
         if job.status in FINAL_STATES:
             return job, "nothing"
-        job, ended = self.store.request_cancel(job_id)
-        self.store.audit(self.user, "cancel", job.recipe, job=job.id)
-        if ended and (job.error or {}).get("uncertain_sends"):
+        job, did = self.store.request_cancel(job_id)
+        if did == "ended" and (job.error or {}).get("uncertain_sends"):
             after_failure(self, job)  # queued again mid-request: its contacts hear of it
-        if ended:
-            return job, "cancelled"
-        return job, "nothing" if job.status in FINAL_STATES else "requested"
+        outcome: CancelOutcome = (
+            "cancelled"
+            if did == "ended"
+            else "nothing"
+            if job.status in FINAL_STATES
+            else "requested"  # by this call, or by another's just before: it stops
+        )
+        if did is not None:
+            self.store.audit(self.user, "cancel", job.recipe, job=job.id, outcome=outcome)
+        return job, outcome
 
     # -- history ---------------------------------------------------------------------------
 
@@ -2091,10 +2132,26 @@ class Studio:
             return None
         if saved_settings(self.store, job.recipe).get("state") == "started":
             return None
-        return (
-            f"its recipe {job.recipe} is stopped: `lpstudio start {word(job.recipe)}` runs "
-            f"its queued jobs, `lpstudio cancel {job.id}` drops this one"
-        )
+        return self.held(job.recipe, job.id)
+
+    def held(self, recipe: str, job_id: int) -> str:
+        """Why a stopped recipe's job waits, and what runs or drops it, its reason and its
+        fixes parted by the first ': '. A recipe whose notebook is gone (deleted, or renamed
+        or moved away, as JupyterLab's file browser does) cannot be started: its jobs wait
+        for the notebook's return to that path, which is said, or for a cancel. They are
+        kept, not ended: each holds an event its trigger will not read again, and a rename
+        is undone as easily as it is made."""
+        workspace = self.workspace
+        path = workspace.projects / recipe
+        start = f"`lpstudio start {word(recipe)}` runs its queued jobs"
+        drop = f"`lpstudio cancel {job_id}` drops this one"
+        if workspace.projects.is_dir() and not workspace.is_recipe_file(path):
+            return (
+                f"its recipe {recipe} is stopped and its notebook is gone from "
+                f"{path.relative_to(workspace.root)}: put the notebook back there, then "
+                f"{start} (a renamed notebook is a recipe of its own); {drop}"
+            )
+        return f"its recipe {recipe} is stopped: {start}, {drop}"
 
     def sends(self, job: Job) -> dict[str, int] | None:
         """What a running job's sends have reached so far (`Store.sends_so_far`), where one
@@ -2458,6 +2515,9 @@ class Studio:
             from .failures import shown_contacts
 
             settings = {**settings, "notify": shown_contacts(settings["notify"])}
+        # Said once, as the answer's `state` (kept in the settings, where a start's and a
+        # stop's write is one with the revision a form holds).
+        settings.pop("state", None)
         chosen = saved.get("connections", {})
         polled = None
         if recipe.trigger_kind == "poll":

@@ -1278,8 +1278,8 @@ def test_a_cancel_asked_of_a_job_whose_worker_vanished_cancels_it(
         job = queue_lost(ws, studio, webhook, "webhook")
         vanished(job.id)
         set_job(db, job.id, cells_done=cells_done)
-        asked, ended = db.request_cancel(job.id)
-        assert (asked.status, asked.cancel_requested, ended) == ("running", True, False)
+        asked, did = db.request_cancel(job.id)
+        assert (asked.status, asked.cancel_requested, did) == ("running", True, "asked")
         Scheduler(studio).tick()
     (cancelled,) = jobs(db, "p/lost.ipynb")
     assert cancelled.status == "cancelled" and cancelled.error["ename"] == "Cancelled"
@@ -1992,8 +1992,8 @@ def test_a_backlog_or_a_job_queued_by_lpstudio_run_never_stalls_the_daemon(
     first = min(job.id for job in jobs(db, backlog))
     told = [r.getMessage() for r in caplog.records if "is stopped" in r.getMessage()]
     assert told == [
-        f"job {first} waits: its recipe {backlog} is stopped (`lpstudio start {backlog}` "
-        f"runs its queued jobs; `lpstudio cancel {first}` drops this one)"
+        f"job {first} waits: its recipe {backlog} is stopped: `lpstudio start {backlog}` "
+        f"runs its queued jobs, `lpstudio cancel {first}` drops this one"
     ]
 
 

@@ -643,7 +643,9 @@ def test_a_settings_save_that_changes_nothing_keeps_the_revision(server: str) ->
     assert changed.status_code == 200, changed.text
     assert changed.json()["revision"] == shown["revision"] + 1
     after = audited()  # newest first
-    assert [e["detail"] for e in after[: len(after) - len(before)]] == [{"changed": ["parameters"]}]
+    assert [e["detail"] for e in after[: len(after) - len(before)]] == [
+        {"changed": ["parameters"], "parameters": ["x"], "revision": shown["revision"] + 1}
+    ]
 
 
 def test_connections_never_show_secrets(server: str) -> None:

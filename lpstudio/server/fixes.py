@@ -111,8 +111,9 @@ def in_rest_terms(fix: str | None, recipe: str | None = None, api: str = PREFIX)
 #: besides an error: a connection's `status_message` (its last test's outcome, and
 #: an import's `fix` for a placeholder), a recipe's `problem` (a row's text) and its
 #: `trigger_errors`' `last`, a job's `error` (`evalue`, `fix`) and the `fix` of each
-#: problem in the error's shape (`settings_problem`, a save's `warnings`).
-STORED_TEXTS = frozenset({"status_message", "problem", "last", "evalue", "fix"})
+#: problem in the error's shape (`settings_problem`, a save's `warnings`), and why a queued
+#: job waits (`waits`: what starts its recipe, what drops it).
+STORED_TEXTS = frozenset({"status_message", "problem", "last", "evalue", "fix", "waits"})
 
 #: What holds those texts in an answer, and the JSON type it has there: a recipe's slots
 #: (`connections` as an object), parameters, settings, a job's event and result are what a

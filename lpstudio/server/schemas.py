@@ -103,7 +103,8 @@ JOB: dict[str, Any] = {
         "waits": {
             "type": ["string", "null"],
             "description": "why a queued job has not started, beyond its turn: a retry not "
-            "yet due, or its recipe stopped since (given where one job is asked for)",
+            "yet due, or its recipe stopped since (its notebook gone, perhaps), with the routes "
+            "that start it or cancel the job (given where one job is asked for)",
         },
         "sends": {
             "type": ["object", "null"],
