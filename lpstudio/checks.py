@@ -69,27 +69,53 @@ def check_file_name(name: str, field: str, what: str, fix: str, typed: bool = Tr
     raise InputError(f"invalid {what} {name!r}: it {cause}", field=field, fix=own if typed else fix)
 
 
-def distinct_name(folder: Path, name: str, field: str, what: str, suffix: str = "") -> str:
+def composed(name: str) -> str:
+    """`name` with its accents composed (NFC: `é` one code point), as lpstudio keeps every
+    name: typed or pasted on a Mac, or packed there, `é` comes decomposed (`e` and a
+    combining accent), a name that looks the same and is other bytes."""
+    return unicodedata.normalize("NFC", name)
+
+
+def distinct_name(
+    folder: Path, name: str, field: str, what: str, suffix: str = "", *, case: bool = True
+) -> str:
     """`name` as a new entry of `folder` takes it: composed (NFC), refused when an entry
-    there (of the names ending in `suffix`, which is left off) differs from it only in case
-    or in how its accents are written. The two look alike wherever they are listed, and are
-    one file on a case-insensitive disk (a Mac's, where a project is cloned)."""
-    name = unicodedata.normalize("NFC", name)
-    key = name.casefold()
+    there (of the names ending in `suffix`, which is left off) differs from it only in how
+    its accents are written or, with `case`, in case (`look_alike`). The two look alike
+    wherever they are listed, and are one file on a case-insensitive disk (a Mac's, where a
+    project is cloned)."""
+    name = composed(name)
     if not folder.is_dir() or (folder / f"{name}{suffix}").exists():  # that one, as it is
         return name
+    other = look_alike(folder, name, suffix, case=case)
+    if other is not None:
+        raise look_alike_refused(name, other, field, what, case=case)
+    return name
+
+
+def look_alike(folder: Path, name: str, suffix: str = "", *, case: bool = True) -> str | None:
+    """The entry of `folder` (of those ending in `suffix`, left off) other than `name`
+    itself that differs from it only in how its accents are written or, with `case`, in
+    case; None when there is none."""
+    fold = str.casefold if case else str
+    key = fold(composed(name))
     for entry in folder.iterdir():
         if suffix and not entry.name.endswith(suffix):
             continue
         other = entry.name.removesuffix(suffix) if suffix else entry.name
-        if other != name and unicodedata.normalize("NFC", other).casefold() == key:
-            raise InputError(
-                f"{what} {name!r} differs from the existing {other!r} only in case or in how "
-                "its accents are written",
-                field=field,
-                fix=f"give {other} for that one, or a name of its own",
-            )
-    return name
+        if other != name and fold(composed(other)) == key:
+            return other
+    return None
+
+
+def look_alike_refused(name: str, other: str, field: str, what: str, *, case: bool) -> InputError:
+    """The refusal of `name` beside its look-alike `other` (`look_alike`)."""
+    how = "case or in how its accents are" if case else "how its accents are"
+    return InputError(
+        f"{what} {name!r} differs from the existing {other!r} only in {how} written",
+        field=field,
+        fix=f"give {other} for that one, or a name of its own",
+    )
 
 
 def distinct_path(root: Path, path: str, field: str, what: str) -> str:

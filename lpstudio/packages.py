@@ -41,7 +41,7 @@ from typing import IO, TYPE_CHECKING, Any
 import nbformat
 
 from . import strictjson
-from .checks import check_file_name, distinct_path, typed_project
+from .checks import check_file_name, composed, distinct_path, typed_project
 from .connections import NAME_PATTERN, PLACEHOLDER, authorise_fix, bind_connections
 from .errors import ConflictError, InputError, LpstudioError, word
 from .jsonschemas import first_problem
@@ -515,7 +515,33 @@ def _read(source: Path | IO[bytes]) -> tuple[dict[str, bytes], dict[str, Any]]:
     if problem is not None:
         where, message = problem
         raise _refused(f"{MANIFEST}: {where or 'the manifest'} is invalid: {message}", field=where)
-    return {name[len(PREFIX) :]: data for name, data in raw.items()}, manifest
+    return _composed({name[len(PREFIX) :]: data for name, data in raw.items()}, manifest)
+
+
+def _composed(
+    members: dict[str, bytes], manifest: dict[str, Any]
+) -> tuple[dict[str, bytes], dict[str, Any]]:
+    """The package's paths with their accents composed (`composed`), as this workspace names
+    its recipes: a package made on a Mac holds `été` decomposed, which `--replace` wrote as
+    a second recipe beside the one it replaces, listed under the same name. Two paths that
+    are one so are refused: the import would write one over the other."""
+    for names in (members, manifest["recipes"]):
+        seen: dict[str, str] = {}
+        for rel in names:
+            other = seen.setdefault(composed(rel), rel)
+            if other != rel:
+                raise _refused(
+                    f"the package holds {other!r} and {rel!r}, one name with its accents "
+                    "written two ways"
+                )
+    manifest["folder"] = composed(manifest["folder"])
+    manifest["recipes"] = {
+        composed(rel): {**entry, "files": [composed(data) for data in entry["files"]]}
+        if "files" in entry
+        else entry
+        for rel, entry in manifest["recipes"].items()
+    }
+    return {composed(rel): data for rel, data in members.items()}, manifest
 
 
 def _check_size(infos: list[zipfile.ZipInfo]) -> None:
@@ -621,9 +647,18 @@ def _check_target(
 ) -> Path:
     """Where the file `label` (its path under projects/) is written: where nothing is, where
     a recipe is replaced, or where the same data file already is; a link on the way, a
-    folder (or a file where a folder must go) is in the way."""
+    folder (or a file where a folder must go), or a look-alike of its name (`distinct_path`)
+    is in the way."""
     projects = studio.workspace.projects.resolve()
     target = _unlinked(projects, label, where)
+    try:  # a look-alike beside it (written before names were composed) stays as it is
+        distinct_path(projects, label, where, "path")
+    except InputError as exc:
+        exc.fix = (
+            "rename the existing one in JupyterLab's file browser, or import it --into "
+            "another folder"
+        )
+        raise
     for parent in PurePosixPath(label).parents:
         if (projects / parent).is_file():
             raise InputError(

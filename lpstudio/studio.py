@@ -29,6 +29,7 @@ from .checks import (
     check_event,
     check_file_name,
     check_run_event,
+    composed,
     distinct_name,
     distinct_path,
     refused_defaults,
@@ -290,7 +291,7 @@ class Studio:
         (the Jupyter server's token), refused as input as those are (`refuse_secrets`), and
         masked in the output of the jobs it runs here (`execute_job`)."""
         self.credentials = frozenset(token for token in credentials if token)
-        acting = user or current_user()
+        acting = composed(user or current_user())  # one person however their name's accents came
         if not acting or len(acting) > USER_NAME_MAX:
             raise InputError(
                 f"the acting user's name is {len(acting)} characters long: a user name is 1 "
@@ -385,6 +386,7 @@ class Studio:
                 fix="give the login name of the person who administers the workspace",
             )
         if admin is not None:  # `--admin ''` is a typo, not the OS user
+            admin = composed(admin)
             refuse_new_user_name(admin, "admin")
         founder = admin or current_user()  # refused now, before anything is written
         if sandbox:  # a bad URL is refused before anything is written
@@ -2422,7 +2424,7 @@ class Studio:
 
         self.workspace.refuse_server_path(os.fspath(ref))
         with recipe_name_checked(ref):
-            path = self.workspace.projects / notebook_path(ref)
+            path = self.workspace.in_projects(notebook_path(ref))
             path = self.workspace.inside(path, self.workspace.projects, "recipe", "recipe")
             if not path.is_file():
                 raise NotFoundError(
@@ -2450,7 +2452,7 @@ class Studio:
         try:
             return self.find_recipe_file(ref)[1]
         except NotFoundError:
-            name = self.workspace.recipe_name(self.workspace.projects / notebook_path(ref))
+            name = self.workspace.recipe_name(self.workspace.in_projects(notebook_path(ref)))
             if name not in kept():
                 raise
             return name
@@ -2582,6 +2584,7 @@ class Studio:
             raise InputError(
                 f"unknown role {role!r}", field="role", fix=f"use one of: {', '.join(ROLES)}"
             )
+        name = composed(name)  # `josé` typed on a Mac is the josé who logs in
         self._refuse_no_person(name)
         self.refuse_held_secret(name, "name", "user name", "give the login name the person uses")
         with self.store.write() as s:

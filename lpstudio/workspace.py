@@ -1106,7 +1106,25 @@ class Workspace:
             fix=f"give its path under projects/: {name}" if name else RECIPE_NAME_FIX,
         )
 
+    def in_projects(self, path: str | os.PathLike[str]) -> Path:
+        """`path` under `projects/`, as `recipe_path` reads a stored name (the REST API's):
+        composed, or as given when only that is there (`_readings`)."""
+        return self._readings(Path(path), os.fspath(path), False)[0]
+
     def _readings(self, path: Path, given: str, typed: bool) -> tuple[Path, ...]:
+        """`_places` of `path` read with its accents composed (`composed`), as recipes are
+        named, each read as given instead when only that is there: a recipe named before
+        names were composed, or a look-alike a file manager made (`été` decomposed, on a
+        Mac)."""
+        from .checks import composed
+
+        nfc = self._places(Path(composed(os.fspath(path))), given, typed)
+        return tuple(
+            exact if not one.exists() and exact.exists() else one
+            for one, exact in zip(nfc, self._places(path, given, typed), strict=True)
+        )
+
+    def _places(self, path: Path, given: str, typed: bool) -> tuple[Path, ...]:
         """What a recipe's path may be relative to: `projects/`; when `typed`, also the
         working folder and the workspace's folder (all three are `path` when it is
         absolute), and only the working folder when `given` starts with `./` or `../`, as in

@@ -21,6 +21,7 @@ from jupyter_server.extension.application import ExtensionApp
 from jupyter_server.utils import url_path_join
 from traitlets import Bool, Float, Integer, Unicode, default
 
+from ..checks import composed
 from ..endpoints import serving
 from ..errors import LpstudioError, StoreUnavailable
 from ..leader import SCHEDULER, Presence, StoreLease
@@ -30,6 +31,7 @@ from ..store import SCHEMA_HEAD
 from ..studio import API_PATH, Studio
 from ..workspace import ENV_VAR, Workspace, current_user
 from .auth import ApiError, RateLimits
+from .lookalikes import LookAlikeNames
 from .readonly import ReadOnlyContents
 from .routes import ROUTES, Route, handlers
 from .saves import RecipeChanges
@@ -177,12 +179,13 @@ class LpstudioApp(ExtensionApp):
         return current_user()
 
     def user_name(self, user: Any, identity_provider: Any) -> str:
-        """The lpstudio user of a Jupyter user: their name, unless Jupyter has no names."""
+        """The lpstudio user of a Jupyter user: their name (composed, as `Studio` keeps it),
+        unless Jupyter has no names."""
         from jupyter_server.auth.identity import IdentityProvider, PasswordIdentityProvider
 
         if type(identity_provider) in (IdentityProvider, PasswordIdentityProvider):
-            return self.anonymous_user
-        return str(user.username)
+            return composed(self.anonymous_user)
+        return composed(str(user.username))  # one user however the IdP wrote its accents
 
     @classmethod
     def get_extension_package(cls) -> str:
@@ -257,6 +260,7 @@ class LpstudioApp(ExtensionApp):
         contents = self.serverapp.contents_manager
         self.saves = RecipeChanges(self)
         self.saves.install(contents)
+        LookAlikeNames(self).install(contents)
         ReadOnlyContents(self).install(contents)  # outermost: a refused change is not recorded
         self.kernel_notebooks = KernelNotebooks(self)  # a renamed notebook's kernel follows it
         self.kernel_notebooks.install(self.serverapp.session_manager)

@@ -1,0 +1,168 @@
+"""One name however its accents are written.
+
+A Mac (Finder, some input methods, a zip made there) writes `é` decomposed (NFD: `e` and a
+combining accent) where lpstudio writes it composed (NFC). The two look the same on screen
+and are other bytes: a name typed so was "not found" (the error showing the same name), an
+import made a second recipe beside the one it was to replace, JupyterLab's file browser a
+second recipe listed under the same name, and `users role` a second user.
+"""
+
+from __future__ import annotations
+
+import json
+import unicodedata
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from lpstudio.studio import Studio
+from tests.conftest import write_recipe
+from tests.servers import rest
+
+NFC = "campañas été/rappel été"
+#: The recipe's path under the workspace, its name as a Mac writes it.
+LOOK_ALIKE = f"projects/campañas été/{unicodedata.normalize('NFD', 'rappel été')}.ipynb"
+
+
+def nfd(text: str) -> str:
+    return unicodedata.normalize("NFD", text)
+
+
+def test_a_recipe_typed_with_decomposed_accents_is_the_recipe(ws: Path, cli: Any) -> None:
+    write_recipe(ws, NFC)
+    write_recipe(ws, nfd("vieux/café"))  # written so before names were composed
+
+    shown = cli("settings", nfd(NFC), "--json")
+    assert shown.exit_code == 0, shown.output
+    assert cli("jobs", "--recipe", nfd(NFC)).exit_code == 0
+    legacy = cli("settings", nfd("vieux/café"), "--json")
+    assert legacy.exit_code == 0, legacy.output  # found as it is on disk
+    with Studio.open(ws, user="alice") as studio:
+        assert studio.recipe(nfd(NFC)).name == f"{NFC}.ipynb"
+
+
+def test_a_user_named_with_decomposed_accents_is_that_user(
+    cli: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("LPSTUDIO_USER", "alice")
+    assert cli("users", "role", "josé", "operator").exit_code == 0
+    assert cli("users", "role", nfd("josé"), "analyst").exit_code == 0
+    monkeypatch.setenv("LPSTUDIO_USER", nfd("josé"))  # as a Mac's login passes it on
+    assert cli("recipes").exit_code == 0
+
+    monkeypatch.setenv("LPSTUDIO_USER", "alice")
+    assert cli("users", "list").stdout == "alice\tadmin\njosé\tanalyst\n"
+
+
+def decomposed_package(package: Path) -> Path:
+    """The package as a Mac re-zips it: its members and manifest's names decomposed."""
+    out = package.with_name("mac.zip")
+    with zipfile.ZipFile(package) as source, zipfile.ZipFile(out, "w") as mac:
+        for info in source.infolist():
+            data = source.read(info)
+            if info.filename == "lpstudio.json":
+                manifest = json.loads(data)
+                manifest["folder"] = nfd(manifest["folder"])
+                manifest["recipes"] = {nfd(k): v for k, v in manifest["recipes"].items()}
+                data = json.dumps(manifest).encode()
+            mac.writestr(nfd(info.filename), data)
+    return out
+
+
+def test_a_package_made_on_a_mac_replaces_the_recipe_of_its_name(ws: Path, cli: Any) -> None:
+    write_recipe(ws, NFC)
+    package = ws.parent / "p.zip"
+    assert cli("export", "campañas été", "-o", str(package)).exit_code == 0
+    mac = decomposed_package(package)
+
+    replaced = cli("import", str(mac), "--into", nfd("campañas été"), "--replace", "--json")
+    assert replaced.exit_code == 0, replaced.output
+    assert [r["recipe"] for r in json.loads(replaced.stdout)["recipes"]] == [f"{NFC}.ipynb"]
+    assert [p.name for p in (ws / "projects" / "campañas été").iterdir()] == ["rappel été.ipynb"]
+    fresh = cli("import", str(mac), "--json")  # into the folder it names, now there
+    assert fresh.exit_code == 2 and "--replace" in fresh.output  # the recipe exists: it is one
+
+
+def test_an_import_beside_a_look_alike_on_disk_is_refused_naming_it(ws: Path, cli: Any) -> None:
+    write_recipe(ws, NFC)
+    package = ws.parent / "p.zip"
+    assert cli("export", "campañas été", "-o", str(package)).exit_code == 0
+    (ws / "projects" / "campañas été" / "rappel été.ipynb").rename(
+        ws / "projects" / "campañas été" / nfd("rappel été.ipynb")
+    )
+
+    refused = cli("import", str(package), "--replace", "--json")
+    assert refused.exit_code == 2, refused.output
+    error = json.loads(refused.stdout)["error"]
+    assert "only in case or in how its accents are written" in error["message"], error
+    assert "JupyterLab's file browser" in error["fix"], error
+    assert len(list((ws / "projects" / "campañas été").iterdir())) == 1
+
+
+@pytest.fixture
+def jp_root_dir(ws: Path) -> Path:
+    """Jupyter serves the workspace, as `lpstudio serve` does."""
+    return ws
+
+
+async def contents(jp_fetch: Any, method: str, path: str, body: Any = None) -> Any:
+    """A request of JupyterLab's file browser (alice's) to the contents API."""
+    options: dict[str, Any] = {"method": method, "headers": {"X-Test-User": "alice"}}
+    if body is not None:
+        options["body"] = json.dumps(body)
+    return await jp_fetch("api", "contents", *path.split("/"), raise_error=False, **options)
+
+
+async def test_the_rest_api_reads_a_decomposed_name_as_the_recipe(jp_fetch: Any, ws: Path) -> None:
+    write_recipe(ws, NFC)
+    code, answer = await rest(jp_fetch, "GET", "recipes", nfd(f"{NFC}.ipynb"))
+    assert code == 200, answer
+    assert answer["recipe"] == f"{NFC}.ipynb"
+    jobs = await jp_fetch(
+        "lpstudio",
+        "api",
+        "v1",
+        "jobs",
+        params={"recipe": nfd(NFC)},
+        headers={"X-Test-User": "alice"},
+    )
+    assert jobs.code == 200, jobs.body
+
+
+async def test_the_file_browser_makes_no_look_alike_of_a_recipe(jp_fetch: Any, ws: Path) -> None:
+    write_recipe(ws, NFC)
+    model = json.loads((await contents(jp_fetch, "GET", f"projects/{NFC}.ipynb")).body)
+    notebook = {"type": "notebook", "format": "json", "content": model["content"]}
+
+    upload = await contents(jp_fetch, "PUT", LOOK_ALIKE, notebook)
+    assert upload.code == 409, upload.body
+    message = json.loads(upload.body)["message"]
+    assert message == (
+        f"{LOOK_ALIKE}: name {nfd('rappel été.ipynb')!r} differs from the existing "
+        "'rappel été.ipynb' only in how its accents are written. fix: give rappel été.ipynb "
+        "for that one, or a name of its own"
+    )
+    folder = await contents(jp_fetch, "PUT", nfd("projects/campañas été"), {"type": "directory"})
+    assert folder.code == 409, folder.body
+    assert "the existing 'campañas été'" in json.loads(folder.body)["message"]
+    code, listed = await rest(jp_fetch, "GET", "recipes")
+    assert code == 200
+    assert [row["recipe"] for row in listed["recipes"]] == [f"{NFC}.ipynb"]
+    other = await contents(jp_fetch, "PUT", "projects/campañas été/Rappel été.ipynb", notebook)
+    assert other.code == 201, other.body  # case is a name's own in the file browser
+
+
+async def test_a_look_alike_made_before_is_saved_and_renamed_to_its_composed_name(
+    jp_fetch: Any, ws: Path
+) -> None:
+    write_recipe(ws, NFC).rename(ws / LOOK_ALIKE)
+    path = LOOK_ALIKE
+    model = json.loads((await contents(jp_fetch, "GET", path)).body)
+    notebook = {"type": "notebook", "format": "json", "content": model["content"]}
+
+    assert (await contents(jp_fetch, "PUT", path, notebook)).code == 200
+    moved = await contents(jp_fetch, "PATCH", path, {"path": f"projects/{NFC}.ipynb"})
+    assert moved.code == 200, moved.body
+    assert (ws / "projects" / f"{NFC}.ipynb").is_file()
