@@ -13,6 +13,7 @@ import json
 import logging
 import math
 import os
+from collections import Counter
 from collections.abc import Collection, Iterator, Mapping
 from concurrent.futures import Future
 from datetime import UTC, datetime, timedelta
@@ -120,6 +121,23 @@ def refuse_new_user_name(name: str, field: str) -> None:
             field=field,
             fix=f"give the login name the person uses (no spaces or ':', at most {USER_NAME_MAX})",
         )
+
+
+def _look_alike_problem(name: str) -> dict[str, str]:
+    """What a recipe's row says when another recipe's name differs from `name` only in how
+    its accents are written (made before such a name was refused, `lookalikes`): listed,
+    the two look the same, and their jobs and audit entries are told apart by bytes alone.
+    The one written decomposed (as a Mac writes it) is the one to rename."""
+    this = name != composed(name)
+    return {
+        "message": f"recipe {name} has the same name on screen as another recipe: "
+        + ("this one's accents are" if this else "the other's accents are")
+        + " written decomposed (as a Mac writes them)",
+        "field": "recipe",
+        "fix": "rename "
+        + ("this one" if this else "the other")
+        + " in JupyterLab's file browser, to a name of its own",
+    }
 
 
 #: Where the REST API is served by a server at `/` (`lpstudio serve`'s default), as the command
@@ -540,6 +558,7 @@ class Studio:
         errors = self.store.trigger_errors()
         conflicts = serving(self)[1]
         secrets = self.held_secrets()  # read once for every row
+        spellings = Counter(composed(name) for name in names)
         for path, name in zip(paths, names, strict=True):
             row: dict[str, Any] = {"recipe": name, "project": str(Path(name).parent)}
             try:
@@ -562,6 +581,9 @@ class Studio:
             row["trigger_errors"] = errors.get(name, {"count": 0, "last": None})
             conflict = conflicts.get(name)
             row["endpoint_problem"] = conflict.to_dict() if conflict is not None else None
+            row["name_problem"] = (
+                _look_alike_problem(name) if spellings[composed(name)] > 1 else None
+            )
             rows.append(row)
         return rows
 

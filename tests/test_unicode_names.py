@@ -43,6 +43,32 @@ def test_a_recipe_typed_with_decomposed_accents_is_the_recipe(ws: Path, cli: Any
         assert studio.recipe(nfd(NFC)).name == f"{NFC}.ipynb"
 
 
+def test_two_recipes_whose_names_look_the_same_are_listed_saying_so(ws: Path, cli: Any) -> None:
+    """Two made before such a name was refused (or by a terminal): each row says so, and
+    which one to rename, the names on screen being the same."""
+    write_recipe(ws, NFC)
+    write_recipe(ws, "campañas été/otra")
+    (ws / LOOK_ALIKE).write_bytes((ws / "projects" / f"{NFC}.ipynb").read_bytes())
+
+    listed = cli("recipes")
+    assert listed.exit_code == 0, listed.output
+    assert listed.output.count("has the same name on screen as another recipe") == 2
+    assert (
+        "    fix: rename this one in JupyterLab's file browser, to a name of its own"
+        in listed.output
+    )
+    assert (
+        "    fix: rename the other in JupyterLab's file browser, to a name of its own"
+        in listed.output
+    )
+    rows = {row["recipe"]: row for row in json.loads(cli("recipes", "--json").stdout)}
+    assert rows["campañas été/otra.ipynb"]["name_problem"] is None
+    assert (
+        "this one's accents"
+        in rows[LOOK_ALIKE.removeprefix("projects/")]["name_problem"]["message"]
+    )
+
+
 def test_a_user_named_with_decomposed_accents_is_that_user(
     cli: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -130,6 +130,7 @@ HOLDERS: dict[str, type] = {
     "problem": dict,
     "settings_problem": dict,
     "endpoint_problem": dict,
+    "name_problem": dict,
 }
 
 

@@ -86,6 +86,8 @@ export interface RecipeRow {
   trigger_errors?: { count: number; last: string | null };
   /** a started callable edited onto a path another started recipe holds: it serves nothing */
   endpoint_problem?: Problem | null;
+  /** another recipe's name looks the same on screen, its accents written otherwise */
+  name_problem?: Problem | null;
 }
 
 export interface RecipeDetail {

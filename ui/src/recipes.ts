@@ -233,6 +233,12 @@ export class RecipesPanel extends LivePanel {
             text: `${row.endpoint_problem.message}: change its trigger.path back, or stop one of them`
           })
         : null,
+      row.name_problem
+        ? el('div', {
+            cls: 'lps-problem lps-name-problem',
+            text: `${row.name_problem.message}: ${row.name_problem.fix}`
+          })
+        : null,
       row.trigger_errors?.count
         ? el('div', {
             cls: 'lps-problem',
