@@ -97,7 +97,7 @@ def look_alike(folder: Path, name: str, suffix: str = "", *, case: bool = True) 
     """The entry of `folder` (of those ending in `suffix`, left off) other than `name`
     itself that differs from it only in how its accents are written or, with `case`, in
     case; None when there is none."""
-    fold = str.casefold if case else str
+    fold: Callable[[str], str] = str.casefold if case else str
     key = fold(composed(name))
     for entry in folder.iterdir():
         if suffix and not entry.name.endswith(suffix):

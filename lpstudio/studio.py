@@ -2446,7 +2446,7 @@ class Studio:
 
         self.workspace.refuse_server_path(os.fspath(ref))
         with recipe_name_checked(ref):
-            path = self.workspace.in_projects(notebook_path(ref))
+            path = self.workspace.under_projects(notebook_path(ref))
             path = self.workspace.inside(path, self.workspace.projects, "recipe", "recipe")
             if not path.is_file():
                 raise NotFoundError(
@@ -2474,7 +2474,7 @@ class Studio:
         try:
             return self.find_recipe_file(ref)[1]
         except NotFoundError:
-            name = self.workspace.recipe_name(self.workspace.in_projects(notebook_path(ref)))
+            name = self.workspace.recipe_name(self.workspace.under_projects(notebook_path(ref)))
             if name not in kept():
                 raise
             return name

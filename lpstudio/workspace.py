@@ -1106,7 +1106,7 @@ class Workspace:
             fix=f"give its path under projects/: {name}" if name else RECIPE_NAME_FIX,
         )
 
-    def in_projects(self, path: str | os.PathLike[str]) -> Path:
+    def under_projects(self, path: str | os.PathLike[str]) -> Path:
         """`path` under `projects/`, as `recipe_path` reads a stored name (the REST API's):
         composed, or as given when only that is there (`_readings`)."""
         return self._readings(Path(path), os.fspath(path), False)[0]
