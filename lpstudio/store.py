@@ -981,6 +981,13 @@ def refuse_taken_tables(conn: Connection, named: str, field: str, fix: str) -> N
         )
 
 
+def _revision_of(conn: Connection) -> str | None:
+    """The Alembic revision `conn`'s database is at (None for one with no lpstudio tables)."""
+    if not inspect(conn).has_table("alembic_version"):
+        return None
+    return conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
+
+
 def upgrade_schema(conn: Connection) -> None:
     """Brings the schema of `conn`'s database to the newest migration, in `conn`'s
     transaction: a store's tables (`Store.migrate`, and `storecopy` in its copy's)."""
@@ -1148,9 +1155,7 @@ class Store:
         if self.missing_file():
             return None
         with self.engine.connect() as conn:
-            if not inspect(conn).has_table("alembic_version"):
-                return None
-            return conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
+            return _revision_of(conn)
 
     def migrate(self) -> None:
         """Bring the schema to the newest migration (a no-op when it is there). A database
@@ -1186,15 +1191,20 @@ class Store:
                 fix="install the lpstudio that upgraded the store on this machine too (README: "
                 "Upgrading)",
             )
-        if revision is not None:  # an existing store: the upgrade has no way back
-            print(
-                f"lpstudio: upgrading the store {shown_url(self.engine.url)} from schema "
-                f"{revision} to {SCHEMA_HEAD} (older lpstudio versions cannot open it then; "
-                "README: Upgrading)",
-                file=sys.stderr,
-                flush=True,
-            )
         with self.engine.execution_options(lpstudio_write=True).begin() as conn:
+            # Read again under the write lock: processes started together each read the old
+            # revision, and each said it upgraded the store while the first one did.
+            revision = _revision_of(conn)
+            if revision == SCHEMA_HEAD:
+                return
+            if revision is not None:  # an existing store: the upgrade has no way back
+                print(
+                    f"lpstudio: upgrading the store {shown_url(self.engine.url)} from schema "
+                    f"{revision} to {SCHEMA_HEAD} (older lpstudio versions cannot open it "
+                    "then; README: Upgrading)",
+                    file=sys.stderr,
+                    flush=True,
+                )
             upgrade_schema(conn)
 
     def _refuse_taken_tables(self) -> None:

@@ -8,6 +8,7 @@ import sqlite3
 from contextlib import closing
 from pathlib import Path
 
+import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.config import Config
@@ -54,6 +55,36 @@ def test_an_upgrade_of_an_existing_store_is_said(ws: Path, cli) -> None:
     assert json.loads(upgraded.stdout) == []
     again = cli("jobs", "--json")
     assert "upgrading" not in again.stderr
+
+
+def test_only_the_process_that_upgrades_the_store_says_so(
+    ws: Path, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """Two commands started together on an old store each read its old revision, waited
+    for the write lock and each said it upgraded the store, though the second found it
+    upgraded: the revision is read again once the lock is held."""
+    url = f"sqlite:///{ws / 'lpstudio.db'}"
+    first, second = Store(url), Store(url)
+    try:
+        migrate_to(first, "0010", down=True)
+        read = Store.schema_revision
+
+        def raced(store: Store) -> str | None:
+            """The old revision read, then the other process upgrades before this one locks."""
+            revision = read(store)
+            if store is second:
+                first.migrate()
+            return revision
+
+        monkeypatch.setattr(Store, "schema_revision", raced)
+        second.migrate()
+        said = capfd.readouterr().err
+        assert said.count("upgrading the store") == 1, said
+        assert f"from schema 0010 to {SCHEMA_HEAD}" in said
+        assert read(second) == SCHEMA_HEAD
+    finally:
+        first.close()
+        second.close()
 
 
 def migrate_to(store: Store, revision: str, down: bool = False) -> None:
