@@ -251,6 +251,14 @@ def _events(trigger: WebhookTrigger, recipe: Recipe, headers: dict[str, str], bo
     return events
 
 
+def hooked_recipe(studio: Studio, hook_id: str) -> tuple[str, Recipe | LpstudioError] | None:
+    """The recipe whose hook id is `hook_id`, by name, as read (or why it is not), if any."""
+    for name, found in studio.recipe_files():
+        if hmac.compare_digest(webhook_id(studio.workspace, name), hook_id):
+            return name, found
+    return None
+
+
 def receive_webhook(
     studio: Studio,
     hook_id: str,
@@ -265,13 +273,13 @@ def receive_webhook(
     (`Studio.kept_event`), each with the delivery's headers and `query` as its recipe
     reads them (`delivery_seen`)."""
     recipe = None
-    for name, found in studio.recipe_files():
-        if hmac.compare_digest(webhook_id(studio.workspace, name), hook_id):
-            if isinstance(found, Recipe) and found.trigger_kind == "webhook":
-                recipe = found
-            elif isinstance(found, LpstudioError):
-                raise studio.broken(name, found)  # started or stopped: its events are kept
-            break
+    hooked = hooked_recipe(studio, hook_id)
+    if hooked is not None:
+        name, found = hooked
+        if isinstance(found, Recipe) and found.trigger_kind == "webhook":
+            recipe = found
+        elif isinstance(found, LpstudioError):
+            raise studio.broken(name, found)  # started or stopped: its events are kept
     if recipe is None:
         raise NotFoundError(f"no webhook {hook_id[:8]}...", field="hook", fix="check the URL")
     trigger, secret = webhook_trigger(studio, recipe)

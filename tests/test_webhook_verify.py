@@ -113,6 +113,21 @@ def _error(answer: httpx.Response, status: int) -> dict[str, Any]:
     return answer.json()["error"]
 
 
+def _not_ready(answer: httpx.Response) -> None:
+    """The 503 a hook that cannot take deliveries answers its (unauthenticated) sender: to
+    retry, and nothing of the workspace (its connections, routes, settings' fields)."""
+    assert answer.status_code == 503, answer.text
+    assert answer.headers["Retry-After"] == "60", answer.headers
+    assert answer.json() == {
+        "error": {
+            "code": "RecipeNotReady",
+            "message": "this hook cannot take deliveries yet",
+            "field": "hook",
+            "fix": "deliver it again later: its workspace has been told why",
+        }
+    }
+
+
 def _queued(server: Served, recipe: str) -> list[Any]:
     """The events of the recipe's jobs, newest first (each job's own: a list leaves it out)."""
     found = server.api("alice", "GET", "/jobs", params={"recipe": f"crm/{recipe}.ipynb"})
@@ -189,14 +204,19 @@ def test_verify_is_given_the_secret_field_its_trigger_names(served: Any) -> None
 
 def test_a_hook_whose_connection_lacks_the_secret_refuses_every_delivery(served: Any) -> None:
     """The http connection has no token: its deliveries were taken unchecked. Now each is
-    refused (503: the sender retries it once the admin sets the secret), naming the field."""
+    refused (503: the sender retries it once the admin sets the secret). The answer named
+    the connection and the admin's route to an unauthenticated sender; it says only to
+    retry, and the server's log says why, once however often the sender retries."""
     server, hooks = served
     body = b'{"email": "eve@example.com"}'
-    for headers in ({}, {"X-Lpstudio-Signature": _signed("guess")(body)}):
-        error = _error(_post(server, hooks["plain"], body, **headers), 503)
-        assert error["field"] == "token", error
-        assert 'PUT /lpstudio/api/v1/connections/plain {"fields": {"token": ...}}' in error["fix"]
+    for headers in ({}, {"X-Lpstudio-Signature": _signed("guess")(body)}, {}):
+        _not_ready(_post(server, hooks["plain"], body, **headers))
     assert _queued(server, "plain") == []
+    said = [line for line in server.log.read_text().splitlines() if "crm/plain" in line]
+    assert len(said) == 1, said
+    assert "recipe crm/plain.ipynb takes no webhook delivery until it is ready" in said[0]
+    assert "connection 'plain' has no token" in said[0], said
+    assert "`lpstudio connections update plain --secret token`" in said[0], said
 
 
 @pytest.mark.parametrize(

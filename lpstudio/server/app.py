@@ -249,6 +249,8 @@ class LpstudioApp(ExtensionApp):
         self.workspace_error: dict[str, Any] | None = None
         self.store_upgraded: str | None = None  # the schema a newer lpstudio left, once seen
         self._store_looked = -math.inf
+        #: (hook id, reason) of the hooks not ready whose reason was logged (`say_not_ready`).
+        self.hooks_not_ready: set[tuple[str, str]] = set()
         self._scheduler: Scheduler | None = None
         self._presence: Presence | None = None  # without a hosted scheduler (`Presence`)
         self._serving = False  # the server is up: a workspace opened later starts at once

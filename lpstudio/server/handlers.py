@@ -1530,7 +1530,9 @@ class HookHandler(NoXsrfHandler):
             if exc.field not in ("body", *DELIVERY_ID_HEADERS) and not isinstance(
                 exc, DeliveryError
             ):
-                raise recipe_not_ready(exc) from None  # its settings, not the sender, are at fault
+                # Its settings, not the sender, are at fault: the reason is its admin's.
+                await self.blocking(self.say_not_ready, hook_id, exc)
+                raise hook_not_ready() from None
             raise  # 400: the body, a delivery id too long, or an event off the input schema
         state, advice = await self.blocking(self.told, recipe, dict(self.request.headers))
         if repeated:
@@ -1550,6 +1552,24 @@ class HookHandler(NoXsrfHandler):
                 "message": message,
             },
             200 if repeated else 202,
+        )
+
+    def say_not_ready(self, hook_id: str, exc: InputError) -> None:
+        """Logs why the hook's recipe takes no delivery, once per recipe and reason: a
+        sender retries, and each retry would say it again."""
+        from ..webhooks import hooked_recipe
+
+        fix = f"; fix: {exc.fix}" if exc.fix else ""
+        said = scrub_text(f"{exc.message}{fix}", self.hidden)  # one line, as a log's
+        if (hook_id, said) in self.app.hooks_not_ready:
+            return
+        self.app.hooks_not_ready.add((hook_id, said))
+        hooked = hooked_recipe(self.app.service, hook_id)
+        self.log.warning(
+            "lpstudio: recipe %s takes no webhook delivery until it is ready (each is "
+            "answered 503, which its sender retries): %s",
+            hooked[0] if hooked else f"of hook {hook_id[:8]}...",
+            said,
         )
 
     def told(self, recipe: Recipe, headers: dict[str, str]) -> tuple[str, str]:
@@ -1587,6 +1607,25 @@ class HookHandler(NoXsrfHandler):
             return await within(timeout, receive)
         except Late:
             raise delivery_store_busy(timeout) from None
+
+
+def hook_not_ready() -> ApiError:
+    """503 to a delivery whose recipe cannot take it yet, whatever the reason: the sender is
+    unauthenticated, and learns nothing of the workspace (its connections, routes, fields).
+    The reason is in the server's log (`HookHandler.say_not_ready`), `lpstudio recipes` and
+    `lpstudio settings`."""
+    return ApiError(
+        503,
+        "RecipeNotReady",
+        "this hook cannot take deliveries yet",
+        field="hook",
+        fix="deliver it again later: its workspace has been told why",
+        headers={"Retry-After": str(HOOK_RETRY_AFTER)},
+    )
+
+
+#: The seconds a delivery to a hook not ready is told to wait (`Retry-After`).
+HOOK_RETRY_AFTER = 60
 
 
 def delivery_store_busy(timeout: float) -> ApiError:

@@ -58,8 +58,9 @@ _ERRORS = {
         "409": "A delivery id reused with another body, or a delivery still being queued "
         "(see Retry-After)",
         "413": "The body is larger than the server takes",
-        "503": "The recipe's settings are incomplete, or its connector's code failed on the "
-        "delivery (retry later)",
+        "503": "The hook cannot take deliveries yet (its recipe's settings are incomplete, or "
+        "its connector's code failed): retry later (see Retry-After); the reason is its "
+        "workspace's, told in the server's log",
     },
 }
 
