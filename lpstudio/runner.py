@@ -869,9 +869,28 @@ def cells_to_run(nb: Any, parameters: dict[str, Any]) -> int:
 
 
 def output_path_for(workspace: Workspace, job: Job) -> Path:
-    """history/<date>/<job id>-<recipe name>.ipynb: browsable in JupyterLab by day."""
+    """history/<date>/<job id>-<recipe name>.ipynb: browsable in JupyterLab by day. One that
+    holds another job's notebook is left to it, and the job's goes beside it
+    (`<id>-<name>.2.ipynb`, `.3`...; the job's row names it, as every reader finds it): a
+    store restored from a backup numbers its new jobs from the backup's last again, and a job
+    of a reused id replaced the notebook of the job that had it. The job's own, written by
+    its run that a stop interrupted (requeued), is written over."""
     stem = Path(job.recipe).stem
-    return workspace.history / job.created_at.strftime("%Y-%m-%d") / f"{job.id}-{stem}.ipynb"
+    folder = workspace.history / job.created_at.strftime("%Y-%m-%d")
+    path, copy = folder / f"{job.id}-{stem}.ipynb", 1
+    while _written_before(path, job.created_at):
+        copy += 1
+        path = folder / f"{job.id}-{stem}.{copy}.ipynb"
+    return path
+
+
+def _written_before(path: Path, moment: datetime) -> bool:
+    """Whether a file is at `path`, written before `moment` (the job was queued): one stat."""
+    try:
+        written = path.stat().st_mtime
+    except FileNotFoundError:
+        return False
+    return written < moment.timestamp()
 
 
 def _first(exc: BaseException) -> str:

@@ -8,13 +8,17 @@ Each test waits on the store's state or on the notebook's file, never on sleeps.
 
 from __future__ import annotations
 
+import shutil
 import socket
+import sqlite3
 import subprocess
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
 import nbformat
 
+from lpstudio.runner import output_path_for
 from lpstudio.studio import Studio
 
 from .conftest import LPSTUDIO, run_cli, run_json, set_job, wait_for, write_recipe
@@ -173,3 +177,34 @@ def test_a_job_lost_before_its_notebook_was_written_names_no_notebook(ws: Path) 
     assert code == 0 and shown["status"] == "failed", shown
     assert shown["error"]["cell"] is None  # no cell had run
     assert (shown["output_path"], shown["output_missing"]) == (None, False)
+
+
+def test_a_store_restored_from_its_backup_writes_over_no_job_s_notebook(ws: Path) -> None:
+    """README's backup, copied back after jobs ran on the upgraded store: job ids start again
+    from the backup's last, and the next job of a reused id replaced the output notebook of
+    the job that had it, without a word. It goes beside it now, named by its row."""
+    write_recipe(ws, "misc/echo", "msg: str = 'hi'", ("print(msg)",))
+    database, backup = ws / "lpstudio.db", ws / "lpstudio.db.bak"
+    with closing(sqlite3.connect(database)) as live, closing(sqlite3.connect(backup)) as kept:
+        live.backup(kept)  # README: Upgrading
+    workspace, as_alice = ("--workspace", str(ws)), {"LPSTUDIO_USER": "alice"}
+
+    code, first = run_json("run", "misc/echo", "-p", "msg", "upgraded", *workspace, env=as_alice)
+    assert code == 0 and first["status"] == "succeeded", first
+    written = (ws / first["output_path"]).read_bytes()
+    shutil.copy(backup, database)  # the restore
+    code, second = run_json("run", "misc/echo", "-p", "msg", "restored", *workspace, env=as_alice)
+    assert code == 0 and second["id"] == first["id"], second
+
+    assert (ws / first["output_path"]).read_bytes() == written
+    mine = Path(second["output_path"])
+    assert (
+        mine.name == f"{first['id']}-echo.2.ipynb"
+        and mine.parent == Path(first["output_path"]).parent
+    ), second
+    assert printed(saved(ws / mine).cells[-1]) == "restored\n", second
+    code, shown = run_json("show", str(second["id"]), *workspace)
+    assert code == 0 and shown["output_path"] == str(mine) and not shown["output_missing"], shown
+    # Its own notebook, left by a run a stop interrupted (requeued), is written over.
+    with Studio.open(ws, user="alice") as studio:
+        assert output_path_for(studio.workspace, studio.store.job(second["id"])) == ws / mine
