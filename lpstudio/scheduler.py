@@ -35,7 +35,7 @@ from croniter import CroniterBadDateError, croniter
 from sqlalchemy import or_, select, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 
-from .errors import InputError, LpstudioError, StoreUnavailable
+from .errors import FIX_SAID, InputError, LpstudioError, StoreUnavailable
 from .executor import DaskExecutor
 from .failures import after_end, after_failure, describe_error, notify_stopped
 from .leader import PRESENCE_SECONDS, StoreLease, present
@@ -364,6 +364,28 @@ def count_trigger_error(
         )
         log.warning("stopped %s after %d consecutive trigger errors", name, errors)
         notify_stopped(studio, name, errors, message)
+
+
+def say_not_ready(studio: Studio, logger: logging.Logger | logging.LoggerAdapter[Any]) -> None:
+    """Warns, at start-up, of each started recipe that cannot run, with its fix: one started
+    before a check it fails existed (a webhook whose connection has no secret, started by an
+    older lpstudio) refuses every job or delivery, and `lpstudio recipes` was the only place
+    that could tell (`Studio.recipes`: its `problem` or `settings_problem`)."""
+    try:
+        rows = studio.recipes()
+    except LpstudioError as exc:  # the store down: what runs says it soon enough
+        logger.warning("the started recipes' readiness unread: %s", exc.message)
+        return
+    for row in rows:
+        unready = row["settings_problem"]
+        if row["state"] != "started" or not (unready or row["problem"]):
+            continue
+        if unready:
+            fix = f"; fix: {unready['fix']}" if unready["fix"] else ""
+            said = f"{unready['message']}{fix}"
+        else:
+            said = row["problem"].replace(FIX_SAID, "; fix: ")
+        logger.warning("recipe %s is started but cannot run: %s", row["recipe"], said)
 
 
 def open_when_reachable(
@@ -789,6 +811,7 @@ class Scheduler:
         drain: it ends in the background, and a poll cut short writes nothing (its jobs and
         cursor are written together)."""
         log.info("scheduler started with %d workers", self.workers)
+        self._step(self._say_not_ready)
         self.studio.executor.warm()  # ready kernels before the first due job
         ticker = threading.Thread(target=self._tick_forever, name="lpstudio-tick", daemon=True)
         filler = threading.Thread(target=self._fill_forever, name="lpstudio-fill", daemon=True)
@@ -797,6 +820,9 @@ class Scheduler:
         self._stopping.wait()
         filler.join()
         self.drain()
+
+    def _say_not_ready(self) -> None:
+        say_not_ready(self.studio, log)
 
     def _tick_forever(self) -> None:
         while not self._stopping.is_set():

@@ -266,7 +266,8 @@ def _never_activated(root: Path) -> WorkspaceError:
 def _refuse_old_history(workspace: Workspace, store: Store) -> None:
     """Refuses to start a store that holds no job over a history folder that holds output
     notebooks (the workspace's, its old store replaced): job ids start at 1 again, and a
-    new job's notebook would replace an old one of the same id. Looked at before `init`
+    new job's notebook would sit beside an old one of the same id (`output_path_for`), the
+    two told apart by no name. Looked at before `init`
     makes the store's schema (a database without it holds no job): refused, it leaves none
     behind, which every command then took for a workspace never activated."""
     history = workspace.history
@@ -285,7 +286,7 @@ def _refuse_old_history(workspace: Workspace, store: Store) -> None:
     raise WorkspaceError(
         f"{history} holds output notebooks of an earlier store's jobs, and the store "
         f"{shown_url(store.engine.url)} holds no job: its job ids start at 1 again, and a new "
-        "job's output notebook would replace an old one of the same id",
+        "job's output notebook would sit beside an old one of the same id",
         field="history",
         fix=f"move it aside first (`mv {shown} {shown}.old` in {workspace.root}), then run "
         "`lpstudio init` again",
@@ -547,8 +548,9 @@ class Studio:
 
     def recipes(self) -> list[dict[str, Any]]:
         """Every recipe by project folder, with its trigger and last job (or its problem, and
-        whether restoring a version mends it), and whether a started callable serves nothing,
-        another holding its path; each as it leaves the process (`described`)."""
+        whether restoring a version mends it), why a started one cannot run
+        (`settings_problem`), and whether a started callable serves nothing, another holding
+        its path; each as it leaves the process (`described`)."""
         from .redaction import scrub_text
 
         rows: list[dict[str, Any]] = []
@@ -577,6 +579,11 @@ class Studio:
                 else None
             )
             row["state"] = saved_settings(self.store, name).get("state", "stopped")
+            row["settings_problem"] = (
+                self._started_problem(recipe, secrets)
+                if row["state"] == "started" and not row["problem"]
+                else None
+            )
             row["next_run"] = None if row["problem"] else self.next_run(recipe, row["state"])
             row["trigger_errors"] = errors.get(name, {"count": 0, "last": None})
             conflict = conflicts.get(name)
@@ -586,6 +593,19 @@ class Studio:
             )
             rows.append(row)
         return rows
+
+    def _started_problem(
+        self, recipe: Recipe, secrets: Collection[str]
+    ) -> dict[str, str | None] | None:
+        """Why a started recipe cannot run (`ready_settings`, as its detail's
+        `settings_problem`), else None: started before a check it fails existed (a webhook
+        whose connection has no secret, started by an older lpstudio), or its settings broke
+        since. A stopped one is checked as it starts."""
+        try:
+            self.ready_settings(recipe, lambda: secrets)
+        except InputError as exc:
+            return exc.mask(secrets).to_dict()
+        return None
 
     # -- secrets and connectors ------------------------------------------------------------
     # What settings, runs, starts, webhooks and packages check alike: secrets in the values

@@ -15,7 +15,9 @@ import re
 import shlex
 from pathlib import Path
 
-from tests.conftest import run_cli, run_json
+from lpstudio.settings import update_settings
+from lpstudio.studio import Studio
+from tests.conftest import run_cli, run_json, wait_for, write_recipe
 from tests.servers import Served, serving
 from tests.test_webhook_verify import _error, _post, _signed
 
@@ -132,3 +134,69 @@ def test_start_with_no_connections_names_each_one_and_its_secrets(ws: Path) -> N
         "--field client_id=... --secret client_secret",
     ], error
     assert "$LPSTUDIO_SECRET_TOKEN, $LPSTUDIO_SECRET_CLIENT_SECRET" in error["fix"], error
+
+
+def test_a_webhook_an_older_lpstudio_started_without_its_secret_is_said_not_ready(
+    ws: Path,
+) -> None:
+    """The reviewer's upgrade: a webhook recipe started by an older lpstudio while its
+    connection had no token refused every delivery with 503 after the upgrade, and nobody
+    on the workspace's side was told: `lpstudio recipes` showed it `started`, the server
+    and the scheduler logged nothing at start-up. Each says it now, with its fix; a ready
+    recipe is not named."""
+    for name in ("leads/unsigned", "leads/signed"):
+        trigger = {"kind": "webhook", "connection": "http"}
+        metadata = {"title": name, "trigger": trigger, "connections": {"http": {"type": "http"}}}
+        write_recipe(ws, name, metadata=metadata)
+    with Studio.open(ws, user="alice") as studio:
+        studio.connections.add("crm2", "http", {}, "alice")
+        studio.connections.add("signed", "http", {"token": TOKEN}, "alice")
+        for name, bound in (("leads/unsigned", "crm2"), ("leads/signed", "signed")):
+            # started as an older lpstudio started it: Start's check was not there
+            update_settings(
+                studio.store,
+                f"{name}.ipynb",
+                lambda s, c=bound: {**s, "connections": {"http": c}, "state": "started"},
+                "alice",
+            )
+    workspace = ("--workspace", str(ws))
+
+    code, rows = run_json("recipes", *workspace)
+    assert code == 0, rows
+    listed = {row["recipe"]: row for row in rows}
+    assert {row["state"] for row in rows} == {"started"}, rows
+    _refuses_for_the_token(listed["leads/unsigned.ipynb"]["settings_problem"], CLI_FIX)
+    assert listed["leads/signed.ipynb"]["settings_problem"] is None, listed
+    said = run_cli("recipes", *workspace).stdout
+    unsigned = said[said.index("unsigned.ipynb") :]
+    assert unsigned.splitlines()[1:3] == [
+        "    started but not ready: connection 'crm2' has no token, the secret its Generic "
+        "webhook trigger checks each delivery's signature with: no delivery is taken until it "
+        "has one",
+        f"    fix: give it the secret the sender signs with: {CLI_FIX}",
+    ], said
+    assert "not ready" not in said[: said.index("unsigned.ipynb")], said  # signed's lines
+
+    # A server hosting the scheduler, and one that does not, each say it once as they start.
+    for options in ((), ("--LpstudioApp.scheduler=False",)):
+        with serving(ws, *options) as server:
+
+            def warned() -> list[str]:
+                log = server.log.read_text().splitlines()
+                return [line for line in log if "is started but cannot run" in line]
+
+            (line,) = wait_for(warned, what="the start-up warning")
+            assert line.endswith(
+                "recipe leads/unsigned.ipynb is started but cannot run: connection 'crm2' has "
+                "no token, the secret its Generic webhook trigger checks each delivery's "
+                f"signature with: no delivery is taken until it has one; fix: give it the "
+                f"secret the sender signs with: {CLI_FIX}"
+            ), line
+            # The REST list says it in the API's terms.
+            (row,) = [
+                r
+                for r in server.api("alice", "GET", "/recipes").json()["recipes"]
+                if r["recipe"] == "leads/unsigned.ipynb"
+            ]
+            _refuses_for_the_token(row["settings_problem"], REST_FIX)
+            assert warned() == [line], "said once"

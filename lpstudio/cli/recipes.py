@@ -117,6 +117,11 @@ def _echo_recipe(row: dict[str, Any]) -> None:
             f"  {cell(name, 32)} {cell(row['trigger'], 9)} {cell(row['state'], 8)} "
             f"{cell(last_text, 22)} {row['title']}"
         )
+    unready = row["settings_problem"]
+    if unready:  # started, its trigger fires, and each job or delivery is refused
+        click.echo(f"    started but not ready: {unready['message']}")
+        if unready["fix"]:
+            click.echo(f"    fix: {unready['fix']}")
     errors = row["trigger_errors"]
     if errors["count"]:
         # Kept through an auto-stop: a stopped recipe with errors was stopped by them.

@@ -26,7 +26,7 @@ from ..endpoints import serving
 from ..errors import LpstudioError, StoreUnavailable
 from ..leader import SCHEDULER, Presence, StoreLease
 from ..recipe import MAX_TIMEOUT
-from ..scheduler import Scheduler
+from ..scheduler import Scheduler, say_not_ready
 from ..store import SCHEMA_HEAD
 from ..studio import API_PATH, Studio
 from ..workspace import ENV_VAR, Workspace, current_user
@@ -356,6 +356,9 @@ class LpstudioApp(ExtensionApp):
         else:  # the store's schedulers run its schedules; it runs what it takes
             self._presence = Presence(self.service.store)
             self._presence.start()
+            # Its hooks and callables refuse what a recipe not ready gets: said once, as the
+            # hosted scheduler says it (`Scheduler.run_forever`).
+            self.pool.submit(say_not_ready, self.service, self.log)
 
     def store_look_due(self) -> bool:
         """Whether the store's schema is to be looked at again (`look_at_store`)."""
