@@ -212,9 +212,9 @@ def test_a_hook_whose_connection_lacks_the_secret_refuses_every_delivery(served:
     for headers in ({}, {"X-Lpstudio-Signature": _signed("guess")(body)}, {}):
         _not_ready(_post(server, hooks["plain"], body, **headers))
     assert _queued(server, "plain") == []
-    said = [line for line in server.log.read_text().splitlines() if "crm/plain" in line]
+    told = "recipe crm/plain.ipynb takes no webhook delivery until it is ready"
+    said = [line for line in server.log.read_text().splitlines() if told in line]
     assert len(said) == 1, said
-    assert "recipe crm/plain.ipynb takes no webhook delivery until it is ready" in said[0]
     assert "connection 'plain' has no token" in said[0], said
     assert "`lpstudio connections update plain --secret token`" in said[0], said
 
