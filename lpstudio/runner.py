@@ -23,6 +23,7 @@ import json
 import logging
 import os
 import signal
+import stat
 import subprocess
 import threading
 import time
@@ -885,12 +886,15 @@ def output_path_for(workspace: Workspace, job: Job) -> Path:
 
 
 def _written_before(path: Path, moment: datetime) -> bool:
-    """Whether a file is at `path`, written before `moment` (the job was queued): one stat."""
+    """Whether a notebook file is at `path`, written over a second before `moment` (the job
+    was queued; the file system's clock is coarser than the store's): one stat. Anything
+    else there (a folder, a file where the day's folder goes) is not another job's
+    notebook, and the save fails naming it (`OutputNotSaved`)."""
     try:
-        written = path.stat().st_mtime
-    except FileNotFoundError:
+        found = path.stat()
+    except OSError:
         return False
-    return written < moment.timestamp()
+    return stat.S_ISREG(found.st_mode) and found.st_mtime < moment.timestamp() - 1
 
 
 def _first(exc: BaseException) -> str:

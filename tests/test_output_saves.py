@@ -8,10 +8,12 @@ Each test waits on the store's state or on the notebook's file, never on sleeps.
 
 from __future__ import annotations
 
+import os
 import shutil
 import socket
 import sqlite3
 import subprocess
+import time
 from contextlib import closing
 from pathlib import Path
 from typing import Any
@@ -192,6 +194,8 @@ def test_a_store_restored_from_its_backup_writes_over_no_job_s_notebook(ws: Path
     code, first = run_json("run", "misc/echo", "-p", "msg", "upgraded", *workspace, env=as_alice)
     assert code == 0 and first["status"] == "succeeded", first
     written = (ws / first["output_path"]).read_bytes()
+    hour_ago = time.time() - 3600  # a restore comes later than a second after (`_written_before`)
+    os.utime(ws / first["output_path"], (hour_ago, hour_ago))
     shutil.copy(backup, database)  # the restore
     code, second = run_json("run", "misc/echo", "-p", "msg", "restored", *workspace, env=as_alice)
     assert code == 0 and second["id"] == first["id"], second
