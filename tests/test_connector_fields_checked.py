@@ -303,8 +303,8 @@ def test_an_imported_package_whose_boolean_field_is_no_boolean_is_refused_whole(
             "fields.c.choices",
             "at least 1",
         ),
-        ('Field("Bad Name!", "x")', "fields.Bad Name!", "letters, digits"),
-        ('Field("", "empty")', "fields.", "letters, digits"),
+        ('Field("Bad Name!", "x")', "fields.Bad Name!", "a-z, digits"),
+        ('Field("", "empty")', "fields.", "a-z, digits"),
         ('Field("api key", "Key")', "fields.api key", "e.g. api_key"),
         (
             'Field("lo", "lo", type="integer", minimum=10, maximum=1)',

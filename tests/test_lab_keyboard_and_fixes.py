@@ -255,7 +255,7 @@ def test_a_test_with_no_event_says_its_fix_in_lab_terms(lab: tuple[Path, Any]) -
         assert not any(cli in text for cli in CLI) and "POST" not in text, text
 
 
-def tested_in_settings(page: Any, recipe: str, status: str) -> Any:
+def settings_test_ended(page: Any, recipe: str, status: str) -> Any:
     """The run of `recipe`'s Test in its Settings panel once it ended, asserted `status`."""
     form = open_settings(page, recipe, "x")
     form.locator(".lps-test").click()
@@ -278,7 +278,7 @@ def test_a_test_that_times_out_shows_its_fix_as_the_jobs_panel_does(
         metadata={"title": "sleepy", "timeout": 1},
     )
     with open_page() as page:
-        tested = tested_in_settings(page, "lab/sleepy.ipynb", "failed")
+        tested = settings_test_ended(page, "lab/sleepy.ipynb", "failed")
         text = tested.inner_text()
         assert "Timeout: timed out after 1 s" in text, text
         assert "fix: raise the recipe's timeout" in text, text
@@ -290,7 +290,7 @@ def test_a_test_s_output_removed_since_says_so_with_its_fix(lab: tuple[Path, Any
     root, open_page = lab
     write_recipe(root, "lab/outgone", metadata={"title": "outgone"})
     with open_page() as page:
-        tested = tested_in_settings(page, "lab/outgone.ipynb", "succeeded")
+        tested = settings_test_ended(page, "lab/outgone.ipynb", "succeeded")
         job = int(tested.inner_text().split("job ")[1].split(")")[0])
         with Studio.open(root, user="alice") as studio:
             output = root / studio.job(job).output_path
