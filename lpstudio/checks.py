@@ -11,7 +11,7 @@ import json
 import re
 import unicodedata
 from collections import deque
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -94,9 +94,14 @@ def distinct_name(
 
 
 def look_alike(folder: Path, name: str, suffix: str = "", *, case: bool = True) -> str | None:
-    """The entry of `folder` (of those ending in `suffix`, left off) other than `name`
-    itself that differs from it only in how its accents are written or, with `case`, in
-    case; None when there is none."""
+    """The first of `look_alikes`; None when there is none."""
+    return next(look_alikes(folder, name, suffix, case=case), None)
+
+
+def look_alikes(folder: Path, name: str, suffix: str = "", *, case: bool = True) -> Iterator[str]:
+    """The entries of `folder` (of those ending in `suffix`, left off) other than `name`
+    itself that differ from it only in how their accents are written or, with `case`, in
+    case: one read of the folder."""
     fold: Callable[[str], str] = str.casefold if case else str
     key = fold(composed(name))
     for entry in folder.iterdir():
@@ -104,8 +109,7 @@ def look_alike(folder: Path, name: str, suffix: str = "", *, case: bool = True) 
             continue
         other = entry.name.removesuffix(suffix) if suffix else entry.name
         if other != name and fold(composed(other)) == key:
-            return other
-    return None
+            yield other
 
 
 def look_alike_refused(name: str, other: str, field: str, what: str, *, case: bool) -> InputError:

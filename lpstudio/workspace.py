@@ -272,6 +272,49 @@ def notebook_path(ref: str | os.PathLike[str]) -> Path:
 RECIPE_NAME_FIX = "give a recipe's path under projects/, as `lpstudio recipes` lists it"
 
 
+def _could_be(ref: str | os.PathLike[str], paths: Sequence[Path], projects: Path) -> WorkspaceError:
+    """The refusal of a recipe name that reads as several files: running the wrong one
+    could send a campaign. Look-alikes (`_spellings`) are named under `projects` (as the
+    REST API names recipes): their paths are the same on screen, so one is to be renamed."""
+    from .checks import composed
+
+    if len({composed(os.fspath(path)) for path in paths}) == 1:
+        names = " or ".join(path.relative_to(projects).as_posix() for path in paths)
+        return WorkspaceError(
+            f"recipe {ref} could be {names}, whose names differ only in how their accents "
+            "are written",
+            field="recipe",
+            fix="rename all but one in JupyterLab's file browser, each to a name of its own",
+        )
+    shown = " or ".join(str(path) for path in paths)
+    return WorkspaceError(
+        f"recipe {ref} could be {shown}",
+        field="recipe",
+        fix=f"give the one you mean by its absolute path: {shown}",
+    )
+
+
+def _spellings(base: Path, path: Path) -> list[Path]:
+    """The entries on disk, from `base`, whose every name composes (NFC) as `path`'s
+    (composed) does: each folder on the way read once (`look_alikes`, case aside), a name
+    as it is first. Several are look-alikes of each other."""
+    from .checks import look_alikes
+
+    parts = path.parts
+    if path.is_absolute():
+        base, parts = Path(path.anchor), parts[1:]
+    found = [base]
+    for part in parts:
+        spelled: list[Path] = []
+        for folder in found:
+            if (folder / part).exists():
+                spelled.append(folder / part)
+            with contextlib.suppress(OSError):  # no folder, or not ours to read
+                spelled += [folder / other for other in look_alikes(folder, part, case=False)]
+        found = spelled
+    return found
+
+
 @contextlib.contextmanager
 def recipe_name_checked(ref: str | os.PathLike[str]) -> Iterator[None]:
     """Refuses `ref` as a recipe name no file can have, for the look-up run inside: a NUL
@@ -1067,12 +1110,7 @@ class Workspace:
                 )
             )
             if len(recipes) > 1:
-                shown = " or ".join(str(path) for path in recipes)
-                raise WorkspaceError(
-                    f"recipe {ref} could be {shown}",
-                    field="recipe",
-                    fix=f"give the one you mean by its absolute path: {shown}",
-                )
+                raise _could_be(ref, recipes, projects)
             if not recipes or str(ref).endswith(("/", os.sep)):  # `shop/` names a folder
                 folder = self._folder_named(ref, typed)
                 if folder is not None:
@@ -1108,32 +1146,40 @@ class Workspace:
 
     def under_projects(self, path: str | os.PathLike[str]) -> Path:
         """`path` under `projects/`, as `recipe_path` reads a stored name (the REST API's):
-        composed, or as given when only that is there (`_readings`)."""
-        return self._readings(Path(path), os.fspath(path), False)[0]
+        composed, or as given when only that is there, or the one file whose name composes
+        to it (`_readings`); two such look-alikes are refused as `recipe_path` refuses them."""
+        readings = self._readings(Path(path), os.fspath(path), False)
+        if len(readings) > 1:
+            raise _could_be(path, readings, self.projects)
+        return readings[0]
 
     def _readings(self, path: Path, given: str, typed: bool) -> tuple[Path, ...]:
-        """`_places` of `path` read with its accents composed (`composed`), as recipes are
-        named, each read as given instead when only that is there: a recipe named before
-        names were composed, or a look-alike a file manager made (`été` decomposed, on a
-        Mac)."""
+        """`path` from each of `_bases`, read with its accents composed (`composed`), as
+        recipes are named, each read as given instead when only that is there: a recipe
+        named before names were composed. When neither is there, the entries on disk whose names
+        compose to it (`_spellings`): a name typed composed (a keyboard's) finds what a file
+        manager wrote decomposed (`été` on a Mac, or checked out or synced from one)."""
         from .checks import composed
 
-        nfc = self._places(Path(composed(os.fspath(path))), given, typed)
-        return tuple(
-            exact if not one.exists() and exact.exists() else one
-            for one, exact in zip(nfc, self._places(path, given, typed), strict=True)
-        )
+        nfc = Path(composed(os.fspath(path)))
+        readings: list[Path] = []
+        for base in self._bases(given, typed):
+            direct = next((one for one in (base / nfc, base / path) if one.exists()), None)
+            if direct is not None:
+                readings.append(direct)
+            else:  # a miss only: a read of each folder on the way
+                readings += _spellings(base, nfc) or [base / nfc]
+        return tuple(readings)
 
-    def _places(self, path: Path, given: str, typed: bool) -> tuple[Path, ...]:
+    def _bases(self, given: str, typed: bool) -> tuple[Path, ...]:
         """What a recipe's path may be relative to: `projects/`; when `typed`, also the
-        working folder and the workspace's folder (all three are `path` when it is
-        absolute), and only the working folder when `given` starts with `./` or `../`, as in
-        a shell."""
+        working folder and the workspace's folder (none count when it is absolute), and
+        only the working folder when `given` starts with `./` or `../`, as in a shell."""
         if not typed:
-            return (self.projects / path,)
+            return (self.projects,)
         if given.startswith(("./", "../")) or given in (".", ".."):
-            return (path,)
-        return self.projects / path, path, self.root / path
+            return (Path(),)
+        return self.projects, Path(), self.root
 
     def _folder_named(self, ref: str | os.PathLike[str], typed: bool) -> Path | None:
         """The folder inside `projects/` that `ref` names, read as `recipe_path` reads a

@@ -82,6 +82,58 @@ def test_a_user_named_with_decomposed_accents_is_that_user(
     assert cli("users", "list").stdout == "alice\tadmin\njosé\tanalyst\n"
 
 
+#: A recipe as a Mac's file manager (or a checkout or sync from one) wrote it: its file's
+#: name decomposed, or its folder's.
+WRITTEN_ON_A_MAC = [
+    f"campañas été/{nfd('rappel été')}",
+    f"{nfd('campañas été')}/rappel été",
+]
+
+
+def test_a_name_typed_composed_runs_the_recipe_written_decomposed(ws: Path, cli: Any) -> None:
+    for on_disk in WRITTEN_ON_A_MAC:
+        write_recipe(ws, on_disk)
+        listed = [row["recipe"] for row in json.loads(cli("recipes", "--json").stdout)]
+        assert listed == [f"{on_disk}.ipynb"]
+
+        ran = cli("run", NFC, "--json")  # as a keyboard types it
+        assert ran.exit_code == 0, ran.output
+        assert json.loads(ran.stdout)["recipe"] == listed[0]
+        assert cli("settings", f"projects/{NFC}.ipynb", "--json").exit_code == 0
+        jobs = json.loads(cli("jobs", "--recipe", NFC, "--json").stdout)
+        assert [job["recipe"] for job in jobs] == listed  # under the name `recipes` shows
+        (ws / "projects" / f"{on_disk}.ipynb").unlink()
+        (ws / "projects" / on_disk).parent.rmdir()
+
+
+def test_a_name_typed_composed_of_two_look_alikes_is_refused_naming_both(
+    ws: Path, cli: Any
+) -> None:
+    """Neither is the composed name typed: running either could be the wrong campaign."""
+    write_recipe(ws, f"campañas été/{nfd('rappel été')}")
+    write_recipe(ws, f"campañas été/{nfd('rappel é')}té")  # its second `é` composed
+
+    refused = cli("run", NFC, "--json")
+    assert refused.exit_code == 2, refused.output
+    error = json.loads(refused.stdout)["error"]
+    assert error["message"].startswith(f"recipe {NFC} could be "), error
+    assert "differ only in how their accents are written" in error["message"], error
+    assert "JupyterLab's file browser" in error["fix"], error
+    assert json.loads(cli("jobs", "--json").stdout) == []
+
+
+def test_studio_runs_the_recipe_written_decomposed_by_its_composed_name(ws: Path) -> None:
+    for on_disk in WRITTEN_ON_A_MAC:
+        write_recipe(ws, on_disk)
+        with Studio.open(ws, user="alice") as studio:
+            job = studio.run(NFC)
+            assert job.status == "succeeded", job.error
+            assert job.recipe == f"{on_disk}.ipynb"
+            assert [j.id for j in studio.jobs(recipe=NFC)] == [job.id]
+        (ws / "projects" / f"{on_disk}.ipynb").unlink()
+        (ws / "projects" / on_disk).parent.rmdir()
+
+
 def decomposed_package(package: Path) -> Path:
     """The package as a Mac re-zips it: its members and manifest's names decomposed."""
     out = package.with_name("mac.zip")
@@ -155,6 +207,24 @@ async def test_the_rest_api_reads_a_decomposed_name_as_the_recipe(jp_fetch: Any,
         headers={"X-Test-User": "alice"},
     )
     assert jobs.code == 200, jobs.body
+
+
+@pytest.mark.parametrize("on_disk", WRITTEN_ON_A_MAC)
+async def test_the_rest_api_runs_the_recipe_written_decomposed_by_its_composed_name(
+    jp_fetch: Any, ws: Path, on_disk: str
+) -> None:
+    write_recipe(ws, on_disk)
+    code, answer = await rest(jp_fetch, "POST", "recipes", f"{NFC}.ipynb", "run", body={})
+    assert code in (200, 201, 202), answer
+    assert answer["recipe"] == f"{on_disk}.ipynb", answer
+    code, shown = await rest(jp_fetch, "GET", "recipes", f"{NFC}.ipynb")
+    assert code == 200 and shown["recipe"] == f"{on_disk}.ipynb", shown
+
+    write_recipe(ws, f"{nfd('campañas été')}/{nfd('rappel été')}")  # a second look-alike
+    code, refused = await rest(jp_fetch, "POST", "recipes", f"{NFC}.ipynb", "run", body={})
+    assert code == 400, refused
+    assert "differ only in how their accents" in refused["error"]["message"], refused
+    assert str(ws) not in json.dumps(refused), refused  # the server's folders stay unsaid
 
 
 async def test_the_file_browser_makes_no_look_alike_of_a_recipe(jp_fetch: Any, ws: Path) -> None:
