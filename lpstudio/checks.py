@@ -77,17 +77,27 @@ def composed(name: str) -> str:
 
 
 def distinct_name(
-    folder: Path, name: str, field: str, what: str, suffix: str = "", *, case: bool = True
+    folder: Path,
+    name: str,
+    field: str,
+    what: str,
+    suffix: str = "",
+    *,
+    case: bool = True,
+    listings: Listings | None = None,
 ) -> str:
     """`name` as a new entry of `folder` takes it: composed (NFC), refused when an entry
     there (of the names ending in `suffix`, which is left off) differs from it only in how
-    its accents are written or, with `case`, in case (`look_alike`). The two look alike
-    wherever they are listed, and are one file on a case-insensitive disk (a Mac's, where a
-    project is cloned)."""
+    its accents are written or, with `case`, in case (`look_alike`; read from `listings`
+    when given). The two look alike wherever they are listed, and are one file on a
+    case-insensitive disk (a Mac's, where a project is cloned)."""
     name = composed(name)
     if not folder.is_dir() or (folder / f"{name}{suffix}").exists():  # that one, as it is
         return name
-    other = look_alike(folder, name, suffix, case=case)
+    if listings is None:
+        other = look_alike(folder, name, suffix, case=case)
+    else:
+        other = next(iter(listings.look_alikes(folder, name, suffix, case=case)), None)
     if other is not None:
         raise look_alike_refused(name, other, field, what, case=case)
     return name
@@ -102,14 +112,45 @@ def look_alikes(folder: Path, name: str, suffix: str = "", *, case: bool = True)
     """The entries of `folder` (of those ending in `suffix`, left off) other than `name`
     itself that differ from it only in how their accents are written or, with `case`, in
     case: one read of the folder."""
-    fold: Callable[[str], str] = str.casefold if case else str
-    key = fold(composed(name))
+    key = _spelling(name, case)
+    yield from (
+        other
+        for other in _entries(folder, suffix)
+        if other != name and _spelling(other, case) == key
+    )
+
+
+def _entries(folder: Path, suffix: str) -> Iterator[str]:
+    """The names of `folder`'s entries ending in `suffix`, left off."""
     for entry in folder.iterdir():
-        if suffix and not entry.name.endswith(suffix):
-            continue
-        other = entry.name.removesuffix(suffix) if suffix else entry.name
-        if other != name and fold(composed(other)) == key:
-            yield other
+        if entry.name.endswith(suffix):
+            yield entry.name.removesuffix(suffix)
+
+
+def _spelling(name: str, case: bool) -> str:
+    """What `name` and its look-alikes share: its composed name, case-folded with `case`."""
+    return composed(name).casefold() if case else composed(name)
+
+
+class Listings:
+    """Folders' entries by `_spelling`, each folder read once while kept: checking many
+    names in one folder (each file an import writes, `distinct_path`) reads it once, not
+    once per name, which was quadratic in the folder's size. Kept for one check of a set
+    of names, during which nothing is written there."""
+
+    def __init__(self) -> None:
+        self._read: dict[tuple[Path, str, bool], dict[str, list[str]]] = {}
+
+    def look_alikes(
+        self, folder: Path, name: str, suffix: str = "", *, case: bool = True
+    ) -> list[str]:
+        """`look_alikes(folder, name, suffix, case=case)`, the folder read at most once."""
+        read = self._read.get((folder, suffix, case))
+        if read is None:
+            read = self._read[folder, suffix, case] = {}
+            for other in _entries(folder, suffix):
+                read.setdefault(_spelling(other, case), []).append(other)
+        return [other for other in read.get(_spelling(name, case), []) if other != name]
 
 
 def look_alike_refused(name: str, other: str, field: str, what: str, *, case: bool) -> InputError:
@@ -122,11 +163,13 @@ def look_alike_refused(name: str, other: str, field: str, what: str, *, case: bo
     )
 
 
-def distinct_path(root: Path, path: str, field: str, what: str) -> str:
+def distinct_path(
+    root: Path, path: str, field: str, what: str, listings: Listings | None = None
+) -> str:
     """Each folder of `path` (`shop/eu`) under `root`, as `distinct_name` takes it."""
     parts: list[str] = []
     for part in path.split("/"):
-        parts.append(distinct_name(root.joinpath(*parts), part, field, what))
+        parts.append(distinct_name(root.joinpath(*parts), part, field, what, listings=listings))
     return "/".join(parts)
 
 

@@ -41,7 +41,7 @@ from typing import IO, TYPE_CHECKING, Any
 import nbformat
 
 from . import strictjson
-from .checks import check_file_name, composed, distinct_path, typed_project
+from .checks import Listings, check_file_name, composed, distinct_path, typed_project
 from .connections import NAME_PATTERN, PLACEHOLDER, authorise_fix, bind_connections
 from .errors import ConflictError, InputError, LpstudioError, word
 from .jsonschemas import first_problem
@@ -630,11 +630,12 @@ def _plan(
     for rel in members:
         if rel not in listed:
             raise _refused(f"the package holds {rel}, which its manifest does not list")
+    listings = Listings()
     for rel, data in members.items():
         label = prefix + rel
         where = f"recipes.{label.removesuffix('.ipynb')}" if rel in manifest["recipes"] else ""
         where = where or f"files.{label}"
-        _check_target(studio, label, data, where, replace, rel in manifest["recipes"])
+        _check_target(studio, label, data, where, replace, rel in manifest["recipes"], listings)
         plan.files[label], plan.fields[label] = data, where
     available = _check_connections(studio, manifest, plan)
     for rel, entry in manifest["recipes"].items():
@@ -643,16 +644,22 @@ def _plan(
 
 
 def _check_target(
-    studio: Studio, label: str, data: bytes, where: str, replace: bool, is_recipe: bool
+    studio: Studio,
+    label: str,
+    data: bytes,
+    where: str,
+    replace: bool,
+    is_recipe: bool,
+    listings: Listings,
 ) -> Path:
     """Where the file `label` (its path under projects/) is written: where nothing is, where
     a recipe is replaced, or where the same data file already is; a link on the way, a
-    folder (or a file where a folder must go), or a look-alike of its name (`distinct_path`)
-    is in the way."""
+    folder (or a file where a folder must go), or a look-alike of its name (`distinct_path`,
+    each folder read once by `listings` for all of an import's files) is in the way."""
     projects = studio.workspace.projects.resolve()
     target = _unlinked(projects, label, where)
     try:  # a look-alike beside it (written before names were composed) stays as it is
-        distinct_path(projects, label, where, "path")
+        distinct_path(projects, label, where, "path", listings)
     except InputError as exc:
         exc.fix = (
             "rename the existing one in JupyterLab's file browser, or import it --into "
@@ -1040,9 +1047,12 @@ def _check_again(studio: Studio, plan: _Plan) -> None:
     Refused as a sequential import is; whether each recipe is replaced is said here, as it
     is under the lock."""
     shown_as = {shown["recipe"]: shown for shown in plan.recipes}
+    listings = Listings()  # read now, under the lock
     for label, data in plan.files.items():
         is_recipe = label in shown_as
-        target = _check_target(studio, label, data, plan.fields[label], plan.replace, is_recipe)
+        target = _check_target(
+            studio, label, data, plan.fields[label], plan.replace, is_recipe, listings
+        )
         if is_recipe:
             shown_as[label]["replaced"] = target.exists()
 
