@@ -18,12 +18,14 @@ import pytest
 from lpstudio.errors import InputError, RecipeError
 from lpstudio.registry import get_connector
 from lpstudio.sdk import Connector, Field
+from lpstudio.server.unready import UnreadyHooks
 from lpstudio.studio import Studio
 from tests.conftest import write_recipe
 from tests.servers import Served, serving
 
 HOOK_SECRET = "hooksecret-ABCDEF-42"
 API_KEY = "acme-api-key-7d41"
+PLAIN_TOKEN = "plain-token-93c2"
 
 #: The connector of the report, and one with two secret fields whose trigger names its own.
 CONNECTORS = {
@@ -217,6 +219,32 @@ def test_a_hook_whose_connection_lacks_the_secret_refuses_every_delivery(served:
     assert len(said) == 1, said
     assert "connection 'plain' has no token" in said[0], said
     assert "`lpstudio connections update plain --secret token`" in said[0], said
+
+    # Mended, it takes a delivery; broken again the same way, the log says so again, once.
+    given = server.api(
+        "alice", "PUT", "/connections/plain", json={"fields": {"token": PLAIN_TOKEN}}
+    )
+    assert given.status_code == 200, given.text
+    signed = {"X-Lpstudio-Signature": _signed(PLAIN_TOKEN)(body)}
+    assert _post(server, hooks["plain"], body, **signed).status_code == 202
+    assert server.api("alice", "DELETE", "/connections/plain").status_code in (200, 204)
+    made = {"name": "plain", "type": "http", "fields": {"base_url": "https://crm.example"}}
+    assert server.api("alice", "POST", "/connections", json=made).status_code == 201
+    for _ in range(3):
+        _not_ready(_post(server, hooks["plain"], body))
+    said = [line for line in server.log.read_text().splitlines() if told in line]
+    assert len(said) == 2 and "connection 'plain' has no token" in said[1], said
+
+
+def test_a_server_says_each_hook_not_ready_again_once_it_forgot_it() -> None:
+    """What the log said is kept bounded: the oldest is forgotten first, and said again."""
+    told = UnreadyHooks(limit=2)
+    assert told.first("a", "no token") and not told.first("a", "no token")
+    assert told.first("a", "no connection") and told.first("b", "no token")
+    assert told.first("a", "no token")  # the oldest, forgotten for the newest
+    assert not told.first("b", "no token")
+    told.ready("b")  # it took a delivery
+    assert told.first("b", "no token")
 
 
 @pytest.mark.parametrize(

@@ -38,6 +38,7 @@ from .saves import RecipeChanges
 from .serveonly import ServeOnlyServerApp
 from .serverlog import mask_records, mask_request_lines
 from .sessions import KernelNotebooks
+from .unready import UnreadyHooks
 
 #: The acting user of what no person does: API-client lookups and webhook jobs.
 SERVICE_USER = "lpstudio:server"
@@ -249,8 +250,8 @@ class LpstudioApp(ExtensionApp):
         self.workspace_error: dict[str, Any] | None = None
         self.store_upgraded: str | None = None  # the schema a newer lpstudio left, once seen
         self._store_looked = -math.inf
-        #: (hook id, reason) of the hooks not ready whose reason was logged (`say_not_ready`).
-        self.hooks_not_ready: set[tuple[str, str]] = set()
+        #: The reasons of hooks not ready the log has said (`say_not_ready`).
+        self.hooks_not_ready = UnreadyHooks()
         self._scheduler: Scheduler | None = None
         self._presence: Presence | None = None  # without a hosted scheduler (`Presence`)
         self._serving = False  # the server is up: a workspace opened later starts at once

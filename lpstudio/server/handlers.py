@@ -1534,6 +1534,7 @@ class HookHandler(NoXsrfHandler):
                 await self.blocking(self.say_not_ready, hook_id, exc)
                 raise hook_not_ready() from None
             raise  # 400: the body, a delivery id too long, or an event off the input schema
+        self.app.hooks_not_ready.ready(hook_id)  # broken again, it is said again
         state, advice = await self.blocking(self.told, recipe, dict(self.request.headers))
         if repeated:
             message = f"a repeated delivery: its {len(jobs)} event(s) were queued before"
@@ -1555,15 +1556,14 @@ class HookHandler(NoXsrfHandler):
         )
 
     def say_not_ready(self, hook_id: str, exc: InputError) -> None:
-        """Logs why the hook's recipe takes no delivery, once per recipe and reason: a
-        sender retries, and each retry would say it again."""
+        """Logs why the hook's recipe takes no delivery, once per recipe and reason until it
+        takes one (`UnreadyHooks`): a sender retries, and each retry would say it again."""
         from ..webhooks import hooked_recipe
 
         fix = f"; fix: {exc.fix}" if exc.fix else ""
         said = scrub_text(f"{exc.message}{fix}", self.hidden)  # one line, as a log's
-        if (hook_id, said) in self.app.hooks_not_ready:
+        if not self.app.hooks_not_ready.first(hook_id, said):
             return
-        self.app.hooks_not_ready.add((hook_id, said))
         hooked = hooked_recipe(self.app.service, hook_id)
         self.log.warning(
             "lpstudio: recipe %s takes no webhook delivery until it is ready (each is "
