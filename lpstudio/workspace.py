@@ -279,7 +279,7 @@ def _could_be(ref: str | os.PathLike[str], paths: Sequence[Path], projects: Path
     from .checks import composed
 
     if len({composed(os.fspath(path)) for path in paths}) == 1:
-        names = " or ".join(path.relative_to(projects).as_posix() for path in paths)
+        names = " or ".join(Path(os.path.relpath(path, projects)).as_posix() for path in paths)
         return WorkspaceError(
             f"recipe {ref} could be {names}, whose names differ only in how their accents "
             "are written",
@@ -1163,11 +1163,13 @@ class Workspace:
 
         nfc = Path(composed(os.fspath(path)))
         readings: list[Path] = []
+        walked: set[Path] = set()  # an absolute path is each base's: read once
         for base in self._bases(given, typed):
             direct = next((one for one in (base / nfc, base / path) if one.exists()), None)
             if direct is not None:
                 readings.append(direct)
-            else:  # a miss only: a read of each folder on the way
+            elif base / nfc not in walked:  # a miss only: a read of each folder on the way
+                walked.add(base / nfc)
                 readings += _spellings(base, nfc) or [base / nfc]
         return tuple(readings)
 
