@@ -578,9 +578,10 @@ class Studio:
                 if job
                 else None
             )
-            row["state"] = saved_settings(self.store, name).get("state", "stopped")
+            saved = saved_settings(self.store, name)  # read once, for its state and check
+            row["state"] = saved.get("state", "stopped")
             row["settings_problem"] = (
-                self._started_problem(recipe, secrets)
+                self._started_problem(recipe, secrets, saved)
                 if row["state"] == "started" and not row["problem"]
                 else None
             )
@@ -595,14 +596,14 @@ class Studio:
         return rows
 
     def _started_problem(
-        self, recipe: Recipe, secrets: Collection[str]
+        self, recipe: Recipe, secrets: Collection[str], saved: dict[str, Any]
     ) -> dict[str, str | None] | None:
         """Why a started recipe cannot run (`ready_settings`, as its detail's
         `settings_problem`), else None: started before a check it fails existed (a webhook
         whose connection has no secret, started by an older lpstudio), or its settings broke
         since. A stopped one is checked as it starts."""
         try:
-            self.ready_settings(recipe, lambda: secrets)
+            self.ready_settings(recipe, lambda: secrets, saved)
         except InputError as exc:
             return exc.mask(secrets).to_dict()
         return None
@@ -1291,10 +1292,12 @@ class Studio:
 
     # -- settings --------------------------------------------------------------------------
 
-    def settings(self, recipe: Recipe) -> dict[str, Any]:
+    def settings(self, recipe: Recipe, saved: dict[str, Any] | None = None) -> dict[str, Any]:
         """The recipe's saved settings, checked against the recipe as it is now: parameter
-        values that still fit, and the connection filling each slot."""
-        saved = saved_settings(self.store, recipe.name)
+        values that still fit, and the connection filling each slot. `saved`: those settings
+        as the caller already read them (a listing reads each recipe's once), else read."""
+        if saved is None:
+            saved = saved_settings(self.store, recipe.name)
         parameters = self._saved_parameters(recipe, saved)
         slots = recipe.metadata.get("connections", {})
         # Without slots nothing is bound: the connections are not read (one read fewer for
@@ -1314,7 +1317,10 @@ class Studio:
         return {**saved, "parameters": parameters, "connections": connections}
 
     def ready_settings(
-        self, recipe: Recipe, hidden: Callable[[], Collection[str]] | None = None
+        self,
+        recipe: Recipe,
+        hidden: Callable[[], Collection[str]] | None = None,
+        saved: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
         """`settings`, refused as Start and the triggers refuse them when a job could not
         run with them alone: a slot whose connector does not load or does not exist
@@ -1325,9 +1331,9 @@ class Studio:
         their signatures are checked with (`webhooks.webhook_trigger`, the delivery's own
         check). What is not ready is said by this one rule wherever settings are shown
         (`lpstudio settings`, a recipe's `settings_problem`, the forms), as `lpstudio
-        recipes` says it."""
+        recipes` says it. `saved`: as `settings` takes it."""
         self._check_connectors(recipe)
-        settings = self.settings(recipe)
+        settings = self.settings(recipe, saved)
         self.check_defaults(recipe, settings["parameters"], hidden)
         if recipe.trigger_kind == "webhook":
             from .webhooks import webhook_trigger
@@ -2546,7 +2552,7 @@ class Studio:
         stored = read_settings(self.store, recipe.name)
         saved = stored.settings
         try:
-            settings, problem = self.ready_settings(recipe, hidden), None
+            settings, problem = self.ready_settings(recipe, hidden, saved), None
         except InputError as exc:
             settings, problem = self._settings_that_hold(recipe, saved), exc.to_dict()
         last = self.store.last_jobs([recipe.name]).get(recipe.name)
