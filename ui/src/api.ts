@@ -88,6 +88,9 @@ export interface RecipeRow {
   endpoint_problem?: Problem | null;
   /** another recipe's name looks the same on screen, its accents written otherwise */
   name_problem?: Problem | null;
+  /** a started one's settings cannot run (a saved value its notebook now refuses, a webhook's
+   * connection without its secret): every run or delivery is refused */
+  settings_problem?: Problem | null;
 }
 
 export interface RecipeDetail {

@@ -4,10 +4,10 @@
  * exported as a package, and packages imported (`lpstudio export` / `lpstudio import`).
  */
 
-import { api, ApiError, ImportSummary, Job, latest, Permission, Polled, RecipeRow } from './api';
+import { api, ApiError, Connection, ImportSummary, Job, latest, Permission, Polled, Problem, RecipeRow } from './api';
 import { StudioContext } from './context';
 import { announced, button, el, errorBox, FieldError, fill, focusIn, focusMarked, formatTime, markField, Rows, runNow, saveDownload, statusBadge } from './dom';
-import { asked, FixContext, labText, refusedIn, withLabFix } from './fixes';
+import { asked, FixContext, labFix, labText, refusedIn, withLabFix } from './fixes';
 import { LivePanel } from './panel';
 
 const REFRESH_MS = 4000;
@@ -64,10 +64,11 @@ export class RecipesPanel extends LivePanel {
     }
     let rows: RecipeRow[] | undefined;
     try {
-      rows = await this.fetch();
-      if (!rows) {
+      const fetched = await this.fetch();
+      if (!fetched) {
         return; // a newer refresh is under way
       }
+      [rows, this.connections] = fetched;
     } catch (err) {
       this.rowsOf('').clear(); // drawn again once the recipes can be fetched
       this.tree.append(errorBox(err));
@@ -192,7 +193,13 @@ export class RecipesPanel extends LivePanel {
       );
     }
     actions.append(
-      button(can.build ? 'Settings' : 'View settings', () => this.openSettings(row.recipe), 'lps-open-settings', of),
+      button(
+        can.build ? 'Settings' : 'View settings',
+        () => this.openSettings(row.recipe),
+        // Where a started one that cannot run is mended: its problem marked on the fields.
+        row.settings_problem ? 'lps-primary lps-open-settings' : 'lps-open-settings',
+        of
+      ),
       button('Jobs', () => this.openJobs(row.recipe), 'lps-open-jobs', of),
       button('Open', () => this.ctx.openRecipe(row.recipe), 'lps-open', of)
     );
@@ -226,6 +233,7 @@ export class RecipesPanel extends LivePanel {
         row.next_run ? el('span', { cls: 'lps-next-run', text: `next run: ${formatTime(row.next_run)}` }) : null
       ),
       row.problem ? el('div', { cls: 'lps-problem', text: inLab(String(row.problem)) }) : null,
+      row.settings_problem ? this.settingsProblem(row, row.settings_problem) : null,
       row.endpoint_problem
         ? el('div', {
             cls: 'lps-problem lps-endpoint-problem',
@@ -247,6 +255,31 @@ export class RecipesPanel extends LivePanel {
         : null,
       actions
     );
+  }
+
+  /** Why a started recipe cannot run, and its fix in the lab's terms, as its Settings say
+   * them (`showProblem` in settings.ts): the API's names its routes. */
+  private settingsProblem(row: RecipeRow, problem: Problem): HTMLElement {
+    const fix = labFix(problem.field, problem.fix, this.fixes(row, this.connections));
+    return el(
+      'div',
+      { cls: 'lps-problem lps-settings-problem' },
+      el('div', { text: `started but cannot run: ${labText(problem.message, `in the Settings of ${row.recipe}`)}` }),
+      fix ? el('div', { cls: 'lps-error-fix', text: `fix: ${fix}` }) : null
+    );
+  }
+
+  /** What a fix for one recipe is said with in its row: its slots and parameters, the
+   * connections there are, and its Settings as where its fields are. */
+  private fixes(row: RecipeRow, connections: Connection[]): FixContext {
+    return {
+      slots: row.connections ?? {},
+      parameters: row.parameters ?? {},
+      connections,
+      chosen: () => undefined,
+      form: `in the Settings of ${row.recipe}`,
+      can: this.ctx.me.can
+    };
   }
 
   /**
@@ -288,15 +321,7 @@ export class RecipesPanel extends LivePanel {
       this.ctx.notifyChanged();
     } catch (err) {
       const connections = await api.connections().catch(() => []);
-      const fixes: FixContext = {
-        slots: row.connections ?? {},
-        parameters: row.parameters ?? {},
-        connections,
-        chosen: () => undefined,
-        form: `in the Settings of ${row.recipe}`,
-        can: this.ctx.me.can
-      };
-      fill(this.message, errorBox(withLabFix(err, fixes)));
+      fill(this.message, errorBox(withLabFix(err, this.fixes(row, connections))));
     }
   }
 
@@ -373,7 +398,15 @@ export class RecipesPanel extends LivePanel {
   private closed = new Set<string>();
   /** the rows of each folder shown, by its path ('' the tree's own) */
   private folders = new Map<string, Rows<Entry>>();
-  private fetch = latest(api.recipes);
+  /** The recipes, and the connections when a started one's settings problem is about a
+   * slot (its fix in the lab's terms names them, `labFix`): asked only then. */
+  private fetch = latest(async (): Promise<[RecipeRow[], Connection[]]> => {
+    const rows = await api.recipes();
+    const slotted = rows.some(r => r.settings_problem?.field?.startsWith('connections.'));
+    return [rows, slotted ? await api.connections().catch(() => []) : []];
+  });
+  /** The connections the rows' fixes were said with (`fetch`). */
+  private connections: Connection[] = [];
   private message = el('div', { cls: 'lps-message' });
   /** the Poll now the message reports, its jobs as last asked, while any still runs */
   private polled: Polled | null = null;
