@@ -50,6 +50,8 @@ STORE_RETRY_EVERY = 5.0
 STOP_MARGIN = 15.0
 #: Seconds a stop gives the requests it cut short to send their 503 before it goes on.
 CUT_ANSWER_SECONDS = 5.0
+#: The `PageConfig` option (ui/src/context.ts) holding `LpstudioApp.max_output_view_bytes`.
+PAGE_MAX_OUTPUT_VIEW = "lpstudioMaxOutputViewBytes"
 #: Where Jupyter reads its token from as it starts (`IdentityProvider.token`'s default).
 TOKEN_ENV = ("JUPYTER_TOKEN", "JUPYTER_TOKEN_FILE")
 
@@ -105,6 +107,18 @@ class LpstudioApp(ExtensionApp):
         "read. `lpstudio serve` refuses a body larger than this and max_body_bytes before "
         "reading it; in JupyterLab's server, Jupyter's ServerApp.max_body_size (512 MB) "
         "does. `lpstudio import` on the server takes any size.",
+    )
+    max_output_view_bytes = Integer(
+        8 << 20,
+        min=1,
+        config=True,
+        help="The largest output notebook, in bytes, that is viewed rather than downloaded: "
+        "the server renders one as HTML (GET /jobs/{id}/output.html) only up to this size, "
+        "and refuses (413) a larger one before reading it, naming output.ipynb; the lab's "
+        "Open output asks first, saying its size and offering its download. What a notebook "
+        "costs to render depends on its outputs, not only its size: a 46 MB one (a 200,000-row "
+        "table) took 80 s and 2 GB of the server's memory, and froze a browser tab for "
+        "minutes. The server renders one notebook at a time.",
     )
     anonymous_user = Unicode(
         "",
@@ -246,6 +260,8 @@ class LpstudioApp(ExtensionApp):
         self._working: dict[asyncio.Future[Any], asyncio.Task[Any]] = {}  # `blocking`
         self._stopping = False
         self._cut = asyncio.Event()  # the stop no longer waits (`_cut_short`)
+        #: Output notebooks are rendered as HTML one at a time (`max_output_view_bytes`).
+        self.html_renders = asyncio.Semaphore(1)
         self.stopped_short = False  # the stop left work behind: the process ends without it
         self.workspace_error: dict[str, Any] | None = None
         self.store_upgraded: str | None = None  # the schema a newer lpstudio left, once seen
@@ -259,6 +275,7 @@ class LpstudioApp(ExtensionApp):
         self._opened_at = -math.inf
         self._opening = threading.Lock()
         self._open_workspace()
+        self._tell_the_lab()
         mask_request_lines(self)
         contents = self.serverapp.contents_manager
         self.saves = RecipeChanges(self)
@@ -279,6 +296,12 @@ class LpstudioApp(ExtensionApp):
         for name in TOKEN_ENV:
             os.environ.pop(name, None)
         self.log.debug("lpstudio: %s read (%s), dropped from the environment", TOKEN_ENV, told)
+
+    def _tell_the_lab(self) -> None:
+        """Gives JupyterLab's page the settings the studio's UI follows (its `PageConfig`):
+        the size above which Open output asks before it loads a notebook into the tab."""
+        page = self.serverapp.web_app.settings.setdefault("page_config_data", {})
+        page[PAGE_MAX_OUTPUT_VIEW] = self.max_output_view_bytes
 
     def _log_through_the_server(self) -> None:
         """lpstudio's own loggers (the hosted scheduler's line per job start and end, the

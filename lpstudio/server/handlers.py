@@ -1172,7 +1172,7 @@ class JobOutputHandler(JobRouteHandler):
 
     @web.authenticated
     async def get(self, job_id: str, kind: str) -> None:
-        def read(number: int) -> str:
+        def read(number: int) -> tuple[str, nbformat.NotebookNode]:
             job = self.studio.job(number)
             path = self.studio.workspace.root / job.output_path if job.output_path else None
             if path is None or not path.is_file():
@@ -1185,15 +1185,33 @@ class JobOutputHandler(JobRouteHandler):
                     fix="put the job's own output notebook back in its place in history/, "
                     "not a link",
                 )
-            text, notebook = _notebook_read(job, path)
-            return text if kind == "ipynb" else render_output_html(notebook)
+            if kind == "html":
+                self.refuse_unviewable(job, path.stat().st_size)
+            return _notebook_read(job, path)
 
-        content = await self.of_job(read, job_id)
-        kinds = {"ipynb": "application/x-ipynb+json", "html": "text/html; charset=UTF-8"}
+        content, notebook = await self.of_job(read, job_id)
         if kind == "html":
+            async with self.app.html_renders:  # each render may take seconds and much memory
+                content = await self.blocking(render_output_html, notebook)
             self.set_header("Content-Security-Policy", OUTPUT_HTML_CSP)
+        kinds = {"ipynb": "application/x-ipynb+json", "html": "text/html; charset=UTF-8"}
         self.set_header("Content-Disposition", f'inline; filename="job-{job_id}.{kind}"')
         self.finish(content, set_content_type=kinds[kind])
+
+    def refuse_unviewable(self, job: Job, size: int) -> None:
+        """Refuses (413) to render an output notebook larger than
+        `LpstudioApp.max_output_view_bytes`, before it is read: its .ipynb is the way to it."""
+        limit = self.app.max_output_view_bytes
+        if size > limit:
+            raise ApiError(
+                413,
+                "OutputTooLarge",
+                f"job {job.id}'s output notebook is {size} bytes, over the {limit} bytes the "
+                "server renders as HTML",
+                field="kind",
+                fix=f"download it as it is: GET {self.app.api_root}/jobs/{job.id}/output.ipynb "
+                "(Open output in JupyterLab), or raise --LpstudioApp.max_output_view_bytes",
+            )
 
 
 class JobRerunHandler(JobRouteHandler):

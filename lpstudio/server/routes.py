@@ -407,6 +407,14 @@ ROUTES: tuple[Route, ...] = (
                 "text/html": {"type": "string", "contentMediaType": "text/html"},
             },
             headers=OUTPUT_FILE,
+            more={
+                "413": (
+                    "As HTML, an output notebook larger than the server renders "
+                    "(OutputTooLarge, field `kind`, LpstudioApp.max_output_view_bytes): "
+                    "nothing was rendered; fetch it as .ipynb",
+                    s.ERROR_REF,
+                )
+            },
         ),
         tag="jobs",
         job_id=JOB_ID,
