@@ -2,6 +2,7 @@
  * What every panel shares: the app, the calling user's permissions, and ways to open things.
  */
 import { JupyterFrontEnd } from '@jupyterlab/application';
+import { Dialog, showDialog } from '@jupyterlab/apputils';
 import { PageConfig } from '@jupyterlab/coreutils';
 import { ServerConnection } from '@jupyterlab/services';
 import { ISignal, Signal } from '@lumino/signaling';
@@ -12,6 +13,29 @@ import { Me } from './api';
  * `output_missing`, which `lpstudio show` says as "missing: moved or deleted from history/"),
  * and the fix. */
 export const OUTPUT_MISSING = 'moved or deleted from history/; put it back in history/ to open it';
+
+/** Where the server puts `LpstudioApp.max_output_view_bytes` in the page's config: the largest
+ * output notebook Open output loads without asking (a 46 MB one froze the tab for minutes). */
+const MAX_OUTPUT_VIEW = 'lpstudioMaxOutputViewBytes';
+/** Its default, the server's, for a server that says none. */
+const MAX_OUTPUT_VIEW_DEFAULT = 8 << 20;
+
+/** How an output notebook opens: without a kernel, since job history is read, never run. A
+ * kernel started for it stayed alive until the server stopped, and the metadata it wrote
+ * marked the read-only tab changed, so that closing it asked to save. */
+const NO_KERNEL = { shouldStart: false, canStart: false, shouldReuse: false };
+
+/** A size as people read it: 46.1 MB, 830 KB. */
+export function readableSize(bytes: number): string {
+  const units = ['bytes', 'KB', 'MB', 'GB'];
+  let size = bytes;
+  let unit = 0;
+  while (size >= 1000 && unit < units.length - 1) {
+    size /= 1000;
+    unit += 1;
+  }
+  return unit === 0 ? `${size} bytes` : `${size.toFixed(size < 10 ? 1 : 0)} ${units[unit]}`;
+}
 
 /** The studio's commands (the palette, the launcher and the panels run them). */
 export namespace CommandIDs {
@@ -52,25 +76,48 @@ export class StudioContext {
   }
 
   /**
-   * Opens a job's output notebook as it is now. Output notebooks are read-only (job history
-   * is written by its job alone), so one already open in a tab is reloaded from disk before
-   * it is shown: the tab kept the snapshot taken when it was first opened. One moved or
-   * deleted is refused with the fix (JupyterLab opened an empty tab, a 404 in the console).
+   * Opens a job's output notebook as it is now, with no kernel (`NO_KERNEL`). Output
+   * notebooks are read-only (job history is written by its job alone), so one already open
+   * in a tab is reloaded from disk before it is shown: the tab kept the snapshot taken when
+   * it was first opened. One moved or deleted is refused with the fix (JupyterLab opened an
+   * empty tab, a 404 in the console). One larger than the server's bound asks first, saying
+   * its size, and offers its download instead.
    */
   async openOutput(path: string): Promise<void> {
     const relative = this.relative(path);
+    let size: number | undefined;
     try {
-      await this.app.serviceManager.contents.get(relative, { content: false });
+      size = (await this.app.serviceManager.contents.get(relative, { content: false })).size;
     } catch (err) {
       if (err instanceof ServerConnection.ResponseError && err.response.status === 404) {
         throw new Error(`the output notebook ${relative} is missing: ${OUTPUT_MISSING}`);
       }
       throw err;
     }
+    if (typeof size === 'number' && size > maxOutputViewBytes()) {
+      const choice = await askBeforeOpening(relative, size);
+      if (choice === 'download') {
+        await this.download(relative);
+      }
+      if (choice !== 'open') {
+        return;
+      }
+    }
     for (const open of this.openDocuments(relative)) {
       await open.context.revert();
     }
-    await this.openPath(path);
+    await this.app.commands.execute('docmanager:open', { path: relative, kernelPreference: NO_KERNEL });
+  }
+
+  /** Downloads a file of the server's tree (`path` relative to its root), as the file
+   * browser's Download does. */
+  private async download(path: string): Promise<void> {
+    const link = document.createElement('a');
+    link.href = await this.app.serviceManager.contents.getDownloadUrl(path);
+    link.download = path.split('/').pop() ?? '';
+    document.body.appendChild(link);
+    link.click();
+    link.remove();
   }
 
   /** How many tabs show a recipe's notebook, and how many of them hold unsaved changes
@@ -128,4 +175,33 @@ export class StudioContext {
   }
 
   private _changed = new Signal<this, void>(this);
+}
+
+/** The largest output notebook Open output loads without asking, as the server set it. */
+function maxOutputViewBytes(): number {
+  const given = Number(PageConfig.getOption(MAX_OUTPUT_VIEW));
+  return given > 0 ? given : MAX_OUTPUT_VIEW_DEFAULT;
+}
+
+/** What the user chose for an output notebook too big to load lightly: its size said. */
+async function askBeforeOpening(path: string, size: number): Promise<'open' | 'download' | 'cancel'> {
+  const name = path.split('/').pop();
+  const answer = await showDialog({
+    title: `Open ${name}? It is ${readableSize(size)}`,
+    body:
+      `The output notebook ${path} is ${readableSize(size)} (${size} bytes), over the ` +
+      `${readableSize(maxOutputViewBytes())} the studio opens without asking: loading it may ` +
+      'take minutes and much of the browser\'s memory, the tab frozen meanwhile. Download it ' +
+      'to read it elsewhere, or open it anyway.',
+    buttons: [
+      Dialog.cancelButton(),
+      Dialog.okButton({ label: 'Download', displayType: 'default', actions: ['download'] }),
+      Dialog.warnButton({ label: 'Open anyway', actions: ['open'] })
+    ],
+    defaultButton: 1 // Enter downloads: opening is the choice that may freeze the tab
+  });
+  if (!answer.button.accept) {
+    return 'cancel';
+  }
+  return answer.button.actions.includes('download') ? 'download' : 'open';
 }
