@@ -509,7 +509,7 @@ def _open_on_worker(root: str) -> tuple[Workspace, Store, kernel_pool.KernelPool
         opened = _opened.get(root)
         if opened is None:
             workspace = Workspace.load(root)
-            store = Store(workspace.store_url)
+            store = Store(workspace.store_url, root=workspace.root)
             try:
                 _same_schema(store, root)
             except BaseException:

@@ -102,7 +102,7 @@ def listed_job(
     output = job.output_path
     missing = False
     if output and workspace is not None:
-        output = str(workspace.root / output)
+        output = job.output_in(workspace.root)
         missing = job.status in FINAL_STATES and not Path(output).is_file()
     duration = None
     if job.started_at and job.finished_at:

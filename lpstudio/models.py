@@ -7,6 +7,7 @@ match the latest migration (a test compares them).
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, ClassVar
 
 from sqlalchemy import (
@@ -164,6 +165,22 @@ class Job(Base):
     not_before: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     attempt: Mapped[int] = mapped_column(Integer, default=1)
     purged: Mapped[bool] = mapped_column(default=False)
+
+    #: The workspace folder `output_path` is stored relative to, for a job read from a
+    #: workspace's store (`Store.root`); not a column.
+    root: ClassVar[Path | None] = None
+
+    def output_in(self, root: Path) -> str | None:
+        """The output notebook's absolute path in the workspace at `root`: the one rule for
+        the `output_path` that lists, REST and `--json` give, and for `output_file`."""
+        return str(root / self.output_path) if self.output_path else None
+
+    @property
+    def output_file(self) -> str | None:
+        """The output notebook's absolute path, as `jobs_frame`, `--json` and REST give its
+        `output_path` (stored relative to the workspace, which moves with it): a path to
+        open from any folder (`nbformat.read(studio.job(id).output_file, as_version=4)`)."""
+        return self.output_in(self.root) if self.root else self.output_path
 
 
 class _JobCounts:

@@ -12,7 +12,7 @@ refuses its save (`ConflictError`), where it would write the form's old values o
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -49,6 +49,15 @@ def read_settings(store: Store, recipe: str) -> Saved:
 
 def saved_settings(store: Store, recipe: str) -> dict[str, Any]:
     return read_settings(store, recipe).settings
+
+
+def saved_settings_of(store: Store, recipes: Collection[str]) -> dict[str, dict[str, Any]]:
+    """The saved settings of each of `recipes` (`{}`: none saved), read in one query: a
+    list of jobs asks after the recipes of its page's held jobs, not one job at a time."""
+    with store.read() as s:
+        rows = s.scalars(select(RecipeSettings).where(RecipeSettings.recipe.in_(recipes)))
+        saved = {row.recipe: dict(row.settings) for row in rows}
+    return {recipe: saved.get(recipe, {}) for recipe in recipes}
 
 
 def _conflict(recipe: str, expected: int, current: Saved, local: bool) -> ConflictError:

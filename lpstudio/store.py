@@ -106,17 +106,19 @@ JOB_STATES = (QUEUED, RUNNING, *FINAL_STATES)
 #: A job as lists show it (`jobviews.LISTED_WITHOUT`): its trigger event (and the sealed copy
 #: its kernel opens) and its result have no bound in size, so a list's rows do not read them
 #: (a page of a million webhook jobs read each delivery, only to drop it); one read by
-#: mistake raises rather than reading them row by row (`_unread_refused`).
+#: mistake raises rather than reading them row by row (`_loaded`).
 _UNREAD = ("event", "sealed_event", "result")
 LISTED = tuple(defer(getattr(Job, name), raiseload=True) for name in _UNREAD)
 
 
 @event.listens_for(Job, "load")
-def _unread_refused(job: Job, _context: Any) -> None:
-    """A job read `LISTED` refuses a read of its event or result in lpstudio's words, with
+def _loaded(job: Job, context: Any) -> None:
+    """A job as read: given its workspace's folder (`Store.root`: `Job.output_file`), and
+    read `LISTED`, refusing a read of its event or result in lpstudio's words, with
     the fix: SQLAlchemy's own error (DetachedInstanceError once out of its session, as a
     `studio.jobs(listed=True)` job is) said nothing of why. Its loader of each column left
     unread (a per-instance one, `InstanceState.callables`) becomes the refusal."""
+    job.root = context.session.info.get("root")
     callables = inspect(job).callables
     for name in _UNREAD:
         if name in callables:
@@ -124,7 +126,7 @@ def _unread_refused(job: Job, _context: Any) -> None:
 
 
 def _refuse_unread(state: Any, _passive: Any) -> Any:
-    """The loader of a listed job's column left unread (`_unread_refused`)."""
+    """The loader of a listed job's column left unread (`_loaded`)."""
     job_id = state.dict.get("id")
     raise InputError(
         f"job {job_id} was listed without its event and result: `jobs(listed=True)` leaves "
@@ -1074,11 +1076,12 @@ def _claim_statement(shared_clock: bool) -> Any:
 class Store:
     """Typed access to the tables; each method is one short transaction."""
 
-    def __init__(self, url: str, create: bool = False) -> None:
+    def __init__(self, url: str, create: bool = False, root: Path | None = None) -> None:
         """`create`: make the store (its SQLite file, its tables) if it is not there, as only
         `lpstudio init` and `store-copy` do. Any other use of a store that is not there is
         refused naming `[store] url` (`absent`): a mistyped one made a new, empty store that
-        every command then said was never activated."""
+        every command then said was never activated. `root`: the workspace's folder, which
+        each job it reads is given (`Job.output_file`, its notebook's absolute path)."""
         self.url = url
         self.create = create
         _check_url(url)
@@ -1086,9 +1089,10 @@ class Store:
             self.engine = _make_engine(url, create)
         except (TypeError, ValueError) as exc:  # an option (after `?`) of the wrong type
             raise _refused_url(make_url(url), str(exc)) from None
-        self._reader = sessionmaker(self.engine, expire_on_commit=False)
+        info = {"root": root}  # each session's, which `_loaded` reads
+        self._reader = sessionmaker(self.engine, expire_on_commit=False, info=info)
         self._writer = sessionmaker(
-            self.engine.execution_options(lpstudio_write=True), expire_on_commit=False
+            self.engine.execution_options(lpstudio_write=True), expire_on_commit=False, info=info
         )
         # SQLite makes a writer that finds the database locked sleep and try again (1, 2, 5,
         # 10... ms): this process's writers take turns on a lock instead, woken as soon as

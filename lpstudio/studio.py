@@ -68,10 +68,11 @@ from .recipe import (
 from .roles import SET_ROLE, shown_entry
 from .runner import injects_declared_types, write_notebook
 from .scalars import from_numpy, integral
-from .settings import read_settings, saved_settings, update_settings
+from .settings import read_settings, saved_settings, saved_settings_of, update_settings
 from .store import (
     FINAL_STATES,
     MAX_INTEGER,
+    MAX_LISTED,
     MIN_VERSION_PREFIX,
     QUEUED,
     RUNNING,
@@ -293,6 +294,16 @@ def _refuse_old_history(workspace: Workspace, store: Store) -> None:
     )
 
 
+def _check_limit(limit: Any) -> None:
+    """Refuses a `limit` that is no count of jobs (`Studio.jobs`, `Studio.job_pages`)."""
+    if limit is not None and (integral(limit) is None or limit < 1):
+        raise InputError(
+            f"limit must be a whole number above 0, or None for every job, not {limit!r}",
+            field="limit",
+            fix="give how many jobs to list, e.g. limit=50 (None: all of them)",
+        )
+
+
 class Studio:
     """A workspace opened for one acting user."""
 
@@ -321,7 +332,7 @@ class Studio:
             )
         self.workspace = workspace
         self.api_root = api_root
-        self.store = Store(workspace.store_url)
+        self.store = Store(workspace.store_url, root=workspace.root)
         try:
             self.store.migrate()
             activated = self.store.activation() is not None
@@ -2173,16 +2184,32 @@ class Studio:
         which a scheduler holds until it is started again. `lpstudio show` and the REST
         job's `waits` say it; it showed only "queued". A due time is said as `said_at` says
         it: with `local` in this machine's time, as `show` prints its other times."""
-        if job.status != QUEUED:
-            return None
-        due = job.not_before
-        if due is not None and due > self.store.now():
-            return f"a {job.trigger} due at {said_at(due, local)}"
-        if job.trigger not in SCHEDULED_TRIGGERS:
-            return None
-        if saved_settings(self.store, job.recipe).get("state") == "started":
-            return None
-        return self.held(job.recipe, job.id)
+        return self.waits_of([job], local)[0]
+
+    def waits_of(self, jobs: Sequence[Job], local: bool = False) -> list[str | None]:
+        """Each job's `waits`, for a list's page: the settings of the recipes its held jobs
+        wait for read in one query (none when no job is queued), not one a row."""
+        queued = [job for job in jobs if job.status == QUEUED]
+        if not queued:
+            return [None] * len(jobs)
+        now = self.store.now()
+        due = {job.id: job.not_before for job in queued if job.not_before and job.not_before > now}
+        held = {
+            job.recipe for job in queued if job.id not in due and job.trigger in SCHEDULED_TRIGGERS
+        }
+        saved = saved_settings_of(self.store, held) if held else {}
+        states = {recipe: settings.get("state") for recipe, settings in saved.items()}
+
+        def waits(job: Job) -> str | None:
+            if job.status != QUEUED:
+                return None
+            if job.id in due:
+                return f"a {job.trigger} due at {said_at(due[job.id], local)}"
+            if job.recipe not in held or states[job.recipe] == "started":
+                return None
+            return self.held(job.recipe, job.id)
+
+        return [waits(job) for job in jobs]
 
     def held(self, recipe: str, job_id: int) -> str:
         """Why a stopped recipe's job waits, and what runs or drops it, its reason and its
@@ -2238,12 +2265,7 @@ class Studio:
             )
         # A frame's numbers are numpy's (`len(df)` is not; `df["n"].max()` is).
         limit, offset, before = (from_numpy(given) for given in (limit, offset, before))
-        if limit is not None and (integral(limit) is None or limit < 1):
-            raise InputError(
-                f"limit must be a whole number above 0, or None for every job, not {limit!r}",
-                field="limit",
-                fix="give how many jobs to list, e.g. limit=50 (None: all of them)",
-            )
+        _check_limit(limit)
         if integral(offset) is None or not 0 <= offset <= MAX_INTEGER:
             raise InputError(
                 f"offset must be a whole number from 0 to {MAX_INTEGER}, not {offset!r}",
@@ -2341,20 +2363,60 @@ class Studio:
     def dashboard(self, start: datetime, end: datetime) -> dict[str, Any]:
         """The dashboard's figures for jobs created in [start, end) (`dashboard_metrics`),
         and its connections counted as the Connections panel shows them: the REST API's, the
-        lab's and the notebook's Dashboard alike."""
+        lab's and the notebook's Dashboard alike. A naive `start` or `end` is in this
+        machine's zone, as `jobs(since=...)` reads one (`parse_moment`): read as UTC, the
+        same datetime counted jobs hours away from the ones the frame listed."""
         from .metrics import connection_states, dashboard_metrics
 
+        start, end = parse_moment(start, "start", local=True), parse_moment(end, "end", local=True)
         states = connection_states(info.status for info in self.connections.list())
         return {**dashboard_metrics(self.store, start, end), "connections": states}
+
+    def job_pages(
+        self,
+        recipe: str | None = None,
+        status: str | None = None,
+        since: datetime | str | None = None,
+        limit: int | None = None,
+        offset: int = 0,
+        before: int | None = None,
+        page: int = MAX_LISTED,
+    ) -> Iterator[list[Job]]:
+        """The jobs `jobs` lists (every one by default, else `limit`), as lists show them,
+        read `page` at a time through the store's index, each page after the last one's
+        id (`before`): a store of a million jobs is never one query's answer held at once,
+        and jobs queued meanwhile shift nothing. `since` is read once, so that `7d` bounds
+        every page alike."""
+        if isinstance(since, str | datetime):
+            since = parse_moment(since, "since", local=True)
+        left = from_numpy(limit)
+        _check_limit(left)
+        while left is None or left > 0:
+            size = page if left is None else min(page, left)
+            found = self.jobs(recipe, status, since, size, offset, before, listed=True)
+            if found:
+                yield found
+            if len(found) < size:
+                return
+            left = None if left is None else left - len(found)
+            offset, before = 0, found[-1].id
+
+    def listed_jobs(self, jobs: Sequence[Job]) -> list[dict[str, Any]]:
+        """A page of jobs as lists give them (`listed_job`), each with its `waits`
+        (`waits_of`: one query for the page): GET /jobs, `lpstudio jobs --json`, the frame."""
+        waits = self.waits_of(jobs)
+        return [listed_job(job, self.workspace, why) for job, why in zip(jobs, waits, strict=True)]
 
     def jobs_frame(self, **filters: Any) -> pandas.DataFrame:
         """The job history as a DataFrame, one row per job as `lpstudio jobs --json` lists
         it, newest first: its status, recipe, times and progress to chart, without the
         trigger event and result (`listed_job`), which have no bound in size and would fill
-        memory with thousands of webhook deliveries; `job(id)` gives one job whole."""
+        memory with thousands of webhook deliveries; `job(id)` gives one job whole. Every
+        job the filters match (`job_pages`), unless a `limit` is given: a period's frame
+        cut at the newest 50 gave a failure rate of those 50, and said nothing."""
         import pandas
 
-        rows = [listed_job(job, self.workspace) for job in self.jobs(**filters, listed=True)]
+        rows = [row for page in self.job_pages(**filters) for row in self.listed_jobs(page)]
         frame = pandas.DataFrame(rows, columns=LISTED_COLUMNS)
         for column in ("created_at", "started_at", "finished_at"):
             frame[column] = pandas.to_datetime(frame[column], utc=True)

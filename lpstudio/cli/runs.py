@@ -318,6 +318,11 @@ def run(
 @click.option("--status", type=click.Choice(JOB_STATES))
 @click.option("--since", help="Only jobs created since an ISO date or a duration (2h, 7d).")
 @click.option("--limit", type=click.IntRange(1, MAX_LISTED), default=20, show_default=True)
+@click.option(
+    "--before",
+    type=JOB_ID,
+    help="Only jobs listed after this one: the next page, given the last ID shown.",
+)
 @workspace_option
 @json_option
 @handles_errors
@@ -326,10 +331,11 @@ def jobs(
     status: str | None,
     since: str | None,
     limit: int,
+    before: int | None,
     workspace: Path | None,
     as_json: bool,
 ) -> None:
-    """List recent jobs, newest first."""
+    """List recent jobs, newest first, a page of --limit at a time (--before for the next)."""
     moment = parse_moment(since, "--since", local=True) if since else None
     with _studio(workspace) as studio:
         if recipe is not None:  # a recipe's jobs outlive it: its old name still lists them
@@ -339,17 +345,27 @@ def jobs(
             # Its path, which `Studio.jobs` reads as one recipe: a name under projects/
             # (`projects/x.ipynb` of a project named projects) it may read two ways.
             recipe = _typed_recipe(studio, recipe, kept)
-        found = studio.jobs(recipe=recipe, status=status, since=moment, limit=limit, listed=True)
+        found = studio.jobs(
+            recipe=recipe, status=status, since=moment, limit=limit + 1, before=before, listed=True
+        )
+        page = found[:limit]
         if as_json:
-            _emit([listed_job(job, studio.workspace) for job in found])  # as GET /jobs
-            return
-        if not found:
+            _emit(studio.listed_jobs(page))  # as GET /jobs
+        elif not page:
             click.echo("no jobs")
-            return
-        click.echo(_jobs_line("ID", "STATUS", "RECIPE", "CREATED", "DURATION", "TRIGGER", "USER"))
-        for job in found:
-            columns = (job.id, job.status, job.recipe, local_text(job.created_at), _duration(job))
-            click.echo(_jobs_line(*columns, describe_trigger(job), job.user))
+        else:
+            header = ("ID", "STATUS", "RECIPE", "CREATED", "DURATION", "TRIGGER", "USER")
+            click.echo(_jobs_line(*header))
+            for job in page:
+                created = local_text(job.created_at)
+                columns = (job.id, job.status, job.recipe, created, _duration(job))
+                click.echo(_jobs_line(*columns, describe_trigger(job), job.user))
+        if len(found) > limit:  # on stderr: --json's stdout stays the page's JSON alone
+            click.echo(
+                f"more jobs follow: add --before {page[-1].id} to list the next {limit} "
+                "(the same filters)",
+                err=True,
+            )
 
 
 def _jobs_line(*columns: Any) -> str:

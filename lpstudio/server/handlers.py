@@ -26,7 +26,7 @@ import traceback
 from http.client import responses
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar, cast
-from urllib.parse import quote, unquote
+from urllib.parse import quote, unquote, urlencode
 
 import nbformat
 from jupyter_server.auth.decorator import allow_unauthenticated
@@ -69,6 +69,7 @@ from .schemas import PROBLEM_REF, field_schema
 
 if TYPE_CHECKING:
     from collections.abc import Callable
+    from datetime import datetime
 
     import jsonschema
     from tornado.httputil import HTTPServerRequest
@@ -1048,7 +1049,7 @@ class JobsHandler(UserHandler):
                 q.get("recipe"),
                 q.get("status"),
                 since,
-                q["limit"],
+                q["limit"] + 1,  # one more than the page: whether a next one follows
                 q["offset"],
                 q.get("before"),
                 listed=True,
@@ -1060,8 +1061,21 @@ class JobsHandler(UserHandler):
             raise ApiError(
                 400, type(exc).__name__, exc.message, field="recipe", fix=exc.fix
             ) from None
-        rows = [listed_job(j, self.studio.workspace) for j in jobs]
-        self.answer({"jobs": rows, "limit": q["limit"], "offset": q["offset"]})
+        page = jobs[: q["limit"]]
+        rows = await self.blocking(self.studio.listed_jobs, page)
+        after = self._next_page(since, page[-1].id) if len(jobs) > len(page) else None
+        answer = {"jobs": rows, "limit": q["limit"], "offset": q["offset"], "next": after}
+        self.answer(answer, headers={"Link": f'<{after}>; rel="next"'} if after else None)
+
+    def _next_page(self, since: datetime | None, last: int) -> str:
+        """The next page's path: these filters after the page's `last` job (`before`, which
+        jobs queued meanwhile do not shift), `since` as the moment it was read (`7d` read
+        again later would move)."""
+        q = self.query
+        kept = {"recipe": q.get("recipe"), "status": q.get("status"), "limit": q["limit"]}
+        kept["since"] = since.isoformat() if since else None
+        given = {name: value for name, value in kept.items() if value is not None}
+        return f"{self.app.api_root}/jobs?{urlencode({**given, 'before': last})}"
 
 
 def job_number(job_id: str, fix: str) -> int:

@@ -59,6 +59,15 @@ OUTPUT_FILE: dict[str, Any] = {
         "schema": {"type": "string", "pattern": r'^inline; filename="job-[0-9]+\.(ipynb|html)"$'},
     }
 }
+#: A page of jobs that others follow (GET /jobs): where the next one is, as its `next`.
+NEXT_PAGE: dict[str, Any] = {
+    "Link": {
+        "description": 'on a page that more jobs follow: `<next>; rel="next"` (RFC 8288), '
+        "the path of the next page, as the answer's `next` gives it",
+        "required": False,
+        "schema": {"type": "string", "pattern": r'^<[^>]+>; rel="next"$'},
+    }
+}
 #: How an exported package's answer names its file (`PackagesHandler`).
 PACKAGE_FILE: dict[str, Any] = {
     "Content-Disposition": {
@@ -390,7 +399,8 @@ ROUTES: tuple[Route, ...] = (
                     "does not exist is refused with 404",
                 },
             },
-            answer=s.list_of("jobs", s.LISTED_JOB),
+            answer=s.JOB_PAGE,
+            headers=NEXT_PAGE,
         ),
         tag="jobs",
     ),

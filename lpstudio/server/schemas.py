@@ -104,7 +104,7 @@ JOB: dict[str, Any] = {
             "type": ["string", "null"],
             "description": "why a queued job has not started, beyond its turn: a retry not "
             "yet due, or its recipe stopped since (its notebook gone, perhaps), with the routes "
-            "that start it or cancel the job (given where one job is asked for)",
+            "that start it or cancel the job",
         },
         "sends": {
             "type": ["object", "null"],
@@ -124,6 +124,24 @@ JOB: dict[str, Any] = {
 LISTED_JOB: dict[str, Any] = {
     **JOB,
     "properties": {k: v for k, v in JOB["properties"].items() if k not in LISTED_WITHOUT},
+}
+
+#: A page of GET /jobs: its jobs, the limit and offset it was read with, and `next`, the
+#: path of the page after it (also its `Link` header), null on the last: a page cut at
+#: `limit` said nothing of the jobs past it.
+JOB_PAGE: dict[str, Any] = {
+    "type": "object",
+    "required": ["jobs", "limit", "offset", "next"],
+    "properties": {
+        "jobs": {"type": "array", "items": LISTED_JOB},
+        "limit": {"type": "integer"},
+        "offset": {"type": "integer"},
+        "next": {
+            "type": ["string", "null"],
+            "description": "the next page's path (these filters, `before` the last job "
+            "listed, `since` as the moment it was read), or null when no job follows",
+        },
+    },
 }
 
 #: A recipe as GET /recipes/{recipe} gives it: its last job as a list shows it (GET
