@@ -68,7 +68,7 @@ def test_every_readme_command_line_parses_as_typed(line: str) -> None:
     ("old", "new"),
     [
         ("--status failed", "--status done"),  # not a status
-        ("--limit 50", "--limit many"),  # not a number
+        ("--limit 20", "--limit many"),  # not a number
         ("show JOB", "show JOB JOB"),  # one job at a time
         ("try payment_reminder --project", "try --project"),  # no template
     ],
