@@ -294,16 +294,6 @@ def _refuse_old_history(workspace: Workspace, store: Store) -> None:
     )
 
 
-def _check_limit(limit: Any) -> None:
-    """Refuses a `limit` that is no count of jobs (`Studio.jobs`, `Studio.job_pages`)."""
-    if limit is not None and (integral(limit) is None or limit < 1):
-        raise InputError(
-            f"limit must be a whole number above 0, or None for every job, not {limit!r}",
-            field="limit",
-            fix="give how many jobs to list, e.g. limit=50 (None: all of them)",
-        )
-
-
 class Studio:
     """A workspace opened for one acting user."""
 
@@ -2205,7 +2195,7 @@ class Studio:
                 return None
             if job.id in due:
                 return f"a {job.trigger} due at {said_at(due[job.id], local)}"
-            if job.recipe not in held or states[job.recipe] == "started":
+            if job.trigger not in SCHEDULED_TRIGGERS or states[job.recipe] == "started":
                 return None
             return self.held(job.recipe, job.id)
 
@@ -2254,6 +2244,19 @@ class Studio:
         machine's zone), and a naive datetime is in that zone too, as `datetime.now()` gives
         it (read as UTC, it listed jobs hours away from the same time typed). `listed`: each
         job as lists show it (`listed_job`), its event and result left unread (`LISTED`)."""
+        query = self._jobs_query(recipe, status, since, limit, offset, before)
+        return list(self.store.list_jobs(**query, listed=listed))
+
+    def _jobs_query(
+        self,
+        recipe: str | None,
+        status: str | None,
+        since: datetime | str | None,
+        limit: int | None,
+        offset: int,
+        before: int | None,
+    ) -> dict[str, Any]:
+        """`jobs`' filters checked and read as `Store.list_jobs` takes them."""
         from .store import RUNNING
 
         statuses = (QUEUED, RUNNING, *FINAL_STATES)
@@ -2265,7 +2268,12 @@ class Studio:
             )
         # A frame's numbers are numpy's (`len(df)` is not; `df["n"].max()` is).
         limit, offset, before = (from_numpy(given) for given in (limit, offset, before))
-        _check_limit(limit)
+        if limit is not None and (integral(limit) is None or limit < 1):
+            raise InputError(
+                f"limit must be a whole number above 0, or None for every job, not {limit!r}",
+                field="limit",
+                fix="give how many jobs to list, e.g. limit=50 (None: all of them)",
+            )
         if integral(offset) is None or not 0 <= offset <= MAX_INTEGER:
             raise InputError(
                 f"offset must be a whole number from 0 to {MAX_INTEGER}, not {offset!r}",
@@ -2290,17 +2298,14 @@ class Studio:
             )
         if recipe is not None:
             recipe = self._recipe_with_jobs(recipe)
-        return list(
-            self.store.list_jobs(
-                recipe=recipe,
-                status=status,
-                since=since,
-                limit=limit,
-                offset=offset,
-                before=before,
-                listed=listed,
-            )
-        )
+        return {
+            "recipe": recipe,
+            "status": status,
+            "since": since,
+            "limit": limit,
+            "offset": offset,
+            "before": before,
+        }
 
     def _recipe_with_jobs(self, ref: str | os.PathLike[str]) -> str:
         """The recipe a jobs filter names, by its path under projects/ or as JupyterLab's
@@ -2385,21 +2390,19 @@ class Studio:
         """The jobs `jobs` lists (every one by default, else `limit`), as lists show them,
         read `page` at a time through the store's index, each page after the last one's
         id (`before`): a store of a million jobs is never one query's answer held at once,
-        and jobs queued meanwhile shift nothing. `since` is read once, so that `7d` bounds
-        every page alike."""
-        if isinstance(since, str | datetime):
-            since = parse_moment(since, "since", local=True)
-        left = from_numpy(limit)
-        _check_limit(left)
+        and jobs queued meanwhile shift nothing. The filters are read once (`7d` bounds
+        every page alike)."""
+        query = self._jobs_query(recipe, status, since, limit, offset, before)
+        left = query["limit"]
         while left is None or left > 0:
             size = page if left is None else min(page, left)
-            found = self.jobs(recipe, status, since, size, offset, before, listed=True)
+            found = list(self.store.list_jobs(**{**query, "limit": size}, listed=True))
             if found:
                 yield found
             if len(found) < size:
                 return
             left = None if left is None else left - len(found)
-            offset, before = 0, found[-1].id
+            query.update(offset=0, before=found[-1].id)
 
     def listed_jobs(self, jobs: Sequence[Job]) -> list[dict[str, Any]]:
         """A page of jobs as lists give them (`listed_job`), each with its `waits`

@@ -107,7 +107,7 @@ async def test_a_held_job_s_waits_is_in_every_list(
     jp_fetch: Any, ws: Path, cli: Callable[..., Result]
 ) -> None:
     [held] = _queue(ws, 1)
-    [manual] = _queue(ws, 1, "hooks/b", "manual")  # queued in its turn: nothing holds it
+    [manual] = _queue(ws, 1, "hooks/a", "manual")  # queued in its turn: nothing holds it
     why = "its recipe hooks/a.ipynb is stopped: `lpstudio start hooks/a.ipynb` runs its"
     with Studio.open(ws, user="alice") as studio:
         frame = studio.jobs_frame()
