@@ -10,11 +10,12 @@
  * them; nothing uses it until then.
  */
 import { Dialog, showDialog } from '@jupyterlab/apputils';
+import { settingsIcon } from '@jupyterlab/ui-components';
 import { Widget } from '@lumino/widgets';
 
 import { api, ApiError, BrokenConnector, Connection, Connector, latest } from './api';
 import { StudioContext } from './context';
-import { announced, button, el, errorBox, FieldError, fill, focusIn, formatTime, markField, Rows, statusBadge } from './dom';
+import { announced, button, el, errorBox, FieldError, fill, focusIn, formatTime, markField, Rows, scroller, statusBadge } from './dom';
 import { asked, inUseFix, labError, labText } from './fixes';
 import { SchemaForm } from './form';
 
@@ -31,6 +32,7 @@ export class ConnectionsPanel extends Widget {
     super();
     this.id = 'lpstudio-connections';
     this.title.label = 'Connections';
+    this.title.icon = settingsIcon; // a collapsed tab (200% zoom) shows it, not a blank
     this.title.closable = true;
     this.addClass('lps-panel');
     this.addClass('lps-connections');
@@ -43,15 +45,17 @@ export class ConnectionsPanel extends Widget {
       toolbar,
       this.problems,
       this.message,
-      el(
-        'table',
-        { cls: 'lps-table' },
+      scroller(
         el(
-          'thead',
-          {},
-          el('tr', {}, ...['name', 'type', 'status', 'fields', 'tested', ''].map(h => el('th', { text: h })))
-        ),
-        this.rows.node
+          'table',
+          { cls: 'lps-table' },
+          el(
+            'thead',
+            {},
+            el('tr', {}, ...['name', 'type', 'status', 'fields', 'tested', ''].map(h => el('th', { text: h })))
+          ),
+          this.rows.node
+        )
       ),
       this.editor
     );
@@ -138,7 +142,7 @@ export class ConnectionsPanel extends Widget {
         c.status_message && c.status !== 'placeholder' && !saidAbove ? el('div', { cls: 'lps-hint', text: labText(c.status_message) }) : null
       ),
       el('td', { cls: 'lps-fields' }, ...fields),
-      el('td', { text: formatTime(c.tested_at) }),
+      el('td', { cls: 'lps-nowrap', text: formatTime(c.tested_at) }),
       actions
     );
   }

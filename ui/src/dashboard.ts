@@ -4,6 +4,7 @@
  * are also a table under it (its Figures): a canvas says them only on hover, to a mouse.
  */
 import { Chart, ChartConfiguration, registerables } from 'chart.js';
+import { tableRowsIcon } from '@jupyterlab/ui-components';
 
 import { api, Dashboard, JOB_STATES, latest } from './api';
 import { StudioContext } from './context';
@@ -13,18 +14,22 @@ import { LivePanel } from './panel';
 
 Chart.register(...registerables);
 
+/** Each state's colour: the theme's variable, read when a chart is drawn (`Theme`), so the
+ * bars follow the lab's theme as the status chips do. */
 const COLOURS: Record<string, string> = {
-  queued: '#9e9e9e',
-  running: '#1976d2',
-  succeeded: '#388e3c',
-  failed: '#d32f2f',
-  cancelled: '#f57c00',
-  connected: '#388e3c',
-  disconnected: '#d32f2f',
-  untested: '#9e9e9e',
-  placeholder: '#fbc02d',
-  accepted: '#388e3c'
+  queued: '--jp-layout-color4',
+  running: '--jp-brand-color1',
+  succeeded: '--jp-success-color1',
+  failed: '--jp-error-color1',
+  cancelled: '--jp-warn-color1',
+  connected: '--jp-success-color1',
+  disconnected: '--jp-error-color1',
+  untested: '--jp-layout-color4',
+  placeholder: '--jp-warn-color2',
+  accepted: '--jp-success-color1'
 };
+/** A state with no colour of its own. */
+const OTHER = '--jp-info-color1';
 const REFRESH_MS = 5000;
 /** A chart's height (as .lps-chart-area's), and the room the per-recipe chart gives each
  * recipe's bar and name beyond its axis. */
@@ -32,11 +37,49 @@ const CHART_PX = 240;
 const RECIPE_ROW_PX = 22;
 const AXIS_PX = 48;
 
+/** The lab's theme as Chart.js needs it: Chart.js draws on a canvas, which CSS never reaches,
+ * and its own defaults (grey text, black grid) are for a light page. */
+class Theme {
+  constructor(private node: HTMLElement) {}
+
+  /** The value of the theme's CSS variable `name` where the panel is. */
+  colour(name: string): string {
+    return getComputedStyle(this.node).getPropertyValue(name).trim();
+  }
+
+  state(state: string): string {
+    return this.colour(COLOURS[state] ?? OTHER);
+  }
+
+  /** `config`'s options with the theme's text, grid and border colours. */
+  options(config: ChartConfiguration): ChartConfiguration['options'] {
+    const text = this.colour('--jp-ui-font-color1');
+    const grid = this.colour('--jp-border-color2');
+    const options = { ...config.options, color: text, borderColor: grid } as Record<string, unknown>;
+    const scales = (config.options?.scales ?? {}) as Record<string, Record<string, unknown>>;
+    options.scales = Object.fromEntries(
+      Object.entries(scales).map(([axis, scale]) => [
+        axis,
+        {
+          ...scale,
+          ticks: { ...(scale.ticks as object), color: text },
+          grid: { color: grid },
+          border: { color: grid }
+        }
+      ])
+    );
+    // A doughnut's slices are parted by the page's colour, not white.
+    options.elements = { arc: { borderColor: this.colour('--jp-layout-color1') } };
+    return options as ChartConfiguration['options'];
+  }
+}
+
 export class DashboardPanel extends LivePanel {
   constructor(ctx: StudioContext) {
     super(ctx, REFRESH_MS);
     this.id = 'lpstudio-dashboard';
     this.title.label = 'Dashboard';
+    this.title.icon = tableRowsIcon; // a collapsed tab (200% zoom) shows it, not a blank
     this.title.closable = true;
     this.addClass('lps-panel');
     this.addClass('lps-dashboard');
@@ -129,7 +172,7 @@ export class DashboardPanel extends LivePanel {
         labels: days,
         datasets: JOB_STATES.map(status => ({
           label: status,
-          backgroundColor: COLOURS[status],
+          backgroundColor: this.theme.state(status),
           data: days.map(day =>
             data.jobs_per_day.filter(r => r.day === day && r.status === status).reduce((n, r) => n + r.count, 0)
           )
@@ -153,7 +196,7 @@ export class DashboardPanel extends LivePanel {
         labels: data.recipes.map(r => r.recipe),
         datasets: (['succeeded', 'failed'] as const).map(k => ({
           label: k,
-          backgroundColor: COLOURS[k],
+          backgroundColor: this.theme.state(k),
           data: data.recipes.map(r => r[k])
         }))
       },
@@ -168,7 +211,7 @@ export class DashboardPanel extends LivePanel {
         labels: data.proactive.map(r => r.day),
         datasets: (['accepted', 'failed'] as const).map(k => ({
           label: k,
-          backgroundColor: COLOURS[k],
+          backgroundColor: this.theme.state(k),
           data: data.proactive.map(r => r[k])
         }))
       },
@@ -182,7 +225,7 @@ export class DashboardPanel extends LivePanel {
       type: 'doughnut',
       data: {
         labels: states.map(s => `${s}: ${data.connections[s]}`),
-        datasets: [{ label: 'connections', data: states.map(s => data.connections[s]), backgroundColor: states.map(s => COLOURS[s] ?? '#607d8b') }]
+        datasets: [{ label: 'connections', data: states.map(s => data.connections[s]), backgroundColor: states.map(s => this.theme.state(s)) }]
       },
       options: { animation: false, responsive: true, maintainAspectRatio: false }
     };
@@ -208,13 +251,21 @@ export class DashboardPanel extends LivePanel {
    * by `names` where its labels say more (a doughnut's, with their counts). */
   private draw(key: string, config: ChartConfiguration, rows: string, names?: string[]): void {
     this.tabulate(key, figuresTable(this.titles.get(key)!, config, rows, names ?? (config.data.labels as string[])));
+    config.options = this.theme.options(config);
     const chart = this.charts.get(key);
     if (chart) {
       chart.data = config.data;
+      chart.options = config.options!;
       chart.update();
       return;
     }
     this.charts.set(key, new Chart(this.canvases.get(key)!, config));
+  }
+
+  /** Draws the charts again in the lab's theme: called when it changes (a refresh does too,
+   * but only every few seconds). */
+  retheme(): void {
+    void this.refresh();
   }
 
   /** Puts `table` under the chart at `key` unless it says what the one there says: a refresh
@@ -234,6 +285,7 @@ export class DashboardPanel extends LivePanel {
   private figures = new Map<string, HTMLElement>();
   private titles = new Map<string, string>();
   private charts = new Map<string, Chart>();
+  private theme = new Theme(this.node);
 }
 
 /** A chart's figures as a table captioned `title` (the chart's, which a screen reader says

@@ -410,6 +410,12 @@ export function formatDuration(seconds?: number | null): string {
   return `${m} min ${Math.round(seconds - m * 60)} s`;
 }
 
+/** `table` in a box of its own that scrolls sideways when the panel is narrower than it: the
+ * panel itself never does, so its filters and headings stay in view. */
+export function scroller(table: HTMLElement): HTMLElement {
+  return el('div', { cls: 'lps-table-scroll' }, table);
+}
+
 export function statusBadge(status: string | undefined | null): HTMLElement {
   const s = status ?? 'none';
   return el('span', { cls: `lps-status lps-status-${s.replace(/[^a-z]/g, '')}`, text: status ?? '—' });

@@ -3,6 +3,7 @@
  * and the pop-up that shows them the first time an admin opens the studio.
  */
 import { Dialog, Notification, showDialog } from '@jupyterlab/apputils';
+import { extensionIcon } from '@jupyterlab/ui-components';
 import { Widget } from '@lumino/widgets';
 
 import { api, Template } from './api';
@@ -74,6 +75,7 @@ export class GalleryPanel extends Widget {
     super();
     this.id = 'lpstudio-gallery';
     this.title.label = 'Recipe gallery';
+    this.title.icon = extensionIcon; // a collapsed tab (200% zoom) shows it, not a blank
     this.title.closable = true;
     this.addClass('lps-panel');
     this.addClass('lps-gallery');

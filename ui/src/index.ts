@@ -4,7 +4,7 @@
  * recipe's Settings and Versions.
  */
 import { ILayoutRestorer, JupyterFrontEnd, JupyterFrontEndPlugin } from '@jupyterlab/application';
-import { ICommandPalette, MainAreaWidget, WidgetTracker } from '@jupyterlab/apputils';
+import { ICommandPalette, IThemeManager, MainAreaWidget, WidgetTracker } from '@jupyterlab/apputils';
 import { ILauncher } from '@jupyterlab/launcher';
 import {
   extensionIcon,
@@ -41,12 +41,13 @@ const plugin: JupyterFrontEndPlugin<void> = {
   id: PLUGIN_ID,
   description: "lpstudio's studio: gallery, recipes, jobs, dashboard and connections",
   autoStart: true,
-  optional: [ILauncher, ICommandPalette, ILayoutRestorer],
+  optional: [ILauncher, ICommandPalette, ILayoutRestorer, IThemeManager],
   activate: async (
     app: JupyterFrontEnd,
     launcher: ILauncher | null,
     palette: ICommandPalette | null,
-    restorer: ILayoutRestorer | null
+    restorer: ILayoutRestorer | null,
+    themes: IThemeManager | null
   ) => {
     let me = NOBODY;
     try {
@@ -80,6 +81,14 @@ const plugin: JupyterFrontEndPlugin<void> = {
       app.shell.activateById(widget.id);
       return widget.content as T;
     };
+
+    // The Dashboard's charts are drawn on canvases, which the theme's CSS never reaches.
+    themes?.themeChanged.connect(() => {
+      const dashboard = main.get('dashboard');
+      if (dashboard && !dashboard.isDisposed) {
+        (dashboard.content as DashboardPanel).retheme();
+      }
+    });
 
     const openJobs = (recipe?: string): void => {
       const panel = open('jobs', () => new JobsPanel(ctx));

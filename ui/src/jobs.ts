@@ -12,11 +12,12 @@
  */
 
 import { Dialog, showDialog } from '@jupyterlab/apputils';
+import { runningIcon } from '@jupyterlab/ui-components';
 import { Widget } from '@lumino/widgets';
 
 import { api, ApiError, FINAL_STATES, Job, JobError, JobsQuery, JOB_STATES, latest } from './api';
 import { OUTPUT_MISSING, StudioContext } from './context';
-import { button, el, errorBox, fill, focusIn, FocusMark, formatDuration, formatTime, holdFieldFocus, markField, markFocus, okBox, restoreFocus, Rows, statusBadge } from './dom';
+import { button, el, errorBox, fill, focusIn, FocusMark, formatDuration, formatTime, holdFieldFocus, markField, markFocus, okBox, restoreFocus, Rows, scroller, statusBadge } from './dom';
 import { jobErrorFix, labError, labText, recipeLabError, refusedIn } from './fixes';
 import { LivePanel } from './panel';
 
@@ -79,6 +80,7 @@ export class JobsPanel extends LivePanel {
     super(ctx, REFRESH_MS);
     this.id = 'lpstudio-jobs';
     this.title.label = 'Jobs';
+    this.title.icon = runningIcon; // a collapsed tab (200% zoom) shows it, not a blank
     this.title.closable = true;
     this.addClass('lps-panel');
     this.addClass('lps-jobs');
@@ -124,21 +126,23 @@ export class JobsPanel extends LivePanel {
       ),
       this.message,
       this.notice,
-      el(
-        'table',
-        { cls: 'lps-table' },
+      scroller(
         el(
-          'thead',
-          {},
+          'table',
+          { cls: 'lps-table' },
           el(
-            'tr',
+            'thead',
             {},
-            ...['#', 'status', 'recipe', 'started', 'duration', 'trigger', 'user', 'progress', ''].map(h =>
-              el('th', { text: h })
+            el(
+              'tr',
+              {},
+              ...['#', 'status', 'recipe', 'started', 'duration', 'trigger', 'user', 'progress', ''].map(h =>
+                el('th', { text: h })
+              )
             )
-          )
-        ),
-        this.rows.node
+          ),
+          this.rows.node
+        )
       ),
       // One row (`data-key`) for `restoreFocus`: the focus a pressed one held goes to the
       // other when it is disabled (Next on the last page), as Start and Stop in Settings.
@@ -337,13 +341,13 @@ export class JobsPanel extends LivePanel {
       },
       el('td', { text: String(job.id) }),
       el('td', {}, statusBadge(job.status)),
-      el('td', { text: job.recipe }),
+      el('td', { cls: 'lps-path', text: job.recipe }),
       // A job not started (queued, or cancelled before it started) says when it was queued:
       // its time shown as a start changed once it started.
       job.started_at
-        ? el('td', { text: formatTime(job.started_at) })
-        : el('td', {}, el('span', { cls: 'lps-hint lps-queued-at', text: `queued ${formatTime(job.created_at)}` })),
-      el('td', { text: formatDuration(job.duration) }),
+        ? el('td', { cls: 'lps-nowrap', text: formatTime(job.started_at) })
+        : el('td', { cls: 'lps-nowrap' }, el('span', { cls: 'lps-hint lps-queued-at', text: `queued ${formatTime(job.created_at)}` })),
+      el('td', { cls: 'lps-nowrap', text: formatDuration(job.duration) }),
       el('td', { text: job.trigger }),
       el('td', { text: job.user ?? '' }),
       el('td', {}, progress),
@@ -358,8 +362,9 @@ export class JobsPanel extends LivePanel {
     const traceback = Array.isArray(e.traceback) ? e.traceback.join('\n') : String(e.traceback ?? '');
     // As `lpstudio show` says it: the exception, then what it said when there is anything.
     const said = e.evalue ? `: ${saidInLab(job)}` : '';
-    // Focused and scrolled to: the error is drawn below the list, out of sight of a row
-    // clicked high in a full page (the click seemed to do nothing).
+    // Scrolled to the panel's top, then focused: the error is drawn below the list, out of
+    // sight of a row clicked high in a full page (the click seemed to do nothing); scrolled
+    // only to the nearest edge, its heading alone showed at the bottom, the message below.
     const heading = el('h3', { text: `Job ${job.id} ${job.status}`, attrs: { tabindex: '-1' } });
     fill(
       this.details,
@@ -378,8 +383,9 @@ export class JobsPanel extends LivePanel {
       button('Close', () => this.closeError())
     );
     this.errorOf = job.id;
-    heading.scrollIntoView({ block: 'nearest' });
-    heading.focus();
+    // The panel alone scrolls (scrollIntoView would scroll the lab's own boxes too).
+    this.node.scrollTop += heading.getBoundingClientRect().top - this.node.getBoundingClientRect().top;
+    heading.focus({ preventScroll: true });
   }
 
   /** Closes the error view, the focus back on the Error that opened it (still on the page). */

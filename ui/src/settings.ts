@@ -10,6 +10,7 @@
  * what the user changed in the panel kept (as the notebook's form does). A Start, Stop or
  * Run now first checks that the revision is still the one shown, the same way.
  */
+import { buildIcon } from '@jupyterlab/ui-components';
 import { Widget } from '@lumino/widgets';
 
 import { api, ApiError, Connection, Permission, Problem, RecipeDetail } from './api';
@@ -116,6 +117,7 @@ export class SettingsPanel extends Widget {
     super();
     this.id = `lpstudio-settings-${recipe.replace(/[^A-Za-z0-9_-]/g, '-')}`;
     this.title.label = `Settings: ${recipe.split('/').pop()}`;
+    this.title.icon = buildIcon; // a collapsed tab (200% zoom) shows it, not a blank
     this.title.caption = recipe;
     this.title.closable = true;
     this.addClass('lps-panel');

@@ -6,11 +6,12 @@
  * recipe, and its Settings panel (which shows only the error then), open it.
  */
 import { Dialog, showDialog } from '@jupyterlab/apputils';
+import { historyIcon } from '@jupyterlab/ui-components';
 import { Widget } from '@lumino/widgets';
 
 import { api, latest, RecipeVersion, Restored } from './api';
 import { StudioContext } from './context';
-import { button, el, errorBox, fill, formatTime, okBox, Rows } from './dom';
+import { button, el, errorBox, fill, formatTime, okBox, Rows, scroller } from './dom';
 import { recipeLabError } from './fixes';
 import { LivePanel } from './panel';
 
@@ -81,6 +82,7 @@ export class VersionsPanel extends LivePanel {
     super(ctx, REFRESH_MS);
     this.id = `lpstudio-versions-${recipe.replace(/[^A-Za-z0-9_-]/g, '-')}`;
     this.title.label = `Versions: ${recipe.split('/').pop()}`;
+    this.title.icon = historyIcon; // a collapsed tab (200% zoom) shows it, not a blank
     this.title.caption = `Versions of ${recipe}`;
     this.title.closable = true;
     this.addClass('lps-panel');
@@ -100,7 +102,7 @@ export class VersionsPanel extends LivePanel {
       ),
       this.message,
       this.list,
-      el('table', { cls: 'lps-table' }, el('thead', {}, el('tr', {}, ...heads.map(h => el('th', { text: h })))), this.rows.node)
+      scroller(el('table', { cls: 'lps-table' }, el('thead', {}, el('tr', {}, ...heads.map(h => el('th', { text: h })))), this.rows.node))
     );
     void this.refresh();
   }
@@ -135,11 +137,11 @@ export class VersionsPanel extends LivePanel {
       { cls: 'lps-version', attrs: { 'data-version': version.id } },
       el('td', {}, el('code', { text: id, title: version.id }), version.newest ? el('span', { cls: 'lps-chip', text: 'newest' }) : null),
       el('td', { text: version.created_by }),
-      el('td', { text: formatTime(version.created_at), title: version.created_at }),
+      el('td', { cls: 'lps-nowrap', text: formatTime(version.created_at), title: version.created_at }),
       el('td', { cls: 'lps-version-settings', text: settingsSaid(version.settings), title: JSON.stringify(version.settings, null, 1) }),
       el(
         'td',
-        {},
+        { cls: 'lps-actions' },
         // Restoring needs build, as the REST route says: an operator sees the list alone.
         this.ctx.me.can.build ? button('Restore', () => this.restore(version), 'lps-restore', `version ${id}`) : null
       )
