@@ -18,6 +18,7 @@ from lpstudio.sandbox import Sandbox
 from lpstudio.settings import saved_settings
 from lpstudio.studio import Studio
 from lpstudio.widgets import RecipeForm
+from lpstudio.widgets.common import THEME_COLOURS
 
 from .conftest import run_json, set_settings, wait_for, write_recipe
 from .test_liveperson import ForwardingProxy, HandoffsElsewhere
@@ -287,7 +288,8 @@ def test_test_says_why_its_sample_event_could_not_be_fetched(
     form.buttons["test"].click()
     form.wait()
     # Said as every other refusal in the form is, not as a Python exception's name.
-    assert "401" in form.status.value and "#c62828" in form.status.value, form.status.value
+    error = THEME_COLOURS["error"]  # the theme's, readable on a dark notebook too
+    assert "401" in form.status.value and error in form.status.value, form.status.value
     assert "ConnectorError" not in form.status.value
     assert form.last_job is None
 

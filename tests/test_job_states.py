@@ -14,7 +14,7 @@ from lpstudio.cli import main
 from lpstudio.server.openapi import openapi_document
 from lpstudio.server.routes import ROUTES
 from lpstudio.store import FINAL_STATES, JOB_STATES, QUEUED, RUNNING
-from lpstudio.widgets.common import STATUS_COLOURS, STATUSES
+from lpstudio.widgets.common import STATUS_COLOURS, STATUS_TINTS, STATUSES
 
 API_TS = Path(__file__).parent.parent / "ui" / "src" / "api.ts"
 
@@ -49,7 +49,7 @@ def test_the_cli_and_the_widgets_list_the_store_s_job_states_in_its_order() -> N
     assert said.exit_code == 2
     assert "'queued', 'running', 'succeeded', 'failed', 'cancelled'" in said.output, said.output
     assert STATUSES == JOB_STATES  # the History's Status choices, the dashboard's stacks
-    assert set(STATUS_COLOURS) == set(JOB_STATES)
+    assert set(STATUS_COLOURS) == set(STATUS_TINTS) == set(JOB_STATES)
 
 
 def test_the_lab_lists_the_store_s_job_states_in_its_order() -> None:

@@ -17,6 +17,7 @@ from lpstudio.failures import describe_error
 from lpstudio.models import Job, User
 from lpstudio.store import FINAL_STATES, MAX_LISTED
 from lpstudio.studio import Studio
+from lpstudio.widgets.common import THEME_COLOURS
 from lpstudio.widgets.dashboard import MAX_DAYS, Dashboard
 from lpstudio.widgets.gallery import GalleryView
 from lpstudio.widgets.jobs import RERUN_WARNING, JobsView
@@ -59,8 +60,8 @@ def test_jobs_view_shows_jobs_with_colours_links_and_escaped_text(
         assert {OK, BOOM} <= set(shown)
         assert shown[OK]["status"] == "succeeded" and shown[BOOM]["status"] == "failed"
         table = view.table.value
-        assert 'color:green;font-weight:bold">succeeded' in table
-        assert 'color:red;font-weight:bold">failed' in table
+        assert f'color:{THEME_COLOURS["success"]};font-weight:bold">succeeded' in table
+        assert f'color:{THEME_COLOURS["error"]};font-weight:bold">failed' in table
         assert "&lt;script&gt;alert(1)&lt;/script&gt;" in table and "<script>" not in table
         assert "&lt;b&gt;bold/boom.ipynb" in table and "<b>bold" not in table
         for row in shown.values():

@@ -40,13 +40,43 @@ if TYPE_CHECKING:
 
     from ..studio import Studio
 
-#: One colour per job status, in the tables and the charts alike.
+#: One colour per job status in the charts (matplotlib's names; the HTML's: `STATUS_TINTS`).
 STATUS_COLOURS = {
     QUEUED: "grey",
     RUNNING: "blue",
     SUCCEEDED: "green",
     FAILED: "red",
     CANCELLED: "orange",
+}
+
+
+def _tint(variable: str, light: str) -> str:
+    """The theme's colour `variable` mixed 70/30 with its strongest text colour (black in a
+    light theme, white in a dark one): >= 4.5:1 on the output's background in both, which
+    the theme's colour alone is not (the light theme's warning orange is 2.7:1 on white)."""
+    return f"color-mix(in srgb, var({variable}, {light}) 70%, var(--jp-ui-font-color0, #000))"
+
+
+#: The colours of the widgets' HTML (inline styles): JupyterLab's theme variables, which
+#: resolve in a notebook's output, so a text stays readable on the dark themes' output
+#: (#111) as on the light one, where fixed colours (#555, dark green) were not. The
+#: fallbacks are the light theme's, for a page without them.
+THEME_COLOURS = {
+    "hint": "var(--jp-ui-font-color2, #616161)",
+    "info": _tint("--jp-brand-color1", "#1976d2"),
+    "success": _tint("--jp-success-color1", "#388e3c"),
+    "warning": _tint("--jp-warn-color1", "#f57c00"),
+    "error": _tint("--jp-error-color1", "#d32f2f"),
+}
+
+#: A job status's colour in the tables' HTML (`THEME_COLOURS`); the charts (matplotlib,
+#: which reads no CSS) use `STATUS_COLOURS`.
+STATUS_TINTS = {
+    QUEUED: THEME_COLOURS["hint"],
+    RUNNING: THEME_COLOURS["info"],
+    SUCCEEDED: THEME_COLOURS["success"],
+    FAILED: THEME_COLOURS["error"],
+    CANCELLED: THEME_COLOURS["warning"],
 }
 
 #: The order statuses are listed and stacked in: a job's life, as the lab lists them.
@@ -136,7 +166,8 @@ def studio_argument(value: object, made: str) -> Studio:
 
 
 def status_badge(status: str) -> str:
-    colour = STATUS_COLOURS.get(status, "black")
+    """A status in words, in its colour: the words say it to who cannot tell the colours."""
+    colour = STATUS_TINTS.get(status, "inherit")
     return f'<span style="color:{colour};font-weight:bold">{esc(status)}</span>'
 
 
@@ -153,7 +184,7 @@ def notebook_link(path: str | Path, label: str | None = None) -> str:
 
 def message(text: str, kind: str = "info") -> str:
     """A one-line note: info, success, warning or error (the text is escaped)."""
-    colour = {"success": "green", "warning": "darkorange", "error": "red"}.get(kind, "inherit")
+    colour = THEME_COLOURS[kind] if kind in ("success", "warning", "error") else "inherit"
     return f'<div style="color:{colour};white-space:pre-wrap">{esc(text)}</div>'
 
 

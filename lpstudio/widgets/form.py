@@ -41,7 +41,7 @@ from ..registry import get_connector
 from ..sdk import REQUEST_MIME
 from ..settings import Saved, read_settings, saved_settings
 from ..templating import lookup, record_fields
-from .common import asked, lab_text, notebook_link, refusal, studio_argument
+from .common import THEME_COLOURS, asked, lab_text, notebook_link, refusal, studio_argument
 from .proactive import ProactiveSection, is_proactive
 
 #: What each button needs: the REST API's permission and action for the same request
@@ -64,11 +64,12 @@ def _said(exc: LpstudioError) -> str:
 
 
 def _error_html(message: str) -> str:
-    return f'<span style="color:#c62828">{html.escape(message)}</span>' if message else ""
+    colour = THEME_COLOURS["error"]
+    return f'<span style="color:{colour}">{html.escape(message)}</span>' if message else ""
 
 
 def _loading_html(what: str) -> str:
-    return f'<small style="color:#555">loading {html.escape(what)}…</small>'
+    return f'<small style="color:{THEME_COLOURS["hint"]}">loading {html.escape(what)}…</small>'
 
 
 def _json(text: str) -> Any:
@@ -335,9 +336,8 @@ class FieldEditor:
             widget = w.Textarea if len("" if value is None else str(value)) > 60 else w.Text
             self.input = widget(description=label, style=style, layout=w.Layout(width="90%"))
         self.show(value)
-        self.help = w.HTML(
-            f'<small style="color:#555">{html.escape(schema.get("description", ""))}</small>'
-        )
+        description = html.escape(schema.get("description", ""))
+        self.help = w.HTML(f'<small style="color:{THEME_COLOURS["hint"]}">{description}</small>')
         entry = self.input if self.reset is None else w.HBox([self.input, self.reset])
         self.box = w.VBox([entry, self.help, self.note, self.error])
 
@@ -560,8 +560,9 @@ class RecipeForm(w.VBox):
             for control in [*inputs, *resets, *self.slots.values()]:
                 control.disabled = True
             reason = refusal(self.role, *BUTTON_RULES["save"])
+            said = html.escape(f"{self.studio.user}: {reason}.")
             self.notice.value = (
-                f'<span style="color:#555">{html.escape(f"{self.studio.user}: {reason}.")} '
+                f'<span style="color:{THEME_COLOURS["hint"]}">{said} '
                 "The form is read-only; Start and Stop use the saved settings.</span>"
             )
         for editor in self.fields.values():
@@ -793,8 +794,8 @@ class RecipeForm(w.VBox):
         self.slot_notes[slot].value = (
             ""
             if any(value for _, value in options)  # a connection besides the automatic choice
-            else f'<small style="color:#555">no {html.escape(kind)} connection in the '
-            "workspace yet: create one in the Connections panel, then click Refresh lists"
+            else f'<small style="color:{THEME_COLOURS["hint"]}">no {html.escape(kind)} connection '
+            "in the workspace yet: create one in the Connections panel, then click Refresh lists"
             "</small>"
         )
 
@@ -984,7 +985,7 @@ class RecipeForm(w.VBox):
         self.problem.value = (
             ""
             if exc is None
-            else f'<div style="color:#c62828">incomplete: '
+            else f'<div style="color:{THEME_COLOURS["error"]}">incomplete: '
             f"{html.escape(lab_text(exc.message, 'below'))}</div>"
             f"<div>fix: {html.escape(self._studio_fix(exc.field, exc.fix, 'below') or '')}</div>"
         )
@@ -1213,7 +1214,7 @@ class RecipeForm(w.VBox):
         return {slot: picker.value for slot, picker in self.slots.items() if picker.value}
 
     def _say(self, message: str, error: bool = False) -> None:
-        colour = "#c62828" if error else "#1b5e20"
+        colour = THEME_COLOURS["error" if error else "success"]
         self.status.value = (
             f'<span style="color:{colour};white-space:pre-wrap">{html.escape(message)}</span>'
         )
@@ -1495,7 +1496,7 @@ class RecipeForm(w.VBox):
         if job.output_path:
             output = self.studio.workspace.root / job.output_path
             link = f" · {notebook_link(output, 'output notebook')}"
-        colour = "#1b5e20" if job.status == "succeeded" else "#c62828"
+        colour = THEME_COLOURS["success" if job.status == "succeeded" else "error"]
         detail = ""
         if job.error:  # a command line its error names (a recipe's own may) in the form's terms
             said, fix = said_and_fix(job.error)

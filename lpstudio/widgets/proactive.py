@@ -48,6 +48,7 @@ from ..templating import (
     required_fields,
     sms_segments,
 )
+from .common import THEME_COLOURS
 
 if TYPE_CHECKING:
     from ..recipe import Recipe
@@ -308,8 +309,8 @@ class ProactiveSection(w.VBox):
         if chosen is not None and isinstance(expected, list):
             self.misfit = self._misfit(chosen[0], [str(p) for p in expected], names)
         self.channel_misfit = self._channel_misfit(chosen)
-        colour = "#8a6d00" if self.text else "#c62828"  # a text's is a warning
-        said = [(self.misfit, colour), (self.channel_misfit, "#8a6d00")]
+        colour = THEME_COLOURS["warning" if self.text else "error"]  # a text's is a warning
+        said = [(self.misfit, colour), (self.channel_misfit, THEME_COLOURS["warning"])]
         self.fit.value = "".join(
             f'<div style="color:{tint}">{html.escape(error.message)}<br>'
             f"fix: {html.escape(error.fix or '')}</div>"
@@ -382,11 +383,13 @@ class ProactiveSection(w.VBox):
                 if not self.text:  # a text's field shows its refusal itself, in the CLI's words
                     said = self._with_fix(rendered, problems)
                     self.issues += [f"variable {key}: {p}" for p in said]
+                    tint = THEME_COLOURS["error"]
                     errors = "".join(
-                        f'<div style="color:#c62828">{html.escape(p)}</div>' for p in said
+                        f'<div style="color:{tint}">{html.escape(p)}</div>' for p in said
                     )
+                tint = THEME_COLOURS["warning"]
                 errors += "".join(
-                    f'<div style="color:#8a6d00">{html.escape(p)} (not named by the record\'s '
+                    f'<div style="color:{tint}">{html.escape(p)} (not named by the record\'s '
                     "schema: each record must hold it, or its recipient fails)</div>"
                     for p in named
                     if p not in problems
