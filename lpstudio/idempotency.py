@@ -13,9 +13,10 @@ first request's late settle then finds the claim held by another, fails, and tak
 jobs' transaction down with it. An event is queued once either way.
 
 A call without a key is claimed under a key made of its request (see
-`lpstudio.server.calls`): such a claim names a new call again once its repeat window has
-passed and its request is over, or once its caller had the recipe's answer (the caller
-decides which answer that is), so it is renewed in place, by the same conditional update.
+`lpstudio.server.calls`): such a claim names a new call again once its request is over (its
+job ended) and its repeat window has passed since, or once its caller had the recipe's
+answer (the caller decides which answer that is), so it is renewed in place, by the same
+conditional update.
 
 A claim's write may wait for the store longer than its caller may wait for an answer: given
 a `check`, each write calls it in its transaction before committing, and rolls back when it
@@ -230,16 +231,21 @@ class IdempotentCalls:
         return unanswered and expired and call["request_sha256"] == request_sha256
 
     def _over(self, call: dict[str, Any], before: datetime | None) -> bool:
-        """Whether a claim made before `before` has a job, and it ended (what the claim
-        records of its caller's answer does not say it ended: an async call's caller was
-        only handed the job)."""
+        """Whether a claim made before `before` has a job, and it ended before then too
+        (what the claim records of its caller's answer does not say it ended: an async
+        call's caller was only handed the job). The window counts from the job's end, not
+        the claim: a caller told 504 repeats once its job ended, after a wait in the queue
+        or a long run, and a claim lapsed by then ran the recipe twice."""
         if before is None or call["claimed_at"] >= before:
             return False
         if call["job_id"] is None:  # still starting its job (or dead: see `_abandoned`)
             return False
         with self.store.read() as s:
             job = s.get(Job, call["job_id"])
-            return job is None or job.status in FINAL_STATES
+            if job is None:
+                return True
+            ended = job.finished_at
+            return job.status in FINAL_STATES and (ended is None or ended < before)
 
     def _take_over(
         self, call: dict[str, Any], now: datetime, check: Callable[[], None] | None = None

@@ -6,6 +6,7 @@ import it from here.
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, get_args
@@ -71,11 +72,12 @@ def job_to_dict(
     sends: dict[str, int] | None = None,
 ) -> dict[str, Any]:
     """The JSON shape of a job, shared by `--json` output and the REST API: its list row
-    (`listed_job`) with its trigger event and result, and `waits`, why a queued job has not
-    started (`Studio.waits`), and `sends`, what a running one has sent so far
-    (`Studio.sends`), where a single job is shown."""
-    row = listed_job(job, workspace, waits)
-    shown = {**row, "event": job.event, "result": job.result, "sends": sends}
+    (`listed_job`) with its parameters whole, its trigger event and result, and `waits`,
+    why a queued job has not started (`Studio.waits`), and `sends`, what a running one has
+    sent so far (`Studio.sends`), where a single job is shown."""
+    row = _row(job, workspace, waits)
+    shown = {**row, "parameters": job.parameters, "event": job.event, "result": job.result}
+    shown["sends"] = sends
     return {column: shown[column] for column in JOB_COLUMNS}  # in the order scripts saw
 
 
@@ -85,17 +87,50 @@ def job_to_dict(
 #: `max_body_bytes`) and a result (a campaign's recipients) have no bound, and the panel
 #: lists 20 jobs every 2 s; the store does not even read them (`Store.list_jobs`). One job
 #: (GET /jobs/{id}, `lpstudio show --json`, `Studio.job`) has them, and a running job's
-#: sends so far (a count over its ledger).
+#: sends so far (a count over its ledger). Its parameters are bounded (`LISTED_PARAMETERS`).
 LISTED_WITHOUT = ("event", "result", "sends")
+
+#: The characters of JSON a list's row gives of a job's parameters (`listed_parameters`):
+#: a run may give a parameter of megabytes (a 5 MB dict rode in every row, 11 MB fetched by
+#: the Jobs panel every 2 s), where the usual few values fit whole.
+LISTED_PARAMETERS = 1000
+
+
+def listed_parameters(parameters: Any) -> tuple[Any, dict[str, int]]:
+    """A job's parameters as a list's row gives them: each value whole, in order, while they
+    fit `LISTED_PARAMETERS` together, and each one that does not named apart with its size
+    (characters of JSON), left out rather than cut, so that no value read is a wrong one.
+    One job (GET /jobs/{id}, `lpstudio show --json`, `Studio.job`) has them all."""
+    if not isinstance(parameters, dict):
+        return parameters, {}
+    kept: dict[str, Any] = {}
+    cut: dict[str, int] = {}
+    room = LISTED_PARAMETERS
+    for name, value in parameters.items():
+        size = len(json.dumps(value, ensure_ascii=False, default=str))
+        if size <= room:
+            kept[name] = value
+            room -= size
+        else:
+            cut[name] = size
+    return kept, cut
 
 
 def listed_job(
     job: Job, workspace: Workspace | None = None, waits: str | None = None
 ) -> dict[str, Any]:
     """A job as a list shows it: `job_to_dict` without `LISTED_WITHOUT`, none of which it
-    reads (a job listed by the store has them unread). Its error names the workspace's files
-    by their path in it, as REST error answers do (`shown_error`); the job's stored row and
-    its output notebook keep the full paths, for the server's log and its admin.
+    reads (a job listed by the store has them unread), and its parameters bounded
+    (`listed_parameters`): `parameters_cut` names those left out, with their size."""
+    parameters, cut = listed_parameters(job.parameters)
+    row = {**_row(job, workspace, waits), "parameters": parameters, "parameters_cut": cut}
+    return {column: row[column] for column in LISTED_COLUMNS}
+
+
+def _row(job: Job, workspace: Workspace | None, waits: str | None) -> dict[str, Any]:
+    """What a list's row and one job both give as they are. Its error names the workspace's
+    files by their path in it, as REST error answers do (`shown_error`); the job's stored
+    row and its output notebook keep the full paths, for the server's log and its admin.
     `output_missing`: the job ended with a notebook written at `output_path` that is no
     longer there (moved or deleted from history/), which a reader would otherwise take for
     present; without a workspace nothing is checked."""
@@ -113,7 +148,6 @@ def listed_job(
         "version": job.version_id,
         "status": job.status,
         "trigger": job.trigger,
-        "parameters": job.parameters,
         "user": job.user,
         "rerun_of": job.rerun_of,
         "created_at": job.created_at.isoformat() if job.created_at else None,
@@ -173,8 +207,14 @@ JOB_COLUMNS = [
     "sends",
 ]
 
-#: The columns of `listed_job`, in order: `Studio.jobs_frame`'s.
-LISTED_COLUMNS = [column for column in JOB_COLUMNS if column not in LISTED_WITHOUT]
+#: The columns of `listed_job`, in order: `Studio.jobs_frame`'s; `parameters_cut` after
+#: `parameters`, a list's own.
+LISTED_COLUMNS = [
+    name
+    for column in JOB_COLUMNS
+    if column not in LISTED_WITHOUT
+    for name in ((column, "parameters_cut") if column == "parameters" else (column,))
+]
 
 
 #: What a rerun risks (API-FACTS: a rerun may create duplicates), in one wording: the

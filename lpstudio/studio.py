@@ -310,6 +310,13 @@ class Studio:
         `credentials`: lpstudio's own that its callers hold besides the API clients' tokens
         (the Jupyter server's token), refused as input as those are (`refuse_secrets`), and
         masked in the output of the jobs it runs here (`execute_job`)."""
+        if not isinstance(workspace, Workspace):  # a path: AttributeError on store_url said
+            # nothing of the call that opens one
+            raise TypeError(
+                f"Studio() takes a Workspace, not the {type(workspace).__name__} "
+                f"{workspace!r}: open a workspace by its path with "
+                "lpstudio.Studio.open(path, user=...)"
+            )
         self.credentials = frozenset(token for token in credentials if token)
         acting = composed(user or current_user())  # one person however their name's accents came
         if not acting or len(acting) > USER_NAME_MAX:

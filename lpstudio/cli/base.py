@@ -200,14 +200,10 @@ def _print_job(studio: Studio, job: Job, as_json: bool, verbose: bool = False) -
         click.echo(f"  trigger:  {job.trigger} by {job.user}")
         click.echo(f"  created:  {local_text(job.created_at)}")
         click.echo(f"  progress: {job.cells_done}/{job.cells_total} cells")
-        if not job.purged:  # erased, not empty
-            click.echo(f"  params:   {value_text(job.parameters)}")
+        if not job.purged:  # erased, not empty; a run may give megabytes: bounded too
+            click.echo(f"  params:   {_line(job.id, job.parameters, 'parameters')}")
         if job.event is not None:  # a webhook's delivery may be 1 MB: bounded as a result
-            event = value_text(job.event)
-            if len(event) > RESULT_LINE:
-                whole = f"`lpstudio show {job.id} --json` gives the whole event"
-                event = f"{event[:RESULT_LINE]}... ({len(event)} characters; {whole})"
-            click.echo(f"  event:    {event}")
+            click.echo(f"  event:    {_line(job.id, job.event, 'event')}")
         if job.rerun_of:
             click.echo(f"  rerun of: job {job.rerun_of}")
     if job.purged:
@@ -240,6 +236,16 @@ ENTRY_CONTACTS = ("address", "phone", "email", "consumer_id", "consumerId")
 ADDRESSES_SHOWN = 5
 
 
+def _line(job_id: int, value: Any, what: str) -> str:
+    """A job's value on one line of `RESULT_LINE` characters at most, saying how long it is
+    and where it is whole."""
+    text = value_text(value)
+    if len(text) <= RESULT_LINE:
+        return text
+    whole = f"`lpstudio show {job_id} --json` gives the whole {what}"
+    return f"{text[:RESULT_LINE]}... ({len(text)} characters; {whole})"
+
+
 def _print_result(job_id: int, result: Any) -> None:
     """A job's result as a person reads it: its counts first (a campaign's in
     `CAMPAIGN_COUNTS` order), then a bounded sample of the entries that say what went wrong,
@@ -248,11 +254,7 @@ def _print_result(job_id: int, result: Any) -> None:
     whole = f"`lpstudio show {job_id} --json` gives the whole result"
     counts = _result_counts(result) if isinstance(result, dict) else []
     if not counts:
-        text = value_text(result)
-        if len(text) <= RESULT_LINE:
-            click.echo(f"  result:   {text}")
-        else:
-            click.echo(f"  result:   {text[:RESULT_LINE]}... ({len(text)} characters; {whole})")
+        click.echo(f"  result:   {_line(job_id, result, 'result')}")
         return
     click.echo(f"  result:   {' · '.join(counts)}")
     problems = [

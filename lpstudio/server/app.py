@@ -84,19 +84,21 @@ class LpstudioApp(ExtensionApp):
         60.0,
         min=0.0,
         config=True,
-        help="Seconds during which a call without an Idempotency-Key that repeats an earlier "
-        "one (same API client, endpoint and body) is taken for its retry: it gets the first "
-        "call's answer, or waits for its job, and runs nothing. Conversation Builder sends no "
-        "key and retries within 20 s. A repeat of a call whose job still runs joins it "
-        "however late; once the recipe answered a call (its job succeeded, below 500), the "
-        "same request is a new call. 0 runs every call.",
+        help="Seconds after its job's end during which a call without an Idempotency-Key "
+        "that repeats an earlier one (same API client, endpoint and body) is taken for its "
+        "retry: it gets the first call's answer, or waits for its job, and runs nothing. "
+        "Conversation Builder sends no key and retries within 20 s. A repeat of a call "
+        "whose job is queued or runs joins it however late; once the recipe answered a "
+        "call (its job succeeded, below 500), the same request is a new call. 0 runs every "
+        "call.",
     )
     max_body_bytes = Integer(
         1 << 20,
         min=1,
         config=True,
-        help="The largest body, in bytes, of a call to a callable recipe or of a webhook "
-        "delivery; a larger one is refused (413) before any job starts.",
+        help="The largest body, in bytes, of a call to a callable recipe, of a webhook "
+        "delivery, or of a run or test run over REST (its parameters and event); a larger "
+        "one is refused (413) before any job starts.",
     )
     max_package_bytes = Integer(
         64 << 20,

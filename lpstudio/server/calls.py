@@ -26,8 +26,8 @@ Conversation Builder gives up after 20 s and retries up to 3 times. A request ca
 `Idempotency-Key` is claimed once per client and key in the store: a repeat waits for the
 first request's job, or reads its stored answer, and never starts a second job; the same key
 with another body is refused (409). Conversation Builder sends no key, so a request without
-one is claimed under the request itself (client, endpoint and body) for the app's
-`repeat_window`: an identical request within it, or while the first one's job runs, is its
+one is claimed under the request itself (client, endpoint and body) while its job is queued
+or runs and for the app's `repeat_window` after its end: an identical request then is its
 retry, until the recipe answered it (its job succeeded with a status below 500, and the
 caller had that answer, or in async mode the job). A bot retries only until it has an
 answer, so the same request after that is a new one: a consumer who opts in, out and in
@@ -56,6 +56,7 @@ from collections.abc import Awaitable, Callable, Collection
 from concurrent.futures import Future
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
+from urllib.parse import quote
 
 from referencing.exceptions import Unresolvable
 
@@ -67,6 +68,7 @@ from ..idempotency import check_key, left_claim_wait
 from ..jobviews import shown_error
 from ..jsonschemas import TYPE_WORDS, first_problem, integers_as_ints
 from ..models import utcnow
+from ..recipe import MAX_CALL_TIMEOUT
 from ..runner import UNANSWERED, unanswered
 from ..store import FAILED, FINAL_STATES, QUEUED, SUCCEEDED
 from ..times import said_at
@@ -185,14 +187,32 @@ async def _wait_final(app: LpstudioApp, job_id: int, timeout: float) -> Job | No
         await asyncio.sleep(POLL_SECONDS)
 
 
-def _timed_out(app: LpstudioApp, job_id: int, timeout: float) -> tuple[int, Any]:
+def _timed_out(app: LpstudioApp, job: Job, timeout: float, keyed: bool) -> tuple[int, Any]:
+    """504: the job goes on. What its caller may send again to get its answer is said as its
+    claim holds (`_claim_key`): a keyless repeat is the job's while it runs and within the
+    repeat window of its end, then a new call; and what a recipe that is slow by nature
+    needs, its own `call_timeout`."""
+    window = app.repeat_window
+    if keyed:
+        again = "send it again with the same Idempotency-Key: it gets this job's answer"
+    elif not window > 0:
+        again = "do not send it again: with --LpstudioApp.repeat_window 0 it runs again"
+    elif window >= FOREVER:
+        again = "send the same request again: it gets this job's answer"
+    else:
+        again = (
+            "send the same request again while the job is queued or running, or within "
+            f"{window:g} s of its end (--LpstudioApp.repeat_window): it gets this job's answer"
+        )
+    settings = f"{app.api_root}/recipes/{quote(job.recipe)}/settings"
     return _error(
         504,
         "Timeout",
-        f"job {job_id} gave no answer within {timeout:g} s; it goes on",
-        f"GET {app.api_root}/calls/{job_id} later, or send the same request again (with its "
-        "Idempotency-Key, if it had one): it gets this job's answer",
-        job=job_id,
+        f"job {job.id} gave no answer within {timeout:g} s; it goes on",
+        f"GET {app.api_root}/calls/{job.id} later, or {again}; a recipe that needs longer "
+        f"to answer is given its own call_timeout (up to {MAX_CALL_TIMEOUT} s) by its admin: "
+        f'PUT {settings} {{"call_timeout": SECONDS}}',
+        job=job.id,
     )
 
 
@@ -280,9 +300,9 @@ def _claim_key(
 ) -> tuple[str, str, datetime | None, Callable[[dict[str, Any]], bool] | None] | None:
     """Under which (client, key) a call is claimed, before when such a claim is over, and
     what tells whether it is over once its caller was answered: its Idempotency-Key for
-    good; without one, the request itself for `repeat_window` seconds or until the recipe
-    answered it (`_answered`; a client name has no ':', so these keys are apart); None when
-    not claimed."""
+    good; without one, the request itself until `repeat_window` seconds after its job's end
+    (`IdempotentCalls._over`) or until the recipe answered it (`_answered`; a client name
+    has no ':', so these keys are apart); None when not claimed."""
     if key:
         return client["name"], key, None, None
     window = app.repeat_window
@@ -626,7 +646,7 @@ async def call(
             asyncio.shield(asyncio.wrap_future(future)), max(0.0, deadline - time.monotonic())
         )
     except TimeoutError:
-        return (*_timed_out(app, job.id, timeout), headers)
+        return (*_timed_out(app, job, timeout, bool(key)), headers)
     status, answer = await app.blocking(_job_answer, app, final)
     if claim and _had_answer(bool(key), delivered):
         await _settle_answer(app, claim, status, answer, deadline)
@@ -784,7 +804,8 @@ async def _repeat(
     else:
         final = await _wait_final(app, job_id, max(0.0, deadline - time.monotonic()))
         if final is None:
-            return (*_timed_out(app, job_id, timeout), headers)
+            job = await app.blocking(app.service.job, job_id)
+            return (*_timed_out(app, job, timeout, keyed), headers)
     status, answer = await app.blocking(_job_answer, app, final)
     if _had_answer(keyed, delivered):
         await _settle_answer(app, claim, status, answer, deadline)

@@ -511,6 +511,8 @@ class BaseHandler(ExtensionHandlerMixin, APIHandler):
             self.refuse_oversized(
                 op.upload[1], "or import it with `lpstudio import` on the server's workspace"
             )
+        if op.capped is not None:
+            self.refuse_oversized(*op.capped)
         if op.body is None:
             return {}
         data = self.read_json() if self.request.body.strip() else {}

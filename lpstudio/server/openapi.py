@@ -410,11 +410,13 @@ def _operation(
     if route.auth == USER:
         doc["x-lpstudio-permission"] = op.permission
     if op.upload is not None:
-        media, setting = op.upload
+        media = op.upload[0]
         doc["requestBody"] = {
             "required": True,
             "content": {media: {"schema": {"type": "string", "contentMediaType": media}}},
         }
+    setting = op.upload[1] if op.upload else op.capped[0] if op.capped else None
+    if setting is not None:
         doc["responses"]["413"] = _answer(
             f"The body is larger than the server takes (LpstudioApp.{setting})", ERROR_REF
         )

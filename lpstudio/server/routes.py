@@ -120,6 +120,10 @@ class Operation:
     #: A body that is a file, not JSON: its media type and the `LpstudioApp` setting that
     #: bounds its size (a larger body is refused with 413 before the handler reads it).
     upload: tuple[str, str] | None = None
+    #: The `LpstudioApp` setting that bounds its JSON body's size, and what to do instead
+    #: (a larger body is refused with 413 before it is parsed): a run's parameters and event
+    #: are kept on its job, which every read of it carries.
+    capped: tuple[str, str] | None = None
     #: It answers a callable recipe's own status and body (`lpstudio.kernel.respond`, 200 to
     #: 599), any 2xx a success that `answer` describes, beside the server's own answers.
     recipe_answers: bool = False
@@ -277,6 +281,11 @@ ROUTES: tuple[Route, ...] = (
             body=s.RUN_BODY,
             answer=s.JOB,
             status=202,
+            capped=(
+                "max_body_bytes",
+                "put larger data where the recipe can read it (a file in the workspace, a "
+                "connection), and give its name as a parameter",
+            ),
         ),
         tag="recipes",
         recipe=RECIPE,
@@ -295,6 +304,11 @@ ROUTES: tuple[Route, ...] = (
             body=s.TEST_BODY,
             answer=s.JOB,
             status=202,
+            capped=(
+                "max_body_bytes",
+                "put larger data where the recipe can read it (a file in the workspace, a "
+                "connection), and give its name as a parameter",
+            ),
             more={"502": (APP_FAILED, s.ERROR_REF)},
         ),
         tag="recipes",

@@ -11,7 +11,7 @@ from typing import Any
 
 from ..api_clients import MAX_QUOTA_PER_DAY
 from ..connections import NAME_PATTERN
-from ..jobviews import CANCEL_OUTCOMES, LISTED_WITHOUT
+from ..jobviews import CANCEL_OUTCOMES, LISTED_PARAMETERS, LISTED_WITHOUT
 from ..jsonschemas import PATTERN_SAID
 from ..recipe import MAX_CALL_TIMEOUT, MAX_TIMEOUT
 from ..store import JOB_STATES, MAX_INTEGER, MAX_LISTED, MIN_VERSION_PREFIX, QUEUED, ROLES, RUNNING
@@ -119,11 +119,24 @@ JOB: dict[str, Any] = {
     },
 }
 
-#: A job as GET /jobs lists it: no trigger event and no result, which have no bound (GET
-#: /jobs/{job_id} has them).
+#: A job as GET /jobs lists it: no trigger event and no result, which have no bound, and
+#: its parameters bounded (GET /jobs/{job_id} has them all).
 LISTED_JOB: dict[str, Any] = {
     **JOB,
-    "properties": {k: v for k, v in JOB["properties"].items() if k not in LISTED_WITHOUT},
+    "properties": {
+        **{k: v for k, v in JOB["properties"].items() if k not in LISTED_WITHOUT},
+        "parameters": {
+            "type": "object",
+            "description": f"its parameters whose values fit {LISTED_PARAMETERS} characters "
+            "of JSON together, in order; the others are named in parameters_cut",
+        },
+        "parameters_cut": {
+            "type": "object",
+            "additionalProperties": {"type": "integer", "minimum": 0},
+            "description": "the parameters left out of this row for their size, each with "
+            "its size in characters of JSON ({} when none): GET /jobs/{job_id} gives them",
+        },
+    },
 }
 
 #: A page of GET /jobs: its jobs, the limit and offset it was read with, and `next`, the

@@ -165,7 +165,12 @@ export interface Job {
   version?: string;
   status: JobStatus;
   trigger: string;
+  /** In a list's rows (`api.jobs`), only those that fit 1,000 characters of JSON together:
+   * `api.job` has them all. */
   parameters?: Record<string, unknown>;
+  /** In a list's rows, the parameters left out of `parameters` for their size, each with its
+   * size in characters of JSON. */
+  parameters_cut?: Record<string, number>;
   /** The cached trigger event (a poll's checkouts, a call's body), secrets masked; not in a
    * list's rows (`api.jobs`), as it has no bound in size: `api.job` has it. */
   event?: unknown;

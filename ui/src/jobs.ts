@@ -569,7 +569,8 @@ async function jobsPage(query: JobsQuery, keep: Job[]): Promise<Page> {
  * is fetched whole again: its result is set, or erased by a purge. */
 async function current(whole: Job, row?: Job): Promise<Job> {
   if (!row || !FINAL_STATES.includes(row.status)) {
-    const moving = await api.job(whole.id, true);
+    // Its parameters as a row bounds them: the view keeps them whole (they never move).
+    const { parameters: _bounded, parameters_cut: _cut, ...moving } = await api.job(whole.id, true);
     if (!FINAL_STATES.includes(moving.status)) {
       return { ...whole, ...moving };
     }
@@ -577,11 +578,16 @@ async function current(whole: Job, row?: Job): Promise<Job> {
   return api.job(whole.id);
 }
 
+/** What a job's row says that its whole record may say otherwise without being older:
+ * `waits` is said of one job only, and a row bounds the parameters (`parameters_cut`),
+ * which never move (a purge, which erases them, is said by `purged`). */
+const UNMOVED = ['waits', 'parameters', 'parameters_cut'];
+
 /** Whether a job's row says anything its whole record does not (a running job's progress,
- * its end, its purge): the record is older. `waits` is said of one job only. */
+ * its end, its purge): the record is older. */
 function moved(row: Job, whole: Job): boolean {
   const fields = whole as unknown as Record<string, unknown>;
-  return Object.entries(row).some(([key, value]) => key !== 'waits' && JSON.stringify(value) !== JSON.stringify(fields[key]));
+  return Object.entries(row).some(([key, value]) => !UNMOVED.includes(key) && JSON.stringify(value) !== JSON.stringify(fields[key]));
 }
 
 /** The API's `since` for the choice `value`: a rolling span as it is (`24h`), a Dashboard
