@@ -341,3 +341,53 @@ def test_an_open_running_job_is_refreshed_without_its_event_which_its_details_ke
             view.locator(".lps-result-summary", has_text="accepted 2").wait_for()
             assert "A-1001" in view.inner_text() and "sent so far" not in view.inner_text()
             assert "listed" not in asked[-1], asked  # ended: fetched whole, its result with it
+
+
+def test_a_job_s_big_parameter_stays_whole_in_its_details_and_out_of_each_refresh(
+    tmp_path: Path,
+) -> None:
+    """A 5 MB parameter rode in every row of the panel's list (11 MB every 2 s). The rows
+    bound it now; an open job's Details show it whole through the refreshes, without
+    fetching an ended job again (its bounded row is not news) nor taking a running one's
+    bounded parameters for its own."""
+    root = tmp_path / "ws"
+    Studio.init(root, accept_terms=True, admin="alice").close()
+    write_recipe(root, "lab/report")
+    payload = [f"row {i:05d}" for i in range(2000)]  # 24,000 characters of JSON
+    with Studio.open(root, user="alice") as studio:
+        version = studio.store.snapshot(RECIPE, studio.recipe(RECIPE).canonical_json, {}, "alice")
+        ids = [
+            studio.store.create_job(
+                recipe=RECIPE,
+                version_id=version,
+                trigger="manual",
+                parameters={"x": 1, "payload": payload},
+                user="alice",
+            ).id
+            for _ in range(2)
+        ]
+        ended, running = ids
+        studio.store.finish_job(ended, "succeeded", cells_done=2)
+        assert studio.store.claim_job(running, running_limit=1)  # running, in this process
+        with alice_lab(root, tmp_path / "jupyter") as page:
+            asked: list[tuple[str, str]] = []
+            job_url = re.compile(r"/lpstudio/api/v1/jobs/(\d+)(\?.*)?$")
+            page.on("request", lambda request: asked.extend(job_url.findall(request.url)))
+            command(page, "lpstudio:open-jobs", {"recipe": RECIPE})
+            jobs = page.locator(".lps-jobs:visible")
+            for job_id in ids:
+                jobs.get_by_role("button", name=f"Details of job {job_id}", exact=True).click()
+                params = jobs.locator(f"#lps-job-view-{job_id} [data-box='parameters']")
+                params.get_by_text("row 01999").wait_for()
+            for _ in range(2):  # two refreshes of the list after both views opened
+                with page.expect_request(re.compile(r"/lpstudio/api/v1/jobs\?")):
+                    pass
+            of_ended = [query for job, query in asked if job == str(ended)]
+            assert len(of_ended) == 1 and "listed" not in of_ended[0], asked  # whole, as it
+            # opened, once
+            first, *refreshed = [query for job, query in asked if job == str(running)]
+            assert "listed" not in first and refreshed, asked
+            assert all("listed=true" in query for query in refreshed), asked
+            view = jobs.locator(f"#lps-job-view-{running} [data-box='parameters']")
+            assert "row 01999" in view.inner_text()  # not the row's bounded parameters
+        studio.store.finish_job(running, "succeeded", cells_done=1)
