@@ -680,3 +680,11 @@ def test_init_again_completes_an_activation_that_failed_after_the_schema(
         .exit_code
         == 0
     )
+
+
+@pytest.mark.parametrize("given", ["str", "Path"])
+def test_a_studio_made_from_a_path_names_studio_open(ws: Path, given: str) -> None:
+    # It failed with AttributeError: 'str' object has no attribute 'store_url'.
+    path = str(ws) if given == "str" else ws
+    with pytest.raises(TypeError, match=r"takes a Workspace.*lpstudio\.Studio\.open\(path"):
+        Studio(path)  # type: ignore[arg-type]
