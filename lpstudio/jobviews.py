@@ -139,9 +139,6 @@ def _row(job: Job, workspace: Workspace | None, waits: str | None) -> dict[str, 
     if output and workspace is not None:
         output = job.output_in(workspace.root)
         missing = job.status in FINAL_STATES and not Path(output).is_file()
-    duration = None
-    if job.started_at and job.finished_at:
-        duration = round((job.finished_at - job.started_at).total_seconds(), 3)
     return {
         "id": job.id,
         "recipe": job.recipe,
@@ -153,7 +150,7 @@ def _row(job: Job, workspace: Workspace | None, waits: str | None) -> dict[str, 
         "created_at": job.created_at.isoformat() if job.created_at else None,
         "started_at": job.started_at.isoformat() if job.started_at else None,
         "finished_at": job.finished_at.isoformat() if job.finished_at else None,
-        "duration": duration,
+        "duration": job.duration,
         "timeout": job.timeout,  # its own, given by its run or rerun: None, its recipe's
         "progress": {"done": job.cells_done, "total": job.cells_total},
         "error": shown_error(job.error, workspace),

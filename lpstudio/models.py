@@ -176,6 +176,14 @@ class Job(Base):
         return str(root / self.output_path) if self.output_path else None
 
     @property
+    def duration(self) -> float | None:
+        """Seconds from its start to its end, to the millisecond, as lists, REST and
+        `--json` give it; None until it ended (or for one that never started)."""
+        if self.started_at is None or self.finished_at is None:
+            return None
+        return round((self.finished_at - self.started_at).total_seconds(), 3)
+
+    @property
     def output_file(self) -> str | None:
         """The output notebook's absolute path, as `jobs_frame`, `--json` and REST give its
         `output_path` (stored relative to the workspace, which moves with it): a path to

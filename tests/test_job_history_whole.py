@@ -158,6 +158,7 @@ def test_a_job_s_notebook_opens_from_another_folder(
         assert notebook.cells[-1].outputs[0]["text"] == "42\n"
         [row] = studio.jobs_frame().itertuples()
         assert row.output_path == job.output_file  # one path, whichever API gives it
+        assert row.duration == job.duration > 0  # and one duration, in seconds
 
 
 @pytest.fixture

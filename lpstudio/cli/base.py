@@ -177,9 +177,7 @@ def _typed_recipe(studio: Studio, recipe: str, kept: Collection[str] = ()) -> st
 
 
 def _duration(job: Job) -> str:
-    if job.started_at and job.finished_at:
-        return f"{(job.finished_at - job.started_at).total_seconds():.2f} s"
-    return "-"
+    return "-" if job.duration is None else f"{job.duration:.2f} s"
 
 
 def _print_job(studio: Studio, job: Job, as_json: bool, verbose: bool = False) -> None:
