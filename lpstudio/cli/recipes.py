@@ -11,7 +11,9 @@ from zoneinfo import ZoneInfo
 
 import click
 
+from ..endpoints import check_call_timeout
 from ..errors import InputError, LpstudioError, word
+from ..recipe import Recipe
 from ..times import local_text, poll_start
 from .base import (
     _echo_or_json,
@@ -48,6 +50,30 @@ def _contacts(**given: str | None) -> dict[str, str | None]:
             exc.message.replace(exc.field or "", option), field=option, fix=exc.fix
         ) from None
     return contacts
+
+
+def _call_timeout(recipe: Recipe, text: str | None) -> float | None:
+    """`--call-timeout` read as seconds and refused by its own name, by the rule the
+    studio holds (`check_call_timeout`), before anything is saved, as typed (`0`, not
+    `0.0`; a word that is no number as that word)."""
+    if text is None:
+        return None
+    seconds: Any = text
+    for number in (int, float):
+        try:
+            seconds = number(text)
+            break
+        except ValueError:
+            pass
+    try:
+        check_call_timeout(recipe, seconds)
+    except InputError as exc:
+        said = {"message": exc.message, "fix": exc.fix or ""}
+        raise InputError(
+            **{k: v.replace("call_timeout", "--call-timeout") for k, v in said.items()},
+            field="--call-timeout",
+        ) from None
+    return seconds
 
 
 def _reached_at(root: Path, link: str) -> tuple[str, str]:
@@ -225,8 +251,14 @@ def try_(
     "--reset",
     multiple=True,
     metavar="NAME",
-    help="Forget a saved value: a parameter (back to the notebook's default) or "
-    "connections.SLOT (back to the automatic choice).",
+    help="Forget a saved value: a parameter (back to the notebook's default), "
+    "connections.SLOT (back to the automatic choice) or call_timeout (back to the server's).",
+)
+@click.option(
+    "--call-timeout",
+    metavar="SECONDS",
+    help="How long a callable recipe's caller waits for its answer (above 0, up to 600), "
+    "instead of the server's.",
 )
 @click.option(
     "--notify-webhook",
@@ -249,6 +281,7 @@ def settings(
     reset: tuple[str, ...],
     notify_webhook: str | None,
     notify_email: str | None,
+    call_timeout: str | None,
     workspace: Path | None,
     as_json: bool,
 ) -> None:
@@ -259,7 +292,8 @@ def settings(
     warnings: list[LpstudioError] = []  # saved, and said: what will fail as saved
     with _studio(workspace) as studio:
         recipe = _typed_recipe(studio, recipe)
-        if params or chosen or since is not None or reset or notify:  # '' is refused
+        seconds = _call_timeout(studio.recipe(recipe), call_timeout)
+        if params or chosen or since is not None or reset or notify or seconds is not None:
             warnings = studio.save_settings(
                 recipe,
                 dict(params),
@@ -268,6 +302,7 @@ def settings(
                 since=_moment(since, "--since"),
                 reset=reset,
                 notify=notify or None,
+                call_timeout=seconds,
                 local=True,
             )["warnings"]
         found = studio.recipe(recipe)
@@ -310,6 +345,14 @@ def settings(
         click.echo(f"connection:  {slot} = {name}{chosen}")
     for kind, contact in (current.get("notify") or {}).items():
         click.echo(f"on failure:  {kind} {contact}")
+    if detail["trigger"]["kind"] == "callable":  # its own, else the server's
+        own = current.get("call_timeout")
+        click.echo(
+            f"call timeout: {own:g} s (this recipe's; --reset call_timeout for the server's)"
+            if own
+            else "call timeout: the server's (LpstudioApp.call_timeout; change with "
+            "--call-timeout SECONDS)"
+        )
     # Where its poll goes from once a first start or poll fixed it (`lpstudio poll` saves
     # no since), else the since saved for its first start.
     since = detail["since_fixed"] or current.get("since")

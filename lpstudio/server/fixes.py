@@ -340,8 +340,10 @@ def _with_body(said: str, options: list[str], body: dict[str, Any] | None = None
             body[option.removeprefix("--").replace("-", "_")] = value
         elif option == "--reset":  # a saved value to forget
             body.setdefault("reset", []).append(value)
-        elif option == "--timeout" and value == "SECONDS":  # a number the fix leaves open
-            body["timeout"] = ...
+        elif option in ("--timeout", "--call-timeout") and value == "SECONDS":  # left open
+            body[option.removeprefix("--").replace("-", "_")] = ...
+        elif option == "--call-timeout" and value.replace(".", "", 1).isdigit():
+            body["call_timeout"] = int(value) if value.isdigit() else float(value)
         else:
             return None
     return f"{said} {_json(body)}" if body else said
