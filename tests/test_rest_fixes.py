@@ -543,6 +543,20 @@ def test_each_step_of_a_fix_is_asked_of_who_can_take_it() -> None:
     assert for_role(fix, "analyst") == fix and for_role(rest, "admin") == rest
 
 
+def test_a_fix_naming_the_option_names_the_field_over_rest() -> None:
+    """A fix in the CLI's terms that says to give a recipe its own call timeout is said
+    as the settings route and its `call_timeout` over REST."""
+    assert in_rest_terms("`lpstudio settings p/bot.ipynb --call-timeout SECONDS`") == (
+        f'PUT {API}/recipes/p/bot.ipynb/settings {{"call_timeout": ...}}'
+    )
+    assert in_rest_terms("`lpstudio settings p/bot.ipynb --call-timeout 45`") == (
+        f'PUT {API}/recipes/p/bot.ipynb/settings {{"call_timeout": 45}}'
+    )
+    assert in_rest_terms("`lpstudio settings RECIPE --call-timeout 2.5`", "b/x.ipynb") == (
+        f'PUT {API}/recipes/b/x.ipynb/settings {{"call_timeout": 2.5}}'
+    )
+
+
 @pytest.mark.parametrize("recipe", ["l'été/relance d'été", "campañas été/rappel été", "campañas/x"])
 def test_a_recipe_named_with_quotes_spaces_or_accents_is_one_word_in_every_term(
     recipe: str,

@@ -1,0 +1,114 @@
+"""`lpstudio settings R --call-timeout SECONDS`: a callable recipe's own call timeout (how
+long its caller waits for its answer) saved from the command line as the REST API's `PUT
+.../settings {"call_timeout": ...}` saves it, shown, forgotten with `--reset call_timeout`,
+and refused by the option's name before anything is saved; a fix naming either is said
+in the lab as the Call timeout field of the recipe's Settings."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from lpstudio.settings import read_settings
+from lpstudio.studio import Studio
+from lpstudio.widgets.common import lab_text
+
+from .conftest import write_recipe
+
+CALLABLE = {
+    "title": "bot",
+    "trigger": {"kind": "callable", "path": "bot", "input_schema": {"type": "object"}},
+}
+
+
+@pytest.fixture
+def recipes(ws: Path) -> Path:
+    """`p/bot` callable, `p/hook` a webhook recipe."""
+    write_recipe(ws, "p/bot", metadata=CALLABLE)
+    write_recipe(ws, "p/hook", metadata={"title": "hook", "trigger": {"kind": "webhook"}})
+    return ws
+
+
+def saved(ws: Path, recipe: str) -> dict:
+    with Studio.open(ws) as studio:
+        return read_settings(studio.store, recipe).settings
+
+
+def test_a_call_timeout_is_saved_shown_and_reset_to_the_server_s(recipes: Path, cli) -> None:
+    before = cli("settings", "p/bot")
+    assert before.exit_code == 0, before.output
+    assert "call timeout: the server's (LpstudioApp.call_timeout" in before.output
+    assert "--call-timeout SECONDS" in before.output
+
+    set_ = cli("settings", "p/bot", "--call-timeout", "45")
+    assert set_.exit_code == 0, set_.output
+    assert "call timeout: 45 s (this recipe's" in set_.output
+    assert saved(recipes, "p/bot.ipynb")["call_timeout"] == 45
+    assert json.loads(cli("settings", "p/bot", "--json").stdout)["call_timeout"] == 45
+
+    reset = cli("settings", "p/bot", "--reset", "call_timeout", "--json")
+    assert reset.exit_code == 0, reset.output
+    assert "call_timeout" not in json.loads(reset.stdout)
+    assert "call_timeout" not in saved(recipes, "p/bot.ipynb")
+    assert "call timeout: the server's" in cli("settings", "p/bot").output
+
+
+def test_a_recipe_nobody_calls_shows_no_call_timeout(recipes: Path, cli) -> None:
+    shown = cli("settings", "p/hook")
+    assert shown.exit_code == 0, shown.output
+    assert "call timeout" not in shown.output
+    assert "call_timeout" not in json.loads(cli("settings", "p/hook", "--json").stdout)
+
+
+@pytest.mark.parametrize("given", ["0", "-1", "601", "abc", "nan"])
+def test_a_call_timeout_out_of_range_is_refused_by_its_option_and_nothing_is_saved(
+    recipes: Path, cli, given: str
+) -> None:
+    cli("settings", "p/bot", "--call-timeout", "30")
+    refused = cli("settings", "p/bot", f"--call-timeout={given}", "-p", "x", "7")
+    assert refused.exit_code == 2, refused.output
+    shown = repr(given) if given == "abc" else given  # as typed: `0`, not `0.0`
+    assert (
+        f"--call-timeout must be a number of seconds above 0, up to 600, not {shown}"
+        in refused.output
+    )
+    assert "fix: give e.g. 15" in refused.output and "Traceback" not in refused.output
+    assert saved(recipes, "p/bot.ipynb") == {
+        "parameters": {},
+        "connections": {},
+        "call_timeout": 30,
+    }
+
+
+def test_a_call_timeout_for_a_recipe_nobody_calls_is_refused_with_its_fix(
+    recipes: Path, cli
+) -> None:
+    refused = cli("settings", "p/hook", "--call-timeout", "30", "--json")
+    assert refused.exit_code == 2, refused.output
+    error = json.loads(refused.stdout)["error"]
+    assert error["field"] == "--call-timeout"
+    assert error["message"] == (
+        "--call-timeout applies to callable recipes; p/hook.ipynb is triggered by webhook"
+    )
+    assert error["fix"] == "save the settings without --call-timeout"
+    assert saved(recipes, "p/hook.ipynb") == {}
+
+
+@pytest.mark.parametrize(
+    "fix",
+    [
+        'by its admin: PUT /lpstudio/api/v1/recipes/b/bot.ipynb/settings {"call_timeout": SECONDS}',
+        "by its admin: `lpstudio settings b/bot.ipynb --call-timeout SECONDS`",
+        "by its admin: `lpstudio settings 'b/bot.ipynb' --call-timeout 45`",
+    ],
+)
+def test_a_fix_giving_a_recipe_its_own_call_timeout_names_its_settings_field_in_the_lab(
+    fix: str,
+) -> None:
+    """The 504's fix (`calls._timed_out`) and its CLI form, as the lab and the notebook's
+    widgets say them: the field to fill, not a command or a route."""
+    assert lab_text(fix) == (
+        "by its admin: its Call timeout (seconds) in the Settings of b/bot.ipynb, then Save"
+    )
