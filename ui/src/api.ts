@@ -410,6 +410,8 @@ export const api = {
       since?: string;
       reset?: string[];
       notify?: Record<string, string | null>;
+      /** a callable's own, in seconds; null: back to the server's */
+      call_timeout?: number | null;
       revision?: number;
     }
   ) => call<RecipeDetail & { warnings?: Problem[] }>('PUT', `recipes/${recipePath(recipe)}/settings`, body),

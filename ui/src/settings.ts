@@ -30,6 +30,8 @@ interface Kept {
   slots: Record<string, string>;
   since?: string;
   contacts: { webhook?: string; email?: string };
+  /** a callable's call timeout as typed */
+  callTimeout?: string;
 }
 
 /** The connections chosen for a recipe's slots: not those the automatic choice fills. */
@@ -38,7 +40,8 @@ function chosenOf(d: RecipeDetail): Record<string, string> {
 }
 
 /** What differs between two versions of a recipe's settings, by the names the panel shows
- * (as the notebook's form names them): its parameters, `connections.SLOT`, since, notify. */
+ * (as the notebook's form names them): its parameters, `connections.SLOT`, since, notify,
+ * call_timeout. */
 function changes(before: RecipeDetail, after: RecipeDetail): string[] {
   const differ = (a: unknown, b: unknown): boolean => JSON.stringify(a) !== JSON.stringify(b);
   const names: string[] = [];
@@ -49,7 +52,7 @@ function changes(before: RecipeDetail, after: RecipeDetail): string[] {
     const keys = [...new Set([...Object.keys(old), ...Object.keys(now)])].sort();
     names.push(...keys.filter(k => differ((old as Record<string, unknown>)[k], (now as Record<string, unknown>)[k])).map(k => prefix + k));
   }
-  for (const key of ['notify', 'since', 'state'] as const) {
+  for (const key of ['notify', 'since', 'call_timeout', 'state'] as const) {
     const [a, b] = key === 'state' ? [before.state, after.state] : [before.settings[key], after.settings[key]];
     if (differ(a ?? null, b ?? null)) {
       names.push(key);
@@ -321,6 +324,27 @@ export class SettingsPanel extends Widget {
       }
       return Object.keys(changed).length ? changed : undefined;
     };
+    // How long a callable's caller waits for its answer: its own, else (empty) the server's.
+    const isCallable = detail.trigger?.kind === 'callable';
+    let savedCallTimeout = String(detail.settings.call_timeout ?? '');
+    const callTimeout = el('input', {
+      cls: 'lps-input',
+      attrs: { name: 'call_timeout', type: 'number', min: '0', max: '600', step: 'any', placeholder: "the server's" }
+    });
+    callTimeout.value = keep?.callTimeout ?? savedCallTimeout;
+    callTimeout.disabled = readOnly;
+    /** The call timeout to send: a number, null to forget the saved one, undefined for none
+     * changed; text the browser cannot read as a number (1e) is refused here, by its field. */
+    const changedCallTimeout = (): number | null | undefined => {
+      const typed = callTimeout.value.trim();
+      if (!isCallable || typed === savedCallTimeout) {
+        return undefined;
+      }
+      if (callTimeout.validity.badInput) {
+        throw new FieldError('call_timeout must be a number of seconds', 'call_timeout', 'give e.g. 15 (Conversation Builder gives up after 20 s)');
+      }
+      return typed === '' ? null : Number(typed);
+    };
     // Its first start or poll (a Poll now) fixes a poll's since: then it is not saved but
     // given to the next Start, which polls again from there (a Save keeps it in the form till
     // then); while started, it shows where the poll started.
@@ -378,12 +402,14 @@ export class SettingsPanel extends Widget {
       markField(this.body, null);
       let parameters: Record<string, unknown>;
       let rounded: string[];
+      let sentCallTimeout: number | null | undefined;
       try {
         // A since that will not be sent (fixed: it waits for the next Start) is read here.
         const unread = fixedSince && sinceChanged() ? unreadableSince(since.value) : null;
         if (unread) {
           throw unread;
         }
+        sentCallTimeout = changedCallTimeout();
         parameters = form.value();
         // Left out, a whole number saved past what the browser reads exactly stays as saved
         // (a Save joins what it is given to what is saved); sent, it would be saved rounded.
@@ -410,7 +436,8 @@ export class SettingsPanel extends Widget {
           revision: (this.shown ?? detail).revision,
           parameters,
           connections: chosen,
-          notify: unattended ? changedContacts() : undefined
+          notify: unattended ? changedContacts() : undefined,
+          call_timeout: sentCallTimeout
         };
         // Text typed for a parameter with no type: read by the server as `-p` reads it.
         const parsed = form.parsed().filter(name => name in parameters);
@@ -441,6 +468,8 @@ export class SettingsPanel extends Widget {
           since.value = savedSince;
         }
         savedNames = Object.keys(saved.settings.parameters ?? {});
+        savedCallTimeout = String(saved.settings.call_timeout ?? '');
+        callTimeout.value = savedCallTimeout;
         // The values that apply now, as the notebook's form shows them after a save: an
         // emptied field shows the notebook's default again.
         form.show(saved.settings.parameters ?? {});
@@ -485,6 +514,7 @@ export class SettingsPanel extends Widget {
             cleared: [...touched].filter(name => !(name in parameters) && !rounded.includes(name)),
             slots: Object.fromEntries([...slots].filter(([, s]) => s.dataset.chosen).map(([slot, s]) => [slot, s.value])),
             since: sinceChanged() ? since.value : undefined,
+            callTimeout: callTimeout.value.trim() !== savedCallTimeout ? callTimeout.value : undefined,
             contacts: Object.fromEntries(
               (['webhook', 'email'] as const).filter(k => contacts[k].value.trim() !== savedContacts[k]).map(k => [k, contacts[k].value])
             )
@@ -706,6 +736,19 @@ export class SettingsPanel extends Widget {
             el('span', { cls: 'lps-field-label', text: 'Since' }),
             since,
             sinceHelp
+          )
+        : null,
+      isCallable ? el('h3', { text: 'Calls' }) : null,
+      isCallable
+        ? el(
+            'label',
+            { cls: 'lps-field', attrs: { 'data-field': 'call_timeout' } },
+            el('span', { cls: 'lps-field-label', text: 'Call timeout (seconds)' }),
+            callTimeout,
+            el('span', {
+              cls: 'lps-field-help',
+              text: "how long a caller waits for the recipe's answer before a 504 (the job goes on), up to 600; empty: the server's (LpstudioApp.call_timeout)"
+            })
           )
         : null,
       el('h3', { text: 'Parameters' }),
