@@ -11,6 +11,7 @@ by its field before anything is sent.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from datetime import datetime
 from typing import Any, TypeVar
 from weakref import WeakKeyDictionary
 
@@ -36,6 +37,30 @@ def _is_frame(value: Any) -> bool:
 def _for_validation(data: dict[str, Any]) -> dict[str, Any]:
     # A DataFrame of recipients is streamed, not listed: check it as an (empty) array.
     return {k: ([] if _is_frame(v) else v) for k, v in data.items()}
+
+
+def _times_as_text(
+    connector: str, action: str, schema: dict[str, Any], data: dict[str, Any]
+) -> dict[str, Any]:
+    """`data` with each Python `datetime` given for an input that takes text as ISO 8601
+    text (with its offset), which an analyst passes first (`start=datetime.now(UTC)`) and
+    which no JSON schema can take; a naive one is refused, since which day it means
+    depends on a zone it does not say."""
+    given = {}
+    for field, value in data.items():
+        wanted = (_schema_at(schema, field) or {}).get("type")
+        takes_text = "string" in (wanted if isinstance(wanted, list) else [wanted])
+        if isinstance(value, datetime) and takes_text:
+            if value.tzinfo is None or value.utcoffset() is None:
+                raise InputError(
+                    f"{connector}.{action}: '{field}' is a datetime without a time zone",
+                    field=field,
+                    fix=f"give {field} an aware datetime (datetime.now(UTC), or "
+                    f".replace(tzinfo=UTC)), or ISO 8601 text with its offset",
+                )
+            value = value.isoformat()
+        given[field] = value
+    return given
 
 
 def _series_problem(
@@ -179,6 +204,7 @@ class ConnectionClient:
     def run(self, action: str, data: dict[str, Any]) -> Any:
         connector = self.connection.connector
         spec = _one_of(connector.name, connector.actions, action, "action", "actions")
+        data = _times_as_text(connector.name, action, spec.input_schema, data)
         problem = _series_problem(
             connector.name, action, spec.input_schema, data
         ) or _input_problem(connector.name, action, spec.input_schema, _for_validation(data))

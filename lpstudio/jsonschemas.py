@@ -278,8 +278,13 @@ SHOWN_VALUE = 60
 def refused_value(value: Any) -> str:
     """A refused value as a message quotes it: as the JSON that gave it, a long one by its
     kind and size alone (a 5000-character name filled the form's error). Not cut to its
-    start: a cut could end inside a secret, which masking then no longer finds whole."""
-    text = as_json(value)
+    start: a cut could end inside a secret, which masking then no longer finds whole. A
+    value JSON has no form for (a Python `datetime` given from code) is named by its type:
+    its length, or its repr, would speak of characters of something that is no text."""
+    try:
+        text = json.dumps(value, ensure_ascii=False)
+    except (TypeError, ValueError):
+        return f"a Python {type(value).__name__}"
     if len(text) <= SHOWN_VALUE:
         return text
     if isinstance(value, str):

@@ -1233,6 +1233,37 @@ def test_reporting_accepts_iso_times(connect):
     assert report == {"data": []}
 
 
+def test_reporting_takes_aware_datetimes_and_names_a_naive_one(connect, control):
+    """`start=datetime.now(UTC) - ...` was refused as "a value of 79 characters is not of
+    type 'string', 'integer'": an aware datetime is the time it says, in any zone; a naive
+    one (which day?) and a value JSON has no form for are refused naming the field."""
+    from datetime import UTC, date, datetime, timedelta, timezone
+
+    settings(control, campaign_progress_seconds=0, sms_window_start_hour=0, sms_window_end_hour=24)
+    conn = connect()
+    send(conn, people(3))
+    client = ConnectionClient(conn)
+    now = datetime.now(UTC)
+    paris = timezone(timedelta(hours=1))
+    [row] = client.reporting_analytics(
+        start=(now - timedelta(minutes=1)).astimezone(paris), end=now + timedelta(minutes=1)
+    )["data"]
+    assert row["attempted"] == 3
+    earlier = {"start": now - timedelta(days=3), "end": now - timedelta(days=2)}
+    assert client.reporting_analytics(**earlier) == {"data": []}
+
+    with pytest.raises(InputError) as naive:
+        client.reporting_analytics(start=datetime.now() - timedelta(days=1), end=now)
+    assert naive.value.field == "start"
+    assert "'start' is a datetime without a time zone" in str(naive.value)
+    assert "datetime.now(UTC)" in naive.value.fix
+    with pytest.raises(InputError) as day:
+        client.reporting_analytics(start=date.today(), end=now)
+    assert day.value.field == "start"
+    assert "a Python date is not of type 'string', 'integer'" in str(day.value)
+    assert "characters" not in str(day.value)
+
+
 def test_a_reporting_window_liveperson_would_refuse_is_named_before_asking(connect, control):
     """Outbound Reporting answers at most 60 days: a longer window, an end before its start
     or a time that is not one is an input error naming the field, and nothing is asked."""

@@ -311,7 +311,10 @@ def campaign_status(conn: Connection, data: dict[str, Any]) -> dict[str, Any]:
     return client.get_json("proactive", path)
 
 
-_TIME = {"type": ["string", "integer"], "description": "epoch milliseconds or ISO 8601"}
+_TIME = {
+    "type": ["string", "integer"],
+    "description": "epoch milliseconds or ISO 8601 (from Python, a datetime with a time zone)",
+}
 _NAMES = {"type": "array", "items": {"type": "string"}}
 #: The filters both reports take; an empty one keeps every row, as none.
 _FILTERS = {"channels": _NAMES, "skills": _NAMES, "handoff_ids": _NAMES}
