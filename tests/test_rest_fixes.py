@@ -35,6 +35,8 @@ from tests.servers import API, Served, serving
 
 #: A route a fix names: its method and path (a query, a body or words may follow).
 NAMED_ROUTE = re.compile(rf"\b(GET|POST|PUT|DELETE) {API}(/[^\s?,;:)]*)")
+#: How the payment reminder's fix for a missing CSV names the folder its path is read from.
+FOLDER = "from the recipe's folder projects/x y/"
 CALLABLE = {"title": "hello", "trigger": {"kind": "callable", "path": "hello"}}
 LITERAL = (
     'from typing import Literal, Optional\nchannel: Literal["sms", "wa"] = "sms"\n'
@@ -578,8 +580,8 @@ def test_a_recipe_named_with_quotes_spaces_or_accents_is_one_word_in_every_term(
     for said in (since, in_rest_terms(since, recipe) or ""):
         assert lab_text(said, where).startswith(moved), said
     told = {
-        f"from its folder: lpstudio settings {name} -p invoices_csv PATH": (
-            f"from its folder: set invoices_csv to its path {where}, then Save"
+        f"{FOLDER}: `lpstudio settings {name} -p invoices_csv PATH`": (
+            f"{FOLDER}: set invoices_csv to its path {where}, then Save"
         ),
         f"bind it with `lpstudio settings {name} --connection lp=NAME`": (
             f"choose a connection for lp under Connections {where}, then Save"

@@ -231,7 +231,33 @@ def test_an_invoices_file_that_is_not_there_is_named_with_the_fix(
     put = f"fix: put the CSV of invoices at projects/demo/{given}, or give another"
     assert (put in said) == (given != "."), said  # a folder is no place for it
     assert "from the recipe's folder projects/demo/: " in said, said
-    assert said.endswith("lpstudio settings demo/payment_reminder -p invoices_csv PATH"), said
+    assert said.endswith("`lpstudio settings demo/payment_reminder -p invoices_csv PATH`"), said
+    assert recipients(sandbox) == {}
+
+
+def test_the_missing_invoices_file_s_fix_names_the_settings_route_over_rest(
+    workspace: Path,  # noqa: F811 (the fixture)
+    sandbox: Sandbox,
+) -> None:
+    """The template wrote its command without backticks, so `GET /jobs/ID` (and the lab,
+    answered in the same terms) kept the CLI's `lpstudio settings ... -p invoices_csv PATH`."""
+    code, job = run_json(
+        "run", REMINDER, *TODAY, "-p", "invoices_csv", "nosuch.csv", "--workspace", str(workspace)
+    )
+    assert code == 1 and job["status"] == "failed", job
+    with serving(workspace, "--LpstudioApp.scheduler=False") as server:
+        answer = server.api("alice", "GET", f"/jobs/{job['id']}")
+    assert answer.status_code == 200, answer.text
+    said = answer.json()["error"]["evalue"]
+    assert "lpstudio settings" not in said, said
+    assert said.endswith(
+        f"from the recipe's folder projects/demo/: PUT /lpstudio/api/v1/recipes/{REMINDER}/"
+        'settings {"parameters": {"invoices_csv": ...}}'
+    ), said
+    assert lab_text(said, f"in the Settings of {REMINDER}").endswith(
+        f"from the recipe's folder projects/demo/: set invoices_csv to its path in the Settings "
+        f"of {REMINDER}, then Save"
+    )
     assert recipients(sandbox) == {}
 
 
@@ -249,7 +275,7 @@ def test_the_missing_invoices_file_s_fix_is_a_command_a_shell_takes_for_any_name
     )
     assert code == 1 and job["status"] == "failed", job
     fix = job["error"]["evalue"].split("\n  fix: ")[1]
-    command = fix.split("from the recipe's folder projects/campañas été/: ")[1]
+    command = fix.split("from the recipe's folder projects/campañas été/: ")[1].strip("`")
     assert shlex.split(command) == ["lpstudio", "settings", recipe, "-p", "invoices_csv", "PATH"]
     assert lab_text(fix, f"in the Settings of {recipe}").endswith(
         f"set invoices_csv to its path in the Settings of {recipe}, then Save"

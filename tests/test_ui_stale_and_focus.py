@@ -43,15 +43,15 @@ UNCERTAIN = {
 MISSING_CSV = (
     "invoices_csv: 'nofile.csv' is no file in the recipe's folder (nothing there); put the "
     "CSV of invoices at projects/billing/nofile.csv, or give another CSV of invoices, from "
-    "the recipe's folder projects/billing/: lpstudio settings billing/reminder -p "
-    "invoices_csv PATH"
+    "the recipe's folder projects/billing/: `lpstudio settings billing/reminder -p "
+    "invoices_csv PATH`"
 )
 #: A recipe whose name the shell quotes (a space, an accent): the lab's rule took no such name.
 QUOTED = "campañas été/rappel été.ipynb"
 QUOTED_CSV = (
     "invoices_csv: 'nofile.csv' is no file; give another CSV of invoices, from the recipe's "
-    "folder projects/campañas été/: lpstudio settings 'campañas été/rappel été' -p "
-    "invoices_csv PATH"
+    "folder projects/campañas été/: `lpstudio settings 'campañas été/rappel été' -p "
+    "invoices_csv PATH`"
 )
 
 
