@@ -80,6 +80,9 @@ METADATA_SCHEMA: dict[str, Any] = {
     "properties": {
         "title": {"type": "string", "minLength": 1, "maxLength": 200},
         "description": {"type": "string"},
+        # What an output notebook says of its job (`runner.NotebookWriter`): one saved as a
+        # recipe again keeps it, unread, until its own job's output says its own.
+        "job": {"type": "object", "description": "in an output notebook: the job it is of"},
         "trigger": {
             "type": "object",
             "required": ["kind"],

@@ -517,11 +517,16 @@ def reap_kernel(km: Any, grace: float = 0.0) -> None:
 
 class NotebookWriter:
     """Writes a job's output notebook, scrubbed of secrets, atomically, each time it is
-    saved; keeps the last notebook so the runner can add to it after a failure."""
+    saved; keeps the last notebook so the runner can add to it after a failure.
 
-    def __init__(self, path: Path, input_path: Path) -> None:
+    Each save names its job under `metadata.lpstudio.job` (`{"id", "recipe", "trigger"}`):
+    a folder of output notebooks is joined to the job table without parsing file names.
+    papermill's own metadata (`metadata.papermill`) is left as papermill writes it."""
+
+    def __init__(self, path: Path, input_path: Path, job: dict[str, Any] | None = None) -> None:
         self.path = path
         self.input_path = input_path
+        self.job = job
         # Set once the job has read them (reading them may fail, and that error is shown).
         self.secrets: frozenset[str] = frozenset()
         self.nb: Any = None
@@ -535,6 +540,8 @@ class NotebookWriter:
         recorded = nb.metadata.setdefault("papermill", {})
         recorded["input_path"] = str(self.input_path)
         recorded["output_path"] = str(self.path)
+        if self.job is not None:
+            nb.metadata.setdefault("lpstudio", {})["job"] = self.job
         # The scrubbed copy is ours: nbformat's JSON layout is applied to it in place,
         # without the deep copy and schema validation of `nbformat.write` (papermill's
         # notebook is valid by construction), which cost more than a short job's cells.
@@ -1088,7 +1095,8 @@ def execute_job(
         kernel_managers.append(km)
         watchdog.attach(km)
 
-    writer = NotebookWriter(output, workspace.projects / job.recipe)
+    identity = {"id": job.id, "recipe": job.recipe, "trigger": job.trigger}
+    writer = NotebookWriter(output, workspace.projects / job.recipe, identity)
     final: Job | None = None  # the job's final row, once this process wrote it
     status, error = SUCCEEDED, None
     finished = False  # papermill ran the notebook to its end, or to a cell's own error
