@@ -18,13 +18,15 @@ Days are UTC calendar days, whatever the database's session time zone.
 
 The Proactive recipients per day come from each finished job's `result` JSON (succeeded,
 failed or cancelled), which recipes write freely, or which the job's delivery ledger gives a
-job stopped before its recipe gave one (`Store.ledger_result`): a result counts when it
-holds `accepted` (an integer) or `failed` (a list of recipients), and anything else is
-ignored; a test run's (a job whose `trigger` is "test") never counts, since it sent nothing
-(migration 0012), though its job does. A purge erases results after the retention period
-but leaves the counts (migration 0006), so purged days keep their figures in every range of
-whole hours, as the dashboard's ranges of whole days are; only a partial hour at the edge
-of another range reads the purged jobs themselves, and finds no result there.
+job stopped before its recipe gave one (`Store.ledger_result`), counted by the rule
+`lpstudio show` counts them by (`lpstudio.proactive`): `accepted` a whole number, *failed*
+the recipients LivePerson refused one by one (`failed`) or whole (`rejected`), each a whole
+number or a list; anything else is ignored; a test run's (a job whose `trigger` is "test")
+never counts, since it sent nothing (migration 0012), though its job does. A purge erases
+results after the retention period but leaves the counts (migration 0006), so purged days
+keep their figures in every range of whole hours, as the dashboard's ranges of whole days
+are; only a partial hour at the edge of another range reads the purged jobs themselves, and
+finds no result there.
 """
 
 from __future__ import annotations
@@ -47,26 +49,12 @@ from sqlalchemy import (
 )
 
 from .models import Job, JobCountDaily, JobCountHourly, as_utc
+from .proactive import SQLITE_FIGURES
 from .store import FAILED, FINAL_STATES, SUCCEEDED, Store
 
 #: The statuses a connection can have; each is reported, with 0 when none has it (a
 #: placeholder: imported from a package, its secrets not given yet).
 CONNECTION_STATES = ("connected", "disconnected", "untested", "placeholder")
-
-#: What a job's result reports, as SQLite computes it (migration 0005 uses the same rules;
-#: on PostgreSQL the migration's `lpstudio_result_counts` function does, which leaves out an
-#: `accepted` of 16 digits or more, which no count of recipients has: migration 0007). The
-#: counts leave test jobs out too (0012): `proactive_per_day` reads none.
-_SQLITE_RESULT = {
-    "reported": "CASE WHEN json_valid(jobs.result) AND ("
-    "json_type(jobs.result, '$.accepted') = 'integer' "
-    "OR json_type(jobs.result, '$.failed') = 'array') THEN 1 ELSE 0 END",
-    "accepted": "CASE WHEN json_valid(jobs.result) "
-    "AND json_type(jobs.result, '$.accepted') = 'integer' "
-    "THEN json_extract(jobs.result, '$.accepted') ELSE 0 END",
-    "failed": "CASE WHEN json_valid(jobs.result) AND json_type(jobs.result, '$.failed') = 'array' "
-    "THEN json_array_length(jobs.result, '$.failed') ELSE 0 END",
-}
 
 HOUR, DAY = timedelta(hours=1), timedelta(days=1)
 
@@ -88,7 +76,9 @@ def _result(store: Store, name: str) -> ColumnElement[Any]:
     """`reported`, `accepted` or `failed` of a job's result, computed by the database."""
     if _postgres(store):
         return literal_column(f"(lpstudio_result_counts(jobs.result)).{name}")
-    return literal_column(_SQLITE_RESULT[name])
+    # `lpstudio.proactive`'s rule, as migration 0020 keeps the counts by (on PostgreSQL
+    # its `lpstudio_result_counts`); test jobs are left out by the caller, as 0012 does.
+    return literal_column(SQLITE_FIGURES[name])
 
 
 def _day_text(value: str | date) -> str:
@@ -240,9 +230,10 @@ def proactive_per_day(store: Store, start: datetime, end: datetime) -> list[dict
     """Proactive recipients accepted and failed per day, from finished jobs' results
     (cancelled ones too: what a job sent before its cancel was sent).
 
-    A result counts when it holds `accepted` (an int) or `failed` (a list of recipients);
-    anything else a recipe stored is ignored, and so is a test run's (its actions sent
-    nothing: what it would have sent is no traffic). Days without such a result are left out.
+    A result counts by `lpstudio.proactive`'s rule (`accepted`; *failed* is `failed` and
+    `rejected`, LivePerson's refusals); anything else a recipe stored is ignored, and so is
+    a test run's (its actions sent nothing: what it would have sent is no traffic). Days
+    without such a result are left out.
     """
     finished = FINAL_STATES  # a cancelled job's recipients were sent all the same
     rows = _Range(start, end).union(

@@ -75,11 +75,20 @@ from .sdk import NOT_SENT, settled_detail
 from .workspace import KNOWN_SETTINGS, SQLITE_SIDE_FILES, default_lines
 
 #: The newest migration; a store at this revision needs no Alembic at start-up.
-SCHEMA_HEAD = "0019"
+SCHEMA_HEAD = "0020"
 
 #: The audit action of a person's dismissal of the studio's gallery pop-up, which then stays
 #: away for them in this workspace.
 GALLERY_POPUP_DISMISSED = "dismiss_gallery_popup"
+
+#: What started a job (`Job.trigger`), as every view names it: a person's run (`manual`,
+#: the CLI's `run`, REST's and the lab's Run now), a Test (`test`: its actions send
+#: nothing), a recipe's own trigger (`schedule`, `poll`, `webhook`), a bot's call
+#: (`callable`), a rerun (`rerun`; a Test's rerun is a `test` again) and a scheduler's
+#: retry of a failed job (`retry`). A rerun or retry names the job it runs again in
+#: `rerun_of`: followed until it is null, it reaches the chain's first job, whose trigger
+#: is what started it all.
+JOB_TRIGGERS = ("manual", "test", "schedule", "poll", "webhook", "callable", "rerun", "retry")
 
 #: The triggers whose jobs a scheduler runs; the process that queues any other job (a
 #: command, a server's executor) runs it itself.

@@ -148,10 +148,12 @@ def test_connections_are_counted_by_status_as_the_connections_panel_shows_them(
 def test_proactive_sums_results_of_finished_jobs(history: History, filled: dict) -> None:
     metrics = dashboard_metrics(history.store, START, END)
     # Day 1: 3 + 1 accepted, 1 + 2 + 1 failed (the late insert counts on its own day);
-    # day 2: the running job's result is not counted; day 3: malformed values are ignored.
+    # day 2: the running job's result is not counted; day 3: a count of failures counts
+    # (`"failed": 2`, as `lpstudio show` counts it), text for `accepted` is ignored.
     assert metrics["proactive"] == [
         {"day": "2026-03-01", "accepted": 4, "failed": 4},
         {"day": "2026-03-02", "accepted": 5, "failed": 0},
+        {"day": "2026-03-03", "accepted": 0, "failed": 2},
     ]
 
 

@@ -58,6 +58,7 @@ from tests.servers import serving
 from tests.test_delivery_checks import old_check_carried, purge_drops_unnamed_checks
 from tests.test_job_faults import queue_webhook_job
 from tests.test_metrics import upgrade_leaves_test_runs_out
+from tests.test_proactive_counts import figures_follow_the_rule
 from tests.test_scheduler import back_date, due_of, jobs, race_quarter_hours, schedule_recipe
 from tests.test_settings_revisions import both_saves_stay
 from tests.test_stopped_job_accounting import running_job
@@ -1047,6 +1048,14 @@ def test_a_postgresql_store_upgraded_takes_test_runs_out_of_its_proactive_figure
     store = Store(create_database(server, "test_runs_upgraded"), create=True)
     try:
         upgrade_leaves_test_runs_out(store)
+    finally:
+        store.close()
+
+
+def test_a_postgresql_store_upgraded_counts_proactive_results_as_show_does(server: str) -> None:
+    store = Store(create_database(server, "proactive_rule"), create=True)
+    try:
+        figures_follow_the_rule(store)
     finally:
         store.close()
 

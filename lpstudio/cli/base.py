@@ -17,6 +17,7 @@ from ..errors import InputError, LpstudioError, NotFoundError, StoreUnavailable
 from ..failures import describe_error
 from ..jobviews import job_to_dict, plain_error
 from ..models import Job
+from ..proactive import recipients
 from ..store import FINAL_STATES, SUCCEEDED, job_id_in, not_a_job_id, unavailable
 from ..studio import Studio
 from ..times import local_text
@@ -275,27 +276,13 @@ def _result_counts(result: dict[str, Any]) -> list[str]:
     result's other numbers and lists, zeros left out, as the Jobs panel counts them (an
     entry standing for a batch counts its `recipients`)."""
 
-    def count(value: Any) -> int | None:
-        if isinstance(value, bool):
-            return None
-        if isinstance(value, int):
-            return value
-        if isinstance(value, list):
-            return sum(_entry_recipients(entry) for entry in value)
-        return None
-
+    count = recipients  # a count itself (5, or 5.0 from a pandas sum) or a list's entries
     named = [key for key in CAMPAIGN_COUNTS if count(result.get(key)) is not None]
     others = [key for key in result if key not in CAMPAIGN_COUNTS]
     said = [f"{key.replace('_', ' ')} {count(result[key])}" for key in named]
     said += [f"{k.replace('_', ' ')} {count(result[k])}" for k in others if count(result[k])]
     said += [key.replace("_", " ") for key in others if result[key] is True]  # dry run
     return said if named else []
-
-
-def _entry_recipients(entry: Any) -> int:
-    """The recipients an entry of a result's list stands for: a batch's says how many."""
-    recipients = entry.get("recipients") if isinstance(entry, dict) else None
-    return recipients if isinstance(recipients, int) and not isinstance(recipients, bool) else 1
 
 
 def _entry_problem(entry: Any) -> str | None:

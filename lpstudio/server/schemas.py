@@ -14,7 +14,16 @@ from ..connections import NAME_PATTERN
 from ..jobviews import CANCEL_OUTCOMES, LISTED_PARAMETERS, LISTED_WITHOUT
 from ..jsonschemas import PATTERN_SAID
 from ..recipe import MAX_CALL_TIMEOUT, MAX_TIMEOUT
-from ..store import JOB_STATES, MAX_INTEGER, MAX_LISTED, MIN_VERSION_PREFIX, QUEUED, ROLES, RUNNING
+from ..store import (
+    JOB_STATES,
+    JOB_TRIGGERS,
+    MAX_INTEGER,
+    MAX_LISTED,
+    MIN_VERSION_PREFIX,
+    QUEUED,
+    ROLES,
+    RUNNING,
+)
 
 #: A job's status, as the store keeps it.
 JOB_STATUS: dict[str, Any] = {"enum": list(JOB_STATES)}
@@ -69,11 +78,21 @@ JOB: dict[str, Any] = {
         "recipe": {"type": "string"},
         "version": {"type": "string"},
         "status": JOB_STATUS,
-        "trigger": {"type": "string"},
+        "trigger": {
+            "enum": list(JOB_TRIGGERS),
+            "description": "what started the job: a person's run (manual), a Test (test: "
+            "sends nothing), the recipe's schedule, poll or webhook, a bot's call (callable), "
+            "a rerun (rerun; a Test's rerun is a test) or a scheduler's retry of a failed job "
+            "(retry); a rerun's or retry's rerun_of names the job it ran again",
+        },
         "parameters": {"type": "object"},
         "event": {},
         "user": {"type": "string"},
-        "rerun_of": {"type": ["integer", "null"]},
+        "rerun_of": {
+            "type": ["integer", "null"],
+            "description": "the job a rerun or retry ran again; followed until null, the "
+            "retry chain's first job, whose trigger started it",
+        },
         "created_at": {"type": "string", "format": "date-time"},
         "started_at": {"type": ["string", "null"]},
         "finished_at": {"type": ["string", "null"]},
