@@ -248,6 +248,25 @@ def test_show_says_a_retry_s_due_time_in_the_machine_s_time_as_its_other_times(
     assert answer["waits"] == "a retry due at 2999-01-01T09:00:00+00:00", answer
 
 
+def test_a_retry_s_trigger_and_the_job_it_retried_are_documented(
+    jobs: dict[str, int], server: Served, doc: dict[str, Any]
+) -> None:
+    """A retry is a job of its own, `trigger` "retry" and `rerun_of` the job it ran again;
+    the document typed `trigger` as a bare string, naming none of its values."""
+    answer = server.api("alice", "GET", f"/jobs/{jobs['due']}")
+    assert_fits(doc, "/jobs/{job_id}", "get", answer)
+    job = answer.json()
+    assert (job["trigger"], job["rerun_of"]) == ("retry", jobs["moved"])
+    documented = doc["paths"]["/jobs/{job_id}"]["get"]["responses"]["200"]["content"]
+    trigger = documented["application/json"]["schema"]["properties"]["trigger"]
+    assert set(trigger["enum"]) == {
+        "manual", "test", "schedule", "poll", "webhook", "callable", "rerun", "retry"
+    }  # fmt: skip
+    assert "rerun_of" in trigger["description"]
+    listed = server.api("alice", "GET", "/jobs").json()["jobs"]
+    assert {row["trigger"] for row in listed} <= set(trigger["enum"])
+
+
 def test_show_and_the_api_count_a_running_job_s_sends_so_far(
     ws: Path, jobs: dict[str, int], server: Served, doc: dict[str, Any]
 ) -> None:
