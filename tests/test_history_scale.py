@@ -23,6 +23,7 @@ from sqlalchemy import delete, insert, select, text, update
 import lpstudio.store
 from lpstudio.metrics import dashboard_metrics, recipes_with_jobs
 from lpstudio.models import Job
+from lpstudio.proactive import proactive as recipients_of
 from lpstudio.store import SCHEMA_HEAD, Store
 from lpstudio.studio import Studio
 from tests.conftest import selects_on_jobs, set_job
@@ -74,7 +75,8 @@ def add_jobs(store: Store, count: int, seed: int = 7) -> None:
 
 
 def reference(store: Store, start: datetime, end: datetime) -> dict[str, Any]:
-    """The dashboard's figures counted in Python over every job (the rules of 0004)."""
+    """The dashboard's figures counted in Python over every job (the rules of 0004, and
+    `lpstudio.proactive`'s for the recipients, as `lpstudio show` counts them)."""
     with store.read() as s:
         jobs = s.scalars(select(Job).order_by(Job.id)).all()
     jobs = [j for j in jobs if start <= j.created_at < end]
@@ -89,13 +91,10 @@ def reference(store: Store, start: datetime, end: datetime) -> dict[str, Any]:
         row["failed"] += job.status == "failed"
         if row["latest"] is None or (job.created_at, job.id) > row["latest"][:2]:
             row["latest"] = (job.created_at, job.id, job.status)
-        result = job.result
-        if job.status in ("succeeded", "failed", "cancelled") and isinstance(result, dict):
-            accepted, failed = result.get("accepted"), result.get("failed")
-            ok_accepted = isinstance(accepted, int) and not isinstance(accepted, bool)
-            if ok_accepted or isinstance(failed, list):
-                proactive[day]["accepted"] += accepted if ok_accepted else 0
-                proactive[day]["failed"] += len(failed) if isinstance(failed, list) else 0
+        counted = recipients_of(job.result)
+        if job.status in ("succeeded", "failed", "cancelled") and counted is not None:
+            proactive[day]["accepted"] += counted[0]
+            proactive[day]["failed"] += counted[1]
     return {
         "jobs_per_day": [
             {"day": d, "status": st, "count": n} for (d, st), n in sorted(per_day.items())
