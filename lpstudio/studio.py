@@ -2664,7 +2664,7 @@ class Studio:
             "revision": stored.revision,
             "state": saved.get("state", "stopped"),
             "next_run": self.next_run(recipe, saved.get("state", "stopped")),
-            "last_job": listed_job(last, self.workspace) if last else None,  # as GET /jobs
+            "last_job": self.listed_jobs([last])[0] if last else None,  # as GET /jobs
         }
 
     # -- users and audit -------------------------------------------------------------------

@@ -1095,18 +1095,25 @@ class Workspace:
                 field="recipe",
                 fix="give one, e.g. shop/cart (`lpstudio recipes` lists them)",
             )
+        from .checks import composed
+
         with recipe_name_checked(ref):
             readings = self._readings(notebook_path(ref), str(ref), typed)
             projects = self.projects.resolve()
             found = list(dict.fromkeys(path.resolve() for path in readings if path.is_file()))
             gone = (path.resolve() for path in readings if kept and not path.is_file())
             recipes = [path for path in found if path.is_relative_to(projects)]
+            # A deleted recipe as its jobs name it, however its accents were written on disk
+            # (a decomposed name, run by its composed one, is stored decomposed).
+            kept_as: dict[str, list[str]] = {}
+            for name in kept:
+                kept_as.setdefault(composed(name), []).append(name)
             recipes += list(
                 dict.fromkeys(  # each once, in order
-                    path
+                    projects / name
                     for path in gone
                     if path.is_relative_to(projects)
-                    and path.relative_to(projects).as_posix() in kept
+                    for name in kept_as.get(composed(path.relative_to(projects).as_posix()), ())
                 )
             )
             if len(recipes) > 1:

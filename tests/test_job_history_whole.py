@@ -124,6 +124,13 @@ async def test_a_held_job_s_waits_is_in_every_list(
     assert rows[held]["waits"].startswith("its recipe hooks/a.ipynb is stopped"), rows[held]
     assert rows[manual]["waits"] is None
 
+    [last] = _queue(ws, 1, "hooks/b")  # a recipe's last job, as its page shows it
+    answer = await jp_fetch(
+        "lpstudio", "api", "v1", "recipes", "hooks/b.ipynb", headers={"X-Test-User": "alice"}
+    )
+    shown = json.loads(answer.body)["last_job"]
+    assert shown["id"] == last and shown["waits"].startswith("its recipe hooks/b.ipynb is stopped")
+
 
 def test_a_page_s_waits_are_read_in_one_query(ws: Path) -> None:
     """A page of 50 held jobs of five recipes: their settings read at once, not per row."""

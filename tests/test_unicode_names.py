@@ -122,6 +122,22 @@ def test_a_name_typed_composed_of_two_look_alikes_is_refused_naming_both(
     assert json.loads(cli("jobs", "--json").stdout) == []
 
 
+def test_a_deleted_recipe_written_decomposed_lists_its_jobs_by_its_composed_name(
+    ws: Path, cli: Any
+) -> None:
+    """Its jobs are stored under its name on disk, decomposed; they outlive it."""
+    on_disk = WRITTEN_ON_A_MAC[0]
+    write_recipe(ws, on_disk)
+    ran = json.loads(cli("run", NFC, "--json").stdout)
+    (ws / "projects" / f"{on_disk}.ipynb").unlink()
+
+    listed = json.loads(cli("jobs", "--recipe", NFC, "--json").stdout)
+    assert [job["id"] for job in listed] == [ran["id"]]
+    with Studio.open(ws, user="alice") as studio:
+        assert [job.id for job in studio.jobs(recipe=NFC)] == [ran["id"]]
+        assert [job.id for job in studio.jobs(recipe=nfd(NFC))] == [ran["id"]]
+
+
 def test_studio_runs_the_recipe_written_decomposed_by_its_composed_name(ws: Path) -> None:
     for on_disk in WRITTEN_ON_A_MAC:
         write_recipe(ws, on_disk)

@@ -256,7 +256,8 @@ class JobsView(widgets.VBox):
                 if jobs
                 else ""
             )
-            self.rows = [listed_job(job) for job in jobs]
+            waits = self.studio.waits_of(jobs)  # as every list gives them: one query a page
+            self.rows = [listed_job(job, None, why) for job, why in zip(jobs, waits, strict=True)]
             header = "".join(f"<th>{esc(name)}</th>" for name in COLUMNS)
             root = self.studio.workspace.root
             body = "".join(
