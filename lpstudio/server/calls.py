@@ -56,13 +56,12 @@ from collections.abc import Awaitable, Callable, Collection
 from concurrent.futures import Future
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
-from urllib.parse import quote
 
 from referencing.exceptions import Unresolvable
 
 from ..api_clients import token_refused
 from ..checks import input_fix, typed_input
-from ..errors import ConflictError, InputError, NotFoundError, RecipeError
+from ..errors import ConflictError, InputError, NotFoundError, RecipeError, word
 from ..executor import RECIPE_STOPPED
 from ..idempotency import check_key, left_claim_wait
 from ..jobviews import shown_error
@@ -204,14 +203,25 @@ def _timed_out(app: LpstudioApp, job: Job, timeout: float, keyed: bool) -> tuple
             "send the same request again while the job is queued or running, or within "
             f"{window:g} s of its end (--LpstudioApp.repeat_window): it gets this job's answer"
         )
-    settings = f"{app.api_root}/recipes/{quote(job.recipe)}/settings"
+    # Its caller, a bot, knows the endpoint alone: the recipe, and how its admin gives it
+    # longer, are the server log's, for that admin.
+    app.log.warning(
+        "lpstudio: job %s of %s gave its caller no answer within %g s (504); a recipe that "
+        "needs longer is given its own call timeout, up to %s s: `lpstudio settings %s "
+        "--call-timeout SECONDS`, or Call timeout in its Settings",
+        job.id,
+        job.recipe,
+        timeout,
+        MAX_CALL_TIMEOUT,
+        word(job.recipe),
+    )
     return _error(
         504,
         "Timeout",
         f"job {job.id} gave no answer within {timeout:g} s; it goes on",
         f"GET {app.api_root}/calls/{job.id} later, or {again}; a recipe that needs longer "
-        f"to answer is given its own call_timeout (up to {MAX_CALL_TIMEOUT} s) by its admin: "
-        f'PUT {settings} {{"call_timeout": SECONDS}}',
+        f"to answer is given its own call timeout (up to {MAX_CALL_TIMEOUT} s) by the "
+        "studio's admin",
         job=job.id,
     )
 
