@@ -157,9 +157,7 @@ def test_a_repeat_after_the_window_while_the_job_waits_joins_it(served: Served, 
     assert "gated" not in error["fix"] and "/recipes/" not in error["fix"], error
     logged = wait_for(lambda: "gave its caller no answer" in served.log.read_text())
     assert logged, served.log.read_text()[-2000:]
-    assert "`lpstudio settings bots/gated.ipynb --call-timeout SECONDS`" in (
-        served.log.read_text()
-    )
+    assert "`lpstudio settings bots/gated.ipynb --call-timeout SECONDS`" in (served.log.read_text())
 
     repeat = _call(served, token, {"n": 7})  # its claim is older than the window: 1 s
     assert repeat.status_code == 504, repeat.text
