@@ -1466,6 +1466,12 @@ class Studio:
             self._check_since_unfixed(recipe, local)
 
         if call_timeout is not None:  # a reset may forget one left from a callable past
+            if "call_timeout" in reset:  # one would win unsaid, as a parameter's would
+                raise InputError(
+                    "call_timeout is both given and reset",
+                    field="reset",
+                    fix="give call_timeout a value or reset it, not both",
+                )
             check_call_timeout(recipe, call_timeout)
         refit = None
         if not fit_checked:

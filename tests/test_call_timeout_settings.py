@@ -82,6 +82,17 @@ def test_a_call_timeout_out_of_range_is_refused_by_its_option_and_nothing_is_sav
     }
 
 
+def test_a_call_timeout_given_and_reset_at_once_is_refused(recipes: Path, cli) -> None:
+    """One of the two would win unsaid (the value did)."""
+    cli("settings", "p/bot", "--call-timeout", "30")
+    refused = cli("settings", "p/bot", "--call-timeout", "5", "--reset", "call_timeout", "--json")
+    assert refused.exit_code == 2, refused.output
+    error = json.loads(refused.stdout)["error"]
+    assert error["message"] == "call_timeout is both given and reset", error
+    assert error["fix"] == "give call_timeout a value or reset it, not both", error
+    assert saved(recipes, "p/bot.ipynb")["call_timeout"] == 30
+
+
 def test_a_call_timeout_for_a_recipe_nobody_calls_is_refused_with_its_fix(
     recipes: Path, cli
 ) -> None:
