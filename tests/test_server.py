@@ -32,7 +32,7 @@ from lpstudio import strictjson
 from lpstudio.errors import ConflictError
 from lpstudio.idempotency import CLAIM_LEASE
 from lpstudio.jsonschemas import first_problem
-from lpstudio.models import ApiClient, IdempotentCall, utcnow
+from lpstudio.models import ApiClient, IdempotentCall, Job, utcnow
 from lpstudio.server.routes import CLIENT, OPEN, ROUTES, USER
 from lpstudio.studio import Studio
 from tests.conftest import LPSTUDIO, wait_for, write_recipe
@@ -997,6 +997,11 @@ def test_a_keyless_repeat_of_a_failed_call_is_its_retry_within_the_window(
     other = call(server, tokens["fuzz"], "boom", event)
     assert assert_error(other, 422)["job"] != job
     age_claim(ws, timedelta(minutes=2), IdempotentCall.job_id == job)
+    # The window counts from the job's end (a 504'd caller repeats once a slow job ended).
+    with Studio.open(ws, user="alice") as studio, studio.store.write() as s:
+        s.execute(
+            update(Job).where(Job.id == job).values(finished_at=utcnow() - timedelta(minutes=2))
+        )
     later = call(server, tokens["all"], "boom", event)
     assert assert_error(later, 422)["job"] not in (job, assert_error(other, 422)["job"])
     assert "Idempotent-Replayed" not in later.headers
