@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, get_args
 
 from .errors import RERUN_FIRST
+from .proactive import counted
 from .store import FINAL_STATES
 
 if TYPE_CHECKING:
@@ -72,11 +73,13 @@ def job_to_dict(
     sends: dict[str, int] | None = None,
 ) -> dict[str, Any]:
     """The JSON shape of a job, shared by `--json` output and the REST API: its list row
-    (`listed_job`) with its parameters whole, its trigger event and result, and `waits`,
+    (`listed_job`) with its parameters whole, its trigger event and result, the recipients
+    its result reports by `lpstudio.proactive`'s rule (`counted`), and `waits`,
     why a queued job has not started (`Studio.waits`), and `sends`, what a running one has
     sent so far (`Studio.sends`), where a single job is shown."""
     row = _row(job, workspace, waits)
     shown = {**row, "parameters": job.parameters, "event": job.event, "result": job.result}
+    shown["recipients"] = counted(job.result)  # the Jobs panel counts none of its own
     shown["sends"] = sends
     return {column: shown[column] for column in JOB_COLUMNS}  # in the order scripts saw
 
@@ -88,7 +91,7 @@ def job_to_dict(
 #: lists 20 jobs every 2 s; the store does not even read them (`Store.list_jobs`). One job
 #: (GET /jobs/{id}, `lpstudio show --json`, `Studio.job`) has them, and a running job's
 #: sends so far (a count over its ledger). Its parameters are bounded (`LISTED_PARAMETERS`).
-LISTED_WITHOUT = ("event", "result", "sends")
+LISTED_WITHOUT = ("event", "result", "recipients", "sends")
 
 #: The characters of JSON a list's row gives of a job's parameters (`listed_parameters`):
 #: a run may give a parameter of megabytes (a 5 MB dict rode in every row, 11 MB fetched by
@@ -197,6 +200,7 @@ JOB_COLUMNS = [
     "progress",
     "error",
     "result",
+    "recipients",
     "output_path",
     "output_missing",
     "purged",

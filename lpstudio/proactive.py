@@ -1,5 +1,7 @@
 """What a job's result says of its Proactive recipients: one rule for `lpstudio show`, the
-Jobs panel and the dashboard, so that each counts the same recipients.
+Jobs panel and the dashboard, so that each counts the same recipients. The Jobs panel reads
+the rule's figures from the job's REST answer (`recipients`, from `counted`): it computes
+none of its own.
 
 A result reports recipients when it holds any of:
 
@@ -25,7 +27,7 @@ from typing import Any
 
 from .scalars import whole
 
-__all__ = ["REFUSED", "SQLITE_FIGURES", "proactive", "recipients"]
+__all__ = ["REFUSED", "SQLITE_FIGURES", "counted", "proactive", "recipients"]
 
 #: The result's keys whose recipients LivePerson refused: the dashboard's *failed*.
 REFUSED = ("failed", "rejected")
@@ -56,15 +58,23 @@ def _entry(entry: Any) -> int:
     return 1 if count is None else count
 
 
-def proactive(result: Any) -> tuple[int, int] | None:
-    """(accepted, refused) recipients of a result, or None when it reports none."""
+def counted(result: Any) -> dict[str, int] | None:
+    """The recipients of a result by key (`accepted`, then `REFUSED`), each key it reports
+    them in; None when it reports none. A job's REST answer gives it as `recipients`."""
     if not isinstance(result, dict):
         return None
-    accepted = _count(result.get("accepted"))
-    refused = [recipients(result.get(key)) for key in REFUSED]
-    if accepted is None and all(count is None for count in refused):
+    counts = {"accepted": _count(result.get("accepted"))}
+    counts.update((key, recipients(result.get(key))) for key in REFUSED)
+    found = {key: count for key, count in counts.items() if count is not None}
+    return found or None
+
+
+def proactive(result: Any) -> tuple[int, int] | None:
+    """(accepted, refused) recipients of a result, or None when it reports none."""
+    counts = counted(result)
+    if counts is None:
         return None
-    return accepted or 0, sum(count or 0 for count in refused)
+    return counts.get("accepted", 0), sum(counts.get(key, 0) for key in REFUSED)
 
 
 def _sqlite_whole(json: str, path: str) -> str:

@@ -17,7 +17,7 @@ from ..errors import InputError, LpstudioError, NotFoundError, StoreUnavailable
 from ..failures import describe_error
 from ..jobviews import job_to_dict, plain_error
 from ..models import Job
-from ..proactive import recipients
+from ..proactive import REFUSED, counted, recipients
 from ..store import FINAL_STATES, SUCCEEDED, job_id_in, not_a_job_id, unavailable
 from ..studio import Studio
 from ..times import local_text
@@ -274,12 +274,17 @@ def _print_result(job_id: int, result: Any) -> None:
 def _result_counts(result: dict[str, Any]) -> list[str]:
     """`accepted 3`, `failed 2`...: a campaign's counts (those it has, zeros too), then the
     result's other numbers and lists, zeros left out, as the Jobs panel counts them (an
-    entry standing for a batch counts its `recipients`)."""
+    entry standing for a batch counts its `recipients`). Its recipients are counted by
+    `lpstudio.proactive`'s rule (`counted`), as the panel and the dashboard count them."""
+    rule = counted(result) or {}
 
-    count = recipients  # a count itself (5, or 5.0 from a pandas sum) or a list's entries
-    named = [key for key in CAMPAIGN_COUNTS if count(result.get(key)) is not None]
+    def count(value: Any, key: str = "") -> int | None:
+        """A count itself (5, or 5.0 from a pandas sum) or a list's entries."""
+        return rule.get(key) if key in ("accepted", *REFUSED) else recipients(value)
+
+    named = [key for key in CAMPAIGN_COUNTS if count(result.get(key), key) is not None]
     others = [key for key in result if key not in CAMPAIGN_COUNTS]
-    said = [f"{key.replace('_', ' ')} {count(result[key])}" for key in named]
+    said = [f"{key.replace('_', ' ')} {count(result[key], key)}" for key in named]
     said += [f"{k.replace('_', ' ')} {count(result[k])}" for k in others if count(result[k])]
     said += [key.replace("_", " ") for key in others if result[key] is True]  # dry run
     return said if named else []

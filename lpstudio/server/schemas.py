@@ -105,6 +105,17 @@ JOB: dict[str, Any] = {
         "progress": {"type": "object"},
         "error": {"type": ["object", "null"]},
         "result": {"type": ["object", "null"]},
+        "recipients": {
+            "type": ["object", "null"],
+            "description": "the recipients its result reports, by key, counted by the rule "
+            "`lpstudio show` and the dashboard count by: accepted a whole number (5 or 5.0), "
+            "failed and rejected a whole number or a list (an entry each, or its batch's "
+            "recipients); a key reporting none is left out; null when the result reports none",
+            "properties": {
+                k: {"type": "integer"} for k in ("accepted", "failed", "rejected")
+            },
+            "additionalProperties": False,
+        },
         "output_path": {
             "type": ["string", "null"],
             "description": "where its output notebook was written; null: none was (yet), "

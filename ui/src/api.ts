@@ -190,6 +190,9 @@ export interface Job {
   error?: JobError | null;
   /** What the recipe set (`set_result`); not in a list's rows either, as `event`. */
   result?: Record<string, unknown> | null;
+  /** The recipients its result reports by key (accepted, failed, rejected), counted by the
+   * rule `lpstudio show` and the dashboard count by (`lpstudio.proactive`); null: none. */
+  recipients?: Record<string, number> | null;
   output_path?: string | null;
   /** The job's output notebook is no longer at `output_path` (moved or deleted from history/). */
   output_missing?: boolean;

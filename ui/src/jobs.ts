@@ -679,9 +679,13 @@ function compactJson(value: unknown, indent = ''): string {
   return entries.length ? `${open}\n${entries.map(e => inner + e).join(',\n')}\n${indent}${close}` : flat;
 }
 
+/** A result's keys that report recipients: the job's answer counts them (`recipients`). */
+const RECIPIENT_KEYS = ['accepted', 'failed', 'rejected'];
+
 /**
- * A job's result: its counts (`accepted 1 · failed 2`, the numbers of its own keys and the
- * recipients or entries of its lists, zeros left out), then each entry that says what went
+ * A job's result: its counts (`accepted 1 · failed 2`: its recipients as the job's answer
+ * counts them, as `lpstudio show` does, zeros too; the numbers of its other keys and the
+ * recipients or entries of its other lists, zeros left out), then each entry that says what went
  * wrong (a campaign's failed recipients with LivePerson's `errorMessage`, a request refused
  * whole with the addresses it held, checkouts skipped with a `reason`), then the whole of it.
  */
@@ -691,11 +695,19 @@ function resultView(job: Job): HTMLElement {
   const problems: HTMLElement[] = [];
   for (const [key, value] of Object.entries(result)) {
     const name = key.replace(/_/g, ' ');
-    const count = typeof value === 'number' ? value : Array.isArray(value) ? value.reduce((n: number, v) => n + counted(v), 0) : 0;
-    if (count) {
-      counts.push(`${name} ${count}`);
-    } else if (value === true) {
-      counts.push(name); // dry run
+    if (RECIPIENT_KEYS.includes(key)) {
+      // The server's count, by the rule `lpstudio show` counts by (2.5 counts none).
+      const count = job.recipients?.[key];
+      if (count !== undefined) {
+        counts.push(`${name} ${count}`);
+      }
+    } else {
+      const count = typeof value === 'number' ? value : Array.isArray(value) ? value.reduce((n: number, v) => n + counted(v), 0) : 0;
+      if (count) {
+        counts.push(`${name} ${count}`);
+      } else if (value === true) {
+        counts.push(name); // dry run
+      }
     }
     const said = Array.isArray(value) ? value.map(problem).filter((p): p is string => p !== null) : [];
     if (said.length) {
