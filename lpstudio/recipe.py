@@ -64,6 +64,9 @@ _UNREACHABLE_SEGMENTS = {
 MAX_TIMEOUT = 10**9
 #: The longest a callable recipe's caller may be made to wait for its answer, in seconds.
 MAX_CALL_TIMEOUT = 600
+#: How long a callable recipe's caller waits without a timeout of its own, in seconds:
+#: `lpstudio serve`'s default (`LpstudioApp.call_timeout`), which a server may change.
+DEFAULT_CALL_TIMEOUT = 15.0
 #: The longest wait before a failed job's retry, in seconds (a week): a retry any later is
 #: no retry, and past about 3e11 s no date can hold it.
 MAX_RETRY_INTERVAL = 7 * 24 * 3600

@@ -58,6 +58,7 @@ from .jobviews import LISTED_COLUMNS, CancelOutcome, listed_job
 from .models import Job, utcnow
 from .parameters import as_declared, coerce, date_defaults
 from .recipe import (
+    DEFAULT_CALL_TIMEOUT,
     MAX_TIMEOUT,
     TRIGGER_FIELD,
     Recipe,
@@ -304,12 +305,15 @@ class Studio:
         executor: Executor | None = None,
         api_root: str = API_PATH,
         credentials: Collection[str] = (),
+        call_timeout: float = DEFAULT_CALL_TIMEOUT,
     ) -> None:
         """`api_root`: where the links and fixes this studio hands out find the REST API (a
         recipe's hook and endpoint), under the base URL of the server that opened it.
         `credentials`: lpstudio's own that its callers hold besides the API clients' tokens
         (the Jupyter server's token), refused as input as those are (`refuse_secrets`), and
-        masked in the output of the jobs it runs here (`execute_job`)."""
+        masked in the output of the jobs it runs here (`execute_job`). `call_timeout`: how
+        long the server that opened it lets a callable recipe's caller wait, unless the
+        recipe has its own (`LpstudioApp.call_timeout`), as its recipes' details say it."""
         if not isinstance(workspace, Workspace):  # a path: AttributeError on store_url said
             # nothing of the call that opens one
             raise TypeError(
@@ -329,6 +333,7 @@ class Studio:
             )
         self.workspace = workspace
         self.api_root = api_root
+        self.call_timeout = call_timeout
         self.store = Store(workspace.store_url, root=workspace.root)
         try:
             self.store.migrate()
@@ -2635,9 +2640,10 @@ class Studio:
             settings, problem = self._settings_that_hold(recipe, saved), exc.to_dict()
         last = self.store.last_jobs([recipe.name]).get(recipe.name)
         trigger = dict(recipe.metadata.get("trigger", {"kind": "manual"}))
+        callable_ = recipe.trigger_kind == "callable"
         if recipe.trigger_kind == "webhook":
             trigger["hook"] = f"{self.api_root}/hooks/{self.webhook_id(recipe.name)}"
-        elif recipe.trigger_kind == "callable":
+        elif callable_:
             trigger["endpoint"] = f"{self.api_root}/call/{endpoint_path(recipe)}"
         if settings.get("notify"):
             from .failures import shown_contacts
@@ -2667,6 +2673,10 @@ class Studio:
             "endpoint_problem": self.endpoint_problem(recipe.name)
             if recipe.trigger_kind == "callable" and saved.get("state") == "started"
             else None,
+            # A callable's caller waits its own call timeout (null: none saved), else the
+            # serving app's; a form shows that number rather than "the server's".
+            "call_timeout": saved.get("call_timeout") if callable_ else None,
+            "call_timeout_default": self.call_timeout if callable_ else None,
             "revision": stored.revision,
             "state": saved.get("state", "stopped"),
             "next_run": self.next_run(recipe, saved.get("state", "stopped")),

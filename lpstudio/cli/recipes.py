@@ -13,7 +13,7 @@ import click
 
 from ..endpoints import check_call_timeout
 from ..errors import InputError, LpstudioError, word
-from ..recipe import Recipe
+from ..recipe import DEFAULT_CALL_TIMEOUT, Recipe
 from ..times import local_text, poll_start
 from .base import (
     _echo_or_json,
@@ -252,13 +252,14 @@ def try_(
     multiple=True,
     metavar="NAME",
     help="Forget a saved value: a parameter (back to the notebook's default), "
-    "connections.SLOT (back to the automatic choice) or call_timeout (back to the server's).",
+    "connections.SLOT (back to the automatic choice) or call_timeout (back to the server's: "
+    f"{DEFAULT_CALL_TIMEOUT:g} s unless configured otherwise).",
 )
 @click.option(
     "--call-timeout",
     metavar="SECONDS",
     help="How long a callable recipe's caller waits for its answer (above 0, up to 600), "
-    "instead of the server's.",
+    f"instead of the server's ({DEFAULT_CALL_TIMEOUT:g} s unless configured otherwise).",
 )
 @click.option(
     "--notify-webhook",
@@ -346,12 +347,12 @@ def settings(
     for kind, contact in (current.get("notify") or {}).items():
         click.echo(f"on failure:  {kind} {contact}")
     if detail["trigger"]["kind"] == "callable":  # its own, else the server's
-        own = current.get("call_timeout")
-        click.echo(
+        own, usual = detail["call_timeout"], detail["call_timeout_default"]
+        click.echo(  # no server here: `lpstudio serve`'s default, which one may change
             f"call timeout: {own:g} s (this recipe's; --reset call_timeout for the server's)"
             if own
-            else "call timeout: the server's (LpstudioApp.call_timeout; change with "
-            "--call-timeout SECONDS)"
+            else f"call timeout: {usual:g} s, the server's default (LpstudioApp.call_timeout, "
+            "unless the server is configured otherwise; change with --call-timeout SECONDS)"
         )
     # Where its poll goes from once a first start or poll fixed it (`lpstudio poll` saves
     # no since), else the since saved for its first start.

@@ -25,7 +25,7 @@ from ..checks import composed
 from ..endpoints import serving
 from ..errors import LpstudioError, StoreUnavailable
 from ..leader import SCHEDULER, Presence, StoreLease
-from ..recipe import MAX_TIMEOUT
+from ..recipe import DEFAULT_CALL_TIMEOUT, MAX_TIMEOUT
 from ..scheduler import Scheduler, say_not_ready
 from ..store import SCHEMA_HEAD
 from ..studio import API_PATH, Studio
@@ -74,7 +74,7 @@ class LpstudioApp(ExtensionApp):
         "root_dir.",
     )
     call_timeout = Float(
-        15.0,
+        DEFAULT_CALL_TIMEOUT,
         config=True,
         help="Seconds a callable recipe's caller waits for its answer before a 504 (the job "
         "goes on). A recipe's settings may set its own `call_timeout`. Conversation Builder "
@@ -417,6 +417,7 @@ class LpstudioApp(ExtensionApp):
                     user=user,
                     api_root=self.api_root,
                     credentials=(self.server_token,),
+                    call_timeout=self.call_timeout,
                 )
                 self._studios[user] = studio
             return studio

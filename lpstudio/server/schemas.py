@@ -111,9 +111,7 @@ JOB: dict[str, Any] = {
             "`lpstudio show` and the dashboard count by: accepted a whole number (5 or 5.0), "
             "failed and rejected a whole number or a list (an entry each, or its batch's "
             "recipients); a key reporting none is left out; null when the result reports none",
-            "properties": {
-                k: {"type": "integer"} for k in ("accepted", "failed", "rejected")
-            },
+            "properties": {k: {"type": "integer"} for k in ("accepted", "failed", "rejected")},
             "additionalProperties": False,
         },
         "output_path": {
@@ -196,6 +194,18 @@ RECIPE_DETAIL: dict[str, Any] = {
         "recipe": {"type": "string"},
         "state": {"enum": ["started", "stopped"]},
         "revision": {"type": "integer"},
+        "call_timeout": {
+            "type": ["number", "null"],
+            "description": "a callable recipe's own call timeout in seconds, as saved in its "
+            "settings; null: none saved (its caller waits call_timeout_default), or another "
+            "trigger",
+        },
+        "call_timeout_default": {
+            "type": ["number", "null"],
+            "description": "how long this server lets a callable recipe's caller wait without "
+            "a call timeout of its own, in seconds (LpstudioApp.call_timeout); null for "
+            "another trigger",
+        },
         "next_run": {
             "description": "when a started schedule fires next (ISO 8601, UTC); null for a "
             "stopped recipe or another trigger",

@@ -123,6 +123,10 @@ export interface RecipeDetail {
   last_job: JobSummary | null;
   /** of its settings: every write counts it up; a save sending an older one is refused (409) */
   revision: number;
+  /** a callable's own call timeout in seconds (null: none saved, or not callable) */
+  call_timeout?: number | null;
+  /** how long the server lets a callable's caller wait without one of its own, in seconds */
+  call_timeout_default?: number | null;
 }
 
 /** A snapshot of a recipe's notebook and settings (`GET recipes/R/versions`, newest first). */

@@ -324,12 +324,14 @@ export class SettingsPanel extends Widget {
       }
       return Object.keys(changed).length ? changed : undefined;
     };
-    // How long a callable's caller waits for its answer: its own, else (empty) the server's.
+    // How long a callable's caller waits for its answer: its own, else (empty) the server's,
+    // said as the number the server gives (`call_timeout_default`).
     const isCallable = detail.trigger?.kind === 'callable';
+    const serverCallTimeout = detail.call_timeout_default != null ? `${detail.call_timeout_default} s, the server's default` : "the server's default";
     let savedCallTimeout = String(detail.settings.call_timeout ?? '');
     const callTimeout = el('input', {
       cls: 'lps-input',
-      attrs: { name: 'call_timeout', type: 'number', min: '0', max: '600', step: 'any', placeholder: "the server's" }
+      attrs: { name: 'call_timeout', type: 'number', min: '0', max: '600', step: 'any', placeholder: serverCallTimeout }
     });
     callTimeout.value = keep?.callTimeout ?? savedCallTimeout;
     callTimeout.disabled = readOnly;
@@ -747,7 +749,7 @@ export class SettingsPanel extends Widget {
             callTimeout,
             el('span', {
               cls: 'lps-field-help',
-              text: "how long a caller waits for the recipe's answer before a 504 (the job goes on), up to 600; empty: the server's (LpstudioApp.call_timeout)"
+              text: `how long a caller waits for the recipe's answer before a 504 (the job goes on), up to 600; empty: ${serverCallTimeout} (LpstudioApp.call_timeout)`
             })
           )
         : null,
