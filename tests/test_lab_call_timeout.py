@@ -1,7 +1,7 @@
 """The lab's Settings of a callable recipe give its own call timeout (how long its caller
 waits for its answer), saved with the rest as `lpstudio settings --call-timeout` and the
 REST API save it; a value the API refuses is marked on its field; emptied, the server's
-applies again. Other recipes show no such field. In a real JupyterLab in chromium."""
+applies again, shown as its number (15 s by default). Other recipes show no such field. In a real JupyterLab in chromium."""
 
 from __future__ import annotations
 
@@ -46,7 +46,11 @@ def test_a_callable_s_call_timeout_is_set_refused_and_reset_in_its_settings(
         message, save = form.locator(".lps-message"), form.locator(".lps-save")
         expect(form.locator("[data-field=call_timeout]")).to_contain_text("Call timeout (seconds)")
         expect(field).to_have_value("")
-        expect(field).to_have_attribute("placeholder", "the server's")
+        # The number the server's caller waits: 15 s unless it is configured otherwise.
+        expect(field).to_have_attribute("placeholder", "15 s, the server's default")
+        expect(form.locator("[data-field=call_timeout] .lps-field-help")).to_contain_text(
+            "empty: 15 s, the server's default"
+        )
 
         field.fill("601")
         save.click()
