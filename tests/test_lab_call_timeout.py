@@ -1,7 +1,8 @@
 """The lab's Settings of a callable recipe give its own call timeout (how long its caller
 waits for its answer), saved with the rest as `lpstudio settings --call-timeout` and the
 REST API save it; a value the API refuses is marked on its field; emptied, the server's
-applies again, shown as its number (15 s by default). Other recipes show no such field. In a real JupyterLab in chromium."""
+applies again, shown as its number (15 s by default). Other recipes show no such field.
+In a real JupyterLab in chromium."""
 
 from __future__ import annotations
 

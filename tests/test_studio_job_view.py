@@ -23,7 +23,7 @@ from lpstudio.models import Job
 from lpstudio.studio import Studio
 
 from .browser import screenshot
-from .conftest import write_recipe
+from .conftest import run_cli, write_recipe
 from .test_lab_keyboard_and_fixes import focused, press
 from .test_studio_ui import admin_pages, command
 
@@ -53,6 +53,8 @@ RESULT = {
     "not_sent": 0,
     "batches": 1,
 }
+#: A result whose `accepted` is no count of recipients and whose `failed` is a whole float.
+ODD = {"accepted": 2.5, "failed": 2.0, "rows": 7}
 JOBS = re.compile(r"/lpstudio/api/v1/jobs\?")
 RERUN = re.compile(r"/lpstudio/api/v1/jobs/\d+/rerun(\?|$)")
 
@@ -90,6 +92,8 @@ def seed(root: Path) -> tuple[str, dict[str, int]]:
         ids["rerun"] = job("rerun", "succeeded", rerun_of=ids["campaign"], **done)
         dry = {"dry_run": True, "recipients": 3, "accepted": 0}
         ids["test"] = job("test", "succeeded", event={"id": 1}, result=dry, **done)
+        # Counts no recipients are (2.5) and one written as a float (a pandas sum's 2.0).
+        ids["odd"] = job("manual", "succeeded", result=ODD, **done)
         # A job of a recipe deleted since (its versions kept): its rerun says how to restore it.
         doomed = write_recipe(root, "lab/doomed")
         kept = studio.store.snapshot(DOOMED, doomed.read_text(), {}, "alice")
@@ -221,6 +225,24 @@ def test_a_jobs_details_show_its_version_trigger_data_result_and_failing_cell(
         view_of(jobs, campaign).wait_for(state="detached")
         assert details.get_attribute("aria-expanded") == "false"
         assert view_of(jobs, failed).count() == 1
+
+
+def test_a_job_s_recipients_are_counted_as_lpstudio_show_counts_them(
+    lab: tuple[Path, str, dict[str, int], Any],
+) -> None:
+    """The panel counted every number itself: `accepted 2.5`, where `show` and the
+    dashboard count no recipient accepted. It shows the server's count (`recipients`)."""
+    root, _, ids, admin_page = lab
+    odd = ids["odd"]
+    shown = run_cli("show", str(odd), "--workspace", str(root)).stdout
+    assert "result:   failed 2 · rows 7\n" in shown, shown
+    with admin_page() as page:
+        jobs = jobs_panel(page)
+        jobs.get_by_role("button", name=f"Details of job {odd}", exact=True).click()
+        view = view_of(jobs, odd)
+        view.wait_for()
+        assert view.locator(".lps-result-summary").inner_text() == "failed 2 · rows 7"
+        assert '"accepted":2.5' in view.locator(".lps-json[data-box='result']").inner_text()
 
 
 def test_a_rerun_of_a_deleted_recipe_s_job_says_how_to_restore_it_in_lab_terms(
