@@ -1,7 +1,8 @@
 """What a job's result says of its Proactive recipients: one rule for `lpstudio show`, the
-Jobs panel and the dashboard, so that each counts the same recipients. The Jobs panel reads
-the rule's figures from the job's REST answer (`recipients`, from `counted`): it computes
-none of its own.
+Jobs panel and the dashboard, so that each counts the same recipients. `show` counts a
+result's `accepted`, `failed` and `rejected` by `counted`, and the Jobs panel shows the same
+figures, read from the job's REST answer (`recipients`, `jobviews.job_to_dict`): it counts
+only the result's other keys itself.
 
 A result reports recipients when it holds any of:
 
