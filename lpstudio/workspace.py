@@ -1104,18 +1104,21 @@ class Workspace:
             gone = (path.resolve() for path in readings if kept and not path.is_file())
             recipes = [path for path in found if path.is_relative_to(projects)]
             # A deleted recipe as its jobs name it, however its accents were written on disk
-            # (a decomposed name, run by its composed one, is stored decomposed).
+            # (a decomposed name, run by its composed one, is stored decomposed); of deleted
+            # look-alikes, the one named exactly as typed is the one meant.
             kept_as: dict[str, list[str]] = {}
             for name in kept:
                 kept_as.setdefault(composed(name), []).append(name)
-            recipes += list(
-                dict.fromkeys(  # each once, in order
-                    projects / name
-                    for path in gone
-                    if path.is_relative_to(projects)
-                    for name in kept_as.get(composed(path.relative_to(projects).as_posix()), ())
-                )
-            )
+            bases = self._bases(str(ref), typed) if kept else ()
+            exact = {(base / notebook_path(ref)).resolve() for base in bases}
+            for path in gone:
+                if path.is_relative_to(projects):
+                    alike = [
+                        projects / n
+                        for n in kept_as.get(composed(path.relative_to(projects).as_posix()), ())
+                    ]
+                    recipes += [p for p in alike if p in exact] or alike
+            recipes = list(dict.fromkeys(recipes))  # each once, in order
             if len(recipes) > 1:
                 raise _could_be(ref, recipes, projects)
             if not recipes or str(ref).endswith(("/", os.sep)):  # `shop/` names a folder
