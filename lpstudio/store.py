@@ -64,6 +64,7 @@ from .errors import (
     InputError,
     NotFoundError,
     StoreUnavailable,
+    StoreUnwritable,
     WorkspaceError,
     rerun_error,
     said_and_fix,
@@ -896,11 +897,11 @@ def in_memory(url: URL) -> bool:
     return url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:")
 
 
-def _read_only_store(database: str) -> WorkspaceError:
+def _read_only_store(database: str) -> StoreUnwritable:
     """Why a SQLite store refuses to be written (a file, or a folder, this user may not
     write; a file made immutable)."""
     folder = os.path.dirname(os.path.abspath(database))
-    return WorkspaceError(
+    return StoreUnwritable(
         f"the store {database} ([store] url) cannot be written: attempt to write a readonly "
         "database",
         field="store.url",

@@ -20,12 +20,12 @@ from tests.conftest import read_only, write_recipe
 from tests.servers import rest
 
 
-def _refused(result: Result, says: str) -> dict[str, Any]:
+def _refused(result: Result, says: str, code: str = "WorkspaceError") -> dict[str, Any]:
     """A setting to mend: exit 2, no traceback, `store.url` named, under --json too."""
     assert result.exit_code == 2, result.output
     assert "Traceback" not in result.output, result.output
     error = json.loads(result.stdout)["error"]
-    assert error["code"] == "WorkspaceError" and error["field"] == "store.url", error
+    assert error["code"] == code and error["field"] == "store.url", error
     assert says in error["message"], error
     return error
 
@@ -71,7 +71,7 @@ def test_a_read_only_store_is_refused_naming_the_file_not_as_an_outage(
     readonly database", fix "try again shortly"."""
     write_recipe(ws, "ops/every")
     with read_only(ws / "lpstudio.db"):
-        error = _refused(cli(*args, "--json"), str(ws / "lpstudio.db"))
+        error = _refused(cli(*args, "--json"), str(ws / "lpstudio.db"), "StoreUnwritable")
     assert "cannot be written" in error["message"], error
     assert "write access" in error["fix"] and "try again" not in error["fix"], error
 
@@ -83,7 +83,7 @@ async def test_a_read_only_store_is_no_503_in_the_rest_api(ws: Path, jp_fetch: A
         )
     assert code == 400, answer
     error = answer["error"]
-    assert error["code"] == "WorkspaceError" and error["field"] == "store.url", error
+    assert error["code"] == "StoreUnwritable" and error["field"] == "store.url", error
     assert "cannot be written" in error["message"] and "write access" in error["fix"], error
 
 

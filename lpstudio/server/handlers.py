@@ -349,7 +349,7 @@ class BaseHandler(ExtensionHandlerMixin, APIHandler):
                 503, "StoreUnavailable", headers={"Retry-After": "5"}, **self.app.workspace_error
             )
         if self.app.workspace_error is not None:
-            raise ApiError(503, "NoWorkspace", **self.app.workspace_error)
+            raise ApiError(503, self.app.workspace_error_code, **self.app.workspace_error)
         if self.app.store_upgraded is not None:
             raise ApiError(
                 503,
