@@ -871,6 +871,16 @@ def _check_url(url: str) -> None:
         raise refuse(f"{shown} names a database lpstudio does not support (SQLite, PostgreSQL)")
     if "@" in (parsed.host or ""):  # an unencoded @ in the password: its end reads as host
         raise refuse("holds an @ that is not percent-encoded in its user or password")
+    if sqlite_uri(parsed):
+        raise WorkspaceError(
+            f"[store] url {shown} is a SQLite URI (file:...?uri=true): lpstudio writes its "
+            "store, opens it read-write itself, and reads the file's path from the URL (to "
+            "keep it out of projects/ and history/, and to mind its -wal and -shm files)",
+            field="store.url",
+            fix="give the file's path instead, e.g. sqlite:///lpstudio.db (a relative path is "
+            "in the workspace) or sqlite:////srv/lpstudio/lpstudio.db, without file:, "
+            "uri=true or SQLite's URI options (mode, immutable, cache, vfs)",
+        )
     try:
         parsed.get_dialect().import_dbapi()
     except (NoSuchModuleError, ImportError):
@@ -880,7 +890,7 @@ def _check_url(url: str) -> None:
 def new_sqlite_file(url: URL) -> str | None:
     """The SQLite file a store made at `url` would create, if it creates one: what a step
     that fails after making it (`lpstudio init` refused, a store copy) removes again."""
-    if url.get_backend_name() != "sqlite" or in_memory(url) or url.query.get("uri"):
+    if url.get_backend_name() != "sqlite" or in_memory(url):
         return None
     return None if os.path.lexists(str(url.database)) else str(url.database)
 
@@ -889,6 +899,14 @@ def remove_sqlite_file(path: str) -> None:
     """Removes a SQLite file `new_sqlite_file` named, with its side files: as it was."""
     for side in SQLITE_SIDE_FILES:
         Path(f"{path}{side}").unlink(missing_ok=True)
+
+
+def sqlite_uri(url: URL) -> bool:
+    """Whether a SQLite URL names its file as a SQLite URI (`sqlite:///file:x.db?uri=true`),
+    which the store refuses (`_check_url`): its path is no file path."""
+    return url.get_backend_name() == "sqlite" and (
+        "uri" in url.query or str(url.database or "").startswith("file:")
+    )
 
 
 def in_memory(url: URL) -> bool:
@@ -937,7 +955,7 @@ def _make_engine(url: str, create: bool) -> Engine:
     def _existing_only(_dialect, _record, cargs, cparams):  # type: ignore[no-untyped-def]
         # sqlite3 makes the file it is asked to open: opened read-write only, a mistyped
         # `[store] url` fails (`Store.unopened`) rather than becoming a new, empty store.
-        if not create and not cparams.get("uri") and cargs[0] != ":memory:":
+        if not create and cargs[0] != ":memory:":
             cargs[0], cparams["uri"] = f"file:{quote(cargs[0])}?mode=rw", True
 
     @event.listens_for(engine, "connect")
@@ -1284,7 +1302,6 @@ class Store:
             not self.create
             and url.get_backend_name() == "sqlite"
             and database != ":memory:"
-            and not url.query.get("uri")
             and not os.path.lexists(database)
         )
 

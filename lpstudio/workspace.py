@@ -90,17 +90,18 @@ def _identities(paths: Collection[str]) -> set[tuple[int, int]]:
 def sqlite_file(root: Path, url: str | URL) -> Path | None:
     """The SQLite file a store's URL names, whatever its driver (`sqlite+pysqlite:///`): a
     relative one in the workspace at `root`, wherever the command runs. None for another
-    database, one in memory, or a URL SQLAlchemy cannot read (the store's checks say why)."""
+    database, one in memory, or a URL SQLAlchemy cannot read or a SQLite URI (the store's
+    checks say why)."""
     from sqlalchemy.engine import make_url
     from sqlalchemy.exc import ArgumentError
 
-    from .store import in_memory
+    from .store import in_memory, sqlite_uri
 
     try:
         parsed = make_url(url)
     except (ArgumentError, ValueError):
         return None
-    if parsed.get_backend_name() != "sqlite" or in_memory(parsed):
+    if parsed.get_backend_name() != "sqlite" or in_memory(parsed) or sqlite_uri(parsed):
         return None
     return root / str(parsed.database)
 

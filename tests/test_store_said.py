@@ -138,3 +138,29 @@ def test_a_postgres_scheme_is_told_to_be_postgresql_psycopg(
     assert copied.exit_code == 2, copied.output
     said = json.loads(copied.stdout)["error"]
     assert "postgresql+psycopg://" in said["message"] and "does not support" not in said["message"]
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["sqlite:///file:{ws}/lpstudio.db?mode=ro&uri=true", "sqlite:///file:lpstudio.db?uri=true"],
+    ids=["absolute-read-only", "relative"],
+)
+def test_a_sqlite_uri_store_url_is_refused_naming_the_path_form(
+    ws: Path, cli: Callable[..., Result], monkeypatch: pytest.MonkeyPatch, url: str
+) -> None:
+    """SQLAlchemy's URI form was read as a file `file:...` in the workspace: "unable to open
+    database file" for an absolute one, and a relative one made an empty file of that name
+    beside the store (uri=true passed over the check that never makes one)."""
+    before = sorted(path.name for path in ws.iterdir())
+    _store_url(ws, url.format(ws=ws))
+    error = _refused(cli("jobs", "--json"), "is a SQLite URI")
+    assert "sqlite:///lpstudio.db" in error["fix"] and "uri=true" in error["fix"], error
+    assert sorted(path.name for path in ws.iterdir()) == before
+
+    _store_url(ws, "sqlite:///lpstudio.db")
+    monkeypatch.setenv("LPSTUDIO_USER", "alice")  # an admin copies the store
+    copied = cli("store-copy", "sqlite:///file:copy.db?uri=true", "--json")
+    assert copied.exit_code == 2, copied.output
+    said = json.loads(copied.stdout)["error"]
+    assert said["field"] == "url" and "is a SQLite URI" in said["message"], said
+    assert sorted(path.name for path in ws.iterdir()) == before
