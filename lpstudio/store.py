@@ -769,8 +769,8 @@ _DEFAULT_URL = default_lines()["store"]["url"]
 #: What `[store] url` may be, for the errors that refuse it.
 URL_FIX = (
     f"set [store] url in lpstudio.toml to {KNOWN_SETTINGS['store']['url'].default} or "
-    "postgresql+psycopg://USER:PASSWORD@HOST/DATABASE (with psycopg: `pip install -e "
-    "'.[postgres]'` in lpstudio's checkout; "
+    "postgresql+psycopg://USER:PASSWORD@HOST/DATABASE (with psycopg: `pip install "
+    "'lpstudio[postgres]'`, or `pip install -e '.[postgres]'` in lpstudio's checkout; "
     "percent-encode @ : / in the password, e.g. @ as %40)"
 )
 

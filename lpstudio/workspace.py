@@ -427,8 +427,8 @@ def _check_executor(config: dict[str, Any], config_path: Path) -> None:
             f"{config_path} [executor] dask_scheduler is set, but Dask's `distributed` "
             "package is not installed",
             field=field_name,
-            fix="install it with `pip install -e '.[dask]'` in lpstudio's checkout, or remove "
-            "the setting to run jobs on this machine",
+            fix="install it with `pip install 'lpstudio[dask]'` (`pip install -e '.[dask]'` in "
+            "lpstudio's checkout), or remove the setting to run jobs on this machine",
         )
 
 

@@ -6,7 +6,8 @@ when the notebook's first cell runs, and the kernel inherits this process's envi
 nbval's cells are not pytest functions, so fixtures never run for them: the workspace is
 made in `pytest_configure` instead, before any kernel starts, and removed at the end.
 
-The gallery copies only notebooks and the files they list, never this file.
+It sits above templates/, which the wheel installs as lpstudio/templates: a package user
+has no pytest, and the gallery copies only notebooks and the files they list.
 """
 
 from __future__ import annotations

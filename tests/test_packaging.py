@@ -23,8 +23,6 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
-PYPROJECT = tomllib.loads((REPO / "pyproject.toml").read_text())
-HOOK = PYPROJECT["tool"]["hatch"]["build"]["targets"]["wheel"]["hooks"]["jupyter-builder"]
 #: Far above the sources (1.8 MB), far below the 42 MB a shipped node_modules made.
 SDIST_MAX_BYTES = 4_000_000
 
@@ -139,6 +137,9 @@ def test_every_table_ui_src_imports_from_outside_ui_is_a_source_of_the_lab() -> 
         for ts in (REPO / "ui/src").glob("*.ts")
         for name in re.findall(r"from '\.\./\.\./lpstudio/([^']+)'", ts.read_text())
     }
-    sources = HOOK["build-kwargs"]["sources"]
+    hatch = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["hatch"]
+    sources = hatch["build"]["targets"]["wheel"]["hooks"]["jupyter-builder"]["build-kwargs"][
+        "sources"
+    ]
     assert imported and imported <= set(sources), (imported, sources)
     assert all((REPO / source).exists() for source in sources), sources
