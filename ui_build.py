@@ -21,9 +21,10 @@ def npm_builder(
 ) -> None:
     """Run hatch-jupyter-builder's npm build when `build_dir` is missing or older than any
     of `sources` (folders or files); the other keywords are its own."""
+    log = logging.getLogger(__name__)
     stale = [source for source in sources if is_stale(build_dir, source)]
     if not stale:
-        logging.getLogger(__name__).info("%s is newer than its sources: no build", build_dir)
+        log.info("%s is newer than its sources: no build", build_dir)
         return
-    logging.getLogger(__name__).info("%s is older than %s: building", build_dir, stale)
+    log.info("%s is missing or older than %s: building", build_dir, ", ".join(stale))
     build_with_npm(target_name, version, build_dir=build_dir, force=True, **kwargs)
