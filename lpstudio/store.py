@@ -340,13 +340,8 @@ def _end_unanswered(s: Session, ended: Job, status: str, error: dict[str, Any] |
     from .models import Delivery
 
     job_id = ended.id
-    deliveries = Delivery.__table__
-    left = (deliveries.c.job_id == job_id, deliveries.c.status == "sending")
-    day = deliveries.c.detail["day"].as_string()
-    # How to check each, as its connector said when it claimed it (`Ledger.claim_many`).
-    check = deliveries.c.detail["check"].as_string()  # its digest (`kept_check`)
-    found = s.execute(select(deliveries.c.ledger, day, check).where(*left)).all()
-    in_doubt = _left_in_doubt(s, job_id)
+    found = s.execute(_sending_statement(), {"job_id": job_id}).all()
+    in_doubt = _left_in_doubt(s, ended)
     doubtful = sum(in_doubt.values())
     if not found and not doubtful:
         if not (error or {}).get("uncertain"):
@@ -356,6 +351,9 @@ def _end_unanswered(s: Session, ended: Job, status: str, error: dict[str, Any] |
         s.execute(update(JOBS).where(Job.id == job_id).values(error=fixed))
         return True
     now = utcnow()
+    deliveries = Delivery.__table__
+    left = (deliveries.c.job_id == job_id, deliveries.c.status == "sending")
+    day, check = _day_and_check(deliveries)
     # Each keeps the day it was claimed (`StoreLedger`), the day it may have gone out: a
     # daily limit counts it against that day; and its check (`settled_detail`).
     for claimed, kept in {(row[1], row[2]) for row in found}:
@@ -495,27 +493,53 @@ def check_texts(s: Session, digests: Iterable[str | None]) -> list[str]:
     return sorted(s.scalars(select(DeliveryCheck.text).where(DeliveryCheck.digest.in_(wanted))))
 
 
-def _left_in_doubt(s: Session, job_id: int) -> dict[str | None, int]:
+def _day_and_check(deliveries: Any) -> tuple[Any, Any]:
+    """A ledger row's day it was claimed, and how to check it, as its connector said when it
+    claimed it (`Ledger.claim_many`): its digest (`kept_check`)."""
+    return deliveries.c.detail["day"].as_string(), deliveries.c.detail["check"].as_string()
+
+
+@functools.cache
+def _sending_statement() -> Any:
+    """`_end_unanswered`'s read of a job's sends still "sending", built once: building it
+    and its JSON paths cost more than running it, on every job's end."""
+    from .models import Delivery
+
+    deliveries = Delivery.__table__
+    day, check = _day_and_check(deliveries)
+    return select(deliveries.c.ledger, day, check).where(
+        deliveries.c.job_id == bindparam("job_id"), deliveries.c.status == "sending"
+    )
+
+
+@functools.cache
+def _in_doubt_statement() -> Any:
+    """`_left_in_doubt`'s count, built once (as `_sending_statement`)."""
+    from .models import Delivery
+
+    deliveries = Delivery.__table__
+    check = deliveries.c.detail["check"].as_string()
+    return (
+        select(check, func.count())
+        .where(
+            deliveries.c.ledger == bindparam("ledger"),
+            deliveries.c.job_id == bindparam("job_id"),
+            deliveries.c.status == "uncertain",
+        )
+        .group_by(check)
+    )
+
+
+def _left_in_doubt(s: Session, job: Job) -> dict[str | None, int]:
     """How many of the job's own sends its connectors settled uncertain (an answer lost, a
     5xx) and that stay so, by the digest of the check each kept (`settled_detail`,
     `kept_check`): rows it claimed in
     its chain's ledger, where a retry or rerun never takes over an earlier job's row (the
     recipe's ledger may hold what it recorded of an earlier job's sends, which that job's
     end reported). Read by the ledger's index: a job that sent nothing pays a lookup or
-    two."""
-    from .models import Delivery
-
-    deliveries = Delivery.__table__
-    check = deliveries.c.detail["check"].as_string()
-    found = s.execute(
-        select(check, func.count())
-        .where(
-            deliveries.c.ledger == f"job:{_chain_root(s, job_id)}",
-            deliveries.c.job_id == job_id,
-            deliveries.c.status == "uncertain",
-        )
-        .group_by(check)
-    )
+    two (none for the root of its chain, a job that reruns none)."""
+    root = job.id if job.rerun_of is None else _chain_root(s, job.rerun_of)
+    found = s.execute(_in_doubt_statement(), {"ledger": f"job:{root}", "job_id": job.id})
     return {said: int(count) for said, count in found}
 
 
