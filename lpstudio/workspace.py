@@ -1233,22 +1233,17 @@ class Workspace:
         found = {path.resolve() for path in (folder or self.projects).rglob("*.ipynb")}
         # Named under `projects/` as the workspace has it (a link itself, to a shared disk):
         # a recipe finds its workspace's own connectors from there (`recipe._workspace_of`).
+        # Each real path is resolved once: every call's endpoint lookup lists the recipes.
         return sorted(
             self.projects / path.relative_to(projects)
             for path in found
-            if self.is_recipe_file(path)
+            if _is_recipe_real(path, projects)
         )
 
     def is_recipe_file(self, path: Path) -> bool:
         """Whether `path` is a recipe's notebook: a file `*.ipynb` whose real path is under
         `projects/`, not a JupyterLab checkpoint (`recipe_files`' rule, and a save's)."""
-        real, projects = path.resolve(), self.projects.resolve()
-        return (
-            real.suffix == ".ipynb"
-            and real.is_file()
-            and real.is_relative_to(projects)
-            and ".ipynb_checkpoints" not in real.relative_to(projects).parts
-        )
+        return _is_recipe_real(path.resolve(), self.projects.resolve())
 
     def is_in_history(self, path: Path) -> bool:
         """Whether `path`'s real path is the history folder or inside it: a job's output
@@ -1276,3 +1271,19 @@ class Workspace:
     def recipe_name(self, path: Path) -> str:
         """The recipe's name in the store: its path under `projects/`, with `/`."""
         return path.resolve().relative_to(self.projects.resolve()).as_posix()
+
+    def listed_name(self, path: Path) -> str:
+        """`recipe_name` of a path `recipe_files` listed, read without the disk: listed under
+        `projects/` by its real path, it is its name already (a call's endpoint lookup names
+        every recipe)."""
+        return path.relative_to(self.projects).as_posix()
+
+
+def _is_recipe_real(real: Path, projects: Path) -> bool:
+    """`Workspace.is_recipe_file` of a real path, given the projects folder's real path."""
+    return (
+        real.suffix == ".ipynb"
+        and real.is_file()
+        and real.is_relative_to(projects)
+        and ".ipynb_checkpoints" not in real.relative_to(projects).parts
+    )
