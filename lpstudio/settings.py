@@ -49,7 +49,9 @@ def read_settings(store: Store, recipe: str) -> Saved:
 
 
 def saved_settings(store: Store, recipe: str) -> dict[str, Any]:
-    return read_settings(store, recipe).settings
+    """A recipe's saved settings (`{}`: none saved), read as `saved_settings_of` reads a
+    page's: one reading of the row, whichever asks."""
+    return saved_settings_of(store, (recipe,))[recipe]
 
 
 @functools.cache
