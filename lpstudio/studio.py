@@ -2261,9 +2261,10 @@ class Studio:
         may be typed as `lpstudio jobs --since` takes it (`2h`, `2026-11-01`, in this
         machine's zone), and a naive datetime is in that zone too, as `datetime.now()` gives
         it (read as UTC, it listed jobs hours away from the same time typed). `listed`: each
-        job as lists show it (`listed_job`), its event and result left unread (`LISTED`)."""
-        query = self._jobs_query(recipe, status, since, limit, offset, before)
-        return list(self.store.list_jobs(**query, listed=listed))
+        job as lists show it (`listed_job`), its event, result and the values given to it
+        left unread (`LISTED`). The pages of `job_pages`, joined."""
+        pages = self.job_pages(recipe, status, since, limit, offset, before, listed=listed)
+        return [job for page in pages for job in page]
 
     def _jobs_query(
         self,
@@ -2404,17 +2405,18 @@ class Studio:
         offset: int = 0,
         before: int | None = None,
         page: int = MAX_LISTED,
+        listed: bool = True,
     ) -> Iterator[list[Job]]:
-        """The jobs `jobs` lists (every one by default, else `limit`), as lists show them,
-        read `page` at a time through the store's index, each page after the last one's
-        id (`before`): a store of a million jobs is never one query's answer held at once,
-        and jobs queued meanwhile shift nothing. The filters are read once (`7d` bounds
-        every page alike)."""
+        """The jobs `jobs` lists (every one by default, else `limit`), as lists show them
+        (`listed`, else whole), read `page` at a time through the store's index, each page
+        after the last one's id (`before`): a store of a million jobs is never one query's
+        answer held at once, and jobs queued meanwhile shift nothing. The filters are read
+        once (`7d` bounds every page alike)."""
         query = self._jobs_query(recipe, status, since, limit, offset, before)
         left = query["limit"]
         while left is None or left > 0:
             size = page if left is None else min(page, left)
-            found = list(self.store.list_jobs(**{**query, "limit": size}, listed=True))
+            found = list(self.store.list_jobs(**{**query, "limit": size}, listed=listed))
             if found:
                 yield found
             if len(found) < size:

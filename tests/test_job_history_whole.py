@@ -53,6 +53,20 @@ def test_a_period_s_frame_has_every_job_of_it_and_a_limit_when_given(ws: Path) -
         assert [len(page) for page in studio.job_pages(limit=70, page=50)] == [50, 20]
 
 
+def test_jobs_past_one_page_of_the_store_are_every_job_in_order(ws: Path) -> None:
+    """`jobs` is `job_pages` joined: past `MAX_LISTED` (one page) it gives what one query
+    gave, with `offset` and `before` as they were, and each job whole unless `listed`."""
+    from lpstudio.store import MAX_LISTED
+
+    ids = sorted(_queue(ws, MAX_LISTED + 5), reverse=True)  # newest first
+    with Studio.open(ws, user="alice") as studio:
+        assert [job.id for job in studio.jobs(limit=None)] == ids
+        assert [job.id for job in studio.jobs(limit=MAX_LISTED + 2, offset=1)] == ids[1:-2]
+        assert [job.id for job in studio.jobs(limit=None, before=ids[2])] == ids[3:]
+        assert [job.id for job in studio.jobs(limit=None, listed=True)] == ids
+        assert studio.jobs(limit=MAX_LISTED + 1)[-1].event is None  # whole: its event read
+
+
 def test_jobs_pages_with_before_say_on_stderr_that_more_follow(
     ws: Path, cli: Callable[..., Result]
 ) -> None:
