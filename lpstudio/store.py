@@ -115,16 +115,18 @@ JOB_STATES = (QUEUED, RUNNING, *FINAL_STATES)
 
 #: A job as lists show it (`jobviews.LISTED_WITHOUT`): its trigger event (and the sealed copy
 #: its kernel opens) and its result have no bound in size, so a list's rows do not read them
-#: (a page of a million webhook jobs read each delivery, only to drop it); one read by
-#: mistake raises rather than reading them row by row (`_loaded`).
-_UNREAD = ("event", "sealed_event", "result")
+#: (a page of a million webhook jobs read each delivery, only to drop it), nor the values
+#: given to it (`given`), which a row never shows: of a 5 MB parameter, `parameters` and
+#: `given` each held a copy, both read for every row listed. One read by mistake raises
+#: rather than reading them row by row (`_loaded`).
+_UNREAD = ("event", "sealed_event", "result", "given")
 LISTED = tuple(defer(getattr(Job, name), raiseload=True) for name in _UNREAD)
 
 
 @event.listens_for(Job, "load")
 def _loaded(job: Job, context: Any) -> None:
     """A job as read: given its workspace's folder (`Store.root`: `Job.output_file`), and
-    read `LISTED`, refusing a read of its event or result in lpstudio's words, with
+    read `LISTED`, refusing a read of a column left unread in lpstudio's words, with
     the fix: SQLAlchemy's own error (DetachedInstanceError once out of its session, as a
     `studio.jobs(listed=True)` job is) said nothing of why. Its loader of each column left
     unread (a per-instance one, `InstanceState.callables`) becomes the refusal."""
@@ -139,8 +141,8 @@ def _refuse_unread(state: Any, _passive: Any) -> Any:
     """The loader of a listed job's column left unread (`_loaded`)."""
     job_id = state.dict.get("id")
     raise InputError(
-        f"job {job_id} was listed without its event and result: `jobs(listed=True)` leaves "
-        "them unread, as `jobs_frame` does",
+        f"job {job_id} was listed without its event, result and the values given to it: "
+        "`jobs(listed=True)` leaves them unread, as `jobs_frame` does",
         field="listed",
         fix=f"read the whole job with studio.job({job_id})",
     )

@@ -160,7 +160,7 @@ def test_a_list_of_jobs_reads_no_event_or_result_from_the_store(ws: Path) -> Non
         assert len(reads) >= 3, said
         for read in reads:
             assert "jobs.event" not in read and "jobs.result" not in read, read
-            assert "sealed_event" not in read, read
+            assert "sealed_event" not in read and "jobs.given" not in read, read
         assert listed.id == last.id == job_id
         for job in (studio.job(job_id), *studio.jobs()):
             assert job.event == EVENT and job.result == RESULT
@@ -181,3 +181,55 @@ async def test_a_job_asked_for_listed_gives_what_moves_without_its_event_and_res
     assert len(answer.body) < 2_000, len(answer.body)
     _answer, whole = await _get(jp_fetch, "jobs", str(job_id))
     assert whole["event"] == EVENT and whole["result"] == RESULT
+
+
+#: A run's 5 MB parameter (the Jobs panel's case): `parameters` and `given` each hold it.
+BIG = {"payload": {"rows": ["x" * 100] * 50_000}, "note": "a run by hand"}
+
+
+def listing_holds_one_copy(root: Path) -> None:
+    """A list of jobs with a 5 MB parameter read each job's parameters twice, as run
+    (`parameters`) and as given (`given`), though a row shows neither whole: the memory
+    a listing's read took per job was the whole job's. A row now reads one copy, and the
+    job by itself gives both (a rerun gives `given` again)."""
+    import tracemalloc
+
+    write_recipe(root, "big/param")
+    with Studio.open(root, user="alice") as studio:
+        version = studio.store.snapshot("big/param.ipynb", "{}", {}, "alice")
+        made = studio.store.create_job(
+            recipe="big/param.ipynb",
+            version_id=version,
+            trigger="manual",
+            parameters=BIG,
+            given=BIG,
+            user="alice",
+        )
+
+        def peak(read: Callable[[], Any]) -> int:
+            tracemalloc.start()
+            try:
+                read()
+                return tracemalloc.get_traced_memory()[1]
+            finally:
+                tracemalloc.stop()
+
+        whole = peak(lambda: studio.job(made.id))
+        assert peak(studio.jobs) > whole * 3 / 4  # `jobs` gives whole jobs by default
+        listings = {
+            "jobs": lambda: studio.jobs(listed=True),
+            "last_job": lambda: studio.store.last_jobs(["big/param.ipynb"]),
+            "one job listed": lambda: studio.job(made.id, listed=True),
+        }
+        for name, listing in listings.items():
+            held = peak(listing)
+            assert held < whole * 3 / 4, (name, held, whole)  # one copy of two, and its parse
+        [row] = studio.listed_jobs(studio.jobs(listed=True))
+        assert row["parameters"] == {"note": "a run by hand"}, row["parameters"]
+        assert list(row["parameters_cut"]) == ["payload"], row["parameters_cut"]
+        job = studio.job(made.id)
+        assert job.parameters == job.given == BIG
+
+
+def test_a_listing_reads_one_copy_of_a_big_parameter_where_the_job_has_both(ws: Path) -> None:
+    listing_holds_one_copy(ws)

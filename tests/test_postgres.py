@@ -57,6 +57,7 @@ from tests.postgres import (
 from tests.servers import serving
 from tests.test_delivery_checks import old_check_carried, purge_drops_unnamed_checks
 from tests.test_job_faults import queue_webhook_job
+from tests.test_jobs_list_rows import listing_holds_one_copy
 from tests.test_metrics import upgrade_leaves_test_runs_out
 from tests.test_proactive_counts import figures_follow_the_rule
 from tests.test_scheduler import back_date, due_of, jobs, race_quarter_hours, schedule_recipe
@@ -1344,3 +1345,7 @@ def test_the_rest_api_says_the_store_is_down_and_a_server_started_before_it_reco
             timeout=60,
             what="the server started while the store was down",
         )
+
+
+def test_a_listing_on_postgresql_reads_one_copy_of_a_big_parameter(pg_ws: Path) -> None:
+    listing_holds_one_copy(pg_ws)

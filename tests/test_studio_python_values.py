@@ -124,11 +124,12 @@ def test_a_listed_jobs_event_and_result_are_refused_with_the_way_to_read_them(ws
         moving = studio.job(made, listed=True)
         last = studio.store.last_jobs(["hooks/echo.ipynb"])["hooks/echo.ipynb"]
         for job in (listed, moving, last):
-            for name in ("event", "result"):
+            for name in ("event", "result", "given"):
                 with pytest.raises(InputError) as refused:
                     getattr(job, name)
                 said = str(refused.value)
-                assert f"job {made} was listed without its event and result" in said, said
+                unread = "its event, result and the values given to it"
+                assert f"job {made} was listed without {unread}" in said, said
                 assert refused.value.fix == f"read the whole job with studio.job({made})"
             assert job.status == "queued"
         assert studio.job(made).event == {"n": 0} and studio.jobs()[0].result is None
