@@ -20,6 +20,7 @@ import contextlib
 import math
 import os
 import secrets
+import shlex
 import signal
 import socket
 import subprocess
@@ -140,12 +141,13 @@ def run_jupyterlab(
     command: list[str],
     env: dict[str, str],
     answering: Callable[[subprocess.Popen[bytes]], bool] | None = None,
+    again: str = "python -m lpstudio.launch",
 ) -> int:
     """Runs JupyterLab until it ends, or until Ctrl-C, SIGTERM or SIGHUP stops it. A stop
     signal that comes while it is being started is acted on once it has: raised inside
     `Popen`, it left JupyterLab running alone, no process holding it; so did a launcher
     killed (`ends_with_launcher`). `answering` waits for it to answer: false, it is stopped
-    and the launch fails (1)."""
+    and the launch fails (1). `again` is the command that starts this studio again."""
     caught: list[int] = []
     stops = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
     before = {stop: signal.signal(stop, lambda signum, _: caught.append(signum)) for stop in stops}
@@ -166,7 +168,7 @@ def run_jupyterlab(
         lab.terminate()
         return lab.wait()
     if code != 0:  # ended by itself, not stopped here: the launch ended without a word
-        print(ended(code), file=sys.stderr)
+        print(ended(code, again), file=sys.stderr)
         return 1
     return 0
 
@@ -181,15 +183,17 @@ def ends_with_launcher() -> Callable[[], None] | None:
     return death_signal(signal.SIGTERM, os.getpid())
 
 
-def ended(code: int) -> str:
+def ended(code: int, again: str) -> str:
     """Why the launcher ends when its JupyterLab ended by itself (killed, crashed), with the
-    fix: the studio's URL no longer answers, and the sandbox started with it stops too."""
+    fix: the studio's URL no longer answers, and the sandbox started with it stops too.
+    `again` names this studio's workspace and ports: the launcher's defaults would start
+    another studio, in a new workspace of the folder it is run from."""
     how = f"killed by {signal.Signals(-code).name}" if code < 0 else f"exit code {code}"
     return (
         f"error: JupyterLab ended ({how}); the studio's URL no longer answers and the sandbox "
         "started with it stops too\n"
         "  fix: its log above says why it ended; start the studio again with `make studio` "
-        "(`python -m lpstudio.launch` without a checkout)"
+        f"in its checkout, or `{again}`"
     )
 
 
@@ -283,7 +287,11 @@ def main(argv: list[str] | None = None) -> int:
             # URL printed would not open the studio.
             env = {k: v for k, v in os.environ.items() if k != "JUPYTER_TOKEN"}
             env.update({ENV_VAR: str(root), "JUPYTER_TOKEN_FILE": str(path)})
-            return run_jupyterlab(jupyterlab_command(root, args.port), env, announce)
+            ports = ["--port", str(args.port), "--sandbox-port", str(args.sandbox_port)]
+            again = shlex.join(
+                ["python", "-m", "lpstudio.launch", "--workspace", str(root), *ports]
+            )
+            return run_jupyterlab(jupyterlab_command(root, args.port), env, announce, again)
 
 
 if __name__ == "__main__":

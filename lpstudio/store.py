@@ -897,9 +897,9 @@ def _check_url(url: str) -> None:
         raise refuse(f"{shown} names a database lpstudio does not support (SQLite, PostgreSQL)")
     if "@" in (parsed.host or ""):  # an unencoded @ in the password: its end reads as host
         raise refuse("holds an @ that is not percent-encoded in its user or password")
-    if sqlite_uri(parsed):
+    if sqlite_uri(parsed):  # said as written: SQLAlchemy's rendering encodes file:'s colon
         raise WorkspaceError(
-            f"[store] url {shown} is a SQLite URI (file:...?uri=true): lpstudio writes its "
+            f"[store] url {url} is a SQLite URI (file:...?uri=true): lpstudio writes its "
             "store, opens it read-write itself, and reads the file's path from the URL (to "
             "keep it out of projects/ and history/, and to mind its -wal and -shm files)",
             field="store.url",

@@ -224,13 +224,16 @@ def test_a_jupyterlab_killed_under_the_launcher_is_said_with_the_fix(capsys: Any
     """Killed (-9, the OOM killer), JupyterLab took the launcher and its sandbox with it
     without a word: the terminal showed a prompt again, the URL no longer answering."""
     kill_itself = "import os, signal; os.kill(os.getpid(), signal.SIGKILL)"
-    code = launch_module.run_jupyterlab([sys.executable, "-c", kill_itself], dict(os.environ))
+    again = "python -m lpstudio.launch --workspace '/srv/my brand' --port 9999 --sandbox-port 9998"
+    code = launch_module.run_jupyterlab(
+        [sys.executable, "-c", kill_itself], dict(os.environ), again=again
+    )
     assert code == 1
     err = capsys.readouterr().err
     assert "error: JupyterLab ended (killed by SIGKILL)" in err, err
     assert (
         "fix: its log above says why it ended; start the studio again with `make studio` "
-        "(`python -m lpstudio.launch` without a checkout)"
+        f"in its checkout, or `{again}`"  # its own workspace: the defaults make another one
     ) in err
     crash = launch_module.run_jupyterlab(
         [sys.executable, "-c", "raise SystemExit(3)"], dict(os.environ)

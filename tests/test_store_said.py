@@ -154,6 +154,7 @@ def test_a_sqlite_uri_store_url_is_refused_naming_the_path_form(
     before = sorted(path.name for path in ws.iterdir())
     _store_url(ws, url.format(ws=ws))
     error = _refused(cli("jobs", "--json"), "is a SQLite URI")
+    assert f"url {url.format(ws=ws)} is" in error["message"], error  # as lpstudio.toml has it
     assert "sqlite:///lpstudio.db" in error["fix"] and "uri=true" in error["fix"], error
     assert sorted(path.name for path in ws.iterdir()) == before
 
@@ -163,4 +164,5 @@ def test_a_sqlite_uri_store_url_is_refused_naming_the_path_form(
     assert copied.exit_code == 2, copied.output
     said = json.loads(copied.stdout)["error"]
     assert said["field"] == "url" and "is a SQLite URI" in said["message"], said
+    assert "sqlite:///file:copy.db?uri=true is" in said["message"], said
     assert sorted(path.name for path in ws.iterdir()) == before
