@@ -54,6 +54,8 @@ def test_a_call_timeout_is_saved_shown_and_reset_to_the_server_s(recipes: Path, 
     reset = cli("settings", "p/bot", "--reset", "call_timeout", "--json")
     assert reset.exit_code == 0, reset.output
     assert "call_timeout" not in json.loads(reset.stdout)
+    # A script reads the wait that applies as the text says it: lpstudio serve's default.
+    assert json.loads(reset.stdout)["call_timeout_default"] == 15
     assert "call_timeout" not in saved(recipes, "p/bot.ipynb")
     assert "call timeout: 15 s, the server's default" in cli("settings", "p/bot").output
 
@@ -62,7 +64,9 @@ def test_a_recipe_nobody_calls_shows_no_call_timeout(recipes: Path, cli) -> None
     shown = cli("settings", "p/hook")
     assert shown.exit_code == 0, shown.output
     assert "call timeout" not in shown.output
-    assert "call_timeout" not in json.loads(cli("settings", "p/hook", "--json").stdout)
+    assert not {"call_timeout", "call_timeout_default"} & set(
+        json.loads(cli("settings", "p/hook", "--json").stdout)
+    )
 
 
 @pytest.mark.parametrize("given", ["0", "-1", "601", "abc", "nan"])

@@ -327,6 +327,12 @@ def settings(
                 **({"endpoint_problem": conflict} if conflict else {}),
                 **({"url": reach} if reach else {}),
                 **({"next_run": detail["next_run"]} if detail["next_run"] else {}),
+                # what a callable's caller waits without its own: `lpstudio serve`'s default
+                **(
+                    {"call_timeout_default": detail["call_timeout_default"]}
+                    if detail["trigger"]["kind"] == "callable"
+                    else {}
+                ),
             }
         )
         return
